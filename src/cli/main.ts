@@ -1,0 +1,148 @@
+// The ndis-sim command. Exit codes (DESIGN.md): 0 the run ended as expected,
+// 1 a rule violation or bug check (or expectations not met), 2 bad usage or
+// bad input, 3 an internal error of ndis-sim.
+
+import { writeFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { builtinDrivers, driverNames } from '../drivers/index.ts';
+import { InputError, InternalError } from '../errors.ts';
+import { toJsonLines } from '../report/jsonl.ts';
+import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
+import { formatTimeline } from '../report/timeline.ts';
+import { buildWorld, checkExpectations, untilNs } from '../scenario/build.ts';
+import { loadScenario } from '../scenario/load.ts';
+import { parseDuration } from '../scenario/schema.ts';
+
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function color(opts: { color?: boolean }): boolean {
+  if (opts.color === false || process.env.NO_COLOR !== undefined) return false;
+  return process.stdout.isTTY === true || process.env.FORCE_COLOR !== undefined;
+}
+
+interface RunOptions {
+  seed?: string;
+  until?: string;
+  trace?: string;
+  quiet?: boolean;
+  color?: boolean;
+  verifier?: 'bugcheck' | 'collect';
+}
+
+function intOption(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > 0xffffffff) {
+    throw new InputError([`${flag}: expected an integer from 0 to 4294967295, got ${JSON.stringify(v)}`]);
+  }
+  return n;
+}
+
+function runCommand(file: string, opts: RunOptions): number {
+  const scenario = loadScenario(file, driverNames());
+  const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
+  let until: number | undefined;
+  if (opts.until !== undefined) {
+    const d = parseDuration(/^\d+$/.test(opts.until) ? Number(opts.until) : opts.until);
+    if (d === null)
+      throw new InputError([
+        `--until: expected a duration such as "30s" or "500ms", got ${JSON.stringify(opts.until)}`,
+      ]);
+    until = d;
+  }
+  const world = buildWorld(scenario, { seed, trace: true, verifier: opts.verifier });
+  const result = world.run(untilNs(scenario, { untilNs: until }));
+  const summary = world.summary();
+  const c = color(opts);
+  if (!opts.quiet) {
+    if (scenario.name)
+      out(`${scenario.name}${scenario.description ? ` — ${scenario.description.trim()}` : ''}`);
+    for (const l of formatTimeline(world.trace.events, { color: c })) out(l);
+  }
+  if (result.bugCheck !== null)
+    for (const l of formatBugCheckReport(result.bugCheck, world.trace.events, c)) out(l);
+  const expectation = checkExpectations(scenario, result, summary);
+  for (const l of formatSummary(summary, result, { color: c, seed, expectation })) out(l);
+  if (opts.trace !== undefined) {
+    try {
+      writeFileSync(opts.trace, toJsonLines(world.trace.events));
+    } catch (e) {
+      throw new InputError([
+        `--trace: cannot write ${opts.trace} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      ]);
+    }
+  }
+  if (result.verdict === 'not-modelled') {
+    process.stderr.write(`ndis-sim: ${result.message}\n`);
+    return 2;
+  }
+  if (expectation !== null) return expectation.met ? 0 : 1;
+  return result.verdict === 'ok' ? 0 : 1;
+}
+
+export function main(argv: readonly string[]): number {
+  const program = new Command();
+  let code = 0;
+  program
+    .name('ndis-sim')
+    .description(
+      'An executable, deterministic model of Windows NDIS miniport adapters, centred on NdisMRemoveMiniport',
+    )
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program
+    .command('run')
+    .description('run a scenario and print its timeline and summary')
+    .argument('<scenario>', 'scenario file (YAML or JSON)')
+    .option('--seed <n>', "seed for every choice of the run (default: the scenario's)")
+    .option('--until <duration>', "virtual time to stop at, e.g. 30s (default: the scenario's)")
+    .option('--trace <file>', 'write the trace as JSON Lines')
+    .option('--quiet', 'print only the summary')
+    .option('--no-color', 'no colours')
+    .addOption(
+      new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([
+        'bugcheck',
+        'collect',
+      ]),
+    )
+    .action((file: string, opts: RunOptions) => {
+      code = runCommand(file, opts);
+    });
+  program
+    .command('drivers')
+    .description('list the drivers a scenario can name')
+    .action(() => {
+      for (const d of builtinDrivers) out(`${d.name.padEnd(14)} ${d.description ?? ''}`);
+    });
+  try {
+    program.parse(argv as string[], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  return code;
+}
+
+function fail(e: unknown): number {
+  if (e instanceof InputError) {
+    for (const p of e.problems) process.stderr.write(`${p}\n`);
+    return 2;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`${e instanceof InternalError ? '' : 'ndis-sim internal error: '}${msg}\n`);
+  process.stderr.write(
+    'This is a bug in ndis-sim, not in your driver. Set NDIS_SIM_DEBUG=1 for a stack trace.\n',
+  );
+  if (process.env.NDIS_SIM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  return 3;
+}
+
+let exitCode: number;
+try {
+  exitCode = main(process.argv.slice(2));
+} catch (e) {
+  exitCode = fail(e);
+}
+process.exitCode = exitCode;

@@ -1,0 +1,245 @@
+// SimNic: a simulated Ethernet controller with a register window, an interrupt
+// line and a fault plan. Drivers reach it only through NdisMMapIoSpace and
+// NdisRead/WriteRegisterUlong, the way a real miniport reaches its hardware.
+//
+// Register map (32-bit registers, byte offsets):
+//   0x00 CTRL       W   bit 0 RESET (start a reset), bit 1 INTR_ENABLE, bit 2 TX_ENABLE, bit 3 RX_ENABLE
+//   0x04 STATUS     R   bit 0 LINK_UP, bit 1 READY (not resetting), bit 2 TX_ENABLED, bit 3 RX_ENABLED
+//   0x08 HEARTBEAT  R   firmware progress counter; it stops while the NIC is hung
+//   0x0C ICR        R   interrupt causes, cleared by the read: bit 0 RESET_DONE, bit 1 LINK_CHANGE,
+//                       bit 2 TX_DONE, bit 3 RX
+//   0x10 IMR        RW  interrupt mask (1 = enabled)
+//   0x14 RESETS     R   resets performed (diagnostic)
+// A NIC that has vanished (surprise removal, fault "vanish") reads as 0xFFFFFFFF.
+
+import { assert } from '../errors.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { InterruptLine, Mmio } from '../pnp/resources.ts';
+import { ChoiceSite } from '../sim/choice.ts';
+import { ns } from '../sim/limits.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
+import type { Ratio } from '../sim/rng.ts';
+import type { Trace } from '../trace/trace.ts';
+
+export const Reg = { CTRL: 0x00, STATUS: 0x04, HEARTBEAT: 0x08, ICR: 0x0c, IMR: 0x10, RESETS: 0x14 } as const;
+export const Ctrl = { RESET: 1 << 0, INTR_ENABLE: 1 << 1, TX_ENABLE: 1 << 2, RX_ENABLE: 1 << 3 } as const;
+export const Status = { LINK_UP: 1 << 0, READY: 1 << 1, TX_ENABLED: 1 << 2, RX_ENABLED: 1 << 3 } as const;
+export const Icr = { RESET_DONE: 1 << 0, LINK_CHANGE: 1 << 1, TX_DONE: 1 << 2, RX: 1 << 3 } as const;
+export const registerWindowBytes = 0x100;
+
+/** An inclusive range of durations; a value is drawn through the choice door. */
+export interface NsRange {
+  minNs: number;
+  maxNs: number;
+}
+
+export interface FaultPlan {
+  /** The NIC hangs at this time (ns), once. */
+  hangAtNs: number | null;
+  /** Every `periodNs`, a healthy NIC hangs with probability `chance`. */
+  hangEvery: { periodNs: number; chance: Ratio } | null;
+  /** After each reset the NIC hangs again after a delay drawn from this range. */
+  rehangAfterReset: NsRange | null;
+  /** How long a reset takes. */
+  resetNs: number;
+  /** The NIC vanishes (reads all ones) at this time. */
+  vanishAtNs: number | null;
+  /** The link goes down at this time, and up again `linkDownForNs` later (null: stays down). */
+  linkDownAtNs: number | null;
+  linkDownForNs: number | null;
+}
+
+export const noFaults: FaultPlan = {
+  hangAtNs: null,
+  hangEvery: null,
+  rehangAfterReset: null,
+  resetNs: 2 * ns.ms,
+  vanishAtNs: null,
+  linkDownAtNs: null,
+  linkDownForNs: null,
+};
+
+/** Heartbeat period of the firmware. */
+const heartbeatNs = 100 * ns.ms;
+/** Steps a duration range is cut into for drawing. */
+const rangeSteps = 64;
+
+const Op = { Hang: 0, HangTick: 1, ResetDone: 2, Vanish: 3, LinkDown: 4, LinkUp: 5 } as const;
+
+export class SimNic implements Mmio, EventTarget {
+  hung = false;
+  vanished = false;
+  linkUp = true;
+  resetting = false;
+  resetsDone = 0;
+  hangs = 0;
+  private ctrl = 0;
+  private icr = 0;
+  private imr = 0;
+  /** Heartbeat: value at `hbSince`, counting while not hung. */
+  private hbBase = 0;
+  private hbSince = 0;
+  private rehangEv: SimEvent | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly kernel: Kernel,
+    readonly trace: Trace,
+    readonly line: InterruptLine,
+    readonly faults: FaultPlan,
+  ) {
+    const m = kernel.machine;
+    if (faults.hangAtNs !== null) m.at(faults.hangAtNs, this, Op.Hang, 'fault plan: hang');
+    if (faults.hangEvery !== null) m.at(faults.hangEvery.periodNs, this, Op.HangTick, null);
+    if (faults.vanishAtNs !== null) m.at(faults.vanishAtNs, this, Op.Vanish, null);
+    if (faults.linkDownAtNs !== null) m.at(faults.linkDownAtNs, this, Op.LinkDown, null);
+  }
+
+  get now(): number {
+    return this.kernel.now;
+  }
+
+  private heartbeat(): number {
+    if (this.hung) return this.hbBase;
+    return (this.hbBase + Math.floor((this.now - this.hbSince) / heartbeatNs)) >>> 0;
+  }
+
+  read32(offset: number): number {
+    if (this.vanished) return 0xffffffff;
+    switch (offset) {
+      case Reg.CTRL:
+        return this.ctrl;
+      case Reg.STATUS:
+        return (
+          (this.linkUp ? Status.LINK_UP : 0) |
+          (this.resetting ? 0 : Status.READY) |
+          (this.ctrl & Ctrl.TX_ENABLE ? Status.TX_ENABLED : 0) |
+          (this.ctrl & Ctrl.RX_ENABLE ? Status.RX_ENABLED : 0)
+        );
+      case Reg.HEARTBEAT:
+        return this.heartbeat();
+      case Reg.ICR: {
+        const v = this.icr;
+        this.icr = 0;
+        return v;
+      }
+      case Reg.IMR:
+        return this.imr;
+      case Reg.RESETS:
+        return this.resetsDone;
+    }
+    return 0;
+  }
+
+  write32(offset: number, value: number): void {
+    if (this.vanished) return;
+    switch (offset) {
+      case Reg.CTRL:
+        if (value & Ctrl.RESET && !this.resetting) this.beginReset();
+        this.ctrl = value & ~Ctrl.RESET;
+        return;
+      case Reg.IMR:
+        this.imr = value;
+        return;
+    }
+  }
+
+  private note(what: string, data: Record<string, unknown> = {}): void {
+    if (!this.trace.on) return;
+    const k = this.kernel;
+    data.device = this.name;
+    this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, `hw/${this.name}`, 'hw', what, data);
+  }
+
+  private hang(why: string): void {
+    if (this.hung || this.vanished) return;
+    this.hbBase = this.heartbeat();
+    this.hung = true;
+    this.hangs++;
+    this.note('hung: heartbeat stopped', { why });
+  }
+
+  private beginReset(): void {
+    this.resetting = true;
+    this.note('reset started');
+    if (this.rehangEv !== null) {
+      this.rehangEv.cancelled = true;
+      this.rehangEv = null;
+    }
+    this.kernel.machine.after(this.faults.resetNs, this, Op.ResetDone, null);
+  }
+
+  private raise(cause: number): void {
+    this.icr |= cause;
+    if (this.ctrl & Ctrl.INTR_ENABLE && this.imr & cause) this.line.assert();
+  }
+
+  private draw(r: NsRange): number {
+    assert(r.maxNs >= r.minNs, 'SimNic: range', r.minNs, r.maxNs);
+    if (r.maxNs === r.minNs) return r.minNs;
+    const step = (r.maxNs - r.minNs) / (rangeSteps - 1);
+    return r.minNs + Math.round(this.kernel.machine.choose(ChoiceSite.Fault, rangeSteps) * step);
+  }
+
+  fire(op: number, arg: unknown): void {
+    switch (op) {
+      case Op.Hang:
+        this.rehangEv = null;
+        this.hang(arg as string);
+        return;
+      case Op.HangTick: {
+        const e = this.faults.hangEvery;
+        assert(e !== null, 'SimNic: hang tick without a plan');
+        if (!this.vanished) {
+          const drawn = this.kernel.machine.choose(ChoiceSite.Fault, e.chance.den);
+          if (drawn < e.chance.num) this.hang('fault plan: random hang');
+          this.kernel.machine.after(e.periodNs, this, Op.HangTick, null);
+        }
+        return;
+      }
+      case Op.ResetDone:
+        if (this.vanished) return;
+        this.resetting = false;
+        this.resetsDone++;
+        if (this.hung) {
+          this.hung = false;
+          this.hbSince = this.now;
+        }
+        this.note('reset done');
+        if (this.faults.rehangAfterReset !== null) {
+          this.rehangEv = this.kernel.machine.after(
+            this.draw(this.faults.rehangAfterReset),
+            this,
+            Op.Hang,
+            'fault plan: hangs again after reset',
+          );
+        }
+        this.raise(Icr.RESET_DONE);
+        return;
+      case Op.Vanish:
+        this.unplug();
+        return;
+      case Op.LinkDown:
+        if (this.vanished || !this.linkUp) return;
+        this.linkUp = false;
+        this.note('link down');
+        this.raise(Icr.LINK_CHANGE);
+        if (this.faults.linkDownForNs !== null)
+          this.kernel.machine.after(this.faults.linkDownForNs, this, Op.LinkUp, null);
+        return;
+      case Op.LinkUp:
+        if (this.vanished || this.linkUp) return;
+        this.linkUp = true;
+        this.note('link up');
+        this.raise(Icr.LINK_CHANGE);
+        return;
+    }
+  }
+
+  /** The device is gone: registers read all ones, nothing more happens. */
+  unplug(): void {
+    if (this.vanished) return;
+    this.vanished = true;
+    this.note('vanished: registers read 0xFFFFFFFF');
+  }
+}

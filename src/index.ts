@@ -1,0 +1,61 @@
+// ndis-sim: the one front door. Everything a miniport author may use is exported
+// here; anything else under src/ is internal.
+
+// The simulated hardware's datasheet: register map of SimNic.
+export {
+  Ctrl as SimNicCtrl,
+  Icr as SimNicIcr,
+  Reg as SimNicReg,
+  Status as SimNicStatus,
+} from './hw/simnic.ts';
+// DDIs, named and shaped as in ndis.h.
+export {
+  type NDIS_CONFIGURATION_OBJECT,
+  type NDIS_CONFIGURATION_PARAMETER,
+  NdisCloseConfiguration,
+  NdisMIndicateStatusEx,
+  NdisMMapIoSpace,
+  NdisMPauseComplete,
+  NdisMRemoveMiniport,
+  NdisMResetComplete,
+  NdisMRestartComplete,
+  NdisMSetMiniportAttributes,
+  NdisMUnmapIoSpace,
+  NdisOpenConfigurationEx,
+  NdisReadConfiguration,
+  NdisReadRegisterUlong,
+  NdisWriteErrorLogEntry,
+  NdisWriteRegisterUlong,
+} from './ndis/api/adapter.ts';
+export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
+export {
+  NdisAcquireSpinLock,
+  NdisAllocateIoWorkItem,
+  NdisAllocateSpinLock,
+  NdisAllocateTimerObject,
+  NdisCancelTimerObject,
+  NdisDprAcquireSpinLock,
+  NdisDprReleaseSpinLock,
+  NdisFreeIoWorkItem,
+  NdisFreeSpinLock,
+  NdisFreeTimerObject,
+  NdisGetCurrentSystemTime,
+  NdisGetSystemUpTimeEx,
+  NdisMDeregisterInterruptEx,
+  NdisMRegisterInterruptEx,
+  NdisMSleep,
+  NdisMSynchronizeWithInterruptEx,
+  NdisQueueIoWorkItem,
+  NdisReleaseSpinLock,
+  NdisSetTimerObject,
+  NdisStallExecution,
+} from './ndis/api/kernel.ts';
+export type { DriverImage, DriverModule } from './ndis/driver.ts';
+// Constants generated from Microsoft's documentation (data/*.json).
+export * from './ndis/generated/status.ts';
+export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
+export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
+export * from './ndis/types.ts';
+export { ns } from './sim/limits.ts';
+// Running a machine.
+export { type DeviceSpec, type RunResult, type Summary, World, type WorldOptions } from './world.ts';

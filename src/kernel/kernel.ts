@@ -1,0 +1,351 @@
+// The simulated processors: IRQL per running context, per-CPU DPC queues, system
+// worker threads, timers and interrupt dispatch (DESIGN.md "Kernel model").
+//
+// Exactly one context runs at any moment (events run to completion). A context is
+// what Windows would call the code running on one CPU at one IRQL: a worker thread
+// at PASSIVE, a DPC at DISPATCH, an ISR at DIRQL. Contexts nest only when a
+// blocking wait lets other events run (Machine.waitUntil).
+
+import { assert } from '../errors.ts';
+import { ChoiceSite } from '../sim/choice.ts';
+import { limits } from '../sim/limits.ts';
+import type { Machine } from '../sim/machine.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
+
+export const Irql = { Passive: 0, Apc: 1, Dispatch: 2, Dirql: 3, High: 4 } as const;
+export type Irql = (typeof Irql)[keyof typeof Irql];
+export const irqlNames: readonly string[] = ['PASSIVE', 'APC', 'DISPATCH', 'DIRQL', 'HIGH'];
+
+export type ContextKind = 'thread' | 'worker' | 'dpc' | 'isr' | 'setup';
+
+/** A spin lock as the kernel sees it: who holds it and the IRQL to go back to. */
+export interface LockState {
+  owner: Context | null;
+  savedIrql: number;
+}
+
+export class Context {
+  /** Spin locks held by this context, in acquisition order. */
+  readonly held: LockState[] = [];
+  constructor(
+    public cpu: number,
+    public irql: number,
+    public who: string,
+    public kind: ContextKind,
+  ) {}
+}
+
+export interface DpcRoutine {
+  runDpc(dpc: Dpc): void;
+}
+export interface WorkRoutine {
+  runWork(item: WorkItem): void;
+}
+export interface TimerRoutine {
+  /** Runs at DISPATCH in the timer's DPC. */
+  runTimer(timer: KTimer): void;
+}
+export interface IsrRoutine {
+  runIsr(intr: KInterrupt): void;
+}
+
+export class Dpc {
+  /** The CPU whose queue holds it, or -1. */
+  queuedOn = -1;
+  constructor(
+    readonly routine: DpcRoutine,
+    public who: string,
+    public arg: unknown = null,
+  ) {}
+}
+
+export class WorkItem {
+  queued = false;
+  ev: SimEvent | null = null;
+  constructor(
+    readonly routine: WorkRoutine,
+    public who: string,
+    public arg: unknown = null,
+  ) {}
+}
+
+export class KTimer {
+  ev: SimEvent | null = null;
+  periodNs = 0;
+  dueNs = 0;
+  readonly dpc: Dpc;
+  constructor(
+    readonly routine: TimerRoutine,
+    public who: string,
+    /** Coalescable timers (check-for-hang, R4.2) fire with some slack. */
+    public coalescable = false,
+  ) {
+    this.dpc = new Dpc(timerDpcRoutine, who, this);
+  }
+  get queued(): boolean {
+    return this.ev !== null;
+  }
+}
+
+const timerDpcRoutine: DpcRoutine = {
+  runDpc(dpc: Dpc): void {
+    const t = dpc.arg as KTimer;
+    t.routine.runTimer(t);
+  },
+};
+
+export class KInterrupt {
+  connected = true;
+  pendingEv: SimEvent | null = null;
+  readonly dpc: Dpc;
+  constructor(
+    readonly routine: IsrRoutine,
+    public who: string,
+    dpcRoutine: DpcRoutine,
+  ) {
+    this.dpc = new Dpc(dpcRoutine, who, this);
+  }
+}
+
+class Cpu {
+  readonly dpcs: Dpc[] = [];
+  drainScheduled = false;
+  constructor(readonly id: number) {}
+}
+
+const Op = { DpcDrain: 0, Work: 1, TimerExpiry: 2, Interrupt: 3 } as const;
+
+/** Latencies drawn through the choice door: a count of steps of a fixed size. */
+export const latency = {
+  dpcStepNs: 1_000,
+  dpcSteps: 4,
+  workerStepNs: 10_000,
+  workerSteps: 8,
+  interruptNs: 500,
+  timerSlackStepNs: 1_000_000,
+  timerSlackSteps: 4,
+} as const;
+
+export class Kernel implements EventTarget {
+  readonly cpus: Cpu[] = [];
+  /** The running context. Between events it is the idle setup context of CPU 0. */
+  ctx: Context;
+  private readonly stack: Context[] = [];
+
+  constructor(
+    readonly machine: Machine,
+    cpuCount: number,
+  ) {
+    assert(cpuCount >= 1 && cpuCount <= 64, 'Kernel: cpu count', cpuCount);
+    for (let i = 0; i < cpuCount; i++) this.cpus.push(new Cpu(i));
+    this.ctx = new Context(0, Irql.Passive, 'setup', 'setup');
+  }
+
+  get now(): number {
+    return this.machine.now;
+  }
+
+  get cpuCount(): number {
+    return this.cpus.length;
+  }
+
+  /** Begins running code on `cpu` at `irql`; pair with `exit`. */
+  enter(cpu: number, irql: number, who: string, kind: ContextKind): Context {
+    const c = new Context(cpu, irql, who, kind);
+    this.stack.push(this.ctx);
+    this.ctx = c;
+    return c;
+  }
+
+  exit(c: Context): void {
+    assert(this.ctx === c, 'Kernel.exit: not the running context', c.who, this.ctx.who);
+    this.ctx = this.stack.pop()!;
+  }
+
+  /** Raises the running context's IRQL; returns the old one. */
+  raise(irql: number): number {
+    const old = this.ctx.irql;
+    this.ctx.irql = irql;
+    return old;
+  }
+
+  lower(irql: number): void {
+    this.ctx.irql = irql;
+  }
+
+  pickCpu(): number {
+    return this.machine.choose(ChoiceSite.Cpu, this.cpus.length);
+  }
+
+  // ------------------------------------------------------------------ DPCs
+
+  /** KeInsertQueueDpc: false if the DPC is already queued. */
+  queueDpc(dpc: Dpc, cpu: number): boolean {
+    if (dpc.queuedOn !== -1) return false;
+    const c = this.cpus[cpu]!;
+    assert(c.dpcs.length < limits.dpcQueueDepthMax, 'DPC queue depth', cpu);
+    dpc.queuedOn = cpu;
+    c.dpcs.push(dpc);
+    if (!c.drainScheduled) {
+      c.drainScheduled = true;
+      const steps = this.machine.choose(ChoiceSite.DpcLatency, latency.dpcSteps);
+      this.machine.after(steps * latency.dpcStepNs, this, Op.DpcDrain, c);
+    }
+    return true;
+  }
+
+  /** KeRemoveQueueDpc. */
+  dequeueDpc(dpc: Dpc): boolean {
+    if (dpc.queuedOn === -1) return false;
+    const q = this.cpus[dpc.queuedOn]!.dpcs;
+    const i = q.indexOf(dpc);
+    assert(i >= 0, 'dequeueDpc: not in its queue');
+    q.splice(i, 1);
+    dpc.queuedOn = -1;
+    return true;
+  }
+
+  /**
+   * Runs a queued DPC now, as its CPU would while the caller waits for it
+   * (KeFlushQueuedDpcs as used by interrupt deregistration and periodic timer cancel).
+   */
+  flushDpc(dpc: Dpc): void {
+    const cpu = dpc.queuedOn;
+    if (cpu === -1) return;
+    this.dequeueDpc(dpc);
+    this.runDpcOn(cpu, dpc);
+  }
+
+  private runDpcOn(cpu: number, dpc: Dpc): void {
+    const c = this.enter(cpu, Irql.Dispatch, dpc.who, 'dpc');
+    try {
+      dpc.routine.runDpc(dpc);
+    } finally {
+      this.exit(c);
+    }
+  }
+
+  // ------------------------------------------------------------ work items
+
+  /** Queues `item` to a system worker thread (PASSIVE, some CPU, some latency). */
+  queueWork(item: WorkItem): boolean {
+    if (item.queued) return false;
+    item.queued = true;
+    const steps = 1 + this.machine.choose(ChoiceSite.WorkerLatency, latency.workerSteps);
+    item.ev = this.machine.after(steps * latency.workerStepNs, this, Op.Work, item);
+    return true;
+  }
+
+  /** Queues `item` without latency drawing: the next step of a running procedure. */
+  queueWorkNow(item: WorkItem): boolean {
+    if (item.queued) return false;
+    item.queued = true;
+    item.ev = this.machine.after(0, this, Op.Work, item);
+    return true;
+  }
+
+  cancelWork(item: WorkItem): boolean {
+    if (!item.queued || item.ev === null) return false;
+    item.ev.cancelled = true;
+    item.ev = null;
+    item.queued = false;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** KeSetTimerEx: true if the timer was already queued (it is re-armed). */
+  setTimer(t: KTimer, dueNs: number, periodNs: number): boolean {
+    const was = this.cancelTimer(t);
+    t.periodNs = periodNs;
+    t.dueNs = dueNs < this.now ? this.now : dueNs;
+    t.ev = this.machine.at(t.dueNs + this.slack(t), this, Op.TimerExpiry, t);
+    return was;
+  }
+
+  /** KeCancelTimer: true if the timer was queued (that expiry will not happen). */
+  cancelTimer(t: KTimer): boolean {
+    if (t.ev === null) return false;
+    t.ev.cancelled = true;
+    t.ev = null;
+    return true;
+  }
+
+  private slack(t: KTimer): number {
+    if (!t.coalescable) return 0;
+    return this.machine.choose(ChoiceSite.TimerSlack, latency.timerSlackSteps) * latency.timerSlackStepNs;
+  }
+
+  // ------------------------------------------------------------ interrupts
+
+  /** A device asserts its interrupt line; the ISR runs shortly after on some CPU. */
+  requestInterrupt(intr: KInterrupt): void {
+    if (!intr.connected || intr.pendingEv !== null) return;
+    intr.pendingEv = this.machine.after(latency.interruptNs, this, Op.Interrupt, intr);
+  }
+
+  disconnectInterrupt(intr: KInterrupt): void {
+    intr.connected = false;
+    if (intr.pendingEv !== null) {
+      intr.pendingEv.cancelled = true;
+      intr.pendingEv = null;
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  fire(op: number, arg: unknown): void {
+    switch (op) {
+      case Op.DpcDrain: {
+        const cpu = arg as Cpu;
+        const dpc = cpu.dpcs.shift();
+        if (dpc === undefined) {
+          cpu.drainScheduled = false;
+          return;
+        }
+        dpc.queuedOn = -1;
+        if (cpu.dpcs.length > 0) this.machine.after(0, this, Op.DpcDrain, cpu);
+        else cpu.drainScheduled = false;
+        this.runDpcOn(cpu.id, dpc);
+        return;
+      }
+      case Op.Work: {
+        const item = arg as WorkItem;
+        item.queued = false;
+        item.ev = null;
+        const c = this.enter(this.pickCpu(), Irql.Passive, item.who, 'worker');
+        try {
+          item.routine.runWork(item);
+        } finally {
+          this.exit(c);
+        }
+        return;
+      }
+      case Op.TimerExpiry: {
+        const t = arg as KTimer;
+        t.ev = null;
+        if (t.periodNs > 0) {
+          t.dueNs += t.periodNs;
+          if (t.dueNs < this.now) t.dueNs = this.now + t.periodNs;
+          t.ev = this.machine.at(t.dueNs + this.slack(t), this, Op.TimerExpiry, t);
+        }
+        this.queueDpc(t.dpc, this.pickCpu());
+        return;
+      }
+      case Op.Interrupt: {
+        const intr = arg as KInterrupt;
+        intr.pendingEv = null;
+        if (!intr.connected) return;
+        const cpu = this.pickCpu();
+        const c = this.enter(cpu, Irql.Dirql, intr.who, 'isr');
+        try {
+          intr.routine.runIsr(intr);
+        } finally {
+          this.exit(c);
+        }
+        return;
+      }
+    }
+    assert(false, 'Kernel.fire: unknown op', op);
+  }
+}

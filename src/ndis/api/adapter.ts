@@ -1,0 +1,487 @@
+// Adapter DDIs: attributes, completions, status indications, the error log,
+// configuration, register access and NdisMRemoveMiniport. Each one checks
+// (handle, IRQL, state) and then delegates to the block's procedures.
+
+import { NotModelledError } from '../../errors.ts';
+import type { MiniportBlock } from '../block.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  MediaConnectStateUnknown,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_1,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
+  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+  NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_STATUS_BAD_VERSION,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESET_END,
+  NDIS_STATUS_RESET_START,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisParameterHexInteger,
+  NdisParameterInteger,
+  NdisParameterString,
+} from '../generated/status.ts';
+import * as life from '../lifecycle.ts';
+import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
+import { completeReset, indicateToProtocols, startHangTimer } from '../reset.ts';
+import type {
+  NDIS_HANDLE,
+  NDIS_LINK_STATE,
+  NDIS_MINIPORT_ADAPTER_ATTRIBUTES,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_STATUS,
+  NDIS_STATUS_INDICATION,
+} from '../types.ts';
+import { adapterHandle, currentNdis, stale } from './common.ts';
+
+const irql = {
+  NdisMSetMiniportAttributes: ddiIrql.NdisMSetMiniportAttributes!,
+  NdisMPauseComplete: ddiIrql.NdisMPauseComplete!,
+  NdisMRestartComplete: ddiIrql.NdisMRestartComplete!,
+  NdisMResetComplete: ddiIrql.NdisMResetComplete!,
+  NdisMRemoveMiniport: ddiIrql.NdisMRemoveMiniport!,
+  NdisMIndicateStatusEx: ddiIrql.NdisMIndicateStatusEx!,
+  NdisWriteErrorLogEntry: ddiIrql.NdisWriteErrorLogEntry!,
+  NdisOpenConfigurationEx: ddiIrql.NdisOpenConfigurationEx!,
+  NdisReadConfiguration: ddiIrql.NdisReadConfiguration!,
+  NdisCloseConfiguration: ddiIrql.NdisCloseConfiguration!,
+  NdisMMapIoSpace: ddiIrql.NdisMMapIoSpace!,
+  NdisMUnmapIoSpace: ddiIrql.NdisMUnmapIoSpace!,
+  NdisReadRegisterUlong: ddiIrql.NdisReadRegisterUlong!,
+  NdisWriteRegisterUlong: ddiIrql.NdisWriteRegisterUlong!,
+};
+
+// ----------------------------------------------------------- attributes
+
+/**
+ * NDIS_STATUS NdisMSetMiniportAttributes(NdisMiniportAdapterHandle, MiniportAttributes).
+ * PASSIVE, inside MiniportInitializeEx: registration attributes first, then general (R2.4).
+ */
+export function NdisMSetMiniportAttributes(
+  NdisMiniportAdapterHandle: NDIS_HANDLE,
+  MiniportAttributes: NDIS_MINIPORT_ADAPTER_ATTRIBUTES,
+): NDIS_STATUS {
+  const ddi = 'NdisMSetMiniportAttributes';
+  const b = adapterHandle(NdisMiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMSetMiniportAttributes, ddi, b.name);
+  if (stale(b, ddi)) return NDIS_STATUS_FAILURE;
+  const status = setAttributes(b, MiniportAttributes);
+  if (n.trace.on)
+    n.traceDdi(ddi, b, { Type: `0x${MiniportAttributes.Header.Type.toString(16)}`, result: status });
+  return status;
+}
+
+function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): number {
+  const n = b.ndis;
+  const ddi = 'NdisMSetMiniportAttributes';
+  if (!b.inInitialize) {
+    n.verifier.report('NdisSim_AttributesOrder', ddi, b.name, `${ddi} outside MiniportInitializeEx (R2.4)`);
+    return NDIS_STATUS_FAILURE;
+  }
+  switch (a.Header.Type) {
+    case NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES: {
+      const r = a as NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES;
+      if (
+        r.Header.Revision !== NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1 &&
+        r.Header.Revision !== NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2
+      ) {
+        return NDIS_STATUS_BAD_VERSION;
+      }
+      if (b.registration !== null) {
+        n.verifier.report('NdisSim_AttributesOrder', ddi, b.name, 'registration attributes set twice (R2.4)');
+        return NDIS_STATUS_FAILURE;
+      }
+      b.registration = { ...r };
+      startHangTimer(n, b);
+      return NDIS_STATUS_SUCCESS;
+    }
+    case NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES: {
+      const g = a as NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES;
+      if (
+        g.Header.Revision !== NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_1 &&
+        g.Header.Revision !== NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2
+      ) {
+        return NDIS_STATUS_BAD_VERSION;
+      }
+      if (b.registration === null) {
+        n.verifier.report(
+          'NdisSim_AttributesOrder',
+          ddi,
+          b.name,
+          'general attributes before registration attributes (R2.4)',
+        );
+        return NDIS_STATUS_FAILURE;
+      }
+      b.general = { ...g };
+      return NDIS_STATUS_SUCCESS;
+    }
+  }
+  throw new NotModelledError(
+    ddi,
+    `attribute object type 0x${a.Header.Type.toString(16)} (only registration and general attributes are modelled)`,
+  );
+}
+
+// ----------------------------------------------------------- completions
+
+/** VOID NdisMPauseComplete(MiniportAdapterHandle). <= DISPATCH; only for a pended pause (R3.5, R1.10). */
+export function NdisMPauseComplete(MiniportAdapterHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisMPauseComplete';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMPauseComplete, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (n.trace.on) n.traceDdi(ddi, b, {});
+  const p = b.pause;
+  if (p === null || p.completed || b.state !== 'Pausing') {
+    n.verifier.report(
+      'NdisSim_PauseCompleteUnexpected',
+      ddi,
+      b.name,
+      `NdisMPauseComplete with no pause pending (adapter ${b.state}) (R1.10)`,
+      ['PAUSE_COMPLETE', `${b.name} miniport block`, 0],
+    );
+    return;
+  }
+  p.completed = true;
+  if (p.returned) life.finishPause(n, b);
+}
+
+/** VOID NdisMRestartComplete(MiniportAdapterHandle, Status). <= DISPATCH; only for a pended restart. */
+export function NdisMRestartComplete(MiniportAdapterHandle: NDIS_HANDLE, Status: NDIS_STATUS): void {
+  const ddi = 'NdisMRestartComplete';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMRestartComplete, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (n.trace.on) n.traceDdi(ddi, b, { Status });
+  if (b.restart === null || b.state !== 'Restarting') {
+    n.verifier.report(
+      'NdisSim_RestartCompleteUnexpected',
+      ddi,
+      b.name,
+      `NdisMRestartComplete with no restart pending (adapter ${b.state}) (R1.10)`,
+      ['RESTART_COMPLETE', `${b.name} miniport block`, 0],
+    );
+    return;
+  }
+  life.finishRestart(n, b, Status === NDIS_STATUS_PENDING ? NDIS_STATUS_FAILURE : Status, ddi);
+}
+
+/** VOID NdisMResetComplete(MiniportAdapterHandle, Status, AddressingReset). <= DISPATCH; once per pended reset (R4.15). */
+export function NdisMResetComplete(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  Status: NDIS_STATUS,
+  AddressingReset: boolean,
+): void {
+  const ddi = 'NdisMResetComplete';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMResetComplete, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (n.trace.on) n.traceDdi(ddi, b, { Status, AddressingReset });
+  if (b.reset === null) {
+    n.verifier.report(
+      'NdisSim_ResetCompleteUnexpected',
+      ddi,
+      b.name,
+      'NdisMResetComplete with no reset pending (R4.15)',
+      [`${b.name} miniport block`, Status, AddressingReset ? 1 : 0],
+    );
+    return;
+  }
+  completeReset(n, b, Status, AddressingReset, ddi);
+}
+
+// ------------------------------------------------- NdisMRemoveMiniport
+
+/**
+ * NDIS_STATUS NdisMRemoveMiniport(MiniportHandle). <= DISPATCH. Marks the device
+ * failed, writes the live dump (reason 71), asks PnP to re-query the device, and
+ * returns NDIS_STATUS_SUCCESS ("recorded"); the teardown follows asynchronously
+ * (R5.9–R5.20).
+ */
+export function NdisMRemoveMiniport(MiniportHandle: NDIS_HANDLE): NDIS_STATUS {
+  const ddi = 'NdisMRemoveMiniport';
+  const b = adapterHandle(MiniportHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMRemoveMiniport, ddi, b.name);
+  if (stale(b, ddi)) return NDIS_STATUS_SUCCESS;
+  const status = life.removeMiniport(n, b);
+  if (n.trace.on) n.traceDdi(ddi, b, { result: status });
+  return status;
+}
+
+// ---------------------------------------------------- status indications
+
+/** VOID NdisMIndicateStatusEx(MiniportAdapterHandle, StatusIndication). <= DISPATCH (R6.16, R6.17). */
+export function NdisMIndicateStatusEx(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  StatusIndication: NDIS_STATUS_INDICATION,
+): void {
+  const ddi = 'NdisMIndicateStatusEx';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMIndicateStatusEx, ddi, b.name);
+  const code = StatusIndication.StatusCode;
+  if (n.trace.on) n.traceDdi(ddi, b, { StatusCode: code });
+  if (b.handleDead) {
+    // SDV NdisMIndicateStatusEx: no indication once MiniportHaltEx returned (R2.8).
+    n.verifier.report(
+      'NdisMIndicateStatusEx',
+      ddi,
+      b.name,
+      'status indicated after MiniportHaltEx returned (R2.8)',
+    );
+    return;
+  }
+  if (b.registration === null) {
+    n.verifier.report(
+      'NdisMIndicateStatusEx',
+      ddi,
+      b.name,
+      'status indicated before the registration attributes were set (R6.16)',
+    );
+    return;
+  }
+  if (code === NDIS_STATUS_RESET_START || code === NDIS_STATUS_RESET_END) {
+    n.verifier.report(
+      'NdisSim_StatusFromNdisOnly',
+      ddi,
+      b.name,
+      'RESET_START and RESET_END are indicated by NDIS, never by the miniport (R4.13)',
+    );
+    return;
+  }
+  if (code === NDIS_STATUS_LINK_STATE) {
+    const ls = StatusIndication.StatusBuffer as NDIS_LINK_STATE | null;
+    b.mediaConnectState = ls?.MediaConnectState ?? MediaConnectStateUnknown;
+  }
+  indicateToProtocols(n, b, code, StatusIndication.StatusBuffer);
+}
+
+// -------------------------------------------------------------- error log
+
+/**
+ * VOID NdisWriteErrorLogEntry(NdisAdapterHandle, ErrorCode, NumberOfErrorValues, ...).
+ * <= DISPATCH. Writes to the world's system event log.
+ */
+export function NdisWriteErrorLogEntry(
+  NdisAdapterHandle: NDIS_HANDLE,
+  ErrorCode: number,
+  NumberOfErrorValues: number,
+  ...ErrorValues: number[]
+): void {
+  const ddi = 'NdisWriteErrorLogEntry';
+  const b = adapterHandle(NdisAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisWriteErrorLogEntry, ddi, b.name);
+  if (stale(b, ddi)) return;
+  const values = ErrorValues.slice(0, Math.max(0, NumberOfErrorValues));
+  n.eventLog.push({ timeNs: n.now, source: b.driver.name, adapter: b.name, errorCode: ErrorCode, values });
+  if (n.trace.on) {
+    const k = n.kernel;
+    n.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'eventlog', ddi, {
+      adapter: b.name,
+      ErrorCode: errorCodeName(ErrorCode),
+      values,
+    });
+  }
+}
+
+function errorCodeName(code: number): string {
+  return ndisErrorCodeNames.get(code) ?? `0x${code.toString(16).toUpperCase()}`;
+}
+
+import { NDIS_ERROR_CODE_NAMES as ndisErrorCodeNames } from '../generated/status.ts';
+
+// ---------------------------------------------------------- configuration
+
+export interface NDIS_CONFIGURATION_OBJECT {
+  Header: { Type: number; Revision: number; Size?: number };
+  NdisHandle: NDIS_HANDLE;
+  Flags: number;
+}
+
+export interface NDIS_CONFIGURATION_PARAMETER {
+  ParameterType: number;
+  ParameterData: { IntegerData: number } | { StringData: string };
+}
+
+/** NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. */
+export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT): {
+  Status: NDIS_STATUS;
+  ConfigurationHandle: NDIS_HANDLE | null;
+} {
+  const ddi = 'NdisOpenConfigurationEx';
+  const b = adapterHandle(ConfigObject.NdisHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisOpenConfigurationEx, ddi, b.name);
+  if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, ConfigurationHandle: null };
+  if (ConfigObject.Header.Type !== NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT) {
+    return { Status: NDIS_STATUS_INVALID_PARAMETER, ConfigurationHandle: null };
+  }
+  const h = new NdisConfiguration(b, b.dev.registry);
+  b.configurations.add(h);
+  if (n.trace.on) n.traceDdi(ddi, b, { result: NDIS_STATUS_SUCCESS });
+  return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: h };
+}
+
+/**
+ * VOID NdisReadConfiguration(*Status, *ParameterValue, ConfigurationHandle, Keyword, ParameterType).
+ * PASSIVE. The two out-parameters come back as fields.
+ */
+export function NdisReadConfiguration(
+  ConfigurationHandle: NDIS_HANDLE,
+  Keyword: string,
+  ParameterType: number,
+): { Status: NDIS_STATUS; ParameterValue: NDIS_CONFIGURATION_PARAMETER | null } {
+  const ddi = 'NdisReadConfiguration';
+  const h = configHandle(ConfigurationHandle, ddi);
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisReadConfiguration, ddi, b.name);
+  let result: { Status: NDIS_STATUS; ParameterValue: NDIS_CONFIGURATION_PARAMETER | null } = {
+    Status: NDIS_STATUS_FAILURE,
+    ParameterValue: null,
+  };
+  const v = h.values.get(Keyword);
+  if (!h.closed && v !== undefined) {
+    if (
+      (ParameterType === NdisParameterInteger || ParameterType === NdisParameterHexInteger) &&
+      typeof v === 'number'
+    ) {
+      result = {
+        Status: NDIS_STATUS_SUCCESS,
+        ParameterValue: { ParameterType, ParameterData: { IntegerData: v } },
+      };
+    } else if (ParameterType === NdisParameterString) {
+      result = {
+        Status: NDIS_STATUS_SUCCESS,
+        ParameterValue: { ParameterType, ParameterData: { StringData: String(v) } },
+      };
+    }
+  }
+  if (n.trace.on) n.traceDdi(ddi, b, { Keyword, result: result.Status, value: v ?? null });
+  return result;
+}
+
+/** VOID NdisCloseConfiguration(ConfigurationHandle). PASSIVE. */
+export function NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisCloseConfiguration';
+  const h = configHandle(ConfigurationHandle, ddi);
+  h.block.ndis.verifier.irql(irql.NdisCloseConfiguration, ddi, h.block.name);
+  h.closed = true;
+  h.block.configurations.delete(h);
+}
+
+function configHandle(x: unknown, ddi: string): NdisConfiguration {
+  if (x instanceof NdisConfiguration) return x;
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: not a configuration handle`,
+  );
+}
+
+// ----------------------------------------------------- registers (I/O space)
+
+/**
+ * NDIS_STATUS NdisMMapIoSpace(*VirtualAddress, MiniportAdapterHandle, PhysicalAddress, Length).
+ * PASSIVE; expected inside MiniportInitializeEx (SDV NdisMMapIoSpace).
+ */
+export function NdisMMapIoSpace(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  PhysicalAddress: number,
+  Length: number,
+): { Status: NDIS_STATUS; VirtualAddress: NDIS_IO_SPACE | null } {
+  const ddi = 'NdisMMapIoSpace';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMMapIoSpace, ddi, b.name);
+  if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, VirtualAddress: null };
+  if (!b.inInitialize) {
+    n.verifier.report('NdisMMapIoSpace', ddi, b.name, 'NdisMMapIoSpace outside MiniportInitializeEx');
+  }
+  const r = b.dev.resources;
+  if (
+    r === null ||
+    PhysicalAddress < r.memoryBase ||
+    PhysicalAddress + Length > r.memoryBase + r.memoryLength
+  ) {
+    return { Status: NDIS_STATUS_RESOURCES, VirtualAddress: null };
+  }
+  const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length);
+  b.ioSpaces.add(space);
+  if (n.trace.on) n.traceDdi(ddi, b, { PhysicalAddress, Length, result: NDIS_STATUS_SUCCESS });
+  return { Status: NDIS_STATUS_SUCCESS, VirtualAddress: space };
+}
+
+/** VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE. */
+export function NdisMUnmapIoSpace(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  VirtualAddress: NDIS_IO_SPACE,
+  _Length: number,
+): void {
+  const ddi = 'NdisMUnmapIoSpace';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  b.ndis.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
+  VirtualAddress.unmapped = true;
+  b.ioSpaces.delete(VirtualAddress);
+}
+
+/** NdisReadRegisterUlong(Register, *Data): any IRQL. The one out-parameter is the return value. */
+export function NdisReadRegisterUlong(Register: IoRegister): number {
+  if (!(Register instanceof IoRegister)) {
+    return currentNdis('NdisReadRegisterUlong').verifier.fatal(
+      'NdisSim_BadParameter',
+      'NdisReadRegisterUlong',
+      null,
+      'NdisReadRegisterUlong: not a register address from NdisMMapIoSpace',
+    );
+  }
+  const s = Register.space;
+  if (s.unmapped) {
+    s.block.ndis.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      'NdisReadRegisterUlong',
+      s.block.name,
+      'register read after NdisMUnmapIoSpace',
+    );
+  }
+  return s.mmio.read32(Register.offset) >>> 0;
+}
+
+/** NdisWriteRegisterUlong(Register, Data): any IRQL. */
+export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void {
+  if (!(Register instanceof IoRegister)) {
+    currentNdis('NdisWriteRegisterUlong').verifier.fatal(
+      'NdisSim_BadParameter',
+      'NdisWriteRegisterUlong',
+      null,
+      'NdisWriteRegisterUlong: not a register address from NdisMMapIoSpace',
+    );
+  }
+  const s = Register.space;
+  if (s.unmapped) {
+    s.block.ndis.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      'NdisWriteRegisterUlong',
+      s.block.name,
+      'register write after NdisMUnmapIoSpace',
+    );
+  }
+  s.mmio.write32(Register.offset, Data >>> 0);
+}
+
+void irql.NdisReadRegisterUlong;
+void irql.NdisWriteRegisterUlong;

@@ -1,0 +1,71 @@
+// What every DDI does first: find its world, check its handle, check its IRQL.
+
+import { NdisSimUsageError } from '../../errors.ts';
+import type { MiniportBlock } from '../block.ts';
+import { MiniportBlock as Block } from '../block.ts';
+import { MiniportDriverBlock } from '../driver.ts';
+import type { Ndis } from '../ndis.ts';
+
+let current: Ndis | null = null;
+
+/** The world whose code is running (set by World while it runs; DDIs without a handle use it). */
+export function setCurrentNdis(n: Ndis | null): Ndis | null {
+  const old = current;
+  current = n;
+  return old;
+}
+
+export function currentNdis(ddi: string): Ndis {
+  if (current === null) throw new NdisSimUsageError(`${ddi} was called outside a running ndis-sim world`);
+  return current;
+}
+
+/**
+ * The adapter behind a MiniportAdapterHandle. Anything NDIS did not issue is a
+ * fatal bad-parameter violation (a wild pointer in C).
+ */
+export function adapterHandle(h: unknown, ddi: string): MiniportBlock {
+  if (h instanceof Block) return h;
+  const n = currentNdis(ddi);
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the handle is not a MiniportAdapterHandle NDIS issued`,
+  );
+}
+
+/** R5.20, R2.8: a handle whose MiniportHaltEx returned is dead. True when the DDI must stop. */
+export function stale(b: MiniportBlock, ddi: string): boolean {
+  if (!b.handleDead) return false;
+  b.ndis.verifier.report(
+    'NdisSim_StaleHandle',
+    ddi,
+    b.name,
+    `${ddi} called with the handle of ${b.name} after its MiniportHaltEx returned (R5.20)`,
+  );
+  return true;
+}
+
+export function driverHandle(h: unknown, ddi: string): MiniportDriverBlock {
+  if (h instanceof MiniportDriverBlock) return h;
+  const n = currentNdis(ddi);
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the handle is not a miniport driver handle NDIS issued`,
+  );
+}
+
+/** An adapter or driver handle (DDIs that take either, like NdisAllocateTimerObject). */
+export function ownerHandle(h: unknown, ddi: string): MiniportBlock | MiniportDriverBlock {
+  if (h instanceof Block || h instanceof MiniportDriverBlock) return h;
+  const n = currentNdis(ddi);
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the handle is neither an adapter nor a driver handle`,
+  );
+}

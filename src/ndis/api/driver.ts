@@ -1,0 +1,145 @@
+// Driver registration DDIs (R2.1, R2.2, R2.16).
+
+import { Irql } from '../../kernel/kernel.ts';
+import { MiniportDriverBlock } from '../driver.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_BAD_VERSION,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_SUCCESS,
+} from '../generated/status.ts';
+import type { Ndis } from '../ndis.ts';
+import type {
+  DRIVER_OBJECT,
+  NDIS_HANDLE,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_STATUS,
+} from '../types.ts';
+import { currentNdis, driverHandle } from './common.ts';
+
+const irqlRegister = ddiIrql.NdisMRegisterMiniportDriver!;
+const irqlDeregister = ddiIrql.NdisMDeregisterMiniportDriver!;
+
+/** NDIS 6 minor versions a miniport may declare (6.0 … 6.89 as released). */
+const knownMinorVersions = new Set([
+  0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
+]);
+
+const requiredHandlers = [
+  'InitializeHandlerEx',
+  'HaltHandlerEx',
+  'UnloadHandler',
+  'PauseHandler',
+  'RestartHandler',
+  'OidRequestHandler',
+  'SendNetBufferListsHandler',
+  'ReturnNetBufferListsHandler',
+  'CancelSendHandler',
+  'DevicePnPEventNotifyHandler',
+  'ShutdownHandlerEx',
+  'CancelOidRequestHandler',
+] as const;
+
+/** Why the characteristics are rejected, or null. */
+function checkCharacteristics(
+  c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+): { status: number; why: string } | null {
+  if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion)) {
+    return {
+      status: NDIS_STATUS_BAD_VERSION,
+      why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
+    };
+  }
+  if (c.Header?.Type !== NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS) {
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'Header.Type is not MINIPORT_DRIVER_CHARACTERISTICS',
+    };
+  }
+  if (c.Header.Revision < 1 || c.Header.Revision > 3) {
+    return { status: NDIS_STATUS_BAD_VERSION, why: `Header.Revision ${c.Header.Revision} is unknown` };
+  }
+  // R2.2 (Ambiguity: model BAD_CHARACTERISTICS for a missing required handler).
+  for (const h of requiredHandlers) {
+    if (typeof c[h] !== 'function')
+      return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is missing` };
+  }
+  if (typeof c.CheckForHangHandlerEx === 'function' && typeof c.ResetHandlerEx !== 'function') {
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
+  }
+  if ((c.DirectOidRequestHandler == null) !== (c.CancelDirectOidRequestHandler == null)) {
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'DirectOidRequestHandler and CancelDirectOidRequestHandler go together',
+    };
+  }
+  return null;
+}
+
+/**
+ * NDIS_STATUS NdisMRegisterMiniportDriver(DriverObject, RegistryPath, MiniportDriverContext,
+ * MiniportDriverCharacteristics, *NdisMiniportDriverHandle). PASSIVE. NDIS copies the
+ * characteristics and calls MiniportSetOptions inside the call (R2.1).
+ */
+export function NdisMRegisterMiniportDriver(
+  DriverObject: DRIVER_OBJECT,
+  RegistryPath: string,
+  MiniportDriverContext: unknown,
+  MiniportDriverCharacteristics: NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+): { Status: NDIS_STATUS; NdisMiniportDriverHandle: NDIS_HANDLE | null } {
+  const n: Ndis = currentNdis('NdisMRegisterMiniportDriver');
+  n.verifier.irql(irqlRegister, 'NdisMRegisterMiniportDriver', null);
+  const mod = n.loading;
+  const bad = checkCharacteristics(MiniportDriverCharacteristics);
+  let status: number = NDIS_STATUS_SUCCESS;
+  let handle: MiniportDriverBlock | null = null;
+  if (mod === null || DriverObject.DriverName !== `\\Driver\\${mod.name}`) {
+    status = NDIS_STATUS_FAILURE;
+  } else if (bad !== null) {
+    status = bad.status;
+  } else {
+    handle = new MiniportDriverBlock(
+      mod.name,
+      DriverObject,
+      { ...MiniportDriverCharacteristics },
+      MiniportDriverContext,
+    );
+    n.registerDriver(handle);
+    const setOptions = handle.chars.SetOptionsHandler;
+    if (typeof setOptions === 'function') {
+      const f = n.enter(null, mod.name, 'MiniportSetOptions', Irql.Passive, {});
+      let s: number;
+      try {
+        s = setOptions(handle, MiniportDriverContext);
+      } catch (e) {
+        n.driverThrew(e, 'MiniportSetOptions', null);
+      }
+      n.leave(f, s);
+      if (s !== NDIS_STATUS_SUCCESS) {
+        n.drivers.delete(mod.name);
+        handle = null;
+        status = s;
+      }
+    }
+  }
+  if (n.trace.on) {
+    n.traceDdi('NdisMRegisterMiniportDriver', null, {
+      RegistryPath,
+      NdisVersion: `${MiniportDriverCharacteristics.MajorNdisVersion}.${MiniportDriverCharacteristics.MinorNdisVersion}`,
+      result: status,
+      why: bad?.why,
+    });
+  }
+  return { Status: status, NdisMiniportDriverHandle: handle };
+}
+
+/** VOID NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle). PASSIVE. */
+export function NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE): void {
+  const d = driverHandle(NdisMiniportDriverHandle, 'NdisMDeregisterMiniportDriver');
+  const n = currentNdis('NdisMDeregisterMiniportDriver');
+  n.verifier.irql(irqlDeregister, 'NdisMDeregisterMiniportDriver', null);
+  d.deregistered = true;
+  if (n.trace.on) n.traceDdi('NdisMDeregisterMiniportDriver', null, { driver: d.name });
+}

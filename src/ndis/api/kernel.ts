@@ -1,0 +1,491 @@
+// Kernel-service DDIs (08-kernel-services.md): timer objects, I/O work items, spin
+// locks, interrupts, sleeps and stalls, system time.
+
+import { Irql } from '../../kernel/kernel.ts';
+import type { MiniportBlock } from '../block.ts';
+import { MiniportDriverBlock } from '../driver.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+} from '../generated/status.ts';
+import type { Ndis } from '../ndis.ts';
+import { NDIS_SPIN_LOCK, NdisInterrupt, NdisIoWorkItem, NdisTimerObject, type Owner } from '../objects.ts';
+import type {
+  MINIPORT_SYNCHRONIZE_INTERRUPT,
+  NDIS_HANDLE,
+  NDIS_IO_WORKITEM_FUNCTION,
+  NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+  NDIS_STATUS,
+  NDIS_TIMER_CHARACTERISTICS,
+} from '../types.ts';
+import { adapterHandle, currentNdis, ownerHandle, stale } from './common.ts';
+
+const irql = {
+  NdisAllocateTimerObject: ddiIrql.NdisAllocateTimerObject!,
+  NdisSetTimerObject: ddiIrql.NdisSetTimerObject!,
+  NdisCancelTimerObject: ddiIrql.NdisCancelTimerObject!,
+  NdisFreeTimerObject: ddiIrql.NdisFreeTimerObject!,
+  NdisAllocateIoWorkItem: ddiIrql.NdisAllocateIoWorkItem!,
+  NdisQueueIoWorkItem: ddiIrql.NdisQueueIoWorkItem!,
+  NdisFreeIoWorkItem: ddiIrql.NdisFreeIoWorkItem!,
+  NdisAllocateSpinLock: ddiIrql.NdisAllocateSpinLock!,
+  NdisFreeSpinLock: ddiIrql.NdisFreeSpinLock!,
+  NdisAcquireSpinLock: ddiIrql.NdisAcquireSpinLock!,
+  NdisReleaseSpinLock: ddiIrql.NdisReleaseSpinLock!,
+  NdisDprAcquireSpinLock: ddiIrql.NdisDprAcquireSpinLock!,
+  NdisDprReleaseSpinLock: ddiIrql.NdisDprReleaseSpinLock!,
+  NdisMRegisterInterruptEx: ddiIrql.NdisMRegisterInterruptEx!,
+  NdisMDeregisterInterruptEx: ddiIrql.NdisMDeregisterInterruptEx!,
+  NdisMSynchronizeWithInterruptEx: ddiIrql.NdisMSynchronizeWithInterruptEx!,
+  NdisMSleep: ddiIrql.NdisMSleep!,
+  NdisStallExecution: ddiIrql.NdisStallExecution!,
+};
+
+function ownerOf(h: MiniportBlock | MiniportDriverBlock): Owner {
+  return h instanceof MiniportDriverBlock ? { kind: 'driver', driver: h } : { kind: 'adapter', block: h };
+}
+
+function nameOf(h: MiniportBlock | MiniportDriverBlock): string {
+  return h instanceof MiniportDriverBlock ? h.name : h.driver.name;
+}
+
+function adapterName(o: Owner): string | null {
+  return o.kind === 'adapter' ? o.block.name : null;
+}
+
+// ----------------------------------------------------------------- timers
+
+/**
+ * NDIS_STATUS NdisAllocateTimerObject(NdisHandle, TimerCharacteristics, *pTimerObject).
+ * <= DISPATCH (R8.4). NdisHandle is an adapter or a driver handle.
+ */
+export function NdisAllocateTimerObject(
+  NdisHandle: NDIS_HANDLE,
+  TimerCharacteristics: NDIS_TIMER_CHARACTERISTICS,
+): { Status: NDIS_STATUS; TimerObject: NDIS_HANDLE | null } {
+  const ddi = 'NdisAllocateTimerObject';
+  const h = ownerHandle(NdisHandle, ddi);
+  const n = currentNdis(ddi);
+  const owner = ownerOf(h);
+  n.verifier.irql(irql.NdisAllocateTimerObject, ddi, adapterName(owner));
+  if (owner.kind === 'adapter' && stale(owner.block, ddi))
+    return { Status: NDIS_STATUS_FAILURE, TimerObject: null };
+  const c = TimerCharacteristics;
+  if (
+    c.Header.Type !== NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS ||
+    c.Header.Revision !== NDIS_TIMER_CHARACTERISTICS_REVISION_1 ||
+    typeof c.TimerFunction !== 'function'
+  ) {
+    return { Status: NDIS_STATUS_BAD_CHARACTERISTICS, TimerObject: null };
+  }
+  const t = new NdisTimerObject(n, owner, { ...c }, nameOf(h));
+  if (owner.kind === 'adapter') owner.block.timers.add(t);
+  if (n.trace.on)
+    n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, { result: NDIS_STATUS_SUCCESS });
+  return { Status: NDIS_STATUS_SUCCESS, TimerObject: t };
+}
+
+function timerOf(x: unknown, ddi: string): NdisTimerObject {
+  if (x instanceof NdisTimerObject) {
+    if (x.freed) {
+      return x.ndis.verifier.fatal(
+        'NdisSim_ObjectFreedInUse',
+        ddi,
+        adapterName(x.owner),
+        `${ddi} on a freed timer`,
+      );
+    }
+    return x;
+  }
+  return currentNdis(ddi).verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: not a timer object`);
+}
+
+/**
+ * BOOLEAN NdisSetTimerObject(TimerObject, DueTime, MillisecondsPeriod, FunctionContext).
+ * <= DISPATCH. DueTime in 100 ns units: negative is relative, positive absolute (time since
+ * the machine started). Returns TRUE if the timer was already queued (R8.5).
+ */
+export function NdisSetTimerObject(
+  TimerObject: NDIS_HANDLE,
+  DueTime: number,
+  MillisecondsPeriod: number,
+  FunctionContext: unknown,
+): boolean {
+  const ddi = 'NdisSetTimerObject';
+  const t = timerOf(TimerObject, ddi);
+  const n = t.ndis;
+  n.verifier.irql(irql.NdisSetTimerObject, ddi, adapterName(t.owner));
+  const now = n.now;
+  const dueNs = DueTime < 0 ? now + -DueTime * 100 : DueTime * 100;
+  t.context = FunctionContext ?? t.chars.FunctionContext;
+  t.periodic = MillisecondsPeriod > 0;
+  const was = n.kernel.setTimer(t.k, dueNs, MillisecondsPeriod * 1_000_000);
+  if (n.trace.on) {
+    n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {
+      DueTime,
+      MillisecondsPeriod,
+      result: was,
+    });
+  }
+  return was;
+}
+
+/**
+ * BOOLEAN NdisCancelTimerObject(TimerObject). <= DISPATCH for a one-shot timer,
+ * PASSIVE for a periodic one, which also waits for a callback already queued (R8.6).
+ */
+export function NdisCancelTimerObject(TimerObject: NDIS_HANDLE): boolean {
+  const ddi = 'NdisCancelTimerObject';
+  const t = timerOf(TimerObject, ddi);
+  const n = t.ndis;
+  const spec = irql.NdisCancelTimerObject;
+  if (t.periodic) n.verifier.irqlBound(spec, Irql.Passive, true, ddi, adapterName(t.owner), 'PeriodicTimer');
+  else n.verifier.irql(spec, ddi, adapterName(t.owner));
+  const was = n.kernel.cancelTimer(t.k);
+  if (t.periodic && n.kernel.ctx.irql === Irql.Passive) n.kernel.flushDpc(t.k.dpc);
+  if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, { result: was });
+  return was;
+}
+
+/** VOID NdisFreeTimerObject(TimerObject). <= DISPATCH; the timer must not be set. */
+export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
+  const ddi = 'NdisFreeTimerObject';
+  const t = timerOf(TimerObject, ddi);
+  const n = t.ndis;
+  n.verifier.irql(irql.NdisFreeTimerObject, ddi, adapterName(t.owner));
+  if (t.k.queued) {
+    n.verifier.report('NdisSim_TimerFreedWhileSet', ddi, adapterName(t.owner), 'timer freed while still set');
+    n.kernel.cancelTimer(t.k);
+  }
+  n.kernel.dequeueDpc(t.k.dpc);
+  t.freed = true;
+  if (t.owner.kind === 'adapter') t.owner.block.timers.delete(t);
+  if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {});
+}
+
+// ------------------------------------------------------------- work items
+
+/** NDIS_HANDLE NdisAllocateIoWorkItem(NdisObjectHandle). <= DISPATCH (R8.8). */
+export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HANDLE | null {
+  const ddi = 'NdisAllocateIoWorkItem';
+  const h = ownerHandle(NdisObjectHandle, ddi);
+  const n = currentNdis(ddi);
+  const owner = ownerOf(h);
+  n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
+  if (owner.kind === 'adapter' && stale(owner.block, ddi)) return null;
+  const w = new NdisIoWorkItem(n, owner, nameOf(h));
+  if (owner.kind === 'adapter') owner.block.workItems.add(w);
+  if (n.trace.on) n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, {});
+  return w;
+}
+
+function workItemOf(x: unknown, ddi: string): NdisIoWorkItem {
+  if (x instanceof NdisIoWorkItem) {
+    if (x.freed) {
+      return x.ndis.verifier.fatal(
+        'NdisSim_ObjectFreedInUse',
+        ddi,
+        adapterName(x.owner),
+        `${ddi} on a freed work item`,
+      );
+    }
+    return x;
+  }
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: not an I/O work item handle`,
+  );
+}
+
+/** VOID NdisQueueIoWorkItem(NdisIoWorkItemHandle, Routine, WorkItemContext). <= DISPATCH (R8.9). */
+export function NdisQueueIoWorkItem(
+  NdisIoWorkItemHandle: NDIS_HANDLE,
+  Routine: NDIS_IO_WORKITEM_FUNCTION,
+  WorkItemContext: unknown,
+): void {
+  const ddi = 'NdisQueueIoWorkItem';
+  const w = workItemOf(NdisIoWorkItemHandle, ddi);
+  const n = w.ndis;
+  n.verifier.irql(irql.NdisQueueIoWorkItem, ddi, adapterName(w.owner));
+  if (w.k.queued) {
+    n.verifier.report(
+      'NdisSim_WorkItemRequeued',
+      ddi,
+      adapterName(w.owner),
+      'work item queued while still queued',
+    );
+    return;
+  }
+  w.routine = Routine;
+  w.context = WorkItemContext;
+  n.kernel.queueWork(w.k);
+  if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
+}
+
+/** VOID NdisFreeIoWorkItem(NdisIoWorkItemHandle). <= DISPATCH. */
+export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisFreeIoWorkItem';
+  const w = workItemOf(NdisIoWorkItemHandle, ddi);
+  const n = w.ndis;
+  n.verifier.irql(irql.NdisFreeIoWorkItem, ddi, adapterName(w.owner));
+  if (w.k.queued) {
+    n.verifier.report(
+      'NdisSim_WorkItemRequeued',
+      ddi,
+      adapterName(w.owner),
+      'work item freed while still queued',
+    );
+    n.kernel.cancelWork(w.k);
+  }
+  w.freed = true;
+  if (w.owner.kind === 'adapter') w.owner.block.workItems.delete(w);
+  if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
+}
+
+// ------------------------------------------------------------- spin locks
+
+/** VOID NdisAllocateSpinLock(SpinLock). Any IRQL. */
+export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
+  const n = currentNdis('NdisAllocateSpinLock');
+  n.verifier.irql(irql.NdisAllocateSpinLock, 'NdisAllocateSpinLock', null);
+  SpinLock._state = { owner: null, savedIrql: 0 };
+  SpinLock._freed = false;
+  SpinLock._balance = 0;
+}
+
+/** VOID NdisFreeSpinLock(SpinLock). Any IRQL; the lock must not be held. */
+export function NdisFreeSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
+  const n = currentNdis('NdisFreeSpinLock');
+  n.verifier.irql(irql.NdisFreeSpinLock, 'NdisFreeSpinLock', null);
+  if (SpinLock._state?.owner) {
+    n.verifier.report('NdisSim_ObjectFreedInUse', 'NdisFreeSpinLock', null, 'spin lock freed while held');
+  }
+  SpinLock._freed = true;
+}
+
+function lockState(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string) {
+  if (!(l instanceof NDIS_SPIN_LOCK) || l._state === null) {
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: spin lock not allocated (NdisAllocateSpinLock)`,
+    );
+  }
+  if (l._freed) n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, null, `${ddi} on a freed spin lock`);
+  return l._state;
+}
+
+function acquire(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, raise: boolean): void {
+  const s = lockState(n, l, ddi);
+  const ctx = n.kernel.ctx;
+  if (s.owner !== null) {
+    // Held by this context: a deadlock on the spot. Held by a context that is waiting: the same.
+    n.verifier.report(
+      rule,
+      ddi,
+      null,
+      `${ddi} on a spin lock already held by ${s.owner === ctx ? 'the caller' : s.owner.who}`,
+    );
+    return;
+  }
+  s.owner = ctx;
+  s.savedIrql = ctx.irql;
+  if (raise) ctx.irql = Irql.Dispatch;
+  ctx.held.push(s);
+  l._balance++;
+}
+
+function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: boolean): void {
+  const s = lockState(n, l, ddi);
+  const ctx = n.kernel.ctx;
+  if (s.owner !== ctx) {
+    n.verifier.report(rule, ddi, null, `${ddi} on a spin lock the caller does not hold`);
+    return;
+  }
+  const i = ctx.held.lastIndexOf(s);
+  ctx.held.splice(i, 1);
+  s.owner = null;
+  if (lower) ctx.irql = s.savedIrql;
+  l._balance--;
+}
+
+/** VOID NdisAcquireSpinLock(SpinLock). <= DISPATCH; raises to DISPATCH (R8.10). */
+export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
+  const n = currentNdis('NdisAcquireSpinLock');
+  n.verifier.irql(irql.NdisAcquireSpinLock, 'NdisAcquireSpinLock', null);
+  acquire(n, SpinLock, 'NdisAcquireSpinLock', 'SpinLock', true);
+}
+
+/** VOID NdisReleaseSpinLock(SpinLock). Restores the IRQL saved by the acquire. */
+export function NdisReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
+  const n = currentNdis('NdisReleaseSpinLock');
+  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null);
+  release(n, SpinLock, 'NdisReleaseSpinLock', 'SpinLockRelease', true);
+}
+
+/** VOID NdisDprAcquireSpinLock(SpinLock). Exactly DISPATCH; IRQL unchanged. */
+export function NdisDprAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
+  const n = currentNdis('NdisDprAcquireSpinLock');
+  n.verifier.irql(irql.NdisDprAcquireSpinLock, 'NdisDprAcquireSpinLock', null);
+  acquire(n, SpinLock, 'NdisDprAcquireSpinLock', 'SpinLockDpr', false);
+}
+
+/** VOID NdisDprReleaseSpinLock(SpinLock). Exactly DISPATCH. */
+export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
+  const n = currentNdis('NdisDprReleaseSpinLock');
+  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null);
+  release(n, SpinLock, 'NdisDprReleaseSpinLock', 'SpinLockDprRelease', false);
+}
+
+// ------------------------------------------------------------- interrupts
+
+/**
+ * NDIS_STATUS NdisMRegisterInterruptEx(MiniportAdapterHandle, MiniportInterruptContext,
+ * MiniportInterruptCharacteristics, *NdisInterruptHandle). PASSIVE.
+ */
+export function NdisMRegisterInterruptEx(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  MiniportInterruptContext: unknown,
+  MiniportInterruptCharacteristics: NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+): { Status: NDIS_STATUS; NdisInterruptHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisMRegisterInterruptEx';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMRegisterInterruptEx, ddi, b.name);
+  if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, NdisInterruptHandle: null };
+  const c = MiniportInterruptCharacteristics;
+  const line = b.dev.resources?.line ?? null;
+  let status: number = NDIS_STATUS_SUCCESS;
+  let handle: NdisInterrupt | null = null;
+  if (
+    c.Header.Type !== NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT ||
+    typeof c.InterruptHandler !== 'function' ||
+    typeof c.InterruptDpcHandler !== 'function'
+  ) {
+    status = NDIS_STATUS_BAD_CHARACTERISTICS;
+  } else if (line === null || (b.interrupt !== null && !b.interrupt.deregistered)) {
+    status = NDIS_STATUS_RESOURCES;
+  } else {
+    handle = new NdisInterrupt(n, b, MiniportInterruptContext, { ...c }, line, b.driver.name);
+    line.connect(handle.k);
+    b.interrupt = handle;
+  }
+  if (n.trace.on) n.traceDdi(ddi, b, { result: status });
+  return { Status: status, NdisInterruptHandle: handle };
+}
+
+function interruptOf(x: unknown, ddi: string): NdisInterrupt {
+  if (x instanceof NdisInterrupt) return x;
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: not an interrupt handle`,
+  );
+}
+
+/** VOID NdisMDeregisterInterruptEx(NdisInterruptHandle). PASSIVE; DPCs already queued run first (R2.10). */
+export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisMDeregisterInterruptEx';
+  const i = interruptOf(NdisInterruptHandle, ddi);
+  const n = i.ndis;
+  n.verifier.irql(irql.NdisMDeregisterInterruptEx, ddi, i.block.name);
+  if (i.deregistered) {
+    n.verifier.report('Init_DeRegisterInterrupt', ddi, i.block.name, 'interrupt deregistered twice', [
+      i.block.name,
+      'NDIS_MINIPORT_INTERRUPT',
+      0,
+    ]);
+    return;
+  }
+  i.line.disconnect(i.k);
+  n.kernel.flushDpc(i.k.dpc);
+  i.deregistered = true;
+  if (n.trace.on) n.traceDdi(ddi, i.block, {});
+}
+
+/**
+ * BOOLEAN NdisMSynchronizeWithInterruptEx(NdisInterruptHandle, MessageId, SynchronizeFunction,
+ * SynchronizeContext). Runs the function at the interrupt's DIRQL.
+ */
+export function NdisMSynchronizeWithInterruptEx(
+  NdisInterruptHandle: NDIS_HANDLE,
+  _MessageId: number,
+  SynchronizeFunction: MINIPORT_SYNCHRONIZE_INTERRUPT,
+  SynchronizeContext: unknown,
+): boolean {
+  const ddi = 'NdisMSynchronizeWithInterruptEx';
+  const i = interruptOf(NdisInterruptHandle, ddi);
+  const n: Ndis = i.ndis;
+  n.verifier.irql(irql.NdisMSynchronizeWithInterruptEx, ddi, i.block.name);
+  if (i.deregistered) {
+    n.verifier.report(
+      'NdisMDeregisterInterruptEx',
+      ddi,
+      i.block.name,
+      `${ddi} after NdisMDeregisterInterruptEx`,
+    );
+    return false;
+  }
+  const f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql, {});
+  let r: boolean;
+  try {
+    r = SynchronizeFunction(SynchronizeContext);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportSynchronizeInterrupt', i.block);
+  }
+  n.leave(f, r);
+  return r;
+}
+
+// ------------------------------------------------------- waits and time
+
+/**
+ * VOID NdisMSleep(MicrosecondsToSleep). < DISPATCH. Blocks the calling thread: other
+ * CPUs (and DPCs) go on meanwhile (R8.12).
+ */
+export function NdisMSleep(MicrosecondsToSleep: number): void {
+  const n = currentNdis('NdisMSleep');
+  n.verifier.irql(irql.NdisMSleep, 'NdisMSleep', null);
+  const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
+  if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
+  n.checkCallbackWatchdog();
+  n.kernel.machine.waitUntil(wake);
+  n.checkCallbackWatchdog();
+}
+
+/** VOID NdisStallExecution(MicrosecondsToStall). Any IRQL, at most 50 µs (R8.12). */
+export function NdisStallExecution(MicrosecondsToStall: number): void {
+  const n = currentNdis('NdisStallExecution');
+  n.verifier.irql(irql.NdisStallExecution, 'NdisStallExecution', null);
+  if (MicrosecondsToStall > 50) {
+    n.verifier.report(
+      'NdisStallExecution_Delay',
+      'NdisStallExecution',
+      null,
+      `NdisStallExecution(${MicrosecondsToStall}) spins longer than 50 µs (R8.12)`,
+    );
+  }
+  n.kernel.machine.spin(Math.max(0, MicrosecondsToStall) * 1000);
+}
+
+/** VOID NdisGetSystemUpTimeEx(*pSystemUpTime): milliseconds since the machine started. */
+export function NdisGetSystemUpTimeEx(): number {
+  const n = currentNdis('NdisGetSystemUpTimeEx');
+  return Math.floor(n.now / 1_000_000);
+}
+
+/** VOID NdisGetCurrentSystemTime(*pSystemTime): 100 ns units; the model's epoch is machine start. */
+export function NdisGetCurrentSystemTime(): number {
+  const n = currentNdis('NdisGetCurrentSystemTime');
+  return Math.floor(n.now / 100);
+}

@@ -1,0 +1,54 @@
+// A protocol binding to an adapter, as NDIS tracks it (R7.1), and the edge NDIS
+// calls protocols through (ProtocolXxx handlers). Protocol models live in src/stack.
+
+import type { MiniportBlock } from './block.ts';
+import type { NDIS_HANDLE, NDIS_STATUS, NDIS_STATUS_INDICATION } from './types.ts';
+
+export const bindingStates = [
+  'Unbound',
+  'Opening',
+  'Paused',
+  'Restarting',
+  'Running',
+  'Pausing',
+  'Closing',
+] as const;
+export type BindingState = (typeof bindingStates)[number];
+
+/** NET_PNP_EVENT_CODE members the model sends (names as in ndis.h). */
+export type NetEventCode =
+  | 'NetEventQueryRemoveDevice'
+  | 'NetEventCancelRemoveDevice'
+  | 'NetEventPause'
+  | 'NetEventRestart';
+
+/** What NDIS calls on a protocol driver. A PENDING return obliges the matching completion. */
+export interface ProtocolEdge {
+  readonly name: string;
+  /** PENDING → Ndis.completeBindAdapter. */
+  ProtocolBindAdapterEx(binding: Binding): NDIS_STATUS;
+  /** PENDING → Ndis.completeUnbindAdapter. */
+  ProtocolUnbindAdapterEx(binding: Binding): NDIS_STATUS;
+  /** PENDING → Ndis.completeNetPnPEvent. */
+  ProtocolNetPnPEvent(binding: Binding, event: NetEventCode): NDIS_STATUS;
+  ProtocolStatusEx(binding: Binding, indication: NDIS_STATUS_INDICATION): void;
+}
+
+export class Binding implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_BINDING';
+  state: BindingState = 'Unbound';
+  /** The NDIS call the protocol has pended, if any. */
+  pending: 'bind' | 'unbind' | 'NetEventPause' | 'NetEventRestart' | null = null;
+  /** Protocol's answer to the last NetEventQueryRemoveDevice. */
+  queryRemoveStatus = 0;
+  /** Protocol-private state (ProtocolBindingContext). */
+  protocolContext: unknown = null;
+  constructor(
+    readonly protocol: ProtocolEdge,
+    readonly block: MiniportBlock,
+  ) {}
+
+  get name(): string {
+    return `${this.protocol.name}→${this.block.name}`;
+  }
+}

@@ -1,0 +1,127 @@
+// The miniport block: NDIS's record of one adapter (R1.1, R1.11). It holds state;
+// the procedures that move it are in lifecycle.ts and reset.ts.
+
+import { assert } from '../errors.ts';
+import type { KTimer } from '../kernel/kernel.ts';
+import type { DeviceNode, Irp } from '../pnp/pnp.ts';
+import type { SimEvent } from '../sim/queue.ts';
+import type { Binding } from './binding.ts';
+import type { MiniportDriverBlock } from './driver.ts';
+import type { Ndis } from './ndis.ts';
+import type {
+  NDIS_IO_SPACE,
+  NdisConfiguration,
+  NdisInterrupt,
+  NdisIoWorkItem,
+  NdisTimerObject,
+} from './objects.ts';
+import { type AdapterEvent, type AdapterState, eventCause, transition } from './states.ts';
+import type {
+  NDIS_HANDLE,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+} from './types.ts';
+
+/** NDIS's PnP view of the device (R1.11). */
+export type PnpDeviceState =
+  | 'Added'
+  | 'Started'
+  | 'QueryStopped'
+  | 'Stopped'
+  | 'QueryRemoved'
+  | 'Removed'
+  | 'SurpriseRemoved';
+
+export type BringUpStep = 'init' | 'bind' | 'restart' | 'restart-protocols' | 'done';
+export type TeardownStep = 'notify' | 'pause-protocols' | 'pause-miniport' | 'unbind' | 'halt' | 'done';
+export type TeardownWhy = 'surprise-removal' | 'remove' | 'stop';
+
+/** The PnP operation NDIS is running on the adapter; one at a time. */
+export type PnpOp =
+  | { kind: 'bring-up'; step: BringUpStep; irp: Irp | null; restartCalled: boolean }
+  | { kind: 'teardown'; step: TeardownStep; why: TeardownWhy; waiting: Irp[] };
+
+export interface PendingPause {
+  /** MiniportPause has returned (PENDING). */
+  returned: boolean;
+  completed: boolean;
+  watchdog: SimEvent | null;
+}
+
+export class MiniportBlock implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_MINIPORT_ADAPTER';
+  state: AdapterState = 'Halted';
+  pnpState: PnpDeviceState = 'Added';
+
+  // Flags of R1.11 and R5.11.
+  deviceFailed = false;
+  resetInProgress = false;
+  halting = false;
+  surpriseRemoved = false;
+  /** MiniportHaltEx has returned: the handle is dead (R2.8, R5.20). */
+  handleDead = false;
+  /** The FDO was deleted (REMOVE_DEVICE done). */
+  fdoDeleted = false;
+
+  /** Inside MiniportInitializeEx / MiniportHaltEx. */
+  inInitialize = false;
+  inHalt = false;
+  haltStartNs = 0;
+  /** MiniportInitializeEx returned SUCCESS at least once on this FDO. */
+  initialized = false;
+
+  registration: NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES | null = null;
+  general: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES | null = null;
+
+  // Operations pending on the driver.
+  pause: PendingPause | null = null;
+  /** MiniportRestart was called and has not completed; `returned` once it returned PENDING. */
+  restart: { returned: boolean } | null = null;
+  /** MiniportResetEx was called and has not completed; `returned` once it returned PENDING. */
+  reset: { returned: boolean } | null = null;
+  haltAction: number | null = null;
+
+  // Objects the driver allocated against the adapter (R2.10, R8.7, R8.8).
+  readonly timers = new Set<NdisTimerObject>();
+  readonly workItems = new Set<NdisIoWorkItem>();
+  interrupt: NdisInterrupt | null = null;
+  readonly configurations = new Set<NdisConfiguration>();
+  readonly ioSpaces = new Set<NDIS_IO_SPACE>();
+
+  readonly bindings: Binding[] = [];
+  op: PnpOp | null = null;
+  hangTimer: KTimer | null = null;
+  /** Link state last indicated (NDIS_STATUS_LINK_STATE) or from general attributes. */
+  mediaConnectState = 0;
+
+  // Counters for the summary.
+  resets = 0;
+  hangsReported = 0;
+  removeCalls = 0;
+  inits = 0;
+
+  constructor(
+    readonly ndis: Ndis,
+    readonly name: string,
+    readonly driver: MiniportDriverBlock,
+    readonly dev: DeviceNode,
+  ) {}
+
+  /** MiniportAdapterContext, set by the registration attributes. */
+  get context(): unknown {
+    return this.registration?.MiniportAdapterContext ?? null;
+  }
+
+  /**
+   * Applies an event of the state table. NDIS-caused events that the table
+   * rejects are bugs of the model; driver-caused ones are checked by the DDI
+   * before they get here.
+   */
+  move(event: AdapterEvent): void {
+    const next = transition(this.state, event);
+    assert(next !== null, `adapter ${this.name}: ${event} in ${this.state}`, eventCause[event]);
+    const from = this.state;
+    this.state = next;
+    this.ndis.traceState(this, from, next, event);
+  }
+}

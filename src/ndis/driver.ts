@@ -1,0 +1,39 @@
+// NDIS's record of a registered miniport driver (what NdisMRegisterMiniportDriver
+// creates): its copied characteristics and its adapters.
+
+import type { MiniportBlock } from './block.ts';
+import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS } from './types.ts';
+
+/**
+ * A miniport driver as a world loads it. `load` is called once per machine, like
+ * loading a driver image: the driver's global variables live in what it returns,
+ * because one process runs many machines (the explorer).
+ */
+export interface DriverModule {
+  readonly name: string;
+  /** One line for listings. */
+  readonly description?: string;
+  load(): DriverImage;
+}
+
+export interface DriverImage {
+  DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): number;
+}
+
+export class MiniportDriverBlock implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_MINIPORT_DRIVER';
+  readonly adapters = new Set<MiniportBlock>();
+  deregistered = false;
+  unloaded = false;
+  constructor(
+    readonly name: string,
+    readonly driverObject: DRIVER_OBJECT,
+    /** A copy: entry points are fixed at registration (R2.1). */
+    readonly chars: Readonly<NDIS_MINIPORT_DRIVER_CHARACTERISTICS>,
+    readonly context: unknown,
+  ) {}
+
+  get ndisVersion(): number {
+    return this.chars.MajorNdisVersion * 100 + this.chars.MinorNdisVersion;
+  }
+}

@@ -1,0 +1,829 @@
+// NDIS's PnP procedures on an adapter, as explicit step machines (DESIGN.md
+// "NDIS model"): bring-up after START_DEVICE (R2.3–R2.7, R7.8–R7.10) and teardown
+// for surprise removal, removal and stop (R5.4–R5.8, R7.11), ending in halt
+// (R2.8–R2.12). Every step either acts or waits; whatever completes a wait kicks
+// the adapter's worker, which runs `advance` again. Steps are idempotent.
+
+import { assert } from '../errors.ts';
+import { Irql } from '../kernel/kernel.ts';
+import type { Irp } from '../pnp/pnp.ts';
+import { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../pnp/pnp.ts';
+import type { Binding, NetEventCode } from './binding.ts';
+import { Binding as BindingImpl } from './binding.ts';
+import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
+import {
+  IRP_MN_CANCEL_REMOVE_DEVICE,
+  IRP_MN_CANCEL_STOP_DEVICE,
+  IRP_MN_QUERY_PNP_DEVICE_STATE,
+  IRP_MN_QUERY_REMOVE_DEVICE,
+  IRP_MN_QUERY_STOP_DEVICE,
+  IRP_MN_REMOVE_DEVICE,
+  IRP_MN_START_DEVICE,
+  IRP_MN_STOP_DEVICE,
+  IRP_MN_SURPRISE_REMOVAL,
+  NDIS_HALT_ACTION_NAMES,
+  NDIS_MINIPORT_INIT_PARAMETERS_REVISION_1,
+  NDIS_MINIPORT_PAUSE_PARAMETERS_REVISION_1,
+  NDIS_MINIPORT_RESTART_PARAMETERS_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_INIT_PARAMETERS,
+  NDIS_PAUSE_MINIPORT_DEVICE_REMOVE,
+  NDIS_PAUSE_NDIS_INTERNAL,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventSurpriseRemoved,
+  NdisHaltDeviceDisabled,
+  NdisHaltDeviceFailed,
+  NdisHaltDeviceInitializationFailed,
+  NdisHaltDeviceStopped,
+  NdisHaltDeviceSurpriseRemoved,
+  PNP_DEVICE_FAILED,
+} from './generated/status.ts';
+import type { Ndis } from './ndis.ts';
+import { cancelHangTimer } from './reset.ts';
+import {
+  type CM_RESOURCE_LIST,
+  CmResourceTypeInterrupt,
+  CmResourceTypeMemory,
+  type NDIS_MINIPORT_INIT_PARAMETERS,
+} from './types.ts';
+
+/** Runs the adapter's current PnP operation as far as it can go. */
+export function advance(n: Ndis, b: MiniportBlock): void {
+  for (let guard = 0; guard < 64; guard++) {
+    const op = b.op;
+    if (op === null) return;
+    const moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
+    if (!moved) return;
+  }
+  assert(false, 'advance: no progress bound hit', b.name);
+}
+
+// ------------------------------------------------------------------ IRPs
+
+export function dispatchPnp(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  switch (irp.minor) {
+    case IRP_MN_START_DEVICE:
+      startDevice(n, b, irp);
+      return;
+    case IRP_MN_QUERY_PNP_DEVICE_STATE: {
+      // R5.12: a failed device reports PNP_DEVICE_FAILED.
+      const info = b.deviceFailed ? PNP_DEVICE_FAILED : 0;
+      n.traceNdis(b, b.deviceFailed ? 'reports PNP_DEVICE_FAILED' : 'reports device state OK', {});
+      n.pnp.completeIrp(irp, STATUS_SUCCESS, info);
+      return;
+    }
+    case IRP_MN_SURPRISE_REMOVAL:
+      surpriseRemoval(n, b, irp);
+      return;
+    case IRP_MN_REMOVE_DEVICE:
+      removeDevice(n, b, irp);
+      return;
+    case IRP_MN_QUERY_REMOVE_DEVICE:
+      queryRemove(n, b, irp);
+      return;
+    case IRP_MN_CANCEL_REMOVE_DEVICE:
+      cancelRemove(n, b, irp);
+      return;
+    case IRP_MN_QUERY_STOP_DEVICE:
+      queryStop(n, b, irp);
+      return;
+    case IRP_MN_CANCEL_STOP_DEVICE:
+      b.pnpState = 'Started';
+      n.pnp.completeIrp(irp, STATUS_SUCCESS);
+      return;
+    case IRP_MN_STOP_DEVICE:
+      stopDevice(n, b, irp);
+      return;
+  }
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+}
+
+function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  if (b.state !== 'Halted') {
+    n.pnp.completeIrp(irp, STATUS_SUCCESS);
+    return;
+  }
+  // R5.15: a start does not clear the device-failed flag of this FDO.
+  b.pnpState = 'Started';
+  b.op = { kind: 'bring-up', step: 'init', irp, restartCalled: false };
+  n.kick(b);
+}
+
+function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  b.surpriseRemoved = true;
+  b.pnpState = 'SurpriseRemoved';
+  // R5.6 (model: miniport first), R5.7.
+  if (b.initialized && b.state !== 'Halted') devicePnPEventNotify(n, b, NdisDevicePnPEventSurpriseRemoved);
+  const op = beginTeardown(n, b, 'surprise-removal');
+  if (n.options.surpriseRemovalCompletes === 'early' || op === null) n.pnp.completeIrp(irp, STATUS_SUCCESS);
+  else op.waiting.push(irp);
+}
+
+function removeDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  b.pnpState = 'Removed';
+  if (b.op !== null && b.op.kind === 'teardown') {
+    // R5.4: after a surprise removal the remove IRP waits for that teardown; no second halt.
+    b.op.waiting.push(irp);
+    n.kick(b);
+    return;
+  }
+  const op = beginTeardown(n, b, 'remove');
+  if (op === null) finishRemove(n, b, irp);
+  else op.waiting.push(irp);
+}
+
+function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  // R5.2: NDIS refuses when the device-failed flag is set.
+  if (b.deviceFailed) {
+    n.traceNdis(b, 'query-remove refused: device failed (R5.2)', {});
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
+    return;
+  }
+  // R5.1: every bound protocol hears of it; a veto fails the IRP if the option says so.
+  let vetoed = false;
+  for (const bd of [...b.bindings]) {
+    if (!isBound(bd)) continue;
+    const s = netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
+    if (s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING) vetoed = true;
+  }
+  if (vetoed && n.options.honourProtocolVeto) {
+    n.traceNdis(b, 'query-remove vetoed by a protocol (R5.1)', {});
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
+    return;
+  }
+  b.pnpState = 'QueryRemoved';
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+}
+
+function cancelRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  // R5.3: the adapter carries on.
+  for (const bd of [...b.bindings]) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventCancelRemoveDevice');
+  if (b.pnpState === 'QueryRemoved') b.pnpState = 'Started';
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+}
+
+function queryStop(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  if (b.deviceFailed) {
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
+    return;
+  }
+  b.pnpState = 'QueryStopped';
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+}
+
+function stopDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  b.pnpState = 'Stopped';
+  const op = beginTeardown(n, b, 'stop');
+  if (op === null) n.pnp.completeIrp(irp, STATUS_SUCCESS);
+  else op.waiting.push(irp);
+}
+
+/** Starts a teardown unless the adapter is already down; returns it, or null when there is nothing to tear down. */
+function beginTeardown(
+  n: Ndis,
+  b: MiniportBlock,
+  why: TeardownWhy,
+): Extract<PnpOp, { kind: 'teardown' }> | null {
+  if (b.op !== null && b.op.kind === 'teardown') return b.op;
+  if (b.state === 'Halted' && b.bindings.length === 0) {
+    b.op = null;
+    return null;
+  }
+  const op: Extract<PnpOp, { kind: 'teardown' }> = {
+    kind: 'teardown',
+    step: why === 'surprise-removal' ? 'notify' : 'pause-protocols',
+    why,
+    waiting: [],
+  };
+  b.op = op;
+  n.traceNdis(b, `teardown begins (${why})`, {});
+  n.kick(b);
+  return op;
+}
+
+function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  // The FDO goes; the driver unloads after its last adapter (R2.16, R5.12).
+  b.fdoDeleted = true;
+  b.pnpState = 'Removed';
+  b.driver.adapters.delete(b);
+  n.byDevice.delete(b.dev);
+  n.traceNdis(b, 'FDO deleted', {});
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+  n.unloadDriverIfIdle(b.driver);
+}
+
+// --------------------------------------------------------------- bring-up
+
+function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring-up' }>): boolean {
+  switch (op.step) {
+    case 'init':
+      return initialize(n, b, op);
+    case 'bind': {
+      // R7.8: protocols bind once the miniport is Paused.
+      if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running') return false;
+      if (op.irp !== null) return false;
+      for (const p of n.protocols) {
+        if (b.bindings.some((x) => x.protocol === p)) continue;
+        bindProtocol(n, b, new BindingImpl(p, b));
+      }
+      if (b.bindings.some((x) => x.state === 'Opening')) return false;
+      op.step = 'restart';
+      return true;
+    }
+    case 'restart':
+      // R7.10: the miniport restarts first.
+      if (b.state === 'Running') {
+        op.step = 'restart-protocols';
+        return true;
+      }
+      if (b.state === 'Restarting') return false;
+      if (b.state !== 'Paused') return false;
+      if (op.restartCalled) {
+        // R1.9: a failed restart leaves the adapter Paused and NDIS treats it as a device failure.
+        b.op = null;
+        markDeviceFailed(n, b, 'MiniportRestart failed (R1.9)', false);
+        return false;
+      }
+      op.restartCalled = true;
+      callRestart(n, b);
+      return true;
+    case 'restart-protocols':
+      if (b.state !== 'Running') return false;
+      for (const bd of b.bindings) if (bd.state === 'Paused' && bd.pending === null) restartBinding(n, bd);
+      if (b.bindings.some((x) => x.state === 'Restarting')) return false;
+      op.step = 'done';
+      return true;
+    case 'done':
+      b.op = null;
+      n.traceNdis(b, 'stack running', {});
+      return false;
+  }
+}
+
+function resourcesOf(b: MiniportBlock): CM_RESOURCE_LIST | null {
+  const r = b.dev.resources;
+  if (r === null) return null;
+  return {
+    PartialDescriptors: [
+      { Type: CmResourceTypeMemory, Start: r.memoryBase, Length: r.memoryLength },
+      { Type: CmResourceTypeInterrupt, Level: r.line.vector, Vector: r.line.vector },
+    ],
+  };
+}
+
+function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring-up' }>): boolean {
+  const irp = op.irp;
+  assert(irp !== null, 'initialize: no START IRP');
+  b.move('MiniportInitializeEx');
+  b.inInitialize = true;
+  b.inits++;
+  b.registration = null;
+  b.general = null;
+  const params: NDIS_MINIPORT_INIT_PARAMETERS = {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_MINIPORT_INIT_PARAMETERS,
+      Revision: NDIS_MINIPORT_INIT_PARAMETERS_REVISION_1,
+    },
+    Flags: 0,
+    AllocatedResources: resourcesOf(b),
+    IfIndex: n.adapters.indexOf(b) + 1,
+    NetLuid: n.adapters.indexOf(b) + 1,
+  };
+  const f = n.enter(b, b.driver.name, 'MiniportInitializeEx', Irql.Passive, {});
+  let status: number;
+  try {
+    status = b.driver.chars.InitializeHandlerEx(b, b.driver.context, params);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportInitializeEx', b);
+  } finally {
+    b.inInitialize = false;
+  }
+  n.leave(f, status);
+  op.irp = null;
+
+  if (status === NDIS_STATUS_SUCCESS && b.registration === null) {
+    n.verifier.report(
+      'NdisSim_AttributesOrder',
+      'MiniportInitializeEx',
+      b.name,
+      'MiniportInitializeEx returned SUCCESS without setting registration attributes (R2.4); NDIS fails the start',
+    );
+    status = NDIS_STATUS_FAILURE;
+  }
+  if (status !== NDIS_STATUS_SUCCESS) {
+    // R2.5: the driver frees everything itself; NDIS never halts it; Code 10.
+    checkInitFailureLeaks(n, b);
+    b.move('InitializeFailed');
+    cancelHangTimer(n, b);
+    b.registration = null;
+    b.op = null;
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
+    return false;
+  }
+  b.move('InitializeSucceeded');
+  b.initialized = true;
+  // The driver set the attributes during the call; read them afresh.
+  const general = (b as { general: MiniportBlock['general'] }).general;
+  b.mediaConnectState = general?.MediaConnectState ?? 0;
+  if (general === null) {
+    // R2.6 (model trigger): SUCCESS without general attributes; NDIS halts it at once.
+    n.traceNdis(b, 'no general attributes: NDIS cannot finish bring-up (R2.6)', {});
+    b.halting = true;
+    cancelHangTimer(n, b);
+    halt(n, b, NdisHaltDeviceInitializationFailed);
+    b.op = null;
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
+    return false;
+  }
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+  // R2.7, R7.8: the rest of the bring-up (bind, restart) goes on in NDIS's worker.
+  op.step = 'bind';
+  n.kick(b);
+  return false;
+}
+
+function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
+  const who = b.name;
+  if (b.interrupt !== null && !b.interrupt.deregistered) {
+    n.verifier.report(
+      'Init_RegisterInterrupt',
+      'MiniportInitializeEx',
+      who,
+      'MiniportInitializeEx failed with its interrupt still registered (R2.5)',
+      [b.name, 0, 0],
+    );
+  }
+  for (const t of b.timers) {
+    if (t.k.queued) {
+      n.verifier.report(
+        'NdisSim_InitFailedTimerSet',
+        'MiniportInitializeEx',
+        who,
+        'MiniportInitializeEx failed with a timer still set (R2.5)',
+        [b.name, 0, 0],
+      );
+      break;
+    }
+  }
+  for (const w of b.workItems) {
+    if (!w.freed) {
+      n.verifier.report(
+        'Init_NdisAllocateIoWorkItem',
+        'MiniportInitializeEx',
+        who,
+        'MiniportInitializeEx failed without freeing an I/O work item it allocated (R8.8)',
+      );
+      break;
+    }
+  }
+}
+
+export function callRestart(n: Ndis, b: MiniportBlock): void {
+  b.move('MiniportRestart');
+  b.restart = { returned: false };
+  const f = n.enter(b, b.driver.name, 'MiniportRestart', Irql.Passive, {});
+  let status: number;
+  try {
+    status = b.driver.chars.RestartHandler(b.context, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_MINIPORT_RESTART_PARAMETERS_REVISION_1 },
+      RestartAttributes: null,
+      Flags: 0,
+    });
+  } catch (e) {
+    n.driverThrew(e, 'MiniportRestart', b);
+  }
+  n.leave(f, status);
+  if (b.restart === null) {
+    // NdisMRestartComplete ran inside MiniportRestart.
+    if (status !== NDIS_STATUS_PENDING) {
+      n.verifier.report(
+        'NdisSim_RestartCompleteUnexpected',
+        'MiniportRestart',
+        b.name,
+        'MiniportRestart called NdisMRestartComplete and then returned a final status (R3.10)',
+        ['RESTART_COMPLETE', `${b.name} miniport block`, 0],
+      );
+    }
+    return;
+  }
+  if (status === NDIS_STATUS_PENDING) {
+    b.restart.returned = true;
+    return;
+  }
+  finishRestart(n, b, status, 'MiniportRestart');
+}
+
+/** The restart completed with `status` (return value or NdisMRestartComplete). */
+export function finishRestart(n: Ndis, b: MiniportBlock, status: number, via: string): void {
+  if (status !== NDIS_STATUS_SUCCESS && status !== NDIS_STATUS_RESOURCES && status !== NDIS_STATUS_FAILURE) {
+    n.verifier.report(
+      'NdisSim_RestartReturn',
+      via,
+      b.name,
+      `${via}: 0x${status.toString(16)} is not a restart result (SUCCESS, RESOURCES or FAILURE; R3.9)`,
+    );
+  }
+  b.restart = null;
+  b.move(status === NDIS_STATUS_SUCCESS ? 'RestartSucceeded' : 'RestartFailed');
+  n.kick(b);
+}
+
+// --------------------------------------------------------------- teardown
+
+function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'teardown' }>): boolean {
+  switch (op.step) {
+    case 'notify':
+      // R5.5: protocols hear NetEventQueryRemoveDevice; the answer cannot stop a surprise removal.
+      for (const bd of [...b.bindings]) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
+      op.step = 'pause-protocols';
+      return true;
+    case 'pause-protocols': {
+      // R7.9: protocols pause first.
+      for (const bd of b.bindings) if (bd.state === 'Running' && bd.pending === null) pauseBinding(n, bd);
+      const busy = b.bindings.some(
+        (x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening',
+      );
+      if (busy) return false;
+      op.step = 'pause-miniport';
+      return true;
+    }
+    case 'pause-miniport':
+      switch (b.state) {
+        case 'Running':
+          callPause(n, b, pauseReasonForRemoval(b));
+          return true;
+        case 'Pausing':
+        case 'Restarting':
+        case 'Initializing':
+          return false; // R1.4: wait for the pending operation.
+        case 'Paused':
+        case 'Halted':
+        case 'Shutdown':
+          op.step = 'unbind';
+          return true;
+      }
+      return false;
+    case 'unbind': {
+      for (const bd of [...b.bindings])
+        if (bd.state === 'Paused' && bd.pending === null) unbindBinding(n, bd);
+      if (b.bindings.length > 0) return false;
+      op.step = 'halt';
+      return true;
+    }
+    case 'halt':
+      if (b.state === 'Halted' || b.state === 'Shutdown') {
+        op.step = 'done';
+        return true;
+      }
+      // R2.9: mark halting (no new resets, no check-for-hang), then wait for a reset in progress.
+      if (!b.halting) {
+        b.halting = true;
+        cancelHangTimer(n, b);
+      }
+      if (b.resetInProgress) {
+        n.traceNdis(b, 'halt waits for the reset in progress (R2.9, R4.16)', {});
+        return false;
+      }
+      assert(b.state === 'Paused', 'halt: not Paused', b.name, b.state);
+      halt(n, b, haltActionFor(b, op.why));
+      op.step = 'done';
+      return true;
+    case 'done': {
+      b.op = null;
+      const waiting = op.waiting.splice(0);
+      for (const irp of waiting) {
+        if (irp.minor === IRP_MN_REMOVE_DEVICE) finishRemove(n, b, irp);
+        else if (irp.minor === IRP_MN_STOP_DEVICE) {
+          resetForRestart(b);
+          n.pnp.completeIrp(irp, STATUS_SUCCESS);
+        } else n.pnp.completeIrp(irp, STATUS_SUCCESS);
+      }
+      return false;
+    }
+  }
+}
+
+/** After a stop the same FDO may be started again (R1.8): a fresh adapter context. */
+function resetForRestart(b: MiniportBlock): void {
+  b.halting = false;
+  b.handleDead = false;
+  b.haltAction = null;
+  b.registration = null;
+  b.general = null;
+  b.initialized = false;
+}
+
+function pauseReasonForRemoval(b: MiniportBlock): number {
+  // R3.2: from NDIS 6.40 a removal pause promises no restart will follow.
+  return b.driver.ndisVersion >= 640 ? NDIS_PAUSE_MINIPORT_DEVICE_REMOVE : NDIS_PAUSE_NDIS_INTERNAL;
+}
+
+/** R2.12: the halt action NDIS picks. */
+export function haltActionFor(b: MiniportBlock, why: TeardownWhy): number {
+  if (b.deviceFailed) return NdisHaltDeviceFailed;
+  if (b.surpriseRemoved) return NdisHaltDeviceSurpriseRemoved;
+  if (why === 'stop' || b.pnpState === 'Stopped') return NdisHaltDeviceStopped;
+  return NdisHaltDeviceDisabled;
+}
+
+export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {
+  b.move('MiniportPause');
+  const pending = { returned: false, completed: false, watchdog: null };
+  b.pause = pending;
+  const f = n.enter(b, b.driver.name, 'MiniportPause', Irql.Passive, { PauseReason: reason });
+  let status: number;
+  try {
+    status = b.driver.chars.PauseHandler(b.context, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_MINIPORT_PAUSE_PARAMETERS_REVISION_1 },
+      Flags: 0,
+      PauseReason: reason,
+    });
+  } catch (e) {
+    n.driverThrew(e, 'MiniportPause', b);
+  }
+  n.leave(f, status);
+  if (status !== NDIS_STATUS_SUCCESS && status !== NDIS_STATUS_PENDING) {
+    // R3.5: only SUCCESS or PENDING; the model goes on as if it had returned SUCCESS.
+    n.verifier.report(
+      'MiniportPause_Return',
+      'MiniportPause',
+      b.name,
+      `MiniportPause returned 0x${status.toString(16)}; only SUCCESS or PENDING are allowed (R3.5)`,
+    );
+    status = NDIS_STATUS_SUCCESS;
+  }
+  if (status === NDIS_STATUS_SUCCESS) {
+    if (pending.completed) {
+      n.verifier.report(
+        'NdisSim_PauseCompleteUnexpected',
+        'MiniportPause',
+        b.name,
+        'MiniportPause called NdisMPauseComplete and then returned SUCCESS: the pause completed twice (R3.10)',
+        ['PAUSE_COMPLETE', b.name, 0],
+      );
+      return;
+    }
+    finishPause(n, b);
+    return;
+  }
+  pending.returned = true;
+  if (pending.completed) {
+    finishPause(n, b);
+    return;
+  }
+  n.armPauseWatchdog(b);
+}
+
+/** The pause is complete: Pausing → Paused (R3.3 is checked by the data path). */
+export function finishPause(n: Ndis, b: MiniportBlock): void {
+  const p = b.pause;
+  assert(p !== null, 'finishPause: no pause pending', b.name);
+  if (p.watchdog !== null) {
+    p.watchdog.cancelled = true;
+    p.watchdog = null;
+  }
+  b.pause = null;
+  b.move('PauseCompleted');
+  n.kick(b);
+}
+
+function halt(n: Ndis, b: MiniportBlock, action: number): void {
+  b.haltAction = action;
+  b.inHalt = true;
+  b.haltStartNs = n.now;
+  const f = n.enter(b, b.driver.name, 'MiniportHaltEx', Irql.Passive, {
+    HaltAction: NDIS_HALT_ACTION_NAMES[action],
+  });
+  try {
+    b.driver.chars.HaltHandlerEx(b.context, action);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportHaltEx', b);
+  } finally {
+    b.inHalt = false;
+  }
+  n.leave(f, undefined);
+  b.move('MiniportHaltEx');
+  // R2.8: the handle is dead from here on.
+  b.handleDead = true;
+  cancelHangTimer(n, b);
+  checkHaltLeaks(n, b);
+}
+
+function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
+  if (b.interrupt !== null && !b.interrupt.deregistered) {
+    n.verifier.report(
+      'Init_DeRegisterInterrupt',
+      'MiniportHaltEx',
+      b.name,
+      'MiniportHaltEx returned with the interrupt still registered (R2.10)',
+      [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
+    );
+  }
+  for (const t of b.timers) {
+    if (t.k.queued) {
+      n.verifier.report(
+        'CancelTimerObject',
+        'MiniportHaltEx',
+        b.name,
+        'MiniportHaltEx returned with a timer still set (R8.7)',
+        [b.name, 'timer queue', 0],
+      );
+      break;
+    }
+  }
+  for (const w of b.workItems) {
+    if (!w.freed) {
+      n.verifier.report(
+        'Init_NdisAllocateIoWorkItem',
+        'MiniportHaltEx',
+        b.name,
+        'MiniportHaltEx returned without freeing an I/O work item allocated with the adapter handle (R8.8)',
+      );
+      break;
+    }
+  }
+}
+
+function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number): void {
+  const f = n.enter(b, b.driver.name, 'MiniportDevicePnPEventNotify', Irql.Passive, {
+    DevicePnPEvent: 'NdisDevicePnPEventSurpriseRemoved',
+  });
+  try {
+    b.driver.chars.DevicePnPEventNotifyHandler(b.context, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
+      PortNumber: 0,
+      DevicePnPEvent: event,
+      InformationBuffer: null,
+      InformationBufferLength: 0,
+    });
+  } catch (e) {
+    n.driverThrew(e, 'MiniportDevicePnPEventNotify', b);
+  }
+  n.leave(f, undefined);
+}
+
+// --------------------------------------------------- NdisMRemoveMiniport
+
+/**
+ * R5.9–R5.20. Synchronous part only: test-and-set the device-failed flag, write the
+ * live dump (reason 71), IoInvalidateDeviceState. Returns what the DDI returns.
+ */
+export function removeMiniport(n: Ndis, b: MiniportBlock): number {
+  b.removeCalls++;
+  if (b.inHalt) {
+    // R5.19: removal is under way and the halt action fixed.
+    n.verifier.warn(
+      'R5.19',
+      'NdisMRemoveMiniport',
+      b.name,
+      'NdisMRemoveMiniport inside MiniportHaltEx has no effect: the adapter is already being removed',
+    );
+    return NDIS_STATUS_SUCCESS;
+  }
+  if (b.deviceFailed) {
+    // R5.14: repeat calls are no-ops.
+    n.traceNdis(b, 'device already failed: nothing more to do (R5.14)', {});
+    return NDIS_STATUS_SUCCESS;
+  }
+  markDeviceFailed(n, b, 'NdisMRemoveMiniport', true);
+  return NDIS_STATUS_SUCCESS;
+}
+
+/** R5.8, R5.11: the device is failed; PnP will query its state and surprise-remove it. */
+export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, liveDump: boolean): void {
+  if (b.deviceFailed) return;
+  b.deviceFailed = true;
+  n.traceNdis(b, 'device-failed flag set', { why });
+  if (liveDump) {
+    // BUGCODE_NDIS_DRIVER_LIVE_DUMP, parameter 1 = 0x01 (miniport fatal error), parameter 4 = 71.
+    n.liveDump(b, [0x01, `${b.name} miniport block`, 0, 71], 'NdisMRemoveMiniport');
+  }
+  n.pnp.invalidateDeviceState(b.dev);
+}
+
+// --------------------------------------------------------------- bindings
+
+function isBound(bd: Binding): boolean {
+  return bd.state !== 'Unbound' && bd.state !== 'Opening' && bd.state !== 'Closing';
+}
+
+function bindProtocol(n: Ndis, b: MiniportBlock, bd: Binding): void {
+  b.bindings.push(bd);
+  bd.state = 'Opening';
+  n.traceBinding(bd, 'Unbound → Opening', {});
+  bd.pending = 'bind';
+  const status = callProtocol(n, bd, 'ProtocolBindAdapterEx', () => bd.protocol.ProtocolBindAdapterEx(bd));
+  if (status === NDIS_STATUS_PENDING) return;
+  completeBind(n, bd, status);
+}
+
+/** NdisCompleteBindAdapterEx, or the bind handler's own result. */
+export function completeBind(n: Ndis, bd: Binding, status: number): void {
+  assert(bd.pending === 'bind', 'completeBind: no bind pending', bd.name);
+  bd.pending = null;
+  if (status === NDIS_STATUS_SUCCESS) setBinding(n, bd, 'Paused');
+  else {
+    setBinding(n, bd, 'Unbound');
+    dropBinding(bd);
+  }
+  n.kick(bd.block);
+}
+
+function restartBinding(n: Ndis, bd: Binding): void {
+  setBinding(n, bd, 'Restarting');
+  bd.pending = 'NetEventRestart';
+  const s = callProtocol(
+    n,
+    bd,
+    'ProtocolNetPnPEvent',
+    () => bd.protocol.ProtocolNetPnPEvent(bd, 'NetEventRestart'),
+    {
+      NetEvent: 'NetEventRestart',
+    },
+  );
+  if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
+}
+
+function pauseBinding(n: Ndis, bd: Binding): void {
+  setBinding(n, bd, 'Pausing');
+  bd.pending = 'NetEventPause';
+  const s = callProtocol(
+    n,
+    bd,
+    'ProtocolNetPnPEvent',
+    () => bd.protocol.ProtocolNetPnPEvent(bd, 'NetEventPause'),
+    {
+      NetEvent: 'NetEventPause',
+    },
+  );
+  if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
+}
+
+/** NdisCompleteNetPnPEvent for a pended pause or restart, or the handler's own result. */
+export function completeNetPnPEvent(n: Ndis, bd: Binding, status: number): void {
+  const p = bd.pending;
+  assert(p === 'NetEventPause' || p === 'NetEventRestart', 'completeNetPnPEvent: nothing pending', bd.name);
+  bd.pending = null;
+  // R7.2: a pause cannot fail; a failed restart leaves the binding Paused.
+  if (p === 'NetEventPause') setBinding(n, bd, 'Paused');
+  else setBinding(n, bd, status === NDIS_STATUS_SUCCESS ? 'Running' : 'Paused');
+  n.kick(bd.block);
+}
+
+function unbindBinding(n: Ndis, bd: Binding): void {
+  setBinding(n, bd, 'Closing');
+  bd.pending = 'unbind';
+  const s = callProtocol(n, bd, 'ProtocolUnbindAdapterEx', () => bd.protocol.ProtocolUnbindAdapterEx(bd));
+  if (s !== NDIS_STATUS_PENDING) completeUnbind(n, bd);
+}
+
+/** NdisCompleteUnbindAdapterEx, or the handler's own return. */
+export function completeUnbind(n: Ndis, bd: Binding): void {
+  assert(bd.pending === 'unbind', 'completeUnbind: no unbind pending', bd.name);
+  bd.pending = null;
+  setBinding(n, bd, 'Unbound');
+  dropBinding(bd);
+  n.kick(bd.block);
+}
+
+function netPnPEvent(n: Ndis, bd: Binding, code: NetEventCode): number {
+  const s = callProtocol(n, bd, 'ProtocolNetPnPEvent', () => bd.protocol.ProtocolNetPnPEvent(bd, code), {
+    NetEvent: code,
+  });
+  if (code === 'NetEventQueryRemoveDevice') bd.queryRemoveStatus = s;
+  return s;
+}
+
+function setBinding(n: Ndis, bd: Binding, to: Binding['state']): void {
+  const from = bd.state;
+  bd.state = to;
+  n.traceBinding(bd, `${from} → ${to}`, {});
+}
+
+function dropBinding(bd: Binding): void {
+  const list = bd.block.bindings;
+  const i = list.indexOf(bd);
+  if (i >= 0) list.splice(i, 1);
+}
+
+/** Protocol handlers run at PASSIVE with the protocol as actor; a throw is a bug check like a miniport's. */
+function callProtocol(
+  n: Ndis,
+  bd: Binding,
+  fn: string,
+  call: () => number,
+  args: Record<string, unknown> = {},
+): number {
+  const f = n.enter(bd.block, bd.protocol.name, fn, Irql.Passive, args);
+  let s: number;
+  try {
+    s = call();
+  } catch (e) {
+    n.driverThrew(e, fn, bd.block);
+  }
+  n.leave(f, s);
+  return s;
+}

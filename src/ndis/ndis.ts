@@ -1,0 +1,459 @@
+// The NDIS library of one simulated machine: registered drivers, adapters,
+// protocols, the FDO side of PnP, and the one door through which NDIS calls
+// driver code (`enter`/`leave`): it sets the IRQL, traces the call, turns a
+// driver's exception into a bug check and checks what the callback left behind.
+
+import { assert, InternalError, NotModelledError, WorldStop } from '../errors.ts';
+import { Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import type { DeviceNode, FunctionDriver, Irp, PnpManager } from '../pnp/pnp.ts';
+import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
+import { ns } from '../sim/limits.ts';
+import type { EventTarget } from '../sim/queue.ts';
+import type { Trace } from '../trace/trace.ts';
+import { BugCheckCode, bugCheckName } from '../verifier/bugcheck.ts';
+import type { Verifier } from '../verifier/verifier.ts';
+import type { Binding, ProtocolEdge } from './binding.ts';
+import { MiniportBlock } from './block.ts';
+import type { DriverModule, MiniportDriverBlock } from './driver.ts';
+import { statusInfo } from './generated/status.ts';
+import * as life from './lifecycle.ts';
+import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import type { AdapterEvent, AdapterState } from './states.ts';
+import type { DRIVER_OBJECT } from './types.ts';
+
+/** Behaviour the docs leave open (**Ambiguity** in ../shared/ndis), as switches. */
+export interface NdisOptions {
+  /** R5.1: a protocol's failure of NetEventQueryRemoveDevice fails IRP_MN_QUERY_REMOVE_DEVICE. */
+  honourProtocolVeto: boolean;
+  /**
+   * R5.6: when IRP_MN_SURPRISE_REMOVAL completes: 'early' (current ndis.sys: after the
+   * miniport's notification, the teardown goes on in a worker) or 'after-halt'.
+   */
+  surpriseRemovalCompletes: 'early' | 'after-halt';
+  /** R3.7: pause watchdog (undocumented time-out). */
+  pauseWatchdogNs: number;
+  /** R2.13: halt watchdog (undocumented time-out). */
+  haltWatchdogNs: number;
+  /**
+   * IRQL of callbacks documented as <= DISPATCH_LEVEL (MiniportResetEx, sends, returns,
+   * cancels): always PASSIVE, always DISPATCH, or drawn through the choice door.
+   */
+  callbackIrql: 'passive' | 'dispatch' | 'explore';
+}
+
+export const defaultNdisOptions: NdisOptions = {
+  honourProtocolVeto: true,
+  surpriseRemovalCompletes: 'early',
+  pauseWatchdogNs: 60 * ns.s,
+  haltWatchdogNs: 60 * ns.s,
+  callbackIrql: 'explore',
+};
+
+export interface LiveDump {
+  timeNs: number;
+  code: number;
+  name: string;
+  params: (number | string)[];
+  adapter: string;
+  reason: string;
+}
+
+export interface EventLogEntry {
+  timeNs: number;
+  source: string;
+  adapter: string;
+  errorCode: number;
+  values: number[];
+}
+
+/** Per-adapter NDIS worker: runs the adapter's PnP operation one step further. */
+class AdapterWorker implements WorkRoutine {
+  readonly item: WorkItem;
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+  ) {
+    this.item = new WorkItem(this, 'ndis');
+  }
+  runWork(): void {
+    life.advance(this.ndis, this.block);
+  }
+}
+
+interface Frame {
+  fn: string;
+  adapter: MiniportBlock | null;
+  irql: number;
+  held: number;
+  who: string;
+  savedIrql: number;
+  startNs: number;
+}
+
+const WatchdogOp = { Pause: 0 } as const;
+
+export class Ndis implements FunctionDriver, EventTarget {
+  readonly modules = new Map<string, DriverModule>();
+  readonly drivers = new Map<string, MiniportDriverBlock>();
+  readonly adapters: MiniportBlock[] = [];
+  readonly byDevice = new Map<DeviceNode, MiniportBlock>();
+  readonly protocols: ProtocolEdge[] = [];
+  readonly dumps: LiveDump[] = [];
+  readonly eventLog: EventLogEntry[] = [];
+  private readonly workers = new Map<MiniportBlock, AdapterWorker>();
+  private readonly frames: Frame[] = [];
+  /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
+  loading: DriverModule | null = null;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly pnp: PnpManager,
+    readonly verifier: Verifier,
+    readonly trace: Trace,
+    readonly options: NdisOptions,
+  ) {}
+
+  get now(): number {
+    return this.kernel.now;
+  }
+
+  // ------------------------------------------------------------ drivers
+
+  /** Loads a driver module (DriverEntry) unless it is loaded; false if DriverEntry failed. */
+  loadDriver(name: string): MiniportDriverBlock | null {
+    const loaded = this.drivers.get(name);
+    if (loaded !== undefined && !loaded.unloaded) return loaded;
+    const mod = this.modules.get(name);
+    if (mod === undefined) return null;
+    const driverObject: DRIVER_OBJECT = { DriverName: `\\Driver\\${name}` };
+    const registryPath = `\\Registry\\Machine\\System\\CurrentControlSet\\Services\\${name}`;
+    this.loading = mod;
+    let status: number;
+    const f = this.enter(null, name, 'DriverEntry', Irql.Passive, { DriverName: driverObject.DriverName });
+    try {
+      status = mod.load().DriverEntry(driverObject, registryPath);
+    } catch (e) {
+      this.driverThrew(e, 'DriverEntry', null);
+    } finally {
+      this.loading = null;
+    }
+    this.leave(f, status);
+    const d = this.drivers.get(name);
+    if (status !== 0 || d === undefined || d.deregistered) {
+      if (d !== undefined) this.drivers.delete(name);
+      return null;
+    }
+    return d;
+  }
+
+  registerDriver(d: MiniportDriverBlock): void {
+    this.drivers.set(d.name, d);
+  }
+
+  /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
+  unloadDriverIfIdle(d: MiniportDriverBlock): void {
+    if (d.adapters.size > 0 || d.unloaded) return;
+    d.unloaded = true;
+    const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive, {});
+    try {
+      d.chars.UnloadHandler(d.driverObject);
+    } catch (e) {
+      this.driverThrew(e, 'MiniportDriverUnload', null);
+    }
+    this.leave(f, undefined);
+    if (!d.deregistered) {
+      this.verifier.warn(
+        'R2.16',
+        'MiniportDriverUnload',
+        null,
+        `${d.name}: MiniportDriverUnload returned without NdisMDeregisterMiniportDriver`,
+      );
+    }
+    this.drivers.delete(d.name);
+  }
+
+  // ------------------------------------------------------ FDO (PnP side)
+
+  addDevice(dev: DeviceNode): boolean {
+    const d = this.loadDriver(dev.driverName);
+    if (d === null) return false;
+    const b = new MiniportBlock(this, dev.name, d, dev);
+    d.adapters.add(b);
+    this.adapters.push(b);
+    this.byDevice.set(dev, b);
+    this.traceNdis(b, 'FDO created (AddDevice)', {});
+    return true;
+  }
+
+  dispatchPnp(dev: DeviceNode, irp: Irp): void {
+    const b = this.byDevice.get(dev);
+    assert(b !== undefined, 'dispatchPnp: no FDO for device', dev.name);
+    life.dispatchPnp(this, b, irp);
+  }
+
+  /** The adapter's PnP operation can move on: run its next step from an NDIS worker. */
+  kick(b: MiniportBlock): void {
+    let w = this.workers.get(b);
+    if (w === undefined) {
+      w = new AdapterWorker(this, b);
+      this.workers.set(b, w);
+    }
+    this.kernel.queueWork(w.item);
+  }
+
+  // ------------------------------------------------- dumps and watchdogs
+
+  /** A live kernel dump (0x15E): recorded, not a crash (R5.11). */
+  liveDump(b: MiniportBlock, params: (number | string)[], reason: string): void {
+    const code = BugCheckCode.BUGCODE_NDIS_DRIVER_LIVE_DUMP;
+    const d: LiveDump = { timeNs: this.now, code, name: bugCheckName(code), params, adapter: b.name, reason };
+    this.dumps.push(d);
+    if (this.trace.on) {
+      const k = this.kernel;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'ndis', 'dump', d.name, {
+        code,
+        params,
+        reason,
+        adapter: b.name,
+      });
+    }
+  }
+
+  /** R3.7: a pended pause must complete within the watchdog time. */
+  armPauseWatchdog(b: MiniportBlock): void {
+    const p = b.pause;
+    assert(p !== null, 'armPauseWatchdog: no pause', b.name);
+    p.watchdog = this.kernel.machine.after(this.options.pauseWatchdogNs, this, WatchdogOp.Pause, b);
+  }
+
+  fire(op: number, arg: unknown): void {
+    assert(op === WatchdogOp.Pause, 'Ndis.fire: op', op);
+    const b = arg as MiniportBlock;
+    if (b.pause === null || b.pause.completed) return;
+    b.pause.watchdog = null;
+    const k = this.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
+    try {
+      this.verifier.report(
+        'NdisSim_PauseWatchdog',
+        'MiniportPause',
+        b.name,
+        `MiniportPause returned PENDING and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)`,
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', b.name],
+      );
+    } finally {
+      k.exit(c);
+    }
+  }
+
+  // ---------------------------------------------------- calling drivers
+
+  /** IRQL for a callback documented as <= DISPATCH_LEVEL (options.callbackIrql). */
+  lowOrDispatch(): number {
+    switch (this.options.callbackIrql) {
+      case 'passive':
+        return Irql.Passive;
+      case 'dispatch':
+        return Irql.Dispatch;
+      case 'explore':
+        return this.kernel.machine.choose(ChoiceSite.Cpu, 2) === 0 ? Irql.Passive : Irql.Dispatch;
+    }
+  }
+
+  /**
+   * Enters driver code: the running context takes IRQL `irql` and the driver's
+   * name as actor. Returns the frame to pass to `leave`.
+   */
+  enter(
+    b: MiniportBlock | null,
+    who: string,
+    fn: string,
+    irql: number,
+    args: Record<string, unknown>,
+  ): Frame {
+    const ctx = this.kernel.ctx;
+    const f: Frame = {
+      fn,
+      adapter: b,
+      irql,
+      held: ctx.held.length,
+      who: ctx.who,
+      savedIrql: ctx.irql,
+      startNs: this.kernel.now,
+    };
+    this.frames.push(f);
+    ctx.irql = irql;
+    ctx.who = who;
+    if (this.trace.on) {
+      if (b !== null) args.adapter = b.name;
+      this.trace.add(this.kernel.now, ctx.cpu, irql, who, 'call', fn, args);
+    }
+    return f;
+  }
+
+  /** Leaves driver code: checks the IRQL and locks the callback left (R8.10), traces the result. */
+  leave(f: Frame, result: unknown): void {
+    const ctx = this.kernel.ctx;
+    assert(this.frames[this.frames.length - 1] === f, 'Ndis.leave: frame order', f.fn);
+    this.frames.pop();
+    if (ctx.held.length !== f.held || ctx.irql !== f.irql) {
+      const what =
+        ctx.held.length !== f.held
+          ? `${f.fn} returned holding ${ctx.held.length - f.held} spin lock(s)`
+          : `${f.fn} returned at IRQL ${ctx.irql}, entered at ${f.irql}`;
+      // Put things back so the model can go on in collect mode.
+      ctx.held.length = f.held;
+      this.verifier.report('NdisSim_LockHeldOnReturn', f.fn, f.adapter?.name ?? null, what);
+      ctx.irql = f.irql;
+    }
+    if (this.trace.on) {
+      const data: Record<string, unknown> = { result: describe(result) };
+      if (f.adapter !== null) data.adapter = f.adapter.name;
+      this.trace.add(this.kernel.now, ctx.cpu, ctx.irql, ctx.who, 'return', f.fn, data);
+    }
+    ctx.who = f.who;
+    ctx.irql = f.savedIrql;
+  }
+
+  /** Driver code threw: a bug check (0x1E), unless it is the machine stopping. */
+  driverThrew(e: unknown, fn: string, b: MiniportBlock | null): never {
+    if (e instanceof WorldStop || e instanceof InternalError || e instanceof ReplayDiverged) throw e;
+    if (e instanceof NotModelledError) throw e;
+    // Unwind our own frames: the callback will not return.
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : `thrown value: ${String(e)}`;
+    this.verifier.report('NdisSim_DriverException', fn, b?.name ?? null, `${fn} threw ${message}`, [0, 0, 0]);
+    throw new WorldStop('driver exception');
+  }
+
+  /**
+   * A blocking wait inside MiniportHaltEx or MiniportPause that outlasts NDIS's
+   * watchdog is the watchdog bug check (R2.13, R3.7).
+   */
+  checkCallbackWatchdog(): void {
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      const halt = f.fn === 'MiniportHaltEx';
+      if (!halt && f.fn !== 'MiniportPause') continue;
+      const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
+      if (this.now - f.startNs <= limit) return;
+      this.verifier.fatal(
+        halt ? 'NdisSim_HaltWatchdog' : 'NdisSim_PauseWatchdog',
+        f.fn,
+        f.adapter?.name ?? null,
+        `${f.fn} has not returned after ${limit / ns.s} s (${halt ? 'R2.13' : 'R3.7'})`,
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      );
+    }
+  }
+
+  /** True while driver code of `b` runs (for DDIs that care who calls them). */
+  insideCallback(b: MiniportBlock, fn: string): boolean {
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      if (f.adapter === b && f.fn === fn) return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------- kernel objects → driver
+
+  runTimerFunction(t: NdisTimerObject): void {
+    const b = t.owner.kind === 'adapter' ? t.owner.block : null;
+    const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
+    if (t.freed) return;
+    const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch, {});
+    try {
+      t.chars.TimerFunction(null, t.context, null, null);
+    } catch (e) {
+      this.driverThrew(e, 'NdisTimerFunction', b);
+    }
+    this.leave(f, undefined);
+  }
+
+  runIoWorkItem(w: NdisIoWorkItem): void {
+    const b = w.owner.kind === 'adapter' ? w.owner.block : null;
+    const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
+    const routine = w.routine;
+    if (routine === null) return;
+    const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive, {});
+    try {
+      routine(w.context, w);
+    } catch (e) {
+      this.driverThrew(e, 'NdisIoWorkItemFunction', b);
+    }
+    this.leave(f, undefined);
+  }
+
+  runIsr(i: NdisInterrupt): void {
+    if (i.deregistered) return;
+    const b = i.block;
+    const f = this.enter(b, b.driver.name, 'MiniportInterrupt', Irql.Dirql, {});
+    let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
+    try {
+      r = i.chars.InterruptHandler(i.context);
+    } catch (e) {
+      this.driverThrew(e, 'MiniportInterrupt', b);
+    }
+    this.leave(f, r.InterruptRecognized);
+    if (r.InterruptRecognized && r.QueueDefaultInterruptDpc) {
+      this.kernel.queueDpc(i.k.dpc, this.kernel.ctx.cpu);
+    }
+  }
+
+  runInterruptDpc(i: NdisInterrupt): void {
+    if (i.deregistered) return;
+    const b = i.block;
+    const f = this.enter(b, b.driver.name, 'MiniportInterruptDPC', Irql.Dispatch, {});
+    try {
+      i.chars.InterruptDpcHandler(i.context, null, null, null);
+    } catch (e) {
+      this.driverThrew(e, 'MiniportInterruptDPC', b);
+    }
+    this.leave(f, undefined);
+  }
+
+  // ------------------------------------------------------------ tracing
+
+  traceState(b: MiniportBlock, from: AdapterState, to: AdapterState, event: AdapterEvent): void {
+    if (!this.trace.on) return;
+    const k = this.kernel;
+    this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'ndis', 'state', `${from} → ${to}`, {
+      adapter: b.name,
+      event,
+    });
+  }
+
+  traceNdis(b: MiniportBlock | null, what: string, data: Record<string, unknown>): void {
+    if (!this.trace.on) return;
+    const k = this.kernel;
+    if (b !== null) data.adapter = b.name;
+    this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'ndis', 'ndis', what, data);
+  }
+
+  traceBinding(bd: Binding, what: string, data: Record<string, unknown>): void {
+    if (!this.trace.on) return;
+    const k = this.kernel;
+    data.adapter = bd.block.name;
+    this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, bd.protocol.name, 'binding', what, data);
+  }
+
+  /** A DDI called by a driver, with its result (trace only). */
+  traceDdi(fn: string, b: MiniportBlock | null, data: Record<string, unknown>): void {
+    if (!this.trace.on) return;
+    const k = this.kernel;
+    if (b !== null) data.adapter = b.name;
+    if ('result' in data) data.result = describe(data.result);
+    this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'ddi', fn, data);
+  }
+}
+
+/** A callback result for the trace: status names for NDIS_STATUS values. */
+export function describe(result: unknown): unknown {
+  if (typeof result === 'number') return statusInfo.get(result)?.name ?? result;
+  if (result !== null && typeof result === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(result)) o[k] = k === 'Status' ? describe(v) : v;
+    return o;
+  }
+  return result;
+}

@@ -1,0 +1,142 @@
+// NDIS objects a driver allocates: timer objects, I/O work items, interrupts, spin
+// locks, configuration handles, mapped I/O space. Each is the NDIS side of a
+// handle; the kernel mechanism underneath is in src/kernel.
+
+import { Irql, KInterrupt, KTimer, type LockState, WorkItem } from '../kernel/kernel.ts';
+import type { InterruptLine, Mmio } from '../pnp/resources.ts';
+import type { MiniportBlock } from './block.ts';
+import type { MiniportDriverBlock } from './driver.ts';
+import type { Ndis } from './ndis.ts';
+import type {
+  NDIS_HANDLE,
+  NDIS_IO_WORKITEM_FUNCTION,
+  NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+  NDIS_TIMER_CHARACTERISTICS,
+} from './types.ts';
+
+/** Who an object belongs to: an adapter (freed by halt) or the driver (freed by unload). */
+export type Owner =
+  | { kind: 'adapter'; block: MiniportBlock }
+  | { kind: 'driver'; driver: MiniportDriverBlock };
+
+export function ownerAdapter(o: Owner): MiniportBlock | null {
+  return o.kind === 'adapter' ? o.block : null;
+}
+
+export class NdisTimerObject implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_TIMER_OBJECT';
+  readonly k: KTimer;
+  freed = false;
+  /** FunctionContext of the last NdisSetTimerObject (or the default). */
+  context: unknown;
+  periodic = false;
+  constructor(
+    readonly ndis: Ndis,
+    readonly owner: Owner,
+    readonly chars: NDIS_TIMER_CHARACTERISTICS,
+    who: string,
+  ) {
+    this.k = new KTimer(this, who);
+    this.context = chars.FunctionContext;
+  }
+
+  runTimer(): void {
+    this.ndis.runTimerFunction(this);
+  }
+}
+
+export class NdisIoWorkItem implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_IO_WORKITEM';
+  readonly k: WorkItem;
+  freed = false;
+  routine: NDIS_IO_WORKITEM_FUNCTION | null = null;
+  context: unknown = null;
+  constructor(
+    readonly ndis: Ndis,
+    readonly owner: Owner,
+    who: string,
+  ) {
+    this.k = new WorkItem(this, who);
+  }
+
+  runWork(): void {
+    this.ndis.runIoWorkItem(this);
+  }
+}
+
+export class NdisInterrupt implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_INTERRUPT';
+  readonly k: KInterrupt;
+  deregistered = false;
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+    readonly context: unknown,
+    readonly chars: NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+    readonly line: InterruptLine,
+    who: string,
+  ) {
+    this.k = new KInterrupt(this, who, this);
+  }
+
+  runIsr(): void {
+    this.ndis.runIsr(this);
+  }
+
+  runDpc(): void {
+    this.ndis.runInterruptDpc(this);
+  }
+}
+
+/**
+ * NDIS_SPIN_LOCK: storage the driver owns, initialised by NdisAllocateSpinLock,
+ * as in C (`NDIS_SPIN_LOCK Lock; NdisAllocateSpinLock(&Lock);`).
+ */
+export class NDIS_SPIN_LOCK {
+  /** @internal Kernel lock state; null until NdisAllocateSpinLock. */
+  _state: LockState | null = null;
+  /** @internal */
+  _freed = false;
+  /** @internal Balance of acquires and releases (SpinLockBalanced). */
+  _balance = 0;
+}
+
+export class NdisConfiguration implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_CONFIGURATION';
+  closed = false;
+  constructor(
+    readonly block: MiniportBlock,
+    readonly values: ReadonlyMap<string, number | string>,
+  ) {}
+}
+
+/** A register address: a mapping plus a byte offset (what a PULONG into I/O space is in C). */
+export class IoRegister {
+  constructor(
+    readonly space: NDIS_IO_SPACE,
+    readonly offset: number,
+  ) {}
+}
+
+/** The VirtualAddress NdisMMapIoSpace returns. `at(offset)` forms a register address. */
+export class NDIS_IO_SPACE {
+  unmapped = false;
+  private readonly regs = new Map<number, IoRegister>();
+  constructor(
+    readonly block: MiniportBlock,
+    readonly mmio: Mmio,
+    readonly physicalAddress: number,
+    readonly length: number,
+  ) {}
+
+  at(offset: number): IoRegister {
+    let r = this.regs.get(offset);
+    if (r === undefined) {
+      r = new IoRegister(this, offset);
+      this.regs.set(offset, r);
+    }
+    return r;
+  }
+}
+
+export const lockIrql = Irql.Dispatch;

@@ -1,0 +1,184 @@
+// Check-for-hang and reset (04-hang-reset.md): NDIS's periodic tick, the calls to
+// MiniportCheckForHangEx and MiniportResetEx, and the RESET_START/RESET_END
+// indications around a reset.
+
+import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { ns } from '../sim/limits.ts';
+import type { MiniportBlock } from './block.ts';
+import {
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  NDIS_STATUS_HARD_ERRORS,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESET_END,
+  NDIS_STATUS_RESET_IN_PROGRESS,
+  NDIS_STATUS_RESET_START,
+  NDIS_STATUS_SOFT_ERRORS,
+  NDIS_STATUS_SUCCESS,
+} from './generated/status.ts';
+import type { Ndis } from './ndis.ts';
+
+/** R4.2: the period NDIS uses for a CheckForHangTimeInSeconds value. */
+export function checkForHangPeriodNs(seconds: number): number {
+  const s = seconds <= 0 ? 2 : Math.max(2, Math.floor(seconds / 2) * 2);
+  return s * ns.s;
+}
+
+/** The tick: a coalescable periodic timer whose DPC queues a work item (R4.3). */
+class HangTick implements TimerRoutine, WorkRoutine {
+  readonly timer: KTimer;
+  readonly work: WorkItem;
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+  ) {
+    this.timer = new KTimer(this, 'ndis', true);
+    this.work = new WorkItem(this, 'ndis');
+  }
+  runTimer(): void {
+    this.ndis.kernel.queueWork(this.work);
+  }
+  runWork(): void {
+    if (this.block.hangTimer !== this.timer) return; // cancelled meanwhile
+    checkForHang(this.ndis, this.block);
+  }
+}
+
+/** Starts the tick once registration attributes are known (R4.2, R4.3). */
+export function startHangTimer(n: Ndis, b: MiniportBlock): void {
+  if (!b.driver.chars.CheckForHangHandlerEx || b.hangTimer !== null || b.registration === null) return;
+  const period = checkForHangPeriodNs(b.registration.CheckForHangTimeInSeconds);
+  const tick = new HangTick(n, b);
+  b.hangTimer = tick.timer;
+  n.kernel.setTimer(tick.timer, n.now + period, period);
+}
+
+export function cancelHangTimer(n: Ndis, b: MiniportBlock): void {
+  if (b.hangTimer === null) return;
+  n.kernel.cancelTimer(b.hangTimer);
+  b.hangTimer = null;
+}
+
+function checkForHang(n: Ndis, b: MiniportBlock): void {
+  // R4.3: ticks go on while Paused, stop once halting starts; none during a reset.
+  if (b.halting || b.state === 'Halted' || b.state === 'Shutdown' || b.resetInProgress) return;
+  const handler = b.driver.chars.CheckForHangHandlerEx;
+  if (!handler) return;
+  const f = n.enter(b, b.driver.name, 'MiniportCheckForHangEx', Irql.Passive, {});
+  let hung: boolean;
+  try {
+    hung = handler(b.context);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportCheckForHangEx', b);
+  }
+  n.leave(f, hung);
+  if (hung === true) {
+    b.hangsReported++;
+    startReset(n, b, 'MiniportCheckForHangEx');
+  }
+}
+
+/** R4.7 steps 1–6. Returns false when R4.11 forbids a reset now. */
+export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
+  const pnpBlocks =
+    b.pnpState === 'QueryStopped' || b.pnpState === 'Stopped' || b.pnpState === 'QueryRemoved';
+  const stateBlocks = b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown';
+  if (b.resetInProgress || b.halting || pnpBlocks || stateBlocks || !b.driver.chars.ResetHandlerEx) {
+    n.traceNdis(b, 'reset not started (R4.11)', { cause });
+    return false;
+  }
+  b.resetInProgress = true;
+  b.resets++;
+  n.traceNdis(b, 'reset begins', { cause });
+  indicateToProtocols(n, b, NDIS_STATUS_RESET_START, null);
+  b.reset = { returned: false };
+  const handler = b.driver.chars.ResetHandlerEx;
+  const f = n.enter(b, b.driver.name, 'MiniportResetEx', n.lowOrDispatch(), {});
+  let r: { Status: number; AddressingReset: boolean };
+  try {
+    r = handler(b.context);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportResetEx', b);
+  }
+  n.leave(f, r);
+  const pending = b.reset;
+  if (pending === null) {
+    // NdisMResetComplete ran inside MiniportResetEx: the return must be PENDING (R3.10).
+    if (r.Status !== NDIS_STATUS_PENDING) {
+      n.verifier.report(
+        'NdisSim_ResetCompleteUnexpected',
+        'MiniportResetEx',
+        b.name,
+        'MiniportResetEx called NdisMResetComplete and then returned a final status (R3.10)',
+        [b.name, r.Status, r.AddressingReset ? 1 : 0],
+      );
+    }
+    return true;
+  }
+  if (r.Status === NDIS_STATUS_PENDING) {
+    pending.returned = true;
+    return true;
+  }
+  completeReset(n, b, r.Status, r.AddressingReset, 'MiniportResetEx');
+  return true;
+}
+
+const resetResults = new Set([
+  NDIS_STATUS_SUCCESS,
+  NDIS_STATUS_RESET_IN_PROGRESS,
+  NDIS_STATUS_SOFT_ERRORS,
+  NDIS_STATUS_HARD_ERRORS,
+]);
+
+/** R4.7 step 7: the reset is complete; the send path returns and protocols hear RESET_END. */
+export function completeReset(
+  n: Ndis,
+  b: MiniportBlock,
+  status: number,
+  addressingReset: boolean,
+  via: string,
+): void {
+  if (!resetResults.has(status)) {
+    n.verifier.report(
+      'NdisSim_ResetReturn',
+      via,
+      b.name,
+      `${via}: 0x${status.toString(16)} is not a reset result (R4.9)`,
+    );
+  }
+  b.reset = null;
+  if (status === NDIS_STATUS_SUCCESS && addressingReset) {
+    // R4.10: NDIS restores the addressing settings; the model has no OID path to replay yet.
+    n.traceNdis(b, 'AddressingReset: NDIS restores packet filter and multicast list (R4.10)', {});
+  }
+  b.resetInProgress = false;
+  n.traceNdis(b, 'reset complete', { status });
+  indicateToProtocols(n, b, NDIS_STATUS_RESET_END, status);
+  // A halt may be waiting for this reset (R2.9).
+  if (b.op !== null) n.kick(b);
+}
+
+/** Delivers an NDIS-originated status indication to every bound protocol (R4.7, R4.8). */
+export function indicateToProtocols(n: Ndis, b: MiniportBlock, code: number, payload: unknown): void {
+  for (const bd of b.bindings) {
+    if (bd.state === 'Unbound' || bd.state === 'Opening' || bd.state === 'Closing') continue;
+    const f = n.enter(b, bd.protocol.name, 'ProtocolStatusEx', n.kernel.ctx.irql, {
+      StatusCode: code,
+    });
+    try {
+      bd.protocol.ProtocolStatusEx(bd, {
+        Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+        SourceHandle: b,
+        PortNumber: 0,
+        StatusCode: code,
+        Flags: 0,
+        DestinationHandle: null,
+        RequestId: null,
+        StatusBuffer: payload,
+        StatusBufferSize: 0,
+      });
+    } catch (e) {
+      n.driverThrew(e, 'ProtocolStatusEx', b);
+    }
+    n.leave(f, undefined);
+  }
+}

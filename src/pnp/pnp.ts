@@ -1,0 +1,433 @@
+// The PnP manager: device nodes, and IRPs sent to their function driver as events.
+// Like Windows, it works through one device action at a time; each action is a
+// short step machine that sends an IRP and waits for its completion.
+//
+// Flows modelled (05-removal.md):
+//   start                START_DEVICE, then QUERY_PNP_DEVICE_STATE (R5.16)
+//   IoInvalidateDeviceState → QUERY_PNP_DEVICE_STATE; PNP_DEVICE_FAILED →
+//                        SURPRISE_REMOVAL → REMOVE_DEVICE → Code 43 (R5.8, R5.12)
+//   unplug               SURPRISE_REMOVAL → REMOVE_DEVICE; the devnode is gone (R5.5)
+//   remove / disable     QUERY_REMOVE_DEVICE → REMOVE_DEVICE, or CANCEL_REMOVE_DEVICE on a veto (R5.1–R5.4)
+//   stop (rebalance)     QUERY_STOP_DEVICE → STOP_DEVICE → START_DEVICE (R1.8)
+
+import { assert } from '../errors.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import { Irql } from '../kernel/kernel.ts';
+import {
+  CM_PROB_DISABLED,
+  CM_PROB_FAILED_ADD,
+  CM_PROB_FAILED_POST_START,
+  CM_PROB_FAILED_START,
+  IRP_MN_CANCEL_REMOVE_DEVICE,
+  IRP_MN_CANCEL_STOP_DEVICE,
+  IRP_MN_NAMES,
+  IRP_MN_QUERY_PNP_DEVICE_STATE,
+  IRP_MN_QUERY_REMOVE_DEVICE,
+  IRP_MN_QUERY_STOP_DEVICE,
+  IRP_MN_REMOVE_DEVICE,
+  IRP_MN_START_DEVICE,
+  IRP_MN_STOP_DEVICE,
+  IRP_MN_SURPRISE_REMOVAL,
+  NDIS_STATUS_SUCCESS,
+  PNP_DEVICE_FAILED,
+  PNP_DEVICE_REMOVED,
+} from '../ndis/generated/status.ts';
+import { ChoiceSite } from '../sim/choice.ts';
+import type { EventTarget } from '../sim/queue.ts';
+import type { Trace } from '../trace/trace.ts';
+import type { DeviceResources } from './resources.ts';
+
+/** STATUS_SUCCESS; IRPs carry NTSTATUS values, and NDIS_STATUS_SUCCESS is the same 0. */
+export const STATUS_SUCCESS = NDIS_STATUS_SUCCESS;
+/** STATUS_UNSUCCESSFUL (ntstatus.h). */
+export const STATUS_UNSUCCESSFUL = 0xc0000001;
+
+export function irpName(minor: number): string {
+  return IRP_MN_NAMES.get(minor) ?? `IRP_MN_0x${minor.toString(16)}`;
+}
+
+export class Irp {
+  status = STATUS_SUCCESS;
+  information = 0;
+  completed = false;
+  constructor(
+    readonly minor: number,
+    readonly device: DeviceNode,
+  ) {}
+}
+
+/** The function driver of a device (NDIS, for network adapters). */
+export interface FunctionDriver {
+  /** AddDevice: loads the driver if needed and creates the FDO; false on failure. */
+  addDevice(dev: DeviceNode): boolean;
+  /** Handles a PnP IRP; completes it later through `PnpManager.completeIrp`. */
+  dispatchPnp(dev: DeviceNode, irp: Irp): void;
+}
+
+export type DeviceStatus =
+  | 'not started'
+  | 'started'
+  | 'failed'
+  | 'disabled'
+  | 'removed'
+  | 'stopped'
+  /** Unplugged: the devnode is no longer present. */
+  | 'gone';
+
+export class DeviceNode {
+  status: DeviceStatus = 'not started';
+  problem = 0;
+  /** A function driver object exists for the device (AddDevice ran, REMOVE_DEVICE not yet). */
+  hasFdo = false;
+  /** Set by a removal flow so that REMOVE_DEVICE knows what the devnode becomes. */
+  removalReason: 'failed' | 'unplugged' | 'disabled' | 'removed' | null = null;
+  /** Register window and interrupt line, when the device has hardware. */
+  resources: DeviceResources | null = null;
+  /** The device's registry parameters (what NdisReadConfiguration reads). */
+  registry: Map<string, number | string> = new Map();
+  constructor(
+    readonly name: string,
+    readonly instanceId: string,
+    readonly driverName: string,
+  ) {}
+}
+
+type Action =
+  | { kind: 'start'; dev: DeviceNode }
+  | { kind: 'query-state'; dev: DeviceNode }
+  | { kind: 'surprise-remove'; dev: DeviceNode; reason: 'failed' | 'unplugged' }
+  | { kind: 'remove'; dev: DeviceNode; disable: boolean }
+  | { kind: 'stop'; dev: DeviceNode };
+
+/** PnP worker latency: a few steps of this size, drawn through the choice door. */
+const stepNs = 50_000;
+const steps = 4;
+
+const Op = { Next: 0, Completed: 1 } as const;
+
+export class PnpManager implements EventTarget {
+  readonly devices: DeviceNode[] = [];
+  fdoDriver: FunctionDriver | null = null;
+  private readonly actions: Action[] = [];
+  private cur: Action | null = null;
+  private step = 0;
+  private irp: Irp | null = null;
+  private kicked = false;
+  /** Answer of the last QUERY_REMOVE/QUERY_STOP (for the step machine). */
+  private lastStatus = STATUS_SUCCESS;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly trace: Trace,
+  ) {}
+
+  addDevice(name: string, instanceId: string, driverName: string): DeviceNode {
+    const d = new DeviceNode(name, instanceId, driverName);
+    this.devices.push(d);
+    return d;
+  }
+
+  /** Enumerates and starts a device. */
+  start(dev: DeviceNode): void {
+    this.enqueue({ kind: 'start', dev });
+  }
+
+  /** IoInvalidateDeviceState: PnP will query the device's PnP state. */
+  invalidateDeviceState(dev: DeviceNode): void {
+    this.note(dev, 'IoInvalidateDeviceState');
+    this.enqueue({ kind: 'query-state', dev });
+  }
+
+  /** The bus reports the device gone: surprise removal. */
+  unplug(dev: DeviceNode): void {
+    this.enqueue({ kind: 'surprise-remove', dev, reason: 'unplugged' });
+  }
+
+  /** An orderly removal (uninstall) or a disable from Device Manager. */
+  requestRemoval(dev: DeviceNode, disable: boolean): void {
+    this.enqueue({ kind: 'remove', dev, disable });
+  }
+
+  /** A stop for resource rebalancing, then a new start. */
+  requestStop(dev: DeviceNode): void {
+    this.enqueue({ kind: 'stop', dev });
+  }
+
+  /** Anything the PnP manager is still working on, for `pending()` reports. */
+  pending(): string | null {
+    if (this.irp !== null && !this.irp.completed) {
+      return `${irpName(this.irp.minor)} to ${this.irp.device.name} not completed`;
+    }
+    if (this.cur !== null) return `PnP action ${this.cur.kind} on ${this.cur.dev.name} in progress`;
+    return null;
+  }
+
+  completeIrp(irp: Irp, status: number, information = 0): void {
+    assert(!irp.completed, 'completeIrp: IRP completed twice', irpName(irp.minor));
+    assert(irp === this.irp, 'completeIrp: not the IRP in flight', irpName(irp.minor));
+    irp.completed = true;
+    irp.status = status;
+    irp.information = information;
+    if (this.trace.on) {
+      const k = this.kernel;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'pnp', 'irp', irpName(irp.minor), {
+        device: irp.device.name,
+        phase: 'completed',
+        status,
+        information,
+      });
+    }
+    this.kick();
+  }
+
+  // ------------------------------------------------------------- machinery
+
+  private enqueue(a: Action): void {
+    this.actions.push(a);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.kicked) return;
+    this.kicked = true;
+    const n = this.kernel.machine.choose(ChoiceSite.PnpLatency, steps);
+    this.kernel.machine.after((n + 1) * stepNs, this, Op.Next, null);
+  }
+
+  fire(_op: number, _arg: unknown): void {
+    this.kicked = false;
+    const k = this.kernel;
+    const c = k.enter(k.pickCpu(), Irql.Passive, 'pnp', 'worker');
+    try {
+      this.advance();
+    } finally {
+      k.exit(c);
+    }
+  }
+
+  private send(minor: number, dev: DeviceNode): void {
+    const irp = new Irp(minor, dev);
+    this.irp = irp;
+    if (this.trace.on) {
+      const k = this.kernel;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'pnp', 'irp', irpName(minor), {
+        device: dev.name,
+        phase: 'sent',
+      });
+    }
+    assert(this.fdoDriver !== null, 'PnpManager: no function driver');
+    this.fdoDriver.dispatchPnp(dev, irp);
+  }
+
+  private setStatus(dev: DeviceNode, status: DeviceStatus, problem: number): void {
+    dev.status = status;
+    dev.problem = problem;
+    if (this.trace.on) {
+      const k = this.kernel;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'pnp', 'device', status, { device: dev.name, problem });
+    }
+  }
+
+  private note(dev: DeviceNode, what: string): void {
+    if (this.trace.on) {
+      const k = this.kernel;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'pnp', 'device', what, { device: dev.name });
+    }
+  }
+
+  /** Runs the current action as far as it can go; takes the next one when it ends. */
+  private advance(): void {
+    for (;;) {
+      if (this.irp !== null && !this.irp.completed) return; // waiting for the function driver
+      // Each completed IRP is handed to exactly one step.
+      const done = this.irp;
+      this.irp = null;
+      if (this.cur === null) {
+        const next = this.actions.shift();
+        if (next === undefined) return;
+        this.cur = next;
+        this.step = 0;
+      }
+      if (!this.stepAction(this.cur, done)) this.cur = null;
+      // An IRP was sent: its completion kicks the worker again, as a new event.
+      if (this.irp !== null) return;
+    }
+  }
+
+  /** One step of `a`; false when the action is over. */
+  private stepAction(a: Action, irp: Irp | null): boolean {
+    const dev = a.dev;
+    switch (a.kind) {
+      case 'start':
+        return this.stepStart(dev, irp);
+      case 'query-state':
+        return this.stepQueryState(dev, irp);
+      case 'surprise-remove':
+        return this.stepSurpriseRemove(dev, irp, a.reason);
+      case 'remove':
+        return this.stepRemove(dev, irp, a.disable);
+      case 'stop':
+        return this.stepStop(dev, irp);
+    }
+  }
+
+  private stepStart(dev: DeviceNode, irp: Irp | null): boolean {
+    if (this.step === 0) {
+      if (dev.status === 'gone' || dev.status === 'started') return false;
+      if (!dev.hasFdo) {
+        assert(this.fdoDriver !== null, 'PnpManager: no function driver');
+        if (!this.fdoDriver.addDevice(dev)) {
+          this.setStatus(dev, 'failed', CM_PROB_FAILED_ADD);
+          return false;
+        }
+        dev.hasFdo = true;
+      }
+      this.step = 1;
+      this.send(IRP_MN_START_DEVICE, dev);
+      return true;
+    }
+    if (this.step === 1) {
+      assert(irp !== null, 'start: no IRP');
+      if (irp.status !== STATUS_SUCCESS) {
+        // R2.5: a failed start shows as Code 10; the FDO stays until the devnode is removed.
+        this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
+        return false;
+      }
+      this.setStatus(dev, 'started', 0);
+      // After a successful start the PnP manager queries the device state (R5.16).
+      this.step = 2;
+      this.send(IRP_MN_QUERY_PNP_DEVICE_STATE, dev);
+      return true;
+    }
+    assert(irp !== null, 'start: no query IRP');
+    this.afterStateQuery(dev, irp);
+    return false;
+  }
+
+  private stepQueryState(dev: DeviceNode, irp: Irp | null): boolean {
+    if (this.step === 0) {
+      // Only a started device is queried; an invalidation of anything else lapses (R5.16).
+      if (dev.status !== 'started') return false;
+      this.step = 1;
+      this.send(IRP_MN_QUERY_PNP_DEVICE_STATE, dev);
+      return true;
+    }
+    assert(irp !== null, 'query-state: no IRP');
+    this.afterStateQuery(dev, irp);
+    return false;
+  }
+
+  private afterStateQuery(dev: DeviceNode, irp: Irp): void {
+    if (irp.status !== STATUS_SUCCESS) return;
+    if ((irp.information & PNP_DEVICE_FAILED) !== 0 || (irp.information & PNP_DEVICE_REMOVED) !== 0) {
+      // R5.8: a device that reports itself failed is surprise-removed.
+      this.actions.unshift({ kind: 'surprise-remove', dev, reason: 'failed' });
+    }
+  }
+
+  private stepSurpriseRemove(dev: DeviceNode, irp: Irp | null, reason: 'failed' | 'unplugged'): boolean {
+    switch (this.step) {
+      case 0:
+        if (reason === 'unplugged' && dev.status !== 'started') {
+          // Nothing is running on it: the devnode just goes away.
+          if (dev.hasFdo) {
+            dev.removalReason = 'unplugged';
+            this.step = 2;
+            this.send(IRP_MN_REMOVE_DEVICE, dev);
+            return true;
+          }
+          this.setStatus(dev, 'gone', 0);
+          return false;
+        }
+        if (dev.status !== 'started') return false;
+        dev.removalReason = reason;
+        this.step = 1;
+        this.send(IRP_MN_SURPRISE_REMOVAL, dev);
+        return true;
+      case 1:
+        // R5.5: the surprise-removal IRP cannot fail. REMOVE_DEVICE follows once
+        // every handle to the device is closed; the model has no open handles.
+        this.step = 2;
+        this.send(IRP_MN_REMOVE_DEVICE, dev);
+        return true;
+      default:
+        assert(irp !== null && irp.minor === IRP_MN_REMOVE_DEVICE, 'surprise-remove: no remove IRP');
+        dev.hasFdo = false;
+        if (reason === 'failed') this.setStatus(dev, 'failed', CM_PROB_FAILED_POST_START);
+        else this.setStatus(dev, 'gone', 0);
+        return false;
+    }
+  }
+
+  private stepRemove(dev: DeviceNode, irp: Irp | null, disable: boolean): boolean {
+    switch (this.step) {
+      case 0:
+        if (!dev.hasFdo) return false;
+        if (dev.status !== 'started') {
+          // A device that never started (or failed) is removed without a query.
+          this.step = 2;
+          dev.removalReason = disable ? 'disabled' : 'removed';
+          this.send(IRP_MN_REMOVE_DEVICE, dev);
+          return true;
+        }
+        this.step = 1;
+        this.send(IRP_MN_QUERY_REMOVE_DEVICE, dev);
+        return true;
+      case 1:
+        assert(irp !== null, 'remove: no query IRP');
+        if (irp.status !== STATUS_SUCCESS) {
+          // A veto: the removal is cancelled (R5.1, R5.3).
+          this.lastStatus = irp.status;
+          this.step = 3;
+          this.send(IRP_MN_CANCEL_REMOVE_DEVICE, dev);
+          return true;
+        }
+        dev.removalReason = disable ? 'disabled' : 'removed';
+        this.step = 2;
+        this.send(IRP_MN_REMOVE_DEVICE, dev);
+        return true;
+      case 2:
+        dev.hasFdo = false;
+        if (disable) this.setStatus(dev, 'disabled', CM_PROB_DISABLED);
+        else this.setStatus(dev, 'removed', 0);
+        return false;
+      default:
+        this.note(dev, 'removal vetoed');
+        void this.lastStatus;
+        return false;
+    }
+  }
+
+  private stepStop(dev: DeviceNode, irp: Irp | null): boolean {
+    switch (this.step) {
+      case 0:
+        if (dev.status !== 'started') return false;
+        this.step = 1;
+        this.send(IRP_MN_QUERY_STOP_DEVICE, dev);
+        return true;
+      case 1:
+        assert(irp !== null, 'stop: no query IRP');
+        if (irp.status !== STATUS_SUCCESS) {
+          this.step = 4;
+          this.send(IRP_MN_CANCEL_STOP_DEVICE, dev);
+          return true;
+        }
+        this.step = 2;
+        this.send(IRP_MN_STOP_DEVICE, dev);
+        return true;
+      case 2:
+        this.setStatus(dev, 'stopped', 0);
+        // Resources rebalanced: start again (R1.8).
+        this.step = 3;
+        this.send(IRP_MN_START_DEVICE, dev);
+        return true;
+      case 3:
+        assert(irp !== null, 'stop: no start IRP');
+        if (irp.status !== STATUS_SUCCESS) this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
+        else this.setStatus(dev, 'started', 0);
+        return false;
+      default:
+        return false;
+    }
+  }
+}

@@ -1,0 +1,42 @@
+// Hardware resources PnP assigns to a device: a register window and an interrupt
+// line. Devices (src/hw) implement them; NDIS maps and connects them for a driver.
+
+import type { Kernel, KInterrupt } from '../kernel/kernel.ts';
+
+/** Memory-mapped registers, 32 bits wide. */
+export interface Mmio {
+  read32(offset: number): number;
+  write32(offset: number, value: number): void;
+}
+
+/** An interrupt line; every connected interrupt object is asked when it is asserted. */
+export class InterruptLine {
+  readonly connected: KInterrupt[] = [];
+  constructor(
+    readonly kernel: Kernel,
+    readonly vector: number,
+  ) {}
+
+  connect(k: KInterrupt): void {
+    this.connected.push(k);
+  }
+
+  disconnect(k: KInterrupt): void {
+    const i = this.connected.indexOf(k);
+    if (i >= 0) this.connected.splice(i, 1);
+    this.kernel.disconnectInterrupt(k);
+  }
+
+  /** The device signals an interrupt. */
+  assert(): void {
+    for (const k of this.connected) this.kernel.requestInterrupt(k);
+  }
+}
+
+export interface DeviceResources {
+  /** Physical base address of the register window. */
+  readonly memoryBase: number;
+  readonly memoryLength: number;
+  readonly mmio: Mmio;
+  readonly line: InterruptLine;
+}

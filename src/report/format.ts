@@ -1,0 +1,45 @@
+// Small formatting helpers shared by the sinks. Formatting happens here, after a
+// run, never while the simulation runs.
+
+import { irqlNames } from '../kernel/kernel.ts';
+import { statusInfo } from '../ndis/generated/status.ts';
+
+/** Virtual time as seconds with microseconds: "20.002352 s". */
+export function fmtTime(ns: number): string {
+  const us = Math.floor(ns / 1000);
+  const s = Math.floor(us / 1_000_000);
+  const frac = String(us % 1_000_000).padStart(6, '0');
+  return `${s}.${frac} s`;
+}
+
+export function fmtIrql(irql: number): string {
+  return irqlNames[irql] ?? String(irql);
+}
+
+export function statusName(v: number): string {
+  return statusInfo.get(v)?.name ?? `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/** A value from trace data, for a human. */
+export function fmtValue(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  if (Array.isArray(v)) return `[${v.map(fmtValue).join(', ')}]`;
+  if (typeof v === 'object') {
+    return Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${k}=${fmtValue(x)}`)
+      .join(', ');
+  }
+  return String(v);
+}
+
+/** Device Manager problem codes, in our words (cfg.h numbers). */
+export const problemText: Readonly<Record<number, string>> = {
+  0: 'working',
+  10: 'Code 10: the device could not start (CM_PROB_FAILED_START)',
+  22: 'Code 22: disabled (CM_PROB_DISABLED)',
+  31: 'Code 31: the driver could not be loaded for it (CM_PROB_FAILED_ADD)',
+  43: 'Code 43: stopped after it reported a failure (CM_PROB_FAILED_POST_START)',
+};

@@ -1,0 +1,117 @@
+// The end-of-run summary and the bug-check report (a short `!analyze`).
+
+import pc from 'picocolors';
+import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
+import type { TraceEvent } from '../trace/trace.ts';
+import { formatBugCheck } from '../verifier/bugcheck.ts';
+import type { Violation } from '../verifier/verifier.ts';
+import type { RunResult, Summary } from '../world.ts';
+import { fmtIrql, fmtTime, problemText } from './format.ts';
+import { formatTimeline } from './timeline.ts';
+
+export interface SummaryOptions {
+  color: boolean;
+  seed: number;
+  /** Verdict line from the scenario's expectations. */
+  expectation: { met: boolean; problems: string[] } | null;
+}
+
+export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): string[] {
+  const c = pc.createColors(o.color);
+  const out: string[] = [];
+  out.push('');
+  out.push(
+    c.bold('Summary') +
+      c.dim(`  seed ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} events, ${r.decisions} decisions`),
+  );
+  out.push(c.bold('  Adapters'));
+  if (s.adapters.length === 0) out.push('    none');
+  for (const a of s.adapters) {
+    out.push(
+      `    ${a.name.padEnd(8)} ${a.driver.padEnd(12)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
+        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
+    );
+  }
+  out.push(c.bold('  Devices'));
+  for (const d of s.devices) {
+    const text =
+      d.status === 'gone' ? 'not present (unplugged)' : (problemText[d.problem] ?? `Code ${d.problem}`);
+    const status = d.problem !== 0 ? c.red(text) : text;
+    out.push(
+      `    ${d.name.padEnd(8)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(12)} ${d.status.padEnd(12)} ${status}`,
+    );
+  }
+  out.push(c.bold('  Live dumps'));
+  if (s.dumps.length === 0) out.push('    none');
+  for (const d of s.dumps) {
+    out.push(`    ${fmtTime(d.timeNs)}  ${formatBugCheck(d.code, d.params)}  (${d.reason}, ${d.adapter})`);
+  }
+  out.push(c.bold('  System event log'));
+  if (s.eventLog.length === 0) out.push('    empty');
+  for (const e of s.eventLog) {
+    const name = NDIS_ERROR_CODE_NAMES.get(e.errorCode) ?? `0x${e.errorCode.toString(16)}`;
+    out.push(
+      `    ${fmtTime(e.timeNs)}  ${e.source} (${e.adapter})  ${name}  values: ${e.values.join(', ') || '-'}`,
+    );
+  }
+  for (const p of s.protocols) {
+    for (const b of p.bindings) {
+      out.push(
+        c.dim(
+          `  Protocol ${p.name} on ${b.adapter}: ${b.unbound ? 'unbound' : 'bound'}, ` +
+            `RESET_START ${b.resetStarts} / RESET_END ${b.resetEnds}, query-remove ${b.queryRemoves}`,
+        ),
+      );
+    }
+  }
+  out.push(c.bold('  Bug checks'));
+  if (r.bugCheck === null && r.violations.length === 0) out.push('    none');
+  for (const v of r.violations) out.push(`    ${fmtTime(v.timeNs)}  ${v.rule}: ${v.message}`);
+  if (r.warnings.length > 0) {
+    out.push(c.bold('  Warnings'));
+    for (const w of r.warnings) out.push(`    ${fmtTime(w.timeNs)}  ${w.rule}: ${w.message}`);
+  }
+  if (r.pending.length > 0) {
+    out.push(c.bold('  Still under way at the end'));
+    for (const p of r.pending) out.push(`    ${p}`);
+  }
+  out.push('');
+  out.push(verdictLine(r, o, c));
+  return out;
+}
+
+function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.createColors>): string {
+  const e = o.expectation;
+  const what =
+    r.verdict === 'ok'
+      ? 'no rule broken'
+      : r.verdict === 'bugcheck'
+        ? `bug check ${r.bugCheck?.bugCheck.name} (${r.bugCheck?.rule})`
+        : r.verdict === 'violations'
+          ? `${r.violations.length} violation(s)`
+          : (r.message ?? r.verdict);
+  if (e === null) return `${c.bold('Verdict:')} ${what}`;
+  if (e.met) return `${c.bold('Verdict:')} ${c.green('as expected')} (${what})`;
+  return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;
+}
+
+/** A bug check as `!analyze` would summarise it, with the events that led to it. */
+export function formatBugCheckReport(v: Violation, trace: readonly TraceEvent[], color: boolean): string[] {
+  const c = pc.createColors(color);
+  const out: string[] = [];
+  out.push('');
+  out.push(c.bgRed(c.white(c.bold(' *** BUG CHECK *** '))));
+  out.push(`  ${c.bold(formatBugCheck(v.bugCheck.code, v.bugCheck.params))}`);
+  out.push(`  Rule:     ${c.bold(v.rule)} — ${v.summary}`);
+  if (v.spec.length > 0) out.push(`  Spec:     ${v.spec.join(', ')}`);
+  out.push(`  Where:    ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
+  out.push(`  Context:  CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
+  out.push(`  What:     ${v.message}`);
+  if (v.tracePos >= 0) {
+    const from = Math.max(0, v.tracePos - 12);
+    out.push(`  Last events before it (trace events ${from}–${v.tracePos - 1}):`);
+    const lines = formatTimeline(trace.slice(from, v.tracePos), { color });
+    for (const l of lines.slice(1)) out.push(`  ${l}`);
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+// Scenario → World, and the check of a finished run against `expect`.
+
+import { builtinDrivers } from '../drivers/index.ts';
+import type { DriverModule } from '../ndis/driver.ts';
+import type { Decision } from '../sim/choice.ts';
+import { ns } from '../sim/limits.ts';
+import { type RunResult, type Summary, World, type WorldOptions } from '../world.ts';
+import { parseDuration, parseProbability, type Scenario } from './schema.ts';
+
+export interface BuildOptions {
+  seed?: number;
+  trace?: boolean;
+  untilNs?: number;
+  drivers?: readonly DriverModule[];
+  replay?: readonly Decision[];
+  verifier?: WorldOptions['verifier'];
+}
+
+function dur(v: string | number): number {
+  const n = parseDuration(v);
+  if (n === null) throw new Error(`unvalidated duration ${String(v)}`);
+  return n;
+}
+
+function range(v: string): { minNs: number; maxNs: number } {
+  const [a, b] = v.split('..');
+  return { minNs: dur(a!), maxNs: dur(b!) };
+}
+
+export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
+  const ndis: WorldOptions['ndis'] = {};
+  if (s.ndis.honourProtocolVeto !== undefined) ndis.honourProtocolVeto = s.ndis.honourProtocolVeto;
+  if (s.ndis.surpriseRemovalCompletes !== undefined)
+    ndis.surpriseRemovalCompletes = s.ndis.surpriseRemovalCompletes;
+  if (s.ndis.pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(s.ndis.pauseWatchdog);
+  if (s.ndis.haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(s.ndis.haltWatchdog);
+  if (s.ndis.callbackIrql !== undefined) ndis.callbackIrql = s.ndis.callbackIrql;
+  const w = new World({
+    seed: o.seed ?? s.seed,
+    cpus: s.cpus,
+    trace: o.trace ?? true,
+    verifier: o.verifier ?? s.verifier,
+    ndis,
+    replay: o.replay ?? [],
+  });
+  for (const d of builtinDrivers) w.addDriver(d);
+  for (const d of o.drivers ?? []) w.addDriver(d);
+  for (const p of s.protocols) w.addProtocol(p.name, { vetoQueryRemove: p.vetoQueryRemove });
+  for (const d of s.devices) {
+    const f = d.faults;
+    const hangChance = f.hangEvery ? parseProbability(f.hangEvery.chance) : null;
+    w.addDevice({
+      name: d.name,
+      driver: d.driver,
+      registry: d.registry,
+      faults: {
+        hangAtNs: f.hangAt !== undefined ? dur(f.hangAt) : null,
+        hangEvery:
+          f.hangEvery && hangChance ? { periodNs: dur(f.hangEvery.period), chance: hangChance } : null,
+        rehangAfterReset: f.rehangAfterReset !== undefined ? range(f.rehangAfterReset) : null,
+        resetNs: f.resetTime !== undefined ? dur(f.resetTime) : 2 * ns.ms,
+        vanishAtNs: f.vanishAt !== undefined ? dur(f.vanishAt) : null,
+        linkDownAtNs: f.linkDownAt !== undefined ? dur(f.linkDownAt) : null,
+        linkDownForNs: f.linkDownFor !== undefined ? dur(f.linkDownFor) : null,
+      },
+    });
+    if (d.start) w.at(0, { kind: 'start', device: d.name });
+  }
+  for (const a of s.actions) w.at(dur(a.at), { kind: a.do, device: a.device });
+  return w;
+}
+
+export function untilNs(s: Scenario, o: BuildOptions = {}): number {
+  return o.untilNs ?? dur(s.until);
+}
+
+/** Compares a finished run with the scenario's `expect`; null when it has none. */
+export function checkExpectations(
+  s: Scenario,
+  r: RunResult,
+  sum: Summary,
+): { met: boolean; problems: string[] } | null {
+  const e = s.expect;
+  if (e === undefined) return null;
+  const problems: string[] = [];
+  const verdict = r.verdict === 'livelock' || r.verdict === 'not-modelled' ? r.verdict : r.verdict;
+  const wantVerdict =
+    e.verdict ?? (e.rule !== undefined ? (s.verifier === 'collect' ? 'violations' : 'bugcheck') : 'ok');
+  if (verdict !== wantVerdict) problems.push(`verdict: expected ${wantVerdict}, got ${verdict}`);
+  if (e.rule !== undefined && !r.violations.some((v) => v.rule === e.rule)) {
+    problems.push(`rule: expected ${e.rule}, got ${r.violations.map((v) => v.rule).join(', ') || 'none'}`);
+  }
+  for (const [name, want] of Object.entries(e.adapters ?? {})) {
+    const a = [...sum.adapters].reverse().find((x) => x.name === name);
+    if (a === undefined) {
+      problems.push(`adapters.${name}: expected an adapter, got none (it never started)`);
+      continue;
+    }
+    if (want.state !== undefined && a.state !== want.state) {
+      problems.push(`adapters.${name}.state: expected ${want.state}, got ${a.state}`);
+    }
+    if (want.haltAction !== undefined && a.haltAction !== want.haltAction) {
+      problems.push(
+        `adapters.${name}.haltAction: expected ${want.haltAction}, got ${a.haltAction ?? 'none'}`,
+      );
+    }
+    if (want.resets !== undefined && a.resets !== want.resets) {
+      problems.push(`adapters.${name}.resets: expected ${want.resets}, got ${a.resets}`);
+    }
+  }
+  for (const [name, want] of Object.entries(e.devices ?? {})) {
+    const d = sum.devices.find((x) => x.name === name);
+    if (d === undefined) continue;
+    if (want.problem !== undefined && d.problem !== want.problem) {
+      problems.push(`devices.${name}.problem: expected Code ${want.problem}, got Code ${d.problem}`);
+    }
+    if (want.status !== undefined && d.status !== want.status) {
+      problems.push(`devices.${name}.status: expected ${want.status}, got ${d.status}`);
+    }
+  }
+  if (e.dumps !== undefined && sum.dumps.length !== e.dumps) {
+    problems.push(`dumps: expected ${e.dumps}, got ${sum.dumps.length}`);
+  }
+  if ((e.settled ?? true) && r.verdict === 'ok' && r.pending.length > 0) {
+    problems.push(`settled: expected nothing under way at the end, got: ${r.pending.join('; ')}`);
+  }
+  return { met: problems.length === 0, problems };
+}

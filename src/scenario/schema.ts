@@ -1,0 +1,155 @@
+// The scenario file: what machine to build and what happens to it. Validated with
+// zod; every problem is reported as file, field path, what was expected, what was
+// found (STYLE.md 13). Scenario files name drivers; they never carry code.
+
+import { z } from 'zod';
+import { ns } from '../sim/limits.ts';
+
+const unitNs: Record<string, number> = { ns: 1, us: ns.us, µs: ns.us, ms: ns.ms, s: ns.s, min: 60 * ns.s };
+
+/** Parses "1.5s", "200ms", "50us", "10ns" or a plain integer of nanoseconds. */
+export function parseDuration(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : null;
+  if (typeof v !== 'string') return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min)\s*$/.exec(v);
+  if (m === null) return null;
+  const n = Math.round(Number(m[1]) * unitNs[m[2]!]!);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+const durationHint = 'a duration such as "1.5s", "200ms", "50us" or an integer of nanoseconds';
+
+export const duration = z.custom<string | number>((v) => parseDuration(v) !== null, {
+  error: (iss) => `expected ${durationHint}, got ${show(iss.input)}`,
+});
+
+/** "1s..3s": a range of durations. */
+export const durationRange = z.custom<string>(
+  (v) => {
+    if (typeof v !== 'string') return false;
+    const parts = v.split('..');
+    if (parts.length !== 2) return false;
+    const a = parseDuration(parts[0]);
+    const b = parseDuration(parts[1]);
+    return a !== null && b !== null && a <= b;
+  },
+  { error: (iss) => `expected a range of durations such as "1s..3s" (low first), got ${show(iss.input)}` },
+);
+
+/** "30%" or a number in [0, 1]. */
+export const probability = z.custom<string | number>((v) => parseProbability(v) !== null, {
+  error: (iss) => `expected a probability such as "30%" or 0.3, got ${show(iss.input)}`,
+});
+
+export function parseProbability(v: unknown): { num: number; den: number } | null {
+  if (typeof v === 'number' && v >= 0 && v <= 1) return { num: Math.round(v * 1_000_000), den: 1_000_000 };
+  if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
+    if (m !== null) {
+      const p = Number(m[1]);
+      if (p <= 100) return { num: Math.round(p * 10_000), den: 1_000_000 };
+    }
+  }
+  return null;
+}
+
+export function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, {
+  error: (iss) =>
+    `expected a name of letters, digits, - or _ (up to 32, starting with a letter), got ${show(iss.input)}`,
+});
+
+export const faultsSchema = z.strictObject({
+  /** The NIC hangs at this time. */
+  hangAt: duration.optional(),
+  /** Every period, a healthy NIC hangs with this probability. */
+  hangEvery: z.strictObject({ period: duration, chance: probability }).optional(),
+  /** After each reset the NIC hangs again after a delay in this range. */
+  rehangAfterReset: durationRange.optional(),
+  /** How long a reset of the NIC takes. */
+  resetTime: duration.optional(),
+  /** The NIC vanishes (reads all ones) at this time, without PnP knowing. */
+  vanishAt: duration.optional(),
+  linkDownAt: duration.optional(),
+  linkDownFor: duration.optional(),
+});
+
+export const deviceSchema = z.strictObject({
+  name,
+  driver: z.string(),
+  /** Start the device at time 0 (default true). */
+  start: z.boolean().default(true),
+  registry: z.record(z.string(), z.union([z.number().int(), z.string()])).default({}),
+  faults: faultsSchema.default({}),
+});
+
+export const actionKinds = ['start', 'surprise-remove', 'remove', 'disable', 'stop'] as const;
+
+export const actionSchema = z.strictObject({
+  at: duration,
+  do: z.enum(actionKinds, {
+    error: (iss) => `expected one of ${actionKinds.join(', ')}, got ${show(iss.input)}`,
+  }),
+  device: z.string(),
+});
+
+export const protocolSchema = z.strictObject({
+  name,
+  vetoQueryRemove: z.boolean().default(false),
+});
+
+const expectAdapter = z.strictObject({
+  state: z
+    .enum(['Halted', 'Shutdown', 'Initializing', 'Paused', 'Restarting', 'Running', 'Pausing'])
+    .optional(),
+  haltAction: z.string().optional(),
+  resets: z.number().int().nonnegative().optional(),
+});
+
+const expectDevice = z.strictObject({
+  problem: z.number().int().nonnegative().optional(),
+  status: z.string().optional(),
+});
+
+export const expectSchema = z.strictObject({
+  verdict: z.enum(['ok', 'bugcheck', 'violations']).optional(),
+  /** The rule the run must stop on (bug check) or record (collect mode). */
+  rule: z.string().optional(),
+  adapters: z.record(z.string(), expectAdapter).optional(),
+  devices: z.record(z.string(), expectDevice).optional(),
+  dumps: z.number().int().nonnegative().optional(),
+  /** Nothing may be left under way when the run ends (default true). */
+  settled: z.boolean().optional(),
+});
+
+export const scenarioSchema = z.strictObject({
+  name: z.string().optional(),
+  description: z.string().optional(),
+  seed: z.number().int().nonnegative().max(0xffffffff).default(1),
+  until: duration.default('30s'),
+  cpus: z.number().int().min(1).max(64).default(2),
+  verifier: z.enum(['bugcheck', 'collect']).default('bugcheck'),
+  ndis: z
+    .strictObject({
+      honourProtocolVeto: z.boolean().optional(),
+      surpriseRemovalCompletes: z.enum(['early', 'after-halt']).optional(),
+      pauseWatchdog: duration.optional(),
+      haltWatchdog: duration.optional(),
+      callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
+    })
+    .default({}),
+  protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
+  devices: z.array(deviceSchema).min(1),
+  actions: z.array(actionSchema).default([]),
+  expect: expectSchema.optional(),
+});
+
+export type Scenario = z.output<typeof scenarioSchema>;

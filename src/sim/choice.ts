@@ -1,0 +1,101 @@
+// One door for every nondeterministic decision (DESIGN.md "The world and its clock").
+// A Strategy answers, the answer is logged; a logged prefix replays a run exactly.
+
+import { Rng } from './rng.ts';
+
+/** Where a decision is taken. Numbers in the log, names in reports. */
+export const ChoiceSite = {
+  /** Which of several events ready at the same instant runs first. */
+  Ready: 0,
+  /** Which CPU a worker item or an unbound DPC runs on. */
+  Cpu: 1,
+  /** Latency (in steps) of a system worker thread picking up a work item. */
+  WorkerLatency: 2,
+  /** Latency of a DPC after it is queued. */
+  DpcLatency: 3,
+  /** Coalescing slack of a coalescable timer (check-for-hang). */
+  TimerSlack: 4,
+  /** A fault plan drawing whether and when a fault fires. */
+  Fault: 5,
+  /** Latency of a PnP manager or NDIS worker step. */
+  PnpLatency: 6,
+  /** Traffic and protocol behaviour drawn by the scenario. */
+  Traffic: 7,
+} as const;
+export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
+export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);
+
+export interface Strategy {
+  readonly name: string;
+  pick(site: ChoiceSite, count: number): number;
+}
+
+export class RandomStrategy implements Strategy {
+  readonly name = 'random';
+  private readonly rng: Rng;
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
+  pick(_site: ChoiceSite, count: number): number {
+    return this.rng.below(count);
+  }
+}
+
+export interface Decision {
+  site: number;
+  count: number;
+  pick: number;
+}
+
+export class ReplayDiverged extends Error {
+  constructor(index: number, want: Decision, got: { site: number; count: number }) {
+    super(
+      `replay diverged at decision ${index}: the log has ${choiceSiteNames[want.site]}/${want.count}, ` +
+        `the run asked ${choiceSiteNames[got.site]}/${got.count}`,
+    );
+    this.name = 'ReplayDiverged';
+  }
+}
+
+/**
+ * The decision log. Decisions with a single option are not logged: they are not
+ * choices. `prefix` (from a replay file) is followed first, then the strategy.
+ */
+export class Chooser {
+  readonly sites: number[] = [];
+  readonly counts: number[] = [];
+  readonly picks: number[] = [];
+  constructor(
+    private readonly strategy: Strategy,
+    private readonly prefix: readonly Decision[] = [],
+  ) {}
+
+  choose(site: ChoiceSite, count: number): number {
+    if (count <= 1) return 0;
+    const i = this.picks.length;
+    let pick: number;
+    if (i < this.prefix.length) {
+      const want = this.prefix[i]!;
+      if (want.site !== site || want.count !== count) throw new ReplayDiverged(i, want, { site, count });
+      pick = want.pick;
+    } else {
+      pick = this.strategy.pick(site, count);
+    }
+    this.sites.push(site);
+    this.counts.push(count);
+    this.picks.push(pick);
+    return pick;
+  }
+
+  get length(): number {
+    return this.picks.length;
+  }
+
+  decisions(): Decision[] {
+    const out: Decision[] = [];
+    for (let i = 0; i < this.picks.length; i++) {
+      out.push({ site: this.sites[i]!, count: this.counts[i]!, pick: this.picks[i]! });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,18 @@
+// A bound on everything that could run away. Units last in the names.
+
+export const limits = {
+  /** A run that executes more events than this is stopped as a livelock. */
+  eventsPerRunMax: 5_000_000,
+  /** Nested waits (NdisMSleep inside a callback that another wait ran). */
+  waitNestingMax: 16,
+  /** DPCs queued on one CPU at once. */
+  dpcQueueDepthMax: 1024,
+  /** Trace events kept in one run. */
+  traceEventsMax: 2_000_000,
+} as const;
+
+export const ns = {
+  us: 1_000,
+  ms: 1_000_000,
+  s: 1_000_000_000,
+} as const;

@@ -1,0 +1,102 @@
+// The clock and the event loop. Time is an integer count of nanoseconds and only
+// this loop advances it; every event runs to completion. When several events are
+// ready at the same instant, the choice door decides which runs first.
+
+import { ChoiceSite, type Chooser } from './choice.ts';
+import { limits } from './limits.ts';
+import { EventQueue, type EventTarget, type SimEvent } from './queue.ts';
+
+export class Machine {
+  now = 0;
+  readonly queue = new EventQueue();
+  eventCount = 0;
+  /** Set once the machine stops (bug check, livelock bound, end of scenario). */
+  stopped: string | null = null;
+  private waitDepth = 0;
+  private readonly ties: SimEvent[] = [];
+
+  constructor(readonly chooser: Chooser) {}
+
+  choose(site: ChoiceSite, count: number): number {
+    return this.chooser.choose(site, count);
+  }
+
+  /** Schedule `target.fire(op, arg)` `delayNs` after now. */
+  after(delayNs: number, target: EventTarget, op: number, arg: unknown): SimEvent {
+    return this.queue.schedule(this.now + delayNs, target, op, arg);
+  }
+
+  at(timeNs: number, target: EventTarget, op: number, arg: unknown): SimEvent {
+    return this.queue.schedule(timeNs < this.now ? this.now : timeNs, target, op, arg);
+  }
+
+  /** The next event to run at or before `limitNs`, chosen among equals; undefined if none. */
+  private next(limitNs: number): SimEvent | undefined {
+    const q = this.queue;
+    const first = q.peek();
+    if (first === undefined || first.at > limitNs) return undefined;
+    q.pop();
+    const second = q.peek();
+    if (second === undefined || second.at !== first.at) return first;
+    const ties = this.ties;
+    ties.length = 0;
+    ties.push(first);
+    for (let ev = q.peek(); ev !== undefined && ev.at === first.at; ev = q.peek()) ties.push(q.pop()!);
+    const pick = this.chooser.choose(ChoiceSite.Ready, ties.length);
+    const chosen = ties[pick]!;
+    for (let i = 0; i < ties.length; i++) if (i !== pick) q.push(ties[i]!);
+    ties.length = 0;
+    return chosen;
+  }
+
+  private runOne(ev: SimEvent): void {
+    if (ev.at > this.now) this.now = ev.at;
+    if (++this.eventCount > limits.eventsPerRunMax) {
+      this.stopped = `livelock: more than ${limits.eventsPerRunMax} events (limits.eventsPerRunMax)`;
+      return;
+    }
+    ev.target.fire(ev.op, ev.arg);
+  }
+
+  /** Runs events until none is due at or before `untilNs`, or the machine stops. */
+  runUntil(untilNs: number): void {
+    while (this.stopped === null) {
+      const ev = this.next(untilNs);
+      if (ev === undefined) break;
+      this.runOne(ev);
+    }
+    if (this.stopped === null && this.now < untilNs && this.queue.peek() === undefined) {
+      // Nothing left to happen: the clock stays at the last event.
+      return;
+    }
+  }
+
+  /**
+   * A blocking wait of the running context (NdisMSleep): other events due before
+   * the wake-up time run meanwhile, then the clock stands at the wake-up time.
+   * Returns false when the nesting bound was hit (the wait then only moves the clock).
+   */
+  waitUntil(wakeNs: number): boolean {
+    if (this.waitDepth >= limits.waitNestingMax) {
+      if (wakeNs > this.now) this.now = wakeNs;
+      return false;
+    }
+    this.waitDepth++;
+    try {
+      while (this.stopped === null) {
+        const ev = this.next(wakeNs);
+        if (ev === undefined) break;
+        this.runOne(ev);
+      }
+    } finally {
+      this.waitDepth--;
+    }
+    if (wakeNs > this.now) this.now = wakeNs;
+    return true;
+  }
+
+  /** A busy wait (NdisStallExecution): the clock moves, nothing else runs. */
+  spin(ns: number): void {
+    this.now += ns;
+  }
+}

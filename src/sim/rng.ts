@@ -1,0 +1,62 @@
+// Seeded pseudo-random numbers: sfc32 seeded through splitmix32. Same seed, same
+// sequence, on every platform (32-bit integer arithmetic only).
+
+/** A probability as an integer ratio, so that no float rounding enters a run. */
+export interface Ratio {
+  readonly num: number;
+  readonly den: number;
+}
+
+export function ratio(num: number, den: number): Ratio {
+  if (!Number.isInteger(num) || !Number.isInteger(den) || den <= 0 || num < 0 || num > den) {
+    throw new RangeError(`ratio: expected 0 <= num <= den, integers, got ${num}/${den}`);
+  }
+  return { num, den };
+}
+
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    let s = seed >>> 0;
+    const next = (): number => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
+    for (let i = 0; i < 12; i++) this.u32();
+  }
+
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Uniform integer in [0, n), n >= 1, without modulo bias. */
+  below(n: number): number {
+    if (n <= 1) return 0;
+    const limit = 0x100000000 - (0x100000000 % n);
+    for (;;) {
+      const x = this.u32();
+      if (x < limit) return x % n;
+    }
+  }
+
+  chance(p: Ratio): boolean {
+    return this.below(p.den) < p.num;
+  }
+}

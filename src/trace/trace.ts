@@ -1,0 +1,70 @@
+// The trace: small typed records, formatted only by sinks (src/report).
+// Recording is optional; callers test `trace.on` before building a record so that
+// a run with recording off builds nothing (DESIGN.md "Trace and reports").
+
+import { limits } from '../sim/limits.ts';
+
+export type TraceKind =
+  /** NDIS (or the kernel) calls into a driver callback. */
+  | 'call'
+  /** A driver callback returned. */
+  | 'return'
+  /** A driver called a DDI; `data.result` holds what it returned. */
+  | 'ddi'
+  /** An adapter changed operational state (R1.1). */
+  | 'state'
+  /** NDIS did something on its own (a step of an operation). */
+  | 'ndis'
+  /** The PnP manager sent or completed an IRP. */
+  | 'irp'
+  /** A device node changed (started, problem code). */
+  | 'device'
+  /** A protocol binding event (R7.1). */
+  | 'binding'
+  /** Simulated hardware. */
+  | 'hw'
+  /** A live kernel dump was written (not a crash). */
+  | 'dump'
+  /** An entry was written to the system event log. */
+  | 'eventlog'
+  /** A scenario action fired. */
+  | 'action'
+  /** The verifier recorded a violation (collect mode) or raised a bug check. */
+  | 'violation'
+  | 'bugcheck';
+
+export interface TraceEvent {
+  /** Virtual time, ns. */
+  t: number;
+  cpu: number;
+  irql: number;
+  actor: string;
+  kind: TraceKind;
+  what: string;
+  data?: Record<string, unknown>;
+}
+
+export class Trace {
+  readonly events: TraceEvent[] = [];
+  /** Events dropped after `limits.traceEventsMax`. */
+  dropped = 0;
+  constructor(public on: boolean) {}
+
+  add(
+    t: number,
+    cpu: number,
+    irql: number,
+    actor: string,
+    kind: TraceKind,
+    what: string,
+    data?: Record<string, unknown>,
+  ): void {
+    if (this.events.length >= limits.traceEventsMax) {
+      this.dropped++;
+      return;
+    }
+    const ev: TraceEvent = { t, cpu, irql, actor, kind, what };
+    if (data !== undefined) ev.data = data;
+    this.events.push(ev);
+  }
+}

@@ -1,0 +1,35 @@
+// Bug-check codes the model raises, with names from the generated tables where the
+// shared data has them and from data/extra.json otherwise.
+
+import { bugChecks } from '../ndis/generated/rules.ts';
+
+export const BugCheckCode = {
+  IRQL_NOT_LESS_OR_EQUAL: 0x0a,
+  KMODE_EXCEPTION_NOT_HANDLED: 0x1e,
+  BUGCODE_NDIS_DRIVER: 0x7c,
+  DRIVER_VERIFIER_DETECTED_VIOLATION: 0xc4,
+  DRIVER_IRQL_NOT_LESS_OR_EQUAL: 0xd1,
+  DPC_WATCHDOG_VIOLATION: 0x133,
+  BUGCODE_NDIS_DRIVER_LIVE_DUMP: 0x15e,
+} as const;
+
+/** A bug-check parameter: a number, or a symbolic stand-in for a kernel address. */
+export type BugCheckParam = number | string;
+
+export function bugCheckName(code: number): string {
+  return bugChecks.get(code)?.name ?? `BUGCHECK_0x${code.toString(16).toUpperCase()}`;
+}
+
+export function subcodeName(code: number, p1: number): string | null {
+  return bugChecks.get(code)?.subcodes.get(p1)?.name ?? null;
+}
+
+export function formatParam(p: BugCheckParam): string {
+  if (typeof p === 'string') return p;
+  return `0x${p.toString(16).toUpperCase()}`;
+}
+
+export function formatBugCheck(code: number, params: readonly BugCheckParam[]): string {
+  const hex = `0x${code.toString(16).toUpperCase()}`;
+  return `${bugCheckName(code)} (${hex}) ${params.map(formatParam).join(', ')}`;
+}

@@ -1,0 +1,190 @@
+// The run-time verifier: every rule break goes out through `report` (STYLE.md 6).
+// In bugcheck mode the first one stops the machine, as Windows does; in collect
+// mode it is recorded and the model goes on where it can.
+
+import { assert, WorldStop } from '../errors.ts';
+import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
+import type { DdiIrql } from '../ndis/generated/irql.ts';
+import type { Machine } from '../sim/machine.ts';
+import type { Trace } from '../trace/trace.ts';
+import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
+import { catalogue, type RuleSpec } from './catalogue.ts';
+
+export type VerifierMode = 'bugcheck' | 'collect';
+
+export interface Violation {
+  rule: string;
+  summary: string;
+  spec: readonly string[];
+  /** The DDI or callback where it happened. */
+  ddi: string;
+  adapter: string | null;
+  cpu: number;
+  irql: number;
+  timeNs: number;
+  /** Index of the trace event that records it (-1 with recording off). */
+  tracePos: number;
+  message: string;
+  bugCheck: { code: number; name: string; params: BugCheckParam[] };
+  fatal: boolean;
+}
+
+export interface Warning {
+  rule: string;
+  ddi: string;
+  adapter: string | null;
+  timeNs: number;
+  message: string;
+}
+
+export class Verifier {
+  readonly violations: Violation[] = [];
+  readonly warnings: Warning[] = [];
+  /** The violation that stopped the machine, if one did. */
+  stoppedBy: Violation | null = null;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly machine: Machine,
+    readonly trace: Trace,
+    public mode: VerifierMode,
+  ) {}
+
+  /**
+   * A driver broke `ruleId`. `params` are bug-check parameters 2..4 (parameter 1
+   * comes from the catalogue when the rule fixes it).
+   */
+  report(
+    ruleId: string,
+    ddi: string,
+    adapter: string | null,
+    message: string,
+    params?: BugCheckParam[],
+  ): void {
+    const rule = catalogue.get(ruleId);
+    assert(rule !== undefined, 'Verifier.report: rule not in the catalogue', ruleId);
+    const v = this.record(rule, ddi, adapter, message, params ?? []);
+    if (this.mode === 'bugcheck' || rule.fatal) this.stopWith(v);
+  }
+
+  /** A rule break the run cannot go on from, in any mode. */
+  fatal(
+    ruleId: string,
+    ddi: string,
+    adapter: string | null,
+    message: string,
+    params?: BugCheckParam[],
+  ): never {
+    const rule = catalogue.get(ruleId);
+    assert(rule !== undefined, 'Verifier.fatal: rule not in the catalogue', ruleId);
+    this.stopWith(this.record(rule, ddi, adapter, message, params ?? []));
+  }
+
+  /** Something worth knowing that is not a rule break (R5.19: NdisMRemoveMiniport inside halt). */
+  warn(rule: string, ddi: string, adapter: string | null, message: string): void {
+    const k = this.kernel;
+    this.warnings.push({ rule, ddi, adapter, timeNs: k.now, message });
+    if (this.trace.on) {
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'verifier', 'violation', rule, {
+        severity: 'warning',
+        ddi,
+        adapter,
+        message,
+      });
+    }
+  }
+
+  /** IRQL check of a DDI entry point against the generated table (rule Irql_*). */
+  irql(spec: DdiIrql, ddi: string, adapter: string | null): void {
+    const irql = this.kernel.ctx.irql;
+    if (spec.anyLevel) return;
+    if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
+    this.irqlViolation(spec, spec.max, spec.exact, ddi, adapter);
+  }
+
+  /** The same for a conditional entry, with the bound the arguments select. */
+  irqlBound(
+    spec: DdiIrql,
+    max: number,
+    exact: boolean,
+    ddi: string,
+    adapter: string | null,
+    rule?: string,
+  ): void {
+    const irql = this.kernel.ctx.irql;
+    if (irql <= max && (!exact || irql === max)) return;
+    this.irqlViolation(spec, max, exact, ddi, adapter, rule);
+  }
+
+  private irqlViolation(
+    spec: DdiIrql,
+    max: number,
+    exact: boolean,
+    ddi: string,
+    adapter: string | null,
+    ruleOverride?: string,
+  ): void {
+    const irql = this.kernel.ctx.irql;
+    const ruleId = ruleOverride ?? spec.irqlRule ?? 'Irql_Miscellaneous_Function';
+    const want = exact ? `exactly ${irqlNames[max]}` : `at most ${irqlNames[max]}`;
+    const message = `${ddi} called at ${irqlNames[irql]}; it must be called ${want}`;
+    // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 2 is the IRQL at the time.
+    this.report(ruleId, ddi, adapter, message, [irql, 0, 0]);
+  }
+
+  private record(
+    rule: RuleSpec,
+    ddi: string,
+    adapter: string | null,
+    message: string,
+    params: BugCheckParam[],
+  ): Violation {
+    const k = this.kernel;
+    const bc = rule.bugCheck;
+    const p: BugCheckParam[] = [];
+    if (bc.p1 !== null) p.push(bc.p1);
+    if (bc.p2 !== undefined && bc.p2 !== null) p.push(bc.p2);
+    for (const x of params) p.push(x);
+    while (p.length < 4) p.push(0);
+    p.length = 4;
+    const v: Violation = {
+      rule: rule.id,
+      summary: rule.summary,
+      spec: rule.spec,
+      ddi,
+      adapter,
+      cpu: k.ctx.cpu,
+      irql: k.ctx.irql,
+      timeNs: k.now,
+      tracePos: this.trace.on ? this.trace.events.length : -1,
+      message,
+      bugCheck: { code: bc.code, name: bugCheckName(bc.code), params: p },
+      fatal: rule.fatal,
+    };
+    this.violations.push(v);
+    if (this.trace.on) {
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'verifier', 'violation', rule.id, {
+        severity: 'violation',
+        ddi,
+        adapter,
+        message,
+      });
+    }
+    return v;
+  }
+
+  /** Stops the machine with `v` as its bug check; unwinds to the event loop. */
+  stopWith(v: Violation): never {
+    this.stoppedBy = v;
+    const k = this.kernel;
+    if (this.trace.on) {
+      this.trace.add(k.now, k.ctx.cpu, Irql.High, 'kernel', 'bugcheck', v.bugCheck.name, {
+        code: v.bugCheck.code,
+        params: v.bugCheck.params,
+        rule: v.rule,
+      });
+    }
+    this.machine.stopped = `bug check ${v.bugCheck.name} (${v.rule})`;
+    throw new WorldStop(this.machine.stopped);
+  }
+}

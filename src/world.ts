@@ -1,0 +1,308 @@
+// One simulated machine: clock, event queue, choice door, CPUs, PnP manager, NDIS,
+// protocols, devices, verifier and trace, wired together. Many worlds can live in
+// one process; nothing here is module-level state.
+
+import { InternalError, NotModelledError, WorldStop } from './errors.ts';
+import { type FaultPlan, noFaults, registerWindowBytes, SimNic } from './hw/simnic.ts';
+import { Irql, Kernel } from './kernel/kernel.ts';
+import { setCurrentNdis } from './ndis/api/common.ts';
+import type { MiniportBlock } from './ndis/block.ts';
+import type { DriverModule } from './ndis/driver.ts';
+import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
+import {
+  defaultNdisOptions,
+  type EventLogEntry,
+  type LiveDump,
+  Ndis,
+  type NdisOptions,
+} from './ndis/ndis.ts';
+import type { AdapterState } from './ndis/states.ts';
+import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
+import { InterruptLine } from './pnp/resources.ts';
+import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
+import { Machine } from './sim/machine.ts';
+import type { EventTarget } from './sim/queue.ts';
+import { type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
+import { Trace } from './trace/trace.ts';
+import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
+
+export interface WorldOptions {
+  seed: number;
+  cpus: number;
+  /** Record the trace (off in the explorer's hot loop). */
+  trace: boolean;
+  verifier: VerifierMode;
+  ndis: Partial<NdisOptions>;
+  /** Answers the choice door; default: seeded random. */
+  strategy: Strategy | null;
+  /** Decisions to follow first (a replay). */
+  replay: readonly Decision[];
+}
+
+export const defaultWorldOptions: WorldOptions = {
+  seed: 1,
+  cpus: 2,
+  trace: true,
+  verifier: 'bugcheck',
+  ndis: {},
+  strategy: null,
+  replay: [],
+};
+
+export interface DeviceSpec {
+  name: string;
+  driver: string;
+  faults?: Partial<FaultPlan>;
+  registry?: Record<string, number | string>;
+}
+
+/** Things a scenario makes happen at a given time. */
+export type WorldAction =
+  | { kind: 'start'; device: string }
+  | { kind: 'surprise-remove'; device: string }
+  | { kind: 'remove'; device: string }
+  | { kind: 'disable'; device: string }
+  | { kind: 'stop'; device: string };
+
+export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
+
+export interface RunResult {
+  verdict: Verdict;
+  endNs: number;
+  events: number;
+  decisions: number;
+  bugCheck: Violation | null;
+  violations: Violation[];
+  warnings: Warning[];
+  /** What was still under way when the run ended (STYLE.md 12). */
+  pending: string[];
+  message: string | null;
+}
+
+export interface AdapterSummary {
+  name: string;
+  driver: string;
+  state: AdapterState;
+  haltAction: string | null;
+  resets: number;
+  hangsReported: number;
+  removeCalls: number;
+  deviceFailed: boolean;
+  initializations: number;
+}
+
+export interface DeviceSummary {
+  name: string;
+  instanceId: string;
+  driver: string;
+  status: string;
+  problem: number;
+}
+
+export interface Summary {
+  adapters: AdapterSummary[];
+  devices: DeviceSummary[];
+  dumps: LiveDump[];
+  eventLog: EventLogEntry[];
+  protocols: { name: string; bindings: ProtocolView[] }[];
+}
+
+interface DeviceEntry {
+  node: DeviceNode;
+  nic: SimNic;
+}
+
+export class World implements EventTarget {
+  readonly options: WorldOptions;
+  readonly machine: Machine;
+  readonly kernel: Kernel;
+  readonly trace: Trace;
+  readonly verifier: Verifier;
+  readonly pnp: PnpManager;
+  readonly ndis: Ndis;
+  readonly protocols: SimProtocol[] = [];
+  private readonly devices = new Map<string, DeviceEntry>();
+  private result: RunResult | null = null;
+
+  constructor(options: Partial<WorldOptions> = {}) {
+    const o: WorldOptions = { ...defaultWorldOptions, ...options };
+    this.options = o;
+    const strategy = o.strategy ?? new RandomStrategy(o.seed);
+    this.machine = new Machine(new Chooser(strategy, o.replay));
+    this.kernel = new Kernel(this.machine, o.cpus);
+    this.trace = new Trace(o.trace);
+    this.verifier = new Verifier(this.kernel, this.machine, this.trace, o.verifier);
+    this.pnp = new PnpManager(this.kernel, this.trace);
+    this.ndis = new Ndis(this.kernel, this.pnp, this.verifier, this.trace, {
+      ...defaultNdisOptions,
+      ...o.ndis,
+    });
+    this.pnp.fdoDriver = this.ndis;
+  }
+
+  addDriver(mod: DriverModule): void {
+    this.ndis.modules.set(mod.name, mod);
+  }
+
+  addProtocol(name: string, options: Partial<ProtocolOptions> = {}): SimProtocol {
+    const p = new SimProtocol(name, { vetoQueryRemove: false, ...options });
+    this.protocols.push(p);
+    this.ndis.protocols.push(p);
+    return p;
+  }
+
+  addDevice(spec: DeviceSpec): DeviceNode {
+    const i = this.devices.size;
+    const node = this.pnp.addDevice(spec.name, `PCI\\VEN_5A5A&DEV_0001\\${i + 1}`, spec.driver);
+    const line = new InterruptLine(this.kernel, 16 + i);
+    const nic = new SimNic(spec.name, this.kernel, this.trace, line, { ...noFaults, ...spec.faults });
+    node.resources = {
+      memoryBase: 0xf000_0000 + i * 0x1_0000,
+      memoryLength: registerWindowBytes,
+      mmio: nic,
+      line,
+    };
+    for (const [k, v] of Object.entries(spec.registry ?? {})) node.registry.set(k, v);
+    this.devices.set(spec.name, { node, nic });
+    return node;
+  }
+
+  device(name: string): DeviceNode {
+    const d = this.devices.get(name);
+    if (d === undefined) throw new InternalError('World.device: no such device', [name]);
+    return d.node;
+  }
+
+  nic(name: string): SimNic {
+    const d = this.devices.get(name);
+    if (d === undefined) throw new InternalError('World.nic: no such device', [name]);
+    return d.nic;
+  }
+
+  adapter(name: string): MiniportBlock | undefined {
+    let last: MiniportBlock | undefined;
+    for (const a of this.ndis.adapters) if (a.name === name) last = a;
+    return last;
+  }
+
+  /** Schedules a scenario action. */
+  at(timeNs: number, action: WorldAction): void {
+    this.machine.at(timeNs, this, 0, action);
+  }
+
+  fire(_op: number, arg: unknown): void {
+    const a = arg as WorldAction;
+    const d = this.devices.get(a.device);
+    if (d === undefined) throw new InternalError('World: action on an unknown device', [a.device]);
+    const k = this.kernel;
+    const c = k.enter(0, Irql.Passive, 'scenario', 'thread');
+    try {
+      if (this.trace.on)
+        this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { device: a.device });
+      switch (a.kind) {
+        case 'start':
+          this.pnp.start(d.node);
+          break;
+        case 'surprise-remove':
+          d.nic.unplug();
+          this.pnp.unplug(d.node);
+          break;
+        case 'remove':
+          this.pnp.requestRemoval(d.node, false);
+          break;
+        case 'disable':
+          this.pnp.requestRemoval(d.node, true);
+          break;
+        case 'stop':
+          this.pnp.requestStop(d.node);
+          break;
+      }
+    } finally {
+      k.exit(c);
+    }
+  }
+
+  /** Runs until `untilNs` of virtual time, or until the machine stops. */
+  run(untilNs: number): RunResult {
+    const prev = setCurrentNdis(this.ndis);
+    let verdict: Verdict = 'ok';
+    let message: string | null = null;
+    try {
+      this.machine.runUntil(untilNs);
+      if (this.machine.stopped !== null) verdict = 'livelock';
+    } catch (e) {
+      if (e instanceof WorldStop) {
+        verdict = 'bugcheck';
+      } else if (e instanceof NotModelledError) {
+        verdict = 'not-modelled';
+        message = e.message;
+        this.machine.stopped = e.message;
+      } else {
+        throw e;
+      }
+    } finally {
+      setCurrentNdis(prev);
+    }
+    if (verdict === 'livelock') message = this.machine.stopped;
+    if (verdict === 'ok' && this.verifier.violations.length > 0) verdict = 'violations';
+    this.result = {
+      verdict,
+      endNs: this.machine.now,
+      events: this.machine.eventCount,
+      decisions: this.machine.chooser.length,
+      bugCheck: this.verifier.stoppedBy,
+      violations: this.verifier.violations,
+      warnings: this.verifier.warnings,
+      pending: this.pending(),
+      message,
+    };
+    return this.result;
+  }
+
+  pending(): string[] {
+    const out: string[] = [];
+    for (const b of this.ndis.adapters) {
+      if (b.fdoDeleted && b.op === null) continue;
+      if (b.op !== null) out.push(`${b.name}: ${b.op.kind} waiting at step ${b.op.step}`);
+      if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
+      if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
+      if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
+    }
+    const p = this.pnp.pending();
+    if (p !== null) out.push(p);
+    return out;
+  }
+
+  summary(): Summary {
+    const adapters: AdapterSummary[] = this.ndis.adapters.map((b) => ({
+      name: b.name,
+      driver: b.driver.name,
+      state: b.state,
+      haltAction:
+        b.haltAction === null ? null : (NDIS_HALT_ACTION_NAMES[b.haltAction] ?? String(b.haltAction)),
+      resets: b.resets,
+      hangsReported: b.hangsReported,
+      removeCalls: b.removeCalls,
+      deviceFailed: b.deviceFailed,
+      initializations: b.inits,
+    }));
+    const devices: DeviceSummary[] = this.pnp.devices.map((d) => ({
+      name: d.name,
+      instanceId: d.instanceId,
+      driver: d.driverName,
+      status: d.status,
+      problem: d.problem,
+    }));
+    return {
+      adapters,
+      devices,
+      dumps: this.ndis.dumps,
+      eventLog: this.ndis.eventLog,
+      protocols: this.protocols.map((p) => ({ name: p.name, bindings: [...p.views.values()] })),
+    };
+  }
+
+  get lastResult(): RunResult | null {
+    return this.result;
+  }
+}
