@@ -292,7 +292,7 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     IfIndex: n.adapters.indexOf(b) + 1,
     NetLuid: n.adapters.indexOf(b) + 1,
   };
-  const f = n.enter(b, b.driver.name, 'MiniportInitializeEx', Irql.Passive, {});
+  const f = n.enter(b, b.driver.name, 'MiniportInitializeEx', Irql.Passive);
   let status: number;
   try {
     status = b.driver.chars.InitializeHandlerEx(b, b.driver.context, params);
@@ -384,7 +384,7 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
 export function callRestart(n: Ndis, b: MiniportBlock): void {
   b.move('MiniportRestart');
   b.restart = { returned: false };
-  const f = n.enter(b, b.driver.name, 'MiniportRestart', Irql.Passive, {});
+  const f = n.enter(b, b.driver.name, 'MiniportRestart', Irql.Passive);
   let status: number;
   try {
     status = b.driver.chars.RestartHandler(b.context, {
@@ -533,7 +533,13 @@ export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {
   b.move('MiniportPause');
   const pending = { returned: false, completed: false, watchdog: null };
   b.pause = pending;
-  const f = n.enter(b, b.driver.name, 'MiniportPause', Irql.Passive, { PauseReason: reason });
+  const f = n.enter(
+    b,
+    b.driver.name,
+    'MiniportPause',
+    Irql.Passive,
+    n.trace.on ? { PauseReason: reason } : undefined,
+  );
   let status: number;
   try {
     status = b.driver.chars.PauseHandler(b.context, {

@@ -129,7 +129,13 @@ export class Ndis implements FunctionDriver, EventTarget {
     const registryPath = `\\Registry\\Machine\\System\\CurrentControlSet\\Services\\${name}`;
     this.loading = mod;
     let status: number;
-    const f = this.enter(null, name, 'DriverEntry', Irql.Passive, { DriverName: driverObject.DriverName });
+    const f = this.enter(
+      null,
+      name,
+      'DriverEntry',
+      Irql.Passive,
+      this.trace.on ? { DriverName: driverObject.DriverName } : undefined,
+    );
     try {
       status = mod.load().DriverEntry(driverObject, registryPath);
     } catch (e) {
@@ -154,7 +160,7 @@ export class Ndis implements FunctionDriver, EventTarget {
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapters.size > 0 || d.unloaded) return;
     d.unloaded = true;
-    const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive, {});
+    const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive);
     try {
       d.chars.UnloadHandler(d.driverObject);
     } catch (e) {
@@ -269,7 +275,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     who: string,
     fn: string,
     irql: number,
-    args: Record<string, unknown>,
+    args?: Record<string, unknown>,
   ): Frame {
     const ctx = this.kernel.ctx;
     const f: Frame = {
@@ -285,8 +291,11 @@ export class Ndis implements FunctionDriver, EventTarget {
     ctx.irql = irql;
     ctx.who = who;
     if (this.trace.on) {
-      if (b !== null) args.adapter = b.name;
-      this.trace.add(this.kernel.now, ctx.cpu, irql, who, 'call', fn, args);
+      const data: Record<string, unknown> = {};
+      if (args !== undefined)
+        for (const [k, v] of Object.entries(args)) data[k] = k === 'StatusCode' ? describe(v) : v;
+      if (b !== null) data.adapter = b.name;
+      this.trace.add(this.kernel.now, ctx.cpu, irql, who, 'call', fn, data);
     }
     return f;
   }
@@ -361,7 +370,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     const b = t.owner.kind === 'adapter' ? t.owner.block : null;
     const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
     if (t.freed) return;
-    const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch, {});
+    const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch);
     try {
       t.chars.TimerFunction(null, t.context, null, null);
     } catch (e) {
@@ -375,7 +384,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
     const routine = w.routine;
     if (routine === null) return;
-    const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive, {});
+    const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive);
     try {
       routine(w.context, w);
     } catch (e) {
@@ -387,7 +396,7 @@ export class Ndis implements FunctionDriver, EventTarget {
   runIsr(i: NdisInterrupt): void {
     if (i.deregistered) return;
     const b = i.block;
-    const f = this.enter(b, b.driver.name, 'MiniportInterrupt', Irql.Dirql, {});
+    const f = this.enter(b, b.driver.name, 'MiniportInterrupt', Irql.Dirql);
     let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
     try {
       r = i.chars.InterruptHandler(i.context);
@@ -403,7 +412,7 @@ export class Ndis implements FunctionDriver, EventTarget {
   runInterruptDpc(i: NdisInterrupt): void {
     if (i.deregistered) return;
     const b = i.block;
-    const f = this.enter(b, b.driver.name, 'MiniportInterruptDPC', Irql.Dispatch, {});
+    const f = this.enter(b, b.driver.name, 'MiniportInterruptDPC', Irql.Dispatch);
     try {
       i.chars.InterruptDpcHandler(i.context, null, null, null);
     } catch (e) {
@@ -427,6 +436,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     if (!this.trace.on) return;
     const k = this.kernel;
     if (b !== null) data.adapter = b.name;
+    if ('status' in data) data.status = describe(data.status);
     this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'ndis', 'ndis', what, data);
   }
 
@@ -437,13 +447,16 @@ export class Ndis implements FunctionDriver, EventTarget {
     this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, bd.protocol.name, 'binding', what, data);
   }
 
-  /** A DDI called by a driver, with its result (trace only). */
-  traceDdi(fn: string, b: MiniportBlock | null, data: Record<string, unknown>): void {
-    if (!this.trace.on) return;
+  /**
+   * A DDI called by a driver (trace only). Recorded when the call begins, so that
+   * what it causes comes after it; the caller sets `result` on the returned data.
+   */
+  traceDdi(fn: string, b: MiniportBlock | null, data: Record<string, unknown>): Record<string, unknown> {
     const k = this.kernel;
     if (b !== null) data.adapter = b.name;
     if ('result' in data) data.result = describe(data.result);
     this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'ddi', fn, data);
+    return data;
   }
 }
 

@@ -63,7 +63,7 @@ function checkForHang(n: Ndis, b: MiniportBlock): void {
   if (b.halting || b.state === 'Halted' || b.state === 'Shutdown' || b.resetInProgress) return;
   const handler = b.driver.chars.CheckForHangHandlerEx;
   if (!handler) return;
-  const f = n.enter(b, b.driver.name, 'MiniportCheckForHangEx', Irql.Passive, {});
+  const f = n.enter(b, b.driver.name, 'MiniportCheckForHangEx', Irql.Passive);
   let hung: boolean;
   try {
     hung = handler(b.context);
@@ -92,7 +92,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   indicateToProtocols(n, b, NDIS_STATUS_RESET_START, null);
   b.reset = { returned: false };
   const handler = b.driver.chars.ResetHandlerEx;
-  const f = n.enter(b, b.driver.name, 'MiniportResetEx', n.lowOrDispatch(), {});
+  const f = n.enter(b, b.driver.name, 'MiniportResetEx', n.lowOrDispatch());
   let r: { Status: number; AddressingReset: boolean };
   try {
     r = handler(b.context);

@@ -28,6 +28,7 @@ import {
   NdisParameterString,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
+import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { completeReset, indicateToProtocols, startHangTimer } from '../reset.ts';
 import type {
@@ -215,8 +216,9 @@ export function NdisMRemoveMiniport(MiniportHandle: NDIS_HANDLE): NDIS_STATUS {
   const n = b.ndis;
   n.verifier.irql(irql.NdisMRemoveMiniport, ddi, b.name);
   if (stale(b, ddi)) return NDIS_STATUS_SUCCESS;
+  const t = n.trace.on ? n.traceDdi(ddi, b, {}) : null;
   const status = life.removeMiniport(n, b);
-  if (n.trace.on) n.traceDdi(ddi, b, { result: status });
+  if (t !== null) t.result = describe(status);
   return status;
 }
 

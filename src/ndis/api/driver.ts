@@ -10,7 +10,7 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
-import type { Ndis } from '../ndis.ts';
+import { describe, type Ndis } from '../ndis.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -93,6 +93,12 @@ export function NdisMRegisterMiniportDriver(
   n.verifier.irql(irqlRegister, 'NdisMRegisterMiniportDriver', null);
   const mod = n.loading;
   const bad = checkCharacteristics(MiniportDriverCharacteristics);
+  const tr = n.trace.on
+    ? n.traceDdi('NdisMRegisterMiniportDriver', null, {
+        RegistryPath,
+        NdisVersion: `${MiniportDriverCharacteristics.MajorNdisVersion}.${MiniportDriverCharacteristics.MinorNdisVersion}`,
+      })
+    : null;
   let status: number = NDIS_STATUS_SUCCESS;
   let handle: MiniportDriverBlock | null = null;
   if (mod === null || DriverObject.DriverName !== `\\Driver\\${mod.name}`) {
@@ -109,7 +115,7 @@ export function NdisMRegisterMiniportDriver(
     n.registerDriver(handle);
     const setOptions = handle.chars.SetOptionsHandler;
     if (typeof setOptions === 'function') {
-      const f = n.enter(null, mod.name, 'MiniportSetOptions', Irql.Passive, {});
+      const f = n.enter(null, mod.name, 'MiniportSetOptions', Irql.Passive);
       let s: number;
       try {
         s = setOptions(handle, MiniportDriverContext);
@@ -124,13 +130,9 @@ export function NdisMRegisterMiniportDriver(
       }
     }
   }
-  if (n.trace.on) {
-    n.traceDdi('NdisMRegisterMiniportDriver', null, {
-      RegistryPath,
-      NdisVersion: `${MiniportDriverCharacteristics.MajorNdisVersion}.${MiniportDriverCharacteristics.MinorNdisVersion}`,
-      result: status,
-      why: bad?.why,
-    });
+  if (tr !== null) {
+    tr.result = describe(status);
+    if (bad !== null) tr.why = bad.why;
   }
   return { Status: status, NdisMiniportDriverHandle: handle };
 }

@@ -147,9 +147,10 @@ export function NdisCancelTimerObject(TimerObject: NDIS_HANDLE): boolean {
   const spec = irql.NdisCancelTimerObject;
   if (t.periodic) n.verifier.irqlBound(spec, Irql.Passive, true, ddi, adapterName(t.owner), 'PeriodicTimer');
   else n.verifier.irql(spec, ddi, adapterName(t.owner));
+  const tr = n.trace.on ? n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {}) : null;
   const was = n.kernel.cancelTimer(t.k);
   if (t.periodic && n.kernel.ctx.irql === Irql.Passive) n.kernel.flushDpc(t.k.dpc);
-  if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, { result: was });
+  if (tr !== null) tr.result = was;
   return was;
 }
 
@@ -407,10 +408,10 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
     ]);
     return;
   }
+  if (n.trace.on) n.traceDdi(ddi, i.block, {});
   i.line.disconnect(i.k);
   n.kernel.flushDpc(i.k.dpc);
   i.deregistered = true;
-  if (n.trace.on) n.traceDdi(ddi, i.block, {});
 }
 
 /**
@@ -436,7 +437,7 @@ export function NdisMSynchronizeWithInterruptEx(
     );
     return false;
   }
-  const f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql, {});
+  const f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql);
   let r: boolean;
   try {
     r = SynchronizeFunction(SynchronizeContext);
