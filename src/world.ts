@@ -37,6 +37,8 @@ export interface WorldOptions {
   strategy: Strategy | null;
   /** Decisions to follow first (a replay). */
   replay: readonly Decision[];
+  /** Keep the decision log (off in the explorer's hot loop). */
+  recordDecisions: boolean;
 }
 
 export const defaultWorldOptions: WorldOptions = {
@@ -47,6 +49,7 @@ export const defaultWorldOptions: WorldOptions = {
   ndis: {},
   strategy: null,
   replay: [],
+  recordDecisions: true,
 };
 
 export interface DeviceSpec {
@@ -128,7 +131,7 @@ export class World implements EventTarget {
     const o: WorldOptions = { ...defaultWorldOptions, ...options };
     this.options = o;
     const strategy = o.strategy ?? new RandomStrategy(o.seed);
-    this.machine = new Machine(new Chooser(strategy, o.replay));
+    this.machine = new Machine(new Chooser(strategy, o.replay, o.recordDecisions));
     this.kernel = new Kernel(this.machine, o.cpus);
     this.trace = new Trace(o.trace);
     this.verifier = new Verifier(this.kernel, this.machine, this.trace, o.verifier);

@@ -17,6 +17,7 @@ import {
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK,
+  type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
   type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
@@ -162,43 +163,62 @@ function halt(ctx: unknown, _action: number): void {
   NdisMUnmapIoSpace(a.handle, a.space, 0);
 }
 
-export const healthyNic: DriverModule = {
-  name: 'healthy-nic',
-  description: 'a well-behaved SimNic miniport (NDIS 6.30, no check-for-hang)',
-  load: () => ({ DriverEntry }),
-};
+export const healthyNic: DriverModule = variantOfHealthyNic(
+  'healthy-nic',
+  'a well-behaved SimNic miniport (NDIS 6.30, no check-for-hang)',
+  () => {},
+);
 
-function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_STATUS {
-  let driverHandle: NDIS_HANDLE | null = null;
-  const r = NdisMRegisterMiniportDriver(DriverObject, RegistryPath, null, {
-    Header: {
-      Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
-      Revision: NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
-    },
-    MajorNdisVersion: 6,
-    MinorNdisVersion: 30,
-    InitializeHandlerEx: initialize,
-    HaltHandlerEx: halt,
-    UnloadHandler: () => {
-      if (driverHandle !== null) NdisMDeregisterMiniportDriver(driverHandle);
-      driverHandle = null;
-    },
-    PauseHandler: () => NDIS_STATUS_SUCCESS,
-    RestartHandler: () => NDIS_STATUS_SUCCESS,
-    OidRequestHandler: (ctx) =>
-      (ctx as Adapter).surpriseRemoved ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_NOT_SUPPORTED,
-    SendNetBufferListsHandler: () => {},
-    ReturnNetBufferListsHandler: () => {},
-    CancelSendHandler: () => {},
-    DevicePnPEventNotifyHandler: (ctx, ev) => {
-      if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved) (ctx as Adapter).surpriseRemoved = true;
-    },
-    ShutdownHandlerEx: (ctx) => {
-      const a = ctx as Adapter;
-      if (!a.surpriseRemoved) NdisWriteRegisterUlong(a.ctrl, 0);
-    },
-    CancelOidRequestHandler: () => {},
-  });
-  driverHandle = r.NdisMiniportDriverHandle;
-  return r.Status;
+/**
+ * healthy-nic with some handlers changed: the base of the gallery's buggy drivers,
+ * each of which breaks one rule the way a real driver does.
+ */
+export function variantOfHealthyNic(
+  name: string,
+  description: string,
+  edit: (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) => void,
+): DriverModule {
+  return {
+    name,
+    description,
+    load: () => ({
+      DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_STATUS {
+        let driverHandle: NDIS_HANDLE | null = null;
+        const c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS = {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+            Revision: NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
+          },
+          MajorNdisVersion: 6,
+          MinorNdisVersion: 30,
+          InitializeHandlerEx: initialize,
+          HaltHandlerEx: halt,
+          UnloadHandler: () => {
+            if (driverHandle !== null) NdisMDeregisterMiniportDriver(driverHandle);
+            driverHandle = null;
+          },
+          PauseHandler: () => NDIS_STATUS_SUCCESS,
+          RestartHandler: () => NDIS_STATUS_SUCCESS,
+          OidRequestHandler: (ctx) =>
+            (ctx as Adapter).surpriseRemoved ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_NOT_SUPPORTED,
+          SendNetBufferListsHandler: () => {},
+          ReturnNetBufferListsHandler: () => {},
+          CancelSendHandler: () => {},
+          DevicePnPEventNotifyHandler: (ctx, ev) => {
+            if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved)
+              (ctx as Adapter).surpriseRemoved = true;
+          },
+          ShutdownHandlerEx: (ctx) => {
+            const a = ctx as Adapter;
+            if (!a.surpriseRemoved) NdisWriteRegisterUlong(a.ctrl, 0);
+          },
+          CancelOidRequestHandler: () => {},
+        };
+        edit(c);
+        const r = NdisMRegisterMiniportDriver(DriverObject, RegistryPath, null, c);
+        driverHandle = r.NdisMiniportDriverHandle;
+        return r.Status;
+      },
+    }),
+  };
 }

@@ -156,12 +156,12 @@ export class SimNic implements Mmio, EventTarget {
     this.hbBase = this.heartbeat();
     this.hung = true;
     this.hangs++;
-    this.note('hung: heartbeat stopped', { why });
+    if (this.trace.on) this.note('hung: heartbeat stopped', { why });
   }
 
   private beginReset(): void {
     this.resetting = true;
-    this.note('reset started');
+    if (this.trace.on) this.note('reset started');
     if (this.rehangEv !== null) {
       this.rehangEv.cancelled = true;
       this.rehangEv = null;
@@ -205,7 +205,7 @@ export class SimNic implements Mmio, EventTarget {
           this.hung = false;
           this.hbSince = this.now;
         }
-        this.note('reset done');
+        if (this.trace.on) this.note('reset done');
         if (this.faults.rehangAfterReset !== null) {
           this.rehangEv = this.kernel.machine.after(
             this.draw(this.faults.rehangAfterReset),
@@ -222,7 +222,7 @@ export class SimNic implements Mmio, EventTarget {
       case Op.LinkDown:
         if (this.vanished || !this.linkUp) return;
         this.linkUp = false;
-        this.note('link down');
+        if (this.trace.on) this.note('link down');
         this.raise(Icr.LINK_CHANGE);
         if (this.faults.linkDownForNs !== null)
           this.kernel.machine.after(this.faults.linkDownForNs, this, Op.LinkUp, null);
@@ -230,7 +230,7 @@ export class SimNic implements Mmio, EventTarget {
       case Op.LinkUp:
         if (this.vanished || this.linkUp) return;
         this.linkUp = true;
-        this.note('link up');
+        if (this.trace.on) this.note('link up');
         this.raise(Icr.LINK_CHANGE);
         return;
     }
@@ -240,6 +240,6 @@ export class SimNic implements Mmio, EventTarget {
   unplug(): void {
     if (this.vanished) return;
     this.vanished = true;
-    this.note('vanished: registers read 0xFFFFFFFF');
+    if (this.trace.on) this.note('vanished: registers read 0xFFFFFFFF');
   }
 }

@@ -131,6 +131,7 @@ export class Kernel implements EventTarget {
   /** The running context. Between events it is the idle setup context of CPU 0. */
   ctx: Context;
   private readonly stack: Context[] = [];
+  private readonly free: Context[] = [];
 
   constructor(
     readonly machine: Machine,
@@ -149,9 +150,16 @@ export class Kernel implements EventTarget {
     return this.cpus.length;
   }
 
-  /** Begins running code on `cpu` at `irql`; pair with `exit`. */
+  /** Begins running code on `cpu` at `irql`; pair with `exit`. Contexts are reused. */
   enter(cpu: number, irql: number, who: string, kind: ContextKind): Context {
-    const c = new Context(cpu, irql, who, kind);
+    let c = this.free.pop();
+    if (c === undefined) c = new Context(cpu, irql, who, kind);
+    else {
+      c.cpu = cpu;
+      c.irql = irql;
+      c.who = who;
+      c.kind = kind;
+    }
     this.stack.push(this.ctx);
     this.ctx = c;
     return c;
@@ -160,6 +168,12 @@ export class Kernel implements EventTarget {
   exit(c: Context): void {
     assert(this.ctx === c, 'Kernel.exit: not the running context', c.who, this.ctx.who);
     this.ctx = this.stack.pop()!;
+    // A lock still held here was reported when its callback returned; let it go.
+    if (c.held.length !== 0) {
+      for (const s of c.held) if (s.owner === c) s.owner = null;
+      c.held.length = 0;
+    }
+    this.free.push(c);
   }
 
   /** Raises the running context's IRQL; returns the old one. */

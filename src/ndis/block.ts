@@ -2,7 +2,7 @@
 // the procedures that move it are in lifecycle.ts and reset.ts.
 
 import { assert } from '../errors.ts';
-import type { KTimer } from '../kernel/kernel.ts';
+import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
@@ -15,7 +15,7 @@ import type {
   NdisIoWorkItem,
   NdisTimerObject,
 } from './objects.ts';
-import { type AdapterEvent, type AdapterState, eventCause, transition } from './states.ts';
+import { type AdapterEvent, type AdapterState, transition } from './states.ts';
 import type {
   NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -90,6 +90,8 @@ export class MiniportBlock implements NDIS_HANDLE {
 
   readonly bindings: Binding[] = [];
   op: PnpOp | null = null;
+  /** NDIS's worker item that runs `op` one step further (Ndis.kick). */
+  worker: WorkItem | null = null;
   hangTimer: KTimer | null = null;
   /** Link state last indicated (NDIS_STATUS_LINK_STATE) or from general attributes. */
   mediaConnectState = 0;
@@ -119,9 +121,15 @@ export class MiniportBlock implements NDIS_HANDLE {
    */
   move(event: AdapterEvent): void {
     const next = transition(this.state, event);
-    assert(next !== null, `adapter ${this.name}: ${event} in ${this.state}`, eventCause[event]);
+    assert(
+      next !== null,
+      'MiniportBlock.move: the table rejects an NDIS event',
+      this.name,
+      event,
+      this.state,
+    );
     const from = this.state;
     this.state = next;
-    this.ndis.traceState(this, from, next, event);
+    if (this.ndis.trace.on) this.ndis.traceState(this, from, next, event);
   }
 }

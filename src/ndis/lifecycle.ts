@@ -50,15 +50,15 @@ import {
   type NDIS_MINIPORT_INIT_PARAMETERS,
 } from './types.ts';
 
-/** Runs the adapter's current PnP operation as far as it can go. */
+/**
+ * Runs one step of the adapter's current PnP operation. NDIS does each step in a
+ * worker thread; between steps other CPUs run, so each step is its own event.
+ */
 export function advance(n: Ndis, b: MiniportBlock): void {
-  for (let guard = 0; guard < 64; guard++) {
-    const op = b.op;
-    if (op === null) return;
-    const moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
-    if (!moved) return;
-  }
-  assert(false, 'advance: no progress bound hit', b.name);
+  const op = b.op;
+  if (op === null) return;
+  const moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
+  if (moved && b.op !== null) n.kick(b);
 }
 
 // ------------------------------------------------------------------ IRPs
@@ -71,7 +71,8 @@ export function dispatchPnp(n: Ndis, b: MiniportBlock, irp: Irp): void {
     case IRP_MN_QUERY_PNP_DEVICE_STATE: {
       // R5.12: a failed device reports PNP_DEVICE_FAILED.
       const info = b.deviceFailed ? PNP_DEVICE_FAILED : 0;
-      n.traceNdis(b, b.deviceFailed ? 'reports PNP_DEVICE_FAILED' : 'reports device state OK', {});
+      if (n.trace.on)
+        n.traceNdis(b, b.deviceFailed ? 'reports PNP_DEVICE_FAILED' : 'reports device state OK', {});
       n.pnp.completeIrp(irp, STATUS_SUCCESS, info);
       return;
     }
@@ -138,7 +139,7 @@ function removeDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
 function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // R5.2: NDIS refuses when the device-failed flag is set.
   if (b.deviceFailed) {
-    n.traceNdis(b, 'query-remove refused: device failed (R5.2)', {});
+    if (n.trace.on) n.traceNdis(b, 'query-remove refused: device failed (R5.2)', {});
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return;
   }
@@ -150,7 +151,7 @@ function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
     if (s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING) vetoed = true;
   }
   if (vetoed && n.options.honourProtocolVeto) {
-    n.traceNdis(b, 'query-remove vetoed by a protocol (R5.1)', {});
+    if (n.trace.on) n.traceNdis(b, 'query-remove vetoed by a protocol (R5.1)', {});
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return;
   }
@@ -199,7 +200,7 @@ function beginTeardown(
     waiting: [],
   };
   b.op = op;
-  n.traceNdis(b, `teardown begins (${why})`, {});
+  if (n.trace.on) n.traceNdis(b, `teardown begins (${why})`, {});
   n.kick(b);
   return op;
 }
@@ -210,7 +211,7 @@ function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   b.pnpState = 'Removed';
   b.driver.adapters.delete(b);
   n.byDevice.delete(b.dev);
-  n.traceNdis(b, 'FDO deleted', {});
+  if (n.trace.on) n.traceNdis(b, 'FDO deleted', {});
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
   n.unloadDriverIfIdle(b.driver);
 }
@@ -258,7 +259,7 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
       return true;
     case 'done':
       b.op = null;
-      n.traceNdis(b, 'stack running', {});
+      if (n.trace.on) n.traceNdis(b, 'stack running', {});
       return false;
   }
 }
@@ -330,7 +331,7 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   b.mediaConnectState = general?.MediaConnectState ?? 0;
   if (general === null) {
     // R2.6 (model trigger): SUCCESS without general attributes; NDIS halts it at once.
-    n.traceNdis(b, 'no general attributes: NDIS cannot finish bring-up (R2.6)', {});
+    if (n.trace.on) n.traceNdis(b, 'no general attributes: NDIS cannot finish bring-up (R2.6)', {});
     b.halting = true;
     cancelHangTimer(n, b);
     halt(n, b, NdisHaltDeviceInitializationFailed);
@@ -484,7 +485,7 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
         cancelHangTimer(n, b);
       }
       if (b.resetInProgress) {
-        n.traceNdis(b, 'halt waits for the reset in progress (R2.9, R4.16)', {});
+        if (n.trace.on) n.traceNdis(b, 'halt waits for the reset in progress (R2.9, R4.16)', {});
         return false;
       }
       assert(b.state === 'Paused', 'halt: not Paused', b.name, b.state);
@@ -691,7 +692,7 @@ export function removeMiniport(n: Ndis, b: MiniportBlock): number {
   }
   if (b.deviceFailed) {
     // R5.14: repeat calls are no-ops.
-    n.traceNdis(b, 'device already failed: nothing more to do (R5.14)', {});
+    if (n.trace.on) n.traceNdis(b, 'device already failed: nothing more to do (R5.14)', {});
     return NDIS_STATUS_SUCCESS;
   }
   markDeviceFailed(n, b, 'NdisMRemoveMiniport', true);
@@ -702,7 +703,7 @@ export function removeMiniport(n: Ndis, b: MiniportBlock): number {
 export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, liveDump: boolean): void {
   if (b.deviceFailed) return;
   b.deviceFailed = true;
-  n.traceNdis(b, 'device-failed flag set', { why });
+  if (n.trace.on) n.traceNdis(b, 'device-failed flag set', { why });
   if (liveDump) {
     // BUGCODE_NDIS_DRIVER_LIVE_DUMP, parameter 1 = 0x01 (miniport fatal error), parameter 4 = 71.
     n.liveDump(b, [0x01, `${b.name} miniport block`, 0, 71], 'NdisMRemoveMiniport');
@@ -719,7 +720,7 @@ function isBound(bd: Binding): boolean {
 function bindProtocol(n: Ndis, b: MiniportBlock, bd: Binding): void {
   b.bindings.push(bd);
   bd.state = 'Opening';
-  n.traceBinding(bd, 'Unbound → Opening', {});
+  if (n.trace.on) n.traceBinding(bd, 'Unbound → Opening', {});
   bd.pending = 'bind';
   const status = callProtocol(n, bd, 'ProtocolBindAdapterEx', () => bd.protocol.ProtocolBindAdapterEx(bd));
   if (status === NDIS_STATUS_PENDING) return;
@@ -728,7 +729,7 @@ function bindProtocol(n: Ndis, b: MiniportBlock, bd: Binding): void {
 
 /** NdisCompleteBindAdapterEx, or the bind handler's own result. */
 export function completeBind(n: Ndis, bd: Binding, status: number): void {
-  assert(bd.pending === 'bind', 'completeBind: no bind pending', bd.name);
+  assert(bd.pending === 'bind', 'completeBind: no bind pending', bd.block.name);
   bd.pending = null;
   if (status === NDIS_STATUS_SUCCESS) setBinding(n, bd, 'Paused');
   else {
@@ -771,7 +772,11 @@ function pauseBinding(n: Ndis, bd: Binding): void {
 /** NdisCompleteNetPnPEvent for a pended pause or restart, or the handler's own result. */
 export function completeNetPnPEvent(n: Ndis, bd: Binding, status: number): void {
   const p = bd.pending;
-  assert(p === 'NetEventPause' || p === 'NetEventRestart', 'completeNetPnPEvent: nothing pending', bd.name);
+  assert(
+    p === 'NetEventPause' || p === 'NetEventRestart',
+    'completeNetPnPEvent: nothing pending',
+    bd.block.name,
+  );
   bd.pending = null;
   // R7.2: a pause cannot fail; a failed restart leaves the binding Paused.
   if (p === 'NetEventPause') setBinding(n, bd, 'Paused');
@@ -788,7 +793,7 @@ function unbindBinding(n: Ndis, bd: Binding): void {
 
 /** NdisCompleteUnbindAdapterEx, or the handler's own return. */
 export function completeUnbind(n: Ndis, bd: Binding): void {
-  assert(bd.pending === 'unbind', 'completeUnbind: no unbind pending', bd.name);
+  assert(bd.pending === 'unbind', 'completeUnbind: no unbind pending', bd.block.name);
   bd.pending = null;
   setBinding(n, bd, 'Unbound');
   dropBinding(bd);
@@ -806,7 +811,7 @@ function netPnPEvent(n: Ndis, bd: Binding, code: NetEventCode): number {
 function setBinding(n: Ndis, bd: Binding, to: Binding['state']): void {
   const from = bd.state;
   bd.state = to;
-  n.traceBinding(bd, `${from} → ${to}`, {});
+  if (n.trace.on) n.traceBinding(bd, `${from} → ${to}`, {});
 }
 
 function dropBinding(bd: Binding): void {

@@ -100,7 +100,6 @@ export class Ndis implements FunctionDriver, EventTarget {
   readonly protocols: ProtocolEdge[] = [];
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
-  private readonly workers = new Map<MiniportBlock, AdapterWorker>();
   private readonly frames: Frame[] = [];
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
@@ -187,7 +186,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     d.adapters.add(b);
     this.adapters.push(b);
     this.byDevice.set(dev, b);
-    this.traceNdis(b, 'FDO created (AddDevice)', {});
+    if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
     return true;
   }
 
@@ -199,12 +198,12 @@ export class Ndis implements FunctionDriver, EventTarget {
 
   /** The adapter's PnP operation can move on: run its next step from an NDIS worker. */
   kick(b: MiniportBlock): void {
-    let w = this.workers.get(b);
-    if (w === undefined) {
-      w = new AdapterWorker(this, b);
-      this.workers.set(b, w);
+    let w = b.worker;
+    if (w === null) {
+      w = new AdapterWorker(this, b).item;
+      b.worker = w;
     }
-    this.kernel.queueWork(w.item);
+    this.kernel.queueWork(w);
   }
 
   // ------------------------------------------------- dumps and watchdogs
@@ -311,6 +310,7 @@ export class Ndis implements FunctionDriver, EventTarget {
           ? `${f.fn} returned holding ${ctx.held.length - f.held} spin lock(s)`
           : `${f.fn} returned at IRQL ${ctx.irql}, entered at ${f.irql}`;
       // Put things back so the model can go on in collect mode.
+      for (let i = f.held; i < ctx.held.length; i++) ctx.held[i]!.owner = null;
       ctx.held.length = f.held;
       this.verifier.report('NdisSim_LockHeldOnReturn', f.fn, f.adapter?.name ?? null, what);
       ctx.irql = f.irql;

@@ -83,12 +83,12 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
     b.pnpState === 'QueryStopped' || b.pnpState === 'Stopped' || b.pnpState === 'QueryRemoved';
   const stateBlocks = b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown';
   if (b.resetInProgress || b.halting || pnpBlocks || stateBlocks || !b.driver.chars.ResetHandlerEx) {
-    n.traceNdis(b, 'reset not started (R4.11)', { cause });
+    if (n.trace.on) n.traceNdis(b, 'reset not started (R4.11)', { cause });
     return false;
   }
   b.resetInProgress = true;
   b.resets++;
-  n.traceNdis(b, 'reset begins', { cause });
+  if (n.trace.on) n.traceNdis(b, 'reset begins', { cause });
   indicateToProtocols(n, b, NDIS_STATUS_RESET_START, null);
   b.reset = { returned: false };
   const handler = b.driver.chars.ResetHandlerEx;
@@ -148,10 +148,11 @@ export function completeReset(
   b.reset = null;
   if (status === NDIS_STATUS_SUCCESS && addressingReset) {
     // R4.10: NDIS restores the addressing settings; the model has no OID path to replay yet.
-    n.traceNdis(b, 'AddressingReset: NDIS restores packet filter and multicast list (R4.10)', {});
+    if (n.trace.on)
+      n.traceNdis(b, 'AddressingReset: NDIS restores packet filter and multicast list (R4.10)', {});
   }
   b.resetInProgress = false;
-  n.traceNdis(b, 'reset complete', { status });
+  if (n.trace.on) n.traceNdis(b, 'reset complete', { status });
   indicateToProtocols(n, b, NDIS_STATUS_RESET_END, status);
   // A halt may be waiting for this reset (R2.9).
   if (b.op !== null) n.kick(b);

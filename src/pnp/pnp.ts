@@ -134,7 +134,7 @@ export class PnpManager implements EventTarget {
 
   /** IoInvalidateDeviceState: PnP will query the device's PnP state. */
   invalidateDeviceState(dev: DeviceNode): void {
-    this.note(dev, 'IoInvalidateDeviceState');
+    if (this.trace.on) this.note(dev, 'IoInvalidateDeviceState');
     this.enqueue({ kind: 'query-state', dev });
   }
 
@@ -163,8 +163,8 @@ export class PnpManager implements EventTarget {
   }
 
   completeIrp(irp: Irp, status: number, information = 0): void {
-    assert(!irp.completed, 'completeIrp: IRP completed twice', irpName(irp.minor));
-    assert(irp === this.irp, 'completeIrp: not the IRP in flight', irpName(irp.minor));
+    assert(!irp.completed, 'completeIrp: IRP completed twice', irp.minor);
+    assert(irp === this.irp, 'completeIrp: not the IRP in flight', irp.minor);
     irp.completed = true;
     irp.status = status;
     irp.information = information;

@@ -71,7 +71,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     out.push(c.bold('  Warnings'));
     for (const w of r.warnings) out.push(`    ${fmtTime(w.timeNs)}  ${w.rule}: ${w.message}`);
   }
-  if (r.pending.length > 0) {
+  if (r.pending.length > 0 && r.verdict !== 'bugcheck') {
     out.push(c.bold('  Still under way at the end'));
     for (const p of r.pending) out.push(`    ${p}`);
   }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { type Scenario, scenarioSchema, show } from './schema.ts';
+import { nearest, type Scenario, scenarioSchemaFor, show } from './schema.ts';
 
 function pathText(path: readonly PropertyKey[]): string {
   let s = '';
@@ -28,86 +28,65 @@ function issueText(i: z.core.$ZodIssue): string {
   }
 }
 
-/** Extra checks zod cannot make alone: names that must refer to something. */
-function crossCheck(s: Scenario, drivers: readonly string[]): { path: string; message: string }[] {
+/**
+ * Checks zod cannot make alone: names that must refer to something. Works on the
+ * raw data so that these problems are reported together with the schema's.
+ */
+function crossCheck(data: unknown): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
+  if (typeof data !== 'object' || data === null) return out;
+  const d = data as { devices?: unknown; actions?: unknown; expect?: unknown };
   const names = new Set<string>();
-  s.devices.forEach((d, i) => {
-    if (names.has(d.name))
-      out.push({ path: `devices[${i}].name`, message: `expected a unique name, got ${show(d.name)} twice` });
-    names.add(d.name);
-    if (!drivers.includes(d.driver)) {
-      const near = nearest(d.driver, drivers);
-      out.push({
-        path: `devices[${i}].driver`,
-        message: `expected one of ${drivers.join(', ')}, got ${show(d.driver)}${near ? `; did you mean ${near}?` : ''}`,
-      });
-    }
-  });
-  s.actions.forEach((a, i) => {
-    if (!names.has(a.device)) {
-      out.push({
-        path: `actions[${i}].device`,
-        message: `expected one of the devices (${[...names].join(', ')}), got ${show(a.device)}`,
-      });
-    }
-  });
-  for (const key of Object.keys(s.expect?.devices ?? {})) {
-    if (!names.has(key))
-      out.push({ path: `expect.devices.${key}`, message: `expected a device name, got ${show(key)}` });
+  if (Array.isArray(d.devices)) {
+    d.devices.forEach((dev: unknown, i) => {
+      const n = (dev as { name?: unknown } | null)?.name;
+      if (typeof n !== 'string') return;
+      if (names.has(n))
+        out.push({ path: `devices[${i}].name`, message: `expected a unique name, got ${show(n)} twice` });
+      names.add(n);
+    });
   }
-  for (const key of Object.keys(s.expect?.adapters ?? {})) {
-    if (!names.has(key))
-      out.push({ path: `expect.adapters.${key}`, message: `expected a device name, got ${show(key)}` });
+  const list = [...names].join(', ');
+  const ref = (path: string, v: unknown): void => {
+    if (typeof v !== 'string' || names.has(v)) return;
+    const near = nearest(v, [...names]);
+    out.push({
+      path,
+      message: `expected one of the devices (${list}), got ${show(v)}${near ? `; did you mean ${near}?` : ''}`,
+    });
+  };
+  if (Array.isArray(d.actions)) {
+    d.actions.forEach((a: unknown, i) => {
+      ref(`actions[${i}].device`, (a as { device?: unknown } | null)?.device);
+    });
+  }
+  const e = d.expect as { devices?: unknown; adapters?: unknown } | undefined;
+  for (const group of ['devices', 'adapters'] as const) {
+    const g = e?.[group];
+    if (typeof g === 'object' && g !== null)
+      for (const key of Object.keys(g)) ref(`expect.${group}.${key}`, key);
   }
   return out;
 }
 
-function nearest(x: string, options: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = 3;
-  for (const o of options) {
-    const d = distance(x, o);
-    if (d < bestD) {
-      bestD = d;
-      best = o;
-    }
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
-}
-
 /** Validates parsed data; throws InputError with one line per problem. */
 export function validateScenario(data: unknown, file: string, drivers: readonly string[]): Scenario {
-  const r = scenarioSchema.safeParse(data);
-  if (!r.success) {
-    throw new InputError(r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i)}`));
-  }
-  const more = crossCheck(r.data, drivers);
-  if (more.length > 0) throw new InputError(more.map((p) => `${file}: ${p.path}: ${p.message}`));
+  const r = scenarioSchemaFor(drivers).safeParse(data, { reportInput: true });
+  const problems = r.success
+    ? []
+    : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i)}`);
+  for (const p of crossCheck(data)) problems.push(`${file}: ${p.path}: ${p.message}`);
+  if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
 }
 
 export function parseScenarioText(text: string, file: string, drivers: readonly string[]): Scenario {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new InputError(
       doc.errors.map((e) => {
         const pos = e.linePos?.[0];
-        return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`;
+        return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
       }),
     );
   }

@@ -82,14 +82,53 @@ export const faultsSchema = z.strictObject({
   linkDownFor: duration.optional(),
 });
 
-export const deviceSchema = z.strictObject({
-  name,
-  driver: z.string(),
-  /** Start the device at time 0 (default true). */
-  start: z.boolean().default(true),
-  registry: z.record(z.string(), z.union([z.number().int(), z.string()])).default({}),
-  faults: faultsSchema.default({}),
-});
+/** "did you mean" for a name close to one of `options`. */
+export function nearest(x: string, options: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = 3;
+  for (const o of options) {
+    const d = distance(x, o);
+    if (d < bestD) {
+      bestD = d;
+      best = o;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+function driverName(drivers: readonly string[]) {
+  return z.string().refine((v) => drivers.includes(v), {
+    error: (iss) => {
+      const got = String(iss.input);
+      const near = typeof iss.input === 'string' ? nearest(got, drivers) : null;
+      return `expected one of ${drivers.join(', ')}, got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
+    },
+  });
+}
+
+const deviceSchemaFor = (drivers: readonly string[]) =>
+  z.strictObject({
+    name,
+    driver: driverName(drivers),
+    /** Start the device at time 0 (default true). */
+    start: z.boolean().default(true),
+    registry: z.record(z.string(), z.union([z.number().int(), z.string()])).default({}),
+    faults: faultsSchema.default({}),
+  });
 
 export const actionKinds = ['start', 'surprise-remove', 'remove', 'disable', 'stop'] as const;
 
@@ -130,26 +169,28 @@ export const expectSchema = z.strictObject({
   settled: z.boolean().optional(),
 });
 
-export const scenarioSchema = z.strictObject({
-  name: z.string().optional(),
-  description: z.string().optional(),
-  seed: z.number().int().nonnegative().max(0xffffffff).default(1),
-  until: duration.default('30s'),
-  cpus: z.number().int().min(1).max(64).default(2),
-  verifier: z.enum(['bugcheck', 'collect']).default('bugcheck'),
-  ndis: z
-    .strictObject({
-      honourProtocolVeto: z.boolean().optional(),
-      surpriseRemovalCompletes: z.enum(['early', 'after-halt']).optional(),
-      pauseWatchdog: duration.optional(),
-      haltWatchdog: duration.optional(),
-      callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
-    })
-    .default({}),
-  protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
-  devices: z.array(deviceSchema).min(1),
-  actions: z.array(actionSchema).default([]),
-  expect: expectSchema.optional(),
-});
+/** The scenario schema for a set of loadable drivers. */
+export const scenarioSchemaFor = (drivers: readonly string[]) =>
+  z.strictObject({
+    name: z.string().optional(),
+    description: z.string().optional(),
+    seed: z.number().int().nonnegative().max(0xffffffff).default(1),
+    until: duration.default('30s'),
+    cpus: z.number().int().min(1).max(64).default(2),
+    verifier: z.enum(['bugcheck', 'collect']).default('bugcheck'),
+    ndis: z
+      .strictObject({
+        honourProtocolVeto: z.boolean().optional(),
+        surpriseRemovalCompletes: z.enum(['early', 'after-halt']).optional(),
+        pauseWatchdog: duration.optional(),
+        haltWatchdog: duration.optional(),
+        callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
+      })
+      .default({}),
+    protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
+    devices: z.array(deviceSchemaFor(drivers)).min(1),
+    actions: z.array(actionSchema).default([]),
+    expect: expectSchema.optional(),
+  });
 
-export type Scenario = z.output<typeof scenarioSchema>;
+export type Scenario = z.output<ReturnType<typeof scenarioSchemaFor>>;

@@ -60,19 +60,23 @@ export class ReplayDiverged extends Error {
 /**
  * The decision log. Decisions with a single option are not logged: they are not
  * choices. `prefix` (from a replay file) is followed first, then the strategy.
+ * With `record` off (the explorer's hot loop) only a count is kept: a seeded run
+ * is re-run with recording on when its decisions are needed.
  */
 export class Chooser {
-  readonly sites: number[] = [];
-  readonly counts: number[] = [];
-  readonly picks: number[] = [];
+  /** Per decision: site × 2^32 + count. */
+  private readonly meta: number[] = [];
+  private readonly picks: number[] = [];
+  private n = 0;
   constructor(
     private readonly strategy: Strategy,
     private readonly prefix: readonly Decision[] = [],
+    readonly record = true,
   ) {}
 
   choose(site: ChoiceSite, count: number): number {
     if (count <= 1) return 0;
-    const i = this.picks.length;
+    const i = this.n++;
     let pick: number;
     if (i < this.prefix.length) {
       const want = this.prefix[i]!;
@@ -81,20 +85,22 @@ export class Chooser {
     } else {
       pick = this.strategy.pick(site, count);
     }
-    this.sites.push(site);
-    this.counts.push(count);
-    this.picks.push(pick);
+    if (this.record) {
+      this.meta.push(site * 0x1_0000_0000 + count);
+      this.picks.push(pick);
+    }
     return pick;
   }
 
   get length(): number {
-    return this.picks.length;
+    return this.n;
   }
 
   decisions(): Decision[] {
     const out: Decision[] = [];
     for (let i = 0; i < this.picks.length; i++) {
-      out.push({ site: this.sites[i]!, count: this.counts[i]!, pick: this.picks[i]! });
+      const m = this.meta[i]!;
+      out.push({ site: Math.floor(m / 0x1_0000_0000), count: m % 0x1_0000_0000, pick: this.picks[i]! });
     }
     return out;
   }

@@ -1,0 +1,110 @@
+// npm run bench: throughput of the simulation on one core. Benchmarks, not tests:
+// they print figures; nothing here fails on a slow machine.
+
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { builtinDrivers } from '../src/drivers/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { ns } from '../src/sim/limits.ts';
+import { EventQueue, type EventTarget } from '../src/sim/queue.ts';
+import { World } from '../src/world.ts';
+import { lifecycleNic } from './lifecycle-driver.ts';
+
+const measureMs = Number(process.env.BENCH_MS ?? 2000);
+
+/** Runs `fn` repeatedly for about `ms`; returns iterations per second and what fn accumulated. */
+function rate(ms: number, fn: () => number): { perSec: number; iterations: number; total: number } {
+  // Warm-up.
+  const warmEnd = performance.now() + Math.min(500, ms / 4);
+  while (performance.now() < warmEnd) fn();
+  let n = 0;
+  let total = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    for (let i = 0; i < 64; i++) total += fn();
+    n += 64;
+    now = performance.now();
+  }
+  return { perSec: (n * 1000) / (now - start), iterations: n, total };
+}
+
+let seed = 1;
+
+/** One full lifecycle; returns the number of events it ran. */
+function lifecycle(verifier: boolean): number {
+  const w = new World({ seed: seed++, trace: false, recordDecisions: false });
+  if (!verifier) w.verifier.mode = 'collect';
+  w.addDriver(lifecycleNic);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  if (w.device('nic0').problem !== 43) throw new Error(`lifecycle did not end at Code 43 (${r.verdict})`);
+  return r.events;
+}
+
+// Run from bench/ (tsx) or dist/bench/ (compiled): find the example from the working directory.
+const storm = parseScenarioText(
+  readFileSync('examples/reset-storm.yaml', 'utf8'),
+  'examples/reset-storm.yaml',
+  builtinDrivers.map((d) => d.name),
+);
+
+let stormVirtualNs = 0;
+function resetStorm(): number {
+  const w = buildWorld(storm, { seed: seed++, trace: false });
+  const r = w.run(untilNs(storm));
+  stormVirtualNs += r.endNs;
+  return r.events;
+}
+
+/** The ceiling: the same number of events through the bare queue, doing nothing. */
+function bareLoop(events: number): number {
+  const q = new EventQueue();
+  let fired = 0;
+  const target: EventTarget = {
+    fire(): void {
+      fired++;
+    },
+  };
+  // Keep a few events in flight, like the simulation does.
+  for (let i = 0; i < 8; i++) q.schedule(i, target, 0, null);
+  let t = 8;
+  while (fired < events) {
+    const ev = q.pop()!;
+    ev.target.fire(ev.op, ev.arg);
+    q.schedule(t++, target, 0, null);
+  }
+  return events;
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+const lc = rate(measureMs, () => lifecycle(true));
+const eventsPerLifecycle = lc.total / lc.iterations;
+const simEventsPerSec = lc.perSec * eventsPerLifecycle;
+const lcOff = rate(measureMs, () => lifecycle(false));
+stormVirtualNs = 0;
+const st = rate(measureMs, resetStorm);
+const virtualPerWall = (stormVirtualNs / ns.s / (st.iterations * 1)) * st.perSec;
+const bare = rate(measureMs, () => bareLoop(Math.round(eventsPerLifecycle)));
+const bareEventsPerSec = bare.perSec * Math.round(eventsPerLifecycle);
+
+console.log(
+  `ndis-sim bench (node ${process.version}, one core, ${measureMs} ms per figure, trace recording off)`,
+);
+console.log('');
+console.log(`  full lifecycles per second            ${fmt(lc.perSec)}   (target >= 50,000)`);
+console.log(`    events per lifecycle                ${eventsPerLifecycle.toFixed(1)}`);
+console.log(`  reset-storm runs per second           ${fmt(st.perSec)}`);
+console.log(`  virtual seconds per wall second       ${fmt(virtualPerWall)}   (reset storm)`);
+console.log(`  simulation events per second          ${fmt(simEventsPerSec)}`);
+console.log(`  bare event-queue events per second    ${fmt(bareEventsPerSec)}`);
+console.log(
+  `  ratio simulation / bare loop          ${(simEventsPerSec / bareEventsPerSec).toFixed(3)}   (target >= 0.2)`,
+);
+console.log(`  lifecycles per second, verifier off   ${fmt(lcOff.perSec)}`);

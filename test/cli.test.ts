@@ -1,0 +1,104 @@
+// The command line: the demo, exit codes, bad input, a throwing driver.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Index of the first line containing `s` at or after `from`; fails if none. */
+function lineAfter(lines: string[], s: string | RegExp, from: number): number {
+  for (let i = from; i < lines.length; i++) {
+    if (typeof s === 'string' ? lines[i]!.includes(s) : s.test(lines[i]!)) return i;
+  }
+  assert.fail(`"${String(s)}" not found after line ${from}`);
+}
+
+test('demo (npm start): the reset storm shows the whole removal in order and exits 0', () => {
+  const t0 = performance.now();
+  const r = cli('run', 'examples/reset-storm.yaml');
+  const ms = performance.now() - t0;
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(ms < 5000, `the demo took ${Math.round(ms)} ms`);
+  const lines = r.stdout.split('\n');
+  let i = 0;
+  i = lineAfter(lines, /← MiniportCheckForHangEx = TRUE/, i);
+  i = lineAfter(lines, '→ MiniportResetEx', i);
+  i = lineAfter(lines, '→ MiniportResetEx', i + 1);
+  i = lineAfter(lines, 'NdisWriteErrorLogEntry', i);
+  i = lineAfter(lines, 'NdisMRemoveMiniport() = NDIS_STATUS_SUCCESS', i);
+  i = lineAfter(lines, /live dump BUGCODE_NDIS_DRIVER_LIVE_DUMP .*71/, i);
+  i = lineAfter(lines, 'reports PNP_DEVICE_FAILED', i);
+  i = lineAfter(lines, 'IRP_MN_SURPRISE_REMOVAL → nic0', i);
+  i = lineAfter(lines, '→ MiniportDevicePnPEventNotify(DevicePnPEvent=NdisDevicePnPEventSurpriseRemoved)', i);
+  i = lineAfter(lines, 'binding Running → Pausing', i);
+  i = lineAfter(lines, 'binding Pausing → Paused', i);
+  const pause = lineAfter(lines, '→ MiniportPause', i);
+  i = lineAfter(lines, 'binding Closing → Unbound', pause);
+  i = lineAfter(lines, '→ MiniportHaltEx(HaltAction=NdisHaltDeviceFailed)', i);
+  i = lineAfter(lines, 'nic0: failed (Code 43)', i);
+  i = lineAfter(lines, 'Summary', i);
+  lineAfter(lines, /Code 43/, i);
+  lineAfter(lines, /Verdict: as expected/, i);
+});
+
+test('bad input: every wrong field is reported as file: path: expected …, got …, exit 2', () => {
+  const f = 'test/fixtures/bad-fields.yaml';
+  const r = cli('run', f);
+  assert.equal(r.status, 2);
+  const want = [
+    `${f}: seed: expected at least 0, got -1`,
+    `${f}: until: expected a duration`,
+    `${f}: devices[0].driver: expected one of healthy-nic, flaky-nic`,
+    'did you mean flaky-nic?',
+    `${f}: devices[0].faults.hangAt: expected a duration`,
+    `${f}: devices[0].faults: unknown field "bogus"`,
+    `${f}: actions[0].do: expected one of start, surprise-remove, remove, disable, stop, got "explode"`,
+    `${f}: actions[0].device: expected one of the devices (nic0), got "nic9"`,
+  ];
+  for (const w of want) assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+  assert.equal(r.stdout, '');
+});
+
+test('bad input: broken YAML names file, line and column, exit 2', () => {
+  const r = cli('run', 'test/fixtures/bad-yaml.yaml');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^test\/fixtures\/bad-yaml\.yaml:\d+:\d+: /);
+});
+
+test('bad input: a missing file and a bad --seed exit 2 with a message', () => {
+  const a = cli('run', 'no/such/file.yaml');
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /no\/such\/file\.yaml: cannot read the file \(ENOENT\)/);
+  const b = cli('run', 'examples/reset-storm.yaml', '--seed', 'abc');
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /--seed: expected an integer from 0 to 4294967295, got "abc"/);
+  const c = cli('frobnicate');
+  assert.equal(c.status, 2);
+});
+
+test('a driver callback that throws ends the run with KMODE_EXCEPTION_NOT_HANDLED, its message and the trace, exit 1', () => {
+  const r = cli('run', 'test/fixtures/throwing.yaml');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /KMODE_EXCEPTION_NOT_HANDLED \(0x1E\)/);
+  assert.match(r.stdout, /Rule: {5}NdisSim_DriverException/);
+  assert.match(r.stdout, /MiniportRestart threw TypeError: Cannot set properties of undefined/);
+  assert.match(r.stdout, /Last events before it/);
+  assert.match(r.stdout, /→ MiniportRestart\(\)/);
+  // No stack trace of ndis-sim (or of the driver) anywhere.
+  assert.doesNotMatch(r.stdout + r.stderr, /^\s+at .*\(.*:\d+:\d+\)$/m);
+  assert.doesNotMatch(r.stdout + r.stderr, /internal error/);
+});
+
+test('--quiet prints the summary without the timeline', () => {
+  const r = cli('run', 'examples/reset-storm.yaml', '--quiet');
+  assert.equal(r.status, 0);
+  assert.doesNotMatch(r.stdout, /→ MiniportInitializeEx/);
+  assert.match(r.stdout, /Summary/);
+});
