@@ -99,7 +99,8 @@ export function generate(sharedData: string): GeneratedFile[] {
     extra: join(root, 'data/extra.json'),
   };
   const hash = createHash('sha256');
-  for (const p of Object.values(inputs)) hash.update(readFileSync(p));
+  // Over the parsed data, so that reformatting a JSON file changes nothing.
+  for (const p of Object.values(inputs)) hash.update(JSON.stringify(readJson(p)));
   const digest = hash.digest('hex').slice(0, 16);
   const head = banner(['../shared/ndis/data/{irql,irql-other,rules,status}.json', 'data/extra.json'], digest);
 

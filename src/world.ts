@@ -22,7 +22,7 @@ import { InterruptLine } from './pnp/resources.ts';
 import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { Machine } from './sim/machine.ts';
 import type { EventTarget } from './sim/queue.ts';
-import { type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
+import { noTraffic, type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
 import { Trace } from './trace/trace.ts';
 import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
 
@@ -148,7 +148,10 @@ export class World implements EventTarget {
   }
 
   addProtocol(name: string, options: Partial<ProtocolOptions> = {}): SimProtocol {
-    const p = new SimProtocol(name, { vetoQueryRemove: false, ...options });
+    const p = new SimProtocol(name, {
+      vetoQueryRemove: options.vetoQueryRemove ?? false,
+      traffic: { ...noTraffic, ...options.traffic },
+    });
     this.protocols.push(p);
     this.ndis.protocols.push(p);
     return p;

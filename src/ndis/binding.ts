@@ -2,7 +2,8 @@
 // calls protocols through (ProtocolXxx handlers). Protocol models live in src/stack.
 
 import type { MiniportBlock } from './block.ts';
-import type { NDIS_HANDLE, NDIS_STATUS, NDIS_STATUS_INDICATION } from './types.ts';
+import type { NET_BUFFER_LIST } from './nbl.ts';
+import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION } from './types.ts';
 
 export const bindingStates = [
   'Unbound',
@@ -32,6 +33,21 @@ export interface ProtocolEdge {
   /** PENDING → Ndis.completeNetPnPEvent. */
   ProtocolNetPnPEvent(binding: Binding, event: NetEventCode): NDIS_STATUS;
   ProtocolStatusEx(binding: Binding, indication: NDIS_STATUS_INDICATION): void;
+  /** NBLs it sent come back (it owns them again). */
+  ProtocolSendNetBufferListsComplete(
+    binding: Binding,
+    NetBufferLists: NET_BUFFER_LIST,
+    SendCompleteFlags: number,
+  ): void;
+  /** Received NBLs; unless NDIS_RECEIVE_FLAGS_RESOURCES is set it gives them back with Ndis.returnNetBufferLists. */
+  ProtocolReceiveNetBufferLists(
+    binding: Binding,
+    NetBufferLists: NET_BUFFER_LIST,
+    PortNumber: number,
+    NumberOfNetBufferLists: number,
+    ReceiveFlags: number,
+  ): void;
+  ProtocolOidRequestComplete(binding: Binding, OidRequest: NDIS_OID_REQUEST, Status: NDIS_STATUS): void;
 }
 
 export class Binding implements NDIS_HANDLE {

@@ -6,7 +6,9 @@ import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
+import { type DataStats, newDataStats } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
+import type { NblPool } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type {
   NDIS_IO_SPACE,
@@ -15,6 +17,7 @@ import type {
   NdisIoWorkItem,
   NdisTimerObject,
 } from './objects.ts';
+import type { OidRecord } from './oid.ts';
 import { type AdapterEvent, type AdapterState, transition } from './states.ts';
 import type {
   NDIS_HANDLE,
@@ -87,8 +90,26 @@ export class MiniportBlock implements NDIS_HANDLE {
   interrupt: NdisInterrupt | null = null;
   readonly configurations = new Set<NdisConfiguration>();
   readonly ioSpaces = new Set<NDIS_IO_SPACE>();
+  readonly pools = new Set<NblPool>();
 
   readonly bindings: Binding[] = [];
+
+  // Data path and OIDs (datapath.ts, oid.ts).
+  /** NBLs in MiniportSendNetBufferLists not yet completed. */
+  sendsOutstanding = 0;
+  /** Indicated NBLs not yet returned with MiniportReturnNetBufferLists. */
+  receivesOutstanding = 0;
+  readonly data: DataStats = newDataStats();
+  /** Requests waiting for the miniport, in order (R6.2). */
+  readonly oidQueue: OidRecord[] = [];
+  /** The one regular request in the miniport. */
+  oid: OidRecord | null = null;
+  oidPump: WorkItem | null = null;
+  /** Recently completed requests, to tell a double completion from a stray one. */
+  readonly lastOids: OidRecord[] = [];
+  /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */
+  packetFilter = 0;
+  multicastList: readonly (readonly number[])[] = [];
   op: PnpOp | null = null;
   /** NDIS's worker item that runs `op` one step further (Ndis.kick). */
   worker: WorkItem | null = null;

@@ -488,6 +488,10 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
         if (n.trace.on) n.traceNdis(b, 'halt waits for the reset in progress (R2.9, R4.16)', {});
         return false;
       }
+      if (b.oid !== null || b.oidQueue.length > 0) {
+        if (n.trace.on) n.traceNdis(b, 'halt waits for the pending OID request (R2.9, R6.5)', {});
+        return false;
+      }
       assert(b.state === 'Paused', 'halt: not Paused', b.name, b.state);
       halt(n, b, haltActionFor(b, op.why));
       op.step = 'done';
@@ -593,6 +597,14 @@ export function finishPause(n: Ndis, b: MiniportBlock): void {
     p.watchdog = null;
   }
   b.pause = null;
+  if (b.sendsOutstanding > 0 || b.receivesOutstanding > 0) {
+    n.verifier.report(
+      'NdisSim_PauseNotDrained',
+      'MiniportPause',
+      b.name,
+      `the pause completed with ${b.sendsOutstanding} send(s) not completed and ${b.receivesOutstanding} receive(s) not returned (R3.3)`,
+    );
+  }
   b.move('PauseCompleted');
   n.kick(b);
 }

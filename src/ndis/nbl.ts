@@ -1,14 +1,16 @@
 // NET_BUFFER_LIST and NET_BUFFER: the unit of the data path. Chains are linked
-// through `Next` as in C. The model tracks ownership (who holds an NBL now) so
-// that completion exactly once and return exactly once can be checked (R6.9, R6.13).
+// through `Next` as in C. NDIS tracks who holds each NBL so that completion
+// exactly once and return exactly once can be checked (R6.9, R6.13).
 
+import type { Binding } from './binding.ts';
+import type { MiniportBlock } from './block.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from './types.ts';
 
 export interface NET_BUFFER {
   Next: NET_BUFFER | null;
   DataLength: number;
   DataOffset: number;
-  /** Frame bytes, or null when the model only tracks lengths. */
+  /** Frame bytes (the MDL chain in C), or null when only lengths matter. */
   Data: Uint8Array | null;
 }
 
@@ -19,14 +21,64 @@ export interface NET_BUFFER_LIST {
   SourceHandle: NDIS_HANDLE | null;
   Flags: number;
   NblFlags: number;
-  /** Scratch space the current owner may use (MiniportReserved in C). */
+  /** Scratch space of the current owner (MiniportReserved / ProtocolReserved in C). */
   MiniportReserved: [unknown, unknown];
   ProtocolReserved: [unknown, unknown, unknown, unknown];
-  /** NDIS_GET/SET_NET_BUFFER_LIST_CANCEL_ID. */
+  /** NDIS_SET/GET_NET_BUFFER_LIST_CANCEL_ID. */
   CancelId: unknown;
 }
 
-/** Walks a chain; `fn` must not relink it. */
+/**
+ * Where an NBL is (NDIS's view). A protocol's send: 'protocol' → 'miniport-send'
+ * → 'protocol'. A miniport's receive: 'miniport' → 'indicated' → 'miniport'.
+ */
+export type NblPlace = 'protocol' | 'miniport-send' | 'miniport' | 'indicated' | 'free';
+
+export class NblPool implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_NBL_POOL';
+  freed = false;
+  allocated = 0;
+  constructor(
+    /** The adapter whose handle allocated it, or null for a driver or protocol pool. */
+    readonly block: MiniportBlock | null,
+    readonly owner: string,
+    /** Whose NBLs: a miniport's (receives) or a protocol's (sends). */
+    readonly kind: 'miniport' | 'protocol',
+    readonly contextSize: number,
+    readonly dataSize: number,
+  ) {}
+}
+
+export class NblImpl implements NET_BUFFER_LIST {
+  Next: NET_BUFFER_LIST | null = null;
+  FirstNetBuffer: NET_BUFFER | null;
+  Status: NDIS_STATUS = 0;
+  SourceHandle: NDIS_HANDLE | null = null;
+  Flags = 0;
+  NblFlags = 0;
+  MiniportReserved: [unknown, unknown] = [null, null];
+  ProtocolReserved: [unknown, unknown, unknown, unknown] = [null, null, null, null];
+  CancelId: unknown = null;
+
+  /** @internal */ _place: NblPlace;
+  /** @internal Adapter it is on while sent or indicated. */ _block: MiniportBlock | null = null;
+  /** @internal Binding that sent it, or that holds it as a receive. */ _binding: Binding | null = null;
+  /** @internal Protocols still holding an indicated NBL. */ _refs = 0;
+  /** @internal Virtual time it was handed to the miniport or indicated (ns). */ _sinceNs = 0;
+
+  constructor(
+    readonly _pool: NblPool,
+    data: NET_BUFFER,
+    place: NblPlace,
+    /** A per-machine serial number for traces and tests. */
+    readonly _id: number,
+  ) {
+    this.FirstNetBuffer = data;
+    this._place = place;
+  }
+}
+
+/** Walks a chain; `fn` may relink the NBL it is given. */
 export function forEachNbl(first: NET_BUFFER_LIST | null, fn: (nbl: NET_BUFFER_LIST) => void): void {
   for (let n = first; n !== null; ) {
     const next = n.Next;
@@ -39,4 +91,11 @@ export function nblCount(first: NET_BUFFER_LIST | null): number {
   let c = 0;
   for (let n = first; n !== null; n = n.Next) c++;
   return c;
+}
+
+/** Bytes in an NBL (sum of its NET_BUFFERs). */
+export function nblBytes(n: NET_BUFFER_LIST): number {
+  let b = 0;
+  for (let nb = n.FirstNetBuffer; nb !== null; nb = nb.Next) b += nb.DataLength;
+  return b;
 }

@@ -18,6 +18,7 @@ import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import { statusInfo } from './generated/status.ts';
 import * as life from './lifecycle.ts';
 import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import { OidTimers } from './oid.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
 
@@ -101,6 +102,9 @@ export class Ndis implements FunctionDriver, EventTarget {
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
   private readonly frames: Frame[] = [];
+  readonly oidTimers = new OidTimers(this);
+  /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
+  nextNblId = 1;
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
 

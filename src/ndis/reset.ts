@@ -16,6 +16,7 @@ import {
   NDIS_STATUS_SUCCESS,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
 
 /** R4.2: the period NDIS uses for a CheckForHangTimeInSeconds value. */
 export function checkForHangPeriodNs(seconds: number): number {
@@ -61,6 +62,12 @@ export function cancelHangTimer(n: Ndis, b: MiniportBlock): void {
 function checkForHang(n: Ndis, b: MiniportBlock): void {
   // R4.3: ticks go on while Paused, stop once halting starts; none during a reset.
   if (b.halting || b.state === 'Halted' || b.state === 'Shutdown' || b.resetInProgress) return;
+  // R4.5: a request pending over two (or four) ticks is a hang too.
+  if (oidTimedOut(b)) {
+    b.hangsReported++;
+    startReset(n, b, 'OID request time-out');
+    return;
+  }
   const handler = b.driver.chars.CheckForHangHandlerEx;
   if (!handler) return;
   const f = n.enter(b, b.driver.name, 'MiniportCheckForHangEx', Irql.Passive);
@@ -146,15 +153,34 @@ export function completeReset(
     );
   }
   b.reset = null;
+  // R4.12: from NDIS 6.30 the driver completes pending requests and sends before the reset completes.
+  if (b.driver.ndisVersion >= 630 && (b.oid !== null || b.sendsOutstanding > 0)) {
+    const what: string[] = [];
+    if (b.oid !== null) what.push('an OID request');
+    if (b.sendsOutstanding > 0) what.push(`${b.sendsOutstanding} send(s)`);
+    n.verifier.report(
+      'NdisSim_ResetWithPendingWork',
+      via,
+      b.name,
+      `the reset completed with ${what.join(' and ')} still pending (R4.12)`,
+    );
+  }
   if (status === NDIS_STATUS_SUCCESS && addressingReset) {
-    // R4.10: NDIS restores the addressing settings; the model has no OID path to replay yet.
+    // R4.10: NDIS sets the packet filter and multicast list again before RESET_END.
     if (n.trace.on)
       n.traceNdis(b, 'AddressingReset: NDIS restores packet filter and multicast list (R4.10)', {});
+    replayAddressing(n, b, () => endReset(n, b, status));
+    return;
   }
+  endReset(n, b, status);
+}
+
+function endReset(n: Ndis, b: MiniportBlock, status: number): void {
   b.resetInProgress = false;
   if (n.trace.on) n.traceNdis(b, 'reset complete', { status });
   indicateToProtocols(n, b, NDIS_STATUS_RESET_END, status);
-  // A halt may be waiting for this reset (R2.9).
+  // Requests held back during the reset go down now; a halt may be waiting (R2.9).
+  if (b.oidQueue.length > 0) kickOids(n, b);
   if (b.op !== null) n.kick(b);
 }
 

@@ -1,21 +1,68 @@
-// A protocol driver bound above the miniport, enough for the removal sequence:
-// it binds when the adapter comes up, answers NetPnPEvents, holds its sends
-// between RESET_START and RESET_END (R4.8), pauses and unbinds (07-protocols-filters.md).
+// A protocol driver bound above miniports (07-protocols-filters.md): it binds when
+// an adapter comes up, sets its packet filter and multicast list, sends traffic at
+// the scenario's rate and size, holds received NBLs for the scenario's delay, asks
+// for statistics, takes part in pause, reset (R4.8) and unbind (R7.3), and checks
+// its own side of the contract: every send completed once, every receive returned
+// once, nothing delivered after unbind.
 
+import { assert } from '../errors.ts';
+import { KTimer, type TimerRoutine } from '../kernel/kernel.ts';
+import { allocateNbl, freeNbl } from '../ndis/api/datapath.ts';
 import type { Binding, NetEventCode, ProtocolEdge } from '../ndis/binding.ts';
 import {
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OID_REQUEST_REVISION_1,
+  NDIS_PACKET_TYPE_BROADCAST,
+  NDIS_PACKET_TYPE_DIRECTED,
+  NDIS_PACKET_TYPE_MULTICAST,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
   NDIS_STATUS_SUCCESS,
+  NdisRequestQueryInformation,
+  NdisRequestSetInformation,
+  OID_802_3_MULTICAST_LIST,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
 } from '../ndis/generated/status.ts';
-import type { NDIS_STATUS, NDIS_STATUS_INDICATION } from '../ndis/types.ts';
+import { type NblImpl, NblPool, type NET_BUFFER_LIST } from '../ndis/nbl.ts';
+import type { Ndis } from '../ndis/ndis.ts';
+import {
+  NdisCompleteNetPnPEvent,
+  NdisCompleteUnbindAdapterEx,
+  NdisOidRequest,
+  NdisReturnNetBufferLists,
+  NdisSendNetBufferLists,
+} from '../ndis/protocol-api.ts';
+import type { NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION } from '../ndis/types.ts';
+import { ns } from '../sim/limits.ts';
+
+export interface TrafficOptions {
+  /** Frames sent per second on each binding while it runs; 0 = none. */
+  ratePerSecond: number;
+  /** Bytes per frame. */
+  frameBytes: number;
+  /** How long received NBLs are held before NdisReturnNetBufferLists. */
+  returnDelayNs: number;
+  /** Period of OID_GEN_STATISTICS queries; 0 = none. */
+  statisticsEveryNs: number;
+}
 
 export interface ProtocolOptions {
   /** Fail NetEventQueryRemoveDevice (a veto, R5.1). */
   vetoQueryRemove: boolean;
+  traffic: TrafficOptions;
 }
+
+export const noTraffic: TrafficOptions = {
+  ratePerSecond: 0,
+  frameBytes: 64,
+  returnDelayNs: 0,
+  statisticsEveryNs: 0,
+};
 
 /** What the protocol saw on one binding, for summaries and tests. */
 export interface ProtocolView {
@@ -28,69 +75,310 @@ export interface ProtocolView {
   events: NetEventCode[];
   linkStates: number[];
   unbound: boolean;
+  sent: number;
+  sendCompleted: number;
+  /** Send completions by status name. */
+  sendStatus: Record<number, number>;
+  received: number;
+  returned: number;
+  copied: number;
+  oidsIssued: number;
+  oidsCompleted: number;
+  /** Its own contract checks; each entry is a problem. */
+  problems: string[];
+}
+
+/** Per-binding state (the ProtocolBindingContext). */
+class ProtoBinding implements TimerRoutine {
+  readonly view: ProtocolView;
+  /** Sends handed to NDIS and not yet completed. */
+  readonly outstanding = new Set<NblImpl>();
+  /** Received NBLs held, with the time each is due back (FIFO). */
+  readonly held: { nbl: NET_BUFFER_LIST; dueNs: number }[] = [];
+  readonly sendTimer: KTimer;
+  readonly returnTimer: KTimer;
+  readonly statsTimer: KTimer;
+  pausePending = false;
+  unbindPending = false;
+  unbindOids = 0;
+  configured = false;
+  nextRequestId = 1;
+
+  constructor(
+    readonly proto: SimProtocol,
+    readonly bd: Binding,
+  ) {
+    this.view = {
+      adapter: bd.block.name,
+      resetStarts: 0,
+      resetEnds: 0,
+      lastResetStatus: null,
+      inReset: false,
+      queryRemoves: 0,
+      events: [],
+      linkStates: [],
+      unbound: false,
+      sent: 0,
+      sendCompleted: 0,
+      sendStatus: {},
+      received: 0,
+      returned: 0,
+      copied: 0,
+      oidsIssued: 0,
+      oidsCompleted: 0,
+      problems: [],
+    };
+    this.sendTimer = new KTimer(this, proto.name);
+    this.returnTimer = new KTimer(this, proto.name);
+    this.statsTimer = new KTimer(this, proto.name);
+  }
+
+  get ndis(): Ndis {
+    return this.bd.block.ndis;
+  }
+
+  /** Timer callbacks (DISPATCH): the timer says which job is due. */
+  runTimer(t: KTimer): void {
+    if (t === this.sendTimer) this.sendOne();
+    else if (t === this.returnTimer) this.returnDue(false);
+    else if (t === this.statsTimer) this.queryStatistics();
+  }
+
+  sending(): boolean {
+    return this.bd.state === 'Running' && !this.view.inReset;
+  }
+
+  startTraffic(): void {
+    const t = this.proto.options.traffic;
+    const k = this.ndis.kernel;
+    if (t.ratePerSecond > 0 && !this.sendTimer.queued) {
+      const period = Math.max(1, Math.round(ns.s / t.ratePerSecond));
+      k.setTimer(this.sendTimer, k.now + period, period);
+    }
+    if (t.statisticsEveryNs > 0 && !this.statsTimer.queued) {
+      k.setTimer(this.statsTimer, k.now + t.statisticsEveryNs, t.statisticsEveryNs);
+    }
+  }
+
+  stopTraffic(): void {
+    const k = this.ndis.kernel;
+    k.cancelTimer(this.sendTimer);
+    k.cancelTimer(this.statsTimer);
+  }
+
+  sendOne(): void {
+    if (!this.sending()) return;
+    const n = this.ndis;
+    const nbl = allocateNbl(n, this.proto.pool, null, 0, this.proto.options.traffic.frameBytes);
+    this.outstanding.add(nbl);
+    this.view.sent++;
+    NdisSendNetBufferLists(this.bd, nbl, 0, 0);
+  }
+
+  sendComplete(chain: NET_BUFFER_LIST): void {
+    const n = this.ndis;
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+      const next: NET_BUFFER_LIST | null = x.Next;
+      const nbl = x as NblImpl;
+      if (!this.outstanding.delete(nbl)) {
+        this.view.problems.push(`send NBL #${nbl._id} completed but not outstanding`);
+      } else {
+        this.view.sendCompleted++;
+        this.view.sendStatus[nbl.Status] = (this.view.sendStatus[nbl.Status] ?? 0) + 1;
+        nbl.Next = null;
+        freeNbl(n, nbl, 'NdisFreeNetBufferList');
+      }
+      x = next;
+    }
+    if (this.pausePending && this.outstanding.size === 0) {
+      this.pausePending = false;
+      NdisCompleteNetPnPEvent(this.bd, 'NetEventPause', NDIS_STATUS_SUCCESS);
+    }
+  }
+
+  receive(chain: NET_BUFFER_LIST, count: number, flags: number): void {
+    if (this.view.unbound) this.view.problems.push('receive indicated after unbind');
+    if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0) {
+      // R6.13: copy now; the NBLs go back to the miniport when the indication returns.
+      this.view.copied += count;
+      return;
+    }
+    this.view.received += count;
+    const delay = this.proto.options.traffic.returnDelayNs;
+    // R7.2: a pausing binding returns receives at once.
+    if (delay === 0 || this.bd.state !== 'Running') {
+      this.view.returned += count;
+      NdisReturnNetBufferLists(this.bd, chain, 0);
+      return;
+    }
+    const n = this.ndis;
+    const due = n.now + delay;
+    // Keep each NBL separately: they may come back in other groupings (R6.13).
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+      const next: NET_BUFFER_LIST | null = x.Next;
+      x.Next = null;
+      this.held.push({ nbl: x, dueNs: due });
+      x = next;
+    }
+    if (!this.returnTimer.queued) n.kernel.setTimer(this.returnTimer, due, 0);
+  }
+
+  /** Gives back held receives that are due (or all of them). */
+  returnDue(all: boolean): void {
+    const n = this.ndis;
+    const now = n.now;
+    let head: NET_BUFFER_LIST | null = null;
+    let tail: NET_BUFFER_LIST | null = null;
+    let k = 0;
+    while (this.held.length > 0 && (all || this.held[0]!.dueNs <= now)) {
+      const h = this.held.shift()!;
+      if (tail === null) head = h.nbl;
+      else tail.Next = h.nbl;
+      tail = h.nbl;
+      k++;
+    }
+    if (!all && this.held.length > 0) n.kernel.setTimer(this.returnTimer, this.held[0]!.dueNs, 0);
+    if (all) n.kernel.cancelTimer(this.returnTimer);
+    if (head !== null) {
+      this.view.returned += k;
+      NdisReturnNetBufferLists(this.bd, head, 0);
+    }
+  }
+
+  request(oid: number, type: number, value: unknown, onDone?: (s: NDIS_STATUS) => void): void {
+    const req: NDIS_OID_REQUEST = {
+      Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+      RequestType: type,
+      PortNumber: 0,
+      Timeout: 0,
+      RequestId: `${this.proto.name}:${this.nextRequestId++}`,
+      RequestHandle: null,
+      DATA: {
+        Oid: oid,
+        InformationBuffer: value,
+        InformationBufferLength: 4,
+        BytesWritten: 0,
+        BytesRead: 0,
+        BytesNeeded: 0,
+      },
+    };
+    this.view.oidsIssued++;
+    if (onDone !== undefined) this.proto.callbacks.set(req, onDone);
+    const s = NdisOidRequest(this.bd, req);
+    if (s !== NDIS_STATUS_PENDING) this.oidComplete(req, s);
+  }
+
+  oidComplete(req: NDIS_OID_REQUEST, status: NDIS_STATUS): void {
+    this.view.oidsCompleted++;
+    const cb = this.proto.callbacks.get(req);
+    if (cb !== undefined) {
+      this.proto.callbacks.delete(req);
+      cb(status);
+    }
+  }
+
+  queryStatistics(): void {
+    const s = this.bd.state;
+    if (s === 'Closing' || s === 'Unbound' || s === 'Opening' || this.unbindPending) return;
+    this.request(OID_GEN_STATISTICS, NdisRequestQueryInformation, null);
+  }
+
+  /** R7.3: clear the addressing settings, then close. */
+  beginUnbind(): void {
+    this.stopTraffic();
+    this.returnDue(true);
+    this.unbindPending = true;
+    this.unbindOids = 2;
+    const done = (): void => {
+      if (--this.unbindOids === 0) this.finishUnbind();
+    };
+    this.request(OID_GEN_CURRENT_PACKET_FILTER, NdisRequestSetInformation, 0, done);
+    this.request(OID_802_3_MULTICAST_LIST, NdisRequestSetInformation, [], done);
+  }
+
+  finishUnbind(): void {
+    if (this.outstanding.size > 0)
+      this.view.problems.push(`${this.outstanding.size} send(s) not completed at unbind`);
+    if (this.held.length > 0)
+      this.view.problems.push(`${this.held.length} receive(s) not returned at unbind`);
+    this.unbindPending = false;
+    this.view.unbound = true;
+    // NdisCloseAdapterEx completes at once in the model.
+    NdisCompleteUnbindAdapterEx(this.bd);
+  }
 }
 
 export class SimProtocol implements ProtocolEdge {
   readonly views = new Map<string, ProtocolView>();
+  readonly pool: NblPool;
+  /** Completion routines of requests this protocol issued. */
+  readonly callbacks = new Map<NDIS_OID_REQUEST, (s: NDIS_STATUS) => void>();
 
   constructor(
     readonly name: string,
     readonly options: ProtocolOptions,
-  ) {}
+  ) {
+    this.pool = new NblPool(null, name, 'protocol', 0, 0);
+  }
 
-  private view(b: Binding): ProtocolView {
-    let v = this.views.get(b.block.name);
-    if (v === undefined) {
-      v = {
-        adapter: b.block.name,
-        resetStarts: 0,
-        resetEnds: 0,
-        lastResetStatus: null,
-        inReset: false,
-        queryRemoves: 0,
-        events: [],
-        linkStates: [],
-        unbound: false,
-      };
-      this.views.set(b.block.name, v);
-    }
-    return v;
+  private pb(b: Binding): ProtoBinding {
+    const pb = b.protocolContext as ProtoBinding | null;
+    assert(pb !== null, 'SimProtocol: binding without context', b.block.name);
+    return pb;
   }
 
   ProtocolBindAdapterEx(b: Binding): NDIS_STATUS {
-    // The open (NdisOpenAdapterEx) always succeeds in the model: the medium is Ethernet.
-    const v = this.view(b);
-    v.unbound = false;
-    b.protocolContext = v;
+    // The open (NdisOpenAdapterEx) succeeds at once: the medium is Ethernet.
+    const pb = new ProtoBinding(this, b);
+    b.protocolContext = pb;
+    this.views.set(`${b.block.name}#${this.views.size}`, pb.view);
     return NDIS_STATUS_SUCCESS;
   }
 
   ProtocolUnbindAdapterEx(b: Binding): NDIS_STATUS {
-    // R7.3: the binding is Paused; close it (NdisCloseAdapterEx completes at once here).
-    this.view(b).unbound = true;
-    return NDIS_STATUS_SUCCESS;
+    this.pb(b).beginUnbind();
+    return NDIS_STATUS_PENDING;
   }
 
   ProtocolNetPnPEvent(b: Binding, event: NetEventCode): NDIS_STATUS {
-    const v = this.view(b);
-    v.events.push(event);
+    const pb = this.pb(b);
+    pb.view.events.push(event);
     switch (event) {
       case 'NetEventQueryRemoveDevice':
-        v.queryRemoves++;
+        pb.view.queryRemoves++;
         return this.options.vetoQueryRemove ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
       case 'NetEventPause':
-        // R7.2: no sends of its own are outstanding in this model, so the pause is immediate.
-        return NDIS_STATUS_SUCCESS;
+        // R7.2: stop sending, give back receives now, wait for the sends in flight.
+        pb.stopTraffic();
+        pb.returnDue(true);
+        if (pb.outstanding.size === 0) return NDIS_STATUS_SUCCESS;
+        pb.pausePending = true;
+        return NDIS_STATUS_PENDING;
       case 'NetEventRestart':
+        if (!pb.configured) {
+          pb.configured = true;
+          pb.request(
+            OID_GEN_CURRENT_PACKET_FILTER,
+            NdisRequestSetInformation,
+            NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_MULTICAST | NDIS_PACKET_TYPE_BROADCAST,
+          );
+          pb.request(OID_802_3_MULTICAST_LIST, NdisRequestSetInformation, [
+            [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01],
+          ]);
+        }
+        // Traffic starts once the binding is Running (after this returns).
+        b.block.ndis.kernel.machine.after(0, restartKick, 0, pb);
+        return NDIS_STATUS_SUCCESS;
       case 'NetEventCancelRemoveDevice':
         return NDIS_STATUS_SUCCESS;
     }
   }
 
   ProtocolStatusEx(b: Binding, indication: NDIS_STATUS_INDICATION): void {
-    const v = this.view(b);
+    const v = this.pb(b).view;
     switch (indication.StatusCode) {
       case NDIS_STATUS_RESET_START:
+        // R4.8: hold sends until RESET_END.
         v.resetStarts++;
         v.inReset = true;
         return;
@@ -106,4 +394,30 @@ export class SimProtocol implements ProtocolEdge {
       }
     }
   }
+
+  ProtocolSendNetBufferListsComplete(b: Binding, chain: NET_BUFFER_LIST): void {
+    this.pb(b).sendComplete(chain);
+  }
+
+  ProtocolReceiveNetBufferLists(
+    b: Binding,
+    chain: NET_BUFFER_LIST,
+    _port: number,
+    count: number,
+    flags: number,
+  ): void {
+    this.pb(b).receive(chain, count, flags);
+  }
+
+  ProtocolOidRequestComplete(b: Binding, req: NDIS_OID_REQUEST, status: NDIS_STATUS): void {
+    this.pb(b).oidComplete(req, status);
+  }
 }
+
+/** Starts a binding's traffic once NDIS has moved it to Running. */
+const restartKick = {
+  fire(_op: number, arg: unknown): void {
+    const pb = arg as ProtoBinding;
+    if (pb.bd.state === 'Running') pb.startTraffic();
+  },
+};

@@ -1,0 +1,205 @@
+// Data-path DDIs of a miniport: NBL pools and NBLs, send completion, receive
+// indication, OID completion (06-oid-datapath.md).
+
+import { MiniportBlock } from '../block.ts';
+import * as data from '../datapath.ts';
+import { MiniportDriverBlock } from '../driver.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
+import { NblImpl, NblPool, type NET_BUFFER_LIST } from '../nbl.ts';
+import type { Ndis } from '../ndis.ts';
+import * as oid from '../oid.ts';
+import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
+import { adapterHandle, currentNdis, ownerHandle, stale } from './common.ts';
+
+const irql = {
+  NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
+  NdisFreeNetBufferListPool: ddiIrql.NdisFreeNetBufferListPool!,
+  NdisAllocateNetBufferAndNetBufferList: ddiIrql.NdisAllocateNetBufferAndNetBufferList!,
+  NdisFreeNetBufferList: ddiIrql.NdisFreeNetBufferList!,
+  NdisMSendNetBufferListsComplete: ddiIrql.NdisMSendNetBufferListsComplete!,
+  NdisMIndicateReceiveNetBufferLists: ddiIrql.NdisMIndicateReceiveNetBufferLists!,
+  NdisMOidRequestComplete: ddiIrql.NdisMOidRequestComplete!,
+};
+
+export interface NET_BUFFER_LIST_POOL_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  ProtocolId: number;
+  fAllocateNetBuffer: boolean;
+  ContextSize: number;
+  PoolTag: number;
+  DataSize: number;
+}
+
+/** NDIS_HANDLE NdisAllocateNetBufferListPool(NdisHandle, Parameters). <= DISPATCH. */
+export function NdisAllocateNetBufferListPool(
+  NdisHandle: NDIS_HANDLE,
+  Parameters: NET_BUFFER_LIST_POOL_PARAMETERS,
+): NDIS_HANDLE | null {
+  const ddi = 'NdisAllocateNetBufferListPool';
+  const h = ownerHandle(NdisHandle, ddi);
+  const n = currentNdis(ddi);
+  const b = h instanceof MiniportBlock ? h : null;
+  n.verifier.irql(irql.NdisAllocateNetBufferListPool, ddi, b?.name ?? null);
+  if (b !== null && stale(b, ddi)) return null;
+  if (
+    Parameters.Header.Type !== NDIS_OBJECT_TYPE_DEFAULT ||
+    Parameters.Header.Revision !== NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 ||
+    !Parameters.fAllocateNetBuffer
+  ) {
+    // A pool without NET_BUFFERs serves NdisAllocateNetBufferList, which is not modelled.
+    return null;
+  }
+  const pool = new NblPool(
+    b,
+    h instanceof MiniportDriverBlock ? h.name : h.driver.name,
+    'miniport',
+    Parameters.ContextSize,
+    Parameters.DataSize,
+  );
+  if (b !== null) b.pools.add(pool);
+  if (n.trace.on) n.traceDdi(ddi, b, {});
+  return pool;
+}
+
+function poolOf(x: unknown, ddi: string): NblPool {
+  if (x instanceof NblPool && !x.freed) return x;
+  const n = currentNdis(ddi);
+  if (x instanceof NblPool)
+    return n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, x.block?.name ?? null, `${ddi} on a freed pool`);
+  return n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: not an NBL pool handle`);
+}
+
+/** VOID NdisFreeNetBufferListPool(PoolHandle). <= DISPATCH; every NBL must be back. */
+export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisFreeNetBufferListPool';
+  const pool = poolOf(PoolHandle, ddi);
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisFreeNetBufferListPool, ddi, pool.block?.name ?? null);
+  if (pool.allocated > 0) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      pool.block?.name ?? null,
+      `NBL pool freed with ${pool.allocated} NBL(s) still allocated from it`,
+    );
+  }
+  pool.freed = true;
+  pool.block?.pools.delete(pool);
+}
+
+/**
+ * PNET_BUFFER_LIST NdisAllocateNetBufferAndNetBufferList(PoolHandle, ContextSize,
+ * ContextBackFill, MdlChain, DataOffset, DataLength). <= DISPATCH. The MDL chain is
+ * the frame's bytes (or null when only the length matters).
+ */
+export function NdisAllocateNetBufferAndNetBufferList(
+  PoolHandle: NDIS_HANDLE,
+  _ContextSize: number,
+  _ContextBackFill: number,
+  MdlChain: Uint8Array | null,
+  DataOffset: number,
+  DataLength: number,
+): NET_BUFFER_LIST | null {
+  const ddi = 'NdisAllocateNetBufferAndNetBufferList';
+  const pool = poolOf(PoolHandle, ddi);
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, pool.block?.name ?? null);
+  return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
+}
+
+export function allocateNbl(
+  n: Ndis,
+  pool: NblPool,
+  data: Uint8Array | null,
+  offset: number,
+  length: number,
+): NblImpl {
+  pool.allocated++;
+  return new NblImpl(
+    pool,
+    { Next: null, DataLength: length, DataOffset: offset, Data: data },
+    pool.kind === 'protocol' ? 'protocol' : 'miniport',
+    n.nextNblId++,
+  );
+}
+
+/** VOID NdisFreeNetBufferList(NetBufferList). <= DISPATCH; only an NBL its owner holds. */
+export function NdisFreeNetBufferList(NetBufferList: NET_BUFFER_LIST): void {
+  const ddi = 'NdisFreeNetBufferList';
+  const n = currentNdis(ddi);
+  if (!(NetBufferList instanceof NblImpl)) {
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: not an NBL from NdisAllocateNetBufferAndNetBufferList`,
+    );
+  }
+  const nbl = NetBufferList as NblImpl;
+  n.verifier.irql(irql.NdisFreeNetBufferList, ddi, nbl._pool.block?.name ?? null);
+  freeNbl(n, nbl, ddi);
+}
+
+export function freeNbl(n: Ndis, nbl: NblImpl, ddi: string): void {
+  const owned = nbl._pool.kind === 'protocol' ? nbl._place === 'protocol' : nbl._place === 'miniport';
+  if (!owned) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      nbl._pool.block?.name ?? null,
+      `NBL #${nbl._id} freed while ${nbl._place === 'free' ? 'already free' : `NDIS or another driver holds it (${nbl._place})`}`,
+    );
+    return;
+  }
+  nbl._place = 'free';
+  nbl._pool.allocated--;
+}
+
+/** VOID NdisMSendNetBufferListsComplete(MiniportAdapterHandle, NetBufferList, SendCompleteFlags). <= DISPATCH. */
+export function NdisMSendNetBufferListsComplete(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  NetBufferList: NET_BUFFER_LIST | null,
+  SendCompleteFlags: number,
+): void {
+  const ddi = 'NdisMSendNetBufferListsComplete';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMSendNetBufferListsComplete, ddi, b.name);
+  if (stale(b, ddi)) return;
+  data.miniportSendComplete(n, b, NetBufferList, SendCompleteFlags);
+}
+
+/**
+ * VOID NdisMIndicateReceiveNetBufferLists(MiniportAdapterHandle, NetBufferList, PortNumber,
+ * NumberOfNetBufferLists, ReceiveFlags). <= DISPATCH.
+ */
+export function NdisMIndicateReceiveNetBufferLists(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  NetBufferList: NET_BUFFER_LIST | null,
+  PortNumber: number,
+  NumberOfNetBufferLists: number,
+  ReceiveFlags: number,
+): void {
+  const ddi = 'NdisMIndicateReceiveNetBufferLists';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMIndicateReceiveNetBufferLists, ddi, b.name);
+  if (stale(b, ddi)) return;
+  data.miniportIndicate(n, b, NetBufferList, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
+}
+
+/** VOID NdisMOidRequestComplete(MiniportAdapterHandle, OidRequest, Status). <= DISPATCH (R6.3). */
+export function NdisMOidRequestComplete(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_STATUS,
+): void {
+  const ddi = 'NdisMOidRequestComplete';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMOidRequestComplete, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (n.trace.on) n.traceDdi(ddi, b, { Oid: oid.oidName(OidRequest.DATA.Oid), Status });
+  oid.miniportComplete(n, b, OidRequest, Status);
+}

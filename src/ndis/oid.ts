@@ -1,0 +1,320 @@
+// OID requests through NDIS (R6.1–R6.6, R4.5, R4.10, R4.12): one regular request
+// in the miniport at a time per adapter; PENDING and NdisMOidRequestComplete; the
+// request's own Timeout (→ MiniportCancelOidRequest); the check-for-hang time-out
+// (→ reset); the addressing OIDs NDIS replays after an AddressingReset.
+
+import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
+import type { Binding } from './binding.ts';
+import type { MiniportBlock } from './block.ts';
+import {
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_STATUS_ADAPTER_NOT_READY,
+  NDIS_STATUS_CLOSING,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_REQUEST_ABORTED,
+  NdisRequestSetInformation,
+  OID_802_3_MULTICAST_LIST,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_PNP_QUERY_POWER,
+  OID_PNP_SET_POWER,
+  OID_NAMES as oidNames,
+} from './generated/status.ts';
+import type { Ndis } from './ndis.ts';
+import type { NDIS_OID_REQUEST } from './types.ts';
+
+/** Who issued a request: a protocol binding, or NDIS itself. */
+export type OidOrigin =
+  | { kind: 'binding'; binding: Binding }
+  | { kind: 'ndis'; done: (status: number) => void };
+
+export class OidRecord {
+  state: 'queued' | 'in-miniport' | 'pending' | 'done' = 'queued';
+  /** Check-for-hang ticks that found it pending (R4.5). */
+  strikes = 0;
+  timeout: SimEvent | null = null;
+  verifierTimer: SimEvent | null = null;
+  issuedNs = 0;
+  constructor(
+    readonly block: MiniportBlock,
+    readonly request: NDIS_OID_REQUEST,
+    readonly origin: OidOrigin,
+  ) {}
+}
+
+/** OIDs that get four check-for-hang periods instead of two (R4.5). */
+const slowOids = new Set<number>([OID_PNP_SET_POWER, OID_PNP_QUERY_POWER]);
+
+class OidPump implements WorkRoutine {
+  readonly item: WorkItem;
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+  ) {
+    this.item = new WorkItem(this, 'ndis');
+  }
+  runWork(): void {
+    dispatch(this.ndis, this.block);
+  }
+}
+
+const TimerOp = { RequestTimeout: 0, VerifierLimit: 1 } as const;
+
+/** Timeouts of requests (their own Timeout field, and Driver Verifier's 12 s). */
+export class OidTimers implements EventTarget {
+  constructor(readonly ndis: Ndis) {}
+  fire(op: number, arg: unknown): void {
+    const r = arg as OidRecord;
+    const b = r.block;
+    if (r.state !== 'pending') return;
+    const k = this.ndis.kernel;
+    const c = k.enter(k.pickCpu(), Irql.Passive, 'ndis', 'worker');
+    try {
+      if (op === TimerOp.RequestTimeout) {
+        r.timeout = null;
+        cancelInMiniport(this.ndis, b, r);
+      } else {
+        r.verifierTimer = null;
+        this.ndis.verifier.report(
+          'NdisTimedOidComplete',
+          'MiniportOidRequest',
+          b.name,
+          `OID 0x${r.request.DATA.Oid.toString(16).toUpperCase()} not completed within 12 s (R6.6)`,
+          ['OID request pending', b.name, 0],
+        );
+      }
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+/** A request enters NDIS's queue for the adapter; it reaches the miniport in order. */
+export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, origin: OidOrigin): number {
+  if (b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown' || b.handleDead) {
+    return b.halting || b.handleDead ? NDIS_STATUS_CLOSING : NDIS_STATUS_ADAPTER_NOT_READY;
+  }
+  const r = new OidRecord(b, request, origin);
+  r.issuedNs = n.now;
+  b.oidQueue.push(r);
+  b.data.oidsRequested++;
+  pump(n, b);
+  return NDIS_STATUS_PENDING;
+}
+
+/** Requests are waiting and may be able to go down now. */
+export function kickOids(n: Ndis, b: MiniportBlock): void {
+  pump(n, b);
+}
+
+function pump(n: Ndis, b: MiniportBlock): void {
+  if (b.oidPump === null) b.oidPump = new OidPump(n, b).item;
+  n.kernel.queueWork(b.oidPump);
+}
+
+/** May NDIS hand the next request to the miniport now? (R6.2, R6.5, R4.7) */
+function mayDispatch(b: MiniportBlock, r: OidRecord): boolean {
+  if (b.oid !== null) return false;
+  const state =
+    b.state === 'Paused' || b.state === 'Restarting' || b.state === 'Running' || b.state === 'Pausing';
+  if (!state) return false;
+  // During a reset only NDIS's own restore requests go down.
+  if (b.resetInProgress && r.origin.kind !== 'ndis') return false;
+  return true;
+}
+
+function dispatch(n: Ndis, b: MiniportBlock): void {
+  const r = b.oidQueue[0];
+  if (r === undefined) return;
+  if (b.handleDead || b.halting) {
+    b.oidQueue.shift();
+    finish(n, b, r, NDIS_STATUS_CLOSING);
+    return;
+  }
+  if (!mayDispatch(b, r)) return;
+  b.oidQueue.shift();
+  b.oid = r;
+  r.state = 'in-miniport';
+  const f = n.enter(
+    b,
+    b.driver.name,
+    'MiniportOidRequest',
+    Irql.Passive,
+    n.trace.on ? { Oid: oidName(r.request.DATA.Oid), RequestType: r.request.RequestType } : undefined,
+  );
+  let status: number;
+  try {
+    status = b.driver.chars.OidRequestHandler(b.context, r.request);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportOidRequest', b);
+  }
+  n.leave(f, status);
+  if ((r.state as OidRecord['state']) === 'done') {
+    // NdisMOidRequestComplete ran inside MiniportOidRequest: the return must be PENDING (R3.10).
+    if (status !== NDIS_STATUS_PENDING) {
+      n.verifier.report(
+        'DoubleComplete',
+        'MiniportOidRequest',
+        b.name,
+        'MiniportOidRequest called NdisMOidRequestComplete and then returned a final status (R3.10)',
+      );
+    }
+    return;
+  }
+  if (status === NDIS_STATUS_PENDING) {
+    r.state = 'pending';
+    const m = n.kernel.machine;
+    if (r.request.Timeout > 0)
+      r.timeout = m.after(r.request.Timeout * 1_000_000_000, n.oidTimers, TimerOp.RequestTimeout, r);
+    r.verifierTimer = m.after(12_000_000_000, n.oidTimers, TimerOp.VerifierLimit, r);
+    return;
+  }
+  finish(n, b, r, status);
+}
+
+/** NdisMOidRequestComplete (R6.3). */
+export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, status: number): void {
+  const ddi = 'NdisMOidRequestComplete';
+  const r = b.oid;
+  if (r === null || r.request !== request) {
+    const earlier = b.lastOids.find((x) => x.request === request);
+    if (earlier !== undefined) {
+      n.verifier.report(
+        'NdisOidDoubleComplete',
+        ddi,
+        b.name,
+        `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed twice (R6.3, R3.10)`,
+        ['NDIS_OID_REQUEST', b.name, 0],
+      );
+    } else {
+      n.verifier.report(
+        'NdisSim_OidCompleteUnexpected',
+        ddi,
+        b.name,
+        'NdisMOidRequestComplete for a request that is not pending on the adapter (R6.3)',
+        [`${b.name} driver handle`, 'NDIS_OID_REQUEST', 0],
+      );
+    }
+    return;
+  }
+  if (status === NDIS_STATUS_PENDING) {
+    n.verifier.report(
+      'NdisOidComplete',
+      ddi,
+      b.name,
+      'NdisMOidRequestComplete with NDIS_STATUS_PENDING: a completion needs a final status (R6.3)',
+      ['NDIS_OID_REQUEST', b.name, 0],
+    );
+  }
+  finish(n, b, r, status);
+}
+
+function finish(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): void {
+  r.state = 'done';
+  if (r.timeout !== null) r.timeout.cancelled = true;
+  if (r.verifierTimer !== null) r.verifierTimer.cancelled = true;
+  r.timeout = r.verifierTimer = null;
+  if (b.oid === r) b.oid = null;
+  b.lastOids.push(r);
+  if (b.lastOids.length > 8) b.lastOids.shift();
+  b.data.oidsCompleted++;
+  const o = r.origin;
+  if (o.kind === 'binding' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
+    // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
+    const d = r.request.DATA;
+    if (d.Oid === OID_GEN_CURRENT_PACKET_FILTER) b.packetFilter = d.InformationBuffer as number;
+    else if (d.Oid === OID_802_3_MULTICAST_LIST) b.multicastList = d.InformationBuffer as number[][];
+  }
+  if (o.kind === 'binding') {
+    const bd = o.binding;
+    const f = n.enter(
+      b,
+      bd.protocol.name,
+      'ProtocolOidRequestComplete',
+      n.kernel.ctx.irql,
+      n.trace.on ? { status } : undefined,
+    );
+    try {
+      bd.protocol.ProtocolOidRequestComplete(bd, r.request, status);
+    } catch (e) {
+      n.driverThrew(e, 'ProtocolOidRequestComplete', b);
+    }
+    n.leave(f, undefined);
+  } else {
+    o.done(status);
+  }
+  if (b.oidQueue.length > 0) pump(n, b);
+  // A halt or a reset may be waiting for this request.
+  if (b.op !== null) n.kick(b);
+}
+
+/** MiniportCancelOidRequest (R6.4): the driver should complete it with REQUEST_ABORTED. */
+function cancelInMiniport(n: Ndis, b: MiniportBlock, r: OidRecord): void {
+  const f = n.enter(b, b.driver.name, 'MiniportCancelOidRequest', n.lowOrDispatch());
+  try {
+    b.driver.chars.CancelOidRequestHandler(b.context, r.request.RequestId);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportCancelOidRequest', b);
+  }
+  n.leave(f, undefined);
+}
+
+/** Called on every check-for-hang tick: true when a pending request has timed out (R4.5). */
+export function oidTimedOut(b: MiniportBlock): boolean {
+  const r = b.oid;
+  if (r === null || r.state !== 'pending') return false;
+  r.strikes++;
+  return r.strikes >= (slowOids.has(r.request.DATA.Oid) ? 4 : 2);
+}
+
+/** NdisCancelOidRequest from the originator. */
+export function protocolCancel(n: Ndis, b: MiniportBlock, requestId: unknown): void {
+  const r = b.oid;
+  if (r === null || r.state !== 'pending' || r.request.RequestId !== requestId) {
+    const i = b.oidQueue.findIndex((x) => x.request.RequestId === requestId);
+    if (i >= 0) {
+      const [q] = b.oidQueue.splice(i, 1);
+      finish(n, b, q!, NDIS_STATUS_REQUEST_ABORTED);
+    }
+    return;
+  }
+  cancelInMiniport(n, b, r);
+}
+
+/** R4.10: after a successful AddressingReset NDIS sets packet filter and multicast list again. */
+export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): void {
+  const settings: [number, unknown][] = [
+    [OID_GEN_CURRENT_PACKET_FILTER, b.packetFilter],
+    [OID_802_3_MULTICAST_LIST, b.multicastList],
+  ];
+  let left = settings.length;
+  for (const [oid, value] of settings) {
+    const req: NDIS_OID_REQUEST = {
+      Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+      RequestType: NdisRequestSetInformation,
+      PortNumber: 0,
+      Timeout: 0,
+      RequestId: null,
+      RequestHandle: null,
+      DATA: {
+        Oid: oid,
+        InformationBuffer: value,
+        InformationBufferLength: 4,
+        BytesWritten: 0,
+        BytesRead: 0,
+        BytesNeeded: 0,
+      },
+    };
+    const s = submit(n, b, req, {
+      kind: 'ndis',
+      done: () => {
+        if (--left === 0) done();
+      },
+    });
+    if (s !== NDIS_STATUS_PENDING && --left === 0) done();
+  }
+}
+
+export function oidName(oid: number): string {
+  return oidNames.get(oid) ?? `0x${oid.toString(16).toUpperCase().padStart(8, '0')}`;
+}
