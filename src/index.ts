@@ -27,6 +27,16 @@ export {
   NdisWriteErrorLogEntry,
   NdisWriteRegisterUlong,
 } from './ndis/api/adapter.ts';
+export {
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
+  NdisMIndicateReceiveNetBufferLists,
+  NdisMOidRequestComplete,
+  NdisMSendNetBufferListsComplete,
+  type NET_BUFFER_LIST_POOL_PARAMETERS,
+} from './ndis/api/datapath.ts';
 export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
 export {
   NdisAcquireSpinLock,

@@ -3,12 +3,21 @@
 // one process; nothing here is module-level state.
 
 import { InternalError, NotModelledError, WorldStop } from './errors.ts';
-import { type FaultPlan, noFaults, registerWindowBytes, SimNic } from './hw/simnic.ts';
+import {
+  type FaultPlan,
+  noFaults,
+  quietWire,
+  registerWindowBytes,
+  SimNic,
+  type WireOptions,
+} from './hw/simnic.ts';
 import { Irql, Kernel } from './kernel/kernel.ts';
 import { setCurrentNdis } from './ndis/api/common.ts';
 import type { MiniportBlock } from './ndis/block.ts';
+import type { DataStats } from './ndis/datapath.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
+import { shutdownAll } from './ndis/lifecycle.ts';
 import {
   defaultNdisOptions,
   type EventLogEntry,
@@ -16,6 +25,7 @@ import {
   Ndis,
   type NdisOptions,
 } from './ndis/ndis.ts';
+import { issueOid } from './ndis/oid.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine } from './pnp/resources.ts';
@@ -56,16 +66,20 @@ export interface DeviceSpec {
   name: string;
   driver: string;
   faults?: Partial<FaultPlan>;
+  wire?: Partial<WireOptions>;
   registry?: Record<string, number | string>;
 }
 
 /** Things a scenario makes happen at a given time. */
 export type WorldAction =
+  | { kind: 'shutdown' }
   | { kind: 'start'; device: string }
   | { kind: 'surprise-remove'; device: string }
   | { kind: 'remove'; device: string }
   | { kind: 'disable'; device: string }
-  | { kind: 'stop'; device: string };
+  | { kind: 'stop'; device: string }
+  /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
+  | { kind: 'oid'; device: string; oid: number; set: boolean; value: unknown; timeoutS: number };
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
 
@@ -92,6 +106,11 @@ export interface AdapterSummary {
   removeCalls: number;
   deviceFailed: boolean;
   initializations: number;
+  /** Data path and requests (NDIS's counts). */
+  data: DataStats;
+  /** Still out at the end: sends not completed, receives not returned. */
+  sendsOutstanding: number;
+  receivesOutstanding: number;
 }
 
 export interface DeviceSummary {
@@ -126,6 +145,8 @@ export class World implements EventTarget {
   readonly protocols: SimProtocol[] = [];
   private readonly devices = new Map<string, DeviceEntry>();
   private result: RunResult | null = null;
+  /** The machine was shut down (a normal end of the run). */
+  shutDown = false;
 
   constructor(options: Partial<WorldOptions> = {}) {
     const o: WorldOptions = { ...defaultWorldOptions, ...options };
@@ -161,7 +182,17 @@ export class World implements EventTarget {
     const i = this.devices.size;
     const node = this.pnp.addDevice(spec.name, `PCI\\VEN_5A5A&DEV_0001\\${i + 1}`, spec.driver);
     const line = new InterruptLine(this.kernel, 16 + i);
-    const nic = new SimNic(spec.name, this.kernel, this.trace, line, { ...noFaults, ...spec.faults });
+    const nic = new SimNic(
+      spec.name,
+      this.kernel,
+      this.trace,
+      line,
+      { ...noFaults, ...spec.faults },
+      {
+        ...quietWire,
+        ...spec.wire,
+      },
+    );
     node.resources = {
       memoryBase: 0xf000_0000 + i * 0x1_0000,
       memoryLength: registerWindowBytes,
@@ -198,11 +229,19 @@ export class World implements EventTarget {
 
   fire(_op: number, arg: unknown): void {
     const a = arg as WorldAction;
-    const d = this.devices.get(a.device);
-    if (d === undefined) throw new InternalError('World: action on an unknown device', [a.device]);
     const k = this.kernel;
     const c = k.enter(0, Irql.Passive, 'scenario', 'thread');
     try {
+      if (a.kind === 'shutdown') {
+        if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, {});
+        shutdownAll(this.ndis);
+        // R1.6: nothing follows a shutdown; the machine is off.
+        this.machine.stopped = 'shutdown';
+        this.shutDown = true;
+        return;
+      }
+      const d = this.devices.get(a.device);
+      if (d === undefined) throw new InternalError('World: action on an unknown device', [a.device]);
       if (this.trace.on)
         this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { device: a.device });
       switch (a.kind) {
@@ -222,6 +261,11 @@ export class World implements EventTarget {
         case 'stop':
           this.pnp.requestStop(d.node);
           break;
+        case 'oid': {
+          const b = this.adapter(a.device);
+          if (b !== undefined) issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS);
+          break;
+        }
       }
     } finally {
       k.exit(c);
@@ -235,7 +279,7 @@ export class World implements EventTarget {
     let message: string | null = null;
     try {
       this.machine.runUntil(untilNs);
-      if (this.machine.stopped !== null) verdict = 'livelock';
+      if (this.machine.stopped !== null && !this.shutDown) verdict = 'livelock';
     } catch (e) {
       if (e instanceof WorldStop) {
         verdict = 'bugcheck';
@@ -273,6 +317,7 @@ export class World implements EventTarget {
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
       if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
+      if (b.oid !== null) out.push(`${b.name}: an OID request is pending in the miniport`);
     }
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
@@ -291,6 +336,9 @@ export class World implements EventTarget {
       removeCalls: b.removeCalls,
       deviceFailed: b.deviceFailed,
       initializations: b.inits,
+      data: { ...b.data },
+      sendsOutstanding: b.sendsOutstanding,
+      receivesOutstanding: b.receivesOutstanding,
     }));
     const devices: DeviceSummary[] = this.pnp.devices.map((d) => ({
       name: d.name,

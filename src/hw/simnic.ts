@@ -10,7 +10,13 @@
 //                       bit 2 TX_DONE, bit 3 RX
 //   0x10 IMR        RW  interrupt mask (1 = enabled)
 //   0x14 RESETS     R   resets performed (diagnostic)
-// A NIC that has vanished (surprise removal, fault "vanish") reads as 0xFFFFFFFF.
+//   0x18 TX_POST    W   queue a frame of this many bytes for transmission
+//   0x1C TX_DONE    R   frames transmitted since the last read (cleared by the read)
+//   0x20 RX_POP     R   length of the next received frame, taking it off the queue; 0 if none
+//   0x24 RX_PENDING R   received frames waiting
+// A hung NIC accepts frames but transmits nothing and receives nothing. A reset
+// drops whatever was queued both ways. A NIC that has vanished (surprise removal,
+// fault "vanish") reads as 0xFFFFFFFF.
 
 import { assert } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -21,7 +27,18 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import type { Ratio } from '../sim/rng.ts';
 import type { Trace } from '../trace/trace.ts';
 
-export const Reg = { CTRL: 0x00, STATUS: 0x04, HEARTBEAT: 0x08, ICR: 0x0c, IMR: 0x10, RESETS: 0x14 } as const;
+export const Reg = {
+  CTRL: 0x00,
+  STATUS: 0x04,
+  HEARTBEAT: 0x08,
+  ICR: 0x0c,
+  IMR: 0x10,
+  RESETS: 0x14,
+  TX_POST: 0x18,
+  TX_DONE: 0x1c,
+  RX_POP: 0x20,
+  RX_PENDING: 0x24,
+} as const;
 export const Ctrl = { RESET: 1 << 0, INTR_ENABLE: 1 << 1, TX_ENABLE: 1 << 2, RX_ENABLE: 1 << 3 } as const;
 export const Status = { LINK_UP: 1 << 0, READY: 1 << 1, TX_ENABLED: 1 << 2, RX_ENABLED: 1 << 3 } as const;
 export const Icr = { RESET_DONE: 1 << 0, LINK_CHANGE: 1 << 1, TX_DONE: 1 << 2, RX: 1 << 3 } as const;
@@ -49,6 +66,20 @@ export interface FaultPlan {
   linkDownForNs: number | null;
 }
 
+/** Traffic arriving from the wire. */
+export interface WireOptions {
+  /** Frames per second arriving while the link is up and receive is enabled; 0 = none. */
+  rxPerSecond: number;
+  rxFrameBytes: number;
+  /** Transmit time per byte (1 Gb/s = 8 ns). */
+  txNsPerByte: number;
+}
+
+export const quietWire: WireOptions = { rxPerSecond: 0, rxFrameBytes: 64, txNsPerByte: 8 };
+
+/** Frames the NIC's receive FIFO holds; more are dropped. */
+const rxFifoFrames = 256;
+
 export const noFaults: FaultPlan = {
   hangAtNs: null,
   hangEvery: null,
@@ -64,7 +95,16 @@ const heartbeatNs = 100 * ns.ms;
 /** Steps a duration range is cut into for drawing. */
 const rangeSteps = 64;
 
-const Op = { Hang: 0, HangTick: 1, ResetDone: 2, Vanish: 3, LinkDown: 4, LinkUp: 5 } as const;
+const Op = {
+  Hang: 0,
+  HangTick: 1,
+  ResetDone: 2,
+  Vanish: 3,
+  LinkDown: 4,
+  LinkUp: 5,
+  TxDone: 6,
+  Rx: 7,
+} as const;
 
 export class SimNic implements Mmio, EventTarget {
   hung = false;
@@ -80,6 +120,14 @@ export class SimNic implements Mmio, EventTarget {
   private hbBase = 0;
   private hbSince = 0;
   private rehangEv: SimEvent | null = null;
+  /** Lengths of frames queued for transmission, oldest first. */
+  private readonly txQueue: number[] = [];
+  private txBusy: SimEvent | null = null;
+  private txDone = 0;
+  private readonly rxQueue: number[] = [];
+  txFrames = 0;
+  rxFrames = 0;
+  rxDropped = 0;
 
   constructor(
     readonly name: string,
@@ -87,8 +135,10 @@ export class SimNic implements Mmio, EventTarget {
     readonly trace: Trace,
     readonly line: InterruptLine,
     readonly faults: FaultPlan,
+    readonly wire: WireOptions = quietWire,
   ) {
     const m = kernel.machine;
+    if (wire.rxPerSecond > 0) m.after(Math.round(ns.s / wire.rxPerSecond), this, Op.Rx, null);
     if (faults.hangAtNs !== null) m.at(faults.hangAtNs, this, Op.Hang, 'fault plan: hang');
     if (faults.hangEvery !== null) m.at(faults.hangEvery.periodNs, this, Op.HangTick, null);
     if (faults.vanishAtNs !== null) m.at(faults.vanishAtNs, this, Op.Vanish, null);
@@ -127,6 +177,15 @@ export class SimNic implements Mmio, EventTarget {
         return this.imr;
       case Reg.RESETS:
         return this.resetsDone;
+      case Reg.TX_DONE: {
+        const v = this.txDone;
+        this.txDone = 0;
+        return v;
+      }
+      case Reg.RX_POP:
+        return this.rxQueue.shift() ?? 0;
+      case Reg.RX_PENDING:
+        return this.rxQueue.length;
     }
     return 0;
   }
@@ -137,11 +196,29 @@ export class SimNic implements Mmio, EventTarget {
       case Reg.CTRL:
         if (value & Ctrl.RESET && !this.resetting) this.beginReset();
         this.ctrl = value & ~Ctrl.RESET;
+        this.startTx();
         return;
       case Reg.IMR:
         this.imr = value;
         return;
+      case Reg.TX_POST:
+        this.txQueue.push(value);
+        this.startTx();
+        return;
     }
+  }
+
+  /** Transmits the next queued frame unless busy, hung, resetting or not enabled. */
+  private startTx(): void {
+    if (this.txBusy !== null || this.txQueue.length === 0) return;
+    if (this.hung || this.resetting || this.vanished || (this.ctrl & Ctrl.TX_ENABLE) === 0) return;
+    const bytes = this.txQueue[0]!;
+    this.txBusy = this.kernel.machine.after(
+      Math.max(1, bytes * this.wire.txNsPerByte),
+      this,
+      Op.TxDone,
+      null,
+    );
   }
 
   private note(what: string, data: Record<string, unknown> = {}): void {
@@ -161,6 +238,14 @@ export class SimNic implements Mmio, EventTarget {
 
   private beginReset(): void {
     this.resetting = true;
+    // Whatever was queued either way is lost.
+    this.txQueue.length = 0;
+    this.rxQueue.length = 0;
+    this.txDone = 0;
+    if (this.txBusy !== null) {
+      this.txBusy.cancelled = true;
+      this.txBusy = null;
+    }
     if (this.trace.on) this.note('reset started');
     if (this.rehangEv !== null) {
       this.rehangEv.cancelled = true;
@@ -183,6 +268,29 @@ export class SimNic implements Mmio, EventTarget {
 
   fire(op: number, arg: unknown): void {
     switch (op) {
+      case Op.TxDone:
+        this.txBusy = null;
+        if (this.hung || this.vanished || this.resetting) return;
+        this.txQueue.shift();
+        this.txDone++;
+        this.txFrames++;
+        this.raise(Icr.TX_DONE);
+        this.startTx();
+        return;
+      case Op.Rx: {
+        if (this.vanished) return;
+        this.kernel.machine.after(Math.round(ns.s / this.wire.rxPerSecond), this, Op.Rx, null);
+        const listening = this.linkUp && !this.hung && !this.resetting && (this.ctrl & Ctrl.RX_ENABLE) !== 0;
+        if (!listening) return;
+        if (this.rxQueue.length >= rxFifoFrames) {
+          this.rxDropped++;
+          return;
+        }
+        this.rxQueue.push(this.wire.rxFrameBytes);
+        this.rxFrames++;
+        this.raise(Icr.RX);
+        return;
+      }
       case Op.Hang:
         this.rehangEv = null;
         this.hang(arg as string);
@@ -215,6 +323,7 @@ export class SimNic implements Mmio, EventTarget {
           );
         }
         this.raise(Icr.RESET_DONE);
+        this.startTx();
         return;
       case Op.Vanish:
         this.unplug();

@@ -375,15 +375,17 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   if (b.receivesOutstanding === 0 && b.op !== null) n.kick(b);
 }
 
-/** R6.14: a *_DISPATCH_LEVEL flag states the IRQL the caller is at. */
+/**
+ * R6.14: a *_DISPATCH_LEVEL flag may be set only by a caller that knows it runs at
+ * DISPATCH. Leaving it clear at DISPATCH is allowed (NDIS then assumes nothing).
+ */
 function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number, bit: number): void {
-  const atDispatch = n.kernel.ctx.irql === Irql.Dispatch;
-  if (((flags & bit) !== 0) !== atDispatch) {
+  if ((flags & bit) !== 0 && n.kernel.ctx.irql !== Irql.Dispatch) {
     n.verifier.report(
       'NdisSim_DispatchLevelFlag',
       ddi,
       b.name,
-      `${ddi}: the DISPATCH_LEVEL flag is ${(flags & bit) !== 0 ? 'set' : 'clear'} but the caller is at ${atDispatch ? 'DISPATCH' : 'PASSIVE'} (R6.14)`,
+      `${ddi}: the DISPATCH_LEVEL flag is set but the caller is at ${n.kernel.ctx.irql === Irql.Passive ? 'PASSIVE' : 'a raised IRQL other than DISPATCH'} (R6.14)`,
     );
   }
 }

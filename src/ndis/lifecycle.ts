@@ -39,6 +39,7 @@ import {
   NdisHaltDeviceInitializationFailed,
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
+  NdisShutdownPowerOff,
   PNP_DEVICE_FAILED,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
@@ -682,6 +683,35 @@ function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number): void {
     n.driverThrew(e, 'MiniportDevicePnPEventNotify', b);
   }
   n.leave(f, undefined);
+}
+
+// ----------------------------------------------------------------- shutdown
+
+/**
+ * System shutdown (R1.6, R2.15): every initialized adapter gets
+ * MiniportShutdownEx(NdisShutdownPowerOff) at PASSIVE and is Shutdown; nothing follows.
+ */
+export function shutdownAll(n: Ndis): void {
+  for (const b of n.adapters) {
+    if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running' && b.state !== 'Pausing')
+      continue;
+    cancelHangTimer(n, b);
+    b.op = null;
+    const f = n.enter(
+      b,
+      b.driver.name,
+      'MiniportShutdownEx',
+      Irql.Passive,
+      n.trace.on ? { ShutdownAction: 'NdisShutdownPowerOff' } : undefined,
+    );
+    try {
+      b.driver.chars.ShutdownHandlerEx(b.context, NdisShutdownPowerOff);
+    } catch (e) {
+      n.driverThrew(e, 'MiniportShutdownEx', b);
+    }
+    n.leave(f, undefined);
+    b.move('MiniportShutdownEx');
+  }
 }
 
 // --------------------------------------------------- NdisMRemoveMiniport

@@ -105,6 +105,7 @@ export class Ndis implements FunctionDriver, EventTarget {
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
+  nextRequestId = 1;
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
 

@@ -13,6 +13,7 @@ import {
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
+  NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_802_3_MULTICAST_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -313,6 +314,41 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
     });
     if (s !== NDIS_STATUS_PENDING && --left === 0) done();
   }
+}
+
+/** An OID request NDIS itself issues (the scenario's `oid` action). */
+export function issueOid(
+  n: Ndis,
+  b: MiniportBlock,
+  oid: number,
+  set: boolean,
+  value: unknown,
+  timeoutS: number,
+): void {
+  const req: NDIS_OID_REQUEST = {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: set ? NdisRequestSetInformation : NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: timeoutS,
+    RequestId: `ndis:${n.nextRequestId++}`,
+    RequestHandle: null,
+    DATA: {
+      Oid: oid,
+      InformationBuffer: value,
+      InformationBufferLength: 4,
+      BytesWritten: 0,
+      BytesRead: 0,
+      BytesNeeded: 0,
+    },
+  };
+  const s = submit(n, b, req, {
+    kind: 'ndis',
+    done: (status) => {
+      if (n.trace.on) n.traceNdis(b, 'OID request completed', { Oid: oidName(oid), status });
+    },
+  });
+  if (s !== NDIS_STATUS_PENDING && n.trace.on)
+    n.traceNdis(b, 'OID request refused', { Oid: oidName(oid), status: s });
 }
 
 export function oidName(oid: number): string {

@@ -31,6 +31,20 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       `    ${a.name.padEnd(8)} ${a.driver.padEnd(12)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
         `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
     );
+    const d = a.data;
+    if (d.sent + d.indicated + d.indicatedWithResources + d.oidsRequested + d.rejectedByNdis > 0) {
+      const balance = (ok: boolean): string => (ok ? c.green('balanced') : c.red('NOT balanced'));
+      out.push(
+        c.dim('             ') +
+          `sends: ${d.sent} sent, ${d.completed} completed (${balance(d.sent === d.completed + a.sendsOutstanding)}` +
+          `${a.sendsOutstanding ? `, ${a.sendsOutstanding} out` : ''})` +
+          `${d.rejectedByNdis ? `, ${d.rejectedByNdis} failed by NDIS` : ''}   ` +
+          `receives: ${d.indicated} indicated, ${d.returned} returned (${balance(d.indicated === d.returned + a.receivesOutstanding)}` +
+          `${a.receivesOutstanding ? `, ${a.receivesOutstanding} out` : ''})` +
+          `${d.indicatedWithResources ? `, ${d.indicatedWithResources} with RESOURCES` : ''}   ` +
+          `OIDs: ${d.oidsRequested} requested, ${d.oidsCompleted} completed`,
+      );
+    }
   }
   out.push(c.bold('  Devices'));
   for (const d of s.devices) {

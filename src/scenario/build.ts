@@ -2,9 +2,10 @@
 
 import { builtinDrivers } from '../drivers/index.ts';
 import type { DriverModule } from '../ndis/driver.ts';
+import { OID_NAMES } from '../ndis/generated/status.ts';
 import type { Decision } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
-import { type RunResult, type Summary, World, type WorldOptions } from '../world.ts';
+import { type RunResult, type Summary, World, type WorldAction, type WorldOptions } from '../world.ts';
 import { parseDuration, parseProbability, type Scenario } from './schema.ts';
 
 export interface BuildOptions {
@@ -45,7 +46,21 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   });
   for (const d of builtinDrivers) w.addDriver(d);
   for (const d of o.drivers ?? []) w.addDriver(d);
-  for (const p of s.protocols) w.addProtocol(p.name, { vetoQueryRemove: p.vetoQueryRemove });
+  for (const p of s.protocols) {
+    const t = p.traffic;
+    w.addProtocol(p.name, {
+      vetoQueryRemove: p.vetoQueryRemove,
+      traffic:
+        t === undefined
+          ? undefined
+          : {
+              ratePerSecond: t.rate,
+              frameBytes: t.frameBytes,
+              returnDelayNs: dur(t.returnDelay),
+              statisticsEveryNs: dur(t.statisticsEvery),
+            },
+    });
+  }
   for (const d of s.devices) {
     const f = d.faults;
     const hangChance = f.hangEvery ? parseProbability(f.hangEvery.chance) : null;
@@ -63,11 +78,34 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
         linkDownAtNs: f.linkDownAt !== undefined ? dur(f.linkDownAt) : null,
         linkDownForNs: f.linkDownFor !== undefined ? dur(f.linkDownFor) : null,
       },
+      wire:
+        d.wire === undefined ? undefined : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes },
     });
     if (d.start) w.at(0, { kind: 'start', device: d.name });
   }
-  for (const a of s.actions) w.at(dur(a.at), { kind: a.do, device: a.device });
+  for (const a of s.actions) w.at(dur(a.at), toAction(a));
   return w;
+}
+
+function toAction(a: Scenario['actions'][number]): WorldAction {
+  const device = a.device ?? '';
+  switch (a.do) {
+    case 'shutdown':
+      return { kind: 'shutdown' };
+    case 'oid': {
+      const oid = [...OID_NAMES].find(([, name]) => name === a.oid)?.[0] ?? 0;
+      return {
+        kind: 'oid',
+        device,
+        oid,
+        set: a.request === 'set',
+        value: a.value ?? null,
+        timeoutS: a.timeout ?? 0,
+      };
+    }
+    default:
+      return { kind: a.do, device };
+  }
 }
 
 export function untilNs(s: Scenario, o: BuildOptions = {}): number {

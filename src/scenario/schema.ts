@@ -3,6 +3,7 @@
 // found (STYLE.md 13). Scenario files name drivers; they never carry code.
 
 import { z } from 'zod';
+import { OID_NAMES } from '../ndis/generated/status.ts';
 import { ns } from '../sim/limits.ts';
 
 const unitNs: Record<string, number> = { ns: 1, us: ns.us, µs: ns.us, ms: ns.ms, s: ns.s, min: 60 * ns.s };
@@ -82,6 +83,52 @@ export const faultsSchema = z.strictObject({
   linkDownFor: duration.optional(),
 });
 
+const trafficSchema = z.strictObject({
+  /** Frames per second sent on each binding while it runs. */
+  rate: z.number().nonnegative().max(10_000_000),
+  frameBytes: z.number().int().min(14).max(9014).default(512),
+  /** How long received NBLs are held before they are returned. */
+  returnDelay: duration.default(0),
+  /** Period of OID_GEN_STATISTICS queries (0: none). */
+  statisticsEvery: duration.default(0),
+});
+
+const wireSchema = z.strictObject({
+  /** Frames per second arriving from the wire. */
+  rxRate: z.number().nonnegative().max(10_000_000).default(0),
+  frameBytes: z.number().int().min(14).max(9014).default(512),
+});
+
+export const protocolSchema = z.strictObject({
+  name,
+  vetoQueryRemove: z.boolean().default(false),
+  traffic: trafficSchema.optional(),
+});
+
+const expectAdapter = z.strictObject({
+  state: z
+    .enum(['Halted', 'Shutdown', 'Initializing', 'Paused', 'Restarting', 'Running', 'Pausing'])
+    .optional(),
+  haltAction: z.string().optional(),
+  resets: z.number().int().nonnegative().optional(),
+});
+
+const expectDevice = z.strictObject({
+  problem: z.number().int().nonnegative().optional(),
+  status: z.string().optional(),
+});
+
+export const expectSchema = z.strictObject({
+  verdict: z.enum(['ok', 'bugcheck', 'violations']).optional(),
+  /** The rule the run must stop on (bug check) or record (collect mode). */
+  rule: z.string().optional(),
+  adapters: z.record(z.string(), expectAdapter).optional(),
+  devices: z.record(z.string(), expectDevice).optional(),
+  dumps: z.number().int().nonnegative().optional(),
+  /** Nothing may be left under way when the run ends (default true). */
+  settled: z.boolean().optional(),
+});
+
 /** "did you mean" for a name close to one of `options`. */
 export function nearest(x: string, options: readonly string[]): string | null {
   let best: string | null = null;
@@ -128,46 +175,65 @@ const deviceSchemaFor = (drivers: readonly string[]) =>
     start: z.boolean().default(true),
     registry: z.record(z.string(), z.union([z.number().int(), z.string()])).default({}),
     faults: faultsSchema.default({}),
+    wire: wireSchema.optional(),
   });
 
-export const actionKinds = ['start', 'surprise-remove', 'remove', 'disable', 'stop'] as const;
+export const actionKinds = [
+  'start',
+  'surprise-remove',
+  'remove',
+  'disable',
+  'stop',
+  'shutdown',
+  'oid',
+] as const;
 
-export const actionSchema = z.strictObject({
-  at: duration,
-  do: z.enum(actionKinds, {
-    error: (iss) => `expected one of ${actionKinds.join(', ')}, got ${show(iss.input)}`,
-  }),
-  device: z.string(),
-});
+const oidNames = [...OID_NAMES.values()];
 
-export const protocolSchema = z.strictObject({
-  name,
-  vetoQueryRemove: z.boolean().default(false),
-});
-
-const expectAdapter = z.strictObject({
-  state: z
-    .enum(['Halted', 'Shutdown', 'Initializing', 'Paused', 'Restarting', 'Running', 'Pausing'])
-    .optional(),
-  haltAction: z.string().optional(),
-  resets: z.number().int().nonnegative().optional(),
-});
-
-const expectDevice = z.strictObject({
-  problem: z.number().int().nonnegative().optional(),
-  status: z.string().optional(),
-});
-
-export const expectSchema = z.strictObject({
-  verdict: z.enum(['ok', 'bugcheck', 'violations']).optional(),
-  /** The rule the run must stop on (bug check) or record (collect mode). */
-  rule: z.string().optional(),
-  adapters: z.record(z.string(), expectAdapter).optional(),
-  devices: z.record(z.string(), expectDevice).optional(),
-  dumps: z.number().int().nonnegative().optional(),
-  /** Nothing may be left under way when the run ends (default true). */
-  settled: z.boolean().optional(),
-});
+export const actionSchema = z
+  .strictObject({
+    at: duration,
+    do: z.enum(actionKinds, {
+      error: (iss) => `expected one of ${actionKinds.join(', ')}, got ${show(iss.input)}`,
+    }),
+    /** The device (every action but shutdown). */
+    device: z.string().optional(),
+    /** `oid`: which OID, e.g. OID_GEN_STATISTICS. */
+    oid: z
+      .string()
+      .refine((v) => oidNames.includes(v), {
+        error: (iss) => {
+          const near = typeof iss.input === 'string' ? nearest(iss.input, oidNames) : null;
+          return `expected an OID name such as OID_GEN_STATISTICS, got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
+        },
+      })
+      .optional(),
+    /** `oid`: query (default) or set. */
+    request: z.enum(['query', 'set']).optional(),
+    /** `oid`: the value of a set. */
+    value: z.union([z.number().int(), z.array(z.array(z.number().int()))]).optional(),
+    /** `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4). */
+    timeout: z.number().int().nonnegative().optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.do !== 'shutdown' && a.device === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['device'],
+        message: `expected a device name for "${a.do}", got nothing`,
+      });
+    }
+    if (a.do === 'oid' && a.oid === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['oid'], message: 'expected an OID name for "oid", got nothing' });
+    }
+    if (a.do !== 'oid' && (a.oid ?? a.request ?? a.value ?? a.timeout) !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oid'],
+        message: `expected no OID fields for "${a.do}", got some`,
+      });
+    }
+  });
 
 /** The scenario schema for a set of loadable drivers. */
 export const scenarioSchemaFor = (drivers: readonly string[]) =>
