@@ -65,6 +65,8 @@ export const defaultWorldOptions: WorldOptions = {
 export interface DeviceSpec {
   name: string;
   driver: string;
+  /** 'none': a virtual (root-enumerated) device with no hardware resources. */
+  hardware?: 'simnic' | 'none';
   faults?: Partial<FaultPlan>;
   wire?: Partial<WireOptions>;
   registry?: Record<string, number | string>;
@@ -131,7 +133,7 @@ export interface Summary {
 
 interface DeviceEntry {
   node: DeviceNode;
-  nic: SimNic;
+  nic: SimNic | null;
 }
 
 export class World implements EventTarget {
@@ -180,6 +182,12 @@ export class World implements EventTarget {
 
   addDevice(spec: DeviceSpec): DeviceNode {
     const i = this.devices.size;
+    if (spec.hardware === 'none') {
+      const node = this.pnp.addDevice(spec.name, `ROOT\\NET\\${String(i).padStart(4, '0')}`, spec.driver);
+      for (const [k, v] of Object.entries(spec.registry ?? {})) node.registry.set(k, v);
+      this.devices.set(spec.name, { node, nic: null });
+      return node;
+    }
     const node = this.pnp.addDevice(spec.name, `PCI\\VEN_5A5A&DEV_0001\\${i + 1}`, spec.driver);
     const line = new InterruptLine(this.kernel, 16 + i);
     const nic = new SimNic(
@@ -188,10 +196,7 @@ export class World implements EventTarget {
       this.trace,
       line,
       { ...noFaults, ...spec.faults },
-      {
-        ...quietWire,
-        ...spec.wire,
-      },
+      { ...quietWire, ...spec.wire },
     );
     node.resources = {
       memoryBase: 0xf000_0000 + i * 0x1_0000,
@@ -212,7 +217,7 @@ export class World implements EventTarget {
 
   nic(name: string): SimNic {
     const d = this.devices.get(name);
-    if (d === undefined) throw new InternalError('World.nic: no such device', [name]);
+    if (d?.nic == null) throw new InternalError('World.nic: no such SimNic', [name]);
     return d.nic;
   }
 
@@ -249,7 +254,7 @@ export class World implements EventTarget {
           this.pnp.start(d.node);
           break;
         case 'surprise-remove':
-          d.nic.unplug();
+          d.nic?.unplug();
           this.pnp.unplug(d.node);
           break;
         case 'remove':

@@ -67,6 +67,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     w.addDevice({
       name: d.name,
       driver: d.driver,
+      hardware: d.hardware,
       registry: d.registry,
       faults: {
         hangAtNs: f.hangAt !== undefined ? dur(f.hangAt) : null,

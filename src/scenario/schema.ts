@@ -171,6 +171,8 @@ const deviceSchemaFor = (drivers: readonly string[]) =>
   z.strictObject({
     name,
     driver: driverName(drivers),
+    /** simnic (default): a SimNic with registers and an interrupt; none: a virtual device. */
+    hardware: z.enum(['simnic', 'none']).default('simnic'),
     /** Start the device at time 0 (default true). */
     start: z.boolean().default(true),
     registry: z.record(z.string(), z.union([z.number().int(), z.string()])).default({}),
