@@ -1,0 +1,327 @@
+// Every way an adapter goes away (05-removal.md, 02-init-halt.md): orderly removal
+// with a veto and a cancel, refusal of a failed device, disable, surprise removal of
+// a vanished NIC, stop and re-initialization, a failed restart, shutdown, unload.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { flakyNic } from '../src/drivers/flaky-nic.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import {
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateTimerObject,
+  NdisFreeTimerObject,
+  NdisHaltDeviceDisabled,
+  NdisHaltDeviceFailed,
+  NdisHaltDeviceStopped,
+  NdisHaltDeviceSurpriseRemoved,
+  NdisMRemoveMiniport,
+  NdisSetTimerObject,
+} from '../src/index.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
+
+const irpDone = (minor: string) => (e: { kind: string; what: string; data?: Record<string, unknown> }) =>
+  e.kind === 'irp' && e.what === minor && e.data?.phase === 'completed';
+
+test('R5.1, R5.4: orderly removal: query-remove, pause, unbind, MiniportHaltEx(NdisHaltDeviceDisabled), FDO deleted', () => {
+  for (const seed of [1, 2, 3]) {
+    const drv = scriptedDriver('t-nic');
+    const w = testWorld({
+      seed,
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 't-nic' }],
+      actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    });
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    const ev = w.trace.events;
+    inOrder(ev, [
+      ['QUERY_REMOVE', is('irp', 'IRP_MN_QUERY_REMOVE_DEVICE')],
+      [
+        'protocol hears it',
+        (e) =>
+          e.kind === 'call' &&
+          e.what === 'ProtocolNetPnPEvent' &&
+          e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+      ],
+      ['REMOVE_DEVICE', is('irp', 'IRP_MN_REMOVE_DEVICE')],
+      ['protocol paused', is('binding', 'Running → Pausing')],
+      ['MiniportPause', is('call', 'MiniportPause')],
+      ['unbind', is('call', 'ProtocolUnbindAdapterEx')],
+      ['halt', is('call', 'MiniportHaltEx')],
+      ['FDO deleted', is('ndis', 'FDO deleted')],
+      ['unload', is('call', 'MiniportDriverUnload')],
+    ]);
+    assert.deepEqual(
+      drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+      [`MiniportHaltEx(${NdisHaltDeviceDisabled})`],
+    );
+    assert.equal(w.device('nic0').status, 'removed');
+    assert.equal(w.device('nic0').problem, 0);
+  }
+});
+
+test('R5.1 (option honourProtocolVeto), R5.3: a protocol veto cancels the removal and the adapter carries on', () => {
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    protocols: [],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  w.addProtocol('vetoer', { vetoQueryRemove: true });
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const ev = w.trace.events;
+  inOrder(ev, [
+    ['QUERY_REMOVE failed', (e) => irpDone('IRP_MN_QUERY_REMOVE_DEVICE')(e) && e.data?.status !== 0],
+    ['CANCEL_REMOVE', is('irp', 'IRP_MN_CANCEL_REMOVE_DEVICE')],
+    [
+      'protocol hears the cancel',
+      (e) => e.kind === 'call' && e.data?.NetEvent === 'NetEventCancelRemoveDevice',
+    ],
+  ]);
+  assert.equal(findEvent(ev, is('call', 'MiniportHaltEx')), -1);
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+  assert.equal(w.adapter('nic0')!.pnpState, 'Started');
+  assert.equal(w.device('nic0').status, 'started');
+});
+
+test('R5.1 (option off): with honourProtocolVeto false the veto is ignored and the adapter is removed', () => {
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    protocols: [],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { ndis: { honourProtocolVeto: false } },
+  });
+  w.addProtocol('vetoer', { vetoQueryRemove: true });
+  w.run(3 * ns.s);
+  assert.equal(w.adapter('nic0')!.haltAction, NdisHaltDeviceDisabled);
+  assert.equal(w.device('nic0').status, 'removed');
+});
+
+test('R5.2, R5.15: NDIS refuses query-remove once the device-failed flag is set; the failure path wins (Code 43)', () => {
+  for (const seed of [1, 2, 3]) {
+    let world: ReturnType<typeof testWorld> | null = null;
+    const drv = scriptedDriver('t-nic', {
+      initialize: (a) => {
+        // A timer gives up on the adapter 1 s from now; a removal request reaches PnP
+        // 10 µs before, so its QUERY_REMOVE comes after the flag is set.
+        const t = NdisAllocateTimerObject(a.handle, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+            Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+          },
+          AllocationTag: 0,
+          TimerFunction: () => NdisMRemoveMiniport(a.handle),
+          FunctionContext: null,
+        });
+        a.state.timer = t.TimerObject;
+        NdisSetTimerObject(t.TimerObject!, -1 * 10_000_000, 0, null);
+        world!.at(world!.kernel.now + 1 * ns.s - 10 * ns.us, { kind: 'remove', device: 'nic0' });
+        return NDIS_STATUS_SUCCESS;
+      },
+      halt: (a) => NdisFreeTimerObject(a.state.timer as NDIS_HANDLE),
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 't-nic' }] });
+    world = w;
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    inOrder(w.trace.events, [
+      ['device failed', is('ndis', 'device-failed flag set')],
+      ['refused', is('ndis', 'query-remove refused: device failed (R5.2)')],
+      ['QUERY_REMOVE failed', (e) => irpDone('IRP_MN_QUERY_REMOVE_DEVICE')(e) && e.data?.status !== 0],
+      ['CANCEL_REMOVE', is('irp', 'IRP_MN_CANCEL_REMOVE_DEVICE')],
+      ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+    ]);
+    assert.equal(w.adapter('nic0')!.haltAction, NdisHaltDeviceFailed);
+    assert.equal(w.device('nic0').problem, 43);
+  }
+});
+
+test('R2.12: a device failed after query-remove succeeded still halts with NdisHaltDeviceFailed', () => {
+  let world: ReturnType<typeof testWorld> | null = null;
+  const drv = scriptedDriver('t-nic', {
+    initialize: (a) => {
+      world!.at(world!.kernel.now + 1 * ns.s, { kind: 'remove', device: 'nic0' });
+      return NDIS_STATUS_SUCCESS;
+    },
+    // The protocol has agreed to the removal; the driver gives up while pausing.
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 't-nic' }] });
+  world = w;
+  w.run(3 * ns.s);
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
+  assert.equal(w.device('nic0').status, 'removed');
+});
+
+test('disable: orderly removal ends at Code 22 (CM_PROB_DISABLED)', () => {
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'disable', device: 'nic0' } }],
+  });
+  w.run(3 * ns.s);
+  assert.equal(w.adapter('nic0')!.haltAction, NdisHaltDeviceDisabled);
+  assert.equal(w.device('nic0').status, 'disabled');
+  assert.equal(w.device('nic0').problem, 22);
+});
+
+test('R5.5–R5.7: surprise removal of a vanished NIC: notification, NOT_ACCEPTED sends, MiniportHaltEx(SurpriseRemoved), device gone', () => {
+  for (const seed of [1, 2, 3, 4]) {
+    const w = testWorld({
+      seed,
+      drivers: [healthyNic],
+      devices: [{ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 2000, rxFrameBytes: 200 } }],
+      actions: [{ atNs: 500 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }],
+    });
+    w.protocols[0]!.options.traffic = {
+      ratePerSecond: 4000,
+      frameBytes: 600,
+      returnDelayNs: 1 * ns.ms,
+      statisticsEveryNs: 0,
+    };
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.violations.map((v) => v.message).join('; ')}`);
+    const ev = w.trace.events;
+    inOrder(ev, [
+      ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+      ['notification', (e) => e.kind === 'call' && e.what === 'MiniportDevicePnPEventNotify'],
+      [
+        'halt',
+        (e) =>
+          e.kind === 'call' &&
+          e.what === 'MiniportHaltEx' &&
+          e.data?.HaltAction === 'NdisHaltDeviceSurpriseRemoved',
+      ],
+      ['REMOVE_DEVICE done', irpDone('IRP_MN_REMOVE_DEVICE')],
+    ]);
+    const a = w.summary().adapters[0]!;
+    assert.equal(a.haltAction, 'NdisHaltDeviceSurpriseRemoved');
+    assert.ok(a.data.sent > 0 && a.data.indicated > 0, 'traffic flowed before the unplug');
+    assert.equal(a.data.sent, a.data.completed);
+    assert.equal(a.data.indicated, a.data.returned);
+    assert.equal(w.device('nic0').status, 'gone');
+    assert.equal(w.device('nic0').problem, 0);
+    assert.equal(w.adapter('nic0')!.haltAction, NdisHaltDeviceSurpriseRemoved);
+  }
+});
+
+test('R1.8: a PnP stop halts with NdisHaltDeviceStopped and a fresh MiniportInitializeEx follows', () => {
+  const drv = scriptedDriver('t-nic');
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 't-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'stop', device: 'nic0' } }],
+  });
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx') || c === 'MiniportInitializeEx'),
+    ['MiniportInitializeEx', `MiniportHaltEx(${NdisHaltDeviceStopped})`, 'MiniportInitializeEx'],
+  );
+  assert.equal(drv.adapters.length, 2, 'a new adapter context after the stop');
+  assert.notEqual(drv.adapters[0], drv.adapters[1]);
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+  assert.equal(w.device('nic0').status, 'started');
+});
+
+test('R1.9, R5.8: a failed MiniportRestart leaves the adapter Paused, then NDIS treats it as a device failure (Code 43)', () => {
+  const drv = scriptedDriver('t-nic', { restart: () => NDIS_STATUS_FAILURE });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 't-nic' }] });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  inOrder(w.trace.events, [
+    ['restart fails', (e) => e.kind === 'state' && e.what === 'Restarting → Paused'],
+    ['device failed', is('ndis', 'device-failed flag set')],
+    ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+  ]);
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
+  assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R1.6, R2.15: shutdown calls MiniportShutdownEx on every running adapter, and nothing follows', () => {
+  const drv = scriptedDriver('t-nic');
+  const w = testWorld({
+    drivers: [drv],
+    devices: [
+      { name: 'nic0', driver: 't-nic' },
+      { name: 'nic1', driver: 't-nic' },
+    ],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'shutdown' } }],
+  });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(drv.calls.filter((c) => c === 'MiniportShutdownEx').length, 2);
+  const last = drv.calls.lastIndexOf('MiniportShutdownEx');
+  assert.equal(
+    last,
+    drv.calls.length - 1,
+    `callbacks after shutdown: ${drv.calls.slice(last + 1).join(', ')}`,
+  );
+  assert.ok(!drv.calls.some((c) => c.startsWith('MiniportHaltEx')), 'no halt after shutdown (R1.6)');
+  assert.equal(w.adapter('nic0')!.state, 'Shutdown');
+  assert.equal(w.adapter('nic1')!.state, 'Shutdown');
+  assert.ok(r.endNs < 2 * ns.s, 'the machine stopped at the shutdown');
+});
+
+test('R2.16: the driver unloads once its last adapter is removed, not before', () => {
+  const drv = scriptedDriver('t-nic');
+  const w = testWorld({
+    drivers: [drv],
+    devices: [
+      { name: 'nic0', driver: 't-nic' },
+      { name: 'nic1', driver: 't-nic' },
+    ],
+    actions: [
+      { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
+      { atNs: 2 * ns.s, action: { kind: 'remove', device: 'nic1' } },
+    ],
+  });
+  w.run(3 * ns.s);
+  const halts = drv.calls.map((c, i) => (c.startsWith('MiniportHaltEx') ? i : -1)).filter((i) => i >= 0);
+  const unload = drv.calls.indexOf('MiniportDriverUnload');
+  assert.equal(halts.length, 2);
+  assert.ok(unload > halts[1]!, 'unload after the second halt');
+  assert.equal(drv.calls.filter((c) => c === 'MiniportDriverUnload').length, 1);
+});
+
+test('flaky-nic under traffic: removal after the reset storm balances every send and receive', () => {
+  const w = testWorld({
+    drivers: [flakyNic],
+    devices: [
+      {
+        name: 'nic0',
+        driver: 'flaky-nic',
+        registry: { ResetLimit: 2 },
+        wire: { rxPerSecond: 1000, rxFrameBytes: 300 },
+        faults: { hangAtNs: 1 * ns.s, rehangAfterReset: { minNs: 1 * ns.s, maxNs: 2 * ns.s } },
+      },
+    ],
+  });
+  w.protocols[0]!.options.traffic = {
+    ratePerSecond: 500,
+    frameBytes: 500,
+    returnDelayNs: 3 * ns.ms,
+    statisticsEveryNs: 100 * ns.ms,
+  };
+  const r = w.run(20 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const a = w.summary().adapters[0]!;
+  assert.equal(a.haltAction, 'NdisHaltDeviceFailed');
+  assert.equal(a.data.sent, a.data.completed);
+  assert.equal(a.data.indicated, a.data.returned);
+  assert.equal(a.data.oidsRequested, a.data.oidsCompleted);
+  const v = [...w.protocols[0]!.views.values()][0]!;
+  assert.deepEqual(v.problems, []);
+  assert.equal(v.sent, v.sendCompleted);
+  assert.equal(w.device('nic0').problem, 43);
+});
