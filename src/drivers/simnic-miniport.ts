@@ -94,6 +94,7 @@ import {
   NdisMResetComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSetMiniportAttributes,
+  NdisMSleep,
   NdisMSynchronizeWithInterruptEx,
   NdisMUnmapIoSpace,
   NdisOpenConfigurationEx,
@@ -130,7 +131,14 @@ const fHalting = 1 << 3;
 const fPaused = 1 << 4;
 
 const allOnes = 0xffffffff;
+const timerTx = 1 << 0;
+const timerReset = 1 << 1;
 const maxMulticast = 32;
+/** Period of the transmit watchdog, and the send time-out it enforces (R4.4 advises 2 s). */
+const txWatchMs = 500;
+const sendTimeoutMs = 2000;
+/** How long a pause waits for the NIC to send what it queued. */
+const pauseDrainMs = 1000;
 const frameBytesMax = 1514;
 
 export interface SimNicOptions {
@@ -153,6 +161,15 @@ interface Adapter {
   rxPop: IoRegister;
   interrupt: NDIS_HANDLE | null;
   resetTimer: NDIS_HANDLE | null;
+  /** Watches the transmit queue for progress (R4.4: sends have a time-out of their own). */
+  txTimer: NDIS_HANDLE | null;
+  txTimerSet: boolean;
+  /** Timers set whose callback has not started yet (bits: timerTx, timerReset). */
+  armed: number;
+  /** Frames completed so far, and the count when the watchdog last looked. */
+  txCompleted: number;
+  txSeen: number;
+  txStuckMs: number;
   lock: NDIS_SPIN_LOCK;
   status: number;
   /** NBLs the NIC is transmitting, oldest first (one frame each). */
@@ -267,6 +284,12 @@ export function simnicMiniport(
       rxPop: space.at(SimNicReg.RX_POP),
       interrupt: null,
       resetTimer: null,
+      txTimer: null,
+      txTimerSet: false,
+      armed: 0,
+      txCompleted: 0,
+      txSeen: 0,
+      txStuckMs: 0,
       lock: new NDIS_SPIN_LOCK(),
       status: fPaused,
       txQueue: [],
@@ -341,6 +364,18 @@ export function simnicMiniport(
       a.rxFree.push(nbl);
     }
 
+    const tx = NdisAllocateTimerObject(handle, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0x77787874, // 'txww'
+      TimerFunction: txWatchdog,
+      FunctionContext: a,
+    });
+    if (tx.Status !== NDIS_STATUS_SUCCESS) return fail(a, tx.Status);
+    a.txTimer = tx.TimerObject;
+
     if (o.checkForHang) {
       const t = NdisAllocateTimerObject(handle, {
         Header: {
@@ -375,6 +410,7 @@ export function simnicMiniport(
   function fail(a: Adapter, status: NDIS_STATUS): NDIS_STATUS {
     if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
     if (a.resetTimer !== null) NdisFreeTimerObject(a.resetTimer);
+    if (a.txTimer !== null) NdisFreeTimerObject(a.txTimer);
     freeReceiveBuffers(a);
     NdisFreeSpinLock(a.lock);
     NdisMUnmapIoSpace(a.handle, a.space, 0);
@@ -404,14 +440,23 @@ export function simnicMiniport(
           : st & fPaused
             ? NDIS_STATUS_PAUSED
             : NDIS_STATUS_SUCCESS;
+    let arm = false;
     if (refuse === NDIS_STATUS_SUCCESS) {
       for (let n: NET_BUFFER_LIST | null = chain; n !== null; n = n.Next) {
         n.Status = NDIS_STATUS_SUCCESS;
         a.txQueue.push(n);
         NdisWriteRegisterUlong(a.txPost, n.FirstNetBuffer?.DataLength ?? 0);
       }
+      arm = !a.txTimerSet;
+      a.txTimerSet = true;
     }
     release(a, atDispatch);
+    if (arm && a.txTimer !== null) {
+      a.txSeen = a.txCompleted;
+      a.txStuckMs = 0;
+      a.armed |= timerTx;
+      NdisSetTimerObject(a.txTimer, -txWatchMs * 10_000, 0, a);
+    }
     if (refuse !== NDIS_STATUS_SUCCESS) completeSends(a, chain, refuse, atDispatch);
   }
 
@@ -487,10 +532,52 @@ export function simnicMiniport(
     if (count === 0 || count === allOnes) return;
     NdisDprAcquireSpinLock(a.lock);
     const done = a.txQueue.splice(0, count);
+    a.txCompleted += done.length;
     NdisDprReleaseSpinLock(a.lock);
     a.xmitOk += done.length;
     completeSends(a, toChain(done), NDIS_STATUS_SUCCESS, true);
     maybeFinishPause(a);
+  }
+
+  /**
+   * The transmit watchdog (DISPATCH): while sends are queued, every txWatchMs it checks
+   * that the NIC made progress. A NIC reading all ones is gone (R5.7): its sends fail
+   * now. A NIC that stays stuck fails them after the driver's own send time-out (R4.4),
+   * or sooner while a pause waits for them. (flaky-nic's CheckForHang reports the hang
+   * from the heartbeat, independently.)
+   */
+  function txWatchdog(_s1: unknown, ctx: unknown): void {
+    const a = ctx as Adapter;
+    a.armed &= ~timerTx;
+    NdisDprAcquireSpinLock(a.lock);
+    const queued = a.txQueue.length;
+    const progressed = a.txCompleted !== a.txSeen;
+    a.txSeen = a.txCompleted;
+    a.txStuckMs = progressed ? 0 : a.txStuckMs + txWatchMs;
+    a.txTimerSet = queued > 0 && (a.status & fHalting) === 0;
+    NdisDprReleaseSpinLock(a.lock);
+    if (queued === 0) return;
+    const gone = NdisReadRegisterUlong(a.statusReg) === allOnes;
+    if (gone) {
+      hardwareGone(a, true);
+    } else if (a.txStuckMs >= (a.status & fPaused ? pauseDrainMs : sendTimeoutMs)) {
+      // Sends have a time-out of their own (R4.4), and nothing else may free them: NDIS
+      // starts no reset while a PnP stop or removal is pending (R4.11), and a pause
+      // needs a drained adapter, not a healthy one (R3.3). Frames the NIC did not send fail.
+      completeSends(a, takeQueuedSends(a, true), NDIS_STATUS_FAILURE, true);
+      maybeFinishPause(a);
+    }
+    if (a.txTimerSet && a.txTimer !== null) {
+      a.armed |= timerTx;
+      NdisSetTimerObject(a.txTimer, -txWatchMs * 10_000, 0, a);
+    }
+  }
+
+  /** The device reads all ones: it is gone. Fail what it held; a recovering driver gives up on it. */
+  function hardwareGone(a: Adapter, atDispatch: boolean): void {
+    completeSends(a, takeQueuedSends(a, atDispatch), NDIS_STATUS_NOT_ACCEPTED, atDispatch);
+    maybeFinishPause(a);
+    if (o.checkForHang) removeAdapter(a, atDispatch);
   }
 
   // ---------------------------------------------------- pause and restart
@@ -638,7 +725,11 @@ export function simnicMiniport(
     // R5.13: once removal is known, answer FALSE.
     if (busy) return false;
     const hb = NdisReadRegisterUlong(a.heartbeat);
-    if (hb === allOnes) return false; // the device is gone; PnP will tell us
+    if (hb === allOnes) {
+      // R5.7: the device is gone. Nothing to reset; give up on it.
+      hardwareGone(a, false);
+      return false;
+    }
     const hung = hb === a.lastHeartbeat;
     a.lastHeartbeat = hb;
     return hung;
@@ -692,7 +783,10 @@ export function simnicMiniport(
       return { Status: NDIS_STATUS_HARD_ERRORS, AddressingReset: false };
     }
     NdisWriteRegisterUlong(a.ctrl, runningCtrl(a) | SimNicCtrl.RESET);
-    if (a.resetTimer !== null) NdisSetTimerObject(a.resetTimer, -a.resetTimeoutMs * 10_000, 0, a);
+    if (a.resetTimer !== null) {
+      a.armed |= timerReset;
+      NdisSetTimerObject(a.resetTimer, -a.resetTimeoutMs * 10_000, 0, a);
+    }
     return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
   }
 
@@ -703,7 +797,7 @@ export function simnicMiniport(
     a.status &= ~fResetInProgress;
     NdisDprReleaseSpinLock(a.lock);
     if (!mine) return;
-    if (a.resetTimer !== null) NdisCancelTimerObject(a.resetTimer);
+    if (a.resetTimer !== null && NdisCancelTimerObject(a.resetTimer)) a.armed &= ~timerReset;
     a.lastHeartbeat = NdisReadRegisterUlong(a.heartbeat);
     // R4.15: no driver lock held across NdisMResetComplete.
     NdisMResetComplete(a.handle, status, false);
@@ -712,6 +806,7 @@ export function simnicMiniport(
   /** The NIC never signalled reset-done: the hardware reset failed (R5.21 before NdisMResetComplete). */
   function resetWatchdog(_s1: unknown, ctx: unknown): void {
     const a = ctx as Adapter;
+    a.armed &= ~timerReset;
     NdisDprAcquireSpinLock(a.lock);
     const resetting = (a.status & fResetInProgress) !== 0;
     NdisDprReleaseSpinLock(a.lock);
@@ -721,6 +816,17 @@ export function simnicMiniport(
   }
 
   // ------------------------------------------------------ PnP and halt
+
+  /**
+   * R8.6, R8.7: cancel a one-shot timer and free it. When the cancel comes too late
+   * (it expired, its callback is queued), wait for the callback before freeing.
+   */
+  function stopTimer(a: Adapter, t: NDIS_HANDLE | null, bit: number): void {
+    if (t === null) return;
+    if (NdisCancelTimerObject(t)) a.armed &= ~bit;
+    while (a.armed & bit) NdisMSleep(100);
+    NdisFreeTimerObject(t);
+  }
 
   function devicePnPEventNotify(ctx: unknown, ev: { DevicePnPEvent: number }): void {
     const a = ctx as Adapter;
@@ -735,7 +841,7 @@ export function simnicMiniport(
     maybeFinishPause(a);
     // S-d: a reset the NIC will never finish is completed now, with failure.
     if (resetting) {
-      if (a.resetTimer !== null) NdisCancelTimerObject(a.resetTimer);
+      if (a.resetTimer !== null && NdisCancelTimerObject(a.resetTimer)) a.armed &= ~timerReset;
       NdisMResetComplete(a.handle, NDIS_STATUS_FAILURE, false);
     }
   }
@@ -751,11 +857,9 @@ export function simnicMiniport(
     if (!gone) NdisWriteRegisterUlong(a.ctrl, 0);
     if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
     a.interrupt = null;
-    if (a.resetTimer !== null) {
-      NdisCancelTimerObject(a.resetTimer);
-      NdisFreeTimerObject(a.resetTimer);
-      a.resetTimer = null;
-    }
+    stopTimer(a, a.resetTimer, timerReset);
+    stopTimer(a, a.txTimer, timerTx);
+    a.resetTimer = a.txTimer = null;
     freeReceiveBuffers(a);
     NdisFreeSpinLock(a.lock);
     NdisMUnmapIoSpace(a.handle, a.space, 0);

@@ -83,6 +83,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   /** MiniportResetEx was called and has not completed; `returned` once it returned PENDING. */
   reset: { returned: boolean } | null = null;
   haltAction: number | null = null;
+  /** What was outstanding when MiniportHaltEx was called (for checks). */
+  haltSnapshot: { sends: number; receives: number; oid: boolean; reset: boolean } | null = null;
 
   // Objects the driver allocated against the adapter (R2.10, R8.7, R8.8).
   readonly timers = new Set<NdisTimerObject>();

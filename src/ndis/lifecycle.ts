@@ -611,6 +611,13 @@ export function finishPause(n: Ndis, b: MiniportBlock): void {
 }
 
 function halt(n: Ndis, b: MiniportBlock, action: number): void {
+  // R2.8, R2.9: NDIS halts nothing with a send, an OID, a reset or a receive out.
+  b.haltSnapshot = {
+    sends: b.sendsOutstanding,
+    receives: b.receivesOutstanding,
+    oid: b.oid !== null || b.oidQueue.length > 0,
+    reset: b.resetInProgress,
+  };
   b.haltAction = action;
   b.inHalt = true;
   b.haltStartNs = n.now;

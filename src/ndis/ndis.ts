@@ -371,10 +371,25 @@ export class Ndis implements FunctionDriver, EventTarget {
 
   // ---------------------------------------------- kernel objects → driver
 
+  /**
+   * A timer, work item or interrupt the driver left armed fires after the adapter's
+   * MiniportHaltEx returned: driver code runs against freed state (R2.10, R8.7).
+   */
+  private afterHalt(b: MiniportBlock | null, fn: string): boolean {
+    if (b === null || !b.handleDead) return false;
+    this.verifier.report(
+      'NdisSim_CallbackAfterHalt',
+      fn,
+      b.name,
+      `${fn} of ${b.name} ran after MiniportHaltEx returned: the driver left it armed (R2.10)`,
+    );
+    return true;
+  }
+
   runTimerFunction(t: NdisTimerObject): void {
     const b = t.owner.kind === 'adapter' ? t.owner.block : null;
     const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
-    if (t.freed) return;
+    if (t.freed || this.afterHalt(b, 'NdisTimerFunction')) return;
     const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch);
     try {
       t.chars.TimerFunction(null, t.context, null, null);
@@ -388,7 +403,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     const b = w.owner.kind === 'adapter' ? w.owner.block : null;
     const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
     const routine = w.routine;
-    if (routine === null) return;
+    if (routine === null || this.afterHalt(b, 'NdisIoWorkItemFunction')) return;
     const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive);
     try {
       routine(w.context, w);
@@ -399,7 +414,7 @@ export class Ndis implements FunctionDriver, EventTarget {
   }
 
   runIsr(i: NdisInterrupt): void {
-    if (i.deregistered) return;
+    if (i.deregistered || this.afterHalt(i.block, 'MiniportInterrupt')) return;
     const b = i.block;
     const f = this.enter(b, b.driver.name, 'MiniportInterrupt', Irql.Dirql);
     let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
@@ -415,7 +430,7 @@ export class Ndis implements FunctionDriver, EventTarget {
   }
 
   runInterruptDpc(i: NdisInterrupt): void {
-    if (i.deregistered) return;
+    if (i.deregistered || this.afterHalt(i.block, 'MiniportInterruptDPC')) return;
     const b = i.block;
     const f = this.enter(b, b.driver.name, 'MiniportInterruptDPC', Irql.Dispatch);
     try {

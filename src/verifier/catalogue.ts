@@ -376,6 +376,16 @@ const simRules: RuleSpec[] = [
     fatal: false,
   },
   {
+    id: 'NdisSim_CallbackAfterHalt',
+    origin: 'ndis-sim',
+    spec: ['R2.10', 'R8.7', 'R2.8'],
+    summary: 'A timer, work item or interrupt of the adapter ran after its MiniportHaltEx returned.',
+    ddis: ['MiniportHaltEx', 'NdisTimerFunction', 'NdisIoWorkItemFunction', 'MiniportInterrupt'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x1a) },
+    source: spec,
+    fatal: false,
+  },
+  {
     id: 'NdisSim_BadParameter',
     origin: 'ndis-sim',
     spec: [],

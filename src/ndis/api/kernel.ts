@@ -164,7 +164,16 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
     n.verifier.report('NdisSim_TimerFreedWhileSet', ddi, adapterName(t.owner), 'timer freed while still set');
     n.kernel.cancelTimer(t.k);
   }
-  n.kernel.dequeueDpc(t.k.dpc);
+  if (t.k.dpc.queuedOn !== -1) {
+    // R8.6: it expired and its callback is about to run; freeing it now is a use after free.
+    n.verifier.report(
+      'NdisSim_TimerFreedWhileSet',
+      ddi,
+      adapterName(t.owner),
+      'timer freed while its expired callback was still queued to run (R8.6)',
+    );
+    n.kernel.dequeueDpc(t.k.dpc);
+  }
   t.freed = true;
   if (t.owner.kind === 'adapter') t.owner.block.timers.delete(t);
   if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {});
