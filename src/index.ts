@@ -39,14 +39,18 @@ export {
 } from './ndis/api/datapath.ts';
 export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
 export {
+  NDIS_LOWER_IRQL,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
   NdisAcquireSpinLock,
   NdisAllocateIoWorkItem,
+  NdisAllocateMemoryWithTagPriority,
   NdisAllocateSpinLock,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeIoWorkItem,
+  NdisFreeMemoryWithTagPriority,
   NdisFreeSpinLock,
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,

@@ -4,14 +4,23 @@
 
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import { toJsonLines } from '../report/jsonl.ts';
+import {
+  filterRules,
+  formatRule,
+  formatRuleTable,
+  formatStateTable,
+  type RuleFilter,
+} from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../scenario/build.ts';
 import { loadScenario } from '../scenario/load.ts';
-import { parseDuration } from '../scenario/schema.ts';
+import { nearest, parseDuration } from '../scenario/schema.ts';
+import { catalogue } from '../verifier/catalogue.ts';
 
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -82,6 +91,35 @@ function runCommand(file: string, opts: RunOptions): number {
   return result.verdict === 'ok' ? 0 : 1;
 }
 
+function rulesCommand(
+  id: string | undefined,
+  opts: RuleFilter & { states?: boolean; color?: boolean },
+): number {
+  const c = color(opts);
+  if (opts.states) {
+    for (const l of formatStateTable(c)) out(l);
+    return 0;
+  }
+  const all = [...catalogue.values()];
+  if (id !== undefined) {
+    const r = catalogue.get(id);
+    if (r === undefined) {
+      const near = nearest(
+        id,
+        all.map((x) => x.id),
+      );
+      throw new InputError([
+        `rules: expected a rule id, got ${JSON.stringify(id)}${near ? `; did you mean ${near}?` : ''}`,
+      ]);
+    }
+    for (const l of formatRule(r, gallery, c)) out(l);
+    return 0;
+  }
+  const shown = filterRules(all, opts);
+  for (const l of formatRuleTable(shown, all, c)) out(l);
+  return 0;
+}
+
 export function main(argv: readonly string[]): number {
   const program = new Command();
   let code = 0;
@@ -109,6 +147,31 @@ export function main(argv: readonly string[]): number {
     )
     .action((file: string, opts: RunOptions) => {
       code = runCommand(file, opts);
+    });
+  program
+    .command('rules')
+    .description('list the rules the verifier knows, or explain one')
+    .argument('[id]', 'a rule id, e.g. Irql_Miniport_Driver_Function')
+    .option('--category <name>', 'only this category (irql, locking, oid, timing, …, model)')
+    .addOption(
+      new Option('--status <status>', 'only enforced or not applicable rules').choices([
+        'enforced',
+        'not-applicable',
+      ]),
+    )
+    .option('--ddi <name>', 'only rules about this DDI or callback')
+    .addOption(
+      new Option('--origin <who>', 'who checks it on Windows').choices([
+        'sdv',
+        'driver-verifier',
+        'ndis',
+        'ndis-sim',
+      ]),
+    )
+    .option('--states', 'print the adapter state table instead')
+    .option('--no-color', 'no colours')
+    .action((id: string | undefined, opts: RuleFilter & { states?: boolean; color?: boolean }) => {
+      code = rulesCommand(id, opts);
     });
   program
     .command('drivers')

@@ -1,12 +1,16 @@
 // The drivers a scenario can name.
 
 import type { DriverModule } from '../ndis/driver.ts';
-import { throwingNic } from './buggy/throwing-nic.ts';
+import { gallery } from './buggy/index.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
 
 /** Reference drivers, then the gallery of buggy ones (drivers/buggy). */
-export const builtinDrivers: readonly DriverModule[] = [healthyNic, flakyNic, throwingNic];
+export const builtinDrivers: readonly DriverModule[] = [
+  healthyNic,
+  flakyNic,
+  ...gallery.map((g) => g.driver),
+];
 
 export function driverNames(extra: readonly DriverModule[] = []): string[] {
   return [...builtinDrivers, ...extra].map((d) => d.name);

@@ -6,9 +6,9 @@ import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
-import { type DataStats, newDataStats } from './datapath.ts';
+import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
-import type { NblPool } from './nbl.ts';
+import type { NblImpl, NblPool } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type {
   NDIS_IO_SPACE,
@@ -99,6 +99,11 @@ export class MiniportBlock implements NDIS_HANDLE {
   // Data path and OIDs (datapath.ts, oid.ts).
   /** NBLs in MiniportSendNetBufferLists not yet completed. */
   sendsOutstanding = 0;
+  /** The NBLs in the miniport, oldest first (Driver Verifier's send time-outs). */
+  readonly inFlight = new Set<NblImpl>();
+  sendsPendingSinceNs = 0;
+  lastSendCompletionNs = 0;
+  sendWatch: SendWatch | null = null;
   /** Indicated NBLs not yet returned with MiniportReturnNetBufferLists. */
   receivesOutstanding = 0;
   readonly data: DataStats = newDataStats();

@@ -5,6 +5,7 @@
 
 import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
+import type { EventTarget } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import {
@@ -95,6 +96,11 @@ export function protocolSend(
     nbl._place = 'miniport-send';
     nbl._block = b;
     nbl._sinceNs = now;
+    b.inFlight.add(nbl);
+  }
+  if (b.sendsOutstanding === 0) {
+    b.sendsPendingSinceNs = now;
+    watchSends(n, b);
   }
   b.sendsOutstanding += count;
   b.data.sent += count;
@@ -152,6 +158,7 @@ export function miniportSendComplete(
     nbl._place = 'protocol';
     nbl._block = null;
     nbl.Next = null;
+    b.inFlight.delete(nbl);
     done++;
     const bd = nbl._binding!;
     if (single === null && groups === null) single = bd;
@@ -175,6 +182,7 @@ export function miniportSendComplete(
   }
   b.sendsOutstanding -= done;
   b.data.completed += done;
+  if (done > 0) b.lastSendCompletionNs = n.now;
   if (n.trace.on) n.traceNdis(b, 'sends completed', { count: done });
   const upFlags = n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
   if (groups !== null) for (const [bd, g] of groups) protocolSendComplete(n, bd, g.head, upFlags);
@@ -203,6 +211,68 @@ export function protocolCancelSend(n: Ndis, bd: Binding, cancelId: unknown): voi
     n.driverThrew(e, 'MiniportCancelSend', b);
   }
   n.leave(f, undefined);
+}
+
+// ----------------------------------- Driver Verifier's send time-outs
+
+/** NdisTimedDataSend (30 s per NBL) and NdisTimedDataHang (22 s without a completion), R6.11. */
+export const sendTimeLimitNs = 30_000_000_000;
+export const sendHangLimitNs = 22_000_000_000;
+const watchPeriodNs = 1_000_000_000;
+
+/** Checks an adapter's sends once a second of virtual time while some are out. */
+export class SendWatch implements EventTarget {
+  armed = false;
+  /** The hang episode already reported (by its start time), so it is reported once. */
+  reportedHangSinceNs = -1;
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+  ) {}
+
+  fire(): void {
+    const n = this.ndis;
+    const b = this.block;
+    this.armed = false;
+    if (b.sendsOutstanding === 0 || b.handleDead || n.verifier.mode === 'off') return;
+    const now = n.now;
+    const k = n.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'verifier', 'dpc');
+    try {
+      const oldest = b.inFlight.values().next().value;
+      if (oldest !== undefined && now - oldest._sinceNs >= sendTimeLimitNs && !oldest._timedOut) {
+        oldest._timedOut = true;
+        n.verifier.report(
+          'NdisTimedDataSend',
+          'MiniportSendNetBufferLists',
+          b.name,
+          `NBL #${oldest._id} not completed within 30 s (R6.11)`,
+          ['NBL pending', b.name, 0],
+        );
+      }
+      const since = Math.max(b.lastSendCompletionNs, b.sendsPendingSinceNs);
+      if (now - since >= sendHangLimitNs && this.reportedHangSinceNs !== since) {
+        this.reportedHangSinceNs = since;
+        n.verifier.report(
+          'NdisTimedDataHang',
+          'MiniportSendNetBufferLists',
+          b.name,
+          `${b.sendsOutstanding} send(s) pending and none completed for 22 s (R6.11)`,
+          ['sends pending', b.name, 0],
+        );
+      }
+    } finally {
+      k.exit(c);
+    }
+    if (b.sendsOutstanding > 0) watchSends(n, b);
+  }
+}
+
+function watchSends(n: Ndis, b: MiniportBlock): void {
+  const w = b.sendWatch ?? (b.sendWatch = new SendWatch(n, b));
+  if (w.armed || n.verifier.mode === 'off') return;
+  w.armed = true;
+  n.kernel.machine.after(watchPeriodNs, w, 0, null);
 }
 
 // --------------------------------------------------------------- receives

@@ -347,8 +347,21 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   return false;
 }
 
+/** NdisOpenConfigurationEx (SDV): configuration handles are closed before halt or a failing init returns. */
+function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void {
+  if (b.configurations.size === 0) return;
+  n.verifier.report(
+    'NdisOpenConfigurationEx',
+    fn,
+    b.name,
+    `${fn} returned with ${b.configurations.size} configuration handle(s) still open (NdisCloseConfiguration)`,
+  );
+  b.configurations.clear();
+}
+
 function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
   const who = b.name;
+  checkConfigurationsClosed(n, b, 'MiniportInitializeEx');
   if (b.interrupt !== null && !b.interrupt.deregistered) {
     n.verifier.report(
       'Init_RegisterInterrupt',
@@ -640,6 +653,7 @@ function halt(n: Ndis, b: MiniportBlock, action: number): void {
 }
 
 function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
+  checkConfigurationsClosed(n, b, 'MiniportHaltEx');
   if (b.interrupt !== null && !b.interrupt.deregistered) {
     n.verifier.report(
       'Init_DeRegisterInterrupt',

@@ -65,6 +65,7 @@ export class NblImpl implements NET_BUFFER_LIST {
   /** @internal Binding that sent it, or that holds it as a receive. */ _binding: Binding | null = null;
   /** @internal Protocols still holding an indicated NBL. */ _refs = 0;
   /** @internal Virtual time it was handed to the miniport or indicated (ns). */ _sinceNs = 0;
+  /** @internal NdisTimedDataSend already reported it. */ _timedOut = false;
 
   constructor(
     readonly _pool: NblPool,

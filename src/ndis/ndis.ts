@@ -15,6 +15,7 @@ import type { Verifier } from '../verifier/verifier.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
+import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import { statusInfo } from './generated/status.ts';
 import * as life from './lifecycle.ts';
 import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
@@ -81,6 +82,11 @@ class AdapterWorker implements WorkRoutine {
   }
 }
 
+/** Documented IRQL of every callback NDIS makes (irql.json): NDIS checks its own calls. */
+const callbackIrql = new Map<string, DdiIrql>(
+  Object.entries(ddiIrql).filter(([, v]) => v.kind === 'callback'),
+);
+
 interface Frame {
   fn: string;
   adapter: MiniportBlock | null;
@@ -106,6 +112,8 @@ export class Ndis implements FunctionDriver, EventTarget {
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
   nextRequestId = 1;
+  /** Memory from NdisAllocateMemoryWithTagPriority, with its tag. */
+  readonly allocations = new Map<Uint8Array, number>();
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
 
@@ -292,6 +300,16 @@ export class Ndis implements FunctionDriver, EventTarget {
       startNs: this.kernel.now,
     };
     this.frames.push(f);
+    // The model's own check: NDIS calls each callback at its documented IRQL (R8.1).
+    const doc = callbackIrql.get(fn);
+    if (doc !== undefined && !doc.anyLevel) {
+      assert(
+        irql <= doc.max && (!doc.exact || irql === doc.max),
+        'NDIS calls a callback at the wrong IRQL',
+        fn,
+        irql,
+      );
+    }
     ctx.irql = irql;
     ctx.who = who;
     if (this.trace.on) {
@@ -309,16 +327,28 @@ export class Ndis implements FunctionDriver, EventTarget {
     const ctx = this.kernel.ctx;
     assert(this.frames[this.frames.length - 1] === f, 'Ndis.leave: frame order', f.fn);
     this.frames.pop();
-    if (ctx.held.length !== f.held || ctx.irql !== f.irql) {
-      const what =
-        ctx.held.length !== f.held
-          ? `${f.fn} returned holding ${ctx.held.length - f.held} spin lock(s)`
-          : `${f.fn} returned at IRQL ${ctx.irql}, entered at ${f.irql}`;
-      // Put things back so the model can go on in collect mode.
+    if (ctx.held.length !== f.held) {
+      // SpinLockBalanced: every lock taken in the callback is released in it. Put
+      // things back so that the model can go on in collect mode.
+      const held = ctx.held.length - f.held;
       for (let i = f.held; i < ctx.held.length; i++) ctx.held[i]!.owner = null;
       ctx.held.length = f.held;
-      this.verifier.report('NdisSim_LockHeldOnReturn', f.fn, f.adapter?.name ?? null, what);
       ctx.irql = f.irql;
+      this.verifier.report(
+        'SpinLockBalanced',
+        f.fn,
+        f.adapter?.name ?? null,
+        `${f.fn} returned holding ${held} spin lock(s) it acquired (R8.10)`,
+      );
+    } else if (ctx.irql !== f.irql) {
+      const irql = ctx.irql;
+      ctx.irql = f.irql;
+      this.verifier.report(
+        'NdisSim_IrqlOnReturn',
+        f.fn,
+        f.adapter?.name ?? null,
+        `${f.fn} returned at IRQL ${irql}, entered at ${f.irql}`,
+      );
     }
     if (this.trace.on) {
       const data: Record<string, unknown> = { result: describe(result) };

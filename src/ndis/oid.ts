@@ -31,6 +31,8 @@ export type OidOrigin =
 
 export class OidRecord {
   state: 'queued' | 'in-miniport' | 'pending' | 'done' = 'queued';
+  /** How it finished: MiniportOidRequest's return value, or NdisMOidRequestComplete. */
+  via: 'return' | 'complete' | null = null;
   /** Check-for-hang ticks that found it pending (R4.5). */
   strikes = 0;
   timeout: SimEvent | null = null;
@@ -170,7 +172,7 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
     r.verifierTimer = m.after(12_000_000_000, n.oidTimers, TimerOp.VerifierLimit, r);
     return;
   }
-  finish(n, b, r, status);
+  finish(n, b, r, status, 'return');
 }
 
 /** NdisMOidRequestComplete (R6.3). */
@@ -179,7 +181,22 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
   const r = b.oid;
   if (r === null || r.request !== request) {
     const earlier = b.lastOids.find((x) => x.request === request);
-    if (earlier !== undefined) {
+    if (earlier !== undefined && earlier.via === 'return') {
+      n.verifier.report(
+        'DoubleComplete',
+        ddi,
+        b.name,
+        `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed after MiniportOidRequest returned a final status (R3.10)`,
+      );
+    } else if (earlier !== undefined && n.insideCallback(b, 'NdisIoWorkItemFunction')) {
+      // The deferred completion of a request that was already completed (SDV DoubleCompleteWorkItem).
+      n.verifier.report(
+        'DoubleCompleteWorkItem',
+        ddi,
+        b.name,
+        `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed again from an I/O work item (R3.10, R6.3)`,
+      );
+    } else if (earlier !== undefined) {
       n.verifier.report(
         'NdisOidDoubleComplete',
         ddi,
@@ -207,11 +224,18 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
       ['NDIS_OID_REQUEST', b.name, 0],
     );
   }
-  finish(n, b, r, status);
+  finish(n, b, r, status, 'complete');
 }
 
-function finish(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): void {
+function finish(
+  n: Ndis,
+  b: MiniportBlock,
+  r: OidRecord,
+  status: number,
+  via: 'return' | 'complete' | null = null,
+): void {
   r.state = 'done';
+  r.via = via;
   if (r.timeout !== null) r.timeout.cancelled = true;
   if (r.verifierTimer !== null) r.verifierTimer.cancelled = true;
   r.timeout = r.verifierTimer = null;

@@ -3,6 +3,7 @@
 // generated table (data/rules.json); rules Windows does not name are NdisSim_*.
 // What each rule enforces in the model (spec rules, bug check) is decided here.
 
+import { assert } from '../errors.ts';
 import { msRules } from '../ndis/generated/rules.ts';
 import { BugCheckCode } from './bugcheck.ts';
 
@@ -21,15 +22,25 @@ export interface BugCheckSpec {
   readonly p2?: number | null;
 }
 
+export type RuleStatus =
+  | { readonly kind: 'enforced'; readonly how: string }
+  | { readonly kind: 'not-applicable'; readonly reason: string };
+
 export interface RuleSpec {
   readonly id: string;
   readonly origin: RuleOrigin;
+  /** rules.json category for Windows rules; 'model' for ndis-sim's own. */
+  readonly category: string;
+  /** Is the rule about miniport drivers (rules.json `miniport`; true for ndis-sim's). */
+  readonly miniport: boolean;
+  readonly status: RuleStatus;
   /** Spec rule ids (../shared/ndis) the rule enforces. */
   readonly spec: readonly string[];
   readonly summary: string;
   /** DDIs and callbacks the rule is about. */
   readonly ddis: readonly string[];
-  readonly bugCheck: BugCheckSpec;
+  /** The bug check the model raises; null for a rule that is not applicable and has none. */
+  readonly bugCheck: BugCheckSpec | null;
   /** A microsoft documentation page (windows-driver-docs path) or the spec file. */
   readonly source: string;
   /** The run cannot go on after it, even in collect mode. */
@@ -42,102 +53,266 @@ export interface RuleSpec {
  */
 const simCode = (n: number): number => 0x4e530000 + n;
 
-interface Mapping {
-  spec: readonly string[];
-  bugCheck: BugCheckSpec;
-}
+type Mapping =
+  | { status: 'enforced'; spec: readonly string[]; bugCheck: BugCheckSpec; how: string }
+  | { status: 'not-applicable'; reason: string; bugCheck?: BugCheckSpec };
 
 const irqlBugCheck: BugCheckSpec = { code: BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL, p1: null };
+const dv = (p1: number): BugCheckSpec => ({ code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1 });
+const ndisCheck = (p1: number): BugCheckSpec => ({ code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1 });
 
-/** How the model enforces the Windows-named rules it checks. */
+const irqlRule = (spec: readonly string[], what: string): Mapping => ({
+  status: 'enforced',
+  spec,
+  bugCheck: irqlBugCheck,
+  how: `every call of ${what} is checked against its documented IRQL (generated from irql.json)`,
+});
+const notModelled = (what: string): Mapping => ({
+  status: 'not-applicable',
+  reason: `${what} ${what.endsWith('s') ? 'are' : 'is'} not modelled, so no driver can call the DDIs this rule is about`,
+});
+const notMiniport = (who: string): Mapping => ({
+  status: 'not-applicable',
+  reason: `a rule for ${who}; ndis-sim runs miniport drivers (its protocol is part of the model)`,
+});
+const wifi: Mapping = {
+  status: 'not-applicable',
+  reason: 'a Native 802.11 / WDI rule; ndis-sim models Ethernet (802.3) miniports only',
+};
+
+/**
+ * How the model treats every rule of data/rules.json. A test checks that none is
+ * missing. Where a rule is not applicable the reason says why.
+ */
 const msMappings: Record<string, Mapping> = {
-  Irql_Miniport_Driver_Function: { spec: ['R8.2', 'R5.9', 'R8.13'], bugCheck: irqlBugCheck },
-  Irql_Timer_Function: { spec: ['R8.4', 'R8.5', 'R8.6'], bugCheck: irqlBugCheck },
-  Irql_Miscellaneous_Function: { spec: ['R8.2', 'R8.8', 'R8.9'], bugCheck: irqlBugCheck },
-  Irql_Synch_Function: { spec: ['R8.10'], bugCheck: irqlBugCheck },
-  Irql_Interrupt_Function: { spec: ['R2.10'], bugCheck: irqlBugCheck },
-  Irql_StatusIndication_Function: { spec: ['R6.16'], bugCheck: irqlBugCheck },
-  Irql_SendRcv_Function: { spec: ['R6.8', 'R6.9', 'R6.12'], bugCheck: irqlBugCheck },
-  Irql_NetBuffer_Function: { spec: ['R6.8'], bugCheck: irqlBugCheck },
-  SpinLock: {
-    spec: ['R8.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x10) },
-  },
-  SpinLockRelease: {
-    spec: ['R8.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x11) },
-  },
-  SpinLockDpr: {
-    spec: ['R8.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x40 },
-  },
-  SpinLockDprRelease: {
-    spec: ['R8.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x41 },
-  },
-  SpinLockBalanced: {
-    spec: ['R8.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x12) },
-  },
-  PeriodicTimer: { spec: ['R8.6'], bugCheck: irqlBugCheck },
-  CancelTimerObject: {
-    spec: ['R8.7', 'R2.10'],
-    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x09 },
-  },
+  // DDI usage
   Init_DeRegisterInterrupt: {
+    status: 'enforced',
     spec: ['R2.10'],
-    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x08 },
-  },
-  Init_RegisterInterrupt: {
-    spec: ['R2.5'],
-    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x0b },
+    bugCheck: ndisCheck(0x08),
+    how: 'when MiniportHaltEx returns, the interrupt registered in initialization must be deregistered (NDIS checks this itself: 0x7C/0x08)',
   },
   Init_NdisAllocateIoWorkItem: {
+    status: 'enforced',
     spec: ['R8.8'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x13) },
+    bugCheck: dv(simCode(0x13)),
+    how: 'work items allocated with the adapter handle must be freed when MiniportHaltEx returns or a failing MiniportInitializeEx returns',
   },
-  MiniportPause_Return: {
-    spec: ['R3.5'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x14) },
+  Init_RegisterInterrupt: {
+    status: 'enforced',
+    spec: ['R2.5'],
+    bugCheck: ndisCheck(0x0b),
+    how: 'a failing MiniportInitializeEx must have deregistered its interrupt (NDIS checks this itself: 0x7C/0x0B)',
   },
+  Init_RegisterSG: notModelled('Scatter/gather DMA'),
+  NdisMDeregisterInterruptEx: {
+    status: 'enforced',
+    spec: ['R2.10'],
+    bugCheck: dv(simCode(0x18)),
+    how: 'NdisMSynchronizeWithInterruptEx after NdisMDeregisterInterruptEx, or a second deregistration, is reported',
+  },
+  NullCheck: {
+    status: 'not-applicable',
+    reason:
+      'a static check of C pointer use; in TypeScript a null dereference throws, which the model reports as NdisSim_DriverException (0x1E)',
+  },
+  NdisFDeregisterFilterDriver: notMiniport('filter drivers'),
+  // IRQL
+  Flags_Irql: {
+    status: 'not-applicable',
+    reason:
+      'the model offers no way to read the IRQL (no KeGetCurrentIrql), so a driver can only trust the *_DISPATCH_LEVEL flags; setting one wrongly is NdisSim_DispatchLevelFlag',
+  },
+  Irql_Gather_DMA_Function: notModelled('Scatter/gather DMA'),
+  Irql_Interrupt_Function: irqlRule(['R2.10'], 'NdisMRegisterInterruptEx and NdisMDeregisterInterruptEx'),
+  Irql_IrqlSetting_Function: irqlRule(['R8.3'], 'NDIS_RAISE_IRQL_TO_DISPATCH and NDIS_LOWER_IRQL'),
+  Irql_MCM_Function: notModelled('CoNDIS (miniport call managers)'),
+  Irql_MCO_Function: notModelled('CoNDIS (connection-oriented miniports)'),
+  Irql_Miniport_Driver_Function: irqlRule(
+    ['R8.2', 'R5.9', 'R8.13'],
+    'the NdisM* services (NdisMRemoveMiniport among them)',
+  ),
+  Irql_Miscellaneous_Function: irqlRule(
+    ['R8.2', 'R8.8', 'R8.9'],
+    'work items, configuration, the error log and memory',
+  ),
+  Irql_NetBuffer_Function: irqlRule(['R6.8'], 'NBL pool and NBL allocation and release'),
+  Irql_OID_Function: irqlRule(['R6.3'], 'NdisMOidRequestComplete'),
+  Irql_SendRcv_Function: irqlRule(
+    ['R6.9', 'R6.12'],
+    'NdisMSendNetBufferListsComplete and NdisMIndicateReceiveNetBufferLists',
+  ),
+  Irql_StatusIndication_Function: irqlRule(['R6.16'], 'NdisMIndicateStatusEx'),
+  Irql_Synch_Function: irqlRule(
+    ['R8.10'],
+    'the spin lock calls (below DISPATCH for the Dpr pair: 0xC4/0x40, 0x41)',
+  ),
+  Irql_Timer_Function: irqlRule(['R8.4', 'R8.5', 'R8.6'], 'the timer object calls'),
+  Irql_CallManager_Function: notMiniport('call managers'),
+  Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),
+  Irql_Filter_Driver_Function: notMiniport('filter drivers'),
+  Irql_IM_Function: notMiniport('intermediate drivers'),
+  Irql_Interfaces_Function: notMiniport('interface providers'),
+  Irql_Protocol_Driver_Function: notMiniport('protocol drivers'),
+  // Locking
+  SpinLock: {
+    status: 'enforced',
+    spec: ['R8.10'],
+    bugCheck: dv(simCode(0x10)),
+    how: 'NdisAcquireSpinLock on a lock that is held deadlocks: reported at the call',
+  },
+  SpinLockBalanced: {
+    status: 'enforced',
+    spec: ['R8.10', 'R8.11'],
+    bugCheck: dv(simCode(0x12)),
+    how: 'a callback that returns holding a lock it acquired is reported when it returns',
+  },
+  SpinLockDpr: {
+    status: 'enforced',
+    spec: ['R8.10'],
+    bugCheck: dv(simCode(0x1b)),
+    how: 'NdisDprAcquireSpinLock on a lock that is held deadlocks: reported at the call',
+  },
+  SpinLockDprRelease: {
+    status: 'enforced',
+    spec: ['R8.10'],
+    bugCheck: dv(simCode(0x1c)),
+    how: 'NdisDprReleaseSpinLock of a lock the caller does not hold is reported at the call',
+  },
+  SpinLockRelease: {
+    status: 'enforced',
+    spec: ['R8.10'],
+    bugCheck: dv(simCode(0x11)),
+    how: 'NdisReleaseSpinLock of a lock the caller does not hold is reported at the call',
+  },
+  // Memory
+  NdisAllocateGenericObject: notModelled('Generic objects (NdisAllocateGenericObject)'),
+  NdisAllocateMdl: notModelled('MDLs (NdisAllocateMdl)'),
+  NdisAllocateMemoryWithTagPriority: {
+    status: 'enforced',
+    spec: ['R8.2'],
+    bugCheck: dv(simCode(0x1d)),
+    how: 'NdisAllocateMemoryWithTagPriority with a zero tag, or with the NDIS default tag, is reported',
+  },
+  NdisAllocateNetBuffer: notModelled('Stand-alone NET_BUFFERs (NdisAllocateNetBuffer)'),
+  NdisMFreeSharedMemory: notModelled('Shared memory (NdisMAllocateSharedMemory)'),
   NdisMIndicateStatusEx: {
+    status: 'enforced',
     spec: ['R2.8', 'R6.16'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x15) },
-  },
-  NdisOidComplete: {
-    spec: ['R6.3', 'R6.1'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x00091001 },
-  },
-  NdisOidDoubleComplete: {
-    spec: ['R6.3', 'R3.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x00091002 },
-  },
-  NdisTimedOidComplete: {
-    spec: ['R6.6'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x00092003 },
-  },
-  DoubleComplete: {
-    spec: ['R3.10', 'R6.3'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x19) },
+    bugCheck: dv(simCode(0x15)),
+    how: 'a status indication after MiniportHaltEx returned, or before the registration attributes, is reported',
   },
   NdisMMapIoSpace: {
+    status: 'enforced',
     spec: ['R2.4'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x17) },
+    bugCheck: dv(simCode(0x17)),
+    how: 'NdisMMapIoSpace outside MiniportInitializeEx is reported',
   },
-  NdisMDeregisterInterruptEx: {
+  NdisMRegisterIoPortRange: notModelled('I/O port ranges'),
+  // Miscellaneous
+  CancelTimerObject: {
+    status: 'enforced',
+    spec: ['R8.7', 'R2.10'],
+    bugCheck: ndisCheck(0x09),
+    how: 'a timer of the adapter still set when MiniportHaltEx returns (NDIS checks this itself: 0x7C/0x09)',
+  },
+  MiniportPause_Return: {
+    status: 'enforced',
+    spec: ['R3.5'],
+    bugCheck: dv(simCode(0x14)),
+    how: 'MiniportPause returning anything but SUCCESS or PENDING is reported',
+  },
+  NdisOpenConfigurationEx: {
+    status: 'enforced',
     spec: ['R2.10'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x18) },
+    bugCheck: dv(simCode(0x1e)),
+    how: 'a configuration handle still open when MiniportHaltEx (or a failing MiniportInitializeEx) returns is reported',
   },
+  NdisQueryBindInstanceName: notMiniport('protocol drivers'),
+  NdisReEnumerateProtocolBindings: notMiniport('protocol drivers'),
+  PeriodicTimer: {
+    status: 'enforced',
+    spec: ['R8.6'],
+    bugCheck: irqlBugCheck,
+    how: 'NdisCancelTimerObject of a periodic timer above PASSIVE is reported',
+  },
+  WriteErrorLog: notModelled('Shared memory (NdisMAllocateSharedMemory)'),
+  // OID processing
+  DoubleComplete: {
+    status: 'enforced',
+    spec: ['R3.10', 'R6.3'],
+    bugCheck: dv(simCode(0x19)),
+    how: 'NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status is reported',
+  },
+  DoubleCompleteWorkItem: {
+    status: 'enforced',
+    spec: ['R3.10', 'R6.3'],
+    bugCheck: dv(simCode(0x1f)),
+    how: 'a second NdisMOidRequestComplete for one request, made from an I/O work item, is reported',
+  },
+  NdisMNetPnPEventInOIDRequest: notModelled('NdisMNetPnPEvent'),
+  NdisOidComplete: {
+    status: 'enforced',
+    spec: ['R6.3', 'R6.1'],
+    bugCheck: dv(0x00091001),
+    how: 'NdisMOidRequestComplete with NDIS_STATUS_PENDING is reported',
+  },
+  NdisOidDoubleComplete: {
+    status: 'enforced',
+    spec: ['R6.3', 'R3.10'],
+    bugCheck: dv(0x00091002),
+    how: 'a second NdisMOidRequestComplete for a request already completed is reported',
+  },
+  NdisOidDoubleRequest: {
+    status: 'not-applicable',
+    reason:
+      'its documentation names no condition beyond completing the pending request; NDIS in the model never hands a second regular request to a miniport with one pending (R6.2), and a request never completed is NdisTimedOidComplete',
+    bugCheck: dv(0x0009100e),
+  },
+  // Timing
   NdisStallExecution_Delay: {
+    status: 'enforced',
     spec: ['R8.12'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x16) },
+    bugCheck: dv(simCode(0x16)),
+    how: 'NdisStallExecution for more than 50 µs is reported',
   },
+  NdisTimedDataHang: {
+    status: 'enforced',
+    spec: ['R6.11'],
+    bugCheck: dv(0x0009200f),
+    how: 'on the virtual clock: sends pending and none completed for 22 s',
+  },
+  NdisTimedDataSend: {
+    status: 'enforced',
+    spec: ['R6.11'],
+    bugCheck: dv(0x0009200d),
+    how: 'on the virtual clock: an NBL given to MiniportSendNetBufferLists not completed within 30 s',
+  },
+  NdisTimedOidComplete: {
+    status: 'enforced',
+    spec: ['R6.6'],
+    bugCheck: dv(0x00092003),
+    how: 'on the virtual clock: an OID request not completed within 12 s',
+  },
+  NdisFilterTimedDataReceive: notMiniport('filter drivers'),
+  NdisFilterTimedDataSend: notMiniport('filter drivers'),
+  NdisFilterTimedPauseComplete: notMiniport('filter drivers'),
+  // WLAN
+  WlanAssert: wifi,
+  WlanAssociation: wifi,
+  WlanConnectionRoaming: wifi,
+  WlanDisassociation: wifi,
+  WlanTimedAssociation: wifi,
+  WlanTimedConnectionRoaming: wifi,
+  WlanTimedConnectRequest: wifi,
+  WlanTimedLinkQuality: wifi,
+  WlanTimedScan: wifi,
 };
 
 const spec = 'ndis-sim spec';
 
 /** Rules that only ndis-sim names. */
-const simRules: RuleSpec[] = [
+const simRules: Omit<RuleSpec, 'category' | 'miniport' | 'status'>[] = [
   {
     id: 'NdisSim_PauseCompleteUnexpected',
     origin: 'ndis',
@@ -252,10 +427,10 @@ const simRules: RuleSpec[] = [
     fatal: false,
   },
   {
-    id: 'NdisSim_LockHeldOnReturn',
+    id: 'NdisSim_IrqlOnReturn',
     origin: 'ndis-sim',
     spec: ['R8.10', 'R8.11'],
-    summary: 'A driver callback returned to NDIS with a spin lock still held or its IRQL changed.',
+    summary: 'A driver callback returned to NDIS at another IRQL than it was called at.',
     ddis: [],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x05) },
     source: spec,
@@ -386,6 +561,27 @@ const simRules: RuleSpec[] = [
     fatal: false,
   },
   {
+    id: 'NdisSim_LockHeldAcrossCall',
+    origin: 'ndis-sim',
+    spec: ['R4.15', 'R8.11'],
+    summary: 'NdisMResetComplete was called with a driver spin lock held.',
+    ddis: ['NdisMResetComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x20) },
+    source: spec,
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_Irql',
+    origin: 'ndis-sim',
+    spec: ['R8.2'],
+    summary:
+      'A DDI whose documentation gives an IRQL, but no SDV IRQL rule lists, was called above that IRQL.',
+    ddis: [],
+    bugCheck: { code: BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL, p1: null },
+    source: spec,
+    fatal: false,
+  },
+  {
     id: 'NdisSim_BadParameter',
     origin: 'ndis-sim',
     spec: [],
@@ -402,20 +598,33 @@ function build(): Map<string, RuleSpec> {
   const m = new Map<string, RuleSpec>();
   for (const r of msRules) {
     const map = msMappings[r.name];
-    if (map === undefined) continue;
+    assert(map !== undefined, 'catalogue: a rule of rules.json has no mapping', r.name);
     m.set(r.name, {
       id: r.name,
       origin: r.checkedBy === 'DriverVerifier' ? 'driver-verifier' : 'sdv',
-      spec: map.spec,
+      category: r.category,
+      miniport: r.miniport,
+      status:
+        map.status === 'enforced'
+          ? { kind: 'enforced', how: map.how }
+          : { kind: 'not-applicable', reason: map.reason },
+      spec: map.status === 'enforced' ? map.spec : [],
       summary: r.summary,
       ddis: r.appliesTo,
-      bugCheck: map.bugCheck,
+      bugCheck: map.bugCheck ?? null,
       source: r.source,
       fatal: false,
     });
   }
-  for (const r of simRules) m.set(r.id, r);
+  for (const r of simRules) {
+    m.set(r.id, { ...r, category: 'model', miniport: true, status: { kind: 'enforced', how: r.summary } });
+  }
   return m;
 }
 
 export const catalogue: ReadonlyMap<string, RuleSpec> = build();
+
+/** Rules with a mapping but no entry in rules.json (a typo would hide a rule). */
+export const unknownMappings: readonly string[] = Object.keys(msMappings).filter(
+  (k) => !msRules.some((r) => r.name === k),
+);

@@ -7,10 +7,22 @@ import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
 import type { DdiIrql } from '../ndis/generated/irql.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
-import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
-import { catalogue, type RuleSpec } from './catalogue.ts';
+import { BugCheckCode, type BugCheckParam, bugCheckName } from './bugcheck.ts';
+import { type BugCheckSpec, catalogue, type RuleSpec } from './catalogue.ts';
 
-export type VerifierMode = 'bugcheck' | 'collect';
+/**
+ * bugcheck: the first violation stops the machine, as on Windows (the default).
+ * collect: violations are recorded and the model goes on where it can.
+ * off: rule checks are skipped (to measure what they cost); what the model cannot
+ * go on from (a driver exception, a bad handle) still stops it.
+ */
+export type VerifierMode = 'bugcheck' | 'collect' | 'off';
+
+/** Driver Verifier's codes for the spin lock calls made below DISPATCH. */
+const lowIrqlBugChecks: Readonly<Record<string, BugCheckSpec>> = {
+  NdisDprAcquireSpinLock: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x40 },
+  NdisDprReleaseSpinLock: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x41 },
+};
 
 export interface Violation {
   rule: string;
@@ -60,10 +72,16 @@ export class Verifier {
     adapter: string | null,
     message: string,
     params?: BugCheckParam[],
+    bugCheck?: BugCheckSpec,
   ): void {
     const rule = catalogue.get(ruleId);
-    assert(rule !== undefined, 'Verifier.report: rule not in the catalogue', ruleId);
-    const v = this.record(rule, ddi, adapter, message, params ?? []);
+    assert(
+      rule !== undefined && rule.status.kind === 'enforced',
+      'Verifier.report: not an enforced rule',
+      ruleId,
+    );
+    if (this.mode === 'off' && !rule.fatal) return;
+    const v = this.record(rule, ddi, adapter, message, params ?? [], bugCheck);
     if (this.mode === 'bugcheck' || rule.fatal) this.stopWith(v);
   }
 
@@ -76,7 +94,11 @@ export class Verifier {
     params?: BugCheckParam[],
   ): never {
     const rule = catalogue.get(ruleId);
-    assert(rule !== undefined, 'Verifier.fatal: rule not in the catalogue', ruleId);
+    assert(
+      rule !== undefined && rule.status.kind === 'enforced',
+      'Verifier.fatal: not an enforced rule',
+      ruleId,
+    );
     this.stopWith(this.record(rule, ddi, adapter, message, params ?? []));
   }
 
@@ -97,7 +119,7 @@ export class Verifier {
   /** IRQL check of a DDI entry point against the generated table (rule Irql_*). */
   irql(spec: DdiIrql, ddi: string, adapter: string | null): void {
     const irql = this.kernel.ctx.irql;
-    if (spec.anyLevel) return;
+    if (spec.anyLevel || this.mode === 'off') return;
     if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
     this.irqlViolation(spec, spec.max, spec.exact, ddi, adapter);
   }
@@ -111,6 +133,7 @@ export class Verifier {
     adapter: string | null,
     rule?: string,
   ): void {
+    if (this.mode === 'off') return;
     const irql = this.kernel.ctx.irql;
     if (irql <= max && (!exact || irql === max)) return;
     this.irqlViolation(spec, max, exact, ddi, adapter, rule);
@@ -125,10 +148,16 @@ export class Verifier {
     ruleOverride?: string,
   ): void {
     const irql = this.kernel.ctx.irql;
-    const ruleId = ruleOverride ?? spec.irqlRule ?? 'Irql_Miscellaneous_Function';
+    const ruleId = ruleOverride ?? spec.irqlRule ?? 'NdisSim_Irql';
     const want = exact ? `exactly ${irqlNames[max]}` : `at most ${irqlNames[max]}`;
     const message = `${ddi} called at ${irqlNames[irql]}; it must be called ${want}`;
-    // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 2 is the IRQL at the time.
+    // Too low for a DISPATCH-only spin lock call: Driver Verifier's own codes (0xC4/0x40, 0x41).
+    const low = irql < max ? lowIrqlBugChecks[ddi] : undefined;
+    if (low !== undefined) {
+      this.report(ruleId, ddi, adapter, message, [irql, 0, 0], low);
+      return;
+    }
+    // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 1 the address (none here), 2 the IRQL.
     this.report(ruleId, ddi, adapter, message, [irql, 0, 0]);
   }
 
@@ -138,9 +167,11 @@ export class Verifier {
     adapter: string | null,
     message: string,
     params: BugCheckParam[],
+    override?: BugCheckSpec,
   ): Violation {
     const k = this.kernel;
-    const bc = rule.bugCheck;
+    const bc = override ?? rule.bugCheck;
+    assert(bc !== null, 'Verifier.record: an enforced rule without a bug check', rule.id);
     const p: BugCheckParam[] = [];
     if (bc.p1 !== null) p.push(bc.p1);
     if (bc.p2 !== undefined && bc.p2 !== null) p.push(bc.p2);

@@ -189,6 +189,14 @@ export function NdisMResetComplete(
   n.verifier.irql(irql.NdisMResetComplete, ddi, b.name);
   if (stale(b, ddi)) return;
   if (n.trace.on) n.traceDdi(ddi, b, { Status, AddressingReset });
+  if (n.kernel.ctx.held.length > 0) {
+    n.verifier.report(
+      'NdisSim_LockHeldAcrossCall',
+      ddi,
+      b.name,
+      `NdisMResetComplete called holding ${n.kernel.ctx.held.length} driver spin lock(s) (R4.15)`,
+    );
+  }
   if (b.reset === null) {
     n.verifier.report(
       'NdisSim_ResetCompleteUnexpected',

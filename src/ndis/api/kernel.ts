@@ -2,6 +2,7 @@
 // locks, interrupts, sleeps and stalls, system time.
 
 import { Irql } from '../../kernel/kernel.ts';
+import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import type { MiniportBlock } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -410,11 +411,7 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
   const n = i.ndis;
   n.verifier.irql(irql.NdisMDeregisterInterruptEx, ddi, i.block.name);
   if (i.deregistered) {
-    n.verifier.report('Init_DeRegisterInterrupt', ddi, i.block.name, 'interrupt deregistered twice', [
-      i.block.name,
-      'NDIS_MINIPORT_INTERRUPT',
-      0,
-    ]);
+    n.verifier.report('NdisMDeregisterInterruptEx', ddi, i.block.name, 'interrupt deregistered twice');
     return;
   }
   if (n.trace.on) n.traceDdi(ddi, i.block, {});
@@ -498,4 +495,91 @@ export function NdisGetSystemUpTimeEx(): number {
 export function NdisGetCurrentSystemTime(): number {
   const n = currentNdis('NdisGetCurrentSystemTime');
   return Math.floor(n.now / 100);
+}
+
+// ------------------------------------------------------ IRQL and memory
+
+const irqlRaise = ddiIrql.NDIS_RAISE_IRQL_TO_DISPATCH!;
+const irqlLower = ddiIrql.NDIS_LOWER_IRQL!;
+const irqlAllocMem = ddiIrql.NdisAllocateMemoryWithTagPriority!;
+const irqlFreeMem = ddiIrql.NdisFreeMemoryWithTagPriority!;
+
+/** NDIS_RAISE_IRQL_TO_DISPATCH(_pIrql): raises to DISPATCH; the old IRQL is returned. */
+export function NDIS_RAISE_IRQL_TO_DISPATCH(): number {
+  const n: Ndis = currentNdis('NDIS_RAISE_IRQL_TO_DISPATCH');
+  n.verifier.irql(irqlRaise, 'NDIS_RAISE_IRQL_TO_DISPATCH', null);
+  return n.kernel.raise(Irql.Dispatch);
+}
+
+/** NDIS_LOWER_IRQL(_OldIrql, _CurIrql): back to the IRQL the raise returned. */
+export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
+  const n: Ndis = currentNdis('NDIS_LOWER_IRQL');
+  n.verifier.irql(irqlLower, 'NDIS_LOWER_IRQL', null);
+  const cur = n.kernel.ctx.irql;
+  if (_CurIrql !== cur || _OldIrql > cur) {
+    // KeLowerIrql to a higher IRQL, or from one it is not at: Driver Verifier's 0xC4/0x31.
+    n.verifier.report(
+      'Irql_IrqlSetting_Function',
+      'NDIS_LOWER_IRQL',
+      null,
+      `NDIS_LOWER_IRQL(${_OldIrql}, ${_CurIrql}) at IRQL ${cur}: it can only go down from the IRQL the caller is at`,
+      [_OldIrql, cur, 0],
+      { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x31 },
+    );
+    return;
+  }
+  n.kernel.lower(_OldIrql);
+}
+
+/** The tag NDIS uses when a driver gives none ('NDIS' in memory order). */
+const ndisDefaultTag = 0x5349444e;
+
+/**
+ * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
+ * Returns a zeroed buffer, or null.
+ */
+export function NdisAllocateMemoryWithTagPriority(
+  NdisHandle: NDIS_HANDLE,
+  Length: number,
+  Tag: number,
+  _Priority: number,
+): Uint8Array | null {
+  const ddi = 'NdisAllocateMemoryWithTagPriority';
+  const h = ownerHandle(NdisHandle, ddi);
+  const n: Ndis = currentNdis(ddi);
+  const b = h instanceof MiniportDriverBlock ? null : h;
+  n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
+  if (Tag === 0 || Tag === ndisDefaultTag) {
+    n.verifier.report(
+      'NdisAllocateMemoryWithTagPriority',
+      ddi,
+      b?.name ?? null,
+      `memory allocated without a pool tag of the driver's own (Tag 0x${Tag.toString(16)})`,
+    );
+  }
+  if (!Number.isInteger(Length) || Length < 0 || Length > 64 * 1024 * 1024) return null;
+  const mem = new Uint8Array(Length);
+  n.allocations.set(mem, Tag);
+  return mem;
+}
+
+/** VOID NdisFreeMemoryWithTagPriority(NdisHandle, VirtualAddress, Tag). <= DISPATCH. */
+export function NdisFreeMemoryWithTagPriority(
+  NdisHandle: NDIS_HANDLE,
+  VirtualAddress: Uint8Array,
+  _Tag: number,
+): void {
+  const ddi = 'NdisFreeMemoryWithTagPriority';
+  const h = ownerHandle(NdisHandle, ddi);
+  const n: Ndis = currentNdis(ddi);
+  const b = h instanceof MiniportDriverBlock ? null : h;
+  n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
+  if (!n.allocations.delete(VirtualAddress)) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      b?.name ?? null,
+      `${ddi} of memory that is not allocated (freed twice?)`,
+    );
+  }
 }
