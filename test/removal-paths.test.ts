@@ -146,7 +146,7 @@ test('R5.2, R5.15: NDIS refuses query-remove once the device-failed flag is set;
 test('R2.12: a device failed after query-remove succeeded still halts with NdisHaltDeviceFailed', () => {
   let world: ReturnType<typeof testWorld> | null = null;
   const drv = scriptedDriver('t-nic', {
-    initialize: (a) => {
+    initialize: () => {
       world!.at(world!.kernel.now + 1 * ns.s, { kind: 'remove', device: 'nic0' });
       return NDIS_STATUS_SUCCESS;
     },

@@ -202,6 +202,12 @@ function fail(e: unknown): number {
   return 3;
 }
 
+// Output piped into `head` and closed early: stop quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 let exitCode: number;
 try {
   exitCode = main(process.argv.slice(2));

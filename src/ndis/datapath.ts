@@ -269,7 +269,8 @@ export class SendWatch implements EventTarget {
 }
 
 function watchSends(n: Ndis, b: MiniportBlock): void {
-  const w = b.sendWatch ?? (b.sendWatch = new SendWatch(n, b));
+  if (b.sendWatch === null) b.sendWatch = new SendWatch(n, b);
+  const w = b.sendWatch;
   if (w.armed || n.verifier.mode === 'off') return;
   w.armed = true;
   n.kernel.machine.after(watchPeriodNs, w, 0, null);
