@@ -18,6 +18,7 @@ export {
   NdisMPauseComplete,
   NdisMRemoveMiniport,
   NdisMResetComplete,
+  NdisMResetMiniport,
   NdisMRestartComplete,
   NdisMSetMiniportAttributes,
   NdisMUnmapIoSpace,

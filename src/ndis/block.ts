@@ -121,6 +121,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   /** NDIS's worker item that runs `op` one step further (Ndis.kick). */
   worker: WorkItem | null = null;
   hangTimer: KTimer | null = null;
+  /** NDIS's work item for NdisMResetMiniport. */
+  resetRequest: WorkItem | null = null;
   /** Link state last indicated (NDIS_STATUS_LINK_STATE) or from general attributes. */
   mediaConnectState = 0;
 

@@ -84,6 +84,25 @@ function checkForHang(n: Ndis, b: MiniportBlock): void {
   }
 }
 
+/** NdisMResetMiniport: MiniportResetEx follows from an NDIS work item (R4.6). */
+class ResetRequest implements WorkRoutine {
+  readonly item: WorkItem;
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+  ) {
+    this.item = new WorkItem(this, 'ndis');
+  }
+  runWork(): void {
+    startReset(this.ndis, this.block, 'NdisMResetMiniport');
+  }
+}
+
+export function requestReset(n: Ndis, b: MiniportBlock): void {
+  if (b.resetRequest === null) b.resetRequest = new ResetRequest(n, b).item;
+  n.kernel.queueWork(b.resetRequest);
+}
+
 /** R4.7 steps 1–6. Returns false when R4.11 forbids a reset now. */
 export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   const pnpBlocks =

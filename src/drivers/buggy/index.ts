@@ -2,16 +2,12 @@
 // exactly that rule the way a real driver does, and a scenario that runs it
 // (examples/gallery/<rule>.yaml).
 
-import type { DriverModule } from '../../ndis/driver.ts';
+import type { GalleryEntry } from './entry.ts';
+import { galleryA } from './gallery-a.ts';
+import { galleryB } from './gallery-b.ts';
 import { throwingNic } from './throwing-nic.ts';
 
-export interface GalleryEntry {
-  /** The rule the driver breaks (a catalogue id). */
-  readonly rule: string;
-  readonly driver: DriverModule;
-  /** The realistic mistake, in a sentence. */
-  readonly mistake: string;
-}
+export type { GalleryEntry } from './entry.ts';
 
 export const gallery: readonly GalleryEntry[] = [
   {
@@ -19,6 +15,8 @@ export const gallery: readonly GalleryEntry[] = [
     driver: throwingNic,
     mistake: 'MiniportRestart uses a receive ring that MiniportInitializeEx never allocated.',
   },
+  ...galleryA,
+  ...galleryB,
 ];
 
 export function galleryScenario(rule: string): string {

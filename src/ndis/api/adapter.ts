@@ -30,7 +30,7 @@ import {
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
-import { completeReset, indicateToProtocols, startHangTimer } from '../reset.ts';
+import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   NDIS_HANDLE,
   NDIS_LINK_STATE,
@@ -48,6 +48,7 @@ const irql = {
   NdisMRestartComplete: ddiIrql.NdisMRestartComplete!,
   NdisMResetComplete: ddiIrql.NdisMResetComplete!,
   NdisMRemoveMiniport: ddiIrql.NdisMRemoveMiniport!,
+  NdisMResetMiniport: ddiIrql.NdisMResetMiniport!,
   NdisMIndicateStatusEx: ddiIrql.NdisMIndicateStatusEx!,
   NdisWriteErrorLogEntry: ddiIrql.NdisWriteErrorLogEntry!,
   NdisOpenConfigurationEx: ddiIrql.NdisOpenConfigurationEx!,
@@ -228,6 +229,20 @@ export function NdisMRemoveMiniport(MiniportHandle: NDIS_HANDLE): NDIS_STATUS {
   const status = life.removeMiniport(n, b);
   if (t !== null) t.result = describe(status);
   return status;
+}
+
+/**
+ * VOID NdisMResetMiniport(MiniportAdapterHandle). <= DISPATCH (NDIS 6.30). NDIS queues
+ * a work item that calls MiniportResetEx (R4.6).
+ */
+export function NdisMResetMiniport(MiniportAdapterHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisMResetMiniport';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMResetMiniport, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (n.trace.on) n.traceDdi(ddi, b, {});
+  requestReset(n, b);
 }
 
 // ---------------------------------------------------- status indications

@@ -1,0 +1,264 @@
+// A scriptable miniport, written only against the public API: it does what a plain
+// SimNic driver does (attributes, registers, interrupt, sends completed at once)
+// and lets a hook replace any callback. Every callback NDIS makes is logged in
+// `calls`. The gallery's buggy drivers and the tests are built on it.
+
+import {
+  CmResourceTypeMemory,
+  type DRIVER_OBJECT,
+  type DriverModule,
+  MediaConnectStateConnected,
+  MediaDuplexStateFull,
+  type MINIPORT_ISR,
+  type NDIS_HANDLE,
+  type NDIS_IO_SPACE,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
+  type NDIS_MINIPORT_INIT_PARAMETERS,
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  type NDIS_OID_REQUEST,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  type NDIS_STATUS,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_SUCCESS,
+  NdisInterfacePci,
+  NdisMDeregisterInterruptEx,
+  NdisMDeregisterMiniportDriver,
+  NdisMedium802_3,
+  NdisMMapIoSpace,
+  NdisMRegisterInterruptEx,
+  NdisMRegisterMiniportDriver,
+  NdisMSendNetBufferListsComplete,
+  NdisMSetMiniportAttributes,
+  NdisMUnmapIoSpace,
+  NdisReadRegisterUlong,
+  NdisWriteRegisterUlong,
+  type NET_BUFFER_LIST,
+  type NET_DEVICE_PNP_EVENT,
+  SimNicCtrl,
+  SimNicIcr,
+  SimNicReg,
+} from '../../index.ts';
+
+export interface TestAdapter {
+  handle: NDIS_HANDLE;
+  space: NDIS_IO_SPACE | null;
+  interrupt: NDIS_HANDLE | null;
+  /** Free-form state a test keeps per adapter. */
+  state: Record<string, unknown>;
+}
+
+/** Hooks a test may set; each returns what the real callback returns. */
+export interface Hooks {
+  /** After the default initialization succeeded; return a failure to fail it (the hook must undo its own work). */
+  initialize?(a: TestAdapter, params: NDIS_MINIPORT_INIT_PARAMETERS): NDIS_STATUS;
+  pause?(a: TestAdapter): NDIS_STATUS;
+  restart?(a: TestAdapter): NDIS_STATUS;
+  halt?(a: TestAdapter, action: number): void;
+  checkForHang?(a: TestAdapter): boolean;
+  reset?(a: TestAdapter): { Status: NDIS_STATUS; AddressingReset: boolean };
+  devicePnPEventNotify?(a: TestAdapter, ev: NET_DEVICE_PNP_EVENT): void;
+  /** Runs in MiniportInterrupt at DIRQL, after the causes were read. */
+  isr?(a: TestAdapter, causes: number): void;
+  /** Runs in MiniportInterruptDPC at DISPATCH. */
+  dpc?(a: TestAdapter): void;
+  /** MiniportSendNetBufferLists; default: complete every NBL at once with SUCCESS. */
+  send?(a: TestAdapter, chain: NET_BUFFER_LIST, port: number, flags: number): void;
+  returnNbls?(a: TestAdapter, chain: NET_BUFFER_LIST, flags: number): void;
+  /** MiniportOidRequest; default: NDIS_STATUS_NOT_SUPPORTED. */
+  oid?(a: TestAdapter, req: NDIS_OID_REQUEST): NDIS_STATUS;
+  cancelOid?(a: TestAdapter, requestId: unknown): void;
+  shutdown?(a: TestAdapter, action: number): void;
+  /** Edits the characteristics before registration (e.g. to drop a handler). */
+  characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
+}
+
+export interface ScriptedDriver extends DriverModule {
+  /** Every callback NDIS made, in order: "MiniportPause", "MiniportHaltEx(4)", ... */
+  readonly calls: string[];
+  /** Adapters by name of their last initialization. */
+  readonly adapters: TestAdapter[];
+}
+
+const mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x09];
+
+export function scriptedDriver(
+  name: string,
+  hooks: Hooks = {},
+  description = 'scriptable miniport',
+): ScriptedDriver {
+  const calls: string[] = [];
+  const adapters: TestAdapter[] = [];
+
+  function initialize(
+    handle: NDIS_HANDLE,
+    _ctx: unknown,
+    params: NDIS_MINIPORT_INIT_PARAMETERS,
+  ): NDIS_STATUS {
+    calls.push('MiniportInitializeEx');
+    const a: TestAdapter = { handle, space: null, interrupt: null, state: {} };
+    let s = NdisMSetMiniportAttributes(handle, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+        Revision: NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+      },
+      MiniportAdapterContext: a,
+      AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+      CheckForHangTimeInSeconds: 2,
+      InterfaceType: NdisInterfacePci,
+    });
+    if (s !== NDIS_STATUS_SUCCESS) return s;
+    s = NdisMSetMiniportAttributes(handle, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+        Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+      },
+      MediaType: NdisMedium802_3,
+      MtuSize: 1500,
+      MaxXmitLinkSpeed: 1e9,
+      MaxRcvLinkSpeed: 1e9,
+      XmitLinkSpeed: 1e9,
+      RcvLinkSpeed: 1e9,
+      MediaConnectState: MediaConnectStateConnected,
+      MediaDuplexState: MediaDuplexStateFull,
+      LookaheadSize: 1500,
+      MacAddressLength: 6,
+      PermanentMacAddress: mac,
+      CurrentMacAddress: mac,
+    });
+    if (s !== NDIS_STATUS_SUCCESS) return s;
+    const mem = params.AllocatedResources?.PartialDescriptors.find((d) => d.Type === CmResourceTypeMemory);
+    if (mem !== undefined && mem.Type === CmResourceTypeMemory) {
+      const m = NdisMMapIoSpace(handle, mem.Start, mem.Length);
+      a.space = m.VirtualAddress;
+      const r = NdisMRegisterInterruptEx(handle, a, {
+        Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
+        InterruptHandler: isr,
+        InterruptDpcHandler: (ctx) => {
+          calls.push('MiniportInterruptDPC');
+          hooks.dpc?.(ctx as TestAdapter);
+        },
+        DisableInterruptHandler: () => {},
+        EnableInterruptHandler: () => {},
+      });
+      a.interrupt = r.NdisInterruptHandle;
+      if (a.space !== null) {
+        NdisWriteRegisterUlong(a.space.at(SimNicReg.IMR), SimNicIcr.RESET_DONE | SimNicIcr.LINK_CHANGE);
+        NdisWriteRegisterUlong(a.space.at(SimNicReg.CTRL), SimNicCtrl.INTR_ENABLE);
+      }
+    }
+    adapters.push(a);
+    if (hooks.initialize) {
+      const h = hooks.initialize(a, params);
+      if (h !== NDIS_STATUS_SUCCESS) {
+        undo(a);
+        return h;
+      }
+    }
+    return NDIS_STATUS_SUCCESS;
+  }
+
+  function undo(a: TestAdapter): void {
+    if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+    a.interrupt = null;
+    if (a.space !== null) NdisMUnmapIoSpace(a.handle, a.space, 0);
+    a.space = null;
+  }
+
+  const isr: MINIPORT_ISR = (ctx) => {
+    const a = ctx as TestAdapter;
+    calls.push('MiniportInterrupt');
+    const causes = a.space === null ? 0 : NdisReadRegisterUlong(a.space.at(SimNicReg.ICR));
+    if (causes === 0 || causes === 0xffffffff) {
+      return { InterruptRecognized: false, QueueDefaultInterruptDpc: false, TargetProcessors: 0 };
+    }
+    hooks.isr?.(a, causes);
+    return { InterruptRecognized: true, QueueDefaultInterruptDpc: true, TargetProcessors: 0 };
+  };
+
+  function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_STATUS {
+    let driverHandle: NDIS_HANDLE | null = null;
+    const c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS = {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+        Revision: NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
+      },
+      MajorNdisVersion: 6,
+      MinorNdisVersion: 30,
+      InitializeHandlerEx: initialize,
+      HaltHandlerEx: (ctx, action) => {
+        calls.push(`MiniportHaltEx(${action})`);
+        const a = ctx as TestAdapter;
+        hooks.halt?.(a, action);
+        undo(a);
+      },
+      UnloadHandler: () => {
+        calls.push('MiniportDriverUnload');
+        if (driverHandle !== null) NdisMDeregisterMiniportDriver(driverHandle);
+      },
+      PauseHandler: (ctx) => {
+        calls.push('MiniportPause');
+        return hooks.pause ? hooks.pause(ctx as TestAdapter) : NDIS_STATUS_SUCCESS;
+      },
+      RestartHandler: (ctx) => {
+        calls.push('MiniportRestart');
+        return hooks.restart ? hooks.restart(ctx as TestAdapter) : NDIS_STATUS_SUCCESS;
+      },
+      OidRequestHandler: (ctx, req) => {
+        calls.push('MiniportOidRequest');
+        return hooks.oid ? hooks.oid(ctx as TestAdapter, req) : NDIS_STATUS_NOT_SUPPORTED;
+      },
+      SendNetBufferListsHandler: (ctx, chain, port, flags) => {
+        if (hooks.send) {
+          hooks.send(ctx as TestAdapter, chain, port, flags);
+          return;
+        }
+        for (let n: NET_BUFFER_LIST | null = chain; n !== null; n = n.Next) n.Status = NDIS_STATUS_SUCCESS;
+        const atDispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+        NdisMSendNetBufferListsComplete(
+          (ctx as TestAdapter).handle,
+          chain,
+          atDispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+        );
+      },
+      ReturnNetBufferListsHandler: (ctx, chain, flags) =>
+        hooks.returnNbls?.(ctx as TestAdapter, chain, flags),
+      CancelSendHandler: () => {},
+      DevicePnPEventNotifyHandler: (ctx, ev) => {
+        calls.push(`MiniportDevicePnPEventNotify(${ev.DevicePnPEvent})`);
+        hooks.devicePnPEventNotify?.(ctx as TestAdapter, ev);
+      },
+      ShutdownHandlerEx: (ctx, action) => {
+        calls.push('MiniportShutdownEx');
+        hooks.shutdown?.(ctx as TestAdapter, action);
+      },
+      CancelOidRequestHandler: (ctx, id) => hooks.cancelOid?.(ctx as TestAdapter, id),
+    };
+    if (hooks.checkForHang || hooks.reset) {
+      c.CheckForHangHandlerEx = (ctx) => {
+        calls.push('MiniportCheckForHangEx');
+        return hooks.checkForHang ? hooks.checkForHang(ctx as TestAdapter) : false;
+      };
+      c.ResetHandlerEx = (ctx) => {
+        calls.push('MiniportResetEx');
+        return hooks.reset
+          ? hooks.reset(ctx as TestAdapter)
+          : { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+      };
+    }
+    hooks.characteristics?.(c);
+    const r = NdisMRegisterMiniportDriver(DriverObject, RegistryPath, null, c);
+    driverHandle = r.NdisMiniportDriverHandle;
+    return r.Status;
+  }
+
+  return { name, description, load: () => ({ DriverEntry }), calls, adapters };
+}
