@@ -742,6 +742,7 @@ export function simnicMiniport(
     a.status = (a.status | fRemoveInProgress) & ~fResetInProgress;
     release(a, atDispatch);
     if (already) return false;
+    // S-a step 1: log the failure, quiesce the NIC, then ask NDIS to remove the adapter.
     NdisWriteErrorLogEntry(
       a.handle,
       NDIS_ERROR_CODE_HARDWARE_FAILURE,
@@ -749,6 +750,8 @@ export function simnicMiniport(
       a.resetTimes.length,
       a.resetWindowMs / 1000,
     );
+    if (NdisReadRegisterUlong(a.statusReg) !== allOnes) NdisWriteRegisterUlong(a.ctrl, 0);
+    completeSends(a, takeQueuedSends(a, atDispatch), NDIS_STATUS_FAILURE, atDispatch);
     NdisMRemoveMiniport(a.handle);
     return true;
   }

@@ -120,6 +120,8 @@ export class SimNic implements Mmio, EventTarget {
   private hbBase = 0;
   private hbSince = 0;
   private rehangEv: SimEvent | null = null;
+  /** The next frame from the wire, while receive is enabled. */
+  private rxEv: SimEvent | null = null;
   /** Lengths of frames queued for transmission, oldest first. */
   private readonly txQueue: number[] = [];
   private txBusy: SimEvent | null = null;
@@ -138,7 +140,6 @@ export class SimNic implements Mmio, EventTarget {
     readonly wire: WireOptions = quietWire,
   ) {
     const m = kernel.machine;
-    if (wire.rxPerSecond > 0) m.after(Math.round(ns.s / wire.rxPerSecond), this, Op.Rx, null);
     if (faults.hangAtNs !== null) m.at(faults.hangAtNs, this, Op.Hang, 'fault plan: hang');
     if (faults.hangEvery !== null) m.at(faults.hangEvery.periodNs, this, Op.HangTick, null);
     if (faults.vanishAtNs !== null) m.at(faults.vanishAtNs, this, Op.Vanish, null);
@@ -197,6 +198,7 @@ export class SimNic implements Mmio, EventTarget {
         if (value & Ctrl.RESET && !this.resetting) this.beginReset();
         this.ctrl = value & ~Ctrl.RESET;
         this.startTx();
+        this.wireRx();
         return;
       case Reg.IMR:
         this.imr = value;
@@ -205,6 +207,17 @@ export class SimNic implements Mmio, EventTarget {
         this.txQueue.push(value);
         this.startTx();
         return;
+    }
+  }
+
+  /** Frames arrive from the wire only while receive is enabled (no events otherwise). */
+  private wireRx(): void {
+    const on = this.wire.rxPerSecond > 0 && (this.ctrl & Ctrl.RX_ENABLE) !== 0 && !this.vanished;
+    if (on && this.rxEv === null) {
+      this.rxEv = this.kernel.machine.after(Math.round(ns.s / this.wire.rxPerSecond), this, Op.Rx, null);
+    } else if (!on && this.rxEv !== null) {
+      this.rxEv.cancelled = true;
+      this.rxEv = null;
     }
   }
 
@@ -278,8 +291,9 @@ export class SimNic implements Mmio, EventTarget {
         this.startTx();
         return;
       case Op.Rx: {
+        this.rxEv = null;
         if (this.vanished) return;
-        this.kernel.machine.after(Math.round(ns.s / this.wire.rxPerSecond), this, Op.Rx, null);
+        this.wireRx();
         const listening = this.linkUp && !this.hung && !this.resetting && (this.ctrl & Ctrl.RX_ENABLE) !== 0;
         if (!listening) return;
         if (this.rxQueue.length >= rxFifoFrames) {

@@ -1,0 +1,157 @@
+// The verifier: modes, the catalogue, the bug-check report, and the reference
+// drivers across many seeds.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import {
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateMemoryWithTagPriority,
+  NdisFreeMemoryWithTagPriority,
+  NdisMPauseComplete,
+  NdisStallExecution,
+} from '../src/index.ts';
+import { msRules } from '../src/ndis/generated/rules.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { loadScenario } from '../src/scenario/load.ts';
+import { catalogue, unknownMappings } from '../src/verifier/catalogue.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+test('the catalogue has every rule of rules.json, each enforced or not applicable with a reason', () => {
+  assert.deepEqual(unknownMappings, []);
+  for (const r of msRules) {
+    const c = catalogue.get(r.name);
+    assert.ok(c !== undefined, r.name);
+    if (c.status.kind === 'not-applicable')
+      assert.ok(c.status.reason.length > 20, `${r.name}: a real reason`);
+    else
+      assert.ok(
+        c.bugCheck !== null && c.spec.length > 0,
+        `${r.name}: enforced rules name a bug check and spec rules`,
+      );
+  }
+  const mini = msRules.filter((r) => r.miniport);
+  assert.equal(mini.length, 57);
+});
+
+test('ndis-sim rules prints every rule and the counts; rules <id> explains one', () => {
+  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', 'rules', '--no-color'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const m of msRules) assert.match(r.stdout, new RegExp(`^${m.name} `, 'm'));
+  const enforced = msRules.filter(
+    (m) => m.miniport && catalogue.get(m.name)!.status.kind === 'enforced',
+  ).length;
+  assert.match(
+    r.stdout,
+    new RegExp(`about miniports: 57 — ${enforced} enforced, ${57 - enforced} not applicable`),
+  );
+  const one = spawnSync(
+    process.execPath,
+    ['bin/ndis-sim.js', 'rules', 'NdisTimedOidComplete', '--no-color'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(one.status, 0);
+  assert.match(one.stdout, /DRIVER_VERIFIER_DETECTED_VIOLATION \(0xC4\/0x92003\)/);
+  assert.match(
+    one.stdout,
+    /learn\.microsoft\.com\/en-us\/windows-hardware\/drivers\/devtest\/ndis-ndistimedoidcomplete/,
+  );
+  assert.match(one.stdout, /R6\.6/);
+  const bad = spawnSync(process.execPath, ['bin/ndis-sim.js', 'rules', 'SpinLok'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /did you mean SpinLock\?/);
+});
+
+/** A driver that breaks three rules, none of which stops NDIS from going on. */
+function threeRuleDriver() {
+  return scriptedDriver('three-rules-nic', {
+    initialize: (a) => {
+      // NdisAllocateMemoryWithTagPriority: no pool tag of its own.
+      const mem = NdisAllocateMemoryWithTagPriority(a.handle, 256, 0, 0);
+      if (mem !== null) NdisFreeMemoryWithTagPriority(a.handle, mem, 0);
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: () => {
+      // NdisStallExecution_Delay: a 1 ms busy wait.
+      NdisStallExecution(1000);
+      return NDIS_STATUS_SUCCESS;
+    },
+    dpc: (a) => {
+      // NdisSim_PauseCompleteUnexpected: no pause is pending.
+      NdisMPauseComplete(a.handle);
+    },
+  });
+}
+
+test('collect mode reports every violation of a driver that breaks three rules in one run', () => {
+  const drv = threeRuleDriver();
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'three-rules-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'violations');
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisAllocateMemoryWithTagPriority', 'NdisStallExecution_Delay', 'NdisSim_PauseCompleteUnexpected'],
+  );
+  // The run went on to the end.
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+  // In bugcheck mode the first one stops the machine.
+  const b = testWorld({
+    drivers: [threeRuleDriver()],
+    devices: [{ name: 'nic0', driver: 'three-rules-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+  }).run(2 * ns.s);
+  assert.equal(b.verdict, 'bugcheck');
+  assert.equal(b.violations.length, 1);
+  assert.equal(b.bugCheck!.rule, 'NdisAllocateMemoryWithTagPriority');
+});
+
+test('off mode skips the checks that cost time', () => {
+  const r = testWorld({
+    drivers: [threeRuleDriver()],
+    devices: [{ name: 'nic0', driver: 'three-rules-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+    options: { verifier: 'off' },
+  }).run(2 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(r.violations.length, 0);
+});
+
+test('a bug check names the rule, summary, DDI, adapter, CPU, IRQL, virtual time and the events before it', () => {
+  const drv = threeRuleDriver();
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'three-rules-nic' }] });
+  const r = w.run(1 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisAllocateMemoryWithTagPriority');
+  assert.equal(v.ddi, 'NdisAllocateMemoryWithTagPriority');
+  assert.equal(v.adapter, 'nic0');
+  assert.equal(v.irql, 0);
+  assert.ok(v.timeNs > 0);
+  assert.ok(v.tracePos > 0 && v.tracePos <= w.trace.events.length);
+  assert.equal(w.trace.events[w.trace.events.length - 1]!.kind, 'bugcheck');
+});
+
+const referenceRuns: [string, number][] = [
+  ['examples/reset-storm.yaml', 200],
+  ['examples/simnic-traffic.yaml', 200],
+];
+
+for (const [file, seeds] of referenceRuns) {
+  test(`reference drivers break no rule: ${file} over ${seeds} seeds`, () => {
+    const s = loadScenario(file, driverNames());
+    for (let seed = 1; seed <= seeds; seed++) {
+      const w = buildWorld(s, { seed, trace: false });
+      const r = w.run(untilNs(s));
+      assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')}`);
+      for (const a of w.summary().adapters) {
+        assert.equal(a.data.sent, a.data.completed, `seed ${seed} ${a.name}: sends`);
+        assert.equal(a.data.indicated, a.data.returned, `seed ${seed} ${a.name}: receives`);
+      }
+    }
+  });
+}
