@@ -3,15 +3,33 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_HARD_ERRORS,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisHaltDeviceFailed,
+  NdisHaltDeviceSurpriseRemoved,
   NdisMRemoveMiniport,
-  NdisSetTimerObject,
+  NdisMResetComplete,
 } from '../src/index.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
-import { inOrder, is, ns, testWorld } from './helpers/world.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
 
-void NdisSetTimerObject;
+const halts = (calls: string[]): string[] => calls.filter((c) => c.startsWith('MiniportHaltEx'));
+const count = (ev: readonly TraceEvent[], p: (e: TraceEvent) => boolean): number => ev.filter(p).length;
+const sent = (minor: string) => (e: TraceEvent) =>
+  e.kind === 'irp' && e.what === minor && e.data?.phase === 'sent';
+
+/** A driver whose CheckForHang reports a hang once, at the first tick (2 s). */
+const hangOnce = {
+  checkForHang: (a: TestAdapter): boolean => {
+    if (a.state.hung) return false;
+    a.state.hung = true;
+    return true;
+  },
+};
 
 test('S-a: NdisMRemoveMiniport from a DPC while Running ends in MiniportHaltEx(NdisHaltDeviceFailed) and Code 43', () => {
   let returned: number | null = null;
@@ -45,4 +63,178 @@ test('S-a: NdisMRemoveMiniport from a DPC while Running ends in MiniportHaltEx(N
   assert.equal(w.device('nic0').problem, 43);
   assert.equal(w.ndis.dumps.length, 1);
   assert.equal(w.ndis.dumps[0]!.params[3], 71);
+});
+
+test('S-b, R5.14: NdisMRemoveMiniport twice before halt: both SUCCESS, one dump, one invalidation, one halt', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const results: number[] = [];
+    const drv = scriptedDriver('sb-nic', {
+      dpc: (a) => {
+        results.push(NdisMRemoveMiniport(a.handle));
+        // Again a moment later, from a timer, before NDIS has got round to the removal.
+        after(a, 0.01, (x) => results.push(NdisMRemoveMiniport(x.handle)));
+      },
+    });
+    const w = testWorld({
+      seed,
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 'sb-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+    });
+    const r = w.run(5 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    assert.deepEqual(results, [NDIS_STATUS_SUCCESS, NDIS_STATUS_SUCCESS]);
+    const ev = w.trace.events;
+    assert.equal(w.ndis.dumps.length, 1);
+    assert.equal(count(ev, is('device', 'IoInvalidateDeviceState')), 1);
+    assert.equal(count(ev, is('ndis', 'device already failed: nothing more to do (R5.14)')), 1);
+    assert.equal(count(ev, sent('IRP_MN_SURPRISE_REMOVAL')), 1);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+    assert.equal(w.adapter('nic0')!.removeCalls, 2);
+    assert.equal(w.device('nic0').problem, 43);
+  }
+});
+
+test('S-c 3a: NdisMRemoveMiniport inside MiniportResetEx, which returns HARD_ERRORS: RESET_END, teardown, Failed, Code 43', () => {
+  for (const seed of [1, 2, 3]) {
+    const drv = scriptedDriver('sc-nic', {
+      ...hangOnce,
+      reset: (a) => {
+        NdisMRemoveMiniport(a.handle);
+        return { Status: NDIS_STATUS_HARD_ERRORS, AddressingReset: false };
+      },
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'sc-nic' }] });
+    const r = w.run(6 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    inOrder(w.trace.events, [
+      ['MiniportResetEx', is('call', 'MiniportResetEx')],
+      ['NdisMRemoveMiniport', is('ddi', 'NdisMRemoveMiniport')],
+      ['reset complete', is('ndis', 'reset complete')],
+      [
+        'RESET_END',
+        (e) =>
+          e.kind === 'call' &&
+          e.what === 'ProtocolStatusEx' &&
+          e.data?.StatusCode === 'NDIS_STATUS_RESET_END',
+      ],
+      ['SURPRISE_REMOVAL', sent('IRP_MN_SURPRISE_REMOVAL')],
+      ['halt', is('call', 'MiniportHaltEx')],
+    ]);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+    const v = [...w.protocols[0]!.views.values()][0]!;
+    assert.equal(v.lastResetStatus, NDIS_STATUS_HARD_ERRORS);
+    assert.equal(w.device('nic0').problem, 43);
+  }
+});
+
+test('S-c 3b, R5.17, R4.16: the reset pends and completes later; MiniportHaltEx only after NdisMResetComplete', () => {
+  for (const seed of [1, 2, 3]) {
+    const drv = scriptedDriver('sc-nic', {
+      ...hangOnce,
+      reset: (a) => {
+        NdisMRemoveMiniport(a.handle);
+        // The hardware reset finishes (and fails) 300 ms later.
+        after(a, 300, (x) => NdisMResetComplete(x.handle, NDIS_STATUS_HARD_ERRORS, false));
+        return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+      },
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'sc-nic' }] });
+    const r = w.run(6 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    const ev = w.trace.events;
+    const [, complete, halt] = inOrder(ev, [
+      ['SURPRISE_REMOVAL', sent('IRP_MN_SURPRISE_REMOVAL')],
+      ['NdisMResetComplete', is('ddi', 'NdisMResetComplete')],
+      ['halt', is('call', 'MiniportHaltEx')],
+    ]);
+    assert.ok(complete! < halt!);
+    // The teardown got as far as it could while the reset was out, then waited.
+    assert.ok(findEvent(ev, is('ndis', 'halt waits for the reset in progress (R2.9, R4.16)')) < complete!);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  }
+});
+
+test('R4.16: a reset that is never completed blocks the removal: no halt, and the run says what is pending', () => {
+  const drv = scriptedDriver('sc-nic', {
+    ...hangOnce,
+    reset: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'sc-nic' }] });
+  const r = w.run(10 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(halts(drv.calls), []);
+  assert.ok(
+    r.pending.some((p) => p.includes('reset in progress')),
+    r.pending.join('; '),
+  );
+  assert.ok(
+    r.pending.some((p) => p.includes('teardown waiting')),
+    r.pending.join('; '),
+  );
+});
+
+/** S-d's driver: the reset pends; at the reset the test unplugs the NIC 1 ms later. */
+function sdDriver(alsoRemove: boolean, unplug: () => void) {
+  return scriptedDriver('sd-nic', {
+    ...hangOnce,
+    reset: (a) => {
+      if (alsoRemove) NdisMRemoveMiniport(a.handle);
+      a.state.resetPending = true;
+      unplug();
+      return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+    },
+    devicePnPEventNotify: (a, ev) => {
+      // S-d step 2: the hardware is gone; abandon the reset, complete it with failure.
+      if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved && a.state.resetPending) {
+        a.state.resetPending = false;
+        NdisMResetComplete(a.handle, NDIS_STATUS_FAILURE, false);
+      }
+    },
+  });
+}
+
+function sdWorld(seed: number, alsoRemove: boolean) {
+  let w: ReturnType<typeof testWorld> | null = null;
+  const unplug = (): void => w!.at(w!.kernel.now + 1 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const drv = sdDriver(alsoRemove, unplug);
+  w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'sd-nic' }] });
+  return { w, drv };
+}
+
+test('S-d: surprise removal while a reset is pending: the reset completes, then MiniportHaltEx(SurpriseRemoved); the device is gone', () => {
+  for (const seed of [1, 2, 3, 4]) {
+    const { w, drv } = sdWorld(seed, false);
+    const r = w.run(6 * ns.s);
+    assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+    const ev = w.trace.events;
+    const complete = findEvent(ev, is('ddi', 'NdisMResetComplete'));
+    const halt = findEvent(ev, is('call', 'MiniportHaltEx'));
+    const removed = findEvent(
+      ev,
+      (e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed',
+    );
+    // R5.6: no order between the miniport's notification and the protocols'; halt after the reset, before the FDO goes.
+    assert.ok(complete >= 0 && complete < halt && halt < removed);
+    const resetEnd = findEvent(
+      ev,
+      (e) =>
+        e.kind === 'call' && e.what === 'ProtocolStatusEx' && e.data?.StatusCode === 'NDIS_STATUS_RESET_END',
+    );
+    assert.ok(resetEnd > complete && resetEnd < halt);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceSurpriseRemoved})`]);
+    assert.equal(w.device('nic0').status, 'gone');
+    assert.equal(w.device('nic0').problem, 0);
+  }
+});
+
+test('S-d, R2.12: if the driver also called NdisMRemoveMiniport in time, the halt action is NdisHaltDeviceFailed', () => {
+  for (const seed of [1, 2, 3]) {
+    const { w, drv } = sdWorld(seed, true);
+    const r = w.run(6 * ns.s);
+    assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  }
 });

@@ -147,7 +147,11 @@ for (const [file, seeds] of referenceRuns) {
     for (let seed = 1; seed <= seeds; seed++) {
       const w = buildWorld(s, { seed, trace: false });
       const r = w.run(untilNs(s));
-      assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')}`);
+      assert.equal(
+        r.verdict,
+        'ok',
+        `seed ${seed}: ${r.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')}`,
+      );
       for (const a of w.summary().adapters) {
         assert.equal(a.data.sent, a.data.completed, `seed ${seed} ${a.name}: sends`);
         assert.equal(a.data.indicated, a.data.returned, `seed ${seed} ${a.name}: receives`);

@@ -163,12 +163,15 @@ export function completeReset(
   addressingReset: boolean,
   via: string,
 ): void {
-  if (!resetResults.has(status)) {
+  // R4.9: MiniportResetEx returns one of its documented results; NdisMResetComplete
+  // takes any final status (S-d completes an abandoned reset with a failure), never PENDING.
+  const bad = via === 'MiniportResetEx' ? !resetResults.has(status) : status === NDIS_STATUS_PENDING;
+  if (bad) {
     n.verifier.report(
       'NdisSim_ResetReturn',
       via,
       b.name,
-      `${via}: 0x${status.toString(16)} is not a reset result (R4.9)`,
+      `${via}: 0x${status.toString(16)} is not a reset result (R4.9, R4.15)`,
     );
   }
   b.reset = null;

@@ -157,8 +157,8 @@ export class Verifier {
       this.report(ruleId, ddi, adapter, message, [irql, 0, 0], low);
       return;
     }
-    // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 1 the address (none here), 2 the IRQL.
-    this.report(ruleId, ddi, adapter, message, [irql, 0, 0]);
+    // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 1 the address (none here), 2 the IRQL, 3 the access (read).
+    this.report(ruleId, ddi, adapter, message, [0, irql, 0, 0]);
   }
 
   private record(

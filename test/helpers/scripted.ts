@@ -1,6 +1,7 @@
 // Tests use the gallery's scriptable miniport (src/drivers/buggy/base.ts).
 
 export {
+  after,
   type Hooks,
   type ScriptedDriver,
   scriptedDriver,

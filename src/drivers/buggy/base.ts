@@ -23,12 +23,17 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   type NDIS_STATUS,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateTimerObject,
+  NdisCancelTimerObject,
+  NdisFreeTimerObject,
   NdisInterfacePci,
   NdisMDeregisterInterruptEx,
   NdisMDeregisterMiniportDriver,
@@ -38,8 +43,10 @@ import {
   NdisMRegisterMiniportDriver,
   NdisMSendNetBufferListsComplete,
   NdisMSetMiniportAttributes,
+  NdisMSleep,
   NdisMUnmapIoSpace,
   NdisReadRegisterUlong,
+  NdisSetTimerObject,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   type NET_DEVICE_PNP_EVENT,
@@ -54,6 +61,32 @@ export interface TestAdapter {
   interrupt: NDIS_HANDLE | null;
   /** Free-form state a test keeps per adapter. */
   state: Record<string, unknown>;
+  /** One-shot timers from `after`, stopped and freed by the base in halt (or a failing init). */
+  timers: { handle: NDIS_HANDLE; armed: boolean }[];
+}
+
+/**
+ * Runs `fn` at DISPATCH in a one-shot NDIS timer callback `ms` milliseconds from now
+ * (NdisAllocateTimerObject with the adapter handle, NdisSetTimerObject).
+ */
+export function after(a: TestAdapter, ms: number, fn: (a: TestAdapter) => void): void {
+  const entry: { handle: NDIS_HANDLE; armed: boolean } = {
+    handle: null as unknown as NDIS_HANDLE,
+    armed: true,
+  };
+  const t = NdisAllocateTimerObject(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1 },
+    AllocationTag: 0x74736574, // 'test'
+    TimerFunction: () => {
+      entry.armed = false;
+      fn(a);
+    },
+    FunctionContext: null,
+  });
+  if (t.TimerObject === null) return;
+  entry.handle = t.TimerObject;
+  a.timers.push(entry);
+  NdisSetTimerObject(t.TimerObject, -Math.round(ms * 10_000), 0, null);
 }
 
 /** Hooks a test may set; each returns what the real callback returns. */
@@ -104,7 +137,7 @@ export function scriptedDriver(
     params: NDIS_MINIPORT_INIT_PARAMETERS,
   ): NDIS_STATUS {
     calls.push('MiniportInitializeEx');
-    const a: TestAdapter = { handle, space: null, interrupt: null, state: {} };
+    const a: TestAdapter = { handle, space: null, interrupt: null, state: {}, timers: [] };
     let s = NdisMSetMiniportAttributes(handle, {
       Header: {
         Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
@@ -167,6 +200,13 @@ export function scriptedDriver(
   }
 
   function undo(a: TestAdapter): void {
+    // R8.6, R8.7: cancel each timer; one whose callback is already queued is waited for.
+    for (const t of a.timers) {
+      if (NdisCancelTimerObject(t.handle)) t.armed = false;
+      while (t.armed) NdisMSleep(100);
+      NdisFreeTimerObject(t.handle);
+    }
+    a.timers = [];
     if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
     a.interrupt = null;
     if (a.space !== null) NdisMUnmapIoSpace(a.handle, a.space, 0);

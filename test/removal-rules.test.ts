@@ -1,0 +1,259 @@
+// NdisMRemoveMiniport in every context (R5.14–R5.20), at the wrong IRQL, and the
+// unsolicited completions of R1.10 and R4.15.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  type NDIS_HANDLE,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisHaltDeviceFailed,
+  NdisMPauseComplete,
+  NdisMRemoveMiniport,
+  NdisMResetComplete,
+  NdisMRestartComplete,
+} from '../src/index.ts';
+import { after, scriptedDriver } from './helpers/scripted.ts';
+import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
+
+const halts = (calls: string[]): string[] => calls.filter((c) => c.startsWith('MiniportHaltEx'));
+
+test('R5.16 (init fails): NdisMRemoveMiniport during MiniportInitializeEx, then failure: Code 10, no halt, no removal', () => {
+  for (const seed of [1, 2, 3]) {
+    const drv = scriptedDriver('init-nic', {
+      initialize: (a) => {
+        assert.equal(NdisMRemoveMiniport(a.handle), NDIS_STATUS_SUCCESS);
+        return NDIS_STATUS_FAILURE;
+      },
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'init-nic' }] });
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    assert.deepEqual(halts(drv.calls), []);
+    assert.equal(w.device('nic0').problem, 10);
+    assert.equal(findEvent(w.trace.events, is('irp', 'IRP_MN_SURPRISE_REMOVAL')), -1);
+    assert.equal(
+      findEvent(w.trace.events, is('irp', 'IRP_MN_QUERY_PNP_DEVICE_STATE')),
+      -1,
+      'the invalidation lapses',
+    );
+  }
+});
+
+test('R5.16 (init succeeds): the state query after the start reports failure: surprise removal, Failed, Code 43', () => {
+  for (const seed of [1, 2, 3]) {
+    const drv = scriptedDriver('init-nic', {
+      initialize: (a) => {
+        NdisMRemoveMiniport(a.handle);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'init-nic' }] });
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    inOrder(w.trace.events, [
+      [
+        'START completed',
+        (e) => e.kind === 'irp' && e.what === 'IRP_MN_START_DEVICE' && e.data?.phase === 'completed',
+      ],
+      ['query reports failure', is('ndis', 'reports PNP_DEVICE_FAILED')],
+      ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+    ]);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+    assert.equal(w.device('nic0').problem, 43);
+  }
+});
+
+test('R5.18: while a pause is pending nothing changes at once; the pause completes first, then the halt is Failed', () => {
+  for (const seed of [1, 2, 3]) {
+    const seen: string[] = [];
+    let world: ReturnType<typeof testWorld> | null = null;
+    const drv = scriptedDriver('pause-nic', {
+      initialize: () => {
+        world!.at(world!.kernel.now + 1 * ns.s, { kind: 'remove', device: 'nic0' });
+        return NDIS_STATUS_SUCCESS;
+      },
+      // The orderly removal pauses the adapter; the driver pends the pause, and while
+      // it is pending finds the hardware dead and gives up.
+      pause: (a) => {
+        after(a, 50, (x) => {
+          NdisMRemoveMiniport(x.handle);
+          seen.push(world!.adapter('nic0')!.state);
+          after(x, 50, (y) => NdisMPauseComplete(y.handle));
+        });
+        return NDIS_STATUS_PENDING;
+      },
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'pause-nic' }] });
+    world = w;
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    assert.deepEqual(seen, ['Pausing']);
+    inOrder(w.trace.events, [
+      ['NdisMRemoveMiniport', is('ddi', 'NdisMRemoveMiniport')],
+      ['pause completes', is('state', 'Pausing → Paused')],
+      ['halt', is('call', 'MiniportHaltEx')],
+    ]);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  }
+});
+
+test('R5.18: while a restart is pending nothing changes at once; the restart completes, then the removal runs', () => {
+  for (const seed of [1, 2, 3]) {
+    const seen: string[] = [];
+    let world: ReturnType<typeof testWorld> | null = null;
+    const drv = scriptedDriver('restart-nic', {
+      restart: (a) => {
+        after(a, 20, (x) => {
+          NdisMRemoveMiniport(x.handle);
+          seen.push(world!.adapter('nic0')!.state);
+          after(x, 200, (y) => NdisMRestartComplete(y.handle, NDIS_STATUS_SUCCESS));
+        });
+        return NDIS_STATUS_PENDING;
+      },
+    });
+    const w = testWorld({ seed, drivers: [drv], devices: [{ name: 'nic0', driver: 'restart-nic' }] });
+    world = w;
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    assert.deepEqual(seen, ['Restarting']);
+    // R1.4: NDIS does not pause a Restarting adapter; the pause waits for the restart.
+    inOrder(w.trace.events, [
+      ['NdisMRemoveMiniport', is('ddi', 'NdisMRemoveMiniport')],
+      ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+      ['restart completes', is('state', 'Restarting → Running')],
+      ['MiniportPause', is('call', 'MiniportPause')],
+      ['halt', is('call', 'MiniportHaltEx')],
+    ]);
+    assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  }
+});
+
+test('R5.19: NdisMRemoveMiniport inside MiniportHaltEx: SUCCESS, a warning, nothing else', () => {
+  let result: number | null = null;
+  const drv = scriptedDriver('halt-nic', {
+    halt: (a) => {
+      result = NdisMRemoveMiniport(a.handle);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'halt-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(result, NDIS_STATUS_SUCCESS);
+  assert.deepEqual(
+    r.warnings.map((x) => x.rule),
+    ['R5.19'],
+  );
+  assert.equal(w.ndis.dumps.length, 0);
+  assert.equal(w.adapter('nic0')!.deviceFailed, false);
+  assert.equal(w.device('nic0').status, 'removed');
+});
+
+/** Keeps the adapter handle past halt and uses it from a later timer of another adapter. */
+function staleDriver() {
+  let kept: NDIS_HANDLE | null = null;
+  return scriptedDriver('stale-nic', {
+    initialize: (a) => {
+      if (kept === null) kept = a.handle;
+      else after(a, 1000, () => NdisMRemoveMiniport(kept!));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+}
+
+test('R5.20: NdisMRemoveMiniport after MiniportHaltEx returned is a clear violation, not a crash', () => {
+  const w = testWorld({
+    drivers: [staleDriver()],
+    devices: [{ name: 'nic0', driver: 'stale-nic' }],
+    // nic0 goes away at 1 s; nic1 starts at 2 s and uses nic0's handle at 3 s.
+    actions: [
+      { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
+      { atNs: 2 * ns.s, action: { kind: 'start', device: 'nic1' } },
+    ],
+  });
+  w.addDevice({ name: 'nic1', driver: 'stale-nic' });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  assert.equal(r.bugCheck!.rule, 'NdisSim_StaleHandle');
+  assert.equal(r.bugCheck!.ddi, 'NdisMRemoveMiniport');
+  assert.equal(r.bugCheck!.adapter, 'nic0');
+  assert.deepEqual(r.bugCheck!.spec, ['R5.20', 'R2.8']);
+  assert.equal(w.ndis.dumps.length, 0);
+});
+
+test('R5.20 (collect mode): the violation is recorded and the run goes on', () => {
+  const w = testWorld({
+    drivers: [staleDriver()],
+    devices: [{ name: 'nic0', driver: 'stale-nic' }],
+    actions: [
+      { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
+      { atNs: 2 * ns.s, action: { kind: 'start', device: 'nic1' } },
+    ],
+    options: { verifier: 'collect' },
+  });
+  w.addDevice({ name: 'nic1', driver: 'stale-nic' });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'violations');
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisSim_StaleHandle'],
+  );
+  assert.equal(w.adapter('nic1')!.state, 'Running');
+  assert.equal(w.adapter('nic1')!.deviceFailed, false);
+});
+
+test('R5.9, R8.13: NdisMRemoveMiniport from MiniportInterrupt at DIRQL is a bug check naming Irql_Miniport_Driver_Function', () => {
+  for (const seed of [1, 2, 3]) {
+    const drv = scriptedDriver('isr-nic', { isr: (a) => NdisMRemoveMiniport(a.handle) });
+    const w = testWorld({
+      seed,
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 'isr-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+    });
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'bugcheck');
+    const v = r.bugCheck!;
+    assert.equal(v.rule, 'Irql_Miniport_Driver_Function');
+    assert.equal(v.ddi, 'NdisMRemoveMiniport');
+    assert.equal(v.irql, 3);
+    assert.equal(v.bugCheck.code, 0xd1);
+    assert.equal(v.bugCheck.name, 'DRIVER_IRQL_NOT_LESS_OR_EQUAL');
+    assert.equal(v.bugCheck.params[1], 3, 'parameter 2 is the IRQL');
+    assert.equal(w.ndis.dumps.length, 0, 'the call did not get to record a failure');
+  }
+});
+
+test('R1.10: NdisMPauseComplete with no pause pending is BUGCODE_NDIS_DRIVER 0x7C/0x1F', () => {
+  const drv = scriptedDriver('pc-nic', { dpc: (a) => NdisMPauseComplete(a.handle) });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'pc-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+  });
+  const r = w.run(2 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_PauseCompleteUnexpected');
+  assert.equal(v.bugCheck.code, 0x7c);
+  assert.equal(v.bugCheck.params[0], 0x1f);
+  assert.equal(v.bugCheck.params[1], 'PAUSE_COMPLETE');
+});
+
+test('R4.15: NdisMResetComplete with no reset pending is BUGCODE_NDIS_DRIVER 0x7C/0x0F', () => {
+  const drv = scriptedDriver('rc-nic', {
+    dpc: (a) => NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false),
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'rc-nic', faults: { linkDownAtNs: 1 * ns.s } }],
+  });
+  const r = w.run(2 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_ResetCompleteUnexpected');
+  assert.equal(v.bugCheck.code, 0x7c);
+  assert.equal(v.bugCheck.params[0], 0x0f);
+  assert.equal(v.bugCheck.params[2], NDIS_STATUS_SUCCESS, 'parameter 3 is the reset status');
+});
