@@ -34,7 +34,12 @@ let seed = 1;
 
 /** One full lifecycle; returns the number of events it ran. */
 function lifecycle(verifier: boolean): number {
-  const w = new World({ seed: seed++, trace: false, recordDecisions: false, verifier: verifier ? 'bugcheck' : 'off' });
+  const w = new World({
+    seed: seed++,
+    trace: false,
+    recordDecisions: false,
+    verifier: verifier ? 'bugcheck' : 'off',
+  });
   w.addDriver(lifecycleNic);
   w.addProtocol('tcpip');
   w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
@@ -107,4 +112,6 @@ console.log(
   `  ratio simulation / bare loop          ${(simEventsPerSec / bareEventsPerSec).toFixed(3)}   (target >= 0.2)`,
 );
 console.log(`  lifecycles per second, verifier off   ${fmt(lcOff.perSec)}`);
-console.log(`  verifier cost                         ${(100 * (1 - lc.perSec / lcOff.perSec)).toFixed(1)} %   (target <= 30 %)`);
+console.log(
+  `  verifier cost                         ${(100 * (1 - lc.perSec / lcOff.perSec)).toFixed(1)} %   (target <= 30 %)`,
+);

@@ -315,7 +315,8 @@ export class Ndis implements FunctionDriver, EventTarget {
     if (this.trace.on) {
       const data: Record<string, unknown> = {};
       if (args !== undefined)
-        for (const [k, v] of Object.entries(args)) data[k] = k === 'StatusCode' ? describe(v) : v;
+        for (const [k, v] of Object.entries(args))
+          data[k] = k === 'StatusCode' || k === 'status' ? describe(v) : v;
       if (b !== null) data.adapter = b.name;
       this.trace.add(this.kernel.now, ctx.cpu, irql, who, 'call', fn, data);
     }

@@ -9,6 +9,7 @@ import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_REQUEST_TYPE_NAMES,
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_PENDING,
@@ -143,7 +144,12 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
     b.driver.name,
     'MiniportOidRequest',
     Irql.Passive,
-    n.trace.on ? { Oid: oidName(r.request.DATA.Oid), RequestType: r.request.RequestType } : undefined,
+    n.trace.on
+      ? {
+          Oid: oidName(r.request.DATA.Oid),
+          RequestType: NDIS_REQUEST_TYPE_NAMES.get(r.request.RequestType) ?? r.request.RequestType,
+        }
+      : undefined,
   );
   let status: number;
   try {

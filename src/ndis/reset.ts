@@ -47,7 +47,7 @@ class HangTick implements TimerRoutine, WorkRoutine {
 /** Starts the tick once registration attributes are known (R4.2, R4.3). */
 export function startHangTimer(n: Ndis, b: MiniportBlock): void {
   if (!b.driver.chars.CheckForHangHandlerEx || b.hangTimer !== null || b.registration === null) return;
-  const period = checkForHangPeriodNs(b.registration.CheckForHangTimeInSeconds);
+  const period = checkForHangPeriodNs(b.registration.CheckForHangTimeInSeconds ?? 0);
   const tick = new HangTick(n, b);
   b.hangTimer = tick.timer;
   n.kernel.setTimer(tick.timer, n.now + period, period);

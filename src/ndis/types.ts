@@ -147,28 +147,32 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
 
 // ---------------------------------------------------------------- attributes
 
+/**
+ * Attribute structures: a field left out is zero, as in a C structure cleared with
+ * NdisZeroMemory before it is filled in.
+ */
 export interface NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
   Header: NDIS_OBJECT_HEADER;
   MiniportAdapterContext: unknown;
-  AttributeFlags: ULONG;
-  CheckForHangTimeInSeconds: ULONG;
-  InterfaceType: number;
+  AttributeFlags?: ULONG;
+  CheckForHangTimeInSeconds?: ULONG;
+  InterfaceType?: number;
 }
 
 export interface NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
   Header: NDIS_OBJECT_HEADER;
   MediaType: number;
-  MtuSize: ULONG;
-  MaxXmitLinkSpeed: number;
-  MaxRcvLinkSpeed: number;
-  XmitLinkSpeed: number;
-  RcvLinkSpeed: number;
-  MediaConnectState: number;
-  MediaDuplexState: number;
-  LookaheadSize: ULONG;
-  MacAddressLength: number;
-  PermanentMacAddress: readonly number[];
-  CurrentMacAddress: readonly number[];
+  MtuSize?: ULONG;
+  MaxXmitLinkSpeed?: number;
+  MaxRcvLinkSpeed?: number;
+  XmitLinkSpeed?: number;
+  RcvLinkSpeed?: number;
+  MediaConnectState?: number;
+  MediaDuplexState?: number;
+  LookaheadSize?: ULONG;
+  MacAddressLength?: number;
+  PermanentMacAddress?: readonly number[];
+  CurrentMacAddress?: readonly number[];
   SupportedPacketFilters?: ULONG;
   MaxMulticastListSize?: ULONG;
   SupportedOidList?: readonly number[];

@@ -58,7 +58,9 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   out.push(c.bold('  Live dumps'));
   if (s.dumps.length === 0) out.push('    none');
   for (const d of s.dumps) {
-    out.push(`    ${fmtTime(d.timeNs)}  ${formatBugCheck(d.code, d.params)}  (${d.reason}, ${d.adapter})`);
+    out.push(
+      `    ${fmtTime(d.timeNs)}  ${formatBugCheck(d.code, d.params)}  ${d.adapter}: miniport fatal error, reason ${d.params[3]} (${d.reason})`,
+    );
   }
   out.push(c.bold('  System event log'));
   if (s.eventLog.length === 0) out.push('    empty');
