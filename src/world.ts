@@ -286,7 +286,9 @@ export class World implements EventTarget {
       this.machine.runUntil(untilNs);
       if (this.machine.stopped !== null && !this.shutDown) verdict = 'livelock';
     } catch (e) {
-      if (e instanceof WorldStop) {
+      if (e instanceof WorldStop && this.machine.endedInWait) {
+        verdict = this.verifier.violations.length > 0 ? 'violations' : 'ok';
+      } else if (e instanceof WorldStop) {
         verdict = 'bugcheck';
       } else if (e instanceof NotModelledError) {
         verdict = 'not-modelled';
@@ -326,6 +328,7 @@ export class World implements EventTarget {
     }
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
+    if (this.machine.endedInWait) out.push('a driver thread was blocked in NdisMSleep when the run ended');
     return out;
   }
 

@@ -33,7 +33,11 @@ test('demo (npm start): the reset storm shows the whole removal in order and exi
   i = lineAfter(lines, '→ MiniportResetEx', i + 1);
   i = lineAfter(lines, 'NdisWriteErrorLogEntry', i);
   i = lineAfter(lines, 'NdisMRemoveMiniport() = NDIS_STATUS_SUCCESS', i);
-  i = lineAfter(lines, /live dump BUGCODE_NDIS_DRIVER_LIVE_DUMP .*71/, i);
+  i = lineAfter(
+    lines,
+    /live dump BUGCODE_NDIS_DRIVER_LIVE_DUMP \(0x15E\) 0x1, .*, 0x47: miniport fatal error, reason 71/,
+    i,
+  );
   i = lineAfter(lines, 'reports PNP_DEVICE_FAILED', i);
   i = lineAfter(lines, 'IRP_MN_SURPRISE_REMOVAL → nic0', i);
   i = lineAfter(lines, '→ MiniportDevicePnPEventNotify(DevicePnPEvent=NdisDevicePnPEventSurpriseRemoved)', i);

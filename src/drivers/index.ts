@@ -4,11 +4,13 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { gallery } from './buggy/index.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
+import { vmini } from './vmini.ts';
 
 /** Reference drivers, then the gallery of buggy ones (drivers/buggy). */
 export const builtinDrivers: readonly DriverModule[] = [
   healthyNic,
   flakyNic,
+  vmini,
   ...gallery.map((g) => g.driver),
 ];
 

@@ -766,7 +766,17 @@ export function removeMiniport(n: Ndis, b: MiniportBlock): number {
 export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, liveDump: boolean): void {
   if (b.deviceFailed) return;
   b.deviceFailed = true;
-  if (n.trace.on) n.traceNdis(b, 'device-failed flag set', { why });
+  // R5.11: what is under way is left alone; the trace records it.
+  if (n.trace.on) {
+    n.traceNdis(b, 'device-failed flag set', {
+      why,
+      state: b.state,
+      sends: b.sendsOutstanding,
+      receives: b.receivesOutstanding,
+      oidPending: b.oid !== null,
+      reset: b.resetInProgress,
+    });
+  }
   if (liveDump) {
     // BUGCODE_NDIS_DRIVER_LIVE_DUMP, parameter 1 = 0x01 (miniport fatal error), parameter 4 = 71.
     n.liveDump(b, [0x01, `${b.name} miniport block`, 0, 71], 'NdisMRemoveMiniport');

@@ -3,6 +3,7 @@
 
 import pc from 'picocolors';
 import type { TraceEvent } from '../trace/trace.ts';
+import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
 import { fmtIrql, fmtTime, fmtValue } from './format.ts';
 
 export interface TimelineOptions {
@@ -54,11 +55,13 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     case 'hw':
       return c.dim(e.what);
     case 'dump':
-      return c.red(`live dump ${e.what} (${args(d, ['adapter'])})`);
+      return c.red(
+        `live dump ${formatBugCheck(Number(d?.code), (d?.params ?? []) as BugCheckParam[])}: miniport fatal error, reason ${String((d?.params as BugCheckParam[] | undefined)?.[3])} (${String(d?.reason)})`,
+      );
     case 'eventlog':
       return `${c.cyan(e.what)}: ${args(d, [])}`;
     case 'action':
-      return c.bold(`scenario: ${e.what} ${String(d?.device)}`);
+      return c.bold(`scenario: ${e.what}${d?.device === undefined ? '' : ` ${String(d.device)}`}`);
     case 'violation':
       return d?.severity === 'warning'
         ? c.yellow(`warning ${e.what}: ${String(d?.message)}`)

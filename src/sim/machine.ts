@@ -2,6 +2,7 @@
 // this loop advances it; every event runs to completion. When several events are
 // ready at the same instant, the choice door decides which runs first.
 
+import { WorldStop } from '../errors.ts';
 import { ChoiceSite, type Chooser } from './choice.ts';
 import { limits } from './limits.ts';
 import { EventQueue, type EventTarget, type SimEvent } from './queue.ts';
@@ -12,6 +13,10 @@ export class Machine {
   eventCount = 0;
   /** Set once the machine stops (bug check, livelock bound, end of scenario). */
   stopped: string | null = null;
+  /** The end of the current run: a blocking wait does not go past it. */
+  limitNs = Number.POSITIVE_INFINITY;
+  /** The run ended while a thread was blocked in a wait. */
+  endedInWait = false;
   private waitDepth = 0;
   private readonly ties: SimEvent[] = [];
 
@@ -60,6 +65,7 @@ export class Machine {
 
   /** Runs events until none is due at or before `untilNs`, or the machine stops. */
   runUntil(untilNs: number): void {
+    this.limitNs = untilNs;
     while (this.stopped === null) {
       const ev = this.next(untilNs);
       if (ev === undefined) break;
@@ -82,14 +88,22 @@ export class Machine {
       return false;
     }
     this.waitDepth++;
+    const until = Math.min(wakeNs, this.limitNs);
     try {
       while (this.stopped === null) {
-        const ev = this.next(wakeNs);
+        const ev = this.next(until);
         if (ev === undefined) break;
         this.runOne(ev);
       }
     } finally {
       this.waitDepth--;
+    }
+    if (wakeNs > this.limitNs && this.stopped === null) {
+      // The run ends while this thread sleeps: unwind it.
+      this.now = this.limitNs;
+      this.endedInWait = true;
+      this.stopped = 'the run ended while a thread was blocked in a wait';
+      throw new WorldStop(this.stopped);
     }
     if (wakeNs > this.now) this.now = wakeNs;
     return true;
