@@ -3,9 +3,9 @@
 // and no other before it. The reference drivers break none.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { gallery, galleryScenario } from '../src/drivers/buggy/index.ts';
+import { gallery, galleryScenario, galleryYaml } from '../src/drivers/buggy/index.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -23,6 +23,13 @@ test('every enforced rule has a gallery driver and scenario', () => {
       `${g.driver.name}: ${g.rule} is not an enforced rule`,
     );
     assert.ok(existsSync(galleryScenario(g.rule)), `${galleryScenario(g.rule)} is missing`);
+  }
+  for (const g of gallery) {
+    assert.equal(
+      readFileSync(galleryScenario(g.rule), 'utf8'),
+      galleryYaml(g),
+      `${galleryScenario(g.rule)} is out of date: npm run gen:gallery`,
+    );
   }
   assert.equal(
     new Set(gallery.map((g) => g.driver.name)).size,
@@ -50,10 +57,21 @@ for (const g of gallery) {
       assert.equal(v.bugCheck.params.length, 4);
       assert.ok(checkExpectations(s, r, w.summary())?.met, 'the scenario expects it');
     }
-    // In collect mode the same rule comes first.
+    // In collect mode the same rule comes first, and nothing but its declared follow-ons after it.
     const w = buildWorld(s, { verifier: 'collect' });
     const r = w.run(untilNs(s));
     assert.ok(r.violations.length >= 1);
     assert.equal(r.violations[0]!.rule, g.rule);
+    const allowed = new Set([g.rule, ...(g.followOn ?? [])]);
+    for (const v of r.violations)
+      assert.ok(allowed.has(v.rule), `collect mode also reported ${v.rule}: ${v.message}`);
+    // With the verifier off the model still runs the driver (no internal error); only
+    // what stops Windows without a verifier (an exception, a watchdog, a freed object) stops it.
+    const off = buildWorld(s, { verifier: 'off' }).run(untilNs(s));
+    for (const v of off.violations) assert.equal(v.rule, g.rule, `verifier off: ${v.message}`);
+    assert.ok(
+      off.verdict === 'ok' || off.verdict === 'bugcheck',
+      `verifier off: ${off.verdict} ${off.message ?? ''}`,
+    );
   });
 }

@@ -78,7 +78,7 @@ export function formatRuleTable(
     `  of which about miniports: ${mini.length} — ${enforced(mini)} enforced, ${mini.length - enforced(mini)} not applicable.`,
   );
   out.push(
-    `Rules from the NDIS rule book (NDIS's own checks and ndis-sim's): ${own.length} — ${enforced(own)} enforced.`,
+    `Rules from the NDIS rule book (NDIS's own checks and ndis-sim's): ${own.length} — ${enforced(own)} enforced, ${own.length - enforced(own)} not applicable.`,
   );
   if (rules.length !== all.length) out.push(`Shown: ${rules.length} of ${all.length}.`);
   out.push(

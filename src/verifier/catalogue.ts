@@ -312,7 +312,8 @@ const msMappings: Record<string, Mapping> = {
 const spec = 'ndis-sim spec';
 
 /** Rules that only ndis-sim names. */
-const simRules: Omit<RuleSpec, 'category' | 'miniport' | 'status'>[] = [
+/** ndis-sim's own rules; `modelOnly` marks one no driver can break here (why). */
+const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnly?: string })[] = [
   {
     id: 'NdisSim_PauseCompleteUnexpected',
     origin: 'ndis',
@@ -539,6 +540,8 @@ const simRules: Omit<RuleSpec, 'category' | 'miniport' | 'status'>[] = [
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x0e) },
     source: spec,
     fatal: false,
+    modelOnly:
+      'no miniport can reach it in this model: each protocol completes its pause only when its sends are back and its receives returned (R7.2), and NDIS returns at once what a miniport indicates while no binding runs; the check stays as a check of the model itself',
   },
   {
     id: 'NdisSim_ResetWithPendingWork',
@@ -616,8 +619,12 @@ function build(): Map<string, RuleSpec> {
       fatal: false,
     });
   }
-  for (const r of simRules) {
-    m.set(r.id, { ...r, category: 'model', miniport: true, status: { kind: 'enforced', how: r.summary } });
+  for (const { modelOnly, ...r } of simRules) {
+    const status: RuleStatus =
+      modelOnly === undefined
+        ? { kind: 'enforced', how: r.summary }
+        : { kind: 'not-applicable', reason: modelOnly };
+    m.set(r.id, { ...r, category: 'model', miniport: true, status });
   }
   return m;
 }

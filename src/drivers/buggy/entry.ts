@@ -1,9 +1,29 @@
 import type { DriverModule } from '../../ndis/driver.ts';
 
+/** What the gallery scenario adds to a plain one-device run (scenario YAML fields). */
+export interface GalleryScenario {
+  /** Default "3s". */
+  readonly until?: string;
+  /** Extra fields of the device nic0 (faults, wire, registry). */
+  readonly device?: Readonly<Record<string, unknown>>;
+  /** Protocol traffic (the protocol is tcpip). */
+  readonly traffic?: Readonly<Record<string, unknown>>;
+  readonly actions?: readonly Readonly<Record<string, unknown>>[];
+  /** NDIS options (ndis: in the scenario). */
+  readonly ndis?: Readonly<Record<string, unknown>>;
+}
+
 export interface GalleryEntry {
   /** The rule the driver breaks (a catalogue id). */
   readonly rule: string;
   readonly driver: DriverModule;
   /** The realistic mistake, in a sentence. */
   readonly mistake: string;
+  readonly scenario?: GalleryScenario;
+  /**
+   * Rules that follow from the mistake when the run goes on in collect mode (the
+   * lock released twice after a recursive acquire, the timer left set that fires
+   * after halt). In bugcheck mode the run stops at `rule` before any of them.
+   */
+  readonly followOn?: readonly string[];
 }

@@ -1,5 +1,648 @@
-// Gallery drivers, part A. See index.ts.
+// Gallery, part A: IRQL, locks, timers, work items, interrupts and resources. Each
+// driver is the scriptable SimNic miniport with one realistic mistake. See index.ts.
 
+import {
+  NDIS_CONFIGURATION_OBJECT_REVISION_1,
+  NDIS_ERROR_CODE_HARDWARE_FAILURE,
+  type NDIS_HANDLE,
+  NDIS_LOWER_IRQL,
+  NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  type NDIS_OID_REQUEST,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
+  NdisAllocateIoWorkItem,
+  NdisAllocateMemoryWithTagPriority,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisCancelTimerObject,
+  NdisDprAcquireSpinLock,
+  NdisDprReleaseSpinLock,
+  NdisFreeIoWorkItem,
+  NdisFreeTimerObject,
+  NdisMDeregisterInterruptEx,
+  NdisMIndicateStatusEx,
+  NdisMMapIoSpace,
+  NdisMOidRequestComplete,
+  NdisMResetMiniport,
+  NdisMSendNetBufferListsComplete,
+  NdisMSleep,
+  NdisMSynchronizeWithInterruptEx,
+  NdisOpenConfigurationEx,
+  NdisQueueIoWorkItem,
+  NdisReleaseSpinLock,
+  NdisSetTimerObject,
+  NdisStallExecution,
+  NdisWriteErrorLogEntry,
+  type NET_BUFFER_LIST,
+  OID_GEN_CURRENT_PACKET_FILTER,
+} from '../../index.ts';
+import { after, scriptedDriver, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
+import { linkState, listOf, ms, rawTimer, rxPool, spinLock } from './kit.ts';
 
-export const galleryA: readonly GalleryEntry[] = [];
+const removeAt1s = { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] };
+/** The link drops at 1 s: the NIC raises LINK_CHANGE and MiniportInterrupt runs at DIRQL. */
+const linkDropAt1s = { device: { faults: { linkDownAt: '1s' } } };
+
+function workItem(a: TestAdapter): NDIS_HANDLE {
+  const w = NdisAllocateIoWorkItem(a.handle);
+  if (w === null) throw new Error('NdisAllocateIoWorkItem failed');
+  return w;
+}
+
+export const galleryA: readonly GalleryEntry[] = [
+  {
+    rule: 'Init_DeRegisterInterrupt',
+    mistake:
+      'MiniportHaltEx masks the NIC and unmaps its registers but never calls NdisMDeregisterInterruptEx.',
+    driver: scriptedDriver(
+      'bad-halt-keeps-interrupt',
+      {
+        halt: (a) => {
+          a.interrupt = null; // the cleanup forgets the interrupt
+        },
+      },
+      'buggy: halt leaves the interrupt registered',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'Init_NdisAllocateIoWorkItem',
+    mistake: 'MiniportInitializeEx allocates a link work item that MiniportHaltEx never frees.',
+    driver: scriptedDriver(
+      'bad-leaks-work-item',
+      {
+        initialize: (a) => {
+          a.state.linkWork = workItem(a);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: halt does not free its I/O work item',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'Init_RegisterInterrupt',
+    mistake:
+      'MiniportInitializeEx fails on a bad registry value; its error path unmaps the registers but leaves the interrupt registered.',
+    driver: scriptedDriver(
+      'bad-init-fail-keeps-interrupt',
+      {
+        initialize: (a) => {
+          a.interrupt = null; // the error path skips NdisMDeregisterInterruptEx
+          return NDIS_STATUS_FAILURE;
+        },
+      },
+      'buggy: failed initialization leaves the interrupt registered',
+    ),
+  },
+  {
+    rule: 'NdisMDeregisterInterruptEx',
+    mistake:
+      'MiniportHaltEx deregisters the interrupt first and then uses NdisMSynchronizeWithInterruptEx to mask the NIC.',
+    driver: scriptedDriver(
+      'bad-sync-after-deregister',
+      {
+        halt: (a) => {
+          const i = a.interrupt;
+          if (i === null) return;
+          NdisMDeregisterInterruptEx(i);
+          a.interrupt = null;
+          NdisMSynchronizeWithInterruptEx(i, 0, () => true, a);
+        },
+      },
+      'buggy: synchronizes with an interrupt it already deregistered',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'Irql_Interrupt_Function',
+    mistake:
+      'A watchdog timer callback, at DISPATCH_LEVEL, deregisters the interrupt to silence an interrupt storm.',
+    driver: scriptedDriver(
+      'bad-deregister-at-dispatch',
+      {
+        initialize: (a) => {
+          after(a, 500, (x) => {
+            if (x.interrupt !== null) NdisMDeregisterInterruptEx(x.interrupt);
+            x.interrupt = null;
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisMDeregisterInterruptEx at DISPATCH_LEVEL',
+    ),
+  },
+  {
+    rule: 'Irql_IrqlSetting_Function',
+    mistake: 'MiniportInterrupt calls a statistics helper that raises to DISPATCH_LEVEL, from DIRQL.',
+    driver: scriptedDriver(
+      'bad-raise-in-isr',
+      {
+        isr: (a) => {
+          const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+          a.state.interrupts = Number(a.state.interrupts ?? 0) + 1;
+          NDIS_LOWER_IRQL(old, 2);
+        },
+      },
+      'buggy: NDIS_RAISE_IRQL_TO_DISPATCH at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'Irql_Miniport_Driver_Function',
+    mistake: 'A timer callback waits for the PHY with NdisMSleep, which needs IRQL below DISPATCH_LEVEL.',
+    driver: scriptedDriver(
+      'bad-sleep-in-timer',
+      {
+        initialize: (a) => {
+          after(a, 500, () => NdisMSleep(1000));
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisMSleep at DISPATCH_LEVEL',
+    ),
+  },
+  {
+    rule: 'Irql_Miscellaneous_Function',
+    mistake: 'MiniportInterrupt writes an error-log entry when the link drops, at DIRQL.',
+    driver: scriptedDriver(
+      'bad-errorlog-in-isr',
+      { isr: (a) => NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_HARDWARE_FAILURE, 1, 0x1) },
+      'buggy: NdisWriteErrorLogEntry at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'Irql_NetBuffer_Function',
+    mistake: 'MiniportInterrupt allocates a fresh receive NBL from its pool, at DIRQL.',
+    driver: scriptedDriver(
+      'bad-nbl-alloc-in-isr',
+      {
+        initialize: (a) => {
+          a.state.pool = rxPool(a);
+          return NDIS_STATUS_SUCCESS;
+        },
+        isr: (a) => {
+          NdisAllocateNetBufferAndNetBufferList(a.state.pool as NDIS_HANDLE, 0, 0, null, 0, 60);
+        },
+      },
+      'buggy: NdisAllocateNetBufferAndNetBufferList at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'Irql_OID_Function',
+    mistake:
+      'The packet filter is pended until the NIC acknowledges it; MiniportInterrupt completes the request at DIRQL.',
+    driver: scriptedDriver(
+      'bad-oid-complete-in-isr',
+      {
+        oid: (a, req) => {
+          if (req.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return NDIS_STATUS_NOT_SUPPORTED;
+          a.state.pended = req;
+          return NDIS_STATUS_PENDING;
+        },
+        isr: (a) => {
+          const req = a.state.pended as NDIS_OID_REQUEST | undefined;
+          if (req !== undefined) NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+        },
+      },
+      'buggy: NdisMOidRequestComplete at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'Irql_SendRcv_Function',
+    mistake:
+      'MiniportInterrupt completes the sends on the TX ring itself instead of leaving them to the DPC.',
+    driver: scriptedDriver(
+      'bad-send-complete-in-isr',
+      {
+        send: (a, chain) => {
+          const ring = listOf<NET_BUFFER_LIST>(a, 'ring');
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) ring.push(x);
+        },
+        isr: (a) => {
+          const ring = listOf<NET_BUFFER_LIST>(a, 'ring');
+          const first = ring.shift();
+          if (first === undefined) return;
+          first.Status = NDIS_STATUS_SUCCESS;
+          first.Next = null;
+          NdisMSendNetBufferListsComplete(a.handle, first, 0);
+        },
+      },
+      'buggy: NdisMSendNetBufferListsComplete at DIRQL',
+    ),
+    scenario: { ...linkDropAt1s, traffic: { rate: 200, frameBytes: 256 } },
+  },
+  {
+    rule: 'Irql_StatusIndication_Function',
+    mistake: 'MiniportInterrupt indicates the new link state itself instead of leaving it to the DPC.',
+    driver: scriptedDriver(
+      'bad-status-in-isr',
+      { isr: (a) => NdisMIndicateStatusEx(a.handle, linkState(a, false)) },
+      'buggy: NdisMIndicateStatusEx at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'Irql_Synch_Function',
+    mistake:
+      'MiniportInterrupt takes the adapter spin lock to update counters the DPC shares (it needs NdisMSynchronizeWithInterruptEx).',
+    driver: scriptedDriver(
+      'bad-spinlock-in-isr',
+      {
+        initialize: (a) => {
+          a.state.lock = spinLock();
+          return NDIS_STATUS_SUCCESS;
+        },
+        isr: (a) => {
+          NdisAcquireSpinLock(a.state.lock as ReturnType<typeof spinLock>);
+          NdisReleaseSpinLock(a.state.lock as ReturnType<typeof spinLock>);
+        },
+      },
+      'buggy: NdisAcquireSpinLock at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'Irql_Timer_Function',
+    mistake: 'MiniportInterrupt arms a link-debounce timer itself, at DIRQL.',
+    driver: scriptedDriver(
+      'bad-timer-in-isr',
+      {
+        initialize: (a) => {
+          a.state.debounce = rawTimer(a, () => {});
+          return NDIS_STATUS_SUCCESS;
+        },
+        isr: (a) => {
+          NdisSetTimerObject(a.state.debounce as NDIS_HANDLE, ms(100), 0, null);
+        },
+      },
+      'buggy: NdisSetTimerObject at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'NdisSim_Irql',
+    mistake: 'MiniportInterrupt sees a fatal error bit and calls NdisMResetMiniport straight from the ISR.',
+    driver: scriptedDriver(
+      'bad-reset-from-isr',
+      { isr: (a) => NdisMResetMiniport(a.handle) },
+      'buggy: NdisMResetMiniport at DIRQL',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'PeriodicTimer',
+    mistake: 'On a link change a timer callback cancels the periodic statistics timer, at DISPATCH_LEVEL.',
+    driver: scriptedDriver(
+      'bad-periodic-cancel',
+      {
+        initialize: (a) => {
+          const stats = rawTimer(a, () => {});
+          NdisSetTimerObject(stats, ms(100), 100, null);
+          after(a, 500, () => NdisCancelTimerObject(stats));
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: cancels a periodic timer at DISPATCH_LEVEL',
+    ),
+  },
+  {
+    rule: 'SpinLock',
+    followOn: ['SpinLockRelease'],
+    mistake:
+      'A timer callback holds the adapter lock and calls a counter helper that takes the same lock again.',
+    driver: scriptedDriver(
+      'bad-recursive-lock',
+      {
+        initialize: (a) => {
+          const lock = spinLock();
+          const bump = () => {
+            NdisAcquireSpinLock(lock);
+            a.state.count = Number(a.state.count ?? 0) + 1;
+            NdisReleaseSpinLock(lock);
+          };
+          after(a, 500, () => {
+            NdisAcquireSpinLock(lock);
+            bump();
+            NdisReleaseSpinLock(lock);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: acquires a spin lock it already holds',
+    ),
+  },
+  {
+    rule: 'SpinLockBalanced',
+    mistake: 'A timer callback returns early when its queue is empty, still holding the queue lock.',
+    driver: scriptedDriver(
+      'bad-early-return-locked',
+      {
+        initialize: (a) => {
+          const lock = spinLock();
+          const queue: number[] = [];
+          after(a, 500, () => {
+            NdisAcquireSpinLock(lock);
+            if (queue.length === 0) return;
+            queue.shift();
+            NdisReleaseSpinLock(lock);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: returns with a spin lock held',
+    ),
+  },
+  {
+    rule: 'SpinLockDpr',
+    followOn: ['SpinLockDprRelease'],
+    mistake: 'MiniportInterruptDPC takes the receive lock, then calls a refill helper that takes it again.',
+    driver: scriptedDriver(
+      'bad-dpr-recursive-lock',
+      {
+        initialize: (a) => {
+          a.state.lock = spinLock();
+          return NDIS_STATUS_SUCCESS;
+        },
+        dpc: (a) => {
+          const lock = a.state.lock as ReturnType<typeof spinLock>;
+          NdisDprAcquireSpinLock(lock);
+          NdisDprAcquireSpinLock(lock); // refill helper
+          NdisDprReleaseSpinLock(lock);
+          NdisDprReleaseSpinLock(lock);
+        },
+      },
+      'buggy: NdisDprAcquireSpinLock on a lock it holds',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'SpinLockDprRelease',
+    mistake: 'MiniportInterruptDPC releases the receive lock on its error path and again at the common exit.',
+    driver: scriptedDriver(
+      'bad-dpr-double-release',
+      {
+        initialize: (a) => {
+          a.state.lock = spinLock();
+          return NDIS_STATUS_SUCCESS;
+        },
+        dpc: (a) => {
+          const lock = a.state.lock as ReturnType<typeof spinLock>;
+          NdisDprAcquireSpinLock(lock);
+          NdisDprReleaseSpinLock(lock); // error path
+          NdisDprReleaseSpinLock(lock); // common exit
+        },
+      },
+      'buggy: NdisDprReleaseSpinLock on a lock it does not hold',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
+    rule: 'SpinLockRelease',
+    mistake: 'A timer callback releases the adapter lock twice on its error path.',
+    driver: scriptedDriver(
+      'bad-double-release',
+      {
+        initialize: (a) => {
+          const lock = spinLock();
+          after(a, 500, () => {
+            NdisAcquireSpinLock(lock);
+            NdisReleaseSpinLock(lock);
+            NdisReleaseSpinLock(lock);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisReleaseSpinLock on a lock it does not hold',
+    ),
+  },
+  {
+    rule: 'NdisAllocateMemoryWithTagPriority',
+    mistake: 'MiniportInitializeEx allocates its statistics block with a pool tag of 0.',
+    driver: scriptedDriver(
+      'bad-untagged-memory',
+      {
+        initialize: (a) => {
+          a.state.stats = NdisAllocateMemoryWithTagPriority(a.handle, 256, 0, 16 /* NormalPoolPriority */);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: allocates memory without a pool tag',
+    ),
+  },
+  {
+    rule: 'NdisMMapIoSpace',
+    mistake: 'MiniportRestart maps a second register window lazily, outside MiniportInitializeEx.',
+    driver: scriptedDriver(
+      'bad-map-in-restart',
+      {
+        initialize: (a, params) => {
+          a.state.params = params;
+          return NDIS_STATUS_SUCCESS;
+        },
+        restart: (a) => {
+          const params = a.state.params as {
+            AllocatedResources: { PartialDescriptors: { Start: number }[] };
+          };
+          NdisMMapIoSpace(a.handle, params.AllocatedResources.PartialDescriptors[0]!.Start, 16);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisMMapIoSpace in MiniportRestart',
+    ),
+  },
+  {
+    rule: 'CancelTimerObject',
+    followOn: ['NdisSim_CallbackAfterHalt'],
+    mistake: 'MiniportHaltEx frees its buffers but never cancels the periodic watchdog timer.',
+    driver: scriptedDriver(
+      'bad-halt-timer-set',
+      {
+        initialize: (a) => {
+          NdisSetTimerObject(
+            rawTimer(a, () => {}),
+            ms(250),
+            250,
+            null,
+          );
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: halt returns with a timer still set',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisOpenConfigurationEx',
+    mistake: 'MiniportInitializeEx opens the configuration, reads it and never closes it.',
+    driver: scriptedDriver(
+      'bad-config-left-open',
+      {
+        initialize: (a) => {
+          NdisOpenConfigurationEx({
+            Header: {
+              Type: NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+              Revision: NDIS_CONFIGURATION_OBJECT_REVISION_1,
+            },
+            NdisHandle: a.handle,
+            Flags: 0,
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: never calls NdisCloseConfiguration',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisStallExecution_Delay',
+    mistake: 'MiniportRestart busy-waits a whole millisecond for the PHY with NdisStallExecution.',
+    driver: scriptedDriver(
+      'bad-long-stall',
+      {
+        restart: () => {
+          NdisStallExecution(1000);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisStallExecution longer than 50 µs',
+    ),
+  },
+  {
+    rule: 'NdisSim_InitFailedTimerSet',
+    mistake:
+      'MiniportInitializeEx arms its watchdog timer, then fails on a bad registry value without cancelling it.',
+    driver: scriptedDriver(
+      'bad-init-fail-timer-set',
+      {
+        initialize: (a) => {
+          NdisSetTimerObject(
+            rawTimer(a, () => {}),
+            ms(2000),
+            0,
+            null,
+          );
+          return NDIS_STATUS_FAILURE;
+        },
+      },
+      'buggy: failed initialization leaves a timer set',
+    ),
+  },
+  {
+    rule: 'NdisSim_WorkItemRequeued',
+    mistake:
+      'A timer callback queues the link work item once per event, without checking it is still queued.',
+    driver: scriptedDriver(
+      'bad-work-item-requeue',
+      {
+        initialize: (a) => {
+          const w = workItem(a);
+          a.state.work = w;
+          after(a, 500, () => {
+            for (const event of [1, 2]) NdisQueueIoWorkItem(w, () => {}, event);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE),
+      },
+      'buggy: queues a work item that is still queued',
+    ),
+  },
+  {
+    rule: 'NdisSim_ObjectFreedInUse',
+    mistake:
+      'MiniportHaltEx frees the watchdog timer and then cancels it: the cleanup runs in the wrong order.',
+    driver: scriptedDriver(
+      'bad-timer-use-after-free',
+      {
+        initialize: (a) => {
+          a.state.watchdog = rawTimer(a, () => {});
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          const t = a.state.watchdog as NDIS_HANDLE;
+          NdisFreeTimerObject(t);
+          NdisCancelTimerObject(t);
+        },
+      },
+      'buggy: cancels a timer it already freed',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_TimerFreedWhileSet',
+    mistake: 'MiniportHaltEx frees the periodic watchdog timer without cancelling it first.',
+    driver: scriptedDriver(
+      'bad-free-set-timer',
+      {
+        initialize: (a) => {
+          a.state.watchdog = rawTimer(a, () => {});
+          NdisSetTimerObject(a.state.watchdog as NDIS_HANDLE, ms(250), 250, null);
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => NdisFreeTimerObject(a.state.watchdog as NDIS_HANDLE),
+      },
+      'buggy: frees a timer that is still set',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_IrqlOnReturn',
+    mistake:
+      'MiniportRestart raises to DISPATCH_LEVEL to update shared state and returns without lowering it.',
+    driver: scriptedDriver(
+      'bad-restart-leaves-dispatch',
+      {
+        restart: (a) => {
+          NDIS_RAISE_IRQL_TO_DISPATCH();
+          a.state.running = true;
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: returns from MiniportRestart at DISPATCH_LEVEL',
+    ),
+  },
+  {
+    rule: 'NdisSim_CallbackAfterHalt',
+    mistake:
+      'A work item polls the PHY in a loop; MiniportHaltEx does not wait for it, and after halt the loop re-arms the link timer.',
+    driver: scriptedDriver(
+      'bad-poller-outlives-halt',
+      {
+        initialize: (a) => {
+          const link = rawTimer(a, () => {});
+          const w = workItem(a);
+          a.state.link = link;
+          a.state.work = w;
+          after(a, 200, () =>
+            NdisQueueIoWorkItem(
+              w,
+              () => {
+                while (a.state.stop !== true) {
+                  NdisMSleep(100_000);
+                  NdisSetTimerObject(link, ms(50), 0, null); // re-armed after the check above
+                }
+              },
+              a,
+            ),
+          );
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          a.state.stop = true; // but never waits for the work item to see it
+          NdisCancelTimerObject(a.state.link as NDIS_HANDLE);
+          NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
+        },
+      },
+      'buggy: its work item re-arms a timer after MiniportHaltEx',
+    ),
+    scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
+  },
+];

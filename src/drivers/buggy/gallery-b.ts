@@ -1,5 +1,589 @@
-// Gallery drivers, part B. See index.ts.
+// Gallery, part B: the miniport contract — pause, restart, reset, OIDs, the data path
+// and handles. Each driver is the scriptable SimNic miniport with one realistic
+// mistake. See index.ts.
 
+import {
+  MediaConnectStateConnected,
+  MediaDuplexStateFull,
+  type NDIS_HANDLE,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  type NDIS_OID_REQUEST,
+  NDIS_OID_REQUEST_REVISION_1,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  type NDIS_SPIN_LOCK,
+  NDIS_STATUS_ADAPTER_NOT_READY,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESET_START,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
+  NdisAllocateIoWorkItem,
+  NdisFreeIoWorkItem,
+  NdisMedium802_3,
+  NdisMIndicateReceiveNetBufferLists,
+  NdisMIndicateStatusEx,
+  NdisMOidRequestComplete,
+  NdisMPauseComplete,
+  NdisMRemoveMiniport,
+  NdisMResetComplete,
+  NdisMRestartComplete,
+  NdisMSendNetBufferListsComplete,
+  NdisMSetMiniportAttributes,
+  NdisMSleep,
+  NdisQueueIoWorkItem,
+  NdisReadRegisterUlong,
+  NdisReleaseSpinLock,
+  NdisRequestQueryInformation,
+  type NET_BUFFER_LIST,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_LINK_SPEED,
+  SimNicReg,
+  SimNicStatus,
+} from '../../index.ts';
+import { after, type Hooks, scriptedDriver, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
+import { linkState, listOf, rxNbl, rxPool, spinLock } from './kit.ts';
 
-export const galleryB: readonly GalleryEntry[] = [];
+const removeAt1s = { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] };
+/** The protocol sends 200 frames a second once bound. */
+const traffic = { rate: 200, frameBytes: 256 };
+
+/** Hooks that pend the packet filter the protocol sets at bind and hand it to `pended`. */
+function pendPacketFilter(pended: (a: TestAdapter, req: NDIS_OID_REQUEST) => void): Pick<Hooks, 'oid'> {
+  return {
+    oid: (a, req) => {
+      if (req.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return NDIS_STATUS_NOT_SUPPORTED;
+      pended(a, req);
+      return NDIS_STATUS_PENDING;
+    },
+  };
+}
+
+/** CheckForHang reports a hang at its first run (2 s), so NDIS resets the adapter. */
+const hangOnce: Pick<Hooks, 'checkForHang'> = {
+  checkForHang: (a) => {
+    const first = a.state.hung === undefined;
+    a.state.hung = true;
+    return first;
+  },
+};
+
+/** A work item that MiniportHaltEx does not wait for: it polls the PHY every 100 ms. */
+function phyPoller(a: TestAdapter, afterLoop: (a: TestAdapter) => void): void {
+  const w = NdisAllocateIoWorkItem(a.handle);
+  if (w === null) throw new Error('NdisAllocateIoWorkItem failed');
+  a.state.work = w;
+  after(a, 200, () =>
+    NdisQueueIoWorkItem(
+      w,
+      () => {
+        while (a.state.stop !== true) NdisMSleep(100_000);
+        afterLoop(a);
+      },
+      a,
+    ),
+  );
+}
+
+export const galleryB: readonly GalleryEntry[] = [
+  {
+    rule: 'MiniportPause_Return',
+    mistake: 'MiniportPause returns NDIS_STATUS_RESOURCES when it cannot allocate its pause context.',
+    driver: scriptedDriver(
+      'bad-pause-status',
+      { pause: () => NDIS_STATUS_RESOURCES },
+      'buggy: MiniportPause fails',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'DoubleComplete',
+    mistake:
+      'MiniportOidRequest completes the packet filter with NdisMOidRequestComplete and also returns SUCCESS.',
+    driver: scriptedDriver(
+      'bad-oid-complete-and-return',
+      {
+        oid: (a, req) => {
+          if (req.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return NDIS_STATUS_NOT_SUPPORTED;
+          NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: completes an OID request and returns a final status',
+    ),
+  },
+  {
+    rule: 'DoubleCompleteWorkItem',
+    mistake:
+      'The work item that programs the packet filter completes the request, then falls through to the common exit that completes it again.',
+    driver: scriptedDriver(
+      'bad-oid-workitem-double',
+      {
+        initialize: (a) => {
+          a.state.work = NdisAllocateIoWorkItem(a.handle);
+          return NDIS_STATUS_SUCCESS;
+        },
+        ...pendPacketFilter((a, req) =>
+          NdisQueueIoWorkItem(
+            a.state.work as NDIS_HANDLE,
+            () => {
+              NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+              NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS); // common exit
+            },
+            req,
+          ),
+        ),
+        halt: (a) => NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE),
+      },
+      'buggy: completes an OID twice from its work item',
+    ),
+  },
+  {
+    rule: 'NdisOidComplete',
+    mistake: 'The deferred packet-filter completion passes on a helper result that was NDIS_STATUS_PENDING.',
+    driver: scriptedDriver(
+      'bad-oid-complete-pending',
+      pendPacketFilter((a, req) =>
+        after(a, 50, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_PENDING)),
+      ),
+      'buggy: completes an OID with NDIS_STATUS_PENDING',
+    ),
+  },
+  {
+    rule: 'NdisOidDoubleComplete',
+    mistake:
+      'A pended packet filter is completed by the hardware-done timer and again by the time-out timer.',
+    driver: scriptedDriver(
+      'bad-oid-double-complete',
+      pendPacketFilter((a, req) => {
+        after(a, 50, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS));
+        after(a, 100, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_FAILURE));
+      }),
+      'buggy: completes an OID request twice',
+    ),
+  },
+  {
+    rule: 'NdisTimedOidComplete',
+    mistake:
+      'The packet filter is pended until the NIC acknowledges it, and the acknowledgement never comes.',
+    driver: scriptedDriver(
+      'bad-oid-never-completed',
+      pendPacketFilter(() => {}),
+      'buggy: never completes a pended OID',
+    ),
+    scenario: { until: '14s' },
+  },
+  {
+    rule: 'NdisTimedDataSend',
+    mistake: 'A TX ring wrap bug drops one NBL on the floor; every other send completes at once.',
+    driver: scriptedDriver(
+      'bad-send-leaks-one',
+      {
+        send: (a, chain, _port, flags) => {
+          let keep: NET_BUFFER_LIST | null = null;
+          const done: NET_BUFFER_LIST[] = [];
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+            const n = Number(a.state.sent ?? 0) + 1;
+            a.state.sent = n;
+            if (n === 10) keep = x;
+            else done.push(x);
+          }
+          a.state.lost = keep ?? a.state.lost;
+          for (let i = 0; i < done.length; i++) {
+            done[i]!.Status = NDIS_STATUS_SUCCESS;
+            done[i]!.Next = done[i + 1] ?? null;
+          }
+          const atDispatch = (flags & 1) !== 0;
+          if (done.length > 0) {
+            NdisMSendNetBufferListsComplete(
+              a.handle,
+              done[0]!,
+              atDispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+            );
+          }
+        },
+      },
+      'buggy: loses one send',
+    ),
+    scenario: { until: '35s', traffic },
+  },
+  {
+    rule: 'NdisTimedDataHang',
+    mistake: 'Sends wait in a software queue for a link-up event the driver never handles; none completes.',
+    driver: scriptedDriver(
+      'bad-send-stalls',
+      {
+        send: (a, chain) => {
+          const q = listOf<NET_BUFFER_LIST>(a, 'queue');
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) q.push(x);
+        },
+      },
+      'buggy: never completes sends',
+    ),
+    scenario: { until: '25s', traffic },
+  },
+  {
+    rule: 'NdisSim_PauseCompleteUnexpected',
+    mistake:
+      'MiniportPause calls NdisMPauseComplete when its queues are empty and then returns SUCCESS as well.',
+    driver: scriptedDriver(
+      'bad-pause-complete-and-return',
+      {
+        pause: (a) => {
+          NdisMPauseComplete(a.handle);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: completes a pause it did not pend',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_RestartCompleteUnexpected',
+    mistake: 'MiniportRestart calls NdisMRestartComplete and then returns SUCCESS as well.',
+    driver: scriptedDriver(
+      'bad-restart-complete-and-return',
+      {
+        restart: (a) => {
+          NdisMRestartComplete(a.handle, NDIS_STATUS_SUCCESS);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: completes a restart it did not pend',
+    ),
+  },
+  {
+    rule: 'NdisSim_ResetCompleteUnexpected',
+    mistake:
+      'MiniportResetEx calls NdisMResetComplete once the NIC is reset, and then returns SUCCESS as well.',
+    driver: scriptedDriver(
+      'bad-reset-complete-and-return',
+      {
+        ...hangOnce,
+        reset: (a) => {
+          NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false);
+          return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+        },
+      },
+      'buggy: completes a reset it did not pend',
+    ),
+  },
+  {
+    rule: 'NdisSim_PauseWatchdog',
+    mistake:
+      'MiniportPause pends until a TX-done interrupt that the driver masked, so the pause never completes.',
+    driver: scriptedDriver(
+      'bad-pause-never-completes',
+      { pause: () => NDIS_STATUS_PENDING },
+      'buggy: never completes a pause',
+    ),
+    scenario: { until: '5s', ndis: { pauseWatchdog: '2s' }, ...removeAt1s },
+  },
+  {
+    rule: 'NdisSim_HaltWatchdog',
+    mistake: 'MiniportHaltEx waits for the link to drop before unmapping the registers; the link stays up.',
+    driver: scriptedDriver(
+      'bad-halt-waits-forever',
+      {
+        halt: (a) => {
+          if (a.space === null) return;
+          while ((NdisReadRegisterUlong(a.space.at(SimNicReg.STATUS)) & SimNicStatus.LINK_UP) !== 0)
+            NdisMSleep(10_000);
+        },
+      },
+      'buggy: MiniportHaltEx never returns',
+    ),
+    scenario: { until: '5s', ndis: { haltWatchdog: '2s' }, ...removeAt1s },
+  },
+  {
+    rule: 'NdisSim_StaleHandle',
+    mistake:
+      'A PHY-poll work item that MiniportHaltEx does not wait for decides after halt that the PHY died and calls NdisMRemoveMiniport.',
+    driver: scriptedDriver(
+      'bad-remove-after-halt',
+      {
+        initialize: (a) => {
+          phyPoller(a, (x) => NdisMRemoveMiniport(x.handle));
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          a.state.stop = true; // never waits for the work item to see it
+          NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
+        },
+      },
+      'buggy: NdisMRemoveMiniport with a halted adapter handle',
+    ),
+    scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
+  },
+  {
+    rule: 'NdisMIndicateStatusEx',
+    mistake:
+      'A PHY-poll work item that MiniportHaltEx does not wait for indicates the link down after the adapter was halted.',
+    driver: scriptedDriver(
+      'bad-status-after-halt',
+      {
+        initialize: (a) => {
+          phyPoller(a, (x) => NdisMIndicateStatusEx(x.handle, linkState(x, false)));
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          a.state.stop = true; // never waits for the work item to see it
+          NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
+        },
+      },
+      'buggy: NdisMIndicateStatusEx after MiniportHaltEx',
+    ),
+    scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
+  },
+  {
+    rule: 'NdisSim_AttributesOrder',
+    mistake: 'MiniportRestart sets the general attributes again to report a new link speed.',
+    driver: scriptedDriver(
+      'bad-attributes-in-restart',
+      {
+        restart: (a) => {
+          NdisMSetMiniportAttributes(a.handle, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+              Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+            },
+            MediaType: NdisMedium802_3,
+            MtuSize: 1500,
+            MaxXmitLinkSpeed: 1e9,
+            MaxRcvLinkSpeed: 1e9,
+            XmitLinkSpeed: 1e8,
+            RcvLinkSpeed: 1e8,
+            MediaConnectState: MediaConnectStateConnected,
+            MediaDuplexState: MediaDuplexStateFull,
+            LookaheadSize: 1500,
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisMSetMiniportAttributes outside MiniportInitializeEx',
+    ),
+  },
+  {
+    rule: 'NdisSim_RestartReturn',
+    mistake: 'MiniportRestart returns NDIS_STATUS_ADAPTER_NOT_READY while the link is still training.',
+    driver: scriptedDriver(
+      'bad-restart-status',
+      { restart: () => NDIS_STATUS_ADAPTER_NOT_READY },
+      'buggy: MiniportRestart returns a status it may not',
+    ),
+  },
+  {
+    rule: 'NdisSim_ResetReturn',
+    mistake: 'MiniportResetEx returns NDIS_STATUS_FAILURE when the NIC does not come back.',
+    driver: scriptedDriver(
+      'bad-reset-status',
+      { ...hangOnce, reset: () => ({ Status: NDIS_STATUS_FAILURE, AddressingReset: false }) },
+      'buggy: MiniportResetEx returns a status it may not',
+    ),
+  },
+  {
+    rule: 'NdisSim_StatusFromNdisOnly',
+    mistake: 'MiniportResetEx indicates NDIS_STATUS_RESET_START itself, to warn the protocols.',
+    driver: scriptedDriver(
+      'bad-indicates-reset-start',
+      {
+        ...hangOnce,
+        reset: (a) => {
+          NdisMIndicateStatusEx(a.handle, linkState(a, true, NDIS_STATUS_RESET_START));
+          return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+        },
+      },
+      'buggy: indicates NDIS_STATUS_RESET_START',
+    ),
+  },
+  {
+    rule: 'NdisSim_OidCompleteUnexpected',
+    mistake:
+      'MiniportRestart builds its own OID_GEN_LINK_SPEED query to refresh its cache and "completes" it with NdisMOidRequestComplete.',
+    driver: scriptedDriver(
+      'bad-completes-own-oid',
+      {
+        restart: (a) => {
+          const own: NDIS_OID_REQUEST = {
+            Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+            RequestType: NdisRequestQueryInformation,
+            PortNumber: 0,
+            Timeout: 0,
+            RequestId: null,
+            RequestHandle: null,
+            DATA: {
+              Oid: OID_GEN_LINK_SPEED,
+              InformationBuffer: 1e9,
+              InformationBufferLength: 8,
+              BytesWritten: 8,
+              BytesRead: 0,
+              BytesNeeded: 0,
+            },
+          };
+          NdisMOidRequestComplete(a.handle, own, NDIS_STATUS_SUCCESS);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: completes an OID request NDIS never made',
+    ),
+  },
+  {
+    rule: 'NdisSim_SendCompleteUnexpected',
+    mistake:
+      'MiniportSendNetBufferLists completes each NBL at once but also leaves it on the TX ring, whose done timer completes it again.',
+    driver: scriptedDriver(
+      'bad-send-double-complete',
+      {
+        send: (a, chain, _port, flags) => {
+          const ring = listOf<NET_BUFFER_LIST>(a, 'ring');
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+            x.Status = NDIS_STATUS_SUCCESS;
+            ring.push(x);
+          }
+          NdisMSendNetBufferListsComplete(
+            a.handle,
+            chain,
+            (flags & 1) !== 0 ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+          );
+          if (a.state.armed !== true) {
+            a.state.armed = true;
+            after(a, 20, () => {
+              const first = ring.shift();
+              if (first !== undefined) {
+                first.Next = null;
+                NdisMSendNetBufferListsComplete(a.handle, first, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+              }
+            });
+          }
+        },
+      },
+      'buggy: completes a send twice',
+    ),
+    scenario: { traffic },
+  },
+  {
+    rule: 'NdisSim_ReceiveNotAllowed',
+    mistake:
+      'MiniportInitializeEx passes up a frame already waiting in the RX ring, before the adapter is running.',
+    driver: scriptedDriver(
+      'bad-receive-in-init',
+      {
+        initialize: (a) => {
+          const pool = rxPool(a);
+          NdisMIndicateReceiveNetBufferLists(a.handle, rxNbl(a, pool), 0, 1, 0);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: indicates a receive during MiniportInitializeEx',
+    ),
+  },
+  {
+    rule: 'NdisSim_ReceiveIndication',
+    mistake: 'The receive timer links two NBLs into one chain but passes NumberOfNetBufferLists = 1.',
+    driver: scriptedDriver(
+      'bad-receive-count',
+      {
+        initialize: (a) => {
+          const pool = rxPool(a);
+          after(a, 500, () => {
+            const chain = rxNbl(a, pool);
+            chain.Next = rxNbl(a, pool);
+            NdisMIndicateReceiveNetBufferLists(a.handle, chain, 0, 1, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: wrong NumberOfNetBufferLists',
+    ),
+  },
+  {
+    rule: 'NdisSim_DispatchLevelFlag',
+    mistake:
+      'Receive code moved from the DPC into a work item still passes NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, at PASSIVE_LEVEL.',
+    driver: scriptedDriver(
+      'bad-dispatch-flag',
+      {
+        initialize: (a) => {
+          const pool = rxPool(a);
+          const w = NdisAllocateIoWorkItem(a.handle);
+          a.state.work = w;
+          after(a, 500, () =>
+            NdisQueueIoWorkItem(
+              w as NDIS_HANDLE,
+              () =>
+                NdisMIndicateReceiveNetBufferLists(
+                  a.handle,
+                  rxNbl(a, pool),
+                  0,
+                  1,
+                  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+                ),
+              a,
+            ),
+          );
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE),
+      },
+      'buggy: DISPATCH_LEVEL flag at PASSIVE_LEVEL',
+    ),
+  },
+  {
+    rule: 'NdisSim_ResetWithPendingWork',
+    mistake:
+      'MiniportResetEx (an NDIS 6.30 driver) resets the NIC and returns SUCCESS, forgetting the packet filter it still has pended.',
+    driver: scriptedDriver(
+      'bad-reset-keeps-oid',
+      {
+        ...hangOnce,
+        ...pendPacketFilter(() => {}),
+        reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+      },
+      'buggy: completes a reset with an OID pending',
+    ),
+  },
+  {
+    rule: 'NdisSim_LockHeldAcrossCall',
+    mistake: 'The reset-done timer calls NdisMResetComplete inside the adapter lock.',
+    driver: scriptedDriver(
+      'bad-reset-complete-locked',
+      {
+        ...hangOnce,
+        initialize: (a) => {
+          a.state.lock = spinLock();
+          return NDIS_STATUS_SUCCESS;
+        },
+        reset: (a) => {
+          after(a, 100, () => {
+            const lock = a.state.lock as NDIS_SPIN_LOCK;
+            NdisAcquireSpinLock(lock);
+            NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false);
+            NdisReleaseSpinLock(lock);
+          });
+          return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+        },
+      },
+      'buggy: NdisMResetComplete with a spin lock held',
+    ),
+  },
+  {
+    rule: 'NdisSim_BadParameter',
+    mistake:
+      'MiniportRestart indicates the link state with its own MiniportAdapterContext where NDIS expects the MiniportAdapterHandle.',
+    driver: scriptedDriver(
+      'bad-context-as-handle',
+      {
+        restart: (a) => {
+          NdisMIndicateStatusEx(a as unknown as NDIS_HANDLE, linkState(a, true));
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: passes its context as the adapter handle',
+    ),
+  },
+];

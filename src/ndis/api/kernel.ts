@@ -508,7 +508,8 @@ const irqlFreeMem = ddiIrql.NdisFreeMemoryWithTagPriority!;
 export function NDIS_RAISE_IRQL_TO_DISPATCH(): number {
   const n: Ndis = currentNdis('NDIS_RAISE_IRQL_TO_DISPATCH');
   n.verifier.irql(irqlRaise, 'NDIS_RAISE_IRQL_TO_DISPATCH', null);
-  return n.kernel.raise(Irql.Dispatch);
+  // A raise never lowers: above DISPATCH (reported just now) the IRQL stays where it is.
+  return n.kernel.raise(Math.max(Irql.Dispatch, n.kernel.ctx.irql));
 }
 
 /** NDIS_LOWER_IRQL(_OldIrql, _CurIrql): back to the IRQL the raise returned. */

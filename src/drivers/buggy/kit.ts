@@ -1,0 +1,112 @@
+// Small pieces the gallery drivers share, written against the public API the way a
+// driver's own helper file would be: a raw timer, a link-state indication, a receive
+// pool, a spin lock.
+
+import {
+  MediaConnectStateConnected,
+  MediaConnectStateDisconnected,
+  MediaDuplexStateFull,
+  type NDIS_HANDLE,
+  NDIS_LINK_STATE_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_SPIN_LOCK,
+  type NDIS_STATUS_INDICATION,
+  NDIS_STATUS_INDICATION_REVISION_1,
+  NDIS_STATUS_LINK_STATE,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisAllocateSpinLock,
+  NdisAllocateTimerObject,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+} from '../../index.ts';
+import type { TestAdapter } from './base.ts';
+
+/** 'bugs' in memory order: the gallery's pool tag. */
+export const galleryTag = 0x73677562;
+
+/** A timer the driver allocates and manages itself (the base does not cancel it in halt). */
+export function rawTimer(a: TestAdapter, fn: () => void): NDIS_HANDLE {
+  const t = NdisAllocateTimerObject(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1 },
+    AllocationTag: galleryTag,
+    TimerFunction: fn,
+    FunctionContext: null,
+  });
+  if (t.TimerObject === null) throw new Error('NdisAllocateTimerObject failed');
+  return t.TimerObject;
+}
+
+/** Relative due time in 100 ns units for NdisSetTimerObject. */
+export function ms(n: number): number {
+  return -n * 10_000;
+}
+
+/** The NDIS_STATUS_LINK_STATE indication a driver makes when its link changes. */
+export function linkState(
+  a: TestAdapter,
+  up: boolean,
+  StatusCode = NDIS_STATUS_LINK_STATE,
+): NDIS_STATUS_INDICATION {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+    SourceHandle: a.handle,
+    PortNumber: 0,
+    StatusCode,
+    Flags: 0,
+    DestinationHandle: null,
+    RequestId: null,
+    StatusBuffer: {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1 },
+      MediaConnectState: up ? MediaConnectStateConnected : MediaConnectStateDisconnected,
+      MediaDuplexState: MediaDuplexStateFull,
+      XmitLinkSpeed: 1_000_000_000,
+      RcvLinkSpeed: 1_000_000_000,
+      PauseFunctions: 0,
+      AutoNegotiationFlags: 0,
+    },
+    StatusBufferSize: 0,
+  };
+}
+
+/** A receive pool with NET_BUFFERs (NdisAllocateNetBufferListPool). */
+export function rxPool(a: TestAdapter): NDIS_HANDLE {
+  const pool = NdisAllocateNetBufferListPool(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+    ProtocolId: 0,
+    fAllocateNetBuffer: true,
+    ContextSize: 0,
+    PoolTag: galleryTag,
+    DataSize: 1514,
+  });
+  if (pool === null) throw new Error('NdisAllocateNetBufferListPool failed');
+  return pool;
+}
+
+/** One receive NBL from `pool`, owned by the adapter. */
+export function rxNbl(a: TestAdapter, pool: NDIS_HANDLE): NET_BUFFER_LIST {
+  const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60);
+  if (nbl === null) throw new Error('NdisAllocateNetBufferAndNetBufferList failed');
+  nbl.SourceHandle = a.handle;
+  return nbl;
+}
+
+/** A spin lock, allocated. */
+export function spinLock(): NDIS_SPIN_LOCK {
+  const l = new NDIS_SPIN_LOCK();
+  NdisAllocateSpinLock(l);
+  return l;
+}
+
+/** The list the driver keeps under `key` in its adapter state (a ring, a queue). */
+export function listOf<T>(a: TestAdapter, key: string): T[] {
+  let l = a.state[key] as T[] | undefined;
+  if (l === undefined) {
+    l = [];
+    a.state[key] = l;
+  }
+  return l;
+}
