@@ -64,6 +64,51 @@ function resetStorm(): number {
   return r.events;
 }
 
+const driverNames = builtinDrivers.map((d) => d.name);
+
+// vmini: two adapters on the hub, the protocol sending 20,000 frames a second on each.
+const hub = parseScenarioText(
+  `until: 1s
+protocols: [{ name: tcpip, traffic: { rate: 20000, frameBytes: 512 } }]
+devices:
+  - { name: vm0, driver: vmini, hardware: none }
+  - { name: vm1, driver: vmini, hardware: none }
+`,
+  'bench: vmini hub',
+  driverNames,
+);
+
+let hubFrames = 0;
+let hubVirtualNs = 0;
+function vminiHub(): number {
+  const w = buildWorld(hub, { seed: seed++, trace: false });
+  const r = w.run(untilNs(hub));
+  for (const a of w.summary().adapters) hubFrames += a.data.indicated;
+  hubVirtualNs += r.endNs;
+  return r.events;
+}
+
+// A lifecycle with traffic: start, bind, 2,000 frames a second each way, and vm1's
+// hub port fails after 100 frames: NdisMRemoveMiniport, teardown, Code 43.
+const vminiLife = parseScenarioText(
+  `until: 200ms
+protocols: [{ name: tcpip, traffic: { rate: 2000, frameBytes: 512, returnDelay: 1ms } }]
+devices:
+  - { name: vm0, driver: vmini, hardware: none }
+  - { name: vm1, driver: vmini, hardware: none, registry: { FailAfterFrames: 100 } }
+`,
+  'bench: vmini lifecycle',
+  driverNames,
+);
+
+function vminiLifecycle(): number {
+  const w = buildWorld(vminiLife, { seed: seed++, trace: false });
+  const r = w.run(untilNs(vminiLife));
+  if (w.device('vm1').problem !== 43)
+    throw new Error(`vmini lifecycle did not end at Code 43 (${r.verdict})`);
+  return r.events;
+}
+
 /** The ceiling: the same number of events through the bare queue, doing nothing. */
 function bareLoop(events: number): number {
   const q = new EventQueue();
@@ -97,6 +142,12 @@ const st = rate(measureMs, resetStorm);
 const virtualPerWall = (stormVirtualNs / ns.s / (st.iterations * 1)) * st.perSec;
 const bare = rate(measureMs, () => bareLoop(Math.round(eventsPerLifecycle)));
 const bareEventsPerSec = bare.perSec * Math.round(eventsPerLifecycle);
+const hubRuns = rate(measureMs, vminiHub);
+const hubWallSec = hubRuns.iterations / hubRuns.perSec;
+const hubEventsPerSec = hubRuns.total / hubWallSec;
+const bareHub = rate(measureMs, () => bareLoop(Math.round(hubRuns.total / hubRuns.iterations)));
+const bareHubEventsPerSec = bareHub.total / (bareHub.iterations / bareHub.perSec);
+const vl = rate(measureMs, vminiLifecycle);
 
 console.log(
   `ndis-sim bench (node ${process.version}, one core, ${measureMs} ms per figure, trace recording off)`,
@@ -115,3 +166,16 @@ console.log(`  lifecycles per second, verifier off   ${fmt(lcOff.perSec)}`);
 console.log(
   `  verifier cost                         ${(100 * (1 - lc.perSec / lcOff.perSec)).toFixed(1)} %   (target <= 30 %)`,
 );
+console.log('');
+console.log('  vmini (two adapters on the hub, 20,000 frames/s sent on each, 1 virtual second a run)');
+console.log(`    frames through the hub per wall second      ${fmt(hubFrames / hubWallSec)}`);
+console.log(`    frames through the hub per virtual second   ${fmt(hubFrames / (hubVirtualNs / ns.s))}`);
+console.log(
+  `    virtual seconds per wall second             ${(hubVirtualNs / ns.s / hubWallSec).toFixed(2)}`,
+);
+console.log(`    simulation events per second                ${fmt(hubEventsPerSec)}`);
+console.log(
+  `    ratio simulation / bare loop                ${(hubEventsPerSec / bareHubEventsPerSec).toFixed(3)}   (steady traffic, no setup)`,
+);
+console.log(`  vmini lifecycles with traffic per second      ${fmt(vl.perSec)}`);
+console.log(`    events per lifecycle                        ${(vl.total / vl.iterations).toFixed(1)}`);
