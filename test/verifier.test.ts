@@ -6,10 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import {
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
+  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_STATUS_SUCCESS,
   NdisAllocateMemoryWithTagPriority,
   NdisFreeMemoryWithTagPriority,
+  NdisMMapIoSpace,
   NdisMPauseComplete,
+  NdisMRegisterInterruptEx,
   NdisStallExecution,
 } from '../src/index.ts';
 import { msRules } from '../src/ndis/generated/rules.ts';
@@ -159,3 +163,45 @@ for (const [file, seeds] of referenceRuns) {
     }
   });
 }
+
+test('R2.4: mapping registers or registering the interrupt before the registration attributes is NdisSim_AttributesOrder', () => {
+  for (const early of ['NdisMMapIoSpace', 'NdisMRegisterInterruptEx'] as const) {
+    const drv = scriptedDriver(`early-${early}`, {
+      characteristics: (c) => {
+        const init = c.InitializeHandlerEx;
+        c.InitializeHandlerEx = (handle, ctx, params) => {
+          // Claims the hardware first, as a driver that sets its attributes late would.
+          const mem = params.AllocatedResources!.PartialDescriptors[0]! as { Start: number };
+          if (early === 'NdisMMapIoSpace') NdisMMapIoSpace(handle, mem.Start, 16);
+          else
+            NdisMRegisterInterruptEx(handle, null, {
+              Header: {
+                Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+                Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1,
+              },
+              InterruptHandler: () => ({
+                InterruptRecognized: false,
+                QueueDefaultInterruptDpc: false,
+                TargetProcessors: 0,
+              }),
+              InterruptDpcHandler: () => {},
+              DisableInterruptHandler: () => {},
+              EnableInterruptHandler: () => {},
+            });
+          return init(handle, ctx, params);
+        };
+      },
+    });
+    const r = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] }).run(1 * ns.s);
+    assert.equal(r.verdict, 'bugcheck', early);
+    assert.equal(r.bugCheck!.rule, 'NdisSim_AttributesOrder', early);
+    assert.equal(r.bugCheck!.ddi, early);
+    assert.match(r.bugCheck!.message, /before the registration attributes/);
+  }
+  // The base driver sets them first and passes.
+  const ok = scriptedDriver('attributes-first');
+  assert.equal(
+    testWorld({ drivers: [ok], devices: [{ name: 'nic0', driver: ok.name }] }).run(1 * ns.s).verdict,
+    'ok',
+  );
+});

@@ -148,8 +148,8 @@ export interface SimNicOptions {
   checkForHang: boolean;
 }
 
-interface Adapter {
-  handle: NDIS_HANDLE;
+/** The mapped register window and the registers the driver uses. */
+interface Registers {
   space: NDIS_IO_SPACE;
   ctrl: IoRegister;
   statusReg: IoRegister;
@@ -159,6 +159,24 @@ interface Adapter {
   txPost: IoRegister;
   txDone: IoRegister;
   rxPop: IoRegister;
+}
+
+function registers(space: NDIS_IO_SPACE): Registers {
+  return {
+    space,
+    ctrl: space.at(SimNicReg.CTRL),
+    statusReg: space.at(SimNicReg.STATUS),
+    heartbeat: space.at(SimNicReg.HEARTBEAT),
+    icr: space.at(SimNicReg.ICR),
+    imr: space.at(SimNicReg.IMR),
+    txPost: space.at(SimNicReg.TX_POST),
+    txDone: space.at(SimNicReg.TX_DONE),
+    rxPop: space.at(SimNicReg.RX_POP),
+  };
+}
+
+interface Adapter extends Registers {
+  handle: NDIS_HANDLE;
   interrupt: NDIS_HANDLE | null;
   resetTimer: NDIS_HANDLE | null;
   /** Watches the transmit queue for progress (R4.4: sends have a time-out of their own). */
@@ -268,20 +286,10 @@ export function simnicMiniport(
 
     const mem = params.AllocatedResources?.PartialDescriptors.find((d) => d.Type === CmResourceTypeMemory);
     if (mem === undefined || mem.Type !== CmResourceTypeMemory) return NDIS_STATUS_RESOURCES;
-    const mapped = NdisMMapIoSpace(handle, mem.Start, mem.Length);
-    if (mapped.Status !== NDIS_STATUS_SUCCESS || mapped.VirtualAddress === null) return mapped.Status;
-    const space = mapped.VirtualAddress;
-    const a: Adapter = {
+    // The context exists before the registers are mapped: R2.4 wants the registration
+    // attributes (which carry it) before anything claims the hardware.
+    const a = {
       handle,
-      space,
-      ctrl: space.at(SimNicReg.CTRL),
-      statusReg: space.at(SimNicReg.STATUS),
-      heartbeat: space.at(SimNicReg.HEARTBEAT),
-      icr: space.at(SimNicReg.ICR),
-      imr: space.at(SimNicReg.IMR),
-      txPost: space.at(SimNicReg.TX_POST),
-      txDone: space.at(SimNicReg.TX_DONE),
-      rxPop: space.at(SimNicReg.RX_POP),
       interrupt: null,
       resetTimer: null,
       txTimer: null,
@@ -310,10 +318,10 @@ export function simnicMiniport(
       resetLimit,
       resetWindowMs: resetWindowSeconds * 1000,
       resetTimeoutMs,
-    };
+    } as Omit<Adapter, keyof Registers> as Adapter;
     NdisAllocateSpinLock(a.lock);
 
-    // R2.4: registration attributes first, then general attributes.
+    // R2.4: registration attributes first, then the hardware, then general attributes.
     let s = NdisMSetMiniportAttributes(handle, {
       Header: {
         Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
@@ -324,7 +332,15 @@ export function simnicMiniport(
       CheckForHangTimeInSeconds: o.checkForHang ? 2 : 0,
       InterfaceType: NdisInterfacePci,
     });
-    if (s !== NDIS_STATUS_SUCCESS) return fail(a, s);
+    if (s === NDIS_STATUS_SUCCESS) {
+      const mapped = NdisMMapIoSpace(handle, mem.Start, mem.Length);
+      if (mapped.VirtualAddress !== null) Object.assign(a, registers(mapped.VirtualAddress));
+      s = mapped.Status;
+    }
+    if (s !== NDIS_STATUS_SUCCESS || a.space === undefined) {
+      NdisFreeSpinLock(a.lock);
+      return s === NDIS_STATUS_SUCCESS ? NDIS_STATUS_RESOURCES : s;
+    }
     const linkUp = (NdisReadRegisterUlong(a.statusReg) & SimNicStatus.LINK_UP) !== 0;
     s = NdisMSetMiniportAttributes(handle, {
       Header: {

@@ -157,6 +157,15 @@ export class Ndis implements FunctionDriver, EventTarget {
     }
     this.leave(f, status);
     const d = this.drivers.get(name);
+    if (status !== 0 && d !== undefined && !d.deregistered) {
+      // R2.1: NDIS would keep a registration whose code is about to be unloaded.
+      this.verifier.report(
+        'NdisSim_DriverEntryLeak',
+        'DriverEntry',
+        null,
+        `DriverEntry of ${name} returned 0x${(status >>> 0).toString(16)} after registering, without NdisMDeregisterMiniportDriver (R2.1)`,
+      );
+    }
     if (status !== 0 || d === undefined || d.deregistered) {
       if (d !== undefined) this.drivers.delete(name);
       return null;

@@ -385,6 +385,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: true,
   },
   {
+    id: 'NdisSim_DriverEntryLeak',
+    origin: 'ndis-sim',
+    spec: ['R2.1'],
+    summary:
+      'DriverEntry failed after NdisMRegisterMiniportDriver succeeded, without calling NdisMDeregisterMiniportDriver.',
+    ddis: ['DriverEntry', 'NdisMRegisterMiniportDriver', 'NdisMDeregisterMiniportDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x21) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismregisterminiportdriver.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_StaleHandle',
     origin: 'ndis-sim',
     spec: ['R5.20', 'R2.8'],

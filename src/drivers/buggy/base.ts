@@ -112,6 +112,8 @@ export interface Hooks {
   shutdown?(a: TestAdapter, action: number): void;
   /** Edits the characteristics before registration (e.g. to drop a handler). */
   characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
+  /** Runs in DriverEntry after a successful registration; its status is DriverEntry's. */
+  driverEntry?(driverHandle: NDIS_HANDLE): NDIS_STATUS;
 }
 
 export interface ScriptedDriver extends DriverModule {
@@ -297,6 +299,9 @@ export function scriptedDriver(
     hooks.characteristics?.(c);
     const r = NdisMRegisterMiniportDriver(DriverObject, RegistryPath, null, c);
     driverHandle = r.NdisMiniportDriverHandle;
+    if (r.Status === NDIS_STATUS_SUCCESS && driverHandle !== null && hooks.driverEntry) {
+      return hooks.driverEntry(driverHandle);
+    }
     return r.Status;
   }
 

@@ -341,6 +341,16 @@ export const galleryB: readonly GalleryEntry[] = [
     scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
   },
   {
+    rule: 'NdisSim_DriverEntryLeak',
+    mistake:
+      'DriverEntry registers the miniport, then fails to allocate its driver-wide state and returns without NdisMDeregisterMiniportDriver.',
+    driver: scriptedDriver(
+      'bad-driverentry-keeps-registration',
+      { driverEntry: () => NDIS_STATUS_RESOURCES },
+      'buggy: a failing DriverEntry stays registered',
+    ),
+  },
+  {
     rule: 'NdisSim_AttributesOrder',
     mistake: 'MiniportRestart sets the general attributes again to report a new link speed.',
     driver: scriptedDriver(

@@ -40,7 +40,7 @@ import type {
   NDIS_STATUS,
   NDIS_STATUS_INDICATION,
 } from '../types.ts';
-import { adapterHandle, currentNdis, stale } from './common.ts';
+import { adapterHandle, claimsHardware, currentNdis, stale } from './common.ts';
 
 const irql = {
   NdisMSetMiniportAttributes: ddiIrql.NdisMSetMiniportAttributes!,
@@ -436,6 +436,8 @@ export function NdisMMapIoSpace(
   if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, VirtualAddress: null };
   if (!b.inInitialize) {
     n.verifier.report('NdisMMapIoSpace', ddi, b.name, 'NdisMMapIoSpace outside MiniportInitializeEx');
+  } else {
+    claimsHardware(b, ddi);
   }
   const r = b.dev.resources;
   if (

@@ -69,3 +69,14 @@ export function ownerHandle(h: unknown, ddi: string): MiniportBlock | MiniportDr
     `${ddi}: the handle is neither an adapter nor a driver handle`,
   );
 }
+
+/** R2.4: the registration attributes come before any call that claims the hardware. */
+export function claimsHardware(b: MiniportBlock, ddi: string): void {
+  if (b.registration !== null) return;
+  b.ndis.verifier.report(
+    'NdisSim_AttributesOrder',
+    ddi,
+    b.name,
+    `${ddi} before the registration attributes were set (R2.4)`,
+  );
+}

@@ -25,7 +25,7 @@ import type {
   NDIS_STATUS,
   NDIS_TIMER_CHARACTERISTICS,
 } from '../types.ts';
-import { adapterHandle, currentNdis, ownerHandle, stale } from './common.ts';
+import { adapterHandle, claimsHardware, currentNdis, ownerHandle, stale } from './common.ts';
 
 const irql = {
   NdisAllocateTimerObject: ddiIrql.NdisAllocateTimerObject!,
@@ -373,6 +373,7 @@ export function NdisMRegisterInterruptEx(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMRegisterInterruptEx, ddi, b.name);
   if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, NdisInterruptHandle: null };
+  if (b.inInitialize) claimsHardware(b, ddi);
   const c = MiniportInterruptCharacteristics;
   const line = b.dev.resources?.line ?? null;
   let status: number = NDIS_STATUS_SUCCESS;
