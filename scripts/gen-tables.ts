@@ -193,6 +193,9 @@ function genStatus(s: StatusJson, extra: ExtraJson): string {
   }
   out.push('/** NDIS_MINIPORT_PAUSE_PARAMETERS.PauseReason values. */');
   for (const v of s.pauseRestart.PauseReason.values) out.push(`export const ${v.name} = ${v.value};`);
+  out.push('export const NDIS_PAUSE_REASON_NAMES: ReadonlyMap<number, string> = new Map([');
+  for (const v of s.pauseRestart.PauseReason.values) out.push(`  [${v.value}, ${JSON.stringify(v.name)}],`);
+  out.push(']);');
   out.push('');
   out.push('/** NDIS_MINIPORT_ATTRIBUTES_* (registration attribute flags). */');
   for (const v of s.miniportAttributeFlags.values) out.push(`export const ${v.name} = ${v.value};`);

@@ -29,6 +29,7 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_INIT_PARAMETERS,
   NDIS_PAUSE_MINIPORT_DEVICE_REMOVE,
   NDIS_PAUSE_NDIS_INTERNAL,
+  NDIS_PAUSE_REASON_NAMES,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
@@ -557,7 +558,7 @@ export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {
     b.driver.name,
     'MiniportPause',
     Irql.Passive,
-    n.trace.on ? { PauseReason: reason } : undefined,
+    n.trace.on ? { PauseReason: NDIS_PAUSE_REASON_NAMES.get(reason) ?? reason } : undefined,
   );
   let status: number;
   try {

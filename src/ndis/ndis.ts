@@ -37,8 +37,10 @@ export interface NdisOptions {
   /** R2.13: halt watchdog (undocumented time-out). */
   haltWatchdogNs: number;
   /**
-   * IRQL of callbacks documented as <= DISPATCH_LEVEL (MiniportResetEx, sends, returns,
-   * cancels): always PASSIVE, always DISPATCH, or drawn through the choice door.
+   * IRQL of the callbacks NDIS itself calls that are documented as <= DISPATCH_LEVEL
+   * (MiniportResetEx, MiniportCancelOidRequest): always PASSIVE, always DISPATCH, or
+   * drawn through the choice door. Sends, returns and cancel-sends run at the IRQL of
+   * the protocol code that caused them.
    */
   callbackIrql: 'passive' | 'dispatch' | 'explore';
 }
@@ -283,7 +285,7 @@ export class Ndis implements FunctionDriver, EventTarget {
       case 'dispatch':
         return Irql.Dispatch;
       case 'explore':
-        return this.kernel.machine.choose(ChoiceSite.Cpu, 2) === 0 ? Irql.Passive : Irql.Dispatch;
+        return this.kernel.machine.choose(ChoiceSite.CallbackIrql, 2) === 0 ? Irql.Passive : Irql.Dispatch;
     }
   }
 
@@ -518,6 +520,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     const k = this.kernel;
     if (b !== null) data.adapter = b.name;
     if ('result' in data) data.result = describe(data.result);
+    if ('Status' in data) data.Status = describe(data.Status);
     this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'ddi', fn, data);
     return data;
   }

@@ -19,8 +19,8 @@ export const ChoiceSite = {
   Fault: 5,
   /** Latency of a PnP manager or NDIS worker step. */
   PnpLatency: 6,
-  /** Traffic and protocol behaviour drawn by the scenario. */
-  Traffic: 7,
+  /** The IRQL of a callback documented as "at most DISPATCH" (PASSIVE or DISPATCH). */
+  CallbackIrql: 7,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);

@@ -449,7 +449,12 @@ export function NdisMMapIoSpace(
   }
   const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length);
   b.ioSpaces.add(space);
-  if (n.trace.on) n.traceDdi(ddi, b, { PhysicalAddress, Length, result: NDIS_STATUS_SUCCESS });
+  if (n.trace.on)
+    n.traceDdi(ddi, b, {
+      PhysicalAddress: `0x${PhysicalAddress.toString(16).toUpperCase()}`,
+      Length,
+      result: NDIS_STATUS_SUCCESS,
+    });
   return { Status: NDIS_STATUS_SUCCESS, VirtualAddress: space };
 }
 
