@@ -133,10 +133,27 @@ function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-const lc = rate(measureMs, () => lifecycle(true));
+// Verifier on and off in alternating slices, so that drift of the machine (another
+// process, the CPU's clock) falls on both alike.
+const slices = 8;
+let onIter = 0;
+let onSec = 0;
+let onEvents = 0;
+let offIter = 0;
+let offSec = 0;
+for (let i = 0; i < slices; i++) {
+  const on = rate(measureMs / slices, () => lifecycle(true));
+  onIter += on.iterations;
+  onSec += on.iterations / on.perSec;
+  onEvents += on.total;
+  const off = rate(measureMs / slices, () => lifecycle(false));
+  offIter += off.iterations;
+  offSec += off.iterations / off.perSec;
+}
+const lc = { perSec: onIter / onSec, iterations: onIter, total: onEvents };
+const lcOff = { perSec: offIter / offSec };
 const eventsPerLifecycle = lc.total / lc.iterations;
 const simEventsPerSec = lc.perSec * eventsPerLifecycle;
-const lcOff = rate(measureMs, () => lifecycle(false));
 stormVirtualNs = 0;
 const st = rate(measureMs, resetStorm);
 const virtualPerWall = (stormVirtualNs / ns.s / (st.iterations * 1)) * st.perSec;
