@@ -49,11 +49,12 @@ for (const g of gallery) {
       const v = r.bugCheck!;
       assert.equal(v.rule, g.rule, `seed ${seed}: stopped by ${v.rule}: ${v.message}`);
       assert.equal(r.violations.length, 1);
-      // The bug check the catalogue documents (IRQL rules may use Driver Verifier's own codes).
-      if (rule.bugCheck !== null && !g.rule.startsWith('Irql_')) {
-        assert.equal(v.bugCheck.code, rule.bugCheck.code);
-        if (rule.bugCheck.p1 !== null) assert.equal(v.bugCheck.params[0], rule.bugCheck.p1);
-      }
+      // The bug check the catalogue documents; for an IRQL rule 0xD1 also names the IRQL.
+      assert.ok(rule.bugCheck !== null);
+      assert.equal(v.bugCheck.code, rule.bugCheck.code);
+      if (rule.bugCheck.p1 !== null) assert.equal(v.bugCheck.params[0], rule.bugCheck.p1);
+      if (rule.bugCheck.p2 != null) assert.equal(v.bugCheck.params[1], rule.bugCheck.p2);
+      if (v.bugCheck.code === 0xd1) assert.equal(v.bugCheck.params[1], v.irql);
       assert.equal(v.bugCheck.params.length, 4);
       assert.ok(checkExpectations(s, r, w.summary())?.met, 'the scenario expects it');
     }
