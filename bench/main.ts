@@ -109,6 +109,23 @@ function vminiLifecycle(): number {
   return r.events;
 }
 
+/** One machine with `n` adapters, each through a whole lifecycle; returns wall µs per adapter. */
+function perAdapter(n: number): number {
+  const w = new World({ seed: seed++, trace: false, recordDecisions: false });
+  w.addDriver(lifecycleNic);
+  w.addProtocol('tcpip');
+  for (let i = 0; i < n; i++) {
+    w.addDevice({ name: `nic${i}`, driver: 'lifecycle-nic' });
+    w.at(0, { kind: 'start', device: `nic${i}` });
+  }
+  const t0 = performance.now();
+  w.run(10 * ns.s);
+  const us = ((performance.now() - t0) * 1000) / n;
+  if (w.device(`nic${n - 1}`).problem !== 43)
+    throw new Error(`${n} adapters: the last did not end at Code 43`);
+  return us;
+}
+
 /** The ceiling: the same number of events through the bare queue, doing nothing. */
 function bareLoop(events: number): number {
   const q = new EventQueue();
@@ -196,3 +213,12 @@ console.log(
 );
 console.log(`  vmini lifecycles with traffic per second      ${fmt(vl.perSec)}`);
 console.log(`    events per lifecycle                        ${(vl.total / vl.iterations).toFixed(1)}`);
+console.log('');
+console.log('  cost per adapter, one machine with N adapters, each through a whole lifecycle');
+for (const n of [10, 100, 1000, 10_000]) {
+  perAdapter(n); // warm-up
+  const runs = Math.max(1, Math.round(2000 / n));
+  let us = 0;
+  for (let i = 0; i < runs; i++) us += perAdapter(n);
+  console.log(`    ${fmt(n).padStart(6)} adapters   ${(us / runs).toFixed(1)} µs per adapter`);
+}

@@ -13,6 +13,7 @@ import {
   NDIS_OID_REQUEST_REVISION_1,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   type NDIS_SPIN_LOCK,
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_FAILURE,
@@ -198,7 +199,7 @@ export const galleryB: readonly GalleryEntry[] = [
             done[i]!.Status = NDIS_STATUS_SUCCESS;
             done[i]!.Next = done[i + 1] ?? null;
           }
-          const atDispatch = (flags & 1) !== 0;
+          const atDispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
           if (done.length > 0) {
             NdisMSendNetBufferListsComplete(
               a.handle,
@@ -458,7 +459,7 @@ export const galleryB: readonly GalleryEntry[] = [
           NdisMSendNetBufferListsComplete(
             a.handle,
             chain,
-            (flags & 1) !== 0 ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+            (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0 ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
           );
           if (a.state.armed !== true) {
             a.state.armed = true;
