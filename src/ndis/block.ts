@@ -132,12 +132,17 @@ export class MiniportBlock implements NDIS_HANDLE {
   removeCalls = 0;
   inits = 0;
 
+  /** IfIndex and NetLuid of the interface (1 for the machine's first adapter). */
+  readonly ifIndex: number;
+
   constructor(
     readonly ndis: Ndis,
     readonly name: string,
     readonly driver: MiniportDriverBlock,
     readonly dev: DeviceNode,
-  ) {}
+  ) {
+    this.ifIndex = ndis.adapters.length + 1;
+  }
 
   /** MiniportAdapterContext, set by the registration attributes. */
   get context(): unknown {

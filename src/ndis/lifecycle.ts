@@ -292,8 +292,8 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     },
     Flags: 0,
     AllocatedResources: resourcesOf(b),
-    IfIndex: n.adapters.indexOf(b) + 1,
-    NetLuid: n.adapters.indexOf(b) + 1,
+    IfIndex: b.ifIndex,
+    NetLuid: b.ifIndex,
   };
   const f = n.enter(b, b.driver.name, 'MiniportInitializeEx', Irql.Passive);
   let status: number;

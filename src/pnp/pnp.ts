@@ -109,6 +109,10 @@ export class PnpManager implements EventTarget {
   readonly devices: DeviceNode[] = [];
   fdoDriver: FunctionDriver | null = null;
   private readonly actions: Action[] = [];
+  /** Index of the next action in `actions` (a queue without O(n) shifts). */
+  private head = 0;
+  /** Actions that go before the queue, last in first (a failed device's removal, R5.8). */
+  private readonly urgent: Action[] = [];
   private cur: Action | null = null;
   private step = 0;
   private irp: Irp | null = null;
@@ -235,6 +239,17 @@ export class PnpManager implements EventTarget {
     }
   }
 
+  private nextAction(): Action | undefined {
+    if (this.urgent.length > 0) return this.urgent.pop();
+    if (this.head === this.actions.length) return undefined;
+    const a = this.actions[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.actions.length) {
+      this.actions.splice(0, this.head);
+      this.head = 0;
+    }
+    return a;
+  }
+
   /** Runs the current action as far as it can go; takes the next one when it ends. */
   private advance(): void {
     for (;;) {
@@ -243,7 +258,7 @@ export class PnpManager implements EventTarget {
       const done = this.irp;
       this.irp = null;
       if (this.cur === null) {
-        const next = this.actions.shift();
+        const next = this.nextAction();
         if (next === undefined) return;
         this.cur = next;
         this.step = 0;
@@ -321,7 +336,7 @@ export class PnpManager implements EventTarget {
     if (irp.status !== STATUS_SUCCESS) return;
     if ((irp.information & PNP_DEVICE_FAILED) !== 0 || (irp.information & PNP_DEVICE_REMOVED) !== 0) {
       // R5.8: a device that reports itself failed is surprise-removed.
-      this.actions.unshift({ kind: 'surprise-remove', dev, reason: 'failed' });
+      this.urgent.push({ kind: 'surprise-remove', dev, reason: 'failed' });
     }
   }
 
