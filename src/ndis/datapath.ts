@@ -290,9 +290,14 @@ export function miniportIndicate(
   const ddi = 'NdisMIndicateReceiveNetBufferLists';
   checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
   // R1.7, R6.15: receives are legal in Running, in Restarting once MiniportRestart was
-  // called, and while Pausing (drained before the pause completes, R3.3).
-  const allowed = b.state === 'Running' || b.state === 'Restarting' || b.state === 'Pausing';
-  if (!allowed) {
+  // called, and while Pausing (drained before the pause completes, R3.3; option
+  // receivesWhilePausing). In Paused (option receivesWhilePaused) a violation by default.
+  const o = n.options;
+  const allowed =
+    b.state === 'Running' ||
+    b.state === 'Restarting' ||
+    (b.state === 'Pausing' && o.receivesWhilePausing === 'allowed');
+  if (!allowed && !(b.state === 'Paused' && o.receivesWhilePaused === 'returned')) {
     n.verifier.report(
       'NdisSim_ReceiveNotAllowed',
       ddi,

@@ -118,9 +118,12 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
 function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
   b.surpriseRemoved = true;
   b.pnpState = 'SurpriseRemoved';
-  // R5.6 (model: miniport first), R5.7.
+  // R5.6 (option surpriseRemovalOrder; current ndis.sys: the miniport first), R5.7.
+  const protocolsFirst = n.options.surpriseRemovalOrder === 'protocols-first';
+  if (protocolsFirst) notifyProtocolsOfRemoval(n, b);
   if (b.initialized && b.state !== 'Halted') devicePnPEventNotify(n, b, NdisDevicePnPEventSurpriseRemoved);
   const op = beginTeardown(n, b, 'surprise-removal');
+  if (op !== null && protocolsFirst && op.step === 'notify') op.step = 'pause-protocols';
   if (n.options.surpriseRemovalCompletes === 'early' || op === null) n.pnp.completeIrp(irp, STATUS_SUCCESS);
   else op.waiting.push(irp);
 }
@@ -452,8 +455,7 @@ export function finishRestart(n: Ndis, b: MiniportBlock, status: number, via: st
 function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'teardown' }>): boolean {
   switch (op.step) {
     case 'notify':
-      // R5.5: protocols hear NetEventQueryRemoveDevice; the answer cannot stop a surprise removal.
-      for (const bd of [...b.bindings]) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
+      notifyProtocolsOfRemoval(n, b);
       op.step = 'pause-protocols';
       return true;
     case 'pause-protocols': {
@@ -469,6 +471,11 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
     case 'pause-miniport':
       switch (b.state) {
         case 'Running':
+          // R3.4 (option pauseWaitsForOids): by default a pending OID does not hold up a pause.
+          if (n.options.pauseWaitsForOids && (b.oid !== null || b.oidQueue.length > 0)) {
+            if (n.trace.on) n.traceNdis(b, 'pause waits for the pending OID request (R3.4)', {});
+            return false;
+          }
           callPause(n, b, pauseReasonForRemoval(b));
           return true;
         case 'Pausing':
@@ -524,6 +531,11 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       return false;
     }
   }
+}
+
+/** R5.5: protocols hear NetEventQueryRemoveDevice; the answer cannot stop a surprise removal. */
+function notifyProtocolsOfRemoval(n: Ndis, b: MiniportBlock): void {
+  for (const bd of [...b.bindings]) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
 }
 
 /** After a stop the same FDO may be started again (R1.8): a fresh adapter context. */
@@ -746,6 +758,7 @@ export function removeMiniport(n: Ndis, b: MiniportBlock): number {
   b.removeCalls++;
   if (b.inHalt) {
     // R5.19: removal is under way and the halt action fixed.
+    if (n.options.removeInHalt === 'silent') return NDIS_STATUS_SUCCESS;
     n.verifier.warn(
       'R5.19',
       'NdisMRemoveMiniport',

@@ -43,6 +43,24 @@ export interface NdisOptions {
    * the protocol code that caused them.
    */
   callbackIrql: 'passive' | 'dispatch' | 'explore';
+  /**
+   * R5.6: who hears of a surprise removal first: the miniport
+   * (MiniportDevicePnPEventNotify, as current ndis.sys does) or the protocols
+   * (NetEventQueryRemoveDevice, as the documentation orders it).
+   */
+  surpriseRemovalOrder: 'miniport-first' | 'protocols-first';
+  /** R4.11: NDIS may still start a reset between the surprise-removal notification and halt. */
+  resetsAfterSurpriseRemoval: boolean;
+  /** R3.4: MiniportPause waits until no OID request is pending or queued. */
+  pauseWaitsForOids: boolean;
+  /** R3.3: a receive indicated while Pausing is allowed (and drained), or a violation. */
+  receivesWhilePausing: 'allowed' | 'violation';
+  /** R1.7: a receive indicated while Paused is a violation, or NDIS just hands it back. */
+  receivesWhilePaused: 'violation' | 'returned';
+  /** R2.2: the status NdisMRegisterMiniportDriver returns for a missing required handler. */
+  missingHandlerStatus: 'bad-characteristics' | 'failure';
+  /** R5.19: NdisMRemoveMiniport inside MiniportHaltEx is a warning in the report, or silent. */
+  removeInHalt: 'warning' | 'silent';
 }
 
 export const defaultNdisOptions: NdisOptions = {
@@ -51,6 +69,13 @@ export const defaultNdisOptions: NdisOptions = {
   pauseWatchdogNs: 60 * ns.s,
   haltWatchdogNs: 60 * ns.s,
   callbackIrql: 'explore',
+  surpriseRemovalOrder: 'miniport-first',
+  resetsAfterSurpriseRemoval: true,
+  pauseWaitsForOids: false,
+  receivesWhilePausing: 'allowed',
+  receivesWhilePaused: 'violation',
+  missingHandlerStatus: 'bad-characteristics',
+  removeInHalt: 'warning',
 };
 
 export interface LiveDump {

@@ -108,7 +108,17 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   const pnpBlocks =
     b.pnpState === 'QueryStopped' || b.pnpState === 'Stopped' || b.pnpState === 'QueryRemoved';
   const stateBlocks = b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown';
-  if (b.resetInProgress || b.halting || pnpBlocks || stateBlocks || !b.driver.chars.ResetHandlerEx) {
+  // R4.11 (option resetsAfterSurpriseRemoval): nothing documented blocks a reset once
+  // the surprise removal was notified, until halting begins.
+  const removalBlocks = b.surpriseRemoved && !n.options.resetsAfterSurpriseRemoval;
+  if (
+    b.resetInProgress ||
+    b.halting ||
+    pnpBlocks ||
+    stateBlocks ||
+    removalBlocks ||
+    !b.driver.chars.ResetHandlerEx
+  ) {
     if (n.trace.on) n.traceNdis(b, 'reset not started (R4.11)', { cause });
     return false;
   }

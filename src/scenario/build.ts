@@ -3,6 +3,7 @@
 import { builtinDrivers } from '../drivers/index.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import { OID_NAMES } from '../ndis/generated/status.ts';
+import type { NdisOptions } from '../ndis/ndis.ts';
 import type { Decision } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import { type RunResult, type Summary, World, type WorldAction, type WorldOptions } from '../world.ts';
@@ -28,14 +29,28 @@ function range(v: string): { minNs: number; maxNs: number } {
   return { minNs: dur(a!), maxNs: dur(b!) };
 }
 
+/** Compiles only when every scenario `ndis:` name (but the durations) is an NdisOptions name. */
+type OnlyOptionNames<T extends never> = T;
+export type ScenarioNdisNamesChecked = OnlyOptionNames<
+  Exclude<keyof Omit<Scenario['ndis'], 'pauseWatchdog' | 'haltWatchdog'>, keyof NdisOptions>
+>;
+
+/** The fields of `o` that are set. */
+function definedOnly<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const out: { [K in keyof T]?: Exclude<T[K], undefined> } = {};
+  for (const k of Object.keys(o) as (keyof T)[]) {
+    const v = o[k];
+    if (v !== undefined) out[k] = v as Exclude<T[keyof T], undefined>;
+  }
+  return out;
+}
+
 export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
-  const ndis: WorldOptions['ndis'] = {};
-  if (s.ndis.honourProtocolVeto !== undefined) ndis.honourProtocolVeto = s.ndis.honourProtocolVeto;
-  if (s.ndis.surpriseRemovalCompletes !== undefined)
-    ndis.surpriseRemovalCompletes = s.ndis.surpriseRemovalCompletes;
-  if (s.ndis.pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(s.ndis.pauseWatchdog);
-  if (s.ndis.haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(s.ndis.haltWatchdog);
-  if (s.ndis.callbackIrql !== undefined) ndis.callbackIrql = s.ndis.callbackIrql;
+  // The scenario's `ndis:` names are NdisOptions' names, except the two durations.
+  const { pauseWatchdog, haltWatchdog, ...same } = s.ndis;
+  const ndis: WorldOptions['ndis'] = definedOnly(same);
+  if (pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(pauseWatchdog);
+  if (haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(haltWatchdog);
   const w = new World({
     seed: o.seed ?? s.seed,
     cpus: s.cpus,

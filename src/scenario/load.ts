@@ -23,6 +23,11 @@ function issueText(i: z.core.$ZodIssue): string {
       return `expected ${i.origin === 'array' ? `at least ${i.minimum} item(s)` : `at least ${i.minimum}`}, got ${show(i.input)}`;
     case 'too_big':
       return `expected at most ${i.maximum}, got ${show(i.input)}`;
+    case 'invalid_value': {
+      const options = i.values.map((v) => String(v));
+      const near = typeof i.input === 'string' ? nearest(i.input, options) : null;
+      return `expected one of ${options.join(', ')}, got ${show(i.input)}${near ? `; did you mean ${near}?` : ''}`;
+    }
     default:
       return i.message;
   }

@@ -253,6 +253,13 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         pauseWatchdog: duration.optional(),
         haltWatchdog: duration.optional(),
         callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
+        surpriseRemovalOrder: z.enum(['miniport-first', 'protocols-first']).optional(),
+        resetsAfterSurpriseRemoval: z.boolean().optional(),
+        pauseWaitsForOids: z.boolean().optional(),
+        receivesWhilePausing: z.enum(['allowed', 'violation']).optional(),
+        receivesWhilePaused: z.enum(['violation', 'returned']).optional(),
+        missingHandlerStatus: z.enum(['bad-characteristics', 'failure']).optional(),
+        removeInHalt: z.enum(['warning', 'silent']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),

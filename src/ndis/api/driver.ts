@@ -45,6 +45,7 @@ const requiredHandlers = [
 /** Why the characteristics are rejected, or null. */
 function checkCharacteristics(
   c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+  missing: 'bad-characteristics' | 'failure',
 ): { status: number; why: string } | null {
   if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion)) {
     return {
@@ -61,10 +62,10 @@ function checkCharacteristics(
   if (c.Header.Revision < 1 || c.Header.Revision > 3) {
     return { status: NDIS_STATUS_BAD_VERSION, why: `Header.Revision ${c.Header.Revision} is unknown` };
   }
-  // R2.2 (Ambiguity: model BAD_CHARACTERISTICS for a missing required handler).
+  // R2.2 (Ambiguity, option missingHandlerStatus: BAD_CHARACTERISTICS by default).
+  const missingStatus = missing === 'failure' ? NDIS_STATUS_FAILURE : NDIS_STATUS_BAD_CHARACTERISTICS;
   for (const h of requiredHandlers) {
-    if (typeof c[h] !== 'function')
-      return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is missing` };
+    if (typeof c[h] !== 'function') return { status: missingStatus, why: `${h} is missing` };
   }
   if (typeof c.CheckForHangHandlerEx === 'function' && typeof c.ResetHandlerEx !== 'function') {
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
@@ -92,7 +93,7 @@ export function NdisMRegisterMiniportDriver(
   const n: Ndis = currentNdis('NdisMRegisterMiniportDriver');
   n.verifier.irql(irqlRegister, 'NdisMRegisterMiniportDriver', null);
   const mod = n.loading;
-  const bad = checkCharacteristics(MiniportDriverCharacteristics);
+  const bad = checkCharacteristics(MiniportDriverCharacteristics, n.options.missingHandlerStatus);
   const tr = n.trace.on
     ? n.traceDdi('NdisMRegisterMiniportDriver', null, {
         RegistryPath,
