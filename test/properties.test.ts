@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { builtinDrivers } from '../src/drivers/index.ts';
+import type { NdisOptions } from '../src/ndis/ndis.ts';
 import { ns } from '../src/sim/limits.ts';
 import { World, type WorldAction } from '../src/world.ts';
 import { assertProperty } from './helpers/property.ts';
@@ -31,6 +32,15 @@ interface Case {
   vanishAtMs: number | null;
   resetLimit: number;
   actions: { atMs: number; kind: (typeof kinds)[number]; device: number }[];
+  /** The open points of the docs (NDIS options) that decide orderings: the laws hold under each. */
+  ndis: Pick<
+    NdisOptions,
+    | 'surpriseRemovalOrder'
+    | 'surpriseRemovalCompletes'
+    | 'resetsAfterSurpriseRemoval'
+    | 'pauseWaitsForOids'
+    | 'callbackIrql'
+  >;
 }
 
 const caseArb = (drivers: string[]): fc.Arbitrary<Case> =>
@@ -56,13 +66,20 @@ const caseArb = (drivers: string[]): fc.Arbitrary<Case> =>
       }),
       { maxLength: 3 },
     ),
+    ndis: fc.record({
+      surpriseRemovalOrder: fc.constantFrom('miniport-first', 'protocols-first'),
+      surpriseRemovalCompletes: fc.constantFrom('early', 'after-halt'),
+      resetsAfterSurpriseRemoval: fc.boolean(),
+      pauseWaitsForOids: fc.boolean(),
+      callbackIrql: fc.constantFrom('explore', 'passive', 'dispatch'),
+    }),
   });
 
 /** Long enough for a hang to be detected, a reset storm to end and a teardown to drain. */
 const untilNs = 8 * ns.s;
 
 function build(c: Case): World {
-  const w = new World({ seed: c.seed, trace: false });
+  const w = new World({ seed: c.seed, trace: false, ndis: c.ndis });
   for (const d of builtinDrivers) w.addDriver(d);
   w.addProtocol('tcpip', {
     traffic: {
