@@ -44,9 +44,13 @@ class HangTick implements TimerRoutine, WorkRoutine {
   }
 }
 
-/** Starts the tick once registration attributes are known (R4.2, R4.3). */
+/**
+ * Starts the tick once registration attributes are known (R4.2, R4.3). It runs for
+ * every driver NDIS could reset: the OID time-out of R4.5 needs no check-for-hang
+ * handler, only a reset handler (which a check-for-hang handler implies, R4.1).
+ */
 export function startHangTimer(n: Ndis, b: MiniportBlock): void {
-  if (!b.driver.chars.CheckForHangHandlerEx || b.hangTimer !== null || b.registration === null) return;
+  if (!b.driver.chars.ResetHandlerEx || b.hangTimer !== null || b.registration === null) return;
   const period = checkForHangPeriodNs(b.registration.CheckForHangTimeInSeconds ?? 0);
   const tick = new HangTick(n, b);
   b.hangTimer = tick.timer;

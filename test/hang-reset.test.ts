@@ -1,0 +1,85 @@
+// R4.5: an OID request the miniport leaves pending over two check-for-hang ticks
+// (four for the power OIDs) makes NDIS reset the adapter, whether or not the driver
+// has a check-for-hang handler of its own.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  type NDIS_OID_REQUEST,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_REQUEST_ABORTED,
+  NDIS_STATUS_SUCCESS,
+  NdisMOidRequestComplete,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_PNP_SET_POWER,
+} from '../src/index.ts';
+import { type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { findEvent, is, ns, testWorld } from './helpers/world.ts';
+
+/** Pends `oid` and never answers it; the reset aborts it (R4.12). */
+function stuckOid(oid: number, withCheckForHang: boolean): Hooks {
+  return {
+    checkForHang: () => false,
+    oid: (a, req: NDIS_OID_REQUEST) => {
+      if (req.DATA.Oid !== oid) return NDIS_STATUS_NOT_SUPPORTED;
+      a.state.stuck = req;
+      return NDIS_STATUS_PENDING;
+    },
+    reset: (a) => {
+      const req = a.state.stuck as NDIS_OID_REQUEST | undefined;
+      a.state.stuck = undefined;
+      if (req !== undefined) NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
+      return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+    },
+    characteristics: (c) => {
+      if (!withCheckForHang) delete (c as Partial<typeof c>).CheckForHangHandlerEx;
+    },
+  };
+}
+
+function resetTimes(hooks: Hooks, untilS: number, oidAction: boolean): number[] {
+  const drv = scriptedDriver('stuck-oid-nic', hooks);
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: oidAction
+      ? [
+          {
+            atNs: 100 * ns.ms,
+            action: { kind: 'oid', device: 'nic0', oid: OID_PNP_SET_POWER, set: true, value: 0, timeoutS: 0 },
+          },
+        ]
+      : [],
+  });
+  const r = w.run(untilS * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const out: number[] = [];
+  for (let i = 0; ; i++) {
+    i = findEvent(
+      w.trace.events,
+      (e) => is('ndis', 'reset begins')(e) && e.data?.cause === 'OID request time-out',
+      i,
+    );
+    if (i < 0) return out;
+    out.push(w.trace.events[i]!.t / ns.s);
+  }
+}
+
+test('R4.5: a request pending over two ticks (2 s each) leads to a reset at the second tick', () => {
+  const t = resetTimes(stuckOid(OID_GEN_CURRENT_PACKET_FILTER, true), 7, false);
+  assert.equal(t.length, 1);
+  assert.ok(t[0]! > 3.9 && t[0]! < 4.5, `reset at ${t[0]} s`);
+});
+
+test('R4.5, R4.1: without a check-for-hang handler NDIS still resets a driver that has MiniportResetEx', () => {
+  const t = resetTimes(stuckOid(OID_GEN_CURRENT_PACKET_FILTER, false), 7, false);
+  assert.equal(t.length, 1);
+  assert.ok(t[0]! > 3.9 && t[0]! < 4.5, `reset at ${t[0]} s`);
+});
+
+test('R4.5: OID_PNP_SET_POWER gets four ticks', () => {
+  const t = resetTimes(stuckOid(OID_PNP_SET_POWER, true), 11, true);
+  assert.equal(t.length, 1);
+  assert.ok(t[0]! > 7.9 && t[0]! < 8.5, `reset at ${t[0]} s`);
+});
