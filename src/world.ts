@@ -333,6 +333,9 @@ export class World implements EventTarget {
   }
 
   summary(): Summary {
+    // In the order the devices were declared (adapters are created in start order).
+    const order = new Map(this.pnp.devices.map((d, i) => [d.name, i]));
+    const byDevice = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
     const adapters: AdapterSummary[] = this.ndis.adapters.map((b) => ({
       name: b.name,
       driver: b.driver.name,
@@ -348,6 +351,7 @@ export class World implements EventTarget {
       sendsOutstanding: b.sendsOutstanding,
       receivesOutstanding: b.receivesOutstanding,
     }));
+    adapters.sort((a, b) => byDevice(a.name, b.name));
     const devices: DeviceSummary[] = this.pnp.devices.map((d) => ({
       name: d.name,
       instanceId: d.instanceId,
@@ -360,7 +364,10 @@ export class World implements EventTarget {
       devices,
       dumps: this.ndis.dumps,
       eventLog: this.ndis.eventLog,
-      protocols: this.protocols.map((p) => ({ name: p.name, bindings: [...p.views.values()] })),
+      protocols: this.protocols.map((p) => ({
+        name: p.name,
+        bindings: [...p.views.values()].sort((a, b) => byDevice(a.adapter, b.adapter)),
+      })),
     };
   }
 
