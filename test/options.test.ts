@@ -15,6 +15,7 @@ import {
   NdisMPauseComplete,
   NdisMRemoveMiniport,
   NdisMResetMiniport,
+  NdisStallExecution,
   OID_GEN_CURRENT_PACKET_FILTER,
 } from '../src/index.ts';
 import type { NdisOptions } from '../src/ndis/ndis.ts';
@@ -202,4 +203,29 @@ devices: [{ name: nic0, driver: healthy-nic }]
     () => parseScenarioText(yaml('surpriseRemovalOrder: whenever'), 'options.yaml', driverNames()),
     /options\.yaml: ndis\.surpriseRemovalOrder: expected/,
   );
+});
+
+test('R8.11 dpcWatchdog: the DPC watchdog allows 20 s of spinning at DISPATCH by default; the option shortens it', () => {
+  const spinner: Hooks = {
+    dpc: () => {
+      for (;;) NdisStallExecution(50);
+    },
+  };
+  const stop = (ndis: Partial<NdisOptions>) => {
+    const drv = scriptedDriver('spin-nic', spinner);
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name, faults: { linkDownAtNs: 1 * ns.s } }],
+      options: { ndis },
+    });
+    const r = w.run(60 * ns.s);
+    assert.equal(r.bugCheck?.rule, 'NdisSim_DpcWatchdog');
+    assert.deepEqual(r.bugCheck!.bugCheck.params.slice(0, 1), [0]);
+    return { spunS: (r.bugCheck!.timeNs - 1 * ns.s) / ns.s, params: r.bugCheck!.bugCheck.params };
+  };
+  const d = stop({});
+  assert.ok(d.spunS > 20 && d.spunS < 20.01, `${d.spunS} s`);
+  assert.deepEqual(d.params, [0, 0x501, 0x500, 0]);
+  const short = stop({ dpcWatchdogNs: 100 * ns.ms });
+  assert.ok(short.spunS > 0.1 && short.spunS < 0.11, `${short.spunS} s`);
 });

@@ -27,6 +27,8 @@ export interface LockState {
 export class Context {
   /** Spin locks held by this context, in acquisition order. */
   readonly held: LockState[] = [];
+  /** Time this context spent spinning at DISPATCH or above (the DPC watchdog's count). */
+  raisedNs = 0;
   constructor(
     public cpu: number,
     public irql: number,
@@ -159,6 +161,7 @@ export class Kernel implements EventTarget {
       c.irql = irql;
       c.who = who;
       c.kind = kind;
+      c.raisedNs = 0;
     }
     this.stack.push(this.ctx);
     this.ctx = c;

@@ -36,6 +36,8 @@ export interface NdisOptions {
   pauseWatchdogNs: number;
   /** R2.13: halt watchdog (undocumented time-out). */
   haltWatchdogNs: number;
+  /** R8.11: how long one DPC, ISR or lock holder may spin at DISPATCH or above (0x133). */
+  dpcWatchdogNs: number;
   /**
    * IRQL of the callbacks NDIS itself calls that are documented as <= DISPATCH_LEVEL
    * (MiniportResetEx, MiniportCancelOidRequest): always PASSIVE, always DISPATCH, or
@@ -68,6 +70,7 @@ export const defaultNdisOptions: NdisOptions = {
   surpriseRemovalCompletes: 'early',
   pauseWatchdogNs: 60 * ns.s,
   haltWatchdogNs: 60 * ns.s,
+  dpcWatchdogNs: 20 * ns.s,
   callbackIrql: 'explore',
   surpriseRemovalOrder: 'miniport-first',
   resetsAfterSurpriseRemoval: true,

@@ -32,7 +32,7 @@ function range(v: string): { minNs: number; maxNs: number } {
 /** Compiles only when every scenario `ndis:` name (but the durations) is an NdisOptions name. */
 type OnlyOptionNames<T extends never> = T;
 export type ScenarioNdisNamesChecked = OnlyOptionNames<
-  Exclude<keyof Omit<Scenario['ndis'], 'pauseWatchdog' | 'haltWatchdog'>, keyof NdisOptions>
+  Exclude<keyof Omit<Scenario['ndis'], 'pauseWatchdog' | 'haltWatchdog' | 'dpcWatchdog'>, keyof NdisOptions>
 >;
 
 /** The fields of `o` that are set. */
@@ -47,10 +47,11 @@ function definedOnly<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], u
 
 export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   // The scenario's `ndis:` names are NdisOptions' names, except the two durations.
-  const { pauseWatchdog, haltWatchdog, ...same } = s.ndis;
+  const { pauseWatchdog, haltWatchdog, dpcWatchdog, ...same } = s.ndis;
   const ndis: WorldOptions['ndis'] = definedOnly(same);
   if (pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(pauseWatchdog);
   if (haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(haltWatchdog);
+  if (dpcWatchdog !== undefined) ndis.dpcWatchdogNs = dur(dpcWatchdog);
   const w = new World({
     seed: o.seed ?? s.seed,
     cpus: s.cpus,

@@ -252,6 +252,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         surpriseRemovalCompletes: z.enum(['early', 'after-halt']).optional(),
         pauseWatchdog: duration.optional(),
         haltWatchdog: duration.optional(),
+        dpcWatchdog: duration.optional(),
         callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
         surpriseRemovalOrder: z.enum(['miniport-first', 'protocols-first']).optional(),
         resetsAfterSurpriseRemoval: z.boolean().optional(),

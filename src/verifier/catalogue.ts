@@ -396,6 +396,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_DpcWatchdog',
+    origin: 'ndis-sim',
+    spec: ['R8.11', 'R8.12'],
+    summary:
+      'A DPC, an ISR or code holding a spin lock spun at DISPATCH or above for longer than the DPC watchdog allows.',
+    ddis: ['NdisStallExecution', 'MiniportInterruptDPC', 'MiniportInterrupt', 'NdisTimerFunction'],
+    bugCheck: { code: BugCheckCode.DPC_WATCHDOG_VIOLATION, p1: 0 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x133-dpc-watchdog-violation.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_StaleHandle',
     origin: 'ndis-sim',
     spec: ['R5.20', 'R2.8'],

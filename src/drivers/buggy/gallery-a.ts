@@ -32,12 +32,15 @@ import {
   NdisMSynchronizeWithInterruptEx,
   NdisOpenConfigurationEx,
   NdisQueueIoWorkItem,
+  NdisReadRegisterUlong,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
   NdisStallExecution,
   NdisWriteErrorLogEntry,
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
+  SimNicReg,
+  SimNicStatus,
 } from '../../index.ts';
 import { after, scriptedDriver, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
@@ -514,6 +517,24 @@ export const galleryA: readonly GalleryEntry[] = [
       },
       'buggy: NdisStallExecution longer than 50 µs',
     ),
+  },
+  {
+    rule: 'NdisSim_DpcWatchdog',
+    mistake:
+      'On a link change MiniportInterruptDPC polls the PHY in 10 µs steps until the link is back; it never comes back.',
+    driver: scriptedDriver(
+      'bad-dpc-polls-phy',
+      {
+        dpc: (a) => {
+          if (a.space === null) return;
+          const status = a.space.at(SimNicReg.STATUS);
+          // Each stall is short (R8.12 holds); the loop is what never ends.
+          while ((NdisReadRegisterUlong(status) & SimNicStatus.LINK_UP) === 0) NdisStallExecution(10);
+        },
+      },
+      'buggy: spins in its DPC until the watchdog fires',
+    ),
+    scenario: { ...linkDropAt1s, until: '30s' },
   },
   {
     rule: 'NdisSim_InitFailedTimerSet',

@@ -2,6 +2,7 @@
 // locks, interrupts, sleeps and stalls, system time.
 
 import { Irql } from '../../kernel/kernel.ts';
+import { ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import type { MiniportBlock } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -483,8 +484,28 @@ export function NdisStallExecution(MicrosecondsToStall: number): void {
       `NdisStallExecution(${MicrosecondsToStall}) spins longer than 50 µs (R8.12)`,
     );
   }
-  n.kernel.machine.spin(Math.max(0, MicrosecondsToStall) * 1000);
+  const spun = Math.max(0, MicrosecondsToStall) * 1000;
+  n.kernel.machine.spin(spun);
+  const ctx = n.kernel.ctx;
+  if (ctx.irql >= Irql.Dispatch) {
+    // R8.11: a DPC, an ISR or code holding a spin lock that spins past the allotment
+    // is DPC_WATCHDOG_VIOLATION (0x133, parameter 1 = 0; times in 15.625 ms ticks).
+    ctx.raisedNs += spun;
+    const limit = n.options.dpcWatchdogNs;
+    if (ctx.raisedNs > limit) {
+      n.verifier.fatal(
+        'NdisSim_DpcWatchdog',
+        'NdisStallExecution',
+        null,
+        `${ctx.who} has spun ${ctx.raisedNs / ns.s} s at ${ctx.irql === Irql.Dispatch ? 'DISPATCH' : 'DIRQL'} (the DPC watchdog allows ${limit / ns.s} s)`,
+        [Math.ceil(ctx.raisedNs / dpcTickNs), Math.floor(limit / dpcTickNs), 0],
+      );
+    }
+  }
 }
+
+/** The kernel's clock tick, the unit of DPC_WATCHDOG_VIOLATION's parameters. */
+const dpcTickNs = 15_625_000;
 
 /** VOID NdisGetSystemUpTimeEx(*pSystemUpTime): milliseconds since the machine started. */
 export function NdisGetSystemUpTimeEx(): number {
