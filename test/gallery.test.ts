@@ -56,6 +56,8 @@ for (const g of gallery) {
       if (rule.bugCheck.p2 != null) assert.equal(v.bugCheck.params[1], rule.bugCheck.p2);
       if (v.bugCheck.code === 0xd1) assert.equal(v.bugCheck.params[1], v.irql);
       assert.equal(v.bugCheck.params.length, 4);
+      // The bug check names the adapter (none exists yet when DriverEntry fails).
+      assert.equal(v.adapter, g.rule === 'NdisSim_DriverEntryLeak' ? null : 'nic0', 'the adapter');
       assert.ok(checkExpectations(s, r, w.summary())?.met, 'the scenario expects it');
     }
     // In collect mode the same rule comes first, and nothing but its declared follow-ons after it.

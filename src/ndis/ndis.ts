@@ -153,7 +153,15 @@ export class Ndis implements FunctionDriver, EventTarget {
     readonly verifier: Verifier,
     readonly trace: Trace,
     readonly options: NdisOptions,
-  ) {}
+  ) {
+    verifier.runningAdapter = () => {
+      for (let i = this.frames.length - 1; i >= 0; i--) {
+        const b = this.frames[i]!.adapter;
+        if (b !== null) return b.name;
+      }
+      return null;
+    };
+  }
 
   get now(): number {
     return this.kernel.now;

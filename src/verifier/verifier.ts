@@ -55,6 +55,12 @@ export class Verifier {
   /** The violation that stopped the machine, if one did. */
   stoppedBy: Violation | null = null;
 
+  /**
+   * The adapter whose driver code is running, for violations a DDI cannot tie to an
+   * adapter itself (a spin lock, a stall). NDIS sets it.
+   */
+  runningAdapter: () => string | null = () => null;
+
   constructor(
     readonly kernel: Kernel,
     readonly machine: Machine,
@@ -178,6 +184,7 @@ export class Verifier {
     for (const x of params) p.push(x);
     while (p.length < 4) p.push(0);
     p.length = 4;
+    adapter ??= this.runningAdapter();
     const v: Violation = {
       rule: rule.id,
       summary: rule.summary,
