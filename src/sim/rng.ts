@@ -49,10 +49,12 @@ export class Rng {
   /** Uniform integer in [0, n), n >= 1, without modulo bias. */
   below(n: number): number {
     if (n <= 1) return 0;
-    const limit = 0x100000000 - (0x100000000 % n);
+    // a - floor(a / n) * n is a % n exactly for integers below 2^53, and avoids the
+    // slow floating-point remainder that % costs on numbers past 2^31.
+    const limit = 0x100000000 - (0x100000000 - Math.floor(0x100000000 / n) * n);
     for (;;) {
       const x = this.u32();
-      if (x < limit) return x % n;
+      if (x < limit) return x - Math.floor(x / n) * n;
     }
   }
 
