@@ -1,6 +1,6 @@
 // npm run bench:instructions — the figures of `npm run bench` that matter most, as
 // instruction counts (valgrind's callgrind), which do not move with the machine's
-// load the way wall-clock rates do. Node runs --single-threaded so that V8's
+// load the way wall-clock rates do (the JIT and the collector still move them ~10 %). Node runs --single-threaded so that V8's
 // background compiler adds nothing. Each figure is (count(2N) − count(N)) / N, which
 // takes node's start-up and the JIT's warm-up out. Needs valgrind; takes minutes.
 //
@@ -9,43 +9,14 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ns } from '../src/sim/limits.ts';
-import { EventQueue, type EventTarget } from '../src/sim/queue.ts';
-import { World } from '../src/world.ts';
-import { lifecycleNic } from './lifecycle-driver.ts';
+import { bareLoop, lifecycle } from './workloads.ts';
 
 type Workload = 'lifecycle' | 'lifecycle-verifier-off' | 'bare-event';
-
-function lifecycle(seed: number, verifier: 'bugcheck' | 'off'): number {
-  const w = new World({ seed, trace: false, recordDecisions: false, verifier });
-  w.addDriver(lifecycleNic);
-  w.addProtocol('tcpip');
-  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  return w.run(1 * ns.s).events;
-}
-
-function bare(events: number): void {
-  const q = new EventQueue();
-  let fired = 0;
-  const target: EventTarget = {
-    fire(): void {
-      fired++;
-    },
-  };
-  for (let i = 0; i < 8; i++) q.schedule(i, target, 0, null);
-  let t = 8;
-  while (fired < events) {
-    const ev = q.pop()!;
-    ev.target.fire(ev.op, ev.arg);
-    q.schedule(t++, target, 0, null);
-  }
-}
 
 function runWorkload(w: Workload, n: number): void {
   if (w === 'bare-event') {
     // In lifecycle-sized runs, as `npm run bench` does, so the JIT treats it alike.
-    for (let left = n; left > 0; left -= 30) bare(Math.min(30, left));
+    for (let left = n; left > 0; left -= 30) bareLoop(Math.min(30, left));
     return;
   }
   for (let i = 0; i < n; i++) lifecycle(i + 1, w === 'lifecycle' ? 'bugcheck' : 'off');

@@ -7,9 +7,9 @@ import { builtinDrivers } from '../src/drivers/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ns } from '../src/sim/limits.ts';
-import { EventQueue, type EventTarget } from '../src/sim/queue.ts';
 import { World } from '../src/world.ts';
 import { lifecycleNic } from './lifecycle-driver.ts';
+import { bareLoop, lifecycle } from './workloads.ts';
 
 const measureMs = Number(process.env.BENCH_MS ?? 2000);
 
@@ -31,23 +31,6 @@ function rate(ms: number, fn: () => number): { perSec: number; iterations: numbe
 }
 
 let seed = 1;
-
-/** One full lifecycle; returns the number of events it ran. */
-function lifecycle(verifier: boolean): number {
-  const w = new World({
-    seed: seed++,
-    trace: false,
-    recordDecisions: false,
-    verifier: verifier ? 'bugcheck' : 'off',
-  });
-  w.addDriver(lifecycleNic);
-  w.addProtocol('tcpip');
-  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  const r = w.run(1 * ns.s);
-  if (w.device('nic0').problem !== 43) throw new Error(`lifecycle did not end at Code 43 (${r.verdict})`);
-  return r.events;
-}
 
 // Run from bench/ (tsx) or dist/bench/ (compiled): find the example from the working directory.
 const storm = parseScenarioText(
@@ -126,26 +109,6 @@ function perAdapter(n: number): number {
   return us;
 }
 
-/** The ceiling: the same number of events through the bare queue, doing nothing. */
-function bareLoop(events: number): number {
-  const q = new EventQueue();
-  let fired = 0;
-  const target: EventTarget = {
-    fire(): void {
-      fired++;
-    },
-  };
-  // Keep a few events in flight, like the simulation does.
-  for (let i = 0; i < 8; i++) q.schedule(i, target, 0, null);
-  let t = 8;
-  while (fired < events) {
-    const ev = q.pop()!;
-    ev.target.fire(ev.op, ev.arg);
-    q.schedule(t++, target, 0, null);
-  }
-  return events;
-}
-
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
@@ -159,11 +122,11 @@ let onEvents = 0;
 let offIter = 0;
 let offSec = 0;
 for (let i = 0; i < slices; i++) {
-  const on = rate(measureMs / slices, () => lifecycle(true));
+  const on = rate(measureMs / slices, () => lifecycle(seed++, 'bugcheck'));
   onIter += on.iterations;
   onSec += on.iterations / on.perSec;
   onEvents += on.total;
-  const off = rate(measureMs / slices, () => lifecycle(false));
+  const off = rate(measureMs / slices, () => lifecycle(seed++, 'off'));
   offIter += off.iterations;
   offSec += off.iterations / off.perSec;
 }

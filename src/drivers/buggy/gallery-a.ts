@@ -14,7 +14,6 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
-  NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
   NdisCancelTimerObject,
@@ -42,19 +41,24 @@ import {
   SimNicReg,
   SimNicStatus,
 } from '../../index.ts';
-import { after, scriptedDriver, type TestAdapter } from './base.ts';
+import { after, scriptedDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
-import { linkState, listOf, ms, rawTimer, rxPool, spinLock } from './kit.ts';
+import {
+  adapterLock,
+  allocateAdapterLock,
+  linkState,
+  listOf,
+  ms,
+  pollerOutlivingHalt,
+  rawTimer,
+  rxPool,
+  spinLock,
+  workItem,
+} from './kit.ts';
 
 const removeAt1s = { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] };
 /** The link drops at 1 s: the NIC raises LINK_CHANGE and MiniportInterrupt runs at DIRQL. */
 const linkDropAt1s = { device: { faults: { linkDownAt: '1s' } } };
-
-function workItem(a: TestAdapter): NDIS_HANDLE {
-  const w = NdisAllocateIoWorkItem(a.handle);
-  if (w === null) throw new Error('NdisAllocateIoWorkItem failed');
-  return w;
-}
 
 export const galleryA: readonly GalleryEntry[] = [
   {
@@ -259,13 +263,10 @@ export const galleryA: readonly GalleryEntry[] = [
     driver: scriptedDriver(
       'bad-spinlock-in-isr',
       {
-        initialize: (a) => {
-          a.state.lock = spinLock();
-          return NDIS_STATUS_SUCCESS;
-        },
+        initialize: allocateAdapterLock,
         isr: (a) => {
-          NdisAcquireSpinLock(a.state.lock as ReturnType<typeof spinLock>);
-          NdisReleaseSpinLock(a.state.lock as ReturnType<typeof spinLock>);
+          NdisAcquireSpinLock(adapterLock(a));
+          NdisReleaseSpinLock(adapterLock(a));
         },
       },
       'buggy: NdisAcquireSpinLock at DIRQL',
@@ -370,12 +371,9 @@ export const galleryA: readonly GalleryEntry[] = [
     driver: scriptedDriver(
       'bad-dpr-recursive-lock',
       {
-        initialize: (a) => {
-          a.state.lock = spinLock();
-          return NDIS_STATUS_SUCCESS;
-        },
+        initialize: allocateAdapterLock,
         dpc: (a) => {
-          const lock = a.state.lock as ReturnType<typeof spinLock>;
+          const lock = adapterLock(a);
           NdisDprAcquireSpinLock(lock);
           NdisDprAcquireSpinLock(lock); // refill helper
           NdisDprReleaseSpinLock(lock);
@@ -392,12 +390,9 @@ export const galleryA: readonly GalleryEntry[] = [
     driver: scriptedDriver(
       'bad-dpr-double-release',
       {
-        initialize: (a) => {
-          a.state.lock = spinLock();
-          return NDIS_STATUS_SUCCESS;
-        },
+        initialize: allocateAdapterLock,
         dpc: (a) => {
-          const lock = a.state.lock as ReturnType<typeof spinLock>;
+          const lock = adapterLock(a);
           NdisDprAcquireSpinLock(lock);
           NdisDprReleaseSpinLock(lock); // error path
           NdisDprReleaseSpinLock(lock); // common exit
@@ -636,32 +631,14 @@ export const galleryA: readonly GalleryEntry[] = [
       'A work item polls the PHY in a loop; MiniportHaltEx does not wait for it, and after halt the loop re-arms the link timer.',
     driver: scriptedDriver(
       'bad-poller-outlives-halt',
-      {
-        initialize: (a) => {
-          const link = rawTimer(a, () => {});
-          const w = workItem(a);
-          a.state.link = link;
-          a.state.work = w;
-          after(a, 200, () =>
-            NdisQueueIoWorkItem(
-              w,
-              () => {
-                while (a.state.stop !== true) {
-                  NdisMSleep(100_000);
-                  NdisSetTimerObject(link, ms(50), 0, null); // re-armed after the check above
-                }
-              },
-              a,
-            ),
-          );
-          return NDIS_STATUS_SUCCESS;
+      pollerOutlivingHalt({
+        setup: (a) => {
+          a.state.link = rawTimer(a, () => {});
         },
-        halt: (a) => {
-          a.state.stop = true; // but never waits for the work item to see it
-          NdisCancelTimerObject(a.state.link as NDIS_HANDLE);
-          NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
-        },
-      },
+        // Re-armed after every sleep, also the one that ends after halt.
+        onWake: (a) => NdisSetTimerObject(a.state.link as NDIS_HANDLE, ms(50), 0, null),
+        halt: (a) => NdisCancelTimerObject(a.state.link as NDIS_HANDLE),
+      }),
       'buggy: its work item re-arms a timer after MiniportHaltEx',
     ),
     scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },

@@ -14,7 +14,6 @@ import {
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
-  type NDIS_SPIN_LOCK,
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
@@ -23,7 +22,6 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
-  NdisAllocateIoWorkItem,
   NdisFreeIoWorkItem,
   NdisMedium802_3,
   NdisMIndicateReceiveNetBufferLists,
@@ -48,7 +46,16 @@ import {
 } from '../../index.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
-import { linkState, listOf, rxNbl, rxPool, spinLock } from './kit.ts';
+import {
+  adapterLock,
+  allocateAdapterLock,
+  linkState,
+  listOf,
+  pollerOutlivingHalt,
+  rxNbl,
+  rxPool,
+  workItem,
+} from './kit.ts';
 
 const removeAt1s = { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] };
 /** The protocol sends 200 frames a second once bound. */
@@ -73,23 +80,6 @@ const hangOnce: Pick<Hooks, 'checkForHang'> = {
     return first;
   },
 };
-
-/** A work item that MiniportHaltEx does not wait for: it polls the PHY every 100 ms. */
-function phyPoller(a: TestAdapter, afterLoop: (a: TestAdapter) => void): void {
-  const w = NdisAllocateIoWorkItem(a.handle);
-  if (w === null) throw new Error('NdisAllocateIoWorkItem failed');
-  a.state.work = w;
-  after(a, 200, () =>
-    NdisQueueIoWorkItem(
-      w,
-      () => {
-        while (a.state.stop !== true) NdisMSleep(100_000);
-        afterLoop(a);
-      },
-      a,
-    ),
-  );
-}
 
 export const galleryB: readonly GalleryEntry[] = [
   {
@@ -126,7 +116,7 @@ export const galleryB: readonly GalleryEntry[] = [
       'bad-oid-workitem-double',
       {
         initialize: (a) => {
-          a.state.work = NdisAllocateIoWorkItem(a.handle);
+          a.state.work = workItem(a);
           return NDIS_STATUS_SUCCESS;
         },
         ...pendPacketFilter((a, req) =>
@@ -307,16 +297,7 @@ export const galleryB: readonly GalleryEntry[] = [
       'A PHY-poll work item that MiniportHaltEx does not wait for decides after halt that the PHY died and calls NdisMRemoveMiniport.',
     driver: scriptedDriver(
       'bad-remove-after-halt',
-      {
-        initialize: (a) => {
-          phyPoller(a, (x) => NdisMRemoveMiniport(x.handle));
-          return NDIS_STATUS_SUCCESS;
-        },
-        halt: (a) => {
-          a.state.stop = true; // never waits for the work item to see it
-          NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
-        },
-      },
+      pollerOutlivingHalt({ onWake: (x, halted) => halted && NdisMRemoveMiniport(x.handle) }),
       'buggy: NdisMRemoveMiniport with a halted adapter handle',
     ),
     scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
@@ -327,16 +308,9 @@ export const galleryB: readonly GalleryEntry[] = [
       'A PHY-poll work item that MiniportHaltEx does not wait for indicates the link down after the adapter was halted.',
     driver: scriptedDriver(
       'bad-status-after-halt',
-      {
-        initialize: (a) => {
-          phyPoller(a, (x) => NdisMIndicateStatusEx(x.handle, linkState(x, false)));
-          return NDIS_STATUS_SUCCESS;
-        },
-        halt: (a) => {
-          a.state.stop = true; // never waits for the work item to see it
-          NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
-        },
-      },
+      pollerOutlivingHalt({
+        onWake: (x, halted) => halted && NdisMIndicateStatusEx(x.handle, linkState(x, false)),
+      }),
       'buggy: NdisMIndicateStatusEx after MiniportHaltEx',
     ),
     scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
@@ -521,11 +495,11 @@ export const galleryB: readonly GalleryEntry[] = [
       {
         initialize: (a) => {
           const pool = rxPool(a);
-          const w = NdisAllocateIoWorkItem(a.handle);
+          const w = workItem(a);
           a.state.work = w;
           after(a, 500, () =>
             NdisQueueIoWorkItem(
-              w as NDIS_HANDLE,
+              w,
               () =>
                 NdisMIndicateReceiveNetBufferLists(
                   a.handle,
@@ -565,13 +539,10 @@ export const galleryB: readonly GalleryEntry[] = [
       'bad-reset-complete-locked',
       {
         ...hangOnce,
-        initialize: (a) => {
-          a.state.lock = spinLock();
-          return NDIS_STATUS_SUCCESS;
-        },
+        initialize: allocateAdapterLock,
         reset: (a) => {
           after(a, 100, () => {
-            const lock = a.state.lock as NDIS_SPIN_LOCK;
+            const lock = adapterLock(a);
             NdisAcquireSpinLock(lock);
             NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false);
             NdisReleaseSpinLock(lock);

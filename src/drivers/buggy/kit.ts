@@ -1,6 +1,6 @@
 // Small pieces the gallery drivers share, written against the public API the way a
-// driver's own helper file would be: a raw timer, a link-state indication, a receive
-// pool, a spin lock.
+// driver's own helper file would be: a raw timer, a work item, a link-state
+// indication, a receive pool, the adapter's spin lock, a PHY poller that outlives halt.
 
 import {
   MediaConnectStateConnected,
@@ -12,18 +12,24 @@ import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_SPIN_LOCK,
+  type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
   NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateIoWorkItem,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateSpinLock,
   NdisAllocateTimerObject,
+  NdisFreeIoWorkItem,
+  NdisMSleep,
+  NdisQueueIoWorkItem,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
 } from '../../index.ts';
-import type { TestAdapter } from './base.ts';
+import { after, type Hooks, type TestAdapter } from './base.ts';
 
 /** 'bugs' in memory order: the gallery's pool tag. */
 export const galleryTag = 0x73677562;
@@ -94,6 +100,13 @@ export function rxNbl(a: TestAdapter, pool: NDIS_HANDLE): NET_BUFFER_LIST {
   return nbl;
 }
 
+/** An I/O work item allocated with the adapter handle. */
+export function workItem(a: TestAdapter): NDIS_HANDLE {
+  const w = NdisAllocateIoWorkItem(a.handle);
+  if (w === null) throw new Error('NdisAllocateIoWorkItem failed');
+  return w;
+}
+
 /** A spin lock, allocated. */
 export function spinLock(): NDIS_SPIN_LOCK {
   const l = new NDIS_SPIN_LOCK();
@@ -109,4 +122,47 @@ export function listOf<T>(a: TestAdapter, key: string): T[] {
     a.state[key] = l;
   }
   return l;
+}
+
+/** A MiniportInitializeEx hook that allocates the adapter's spin lock (see `adapterLock`). */
+export function allocateAdapterLock(a: TestAdapter): NDIS_STATUS {
+  a.state.lock = spinLock();
+  return NDIS_STATUS_SUCCESS;
+}
+
+export function adapterLock(a: TestAdapter): NDIS_SPIN_LOCK {
+  return a.state.lock as NDIS_SPIN_LOCK;
+}
+
+/**
+ * A PHY-poll work item that MiniportHaltEx does not wait for. Queued 200 ms after
+ * initialization, it sleeps 100 ms at a time until halt sets the stop flag, and runs
+ * `onWake` after every sleep: the last time after MiniportHaltEx has returned. Halt
+ * sets the flag, runs `halt`, frees the work item and returns at once.
+ */
+export function pollerOutlivingHalt(o: {
+  setup?: (a: TestAdapter) => void;
+  onWake: (a: TestAdapter, halted: boolean) => void;
+  halt?: (a: TestAdapter) => void;
+}): Pick<Hooks, 'initialize' | 'halt'> {
+  return {
+    initialize: (a) => {
+      o.setup?.(a);
+      const w = workItem(a);
+      a.state.work = w;
+      const poll = (): void => {
+        while (a.state.stop !== true) {
+          NdisMSleep(100_000);
+          o.onWake(a, a.state.stop === true);
+        }
+      };
+      after(a, 200, () => NdisQueueIoWorkItem(w, poll, a));
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      a.state.stop = true; // but never waits for the work item to see it
+      o.halt?.(a);
+      NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
+    },
+  };
 }
