@@ -49,9 +49,9 @@ export class Rng {
   /** Uniform integer in [0, n), n >= 1, without modulo bias. */
   below(n: number): number {
     if (n <= 1) return 0;
-    // a - floor(a / n) * n is a % n exactly for integers below 2^53, and avoids the
-    // slow floating-point remainder that % costs on numbers past 2^31.
-    const limit = 0x100000000 - (0x100000000 - Math.floor(0x100000000 / n) * n);
+    // The largest multiple of n up to 2^32; a - floor(a / n) * n is a % n exactly for
+    // integers below 2^53, without the floating-point remainder % costs past 2^31.
+    const limit = Math.floor(0x100000000 / n) * n;
     for (;;) {
       const x = this.u32();
       if (x < limit) return x - Math.floor(x / n) * n;
