@@ -13,20 +13,30 @@ import { bareLoop, lifecycle } from './workloads.ts';
 
 const measureMs = Number(process.env.BENCH_MS ?? 2000);
 
+/** True while `rate` measures (not during its warm-up): side counters count only then. */
+let measuring = false;
+
 /** Runs `fn` repeatedly for about `ms`; returns iterations per second and what fn accumulated. */
 function rate(ms: number, fn: () => number): { perSec: number; iterations: number; total: number } {
   // Warm-up.
   const warmEnd = performance.now() + Math.min(500, ms / 4);
   while (performance.now() < warmEnd) fn();
+  measuring = true;
   let n = 0;
   let total = 0;
   const start = performance.now();
   let now = start;
+  // Batches that double up to 64 runs while a batch takes under a millisecond, so the
+  // clock is read rarely for fast runs and a slow run does not overshoot `ms` by 64×.
+  let batch = 1;
   while (now - start < ms) {
-    for (let i = 0; i < 64; i++) total += fn();
-    n += 64;
-    now = performance.now();
+    for (let i = 0; i < batch; i++) total += fn();
+    n += batch;
+    const t = performance.now();
+    if (batch < 64 && t - now < 1) batch *= 2;
+    now = t;
   }
+  measuring = false;
   return { perSec: (n * 1000) / (now - start), iterations: n, total };
 }
 
@@ -43,7 +53,7 @@ let stormVirtualNs = 0;
 function resetStorm(): number {
   const w = buildWorld(storm, { seed: seed++, trace: false });
   const r = w.run(untilNs(storm));
-  stormVirtualNs += r.endNs;
+  if (measuring) stormVirtualNs += r.endNs;
   return r.events;
 }
 
@@ -66,8 +76,10 @@ let hubVirtualNs = 0;
 function vminiHub(): number {
   const w = buildWorld(hub, { seed: seed++, trace: false });
   const r = w.run(untilNs(hub));
-  for (const a of w.summary().adapters) hubFrames += a.data.indicated;
-  hubVirtualNs += r.endNs;
+  if (measuring) {
+    for (const a of w.summary().adapters) hubFrames += a.data.indicated;
+    hubVirtualNs += r.endNs;
+  }
   return r.events;
 }
 
@@ -113,14 +125,20 @@ function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-// Verifier on and off in alternating slices, so that drift of the machine (another
-// process, the CPU's clock) falls on both alike.
+// Verifier on, verifier off and the bare loop in alternating slices, so that drift of
+// the machine (another process, the CPU's clock, the host reclaiming memory) falls on
+// all three alike: on this kind of VM a phase can slow everything 3–4× for minutes.
+let probeEvents = 0;
+for (let i = 0; i < 256; i++) probeEvents += lifecycle(seed++, 'bugcheck');
+const bareEventsPerRun = Math.round(probeEvents / 256);
 const slices = 8;
 let onIter = 0;
 let onSec = 0;
 let onEvents = 0;
 let offIter = 0;
 let offSec = 0;
+let bareSec = 0;
+let bareEvents = 0;
 for (let i = 0; i < slices; i++) {
   const on = rate(measureMs / slices, () => lifecycle(seed++, 'bugcheck'));
   onIter += on.iterations;
@@ -129,21 +147,35 @@ for (let i = 0; i < slices; i++) {
   const off = rate(measureMs / slices, () => lifecycle(seed++, 'off'));
   offIter += off.iterations;
   offSec += off.iterations / off.perSec;
+  const bare = rate(measureMs / slices, () => bareLoop(bareEventsPerRun));
+  bareSec += bare.iterations / bare.perSec;
+  bareEvents += bare.total;
 }
 const lc = { perSec: onIter / onSec, iterations: onIter, total: onEvents };
 const lcOff = { perSec: offIter / offSec };
 const eventsPerLifecycle = lc.total / lc.iterations;
 const simEventsPerSec = lc.perSec * eventsPerLifecycle;
+const bareEventsPerSec = bareEvents / bareSec;
 stormVirtualNs = 0;
 const st = rate(measureMs, resetStorm);
-const virtualPerWall = (stormVirtualNs / ns.s / (st.iterations * 1)) * st.perSec;
-const bare = rate(measureMs, () => bareLoop(Math.round(eventsPerLifecycle)));
-const bareEventsPerSec = bare.perSec * Math.round(eventsPerLifecycle);
-const hubRuns = rate(measureMs, vminiHub);
-const hubWallSec = hubRuns.iterations / hubRuns.perSec;
-const hubEventsPerSec = hubRuns.total / hubWallSec;
-const bareHub = rate(measureMs, () => bareLoop(Math.round(hubRuns.total / hubRuns.iterations)));
-const bareHubEventsPerSec = bareHub.total / (bareHub.iterations / bareHub.perSec);
+const virtualPerWall = (stormVirtualNs / ns.s / st.iterations) * st.perSec;
+// vmini's steady traffic against the bare loop, alternating too.
+let hubSec = 0;
+let hubEvents = 0;
+let bareHubSec = 0;
+let bareHubEvents = 0;
+const hubEventsPerRun = vminiHub();
+for (let i = 0; i < slices / 2; i++) {
+  const h = rate((2 * measureMs) / slices, vminiHub);
+  hubSec += h.iterations / h.perSec;
+  hubEvents += h.total;
+  const b = rate((2 * measureMs) / slices, () => bareLoop(hubEventsPerRun));
+  bareHubSec += b.iterations / b.perSec;
+  bareHubEvents += b.total;
+}
+const hubWallSec = hubSec;
+const hubEventsPerSec = hubEvents / hubSec;
+const bareHubEventsPerSec = bareHubEvents / bareHubSec;
 const vl = rate(measureMs, vminiLifecycle);
 
 console.log(

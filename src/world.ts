@@ -184,7 +184,8 @@ export class World implements EventTarget {
     const i = this.devices.size;
     if (spec.hardware === 'none') {
       const node = this.pnp.addDevice(spec.name, `ROOT\\NET\\${String(i).padStart(4, '0')}`, spec.driver);
-      for (const [k, v] of Object.entries(spec.registry ?? {})) node.registry.set(k, v);
+      if (spec.registry !== undefined)
+        for (const [k, v] of Object.entries(spec.registry)) node.registry.set(k, v);
       this.devices.set(spec.name, { node, nic: null });
       return node;
     }
@@ -195,8 +196,9 @@ export class World implements EventTarget {
       this.kernel,
       this.trace,
       line,
-      { ...noFaults, ...spec.faults },
-      { ...quietWire, ...spec.wire },
+      // The defaults are shared: SimNic only reads its plan and wire.
+      spec.faults === undefined ? noFaults : { ...noFaults, ...spec.faults },
+      spec.wire === undefined ? quietWire : { ...quietWire, ...spec.wire },
     );
     node.resources = {
       memoryBase: 0xf000_0000 + i * 0x1_0000,
@@ -204,7 +206,8 @@ export class World implements EventTarget {
       mmio: nic,
       line,
     };
-    for (const [k, v] of Object.entries(spec.registry ?? {})) node.registry.set(k, v);
+    if (spec.registry !== undefined)
+      for (const [k, v] of Object.entries(spec.registry)) node.registry.set(k, v);
     this.devices.set(spec.name, { node, nic });
     return node;
   }

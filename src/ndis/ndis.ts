@@ -117,14 +117,15 @@ const callbackIrql = new Map<string, DdiIrql>(
   Object.entries(ddiIrql).filter(([, v]) => v.kind === 'callback'),
 );
 
-interface Frame {
-  fn: string;
-  adapter: MiniportBlock | null;
-  irql: number;
-  held: number;
-  who: string;
-  savedIrql: number;
-  startNs: number;
+/** One call into driver code. Frames are reused by depth: entering allocates nothing. */
+class Frame {
+  fn = '';
+  adapter: MiniportBlock | null = null;
+  irql = 0;
+  held = 0;
+  who = '';
+  savedIrql = 0;
+  startNs = 0;
 }
 
 const WatchdogOp = { Pause: 0 } as const;
@@ -137,7 +138,9 @@ export class Ndis implements FunctionDriver, EventTarget {
   readonly protocols: ProtocolEdge[] = [];
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
+  /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
+  private depth = 0;
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
@@ -146,6 +149,8 @@ export class Ndis implements FunctionDriver, EventTarget {
   readonly allocations = new Map<Uint8Array, number>();
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
+  /** The DRIVER_OBJECT passed to that DriverEntry. */
+  loadingObject: DRIVER_OBJECT | null = null;
 
   constructor(
     readonly kernel: Kernel,
@@ -155,7 +160,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     readonly options: NdisOptions,
   ) {
     verifier.runningAdapter = () => {
-      for (let i = this.frames.length - 1; i >= 0; i--) {
+      for (let i = this.depth - 1; i >= 0; i--) {
         const b = this.frames[i]!.adapter;
         if (b !== null) return b.name;
       }
@@ -178,6 +183,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     const driverObject: DRIVER_OBJECT = { DriverName: `\\Driver\\${name}` };
     const registryPath = `\\Registry\\Machine\\System\\CurrentControlSet\\Services\\${name}`;
     this.loading = mod;
+    this.loadingObject = driverObject;
     let status: number;
     const f = this.enter(
       null,
@@ -192,6 +198,7 @@ export class Ndis implements FunctionDriver, EventTarget {
       this.driverThrew(e, 'DriverEntry', null);
     } finally {
       this.loading = null;
+      this.loadingObject = null;
     }
     this.leave(f, status);
     const d = this.drivers.get(name);
@@ -337,20 +344,24 @@ export class Ndis implements FunctionDriver, EventTarget {
     args?: Record<string, unknown>,
   ): Frame {
     const ctx = this.kernel.ctx;
-    const f: Frame = {
-      fn,
-      adapter: b,
-      irql,
-      held: ctx.held.length,
-      who: ctx.who,
-      savedIrql: ctx.irql,
-      startNs: this.kernel.now,
-    };
+    const depth = this.depth;
+    let f = this.frames[depth];
+    if (f === undefined) {
+      f = new Frame();
+      this.frames.push(f);
+    }
+    this.depth = depth + 1;
+    f.fn = fn;
+    f.adapter = b;
+    f.irql = irql;
+    f.held = ctx.held.length;
+    f.who = ctx.who;
+    f.savedIrql = ctx.irql;
+    f.startNs = this.kernel.now;
     // The model's own check: NDIS calls each callback at its documented IRQL (R8.1).
     // A call made at the IRQL of the driver code that called NDIS inherits the
     // driver's IRQL: when that is wrong, the DDI's IRQL check has reported it.
-    const inherited = this.frames.length > 0 && irql === ctx.irql;
-    this.frames.push(f);
+    const inherited = depth > 0 && irql === ctx.irql;
     const doc = callbackIrql.get(fn);
     if (doc !== undefined && !doc.anyLevel && !inherited) {
       assert(
@@ -376,8 +387,8 @@ export class Ndis implements FunctionDriver, EventTarget {
   /** Leaves driver code: checks the IRQL and locks the callback left (R8.10), traces the result. */
   leave(f: Frame, result: unknown): void {
     const ctx = this.kernel.ctx;
-    assert(this.frames[this.frames.length - 1] === f, 'Ndis.leave: frame order', f.fn);
-    this.frames.pop();
+    assert(this.depth > 0 && this.frames[this.depth - 1] === f, 'Ndis.leave: frame order', f.fn);
+    this.depth--;
     if (ctx.held.length !== f.held) {
       // SpinLockBalanced: every lock taken in the callback is released in it. Put
       // things back so that the model can go on in collect mode.
@@ -425,7 +436,7 @@ export class Ndis implements FunctionDriver, EventTarget {
    * watchdog is the watchdog bug check (R2.13, R3.7).
    */
   checkCallbackWatchdog(): void {
-    for (let i = this.frames.length - 1; i >= 0; i--) {
+    for (let i = this.depth - 1; i >= 0; i--) {
       const f = this.frames[i]!;
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
@@ -443,7 +454,7 @@ export class Ndis implements FunctionDriver, EventTarget {
 
   /** True while driver code of `b` runs (for DDIs that care who calls them). */
   insideCallback(b: MiniportBlock, fn: string): boolean {
-    for (let i = this.frames.length - 1; i >= 0; i--) {
+    for (let i = this.depth - 1; i >= 0; i--) {
       const f = this.frames[i]!;
       if (f.adapter === b && f.fn === fn) return true;
     }

@@ -102,10 +102,17 @@ export const adapterTable = {
   },
 } as const satisfies Record<AdapterState, StateSpec>;
 
+/** The table as maps, for `transition` on the hot path (a keyed load on `on` is megamorphic). */
+const edges = new Map<AdapterState, Map<AdapterEvent, AdapterState>>(
+  adapterStates.map((s) => [
+    s,
+    new Map(Object.entries((adapterTable[s] as StateSpec).on) as [AdapterEvent, AdapterState][]),
+  ]),
+);
+
 /** The next state, or null when the table does not allow `event` in `state`. */
 export function transition(state: AdapterState, event: AdapterEvent): AdapterState | null {
-  const to = (adapterTable[state] as StateSpec).on[event];
-  return to ?? null;
+  return edges.get(state)?.get(event) ?? null;
 }
 
 export function deferred(state: AdapterState, event: AdapterEvent): boolean {

@@ -95,9 +95,10 @@ class ProtoBinding implements TimerRoutine {
   readonly outstanding = new Set<NblImpl>();
   /** Received NBLs held, with the time each is due back (FIFO). */
   readonly held: { nbl: NET_BUFFER_LIST; dueNs: number }[] = [];
-  readonly sendTimer: KTimer;
-  readonly returnTimer: KTimer;
-  readonly statsTimer: KTimer;
+  /** Timers for sending, returning held receives and statistics; made when first needed. */
+  private sendTimer: KTimer | null = null;
+  private returnTimer: KTimer | null = null;
+  private statsTimer: KTimer | null = null;
   pausePending = false;
   unbindPending = false;
   unbindOids = 0;
@@ -128,9 +129,6 @@ class ProtoBinding implements TimerRoutine {
       oidsCompleted: 0,
       problems: [],
     };
-    this.sendTimer = new KTimer(this, proto.name);
-    this.returnTimer = new KTimer(this, proto.name);
-    this.statsTimer = new KTimer(this, proto.name);
   }
 
   get ndis(): Ndis {
@@ -151,19 +149,24 @@ class ProtoBinding implements TimerRoutine {
   startTraffic(): void {
     const t = this.proto.options.traffic;
     const k = this.ndis.kernel;
-    if (t.ratePerSecond > 0 && !this.sendTimer.queued) {
-      const period = Math.max(1, Math.round(ns.s / t.ratePerSecond));
-      k.setTimer(this.sendTimer, k.now + period, period);
+    if (t.ratePerSecond > 0) {
+      this.sendTimer ??= new KTimer(this, this.proto.name);
+      if (!this.sendTimer.queued) {
+        const period = Math.max(1, Math.round(ns.s / t.ratePerSecond));
+        k.setTimer(this.sendTimer, k.now + period, period);
+      }
     }
-    if (t.statisticsEveryNs > 0 && !this.statsTimer.queued) {
-      k.setTimer(this.statsTimer, k.now + t.statisticsEveryNs, t.statisticsEveryNs);
+    if (t.statisticsEveryNs > 0) {
+      this.statsTimer ??= new KTimer(this, this.proto.name);
+      if (!this.statsTimer.queued)
+        k.setTimer(this.statsTimer, k.now + t.statisticsEveryNs, t.statisticsEveryNs);
     }
   }
 
   stopTraffic(): void {
     const k = this.ndis.kernel;
-    k.cancelTimer(this.sendTimer);
-    k.cancelTimer(this.statsTimer);
+    if (this.sendTimer !== null) k.cancelTimer(this.sendTimer);
+    if (this.statsTimer !== null) k.cancelTimer(this.statsTimer);
   }
 
   sendOne(): void {
@@ -220,6 +223,7 @@ class ProtoBinding implements TimerRoutine {
       this.held.push({ nbl: x, dueNs: due });
       x = next;
     }
+    this.returnTimer ??= new KTimer(this, this.proto.name);
     if (!this.returnTimer.queued) n.kernel.setTimer(this.returnTimer, due, 0);
   }
 
@@ -237,8 +241,10 @@ class ProtoBinding implements TimerRoutine {
       tail = h.nbl;
       k++;
     }
-    if (!all && this.held.length > 0) n.kernel.setTimer(this.returnTimer, this.held[0]!.dueNs, 0);
-    if (all) n.kernel.cancelTimer(this.returnTimer);
+    if (this.returnTimer !== null) {
+      if (!all && this.held.length > 0) n.kernel.setTimer(this.returnTimer, this.held[0]!.dueNs, 0);
+      if (all) n.kernel.cancelTimer(this.returnTimer);
+    }
     if (head !== null) {
       this.view.returned += k;
       NdisReturnNetBufferLists(this.bd, head, 0);

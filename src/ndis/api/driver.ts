@@ -102,7 +102,7 @@ export function NdisMRegisterMiniportDriver(
     : null;
   let status: number = NDIS_STATUS_SUCCESS;
   let handle: MiniportDriverBlock | null = null;
-  if (mod === null || DriverObject.DriverName !== `\\Driver\\${mod.name}`) {
+  if (mod === null || DriverObject.DriverName !== n.loadingObject?.DriverName) {
     status = NDIS_STATUS_FAILURE;
   } else if (bad !== null) {
     status = bad.status;
