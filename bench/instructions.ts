@@ -1,68 +1,85 @@
 // npm run bench:instructions — the figures of `npm run bench` that matter most, as
 // instruction counts (valgrind's callgrind), which do not move with the machine's
-// load the way wall-clock rates do (the JIT and the collector still move them ~10 %). Node runs --single-threaded so that V8's
-// background compiler adds nothing. Each figure is (count(2N) − count(N)) / N, which
-// takes node's start-up and the JIT's warm-up out. Needs valgrind; takes minutes.
+// load the way wall-clock rates do. Node runs --single-threaded so that V8's
+// background compiler adds nothing. Each workload runs in one process: a warm-up,
+// then the measured runs between two calls that callgrind watches for (os.hostname
+// zeroes its counters, os.uptime dumps them), so neither node's start-up nor the
+// JIT's warm-up is counted. Repeated counts agree within about half a percent.
+// Needs valgrind; takes a few minutes.
 //
-// Run as a child of itself: `node dist/bench/instructions.js <workload> <n>` runs one
-// workload n times; without arguments it measures all of them.
+// Run as a child of itself: `node dist/bench/instructions.js <workload> <warm-up> <n>`.
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir, uptime } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bareLoop, lifecycle } from './workloads.ts';
 
 type Workload = 'lifecycle' | 'lifecycle-verifier-off' | 'bare-event';
 
-function runWorkload(w: Workload, n: number): void {
+function runWorkload(w: Workload, from: number, n: number): void {
   if (w === 'bare-event') {
     // In lifecycle-sized runs, as `npm run bench` does, so the JIT treats it alike.
     for (let left = n; left > 0; left -= 30) bareLoop(Math.min(30, left));
     return;
   }
-  for (let i = 0; i < n; i++) lifecycle(i + 1, w === 'lifecycle' ? 'bugcheck' : 'off');
+  for (let i = 0; i < n; i++) lifecycle(from + i, w === 'lifecycle' ? 'bugcheck' : 'off');
 }
 
-function count(w: Workload, n: number): number {
+/** Instructions per unit of `w` after `warm` units of warm-up, over `n` units. */
+function perUnit(w: Workload, warm: number, n: number): number {
   const self = fileURLToPath(import.meta.url);
-  const r = spawnSync(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--callgrind-out-file=/dev/null',
-      process.execPath,
-      '--single-threaded',
-      self,
-      w,
-      String(n),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.error !== undefined) throw r.error;
-  const m = /Collected : (\d+)/.exec(r.stderr);
-  if (m === null) throw new Error(`callgrind printed no count for ${w}:\n${r.stderr}`);
-  return Number(m[1]);
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-callgrind-'));
+  try {
+    const r = spawnSync(
+      'valgrind',
+      [
+        '--tool=callgrind',
+        `--callgrind-out-file=${join(dir, 'out')}`,
+        '--zero-before=node::os::GetHostname*',
+        '--dump-before=node::os::GetUptime*',
+        process.execPath,
+        '--single-threaded',
+        self,
+        w,
+        String(warm),
+        String(n),
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.error !== undefined) throw r.error;
+    // The dump taken at os.uptime is the second file (`out.1`); `out` holds the rest.
+    const dumps = readdirSync(dir).filter((f) => f !== 'out');
+    if (dumps.length !== 1) throw new Error(`callgrind left ${dumps.length} dumps for ${w}:\n${r.stderr}`);
+    const m = /^totals: (\d+)/m.exec(readFileSync(join(dir, dumps[0]!), 'utf8'));
+    if (m === null) throw new Error(`callgrind's dump for ${w} has no totals`);
+    return Number(m[1]) / n;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/** Instructions per unit once the JIT has warmed up: the difference of two long runs. */
-function perUnit(w: Workload, n: number): number {
-  return (count(w, 2 * n) - count(w, n)) / n;
-}
-
-const [workload, times] = process.argv.slice(2);
+const [workload, warm, times] = process.argv.slice(2);
 if (workload !== undefined) {
-  runWorkload(workload as Workload, Number(times));
+  runWorkload(workload as Workload, 1, Number(warm));
+  hostname(); // callgrind zeroes its counters here
+  runWorkload(workload as Workload, 1_000_000, Number(times));
+  uptime(); // and dumps them here
 } else if (spawnSync('valgrind', ['--version']).error !== undefined) {
   console.log('bench:instructions needs valgrind (Debian: apt install valgrind).');
   process.exitCode = 1;
 } else {
-  const events = lifecycle(1, 'bugcheck');
-  const on = perUnit('lifecycle', 5000);
-  const off = perUnit('lifecycle-verifier-off', 5000);
-  const bareEvent = perUnit('bare-event', 300_000);
+  let events = 0;
+  for (let i = 0; i < 2000; i++) events += lifecycle(1_000_000 + i, 'bugcheck');
+  events /= 2000;
+  const on = perUnit('lifecycle', 3000, 2000);
+  const off = perUnit('lifecycle-verifier-off', 3000, 2000);
+  const bareEvent = perUnit('bare-event', 100_000, 100_000);
   const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
-  console.log('ndis-sim bench:instructions (callgrind, node --single-threaded)');
+  console.log('ndis-sim bench:instructions (callgrind, node --single-threaded, warm JIT)');
   console.log('');
-  console.log(`  instructions per full lifecycle          ${fmt(on)}   (${events} events)`);
+  console.log(`  instructions per full lifecycle          ${fmt(on)}   (${events.toFixed(1)} events)`);
   console.log(`  the same with the verifier off           ${fmt(off)}`);
   console.log(`  verifier cost                            ${((100 * (on - off)) / off).toFixed(1)} %`);
   console.log(`  instructions per event, simulation       ${fmt(on / events)}`);
