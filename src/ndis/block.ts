@@ -87,12 +87,14 @@ export class MiniportBlock implements NDIS_HANDLE {
   haltSnapshot: { sends: number; receives: number; oid: boolean; reset: boolean } | null = null;
 
   // Objects the driver allocated against the adapter (R2.10, R8.7, R8.8).
-  readonly timers = new Set<NdisTimerObject>();
-  readonly workItems = new Set<NdisIoWorkItem>();
+  // Lists, not sets: an adapter has a few of each, and an empty array costs a tenth of
+  // an empty Set (each lifecycle of the bench makes an adapter).
+  readonly timers: NdisTimerObject[] = [];
+  readonly workItems: NdisIoWorkItem[] = [];
   interrupt: NdisInterrupt | null = null;
-  readonly configurations = new Set<NdisConfiguration>();
-  readonly ioSpaces = new Set<NDIS_IO_SPACE>();
-  readonly pools = new Set<NblPool>();
+  readonly configurations: NdisConfiguration[] = [];
+  readonly ioSpaces: NDIS_IO_SPACE[] = [];
+  readonly pools: NblPool[] = [];
 
   readonly bindings: Binding[] = [];
 
@@ -167,4 +169,13 @@ export class MiniportBlock implements NDIS_HANDLE {
     this.state = next;
     if (this.ndis.trace.on) this.ndis.traceState(this, from, next, event);
   }
+}
+
+/** Removes `x` from `list`, keeping the order of the rest; false if it was not there. */
+export function removeFrom<T>(list: T[], x: T): boolean {
+  const i = list.indexOf(x);
+  if (i < 0) return false;
+  for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
+  list.length--;
+  return true;
 }

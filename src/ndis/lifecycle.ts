@@ -353,14 +353,14 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
 
 /** NdisOpenConfigurationEx (SDV): configuration handles are closed before halt or a failing init returns. */
 function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void {
-  if (b.configurations.size === 0) return;
+  if (b.configurations.length === 0) return;
   n.verifier.report(
     'NdisOpenConfigurationEx',
     fn,
     b.name,
-    `${fn} returned with ${b.configurations.size} configuration handle(s) still open (NdisCloseConfiguration)`,
+    `${fn} returned with ${b.configurations.length} configuration handle(s) still open (NdisCloseConfiguration)`,
   );
-  b.configurations.clear();
+  b.configurations.length = 0;
 }
 
 function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {

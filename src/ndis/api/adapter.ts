@@ -3,7 +3,7 @@
 // (handle, IRQL, state) and then delegates to the block's procedures.
 
 import { NotModelledError } from '../../errors.ts';
-import type { MiniportBlock } from '../block.ts';
+import { type MiniportBlock, removeFrom } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
@@ -355,7 +355,7 @@ export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT)
     return { Status: NDIS_STATUS_INVALID_PARAMETER, ConfigurationHandle: null };
   }
   const h = new NdisConfiguration(b, b.dev.registry);
-  b.configurations.add(h);
+  b.configurations.push(h);
   if (n.trace.on) n.traceDdi(ddi, b, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: h };
 }
@@ -405,7 +405,7 @@ export function NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE): void {
   const h = configHandle(ConfigurationHandle, ddi);
   h.block.ndis.verifier.irql(irql.NdisCloseConfiguration, ddi, h.block.name);
   h.closed = true;
-  h.block.configurations.delete(h);
+  removeFrom(h.block.configurations, h);
 }
 
 function configHandle(x: unknown, ddi: string): NdisConfiguration {
@@ -448,7 +448,7 @@ export function NdisMMapIoSpace(
     return { Status: NDIS_STATUS_RESOURCES, VirtualAddress: null };
   }
   const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length);
-  b.ioSpaces.add(space);
+  b.ioSpaces.push(space);
   if (n.trace.on)
     n.traceDdi(ddi, b, {
       PhysicalAddress: `0x${PhysicalAddress.toString(16).toUpperCase()}`,
@@ -468,7 +468,7 @@ export function NdisMUnmapIoSpace(
   const b = adapterHandle(MiniportAdapterHandle, ddi);
   b.ndis.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
   VirtualAddress.unmapped = true;
-  b.ioSpaces.delete(VirtualAddress);
+  removeFrom(b.ioSpaces, VirtualAddress);
 }
 
 /** NdisReadRegisterUlong(Register, *Data): any IRQL. The one out-parameter is the return value. */

@@ -1,7 +1,7 @@
 // Data-path DDIs of a miniport: NBL pools and NBLs, send completion, receive
 // indication, OID completion (06-oid-datapath.md).
 
-import { MiniportBlock } from '../block.ts';
+import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -57,7 +57,7 @@ export function NdisAllocateNetBufferListPool(
     Parameters.ContextSize,
     Parameters.DataSize,
   );
-  if (b !== null) b.pools.add(pool);
+  if (b !== null) b.pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, {});
   return pool;
 }
@@ -85,7 +85,7 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
     );
   }
   pool.freed = true;
-  pool.block?.pools.delete(pool);
+  if (pool.block !== null) removeFrom(pool.block.pools, pool);
 }
 
 /**

@@ -4,7 +4,7 @@
 import { Irql } from '../../kernel/kernel.ts';
 import { ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
-import type { MiniportBlock } from '../block.ts';
+import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -87,7 +87,7 @@ export function NdisAllocateTimerObject(
     return { Status: NDIS_STATUS_BAD_CHARACTERISTICS, TimerObject: null };
   }
   const t = new NdisTimerObject(n, owner, { ...c }, nameOf(h));
-  if (owner.kind === 'adapter') owner.block.timers.add(t);
+  if (owner.kind === 'adapter') owner.block.timers.push(t);
   if (n.trace.on)
     n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, TimerObject: t };
@@ -177,7 +177,7 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
     n.kernel.dequeueDpc(t.k.dpc);
   }
   t.freed = true;
-  if (t.owner.kind === 'adapter') t.owner.block.timers.delete(t);
+  if (t.owner.kind === 'adapter') removeFrom(t.owner.block.timers, t);
   if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {});
 }
 
@@ -192,7 +192,7 @@ export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HAND
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
   if (owner.kind === 'adapter' && stale(owner.block, ddi)) return null;
   const w = new NdisIoWorkItem(n, owner, nameOf(h));
-  if (owner.kind === 'adapter') owner.block.workItems.add(w);
+  if (owner.kind === 'adapter') owner.block.workItems.push(w);
   if (n.trace.on) n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, {});
   return w;
 }
@@ -258,7 +258,7 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
     n.kernel.cancelWork(w.k);
   }
   w.freed = true;
-  if (w.owner.kind === 'adapter') w.owner.block.workItems.delete(w);
+  if (w.owner.kind === 'adapter') removeFrom(w.owner.block.workItems, w);
   if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
 }
 
