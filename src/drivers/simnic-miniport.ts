@@ -27,7 +27,6 @@ import {
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
   type NDIS_IO_SPACE,
-  NDIS_LINK_STATE_REVISION_1,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
@@ -42,7 +41,6 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
-  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
@@ -53,10 +51,7 @@ import {
   type NDIS_STATUS,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_HARD_ERRORS,
-  NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_INVALID_LENGTH,
-  NDIS_STATUS_LINK_STATE,
-  NDIS_STATUS_MULTICAST_FULL,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PAUSED,
@@ -98,8 +93,6 @@ import {
   NdisMSynchronizeWithInterruptEx,
   NdisMUnmapIoSpace,
   NdisOpenConfigurationEx,
-  NdisParameterInteger,
-  NdisReadConfiguration,
   NdisReadRegisterUlong,
   NdisReleaseSpinLock,
   NdisRequestQueryInformation,
@@ -110,17 +103,14 @@ import {
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   OID_802_3_CURRENT_ADDRESS,
-  OID_802_3_MULTICAST_LIST,
   OID_802_3_PERMANENT_ADDRESS,
-  OID_GEN_CURRENT_LOOKAHEAD,
-  OID_GEN_CURRENT_PACKET_FILTER,
-  OID_GEN_LINK_PARAMETERS,
   OID_GEN_STATISTICS,
   SimNicCtrl,
   SimNicIcr,
   SimNicReg,
   SimNicStatus,
 } from '../index.ts';
+import { linkStateIndication, readIntegerParameter, setAddressingOid } from './common.ts';
 
 /** Adapter status word (guarded by `lock`). */
 const fResetInProgress = 1 << 0;
@@ -134,6 +124,8 @@ const allOnes = 0xffffffff;
 const timerTx = 1 << 0;
 const timerReset = 1 << 1;
 const maxMulticast = 32;
+/** Bits per second, each way. */
+const linkSpeed = 1_000_000_000;
 /** Period of the transmit watchdog, and the send time-out it enforces (R4.4 advises 2 s). */
 const txWatchMs = 500;
 const sendTimeoutMs = 2000;
@@ -253,13 +245,6 @@ export function simnicMiniport(
   o: SimNicOptions,
   edit: (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) => void = () => {},
 ): DriverModule {
-  function readParameter(config: NDIS_HANDLE, keyword: string, fallback: number): number {
-    const r = NdisReadConfiguration(config, keyword, NdisParameterInteger);
-    if (r.Status !== NDIS_STATUS_SUCCESS || r.ParameterValue === null) return fallback;
-    const d = r.ParameterValue.ParameterData;
-    return 'IntegerData' in d ? d.IntegerData : fallback;
-  }
-
   function initialize(
     handle: NDIS_HANDLE,
     _ctx: unknown,
@@ -276,11 +261,15 @@ export function simnicMiniport(
     });
     if (cfg.Status === NDIS_STATUS_SUCCESS && cfg.ConfigurationHandle !== null) {
       if (o.checkForHang) {
-        resetLimit = readParameter(cfg.ConfigurationHandle, 'ResetLimit', resetLimit);
-        resetWindowSeconds = readParameter(cfg.ConfigurationHandle, 'ResetWindowSeconds', resetWindowSeconds);
-        resetTimeoutMs = readParameter(cfg.ConfigurationHandle, 'ResetTimeoutMs', resetTimeoutMs);
+        resetLimit = readIntegerParameter(cfg.ConfigurationHandle, 'ResetLimit', resetLimit);
+        resetWindowSeconds = readIntegerParameter(
+          cfg.ConfigurationHandle,
+          'ResetWindowSeconds',
+          resetWindowSeconds,
+        );
+        resetTimeoutMs = readIntegerParameter(cfg.ConfigurationHandle, 'ResetTimeoutMs', resetTimeoutMs);
       }
-      rxBuffers = readParameter(cfg.ConfigurationHandle, 'ReceiveBuffers', rxBuffers);
+      rxBuffers = readIntegerParameter(cfg.ConfigurationHandle, 'ReceiveBuffers', rxBuffers);
       NdisCloseConfiguration(cfg.ConfigurationHandle);
     }
 
@@ -349,10 +338,10 @@ export function simnicMiniport(
       },
       MediaType: NdisMedium802_3,
       MtuSize: 1500,
-      MaxXmitLinkSpeed: 1_000_000_000,
-      MaxRcvLinkSpeed: 1_000_000_000,
-      XmitLinkSpeed: 1_000_000_000,
-      RcvLinkSpeed: 1_000_000_000,
+      MaxXmitLinkSpeed: linkSpeed,
+      MaxRcvLinkSpeed: linkSpeed,
+      XmitLinkSpeed: linkSpeed,
+      RcvLinkSpeed: linkSpeed,
       MediaConnectState: linkUp ? MediaConnectStateConnected : MediaConnectStateDisconnected,
       MediaDuplexState: MediaDuplexStateFull,
       LookaheadSize: 1500,
@@ -632,26 +621,7 @@ export function simnicMiniport(
     // R5.7, R5.21: once removal is known, new work fails quickly.
     if (a.status & (fSurpriseRemoved | fRemoveInProgress)) return NDIS_STATUS_NOT_ACCEPTED;
     const d = req.DATA;
-    if (req.RequestType === NdisRequestSetInformation) {
-      switch (d.Oid) {
-        case OID_GEN_CURRENT_PACKET_FILTER:
-          a.packetFilter = d.InformationBuffer as number;
-          d.BytesRead = 4;
-          return NDIS_STATUS_SUCCESS;
-        case OID_802_3_MULTICAST_LIST: {
-          const list = d.InformationBuffer as number[][];
-          if (list.length > maxMulticast) return NDIS_STATUS_MULTICAST_FULL;
-          a.multicast = list.map((m) => [...m]);
-          d.BytesRead = list.length * 6;
-          return NDIS_STATUS_SUCCESS;
-        }
-        case OID_GEN_CURRENT_LOOKAHEAD:
-        case OID_GEN_LINK_PARAMETERS:
-          d.BytesRead = d.InformationBufferLength;
-          return NDIS_STATUS_SUCCESS;
-      }
-      return NDIS_STATUS_NOT_SUPPORTED;
-    }
+    if (req.RequestType === NdisRequestSetInformation) return setAddressingOid(a, d, maxMulticast);
     if (req.RequestType === NdisRequestQueryInformation) {
       switch (d.Oid) {
         case OID_GEN_STATISTICS:
@@ -710,25 +680,7 @@ export function simnicMiniport(
 
   function indicateLink(a: Adapter): void {
     const up = (NdisReadRegisterUlong(a.statusReg) & SimNicStatus.LINK_UP) !== 0;
-    NdisMIndicateStatusEx(a.handle, {
-      Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
-      SourceHandle: a.handle,
-      PortNumber: 0,
-      StatusCode: NDIS_STATUS_LINK_STATE,
-      Flags: 0,
-      DestinationHandle: null,
-      RequestId: null,
-      StatusBuffer: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1 },
-        MediaConnectState: up ? MediaConnectStateConnected : MediaConnectStateDisconnected,
-        MediaDuplexState: MediaDuplexStateFull,
-        XmitLinkSpeed: 1_000_000_000,
-        RcvLinkSpeed: 1_000_000_000,
-        PauseFunctions: 0,
-        AutoNegotiationFlags: 0,
-      },
-      StatusBufferSize: 0,
-    });
+    NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, up, linkSpeed));
   }
 
   // ------------------------------------------------- hang, reset, removal

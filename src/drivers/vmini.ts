@@ -23,12 +23,10 @@ import {
   type DRIVER_OBJECT,
   type DriverModule,
   MediaConnectStateConnected,
-  MediaConnectStateDisconnected,
   MediaDuplexStateFull,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
-  NDIS_LINK_STATE_REVISION_1,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
@@ -37,7 +35,6 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
-  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
@@ -47,10 +44,7 @@ import {
   NDIS_SPIN_LOCK,
   type NDIS_STATUS,
   NDIS_STATUS_FAILURE,
-  NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_INVALID_LENGTH,
-  NDIS_STATUS_LINK_STATE,
-  NDIS_STATUS_MULTICAST_FULL,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PAUSED,
@@ -88,9 +82,7 @@ import {
   NdisMSetMiniportAttributes,
   NdisMSleep,
   NdisOpenConfigurationEx,
-  NdisParameterInteger,
   NdisQueueIoWorkItem,
-  NdisReadConfiguration,
   NdisReleaseSpinLock,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
@@ -99,13 +91,10 @@ import {
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   OID_802_3_CURRENT_ADDRESS,
-  OID_802_3_MULTICAST_LIST,
   OID_802_3_PERMANENT_ADDRESS,
-  OID_GEN_CURRENT_LOOKAHEAD,
-  OID_GEN_CURRENT_PACKET_FILTER,
-  OID_GEN_LINK_PARAMETERS,
   OID_GEN_STATISTICS,
 } from '../index.ts';
+import { linkStateIndication, readIntegerParameter, setAddressingOid } from './common.ts';
 
 /** Adapter status word (guarded by `lock`). */
 const fPaused = 1 << 0;
@@ -120,6 +109,8 @@ const timerStats = 1 << 2;
 const hubQueueFrames = 256;
 const frameBytesMax = 1514;
 const maxMulticast = 32;
+/** Bits per second, each way. */
+const linkSpeed = 10_000_000_000;
 /** The transmit and receive "DPCs" run this long after they are kicked. */
 const dpcDelay100ns = -500; // 50 µs
 
@@ -158,13 +149,6 @@ interface Adapter {
   xmitOk: number;
   rcvOk: number;
   rcvDropped: number;
-}
-
-function readParameter(config: NDIS_HANDLE, keyword: string, fallback: number): number {
-  const r = NdisReadConfiguration(config, keyword, NdisParameterInteger);
-  if (r.Status !== NDIS_STATUS_SUCCESS || r.ParameterValue === null) return fallback;
-  const d = r.ParameterValue.ParameterData;
-  return 'IntegerData' in d ? d.IntegerData : fallback;
 }
 
 function toChain(list: NET_BUFFER_LIST[]): NET_BUFFER_LIST | null {
@@ -219,9 +203,9 @@ function initialize(handle: NDIS_HANDLE, driverContext: unknown): NDIS_STATUS {
     Flags: 0,
   });
   if (cfg.Status === NDIS_STATUS_SUCCESS && cfg.ConfigurationHandle !== null) {
-    failAfterFrames = readParameter(cfg.ConfigurationHandle, 'FailAfterFrames', failAfterFrames);
-    statisticsDelayUs = readParameter(cfg.ConfigurationHandle, 'StatisticsDelayUs', statisticsDelayUs);
-    rxBuffers = readParameter(cfg.ConfigurationHandle, 'ReceiveBuffers', rxBuffers);
+    failAfterFrames = readIntegerParameter(cfg.ConfigurationHandle, 'FailAfterFrames', failAfterFrames);
+    statisticsDelayUs = readIntegerParameter(cfg.ConfigurationHandle, 'StatisticsDelayUs', statisticsDelayUs);
+    rxBuffers = readIntegerParameter(cfg.ConfigurationHandle, 'ReceiveBuffers', rxBuffers);
     NdisCloseConfiguration(cfg.ConfigurationHandle);
   }
   const port = hub.nextPort++;
@@ -271,10 +255,10 @@ function initialize(handle: NDIS_HANDLE, driverContext: unknown): NDIS_STATUS {
     },
     MediaType: NdisMedium802_3,
     MtuSize: 1500,
-    MaxXmitLinkSpeed: 10_000_000_000,
-    MaxRcvLinkSpeed: 10_000_000_000,
-    XmitLinkSpeed: 10_000_000_000,
-    RcvLinkSpeed: 10_000_000_000,
+    MaxXmitLinkSpeed: linkSpeed,
+    MaxRcvLinkSpeed: linkSpeed,
+    XmitLinkSpeed: linkSpeed,
+    RcvLinkSpeed: linkSpeed,
     MediaConnectState: MediaConnectStateConnected,
     MediaDuplexState: MediaDuplexStateFull,
     LookaheadSize: 1500,
@@ -475,26 +459,7 @@ function oidRequest(ctx: unknown, req: NDIS_OID_REQUEST): NDIS_STATUS {
   const a = ctx as Adapter;
   if (a.status & (fSurpriseRemoved | fRemoveInProgress)) return NDIS_STATUS_NOT_ACCEPTED;
   const d = req.DATA;
-  if (req.RequestType === NdisRequestSetInformation) {
-    switch (d.Oid) {
-      case OID_GEN_CURRENT_PACKET_FILTER:
-        a.packetFilter = d.InformationBuffer as number;
-        d.BytesRead = 4;
-        return NDIS_STATUS_SUCCESS;
-      case OID_802_3_MULTICAST_LIST: {
-        const list = d.InformationBuffer as number[][];
-        if (list.length > maxMulticast) return NDIS_STATUS_MULTICAST_FULL;
-        a.multicast = list.map((m) => [...m]);
-        d.BytesRead = list.length * 6;
-        return NDIS_STATUS_SUCCESS;
-      }
-      case OID_GEN_CURRENT_LOOKAHEAD:
-      case OID_GEN_LINK_PARAMETERS:
-        d.BytesRead = d.InformationBufferLength;
-        return NDIS_STATUS_SUCCESS;
-    }
-    return NDIS_STATUS_NOT_SUPPORTED;
-  }
+  if (req.RequestType === NdisRequestSetInformation) return setAddressingOid(a, d, maxMulticast);
   if (req.RequestType !== NdisRequestQueryInformation) return NDIS_STATUS_NOT_SUPPORTED;
   switch (d.Oid) {
     case OID_802_3_CURRENT_ADDRESS:
@@ -560,25 +525,7 @@ function cancelOidRequest(ctx: unknown, requestId: unknown): void {
 // ------------------------------------------------------- failure, removal
 
 function indicateLink(a: Adapter, up: boolean): void {
-  NdisMIndicateStatusEx(a.handle, {
-    Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
-    SourceHandle: a.handle,
-    PortNumber: 0,
-    StatusCode: NDIS_STATUS_LINK_STATE,
-    Flags: 0,
-    DestinationHandle: null,
-    RequestId: null,
-    StatusBuffer: {
-      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1 },
-      MediaConnectState: up ? MediaConnectStateConnected : MediaConnectStateDisconnected,
-      MediaDuplexState: MediaDuplexStateFull,
-      XmitLinkSpeed: 10_000_000_000,
-      RcvLinkSpeed: 10_000_000_000,
-      PauseFunctions: 0,
-      AutoNegotiationFlags: 0,
-    },
-    StatusBufferSize: 0,
-  });
+  NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, up, linkSpeed));
 }
 
 /**

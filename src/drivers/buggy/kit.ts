@@ -3,18 +3,12 @@
 // indication, a receive pool, the adapter's spin lock, a PHY poller that outlives halt.
 
 import {
-  MediaConnectStateConnected,
-  MediaConnectStateDisconnected,
-  MediaDuplexStateFull,
   type NDIS_HANDLE,
-  NDIS_LINK_STATE_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_SPIN_LOCK,
   type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
-  NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
@@ -29,6 +23,7 @@ import {
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
 } from '../../index.ts';
+import { linkStateIndication } from '../common.ts';
 import { after, type Hooks, type TestAdapter } from './base.ts';
 
 /** 'bugs' in memory order: the gallery's pool tag. */
@@ -57,25 +52,7 @@ export function linkState(
   up: boolean,
   StatusCode = NDIS_STATUS_LINK_STATE,
 ): NDIS_STATUS_INDICATION {
-  return {
-    Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
-    SourceHandle: a.handle,
-    PortNumber: 0,
-    StatusCode,
-    Flags: 0,
-    DestinationHandle: null,
-    RequestId: null,
-    StatusBuffer: {
-      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1 },
-      MediaConnectState: up ? MediaConnectStateConnected : MediaConnectStateDisconnected,
-      MediaDuplexState: MediaDuplexStateFull,
-      XmitLinkSpeed: 1_000_000_000,
-      RcvLinkSpeed: 1_000_000_000,
-      PauseFunctions: 0,
-      AutoNegotiationFlags: 0,
-    },
-    StatusBufferSize: 0,
-  };
+  return linkStateIndication(a.handle, up, 1_000_000_000, StatusCode);
 }
 
 /** A receive pool with NET_BUFFERs (NdisAllocateNetBufferListPool). */

@@ -1,0 +1,99 @@
+// Helpers the bundled miniports share, written against the public API only, as a
+// driver family's common source file would be: reading an integer parameter, a
+// link-state indication, and the addressing OIDs every Ethernet miniport accepts.
+
+import {
+  MediaConnectStateConnected,
+  MediaConnectStateDisconnected,
+  MediaDuplexStateFull,
+  type NDIS_HANDLE,
+  NDIS_LINK_STATE_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  type NDIS_OID_REQUEST,
+  type NDIS_STATUS,
+  type NDIS_STATUS_INDICATION,
+  NDIS_STATUS_INDICATION_REVISION_1,
+  NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_MULTICAST_FULL,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_SUCCESS,
+  NdisParameterInteger,
+  NdisReadConfiguration,
+  OID_802_3_MULTICAST_LIST,
+  OID_GEN_CURRENT_LOOKAHEAD,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_LINK_PARAMETERS,
+} from '../index.ts';
+
+/** An integer from the device's registry parameters, or `fallback` when absent or not an integer. */
+export function readIntegerParameter(config: NDIS_HANDLE, keyword: string, fallback: number): number {
+  const r = NdisReadConfiguration(config, keyword, NdisParameterInteger);
+  if (r.Status !== NDIS_STATUS_SUCCESS || r.ParameterValue === null) return fallback;
+  const d = r.ParameterValue.ParameterData;
+  return 'IntegerData' in d ? d.IntegerData : fallback;
+}
+
+/** An NDIS_STATUS_LINK_STATE indication (full duplex) for NdisMIndicateStatusEx. */
+export function linkStateIndication(
+  SourceHandle: NDIS_HANDLE,
+  up: boolean,
+  linkSpeed: number,
+  StatusCode: NDIS_STATUS = NDIS_STATUS_LINK_STATE,
+): NDIS_STATUS_INDICATION {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+    SourceHandle,
+    PortNumber: 0,
+    StatusCode,
+    Flags: 0,
+    DestinationHandle: null,
+    RequestId: null,
+    StatusBuffer: {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1 },
+      MediaConnectState: up ? MediaConnectStateConnected : MediaConnectStateDisconnected,
+      MediaDuplexState: MediaDuplexStateFull,
+      XmitLinkSpeed: linkSpeed,
+      RcvLinkSpeed: linkSpeed,
+      PauseFunctions: 0,
+      AutoNegotiationFlags: 0,
+    },
+    StatusBufferSize: 0,
+  };
+}
+
+/** What an adapter keeps of the addressing OIDs (replayed by NDIS after an AddressingReset). */
+export interface AddressingState {
+  packetFilter: number;
+  multicast: number[][];
+}
+
+/**
+ * A set request: the packet filter, the multicast list (at most `maxMulticast`
+ * addresses), and the lookahead and link parameters, which are accepted and ignored.
+ * Anything else is NDIS_STATUS_NOT_SUPPORTED.
+ */
+export function setAddressingOid(
+  a: AddressingState,
+  d: NDIS_OID_REQUEST['DATA'],
+  maxMulticast: number,
+): NDIS_STATUS {
+  switch (d.Oid) {
+    case OID_GEN_CURRENT_PACKET_FILTER:
+      a.packetFilter = d.InformationBuffer as number;
+      d.BytesRead = 4;
+      return NDIS_STATUS_SUCCESS;
+    case OID_802_3_MULTICAST_LIST: {
+      const list = d.InformationBuffer as number[][];
+      if (list.length > maxMulticast) return NDIS_STATUS_MULTICAST_FULL;
+      a.multicast = list.map((m) => [...m]);
+      d.BytesRead = list.length * 6;
+      return NDIS_STATUS_SUCCESS;
+    }
+    case OID_GEN_CURRENT_LOOKAHEAD:
+    case OID_GEN_LINK_PARAMETERS:
+      d.BytesRead = d.InformationBufferLength;
+      return NDIS_STATUS_SUCCESS;
+  }
+  return NDIS_STATUS_NOT_SUPPORTED;
+}
