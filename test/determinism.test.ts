@@ -12,6 +12,7 @@ import { driverNames } from '../src/drivers/index.ts';
 import { toJsonLines } from '../src/report/jsonl.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
+import type { Decision } from '../src/sim/choice.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 
 const storm = loadScenario('examples/reset-storm.yaml', driverNames());
@@ -63,3 +64,23 @@ test('across seeds 1–50 the reset storm shows more than one interleaving', () 
   }
   assert.ok(seen.size > 1, `only one interleaving across 50 seeds`);
 });
+
+// The log grows past its first 256 entries in the vmini run (thousands of decisions).
+for (const file of ['examples/reset-storm.yaml', 'examples/vmini-traffic.yaml']) {
+  test(`the decision log replays a run: seed 6 told the decisions of seed 5 runs as seed 5 (${file})`, () => {
+    const s = loadScenario(file, driverNames());
+    const traceOf = (seed: number, replay?: Decision[]): { log: Decision[]; trace: string } => {
+      const w = buildWorld(s, { seed, ...(replay === undefined ? {} : { replay }) });
+      w.run(untilNs(s));
+      const log = w.machine.chooser.decisions();
+      // Every choice of the run is in the log, each a real choice with a pick in range.
+      assert.equal(log.length, w.machine.chooser.length);
+      for (const d of log) assert.ok(d.count > 1 && d.pick >= 0 && d.pick < d.count, JSON.stringify(d));
+      return { log, trace: toJsonLines(w.trace.events) };
+    };
+    const five = traceOf(5);
+    assert.ok(five.log.length > 100, `only ${five.log.length} decisions`);
+    assert.equal(traceOf(6, five.log).trace, five.trace);
+    assert.notEqual(traceOf(6).trace, five.trace, 'seed 6 on its own runs differently');
+  });
+}
