@@ -22,7 +22,7 @@ export interface DriverImage {
 
 export class MiniportDriverBlock implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_MINIPORT_DRIVER';
-  readonly adapters = new Set<MiniportBlock>();
+  readonly adapters: MiniportBlock[] = [];
   deregistered = false;
   unloaded = false;
   constructor(

@@ -11,6 +11,7 @@ import { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../pnp/pnp.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
 import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
+import { removeFrom } from './block.ts';
 import {
   IRP_MN_CANCEL_REMOVE_DEVICE,
   IRP_MN_CANCEL_STOP_DEVICE,
@@ -214,8 +215,8 @@ function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // The FDO goes; the driver unloads after its last adapter (R2.16, R5.12).
   b.fdoDeleted = true;
   b.pnpState = 'Removed';
-  b.driver.adapters.delete(b);
-  n.byDevice.delete(b.dev);
+  removeFrom(b.driver.adapters, b);
+  b.dev.fdoExtension = null;
   if (n.trace.on) n.traceNdis(b, 'FDO deleted', {});
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
   n.unloadDriverIfIdle(b.driver);
@@ -902,9 +903,7 @@ function setBinding(n: Ndis, bd: Binding, to: Binding['state']): void {
 }
 
 function dropBinding(bd: Binding): void {
-  const list = bd.block.bindings;
-  const i = list.indexOf(bd);
-  if (i >= 0) list.splice(i, 1);
+  removeFrom(bd.block.bindings, bd);
 }
 
 /** Protocol handlers run at PASSIVE with the protocol as actor; a throw is a bug check like a miniport's. */

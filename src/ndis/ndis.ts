@@ -134,7 +134,6 @@ export class Ndis implements FunctionDriver, EventTarget {
   readonly modules = new Map<string, DriverModule>();
   readonly drivers = new Map<string, MiniportDriverBlock>();
   readonly adapters: MiniportBlock[] = [];
-  readonly byDevice = new Map<DeviceNode, MiniportBlock>();
   readonly protocols: ProtocolEdge[] = [];
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
@@ -145,8 +144,8 @@ export class Ndis implements FunctionDriver, EventTarget {
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
   nextRequestId = 1;
-  /** Memory from NdisAllocateMemoryWithTagPriority, with its tag. */
-  readonly allocations = new Map<Uint8Array, number>();
+  /** Memory from NdisAllocateMemoryWithTagPriority, with its tag (made on first use). */
+  allocations: Map<Uint8Array, number> | null = null;
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
   /** The DRIVER_OBJECT passed to that DriverEntry. */
@@ -224,7 +223,7 @@ export class Ndis implements FunctionDriver, EventTarget {
 
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
-    if (d.adapters.size > 0 || d.unloaded) return;
+    if (d.adapters.length > 0 || d.unloaded) return;
     d.unloaded = true;
     const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive);
     try {
@@ -250,16 +249,16 @@ export class Ndis implements FunctionDriver, EventTarget {
     const d = this.loadDriver(dev.driverName);
     if (d === null) return false;
     const b = new MiniportBlock(this, dev.name, d, dev);
-    d.adapters.add(b);
+    d.adapters.push(b);
     this.adapters.push(b);
-    this.byDevice.set(dev, b);
+    dev.fdoExtension = b;
     if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
     return true;
   }
 
   dispatchPnp(dev: DeviceNode, irp: Irp): void {
-    const b = this.byDevice.get(dev);
-    assert(b !== undefined, 'dispatchPnp: no FDO for device', dev.name);
+    const b = dev.fdoExtension;
+    assert(b instanceof MiniportBlock, 'dispatchPnp: no FDO for device', dev.name);
     life.dispatchPnp(this, b, irp);
   }
 

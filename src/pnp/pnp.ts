@@ -79,6 +79,8 @@ export class DeviceNode {
   problem = 0;
   /** A function driver object exists for the device (AddDevice ran, REMOVE_DEVICE not yet). */
   hasFdo = false;
+  /** The function driver's extension of its FDO (NDIS's miniport block), while there is one. */
+  fdoExtension: object | null = null;
   /** Set by a removal flow so that REMOVE_DEVICE knows what the devnode becomes. */
   removalReason: 'failed' | 'unplugged' | 'disabled' | 'removed' | null = null;
   /** Register window and interrupt line, when the device has hardware. */

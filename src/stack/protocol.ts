@@ -104,6 +104,8 @@ class ProtoBinding implements TimerRoutine {
   unbindOids = 0;
   configured = false;
   nextRequestId = 1;
+  /** Requests in NDIS that have a completion routine, with it (a few at most). */
+  private readonly waiting: { req: NDIS_OID_REQUEST; done: (s: NDIS_STATUS) => void }[] = [];
 
   constructor(
     readonly proto: SimProtocol,
@@ -269,17 +271,21 @@ class ProtoBinding implements TimerRoutine {
       },
     };
     this.view.oidsIssued++;
-    if (onDone !== undefined) this.proto.callbacks.set(req, onDone);
+    if (onDone !== undefined) this.waiting.push({ req, done: onDone });
     const s = NdisOidRequest(this.bd, req);
     if (s !== NDIS_STATUS_PENDING) this.oidComplete(req, s);
   }
 
   oidComplete(req: NDIS_OID_REQUEST, status: NDIS_STATUS): void {
     this.view.oidsCompleted++;
-    const cb = this.proto.callbacks.get(req);
-    if (cb !== undefined) {
-      this.proto.callbacks.delete(req);
-      cb(status);
+    const w = this.waiting;
+    for (let i = 0; i < w.length; i++) {
+      const x = w[i]!;
+      if (x.req !== req) continue;
+      w[i] = w[w.length - 1]!;
+      w.pop();
+      x.done(status);
+      return;
     }
   }
 
@@ -317,8 +323,6 @@ class ProtoBinding implements TimerRoutine {
 export class SimProtocol implements ProtocolEdge {
   readonly views = new Map<string, ProtocolView>();
   readonly pool: NblPool;
-  /** Completion routines of requests this protocol issued. */
-  readonly callbacks = new Map<NDIS_OID_REQUEST, (s: NDIS_STATUS) => void>();
 
   constructor(
     readonly name: string,

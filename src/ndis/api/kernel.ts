@@ -323,8 +323,11 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
     n.verifier.report(rule, ddi, null, `${ddi} on a spin lock the caller does not hold`);
     return;
   }
-  const i = ctx.held.lastIndexOf(s);
-  ctx.held.splice(i, 1);
+  // Locks are nearly always released last taken first: pop, and splice (which
+  // allocates its result) only for an out-of-order release.
+  const held = ctx.held;
+  if (held[held.length - 1] === s) held.pop();
+  else held.splice(held.lastIndexOf(s), 1);
   s.owner = null;
   if (lower) ctx.irql = s.savedIrql;
   l._balance--;
@@ -582,6 +585,7 @@ export function NdisAllocateMemoryWithTagPriority(
   }
   if (!Number.isInteger(Length) || Length < 0 || Length > 64 * 1024 * 1024) return null;
   const mem = new Uint8Array(Length);
+  n.allocations ??= new Map();
   n.allocations.set(mem, Tag);
   return mem;
 }
@@ -597,7 +601,7 @@ export function NdisFreeMemoryWithTagPriority(
   const n: Ndis = currentNdis(ddi);
   const b = h instanceof MiniportDriverBlock ? null : h;
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
-  if (!n.allocations.delete(VirtualAddress)) {
+  if (n.allocations === null || !n.allocations.delete(VirtualAddress)) {
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
       ddi,
