@@ -1,7 +1,6 @@
 // NDIS's record of a registered miniport driver (what NdisMRegisterMiniportDriver
-// creates): its copied characteristics and its adapters.
+// creates): its copied characteristics and a count of its adapters.
 
-import type { MiniportBlock } from './block.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS } from './types.ts';
 
 /**
@@ -22,7 +21,8 @@ export interface DriverImage {
 
 export class MiniportDriverBlock implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_MINIPORT_DRIVER';
-  readonly adapters: MiniportBlock[] = [];
+  /** FDOs of this driver that exist (AddDevice ran, REMOVE_DEVICE not yet): R2.16 unloads at 0. */
+  adapterCount = 0;
   deregistered = false;
   unloaded = false;
   constructor(

@@ -213,9 +213,10 @@ function beginTeardown(
 
 function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // The FDO goes; the driver unloads after its last adapter (R2.16, R5.12).
+  assert(!b.fdoDeleted, 'finishRemove: the FDO was deleted already', b.name);
   b.fdoDeleted = true;
   b.pnpState = 'Removed';
-  removeFrom(b.driver.adapters, b);
+  b.driver.adapterCount--;
   b.dev.fdoExtension = null;
   if (n.trace.on) n.traceNdis(b, 'FDO deleted', {});
   n.pnp.completeIrp(irp, STATUS_SUCCESS);

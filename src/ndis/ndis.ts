@@ -223,7 +223,7 @@ export class Ndis implements FunctionDriver, EventTarget {
 
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
-    if (d.adapters.length > 0 || d.unloaded) return;
+    if (d.adapterCount > 0 || d.unloaded) return;
     d.unloaded = true;
     const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive);
     try {
@@ -249,7 +249,7 @@ export class Ndis implements FunctionDriver, EventTarget {
     const d = this.loadDriver(dev.driverName);
     if (d === null) return false;
     const b = new MiniportBlock(this, dev.name, d, dev);
-    d.adapters.push(b);
+    d.adapterCount++;
     this.adapters.push(b);
     dev.fdoExtension = b;
     if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
