@@ -5,8 +5,10 @@
 // then the measured runs between two calls that callgrind watches for (os.hostname
 // zeroes its counters, os.uptime dumps them), so neither node's start-up nor the
 // JIT's warm-up is counted. Each figure is the median of three counts, which agree
-// within about half a percent unless a collection falls in one. Needs valgrind;
-// takes about four minutes.
+// within about half a percent unless a collection falls in one. Run it on an idle
+// machine: V8 schedules collections by allocation per wall-clock millisecond, so
+// under load they land elsewhere (with CI running beside it, two of three lifecycle
+// counts came out near 125 k instead of 87 k). Needs valgrind; takes about four minutes.
 //
 // Run as a child of itself: `node dist/bench/instructions.js <workload> <warm-up> <n>`.
 
