@@ -11,7 +11,7 @@ import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
 import { BugCheckCode, bugCheckName } from '../verifier/bugcheck.ts';
-import type { Verifier } from '../verifier/verifier.ts';
+import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
@@ -130,7 +130,7 @@ class Frame {
 
 const WatchdogOp = { Pause: 0 } as const;
 
-export class Ndis implements FunctionDriver, EventTarget {
+export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly modules = new Map<string, DriverModule>();
   readonly drivers = new Map<string, MiniportDriverBlock>();
   readonly adapters: MiniportBlock[] = [];
@@ -158,13 +158,16 @@ export class Ndis implements FunctionDriver, EventTarget {
     readonly trace: Trace,
     readonly options: NdisOptions,
   ) {
-    verifier.runningAdapter = () => {
-      for (let i = this.depth - 1; i >= 0; i--) {
-        const b = this.frames[i]!.adapter;
-        if (b !== null) return b.name;
-      }
-      return null;
-    };
+    verifier.adapterSource = this;
+  }
+
+  /** The adapter of the innermost driver call under way that has one. */
+  runningAdapterName(): string | null {
+    for (let i = this.depth - 1; i >= 0; i--) {
+      const b = this.frames[i]!.adapter;
+      if (b !== null) return b.name;
+    }
+    return null;
   }
 
   get now(): number {

@@ -49,6 +49,11 @@ export interface Warning {
   message: string;
 }
 
+/** What the verifier asks to name the adapter whose code is running. */
+export interface RunningAdapterSource {
+  runningAdapterName(): string | null;
+}
+
 export class Verifier {
   readonly violations: Violation[] = [];
   readonly warnings: Warning[] = [];
@@ -56,10 +61,14 @@ export class Verifier {
   stoppedBy: Violation | null = null;
 
   /**
-   * The adapter whose driver code is running, for violations a DDI cannot tie to an
-   * adapter itself (a spin lock, a stall). NDIS sets it.
+   * Names the adapter whose driver code is running, for violations a DDI cannot tie
+   * to an adapter itself (a spin lock, a stall). NDIS registers itself here.
+   *
+   * An object, not a closure: on node 20 a closure assigned to a property survives
+   * every scavenge with all it captures, and one capturing NDIS kept each finished
+   * world alive until a full collection (docs/decisions.md, "No closures stored").
    */
-  runningAdapter: () => string | null = () => null;
+  adapterSource: RunningAdapterSource | null = null;
 
   constructor(
     readonly kernel: Kernel,
@@ -184,7 +193,7 @@ export class Verifier {
     for (const x of params) p.push(x);
     while (p.length < 4) p.push(0);
     p.length = 4;
-    adapter ??= this.runningAdapter();
+    adapter ??= this.adapterSource === null ? null : this.adapterSource.runningAdapterName();
     const v: Violation = {
       rule: rule.id,
       summary: rule.summary,

@@ -125,20 +125,41 @@ export interface ScriptedDriver extends DriverModule {
 
 const mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x09];
 
+/**
+ * A miniport whose behaviour the hooks script. It writes down every callback and
+ * adapter context in `calls` and `adapters` for a test to read, across every world
+ * it runs in: make one per test.
+ */
 export function scriptedDriver(
   name: string,
   hooks: Hooks = {},
   description = 'scriptable miniport',
 ): ScriptedDriver {
+  return scripted(name, hooks, description, true);
+}
+
+/**
+ * The same miniport for the gallery, which stays registered for the life of the
+ * process: it writes nothing down (`calls` and `adapters` stay empty), or it would
+ * keep alive every world it ever ran in.
+ */
+export function galleryDriver(name: string, hooks: Hooks, description: string): ScriptedDriver {
+  return scripted(name, hooks, description, false);
+}
+
+function scripted(name: string, hooks: Hooks, description: string, record: boolean): ScriptedDriver {
   const calls: string[] = [];
   const adapters: TestAdapter[] = [];
+  const note = (call: string): void => {
+    if (record) calls.push(call);
+  };
 
   function initialize(
     handle: NDIS_HANDLE,
     _ctx: unknown,
     params: NDIS_MINIPORT_INIT_PARAMETERS,
   ): NDIS_STATUS {
-    calls.push('MiniportInitializeEx');
+    note('MiniportInitializeEx');
     const a: TestAdapter = { handle, space: null, interrupt: null, state: {}, timers: [] };
     let s = NdisMSetMiniportAttributes(handle, {
       Header: {
@@ -178,7 +199,7 @@ export function scriptedDriver(
         Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
         InterruptHandler: isr,
         InterruptDpcHandler: (ctx) => {
-          calls.push('MiniportInterruptDPC');
+          note('MiniportInterruptDPC');
           hooks.dpc?.(ctx as TestAdapter);
         },
         DisableInterruptHandler: () => {},
@@ -190,7 +211,7 @@ export function scriptedDriver(
         NdisWriteRegisterUlong(a.space.at(SimNicReg.CTRL), SimNicCtrl.INTR_ENABLE);
       }
     }
-    adapters.push(a);
+    if (record) adapters.push(a);
     if (hooks.initialize) {
       const h = hooks.initialize(a, params);
       if (h !== NDIS_STATUS_SUCCESS) {
@@ -217,7 +238,7 @@ export function scriptedDriver(
 
   const isr: MINIPORT_ISR = (ctx) => {
     const a = ctx as TestAdapter;
-    calls.push('MiniportInterrupt');
+    note('MiniportInterrupt');
     const causes = a.space === null ? 0 : NdisReadRegisterUlong(a.space.at(SimNicReg.ICR));
     if (causes === 0 || causes === 0xffffffff) {
       return { InterruptRecognized: false, QueueDefaultInterruptDpc: false, TargetProcessors: 0 };
@@ -228,6 +249,7 @@ export function scriptedDriver(
 
   function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_STATUS {
     let driverHandle: NDIS_HANDLE | null = null;
+    const hangAndReset = hooks.checkForHang !== undefined || hooks.reset !== undefined;
     const c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS = {
       Header: {
         Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
@@ -237,25 +259,25 @@ export function scriptedDriver(
       MinorNdisVersion: 30,
       InitializeHandlerEx: initialize,
       HaltHandlerEx: (ctx, action) => {
-        calls.push(`MiniportHaltEx(${action})`);
+        note(`MiniportHaltEx(${action})`);
         const a = ctx as TestAdapter;
         hooks.halt?.(a, action);
         undo(a);
       },
       UnloadHandler: () => {
-        calls.push('MiniportDriverUnload');
+        note('MiniportDriverUnload');
         if (driverHandle !== null) NdisMDeregisterMiniportDriver(driverHandle);
       },
       PauseHandler: (ctx) => {
-        calls.push('MiniportPause');
+        note('MiniportPause');
         return hooks.pause ? hooks.pause(ctx as TestAdapter) : NDIS_STATUS_SUCCESS;
       },
       RestartHandler: (ctx) => {
-        calls.push('MiniportRestart');
+        note('MiniportRestart');
         return hooks.restart ? hooks.restart(ctx as TestAdapter) : NDIS_STATUS_SUCCESS;
       },
       OidRequestHandler: (ctx, req) => {
-        calls.push('MiniportOidRequest');
+        note('MiniportOidRequest');
         return hooks.oid ? hooks.oid(ctx as TestAdapter, req) : NDIS_STATUS_NOT_SUPPORTED;
       },
       SendNetBufferListsHandler: (ctx, chain, port, flags) => {
@@ -275,27 +297,30 @@ export function scriptedDriver(
         hooks.returnNbls?.(ctx as TestAdapter, chain, flags),
       CancelSendHandler: () => {},
       DevicePnPEventNotifyHandler: (ctx, ev) => {
-        calls.push(`MiniportDevicePnPEventNotify(${ev.DevicePnPEvent})`);
+        note(`MiniportDevicePnPEventNotify(${ev.DevicePnPEvent})`);
         hooks.devicePnPEventNotify?.(ctx as TestAdapter, ev);
       },
       ShutdownHandlerEx: (ctx, action) => {
-        calls.push('MiniportShutdownEx');
+        note('MiniportShutdownEx');
         hooks.shutdown?.(ctx as TestAdapter, action);
       },
       CancelOidRequestHandler: (ctx, id) => hooks.cancelOid?.(ctx as TestAdapter, id),
+      // In the literal, not assigned after it: see docs/decisions.md, "No closures stored".
+      CheckForHangHandlerEx: hangAndReset
+        ? (ctx) => {
+            note('MiniportCheckForHangEx');
+            return hooks.checkForHang ? hooks.checkForHang(ctx as TestAdapter) : false;
+          }
+        : null,
+      ResetHandlerEx: hangAndReset
+        ? (ctx) => {
+            note('MiniportResetEx');
+            return hooks.reset
+              ? hooks.reset(ctx as TestAdapter)
+              : { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+          }
+        : null,
     };
-    if (hooks.checkForHang || hooks.reset) {
-      c.CheckForHangHandlerEx = (ctx) => {
-        calls.push('MiniportCheckForHangEx');
-        return hooks.checkForHang ? hooks.checkForHang(ctx as TestAdapter) : false;
-      };
-      c.ResetHandlerEx = (ctx) => {
-        calls.push('MiniportResetEx');
-        return hooks.reset
-          ? hooks.reset(ctx as TestAdapter)
-          : { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
-      };
-    }
     hooks.characteristics?.(c);
     const r = NdisMRegisterMiniportDriver(DriverObject, RegistryPath, null, c);
     driverHandle = r.NdisMiniportDriverHandle;

@@ -41,7 +41,7 @@ import {
   SimNicReg,
   SimNicStatus,
 } from '../../index.ts';
-import { after, scriptedDriver } from './base.ts';
+import { after, galleryDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 import {
   adapterLock,
@@ -65,7 +65,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'Init_DeRegisterInterrupt',
     mistake:
       'MiniportHaltEx masks the NIC and unmaps its registers but never calls NdisMDeregisterInterruptEx.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-halt-keeps-interrupt',
       {
         halt: (a) => {
@@ -79,7 +79,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Init_NdisAllocateIoWorkItem',
     mistake: 'MiniportInitializeEx allocates a link work item that MiniportHaltEx never frees.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-leaks-work-item',
       {
         initialize: (a) => {
@@ -95,7 +95,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'Init_RegisterInterrupt',
     mistake:
       'MiniportInitializeEx fails on a bad registry value; its error path unmaps the registers but leaves the interrupt registered.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-init-fail-keeps-interrupt',
       {
         initialize: (a) => {
@@ -110,7 +110,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisMDeregisterInterruptEx',
     mistake:
       'MiniportHaltEx deregisters the interrupt first and then uses NdisMSynchronizeWithInterruptEx to mask the NIC.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-sync-after-deregister',
       {
         halt: (a) => {
@@ -129,7 +129,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'Irql_Interrupt_Function',
     mistake:
       'A watchdog timer callback, at DISPATCH_LEVEL, deregisters the interrupt to silence an interrupt storm.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-deregister-at-dispatch',
       {
         initialize: (a) => {
@@ -146,7 +146,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Irql_IrqlSetting_Function',
     mistake: 'MiniportInterrupt calls a statistics helper that raises to DISPATCH_LEVEL, from DIRQL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-raise-in-isr',
       {
         isr: (a) => {
@@ -162,7 +162,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Irql_Miniport_Driver_Function',
     mistake: 'A timer callback waits for the PHY with NdisMSleep, which needs IRQL below DISPATCH_LEVEL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-sleep-in-timer',
       {
         initialize: (a) => {
@@ -176,7 +176,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Irql_Miscellaneous_Function',
     mistake: 'MiniportInterrupt writes an error-log entry when the link drops, at DIRQL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-errorlog-in-isr',
       { isr: (a) => NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_HARDWARE_FAILURE, 1, 0x1) },
       'buggy: NdisWriteErrorLogEntry at DIRQL',
@@ -186,7 +186,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Irql_NetBuffer_Function',
     mistake: 'MiniportInterrupt allocates a fresh receive NBL from its pool, at DIRQL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-nbl-alloc-in-isr',
       {
         initialize: (a) => {
@@ -205,7 +205,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'Irql_OID_Function',
     mistake:
       'The packet filter is pended until the NIC acknowledges it; MiniportInterrupt completes the request at DIRQL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-oid-complete-in-isr',
       {
         oid: (a, req) => {
@@ -226,7 +226,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'Irql_SendRcv_Function',
     mistake:
       'MiniportInterrupt completes the sends on the TX ring itself instead of leaving them to the DPC.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-send-complete-in-isr',
       {
         send: (a, chain) => {
@@ -249,7 +249,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Irql_StatusIndication_Function',
     mistake: 'MiniportInterrupt indicates the new link state itself instead of leaving it to the DPC.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-status-in-isr',
       { isr: (a) => NdisMIndicateStatusEx(a.handle, linkState(a, false)) },
       'buggy: NdisMIndicateStatusEx at DIRQL',
@@ -260,7 +260,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'Irql_Synch_Function',
     mistake:
       'MiniportInterrupt takes the adapter spin lock to update counters the DPC shares (it needs NdisMSynchronizeWithInterruptEx).',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-spinlock-in-isr',
       {
         initialize: allocateAdapterLock,
@@ -276,7 +276,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'Irql_Timer_Function',
     mistake: 'MiniportInterrupt arms a link-debounce timer itself, at DIRQL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-timer-in-isr',
       {
         initialize: (a) => {
@@ -294,7 +294,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_Irql',
     mistake: 'MiniportInterrupt sees a fatal error bit and calls NdisMResetMiniport straight from the ISR.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-reset-from-isr',
       { isr: (a) => NdisMResetMiniport(a.handle) },
       'buggy: NdisMResetMiniport at DIRQL',
@@ -304,7 +304,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'PeriodicTimer',
     mistake: 'On a link change a timer callback cancels the periodic statistics timer, at DISPATCH_LEVEL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-periodic-cancel',
       {
         initialize: (a) => {
@@ -322,7 +322,7 @@ export const galleryA: readonly GalleryEntry[] = [
     followOn: ['SpinLockRelease'],
     mistake:
       'A timer callback holds the adapter lock and calls a counter helper that takes the same lock again.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-recursive-lock',
       {
         initialize: (a) => {
@@ -346,7 +346,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'SpinLockBalanced',
     mistake: 'A timer callback returns early when its queue is empty, still holding the queue lock.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-early-return-locked',
       {
         initialize: (a) => {
@@ -368,7 +368,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'SpinLockDpr',
     followOn: ['SpinLockDprRelease'],
     mistake: 'MiniportInterruptDPC takes the receive lock, then calls a refill helper that takes it again.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-dpr-recursive-lock',
       {
         initialize: allocateAdapterLock,
@@ -387,7 +387,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'SpinLockDprRelease',
     mistake: 'MiniportInterruptDPC releases the receive lock on its error path and again at the common exit.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-dpr-double-release',
       {
         initialize: allocateAdapterLock,
@@ -405,7 +405,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'SpinLockRelease',
     mistake: 'A timer callback releases the adapter lock twice on its error path.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-double-release',
       {
         initialize: (a) => {
@@ -424,7 +424,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'NdisAllocateMemoryWithTagPriority',
     mistake: 'MiniportInitializeEx allocates its statistics block with a pool tag of 0.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-untagged-memory',
       {
         initialize: (a) => {
@@ -438,7 +438,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'NdisMMapIoSpace',
     mistake: 'MiniportRestart maps a second register window lazily, outside MiniportInitializeEx.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-map-in-restart',
       {
         initialize: (a, params) => {
@@ -460,7 +460,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'CancelTimerObject',
     followOn: ['NdisSim_CallbackAfterHalt'],
     mistake: 'MiniportHaltEx frees its buffers but never cancels the periodic watchdog timer.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-halt-timer-set',
       {
         initialize: (a) => {
@@ -480,7 +480,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'NdisOpenConfigurationEx',
     mistake: 'MiniportInitializeEx opens the configuration, reads it and never closes it.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-config-left-open',
       {
         initialize: (a) => {
@@ -502,7 +502,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'NdisStallExecution_Delay',
     mistake: 'MiniportRestart busy-waits a whole millisecond for the PHY with NdisStallExecution.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-long-stall',
       {
         restart: () => {
@@ -517,7 +517,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisSim_DpcWatchdog',
     mistake:
       'On a link change MiniportInterruptDPC polls the PHY in 10 µs steps until the link is back; it never comes back.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-dpc-polls-phy',
       {
         dpc: (a) => {
@@ -535,7 +535,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisSim_InitFailedTimerSet',
     mistake:
       'MiniportInitializeEx arms its watchdog timer, then fails on a bad registry value without cancelling it.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-init-fail-timer-set',
       {
         initialize: (a) => {
@@ -555,7 +555,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisSim_WorkItemRequeued',
     mistake:
       'A timer callback queues the link work item once per event, without checking it is still queued.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-work-item-requeue',
       {
         initialize: (a) => {
@@ -575,7 +575,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisSim_ObjectFreedInUse',
     mistake:
       'MiniportHaltEx frees the watchdog timer and then cancels it: the cleanup runs in the wrong order.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-timer-use-after-free',
       {
         initialize: (a) => {
@@ -595,7 +595,7 @@ export const galleryA: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_TimerFreedWhileSet',
     mistake: 'MiniportHaltEx frees the periodic watchdog timer without cancelling it first.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-free-set-timer',
       {
         initialize: (a) => {
@@ -613,7 +613,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisSim_IrqlOnReturn',
     mistake:
       'MiniportRestart raises to DISPATCH_LEVEL to update shared state and returns without lowering it.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-restart-leaves-dispatch',
       {
         restart: (a) => {
@@ -629,7 +629,7 @@ export const galleryA: readonly GalleryEntry[] = [
     rule: 'NdisSim_CallbackAfterHalt',
     mistake:
       'A work item polls the PHY in a loop; MiniportHaltEx does not wait for it, and after halt the loop re-arms the link timer.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-poller-outlives-halt',
       pollerOutlivingHalt({
         setup: (a) => {

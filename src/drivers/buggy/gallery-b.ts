@@ -44,7 +44,7 @@ import {
   SimNicReg,
   SimNicStatus,
 } from '../../index.ts';
-import { after, type Hooks, scriptedDriver, type TestAdapter } from './base.ts';
+import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 import {
   adapterLock,
@@ -85,7 +85,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'MiniportPause_Return',
     mistake: 'MiniportPause returns NDIS_STATUS_RESOURCES when it cannot allocate its pause context.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-pause-status',
       { pause: () => NDIS_STATUS_RESOURCES },
       'buggy: MiniportPause fails',
@@ -96,7 +96,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'DoubleComplete',
     mistake:
       'MiniportOidRequest completes the packet filter with NdisMOidRequestComplete and also returns SUCCESS.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-oid-complete-and-return',
       {
         oid: (a, req) => {
@@ -112,7 +112,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'DoubleCompleteWorkItem',
     mistake:
       'The work item that programs the packet filter completes the request, then falls through to the common exit that completes it again.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-oid-workitem-double',
       {
         initialize: (a) => {
@@ -137,7 +137,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisOidComplete',
     mistake: 'The deferred packet-filter completion passes on a helper result that was NDIS_STATUS_PENDING.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-oid-complete-pending',
       pendPacketFilter((a, req) =>
         after(a, 50, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_PENDING)),
@@ -149,7 +149,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisOidDoubleComplete',
     mistake:
       'A pended packet filter is completed by the hardware-done timer and again by the time-out timer.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-oid-double-complete',
       pendPacketFilter((a, req) => {
         after(a, 50, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS));
@@ -162,7 +162,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisTimedOidComplete',
     mistake:
       'The packet filter is pended until the NIC acknowledges it, and the acknowledgement never comes.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-oid-never-completed',
       pendPacketFilter(() => {}),
       'buggy: never completes a pended OID',
@@ -172,7 +172,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisTimedDataSend',
     mistake: 'A TX ring wrap bug drops one NBL on the floor; every other send completes at once.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-send-leaks-one',
       {
         send: (a, chain, _port, flags) => {
@@ -206,7 +206,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisTimedDataHang',
     mistake: 'Sends wait in a software queue for a link-up event the driver never handles; none completes.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-send-stalls',
       {
         send: (a, chain) => {
@@ -222,7 +222,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_PauseCompleteUnexpected',
     mistake:
       'MiniportPause calls NdisMPauseComplete when its queues are empty and then returns SUCCESS as well.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-pause-complete-and-return',
       {
         pause: (a) => {
@@ -237,7 +237,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_RestartCompleteUnexpected',
     mistake: 'MiniportRestart calls NdisMRestartComplete and then returns SUCCESS as well.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-restart-complete-and-return',
       {
         restart: (a) => {
@@ -252,7 +252,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_ResetCompleteUnexpected',
     mistake:
       'MiniportResetEx calls NdisMResetComplete once the NIC is reset, and then returns SUCCESS as well.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-reset-complete-and-return',
       {
         ...hangOnce,
@@ -268,7 +268,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_PauseWatchdog',
     mistake:
       'MiniportPause pends until a TX-done interrupt that the driver masked, so the pause never completes.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-pause-never-completes',
       { pause: () => NDIS_STATUS_PENDING },
       'buggy: never completes a pause',
@@ -278,7 +278,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_HaltWatchdog',
     mistake: 'MiniportHaltEx waits for the link to drop before unmapping the registers; the link stays up.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-halt-waits-forever',
       {
         halt: (a) => {
@@ -295,7 +295,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_StaleHandle',
     mistake:
       'A PHY-poll work item that MiniportHaltEx does not wait for decides after halt that the PHY died and calls NdisMRemoveMiniport.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-remove-after-halt',
       pollerOutlivingHalt({ onWake: (x, halted) => halted && NdisMRemoveMiniport(x.handle) }),
       'buggy: NdisMRemoveMiniport with a halted adapter handle',
@@ -306,7 +306,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisMIndicateStatusEx',
     mistake:
       'A PHY-poll work item that MiniportHaltEx does not wait for indicates the link down after the adapter was halted.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-status-after-halt',
       pollerOutlivingHalt({
         onWake: (x, halted) => halted && NdisMIndicateStatusEx(x.handle, linkState(x, false)),
@@ -319,7 +319,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_DriverEntryLeak',
     mistake:
       'DriverEntry registers the miniport, then fails to allocate its driver-wide state and returns without NdisMDeregisterMiniportDriver.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-driverentry-keeps-registration',
       { driverEntry: () => NDIS_STATUS_RESOURCES },
       'buggy: a failing DriverEntry stays registered',
@@ -328,7 +328,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_AttributesOrder',
     mistake: 'MiniportRestart sets the general attributes again to report a new link speed.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-attributes-in-restart',
       {
         restart: (a) => {
@@ -356,7 +356,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_RestartReturn',
     mistake: 'MiniportRestart returns NDIS_STATUS_ADAPTER_NOT_READY while the link is still training.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-restart-status',
       { restart: () => NDIS_STATUS_ADAPTER_NOT_READY },
       'buggy: MiniportRestart returns a status it may not',
@@ -365,7 +365,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_ResetReturn',
     mistake: 'MiniportResetEx returns NDIS_STATUS_FAILURE when the NIC does not come back.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-reset-status',
       { ...hangOnce, reset: () => ({ Status: NDIS_STATUS_FAILURE, AddressingReset: false }) },
       'buggy: MiniportResetEx returns a status it may not',
@@ -374,7 +374,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_StatusFromNdisOnly',
     mistake: 'MiniportResetEx indicates NDIS_STATUS_RESET_START itself, to warn the protocols.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-indicates-reset-start',
       {
         ...hangOnce,
@@ -390,7 +390,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_OidCompleteUnexpected',
     mistake:
       'MiniportRestart builds its own OID_GEN_LINK_SPEED query to refresh its cache and "completes" it with NdisMOidRequestComplete.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-completes-own-oid',
       {
         restart: (a) => {
@@ -421,7 +421,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_SendCompleteUnexpected',
     mistake:
       'MiniportSendNetBufferLists completes each NBL at once but also leaves it on the TX ring, whose done timer completes it again.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-send-double-complete',
       {
         send: (a, chain, _port, flags) => {
@@ -455,7 +455,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_ReceiveNotAllowed',
     mistake:
       'MiniportInitializeEx passes up a frame already waiting in the RX ring, before the adapter is running.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-receive-in-init',
       {
         initialize: (a) => {
@@ -470,7 +470,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_ReceiveIndication',
     mistake: 'The receive timer links two NBLs into one chain but passes NumberOfNetBufferLists = 1.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-receive-count',
       {
         initialize: (a) => {
@@ -490,7 +490,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_DispatchLevelFlag',
     mistake:
       'Receive code moved from the DPC into a work item still passes NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, at PASSIVE_LEVEL.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-dispatch-flag',
       {
         initialize: (a) => {
@@ -522,7 +522,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_ResetWithPendingWork',
     mistake:
       'MiniportResetEx (an NDIS 6.30 driver) resets the NIC and returns SUCCESS, forgetting the packet filter it still has pended.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-reset-keeps-oid',
       {
         ...hangOnce,
@@ -535,7 +535,7 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_LockHeldAcrossCall',
     mistake: 'The reset-done timer calls NdisMResetComplete inside the adapter lock.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-reset-complete-locked',
       {
         ...hangOnce,
@@ -557,7 +557,7 @@ export const galleryB: readonly GalleryEntry[] = [
     rule: 'NdisSim_BadParameter',
     mistake:
       'MiniportRestart indicates the link state with its own MiniportAdapterContext where NDIS expects the MiniportAdapterHandle.',
-    driver: scriptedDriver(
+    driver: galleryDriver(
       'bad-context-as-handle',
       {
         restart: (a) => {
