@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import { builtinDrivers } from '../src/drivers/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -39,6 +40,23 @@ function rate(ms: number, fn: () => number): { perSec: number; iterations: numbe
   measuring = false;
   return { perSec: (n * 1000) / (now - start), iterations: n, total };
 }
+
+/**
+ * Wall time and garbage-collection time of `fn`, added to `into`. A finished world
+ * that outlives young collections shows here first: the lifecycle slices once spent
+ * 70 % of their time collecting (docs/decisions.md, "No closure is stored").
+ */
+function timed<T>(into: { wallMs: number; gcMs: number }, fn: () => T): T {
+  const p = new v8.GCProfiler();
+  p.start();
+  const t0 = performance.now();
+  const r = fn();
+  into.wallMs += performance.now() - t0;
+  for (const s of p.stop().statistics) into.gcMs += s.cost / 1000;
+  return r;
+}
+const lifecycleGc = { wallMs: 0, gcMs: 0 };
+const hubGc = { wallMs: 0, gcMs: 0 };
 
 let seed = 1;
 
@@ -121,6 +139,10 @@ function perAdapter(n: number): number {
   return us;
 }
 
+function gcShare(t: { wallMs: number; gcMs: number }): string {
+  return `${((100 * t.gcMs) / t.wallMs).toFixed(1)} %`;
+}
+
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
@@ -140,7 +162,7 @@ let offSec = 0;
 let bareSec = 0;
 let bareEvents = 0;
 for (let i = 0; i < slices; i++) {
-  const on = rate(measureMs / slices, () => lifecycle(seed++, 'bugcheck'));
+  const on = timed(lifecycleGc, () => rate(measureMs / slices, () => lifecycle(seed++, 'bugcheck')));
   onIter += on.iterations;
   onSec += on.iterations / on.perSec;
   onEvents += on.total;
@@ -166,7 +188,7 @@ let bareHubSec = 0;
 let bareHubEvents = 0;
 const hubEventsPerRun = vminiHub();
 for (let i = 0; i < slices / 2; i++) {
-  const h = rate((2 * measureMs) / slices, vminiHub);
+  const h = timed(hubGc, () => rate((2 * measureMs) / slices, vminiHub));
   hubSec += h.iterations / h.perSec;
   hubEvents += h.total;
   const b = rate((2 * measureMs) / slices, () => bareLoop(hubEventsPerRun));
@@ -195,6 +217,7 @@ console.log(`  lifecycles per second, verifier off   ${fmt(lcOff.perSec)}`);
 console.log(
   `  verifier cost                         ${(100 * (1 - lc.perSec / lcOff.perSec)).toFixed(1)} %   (target <= 30 %)`,
 );
+console.log(`  time in garbage collection            ${gcShare(lifecycleGc)}   (lifecycles, verifier on)`);
 console.log('');
 console.log('  vmini (two adapters on the hub, 20,000 frames/s sent on each, 1 virtual second a run)');
 console.log(`    frames through the hub per wall second      ${fmt(hubFrames / hubWallSec)}`);
@@ -206,6 +229,7 @@ console.log(`    simulation events per second                ${fmt(hubEventsPerS
 console.log(
   `    ratio simulation / bare loop                ${(hubEventsPerSec / bareHubEventsPerSec).toFixed(3)}   (steady traffic, no setup)`,
 );
+console.log(`    time in garbage collection                  ${gcShare(hubGc)}`);
 console.log(`  vmini lifecycles with traffic per second      ${fmt(vl.perSec)}`);
 console.log(`    events per lifecycle                        ${(vl.total / vl.iterations).toFixed(1)}`);
 console.log('');
