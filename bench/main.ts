@@ -148,8 +148,7 @@ function fmt(n: number): string {
 }
 
 // Verifier on, verifier off and the bare loop in alternating slices, so that drift of
-// the machine (another process, the CPU's clock, the host reclaiming memory) falls on
-// all three alike: on this kind of VM a phase can slow everything 3–4× for minutes.
+// the machine (another process, the CPU's clock) falls on all three alike.
 let probeEvents = 0;
 for (let i = 0; i < 256; i++) probeEvents += lifecycle(seed++, 'bugcheck');
 const bareEventsPerRun = Math.round(probeEvents / 256);

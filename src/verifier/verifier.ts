@@ -66,7 +66,7 @@ export class Verifier {
    *
    * An object, not a closure: on node 20 a closure assigned to a property survives
    * every scavenge with all it captures, and one capturing NDIS kept each finished
-   * world alive until a full collection (docs/decisions.md, "No closures stored").
+   * world alive until a full collection (docs/decisions.md, "No closure is stored").
    */
   adapterSource: RunningAdapterSource | null = null;
 

@@ -305,7 +305,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
         hooks.shutdown?.(ctx as TestAdapter, action);
       },
       CancelOidRequestHandler: (ctx, id) => hooks.cancelOid?.(ctx as TestAdapter, id),
-      // In the literal, not assigned after it: see docs/decisions.md, "No closures stored".
+      // In the literal, not assigned after it: see docs/decisions.md, "No closure is stored".
       CheckForHangHandlerEx: hangAndReset
         ? (ctx) => {
             note('MiniportCheckForHangEx');
