@@ -49,6 +49,9 @@ export class Rng {
   /** Uniform integer in [0, n), n >= 1, without modulo bias. */
   below(n: number): number {
     if (n <= 1) return 0;
+    // A power of two divides 2^32: every draw is accepted, and its low bits are x mod n.
+    // Same answer as the general path below, without its two divisions.
+    if ((n & (n - 1)) === 0) return this.u32() & (n - 1);
     // The largest multiple of n up to 2^32; a - floor(a / n) * n is a % n exactly for
     // integers below 2^53, without the floating-point remainder % costs past 2^31.
     const limit = Math.floor(0x100000000 / n) * n;

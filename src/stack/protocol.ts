@@ -57,12 +57,13 @@ export interface ProtocolOptions {
   traffic: TrafficOptions;
 }
 
-export const noTraffic: TrafficOptions = {
+/** Frozen: every protocol without traffic shares it. */
+export const noTraffic: Readonly<TrafficOptions> = Object.freeze({
   ratePerSecond: 0,
   frameBytes: 64,
   returnDelayNs: 0,
   statisticsEveryNs: 0,
-};
+});
 
 /** What the protocol saw on one binding, for summaries and tests. */
 export interface ProtocolView {
