@@ -811,7 +811,7 @@ function bindProtocol(n: Ndis, b: MiniportBlock, bd: Binding): void {
   bd.state = 'Opening';
   if (n.trace.on) n.traceBinding(bd, 'Unbound → Opening', {});
   bd.pending = 'bind';
-  const status = callProtocol(n, bd, 'ProtocolBindAdapterEx', () => bd.protocol.ProtocolBindAdapterEx(bd));
+  const status = callProtocol(n, bd, 'bind');
   if (status === NDIS_STATUS_PENDING) return;
   completeBind(n, bd, status);
 }
@@ -831,30 +831,14 @@ export function completeBind(n: Ndis, bd: Binding, status: number): void {
 function restartBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Restarting');
   bd.pending = 'NetEventRestart';
-  const s = callProtocol(
-    n,
-    bd,
-    'ProtocolNetPnPEvent',
-    () => bd.protocol.ProtocolNetPnPEvent(bd, 'NetEventRestart'),
-    {
-      NetEvent: 'NetEventRestart',
-    },
-  );
+  const s = callProtocol(n, bd, 'NetEventRestart');
   if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
 }
 
 function pauseBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Pausing');
   bd.pending = 'NetEventPause';
-  const s = callProtocol(
-    n,
-    bd,
-    'ProtocolNetPnPEvent',
-    () => bd.protocol.ProtocolNetPnPEvent(bd, 'NetEventPause'),
-    {
-      NetEvent: 'NetEventPause',
-    },
-  );
+  const s = callProtocol(n, bd, 'NetEventPause');
   if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
 }
 
@@ -876,7 +860,7 @@ export function completeNetPnPEvent(n: Ndis, bd: Binding, status: number): void 
 function unbindBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Closing');
   bd.pending = 'unbind';
-  const s = callProtocol(n, bd, 'ProtocolUnbindAdapterEx', () => bd.protocol.ProtocolUnbindAdapterEx(bd));
+  const s = callProtocol(n, bd, 'unbind');
   if (s !== NDIS_STATUS_PENDING) completeUnbind(n, bd);
 }
 
@@ -890,9 +874,7 @@ export function completeUnbind(n: Ndis, bd: Binding): void {
 }
 
 function netPnPEvent(n: Ndis, bd: Binding, code: NetEventCode): number {
-  const s = callProtocol(n, bd, 'ProtocolNetPnPEvent', () => bd.protocol.ProtocolNetPnPEvent(bd, code), {
-    NetEvent: code,
-  });
+  const s = callProtocol(n, bd, code);
   if (code === 'NetEventQueryRemoveDevice') bd.queryRemoveStatus = s;
   return s;
 }
@@ -907,18 +889,26 @@ function dropBinding(bd: Binding): void {
   removeFrom(bd.block.bindings, bd);
 }
 
-/** Protocol handlers run at PASSIVE with the protocol as actor; a throw is a bug check like a miniport's. */
-function callProtocol(
-  n: Ndis,
-  bd: Binding,
-  fn: string,
-  call: () => number,
-  args: Record<string, unknown> = {},
-): number {
-  const f = n.enter(bd.block, bd.protocol.name, fn, Irql.Passive, args);
+/**
+ * Protocol handlers run at PASSIVE with the protocol as actor; a throw is a bug check
+ * like a miniport's. `what` names the handler (bind, unbind) or the net PnP event to
+ * send, rather than a closure per call: bindings come and go on the hot path.
+ */
+function callProtocol(n: Ndis, bd: Binding, what: 'bind' | 'unbind' | NetEventCode): number {
+  const p = bd.protocol;
+  const fn =
+    what === 'bind'
+      ? 'ProtocolBindAdapterEx'
+      : what === 'unbind'
+        ? 'ProtocolUnbindAdapterEx'
+        : 'ProtocolNetPnPEvent';
+  const args = n.trace.on && fn === 'ProtocolNetPnPEvent' ? { NetEvent: what } : undefined;
+  const f = n.enter(bd.block, p.name, fn, Irql.Passive, args);
   let s: number;
   try {
-    s = call();
+    if (what === 'bind') s = p.ProtocolBindAdapterEx(bd);
+    else if (what === 'unbind') s = p.ProtocolUnbindAdapterEx(bd);
+    else s = p.ProtocolNetPnPEvent(bd, what);
   } catch (e) {
     n.driverThrew(e, fn, bd.block);
   }
