@@ -387,7 +387,7 @@ export class World implements EventTarget {
       eventLog: this.ndis.eventLog,
       protocols: this.protocols.map((p) => ({
         name: p.name,
-        bindings: [...p.views.values()].sort((a, b) => byDevice(a.adapter, b.adapter)),
+        bindings: [...p.views].sort((a, b) => byDevice(a.adapter, b.adapter)),
       })),
     };
   }

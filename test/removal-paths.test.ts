@@ -320,7 +320,7 @@ test('flaky-nic under traffic: removal after the reset storm balances every send
   assert.equal(a.data.sent, a.data.completed);
   assert.equal(a.data.indicated, a.data.returned);
   assert.equal(a.data.oidsRequested, a.data.oidsCompleted);
-  const v = [...w.protocols[0]!.views.values()][0]!;
+  const v = w.protocols[0]!.views[0]!;
   assert.deepEqual(v.problems, []);
   assert.equal(v.sent, v.sendCompleted);
   assert.equal(w.device('nic0').problem, 43);

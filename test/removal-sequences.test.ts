@@ -121,7 +121,7 @@ test('S-c 3a: NdisMRemoveMiniport inside MiniportResetEx, which returns HARD_ERR
       ['halt', is('call', 'MiniportHaltEx')],
     ]);
     assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
-    const v = [...w.protocols[0]!.views.values()][0]!;
+    const v = w.protocols[0]!.views[0]!;
     assert.equal(v.lastResetStatus, NDIS_STATUS_HARD_ERRORS);
     assert.equal(w.device('nic0').problem, 43);
   }

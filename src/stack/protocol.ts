@@ -322,7 +322,8 @@ class ProtoBinding implements TimerRoutine {
 }
 
 export class SimProtocol implements ProtocolEdge {
-  readonly views = new Map<string, ProtocolView>();
+  /** What each binding saw, in bind order (a binding that comes again adds another). */
+  readonly views: ProtocolView[] = [];
   readonly pool: NblPool;
 
   constructor(
@@ -342,7 +343,7 @@ export class SimProtocol implements ProtocolEdge {
     // The open (NdisOpenAdapterEx) succeeds at once: the medium is Ethernet.
     const pb = new ProtoBinding(this, b);
     b.protocolContext = pb;
-    this.views.set(`${b.block.name}#${this.views.size}`, pb.view);
+    this.views.push(pb.view);
     return NDIS_STATUS_SUCCESS;
   }
 
