@@ -14,6 +14,14 @@ export function ratio(num: number, den: number): Ratio {
   return { num, den };
 }
 
+/** splitmix32's output for the state `s` (taken mod 2^32), as an unsigned integer. */
+function splitmix32(s: number): number {
+  let z = s >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
 export class Rng {
   private a: number;
   private b: number;
@@ -21,18 +29,15 @@ export class Rng {
   private d: number;
 
   constructor(seed: number) {
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
+    const s = seed >>> 0;
+    // The state is kept as signed 32-bit integers (`| 0`), the form every step of
+    // u32 stores: a field that once held a number above 2^31 would stay a boxed
+    // double for good and make every draw slower. The bits, hence the sequence, are
+    // the same either way.
+    this.a = splitmix32(s + 0x9e3779b9) | 0;
+    this.b = splitmix32(s + 2 * 0x9e3779b9) | 0;
+    this.c = splitmix32(s + 3 * 0x9e3779b9) | 0;
+    this.d = splitmix32(s + 4 * 0x9e3779b9) | 0;
     for (let i = 0; i < 12; i++) this.u32();
   }
 
