@@ -18,7 +18,7 @@ import type {
   NdisTimerObject,
 } from './objects.ts';
 import type { OidRecord } from './oid.ts';
-import { type AdapterEvent, type AdapterState, transition } from './states.ts';
+import { type AdapterEvent, type AdapterState, adapterStates, edgeFrom } from './states.ts';
 import type {
   NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -53,7 +53,12 @@ export interface PendingPause {
 
 export class MiniportBlock implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_MINIPORT_ADAPTER';
-  state: AdapterState = 'Halted';
+  /**
+   * The operational state; only `move` changes it, together with its position in
+   * adapterStates. (A getter over the position alone made lifecycles 10 % slower.)
+   */
+  readonly state: AdapterState = 'Halted';
+  private stateIndex = adapterStates.indexOf('Halted');
   pnpState: PnpDeviceState = 'Added';
 
   // Flags of R1.11 and R5.11.
@@ -157,17 +162,12 @@ export class MiniportBlock implements NDIS_HANDLE {
    * before they get here.
    */
   move(event: AdapterEvent): void {
-    const next = transition(this.state, event);
-    assert(
-      next !== null,
-      'MiniportBlock.move: the table rejects an NDIS event',
-      this.name,
-      event,
-      this.state,
-    );
+    const e = edgeFrom(this.stateIndex, event);
+    assert(e !== null, 'MiniportBlock.move: the table rejects an NDIS event', this.name, event, this.state);
     const from = this.state;
-    this.state = next;
-    if (this.ndis.trace.on) this.ndis.traceState(this, from, next, event);
+    (this as { state: AdapterState }).state = e.to;
+    this.stateIndex = e.toIndex;
+    if (this.ndis.trace.on) this.ndis.traceState(this, from, e.to, event);
   }
 }
 
