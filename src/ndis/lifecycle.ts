@@ -151,7 +151,7 @@ function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   }
   // R5.1: every bound protocol hears of it; a veto fails the IRP if the option says so.
   let vetoed = false;
-  for (const bd of [...b.bindings]) {
+  for (const bd of b.bindings.slice()) {
     if (!isBound(bd)) continue;
     const s = netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
     if (s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING) vetoed = true;
@@ -167,7 +167,7 @@ function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
 
 function cancelRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // R5.3: the adapter carries on.
-  for (const bd of [...b.bindings]) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventCancelRemoveDevice');
+  for (const bd of b.bindings.slice()) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventCancelRemoveDevice');
   if (b.pnpState === 'QueryRemoved') b.pnpState = 'Started';
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
 }
@@ -492,7 +492,7 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       }
       return false;
     case 'unbind': {
-      for (const bd of [...b.bindings])
+      for (const bd of b.bindings.slice())
         if (bd.state === 'Paused' && bd.pending === null) unbindBinding(n, bd);
       if (b.bindings.length > 0) return false;
       op.step = 'halt';
@@ -537,7 +537,7 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
 
 /** R5.5: protocols hear NetEventQueryRemoveDevice; the answer cannot stop a surprise removal. */
 function notifyProtocolsOfRemoval(n: Ndis, b: MiniportBlock): void {
-  for (const bd of [...b.bindings]) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
+  for (const bd of b.bindings.slice()) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
 }
 
 /** After a stop the same FDO may be started again (R1.8): a fresh adapter context. */
