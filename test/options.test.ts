@@ -157,6 +157,34 @@ test('R2.2 missingHandlerStatus: NdisMRegisterMiniportDriver without MiniportPau
   assert.equal(result({ missingHandlerStatus: 'failure' }), 'NDIS_STATUS_FAILURE');
 });
 
+test('R2.2: each handler NDIS requires, when missing, fails registration and is named', () => {
+  const required = [
+    'InitializeHandlerEx',
+    'HaltHandlerEx',
+    'UnloadHandler',
+    'PauseHandler',
+    'RestartHandler',
+    'OidRequestHandler',
+    'SendNetBufferListsHandler',
+    'ReturnNetBufferListsHandler',
+    'CancelSendHandler',
+    'DevicePnPEventNotifyHandler',
+    'ShutdownHandlerEx',
+    'CancelOidRequestHandler',
+  ] as const;
+  for (const h of required) {
+    const hooks: Hooks = {
+      characteristics: (c) => {
+        delete (c as Partial<typeof c>)[h];
+      },
+    };
+    const { events } = run(hooks, {}, 'remove');
+    const e = events[findEvent(events, is('ddi', 'NdisMRegisterMiniportDriver'))]!;
+    assert.equal(e.data?.result, 'NDIS_STATUS_BAD_CHARACTERISTICS', h);
+    assert.equal(e.data?.why, `${h} is missing`);
+  }
+});
+
 test('R5.19 removeInHalt: NdisMRemoveMiniport inside MiniportHaltEx is a warning by default, silent with the option', () => {
   const hooks: Hooks = { halt: (a) => NdisMRemoveMiniport(a.handle) };
   const warned = run(hooks, {}, 'remove');

@@ -27,20 +27,26 @@ const knownMinorVersions = new Set([
   0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
 ]);
 
-const requiredHandlers = [
-  'InitializeHandlerEx',
-  'HaltHandlerEx',
-  'UnloadHandler',
-  'PauseHandler',
-  'RestartHandler',
-  'OidRequestHandler',
-  'SendNetBufferListsHandler',
-  'ReturnNetBufferListsHandler',
-  'CancelSendHandler',
-  'DevicePnPEventNotifyHandler',
-  'ShutdownHandlerEx',
-  'CancelOidRequestHandler',
-] as const;
+/**
+ * The first handler NDIS requires that `c` lacks, or null (R2.2). Read one by one
+ * rather than by a loop over their names: a keyed read with a varying name is a
+ * megamorphic lookup, and every world registers its drivers afresh.
+ */
+function missingHandler(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): string | null {
+  if (typeof c.InitializeHandlerEx !== 'function') return 'InitializeHandlerEx';
+  if (typeof c.HaltHandlerEx !== 'function') return 'HaltHandlerEx';
+  if (typeof c.UnloadHandler !== 'function') return 'UnloadHandler';
+  if (typeof c.PauseHandler !== 'function') return 'PauseHandler';
+  if (typeof c.RestartHandler !== 'function') return 'RestartHandler';
+  if (typeof c.OidRequestHandler !== 'function') return 'OidRequestHandler';
+  if (typeof c.SendNetBufferListsHandler !== 'function') return 'SendNetBufferListsHandler';
+  if (typeof c.ReturnNetBufferListsHandler !== 'function') return 'ReturnNetBufferListsHandler';
+  if (typeof c.CancelSendHandler !== 'function') return 'CancelSendHandler';
+  if (typeof c.DevicePnPEventNotifyHandler !== 'function') return 'DevicePnPEventNotifyHandler';
+  if (typeof c.ShutdownHandlerEx !== 'function') return 'ShutdownHandlerEx';
+  if (typeof c.CancelOidRequestHandler !== 'function') return 'CancelOidRequestHandler';
+  return null;
+}
 
 /** Why the characteristics are rejected, or null. */
 function checkCharacteristics(
@@ -64,9 +70,8 @@ function checkCharacteristics(
   }
   // R2.2 (Ambiguity, option missingHandlerStatus: BAD_CHARACTERISTICS by default).
   const missingStatus = missing === 'failure' ? NDIS_STATUS_FAILURE : NDIS_STATUS_BAD_CHARACTERISTICS;
-  for (const h of requiredHandlers) {
-    if (typeof c[h] !== 'function') return { status: missingStatus, why: `${h} is missing` };
-  }
+  const missingName = missingHandler(c);
+  if (missingName !== null) return { status: missingStatus, why: `${missingName} is missing` };
   if (typeof c.CheckForHangHandlerEx === 'function' && typeof c.ResetHandlerEx !== 'function') {
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
   }
