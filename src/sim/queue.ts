@@ -17,11 +17,16 @@ export interface SimEvent {
 }
 
 export class EventQueue {
-  private heap: SimEvent[] = [];
+  // The heap is `heap[0 .. n)`, and the array never shrinks: a run's queue empties and
+  // fills again all the time, and push and pop at that size are slower than indexing
+  // and now and then make a new backing store (see Kernel.enter). Slots past `n` keep
+  // their last event until reused; the queue goes with its world.
+  private readonly heap: SimEvent[] = [];
+  private n = 0;
   private nextSeq = 0;
 
   get size(): number {
-    return this.heap.length;
+    return this.n;
   }
 
   schedule(at: number, target: EventTarget, op: number, arg: unknown): SimEvent {
@@ -33,8 +38,7 @@ export class EventQueue {
   /** Puts an event back (keeps its sequence number, hence its place among equals). */
   push(ev: SimEvent): void {
     const h = this.heap;
-    let i = h.length;
-    h.push(ev);
+    let i = this.n++;
     while (i > 0) {
       const p = (i - 1) >> 1;
       const q = h[p]!;
@@ -48,16 +52,16 @@ export class EventQueue {
   /** The earliest live event, or undefined. Drops cancelled events on the way. */
   peek(): SimEvent | undefined {
     const h = this.heap;
-    while (h.length > 0 && h[0]!.cancelled) this.pop();
-    return h[0];
+    while (this.n > 0 && h[0]!.cancelled) this.pop();
+    return this.n > 0 ? h[0] : undefined;
   }
 
   pop(): SimEvent | undefined {
+    if (this.n === 0) return undefined;
     const h = this.heap;
-    const top = h[0];
-    if (top === undefined) return undefined;
-    const last = h.pop()!;
-    const n = h.length;
+    const top = h[0]!;
+    const n = --this.n;
+    const last = h[n]!;
     if (n > 0) {
       let i = 0;
       for (;;) {
@@ -84,5 +88,6 @@ export class EventQueue {
 
   clear(): void {
     this.heap.length = 0;
+    this.n = 0;
   }
 }
