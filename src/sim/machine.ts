@@ -18,8 +18,12 @@ export class Machine {
   /** The run ended while a thread was blocked in a wait. */
   endedInWait = false;
   private waitDepth = 0;
-  /** Events due at `readyAt`, off the heap, waiting for the choice among them. */
+  /**
+   * Events due at `readyAt`, off the heap, waiting for the choice among them:
+   * `ready[0 .. readyCount)`, by count like the queue's heap (it empties often).
+   */
   private readonly ready: SimEvent[] = [];
+  private readyCount = 0;
   private readyAt = -1;
 
   constructor(readonly chooser: Chooser) {}
@@ -45,26 +49,28 @@ export class Machine {
   private next(limitNs: number): SimEvent | undefined {
     const q = this.queue;
     const ready = this.ready;
-    if (ready.length === 0) {
+    if (this.readyCount === 0) {
       const first = q.peek();
       if (first === undefined || first.at > limitNs) return undefined;
       q.pop();
       const second = q.peek();
       if (second === undefined || second.at !== first.at) return first;
-      ready.push(first);
+      ready[0] = first;
+      this.readyCount = 1;
       this.readyAt = first.at;
     } else if (this.readyAt > limitNs) {
       return undefined;
     }
     // Events scheduled for the same instant since the last pick join the ready set.
-    for (let ev = q.peek(); ev !== undefined && ev.at === this.readyAt; ev = q.peek()) ready.push(q.pop()!);
+    for (let ev = q.peek(); ev !== undefined && ev.at === this.readyAt; ev = q.peek())
+      ready[this.readyCount++] = q.pop()!;
     for (;;) {
-      const n = ready.length;
+      const n = this.readyCount;
       if (n === 0) return this.next(limitNs);
       const pick = n === 1 ? 0 : this.chooser.choose(ChoiceSite.Ready, n);
       const chosen = ready[pick]!;
       ready[pick] = ready[n - 1]!;
-      ready.pop();
+      this.readyCount = n - 1;
       if (!chosen.cancelled) return chosen;
     }
   }
