@@ -6,7 +6,7 @@
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
-import type { MiniportBlock } from './block.ts';
+import { type MiniportBlock, removeFrom } from './block.ts';
 import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_REQUEST_TYPE_NAMES,
@@ -298,18 +298,22 @@ export function oidTimedOut(b: MiniportBlock): boolean {
   return r.strikes >= (slowOids.has(r.request.DATA.Oid) ? 4 : 2);
 }
 
-/** NdisCancelOidRequest from the originator. */
-export function protocolCancel(n: Ndis, b: MiniportBlock, requestId: unknown): void {
+/**
+ * NdisCancelOidRequest: cancels the requests this binding issued with `requestId`
+ * (the RequestId of their NDIS_OID_REQUEST), not another binding's that happen to
+ * carry the same one. Those still queued complete at once with REQUEST_ABORTED; the
+ * one in the miniport, if pending, goes to MiniportCancelOidRequest.
+ */
+export function protocolCancel(n: Ndis, bd: Binding, requestId: unknown): void {
+  const b = bd.block;
+  const mine = (r: OidRecord): boolean =>
+    r.origin.kind === 'binding' && r.origin.binding === bd && r.request.RequestId === requestId;
+  // Taken out first: a completion may issue new requests.
+  const queued = b.oidQueue.filter(mine);
+  for (const q of queued) removeFrom(b.oidQueue, q);
+  for (const q of queued) finish(n, b, q, NDIS_STATUS_REQUEST_ABORTED);
   const r = b.oid;
-  if (r === null || r.state !== 'pending' || r.request.RequestId !== requestId) {
-    const i = b.oidQueue.findIndex((x) => x.request.RequestId === requestId);
-    if (i >= 0) {
-      const [q] = b.oidQueue.splice(i, 1);
-      finish(n, b, q!, NDIS_STATUS_REQUEST_ABORTED);
-    }
-    return;
-  }
-  cancelInMiniport(n, b, r);
+  if (r !== null && r.state === 'pending' && mine(r)) cancelInMiniport(n, b, r);
 }
 
 /** R4.10: after a successful AddressingReset NDIS sets packet filter and multicast list again. */

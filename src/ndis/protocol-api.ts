@@ -39,8 +39,7 @@ export function NdisOidRequest(NdisBindingHandle: Binding, OidRequest: NDIS_OID_
 }
 
 export function NdisCancelOidRequest(NdisBindingHandle: Binding, RequestId: unknown): void {
-  const b = NdisBindingHandle.block;
-  oid.protocolCancel(b.ndis, b, RequestId);
+  oid.protocolCancel(NdisBindingHandle.block.ndis, NdisBindingHandle, RequestId);
 }
 
 /** Completes a NetPnPEvent (pause, restart) the protocol pended. */

@@ -1,0 +1,108 @@
+// NdisCancelOidRequest (learn.microsoft.com: nf-ndis-ndiscanceloidrequest): a protocol
+// cancels the requests it issued on that binding whose NDIS_OID_REQUEST carries the
+// RequestId it names. Another binding's requests with the same RequestId are not its
+// to cancel; queued ones complete with NDIS_STATUS_REQUEST_ABORTED, the one in the
+// miniport goes to MiniportCancelOidRequest.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_REQUEST_ABORTED,
+  NdisMOidRequestComplete,
+  NdisRequestQueryInformation,
+  OID_GEN_STATISTICS,
+} from '../src/index.ts';
+import type { Binding } from '../src/ndis/binding.ts';
+import { NdisCancelOidRequest, NdisOidRequest } from '../src/ndis/protocol-api.ts';
+import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+function request(id: string): NDIS_OID_REQUEST {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: id,
+    RequestHandle: null,
+    DATA: {
+      Oid: OID_GEN_STATISTICS,
+      InformationBuffer: null,
+      InformationBufferLength: 0,
+      BytesWritten: 0,
+      BytesRead: 0,
+      BytesNeeded: 0,
+    },
+  };
+}
+
+test("NdisCancelOidRequest cancels only the calling binding's requests with that RequestId, every one of them", () => {
+  // The miniport keeps the test's requests pending until they are cancelled.
+  const drv = scriptedDriver('oid-cancel', {
+    oid: (a, req) => {
+      if (typeof req.RequestId !== 'string' || !req.RequestId.startsWith('t-')) return 0xc00000bb;
+      a.state.pending = req;
+      return NDIS_STATUS_PENDING;
+    },
+    cancelOid: (a, id) => {
+      const req = a.state.pending as NDIS_OID_REQUEST | undefined;
+      if (req === undefined || req.RequestId !== id) return;
+      a.state.pending = undefined;
+      NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'oid-cancel' }],
+    protocols: ['p1', 'p2'],
+  });
+  w.run(100 * ns.ms);
+  const bindings = w.adapter('nic0')!.bindings;
+  const on = (name: string): Binding => bindings.find((x) => x.protocol.name === name)!;
+  const p1 = on('p1');
+  const p2 = on('p2');
+
+  // p1's first request reaches the miniport and stays there; the rest queue behind it.
+  const inMiniport = request('t-same');
+  const p2Same = request('t-same');
+  const p1Twice = [request('t-twice'), request('t-twice')];
+  for (const [bd, r] of [
+    [p1, inMiniport],
+    [p2, p2Same],
+    [p1, p1Twice[0]!],
+    [p1, p1Twice[1]!],
+  ] as const)
+    assert.equal(NdisOidRequest(bd, r), NDIS_STATUS_PENDING);
+  w.run(200 * ns.ms);
+  assert.equal(w.adapter('nic0')!.oid?.request, inMiniport);
+
+  const completed = (): { protocol: string; status: unknown }[] =>
+    w.trace.events
+      .filter((e) => e.kind === 'call' && e.what === 'ProtocolOidRequestComplete')
+      .map((e) => ({ protocol: e.actor, status: e.data?.status }));
+  const before = completed().length;
+
+  // p2 cancels "t-same": its own queued request goes, p1's request in the miniport stays.
+  NdisCancelOidRequest(p2, 't-same');
+  assert.deepEqual(completed().slice(before), [{ protocol: 'p2', status: 'NDIS_STATUS_REQUEST_ABORTED' }]);
+  assert.equal(w.adapter('nic0')!.oid?.request, inMiniport);
+
+  // p1 cancels "t-twice": both of its queued requests with that RequestId go.
+  NdisCancelOidRequest(p1, 't-twice');
+  assert.deepEqual(completed().slice(before + 1), [
+    { protocol: 'p1', status: 'NDIS_STATUS_REQUEST_ABORTED' },
+    { protocol: 'p1', status: 'NDIS_STATUS_REQUEST_ABORTED' },
+  ]);
+
+  // p1 cancels "t-same": now the request in the miniport goes to MiniportCancelOidRequest.
+  NdisCancelOidRequest(p1, 't-same');
+  assert.deepEqual(completed().slice(before + 3), [
+    { protocol: 'p1', status: 'NDIS_STATUS_REQUEST_ABORTED' },
+  ]);
+  const cancels = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'MiniportCancelOidRequest');
+  assert.equal(cancels.length, 1);
+  assert.equal(w.adapter('nic0')!.oid, null);
+});
