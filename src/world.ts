@@ -171,15 +171,13 @@ export class World implements EventTarget {
     this.trace = new Trace(o.trace);
     this.verifier = new Verifier(this.kernel, this.machine, this.trace, o.verifier);
     this.pnp = new PnpManager(this.kernel, this.trace);
-    // NDIS only reads its options: without overrides it shares the defaults.
-    let overrides = false;
-    for (const _ in o.ndis) overrides = true;
+    // NDIS only reads its options: a world given none shares the frozen defaults.
     this.ndis = new Ndis(
       this.kernel,
       this.pnp,
       this.verifier,
       this.trace,
-      overrides ? { ...defaultNdisOptions, ...o.ndis } : defaultNdisOptions,
+      o.ndis === d.ndis ? defaultNdisOptions : { ...defaultNdisOptions, ...o.ndis },
     );
     this.pnp.fdoDriver = this.ndis;
   }
@@ -200,30 +198,31 @@ export class World implements EventTarget {
 
   addDevice(spec: DeviceSpec): DeviceNode {
     const i = this.devices.size;
-    if (spec.hardware === 'none') {
-      const node = this.pnp.addDevice(spec.name, `ROOT\\NET\\${String(i).padStart(4, '0')}`, spec.driver);
-      if (spec.registry !== undefined)
-        for (const [k, v] of Object.entries(spec.registry)) node.registry.set(k, v);
-      this.devices.set(spec.name, { node, nic: null });
-      return node;
-    }
-    const node = this.pnp.addDevice(spec.name, `PCI\\VEN_5A5A&DEV_0001\\${i + 1}`, spec.driver);
-    const line = new InterruptLine(this.kernel, 16 + i);
-    const nic = new SimNic(
+    const virtual = spec.hardware === 'none';
+    const node = this.pnp.addDevice(
       spec.name,
-      this.kernel,
-      this.trace,
-      line,
-      // The defaults are shared: SimNic only reads its plan and wire.
-      spec.faults === undefined ? noFaults : { ...noFaults, ...spec.faults },
-      spec.wire === undefined ? quietWire : { ...quietWire, ...spec.wire },
+      virtual ? `ROOT\\NET\\${String(i).padStart(4, '0')}` : `PCI\\VEN_5A5A&DEV_0001\\${i + 1}`,
+      spec.driver,
     );
-    node.resources = {
-      memoryBase: 0xf000_0000 + i * 0x1_0000,
-      memoryLength: registerWindowBytes,
-      mmio: nic,
-      line,
-    };
+    let nic: SimNic | null = null;
+    if (!virtual) {
+      const line = new InterruptLine(this.kernel, 16 + i);
+      nic = new SimNic(
+        spec.name,
+        this.kernel,
+        this.trace,
+        line,
+        // The defaults are shared: SimNic only reads its plan and wire.
+        spec.faults === undefined ? noFaults : { ...noFaults, ...spec.faults },
+        spec.wire === undefined ? quietWire : { ...quietWire, ...spec.wire },
+      );
+      node.resources = {
+        memoryBase: 0xf000_0000 + i * 0x1_0000,
+        memoryLength: registerWindowBytes,
+        mmio: nic,
+        line,
+      };
+    }
     if (spec.registry !== undefined)
       for (const [k, v] of Object.entries(spec.registry)) node.registry.set(k, v);
     this.devices.set(spec.name, { node, nic });
