@@ -6,7 +6,7 @@
 // at PASSIVE, a DPC at DISPATCH, an ISR at DIRQL. Contexts nest only when a
 // blocking wait lets other events run (Machine.waitUntil).
 
-import { assert } from '../errors.ts';
+import { assert, InternalError } from '../errors.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import { limits } from '../sim/limits.ts';
 import type { Machine } from '../sim/machine.ts';
@@ -176,7 +176,8 @@ export class Kernel implements EventTarget {
   }
 
   exit(c: Context): void {
-    assert(this.ctx === c, 'Kernel.exit: not the running context', c.who, this.ctx.who);
+    if (this.ctx !== c)
+      throw new InternalError('Kernel.exit: not the running context', [c.who, this.ctx.who]);
     this.ctx = this.stack[--this.stackDepth]!;
     // A lock still held here was reported when its callback returned; let it go.
     if (c.held.length !== 0) {
@@ -207,7 +208,7 @@ export class Kernel implements EventTarget {
   queueDpc(dpc: Dpc, cpu: number): boolean {
     if (dpc.queuedOn !== -1) return false;
     const c = this.cpus[cpu]!;
-    assert(c.dpcs.length < limits.dpcQueueDepthMax, 'DPC queue depth', cpu);
+    if (c.dpcs.length >= limits.dpcQueueDepthMax) throw new InternalError('DPC queue depth', [cpu]);
     dpc.queuedOn = cpu;
     c.dpcs.push(dpc);
     if (!c.drainScheduled) {

@@ -1,7 +1,7 @@
 // The miniport block: NDIS's record of one adapter (R1.1, R1.11). It holds state;
 // the procedures that move it are in lifecycle.ts and reset.ts.
 
-import { assert } from '../errors.ts';
+import { InternalError } from '../errors.ts';
 import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
@@ -163,7 +163,12 @@ export class MiniportBlock implements NDIS_HANDLE {
    */
   move(event: AdapterEvent): void {
     const e = edgeFrom(this.stateIndex, event);
-    assert(e !== null, 'MiniportBlock.move: the table rejects an NDIS event', this.name, event, this.state);
+    if (e === null)
+      throw new InternalError('MiniportBlock.move: the table rejects an NDIS event', [
+        this.name,
+        event,
+        this.state,
+      ]);
     const from = this.state;
     (this as { state: AdapterState }).state = e.to;
     this.stateIndex = e.toIndex;

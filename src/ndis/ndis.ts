@@ -398,7 +398,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Leaves driver code: checks the IRQL and locks the callback left (R8.10), traces the result. */
   leave(f: Frame, result: unknown): void {
     const ctx = this.kernel.ctx;
-    assert(this.depth > 0 && this.frames[this.depth - 1] === f, 'Ndis.leave: frame order', f.fn);
+    if (this.depth === 0 || this.frames[this.depth - 1] !== f)
+      throw new InternalError('Ndis.leave: frame order', [f.fn]);
     this.depth--;
     if (ctx.held.length !== f.held) {
       // SpinLockBalanced: every lock taken in the callback is released in it. Put

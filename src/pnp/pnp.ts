@@ -10,7 +10,7 @@
 //   remove / disable     QUERY_REMOVE_DEVICE → REMOVE_DEVICE, or CANCEL_REMOVE_DEVICE on a veto (R5.1–R5.4)
 //   stop (rebalance)     QUERY_STOP_DEVICE → STOP_DEVICE → START_DEVICE (R1.8)
 
-import { assert } from '../errors.ts';
+import { assert, InternalError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { Irql } from '../kernel/kernel.ts';
 import {
@@ -169,8 +169,8 @@ export class PnpManager implements EventTarget {
   }
 
   completeIrp(irp: Irp, status: number, information = 0): void {
-    assert(!irp.completed, 'completeIrp: IRP completed twice', irp.minor);
-    assert(irp === this.irp, 'completeIrp: not the IRP in flight', irp.minor);
+    if (irp.completed) throw new InternalError('completeIrp: IRP completed twice', [irp.minor]);
+    if (irp !== this.irp) throw new InternalError('completeIrp: not the IRP in flight', [irp.minor]);
     irp.completed = true;
     irp.status = status;
     irp.information = information;
