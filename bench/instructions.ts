@@ -10,7 +10,7 @@
 // under load they land elsewhere (with CI running beside it, two of three lifecycle
 // counts came out near 125 k instead of 87 k). The lifecycle and bare-loop counts
 // also simulate the caches, for the instruction-cache misses that make the wall-clock
-// ratio trail the instruction ratio. Needs valgrind; takes about seven minutes.
+// ratio trail the instruction ratio. Needs valgrind; takes about six minutes.
 //
 // Run as a child of itself: `node dist/bench/instructions.js <workload> <warm-up> <n>`.
 
