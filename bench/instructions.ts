@@ -4,13 +4,13 @@
 // background compiler adds nothing. Each workload runs in one process: a warm-up,
 // then the measured runs between two calls that callgrind watches for (os.hostname
 // zeroes its counters, os.uptime dumps them), so neither node's start-up nor the
-// JIT's warm-up is counted. Each figure is the median of three counts, which agree
-// within about half a percent unless a collection falls in one. Run it on an idle
-// machine: V8 schedules collections by allocation per wall-clock millisecond, so
-// under load they land elsewhere (with CI running beside it, two of three lifecycle
-// counts came out near 125 k instead of 87 k). The lifecycle and bare-loop counts
-// also simulate the caches, for the instruction-cache misses that make the wall-clock
-// ratio trail the instruction ratio. Needs valgrind; takes about six minutes.
+// JIT's warm-up is counted. Node also runs --predictable, which takes the timing-driven
+// choices out of V8's collector: without it, collections landed by the wall clock,
+// and one build's counts differed by 2 % (by a fifth with CI running beside it). Each
+// figure is the median of three counts, against a recompile in the measured runs.
+// The lifecycle and bare-loop counts also simulate the caches, for the
+// instruction-cache misses that make the wall-clock ratio trail the instruction
+// ratio. Needs valgrind; takes about twelve minutes.
 //
 // Run as a child of itself: `node dist/bench/instructions.js <workload> <warm-up> <n>`.
 
@@ -19,12 +19,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir, uptime } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bareLoop, lifecycle } from './workloads.ts';
+import type { Scenario } from '../src/scenario/schema.ts';
+import { bareLoop, lifecycle, loadResetStorm, resetStorm } from './workloads.ts';
 
-type Workload = 'lifecycle' | 'lifecycle-verifier-off' | 'bare-event';
+type Workload = 'lifecycle' | 'lifecycle-verifier-off' | 'reset-storm' | 'bare-event';
+
+/** The reset-storm example, read when that workload first runs. */
+let storm: Scenario | null = null;
 
 /**
- * Runs `n` units in batches: a hundred lifecycles, or a hundred bare runs of 30 events.
+ * Runs `n` units in batches: a hundred lifecycles or storms, or a hundred bare runs of
+ * 30 events.
  * The batch function is then optimized during the warm-up like any other; one long
  * loop would be compiled on the stack (OSR) in the middle of the measured runs, and a
  * compile there costs tens of millions of instructions.
@@ -38,6 +43,11 @@ function runBatch(w: Workload, from: number, n: number): void {
   if (w === 'bare-event') {
     // In lifecycle-sized runs, as `npm run bench` does, so the JIT treats it alike.
     for (let left = n; left > 0; left -= 30) bareLoop(Math.min(30, left));
+    return;
+  }
+  if (w === 'reset-storm') {
+    storm ??= loadResetStorm();
+    for (let i = 0; i < n; i++) resetStorm(storm, from + i);
     return;
   }
   for (let i = 0; i < n; i++) lifecycle(from + i, w === 'lifecycle' ? 'bugcheck' : 'off');
@@ -113,6 +123,10 @@ if (workload !== undefined) {
   let events = 0;
   for (let i = 0; i < 2000; i++) events += lifecycle(1_000_000 + i, 'bugcheck');
   events /= 2000;
+  const stormScenario = loadResetStorm();
+  let stormEvents = 0;
+  for (let i = 0; i < 500; i++) stormEvents += resetStorm(stormScenario, 1_000_000 + i).events;
+  stormEvents /= 500;
   // The median of three counts, in case a recompilation falls in the measured runs of
   // one: a warm-up of 10,000 lifecycles leaves about one in the next 20,000 (a rare
   // ordering of PnP IRPs that reaches code the JIT has not seen yet).
@@ -123,6 +137,7 @@ if (workload !== undefined) {
   };
   const on = median('lifecycle', 10_000, 5000, true);
   const off = median('lifecycle-verifier-off', 10_000, 5000, false);
+  const stormRun = median('reset-storm', 3000, 1000, false);
   const bare = median('bare-event', 99_000, 99_000, true);
   const perEvent = on.instructions / events;
   const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
@@ -135,7 +150,10 @@ if (workload !== undefined) {
   console.log(
     `  verifier cost                            ${((100 * (on.instructions - off.instructions)) / off.instructions).toFixed(1)} %`,
   );
-  console.log(`  instructions per event, simulation       ${fmt(perEvent)}`);
+  console.log(
+    `  instructions per reset-storm run         ${fmt(stormRun.instructions)}   (${stormEvents.toFixed(1)} events, ${fmt(stormRun.instructions / stormEvents)} an event)`,
+  );
+  console.log(`  instructions per event, simulation       ${fmt(perEvent)}   (lifecycle)`);
   console.log(`  instructions per event, bare queue loop  ${fmt(bare.instructions)}`);
   console.log(
     `  ratio bare / simulation per event        ${(bare.instructions / perEvent).toFixed(3)}   (by instructions; the 0.2 target is for the wall-clock ratio of npm run bench)`,

@@ -1,7 +1,6 @@
 // npm run bench: throughput of the simulation on one core. Benchmarks, not tests:
 // they print figures; nothing here fails on a slow machine.
 
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { builtinDrivers } from '../src/drivers/index.ts';
@@ -10,7 +9,7 @@ import { parseScenarioText } from '../src/scenario/load.ts';
 import { ns } from '../src/sim/limits.ts';
 import { World } from '../src/world.ts';
 import { lifecycleNic } from './lifecycle-driver.ts';
-import { bareLoop, lifecycle } from './workloads.ts';
+import { bareLoop, lifecycle, loadResetStorm, resetStorm } from './workloads.ts';
 
 const measureMs = Number(process.env.BENCH_MS ?? 2000);
 
@@ -60,17 +59,11 @@ const hubGc = { wallMs: 0, gcMs: 0 };
 
 let seed = 1;
 
-// Run from bench/ (tsx) or dist/bench/ (compiled): find the example from the working directory.
-const storm = parseScenarioText(
-  readFileSync('examples/reset-storm.yaml', 'utf8'),
-  'examples/reset-storm.yaml',
-  builtinDrivers.map((d) => d.name),
-);
+const storm = loadResetStorm();
 
 let stormVirtualNs = 0;
-function resetStorm(): number {
-  const w = buildWorld(storm, { seed: seed++, trace: false });
-  const r = w.run(untilNs(storm));
+function resetStormRun(): number {
+  const r = resetStorm(storm, seed++);
   if (measuring) stormVirtualNs += r.endNs;
   return r.events;
 }
@@ -185,7 +178,7 @@ const eventsPerLifecycle = lc.total / lc.iterations;
 const simEventsPerSec = lc.perSec * eventsPerLifecycle;
 const bareEventsPerSec = bareEvents / bareSec;
 stormVirtualNs = 0;
-const st = rate(measureMs, resetStorm);
+const st = rate(measureMs, resetStormRun);
 const virtualPerWall = (stormVirtualNs / ns.s / st.iterations) * st.perSec;
 // vmini's steady traffic against the bare loop, alternating too.
 let hubSec = 0;
