@@ -13,7 +13,7 @@ export class InternalError extends Error {
 
 /**
  * Throws an InternalError when `ok` is false. Its rest parameter is an array built at
- * every call, even one that holds: the sites run at every event (a context's exit, a
+ * every call, even one that holds: the sites that run at every event (a context's exit, a
  * frame's leave, a state move, a DPC queued, an IRP completed) throw InternalError
  * themselves instead, which took 2 % off a lifecycle's instructions. Turning the
  * once-a-run sites too made it slower: their larger bytecode crowded other inlining
