@@ -41,6 +41,53 @@ test('R5.16 (init fails): NdisMRemoveMiniport during MiniportInitializeEx, then 
   }
 });
 
+test('R5.15, R5.16: the failed start removes the FDO with its flag; a later start builds a new FDO that starts clean', () => {
+  for (const seed of [1, 2, 3]) {
+    let inits = 0;
+    const drv = scriptedDriver('init-nic', {
+      initialize: (a) => {
+        if (++inits > 1) return NDIS_STATUS_SUCCESS;
+        NdisMRemoveMiniport(a.handle);
+        return NDIS_STATUS_FAILURE;
+      },
+    });
+    const w = testWorld({
+      seed,
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 'init-nic' }],
+      actions: [{ atNs: 1 * ns.s, action: { kind: 'start', device: 'nic0' } }],
+    });
+    const r = w.run(3 * ns.s);
+    assert.equal(r.verdict, 'ok');
+    // IRP_MN_REMOVE_DEVICE follows a failed start (kernel/irp-mn-remove-device.md).
+    inOrder(w.trace.events, [
+      [
+        'START fails',
+        (e) => e.kind === 'irp' && e.what === 'IRP_MN_START_DEVICE' && e.data?.phase === 'completed',
+      ],
+      ['REMOVE_DEVICE', is('irp', 'IRP_MN_REMOVE_DEVICE')],
+      ['FDO deleted', is('ndis', 'FDO deleted')],
+      ['new FDO', is('ndis', 'FDO created (AddDevice)')],
+      ['second init', is('call', 'MiniportInitializeEx')],
+      ['state query', is('ndis', 'reports device state OK')],
+    ]);
+    assert.equal(inits, 2);
+    assert.deepEqual(halts(drv.calls), []);
+    assert.equal(w.device('nic0').problem, 0);
+    assert.equal(w.device('nic0').status, 'started');
+    assert.equal(w.summary().dumps.length, 1, 'the one call made one dump');
+    const adapters = w.summary().adapters;
+    assert.deepEqual(
+      adapters.map((a) => [a.state, a.haltAction]),
+      [
+        ['Halted', null],
+        ['Running', null],
+      ],
+      'two FDOs: the failed one, never halted, and the new one',
+    );
+  }
+});
+
 test('R5.16 (init succeeds): the state query after the start reports failure: surprise removal, Failed, Code 43', () => {
   for (const seed of [1, 2, 3]) {
     const drv = scriptedDriver('init-nic', {

@@ -305,19 +305,33 @@ export class PnpManager implements EventTarget {
     }
     if (this.step === 1) {
       assert(irp !== null, 'start: no IRP');
-      if (irp.status !== STATUS_SUCCESS) {
-        // R2.5: a failed start shows as Code 10; the FDO stays until the devnode is removed.
-        this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
-        return false;
-      }
+      if (irp.status !== STATUS_SUCCESS) return this.failStart(dev, 3);
       this.setStatus(dev, 'started', 0);
       // After a successful start the PnP manager queries the device state (R5.16).
       this.step = 2;
       this.send(IRP_MN_QUERY_PNP_DEVICE_STATE, dev);
       return true;
     }
+    if (this.step === 3) return this.failedStartRemoved(dev);
     assert(irp !== null, 'start: no query IRP');
     this.afterStateQuery(dev, irp);
+    return false;
+  }
+
+  /**
+   * A start failed: the devnode shows Code 10 (R2.5), and the PnP manager removes the
+   * device's stack with IRP_MN_REMOVE_DEVICE, so the FDO, and its device-failed flag
+   * with it, goes (R5.16); a later start builds a new one (R5.15).
+   */
+  private failStart(dev: DeviceNode, next: number): boolean {
+    this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
+    this.step = next;
+    this.send(IRP_MN_REMOVE_DEVICE, dev);
+    return true;
+  }
+
+  private failedStartRemoved(dev: DeviceNode): boolean {
+    dev.hasFdo = false;
     return false;
   }
 
@@ -440,9 +454,11 @@ export class PnpManager implements EventTarget {
         return true;
       case 3:
         assert(irp !== null, 'stop: no start IRP');
-        if (irp.status !== STATUS_SUCCESS) this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
-        else this.setStatus(dev, 'started', 0);
+        if (irp.status !== STATUS_SUCCESS) return this.failStart(dev, 5);
+        this.setStatus(dev, 'started', 0);
         return false;
+      case 5:
+        return this.failedStartRemoved(dev);
       default:
         return false;
     }
