@@ -19,7 +19,9 @@ import {
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
   NdisMRemoveMiniport,
+  NdisMSleep,
   NdisSetTimerObject,
+  OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
@@ -324,4 +326,50 @@ test('flaky-nic under traffic: removal after the reset storm balances every send
   assert.deepEqual(v.problems, []);
   assert.equal(v.sent, v.sendCompleted);
   assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R1.2, R2.8: an OID completed while MiniportHaltEx waits does not start a second halt', () => {
+  // NdisMSleep in the halt lets other events run; the OID that arrives meanwhile is
+  // completed with CLOSING, and that completion kicks NDIS's worker for the adapter.
+  let depth = 0;
+  let deepest = 0;
+  const drv = scriptedDriver('slow-halt', {
+    halt: () => {
+      deepest = Math.max(deepest, ++depth);
+      NdisMSleep(50_000);
+      depth--;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'slow-halt' }],
+    actions: [
+      { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
+      {
+        atNs: 1010 * ns.ms,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_GEN_STATISTICS,
+          set: false,
+          value: null,
+          timeoutS: 0,
+        },
+      },
+    ],
+  });
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const oid = findEvent(
+    w.trace.events,
+    (e) => e.what === 'OID request completed' && e.data?.status === 'NDIS_STATUS_CLOSING',
+  );
+  assert.ok(oid > 0, 'the OID arrived during the halt and was completed with CLOSING');
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+    [`MiniportHaltEx(${NdisHaltDeviceDisabled})`],
+  );
+  assert.equal(deepest, 1);
+  assert.equal(w.summary().adapters[0]!.state, 'Halted');
+  assert.equal(w.device('nic0').status, 'removed');
 });

@@ -127,6 +127,10 @@ export class MiniportBlock implements NDIS_HANDLE {
   op: PnpOp | null = null;
   /** NDIS's worker item that runs `op` one step further (Ndis.kick). */
   worker: WorkItem | null = null;
+  /** A step of `op` is running; it may wait (NdisMSleep in a handler) while others run. */
+  stepping = false;
+  /** The worker came round while a step was running: it runs again once the step ends. */
+  rekick = false;
   hangTimer: KTimer | null = null;
   /** NDIS's work item for NdisMResetMiniport. */
   resetRequest: WorkItem | null = null;

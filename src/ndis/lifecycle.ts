@@ -60,8 +60,23 @@ import {
 export function advance(n: Ndis, b: MiniportBlock): void {
   const op = b.op;
   if (op === null) return;
-  const moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
-  if (moved && b.op !== null) n.kick(b);
+  // One step at a time (R1.2: one halt, one move to Halted). A handler that waits lets
+  // other events run, and one of them may kick the worker: that step is not over yet.
+  if (b.stepping) {
+    b.rekick = true;
+    return;
+  }
+  b.stepping = true;
+  let moved: boolean;
+  try {
+    moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
+  } finally {
+    b.stepping = false;
+  }
+  if ((moved || b.rekick) && b.op !== null) {
+    b.rekick = false;
+    n.kick(b);
+  }
 }
 
 // ------------------------------------------------------------------ IRPs
