@@ -262,6 +262,7 @@ export class World implements EventTarget {
         shutdownAll(this.ndis);
         // R1.6: nothing follows a shutdown; the machine is off.
         this.machine.stopped = 'shutdown';
+        this.machine.poweredOff = true;
         this.shutDown = true;
         return;
       }

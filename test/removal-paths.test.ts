@@ -275,6 +275,44 @@ test('R1.6, R2.15: shutdown calls MiniportShutdownEx on every running adapter, a
   assert.ok(r.endNs < 2 * ns.s, 'the machine stopped at the shutdown');
 });
 
+test('R1.6, R2.15: a shutdown during a halt gets no MiniportShutdownEx; one during a pause does, and the pause never returns', () => {
+  for (const during of ['halt', 'pause'] as const) {
+    const seen: string[] = [];
+    const sleep = (name: string) => () => {
+      seen.push(`${name} begins`);
+      NdisMSleep(50_000);
+      seen.push(`${name} returns`);
+      return NDIS_STATUS_SUCCESS;
+    };
+    const drv = scriptedDriver(
+      't-nic',
+      during === 'halt' ? { halt: sleep('halt') } : { pause: sleep('pause') },
+    );
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 't-nic' }],
+      actions: [
+        { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
+        { atNs: 1010 * ns.ms, action: { kind: 'shutdown' } },
+      ],
+    });
+    const r = w.run(5 * ns.s);
+    assert.equal(r.verdict, 'ok', during);
+    // The machine is off: the sleeping callback never wakes.
+    assert.deepEqual(seen, [`${during} begins`], during);
+    assert.equal(
+      drv.calls.filter((c) => c === 'MiniportShutdownEx').length,
+      during === 'halt' ? 0 : 1,
+      during,
+    );
+    assert.equal(w.adapter('nic0')!.state, during === 'halt' ? 'Paused' : 'Shutdown', during);
+    assert.ok(
+      r.pending.some((p) => p.includes('blocked in NdisMSleep')),
+      during,
+    );
+  }
+});
+
 test('R2.16: the driver unloads once its last adapter is removed, not before', () => {
   const drv = scriptedDriver('t-nic');
   const w = testWorld({

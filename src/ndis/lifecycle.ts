@@ -746,6 +746,9 @@ export function shutdownAll(n: Ndis): void {
   for (const b of n.adapters) {
     if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running' && b.state !== 'Pausing')
       continue;
+    // A halt under way excludes the shutdown call (nc-ndis-miniport_halt): the adapter
+    // is on its way to Halted, where no other callback comes.
+    if (b.inHalt) continue;
     cancelHangTimer(n, b);
     b.op = null;
     const f = n.enter(

@@ -17,6 +17,8 @@ export class Machine {
   limitNs = Number.POSITIVE_INFINITY;
   /** The run ended while a thread was blocked in a wait. */
   endedInWait = false;
+  /** Switched off (system shutdown, R1.6): a thread blocked in a wait never wakes. */
+  poweredOff = false;
   private waitDepth = 0;
   /**
    * Events due at `readyAt`, off the heap, waiting for the choice among them:
@@ -114,6 +116,10 @@ export class Machine {
       }
     } finally {
       this.waitDepth--;
+    }
+    if (this.poweredOff) {
+      this.endedInWait = true;
+      throw new WorldStop(this.stopped ?? 'shutdown');
     }
     if (wakeNs > this.limitNs && this.stopped === null) {
       // The run ends while this thread sleeps: unwind it.
