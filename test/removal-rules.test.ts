@@ -304,3 +304,25 @@ test('R4.15: NdisMResetComplete with no reset pending is BUGCODE_NDIS_DRIVER 0x7
   assert.equal(v.bugCheck.params[0], 0x0f);
   assert.equal(v.bugCheck.params[2], NDIS_STATUS_SUCCESS, 'parameter 3 is the reset status');
 });
+
+test('R3.9: NdisMRestartComplete with NDIS_STATUS_PENDING is NdisSim_RestartReturn; NDIS treats the restart as failed', () => {
+  const drv = scriptedDriver('restart-nic', {
+    restart: (a) => {
+      after(a, 50, (x) => NdisMRestartComplete(x.handle, NDIS_STATUS_PENDING));
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'restart-nic' }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(3 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_RestartReturn', 'NdisMRestartComplete']],
+  );
+  // R1.9: a failed restart leaves the adapter Paused and fails the device.
+  assert.ok(findEvent(w.trace.events, is('state', 'Restarting → Paused')) > 0);
+  assert.equal(w.device('nic0').problem, 43);
+});

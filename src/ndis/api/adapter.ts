@@ -18,7 +18,6 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_LINK_STATE,
-  NDIS_STATUS_PENDING,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
   NDIS_STATUS_RESOURCES,
@@ -175,7 +174,8 @@ export function NdisMRestartComplete(MiniportAdapterHandle: NDIS_HANDLE, Status:
     );
     return;
   }
-  life.finishRestart(n, b, Status === NDIS_STATUS_PENDING ? NDIS_STATUS_FAILURE : Status, ddi);
+  // PENDING is no completion status: NdisSim_RestartReturn, then treated as a failure (R3.9).
+  life.finishRestart(n, b, Status, ddi);
 }
 
 /** VOID NdisMResetComplete(MiniportAdapterHandle, Status, AddressingReset). <= DISPATCH; once per pended reset (R4.15). */
