@@ -11,11 +11,13 @@ import {
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
   NdisMOidRequestComplete,
+  NdisMResetComplete,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
-import { type Hooks, scriptedDriver } from './helpers/scripted.ts';
-import { findEvent, is, ns, testWorld } from './helpers/world.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
 
 /** Pends `oid` and never answers it; the reset aborts it (R4.12). */
 function stuckOid(oid: number, withCheckForHang: boolean): Hooks {
@@ -82,4 +84,54 @@ test('R4.5: OID_PNP_SET_POWER gets four ticks', () => {
   const t = resetTimes(stuckOid(OID_PNP_SET_POWER, true), 11, true);
   assert.equal(t.length, 1);
   assert.ok(t[0]! > 7.9 && t[0]! < 8.5, `reset at ${t[0]} s`);
+});
+
+test('R4.7, R4.8, R4.10: during a reset NDIS holds new requests; after an AddressingReset its restore requests pass them, then the reset ends', () => {
+  // A removal during a pended reset: the protocol's unbind requests (R7.3) and a
+  // scenario request arrive while the reset is in progress and are held.
+  let hung = 0;
+  const drv = scriptedDriver('addr-nic', {
+    checkForHang: () => hung++ === 0,
+    oid: () => NDIS_STATUS_SUCCESS,
+    reset: (a) => {
+      after(a, 1000, (x) => NdisMResetComplete(x.handle, NDIS_STATUS_SUCCESS, true));
+      return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'addr-nic' }],
+    actions: [
+      {
+        atNs: 2200 * ns.ms,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_GEN_STATISTICS,
+          set: false,
+          value: null,
+          timeoutS: 0,
+        },
+      },
+      { atNs: 2500 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
+    ],
+  });
+  const r = w.run(10 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(r.pending, []);
+  const oidCall = (oid: string) => (e: { kind: string; what: string; data?: Record<string, unknown> }) =>
+    e.kind === 'call' && e.what === 'MiniportOidRequest' && e.data?.Oid === oid;
+  const start = findEvent(w.trace.events, is('ndis', /^reset begins/));
+  const order = inOrder(w.trace.events.slice(start), [
+    ['restore: packet filter', oidCall('OID_GEN_CURRENT_PACKET_FILTER')],
+    ['restore: multicast list', oidCall('OID_802_3_MULTICAST_LIST')],
+    ['reset complete (RESET_END)', is('ndis', 'reset complete')],
+    ['held: statistics', oidCall('OID_GEN_STATISTICS')],
+    ['halt', is('call', 'MiniportHaltEx')],
+  ]);
+  // Nothing reached the miniport between RESET_START and the restore requests.
+  const firstDown = findEvent(w.trace.events, is('call', 'MiniportOidRequest'), start);
+  assert.equal(firstDown, start + order[0]!);
+  assert.equal(w.adapter('nic0')!.resetInProgress, false);
+  assert.equal(w.device('nic0').status, 'removed');
 });

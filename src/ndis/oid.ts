@@ -28,7 +28,8 @@ import type { NDIS_OID_REQUEST } from './types.ts';
 /** Who issued a request: a protocol binding, or NDIS itself. */
 export type OidOrigin =
   | { kind: 'binding'; binding: Binding }
-  | { kind: 'ndis'; done: (status: number) => void };
+  /** NDIS's own request; `restore`: an addressing setting put back after a reset (R4.10). */
+  | { kind: 'ndis'; restore: boolean; done: (status: number) => void };
 
 export class OidRecord {
   state: 'queued' | 'in-miniport' | 'pending' | 'done' = 'queued';
@@ -116,27 +117,30 @@ function pump(n: Ndis, b: MiniportBlock): void {
   n.kernel.queueWork(b.oidPump);
 }
 
-/** May NDIS hand the next request to the miniport now? (R6.2, R6.5, R4.7) */
-function mayDispatch(b: MiniportBlock, r: OidRecord): boolean {
-  if (b.oid !== null) return false;
+/**
+ * The request NDIS hands to the miniport next, or undefined: one at a time, in order
+ * (R6.2, R6.5). During a reset NDIS forwards no new requests (R4.7) but its own
+ * restore requests (R4.10), which pass the ones it holds.
+ */
+function nextToDispatch(b: MiniportBlock): OidRecord | undefined {
+  if (b.oid !== null) return undefined;
   const state =
     b.state === 'Paused' || b.state === 'Restarting' || b.state === 'Running' || b.state === 'Pausing';
-  if (!state) return false;
-  // During a reset only NDIS's own restore requests go down.
-  if (b.resetInProgress && r.origin.kind !== 'ndis') return false;
-  return true;
+  if (!state) return undefined;
+  if (!b.resetInProgress) return b.oidQueue[0];
+  for (const r of b.oidQueue) if (r.origin.kind === 'ndis' && r.origin.restore) return r;
+  return undefined;
 }
 
 function dispatch(n: Ndis, b: MiniportBlock): void {
-  const r = b.oidQueue[0];
-  if (r === undefined) return;
+  if (b.oidQueue.length === 0) return;
   if (b.handleDead || b.halting) {
-    b.oidQueue.shift();
-    finish(n, b, r, NDIS_STATUS_CLOSING);
+    finish(n, b, b.oidQueue.shift()!, NDIS_STATUS_CLOSING);
     return;
   }
-  if (!mayDispatch(b, r)) return;
-  b.oidQueue.shift();
+  const r = nextToDispatch(b);
+  if (r === undefined) return;
+  removeFrom(b.oidQueue, r);
   b.oid = r;
   r.state = 'in-miniport';
   const f = n.enter(
@@ -342,6 +346,7 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
     };
     const s = submit(n, b, req, {
       kind: 'ndis',
+      restore: true,
       done: () => {
         if (--left === 0) done();
       },
@@ -377,6 +382,7 @@ export function issueOid(
   };
   const s = submit(n, b, req, {
     kind: 'ndis',
+    restore: false,
     done: (status) => {
       if (n.trace.on) n.traceNdis(b, 'OID request completed', { Oid: oidName(oid), status });
     },

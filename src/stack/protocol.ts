@@ -292,7 +292,9 @@ class ProtoBinding implements TimerRoutine {
 
   queryStatistics(): void {
     const s = this.bd.state;
-    if (s === 'Closing' || s === 'Unbound' || s === 'Opening' || this.unbindPending) return;
+    // R4.8: no requests between RESET_START and RESET_END.
+    if (s === 'Closing' || s === 'Unbound' || s === 'Opening' || this.unbindPending || this.view.inReset)
+      return;
     this.request(OID_GEN_STATISTICS, NdisRequestQueryInformation, null);
   }
 
