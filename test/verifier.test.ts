@@ -4,23 +4,26 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { ms, rawTimer } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
   NdisAllocateMemoryWithTagPriority,
   NdisFreeMemoryWithTagPriority,
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
+  NdisSetTimerObject,
   NdisStallExecution,
 } from '../src/index.ts';
 import { msRules } from '../src/ndis/generated/rules.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import { catalogue, unknownMappings } from '../src/verifier/catalogue.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 test('the catalogue has every rule of rules.json, each enforced or not applicable with a reason', () => {
@@ -213,4 +216,66 @@ test('R2.4: mapping registers or registering the interrupt before the registrati
     testWorld({ drivers: [ok], devices: [{ name: 'nic0', driver: ok.name }] }).run(1 * ns.s).verdict,
     'ok',
   );
+});
+
+test("R2.5, R2.6: leaks after a failed init, and after the halt right after a successful init, have NDIS's own 0x7C subcodes and parameters", () => {
+  const keepInterrupt = (a: TestAdapter): void => {
+    a.interrupt = null; // the cleanup skips NdisMDeregisterInterruptEx
+  };
+  const setTimer = (a: TestAdapter): void => {
+    NdisSetTimerObject(
+      rawTimer(a, () => {}),
+      ms(2000),
+      0,
+      null,
+    ); // not in a.timers: never cancelled
+  };
+  const cases: [string, Hooks, (string | number)[]][] = [
+    [
+      'init fails, interrupt left',
+      {
+        initialize: (a) => {
+          keepInterrupt(a);
+          return NDIS_STATUS_FAILURE;
+        },
+      },
+      [0x0b, 'NDIS_MINIPORT_INTERRUPT'],
+    ],
+    [
+      'init fails, timer left',
+      {
+        initialize: (a) => {
+          setTimer(a);
+          return NDIS_STATUS_FAILURE;
+        },
+      },
+      [0x0c, 'timer queue'],
+    ],
+    [
+      'halt after init, interrupt left',
+      { noGeneralAttributes: true, halt: keepInterrupt },
+      [0x0d, 'NDIS_MINIPORT_INTERRUPT'],
+    ],
+    [
+      'halt after init, timer left',
+      {
+        noGeneralAttributes: true,
+        initialize: (a) => {
+          setTimer(a);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      [0x0e, 'timer queue'],
+    ],
+  ];
+  for (const [what, hooks, [sub, p3]] of cases) {
+    const w = testWorld({
+      drivers: [scriptedDriver('leaky', hooks)],
+      devices: [{ name: 'nic0', driver: 'leaky' }],
+    });
+    const r = w.run(1 * ns.s);
+    assert.equal(r.verdict, 'bugcheck', what);
+    assert.equal(r.bugCheck!.bugCheck.code, 0x7c, what);
+    assert.deepEqual(r.bugCheck!.bugCheck.params, [sub, 'nic0', p3, 0], what);
+  }
 });

@@ -8,10 +8,15 @@ import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import type { Irp } from '../pnp/pnp.ts';
 import { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../pnp/pnp.ts';
+import { ndisCheck } from '../verifier/catalogue.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
 import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
 import { removeFrom } from './block.ts';
+import {
+  NDIS_BUGCHECK_HALT_INIT_WITHOUT_CANCEL_TIMER,
+  NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER,
+} from './generated/rules.ts';
 import {
   IRP_MN_CANCEL_REMOVE_DEVICE,
   IRP_MN_CANCEL_STOP_DEVICE,
@@ -389,7 +394,7 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
       'MiniportInitializeEx',
       who,
       'MiniportInitializeEx failed with its interrupt still registered (R2.5)',
-      [b.name, 0, 0],
+      [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
     );
   }
   for (const t of b.timers) {
@@ -399,7 +404,7 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
         'MiniportInitializeEx',
         who,
         'MiniportInitializeEx failed with a timer still set (R2.5)',
-        [b.name, 0, 0],
+        [b.name, 'timer queue', 0],
       );
       break;
     }
@@ -684,6 +689,8 @@ function halt(n: Ndis, b: MiniportBlock, action: number): void {
 
 function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   checkConfigurationsClosed(n, b, 'MiniportHaltEx');
+  // NDIS has subcodes of its own for the halt right after a successful initialize (R2.6).
+  const afterInit = b.haltAction === NdisHaltDeviceInitializationFailed;
   if (b.interrupt !== null && !b.interrupt.deregistered) {
     n.verifier.report(
       'Init_DeRegisterInterrupt',
@@ -691,6 +698,7 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
       b.name,
       'MiniportHaltEx returned with the interrupt still registered (R2.10)',
       [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
+      afterInit ? ndisCheck(NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER) : undefined,
     );
   }
   for (const t of b.timers) {
@@ -701,6 +709,7 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
         b.name,
         'MiniportHaltEx returned with a timer still set (R8.7)',
         [b.name, 'timer queue', 0],
+        afterInit ? ndisCheck(NDIS_BUGCHECK_HALT_INIT_WITHOUT_CANCEL_TIMER) : undefined,
       );
       break;
     }

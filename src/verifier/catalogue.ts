@@ -59,7 +59,8 @@ type Mapping =
 
 const irqlBugCheck: BugCheckSpec = { code: BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL, p1: null };
 const dv = (p1: number): BugCheckSpec => ({ code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1 });
-const ndisCheck = (p1: number): BugCheckSpec => ({ code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1 });
+/** BUGCODE_NDIS_DRIVER (0x7C) with subcode `p1`. */
+export const ndisCheck = (p1: number): BugCheckSpec => ({ code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1 });
 
 const irqlRule = (spec: readonly string[], what: string): Mapping => ({
   status: 'enforced',

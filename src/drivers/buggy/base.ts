@@ -110,6 +110,8 @@ export interface Hooks {
   oid?(a: TestAdapter, req: NDIS_OID_REQUEST): NDIS_STATUS;
   cancelOid?(a: TestAdapter, requestId: unknown): void;
   shutdown?(a: TestAdapter, action: number): void;
+  /** Leave out the general attributes: NDIS halts the adapter right after init (R2.6). */
+  noGeneralAttributes?: boolean;
   /** Edits the characteristics before registration (e.g. to drop a handler). */
   characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
   /** Runs in DriverEntry after a successful registration; its status is DriverEntry's. */
@@ -124,6 +126,27 @@ export interface ScriptedDriver extends DriverModule {
 }
 
 const mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x09];
+
+function generalAttributes(handle: NDIS_HANDLE): NDIS_STATUS {
+  return NdisMSetMiniportAttributes(handle, {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+      Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+    },
+    MediaType: NdisMedium802_3,
+    MtuSize: 1500,
+    MaxXmitLinkSpeed: 1e9,
+    MaxRcvLinkSpeed: 1e9,
+    XmitLinkSpeed: 1e9,
+    RcvLinkSpeed: 1e9,
+    MediaConnectState: MediaConnectStateConnected,
+    MediaDuplexState: MediaDuplexStateFull,
+    LookaheadSize: 1500,
+    MacAddressLength: 6,
+    PermanentMacAddress: mac,
+    CurrentMacAddress: mac,
+  });
+}
 
 /**
  * A miniport whose behaviour the hooks script. It writes down every callback and
@@ -172,24 +195,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       InterfaceType: NdisInterfacePci,
     });
     if (s !== NDIS_STATUS_SUCCESS) return s;
-    s = NdisMSetMiniportAttributes(handle, {
-      Header: {
-        Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-        Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
-      },
-      MediaType: NdisMedium802_3,
-      MtuSize: 1500,
-      MaxXmitLinkSpeed: 1e9,
-      MaxRcvLinkSpeed: 1e9,
-      XmitLinkSpeed: 1e9,
-      RcvLinkSpeed: 1e9,
-      MediaConnectState: MediaConnectStateConnected,
-      MediaDuplexState: MediaDuplexStateFull,
-      LookaheadSize: 1500,
-      MacAddressLength: 6,
-      PermanentMacAddress: mac,
-      CurrentMacAddress: mac,
-    });
+    if (hooks.noGeneralAttributes !== true) s = generalAttributes(handle);
     if (s !== NDIS_STATUS_SUCCESS) return s;
     const mem = params.AllocatedResources?.PartialDescriptors.find((d) => d.Type === CmResourceTypeMemory);
     if (mem !== undefined && mem.Type === CmResourceTypeMemory) {
