@@ -5,14 +5,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   type NDIS_HANDLE,
+  type NDIS_IO_SPACE,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateMemoryWithTagPriority,
+  NdisFreeMemoryWithTagPriority,
   NdisHaltDeviceFailed,
+  NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRemoveMiniport,
   NdisMResetComplete,
   NdisMRestartComplete,
+  NdisMUnmapIoSpace,
 } from '../src/index.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
@@ -231,6 +236,64 @@ test('R5.20: NdisMRemoveMiniport after MiniportHaltEx returned is a clear violat
   assert.equal(r.bugCheck!.adapter, 'nic0');
   assert.deepEqual(r.bugCheck!.spec, ['R5.20', 'R2.8']);
   assert.equal(w.ndis.dumps.length, 0);
+});
+
+test('R2.8, R5.20: the handle is dead after halt and after a failed init; every use with it is reported', () => {
+  type Kept = { space: NDIS_IO_SPACE | null; mem: Uint8Array | null };
+  const stale = (ddi: string) => ['NdisSim_StaleHandle', ddi, 'nic0'];
+  // [init fails, allocate memory, the later use, the violations expected]
+  const cases: [boolean, boolean, (h: NDIS_HANDLE, k: Kept) => void, string[][]][] = [
+    [false, false, (h, k) => NdisMUnmapIoSpace(h, k.space!, 256), [stale('NdisMUnmapIoSpace')]],
+    [
+      false,
+      true,
+      (h, k) => NdisFreeMemoryWithTagPriority(h, k.mem!, 0),
+      // The halt left the memory allocated; freeing it later with the dead handle is one more.
+      [
+        ['NdisAllocateMemoryWithTagPriority', 'NdisAllocateMemoryWithTagPriority', 'nic0'],
+        stale('NdisFreeMemoryWithTagPriority'),
+      ],
+    ],
+    [true, false, (h) => NdisMRemoveMiniport(h), [stale('NdisMRemoveMiniport')]],
+  ];
+  for (const [failInit, alloc, use, expected] of cases) {
+    let kept: NDIS_HANDLE | null = null;
+    const res: Kept = { space: null, mem: null };
+    const drv = scriptedDriver('stale-nic', {
+      initialize: (a) => {
+        if (kept !== null) {
+          use(kept, res); // nic1, a second after nic0 went, uses nic0's handle
+          return NDIS_STATUS_SUCCESS;
+        }
+        kept = a.handle;
+        res.space = NdisMMapIoSpace(a.handle, 0xf000_0000, 256).VirtualAddress;
+        if (alloc) res.mem = NdisAllocateMemoryWithTagPriority(a.handle, 64, 0, 0);
+        return failInit ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 'stale-nic' }],
+      actions: [
+        { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
+        { atNs: 2 * ns.s, action: { kind: 'start', device: 'nic1' } },
+      ],
+      options: { verifier: 'collect' },
+    });
+    w.addDevice({ name: 'nic1', driver: 'stale-nic' });
+    const r = w.run(5 * ns.s);
+    const last = expected[expected.length - 1]![1]!;
+    assert.deepEqual(
+      r.violations.map((v) => [v.rule, v.ddi, v.adapter]),
+      expected,
+      last,
+    );
+    assert.match(
+      r.violations.at(-1)!.message,
+      failInit ? /MiniportInitializeEx failed/ : /MiniportHaltEx returned/,
+    );
+    assert.equal(w.ndis.dumps.length, 0, last);
+  }
 });
 
 test('R5.20 (collect mode): the violation is recorded and the run goes on', () => {

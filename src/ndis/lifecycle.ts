@@ -345,6 +345,8 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     // R2.5: the driver frees everything itself; NDIS never halts it; Code 10.
     checkInitFailureLeaks(n, b);
     b.move('InitializeFailed');
+    // The handle dies with the failed initialization, as it does with a halt (R2.8).
+    b.handleDead = true;
     cancelHangTimer(n, b);
     b.registration = null;
     b.op = null;

@@ -477,15 +477,17 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   /**
    * A timer, work item or interrupt the driver left armed fires after the adapter's
-   * MiniportHaltEx returned: driver code runs against freed state (R2.10, R8.7).
+   * MiniportHaltEx returned, or its MiniportInitializeEx failed: driver code runs
+   * against freed state (R2.5, R2.10, R8.7).
    */
   private afterHalt(b: MiniportBlock | null, fn: string): boolean {
     if (b === null || !b.handleDead) return false;
+    const when = b.initialized ? 'MiniportHaltEx returned' : 'MiniportInitializeEx failed';
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       b.name,
-      `${fn} of ${b.name} ran after MiniportHaltEx returned: the driver left it armed (R2.10)`,
+      `${fn} of ${b.name} ran after ${when}: the driver left it armed (R2.10)`,
     );
     return true;
   }

@@ -533,6 +533,7 @@ export const galleryA: readonly GalleryEntry[] = [
   },
   {
     rule: 'NdisSim_InitFailedTimerSet',
+    followOn: ['NdisSim_CallbackAfterHalt'],
     mistake:
       'MiniportInitializeEx arms its watchdog timer, then fails on a bad registry value without cancelling it.',
     driver: galleryDriver(

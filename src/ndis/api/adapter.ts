@@ -467,6 +467,8 @@ export function NdisMUnmapIoSpace(
   const ddi = 'NdisMUnmapIoSpace';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
   b.ndis.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
+  // After halt the handle is dead (R2.8): reported, and the space unmapped all the same.
+  stale(b, ddi);
   VirtualAddress.unmapped = true;
   removeFrom(b.ioSpaces, VirtualAddress);
 }

@@ -601,6 +601,8 @@ export function NdisFreeMemoryWithTagPriority(
   const n: Ndis = currentNdis(ddi);
   const b = h instanceof MiniportDriverBlock ? null : h;
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
+  // After halt the adapter handle is dead (R2.8): reported, and the memory freed all the same.
+  if (b !== null) stale(b, ddi);
   if (n.allocations === null || !n.allocations.delete(VirtualAddress)) {
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
