@@ -11,6 +11,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisAllocateMemoryWithTagPriority,
   NdisFreeMemoryWithTagPriority,
+  NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
   NdisMMapIoSpace,
   NdisMPauseComplete,
@@ -350,6 +351,29 @@ test('R1.10: NdisMPauseComplete with no pause pending is BUGCODE_NDIS_DRIVER 0x7
   assert.equal(v.bugCheck.code, 0x7c);
   assert.equal(v.bugCheck.params[0], 0x1f);
   assert.equal(v.bugCheck.params[1], 'PAUSE_COMPLETE');
+});
+
+test('R3.10 (collect mode): MiniportPause that completes the pause and returns SUCCESS is reported once, and the teardown goes on', () => {
+  const drv = scriptedDriver('pc-nic', {
+    pause: (a) => {
+      NdisMPauseComplete(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'pc-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(3 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_PauseCompleteUnexpected', 'MiniportPause']],
+  );
+  assert.deepEqual(r.pending, []);
+  assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceDisabled})`]);
+  assert.equal(w.device('nic0').status, 'removed');
 });
 
 test('R4.15: NdisMResetComplete with no reset pending is BUGCODE_NDIS_DRIVER 0x7C/0x0F', () => {

@@ -626,8 +626,8 @@ export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {
         'MiniportPause called NdisMPauseComplete and then returned SUCCESS: the pause completed twice (R3.10)',
         ['PAUSE_COMPLETE', b.name, 0],
       );
-      return;
     }
+    // Complete either way; in collect mode the run goes on from here.
     finishPause(n, b);
     return;
   }
