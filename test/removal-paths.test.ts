@@ -10,6 +10,7 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
@@ -19,11 +20,12 @@ import {
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
   NdisMRemoveMiniport,
+  NdisMRestartComplete,
   NdisMSleep,
   NdisSetTimerObject,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { after, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
 
 const irpDone = (minor: string) => (e: { kind: string; what: string; data?: Record<string, unknown> }) =>
@@ -248,6 +250,32 @@ test('R1.9, R5.8: a failed MiniportRestart leaves the adapter Paused, then NDIS 
   ]);
   assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
   assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R1.9, R2.12: a restart that fails while a removal waits for it still fails the device: the halt is Failed', () => {
+  const drv = scriptedDriver('t-nic', {
+    restart: (a) => {
+      after(a, 100, (x) => NdisMRestartComplete(x.handle, NDIS_STATUS_FAILURE));
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 't-nic' }],
+    // The removal arrives while the restart is pending and waits for it (R1.4).
+    actions: [{ atNs: 50 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  inOrder(w.trace.events, [
+    ['removal', is('irp', 'IRP_MN_REMOVE_DEVICE')],
+    ['restart fails', (e) => e.kind === 'state' && e.what === 'Restarting → Paused'],
+    ['device failed', is('ndis', 'device-failed flag set')],
+  ]);
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+    [`MiniportHaltEx(${NdisHaltDeviceFailed})`],
+  );
 });
 
 test('R1.6, R2.15: shutdown calls MiniportShutdownEx on every running adapter, and nothing follows', () => {

@@ -270,9 +270,8 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
       if (b.state === 'Restarting') return false;
       if (b.state !== 'Paused') return false;
       if (op.restartCalled) {
-        // R1.9: a failed restart leaves the adapter Paused and NDIS treats it as a device failure.
+        // The restart failed (finishRestart marked the device failed, R1.9): bring-up ends.
         b.op = null;
-        markDeviceFailed(n, b, 'MiniportRestart failed (R1.9)', false);
         return false;
       }
       op.restartCalled = true;
@@ -471,6 +470,9 @@ export function finishRestart(n: Ndis, b: MiniportBlock, status: number, via: st
   }
   b.restart = null;
   b.move(status === NDIS_STATUS_SUCCESS ? 'RestartSucceeded' : 'RestartFailed');
+  // R1.9: a failed restart leaves the adapter Paused, and NDIS treats it as a device
+  // failure, whatever operation waits for the restart (a bring-up or a removal).
+  if (status !== NDIS_STATUS_SUCCESS) markDeviceFailed(n, b, 'MiniportRestart failed (R1.9)', false);
   n.kick(b);
 }
 
