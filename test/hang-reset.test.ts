@@ -10,7 +10,9 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
+  NdisHaltDeviceDisabled,
   NdisMOidRequestComplete,
+  NdisMPauseComplete,
   NdisMResetComplete,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_STATISTICS,
@@ -134,4 +136,33 @@ test('R4.7, R4.8, R4.10: during a reset NDIS holds new requests; after an Addres
   assert.equal(firstDown, start + order[0]!);
   assert.equal(w.adapter('nic0')!.resetInProgress, false);
   assert.equal(w.device('nic0').status, 'removed');
+});
+
+test('R4.11, R5.1: no reset starts once a query-remove succeeded, nor while the removal that follows waits for a pause', () => {
+  let pausing = false;
+  const drv = scriptedDriver('rm-nic', {
+    pause: (a) => {
+      pausing = true;
+      after(a, 5000, (x) => NdisMPauseComplete(x.handle));
+      return NDIS_STATUS_PENDING;
+    },
+    // From the pause on, every tick reports a hang.
+    checkForHang: () => pausing,
+    reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'rm-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const r = w.run(20 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const refused = w.trace.events.filter((e) => e.what === 'reset not started (R4.11)').length;
+  assert.ok(refused >= 2, `check-for-hang reported hangs during the removal (${refused})`);
+  assert.ok(!drv.calls.includes('MiniportResetEx'));
+  assert.equal(w.adapter('nic0')!.resets, 0);
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+    [`MiniportHaltEx(${NdisHaltDeviceDisabled})`],
+  );
 });

@@ -109,8 +109,12 @@ export function requestReset(n: Ndis, b: MiniportBlock): void {
 
 /** R4.7 steps 1–6. Returns false when R4.11 forbids a reset now. */
 export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
+  // R5.1: no reset starts once a query-remove succeeded, nor after the remove that follows.
   const pnpBlocks =
-    b.pnpState === 'QueryStopped' || b.pnpState === 'Stopped' || b.pnpState === 'QueryRemoved';
+    b.pnpState === 'QueryStopped' ||
+    b.pnpState === 'Stopped' ||
+    b.pnpState === 'QueryRemoved' ||
+    b.pnpState === 'Removed';
   const stateBlocks = b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown';
   // R4.11 (option resetsAfterSurpriseRemoval): nothing documented blocks a reset once
   // the surprise removal was notified, until halting begins.
