@@ -109,12 +109,13 @@ export function requestReset(n: Ndis, b: MiniportBlock): void {
 
 /** R4.7 steps 1–6. Returns false when R4.11 forbids a reset now. */
 export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
-  // R5.1: no reset starts once a query-remove succeeded, nor after the remove that follows.
+  // R5.1: no reset starts once a query-remove succeeded, nor after the remove that
+  // follows it (a remove after a surprise removal is the option below's business).
   const pnpBlocks =
     b.pnpState === 'QueryStopped' ||
     b.pnpState === 'Stopped' ||
     b.pnpState === 'QueryRemoved' ||
-    b.pnpState === 'Removed';
+    (b.pnpState === 'Removed' && !b.surpriseRemoved);
   const stateBlocks = b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown';
   // R4.11 (option resetsAfterSurpriseRemoval): nothing documented blocks a reset once
   // the surprise removal was notified, until halting begins.
