@@ -13,6 +13,7 @@ import {
   NdisFreeMemoryWithTagPriority,
   NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
+  NdisHaltDeviceStopped,
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRemoveMiniport,
@@ -205,6 +206,28 @@ test('R5.19: NdisMRemoveMiniport inside MiniportHaltEx: SUCCESS, a warning, noth
   assert.equal(w.ndis.dumps.length, 0);
   assert.equal(w.adapter('nic0')!.deviceFailed, false);
   assert.equal(w.device('nic0').status, 'removed');
+});
+
+test('R5.19, R5.11, R5.15: inside the halt of a PnP stop the call counts: the restarted adapter is found failed and removed (Code 43)', () => {
+  const drv = scriptedDriver('stop-nic', {
+    halt: (a, action) => {
+      if (action === NdisHaltDeviceStopped) NdisMRemoveMiniport(a.handle);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'stop-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'stop', device: 'nic0' } }],
+  });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(r.warnings, []);
+  assert.equal(w.ndis.dumps.length, 1);
+  assert.deepEqual(halts(drv.calls), [
+    `MiniportHaltEx(${NdisHaltDeviceStopped})`,
+    `MiniportHaltEx(${NdisHaltDeviceFailed})`,
+  ]);
+  assert.equal(w.device('nic0').problem, 43);
 });
 
 /** Keeps the adapter handle past halt and uses it from a later timer of another adapter. */

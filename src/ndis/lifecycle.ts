@@ -789,8 +789,9 @@ export function shutdownAll(n: Ndis): void {
  */
 export function removeMiniport(n: Ndis, b: MiniportBlock): number {
   b.removeCalls++;
-  if (b.inHalt) {
-    // R5.19: removal is under way and the halt action fixed.
+  // R5.19: inside a halt for removal, removal is under way and the halt action fixed.
+  // The halt of a PnP stop is no removal: the adapter starts again, so R5.11 applies.
+  if (b.inHalt && b.haltAction !== NdisHaltDeviceStopped) {
     if (n.options.removeInHalt === 'silent') return NDIS_STATUS_SUCCESS;
     n.verifier.warn(
       'R5.19',
