@@ -9,13 +9,19 @@ import { driverNames } from '../src/drivers/index.ts';
 import {
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  NDIS_SPIN_LOCK,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
   NdisAllocateMemoryWithTagPriority,
+  NdisAllocateSpinLock,
+  NdisDprAcquireSpinLock,
+  NdisDprReleaseSpinLock,
   NdisFreeMemoryWithTagPriority,
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
+  NdisReleaseSpinLock,
   NdisSetTimerObject,
   NdisStallExecution,
 } from '../src/index.ts';
@@ -277,5 +283,63 @@ test("R2.5, R2.6: leaks after a failed init, and after the halt right after a su
     assert.equal(r.verdict, 'bugcheck', what);
     assert.equal(r.bugCheck!.bugCheck.code, 0x7c, what);
     assert.deepEqual(r.bugCheck!.bugCheck.params, [sub, 'nic0', p3, 0], what);
+  }
+});
+
+test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0xC4 codes, parameter 2 the IRQL", () => {
+  const lock = (): NDIS_SPIN_LOCK => {
+    const l = new NDIS_SPIN_LOCK();
+    NdisAllocateSpinLock(l);
+    return l;
+  };
+  const cases: [string, Hooks, number, number][] = [
+    // KeAcquireSpinLock above DISPATCH_LEVEL.
+    ['acquire at DIRQL', { isr: () => NdisAcquireSpinLock(lock()) }, 0x42, 3],
+    [
+      'a second release at PASSIVE',
+      {
+        restart: () => {
+          const l = lock();
+          NdisAcquireSpinLock(l);
+          NdisReleaseSpinLock(l);
+          NdisReleaseSpinLock(l);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      0x32,
+      0,
+    ],
+    [
+      'Dpr acquire at PASSIVE',
+      {
+        restart: () => {
+          NdisDprAcquireSpinLock(lock());
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      0x40,
+      0,
+    ],
+    [
+      'Dpr release at PASSIVE',
+      {
+        restart: () => {
+          NdisDprReleaseSpinLock(lock());
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      0x41,
+      0,
+    ],
+  ];
+  for (const [what, hooks, sub, irql] of cases) {
+    const w = testWorld({
+      drivers: [scriptedDriver('locky', hooks)],
+      devices: [{ name: 'nic0', driver: 'locky', faults: { linkDownAtNs: 1 * ns.s } }],
+    });
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'bugcheck', what);
+    assert.equal(r.bugCheck!.bugCheck.code, 0xc4, what);
+    assert.deepEqual(r.bugCheck!.bugCheck.params.slice(0, 2), [sub, irql], what);
   }
 });

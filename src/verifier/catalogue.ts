@@ -146,7 +146,7 @@ const msMappings: Record<string, Mapping> = {
   Irql_StatusIndication_Function: irqlRule(['R6.16'], 'NdisMIndicateStatusEx'),
   Irql_Synch_Function: irqlRule(
     ['R8.10'],
-    'the spin lock calls (below DISPATCH for the Dpr pair: 0xC4/0x40, 0x41)',
+    "the spin lock calls, with Driver Verifier's own codes: 0xC4/0x42 for an acquire above DISPATCH, 0x32 for a release not at DISPATCH, 0x40 and 0x41 for the Dpr pair below DISPATCH",
   ),
   Irql_Timer_Function: irqlRule(['R8.4', 'R8.5', 'R8.6'], 'the timer object calls'),
   Irql_CallManager_Function: notMiniport('call managers'),

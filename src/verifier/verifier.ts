@@ -18,11 +18,26 @@ import { type BugCheckSpec, catalogue, type RuleSpec } from './catalogue.ts';
  */
 export type VerifierMode = 'bugcheck' | 'collect' | 'off';
 
-/** Driver Verifier's codes for the spin lock calls made below DISPATCH. */
-const lowIrqlBugChecks: Readonly<Record<string, BugCheckSpec>> = {
-  NdisDprAcquireSpinLock: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x40 },
-  NdisDprReleaseSpinLock: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x41 },
+const dv = (p1: number): BugCheckSpec => ({ code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1 });
+
+/**
+ * Driver Verifier checks the kernel spin lock calls under the NDIS ones itself, with
+ * codes of its own (status.json, 0xC4): [too low, too high].
+ */
+const spinLockBugChecks: Readonly<Record<string, readonly [BugCheckSpec | null, BugCheckSpec | null]>> = {
+  // KeAcquireSpinLock above DISPATCH_LEVEL.
+  NdisAcquireSpinLock: [null, dv(0x42)],
+  // KeReleaseSpinLock at an IRQL other than DISPATCH_LEVEL (often a double release).
+  NdisReleaseSpinLock: [dv(0x32), dv(0x32)],
+  // KeAcquireSpinLockAtDpcLevel, KeReleaseSpinLockFromDpcLevel below DISPATCH_LEVEL.
+  NdisDprAcquireSpinLock: [dv(0x40), null],
+  NdisDprReleaseSpinLock: [dv(0x41), null],
 };
+
+/** Driver Verifier's own bug check for `ddi` called below (`tooLow`) or above its IRQL, if it has one. */
+export function ownIrqlBugCheck(ddi: string, tooLow: boolean): BugCheckSpec | null {
+  return spinLockBugChecks[ddi]?.[tooLow ? 0 : 1] ?? null;
+}
 
 export interface Violation {
   rule: string;
@@ -166,10 +181,10 @@ export class Verifier {
     const ruleId = ruleOverride ?? spec.irqlRule ?? 'NdisSim_Irql';
     const want = exact ? `exactly ${irqlNames[max]}` : `at most ${irqlNames[max]}`;
     const message = `${ddi} called at ${irqlNames[irql]}; it must be called ${want}`;
-    // Too low for a DISPATCH-only spin lock call: Driver Verifier's own codes (0xC4/0x40, 0x41).
-    const low = irql < max ? lowIrqlBugChecks[ddi] : undefined;
-    if (low !== undefined) {
-      this.report(ruleId, ddi, adapter, message, [irql, 0, 0], low);
+    // A spin lock call at the wrong IRQL: Driver Verifier's own code, parameter 2 the IRQL.
+    const own = ownIrqlBugCheck(ddi, irql < max);
+    if (own !== null) {
+      this.report(ruleId, ddi, adapter, message, [irql, 0, 0], own);
       return;
     }
     // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 1 the address (none here), 2 the IRQL, 3 the access (read).
