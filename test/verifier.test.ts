@@ -343,3 +343,29 @@ test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0
     assert.deepEqual(r.bugCheck!.bugCheck.params.slice(0, 2), [sub, irql], what);
   }
 });
+
+test('R8.10: a lock taken with NdisAcquireSpinLock and released with NdisDprReleaseSpinLock is NdisSim_SpinLockPairMismatch; the IRQL stays raised', () => {
+  const drv = scriptedDriver('pair-nic', {
+    restart: () => {
+      const l = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(l);
+      NdisAcquireSpinLock(l);
+      NdisDprReleaseSpinLock(l);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'pair-nic' }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(1 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [
+      ['NdisSim_SpinLockPairMismatch', 'NdisDprReleaseSpinLock'],
+      // The Dpr release did not lower the IRQL: MiniportRestart returns at DISPATCH.
+      ['NdisSim_IrqlOnReturn', 'MiniportRestart'],
+    ],
+  );
+});

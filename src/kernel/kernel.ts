@@ -22,6 +22,8 @@ export type ContextKind = 'thread' | 'worker' | 'dpc' | 'isr' | 'setup';
 export interface LockState {
   owner: Context | null;
   savedIrql: number;
+  /** Taken with the raising acquire (NdisAcquireSpinLock), not the Dpr one. */
+  raised: boolean;
 }
 
 export class Context {

@@ -461,6 +461,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_SpinLockPairMismatch',
+    origin: 'ndis-sim',
+    spec: ['R8.10'],
+    summary:
+      'A spin lock taken with NdisAcquireSpinLock was released with NdisDprReleaseSpinLock, or one taken with NdisDprAcquireSpinLock with NdisReleaseSpinLock.',
+    ddis: ['NdisReleaseSpinLock', 'NdisDprReleaseSpinLock'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x22) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisdpracquirespinlock.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_WorkItemRequeued',
     origin: 'ndis-sim',
     spec: ['R8.9'],

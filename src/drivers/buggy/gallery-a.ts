@@ -422,6 +422,26 @@ export const galleryA: readonly GalleryEntry[] = [
     ),
   },
   {
+    rule: 'NdisSim_SpinLockPairMismatch',
+    mistake:
+      'A timer callback takes the adapter lock with NdisDprAcquireSpinLock (it runs at DISPATCH) but releases it with NdisReleaseSpinLock.',
+    driver: galleryDriver(
+      'bad-lock-pair',
+      {
+        initialize: (a) => {
+          const lock = spinLock();
+          after(a, 500, () => {
+            NdisDprAcquireSpinLock(lock);
+            a.state.count = Number(a.state.count ?? 0) + 1;
+            NdisReleaseSpinLock(lock);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: releases a Dpr-acquired lock with NdisReleaseSpinLock',
+    ),
+  },
+  {
     rule: 'NdisAllocateMemoryWithTagPriority',
     mistake: 'MiniportInitializeEx allocates its statistics block with a pool tag of 0.',
     driver: galleryDriver(

@@ -268,7 +268,7 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
 export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisAllocateSpinLock');
   n.verifier.irql(irql.NdisAllocateSpinLock, 'NdisAllocateSpinLock', null);
-  SpinLock._state = { owner: null, savedIrql: 0 };
+  SpinLock._state = { owner: null, savedIrql: 0, raised: false };
   SpinLock._freed = false;
   SpinLock._balance = 0;
 }
@@ -311,6 +311,7 @@ function acquire(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, raise: b
   }
   s.owner = ctx;
   s.savedIrql = ctx.irql;
+  s.raised = raise;
   if (raise) ctx.irql = Irql.Dispatch;
   ctx.held.push(s);
   l._balance++;
@@ -329,7 +330,17 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
   if (held[held.length - 1] === s) held.pop();
   else held.splice(held.lastIndexOf(s), 1);
   s.owner = null;
-  if (lower) ctx.irql = s.savedIrql;
+  if (lower !== s.raised) {
+    // R8.10: the pairs must match. The plain release would restore an IRQL the Dpr
+    // acquire never saved; the Dpr release leaves the IRQL raised (the model does that).
+    n.verifier.report(
+      'NdisSim_SpinLockPairMismatch',
+      ddi,
+      null,
+      `${ddi} on a spin lock taken with ${s.raised ? 'NdisAcquireSpinLock' : 'NdisDprAcquireSpinLock'} (R8.10)`,
+    );
+  }
+  if (lower && s.raised) ctx.irql = s.savedIrql;
   l._balance--;
 }
 
