@@ -399,6 +399,22 @@ test('R3.10 (collect mode): MiniportPause that completes the pause and returns S
   assert.equal(w.device('nic0').status, 'removed');
 });
 
+test('R3.7: a pended pause never completed trips the pause watchdog: 0x7C/0x25, operation 0x21, parameter 4 zero', () => {
+  const drv = scriptedDriver('slow-pause', { pause: () => NDIS_STATUS_PENDING });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'slow-pause' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { ndis: { pauseWatchdogNs: 5 * ns.s } },
+  });
+  const r = w.run(10 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_PauseWatchdog');
+  assert.equal(v.adapter, 'nic0');
+  assert.deepEqual(v.bugCheck.params, [0x25, 0x21, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.ok(v.timeNs >= 6 * ns.s);
+});
+
 test('R4.15: NdisMResetComplete with no reset pending is BUGCODE_NDIS_DRIVER 0x7C/0x0F', () => {
   const drv = scriptedDriver('rc-nic', {
     dpc: (a) => NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false),

@@ -317,7 +317,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         'MiniportPause',
         b.name,
         `MiniportPause returned PENDING and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)`,
-        ['NDIS_WATCHDOG_TRIAGE_BLOCK', b.name],
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
       );
     } finally {
       k.exit(c);
