@@ -7,12 +7,14 @@ import { test } from 'node:test';
 import { ms, rawTimer } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
+  type NDIS_IO_WORKITEM_FUNCTION,
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
+  NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateSpinLock,
   NdisDprAcquireSpinLock,
@@ -21,6 +23,7 @@ import {
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
+  NdisQueueIoWorkItem,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
   NdisStallExecution,
@@ -368,4 +371,20 @@ test('R8.10: a lock taken with NdisAcquireSpinLock and released with NdisDprRele
       ['NdisSim_IrqlOnReturn', 'MiniportRestart'],
     ],
   );
+});
+
+test('R8.8: NdisQueueIoWorkItem without a routine is NdisSim_BadParameter, not a crash later in the worker', () => {
+  const drv = scriptedDriver('wi-nic', {
+    initialize: (a) => {
+      const item = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(item, null as unknown as NDIS_IO_WORKITEM_FUNCTION, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'wi-nic' }] });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  assert.equal(r.bugCheck!.rule, 'NdisSim_BadParameter');
+  assert.equal(r.bugCheck!.ddi, 'NdisQueueIoWorkItem');
+  assert.match(r.bugCheck!.message, /Routine is not a function/);
 });

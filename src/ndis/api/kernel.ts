@@ -236,6 +236,15 @@ export function NdisQueueIoWorkItem(
     );
     return;
   }
+  if (typeof Routine !== 'function') {
+    // A NULL routine would be called, and crash, in the worker thread.
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapterName(w.owner),
+      `${ddi}: Routine is not a function (got ${Routine === null ? 'null' : typeof Routine})`,
+    );
+  }
   w.routine = Routine;
   w.context = WorkItemContext;
   n.kernel.queueWork(w.k);
