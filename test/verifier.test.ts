@@ -8,8 +8,10 @@ import { ms, rawTimer } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
   type NDIS_IO_WORKITEM_FUNCTION,
+  NDIS_LOWER_IRQL,
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
@@ -23,6 +25,7 @@ import {
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
+  NdisMSleep,
   NdisQueueIoWorkItem,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
@@ -387,4 +390,27 @@ test('R8.8: NdisQueueIoWorkItem without a routine is NdisSim_BadParameter, not a
   assert.equal(r.bugCheck!.rule, 'NdisSim_BadParameter');
   assert.equal(r.bugCheck!.ddi, 'NdisQueueIoWorkItem');
   assert.match(r.bugCheck!.message, /Routine is not a function/);
+});
+
+test('R8.3: NDIS_LOWER_IRQL lowers only when its two arguments differ; lowering to a higher IRQL is 0xC4/0x31', () => {
+  const drv = scriptedDriver('lower-nic', {
+    restart: () => {
+      NDIS_LOWER_IRQL(2, 2); // equal arguments: the macro does nothing, whatever the IRQL
+      const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+      NDIS_LOWER_IRQL(old, 2);
+      NdisMSleep(10); // PASSIVE only: the lower above went back to PASSIVE
+      NDIS_LOWER_IRQL(2, 0); // KeLowerIrql(DISPATCH) at PASSIVE
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'lower-nic' }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(1 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.bugCheck.code, v.bugCheck.params[0], v.bugCheck.params[1]]),
+    [['Irql_IrqlSetting_Function', 0xc4, 0x31, 2]],
+  );
 });

@@ -557,18 +557,22 @@ export function NDIS_RAISE_IRQL_TO_DISPATCH(): number {
   return n.kernel.raise(Math.max(Irql.Dispatch, n.kernel.ctx.irql));
 }
 
-/** NDIS_LOWER_IRQL(_OldIrql, _CurIrql): back to the IRQL the raise returned. */
+/**
+ * NDIS_LOWER_IRQL(_OldIrql, _CurIrql): back to the IRQL the raise returned. The macro
+ * calls KeLowerIrql(_OldIrql) only when the two arguments differ.
+ */
 export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
   const n: Ndis = currentNdis('NDIS_LOWER_IRQL');
   n.verifier.irql(irqlLower, 'NDIS_LOWER_IRQL', null);
+  if (_OldIrql === _CurIrql) return;
   const cur = n.kernel.ctx.irql;
-  if (_CurIrql !== cur || _OldIrql > cur) {
-    // KeLowerIrql to a higher IRQL, or from one it is not at: Driver Verifier's 0xC4/0x31.
+  if (_OldIrql > cur) {
+    // KeLowerIrql to a higher IRQL than the caller is at: Driver Verifier's 0xC4/0x31.
     n.verifier.report(
       'Irql_IrqlSetting_Function',
       'NDIS_LOWER_IRQL',
       null,
-      `NDIS_LOWER_IRQL(${_OldIrql}, ${_CurIrql}) at IRQL ${cur}: it can only go down from the IRQL the caller is at`,
+      `NDIS_LOWER_IRQL(${_OldIrql}, ${_CurIrql}) at IRQL ${cur}: KeLowerIrql cannot go up`,
       [_OldIrql, cur, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x31 },
     );
