@@ -185,6 +185,8 @@ export function removeFrom<T>(list: T[], x: T): boolean {
   const i = list.indexOf(x);
   if (i < 0) return false;
   for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
-  list.length--;
+  // pop, not length--: setting the length gives up the backing store of an array it
+  // empties, and the next push makes a new one.
+  list.pop();
   return true;
 }

@@ -72,12 +72,9 @@ export function advance(n: Ndis, b: MiniportBlock): void {
     return;
   }
   b.stepping = true;
-  let moved: boolean;
-  try {
-    moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
-  } finally {
-    b.stepping = false;
-  }
+  // No finally: a step that throws ends the run (bug check, driver exception).
+  const moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
+  b.stepping = false;
   if ((moved || b.rekick) && b.op !== null) {
     b.rekick = false;
     n.kick(b);
