@@ -37,6 +37,7 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   NDIS_PAUSE_REASON_NAMES,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
@@ -328,6 +329,20 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   n.leave(f, status);
   op.irp = null;
 
+  if (
+    status !== NDIS_STATUS_SUCCESS &&
+    status !== NDIS_STATUS_NOT_ACCEPTED &&
+    status !== NDIS_STATUS_RESOURCES &&
+    status !== NDIS_STATUS_FAILURE
+  ) {
+    // R2.5: four results only (initialization cannot pend); NDIS fails the start.
+    n.verifier.report(
+      'NdisSim_InitializeReturn',
+      'MiniportInitializeEx',
+      b.name,
+      `MiniportInitializeEx returned 0x${status.toString(16)}: SUCCESS, NOT_ACCEPTED, RESOURCES or FAILURE only (R2.5)`,
+    );
+  }
   if (status === NDIS_STATUS_SUCCESS && b.registration === null) {
     n.verifier.report(
       'NdisSim_AttributesOrder',

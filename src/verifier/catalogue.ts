@@ -429,6 +429,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_InitializeReturn',
+    origin: 'ndis-sim',
+    spec: ['R2.5'],
+    summary:
+      'MiniportInitializeEx returned a status it may not: SUCCESS, NOT_ACCEPTED, RESOURCES or FAILURE only (it cannot pend).',
+    ddis: ['MiniportInitializeEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x23) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_initialize.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_RestartReturn',
     origin: 'ndis-sim',
     spec: ['R3.9'],

@@ -354,6 +354,16 @@ export const galleryB: readonly GalleryEntry[] = [
     ),
   },
   {
+    rule: 'NdisSim_InitializeReturn',
+    mistake:
+      'MiniportInitializeEx starts the PHY and returns NDIS_STATUS_PENDING, meaning to finish later, as MiniportRestart may.',
+    driver: galleryDriver(
+      'bad-init-status',
+      { initialize: () => NDIS_STATUS_PENDING },
+      'buggy: MiniportInitializeEx returns PENDING',
+    ),
+  },
+  {
     rule: 'NdisSim_RestartReturn',
     mistake: 'MiniportRestart returns NDIS_STATUS_ADAPTER_NOT_READY while the link is still training.',
     driver: galleryDriver(
