@@ -155,6 +155,11 @@ export class MiniportBlock implements NDIS_HANDLE {
     this.ifIndex = ndis.adapters.length + 1;
   }
 
+  /** What ended the handle's life, once `handleDead` (R2.8). */
+  get handleEnd(): string {
+    return this.initialized ? 'MiniportHaltEx returned' : 'MiniportInitializeEx failed';
+  }
+
   /** MiniportAdapterContext, set by the registration attributes. */
   get context(): unknown {
     return this.registration?.MiniportAdapterContext ?? null;

@@ -482,12 +482,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   private afterHalt(b: MiniportBlock | null, fn: string): boolean {
     if (b === null || !b.handleDead) return false;
-    const when = b.initialized ? 'MiniportHaltEx returned' : 'MiniportInitializeEx failed';
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       b.name,
-      `${fn} of ${b.name} ran after ${when}: the driver left it armed (R2.10)`,
+      `${fn} of ${b.name} ran after ${b.handleEnd}: the driver left it armed (R2.10)`,
     );
     return true;
   }

@@ -119,7 +119,7 @@ export class Machine {
     }
     if (this.poweredOff) {
       this.endedInWait = true;
-      throw new WorldStop(this.stopped ?? 'shutdown');
+      throw new WorldStop('shutdown');
     }
     if (wakeNs > this.limitNs && this.stopped === null) {
       // The run ends while this thread sleeps: unwind it.

@@ -42,7 +42,7 @@ export function stale(b: MiniportBlock, ddi: string): boolean {
     'NdisSim_StaleHandle',
     ddi,
     b.name,
-    `${ddi} called with the handle of ${b.name} after its ${b.initialized ? 'MiniportHaltEx returned' : 'MiniportInitializeEx failed'} (R5.20)`,
+    `${ddi} called with the handle of ${b.name} after its ${b.handleEnd} (R5.20)`,
   );
   return true;
 }
