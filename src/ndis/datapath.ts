@@ -308,7 +308,15 @@ export function miniportIndicate(
   let k = 0;
   let bad = false;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
-    k++;
+    if (++k > count && loops(chain)) {
+      n.verifier.report(
+        'NdisSim_ReceiveIndication',
+        ddi,
+        b.name,
+        'the NBL chain loops back on itself: an NBL is linked twice (R6.12)',
+      );
+      return;
+    }
     const nbl = x as NblImpl;
     if (!(x instanceof NblImpl) || nbl._place !== 'miniport') {
       bad = true;
@@ -364,6 +372,16 @@ export function miniportIndicate(
   deliver(n, targets, chain, port, k, flags);
 }
 
+/** Does the chain come back to an NBL it passed? (Checked only when it is longer than declared.) */
+function loops(chain: NET_BUFFER_LIST | null): boolean {
+  const seen = new Set<NET_BUFFER_LIST>();
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+    if (seen.has(x)) return true;
+    seen.add(x);
+  }
+  return false;
+}
+
 function deliver(
   n: Ndis,
   targets: Binding[],
@@ -372,7 +390,11 @@ function deliver(
   count: number,
   flags: number,
 ): void {
+  // Each protocol gets the whole chain. A protocol may unlink the NBLs it keeps (R6.13),
+  // so with more than one the links are laid again before each indication.
+  const nbls = targets.length > 1 ? chainToArray(chain) : null;
   for (const bd of targets) {
+    if (nbls !== null) relink(nbls);
     const f = n.enter(
       bd.block,
       bd.protocol.name,
@@ -387,6 +409,16 @@ function deliver(
     }
     n.leave(f, undefined);
   }
+}
+
+function chainToArray(chain: NET_BUFFER_LIST): NET_BUFFER_LIST[] {
+  const out: NET_BUFFER_LIST[] = [];
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) out.push(x);
+  return out;
+}
+
+function relink(nbls: readonly NET_BUFFER_LIST[]): void {
+  for (let i = 0; i < nbls.length; i++) nbls[i]!.Next = nbls[i + 1] ?? null;
 }
 
 /** NdisReturnNetBufferLists from a protocol: NBLs every protocol gave back go down to the miniport. */

@@ -244,6 +244,8 @@ class ProtoBinding implements TimerRoutine {
       tail = h.nbl;
       k++;
     }
+    // The chain ends here, whatever link the NBL had meanwhile (R6.13).
+    if (tail !== null) tail.Next = null;
     if (this.returnTimer !== null) {
       if (!all && this.held.length > 0) n.kernel.setTimer(this.returnTimer, this.held[0]!.dueNs, 0);
       if (all) n.kernel.cancelTimer(this.returnTimer);

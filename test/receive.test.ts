@@ -1,0 +1,88 @@
+// Receive indications (06-oid-datapath.md R6.12, R6.13): chains the miniport hands up,
+// more than one bound protocol, and chains a buggy driver breaks.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { rxNbl, rxPool } from '../src/drivers/buggy/kit.ts';
+import {
+  type NDIS_HANDLE,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_SUCCESS,
+  NdisMIndicateReceiveNetBufferLists,
+  type NET_BUFFER_LIST,
+} from '../src/index.ts';
+import { World } from '../src/world.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { ns } from './helpers/world.ts';
+
+/** A miniport that indicates one chain of `build`'s making 50 ms after its restart. */
+function indicating(build: (next: () => NET_BUFFER_LIST) => NET_BUFFER_LIST, count: number): Hooks {
+  return {
+    initialize: (a) => {
+      a.state.pool = rxPool(a);
+      a.state.returned = 0;
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: (a) => {
+      after(a, 50, () => {
+        const chain = build(() => rxNbl(a, a.state.pool as NDIS_HANDLE));
+        NdisMIndicateReceiveNetBufferLists(a.handle, chain, 0, count, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+    returnNbls: (a, chain) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next)
+        a.state.returned = Number(a.state.returned) + 1;
+    },
+  };
+}
+
+function world(hooks: Hooks, protocols: string[], seed: number): { w: World; returned: () => number } {
+  const drv = scriptedDriver('rx-nic', hooks);
+  const w = new World({ seed });
+  w.addDriver(drv);
+  // Each protocol keeps the NBLs for 5 ms, one by one, before giving them back.
+  for (const p of protocols)
+    w.addProtocol(p, {
+      traffic: { ratePerSecond: 0, frameBytes: 64, returnDelayNs: 5 * ns.ms, statisticsEveryNs: 0 },
+    });
+  w.addDevice({ name: 'nic0', driver: 'rx-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(300 * ns.ms, { kind: 'remove', device: 'nic0' });
+  return { w, returned: () => Number(drv.adapters[0]!.state.returned) };
+}
+
+const three = (next: () => NET_BUFFER_LIST): NET_BUFFER_LIST => {
+  const n1 = next();
+  const n2 = next();
+  n1.Next = n2;
+  n2.Next = next();
+  return n1;
+};
+
+test('R6.13: with two protocols bound each gets the whole chain, and the miniport gets every NBL back once', () => {
+  for (const seed of [1, 2, 3, 7, 11]) {
+    const { w, returned } = world(indicating(three, 3), ['p1', 'p2'], seed);
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message ?? r.bugCheck?.message ?? ''}`);
+    const views = w.summary().protocols.map((p) => p.bindings.map((v) => [v.received, v.returned]));
+    assert.deepEqual(views, [[[3, 3]], [[3, 3]]], `seed ${seed}`);
+    assert.equal(returned(), 3, `seed ${seed}`);
+    assert.equal(w.summary().adapters[0]!.data.returned, 3);
+  }
+});
+
+test('R6.12: a chain that loops back on itself is NdisSim_ReceiveIndication, not a hang', () => {
+  const loop = (next: () => NET_BUFFER_LIST): NET_BUFFER_LIST => {
+    const n1 = next();
+    const n2 = next();
+    n1.Next = n2;
+    n2.Next = n1;
+    return n1;
+  };
+  const { w } = world(indicating(loop, 3), ['tcpip'], 1);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  assert.equal(r.bugCheck!.rule, 'NdisSim_ReceiveIndication');
+  assert.match(r.bugCheck!.message, /loops back on itself/);
+});
