@@ -87,6 +87,38 @@ test('bad input: a missing file and a bad --seed exit 2 with a message', () => {
   assert.equal(c.status, 2);
 });
 
+test('bad input: an alias bomb, a registry value of the wrong type and a protocol named twice exit 2, one line each', () => {
+  const a = cli('run', 'test/fixtures/alias-bomb.yaml');
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /^test\/fixtures\/alias-bomb\.yaml: .*alias/);
+  assert.doesNotMatch(a.stderr, /internal error/);
+  const f = 'test/fixtures/bad-registry.yaml';
+  const b = cli('run', f);
+  assert.equal(b.status, 2);
+  for (const w of [
+    `${f}: devices[0].registry.ResetLimit: expected int or string, got 1.5`,
+    `${f}: devices[0].registry.Verbose: expected number or string, got true`,
+    `${f}: protocols[1].name: expected a unique name, got "tcpip" twice`,
+  ])
+    assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
+});
+
+test('bad input: an unwritable --trace path fails before the run, and unknown rules filters exit 2', () => {
+  const a = cli('run', 'examples/reset-storm.yaml', '--trace', 'no/such/dir/t.jsonl');
+  assert.equal(a.status, 2);
+  assert.match(
+    a.stderr,
+    /--trace: expected a file that can be written, got "no\/such\/dir\/t\.jsonl" \(ENOENT\)/,
+  );
+  assert.equal(a.stdout, '', 'nothing ran');
+  const b = cli('rules', '--category', 'nope');
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /rules --category: expected one of .*irql.*, got "nope"/);
+  const c = cli('rules', '--ddi', 'NdisMRemoveMiniprt');
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /did you mean NdisMRemoveMiniport\?/);
+});
+
 test('a driver callback that throws ends the run with KMODE_EXCEPTION_NOT_HANDLED, its message and the trace, exit 1', () => {
   const r = cli('run', 'test/fixtures/throwing.yaml');
   assert.equal(r.status, 1, r.stderr);

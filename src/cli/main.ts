@@ -2,7 +2,7 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
@@ -22,8 +22,19 @@ import { loadScenario } from '../scenario/load.ts';
 import { nearest, parseDuration } from '../scenario/schema.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
+/** An output stream that cannot be written (a full disk, say): one line, exit 2. */
+function outputFailed(e: NodeJS.ErrnoException): never {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // piped into `head`
+  process.stderr.write(`ndis-sim: cannot write the output (${e.code ?? e.message})\n`);
+  process.exit(2);
+}
+
 const out = (s: string): void => {
-  process.stdout.write(`${s}\n`);
+  try {
+    process.stdout.write(`${s}\n`);
+  } catch (e) {
+    outputFailed(e as NodeJS.ErrnoException);
+  }
 };
 
 function color(opts: { color?: boolean }): boolean {
@@ -49,6 +60,22 @@ function intOption(v: string | undefined, flag: string): number | undefined {
   return n;
 }
 
+function cannotWriteTrace(file: string, e: unknown): InputError {
+  const why = (e as NodeJS.ErrnoException).code ?? String(e);
+  return new InputError([
+    `--trace: expected a file that can be written, got ${JSON.stringify(file)} (${why})`,
+  ]);
+}
+
+/** Creates (or empties) the --trace file, so that a bad path fails before the run. */
+function checkWritable(file: string): void {
+  try {
+    closeSync(openSync(file, 'w'));
+  } catch (e) {
+    throw cannotWriteTrace(file, e);
+  }
+}
+
 function runCommand(file: string, opts: RunOptions): number {
   const scenario = loadScenario(file, driverNames());
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
@@ -61,6 +88,8 @@ function runCommand(file: string, opts: RunOptions): number {
       ]);
     until = d;
   }
+  // A --trace file that cannot be written is bad input: say so before the run, not after.
+  if (opts.trace !== undefined) checkWritable(opts.trace);
   const world = buildWorld(scenario, { seed, trace: true, verifier: opts.verifier });
   const result = world.run(untilNs(scenario, { untilNs: until }));
   const summary = world.summary();
@@ -78,9 +107,7 @@ function runCommand(file: string, opts: RunOptions): number {
     try {
       writeFileSync(opts.trace, toJsonLines(world.trace.events));
     } catch (e) {
-      throw new InputError([
-        `--trace: cannot write ${opts.trace} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-      ]);
+      throw cannotWriteTrace(opts.trace, e);
     }
   }
   if (result.verdict === 'not-modelled') {
@@ -115,6 +142,19 @@ function rulesCommand(
     for (const l of formatRule(r, gallery, c)) out(l);
     return 0;
   }
+  // A filter value no rule has is a typo, not an empty answer.
+  const problems: string[] = [];
+  const known = (flag: string, v: string | undefined, values: string[]): void => {
+    if (v === undefined || values.includes(v)) return;
+    const near = nearest(v, values);
+    problems.push(
+      `rules ${flag}: expected one of ${values.length > 12 ? 'the values rules shows' : values.join(', ')}, got ${JSON.stringify(v)}${near ? `; did you mean ${near}?` : ''}`,
+    );
+  };
+  known('--category', opts.category, [...new Set(all.map((r) => r.category))].sort());
+  known('--origin', opts.origin, [...new Set(all.map((r) => r.origin))].sort());
+  known('--ddi', opts.ddi, [...new Set(all.flatMap((r) => r.ddis))].sort());
+  if (problems.length > 0) throw new InputError(problems);
   const shown = filterRules(all, opts);
   for (const l of formatRuleTable(shown, all, c)) out(l);
   return 0;
@@ -202,11 +242,8 @@ function fail(e: unknown): number {
   return 3;
 }
 
-// Output piped into `head` and closed early: stop quietly.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
-});
+// Output piped into `head` and closed early: stop quietly; any other failure: one line.
+process.stdout.on('error', outputFailed);
 
 let exitCode: number;
 try {

@@ -28,6 +28,13 @@ function issueText(i: z.core.$ZodIssue): string {
       const near = typeof i.input === 'string' ? nearest(i.input, options) : null;
       return `expected one of ${options.join(', ')}, got ${show(i.input)}${near ? `; did you mean ${near}?` : ''}`;
     }
+    case 'invalid_union': {
+      // "expected an integer or a string", when every alternative failed on the type.
+      const firsts = i.errors.map((e) => e[0]);
+      if (firsts.every((f) => f?.code === 'invalid_type'))
+        return `expected ${firsts.map((f) => (f as { expected: string }).expected).join(' or ')}, got ${show(i.input)}`;
+      return i.message;
+    }
     default:
       return i.message;
   }
@@ -49,6 +56,17 @@ function crossCheck(data: unknown): { path: string; message: string }[] {
       if (names.has(n))
         out.push({ path: `devices[${i}].name`, message: `expected a unique name, got ${show(n)} twice` });
       names.add(n);
+    });
+  }
+  const d2 = data as { protocols?: unknown };
+  if (Array.isArray(d2.protocols)) {
+    const seen = new Set<string>();
+    d2.protocols.forEach((p: unknown, i) => {
+      const n = (p as { name?: unknown } | null)?.name;
+      if (typeof n !== 'string') return;
+      if (seen.has(n))
+        out.push({ path: `protocols[${i}].name`, message: `expected a unique name, got ${show(n)} twice` });
+      seen.add(n);
     });
   }
   const list = [...names].join(', ');
@@ -95,7 +113,14 @@ export function parseScenarioText(text: string, file: string, drivers: readonly 
       }),
     );
   }
-  return validateScenario(doc.toJS(), file, drivers);
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (e) {
+    // The parser's own limits, e.g. too many alias expansions (a "billion laughs").
+    throw new InputError([`${file}: ${e instanceof Error ? e.message : String(e)}`]);
+  }
+  return validateScenario(data, file, drivers);
 }
 
 export function loadScenario(file: string, drivers: readonly string[]): Scenario {
