@@ -9,6 +9,7 @@ import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
@@ -21,8 +22,10 @@ import {
   NdisHaltDeviceSurpriseRemoved,
   NdisMRemoveMiniport,
   NdisMRestartComplete,
+  NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisSetTimerObject,
+  type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
@@ -437,5 +440,37 @@ test('R1.2, R2.8: an OID completed while MiniportHaltEx waits does not start a s
   );
   assert.equal(deepest, 1);
   assert.equal(w.summary().adapters[0]!.state, 'Halted');
+  assert.equal(w.device('nic0').status, 'removed');
+});
+
+test('R7.2: the protocol completes a pended pause at PASSIVE, though its last send completes at DISPATCH', () => {
+  const drv = scriptedDriver('slow-send', {
+    // Each send completes 20 ms later, from a timer (DISPATCH).
+    send: (a, chain) => {
+      after(a, 20, () => {
+        for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+        NdisMSendNetBufferListsComplete(a.handle, chain, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+      });
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'slow-send' }],
+    actions: [{ atNs: 200 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  w.protocols[0]!.options.traffic = {
+    ratePerSecond: 1000,
+    frameBytes: 64,
+    returnDelayNs: 0,
+    statisticsEveryNs: 0,
+  };
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const i = findEvent(w.trace.events, (e) => e.kind === 'binding' && e.what === 'Pausing → Paused');
+  assert.ok(i > 0);
+  assert.equal(w.trace.events[i]!.irql, 0, 'NdisCompleteNetPnPEvent is PASSIVE only');
+  // The pause waited for a send that completed at DISPATCH.
+  const last = w.trace.events.slice(0, i).findLast((e) => e.what === 'ProtocolSendNetBufferListsComplete');
+  assert.equal(last?.irql, 2);
   assert.equal(w.device('nic0').status, 'removed');
 });

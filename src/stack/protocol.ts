@@ -6,7 +6,7 @@
 // once, nothing delivered after unbind.
 
 import { assert } from '../errors.ts';
-import { KTimer, type TimerRoutine } from '../kernel/kernel.ts';
+import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { allocateNbl, freeNbl } from '../ndis/api/datapath.ts';
 import type { Binding, NetEventCode, ProtocolEdge } from '../ndis/binding.ts';
 import {
@@ -198,7 +198,9 @@ class ProtoBinding implements TimerRoutine {
     }
     if (this.pausePending && this.outstanding.size === 0) {
       this.pausePending = false;
-      NdisCompleteNetPnPEvent(this.bd, 'NetEventPause', NDIS_STATUS_SUCCESS);
+      // NdisCompleteNetPnPEvent is PASSIVE only; a send completion may come at DISPATCH.
+      if (n.kernel.ctx.irql === Irql.Passive) completePause(this);
+      else n.kernel.queueWork(new WorkItem(pauseCompleter, this.proto.name, this));
     }
   }
 
@@ -429,6 +431,17 @@ export class SimProtocol implements ProtocolEdge {
     this.pb(b).oidComplete(req, status);
   }
 }
+
+function completePause(pb: ProtoBinding): void {
+  NdisCompleteNetPnPEvent(pb.bd, 'NetEventPause', NDIS_STATUS_SUCCESS);
+}
+
+/** Completes a pended pause from a PASSIVE worker (the last send completed at DISPATCH). */
+const pauseCompleter: WorkRoutine = {
+  runWork(item: WorkItem): void {
+    completePause(item.arg as ProtoBinding);
+  },
+};
 
 /** Starts a binding's traffic once NDIS has moved it to Running. */
 const restartKick = {
