@@ -10,6 +10,7 @@ import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
+  NDIS_STATUS_SUCCESS,
   NdisMOidRequestComplete,
   NdisRequestQueryInformation,
   OID_GEN_STATISTICS,
@@ -105,4 +106,20 @@ test("NdisCancelOidRequest cancels only the calling binding's requests with that
   const cancels = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'MiniportCancelOidRequest');
   assert.equal(cancels.length, 1);
   assert.equal(w.adapter('nic0')!.oid, null);
+});
+
+test("R6.3: completing a request that is no longer pending stops with Driver Verifier's run-time code, 0xC4/0x91002", () => {
+  const drv = scriptedDriver('dc-nic', {
+    // Completes the request inside MiniportOidRequest and then returns a final status.
+    oid: (a, req) => {
+      NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'dc0', driver: 'dc-nic' }] });
+  const r = w.run(1 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'DoubleComplete');
+  assert.equal(v.bugCheck.code, 0xc4);
+  assert.deepEqual(v.bugCheck.params, [0x91002, 'NDIS_OID_REQUEST', 'dc0', 0]);
 });

@@ -170,6 +170,7 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
         'MiniportOidRequest',
         b.name,
         'MiniportOidRequest called NdisMOidRequestComplete and then returned a final status (R3.10)',
+        ['NDIS_OID_REQUEST', b.name, 0],
       );
     }
     return;
@@ -197,6 +198,7 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
         ddi,
         b.name,
         `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed after MiniportOidRequest returned a final status (R3.10)`,
+        ['NDIS_OID_REQUEST', b.name, 0],
       );
     } else if (earlier !== undefined && n.insideCallback(b, 'NdisIoWorkItemFunction')) {
       // The deferred completion of a request that was already completed (SDV DoubleCompleteWorkItem).
@@ -205,6 +207,7 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
         ddi,
         b.name,
         `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed again from an I/O work item (R3.10, R6.3)`,
+        ['NDIS_OID_REQUEST', b.name, 0],
       );
     } else if (earlier !== undefined) {
       n.verifier.report(

@@ -239,17 +239,19 @@ const msMappings: Record<string, Mapping> = {
   },
   WriteErrorLog: notModelled('Shared memory (NdisMAllocateSharedMemory)'),
   // OID processing
+  // SDV checks these two statically; at run time the same completion is a request
+  // that is no longer pending, which Driver Verifier stops as NdisOidDoubleComplete.
   DoubleComplete: {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
-    bugCheck: dv(simCode(0x19)),
-    how: 'NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status is reported',
+    bugCheck: dv(0x00091002),
+    how: "NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
   },
   DoubleCompleteWorkItem: {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
-    bugCheck: dv(simCode(0x1f)),
-    how: 'a second NdisMOidRequestComplete for one request, made from an I/O work item, is reported',
+    bugCheck: dv(0x00091002),
+    how: "a second NdisMOidRequestComplete for one request, made from an I/O work item, is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
   },
   NdisMNetPnPEventInOIDRequest: notModelled('NdisMNetPnPEvent'),
   NdisOidComplete: {
