@@ -86,6 +86,25 @@ test('R4.11 resetsAfterSurpriseRemoval: a reset requested after the SurpriseRemo
   assert.ok(findEvent(off.events, is('ndis', 'reset not started (R4.11)')) >= 0);
 });
 
+test('R4.11 resetsAfterSurpriseRemoval: the REMOVE_DEVICE that follows a surprise removal does not block resets (an orderly one does, R5.1)', () => {
+  const hooks: Hooks = {
+    // The reset is requested while the pause is pending, after REMOVE_DEVICE has arrived.
+    pause: (a) => {
+      after(a, 50, () => NdisMResetMiniport(a.handle));
+      after(a, 100, () => NdisMPauseComplete(a.handle));
+      return NDIS_STATUS_PENDING;
+    },
+    reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+  };
+  const surprise = run(hooks, {}, 'surprise-remove');
+  const removeAt = findEvent(surprise.events, is('irp', 'IRP_MN_REMOVE_DEVICE'));
+  const resetAt = findEvent(surprise.events, callTo('MiniportResetEx'));
+  assert.ok(removeAt >= 0 && resetAt > removeAt, `remove at ${removeAt}, reset at ${resetAt}`);
+  const orderly = run(hooks, {}, 'remove');
+  assert.ok(!orderly.drv.calls.includes('MiniportResetEx'));
+  assert.ok(findEvent(orderly.events, is('ndis', 'reset not started (R4.11)')) >= 0);
+});
+
 test('R3.4 pauseWaitsForOids: a pending OID does not hold up MiniportPause by default; with the option it does', () => {
   const hooks: Hooks = {
     oid: (a, req: NDIS_OID_REQUEST) => {
