@@ -103,6 +103,20 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
 });
 
+test('bad input: a typo in expect: (a rule id, a halt action, a device status) is bad input, exit 2, with did you mean', () => {
+  const f = 'test/fixtures/bad-expect.yaml';
+  const r = cli('run', f);
+  assert.equal(r.status, 2);
+  for (const w of [
+    `${f}: expect.rule: expected a rule id (ndis-sim rules lists them), got "SpinLockBalancd"; did you mean SpinLockBalanced?`,
+    `${f}: expect.adapters.nic0.haltAction: expected one of NdisHaltDeviceDisabled,`,
+    'got "NdisHaltDeviceDisabld"; did you mean NdisHaltDeviceDisabled?',
+    `${f}: expect.devices.nic0.status: expected one of not started, started, failed, disabled, removed, stopped, gone, got "gon"; did you mean gone?`,
+  ])
+    assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+  assert.equal(r.stdout, '');
+});
+
 test('bad input: an unwritable --trace path fails before the run, and unknown rules filters exit 2', () => {
   const a = cli('run', 'examples/reset-storm.yaml', '--trace', 'no/such/dir/t.jsonl');
   assert.equal(a.status, 2);

@@ -64,15 +64,17 @@ export interface FunctionDriver {
   dispatchPnp(dev: DeviceNode, irp: Irp): void;
 }
 
-export type DeviceStatus =
-  | 'not started'
-  | 'started'
-  | 'failed'
-  | 'disabled'
-  | 'removed'
-  | 'stopped'
-  /** Unplugged: the devnode is no longer present. */
-  | 'gone';
+/** A devnode's status, as a device list shows it; 'gone': unplugged, no longer present. */
+export const deviceStatuses = [
+  'not started',
+  'started',
+  'failed',
+  'disabled',
+  'removed',
+  'stopped',
+  'gone',
+] as const;
+export type DeviceStatus = (typeof deviceStatuses)[number];
 
 export class DeviceNode {
   status: DeviceStatus = 'not started';

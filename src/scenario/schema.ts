@@ -3,8 +3,10 @@
 // found (STYLE.md 13). Scenario files name drivers; they never carry code.
 
 import { z } from 'zod';
-import { OID_NAMES } from '../ndis/generated/status.ts';
+import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
+import { deviceStatuses } from '../pnp/pnp.ts';
 import { ns } from '../sim/limits.ts';
+import { catalogue } from '../verifier/catalogue.ts';
 
 const unitNs: Record<string, number> = { ns: 1, us: ns.us, µs: ns.us, ms: ns.ms, s: ns.s, min: 60 * ns.s };
 
@@ -109,19 +111,27 @@ const expectAdapter = z.strictObject({
   state: z
     .enum(['Halted', 'Shutdown', 'Initializing', 'Paused', 'Restarting', 'Running', 'Pausing'])
     .optional(),
-  haltAction: z.string().optional(),
+  haltAction: z.enum(NDIS_HALT_ACTION_NAMES as [string, ...string[]]).optional(),
   resets: z.number().int().nonnegative().optional(),
 });
 
 const expectDevice = z.strictObject({
   problem: z.number().int().nonnegative().optional(),
-  status: z.string().optional(),
+  status: z.enum(deviceStatuses).optional(),
+});
+
+/** A rule the verifier knows (a typo here would only show as a run that failed). */
+const ruleId = z.custom<string>((v) => typeof v === 'string' && catalogue.has(v), {
+  error: (iss) => {
+    const near = typeof iss.input === 'string' ? nearest(iss.input, [...catalogue.keys()]) : null;
+    return `expected a rule id (ndis-sim rules lists them), got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
+  },
 });
 
 export const expectSchema = z.strictObject({
   verdict: z.enum(['ok', 'bugcheck', 'violations']).optional(),
   /** The rule the run must stop on (bug check) or record (collect mode). */
-  rule: z.string().optional(),
+  rule: ruleId.optional(),
   adapters: z.record(z.string(), expectAdapter).optional(),
   devices: z.record(z.string(), expectDevice).optional(),
   dumps: z.number().int().nonnegative().optional(),
