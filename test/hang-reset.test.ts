@@ -15,11 +15,10 @@ import {
   NdisMPauseComplete,
   NdisMResetComplete,
   OID_GEN_CURRENT_PACKET_FILTER,
-  OID_GEN_STATISTICS,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
 import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
-import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
+import { findEvent, inOrder, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 /** Pends `oid` and never answers it; the reset aborts it (R4.12). */
 function stuckOid(oid: number, withCheckForHang: boolean): Hooks {
@@ -104,17 +103,7 @@ test('R4.7, R4.8, R4.10: during a reset NDIS holds new requests; after an Addres
     drivers: [drv],
     devices: [{ name: 'nic0', driver: 'addr-nic' }],
     actions: [
-      {
-        atNs: 2200 * ns.ms,
-        action: {
-          kind: 'oid',
-          device: 'nic0',
-          oid: OID_GEN_STATISTICS,
-          set: false,
-          value: null,
-          timeoutS: 0,
-        },
-      },
+      { atNs: 2200 * ns.ms, action: statisticsQuery('nic0') },
       { atNs: 2500 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
     ],
   });

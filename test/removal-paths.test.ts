@@ -26,13 +26,9 @@ import {
   NdisMSleep,
   NdisSetTimerObject,
   type NET_BUFFER_LIST,
-  OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
-import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
-
-const irpDone = (minor: string) => (e: { kind: string; what: string; data?: Record<string, unknown> }) =>
-  e.kind === 'irp' && e.what === minor && e.data?.phase === 'completed';
+import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 test('R5.1, R5.4: orderly removal: query-remove, pause, unbind, MiniportHaltEx(NdisHaltDeviceDisabled), FDO deleted', () => {
   for (const seed of [1, 2, 3]) {
@@ -414,17 +410,7 @@ test('R1.2, R2.8: an OID completed while MiniportHaltEx waits does not start a s
     devices: [{ name: 'nic0', driver: 'slow-halt' }],
     actions: [
       { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
-      {
-        atNs: 1010 * ns.ms,
-        action: {
-          kind: 'oid',
-          device: 'nic0',
-          oid: OID_GEN_STATISTICS,
-          set: false,
-          value: null,
-          timeoutS: 0,
-        },
-      },
+      { atNs: 1010 * ns.ms, action: statisticsQuery('nic0') },
     ],
   });
   const r = w.run(3 * ns.s);

@@ -22,7 +22,7 @@ import {
   NdisMUnmapIoSpace,
 } from '../src/index.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
-import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
+import { findEvent, inOrder, irpDone, is, ns, testWorld } from './helpers/world.ts';
 
 const halts = (calls: string[]): string[] => calls.filter((c) => c.startsWith('MiniportHaltEx'));
 
@@ -68,10 +68,7 @@ test('R5.15, R5.16: the failed start removes the FDO with its flag; a later star
     assert.equal(r.verdict, 'ok');
     // IRP_MN_REMOVE_DEVICE follows a failed start (kernel/irp-mn-remove-device.md).
     inOrder(w.trace.events, [
-      [
-        'START fails',
-        (e) => e.kind === 'irp' && e.what === 'IRP_MN_START_DEVICE' && e.data?.phase === 'completed',
-      ],
+      ['START fails', irpDone('IRP_MN_START_DEVICE')],
       ['REMOVE_DEVICE', is('irp', 'IRP_MN_REMOVE_DEVICE')],
       ['FDO deleted', is('ndis', 'FDO deleted')],
       ['new FDO', is('ndis', 'FDO created (AddDevice)')],
@@ -107,10 +104,7 @@ test('R5.16 (init succeeds): the state query after the start reports failure: su
     const r = w.run(3 * ns.s);
     assert.equal(r.verdict, 'ok');
     inOrder(w.trace.events, [
-      [
-        'START completed',
-        (e) => e.kind === 'irp' && e.what === 'IRP_MN_START_DEVICE' && e.data?.phase === 'completed',
-      ],
+      ['START completed', irpDone('IRP_MN_START_DEVICE')],
       ['query reports failure', is('ndis', 'reports PNP_DEVICE_FAILED')],
       ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
     ]);

@@ -1,6 +1,6 @@
 // Building small worlds for tests.
 
-import type { DriverModule } from '../../src/index.ts';
+import { type DriverModule, OID_GEN_STATISTICS } from '../../src/index.ts';
 import { ns } from '../../src/sim/limits.ts';
 import type { TraceEvent } from '../../src/trace/trace.ts';
 import { type DeviceSpec, World, type WorldAction, type WorldOptions } from '../../src/world.ts';
@@ -54,5 +54,16 @@ export const is =
   (kind: TraceEvent['kind'], what: string | RegExp) =>
   (e: TraceEvent): boolean =>
     e.kind === kind && (typeof what === 'string' ? e.what === what : what.test(e.what));
+
+/** An IRP's completion record. */
+export const irpDone =
+  (minor: string) =>
+  (e: TraceEvent): boolean =>
+    e.kind === 'irp' && e.what === minor && e.data?.phase === 'completed';
+
+/** A scenario action: NDIS queries OID_GEN_STATISTICS of `device`, no time-out. */
+export function statisticsQuery(device: string): WorldAction {
+  return { kind: 'oid', device, oid: OID_GEN_STATISTICS, set: false, value: null, timeoutS: 0 };
+}
 
 export { ns };
