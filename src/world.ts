@@ -22,6 +22,7 @@ import {
   defaultNdisOptions,
   type EventLogEntry,
   type LiveDump,
+  lateWakeNote,
   Ndis,
   type NdisOptions,
 } from './ndis/ndis.ts';
@@ -95,6 +96,8 @@ export interface RunResult {
   warnings: Warning[];
   /** What was still under way when the run ended (STYLE.md 12). */
   pending: string[];
+  /** Where the run met a limit of the model that bent its timing (docs/model.md). */
+  modelNotes: string[];
   message: string | null;
 }
 
@@ -332,6 +335,8 @@ export class World implements EventTarget {
       violations: this.verifier.violations,
       warnings: this.verifier.warnings,
       pending: this.pending(),
+      modelNotes:
+        this.ndis.lateWakes === 0 ? [] : [lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeMaxNs)],
       message,
     };
     return this.result;

@@ -7,19 +7,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateTimerObject,
   NdisMOidRequestComplete,
+  NdisMSleep,
   NdisRequestQueryInformation,
+  NdisSetTimerObject,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import type { Binding } from '../src/ndis/binding.ts';
 import { NdisCancelOidRequest, NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
-import { ns, testWorld } from './helpers/world.ts';
+import { ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 function request(id: string): NDIS_OID_REQUEST {
   return {
@@ -122,4 +128,57 @@ test("R6.3: completing a request that is no longer pending stops with Driver Ver
   assert.equal(v.rule, 'DoubleComplete');
   assert.equal(v.bugCheck.code, 0xc4);
   assert.deepEqual(v.bugCheck.params, [0x91002, 'NDIS_OID_REQUEST', 'dc0', 0]);
+});
+
+test("R6.6: Driver Verifier's 12 s for an OID runs from the call of MiniportOidRequest, so a handler that blocks past it is caught while it blocks", () => {
+  // The statistics query sleeps 5 s and then 8 s in MiniportOidRequest before it answers.
+  const drv = scriptedDriver('slow-oid', {
+    oid: (_a, req) => {
+      if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_SUCCESS;
+      NdisMSleep(5_000_000);
+      NdisMSleep(8_000_000);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'slow0', driver: 'slow-oid' }],
+    actions: [{ atNs: 100 * ns.ms, action: statisticsQuery('slow0') }],
+  });
+  const r = w.run(30 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisTimedOidComplete');
+  assert.deepEqual(v.bugCheck.params, [0x92003, 'OID request pending', 'slow0', 0]);
+  const call = w.trace.events.find((e) => e.kind === 'call' && e.data?.Oid === 'OID_GEN_STATISTICS')!;
+  assert.equal(r.endNs - call.t, 12 * ns.s);
+});
+
+test('R6.6: a request pended after a long block in MiniportOidRequest still has 12 s from the call, not from the return', () => {
+  // Blocks 8 s, pends, and completes 8 s later: 16 s after the call.
+  const drv = scriptedDriver('late-pend', {
+    oid: (a, req) => {
+      if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_SUCCESS;
+      NdisMSleep(8_000_000);
+      a.state.timer = NdisAllocateTimerObject(a.handle, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0,
+        TimerFunction: () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS),
+        FunctionContext: null,
+      }).TimerObject;
+      NdisSetTimerObject(a.state.timer as NDIS_HANDLE, -80_000_000, 0, null);
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'late0', driver: 'late-pend' }],
+    actions: [{ atNs: 100 * ns.ms, action: statisticsQuery('late0') }],
+  });
+  const r = w.run(30 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisTimedOidComplete');
+  const call = w.trace.events.find((e) => e.kind === 'call' && e.data?.Oid === 'OID_GEN_STATISTICS')!;
+  assert.equal(r.endNs - call.t, 12 * ns.s);
 });

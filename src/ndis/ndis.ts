@@ -6,6 +6,7 @@
 import { assert, InternalError, NotModelledError, WorldStop } from '../errors.ts';
 import { Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { DeviceNode, FunctionDriver, Irp, PnpManager } from '../pnp/pnp.ts';
+import { fmtTime } from '../report/format.ts';
 import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
@@ -19,7 +20,7 @@ import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import { statusInfo } from './generated/status.ts';
 import * as life from './lifecycle.ts';
 import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
-import { OidTimers } from './oid.ts';
+import { OidTimers, oidOverdueAt } from './oid.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
 
@@ -121,6 +122,18 @@ const callbackIrql = new Map<string, DdiIrql>(
   Object.entries(ddiIrql).filter(([, v]) => v.kind === 'callback'),
 );
 
+/**
+ * A blocking wait resumed late (`count` 0: this one, as it happens): the model runs the waits of different threads one
+ * inside another, so a thread sleeping on top holds up one beneath whose time is up.
+ */
+export function lateWakeNote(count: number, lateNs: number): string {
+  const what =
+    count === 0
+      ? `NdisMSleep returns ${fmtTime(lateNs)}`
+      : `${count} NdisMSleep call${count === 1 ? '' : 's'} returned up to ${fmtTime(lateNs)}`;
+  return `${what} late: a wait of another thread, nested above it, ran past its wake-up time (a limit of the model, not a fault of the driver)`;
+}
+
 /** One call into driver code. Frames are reused by depth: entering allocates nothing. */
 class Frame {
   fn = '';
@@ -144,6 +157,17 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
   private depth = 0;
+  /**
+   * The blocking waits under way, innermost last: `waitDepth[i]` frames existed when
+   * wait i began, and its thread wakes at `waitWake[i]`. The frames from one wait's
+   * depth to the next one's belong to the thread that sleeps in that next wait.
+   */
+  private readonly waitDepth: number[] = [];
+  private readonly waitWake: number[] = [];
+  private waitCount = 0;
+  /** Blocking waits that resumed after their time (a nested wait ran past it), and by how much at most. */
+  lateWakes = 0;
+  lateWakeMaxNs = 0;
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
@@ -444,16 +468,31 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
-   * A blocking wait inside MiniportHaltEx or MiniportPause that outlasts NDIS's
-   * watchdog is the watchdog bug check (R2.13, R3.7).
+   * Checks the callbacks that are blocked, on this thread or on threads sleeping under
+   * it, against their limits. A wait inside MiniportHaltEx or MiniportPause that
+   * outlasts NDIS's watchdog is the watchdog bug check (R2.13, R3.7); a
+   * MiniportOidRequest still inside at 12 s is NdisTimedOidComplete (R6.6). A thread
+   * whose wait is over but which the model cannot resume yet (a nested wait runs
+   * above it) is not checked: its lateness is the model's, not the driver's. Returns
+   * when the next OID limit falls due (+Infinity if none), so a wait can stop there.
    */
-  checkCallbackWatchdog(): void {
+  checkCallbackWatchdog(): number {
+    let due = Number.POSITIVE_INFINITY;
+    let w = this.waitCount;
     for (let i = this.depth - 1; i >= 0; i--) {
+      // The innermost wait begun above frame i is the one its thread sleeps in.
+      while (w > 0 && this.waitDepth[w - 1]! > i) w--;
+      if (w < this.waitCount && this.waitWake[w]! <= this.now) continue;
       const f = this.frames[i]!;
+      if (f.fn === 'MiniportOidRequest') {
+        const d = oidOverdueAt(this, f.adapter!);
+        if (d < due) due = d;
+        continue;
+      }
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
       const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
-      if (this.now - f.startNs <= limit) return;
+      if (this.now - f.startNs <= limit) continue;
       this.verifier.fatal(
         halt ? 'NdisSim_HaltWatchdog' : 'NdisSim_PauseWatchdog',
         f.fn,
@@ -462,6 +501,32 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
       );
     }
+    return due;
+  }
+
+  /** The running thread begins a blocking wait that ends at `wakeNs`; pair with `endWait`. */
+  beginWait(wakeNs: number): void {
+    this.waitDepth[this.waitCount] = this.depth;
+    this.waitWake[this.waitCount++] = wakeNs;
+  }
+
+  /**
+   * The wait ends; returns how late the thread resumes (0 when on time). The delay is
+   * the model's, so the thread's callbacks do not count it against their limits.
+   */
+  endWait(): number {
+    const late = this.now - this.waitWake[--this.waitCount]!;
+    if (late <= 0) return 0;
+    this.lateWakes++;
+    if (late > this.lateWakeMaxNs) this.lateWakeMaxNs = late;
+    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
+    for (let i = base; i < this.depth; i++) {
+      const f = this.frames[i]!;
+      f.startNs += late;
+      const r = f.fn === 'MiniportOidRequest' ? f.adapter!.oid : null;
+      if (r !== null && r.state === 'in-miniport') r.dispatchedNs += late;
+    }
+    return late;
   }
 
   /** True while driver code of `b` runs (for DDIs that care who calls them). */

@@ -40,6 +40,10 @@ export class OidRecord {
   timeout: SimEvent | null = null;
   verifierTimer: SimEvent | null = null;
   issuedNs = 0;
+  /** When MiniportOidRequest was called: Driver Verifier's 12 s run from here (R6.6). */
+  dispatchedNs = 0;
+  /** NdisTimedOidComplete was reported for it (while the handler blocked, or later). */
+  overdue = false;
   constructor(
     readonly block: MiniportBlock,
     readonly request: NDIS_OID_REQUEST,
@@ -80,18 +84,39 @@ export class OidTimers implements EventTarget {
         cancelInMiniport(this.ndis, b, r);
       } else {
         r.verifierTimer = null;
-        this.ndis.verifier.report(
-          'NdisTimedOidComplete',
-          'MiniportOidRequest',
-          b.name,
-          `OID 0x${r.request.DATA.Oid.toString(16).toUpperCase()} not completed within 12 s (R6.6)`,
-          ['OID request pending', b.name, 0],
-        );
+        reportOverdue(this.ndis, r);
       }
     } finally {
       k.exit(c);
     }
   }
+}
+
+/** Driver Verifier's time for an OID request: 12 s from the call of MiniportOidRequest (R6.6). */
+export const oidVerifierLimitNs = 12_000_000_000;
+
+function reportOverdue(n: Ndis, r: OidRecord): void {
+  r.overdue = true;
+  n.verifier.report(
+    'NdisTimedOidComplete',
+    'MiniportOidRequest',
+    r.block.name,
+    `OID 0x${r.request.DATA.Oid.toString(16).toUpperCase()} not completed within 12 s (R6.6)`,
+    ['OID request pending', r.block.name, 0],
+  );
+}
+
+/**
+ * A MiniportOidRequest of `b` that blocks (NdisMSleep) while Driver Verifier's 12 s run
+ * out is caught then, as its timer would catch it (R6.6). Returns when the request's
+ * limit falls due, or +Infinity if it has none that can still fall due.
+ */
+export function oidOverdueAt(n: Ndis, b: MiniportBlock): number {
+  const r = b.oid;
+  if (r === null || r.state !== 'in-miniport' || r.overdue) return Number.POSITIVE_INFINITY;
+  const due = r.dispatchedNs + oidVerifierLimitNs;
+  if (n.now >= due) reportOverdue(n, r);
+  return r.overdue ? Number.POSITIVE_INFINITY : due;
 }
 
 /** A request enters NDIS's queue for the adapter; it reaches the miniport in order. */
@@ -143,6 +168,7 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
   removeFrom(b.oidQueue, r);
   b.oid = r;
   r.state = 'in-miniport';
+  r.dispatchedNs = n.now;
   const f = n.enter(
     b,
     b.driver.name,
@@ -180,7 +206,8 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
     const m = n.kernel.machine;
     if (r.request.Timeout > 0)
       r.timeout = m.after(r.request.Timeout * 1_000_000_000, n.oidTimers, TimerOp.RequestTimeout, r);
-    r.verifierTimer = m.after(12_000_000_000, n.oidTimers, TimerOp.VerifierLimit, r);
+    if (!r.overdue)
+      r.verifierTimer = m.at(r.dispatchedNs + oidVerifierLimitNs, n.oidTimers, TimerOp.VerifierLimit, r);
     return;
   }
   finish(n, b, r, status, 'return');

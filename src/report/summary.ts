@@ -87,6 +87,10 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     out.push(c.bold('  Warnings'));
     for (const w of r.warnings) out.push(`    ${fmtTime(w.timeNs)}  ${w.rule}: ${w.message}`);
   }
+  if (r.modelNotes.length > 0) {
+    out.push(c.bold('  Model notes'));
+    for (const m of r.modelNotes) out.push(`    ${m}`);
+  }
   if (r.pending.length > 0 && r.verdict !== 'bugcheck') {
     out.push(c.bold('  Still under way at the end'));
     for (const p of r.pending) out.push(`    ${p}`);

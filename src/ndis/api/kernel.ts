@@ -16,7 +16,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
 } from '../generated/status.ts';
-import type { Ndis } from '../ndis.ts';
+import { lateWakeNote, type Ndis } from '../ndis.ts';
 import { NDIS_SPIN_LOCK, NdisInterrupt, NdisIoWorkItem, NdisTimerObject, type Owner } from '../objects.ts';
 import type {
   MINIPORT_SYNCHRONIZE_INTERRUPT,
@@ -490,8 +490,23 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
   n.verifier.irql(irql.NdisMSleep, 'NdisMSleep', null);
   const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
   if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
-  n.checkCallbackWatchdog();
-  n.kernel.machine.waitUntil(wake);
+  const due = n.checkCallbackWatchdog();
+  n.beginWait(wake);
+  let late: number;
+  try {
+    if (due < wake) {
+      // Driver Verifier's OID timer fires while this thread sleeps (R6.6).
+      n.kernel.machine.waitUntil(due);
+      n.checkCallbackWatchdog();
+    }
+    n.kernel.machine.waitUntil(wake);
+  } finally {
+    late = n.endWait();
+  }
+  if (late > 0 && n.trace.on) {
+    const k = n.kernel;
+    n.trace.add(n.now, k.ctx.cpu, k.ctx.irql, 'model', 'ndis', lateWakeNote(0, late), {});
+  }
   n.checkCallbackWatchdog();
 }
 

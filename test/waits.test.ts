@@ -1,0 +1,85 @@
+// Blocking waits (R8.12): NdisMSleep blocks its thread while other threads run. The
+// model runs a wait that begins during another one inside it, so the outer thread can
+// resume only when the inner one does. The lateness that causes is the model's: it
+// must not count against the outer callback's watchdog, and the run says it happened.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateIoWorkItem,
+  NdisFreeIoWorkItem,
+  NdisMSleep,
+  NdisQueueIoWorkItem,
+} from '../src/index.ts';
+import type { MiniportBlock } from '../src/ndis/block.ts';
+import { formatSummary } from '../src/report/summary.ts';
+import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+/**
+ * nicA's MiniportHaltEx sleeps `haltSleepUs`; just after it begins, a work item of
+ * nicB sleeps `chunks` times `chunkUs` (each call at most 30 s, as NdisMSleep asks).
+ */
+function nested(haltSleepUs: number, chunks: number, chunkUs: number, haltWatchdogNs?: number) {
+  // The handle is NDIS's block for the adapter, named after its device.
+  const isA = (a: TestAdapter): boolean => (a.handle as unknown as MiniportBlock).name === 'nicA';
+  const drv = scriptedDriver('nest-nic', {
+    initialize: (a) => {
+      if (!isA(a)) {
+        // nicA is removed at 1 s; its halt is asleep by 1.0008 s.
+        after(a, 1000.8, (b) => {
+          const wi = NdisAllocateIoWorkItem(b.handle)!;
+          NdisQueueIoWorkItem(
+            wi,
+            () => {
+              for (let i = 0; i < chunks; i++) NdisMSleep(chunkUs);
+              NdisFreeIoWorkItem(wi);
+            },
+            null,
+          );
+        });
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      if (isA(a)) NdisMSleep(haltSleepUs);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [
+      { name: 'nicA', driver: 'nest-nic' },
+      { name: 'nicB', driver: 'nest-nic' },
+    ],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nicA' } }],
+    options: { trace: true, ...(haltWatchdogNs === undefined ? {} : { ndis: { haltWatchdogNs } }) },
+  });
+  return { w, r: w.run(120 * ns.s), drv };
+}
+
+test('R8.12, R2.13: a 1 ms sleep in MiniportHaltEx held up 90 s by a nested 3 × 30 s sleep of another thread is no halt watchdog; the run notes the late wake', () => {
+  const { w, r } = nested(1000, 3, 30_000_000);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  assert.equal(w.device('nicA').status, 'removed');
+  assert.equal(r.modelNotes.length, 1);
+  assert.match(
+    r.modelNotes[0]!,
+    /^1 NdisMSleep call returned up to 89\.99\d* s late: a wait of another thread/,
+  );
+  const note = w.trace.events.find((e) => e.actor === 'model');
+  assert.ok(note !== undefined && note.t > 90 * ns.s, 'the late wake is in the trace where it happens');
+  const text = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).join('\n');
+  assert.match(text, /Model notes\n {4}1 NdisMSleep call returned up to/);
+});
+
+test('R8.12, R2.13: a halt that really sleeps past the watchdog is still caught while a nested thread sleeps above it', () => {
+  // The halt sleeps 50 s with a 30 s watchdog; nicB's work item wakes at about 21 s and 41 s.
+  const { r } = nested(50_000_000, 3, 20_000_000, 30 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_HaltWatchdog');
+  assert.ok(
+    r.endNs > 40 * ns.s && r.endNs < 42 * ns.s,
+    `caught at the nested wake after 30 s, not at ${r.endNs}`,
+  );
+  assert.deepEqual(r.modelNotes, []);
+});
