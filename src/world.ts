@@ -2,7 +2,7 @@
 // protocols, devices, verifier and trace, wired together. Many worlds can live in
 // one process; nothing here is module-level state.
 
-import { InternalError, NotModelledError, WorldStop } from './errors.ts';
+import { NdisSimUsageError, NotModelledError, WorldStop } from './errors.ts';
 import {
   type FaultPlan,
   noFaults,
@@ -167,6 +167,12 @@ export class World implements EventTarget {
       replay: options.replay ?? d.replay,
       recordDecisions: options.recordDecisions ?? d.recordDecisions,
     };
+    if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 64)
+      throw new NdisSimUsageError(
+        `new World: cpus must be a whole number from 1 to 64, got ${String(o.cpus)}`,
+      );
+    if (!Number.isSafeInteger(o.seed) || o.seed < 0)
+      throw new NdisSimUsageError(`new World: seed must be a whole number from 0 up, got ${String(o.seed)}`);
     this.options = o;
     const strategy = o.strategy ?? new RandomStrategy(o.seed);
     this.machine = new Machine(new Chooser(strategy, o.replay, o.recordDecisions));
@@ -200,6 +206,13 @@ export class World implements EventTarget {
   }
 
   addDevice(spec: DeviceSpec): DeviceNode {
+    if (this.devices.has(spec.name))
+      throw new NdisSimUsageError(`World.addDevice: a device named '${spec.name}' was added already`);
+    if (!this.ndis.modules.has(spec.driver)) {
+      throw new NdisSimUsageError(
+        `World.addDevice: device '${spec.name}' names driver '${spec.driver}', which was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
+      );
+    }
     const i = this.devices.size;
     const virtual = spec.hardware === 'none';
     const node = this.pnp.addDevice(
@@ -233,15 +246,24 @@ export class World implements EventTarget {
   }
 
   device(name: string): DeviceNode {
-    const d = this.devices.get(name);
-    if (d === undefined) throw new InternalError('World.device: no such device', [name]);
-    return d.node;
+    return this.deviceEntry('World.device', name).node;
   }
 
   nic(name: string): SimNic {
-    const d = this.devices.get(name);
-    if (d?.nic == null) throw new InternalError('World.nic: no such SimNic', [name]);
+    const d = this.deviceEntry('World.nic', name);
+    if (d.nic === null)
+      throw new NdisSimUsageError(`World.nic: device '${name}' has no SimNic (hardware: none)`);
     return d.nic;
+  }
+
+  private deviceEntry(fn: string, name: string): { node: DeviceNode; nic: SimNic | null } {
+    const d = this.devices.get(name);
+    if (d === undefined) {
+      throw new NdisSimUsageError(
+        `${fn}: no device named '${name}'; devices: ${[...this.devices.keys()].join(', ') || 'none'}`,
+      );
+    }
+    return d;
   }
 
   adapter(name: string): MiniportBlock | undefined {
@@ -252,6 +274,10 @@ export class World implements EventTarget {
 
   /** Schedules a scenario action. */
   at(timeNs: number, action: WorldAction): void {
+    if (!Number.isSafeInteger(timeNs) || timeNs < 0)
+      throw new NdisSimUsageError(
+        `World.at: the time must be whole nanoseconds from 0 up, got ${String(timeNs)}`,
+      );
     this.machine.at(timeNs, this, 0, action);
   }
 
@@ -269,8 +295,7 @@ export class World implements EventTarget {
         this.shutDown = true;
         return;
       }
-      const d = this.devices.get(a.device);
-      if (d === undefined) throw new InternalError('World: action on an unknown device', [a.device]);
+      const d = this.deviceEntry(`World.at(${a.kind})`, a.device);
       if (this.trace.on)
         this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { device: a.device });
       switch (a.kind) {

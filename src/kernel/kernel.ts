@@ -8,7 +8,6 @@
 
 import { assert, InternalError } from '../errors.ts';
 import { ChoiceSite } from '../sim/choice.ts';
-import { limits } from '../sim/limits.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 
@@ -210,7 +209,6 @@ export class Kernel implements EventTarget {
   queueDpc(dpc: Dpc, cpu: number): boolean {
     if (dpc.queuedOn !== -1) return false;
     const c = this.cpus[cpu]!;
-    if (c.dpcs.length >= limits.dpcQueueDepthMax) throw new InternalError('DPC queue depth', [cpu]);
     dpc.queuedOn = cpu;
     c.dpcs.push(dpc);
     if (!c.drainScheduled) {

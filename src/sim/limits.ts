@@ -5,8 +5,6 @@ export const limits = {
   eventsPerRunMax: 5_000_000,
   /** Nested waits (NdisMSleep inside a callback that another wait ran). */
   waitNestingMax: 16,
-  /** DPCs queued on one CPU at once. */
-  dpcQueueDepthMax: 1024,
   /** Trace events kept in one run. */
   traceEventsMax: 2_000_000,
 } as const;

@@ -1,0 +1,52 @@
+// The World API used wrongly is the user's mistake, not a bug of ndis-sim: each case is
+// an NdisSimUsageError that names the call, what it expected and what it got, never
+// an "internal error" (exit 3 in the CLI).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lifecycleNic } from '../bench/lifecycle-driver.ts';
+import { NdisSimUsageError } from '../src/errors.ts';
+import { World } from '../src/world.ts';
+import { ns } from './helpers/world.ts';
+
+function usage(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof NdisSimUsageError, `an NdisSimUsageError, got ${String(e)}`);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+test('new World checks cpus (a whole number from 1 to 64) and seed (a whole number from 0)', () => {
+  usage(() => new World({ cpus: 0 }), /^new World: cpus must be a whole number from 1 to 64, got 0$/);
+  usage(() => new World({ cpus: 65 }), /got 65$/);
+  usage(() => new World({ cpus: 1.5 }), /got 1\.5$/);
+  usage(() => new World({ seed: -1 }), /^new World: seed must be a whole number from 0 up, got -1$/);
+  assert.equal(new World({ cpus: 64 }).kernel.cpuCount, 64);
+});
+
+test('addDevice refuses a second device of the same name and a driver that was not added', () => {
+  const w = new World();
+  w.addDriver(lifecycleNic);
+  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
+  usage(
+    () => w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' }),
+    /a device named 'nic0' was added already/,
+  );
+  usage(
+    () => w.addDevice({ name: 'nic1', driver: 'lifecycle-nik' }),
+    /device 'nic1' names driver 'lifecycle-nik', which was not added \(call addDriver first\); added: lifecycle-nic$/,
+  );
+});
+
+test('device(), nic() and an action name the device they did not find, and the devices there are', () => {
+  const w = new World();
+  w.addDriver(lifecycleNic);
+  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
+  w.addDevice({ name: 'vm0', driver: 'lifecycle-nic', hardware: 'none' });
+  usage(() => w.device('nic9'), /^World\.device: no device named 'nic9'; devices: nic0, vm0$/);
+  usage(() => w.nic('vm0'), /^World\.nic: device 'vm0' has no SimNic \(hardware: none\)$/);
+  usage(() => w.at(Number.NaN, { kind: 'start', device: 'nic0' }), /whole nanoseconds from 0 up, got NaN/);
+  w.at(1 * ns.ms, { kind: 'start', device: 'nic9' });
+  usage(() => w.run(1 * ns.s), /^World\.at\(start\): no device named 'nic9'/);
+});
