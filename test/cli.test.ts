@@ -103,6 +103,22 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
 });
 
+test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query)', () => {
+  const f = 'test/fixtures/bad-oid-values.yaml';
+  const r = cli('run', f);
+  assert.equal(r.status, 2);
+  const list =
+    'expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]]';
+  for (const w of [
+    `${f}: actions[0].value: ${list}, got 5`,
+    `${f}: actions[1].value: ${list}, got nothing`,
+    `${f}: actions[2].value: ${list}, got [[1,2,3]]`,
+    `${f}: actions[3].value: expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of OID_GEN_CURRENT_PACKET_FILTER, got [[1,0,94,0,0,1]]`,
+    `${f}: actions[4].value: expected no value for a query of OID_GEN_STATISTICS, got 4`,
+  ])
+    assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+});
+
 test('bad input: a typo in expect: (a rule id, a halt action, a device status) is bad input, exit 2, with did you mean', () => {
   const f = 'test/fixtures/bad-expect.yaml';
   const r = cli('run', f);

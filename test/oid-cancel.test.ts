@@ -19,6 +19,8 @@ import {
   NdisMSleep,
   NdisRequestQueryInformation,
   NdisSetTimerObject,
+  OID_802_3_MULTICAST_LIST,
+  OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import type { Binding } from '../src/ndis/binding.ts';
@@ -181,4 +183,35 @@ test('R6.6: a request pended after a long block in MiniportOidRequest still has 
   assert.equal(r.bugCheck?.rule, 'NdisTimedOidComplete');
   const call = w.trace.events.find((e) => e.kind === 'call' && e.data?.Oid === 'OID_GEN_STATISTICS')!;
   assert.equal(r.endNs - call.t, 12 * ns.s);
+});
+
+test("R6.1: a set's InformationBufferLength is the size of its buffer: 6 bytes an address for OID_802_3_MULTICAST_LIST, 4 for a ULONG", () => {
+  const seen: [string, number][] = [];
+  const drv = scriptedDriver('len-nic', {
+    oid: (_a, req) => {
+      if (typeof req.RequestId === 'string' && req.RequestId.startsWith('ndis:'))
+        seen.push([String(req.DATA.Oid), req.DATA.InformationBufferLength]);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const set = (atMs: number, oid: number, value: unknown) => ({
+    atNs: atMs * ns.ms,
+    action: { kind: 'oid', device: 'len0', oid, set: true, value, timeoutS: 0 } as const,
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'len0', driver: 'len-nic' }],
+    actions: [
+      set(100, OID_802_3_MULTICAST_LIST, [
+        [1, 0, 94, 0, 0, 1],
+        [1, 0, 94, 0, 0, 2],
+      ]),
+      set(200, OID_GEN_CURRENT_PACKET_FILTER, 0x0b),
+    ],
+  });
+  assert.equal(w.run(1 * ns.s).verdict, 'ok');
+  assert.deepEqual(seen, [
+    [String(OID_802_3_MULTICAST_LIST), 12],
+    [String(OID_GEN_CURRENT_PACKET_FILTER), 4],
+  ]);
 });

@@ -14,6 +14,7 @@ import {
   type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
   NDIS_STATUS_INDICATION_REVISION_1,
+  NDIS_STATUS_INVALID_LENGTH,
   NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_MULTICAST_FULL,
   NDIS_STATUS_NOT_SUPPORTED,
@@ -80,10 +81,16 @@ export function setAddressingOid(
 ): NDIS_STATUS {
   switch (d.Oid) {
     case OID_GEN_CURRENT_PACKET_FILTER:
+      if (d.InformationBufferLength < 4) {
+        d.BytesNeeded = 4;
+        return NDIS_STATUS_INVALID_LENGTH;
+      }
       a.packetFilter = d.InformationBuffer as number;
       d.BytesRead = 4;
       return NDIS_STATUS_SUCCESS;
     case OID_802_3_MULTICAST_LIST: {
+      // A whole number of 6-byte addresses.
+      if (d.InformationBufferLength % 6 !== 0) return NDIS_STATUS_INVALID_LENGTH;
       const list = d.InformationBuffer as number[][];
       if (list.length > maxMulticast) return NDIS_STATUS_MULTICAST_FULL;
       a.multicast = list.map((m) => [...m]);

@@ -368,7 +368,7 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
       DATA: {
         Oid: oid,
         InformationBuffer: value,
-        InformationBufferLength: 4,
+        InformationBufferLength: setBufferLength(value),
         BytesWritten: 0,
         BytesRead: 0,
         BytesNeeded: 0,
@@ -404,7 +404,7 @@ export function issueOid(
     DATA: {
       Oid: oid,
       InformationBuffer: value,
-      InformationBufferLength: 4,
+      InformationBufferLength: set ? setBufferLength(value) : 4,
       BytesWritten: 0,
       BytesRead: 0,
       BytesNeeded: 0,
@@ -419,6 +419,15 @@ export function issueOid(
   });
   if (s !== NDIS_STATUS_PENDING && n.trace.on)
     n.traceNdis(b, 'OID request refused', { Oid: oidName(oid), status: s });
+}
+
+/**
+ * The InformationBufferLength of a set whose InformationBuffer is `value`: a list of
+ * 6-byte addresses (OID_802_3_MULTICAST_LIST), a ULONG (4 bytes), or nothing.
+ */
+export function setBufferLength(value: unknown): number {
+  if (Array.isArray(value)) return 6 * value.length;
+  return value === null || value === undefined ? 0 : 4;
 }
 
 export function oidName(oid: number): string {

@@ -202,6 +202,28 @@ export const actionKinds = [
 
 const oidNames = [...OID_NAMES.values()];
 
+/**
+ * What is wrong with the value of an `oid` action, or null. A set carries what its
+ * InformationBuffer holds: 6-byte addresses for OID_802_3_MULTICAST_LIST, a ULONG for
+ * any other OID (the packet filter's bits, say); a query carries nothing.
+ */
+function oidValueProblem(
+  oid: string,
+  request: 'query' | 'set',
+  value: number | number[][] | undefined,
+): string | null {
+  const got = Array.isArray(value) ? JSON.stringify(value) : show(value);
+  if (request === 'query')
+    return value === undefined ? null : `expected no value for a query of ${oid}, got ${got}`;
+  if (oid === 'OID_802_3_MULTICAST_LIST') {
+    const address = (m: number[]): boolean => m.length === 6 && m.every((x) => x >= 0 && x <= 255);
+    if (Array.isArray(value) && value.every(address)) return null;
+    return `expected a list of 6-byte addresses for a set of ${oid}, such as [[1, 0, 94, 0, 0, 1]], got ${got}`;
+  }
+  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) return null;
+  return `expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of ${oid}, got ${got}`;
+}
+
 export const actionSchema = z
   .strictObject({
     at: duration,
@@ -237,6 +259,10 @@ export const actionSchema = z
     }
     if (a.do === 'oid' && a.oid === undefined) {
       ctx.addIssue({ code: 'custom', path: ['oid'], message: 'expected an OID name for "oid", got nothing' });
+    }
+    if (a.do === 'oid' && a.oid !== undefined) {
+      const problem = oidValueProblem(a.oid, a.request ?? 'query', a.value);
+      if (problem !== null) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
     }
     if (a.do !== 'oid' && (a.oid ?? a.request ?? a.value ?? a.timeout) !== undefined) {
       ctx.addIssue({

@@ -30,6 +30,7 @@ import {
 } from '../ndis/generated/status.ts';
 import { type NblImpl, NblPool, type NET_BUFFER_LIST } from '../ndis/nbl.ts';
 import type { Ndis } from '../ndis/ndis.ts';
+import { setBufferLength } from '../ndis/oid.ts';
 import {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
@@ -269,7 +270,7 @@ class ProtoBinding implements TimerRoutine {
       DATA: {
         Oid: oid,
         InformationBuffer: value,
-        InformationBufferLength: 4,
+        InformationBufferLength: type === NdisRequestSetInformation ? setBufferLength(value) : 4,
         BytesWritten: 0,
         BytesRead: 0,
         BytesNeeded: 0,
