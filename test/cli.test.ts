@@ -59,7 +59,7 @@ test('bad input: every wrong field is reported as file: path: expected …, got 
   const want = [
     `${f}: seed: expected at least 0, got -1`,
     `${f}: until: expected a duration`,
-    `${f}: devices[0].driver: expected one of healthy-nic, flaky-nic`,
+    `${f}: devices[0].driver: expected one of the drivers \`ndis-sim drivers\` lists (or your own, loaded with --driver <module>), got "flakey-nic"`,
     'did you mean flaky-nic?',
     `${f}: devices[0].faults.hangAt: expected a duration`,
     `${f}: devices[0].faults: unknown field "bogus"`,
@@ -117,6 +117,40 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     `${f}: actions[4].value: expected no value for a query of OID_GEN_STATISTICS, got 4`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+});
+
+test('--driver: a scenario runs a driver of your own module; ndis-sim drivers lists it', () => {
+  const r = cli('run', 'examples/own-driver.yaml', '--driver', 'examples/own-driver.ts', '--quiet');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /own0 +slow-pause-nic +Halted +halt action: NdisHaltDeviceFailed/);
+  assert.match(r.stdout, /Verdict: as expected/);
+  const without = cli('run', 'examples/own-driver.yaml');
+  assert.equal(without.status, 2);
+  assert.match(
+    without.stderr,
+    /devices\[0\]\.driver: .*loaded with --driver <module>\), got "slow-pause-nic"/,
+  );
+  const list = cli('drivers', '--driver', 'examples/own-driver.ts');
+  assert.equal(list.status, 0);
+  assert.match(list.stdout, /^slow-pause-nic +pends MiniportPause for 500 ms/m);
+  assert.match(list.stdout, /^healthy-nic /m);
+});
+
+test('--driver: a module that cannot load, exports no DriverModule, or reuses a built-in name is bad input, exit 2', () => {
+  const cases: [string, RegExp][] = [
+    ['no/such/driver.ts', /^--driver: cannot load "no\/such\/driver\.ts": /],
+    [
+      'test/fixtures/not-a-driver.ts',
+      /^--driver test\/fixtures\/not-a-driver\.ts: expected a module that exports a DriverModule \(\{ name, load\(\) \}\), got exports almost, answer$/m,
+    ],
+    ['test/fixtures/clash-driver.ts', /driver name 'healthy-nic' is taken by a built-in driver$/m],
+  ];
+  for (const [module, message] of cases) {
+    const r = cli('run', 'examples/reset-storm.yaml', '--driver', module);
+    assert.equal(r.status, 2, `${module}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stdout, '');
+  }
 });
 
 test('bad input: a typo in expect: (a rule id, a halt action, a device status) is bad input, exit 2, with did you mean', () => {

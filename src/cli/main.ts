@@ -3,10 +3,13 @@
 // bad input, 3 an internal error of ndis-sim.
 
 import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
+import type { DriverModule } from '../ndis/driver.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import {
   filterRules,
@@ -43,6 +46,7 @@ function color(opts: { color?: boolean }): boolean {
 }
 
 interface RunOptions {
+  driver?: string[];
   seed?: string;
   until?: string;
   trace?: string;
@@ -76,8 +80,49 @@ function checkWritable(file: string): void {
   }
 }
 
-function runCommand(file: string, opts: RunOptions): number {
-  const scenario = loadScenario(file, driverNames());
+function isDriverModule(v: unknown): v is DriverModule {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Partial<DriverModule>;
+  return typeof d.name === 'string' && typeof d.load === 'function';
+}
+
+/**
+ * The drivers of `--driver` modules: every DriverModule a module exports, by name or
+ * in an array (its default export included). Outside the simulation, so it may await.
+ */
+async function loadDriverModules(files: readonly string[]): Promise<DriverModule[]> {
+  const found: DriverModule[] = [];
+  const names = new Map<string, string>(builtinDrivers.map((d) => [d.name, 'a built-in driver']));
+  for (const f of files) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
+    } catch (e) {
+      const why = e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e);
+      throw new InputError([`--driver: cannot load ${JSON.stringify(f)}: ${why}`]);
+    }
+    const mine = [...new Set(Object.values(mod).flatMap((v) => (Array.isArray(v) ? v : [v])))].filter(
+      isDriverModule,
+    );
+    if (mine.length === 0) {
+      throw new InputError([
+        `--driver ${f}: expected a module that exports a DriverModule ({ name, load() }), got exports ${Object.keys(mod).join(', ') || 'none'}`,
+      ]);
+    }
+    for (const d of mine) {
+      const clash = names.get(d.name);
+      if (clash !== undefined)
+        throw new InputError([`--driver ${f}: driver name '${d.name}' is taken by ${clash}`]);
+      names.set(d.name, f);
+      found.push(d);
+    }
+  }
+  return found;
+}
+
+async function runCommand(file: string, opts: RunOptions): Promise<number> {
+  const drivers = await loadDriverModules(opts.driver ?? []);
+  const scenario = loadScenario(file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   let until: number | undefined;
   if (opts.until !== undefined) {
@@ -90,7 +135,7 @@ function runCommand(file: string, opts: RunOptions): number {
   }
   // A --trace file that cannot be written is bad input: say so before the run, not after.
   if (opts.trace !== undefined) checkWritable(opts.trace);
-  const world = buildWorld(scenario, { seed, trace: true, verifier: opts.verifier });
+  const world = buildWorld(scenario, { seed, trace: true, verifier: opts.verifier, drivers });
   const result = world.run(untilNs(scenario, { untilNs: until }));
   const summary = world.summary();
   const c = color(opts);
@@ -160,7 +205,9 @@ function rulesCommand(
   return 0;
 }
 
-export function main(argv: readonly string[]): number {
+const collect = (v: string, all: string[] = []): string[] => [...all, v];
+
+export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command();
   let code = 0;
   program
@@ -174,6 +221,7 @@ export function main(argv: readonly string[]): number {
     .command('run')
     .description('run a scenario and print its timeline and summary')
     .argument('<scenario>', 'scenario file (YAML or JSON)')
+    .option('--driver <module>', 'load the drivers a module exports (a .ts or .js file; repeatable)', collect)
     .option('--seed <n>', "seed for every choice of the run (default: the scenario's)")
     .option('--until <duration>', "virtual time to stop at, e.g. 30s (default: the scenario's)")
     .option('--trace <file>', 'write the trace as JSON Lines')
@@ -185,8 +233,8 @@ export function main(argv: readonly string[]): number {
         'collect',
       ]),
     )
-    .action((file: string, opts: RunOptions) => {
-      code = runCommand(file, opts);
+    .action(async (file: string, opts: RunOptions) => {
+      code = await runCommand(file, opts);
     });
   program
     .command('rules')
@@ -216,11 +264,14 @@ export function main(argv: readonly string[]): number {
   program
     .command('drivers')
     .description('list the drivers a scenario can name')
-    .action(() => {
-      for (const d of builtinDrivers) out(`${d.name.padEnd(14)} ${d.description ?? ''}`);
+    .option('--driver <module>', 'also the drivers a module exports (repeatable)', collect)
+    .action(async (opts: { driver?: string[] }) => {
+      const all = [...builtinDrivers, ...(await loadDriverModules(opts.driver ?? []))];
+      const width = Math.max(...all.map((d) => d.name.length)) + 2;
+      for (const d of all) out(`${d.name.padEnd(width)}${d.description ?? ''}`);
     });
   try {
-    program.parse(argv as string[], { from: 'user' });
+    await program.parseAsync(argv as string[], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
@@ -247,7 +298,7 @@ process.stdout.on('error', outputFailed);
 
 let exitCode: number;
 try {
-  exitCode = main(process.argv.slice(2));
+  exitCode = await main(process.argv.slice(2));
 } catch (e) {
   exitCode = fail(e);
 }

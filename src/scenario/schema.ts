@@ -172,7 +172,8 @@ function driverName(drivers: readonly string[]) {
     error: (iss) => {
       const got = String(iss.input);
       const near = typeof iss.input === 'string' ? nearest(got, drivers) : null;
-      return `expected one of ${drivers.join(', ')}, got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
+      const which = drivers.length <= 8 ? drivers.join(', ') : 'the drivers `ndis-sim drivers` lists';
+      return `expected one of ${which} (or your own, loaded with --driver <module>), got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
     },
   });
 }

@@ -1,0 +1,70 @@
+// Your own driver on the command line:
+//   ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts
+// The module exports a DriverModule: a name that scenarios use, and load(), which
+// hands NDIS the driver image (its DriverEntry). It imports only the public API.
+import * as N from 'ndis-sim';
+
+interface Adapter {
+  handle: N.NDIS_HANDLE;
+  pauseTimer: N.NDIS_HANDLE;
+  ticks: number;
+}
+
+const ok = (): N.NDIS_STATUS => N.NDIS_STATUS_SUCCESS;
+const none = (): void => {};
+
+function initialize(handle: N.NDIS_HANDLE): N.NDIS_STATUS {
+  const a: Adapter = { handle, pauseTimer: handle, ticks: 0 };
+  const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
+  N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
+  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
+  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  if (s !== N.NDIS_STATUS_SUCCESS) return s;
+  // The receive DMA takes a while to drain: a pause pends until this timer completes it.
+  const t = N.NdisAllocateTimerObject(handle, {
+    Header: { Type: N.NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: 1 },
+    AllocationTag: 0x6e776f20, // ' own'
+    TimerFunction: () => N.NdisMPauseComplete(handle),
+    FunctionContext: a,
+  });
+  if (t.Status !== N.NDIS_STATUS_SUCCESS) return t.Status;
+  a.pauseTimer = t.TimerObject!;
+  return N.NDIS_STATUS_SUCCESS;
+}
+
+function DriverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDIS_STATUS {
+  const r = N.NdisMRegisterMiniportDriver(driverObject, registryPath, null, {
+    Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS, Revision: 2 },
+    MajorNdisVersion: 6,
+    MinorNdisVersion: 30,
+    InitializeHandlerEx: initialize,
+    PauseHandler(context) {
+      N.NdisSetTimerObject((context as Adapter).pauseTimer, -5_000_000, 0, null); // 500 ms
+      return N.NDIS_STATUS_PENDING;
+    },
+    // The adapter fails its self-test at the second check-for-hang tick (4 s): give up.
+    CheckForHangHandlerEx(context) {
+      const a = context as Adapter;
+      if (++a.ticks === 2) N.NdisMRemoveMiniport(a.handle);
+      return false;
+    },
+    HaltHandlerEx: (context) => N.NdisFreeTimerObject((context as Adapter).pauseTimer),
+    OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED,
+    RestartHandler: ok,
+    ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
+    SendNetBufferListsHandler: none,
+    ReturnNetBufferListsHandler: none,
+    CancelSendHandler: none,
+    CancelOidRequestHandler: none,
+    ShutdownHandlerEx: none,
+    DevicePnPEventNotifyHandler: none,
+    UnloadHandler: () => N.NdisMDeregisterMiniportDriver(r.NdisMiniportDriverHandle!),
+  });
+  return r.Status;
+}
+
+export const slowPauseNic: N.DriverModule = {
+  name: 'slow-pause-nic',
+  description: 'pends MiniportPause for 500 ms; gives up on its adapter at 4 s',
+  load: () => ({ DriverEntry }),
+};
