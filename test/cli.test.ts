@@ -40,12 +40,16 @@ test('demo (npm start): the reset storm shows the whole removal in order and exi
   );
   i = lineAfter(lines, 'reports PNP_DEVICE_FAILED', i);
   i = lineAfter(lines, 'IRP_MN_SURPRISE_REMOVAL → nic0', i);
-  i = lineAfter(lines, '→ MiniportDevicePnPEventNotify(DevicePnPEvent=NdisDevicePnPEventSurpriseRemoved)', i);
+  i = lineAfter(
+    lines,
+    '→ MiniportDevicePnPEventNotify(nic0, DevicePnPEvent=NdisDevicePnPEventSurpriseRemoved)',
+    i,
+  );
   i = lineAfter(lines, 'binding Running → Pausing', i);
   i = lineAfter(lines, 'binding Pausing → Paused', i);
   const pause = lineAfter(lines, '→ MiniportPause', i);
   i = lineAfter(lines, 'binding Closing → Unbound', pause);
-  i = lineAfter(lines, '→ MiniportHaltEx(HaltAction=NdisHaltDeviceFailed)', i);
+  i = lineAfter(lines, '→ MiniportHaltEx(nic0, HaltAction=NdisHaltDeviceFailed)', i);
   i = lineAfter(lines, 'nic0: failed (Code 43)', i);
   i = lineAfter(lines, 'Summary', i);
   lineAfter(lines, /Code 43/, i);
@@ -190,7 +194,7 @@ test('a driver callback that throws ends the run with KMODE_EXCEPTION_NOT_HANDLE
   assert.match(r.stdout, /Rule: {5}NdisSim_DriverException/);
   assert.match(r.stdout, /MiniportRestart threw TypeError: Cannot set properties of undefined/);
   assert.match(r.stdout, /Last events before it/);
-  assert.match(r.stdout, /→ MiniportRestart\(\)/);
+  assert.match(r.stdout, /→ MiniportRestart\(nic0\)/);
   // No stack trace of ndis-sim (or of the driver) anywhere.
   assert.doesNotMatch(r.stdout + r.stderr, /^\s+at .*\(.*:\d+:\d+\)$/m);
   assert.doesNotMatch(r.stdout + r.stderr, /internal error/);

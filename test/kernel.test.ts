@@ -4,13 +4,30 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  type MINIPORT_ISR,
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
+  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
+  NdisFreeMemoryWithTagPriority,
+  NdisGetCurrentSystemTime,
+  NdisMDeregisterInterruptEx,
+  NdisMRegisterInterruptEx,
+  NdisMSleep,
+  NdisReadRegisterUlong,
   NdisSetTimerObject,
+  NdisWriteRegisterUlong,
+  SimNicCtrl,
+  SimNicReg,
 } from '../src/index.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { systemTimeAtBoot } from '../src/ndis/api/kernel.ts';
+import { Chooser, RandomStrategy } from '../src/sim/choice.ts';
+import { Machine } from '../src/sim/machine.ts';
+import type { EventTarget } from '../src/sim/queue.ts';
+import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 test('R8.5: 1,100 timers due at the same instant on one CPU all run their DPCs (a DPC queue has no depth limit)', () => {
@@ -42,4 +59,265 @@ test('R8.5: 1,100 timers due at the same instant on one CPU all run their DPCs (
   const r = w.run(100 * ns.ms);
   assert.equal(r.verdict, 'ok', r.message ?? undefined);
   assert.equal(fired, 1100);
+});
+
+// ------------------------------------------------------------ MiniportInterrupt outputs
+
+/**
+ * A driver whose MiniportInterrupt returns `out`: MiniportInitializeEx swaps the
+ * scripted driver's interrupt for one with this ISR and resets the NIC, whose
+ * RESET_DONE raises the line once. Returns the CPU of every MiniportInterruptDPC.
+ */
+function isrRun(out: ReturnType<MINIPORT_ISR>, cpus: number) {
+  let isrs = 0;
+  const drv = scriptedDriver('isr-outputs', {
+    initialize: (a) => {
+      if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+      const r = NdisMRegisterInterruptEx(a.handle, a, {
+        Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
+        InterruptHandler: (ctx) => {
+          isrs++;
+          NdisReadRegisterUlong((ctx as TestAdapter).space!.at(SimNicReg.ICR)); // read to clear
+          return out;
+        },
+        InterruptDpcHandler: () => {},
+        DisableInterruptHandler: () => {},
+        EnableInterruptHandler: () => {},
+      });
+      a.interrupt = r.NdisInterruptHandle;
+      NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), SimNicCtrl.RESET | SimNicCtrl.INTR_ENABLE);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'isr-outputs' }],
+    options: { cpus, trace: true, verifier: 'collect' },
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? undefined);
+  assert.equal(isrs, 1, 'one interrupt');
+  const isrCpu = w.trace.events.find((e) => e.kind === 'call' && e.what === 'MiniportInterrupt')!.cpu;
+  const dpcCpus = w.trace.events
+    .filter((e) => e.kind === 'call' && e.what === 'MiniportInterruptDPC')
+    .map((e) => e.cpu)
+    .sort();
+  return { isrCpu, dpcCpus };
+}
+
+test('R8.3 MINIPORT_ISR: QueueDefaultInterruptDpc TRUE queues one DPC on the CPU of the ISR, whatever the ISR returns', () => {
+  for (const InterruptRecognized of [true, false]) {
+    const { isrCpu, dpcCpus } = isrRun(
+      { InterruptRecognized, QueueDefaultInterruptDpc: true, TargetProcessors: 0b1110 },
+      4,
+    );
+    // TargetProcessors is ignored when the default DPC is asked for.
+    assert.deepEqual(dpcCpus, [isrCpu], `InterruptRecognized ${InterruptRecognized}`);
+  }
+});
+
+test('R8.3 MINIPORT_ISR: QueueDefaultInterruptDpc FALSE queues one DPC per CPU in TargetProcessors; bits past the last CPU are ignored', () => {
+  // CPUs 1 and 3 of 4, plus bits 6 and 31, which this machine has no CPU for.
+  const mask = 0b1010 | (1 << 6) | (1 << 31);
+  for (const InterruptRecognized of [true, false]) {
+    const { dpcCpus } = isrRun(
+      { InterruptRecognized, QueueDefaultInterruptDpc: false, TargetProcessors: mask },
+      4,
+    );
+    assert.deepEqual(dpcCpus, [1, 3], `InterruptRecognized ${InterruptRecognized}`);
+  }
+  // Both FALSE/zero: no DPC at all.
+  assert.deepEqual(
+    isrRun({ InterruptRecognized: true, QueueDefaultInterruptDpc: false, TargetProcessors: 0 }, 4).dpcCpus,
+    [],
+  );
+});
+
+// ------------------------------------------------------------------- system time
+
+test('R8.5 NdisGetCurrentSystemTime is 100 ns units since 1601: the fixed boot epoch (2026-01-01 UTC) plus the virtual time', () => {
+  // The epoch, checked against the calendar here (the model itself never reads a clock).
+  const unixTo1601 = 11_644_473_600; // seconds from 1601-01-01 to 1970-01-01
+  assert.equal(systemTimeAtBoot, (Date.UTC(2026, 0, 1) / 1000 + unixTo1601) * 10_000_000);
+  const seen: number[] = [];
+  const drv = scriptedDriver('system-time', {
+    initialize: (a) => {
+      after(a, 1500, () => seen.push(NdisGetCurrentSystemTime()));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'system-time' }] });
+  assert.equal(w.run(2 * ns.s).verdict, 'ok');
+  assert.equal(seen.length, 1);
+  // 1.5 s after the timer was set, at a virtual time of a little over 1.5 s.
+  const sinceBoot = seen[0]! - systemTimeAtBoot;
+  assert.ok(sinceBoot >= 15_000_000 && sinceBoot < 16_000_000, `system time - epoch = ${sinceBoot}`);
+});
+
+test('R8.5 NdisSetTimerObject: a positive DueTime is an absolute system time; one already past fires at once', () => {
+  const fired: Record<string, number> = {};
+  const drv = scriptedDriver('absolute-due', {
+    initialize: (a) => {
+      after(a, 1000, () => {
+        const now = NdisGetCurrentSystemTime();
+        const cases: [string, number][] = [
+          ['1601 + 2 s (a relative time with its sign forgotten)', 20_000_000],
+          ['exactly now', now],
+          ['now + 0.5 s', now + 5_000_000],
+        ];
+        for (const [name, due] of cases) {
+          const t = NdisAllocateTimerObject(a.handle, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+              Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+            },
+            AllocationTag: 0x74657374,
+            TimerFunction: () => {
+              fired[name] = NdisGetCurrentSystemTime() - now;
+            },
+            FunctionContext: null,
+          }).TimerObject!;
+          NdisSetTimerObject(t, due, 0, null);
+        }
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'absolute-due' }] });
+  assert.equal(w.run(3 * ns.s).verdict, 'ok');
+  // At once: within the DPC latency (a few µs), not 2 s later.
+  assert.ok(fired['1601 + 2 s (a relative time with its sign forgotten)']! < 100, JSON.stringify(fired));
+  assert.ok(fired['exactly now']! < 100, JSON.stringify(fired));
+  const half = fired['now + 0.5 s']!;
+  assert.ok(half >= 5_000_000 && half < 5_000_100, JSON.stringify(fired));
+});
+
+// ------------------------------------------------------------------------ pool tags
+
+test("R8.2 NdisAllocateMemoryWithTagPriority: NDIS's documented default tag 'maDN' (0x6D61444E) is reported; a tag of the driver's own is not", () => {
+  const run = (Tag: number) => {
+    const drv = scriptedDriver(`tag-${Tag.toString(16)}`, {
+      initialize: (a) => {
+        const m = NdisAllocateMemoryWithTagPriority(a.handle, 64, Tag, 32)!;
+        NdisFreeMemoryWithTagPriority(a.handle, m, Tag);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      options: { verifier: 'collect' },
+    });
+    return w.run(1 * ns.s).violations.map((v) => v.rule);
+  };
+  assert.deepEqual(run(0x6d61444e), ['NdisAllocateMemoryWithTagPriority']);
+  assert.deepEqual(run(0x74657374), []); // 'test'
+});
+
+// ------------------------------------------------------------------------- NdisMSleep
+
+test('R8.12 NdisSim_SleepTooLong: NdisMSleep above 30,000,000 µs is reported; exactly 30 s is allowed', () => {
+  const run = (us: number) => {
+    const drv = scriptedDriver(`sleep-${us}`, {
+      initialize: () => {
+        NdisMSleep(us);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      options: { verifier: 'collect' },
+    });
+    const r = w.run(40 * ns.s);
+    return r.violations.map((v) => [v.rule, v.ddi, v.adapter]);
+  };
+  assert.deepEqual(run(30_000_001), [['NdisSim_SleepTooLong', 'NdisMSleep', 'nic0']]);
+  assert.deepEqual(run(30_000_000), []);
+});
+
+// --------------------------------------------------- where interrupts are (de)registered
+
+test('R2.7/R2.10 NdisSim_InterruptOutsideInitHalt: (de)registering the interrupt in MiniportRestart or MiniportPause is reported, in MiniportInitializeEx and MiniportHaltEx it is not', () => {
+  const chars = {
+    Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
+    InterruptHandler: () => ({
+      InterruptRecognized: false,
+      QueueDefaultInterruptDpc: false,
+      TargetProcessors: 0,
+    }),
+    InterruptDpcHandler: () => {},
+    DisableInterruptHandler: () => {},
+    EnableInterruptHandler: () => {},
+  };
+  const swap = (a: TestAdapter): number => {
+    if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+    a.interrupt = NdisMRegisterInterruptEx(a.handle, a, chars).NdisInterruptHandle;
+    return NDIS_STATUS_SUCCESS;
+  };
+  const run = (hooks: Hooks) => {
+    const drv = scriptedDriver('intr-place', hooks);
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: 'intr-place' }],
+      // Disabling the device pauses it, then halts it (the halt deregisters).
+      actions: [{ atNs: 1 * ns.s, action: { kind: 'disable', device: 'nic0' } }],
+      options: { verifier: 'collect' },
+    });
+    return w.run(2 * ns.s).violations.map((v) => [v.rule, v.ddi]);
+  };
+  // Allowed: the scripted driver registers in MiniportInitializeEx and deregisters in
+  // MiniportHaltEx; a swap in MiniportInitializeEx is allowed too.
+  assert.deepEqual(run({ initialize: swap }), []);
+  // Not allowed: the restart that follows the start, and the pause before the halt.
+  assert.deepEqual(
+    run({
+      restart: swap,
+      pause: (a) => {
+        if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+        a.interrupt = null;
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+    [
+      ['NdisSim_InterruptOutsideInitHalt', 'NdisMDeregisterInterruptEx'],
+      ['NdisSim_InterruptOutsideInitHalt', 'NdisMRegisterInterruptEx'],
+      ['NdisSim_InterruptOutsideInitHalt', 'NdisMDeregisterInterruptEx'],
+    ],
+  );
+});
+
+test('a livelock is events at one instant without end; a long run whose clock moves is not one', () => {
+  // An event that schedules itself for the same instant, forever.
+  const m = new Machine(new Chooser(new RandomStrategy(1), [], false));
+  const again: EventTarget = { fire: () => void m.after(0, again, 0, null) };
+  m.after(5, again, 0, null);
+  m.runUntil(1 * ns.s);
+  assert.match(m.stopped ?? '', /^livelock: more than 1000000 events at one instant, the clock not moving/);
+  assert.equal(m.now, 5);
+  // A timer re-armed 100 ns after each expiry, for 5 s: over five million events (the
+  // bound of a run once), a long run but no livelock.
+  const drv = scriptedDriver('busy-nic', {
+    initialize: (a) => {
+      const t = NdisAllocateTimerObject(a.handle, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x74657374,
+        TimerFunction: () => void NdisSetTimerObject(t.TimerObject!, -1, 0, null),
+        FunctionContext: null,
+      });
+      NdisSetTimerObject(t.TimerObject!, -1, 0, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'busy-nic' }],
+    options: { trace: false },
+  });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? undefined);
+  assert.ok(r.events > 5_000_000, `${r.events} events`);
 });

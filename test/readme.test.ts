@@ -34,6 +34,6 @@ test('the README names the commands', () => {
   assert.match(readme, /npm run bench/);
   assert.match(
     readme,
-    /ndis-sim run <scenario\.yaml> \[--seed N\] \[--until 30s\] \[--trace out\.jsonl\] \[--quiet\]/,
+    /ndis-sim run <scenario\.yaml> \[--driver my-driver\.ts\] \[--seed N\] \[--until 30s\]\n +\[--trace out\.jsonl\] \[--quiet\]/,
   );
 });

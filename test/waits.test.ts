@@ -14,6 +14,7 @@ import {
 } from '../src/index.ts';
 import type { MiniportBlock } from '../src/ndis/block.ts';
 import { formatSummary } from '../src/report/summary.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
 import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -69,8 +70,15 @@ test('R8.12, R2.13: a 1 ms sleep in MiniportHaltEx held up 90 s by a nested 3 ×
     r.modelNotes[0]!,
     /^1 NdisMSleep call returned up to 89\.99\d* s late: a wait of another thread/,
   );
-  const note = w.trace.events.find((e) => e.actor === 'model');
-  assert.ok(note !== undefined && note.t > 90 * ns.s, 'the late wake is in the trace where it happens');
+  const wake = w.trace.events.find((e) => e.kind === 'wake' && e.data?.lateNs !== undefined);
+  assert.ok(wake !== undefined && wake.t > 90 * ns.s, 'the late wake is in the trace where it happens');
+  const line = formatTimeline(w.trace.events, { color: false }).find((l) =>
+    l.includes('NdisMSleep returns, '),
+  );
+  assert.match(
+    line ?? '',
+    /NdisMSleep returns, 89\.99\d* s late: a sleep of another thread, nested above this one/,
+  );
   const text = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).join('\n');
   assert.match(text, /Model notes\n {4}1 NdisMSleep call returned up to/);
 });

@@ -4,7 +4,7 @@
 // driver's exception into a bug check and checks what the callback left behind.
 
 import { assert, InternalError, NotModelledError, WorldStop } from '../errors.ts';
-import { Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { Dpc, Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { DeviceNode, FunctionDriver, Irp, PnpManager } from '../pnp/pnp.ts';
 import { fmtTime } from '../report/format.ts';
 import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
@@ -123,15 +123,12 @@ const callbackIrql = new Map<string, DdiIrql>(
 );
 
 /**
- * A blocking wait resumed late (`count` 0: this one, as it happens): the model runs the waits of different threads one
+ * Blocking waits that resumed late, for the summary: the model runs the waits of different threads one
  * inside another, so a thread sleeping on top holds up one beneath whose time is up.
  */
 export function lateWakeNote(count: number, lateNs: number): string {
-  const what =
-    count === 0
-      ? `NdisMSleep returns ${fmtTime(lateNs)}`
-      : `${count} NdisMSleep call${count === 1 ? '' : 's'} returned up to ${fmtTime(lateNs)}`;
-  return `${what} late: a wait of another thread, nested above it, ran past its wake-up time (a limit of the model, not a fault of the driver)`;
+  const calls = `${count} NdisMSleep call${count === 1 ? '' : 's'}`;
+  return `${calls} returned up to ${fmtTime(lateNs)} late: a wait of another thread, nested above it, ran past its wake-up time (a limit of the model, not a fault of the driver)`;
 }
 
 /** One call into driver code. Frames are reused by depth: entering allocates nothing. */
@@ -516,6 +513,18 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   endWait(): number {
     const late = this.now - this.waitWake[--this.waitCount]!;
+    if (this.trace.on && this.kernel.machine.stopped === null) {
+      const k = this.kernel;
+      this.trace.add(
+        k.now,
+        k.ctx.cpu,
+        k.ctx.irql,
+        k.ctx.who,
+        'wake',
+        'NdisMSleep',
+        late > 0 ? { lateNs: late } : {},
+      );
+    }
     if (late <= 0) return 0;
     this.lateWakes++;
     if (late > this.lateWakeMaxNs) this.lateWakeMaxNs = late;
@@ -529,9 +538,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     return late;
   }
 
-  /** True while driver code of `b` runs (for DDIs that care who calls them). */
+  /**
+   * True while the running thread is inside callback `fn` of `b` (for DDIs that care
+   * who calls them). Callbacks of threads asleep beneath it do not count.
+   */
   insideCallback(b: MiniportBlock, fn: string): boolean {
-    for (let i = this.depth - 1; i >= 0; i--) {
+    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
+    for (let i = this.depth - 1; i >= base; i--) {
       const f = this.frames[i]!;
       if (f.adapter === b && f.fn === fn) return true;
     }
@@ -594,9 +607,48 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.driverThrew(e, 'MiniportInterrupt', b);
     }
     this.leave(f, r.InterruptRecognized);
-    if (r.InterruptRecognized && r.QueueDefaultInterruptDpc) {
-      this.kernel.queueDpc(i.k.dpc, this.kernel.ctx.cpu);
+    // MINIPORT_ISR: the two out values alone decide the DPCs; the return value only
+    // says whether the NIC raised the interrupt (the model shares no line, so nothing
+    // else reads it). QueueDefaultInterruptDpc TRUE: one DPC on the CPU that ran the
+    // ISR, and TargetProcessors is ignored. FALSE: one DPC on each CPU whose bit is
+    // set (bit n = CPU n of group 0, 32 bits), none when the mask is 0.
+    const k = this.kernel;
+    if (r.QueueDefaultInterruptDpc) {
+      k.queueDpc(i.k.dpc, k.ctx.cpu);
+      return;
     }
+    const mask = r.TargetProcessors >>> 0;
+    if (mask === 0) return;
+    const cpus = Math.min(32, k.cpuCount);
+    const dpcs = this.targetDpcs(i);
+    for (let cpu = 0; cpu < cpus; cpu++) if ((mask >>> cpu) & 1) k.queueDpc(dpcs[cpu]!, cpu);
+    if (cpus < 32 && mask >>> cpus !== 0 && this.trace.on) {
+      // The docs name no error for a processor the machine lacks: NDIS has no DPC to queue there.
+      this.traceNdis(b, `TargetProcessors 0x${mask.toString(16)}: bits above CPU ${cpus - 1} ignored`, {});
+    }
+  }
+
+  /** Per-CPU DPC objects of an interrupt for its TargetProcessors DPCs, made on first use. */
+  private readonly cpuDpcs = new WeakMap<NdisInterrupt, Dpc[]>();
+
+  private targetDpcs(i: NdisInterrupt): Dpc[] {
+    let d = this.cpuDpcs.get(i);
+    if (d === undefined) {
+      d = [];
+      for (let cpu = 0; cpu < this.kernel.cpuCount; cpu++) d.push(new Dpc(i, i.k.who, i.k));
+      this.cpuDpcs.set(i, d);
+    }
+    return d;
+  }
+
+  /**
+   * NdisMDeregisterInterruptEx: run the interrupt's DPCs that are still queued, the
+   * default one and those for TargetProcessors, before it returns (R2.10).
+   */
+  flushInterruptDpcs(i: NdisInterrupt): void {
+    this.kernel.flushDpc(i.k.dpc);
+    const d = this.cpuDpcs.get(i);
+    if (d !== undefined) for (const dpc of d) this.kernel.flushDpc(dpc);
   }
 
   runInterruptDpc(i: NdisInterrupt): void {

@@ -1,5 +1,5 @@
 // The terminal timeline: one line per trace event — virtual time, CPU, IRQL,
-// actor, what happened — indented by call depth.
+// actor, what happened — indented by the call depth of the thread it happened on.
 
 import pc from 'picocolors';
 import type { TraceEvent } from '../trace/trace.ts';
@@ -22,13 +22,21 @@ function args(data: Record<string, unknown> | undefined, skip: readonly string[]
   return parts.join(', ');
 }
 
+/** `adapter` first in an argument list, as the handle or context a C call passes first. */
+function withAdapter(d: Record<string, unknown> | undefined, rest: string): string {
+  if (d?.adapter === undefined) return rest;
+  return rest === '' ? String(d.adapter) : `${String(d.adapter)}, ${rest}`;
+}
+
 /** The event text without time/CPU columns. */
 export function describeEvent(e: TraceEvent, c: Colors): string {
   const d = e.data;
   const adapter = d?.adapter !== undefined ? `${String(d.adapter)}: ` : '';
   switch (e.kind) {
     case 'call':
-      return `→ ${c.bold(e.what)}(${args(d, ['adapter'])})`;
+      // The adapter stands first, where the C call passes its context (a callback of a
+      // timer or work item gets the driver's context: the adapter says whose it is).
+      return `→ ${c.bold(e.what)}(${withAdapter(d, args(d, ['adapter']))})`;
     case 'return': {
       const r = d?.result;
       return r === undefined ? `← ${e.what}` : `← ${e.what} = ${c.bold(fmtValue(r))}`;
@@ -52,6 +60,11 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       return `${String(d?.device)}: ${e.what}${d?.problem ? c.red(` (Code ${String(d.problem)})`) : ''}`;
     case 'binding':
       return `${adapter}binding ${e.what}`;
+    case 'wake': {
+      const late = Number(d?.lateNs ?? 0);
+      const held = `, ${fmtTime(late)} late: a sleep of another thread, nested above this one, ran past its wake-up time (a limit of the model)`;
+      return `${c.cyan(e.what)} returns${late > 0 ? c.yellow(held) : ''}`;
+    }
     case 'hw':
       return c.dim(e.what);
     case 'dump':
@@ -71,17 +84,40 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
   }
 }
 
+/** The actor column: as wide as the widest actor, within bounds. */
+const actorWidth = (events: readonly TraceEvent[]): number => {
+  let w = 'actor'.length;
+  for (const e of events) if (e.actor.length > w) w = e.actor.length;
+  return Math.min(Math.max(w, 12), 32);
+};
+
 export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions): string[] {
   const c = pc.createColors(o.color);
   const lines: string[] = [];
-  lines.push(c.dim(`${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(12)} event`));
+  const aw = actorWidth(events);
+  lines.push(c.dim(`${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(aw)} event`));
+  // Call depth of the running thread. A thread that sleeps (NdisMSleep) keeps its depth
+  // here while others run from depth 0, and gets it back when it wakes.
   let depth = 0;
+  const asleep: number[] = [];
+  let prev: TraceEvent | undefined;
   for (const e of events) {
+    const last = prev;
+    prev = e;
     if (e.kind === 'return') depth = Math.max(0, depth - 1);
+    else if (e.kind === 'wake') {
+      depth = asleep.pop() ?? 0;
+      // Nothing happened while it slept: the sleep's own line says it all.
+      if (last?.kind === 'ddi' && last.what === 'NdisMSleep' && e.data?.lateNs === undefined) continue;
+    }
     const indent = '  '.repeat(Math.min(depth, 8));
-    const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${e.actor.padEnd(12)}`;
+    const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${e.actor.padEnd(aw)}`;
     lines.push(`${c.dim(head)} ${indent}${describeEvent(e, c)}`);
     if (e.kind === 'call') depth++;
+    else if (e.kind === 'ddi' && e.what === 'NdisMSleep') {
+      asleep.push(depth);
+      depth = 0;
+    }
   }
   return lines;
 }

@@ -1,8 +1,11 @@
 // A bound on everything that could run away. Units last in the names.
 
 export const limits = {
-  /** A run that executes more events than this is stopped as a livelock. */
-  eventsPerRunMax: 5_000_000,
+  /**
+   * A run that executes more events than this at one instant, the clock not moving,
+   * is stopped as a livelock. A run whose clock moves is bounded by its end time.
+   */
+  eventsAtOneInstantMax: 1_000_000,
   /** Nested waits (NdisMSleep inside a callback that another wait ran). */
   waitNestingMax: 16,
   /** Trace events kept in one run. */

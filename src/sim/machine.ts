@@ -11,6 +11,8 @@ export class Machine {
   now = 0;
   readonly queue = new EventQueue();
   eventCount = 0;
+  /** Events run since the clock last moved (a livelock bound). */
+  private sinceTick = 0;
   /** Set once the machine stops (bug check, livelock bound, end of scenario). */
   stopped: string | null = null;
   /** The end of the current run: a blocking wait does not go past it. */
@@ -78,9 +80,12 @@ export class Machine {
   }
 
   private runOne(ev: SimEvent): void {
-    if (ev.at > this.now) this.now = ev.at;
-    if (++this.eventCount > limits.eventsPerRunMax) {
-      this.stopped = `livelock: more than ${limits.eventsPerRunMax} events (limits.eventsPerRunMax)`;
+    this.eventCount++;
+    if (ev.at > this.now) {
+      this.now = ev.at;
+      this.sinceTick = 0;
+    } else if (++this.sinceTick > limits.eventsAtOneInstantMax) {
+      this.stopped = `livelock: more than ${limits.eventsAtOneInstantMax} events at one instant, the clock not moving (limits.eventsAtOneInstantMax)`;
       return;
     }
     ev.target.fire(ev.op, ev.arg);

@@ -11,6 +11,8 @@ export type TraceKind =
   | 'return'
   /** A driver called a DDI; `data.result` holds what it returned. */
   | 'ddi'
+  /** A thread blocked in NdisMSleep resumes; `data.lateNs`: how late, when the model held it up. */
+  | 'wake'
   /** An adapter changed operational state (R1.1). */
   | 'state'
   /** NDIS did something on its own (a step of an operation). */

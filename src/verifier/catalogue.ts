@@ -621,6 +621,28 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_SleepTooLong',
+    origin: 'ndis-sim',
+    spec: ['R8.12'],
+    summary:
+      'NdisMSleep was asked for a delay above 30,000,000 µs (30 s), the most its documentation allows.',
+    ddis: ['NdisMSleep'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x24) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismsleep.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_InterruptOutsideInitHalt',
+    origin: 'ndis-sim',
+    spec: ['R2.7', 'R2.10'],
+    summary:
+      'NdisMRegisterInterruptEx was called outside MiniportInitializeEx, or NdisMDeregisterInterruptEx outside MiniportInitializeEx and MiniportHaltEx.',
+    ddis: ['NdisMRegisterInterruptEx', 'NdisMDeregisterInterruptEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x25) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismderegisterinterruptex.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_Irql',
     origin: 'ndis-sim',
     spec: ['R8.2'],

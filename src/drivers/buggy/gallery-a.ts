@@ -6,7 +6,9 @@ import {
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   type NDIS_OID_REQUEST,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_STATUS_FAILURE,
@@ -25,6 +27,7 @@ import {
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
   NdisMOidRequestComplete,
+  NdisMRegisterInterruptEx,
   NdisMResetMiniport,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
@@ -124,6 +127,36 @@ export const galleryA: readonly GalleryEntry[] = [
       'buggy: synchronizes with an interrupt it already deregistered',
     ),
     scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_InterruptOutsideInitHalt',
+    mistake:
+      'MiniportRestart deregisters the interrupt from MiniportInitializeEx and registers a new one, to pick up a changed interrupt moderation setting.',
+    driver: galleryDriver(
+      'bad-interrupt-in-restart',
+      {
+        restart: (a) => {
+          if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+          const r = NdisMRegisterInterruptEx(a.handle, a, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+              Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1,
+            },
+            InterruptHandler: () => ({
+              InterruptRecognized: false,
+              QueueDefaultInterruptDpc: false,
+              TargetProcessors: 0,
+            }),
+            InterruptDpcHandler: () => {},
+            DisableInterruptHandler: () => {},
+            EnableInterruptHandler: () => {},
+          });
+          a.interrupt = r.NdisInterruptHandle;
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: registers its interrupt again in MiniportRestart',
+    ),
   },
   {
     rule: 'Irql_Interrupt_Function',
@@ -531,6 +564,20 @@ export const galleryA: readonly GalleryEntry[] = [
         },
       },
       'buggy: NdisStallExecution longer than 50 µs',
+    ),
+  },
+  {
+    rule: 'NdisSim_SleepTooLong',
+    mistake: 'MiniportInitializeEx gives the PHY 45 s to finish autonegotiation in a single NdisMSleep call.',
+    driver: galleryDriver(
+      'bad-long-sleep',
+      {
+        initialize: () => {
+          NdisMSleep(45_000_000);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisMSleep longer than 30 s',
     ),
   },
   {

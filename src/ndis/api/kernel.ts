@@ -16,7 +16,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
 } from '../generated/status.ts';
-import { lateWakeNote, type Ndis } from '../ndis.ts';
+import type { Ndis } from '../ndis.ts';
 import { NDIS_SPIN_LOCK, NdisInterrupt, NdisIoWorkItem, NdisTimerObject, type Owner } from '../objects.ts';
 import type {
   MINIPORT_SYNCHRONIZE_INTERRUPT,
@@ -110,8 +110,9 @@ function timerOf(x: unknown, ddi: string): NdisTimerObject {
 
 /**
  * BOOLEAN NdisSetTimerObject(TimerObject, DueTime, MillisecondsPeriod, FunctionContext).
- * <= DISPATCH. DueTime in 100 ns units: negative is relative, positive absolute (time since
- * the machine started). Returns TRUE if the timer was already queued (R8.5).
+ * <= DISPATCH. DueTime in 100 ns units: negative is relative, otherwise an absolute
+ * system time (NdisGetCurrentSystemTime's scale, from 1601); one already past fires at
+ * once. Returns TRUE if the timer was already queued (R8.5).
  */
 export function NdisSetTimerObject(
   TimerObject: NDIS_HANDLE,
@@ -124,7 +125,9 @@ export function NdisSetTimerObject(
   const n = t.ndis;
   n.verifier.irql(irql.NdisSetTimerObject, ddi, adapterName(t.owner));
   const now = n.now;
-  const dueNs = DueTime < 0 ? now + -DueTime * 100 : DueTime * 100;
+  // R8.5: an absolute DueTime at or before the current system time is due now
+  // (the kernel fires a timer whose due time has passed at once).
+  const dueNs = DueTime < 0 ? now + -DueTime * 100 : Math.max(0, DueTime - systemTimeAtBoot) * 100;
   t.context = FunctionContext ?? t.chars.FunctionContext;
   t.periodic = MillisecondsPeriod > 0;
   const was = n.kernel.setTimer(t.k, dueNs, MillisecondsPeriod * 1_000_000);
@@ -397,6 +400,16 @@ export function NdisMRegisterInterruptEx(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMRegisterInterruptEx, ddi, b.name);
   if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, NdisInterruptHandle: null };
+  // R2.7: the NdisMRegisterInterruptEx page has the miniport register its interrupt from
+  // MiniportInitializeEx. Above PASSIVE the IRQL report just made already covers it.
+  if (n.kernel.ctx.irql === Irql.Passive && !n.insideCallback(b, 'MiniportInitializeEx')) {
+    n.verifier.report(
+      'NdisSim_InterruptOutsideInitHalt',
+      ddi,
+      b.name,
+      `${ddi} outside MiniportInitializeEx, where its documentation has a miniport register its interrupt (R2.7)`,
+    );
+  }
   if (b.inInitialize) claimsHardware(b, ddi);
   const c = MiniportInterruptCharacteristics;
   const line = b.dev.resources?.line ?? null;
@@ -439,9 +452,24 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
     n.verifier.report('NdisMDeregisterInterruptEx', ddi, i.block.name, 'interrupt deregistered twice');
     return;
   }
+  // R2.10: the NdisMDeregisterInterruptEx page names MiniportInitializeEx (its error
+  // path) and MiniportHaltEx as the callers. Above PASSIVE the IRQL report covers it.
+  const b = i.block;
+  if (
+    n.kernel.ctx.irql === Irql.Passive &&
+    !n.insideCallback(b, 'MiniportInitializeEx') &&
+    !n.insideCallback(b, 'MiniportHaltEx')
+  ) {
+    n.verifier.report(
+      'NdisSim_InterruptOutsideInitHalt',
+      ddi,
+      b.name,
+      `${ddi} outside MiniportInitializeEx and MiniportHaltEx, the places its documentation allows (R2.10)`,
+    );
+  }
   if (n.trace.on) n.traceDdi(ddi, i.block, {});
   i.line.disconnect(i.k);
-  n.kernel.flushDpc(i.k.dpc);
+  n.flushInterruptDpcs(i);
   i.deregistered = true;
 }
 
@@ -481,6 +509,9 @@ export function NdisMSynchronizeWithInterruptEx(
 
 // ------------------------------------------------------- waits and time
 
+/** The longest delay the NdisMSleep page allows one call: 30 s (R8.12). */
+const maxSleepUs = 30_000_000;
+
 /**
  * VOID NdisMSleep(MicrosecondsToSleep). < DISPATCH. Blocks the calling thread: other
  * CPUs (and DPCs) go on meanwhile (R8.12).
@@ -488,11 +519,19 @@ export function NdisMSynchronizeWithInterruptEx(
 export function NdisMSleep(MicrosecondsToSleep: number): void {
   const n = currentNdis('NdisMSleep');
   n.verifier.irql(irql.NdisMSleep, 'NdisMSleep', null);
+  if (MicrosecondsToSleep > maxSleepUs) {
+    // R8.12: the NdisMSleep page forbids a delay above 30 s; the thread still sleeps it.
+    n.verifier.report(
+      'NdisSim_SleepTooLong',
+      'NdisMSleep',
+      null,
+      `NdisMSleep(${MicrosecondsToSleep}) asks for more than the 30,000,000 µs allowed (R8.12)`,
+    );
+  }
   const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
   if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
   const due = n.checkCallbackWatchdog();
   n.beginWait(wake);
-  let late: number;
   try {
     if (due < wake) {
       // Driver Verifier's OID timer fires while this thread sleeps (R6.6).
@@ -501,11 +540,7 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
     }
     n.kernel.machine.waitUntil(wake);
   } finally {
-    late = n.endWait();
-  }
-  if (late > 0 && n.trace.on) {
-    const k = n.kernel;
-    n.trace.add(n.now, k.ctx.cpu, k.ctx.irql, 'model', 'ndis', lateWakeNote(0, late), {});
+    n.endWait();
   }
   n.checkCallbackWatchdog();
 }
@@ -551,10 +586,21 @@ export function NdisGetSystemUpTimeEx(): number {
   return Math.floor(n.now / 1_000_000);
 }
 
-/** VOID NdisGetCurrentSystemTime(*pSystemTime): 100 ns units; the model's epoch is machine start. */
+/**
+ * The system time at which every simulated machine starts: 2026-01-01 00:00:00 UTC in
+ * 100 ns units since 1601-01-01 (155,228 days of 86,400 s). A constant, not the wall
+ * clock, so that runs stay deterministic (R8.5, docs/model.md).
+ */
+export const systemTimeAtBoot = 134_116_992_000_000_000;
+
+/**
+ * VOID NdisGetCurrentSystemTime(*pSystemTime): the system time, 100 ns units since
+ * 1 January 1601 (KeQuerySystemTime's scale): the boot epoch plus the virtual time.
+ * A double holds values of this size to 16 units (1.6 µs).
+ */
 export function NdisGetCurrentSystemTime(): number {
   const n = currentNdis('NdisGetCurrentSystemTime');
-  return Math.floor(n.now / 100);
+  return systemTimeAtBoot + Math.floor(n.now / 100);
 }
 
 // ------------------------------------------------------ IRQL and memory
@@ -596,8 +642,13 @@ export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
   n.kernel.lower(_OldIrql);
 }
 
-/** The tag NDIS uses when a driver gives none ('NDIS' in memory order). */
-const ndisDefaultTag = 0x5349444e;
+/**
+ * NDIS's default pool tag, which the NdisAllocateMemoryWithTagPriority page names as
+ * the C character constant 'maDN'. A tag here is the ULONG value the driver passes, as
+ * in C (the test tag 'test' is 0x74657374), so 'maDN' is 0x6D61444E; pool tools show
+ * its bytes in memory order, "NDam".
+ */
+const ndisDefaultTag = 0x6d61444e;
 
 /**
  * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
@@ -614,6 +665,8 @@ export function NdisAllocateMemoryWithTagPriority(
   const n: Ndis = currentNdis(ddi);
   const b = h instanceof MiniportDriverBlock ? null : h;
   n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
+  // SDV rule NdisAllocateMemoryWithTagPriority: the driver passes a tag of its own,
+  // not zero and not NDIS's default (R8.2).
   if (Tag === 0 || Tag === ndisDefaultTag) {
     n.verifier.report(
       'NdisAllocateMemoryWithTagPriority',
