@@ -30,6 +30,7 @@ import { issueOid } from './ndis/oid.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine } from './pnp/resources.ts';
+import { fmtTime } from './report/format.ts';
 import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { Machine } from './sim/machine.ts';
 import type { EventTarget } from './sim/queue.ts';
@@ -351,6 +352,12 @@ export class World implements EventTarget {
     }
     if (verdict === 'livelock') message = this.machine.stopped;
     if (verdict === 'ok' && this.verifier.violations.length > 0) verdict = 'violations';
+    const held = this.ndis.heldAtEnd;
+    if (held !== null && (verdict === 'ok' || verdict === 'violations')) {
+      // The end state is the model's, not Windows': say so rather than pass the run.
+      verdict = 'not-modelled';
+      message = `the run ended with ${held.who} asleep in NdisMSleep since its wake-up time ${fmtTime(held.dueNs)}, held up by a sleep of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)`;
+    }
     this.result = {
       verdict,
       endNs: this.machine.now,

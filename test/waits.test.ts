@@ -93,3 +93,38 @@ test('R8.12, R2.13: a halt that sleeps past the watchdog in its own time is caug
   assert.ok(r.endNs > 86 * ns.s && r.endNs < 86.01 * ns.s, `caught at 86 s, not at ${r.endNs}`);
   assert.match(r.modelNotes[0] ?? '', /^1 NdisMSleep call returned up to 35(\.\d+)? s late/);
 });
+
+test('R8.12: a halt that polls for a work item asleep beneath it deadlocks in the model; the run says so (not-modelled), it does not pass', () => {
+  // The work item starts in MiniportPause and sleeps 1 ms; the halt, which begins
+  // during that sleep, polls every 100 µs for it to finish. On Windows both go on.
+  const drv = scriptedDriver('poll-nic', {
+    pause: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      a.state.busy = true;
+      NdisQueueIoWorkItem(
+        wi,
+        () => {
+          NdisMSleep(1000);
+          a.state.busy = false;
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      while (a.state.busy) NdisMSleep(100);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'poll-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /^the run ended with NdisIoWorkItemFunction of nic0 asleep in NdisMSleep since its wake-up time 1\.00\d+ s, held up by a sleep of another thread nested above it/,
+  );
+});

@@ -165,6 +165,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Blocking waits that resumed after their time (a nested wait ran past it), and by how much at most. */
   lateWakes = 0;
   lateWakeMaxNs = 0;
+  /** The outermost thread still held up by a nested wait when the run ended, if any. */
+  heldAtEnd: { who: string; dueNs: number } | null = null;
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
@@ -526,6 +528,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     if (late <= 0) return 0;
+    if (this.kernel.machine.stopped !== null) {
+      // The run is over, and this thread, whose time was up, never got to run again:
+      // threads that wait for each other deadlock in the model (docs/model.md).
+      const f = this.frames[this.waitDepth[this.waitCount]! - 1];
+      const who =
+        f === undefined ? 'a thread' : `${f.fn}${f.adapter === null ? '' : ` of ${f.adapter.name}`}`;
+      this.heldAtEnd = { who, dueNs: this.waitWake[this.waitCount]! };
+      return late;
+    }
     this.lateWakes++;
     if (late > this.lateWakeMaxNs) this.lateWakeMaxNs = late;
     const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
