@@ -210,6 +210,16 @@ function genStatus(s: StatusJson, extra: ExtraJson): string {
   for (const v of s.objectTypes.values) {
     if (v.miniportRelevant) out.push(`export const ${v.name} = ${v.value};`);
   }
+  out.push('/** The names of those types, for the trace; where two share a value, the first. */');
+  out.push('export const NDIS_OBJECT_TYPE_NAMES: ReadonlyMap<number, string> = new Map([');
+  const named = new Set<number>();
+  for (const v of s.objectTypes.values) {
+    const value = Number(v.value);
+    if (!v.miniportRelevant || named.has(value)) continue;
+    named.add(value);
+    out.push(`  [${v.value}, ${JSON.stringify(v.name)}],`);
+  }
+  out.push(']);');
   out.push('');
   for (const [group, g] of Object.entries(extra.constants)) {
     out.push(`/** ${group} (data/extra.json; ${g.source.join('; ')}). */`);

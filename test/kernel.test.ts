@@ -5,14 +5,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   type MINIPORT_ISR,
+  type NDIS_HANDLE,
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
-  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
-  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
+  NdisCancelTimerObject,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
   NdisMDeregisterInterruptEx,
   NdisMRegisterInterruptEx,
@@ -27,7 +29,14 @@ import { systemTimeAtBoot } from '../src/ndis/api/kernel.ts';
 import { Chooser, RandomStrategy } from '../src/sim/choice.ts';
 import { Machine } from '../src/sim/machine.ts';
 import type { EventTarget } from '../src/sim/queue.ts';
-import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import {
+  after,
+  type Hooks,
+  idleInterrupt,
+  scriptedDriver,
+  type TestAdapter,
+  timerCharacteristics,
+} from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 test('R8.5: 1,100 timers due at the same instant on one CPU all run their DPCs (a DPC queue has no depth limit)', () => {
@@ -35,17 +44,12 @@ test('R8.5: 1,100 timers due at the same instant on one CPU all run their DPCs (
   const drv = scriptedDriver('many-timers', {
     initialize: (a) => {
       for (let i = 0; i < 1100; i++) {
-        const t = NdisAllocateTimerObject(a.handle, {
-          Header: {
-            Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-            Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
-          },
-          AllocationTag: 0x74657374,
-          TimerFunction: () => {
+        const t = NdisAllocateTimerObject(
+          a.handle,
+          timerCharacteristics(() => {
             fired++;
-          },
-          FunctionContext: null,
-        });
+          }),
+        );
         NdisSetTimerObject(t.TimerObject!, -10_000, 0, null);
       }
       return NDIS_STATUS_SUCCESS;
@@ -166,17 +170,12 @@ test('R8.5 NdisSetTimerObject: a positive DueTime is an absolute system time; on
           ['now + 0.5 s', now + 5_000_000],
         ];
         for (const [name, due] of cases) {
-          const t = NdisAllocateTimerObject(a.handle, {
-            Header: {
-              Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-              Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
-            },
-            AllocationTag: 0x74657374,
-            TimerFunction: () => {
+          const t = NdisAllocateTimerObject(
+            a.handle,
+            timerCharacteristics(() => {
               fired[name] = NdisGetCurrentSystemTime() - now;
-            },
-            FunctionContext: null,
-          }).TimerObject!;
+            }),
+          ).TimerObject!;
           NdisSetTimerObject(t, due, 0, null);
         }
       });
@@ -239,17 +238,7 @@ test('R8.12 NdisSim_SleepTooLong: NdisMSleep above 30,000,000 µs is reported; e
 // --------------------------------------------------- where interrupts are (de)registered
 
 test('R2.7/R2.10 NdisSim_InterruptOutsideInitHalt: (de)registering the interrupt in MiniportRestart or MiniportPause is reported, in MiniportInitializeEx and MiniportHaltEx it is not', () => {
-  const chars = {
-    Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
-    InterruptHandler: () => ({
-      InterruptRecognized: false,
-      QueueDefaultInterruptDpc: false,
-      TargetProcessors: 0,
-    }),
-    InterruptDpcHandler: () => {},
-    DisableInterruptHandler: () => {},
-    EnableInterruptHandler: () => {},
-  };
+  const chars = idleInterrupt();
   const swap = (a: TestAdapter): number => {
     if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
     a.interrupt = NdisMRegisterInterruptEx(a.handle, a, chars).NdisInterruptHandle;
@@ -299,15 +288,10 @@ test('a livelock is events at one instant without end; a long run whose clock mo
   // bound of a run once), a long run but no livelock.
   const drv = scriptedDriver('busy-nic', {
     initialize: (a) => {
-      const t = NdisAllocateTimerObject(a.handle, {
-        Header: {
-          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
-        },
-        AllocationTag: 0x74657374,
-        TimerFunction: () => void NdisSetTimerObject(t.TimerObject!, -1, 0, null),
-        FunctionContext: null,
-      });
+      const t = NdisAllocateTimerObject(
+        a.handle,
+        timerCharacteristics(() => void NdisSetTimerObject(t.TimerObject!, -1, 0, null)),
+      );
       NdisSetTimerObject(t.TimerObject!, -1, 0, null);
       return NDIS_STATUS_SUCCESS;
     },
@@ -320,4 +304,112 @@ test('a livelock is events at one instant without end; a long run whose clock mo
   const r = w.run(5 * ns.s);
   assert.equal(r.verdict, 'ok', r.message ?? undefined);
   assert.ok(r.events > 5_000_000, `${r.events} events`);
+});
+
+const testTag = 0x74736574; // 'test'
+
+/** A timer object of `handle` (an adapter or the driver) whose callback does nothing. */
+function idleTimer(handle: NDIS_HANDLE): NDIS_HANDLE {
+  return NdisAllocateTimerObject(
+    handle,
+    timerCharacteristics(() => {}),
+  ).TimerObject!;
+}
+
+/** nic0 of `hooks`, removed at 1 s, so the driver unloads; collect mode. */
+function removedAt1s(name: string, hooks: Hooks) {
+  const drv = scriptedDriver(name, hooks);
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'collect' },
+  });
+  return { w, r: w.run(3 * ns.s), drv };
+}
+
+test('NdisSim_PoolNotFreedAtUnload (R2.16): a driver that unloads with pool still allocated is 0xC4/0x62, its name and the number of allocations', () => {
+  const { r } = removedAt1s('pool-leak', {
+    initialize: (a) => {
+      a.state.ring = NdisAllocateMemoryWithTagPriority(a.handle, 4096, testTag, 16);
+      a.state.stats = NdisAllocateMemoryWithTagPriority(a.handle, 64, testTag, 16);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.adapter, ...v.bugCheck.params]),
+    [['NdisSim_PoolNotFreedAtUnload', 'MiniportDriverUnload', 'nic0', 0x62, 'pool-leak', 0, 2]],
+  );
+  assert.match(r.violations[0]!.message, /2 allocation\(s\) .*4160 bytes/);
+  // Freed in halt: nothing to report.
+  const ok = removedAt1s('pool-freed', {
+    initialize: (a) => {
+      a.state.ring = NdisAllocateMemoryWithTagPriority(a.handle, 4096, testTag, 16);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => NdisFreeMemoryWithTagPriority(a.handle, a.state.ring as Uint8Array, testTag),
+  });
+  assert.deepEqual(ok.r.violations, []);
+});
+
+test('NdisSim_TimerNotFreed (R8.4, R8.7, R2.5): a timer object of the adapter cancelled but never freed is reported when halt, or a failing initialize, returns', () => {
+  const { r } = removedAt1s('timer-kept', {
+    initialize: (a) => {
+      a.state.t = idleTimer(a.handle);
+      NdisSetTimerObject(a.state.t as NDIS_HANDLE, -250 * 10_000, 250, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      NdisCancelTimerObject(a.state.t as NDIS_HANDLE);
+    },
+  });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.adapter]),
+    [['NdisSim_TimerNotFreed', 'MiniportHaltEx', 'nic0']],
+  );
+  const drv = scriptedDriver('timer-init-fail', {
+    initialize: (a) => {
+      idleTimer(a.handle); // never set, never freed
+      return NDIS_STATUS_FAILURE;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'timer-init-fail' }],
+    options: { verifier: 'collect' },
+  });
+  assert.deepEqual(
+    w.run(1 * ns.s).violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_TimerNotFreed', 'MiniportInitializeEx']],
+  );
+  // Cancelled and freed in halt: nothing to report.
+  const ok = removedAt1s('timer-freed', {
+    initialize: (a) => {
+      a.state.t = idleTimer(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      NdisCancelTimerObject(a.state.t as NDIS_HANDLE);
+      NdisFreeTimerObject(a.state.t as NDIS_HANDLE);
+    },
+  });
+  assert.deepEqual(ok.r.violations, []);
+});
+
+test('NdisSim_CallbackAfterHalt (R8.8, R2.16): a timer allocated with the driver handle that fires after MiniportDriverUnload is reported, naming the driver', () => {
+  const { r, drv } = removedAt1s('drv-timer', {
+    driverEntry: (h) => {
+      NdisSetTimerObject(idleTimer(h), -500 * 10_000, 500, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.ok(drv.calls.includes('MiniportDriverUnload'));
+  assert.ok(r.violations.length >= 1);
+  for (const v of r.violations) {
+    assert.equal(v.rule, 'NdisSim_CallbackAfterHalt');
+    assert.equal(v.ddi, 'NdisTimerFunction');
+    assert.equal(v.adapter, null);
+    assert.ok(v.timeNs > 1 * ns.s);
+    assert.match(v.message, /of driver drv-timer ran after its MiniportDriverUnload returned/);
+  }
 });

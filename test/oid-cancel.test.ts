@@ -129,7 +129,14 @@ test("R6.3: completing a request that is no longer pending stops with Driver Ver
   const v = r.bugCheck!;
   assert.equal(v.rule, 'DoubleComplete');
   assert.equal(v.bugCheck.code, 0xc4);
-  assert.deepEqual(v.bugCheck.params, [0x91002, 'NDIS_OID_REQUEST', 'dc0', 0]);
+  // Parameters 2–4 as status.json gives them for 0x91002: the condition's string, the
+  // rule state and the supplemental state (stand-ins).
+  assert.deepEqual(v.bugCheck.params, [
+    0x91002,
+    'OID request completed twice',
+    'dc0 rule state',
+    'dc0 supplemental state',
+  ]);
 });
 
 test("R6.6: Driver Verifier's 12 s for an OID runs from the call of MiniportOidRequest, so a handler that blocks past it is caught while it blocks", () => {

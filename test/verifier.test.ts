@@ -9,10 +9,9 @@ import { driverNames } from '../src/drivers/index.ts';
 import {
   type NDIS_IO_WORKITEM_FUNCTION,
   NDIS_LOWER_IRQL,
-  NDIS_MINIPORT_INTERRUPT_REVISION_1,
-  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_SPIN_LOCK,
+  NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
@@ -35,7 +34,7 @@ import { msRules } from '../src/ndis/generated/rules.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import { catalogue, unknownMappings } from '../src/verifier/catalogue.ts';
-import { type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { type Hooks, idleInterrupt, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 test('the catalogue has every rule of rules.json, each enforced or not applicable with a reason', () => {
@@ -197,21 +196,7 @@ test('R2.4: mapping registers or registering the interrupt before the registrati
           // Claims the hardware first, as a driver that sets its attributes late would.
           const mem = params.AllocatedResources!.PartialDescriptors[0]! as { Start: number };
           if (early === 'NdisMMapIoSpace') NdisMMapIoSpace(handle, mem.Start, 16);
-          else
-            NdisMRegisterInterruptEx(handle, null, {
-              Header: {
-                Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
-                Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1,
-              },
-              InterruptHandler: () => ({
-                InterruptRecognized: false,
-                QueueDefaultInterruptDpc: false,
-                TargetProcessors: 0,
-              }),
-              InterruptDpcHandler: () => {},
-              DisableInterruptHandler: () => {},
-              EnableInterruptHandler: () => {},
-            });
+          else NdisMRegisterInterruptEx(handle, null, idleInterrupt());
           return init(handle, ctx, params);
         };
       },
@@ -409,8 +394,91 @@ test('R8.3: NDIS_LOWER_IRQL lowers only when its two arguments differ; lowering 
     options: { verifier: 'collect' },
   });
   const r = w.run(1 * ns.s);
+  // 0xC4/0x31: parameter 2 the current IRQL (PASSIVE), 3 the IRQL asked for (DISPATCH), 4 zero.
   assert.deepEqual(
-    r.violations.map((v) => [v.rule, v.bugCheck.code, v.bugCheck.params[0], v.bugCheck.params[1]]),
-    [['Irql_IrqlSetting_Function', 0xc4, 0x31, 2]],
+    r.violations.map((v) => [v.rule, v.bugCheck.code, ...v.bugCheck.params]),
+    [['Irql_IrqlSetting_Function', 0xc4, 0x31, 0, 2, 0]],
   );
+});
+
+/** The gallery scenario of `rule`, run with the verifier in `mode`. */
+function runGallery(rule: string, mode: 'bugcheck' | 'collect' = 'bugcheck') {
+  const s = loadScenario(`examples/gallery/${rule}.yaml`, driverNames());
+  const w = buildWorld(s, { verifier: mode });
+  return { w, r: w.run(untilNs(s)) };
+}
+
+test('Irql_Synch_Function, Irql_IrqlSetting_Function (R8.10, R8.3): the catalogue gives the bug check of each DDI Driver Verifier checks itself, and `rules` prints it', () => {
+  const synch = catalogue.get('Irql_Synch_Function')!;
+  assert.deepEqual(synch.ddiBugChecks?.NdisAcquireSpinLock, [null, { code: 0xc4, p1: 0x42 }]);
+  assert.deepEqual(synch.ddiBugChecks?.NdisDprAcquireSpinLock, [{ code: 0xc4, p1: 0x40 }, null]);
+  const setting = catalogue.get('Irql_IrqlSetting_Function')!;
+  assert.deepEqual(setting.ddiBugChecks?.NDIS_RAISE_IRQL_TO_DISPATCH, [null, { code: 0xc4, p1: 0x30 }]);
+  const out = spawnSync(process.execPath, ['bin/ndis-sim.js', 'rules', 'Irql_Synch_Function'], {
+    encoding: 'utf8',
+  }).stdout;
+  assert.match(out, /The bug check depends on the call/);
+  assert.match(out, /NdisAcquireSpinLock above DISPATCH: 0xC4\/0x42/);
+  assert.match(out, /NdisReleaseSpinLock at any IRQL but DISPATCH: 0xC4\/0x32/);
+  assert.match(out, /DRIVER_IRQL_NOT_LESS_OR_EQUAL \(0xD1\) for any other call/);
+  assert.doesNotMatch(out, /calls, with/);
+});
+
+test('Irql_IrqlSetting_Function (R8.3): NDIS_RAISE_IRQL_TO_DISPATCH at DIRQL is KeRaiseIrql asked to lower, 0xC4/0x30 with the current IRQL and the IRQL asked for', () => {
+  const { r } = runGallery('Irql_IrqlSetting_Function');
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'Irql_IrqlSetting_Function');
+  assert.equal(v.ddi, 'NDIS_RAISE_IRQL_TO_DISPATCH');
+  assert.deepEqual([v.bugCheck.code, ...v.bugCheck.params], [0xc4, 0x30, 3, 2, 0]);
+});
+
+test('NdisOidComplete, NdisOidDoubleComplete (R6.3): 0xC4/0x91001 and 0x91002 carry the condition, the rule state and the supplemental state (status.json), and name the OID', () => {
+  for (const [rule, p1, condition] of [
+    ['NdisOidComplete', 0x91001, 'OID request completed with NDIS_STATUS_PENDING'],
+    ['NdisOidDoubleComplete', 0x91002, 'OID request completed twice'],
+  ] as const) {
+    const v = runGallery(rule).r.bugCheck!;
+    assert.equal(v.rule, rule);
+    assert.deepEqual(v.bugCheck.params, [p1, condition, 'nic0 rule state', 'nic0 supplemental state']);
+    assert.ok(!v.bugCheck.params.includes('NDIS_OID_REQUEST'), rule);
+    assert.match(v.message, /OID_GEN_CURRENT_PACKET_FILTER/, rule);
+  }
+});
+
+test('NdisSim_ResetDoubleComplete (R3.10, R4.15): NdisMResetComplete inside MiniportResetEx and then a final status is one reset completed twice, not 0x7C/0x0F', () => {
+  const v = runGallery('NdisSim_ResetDoubleComplete').r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_ResetDoubleComplete');
+  assert.equal(v.ddi, 'MiniportResetEx');
+  assert.deepEqual([v.bugCheck.code, v.bugCheck.params[0]], [0xc4, 0x4e530026]);
+  assert.match(v.message, /returned NDIS_STATUS_SUCCESS: .*completed twice \(R3\.10, R4\.15\)/);
+});
+
+test('NdisSim_ResetCompleteUnexpected (R4.15, R3.10): a second NdisMResetComplete for a pended reset is 0x7C/0x0F and says it is a double completion', () => {
+  const v = runGallery('NdisSim_ResetCompleteUnexpected').r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_ResetCompleteUnexpected');
+  assert.equal(v.ddi, 'NdisMResetComplete');
+  assert.deepEqual([v.bugCheck.code, v.bugCheck.params[0]], [0x7c, 0x0f]);
+  assert.match(v.message, /already completed by NdisMResetComplete at \d+\.\d{6} s: a double completion/);
+});
+
+test('NdisSim_InitializeReturn, MiniportPause_Return (R2.5, R3.5): the messages name the status, and give the hex of one that has no name', () => {
+  for (const [status, want] of [
+    [NDIS_STATUS_BAD_VERSION, /returned NDIS_STATUS_BAD_VERSION:/],
+    [0xc0ff0001, /returned an unknown status \(0xC0FF0001\):/],
+  ] as const) {
+    const drv = scriptedDriver('init-status', { initialize: () => status });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'init-status' }] });
+    const v = w.run(1 * ns.s).bugCheck!;
+    assert.equal(v.rule, 'NdisSim_InitializeReturn');
+    assert.match(v.message, want);
+  }
+  const drv = scriptedDriver('pause-status', { pause: () => NDIS_STATUS_FAILURE });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'pause-status' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const v = w.run(2 * ns.s).bugCheck!;
+  assert.equal(v.rule, 'MiniportPause_Return');
+  assert.match(v.message, /MiniportPause returned NDIS_STATUS_FAILURE;/);
 });

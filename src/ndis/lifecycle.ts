@@ -8,6 +8,7 @@ import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import type { Irp } from '../pnp/pnp.ts';
 import { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../pnp/pnp.ts';
+import { statusText } from '../verifier/bugcheck.ts';
 import { ndisCheck } from '../verifier/catalogue.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
@@ -340,7 +341,7 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
       'NdisSim_InitializeReturn',
       'MiniportInitializeEx',
       b.name,
-      `MiniportInitializeEx returned 0x${status.toString(16)}: SUCCESS, NOT_ACCEPTED, RESOURCES or FAILURE only (R2.5)`,
+      `MiniportInitializeEx returned ${statusText(status)}: SUCCESS, NOT_ACCEPTED, RESOURCES or FAILURE only (R2.5)`,
     );
   }
   if (status === NDIS_STATUS_SUCCESS && b.registration === null) {
@@ -433,6 +434,28 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
       break;
     }
   }
+  checkTimersFreed(n, b, 'MiniportInitializeEx', who, 'failed');
+}
+
+/**
+ * R8.4, R8.7, R2.5: a timer object allocated with the adapter handle must be freed
+ * (NdisFreeTimerObject) by the time the adapter's halt, or its failing initialize,
+ * returns, as its work items must (R8.8). A timer still set was reported already
+ * (CancelTimerObject, NdisSim_InitFailedTimerSet); this is one merely not freed.
+ * Freed timers leave b.timers, so what is left there was never freed.
+ */
+function checkTimersFreed(n: Ndis, b: MiniportBlock, fn: string, who: string, how: string): void {
+  for (const t of b.timers) {
+    if (!t.freed && !t.k.queued) {
+      n.verifier.report(
+        'NdisSim_TimerNotFreed',
+        fn,
+        who,
+        `${fn} ${how} without freeing a timer object allocated with the adapter handle (NdisFreeTimerObject; R8.4, R8.7)`,
+      );
+      return;
+    }
+  }
 }
 
 export function callRestart(n: Ndis, b: MiniportBlock): void {
@@ -477,7 +500,7 @@ export function finishRestart(n: Ndis, b: MiniportBlock, status: number, via: st
       'NdisSim_RestartReturn',
       via,
       b.name,
-      `${via}: 0x${status.toString(16)} is not a restart result (SUCCESS, RESOURCES or FAILURE; R3.9)`,
+      `${via}: ${statusText(status)} is not a restart result (SUCCESS, RESOURCES or FAILURE; R3.9)`,
     );
   }
   b.restart = null;
@@ -627,7 +650,7 @@ export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {
       'MiniportPause_Return',
       'MiniportPause',
       b.name,
-      `MiniportPause returned 0x${status.toString(16)}; only SUCCESS or PENDING are allowed (R3.5)`,
+      `MiniportPause returned ${statusText(status)}; only SUCCESS or PENDING are allowed (R3.5)`,
     );
     status = NDIS_STATUS_SUCCESS;
   }
@@ -741,6 +764,7 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
       break;
     }
   }
+  checkTimersFreed(n, b, 'MiniportHaltEx', b.name, 'returned');
 }
 
 function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number): void {

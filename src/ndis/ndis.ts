@@ -11,13 +11,14 @@ import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
-import { BugCheckCode, bugCheckName } from '../verifier/bugcheck.ts';
+import { BugCheckCode, bugCheckName, statusText } from '../verifier/bugcheck.ts';
 import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
+import { poolLeftBy } from './api/kernel.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
-import { statusInfo } from './generated/status.ts';
+import { NDIS_OBJECT_TYPE_NAMES, statusInfo } from './generated/status.ts';
 import * as life from './lifecycle.ts';
 import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { OidTimers, oidOverdueAt } from './oid.ts';
@@ -237,7 +238,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         'NdisSim_DriverEntryLeak',
         'DriverEntry',
         null,
-        `DriverEntry of ${name} returned 0x${(status >>> 0).toString(16)} after registering, without NdisMDeregisterMiniportDriver (R2.1)`,
+        `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisMDeregisterMiniportDriver (R2.1)`,
       );
     }
     if (status !== 0 || d === undefined || d.deregistered) {
@@ -250,6 +251,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   registerDriver(d: MiniportDriverBlock): void {
     this.drivers.set(d.name, d);
   }
+
+  /**
+   * Names of drivers whose MiniportDriverUnload has returned (and that were not loaded
+   * again): their timers and work items must not run (afterHalt).
+   */
+  private readonly unloadedDrivers = new Set<string>();
 
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
@@ -271,6 +278,26 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     this.drivers.delete(d.name);
+    this.unloadedDrivers.add(d.name);
+    this.checkPoolAtUnload(d);
+  }
+
+  /**
+   * Driver Verifier's pool tracking: a driver that unloads with pool still allocated is
+   * 0xC4/0x62, parameter 2 the driver's name, 4 the number of allocations not freed
+   * (bug-check-0xc4 page, status.json). R2.16: unload comes after every adapter's halt,
+   * so nothing the driver allocated may be left.
+   */
+  private checkPoolAtUnload(d: MiniportDriverBlock): void {
+    const left = poolLeftBy(this, d);
+    if (left.count === 0) return;
+    this.verifier.report(
+      'NdisSim_PoolNotFreedAtUnload',
+      'MiniportDriverUnload',
+      left.adapter,
+      `${d.name} unloaded with ${left.count} allocation(s) from NdisAllocateMemoryWithTagPriority (${left.bytes} bytes) never freed (R2.16)`,
+      [d.name, 0, left.count],
+    );
   }
 
   // ------------------------------------------------------ FDO (PnP side)
@@ -570,12 +597,31 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * against freed state (R2.5, R2.10, R8.7).
    */
   private afterHalt(b: MiniportBlock | null, fn: string): boolean {
-    if (b === null || !b.handleDead) return false;
+    if (b === null) return this.afterUnload(fn);
+    if (!b.handleDead) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       b.name,
       `${fn} of ${b.name} ran after ${b.handleEnd}: the driver left it armed (R2.10)`,
+    );
+    return true;
+  }
+
+  /**
+   * A timer or work item allocated with the driver handle fires after the driver's
+   * MiniportDriverUnload returned: its code runs against a driver that is gone (R8.8:
+   * a driver-handle work item is freed before unload; R2.16). The kernel runs the DPC
+   * or work item as its owner, the driver named by `ctx.who`.
+   */
+  private afterUnload(fn: string): boolean {
+    const who = this.kernel.ctx.who;
+    if (!this.unloadedDrivers.has(who) || this.drivers.has(who)) return false;
+    this.verifier.report(
+      'NdisSim_CallbackAfterHalt',
+      fn,
+      null,
+      `${fn} of driver ${who} ran after its MiniportDriverUnload returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16)`,
     );
     return true;
   }
@@ -709,12 +755,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (b !== null) data.adapter = b.name;
     if ('result' in data) data.result = describe(data.result);
     if ('Status' in data) data.Status = describe(data.Status);
+    if ('StatusCode' in data) data.StatusCode = describe(data.StatusCode);
+    if (typeof data.Type === 'number') data.Type = objectTypeName(data.Type);
     this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'ddi', fn, data);
     return data;
   }
 }
 
 /** A callback result for the trace: status names for NDIS_STATUS values. */
+/** An NDIS_OBJECT_TYPE_* value by name, or in hex when the model does not know it. */
+export function objectTypeName(type: number): string {
+  return NDIS_OBJECT_TYPE_NAMES.get(type) ?? `0x${type.toString(16)}`;
+}
+
 export function describe(result: unknown): unknown {
   if (typeof result === 'number') return statusInfo.get(result)?.name ?? result;
   if (result !== null && typeof result === 'object') {

@@ -5,6 +5,7 @@
 
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
+import { type BugCheckParam, statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
 import { type MiniportBlock, removeFrom } from './block.ts';
 import {
@@ -24,6 +25,16 @@ import {
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type { NDIS_OID_REQUEST } from './types.ts';
+
+/**
+ * Parameters 2–4 of Driver Verifier's NDIS rule codes (0xC4/0x0009xxxx; status.json):
+ * a pointer to a string naming the broken condition, then the rule state and the
+ * supplemental state that !ruleinfo takes. The model has no addresses, so symbolic
+ * stand-ins: the condition itself, and the adapter's rule state.
+ */
+export function ruleParams(condition: string, b: MiniportBlock): BugCheckParam[] {
+  return [condition, `${b.name} rule state`, `${b.name} supplemental state`];
+}
 
 /** Who issued a request: a protocol binding, or NDIS itself. */
 export type OidOrigin =
@@ -101,7 +112,7 @@ function reportOverdue(n: Ndis, r: OidRecord): void {
     'NdisTimedOidComplete',
     'MiniportOidRequest',
     r.block.name,
-    `OID 0x${r.request.DATA.Oid.toString(16).toUpperCase()} not completed within 12 s (R6.6)`,
+    `${oidText(r.request.DATA.Oid)} not completed within 12 s (R6.6)`,
     ['OID request pending', r.block.name, 0],
   );
 }
@@ -195,8 +206,8 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
         'DoubleComplete',
         'MiniportOidRequest',
         b.name,
-        'MiniportOidRequest called NdisMOidRequestComplete and then returned a final status (R3.10)',
-        ['NDIS_OID_REQUEST', b.name, 0],
+        `MiniportOidRequest called NdisMOidRequestComplete for ${oidText(r.request.DATA.Oid)} and then returned ${statusText(status)}, a final status (R3.10)`,
+        ruleParams('OID request completed twice', b),
       );
     }
     return;
@@ -224,8 +235,8 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
         'DoubleComplete',
         ddi,
         b.name,
-        `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed after MiniportOidRequest returned a final status (R3.10)`,
-        ['NDIS_OID_REQUEST', b.name, 0],
+        `${oidText(request.DATA.Oid)} completed after MiniportOidRequest returned a final status (R3.10)`,
+        ruleParams('OID request completed twice', b),
       );
     } else if (earlier !== undefined && n.insideCallback(b, 'NdisIoWorkItemFunction')) {
       // The deferred completion of a request that was already completed (SDV DoubleCompleteWorkItem).
@@ -233,16 +244,16 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
         'DoubleCompleteWorkItem',
         ddi,
         b.name,
-        `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed again from an I/O work item (R3.10, R6.3)`,
-        ['NDIS_OID_REQUEST', b.name, 0],
+        `${oidText(request.DATA.Oid)} completed again from an I/O work item (R3.10, R6.3)`,
+        ruleParams('OID request completed twice', b),
       );
     } else if (earlier !== undefined) {
       n.verifier.report(
         'NdisOidDoubleComplete',
         ddi,
         b.name,
-        `OID 0x${request.DATA.Oid.toString(16).toUpperCase()} completed twice (R6.3, R3.10)`,
-        ['NDIS_OID_REQUEST', b.name, 0],
+        `${oidText(request.DATA.Oid)} completed twice (R6.3, R3.10)`,
+        ruleParams('OID request completed twice', b),
       );
     } else {
       n.verifier.report(
@@ -260,8 +271,8 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
       'NdisOidComplete',
       ddi,
       b.name,
-      'NdisMOidRequestComplete with NDIS_STATUS_PENDING: a completion needs a final status (R6.3)',
-      ['NDIS_OID_REQUEST', b.name, 0],
+      `NdisMOidRequestComplete of ${oidText(request.DATA.Oid)} with NDIS_STATUS_PENDING: a completion needs a final status (R6.3)`,
+      ruleParams('OID request completed with NDIS_STATUS_PENDING', b),
     );
   }
   finish(n, b, r, status, 'complete');
@@ -432,4 +443,10 @@ export function setBufferLength(value: unknown): number {
 
 export function oidName(oid: number): string {
   return oidNames.get(oid) ?? `0x${oid.toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/** An OID for a verifier message: its name, or "OID 0x0001010E" when the model has none. */
+export function oidText(oid: number): string {
+  const name = oidNames.get(oid);
+  return name ?? `OID ${oidName(oid)}`;
 }

@@ -4,6 +4,7 @@
 
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { ns } from '../sim/limits.ts';
+import { statusText } from '../verifier/bugcheck.ts';
 import type { MiniportBlock } from './block.ts';
 import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
@@ -148,13 +149,14 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   const pending = b.reset;
   if (pending === null) {
     // NdisMResetComplete ran inside MiniportResetEx: the return must be PENDING (R3.10).
+    // A final status is itself the completion, so the reset was completed twice.
     if (r.Status !== NDIS_STATUS_PENDING) {
       n.verifier.report(
-        'NdisSim_ResetCompleteUnexpected',
+        'NdisSim_ResetDoubleComplete',
         'MiniportResetEx',
         b.name,
-        'MiniportResetEx called NdisMResetComplete and then returned a final status (R3.10)',
-        [b.name, r.Status, r.AddressingReset ? 1 : 0],
+        `MiniportResetEx called NdisMResetComplete and then returned ${statusText(r.Status)}: a final status is the completion, so the reset was completed twice (R3.10, R4.15)`,
+        [`${b.name} miniport block`, r.Status, r.AddressingReset ? 1 : 0],
       );
     }
     return true;
@@ -174,6 +176,18 @@ const resetResults = new Set([
   NDIS_STATUS_HARD_ERRORS,
 ]);
 
+/** How and when each adapter's last reset was completed (a second completion names it). */
+const lastCompletion = new WeakMap<MiniportBlock, { via: string; timeNs: number }>();
+
+/**
+ * The completion of `b`'s last reset, if one was completed: a reset is pending from
+ * MiniportResetEx until its completion, so with none pending now any completion that
+ * follows is a second one (R3.10, R4.15).
+ */
+export function lastResetCompletion(b: MiniportBlock): { via: string; timeNs: number } | undefined {
+  return lastCompletion.get(b);
+}
+
 /** R4.7 step 7: the reset is complete; the send path returns and protocols hear RESET_END. */
 export function completeReset(
   n: Ndis,
@@ -190,10 +204,11 @@ export function completeReset(
       'NdisSim_ResetReturn',
       via,
       b.name,
-      `${via}: 0x${status.toString(16)} is not a reset result (R4.9, R4.15)`,
+      `${via}: ${statusText(status)} is not a reset result (R4.9, R4.15)`,
     );
   }
   b.reset = null;
+  lastCompletion.set(b, { via, timeNs: n.now });
   // R4.12: from NDIS 6.30 the driver completes pending requests and sends before the reset completes.
   if (b.driver.ndisVersion >= 630 && (b.oid !== null || b.sendsOutstanding > 0)) {
     const what: string[] = [];

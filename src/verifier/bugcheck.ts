@@ -2,6 +2,7 @@
 // shared data has them and from data/extra.json otherwise.
 
 import { bugChecks } from '../ndis/generated/rules.ts';
+import { statusInfo } from '../ndis/generated/status.ts';
 
 export const BugCheckCode = {
   IRQL_NOT_LESS_OR_EQUAL: 0x0a,
@@ -32,4 +33,14 @@ export function formatParam(p: BugCheckParam): string {
 export function formatBugCheck(code: number, params: readonly BugCheckParam[]): string {
   const hex = `0x${code.toString(16).toUpperCase()}`;
   return `${bugCheckName(code)} (${hex}) ${params.map(formatParam).join(', ')}`;
+}
+
+/**
+ * An NDIS_STATUS value for a verifier message: its name (NDIS_STATUS_BAD_VERSION), or,
+ * for a value no NDIS_STATUS_* has, that and its hex: "an unknown status (0xC0FF0001)".
+ */
+export function statusText(v: number): string {
+  const name = statusInfo.get(v)?.name;
+  if (name !== undefined) return name;
+  return `an unknown status (0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')})`;
 }

@@ -4,6 +4,8 @@
 // What each rule enforces in the model (spec rules, bug check) is decided here.
 
 import { assert } from '../errors.ts';
+import { irqlNames } from '../kernel/kernel.ts';
+import { ddiIrql } from '../ndis/generated/irql.ts';
 import { msRules } from '../ndis/generated/rules.ts';
 import { BugCheckCode } from './bugcheck.ts';
 
@@ -21,6 +23,12 @@ export interface BugCheckSpec {
   /** Parameter 2 fixed by the rule (the watchdog's operation), else null. */
   readonly p2?: number | null;
 }
+
+/**
+ * Driver Verifier's own bug checks for DDIs it checks through the kernel call
+ * underneath: [called below the DDI's IRQL, called above it]; null where it has none.
+ */
+export type DdiBugChecks = Readonly<Record<string, readonly [BugCheckSpec | null, BugCheckSpec | null]>>;
 
 export type RuleStatus =
   | { readonly kind: 'enforced'; readonly how: string }
@@ -41,6 +49,11 @@ export interface RuleSpec {
   readonly ddis: readonly string[];
   /** The bug check the model raises; null for a rule that is not applicable and has none. */
   readonly bugCheck: BugCheckSpec | null;
+  /**
+   * DDIs of the rule for which the model raises Driver Verifier's own code instead of
+   * `bugCheck` (an IRQL rule whose spin lock or IRQL calls the kernel checks itself).
+   */
+  readonly ddiBugChecks?: DdiBugChecks;
   /** A microsoft documentation page (windows-driver-docs path) or the spec file. */
   readonly source: string;
   /** The run cannot go on after it, even in collect mode. */
@@ -54,7 +67,13 @@ export interface RuleSpec {
 const simCode = (n: number): number => 0x4e530000 + n;
 
 type Mapping =
-  | { status: 'enforced'; spec: readonly string[]; bugCheck: BugCheckSpec; how: string }
+  | {
+      status: 'enforced';
+      spec: readonly string[];
+      bugCheck: BugCheckSpec;
+      how: string;
+      ddiBugChecks?: DdiBugChecks;
+    }
   | { status: 'not-applicable'; reason: string; bugCheck?: BugCheckSpec };
 
 const irqlBugCheck: BugCheckSpec = { code: BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL, p1: null };
@@ -62,12 +81,61 @@ const dv = (p1: number): BugCheckSpec => ({ code: BugCheckCode.DRIVER_VERIFIER_D
 /** BUGCODE_NDIS_DRIVER (0x7C) with subcode `p1`. */
 export const ndisCheck = (p1: number): BugCheckSpec => ({ code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1 });
 
-const irqlRule = (spec: readonly string[], what: string): Mapping => ({
-  status: 'enforced',
-  spec,
-  bugCheck: irqlBugCheck,
-  how: `every call of ${what} is checked against its documented IRQL (generated from irql.json)`,
-});
+const hex = (n: number): string => `0x${n.toString(16).toUpperCase()}`;
+
+/**
+ * Driver Verifier checks the kernel spin lock calls under the NDIS ones itself, with
+ * codes of its own (status.json, 0xC4; bug-check-0xc4 page): KeAcquireSpinLock above
+ * DISPATCH_LEVEL 0x42, KeReleaseSpinLock at another IRQL than DISPATCH_LEVEL 0x32
+ * (often a double release), KeAcquireSpinLockAtDpcLevel and
+ * KeReleaseSpinLockFromDpcLevel below DISPATCH_LEVEL 0x40 and 0x41.
+ */
+const spinLockBugChecks: DdiBugChecks = {
+  NdisAcquireSpinLock: [null, dv(0x42)],
+  NdisReleaseSpinLock: [dv(0x32), dv(0x32)],
+  NdisDprAcquireSpinLock: [dv(0x40), null],
+  NdisDprReleaseSpinLock: [dv(0x41), null],
+};
+
+/**
+ * NDIS_RAISE_IRQL_TO_DISPATCH is KeRaiseIrql(DISPATCH_LEVEL): from above DISPATCH it
+ * asks KeRaiseIrql to lower, Driver Verifier's 0xC4/0x30 (status.json).
+ */
+const irqlSettingBugChecks: DdiBugChecks = {
+  NDIS_RAISE_IRQL_TO_DISPATCH: [null, dv(0x30)],
+};
+
+/** "NdisAcquireSpinLock above DISPATCH: 0xC4/0x42", one per DDI of `own`. */
+function ownCodesText(own: DdiBugChecks): string {
+  return Object.entries(own)
+    .map(([ddi, [low, high]]) => {
+      const level = irqlNames[ddiIrql[ddi]?.max ?? 2];
+      const code = (b: BugCheckSpec): string => `${hex(b.code)}/${hex(b.p1 ?? 0)}`;
+      if (low !== null && high !== null && low.p1 === high.p1)
+        return `${ddi} at any IRQL but ${level}: ${code(low)}`;
+      const parts: string[] = [];
+      if (low !== null) parts.push(`${ddi} below ${level}: ${code(low)}`);
+      if (high !== null) parts.push(`${ddi} above ${level}: ${code(high)}`);
+      return parts.join('; ');
+    })
+    .join('; ');
+}
+
+/**
+ * An SDV IRQL rule the model checks at run time. `own`: DDIs for which Driver Verifier
+ * raises a code of its own; `more`: what else the rule reports, with its code.
+ */
+const irqlRule = (spec: readonly string[], what: string, own?: DdiBugChecks, more?: string): Mapping => {
+  const checked = `every call of ${what} is checked against its documented IRQL (generated from irql.json)`;
+  if (own === undefined) return { status: 'enforced', spec, bugCheck: irqlBugCheck, how: checked };
+  return {
+    status: 'enforced',
+    spec,
+    bugCheck: irqlBugCheck,
+    ddiBugChecks: own,
+    how: `${checked}. The bug check depends on the call: Driver Verifier's own code where it checks the kernel call underneath (${ownCodesText(own)})${more === undefined ? '' : `; ${more}`}; DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1) for any other call at a wrong IRQL`,
+  };
+};
 const notModelled = (what: string): Mapping => ({
   status: 'not-applicable',
   reason: `${what} ${what.endsWith('s') ? 'are' : 'is'} not modelled, so no driver can call the DDIs this rule is about`,
@@ -126,7 +194,12 @@ const msMappings: Record<string, Mapping> = {
   },
   Irql_Gather_DMA_Function: notModelled('Scatter/gather DMA'),
   Irql_Interrupt_Function: irqlRule(['R2.10'], 'NdisMRegisterInterruptEx and NdisMDeregisterInterruptEx'),
-  Irql_IrqlSetting_Function: irqlRule(['R8.3'], 'NDIS_RAISE_IRQL_TO_DISPATCH and NDIS_LOWER_IRQL'),
+  Irql_IrqlSetting_Function: irqlRule(
+    ['R8.3'],
+    'NDIS_RAISE_IRQL_TO_DISPATCH and NDIS_LOWER_IRQL',
+    irqlSettingBugChecks,
+    'NDIS_LOWER_IRQL back to a higher IRQL than the caller is at (KeLowerIrql asked to raise): 0xC4/0x31',
+  ),
   Irql_MCM_Function: notModelled('CoNDIS (miniport call managers)'),
   Irql_MCO_Function: notModelled('CoNDIS (connection-oriented miniports)'),
   Irql_Miniport_Driver_Function: irqlRule(
@@ -144,10 +217,7 @@ const msMappings: Record<string, Mapping> = {
     'NdisMSendNetBufferListsComplete and NdisMIndicateReceiveNetBufferLists',
   ),
   Irql_StatusIndication_Function: irqlRule(['R6.16'], 'NdisMIndicateStatusEx'),
-  Irql_Synch_Function: irqlRule(
-    ['R8.10'],
-    "the spin lock calls, with Driver Verifier's own codes: 0xC4/0x42 for an acquire above DISPATCH, 0x32 for a release not at DISPATCH, 0x40 and 0x41 for the Dpr pair below DISPATCH",
-  ),
+  Irql_Synch_Function: irqlRule(['R8.10'], 'the NDIS spin lock functions', spinLockBugChecks),
   Irql_Timer_Function: irqlRule(['R8.4', 'R8.5', 'R8.6'], 'the timer object calls'),
   Irql_CallManager_Function: notMiniport('call managers'),
   Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),
@@ -341,10 +411,24 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_ResetCompleteUnexpected',
     origin: 'ndis',
     spec: ['R4.15', 'R3.10'],
-    summary: 'NdisMResetComplete was called while no reset was pending on the adapter.',
+    summary:
+      'NdisMResetComplete was called while no reset was pending on the adapter: NDIS started none, or the pending one was already completed (a second NdisMResetComplete).',
     ddis: ['NdisMResetComplete'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x0f },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: false,
+  },
+  {
+    // R3.10: a final return of MiniportResetEx is the completion. NDIS has no code of its
+    // own for this: the NdisMResetComplete call found a reset pending (not 0x7C/0x0F).
+    id: 'NdisSim_ResetDoubleComplete',
+    origin: 'ndis-sim',
+    spec: ['R3.10', 'R4.15'],
+    summary:
+      'MiniportResetEx called NdisMResetComplete and then returned a final status, which is a completion too: one reset completed twice.',
+    ddis: ['MiniportResetEx', 'NdisMResetComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x26) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_reset.md',
     fatal: false,
   },
   {
@@ -516,6 +600,30 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_TimerNotFreed',
+    origin: 'ndis-sim',
+    spec: ['R8.4', 'R8.7', 'R2.5'],
+    summary:
+      'A timer object allocated with the adapter handle was not freed (NdisFreeTimerObject) when MiniportHaltEx returned, or when a failing MiniportInitializeEx returned.',
+    ddis: ['NdisAllocateTimerObject', 'NdisFreeTimerObject', 'MiniportHaltEx', 'MiniportInitializeEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x27) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfreetimerobject.md',
+    fatal: false,
+  },
+  {
+    // Driver Verifier's Pool Tracking option: 0xC4/0x62, parameter 2 the driver's name,
+    // 4 the number of allocations not freed (bug-check-0xc4 page; status.json).
+    id: 'NdisSim_PoolNotFreedAtUnload',
+    origin: 'driver-verifier',
+    spec: ['R2.16', 'R2.5'],
+    summary:
+      'The driver unloaded with memory from NdisAllocateMemoryWithTagPriority still allocated (Driver Verifier pool tracking).',
+    ddis: ['NdisAllocateMemoryWithTagPriority', 'NdisFreeMemoryWithTagPriority', 'MiniportDriverUnload'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x62 },
+    source: 'windows-driver-docs-pr/devtest/pool-tracking.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_StatusFromNdisOnly',
     origin: 'ndis-sim',
     spec: ['R4.13', 'R6.17'],
@@ -603,9 +711,16 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
   {
     id: 'NdisSim_CallbackAfterHalt',
     origin: 'ndis-sim',
-    spec: ['R2.10', 'R8.7', 'R2.8'],
-    summary: 'A timer, work item or interrupt of the adapter ran after its MiniportHaltEx returned.',
-    ddis: ['MiniportHaltEx', 'NdisTimerFunction', 'NdisIoWorkItemFunction', 'MiniportInterrupt'],
+    spec: ['R2.10', 'R8.7', 'R2.8', 'R8.8', 'R2.16'],
+    summary:
+      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned, or a timer or work item allocated with the driver handle after MiniportDriverUnload returned.',
+    ddis: [
+      'MiniportHaltEx',
+      'MiniportDriverUnload',
+      'NdisTimerFunction',
+      'NdisIoWorkItemFunction',
+      'MiniportInterrupt',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x1a) },
     source: spec,
     fatal: false,
@@ -684,6 +799,9 @@ function build(): Map<string, RuleSpec> {
       summary: r.summary,
       ddis: r.appliesTo,
       bugCheck: map.bugCheck ?? null,
+      ...(map.status === 'enforced' && map.ddiBugChecks !== undefined
+        ? { ddiBugChecks: map.ddiBugChecks }
+        : {}),
       source: r.source,
       fatal: false,
     });
@@ -699,6 +817,16 @@ function build(): Map<string, RuleSpec> {
 }
 
 export const catalogue: ReadonlyMap<string, RuleSpec> = build();
+
+/**
+ * Driver Verifier's own bug check for `ddi` called below (`tooLow`) or above its IRQL,
+ * if it has one (the ddiBugChecks of the DDI's IRQL rule).
+ */
+export function ownIrqlBugCheck(ddi: string, tooLow: boolean): BugCheckSpec | null {
+  const rule = ddiIrql[ddi]?.irqlRule;
+  const own = rule === undefined || rule === null ? undefined : catalogue.get(rule)?.ddiBugChecks;
+  return own?.[ddi]?.[tooLow ? 0 : 1] ?? null;
+}
 
 /** Rules with a mapping but no entry in rules.json (a typo would hide a rule). */
 export const unknownMappings: readonly string[] = Object.keys(msMappings).filter(

@@ -7,8 +7,8 @@ import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
 import type { DdiIrql } from '../ndis/generated/irql.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
-import { BugCheckCode, type BugCheckParam, bugCheckName } from './bugcheck.ts';
-import { type BugCheckSpec, catalogue, type RuleSpec } from './catalogue.ts';
+import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
+import { type BugCheckSpec, catalogue, ownIrqlBugCheck, type RuleSpec } from './catalogue.ts';
 
 /**
  * bugcheck: the first violation stops the machine, as on Windows (the default).
@@ -18,26 +18,11 @@ import { type BugCheckSpec, catalogue, type RuleSpec } from './catalogue.ts';
  */
 export type VerifierMode = 'bugcheck' | 'collect' | 'off';
 
-const dv = (p1: number): BugCheckSpec => ({ code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1 });
+/** Driver Verifier's own code for `ddi` at the wrong IRQL (the catalogue's ddiBugChecks). */
+export { ownIrqlBugCheck };
 
-/**
- * Driver Verifier checks the kernel spin lock calls under the NDIS ones itself, with
- * codes of its own (status.json, 0xC4): [too low, too high].
- */
-const spinLockBugChecks: Readonly<Record<string, readonly [BugCheckSpec | null, BugCheckSpec | null]>> = {
-  // KeAcquireSpinLock above DISPATCH_LEVEL.
-  NdisAcquireSpinLock: [null, dv(0x42)],
-  // KeReleaseSpinLock at an IRQL other than DISPATCH_LEVEL (often a double release).
-  NdisReleaseSpinLock: [dv(0x32), dv(0x32)],
-  // KeAcquireSpinLockAtDpcLevel, KeReleaseSpinLockFromDpcLevel below DISPATCH_LEVEL.
-  NdisDprAcquireSpinLock: [dv(0x40), null],
-  NdisDprReleaseSpinLock: [dv(0x41), null],
-};
-
-/** Driver Verifier's own bug check for `ddi` called below (`tooLow`) or above its IRQL, if it has one. */
-export function ownIrqlBugCheck(ddi: string, tooLow: boolean): BugCheckSpec | null {
-  return spinLockBugChecks[ddi]?.[tooLow ? 0 : 1] ?? null;
-}
+/** KeRaiseIrql asked to lower (0xC4/0x30): parameter 3 is the IRQL asked for. */
+const raiseIrqlBadParameter = 0x30;
 
 export interface Violation {
   rule: string;
@@ -181,10 +166,12 @@ export class Verifier {
     const ruleId = ruleOverride ?? spec.irqlRule ?? 'NdisSim_Irql';
     const want = exact ? `exactly ${irqlNames[max]}` : `at most ${irqlNames[max]}`;
     const message = `${ddi} called at ${irqlNames[irql]}; it must be called ${want}`;
-    // A spin lock call at the wrong IRQL: Driver Verifier's own code, parameter 2 the IRQL.
+    // A spin lock or IRQL call at the wrong IRQL: Driver Verifier's own code; parameter 2
+    // is the current IRQL, and for KeRaiseIrql parameter 3 the IRQL asked for (0xC4 page).
     const own = ownIrqlBugCheck(ddi, irql < max);
     if (own !== null) {
-      this.report(ruleId, ddi, adapter, message, [irql, 0, 0], own);
+      const asked = own.p1 === raiseIrqlBadParameter ? max : 0;
+      this.report(ruleId, ddi, adapter, message, [irql, asked, 0], own);
       return;
     }
     // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 1 the address (none here), 2 the IRQL, 3 the access (read).

@@ -3,7 +3,9 @@
 export {
   after,
   type Hooks,
+  idleInterrupt,
   type ScriptedDriver,
   scriptedDriver,
   type TestAdapter,
+  timerCharacteristics,
 } from '../../src/drivers/buggy/base.ts';

@@ -18,6 +18,7 @@ import {
   type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
   type NDIS_MINIPORT_INIT_PARAMETERS,
+  type NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
@@ -30,6 +31,7 @@ import {
   type NDIS_STATUS,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
+  type NDIS_TIMER_CHARACTERISTICS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
@@ -65,6 +67,31 @@ export interface TestAdapter {
   timers: { handle: NDIS_HANDLE; armed: boolean }[];
 }
 
+/** Timer characteristics with the test pool tag and no context of its own. */
+export function timerCharacteristics(fn: () => void): NDIS_TIMER_CHARACTERISTICS {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1 },
+    AllocationTag: 0x74736574, // 'test'
+    TimerFunction: fn,
+    FunctionContext: null,
+  };
+}
+
+/** Interrupt characteristics whose ISR never claims an interrupt and asks for no DPC. */
+export function idleInterrupt(): NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
+    InterruptHandler: () => ({
+      InterruptRecognized: false,
+      QueueDefaultInterruptDpc: false,
+      TargetProcessors: 0,
+    }),
+    InterruptDpcHandler: () => {},
+    DisableInterruptHandler: () => {},
+    EnableInterruptHandler: () => {},
+  };
+}
+
 /**
  * Runs `fn` at DISPATCH in a one-shot NDIS timer callback `ms` milliseconds from now
  * (NdisAllocateTimerObject with the adapter handle, NdisSetTimerObject).
@@ -74,15 +101,13 @@ export function after(a: TestAdapter, ms: number, fn: (a: TestAdapter) => void):
     handle: null as unknown as NDIS_HANDLE,
     armed: true,
   };
-  const t = NdisAllocateTimerObject(a.handle, {
-    Header: { Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1 },
-    AllocationTag: 0x74736574, // 'test'
-    TimerFunction: () => {
+  const t = NdisAllocateTimerObject(
+    a.handle,
+    timerCharacteristics(() => {
       entry.armed = false;
       fn(a);
-    },
-    FunctionContext: null,
-  });
+    }),
+  );
   if (t.TimerObject === null) return;
   entry.handle = t.TimerObject;
   a.timers.push(entry);

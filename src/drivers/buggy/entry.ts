@@ -26,4 +26,9 @@ export interface GalleryEntry {
    * after halt). In bugcheck mode the run stops at `rule` before any of them.
    */
   readonly followOn?: readonly string[];
+  /**
+   * The bug check names no adapter: the driver's code runs where none is involved
+   * (a timer of the driver handle after MiniportDriverUnload).
+   */
+  readonly noAdapter?: boolean;
 }

@@ -6,22 +6,24 @@ import {
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
-  NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
-  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateTimerObject,
   NdisCancelTimerObject,
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeIoWorkItem,
+  NdisFreeMemoryWithTagPriority,
   NdisFreeTimerObject,
   NdisMDeregisterInterruptEx,
   NdisMIndicateStatusEx,
@@ -44,15 +46,15 @@ import {
   SimNicReg,
   SimNicStatus,
 } from '../../index.ts';
-import { after, galleryDriver } from './base.ts';
+import { after, galleryDriver, idleInterrupt } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 import {
   adapterLock,
   allocateAdapterLock,
+  galleryTag,
   linkState,
   listOf,
   ms,
-  pollerOutlivingHalt,
   rawTimer,
   rxPool,
   spinLock,
@@ -137,20 +139,7 @@ export const galleryA: readonly GalleryEntry[] = [
       {
         restart: (a) => {
           if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
-          const r = NdisMRegisterInterruptEx(a.handle, a, {
-            Header: {
-              Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
-              Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1,
-            },
-            InterruptHandler: () => ({
-              InterruptRecognized: false,
-              QueueDefaultInterruptDpc: false,
-              TargetProcessors: 0,
-            }),
-            InterruptDpcHandler: () => {},
-            DisableInterruptHandler: () => {},
-            EnableInterruptHandler: () => {},
-          });
+          const r = NdisMRegisterInterruptEx(a.handle, a, idleInterrupt());
           a.interrupt = r.NdisInterruptHandle;
           return NDIS_STATUS_SUCCESS;
         },
@@ -489,6 +478,26 @@ export const galleryA: readonly GalleryEntry[] = [
     ),
   },
   {
+    rule: 'NdisSim_PoolNotFreedAtUnload',
+    mistake:
+      'MiniportInitializeEx allocates the receive descriptor ring; MiniportHaltEx frees the statistics block but forgets the ring.',
+    driver: galleryDriver(
+      'bad-ring-never-freed',
+      {
+        initialize: (a) => {
+          a.state.ring = NdisAllocateMemoryWithTagPriority(a.handle, 4096, galleryTag, 16);
+          a.state.stats = NdisAllocateMemoryWithTagPriority(a.handle, 256, galleryTag, 16);
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          NdisFreeMemoryWithTagPriority(a.handle, a.state.stats as Uint8Array, galleryTag);
+        },
+      },
+      'buggy: unloads with pool still allocated',
+    ),
+    scenario: removeAt1s,
+  },
+  {
     rule: 'NdisMMapIoSpace',
     mistake: 'MiniportRestart maps a second register window lazily, outside MiniportInitializeEx.',
     driver: galleryDriver(
@@ -527,6 +536,27 @@ export const galleryA: readonly GalleryEntry[] = [
         },
       },
       'buggy: halt returns with a timer still set',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_TimerNotFreed',
+    mistake:
+      'MiniportHaltEx cancels the periodic statistics timer, as it should, but never frees the timer object.',
+    driver: galleryDriver(
+      'bad-halt-timer-not-freed',
+      {
+        initialize: (a) => {
+          const t = rawTimer(a, () => {});
+          a.state.stats = t;
+          NdisSetTimerObject(t, ms(250), 250, null);
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          NdisCancelTimerObject(a.state.stats as NDIS_HANDLE);
+        },
+      },
+      'buggy: halt leaves a timer object allocated',
     ),
     scenario: removeAt1s,
   },
@@ -694,21 +724,32 @@ export const galleryA: readonly GalleryEntry[] = [
     ),
   },
   {
+    // A timer of the adapter that runs after halt was left unfreed there, which halt
+    // reports first (NdisSim_TimerNotFreed, CancelTimerObject); a timer allocated with
+    // the driver handle is checked only by what it does after MiniportDriverUnload.
     rule: 'NdisSim_CallbackAfterHalt',
+    noAdapter: true,
     mistake:
-      'A work item polls the PHY in a loop; MiniportHaltEx does not wait for it, and after halt the loop re-arms the link timer.',
+      'DriverEntry arms a periodic housekeeping timer with the driver handle; MiniportDriverUnload deregisters the driver but never cancels the timer, which goes on running driver code.',
     driver: galleryDriver(
-      'bad-poller-outlives-halt',
-      pollerOutlivingHalt({
-        setup: (a) => {
-          a.state.link = rawTimer(a, () => {});
+      'bad-driver-timer-outlives-unload',
+      {
+        driverEntry: (driverHandle) => {
+          const t = NdisAllocateTimerObject(driverHandle, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+              Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+            },
+            AllocationTag: galleryTag,
+            TimerFunction: () => {},
+            FunctionContext: null,
+          });
+          if (t.TimerObject !== null) NdisSetTimerObject(t.TimerObject, ms(250), 250, null);
+          return NDIS_STATUS_SUCCESS;
         },
-        // Re-armed after every sleep, also the one that ends after halt.
-        onWake: (a) => NdisSetTimerObject(a.state.link as NDIS_HANDLE, ms(50), 0, null),
-        halt: (a) => NdisCancelTimerObject(a.state.link as NDIS_HANDLE),
-      }),
-      'buggy: its work item re-arms a timer after MiniportHaltEx',
+      },
+      'buggy: a driver-handle timer runs after MiniportDriverUnload',
     ),
-    scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
+    scenario: removeAt1s,
   },
 ];

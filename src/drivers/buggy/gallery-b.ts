@@ -251,6 +251,25 @@ export const galleryB: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_ResetCompleteUnexpected',
     mistake:
+      'MiniportResetEx pends; the timer that polls the NIC completes the reset, and the helper it calls to restart the send path completes it again.',
+    driver: galleryDriver(
+      'bad-reset-completed-twice',
+      {
+        ...hangOnce,
+        reset: (a) => {
+          after(a, 100, () => {
+            NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false);
+            NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false);
+          });
+          return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+        },
+      },
+      'buggy: completes one pended reset twice',
+    ),
+  },
+  {
+    rule: 'NdisSim_ResetDoubleComplete',
+    mistake:
       'MiniportResetEx calls NdisMResetComplete once the NIC is reset, and then returns SUCCESS as well.',
     driver: galleryDriver(
       'bad-reset-complete-and-return',

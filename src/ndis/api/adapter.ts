@@ -29,7 +29,13 @@ import {
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
-import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
+import {
+  completeReset,
+  indicateToProtocols,
+  lastResetCompletion,
+  requestReset,
+  startHangTimer,
+} from '../reset.ts';
 import type {
   NDIS_HANDLE,
   NDIS_LINK_STATE,
@@ -75,8 +81,7 @@ export function NdisMSetMiniportAttributes(
   n.verifier.irql(irql.NdisMSetMiniportAttributes, ddi, b.name);
   if (stale(b, ddi)) return NDIS_STATUS_FAILURE;
   const status = setAttributes(b, MiniportAttributes);
-  if (n.trace.on)
-    n.traceDdi(ddi, b, { Type: `0x${MiniportAttributes.Header.Type.toString(16)}`, result: status });
+  if (n.trace.on) n.traceDdi(ddi, b, { Type: MiniportAttributes.Header.Type, result: status });
   return status;
 }
 
@@ -199,13 +204,18 @@ export function NdisMResetComplete(
     );
   }
   if (b.reset === null) {
-    n.verifier.report(
-      'NdisSim_ResetCompleteUnexpected',
-      ddi,
-      b.name,
-      'NdisMResetComplete with no reset pending (R4.15)',
-      [`${b.name} miniport block`, Status, AddressingReset ? 1 : 0],
-    );
+    // R4.15: NDIS's 0x7C/0x0F either way; the message says whether the pending reset
+    // was already completed (a double completion) or none was ever started.
+    const done = lastResetCompletion(b);
+    const what =
+      done === undefined
+        ? 'NdisMResetComplete with no reset pending: NDIS started none on this adapter (R4.15)'
+        : `NdisMResetComplete for a reset already completed by ${done.via} at ${(done.timeNs / 1e9).toFixed(6)} s: a double completion, and no reset is pending (R4.15, R3.10)`;
+    n.verifier.report('NdisSim_ResetCompleteUnexpected', ddi, b.name, what, [
+      `${b.name} miniport block`,
+      Status,
+      AddressingReset ? 1 : 0,
+    ]);
     return;
   }
   completeReset(n, b, Status, AddressingReset, ddi);

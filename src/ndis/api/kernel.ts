@@ -628,13 +628,14 @@ export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
   if (_OldIrql === _CurIrql) return;
   const cur = n.kernel.ctx.irql;
   if (_OldIrql > cur) {
-    // KeLowerIrql to a higher IRQL than the caller is at: Driver Verifier's 0xC4/0x31.
+    // KeLowerIrql to a higher IRQL than the caller is at: Driver Verifier's 0xC4/0x31,
+    // parameter 2 the current IRQL, 3 the IRQL asked for, 4 zero (the new IRQL is bad).
     n.verifier.report(
       'Irql_IrqlSetting_Function',
       'NDIS_LOWER_IRQL',
       null,
       `NDIS_LOWER_IRQL(${_OldIrql}, ${_CurIrql}) at IRQL ${cur}: KeLowerIrql cannot go up`,
-      [_OldIrql, cur, 0],
+      [cur, _OldIrql, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x31 },
     );
     return;
@@ -679,7 +680,38 @@ export function NdisAllocateMemoryWithTagPriority(
   const mem = new Uint8Array(Length);
   n.allocations ??= new Map();
   n.allocations.set(mem, Tag);
+  poolOwners.set(mem, { driver: b?.driver ?? (h as MiniportDriverBlock), adapter: b?.name ?? null });
   return mem;
+}
+
+/**
+ * Whose each allocation is, for Driver Verifier's pool tracking at unload (0xC4/0x62):
+ * the driver, and the adapter whose handle it was made with (null: the driver handle).
+ * Weak: an allocation the driver frees, or a finished world, keeps nothing alive.
+ */
+const poolOwners = new WeakMap<Uint8Array, { driver: MiniportDriverBlock; adapter: string | null }>();
+
+/**
+ * The memory `d` allocated with NdisAllocateMemoryWithTagPriority and never freed:
+ * how many allocations, their bytes, and the adapter of the first (null if it was made
+ * with the driver handle).
+ */
+export function poolLeftBy(
+  n: Ndis,
+  d: MiniportDriverBlock,
+): { count: number; bytes: number; adapter: string | null } {
+  let count = 0;
+  let bytes = 0;
+  let adapter: string | null = null;
+  if (n.allocations === null) return { count, bytes, adapter };
+  for (const mem of n.allocations.keys()) {
+    const o = poolOwners.get(mem);
+    if (o === undefined || o.driver !== d) continue;
+    if (count === 0) adapter = o.adapter;
+    count++;
+    bytes += mem.length;
+  }
+  return { count, bytes, adapter };
 }
 
 /** VOID NdisFreeMemoryWithTagPriority(NdisHandle, VirtualAddress, Tag). <= DISPATCH. */
