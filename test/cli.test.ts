@@ -5,9 +5,20 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return cliEnv({ NO_COLOR: '1' }, ...args);
+}
+
+/** The CLI with these colour variables (and no others inherited). */
+function cliEnv(
+  colour: Record<string, string>,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
+  const env = { ...process.env };
+  delete env.NO_COLOR;
+  delete env.FORCE_COLOR;
   const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], {
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...env, ...colour },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -205,4 +216,67 @@ test('--quiet prints the summary without the timeline', () => {
   assert.equal(r.status, 0);
   assert.doesNotMatch(r.stdout, /→ MiniportInitializeEx/);
   assert.match(r.stdout, /Summary/);
+});
+
+test('colours: FORCE_COLOR turns them on off a terminal except as 0 or false; an empty NO_COLOR is no request', () => {
+  const escapes = (env: Record<string, string>): boolean =>
+    cliEnv(
+      env,
+      'run',
+      'examples/own-driver.yaml',
+      '--driver',
+      'examples/own-driver.ts',
+      '--quiet',
+    ).stdout.includes('\u001b[');
+  assert.equal(escapes({}), false, 'not a terminal: no colours');
+  assert.equal(escapes({ FORCE_COLOR: '1' }), true);
+  assert.equal(escapes({ FORCE_COLOR: '0' }), false);
+  assert.equal(escapes({ FORCE_COLOR: 'false' }), false);
+  assert.equal(escapes({ FORCE_COLOR: '1', NO_COLOR: '1' }), false);
+  assert.equal(escapes({ FORCE_COLOR: '1', NO_COLOR: '' }), true);
+});
+
+test('--version prints the package version; --help gives the exit codes and examples that run', () => {
+  const v = cli('--version');
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  const h = cli('--help');
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /Exit codes: 0 .*\n1 .*2 bad usage/s);
+  for (const line of h.stdout.split('\n').filter((l) => l.startsWith('  ndis-sim '))) {
+    const r = cli(...line.trim().split(/ +/).slice(1), '--no-color');
+    assert.equal(r.status, 0, `${line}: ${r.stderr}`);
+  }
+});
+
+test('--verifier collect: a gallery scenario that expects its rule is met by recording it', () => {
+  const r = cli('run', 'examples/gallery/SpinLockBalanced.yaml', '--verifier', 'collect', '--quiet');
+  assert.equal(r.status, 0, r.stdout.split('\n').slice(-4).join('\n'));
+  assert.match(r.stdout, /Verdict: as expected/);
+});
+
+test('the timeline names object types, status codes, IRP statuses and device-state bits; a removed device is not "working"', () => {
+  const storm = cli('run', 'examples/reset-storm.yaml').stdout;
+  assert.match(
+    storm,
+    /NdisMSetMiniportAttributes\(Type=NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES\)/,
+  );
+  assert.match(
+    storm,
+    /IRP_MN_QUERY_PNP_DEVICE_STATE completed \(Status=STATUS_SUCCESS, Information=PNP_DEVICE_FAILED\)/,
+  );
+  const status = cli('run', 'examples/gallery/NdisSim_StatusFromNdisOnly.yaml').stdout;
+  assert.match(status, /NdisMIndicateStatusEx\(StatusCode=NDIS_STATUS_RESET_START\)/);
+  const removed = cli('run', 'examples/gallery/NdisSim_StaleHandle.yaml', '--quiet').stdout;
+  assert.match(removed, /nic0 +PCI\\\S+ +bad-remove-after-halt +removed +no driver loaded/);
+});
+
+test('rules <id> gives the bug check of each DDI that stops with its own code (R8.10: spin locks under Driver Verifier)', () => {
+  const r = cli('rules', 'Irql_Synch_Function', '--no-color');
+  assert.equal(r.status, 0);
+  assert.match(
+    r.stdout,
+    /Bug check: +DRIVER_IRQL_NOT_LESS_OR_EQUAL \(0xD1\), except:\n +NdisAcquireSpinLock: 0xC4\/0x42 called above its IRQL\n/,
+  );
+  assert.match(r.stdout, /NdisDprAcquireSpinLock: 0xC4\/0x40 called below its IRQL/);
 });

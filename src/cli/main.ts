@@ -2,7 +2,7 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
@@ -25,6 +25,14 @@ import { loadScenario } from '../scenario/load.ts';
 import { nearest, parseDuration } from '../scenario/schema.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
+/** The package's version, from its package.json (outside the simulation). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 /** An output stream that cannot be written (a full disk, say): one line, exit 2. */
 function outputFailed(e: NodeJS.ErrnoException): never {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // piped into `head`
@@ -40,9 +48,16 @@ const out = (s: string): void => {
   }
 };
 
+/**
+ * Colours: --no-color and a non-empty NO_COLOR (no-color.org) turn them off; FORCE_COLOR
+ * turns them on off a terminal, except as 0 or false; else only on a terminal.
+ */
 function color(opts: { color?: boolean }): boolean {
-  if (opts.color === false || process.env.NO_COLOR !== undefined) return false;
-  return process.stdout.isTTY === true || process.env.FORCE_COLOR !== undefined;
+  const env = process.env;
+  if (opts.color === false || (env.NO_COLOR !== undefined && env.NO_COLOR !== '')) return false;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  return process.stdout.isTTY === true;
 }
 
 interface RunOptions {
@@ -146,7 +161,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   }
   if (result.bugCheck !== null)
     for (const l of formatBugCheckReport(result.bugCheck, world.trace.events, c)) out(l);
-  const expectation = checkExpectations(scenario, result, summary);
+  const expectation = checkExpectations(scenario, result, summary, opts.verifier ?? scenario.verifier);
   for (const l of formatSummary(summary, result, { color: c, seed, expectation })) out(l);
   if (opts.trace !== undefined) {
     try {
@@ -215,15 +230,32 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description(
       'An executable, deterministic model of Windows NDIS miniport adapters, centred on NdisMRemoveMiniport',
     )
+    .version(packageVersion(), '--version', 'print the version')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 the run ended as its expect: says (or, without one, broke no rule);
+1 a bug check, a violation, a livelock or an unmet expectation; 2 bad usage or bad
+input, or a run the model cannot carry; 3 an internal error of ndis-sim.
+
+Examples:
+  ndis-sim run examples/reset-storm.yaml
+  ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts --quiet
+  ndis-sim rules Irql_Miniport_Driver_Function
+  ndis-sim rules --ddi NdisMRemoveMiniport`,
+    );
   program
     .command('run')
     .description('run a scenario and print its timeline and summary')
     .argument('<scenario>', 'scenario file (YAML or JSON)')
     .option('--driver <module>', 'load the drivers a module exports (a .ts or .js file; repeatable)', collect)
     .option('--seed <n>', "seed for every choice of the run (default: the scenario's)")
-    .option('--until <duration>', "virtual time to stop at, e.g. 30s (default: the scenario's)")
+    .option(
+      '--until <duration>',
+      "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
+    )
     .option('--trace <file>', 'write the trace as JSON Lines')
     .option('--quiet', 'print only the summary')
     .option('--no-color', 'no colours')

@@ -37,7 +37,6 @@ export function fmtValue(v: unknown): string {
 
 /** Device Manager problem codes, in our words (cfg.h numbers). */
 export const problemText: Readonly<Record<number, string>> = {
-  0: 'working',
   10: 'Code 10: the device could not start (CM_PROB_FAILED_START)',
   22: 'Code 22: disabled (CM_PROB_DISABLED)',
   31: 'Code 31: the driver could not be loaded for it (CM_PROB_FAILED_ADD)',

@@ -108,9 +108,19 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
   if (r.bugCheck !== null) {
     const b = r.bugCheck;
     const own = b.p1 !== null && b.p1 >= 0x4e530000 && b.p1 <= 0x4e53ffff;
+    // DDIs that stop with Driver Verifier's own code instead: [below its IRQL, above it].
+    const own1 = Object.entries(r.ddiBugChecks ?? {}).flatMap(([ddi, codes]) => {
+      const which = codes
+        .map((c, i) =>
+          c === null ? null : `${bugCheckText(c)} called ${i === 0 ? 'below' : 'above'} its IRQL`,
+        )
+        .filter((t) => t !== null);
+      return which.length === 0 ? [] : [`                         ${ddi}: ${which.join('; ')}`];
+    });
     out.push(
-      `  Bug check:             ${bugCheckName(b.code)} (${bugCheckText(b)})${own ? " — parameter 1 is ndis-sim's own code; Windows has no run-time check" : ''}`,
+      `  Bug check:             ${bugCheckName(b.code)} (${bugCheckText(b)})${own ? " — parameter 1 is ndis-sim's own code; Windows has no run-time check" : ''}${own1.length > 0 ? ', except:' : ''}`,
     );
+    out.push(...own1);
   }
   const url = docUrl(r.source);
   out.push(`  Documentation:         ${url ?? r.source}`);

@@ -24,18 +24,25 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     c.bold('Summary') +
       c.dim(`  seed ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} events, ${r.decisions} decisions`),
   );
+  // Name and driver columns as wide as their widest entry (8 and 12 at least).
+  const nameW = Math.max(8, ...s.adapters.map((a) => a.name.length), ...s.devices.map((d) => d.name.length));
+  const driverW = Math.max(
+    12,
+    ...s.adapters.map((a) => a.driver.length),
+    ...s.devices.map((d) => d.driver.length),
+  );
   out.push(c.bold('  Adapters'));
   if (s.adapters.length === 0) out.push('    none');
   for (const a of s.adapters) {
     out.push(
-      `    ${a.name.padEnd(8)} ${a.driver.padEnd(12)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
+      `    ${a.name.padEnd(nameW)} ${a.driver.padEnd(driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
         `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
     );
     const d = a.data;
     if (d.sent + d.indicated + d.indicatedWithResources + d.oidsRequested + d.rejectedByNdis > 0) {
       const balance = (ok: boolean): string => (ok ? c.green('balanced') : c.red('NOT balanced'));
       out.push(
-        c.dim('             ') +
+        c.dim(' '.repeat(5 + nameW)) +
           `sends: ${d.sent} sent, ${d.completed} completed (${balance(d.sent === d.completed + a.sendsOutstanding)}` +
           `${a.sendsOutstanding ? `, ${a.sendsOutstanding} out` : ''})` +
           `${d.rejectedByNdis ? `, ${d.rejectedByNdis} failed by NDIS` : ''}   ` +
@@ -49,10 +56,16 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   out.push(c.bold('  Devices'));
   for (const d of s.devices) {
     const text =
-      d.status === 'gone' ? 'not present (unplugged)' : (problemText[d.problem] ?? `Code ${d.problem}`);
+      d.status === 'gone'
+        ? 'not present (unplugged)'
+        : d.problem !== 0
+          ? (problemText[d.problem] ?? `Code ${d.problem}`)
+          : d.status === 'started'
+            ? 'working'
+            : 'no driver loaded';
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
-      `    ${d.name.padEnd(8)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(12)} ${d.status.padEnd(12)} ${status}`,
+      `    ${d.name.padEnd(nameW)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(driverW)} ${d.status.padEnd(12)} ${status}`,
     );
   }
   out.push(c.bold('  Live dumps'));

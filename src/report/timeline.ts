@@ -2,6 +2,14 @@
 // actor, what happened — indented by the call depth of the thread it happened on.
 
 import pc from 'picocolors';
+import {
+  PNP_DEVICE_DISABLED,
+  PNP_DEVICE_DONT_DISPLAY_IN_UI,
+  PNP_DEVICE_FAILED,
+  PNP_DEVICE_NOT_DISABLEABLE,
+  PNP_DEVICE_REMOVED,
+  PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED,
+} from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
 import { fmtIrql, fmtTime, fmtValue } from './format.ts';
@@ -20,6 +28,25 @@ function args(data: Record<string, unknown> | undefined, skip: readonly string[]
     parts.push(`${k}=${fmtValue(v)}`);
   }
   return parts.join(', ');
+}
+
+/** PNP_DEVICE_STATE bits by name, as IRP_MN_QUERY_PNP_DEVICE_STATE returns them. */
+const pnpDeviceStateBits: readonly [number, string][] = [
+  [PNP_DEVICE_DISABLED, 'PNP_DEVICE_DISABLED'],
+  [PNP_DEVICE_DONT_DISPLAY_IN_UI, 'PNP_DEVICE_DONT_DISPLAY_IN_UI'],
+  [PNP_DEVICE_FAILED, 'PNP_DEVICE_FAILED'],
+  [PNP_DEVICE_REMOVED, 'PNP_DEVICE_REMOVED'],
+  [PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED, 'PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED'],
+  [PNP_DEVICE_NOT_DISABLEABLE, 'PNP_DEVICE_NOT_DISABLEABLE'],
+];
+
+/** An IRP's Information: the device-state bits by name for a state query, else hex. */
+function irpInformation(irp: string, info: number): string {
+  if (irp !== 'IRP_MN_QUERY_PNP_DEVICE_STATE') return `0x${info.toString(16)}`;
+  const names = pnpDeviceStateBits.filter(([bit]) => (info & bit) !== 0).map(([, name]) => name);
+  const rest = pnpDeviceStateBits.reduce((left, [bit]) => left & ~bit, info);
+  if (rest !== 0) names.push(`0x${rest.toString(16)}`);
+  return names.join(' | ');
 }
 
 /** `adapter` first in an argument list, as the handle or context a C call passes first. */
@@ -53,8 +80,9 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     case 'irp': {
       const dev = String(d?.device);
       if (d?.phase === 'sent') return `${c.yellow(e.what)} → ${dev}`;
-      const info = d?.information ? `, Information=0x${Number(d.information).toString(16)}` : '';
-      return `${c.yellow(e.what)} completed (Status=0x${Number(d?.status ?? 0).toString(16)}${info})`;
+      const info = d?.information ? `, Information=${irpInformation(e.what, Number(d.information))}` : '';
+      const status = Number(d?.status ?? 0);
+      return `${c.yellow(e.what)} completed (Status=${status === 0 ? 'STATUS_SUCCESS' : `0x${(status >>> 0).toString(16)}`}${info})`;
     }
     case 'device':
       return `${String(d?.device)}: ${e.what}${d?.problem ? c.red(` (Code ${String(d.problem)})`) : ''}`;
