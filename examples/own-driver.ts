@@ -24,7 +24,7 @@ function initialize(handle: N.NDIS_HANDLE): N.NDIS_STATUS {
   const t = N.NdisAllocateTimerObject(handle, {
     Header: { Type: N.NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: 1 },
     AllocationTag: 0x6e776f20, // ' own'
-    TimerFunction: () => N.NdisMPauseComplete(handle),
+    TimerFunction: (_s, adapter) => N.NdisMPauseComplete(adapter.handle),
     FunctionContext: a,
   });
   if (t.Status !== N.NDIS_STATUS_SUCCESS) return t.Status;
@@ -33,22 +33,22 @@ function initialize(handle: N.NDIS_HANDLE): N.NDIS_STATUS {
 }
 
 function DriverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDIS_STATUS {
-  const r = N.NdisMRegisterMiniportDriver(driverObject, registryPath, null, {
+  // <Adapter>: NDIS passes each handler the context set in the registration attributes.
+  const r = N.NdisMRegisterMiniportDriver<Adapter>(driverObject, registryPath, null, {
     Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS, Revision: 2 },
     MajorNdisVersion: 6,
     MinorNdisVersion: 30,
     InitializeHandlerEx: initialize,
-    PauseHandler(context) {
-      N.NdisSetTimerObject((context as Adapter).pauseTimer, -5_000_000, 0, null); // 500 ms
+    PauseHandler(a) {
+      N.NdisSetTimerObject(a.pauseTimer, -5_000_000, 0, null); // 500 ms
       return N.NDIS_STATUS_PENDING;
     },
     // The adapter fails its self-test at the second check-for-hang tick (4 s): give up.
-    CheckForHangHandlerEx(context) {
-      const a = context as Adapter;
+    CheckForHangHandlerEx(a) {
       if (++a.ticks === 2) N.NdisMRemoveMiniport(a.handle);
       return false;
     },
-    HaltHandlerEx: (context) => N.NdisFreeTimerObject((context as Adapter).pauseTimer),
+    HaltHandlerEx: (a) => N.NdisFreeTimerObject(a.pauseTimer),
     OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED,
     RestartHandler: ok,
     ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),

@@ -73,73 +73,84 @@ export interface NET_DEVICE_PNP_EVENT {
   InformationBufferLength: ULONG;
 }
 
-export type MINIPORT_INITIALIZE = (
+export type MINIPORT_INITIALIZE<D = unknown> = (
   NdisMiniportHandle: NDIS_HANDLE,
-  MiniportDriverContext: unknown,
+  MiniportDriverContext: D,
   MiniportInitParameters: NDIS_MINIPORT_INIT_PARAMETERS,
 ) => NDIS_STATUS;
-export type MINIPORT_HALT = (MiniportAdapterContext: unknown, HaltAction: number) => void;
+export type MINIPORT_HALT<C = unknown> = (MiniportAdapterContext: C, HaltAction: number) => void;
 export type MINIPORT_DRIVER_UNLOAD = (DriverObject: DRIVER_OBJECT) => void;
-export type MINIPORT_PAUSE = (
-  MiniportAdapterContext: unknown,
+export type MINIPORT_PAUSE<C = unknown> = (
+  MiniportAdapterContext: C,
   PauseParameters: NDIS_MINIPORT_PAUSE_PARAMETERS,
 ) => NDIS_STATUS;
-export type MINIPORT_RESTART = (
-  MiniportAdapterContext: unknown,
+export type MINIPORT_RESTART<C = unknown> = (
+  MiniportAdapterContext: C,
   RestartParameters: NDIS_MINIPORT_RESTART_PARAMETERS,
 ) => NDIS_STATUS;
-export type MINIPORT_CHECK_FOR_HANG = (MiniportAdapterContext: unknown) => BOOLEAN;
+export type MINIPORT_CHECK_FOR_HANG<C = unknown> = (MiniportAdapterContext: C) => BOOLEAN;
 /** NDIS_STATUS MiniportResetEx(Context, PBOOLEAN AddressingReset). */
-export type MINIPORT_RESET = (MiniportAdapterContext: unknown) => {
+export type MINIPORT_RESET<C = unknown> = (MiniportAdapterContext: C) => {
   Status: NDIS_STATUS;
   AddressingReset: BOOLEAN;
 };
-export type MINIPORT_DEVICE_PNP_EVENT_NOTIFY = (
-  MiniportAdapterContext: unknown,
+export type MINIPORT_DEVICE_PNP_EVENT_NOTIFY<C = unknown> = (
+  MiniportAdapterContext: C,
   NetDevicePnPEvent: NET_DEVICE_PNP_EVENT,
 ) => void;
-export type MINIPORT_SHUTDOWN = (MiniportAdapterContext: unknown, ShutdownAction: number) => void;
-export type MINIPORT_OID_REQUEST = (
-  MiniportAdapterContext: unknown,
+export type MINIPORT_SHUTDOWN<C = unknown> = (MiniportAdapterContext: C, ShutdownAction: number) => void;
+export type MINIPORT_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
   OidRequest: NDIS_OID_REQUEST,
 ) => NDIS_STATUS;
-export type MINIPORT_CANCEL_OID_REQUEST = (MiniportAdapterContext: unknown, RequestId: unknown) => void;
-export type MINIPORT_SEND_NET_BUFFER_LISTS = (
-  MiniportAdapterContext: unknown,
+export type MINIPORT_CANCEL_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
+  RequestId: unknown,
+) => void;
+export type MINIPORT_SEND_NET_BUFFER_LISTS<C = unknown> = (
+  MiniportAdapterContext: C,
   NetBufferList: NET_BUFFER_LIST,
   PortNumber: NDIS_PORT_NUMBER,
   SendFlags: ULONG,
 ) => void;
-export type MINIPORT_RETURN_NET_BUFFER_LISTS = (
-  MiniportAdapterContext: unknown,
+export type MINIPORT_RETURN_NET_BUFFER_LISTS<C = unknown> = (
+  MiniportAdapterContext: C,
   NetBufferLists: NET_BUFFER_LIST,
   ReturnFlags: ULONG,
 ) => void;
-export type MINIPORT_CANCEL_SEND = (MiniportAdapterContext: unknown, CancelId: unknown) => void;
-export type MINIPORT_SET_OPTIONS = (NdisDriverHandle: NDIS_HANDLE, DriverContext: unknown) => NDIS_STATUS;
+export type MINIPORT_CANCEL_SEND<C = unknown> = (MiniportAdapterContext: C, CancelId: unknown) => void;
+export type MINIPORT_SET_OPTIONS<D = unknown> = (
+  NdisDriverHandle: NDIS_HANDLE,
+  DriverContext: D,
+) => NDIS_STATUS;
 
-export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
+/**
+ * `C`: the adapter context the driver sets in its registration attributes, which NDIS
+ * passes back to every handler; `D`: the driver context of NdisMRegisterMiniportDriver.
+ * Both are the driver's own types (unknown when it leaves them out).
+ */
+export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
   Header: NDIS_OBJECT_HEADER;
   MajorNdisVersion: number;
   MinorNdisVersion: number;
   MajorDriverVersion?: number;
   MinorDriverVersion?: number;
   Flags?: ULONG;
-  SetOptionsHandler?: MINIPORT_SET_OPTIONS | null;
-  InitializeHandlerEx: MINIPORT_INITIALIZE;
-  HaltHandlerEx: MINIPORT_HALT;
+  SetOptionsHandler?: MINIPORT_SET_OPTIONS<D> | null;
+  InitializeHandlerEx: MINIPORT_INITIALIZE<D>;
+  HaltHandlerEx: MINIPORT_HALT<C>;
   UnloadHandler: MINIPORT_DRIVER_UNLOAD;
-  PauseHandler: MINIPORT_PAUSE;
-  RestartHandler: MINIPORT_RESTART;
-  OidRequestHandler: MINIPORT_OID_REQUEST;
-  SendNetBufferListsHandler: MINIPORT_SEND_NET_BUFFER_LISTS;
-  ReturnNetBufferListsHandler: MINIPORT_RETURN_NET_BUFFER_LISTS;
-  CancelSendHandler: MINIPORT_CANCEL_SEND;
-  CheckForHangHandlerEx?: MINIPORT_CHECK_FOR_HANG | null;
-  ResetHandlerEx?: MINIPORT_RESET | null;
-  DevicePnPEventNotifyHandler: MINIPORT_DEVICE_PNP_EVENT_NOTIFY;
-  ShutdownHandlerEx: MINIPORT_SHUTDOWN;
-  CancelOidRequestHandler: MINIPORT_CANCEL_OID_REQUEST;
+  PauseHandler: MINIPORT_PAUSE<C>;
+  RestartHandler: MINIPORT_RESTART<C>;
+  OidRequestHandler: MINIPORT_OID_REQUEST<C>;
+  SendNetBufferListsHandler: MINIPORT_SEND_NET_BUFFER_LISTS<C>;
+  ReturnNetBufferListsHandler: MINIPORT_RETURN_NET_BUFFER_LISTS<C>;
+  CancelSendHandler: MINIPORT_CANCEL_SEND<C>;
+  CheckForHangHandlerEx?: MINIPORT_CHECK_FOR_HANG<C> | null;
+  ResetHandlerEx?: MINIPORT_RESET<C> | null;
+  DevicePnPEventNotifyHandler: MINIPORT_DEVICE_PNP_EVENT_NOTIFY<C>;
+  ShutdownHandlerEx: MINIPORT_SHUTDOWN<C>;
+  CancelOidRequestHandler: MINIPORT_CANCEL_OID_REQUEST<C>;
   /** Direct OIDs: both or neither (R2.2). NDIS in the model issues none. */
   DirectOidRequestHandler?: unknown;
   CancelDirectOidRequestHandler?: unknown;
@@ -151,9 +162,9 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
  * Attribute structures: a field left out is zero, as in a C structure cleared with
  * NdisZeroMemory before it is filled in.
  */
-export interface NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
+export interface NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES<C = unknown> {
   Header: NDIS_OBJECT_HEADER;
-  MiniportAdapterContext: unknown;
+  MiniportAdapterContext: C;
   AttributeFlags?: ULONG;
   CheckForHangTimeInSeconds?: ULONG;
   InterfaceType?: number;
@@ -178,50 +189,55 @@ export interface NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
   SupportedOidList?: readonly number[];
 }
 
-export type NDIS_MINIPORT_ADAPTER_ATTRIBUTES =
-  | NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES
+export type NDIS_MINIPORT_ADAPTER_ATTRIBUTES<C = unknown> =
+  | NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES<C>
   | NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES;
 
 // ---------------------------------------------------------------- timers, work items, interrupts
 
-export type NDIS_TIMER_FUNCTION = (
+/** `T`: the type of the context the timer passes (its FunctionContext). */
+export type NDIS_TIMER_FUNCTION<T = unknown> = (
   SystemSpecific1: unknown,
-  FunctionContext: unknown,
+  FunctionContext: T,
   SystemSpecific2: unknown,
   SystemSpecific3: unknown,
 ) => void;
 
-export interface NDIS_TIMER_CHARACTERISTICS {
+export interface NDIS_TIMER_CHARACTERISTICS<T = unknown> {
   Header: NDIS_OBJECT_HEADER;
   AllocationTag: ULONG;
-  TimerFunction: NDIS_TIMER_FUNCTION;
-  FunctionContext: unknown;
+  TimerFunction: NDIS_TIMER_FUNCTION<T>;
+  FunctionContext: T;
 }
 
-export type NDIS_IO_WORKITEM_FUNCTION = (WorkItemContext: unknown, NdisIoWorkItemHandle: NDIS_HANDLE) => void;
+export type NDIS_IO_WORKITEM_FUNCTION<T = unknown> = (
+  WorkItemContext: T,
+  NdisIoWorkItemHandle: NDIS_HANDLE,
+) => void;
 
 /** BOOLEAN MiniportInterrupt(Context, PBOOLEAN QueueDefaultInterruptDpc, PULONG TargetProcessors). */
-export type MINIPORT_ISR = (MiniportInterruptContext: unknown) => {
+export type MINIPORT_ISR<C = unknown> = (MiniportInterruptContext: C) => {
   InterruptRecognized: BOOLEAN;
   QueueDefaultInterruptDpc: BOOLEAN;
   TargetProcessors: ULONG;
 };
-export type MINIPORT_INTERRUPT_DPC = (
-  MiniportInterruptContext: unknown,
+export type MINIPORT_INTERRUPT_DPC<C = unknown> = (
+  MiniportInterruptContext: C,
   MiniportDpcContext: unknown,
   ReceiveThrottleParameters: unknown,
   NdisReserved2: unknown,
 ) => void;
-export type MINIPORT_ENABLE_INTERRUPT = (MiniportInterruptContext: unknown) => void;
-export type MINIPORT_DISABLE_INTERRUPT = (MiniportInterruptContext: unknown) => void;
-export type MINIPORT_SYNCHRONIZE_INTERRUPT = (SynchronizeContext: unknown) => BOOLEAN;
+export type MINIPORT_ENABLE_INTERRUPT<C = unknown> = (MiniportInterruptContext: C) => void;
+export type MINIPORT_DISABLE_INTERRUPT<C = unknown> = (MiniportInterruptContext: C) => void;
+export type MINIPORT_SYNCHRONIZE_INTERRUPT<T = unknown> = (SynchronizeContext: T) => BOOLEAN;
 
-export interface NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS {
+/** `C`: the interrupt context given to NdisMRegisterInterruptEx. */
+export interface NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<C = unknown> {
   Header: NDIS_OBJECT_HEADER;
-  InterruptHandler: MINIPORT_ISR;
-  InterruptDpcHandler: MINIPORT_INTERRUPT_DPC;
-  DisableInterruptHandler: MINIPORT_DISABLE_INTERRUPT;
-  EnableInterruptHandler: MINIPORT_ENABLE_INTERRUPT;
+  InterruptHandler: MINIPORT_ISR<C>;
+  InterruptDpcHandler: MINIPORT_INTERRUPT_DPC<C>;
+  DisableInterruptHandler: MINIPORT_DISABLE_INTERRUPT<C>;
+  EnableInterruptHandler: MINIPORT_ENABLE_INTERRUPT<C>;
   MsiSupported?: BOOLEAN;
 }
 

@@ -89,12 +89,15 @@ function checkCharacteristics(
  * MiniportDriverCharacteristics, *NdisMiniportDriverHandle). PASSIVE. NDIS copies the
  * characteristics and calls MiniportSetOptions inside the call (R2.1).
  */
-export function NdisMRegisterMiniportDriver(
+export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
   DriverObject: DRIVER_OBJECT,
   RegistryPath: string,
-  MiniportDriverContext: unknown,
-  MiniportDriverCharacteristics: NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+  MiniportDriverContext: D,
+  Characteristics: NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C, D>,
 ): { Status: NDIS_STATUS; NdisMiniportDriverHandle: NDIS_HANDLE | null } {
+  // NDIS hands each handler back the contexts the driver gave it, so it can hold them
+  // untyped: the driver's types end at this boundary.
+  const MiniportDriverCharacteristics = Characteristics as unknown as NDIS_MINIPORT_DRIVER_CHARACTERISTICS;
   const n: Ndis = currentNdis('NdisMRegisterMiniportDriver');
   n.verifier.irql(irqlRegister, 'NdisMRegisterMiniportDriver', null);
   const mod = n.loading;

@@ -67,9 +67,9 @@ function adapterName(o: Owner): string | null {
  * NDIS_STATUS NdisAllocateTimerObject(NdisHandle, TimerCharacteristics, *pTimerObject).
  * <= DISPATCH (R8.4). NdisHandle is an adapter or a driver handle.
  */
-export function NdisAllocateTimerObject(
+export function NdisAllocateTimerObject<T = unknown>(
   NdisHandle: NDIS_HANDLE,
-  TimerCharacteristics: NDIS_TIMER_CHARACTERISTICS,
+  TimerCharacteristics: NDIS_TIMER_CHARACTERISTICS<T>,
 ): { Status: NDIS_STATUS; TimerObject: NDIS_HANDLE | null } {
   const ddi = 'NdisAllocateTimerObject';
   const h = ownerHandle(NdisHandle, ddi);
@@ -78,7 +78,7 @@ export function NdisAllocateTimerObject(
   n.verifier.irql(irql.NdisAllocateTimerObject, ddi, adapterName(owner));
   if (owner.kind === 'adapter' && stale(owner.block, ddi))
     return { Status: NDIS_STATUS_FAILURE, TimerObject: null };
-  const c = TimerCharacteristics;
+  const c = TimerCharacteristics as unknown as NDIS_TIMER_CHARACTERISTICS;
   if (
     c.Header.Type !== NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS ||
     c.Header.Revision !== NDIS_TIMER_CHARACTERISTICS_REVISION_1 ||
@@ -221,10 +221,10 @@ function workItemOf(x: unknown, ddi: string): NdisIoWorkItem {
 }
 
 /** VOID NdisQueueIoWorkItem(NdisIoWorkItemHandle, Routine, WorkItemContext). <= DISPATCH (R8.9). */
-export function NdisQueueIoWorkItem(
+export function NdisQueueIoWorkItem<T = unknown>(
   NdisIoWorkItemHandle: NDIS_HANDLE,
-  Routine: NDIS_IO_WORKITEM_FUNCTION,
-  WorkItemContext: unknown,
+  Routine: NDIS_IO_WORKITEM_FUNCTION<T>,
+  WorkItemContext: T,
 ): void {
   const ddi = 'NdisQueueIoWorkItem';
   const w = workItemOf(NdisIoWorkItemHandle, ddi);
@@ -248,7 +248,7 @@ export function NdisQueueIoWorkItem(
       `${ddi}: Routine is not a function (got ${Routine === null ? 'null' : typeof Routine})`,
     );
   }
-  w.routine = Routine;
+  w.routine = Routine as NDIS_IO_WORKITEM_FUNCTION;
   w.context = WorkItemContext;
   n.kernel.queueWork(w.k);
   if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
@@ -390,10 +390,10 @@ export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
  * NDIS_STATUS NdisMRegisterInterruptEx(MiniportAdapterHandle, MiniportInterruptContext,
  * MiniportInterruptCharacteristics, *NdisInterruptHandle). PASSIVE.
  */
-export function NdisMRegisterInterruptEx(
+export function NdisMRegisterInterruptEx<C = unknown>(
   MiniportAdapterHandle: NDIS_HANDLE,
-  MiniportInterruptContext: unknown,
-  MiniportInterruptCharacteristics: NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+  MiniportInterruptContext: C,
+  MiniportInterruptCharacteristics: NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<C>,
 ): { Status: NDIS_STATUS; NdisInterruptHandle: NDIS_HANDLE | null } {
   const ddi = 'NdisMRegisterInterruptEx';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
@@ -411,7 +411,7 @@ export function NdisMRegisterInterruptEx(
     );
   }
   if (b.inInitialize) claimsHardware(b, ddi);
-  const c = MiniportInterruptCharacteristics;
+  const c = MiniportInterruptCharacteristics as unknown as NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS;
   const line = b.dev.resources?.line ?? null;
   let status: number = NDIS_STATUS_SUCCESS;
   let handle: NdisInterrupt | null = null;
@@ -477,11 +477,11 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
  * BOOLEAN NdisMSynchronizeWithInterruptEx(NdisInterruptHandle, MessageId, SynchronizeFunction,
  * SynchronizeContext). Runs the function at the interrupt's DIRQL.
  */
-export function NdisMSynchronizeWithInterruptEx(
+export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   NdisInterruptHandle: NDIS_HANDLE,
   _MessageId: number,
-  SynchronizeFunction: MINIPORT_SYNCHRONIZE_INTERRUPT,
-  SynchronizeContext: unknown,
+  SynchronizeFunction: MINIPORT_SYNCHRONIZE_INTERRUPT<T>,
+  SynchronizeContext: T,
 ): boolean {
   const ddi = 'NdisMSynchronizeWithInterruptEx';
   const i = interruptOf(NdisInterruptHandle, ddi);
