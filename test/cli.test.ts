@@ -234,6 +234,7 @@ test('colours: FORCE_COLOR turns them on off a terminal except as 0 or false; an
   assert.equal(escapes({ FORCE_COLOR: 'false' }), false);
   assert.equal(escapes({ FORCE_COLOR: '1', NO_COLOR: '1' }), false);
   assert.equal(escapes({ FORCE_COLOR: '1', NO_COLOR: '' }), true);
+  assert.equal(escapes({ FORCE_COLOR: '' }), false);
 });
 
 test('--version prints the package version; --help gives the exit codes and examples that run', () => {

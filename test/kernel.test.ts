@@ -109,7 +109,7 @@ function isrRun(out: ReturnType<MINIPORT_ISR>, cpus: number) {
   return { isrCpu, dpcCpus };
 }
 
-test('R8.3 MINIPORT_ISR: QueueDefaultInterruptDpc TRUE queues one DPC on the CPU of the ISR, whatever the ISR returns', () => {
+test('R8.1, MINIPORT_ISR page: QueueDefaultInterruptDpc TRUE queues one DPC on the CPU of the ISR, whatever the ISR returns', () => {
   for (const InterruptRecognized of [true, false]) {
     const { isrCpu, dpcCpus } = isrRun(
       { InterruptRecognized, QueueDefaultInterruptDpc: true, TargetProcessors: 0b1110 },
@@ -120,7 +120,7 @@ test('R8.3 MINIPORT_ISR: QueueDefaultInterruptDpc TRUE queues one DPC on the CPU
   }
 });
 
-test('R8.3 MINIPORT_ISR: QueueDefaultInterruptDpc FALSE queues one DPC per CPU in TargetProcessors; bits past the last CPU are ignored', () => {
+test('R8.1, MINIPORT_ISR page: QueueDefaultInterruptDpc FALSE queues one DPC per CPU in TargetProcessors; bits past the last CPU are ignored', () => {
   // CPUs 1 and 3 of 4, plus bits 6 and 31, which this machine has no CPU for.
   const mask = 0b1010 | (1 << 6) | (1 << 31);
   for (const InterruptRecognized of [true, false]) {
@@ -193,7 +193,7 @@ test('R8.5 NdisSetTimerObject: a positive DueTime is an absolute system time; on
 
 // ------------------------------------------------------------------------ pool tags
 
-test("R8.2 NdisAllocateMemoryWithTagPriority: NDIS's documented default tag 'maDN' (0x6D61444E) is reported; a tag of the driver's own is not", () => {
+test("SDV rule NdisAllocateMemoryWithTagPriority: NDIS's documented default tag 'maDN' (0x6D61444E) is reported; a tag of the driver's own is not", () => {
   const run = (Tag: number) => {
     const drv = scriptedDriver(`tag-${Tag.toString(16)}`, {
       initialize: (a) => {
@@ -215,7 +215,7 @@ test("R8.2 NdisAllocateMemoryWithTagPriority: NDIS's documented default tag 'maD
 
 // ------------------------------------------------------------------------- NdisMSleep
 
-test('R8.12 NdisSim_SleepTooLong: NdisMSleep above 30,000,000 µs is reported; exactly 30 s is allowed', () => {
+test('R8.12, NdisMSleep page: NdisSim_SleepTooLong, NdisMSleep above 30,000,000 µs is reported; exactly 30 s is allowed', () => {
   const run = (us: number) => {
     const drv = scriptedDriver(`sleep-${us}`, {
       initialize: () => {
@@ -276,7 +276,7 @@ test('R2.7/R2.10 NdisSim_InterruptOutsideInitHalt: (de)registering the interrupt
   );
 });
 
-test('a livelock is events at one instant without end; a long run whose clock moves is not one', () => {
+test('DESIGN.md (exit 1, livelock): a livelock is events at one instant without end; a long run whose clock moves is not one', () => {
   // An event that schedules itself for the same instant, forever.
   const m = new Machine(new Chooser(new RandomStrategy(1), [], false));
   const again: EventTarget = { fire: () => void m.after(0, again, 0, null) };
@@ -284,6 +284,19 @@ test('a livelock is events at one instant without end; a long run whose clock mo
   m.runUntil(1 * ns.s);
   assert.match(m.stopped ?? '', /^livelock: more than 1000000 events at one instant, the clock not moving/);
   assert.equal(m.now, 5);
+  // An event that spins 1 ns (NdisStallExecution moves the clock without an event) and
+  // comes back at the new instant: two million events, the clock moving all along.
+  const s = new Machine(new Chooser(new RandomStrategy(1), [], false));
+  const spinner: EventTarget = {
+    fire: () => {
+      s.spin(1);
+      s.after(0, spinner, 0, null);
+    },
+  };
+  s.after(0, spinner, 0, null);
+  s.runUntil(2_000_000);
+  assert.equal(s.stopped, null);
+  assert.equal(s.eventCount, 2_000_001);
   // A timer re-armed 100 ns after each expiry, for 5 s: over five million events (the
   // bound of a run once), a long run but no livelock.
   const drv = scriptedDriver('busy-nic', {
@@ -412,4 +425,41 @@ test('NdisSim_CallbackAfterHalt (R8.8, R2.16): a timer allocated with the driver
     assert.ok(v.timeNs > 1 * ns.s);
     assert.match(v.message, /of driver drv-timer ran after its MiniportDriverUnload returned/);
   }
+});
+
+test('R8.8, R2.16: a driver-handle timer of an unloaded driver is reported even after the driver is loaded again for another device', () => {
+  let fired = 0;
+  let loads = 0;
+  const drv = scriptedDriver('leaky-timer', {
+    driverEntry: (h) => {
+      if (loads++ === 0) {
+        const t = NdisAllocateTimerObject(
+          h,
+          timerCharacteristics(() => {
+            fired++;
+          }),
+        ).TimerObject!;
+        NdisSetTimerObject(t, -5_000_000, 500, null); // at 0.5 s, then every 500 ms
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [
+      { name: 'nic0', driver: 'leaky-timer' },
+      { name: 'nic1', driver: 'leaky-timer' },
+    ],
+    autostart: false,
+    actions: [
+      { atNs: 0, action: { kind: 'start', device: 'nic0' } },
+      { atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
+      { atNs: 200 * ns.ms, action: { kind: 'start', device: 'nic1' } },
+    ],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(3 * ns.s);
+  assert.equal(loads, 2, 'the driver was loaded again for nic1');
+  assert.equal(fired, 0, 'the first load timer never ran driver code');
+  assert.equal(r.violations.filter((v) => v.rule === 'NdisSim_CallbackAfterHalt').length, 5);
 });

@@ -157,7 +157,12 @@ test("R6.6: Driver Verifier's 12 s for an OID runs from the call of MiniportOidR
   const r = w.run(30 * ns.s);
   const v = r.bugCheck!;
   assert.equal(v.rule, 'NdisTimedOidComplete');
-  assert.deepEqual(v.bugCheck.params, [0x92003, 'OID request pending', 'slow0', 0]);
+  assert.deepEqual(v.bugCheck.params, [
+    0x92003,
+    'an OID request is not completed within 12 s',
+    'slow0 rule state',
+    'slow0 supplemental state',
+  ]);
   const call = w.trace.events.find((e) => e.kind === 'call' && e.data?.Oid === 'OID_GEN_STATISTICS')!;
   assert.equal(r.endNs - call.t, 12 * ns.s);
 });
@@ -220,5 +225,39 @@ test("R6.1: a set's InformationBufferLength is the size of its buffer: 6 bytes a
   assert.deepEqual(seen, [
     [String(OID_802_3_MULTICAST_LIST), 12],
     [String(OID_GEN_CURRENT_PACKET_FILTER), 4],
+  ]);
+});
+
+test("R6.6: two handlers blocked at once, one's sleep inside the other's, are each caught 12 s after their own call", () => {
+  const drv = scriptedDriver('slow2-nic', {
+    oid: (_a, req) => {
+      if (req.DATA.Oid === OID_GEN_STATISTICS) NdisMSleep(20_000_000);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [
+      { name: 'nicA', driver: 'slow2-nic' },
+      { name: 'nicB', driver: 'slow2-nic' },
+    ],
+    actions: [
+      { atNs: 1 * ns.s, action: statisticsQuery('nicA') },
+      { atNs: 6 * ns.s, action: statisticsQuery('nicB') },
+    ],
+    options: { verifier: 'collect' },
+  });
+  w.run(60 * ns.s);
+  const calls = new Map(
+    w.trace.events
+      .filter((e) => e.kind === 'call' && e.data?.Oid === 'OID_GEN_STATISTICS')
+      .map((e) => [String(e.data?.adapter), e.t]),
+  );
+  const caught = w.verifier.violations
+    .filter((v) => v.rule === 'NdisTimedOidComplete')
+    .map((v) => [v.adapter, v.timeNs - calls.get(String(v.adapter))!]);
+  assert.deepEqual(caught, [
+    ['nicA', 12 * ns.s],
+    ['nicB', 12 * ns.s],
   ]);
 });

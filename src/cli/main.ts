@@ -49,14 +49,15 @@ const out = (s: string): void => {
 };
 
 /**
- * Colours: --no-color and a non-empty NO_COLOR (no-color.org) turn them off; FORCE_COLOR
- * turns them on off a terminal, except as 0 or false; else only on a terminal.
+ * Colours: --no-color and a non-empty NO_COLOR (no-color.org) turn them off; a
+ * non-empty FORCE_COLOR turns them on off a terminal, except as 0 or false
+ * (force-color.org); else only on a terminal.
  */
 function color(opts: { color?: boolean }): boolean {
   const env = process.env;
   if (opts.color === false || (env.NO_COLOR !== undefined && env.NO_COLOR !== '')) return false;
   const force = env.FORCE_COLOR;
-  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  if (force !== undefined && force !== '') return force !== '0' && force.toLowerCase() !== 'false';
   return process.stdout.isTTY === true;
 }
 

@@ -20,6 +20,7 @@ import {
 } from './generated/status.ts';
 import { NblImpl, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import { ruleParams } from './oid.ts';
 
 /** Data-path counters of an adapter, for the summary and the conservation checks. */
 export interface DataStats {
@@ -247,7 +248,7 @@ export class SendWatch implements EventTarget {
           'MiniportSendNetBufferLists',
           b.name,
           `NBL #${oldest._id} not completed within 30 s (R6.11)`,
-          ['NBL pending', b.name, 0],
+          ruleParams('a sent NBL is not completed within 30 s', b),
         );
       }
       const since = Math.max(b.lastSendCompletionNs, b.sendsPendingSinceNs);
@@ -258,7 +259,7 @@ export class SendWatch implements EventTarget {
           'MiniportSendNetBufferLists',
           b.name,
           `${b.sendsOutstanding} send(s) pending and none completed for 22 s (R6.11)`,
-          ['sends pending', b.name, 0],
+          ruleParams('sends are pending and none completed for 22 s', b),
         );
       }
     } finally {

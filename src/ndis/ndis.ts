@@ -172,8 +172,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
   nextRequestId = 1;
-  /** Memory from NdisAllocateMemoryWithTagPriority, with its tag (made on first use). */
-  allocations: Map<Uint8Array, number> | null = null;
+  /**
+   * Memory from NdisAllocateMemoryWithTagPriority (made on first use): its tag, the
+   * driver, and the adapter whose handle it was made with (null: the driver handle),
+   * for Driver Verifier's pool tracking at unload (0xC4/0x62).
+   */
+  allocations: Map<Uint8Array, { tag: number; driver: MiniportDriverBlock; adapter: string | null }> | null =
+    null;
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
   /** The DRIVER_OBJECT passed to that DriverEntry. */
@@ -252,12 +257,6 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     this.drivers.set(d.name, d);
   }
 
-  /**
-   * Names of drivers whose MiniportDriverUnload has returned (and that were not loaded
-   * again): their timers and work items must not run (afterHalt).
-   */
-  private readonly unloadedDrivers = new Set<string>();
-
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapterCount > 0 || d.unloaded) return;
@@ -278,7 +277,6 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     this.drivers.delete(d.name);
-    this.unloadedDrivers.add(d.name);
     this.checkPoolAtUnload(d);
   }
 
@@ -596,8 +594,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * MiniportHaltEx returned, or its MiniportInitializeEx failed: driver code runs
    * against freed state (R2.5, R2.10, R8.7).
    */
-  private afterHalt(b: MiniportBlock | null, fn: string): boolean {
-    if (b === null) return this.afterUnload(fn);
+  private afterHalt(b: MiniportBlock | null, fn: string, driver: MiniportDriverBlock | null = null): boolean {
+    if (b === null) return driver !== null && this.afterUnload(driver, fn);
     if (!b.handleDead) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
@@ -611,12 +609,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /**
    * A timer or work item allocated with the driver handle fires after the driver's
    * MiniportDriverUnload returned: its code runs against a driver that is gone (R8.8:
-   * a driver-handle work item is freed before unload; R2.16). The kernel runs the DPC
-   * or work item as its owner, the driver named by `ctx.who`.
+   * a driver-handle work item is freed before unload; R2.16). The object belongs to
+   * that load of the driver, so a later load of the same driver does not excuse it.
    */
-  private afterUnload(fn: string): boolean {
-    const who = this.kernel.ctx.who;
-    if (!this.unloadedDrivers.has(who) || this.drivers.has(who)) return false;
+  private afterUnload(d: MiniportDriverBlock, fn: string): boolean {
+    if (!d.unloaded) return false;
+    const who = d.name;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
@@ -629,7 +627,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   runTimerFunction(t: NdisTimerObject): void {
     const b = t.owner.kind === 'adapter' ? t.owner.block : null;
     const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
-    if (t.freed || this.afterHalt(b, 'NdisTimerFunction')) return;
+    if (t.freed || this.afterHalt(b, 'NdisTimerFunction', t.owner.kind === 'driver' ? t.owner.driver : null))
+      return;
     const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch);
     try {
       t.chars.TimerFunction(null, t.context, null, null);
@@ -643,7 +642,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = w.owner.kind === 'adapter' ? w.owner.block : null;
     const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
     const routine = w.routine;
-    if (routine === null || this.afterHalt(b, 'NdisIoWorkItemFunction')) return;
+    if (
+      routine === null ||
+      this.afterHalt(b, 'NdisIoWorkItemFunction', w.owner.kind === 'driver' ? w.owner.driver : null)
+    )
+      return;
     const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive);
     try {
       routine(w.context, w);
@@ -762,12 +765,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 }
 
-/** A callback result for the trace: status names for NDIS_STATUS values. */
 /** An NDIS_OBJECT_TYPE_* value by name, or in hex when the model does not know it. */
 export function objectTypeName(type: number): string {
   return NDIS_OBJECT_TYPE_NAMES.get(type) ?? `0x${type.toString(16)}`;
 }
 
+/** A callback result for the trace: status names for NDIS_STATUS values. */
 export function describe(result: unknown): unknown {
   if (typeof result === 'number') return statusInfo.get(result)?.name ?? result;
   if (result !== null && typeof result === 'object') {

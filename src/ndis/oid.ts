@@ -113,7 +113,7 @@ function reportOverdue(n: Ndis, r: OidRecord): void {
     'MiniportOidRequest',
     r.block.name,
     `${oidText(r.request.DATA.Oid)} not completed within 12 s (R6.6)`,
-    ['OID request pending', r.block.name, 0],
+    ruleParams('an OID request is not completed within 12 s', r.block),
   );
 }
 

@@ -176,16 +176,13 @@ const resetResults = new Set([
   NDIS_STATUS_HARD_ERRORS,
 ]);
 
-/** How and when each adapter's last reset was completed (a second completion names it). */
-const lastCompletion = new WeakMap<MiniportBlock, { via: string; timeNs: number }>();
-
 /**
  * The completion of `b`'s last reset, if one was completed: a reset is pending from
  * MiniportResetEx until its completion, so with none pending now any completion that
  * follows is a second one (R3.10, R4.15).
  */
 export function lastResetCompletion(b: MiniportBlock): { via: string; timeNs: number } | undefined {
-  return lastCompletion.get(b);
+  return b.lastResetCompletion ?? undefined;
 }
 
 /** R4.7 step 7: the reset is complete; the send path returns and protocols hear RESET_END. */
@@ -208,7 +205,7 @@ export function completeReset(
     );
   }
   b.reset = null;
-  lastCompletion.set(b, { via, timeNs: n.now });
+  b.lastResetCompletion = { via, timeNs: n.now };
   // R4.12: from NDIS 6.30 the driver completes pending requests and sends before the reset completes.
   if (b.driver.ndisVersion >= 630 && (b.oid !== null || b.sendsOutstanding > 0)) {
     const what: string[] = [];

@@ -62,7 +62,11 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
           ? (problemText[d.problem] ?? `Code ${d.problem}`)
           : d.status === 'started'
             ? 'working'
-            : 'no driver loaded';
+            : d.status === 'stopped'
+              ? 'stopped for a rebalance'
+              : d.status === 'not started'
+                ? 'not started'
+                : 'no driver loaded';
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
       `    ${d.name.padEnd(nameW)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(driverW)} ${d.status.padEnd(12)} ${status}`,

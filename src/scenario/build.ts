@@ -129,9 +129,8 @@ export function untilNs(s: Scenario, o: BuildOptions = {}): number {
   return o.untilNs ?? dur(s.until);
 }
 
-/** Compares a finished run with the scenario's `expect`; null when it has none. */
 /**
- * Whether the run ended as the scenario's `expect:` says; `mode`: the verifier mode the
+ * Compares a finished run with the scenario's `expect` (null when it has none); `mode`: the verifier mode the
  * run used (the CLI's --verifier may override the scenario's). A `rule:` without a
  * `verdict:` expects the run to stop on it, or in collect mode to record it (a rule
  * that stops the machine in every mode still stops it there).

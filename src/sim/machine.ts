@@ -11,8 +11,9 @@ export class Machine {
   now = 0;
   readonly queue = new EventQueue();
   eventCount = 0;
-  /** Events run since the clock last moved (a livelock bound). */
+  /** Events run at the instant `tickAt`, the clock standing still (a livelock bound). */
   private sinceTick = 0;
+  private tickAt = 0;
   /** Set once the machine stops (bug check, livelock bound, end of scenario). */
   stopped: string | null = null;
   /** The end of the current run: a blocking wait does not go past it. */
@@ -81,8 +82,10 @@ export class Machine {
 
   private runOne(ev: SimEvent): void {
     this.eventCount++;
-    if (ev.at > this.now) {
-      this.now = ev.at;
+    if (ev.at > this.now) this.now = ev.at;
+    // The clock also moves without an event (a spin, a bounded wait): compare instants.
+    if (this.now !== this.tickAt) {
+      this.tickAt = this.now;
       this.sinceTick = 0;
     } else if (++this.sinceTick > limits.eventsAtOneInstantMax) {
       this.stopped = `livelock: more than ${limits.eventsAtOneInstantMax} events at one instant, the clock not moving (limits.eventsAtOneInstantMax)`;

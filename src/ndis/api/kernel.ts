@@ -530,13 +530,13 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
   }
   const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
   if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
-  const due = n.checkCallbackWatchdog();
+  let due = n.checkCallbackWatchdog();
   n.beginWait(wake);
   try {
-    if (due < wake) {
-      // Driver Verifier's OID timer fires while this thread sleeps (R6.6).
+    // Driver Verifier's OID timers fire while this thread sleeps, each at its time (R6.6).
+    while (due < wake) {
       n.kernel.machine.waitUntil(due);
-      n.checkCallbackWatchdog();
+      due = n.checkCallbackWatchdog();
     }
     n.kernel.machine.waitUntil(wake);
   } finally {
@@ -667,7 +667,7 @@ export function NdisAllocateMemoryWithTagPriority(
   const b = h instanceof MiniportDriverBlock ? null : h;
   n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
   // SDV rule NdisAllocateMemoryWithTagPriority: the driver passes a tag of its own,
-  // not zero and not NDIS's default (R8.2).
+  // not zero and not NDIS's default (its page names 'maDN').
   if (Tag === 0 || Tag === ndisDefaultTag) {
     n.verifier.report(
       'NdisAllocateMemoryWithTagPriority',
@@ -679,17 +679,13 @@ export function NdisAllocateMemoryWithTagPriority(
   if (!Number.isInteger(Length) || Length < 0 || Length > 64 * 1024 * 1024) return null;
   const mem = new Uint8Array(Length);
   n.allocations ??= new Map();
-  n.allocations.set(mem, Tag);
-  poolOwners.set(mem, { driver: b?.driver ?? (h as MiniportDriverBlock), adapter: b?.name ?? null });
+  n.allocations.set(mem, {
+    tag: Tag,
+    driver: b?.driver ?? (h as MiniportDriverBlock),
+    adapter: b?.name ?? null,
+  });
   return mem;
 }
-
-/**
- * Whose each allocation is, for Driver Verifier's pool tracking at unload (0xC4/0x62):
- * the driver, and the adapter whose handle it was made with (null: the driver handle).
- * Weak: an allocation the driver frees, or a finished world, keeps nothing alive.
- */
-const poolOwners = new WeakMap<Uint8Array, { driver: MiniportDriverBlock; adapter: string | null }>();
 
 /**
  * The memory `d` allocated with NdisAllocateMemoryWithTagPriority and never freed:
@@ -704,9 +700,8 @@ export function poolLeftBy(
   let bytes = 0;
   let adapter: string | null = null;
   if (n.allocations === null) return { count, bytes, adapter };
-  for (const mem of n.allocations.keys()) {
-    const o = poolOwners.get(mem);
-    if (o === undefined || o.driver !== d) continue;
+  for (const [mem, o] of n.allocations) {
+    if (o.driver !== d) continue;
     if (count === 0) adapter = o.adapter;
     count++;
     bytes += mem.length;
