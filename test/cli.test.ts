@@ -281,3 +281,11 @@ test('rules <id> gives the bug check of each DDI that stops with its own code (R
   );
   assert.match(r.stdout, /NdisDprAcquireSpinLock: 0xC4\/0x40 called below its IRQL/);
 });
+
+test('--until takes minutes and hours as well as seconds; a unit it does not know is bad input', () => {
+  const own = ['examples/own-driver.yaml', '--driver', 'examples/own-driver.ts', '--quiet'];
+  assert.equal(cli('run', ...own, '--until', '1h').status, 0);
+  const bad = cli('run', ...own, '--until', '2d');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--until: expected a duration such as "30s", "500ms" or "1h", got "2d"/);
+});

@@ -145,7 +145,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
     const d = parseDuration(/^\d+$/.test(opts.until) ? Number(opts.until) : opts.until);
     if (d === null)
       throw new InputError([
-        `--until: expected a duration such as "30s" or "500ms", got ${JSON.stringify(opts.until)}`,
+        `--until: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(opts.until)}`,
       ]);
     until = d;
   }

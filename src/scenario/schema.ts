@@ -8,19 +8,27 @@ import { deviceStatuses } from '../pnp/pnp.ts';
 import { ns } from '../sim/limits.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
-const unitNs: Record<string, number> = { ns: 1, us: ns.us, µs: ns.us, ms: ns.ms, s: ns.s, min: 60 * ns.s };
+const unitNs: Record<string, number> = {
+  ns: 1,
+  us: ns.us,
+  µs: ns.us,
+  ms: ns.ms,
+  s: ns.s,
+  min: 60 * ns.s,
+  h: 3600 * ns.s,
+};
 
-/** Parses "1.5s", "200ms", "50us", "10ns" or a plain integer of nanoseconds. */
+/** Parses "1.5s", "200ms", "50us", "10ns", "30min", "1h" or a plain integer of nanoseconds. */
 export function parseDuration(v: unknown): number | null {
   if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : null;
   if (typeof v !== 'string') return null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min)\s*$/.exec(v);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min|h)\s*$/.exec(v);
   if (m === null) return null;
   const n = Math.round(Number(m[1]) * unitNs[m[2]!]!);
   return Number.isSafeInteger(n) ? n : null;
 }
 
-const durationHint = 'a duration such as "1.5s", "200ms", "50us" or an integer of nanoseconds';
+const durationHint = 'a duration such as "1.5s", "200ms", "50us", "30min" or an integer of nanoseconds';
 
 export const duration = z.custom<string | number>((v) => parseDuration(v) !== null, {
   error: (iss) => `expected ${durationHint}, got ${show(iss.input)}`,
