@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  type DriverModule,
   type NDIS_HANDLE,
   type NDIS_IO_SPACE,
   NDIS_STATUS_FAILURE,
@@ -21,8 +22,9 @@ import {
   NdisMRestartComplete,
   NdisMUnmapIoSpace,
 } from '../src/index.ts';
+import type { World } from '../src/world.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
-import { findEvent, inOrder, irpDone, is, ns, testWorld } from './helpers/world.ts';
+import { findEvent, inOrder, irpDone, is, ns, type TestWorldSpec, testWorld } from './helpers/world.ts';
 
 const halts = (calls: string[]): string[] => calls.filter((c) => c.startsWith('MiniportHaltEx'));
 
@@ -236,17 +238,27 @@ function staleDriver() {
   });
 }
 
-test('R5.20: NdisMRemoveMiniport after MiniportHaltEx returned is a clear violation, not a crash', () => {
+/**
+ * nic0 goes away at 1 s; nic1, of the same driver, starts at 2 s (and can use a
+ * handle the driver kept of nic0).
+ */
+function handOverWorld(drv: DriverModule, options: TestWorldSpec['options'] = {}): World {
   const w = testWorld({
-    drivers: [staleDriver()],
-    devices: [{ name: 'nic0', driver: 'stale-nic' }],
-    // nic0 goes away at 1 s; nic1 starts at 2 s and uses nic0's handle at 3 s.
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
     actions: [
       { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
       { atNs: 2 * ns.s, action: { kind: 'start', device: 'nic1' } },
     ],
+    options,
   });
-  w.addDevice({ name: 'nic1', driver: 'stale-nic' });
+  w.addDevice({ name: 'nic1', driver: drv.name });
+  return w;
+}
+
+test('R5.20: NdisMRemoveMiniport after MiniportHaltEx returned is a clear violation, not a crash', () => {
+  // nic1 uses nic0's handle at 3 s.
+  const w = handOverWorld(staleDriver());
   const r = w.run(5 * ns.s);
   assert.equal(r.verdict, 'bugcheck');
   assert.equal(r.bugCheck!.rule, 'NdisSim_StaleHandle');
@@ -291,16 +303,7 @@ test('R2.8, R5.20: the handle is dead after halt and after a failed init; every 
         return failInit ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
       },
     });
-    const w = testWorld({
-      drivers: [drv],
-      devices: [{ name: 'nic0', driver: 'stale-nic' }],
-      actions: [
-        { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
-        { atNs: 2 * ns.s, action: { kind: 'start', device: 'nic1' } },
-      ],
-      options: { verifier: 'collect' },
-    });
-    w.addDevice({ name: 'nic1', driver: 'stale-nic' });
+    const w = handOverWorld(drv, { verifier: 'collect' });
     const r = w.run(5 * ns.s);
     const last = expected[expected.length - 1]![1]!;
     assert.deepEqual(
@@ -317,16 +320,7 @@ test('R2.8, R5.20: the handle is dead after halt and after a failed init; every 
 });
 
 test('R5.20 (collect mode): the violation is recorded and the run goes on', () => {
-  const w = testWorld({
-    drivers: [staleDriver()],
-    devices: [{ name: 'nic0', driver: 'stale-nic' }],
-    actions: [
-      { atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } },
-      { atNs: 2 * ns.s, action: { kind: 'start', device: 'nic1' } },
-    ],
-    options: { verifier: 'collect' },
-  });
-  w.addDevice({ name: 'nic1', driver: 'stale-nic' });
+  const w = handOverWorld(staleDriver(), { verifier: 'collect' });
   const r = w.run(5 * ns.s);
   assert.equal(r.verdict, 'violations');
   assert.deepEqual(

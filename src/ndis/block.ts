@@ -139,7 +139,7 @@ export class MiniportBlock implements NDIS_HANDLE {
 
   // Counters for the summary.
   resets = 0;
-  /** How and when the last reset was completed (a second completion names it, R4.15). */
+  /** How and when the last reset was completed: a completion after it is a second one (R3.10, R4.15). */
   lastResetCompletion: { via: string; timeNs: number } | null = null;
   hangsReported = 0;
   removeCalls = 0;

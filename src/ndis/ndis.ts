@@ -20,7 +20,7 @@ import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import { NDIS_OBJECT_TYPE_NAMES, statusInfo } from './generated/status.ts';
 import * as life from './lifecycle.ts';
-import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject, Owner } from './objects.ts';
 import { OidTimers, oidOverdueAt } from './oid.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
@@ -594,8 +594,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * MiniportHaltEx returned, or its MiniportInitializeEx failed: driver code runs
    * against freed state (R2.5, R2.10, R8.7).
    */
-  private afterHalt(b: MiniportBlock | null, fn: string, driver: MiniportDriverBlock | null = null): boolean {
-    if (b === null) return driver !== null && this.afterUnload(driver, fn);
+  private afterHalt(b: MiniportBlock, fn: string): boolean {
     if (!b.handleDead) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
@@ -623,12 +622,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     );
     return true;
   }
+  /** The owner of a timer or work item is gone: its adapter halted, or its driver unloaded. */
+  private ownerGone(o: Owner, fn: string): boolean {
+    return o.kind === 'adapter' ? this.afterHalt(o.block, fn) : this.afterUnload(o.driver, fn);
+  }
 
   runTimerFunction(t: NdisTimerObject): void {
     const b = t.owner.kind === 'adapter' ? t.owner.block : null;
     const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
-    if (t.freed || this.afterHalt(b, 'NdisTimerFunction', t.owner.kind === 'driver' ? t.owner.driver : null))
-      return;
+    if (t.freed || this.ownerGone(t.owner, 'NdisTimerFunction')) return;
     const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch);
     try {
       t.chars.TimerFunction(null, t.context, null, null);
@@ -642,11 +644,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = w.owner.kind === 'adapter' ? w.owner.block : null;
     const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
     const routine = w.routine;
-    if (
-      routine === null ||
-      this.afterHalt(b, 'NdisIoWorkItemFunction', w.owner.kind === 'driver' ? w.owner.driver : null)
-    )
-      return;
+    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) return;
     const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive);
     try {
       routine(w.context, w);

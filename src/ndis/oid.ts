@@ -447,6 +447,5 @@ export function oidName(oid: number): string {
 
 /** An OID for a verifier message: its name, or "OID 0x0001010E" when the model has none. */
 export function oidText(oid: number): string {
-  const name = oidNames.get(oid);
-  return name ?? `OID ${oidName(oid)}`;
+  return oidNames.has(oid) ? oidName(oid) : `OID ${oidName(oid)}`;
 }

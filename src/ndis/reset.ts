@@ -176,15 +176,6 @@ const resetResults = new Set([
   NDIS_STATUS_HARD_ERRORS,
 ]);
 
-/**
- * The completion of `b`'s last reset, if one was completed: a reset is pending from
- * MiniportResetEx until its completion, so with none pending now any completion that
- * follows is a second one (R3.10, R4.15).
- */
-export function lastResetCompletion(b: MiniportBlock): { via: string; timeNs: number } | undefined {
-  return b.lastResetCompletion ?? undefined;
-}
-
 /** R4.7 step 7: the reset is complete; the send path returns and protocols hear RESET_END. */
 export function completeReset(
   n: Ndis,

@@ -2,14 +2,7 @@
 // actor, what happened — indented by the call depth of the thread it happened on.
 
 import pc from 'picocolors';
-import {
-  PNP_DEVICE_DISABLED,
-  PNP_DEVICE_DONT_DISPLAY_IN_UI,
-  PNP_DEVICE_FAILED,
-  PNP_DEVICE_NOT_DISABLEABLE,
-  PNP_DEVICE_REMOVED,
-  PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED,
-} from '../ndis/generated/status.ts';
+import { PNP_DEVICE_STATE_NAMES } from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
 import { fmtIrql, fmtTime, fmtValue } from './format.ts';
@@ -30,21 +23,12 @@ function args(data: Record<string, unknown> | undefined, skip: readonly string[]
   return parts.join(', ');
 }
 
-/** PNP_DEVICE_STATE bits by name, as IRP_MN_QUERY_PNP_DEVICE_STATE returns them. */
-const pnpDeviceStateBits: readonly [number, string][] = [
-  [PNP_DEVICE_DISABLED, 'PNP_DEVICE_DISABLED'],
-  [PNP_DEVICE_DONT_DISPLAY_IN_UI, 'PNP_DEVICE_DONT_DISPLAY_IN_UI'],
-  [PNP_DEVICE_FAILED, 'PNP_DEVICE_FAILED'],
-  [PNP_DEVICE_REMOVED, 'PNP_DEVICE_REMOVED'],
-  [PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED, 'PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED'],
-  [PNP_DEVICE_NOT_DISABLEABLE, 'PNP_DEVICE_NOT_DISABLEABLE'],
-];
-
 /** An IRP's Information: the device-state bits by name for a state query, else hex. */
 function irpInformation(irp: string, info: number): string {
   if (irp !== 'IRP_MN_QUERY_PNP_DEVICE_STATE') return `0x${info.toString(16)}`;
-  const names = pnpDeviceStateBits.filter(([bit]) => (info & bit) !== 0).map(([, name]) => name);
-  const rest = pnpDeviceStateBits.reduce((left, [bit]) => left & ~bit, info);
+  const bits = [...PNP_DEVICE_STATE_NAMES];
+  const names = bits.filter(([bit]) => (info & bit) !== 0).map(([, name]) => name);
+  const rest = bits.reduce((left, [bit]) => left & ~bit, info);
   if (rest !== 0) names.push(`0x${rest.toString(16)}`);
   return names.join(' | ');
 }

@@ -3,6 +3,7 @@
 // (handle, IRQL, state) and then delegates to the block's procedures.
 
 import { NotModelledError } from '../../errors.ts';
+import { fmtTime } from '../../report/format.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -29,13 +30,7 @@ import {
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
-import {
-  completeReset,
-  indicateToProtocols,
-  lastResetCompletion,
-  requestReset,
-  startHangTimer,
-} from '../reset.ts';
+import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   NDIS_HANDLE,
   NDIS_LINK_STATE,
@@ -206,11 +201,13 @@ export function NdisMResetComplete(
   if (b.reset === null) {
     // R4.15: NDIS's 0x7C/0x0F either way; the message says whether the pending reset
     // was already completed (a double completion) or none was ever started.
-    const done = lastResetCompletion(b);
+    // A reset is pending from MiniportResetEx to its completion, so with none pending a
+    // completion after one that was completed is a second one.
+    const done = b.lastResetCompletion;
     const what =
-      done === undefined
+      done === null
         ? 'NdisMResetComplete with no reset pending: NDIS started none on this adapter (R4.15)'
-        : `NdisMResetComplete for a reset already completed by ${done.via} at ${(done.timeNs / 1e9).toFixed(6)} s: a double completion, and no reset is pending (R4.15, R3.10)`;
+        : `NdisMResetComplete for a reset already completed by ${done.via} at ${fmtTime(done.timeNs)}: a double completion, and no reset is pending (R4.15, R3.10)`;
     n.verifier.report('NdisSim_ResetCompleteUnexpected', ddi, b.name, what, [
       `${b.name} miniport block`,
       Status,
