@@ -70,6 +70,7 @@ export type { DriverImage, DriverModule } from './ndis/driver.ts';
 export * from './ndis/generated/status.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
 export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
+export { oidRequestData } from './ndis/oid.ts';
 export * from './ndis/types.ts';
 export { ns } from './sim/limits.ts';
 // Running a machine.

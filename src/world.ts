@@ -26,7 +26,7 @@ import {
   Ndis,
   type NdisOptions,
 } from './ndis/ndis.ts';
-import { issueOid } from './ndis/oid.ts';
+import { issueOid, oidName } from './ndis/oid.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine } from './pnp/resources.ts';
@@ -83,7 +83,16 @@ export type WorldAction =
   | { kind: 'disable'; device: string }
   | { kind: 'stop'; device: string }
   /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
-  | { kind: 'oid'; device: string; oid: number; set: boolean; value: unknown; timeoutS: number };
+  | {
+      kind: 'oid';
+      device: string;
+      oid: number;
+      set: boolean;
+      value: unknown;
+      timeoutS: number;
+      /** InformationBufferLength in bytes; by default the size of the set's value, or room for the query's answer. */
+      bufferLength?: number;
+    };
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
 
@@ -298,7 +307,17 @@ export class World implements EventTarget {
       }
       const d = this.deviceEntry(`World.at(${a.kind})`, a.device);
       if (this.trace.on)
-        this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { device: a.device });
+        this.trace.add(
+          k.now,
+          0,
+          Irql.Passive,
+          'scenario',
+          'action',
+          a.kind,
+          a.kind === 'oid'
+            ? { device: a.device, Oid: oidName(a.oid), request: a.set ? 'set' : 'query' }
+            : { device: a.device },
+        );
       switch (a.kind) {
         case 'start':
           this.pnp.start(d.node);
@@ -318,7 +337,7 @@ export class World implements EventTarget {
           break;
         case 'oid': {
           const b = this.adapter(a.device);
-          if (b !== undefined) issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS);
+          if (b !== undefined) issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
           break;
         }
       }

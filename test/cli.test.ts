@@ -118,7 +118,7 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
 });
 
-test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query)', () => {
+test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength and OID fields on another action', () => {
   const f = 'test/fixtures/bad-oid-values.yaml';
   const r = cli('run', f);
   assert.equal(r.status, 2);
@@ -130,6 +130,8 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     `${f}: actions[2].value: ${list}, got [[1,2,3]]`,
     `${f}: actions[3].value: expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of OID_GEN_CURRENT_PACKET_FILTER, got [[1,0,94,0,0,1]]`,
     `${f}: actions[4].value: expected no value for a query of OID_GEN_STATISTICS, got 4`,
+    `${f}: actions[5].bufferLength: expected at least 0, got -1`,
+    `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength) for "remove", got bufferLength`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
 });

@@ -22,6 +22,7 @@ import {
   OID_802_3_MULTICAST_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_STATISTICS,
+  oidRequestData,
 } from '../src/index.ts';
 import type { Binding } from '../src/ndis/binding.ts';
 import { NdisCancelOidRequest, NdisOidRequest } from '../src/ndis/protocol-api.ts';
@@ -37,14 +38,7 @@ function request(id: string): NDIS_OID_REQUEST {
     Timeout: 0,
     RequestId: id,
     RequestHandle: null,
-    DATA: {
-      Oid: OID_GEN_STATISTICS,
-      InformationBuffer: null,
-      InformationBufferLength: 0,
-      BytesWritten: 0,
-      BytesRead: 0,
-      BytesNeeded: 0,
-    },
+    DATA: oidRequestData(OID_GEN_STATISTICS),
   };
 }
 
@@ -202,7 +196,7 @@ test("R6.1: a set's InformationBufferLength is the size of its buffer: 6 bytes a
   const drv = scriptedDriver('len-nic', {
     oid: (_a, req) => {
       if (typeof req.RequestId === 'string' && req.RequestId.startsWith('ndis:'))
-        seen.push([String(req.DATA.Oid), req.DATA.InformationBufferLength]);
+        seen.push([String(req.DATA.Oid), req.DATA.SET_INFORMATION.InformationBufferLength]);
       return NDIS_STATUS_SUCCESS;
     },
   });

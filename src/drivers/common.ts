@@ -10,7 +10,7 @@ import {
   NDIS_LINK_STATE_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
-  type NDIS_OID_REQUEST,
+  type NDIS_OID_SET_INFORMATION,
   type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
   NDIS_STATUS_INDICATION_REVISION_1,
@@ -76,7 +76,7 @@ export interface AddressingState {
  */
 export function setAddressingOid(
   a: AddressingState,
-  d: NDIS_OID_REQUEST['DATA'],
+  d: NDIS_OID_SET_INFORMATION,
   maxMulticast: number,
 ): NDIS_STATUS {
   switch (d.Oid) {

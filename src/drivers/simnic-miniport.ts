@@ -47,8 +47,10 @@ import {
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
   NDIS_SPIN_LOCK,
   type NDIS_STATUS,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_HARD_ERRORS,
   NDIS_STATUS_INVALID_LENGTH,
@@ -620,17 +622,23 @@ export function simnicMiniport(
     const a = ctx as Adapter;
     // R5.7, R5.21: once removal is known, new work fails quickly.
     if (a.status & (fSurpriseRemoved | fRemoveInProgress)) return NDIS_STATUS_NOT_ACCEPTED;
-    const d = req.DATA;
-    if (req.RequestType === NdisRequestSetInformation) return setAddressingOid(a, d, maxMulticast);
+    if (req.RequestType === NdisRequestSetInformation)
+      return setAddressingOid(a, req.DATA.SET_INFORMATION, maxMulticast);
     if (req.RequestType === NdisRequestQueryInformation) {
+      const d = req.DATA.QUERY_INFORMATION;
       switch (d.Oid) {
         case OID_GEN_STATISTICS:
+          if (d.InformationBufferLength < NDIS_SIZEOF_STATISTICS_INFO_REVISION_1) {
+            d.BytesNeeded = NDIS_SIZEOF_STATISTICS_INFO_REVISION_1;
+            return NDIS_STATUS_BUFFER_TOO_SHORT;
+          }
+          // The counters this NIC keeps; the rest of NDIS_STATISTICS_INFO reads 0.
           d.InformationBuffer = {
             ifHCInUcastPkts: a.rcvOk,
             ifHCOutUcastPkts: a.xmitOk,
             ifInDiscards: a.rcvNoBuffer,
           };
-          d.BytesWritten = 8 * 3;
+          d.BytesWritten = NDIS_SIZEOF_STATISTICS_INFO_REVISION_1;
           return NDIS_STATUS_SUCCESS;
         case OID_802_3_CURRENT_ADDRESS:
         case OID_802_3_PERMANENT_ADDRESS:

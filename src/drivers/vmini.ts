@@ -41,8 +41,10 @@ import {
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
   NDIS_SPIN_LOCK,
   type NDIS_STATUS,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_LENGTH,
   NDIS_STATUS_NOT_ACCEPTED,
@@ -458,9 +460,10 @@ function restart(ctx: unknown): NDIS_STATUS {
 function oidRequest(ctx: unknown, req: NDIS_OID_REQUEST): NDIS_STATUS {
   const a = ctx as Adapter;
   if (a.status & (fSurpriseRemoved | fRemoveInProgress)) return NDIS_STATUS_NOT_ACCEPTED;
-  const d = req.DATA;
-  if (req.RequestType === NdisRequestSetInformation) return setAddressingOid(a, d, maxMulticast);
+  if (req.RequestType === NdisRequestSetInformation)
+    return setAddressingOid(a, req.DATA.SET_INFORMATION, maxMulticast);
   if (req.RequestType !== NdisRequestQueryInformation) return NDIS_STATUS_NOT_SUPPORTED;
+  const d = req.DATA.QUERY_INFORMATION;
   switch (d.Oid) {
     case OID_802_3_CURRENT_ADDRESS:
     case OID_802_3_PERMANENT_ADDRESS:
@@ -472,6 +475,10 @@ function oidRequest(ctx: unknown, req: NDIS_OID_REQUEST): NDIS_STATUS {
       d.BytesWritten = 6;
       return NDIS_STATUS_SUCCESS;
     case OID_GEN_STATISTICS:
+      if (d.InformationBufferLength < NDIS_SIZEOF_STATISTICS_INFO_REVISION_1) {
+        d.BytesNeeded = NDIS_SIZEOF_STATISTICS_INFO_REVISION_1;
+        return NDIS_STATUS_BUFFER_TOO_SHORT;
+      }
       // Gathering the counters takes a while: pend; a timer later hands the request
       // to a work item, which completes it at PASSIVE.
       NdisAcquireSpinLock(a.lock);
@@ -506,12 +513,13 @@ function statisticsWork(ctx: unknown): void {
   const r = takePendingOid(a);
   a.oidWorkQueued = false;
   if (r === null) return;
-  r.DATA.InformationBuffer = {
+  const d = r.DATA.QUERY_INFORMATION;
+  d.InformationBuffer = {
     ifHCInUcastPkts: a.rcvOk,
     ifHCOutUcastPkts: a.xmitOk,
     ifInDiscards: a.rcvDropped,
   };
-  r.DATA.BytesWritten = 24;
+  d.BytesWritten = NDIS_SIZEOF_STATISTICS_INFO_REVISION_1;
   NdisMOidRequestComplete(a.handle, r, NDIS_STATUS_SUCCESS);
 }
 

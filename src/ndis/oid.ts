@@ -11,20 +11,72 @@ import { type MiniportBlock, removeFrom } from './block.ts';
 import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_REQUEST_TYPE_NAMES,
+  NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
+  OID_802_3_CURRENT_ADDRESS,
   OID_802_3_MULTICAST_LIST,
+  OID_802_3_PERMANENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   OID_NAMES as oidNames,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
-import type { NDIS_OID_REQUEST } from './types.ts';
+import type {
+  NDIS_OID,
+  NDIS_OID_QUERY_INFORMATION,
+  NDIS_OID_REQUEST,
+  NDIS_OID_REQUEST_DATA,
+  NDIS_OID_SET_INFORMATION,
+  UINT,
+} from './types.ts';
+
+/**
+ * One storage behind the three names of the `DATA` union. In C, QUERY_INFORMATION and
+ * SET_INFORMATION overlay: Oid, InformationBuffer, InformationBufferLength and
+ * BytesNeeded sit at the same offsets in both, and a query's BytesWritten shares its
+ * slot with a set's BytesRead. So here both views are this object.
+ */
+class OidRequestData implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATION, NDIS_OID_SET_INFORMATION {
+  BytesWritten = 0;
+  BytesNeeded = 0;
+  constructor(
+    public Oid: NDIS_OID,
+    public InformationBuffer: unknown,
+    public InformationBufferLength: UINT,
+  ) {}
+  get BytesRead(): UINT {
+    return this.BytesWritten;
+  }
+  set BytesRead(v: UINT) {
+    this.BytesWritten = v;
+  }
+  get QUERY_INFORMATION(): NDIS_OID_QUERY_INFORMATION {
+    return this;
+  }
+  get SET_INFORMATION(): NDIS_OID_SET_INFORMATION {
+    return this;
+  }
+}
+
+/**
+ * The `DATA` member of an NDIS_OID_REQUEST you build: the OID, the buffer (the value to
+ * set, or what a query starts with) and its length in bytes; BytesWritten, BytesRead
+ * and BytesNeeded start at 0, as after NdisZeroMemory.
+ */
+export function oidRequestData(
+  Oid: NDIS_OID,
+  InformationBuffer: unknown = null,
+  InformationBufferLength: UINT = 0,
+): NDIS_OID_REQUEST_DATA {
+  return new OidRequestData(Oid, InformationBuffer, InformationBufferLength);
+}
 
 /**
  * Parameters 2–4 of Driver Verifier's NDIS rule codes (0xC4/0x0009xxxx; status.json):
@@ -189,6 +241,7 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
       ? {
           Oid: oidName(r.request.DATA.Oid),
           RequestType: NDIS_REQUEST_TYPE_NAMES.get(r.request.RequestType) ?? r.request.RequestType,
+          InformationBufferLength: r.request.DATA.QUERY_INFORMATION.InformationBufferLength,
         }
       : undefined,
   );
@@ -221,7 +274,25 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
       r.verifierTimer = m.at(r.dispatchedNs + oidVerifierLimitNs, n.oidTimers, TimerOp.VerifierLimit, r);
     return;
   }
+  checkBuffer(n, b, r.request, 'MiniportOidRequest');
   finish(n, b, r, status, 'return');
+}
+
+/**
+ * 0x7C/0x1D: a request handed back with more bytes written (a query) or read (a set:
+ * the same slot of the DATA union) than its InformationBufferLength.
+ */
+function checkBuffer(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ddi: string): void {
+  const d = request.DATA.QUERY_INFORMATION;
+  if (d.BytesWritten <= d.InformationBufferLength) return;
+  const field = request.RequestType === NdisRequestSetInformation ? 'BytesRead' : 'BytesWritten';
+  n.verifier.report(
+    'NdisSim_OidInvalidBuffer',
+    ddi,
+    b.name,
+    `${oidText(d.Oid)} completed with ${field} ${d.BytesWritten}, more than its InformationBufferLength of ${d.InformationBufferLength} (R6.1)`,
+    [`${b.name} miniport block`, `NDIS_OID_REQUEST of ${oidName(d.Oid)}`, 0],
+  );
 }
 
 /** NdisMOidRequestComplete (R6.3). */
@@ -275,6 +346,7 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
       ruleParams('OID request completed with NDIS_STATUS_PENDING', b),
     );
   }
+  checkBuffer(n, b, request, ddi);
   finish(n, b, r, status, 'complete');
 }
 
@@ -297,7 +369,7 @@ function finish(
   const o = r.origin;
   if (o.kind === 'binding' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
     // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
-    const d = r.request.DATA;
+    const d = r.request.DATA.SET_INFORMATION;
     if (d.Oid === OID_GEN_CURRENT_PACKET_FILTER) b.packetFilter = d.InformationBuffer as number;
     else if (d.Oid === OID_802_3_MULTICAST_LIST) b.multicastList = d.InformationBuffer as number[][];
   }
@@ -376,14 +448,7 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
       Timeout: 0,
       RequestId: null,
       RequestHandle: null,
-      DATA: {
-        Oid: oid,
-        InformationBuffer: value,
-        InformationBufferLength: setBufferLength(value),
-        BytesWritten: 0,
-        BytesRead: 0,
-        BytesNeeded: 0,
-      },
+      DATA: oidRequestData(oid, value, setBufferLength(value)),
     };
     const s = submit(n, b, req, {
       kind: 'ndis',
@@ -404,7 +469,9 @@ export function issueOid(
   set: boolean,
   value: unknown,
   timeoutS: number,
+  bufferLength?: number,
 ): void {
+  const length = bufferLength ?? (set ? setBufferLength(value) : queryBufferLength(oid));
   const req: NDIS_OID_REQUEST = {
     Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
     RequestType: set ? NdisRequestSetInformation : NdisRequestQueryInformation,
@@ -412,14 +479,7 @@ export function issueOid(
     Timeout: timeoutS,
     RequestId: `ndis:${n.nextRequestId++}`,
     RequestHandle: null,
-    DATA: {
-      Oid: oid,
-      InformationBuffer: value,
-      InformationBufferLength: set ? setBufferLength(value) : 4,
-      BytesWritten: 0,
-      BytesRead: 0,
-      BytesNeeded: 0,
-    },
+    DATA: oidRequestData(oid, value, length),
   };
   const s = submit(n, b, req, {
     kind: 'ndis',
@@ -439,6 +499,22 @@ export function issueOid(
 export function setBufferLength(value: unknown): number {
   if (Array.isArray(value)) return 6 * value.length;
   return value === null || value === undefined ? 0 : 4;
+}
+
+/**
+ * The InformationBufferLength of a query NDIS or the protocol issues: room for the
+ * answer. An NDIS_STATISTICS_INFO for OID_GEN_STATISTICS, a 6-byte address for the
+ * 802.3 addresses, and 8 bytes otherwise, enough for a ULONG or a ULONG64 counter.
+ */
+export function queryBufferLength(oid: number): number {
+  switch (oid) {
+    case OID_GEN_STATISTICS:
+      return NDIS_SIZEOF_STATISTICS_INFO_REVISION_1;
+    case OID_802_3_CURRENT_ADDRESS:
+    case OID_802_3_PERMANENT_ADDRESS:
+      return 6;
+  }
+  return 8;
 }
 
 export function oidName(oid: number): string {

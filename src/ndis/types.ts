@@ -12,6 +12,8 @@ export type NDIS_STATUS = number;
 export type NDIS_PORT_NUMBER = number;
 export type BOOLEAN = boolean;
 export type ULONG = number;
+export type UINT = number;
+export type NDIS_OID = number;
 
 /** An opaque handle issued by NDIS (driver, adapter, timer, work item, interrupt, configuration). */
 export interface NDIS_HANDLE {
@@ -275,13 +277,38 @@ export interface NDIS_OID_REQUEST {
   Timeout: ULONG;
   RequestId: unknown;
   RequestHandle: NDIS_HANDLE | null;
-  DATA: {
-    Oid: number;
-    /** Query: the driver fills it. Set: the value. Modelled as a value, not bytes. */
-    InformationBuffer: unknown;
-    InformationBufferLength: ULONG;
-    BytesWritten: ULONG;
-    BytesRead: ULONG;
-    BytesNeeded: ULONG;
-  };
+  DATA: NDIS_OID_REQUEST_DATA;
+}
+
+/**
+ * QUERY_INFORMATION in the `DATA` union of NDIS_OID_REQUEST. The buffer is modelled as
+ * a value, not bytes: a query's handler stores its answer in InformationBuffer.
+ */
+export interface NDIS_OID_QUERY_INFORMATION {
+  Oid: NDIS_OID;
+  InformationBuffer: unknown;
+  InformationBufferLength: UINT;
+  BytesWritten: UINT;
+  BytesNeeded: UINT;
+}
+
+/** SET_INFORMATION in the `DATA` union: InformationBuffer holds the value to set. */
+export interface NDIS_OID_SET_INFORMATION {
+  Oid: NDIS_OID;
+  InformationBuffer: unknown;
+  InformationBufferLength: UINT;
+  BytesRead: UINT;
+  BytesNeeded: UINT;
+}
+
+/**
+ * The `DATA` union of NDIS_OID_REQUEST, as C reaches it: `DATA.Oid`,
+ * `DATA.QUERY_INFORMATION.…` and `DATA.SET_INFORMATION.…` are views of one storage,
+ * so a set's BytesRead is a query's BytesWritten. METHOD_INFORMATION is not modelled:
+ * nothing issues NdisRequestMethod. Build one with `oidRequestData`.
+ */
+export interface NDIS_OID_REQUEST_DATA {
+  Oid: NDIS_OID;
+  readonly QUERY_INFORMATION: NDIS_OID_QUERY_INFORMATION;
+  readonly SET_INFORMATION: NDIS_OID_SET_INFORMATION;
 }

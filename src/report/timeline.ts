@@ -85,8 +85,12 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       );
     case 'eventlog':
       return `${c.cyan(e.what)}: ${args(d, [])}`;
-    case 'action':
-      return c.bold(`scenario: ${e.what}${d?.device === undefined ? '' : ` ${String(d.device)}`}`);
+    case 'action': {
+      const rest = args(d, ['device']);
+      return c.bold(
+        `scenario: ${e.what}${d?.device === undefined ? '' : ` ${String(d.device)}`}${rest === '' ? '' : ` (${rest})`}`,
+      );
+    }
     case 'violation':
       return d?.severity === 'warning'
         ? c.yellow(`warning ${e.what}: ${String(d?.message)}`)

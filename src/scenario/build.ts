@@ -118,6 +118,7 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         set: a.request === 'set',
         value: a.value ?? null,
         timeoutS: a.timeout ?? 0,
+        ...(a.bufferLength === undefined ? {} : { bufferLength: a.bufferLength }),
       };
     }
     default:

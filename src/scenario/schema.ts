@@ -233,6 +233,9 @@ function oidValueProblem(
   return `expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of ${oid}, got ${got}`;
 }
 
+/** The fields only an `oid` action has. */
+const oidFields = ['oid', 'request', 'value', 'timeout', 'bufferLength'] as const;
+
 export const actionSchema = z
   .strictObject({
     at: duration,
@@ -257,6 +260,8 @@ export const actionSchema = z
     value: z.union([z.number().int(), z.array(z.array(z.number().int()))]).optional(),
     /** `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4). */
     timeout: z.number().int().nonnegative().optional(),
+    /** `oid`: InformationBufferLength in bytes, to override the size of the value (set) or of the answer (query). */
+    bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
   })
   .superRefine((a, ctx) => {
     if (a.do !== 'shutdown' && a.device === undefined) {
@@ -273,12 +278,14 @@ export const actionSchema = z
       const problem = oidValueProblem(a.oid, a.request ?? 'query', a.value);
       if (problem !== null) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
     }
-    if (a.do !== 'oid' && (a.oid ?? a.request ?? a.value ?? a.timeout) !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['oid'],
-        message: `expected no OID fields for "${a.do}", got some`,
-      });
+    if (a.do !== 'oid') {
+      const given = oidFields.filter((f) => a[f] !== undefined);
+      if (given.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [given[0]!],
+          message: `expected no OID fields (${oidFields.join(', ')}) for "${a.do}", got ${given.join(', ')}`,
+        });
     }
   });
 

@@ -30,7 +30,7 @@ import {
 } from '../ndis/generated/status.ts';
 import { type NblImpl, NblPool, type NET_BUFFER_LIST } from '../ndis/nbl.ts';
 import type { Ndis } from '../ndis/ndis.ts';
-import { setBufferLength } from '../ndis/oid.ts';
+import { oidRequestData, queryBufferLength, setBufferLength } from '../ndis/oid.ts';
 import {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
@@ -267,14 +267,11 @@ class ProtoBinding implements TimerRoutine {
       Timeout: 0,
       RequestId: `${this.proto.name}:${this.nextRequestId++}`,
       RequestHandle: null,
-      DATA: {
-        Oid: oid,
-        InformationBuffer: value,
-        InformationBufferLength: type === NdisRequestSetInformation ? setBufferLength(value) : 4,
-        BytesWritten: 0,
-        BytesRead: 0,
-        BytesNeeded: 0,
-      },
+      DATA: oidRequestData(
+        oid,
+        value,
+        type === NdisRequestSetInformation ? setBufferLength(value) : queryBufferLength(oid),
+      ),
     };
     this.view.oidsIssued++;
     if (onDone !== undefined) this.waiting.push({ req, done: onDone });

@@ -645,6 +645,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_OidInvalidBuffer',
+    origin: 'ndis',
+    spec: ['R6.1', 'R6.3'],
+    summary:
+      'An OID request was completed with BytesWritten (BytesRead for a set) greater than its InformationBufferLength.',
+    ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x1d },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SendCompleteUnexpected',
     origin: 'ndis-sim',
     spec: ['R6.9'],

@@ -41,6 +41,8 @@ import {
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_LINK_SPEED,
+  OID_GEN_XMIT_OK,
+  oidRequestData,
   SimNicReg,
   SimNicStatus,
 } from '../../index.ts';
@@ -430,21 +432,37 @@ export const galleryB: readonly GalleryEntry[] = [
             Timeout: 0,
             RequestId: null,
             RequestHandle: null,
-            DATA: {
-              Oid: OID_GEN_LINK_SPEED,
-              InformationBuffer: 1e9,
-              InformationBufferLength: 8,
-              BytesWritten: 8,
-              BytesRead: 0,
-              BytesNeeded: 0,
-            },
+            DATA: oidRequestData(OID_GEN_LINK_SPEED, 1e9, 8),
           };
+          own.DATA.QUERY_INFORMATION.BytesWritten = 8;
           NdisMOidRequestComplete(a.handle, own, NDIS_STATUS_SUCCESS);
           return NDIS_STATUS_SUCCESS;
         },
       },
       'buggy: completes an OID request NDIS never made',
     ),
+  },
+  {
+    rule: 'NdisSim_OidInvalidBuffer',
+    mistake:
+      'MiniportOidRequest answers OID_GEN_XMIT_OK with a ULONG64 whatever the buffer, though a caller may offer 4 bytes for the low 32 bits.',
+    driver: galleryDriver(
+      'bad-oid-overflows-buffer',
+      {
+        oid: (_a, req) => {
+          const d = req.DATA.QUERY_INFORMATION;
+          if (req.RequestType !== NdisRequestQueryInformation || d.Oid !== OID_GEN_XMIT_OK)
+            return NDIS_STATUS_NOT_SUPPORTED;
+          d.InformationBuffer = 1234;
+          d.BytesWritten = 8;
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: writes past an OID query buffer',
+    ),
+    scenario: {
+      actions: [{ at: '1s', do: 'oid', device: 'nic0', oid: 'OID_GEN_XMIT_OK', bufferLength: 4 }],
+    },
   },
   {
     rule: 'NdisSim_SendCompleteUnexpected',

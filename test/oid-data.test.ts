@@ -1,0 +1,155 @@
+// The DATA union of NDIS_OID_REQUEST and the buffer lengths in it: R6.1, R6.3 and
+// bug check 0x7C/0x1D (NDIS_BUGCHECK_OID_REQUEST_INVALID_BUFFER).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { vmini } from '../src/drivers/vmini.ts';
+import {
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OID_REQUEST_REVISION_1,
+  NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisMOidRequestComplete,
+  NdisRequestQueryInformation,
+  NdisRequestSetInformation,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
+  oidRequestData,
+} from '../src/index.ts';
+import { NdisOidRequest } from '../src/ndis/protocol-api.ts';
+import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, statisticsQuery, testWorld } from './helpers/world.ts';
+
+test('NDIS_OID_REQUEST.DATA is a union: DATA.Oid, QUERY_INFORMATION and SET_INFORMATION are one storage, and BytesRead shares its slot with BytesWritten', () => {
+  const d = oidRequestData(OID_GEN_CURRENT_PACKET_FILTER, 0x0b, 4);
+  assert.equal(d.QUERY_INFORMATION.Oid, OID_GEN_CURRENT_PACKET_FILTER);
+  assert.equal(d.SET_INFORMATION.InformationBuffer, 0x0b);
+  assert.equal(d.SET_INFORMATION.InformationBufferLength, 4);
+  // As after NdisZeroMemory.
+  assert.equal(d.QUERY_INFORMATION.BytesWritten, 0);
+  assert.equal(d.SET_INFORMATION.BytesNeeded, 0);
+
+  d.SET_INFORMATION.BytesRead = 4;
+  assert.equal(d.QUERY_INFORMATION.BytesWritten, 4);
+  d.QUERY_INFORMATION.BytesWritten = 6;
+  assert.equal(d.SET_INFORMATION.BytesRead, 6);
+  d.QUERY_INFORMATION.BytesNeeded = 152;
+  assert.equal(d.SET_INFORMATION.BytesNeeded, 152);
+  d.SET_INFORMATION.Oid = OID_GEN_STATISTICS;
+  assert.equal(d.Oid, OID_GEN_STATISTICS);
+  assert.equal(d.QUERY_INFORMATION.Oid, OID_GEN_STATISTICS);
+});
+
+/** A miniport that reads `bytesRead` bytes of every packet-filter set and completes it late. */
+function filterReader(name: string, bytesRead: number) {
+  return scriptedDriver(name, {
+    oid: (a, req) => {
+      const d = req.DATA.SET_INFORMATION;
+      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_GEN_CURRENT_PACKET_FILTER)
+        return NDIS_STATUS_SUCCESS;
+      d.BytesRead = bytesRead;
+      NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+      return NDIS_STATUS_PENDING;
+    },
+  });
+}
+
+test('R6.1, R6.3: a set completed through NdisMOidRequestComplete with BytesRead past InformationBufferLength is bug check 0x7C/0x1D', () => {
+  // The protocol sets the packet filter at bind: a ULONG, 4 bytes.
+  const w = testWorld({
+    drivers: [filterReader('over-nic', 8)],
+    devices: [{ name: 'ov0', driver: 'over-nic' }],
+  });
+  const r = w.run(1 * ns.s);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_OidInvalidBuffer');
+  assert.equal(v.ddi, 'NdisMOidRequestComplete');
+  assert.equal(v.bugCheck.code, 0x7c);
+  assert.deepEqual(v.bugCheck.params, [
+    0x1d,
+    'ov0 miniport block',
+    'NDIS_OID_REQUEST of OID_GEN_CURRENT_PACKET_FILTER',
+    0,
+  ]);
+  assert.match(v.message, /BytesRead 8, more than its InformationBufferLength of 4/);
+
+  // Reading exactly the buffer is fine.
+  const ok = testWorld({
+    drivers: [filterReader('fit-nic', 4)],
+    devices: [{ name: 'fit0', driver: 'fit-nic' }],
+  });
+  assert.equal(ok.run(1 * ns.s).verdict, 'ok');
+});
+
+function statisticsRequest(length: number): NDIS_OID_REQUEST {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+    RequestType: NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: 'stats',
+    RequestHandle: null,
+    DATA: oidRequestData(OID_GEN_STATISTICS, null, length),
+  };
+}
+
+for (const [driver, hardware] of [
+  [healthyNic, 'simnic'],
+  [vmini, 'none'],
+] as const) {
+  test(`${driver.name}: OID_GEN_STATISTICS into a buffer shorter than an NDIS_STATISTICS_INFO fails with BUFFER_TOO_SHORT and BytesNeeded 152; a whole one gets 152 bytes`, () => {
+    const w = testWorld({ drivers: [driver], devices: [{ name: 'st0', driver: driver.name, hardware }] });
+    w.run(100 * ns.ms);
+    const bd = w.adapter('st0')!.bindings[0]!;
+
+    // The protocol's requests complete through ProtocolOidRequestComplete.
+    const statuses = (): unknown[] =>
+      w.trace.events
+        .filter((e) => e.kind === 'call' && e.what === 'ProtocolOidRequestComplete')
+        .map((e) => e.data?.status);
+    const before = statuses().length;
+    const short = statisticsRequest(24);
+    const whole = statisticsRequest(NDIS_SIZEOF_STATISTICS_INFO_REVISION_1);
+    for (const r of [short, whole]) assert.equal(NdisOidRequest(bd, r), NDIS_STATUS_PENDING);
+    w.run(1 * ns.s);
+    assert.deepEqual(statuses().slice(before), ['NDIS_STATUS_BUFFER_TOO_SHORT', 'NDIS_STATUS_SUCCESS']);
+    assert.equal(short.DATA.QUERY_INFORMATION.BytesNeeded, NDIS_SIZEOF_STATISTICS_INFO_REVISION_1);
+    assert.equal(short.DATA.QUERY_INFORMATION.BytesWritten, 0);
+    assert.equal(whole.DATA.QUERY_INFORMATION.BytesWritten, NDIS_SIZEOF_STATISTICS_INFO_REVISION_1);
+    assert.equal(w.adapter('st0')!.oid, null, 'the request is complete');
+  });
+}
+
+test("R6.1: NDIS's and the scenario's queries offer room for the answer: 152 bytes for OID_GEN_STATISTICS unless the action says otherwise", () => {
+  const seen: number[] = [];
+  const drv = scriptedDriver('len-query', {
+    oid: (_a, req) => {
+      if (req.DATA.Oid === OID_GEN_STATISTICS) seen.push(req.DATA.QUERY_INFORMATION.InformationBufferLength);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'lq0', driver: 'len-query' }],
+    actions: [
+      { atNs: 100 * ns.ms, action: statisticsQuery('lq0') },
+      {
+        atNs: 200 * ns.ms,
+        action: {
+          kind: 'oid',
+          device: 'lq0',
+          oid: OID_GEN_STATISTICS,
+          set: false,
+          value: null,
+          timeoutS: 0,
+          bufferLength: 24,
+        },
+      },
+    ],
+  });
+  assert.equal(w.run(1 * ns.s).verdict, 'ok');
+  assert.deepEqual(seen, [NDIS_SIZEOF_STATISTICS_INFO_REVISION_1, 24]);
+});
