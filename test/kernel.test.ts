@@ -10,9 +10,11 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
+  NdisFreeIoWorkItem,
   NdisFreeMemoryWithTagPriority,
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
@@ -404,6 +406,46 @@ test('NdisSim_TimerNotFreed (R8.4, R8.7, R2.5): a timer object of the adapter ca
     halt: (a) => {
       NdisCancelTimerObject(a.state.t as NDIS_HANDLE);
       NdisFreeTimerObject(a.state.t as NDIS_HANDLE);
+    },
+  });
+  assert.deepEqual(ok.r.violations, []);
+});
+
+test('R8.8, R8.4, R2.16: a work item or an idle timer allocated with the driver handle and not freed when MiniportDriverUnload returns is reported; freed in unload, nothing is', () => {
+  const objects = new Map<string, NDIS_HANDLE[]>();
+  const keep = (name: string) => (h: NDIS_HANDLE) => {
+    objects.set(name, [NdisAllocateIoWorkItem(h)!, idleTimer(h)]);
+    return NDIS_STATUS_SUCCESS;
+  };
+  const { w, r } = removedAt1s('drv-objects', { driverEntry: keep('drv-objects') });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.adapter, v.bugCheck.code, v.bugCheck.params[0]]),
+    [
+      ['NdisSim_TimerNotFreed', 'MiniportDriverUnload', null, 0xc4, 0x4e530027],
+      ['NdisSim_WorkItemNotFreed', 'MiniportDriverUnload', null, 0xc4, 0x4e530028],
+    ],
+  );
+  assert.match(
+    r.violations[1]!.message,
+    /drv-objects: MiniportDriverUnload returned without freeing an I\/O work item/,
+  );
+  assert.equal(w.device('nic0').status, 'removed');
+  // The devnode's status is recorded as REMOVE_DEVICE completes, before the driver
+  // unloads: a run stopped by a bug check in MiniportDriverUnload shows it removed.
+  const stopped = testWorld({
+    drivers: [scriptedDriver('drv-objects-stop', { driverEntry: keep('drv-objects-stop') })],
+    devices: [{ name: 'nic0', driver: 'drv-objects-stop' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  assert.equal(stopped.run(3 * ns.s).bugCheck?.rule, 'NdisSim_TimerNotFreed');
+  assert.equal(stopped.device('nic0').status, 'removed');
+
+  const ok = removedAt1s('drv-objects-freed', {
+    driverEntry: keep('drv-objects-freed'),
+    unload: () => {
+      const [item, timer] = objects.get('drv-objects-freed')!;
+      NdisFreeIoWorkItem(item!);
+      NdisFreeTimerObject(timer!);
     },
   });
   assert.deepEqual(ok.r.violations, []);

@@ -1,6 +1,7 @@
 // NDIS's record of a registered miniport driver (what NdisMRegisterMiniportDriver
 // creates): its copied characteristics and a count of its adapters.
 
+import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS } from './types.ts';
 
 /**
@@ -25,6 +26,9 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
   adapterCount = 0;
   deregistered = false;
   unloaded = false;
+  /** Timer objects and work items allocated with the driver handle and not freed (R8.8). */
+  readonly timers: NdisTimerObject[] = [];
+  readonly workItems: NdisIoWorkItem[] = [];
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,

@@ -277,7 +277,32 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     this.drivers.delete(d.name);
+    this.checkObjectsAtUnload(d);
     this.checkPoolAtUnload(d);
+  }
+
+  /**
+   * R8.8, R8.4: what a driver allocated with its driver handle it frees before unload.
+   * A timer still set or a work item still queued is left to run: what it then does is
+   * NdisSim_CallbackAfterHalt. One merely not freed is reported here.
+   */
+  private checkObjectsAtUnload(d: MiniportDriverBlock): void {
+    const timer = d.timers.find((t) => !t.k.queued);
+    if (timer !== undefined)
+      this.verifier.report(
+        'NdisSim_TimerNotFreed',
+        'MiniportDriverUnload',
+        null,
+        `${d.name}: MiniportDriverUnload returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4)`,
+      );
+    const item = d.workItems.find((w) => !w.k.queued);
+    if (item !== undefined)
+      this.verifier.report(
+        'NdisSim_WorkItemNotFreed',
+        'MiniportDriverUnload',
+        null,
+        `${d.name}: MiniportDriverUnload returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`,
+      );
   }
 
   /**

@@ -185,7 +185,24 @@ export class PnpManager implements EventTarget {
         information,
       });
     }
+    if (irp.minor === IRP_MN_REMOVE_DEVICE && status === STATUS_SUCCESS) this.removed(irp.device);
     this.kick();
+  }
+
+  /**
+   * REMOVE_DEVICE succeeded: the stack is gone, and the devnode shows what the removal
+   * made of it. Recorded as the IRP completes, before the function driver may unload,
+   * so a driver that breaks a rule in its unload leaves the device list right.
+   */
+  private removed(dev: DeviceNode): void {
+    dev.hasFdo = false;
+    const why = dev.removalReason;
+    dev.removalReason = null;
+    if (why === 'failed') this.setStatus(dev, 'failed', CM_PROB_FAILED_POST_START);
+    else if (why === 'disabled') this.setStatus(dev, 'disabled', CM_PROB_DISABLED);
+    else if (why === 'removed') this.setStatus(dev, 'removed', 0);
+    else if (why === 'unplugged') this.setStatus(dev, 'gone', 0);
+    // null: the stack of a failed start goes, and the devnode keeps its Code 10.
   }
 
   // ------------------------------------------------------------- machinery
@@ -314,7 +331,8 @@ export class PnpManager implements EventTarget {
       this.send(IRP_MN_QUERY_PNP_DEVICE_STATE, dev);
       return true;
     }
-    if (this.step === 3) return this.failedStartRemoved(dev);
+    // Step 3: the failed start's REMOVE_DEVICE is done (`removed`).
+    if (this.step === 3) return false;
     assert(irp !== null, 'start: no query IRP');
     this.afterStateQuery(dev, irp);
     return false;
@@ -327,14 +345,10 @@ export class PnpManager implements EventTarget {
    */
   private failStart(dev: DeviceNode, next: number): boolean {
     this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
+    dev.removalReason = null;
     this.step = next;
     this.send(IRP_MN_REMOVE_DEVICE, dev);
     return true;
-  }
-
-  private failedStartRemoved(dev: DeviceNode): boolean {
-    dev.hasFdo = false;
-    return false;
   }
 
   private stepQueryState(dev: DeviceNode, irp: Irp | null): boolean {
@@ -384,10 +398,8 @@ export class PnpManager implements EventTarget {
         this.send(IRP_MN_REMOVE_DEVICE, dev);
         return true;
       default:
+        // The devnode's status was recorded as REMOVE_DEVICE completed (`removed`).
         assert(irp !== null && irp.minor === IRP_MN_REMOVE_DEVICE, 'surprise-remove: no remove IRP');
-        dev.hasFdo = false;
-        if (reason === 'failed') this.setStatus(dev, 'failed', CM_PROB_FAILED_POST_START);
-        else this.setStatus(dev, 'gone', 0);
         return false;
     }
   }
@@ -420,9 +432,7 @@ export class PnpManager implements EventTarget {
         this.send(IRP_MN_REMOVE_DEVICE, dev);
         return true;
       case 2:
-        dev.hasFdo = false;
-        if (disable) this.setStatus(dev, 'disabled', CM_PROB_DISABLED);
-        else this.setStatus(dev, 'removed', 0);
+        // The devnode's status was recorded as REMOVE_DEVICE completed (`removed`).
         return false;
       default:
         this.note(dev, 'removal vetoed');
@@ -459,9 +469,8 @@ export class PnpManager implements EventTarget {
         if (irp.status !== STATUS_SUCCESS) return this.failStart(dev, 5);
         this.setStatus(dev, 'started', 0);
         return false;
-      case 5:
-        return this.failedStartRemoved(dev);
       default:
+        // 5: the failed restart's REMOVE_DEVICE is done (`removed`).
         return false;
     }
   }

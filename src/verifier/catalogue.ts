@@ -600,12 +600,29 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_WorkItemNotFreed',
+    origin: 'ndis-sim',
+    spec: ['R8.8', 'R2.16'],
+    summary:
+      'An I/O work item allocated with the driver handle was not freed (NdisFreeIoWorkItem) when MiniportDriverUnload returned.',
+    ddis: ['NdisAllocateIoWorkItem', 'NdisFreeIoWorkItem', 'MiniportDriverUnload'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x28) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisallocateioworkitem.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_TimerNotFreed',
     origin: 'ndis-sim',
-    spec: ['R8.4', 'R8.7', 'R2.5'],
+    spec: ['R8.4', 'R8.7', 'R2.5', 'R2.16'],
     summary:
-      'A timer object allocated with the adapter handle was not freed (NdisFreeTimerObject) when MiniportHaltEx returned, or when a failing MiniportInitializeEx returned.',
-    ddis: ['NdisAllocateTimerObject', 'NdisFreeTimerObject', 'MiniportHaltEx', 'MiniportInitializeEx'],
+      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned.',
+    ddis: [
+      'NdisAllocateTimerObject',
+      'NdisFreeTimerObject',
+      'MiniportHaltEx',
+      'MiniportInitializeEx',
+      'MiniportDriverUnload',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x27) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfreetimerobject.md',
     fatal: false,

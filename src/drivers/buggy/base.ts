@@ -141,6 +141,8 @@ export interface Hooks {
   characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
   /** Runs in DriverEntry after a successful registration; its status is DriverEntry's. */
   driverEntry?(driverHandle: NDIS_HANDLE): NDIS_STATUS;
+  /** Runs in MiniportDriverUnload before NdisMDeregisterMiniportDriver. */
+  unload?(driverHandle: NDIS_HANDLE): void;
 }
 
 export interface ScriptedDriver extends DriverModule {
@@ -297,7 +299,10 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       },
       UnloadHandler: () => {
         note('MiniportDriverUnload');
-        if (driverHandle !== null) NdisMDeregisterMiniportDriver(driverHandle);
+        if (driverHandle !== null) {
+          hooks.unload?.(driverHandle);
+          NdisMDeregisterMiniportDriver(driverHandle);
+        }
       },
       PauseHandler: (ctx) => {
         note('MiniportPause');

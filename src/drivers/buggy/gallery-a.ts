@@ -16,6 +16,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
+  NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateTimerObject,
@@ -725,8 +726,9 @@ export const galleryA: readonly GalleryEntry[] = [
   },
   {
     // A timer of the adapter that runs after halt was left unfreed there, which halt
-    // reports first (NdisSim_TimerNotFreed, CancelTimerObject); a timer allocated with
-    // the driver handle is checked only by what it does after MiniportDriverUnload.
+    // reports first (NdisSim_TimerNotFreed, CancelTimerObject). Unload reports a
+    // driver-handle timer left unfreed only when it is not set: a set one is checked
+    // by what it does after MiniportDriverUnload.
     rule: 'NdisSim_CallbackAfterHalt',
     noAdapter: true,
     mistake:
@@ -749,6 +751,23 @@ export const galleryA: readonly GalleryEntry[] = [
         },
       },
       'buggy: a driver-handle timer runs after MiniportDriverUnload',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_WorkItemNotFreed',
+    noAdapter: true,
+    mistake:
+      'DriverEntry allocates a work item with the driver handle for deferred registry reads; MiniportDriverUnload deregisters the driver and forgets the work item.',
+    driver: galleryDriver(
+      'bad-driver-work-item-leak',
+      {
+        driverEntry: (driverHandle) => {
+          NdisAllocateIoWorkItem(driverHandle);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: never frees a driver-handle work item',
     ),
     scenario: removeAt1s,
   },
