@@ -39,6 +39,7 @@ function request(id: string): NDIS_OID_REQUEST {
     RequestId: id,
     RequestHandle: null,
     DATA: oidRequestData(OID_GEN_STATISTICS),
+    SupportedRevision: 0,
   };
 }
 

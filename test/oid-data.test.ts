@@ -6,11 +6,16 @@ import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { vmini } from '../src/drivers/vmini.ts';
 import {
+  type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_OID_REQUEST_REVISION_1,
   NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
+  NDIS_STATUS_INDICATION_REVISION_1,
+  NDIS_STATUS_MEDIA_SPECIFIC_INDICATION,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisMIndicateStatusEx,
   NdisMOidRequestComplete,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
@@ -93,6 +98,7 @@ function statisticsRequest(length: number): NDIS_OID_REQUEST {
     RequestId: 'stats',
     RequestHandle: null,
     DATA: oidRequestData(OID_GEN_STATISTICS, null, length),
+    SupportedRevision: 0,
   };
 }
 
@@ -152,4 +158,93 @@ test("R6.1: NDIS's and the scenario's queries offer room for the answer: 152 byt
   });
   assert.equal(w.run(1 * ns.s).verdict, 'ok');
   assert.deepEqual(seen, [NDIS_SIZEOF_STATISTICS_INFO_REVISION_1, 24]);
+});
+
+/**
+ * A miniport that answers every statistics query with a status indication as well,
+ * sent where `destination` says: to the request's source, to nobody in particular, or
+ * to a handle of its choosing.
+ */
+function answersWithStatus(name: string, destination: (req: NDIS_OID_REQUEST) => unknown, requestId = true) {
+  return scriptedDriver(name, {
+    oid: (a, req) => {
+      if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_SUCCESS;
+      NdisMIndicateStatusEx(a.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+        SourceHandle: a.handle,
+        PortNumber: 0,
+        StatusCode: NDIS_STATUS_MEDIA_SPECIFIC_INDICATION,
+        Flags: 0,
+        DestinationHandle: destination(req) as NDIS_HANDLE | null,
+        RequestId: requestId ? req.RequestId : null,
+        StatusBuffer: null,
+        StatusBufferSize: 0,
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+}
+
+/** p1 and p2 bound to st0 of `drv`; p1 queries statistics; who heard the indication, and with what RequestId. */
+function whoHeard(drv: ReturnType<typeof scriptedDriver>, ndisQuery = false) {
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'st0', driver: drv.name }],
+    protocols: ['p1', 'p2'],
+    options: { verifier: 'collect' },
+    actions: ndisQuery ? [{ atNs: 100 * ns.ms, action: statisticsQuery('st0') }] : [],
+  });
+  w.run(50 * ns.ms);
+  if (!ndisQuery) {
+    const p1 = w.adapter('st0')!.bindings.find((x) => x.protocol.name === 'p1')!;
+    const req = statisticsRequest(NDIS_SIZEOF_STATISTICS_INFO_REVISION_1);
+    req.RequestId = 'p1-stats';
+    NdisOidRequest(p1, req);
+  }
+  const r = w.run(1 * ns.s);
+  const heard = w.trace.events
+    .filter(
+      (e) =>
+        e.kind === 'call' &&
+        e.what === 'ProtocolStatusEx' &&
+        e.data?.StatusCode === 'NDIS_STATUS_MEDIA_SPECIFIC_INDICATION',
+    )
+    .map((e) => [e.actor, e.data?.RequestId ?? null]);
+  return { heard, r };
+}
+
+test("R6.16: a status indication whose DestinationHandle is a request's RequestHandle goes to that request's source only, with its RequestId", () => {
+  assert.deepEqual(whoHeard(answersWithStatus('to-source', (req) => req.RequestHandle)).heard, [
+    ['p1', 'p1-stats'],
+  ]);
+  // No DestinationHandle: every bound protocol hears it.
+  assert.deepEqual(whoHeard(answersWithStatus('to-all', () => null)).heard, [
+    ['p1', null],
+    ['p2', null],
+  ]);
+  // The answer to a request NDIS issued itself reaches no protocol.
+  const ndis = whoHeard(
+    answersWithStatus('to-ndis', (req) => req.RequestHandle),
+    true,
+  );
+  assert.deepEqual(ndis.heard, []);
+  assert.deepEqual(ndis.r.violations, []);
+});
+
+test('R6.16: a DestinationHandle that is no RequestHandle of the adapter, or one without a RequestId, is NdisSim_BadParameter and reaches nobody', () => {
+  const stranger = whoHeard(answersWithStatus('to-stranger', () => ({ __ndisHandle: 'NDIS_BINDING' })));
+  assert.deepEqual(stranger.heard, []);
+  assert.deepEqual(
+    stranger.r.violations.map((v) => [v.rule, v.ddi, v.message]),
+    [
+      [
+        'NdisSim_BadParameter',
+        'NdisMIndicateStatusEx',
+        'DestinationHandle is not the RequestHandle of an OID request to this adapter (R6.16)',
+      ],
+    ],
+  );
+  const noId = whoHeard(answersWithStatus('no-request-id', (req) => req.RequestHandle, false));
+  assert.deepEqual(noId.heard, []);
+  assert.match(noId.r.violations[0]!.message, /needs the RequestId of the request it answers/);
 });

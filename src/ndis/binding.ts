@@ -50,8 +50,20 @@ export interface ProtocolEdge {
   ProtocolOidRequestComplete(binding: Binding, OidRequest: NDIS_OID_REQUEST, Status: NDIS_STATUS): void;
 }
 
+/**
+ * NDIS_OID_REQUEST.RequestHandle: who issued a request, a binding or NDIS itself
+ * (`binding` null). A miniport that answers the request with a status indication
+ * puts it in DestinationHandle, and NDIS then indicates to that source only (R6.16).
+ */
+export class OidSourceHandle implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_OID_SOURCE';
+  constructor(readonly binding: Binding | null) {}
+}
+
 export class Binding implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_BINDING';
+  /** RequestHandle of the requests this binding issues (R6.16). */
+  readonly requestHandle: OidSourceHandle = new OidSourceHandle(this);
   state: BindingState = 'Unbound';
   /** The NDIS call the protocol has pended, if any. */
   pending: 'bind' | 'unbind' | 'NetEventPause' | 'NetEventRestart' | null = null;

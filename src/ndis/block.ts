@@ -5,7 +5,7 @@ import { InternalError } from '../errors.ts';
 import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
-import type { Binding } from './binding.ts';
+import { type Binding, OidSourceHandle } from './binding.ts';
 import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
 import type { NblImpl, NblPool } from './nbl.ts';
@@ -96,6 +96,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   // an empty Set (each lifecycle of the bench makes an adapter).
   readonly timers: NdisTimerObject[] = [];
   readonly workItems: NdisIoWorkItem[] = [];
+  /** RequestHandle of the requests NDIS itself issues to the adapter (R6.16). */
+  readonly ndisRequestHandle: OidSourceHandle = new OidSourceHandle(null);
   interrupt: NdisInterrupt | null = null;
   readonly configurations: NdisConfiguration[] = [];
   readonly ioSpaces: NDIS_IO_SPACE[] = [];

@@ -187,6 +187,8 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
   if (b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown' || b.handleDead) {
     return b.halting || b.handleDead ? NDIS_STATUS_CLOSING : NDIS_STATUS_ADAPTER_NOT_READY;
   }
+  // NDIS names the request's source, for a status indication that answers it (R6.16).
+  request.RequestHandle = origin.kind === 'binding' ? origin.binding.requestHandle : b.ndisRequestHandle;
   const r = new OidRecord(b, request, origin);
   r.issuedNs = n.now;
   b.oidQueue.push(r);
@@ -449,6 +451,7 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
       RequestId: null,
       RequestHandle: null,
       DATA: oidRequestData(oid, value, setBufferLength(value)),
+      SupportedRevision: 0,
     };
     const s = submit(n, b, req, {
       kind: 'ndis',
@@ -480,6 +483,7 @@ export function issueOid(
     RequestId: `ndis:${n.nextRequestId++}`,
     RequestHandle: null,
     DATA: oidRequestData(oid, value, length),
+    SupportedRevision: 0,
   };
   const s = submit(n, b, req, {
     kind: 'ndis',

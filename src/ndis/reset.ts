@@ -5,6 +5,7 @@
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { ns } from '../sim/limits.ts';
 import { statusText } from '../verifier/bugcheck.ts';
+import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
@@ -18,6 +19,7 @@ import {
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
+import type { NDIS_STATUS_INDICATION } from './types.ts';
 
 /** R4.2: the period NDIS uses for a CheckForHangTimeInSeconds value. */
 export function checkForHangPeriodNs(seconds: number): number {
@@ -228,24 +230,42 @@ function endReset(n: Ndis, b: MiniportBlock, status: number): void {
   if (b.op !== null) n.kick(b);
 }
 
-/** Delivers an NDIS-originated status indication to every bound protocol (R4.7, R4.8). */
-export function indicateToProtocols(n: Ndis, b: MiniportBlock, code: number, payload: unknown): void {
+/**
+ * Delivers a status indication to the bound protocols (R4.7, R4.8, R6.16): NDIS's own
+ * (no `from`), or the miniport's `from`, whose port, request and buffer size pass on.
+ * `to`: only that binding (a DestinationHandle); null, none of them (an answer to a
+ * request NDIS issued itself); undefined, every one.
+ */
+export function indicateToProtocols(
+  n: Ndis,
+  b: MiniportBlock,
+  code: number,
+  payload: unknown,
+  from: NDIS_STATUS_INDICATION | null = null,
+  to?: Binding | null,
+): void {
   for (const bd of b.bindings) {
+    if (to !== undefined && bd !== to) continue;
     if (bd.state === 'Unbound' || bd.state === 'Opening' || bd.state === 'Closing') continue;
-    const f = n.enter(b, bd.protocol.name, 'ProtocolStatusEx', n.kernel.ctx.irql, {
-      StatusCode: code,
-    });
+    const f = n.enter(
+      b,
+      bd.protocol.name,
+      'ProtocolStatusEx',
+      n.kernel.ctx.irql,
+      to === undefined ? { StatusCode: code } : { StatusCode: code, RequestId: String(from?.RequestId) },
+    );
     try {
       bd.protocol.ProtocolStatusEx(bd, {
         Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
         SourceHandle: b,
-        PortNumber: 0,
+        PortNumber: from?.PortNumber ?? 0,
         StatusCode: code,
         Flags: 0,
-        DestinationHandle: null,
-        RequestId: null,
+        DestinationHandle: from?.DestinationHandle ?? null,
+        RequestId: from?.RequestId ?? null,
         StatusBuffer: payload,
-        StatusBufferSize: 0,
+        // RESET_END carries the reset's NDIS_STATUS.
+        StatusBufferSize: from?.StatusBufferSize ?? (code === NDIS_STATUS_RESET_END ? 4 : 0),
       });
     } catch (e) {
       n.driverThrew(e, 'ProtocolStatusEx', b);

@@ -13,6 +13,7 @@ export type NDIS_PORT_NUMBER = number;
 export type BOOLEAN = boolean;
 export type ULONG = number;
 export type UINT = number;
+export type UCHAR = number;
 export type NDIS_OID = number;
 
 /** An opaque handle issued by NDIS (driver, adapter, timer, work item, interrupt, configuration). */
@@ -278,6 +279,8 @@ export interface NDIS_OID_REQUEST {
   RequestId: unknown;
   RequestHandle: NDIS_HANDLE | null;
   DATA: NDIS_OID_REQUEST_DATA;
+  /** The revision of the set's structure the driver took, when that structure has an NDIS_OBJECT_HEADER (R6.1). */
+  SupportedRevision: UCHAR;
 }
 
 /**

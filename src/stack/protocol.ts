@@ -272,6 +272,7 @@ class ProtoBinding implements TimerRoutine {
         value,
         type === NdisRequestSetInformation ? setBufferLength(value) : queryBufferLength(oid),
       ),
+      SupportedRevision: 0,
     };
     this.view.oidsIssued++;
     if (onDone !== undefined) this.waiting.push({ req, done: onDone });

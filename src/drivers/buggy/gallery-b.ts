@@ -433,6 +433,7 @@ export const galleryB: readonly GalleryEntry[] = [
             RequestId: null,
             RequestHandle: null,
             DATA: oidRequestData(OID_GEN_LINK_SPEED, 1e9, 8),
+            SupportedRevision: 0,
           };
           own.DATA.QUERY_INFORMATION.BytesWritten = 8;
           NdisMOidRequestComplete(a.handle, own, NDIS_STATUS_SUCCESS);

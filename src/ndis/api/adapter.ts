@@ -4,6 +4,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { fmtTime } from '../../report/format.ts';
+import { type Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -293,11 +294,32 @@ export function NdisMIndicateStatusEx(
     );
     return;
   }
+  // R6.16: a DestinationHandle (a request's RequestHandle) sends the indication to the
+  // request's source only, and then the RequestId must name the request.
+  const dest = StatusIndication.DestinationHandle;
+  let to: Binding | null | undefined;
+  if (dest !== null && dest !== undefined) {
+    const ours =
+      dest instanceof OidSourceHandle &&
+      (dest.binding === null ? dest === b.ndisRequestHandle : dest.binding.block === b);
+    if (!ours || StatusIndication.RequestId === null || StatusIndication.RequestId === undefined) {
+      n.verifier.report(
+        'NdisSim_BadParameter',
+        ddi,
+        b.name,
+        ours
+          ? 'a status indication with a DestinationHandle needs the RequestId of the request it answers (R6.16)'
+          : 'DestinationHandle is not the RequestHandle of an OID request to this adapter (R6.16)',
+      );
+      return;
+    }
+    to = (dest as OidSourceHandle).binding;
+  }
   if (code === NDIS_STATUS_LINK_STATE) {
     const ls = StatusIndication.StatusBuffer as NDIS_LINK_STATE | null;
     b.mediaConnectState = ls?.MediaConnectState ?? MediaConnectStateUnknown;
   }
-  indicateToProtocols(n, b, code, StatusIndication.StatusBuffer);
+  indicateToProtocols(n, b, code, StatusIndication.StatusBuffer, StatusIndication, to);
 }
 
 // -------------------------------------------------------------- error log
