@@ -136,6 +136,25 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
 });
 
+test('bad input: a misspelled field, at any depth, is reported with the field it is nearest to; a device list that does not read whole brings no follow-on errors', () => {
+  const f = 'test/fixtures/typo-fields.yaml';
+  const r = cli('run', f);
+  assert.equal(r.status, 2);
+  for (const w of [
+    `${f}: (top level): unknown field "untill"; did you mean until?`,
+    `${f}: ndis: unknown field "pauseWatchdg"; did you mean pauseWatchdog?`,
+    `${f}: protocols[0]: unknown field "trafic"; did you mean traffic?`,
+    `${f}: devices[0].faults: unknown field "hangAtt"; did you mean hangAt?`,
+    `${f}: actions[0]: unknown field "bufferLenght"; did you mean bufferLength?`,
+    `${f}: expect: unknown field "verdic"; did you mean verdict?`,
+  ])
+    assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+  const m = 'test/fixtures/devices-mapping.yaml';
+  const d = cli('run', m);
+  assert.equal(d.status, 2);
+  assert.equal(d.stderr.trim(), `${m}: devices: expected array, got a mapping`);
+});
+
 test('--driver: a scenario runs a driver of your own module; ndis-sim drivers lists it', () => {
   const r = cli('run', 'examples/own-driver.yaml', '--driver', 'examples/own-driver.ts', '--quiet');
   assert.equal(r.status, 0, r.stderr);

@@ -13,12 +13,56 @@ function pathText(path: readonly PropertyKey[]): string {
   return s === '' ? '(top level)' : s;
 }
 
-function issueText(i: z.core.$ZodIssue): string {
+/**
+ * The field names the schema allows at `path` (an object inside the scenario), or
+ * none: walks the schema's definition through arrays, records, optional and default
+ * wrappers and refinements.
+ */
+function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  type Def = {
+    type: string;
+    shape?: Record<string, z.ZodType>;
+    element?: z.ZodType;
+    innerType?: z.ZodType;
+    valueType?: z.ZodType;
+    in?: z.ZodType;
+  };
+  const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+  const unwrap = (s: z.ZodType): z.ZodType => {
+    let d = def(s);
+    while (d.innerType ?? d.in) {
+      s = (d.innerType ?? d.in)!;
+      d = def(s);
+    }
+    return s;
+  };
+  let s = unwrap(schema);
+  for (const p of path) {
+    const d = def(s);
+    const next =
+      d.type === 'object' && typeof p === 'string'
+        ? d.shape?.[p]
+        : d.type === 'array'
+          ? d.element
+          : d.type === 'record'
+            ? d.valueType
+            : undefined;
+    if (next === undefined) return [];
+    s = unwrap(next);
+  }
+  const d = def(s);
+  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+}
+
+function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   switch (i.code) {
     case 'invalid_type':
       return `expected ${i.expected}, got ${show(i.input)}`;
-    case 'unrecognized_keys':
-      return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    case 'unrecognized_keys': {
+      const known = fieldsAt(schema, i.path);
+      const near = i.keys.length === 1 ? nearest(i.keys[0]!, known) : null;
+      return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${near ? `; did you mean ${near}?` : ''}`;
+    }
     case 'too_small':
       return `expected ${i.origin === 'array' ? `at least ${i.minimum} item(s)` : `at least ${i.minimum}`}, got ${show(i.input)}`;
     case 'too_big':
@@ -49,10 +93,17 @@ function crossCheck(data: unknown): { path: string; message: string }[] {
   if (typeof data !== 'object' || data === null) return out;
   const d = data as { devices?: unknown; actions?: unknown; expect?: unknown };
   const names = new Set<string>();
+  // References are checked only against a device list that reads whole: with one that
+  // does not, the schema's report says what is wrong, and every reference would be
+  // a follow-on error.
+  let namesWhole = Array.isArray(d.devices);
   if (Array.isArray(d.devices)) {
     d.devices.forEach((dev: unknown, i) => {
       const n = (dev as { name?: unknown } | null)?.name;
-      if (typeof n !== 'string') return;
+      if (typeof n !== 'string') {
+        namesWhole = false;
+        return;
+      }
       if (names.has(n))
         out.push({ path: `devices[${i}].name`, message: `expected a unique name, got ${show(n)} twice` });
       names.add(n);
@@ -71,7 +122,7 @@ function crossCheck(data: unknown): { path: string; message: string }[] {
   }
   const list = [...names].join(', ');
   const ref = (path: string, v: unknown): void => {
-    if (typeof v !== 'string' || names.has(v)) return;
+    if (!namesWhole || typeof v !== 'string' || names.has(v)) return;
     const near = nearest(v, [...names]);
     out.push({
       path,
@@ -94,10 +145,11 @@ function crossCheck(data: unknown): { path: string; message: string }[] {
 
 /** Validates parsed data; throws InputError with one line per problem. */
 export function validateScenario(data: unknown, file: string, drivers: readonly string[]): Scenario {
-  const r = scenarioSchemaFor(drivers).safeParse(data, { reportInput: true });
+  const schema = scenarioSchemaFor(drivers);
+  const r = schema.safeParse(data, { reportInput: true });
   const problems = r.success
     ? []
-    : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i)}`);
+    : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i, schema)}`);
   for (const p of crossCheck(data)) problems.push(`${file}: ${p.path}: ${p.message}`);
   if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
