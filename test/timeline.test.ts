@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
+import { formatBugCheckReport } from '../src/report/summary.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -38,4 +39,39 @@ test('callbacks name their adapter first; the actor column fits the widest actor
   for (const l of lines.slice(1)) assert.equal(l[event - 1], ' ', `column: ${l}`);
   assert.ok(lines.some((l) => l.endsWith('→ ProtocolBindAdapterEx(nic0)')));
   assert.ok(lines.some((l) => l.endsWith('→ MiniportPause(nic0, PauseReason=NDIS_PAUSE_NDIS_INTERNAL)')));
+});
+
+test('the data path is folded away unless asked for; the count of what was folded accounts for every missing line, and the control path all stays', () => {
+  const s = loadScenario('examples/simnic-traffic.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  w.run(untilNs(s));
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  const folded = formatTimeline(w.trace.events, { color: false });
+  const footer = folded[folded.length - 1]!;
+  const n = Number(/… ([\d,]+) trace events of the data path not shown/.exec(footer)?.[1]?.replace(/,/g, ''));
+  assert.ok(n > 100_000, footer);
+  // Header and footer aside, shown and folded make up the whole timeline.
+  assert.equal(folded.length - 2 + n, all.length - 1);
+  const dataPath =
+    /(MiniportSendNetBufferLists|MiniportReturnNetBufferLists|ProtocolReceiveNetBufferLists|ProtocolSendNetBufferListsComplete)|sends completed/;
+  assert.ok(all.some((l) => dataPath.test(l)));
+  assert.equal(folded.filter((l) => dataPath.test(l)).length, 0);
+  // Everything that is not a line of the data path or of a callback that only served
+  // it is still there, in order: the check-for-hang calls, the resets, the removal.
+  const control = (l: string) =>
+    /MiniportCheckForHangEx|MiniportResetEx|NdisMRemoveMiniport|MiniportHaltEx|IRP_MN_|binding|Code 43/.test(
+      l,
+    );
+  assert.deepEqual(folded.filter(control), all.filter(control));
+  assert.ok(folded.some((l) => l.includes('→ MiniportHaltEx(nic1, HaltAction=NdisHaltDeviceFailed)')));
+});
+
+test("a bug check's last events keep the data path: the rule it breaks may be there", () => {
+  const s = loadScenario('examples/gallery/NdisSim_SendCompleteUnexpected.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  const r = w.run(untilNs(s));
+  assert.equal(r.bugCheck?.rule, 'NdisSim_SendCompleteUnexpected');
+  const report = formatBugCheckReport(r.bugCheck!, w.trace.events, false);
+  assert.ok(report.some((l) => l.includes('MiniportSendNetBufferLists')));
+  assert.ok(!report.some((l) => l.includes('not shown')));
 });

@@ -67,6 +67,7 @@ interface RunOptions {
   until?: string;
   trace?: string;
   quiet?: boolean;
+  datapath?: boolean;
   color?: boolean;
   verifier?: 'bugcheck' | 'collect';
 }
@@ -158,7 +159,8 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   if (!opts.quiet) {
     if (scenario.name)
       out(`${scenario.name}${scenario.description ? ` — ${scenario.description.trim()}` : ''}`);
-    for (const l of formatTimeline(world.trace.events, { color: c })) out(l);
+    for (const l of formatTimeline(world.trace.events, { color: c, dataPath: opts.datapath === true }))
+      out(l);
   }
   if (result.bugCheck !== null)
     for (const l of formatBugCheckReport(result.bugCheck, world.trace.events, c)) out(l);
@@ -259,6 +261,7 @@ Examples:
     )
     .option('--trace <file>', 'write the trace as JSON Lines')
     .option('--quiet', 'print only the summary')
+    .option('--datapath', 'show the data path in the timeline too (sends, receives, their completions)')
     .option('--no-color', 'no colours')
     .addOption(
       new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([

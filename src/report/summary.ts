@@ -147,7 +147,7 @@ export function formatBugCheckReport(v: Violation, trace: readonly TraceEvent[],
   if (v.tracePos >= 0) {
     const from = Math.max(0, v.tracePos - 12);
     out.push(`  Last events before it (trace events ${from}–${v.tracePos - 1}):`);
-    const lines = formatTimeline(trace.slice(from, v.tracePos), { color });
+    const lines = formatTimeline(trace.slice(from, v.tracePos), { color, dataPath: true });
     for (const l of lines.slice(1)) out.push(`  ${l}`);
   }
   return out;

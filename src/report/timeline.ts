@@ -9,6 +9,8 @@ import { fmtIrql, fmtTime, fmtValue } from './format.ts';
 
 export interface TimelineOptions {
   color: boolean;
+  /** Show the data path too; by default it is folded away (`formatTimeline`). */
+  dataPath?: boolean;
 }
 
 type Colors = ReturnType<typeof pc.createColors>;
@@ -107,11 +109,97 @@ const actorWidth = (events: readonly TraceEvent[]): number => {
   return Math.min(Math.max(w, 12), 32);
 };
 
+/** Callbacks of the data path: a frame that holds one is data-path work. */
+const dataPathCalls = new Set([
+  'MiniportSendNetBufferLists',
+  'MiniportReturnNetBufferLists',
+  'MiniportCancelSend',
+  'ProtocolReceiveNetBufferLists',
+  'ProtocolSendNetBufferListsComplete',
+]);
+/** Callbacks that only carry the driver's own work: a timer, a DPC, a work item. */
+const plumbing = new Set(['NdisTimerFunction', 'MiniportInterruptDPC', 'NdisIoWorkItemFunction']);
+/** NDIS's own lines about the data path. */
+const dataPathNotes = new Set(['sends completed', 'send completed by NDIS']);
+/** What data-path work does around the NBLs themselves: nothing a reader of the control path needs. */
+const minorDdis = new Set([
+  'NdisSetTimerObject',
+  'NdisCancelTimerObject',
+  'NdisAcquireSpinLock',
+  'NdisReleaseSpinLock',
+  'NdisDprAcquireSpinLock',
+  'NdisDprReleaseSpinLock',
+  'NdisQueueIoWorkItem',
+  'NdisMSynchronizeWithInterruptEx',
+]);
+
+/** Whether an event is data-path work, or bookkeeping that may go with it, or neither. */
+function weight(e: TraceEvent): 'data' | 'minor' | 'major' {
+  if ((e.kind === 'call' || e.kind === 'return') && dataPathCalls.has(e.what)) return 'data';
+  if (e.kind === 'ndis' && dataPathNotes.has(e.what)) return 'data';
+  if (e.kind === 'hw' || (e.kind === 'ddi' && minorDdis.has(e.what))) return 'minor';
+  if ((e.kind === 'call' || e.kind === 'return') && e.what === 'MiniportSynchronizeInterrupt') return 'minor';
+  return 'major';
+}
+
+interface Line {
+  text: string;
+  weight: 'data' | 'minor' | 'major';
+}
+
+/**
+ * One line per trace event, indented by the call depth of its thread.
+ *
+ * Unless `dataPath` is set, the data path is folded away: the calls of the data-path
+ * callbacks (sends, returns, receives, send completions) with everything inside them,
+ * and every top-level callback (a timer, a DPC) that did nothing but such work and its
+ * bookkeeping (timers set, locks taken), together with the interrupt that led to it.
+ * Whatever else happens in such a callback stays. The last line counts what was folded.
+ */
 export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions): string[] {
   const c = pc.createColors(o.color);
   const lines: string[] = [];
   const aw = actorWidth(events);
+  const fold = o.dataPath !== true;
+  // With traffic, a callback that only re-armed a timer or took a lock is the data
+  // path's clockwork (a hub's per-frame timers, a TX-done poll): folded too.
+  const traffic = fold && events.some((e) => weight(e) === 'data');
   lines.push(c.dim(`${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(aw)} event`));
+  let folded = 0;
+  // The top-level callback being read, its lines held until it returns; an interrupt
+  // that did nothing visible, held until the callback after it shows what it was for.
+  let frame: Line[] | null = null;
+  let isr: Line[] | null = null;
+  // Inside a data-path call: the depth it started at.
+  let inData = -1;
+  let frameKind: 'isr' | 'plumbing' | 'other' = 'other';
+  const emit = (ls: readonly Line[]): void => {
+    for (const l of ls) {
+      if (fold && l.weight === 'data') folded++;
+      else lines.push(l.text);
+    }
+  };
+  const flushIsr = (): void => {
+    if (isr !== null) emit(isr);
+    isr = null;
+  };
+  const closeFrame = (f: Line[]): void => {
+    const data = f.some((l) => l.weight === 'data');
+    // The callback's own call and return lines say nothing of what it did.
+    const major = f.some((l, i) => i > 0 && i < f.length - 1 && l.weight === 'major');
+    if (fold && !major && frameKind === 'plumbing' && (data || traffic)) {
+      // Data-path work and its bookkeeping only: fold it, and its interrupt.
+      folded += f.length + (isr?.length ?? 0);
+      isr = null;
+      return;
+    }
+    flushIsr();
+    if (fold && !data && !major && frameKind === 'isr') {
+      isr = f;
+      return;
+    }
+    emit(f);
+  };
   // Call depth of the running thread. A thread that sleeps (NdisMSleep) keeps its depth
   // here while others run from depth 0, and gets it back when it wakes.
   let depth = 0;
@@ -128,12 +216,44 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     }
     const indent = '  '.repeat(Math.min(depth, 8));
     const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${e.actor.padEnd(aw)}`;
-    lines.push(`${c.dim(head)} ${indent}${describeEvent(e, c)}`);
+    let w = weight(e);
+    if (inData >= 0) w = 'data';
+    if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
+    else if (e.kind === 'return' && inData === depth) inData = -1;
+    const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w };
+    const sleeps = e.kind === 'ddi' && e.what === 'NdisMSleep';
+    if (frame === null && e.kind === 'call' && depth === 0 && fold) {
+      frame = [line];
+      frameKind = e.what === 'MiniportInterrupt' ? 'isr' : plumbing.has(e.what) ? 'plumbing' : 'other';
+    } else if (frame !== null) {
+      frame.push(line);
+      if (sleeps || e.kind === 'wake') {
+        // Another thread runs while this one sleeps: show what there is, line by line.
+        flushIsr();
+        emit(frame);
+        frame = null;
+      } else if (e.kind === 'return' && depth === 0) {
+        closeFrame(frame);
+        frame = null;
+      }
+    } else {
+      if (w !== 'data') flushIsr();
+      emit([line]);
+    }
     if (e.kind === 'call') depth++;
-    else if (e.kind === 'ddi' && e.what === 'NdisMSleep') {
+    else if (sleeps) {
       asleep.push(depth);
       depth = 0;
+      inData = -1;
     }
   }
+  if (frame !== null) emit(frame);
+  flushIsr();
+  if (folded > 0)
+    lines.push(
+      c.dim(
+        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them (--datapath shows them)`,
+      ),
+    );
   return lines;
 }
