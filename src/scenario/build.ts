@@ -2,12 +2,11 @@
 
 import { builtinDrivers } from '../drivers/index.ts';
 import type { DriverModule } from '../ndis/driver.ts';
-import { OID_NAMES } from '../ndis/generated/status.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
 import type { Decision } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import { type RunResult, type Summary, World, type WorldAction, type WorldOptions } from '../world.ts';
-import { parseDuration, parseProbability, type Scenario } from './schema.ts';
+import { oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
 
 export interface BuildOptions {
   seed?: number;
@@ -110,7 +109,7 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
     case 'shutdown':
       return { kind: 'shutdown' };
     case 'oid': {
-      const oid = [...OID_NAMES].find(([, name]) => name === a.oid)?.[0] ?? 0;
+      const oid = a.oid === undefined ? 0 : (oidValue(a.oid) ?? 0);
       return {
         kind: 'oid',
         device,

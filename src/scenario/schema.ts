@@ -210,6 +210,37 @@ export const actionKinds = [
 ] as const;
 
 const oidNames = [...OID_NAMES.values()];
+const oidByName: ReadonlyMap<string, number> = new Map([...OID_NAMES].map(([n, name]) => [name, n]));
+
+/**
+ * The number of the OID an `oid` action names, or null: a name of OID_NAMES, a whole
+ * number from 0 to 0xFFFFFFFF, or such a number in hex ("0x00010107"), for an OID the
+ * table lacks.
+ */
+export function oidValue(v: string | number): number | null {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : null;
+  if (/^0x[0-9a-f]{1,8}$/i.test(v)) return Number.parseInt(v.slice(2), 16);
+  return oidByName.get(v) ?? null;
+}
+
+/** How an `oid` action names its OID in messages: its OID_NAMES name when it has one. */
+function oidLabel(v: string | number): string {
+  const n = oidValue(v);
+  return n === null ? String(v) : (OID_NAMES.get(n) ?? `0x${n.toString(16).toUpperCase().padStart(8, '0')}`);
+}
+
+function isOid(v: unknown): boolean {
+  return (typeof v === 'string' || typeof v === 'number') && oidValue(v) !== null;
+}
+
+/** What is wrong with the `oid` of an `oid` action that isOid refuses. */
+function oidProblem(v: unknown): string {
+  if (typeof v === 'number') return `expected an OID number from 0 to 0xFFFFFFFF, got ${show(v)}`;
+  if (typeof v === 'string' && /^0x/i.test(v))
+    return `expected an OID number of up to 8 hex digits, such as 0x00010202, got ${show(v)}`;
+  const near = typeof v === 'string' ? nearest(v, oidNames) : null;
+  return `expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got ${show(v)}${near ? `; did you mean ${near}?` : ''}`;
+}
 
 /**
  * What is wrong with the value of an `oid` action, or null. A set carries what its
@@ -244,16 +275,8 @@ export const actionSchema = z
     }),
     /** The device (every action but shutdown). */
     device: z.string().optional(),
-    /** `oid`: which OID, e.g. OID_GEN_STATISTICS. */
-    oid: z
-      .string()
-      .refine((v) => oidNames.includes(v), {
-        error: (iss) => {
-          const near = typeof iss.input === 'string' ? nearest(iss.input, oidNames) : null;
-          return `expected an OID name such as OID_GEN_STATISTICS, got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
-        },
-      })
-      .optional(),
+    /** `oid`: which OID: a name such as OID_GEN_STATISTICS, or a number (0x00010202) for one OID_NAMES lacks. */
+    oid: z.custom<string | number>(isOid, { error: (iss) => oidProblem(iss.input) }).optional(),
     /** `oid`: query (default) or set. */
     request: z.enum(['query', 'set']).optional(),
     /** `oid`: the value of a set. */
@@ -272,10 +295,14 @@ export const actionSchema = z
       });
     }
     if (a.do === 'oid' && a.oid === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['oid'], message: 'expected an OID name for "oid", got nothing' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oid'],
+        message: 'expected an OID name or number for "oid", got nothing',
+      });
     }
     if (a.do === 'oid' && a.oid !== undefined) {
-      const problem = oidValueProblem(a.oid, a.request ?? 'query', a.value);
+      const problem = oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
       if (problem !== null) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
     }
     if (a.do !== 'oid') {

@@ -1,0 +1,140 @@
+// The scenario's `oid:` field: a name from OID_NAMES (generated from data/extra.json),
+// or a number for an OID the table lacks, reaches MiniportOidRequest as that OID.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { InputError } from '../src/errors.ts';
+import {
+  NDIS_STATUS_NOT_SUPPORTED,
+  NdisRequestQueryInformation,
+  NdisRequestSetInformation,
+  OID_802_3_XMIT_ONE_COLLISION,
+  OID_GEN_RCV_DISCARDS,
+  OID_NAMES,
+  OID_PNP_ENABLE_WAKE_UP,
+} from '../src/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+
+/** A vendor-specific OID (0xFF...), which no table of public OIDs will ever name. */
+const VENDOR_OID = 0xff010203;
+
+interface Seen {
+  Oid: number;
+  RequestType: number;
+  traced: unknown;
+}
+
+/** Runs one oid action given as YAML fields; returns what MiniportOidRequest saw. */
+function runOid(fields: string): Seen[] {
+  const seen: Seen[] = [];
+  const drv = scriptedDriver('oid-nic', {
+    oid(_a, req) {
+      seen.push({ Oid: req.DATA.Oid, RequestType: req.RequestType, traced: undefined });
+      return NDIS_STATUS_NOT_SUPPORTED;
+    },
+  });
+  const yaml = `until: 1s
+protocols: []
+devices: [{ name: nic0, driver: oid-nic }]
+actions:
+  - { at: 100ms, do: oid, device: nic0, ${fields} }
+`;
+  const s = parseScenarioText(yaml, 'oid.yaml', [...driverNames(), drv.name]);
+  const w = buildWorld(s, { drivers: [drv], trace: true });
+  w.run(untilNs(s));
+  const action = w.trace.events.find((e) => e.actor === 'scenario' && e.what === 'oid');
+  for (const x of seen) x.traced = (action?.data as { Oid?: unknown } | undefined)?.Oid;
+  return seen;
+}
+
+function problems(yaml: string): string[] {
+  try {
+    parseScenarioText(yaml, 'oid.yaml', driverNames());
+  } catch (e) {
+    if (e instanceof InputError) return e.problems;
+    throw e;
+  }
+  assert.fail('the scenario was accepted');
+}
+
+test('oid: a name the table gained (OID_GEN_RCV_DISCARDS, OID_802_3_*, OID_PNP_*) reaches MiniportOidRequest with its number, and the trace names it', () => {
+  for (const [name, oid] of [
+    ['OID_GEN_RCV_DISCARDS', OID_GEN_RCV_DISCARDS],
+    ['OID_802_3_XMIT_ONE_COLLISION', OID_802_3_XMIT_ONE_COLLISION],
+    ['OID_PNP_ENABLE_WAKE_UP', OID_PNP_ENABLE_WAKE_UP],
+  ] as const) {
+    const seen = runOid(`oid: ${name}`);
+    assert.deepEqual(
+      seen.map((x) => [x.Oid, x.RequestType, x.traced]),
+      [[oid, NdisRequestQueryInformation, name]],
+      name,
+    );
+  }
+});
+
+test('oid: a number, in YAML hex, in decimal or as a quoted hex string, reaches MiniportOidRequest as that OID', () => {
+  assert.equal(OID_NAMES.has(VENDOR_OID), false);
+  for (const form of ['0xFF010203', String(VENDOR_OID), '"0xff010203"']) {
+    const seen = runOid(`oid: ${form}`);
+    assert.deepEqual(
+      seen.map((x) => [x.Oid, x.traced]),
+      [[VENDOR_OID, '0xFF010203']],
+      form,
+    );
+  }
+  // A number the table has is that OID, with its name, and a set carries its value.
+  const set = runOid(`oid: ${OID_GEN_RCV_DISCARDS}, request: set, value: 7`);
+  assert.deepEqual(
+    set.map((x) => [x.Oid, x.RequestType, x.traced]),
+    [[OID_GEN_RCV_DISCARDS, NdisRequestSetInformation, 'OID_GEN_RCV_DISCARDS']],
+  );
+});
+
+test('oid: a bad name says a number is allowed and where the names are, with did you mean; bad numbers are refused', () => {
+  const yaml = (oid: string, more = '') =>
+    `devices: [{ name: nic0, driver: healthy-nic }]\nactions: [{ at: 1s, do: oid, device: nic0, oid: ${oid}${more} }]\n`;
+  const [p] = problems(yaml('OID_GEN_RCV_DISCARD'));
+  assert.equal(
+    p,
+    'oid.yaml: actions[0].oid: expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got "OID_GEN_RCV_DISCARD"; did you mean OID_GEN_RCV_DISCARDS?',
+  );
+  // The file the message points at does list the names.
+  const listed = readFileSync('src/ndis/generated/status.ts', 'utf8');
+  assert.match(listed, /export const OID_NAMES: ReadonlyMap<number, string>/);
+  assert.ok(listed.includes('"OID_GEN_RCV_DISCARDS"'));
+  assert.deepEqual(problems(yaml('0x100000000')), [
+    'oid.yaml: actions[0].oid: expected an OID number from 0 to 0xFFFFFFFF, got 4294967296',
+  ]);
+  assert.deepEqual(problems(yaml('-1')), [
+    'oid.yaml: actions[0].oid: expected an OID number from 0 to 0xFFFFFFFF, got -1',
+  ]);
+  assert.deepEqual(problems(yaml('"0x123456789"')), [
+    'oid.yaml: actions[0].oid: expected an OID number of up to 8 hex digits, such as 0x00010202, got "0x123456789"',
+  ]);
+  // A number checks the value of a set as its name would.
+  assert.deepEqual(problems(yaml('0x01010103', ', request: set, value: 5')), [
+    'oid.yaml: actions[0].value: expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]], got 5',
+  ]);
+});
+
+test('oid: the command line reports every bad oid of a file and exits 2', () => {
+  const f = 'test/fixtures/bad-oid-names.yaml';
+  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', 'run', f], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  for (const w of [
+    `${f}: actions[0].oid: expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got "OID_GEN_RCV_DISCARD"; did you mean OID_GEN_RCV_DISCARDS?`,
+    `${f}: actions[1].oid: expected an OID number from 0 to 0xFFFFFFFF, got 4294967296`,
+    `${f}: actions[2].oid: expected an OID number of up to 8 hex digits, such as 0x00010202, got "0x123456789"`,
+    `${f}: actions[3].oid: expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got a list`,
+    `${f}: actions[4].value: expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]], got 5`,
+  ])
+    assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+});
