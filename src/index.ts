@@ -24,7 +24,9 @@ export {
   NdisMUnmapIoSpace,
   NdisOpenConfigurationEx,
   NdisReadConfiguration,
+  NdisReadNetworkAddress,
   NdisReadRegisterUlong,
+  NdisWriteConfiguration,
   NdisWriteErrorLogEntry,
   NdisWriteRegisterUlong,
 } from './ndis/api/adapter.ts';

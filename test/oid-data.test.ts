@@ -11,20 +11,25 @@ import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_OID_REQUEST_REVISION_1,
   NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_MEDIA_SPECIFIC_INDICATION,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisMediaStateConnected,
   NdisMIndicateStatusEx,
   NdisMOidRequestComplete,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_MEDIA_CONNECT_STATUS,
   OID_GEN_STATISTICS,
+  OID_GEN_SUPPORTED_LIST,
   oidRequestData,
 } from '../src/index.ts';
 import { NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
+import type { WorldAction } from '../src/world.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
@@ -247,4 +252,74 @@ test('R6.16: a DestinationHandle that is no RequestHandle of the adapter, or one
   const noId = whoHeard(answersWithStatus('no-request-id', (req) => req.RequestHandle, false));
   assert.deepEqual(noId.heard, []);
   assert.match(noId.r.violations[0]!.message, /needs the RequestId of the request it answers/);
+});
+
+/** A query NDIS itself sends (the scenario's `oid` action). */
+function ndisQuery(device: string, oid: number): WorldAction {
+  return { kind: 'oid', device, oid, set: false, value: null, timeoutS: 0 };
+}
+
+test('OID_GEN_SUPPORTED_LIST and OID_GEN_MEDIA_CONNECT_STATUS pages: NDIS answers them for an NDIS 6 miniport, which never sees them; a protocol gets the list without statistics OIDs', () => {
+  const seen: number[] = [];
+  const drv = scriptedDriver('listing-nic', {
+    generalAttributes: { SupportedOidList: [OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_STATISTICS] },
+    oid: (_a, req) => {
+      seen.push(req.DATA.Oid);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'ls0', driver: 'listing-nic' }],
+    actions: [
+      { atNs: 100 * ns.ms, action: ndisQuery('ls0', OID_GEN_SUPPORTED_LIST) },
+      { atNs: 100 * ns.ms, action: ndisQuery('ls0', OID_GEN_MEDIA_CONNECT_STATUS) },
+    ],
+  });
+  w.run(50 * ns.ms);
+  const bd = w.adapter('ls0')!.bindings[0]!;
+  const ask = (oid: number, length: number): NDIS_OID_REQUEST => {
+    const r = statisticsRequest(length);
+    r.DATA.Oid = oid;
+    return r;
+  };
+  const list = ask(OID_GEN_SUPPORTED_LIST, 64);
+  const media = ask(OID_GEN_MEDIA_CONNECT_STATUS, 4);
+  // Answered at once, as NDIS does without the miniport.
+  assert.equal(NdisOidRequest(bd, list), NDIS_STATUS_SUCCESS);
+  assert.deepEqual(list.DATA.QUERY_INFORMATION.InformationBuffer, [OID_GEN_CURRENT_PACKET_FILTER]);
+  assert.equal(list.DATA.QUERY_INFORMATION.BytesWritten, 4);
+  assert.equal(NdisOidRequest(bd, media), NDIS_STATUS_SUCCESS);
+  assert.equal(media.DATA.QUERY_INFORMATION.InformationBuffer, NdisMediaStateConnected);
+  assert.equal(w.run(1 * ns.s).verdict, 'ok');
+  assert.ok(
+    !seen.includes(OID_GEN_SUPPORTED_LIST) && !seen.includes(OID_GEN_MEDIA_CONNECT_STATUS),
+    String(seen),
+  );
+  // NDIS's own query (the scenario's) gets the whole list, statistics included: 8 bytes.
+  const answered = w.trace.events.filter(
+    (e) => e.kind === 'ndis' && e.what === 'OID request answered by NDIS',
+  );
+  // (Sorted: the order of two actions at one instant is not what this test is about.)
+  assert.deepEqual(
+    answered
+      .map((e) => `${String(e.data?.Oid)} ${String(e.data?.status)} ${String(e.data?.BytesWritten)}`)
+      .sort(),
+    [
+      'OID_GEN_MEDIA_CONNECT_STATUS NDIS_STATUS_SUCCESS 4',
+      'OID_GEN_MEDIA_CONNECT_STATUS NDIS_STATUS_SUCCESS 4',
+      'OID_GEN_SUPPORTED_LIST NDIS_STATUS_SUCCESS 4',
+      'OID_GEN_SUPPORTED_LIST NDIS_STATUS_SUCCESS 8',
+    ],
+  );
+});
+
+test('an NDIS-answered query into too small a buffer fails with BUFFER_TOO_SHORT and says how many bytes it needs', () => {
+  const w = testWorld({ drivers: [healthyNic], devices: [{ name: 'ts0', driver: 'healthy-nic' }] });
+  w.run(50 * ns.ms);
+  const bd = w.adapter('ts0')!.bindings[0]!;
+  const r = statisticsRequest(2);
+  r.DATA.Oid = OID_GEN_MEDIA_CONNECT_STATUS;
+  assert.equal(NdisOidRequest(bd, r), NDIS_STATUS_BUFFER_TOO_SHORT);
+  assert.equal(r.DATA.QUERY_INFORMATION.BytesNeeded, 4);
 });

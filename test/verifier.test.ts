@@ -7,8 +7,12 @@ import { test } from 'node:test';
 import { ms, rawTimer } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
+  type NDIS_HANDLE,
   type NDIS_IO_WORKITEM_FUNCTION,
   NDIS_LOWER_IRQL,
+  type NDIS_MINIPORT_ADAPTER_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_BAD_VERSION,
@@ -24,6 +28,7 @@ import {
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
+  NdisMSetMiniportAttributes,
   NdisMSleep,
   NdisQueueIoWorkItem,
   NdisReleaseSpinLock,
@@ -213,6 +218,61 @@ test('R2.4: mapping registers or registering the interrupt before the registrati
     testWorld({ drivers: [ok], devices: [{ name: 'nic0', driver: ok.name }] }).run(1 * ns.s).verdict,
     'ok',
   );
+});
+
+test('R2.4: other attribute kinds (hardware assist, offload) come after the general ones; accepted, they leave a model note, and an unknown kind is not modelled', () => {
+  const hw = (handle: NDIS_HANDLE) =>
+    NdisMSetMiniportAttributes(handle, {
+      Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES, Revision: 1 },
+    } as unknown as NDIS_MINIPORT_ADAPTER_ATTRIBUTES);
+  const statuses: number[] = [];
+  const after = scriptedDriver('hw-assist-after', {
+    initialize: (a) => {
+      statuses.push(hw(a.handle));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const r = testWorld({ drivers: [after], devices: [{ name: 'nic0', driver: after.name }] }).run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(statuses, [NDIS_STATUS_SUCCESS]);
+  assert.deepEqual(r.modelNotes, [
+    'nic0: hardware-assist (VMQ, SR-IOV, RSS) attributes accepted (NdisMSetMiniportAttributes), but what NDIS does with them is not modelled',
+  ]);
+  // Before the general attributes: out of order.
+  const before = scriptedDriver('hw-assist-before', {
+    characteristics: (c) => {
+      const init = c.InitializeHandlerEx;
+      c.InitializeHandlerEx = (handle, ctx, params) => {
+        NdisMSetMiniportAttributes(handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 },
+          MiniportAdapterContext: null,
+          AttributeFlags: 0,
+          CheckForHangTimeInSeconds: 2,
+          InterfaceType: 5,
+        });
+        hw(handle);
+        return init(handle, ctx, params);
+      };
+    },
+  });
+  const b = testWorld({ drivers: [before], devices: [{ name: 'nic0', driver: before.name }] }).run(1 * ns.s);
+  assert.equal(b.bugCheck?.rule, 'NdisSim_AttributesOrder');
+  assert.match(
+    b.bugCheck!.message,
+    /hardware-assist \(VMQ, SR-IOV, RSS\) attributes before general attributes/,
+  );
+  // A kind the model does not know at all stops the run as not modelled.
+  const odd = scriptedDriver('odd-attributes', {
+    initialize: (a) => {
+      NdisMSetMiniportAttributes(a.handle, {
+        Header: { Type: 0x42, Revision: 1 },
+      } as unknown as NDIS_MINIPORT_ADAPTER_ATTRIBUTES);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const o = testWorld({ drivers: [odd], devices: [{ name: 'nic0', driver: odd.name }] }).run(1 * ns.s);
+  assert.equal(o.verdict, 'not-modelled');
+  assert.match(o.message ?? '', /NdisMSetMiniportAttributes.*attribute object type 0x42/);
 });
 
 test("R2.5, R2.6: leaks after a failed init, and after the halt right after a successful init, have NDIS's own 0x7C subcodes and parameters", () => {

@@ -163,6 +163,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   private readonly waitDepth: number[] = [];
   private readonly waitWake: number[] = [];
   private waitCount = 0;
+  /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
+  readonly modelNotes: string[] = [];
   /** Blocking waits that resumed after their time (a nested wait ran past it), and by how much at most. */
   lateWakes = 0;
   lateWakeMaxNs = 0;

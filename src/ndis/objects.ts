@@ -101,12 +101,17 @@ export class NDIS_SPIN_LOCK {
   _balance = 0;
 }
 
+/**
+ * A ConfigurationHandle from NdisOpenConfigurationEx. `values` is the device's own
+ * registry parameters, not a copy: NdisWriteConfiguration changes them for every
+ * handle and for later starts of the device, as a registry write would.
+ */
 export class NdisConfiguration implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_CONFIGURATION';
   closed = false;
   constructor(
     readonly block: MiniportBlock,
-    readonly values: ReadonlyMap<string, number | string>,
+    readonly values: Map<string, number | string>,
   ) {}
 }
 

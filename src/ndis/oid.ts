@@ -9,20 +9,27 @@ import { type BugCheckParam, statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
 import { type MiniportBlock, removeFrom } from './block.ts';
 import {
+  MediaConnectStateConnected,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_REQUEST_TYPE_NAMES,
   NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
   NDIS_STATUS_ADAPTER_NOT_READY,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
+  NDIS_STATUS_SUCCESS,
+  NdisMediaStateConnected,
+  NdisMediaStateDisconnected,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_802_3_CURRENT_ADDRESS,
   OID_802_3_MULTICAST_LIST,
   OID_802_3_PERMANENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_MEDIA_CONNECT_STATUS,
   OID_GEN_STATISTICS,
+  OID_GEN_SUPPORTED_LIST,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   OID_NAMES as oidNames,
@@ -189,12 +196,60 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
   }
   // NDIS names the request's source, for a status indication that answers it (R6.16).
   request.RequestHandle = origin.kind === 'binding' ? origin.binding.requestHandle : b.ndisRequestHandle;
+  if (request.RequestType === NdisRequestQueryInformation && answeredByNdis(request.DATA.Oid)) {
+    const status = answerForMiniport(b, request, origin);
+    if (n.trace.on)
+      n.traceNdis(b, 'OID request answered by NDIS', {
+        Oid: oidName(request.DATA.Oid),
+        status,
+        BytesWritten: request.DATA.QUERY_INFORMATION.BytesWritten,
+      });
+    if (origin.kind === 'ndis') origin.done(status);
+    return status;
+  }
   const r = new OidRecord(b, request, origin);
   r.issuedNs = n.now;
   b.oidQueue.push(r);
   b.data.oidsRequested++;
   pump(n, b);
   return NDIS_STATUS_PENDING;
+}
+
+/** Queries an NDIS 6 miniport never receives: NDIS answers them from what it keeps. */
+function answeredByNdis(oid: number): boolean {
+  return oid === OID_GEN_SUPPORTED_LIST || oid === OID_GEN_MEDIA_CONNECT_STATUS;
+}
+
+/**
+ * NDIS's own answer (the OID_GEN_SUPPORTED_LIST and OID_GEN_MEDIA_CONNECT_STATUS pages):
+ * the SupportedOidList of the general attributes, less the statistics OIDs for a
+ * protocol, which never asks for statistics; the connect state of the last link
+ * indication or of the attributes (not connected counts as disconnected).
+ */
+function answerForMiniport(b: MiniportBlock, request: NDIS_OID_REQUEST, origin: OidOrigin): number {
+  const d = request.DATA.QUERY_INFORMATION;
+  let answer: unknown;
+  let bytes: number;
+  if (d.Oid === OID_GEN_SUPPORTED_LIST) {
+    const all = b.general?.SupportedOidList ?? [];
+    // An OID's second byte is its class; 0x02 is statistics (OID_GEN_XMIT_OK 0x00020101).
+    const list = origin.kind === 'binding' ? all.filter((o) => ((o >>> 16) & 0xff) !== 0x02) : [...all];
+    answer = list;
+    bytes = 4 * list.length;
+  } else {
+    answer =
+      b.mediaConnectState === MediaConnectStateConnected
+        ? NdisMediaStateConnected
+        : NdisMediaStateDisconnected;
+    bytes = 4;
+  }
+  if (d.InformationBufferLength < bytes) {
+    d.BytesNeeded = bytes;
+    return NDIS_STATUS_BUFFER_TOO_SHORT;
+  }
+  d.InformationBuffer = answer;
+  d.BytesWritten = bytes;
+  return NDIS_STATUS_SUCCESS;
 }
 
 /** Requests are waiting and may be able to go down now. */

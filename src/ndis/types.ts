@@ -173,23 +173,52 @@ export interface NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES<C = unknown> {
   InterfaceType?: number;
 }
 
+/**
+ * NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, every member of the C structure. NDIS in the
+ * model acts on the media type, the link (speeds, connect and duplex state), the MAC
+ * addresses, the packet filters, the multicast list size and the supported OIDs; the
+ * others are accepted as a driver ported from C sets them, and kept, but nothing
+ * depends on them (interface types, statistics flags, back-fill sizes, power and RSS
+ * capabilities).
+ */
 export interface NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
   Header: NDIS_OBJECT_HEADER;
+  Flags?: ULONG;
   MediaType: number;
+  PhysicalMediumType?: number;
   MtuSize?: ULONG;
   MaxXmitLinkSpeed?: number;
-  MaxRcvLinkSpeed?: number;
   XmitLinkSpeed?: number;
+  MaxRcvLinkSpeed?: number;
   RcvLinkSpeed?: number;
   MediaConnectState?: number;
   MediaDuplexState?: number;
   LookaheadSize?: ULONG;
+  /** A pointer to NDIS_PNP_CAPABILITIES in C; not modelled (no power management). */
+  PowerManagementCapabilities?: unknown;
+  MacOptions?: ULONG;
+  SupportedPacketFilters?: ULONG;
+  MaxMulticastListSize?: ULONG;
   MacAddressLength?: number;
   PermanentMacAddress?: readonly number[];
   CurrentMacAddress?: readonly number[];
-  SupportedPacketFilters?: ULONG;
-  MaxMulticastListSize?: ULONG;
+  /** A pointer to NDIS_RECEIVE_SCALE_CAPABILITIES in C; not modelled (no RSS). */
+  RecvScaleCapabilities?: unknown;
+  AccessType?: number;
+  DirectionType?: number;
+  ConnectionType?: number;
+  IfType?: number;
+  IfConnectorPresent?: boolean;
+  SupportedStatistics?: ULONG;
+  SupportedPauseFunctions?: ULONG;
+  DataBackFillSize?: ULONG;
+  ContextBackFillSize?: ULONG;
   SupportedOidList?: readonly number[];
+  /** Bytes in C; the list's own length counts in the model. */
+  SupportedOidListLength?: ULONG;
+  AutoNegotiationFlags?: ULONG;
+  /** A pointer to NDIS_PM_CAPABILITIES in C; not modelled (no power management). */
+  PowerManagementCapabilitiesEx?: unknown;
 }
 
 export type NDIS_MINIPORT_ADAPTER_ATTRIBUTES<C = unknown> =

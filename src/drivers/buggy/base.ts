@@ -12,6 +12,7 @@ import {
   type MINIPORT_ISR,
   type NDIS_HANDLE,
   type NDIS_IO_SPACE,
+  type NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
@@ -137,6 +138,8 @@ export interface Hooks {
   shutdown?(a: TestAdapter, action: number): void;
   /** Leave out the general attributes: NDIS halts the adapter right after init (R2.6). */
   noGeneralAttributes?: boolean;
+  /** Members to set in the general attributes besides the defaults (SupportedOidList, say). */
+  generalAttributes?: Partial<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES>;
   /** Edits the characteristics before registration (e.g. to drop a handler). */
   characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
   /** Runs in DriverEntry after a successful registration; its status is DriverEntry's. */
@@ -154,7 +157,10 @@ export interface ScriptedDriver extends DriverModule {
 
 const mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x09];
 
-function generalAttributes(handle: NDIS_HANDLE): NDIS_STATUS {
+function generalAttributes(
+  handle: NDIS_HANDLE,
+  extra: Partial<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES> = {},
+): NDIS_STATUS {
   return NdisMSetMiniportAttributes(handle, {
     Header: {
       Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -172,6 +178,7 @@ function generalAttributes(handle: NDIS_HANDLE): NDIS_STATUS {
     MacAddressLength: 6,
     PermanentMacAddress: mac,
     CurrentMacAddress: mac,
+    ...extra,
   });
 }
 
@@ -222,7 +229,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       InterfaceType: NdisInterfacePci,
     });
     if (s !== NDIS_STATUS_SUCCESS) return s;
-    if (hooks.noGeneralAttributes !== true) s = generalAttributes(handle);
+    if (hooks.noGeneralAttributes !== true) s = generalAttributes(handle, hooks.generalAttributes);
     if (s !== NDIS_STATUS_SUCCESS) return s;
     const mem = params.AllocatedResources?.PartialDescriptors.find((d) => d.Type === CmResourceTypeMemory);
     if (mem !== undefined && mem.Type === CmResourceTypeMemory) {

@@ -14,19 +14,29 @@ import {
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  NDIS_OBJECT_TYPE_HD_SPLIT_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_NATIVE_802_11_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_NDK_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
+  NdisEnvironmentWindowsNt,
+  NdisParameterBinary,
   NdisParameterHexInteger,
   NdisParameterInteger,
+  NdisParameterMultiString,
   NdisParameterString,
+  NdisProcessorAmd64,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
@@ -42,6 +52,7 @@ import type {
   NDIS_STATUS_INDICATION,
 } from '../types.ts';
 import { adapterHandle, claimsHardware, currentNdis, stale } from './common.ts';
+import { newestMinorVersion } from './driver.ts';
 
 const irql = {
   NdisMSetMiniportAttributes: ddiIrql.NdisMSetMiniportAttributes!,
@@ -126,11 +137,37 @@ function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): n
       return NDIS_STATUS_SUCCESS;
     }
   }
+  const other = otherAttributes.get(a.Header.Type);
+  if (other !== undefined) {
+    // R2.4: any other kind comes after the general attributes.
+    if (b.general === null) {
+      n.verifier.report(
+        'NdisSim_AttributesOrder',
+        ddi,
+        b.name,
+        `${other} attributes before general attributes (R2.4)`,
+      );
+      return NDIS_STATUS_FAILURE;
+    }
+    // Kept, as NDIS keeps them; what NDIS would do with them is outside the model.
+    const note = `${b.name}: ${other} attributes accepted (NdisMSetMiniportAttributes), but what NDIS does with them is not modelled`;
+    if (!n.modelNotes.includes(note)) n.modelNotes.push(note);
+    return NDIS_STATUS_SUCCESS;
+  }
   throw new NotModelledError(
     ddi,
-    `attribute object type 0x${a.Header.Type.toString(16)} (only registration and general attributes are modelled)`,
+    `attribute object type 0x${a.Header.Type.toString(16)} (registration, general, offload, hardware-assist, NDK, native 802.11 and header-data split attributes are known)`,
   );
 }
+
+/** Attribute kinds NDIS takes after the general ones (R2.4) whose use the model leaves out. */
+const otherAttributes: ReadonlyMap<number, string> = new Map([
+  [NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES, 'offload'],
+  [NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES, 'hardware-assist (VMQ, SR-IOV, RSS)'],
+  [NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_NDK_ATTRIBUTES, 'NDK'],
+  [NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_NATIVE_802_11_ATTRIBUTES, 'native 802.11'],
+  [NDIS_OBJECT_TYPE_HD_SPLIT_ATTRIBUTES, 'header-data split'],
+]);
 
 // ----------------------------------------------------------- completions
 
@@ -358,6 +395,14 @@ function errorCodeName(code: number): string {
 import { NDIS_ERROR_CODE_NAMES as ndisErrorCodeNames } from '../generated/status.ts';
 
 // ---------------------------------------------------------- configuration
+//
+// The device's registry parameters (the scenario's `registry:`) are what the Parameters
+// key holds on Windows: an integer is a REG_DWORD and a string a REG_SZ, which is what
+// INF advanced properties write. Every DDI here runs at PASSIVE (rule
+// Irql_Miscellaneous_Function, from the generated table); MiniportInitializeEx is
+// where drivers call them (R2.3), and a handle left open is reported at the end of
+// MiniportHaltEx or of a failing MiniportInitializeEx (R2.5, R2.10, SDV rule
+// NdisOpenConfigurationEx).
 
 export interface NDIS_CONFIGURATION_OBJECT {
   Header: { Type: number; Revision: number; Size?: number };
@@ -369,6 +414,24 @@ export interface NDIS_CONFIGURATION_PARAMETER {
   ParameterType: number;
   ParameterData: { IntegerData: number } | { StringData: string };
 }
+
+const irqlWriteConfiguration = ddiIrql.NdisWriteConfiguration!;
+const irqlReadNetworkAddress = ddiIrql.NdisReadNetworkAddress!;
+
+/**
+ * Keywords NDIS answers itself, for a 64-bit (x64) Windows NT machine, before it
+ * looks in the registry: a registry value of the same name does not hide them.
+ * ProcessorType and NdisVersion are the predefined entries of the NdisReadConfiguration
+ * page; NdisVersion packs the major version in the high 16 bits and the minor in the
+ * low 16. Environment is not on the NDIS 6 page but on the older NDIS 5 ones, and
+ * ndis.h still defines its NDIS_ENVIRONMENT_TYPE values for it.
+ */
+const predefinedKeywords: ReadonlyMap<string, number> = new Map([
+  ['Environment', NdisEnvironmentWindowsNt],
+  ['ProcessorType', NdisProcessorAmd64],
+  // The "highest version supported by the system": the newest the model registers.
+  ['NdisVersion', 6 * 0x10000 + newestMinorVersion],
+]);
 
 /** NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. */
 export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT): {
@@ -391,7 +454,9 @@ export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT)
 
 /**
  * VOID NdisReadConfiguration(*Status, *ParameterValue, ConfigurationHandle, Keyword, ParameterType).
- * PASSIVE. The two out-parameters come back as fields.
+ * PASSIVE. The two out-parameters come back as fields. FAILURE when the keyword is
+ * neither predefined nor in the registry, or its value cannot be read as the type
+ * asked for (see readAs).
  */
 export function NdisReadConfiguration(
   ConfigurationHandle: NDIS_HANDLE,
@@ -403,29 +468,140 @@ export function NdisReadConfiguration(
   const b = h.block;
   const n = b.ndis;
   n.verifier.irql(irql.NdisReadConfiguration, ddi, b.name);
-  let result: { Status: NDIS_STATUS; ParameterValue: NDIS_CONFIGURATION_PARAMETER | null } = {
-    Status: NDIS_STATUS_FAILURE,
-    ParameterValue: null,
-  };
-  const v = h.values.get(Keyword);
-  if (!h.closed && v !== undefined) {
-    if (
-      (ParameterType === NdisParameterInteger || ParameterType === NdisParameterHexInteger) &&
-      typeof v === 'number'
-    ) {
-      result = {
-        Status: NDIS_STATUS_SUCCESS,
-        ParameterValue: { ParameterType, ParameterData: { IntegerData: v } },
-      };
-    } else if (ParameterType === NdisParameterString) {
-      result = {
-        Status: NDIS_STATUS_SUCCESS,
-        ParameterValue: { ParameterType, ParameterData: { StringData: String(v) } },
-      };
-    }
+  const v = h.closed ? undefined : (predefinedKeywords.get(Keyword) ?? h.values.get(Keyword));
+  const ParameterValue = v === undefined ? null : readAs(v, ParameterType);
+  const Status = ParameterValue === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
+  if (n.trace.on) n.traceDdi(ddi, b, { Keyword, result: Status, value: v ?? null });
+  return { Status, ParameterValue };
+}
+
+/**
+ * A registry value read as `type`, or null (FAILURE).
+ * - NdisParameterInteger, NdisParameterHexInteger: a REG_DWORD as it is; a REG_SZ
+ *   converted from decimal or hexadecimal digits, the notations NDIS_PARAMETER_TYPE
+ *   gives the two types. The result is typed NdisParameterInteger either way, as the
+ *   NDIS_CONFIGURATION_PARAMETER page says of a hexadecimal read.
+ * - NdisParameterString: a REG_SZ as it is, a REG_DWORD in decimal.
+ * - Multi-strings and binary data: the model's registry holds neither.
+ */
+function readAs(v: number | string, type: number): NDIS_CONFIGURATION_PARAMETER | null {
+  if (type === NdisParameterInteger || type === NdisParameterHexInteger) {
+    const x = typeof v === 'number' ? v : stringToUlong(v, type === NdisParameterHexInteger ? 16 : 10);
+    if (x === null) return null;
+    return { ParameterType: NdisParameterInteger, ParameterData: { IntegerData: x } };
   }
-  if (n.trace.on) n.traceDdi(ddi, b, { Keyword, result: result.Status, value: v ?? null });
-  return result;
+  if (type === NdisParameterString) {
+    return { ParameterType: NdisParameterString, ParameterData: { StringData: String(v) } };
+  }
+  return null;
+}
+
+const decimalDigits = /^[0-9]+$/;
+const hexDigits = /^[0-9A-Fa-f]+$/;
+
+/**
+ * The ULONG a string of digits in `radix` stands for, or null when it holds anything
+ * else (a sign, blanks, a 0x prefix, nothing at all) or does not fit in 32 bits. The
+ * pages say nothing of such strings; the model refuses them rather than guess.
+ */
+function stringToUlong(s: string, radix: 10 | 16): number | null {
+  if (!(radix === 16 ? hexDigits : decimalDigits).test(s)) return null;
+  const x = Number.parseInt(s, radix);
+  return x <= 0xffffffff ? x : null;
+}
+
+/**
+ * VOID NdisWriteConfiguration(*Status, ConfigurationHandle, Keyword, ParameterValue).
+ * PASSIVE. The one out-parameter, Status, is the return value. The value replaces an
+ * entry of that name or adds one, in the device's registry parameters, so later reads
+ * and later starts of the device see it. Statuses: NOT_SUPPORTED for a ParameterType
+ * that is no NDIS_PARAMETER_TYPE; FAILURE for a closed handle or data that does not
+ * match the type (an integer that is not a ULONG, a missing field).
+ */
+export function NdisWriteConfiguration(
+  ConfigurationHandle: NDIS_HANDLE,
+  Keyword: string,
+  ParameterValue: NDIS_CONFIGURATION_PARAMETER,
+): NDIS_STATUS {
+  const ddi = 'NdisWriteConfiguration';
+  const h = configHandle(ConfigurationHandle, ddi);
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irqlWriteConfiguration, ddi, b.name);
+  if (typeof ParameterValue !== 'object' || ParameterValue === null) {
+    return n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${ddi}: ParameterValue is not a structure`);
+  }
+  const v = registryValue(ParameterValue, ddi);
+  let Status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
+  if (v === 'not-supported') Status = NDIS_STATUS_NOT_SUPPORTED;
+  else if (v === null || h.closed) Status = NDIS_STATUS_FAILURE;
+  else h.values.set(Keyword, v);
+  if (n.trace.on) n.traceDdi(ddi, b, { Keyword, result: Status, value: v === 'not-supported' ? null : v });
+  return Status;
+}
+
+/** What a written NDIS_CONFIGURATION_PARAMETER stores: a REG_DWORD, a REG_SZ, or why not. */
+function registryValue(
+  p: NDIS_CONFIGURATION_PARAMETER,
+  ddi: string,
+): number | string | null | 'not-supported' {
+  const d = p.ParameterData as { IntegerData?: unknown; StringData?: unknown } | null;
+  switch (p.ParameterType) {
+    case NdisParameterInteger:
+    case NdisParameterHexInteger: {
+      const x = d?.IntegerData;
+      return Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff ? (x as number) : null;
+    }
+    case NdisParameterString:
+      return typeof d?.StringData === 'string' ? d.StringData : null;
+    case NdisParameterMultiString:
+    case NdisParameterBinary:
+      // Valid types on Windows, but NDIS_CONFIGURATION_PARAMETER here has no field for them.
+      throw new NotModelledError(
+        ddi,
+        'multi-string and binary values (the registry model holds integers and strings)',
+      );
+    default:
+      return 'not-supported';
+  }
+}
+
+/**
+ * VOID NdisReadNetworkAddress(*Status, *NetworkAddress, *NetworkAddressLength, ConfigurationHandle).
+ * PASSIVE. Reads the NetworkAddress keyword: a string of hexadecimal digits, each
+ * pair one byte, hyphens between pairs dropped. FAILURE when the keyword is absent,
+ * its value is not a string (a REG_DWORD), or the string is no whole number of hex
+ * digit pairs. The length is not checked: the page leaves that to the driver, which
+ * falls back on its permanent address when the value does not suit it.
+ */
+export function NdisReadNetworkAddress(ConfigurationHandle: NDIS_HANDLE): {
+  Status: NDIS_STATUS;
+  NetworkAddress: number[] | null;
+  NetworkAddressLength: number;
+} {
+  const ddi = 'NdisReadNetworkAddress';
+  const h = configHandle(ConfigurationHandle, ddi);
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irqlReadNetworkAddress, ddi, b.name);
+  const v = h.closed ? undefined : h.values.get('NetworkAddress');
+  const NetworkAddress = typeof v === 'string' ? addressBytes(v) : null;
+  const Status = NetworkAddress === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
+  if (n.trace.on) n.traceDdi(ddi, b, { result: Status, value: v ?? null });
+  return { Status, NetworkAddress, NetworkAddressLength: NetworkAddress?.length ?? 0 };
+}
+
+/**
+ * The bytes of a NetworkAddress string, or null. Which malformed strings fail is not
+ * documented: the model fails any character but a hex digit or a hyphen, and an odd
+ * number of digits (a last digit with no pair is no byte).
+ */
+function addressBytes(s: string): number[] | null {
+  const digits = s.replace(/-/g, '');
+  if (digits.length % 2 !== 0 || !hexDigits.test(digits)) return null;
+  const bytes: number[] = [];
+  for (let i = 0; i < digits.length; i += 2) bytes.push(Number.parseInt(digits.slice(i, i + 2), 16));
+  return bytes;
 }
 
 /** VOID NdisCloseConfiguration(ConfigurationHandle). PASSIVE. */

@@ -27,6 +27,9 @@ const knownMinorVersions = new Set([
   0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
 ]);
 
+/** The newest NDIS version the model accepts: NDIS 6, this minor version. */
+export const newestMinorVersion = Math.max(...knownMinorVersions);
+
 /**
  * The first handler NDIS requires that `c` lacks, or null (R2.2). Read one by one
  * rather than by a loop over their names: a keyed read with a varying name is a
