@@ -2,6 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -153,6 +156,19 @@ test('bad input: a misspelled field, at any depth, is reported with the field it
   const d = cli('run', m);
   assert.equal(d.status, 2);
   assert.equal(d.stderr.trim(), `${m}: devices: expected array, got a mapping`);
+});
+
+test('--driver: a .ts module outside the repository, in a folder with no package.json, imports ndis-sim and runs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-driver-'));
+  try {
+    copyFileSync('examples/own-driver.ts', join(dir, 'my-driver.ts'));
+    copyFileSync('examples/own-driver.yaml', join(dir, 'my.yaml'));
+    const r = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'my-driver.ts'), '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('--driver: a scenario runs a driver of your own module; ndis-sim drivers lists it', () => {
