@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { ms, rawTimer } from '../src/drivers/buggy/kit.ts';
+import { linkStateIndication } from '../src/drivers/common.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
   type NDIS_HANDLE,
@@ -17,6 +18,9 @@ import {
   NDIS_SPIN_LOCK,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
+  type NDIS_STATUS_INDICATION,
+  NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_MEDIA_CONNECT,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
   NdisAllocateIoWorkItem,
@@ -25,6 +29,7 @@ import {
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeMemoryWithTagPriority,
+  NdisMIndicateStatusEx,
   NdisMMapIoSpace,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
@@ -541,4 +546,54 @@ test('NdisSim_InitializeReturn, MiniportPause_Return (R2.5, R3.5): the messages 
   const v = w.run(2 * ns.s).bugCheck!;
   assert.equal(v.rule, 'MiniportPause_Return');
   assert.match(v.message, /MiniportPause returned NDIS_STATUS_FAILURE;/);
+});
+
+test('R6.16, R6.17, bug check 0x7C/0x20: an indication with the wrong header type, a SourceHandle not the adapter, or a link state without its NDIS_LINK_STATE is NdisSim_StatusIndicationInvalid; NDIS 5 connect codes are a warning', () => {
+  const indicate = (
+    name: string,
+    edit: (i: NDIS_STATUS_INDICATION, a: TestAdapter) => NDIS_STATUS_INDICATION,
+  ) => {
+    const drv = scriptedDriver(name, {
+      restart: (a) => {
+        NdisMIndicateStatusEx(a.handle, edit(linkStateIndication(a.handle, true, 1e9), a));
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    return testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: name }],
+      options: { verifier: 'collect' },
+    }).run(1 * ns.s);
+  };
+  const cases: [string, (i: NDIS_STATUS_INDICATION) => NDIS_STATUS_INDICATION, RegExp][] = [
+    ['si-header', (i) => ({ ...i, Header: { Type: 0, Revision: 1 } }), /Header.Type is 0x0/],
+    [
+      'si-source',
+      (i) => ({ ...i, SourceHandle: { __ndisHandle: 'NDIS_MINIPORT' } }),
+      /SourceHandle is not the adapter/,
+    ],
+    [
+      'si-size',
+      (i) => ({ ...i, StatusBufferSize: 8 }),
+      /needs an NDIS_LINK_STATE, StatusBufferSize 40; got StatusBufferSize 8/,
+    ],
+    ['si-buffer', (i) => ({ ...i, StatusBuffer: null }), /and no buffer/],
+  ];
+  for (const [name, edit, message] of cases) {
+    const r = indicate(name, edit);
+    assert.deepEqual(
+      r.violations.map((v) => [v.rule, v.bugCheck.code, v.bugCheck.params[0], v.bugCheck.params[1]]),
+      [['NdisSim_StatusIndicationInvalid', 0x7c, 0x20, NDIS_STATUS_LINK_STATE]],
+      name,
+    );
+    assert.match(r.violations[0]!.message, message, name);
+  }
+  // A well-formed link state passes; an NDIS 5 connect code is a warning only.
+  assert.deepEqual(indicate('si-ok', (i) => i).violations, []);
+  const old = indicate('si-media-connect', (i) => ({ ...i, StatusCode: NDIS_STATUS_MEDIA_CONNECT }));
+  assert.deepEqual(old.violations, []);
+  assert.deepEqual(
+    old.warnings.map((w) => [w.rule, w.ddi]),
+    [['R6.17', 'NdisMIndicateStatusEx']],
+  );
 });

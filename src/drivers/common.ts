@@ -11,6 +11,7 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   type NDIS_OID_SET_INFORMATION,
+  NDIS_SIZEOF_LINK_STATE_REVISION_1,
   type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
   NDIS_STATUS_INDICATION_REVISION_1,
@@ -59,7 +60,7 @@ export function linkStateIndication(
       PauseFunctions: 0,
       AutoNegotiationFlags: 0,
     },
-    StatusBufferSize: 0,
+    StatusBufferSize: NDIS_SIZEOF_LINK_STATE_REVISION_1,
   };
 }
 

@@ -662,6 +662,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_StatusIndicationInvalid',
+    origin: 'ndis',
+    spec: ['R6.16', 'R6.17'],
+    summary:
+      'NdisMIndicateStatusEx was given an indication NDIS cannot read: a header that is not NDIS_OBJECT_TYPE_STATUS_INDICATION, a SourceHandle that is not the adapter, or a link state without its NDIS_LINK_STATE.',
+    ddis: ['NdisMIndicateStatusEx'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x20 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_OidInvalidBuffer',
     origin: 'ndis',
     spec: ['R6.1', 'R6.3'],

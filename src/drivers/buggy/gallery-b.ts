@@ -337,6 +337,21 @@ export const galleryB: readonly GalleryEntry[] = [
     scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
   },
   {
+    rule: 'NdisSim_StatusIndicationInvalid',
+    mistake:
+      'MiniportRestart reports the link up from a stack NDIS_LINK_STATE but leaves StatusBufferSize at 0, copied from an indication that carried no buffer.',
+    driver: galleryDriver(
+      'bad-link-state-size',
+      {
+        restart: (a) => {
+          NdisMIndicateStatusEx(a.handle, { ...linkState(a, true), StatusBufferSize: 0 });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: a link-state indication without its buffer size',
+    ),
+  },
+  {
     rule: 'NdisSim_DriverEntryLeak',
     mistake:
       'DriverEntry registers the miniport, then fails to allocate its driver-wide state and returns without NdisMDeregisterMiniportDriver.',

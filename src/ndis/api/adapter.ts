@@ -4,6 +4,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { fmtTime } from '../../report/format.ts';
+import { statusText } from '../../verifier/bugcheck.ts';
 import { type Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -21,10 +22,14 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_NDK_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  NDIS_SIZEOF_LINK_STATE_REVISION_1,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_MEDIA_CONNECT,
+  NDIS_STATUS_MEDIA_DISCONNECT,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
@@ -331,6 +336,35 @@ export function NdisMIndicateStatusEx(
     );
     return;
   }
+  // 0x7C/0x20: an indication NDIS cannot read. Its header names its type, it comes from
+  // the adapter's own handle (R6.16), and a link state carries an NDIS_LINK_STATE (R6.17).
+  const bad =
+    StatusIndication.Header?.Type !== NDIS_OBJECT_TYPE_STATUS_INDICATION
+      ? `Header.Type is 0x${(StatusIndication.Header?.Type ?? 0).toString(16)}, not NDIS_OBJECT_TYPE_STATUS_INDICATION`
+      : StatusIndication.SourceHandle !== MiniportAdapterHandle
+        ? 'SourceHandle is not the adapter handle NDIS gave MiniportInitializeEx (R6.16)'
+        : code === NDIS_STATUS_LINK_STATE &&
+            (StatusIndication.StatusBuffer == null ||
+              StatusIndication.StatusBufferSize < NDIS_SIZEOF_LINK_STATE_REVISION_1)
+          ? `NDIS_STATUS_LINK_STATE needs an NDIS_LINK_STATE, StatusBufferSize ${NDIS_SIZEOF_LINK_STATE_REVISION_1}; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''} (R6.17)`
+          : null;
+  if (bad !== null) {
+    n.verifier.report('NdisSim_StatusIndicationInvalid', ddi, b.name, `${statusText(code)}: ${bad}`, [
+      code,
+      `${b.name} miniport block`,
+      'StatusBuffer',
+    ]);
+    return;
+  }
+  // The NDIS 5 connect codes: an NDIS 6 miniport indicates NDIS_STATUS_LINK_STATE
+  // (the OID_GEN_MEDIA_CONNECT_STATUS page); NDIS passes them on.
+  if (code === NDIS_STATUS_MEDIA_CONNECT || code === NDIS_STATUS_MEDIA_DISCONNECT)
+    n.verifier.warn(
+      'R6.17',
+      ddi,
+      b.name,
+      `${statusText(code)} is how NDIS 5 miniports report the link; an NDIS 6 miniport indicates NDIS_STATUS_LINK_STATE`,
+    );
   // R6.16: a DestinationHandle (a request's RequestHandle) sends the indication to the
   // request's source only, and then the RequestId must name the request.
   const dest = StatusIndication.DestinationHandle;
