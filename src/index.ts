@@ -53,6 +53,7 @@ export {
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeIoWorkItem,
+  NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
   NdisFreeSpinLock,
   NdisFreeTimerObject,
@@ -70,6 +71,7 @@ export {
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';
+export { NT_SUCCESS } from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
 export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
 export { oidRequestData } from './ndis/oid.ts';

@@ -171,6 +171,22 @@ test('--driver: a .ts module outside the repository, in a folder with no package
   }
 });
 
+test('a run that reaches something not modelled exits 2; the verdict names the DDI and what it met, once', () => {
+  const r = cli(
+    'run',
+    'test/fixtures/unmodelled.yaml',
+    '--driver',
+    'test/fixtures/unmodelled-driver.ts',
+    '--quiet',
+  );
+  assert.equal(r.status, 2);
+  assert.match(
+    r.stdout,
+    /Verdict: not modelled: NdisMSetMiniportAttributes is not modelled by ndis-sim: attribute object type 0x42/,
+  );
+  assert.equal(r.stderr, 'ndis-sim: the run reached something ndis-sim does not model (see the verdict)\n');
+});
+
 test('--driver: a scenario runs a driver of your own module; ndis-sim drivers lists it', () => {
   const r = cli('run', 'examples/own-driver.yaml', '--driver', 'examples/own-driver.ts', '--quiet');
   assert.equal(r.status, 0, r.stderr);
@@ -306,7 +322,7 @@ test('the timeline names object types, status codes, IRP statuses and device-sta
   const status = cli('run', 'examples/gallery/NdisSim_StatusFromNdisOnly.yaml').stdout;
   assert.match(status, /NdisMIndicateStatusEx\(StatusCode=NDIS_STATUS_RESET_START\)/);
   const removed = cli('run', 'examples/gallery/NdisSim_StaleHandle.yaml', '--quiet').stdout;
-  assert.match(removed, /nic0 +PCI\\\S+ +bad-remove-after-halt +removed +no driver loaded/);
+  assert.match(removed, /nic0 +PCI\\\S+ +bad-remove-after-halt +removed +its driver stack is gone/);
 });
 
 test('rules <id> gives the bug check of each DDI that stops with its own code (R8.10: spin locks under Driver Verifier)', () => {

@@ -9,12 +9,16 @@ import {
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_ACCEPTED,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
   NdisFreeIoWorkItem,
+  NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
@@ -24,6 +28,7 @@ import {
   NdisReadRegisterUlong,
   NdisSetTimerObject,
   NdisWriteRegisterUlong,
+  NT_SUCCESS,
   SimNicCtrl,
   SimNicReg,
 } from '../src/index.ts';
@@ -367,6 +372,41 @@ test('NdisSim_PoolNotFreedAtUnload (R2.16): a driver that unloads with pool stil
   assert.deepEqual(ok.r.violations, []);
 });
 
+test('NdisFreeMemory page: frees memory of NdisAllocateMemoryWithTagPriority with MemoryFlags 0; twice, or with other flags, is reported', () => {
+  const freed = removedAt1s('free-memory', {
+    initialize: (a) => {
+      a.state.ring = NdisAllocateMemoryWithTagPriority(a.handle, 4096, testTag, 16);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => NdisFreeMemory(a.state.ring as Uint8Array, 4096, 0),
+  });
+  // Freed: no pool left at unload.
+  assert.deepEqual(freed.r.violations, []);
+  const twice = removedAt1s('free-memory-twice', {
+    initialize: (a) => {
+      a.state.ring = NdisAllocateMemoryWithTagPriority(a.handle, 64, testTag, 16);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      NdisFreeMemory(a.state.ring as Uint8Array, 64, 0);
+      NdisFreeMemory(a.state.ring as Uint8Array, 64, 0);
+    },
+  });
+  assert.deepEqual(
+    twice.r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_ObjectFreedInUse', 'NdisFreeMemory']],
+  );
+  const flags = removedAt1s('free-memory-flags', {
+    initialize: (a) => {
+      a.state.ring = NdisAllocateMemoryWithTagPriority(a.handle, 64, testTag, 16);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => NdisFreeMemory(a.state.ring as Uint8Array, 64, 1),
+  });
+  assert.equal(flags.r.violations[0]?.rule, 'NdisSim_BadParameter');
+  assert.match(flags.r.violations[0]!.message, /MemoryFlags 0x1/);
+});
+
 test('NdisSim_TimerNotFreed (R8.4, R8.7, R2.5): a timer object of the adapter cancelled but never freed is reported when halt, or a failing initialize, returns', () => {
   const { r } = removedAt1s('timer-kept', {
     initialize: (a) => {
@@ -504,4 +544,11 @@ test('R8.8, R2.16: a driver-handle timer of an unloaded driver is reported even 
   assert.equal(loads, 2, 'the driver was loaded again for nic1');
   assert.equal(fired, 0, 'the first load timer never ran driver code');
   assert.equal(r.violations.filter((v) => v.rule === 'NdisSim_CallbackAfterHalt').length, 5);
+});
+
+test('NT_SUCCESS (ntdef.h) on unsigned status codes: SUCCESS, PENDING and NOT_ACCEPTED succeed (R6.7); FAILURE and NOT_SUPPORTED do not', () => {
+  for (const s of [NDIS_STATUS_SUCCESS, NDIS_STATUS_PENDING, NDIS_STATUS_NOT_ACCEPTED])
+    assert.equal(NT_SUCCESS(s), true, String(s));
+  for (const s of [NDIS_STATUS_FAILURE, NDIS_STATUS_NOT_SUPPORTED])
+    assert.equal(NT_SUCCESS(s), false, String(s));
 });

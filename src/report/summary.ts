@@ -66,7 +66,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
               ? 'stopped for a rebalance'
               : d.status === 'not started'
                 ? 'not started'
-                : 'no driver loaded';
+                : 'its driver stack is gone';
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
       `    ${d.name.padEnd(nameW)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(driverW)} ${d.status.padEnd(12)} ${status}`,
@@ -126,7 +126,9 @@ function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.cr
         ? `bug check ${r.bugCheck?.bugCheck.name} (${r.bugCheck?.rule})`
         : r.verdict === 'violations'
           ? `${r.violations.length} violation(s)`
-          : (r.message ?? r.verdict);
+          : r.verdict === 'not-modelled'
+            ? `not modelled: ${r.message ?? ''}`
+            : (r.message ?? r.verdict);
   if (e === null) return `${c.bold('Verdict:')} ${what}`;
   if (e.met) return `${c.bold('Verdict:')} ${c.green('as expected')} (${what})`;
   return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;

@@ -609,6 +609,7 @@ const irqlRaise = ddiIrql.NDIS_RAISE_IRQL_TO_DISPATCH!;
 const irqlLower = ddiIrql.NDIS_LOWER_IRQL!;
 const irqlAllocMem = ddiIrql.NdisAllocateMemoryWithTagPriority!;
 const irqlFreeMem = ddiIrql.NdisFreeMemoryWithTagPriority!;
+const irqlFreeMemory = ddiIrql.NdisFreeMemory!;
 
 /** NDIS_RAISE_IRQL_TO_DISPATCH(_pIrql): raises to DISPATCH; the old IRQL is returned. */
 export function NDIS_RAISE_IRQL_TO_DISPATCH(): number {
@@ -727,6 +728,40 @@ export function NdisFreeMemoryWithTagPriority(
       'NdisSim_ObjectFreedInUse',
       ddi,
       b?.name ?? null,
+      `${ddi} of memory that is not allocated (freed twice?)`,
+    );
+  }
+}
+
+/**
+ * VOID NdisFreeMemory(VirtualAddress, Length, MemoryFlags). Frees memory from
+ * NdisAllocateMemoryWithTagPriority, which is neither contiguous nor noncached: its
+ * MemoryFlags must be 0, and then the page allows up to DISPATCH. Length is not used.
+ * The contiguous and noncached kinds come from NdisAllocateMemory, which NDIS 6
+ * miniports do not have; flags for them here are a parameter error.
+ */
+export function NdisFreeMemory(VirtualAddress: Uint8Array, _Length: number, MemoryFlags: number): void {
+  const ddi = 'NdisFreeMemory';
+  const n: Ndis = currentNdis(ddi);
+  const owner = n.allocations?.get(VirtualAddress);
+  const adapter = owner?.adapter ?? null;
+  // The page's condition for flags 0: neither contiguous nor noncached.
+  const plain = irqlFreeMemory.conditions?.find((c) => c.when.startsWith('neither')) ?? irqlFreeMemory;
+  n.verifier.irqlBound(irqlFreeMemory, plain.max, plain.exact, ddi, adapter);
+  if (MemoryFlags !== 0) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi} with MemoryFlags 0x${MemoryFlags.toString(16)}: memory from NdisAllocateMemoryWithTagPriority is freed with MemoryFlags 0`,
+    );
+    return;
+  }
+  if (owner === undefined || !n.allocations!.delete(VirtualAddress)) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      adapter,
       `${ddi} of memory that is not allocated (freed twice?)`,
     );
   }

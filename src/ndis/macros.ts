@@ -1,0 +1,13 @@
+// C macros a ported driver expects, with their C meaning.
+
+import type { NDIS_STATUS } from './types.ts';
+
+/**
+ * NT_SUCCESS (ntdef.h): true for the success and informational severities, false for
+ * warnings and errors. Status codes are unsigned numbers here, so `Status >= 0`, the
+ * C test on a signed NTSTATUS, would call every error a success; this is the right
+ * test. NDIS_STATUS_NOT_ACCEPTED is a success by severity (R6.7): compare it by value.
+ */
+export function NT_SUCCESS(Status: NDIS_STATUS): boolean {
+  return (Status | 0) >= 0;
+}
