@@ -386,10 +386,10 @@ export class World implements EventTarget {
       violations: this.verifier.violations,
       warnings: this.verifier.warnings,
       pending: this.pending(),
-      modelNotes: [
-        ...this.ndis.modelNotes,
-        ...(this.ndis.lateWakes === 0 ? [] : [lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeMaxNs)]),
-      ],
+      modelNotes:
+        this.ndis.lateWakes === 0
+          ? this.ndis.modelNotes.slice()
+          : [...this.ndis.modelNotes, lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeMaxNs)],
       message,
     };
     return this.result;

@@ -26,9 +26,12 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
   adapterCount = 0;
   deregistered = false;
   unloaded = false;
-  /** Timer objects and work items allocated with the driver handle and not freed (R8.8). */
-  readonly timers: NdisTimerObject[] = [];
-  readonly workItems: NdisIoWorkItem[] = [];
+  /**
+   * Timer objects and work items allocated with the driver handle and not freed (R8.8);
+   * null until the first, as most drivers allocate none.
+   */
+  timers: NdisTimerObject[] | null = null;
+  workItems: NdisIoWorkItem[] | null = null;
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,

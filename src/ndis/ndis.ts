@@ -279,7 +279,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     this.drivers.delete(d.name);
-    this.checkObjectsAtUnload(d);
+    if (d.timers !== null || d.workItems !== null) this.checkObjectsAtUnload(d);
     this.checkPoolAtUnload(d);
   }
 
@@ -289,16 +289,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * NdisSim_CallbackAfterHalt. One merely not freed is reported here.
    */
   private checkObjectsAtUnload(d: MiniportDriverBlock): void {
-    const timer = d.timers.find((t) => !t.k.queued);
-    if (timer !== undefined)
+    if (d.timers?.some((t) => !t.k.queued))
       this.verifier.report(
         'NdisSim_TimerNotFreed',
         'MiniportDriverUnload',
         null,
         `${d.name}: MiniportDriverUnload returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4)`,
       );
-    const item = d.workItems.find((w) => !w.k.queued);
-    if (item !== undefined)
+    if (d.workItems?.some((w) => !w.k.queued))
       this.verifier.report(
         'NdisSim_WorkItemNotFreed',
         'MiniportDriverUnload',

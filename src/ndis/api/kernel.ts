@@ -87,7 +87,9 @@ export function NdisAllocateTimerObject<T = unknown>(
     return { Status: NDIS_STATUS_BAD_CHARACTERISTICS, TimerObject: null };
   }
   const t = new NdisTimerObject(n, owner, { ...c }, nameOf(h));
-  (owner.kind === 'adapter' ? owner.block.timers : owner.driver.timers).push(t);
+  if (owner.kind === 'adapter') owner.block.timers.push(t);
+  else if (owner.driver.timers === null) owner.driver.timers = [t];
+  else owner.driver.timers.push(t);
   if (n.trace.on)
     n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, TimerObject: t };
@@ -180,7 +182,7 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
     n.kernel.dequeueDpc(t.k.dpc);
   }
   t.freed = true;
-  removeFrom(t.owner.kind === 'adapter' ? t.owner.block.timers : t.owner.driver.timers, t);
+  removeFrom(t.owner.kind === 'adapter' ? t.owner.block.timers : (t.owner.driver.timers ?? []), t);
   if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {});
 }
 
@@ -195,7 +197,9 @@ export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HAND
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
   if (owner.kind === 'adapter' && stale(owner.block, ddi)) return null;
   const w = new NdisIoWorkItem(n, owner, nameOf(h));
-  (owner.kind === 'adapter' ? owner.block.workItems : owner.driver.workItems).push(w);
+  if (owner.kind === 'adapter') owner.block.workItems.push(w);
+  else if (owner.driver.workItems === null) owner.driver.workItems = [w];
+  else owner.driver.workItems.push(w);
   if (n.trace.on) n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, {});
   return w;
 }
@@ -270,7 +274,7 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
     n.kernel.cancelWork(w.k);
   }
   w.freed = true;
-  removeFrom(w.owner.kind === 'adapter' ? w.owner.block.workItems : w.owner.driver.workItems, w);
+  removeFrom(w.owner.kind === 'adapter' ? w.owner.block.workItems : (w.owner.driver.workItems ?? []), w);
   if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
 }
 
