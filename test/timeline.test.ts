@@ -75,3 +75,16 @@ test("a bug check's last events keep the data path: the rule it breaks may be th
   assert.ok(report.some((l) => l.includes('MiniportSendNetBufferLists')));
   assert.ok(!report.some((l) => l.includes('not shown')));
 });
+
+test("a timer's or work item's callback names the driver's routine, since they all run as NdisTimerFunction or NdisIoWorkItemFunction", () => {
+  const lines = timeline('examples/vmini-traffic.yaml');
+  assert.ok(lines.some((l) => l.endsWith('→ NdisIoWorkItemFunction(vm0, WorkItemRoutine=statisticsWork)')));
+  const s = loadScenario('examples/vmini-traffic.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  w.run(untilNs(s));
+  const timers = formatTimeline(w.trace.events, { color: false, dataPath: true }).filter((l) =>
+    l.includes('→ NdisTimerFunction('),
+  );
+  assert.ok(timers.length > 0);
+  for (const l of timers) assert.match(l, /→ NdisTimerFunction\(vm\d, TimerFunction=\w+\)$/);
+});

@@ -656,7 +656,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = t.owner.kind === 'adapter' ? t.owner.block : null;
     const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
     if (t.freed || this.ownerGone(t.owner, 'NdisTimerFunction')) return;
-    const f = this.enter(b, who, 'NdisTimerFunction', Irql.Dispatch);
+    // The timeline names the routine: a driver's timers all run as NdisTimerFunction.
+    const f = this.enter(
+      b,
+      who,
+      'NdisTimerFunction',
+      Irql.Dispatch,
+      this.trace.on ? { TimerFunction: routineName(t.chars.TimerFunction) } : undefined,
+    );
     try {
       t.chars.TimerFunction(null, t.context, null, null);
     } catch (e) {
@@ -670,7 +677,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
     const routine = w.routine;
     if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) return;
-    const f = this.enter(b, who, 'NdisIoWorkItemFunction', Irql.Passive);
+    const f = this.enter(
+      b,
+      who,
+      'NdisIoWorkItemFunction',
+      Irql.Passive,
+      this.trace.on ? { WorkItemRoutine: routineName(routine) } : undefined,
+    );
     try {
       routine(w.context, w);
     } catch (e) {
@@ -802,4 +815,9 @@ export function describe(result: unknown): unknown {
     return o;
   }
   return result;
+}
+
+/** A driver routine's name for the timeline, as its function is named in the driver's code. */
+function routineName(f: (...args: never[]) => unknown): string {
+  return f.name === '' ? '(anonymous)' : f.name;
 }
