@@ -20,12 +20,15 @@ import {
   NdisHaltDeviceFailed,
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
+  NdisMOidRequestComplete,
   NdisMRemoveMiniport,
+  NdisMResetComplete,
   NdisMRestartComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisSetTimerObject,
   type NET_BUFFER_LIST,
+  OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
@@ -459,4 +462,56 @@ test('R7.2: the protocol completes a pended pause at PASSIVE, though its last se
   const last = w.trace.events.slice(0, i).findLast((e) => e.what === 'ProtocolSendNetBufferListsComplete');
   assert.equal(last?.irql, 2);
   assert.equal(w.device('nic0').status, 'removed');
+});
+
+test('R2.9, R4.16, R5.17, R6.5: with no protocol to hold it up, MiniportHaltEx still waits for the OID request in the miniport and for the reset in progress', () => {
+  // The statistics query pends in the miniport and is completed 2 s later; the device
+  // is removed at 1 s. No protocol is bound, so only NDIS's own wait holds the halt.
+  const oidDrv = scriptedDriver('slow-oid-halt', {
+    oid: (a, req) => {
+      if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_SUCCESS;
+      after(a, 2000, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS));
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const o = testWorld({
+    drivers: [oidDrv],
+    protocols: [],
+    devices: [{ name: 'so0', driver: oidDrv.name }],
+    actions: [
+      { atNs: 500 * ns.ms, action: statisticsQuery('so0') },
+      { atNs: 1 * ns.s, action: { kind: 'remove', device: 'so0' } },
+    ],
+  });
+  assert.equal(o.run(5 * ns.s).verdict, 'ok');
+  const ev = o.trace.events;
+  const oidDone = findEvent(ev, (e) => e.kind === 'ddi' && e.what === 'NdisMOidRequestComplete');
+  const oidHalt = findEvent(ev, is('call', 'MiniportHaltEx'));
+  assert.ok(oidDone > 0 && oidHalt > oidDone, `halt at ${oidHalt}, completion at ${oidDone}`);
+  assert.ok(ev[oidHalt]!.t >= 2.5 * ns.s);
+
+  // A reset pended at the first check-for-hang (2 s) and completed 2 s later; removal at 2.5 s.
+  let hung = true;
+  const resetDrv = scriptedDriver('slow-reset-halt', {
+    checkForHang: () => {
+      const h = hung;
+      hung = false;
+      return h;
+    },
+    reset: (a) => {
+      after(a, 2000, () => NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false));
+      return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+    },
+  });
+  const r = testWorld({
+    drivers: [resetDrv],
+    protocols: [],
+    devices: [{ name: 'sr0', driver: resetDrv.name }],
+    actions: [{ atNs: 2500 * ns.ms, action: { kind: 'remove', device: 'sr0' } }],
+  });
+  assert.equal(r.run(8 * ns.s).verdict, 'ok');
+  const rev = r.trace.events;
+  const resetDone = findEvent(rev, (e) => e.kind === 'ddi' && e.what === 'NdisMResetComplete');
+  const resetHalt = findEvent(rev, is('call', 'MiniportHaltEx'));
+  assert.ok(resetDone > 0 && resetHalt > resetDone, `halt at ${resetHalt}, reset completion at ${resetDone}`);
 });
