@@ -273,7 +273,14 @@ test('R2.8, R5.20: the handle is dead after halt and after a failed init; every 
   const stale = (ddi: string) => ['NdisSim_StaleHandle', ddi, 'nic0'];
   // [init fails, allocate memory, the later use, the violations expected]
   const cases: [boolean, boolean, (h: NDIS_HANDLE, k: Kept) => void, string[][]][] = [
-    [false, false, (h, k) => NdisMUnmapIoSpace(h, k.space!, 256), [stale('NdisMUnmapIoSpace')]],
+    // Each keeps its register mapping past halt, or a failed init, to use it later:
+    // a leak reported as the halt or the init returns (R2.10, R2.5).
+    [
+      false,
+      false,
+      (h, k) => NdisMUnmapIoSpace(h, k.space!, 256),
+      [['NdisSim_ResourceNotFreed', 'MiniportHaltEx', 'nic0'], stale('NdisMUnmapIoSpace')],
+    ],
     [
       false,
       true,
@@ -282,11 +289,17 @@ test('R2.8, R5.20: the handle is dead after halt and after a failed init; every 
       // freeing it later with the dead handle is one more.
       [
         ['NdisAllocateMemoryWithTagPriority', 'NdisAllocateMemoryWithTagPriority', 'nic0'],
+        ['NdisSim_ResourceNotFreed', 'MiniportHaltEx', 'nic0'],
         ['NdisSim_PoolNotFreedAtUnload', 'MiniportDriverUnload', 'nic0'],
         stale('NdisFreeMemoryWithTagPriority'),
       ],
     ],
-    [true, false, (h) => NdisMRemoveMiniport(h), [stale('NdisMRemoveMiniport')]],
+    [
+      true,
+      false,
+      (h) => NdisMRemoveMiniport(h),
+      [['NdisSim_ResourceNotFreed', 'MiniportInitializeEx', 'nic0'], stale('NdisMRemoveMiniport')],
+    ],
   ];
   for (const [failInit, alloc, use, expected] of cases) {
     let kept: NDIS_HANDLE | null = null;

@@ -399,9 +399,28 @@ function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void 
   b.configurations.length = 0;
 }
 
+/**
+ * R2.5, R2.10: what the adapter took from NDIS it gives back by the time its halt, or
+ * its failing initialize, returns: NBL pools (NdisFreeNetBufferListPool) and mapped
+ * I/O space (NdisMUnmapIoSpace). Interrupts, timers and work items have rules of their own.
+ */
+function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: string): void {
+  const left: string[] = [];
+  if (b.pools.length > 0) left.push(`${b.pools.length} NBL pool(s) (NdisFreeNetBufferListPool)`);
+  if (b.ioSpaces.length > 0) left.push(`${b.ioSpaces.length} mapped I/O space(s) (NdisMUnmapIoSpace)`);
+  if (left.length === 0) return;
+  n.verifier.report(
+    'NdisSim_ResourceNotFreed',
+    fn,
+    b.name,
+    `${fn} ${how} without freeing ${left.join(' and ')} (R2.5, R2.10)`,
+  );
+}
+
 function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
   const who = b.name;
   checkConfigurationsClosed(n, b, 'MiniportInitializeEx');
+  checkResourcesReturned(n, b, 'MiniportInitializeEx', 'failed');
   if (b.interrupt !== null && !b.interrupt.deregistered) {
     n.verifier.report(
       'Init_RegisterInterrupt',
@@ -728,6 +747,7 @@ function halt(n: Ndis, b: MiniportBlock, action: number): void {
 
 function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   checkConfigurationsClosed(n, b, 'MiniportHaltEx');
+  checkResourcesReturned(n, b, 'MiniportHaltEx', 'returned');
   // NDIS has subcodes of its own for the halt right after a successful initialize (R2.6).
   const afterInit = b.haltAction === NdisHaltDeviceInitializationFailed;
   if (b.interrupt !== null && !b.interrupt.deregistered) {

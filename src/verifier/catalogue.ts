@@ -600,6 +600,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_ResourceNotFreed',
+    origin: 'ndis-sim',
+    spec: ['R2.5', 'R2.10'],
+    summary:
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool) or I/O space still mapped (NdisMUnmapIoSpace).',
+    ddis: ['MiniportHaltEx', 'MiniportInitializeEx', 'NdisFreeNetBufferListPool', 'NdisMUnmapIoSpace'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
+    source: spec,
+    fatal: false,
+  },
+  {
     id: 'NdisSim_WorkItemNotFreed',
     origin: 'ndis-sim',
     spec: ['R8.8', 'R2.16'],

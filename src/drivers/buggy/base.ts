@@ -36,6 +36,8 @@ import {
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
+  NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
   NdisFreeTimerObject,
   NdisInterfacePci,
   NdisMDeregisterInterruptEx,
@@ -66,6 +68,9 @@ export interface TestAdapter {
   state: Record<string, unknown>;
   /** One-shot timers from `after`, stopped and freed by the base in halt (or a failing init). */
   timers: { handle: NDIS_HANDLE; armed: boolean }[];
+  /** NBL pools from `rxPool` and the NBLs from `rxNbl`, freed by the base in halt (or a failing init). */
+  pools: NDIS_HANDLE[];
+  nbls: NET_BUFFER_LIST[];
 }
 
 /** Timer characteristics with the test pool tag and no context of its own. */
@@ -217,7 +222,15 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     params: NDIS_MINIPORT_INIT_PARAMETERS,
   ): NDIS_STATUS {
     note('MiniportInitializeEx');
-    const a: TestAdapter = { handle, space: null, interrupt: null, state: {}, timers: [] };
+    const a: TestAdapter = {
+      handle,
+      space: null,
+      interrupt: null,
+      state: {},
+      timers: [],
+      pools: [],
+      nbls: [],
+    };
     let s = NdisMSetMiniportAttributes(handle, {
       Header: {
         Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
@@ -274,6 +287,10 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     a.interrupt = null;
     if (a.space !== null) NdisMUnmapIoSpace(a.handle, a.space, 0);
     a.space = null;
+    for (const nbl of a.nbls) NdisFreeNetBufferList(nbl);
+    a.nbls = [];
+    for (const p of a.pools) NdisFreeNetBufferListPool(p);
+    a.pools = [];
   }
 
   const isr: MINIPORT_ISR = (ctx) => {

@@ -7,6 +7,7 @@ import {
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_RAISE_IRQL_TO_DISPATCH,
@@ -19,6 +20,7 @@ import {
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
   NdisDprAcquireSpinLock,
@@ -43,6 +45,7 @@ import {
   NdisStallExecution,
   NdisWriteErrorLogEntry,
   type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   OID_GEN_CURRENT_PACKET_FILTER,
   SimNicReg,
   SimNicStatus,
@@ -558,6 +561,30 @@ export const galleryA: readonly GalleryEntry[] = [
         },
       },
       'buggy: halt leaves a timer object allocated',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_ResourceNotFreed',
+    mistake:
+      'MiniportInitializeEx allocates a second receive pool for jumbo frames; MiniportHaltEx frees only the first.',
+    driver: galleryDriver(
+      'bad-halt-pool-leak',
+      {
+        initialize: (a) => {
+          // Allocated directly, not through the kit, so the base's cleanup does not know it.
+          a.state.jumbo = NdisAllocateNetBufferListPool(a.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+            ProtocolId: 0,
+            fAllocateNetBuffer: true,
+            ContextSize: 0,
+            PoolTag: galleryTag,
+            DataSize: 9014,
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: halt leaves an NBL pool allocated',
     ),
     scenario: removeAt1s,
   },

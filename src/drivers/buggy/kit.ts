@@ -66,6 +66,7 @@ export function rxPool(a: TestAdapter): NDIS_HANDLE {
     DataSize: 1514,
   });
   if (pool === null) throw new Error('NdisAllocateNetBufferListPool failed');
+  a.pools.push(pool);
   return pool;
 }
 
@@ -74,6 +75,7 @@ export function rxNbl(a: TestAdapter, pool: NDIS_HANDLE): NET_BUFFER_LIST {
   const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60);
   if (nbl === null) throw new Error('NdisAllocateNetBufferAndNetBufferList failed');
   nbl.SourceHandle = a.handle;
+  a.nbls.push(nbl);
   return nbl;
 }
 
