@@ -3,11 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { rxNbl, rxPool } from '../src/drivers/buggy/kit.ts';
+import { rxNbl, rxPool, spinLock } from '../src/drivers/buggy/kit.ts';
 import {
   type NDIS_HANDLE,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
+  NdisDprAcquireSpinLock,
+  NdisDprReleaseSpinLock,
   NdisMIndicateReceiveNetBufferLists,
   type NET_BUFFER_LIST,
 } from '../src/index.ts';
@@ -85,4 +87,32 @@ test('R6.12: a chain that loops back on itself is NdisSim_ReceiveIndication, not
   assert.equal(r.verdict, 'bugcheck');
   assert.equal(r.bugCheck!.rule, 'NdisSim_ReceiveIndication');
   assert.match(r.bugCheck!.message, /loops back on itself/);
+});
+
+test('R8.11: a receive indicated while the driver holds its spin lock is NdisSim_LockHeldAcrossCall; released first, it passes', () => {
+  const locked = (hold: boolean): Hooks => {
+    const h = indicating(three, 3);
+    return {
+      ...h,
+      restart: (a) => {
+        const lock = spinLock();
+        after(a, 50, () => {
+          const chain = three(() => rxNbl(a, a.state.pool as NDIS_HANDLE));
+          NdisDprAcquireSpinLock(lock);
+          if (!hold) NdisDprReleaseSpinLock(lock);
+          NdisMIndicateReceiveNetBufferLists(a.handle, chain, 0, 3, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+          if (hold) NdisDprReleaseSpinLock(lock);
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    };
+  };
+  const bad = world(locked(true), ['p1'], 1).w.run(2 * ns.s);
+  assert.equal(bad.bugCheck?.rule, 'NdisSim_LockHeldAcrossCall');
+  assert.equal(bad.bugCheck?.ddi, 'NdisMIndicateReceiveNetBufferLists');
+  assert.match(
+    bad.bugCheck!.message,
+    /holding 1 driver spin lock\(s\): the protocols it calls may call back/,
+  );
+  assert.equal(world(locked(false), ['p1'], 1).w.run(2 * ns.s).verdict, 'ok');
 });

@@ -779,8 +779,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_LockHeldAcrossCall',
     origin: 'ndis-sim',
     spec: ['R4.15', 'R8.11'],
-    summary: 'NdisMResetComplete was called with a driver spin lock held.',
-    ddis: ['NdisMResetComplete'],
+    summary:
+      'NdisMResetComplete, NdisMSendNetBufferListsComplete or NdisMIndicateReceiveNetBufferLists was called with a driver spin lock held.',
+    ddis: ['NdisMResetComplete', 'NdisMSendNetBufferListsComplete', 'NdisMIndicateReceiveNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x20) },
     source: spec,
     fatal: false,

@@ -167,6 +167,7 @@ export function NdisMSendNetBufferListsComplete(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMSendNetBufferListsComplete, ddi, b.name);
   if (stale(b, ddi)) return;
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b, ddi);
   data.miniportSendComplete(n, b, NetBufferList, SendCompleteFlags);
 }
 
@@ -186,7 +187,22 @@ export function NdisMIndicateReceiveNetBufferLists(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateReceiveNetBufferLists, ddi, b.name);
   if (stale(b, ddi)) return;
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b, ddi);
   data.miniportIndicate(n, b, NetBufferList, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
+}
+
+/**
+ * R8.11: a driver releases its spin locks before an NDIS call that runs other drivers'
+ * code. A completion or an indication calls the protocols, which may send at once and
+ * so reach the miniport's send handler, which takes the same lock: a deadlock.
+ */
+function lockHeldUpCall(n: Ndis, b: MiniportBlock, ddi: string): void {
+  n.verifier.report(
+    'NdisSim_LockHeldAcrossCall',
+    ddi,
+    b.name,
+    `${ddi} called holding ${n.kernel.ctx.held.length} driver spin lock(s): the protocols it calls may call back into the miniport (R8.11)`,
+  );
 }
 
 /** VOID NdisMOidRequestComplete(MiniportAdapterHandle, OidRequest, Status). <= DISPATCH (R6.3). */
