@@ -70,6 +70,8 @@ const irql = {
   NdisWriteErrorLogEntry: ddiIrql.NdisWriteErrorLogEntry!,
   NdisOpenConfigurationEx: ddiIrql.NdisOpenConfigurationEx!,
   NdisReadConfiguration: ddiIrql.NdisReadConfiguration!,
+  NdisReadNetworkAddress: ddiIrql.NdisReadNetworkAddress!,
+  NdisWriteConfiguration: ddiIrql.NdisWriteConfiguration!,
   NdisCloseConfiguration: ddiIrql.NdisCloseConfiguration!,
   NdisMMapIoSpace: ddiIrql.NdisMMapIoSpace!,
   NdisMUnmapIoSpace: ddiIrql.NdisMUnmapIoSpace!,
@@ -449,9 +451,6 @@ export interface NDIS_CONFIGURATION_PARAMETER {
   ParameterData: { IntegerData: number } | { StringData: string };
 }
 
-const irqlWriteConfiguration = ddiIrql.NdisWriteConfiguration!;
-const irqlReadNetworkAddress = ddiIrql.NdisReadNetworkAddress!;
-
 /**
  * Keywords NDIS answers itself, for a 64-bit (x64) Windows NT machine, before it
  * looks in the registry: a registry value of the same name does not hide them.
@@ -561,7 +560,7 @@ export function NdisWriteConfiguration(
   const h = configHandle(ConfigurationHandle, ddi);
   const b = h.block;
   const n = b.ndis;
-  n.verifier.irql(irqlWriteConfiguration, ddi, b.name);
+  n.verifier.irql(irql.NdisWriteConfiguration, ddi, b.name);
   if (typeof ParameterValue !== 'object' || ParameterValue === null) {
     return n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${ddi}: ParameterValue is not a structure`);
   }
@@ -617,7 +616,7 @@ export function NdisReadNetworkAddress(ConfigurationHandle: NDIS_HANDLE): {
   const h = configHandle(ConfigurationHandle, ddi);
   const b = h.block;
   const n = b.ndis;
-  n.verifier.irql(irqlReadNetworkAddress, ddi, b.name);
+  n.verifier.irql(irql.NdisReadNetworkAddress, ddi, b.name);
   const v = h.closed ? undefined : h.values.get('NetworkAddress');
   const NetworkAddress = typeof v === 'string' ? addressBytes(v) : null;
   const Status = NetworkAddress === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;

@@ -727,15 +727,23 @@ export function NdisFreeMemoryWithTagPriority(
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
   // After halt the adapter handle is dead (R2.8): reported, and the memory freed all the same.
   if (b !== null) stale(b, ddi);
-  if (n.allocations === null || !n.allocations.delete(VirtualAddress)) {
+  releasePool(n, VirtualAddress, ddi, b?.name ?? null);
+}
+
+/** Gives pool memory back; memory that is not allocated (freed twice?) is reported. */
+function releasePool(n: Ndis, mem: Uint8Array, ddi: string, adapter: string | null): void {
+  if (n.allocations === null || !n.allocations.delete(mem))
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
       ddi,
-      b?.name ?? null,
+      adapter,
       `${ddi} of memory that is not allocated (freed twice?)`,
     );
-  }
 }
+
+/** NdisFreeMemory's bound for MemoryFlags 0, the page's "neither contiguous nor noncached". */
+const irqlFreeMemoryPlain =
+  irqlFreeMemory.conditions?.find((c) => c.when.startsWith('neither')) ?? irqlFreeMemory;
 
 /**
  * VOID NdisFreeMemory(VirtualAddress, Length, MemoryFlags). Frees memory from
@@ -747,11 +755,8 @@ export function NdisFreeMemoryWithTagPriority(
 export function NdisFreeMemory(VirtualAddress: Uint8Array, _Length: number, MemoryFlags: number): void {
   const ddi = 'NdisFreeMemory';
   const n: Ndis = currentNdis(ddi);
-  const owner = n.allocations?.get(VirtualAddress);
-  const adapter = owner?.adapter ?? null;
-  // The page's condition for flags 0: neither contiguous nor noncached.
-  const plain = irqlFreeMemory.conditions?.find((c) => c.when.startsWith('neither')) ?? irqlFreeMemory;
-  n.verifier.irqlBound(irqlFreeMemory, plain.max, plain.exact, ddi, adapter);
+  const adapter = n.allocations?.get(VirtualAddress)?.adapter ?? null;
+  n.verifier.irqlBound(irqlFreeMemory, irqlFreeMemoryPlain.max, irqlFreeMemoryPlain.exact, ddi, adapter);
   if (MemoryFlags !== 0) {
     n.verifier.report(
       'NdisSim_BadParameter',
@@ -761,12 +766,5 @@ export function NdisFreeMemory(VirtualAddress: Uint8Array, _Length: number, Memo
     );
     return;
   }
-  if (owner === undefined || !n.allocations!.delete(VirtualAddress)) {
-    n.verifier.report(
-      'NdisSim_ObjectFreedInUse',
-      ddi,
-      adapter,
-      `${ddi} of memory that is not allocated (freed twice?)`,
-    );
-  }
+  releasePool(n, VirtualAddress, ddi, adapter);
 }
