@@ -14,6 +14,7 @@ import {
   NdisMOidRequestComplete,
   NdisMPauseComplete,
   NdisMResetComplete,
+  NdisMSleep,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
@@ -154,4 +155,58 @@ test('R4.11, R5.1: no reset starts once a query-remove succeeded, nor while the 
     drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
     [`MiniportHaltEx(${NdisHaltDeviceDisabled})`],
   );
+});
+
+test('R4.13: MiniportResetEx may wait 50 µs; NdisMSleep beyond that inside it is NdisSim_ResetBlocks, and the same sleep elsewhere at PASSIVE is not', () => {
+  const sleeper = (where: 'reset' | 'init', us: number) => {
+    const drv = scriptedDriver(`reset-sleep-${where}-${us}`, {
+      checkForHang: (a) => {
+        const first = a.state.hung === undefined;
+        a.state.hung = true;
+        return first;
+      },
+      reset: () => {
+        if (where === 'reset') NdisMSleep(us);
+        return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+      },
+      initialize: () => {
+        if (where === 'init') NdisMSleep(us);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    return testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      options: { verifier: 'collect', ndis: { callbackIrql: 'passive' } },
+    }).run(3 * ns.s);
+  };
+  const rules = (r: ReturnType<typeof sleeper>) => r.violations.map((v) => [v.rule, v.adapter]);
+  assert.deepEqual(rules(sleeper('reset', 50)), []);
+  assert.deepEqual(rules(sleeper('reset', 51)), [['NdisSim_ResetBlocks', 'nic0']]);
+  assert.deepEqual(rules(sleeper('init', 20_000)), []);
+});
+
+test('R4.3, R4.11: a TRUE from check-for-hang before a slow MiniportInitializeEx returns starts no reset, and is a warning; FALSE is not', () => {
+  const slowInit = (answer: boolean) => {
+    const drv = scriptedDriver(`slow-init-${answer}`, {
+      initialize: (a) => {
+        a.state.initializing = true;
+        NdisMSleep(2_500_000); // past the first 2 s tick
+        a.state.initializing = false;
+        return NDIS_STATUS_SUCCESS;
+      },
+      checkForHang: (a) => a.state.initializing === true && answer,
+    });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+    return { r: w.run(3 * ns.s), drv };
+  };
+  const hung = slowInit(true);
+  assert.equal(hung.r.verdict, 'ok');
+  assert.ok(hung.drv.calls.includes('MiniportCheckForHangEx'), hung.drv.calls.join(', '));
+  assert.ok(!hung.drv.calls.includes('MiniportResetEx'), hung.drv.calls.join(', '));
+  assert.deepEqual(
+    hung.r.warnings.map((x) => [x.rule, x.ddi, x.adapter]),
+    [['R4.3', 'MiniportCheckForHangEx', 'nic0']],
+  );
+  assert.deepEqual(slowInit(false).r.warnings, []);
 });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { ms, rawTimer } from '../src/drivers/buggy/kit.ts';
+import { ms, rawTimer, spinLock } from '../src/drivers/buggy/kit.ts';
 import { linkStateIndication } from '../src/drivers/common.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
@@ -21,6 +21,8 @@ import {
   type NDIS_STATUS_INDICATION,
   NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_MEDIA_CONNECT,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
   NdisAllocateIoWorkItem,
@@ -31,6 +33,7 @@ import {
   NdisFreeMemoryWithTagPriority,
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
+  NdisMOidRequestComplete,
   NdisMPauseComplete,
   NdisMRegisterInterruptEx,
   NdisMSetMiniportAttributes,
@@ -39,13 +42,14 @@ import {
   NdisReleaseSpinLock,
   NdisSetTimerObject,
   NdisStallExecution,
+  OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { msRules } from '../src/ndis/generated/rules.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import { catalogue, unknownMappings } from '../src/verifier/catalogue.ts';
-import { type Hooks, idleInterrupt, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
-import { ns, testWorld } from './helpers/world.ts';
+import { after, type Hooks, idleInterrupt, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 test('the catalogue has every rule of rules.json, each enforced or not applicable with a reason', () => {
   assert.deepEqual(unknownMappings, []);
@@ -596,4 +600,52 @@ test('R6.16, R6.17, bug check 0x7C/0x20: an indication with the wrong header typ
     old.warnings.map((w) => [w.rule, w.ddi]),
     [['R6.17', 'NdisMIndicateStatusEx']],
   );
+});
+
+test('R8.11: a driver spin lock held across NdisMIndicateStatusEx or NdisMOidRequestComplete, which run the protocols, is NdisSim_LockHeldAcrossCall; released first, both pass', () => {
+  const locked = (what: 'status' | 'oid', hold: boolean) => {
+    // Each answers from a DPC-level timer, taking the lock as a driver guarding its state does.
+    const answer = (a: TestAdapter, call: () => void) =>
+      after(a, 10, () => {
+        const lock = spinLock();
+        NdisDprAcquireSpinLock(lock);
+        if (!hold) NdisDprReleaseSpinLock(lock);
+        call();
+        if (hold) NdisDprReleaseSpinLock(lock);
+      });
+    const drv = scriptedDriver(`held-${what}-${hold}`, {
+      restart: (a) => {
+        if (what === 'status')
+          answer(a, () => NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, true, 1e9)));
+        return NDIS_STATUS_SUCCESS;
+      },
+      oid: (a, req) => {
+        if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_NOT_SUPPORTED;
+        answer(a, () => NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_NOT_SUPPORTED));
+        return NDIS_STATUS_PENDING;
+      },
+    });
+    return testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions: what === 'oid' ? [{ atNs: 100 * ns.ms, action: statisticsQuery('nic0') }] : [],
+      options: { verifier: 'collect' },
+    }).run(1 * ns.s);
+  };
+  for (const [what, ddi] of [
+    ['status', 'NdisMIndicateStatusEx'],
+    ['oid', 'NdisMOidRequestComplete'],
+  ] as const) {
+    const bad = locked(what, true);
+    assert.deepEqual(
+      bad.violations.map((v) => [v.rule, v.ddi]),
+      [['NdisSim_LockHeldAcrossCall', ddi]],
+      what,
+    );
+    assert.match(
+      bad.violations[0]!.message,
+      /holding 1 driver spin lock\(s\): the protocols it calls may call back into the miniport \(R8\.11\)/,
+    );
+    assert.deepEqual(locked(what, false).violations, [], what);
+  }
 });

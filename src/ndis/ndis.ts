@@ -600,6 +600,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
+   * The adapter whose callback `fn` the running thread is inside, innermost first, or
+   * null. Callbacks of threads asleep beneath it do not count.
+   */
+  insideCallbackOf(fn: string): MiniportBlock | null {
+    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
+    for (let i = this.depth - 1; i >= base; i--) {
+      const f = this.frames[i]!;
+      if (f.fn === fn) return f.adapter;
+    }
+    return null;
+  }
+
+  /**
    * True while the running thread is inside callback `fn` of `b` (for DDIs that care
    * who calls them). Callbacks of threads asleep beneath it do not count.
    */

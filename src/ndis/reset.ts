@@ -87,6 +87,17 @@ function checkForHang(n: Ndis, b: MiniportBlock): void {
   n.leave(f, hung);
   if (hung === true) {
     b.hangsReported++;
+    // R4.3 and R4.11 disagree here: the check-for-hang page says a TRUE before
+    // MiniportInitializeEx returns brings MiniportResetEx, in the middle of the init;
+    // ndis.sys starts no reset while Initializing, and neither does the model. A driver
+    // that answers TRUE there is one Windows release away from that reset.
+    if (b.state === 'Initializing')
+      n.verifier.warn(
+        'R4.3',
+        'MiniportCheckForHangEx',
+        b.name,
+        'MiniportCheckForHangEx answered TRUE before MiniportInitializeEx returned; the docs say NDIS may then call MiniportResetEx during the init, so answer FALSE until it is done',
+      );
     startReset(n, b, 'MiniportCheckForHangEx');
   }
 }

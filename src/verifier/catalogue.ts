@@ -780,10 +780,27 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R4.15', 'R8.11'],
     summary:
-      'NdisMResetComplete, NdisMSendNetBufferListsComplete or NdisMIndicateReceiveNetBufferLists was called with a driver spin lock held.',
-    ddis: ['NdisMResetComplete', 'NdisMSendNetBufferListsComplete', 'NdisMIndicateReceiveNetBufferLists'],
+      'A driver spin lock was held across an NDIS call that runs the protocols: a reset, send or OID completion, a receive or a status indication.',
+    ddis: [
+      'NdisMResetComplete',
+      'NdisMSendNetBufferListsComplete',
+      'NdisMIndicateReceiveNetBufferLists',
+      'NdisMIndicateStatusEx',
+      'NdisMOidRequestComplete',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x20) },
     source: spec,
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ResetBlocks',
+    origin: 'ndis-sim',
+    spec: ['R4.13'],
+    summary:
+      'MiniportResetEx slept (NdisMSleep) longer than the 50 µs a reset may wait; a longer wait is a timer, NDIS_STATUS_PENDING and NdisMResetComplete.',
+    ddis: ['NdisMSleep'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2a) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_reset.md',
     fatal: false,
   },
   {

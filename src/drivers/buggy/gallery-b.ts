@@ -286,6 +286,24 @@ export const galleryB: readonly GalleryEntry[] = [
     ),
   },
   {
+    rule: 'NdisSim_ResetBlocks',
+    mistake:
+      'MiniportResetEx pulses the PHY reset line and sleeps 20 ms for the PHY to come back, instead of pending the reset and finishing it from a timer.',
+    driver: galleryDriver(
+      'bad-reset-sleeps',
+      {
+        ...hangOnce,
+        reset: () => {
+          NdisMSleep(20_000);
+          return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+        },
+      },
+      'buggy: sleeps inside MiniportResetEx',
+    ),
+    // At DISPATCH the sleep is an IRQL violation first; a PASSIVE reset shows this rule.
+    scenario: { ndis: { callbackIrql: 'passive' } },
+  },
+  {
     rule: 'NdisSim_PauseWatchdog',
     mistake:
       'MiniportPause pends until a TX-done interrupt that the driver masked, so the pause never completes.',

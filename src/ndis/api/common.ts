@@ -80,3 +80,19 @@ export function claimsHardware(b: MiniportBlock, ddi: string): void {
     `${ddi} before the registration attributes were set (R2.4)`,
   );
 }
+
+/**
+ * R8.11: a driver releases its spin locks before an NDIS call that runs other drivers'
+ * code. A completion, an indication or a status makes NDIS call the protocols, which may
+ * call straight back into the miniport (a send, the next OID request), whose handler
+ * takes the same lock: a deadlock. `rule` names the rule text that says it for `ddi`.
+ */
+export function lockHeldUpCall(b: MiniportBlock, ddi: string, rule: string): void {
+  const held = b.ndis.kernel.ctx.held.length;
+  b.ndis.verifier.report(
+    'NdisSim_LockHeldAcrossCall',
+    ddi,
+    b.name,
+    `${ddi} called holding ${held} driver spin lock(s): the protocols it calls may call back into the miniport (${rule})`,
+  );
+}

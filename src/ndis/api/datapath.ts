@@ -10,7 +10,7 @@ import { NblImpl, NblPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, ownerHandle, stale } from './common.ts';
+import { adapterHandle, currentNdis, lockHeldUpCall, ownerHandle, stale } from './common.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -167,7 +167,7 @@ export function NdisMSendNetBufferListsComplete(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMSendNetBufferListsComplete, ddi, b.name);
   if (stale(b, ddi)) return;
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b, ddi);
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
   data.miniportSendComplete(n, b, NetBufferList, SendCompleteFlags);
 }
 
@@ -187,22 +187,8 @@ export function NdisMIndicateReceiveNetBufferLists(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateReceiveNetBufferLists, ddi, b.name);
   if (stale(b, ddi)) return;
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b, ddi);
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
   data.miniportIndicate(n, b, NetBufferList, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
-}
-
-/**
- * R8.11: a driver releases its spin locks before an NDIS call that runs other drivers'
- * code. A completion or an indication calls the protocols, which may send at once and
- * so reach the miniport's send handler, which takes the same lock: a deadlock.
- */
-function lockHeldUpCall(n: Ndis, b: MiniportBlock, ddi: string): void {
-  n.verifier.report(
-    'NdisSim_LockHeldAcrossCall',
-    ddi,
-    b.name,
-    `${ddi} called holding ${n.kernel.ctx.held.length} driver spin lock(s): the protocols it calls may call back into the miniport (R8.11)`,
-  );
 }
 
 /** VOID NdisMOidRequestComplete(MiniportAdapterHandle, OidRequest, Status). <= DISPATCH (R6.3). */
@@ -217,5 +203,6 @@ export function NdisMOidRequestComplete(
   n.verifier.irql(irql.NdisMOidRequestComplete, ddi, b.name);
   if (stale(b, ddi)) return;
   if (n.trace.on) n.traceDdi(ddi, b, { Oid: oid.oidName(OidRequest.DATA.Oid), Status });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
   oid.miniportComplete(n, b, OidRequest, Status);
 }

@@ -515,6 +515,8 @@ export function NdisMSynchronizeWithInterruptEx<T = unknown>(
 
 /** The longest delay the NdisMSleep page allows one call: 30 s (R8.12). */
 const maxSleepUs = 30_000_000;
+/** The longest wait MiniportResetEx may make before it returns (R4.13). */
+const maxResetWaitUs = 50;
 
 /**
  * VOID NdisMSleep(MicrosecondsToSleep). < DISPATCH. Blocks the calling thread: other
@@ -531,6 +533,18 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
       null,
       `NdisMSleep(${MicrosecondsToSleep}) asks for more than the 30,000,000 µs allowed (R8.12)`,
     );
+  }
+  if (MicrosecondsToSleep > maxResetWaitUs && n.kernel.ctx.irql === Irql.Passive) {
+    // R4.13: MiniportResetEx may wait 50 µs at most; a longer wait is a timer and PENDING.
+    // At DISPATCH the IRQL check above has already reported the sleep.
+    const b = n.insideCallbackOf('MiniportResetEx');
+    if (b !== null)
+      n.verifier.report(
+        'NdisSim_ResetBlocks',
+        'NdisMSleep',
+        b.name,
+        `NdisMSleep(${MicrosecondsToSleep}) inside MiniportResetEx: a reset waits at most ${maxResetWaitUs} µs; for longer it sets a timer, returns NDIS_STATUS_PENDING and calls NdisMResetComplete (R4.13)`,
+      );
   }
   const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
   if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
