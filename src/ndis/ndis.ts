@@ -18,7 +18,15 @@ import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
-import { NDIS_OBJECT_TYPE_NAMES, statusInfo } from './generated/status.ts';
+import {
+  CM_PROB_FAILED_ADD,
+  CM_PROB_FAILED_DRIVER_ENTRY,
+  CM_PROB_OUT_OF_MEMORY,
+  NDIS_OBJECT_TYPE_NAMES,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  statusInfo,
+} from './generated/status.ts';
 import * as life from './lifecycle.ts';
 import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject, Owner } from './objects.ts';
 import { OidTimers, oidOverdueAt } from './oid.ts';
@@ -181,6 +189,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   allocations: Map<Uint8Array, { tag: number; driver: MiniportDriverBlock; adapter: string | null }> | null =
     null;
+  /** What the last DriverEntry returned (for the problem code of a device it failed). */
+  private driverEntryStatus = 0;
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */
   loading: DriverModule | null = null;
   /** The DRIVER_OBJECT passed to that DriverEntry. */
@@ -238,6 +248,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.loadingObject = null;
     }
     this.leave(f, status);
+    this.driverEntryStatus = status;
     const d = this.drivers.get(name);
     if (status !== 0 && d !== undefined && !d.deregistered) {
       // R2.1: NDIS would keep a registration whose code is about to be unloaded.
@@ -325,15 +336,22 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   // ------------------------------------------------------ FDO (PnP side)
 
-  addDevice(dev: DeviceNode): boolean {
+  addDevice(dev: DeviceNode): number {
     const d = this.loadDriver(dev.driverName);
-    if (d === null) return false;
+    if (d === null) {
+      // Device Manager's code for the failure: DriverEntry failed (Code 37, or Code 3
+      // when it ran out of resources), or it succeeded without registering, which leaves
+      // the device without an AddDevice routine (Code 31).
+      const s = this.driverEntryStatus;
+      if (s === NDIS_STATUS_SUCCESS) return CM_PROB_FAILED_ADD;
+      return s === NDIS_STATUS_RESOURCES ? CM_PROB_OUT_OF_MEMORY : CM_PROB_FAILED_DRIVER_ENTRY;
+    }
     const b = new MiniportBlock(this, dev.name, d, dev);
     d.adapterCount++;
     this.adapters.push(b);
     dev.fdoExtension = b;
     if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
-    return true;
+    return 0;
   }
 
   dispatchPnp(dev: DeviceNode, irp: Irp): void {

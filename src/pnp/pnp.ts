@@ -15,7 +15,6 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { Irql } from '../kernel/kernel.ts';
 import {
   CM_PROB_DISABLED,
-  CM_PROB_FAILED_ADD,
   CM_PROB_FAILED_POST_START,
   CM_PROB_FAILED_START,
   IRP_MN_CANCEL_REMOVE_DEVICE,
@@ -58,8 +57,11 @@ export class Irp {
 
 /** The function driver of a device (NDIS, for network adapters). */
 export interface FunctionDriver {
-  /** AddDevice: loads the driver if needed and creates the FDO; false on failure. */
-  addDevice(dev: DeviceNode): boolean;
+  /**
+   * AddDevice: loads the driver if needed and creates the FDO. Returns 0, or on failure
+   * the Device Manager problem code the device shows.
+   */
+  addDevice(dev: DeviceNode): number;
   /** Handles a PnP IRP; completes it later through `PnpManager.completeIrp`. */
   dispatchPnp(dev: DeviceNode, irp: Irp): void;
 }
@@ -312,8 +314,9 @@ export class PnpManager implements EventTarget {
       if (dev.status === 'gone' || dev.status === 'started') return false;
       if (!dev.hasFdo) {
         assert(this.fdoDriver !== null, 'PnpManager: no function driver');
-        if (!this.fdoDriver.addDevice(dev)) {
-          this.setStatus(dev, 'failed', CM_PROB_FAILED_ADD);
+        const problem = this.fdoDriver.addDevice(dev);
+        if (problem !== 0) {
+          this.setStatus(dev, 'failed', problem);
           return false;
         }
         dev.hasFdo = true;

@@ -37,8 +37,10 @@ export function fmtValue(v: unknown): string {
 
 /** Device Manager problem codes, in our words (cfg.h numbers). */
 export const problemText: Readonly<Record<number, string>> = {
+  3: 'Code 3: its driver ran out of resources in DriverEntry (CM_PROB_OUT_OF_MEMORY)',
   10: 'Code 10: the device could not start (CM_PROB_FAILED_START)',
   22: 'Code 22: disabled (CM_PROB_DISABLED)',
-  31: 'Code 31: the driver could not be loaded for it (CM_PROB_FAILED_ADD)',
+  31: 'Code 31: its driver loaded but did not register for it (CM_PROB_FAILED_ADD)',
+  37: 'Code 37: its driver failed DriverEntry (CM_PROB_FAILED_DRIVER_ENTRY)',
   43: 'Code 43: stopped after it reported a failure (CM_PROB_FAILED_POST_START)',
 };
