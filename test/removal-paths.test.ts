@@ -4,13 +4,17 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { listOf } from '../src/drivers/buggy/kit.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_ACCEPTED,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
@@ -30,7 +34,7 @@ import {
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
-import { after, scriptedDriver } from './helpers/scripted.ts';
+import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 test('R5.1, R5.4: orderly removal: query-remove, pause, unbind, MiniportHaltEx(NdisHaltDeviceDisabled), FDO deleted', () => {
@@ -197,6 +201,8 @@ test('R5.5–R5.7: surprise removal of a vanished NIC: notification, NOT_ACCEPTE
     };
     const r = w.run(2 * ns.s);
     assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.violations.map((v) => v.message).join('; ')}`);
+    // healthy-nic refuses what comes after the notification with NOT_ACCEPTED (R5.7).
+    assert.deepEqual(r.warnings, [], `seed ${seed}`);
     const ev = w.trace.events;
     inOrder(ev, [
       ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
@@ -219,6 +225,73 @@ test('R5.5–R5.7: surprise removal of a vanished NIC: notification, NOT_ACCEPTE
     assert.equal(w.device('nic0').problem, 0);
     assert.equal(w.adapter('nic0')!.haltAction, NdisHaltDeviceSurpriseRemoved);
   }
+});
+
+test('R5.7: a send or OID request that reaches the miniport after the SurpriseRemoved notification and completes other than NOT_ACCEPTED is a warning, once per kind; sends held from before it are not', () => {
+  const complete = (a: TestAdapter, chain: NET_BUFFER_LIST, status: number) => {
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = status;
+    NdisMSendNetBufferListsComplete(a.handle, chain, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+  };
+  const unplugged = (name: string, hooks: Hooks) => {
+    const drv = scriptedDriver(name, hooks);
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions: [
+        { atNs: 400 * ns.ms, action: statisticsQuery('nic0') },
+        { atNs: 500 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } },
+      ],
+    });
+    // Sends every 50 µs: some arrive between the notification and the protocol's pause.
+    w.protocols[0]!.options.traffic = {
+      ratePerSecond: 20_000,
+      frameBytes: 600,
+      returnDelayNs: 1 * ns.ms,
+      statisticsEveryNs: 0,
+    };
+    const r = w.run(1 * ns.s);
+    assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+    return r.warnings.map((x) => [x.rule, x.ddi, x.adapter]);
+  };
+  // A driver that never hears of the removal: it sends into the void and says SUCCESS.
+  assert.deepEqual(
+    unplugged('deaf-nic', {
+      send: (a, chain) => complete(a, chain, NDIS_STATUS_SUCCESS),
+      oid: () => NDIS_STATUS_SUCCESS,
+    }),
+    [
+      ['R5.7', 'NdisMSendNetBufferListsComplete', 'nic0'],
+      ['R5.7', 'MiniportOidRequest', 'nic0'],
+    ],
+  );
+  // The base driver refuses both with NOT_ACCEPTED once notified.
+  assert.deepEqual(unplugged('heeding-nic', {}), []);
+  // Sends and the request the driver held when the notification came may finish as
+  // they were going to.
+  assert.deepEqual(
+    unplugged('holding-nic', {
+      send: (a, chain) => {
+        if (a.state.surpriseRemoved === true) complete(a, chain, NDIS_STATUS_NOT_ACCEPTED);
+        else listOf<NET_BUFFER_LIST>(a, 'held').push(chain);
+      },
+      oid: (a, req) => {
+        if (a.state.surpriseRemoved === true) return NDIS_STATUS_NOT_ACCEPTED;
+        if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_NOT_SUPPORTED;
+        a.state.stats = req;
+        return NDIS_STATUS_PENDING;
+      },
+      devicePnPEventNotify: (a) => {
+        const held = listOf<NET_BUFFER_LIST>(a, 'held').splice(0);
+        const stats = a.state.stats as NDIS_OID_REQUEST;
+        assert.ok(held.length > 0 && stats !== undefined, 'sends and a request were held');
+        after(a, 1, (x) => {
+          for (const chain of held) complete(x, chain, NDIS_STATUS_SUCCESS);
+          NdisMOidRequestComplete(x.handle, stats, NDIS_STATUS_SUCCESS);
+        });
+      },
+    }),
+    [],
+  );
 });
 
 test('R1.8: a PnP stop halts with NdisHaltDeviceStopped and a fresh MiniportInitializeEx follows', () => {

@@ -110,6 +110,13 @@ export class MiniportBlock implements NDIS_HANDLE {
   sendsOutstanding = 0;
   /** The NBLs in the miniport, oldest first (Driver Verifier's send time-outs). */
   readonly inFlight = new Set<NblImpl>();
+  /**
+   * R5.7: set when MiniportDevicePnPEventNotify(SurpriseRemoved) returns, with the sends
+   * and the OID request the miniport had then. What reaches the miniport after that
+   * should complete with NDIS_STATUS_NOT_ACCEPTED; the first send and the first request
+   * that do not are a warning each.
+   */
+  removalNotified: { sends: Set<NblImpl>; oid: OidRecord | null; warned: 0 | 1 | 2 | 3 } | null = null;
   sendsPendingSinceNs = 0;
   lastSendCompletionNs = 0;
   sendWatch: SendWatch | null = null;

@@ -14,13 +14,14 @@ import {
   NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESET_IN_PROGRESS,
 } from './generated/status.ts';
 import { NblImpl, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import { ruleParams } from './oid.ts';
+import { notAcceptedExpected, ruleParams } from './oid.ts';
 
 /** Data-path counters of an adapter, for the summary and the conservation checks. */
 export interface DataStats {
@@ -156,6 +157,9 @@ export function miniportSendComplete(
         `NBL #${nbl._id} completed with NDIS_STATUS_PENDING (R6.9)`,
       );
     }
+    const late = b.removalNotified;
+    if (late !== null && nbl.Status !== NDIS_STATUS_NOT_ACCEPTED && !late.sends.has(nbl))
+      notAcceptedExpected(n, b, 1, `NBL #${nbl._id}`, ddi, nbl.Status);
     nbl._place = 'protocol';
     nbl._block = null;
     nbl.Next = null;

@@ -141,7 +141,10 @@ function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // R5.6 (option surpriseRemovalOrder; current ndis.sys: the miniport first), R5.7.
   const protocolsFirst = n.options.surpriseRemovalOrder === 'protocols-first';
   if (protocolsFirst) notifyProtocolsOfRemoval(n, b);
-  if (b.initialized && b.state !== 'Halted') devicePnPEventNotify(n, b, NdisDevicePnPEventSurpriseRemoved);
+  if (b.initialized && b.state !== 'Halted') {
+    devicePnPEventNotify(n, b, NdisDevicePnPEventSurpriseRemoved);
+    b.removalNotified = { sends: new Set(b.inFlight), oid: b.oid, warned: 0 };
+  }
   const op = beginTeardown(n, b, 'surprise-removal');
   if (op !== null && protocolsFirst && op.step === 'notify') op.step = 'pause-protocols';
   if (n.options.surpriseRemovalCompletes === 'early' || op === null) n.pnp.completeIrp(irp, STATUS_SUCCESS);

@@ -16,6 +16,7 @@ import {
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_CLOSING,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
@@ -416,6 +417,16 @@ function finish(
 ): void {
   r.state = 'done';
   r.via = via;
+  const late = b.removalNotified;
+  if (late !== null && via !== null && status !== NDIS_STATUS_NOT_ACCEPTED && r !== late.oid)
+    notAcceptedExpected(
+      n,
+      b,
+      2,
+      oidText(r.request.DATA.Oid),
+      via === 'return' ? 'MiniportOidRequest' : 'NdisMOidRequestComplete',
+      status,
+    );
   if (r.timeout !== null) r.timeout.cancelled = true;
   if (r.verifierTimer !== null) r.verifierTimer.cancelled = true;
   r.timeout = r.verifierTimer = null;
@@ -583,4 +594,28 @@ export function oidName(oid: number): string {
 /** An OID for a verifier message: its name, or "OID 0x0001010E" when the model has none. */
 export function oidText(oid: number): string {
   return oidNames.has(oid) ? oidName(oid) : `OID ${oidName(oid)}`;
+}
+
+/**
+ * R5.7: a send (`kind` 1) or OID request (`kind` 2) that reached the miniport after its
+ * SurpriseRemoved notification completed with `status`; the MINIPORT_DEVICE_PNP_EVENT_NOTIFY
+ * page asks for NDIS_STATUS_NOT_ACCEPTED at once. One warning per kind and adapter.
+ */
+export function notAcceptedExpected(
+  n: Ndis,
+  b: MiniportBlock,
+  kind: 1 | 2,
+  what: string,
+  ddi: string,
+  status: number,
+): void {
+  const r = b.removalNotified!;
+  if ((r.warned & kind) !== 0) return;
+  r.warned = (r.warned | kind) as 0 | 1 | 2 | 3;
+  n.verifier.warn(
+    'R5.7',
+    ddi,
+    b.name,
+    `${what} reached the miniport after its SurpriseRemoved notification and completed with ${statusText(status)}; the hardware is gone, so it should complete with NDIS_STATUS_NOT_ACCEPTED at once`,
+  );
 }

@@ -30,12 +30,14 @@ import {
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   type NDIS_STATUS,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
   type NDIS_TIMER_CHARACTERISTICS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
   NdisFreeTimerObject,
@@ -338,14 +340,22 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       },
       OidRequestHandler: (ctx, req) => {
         note('MiniportOidRequest');
-        return hooks.oid ? hooks.oid(ctx as TestAdapter, req) : NDIS_STATUS_NOT_SUPPORTED;
+        if (hooks.oid) return hooks.oid(ctx as TestAdapter, req);
+        // R5.7: once the hardware is gone, requests complete NOT_ACCEPTED at once.
+        return (ctx as TestAdapter).state.surpriseRemoved === true
+          ? NDIS_STATUS_NOT_ACCEPTED
+          : NDIS_STATUS_NOT_SUPPORTED;
       },
       SendNetBufferListsHandler: (ctx, chain, port, flags) => {
         if (hooks.send) {
           hooks.send(ctx as TestAdapter, chain, port, flags);
           return;
         }
-        for (let n: NET_BUFFER_LIST | null = chain; n !== null; n = n.Next) n.Status = NDIS_STATUS_SUCCESS;
+        const status =
+          (ctx as TestAdapter).state.surpriseRemoved === true
+            ? NDIS_STATUS_NOT_ACCEPTED
+            : NDIS_STATUS_SUCCESS;
+        for (let n: NET_BUFFER_LIST | null = chain; n !== null; n = n.Next) n.Status = status;
         const atDispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
         NdisMSendNetBufferListsComplete(
           (ctx as TestAdapter).handle,
@@ -358,6 +368,8 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       CancelSendHandler: () => {},
       DevicePnPEventNotifyHandler: (ctx, ev) => {
         note(`MiniportDevicePnPEventNotify(${ev.DevicePnPEvent})`);
+        if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved)
+          (ctx as TestAdapter).state.surpriseRemoved = true;
         hooks.devicePnPEventNotify?.(ctx as TestAdapter, ev);
       },
       ShutdownHandlerEx: (ctx, action) => {
