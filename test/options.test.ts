@@ -10,6 +10,7 @@ import {
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisMIndicateReceiveNetBufferLists,
   NdisMOidRequestComplete,
   NdisMPauseComplete,
@@ -47,7 +48,13 @@ test('R5.6 surpriseRemovalOrder: the miniport hears of a surprise removal first 
   const order = (o: NdisOptions['surpriseRemovalOrder'] | undefined) => {
     const { events, r } = run({}, o === undefined ? {} : { surpriseRemovalOrder: o }, 'surprise-remove');
     assert.equal(r.verdict, 'ok');
-    const mini = findEvent(events, callTo('MiniportDevicePnPEventNotify'));
+    const mini = findEvent(
+      events,
+      callTo(
+        'MiniportDevicePnPEventNotify',
+        (e) => e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
+      ),
+    );
     const proto = findEvent(
       events,
       callTo('ProtocolNetPnPEvent', (e) => e.data?.NetEvent === 'NetEventQueryRemoveDevice'),
@@ -69,7 +76,9 @@ test('R5.6 surpriseRemovalOrder: the miniport hears of a surprise removal first 
 
 test('R4.11 resetsAfterSurpriseRemoval: a reset requested after the SurpriseRemoved notification starts by default, not when blocked', () => {
   const hooks: Hooks = {
-    devicePnPEventNotify: (a) => NdisMResetMiniport(a.handle),
+    devicePnPEventNotify: (a, ev) => {
+      if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved) NdisMResetMiniport(a.handle);
+    },
     // The pause takes 100 ms, so the requested reset comes before halting begins.
     pause: (a) => {
       after(a, 100, () => NdisMPauseComplete(a.handle));

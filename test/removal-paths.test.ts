@@ -19,6 +19,8 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
+  NdisDevicePnPEventPowerProfileChanged,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisFreeTimerObject,
   NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
@@ -30,6 +32,7 @@ import {
   NdisMRestartComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
+  NdisPowerProfileAcOnLine,
   NdisSetTimerObject,
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
@@ -280,7 +283,8 @@ test('R5.7: a send or OID request that reaches the miniport after the SurpriseRe
         a.state.stats = req;
         return NDIS_STATUS_PENDING;
       },
-      devicePnPEventNotify: (a) => {
+      devicePnPEventNotify: (a, ev) => {
+        if (ev.DevicePnPEvent !== NdisDevicePnPEventSurpriseRemoved) return;
         const held = listOf<NET_BUFFER_LIST>(a, 'held').splice(0);
         const stats = a.state.stats as NDIS_OID_REQUEST;
         assert.ok(held.length > 0 && stats !== undefined, 'sends and a request were held');
@@ -311,6 +315,35 @@ test('R1.8: a PnP stop halts with NdisHaltDeviceStopped and a fresh MiniportInit
   assert.notEqual(drv.adapters[0], drv.adapters[1]);
   assert.equal(w.adapter('nic0')!.state, 'Running');
   assert.equal(w.device('nic0').status, 'started');
+});
+
+test('MiniportDevicePnPEventNotify(PowerProfileChanged) follows every successful MiniportInitializeEx, before MiniportRestart, with the power source as a ULONG; a failed one gets none', () => {
+  // The MINIPORT_DEVICE_PNP_EVENT_NOTIFY page: NDIS sends it once initialization is complete.
+  const seen: [number, unknown, number][] = [];
+  const drv = scriptedDriver('power-nic', {
+    devicePnPEventNotify: (_a, ev) => {
+      seen.push([ev.DevicePnPEvent, ev.InformationBuffer, ev.InformationBufferLength]);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'stop', device: 'nic0' } }],
+  });
+  assert.equal(w.run(3 * ns.s).verdict, 'ok');
+  const profile = [NdisDevicePnPEventPowerProfileChanged, NdisPowerProfileAcOnLine, 4];
+  assert.deepEqual(seen, [profile, profile], 'one per initialization, the stop re-initializes');
+  const init = `MiniportDevicePnPEventNotify(${NdisDevicePnPEventPowerProfileChanged})`;
+  assert.deepEqual(
+    drv.calls.filter((c) => ['MiniportInitializeEx', init, 'MiniportRestart'].includes(c)).slice(0, 3),
+    ['MiniportInitializeEx', init, 'MiniportRestart'],
+  );
+  const failing = scriptedDriver('power-fail-nic', { initialize: () => NDIS_STATUS_FAILURE });
+  testWorld({ drivers: [failing], devices: [{ name: 'nic0', driver: failing.name }] }).run(1 * ns.s);
+  assert.ok(
+    !failing.calls.some((c) => c.startsWith('MiniportDevicePnPEventNotify')),
+    failing.calls.join(', '),
+  );
 });
 
 test('R1.9, R5.8: a failed MiniportRestart leaves the adapter Paused, then NDIS treats it as a device failure (Code 43)', () => {

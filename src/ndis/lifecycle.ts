@@ -28,6 +28,7 @@ import {
   IRP_MN_START_DEVICE,
   IRP_MN_STOP_DEVICE,
   IRP_MN_SURPRISE_REMOVAL,
+  NDIS_DEVICE_PNP_EVENT_NAMES,
   NDIS_HALT_ACTION_NAMES,
   NDIS_MINIPORT_INIT_PARAMETERS_REVISION_1,
   NDIS_MINIPORT_PAUSE_PARAMETERS_REVISION_1,
@@ -42,12 +43,14 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventPowerProfileChanged,
   NdisDevicePnPEventSurpriseRemoved,
   NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
   NdisHaltDeviceInitializationFailed,
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
+  NdisPowerProfileAcOnLine,
   NdisShutdownPowerOff,
   PNP_DEVICE_FAILED,
 } from './generated/status.ts';
@@ -383,6 +386,9 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return false;
   }
+  // Initialization is complete: NDIS tells the miniport the power source (the
+  // MINIPORT_DEVICE_PNP_EVENT_NOTIFY page). The machine is on AC power.
+  devicePnPEventNotify(n, b, NdisDevicePnPEventPowerProfileChanged, NdisPowerProfileAcOnLine);
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
   // R2.7, R7.8: the rest of the bring-up (bind, restart) goes on in NDIS's worker.
   op.step = 'bind';
@@ -790,17 +796,26 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   checkTimersFreed(n, b, 'MiniportHaltEx', b.name, 'returned');
 }
 
-function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number): void {
-  const f = n.enter(b, b.driver.name, 'MiniportDevicePnPEventNotify', Irql.Passive, {
-    DevicePnPEvent: 'NdisDevicePnPEventSurpriseRemoved',
-  });
+/** MiniportDevicePnPEventNotify at PASSIVE; `info` is a ULONG at InformationBuffer, if any. */
+function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number, info: number | null = null): void {
+  const args: Record<string, unknown> = { DevicePnPEvent: NDIS_DEVICE_PNP_EVENT_NAMES[event] ?? event };
+  if (info !== null && event === NdisDevicePnPEventPowerProfileChanged)
+    args.PowerProfile =
+      info === NdisPowerProfileAcOnLine ? 'NdisPowerProfileAcOnLine' : 'NdisPowerProfileBattery';
+  const f = n.enter(
+    b,
+    b.driver.name,
+    'MiniportDevicePnPEventNotify',
+    Irql.Passive,
+    n.trace.on ? args : undefined,
+  );
   try {
     b.driver.chars.DevicePnPEventNotifyHandler(b.context, {
       Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
       PortNumber: 0,
       DevicePnPEvent: event,
-      InformationBuffer: null,
-      InformationBufferLength: 0,
+      InformationBuffer: info,
+      InformationBufferLength: info === null ? 0 : 4,
     });
   } catch (e) {
     n.driverThrew(e, 'MiniportDevicePnPEventNotify', b);
