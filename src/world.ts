@@ -79,9 +79,11 @@ export type WorldAction =
   | { kind: 'shutdown' }
   | { kind: 'start'; device: string }
   | { kind: 'surprise-remove'; device: string }
-  | { kind: 'remove'; device: string }
-  | { kind: 'disable'; device: string }
-  | { kind: 'stop'; device: string }
+  /**
+   * An orderly removal, a disable, or a stop. `vetoBelow`: NDIS accepts the query, but
+   * the bus driver beneath it fails the IRP, so PnP cancels (R5.3).
+   */
+  | { kind: 'remove' | 'disable' | 'stop'; device: string; vetoBelow?: boolean }
   /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
   | {
       kind: 'oid';
@@ -327,13 +329,13 @@ export class World implements EventTarget {
           this.pnp.unplug(d.node);
           break;
         case 'remove':
-          this.pnp.requestRemoval(d.node, false);
+          this.pnp.requestRemoval(d.node, false, a.vetoBelow === true);
           break;
         case 'disable':
-          this.pnp.requestRemoval(d.node, true);
+          this.pnp.requestRemoval(d.node, true, a.vetoBelow === true);
           break;
         case 'stop':
-          this.pnp.requestStop(d.node);
+          this.pnp.requestStop(d.node, a.vetoBelow === true);
           break;
         case 'oid': {
           const b = this.adapter(a.device);

@@ -121,7 +121,7 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
 });
 
-test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength and OID fields on another action', () => {
+test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength, OID fields on another action, and vetoBelow on an action that has no query', () => {
   const f = 'test/fixtures/bad-oid-values.yaml';
   const r = cli('run', f);
   assert.equal(r.status, 2);
@@ -135,6 +135,7 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     `${f}: actions[4].value: expected no value for a query of OID_GEN_STATISTICS, got 4`,
     `${f}: actions[5].bufferLength: expected at least 0, got -1`,
     `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength) for "remove", got bufferLength`,
+    `${f}: actions[7].vetoBelow: expected vetoBelow only with remove, disable or stop, got it with "surprise-remove"`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
 });

@@ -103,6 +103,55 @@ test('R5.1 (option honourProtocolVeto), R5.3: a protocol veto cancels the remova
   assert.equal(w.device('nic0').status, 'started');
 });
 
+test('R5.3, R4.11: a query NDIS accepted but the bus driver below fails (vetoBelow) is cancelled; the adapter is Started again, and resets start again', () => {
+  for (const [kind, query, cancel, state] of [
+    ['remove', 'IRP_MN_QUERY_REMOVE_DEVICE', 'IRP_MN_CANCEL_REMOVE_DEVICE', 'QueryRemoved'],
+    ['stop', 'IRP_MN_QUERY_STOP_DEVICE', 'IRP_MN_CANCEL_STOP_DEVICE', 'QueryStopped'],
+  ] as const) {
+    // The NIC hangs from 3 s on (ticks at 2 and 4 s); the query comes at 1 s.
+    const drv = scriptedDriver(`veto-below-${kind}`, {
+      restart: (a) => {
+        after(a, 3000, (x) => {
+          x.state.hung = true;
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+      checkForHang: (a) => a.state.hung === true,
+      reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions: [{ atNs: 1 * ns.s, action: { kind, device: 'nic0', vetoBelow: true } }],
+    });
+    const r = w.run(5 * ns.s);
+    assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+    const ev = w.trace.events;
+    inOrder(ev, [
+      [`${query} passed by NDIS`, (e) => irpDone(query)(e) && e.data?.status === 0],
+      ['failed below', is('device', /failed by the bus driver below the FDO/)],
+      [cancel, irpDone(cancel)],
+      ['a reset once the cancel is done', is('call', 'MiniportResetEx')],
+    ]);
+    assert.notEqual(w.adapter('nic0')!.pnpState, state);
+    assert.equal(w.adapter('nic0')!.pnpState, 'Started', kind);
+    assert.equal(findEvent(ev, is('call', 'MiniportHaltEx')), -1, kind);
+    assert.equal(w.adapter('nic0')!.state, 'Running');
+    assert.equal(w.device('nic0').status, 'started');
+  }
+  // The protocols hear the cancel of a removal (R5.3).
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0', vetoBelow: true } }],
+  });
+  assert.equal(w.run(2 * ns.s).verdict, 'ok');
+  inOrder(w.trace.events, [
+    ['query', (e) => e.kind === 'call' && e.data?.NetEvent === 'NetEventQueryRemoveDevice'],
+    ['cancel', (e) => e.kind === 'call' && e.data?.NetEvent === 'NetEventCancelRemoveDevice'],
+  ]);
+});
+
 test('R5.1 (option off): with honourProtocolVeto false the veto is ignored and the adapter is removed', () => {
   const w = testWorld({
     drivers: [healthyNic],

@@ -102,8 +102,9 @@ type Action =
   | { kind: 'start'; dev: DeviceNode }
   | { kind: 'query-state'; dev: DeviceNode }
   | { kind: 'surprise-remove'; dev: DeviceNode; reason: 'failed' | 'unplugged' }
-  | { kind: 'remove'; dev: DeviceNode; disable: boolean }
-  | { kind: 'stop'; dev: DeviceNode };
+  /** `vetoBelow`: the bus driver under the FDO fails the query that the FDO passed. */
+  | { kind: 'remove'; dev: DeviceNode; disable: boolean; vetoBelow: boolean }
+  | { kind: 'stop'; dev: DeviceNode; vetoBelow: boolean };
 
 /** PnP worker latency: a few steps of this size, drawn through the choice door. */
 const stepNs = 50_000;
@@ -153,14 +154,17 @@ export class PnpManager implements EventTarget {
     this.enqueue({ kind: 'surprise-remove', dev, reason: 'unplugged' });
   }
 
-  /** An orderly removal (uninstall) or a disable from Device Manager. */
-  requestRemoval(dev: DeviceNode, disable: boolean): void {
-    this.enqueue({ kind: 'remove', dev, disable });
+  /**
+   * An orderly removal (uninstall) or a disable from Device Manager. With `vetoBelow`
+   * the query passes the FDO and fails in the bus driver beneath it: a cancel follows.
+   */
+  requestRemoval(dev: DeviceNode, disable: boolean, vetoBelow = false): void {
+    this.enqueue({ kind: 'remove', dev, disable, vetoBelow });
   }
 
-  /** A stop for resource rebalancing, then a new start. */
-  requestStop(dev: DeviceNode): void {
-    this.enqueue({ kind: 'stop', dev });
+  /** A stop for resource rebalancing, then a new start; `vetoBelow` as for a removal. */
+  requestStop(dev: DeviceNode, vetoBelow = false): void {
+    this.enqueue({ kind: 'stop', dev, vetoBelow });
   }
 
   /** Anything the PnP manager is still working on, for `pending()` reports. */
@@ -303,9 +307,9 @@ export class PnpManager implements EventTarget {
       case 'surprise-remove':
         return this.stepSurpriseRemove(dev, irp, a.reason);
       case 'remove':
-        return this.stepRemove(dev, irp, a.disable);
+        return this.stepRemove(dev, irp, a.disable, a.vetoBelow);
       case 'stop':
-        return this.stepStop(dev, irp);
+        return this.stepStop(dev, irp, a.vetoBelow);
     }
   }
 
@@ -407,7 +411,18 @@ export class PnpManager implements EventTarget {
     }
   }
 
-  private stepRemove(dev: DeviceNode, irp: Irp | null, disable: boolean): boolean {
+  /**
+   * A query the FDO passed that the bus driver beneath it fails (`vetoBelow`): the IRP's
+   * status on its way back up. The FDO saw success; the PnP manager sees the failure.
+   */
+  private failedBelow(dev: DeviceNode, irp: Irp, vetoBelow: boolean): boolean {
+    if (irp.status !== STATUS_SUCCESS) return true;
+    if (!vetoBelow) return false;
+    if (this.trace.on) this.note(dev, `${irpName(irp.minor)} failed by the bus driver below the FDO`);
+    return true;
+  }
+
+  private stepRemove(dev: DeviceNode, irp: Irp | null, disable: boolean, vetoBelow: boolean): boolean {
     switch (this.step) {
       case 0:
         if (!dev.hasFdo) return false;
@@ -423,7 +438,7 @@ export class PnpManager implements EventTarget {
         return true;
       case 1:
         assert(irp !== null, 'remove: no query IRP');
-        if (irp.status !== STATUS_SUCCESS) {
+        if (this.failedBelow(dev, irp, vetoBelow)) {
           // A veto: the removal is cancelled (R5.1, R5.3).
           this.lastStatus = irp.status;
           this.step = 3;
@@ -444,7 +459,7 @@ export class PnpManager implements EventTarget {
     }
   }
 
-  private stepStop(dev: DeviceNode, irp: Irp | null): boolean {
+  private stepStop(dev: DeviceNode, irp: Irp | null, vetoBelow: boolean): boolean {
     switch (this.step) {
       case 0:
         if (dev.status !== 'started') return false;
@@ -453,7 +468,7 @@ export class PnpManager implements EventTarget {
         return true;
       case 1:
         assert(irp !== null, 'stop: no query IRP');
-        if (irp.status !== STATUS_SUCCESS) {
+        if (this.failedBelow(dev, irp, vetoBelow)) {
           this.step = 4;
           this.send(IRP_MN_CANCEL_STOP_DEVICE, dev);
           return true;

@@ -120,6 +120,10 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         ...(a.bufferLength === undefined ? {} : { bufferLength: a.bufferLength }),
       };
     }
+    case 'remove':
+    case 'disable':
+    case 'stop':
+      return a.vetoBelow === true ? { kind: a.do, device, vetoBelow: true } : { kind: a.do, device };
     default:
       return { kind: a.do, device };
   }

@@ -285,6 +285,8 @@ export const actionSchema = z
     timeout: z.number().int().nonnegative().optional(),
     /** `oid`: InformationBufferLength in bytes, to override the size of the value (set) or of the answer (query). */
     bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
+    /** `remove`, `disable`, `stop`: NDIS accepts the query, the bus driver below fails it; PnP cancels (R5.3). */
+    vetoBelow: z.boolean().optional(),
   })
   .superRefine((a, ctx) => {
     if (a.do !== 'shutdown' && a.device === undefined) {
@@ -292,6 +294,13 @@ export const actionSchema = z
         code: 'custom',
         path: ['device'],
         message: `expected a device name for "${a.do}", got nothing`,
+      });
+    }
+    if (a.vetoBelow !== undefined && a.do !== 'remove' && a.do !== 'disable' && a.do !== 'stop') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vetoBelow'],
+        message: `expected vetoBelow only with remove, disable or stop, got it with "${a.do}"`,
       });
     }
     if (a.do === 'oid' && a.oid === undefined) {
