@@ -56,6 +56,7 @@ import {
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import { cancelHangTimer } from './reset.ts';
+import { deferred } from './states.ts';
 import {
   type CM_RESOURCE_LIST,
   CmResourceTypeInterrupt,
@@ -558,8 +559,18 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       return true;
     }
     case 'pause-miniport':
+      // R1.4: a pending pause or restart completes before NDIS pauses.
+      if (deferred(b.state, 'MiniportPause')) return false;
       switch (b.state) {
-        case 'Running':
+        case 'Initializing':
+          return false; // the initialization finishes first
+        case 'Paused':
+        case 'Halted':
+        case 'Shutdown':
+          op.step = 'unbind';
+          return true;
+        default:
+          // Running, or a state the table does not make NDIS wait in.
           // R3.4 (option pauseWaitsForOids): by default a pending OID does not hold up a pause.
           if (n.options.pauseWaitsForOids && (b.oid !== null || b.oidQueue.length > 0)) {
             if (n.trace.on) n.traceNdis(b, 'pause waits for the pending OID request (R3.4)', {});
@@ -567,17 +578,7 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
           }
           callPause(n, b, pauseReasonForRemoval(b));
           return true;
-        case 'Pausing':
-        case 'Restarting':
-        case 'Initializing':
-          return false; // R1.4: wait for the pending operation.
-        case 'Paused':
-        case 'Halted':
-        case 'Shutdown':
-          op.step = 'unbind';
-          return true;
       }
-      return false;
     case 'unbind': {
       for (const bd of b.bindings.slice())
         if (bd.state === 'Paused' && bd.pending === null) unbindBinding(n, bd);

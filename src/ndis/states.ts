@@ -1,6 +1,9 @@
 // The adapter's operational state machine (R1.1, R1.2) as a table: every state
 // lists the events it accepts and where they lead; anything unlisted is a
 // violation. `defer` lists the NDIS operations that must wait in that state (R1.4).
+// What each state permits (R1.7) is checked where the activity enters NDIS:
+// datapath.ts (sends, receives), oid.ts (requests), api/adapter.ts (status
+// indications) and reset.ts (resets).
 
 export const adapterStates = [
   'Halted',
@@ -48,16 +51,8 @@ export const eventCause: Readonly<Record<AdapterEvent, 'ndis' | 'driver'>> = {
 
 export interface StateSpec {
   readonly on: Partial<Readonly<Record<AdapterEvent, AdapterState>>>;
-  /** NDIS operations that wait while the adapter is in this state (R1.4). */
+  /** NDIS operations that wait while the adapter is in this state (R1.4); the teardown asks `deferred`. */
   readonly defer: readonly AdapterEvent[];
-  /** Activities allowed in this state (R1.7). */
-  readonly allows: {
-    readonly sends: boolean;
-    readonly receives: boolean;
-    readonly oids: boolean;
-    readonly status: boolean;
-    readonly reset: boolean;
-  };
 }
 
 const shutdown: Partial<Record<AdapterEvent, AdapterState>> = { MiniportShutdownEx: 'Shutdown' };
@@ -66,39 +61,31 @@ export const adapterTable = {
   Halted: {
     on: { MiniportInitializeEx: 'Initializing' },
     defer: [],
-    allows: { sends: false, receives: false, oids: false, status: false, reset: false },
   },
   Shutdown: {
     // R1.6: terminal until reboot.
     on: {},
     defer: [],
-    allows: { sends: false, receives: false, oids: false, status: false, reset: false },
   },
   Initializing: {
     on: { InitializeSucceeded: 'Paused', InitializeFailed: 'Halted' },
     defer: [],
-    // Status indications are legal once registration attributes are set (R6.16), checked by the DDI.
-    allows: { sends: false, receives: false, oids: false, status: true, reset: false },
   },
   Paused: {
     on: { MiniportRestart: 'Restarting', MiniportHaltEx: 'Halted', ...shutdown },
     defer: [],
-    allows: { sends: true, receives: false, oids: true, status: true, reset: true },
   },
   Restarting: {
     on: { RestartSucceeded: 'Running', RestartFailed: 'Paused', ...shutdown },
     defer: ['MiniportHaltEx', 'MiniportInitializeEx', 'MiniportPause'],
-    allows: { sends: true, receives: true, oids: true, status: true, reset: true },
   },
   Running: {
     on: { MiniportPause: 'Pausing', ...shutdown },
     defer: [],
-    allows: { sends: true, receives: true, oids: true, status: true, reset: true },
   },
   Pausing: {
     on: { PauseCompleted: 'Paused', ...shutdown },
     defer: ['MiniportHaltEx', 'MiniportInitializeEx', 'MiniportPause', 'MiniportRestart'],
-    allows: { sends: true, receives: true, oids: true, status: true, reset: true },
   },
 } as const satisfies Record<AdapterState, StateSpec>;
 
