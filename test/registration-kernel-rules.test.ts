@@ -36,6 +36,7 @@ import {
   OID_GEN_MEDIA_CONNECT_STATUS,
   oidRequestData,
 } from '../src/index.ts';
+import type { NdisOptions } from '../src/ndis/ndis.ts';
 import { NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import { ChoiceSite, RandomStrategy, type Strategy } from '../src/sim/choice.ts';
 import { after, type Hooks, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
@@ -48,7 +49,11 @@ import { ns, testWorld } from './helpers/world.ts';
  * and runs 500 ms. The scripted DriverEntry returns what NdisMRegisterMiniportDriver
  * returned when registration fails, so the status DriverEntry returns is recorded.
  */
-function register(name: string, edit: (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) => void) {
+function register(
+  name: string,
+  edit: (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) => void,
+  ndis: Partial<NdisOptions> = {},
+) {
   const drv = scriptedDriver(name, { characteristics: edit });
   const statuses: number[] = [];
   const mod: DriverModule = {
@@ -67,7 +72,7 @@ function register(name: string, edit: (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) 
   const w = testWorld({
     drivers: [mod],
     devices: [{ name: 'nic0', driver: name }],
-    options: { verifier: 'collect' },
+    options: { verifier: 'collect', ndis },
   });
   const r = w.run(500 * ns.ms);
   assert.equal(statuses.length, 1, `${name}: DriverEntry runs once`);
@@ -118,13 +123,23 @@ test('R2.1: a device whose driver fails DriverEntry shows Code 37, or Code 3 for
   );
 });
 
-test('R4.1, R2.2: MiniportCheckForHangEx without MiniportResetEx is refused with BAD_CHARACTERISTICS and no adapter; with it, accepted', () => {
+test('R4.1, R2.2: MiniportCheckForHangEx without MiniportResetEx is a missing required handler (BAD_CHARACTERISTICS, or FAILURE with missingHandlerStatus) and no adapter; with it, accepted', () => {
   const hang = () => false;
   const refused = register('hang-no-reset', (c) => {
     c.CheckForHangHandlerEx = hang;
     c.ResetHandlerEx = null;
   });
   assertRefused(refused, NDIS_STATUS_BAD_CHARACTERISTICS, 'CheckForHang alone');
+  // A reset handler is then a required one: option missingHandlerStatus decides the status.
+  const failure = register(
+    'hang-no-reset-failure',
+    (c) => {
+      c.CheckForHangHandlerEx = hang;
+      c.ResetHandlerEx = null;
+    },
+    { missingHandlerStatus: 'failure' },
+  );
+  assertRefused(failure, NDIS_STATUS_FAILURE, 'CheckForHang alone, missingHandlerStatus failure');
   // Both present, or neither (CheckForHang is optional): accepted.
   assertAccepted(
     register('hang-and-reset', (c) => {

@@ -75,8 +75,9 @@ function checkCharacteristics(
   const missingStatus = missing === 'failure' ? NDIS_STATUS_FAILURE : NDIS_STATUS_BAD_CHARACTERISTICS;
   const missingName = missingHandler(c);
   if (missingName !== null) return { status: missingStatus, why: `${missingName} is missing` };
+  // ResetHandlerEx is required once CheckForHangHandlerEx is there: a missing required handler too.
   if (typeof c.CheckForHangHandlerEx === 'function' && typeof c.ResetHandlerEx !== 'function') {
-    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
+    return { status: missingStatus, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
   }
   if ((c.DirectOidRequestHandler == null) !== (c.CancelDirectOidRequestHandler == null)) {
     return {
