@@ -68,6 +68,15 @@ export {
   NdisSetTimerObject,
   NdisStallExecution,
 } from './ndis/api/kernel.ts';
+export {
+  LOCK_STATE_EX,
+  NDIS_RW_LOCK_EX,
+  NdisAcquireRWLockRead,
+  NdisAcquireRWLockWrite,
+  NdisAllocateRWLock,
+  NdisFreeRWLock,
+  NdisReleaseRWLock,
+} from './ndis/api/rwlock.ts';
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';

@@ -5,6 +5,7 @@ import { InternalError } from '../errors.ts';
 import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
+import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
 import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
@@ -102,6 +103,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly configurations: NdisConfiguration[] = [];
   readonly ioSpaces: NDIS_IO_SPACE[] = [];
   readonly pools: NblPool[] = [];
+  /** Read/write locks allocated with the adapter handle and not freed yet (R2.10). */
+  readonly rwLocks: NDIS_RW_LOCK_EX[] = [];
 
   readonly bindings: Binding[] = [];
 

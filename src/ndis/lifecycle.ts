@@ -418,6 +418,7 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   const left: string[] = [];
   if (b.pools.length > 0) left.push(`${b.pools.length} NBL pool(s) (NdisFreeNetBufferListPool)`);
   if (b.ioSpaces.length > 0) left.push(`${b.ioSpaces.length} mapped I/O space(s) (NdisMUnmapIoSpace)`);
+  if (b.rwLocks.length > 0) left.push(`${b.rwLocks.length} read/write lock(s) (NdisFreeRWLock)`);
   if (left.length === 0) return;
   n.verifier.report(
     'NdisSim_ResourceNotFreed',

@@ -584,7 +584,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     spec: ['R8.4', 'R8.7', 'R8.10'],
     summary:
       'A timer was freed while set, or a spin lock while held, or an object was used after it was freed.',
-    ddis: ['NdisFreeTimerObject', 'NdisFreeSpinLock'],
+    ddis: ['NdisFreeTimerObject', 'NdisFreeSpinLock', 'NdisFreeRWLock'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x07) },
     source: spec,
     fatal: false,
@@ -604,8 +604,14 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool) or I/O space still mapped (NdisMUnmapIoSpace).',
-    ddis: ['MiniportHaltEx', 'MiniportInitializeEx', 'NdisFreeNetBufferListPool', 'NdisMUnmapIoSpace'],
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), I/O space still mapped (NdisMUnmapIoSpace) or a read/write lock of the adapter handle not freed (NdisFreeRWLock).',
+    ddis: [
+      'MiniportHaltEx',
+      'MiniportInitializeEx',
+      'NdisFreeNetBufferListPool',
+      'NdisMUnmapIoSpace',
+      'NdisFreeRWLock',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
     source: spec,
     fatal: false,
@@ -731,7 +737,12 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.14'],
     summary: 'A DISPATCH_LEVEL flag did not state the IRQL the caller was at.',
-    ddis: ['NdisMIndicateReceiveNetBufferLists', 'NdisMSendNetBufferListsComplete'],
+    ddis: [
+      'NdisMIndicateReceiveNetBufferLists',
+      'NdisMSendNetBufferListsComplete',
+      'NdisAcquireRWLockRead',
+      'NdisAcquireRWLockWrite',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x0d) },
     source: spec,
     fatal: false,
@@ -790,6 +801,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x20) },
     source: spec,
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_RWLockMisuse',
+    origin: 'ndis-sim',
+    spec: ['R8.10', 'R8.11'],
+    summary:
+      'A read/write lock was misused: read promoted to write on one processor, taken against a holder that cannot let go (a deadlock), released with a LOCK_STATE_EX that does not hold it or on another processor, or acquired with a LOCK_STATE_EX still in use.',
+    ddis: ['NdisAcquireRWLockRead', 'NdisAcquireRWLockWrite', 'NdisReleaseRWLock'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2b) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisacquirerwlockwrite.md',
     fatal: false,
   },
   {

@@ -2,6 +2,7 @@
 // driver is the scriptable SimNic miniport with one realistic mistake. See index.ts.
 
 import {
+  LOCK_STATE_EX,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
@@ -11,22 +12,28 @@ import {
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_RAISE_IRQL_TO_DISPATCH,
+  type NDIS_RW_LOCK_EX,
+  NDIS_RWL_AT_DISPATCH_LEVEL,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAcquireRWLockRead,
+  NdisAcquireRWLockWrite,
   NdisAcquireSpinLock,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateRWLock,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeIoWorkItem,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeRWLock,
   NdisFreeTimerObject,
   NdisMDeregisterInterruptEx,
   NdisMIndicateStatusEx,
@@ -40,6 +47,7 @@ import {
   NdisOpenConfigurationEx,
   NdisQueueIoWorkItem,
   NdisReadRegisterUlong,
+  NdisReleaseRWLock,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
   NdisStallExecution,
@@ -341,6 +349,36 @@ export const galleryA: readonly GalleryEntry[] = [
         },
       },
       'buggy: cancels a periodic timer at DISPATCH_LEVEL',
+    ),
+  },
+  {
+    rule: 'NdisSim_RWLockMisuse',
+    mistake:
+      'A timer callback looks up the multicast table under the read lock and, finding an entry stale, calls the helper that rewrites it under the write lock: NDIS_RW_LOCK_EX does not promote.',
+    driver: galleryDriver(
+      'bad-rwlock-promotion',
+      {
+        initialize: (a) => {
+          const lock = NdisAllocateRWLock(a.handle);
+          if (lock === null) return NDIS_STATUS_FAILURE;
+          a.state.rw = lock;
+          const rewrite = () => {
+            const w = new LOCK_STATE_EX();
+            NdisAcquireRWLockWrite(lock, w, NDIS_RWL_AT_DISPATCH_LEVEL);
+            a.state.table = [];
+            NdisReleaseRWLock(lock, w);
+          };
+          after(a, 500, () => {
+            const r = new LOCK_STATE_EX();
+            NdisAcquireRWLockRead(lock, r, NDIS_RWL_AT_DISPATCH_LEVEL);
+            rewrite();
+            NdisReleaseRWLock(lock, r);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => NdisFreeRWLock(a.state.rw as NDIS_RW_LOCK_EX),
+      },
+      'buggy: asks for write access while it holds the read lock',
     ),
   },
   {
