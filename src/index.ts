@@ -69,6 +69,15 @@ export {
   NdisStallExecution,
 } from './ndis/api/kernel.ts';
 export {
+  type ALLOCATE_FUNCTION,
+  type FREE_FUNCTION,
+  NdisAllocateFromNPagedLookasideList,
+  NdisDeleteNPagedLookasideList,
+  NdisFreeToNPagedLookasideList,
+  NdisInitializeNPagedLookasideList,
+  NPAGED_LOOKASIDE_LIST,
+} from './ndis/api/lookaside.ts';
+export {
   LOCK_STATE_EX,
   NDIS_RW_LOCK_EX,
   NdisAcquireRWLockRead,
