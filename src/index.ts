@@ -13,6 +13,7 @@ export {
   type NDIS_CONFIGURATION_OBJECT,
   type NDIS_CONFIGURATION_PARAMETER,
   NdisCloseConfiguration,
+  NdisMGetDeviceProperty,
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
   NdisMPauseComplete,

@@ -8,6 +8,7 @@ import { ms, rawTimer, spinLock } from '../src/drivers/buggy/kit.ts';
 import { linkStateIndication } from '../src/drivers/common.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
+  CmResourceTypeMemory,
   type NDIS_HANDLE,
   type NDIS_IO_WORKITEM_FUNCTION,
   NDIS_LOWER_IRQL,
@@ -208,8 +209,9 @@ test('R2.4: mapping registers or registering the interrupt before the registrati
         const init = c.InitializeHandlerEx;
         c.InitializeHandlerEx = (handle, ctx, params) => {
           // Claims the hardware first, as a driver that sets its attributes late would.
-          const mem = params.AllocatedResources!.PartialDescriptors[0]! as { Start: number };
-          if (early === 'NdisMMapIoSpace') NdisMMapIoSpace(handle, mem.Start, 16);
+          const mem = params.AllocatedResources!.PartialDescriptors[0]!;
+          if (early === 'NdisMMapIoSpace' && mem.Type === CmResourceTypeMemory)
+            NdisMMapIoSpace(handle, mem.u.Memory.Start, 16);
           else NdisMRegisterInterruptEx(handle, null, idleInterrupt());
           return init(handle, ctx, params);
         };

@@ -324,7 +324,7 @@ export function simnicMiniport(
       InterfaceType: NdisInterfacePci,
     });
     if (s === NDIS_STATUS_SUCCESS) {
-      const mapped = NdisMMapIoSpace(handle, mem.Start, mem.Length);
+      const mapped = NdisMMapIoSpace(handle, mem.u.Memory.Start, mem.u.Memory.Length);
       if (mapped.VirtualAddress !== null) Object.assign(a, registers(mapped.VirtualAddress));
       s = mapped.Status;
     }

@@ -19,6 +19,12 @@ import {
   NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER,
 } from './generated/rules.ts';
 import {
+  CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
+  CM_RESOURCE_MEMORY_READ_WRITE,
+  CmResourceShareDeviceExclusive,
+  CmResourceShareShared,
+  CmResourceTypeInterrupt,
+  CmResourceTypeMemory,
   IRP_MN_CANCEL_REMOVE_DEVICE,
   IRP_MN_CANCEL_STOP_DEVICE,
   IRP_MN_QUERY_PNP_DEVICE_STATE,
@@ -57,12 +63,7 @@ import {
 import type { Ndis } from './ndis.ts';
 import { cancelHangTimer } from './reset.ts';
 import { deferred } from './states.ts';
-import {
-  type CM_RESOURCE_LIST,
-  CmResourceTypeInterrupt,
-  CmResourceTypeMemory,
-  type NDIS_MINIPORT_INIT_PARAMETERS,
-} from './types.ts';
+import type { NDIS_MINIPORT_INIT_PARAMETERS, NDIS_RESOURCE_LIST } from './types.ts';
 
 /**
  * Runs one step of the adapter's current PnP operation. NDIS does each step in a
@@ -296,13 +297,37 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
   }
 }
 
-function resourcesOf(b: MiniportBlock): CM_RESOURCE_LIST | null {
+/**
+ * The device's raw resources as NDIS hands them over (NDIS_RESOURCE_LIST): its register
+ * window, then its interrupt, a level-sensitive line that any CPU may take.
+ */
+export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
   const r = b.dev.resources;
   if (r === null) return null;
+  const memory = { Start: r.memoryBase, Length: r.memoryLength };
   return {
+    Version: 1,
+    Revision: 1,
+    Count: 2,
     PartialDescriptors: [
-      { Type: CmResourceTypeMemory, Start: r.memoryBase, Length: r.memoryLength },
-      { Type: CmResourceTypeInterrupt, Level: r.line.vector, Vector: r.line.vector },
+      {
+        Type: CmResourceTypeMemory,
+        ShareDisposition: CmResourceShareDeviceExclusive,
+        Flags: CM_RESOURCE_MEMORY_READ_WRITE,
+        u: { Memory: memory, Generic: memory },
+      },
+      {
+        Type: CmResourceTypeInterrupt,
+        ShareDisposition: CmResourceShareShared,
+        Flags: CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
+        u: {
+          Interrupt: {
+            Level: r.line.vector,
+            Vector: r.line.vector,
+            Affinity: 2 ** b.ndis.kernel.cpuCount - 1,
+          },
+        },
+      },
     ],
   };
 }

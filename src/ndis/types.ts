@@ -6,6 +6,7 @@
 //   `Type` and `Revision` of an NDIS_OBJECT_HEADER are checked where NDIS checks them.
 // - Handles are opaque objects issued by NDIS; the model rejects anything else.
 
+import type { CmResourceTypeInterrupt, CmResourceTypeMemory } from './generated/status.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 
 export type NDIS_STATUS = number;
@@ -14,6 +15,7 @@ export type BOOLEAN = boolean;
 export type ULONG = number;
 export type UINT = number;
 export type UCHAR = number;
+export type USHORT = number;
 export type NDIS_OID = number;
 
 /** An opaque handle issued by NDIS (driver, adapter, timer, work item, interrupt, configuration). */
@@ -38,22 +40,63 @@ export interface NDIS_MINIPORT_INIT_PARAMETERS {
   Header: NDIS_OBJECT_HEADER;
   Flags: ULONG;
   /** The hardware resources PnP assigned: memory ranges and the interrupt. */
-  AllocatedResources: CM_RESOURCE_LIST | null;
+  AllocatedResources: NDIS_RESOURCE_LIST | null;
   IfIndex: ULONG;
   NetLuid: number;
 }
 
-export interface CM_RESOURCE_LIST {
+/**
+ * NDIS_RESOURCE_LIST, ndis.h's name for wdm.h's CM_PARTIAL_RESOURCE_LIST: the raw
+ * resources of the device. Count is the number of PartialDescriptors.
+ */
+export interface NDIS_RESOURCE_LIST {
+  Version: USHORT;
+  Revision: USHORT;
+  Count: ULONG;
   PartialDescriptors: CM_PARTIAL_RESOURCE_DESCRIPTOR[];
 }
 
+/**
+ * One resource, with its C union `u`: a memory range in `u.Memory` (and `u.Generic`,
+ * the same storage), an interrupt in `u.Interrupt`. A PHYSICAL_ADDRESS Start is a plain
+ * number (its QuadPart).
+ */
 export type CM_PARTIAL_RESOURCE_DESCRIPTOR =
-  | { Type: typeof CmResourceTypeMemory; Start: number; Length: number }
-  | { Type: typeof CmResourceTypeInterrupt; Level: number; Vector: number };
+  | {
+      Type: typeof CmResourceTypeMemory;
+      ShareDisposition: UCHAR;
+      Flags: USHORT;
+      u: { Memory: CM_MEMORY_RANGE; Generic: CM_MEMORY_RANGE };
+    }
+  | {
+      Type: typeof CmResourceTypeInterrupt;
+      ShareDisposition: UCHAR;
+      Flags: USHORT;
+      u: { Interrupt: { Level: ULONG; Vector: ULONG; Affinity: number } };
+    };
 
-/** CM_RESOURCE_TYPE values (wdm.h). */
-export const CmResourceTypeInterrupt = 2;
-export const CmResourceTypeMemory = 3;
+export interface CM_MEMORY_RANGE {
+  Start: number;
+  Length: ULONG;
+}
+
+/** wdm.h's CM_RESOURCE_LIST, what NdisMGetDeviceProperty returns: one full descriptor per bus. */
+export interface CM_RESOURCE_LIST {
+  Count: ULONG;
+  List: CM_FULL_RESOURCE_DESCRIPTOR[];
+}
+
+export interface CM_FULL_RESOURCE_DESCRIPTOR {
+  /** INTERFACE_TYPE: PCIBus for a SimNic. */
+  InterfaceType: number;
+  BusNumber: ULONG;
+  PartialResourceList: NDIS_RESOURCE_LIST;
+}
+
+/** A DEVICE_OBJECT, which NdisMGetDeviceProperty's page calls a handle opaque to the miniport. */
+export interface DEVICE_OBJECT {
+  readonly __ndisHandle: 'DEVICE_OBJECT';
+}
 
 export interface NDIS_MINIPORT_PAUSE_PARAMETERS {
   Header: NDIS_OBJECT_HEADER;

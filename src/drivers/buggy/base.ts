@@ -248,7 +248,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     if (s !== NDIS_STATUS_SUCCESS) return s;
     const mem = params.AllocatedResources?.PartialDescriptors.find((d) => d.Type === CmResourceTypeMemory);
     if (mem !== undefined && mem.Type === CmResourceTypeMemory) {
-      const m = NdisMMapIoSpace(handle, mem.Start, mem.Length);
+      const m = NdisMMapIoSpace(handle, mem.u.Memory.Start, mem.u.Memory.Length);
       a.space = m.VirtualAddress;
       const r = NdisMRegisterInterruptEx(handle, a, {
         Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },

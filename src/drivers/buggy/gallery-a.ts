@@ -2,11 +2,13 @@
 // driver is the scriptable SimNic miniport with one realistic mistake. See index.ts.
 
 import {
+  CmResourceTypeMemory,
   LOCK_STATE_EX,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
+  type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
@@ -550,10 +552,9 @@ export const galleryA: readonly GalleryEntry[] = [
           return NDIS_STATUS_SUCCESS;
         },
         restart: (a) => {
-          const params = a.state.params as {
-            AllocatedResources: { PartialDescriptors: { Start: number }[] };
-          };
-          NdisMMapIoSpace(a.handle, params.AllocatedResources.PartialDescriptors[0]!.Start, 16);
+          const params = a.state.params as NDIS_MINIPORT_INIT_PARAMETERS;
+          const mem = params.AllocatedResources!.PartialDescriptors[0]!;
+          if (mem.Type === CmResourceTypeMemory) NdisMMapIoSpace(a.handle, mem.u.Memory.Start, 16);
           return NDIS_STATUS_SUCCESS;
         },
       },

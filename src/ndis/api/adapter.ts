@@ -3,6 +3,7 @@
 // (handle, IRQL, state) and then delegates to the block's procedures.
 
 import { NotModelledError } from '../../errors.ts';
+import type { DeviceNode } from '../../pnp/pnp.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { type Binding, OidSourceHandle } from '../binding.ts';
@@ -42,12 +43,15 @@ import {
   NdisParameterMultiString,
   NdisParameterString,
   NdisProcessorAmd64,
+  PCIBus,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
+  CM_RESOURCE_LIST,
+  DEVICE_OBJECT,
   NDIS_HANDLE,
   NDIS_LINK_STATE,
   NDIS_MINIPORT_ADAPTER_ATTRIBUTES,
@@ -77,6 +81,7 @@ const irql = {
   NdisMUnmapIoSpace: ddiIrql.NdisMUnmapIoSpace!,
   NdisReadRegisterUlong: ddiIrql.NdisReadRegisterUlong!,
   NdisWriteRegisterUlong: ddiIrql.NdisWriteRegisterUlong!,
+  NdisMGetDeviceProperty: ddiIrql.NdisMGetDeviceProperty!,
 };
 
 // ----------------------------------------------------------- attributes
@@ -387,6 +392,67 @@ export function NdisMIndicateStatusEx(
   }
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
   indicateToProtocols(n, b, code, StatusIndication.StatusBuffer, StatusIndication, to);
+}
+
+// -------------------------------------------------------- device objects
+
+/** A DEVICE_OBJECT handle: the devnode's PDO, or the FDO NDIS made for the adapter. */
+class DeviceObject implements DEVICE_OBJECT {
+  readonly __ndisHandle = 'DEVICE_OBJECT';
+  constructor(
+    /** For traces and debugging: which object of which device. */
+    readonly name: string,
+  ) {}
+}
+
+/** One PDO per devnode, kept across the FDOs that come and go on it; one FDO per adapter. */
+const pdos = new WeakMap<DeviceNode, DeviceObject>();
+const fdos = new WeakMap<MiniportBlock, DeviceObject>();
+
+/**
+ * VOID NdisMGetDeviceProperty(MiniportAdapterHandle, *PhysicalDeviceObject,
+ * *FunctionalDeviceObject, *NextDeviceObject, *AllocatedResources,
+ * *AllocatedResourcesTranslated). PASSIVE. The device objects are opaque handles; the
+ * next object below NDIS's FDO is the PDO (the model has no lower filter). The
+ * resource lists are CM_RESOURCE_LISTs with one PCI bus descriptor, null for a device
+ * without hardware; the HAL's translation leaves the model's addresses as they are.
+ */
+export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
+  PhysicalDeviceObject: DEVICE_OBJECT;
+  FunctionalDeviceObject: DEVICE_OBJECT;
+  NextDeviceObject: DEVICE_OBJECT;
+  AllocatedResources: CM_RESOURCE_LIST | null;
+  AllocatedResourcesTranslated: CM_RESOURCE_LIST | null;
+} {
+  const ddi = 'NdisMGetDeviceProperty';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMGetDeviceProperty, ddi, b.name);
+  stale(b, ddi);
+  let pdo = pdos.get(b.dev);
+  if (pdo === undefined) {
+    pdo = new DeviceObject(`PDO of ${b.dev.instanceId}`);
+    pdos.set(b.dev, pdo);
+  }
+  let fdo = fdos.get(b);
+  if (fdo === undefined) {
+    fdo = new DeviceObject(`FDO of ${b.name}`);
+    fdos.set(b, fdo);
+  }
+  const full = (): CM_RESOURCE_LIST | null => {
+    const partial = life.resourcesOf(b);
+    return partial === null
+      ? null
+      : { Count: 1, List: [{ InterfaceType: PCIBus, BusNumber: 0, PartialResourceList: partial }] };
+  };
+  if (n.trace.on) n.traceDdi(ddi, b, {});
+  return {
+    PhysicalDeviceObject: pdo,
+    FunctionalDeviceObject: fdo,
+    NextDeviceObject: pdo,
+    AllocatedResources: full(),
+    AllocatedResourcesTranslated: full(),
+  };
 }
 
 // -------------------------------------------------------------- error log

@@ -1,0 +1,110 @@
+// The resources NDIS hands a miniport, in the shapes of ndis.h and wdm.h: the
+// NDIS_RESOURCE_LIST of MiniportInitializeEx (a CM_PARTIAL_RESOURCE_LIST whose
+// descriptors carry the C union `u`), and NdisMGetDeviceProperty's device objects and
+// CM_RESOURCE_LISTs.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
+  CmResourceShareDeviceExclusive,
+  CmResourceTypeInterrupt,
+  CmResourceTypeMemory,
+  type NDIS_MINIPORT_INIT_PARAMETERS,
+  NDIS_STATUS_SUCCESS,
+  NdisMGetDeviceProperty,
+  PCIBus,
+} from '../src/index.ts';
+import { after, scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+type Property = ReturnType<typeof NdisMGetDeviceProperty>;
+
+/** Runs nic0 with `cpus` CPUs; records the init parameters and NdisMGetDeviceProperty of every initialization. */
+function seen(cpus: number, hardware: 'simnic' | 'none' = 'simnic', then: 'stop' | 'remove' | null = null) {
+  const inits: NDIS_MINIPORT_INIT_PARAMETERS[] = [];
+  const props: Property[] = [];
+  const drv = scriptedDriver(`res-${cpus}-${hardware}-${then}`, {
+    characteristics: (c) => {
+      const init = c.InitializeHandlerEx;
+      c.InitializeHandlerEx = (handle, ctx, params) => {
+        inits.push(params);
+        props.push(NdisMGetDeviceProperty(handle));
+        return init(handle, ctx, params);
+      };
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name, hardware }],
+    options: { cpus },
+    actions:
+      then === null
+        ? []
+        : [
+            { atNs: 300 * ns.ms, action: { kind: then, device: 'nic0' } },
+            ...(then === 'remove'
+              ? [{ atNs: 600 * ns.ms, action: { kind: 'start' as const, device: 'nic0' } }]
+              : []),
+          ],
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  return { inits, props };
+}
+
+test('MiniportInitializeEx gets an NDIS_RESOURCE_LIST: Count descriptors, the register window in u.Memory (the same storage as u.Generic), the interrupt in u.Interrupt with an affinity of every CPU', () => {
+  for (const cpus of [1, 2, 4]) {
+    const list = seen(cpus).inits[0]!.AllocatedResources!;
+    assert.equal(list.Count, list.PartialDescriptors.length);
+    const [mem, irq] = list.PartialDescriptors;
+    assert.ok(mem!.Type === CmResourceTypeMemory && irq!.Type === CmResourceTypeInterrupt);
+    assert.equal(mem.ShareDisposition, CmResourceShareDeviceExclusive);
+    assert.deepEqual(mem.u.Memory, { Start: 0xf0000000, Length: 256 });
+    assert.equal(mem.u.Generic, mem.u.Memory, 'one union, two names');
+    assert.equal(irq.Flags, CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE);
+    assert.deepEqual(irq.u.Interrupt, { Level: 16, Vector: 16, Affinity: 2 ** cpus - 1 });
+  }
+  assert.equal(seen(2, 'none').inits[0]!.AllocatedResources, null);
+});
+
+test('NdisMGetDeviceProperty: opaque PDO and FDO, the PDO next below the FDO; raw and translated CM_RESOURCE_LISTs of one PCI descriptor holding the init list; a stop keeps both objects, a removal deletes the FDO only', () => {
+  const { inits, props } = seen(2, 'simnic', 'stop');
+  assert.equal(props.length, 2, 'the stop initializes the adapter again');
+  const [first, second] = props as [Property, Property];
+  assert.equal(first.NextDeviceObject, first.PhysicalDeviceObject);
+  assert.notEqual(first.FunctionalDeviceObject, first.PhysicalDeviceObject);
+  assert.equal(second.PhysicalDeviceObject, first.PhysicalDeviceObject);
+  assert.equal(second.FunctionalDeviceObject, first.FunctionalDeviceObject);
+  const removed = seen(2, 'simnic', 'remove').props as [Property, Property];
+  assert.equal(removed.length, 2, 'the start after the removal initializes a new FDO');
+  assert.equal(removed[1].PhysicalDeviceObject, removed[0].PhysicalDeviceObject);
+  assert.notEqual(removed[1].FunctionalDeviceObject, removed[0].FunctionalDeviceObject);
+  for (const list of [first.AllocatedResources!, first.AllocatedResourcesTranslated!]) {
+    assert.equal(list.Count, 1);
+    assert.equal(list.List[0]!.InterfaceType, PCIBus);
+    assert.deepEqual(list.List[0]!.PartialResourceList, inits[0]!.AllocatedResources);
+  }
+  assert.notEqual(first.AllocatedResources, first.AllocatedResourcesTranslated);
+  const none = seen(2, 'none').props[0]!;
+  assert.equal(none.AllocatedResources, null);
+  assert.equal(none.AllocatedResourcesTranslated, null);
+});
+
+test('NdisMGetDeviceProperty is PASSIVE only: from a timer DPC it is Irql_Miniport_Driver_Function', () => {
+  const drv = scriptedDriver('res-dpc', {
+    restart: (a) => {
+      after(a, 10, (x) => NdisMGetDeviceProperty(x.handle));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const r = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { verifier: 'collect' },
+  }).run(1 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['Irql_Miniport_Driver_Function', 'NdisMGetDeviceProperty']],
+  );
+});
