@@ -16,10 +16,12 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_STATUS,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisFreeTimerObject,
   NdisInterfacePci,
   NdisMDeregisterMiniportDriver,
@@ -33,12 +35,14 @@ import {
 interface Adapter {
   handle: NDIS_HANDLE;
   timer: NDIS_HANDLE | null;
+  /** The SurpriseRemoved notification came: requests are refused (R5.7). */
+  removed: boolean;
 }
 
 const mac = [2, 0, 0, 0, 0, 1];
 
 function initialize(handle: NDIS_HANDLE): NDIS_STATUS {
-  const a: Adapter = { handle, timer: null };
+  const a: Adapter = { handle, timer: null, removed: false };
   NdisMSetMiniportAttributes(handle, {
     Header: {
       Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
@@ -100,11 +104,14 @@ function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_ST
       if (a.timer !== null) NdisSetTimerObject(a.timer, -10_000, 0, a);
       return NDIS_STATUS_SUCCESS;
     },
-    OidRequestHandler: () => NDIS_STATUS_NOT_SUPPORTED,
+    OidRequestHandler: (ctx) =>
+      (ctx as Adapter).removed ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_NOT_SUPPORTED,
     SendNetBufferListsHandler: () => {},
     ReturnNetBufferListsHandler: () => {},
     CancelSendHandler: () => {},
-    DevicePnPEventNotifyHandler: () => {},
+    DevicePnPEventNotifyHandler: (ctx, ev) => {
+      if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved) (ctx as Adapter).removed = true;
+    },
     ShutdownHandlerEx: () => {},
     CancelOidRequestHandler: () => {},
   });

@@ -50,3 +50,16 @@ test('device(), nic() and an action name the device they did not find, and the d
   w.at(1 * ns.ms, { kind: 'start', device: 'nic9' });
   usage(() => w.run(1 * ns.s), /^World\.at\(start\): no device named 'nic9'/);
 });
+
+test("the benchmark's lifecycle driver is a clean one: its lifecycle ends at Code 43 with no violation and no warning (it heeds R5.7), so the bench measures no reporting", () => {
+  const w = new World();
+  w.addDriver(lifecycleNic);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual(r.warnings, []);
+  assert.equal(w.device('nic0').problem, 43);
+});

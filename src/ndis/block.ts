@@ -119,7 +119,8 @@ export class MiniportBlock implements NDIS_HANDLE {
    * should complete with NDIS_STATUS_NOT_ACCEPTED; the first send and the first request
    * that do not are a warning each.
    */
-  removalNotified: { sends: Set<NblImpl>; oid: OidRecord | null; warned: 0 | 1 | 2 | 3 } | null = null;
+  removalNotified: { sends: ReadonlySet<NblImpl>; oid: OidRecord | null; warned: 0 | 1 | 2 | 3 } | null =
+    null;
   sendsPendingSinceNs = 0;
   lastSendCompletionNs = 0;
   sendWatch: SendWatch | null = null;

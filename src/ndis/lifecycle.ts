@@ -60,9 +60,10 @@ import {
   NdisShutdownPowerOff,
   PNP_DEVICE_FAILED,
 } from './generated/status.ts';
+import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { cancelHangTimer } from './reset.ts';
-import { deferred } from './states.ts';
+import { statesDeferring } from './states.ts';
 import type { NDIS_MINIPORT_INIT_PARAMETERS, NDIS_RESOURCE_LIST } from './types.ts';
 
 /**
@@ -140,6 +141,12 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
   n.kick(b);
 }
 
+/** R1.4: the states in which NDIS holds back MiniportPause (the state table's defer lists). */
+const pauseDeferredIn = statesDeferring('MiniportPause');
+
+/** The sends in the miniport at a SurpriseRemoved notification, when there are none. */
+const noSends: ReadonlySet<NblImpl> = new Set();
+
 function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
   b.surpriseRemoved = true;
   b.pnpState = 'SurpriseRemoved';
@@ -148,7 +155,8 @@ function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
   if (protocolsFirst) notifyProtocolsOfRemoval(n, b);
   if (b.initialized && b.state !== 'Halted') {
     devicePnPEventNotify(n, b, NdisDevicePnPEventSurpriseRemoved);
-    b.removalNotified = { sends: new Set(b.inFlight), oid: b.oid, warned: 0 };
+    const sends = b.inFlight.size === 0 ? noSends : new Set(b.inFlight);
+    b.removalNotified = { sends, oid: b.oid, warned: 0 };
   }
   const op = beginTeardown(n, b, 'surprise-removal');
   if (op !== null && protocolsFirst && op.step === 'notify') op.step = 'pause-protocols';
@@ -586,7 +594,7 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
     }
     case 'pause-miniport':
       // R1.4: a pending pause or restart completes before NDIS pauses.
-      if (deferred(b.state, 'MiniportPause')) return false;
+      if (pauseDeferredIn.has(b.state)) return false;
       switch (b.state) {
         case 'Initializing':
           return false; // the initialization finishes first
@@ -825,17 +833,14 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
 
 /** MiniportDevicePnPEventNotify at PASSIVE; `info` is a ULONG at InformationBuffer, if any. */
 function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number, info: number | null = null): void {
-  const args: Record<string, unknown> = { DevicePnPEvent: NDIS_DEVICE_PNP_EVENT_NAMES[event] ?? event };
-  if (info !== null && event === NdisDevicePnPEventPowerProfileChanged)
-    args.PowerProfile =
-      info === NdisPowerProfileAcOnLine ? 'NdisPowerProfileAcOnLine' : 'NdisPowerProfileBattery';
-  const f = n.enter(
-    b,
-    b.driver.name,
-    'MiniportDevicePnPEventNotify',
-    Irql.Passive,
-    n.trace.on ? args : undefined,
-  );
+  let args: Record<string, unknown> | undefined;
+  if (n.trace.on) {
+    args = { DevicePnPEvent: NDIS_DEVICE_PNP_EVENT_NAMES[event] ?? event };
+    if (info !== null && event === NdisDevicePnPEventPowerProfileChanged)
+      args.PowerProfile =
+        info === NdisPowerProfileAcOnLine ? 'NdisPowerProfileAcOnLine' : 'NdisPowerProfileBattery';
+  }
+  const f = n.enter(b, b.driver.name, 'MiniportDevicePnPEventNotify', Irql.Passive, args);
   try {
     b.driver.chars.DevicePnPEventNotifyHandler(b.context, {
       Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },

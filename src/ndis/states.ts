@@ -124,3 +124,8 @@ export function transition(state: AdapterState, event: AdapterEvent): AdapterSta
 export function deferred(state: AdapterState, event: AdapterEvent): boolean {
   return (adapterTable[state] as StateSpec).defer.includes(event);
 }
+
+/** The states that defer `event`, from the table, for a check on the hot path. */
+export function statesDeferring(event: AdapterEvent): ReadonlySet<AdapterState> {
+  return new Set(adapterStates.filter((s) => deferred(s, event)));
+}
