@@ -32,6 +32,7 @@ import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
 import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
+import { limits } from './sim/limits.ts';
 import { Machine } from './sim/machine.ts';
 import type { EventTarget } from './sim/queue.ts';
 import { noTraffic, type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
@@ -43,6 +44,8 @@ export interface WorldOptions {
   cpus: number;
   /** Record the trace (off in the explorer's hot loop). */
   trace: boolean;
+  /** The most trace events kept; past it the oldest go (default limits.traceEventsMax). */
+  traceMax: number;
   verifier: VerifierMode;
   ndis: Partial<NdisOptions>;
   /** Answers the choice door; default: seeded random. */
@@ -57,6 +60,7 @@ export const defaultWorldOptions: WorldOptions = {
   seed: 1,
   cpus: 2,
   trace: true,
+  traceMax: limits.traceEventsMax,
   verifier: 'bugcheck',
   ndis: {},
   strategy: null,
@@ -173,6 +177,7 @@ export class World implements EventTarget {
       seed: options.seed ?? d.seed,
       cpus: options.cpus ?? d.cpus,
       trace: options.trace ?? d.trace,
+      traceMax: options.traceMax ?? d.traceMax,
       verifier: options.verifier ?? d.verifier,
       ndis: options.ndis ?? d.ndis,
       strategy: options.strategy ?? d.strategy,
@@ -183,13 +188,17 @@ export class World implements EventTarget {
       throw new NdisSimUsageError(
         `new World: cpus must be a whole number from 1 to 64, got ${String(o.cpus)}`,
       );
+    if (!Number.isSafeInteger(o.traceMax) || o.traceMax < 1)
+      throw new NdisSimUsageError(
+        `new World: traceMax must be a whole number from 1 up, got ${String(o.traceMax)}`,
+      );
     if (!Number.isSafeInteger(o.seed) || o.seed < 0)
       throw new NdisSimUsageError(`new World: seed must be a whole number from 0 up, got ${String(o.seed)}`);
     this.options = o;
     const strategy = o.strategy ?? new RandomStrategy(o.seed);
     this.machine = new Machine(new Chooser(strategy, o.replay, o.recordDecisions));
     this.kernel = new Kernel(this.machine, o.cpus);
-    this.trace = new Trace(o.trace);
+    this.trace = new Trace(o.trace, o.traceMax);
     this.verifier = new Verifier(this.kernel, this.machine, this.trace, o.verifier);
     this.pnp = new PnpManager(this.kernel, this.trace);
     // NDIS only reads its options: a world given none shares the frozen defaults.

@@ -343,3 +343,15 @@ test('--until takes minutes and hours as well as seconds; a unit it does not kno
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--until: expected a duration such as "30s", "500ms" or "1h", got "2d"/);
 });
+
+test('--quiet with no --trace keeps a small trace, and prints the same bug check, last events included, as a full run', () => {
+  const f = 'examples/gallery/NdisSim_SendCompleteUnexpected.yaml';
+  const block = (stdout: string) =>
+    stdout.slice(stdout.indexOf('*** BUG CHECK ***'), stdout.indexOf('\nSummary'));
+  const full = cli('run', f);
+  const quiet = cli('run', f, '--quiet');
+  assert.equal(quiet.status, full.status);
+  assert.match(full.stdout, /Last events before it \(trace events \d+–\d+\):/);
+  assert.equal(block(quiet.stdout), block(full.stdout));
+  assert.ok(!quiet.stdout.includes('trace events were dropped'), 'no timeline, so no note');
+});

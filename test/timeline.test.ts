@@ -8,6 +8,7 @@ import { formatBugCheckReport } from '../src/report/summary.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
+import { Trace } from '../src/trace/trace.ts';
 
 function timeline(file: string): string[] {
   const s = loadScenario(file, driverNames());
@@ -71,7 +72,7 @@ test("a bug check's last events keep the data path: the rule it breaks may be th
   const w = buildWorld(s, { seed: 1 });
   const r = w.run(untilNs(s));
   assert.equal(r.bugCheck?.rule, 'NdisSim_SendCompleteUnexpected');
-  const report = formatBugCheckReport(r.bugCheck!, w.trace.events, false);
+  const report = formatBugCheckReport(r.bugCheck!, w.trace, false);
   assert.ok(report.some((l) => l.includes('MiniportSendNetBufferLists')));
   assert.ok(!report.some((l) => l.includes('not shown')));
 });
@@ -87,4 +88,27 @@ test("a timer's or work item's callback names the driver's routine, since they a
   );
   assert.ok(timers.length > 0);
   for (const l of timers) assert.match(l, /→ NdisTimerFunction\(vm\d, TimerFunction=\w+\)$/);
+});
+
+test('a trace keeps at most traceMax events, dropping the oldest quarter when full, so the events before a late bug check are still the right ones', () => {
+  const t = new Trace(true, 8);
+  for (let i = 0; i < 20; i++) t.add(i, 0, 0, 'x', 'ndis', `e${i}`);
+  assert.ok(t.events.length <= 8);
+  assert.equal(t.dropped + t.events.length, 20);
+  assert.equal(t.position, 20);
+  assert.equal(t.events.at(-1)!.what, 'e19');
+  assert.equal(t.events[0]!.what, `e${t.dropped}`);
+  // A long traffic run that ends in a bug check: a small trace reports the same last
+  // events as the whole one.
+  const s = loadScenario('examples/gallery/NdisSim_SendCompleteUnexpected.yaml', driverNames());
+  const report = (traceMax?: number) => {
+    const w = buildWorld(s, { seed: 1, ...(traceMax === undefined ? {} : { traceMax }) });
+    const r = w.run(untilNs(s));
+    return { report: formatBugCheckReport(r.bugCheck!, w.trace, false), w };
+  };
+  const whole = report();
+  const small = report(64);
+  assert.ok(small.w.trace.dropped > 0, 'the small trace dropped events');
+  assert.equal(whole.w.trace.dropped, 0);
+  assert.deepEqual(small.report, whole.report);
 });

@@ -137,6 +137,9 @@ async function loadDriverModules(files: readonly string[]): Promise<DriverModule
   return found;
 }
 
+/** Trace events kept with --quiet and no --trace: a bug check prints the last 12. */
+const quietTraceMax = 4096;
+
 async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const drivers = await loadDriverModules(opts.driver ?? []);
   const scenario = loadScenario(file, driverNames(drivers));
@@ -152,18 +155,29 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   }
   // A --trace file that cannot be written is bad input: say so before the run, not after.
   if (opts.trace !== undefined) checkWritable(opts.trace);
-  const world = buildWorld(scenario, { seed, trace: true, verifier: opts.verifier, drivers });
+  // With --quiet and no --trace file, only a bug check's last events are ever printed:
+  // a small trace keeps memory flat on a run of any length.
+  const traceMax = opts.quiet && opts.trace === undefined ? quietTraceMax : undefined;
+  const world = buildWorld(scenario, {
+    seed,
+    trace: true,
+    verifier: opts.verifier,
+    drivers,
+    ...(traceMax === undefined ? {} : { traceMax }),
+  });
   const result = world.run(untilNs(scenario, { untilNs: until }));
   const summary = world.summary();
   const c = color(opts);
+  const dropped = world.trace.dropped;
+  const keptNote = `the first ${dropped} trace events were dropped to keep the last ${world.trace.events.length} (at most ${world.trace.max})`;
   if (!opts.quiet) {
     if (scenario.name)
       out(`${scenario.name}${scenario.description ? ` — ${scenario.description.trim()}` : ''}`);
+    if (dropped > 0) out(`(${keptNote})`);
     for (const l of formatTimeline(world.trace.events, { color: c, dataPath: opts.datapath === true }))
       out(l);
   }
-  if (result.bugCheck !== null)
-    for (const l of formatBugCheckReport(result.bugCheck, world.trace.events, c)) out(l);
+  if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
   const expectation = checkExpectations(scenario, result, summary, opts.verifier ?? scenario.verifier);
   for (const l of formatSummary(summary, result, { color: c, seed, expectation })) out(l);
   if (opts.trace !== undefined) {
@@ -172,6 +186,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
     } catch (e) {
       throw cannotWriteTrace(opts.trace, e);
     }
+    if (dropped > 0) process.stderr.write(`ndis-sim: ${opts.trace}: ${keptNote}\n`);
   }
   if (result.verdict === 'not-modelled') {
     // The verdict above says what; this line is for whoever reads only stderr.

@@ -2,7 +2,7 @@
 
 import pc from 'picocolors';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
-import type { TraceEvent } from '../trace/trace.ts';
+import type { Trace } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { RunResult, Summary } from '../world.ts';
@@ -135,7 +135,7 @@ function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.cr
 }
 
 /** A bug check as `!analyze` would summarise it, with the events that led to it. */
-export function formatBugCheckReport(v: Violation, trace: readonly TraceEvent[], color: boolean): string[] {
+export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean): string[] {
   const c = pc.createColors(color);
   const out: string[] = [];
   out.push('');
@@ -147,9 +147,10 @@ export function formatBugCheckReport(v: Violation, trace: readonly TraceEvent[],
   out.push(`  Context:  CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
   out.push(`  What:     ${v.message}`);
   if (v.tracePos >= 0) {
-    const from = Math.max(0, v.tracePos - 12);
+    const from = Math.max(trace.dropped, v.tracePos - 12);
     out.push(`  Last events before it (trace events ${from}–${v.tracePos - 1}):`);
-    const lines = formatTimeline(trace.slice(from, v.tracePos), { color, dataPath: true });
+    const at = (p: number) => p - trace.dropped;
+    const lines = formatTimeline(trace.events.slice(at(from), at(v.tracePos)), { color, dataPath: true });
     for (const l of lines.slice(1)) out.push(`  ${l}`);
   }
   return out;

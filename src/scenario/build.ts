@@ -11,6 +11,8 @@ import { oidValue, parseDuration, parseProbability, type Scenario } from './sche
 export interface BuildOptions {
   seed?: number;
   trace?: boolean;
+  /** The most trace events kept (WorldOptions.traceMax). */
+  traceMax?: number;
   untilNs?: number;
   drivers?: readonly DriverModule[];
   replay?: readonly Decision[];
@@ -55,6 +57,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     seed: o.seed ?? s.seed,
     cpus: s.cpus,
     trace: o.trace ?? true,
+    ...(o.traceMax === undefined ? {} : { traceMax: o.traceMax }),
     verifier: o.verifier ?? s.verifier,
     ndis,
     replay: o.replay ?? [],

@@ -46,11 +46,24 @@ export interface TraceEvent {
   data?: Record<string, unknown>;
 }
 
+/**
+ * The events of a run, at most `max` of them: when full, the oldest quarter goes, so
+ * the last events (those before a bug check) are always there. Positions count the
+ * dropped events too: position p is `events[p - dropped]`.
+ */
 export class Trace {
   readonly events: TraceEvent[] = [];
-  /** Events dropped after `limits.traceEventsMax`. */
+  /** The oldest events, dropped to stay within `max`. */
   dropped = 0;
-  constructor(public on: boolean) {}
+  constructor(
+    public on: boolean,
+    readonly max: number = limits.traceEventsMax,
+  ) {}
+
+  /** The position the next event gets. */
+  get position(): number {
+    return this.dropped + this.events.length;
+  }
 
   add(
     t: number,
@@ -61,9 +74,10 @@ export class Trace {
     what: string,
     data?: Record<string, unknown>,
   ): void {
-    if (this.events.length >= limits.traceEventsMax) {
-      this.dropped++;
-      return;
+    if (this.events.length >= this.max) {
+      const n = Math.max(1, this.max >> 2);
+      this.events.splice(0, n);
+      this.dropped += n;
     }
     const ev: TraceEvent = { t, cpu, irql, actor, kind, what };
     if (data !== undefined) ev.data = data;

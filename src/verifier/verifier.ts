@@ -205,7 +205,7 @@ export class Verifier {
       cpu: k.ctx.cpu,
       irql: k.ctx.irql,
       timeNs: k.now,
-      tracePos: this.trace.on ? this.trace.events.length : -1,
+      tracePos: this.trace.on ? this.trace.position : -1,
       message,
       bugCheck: { code: bc.code, name: bugCheckName(bc.code), params: p },
       fatal: rule.fatal,
