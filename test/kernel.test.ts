@@ -360,7 +360,7 @@ test('NdisSim_PoolNotFreedAtUnload (R2.16): a driver that unloads with pool stil
     r.violations.map((v) => [v.rule, v.ddi, v.adapter, ...v.bugCheck.params]),
     [['NdisSim_PoolNotFreedAtUnload', 'MiniportDriverUnload', 'nic0', 0x62, 'pool-leak', 0, 2]],
   );
-  assert.match(r.violations[0]!.message, /2 allocation\(s\) .*4160 bytes/);
+  assert.match(r.violations[0]!.message, /2 pool allocation\(s\) .*4160 bytes/);
   // Freed in halt: nothing to report.
   const ok = removedAt1s('pool-freed', {
     initialize: (a) => {

@@ -70,7 +70,7 @@ test('lookaside, R2.16: an entry never freed, or a list never deleted with entri
     NdisAllocateFromNPagedLookasideList(l);
   });
   assert.deepEqual(rules(kept), [['NdisSim_PoolNotFreedAtUnload', 'MiniportDriverUnload']]);
-  assert.match(kept.violations[0]!.message, /1 allocation\(s\) .*128 bytes/);
+  assert.match(kept.violations[0]!.message, /1 pool allocation\(s\) .*128 bytes/);
   const undeleted = withList(
     'la-undeleted',
     (l) => {
@@ -80,7 +80,7 @@ test('lookaside, R2.16: an entry never freed, or a list never deleted with entri
     () => {},
   );
   assert.deepEqual(rules(undeleted), [['NdisSim_PoolNotFreedAtUnload', 'MiniportDriverUnload']]);
-  assert.match(undeleted.violations[0]!.message, /3 allocation\(s\)/);
+  assert.match(undeleted.violations[0]!.message, /3 pool allocation\(s\)/);
 });
 
 test("lookaside: the driver's Allocate routine makes entries when the list has none, and its Free routine takes them back at delete", () => {
@@ -151,4 +151,24 @@ test('lookaside: a foreign or twice-freed entry, nonzero Flags or Depth, and an 
     () => {},
   );
   assert.deepEqual(rules(deleted), [['NdisSim_ObjectFreedInUse', 'NdisAllocateFromNPagedLookasideList']]);
+});
+
+test('lookaside, R2.16: a list made in DriverEntry before the driver registered still counts its entries as the driver pool; an entry larger than the model grants is NULL', () => {
+  const l = new NPAGED_LOOKASIDE_LIST();
+  let huge: unknown = 'not called';
+  const r = removedAt1s('la-early', {
+    // Runs in DriverEntry, before NdisMRegisterMiniportDriver.
+    characteristics: () => NdisInitializeNPagedLookasideList(l, null, null, 0, 256, tag, 0),
+    initialize: () => {
+      NdisAllocateFromNPagedLookasideList(l); // kept: a leak at unload
+      const big = new NPAGED_LOOKASIDE_LIST();
+      NdisInitializeNPagedLookasideList(big, null, null, 0, 2 ** 31, tag, 0);
+      huge = NdisAllocateFromNPagedLookasideList(big);
+      NdisDeleteNPagedLookasideList(big);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(huge, null);
+  assert.deepEqual(rules(r), [['NdisSim_PoolNotFreedAtUnload', 'MiniportDriverUnload']]);
+  assert.match(r.violations[0]!.message, /1 pool allocation\(s\) .*256 bytes/);
 });

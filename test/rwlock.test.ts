@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { linkStateIndication } from '../src/drivers/common.ts';
 import {
   LOCK_STATE_EX,
+  type NDIS_HANDLE,
   NDIS_RW_LOCK_EX,
   NDIS_RWL_AT_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
@@ -77,6 +78,8 @@ test('RW locks: asking for write while holding read on the same processor is Ndi
     const w = new LOCK_STATE_EX();
     NdisAcquireRWLockRead(lock, r, 0);
     NdisAcquireRWLockWrite(lock, w, NDIS_RWL_AT_DISPATCH_LEVEL);
+    // The code goes on as if it had the write lock: its release is no second report.
+    NdisReleaseRWLock(lock, w);
     NdisReleaseRWLock(lock, r);
   });
   assert.deepEqual(rules, [['NdisSim_RWLockMisuse', 'NdisAcquireRWLockWrite']]);
@@ -150,4 +153,43 @@ test('RW locks, R2.10: freed while held is NdisSim_ObjectFreedInUse; one of the 
     ],
   );
   assert.match(r.violations[2]!.message, /1 read\/write lock\(s\) \(NdisFreeRWLock\)/);
+});
+
+test('RW locks, R2.10, R5.20: a lock leaked by one initialization is reported at that halt only; one allocated with the handle of a halted adapter is NdisSim_StaleHandle and NULL', () => {
+  let dead: NDIS_HANDLE | null = null;
+  let late: unknown = 'not called';
+  const drv = scriptedDriver('rw-once', {
+    initialize: (a) => {
+      const first = dead === null;
+      dead = a.handle;
+      const lock = NdisAllocateRWLock(a.handle)!;
+      // The first initialization forgets its lock; the second frees it in halt.
+      if (!first) a.state.lock = lock;
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      if (a.state.lock !== undefined) NdisFreeRWLock(a.state.lock as NDIS_RW_LOCK_EX);
+    },
+    // MiniportDriverUnload runs after the last halt: the adapter handle is dead.
+    unload: () => {
+      late = NdisAllocateRWLock(dead);
+    },
+  });
+  const r = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { verifier: 'collect' },
+    actions: [
+      { atNs: 300 * ns.ms, action: { kind: 'stop', device: 'nic0' } },
+      { atNs: 600 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
+    ],
+  }).run(1 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [
+      ['NdisSim_ResourceNotFreed', 'MiniportHaltEx'],
+      ['NdisSim_StaleHandle', 'NdisAllocateRWLock'],
+    ],
+  );
+  assert.equal(late, null);
 });

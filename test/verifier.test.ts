@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { ms, rawTimer, spinLock } from '../src/drivers/buggy/kit.ts';
+import { ms, rawTimer, rxNbl, rxPool, spinLock } from '../src/drivers/buggy/kit.ts';
 import { linkStateIndication } from '../src/drivers/common.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
@@ -32,6 +32,7 @@ import {
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeMemoryWithTagPriority,
+  NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
   NdisMOidRequestComplete,
@@ -646,8 +647,48 @@ test('R8.11: a driver spin lock held across NdisMIndicateStatusEx or NdisMOidReq
     );
     assert.match(
       bad.violations[0]!.message,
-      /holding 1 driver spin lock\(s\): the protocols it calls may call back into the miniport \(R8\.11\)/,
+      /holding 1 driver lock\(s\): the protocols it calls may call back into the miniport \(R8\.11\)/,
     );
     assert.deepEqual(locked(what, false).violations, [], what);
   }
+});
+
+test('R8.10 SpinLockBalanced: a return handler that releases the lock its indication was made under is reported, and the model goes on (no crash of its own)', () => {
+  const drv = scriptedDriver('nested-release', {
+    initialize: (a) => {
+      a.state.pool = rxPool(a);
+      a.state.lock = spinLock();
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: (a) => {
+      a.state.held = true;
+      NdisAcquireSpinLock(a.state.lock as NDIS_SPIN_LOCK);
+      NdisMIndicateReceiveNetBufferLists(a.handle, rxNbl(a, a.state.pool as NDIS_HANDLE), 0, 1, 0);
+      return NDIS_STATUS_SUCCESS;
+    },
+    returnNbls: (a) => {
+      if (a.state.held !== true) return;
+      a.state.held = false;
+      NdisReleaseSpinLock(a.state.lock as NDIS_SPIN_LOCK);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { verifier: 'collect' },
+    actions: [{ atNs: 300 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const r = w.run(1 * ns.s);
+  const balanced = r.violations.filter((v) => v.rule === 'SpinLockBalanced');
+  assert.deepEqual(
+    balanced.map((v) => [v.ddi, v.message]),
+    [
+      [
+        'MiniportReturnNetBufferLists',
+        'MiniportReturnNetBufferLists released 1 lock(s) taken before it was called (R8.10)',
+      ],
+    ],
+  );
+  // The run went on to the removal the scenario asked for.
+  assert.equal(w.device('nic0').status, 'removed');
 });

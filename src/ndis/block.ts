@@ -72,6 +72,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   /** The FDO was deleted (REMOVE_DEVICE done). */
   fdoDeleted = false;
 
+  /** This initialization's R4.3 warning (a TRUE from check-for-hang during it) was given. */
+  warnedHangInInit = false;
   /** Inside MiniportInitializeEx / MiniportHaltEx. */
   inInitialize = false;
   inHalt = false;

@@ -134,6 +134,7 @@ export function miniportSendComplete(
   let head: NblImpl | null = null;
   let tail: NblImpl | null = null;
   let done = 0;
+  const late = b.removalNotified;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
     const next: NET_BUFFER_LIST | null = x.Next;
     const nbl = x as NblImpl;
@@ -157,9 +158,7 @@ export function miniportSendComplete(
         `NBL #${nbl._id} completed with NDIS_STATUS_PENDING (R6.9)`,
       );
     }
-    const late = b.removalNotified;
-    if (late !== null && nbl.Status !== NDIS_STATUS_NOT_ACCEPTED && !late.sends.has(nbl))
-      notAcceptedExpected(n, b, 1, `NBL #${nbl._id}`, ddi, nbl.Status);
+    if (late !== null) notAcceptedCheck(n, b, late, nbl, ddi);
     nbl._place = 'protocol';
     nbl._block = null;
     nbl.Next = null;
@@ -492,6 +491,26 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
  * R6.14: a *_DISPATCH_LEVEL flag may be set only by a caller that knows it runs at
  * DISPATCH. Leaving it clear at DISPATCH is allowed (NDIS then assumes nothing).
  */
+/**
+ * R5.7: a send completed after the SurpriseRemoved notification. One the miniport held
+ * when the notification came is exempt, once: the protocol may send the same NBL again.
+ */
+function notAcceptedCheck(
+  n: Ndis,
+  b: MiniportBlock,
+  late: NonNullable<MiniportBlock['removalNotified']>,
+  nbl: NblImpl,
+  ddi: string,
+): void {
+  if ((late.warned & 1) !== 0) return;
+  if (late.sends.has(nbl)) {
+    (late.sends as Set<NblImpl>).delete(nbl);
+    return;
+  }
+  if (nbl.Status !== NDIS_STATUS_NOT_ACCEPTED)
+    notAcceptedExpected(n, b, 1, `NBL #${nbl._id}`, ddi, nbl.Status);
+}
+
 function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number, bit: number): void {
   if ((flags & bit) !== 0 && n.kernel.ctx.irql !== Irql.Dispatch) {
     n.verifier.report(

@@ -306,6 +306,14 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
 }
 
 /**
+ * A KAFFINITY of the first `cpus` CPUs. Like MINIPORT_ISR's TargetProcessors in the
+ * model, it covers the first 32 CPUs (a ULONG; beyond, a number would lose bits).
+ */
+function affinityOf(cpus: number): number {
+  return 2 ** Math.min(cpus, 32) - 1;
+}
+
+/**
  * The device's raw resources as NDIS hands them over (NDIS_RESOURCE_LIST): its register
  * window, then its interrupt, a level-sensitive line that any CPU may take.
  */
@@ -332,7 +340,7 @@ export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
           Interrupt: {
             Level: r.line.vector,
             Vector: r.line.vector,
-            Affinity: 2 ** b.ndis.kernel.cpuCount - 1,
+            Affinity: affinityOf(b.ndis.kernel.cpuCount),
           },
         },
       },
@@ -344,6 +352,7 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   const irp = op.irp;
   assert(irp !== null, 'initialize: no START IRP');
   b.move('MiniportInitializeEx');
+  b.warnedHangInInit = false;
   b.inInitialize = true;
   b.inits++;
   b.registration = null;
@@ -444,8 +453,10 @@ function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void 
 
 /**
  * R2.5, R2.10: what the adapter took from NDIS it gives back by the time its halt, or
- * its failing initialize, returns: NBL pools (NdisFreeNetBufferListPool) and mapped
- * I/O space (NdisMUnmapIoSpace). Interrupts, timers and work items have rules of their own.
+ * its failing initialize, returns: NBL pools (NdisFreeNetBufferListPool), mapped I/O
+ * space (NdisMUnmapIoSpace) and read/write locks of its handle (NdisFreeRWLock).
+ * Interrupts, timers and work items have rules of their own. Reported once: the lists
+ * start empty for the adapter's next initialization.
  */
 function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: string): void {
   const left: string[] = [];
@@ -453,6 +464,9 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   if (b.ioSpaces.length > 0) left.push(`${b.ioSpaces.length} mapped I/O space(s) (NdisMUnmapIoSpace)`);
   if (b.rwLocks.length > 0) left.push(`${b.rwLocks.length} read/write lock(s) (NdisFreeRWLock)`);
   if (left.length === 0) return;
+  b.pools.length = 0;
+  b.ioSpaces.length = 0;
+  b.rwLocks.length = 0;
   n.verifier.report(
     'NdisSim_ResourceNotFreed',
     fn,

@@ -183,7 +183,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   nextNblId = 1;
   nextRequestId = 1;
   /**
-   * Memory from NdisAllocateMemoryWithTagPriority (made on first use): its tag, the
+   * Pool from NdisAllocateMemoryWithTagPriority and lookaside lists (made on first use): its tag, the
    * driver, and the adapter whose handle it was made with (null: the driver handle),
    * for Driver Verifier's pool tracking at unload (0xC4/0x62).
    */
@@ -329,7 +329,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NdisSim_PoolNotFreedAtUnload',
       'MiniportDriverUnload',
       left.adapter,
-      `${d.name} unloaded with ${left.count} allocation(s) from NdisAllocateMemoryWithTagPriority (${left.bytes} bytes) never freed (R2.16)`,
+      `${d.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority, lookaside entries; ${left.bytes} bytes) never freed (R2.16)`,
       [d.name, 0, left.count],
     );
   }
@@ -492,7 +492,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (this.depth === 0 || this.frames[this.depth - 1] !== f)
       throw new InternalError('Ndis.leave: frame order', [f.fn]);
     this.depth--;
-    if (ctx.held.length !== f.held) {
+    if (ctx.held.length > f.held) {
       // SpinLockBalanced: every lock taken in the callback is released in it. Put
       // things back so that the model can go on in collect mode.
       const held = ctx.held.length - f.held;
@@ -503,7 +503,23 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         'SpinLockBalanced',
         f.fn,
         f.adapter?.name ?? null,
-        `${f.fn} returned holding ${held} spin lock(s) it acquired (R8.10)`,
+        `${f.fn} returned holding ${held} lock(s) it acquired (R8.10)`,
+      );
+    } else if (ctx.held.length < f.held) {
+      // SpinLockBalanced the other way: the callback released locks its caller took
+      // (a return handler that lets go of the lock the indication was made under). The
+      // callers' frames now hold no more than remain.
+      const released = f.held - ctx.held.length;
+      for (let i = 0; i < this.depth; i++) {
+        const g = this.frames[i]!;
+        if (g.held > ctx.held.length) g.held = ctx.held.length;
+      }
+      ctx.irql = f.irql;
+      this.verifier.report(
+        'SpinLockBalanced',
+        f.fn,
+        f.adapter?.name ?? null,
+        `${f.fn} released ${released} lock(s) taken before it was called (R8.10)`,
       );
     } else if (ctx.irql !== f.irql) {
       const irql = ctx.irql;
@@ -618,29 +634,21 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
-   * The adapter whose callback `fn` the running thread is inside, innermost first, or
-   * null. Callbacks of threads asleep beneath it do not count.
+   * The adapter whose callback `fn` the running thread is inside (only `b`'s, if given),
+   * innermost first, or null. Callbacks of threads asleep beneath it do not count.
    */
-  insideCallbackOf(fn: string): MiniportBlock | null {
+  insideCallbackOf(fn: string, b: MiniportBlock | null = null): MiniportBlock | null {
     const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
     for (let i = this.depth - 1; i >= base; i--) {
       const f = this.frames[i]!;
-      if (f.fn === fn) return f.adapter;
+      if (f.fn === fn && (b === null || f.adapter === b)) return f.adapter;
     }
     return null;
   }
 
-  /**
-   * True while the running thread is inside callback `fn` of `b` (for DDIs that care
-   * who calls them). Callbacks of threads asleep beneath it do not count.
-   */
+  /** True while the running thread is inside callback `fn` of `b` (for DDIs that care who calls them). */
   insideCallback(b: MiniportBlock, fn: string): boolean {
-    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
-    for (let i = this.depth - 1; i >= base; i--) {
-      const f = this.frames[i]!;
-      if (f.adapter === b && f.fn === fn) return true;
-    }
-    return false;
+    return this.insideCallbackOf(fn, b) !== null;
   }
 
   // ---------------------------------------------- kernel objects → driver

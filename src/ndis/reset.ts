@@ -91,13 +91,15 @@ function checkForHang(n: Ndis, b: MiniportBlock): void {
     // MiniportInitializeEx returns brings MiniportResetEx, in the middle of the init;
     // ndis.sys starts no reset while Initializing, and neither does the model. A driver
     // that answers TRUE there is one Windows release away from that reset.
-    if (b.state === 'Initializing')
+    if (b.state === 'Initializing' && !b.warnedHangInInit) {
+      b.warnedHangInInit = true;
       n.verifier.warn(
         'R4.3',
         'MiniportCheckForHangEx',
         b.name,
         'MiniportCheckForHangEx answered TRUE before MiniportInitializeEx returned; the docs say NDIS may then call MiniportResetEx during the init, so answer FALSE until it is done',
       );
+    }
     startReset(n, b, 'MiniportCheckForHangEx');
   }
 }

@@ -124,8 +124,6 @@ export class PnpManager implements EventTarget {
   private step = 0;
   private irp: Irp | null = null;
   private kicked = false;
-  /** Answer of the last QUERY_REMOVE/QUERY_STOP (for the step machine). */
-  private lastStatus = STATUS_SUCCESS;
 
   constructor(
     readonly kernel: Kernel,
@@ -440,7 +438,6 @@ export class PnpManager implements EventTarget {
         assert(irp !== null, 'remove: no query IRP');
         if (this.failedBelow(dev, irp, vetoBelow)) {
           // A veto: the removal is cancelled (R5.1, R5.3).
-          this.lastStatus = irp.status;
           this.step = 3;
           this.send(IRP_MN_CANCEL_REMOVE_DEVICE, dev);
           return true;
@@ -454,7 +451,6 @@ export class PnpManager implements EventTarget {
         return false;
       default:
         this.note(dev, 'removal vetoed');
-        void this.lastStatus;
         return false;
     }
   }

@@ -651,8 +651,13 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'driver-verifier',
     spec: ['R2.16', 'R2.5'],
     summary:
-      'The driver unloaded with memory from NdisAllocateMemoryWithTagPriority still allocated (Driver Verifier pool tracking).',
-    ddis: ['NdisAllocateMemoryWithTagPriority', 'NdisFreeMemoryWithTagPriority', 'MiniportDriverUnload'],
+      'The driver unloaded with pool still allocated: memory from NdisAllocateMemoryWithTagPriority, or lookaside entries (Driver Verifier pool tracking).',
+    ddis: [
+      'NdisAllocateMemoryWithTagPriority',
+      'NdisFreeMemoryWithTagPriority',
+      'NdisAllocateFromNPagedLookasideList',
+      'MiniportDriverUnload',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x62 },
     source: 'windows-driver-docs-pr/devtest/pool-tracking.md',
     fatal: false,

@@ -93,6 +93,6 @@ export function lockHeldUpCall(b: MiniportBlock, ddi: string, rule: string): voi
     'NdisSim_LockHeldAcrossCall',
     ddi,
     b.name,
-    `${ddi} called holding ${held} driver spin lock(s): the protocols it calls may call back into the miniport (${rule})`,
+    `${ddi} called holding ${held} driver lock(s): the protocols it calls may call back into the miniport (${rule})`,
   );
 }

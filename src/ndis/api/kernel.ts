@@ -670,6 +670,9 @@ export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
  */
 const ndisDefaultTag = 0x6d61444e;
 
+/** The largest single pool allocation the model grants (64 MiB); larger gets NULL. */
+export const maxPoolBytes = 64 * 1024 * 1024;
+
 /**
  * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
  * Returns a zeroed buffer, or null.
@@ -695,7 +698,7 @@ export function NdisAllocateMemoryWithTagPriority(
       `memory allocated without a pool tag of the driver's own (Tag 0x${Tag.toString(16)})`,
     );
   }
-  if (!Number.isInteger(Length) || Length < 0 || Length > 64 * 1024 * 1024) return null;
+  if (!Number.isInteger(Length) || Length < 0 || Length > maxPoolBytes) return null;
   const mem = new Uint8Array(Length);
   n.allocations ??= new Map();
   n.allocations.set(mem, {

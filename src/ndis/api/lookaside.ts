@@ -8,10 +8,10 @@
 // to the list on free and go back to pool when the list is deleted; those of the
 // driver's own Allocate routine go to its Free routine.
 
-import type { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import type { Ndis } from '../ndis.ts';
 import { currentNdis } from './common.ts';
+import { maxPoolBytes } from './kernel.ts';
 
 const irql = {
   NdisInitializeNPagedLookasideList: ddiIrql.NdisInitializeNPagedLookasideList!,
@@ -31,7 +31,8 @@ const NonPagedPool = 0;
 const cacheDepth = 256;
 
 interface ListState {
-  readonly driver: MiniportDriverBlock | null;
+  /** The running driver at initialization (its DriverEntry, maybe before it registered). */
+  readonly driverName: string;
   readonly size: number;
   readonly tag: number;
   readonly allocate: ALLOCATE_FUNCTION | null;
@@ -93,7 +94,7 @@ export function NdisInitializeNPagedLookasideList(
       `${ddi} on a list that is in use: delete it first`,
     );
   Lookaside._state = {
-    driver: n.drivers.get(n.kernel.ctx.who) ?? null,
+    driverName: n.kernel.ctx.who,
     size: Size,
     tag: Tag,
     allocate: Allocate,
@@ -113,7 +114,7 @@ export function NdisAllocateFromNPagedLookasideList(Lookaside: NPAGED_LOOKASIDE_
   if (entry === null) {
     if (s.allocate !== null) {
       entry = s.allocate(NonPagedPool, s.size, s.tag);
-    } else {
+    } else if (s.size <= maxPoolBytes) {
       entry = new Uint8Array(s.size);
       track(n, s, entry);
     }
@@ -168,11 +169,15 @@ function listState(n: Ndis, l: NPAGED_LOOKASIDE_LIST, ddi: string): ListState {
   return s;
 }
 
-/** Counts an entry the list made with the driver's pool (0xC4/0x62 at unload if never freed). */
+/**
+ * Counts an entry the list made with the driver's pool (0xC4/0x62 at unload if never
+ * freed): the driver running now, or the one that made the list (from its DriverEntry).
+ */
 function track(n: Ndis, s: ListState, entry: Uint8Array): void {
-  if (s.driver === null) return;
+  const driver = n.drivers.get(n.kernel.ctx.who) ?? n.drivers.get(s.driverName);
+  if (driver === undefined) return;
   n.allocations ??= new Map();
-  n.allocations.set(entry, { tag: s.tag, driver: s.driver, adapter: null });
+  n.allocations.set(entry, { tag: s.tag, driver, adapter: null });
 }
 
 /** An entry goes back to pool: the driver's Free routine for its own, the pool for the list's. */

@@ -13,7 +13,7 @@ import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_RWL_AT_DISPATCH_LEVEL } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE } from '../types.ts';
-import { currentNdis, ownerHandle } from './common.ts';
+import { currentNdis, ownerHandle, stale } from './common.ts';
 
 const irql = {
   NdisAllocateRWLock: ddiIrql.NdisAllocateRWLock!,
@@ -45,6 +45,8 @@ export class NDIS_RW_LOCK_EX {
 export class LOCK_STATE_EX {
   /** @internal */
   _hold: Hold | null = null;
+  /** @internal The acquire was a reported deadlock: its release is no second mistake. */
+  _refused = false;
 }
 
 /**
@@ -57,6 +59,7 @@ export function NdisAllocateRWLock(NdisHandle: NDIS_HANDLE | null): NDIS_RW_LOCK
   n.verifier.irql(irql.NdisAllocateRWLock, ddi, null);
   const owner = NdisHandle === null ? null : ownerHandle(NdisHandle, ddi);
   const block = owner instanceof MiniportBlock ? owner : null;
+  if (block !== null && stale(block, ddi)) return null;
   const lock = new NDIS_RW_LOCK_EX(block);
   if (block !== null) block.rwLocks.push(lock);
   if (n.trace.on) n.traceDdi(ddi, block, {});
@@ -101,6 +104,12 @@ export function NdisAcquireRWLockWrite(Lock: NDIS_RW_LOCK_EX, LockState: LOCK_ST
 export function NdisReleaseRWLock(Lock: NDIS_RW_LOCK_EX, LockState: LOCK_STATE_EX): void {
   const ddi = 'NdisReleaseRWLock';
   const n = currentNdis(ddi);
+  if (LockState instanceof LOCK_STATE_EX && LockState._refused) {
+    // The acquire was a reported deadlock: in Windows the thread would still be spinning
+    // there. The model went on without raising the IRQL, so this release is no mistake.
+    LockState._refused = false;
+    return;
+  }
   n.verifier.irql(irql.NdisReleaseRWLock, ddi, null);
   const l = rwLock(n, Lock, ddi);
   const ctx = n.kernel.ctx;
@@ -182,6 +191,7 @@ function acquire(
       ddi,
       'write access asked while the same processor holds the lock for read: NDIS_RW_LOCK_EX does not promote (a deadlock)',
     );
+    LockState._refused = true;
     return;
   }
   if (other !== null && !mineWrite && (write || other.write)) {
@@ -191,6 +201,7 @@ function acquire(
       ddi,
       `${write ? 'write' : 'read'} access to a lock ${other.owner!.who} holds for ${other.write ? 'write' : 'read'}, which cannot let go while the caller spins (a deadlock)`,
     );
+    LockState._refused = true;
     return;
   }
   const h: Hold = { owner: ctx, savedIrql: ctx.irql, raised: true, lock: l, write };
