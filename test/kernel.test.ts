@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import {
   type MINIPORT_ISR,
   type NDIS_HANDLE,
+  NDIS_INDICATE_ALL_NBLS,
   NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_STATUS_FAILURE,
@@ -551,4 +552,32 @@ test('NT_SUCCESS (ntdef.h) on unsigned status codes: SUCCESS, PENDING and NOT_AC
     assert.equal(NT_SUCCESS(s), true, String(s));
   for (const s of [NDIS_STATUS_FAILURE, NDIS_STATUS_NOT_SUPPORTED])
     assert.equal(NT_SUCCESS(s), false, String(s));
+});
+
+test('NDIS_RECEIVE_THROTTLE_PARAMETERS page: an NDIS 6.20+ DPC gets MaxNblsToIndicate NDIS_INDICATE_ALL_NBLS and MoreNblsPending FALSE; TRUE has NDIS run the DPC again; before 6.20 the parameter is NULL', () => {
+  const run = (minor: number, again: number) => {
+    const seen: unknown[] = [];
+    const drv = scriptedDriver(`throttle-${minor}-${again}`, {
+      characteristics: (c) => {
+        c.MinorNdisVersion = minor;
+      },
+      // A NIC reset raises one interrupt (RESET_DONE) once interrupts are enabled.
+      initialize: (a) => {
+        NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), SimNicCtrl.RESET | SimNicCtrl.INTR_ENABLE);
+        return NDIS_STATUS_SUCCESS;
+      },
+      dpc: (_a, t) => {
+        seen.push(t === null ? null : { ...t });
+        if (t !== null && seen.length <= again) t.MoreNblsPending = true;
+      },
+    });
+    const r = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] }).run(500 * ns.ms);
+    assert.equal(r.verdict, 'ok', r.message ?? undefined);
+    return seen;
+  };
+  const fresh = { MaxNblsToIndicate: NDIS_INDICATE_ALL_NBLS, MoreNblsPending: false };
+  // One interrupt (the reset the base driver starts); each rerun starts from fresh values.
+  assert.deepEqual(run(30, 0), [fresh]);
+  assert.deepEqual(run(30, 2), [fresh, fresh, fresh]);
+  assert.deepEqual(run(0, 2), [null]);
 });

@@ -22,6 +22,7 @@ import {
   CM_PROB_FAILED_ADD,
   CM_PROB_FAILED_DRIVER_ENTRY,
   CM_PROB_OUT_OF_MEMORY,
+  NDIS_INDICATE_ALL_NBLS,
   NDIS_OBJECT_TYPE_NAMES,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
@@ -790,12 +791,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (i.deregistered || this.afterHalt(i.block, 'MiniportInterruptDPC')) return;
     const b = i.block;
     const f = this.enter(b, b.driver.name, 'MiniportInterruptDPC', Irql.Dispatch);
+    const t = i.throttle;
+    if (t !== null) {
+      t.MaxNblsToIndicate = NDIS_INDICATE_ALL_NBLS;
+      t.MoreNblsPending = false;
+    }
     try {
-      i.chars.InterruptDpcHandler(i.context, null, null, null);
+      i.chars.InterruptDpcHandler(i.context, null, t, null);
     } catch (e) {
       this.driverThrew(e, 'MiniportInterruptDPC', b);
     }
     this.leave(f, undefined);
+    // Receive Side Throttle: the driver has more to indicate; NDIS runs the DPC again.
+    if (t?.MoreNblsPending && !i.deregistered) this.kernel.queueDpc(i.k.dpc, this.kernel.ctx.cpu);
   }
 
   // ------------------------------------------------------------ tracing

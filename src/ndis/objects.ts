@@ -6,11 +6,13 @@ import { Irql, KInterrupt, KTimer, type LockState, WorkItem } from '../kernel/ke
 import type { InterruptLine, Mmio } from '../pnp/resources.ts';
 import type { MiniportBlock } from './block.ts';
 import type { MiniportDriverBlock } from './driver.ts';
+import { NDIS_INDICATE_ALL_NBLS } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type {
   NDIS_HANDLE,
   NDIS_IO_WORKITEM_FUNCTION,
   NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+  NDIS_RECEIVE_THROTTLE_PARAMETERS,
   NDIS_TIMER_CHARACTERISTICS,
 } from './types.ts';
 
@@ -68,6 +70,8 @@ export class NdisInterrupt implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_INTERRUPT';
   readonly k: KInterrupt;
   deregistered = false;
+  /** What each MiniportInterruptDPC gets (NDIS 6.20 and later; null before), reused. */
+  readonly throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null;
   constructor(
     readonly ndis: Ndis,
     readonly block: MiniportBlock,
@@ -77,6 +81,10 @@ export class NdisInterrupt implements NDIS_HANDLE {
     who: string,
   ) {
     this.k = new KInterrupt(this, who, this);
+    this.throttle =
+      block.driver.ndisVersion >= 620
+        ? { MaxNblsToIndicate: NDIS_INDICATE_ALL_NBLS, MoreNblsPending: false }
+        : null;
   }
 
   runIsr(): void {

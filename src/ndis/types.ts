@@ -296,10 +296,21 @@ export type MINIPORT_ISR<C = unknown> = (MiniportInterruptContext: C) => {
   QueueDefaultInterruptDpc: BOOLEAN;
   TargetProcessors: ULONG;
 };
+/**
+ * Receive Side Throttle (NDIS 6.20): on entry, how many NBLs the DPC may indicate
+ * (NDIS_INDICATE_ALL_NBLS: no limit); on return, MoreNblsPending TRUE has NDIS run the
+ * DPC again.
+ */
+export interface NDIS_RECEIVE_THROTTLE_PARAMETERS {
+  MaxNblsToIndicate: ULONG;
+  MoreNblsPending: BOOLEAN;
+}
+
+/** ReceiveThrottleParameters is null for a driver older than NDIS 6.20 (NdisReserved1 there). */
 export type MINIPORT_INTERRUPT_DPC<C = unknown> = (
   MiniportInterruptContext: C,
   MiniportDpcContext: unknown,
-  ReceiveThrottleParameters: unknown,
+  ReceiveThrottleParameters: NDIS_RECEIVE_THROTTLE_PARAMETERS | null,
   NdisReserved2: unknown,
 ) => void;
 export type MINIPORT_ENABLE_INTERRUPT<C = unknown> = (MiniportInterruptContext: C) => void;

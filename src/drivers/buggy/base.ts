@@ -27,6 +27,7 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
+  type NDIS_RECEIVE_THROTTLE_PARAMETERS,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   type NDIS_STATUS,
@@ -135,7 +136,7 @@ export interface Hooks {
   /** Runs in MiniportInterrupt at DIRQL, after the causes were read. */
   isr?(a: TestAdapter, causes: number): void;
   /** Runs in MiniportInterruptDPC at DISPATCH. */
-  dpc?(a: TestAdapter): void;
+  dpc?(a: TestAdapter, throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null): void;
   /** MiniportSendNetBufferLists; default: complete every NBL at once with SUCCESS. */
   send?(a: TestAdapter, chain: NET_BUFFER_LIST, port: number, flags: number): void;
   returnNbls?(a: TestAdapter, chain: NET_BUFFER_LIST, flags: number): void;
@@ -253,9 +254,9 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       const r = NdisMRegisterInterruptEx(handle, a, {
         Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
         InterruptHandler: isr,
-        InterruptDpcHandler: (ctx) => {
+        InterruptDpcHandler: (ctx, _dpcContext, throttle) => {
           note('MiniportInterruptDPC');
-          hooks.dpc?.(ctx as TestAdapter);
+          hooks.dpc?.(ctx as TestAdapter, throttle);
         },
         DisableInterruptHandler: () => {},
         EnableInterruptHandler: () => {},
