@@ -323,3 +323,51 @@ test('R8.2, Irql_Miscellaneous_Function: each configuration DDI at DISPATCH is r
     ],
   );
 });
+
+test("NdisOpenConfigurationEx with the driver handle opens the driver's own parameters: written in DriverEntry, read back in the next DriverEntry after a reload, and apart from the adapter's", () => {
+  const openWith = (NdisHandle: NDIS_HANDLE) =>
+    NdisOpenConfigurationEx({
+      Header: { Type: NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT, Revision: NDIS_CONFIGURATION_OBJECT_REVISION_1 },
+      NdisHandle,
+      Flags: 0,
+    });
+  const seen: unknown[] = [];
+  const drv = scriptedDriver('driver-config', {
+    driverEntry: (handle) => {
+      const r = openWith(handle);
+      assert.equal(r.Status, NDIS_STATUS_SUCCESS);
+      const c = r.ConfigurationHandle!;
+      // What the driver's last load wrote (nothing the first time), then this load's count.
+      const before = NdisReadConfiguration(c, 'Loads', NdisParameterInteger);
+      const loads =
+        before.Status === NDIS_STATUS_SUCCESS
+          ? (before.ParameterValue!.ParameterData as { IntegerData: number }).IntegerData
+          : 0;
+      seen.push(loads);
+      const w = NdisWriteConfiguration(c, 'Loads', {
+        ParameterType: NdisParameterInteger,
+        ParameterData: { IntegerData: loads + 1 },
+      });
+      assert.equal(w, NDIS_STATUS_SUCCESS);
+      NdisCloseConfiguration(c);
+      return NDIS_STATUS_SUCCESS;
+    },
+    initialize: (a) => {
+      const c = openConfig(a);
+      seen.push(NdisReadConfiguration(c, 'Loads', NdisParameterInteger).Status);
+      NdisCloseConfiguration(c);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  // Removal unloads the driver; the start after it loads it again.
+  const r = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [
+      { atNs: 300 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
+      { atNs: 600 * ns.ms, action: { kind: 'start', device: 'nic0' } },
+    ],
+  }).run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(seen, [0, NDIS_STATUS_FAILURE, 1, NDIS_STATUS_FAILURE]);
+});

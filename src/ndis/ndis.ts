@@ -190,6 +190,22 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   allocations: Map<Uint8Array, { tag: number; driver: MiniportDriverBlock; adapter: string | null }> | null =
     null;
+  /**
+   * The drivers' own registry parameters (their service key's Parameters), by driver
+   * name: NdisOpenConfigurationEx with a driver handle reads and writes these. They
+   * outlive a driver's unload, as the registry does.
+   */
+  private readonly driverRegistry = new Map<string, Map<string, number | string>>();
+
+  driverParameters(name: string): Map<string, number | string> {
+    let m = this.driverRegistry.get(name);
+    if (m === undefined) {
+      m = new Map();
+      this.driverRegistry.set(name, m);
+    }
+    return m;
+  }
+
   /** What the last DriverEntry returned (for the problem code of a device it failed). */
   private driverEntryStatus = 0;
   /** DriverEntry running: NdisMRegisterMiniportDriver files the driver under this module. */

@@ -110,15 +110,17 @@ export class NDIS_SPIN_LOCK {
 }
 
 /**
- * A ConfigurationHandle from NdisOpenConfigurationEx. `values` is the device's own
- * registry parameters, not a copy: NdisWriteConfiguration changes them for every
- * handle and for later starts of the device, as a registry write would.
+ * A ConfigurationHandle from NdisOpenConfigurationEx: of an adapter (`block`), or of
+ * the driver (`block` null). `values` is the registry key itself, not a copy (the
+ * device's parameters, or the driver's): NdisWriteConfiguration changes them for
+ * every handle and for later starts or loads, as a registry write would.
  */
 export class NdisConfiguration implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_CONFIGURATION';
   closed = false;
   constructor(
-    readonly block: MiniportBlock,
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock | null,
     readonly values: Map<string, number | string>,
   ) {}
 }

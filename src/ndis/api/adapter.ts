@@ -8,6 +8,7 @@ import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { type Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
+import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
@@ -60,7 +61,7 @@ import type {
   NDIS_STATUS,
   NDIS_STATUS_INDICATION,
 } from '../types.ts';
-import { adapterHandle, claimsHardware, currentNdis, lockHeldUpCall, stale } from './common.ts';
+import { adapterHandle, claimsHardware, currentNdis, lockHeldUpCall, ownerHandle, stale } from './common.ts';
 import { newestMinorVersion } from './driver.ts';
 
 const irql = {
@@ -532,15 +533,19 @@ export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT)
   ConfigurationHandle: NDIS_HANDLE | null;
 } {
   const ddi = 'NdisOpenConfigurationEx';
-  const b = adapterHandle(ConfigObject.NdisHandle, ddi);
-  const n = b.ndis;
-  n.verifier.irql(irql.NdisOpenConfigurationEx, ddi, b.name);
-  if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, ConfigurationHandle: null };
+  const owner = ownerHandle(ConfigObject.NdisHandle, ddi);
+  const n = currentNdis(ddi);
+  const b = owner instanceof MiniportDriverBlock ? null : owner;
+  n.verifier.irql(irql.NdisOpenConfigurationEx, ddi, b?.name ?? null);
+  // The driver's key serves until NdisMDeregisterMiniportDriver; an adapter's until its halt.
+  if (b === null ? (owner as MiniportDriverBlock).deregistered : stale(b, ddi))
+    return { Status: NDIS_STATUS_FAILURE, ConfigurationHandle: null };
   if (ConfigObject.Header.Type !== NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT) {
     return { Status: NDIS_STATUS_INVALID_PARAMETER, ConfigurationHandle: null };
   }
-  const h = new NdisConfiguration(b, b.dev.registry);
-  b.configurations.push(h);
+  const values = b === null ? n.driverParameters(owner.name) : b.dev.registry;
+  const h = new NdisConfiguration(n, b, values);
+  b?.configurations.push(h);
   if (n.trace.on) n.traceDdi(ddi, b, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: h };
 }
@@ -559,8 +564,8 @@ export function NdisReadConfiguration(
   const ddi = 'NdisReadConfiguration';
   const h = configHandle(ConfigurationHandle, ddi);
   const b = h.block;
-  const n = b.ndis;
-  n.verifier.irql(irql.NdisReadConfiguration, ddi, b.name);
+  const n = h.ndis;
+  n.verifier.irql(irql.NdisReadConfiguration, ddi, b?.name ?? null);
   const v = h.closed ? undefined : (predefinedKeywords.get(Keyword) ?? h.values.get(Keyword));
   const ParameterValue = v === undefined ? null : readAs(v, ParameterType);
   const Status = ParameterValue === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
@@ -619,10 +624,15 @@ export function NdisWriteConfiguration(
   const ddi = 'NdisWriteConfiguration';
   const h = configHandle(ConfigurationHandle, ddi);
   const b = h.block;
-  const n = b.ndis;
-  n.verifier.irql(irql.NdisWriteConfiguration, ddi, b.name);
+  const n = h.ndis;
+  n.verifier.irql(irql.NdisWriteConfiguration, ddi, b?.name ?? null);
   if (typeof ParameterValue !== 'object' || ParameterValue === null) {
-    return n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${ddi}: ParameterValue is not a structure`);
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b?.name ?? null,
+      `${ddi}: ParameterValue is not a structure`,
+    );
   }
   const v = registryValue(ParameterValue, ddi);
   let Status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
@@ -675,8 +685,8 @@ export function NdisReadNetworkAddress(ConfigurationHandle: NDIS_HANDLE): {
   const ddi = 'NdisReadNetworkAddress';
   const h = configHandle(ConfigurationHandle, ddi);
   const b = h.block;
-  const n = b.ndis;
-  n.verifier.irql(irql.NdisReadNetworkAddress, ddi, b.name);
+  const n = h.ndis;
+  n.verifier.irql(irql.NdisReadNetworkAddress, ddi, b?.name ?? null);
   const v = h.closed ? undefined : h.values.get('NetworkAddress');
   const NetworkAddress = typeof v === 'string' ? addressBytes(v) : null;
   const Status = NetworkAddress === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
@@ -701,9 +711,9 @@ function addressBytes(s: string): number[] | null {
 export function NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE): void {
   const ddi = 'NdisCloseConfiguration';
   const h = configHandle(ConfigurationHandle, ddi);
-  h.block.ndis.verifier.irql(irql.NdisCloseConfiguration, ddi, h.block.name);
+  h.ndis.verifier.irql(irql.NdisCloseConfiguration, ddi, h.block?.name ?? null);
   h.closed = true;
-  removeFrom(h.block.configurations, h);
+  if (h.block !== null) removeFrom(h.block.configurations, h);
 }
 
 function configHandle(x: unknown, ddi: string): NdisConfiguration {
