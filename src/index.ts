@@ -5,14 +5,18 @@
 export {
   Ctrl as SimNicCtrl,
   Icr as SimNicIcr,
+  PciConfig as SimNicPciConfig,
   Reg as SimNicReg,
   Status as SimNicStatus,
+  simNicDeviceId,
+  simNicVendorId,
 } from './hw/simnic.ts';
 // DDIs, named and shaped as in ndis.h.
 export {
   type NDIS_CONFIGURATION_OBJECT,
   type NDIS_CONFIGURATION_PARAMETER,
   NdisCloseConfiguration,
+  NdisMGetBusData,
   NdisMGetDeviceProperty,
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
@@ -21,6 +25,7 @@ export {
   NdisMResetComplete,
   NdisMResetMiniport,
   NdisMRestartComplete,
+  NdisMSetBusData,
   NdisMSetMiniportAttributes,
   NdisMUnmapIoSpace,
   NdisOpenConfigurationEx,

@@ -253,12 +253,9 @@ export class World implements EventTarget {
         spec.faults === undefined ? noFaults : { ...noFaults, ...spec.faults },
         spec.wire === undefined ? quietWire : { ...quietWire, ...spec.wire },
       );
-      node.resources = {
-        memoryBase: 0xf000_0000 + i * 0x1_0000,
-        memoryLength: registerWindowBytes,
-        mmio: nic,
-        line,
-      };
+      const memoryBase = 0xf000_0000 + i * 0x1_0000;
+      nic.placeAt(memoryBase);
+      node.resources = { memoryBase, memoryLength: registerWindowBytes, mmio: nic, line, config: nic };
     }
     if (spec.registry !== undefined)
       for (const [k, v] of Object.entries(spec.registry)) node.registry.set(k, v);

@@ -10,10 +10,23 @@ import {
   CmResourceShareDeviceExclusive,
   CmResourceTypeInterrupt,
   CmResourceTypeMemory,
+  type NDIS_HANDLE,
   type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventSurpriseRemoved,
+  NdisMGetBusData,
   NdisMGetDeviceProperty,
+  NdisMSetBusData,
+  PCI_CLASS_NETWORK_CTLR,
+  PCI_ENABLE_BUS_MASTER,
+  PCI_ENABLE_MEMORY_SPACE,
+  PCI_SUBCLASS_NET_ETHERNET_CTLR,
+  PCI_WHICHSPACE_CONFIG,
+  PCI_WHICHSPACE_ROM,
   PCIBus,
+  SimNicPciConfig,
+  simNicDeviceId,
+  simNicVendorId,
 } from '../src/index.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -107,4 +120,67 @@ test('NdisMGetDeviceProperty is PASSIVE only: from a timer DPC it is Irql_Minipo
     r.violations.map((v) => [v.rule, v.ddi]),
     [['Irql_Miniport_Driver_Function', 'NdisMGetDeviceProperty']],
   );
+});
+
+test('NdisMGetBusData reads the SimNic PCI configuration space: its IDs, an Ethernet class, BAR0 at the register window, the interrupt line; all ones once the NIC is gone; NdisMSetBusData writes only what is writable', () => {
+  const reads: Record<string, number[]> = {};
+  const counts: number[] = [];
+  const read = (handle: NDIS_HANDLE, offset: number, length: number) => {
+    const buf = new Uint8Array(length);
+    counts.push(NdisMGetBusData(handle, PCI_WHICHSPACE_CONFIG, offset, buf, length));
+    return [...buf];
+  };
+  const drv = scriptedDriver('bus-data', {
+    initialize: (a) => {
+      reads.header = read(a.handle, 0, 16);
+      reads.bar0 = read(a.handle, SimNicPciConfig.BAR0, 4);
+      reads.irq = read(a.handle, SimNicPciConfig.INTERRUPT_LINE, 2);
+      reads.tail = read(a.handle, 250, 16); // 6 bytes left in the space
+      // The command register takes a write; the vendor ID does not.
+      const cmd = new Uint8Array([0x06, 0x04]);
+      counts.push(NdisMSetBusData(a.handle, PCI_WHICHSPACE_CONFIG, SimNicPciConfig.COMMAND, cmd, 2));
+      counts.push(
+        NdisMSetBusData(a.handle, PCI_WHICHSPACE_CONFIG, SimNicPciConfig.VENDOR_ID, new Uint8Array(2), 2),
+      );
+      reads.after = read(a.handle, 0, 6);
+      reads.rom = [NdisMGetBusData(a.handle, PCI_WHICHSPACE_ROM, 0, new Uint8Array(4), 4)];
+      return NDIS_STATUS_SUCCESS;
+    },
+    devicePnPEventNotify: (a, ev) => {
+      if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved) reads.gone = read(a.handle, 0, 4);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 300 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }],
+  });
+  assert.equal(w.run(1 * ns.s).verdict, 'ok');
+  const le16 = (b: number[], i: number) => b[i]! | (b[i + 1]! << 8);
+  assert.equal(le16(reads.header!, 0), simNicVendorId);
+  assert.equal(le16(reads.header!, 2), simNicDeviceId);
+  assert.equal(le16(reads.header!, 4), PCI_ENABLE_MEMORY_SPACE | PCI_ENABLE_BUS_MASTER);
+  assert.deepEqual(reads.header!.slice(0x0a, 0x0c), [PCI_SUBCLASS_NET_ETHERNET_CTLR, PCI_CLASS_NETWORK_CTLR]);
+  assert.equal(le16(reads.bar0!, 0) + le16(reads.bar0!, 2) * 0x10000, 0xf0000000);
+  assert.deepEqual(reads.irq, [16, 1]);
+  assert.deepEqual(counts.slice(0, 4), [16, 4, 2, 6]);
+  assert.deepEqual(counts.slice(4, 6), [2, 2], 'a write reports its bytes, read-only or not');
+  assert.equal(le16(reads.after!, 0), simNicVendorId);
+  assert.equal(le16(reads.after!, 4), 0x0406);
+  assert.deepEqual(reads.rom, [0]);
+  assert.deepEqual(reads.gone, [0xff, 0xff, 0xff, 0xff]);
+});
+
+test('NdisMGetBusData of a device with no bus (hardware: none) reads nothing', () => {
+  let n = -1;
+  const drv = scriptedDriver('bus-none', {
+    initialize: (a) => {
+      n = NdisMGetBusData(a.handle, PCI_WHICHSPACE_CONFIG, 0, new Uint8Array(4), 4);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  testWorld({ drivers: [drv], devices: [{ name: 'vm0', driver: drv.name, hardware: 'none' }] }).run(
+    100 * ns.ms,
+  );
+  assert.equal(n, 0);
 });

@@ -20,7 +20,13 @@
 
 import { assert } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import type { InterruptLine, Mmio } from '../pnp/resources.ts';
+import {
+  PCI_CLASS_NETWORK_CTLR,
+  PCI_ENABLE_BUS_MASTER,
+  PCI_ENABLE_MEMORY_SPACE,
+  PCI_SUBCLASS_NET_ETHERNET_CTLR,
+} from '../ndis/generated/status.ts';
+import type { InterruptLine, Mmio, PciConfigSpace } from '../pnp/resources.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
@@ -43,6 +49,30 @@ export const Ctrl = { RESET: 1 << 0, INTR_ENABLE: 1 << 1, TX_ENABLE: 1 << 2, RX_
 export const Status = { LINK_UP: 1 << 0, READY: 1 << 1, TX_ENABLED: 1 << 2, RX_ENABLED: 1 << 3 } as const;
 export const Icr = { RESET_DONE: 1 << 0, LINK_CHANGE: 1 << 1, TX_DONE: 1 << 2, RX: 1 << 3 } as const;
 export const registerWindowBytes = 0x100;
+
+/**
+ * Byte offsets of the type-0 PCI header (wdm.h's PCI_COMMON_CONFIG) the SimNic's
+ * configuration space fills in. The rest of its 256 bytes reads zero.
+ */
+export const PciConfig = {
+  VENDOR_ID: 0x00,
+  DEVICE_ID: 0x02,
+  COMMAND: 0x04,
+  STATUS: 0x06,
+  REVISION_ID: 0x08,
+  PROG_IF: 0x09,
+  SUB_CLASS: 0x0a,
+  BASE_CLASS: 0x0b,
+  HEADER_TYPE: 0x0e,
+  BAR0: 0x10,
+  SUBSYSTEM_VENDOR_ID: 0x2c,
+  SUBSYSTEM_ID: 0x2e,
+  INTERRUPT_LINE: 0x3c,
+  INTERRUPT_PIN: 0x3d,
+} as const;
+/** The SimNic's PCI identity, as its device instance ID (PCI\\VEN_5A5A&DEV_0001) shows it. */
+export const simNicVendorId = 0x5a5a;
+export const simNicDeviceId = 0x0001;
 
 /** An inclusive range of durations; a value is drawn through the choice door. */
 export interface NsRange {
@@ -106,7 +136,7 @@ const Op = {
   Rx: 7,
 } as const;
 
-export class SimNic implements Mmio, EventTarget {
+export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   hung = false;
   vanished = false;
   linkUp = true;
@@ -130,6 +160,9 @@ export class SimNic implements Mmio, EventTarget {
   txFrames = 0;
   rxFrames = 0;
   rxDropped = 0;
+  readonly configBytes = 256;
+  /** The PCI configuration space; see `placeAt`. */
+  private readonly config = new Uint8Array(256);
 
   constructor(
     readonly name: string,
@@ -148,6 +181,39 @@ export class SimNic implements Mmio, EventTarget {
 
   get now(): number {
     return this.kernel.now;
+  }
+
+  /**
+   * Fills in the configuration space for the register window PnP assigned at
+   * `memoryBase`: an Ethernet controller whose memory decoding and bus mastering are
+   * on, with the window in BAR0 and the interrupt line's vector on INTA.
+   */
+  placeAt(memoryBase: number): void {
+    const c = new DataView(this.config.buffer);
+    c.setUint16(PciConfig.VENDOR_ID, simNicVendorId, true);
+    c.setUint16(PciConfig.DEVICE_ID, simNicDeviceId, true);
+    c.setUint16(PciConfig.COMMAND, PCI_ENABLE_MEMORY_SPACE | PCI_ENABLE_BUS_MASTER, true);
+    c.setUint8(PciConfig.REVISION_ID, 1);
+    c.setUint8(PciConfig.SUB_CLASS, PCI_SUBCLASS_NET_ETHERNET_CTLR);
+    c.setUint8(PciConfig.BASE_CLASS, PCI_CLASS_NETWORK_CTLR);
+    c.setUint32(PciConfig.BAR0, memoryBase >>> 0, true);
+    c.setUint16(PciConfig.SUBSYSTEM_VENDOR_ID, simNicVendorId, true);
+    c.setUint16(PciConfig.SUBSYSTEM_ID, simNicDeviceId, true);
+    c.setUint8(PciConfig.INTERRUPT_LINE, this.line.vector & 0xff);
+    c.setUint8(PciConfig.INTERRUPT_PIN, 1);
+  }
+
+  /** A vanished NIC answers no configuration cycle: every byte reads 0xFF. */
+  readConfig(offset: number): number {
+    return this.vanished ? 0xff : (this.config[offset] ?? 0xff);
+  }
+
+  /** The command register and the interrupt line are writable; the rest is read-only. */
+  writeConfig(offset: number, value: number): void {
+    if (this.vanished) return;
+    const writable =
+      offset === PciConfig.COMMAND || offset === PciConfig.COMMAND + 1 || offset === PciConfig.INTERRUPT_LINE;
+    if (writable) this.config[offset] = value & 0xff;
   }
 
   private heartbeat(): number {

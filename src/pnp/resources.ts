@@ -33,10 +33,20 @@ export class InterruptLine {
   }
 }
 
+/** A PCI function's configuration space, byte by byte (what IRP_MN_READ_CONFIG reaches). */
+export interface PciConfigSpace {
+  /** Bytes in the space (256 for a conventional PCI function). */
+  readonly configBytes: number;
+  readConfig(offset: number): number;
+  /** A write to a read-only byte is ignored, as the hardware ignores it. */
+  writeConfig(offset: number, value: number): void;
+}
+
 export interface DeviceResources {
   /** Physical base address of the register window. */
   readonly memoryBase: number;
   readonly memoryLength: number;
   readonly mmio: Mmio;
   readonly line: InterruptLine;
+  readonly config: PciConfigSpace;
 }

@@ -4,6 +4,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import type { DeviceNode } from '../../pnp/pnp.ts';
+import type { PciConfigSpace } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { type Binding, OidSourceHandle } from '../binding.ts';
@@ -44,6 +45,7 @@ import {
   NdisParameterMultiString,
   NdisParameterString,
   NdisProcessorAmd64,
+  PCI_WHICHSPACE_CONFIG,
   PCIBus,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
@@ -83,6 +85,8 @@ const irql = {
   NdisReadRegisterUlong: ddiIrql.NdisReadRegisterUlong!,
   NdisWriteRegisterUlong: ddiIrql.NdisWriteRegisterUlong!,
   NdisMGetDeviceProperty: ddiIrql.NdisMGetDeviceProperty!,
+  NdisMGetBusData: ddiIrql.NdisMGetBusData!,
+  NdisMSetBusData: ddiIrql.NdisMSetBusData!,
 };
 
 // ----------------------------------------------------------- attributes
@@ -827,3 +831,75 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
 
 void irql.NdisReadRegisterUlong;
 void irql.NdisWriteRegisterUlong;
+
+// ------------------------------------------------------ PCI configuration space
+
+/**
+ * ULONG NdisMGetBusData(NdisMiniportHandle, WhichSpace, Offset, Buffer, Length). Any
+ * IRQL. Reads the device's PCI configuration space (PCI_WHICHSPACE_CONFIG) into Buffer
+ * and returns the bytes read: fewer past the end of the space, none for a device
+ * without a bus (hardware: none) or another WhichSpace (a SimNic has no option ROM).
+ * A vanished NIC reads 0xFF in every byte, which is how a driver tells it is gone
+ * (R5.7).
+ */
+export function NdisMGetBusData(
+  NdisMiniportHandle: NDIS_HANDLE,
+  WhichSpace: number,
+  Offset: number,
+  Buffer: Uint8Array,
+  Length: number,
+): number {
+  const ddi = 'NdisMGetBusData';
+  const r = busAccess(NdisMiniportHandle, ddi, irql.NdisMGetBusData, WhichSpace, Offset, Buffer, Length);
+  if (r === null) return 0;
+  for (let i = 0; i < r.count; i++) Buffer[i] = r.space.readConfig(Offset + i);
+  return r.count;
+}
+
+/**
+ * ULONG NdisMSetBusData(NdisMiniportHandle, WhichSpace, Offset, Buffer, Length). Any
+ * IRQL. Writes Buffer to the configuration space and returns the bytes written;
+ * read-only bytes keep their value, as the hardware ignores such writes.
+ */
+export function NdisMSetBusData(
+  NdisMiniportHandle: NDIS_HANDLE,
+  WhichSpace: number,
+  Offset: number,
+  Buffer: Uint8Array,
+  Length: number,
+): number {
+  const ddi = 'NdisMSetBusData';
+  const r = busAccess(NdisMiniportHandle, ddi, irql.NdisMSetBusData, WhichSpace, Offset, Buffer, Length);
+  if (r === null) return 0;
+  for (let i = 0; i < r.count; i++) r.space.writeConfig(Offset + i, Buffer[i]!);
+  return r.count;
+}
+
+/** What both bus-data DDIs check: the handle, the buffer, and how many bytes the space holds from Offset. */
+function busAccess(
+  h: NDIS_HANDLE,
+  ddi: string,
+  bound: (typeof irql)['NdisMGetBusData'],
+  WhichSpace: number,
+  Offset: number,
+  Buffer: Uint8Array,
+  Length: number,
+): { space: PciConfigSpace; count: number } | null {
+  const b = adapterHandle(h, ddi);
+  const n = b.ndis;
+  n.verifier.irql(bound, ddi, b.name);
+  if (stale(b, ddi)) return null;
+  if (!(Buffer instanceof Uint8Array) || !Number.isInteger(Length) || Length < 0 || Buffer.length < Length)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: Buffer must be a Uint8Array of at least Length (${String(Length)}) bytes`,
+    );
+  const space = b.dev.resources?.config ?? null;
+  if (space === null || WhichSpace !== PCI_WHICHSPACE_CONFIG || !Number.isInteger(Offset) || Offset < 0)
+    return null;
+  const count = Math.max(0, Math.min(Length, space.configBytes - Offset));
+  if (n.trace.on) n.traceDdi(ddi, b, { Offset, Length, result: count });
+  return { space, count };
+}
