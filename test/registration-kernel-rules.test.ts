@@ -380,3 +380,19 @@ test('R8.6: NdisCancelTimerObject on a periodic timer at PASSIVE runs the callba
   assert.deepEqual(r.violations, []);
   assert.equal(fired, 1);
 });
+
+test('R4.1: an NDIS 6.83 or later driver that registers check-for-hang or reset gets a warning (the pages discourage them); 6.82, or 6.89 without them, does not', () => {
+  const warned = (minor: number, handlers: boolean) => {
+    const x = register(`cfh-${minor}-${handlers}`, (c) => {
+      c.MinorNdisVersion = minor;
+      c.CheckForHangHandlerEx = handlers ? () => false : null;
+      c.ResetHandlerEx = handlers ? () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }) : null;
+    });
+    assertAccepted(x, `6.${minor}`);
+    return x.r.warnings.map((w) => [w.rule, w.ddi]);
+  };
+  assert.deepEqual(warned(89, true), [['R4.1', 'NdisMRegisterMiniportDriver']]);
+  assert.deepEqual(warned(83, true), [['R4.1', 'NdisMRegisterMiniportDriver']]);
+  assert.deepEqual(warned(82, true), []);
+  assert.deepEqual(warned(89, false), []);
+});

@@ -126,6 +126,19 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
       MiniportDriverContext,
     );
     n.registerDriver(handle);
+    // R4.1: the MINIPORT_CHECK_FOR_HANG and MINIPORT_RESET pages discourage both
+    // handlers for NDIS 6.83 and later drivers; NDIS still calls them.
+    const c = MiniportDriverCharacteristics;
+    if (
+      c.MinorNdisVersion >= 83 &&
+      (typeof c.CheckForHangHandlerEx === 'function' || typeof c.ResetHandlerEx === 'function')
+    )
+      n.verifier.warn(
+        'R4.1',
+        'NdisMRegisterMiniportDriver',
+        null,
+        `${mod.name} declares NDIS 6.${c.MinorNdisVersion} and registers ${typeof c.CheckForHangHandlerEx === 'function' ? 'MiniportCheckForHangEx' : 'MiniportResetEx'}: check-for-hang and reset are discouraged for NDIS 6.83 and later drivers`,
+      );
     const setOptions = handle.chars.SetOptionsHandler;
     if (typeof setOptions === 'function') {
       const f = n.enter(null, mod.name, 'MiniportSetOptions', Irql.Passive);
