@@ -15,6 +15,7 @@ import {
   NdisMPauseComplete,
   NdisMResetComplete,
   NdisMSleep,
+  NdisStallExecution,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
@@ -157,8 +158,8 @@ test('R4.11, R5.1: no reset starts once a query-remove succeeded, nor while the 
   );
 });
 
-test('R4.13: MiniportResetEx may wait 50 µs; NdisMSleep beyond that inside it is NdisSim_ResetBlocks, and the same sleep elsewhere at PASSIVE is not', () => {
-  const sleeper = (where: 'reset' | 'init', us: number) => {
+test('R4.13: MiniportResetEx may wait 50 µs; NdisMSleep beyond that inside it, or NdisStallExecution calls adding up past it, is NdisSim_ResetBlocks; the same sleep elsewhere at PASSIVE is not', () => {
+  const sleeper = (where: 'reset' | 'init' | 'stall', us: number) => {
     const drv = scriptedDriver(`reset-sleep-${where}-${us}`, {
       checkForHang: (a) => {
         const first = a.state.hung === undefined;
@@ -167,6 +168,7 @@ test('R4.13: MiniportResetEx may wait 50 µs; NdisMSleep beyond that inside it i
       },
       reset: () => {
         if (where === 'reset') NdisMSleep(us);
+        if (where === 'stall') for (let i = 0; i < us; i++) NdisStallExecution(10);
         return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
       },
       initialize: () => {
@@ -180,10 +182,13 @@ test('R4.13: MiniportResetEx may wait 50 µs; NdisMSleep beyond that inside it i
       options: { verifier: 'collect', ndis: { callbackIrql: 'passive' } },
     }).run(3 * ns.s);
   };
-  const rules = (r: ReturnType<typeof sleeper>) => r.violations.map((v) => [v.rule, v.adapter]);
+  const rules = (r: ReturnType<typeof sleeper>) => r.violations.map((v) => [v.rule, v.ddi, v.adapter]);
   assert.deepEqual(rules(sleeper('reset', 50)), []);
-  assert.deepEqual(rules(sleeper('reset', 51)), [['NdisSim_ResetBlocks', 'nic0']]);
+  assert.deepEqual(rules(sleeper('reset', 51)), [['NdisSim_ResetBlocks', 'NdisMSleep', 'nic0']]);
   assert.deepEqual(rules(sleeper('init', 20_000)), []);
+  // Polling in short stalls counts in all: five 10 µs stalls pass, six do not, once.
+  assert.deepEqual(rules(sleeper('stall', 5)), []);
+  assert.deepEqual(rules(sleeper('stall', 6)), [['NdisSim_ResetBlocks', 'NdisStallExecution', 'nic0']]);
 });
 
 test('R4.3, R4.11: a TRUE from check-for-hang before a slow MiniportInitializeEx returns starts no reset, and is a warning, once per initialization; FALSE is not', () => {

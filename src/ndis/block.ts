@@ -72,6 +72,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   /** The FDO was deleted (REMOVE_DEVICE done). */
   fdoDeleted = false;
 
+  /** Microseconds the running MiniportResetEx has stalled in all (R4.13); -1 once reported. */
+  resetStallUs = 0;
   /** This initialization's R4.3 warning (a TRUE from check-for-hang during it) was given. */
   warnedHangInInit = false;
   /** Inside MiniportInitializeEx / MiniportHaltEx. */

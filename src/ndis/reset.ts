@@ -153,6 +153,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   indicateToProtocols(n, b, NDIS_STATUS_RESET_START, null);
   b.reset = { returned: false };
   const handler = b.driver.chars.ResetHandlerEx;
+  b.resetStallUs = 0;
   const f = n.enter(b, b.driver.name, 'MiniportResetEx', n.lowOrDispatch());
   let r: { Status: number; AddressingReset: boolean };
   try {

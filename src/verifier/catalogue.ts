@@ -824,8 +824,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R4.13'],
     summary:
-      'MiniportResetEx slept (NdisMSleep) longer than the 50 µs a reset may wait; a longer wait is a timer, NDIS_STATUS_PENDING and NdisMResetComplete.',
-    ddis: ['NdisMSleep'],
+      'MiniportResetEx waited longer than the 50 µs a reset may wait (one NdisMSleep, or NdisStallExecution calls in all); a longer wait is a timer, NDIS_STATUS_PENDING and NdisMResetComplete.',
+    ddis: ['NdisMSleep', 'NdisStallExecution'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2a) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_reset.md',
     fatal: false,

@@ -575,6 +575,21 @@ export function NdisStallExecution(MicrosecondsToStall: number): void {
       `NdisStallExecution(${MicrosecondsToStall}) spins longer than 50 µs (R8.12)`,
     );
   }
+  // R4.13: the MINIPORT_RESET page allows a reset 50 µs of waiting; one that polls in
+  // short stalls past that should set a timer and pend. Each call may be short.
+  const rb = MicrosecondsToStall > 0 ? n.insideCallbackOf('MiniportResetEx') : null;
+  if (rb !== null && rb.resetStallUs >= 0) {
+    rb.resetStallUs += MicrosecondsToStall;
+    if (rb.resetStallUs > maxResetWaitUs) {
+      rb.resetStallUs = -1;
+      n.verifier.report(
+        'NdisSim_ResetBlocks',
+        'NdisStallExecution',
+        rb.name,
+        `MiniportResetEx has stalled more than ${maxResetWaitUs} µs in all (NdisStallExecution): a reset that must wait or poll longer sets a timer, returns NDIS_STATUS_PENDING and calls NdisMResetComplete (R4.13)`,
+      );
+    }
+  }
   const spun = Math.max(0, MicrosecondsToStall) * 1000;
   n.kernel.machine.spin(spun);
   const ctx = n.kernel.ctx;
