@@ -161,8 +161,10 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   rxFrames = 0;
   rxDropped = 0;
   readonly configBytes = 256;
-  /** The PCI configuration space; see `placeAt`. */
-  private readonly config = new Uint8Array(256);
+  /** Where PnP put the register window (BAR0). */
+  private memoryBase = 0;
+  /** The PCI configuration space, made on first access (most runs never read it). */
+  private config: Uint8Array | null = null;
 
   constructor(
     readonly name: string,
@@ -183,12 +185,20 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     return this.kernel.now;
   }
 
-  /**
-   * Fills in the configuration space for the register window PnP assigned at
-   * `memoryBase`: an Ethernet controller whose memory decoding and bus mastering are
-   * on, with the window in BAR0 and the interrupt line's vector on INTA.
-   */
+  /** PnP assigned the register window at `memoryBase` (BAR0 of the configuration space). */
   placeAt(memoryBase: number): void {
+    this.memoryBase = memoryBase;
+  }
+
+  /**
+   * The configuration space: an Ethernet controller whose memory decoding and bus
+   * mastering are on, with the register window in BAR0 and the interrupt line's vector
+   * on INTA.
+   */
+  private configSpace(): Uint8Array {
+    if (this.config !== null) return this.config;
+    this.config = new Uint8Array(this.configBytes);
+    const memoryBase = this.memoryBase;
     const c = new DataView(this.config.buffer);
     c.setUint16(PciConfig.VENDOR_ID, simNicVendorId, true);
     c.setUint16(PciConfig.DEVICE_ID, simNicDeviceId, true);
@@ -201,11 +211,12 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     c.setUint16(PciConfig.SUBSYSTEM_ID, simNicDeviceId, true);
     c.setUint8(PciConfig.INTERRUPT_LINE, this.line.vector & 0xff);
     c.setUint8(PciConfig.INTERRUPT_PIN, 1);
+    return this.config;
   }
 
   /** A vanished NIC answers no configuration cycle: every byte reads 0xFF. */
   readConfig(offset: number): number {
-    return this.vanished ? 0xff : (this.config[offset] ?? 0xff);
+    return this.vanished ? 0xff : (this.configSpace()[offset] ?? 0xff);
   }
 
   /** The command register and the interrupt line are writable; the rest is read-only. */
@@ -213,7 +224,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (this.vanished) return;
     const writable =
       offset === PciConfig.COMMAND || offset === PciConfig.COMMAND + 1 || offset === PciConfig.INTERRUPT_LINE;
-    if (writable) this.config[offset] = value & 0xff;
+    if (writable) this.configSpace()[offset] = value & 0xff;
   }
 
   private heartbeat(): number {

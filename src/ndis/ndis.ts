@@ -195,9 +195,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * name: NdisOpenConfigurationEx with a driver handle reads and writes these. They
    * outlive a driver's unload, as the registry does.
    */
-  private readonly driverRegistry = new Map<string, Map<string, number | string>>();
+  private driverRegistry: Map<string, Map<string, number | string>> | null = null;
 
   driverParameters(name: string): Map<string, number | string> {
+    this.driverRegistry ??= new Map();
     let m = this.driverRegistry.get(name);
     if (m === undefined) {
       m = new Map();
