@@ -41,6 +41,7 @@ import {
   after,
   type Hooks,
   idleInterrupt,
+  removedScripted,
   scriptedDriver,
   type TestAdapter,
   timerCharacteristics,
@@ -339,14 +340,7 @@ function idleTimer(handle: NDIS_HANDLE): NDIS_HANDLE {
 
 /** nic0 of `hooks`, removed at 1 s, so the driver unloads; collect mode. */
 function removedAt1s(name: string, hooks: Hooks) {
-  const drv = scriptedDriver(name, hooks);
-  const w = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: name }],
-    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
-    options: { verifier: 'collect' },
-  });
-  return { w, r: w.run(3 * ns.s), drv };
+  return removedScripted(name, hooks, 1 * ns.s, 3 * ns.s);
 }
 
 test('NdisSim_PoolNotFreedAtUnload (R2.16): a driver that unloads with pool still allocated is 0xC4/0x62, its name and the number of allocations', () => {

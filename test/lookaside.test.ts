@@ -13,20 +13,13 @@ import {
   NdisInitializeNPagedLookasideList,
   NPAGED_LOOKASIDE_LIST,
 } from '../src/index.ts';
-import { type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
-import { ns, testWorld } from './helpers/world.ts';
+import { type Hooks, removedScripted, type TestAdapter } from './helpers/scripted.ts';
 
 const tag = 0x6b6f6f6c; // 'look'
 
 /** nic0 of `hooks`, removed at 1 s so the driver unloads; collect mode. */
 function removedAt1s(name: string, hooks: Hooks) {
-  const drv = scriptedDriver(name, hooks);
-  return testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: name }],
-    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
-    options: { verifier: 'collect' },
-  }).run(2 * ns.s);
+  return removedScripted(name, hooks).r;
 }
 
 /** A list made in MiniportInitializeEx; `body` runs right after, `halt` in MiniportHaltEx. */

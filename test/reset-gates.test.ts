@@ -6,23 +6,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
-  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
-  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   type NDIS_OID_REQUEST,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESET_IN_PROGRESS,
   NDIS_STATUS_RESET_START,
   NDIS_STATUS_SUCCESS,
-  NdisMedium802_3,
   NdisMOidRequestComplete,
   NdisMPauseComplete,
   NdisMResetComplete,
   NdisMResetMiniport,
   NdisMSendNetBufferListsComplete,
-  NdisMSetMiniportAttributes,
   NdisMSleep,
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -31,7 +25,7 @@ import {
 import type { Strategy } from '../src/sim/choice.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { WorldAction } from '../src/world.ts';
-import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 const resetSucceeds = () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false });
@@ -46,46 +40,11 @@ const statusTo = (name: string) => (e: TraceEvent) =>
 
 // ------------------------------------------------------------------ R4.2, R4.3
 
-/**
- * A driver whose registration attributes ask for `seconds` between check-for-hang
- * calls (the gallery's base driver always asks for 2). No hardware: the device is virtual.
- */
+/** A driver whose registration attributes ask for `seconds` between check-for-hang calls. */
 function hangPeriodDriver(name: string, seconds: number) {
   return scriptedDriver(name, {
     checkForHang: () => false,
-    characteristics: (c) => {
-      c.InitializeHandlerEx = (handle) => {
-        const a: TestAdapter = {
-          handle,
-          space: null,
-          interrupt: null,
-          state: {},
-          timers: [],
-          pools: [],
-          nbls: [],
-        };
-        const r = NdisMSetMiniportAttributes(handle, {
-          Header: {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
-            Revision: NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
-          },
-          MiniportAdapterContext: a,
-          CheckForHangTimeInSeconds: seconds,
-        });
-        if (r !== NDIS_STATUS_SUCCESS) return r;
-        return NdisMSetMiniportAttributes(handle, {
-          Header: {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-            Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
-          },
-          MediaType: NdisMedium802_3,
-          MtuSize: 1500,
-          MacAddressLength: 6,
-          PermanentMacAddress: [2, 0, 0, 0, 0, 7],
-          CurrentMacAddress: [2, 0, 0, 0, 0, 7],
-        });
-      };
-    },
+    registrationAttributes: { CheckForHangTimeInSeconds: seconds },
   });
 }
 

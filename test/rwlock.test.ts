@@ -22,14 +22,14 @@ import {
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
 import { currentNdis } from '../src/ndis/api/common.ts';
-import { type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { type Hooks, removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 const irqlNow = () => currentNdis('test').kernel.ctx.irql;
 
 /** Runs `body` in MiniportInitializeEx (PASSIVE) with a lock of the adapter; frees it in halt. */
 function withLock(name: string, body: (lock: NDIS_RW_LOCK_EX, a: TestAdapter) => void, more: Hooks = {}) {
-  const drv = scriptedDriver(name, {
+  const { r } = removedScripted(name, {
     ...more,
     initialize: (a) => {
       const lock = NdisAllocateRWLock(a.handle);
@@ -40,12 +40,6 @@ function withLock(name: string, body: (lock: NDIS_RW_LOCK_EX, a: TestAdapter) =>
     },
     halt: (a) => NdisFreeRWLock(a.state.lock as NDIS_RW_LOCK_EX),
   });
-  const r = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: drv.name }],
-    options: { verifier: 'collect' },
-    actions: [{ atNs: 500 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
-  }).run(1 * ns.s);
   return r.violations.map((v) => [v.rule, v.ddi]);
 }
 
@@ -128,7 +122,7 @@ test('RW locks: a callback that returns holding one is SpinLockBalanced; one hel
 });
 
 test('RW locks, R2.10: freed while held is NdisSim_ObjectFreedInUse; one of the adapter not freed by its halt is NdisSim_ResourceNotFreed', () => {
-  const drv = scriptedDriver('rw-leak', {
+  const { r } = removedScripted('rw-leak', {
     initialize: (a) => {
       const busy = NdisAllocateRWLock(a.handle)!;
       NdisAcquireRWLockWrite(busy, new LOCK_STATE_EX(), 0);
@@ -138,12 +132,6 @@ test('RW locks, R2.10: freed while held is NdisSim_ObjectFreedInUse; one of the 
       return NDIS_STATUS_SUCCESS;
     },
   });
-  const r = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: drv.name }],
-    options: { verifier: 'collect' },
-    actions: [{ atNs: 500 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
-  }).run(1 * ns.s);
   assert.deepEqual(
     r.violations.map((v) => [v.rule, v.ddi]),
     [

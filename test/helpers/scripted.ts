@@ -1,5 +1,8 @@
 // Tests use the gallery's scriptable miniport (src/drivers/buggy/base.ts).
 
+import { type Hooks, scriptedDriver } from '../../src/drivers/buggy/base.ts';
+import { ns, testWorld } from './world.ts';
+
 export {
   after,
   type Hooks,
@@ -9,3 +12,18 @@ export {
   type TestAdapter,
   timerCharacteristics,
 } from '../../src/drivers/buggy/base.ts';
+
+/**
+ * A scripted driver `name` of `hooks` with one device, nic0, removed at `removeAtNs` so
+ * the driver unloads, in collect mode: every rule the run breaks is in `r.violations`.
+ */
+export function removedScripted(name: string, hooks: Hooks, removeAtNs = 1 * ns.s, untilNs = 2 * ns.s) {
+  const drv = scriptedDriver(name, hooks);
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: name }],
+    actions: [{ atNs: removeAtNs, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'collect' },
+  });
+  return { w, r: w.run(untilNs), drv };
+}

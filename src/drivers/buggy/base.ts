@@ -14,6 +14,7 @@ import {
   type NDIS_IO_SPACE,
   type NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  type NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
@@ -148,6 +149,8 @@ export interface Hooks {
   noGeneralAttributes?: boolean;
   /** Members to set in the general attributes besides the defaults (SupportedOidList, say). */
   generalAttributes?: Partial<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES>;
+  /** Members to set in the registration attributes besides the defaults (CheckForHangTimeInSeconds, say). */
+  registrationAttributes?: Partial<NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES>;
   /** Edits the characteristics before registration (e.g. to drop a handler). */
   characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
   /** Runs in DriverEntry after a successful registration; its status is DriverEntry's. */
@@ -243,6 +246,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
       CheckForHangTimeInSeconds: 2,
       InterfaceType: NdisInterfacePci,
+      ...hooks.registrationAttributes,
     });
     if (s !== NDIS_STATUS_SUCCESS) return s;
     if (hooks.noGeneralAttributes !== true) s = generalAttributes(handle, hooks.generalAttributes);
