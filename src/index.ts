@@ -48,6 +48,7 @@ export {
 } from './ndis/api/datapath.ts';
 export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
 export {
+  type GROUP_AFFINITY,
   NDIS_LOWER_IRQL,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NdisAcquireSpinLock,
@@ -66,6 +67,7 @@ export {
   NdisGetCurrentSystemTime,
   NdisGetSystemUpTimeEx,
   NdisMDeregisterInterruptEx,
+  NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
   NdisMSleep,
   NdisMSynchronizeWithInterruptEx,

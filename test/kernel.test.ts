@@ -24,6 +24,7 @@ import {
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
   NdisMDeregisterInterruptEx,
+  NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
   NdisMSleep,
   NdisReadRegisterUlong,
@@ -574,4 +575,28 @@ test('NDIS_RECEIVE_THROTTLE_PARAMETERS page: an NDIS 6.20+ DPC gets MaxNblsToInd
   assert.deepEqual(run(30, 0), [fresh]);
   assert.deepEqual(run(30, 2), [fresh, fresh, fresh]);
   assert.deepEqual(run(0, 2), [null]);
+});
+
+test('NdisMQueueDpcEx page: queues the DPC on each CPU of TargetProcessors with MiniportDpcContext and returns those CPUs; a CPU whose DPC is still queued is left out; another processor group gets nothing', () => {
+  const run = (cpus: number) => {
+    const got: unknown[] = [];
+    const returned: number[] = [];
+    const drv = scriptedDriver(`queue-dpc-${cpus}`, {
+      restart: (a) => {
+        returned.push(NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0b11, Group: 0 }, 'ctx-A'));
+        returned.push(NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0b11, Group: 0 }, 'ctx-B'));
+        returned.push(NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0b1, Group: 1 }, 'ctx-C'));
+        return NDIS_STATUS_SUCCESS;
+      },
+      dpc: (_a, _t, context) => got.push(context),
+    });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }], options: { cpus } });
+    assert.equal(w.run(200 * ns.ms).verdict, 'ok');
+    const dpcCpus = w.trace.events
+      .filter((e) => e.kind === 'call' && e.what === 'MiniportInterruptDPC')
+      .map((e) => e.cpu);
+    return { returned, got, dpcCpus: dpcCpus.sort() };
+  };
+  assert.deepEqual(run(2), { returned: [0b11, 0, 0], got: ['ctx-A', 'ctx-A'], dpcCpus: [0, 1] });
+  assert.deepEqual(run(1), { returned: [0b1, 0, 0], got: ['ctx-A'], dpcCpus: [0] });
 });

@@ -773,8 +773,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const mask = r.TargetProcessors >>> 0;
     if (mask === 0) return;
     const cpus = Math.min(32, k.cpuCount);
-    const dpcs = this.targetDpcs(i);
-    for (let cpu = 0; cpu < cpus; cpu++) if ((mask >>> cpu) & 1) k.queueDpc(dpcs[cpu]!, cpu);
+    const dpcs = this.interruptDpcs(i);
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      // An ISR's DPC gets no MiniportDpcContext, whatever NdisMQueueDpcEx gave that object.
+      if ((mask >>> cpu) & 1 && k.queueDpc(dpcs[cpu]!, cpu)) i.dpcContexts?.delete(dpcs[cpu]!);
+    }
     if (cpus < 32 && mask >>> cpus !== 0 && this.trace.on) {
       // The docs name no error for a processor the machine lacks: NDIS has no DPC to queue there.
       this.traceNdis(b, `TargetProcessors 0x${mask.toString(16)}: bits above CPU ${cpus - 1} ignored`, {});
@@ -784,7 +787,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Per-CPU DPC objects of an interrupt for its TargetProcessors DPCs, made on first use. */
   private readonly cpuDpcs = new WeakMap<NdisInterrupt, Dpc[]>();
 
-  private targetDpcs(i: NdisInterrupt): Dpc[] {
+  /** The interrupt's DPC object for each CPU (an ISR's TargetProcessors, NdisMQueueDpcEx). */
+  interruptDpcs(i: NdisInterrupt): Dpc[] {
     let d = this.cpuDpcs.get(i);
     if (d === undefined) {
       d = [];
@@ -804,7 +808,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (d !== undefined) for (const dpc of d) this.kernel.flushDpc(dpc);
   }
 
-  runInterruptDpc(i: NdisInterrupt): void {
+  runInterruptDpc(i: NdisInterrupt, dpc: Dpc): void {
     if (i.deregistered || this.afterHalt(i.block, 'MiniportInterruptDPC')) return;
     const b = i.block;
     const f = this.enter(b, b.driver.name, 'MiniportInterruptDPC', Irql.Dispatch);
@@ -814,13 +818,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       t.MoreNblsPending = false;
     }
     try {
-      i.chars.InterruptDpcHandler(i.context, null, t, null);
+      i.chars.InterruptDpcHandler(i.context, i.dpcContexts?.get(dpc) ?? null, t, null);
     } catch (e) {
       this.driverThrew(e, 'MiniportInterruptDPC', b);
     }
     this.leave(f, undefined);
     // Receive Side Throttle: the driver has more to indicate; NDIS runs the DPC again.
-    if (t?.MoreNblsPending && !i.deregistered) this.kernel.queueDpc(i.k.dpc, this.kernel.ctx.cpu);
+    if (t?.MoreNblsPending && !i.deregistered) this.kernel.queueDpc(dpc, this.kernel.ctx.cpu);
   }
 
   // ------------------------------------------------------------ tracing

@@ -2,7 +2,7 @@
 // locks, configuration handles, mapped I/O space. Each is the NDIS side of a
 // handle; the kernel mechanism underneath is in src/kernel.
 
-import { Irql, KInterrupt, KTimer, type LockState, WorkItem } from '../kernel/kernel.ts';
+import { type Dpc, Irql, KInterrupt, KTimer, type LockState, WorkItem } from '../kernel/kernel.ts';
 import type { InterruptLine, Mmio } from '../pnp/resources.ts';
 import type { MiniportBlock } from './block.ts';
 import type { MiniportDriverBlock } from './driver.ts';
@@ -91,8 +91,11 @@ export class NdisInterrupt implements NDIS_HANDLE {
     this.ndis.runIsr(this);
   }
 
-  runDpc(): void {
-    this.ndis.runInterruptDpc(this);
+  /** MiniportDpcContext of the DPC objects NdisMQueueDpcEx queued (made on first use). */
+  dpcContexts: Map<Dpc, unknown> | null = null;
+
+  runDpc(dpc: Dpc): void {
+    this.ndis.runInterruptDpc(this, dpc);
   }
 }
 

@@ -137,7 +137,7 @@ export interface Hooks {
   /** Runs in MiniportInterrupt at DIRQL, after the causes were read. */
   isr?(a: TestAdapter, causes: number): void;
   /** Runs in MiniportInterruptDPC at DISPATCH. */
-  dpc?(a: TestAdapter, throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null): void;
+  dpc?(a: TestAdapter, throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null, dpcContext: unknown): void;
   /** MiniportSendNetBufferLists; default: complete every NBL at once with SUCCESS. */
   send?(a: TestAdapter, chain: NET_BUFFER_LIST, port: number, flags: number): void;
   returnNbls?(a: TestAdapter, chain: NET_BUFFER_LIST, flags: number): void;
@@ -258,9 +258,9 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       const r = NdisMRegisterInterruptEx(handle, a, {
         Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
         InterruptHandler: isr,
-        InterruptDpcHandler: (ctx, _dpcContext, throttle) => {
+        InterruptDpcHandler: (ctx, dpcContext, throttle) => {
           note('MiniportInterruptDPC');
-          hooks.dpc?.(ctx as TestAdapter, throttle);
+          hooks.dpc?.(ctx as TestAdapter, throttle, dpcContext);
         },
         DisableInterruptHandler: () => {},
         EnableInterruptHandler: () => {},

@@ -47,6 +47,7 @@ const irql = {
   NdisMSynchronizeWithInterruptEx: ddiIrql.NdisMSynchronizeWithInterruptEx!,
   NdisMSleep: ddiIrql.NdisMSleep!,
   NdisStallExecution: ddiIrql.NdisStallExecution!,
+  NdisMQueueDpcEx: ddiIrql.NdisMQueueDpcEx!,
 };
 
 function ownerOf(h: MiniportBlock | MiniportDriverBlock): Owner {
@@ -509,6 +510,58 @@ export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   }
   n.leave(f, r);
   return r;
+}
+
+/** GROUP_AFFINITY: a processor group and a bitmap of its processors (the model has group 0 only). */
+export interface GROUP_AFFINITY {
+  Mask: number;
+  Group: number;
+}
+
+/**
+ * KAFFINITY NdisMQueueDpcEx(NdisInterruptHandle, MessageId, TargetProcessors,
+ * MiniportDpcContext). Any IRQL (NDIS 6.20). Queues the interrupt's DPC on each CPU of
+ * TargetProcessors, where MiniportInterruptDPC gets MiniportDpcContext; returns the CPUs
+ * it queued on. A CPU whose DPC is still queued is left out (and keeps its context).
+ * MessageId is for MSI, which the model does not have: line-based callers pass 0.
+ */
+export function NdisMQueueDpcEx(
+  NdisInterruptHandle: NDIS_HANDLE,
+  _MessageId: number,
+  TargetProcessors: GROUP_AFFINITY,
+  MiniportDpcContext: unknown,
+): number {
+  const ddi = 'NdisMQueueDpcEx';
+  const i = interruptOf(NdisInterruptHandle, ddi);
+  const n: Ndis = i.ndis;
+  n.verifier.irql(irql.NdisMQueueDpcEx, ddi, i.block.name);
+  if (i.deregistered) {
+    n.verifier.report(
+      'NdisMDeregisterInterruptEx',
+      ddi,
+      i.block.name,
+      `${ddi} after NdisMDeregisterInterruptEx`,
+    );
+    return 0;
+  }
+  const k = n.kernel;
+  let queued = 0;
+  if (TargetProcessors.Group === 0) {
+    const dpcs = n.interruptDpcs(i);
+    // A KAFFINITY of up to 53 CPUs fits a number exactly; the model allows 64 but
+    // bitwise operators would cut it to 32, hence the division.
+    for (let cpu = 0; cpu < Math.min(k.cpuCount, 53); cpu++) {
+      if (Math.floor(TargetProcessors.Mask / 2 ** cpu) % 2 === 0) continue;
+      const d = dpcs[cpu]!;
+      if (!k.queueDpc(d, cpu)) continue;
+      i.dpcContexts ??= new Map();
+      i.dpcContexts.set(d, MiniportDpcContext);
+      queued += 2 ** cpu;
+    }
+  }
+  if (n.trace.on)
+    n.traceDdi(ddi, i.block, { Mask: TargetProcessors.Mask, Group: TargetProcessors.Group, result: queued });
+  return queued;
 }
 
 // ------------------------------------------------------- waits and time
