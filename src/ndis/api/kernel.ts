@@ -6,7 +6,7 @@ import { ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
-import { ddiIrql } from '../generated/irql.ts';
+import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
@@ -478,6 +478,20 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
   i.deregistered = true;
 }
 
+/** The interrupt of a handle, its IRQL rule checked; null (reported) once deregistered. */
+function liveInterrupt(h: NDIS_HANDLE, ddi: string, bound: DdiIrql): NdisInterrupt | null {
+  const i = interruptOf(h, ddi);
+  i.ndis.verifier.irql(bound, ddi, i.block.name);
+  if (!i.deregistered) return i;
+  i.ndis.verifier.report(
+    'NdisMDeregisterInterruptEx',
+    ddi,
+    i.block.name,
+    `${ddi} after NdisMDeregisterInterruptEx`,
+  );
+  return null;
+}
+
 /**
  * BOOLEAN NdisMSynchronizeWithInterruptEx(NdisInterruptHandle, MessageId, SynchronizeFunction,
  * SynchronizeContext). Runs the function at the interrupt's DIRQL.
@@ -489,18 +503,9 @@ export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   SynchronizeContext: T,
 ): boolean {
   const ddi = 'NdisMSynchronizeWithInterruptEx';
-  const i = interruptOf(NdisInterruptHandle, ddi);
+  const i = liveInterrupt(NdisInterruptHandle, ddi, irql.NdisMSynchronizeWithInterruptEx);
+  if (i === null) return false;
   const n: Ndis = i.ndis;
-  n.verifier.irql(irql.NdisMSynchronizeWithInterruptEx, ddi, i.block.name);
-  if (i.deregistered) {
-    n.verifier.report(
-      'NdisMDeregisterInterruptEx',
-      ddi,
-      i.block.name,
-      `${ddi} after NdisMDeregisterInterruptEx`,
-    );
-    return false;
-  }
   const f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql);
   let r: boolean;
   try {
@@ -532,18 +537,9 @@ export function NdisMQueueDpcEx(
   MiniportDpcContext: unknown,
 ): number {
   const ddi = 'NdisMQueueDpcEx';
-  const i = interruptOf(NdisInterruptHandle, ddi);
+  const i = liveInterrupt(NdisInterruptHandle, ddi, irql.NdisMQueueDpcEx);
+  if (i === null) return 0;
   const n: Ndis = i.ndis;
-  n.verifier.irql(irql.NdisMQueueDpcEx, ddi, i.block.name);
-  if (i.deregistered) {
-    n.verifier.report(
-      'NdisMDeregisterInterruptEx',
-      ddi,
-      i.block.name,
-      `${ddi} after NdisMDeregisterInterruptEx`,
-    );
-    return 0;
-  }
   const k = n.kernel;
   let queued = 0;
   if (TargetProcessors.Group === 0) {
