@@ -10,7 +10,7 @@ import { statusText } from '../../verifier/bugcheck.ts';
 import { type Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
-import { ddiIrql } from '../generated/irql.ts';
+import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_1,
@@ -566,10 +566,9 @@ export function NdisReadConfiguration(
   ParameterType: number,
 ): { Status: NDIS_STATUS; ParameterValue: NDIS_CONFIGURATION_PARAMETER | null } {
   const ddi = 'NdisReadConfiguration';
-  const h = configHandle(ConfigurationHandle, ddi);
+  const h = configHandle(ConfigurationHandle, ddi, irql.NdisReadConfiguration);
   const b = h.block;
   const n = h.ndis;
-  n.verifier.irql(irql.NdisReadConfiguration, ddi, b?.name ?? null);
   const v = h.closed ? undefined : (predefinedKeywords.get(Keyword) ?? h.values.get(Keyword));
   const ParameterValue = v === undefined ? null : readAs(v, ParameterType);
   const Status = ParameterValue === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
@@ -626,10 +625,9 @@ export function NdisWriteConfiguration(
   ParameterValue: NDIS_CONFIGURATION_PARAMETER,
 ): NDIS_STATUS {
   const ddi = 'NdisWriteConfiguration';
-  const h = configHandle(ConfigurationHandle, ddi);
+  const h = configHandle(ConfigurationHandle, ddi, irql.NdisWriteConfiguration);
   const b = h.block;
   const n = h.ndis;
-  n.verifier.irql(irql.NdisWriteConfiguration, ddi, b?.name ?? null);
   if (typeof ParameterValue !== 'object' || ParameterValue === null) {
     return n.verifier.fatal(
       'NdisSim_BadParameter',
@@ -687,10 +685,9 @@ export function NdisReadNetworkAddress(ConfigurationHandle: NDIS_HANDLE): {
   NetworkAddressLength: number;
 } {
   const ddi = 'NdisReadNetworkAddress';
-  const h = configHandle(ConfigurationHandle, ddi);
+  const h = configHandle(ConfigurationHandle, ddi, irql.NdisReadNetworkAddress);
   const b = h.block;
   const n = h.ndis;
-  n.verifier.irql(irql.NdisReadNetworkAddress, ddi, b?.name ?? null);
   const v = h.closed ? undefined : h.values.get('NetworkAddress');
   const NetworkAddress = typeof v === 'string' ? addressBytes(v) : null;
   const Status = NetworkAddress === null ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
@@ -714,20 +711,22 @@ function addressBytes(s: string): number[] | null {
 /** VOID NdisCloseConfiguration(ConfigurationHandle). PASSIVE. */
 export function NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE): void {
   const ddi = 'NdisCloseConfiguration';
-  const h = configHandle(ConfigurationHandle, ddi);
-  h.ndis.verifier.irql(irql.NdisCloseConfiguration, ddi, h.block?.name ?? null);
+  const h = configHandle(ConfigurationHandle, ddi, irql.NdisCloseConfiguration);
   h.closed = true;
   if (h.block !== null) removeFrom(h.block.configurations, h);
 }
 
-function configHandle(x: unknown, ddi: string): NdisConfiguration {
-  if (x instanceof NdisConfiguration) return x;
-  return currentNdis(ddi).verifier.fatal(
-    'NdisSim_BadParameter',
-    ddi,
-    null,
-    `${ddi}: not a configuration handle`,
-  );
+/** The configuration handle a DDI was given, its IRQL rule checked; anything else is fatal. */
+function configHandle(x: unknown, ddi: string, bound: DdiIrql): NdisConfiguration {
+  if (!(x instanceof NdisConfiguration))
+    return currentNdis(ddi).verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: not a configuration handle`,
+    );
+  x.ndis.verifier.irql(bound, ddi, x.block?.name ?? null);
+  return x;
 }
 
 // ----------------------------------------------------- registers (I/O space)
@@ -879,7 +878,7 @@ export function NdisMSetBusData(
 function busAccess(
   h: NDIS_HANDLE,
   ddi: string,
-  bound: (typeof irql)['NdisMGetBusData'],
+  bound: DdiIrql,
   WhichSpace: number,
   Offset: number,
   Buffer: Uint8Array,
