@@ -48,6 +48,13 @@ export {
 } from './ndis/api/datapath.ts';
 export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
 export {
+  NDIS_EVENT,
+  NdisInitializeEvent,
+  NdisResetEvent,
+  NdisSetEvent,
+  NdisWaitEvent,
+} from './ndis/api/event.ts';
+export {
   type GROUP_AFFINITY,
   NDIS_LOWER_IRQL,
   NDIS_RAISE_IRQL_TO_DISPATCH,

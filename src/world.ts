@@ -383,7 +383,7 @@ export class World implements EventTarget {
     if (held !== null && (verdict === 'ok' || verdict === 'violations')) {
       // The end state is the model's, not Windows': say so rather than pass the run.
       verdict = 'not-modelled';
-      message = `the run ended with ${held.who} asleep in NdisMSleep since its wake-up time ${fmtTime(held.dueNs)}, held up by a sleep of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)`;
+      message = `the run ended with ${held.who} blocked in ${held.ddi} since ${held.ddi === 'NdisMSleep' ? 'its wake-up time' : 'its event was set at'} ${fmtTime(held.dueNs)}, held up by a wait of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)`;
     }
     this.result = {
       verdict,
@@ -397,7 +397,10 @@ export class World implements EventTarget {
       modelNotes:
         this.ndis.lateWakes === 0
           ? this.ndis.modelNotes.slice()
-          : [...this.ndis.modelNotes, lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeMaxNs)],
+          : [
+              ...this.ndis.modelNotes,
+              lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeDdis, this.ndis.lateWakeMaxNs),
+            ],
       message,
     };
     return this.result;
@@ -415,7 +418,8 @@ export class World implements EventTarget {
     }
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
-    if (this.machine.endedInWait) out.push('a driver thread was blocked in NdisMSleep when the run ended');
+    if (this.machine.endedInWait)
+      out.push(`a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`);
     return out;
   }
 

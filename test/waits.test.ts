@@ -86,11 +86,12 @@ test('R8.12, R2.13: a 1 ms sleep in MiniportHaltEx held up 90 s by a nested 3 ×
 test('R8.12, R2.13: a halt that sleeps past the watchdog in its own time is caught, the delay the model adds not counted', () => {
   // The halt sleeps 25 s and then 25 s, with a 30 s watchdog. nicB's work item, nested
   // above the first sleep from 1 s, sleeps until 61 s: the halt's first sleep, due at
-  // 26 s, returns 35 s late, and the watchdog counts 25 s of it. The second sleep ends
-  // 50 s into the halt's own time, at 86 s, where the watchdog fires.
+  // 26 s, returns 35 s late, and the watchdog counts 25 s of it. 30 s into the halt's
+  // own time, at 66 s, 5 s into the second sleep, the watchdog fires: it does not wait
+  // for the sleep to end (R2.13).
   const { r } = nested(50_000_000, 3, 20_000_000, 30 * ns.s);
   assert.equal(r.bugCheck?.rule, 'NdisSim_HaltWatchdog');
-  assert.ok(r.endNs > 86 * ns.s && r.endNs < 86.01 * ns.s, `caught at 86 s, not at ${r.endNs}`);
+  assert.ok(r.endNs > 66 * ns.s && r.endNs < 66.01 * ns.s, `caught at 66 s, not at ${r.endNs}`);
   assert.match(r.modelNotes[0] ?? '', /^1 NdisMSleep call returned up to 35(\.\d+)? s late/);
 });
 
@@ -125,6 +126,6 @@ test('R8.12: a halt that polls for a work item asleep beneath it deadlocks in th
   assert.equal(r.verdict, 'not-modelled');
   assert.match(
     r.message ?? '',
-    /^the run ended with NdisIoWorkItemFunction of nic0 asleep in NdisMSleep since its wake-up time 1\.00\d+ s, held up by a sleep of another thread nested above it/,
+    /^the run ended with NdisIoWorkItemFunction of nic0 blocked in NdisMSleep since its wake-up time 1\.00\d+ s, held up by a wait of another thread nested above it/,
   );
 });

@@ -136,9 +136,10 @@ const callbackIrql = new Map<string, DdiIrql>(
  * Blocking waits that resumed late, for the summary: the model runs the waits of different threads one
  * inside another, so a thread sleeping on top holds up one beneath whose time is up.
  */
-export function lateWakeNote(count: number, lateNs: number): string {
-  const calls = `${count} NdisMSleep call${count === 1 ? '' : 's'}`;
-  return `${calls} returned up to ${fmtTime(lateNs)} late: a wait of another thread, nested above it, ran past its wake-up time (a limit of the model, not a fault of the driver)`;
+export function lateWakeNote(count: number, ddis: readonly string[], lateNs: number): string {
+  const calls = `${count} ${ddis.join(' or ')} call${count === 1 ? '' : 's'}`;
+  const event = ddis.includes('NdisWaitEvent') ? ' or the setting of its event' : '';
+  return `${calls} returned up to ${fmtTime(lateNs)} late: a wait of another thread, nested above it, ran past its wake-up time${event} (a limit of the model, not a fault of the driver)`;
 }
 
 /** One call into driver code. Frames are reused by depth: entering allocates nothing. */
@@ -166,19 +167,26 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   private depth = 0;
   /**
    * The blocking waits under way, innermost last: `waitDepth[i]` frames existed when
-   * wait i began, and its thread wakes at `waitWake[i]`. The frames from one wait's
-   * depth to the next one's belong to the thread that sleeps in that next wait.
+   * wait i began, its thread wakes at `waitWake[i]` (for an event wait, infinite until the
+   * event is set, then the time it was set), and `waitDdi[i]` is the DDI it waits in.
+   * The frames from one wait's depth to the next one's belong to the thread that sleeps
+   * in that next wait.
    */
   private readonly waitDepth: number[] = [];
   private readonly waitWake: number[] = [];
+  private readonly waitDdi: string[] = [];
   private waitCount = 0;
   /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
   readonly modelNotes: string[] = [];
   /** Blocking waits that resumed after their time (a nested wait ran past it), and by how much at most. */
   lateWakes = 0;
+  /** The DDIs those waits were in, in the order first seen. */
+  readonly lateWakeDdis: string[] = [];
   lateWakeMaxNs = 0;
   /** The outermost thread still held up by a nested wait when the run ended, if any. */
-  heldAtEnd: { who: string; dueNs: number } | null = null;
+  heldAtEnd: { who: string; ddi: string; dueNs: number } | null = null;
+  /** The DDI the innermost thread was blocked in when the run ended in a wait, if it did. */
+  blockedAtEnd: string | null = null;
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
@@ -575,7 +583,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * MiniportOidRequest still inside at 12 s is NdisTimedOidComplete (R6.6). A thread
    * whose wait is over but which the model cannot resume yet (a nested wait runs
    * above it) is not checked: its lateness is the model's, not the driver's. Returns
-   * when the next OID limit falls due (+Infinity if none), so a wait can stop there.
+   * when the next of these limits falls due (+Infinity if none), so a wait can stop there.
    */
   checkCallbackWatchdog(): number {
     let due = Number.POSITIVE_INFINITY;
@@ -593,7 +601,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
       const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
-      if (this.now - f.startNs <= limit) continue;
+      if (this.now - f.startNs <= limit) {
+        // A thread blocked in this callback checks again when the watchdog would fire.
+        const d = f.startNs + limit + 1;
+        if (d < due) due = d;
+        continue;
+      }
       this.verifier.fatal(
         halt ? 'NdisSim_HaltWatchdog' : 'NdisSim_PauseWatchdog',
         f.fn,
@@ -605,30 +618,40 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     return due;
   }
 
-  /** The running thread begins a blocking wait that ends at `wakeNs`; pair with `endWait`. */
-  beginWait(wakeNs: number): void {
+  /**
+   * The running thread begins a blocking wait in `ddi` that ends at `wakeNs` (infinite
+   * when only an event ends it); pair with `endWait`.
+   */
+  beginWait(wakeNs: number, ddi: string): number {
     this.waitDepth[this.waitCount] = this.depth;
-    this.waitWake[this.waitCount++] = wakeNs;
+    this.waitDdi[this.waitCount] = ddi;
+    this.waitWake[this.waitCount] = wakeNs;
+    return this.waitCount++;
+  }
+
+  /**
+   * Wait `slot` (what beginWait returned) was satisfied now, its event set: its thread
+   * is due to run from now on, and any later resumption is the model's lateness.
+   */
+  waitSatisfied(slot: number): void {
+    if (this.now < this.waitWake[slot]!) this.waitWake[slot] = this.now;
   }
 
   /**
    * The wait ends; returns how late the thread resumes (0 when on time). The delay is
    * the model's, so the thread's callbacks do not count it against their limits.
+   * `result`: what the DDI returns, for the trace (NdisWaitEvent's TRUE or FALSE).
    */
-  endWait(): number {
-    const late = this.now - this.waitWake[--this.waitCount]!;
+  endWait(result?: boolean): number {
+    const ddi = this.waitDdi[--this.waitCount]!;
+    const late = this.now - this.waitWake[this.waitCount]!;
     if (this.trace.on && this.kernel.machine.stopped === null) {
       const k = this.kernel;
-      this.trace.add(
-        k.now,
-        k.ctx.cpu,
-        k.ctx.irql,
-        k.ctx.who,
-        'wake',
-        'NdisMSleep',
-        late > 0 ? { lateNs: late } : {},
-      );
+      const data: Record<string, unknown> = late > 0 ? { lateNs: late } : {};
+      if (result !== undefined) data.result = result;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'wake', ddi, data);
     }
+    if (this.kernel.machine.stopped !== null) this.blockedAtEnd ??= ddi;
     if (late <= 0) return 0;
     if (this.kernel.machine.stopped !== null) {
       // The run is over, and this thread, whose time was up, never got to run again:
@@ -636,10 +659,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       const f = this.frames[this.waitDepth[this.waitCount]! - 1];
       const who =
         f === undefined ? 'a thread' : `${f.fn}${f.adapter === null ? '' : ` of ${f.adapter.name}`}`;
-      this.heldAtEnd = { who, dueNs: this.waitWake[this.waitCount]! };
+      this.heldAtEnd = { who, ddi, dueNs: this.waitWake[this.waitCount]! };
       return late;
     }
     this.lateWakes++;
+    if (!this.lateWakeDdis.includes(ddi)) this.lateWakeDdis.push(ddi);
     if (late > this.lateWakeMaxNs) this.lateWakeMaxNs = late;
     const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
     for (let i = base; i < this.depth; i++) {

@@ -77,7 +77,8 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     case 'wake': {
       const late = Number(d?.lateNs ?? 0);
       const held = `, ${fmtTime(late)} late: a sleep of another thread, nested above this one, ran past its wake-up time (a limit of the model)`;
-      return `${c.cyan(e.what)} returns${late > 0 ? c.yellow(held) : ''}`;
+      const result = d?.result === undefined ? '' : ` ${d.result ? 'TRUE' : 'FALSE'}`;
+      return `${c.cyan(e.what)} returns${result}${late > 0 ? c.yellow(held) : ''}`;
     }
     case 'hw':
       return c.dim(e.what);
@@ -200,7 +201,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     }
     emit(f);
   };
-  // Call depth of the running thread. A thread that sleeps (NdisMSleep) keeps its depth
+  // Call depth of the running thread. A thread that blocks (NdisMSleep, NdisWaitEvent) keeps its depth
   // here while others run from depth 0, and gets it back when it wakes.
   let depth = 0;
   const asleep: number[] = [];
@@ -221,7 +222,10 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
     else if (e.kind === 'return' && inData === depth) inData = -1;
     const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w };
-    const sleeps = e.kind === 'ddi' && e.what === 'NdisMSleep';
+    // An NdisWaitEvent whose event was already set returns at once: its line has the result.
+    const sleeps =
+      e.kind === 'ddi' &&
+      (e.what === 'NdisMSleep' || (e.what === 'NdisWaitEvent' && e.data?.result === undefined));
     if (frame === null && e.kind === 'call' && depth === 0 && fold) {
       frame = [line];
       frameKind = e.what === 'MiniportInterrupt' ? 'isr' : plumbing.has(e.what) ? 'plumbing' : 'other';

@@ -2,7 +2,7 @@
 // this loop advances it; every event runs to completion. When several events are
 // ready at the same instant, the choice door decides which runs first.
 
-import { WorldStop } from '../errors.ts';
+import { InternalError, WorldStop } from '../errors.ts';
 import { ChoiceSite, type Chooser } from './choice.ts';
 import { limits } from './limits.ts';
 import { EventQueue, type EventTarget, type SimEvent } from './queue.ts';
@@ -23,6 +23,10 @@ export class Machine {
   /** Switched off (system shutdown, R1.6): a thread blocked in a wait never wakes. */
   poweredOff = false;
   private waitDepth = 0;
+  /** True when a wait now would hit the nesting bound and run nothing meanwhile. */
+  get waitsFull(): boolean {
+    return this.waitDepth >= limits.waitNestingMax;
+  }
   /**
    * Events due at `readyAt`, off the heap, waiting for the choice among them:
    * `ready[0 .. readyCount)`, by count like the queue's heap (it empties often).
@@ -105,22 +109,33 @@ export class Machine {
   }
 
   /**
-   * A blocking wait of the running context (NdisMSleep): other events due before
-   * the wake-up time run meanwhile, then the clock stands at the wake-up time.
-   * Returns false when the nesting bound was hit (the wait then only moves the clock).
+   * A blocking wait of the running context (NdisMSleep, NdisWaitEvent): other events due
+   * before the wake-up time run meanwhile, then the clock stands at the wake-up time.
+   * `done`, when given, is asked after each event; once it holds the wait ends there,
+   * the clock where that event left it (an NDIS_EVENT signalled). Returns true when
+   * `done` ended the wait, false when the time ran out or the nesting bound was hit
+   * (the wait then only moves the clock). A wait with no time limit (`wakeNs` infinite)
+   * must not begin at the bound (`waitsFull`): nothing could end it.
    */
-  waitUntil(wakeNs: number): boolean {
+  waitUntil(wakeNs: number, done: (() => boolean) | null = null): boolean {
     if (this.waitDepth >= limits.waitNestingMax) {
+      if (wakeNs === Number.POSITIVE_INFINITY)
+        throw new InternalError('endless wait at the nesting bound', []);
       if (wakeNs > this.now) this.now = wakeNs;
       return false;
     }
     this.waitDepth++;
     const until = Math.min(wakeNs, this.limitNs);
+    let ended = false;
     try {
       while (this.stopped === null) {
         const ev = this.next(until);
         if (ev === undefined) break;
         this.runOne(ev);
+        if (done?.()) {
+          ended = true;
+          break;
+        }
       }
     } finally {
       this.waitDepth--;
@@ -129,15 +144,17 @@ export class Machine {
       this.endedInWait = true;
       throw new WorldStop('shutdown');
     }
-    if (wakeNs > this.limitNs && this.stopped === null) {
-      // The run ends while this thread sleeps: unwind it.
-      this.now = this.limitNs;
+    if (ended) return true;
+    if ((wakeNs > this.limitNs || wakeNs === Number.POSITIVE_INFINITY) && this.stopped === null) {
+      // The run ends while this thread sleeps, or nothing is left that could end the
+      // wait: unwind it.
+      if (this.limitNs !== Number.POSITIVE_INFINITY) this.now = this.limitNs;
       this.endedInWait = true;
       this.stopped = 'the run ended while a thread was blocked in a wait';
       throw new WorldStop(this.stopped);
     }
     if (wakeNs > this.now) this.now = wakeNs;
-    return true;
+    return false;
   }
 
   /** A busy wait (NdisStallExecution): the clock moves, nothing else runs. */

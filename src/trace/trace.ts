@@ -11,7 +11,7 @@ export type TraceKind =
   | 'return'
   /** A driver called a DDI; `data.result` holds what it returned. */
   | 'ddi'
-  /** A thread blocked in NdisMSleep resumes; `data.lateNs`: how late, when the model held it up. */
+  /** A thread blocked in NdisMSleep or NdisWaitEvent resumes (`what`: the DDI); `data.lateNs`: how late, when the model held it up; `data.result`: NdisWaitEvent's return. */
   | 'wake'
   /** An adapter changed operational state (R1.1). */
   | 'state'

@@ -207,8 +207,8 @@ const msMappings: Record<string, Mapping> = {
     'the NdisM* services (NdisMRemoveMiniport among them)',
   ),
   Irql_Miscellaneous_Function: irqlRule(
-    ['R8.2', 'R8.8', 'R8.9'],
-    'work items, configuration, the error log and memory',
+    ['R8.2', 'R8.8', 'R8.9', 'R8.12'],
+    'work items, configuration, the error log, memory and NdisWaitEvent',
   ),
   Irql_NetBuffer_Function: irqlRule(['R6.8'], 'NBL pool and NBL allocation and release'),
   Irql_OID_Function: irqlRule(['R6.3'], 'NdisMOidRequestComplete'),
@@ -217,7 +217,11 @@ const msMappings: Record<string, Mapping> = {
     'NdisMSendNetBufferListsComplete and NdisMIndicateReceiveNetBufferLists',
   ),
   Irql_StatusIndication_Function: irqlRule(['R6.16'], 'NdisMIndicateStatusEx'),
-  Irql_Synch_Function: irqlRule(['R8.10'], 'the NDIS spin lock functions', spinLockBugChecks),
+  Irql_Synch_Function: irqlRule(
+    ['R8.10', 'R8.12'],
+    'the NDIS spin lock functions, NdisSetEvent and NdisResetEvent',
+    spinLockBugChecks,
+  ),
   Irql_Timer_Function: irqlRule(['R8.4', 'R8.5', 'R8.6'], 'the timer object calls'),
   Irql_CallManager_Function: notMiniport('call managers'),
   Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),

@@ -598,7 +598,7 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
   const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
   if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
   let due = n.checkCallbackWatchdog();
-  n.beginWait(wake);
+  n.beginWait(wake, 'NdisMSleep');
   try {
     // Driver Verifier's OID timers fire while this thread sleeps, each at its time (R6.6).
     while (due < wake) {
