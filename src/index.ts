@@ -93,6 +93,16 @@ export {
   NPAGED_LOOKASIDE_LIST,
 } from './ndis/api/lookaside.ts';
 export {
+  NDIS_CURRENT_IRQL,
+  NdisActiveGroupCount,
+  NdisCurrentProcessorIndex,
+  NdisGetVersion,
+  NdisGroupActiveProcessorCount,
+  NdisGroupActiveProcessorMask,
+  NdisGroupMaxProcessorCount,
+  NdisMaxGroupCount,
+} from './ndis/api/processor.ts';
+export {
   LOCK_STATE_EX,
   NDIS_RW_LOCK_EX,
   NdisAcquireRWLockRead,

@@ -1,0 +1,99 @@
+// The machine a driver runs on: NDIS's version, its processors and the current IRQL.
+// The simulated machine has one processor group, group 0, whose processors (World
+// option `cpus`) are all active and numbered from 0; a processor's index is its number.
+
+import { NotModelledError } from '../../errors.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import type { Ndis } from '../ndis.ts';
+import { currentNdis } from './common.ts';
+import { newestMinorVersion } from './driver.ts';
+
+const irql = {
+  NdisGetVersion: ddiIrql.NdisGetVersion!,
+  NdisActiveGroupCount: ddiIrql.NdisActiveGroupCount!,
+  NdisMaxGroupCount: ddiIrql.NdisMaxGroupCount!,
+  NdisGroupActiveProcessorCount: ddiIrql.NdisGroupActiveProcessorCount!,
+  NdisGroupMaxProcessorCount: ddiIrql.NdisGroupMaxProcessorCount!,
+  NdisGroupActiveProcessorMask: ddiIrql.NdisGroupActiveProcessorMask!,
+  NdisCurrentProcessorIndex: ddiIrql.NdisCurrentProcessorIndex!,
+};
+
+/**
+ * UINT NdisGetVersion(). <= DISPATCH. The NDIS version of the system: the major number
+ * in the high 16 bits, the minor in the low 16, the newest NDIS 6 release (as the
+ * NdisVersion entry of NdisReadConfiguration says).
+ */
+export function NdisGetVersion(): number {
+  const ddi = 'NdisGetVersion';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisGetVersion, ddi, null);
+  return 6 * 0x10000 + newestMinorVersion;
+}
+
+/** KIRQL NDIS_CURRENT_IRQL(): the IRQL the caller runs at (KeGetCurrentIrql). Any IRQL. */
+export function NDIS_CURRENT_IRQL(): number {
+  return currentNdis('NDIS_CURRENT_IRQL').kernel.ctx.irql;
+}
+
+/** USHORT NdisActiveGroupCount(). Any IRQL (NDIS 6.20). The model has one group. */
+export function NdisActiveGroupCount(): number {
+  const ddi = 'NdisActiveGroupCount';
+  currentNdis(ddi).verifier.irql(irql.NdisActiveGroupCount, ddi, null);
+  return 1;
+}
+
+/** USHORT NdisMaxGroupCount(). Any IRQL (NDIS 6.20). No group can be added. */
+export function NdisMaxGroupCount(): number {
+  const ddi = 'NdisMaxGroupCount';
+  currentNdis(ddi).verifier.irql(irql.NdisMaxGroupCount, ddi, null);
+  return 1;
+}
+
+/** The processors of `Group`, after the IRQL check: all of them in group 0, none elsewhere. */
+function groupProcessors(Group: number, ddi: string, n: Ndis): number {
+  if (!Number.isInteger(Group) || Group < 0 || Group > 0xffff)
+    n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: Group must be a USHORT, got ${Group}`);
+  return Group === 0 ? n.kernel.cpuCount : 0;
+}
+
+/** ULONG NdisGroupActiveProcessorCount(Group). Any IRQL (NDIS 6.20). */
+export function NdisGroupActiveProcessorCount(Group: number): number {
+  const ddi = 'NdisGroupActiveProcessorCount';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisGroupActiveProcessorCount, ddi, null);
+  return groupProcessors(Group, ddi, n);
+}
+
+/** ULONG NdisGroupMaxProcessorCount(Group). Any IRQL (NDIS 6.20). No processor can be added. */
+export function NdisGroupMaxProcessorCount(Group: number): number {
+  const ddi = 'NdisGroupMaxProcessorCount';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisGroupMaxProcessorCount, ddi, null);
+  return groupProcessors(Group, ddi, n);
+}
+
+/**
+ * KAFFINITY NdisGroupActiveProcessorMask(Group). Any IRQL (NDIS 6.20). Bit i stands for
+ * processor i. A number holds 53 bits exactly, so a machine with more processors than
+ * that cannot give its mask (the model allows 64).
+ */
+export function NdisGroupActiveProcessorMask(Group: number): number {
+  const ddi = 'NdisGroupActiveProcessorMask';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisGroupActiveProcessorMask, ddi, null);
+  const cpus = groupProcessors(Group, ddi, n);
+  if (cpus > 53)
+    throw new NotModelledError(
+      ddi,
+      `a KAFFINITY of ${cpus} processors does not fit a number exactly (53 bits)`,
+    );
+  return 2 ** cpus - 1;
+}
+
+/** ULONG NdisCurrentProcessorIndex(). DISPATCH (NDIS 6.20): the index of the caller's processor. */
+export function NdisCurrentProcessorIndex(): number {
+  const ddi = 'NdisCurrentProcessorIndex';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisCurrentProcessorIndex, ddi, null);
+  return n.kernel.ctx.cpu;
+}

@@ -1,0 +1,145 @@
+// The machine as a driver sees it: NdisGetVersion, the processor-group DDIs of NDIS 6.20
+// (one group, every processor active), NdisCurrentProcessorIndex and NDIS_CURRENT_IRQL,
+// each checked against what the world was built with and against its IRQL (R8.2).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NDIS_CONFIGURATION_OBJECT_REVISION_1,
+  NDIS_CURRENT_IRQL,
+  NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  NDIS_STATUS_SUCCESS,
+  NdisActiveGroupCount,
+  NdisCloseConfiguration,
+  NdisCurrentProcessorIndex,
+  NdisGetVersion,
+  NdisGroupActiveProcessorCount,
+  NdisGroupActiveProcessorMask,
+  NdisGroupMaxProcessorCount,
+  NdisMaxGroupCount,
+  NdisMQueueDpcEx,
+  NdisMSynchronizeWithInterruptEx,
+  NdisOpenConfigurationEx,
+  NdisParameterInteger,
+  NdisReadConfiguration,
+} from '../src/index.ts';
+import { after, removedScripted, scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+test('NdisGetVersion page: the major version in the high 16 bits, the minor in the low 16, the same version NdisReadConfiguration gives as NdisVersion', () => {
+  let version = -1;
+  let configured: unknown = null;
+  const { r } = removedScripted('ver', {
+    initialize: (a) => {
+      version = NdisGetVersion();
+      const c = NdisOpenConfigurationEx({
+        Header: {
+          Type: NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+          Revision: NDIS_CONFIGURATION_OBJECT_REVISION_1,
+        },
+        NdisHandle: a.handle,
+        Flags: 0,
+      }).ConfigurationHandle!;
+      const p = NdisReadConfiguration(c, 'NdisVersion', NdisParameterInteger).ParameterValue!.ParameterData;
+      configured = 'IntegerData' in p ? p.IntegerData : null;
+      NdisCloseConfiguration(c);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.equal(version >>> 16, 6);
+  // NDIS 6.89 is the newest release a driver may declare.
+  assert.equal(version & 0xffff, 89);
+  assert.equal(configured, version);
+});
+
+test('NDIS 6.20 processor-group DDIs: one group; group 0 holds every processor of the world, all active; another group none', () => {
+  for (const cpus of [1, 3, 8]) {
+    let seen: number[] = [];
+    const drv = scriptedDriver(`groups-${cpus}`, {
+      initialize: () => {
+        seen = [
+          NdisActiveGroupCount(),
+          NdisMaxGroupCount(),
+          NdisGroupActiveProcessorCount(0),
+          NdisGroupMaxProcessorCount(0),
+          NdisGroupActiveProcessorMask(0),
+          NdisGroupActiveProcessorCount(1),
+          NdisGroupMaxProcessorCount(1),
+          NdisGroupActiveProcessorMask(1),
+        ];
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }], options: { cpus } });
+    assert.equal(w.run(10 * ns.ms).verdict, 'ok');
+    assert.deepEqual(seen, [1, 1, cpus, cpus, 2 ** cpus - 1, 0, 0, 0], `cpus ${cpus}`);
+  }
+});
+
+test('NdisCurrentProcessorIndex page: at DISPATCH, the index of the processor the caller runs on; at PASSIVE an IRQL violation', () => {
+  const dpcAt: [number, number][] = [];
+  const drv = scriptedDriver('proc-index', {
+    restart: (a) => {
+      // One DPC on CPU 2 only, one on CPU 0 only (later, so the first has run).
+      NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0b100, Group: 0 }, 2);
+      after(a, 1, () => NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0b1, Group: 0 }, 0));
+      return NDIS_STATUS_SUCCESS;
+    },
+    dpc: (_a, _t, context) => dpcAt.push([context as number, NdisCurrentProcessorIndex()]),
+    pause: () => {
+      NdisCurrentProcessorIndex();
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 50 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+    options: { cpus: 4, verifier: 'collect' },
+  });
+  const r = w.run(100 * ns.ms);
+  assert.deepEqual(dpcAt, [
+    [2, 2],
+    [0, 0],
+  ]);
+  // The page gives no SDV rule for it: the model's own IRQL rule.
+  assert.deepEqual(
+    r.violations.map((v) => [v.ddi, v.rule, v.message]),
+    [
+      [
+        'NdisCurrentProcessorIndex',
+        'NdisSim_Irql',
+        'NdisCurrentProcessorIndex called at PASSIVE; it must be called exactly DISPATCH',
+      ],
+    ],
+  );
+});
+
+test('NDIS_CURRENT_IRQL: PASSIVE in MiniportHaltEx, DISPATCH in a timer callback, DIRQL in a routine synchronized with the interrupt', () => {
+  const seen: Record<string, number> = {};
+  const { r } = removedScripted('cur-irql', {
+    initialize: (a) => {
+      after(a, 1, () => {
+        seen.timer = NDIS_CURRENT_IRQL();
+        NdisMSynchronizeWithInterruptEx(
+          a.interrupt!,
+          0,
+          () => {
+            seen.sync = NDIS_CURRENT_IRQL();
+            return true;
+          },
+          null,
+        );
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: () => {
+      seen.halt = NDIS_CURRENT_IRQL();
+    },
+  });
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  // PASSIVE_LEVEL 0, DISPATCH_LEVEL 2; a device IRQL is above DISPATCH.
+  assert.deepEqual({ halt: seen.halt, timer: seen.timer }, { halt: 0, timer: 2 });
+  assert.ok((seen.sync ?? 0) > 2, `sync at ${seen.sync}`);
+});
