@@ -46,7 +46,11 @@ export {
   NdisMSendNetBufferListsComplete,
   type NET_BUFFER_LIST_POOL_PARAMETERS,
 } from './ndis/api/datapath.ts';
-export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
+export {
+  NdisMDeregisterMiniportDriver,
+  NdisMRegisterMiniportDriver,
+  NdisSetOptionalHandlers,
+} from './ndis/api/driver.ts';
 export {
   NDIS_EVENT,
   NdisInitializeEvent,

@@ -80,6 +80,10 @@ export class MiniportBlock implements NDIS_HANDLE {
   inInitialize = false;
   inHalt = false;
   haltStartNs = 0;
+  /** Inside MiniportAddDevice (the add-device registration attributes go there). */
+  inAddDevice = false;
+  /** NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES.MiniportAddDeviceContext; null until set. */
+  addDeviceContext: unknown = null;
   /** MiniportInitializeEx returned SUCCESS at least once on this FDO. */
   initialized = false;
 
@@ -176,7 +180,8 @@ export class MiniportBlock implements NDIS_HANDLE {
 
   /** What ended the handle's life, once `handleDead` (R2.8). */
   get handleEnd(): string {
-    return this.initialized ? 'MiniportHaltEx returned' : 'MiniportInitializeEx failed';
+    if (this.initialized) return 'MiniportHaltEx returned';
+    return this.inits === 0 ? 'MiniportAddDevice failed' : 'MiniportInitializeEx failed';
   }
 
   /** MiniportAdapterContext, set by the registration attributes. */

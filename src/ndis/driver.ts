@@ -2,7 +2,12 @@
 // creates): its copied characteristics and a count of its adapters.
 
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
-import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS } from './types.ts';
+import type {
+  DRIVER_OBJECT,
+  NDIS_HANDLE,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_MINIPORT_PNP_CHARACTERISTICS,
+} from './types.ts';
 
 /**
  * A miniport driver as a world loads it. `load` is called once per machine, like
@@ -32,6 +37,13 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
    */
   timers: NdisTimerObject[] | null = null;
   workItems: NdisIoWorkItem[] | null = null;
+  /**
+   * The PnP handlers NdisSetOptionalHandlers registered in MiniportSetOptions (a copy);
+   * null for a driver that registered none, and then every PnP step costs one check.
+   */
+  pnp: NDIS_MINIPORT_PNP_CHARACTERISTICS | null = null;
+  /** MiniportSetOptions is running: the one place a miniport calls NdisSetOptionalHandlers. */
+  inSetOptions = false;
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,

@@ -62,6 +62,7 @@ import {
 } from './generated/status.ts';
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
 import { cancelHangTimer } from './reset.ts';
 import { statesDeferring } from './states.ts';
 import type { NDIS_MINIPORT_INIT_PARAMETERS, NDIS_RESOURCE_LIST } from './types.ts';
@@ -133,6 +134,13 @@ export function dispatchPnp(n: Ndis, b: MiniportBlock, irp: Irp): void {
 function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
   if (b.state !== 'Halted') {
     n.pnp.completeIrp(irp, STATUS_SUCCESS);
+    return;
+  }
+  // MiniportStartDevice comes before NDIS passes the IRP down, and so before
+  // MiniportInitializeEx; its failure fails the start (Code 10).
+  if (b.driver.pnp !== null && callStartDevice(n, b) !== NDIS_STATUS_SUCCESS) {
+    if (n.trace.on) n.traceNdis(b, 'start failed: MiniportStartDevice failed', {});
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return;
   }
   // R5.15: a start does not clear the device-failed flag of this FDO.
@@ -249,6 +257,8 @@ function beginTeardown(
 function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // The FDO goes; the driver unloads after its last adapter (R2.16, R5.12).
   assert(!b.fdoDeleted, 'finishRemove: the FDO was deleted already', b.name);
+  // MiniportRemoveDevice undoes MiniportAddDevice, after the last halt, as the FDO goes.
+  if (b.driver.pnp !== null) callRemoveDevice(n, b);
   b.fdoDeleted = true;
   b.pnpState = 'Removed';
   b.driver.adapterCount--;
@@ -364,6 +374,7 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     },
     Flags: 0,
     AllocatedResources: resourcesOf(b),
+    MiniportAddDeviceContext: b.addDeviceContext,
     IfIndex: b.ifIndex,
     NetLuid: b.ifIndex,
   };

@@ -31,6 +31,7 @@ import {
 import * as life from './lifecycle.ts';
 import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject, Owner } from './objects.ts';
 import { OidTimers, oidOverdueAt } from './oid.ts';
+import { callAddDevice } from './pnp-handlers.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
 
@@ -374,9 +375,20 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     const b = new MiniportBlock(this, dev.name, d, dev);
     d.adapterCount++;
+    if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
+    // MiniportAddDevice, when the driver registered the PnP set (NdisSetOptionalHandlers).
+    // Its failure fails NDIS's AddDevice: the FDO goes and the device shows Code 31
+    // (CM_PROB_FAILED_ADD); NDIS calls no MiniportInitializeEx and no MiniportRemoveDevice.
+    if (d.pnp !== null && callAddDevice(this, b) !== NDIS_STATUS_SUCCESS) {
+      b.fdoDeleted = true;
+      b.handleDead = true;
+      d.adapterCount--;
+      if (this.trace.on) this.traceNdis(b, 'FDO deleted: MiniportAddDevice failed', {});
+      this.unloadDriverIfIdle(d);
+      return CM_PROB_FAILED_ADD;
+    }
     this.adapters.push(b);
     dev.fdoExtension = b;
-    if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
     return 0;
   }
 

@@ -41,6 +41,12 @@ export interface NDIS_MINIPORT_INIT_PARAMETERS {
   Flags: ULONG;
   /** The hardware resources PnP assigned: memory ranges and the interrupt. */
   AllocatedResources: NDIS_RESOURCE_LIST | null;
+  /**
+   * What MiniportAddDevice set in NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES; NULL
+   * when the driver has no MiniportAddDevice or set none. (IMDeviceInstanceContext,
+   * before it in ndis.h, is for intermediate drivers and left out.)
+   */
+  MiniportAddDeviceContext: unknown;
   IfIndex: ULONG;
   NetLuid: number;
 }
@@ -170,6 +176,75 @@ export type MINIPORT_SET_OPTIONS<D = unknown> = (
   DriverContext: D,
 ) => NDIS_STATUS;
 
+// ------------------------------------------------------- optional handlers (MiniportSetOptions)
+
+/**
+ * NDIS_DRIVER_OPTIONAL_HANDLERS: what NdisSetOptionalHandlers takes, one of several
+ * characteristics structures told apart by `Header.Type`.
+ */
+export interface NDIS_DRIVER_OPTIONAL_HANDLERS {
+  Header: NDIS_OBJECT_HEADER;
+}
+
+/** NDIS_STATUS MiniportAddDevice(NdisMiniportHandle, MiniportDriverContext). PASSIVE. */
+export type MINIPORT_ADD_DEVICE<D = unknown> = (
+  NdisMiniportHandle: NDIS_HANDLE,
+  MiniportDriverContext: D,
+) => NDIS_STATUS;
+/** VOID MiniportRemoveDevice(MiniportAddDeviceContext). PASSIVE. */
+export type MINIPORT_REMOVE_DEVICE<A = unknown> = (MiniportAddDeviceContext: A) => void;
+/**
+ * NDIS_STATUS MiniportPnpIrp(MiniportAddDeviceContext, Irp). PASSIVE. Declared as
+ * MINIPORT_START_DEVICE or MINIPORT_FILTER_RESOURCE_REQUIREMENTS.
+ */
+export type MINIPORT_PNP_IRP<A = unknown> = (MiniportAddDeviceContext: A, Irp: IRP) => NDIS_STATUS;
+export type MINIPORT_START_DEVICE<A = unknown> = MINIPORT_PNP_IRP<A>;
+export type MINIPORT_FILTER_RESOURCE_REQUIREMENTS<A = unknown> = MINIPORT_PNP_IRP<A>;
+
+/**
+ * `D`: the driver context of NdisMRegisterMiniportDriver; `A`: the context the driver
+ * sets in MiniportAddDevice (NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES).
+ */
+export interface NDIS_MINIPORT_PNP_CHARACTERISTICS<D = unknown, A = unknown>
+  extends NDIS_DRIVER_OPTIONAL_HANDLERS {
+  MiniportAddDeviceHandler?: MINIPORT_ADD_DEVICE<D> | null;
+  MiniportRemoveDeviceHandler?: MINIPORT_REMOVE_DEVICE<A> | null;
+  /** Registered and kept, never called: the model's PnP manager sends no IRP_MN_FILTER_RESOURCE_REQUIREMENTS. */
+  MiniportFilterResourceRequirementsHandler?: MINIPORT_FILTER_RESOURCE_REQUIREMENTS<A> | null;
+  MiniportStartDeviceHandler?: MINIPORT_START_DEVICE<A> | null;
+  Flags?: ULONG;
+}
+
+/** Set by MiniportAddDevice with NdisMSetMiniportAttributes; NDIS hands the context back. */
+export interface NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES<A = unknown> {
+  Header: NDIS_OBJECT_HEADER;
+  MiniportAddDeviceContext: A;
+  Flags?: ULONG;
+}
+
+/**
+ * wdm.h's IRP as a MINIPORT_PNP_IRP handler sees it: the I/O status block and the
+ * current stack location, the field wdm.h's IoGetCurrentIrpStackLocation reads (the
+ * model has no I/O manager functions: read the field). In the model NDIS passes only
+ * IRP_MN_START_DEVICE, and completes it itself.
+ */
+export interface IRP {
+  IoStatus: { Status: number; Information: number };
+  Tail: { Overlay: { CurrentStackLocation: IO_STACK_LOCATION } };
+}
+
+/** The part of wdm.h's IO_STACK_LOCATION that IRP_MN_START_DEVICE fills in. */
+export interface IO_STACK_LOCATION {
+  MajorFunction: UCHAR;
+  MinorFunction: UCHAR;
+  Parameters: {
+    StartDevice: {
+      AllocatedResources: CM_RESOURCE_LIST | null;
+      AllocatedResourcesTranslated: CM_RESOURCE_LIST | null;
+    };
+  };
+}
+
 /**
  * `C`: the adapter context the driver sets in its registration attributes, which NDIS
  * passes back to every handler; `D`: the driver context of NdisMRegisterMiniportDriver.
@@ -266,7 +341,8 @@ export interface NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
 
 export type NDIS_MINIPORT_ADAPTER_ATTRIBUTES<C = unknown> =
   | NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES<C>
-  | NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES;
+  | NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES
+  | NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES;
 
 // ---------------------------------------------------------------- timers, work items, interrupts
 

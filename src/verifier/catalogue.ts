@@ -519,6 +519,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_OptionalHandlers',
+    origin: 'ndis-sim',
+    spec: ['R2.1'],
+    summary:
+      'NdisSetOptionalHandlers was called outside MiniportSetOptions, or with a structure that is no miniport characteristics set, a wrong revision or a member that is not a routine.',
+    ddis: ['NdisSetOptionalHandlers', 'MiniportSetOptions'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2c) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndissetoptionalhandlers.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_InitializeReturn',
     origin: 'ndis-sim',
     spec: ['R2.5'],

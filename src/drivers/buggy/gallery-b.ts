@@ -7,7 +7,9 @@ import {
   MediaDuplexStateFull,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
   NDIS_OID_REQUEST_REVISION_1,
@@ -38,6 +40,7 @@ import {
   NdisReadRegisterUlong,
   NdisReleaseSpinLock,
   NdisRequestQueryInformation,
+  NdisSetOptionalHandlers,
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_LINK_SPEED,
@@ -647,6 +650,28 @@ export const galleryB: readonly GalleryEntry[] = [
         },
       },
       'buggy: passes its context as the adapter handle',
+    ),
+  },
+  {
+    rule: 'NdisSim_OptionalHandlers',
+    noAdapter: true,
+    mistake:
+      'DriverEntry registers its PnP handlers with NdisSetOptionalHandlers after NdisMRegisterMiniportDriver returns, instead of from MiniportSetOptions.',
+    driver: galleryDriver(
+      'bad-optional-handlers-late',
+      {
+        driverEntry: (driverHandle) => {
+          NdisSetOptionalHandlers(driverHandle, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
+              Revision: NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
+            },
+            MiniportRemoveDeviceHandler: () => {},
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisSetOptionalHandlers outside MiniportSetOptions',
     ),
   },
 ];

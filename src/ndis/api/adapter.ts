@@ -17,6 +17,7 @@ import {
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES_REVISION_1,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_HD_SPLIT_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -25,6 +26,7 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_NDK_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_SIZEOF_LINK_STATE_REVISION_1,
   NDIS_STATUS_BAD_VERSION,
@@ -46,11 +48,11 @@ import {
   NdisParameterString,
   NdisProcessorAmd64,
   PCI_WHICHSPACE_CONFIG,
-  PCIBus,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
+import { cmResourcesOf } from '../pnp-handlers.ts';
 import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   CM_RESOURCE_LIST,
@@ -60,6 +62,7 @@ import type {
   NDIS_MINIPORT_ADAPTER_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES,
   NDIS_STATUS,
   NDIS_STATUS_INDICATION,
 } from '../types.ts';
@@ -112,6 +115,8 @@ export function NdisMSetMiniportAttributes(
 function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): number {
   const n = b.ndis;
   const ddi = 'NdisMSetMiniportAttributes';
+  if (a.Header.Type === NDIS_OBJECT_TYPE_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES)
+    return setAddDeviceAttributes(b, a);
   if (!b.inInitialize) {
     n.verifier.report('NdisSim_AttributesOrder', ddi, b.name, `${ddi} outside MiniportInitializeEx (R2.4)`);
     return NDIS_STATUS_FAILURE;
@@ -175,6 +180,30 @@ function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): n
     ddi,
     `attribute object type 0x${a.Header.Type.toString(16)} (registration, general, offload, hardware-assist, NDK, native 802.11 and header-data split attributes are known)`,
   );
+}
+
+/**
+ * NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES: only inside MiniportAddDevice (its
+ * page); NDIS keeps MiniportAddDeviceContext for MiniportStartDevice,
+ * MiniportRemoveDevice and NDIS_MINIPORT_INIT_PARAMETERS. A second call replaces it.
+ */
+function setAddDeviceAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): number {
+  const ddi = 'NdisMSetMiniportAttributes';
+  if (!b.inAddDevice) {
+    b.ndis.verifier.report(
+      'NdisSim_AttributesOrder',
+      ddi,
+      b.name,
+      `${ddi}: add-device registration attributes outside MiniportAddDevice (R2.4)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  const r = a as NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES;
+  if (r.Header.Revision !== NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES_REVISION_1) {
+    return NDIS_STATUS_BAD_VERSION;
+  }
+  b.addDeviceContext = r.MiniportAddDeviceContext;
+  return NDIS_STATUS_SUCCESS;
 }
 
 /** Attribute kinds NDIS takes after the general ones (R2.4) whose use the model leaves out. */
@@ -444,19 +473,13 @@ export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
     fdo = new DeviceObject(`FDO of ${b.name}`);
     fdos.set(b, fdo);
   }
-  const full = (): CM_RESOURCE_LIST | null => {
-    const partial = life.resourcesOf(b);
-    return partial === null
-      ? null
-      : { Count: 1, List: [{ InterfaceType: PCIBus, BusNumber: 0, PartialResourceList: partial }] };
-  };
   if (n.trace.on) n.traceDdi(ddi, b, {});
   return {
     PhysicalDeviceObject: pdo,
     FunctionalDeviceObject: fdo,
     NextDeviceObject: pdo,
-    AllocatedResources: full(),
-    AllocatedResourcesTranslated: full(),
+    AllocatedResources: cmResourcesOf(b),
+    AllocatedResourcesTranslated: cmResourcesOf(b),
   };
 }
 

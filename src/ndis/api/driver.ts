@@ -1,10 +1,22 @@
-// Driver registration DDIs (R2.1, R2.2, R2.16).
+// Driver registration DDIs (R2.1, R2.2, R2.16) and NdisSetOptionalHandlers.
 
+import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
+  NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_CO_CALL_MANAGER_OPTIONAL_HANDLERS,
+  NDIS_OBJECT_TYPE_CO_MINIPORT_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_PROVIDER_CHIMNEY_OFFLOAD_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_PROVIDER_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_SHARED_MEMORY_PROVIDER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
@@ -13,14 +25,17 @@ import {
 import { describe, type Ndis } from '../ndis.ts';
 import type {
   DRIVER_OBJECT,
+  NDIS_DRIVER_OPTIONAL_HANDLERS,
   NDIS_HANDLE,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_MINIPORT_PNP_CHARACTERISTICS,
   NDIS_STATUS,
 } from '../types.ts';
 import { currentNdis, driverHandle } from './common.ts';
 
 const irqlRegister = ddiIrql.NdisMRegisterMiniportDriver!;
 const irqlDeregister = ddiIrql.NdisMDeregisterMiniportDriver!;
+const irqlSetOptionalHandlers = ddiIrql.NdisSetOptionalHandlers!;
 
 /** NDIS 6 minor versions a miniport may declare (6.0 … 6.89 as released). */
 const knownMinorVersions = new Set([
@@ -143,10 +158,13 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
     if (typeof setOptions === 'function') {
       const f = n.enter(null, mod.name, 'MiniportSetOptions', Irql.Passive);
       let s: number;
+      handle.inSetOptions = true;
       try {
         s = setOptions(handle, MiniportDriverContext);
       } catch (e) {
         n.driverThrew(e, 'MiniportSetOptions', null);
+      } finally {
+        handle.inSetOptions = false;
       }
       n.leave(f, s);
       if (s !== NDIS_STATUS_SUCCESS) {
@@ -170,4 +188,117 @@ export function NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HAN
   n.verifier.irql(irqlDeregister, 'NdisMDeregisterMiniportDriver', null);
   d.deregistered = true;
   if (n.trace.on) n.traceDdi('NdisMDeregisterMiniportDriver', null, { driver: d.name });
+}
+
+/**
+ * Optional handler sets a miniport may pass (the NdisSetOptionalHandlers page) that the
+ * model leaves out, with what each is for.
+ */
+const notModelledSets: ReadonlyMap<number, string> = new Map([
+  [
+    NDIS_OBJECT_TYPE_CO_MINIPORT_CHARACTERISTICS,
+    'NDIS_MINIPORT_CO_CHARACTERISTICS (connection-oriented miniports)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+    'NDIS_MINIPORT_SS_CHARACTERISTICS (selective suspend: the model has no idle detection or device power states)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,
+    'NDIS_NDK_PROVIDER_CHARACTERISTICS (Network Direct kernel providers)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_CO_CALL_MANAGER_OPTIONAL_HANDLERS,
+    'NDIS_CO_CALL_MANAGER_OPTIONAL_HANDLERS (connection-oriented call managers)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_SHARED_MEMORY_PROVIDER_CHARACTERISTICS,
+    'NDIS_SHARED_MEMORY_PROVIDER_CHARACTERISTICS (shared memory providers)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS,
+    'NDIS_CLIENT_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS (TCP chimney offload)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_CHARACTERISTICS,
+    'NDIS_CLIENT_CHIMNEY_OFFLOAD_TCP_CHARACTERISTICS (TCP chimney offload)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_PROVIDER_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS,
+    'NDIS_PROVIDER_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS (TCP chimney offload)',
+  ],
+  [
+    NDIS_OBJECT_TYPE_PROVIDER_CHIMNEY_OFFLOAD_CHARACTERISTICS,
+    'NDIS_PROVIDER_CHIMNEY_OFFLOAD_TCP_CHARACTERISTICS (TCP chimney offload)',
+  ],
+]);
+
+/** The PnP handler members, for the check that each is a routine or NULL. */
+const pnpHandlerNames = [
+  'MiniportAddDeviceHandler',
+  'MiniportRemoveDeviceHandler',
+  'MiniportFilterResourceRequirementsHandler',
+  'MiniportStartDeviceHandler',
+] as const;
+
+/**
+ * NDIS_STATUS NdisSetOptionalHandlers(NdisHandle, OptionalHandlers). PASSIVE. A miniport
+ * calls it inside MiniportSetOptions with the NdisDriverHandle NDIS passed there, to set
+ * or change optional entry points. The model takes NDIS_MINIPORT_PNP_CHARACTERISTICS
+ * (MiniportAddDevice, MiniportStartDevice, MiniportRemoveDevice; a
+ * MiniportFilterResourceRequirements is kept but never called); the other sets a
+ * miniport may pass are not modelled. A call outside MiniportSetOptions, a structure
+ * that is no miniport's, a wrong revision or a member that is not a routine is
+ * NdisSim_OptionalHandlers, and the call returns NDIS_STATUS_FAILURE ("none of the
+ * other values applies") without changing anything.
+ */
+export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
+  NdisHandle: NDIS_HANDLE,
+  OptionalHandlers: NDIS_MINIPORT_PNP_CHARACTERISTICS<D, A> | NDIS_DRIVER_OPTIONAL_HANDLERS,
+): NDIS_STATUS {
+  const ddi = 'NdisSetOptionalHandlers';
+  const d = driverHandle(NdisHandle, ddi);
+  const n = currentNdis(ddi);
+  n.verifier.irql(irqlSetOptionalHandlers, ddi, null);
+  const type: unknown = OptionalHandlers?.Header?.Type;
+  const tr = n.trace.on ? n.traceDdi(ddi, null, { driver: d.name, Type: type }) : null;
+  const why = optionalHandlersRejected(d.inSetOptions, type, OptionalHandlers);
+  let status: number = NDIS_STATUS_SUCCESS;
+  if (why !== null) {
+    n.verifier.report('NdisSim_OptionalHandlers', ddi, null, `${d.name}: ${why}`);
+    status = NDIS_STATUS_FAILURE;
+  } else {
+    // A copy, as for the driver characteristics: the entry points are those of this call.
+    d.pnp = { ...(OptionalHandlers as unknown as NDIS_MINIPORT_PNP_CHARACTERISTICS) };
+    if (typeof d.pnp.MiniportFilterResourceRequirementsHandler === 'function') {
+      const note = `${d.name}: MiniportFilterResourceRequirements registered (NdisSetOptionalHandlers), but the model's PnP manager sends no IRP_MN_FILTER_RESOURCE_REQUIREMENTS, so it is never called`;
+      if (!n.modelNotes.includes(note)) n.modelNotes.push(note);
+    }
+  }
+  if (tr !== null) tr.result = describe(status);
+  return status;
+}
+
+/** Why NdisSetOptionalHandlers refuses the call, or null; a set the model leaves out throws. */
+function optionalHandlersRejected(
+  inSetOptions: boolean,
+  type: unknown,
+  h: NDIS_DRIVER_OPTIONAL_HANDLERS,
+): string | null {
+  const ddi = 'NdisSetOptionalHandlers';
+  if (!inSetOptions) return `${ddi} called outside MiniportSetOptions, the one place a miniport may call it`;
+  if (typeof type !== 'number') return `${ddi}: OptionalHandlers has no NDIS_OBJECT_HEADER`;
+  if (type !== NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS) {
+    const set = notModelledSets.get(type);
+    if (set !== undefined) throw new NotModelledError(ddi, `${set} is not modelled`);
+    return `${ddi}: Header.Type 0x${type.toString(16)} is not a characteristics structure a miniport may register`;
+  }
+  if (h.Header.Revision !== NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1)
+    return `${ddi}: NDIS_MINIPORT_PNP_CHARACTERISTICS with Header.Revision ${h.Header.Revision}, not NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1`;
+  const p = h as NDIS_MINIPORT_PNP_CHARACTERISTICS;
+  for (const name of pnpHandlerNames) {
+    const f: unknown = p[name];
+    if (f != null && typeof f !== 'function') return `${ddi}: ${name} is neither a routine nor NULL`;
+  }
+  return null;
 }
