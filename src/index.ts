@@ -31,10 +31,14 @@ export {
   NdisOpenConfigurationEx,
   NdisReadConfiguration,
   NdisReadNetworkAddress,
+  NdisReadRegisterUchar,
   NdisReadRegisterUlong,
+  NdisReadRegisterUshort,
   NdisWriteConfiguration,
   NdisWriteErrorLogEntry,
+  NdisWriteRegisterUchar,
   NdisWriteRegisterUlong,
+  NdisWriteRegisterUshort,
 } from './ndis/api/adapter.ts';
 export {
   NdisAllocateNetBufferAndNetBufferList,
@@ -47,6 +51,16 @@ export {
   type NET_BUFFER_LIST_POOL_PARAMETERS,
 } from './ndis/api/datapath.ts';
 export { NdisMDeregisterMiniportDriver, NdisMRegisterMiniportDriver } from './ndis/api/driver.ts';
+export {
+  NdisMDeregisterIoPortRange,
+  NdisMRegisterIoPortRange,
+  NdisRawReadPortUchar,
+  NdisRawReadPortUlong,
+  NdisRawReadPortUshort,
+  NdisRawWritePortUchar,
+  NdisRawWritePortUlong,
+  NdisRawWritePortUshort,
+} from './ndis/api/ioports.ts';
 export {
   type GROUP_AFFINITY,
   NDIS_LOWER_IRQL,
