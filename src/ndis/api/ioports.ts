@@ -108,7 +108,7 @@ export function NdisMRegisterIoPortRange(
  * and NumberOfPorts, and the PortOffset registration returned. Anything else (a
  * subrange, a range released twice, another adapter's) is NdisSim_PortNotRegistered
  * and releases nothing. After the adapter's halt the handle is dead (R2.8): reported,
- * and the range released all the same.
+ * and nothing more to do, since the halt released what was left.
  */
 export function NdisMDeregisterIoPortRange(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -120,7 +120,7 @@ export function NdisMDeregisterIoPortRange(
   const b = adapterHandle(MiniportAdapterHandle, ddi);
   const n = b.ndis;
   n.verifier.irql(irql.NdisMDeregisterIoPortRange, ddi, b.name);
-  stale(b, ddi);
+  if (stale(b, ddi)) return;
   const range =
     n.ioPortRanges?.find(
       (x) => x.block === b && x.InitialPort === InitialPort && x.NumberOfPorts === NumberOfPorts,
