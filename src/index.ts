@@ -31,10 +31,14 @@ export {
   NdisOpenConfigurationEx,
   NdisReadConfiguration,
   NdisReadNetworkAddress,
+  NdisReadRegisterUchar,
   NdisReadRegisterUlong,
+  NdisReadRegisterUshort,
   NdisWriteConfiguration,
   NdisWriteErrorLogEntry,
+  NdisWriteRegisterUchar,
   NdisWriteRegisterUlong,
+  NdisWriteRegisterUshort,
 } from './ndis/api/adapter.ts';
 export {
   NdisAllocateNetBufferAndNetBufferList,
@@ -58,6 +62,16 @@ export {
   NdisSetEvent,
   NdisWaitEvent,
 } from './ndis/api/event.ts';
+export {
+  NdisMDeregisterIoPortRange,
+  NdisMRegisterIoPortRange,
+  NdisRawReadPortUchar,
+  NdisRawReadPortUlong,
+  NdisRawReadPortUshort,
+  NdisRawWritePortUchar,
+  NdisRawWritePortUlong,
+  NdisRawWritePortUshort,
+} from './ndis/api/ioports.ts';
 export {
   type GROUP_AFFINITY,
   NDIS_LOWER_IRQL,

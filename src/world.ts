@@ -39,6 +39,10 @@ import { noTraffic, type ProtocolOptions, type ProtocolView, SimProtocol } from 
 import { Trace } from './trace/trace.ts';
 import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
 
+/** Where SimNics' I/O port ranges go: above the legacy ISA ports, up to the top of the 64 KB space. */
+const portSpaceBase = 0x1000;
+const portSpaceEnd = 0x1_0000;
+
 export interface WorldOptions {
   seed: number;
   cpus: number;
@@ -254,8 +258,20 @@ export class World implements EventTarget {
         spec.wire === undefined ? quietWire : { ...quietWire, ...spec.wire },
       );
       const memoryBase = 0xf000_0000 + i * 0x1_0000;
-      nic.placeAt(memoryBase);
-      node.resources = { memoryBase, memoryLength: registerWindowBytes, mmio: nic, line, config: nic };
+      // The same registers in I/O space, while the 64 KB of ports last (above the
+      // legacy 0x0000-0x0FFF): the first 240 devices; later ones get no I/O BAR.
+      const portBase = portSpaceBase + i * registerWindowBytes;
+      const ports = portBase + registerWindowBytes <= portSpaceEnd ? portBase : null;
+      nic.placeAt(memoryBase, ports);
+      node.resources = {
+        memoryBase,
+        memoryLength: registerWindowBytes,
+        mmio: nic,
+        portBase: ports,
+        portLength: ports === null ? 0 : registerWindowBytes,
+        line,
+        config: nic,
+      };
     }
     if (spec.registry !== undefined)
       for (const [k, v] of Object.entries(spec.registry)) node.registry.set(k, v);

@@ -19,6 +19,7 @@ import {
   NdisMSetBusData,
   PCI_CLASS_NETWORK_CTLR,
   PCI_ENABLE_BUS_MASTER,
+  PCI_ENABLE_IO_SPACE,
   PCI_ENABLE_MEMORY_SPACE,
   PCI_SUBCLASS_NET_ETHERNET_CTLR,
   PCI_WHICHSPACE_CONFIG,
@@ -159,7 +160,7 @@ test('NdisMGetBusData reads the SimNic PCI configuration space: its IDs, an Ethe
   const le16 = (b: number[], i: number) => b[i]! | (b[i + 1]! << 8);
   assert.equal(le16(reads.header!, 0), simNicVendorId);
   assert.equal(le16(reads.header!, 2), simNicDeviceId);
-  assert.equal(le16(reads.header!, 4), PCI_ENABLE_MEMORY_SPACE | PCI_ENABLE_BUS_MASTER);
+  assert.equal(le16(reads.header!, 4), PCI_ENABLE_IO_SPACE | PCI_ENABLE_MEMORY_SPACE | PCI_ENABLE_BUS_MASTER);
   assert.deepEqual(reads.header!.slice(0x0a, 0x0c), [PCI_SUBCLASS_NET_ETHERNET_CTLR, PCI_CLASS_NETWORK_CTLR]);
   assert.equal(le16(reads.bar0!, 0) + le16(reads.bar0!, 2) * 0x10000, 0xf0000000);
   assert.deepEqual(reads.irq, [16, 1]);

@@ -1,6 +1,8 @@
 // SimNic: a simulated Ethernet controller with a register window, an interrupt
 // line and a fault plan. Drivers reach it only through NdisMMapIoSpace and
-// NdisRead/WriteRegisterUlong, the way a real miniport reaches its hardware.
+// NdisRead/WriteRegisterXxx, or through its I/O port range (NdisMRegisterIoPortRange,
+// NdisRawRead/WritePortXxx), which decodes to the same registers, the way a real
+// miniport reaches its hardware.
 //
 // Register map (32-bit registers, byte offsets):
 //   0x00 CTRL       W   bit 0 RESET (start a reset), bit 1 INTR_ENABLE, bit 2 TX_ENABLE, bit 3 RX_ENABLE
@@ -21,8 +23,10 @@
 import { assert } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import {
+  PCI_ADDRESS_IO_SPACE,
   PCI_CLASS_NETWORK_CTLR,
   PCI_ENABLE_BUS_MASTER,
+  PCI_ENABLE_IO_SPACE,
   PCI_ENABLE_MEMORY_SPACE,
   PCI_SUBCLASS_NET_ETHERNET_CTLR,
 } from '../ndis/generated/status.ts';
@@ -65,6 +69,7 @@ export const PciConfig = {
   BASE_CLASS: 0x0b,
   HEADER_TYPE: 0x0e,
   BAR0: 0x10,
+  BAR1: 0x14,
   SUBSYSTEM_VENDOR_ID: 0x2c,
   SUBSYSTEM_ID: 0x2e,
   INTERRUPT_LINE: 0x3c,
@@ -161,8 +166,9 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   rxFrames = 0;
   rxDropped = 0;
   readonly configBytes = 256;
-  /** Where PnP put the register window (BAR0). */
+  /** Where PnP put the register window (BAR0) and the I/O port range (BAR1; null: none). */
   private memoryBase = 0;
+  private portBase: number | null = null;
   /** The PCI configuration space, made on first access (most runs never read it). */
   private config: Uint8Array | null = null;
 
@@ -185,15 +191,20 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     return this.kernel.now;
   }
 
-  /** PnP assigned the register window at `memoryBase` (BAR0 of the configuration space). */
-  placeAt(memoryBase: number): void {
+  /**
+   * PnP assigned the register window at `memoryBase` (BAR0 of the configuration space)
+   * and the I/O port range at `portBase` (BAR1), or no port range.
+   */
+  placeAt(memoryBase: number, portBase: number | null): void {
     this.memoryBase = memoryBase;
+    this.portBase = portBase;
   }
 
   /**
    * The configuration space: an Ethernet controller whose memory decoding and bus
-   * mastering are on, with the register window in BAR0 and the interrupt line's vector
-   * on INTA.
+   * mastering are on, with the register window in BAR0, the I/O port range in BAR1
+   * (I/O decoding on; with no port range BAR1 reads zero and I/O decoding is off), and
+   * the interrupt line's vector on INTA.
    */
   private configSpace(): Uint8Array {
     if (this.config !== null) return this.config;
@@ -202,11 +213,13 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     const c = new DataView(this.config.buffer);
     c.setUint16(PciConfig.VENDOR_ID, simNicVendorId, true);
     c.setUint16(PciConfig.DEVICE_ID, simNicDeviceId, true);
-    c.setUint16(PciConfig.COMMAND, PCI_ENABLE_MEMORY_SPACE | PCI_ENABLE_BUS_MASTER, true);
+    const io = this.portBase === null ? 0 : PCI_ENABLE_IO_SPACE;
+    c.setUint16(PciConfig.COMMAND, io | PCI_ENABLE_MEMORY_SPACE | PCI_ENABLE_BUS_MASTER, true);
     c.setUint8(PciConfig.REVISION_ID, 1);
     c.setUint8(PciConfig.SUB_CLASS, PCI_SUBCLASS_NET_ETHERNET_CTLR);
     c.setUint8(PciConfig.BASE_CLASS, PCI_CLASS_NETWORK_CTLR);
     c.setUint32(PciConfig.BAR0, memoryBase >>> 0, true);
+    if (this.portBase !== null) c.setUint32(PciConfig.BAR1, this.portBase | PCI_ADDRESS_IO_SPACE, true);
     c.setUint16(PciConfig.SUBSYSTEM_VENDOR_ID, simNicVendorId, true);
     c.setUint16(PciConfig.SUBSYSTEM_ID, simNicDeviceId, true);
     c.setUint8(PciConfig.INTERRUPT_LINE, this.line.vector & 0xff);
@@ -283,6 +296,50 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
       case Reg.TX_POST:
         this.txQueue.push(value);
         this.startTx();
+        return;
+    }
+  }
+
+  /**
+   * A 1- or 2-byte read: the lanes of the register at offset & ~3 (little-endian, so
+   * offset + 1 is bits 8..15). The device answers the whole register, so a read that
+   * clears or pops (ICR, TX_DONE, RX_POP) does so whichever lanes were asked for. A
+   * 2-byte read at offset 3 mod 4 spans two registers: it reaches each as a 1-byte read.
+   */
+  readNarrow(offset: number, bytes: 1 | 2): number {
+    const lane = offset & 3;
+    if (lane + bytes > 4) return this.readNarrow(offset, 1) | (this.readNarrow(offset + 1, 1) << 8);
+    return (this.read32(offset - lane) >>> (lane * 8)) & (bytes === 1 ? 0xff : 0xffff);
+  }
+
+  /**
+   * A 1- or 2-byte write. CTRL and IMR hold their value: the lanes written replace
+   * theirs and the register takes the merged value as a 32-bit write would (a reset
+   * starts only when the written lanes carry CTRL.RESET). TX_POST holds nothing to
+   * merge: the lanes not written are zero, and the frame queued is the whole value.
+   * Writes to read-only registers are ignored. One spanning two registers reaches
+   * each as a 1-byte write.
+   */
+  writeNarrow(offset: number, bytes: 1 | 2, value: number): void {
+    const lane = offset & 3;
+    if (lane + bytes > 4) {
+      this.writeNarrow(offset, 1, value);
+      this.writeNarrow(offset + 1, 1, value >>> 8);
+      return;
+    }
+    const shift = lane * 8;
+    const mask = ((bytes === 1 ? 0xff : 0xffff) << shift) >>> 0;
+    const lanes = ((value << shift) & mask) >>> 0;
+    const reg = offset - lane;
+    switch (reg) {
+      case Reg.CTRL:
+        this.write32(reg, ((this.ctrl & ~mask) | lanes) >>> 0);
+        return;
+      case Reg.IMR:
+        this.write32(reg, ((this.imr & ~mask) | lanes) >>> 0);
+        return;
+      case Reg.TX_POST:
+        this.write32(reg, lanes);
         return;
     }
   }

@@ -21,10 +21,12 @@ import {
 import {
   CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
   CM_RESOURCE_MEMORY_READ_WRITE,
+  CM_RESOURCE_PORT_IO,
   CmResourceShareDeviceExclusive,
   CmResourceShareShared,
   CmResourceTypeInterrupt,
   CmResourceTypeMemory,
+  CmResourceTypePort,
   IRP_MN_CANCEL_REMOVE_DEVICE,
   IRP_MN_CANCEL_STOP_DEVICE,
   IRP_MN_QUERY_PNP_DEVICE_STATE,
@@ -325,13 +327,14 @@ function affinityOf(cpus: number): number {
 
 /**
  * The device's raw resources as NDIS hands them over (NDIS_RESOURCE_LIST): its register
- * window, then its interrupt, a level-sensitive line that any CPU may take.
+ * window, then its interrupt, a level-sensitive line that any CPU may take, then its
+ * I/O port range when it has one.
  */
 export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
   const r = b.dev.resources;
   if (r === null) return null;
   const memory = { Start: r.memoryBase, Length: r.memoryLength };
-  return {
+  const list: NDIS_RESOURCE_LIST = {
     Version: 1,
     Revision: 1,
     Count: 2,
@@ -356,6 +359,17 @@ export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
       },
     ],
   };
+  if (r.portBase !== null) {
+    const ports = { Start: r.portBase, Length: r.portLength };
+    list.PartialDescriptors.push({
+      Type: CmResourceTypePort,
+      ShareDisposition: CmResourceShareDeviceExclusive,
+      Flags: CM_RESOURCE_PORT_IO,
+      u: { Port: ports, Generic: ports },
+    });
+    list.Count = 3;
+  }
+  return list;
 }
 
 function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring-up' }>): boolean {
@@ -465,15 +479,31 @@ function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void 
 /**
  * R2.5, R2.10: what the adapter took from NDIS it gives back by the time its halt, or
  * its failing initialize, returns: NBL pools (NdisFreeNetBufferListPool), mapped I/O
- * space (NdisMUnmapIoSpace) and read/write locks of its handle (NdisFreeRWLock).
+ * space (NdisMUnmapIoSpace), registered I/O port ranges (NdisMDeregisterIoPortRange)
+ * and read/write locks of its handle (NdisFreeRWLock).
  * Interrupts, timers and work items have rules of their own. Reported once: the lists
  * start empty for the adapter's next initialization.
  */
+/** The I/O port ranges `b` still holds, released so that a later access is reported. */
+function portRangesLeft(n: Ndis, b: MiniportBlock): number {
+  const list = n.ioPortRanges;
+  if (list === null) return 0;
+  let left = 0;
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (list[i]!.block !== b) continue;
+    list.splice(i, 1);
+    left++;
+  }
+  return left;
+}
+
 function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: string): void {
   const left: string[] = [];
   if (b.pools.length > 0) left.push(`${b.pools.length} NBL pool(s) (NdisFreeNetBufferListPool)`);
   if (b.ioSpaces.length > 0) left.push(`${b.ioSpaces.length} mapped I/O space(s) (NdisMUnmapIoSpace)`);
   if (b.rwLocks.length > 0) left.push(`${b.rwLocks.length} read/write lock(s) (NdisFreeRWLock)`);
+  const ports = portRangesLeft(n, b);
+  if (ports > 0) left.push(`${ports} I/O port range(s) (NdisMDeregisterIoPortRange)`);
   if (left.length === 0) return;
   b.pools.length = 0;
   b.ioSpaces.length = 0;

@@ -29,7 +29,7 @@ import {
   statusInfo,
 } from './generated/status.ts';
 import * as life from './lifecycle.ts';
-import type { NdisInterrupt, NdisIoWorkItem, NdisTimerObject, Owner } from './objects.ts';
+import type { IoPortRange, NdisInterrupt, NdisIoWorkItem, NdisTimerObject, Owner } from './objects.ts';
 import { OidTimers, oidOverdueAt } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
@@ -163,6 +163,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly protocols: ProtocolEdge[] = [];
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
+  /** Port ranges NdisMRegisterIoPortRange claimed, of every adapter; null until the first. */
+  ioPortRanges: IoPortRange[] | null = null;
   /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
   private depth = 0;

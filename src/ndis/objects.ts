@@ -157,4 +157,17 @@ export class NDIS_IO_SPACE {
   }
 }
 
+/**
+ * A port range NdisMRegisterIoPortRange claimed for an adapter: ports `InitialPort`
+ * up to InitialPort + NumberOfPorts, decoding to `regs` from offset 0.
+ */
+export class IoPortRange {
+  constructor(
+    readonly block: MiniportBlock,
+    readonly regs: Mmio,
+    readonly InitialPort: number,
+    readonly NumberOfPorts: number,
+  ) {}
+}
+
 export const lockIrql = Irql.Dispatch;

@@ -6,7 +6,11 @@
 //   `Type` and `Revision` of an NDIS_OBJECT_HEADER are checked where NDIS checks them.
 // - Handles are opaque objects issued by NDIS; the model rejects anything else.
 
-import type { CmResourceTypeInterrupt, CmResourceTypeMemory } from './generated/status.ts';
+import type {
+  CmResourceTypeInterrupt,
+  CmResourceTypeMemory,
+  CmResourceTypePort,
+} from './generated/status.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 
 export type NDIS_STATUS = number;
@@ -64,7 +68,8 @@ export interface NDIS_RESOURCE_LIST {
 
 /**
  * One resource, with its C union `u`: a memory range in `u.Memory` (and `u.Generic`,
- * the same storage), an interrupt in `u.Interrupt`. A PHYSICAL_ADDRESS Start is a plain
+ * the same storage), an I/O port range in `u.Port` (also `u.Generic`; Start is the first
+ * port), an interrupt in `u.Interrupt`. A PHYSICAL_ADDRESS Start is a plain
  * number (its QuadPart).
  */
 export type CM_PARTIAL_RESOURCE_DESCRIPTOR =
@@ -73,6 +78,12 @@ export type CM_PARTIAL_RESOURCE_DESCRIPTOR =
       ShareDisposition: UCHAR;
       Flags: USHORT;
       u: { Memory: CM_MEMORY_RANGE; Generic: CM_MEMORY_RANGE };
+    }
+  | {
+      Type: typeof CmResourceTypePort;
+      ShareDisposition: UCHAR;
+      Flags: USHORT;
+      u: { Port: CM_MEMORY_RANGE; Generic: CM_MEMORY_RANGE };
     }
   | {
       Type: typeof CmResourceTypeInterrupt;

@@ -3,10 +3,18 @@
 
 import type { Kernel, KInterrupt } from '../kernel/kernel.ts';
 
-/** Memory-mapped registers, 32 bits wide. */
+/**
+ * A register file, 32 bits wide, reached through a memory window or an I/O port range.
+ * The narrow accessors take a byte offset and address byte lanes of the little-endian
+ * 32-bit register at offset & ~3; the device decides what a partial access does to a
+ * register with side effects.
+ */
 export interface Mmio {
   read32(offset: number): number;
   write32(offset: number, value: number): void;
+  /** `bytes` (1 or 2) bytes at `offset`, zero-extended. */
+  readNarrow(offset: number, bytes: 1 | 2): number;
+  writeNarrow(offset: number, bytes: 1 | 2, value: number): void;
 }
 
 /** An interrupt line; every connected interrupt object is asked when it is asserted. */
@@ -47,6 +55,12 @@ export interface DeviceResources {
   readonly memoryBase: number;
   readonly memoryLength: number;
   readonly mmio: Mmio;
+  /**
+   * The I/O port range (an I/O BAR) decoding to the same registers as the memory
+   * window, or null when the device has none (the I/O space ran out, see World).
+   */
+  readonly portBase: number | null;
+  readonly portLength: number;
   readonly line: InterruptLine;
   readonly config: PciConfigSpace;
 }

@@ -283,7 +283,12 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: dv(simCode(0x17)),
     how: 'NdisMMapIoSpace outside MiniportInitializeEx is reported',
   },
-  NdisMRegisterIoPortRange: notModelled('I/O port ranges'),
+  NdisMRegisterIoPortRange: {
+    status: 'enforced',
+    spec: ['R2.4'],
+    bugCheck: dv(simCode(0x2d)),
+    how: 'NdisMRegisterIoPortRange outside MiniportInitializeEx, or before its registration attributes are set, is reported',
+  },
   // Miscellaneous
   CancelTimerObject: {
     status: 'enforced',
@@ -619,12 +624,13 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), I/O space still mapped (NdisMUnmapIoSpace) or a read/write lock of the adapter handle not freed (NdisFreeRWLock).',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange) or a read/write lock of the adapter handle not freed (NdisFreeRWLock).',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
       'NdisFreeNetBufferListPool',
       'NdisMUnmapIoSpace',
+      'NdisMDeregisterIoPortRange',
       'NdisFreeRWLock',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
@@ -876,6 +882,25 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: [],
     bugCheck: { code: BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL, p1: null },
     source: spec,
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_PortNotRegistered',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'An NdisRawRead/WritePortXxx reached a port in no range NdisMRegisterIoPortRange registered (never, or no longer), or NdisMDeregisterIoPortRange was given a range other than one registered.',
+    ddis: [
+      'NdisRawReadPortUchar',
+      'NdisRawReadPortUshort',
+      'NdisRawReadPortUlong',
+      'NdisRawWritePortUchar',
+      'NdisRawWritePortUshort',
+      'NdisRawWritePortUlong',
+      'NdisMDeregisterIoPortRange',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2e) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisrawreadportuchar.md',
     fatal: false,
   },
   {

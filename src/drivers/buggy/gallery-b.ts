@@ -3,10 +3,13 @@
 // mistake. See index.ts.
 
 import {
+  type CM_MEMORY_RANGE,
+  CmResourceTypePort,
   MediaConnectStateConnected,
   MediaDuplexStateFull,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
@@ -25,11 +28,13 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
   NdisFreeIoWorkItem,
+  NdisMDeregisterIoPortRange,
   NdisMedium802_3,
   NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
   NdisMOidRequestComplete,
   NdisMPauseComplete,
+  NdisMRegisterIoPortRange,
   NdisMRemoveMiniport,
   NdisMResetComplete,
   NdisMRestartComplete,
@@ -37,6 +42,7 @@ import {
   NdisMSetMiniportAttributes,
   NdisMSleep,
   NdisQueueIoWorkItem,
+  NdisRawReadPortUlong,
   NdisReadRegisterUlong,
   NdisReleaseSpinLock,
   NdisRequestQueryInformation,
@@ -674,4 +680,56 @@ export const galleryB: readonly GalleryEntry[] = [
       'buggy: NdisSetOptionalHandlers outside MiniportSetOptions',
     ),
   },
+  {
+    rule: 'NdisMRegisterIoPortRange',
+    mistake:
+      'The driver claims its I/O port range lazily, on the first register access in MiniportRestart, instead of in MiniportInitializeEx.',
+    driver: galleryDriver(
+      'bad-ports-in-restart',
+      {
+        initialize: (a, params) => {
+          a.state.ports = portResource(params);
+          return NDIS_STATUS_SUCCESS;
+        },
+        restart: (a) => {
+          const p = a.state.ports as CM_MEMORY_RANGE;
+          const r = NdisMRegisterIoPortRange(a.handle, p.Start, p.Length);
+          a.state.portOffset = r.PortOffset;
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          const p = a.state.ports as CM_MEMORY_RANGE;
+          if (a.state.portOffset !== null)
+            NdisMDeregisterIoPortRange(a.handle, p.Start, p.Length, a.state.portOffset as number);
+        },
+      },
+      'buggy: registers its I/O ports in MiniportRestart',
+    ),
+  },
+  {
+    rule: 'NdisSim_PortNotRegistered',
+    mistake:
+      'The driver reads its interrupt causes through the I/O port resource PnP assigned, but never claimed the range with NdisMRegisterIoPortRange.',
+    driver: galleryDriver(
+      'bad-port-unregistered',
+      {
+        initialize: (a, params) => {
+          a.state.ports = portResource(params);
+          return NDIS_STATUS_SUCCESS;
+        },
+        restart: (a) => {
+          NdisRawReadPortUlong((a.state.ports as CM_MEMORY_RANGE).Start + SimNicReg.ICR);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: reads a port it never registered',
+    ),
+  },
 ];
+
+/** The device's I/O port range from AllocatedResources. */
+function portResource(params: NDIS_MINIPORT_INIT_PARAMETERS): CM_MEMORY_RANGE {
+  const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypePort);
+  if (d === undefined || d.Type !== CmResourceTypePort) throw new Error('no I/O port resource');
+  return d.u.Port;
+}

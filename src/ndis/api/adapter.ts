@@ -87,6 +87,10 @@ const irql = {
   NdisMUnmapIoSpace: ddiIrql.NdisMUnmapIoSpace!,
   NdisReadRegisterUlong: ddiIrql.NdisReadRegisterUlong!,
   NdisWriteRegisterUlong: ddiIrql.NdisWriteRegisterUlong!,
+  NdisReadRegisterUchar: ddiIrql.NdisReadRegisterUchar!,
+  NdisReadRegisterUshort: ddiIrql.NdisReadRegisterUshort!,
+  NdisWriteRegisterUchar: ddiIrql.NdisWriteRegisterUchar!,
+  NdisWriteRegisterUshort: ddiIrql.NdisWriteRegisterUshort!,
   NdisMGetDeviceProperty: ddiIrql.NdisMGetDeviceProperty!,
   NdisMGetBusData: ddiIrql.NdisMGetBusData!,
   NdisMSetBusData: ddiIrql.NdisMSetBusData!,
@@ -853,6 +857,56 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
 
 void irql.NdisReadRegisterUlong;
 void irql.NdisWriteRegisterUlong;
+
+/**
+ * The register of an 8- or 16-bit access, checked: an address from NdisMMapIoSpace
+ * (NdisSim_BadParameter) in a space still mapped (NdisSim_ObjectFreedInUse). The
+ * SimNic answers byte lanes of its 32-bit registers; see SimNic.readNarrow/writeNarrow
+ * and docs/model.md for what a partial access does to each register.
+ */
+function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what: string): IoRegister {
+  if (!(Register instanceof IoRegister))
+    return currentNdis(ddi).verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: not a register address from NdisMMapIoSpace`,
+    );
+  const s = Register.space;
+  s.block.ndis.verifier.irql(bound, ddi, s.block.name);
+  if (s.unmapped)
+    s.block.ndis.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      s.block.name,
+      `register ${what} after NdisMUnmapIoSpace`,
+    );
+  return Register;
+}
+
+/** NdisReadRegisterUchar(Register, *Data): any IRQL. The byte at the register address. */
+export function NdisReadRegisterUchar(Register: IoRegister): number {
+  const r = narrowRegister(Register, 'NdisReadRegisterUchar', irql.NdisReadRegisterUchar, 'read');
+  return r.space.mmio.readNarrow(r.offset, 1);
+}
+
+/** NdisReadRegisterUshort(Register, *Data): any IRQL. The two bytes at the address, little-endian. */
+export function NdisReadRegisterUshort(Register: IoRegister): number {
+  const r = narrowRegister(Register, 'NdisReadRegisterUshort', irql.NdisReadRegisterUshort, 'read');
+  return r.space.mmio.readNarrow(r.offset, 2);
+}
+
+/** NdisWriteRegisterUchar(Register, Data): any IRQL. Data is taken as a UCHAR. */
+export function NdisWriteRegisterUchar(Register: IoRegister, Data: number): void {
+  const r = narrowRegister(Register, 'NdisWriteRegisterUchar', irql.NdisWriteRegisterUchar, 'write');
+  r.space.mmio.writeNarrow(r.offset, 1, Data & 0xff);
+}
+
+/** NdisWriteRegisterUshort(Register, Data): any IRQL. Data is taken as a USHORT. */
+export function NdisWriteRegisterUshort(Register: IoRegister, Data: number): void {
+  const r = narrowRegister(Register, 'NdisWriteRegisterUshort', irql.NdisWriteRegisterUshort, 'write');
+  r.space.mmio.writeNarrow(r.offset, 2, Data & 0xffff);
+}
 
 // ------------------------------------------------------ PCI configuration space
 
