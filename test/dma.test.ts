@@ -348,3 +348,21 @@ test('NdisMFreeSharedMemory (SDV rule): freeing shared memory in MiniportShutdow
   }).run(1 * ns.s);
   assert.deepEqual(rules(r), [['NdisMFreeSharedMemory', 'NdisMFreeSharedMemory']]);
 });
+
+test('NdisMDeregisterScatterGatherDma: anything but a handle from NdisMRegisterScatterGatherDma is NdisSim_BadParameter; NdisMFreeSharedMemory of a stranger buffer is NdisSim_SharedMemoryFreeInvalid, not a TypeError', () => {
+  const free = removedScripted('dma-free-stranger', {
+    registrationAttributes: busMaster,
+    initialize: (a) => {
+      NdisMFreeSharedMemory(a.handle, 16, true, new Uint8Array(16), undefined as unknown as number);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(free.r), [['NdisSim_SharedMemoryFreeInvalid', 'NdisMFreeSharedMemory']]);
+  const dereg = removedScripted('dma-dereg-stranger', {
+    initialize: (a) => {
+      NdisMDeregisterScatterGatherDma(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(dereg.r), [['NdisSim_BadParameter', 'NdisMDeregisterScatterGatherDma']]);
+});

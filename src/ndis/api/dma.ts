@@ -168,8 +168,9 @@ function regionFor(n: Ndis, wide: boolean): PhysicalRegion {
   return wide ? n.physicalMemory.high : n.physicalMemory.low;
 }
 
-function hex(x: number): string {
-  return `0x${x.toString(16).toUpperCase()}`;
+/** An address for messages and the trace; whatever a driver passed, never a TypeError. */
+function hex(x: unknown): string {
+  return typeof x === 'number' ? `0x${x.toString(16).toUpperCase()}` : String(x);
 }
 
 // ------------------------------------------------------------ registration
@@ -227,7 +228,7 @@ export function NdisMRegisterScatterGatherDma(
     Status = NDIS_STATUS_RESOURCES;
   } else {
     const wide = (DmaDescription.Flags & NDIS_SG_DMA_64_BIT_ADDRESS) !== 0;
-    DmaDescription.ScatterGatherListSize = sgListBytes(DmaDescription.MaximumPhysicalMapping);
+    DmaDescription.ScatterGatherListSize = sgListBytes(DmaDescription.MaximumPhysicalMapping >>> 0);
     handle = new NdisMiniportDma(b, wide, { ...DmaDescription });
     d.handle = handle;
     Status = NDIS_STATUS_SUCCESS;
