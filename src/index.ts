@@ -51,6 +51,15 @@ export {
   type NET_BUFFER_LIST_POOL_PARAMETERS,
 } from './ndis/api/datapath.ts';
 export {
+  type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
+  type MINIPORT_PROCESS_SG_LIST_HANDLER,
+  type NDIS_SG_DMA_DESCRIPTION,
+  NdisMAllocateSharedMemory,
+  NdisMDeregisterScatterGatherDma,
+  NdisMFreeSharedMemory,
+  NdisMRegisterScatterGatherDma,
+} from './ndis/api/dma.ts';
+export {
   NdisMDeregisterMiniportDriver,
   NdisMRegisterMiniportDriver,
   NdisSetOptionalHandlers,

@@ -5,6 +5,7 @@ import { InternalError } from '../errors.ts';
 import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
+import type { AdapterDma } from './api/dma.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
 import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
@@ -113,6 +114,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly pools: NblPool[] = [];
   /** Read/write locks allocated with the adapter handle and not freed yet (R2.10). */
   readonly rwLocks: NDIS_RW_LOCK_EX[] = [];
+  /** Bus-master DMA: the registered channel and the shared memory not freed; null until the first DMA call. */
+  dma: AdapterDma | null = null;
 
   readonly bindings: Binding[] = [];
 

@@ -10,6 +10,7 @@ import type { Irp } from '../pnp/pnp.ts';
 import { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../pnp/pnp.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { ndisCheck } from '../verifier/catalogue.ts';
+import { checkDmaAfterInit, dmaLeftAtEnd } from './api/dma.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
 import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
@@ -403,6 +404,7 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   }
   n.leave(f, status);
   op.irp = null;
+  if (b.dma !== null) checkDmaAfterInit(n, b, b.dma);
 
   if (
     status !== NDIS_STATUS_SUCCESS &&
@@ -479,8 +481,9 @@ function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void 
 /**
  * R2.5, R2.10: what the adapter took from NDIS it gives back by the time its halt, or
  * its failing initialize, returns: NBL pools (NdisFreeNetBufferListPool), mapped I/O
- * space (NdisMUnmapIoSpace), registered I/O port ranges (NdisMDeregisterIoPortRange)
- * and read/write locks of its handle (NdisFreeRWLock).
+ * space (NdisMUnmapIoSpace), registered I/O port ranges (NdisMDeregisterIoPortRange),
+ * read/write locks of its handle (NdisFreeRWLock) and shared memory
+ * (NdisMFreeSharedMemory; a DMA channel still registered is Init_RegisterSG).
  * Interrupts, timers and work items have rules of their own. Reported once: the lists
  * start empty for the adapter's next initialization.
  */
@@ -504,6 +507,8 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   if (b.rwLocks.length > 0) left.push(`${b.rwLocks.length} read/write lock(s) (NdisFreeRWLock)`);
   const ports = portRangesLeft(n, b);
   if (ports > 0) left.push(`${ports} I/O port range(s) (NdisMDeregisterIoPortRange)`);
+  const shared = b.dma === null ? 0 : dmaLeftAtEnd(n, b, b.dma, fn, how);
+  if (shared > 0) left.push(`${shared} block(s) of shared memory (NdisMFreeSharedMemory)`);
   if (left.length === 0) return;
   b.pools.length = 0;
   b.ioSpaces.length = 0;

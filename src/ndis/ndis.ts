@@ -13,6 +13,7 @@ import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
 import { BugCheckCode, bugCheckName, statusText } from '../verifier/bugcheck.ts';
 import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
+import type { PhysicalMemory } from './api/dma.ts';
 import { poolLeftBy } from './api/kernel.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
@@ -201,6 +202,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   allocations: Map<Uint8Array, { tag: number; driver: MiniportDriverBlock; adapter: string | null }> | null =
     null;
+  /**
+   * The physical addresses of shared memory (NdisMAllocateSharedMemory), made on first
+   * use. Not pool: Driver Verifier's pool tracking does not count it.
+   */
+  physicalMemory: PhysicalMemory | null = null;
   /**
    * The drivers' own registry parameters (their service key's Parameters), by driver
    * name: NdisOpenConfigurationEx with a driver handle reads and writes these. They

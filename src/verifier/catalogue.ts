@@ -173,7 +173,12 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: ndisCheck(0x0b),
     how: 'a failing MiniportInitializeEx must have deregistered its interrupt (NDIS checks this itself: 0x7C/0x0B)',
   },
-  Init_RegisterSG: notModelled('Scatter/gather DMA'),
+  Init_RegisterSG: {
+    status: 'enforced',
+    spec: ['R2.5', 'R2.10'],
+    bugCheck: dv(simCode(0x38)),
+    how: 'a scatter/gather DMA channel (NdisMRegisterScatterGatherDma) still registered when MiniportHaltEx, or a failing MiniportInitializeEx, returns is reported',
+  },
   NdisMDeregisterInterruptEx: {
     status: 'enforced',
     spec: ['R2.10'],
@@ -192,7 +197,10 @@ const msMappings: Record<string, Mapping> = {
     reason:
       'the model offers no way to read the IRQL (no KeGetCurrentIrql), so a driver can only trust the *_DISPATCH_LEVEL flags; setting one wrongly is NdisSim_DispatchLevelFlag',
   },
-  Irql_Gather_DMA_Function: notModelled('Scatter/gather DMA'),
+  Irql_Gather_DMA_Function: irqlRule(
+    ['R8.2'],
+    "NdisMRegisterScatterGatherDma and NdisMDeregisterScatterGatherDma (the rule's SG-list and asynchronous shared-memory DDIs are not modelled)",
+  ),
   Irql_Interrupt_Function: irqlRule(['R2.10'], 'NdisMRegisterInterruptEx and NdisMDeregisterInterruptEx'),
   Irql_IrqlSetting_Function: irqlRule(
     ['R8.3'],
@@ -270,7 +278,12 @@ const msMappings: Record<string, Mapping> = {
     how: 'NdisAllocateMemoryWithTagPriority with a zero tag, or with the NDIS default tag, is reported',
   },
   NdisAllocateNetBuffer: notModelled('Stand-alone NET_BUFFERs (NdisAllocateNetBuffer)'),
-  NdisMFreeSharedMemory: notModelled('Shared memory (NdisMAllocateSharedMemory)'),
+  NdisMFreeSharedMemory: {
+    status: 'enforced',
+    spec: ['R2.15'],
+    bugCheck: dv(simCode(0x39)),
+    how: 'NdisMFreeSharedMemory called from MiniportShutdownEx is reported',
+  },
   NdisMIndicateStatusEx: {
     status: 'enforced',
     spec: ['R2.8', 'R6.16'],
@@ -316,7 +329,12 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: irqlBugCheck,
     how: 'NdisCancelTimerObject of a periodic timer above PASSIVE is reported',
   },
-  WriteErrorLog: notModelled('Shared memory (NdisMAllocateSharedMemory)'),
+  WriteErrorLog: {
+    status: 'enforced',
+    spec: ['R2.5'],
+    bugCheck: dv(simCode(0x3a)),
+    how: 'a MiniportInitializeEx in which NdisMAllocateSharedMemory returned NULL, and that returns without an NdisWriteErrorLogEntry of the adapter after the failure, is reported',
+  },
   // OID processing
   // SDV checks these two statically; at run time the same completion is a request
   // that is no longer pending, which Driver Verifier stops as NdisOidDoubleComplete.
@@ -624,7 +642,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange) or a read/write lock of the adapter handle not freed (NdisFreeRWLock).',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory).',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
@@ -632,6 +650,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisMUnmapIoSpace',
       'NdisMDeregisterIoPortRange',
       'NdisFreeRWLock',
+      'NdisMFreeSharedMemory',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
     source: spec,
@@ -871,6 +890,60 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['NdisMRegisterInterruptEx', 'NdisMDeregisterInterruptEx'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x25) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismderegisterinterruptex.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_DmaOutsideInitHalt',
+    origin: 'ndis-sim',
+    spec: ['R2.3', 'R2.10'],
+    summary:
+      'NdisMRegisterScatterGatherDma or NdisMAllocateSharedMemory was called outside MiniportInitializeEx, or NdisMDeregisterScatterGatherDma outside MiniportInitializeEx and MiniportHaltEx.',
+    ddis: ['NdisMRegisterScatterGatherDma', 'NdisMAllocateSharedMemory', 'NdisMDeregisterScatterGatherDma'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3b) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismallocatesharedmemory.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SharedMemoryWithoutDma',
+    origin: 'ndis-sim',
+    spec: ['R2.3'],
+    summary:
+      'NdisMAllocateSharedMemory was called with no scatter/gather DMA channel registered (NdisMRegisterScatterGatherDma comes first); the model returns no memory.',
+    ddis: ['NdisMAllocateSharedMemory', 'NdisMRegisterScatterGatherDma'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3c) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismallocatesharedmemory.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SharedMemoryHighIrql',
+    origin: 'ndis',
+    spec: ['R8.2'],
+    summary: 'NdisMAllocateSharedMemory was called above PASSIVE_LEVEL (NDIS checks this itself).',
+    ddis: ['NdisMAllocateSharedMemory'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x01 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SharedMemoryFreeInvalid',
+    origin: 'ndis',
+    spec: ['R2.10'],
+    summary:
+      'NdisMFreeSharedMemory was given memory that is not allocated shared memory: freed twice, or never allocated (NDIS checks this itself).',
+    ddis: ['NdisMFreeSharedMemory'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x03 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SharedMemoryFreeMismatch',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      "NdisMFreeSharedMemory was called with a Length, Cached or PhysicalAddress other than the allocation's, or with another adapter's handle: its arguments must be exactly those of NdisMAllocateSharedMemory.",
+    ddis: ['NdisMFreeSharedMemory'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3d) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismfreesharedmemory.md',
     fatal: false,
   },
   {

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import type { GalleryEntry } from './entry.ts';
 import { galleryA } from './gallery-a.ts';
 import { galleryB } from './gallery-b.ts';
+import { galleryDma } from './gallery-dma.ts';
 import { throwingNic } from './throwing-nic.ts';
 
 export type { GalleryEntry } from './entry.ts';
@@ -18,6 +19,7 @@ export const gallery: readonly GalleryEntry[] = [
   },
   ...galleryA,
   ...galleryB,
+  ...galleryDma,
 ];
 
 export function galleryScenario(rule: string): string {

@@ -1,0 +1,235 @@
+// Gallery, DMA: bus-master miniports and their shared memory. Each driver is the
+// scriptable SimNic miniport, declared a bus master, with one realistic mistake in how
+// it registers its DMA channel or takes and gives back its descriptor ring. See index.ts.
+
+import {
+  NDIS_ERROR_CODE_OUT_OF_RESOURCES,
+  type NDIS_HANDLE,
+  NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
+  NDIS_SG_DMA_64_BIT_ADDRESS,
+  NDIS_SG_DMA_DESCRIPTION_REVISION_1,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
+  NdisMAllocateSharedMemory,
+  NdisMDeregisterScatterGatherDma,
+  NdisMFreeSharedMemory,
+  NdisMRegisterScatterGatherDma,
+  NdisReleaseSpinLock,
+  NdisWriteErrorLogEntry,
+} from '../../index.ts';
+import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
+import type { GalleryEntry } from './entry.ts';
+import { adapterLock, allocateAdapterLock } from './kit.ts';
+
+const removeAt1s = { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] };
+
+/** The descriptor ring: 256 descriptors of 16 bytes. */
+const ringBytes = 4096;
+
+interface Ring {
+  va: Uint8Array;
+  pa: number;
+}
+
+const busMaster: Hooks['registrationAttributes'] = {
+  AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
+};
+
+function registerDma(a: TestAdapter): NDIS_HANDLE | null {
+  const r = NdisMRegisterScatterGatherDma(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
+    Flags: NDIS_SG_DMA_64_BIT_ADDRESS,
+    MaximumPhysicalMapping: 64 * 1024,
+    ProcessSGListHandler: () => {},
+    SharedMemAllocateCompleteHandler: null,
+    ScatterGatherListSize: 0,
+  });
+  a.state.dma = r.NdisMiniportDmaHandle;
+  return r.NdisMiniportDmaHandle;
+}
+
+function allocateRing(a: TestAdapter, bytes = ringBytes): Ring | null {
+  const m = NdisMAllocateSharedMemory(a.handle, bytes, true);
+  if (m.VirtualAddress === null) return null;
+  const ring = { va: m.VirtualAddress, pa: m.PhysicalAddress };
+  a.state.ring = ring;
+  return ring;
+}
+
+function freeRing(a: TestAdapter, bytes = ringBytes): void {
+  const ring = a.state.ring as Ring | undefined;
+  if (ring !== undefined) NdisMFreeSharedMemory(a.handle, bytes, true, ring.va, ring.pa);
+}
+
+/** Registers the channel and takes the ring in init; gives both back in halt. */
+const goodDma: Hooks = {
+  registrationAttributes: busMaster,
+  initialize: (a) => {
+    if (registerDma(a) === null) return NDIS_STATUS_RESOURCES;
+    allocateRing(a);
+    return NDIS_STATUS_SUCCESS;
+  },
+  halt: (a) => {
+    freeRing(a);
+    NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE);
+  },
+};
+
+export const galleryDma: GalleryEntry[] = [
+  {
+    rule: 'Init_RegisterSG',
+    mistake:
+      'MiniportHaltEx frees the descriptor ring but forgets NdisMDeregisterScatterGatherDma for the channel MiniportInitializeEx registered.',
+    driver: galleryDriver(
+      'bad-dma-left-registered',
+      { ...goodDma, halt: (a) => freeRing(a) },
+      'buggy: leaves its DMA channel registered at halt',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'Irql_Gather_DMA_Function',
+    mistake:
+      'MiniportInitializeEx registers its scatter/gather DMA channel while holding the adapter spin lock (at DISPATCH_LEVEL).',
+    driver: galleryDriver(
+      'bad-dma-register-locked',
+      {
+        registrationAttributes: busMaster,
+        initialize: (a) => {
+          allocateAdapterLock(a);
+          NdisAcquireSpinLock(adapterLock(a));
+          registerDma(a);
+          NdisReleaseSpinLock(adapterLock(a));
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE),
+      },
+      'buggy: registers DMA under a spin lock',
+    ),
+  },
+  {
+    rule: 'NdisMFreeSharedMemory',
+    mistake: 'MiniportShutdownEx frees the descriptor ring after stopping the NIC.',
+    driver: galleryDriver(
+      'bad-dma-free-in-shutdown',
+      { ...goodDma, shutdown: (a) => freeRing(a) },
+      'buggy: frees shared memory in MiniportShutdownEx',
+    ),
+    scenario: { actions: [{ at: '1s', do: 'shutdown' }] },
+  },
+  {
+    rule: 'WriteErrorLog',
+    mistake:
+      'MiniportInitializeEx asks for a 128 MiB receive area, gets NULL, and fails initialization without an NdisWriteErrorLogEntry saying why.',
+    driver: galleryDriver(
+      'bad-dma-silent-alloc-failure',
+      {
+        registrationAttributes: busMaster,
+        initialize: (a) => {
+          registerDma(a);
+          if (allocateRing(a, 128 * 1024 * 1024) === null) {
+            NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE);
+            return NDIS_STATUS_RESOURCES;
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: fails init on a shared-memory failure without logging it',
+    ),
+  },
+  {
+    rule: 'NdisSim_DmaOutsideInitHalt',
+    mistake: 'MiniportRestart allocates the descriptor ring, which belongs in MiniportInitializeEx.',
+    driver: galleryDriver(
+      'bad-dma-ring-in-restart',
+      {
+        ...goodDma,
+        initialize: (a) => (registerDma(a) === null ? NDIS_STATUS_RESOURCES : NDIS_STATUS_SUCCESS),
+        restart: (a) => {
+          allocateRing(a);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: allocates shared memory in MiniportRestart',
+    ),
+  },
+  {
+    rule: 'NdisSim_SharedMemoryWithoutDma',
+    mistake:
+      'MiniportInitializeEx allocates the descriptor ring before registering its DMA channel, gets NULL, logs it and fails.',
+    driver: galleryDriver(
+      'bad-dma-ring-before-channel',
+      {
+        registrationAttributes: busMaster,
+        initialize: (a) => {
+          if (allocateRing(a) === null) {
+            NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_OUT_OF_RESOURCES, 0);
+            return NDIS_STATUS_RESOURCES;
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: allocates shared memory before NdisMRegisterScatterGatherDma',
+    ),
+  },
+  {
+    rule: 'NdisSim_SharedMemoryHighIrql',
+    mistake:
+      'A timer (DISPATCH_LEVEL) grows the receive area with NdisMAllocateSharedMemory, which only runs at PASSIVE_LEVEL.',
+    driver: galleryDriver(
+      'bad-dma-alloc-in-timer',
+      {
+        ...goodDma,
+        initialize: (a) => {
+          const s = goodDma.initialize!(a, undefined as never);
+          after(a, 500, () => NdisMAllocateSharedMemory(a.handle, ringBytes, true));
+          return s;
+        },
+      },
+      'buggy: allocates shared memory at DISPATCH_LEVEL',
+    ),
+  },
+  {
+    rule: 'NdisSim_SharedMemoryFreeInvalid',
+    mistake:
+      'MiniportHaltEx frees the descriptor ring in its receive cleanup and again in its adapter cleanup.',
+    driver: galleryDriver(
+      'bad-dma-double-free',
+      {
+        ...goodDma,
+        halt: (a) => {
+          freeRing(a);
+          freeRing(a);
+          NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE);
+        },
+      },
+      'buggy: frees shared memory twice',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_SharedMemoryFreeMismatch',
+    mistake:
+      'MiniportInitializeEx allocates 6,000 bytes of shared memory; MiniportHaltEx frees it with the length rounded up to two pages.',
+    driver: galleryDriver(
+      'bad-dma-free-wrong-length',
+      {
+        ...goodDma,
+        initialize: (a) => {
+          if (registerDma(a) === null) return NDIS_STATUS_RESOURCES;
+          allocateRing(a, 6000);
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          freeRing(a, 8192);
+          NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE);
+        },
+      },
+      'buggy: frees shared memory with another length',
+    ),
+    scenario: removeAt1s,
+  },
+];

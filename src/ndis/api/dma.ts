@@ -1,0 +1,469 @@
+// Bus-master DMA: NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma,
+// NdisMAllocateSharedMemory, NdisMFreeSharedMemory.
+//
+// A bus-master miniport declares NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER in its registration
+// attributes, registers one scatter/gather DMA channel in MiniportInitializeEx, takes the
+// shared memory its rings live in, and gives all of it back in MiniportHaltEx (or before
+// a failing MiniportInitializeEx returns). The model hands out shared memory as a
+// Uint8Array with a physical address from the machine's physical address map: below
+// 4 GiB for a NIC that addresses 32 bits, from 4 GiB up for one that set
+// NDIS_SG_DMA_64_BIT_ADDRESS. The SimNic does not DMA, so the addresses only have to be
+// right, distinct and deterministic. Scatter/gather lists (NdisMAllocateNetBufferSGList)
+// and asynchronous shared memory (NdisMAllocateSharedMemoryAsyncEx) are left out: the
+// model's NET_BUFFERs carry no physical pages to map.
+
+import { Irql } from '../../kernel/kernel.ts';
+import type { MiniportBlock } from '../block.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
+  NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
+  NDIS_SG_DMA_64_BIT_ADDRESS,
+  NDIS_SG_DMA_DESCRIPTION_REVISION_1,
+  NDIS_SG_DMA_DESCRIPTION_REVISION_2,
+  NDIS_STATUS_BAD_VERSION,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+} from '../generated/status.ts';
+import type { Ndis } from '../ndis.ts';
+import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS, ULONG } from '../types.ts';
+import { adapterHandle, claimsHardware, currentNdis, stale } from './common.ts';
+import { maxPoolBytes } from './kernel.ts';
+
+const irql = {
+  NdisMRegisterScatterGatherDma: ddiIrql.NdisMRegisterScatterGatherDma!,
+  NdisMDeregisterScatterGatherDma: ddiIrql.NdisMDeregisterScatterGatherDma!,
+  NdisMAllocateSharedMemory: ddiIrql.NdisMAllocateSharedMemory!,
+  NdisMFreeSharedMemory: ddiIrql.NdisMFreeSharedMemory!,
+};
+
+/**
+ * MiniportProcessSGList. NDIS calls it with a scatter/gather list built for a
+ * NET_BUFFER; the model builds none (NdisMAllocateNetBufferSGList is left out), so it
+ * is kept and never called.
+ */
+export type MINIPORT_PROCESS_SG_LIST_HANDLER = (...args: never[]) => void;
+/**
+ * MiniportSharedMemoryAllocateComplete, for NdisMAllocateSharedMemoryAsyncEx, which the
+ * model leaves out: kept and never called. Optional (null).
+ */
+export type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER = (...args: never[]) => void;
+
+/** NDIS_SG_DMA_DESCRIPTION: in and out. NDIS fills ScatterGatherListSize on success. */
+export interface NDIS_SG_DMA_DESCRIPTION {
+  /** Type NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision NDIS_SG_DMA_DESCRIPTION_REVISION_1 (or _2). */
+  Header: NDIS_OBJECT_HEADER;
+  /** NDIS_SG_DMA_64_BIT_ADDRESS when the NIC addresses 64 bits; 0 for 32. */
+  Flags: ULONG;
+  /** The most bytes the NIC moves in one DMA operation. */
+  MaximumPhysicalMapping: ULONG;
+  ProcessSGListHandler: MINIPORT_PROCESS_SG_LIST_HANDLER | null;
+  SharedMemAllocateCompleteHandler: MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER | null;
+  /** Out: bytes a scatter/gather list of up to MaximumPhysicalMapping bytes needs. */
+  ScatterGatherListSize: ULONG;
+}
+
+/** The NdisMiniportDmaHandle NdisMRegisterScatterGatherDma returns. */
+class NdisMiniportDma implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_SG_DMA';
+  deregistered = false;
+  constructor(
+    readonly block: MiniportBlock,
+    /** The NIC addresses 64 bits (NDIS_SG_DMA_64_BIT_ADDRESS). */
+    readonly wide: boolean,
+    readonly description: Readonly<NDIS_SG_DMA_DESCRIPTION>,
+  ) {}
+}
+
+/** One block of shared memory: what NdisMFreeSharedMemory must be given back. */
+interface SharedMemory {
+  readonly VirtualAddress: Uint8Array;
+  readonly PhysicalAddress: number;
+  readonly Length: number;
+  readonly Cached: boolean;
+  /** Bytes taken from the physical address map (Length rounded up to pages). */
+  readonly span: number;
+}
+
+/** An adapter's DMA state, made on its first DMA call (MiniportBlock.dma). */
+export interface AdapterDma {
+  /** The registered channel, null when none is (or it was deregistered). */
+  handle: NdisMiniportDma | null;
+  /** Shared memory not freed yet, in allocation order. */
+  readonly shared: SharedMemory[];
+  /**
+   * WriteErrorLog: the length of the event log when NdisMAllocateSharedMemory failed
+   * inside this MiniportInitializeEx, or -1. The driver should log an entry after it.
+   */
+  failedAt: number;
+}
+
+function dmaOf(b: MiniportBlock): AdapterDma {
+  b.dma ??= { handle: null, shared: [], failedAt: -1 };
+  return b.dma;
+}
+
+// ------------------------------------------------------ physical address map
+
+const pageBytes = 4096;
+/** Host RAM the model hands out below 4 GiB (the SimNics' registers sit at 0xF0000000). */
+const lowStart = 0x1000_0000;
+const lowEnd = 0xf000_0000;
+/** From 4 GiB up, for NICs that address 64 bits: 1 TiB. */
+const highStart = 0x1_0000_0000;
+const highEnd = 0x101_0000_0000;
+
+/**
+ * Free physical ranges, first fit, page granular. Freed ranges merge with their
+ * neighbours, so a driver that frees everything at halt finds the same addresses at its
+ * next initialization. Deterministic: the addresses depend only on the order of the
+ * calls, which the world's schedule fixes.
+ */
+class PhysicalRegion {
+  /** Sorted, disjoint [start, end) pairs, flattened. */
+  private readonly free: number[];
+  constructor(start: number, end: number) {
+    this.free = [start, end];
+  }
+
+  /** The start of `span` free bytes, taken; -1 when no free range is that large. */
+  take(span: number): number {
+    const f = this.free;
+    for (let i = 0; i < f.length; i += 2) {
+      const start = f[i]!;
+      if (f[i + 1]! - start < span) continue;
+      if (f[i + 1] === start + span) f.splice(i, 2);
+      else f[i] = start + span;
+      return start;
+    }
+    return -1;
+  }
+
+  give(start: number, span: number): void {
+    const f = this.free;
+    const end = start + span;
+    let i = 0;
+    while (i < f.length && f[i]! < start) i += 2;
+    const joinsPrev = i > 0 && f[i - 1] === start;
+    const joinsNext = i < f.length && f[i] === end;
+    if (joinsPrev && joinsNext) {
+      f[i - 1] = f[i + 1]!;
+      f.splice(i, 2);
+    } else if (joinsPrev) f[i - 1] = end;
+    else if (joinsNext) f[i] = start;
+    else f.splice(i, 0, start, end);
+  }
+}
+
+/** The machine's physical address map for shared memory, made on first use. */
+export class PhysicalMemory {
+  readonly low = new PhysicalRegion(lowStart, lowEnd);
+  readonly high = new PhysicalRegion(highStart, highEnd);
+}
+
+function regionFor(n: Ndis, wide: boolean): PhysicalRegion {
+  n.physicalMemory ??= new PhysicalMemory();
+  return wide ? n.physicalMemory.high : n.physicalMemory.low;
+}
+
+/** An address for messages and the trace; whatever a driver passed, never a TypeError. */
+function hex(x: unknown): string {
+  return typeof x === 'number' ? `0x${x.toString(16).toUpperCase()}` : String(x);
+}
+
+// ------------------------------------------------------------ registration
+
+/**
+ * A scatter/gather list for a buffer of `bytes`: SCATTER_GATHER_LIST on x64 is a ULONG
+ * count and a ULONG_PTR (16 bytes), then one SCATTER_GATHER_ELEMENT (an 8-byte address,
+ * a ULONG length, a ULONG_PTR: 24 bytes) per page the buffer touches, which is one more
+ * than its length in pages when it does not start on a page boundary.
+ */
+function sgListBytes(bytes: number): number {
+  return 16 + 24 * (Math.ceil(bytes / pageBytes) + 1);
+}
+
+/**
+ * NDIS_STATUS NdisMRegisterScatterGatherDma(MiniportAdapterHandle, DmaDescription,
+ * *NdisMiniportDmaHandle). PASSIVE, from MiniportInitializeEx. NOT_SUPPORTED unless the
+ * registration attributes declared NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER; BAD_VERSION for
+ * a Revision other than 1 or 2; RESOURCES when the adapter already has a channel
+ * registered (NDIS keeps one per adapter). On success DmaDescription.ScatterGatherListSize
+ * is filled in.
+ */
+export function NdisMRegisterScatterGatherDma(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  DmaDescription: NDIS_SG_DMA_DESCRIPTION,
+): { Status: NDIS_STATUS; NdisMiniportDmaHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisMRegisterScatterGatherDma';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMRegisterScatterGatherDma, ddi, b.name);
+  if (stale(b, ddi)) return { Status: NDIS_STATUS_FAILURE, NdisMiniportDmaHandle: null };
+  if (
+    typeof DmaDescription !== 'object' ||
+    DmaDescription === null ||
+    DmaDescription.Header?.Type !== NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION
+  ) {
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: DmaDescription is not an NDIS_SG_DMA_DESCRIPTION (Header.Type must be NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION)`,
+    );
+  }
+  outsideInit(n, b, ddi);
+  if (b.inInitialize) claimsHardware(b, ddi);
+  const d = dmaOf(b);
+  const rev = DmaDescription.Header.Revision;
+  let Status: NDIS_STATUS;
+  let handle: NdisMiniportDma | null = null;
+  if (rev !== NDIS_SG_DMA_DESCRIPTION_REVISION_1 && rev !== NDIS_SG_DMA_DESCRIPTION_REVISION_2) {
+    Status = NDIS_STATUS_BAD_VERSION;
+  } else if (((b.registration?.AttributeFlags ?? 0) & NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER) === 0) {
+    Status = NDIS_STATUS_NOT_SUPPORTED;
+  } else if (d.handle !== null) {
+    Status = NDIS_STATUS_RESOURCES;
+  } else {
+    const wide = (DmaDescription.Flags & NDIS_SG_DMA_64_BIT_ADDRESS) !== 0;
+    DmaDescription.ScatterGatherListSize = sgListBytes(DmaDescription.MaximumPhysicalMapping >>> 0);
+    handle = new NdisMiniportDma(b, wide, { ...DmaDescription });
+    d.handle = handle;
+    Status = NDIS_STATUS_SUCCESS;
+  }
+  if (n.trace.on)
+    n.traceDdi(ddi, b, {
+      Flags: DmaDescription.Flags,
+      MaximumPhysicalMapping: DmaDescription.MaximumPhysicalMapping,
+      result: Status,
+    });
+  return { Status, NdisMiniportDmaHandle: handle };
+}
+
+/**
+ * VOID NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle). PASSIVE, from
+ * MiniportHaltEx, or from MiniportInitializeEx when it fails after registering.
+ */
+export function NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisMDeregisterScatterGatherDma';
+  const h =
+    NdisMiniportDmaHandle instanceof NdisMiniportDma
+      ? NdisMiniportDmaHandle
+      : currentNdis(ddi).verifier.fatal(
+          'NdisSim_BadParameter',
+          ddi,
+          null,
+          `${ddi}: not a handle from NdisMRegisterScatterGatherDma`,
+        );
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMDeregisterScatterGatherDma, ddi, b.name);
+  if (h.deregistered) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      b.name,
+      `${ddi} of a DMA channel already deregistered (or left registered when an earlier MiniportHaltEx returned)`,
+    );
+    return;
+  }
+  if (
+    n.kernel.ctx.irql === Irql.Passive &&
+    !n.insideCallback(b, 'MiniportInitializeEx') &&
+    !n.insideCallback(b, 'MiniportHaltEx')
+  ) {
+    n.verifier.report(
+      'NdisSim_DmaOutsideInitHalt',
+      ddi,
+      b.name,
+      `${ddi} outside MiniportHaltEx and MiniportInitializeEx, where its documentation has the miniport release its DMA channel`,
+    );
+  }
+  if (n.trace.on) n.traceDdi(ddi, b, {});
+  h.deregistered = true;
+  if (b.dma !== null && b.dma.handle === h) b.dma.handle = null;
+}
+
+/** Registration and NdisMAllocateSharedMemory belong in MiniportInitializeEx (their pages). */
+function outsideInit(n: Ndis, b: MiniportBlock, ddi: string): void {
+  // Above PASSIVE the IRQL report already covers it.
+  if (n.kernel.ctx.irql !== Irql.Passive || n.insideCallback(b, 'MiniportInitializeEx')) return;
+  n.verifier.report(
+    'NdisSim_DmaOutsideInitHalt',
+    ddi,
+    b.name,
+    `${ddi} outside MiniportInitializeEx, the only place its documentation allows`,
+  );
+}
+
+// ------------------------------------------------------------ shared memory
+
+/**
+ * VOID NdisMAllocateSharedMemory(MiniportAdapterHandle, Length, Cached, *VirtualAddress,
+ * *PhysicalAddress). PASSIVE, from MiniportInitializeEx, after NdisMRegisterScatterGatherDma.
+ * The out-parameters come back as fields: a zeroed buffer of Length bytes and the
+ * page-aligned address the NIC uses for it; VirtualAddress null (and PhysicalAddress 0)
+ * when the call cannot be satisfied: no DMA channel registered, Length 0 or above the
+ * model's 64 MiB limit for one allocation, or the NIC's address range is full. Cached
+ * is ignored, as on x86 and x64, but remembered: NdisMFreeSharedMemory must repeat it.
+ */
+export function NdisMAllocateSharedMemory(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  Length: number,
+  Cached: boolean,
+): { VirtualAddress: Uint8Array | null; PhysicalAddress: number } {
+  const ddi = 'NdisMAllocateSharedMemory';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  const none = { VirtualAddress: null, PhysicalAddress: 0 };
+  const level = n.kernel.ctx.irql;
+  if (level > irql.NdisMAllocateSharedMemory.max) {
+    // NDIS checks this one itself: BUGCODE_NDIS_DRIVER 0x01 (the 0x7C page).
+    n.verifier.report(
+      'NdisSim_SharedMemoryHighIrql',
+      ddi,
+      b.name,
+      `${ddi} called at IRQL ${level}; it must be called at PASSIVE_LEVEL`,
+      [`${b.name} miniport block`, Length, level],
+    );
+    return none;
+  }
+  if (stale(b, ddi)) return none;
+  outsideInit(n, b, ddi);
+  const d = dmaOf(b);
+  let mem: SharedMemory | null = null;
+  if (d.handle === null) {
+    n.verifier.report(
+      'NdisSim_SharedMemoryWithoutDma',
+      ddi,
+      b.name,
+      `${ddi} before NdisMRegisterScatterGatherDma: shared memory is allocated through the adapter's DMA channel, and none is registered`,
+    );
+  } else if (Number.isInteger(Length) && Length > 0 && Length <= maxPoolBytes) {
+    const span = Math.ceil(Length / pageBytes) * pageBytes;
+    const at = regionFor(n, d.handle.wide).take(span);
+    if (at >= 0) {
+      mem = { VirtualAddress: new Uint8Array(Length), PhysicalAddress: at, Length, Cached, span };
+      d.shared.push(mem);
+    }
+  }
+  if (mem === null && b.inInitialize && d.failedAt < 0) d.failedAt = n.eventLog.length;
+  if (n.trace.on)
+    n.traceDdi(ddi, b, {
+      Length,
+      Cached,
+      PhysicalAddress: mem === null ? null : hex(mem.PhysicalAddress),
+      result: mem === null ? 'NULL' : 'allocated',
+    });
+  return mem === null ? none : { VirtualAddress: mem.VirtualAddress, PhysicalAddress: mem.PhysicalAddress };
+}
+
+/**
+ * VOID NdisMFreeSharedMemory(MiniportAdapterHandle, Length, Cached, VirtualAddress,
+ * PhysicalAddress). <= DISPATCH. Frees a whole block: every argument must be what the
+ * allocation was given or returned. Not from MiniportShutdownEx (SDV rule
+ * NdisMFreeSharedMemory).
+ */
+export function NdisMFreeSharedMemory(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  Length: number,
+  Cached: boolean,
+  VirtualAddress: Uint8Array,
+  PhysicalAddress: number,
+): void {
+  const ddi = 'NdisMFreeSharedMemory';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMFreeSharedMemory, ddi, b.name);
+  // After halt the handle is dead (R2.8): reported; the halt already reported the memory.
+  if (stale(b, ddi)) return;
+  if (n.insideCallback(b, 'MiniportShutdownEx'))
+    n.verifier.report(
+      'NdisMFreeSharedMemory',
+      ddi,
+      b.name,
+      `${ddi} called from MiniportShutdownEx, which must leave shared memory alone`,
+    );
+  if (n.trace.on) n.traceDdi(ddi, b, { Length, Cached, PhysicalAddress: hex(PhysicalAddress) });
+  const shared = b.dma?.shared;
+  const i = shared === undefined ? -1 : shared.findIndex((m) => m.VirtualAddress === VirtualAddress);
+  if (i < 0) {
+    const owner = n.adapters.find((a) => a.dma?.shared.some((m) => m.VirtualAddress === VirtualAddress));
+    if (owner !== undefined) {
+      n.verifier.report(
+        'NdisSim_SharedMemoryFreeMismatch',
+        ddi,
+        b.name,
+        `${ddi} with the handle of ${b.name} of shared memory ${owner.name} allocated; the memory stays allocated`,
+      );
+      return;
+    }
+    // NDIS's own check: 0x7C/0x03, a block that is not (or no longer) allocated.
+    n.verifier.report(
+      'NdisSim_SharedMemoryFreeInvalid',
+      ddi,
+      b.name,
+      `${ddi} of memory that is not allocated shared memory of ${b.name} (freed twice?)`,
+      [`${b.name} miniport block`, hex(PhysicalAddress), 'VirtualAddress'],
+    );
+    return;
+  }
+  const m = shared![i]!;
+  const wrong: string[] = [];
+  if (Length !== m.Length) wrong.push(`Length ${Length}, allocated ${m.Length}`);
+  if (Cached !== m.Cached) wrong.push(`Cached ${Cached}, allocated ${m.Cached}`);
+  if (PhysicalAddress !== m.PhysicalAddress)
+    wrong.push(`PhysicalAddress ${hex(PhysicalAddress)}, allocated ${hex(m.PhysicalAddress)}`);
+  if (wrong.length > 0)
+    n.verifier.report(
+      'NdisSim_SharedMemoryFreeMismatch',
+      ddi,
+      b.name,
+      `${ddi} arguments differ from the allocation (${wrong.join('; ')}); the block is freed by its VirtualAddress`,
+    );
+  shared!.splice(i, 1);
+  regionFor(n, m.PhysicalAddress >= highStart).give(m.PhysicalAddress, m.span);
+}
+
+// ----------------------------------------------------------- end of life
+
+/**
+ * At the end of MiniportInitializeEx: WriteErrorLog (SDV) -- a NdisMAllocateSharedMemory
+ * that failed inside it should be followed by an NdisWriteErrorLogEntry of the adapter.
+ */
+export function checkDmaAfterInit(n: Ndis, b: MiniportBlock, d: AdapterDma): void {
+  const at = d.failedAt;
+  if (at < 0) return;
+  d.failedAt = -1;
+  const log = n.eventLog;
+  for (let i = at; i < log.length; i++) if (log[i]!.adapter === b.name) return;
+  n.verifier.report(
+    'WriteErrorLog',
+    'MiniportInitializeEx',
+    b.name,
+    'NdisMAllocateSharedMemory failed in MiniportInitializeEx, and no NdisWriteErrorLogEntry followed',
+  );
+}
+
+/**
+ * When MiniportHaltEx, or a failing MiniportInitializeEx, returns: a DMA channel still
+ * registered breaks Init_RegisterSG; shared memory not freed is returned as a count for
+ * the halt's resource report (R2.5, R2.10). NDIS takes both back, and the adapter's next
+ * initialization starts with none.
+ */
+export function dmaLeftAtEnd(n: Ndis, b: MiniportBlock, d: AdapterDma, fn: string, how: string): number {
+  b.dma = null;
+  if (d.handle !== null) {
+    d.handle.deregistered = true;
+    n.verifier.report(
+      'Init_RegisterSG',
+      fn,
+      b.name,
+      `${fn} ${how} with its scatter/gather DMA channel still registered (NdisMDeregisterScatterGatherDma)`,
+    );
+  }
+  for (const m of d.shared) regionFor(n, m.PhysicalAddress >= highStart).give(m.PhysicalAddress, m.span);
+  return d.shared.length;
+}
