@@ -155,7 +155,7 @@ test('R8.12 NdisWaitEvent: a waiter whose time ran out before the event was set 
   assert.equal(halt!.tookNs, 10.07 * ns.ms);
 });
 
-test('R8.12, R8.2 NdisWaitEvent at DISPATCH (a timer callback) breaks Irql_Miscellaneous_Function; NdisSetEvent at DIRQL breaks Irql_Synch_Function, at DISPATCH it does not', () => {
+test('R8.12, R8.2 NdisWaitEvent at DISPATCH (a timer callback) breaks Irql_Miscellaneous_Function with NDIS 0x7C/0x14; NdisSetEvent at DIRQL breaks Irql_Synch_Function, at DISPATCH it does not', () => {
   const e = new NDIS_EVENT();
   const { r } = removedScripted('ev-irql', {
     initialize: (a) => {
@@ -182,6 +182,9 @@ test('R8.12, R8.2 NdisWaitEvent at DISPATCH (a timer callback) breaks Irql_Misce
     'Irql_Miscellaneous_Function NdisWaitEvent',
     'Irql_Synch_Function NdisResetEvent',
   ]);
+  // NDIS itself stops a wait above PASSIVE: BUGCODE_NDIS_DRIVER 0x7C, subcode 0x14 (R8.2).
+  const wait = r.violations[0]!.bugCheck;
+  assert.deepEqual([wait.code, wait.params[0]], [0x7c, 0x14]);
 });
 
 test('R8.12 NdisWaitEvent on an event nobody initialized is a bad parameter that stops the run, not a crash of ndis-sim', () => {

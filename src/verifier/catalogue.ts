@@ -6,7 +6,7 @@
 import { assert } from '../errors.ts';
 import { irqlNames } from '../kernel/kernel.ts';
 import { ddiIrql } from '../ndis/generated/irql.ts';
-import { msRules } from '../ndis/generated/rules.ts';
+import { msRules, NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL } from '../ndis/generated/rules.ts';
 import { BugCheckCode } from './bugcheck.ts';
 
 /**
@@ -133,7 +133,7 @@ const irqlRule = (spec: readonly string[], what: string, own?: DdiBugChecks, mor
     spec,
     bugCheck: irqlBugCheck,
     ddiBugChecks: own,
-    how: `${checked}. The bug check depends on the call: Driver Verifier's own code where it checks the kernel call underneath (${ownCodesText(own)})${more === undefined ? '' : `; ${more}`}; DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1) for any other call at a wrong IRQL`,
+    how: `${checked}. The bug check depends on the call: the own code of Driver Verifier, or of NDIS, where it checks the call itself (${ownCodesText(own)})${more === undefined ? '' : `; ${more}`}; DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1) for any other call at a wrong IRQL`,
   };
 };
 const notModelled = (what: string): Mapping => ({
@@ -217,6 +217,8 @@ const msMappings: Record<string, Mapping> = {
   Irql_Miscellaneous_Function: irqlRule(
     ['R8.2', 'R8.8', 'R8.9', 'R8.12'],
     'work items, configuration, the error log, memory and NdisWaitEvent',
+    // R8.2: NDIS itself stops a wait above PASSIVE.
+    { NdisWaitEvent: [null, ndisCheck(NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL)] },
   ),
   Irql_NetBuffer_Function: irqlRule(['R6.8'], 'NBL pool and NBL allocation and release'),
   Irql_OID_Function: irqlRule(['R6.3'], 'NdisMOidRequestComplete'),
