@@ -410,13 +410,17 @@ export class World implements EventTarget {
       violations: this.verifier.violations,
       warnings: this.verifier.warnings,
       pending: this.pending(),
-      modelNotes:
-        this.ndis.lateWakes === 0
-          ? this.ndis.modelNotes.slice()
+      modelNotes: [
+        ...this.ndis.modelNotes,
+        ...(this.ndis.lateWakes === 0
+          ? []
+          : [lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeDdis, this.ndis.lateWakeMaxNs)]),
+        ...(this.machine.waitsAtBound === 0
+          ? []
           : [
-              ...this.ndis.modelNotes,
-              lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeDdis, this.ndis.lateWakeMaxNs),
-            ],
+              `${this.machine.waitsAtBound} wait(s) began ${limits.waitNestingMax} waits deep and only moved the clock: no other thread, timer or DPC ran meanwhile, so an event another thread would have set was not, and an NdisWaitEvent may have returned FALSE where Windows returns TRUE (limits.waitNestingMax; a limit of the model)`,
+            ]),
+      ],
       message,
     };
     return this.result;

@@ -14,6 +14,8 @@ import {
   IoRegister,
   NDIS_ERROR_CODE_RESOURCE_CONFLICT,
   type NDIS_MINIPORT_INIT_PARAMETERS,
+  NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
   type NDIS_RESOURCE_LIST,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_RESOURCE_CONFLICT,
@@ -32,6 +34,7 @@ import {
   NdisReadRegisterUchar,
   NdisReadRegisterUlong,
   NdisReadRegisterUshort,
+  NdisSetOptionalHandlers,
   NdisWriteRegisterUchar,
   NdisWriteRegisterUlong,
   NdisWriteRegisterUshort,
@@ -446,4 +449,53 @@ test('NdisSim_ResourceNotFreed: a port range still registered when MiniportHaltE
   ]);
   assert.match(r.violations[0]!.message, /1 I\/O port range\(s\) \(NdisMDeregisterIoPortRange\)/);
   assert.deepEqual(got, [0xff]);
+});
+
+test('NdisSim_ResourceNotFreed: a port range claimed in MiniportAddDevice goes with the FDO when MiniportAddDevice fails, or at REMOVE_DEVICE, reported; a later access is NdisSim_PortNotRegistered', () => {
+  for (const addFails of [true, false]) {
+    const drv = scriptedDriver(`ports-fdo-${addFails}`, {
+      characteristics: (c) => {
+        c.SetOptionsHandler = (h) =>
+          NdisSetOptionalHandlers(h, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
+              Revision: NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
+            },
+            MiniportAddDeviceHandler: (a) => {
+              NdisMRegisterIoPortRange(a, 0x1000, 16);
+              return addFails ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS;
+            },
+            // Without AddDevice failing, the start fails: no halt ever releases the range.
+            MiniportStartDeviceHandler: () => NDIS_STATUS_FAILURE,
+            MiniportRemoveDeviceHandler: null,
+            MiniportFilterResourceRequirementsHandler: null,
+          });
+      },
+    });
+    const reader = scriptedDriver(`ports-reader-${addFails}`, {
+      initialize: () => {
+        NdisRawReadPortUchar(0x1000);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({
+      drivers: [drv, reader],
+      devices: [
+        { name: 'nic0', driver: drv.name },
+        { name: 'nic1', driver: reader.name },
+      ],
+      autostart: false,
+      actions: [
+        { atNs: 0, action: { kind: 'start', device: 'nic0' } },
+        { atNs: 100 * ns.ms, action: { kind: 'start', device: 'nic1' } },
+      ],
+      options: { verifier: 'collect' },
+    });
+    const r = w.run(1 * ns.s);
+    assert.deepEqual(rules(r), [
+      ['NdisMRegisterIoPortRange', 'NdisMRegisterIoPortRange'],
+      ['NdisSim_ResourceNotFreed', addFails ? 'MiniportAddDevice' : 'MiniportRemoveDevice'],
+      ['NdisSim_PortNotRegistered', 'NdisRawReadPortUchar'],
+    ]);
+  }
 });

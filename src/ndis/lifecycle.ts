@@ -262,6 +262,9 @@ function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   assert(!b.fdoDeleted, 'finishRemove: the FDO was deleted already', b.name);
   // MiniportRemoveDevice undoes MiniportAddDevice, after the last halt, as the FDO goes.
   if (b.driver.pnp !== null) callRemoveDevice(n, b);
+  // A port range claimed outside MiniportInitializeEx (MiniportAddDevice, say) that no
+  // halt released goes with the FDO, reported.
+  if (n.ioPortRanges !== null) portRangesAtFdoEnd(n, b, 'MiniportRemoveDevice', 'returned');
   b.fdoDeleted = true;
   b.pnpState = 'Removed';
   b.driver.adapterCount--;
@@ -498,6 +501,21 @@ function portRangesLeft(n: Ndis, b: MiniportBlock): number {
     left++;
   }
   return left;
+}
+
+/**
+ * The FDO goes (MiniportAddDevice failed, or IRP_MN_REMOVE_DEVICE): I/O port ranges it
+ * still holds were claimed where no halt releases them; they are released and reported.
+ */
+export function portRangesAtFdoEnd(n: Ndis, b: MiniportBlock, fn: string, how: string): void {
+  const ports = portRangesLeft(n, b);
+  if (ports > 0)
+    n.verifier.report(
+      'NdisSim_ResourceNotFreed',
+      fn,
+      b.name,
+      `${fn} ${how} without freeing ${ports} I/O port range(s) (NdisMDeregisterIoPortRange) (R2.5, R2.10)`,
+    );
 }
 
 function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: string): void {

@@ -388,6 +388,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // Its failure fails NDIS's AddDevice: the FDO goes and the device shows Code 31
     // (CM_PROB_FAILED_ADD); NDIS calls no MiniportInitializeEx and no MiniportRemoveDevice.
     if (d.pnp !== null && callAddDevice(this, b) !== NDIS_STATUS_SUCCESS) {
+      if (this.ioPortRanges !== null) life.portRangesAtFdoEnd(this, b, 'MiniportAddDevice', 'failed');
       b.fdoDeleted = true;
       b.handleDead = true;
       d.adapterCount--;

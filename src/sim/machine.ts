@@ -23,6 +23,8 @@ export class Machine {
   /** Switched off (system shutdown, R1.6): a thread blocked in a wait never wakes. */
   poweredOff = false;
   private waitDepth = 0;
+  /** Waits that began at the nesting bound and only moved the clock (for a model note). */
+  waitsAtBound = 0;
   /** True when a wait now would hit the nesting bound and run nothing meanwhile. */
   get waitsFull(): boolean {
     return this.waitDepth >= limits.waitNestingMax;
@@ -121,6 +123,7 @@ export class Machine {
     if (this.waitDepth >= limits.waitNestingMax) {
       if (wakeNs === Number.POSITIVE_INFINITY)
         throw new InternalError('endless wait at the nesting bound', []);
+      this.waitsAtBound++;
       if (wakeNs > this.now) this.now = wakeNs;
       return false;
     }
@@ -153,7 +156,8 @@ export class Machine {
       this.stopped = 'the run ended while a thread was blocked in a wait';
       throw new WorldStop(this.stopped);
     }
-    if (wakeNs > this.now) this.now = wakeNs;
+    // A run stopped under an endless wait (a livelock) leaves the clock where it stopped.
+    if (wakeNs > this.now && wakeNs !== Number.POSITIVE_INFINITY) this.now = wakeNs;
     return false;
   }
 

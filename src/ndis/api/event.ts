@@ -140,7 +140,8 @@ export function NdisWaitEvent(Event: NDIS_EVENT, MsToWait: number): boolean {
         result = true;
         break;
       }
-      if (n.now >= wake) break;
+      // A run stopped under this wait (a livelock) runs nothing more: no event can end it.
+      if (n.now >= wake || machine.stopped !== null) break;
       due = n.checkCallbackWatchdog();
     }
   } finally {
