@@ -410,20 +410,22 @@ export class World implements EventTarget {
       violations: this.verifier.violations,
       warnings: this.verifier.warnings,
       pending: this.pending(),
-      modelNotes: [
-        ...this.ndis.modelNotes,
-        ...(this.ndis.lateWakes === 0
-          ? []
-          : [lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeDdis, this.ndis.lateWakeMaxNs)]),
-        ...(this.machine.waitsAtBound === 0
-          ? []
-          : [
-              `${this.machine.waitsAtBound} wait(s) began ${limits.waitNestingMax} waits deep and only moved the clock: no other thread, timer or DPC ran meanwhile, so an event another thread would have set was not, and an NdisWaitEvent may have returned FALSE where Windows returns TRUE (limits.waitNestingMax; a limit of the model)`,
-            ]),
-      ],
+      modelNotes: this.modelNotes(),
       message,
     };
     return this.result;
+  }
+
+  /** What the run asked of the model that it could only approximate (RunResult.modelNotes). */
+  private modelNotes(): string[] {
+    const notes = this.ndis.modelNotes.slice();
+    if (this.ndis.lateWakes > 0)
+      notes.push(lateWakeNote(this.ndis.lateWakes, this.ndis.lateWakeDdis, this.ndis.lateWakeMaxNs));
+    if (this.machine.waitsAtBound > 0)
+      notes.push(
+        `${this.machine.waitsAtBound} wait(s) began ${limits.waitNestingMax} waits deep and only moved the clock: no other thread, timer or DPC ran meanwhile, so an event another thread would have set was not, and an NdisWaitEvent may have returned FALSE where Windows returns TRUE (limits.waitNestingMax; a limit of the model)`,
+      );
+    return notes;
   }
 
   pending(): string[] {

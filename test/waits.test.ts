@@ -77,7 +77,7 @@ test('R8.12, R2.13: a 1 ms sleep in MiniportHaltEx held up 90 s by a nested 3 ×
   );
   assert.match(
     line ?? '',
-    /NdisMSleep returns, 89\.99\d* s late: a sleep of another thread, nested above this one/,
+    /NdisMSleep returns, 89\.99\d* s late: a wait of another thread, nested above this one, held it past its wake-up time/,
   );
   const text = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).join('\n');
   assert.match(text, /Model notes\n {4}1 NdisMSleep call returned up to/);

@@ -76,7 +76,7 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       return `${adapter}binding ${e.what}`;
     case 'wake': {
       const late = Number(d?.lateNs ?? 0);
-      const held = `, ${fmtTime(late)} late: a sleep of another thread, nested above this one, ran past its wake-up time (a limit of the model)`;
+      const held = `, ${fmtTime(late)} late: a wait of another thread, nested above this one, held it past its wake-up time or the setting of its event (a limit of the model)`;
       const result = d?.result === undefined ? '' : ` ${d.result ? 'TRUE' : 'FALSE'}`;
       return `${c.cyan(e.what)} returns${result}${late > 0 ? c.yellow(held) : ''}`;
     }
