@@ -91,6 +91,8 @@ export class DeviceNode {
   resources: DeviceResources | null = null;
   /** The device's registry parameters (what NdisReadConfiguration reads). */
   registry: Map<string, number | string> = new Map();
+  /** The bus driver's power switch of the hardware (D0 on, D3 off), when it has some. */
+  setPower: ((on: boolean) => void) | null = null;
   constructor(
     readonly name: string,
     readonly instanceId: string,
