@@ -40,8 +40,9 @@ function pmHooks(d0: () => number = () => NDIS_STATUS_SUCCESS, extra: Hooks = {}
       if (oid === OID_PNP_QUERY_POWER) return NDIS_STATUS_SUCCESS;
       if (oid === OID_PNP_SET_POWER) {
         const state = req.DATA.SET_INFORMATION.InformationBuffer as number;
-        (a.state.powerStates ??= []) as number[];
-        (a.state.powerStates as number[]).push(state);
+        const seen = (a.state.powerStates as number[] | undefined) ?? [];
+        seen.push(state);
+        a.state.powerStates = seen;
         return state === NdisDeviceStateD0 ? d0() : NDIS_STATUS_SUCCESS;
       }
       return NDIS_STATUS_SUCCESS;
