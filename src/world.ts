@@ -269,8 +269,7 @@ export class World implements EventTarget {
       const portBase = portSpaceBase + i * registerWindowBytes;
       const ports = portBase + registerWindowBytes <= portSpaceEnd ? portBase : null;
       nic.placeAt(memoryBase, ports);
-      const hw = nic;
-      node.setPower = (on) => hw.setPower(on);
+      node.hardware = nic;
       node.resources = {
         memoryBase,
         memoryLength: registerWindowBytes,

@@ -254,7 +254,7 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       tracePowerIrp(n, b, { phase: 'completed', status: 0 });
       if (n.trace.on) n.traceNdis(b, `asleep (${p.system}, D3)`, {});
       // The bus driver takes the device to D3.
-      b.dev.setPower?.(false);
+      b.dev.hardware?.setPower(false);
       if (p.wakeRequested) beginWake(n, b);
       return false;
   }
@@ -287,7 +287,7 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
   const p = b.power!;
   p.wakeRequested = false;
   // The bus driver powers the device up before the function driver hears of it.
-  b.dev.setPower?.(true);
+  b.dev.hardware?.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {
     if (n.trace.on) n.traceNdis(b, 'not resumed: the device is being removed', {});
     return;
