@@ -27,6 +27,7 @@ import {
   type NdisOptions,
 } from './ndis/ndis.ts';
 import { issueOid, oidName } from './ndis/oid.ts';
+import { type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine } from './pnp/resources.ts';
@@ -82,9 +83,14 @@ export interface DeviceSpec {
   registry?: Record<string, number | string>;
 }
 
+/** What a World event is: a scenario action, or the end of a system sleep. */
+const WorldOp = { Action: 0, Wake: 1 } as const;
+
 /** Things a scenario makes happen at a given time. */
 export type WorldAction =
   | { kind: 'shutdown' }
+  /** The system sleeps in `state` and wakes `durationNs` later (power.ts). */
+  | { kind: 'sleep'; state: SystemSleepState; durationNs: number }
   | { kind: 'start'; device: string }
   | { kind: 'surprise-remove'; device: string }
   /**
@@ -263,6 +269,7 @@ export class World implements EventTarget {
       const portBase = portSpaceBase + i * registerWindowBytes;
       const ports = portBase + registerWindowBytes <= portSpaceEnd ? portBase : null;
       nic.placeAt(memoryBase, ports);
+      node.hardware = nic;
       node.resources = {
         memoryBase,
         memoryLength: registerWindowBytes,
@@ -312,14 +319,34 @@ export class World implements EventTarget {
       throw new NdisSimUsageError(
         `World.at: the time must be whole nanoseconds from 0 up, got ${String(timeNs)}`,
       );
-    this.machine.at(timeNs, this, 0, action);
+    if (action.kind === 'sleep' && (!Number.isSafeInteger(action.durationNs) || action.durationNs < 0))
+      throw new NdisSimUsageError(
+        `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
+      );
+    this.machine.at(timeNs, this, WorldOp.Action, action);
   }
 
-  fire(_op: number, arg: unknown): void {
+  fire(op: number, arg: unknown): void {
     const a = arg as WorldAction;
     const k = this.kernel;
     const c = k.enter(0, Irql.Passive, 'scenario', 'thread');
     try {
+      if (op === WorldOp.Wake) {
+        // The sleep's end: the system is back in S0 (power.ts).
+        if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {});
+        wakeSystem(this.ndis);
+        return;
+      }
+      if (a.kind === 'sleep') {
+        if (this.trace.on)
+          this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, {
+            state: a.state,
+            for: fmtTime(a.durationNs),
+          });
+        sleepSystem(this.ndis, a.state);
+        this.machine.at(k.now + a.durationNs, this, WorldOp.Wake, a);
+        return;
+      }
       if (a.kind === 'shutdown') {
         if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, {});
         shutdownAll(this.ndis);

@@ -99,6 +99,8 @@ export interface FaultPlan {
   /** The link goes down at this time, and up again `linkDownForNs` later (null: stays down). */
   linkDownAtNs: number | null;
   linkDownForNs: number | null;
+  /** The NIC does not come back from a system sleep: powered up again, it reads all ones (R5.8). */
+  deadOnResume?: boolean;
 }
 
 /** Traffic arriving from the wire. */
@@ -143,7 +145,12 @@ const Op = {
 
 export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   hung = false;
+  /** Registers read all ones: the NIC is gone, or powered off (D3). */
   vanished = false;
+  /** Surprise-removed, or vanished by the fault plan: it never comes back. */
+  private unplugged = false;
+  /** The bus driver took it to D3 (a system sleep). */
+  poweredOff = false;
   linkUp = true;
   resetting = false;
   resetsDone = 0;
@@ -495,8 +502,53 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
 
   /** The device is gone: registers read all ones, nothing more happens. */
   unplug(): void {
-    if (this.vanished) return;
+    if (this.unplugged) return;
+    this.unplugged = true;
     this.vanished = true;
     if (this.trace.on) this.note('vanished: registers read 0xFFFFFFFF');
+  }
+
+  /**
+   * The bus driver takes the NIC to D3 (on) or back to D0 (off). In D3 it loses its
+   * state and reads all ones (the memory window does not decode); back in D0 it is a
+   * NIC fresh from reset, link as it was, unless the fault plan says it stays dead.
+   */
+  setPower(on: boolean): void {
+    if (!on) {
+      if (this.poweredOff) return;
+      this.poweredOff = true;
+      this.vanished = true;
+      this.ctrl = 0;
+      this.imr = 0;
+      this.icr = 0;
+      this.txQueue.length = 0;
+      this.rxQueue.length = 0;
+      this.txDone = 0;
+      this.resetting = false;
+      if (this.txBusy !== null) {
+        this.txBusy.cancelled = true;
+        this.txBusy = null;
+      }
+      if (this.rehangEv !== null) {
+        this.rehangEv.cancelled = true;
+        this.rehangEv = null;
+      }
+      this.wireRx();
+      if (this.trace.on) this.note('powered down (D3)');
+      return;
+    }
+    if (!this.poweredOff) return;
+    this.poweredOff = false;
+    if (this.unplugged) return;
+    if (this.faults.deadOnResume === true) {
+      this.unplugged = true;
+      if (this.trace.on) this.note('did not power up (fault plan): registers read 0xFFFFFFFF');
+      return;
+    }
+    this.vanished = false;
+    this.hung = false;
+    this.hbBase = 0;
+    this.hbSince = this.now;
+    if (this.trace.on) this.note('powered up (D0)');
   }
 }

@@ -21,7 +21,10 @@ export type NetEventCode =
   | 'NetEventQueryRemoveDevice'
   | 'NetEventCancelRemoveDevice'
   | 'NetEventPause'
-  | 'NetEventRestart';
+  | 'NetEventRestart'
+  /** A system sleep or resume (power.ts); the buffer is the NDIS_DEVICE_POWER_STATE. */
+  | 'NetEventQueryPower'
+  | 'NetEventSetPower';
 
 /** What NDIS calls on a protocol driver. A PENDING return obliges the matching completion. */
 export interface ProtocolEdge {
@@ -30,8 +33,12 @@ export interface ProtocolEdge {
   ProtocolBindAdapterEx(binding: Binding): NDIS_STATUS;
   /** PENDING → Ndis.completeUnbindAdapter. */
   ProtocolUnbindAdapterEx(binding: Binding): NDIS_STATUS;
-  /** PENDING → Ndis.completeNetPnPEvent. */
-  ProtocolNetPnPEvent(binding: Binding, event: NetEventCode): NDIS_STATUS;
+  /**
+   * PENDING → Ndis.completeNetPnPEvent (pause and restart only: the model's protocols
+   * answer the power events at once). `buffer`: NET_PNP_EVENT.Buffer, the
+   * NDIS_DEVICE_POWER_STATE of NetEventQueryPower and NetEventSetPower, else null.
+   */
+  ProtocolNetPnPEvent(binding: Binding, event: NetEventCode, buffer?: unknown): NDIS_STATUS;
   ProtocolStatusEx(binding: Binding, indication: NDIS_STATUS_INDICATION): void;
   /** NBLs it sent come back (it owns them again). */
   ProtocolSendNetBufferListsComplete(

@@ -41,10 +41,46 @@ export type BringUpStep = 'init' | 'bind' | 'restart' | 'restart-protocols' | 'd
 export type TeardownStep = 'notify' | 'pause-protocols' | 'pause-miniport' | 'unbind' | 'halt' | 'done';
 export type TeardownWhy = 'surprise-removal' | 'remove' | 'stop';
 
+export type SleepStep =
+  | 'query-power'
+  | 'wait-query-power'
+  | 'set-power-protocols'
+  | 'pause-protocols'
+  | 'pause-miniport'
+  | 'power-down'
+  | 'wait-set-power'
+  | 'done';
+export type WakeStep =
+  | 'power-up'
+  | 'wait-set-power'
+  | 'replay'
+  | 'wait-replay'
+  | 'restart'
+  | 'restart-protocols'
+  | 'set-power-protocols'
+  | 'done';
+
 /** The PnP operation NDIS is running on the adapter; one at a time. */
 export type PnpOp =
   | { kind: 'bring-up'; step: BringUpStep; irp: Irp | null; restartCalled: boolean }
-  | { kind: 'teardown'; step: TeardownStep; why: TeardownWhy; waiting: Irp[] };
+  | { kind: 'teardown'; step: TeardownStep; why: TeardownWhy; waiting: Irp[] }
+  /** A system sleep (power.ts); `oidDone`: the status of NDIS's power OID, once it completed. */
+  | { kind: 'sleep'; step: SleepStep; oidDone: number | null }
+  | { kind: 'wake'; step: WakeStep; oidDone: number | null; restartCalled: boolean };
+
+/** An adapter's part in system sleep (power.ts); null until the first sleep. */
+export interface AdapterPower {
+  /** The device power state NDIS last set: NdisDeviceStateD0 or NdisDeviceStateD3. */
+  device: number;
+  /** The system state of the sleep ('S3', 'S4'). */
+  system: string;
+  /** How NDIS powered it down: MiniportHaltEx(NdisHaltDevicePoweredDown), or OID_PNP_SET_POWER. */
+  how: 'halt' | 'oid';
+  /** NDIS paused the stack for the sleep, so MiniportRestart follows the resume. */
+  paused: boolean;
+  /** The resume came while the sleep was still under way: it starts when the sleep ends. */
+  wakeRequested: boolean;
+}
 
 export interface PendingPause {
   /** MiniportPause has returned (PENDING). */
@@ -158,6 +194,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   hangTimer: KTimer | null = null;
   /** NDIS's work item for NdisMResetMiniport. */
   resetRequest: WorkItem | null = null;
+  /** System sleep and resume (power.ts); null until the first sleep. */
+  power: AdapterPower | null = null;
   /** Link state last indicated (NDIS_STATUS_LINK_STATE) or from general attributes. */
   mediaConnectState = 0;
 

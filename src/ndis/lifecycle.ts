@@ -38,6 +38,7 @@ import {
   IRP_MN_STOP_DEVICE,
   IRP_MN_SURPRISE_REMOVAL,
   NDIS_DEVICE_PNP_EVENT_NAMES,
+  NDIS_DEVICE_POWER_STATE_NAMES,
   NDIS_HALT_ACTION_NAMES,
   NDIS_MINIPORT_INIT_PARAMETERS_REVISION_1,
   NDIS_MINIPORT_PAUSE_PARAMETERS_REVISION_1,
@@ -57,6 +58,7 @@ import {
   NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
   NdisHaltDeviceInitializationFailed,
+  NdisHaltDevicePoweredDown,
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
   NdisPowerProfileAcOnLine,
@@ -66,6 +68,7 @@ import {
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
+import { stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { statesDeferring } from './states.ts';
 import type { NDIS_MINIPORT_INIT_PARAMETERS, NDIS_RESOURCE_LIST } from './types.ts';
@@ -85,7 +88,12 @@ export function advance(n: Ndis, b: MiniportBlock): void {
   }
   b.stepping = true;
   // No finally: a step that throws ends the run (bug check, driver exception).
-  const moved = op.kind === 'bring-up' ? stepBringUp(n, b, op) : stepTeardown(n, b, op);
+  const moved =
+    op.kind === 'bring-up'
+      ? stepBringUp(n, b, op)
+      : op.kind === 'teardown'
+        ? stepTeardown(n, b, op)
+        : stepPower(n, b, op);
   b.stepping = false;
   if ((moved || b.rekick) && b.op !== null) {
     b.rekick = false;
@@ -379,6 +387,27 @@ export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
 function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring-up' }>): boolean {
   const irp = op.irp;
   assert(irp !== null, 'initialize: no START IRP');
+  op.irp = null;
+  const ok = initializeAdapter(n, b);
+  if (!ok) {
+    b.op = null;
+    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
+    return false;
+  }
+  n.pnp.completeIrp(irp, STATUS_SUCCESS);
+  // R2.7, R7.8: the rest of the bring-up (bind, restart) goes on in NDIS's worker.
+  op.step = 'bind';
+  n.kick(b);
+  return false;
+}
+
+/**
+ * MiniportInitializeEx and what NDIS does with its result (R2.3–R2.6): true when the
+ * adapter is Paused and initialized; false when the initialization failed (the adapter
+ * is Halted, R2.5) or NDIS halted it at once (R2.6). Used by the bring-up after
+ * START_DEVICE and by the resume after a power-down halt (R1.8).
+ */
+export function initializeAdapter(n: Ndis, b: MiniportBlock): boolean {
   b.move('MiniportInitializeEx');
   b.warnedHangInInit = false;
   b.inInitialize = true;
@@ -406,7 +435,6 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     b.inInitialize = false;
   }
   n.leave(f, status);
-  op.irp = null;
   if (b.dma !== null) checkDmaAfterInit(n, b, b.dma);
 
   if (
@@ -440,8 +468,6 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     b.handleDead = true;
     cancelHangTimer(n, b);
     b.registration = null;
-    b.op = null;
-    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return false;
   }
   b.move('InitializeSucceeded');
@@ -455,18 +481,12 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     b.halting = true;
     cancelHangTimer(n, b);
     halt(n, b, NdisHaltDeviceInitializationFailed);
-    b.op = null;
-    n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return false;
   }
   // Initialization is complete: NDIS tells the miniport the power source (the
   // MINIPORT_DEVICE_PNP_EVENT_NOTIFY page). The machine is on AC power.
   devicePnPEventNotify(n, b, NdisDevicePnPEventPowerProfileChanged, NdisPowerProfileAcOnLine);
-  n.pnp.completeIrp(irp, STATUS_SUCCESS);
-  // R2.7, R7.8: the rest of the bring-up (bind, restart) goes on in NDIS's worker.
-  op.step = 'bind';
-  n.kick(b);
-  return false;
+  return true;
 }
 
 /** NdisOpenConfigurationEx (SDV): configuration handles are closed before halt or a failing init returns. */
@@ -741,7 +761,7 @@ function notifyProtocolsOfRemoval(n: Ndis, b: MiniportBlock): void {
 }
 
 /** After a stop the same FDO may be started again (R1.8): a fresh adapter context. */
-function resetForRestart(b: MiniportBlock): void {
+export function resetForRestart(b: MiniportBlock): void {
   b.halting = false;
   b.handleDead = false;
   b.haltAction = null;
@@ -838,7 +858,7 @@ export function finishPause(n: Ndis, b: MiniportBlock): void {
   n.kick(b);
 }
 
-function halt(n: Ndis, b: MiniportBlock, action: number): void {
+export function halt(n: Ndis, b: MiniportBlock, action: number): void {
   // R2.8, R2.9: NDIS halts nothing with a send, an OID, a reset or a receive out.
   b.haltSnapshot = {
     sends: b.sendsOutstanding,
@@ -974,8 +994,9 @@ export function shutdownAll(n: Ndis): void {
 export function removeMiniport(n: Ndis, b: MiniportBlock): number {
   b.removeCalls++;
   // R5.19: inside a halt for removal, removal is under way and the halt action fixed.
-  // The halt of a PnP stop is no removal: the adapter starts again, so R5.11 applies.
-  if (b.inHalt && b.haltAction !== NdisHaltDeviceStopped) {
+  // The halt of a PnP stop or of a system sleep is no removal: the adapter starts
+  // again, so R5.11 applies.
+  if (b.inHalt && b.haltAction !== NdisHaltDeviceStopped && b.haltAction !== NdisHaltDevicePoweredDown) {
     if (n.options.removeInHalt === 'silent') return NDIS_STATUS_SUCCESS;
     n.verifier.warn(
       'R5.19',
@@ -1018,7 +1039,7 @@ export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, liveDum
 
 // --------------------------------------------------------------- bindings
 
-function isBound(bd: Binding): boolean {
+export function isBound(bd: Binding): boolean {
   return bd.state !== 'Unbound' && bd.state !== 'Opening' && bd.state !== 'Closing';
 }
 
@@ -1044,14 +1065,14 @@ export function completeBind(n: Ndis, bd: Binding, status: number): void {
   n.kick(bd.block);
 }
 
-function restartBinding(n: Ndis, bd: Binding): void {
+export function restartBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Restarting');
   bd.pending = 'NetEventRestart';
   const s = callProtocol(n, bd, 'NetEventRestart');
   if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
 }
 
-function pauseBinding(n: Ndis, bd: Binding): void {
+export function pauseBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Pausing');
   bd.pending = 'NetEventPause';
   const s = callProtocol(n, bd, 'NetEventPause');
@@ -1110,7 +1131,12 @@ function dropBinding(bd: Binding): void {
  * like a miniport's. `what` names the handler (bind, unbind) or the net PnP event to
  * send, rather than a closure per call: bindings come and go on the hot path.
  */
-function callProtocol(n: Ndis, bd: Binding, what: 'bind' | 'unbind' | NetEventCode): number {
+export function callProtocol(
+  n: Ndis,
+  bd: Binding,
+  what: 'bind' | 'unbind' | NetEventCode,
+  powerState: number | null = null,
+): number {
   const p = bd.protocol;
   const fn =
     what === 'bind'
@@ -1118,12 +1144,18 @@ function callProtocol(n: Ndis, bd: Binding, what: 'bind' | 'unbind' | NetEventCo
       : what === 'unbind'
         ? 'ProtocolUnbindAdapterEx'
         : 'ProtocolNetPnPEvent';
-  const args = n.trace.on && fn === 'ProtocolNetPnPEvent' ? { NetEvent: what } : undefined;
+  let args: Record<string, unknown> | undefined;
+  if (n.trace.on && fn === 'ProtocolNetPnPEvent')
+    args =
+      powerState === null
+        ? { NetEvent: what }
+        : { NetEvent: what, Buffer: NDIS_DEVICE_POWER_STATE_NAMES[powerState] ?? powerState };
   const f = n.enter(bd.block, p.name, fn, Irql.Passive, args);
   let s: number;
   try {
     if (what === 'bind') s = p.ProtocolBindAdapterEx(bd);
     else if (what === 'unbind') s = p.ProtocolUnbindAdapterEx(bd);
+    else if (powerState !== null) s = p.ProtocolNetPnPEvent(bd, what, powerState);
     else s = p.ProtocolNetPnPEvent(bd, what);
   } catch (e) {
     n.driverThrew(e, fn, bd.block);

@@ -19,6 +19,7 @@ import {
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
+import { inLowPower } from './power.ts';
 import type { NDIS_STATUS_INDICATION } from './types.ts';
 
 /** R4.2: the period NDIS uses for a CheckForHangTimeInSeconds value. */
@@ -136,12 +137,14 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   // R4.11 (option resetsAfterSurpriseRemoval): nothing documented blocks a reset once
   // the surprise removal was notified, until halting begins.
   const removalBlocks = b.surpriseRemoved && !n.options.resetsAfterSurpriseRemoval;
+  // R4.11: none in low power (a system sleep, power.ts).
   if (
     b.resetInProgress ||
     b.halting ||
     pnpBlocks ||
     stateBlocks ||
     removalBlocks ||
+    inLowPower(b) ||
     !b.driver.chars.ResetHandlerEx
   ) {
     if (n.trace.on) n.traceNdis(b, 'reset not started (R4.11)', { cause });

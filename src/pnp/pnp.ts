@@ -91,6 +91,12 @@ export class DeviceNode {
   resources: DeviceResources | null = null;
   /** The device's registry parameters (what NdisReadConfiguration reads). */
   registry: Map<string, number | string> = new Map();
+  /**
+   * The hardware the bus driver powers (D0 on, D3 off), when there is some. An object,
+   * not a closure: on node 20 a closure stored in a field outlives young-generation
+   * collections with the whole world it captures (test/memory.test.ts).
+   */
+  hardware: { setPower(on: boolean): void } | null = null;
   constructor(
     readonly name: string,
     readonly instanceId: string,

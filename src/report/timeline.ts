@@ -65,7 +65,10 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       return `${adapter}${e.what}${d && Object.keys(d).length > 1 ? ` (${args(d, ['adapter'])})` : ''}`;
     case 'irp': {
       const dev = String(d?.device);
-      if (d?.phase === 'sent') return `${c.yellow(e.what)} → ${dev}`;
+      if (d?.phase === 'sent') {
+        const more = args(d, ['device', 'phase']);
+        return `${c.yellow(e.what)} → ${dev}${more === '' ? '' : ` (${more})`}`;
+      }
       const info = d?.information ? `, Information=${irpInformation(e.what, Number(d.information))}` : '';
       const status = Number(d?.status ?? 0);
       return `${c.yellow(e.what)} completed (Status=${status === 0 ? 'STATUS_SUCCESS' : `0x${(status >>> 0).toString(16)}`}${info})`;

@@ -96,6 +96,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
         vanishAtNs: f.vanishAt !== undefined ? dur(f.vanishAt) : null,
         linkDownAtNs: f.linkDownAt !== undefined ? dur(f.linkDownAt) : null,
         linkDownForNs: f.linkDownFor !== undefined ? dur(f.linkDownFor) : null,
+        ...(f.deadOnResume === true ? { deadOnResume: true } : {}),
       },
       wire:
         d.wire === undefined ? undefined : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes },
@@ -111,6 +112,8 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
   switch (a.do) {
     case 'shutdown':
       return { kind: 'shutdown' };
+    case 'sleep':
+      return { kind: 'sleep', state: a.state ?? 'S3', durationNs: dur(a.for ?? 0) };
     case 'oid': {
       const oid = a.oid === undefined ? 0 : (oidValue(a.oid) ?? 0);
       return {

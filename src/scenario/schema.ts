@@ -91,6 +91,8 @@ export const faultsSchema = z.strictObject({
   vanishAt: duration.optional(),
   linkDownAt: duration.optional(),
   linkDownFor: duration.optional(),
+  /** The NIC does not power up again after a system sleep (reads all ones): R5.8. */
+  deadOnResume: z.boolean().optional(),
 });
 
 const trafficSchema = z.strictObject({
@@ -207,6 +209,7 @@ export const actionKinds = [
   'stop',
   'shutdown',
   'oid',
+  'sleep',
 ] as const;
 
 const oidNames = [...OID_NAMES.values()];
@@ -287,9 +290,33 @@ export const actionSchema = z
     bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
     /** `remove`, `disable`, `stop`: NDIS accepts the query, the bus driver below fails it; PnP cancels (R5.3). */
     vetoBelow: z.boolean().optional(),
+    /** `sleep`: the sleeping state (default S3). */
+    state: z.enum(['S3', 'S4']).optional(),
+    /** `sleep`: how long the system sleeps before it wakes. */
+    for: duration.optional(),
   })
   .superRefine((a, ctx) => {
-    if (a.do !== 'shutdown' && a.device === undefined) {
+    if (a.do === 'sleep') {
+      if (a.for === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['for'],
+          message: 'expected how long "sleep" lasts, got nothing',
+        });
+      if (a.device !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['device'],
+          message: 'expected no device for "sleep": the whole system sleeps',
+        });
+    } else if (a.state !== undefined || a.for !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [a.state !== undefined ? 'state' : 'for'],
+        message: `expected state and for only with "sleep", got them with "${a.do}"`,
+      });
+    }
+    if (a.do !== 'shutdown' && a.do !== 'sleep' && a.device === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['device'],

@@ -388,6 +388,11 @@ export class SimProtocol implements ProtocolEdge {
         return NDIS_STATUS_SUCCESS;
       case 'NetEventCancelRemoveDevice':
         return NDIS_STATUS_SUCCESS;
+      case 'NetEventQueryPower':
+      case 'NetEventSetPower':
+        // A power-management-aware protocol always succeeds them; it is paused (or
+        // restarted) around them by NDIS.
+        return NDIS_STATUS_SUCCESS;
     }
   }
 

@@ -1,0 +1,374 @@
+// System sleep and resume (S0 → Sx → S0) of miniport adapters, as step machines run
+// by the adapter's NDIS worker like the PnP procedures of lifecycle.ts.
+//
+// Going down (oid-pnp-set-power, power-management-for-old-miniport-drivers,
+// handling-pnp-events-and-power-management-events-in-a-protocol-driver pages):
+// protocols hear NetEventQueryPower and NetEventSetPower(D3); NDIS pauses the stack
+// (R3.1; not with NO_PAUSE_ON_SUSPEND from NDIS 6.30), then either halts the miniport
+// with NdisHaltDevicePoweredDown (R2.11: not power-management aware, no
+// NO_HALT_ON_SUSPEND) or sends OID_PNP_QUERY_POWER and OID_PNP_SET_POWER(D3).
+// Coming back: MiniportInitializeEx again (R1.8) and NDIS's own OIDs that restore the
+// packet filter and multicast list, or OID_PNP_SET_POWER(D0); then MiniportRestart
+// and the protocols' restart, then NetEventSetPower(D0). A failed re-initialization or
+// a failed power OID marks the device failed (R5.8): Code 43, NdisHaltDeviceFailed.
+// While in D3: no check-for-hang (R4.3), no reset (R4.11).
+
+import type { MiniportBlock, PnpOp } from './block.ts';
+import {
+  NDIS_DEVICE_POWER_STATE_NAMES,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_PAUSE_LOW_POWER,
+  NDIS_PAUSE_NDIS_INTERNAL,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
+  NdisDeviceStateD3,
+  NdisHaltDevicePoweredDown,
+  NdisRequestSetInformation,
+  OID_PNP_QUERY_POWER,
+  OID_PNP_SET_POWER,
+} from './generated/status.ts';
+import {
+  callPause,
+  callProtocol,
+  callRestart,
+  halt,
+  initializeAdapter,
+  isBound,
+  markDeviceFailed,
+  pauseBinding,
+  resetForRestart,
+  restartBinding,
+} from './lifecycle.ts';
+import type { Ndis } from './ndis.ts';
+import { oidName, oidRequestData, replayAddressing, ruleParams, submit } from './oid.ts';
+import { cancelHangTimer, startHangTimer } from './reset.ts';
+import { statesDeferring } from './states.ts';
+import type { NDIS_OID_REQUEST } from './types.ts';
+
+/** The sleeping states a scenario can ask for. */
+export type SystemSleepState = 'S3' | 'S4';
+
+type SleepOp = Extract<PnpOp, { kind: 'sleep' }>;
+type WakeOp = Extract<PnpOp, { kind: 'wake' }>;
+
+const pauseDeferredIn = statesDeferring('MiniportPause');
+
+/** True while NDIS has the adapter's device in a low-power state (R4.3, R4.11). */
+export function inLowPower(b: MiniportBlock): boolean {
+  return b.power !== null && b.power.device !== NdisDeviceStateD0;
+}
+
+/**
+ * R2.11 and the old-miniport page: NDIS halts an adapter on suspend unless it reports
+ * power management capabilities in its general attributes (PowerManagementCapabilities
+ * or, from 6.20, PowerManagementCapabilitiesEx: NULL means not power-management aware)
+ * or it set NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND.
+ */
+function haltsOnSuspend(b: MiniportBlock): boolean {
+  if (((b.registration?.AttributeFlags ?? 0) & NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND) !== 0)
+    return false;
+  const g = b.general;
+  return g === null || (g.PowerManagementCapabilities == null && g.PowerManagementCapabilitiesEx == null);
+}
+
+/**
+ * The oid-pnp-set-power page: from NDIS 6.30 NDIS neither pauses nor restarts the stack
+ * around a power change of a miniport that set NO_PAUSE_ON_SUSPEND, when every driver
+ * above supports 6.30 (the model's protocols do). A halt still needs the pause (R1.3).
+ */
+function pausesOnSuspend(b: MiniportBlock, halts: boolean): boolean {
+  if (halts || b.driver.ndisVersion < 630) return true;
+  return ((b.registration?.AttributeFlags ?? 0) & NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND) === 0;
+}
+
+/** The power IRP of the device on the timeline (the power manager's, sent and completed). */
+function tracePowerIrp(n: Ndis, b: MiniportBlock, data: Record<string, unknown>): void {
+  if (!n.trace.on) return;
+  const k = n.kernel;
+  data.device = b.dev.name;
+  n.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'power', 'irp', 'IRP_MN_SET_POWER', data);
+}
+
+/** NetEventQueryPower or NetEventSetPower with `state` to every bound protocol. */
+function notifyProtocols(
+  n: Ndis,
+  b: MiniportBlock,
+  event: 'NetEventQueryPower' | 'NetEventSetPower',
+  state: number,
+): void {
+  for (const bd of b.bindings.slice()) if (isBound(bd)) callProtocol(n, bd, event, state);
+}
+
+/** NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`. */
+function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, state: number): void {
+  const req: NDIS_OID_REQUEST = {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: NdisRequestSetInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: `ndis:${n.nextRequestId++}`,
+    RequestHandle: null,
+    DATA: oidRequestData(oid, state, 4),
+    SupportedRevision: 0,
+  };
+  op.oidDone = null;
+  const s = submit(n, b, req, {
+    kind: 'ndis',
+    restore: false,
+    done: (status) => {
+      if (n.trace.on)
+        n.traceNdis(b, 'OID request completed', {
+          Oid: oidName(oid),
+          state: NDIS_DEVICE_POWER_STATE_NAMES[state],
+          status,
+        });
+      if (b.op !== op) return; // a removal took over meanwhile
+      op.oidDone = status;
+      n.kick(b);
+    },
+  });
+  if (s !== NDIS_STATUS_PENDING && b.op === op) op.oidDone = s;
+}
+
+// ------------------------------------------------------------------ sleep
+
+/** The system goes to `system`: every started adapter goes to D3 (one step machine each). */
+export function sleepSystem(n: Ndis, system: SystemSleepState): void {
+  for (const b of n.adapters) {
+    if (b.fdoDeleted || b.pnpState !== 'Started') continue;
+    if (b.state === 'Halted' || b.state === 'Shutdown' || inLowPower(b)) continue;
+    if (b.op !== null) {
+      // The model does not queue the power IRP behind a PnP operation (docs/model.md).
+      if (n.trace.on) n.traceNdis(b, `not put to sleep: ${b.op.kind} under way`, {});
+      continue;
+    }
+    const halts = haltsOnSuspend(b);
+    b.power = {
+      device: NdisDeviceStateD0,
+      system,
+      how: halts ? 'halt' : 'oid',
+      paused: pausesOnSuspend(b, halts),
+      wakeRequested: false,
+    };
+    tracePowerIrp(n, b, { phase: 'sent', SystemState: system, DeviceState: 'D3' });
+    if (n.trace.on)
+      n.traceNdis(b, `system sleep (${system}) begins`, {
+        how: halts ? 'MiniportHaltEx(NdisHaltDevicePoweredDown)' : 'OID_PNP_SET_POWER',
+        pause: b.power.paused,
+      });
+    b.op = { kind: 'sleep', step: 'query-power', oidDone: null };
+    n.kick(b);
+  }
+}
+
+export function stepPower(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp): boolean {
+  return op.kind === 'sleep' ? stepSleep(n, b, op) : stepWake(n, b, op);
+}
+
+function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
+  const p = b.power!;
+  switch (op.step) {
+    case 'query-power':
+      // IRP_MN_QUERY_POWER first. For an adapter it halts, NDIS answers it itself.
+      notifyProtocols(n, b, 'NetEventQueryPower', NdisDeviceStateD3);
+      if (p.how === 'halt') {
+        op.step = 'set-power-protocols';
+        return true;
+      }
+      op.step = 'wait-query-power';
+      powerOid(n, b, op, OID_PNP_QUERY_POWER, NdisDeviceStateD3);
+      return op.oidDone !== null;
+    case 'wait-query-power':
+      if (op.oidDone === null) return false;
+      if (op.oidDone !== NDIS_STATUS_SUCCESS) {
+        // The oid-pnp-query-power page: any other answer than SUCCESS is an error.
+        n.verifier.report(
+          'NdisOidComplete',
+          'MiniportOidRequest',
+          b.name,
+          'OID_PNP_QUERY_POWER did not succeed: a miniport must always succeed it (the power change goes ahead)',
+          ruleParams('OID_PNP_QUERY_POWER failed', b),
+        );
+      }
+      op.step = 'set-power-protocols';
+      return true;
+    case 'set-power-protocols':
+      // The protocols hear the set-power request, then NDIS pauses the stack.
+      notifyProtocols(n, b, 'NetEventSetPower', NdisDeviceStateD3);
+      op.step = p.paused ? 'pause-protocols' : 'power-down';
+      return true;
+    case 'pause-protocols': {
+      for (const bd of b.bindings) if (bd.state === 'Running' && bd.pending === null) pauseBinding(n, bd);
+      const busy = b.bindings.some(
+        (x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening',
+      );
+      if (busy) return false;
+      op.step = 'pause-miniport';
+      return true;
+    }
+    case 'pause-miniport':
+      // R1.4: a pending pause or restart completes first.
+      if (pauseDeferredIn.has(b.state)) return false;
+      if (b.state === 'Running') {
+        // R3.2: PauseReason means something from NDIS 6.40 on.
+        callPause(n, b, b.driver.ndisVersion >= 640 ? NDIS_PAUSE_LOW_POWER : NDIS_PAUSE_NDIS_INTERNAL);
+        return true;
+      }
+      if (b.state !== 'Paused') return false;
+      op.step = 'power-down';
+      return true;
+    case 'power-down':
+      if (p.how === 'oid') {
+        op.step = 'wait-set-power';
+        powerOid(n, b, op, OID_PNP_SET_POWER, NdisDeviceStateD3);
+        return op.oidDone !== null;
+      }
+      // R2.9 as for any halt: halting first, then the reset and the OID in progress.
+      if (!b.halting) {
+        b.halting = true;
+        cancelHangTimer(n, b);
+      }
+      if (b.resetInProgress || b.oid !== null || b.oidQueue.length > 0) return false;
+      if (b.state !== 'Paused') return false;
+      halt(n, b, NdisHaltDevicePoweredDown);
+      p.device = NdisDeviceStateD3;
+      if (b.op !== op) return false; // a removal came while the halt waited
+      op.step = 'done';
+      return true;
+    case 'wait-set-power':
+      if (op.oidDone === null) return false;
+      if (op.oidDone !== NDIS_STATUS_SUCCESS) {
+        powerFailed(n, b, 'OID_PNP_SET_POWER(D3) failed (R5.8)');
+        return false;
+      }
+      // R4.3: no check-for-hang in low power.
+      cancelHangTimer(n, b);
+      p.device = NdisDeviceStateD3;
+      op.step = 'done';
+      return true;
+    case 'done':
+      b.op = null;
+      tracePowerIrp(n, b, { phase: 'completed', status: 0 });
+      if (n.trace.on) n.traceNdis(b, `asleep (${p.system}, D3)`, {});
+      // The bus driver takes the device to D3.
+      b.dev.hardware?.setPower(false);
+      if (p.wakeRequested) beginWake(n, b);
+      return false;
+  }
+}
+
+/** R5.8: a power change that failed marks the device failed; PnP removes it (Code 43). */
+function powerFailed(n: Ndis, b: MiniportBlock, why: string): void {
+  b.op = null;
+  tracePowerIrp(n, b, { phase: 'completed', status: 0xc0000001 });
+  markDeviceFailed(n, b, why, false);
+}
+
+// ------------------------------------------------------------------ wake
+
+/** The system is back in S0: every sleeping adapter comes back to D0. */
+export function wakeSystem(n: Ndis): void {
+  for (const b of n.adapters) {
+    const p = b.power;
+    if (p === null) continue;
+    if (b.op !== null && b.op.kind === 'sleep') {
+      p.wakeRequested = true;
+      continue;
+    }
+    if (p.device === NdisDeviceStateD0) continue;
+    beginWake(n, b);
+  }
+}
+
+function beginWake(n: Ndis, b: MiniportBlock): void {
+  const p = b.power!;
+  p.wakeRequested = false;
+  // The bus driver powers the device up before the function driver hears of it.
+  b.dev.hardware?.setPower(true);
+  if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {
+    if (n.trace.on) n.traceNdis(b, 'not resumed: the device is being removed', {});
+    return;
+  }
+  tracePowerIrp(n, b, { phase: 'sent', SystemState: 'S0', DeviceState: 'D0' });
+  b.op = { kind: 'wake', step: 'power-up', oidDone: null, restartCalled: false };
+  n.kick(b);
+}
+
+function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
+  const p = b.power!;
+  switch (op.step) {
+    case 'power-up':
+      if (p.how === 'oid') {
+        op.step = 'wait-set-power';
+        powerOid(n, b, op, OID_PNP_SET_POWER, NdisDeviceStateD0);
+        return op.oidDone !== null;
+      }
+      // R1.8: the same device is initialized again, with a new adapter context.
+      resetForRestart(b);
+      if (!initializeAdapter(n, b)) {
+        powerFailed(n, b, 'MiniportInitializeEx failed on resume: NIC not powered up (R5.8)');
+        return false;
+      }
+      p.device = NdisDeviceStateD0;
+      op.step = 'replay';
+      return true;
+    case 'wait-set-power':
+      if (op.oidDone === null) return false;
+      if (op.oidDone !== NDIS_STATUS_SUCCESS) {
+        powerFailed(n, b, 'OID_PNP_SET_POWER(D0) failed (R5.8)');
+        return false;
+      }
+      p.device = NdisDeviceStateD0;
+      startHangTimer(n, b);
+      op.step = p.paused ? 'restart' : 'set-power-protocols';
+      return true;
+    case 'replay':
+      // The old-miniport page: after a re-initialization NDIS restores the packet
+      // filter and the multicast list with OID requests (as after an AddressingReset).
+      op.step = 'wait-replay';
+      op.oidDone = null;
+      replayAddressing(n, b, () => {
+        if (b.op !== op) return;
+        op.oidDone = NDIS_STATUS_SUCCESS;
+        n.kick(b);
+      });
+      return op.oidDone !== null;
+    case 'wait-replay':
+      if (op.oidDone === null) return false;
+      op.step = 'restart';
+      return true;
+    case 'restart':
+      if (b.state === 'Running') {
+        op.step = 'restart-protocols';
+        return true;
+      }
+      if (b.state !== 'Paused') return false;
+      if (op.restartCalled) {
+        // The restart failed: finishRestart marked the device failed (R1.9).
+        b.op = null;
+        return false;
+      }
+      op.restartCalled = true;
+      callRestart(n, b);
+      return true;
+    case 'restart-protocols':
+      if (b.state !== 'Running') return false;
+      for (const bd of b.bindings) if (bd.state === 'Paused' && bd.pending === null) restartBinding(n, bd);
+      if (b.bindings.some((x) => x.state === 'Restarting')) return false;
+      op.step = 'set-power-protocols';
+      return true;
+    case 'set-power-protocols':
+      // The protocol page: NDIS restarts the stack before it tells them of D0.
+      notifyProtocols(n, b, 'NetEventSetPower', NdisDeviceStateD0);
+      op.step = 'done';
+      return true;
+    case 'done':
+      b.op = null;
+      tracePowerIrp(n, b, { phase: 'completed', status: 0 });
+      if (n.trace.on) n.traceNdis(b, 'resumed (S0, D0)', {});
+      return false;
+  }
+}

@@ -1,0 +1,270 @@
+// System sleep and resume (src/ndis/power.ts): R1.8, R2.11, R3.1, R4.3, R4.11, R5.8.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
+  NdisDeviceStateD3,
+  NdisHaltDeviceFailed,
+  NdisHaltDevicePoweredDown,
+  NdisMRemoveMiniport,
+  NdisMResetMiniport,
+  NdisReadRegisterUlong,
+  NdisRequestSetInformation,
+  OID_PNP_QUERY_POWER,
+  OID_PNP_SET_POWER,
+  SimNicReg,
+} from '../src/index.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import type { World, WorldAction } from '../src/world.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { inOrder, irpDone, is, ns, testWorld } from './helpers/world.ts';
+
+const call = (fn: string, k?: string, v?: string) => (e: TraceEvent) =>
+  e.kind === 'call' && e.what === fn && (k === undefined || e.data?.[k] === v);
+const ndis = (what: string | RegExp) => is('ndis', what);
+
+/** A miniport that handles the power OIDs (NO_HALT_ON_SUSPEND); `d0` answers OID_PNP_SET_POWER(D0). */
+function pmHooks(d0: () => number = () => NDIS_STATUS_SUCCESS, extra: Hooks = {}): Hooks {
+  return {
+    registrationAttributes: {
+      AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+    },
+    oid: (a, req) => {
+      const oid = req.DATA.SET_INFORMATION.Oid;
+      if (req.RequestType !== NdisRequestSetInformation) return NDIS_STATUS_SUCCESS;
+      if (oid === OID_PNP_QUERY_POWER) return NDIS_STATUS_SUCCESS;
+      if (oid === OID_PNP_SET_POWER) {
+        const state = req.DATA.SET_INFORMATION.InformationBuffer as number;
+        const seen = (a.state.powerStates as number[] | undefined) ?? [];
+        seen.push(state);
+        a.state.powerStates = seen;
+        return state === NdisDeviceStateD0 ? d0() : NDIS_STATUS_SUCCESS;
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+    ...extra,
+  };
+}
+
+function sleepWorld(
+  name: string,
+  hooks: Hooks,
+  extra: { atNs: number; action: WorldAction }[] = [],
+  faults = {},
+  setup: (w: World) => void = () => {},
+  sleepAtNs = 1 * ns.s,
+) {
+  const drv = scriptedDriver(name, hooks);
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: name, faults }],
+    actions: [{ atNs: sleepAtNs, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }, ...extra],
+    options: { verifier: 'collect', trace: true },
+  });
+  setup(w);
+  return { w, drv, r: w.run(sleepAtNs + 7 * ns.s) };
+}
+
+test('R2.11 NdisHaltDevicePoweredDown, R1.8: an adapter without PM capabilities is halted for sleep and initialized again on resume', () => {
+  const { w, drv, r } = sleepWorld('pwr-halt', {});
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  inOrder(w.trace.events, [
+    ['sleep action', is('action', 'sleep')],
+    ['power IRP', (e) => e.kind === 'irp' && e.what === 'IRP_MN_SET_POWER' && e.data?.DeviceState === 'D3'],
+    ['NetEventQueryPower', call('ProtocolNetPnPEvent', 'NetEvent', 'NetEventQueryPower')],
+    ['NetEventSetPower(D3)', call('ProtocolNetPnPEvent', 'Buffer', 'NdisDeviceStateD3')],
+    ['protocol paused', call('ProtocolNetPnPEvent', 'NetEvent', 'NetEventPause')],
+    ['MiniportPause', call('MiniportPause')],
+    ['halt', call('MiniportHaltEx', 'HaltAction', 'NdisHaltDevicePoweredDown')],
+    ['asleep', ndis(/^asleep/)],
+    ['wake', is('action', 'wake')],
+    ['re-init', call('MiniportInitializeEx')],
+    ['packet filter restored', call('MiniportOidRequest', 'Oid', 'OID_GEN_CURRENT_PACKET_FILTER')],
+    ['multicast restored', call('MiniportOidRequest', 'Oid', 'OID_802_3_MULTICAST_LIST')],
+    ['MiniportRestart', call('MiniportRestart')],
+    ['protocol restarted', call('ProtocolNetPnPEvent', 'NetEvent', 'NetEventRestart')],
+    ['NetEventSetPower(D0)', call('ProtocolNetPnPEvent', 'Buffer', 'NdisDeviceStateD0')],
+    ['resumed', ndis(/^resumed/)],
+  ]);
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDevicePoweredDown})`));
+  assert.equal(drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 2);
+  const b = w.adapter('nic0')!;
+  assert.equal(b.state, 'Running');
+  assert.equal(w.device('nic0').problem, 0);
+  // The bus driver powered the NIC down for the sleep and up again before the re-init.
+  assert.equal(w.nic('nic0').vanished, false);
+  assert.ok(w.trace.events.some((e) => e.kind === 'hw' && e.what === 'powered down (D3)'));
+  // The second initialization is a new adapter context (R1.8).
+  assert.equal(drv.adapters.length, 2);
+  assert.notEqual(b.context, drv.adapters[0]);
+});
+
+test('OID_PNP_SET_POWER: a NO_HALT_ON_SUSPEND adapter gets OID_PNP_QUERY_POWER and OID_PNP_SET_POWER(D3), then D0 and MiniportRestart', () => {
+  const { w, drv, r } = sleepWorld('pwr-oid', pmHooks());
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  inOrder(w.trace.events, [
+    ['query power', call('MiniportOidRequest', 'Oid', 'OID_PNP_QUERY_POWER')],
+    ['NetEventSetPower(D3)', call('ProtocolNetPnPEvent', 'Buffer', 'NdisDeviceStateD3')],
+    ['MiniportPause', call('MiniportPause')],
+    ['set power D3', call('MiniportOidRequest', 'Oid', 'OID_PNP_SET_POWER')],
+    ['asleep', ndis(/^asleep/)],
+    ['set power D0', call('MiniportOidRequest', 'Oid', 'OID_PNP_SET_POWER')],
+    ['MiniportRestart', call('MiniportRestart')],
+    ['NetEventSetPower(D0)', call('ProtocolNetPnPEvent', 'Buffer', 'NdisDeviceStateD0')],
+    ['resumed', ndis(/^resumed/)],
+  ]);
+  assert.ok(!drv.calls.some((c) => c.startsWith('MiniportHaltEx')), 'no halt');
+  assert.equal(drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 1);
+  assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3, NdisDeviceStateD0]);
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+});
+
+test('R5.8 OID_PNP_SET_POWER(D0) failed: the device fails, MiniportHaltEx(NdisHaltDeviceFailed), Code 43', () => {
+  const { w, drv, r } = sleepWorld(
+    'pwr-d0fail',
+    pmHooks(() => NDIS_STATUS_FAILURE),
+  );
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  inOrder(w.trace.events, [
+    ['set power D0', call('MiniportOidRequest', 'Oid', 'OID_PNP_SET_POWER')],
+    ['device failed', ndis('device-failed flag set')],
+    ['surprise removal', irpDone('IRP_MN_SURPRISE_REMOVAL')],
+    ['halt', call('MiniportHaltEx', 'HaltAction', 'NdisHaltDeviceFailed')],
+  ]);
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
+  // No MiniportRestart after the failed D0: only the one of the bring-up.
+  assert.equal(drv.calls.filter((c) => c === 'MiniportRestart').length, 1);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R5.8 the NIC does not power up on resume: MiniportInitializeEx fails, the device fails with Code 43', () => {
+  const { w, drv, r } = sleepWorld(
+    'pwr-deadnic',
+    {
+      // A driver that checks its NIC: all ones means it is not there.
+      initialize: (a) =>
+        a.space !== null && NdisReadRegisterUlong(a.space.at(SimNicReg.STATUS)) === 0xffffffff
+          ? NDIS_STATUS_FAILURE
+          : NDIS_STATUS_SUCCESS,
+    },
+    [],
+    { deadOnResume: true },
+  );
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  inOrder(w.trace.events, [
+    ['halt for sleep', call('MiniportHaltEx', 'HaltAction', 'NdisHaltDevicePoweredDown')],
+    ['re-init', call('MiniportInitializeEx')],
+    ['device failed', ndis('device-failed flag set')],
+    ['surprise removal', irpDone('IRP_MN_SURPRISE_REMOVAL')],
+    ['protocol unbound', call('ProtocolUnbindAdapterEx')],
+  ]);
+  // The failed initialization leaves nothing to halt: one halt only, for the sleep.
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+    [`MiniportHaltEx(${NdisHaltDevicePoweredDown})`],
+  );
+  assert.equal(w.device('nic0').problem, 43);
+  assert.equal(w.adapter('nic0')!.bindings.length, 0);
+});
+
+test('R4.3, R4.11 no check-for-hang tick and no reset while the adapter is in D3', () => {
+  const ticks: number[] = [];
+  let wNow = () => 0;
+  const base = pmHooks();
+  const { w, drv } = sleepWorld(
+    'pwr-hang',
+    pmHooks(undefined, {
+      checkForHang: () => {
+        ticks.push(wNow());
+        return false;
+      },
+      reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+      oid: (a, req) => {
+        const s = base.oid!(a, req);
+        // Asleep, the driver asks for a reset (from a timer it left set): NDIS starts none.
+        if (
+          req.DATA.SET_INFORMATION.Oid === OID_PNP_SET_POWER &&
+          req.DATA.SET_INFORMATION.InformationBuffer === NdisDeviceStateD3
+        )
+          after(a, 500, (x) => NdisMResetMiniport(x.handle));
+        return s;
+      },
+    }),
+    [],
+    {},
+    (w) => {
+      wNow = () => w.kernel.now;
+    },
+    2.5 * ns.s,
+  );
+  const asleep = w.trace.events.find(ndis(/^asleep/))!.t;
+  const resumed = w.trace.events.find(ndis(/^resumed/))!.t;
+  assert.ok(ticks.some((t) => t < asleep));
+  assert.ok(ticks.some((t) => t > resumed));
+  assert.deepEqual(
+    ticks.filter((t) => t > asleep && t < resumed),
+    [],
+  );
+  inOrder(w.trace.events, [
+    ['asleep', ndis(/^asleep/)],
+    ['reset refused', ndis('reset not started (R4.11)')],
+    ['resumed', ndis(/^resumed/)],
+  ]);
+  assert.ok(!drv.calls.includes('MiniportResetEx'));
+});
+
+test('R5.4 a surprise removal while asleep (power-down halt): protocols unbound, no re-initialization on resume', () => {
+  const { w, drv, r } = sleepWorld('pwr-sr-halt', {}, [
+    { atNs: 2 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } },
+  ]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.equal(drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 1);
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+    [`MiniportHaltEx(${NdisHaltDevicePoweredDown})`],
+  );
+  inOrder(w.trace.events, [
+    ['asleep', ndis(/^asleep/)],
+    ['unbind', call('ProtocolUnbindAdapterEx')],
+    ['wake', is('action', 'wake')],
+    ['not resumed', ndis(/^not resumed/)],
+  ]);
+  assert.equal(w.adapter('nic0')!.fdoDeleted, true);
+});
+
+test('R5.4 a surprise removal while asleep (D3 by OID): the halt is NdisHaltDeviceSurpriseRemoved, no D0 request', () => {
+  const { w, drv, r } = sleepWorld('pwr-sr-oid', pmHooks(), [
+    { atNs: 2 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } },
+  ]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.ok(drv.calls.includes('MiniportHaltEx(3)'));
+  assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3]);
+  assert.ok(w.trace.events.some(ndis(/^not resumed/)));
+});
+
+test('R5.8 NdisMRemoveMiniport while the adapter sleeps in D3: Code 43 with NdisHaltDeviceFailed', () => {
+  const base = pmHooks();
+  const { w, drv, r } = sleepWorld(
+    'pwr-remove',
+    pmHooks(undefined, {
+      oid: (a, req) => {
+        const s = base.oid!(a, req);
+        if (
+          req.DATA.SET_INFORMATION.Oid === OID_PNP_SET_POWER &&
+          req.DATA.SET_INFORMATION.InformationBuffer === NdisDeviceStateD3
+        )
+          after(a, 500, (x) => NdisMRemoveMiniport(x.handle));
+        return s;
+      },
+    }),
+  );
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
+  assert.equal(w.device('nic0').problem, 43);
+  assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3]);
+});
