@@ -543,3 +543,40 @@ devices:
     /World\.addDevice: device 'nic0' asks for 17 interrupt messages; MSI allows a whole number from 0 to 16/,
   );
 });
+
+test('NdisMRegisterInterruptEx with the reference SimNic miniport (healthy-nic): on an MSI-X device it is granted its messages and carries traffic through MiniportMessageInterrupt; on a line-only device it stays line-based', () => {
+  const run = (msi: string) => {
+    const s = parseScenarioText(
+      `
+name: msi traffic
+until: 300ms
+protocols:
+  - name: tcpip
+    traffic: { rate: 500, frameBytes: 600, returnDelay: 1ms }
+devices:
+  - name: nic0
+    driver: healthy-nic
+    wire: { rxRate: 1000, frameBytes: 400 }
+${msi}
+`,
+      'msi.yaml',
+      driverNames(),
+    );
+    const w = buildWorld(s);
+    const r = w.run(300 * ns.ms);
+    const count = (what: string) => w.trace.events.filter((e) => e.kind === 'call' && e.what === what).length;
+    return {
+      r,
+      msg: count('MiniportMessageInterrupt'),
+      line: count('MiniportInterrupt'),
+      nic: w.nic('nic0'),
+    };
+  };
+  const x = run('    msi: { messages: 4, msix: true }');
+  assert.equal(x.r.verdict, 'ok', x.r.message ?? undefined);
+  assert.ok(x.msg > 300 && x.line === 0, `${x.msg} message ISRs, ${x.line} line ISRs`);
+  assert.ok(x.nic.rxFrames > 250 && x.nic.txFrames > 100);
+  const l = run('');
+  assert.equal(l.r.verdict, 'ok', l.r.message ?? undefined);
+  assert.ok(l.line > 300 && l.msg === 0);
+});

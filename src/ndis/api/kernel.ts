@@ -466,12 +466,12 @@ export function NdisMRegisterInterruptEx<C = unknown>(
     b.interrupt = handle;
   }
   if (n.trace.on) {
+    // A line-based registration traces as it always has, MsiSupported or not.
     const data: Record<string, unknown> = { result: status };
-    if (msiSupported && handle !== null)
-      data.InterruptType =
-        handle.messages === null
-          ? 'NDIS_CONNECT_LINE_BASED'
-          : `NDIS_CONNECT_MESSAGE_BASED, ${handle.messages.length} message(s)`;
+    if (handle?.messages) {
+      data.InterruptType = 'NDIS_CONNECT_MESSAGE_BASED';
+      data.MessageCount = handle.messages.length;
+    }
     n.traceDdi(ddi, b, data);
   }
   return { Status: status, NdisInterruptHandle: handle };
