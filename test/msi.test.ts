@@ -348,6 +348,29 @@ test("MINIPORT_MESSAGE_INTERRUPT page: QueueDefaultInterruptDpc FALSE queues the
   );
 });
 
+test('MINIPORT_MESSAGE_INTERRUPT_DPC, Receive Side Throttle: a message DPC that returns MoreNblsPending TRUE runs again with the same MessageId on the same CPU', () => {
+  let left = 2;
+  const run = msiRun({
+    msi: { messages: 2 },
+    chars: (s) => {
+      const c = msiChars(s);
+      const dpc = c.MessageInterruptDpcHandler!;
+      c.MessageInterruptDpcHandler = (a, id, ctx, t, r) => {
+        dpc(a, id, ctx, t, r);
+        if (t !== null && left-- > 0) t.MoreNblsPending = true;
+      };
+      return c;
+    },
+  });
+  assert.equal(run.r.verdict, 'ok', run.r.message ?? undefined);
+  assert.deepEqual(
+    run.seen.dpc.map((d) => d.id),
+    [0, 0, 0],
+  );
+  const cpus = calls(run.w, 'MiniportMessageInterruptDPC').map((e) => e.cpu);
+  assert.equal(new Set(cpus).size, 1);
+});
+
 // ------------------------------------------------------- queue DPC and sync
 
 test('NdisMQueueDpcEx page, message-based: queues the DPCs of message MessageId with MiniportDpcContext; a MessageId past the table is NdisSim_MessageIdOutOfRange and queues nothing', () => {
