@@ -5,6 +5,7 @@
 export {
   Ctrl as SimNicCtrl,
   Icr as SimNicIcr,
+  messageOf as simNicMessageOf,
   PciConfig as SimNicPciConfig,
   Reg as SimNicReg,
   Status as SimNicStatus,

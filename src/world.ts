@@ -30,7 +30,7 @@ import { issueOid, oidName } from './ndis/oid.ts';
 import { type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
-import { InterruptLine } from './pnp/resources.ts';
+import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
 import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
@@ -43,6 +43,8 @@ import { Verifier, type VerifierMode, type Violation, type Warning } from './ver
 /** Where SimNics' I/O port ranges go: above the legacy ISA ports, up to the top of the 64 KB space. */
 const portSpaceBase = 0x1000;
 const portSpaceEnd = 0x1_0000;
+/** The first interrupt vector of the SimNics' messages, above every line (16 + index). */
+const msiVectorBase = 0x10_0000;
 
 export interface WorldOptions {
   seed: number;
@@ -81,6 +83,11 @@ export interface DeviceSpec {
   faults?: Partial<FaultPlan>;
   wire?: Partial<WireOptions>;
   registry?: Record<string, number | string>;
+  /**
+   * Message-signaled interrupts of a SimNic: `messages` (0, the default: its line only)
+   * and whether they are MSI-X (one resource descriptor per message) or MSI (one for all).
+   */
+  msi?: { messages: number; msix?: boolean };
 }
 
 /** What a World event is: a scenario action, or the end of a system sleep. */
@@ -246,6 +253,14 @@ export class World implements EventTarget {
     }
     const i = this.devices.size;
     const virtual = spec.hardware === 'none';
+    if (spec.msi !== undefined) {
+      const most = spec.msi.msix === true ? maxMessages.msix : maxMessages.msi;
+      const m = spec.msi.messages;
+      if (!Number.isInteger(m) || m < 0 || m > most)
+        throw new NdisSimUsageError(
+          `World.addDevice: device '${spec.name}' asks for ${m} interrupt messages; ${spec.msi.msix === true ? 'MSI-X' : 'MSI'} allows a whole number from 0 to ${most}`,
+        );
+    }
     const node = this.pnp.addDevice(
       spec.name,
       virtual ? `ROOT\\NET\\${String(i).padStart(4, '0')}` : `PCI\\VEN_5A5A&DEV_0001\\${i + 1}`,
@@ -254,6 +269,12 @@ export class World implements EventTarget {
     let nic: SimNic | null = null;
     if (!virtual) {
       const line = new InterruptLine(this.kernel, 16 + i);
+      const messages = spec.msi?.messages ?? 0;
+      // Message vectors: a block of 2,048 (the most MSI-X allows) per device, above the lines.
+      const msi =
+        messages > 0
+          ? new MessageInterrupts(this.kernel, messages, spec.msi?.msix ?? false, msiVectorBase + i * 2048)
+          : null;
       nic = new SimNic(
         spec.name,
         this.kernel,
@@ -262,6 +283,7 @@ export class World implements EventTarget {
         // The defaults are shared: SimNic only reads its plan and wire.
         spec.faults === undefined ? noFaults : { ...noFaults, ...spec.faults },
         spec.wire === undefined ? quietWire : { ...quietWire, ...spec.wire },
+        msi,
       );
       const memoryBase = 0xf000_0000 + i * 0x1_0000;
       // The same registers in I/O space, while the 64 KB of ports last (above the
@@ -277,6 +299,7 @@ export class World implements EventTarget {
         portBase: ports,
         portLength: ports === null ? 0 : registerWindowBytes,
         line,
+        msi,
         config: nic,
       };
     }

@@ -403,6 +403,14 @@ export function simnicMiniport(
       InterruptDpcHandler: interruptDpc,
       DisableInterruptHandler: (ctx) => NdisWriteRegisterUlong((ctx as Adapter).imr, 0),
       EnableInterruptHandler: (ctx) => NdisWriteRegisterUlong((ctx as Adapter).imr, interruptMask),
+      // MSI when the NIC has messages: every message reads the one ICR, so each ISR and
+      // DPC does what the line's do, and all messages are serialized.
+      MsiSupported: true,
+      MsiSyncWithAllMessages: true,
+      MessageInterruptHandler: (ctx) => isr(ctx),
+      MessageInterruptDpcHandler: (ctx, MessageId) => serviceInterrupt(ctx as Adapter, MessageId),
+      DisableMessageInterruptHandler: (ctx) => NdisWriteRegisterUlong((ctx as Adapter).imr, 0),
+      EnableMessageInterruptHandler: (ctx) => NdisWriteRegisterUlong((ctx as Adapter).imr, interruptMask),
     });
     if (r.Status !== NDIS_STATUS_SUCCESS) return fail(a, r.Status);
     a.interrupt = r.NdisInterruptHandle;
@@ -676,9 +684,13 @@ export function simnicMiniport(
   }
 
   function interruptDpc(ctx: unknown): void {
-    const a = ctx as Adapter;
+    serviceInterrupt(ctx as Adapter, 0);
+  }
+
+  /** The work of MiniportInterruptDPC, and of MiniportMessageInterruptDPC for MessageId. */
+  function serviceInterrupt(a: Adapter, MessageId: number): void {
     if (a.interrupt === null) return;
-    NdisMSynchronizeWithInterruptEx(a.interrupt, 0, takeCauses, a);
+    NdisMSynchronizeWithInterruptEx(a.interrupt, MessageId, takeCauses, a);
     const causes = a.dpcCauses;
     if (causes & SimNicIcr.RESET_DONE) finishReset(a, NDIS_STATUS_SUCCESS);
     if (causes & SimNicIcr.TX_DONE) transmitted(a);

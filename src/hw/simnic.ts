@@ -1,8 +1,8 @@
 // SimNic: a simulated Ethernet controller with a register window, an interrupt
-// line and a fault plan. Drivers reach it only through NdisMMapIoSpace and
-// NdisRead/WriteRegisterXxx, or through its I/O port range (NdisMRegisterIoPortRange,
-// NdisRawRead/WritePortXxx), which decodes to the same registers, the way a real
-// miniport reaches its hardware.
+// line (and interrupt messages when MSI-capable) and a fault plan. Drivers reach it
+// only through NdisMMapIoSpace and NdisRead/WriteRegisterXxx, or through its I/O port
+// range (NdisMRegisterIoPortRange, NdisRawRead/WritePortXxx), which decodes to the
+// same registers, the way a real miniport reaches its hardware.
 //
 // Register map (32-bit registers, byte offsets):
 //   0x00 CTRL       W   bit 0 RESET (start a reset), bit 1 INTR_ENABLE, bit 2 TX_ENABLE, bit 3 RX_ENABLE
@@ -30,7 +30,7 @@ import {
   PCI_ENABLE_MEMORY_SPACE,
   PCI_SUBCLASS_NET_ETHERNET_CTLR,
 } from '../ndis/generated/status.ts';
-import type { InterruptLine, Mmio, PciConfigSpace } from '../pnp/resources.ts';
+import type { InterruptLine, MessageInterrupts, Mmio, PciConfigSpace } from '../pnp/resources.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
@@ -127,6 +127,16 @@ export const noFaults: FaultPlan = {
   linkDownForNs: null,
 };
 
+/**
+ * The message a cause is signalled with: ICR bit k (RESET_DONE 0, LINK_CHANGE 1,
+ * TX_DONE 2, RX 3) goes on message k when the device has more than k messages, else on
+ * message 0. One message carries every cause; four or more give each its own.
+ */
+export function messageOf(cause: number, count: number): number {
+  const k = 31 - Math.clz32(cause);
+  return k < count ? k : 0;
+}
+
 /** Heartbeat period of the firmware. */
 const heartbeatNs = 100 * ns.ms;
 /** Steps a duration range is cut into for drawing. */
@@ -186,6 +196,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     readonly line: InterruptLine,
     readonly faults: FaultPlan,
     readonly wire: WireOptions = quietWire,
+    /** Its interrupt messages when MSI-capable, else null (the line only). */
+    readonly msi: MessageInterrupts | null = null,
   ) {
     const m = kernel.machine;
     if (faults.hangAtNs !== null) m.at(faults.hangAtNs, this, Op.Hang, 'fault plan: hang');
@@ -408,9 +420,18 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     this.kernel.machine.after(this.faults.resetNs, this, Op.ResetDone, null);
   }
 
+  /**
+   * A cause is latched in ICR; unmasked and with interrupts enabled, it interrupts: on
+   * the line, or, while the system has the messages enabled, as a message (see
+   * `messageOf`).
+   */
   private raise(cause: number): void {
     this.icr |= cause;
-    if (this.ctrl & Ctrl.INTR_ENABLE && this.imr & cause) this.line.assert();
+    if (this.ctrl & Ctrl.INTR_ENABLE && this.imr & cause) {
+      const msi = this.msi;
+      if (msi?.enabled) msi.signal(messageOf(cause, msi.count));
+      else this.line.assert();
+    }
   }
 
   private draw(r: NsRange): number {

@@ -8,6 +8,7 @@ import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import type { Irp } from '../pnp/pnp.ts';
 import { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../pnp/pnp.ts';
+import type { MessageInterrupts } from '../pnp/resources.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { ndisCheck } from '../verifier/catalogue.ts';
 import { checkDmaAfterInit, dmaLeftAtEnd } from './api/dma.ts';
@@ -20,7 +21,9 @@ import {
   NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER,
 } from './generated/rules.ts';
 import {
+  CM_RESOURCE_INTERRUPT_LATCHED,
   CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
+  CM_RESOURCE_INTERRUPT_MESSAGE,
   CM_RESOURCE_MEMORY_READ_WRITE,
   CM_RESOURCE_PORT_IO,
   CmResourceShareDeviceExclusive,
@@ -71,7 +74,11 @@ import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
 import { stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { statesDeferring } from './states.ts';
-import type { NDIS_MINIPORT_INIT_PARAMETERS, NDIS_RESOURCE_LIST } from './types.ts';
+import type {
+  CM_PARTIAL_RESOURCE_DESCRIPTOR,
+  NDIS_MINIPORT_INIT_PARAMETERS,
+  NDIS_RESOURCE_LIST,
+} from './types.ts';
 
 /**
  * Runs one step of the adapter's current PnP operation. NDIS does each step in a
@@ -333,19 +340,23 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
  * A KAFFINITY of the first `cpus` CPUs. Like MINIPORT_ISR's TargetProcessors in the
  * model, it covers the first 32 CPUs (a ULONG; beyond, a number would lose bits).
  */
-function affinityOf(cpus: number): number {
+export function affinityOf(cpus: number): number {
   return 2 ** Math.min(cpus, 32) - 1;
 }
 
 /**
- * The device's raw resources as NDIS hands them over (NDIS_RESOURCE_LIST): its register
- * window, then its interrupt, a level-sensitive line that any CPU may take, then its
- * I/O port range when it has one.
+ * The device's resources as NDIS hands them over (NDIS_RESOURCE_LIST): its register
+ * window, then its interrupt, then its I/O port range when it has one. The interrupt
+ * is a level-sensitive line that any CPU may take, or, for an MSI-capable device, its
+ * messages (see `messageDescriptors`). The lists are raw unless `translated`; the
+ * model's HAL translates no address, so the two differ only in a message descriptor's
+ * `u.MessageInterrupt.Raw` or `.Translated`.
  */
-export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
+export function resourcesOf(b: MiniportBlock, translated = false): NDIS_RESOURCE_LIST | null {
   const r = b.dev.resources;
   if (r === null) return null;
   const memory = { Start: r.memoryBase, Length: r.memoryLength };
+  const affinity = affinityOf(b.ndis.kernel.cpuCount);
   const list: NDIS_RESOURCE_LIST = {
     Version: 1,
     Revision: 1,
@@ -357,20 +368,25 @@ export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
         Flags: CM_RESOURCE_MEMORY_READ_WRITE,
         u: { Memory: memory, Generic: memory },
       },
-      {
-        Type: CmResourceTypeInterrupt,
-        ShareDisposition: CmResourceShareShared,
-        Flags: CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
-        u: {
-          Interrupt: {
-            Level: r.line.vector,
-            Vector: r.line.vector,
-            Affinity: affinityOf(b.ndis.kernel.cpuCount),
-          },
-        },
-      },
     ],
   };
+  if (r.msi === null) {
+    list.PartialDescriptors.push({
+      Type: CmResourceTypeInterrupt,
+      ShareDisposition: CmResourceShareShared,
+      Flags: CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE,
+      u: {
+        Interrupt: {
+          Level: r.line.vector,
+          Vector: r.line.vector,
+          Affinity: affinity,
+        },
+      },
+    });
+  } else {
+    messageDescriptors(r.msi, affinity, translated, list.PartialDescriptors);
+    list.Count = list.PartialDescriptors.length;
+  }
   if (r.portBase !== null) {
     const ports = { Start: r.portBase, Length: r.portLength };
     list.PartialDescriptors.push({
@@ -379,9 +395,38 @@ export function resourcesOf(b: MiniportBlock): NDIS_RESOURCE_LIST | null {
       Flags: CM_RESOURCE_PORT_IO,
       u: { Port: ports, Generic: ports },
     });
-    list.Count = 3;
+    list.Count = list.PartialDescriptors.length;
   }
   return list;
+}
+
+/**
+ * "Using Interrupt Resource Descriptors": message interrupts are CmResourceTypeInterrupt
+ * with Flags CM_RESOURCE_INTERRUPT_LATCHED | CM_RESOURCE_INTERRUPT_MESSAGE; MSI has one
+ * descriptor for all its messages (Raw.MessageCount says how many), MSI-X one per
+ * message. The messages replace the line in the list, as when Windows grants a device
+ * its messages.
+ */
+function messageDescriptors(
+  msi: MessageInterrupts,
+  Affinity: number,
+  translated: boolean,
+  out: CM_PARTIAL_RESOURCE_DESCRIPTOR[],
+): void {
+  const each = msi.msix ? msi.count : 1;
+  for (let m = 0; m < each; m++) {
+    const Vector = msi.vectorBase + m;
+    out.push({
+      Type: CmResourceTypeInterrupt,
+      ShareDisposition: CmResourceShareDeviceExclusive,
+      Flags: CM_RESOURCE_INTERRUPT_LATCHED | CM_RESOURCE_INTERRUPT_MESSAGE,
+      u: {
+        MessageInterrupt: translated
+          ? { Translated: { Level: Irql.Dirql, Vector, Affinity } }
+          : { Raw: { Reserved: 0, MessageCount: msi.msix ? 1 : msi.count, Vector, Affinity } },
+      },
+    });
+  }
 }
 
 function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring-up' }>): boolean {

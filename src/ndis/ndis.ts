@@ -30,7 +30,14 @@ import {
   statusInfo,
 } from './generated/status.ts';
 import * as life from './lifecycle.ts';
-import type { IoPortRange, NdisInterrupt, NdisIoWorkItem, NdisTimerObject, Owner } from './objects.ts';
+import type {
+  IoPortRange,
+  NdisInterrupt,
+  NdisIoWorkItem,
+  NdisMessage,
+  NdisTimerObject,
+  Owner,
+} from './objects.ts';
 import { OidTimers, oidOverdueAt } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
@@ -817,16 +824,93 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     const mask = r.TargetProcessors >>> 0;
     if (mask === 0) return;
+    this.queueTargetDpcs(i, mask, this.interruptDpcs(i));
+  }
+
+  /** An ISR's TargetProcessors: one DPC of `dpcs` on each CPU whose bit is set. */
+  private queueTargetDpcs(i: NdisInterrupt, mask: number, dpcs: Dpc[]): void {
+    const k = this.kernel;
     const cpus = Math.min(32, k.cpuCount);
-    const dpcs = this.interruptDpcs(i);
     for (let cpu = 0; cpu < cpus; cpu++) {
       // An ISR's DPC gets no MiniportDpcContext, whatever NdisMQueueDpcEx gave that object.
       if ((mask >>> cpu) & 1 && k.queueDpc(dpcs[cpu]!, cpu)) i.dpcContexts?.delete(dpcs[cpu]!);
     }
     if (cpus < 32 && mask >>> cpus !== 0 && this.trace.on) {
       // The docs name no error for a processor the machine lacks: NDIS has no DPC to queue there.
-      this.traceNdis(b, `TargetProcessors 0x${mask.toString(16)}: bits above CPU ${cpus - 1} ignored`, {});
+      this.traceNdis(
+        i.block,
+        `TargetProcessors 0x${mask.toString(16)}: bits above CPU ${cpus - 1} ignored`,
+        {},
+      );
     }
+  }
+
+  /**
+   * MiniportMessageInterrupt for one message (MINIPORT_MESSAGE_INTERRUPT page): the
+   * same three results as the line's ISR, deciding the message's own DPCs.
+   */
+  runMessageIsr(m: NdisMessage): void {
+    const i = m.interrupt;
+    if (i.deregistered || this.afterHalt(i.block, 'MiniportMessageInterrupt')) return;
+    const b = i.block;
+    const f = this.enter(
+      b,
+      b.driver.name,
+      'MiniportMessageInterrupt',
+      Irql.Dirql,
+      this.trace.on ? { MessageId: m.MessageId } : undefined,
+    );
+    let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
+    try {
+      r = i.chars.MessageInterruptHandler!(i.context, m.MessageId);
+    } catch (e) {
+      this.driverThrew(e, 'MiniportMessageInterrupt', b);
+    }
+    this.leave(f, r.InterruptRecognized);
+    const k = this.kernel;
+    if (r.QueueDefaultInterruptDpc) {
+      k.queueDpc(m.k.dpc, k.ctx.cpu);
+      return;
+    }
+    const mask = r.TargetProcessors >>> 0;
+    if (mask !== 0) this.queueTargetDpcs(i, mask, this.messageDpcs(m));
+  }
+
+  /** The message's DPC object for each CPU (its ISR's TargetProcessors, NdisMQueueDpcEx). */
+  messageDpcs(m: NdisMessage): Dpc[] {
+    let d = m.cpuDpcs;
+    if (d === null) {
+      d = [];
+      for (let cpu = 0; cpu < this.kernel.cpuCount; cpu++) d.push(new Dpc(m, m.k.who, m.k));
+      m.cpuDpcs = d;
+    }
+    return d;
+  }
+
+  /** MiniportMessageInterruptDPC of one message, as runInterruptDpc for the line. */
+  runMessageDpc(m: NdisMessage, dpc: Dpc): void {
+    const i = m.interrupt;
+    if (i.deregistered || this.afterHalt(i.block, 'MiniportMessageInterruptDPC')) return;
+    const b = i.block;
+    const f = this.enter(
+      b,
+      b.driver.name,
+      'MiniportMessageInterruptDPC',
+      Irql.Dispatch,
+      this.trace.on ? { MessageId: m.MessageId } : undefined,
+    );
+    const t = i.throttle;
+    if (t !== null) {
+      t.MaxNblsToIndicate = NDIS_INDICATE_ALL_NBLS;
+      t.MoreNblsPending = false;
+    }
+    try {
+      i.chars.MessageInterruptDpcHandler!(i.context, m.MessageId, i.dpcContexts?.get(dpc) ?? null, t, null);
+    } catch (e) {
+      this.driverThrew(e, 'MiniportMessageInterruptDPC', b);
+    }
+    this.leave(f, undefined);
+    if (t?.MoreNblsPending && !i.deregistered) this.kernel.queueDpc(dpc, this.kernel.ctx.cpu);
   }
 
   /** Per-CPU DPC objects of an interrupt for its TargetProcessors DPCs, made on first use. */
@@ -851,6 +935,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     this.kernel.flushDpc(i.k.dpc);
     const d = this.cpuDpcs.get(i);
     if (d !== undefined) for (const dpc of d) this.kernel.flushDpc(dpc);
+    if (i.messages === null) return;
+    // Message-based: every message's default DPC and its DPCs for TargetProcessors.
+    for (const m of i.messages) {
+      this.kernel.flushDpc(m.k.dpc);
+      if (m.cpuDpcs !== null) for (const dpc of m.cpuDpcs) this.kernel.flushDpc(dpc);
+    }
   }
 
   runInterruptDpc(i: NdisInterrupt, dpc: Dpc): void {

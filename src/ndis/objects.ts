@@ -3,12 +3,13 @@
 // handle; the kernel mechanism underneath is in src/kernel.
 
 import { type Dpc, Irql, KInterrupt, KTimer, type LockState, WorkItem } from '../kernel/kernel.ts';
-import type { InterruptLine, Mmio } from '../pnp/resources.ts';
+import type { InterruptLine, MessageInterrupts, Mmio } from '../pnp/resources.ts';
 import type { MiniportBlock } from './block.ts';
 import type { MiniportDriverBlock } from './driver.ts';
 import { NDIS_INDICATE_ALL_NBLS } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type {
+  IO_INTERRUPT_MESSAGE_INFO,
   NDIS_HANDLE,
   NDIS_IO_WORKITEM_FUNCTION,
   NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
@@ -68,8 +69,16 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
 
 export class NdisInterrupt implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_INTERRUPT';
+  /** The line's interrupt object (connected only when the interrupt is line-based). */
   readonly k: KInterrupt;
   deregistered = false;
+  /**
+   * Message-based (NDIS_CONNECT_MESSAGE_BASED): the device's messages and one
+   * NdisMessage per MessageId, with the table given to the driver. Null: line-based.
+   */
+  msi: MessageInterrupts | null = null;
+  messages: NdisMessage[] | null = null;
+  messageInfo: IO_INTERRUPT_MESSAGE_INFO | null = null;
   /** What each MiniportInterruptDPC gets (NDIS 6.20 and later; null before), reused. */
   readonly throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null;
   constructor(
@@ -96,6 +105,32 @@ export class NdisInterrupt implements NDIS_HANDLE {
 
   runDpc(dpc: Dpc): void {
     this.ndis.runInterruptDpc(this, dpc);
+  }
+}
+
+/**
+ * One message of a message-based interrupt: its interrupt object (whose ISR is
+ * MiniportMessageInterrupt with this MessageId, and whose DPC is the message's
+ * default DPC) and its DPC object for each CPU, for TargetProcessors and
+ * NdisMQueueDpcEx, made on first use.
+ */
+export class NdisMessage {
+  readonly k: KInterrupt;
+  cpuDpcs: Dpc[] | null = null;
+  constructor(
+    readonly interrupt: NdisInterrupt,
+    readonly MessageId: number,
+    who: string,
+  ) {
+    this.k = new KInterrupt(this, who, this);
+  }
+
+  runIsr(): void {
+    this.interrupt.ndis.runMessageIsr(this);
+  }
+
+  runDpc(dpc: Dpc): void {
+    this.interrupt.ndis.runMessageDpc(this, dpc);
   }
 }
 

@@ -15,11 +15,12 @@ import type { CM_RESOURCE_LIST, IRP } from './types.ts';
 /**
  * The device's resources as a CM_RESOURCE_LIST (what IRP_MN_START_DEVICE and
  * NdisMGetDeviceProperty carry): one PCIBus descriptor around the partial list. The
- * model's HAL translates nothing, so raw and translated are alike; each call makes a
- * fresh list, so a driver that edits one does not edit the other.
+ * model's HAL translates no address, so raw and translated differ only in message
+ * interrupts (`u.MessageInterrupt.Raw` or `.Translated`); each call makes a fresh
+ * list, so a driver that edits one does not edit the other.
  */
-export function cmResourcesOf(b: MiniportBlock): CM_RESOURCE_LIST | null {
-  const partial = resourcesOf(b);
+export function cmResourcesOf(b: MiniportBlock, translated = false): CM_RESOURCE_LIST | null {
+  const partial = resourcesOf(b, translated);
   return partial === null
     ? null
     : { Count: 1, List: [{ InterfaceType: PCIBus, BusNumber: 0, PartialResourceList: partial }] };
@@ -63,7 +64,7 @@ export function callStartDevice(n: Ndis, b: MiniportBlock): number {
           Parameters: {
             StartDevice: {
               AllocatedResources: cmResourcesOf(b),
-              AllocatedResourcesTranslated: cmResourcesOf(b),
+              AllocatedResourcesTranslated: cmResourcesOf(b, true),
             },
           },
         },

@@ -69,7 +69,7 @@ export interface NDIS_RESOURCE_LIST {
 /**
  * One resource, with its C union `u`: a memory range in `u.Memory` (and `u.Generic`,
  * the same storage), an I/O port range in `u.Port` (also `u.Generic`; Start is the first
- * port), an interrupt in `u.Interrupt`. A PHYSICAL_ADDRESS Start is a plain
+ * port), an interrupt in `u.Interrupt`, message-signaled interrupts in `u.MessageInterrupt`. A PHYSICAL_ADDRESS Start is a plain
  * number (its QuadPart).
  */
 export type CM_PARTIAL_RESOURCE_DESCRIPTOR =
@@ -89,8 +89,26 @@ export type CM_PARTIAL_RESOURCE_DESCRIPTOR =
       Type: typeof CmResourceTypeInterrupt;
       ShareDisposition: UCHAR;
       Flags: USHORT;
-      u: { Interrupt: { Level: ULONG; Vector: ULONG; Affinity: number } };
+      u: { Interrupt: { Level: ULONG; Vector: ULONG; Affinity: number }; MessageInterrupt?: undefined };
+    }
+  | {
+      /**
+       * A message-signaled interrupt: Flags has CM_RESOURCE_INTERRUPT_MESSAGE. As in C, a
+       * driver tells the two interrupt kinds apart by Flags (or by which member `u` has).
+       */
+      Type: typeof CmResourceTypeInterrupt;
+      ShareDisposition: UCHAR;
+      Flags: USHORT;
+      u: { MessageInterrupt: CM_MESSAGE_INTERRUPT; Interrupt?: undefined };
     };
+
+/**
+ * `u.MessageInterrupt` of a message-signaled interrupt descriptor: `Raw` in a raw list
+ * (MessageCount: the messages the descriptor stands for), `Translated` in a translated one.
+ */
+export type CM_MESSAGE_INTERRUPT =
+  | { Raw: { Reserved: USHORT; MessageCount: USHORT; Vector: ULONG; Affinity: number } }
+  | { Translated: { Level: ULONG; Vector: ULONG; Affinity: number } };
 
 export interface CM_MEMORY_RANGE {
   Start: number;
@@ -404,7 +422,67 @@ export type MINIPORT_ENABLE_INTERRUPT<C = unknown> = (MiniportInterruptContext: 
 export type MINIPORT_DISABLE_INTERRUPT<C = unknown> = (MiniportInterruptContext: C) => void;
 export type MINIPORT_SYNCHRONIZE_INTERRUPT<T = unknown> = (SynchronizeContext: T) => BOOLEAN;
 
-/** `C`: the interrupt context given to NdisMRegisterInterruptEx. */
+/**
+ * BOOLEAN MiniportMessageInterrupt(Context, MessageId, PBOOLEAN QueueDefaultInterruptDpc,
+ * PULONG TargetProcessors): the ISR of one message-signaled interrupt.
+ */
+export type MINIPORT_MESSAGE_INTERRUPT<C = unknown> = (
+  MiniportInterruptContext: C,
+  MessageId: ULONG,
+) => {
+  InterruptRecognized: BOOLEAN;
+  QueueDefaultInterruptDpc: BOOLEAN;
+  TargetProcessors: ULONG;
+};
+/** MiniportMessageInterruptDPC: MiniportInterruptDPC of one message, with its MessageId. */
+export type MINIPORT_MESSAGE_INTERRUPT_DPC<C = unknown> = (
+  MiniportInterruptContext: C,
+  MessageId: ULONG,
+  MiniportDpcContext: unknown,
+  ReceiveThrottleParameters: NDIS_RECEIVE_THROTTLE_PARAMETERS | null,
+  NdisReserved2: unknown,
+) => void;
+export type MINIPORT_DISABLE_MESSAGE_INTERRUPT<C = unknown> = (
+  MiniportInterruptContext: C,
+  MessageId: ULONG,
+) => void;
+export type MINIPORT_ENABLE_MESSAGE_INTERRUPT<C = unknown> = (
+  MiniportInterruptContext: C,
+  MessageId: ULONG,
+) => void;
+
+/** wdm.h's IO_INTERRUPT_MESSAGE_INFO_ENTRY: one message of a message-based connection. */
+export interface IO_INTERRUPT_MESSAGE_INFO_ENTRY {
+  /** The physical address the device writes MessageData to (a plain number). */
+  MessageAddress: number;
+  /** KAFFINITY of the processors the message may interrupt. */
+  TargetProcessorSet: number;
+  /** The kernel's interrupt object of the message, opaque to the driver. */
+  InterruptObject: unknown;
+  MessageData: ULONG;
+  Vector: ULONG;
+  /** KIRQL: the message's DIRQL. */
+  Irql: number;
+  /** KINTERRUPT_MODE: Latched (messages are edges). */
+  Mode: number;
+  /** KINTERRUPT_POLARITY: InterruptRisingEdge. */
+  Polarity: number;
+}
+
+/** wdm.h's IO_INTERRUPT_MESSAGE_INFO: what NdisMRegisterInterruptEx puts in MessageInfoTable. */
+export interface IO_INTERRUPT_MESSAGE_INFO {
+  /** KIRQL at which NdisMSynchronizeWithInterruptEx runs a routine synchronized with every message. */
+  UnifiedIrql: number;
+  MessageCount: ULONG;
+  /** One entry per message; MessageId is the index. */
+  MessageInfo: IO_INTERRUPT_MESSAGE_INFO_ENTRY[];
+}
+
+/**
+ * `C`: the interrupt context given to NdisMRegisterInterruptEx. The last two members
+ * are written by NdisMRegisterInterruptEx into this very object when it succeeds
+ * (NDIS_CONNECT_LINE_BASED with a null table, or NDIS_CONNECT_MESSAGE_BASED).
+ */
 export interface NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<C = unknown> {
   Header: NDIS_OBJECT_HEADER;
   InterruptHandler: MINIPORT_ISR<C>;
@@ -412,6 +490,15 @@ export interface NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<C = unknown> {
   DisableInterruptHandler: MINIPORT_DISABLE_INTERRUPT<C>;
   EnableInterruptHandler: MINIPORT_ENABLE_INTERRUPT<C>;
   MsiSupported?: BOOLEAN;
+  MsiSyncWithAllMessages?: BOOLEAN;
+  MessageInterruptHandler?: MINIPORT_MESSAGE_INTERRUPT<C> | null;
+  MessageInterruptDpcHandler?: MINIPORT_MESSAGE_INTERRUPT_DPC<C> | null;
+  DisableMessageInterruptHandler?: MINIPORT_DISABLE_MESSAGE_INTERRUPT<C> | null;
+  EnableMessageInterruptHandler?: MINIPORT_ENABLE_MESSAGE_INTERRUPT<C> | null;
+  /** Out: NDIS_INTERRUPT_TYPE, the kind of interrupt NDIS granted. */
+  InterruptType?: number;
+  /** Out: the message table when InterruptType is NDIS_CONNECT_MESSAGE_BASED, else null. */
+  MessageInfoTable?: IO_INTERRUPT_MESSAGE_INFO | null;
 }
 
 // ---------------------------------------------------------------- status indications

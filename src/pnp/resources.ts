@@ -1,5 +1,6 @@
-// Hardware resources PnP assigns to a device: a register window and an interrupt
-// line. Devices (src/hw) implement them; NDIS maps and connects them for a driver.
+// Hardware resources PnP assigns to a device: a register window, an interrupt
+// line and, for an MSI-capable device, interrupt messages. Devices (src/hw)
+// implement them; NDIS maps and connects them for a driver.
 
 import type { Kernel, KInterrupt } from '../kernel/kernel.ts';
 
@@ -41,6 +42,57 @@ export class InterruptLine {
   }
 }
 
+/**
+ * The most messages a device may have: 16 with MSI (PCI 2.2 tells them apart by the low
+ * 4 bits of the data), 2,048 with MSI-X (PCI 3.0), as "Introduction to Message-Signaled
+ * Interrupts" puts it.
+ */
+export const maxMessages = { msi: 16, msix: 2048 } as const;
+
+/**
+ * A device's message-signaled interrupts: `count` messages (PCI MSI, or MSI-X when
+ * `msix`), message m on vector `vectorBase + m`. While a driver's interrupt is connected
+ * message-based, `enabled` is set (the capability's enable bit, which the system sets
+ * when it connects the messages) and the device signals messages instead of asserting
+ * its line. A message is an edge: each signal asks for one ISR run; one not yet run
+ * is not asked for twice, as a vector's pending bit holds one.
+ */
+export class MessageInterrupts {
+  /** The interrupt object of each message while connected. */
+  readonly connected: (KInterrupt | null)[];
+  enabled = false;
+  constructor(
+    readonly kernel: Kernel,
+    readonly count: number,
+    readonly msix: boolean,
+    readonly vectorBase: number,
+  ) {
+    this.connected = new Array<KInterrupt | null>(count).fill(null);
+  }
+
+  /** Connects one interrupt object per message and enables message signalling. */
+  connect(ks: readonly KInterrupt[]): void {
+    for (let m = 0; m < this.count; m++) this.connected[m] = ks[m] ?? null;
+    this.enabled = true;
+  }
+
+  /** Disconnects every message (a pending one is dropped) and falls back to the line. */
+  disconnect(): void {
+    for (let m = 0; m < this.count; m++) {
+      const k = this.connected[m];
+      if (k !== null && k !== undefined) this.kernel.disconnectInterrupt(k);
+      this.connected[m] = null;
+    }
+    this.enabled = false;
+  }
+
+  /** The device sends message `m`. */
+  signal(m: number): void {
+    const k = this.connected[m];
+    if (k !== null && k !== undefined) this.kernel.requestInterrupt(k);
+  }
+}
+
 /** A PCI function's configuration space, byte by byte (what IRP_MN_READ_CONFIG reaches). */
 export interface PciConfigSpace {
   /** Bytes in the space (256 for a conventional PCI function). */
@@ -62,5 +114,7 @@ export interface DeviceResources {
   readonly portBase: number | null;
   readonly portLength: number;
   readonly line: InterruptLine;
+  /** The device's message-signaled interrupts, or null for a device with its line only. */
+  readonly msi: MessageInterrupts | null;
   readonly config: PciConfigSpace;
 }

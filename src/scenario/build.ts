@@ -100,6 +100,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
       },
       wire:
         d.wire === undefined ? undefined : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes },
+      ...(d.msi === undefined ? {} : { msi: d.msi }),
     });
     if (d.start) w.at(0, { kind: 'start', device: d.name });
   }

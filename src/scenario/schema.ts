@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
+import { maxMessages } from '../pnp/resources.ts';
 import { ns } from '../sim/limits.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
@@ -188,6 +189,20 @@ function driverName(drivers: readonly string[]) {
   });
 }
 
+/**
+ * A SimNic's interrupt messages: up to 16 with MSI (PCI 2.2), up to 2,048 with MSI-X
+ * (PCI 3.0), as "Introduction to Message-Signaled Interrupts" gives them.
+ */
+const msiSchema = z
+  .strictObject({
+    messages: z.number().int().min(0).max(maxMessages.msix),
+    msix: z.boolean().default(false),
+  })
+  .refine((m) => m.msix || m.messages <= maxMessages.msi, {
+    message: `MSI allows at most ${maxMessages.msi} messages (MSI-X: ${maxMessages.msix}); set msix: true for more`,
+    path: ['messages'],
+  });
+
 const deviceSchemaFor = (drivers: readonly string[]) =>
   z.strictObject({
     name,
@@ -199,6 +214,8 @@ const deviceSchemaFor = (drivers: readonly string[]) =>
     registry: z.record(z.string(), z.union([z.number().int(), z.string()])).default({}),
     faults: faultsSchema.default({}),
     wire: wireSchema.optional(),
+    /** Message-signaled interrupts of the SimNic (absent or 0 messages: its line only). */
+    msi: msiSchema.optional(),
   });
 
 export const actionKinds = [

@@ -895,6 +895,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_MessageIdOutOfRange',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisMSynchronizeWithInterruptEx or NdisMQueueDpcEx named a MessageId past the MessageInfoTable of a message-based interrupt (MessageId indexes that table); nothing is run or queued.',
+    ddis: ['NdisMSynchronizeWithInterruptEx', 'NdisMQueueDpcEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x40) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismsynchronizewithinterruptex.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_DmaOutsideInitHalt',
     origin: 'ndis-sim',
     spec: ['R2.3', 'R2.10'],

@@ -41,6 +41,7 @@ import {
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
   NdisMOidRequestComplete,
+  NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
   NdisMResetMiniport,
   NdisMSendNetBufferListsComplete,
@@ -160,6 +161,40 @@ export const galleryA: readonly GalleryEntry[] = [
       },
       'buggy: registers its interrupt again in MiniportRestart',
     ),
+  },
+  {
+    rule: 'NdisSim_MessageIdOutOfRange',
+    mistake:
+      'MiniportRestart kicks each of its four receive queues with NdisMQueueDpcEx, using the queue number as MessageId, on a NIC that was granted only two MSI messages.',
+    driver: galleryDriver(
+      'bad-message-per-queue',
+      {
+        initialize: (a) => {
+          if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+          const r = NdisMRegisterInterruptEx(a.handle, a, {
+            ...idleInterrupt(),
+            MsiSupported: true,
+            MessageInterruptHandler: () => ({
+              InterruptRecognized: false,
+              QueueDefaultInterruptDpc: false,
+              TargetProcessors: 0,
+            }),
+            MessageInterruptDpcHandler: () => {},
+            DisableMessageInterruptHandler: () => {},
+            EnableMessageInterruptHandler: () => {},
+          });
+          a.interrupt = r.NdisInterruptHandle;
+          return r.Status;
+        },
+        restart: (a) => {
+          for (let queue = 0; queue < 4; queue++)
+            NdisMQueueDpcEx(a.interrupt!, queue, { Mask: 0b1, Group: 0 }, queue);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: names a message per receive queue, more than the NIC was granted',
+    ),
+    scenario: { device: { msi: { messages: 2 } } },
   },
   {
     rule: 'Irql_Interrupt_Function',

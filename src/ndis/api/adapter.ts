@@ -453,7 +453,8 @@ const fdos = new WeakMap<MiniportBlock, DeviceObject>();
  * *AllocatedResourcesTranslated). PASSIVE. The device objects are opaque handles; the
  * next object below NDIS's FDO is the PDO (the model has no lower filter). The
  * resource lists are CM_RESOURCE_LISTs with one PCI bus descriptor, null for a device
- * without hardware; the HAL's translation leaves the model's addresses as they are.
+ * without hardware; the HAL's translation leaves the model's addresses as they are
+ * (message interrupts come as `u.MessageInterrupt.Raw`, then `.Translated`).
  */
 export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
   PhysicalDeviceObject: DEVICE_OBJECT;
@@ -483,7 +484,7 @@ export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
     FunctionalDeviceObject: fdo,
     NextDeviceObject: pdo,
     AllocatedResources: cmResourcesOf(b),
-    AllocatedResourcesTranslated: cmResourcesOf(b),
+    AllocatedResourcesTranslated: cmResourcesOf(b, true),
   };
 }
 

@@ -2,12 +2,17 @@
 // locks, interrupts, sleeps and stalls, system time.
 
 import { Irql } from '../../kernel/kernel.ts';
+import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
+  InterruptRisingEdge,
+  Latched,
+  NDIS_CONNECT_LINE_BASED,
+  NDIS_CONNECT_MESSAGE_BASED,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -16,9 +21,19 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
 } from '../generated/status.ts';
+import { affinityOf } from '../lifecycle.ts';
 import type { Ndis } from '../ndis.ts';
-import { NDIS_SPIN_LOCK, NdisInterrupt, NdisIoWorkItem, NdisTimerObject, type Owner } from '../objects.ts';
+import {
+  NDIS_SPIN_LOCK,
+  NdisInterrupt,
+  NdisIoWorkItem,
+  NdisMessage,
+  NdisTimerObject,
+  type Owner,
+} from '../objects.ts';
 import type {
+  IO_INTERRUPT_MESSAGE_INFO,
+  IO_INTERRUPT_MESSAGE_INFO_ENTRY,
   MINIPORT_SYNCHRONIZE_INTERRUPT,
   NDIS_HANDLE,
   NDIS_IO_WORKITEM_FUNCTION,
@@ -418,23 +433,104 @@ export function NdisMRegisterInterruptEx<C = unknown>(
   if (b.inInitialize) claimsHardware(b, ddi);
   const c = MiniportInterruptCharacteristics as unknown as NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS;
   const line = b.dev.resources?.line ?? null;
+  // MsiSupported TRUE: the characteristics page has the driver give the MSI service
+  // functions too; the NdisMRegisterInterruptEx page names no status for their lack,
+  // so, as for a missing line handler, NDIS_STATUS_BAD_CHARACTERISTICS.
+  const msiSupported = c.MsiSupported === true;
   let status: number = NDIS_STATUS_SUCCESS;
   let handle: NdisInterrupt | null = null;
   if (
     c.Header.Type !== NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT ||
     typeof c.InterruptHandler !== 'function' ||
-    typeof c.InterruptDpcHandler !== 'function'
+    typeof c.InterruptDpcHandler !== 'function' ||
+    (msiSupported &&
+      (typeof c.MessageInterruptHandler !== 'function' || typeof c.MessageInterruptDpcHandler !== 'function'))
   ) {
     status = NDIS_STATUS_BAD_CHARACTERISTICS;
   } else if (line === null || (b.interrupt !== null && !b.interrupt.deregistered)) {
     status = NDIS_STATUS_RESOURCES;
   } else {
     handle = new NdisInterrupt(n, b, MiniportInterruptContext, { ...c }, line, b.driver.name);
-    line.connect(handle.k);
+    const msi = msiSupported ? (b.dev.resources?.msi ?? null) : null;
+    // The out-members go into the driver's own structure, as NDIS writes them in C.
+    const out = MiniportInterruptCharacteristics as unknown as NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS;
+    if (msi === null) {
+      // No messages to grant: line-based, "even if the driver supports MSI".
+      line.connect(handle.k);
+      out.InterruptType = NDIS_CONNECT_LINE_BASED;
+      out.MessageInfoTable = null;
+    } else {
+      out.InterruptType = NDIS_CONNECT_MESSAGE_BASED;
+      out.MessageInfoTable = connectMessages(handle, msi);
+    }
     b.interrupt = handle;
   }
-  if (n.trace.on) n.traceDdi(ddi, b, { result: status });
+  if (n.trace.on) {
+    // A line-based registration traces as it always has, MsiSupported or not.
+    const data: Record<string, unknown> = { result: status };
+    if (handle?.messages) {
+      data.InterruptType = 'NDIS_CONNECT_MESSAGE_BASED';
+      data.MessageCount = handle.messages.length;
+    }
+    n.traceDdi(ddi, b, data);
+  }
   return { Status: status, NdisInterruptHandle: handle };
+}
+
+/** Base of the SimNics' MSI message data: the low bits name the message. */
+const msiDataBase = 0x4000;
+/** The x86 message address window (destination fields zero): where a message is written. */
+const msiAddress = 0xfee0_0000;
+
+/**
+ * Connects one interrupt object per message of the device and returns the
+ * IO_INTERRUPT_MESSAGE_INFO table NDIS hands the driver: one entry per MessageId, each
+ * latched (messages are edges) at the model's one DIRQL, which is also UnifiedIrql.
+ * MSI messages share one address and differ in the low bits of their data; MSI-X
+ * messages each have their own address ("Introduction to Message-Signaled Interrupts").
+ */
+function connectMessages(i: NdisInterrupt, msi: MessageInterrupts): IO_INTERRUPT_MESSAGE_INFO {
+  const messages: NdisMessage[] = [];
+  const MessageInfo: IO_INTERRUPT_MESSAGE_INFO_ENTRY[] = [];
+  const TargetProcessorSet = affinityOf(i.ndis.kernel.cpuCount);
+  for (let id = 0; id < msi.count; id++) {
+    const m = new NdisMessage(i, id, i.k.who);
+    messages.push(m);
+    MessageInfo.push({
+      MessageAddress: msi.msix ? msiAddress + 0x10 * id : msiAddress,
+      TargetProcessorSet,
+      InterruptObject: m.k,
+      MessageData: msiDataBase + id,
+      Vector: msi.vectorBase + id,
+      Irql: Irql.Dirql,
+      Mode: Latched,
+      Polarity: InterruptRisingEdge,
+    });
+  }
+  i.msi = msi;
+  i.messages = messages;
+  i.messageInfo = { UnifiedIrql: Irql.Dirql, MessageCount: msi.count, MessageInfo };
+  msi.connect(messages.map((m) => m.k));
+  return i.messageInfo;
+}
+
+/**
+ * The message `MessageId` of a message-based interrupt; null, reported, when the
+ * interrupt's table has no such entry. A line-based interrupt ignores MessageId (its
+ * pages: "NDIS ignores this parameter", "not used"): undefined.
+ */
+function messageOf(i: NdisInterrupt, MessageId: number, ddi: string): NdisMessage | null | undefined {
+  const ms = i.messages;
+  if (ms === null) return undefined;
+  const m = Number.isInteger(MessageId) ? ms[MessageId] : undefined;
+  if (m !== undefined) return m;
+  i.ndis.verifier.report(
+    'NdisSim_MessageIdOutOfRange',
+    ddi,
+    i.block.name,
+    `${ddi}(MessageId ${MessageId}): the interrupt's MessageInfoTable has ${ms.length} message(s), MessageId 0 to ${ms.length - 1}`,
+  );
+  return null;
 }
 
 function interruptOf(x: unknown, ddi: string): NdisInterrupt {
@@ -473,7 +569,9 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
     );
   }
   if (n.trace.on) n.traceDdi(ddi, i.block, {});
-  i.line.disconnect(i.k);
+  // Message-based: every message is disconnected (the device goes back to its line).
+  if (i.msi !== null) i.msi.disconnect();
+  else i.line.disconnect(i.k);
   n.flushInterruptDpcs(i);
   i.deregistered = true;
 }
@@ -494,11 +592,15 @@ function liveInterrupt(h: NDIS_HANDLE, ddi: string, bound: DdiIrql): NdisInterru
 
 /**
  * BOOLEAN NdisMSynchronizeWithInterruptEx(NdisInterruptHandle, MessageId, SynchronizeFunction,
- * SynchronizeContext). Runs the function at the interrupt's DIRQL.
+ * SynchronizeContext). Runs the function at the interrupt's DIRQL. Line-based, MessageId
+ * is ignored; message-based, it names the message (MiniportSynchronizeMessageInterrupt),
+ * and one past the table is reported and runs nothing (FALSE). Every ISR and
+ * synchronized routine of the model runs whole, one at a time, so it is serialized with
+ * every message whatever MsiSyncWithAllMessages says.
  */
 export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   NdisInterruptHandle: NDIS_HANDLE,
-  _MessageId: number,
+  MessageId: number,
   SynchronizeFunction: MINIPORT_SYNCHRONIZE_INTERRUPT<T>,
   SynchronizeContext: T,
 ): boolean {
@@ -506,7 +608,19 @@ export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   const i = liveInterrupt(NdisInterruptHandle, ddi, irql.NdisMSynchronizeWithInterruptEx);
   if (i === null) return false;
   const n: Ndis = i.ndis;
-  const f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql);
+  let f: ReturnType<Ndis['enter']>;
+  if (i.messages === null) {
+    f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql);
+  } else {
+    if (messageOf(i, MessageId, ddi) === null) return false;
+    f = n.enter(
+      i.block,
+      i.block.driver.name,
+      'MiniportSynchronizeMessageInterrupt',
+      Irql.Dirql,
+      n.trace.on ? { MessageId } : undefined,
+    );
+  }
   let r: boolean;
   try {
     r = SynchronizeFunction(SynchronizeContext);
@@ -528,11 +642,13 @@ export interface GROUP_AFFINITY {
  * MiniportDpcContext). Any IRQL (NDIS 6.20). Queues the interrupt's DPC on each CPU of
  * TargetProcessors, where MiniportInterruptDPC gets MiniportDpcContext; returns the CPUs
  * it queued on. A CPU whose DPC is still queued is left out (and keeps its context).
- * MessageId is for MSI, which the model does not have: line-based callers pass 0.
+ * Line-based, MessageId is not used (callers pass 0); message-based, the DPCs are those
+ * of message MessageId (MiniportMessageInterruptDPC), and one past the table is
+ * reported and queues nothing.
  */
 export function NdisMQueueDpcEx(
   NdisInterruptHandle: NDIS_HANDLE,
-  _MessageId: number,
+  MessageId: number,
   TargetProcessors: GROUP_AFFINITY,
   MiniportDpcContext: unknown,
 ): number {
@@ -541,9 +657,11 @@ export function NdisMQueueDpcEx(
   if (i === null) return 0;
   const n: Ndis = i.ndis;
   const k = n.kernel;
+  const m = messageOf(i, MessageId, ddi);
+  if (m === null) return 0;
   let queued = 0;
   if (TargetProcessors.Group === 0) {
-    const dpcs = n.interruptDpcs(i);
+    const dpcs = m === undefined ? n.interruptDpcs(i) : n.messageDpcs(m);
     // A KAFFINITY of up to 53 CPUs fits a number exactly; the model allows 64 but
     // bitwise operators would cut it to 32, hence the division.
     for (let cpu = 0; cpu < Math.min(k.cpuCount, 53); cpu++) {
