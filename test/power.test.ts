@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
@@ -267,4 +268,33 @@ test('R5.8 NdisMRemoveMiniport while the adapter sleeps in D3: Code 43 with Ndis
   assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
   assert.equal(w.device('nic0').problem, 43);
   assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3]);
+});
+
+test('R1.8 with MSI-X: after a power-down halt the re-initialized adapter connects its messages again, and the NIC interrupts by message after resume', () => {
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [
+      { name: 'nic0', driver: 'healthy-nic', msi: { messages: 4, msix: true }, wire: { rxPerSecond: 1000 } },
+    ],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+    options: { trace: true },
+  });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  const [, , resumed] = inOrder(ev, [
+    ['halt for sleep', call('MiniportHaltEx')],
+    ['re-initialized', call('MiniportInitializeEx')],
+    ['restarted', call('MiniportRestart')],
+  ]);
+  const isrAfter = ev
+    .slice(resumed)
+    .filter((e) => e.kind === 'call' && e.what === 'MiniportMessageInterrupt');
+  const lineAfter = ev.slice(resumed).filter((e) => e.kind === 'call' && e.what === 'MiniportInterrupt');
+  assert.ok(isrAfter.length > 100, `${isrAfter.length} message ISRs after resume`);
+  assert.equal(lineAfter.length, 0);
+  // Asleep, the NIC is dark: no ISR between the halt and the new initialization.
+  const h = ev.findIndex(call('MiniportHaltEx'));
+  const i = ev.findIndex(call('MiniportInitializeEx'), h);
+  assert.equal(ev.slice(h, i).filter((e) => e.kind === 'call' && e.what.endsWith('Interrupt')).length, 0);
 });
