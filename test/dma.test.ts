@@ -31,7 +31,13 @@ import {
   NdisWriteErrorLogEntry,
 } from '../src/index.ts';
 import { BugCheckCode } from '../src/verifier/bugcheck.ts';
-import { type Hooks, removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import {
+  type Hooks,
+  removedScripted,
+  scriptedDriver,
+  stoppedThenRemoved,
+  type TestAdapter,
+} from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 const busMaster: Hooks['registrationAttributes'] = {
@@ -119,15 +125,7 @@ test('NdisMRegisterScatterGatherDma: ScatterGatherListSize is filled in on succe
 test('NdisMAllocateSharedMemory: addresses are deterministic, and the memory one initialization freed is handed out again at the next', () => {
   const seen = { blocks: [] as Block[][], sgSize: [] as number[] };
   const drv = scriptedDriver('dma-again', dmaHooks(0, [4096, 4096], seen));
-  const r = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: drv.name }],
-    options: { verifier: 'collect' },
-    actions: [
-      { atNs: 300 * ns.ms, action: { kind: 'stop', device: 'nic0' } },
-      { atNs: 600 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
-    ],
-  }).run(1 * ns.s);
+  const r = stoppedThenRemoved(drv);
   assert.deepEqual(rules(r), []);
   assert.equal(seen.blocks.length, 2);
   assert.deepEqual(

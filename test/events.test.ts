@@ -98,12 +98,13 @@ test('R8.12 NdisSetEvent, NdisResetEvent: a notification event stays set for eve
   assert.deepEqual(seen, [true, true, false, false]);
 });
 
-test('R8.12 NdisWaitEvent: a waiter the event was set for is released even if the event is reset before it runs again', () => {
-  // The halt waits on the event; a work item of the adapter sleeps nested above that
-  // wait, and while it sleeps a timer sets the event and resets it 1 ms later. On
-  // Windows the halt's wait was satisfied at the set.
+/**
+ * The halt waits `msToWait` on an event while a work item of the adapter sleeps 10 ms
+ * nested above that wait; timers set the event at `setAtMs` and reset it at `resetAtMs`.
+ */
+function haltWaitsUnderASleep(name: string, msToWait: number, setAtMs: number, resetAtMs?: number) {
   let halt: Seen | null = null;
-  const { r } = removedScripted('ev-pulse', {
+  const { r } = removedScripted(name, {
     halt: (a) => {
       const e = new NDIS_EVENT();
       NdisInitializeEvent(e);
@@ -116,43 +117,32 @@ test('R8.12 NdisWaitEvent: a waiter the event was set for is released even if th
         },
         null,
       );
-      after(a, 2, () => NdisSetEvent(e));
-      after(a, 3, () => NdisResetEvent(e));
-      halt = timedWait(e, 0);
+      after(a, setAtMs, () => NdisSetEvent(e));
+      if (resetAtMs !== undefined) after(a, resetAtMs, () => NdisResetEvent(e));
+      halt = timedWait(e, msToWait);
     },
   });
   assert.equal(r.verdict, 'ok', r.message ?? '');
-  assert.equal(halt!.result, true);
+  return { r, halt: halt! as Seen };
+}
+
+test('R8.12 NdisWaitEvent: a waiter the event was set for is released even if the event is reset before it runs again', () => {
+  // The event is set at 2 ms and reset at 3 ms, while the nested sleep holds the halt.
+  // On Windows the halt's wait was satisfied at the set.
+  const { r, halt } = haltWaitsUnderASleep('ev-pulse', 0, 2, 3);
+  assert.equal(halt.result, true);
   // It resumes when the nested 10 ms sleep ends (the work item began 70 µs after the
   // queueing), 8.07 ms after its event was set: the model's lateness, noted as such.
-  assert.equal(halt!.tookNs, 10.07 * ns.ms);
+  assert.equal(halt.tookNs, 10.07 * ns.ms);
   assert.match(r.modelNotes.join('\n'), /^1 NdisWaitEvent call returned up to 0\.00807\d* s late/m);
 });
 
 test('R8.12 NdisWaitEvent: a waiter whose time ran out before the event was set returns FALSE, even when the model resumes it later', () => {
-  // As above, but the halt waits 3 ms and the timer sets the event at 5 ms, while the
-  // nested sleep still holds the halt: on Windows the halt's wait had timed out at 3 ms.
-  let halt: Seen | null = null;
-  const { r } = removedScripted('ev-late-set', {
-    halt: (a) => {
-      const e = new NDIS_EVENT();
-      NdisInitializeEvent(e);
-      const wi = NdisAllocateIoWorkItem(a.handle)!;
-      NdisQueueIoWorkItem(
-        wi,
-        () => {
-          NdisMSleep(10_000);
-          NdisFreeIoWorkItem(wi);
-        },
-        null,
-      );
-      after(a, 5, () => NdisSetEvent(e));
-      halt = timedWait(e, 3);
-    },
-  });
-  assert.equal(r.verdict, 'ok', r.message ?? '');
-  assert.equal(halt!.result, false);
-  assert.equal(halt!.tookNs, 10.07 * ns.ms);
+  // The halt waits 3 ms and the timer sets the event at 5 ms, while the nested sleep
+  // still holds the halt: on Windows the halt's wait had timed out at 3 ms.
+  const { halt } = haltWaitsUnderASleep('ev-late-set', 3, 5);
+  assert.equal(halt.result, false);
+  assert.equal(halt.tookNs, 10.07 * ns.ms);
 });
 
 test('R8.12, R8.2 NdisWaitEvent at DISPATCH (a timer callback) breaks Irql_Miscellaneous_Function with NDIS 0x7C/0x14; NdisSetEvent at DIRQL breaks Irql_Synch_Function, at DISPATCH it does not', () => {

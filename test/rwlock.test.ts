@@ -22,8 +22,13 @@ import {
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
 import { currentNdis } from '../src/ndis/api/common.ts';
-import { type Hooks, removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
-import { ns, testWorld } from './helpers/world.ts';
+import {
+  type Hooks,
+  removedScripted,
+  scriptedDriver,
+  stoppedThenRemoved,
+  type TestAdapter,
+} from './helpers/scripted.ts';
 
 const irqlNow = () => currentNdis('test').kernel.ctx.irql;
 
@@ -163,15 +168,7 @@ test('RW locks, R2.10, R5.20: a lock leaked by one initialization is reported at
       late = NdisAllocateRWLock(dead);
     },
   });
-  const r = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: drv.name }],
-    options: { verifier: 'collect' },
-    actions: [
-      { atNs: 300 * ns.ms, action: { kind: 'stop', device: 'nic0' } },
-      { atNs: 600 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
-    ],
-  }).run(1 * ns.s);
+  const r = stoppedThenRemoved(drv);
   assert.deepEqual(
     r.violations.map((v) => [v.rule, v.ddi]),
     [

@@ -308,27 +308,12 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
       return true;
     }
     case 'restart':
-      // R7.10: the miniport restarts first.
-      if (b.state === 'Running') {
-        op.step = 'restart-protocols';
-        return true;
-      }
-      if (b.state === 'Restarting') return false;
-      if (b.state !== 'Paused') return false;
-      if (op.restartCalled) {
-        // The restart failed (finishRestart marked the device failed, R1.9): bring-up ends.
-        b.op = null;
-        return false;
-      }
-      op.restartCalled = true;
-      callRestart(n, b);
-      return true;
-    case 'restart-protocols':
-      if (b.state !== 'Running') return false;
-      for (const bd of b.bindings) if (bd.state === 'Paused' && bd.pending === null) restartBinding(n, bd);
-      if (b.bindings.some((x) => x.state === 'Restarting')) return false;
-      op.step = 'done';
-      return true;
+    case 'restart-protocols': {
+      const r = restartStackStep(n, b, op);
+      if (r === 'advance') op.step = op.step === 'restart' ? 'restart-protocols' : 'done';
+      else if (r === 'failed') b.op = null;
+      return r === 'advance' || r === 'again';
+    }
     case 'done':
       b.op = null;
       if (n.trace.on) n.traceNdis(b, 'stack running', {});
@@ -725,16 +710,11 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       notifyProtocolsOfRemoval(n, b);
       op.step = 'pause-protocols';
       return true;
-    case 'pause-protocols': {
+    case 'pause-protocols':
       // R7.9: protocols pause first.
-      for (const bd of b.bindings) if (bd.state === 'Running' && bd.pending === null) pauseBinding(n, bd);
-      const busy = b.bindings.some(
-        (x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening',
-      );
-      if (busy) return false;
+      if (!pauseProtocols(n, b)) return false;
       op.step = 'pause-miniport';
       return true;
-    }
     case 'pause-miniport':
       // R1.4: a pending pause or restart completes before NDIS pauses.
       if (pauseDeferredIn.has(b.state)) return false;
@@ -803,6 +783,39 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
 /** R5.5: protocols hear NetEventQueryRemoveDevice; the answer cannot stop a surprise removal. */
 function notifyProtocolsOfRemoval(n: Ndis, b: MiniportBlock): void {
   for (const bd of b.bindings.slice()) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
+}
+
+/**
+ * One step of bringing a stack up (after a start, R7.10, or a resume): in `restart` the
+ * miniport restarts, and in `restart-protocols` then its bindings. 'advance': the step
+ * is done; 'again': it moved and has more to do; 'wait': it waits for a completion;
+ * 'failed': MiniportRestart failed, and finishRestart marked the device failed (R1.9).
+ */
+export function restartStackStep(
+  n: Ndis,
+  b: MiniportBlock,
+  op: { step: string; restartCalled: boolean },
+): 'advance' | 'again' | 'wait' | 'failed' {
+  if (op.step === 'restart') {
+    if (b.state === 'Running') return 'advance';
+    if (b.state !== 'Paused') return 'wait';
+    if (op.restartCalled) return 'failed';
+    op.restartCalled = true;
+    callRestart(n, b);
+    return 'again';
+  }
+  if (b.state !== 'Running') return 'wait';
+  for (const bd of b.bindings) if (bd.state === 'Paused' && bd.pending === null) restartBinding(n, bd);
+  return b.bindings.some((x) => x.state === 'Restarting') ? 'wait' : 'advance';
+}
+
+/**
+ * Pauses the adapter's running bindings (R7.9: protocols pause before the miniport);
+ * true once none is still pausing, restarting or opening.
+ */
+export function pauseProtocols(n: Ndis, b: MiniportBlock): boolean {
+  for (const bd of b.bindings) if (bd.state === 'Running' && bd.pending === null) pauseBinding(n, bd);
+  return !b.bindings.some((x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening');
 }
 
 /** After a stop the same FDO may be started again (R1.8): a fresh adapter context. */
@@ -1110,14 +1123,14 @@ export function completeBind(n: Ndis, bd: Binding, status: number): void {
   n.kick(bd.block);
 }
 
-export function restartBinding(n: Ndis, bd: Binding): void {
+function restartBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Restarting');
   bd.pending = 'NetEventRestart';
   const s = callProtocol(n, bd, 'NetEventRestart');
   if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
 }
 
-export function pauseBinding(n: Ndis, bd: Binding): void {
+function pauseBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Pausing');
   bd.pending = 'NetEventPause';
   const s = callProtocol(n, bd, 'NetEventPause');

@@ -33,14 +33,13 @@ import {
 import {
   callPause,
   callProtocol,
-  callRestart,
   halt,
   initializeAdapter,
   isBound,
   markDeviceFailed,
-  pauseBinding,
+  pauseProtocols,
   resetForRestart,
-  restartBinding,
+  restartStackStep,
 } from './lifecycle.ts';
 import type { Ndis } from './ndis.ts';
 import { oidName, oidRequestData, replayAddressing, ruleParams, submit } from './oid.ts';
@@ -200,15 +199,10 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       notifyProtocols(n, b, 'NetEventSetPower', NdisDeviceStateD3);
       op.step = p.paused ? 'pause-protocols' : 'power-down';
       return true;
-    case 'pause-protocols': {
-      for (const bd of b.bindings) if (bd.state === 'Running' && bd.pending === null) pauseBinding(n, bd);
-      const busy = b.bindings.some(
-        (x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening',
-      );
-      if (busy) return false;
+    case 'pause-protocols':
+      if (!pauseProtocols(n, b)) return false;
       op.step = 'pause-miniport';
       return true;
-    }
     case 'pause-miniport':
       // R1.4: a pending pause or restart completes first.
       if (pauseDeferredIn.has(b.state)) return false;
@@ -341,25 +335,12 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
       op.step = 'restart';
       return true;
     case 'restart':
-      if (b.state === 'Running') {
-        op.step = 'restart-protocols';
-        return true;
-      }
-      if (b.state !== 'Paused') return false;
-      if (op.restartCalled) {
-        // The restart failed: finishRestart marked the device failed (R1.9).
-        b.op = null;
-        return false;
-      }
-      op.restartCalled = true;
-      callRestart(n, b);
-      return true;
-    case 'restart-protocols':
-      if (b.state !== 'Running') return false;
-      for (const bd of b.bindings) if (bd.state === 'Paused' && bd.pending === null) restartBinding(n, bd);
-      if (b.bindings.some((x) => x.state === 'Restarting')) return false;
-      op.step = 'set-power-protocols';
-      return true;
+    case 'restart-protocols': {
+      const r = restartStackStep(n, b, op);
+      if (r === 'advance') op.step = op.step === 'restart' ? 'restart-protocols' : 'set-power-protocols';
+      else if (r === 'failed') b.op = null;
+      return r === 'advance' || r === 'again';
+    }
     case 'set-power-protocols':
       // The protocol page: NDIS restarts the stack before it tells them of D0.
       notifyProtocols(n, b, 'NetEventSetPower', NdisDeviceStateD0);

@@ -1,6 +1,7 @@
 // Tests use the gallery's scriptable miniport (src/drivers/buggy/base.ts).
 
 import { type Hooks, scriptedDriver } from '../../src/drivers/buggy/base.ts';
+import type { DriverModule } from '../../src/index.ts';
 import { ns, testWorld } from './world.ts';
 
 export {
@@ -26,4 +27,20 @@ export function removedScripted(name: string, hooks: Hooks, removeAtNs = 1 * ns.
     options: { verifier: 'collect' },
   });
   return { w, r: w.run(untilNs), drv };
+}
+
+/**
+ * A world of `drv` with one device, nic0, stopped for a rebalance at 300 ms (halted and
+ * initialized again, R1.8) and removed at 600 ms, run to 1 s in collect mode.
+ */
+export function stoppedThenRemoved(drv: DriverModule) {
+  return testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { verifier: 'collect' },
+    actions: [
+      { atNs: 300 * ns.ms, action: { kind: 'stop', device: 'nic0' } },
+      { atNs: 600 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
+    ],
+  }).run(1 * ns.s);
 }
