@@ -298,3 +298,40 @@ test('R1.8 with MSI-X: after a power-down halt the re-initialized adapter connec
   const i = ev.findIndex(call('MiniportInitializeEx'), h);
   assert.equal(ev.slice(h, i).filter((e) => e.kind === 'call' && e.what.endsWith('Interrupt')).length, 0);
 });
+
+test('R1.8 a PnP stop while asleep: the start after it brings the device to D0, and the resume leaves the started adapter alone', () => {
+  const { w, drv, r } = sleepWorld('pwr-stop-asleep', {}, [
+    { atNs: 1.5 * ns.s, action: { kind: 'stop', device: 'nic0' } },
+  ]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const b = w.adapter('nic0')!;
+  assert.equal(b.state, 'Running');
+  assert.equal(b.power?.device, NdisDeviceStateD0);
+  // The first initialization, and the one of the start; none on resume.
+  assert.equal(drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 2);
+  assert.equal(w.nic('nic0').vanished, false);
+  inOrder(w.trace.events, [
+    ['asleep', ndis(/^asleep/)],
+    ['started in D0', ndis('in D0 again: started while asleep')],
+    ['wake', is('action', 'wake')],
+  ]);
+  assert.ok(!w.trace.events.some(ndis(/^resumed/)));
+});
+
+test('R1.8 a PnP stop while a NO_HALT_ON_SUSPEND adapter sleeps in D3: started again in D0, no OID_PNP_SET_POWER(D0) on resume', () => {
+  const { w, drv, r } = sleepWorld('pwr-stop-oid', pmHooks(), [
+    { atNs: 1.5 * ns.s, action: { kind: 'stop', device: 'nic0' } },
+  ]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+  assert.equal(w.adapter('nic0')!.power?.device, NdisDeviceStateD0);
+  assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3]);
+  assert.equal(drv.adapters[1]!.state.powerStates, undefined);
+});
+
+test('R1.6 a shutdown while a resume is under way leaves nothing pending', () => {
+  // The wake is at 3 s; the shutdown comes in the same instant, after it.
+  const { r } = sleepWorld('pwr-shutdown', {}, [{ atNs: 3 * ns.s, action: { kind: 'shutdown' } }]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(r.pending, []);
+});

@@ -71,7 +71,7 @@ import {
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
-import { stepPower } from './power.ts';
+import { powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { statesDeferring } from './states.ts';
 import type {
@@ -163,6 +163,9 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
   }
   // R5.15: a start does not clear the device-failed flag of this FDO.
   b.pnpState = 'Started';
+  // A device stopped while asleep (in D3) is in D0 again once started: the start
+  // re-initializes it, so the resume has nothing left to do (power.ts).
+  if (b.power !== null) powerUpForStart(n, b);
   b.op = { kind: 'bring-up', step: 'init', irp, restartCalled: false };
   n.kick(b);
 }
@@ -1019,6 +1022,8 @@ function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number, info: nu
  */
 export function shutdownAll(n: Ndis): void {
   for (const b of n.adapters) {
+    // A sleep or resume under way ends with the machine: nothing is left waiting.
+    if (b.op !== null && (b.op.kind === 'sleep' || b.op.kind === 'wake')) b.op = null;
     if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running' && b.state !== 'Pausing')
       continue;
     // A halt under way excludes the shutdown call (nc-ndis-miniport_halt): the adapter

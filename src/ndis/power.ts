@@ -263,6 +263,20 @@ function powerFailed(n: Ndis, b: MiniportBlock, why: string): void {
 
 // ------------------------------------------------------------------ wake
 
+/**
+ * IRP_MN_START_DEVICE for an adapter the sleep left in D3 (a stop while asleep): the
+ * bus driver powers the device up for the start and MiniportInitializeEx runs on it,
+ * so the device is in D0 and the coming resume leaves it alone.
+ */
+export function powerUpForStart(n: Ndis, b: MiniportBlock): void {
+  const p = b.power!;
+  if (p.device === NdisDeviceStateD0) return;
+  p.device = NdisDeviceStateD0;
+  p.wakeRequested = false;
+  b.dev.hardware?.setPower(true);
+  if (n.trace.on) n.traceNdis(b, 'in D0 again: started while asleep', {});
+}
+
 /** The system is back in S0: every sleeping adapter comes back to D0. */
 export function wakeSystem(n: Ndis): void {
   for (const b of n.adapters) {
@@ -283,7 +297,14 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
   // The bus driver powers the device up before the function driver hears of it.
   b.dev.hardware?.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {
-    if (n.trace.on) n.traceNdis(b, 'not resumed: the device is being removed', {});
+    if (n.trace.on)
+      n.traceNdis(
+        b,
+        b.op !== null && b.op.kind === 'bring-up'
+          ? 'not resumed: it is being started again'
+          : 'not resumed: the device is being removed',
+        {},
+      );
     return;
   }
   tracePowerIrp(n, b, { phase: 'sent', SystemState: 'S0', DeviceState: 'D0' });
