@@ -185,6 +185,8 @@ export class World implements EventTarget {
   private result: RunResult | null = null;
   /** The machine was shut down (a normal end of the run). */
   shutDown = false;
+  /** A system sleep is on: from its action until its wake (sleeps do not nest). */
+  private asleep = false;
 
   constructor(options: Partial<WorldOptions> = {}) {
     // Field by field rather than spread: a world per run is the explorer's hot loop, and
@@ -357,6 +359,7 @@ export class World implements EventTarget {
       if (op === WorldOp.Wake) {
         // The sleep's end: the system is back in S0 (power.ts).
         if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {});
+        this.asleep = false;
         wakeSystem(this.ndis);
         return;
       }
@@ -366,6 +369,21 @@ export class World implements EventTarget {
             state: a.state,
             for: fmtTime(a.durationNs),
           });
+        if (this.asleep) {
+          // A sleeping system takes no second sleep, and its wake must not end the first.
+          if (this.trace.on)
+            this.trace.add(
+              k.now,
+              0,
+              Irql.Passive,
+              'power',
+              'action',
+              'sleep ignored: the system is asleep',
+              {},
+            );
+          return;
+        }
+        this.asleep = true;
         sleepSystem(this.ndis, a.state);
         this.machine.at(k.now + a.durationNs, this, WorldOp.Wake, a);
         return;

@@ -329,6 +329,18 @@ test('R1.8 a PnP stop while a NO_HALT_ON_SUSPEND adapter sleeps in D3: started a
   assert.equal(drv.adapters[1]!.state.powerStates, undefined);
 });
 
+test('sleep: a sleep action while the system sleeps is ignored, and its wake does not end the first sleep early', () => {
+  const { w, r } = sleepWorld('pwr-twice', {}, [
+    { atNs: 1.5 * ns.s, action: { kind: 'sleep', state: 'S4', durationNs: 100 * ns.ms } },
+  ]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const resumed = w.trace.events.filter(ndis(/^resumed/));
+  assert.equal(resumed.length, 1);
+  // The first sleep lasts its 2 s: from 1 s to 3 s.
+  assert.ok(resumed[0]!.t >= 3 * ns.s, `resumed at ${resumed[0]!.t}`);
+  assert.ok(w.trace.events.some(is('action', 'sleep ignored: the system is asleep')));
+});
+
 test('R1.6 a shutdown while a resume is under way leaves nothing pending', () => {
   // The wake is at 3 s; the shutdown comes in the same instant, after it.
   const { r } = sleepWorld('pwr-shutdown', {}, [{ atNs: 3 * ns.s, action: { kind: 'shutdown' } }]);
