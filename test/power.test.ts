@@ -347,3 +347,20 @@ test('R1.6 a shutdown while a resume is under way leaves nothing pending', () =>
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.deepEqual(r.pending, []);
 });
+
+test('SimNic hangEvery: a NIC powered down across a tick goes on hanging after the resume', () => {
+  // Every tick hangs the NIC (chance 1); the power-up clears the hang; the next tick hangs it again.
+  const { w } = sleepWorld('pwr-hangevery', {}, [], {
+    hangEvery: { periodNs: 50 * ns.ms, chance: { num: 1, den: 1 } },
+  });
+  const ev = w.trace.events;
+  const up = ev.findIndex((e) => e.kind === 'hw' && e.what === 'powered up (D0)');
+  assert.ok(up > 0);
+  assert.ok(ev.slice(up).some((e) => e.kind === 'hw' && e.what === 'hung: heartbeat stopped'));
+});
+
+test('SimNic link: a link that comes back while the NIC is in D3 is up after the resume', () => {
+  const { w, r } = sleepWorld('pwr-link', {}, [], { linkDownAtNs: 500 * ns.ms, linkDownForNs: 1 * ns.s });
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.equal(w.nic('nic0').linkUp, true);
+});

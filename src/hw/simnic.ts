@@ -474,11 +474,14 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
       case Op.HangTick: {
         const e = this.faults.hangEvery;
         assert(e !== null, 'SimNic: hang tick without a plan');
+        // A NIC gone for good stops ticking; one powered down (D3) skips the draw and
+        // ticks on, so the plan goes on after the resume.
+        if (this.unplugged) return;
         if (!this.vanished) {
           const drawn = this.kernel.machine.choose(ChoiceSite.Fault, e.chance.den);
           if (drawn < e.chance.num) this.hang('fault plan: random hang');
-          this.kernel.machine.after(e.periodNs, this, Op.HangTick, null);
         }
+        this.kernel.machine.after(e.periodNs, this, Op.HangTick, null);
         return;
       }
       case Op.ResetDone:
@@ -505,20 +508,26 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.unplug();
         return;
       case Op.LinkDown:
-        if (this.vanished || !this.linkUp) return;
+        if ((this.vanished && !this.asleep()) || !this.linkUp) return;
         this.linkUp = false;
         if (this.trace.on) this.note('link down');
-        this.raise(Icr.LINK_CHANGE);
+        // Powered down, the NIC interrupts for nothing; it finds the link as it is at power-up.
+        if (!this.poweredOff) this.raise(Icr.LINK_CHANGE);
         if (this.faults.linkDownForNs !== null)
           this.kernel.machine.after(this.faults.linkDownForNs, this, Op.LinkUp, null);
         return;
       case Op.LinkUp:
-        if (this.vanished || this.linkUp) return;
+        if ((this.vanished && !this.asleep()) || this.linkUp) return;
         this.linkUp = true;
         if (this.trace.on) this.note('link up');
-        this.raise(Icr.LINK_CHANGE);
+        if (!this.poweredOff) this.raise(Icr.LINK_CHANGE);
         return;
     }
+  }
+
+  /** Powered down (D3) but still there: the wire's events still reach it. */
+  private asleep(): boolean {
+    return this.poweredOff && !this.unplugged;
   }
 
   /** The device is gone: registers read all ones, nothing more happens. */
