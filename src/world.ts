@@ -390,6 +390,20 @@ export class World implements EventTarget {
       }
       if (a.kind === 'shutdown') {
         if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, {});
+        if (this.asleep) {
+          // A system in S3 or S4 runs nothing that could shut it down.
+          if (this.trace.on)
+            this.trace.add(
+              k.now,
+              0,
+              Irql.Passive,
+              'power',
+              'action',
+              'shutdown ignored: the system is asleep',
+              {},
+            );
+          return;
+        }
         shutdownAll(this.ndis);
         // R1.6: nothing follows a shutdown; the machine is off.
         this.machine.stopped = 'shutdown';

@@ -364,3 +364,13 @@ test('SimNic link: a link that comes back while the NIC is in D3 is up after the
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.equal(w.nic('nic0').linkUp, true);
 });
+
+test('sleep: a shutdown action while the system sleeps is ignored; the system wakes and runs on', () => {
+  const { w, drv, r } = sleepWorld('pwr-shutdown-asleep', {}, [
+    { atNs: 2 * ns.s, action: { kind: 'shutdown' } },
+  ]);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.ok(w.trace.events.some(is('action', 'shutdown ignored: the system is asleep')));
+  assert.ok(!drv.calls.some((c) => c.startsWith('MiniportShutdownEx')), drv.calls.join(', '));
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+});
