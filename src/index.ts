@@ -139,6 +139,7 @@ export {
   NdisFreeRWLock,
   NdisReleaseRWLock,
 } from './ndis/api/rwlock.ts';
+export { NdisMIdleNotificationComplete, NdisMIdleNotificationConfirm } from './ndis/api/ss.ts';
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';

@@ -28,6 +28,7 @@ import {
 } from './ndis/ndis.ts';
 import { issueOid, oidName } from './ndis/oid.ts';
 import { type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
+import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
@@ -100,6 +101,13 @@ export type WorldAction =
   | { kind: 'sleep'; state: SystemSleepState; durationNs: number }
   | { kind: 'start'; device: string }
   | { kind: 'surprise-remove'; device: string }
+  /** Every protocol bound to the device's adapter sends one frame (NdisSendNetBufferLists). */
+  | { kind: 'send'; device: string }
+  /**
+   * The device signals a wake-up to its bus (IRP_MN_WAIT_WAKE completes), as a selectively
+   * suspended adapter does on a matching packet or a link change (ss.ts).
+   */
+  | { kind: 'wake-signal'; device: string }
   /**
    * An orderly removal, a disable, or a stop. `vetoBelow`: NDIS accepts the query, but
    * the bus driver beneath it fails the IRP, so PnP cancels (R5.3).
@@ -432,6 +440,16 @@ export class World implements EventTarget {
           d.nic?.unplug();
           this.pnp.unplug(d.node);
           break;
+        case 'send': {
+          const b = this.adapter(a.device);
+          if (b !== undefined) for (const p of this.protocols) p.sendOnce(b);
+          break;
+        }
+        case 'wake-signal': {
+          const b = this.adapter(a.device);
+          if (b !== undefined) ssWakeSignal(this.ndis, b);
+          break;
+        }
         case 'remove':
           this.pnp.requestRemoval(d.node, false, a.vetoBelow === true);
           break;

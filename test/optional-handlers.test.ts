@@ -21,6 +21,7 @@ import {
   type NDIS_MINIPORT_PNP_CHARACTERISTICS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_CO_MINIPORT_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
@@ -341,18 +342,30 @@ test('NdisSim_OptionalHandlers NdisSetOptionalHandlers: a structure no miniport 
   }
 });
 
-test('NdisSetOptionalHandlers: NDIS_MINIPORT_SS_CHARACTERISTICS (selective suspend) is not modelled, and the run says which DDI and set', () => {
+test('NdisSetOptionalHandlers: NDIS_MINIPORT_CO_CHARACTERISTICS (connection-oriented) is not modelled, and the run says which DDI and set', () => {
+  const x = run('pnp-co', () => ({
+    Header: { Type: NDIS_OBJECT_TYPE_CO_MINIPORT_CHARACTERISTICS, Revision: 1 },
+  }));
+  assert.equal(x.r.verdict, 'not-modelled');
+  assert.match(
+    x.r.message ?? '',
+    /^NdisSetOptionalHandlers is not modelled.*NDIS_MINIPORT_CO_CHARACTERISTICS/,
+  );
+});
+
+test('NdisSim_OptionalHandlers NdisSetOptionalHandlers: NDIS_MINIPORT_SS_CHARACTERISTICS without both handlers is refused', () => {
   const x = run('pnp-ss', () => ({
     Header: {
       Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
       Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
     },
   }));
-  assert.equal(x.r.verdict, 'not-modelled');
-  assert.match(
-    x.r.message ?? '',
-    /^NdisSetOptionalHandlers is not modelled.*NDIS_MINIPORT_SS_CHARACTERISTICS/,
+  assert.deepEqual(x.statuses, [NDIS_STATUS_FAILURE]);
+  assert.deepEqual(
+    x.r.violations.map((v) => v.rule),
+    ['NdisSim_OptionalHandlers'],
   );
+  assert.match(x.r.violations[0]!.message, /IdleNotificationHandler is not a routine/);
 });
 
 test('Irql_Miscellaneous_Function NdisSetOptionalHandlers: called at DISPATCH_LEVEL in MiniportSetOptions', () => {

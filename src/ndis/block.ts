@@ -20,6 +20,7 @@ import type {
   NdisTimerObject,
 } from './objects.ts';
 import type { OidRecord } from './oid.ts';
+import type { AdapterSs } from './ss.ts';
 import { type AdapterEvent, type AdapterState, adapterStates, edgeFrom } from './states.ts';
 import type {
   NDIS_HANDLE,
@@ -196,6 +197,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   resetRequest: WorkItem | null = null;
   /** System sleep and resume (power.ts); null until the first sleep. */
   power: AdapterPower | null = null;
+  /** Selective suspend (ss.ts); null unless the driver registered and reported it. */
+  ss: AdapterSs | null = null;
   /** Link state last indicated (NDIS_STATUS_LINK_STATE) or from general attributes. */
   mediaConnectState = 0;
 

@@ -22,6 +22,7 @@ import {
 import { NblImpl, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
+import { ssHoldSend } from './ss.ts';
 
 /** Data-path counters of an adapter, for the summary and the conservation checks. */
 export interface DataStats {
@@ -92,6 +93,8 @@ export function protocolSend(
     protocolSendComplete(n, bd, chain, 0);
     return;
   }
+  // Selective suspend: activity, or held by NDIS while an idle notification is outstanding.
+  if (b.ss !== null && ssHoldSend(n, b, bd, chain, port, flags)) return;
   const now = n.now;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
@@ -186,6 +189,7 @@ export function miniportSendComplete(
   }
   b.sendsOutstanding -= done;
   b.data.completed += done;
+  if (b.ss !== null) b.ss.lastActivityNs = n.now;
   if (done > 0) b.lastSendCompletionNs = n.now;
   if (n.trace.on) n.traceNdis(b, 'sends completed', { count: done });
   const upFlags = n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
@@ -293,6 +297,7 @@ export function miniportIndicate(
 ): void {
   const ddi = 'NdisMIndicateReceiveNetBufferLists';
   checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+  if (b.ss !== null) b.ss.lastActivityNs = n.now;
   // R1.7, R6.15: receives are legal in Running, in Restarting once MiniportRestart was
   // called, and while Pausing (drained before the pause completes, R3.3; option
   // receivesWhilePausing). In Paused (option receivesWhilePaused) a violation by default.
@@ -465,6 +470,7 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   }
   b.receivesOutstanding -= k;
   b.data.returned += k;
+  if (b.ss !== null) b.ss.lastActivityNs = n.now;
   assert(!b.handleDead, 'returnToMiniport: NDIS would call a halted miniport', b.name);
   const irql = n.kernel.ctx.irql;
   const f = n.enter(

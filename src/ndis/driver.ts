@@ -7,6 +7,7 @@ import type {
   NDIS_HANDLE,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS,
+  NDIS_MINIPORT_SS_CHARACTERISTICS,
 } from './types.ts';
 
 /**
@@ -42,6 +43,8 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
    * null for a driver that registered none, and then every PnP step costs one check.
    */
   pnp: NDIS_MINIPORT_PNP_CHARACTERISTICS | null = null;
+  /** The selective suspend handlers NdisSetOptionalHandlers registered (a copy); null for most drivers. */
+  ss: NDIS_MINIPORT_SS_CHARACTERISTICS | null = null;
   /** MiniportSetOptions is running: the one place a miniport calls NdisSetOptionalHandlers. */
   inSetOptions = false;
   constructor(

@@ -73,6 +73,7 @@ import type { Ndis } from './ndis.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
 import { powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
+import { endSelectiveSuspend, ssSettled, startSelectiveSuspend } from './ss.ts';
 import { statesDeferring } from './states.ts';
 import type {
   CM_PARTIAL_RESOURCE_DESCRIPTOR,
@@ -519,6 +520,7 @@ export function initializeAdapter(n: Ndis, b: MiniportBlock): boolean {
   // Initialization is complete: NDIS tells the miniport the power source (the
   // MINIPORT_DEVICE_PNP_EVENT_NOTIFY page). The machine is on AC power.
   devicePnPEventNotify(n, b, NdisDevicePnPEventPowerProfileChanged, NdisPowerProfileAcOnLine);
+  if (b.driver.ss !== null || general.PowerManagementCapabilitiesEx != null) startSelectiveSuspend(n, b);
   return true;
 }
 
@@ -714,6 +716,9 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       op.step = 'pause-protocols';
       return true;
     case 'pause-protocols':
+      // Selective suspend ends first: the adapter is back in D0, held sends go down
+      // (docs/decisions.md), so the protocols' pause can drain them.
+      if (b.ss !== null && !ssSettled(n, b)) return false;
       // R7.9: protocols pause first.
       if (!pauseProtocols(n, b)) return false;
       op.step = 'pause-miniport';
@@ -944,6 +949,7 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
   b.move('MiniportHaltEx');
   // R2.8: the handle is dead from here on.
   b.handleDead = true;
+  if (b.ss !== null) endSelectiveSuspend(n, b);
   cancelHangTimer(n, b);
   checkHaltLeaks(n, b);
 }

@@ -36,6 +36,7 @@ import {
   OID_NAMES as oidNames,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { ssOidActivity, ssUnderWay } from './ss.ts';
 import type {
   NDIS_OID,
   NDIS_OID_QUERY_INFORMATION,
@@ -100,7 +101,13 @@ export function ruleParams(condition: string, b: MiniportBlock): BugCheckParam[]
 export type OidOrigin =
   | { kind: 'binding'; binding: Binding }
   /** NDIS's own request; `restore`: an addressing setting put back after a reset (R4.10). */
-  | { kind: 'ndis'; restore: boolean; done: (status: number) => void };
+  | {
+      kind: 'ndis';
+      restore: boolean;
+      done: (status: number) => void;
+      /** A power OID NDIS issues (system sleep, selective suspend): no I/O activity, never held. */
+      power?: boolean;
+    };
 
 export class OidRecord {
   state: 'queued' | 'in-miniport' | 'pending' | 'done' = 'queued';
@@ -208,6 +215,8 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
     if (origin.kind === 'ndis') origin.done(status);
     return status;
   }
+  // Selective suspend: a request NDIS does not answer itself is activity (ss.ts).
+  if (b.ss !== null && !(origin.kind === 'ndis' && origin.power === true)) ssOidActivity(n, b);
   const r = new OidRecord(b, request, origin);
   r.issuedNs = n.now;
   b.oidQueue.push(r);
@@ -273,6 +282,11 @@ function nextToDispatch(b: MiniportBlock): OidRecord | undefined {
   const state =
     b.state === 'Paused' || b.state === 'Restarting' || b.state === 'Running' || b.state === 'Pausing';
   if (!state) return undefined;
+  // Selective suspend: while an idle notification is outstanding only NDIS's power OIDs go down.
+  if (b.ss !== null && ssUnderWay(b)) {
+    for (const r of b.oidQueue) if (r.origin.kind === 'ndis' && r.origin.power === true) return r;
+    return undefined;
+  }
   if (!b.resetInProgress) return b.oidQueue[0];
   for (const r of b.oidQueue) if (r.origin.kind === 'ndis' && r.origin.restore) return r;
   return undefined;

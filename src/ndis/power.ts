@@ -44,6 +44,7 @@ import {
 import type { Ndis } from './ndis.ts';
 import { oidName, oidRequestData, replayAddressing, ruleParams, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
+import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
 import { statesDeferring } from './states.ts';
 import type { NDIS_OID_REQUEST } from './types.ts';
 
@@ -57,6 +58,11 @@ const pauseDeferredIn = statesDeferring('MiniportPause');
 
 /** True while NDIS has the adapter's device in a low-power state (R4.3, R4.11). */
 export function inLowPower(b: MiniportBlock): boolean {
+  return (b.power !== null && b.power.device !== NdisDeviceStateD0) || ssLowPower(b);
+}
+
+/** True while a system sleep has the device in a low-power state. */
+function asleep(b: MiniportBlock): boolean {
   return b.power !== null && b.power.device !== NdisDeviceStateD0;
 }
 
@@ -117,6 +123,7 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
   const s = submit(n, b, req, {
     kind: 'ndis',
     restore: false,
+    power: true,
     done: (status) => {
       if (n.trace.on)
         n.traceNdis(b, 'OID request completed', {
@@ -138,7 +145,7 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
 export function sleepSystem(n: Ndis, system: SystemSleepState): void {
   for (const b of n.adapters) {
     if (b.fdoDeleted || b.pnpState !== 'Started') continue;
-    if (b.state === 'Halted' || b.state === 'Shutdown' || inLowPower(b)) continue;
+    if (b.state === 'Halted' || b.state === 'Shutdown' || asleep(b)) continue;
     if (b.op !== null) {
       // The model does not queue the power IRP behind a PnP operation (docs/model.md).
       if (n.trace.on) n.traceNdis(b, `not put to sleep: ${b.op.kind} under way`, {});
@@ -171,6 +178,9 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
   const p = b.power!;
   switch (op.step) {
     case 'query-power':
+      // Selective suspend ends first: NDIS cancels the idle notification and brings the
+      // device to D0 (docs/decisions.md); monitoring resumes after the wake.
+      if (b.ss !== null && !ssSettled(n, b)) return false;
       // IRP_MN_QUERY_POWER first. For an adapter it halts, NDIS answers it itself.
       notifyProtocols(n, b, 'NetEventQueryPower', NdisDeviceStateD3);
       if (p.how === 'halt') {
@@ -371,6 +381,7 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
       b.op = null;
       tracePowerIrp(n, b, { phase: 'completed', status: 0 });
       if (n.trace.on) n.traceNdis(b, 'resumed (S0, D0)', {});
+      if (b.ss !== null) ssResumeMonitoring(n, b);
       return false;
   }
 }

@@ -20,6 +20,7 @@ import {
 import type { Ndis } from './ndis.ts';
 import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
 import { inLowPower } from './power.ts';
+import { ssUnderWay } from './ss.ts';
 import type { NDIS_STATUS_INDICATION } from './types.ts';
 
 /** R4.2: the period NDIS uses for a CheckForHangTimeInSeconds value. */
@@ -137,7 +138,8 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   // R4.11 (option resetsAfterSurpriseRemoval): nothing documented blocks a reset once
   // the surprise removal was notified, until halting begins.
   const removalBlocks = b.surpriseRemoved && !n.options.resetsAfterSurpriseRemoval;
-  // R4.11: none in low power (a system sleep, power.ts).
+  // R4.11: none in low power (a system sleep, power.ts; selective suspend, ss.ts, from
+  // the idle notification to the return to D0).
   if (
     b.resetInProgress ||
     b.halting ||
@@ -145,6 +147,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
     stateBlocks ||
     removalBlocks ||
     inLowPower(b) ||
+    ssUnderWay(b) ||
     !b.driver.chars.ResetHandlerEx
   ) {
     if (n.trace.on) n.traceNdis(b, 'reset not started (R4.11)', { cause });

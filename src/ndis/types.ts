@@ -244,6 +244,22 @@ export interface NDIS_MINIPORT_PNP_CHARACTERISTICS<D = unknown, A = unknown>
   Flags?: ULONG;
 }
 
+/** NDIS_STATUS MiniportIdleNotification(MiniportAdapterContext, ForceIdle). PASSIVE. NDIS 6.30. */
+export type MINIPORT_IDLE_NOTIFICATION<C = unknown> = (
+  MiniportAdapterContext: C,
+  ForceIdle: boolean,
+) => NDIS_STATUS;
+/** VOID MiniportCancelIdleNotification(MiniportAdapterContext). PASSIVE. NDIS 6.30. */
+export type MINIPORT_CANCEL_IDLE_NOTIFICATION<C = unknown> = (MiniportAdapterContext: C) => void;
+
+/** The selective suspend handlers (NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS), both required. */
+export interface NDIS_MINIPORT_SS_CHARACTERISTICS<C = unknown> extends NDIS_DRIVER_OPTIONAL_HANDLERS {
+  /** Reserved for NDIS. */
+  Flags?: ULONG;
+  IdleNotificationHandler: MINIPORT_IDLE_NOTIFICATION<C>;
+  CancelIdleNotificationHandler: MINIPORT_CANCEL_IDLE_NOTIFICATION<C>;
+}
+
 /** Set by MiniportAddDevice with NdisMSetMiniportAttributes; NDIS hands the context back. */
 export interface NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES<A = unknown> {
   Header: NDIS_OBJECT_HEADER;
@@ -364,8 +380,32 @@ export interface NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
   /** Bytes in C; the list's own length counts in the model. */
   SupportedOidListLength?: ULONG;
   AutoNegotiationFlags?: ULONG;
-  /** A pointer to NDIS_PM_CAPABILITIES in C; not modelled (no power management). */
-  PowerManagementCapabilitiesEx?: unknown;
+  /**
+   * A pointer to NDIS_PM_CAPABILITIES in C. NDIS reads its Flags for
+   * NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED (selective suspend); its presence alone makes the
+   * adapter power-management aware (R2.11).
+   */
+  PowerManagementCapabilitiesEx?: NDIS_PM_CAPABILITIES | null;
+}
+
+/**
+ * NDIS_PM_CAPABILITIES (NDIS 6.20 and later): the members the model reads. Selective
+ * suspend needs NDIS_PM_CAPABILITIES_REVISION_2 and NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED in
+ * Flags; the wake-up members are kept, not used.
+ */
+export interface NDIS_PM_CAPABILITIES {
+  Header: NDIS_OBJECT_HEADER;
+  Flags?: ULONG;
+  [member: string]: unknown;
+}
+
+/** NDIS_PM_PARAMETERS, the buffer of OID_PM_PARAMETERS (revision 2). */
+export interface NDIS_PM_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  EnabledWoLPacketPatterns: ULONG;
+  EnabledProtocolOffloads: ULONG;
+  WakeUpFlags: ULONG;
+  MediaSpecificWakeUpEvents: ULONG;
 }
 
 export type NDIS_MINIPORT_ADAPTER_ATTRIBUTES<C = unknown> =

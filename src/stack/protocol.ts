@@ -9,6 +9,7 @@ import { assert } from '../errors.ts';
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { allocateNbl, freeNbl } from '../ndis/api/datapath.ts';
 import type { Binding, NetEventCode, ProtocolEdge } from '../ndis/binding.ts';
+import type { MiniportBlock } from '../ndis/block.ts';
 import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OID_REQUEST_REVISION_1,
@@ -336,6 +337,12 @@ export class SimProtocol implements ProtocolEdge {
     readonly options: ProtocolOptions,
   ) {
     this.pool = new NblPool(null, name, 'protocol', 0, 0);
+  }
+
+  /** One frame on each of this protocol's bindings to `block` that is running (a scenario's `send`). */
+  sendOnce(block: MiniportBlock): void {
+    for (const bd of block.bindings)
+      if (bd.protocol === this && bd.protocolContext !== null) this.pb(bd).sendOne();
   }
 
   private pb(b: Binding): ProtoBinding {

@@ -895,6 +895,50 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_IdleNotificationConfirm',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisMIdleNotificationConfirm was called with no idle notification outstanding (none issued, or already completed with NdisMIdleNotificationComplete), a second time for the same notification, or with an IdlePowerState that is not a low-power state (D1, D2, D3); NDIS does nothing.',
+    ddis: ['NdisMIdleNotificationConfirm', 'MiniportIdleNotification'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x50) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismidlenotificationconfirm.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_IdleNotificationComplete',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisMIdleNotificationComplete was called with no idle notification outstanding: none was issued, or this one was completed already (a second completion); NDIS does nothing.',
+    ddis: ['NdisMIdleNotificationComplete', 'MiniportCancelIdleNotification'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x51) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismidlenotificationcomplete.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_IdleNotificationStatus',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'MiniportIdleNotification returned NDIS_STATUS_SUCCESS (it must return NDIS_STATUS_PENDING and complete later) or a status its page does not list; NDIS takes SUCCESS as PENDING and any other status as a veto.',
+    ddis: ['MiniportIdleNotification'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x52) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_idle_notification.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SelectiveSuspendCapability',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'The general attributes set NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED although the *SelectiveSuspend keyword is 0, the driver registered no selective suspend handlers, or NDIS_PM_CAPABILITIES is not revision 2; NDIS does not use selective suspend on the adapter.',
+    ddis: ['NdisMSetMiniportAttributes', 'NdisSetOptionalHandlers'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x53) },
+    source: 'windows-driver-docs-pr/network/reporting-ndis-selective-suspend-capabilities.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_MessageIdOutOfRange',
     origin: 'ndis-sim',
     spec: [],

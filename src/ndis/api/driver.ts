@@ -6,6 +6,7 @@ import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
+  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_GENERIC_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_CO_CALL_MANAGER_OPTIONAL_HANDLERS,
@@ -29,6 +30,7 @@ import type {
   NDIS_HANDLE,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS,
+  NDIS_MINIPORT_SS_CHARACTERISTICS,
   NDIS_STATUS,
 } from '../types.ts';
 import { currentNdis, driverHandle } from './common.ts';
@@ -200,10 +202,6 @@ const notModelledSets: ReadonlyMap<number, string> = new Map([
     'NDIS_MINIPORT_CO_CHARACTERISTICS (connection-oriented miniports)',
   ],
   [
-    NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
-    'NDIS_MINIPORT_SS_CHARACTERISTICS (selective suspend: the model has no idle detection or device power states)',
-  ],
-  [
     NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,
     'NDIS_NDK_PROVIDER_CHARACTERISTICS (Network Direct kernel providers)',
   ],
@@ -246,7 +244,8 @@ const pnpHandlerNames = [
  * calls it inside MiniportSetOptions with the NdisDriverHandle NDIS passed there, to set
  * or change optional entry points. The model takes NDIS_MINIPORT_PNP_CHARACTERISTICS
  * (MiniportAddDevice, MiniportStartDevice, MiniportRemoveDevice; a
- * MiniportFilterResourceRequirements is kept but never called); the other sets a
+ * MiniportFilterResourceRequirements is kept but never called) and, from NDIS 6.30,
+ * NDIS_MINIPORT_SS_CHARACTERISTICS (selective suspend, ss.ts); the other sets a
  * miniport may pass are not modelled. A call outside MiniportSetOptions, a structure
  * that is no miniport's, a wrong revision or a member that is not a routine is
  * NdisSim_OptionalHandlers, and the call returns NDIS_STATUS_FAILURE ("none of the
@@ -254,7 +253,10 @@ const pnpHandlerNames = [
  */
 export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
   NdisHandle: NDIS_HANDLE,
-  OptionalHandlers: NDIS_MINIPORT_PNP_CHARACTERISTICS<D, A> | NDIS_DRIVER_OPTIONAL_HANDLERS,
+  OptionalHandlers:
+    | NDIS_MINIPORT_PNP_CHARACTERISTICS<D, A>
+    | NDIS_MINIPORT_SS_CHARACTERISTICS<A>
+    | NDIS_DRIVER_OPTIONAL_HANDLERS,
 ): NDIS_STATUS {
   const ddi = 'NdisSetOptionalHandlers';
   const d = driverHandle(NdisHandle, ddi);
@@ -262,11 +264,14 @@ export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
   n.verifier.irql(irqlSetOptionalHandlers, ddi, null);
   const type: unknown = OptionalHandlers?.Header?.Type;
   const tr = n.trace.on ? n.traceDdi(ddi, null, { driver: d.name, Type: type }) : null;
-  const why = optionalHandlersRejected(d.inSetOptions, type, OptionalHandlers);
+  const why = optionalHandlersRejected(d.inSetOptions, d.ndisVersion, type, OptionalHandlers);
   let status: number = NDIS_STATUS_SUCCESS;
   if (why !== null) {
     n.verifier.report('NdisSim_OptionalHandlers', ddi, null, `${d.name}: ${why}`);
     status = NDIS_STATUS_FAILURE;
+  } else if (type === NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS) {
+    // Selective suspend (NDIS 6.30): NDIS uses it on an adapter that also reports it (ss.ts).
+    d.ss = { ...(OptionalHandlers as unknown as NDIS_MINIPORT_SS_CHARACTERISTICS) };
   } else {
     // A copy, as for the driver characteristics: the entry points are those of this call.
     d.pnp = { ...(OptionalHandlers as unknown as NDIS_MINIPORT_PNP_CHARACTERISTICS) };
@@ -282,12 +287,14 @@ export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
 /** Why NdisSetOptionalHandlers refuses the call, or null; a set the model leaves out throws. */
 function optionalHandlersRejected(
   inSetOptions: boolean,
+  ndisVersion: number,
   type: unknown,
   h: NDIS_DRIVER_OPTIONAL_HANDLERS,
 ): string | null {
   const ddi = 'NdisSetOptionalHandlers';
   if (!inSetOptions) return `${ddi} called outside MiniportSetOptions, the one place a miniport may call it`;
   if (typeof type !== 'number') return `${ddi}: OptionalHandlers has no NDIS_OBJECT_HEADER`;
+  if (type === NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS) return ssHandlersRejected(ndisVersion, h);
   if (type !== NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS) {
     const set = notModelledSets.get(type);
     if (set !== undefined) throw new NotModelledError(ddi, `${set} is not modelled`);
@@ -300,5 +307,23 @@ function optionalHandlersRejected(
     const f: unknown = p[name];
     if (f != null && typeof f !== 'function') return `${ddi}: ${name} is neither a routine nor NULL`;
   }
+  return null;
+}
+
+/**
+ * The selective suspend set: NDIS 6.30 and later, NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+ * and both handlers, which the MiniportIdleNotification and MiniportCancelIdleNotification
+ * pages call required.
+ */
+function ssHandlersRejected(ndisVersion: number, h: NDIS_DRIVER_OPTIONAL_HANDLERS): string | null {
+  const ddi = 'NdisSetOptionalHandlers';
+  if (ndisVersion < 630)
+    return `${ddi}: NDIS_MINIPORT_SS_CHARACTERISTICS from an NDIS ${Math.floor(ndisVersion / 100)}.${ndisVersion % 100} driver (selective suspend is NDIS 6.30 and later)`;
+  if (h.Header.Revision !== NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1)
+    return `${ddi}: NDIS_MINIPORT_SS_CHARACTERISTICS with Header.Revision ${h.Header.Revision}, not NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1`;
+  const s = h as NDIS_MINIPORT_SS_CHARACTERISTICS;
+  for (const name of ['IdleNotificationHandler', 'CancelIdleNotificationHandler'] as const)
+    if (typeof s[name] !== 'function')
+      return `${ddi}: NDIS_MINIPORT_SS_CHARACTERISTICS.${name} is not a routine (both handlers are required)`;
   return null;
 }

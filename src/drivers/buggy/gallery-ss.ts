@@ -1,0 +1,118 @@
+// Gallery, selective suspend (NDIS 6.30): each driver is the scriptable SimNic miniport
+// with NDIS_MINIPORT_SS_CHARACTERISTICS registered, NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED
+// reported, and one realistic mistake in how it answers NDIS's idle notification. See
+// index.ts.
+
+import {
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD2,
+  NdisMIdleNotificationComplete,
+  NdisMIdleNotificationConfirm,
+  NdisSetOptionalHandlers,
+} from '../../index.ts';
+import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
+import type { GalleryEntry } from './entry.ts';
+
+/** Selective suspend on, idle after one second. */
+const ssOn = { device: { registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } } };
+
+/** A power-management aware miniport reporting selective suspend, with `idle` and `cancel` as its handlers. */
+function ssHooks(
+  idle: (a: TestAdapter) => number,
+  cancel: (a: TestAdapter) => void = (a) => NdisMIdleNotificationComplete(a.handle),
+): Hooks {
+  return {
+    registrationAttributes: {
+      AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+    },
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+      },
+    },
+    oid: () => NDIS_STATUS_SUCCESS,
+    characteristics: (c) => {
+      c.SetOptionsHandler = (h) =>
+        NdisSetOptionalHandlers(h, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+          },
+          IdleNotificationHandler: (a: TestAdapter) => idle(a),
+          CancelIdleNotificationHandler: (a: TestAdapter) => cancel(a),
+        });
+    },
+  };
+}
+
+export const gallerySs: readonly GalleryEntry[] = [
+  {
+    rule: 'NdisSim_IdleNotificationConfirm',
+    mistake:
+      'MiniportIdleNotification confirms at once, then submits its bus idle request, whose callback (run synchronously by the bus, as the USB bus driver may) confirms the same notification again.',
+    driver: galleryDriver(
+      'bad-ss-confirm-twice',
+      ssHooks((a) => {
+        const busIdleCallback = (): void => NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        busIdleCallback();
+        return NDIS_STATUS_PENDING;
+      }),
+      'buggy: confirms one idle notification twice',
+    ),
+    scenario: ssOn,
+  },
+  {
+    rule: 'NdisSim_IdleNotificationComplete',
+    mistake:
+      'Both its wake-on-receive logic and its bus completion routine complete the idle notification, 100 ms apart, so NdisMIdleNotificationComplete runs twice.',
+    driver: galleryDriver(
+      'bad-ss-complete-twice',
+      ssHooks((a) => {
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        after(a, 500, (x) => NdisMIdleNotificationComplete(x.handle));
+        after(a, 600, (x) => NdisMIdleNotificationComplete(x.handle));
+        return NDIS_STATUS_PENDING;
+      }),
+      'buggy: completes one idle notification twice',
+    ),
+    scenario: ssOn,
+  },
+  {
+    rule: 'NdisSim_IdleNotificationStatus',
+    mistake:
+      'MiniportIdleNotification confirms the notification synchronously and, believing the job done, returns NDIS_STATUS_SUCCESS instead of NDIS_STATUS_PENDING.',
+    driver: galleryDriver(
+      'bad-ss-idle-success',
+      ssHooks((a) => {
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        return NDIS_STATUS_SUCCESS;
+      }),
+      'buggy: returns SUCCESS from MiniportIdleNotification',
+    ),
+    scenario: ssOn,
+  },
+  {
+    rule: 'NdisSim_SelectiveSuspendCapability',
+    mistake:
+      'MiniportInitializeEx reports NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED without reading the *SelectiveSuspend keyword, which the administrator set to 0 (Disabled).',
+    driver: galleryDriver(
+      'bad-ss-ignores-keyword',
+      ssHooks((a) => {
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        return NDIS_STATUS_PENDING;
+      }),
+      'buggy: advertises selective suspend although it is disabled',
+    ),
+    scenario: { device: { registry: { '*SelectiveSuspend': 0 } } },
+  },
+];

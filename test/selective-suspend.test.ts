@@ -1,0 +1,451 @@
+// NDIS selective suspend (src/ndis/ss.ts, src/ndis/api/ss.ts): idle detection on the
+// virtual clock, MiniportIdleNotification, NdisMIdleNotificationConfirm, the power OIDs,
+// MiniportCancelIdleNotification on activity, NdisMIdleNotificationComplete, the held
+// sends, and removal, system sleep and reset around it.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  type NDIS_PM_PARAMETERS,
+  NDIS_PM_SELECTIVE_SUSPEND_ENABLED,
+  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+  NDIS_STATUS_BUSY,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
+  NdisDeviceStateD2,
+  NdisHaltDeviceSurpriseRemoved,
+  NdisMIdleNotificationComplete,
+  NdisMIdleNotificationConfirm,
+  NdisMRemoveMiniport,
+  NdisMResetMiniport,
+  NdisRequestSetInformation,
+  NdisSetOptionalHandlers,
+  OID_PM_PARAMETERS,
+  OID_PNP_QUERY_POWER,
+  OID_PNP_SET_POWER,
+} from '../src/index.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import type { WorldAction } from '../src/world.ts';
+import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { findEvent, inOrder, is, ns, testWorld } from './helpers/world.ts';
+
+const call = (fn: string, k?: string, v?: unknown) => (e: TraceEvent) =>
+  e.kind === 'call' && e.what === fn && (k === undefined || e.data?.[k] === v);
+const ddi = (fn: string) => (e: TraceEvent) => e.kind === 'ddi' && e.what === fn;
+const ndis = (what: string | RegExp) => is('ndis', what);
+const oidCall = (name: string) => call('MiniportOidRequest', 'Oid', name);
+const irp = (state: string) => (e: TraceEvent) =>
+  e.kind === 'irp' && e.what === 'IRP_MN_SET_POWER' && e.data?.DeviceState === state;
+
+interface SsScript {
+  /** MiniportIdleNotification: default confirm D2 at once and return PENDING. */
+  idle?: (a: TestAdapter) => number;
+  /** MiniportCancelIdleNotification: default complete at once. */
+  cancel?: (a: TestAdapter) => void;
+  /** Leave NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED out of the general attributes. */
+  noCapability?: boolean;
+  /** Register no SS handlers. */
+  noHandlers?: boolean;
+  hooks?: Hooks;
+}
+
+/** A power-management aware miniport with selective suspend; records the power OIDs in `a.state.oids`. */
+function ssDriver(name: string, s: SsScript = {}) {
+  const adapters: TestAdapter[] = [];
+  const oids: string[] = [];
+  const drv = scriptedDriver(name, {
+    registrationAttributes: {
+      AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+    },
+    generalAttributes: s.noCapability
+      ? {}
+      : {
+          PowerManagementCapabilitiesEx: {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+            Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+          },
+        },
+    initialize: (a) => {
+      adapters.push(a);
+      return NDIS_STATUS_SUCCESS;
+    },
+    oid: (_a, req) => {
+      if (req.RequestType !== NdisRequestSetInformation) return NDIS_STATUS_SUCCESS;
+      const d = req.DATA.SET_INFORMATION;
+      if (d.Oid === OID_PNP_SET_POWER) oids.push(`SET_POWER(${d.InformationBuffer as number})`);
+      else if (d.Oid === OID_PM_PARAMETERS)
+        oids.push(`PM_PARAMETERS(0x${(d.InformationBuffer as NDIS_PM_PARAMETERS).WakeUpFlags.toString(16)})`);
+      else if (d.Oid === OID_PNP_QUERY_POWER) oids.push('QUERY_POWER');
+      return NDIS_STATUS_SUCCESS;
+    },
+    characteristics: (c) => {
+      if (s.noHandlers) return;
+      c.SetOptionsHandler = (h) =>
+        NdisSetOptionalHandlers(h, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+          },
+          IdleNotificationHandler: (a: TestAdapter, ForceIdle: boolean) => {
+            assert.equal(ForceIdle, false);
+            if (s.idle) return s.idle(a);
+            NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+            return NDIS_STATUS_PENDING;
+          },
+          CancelIdleNotificationHandler: (a: TestAdapter) => {
+            if (s.cancel) s.cancel(a);
+            else NdisMIdleNotificationComplete(a.handle);
+          },
+        });
+    },
+    ...s.hooks,
+  });
+  return { drv, adapters, oids };
+}
+
+function ssWorld(
+  name: string,
+  s: SsScript,
+  actions: { atNs: number; action: WorldAction }[],
+  untilNs: number,
+  registry: Record<string, number | string> = { '*SelectiveSuspend': 1, '*SSIdleTimeout': 5 },
+) {
+  const x = ssDriver(name, s);
+  const w = testWorld({
+    drivers: [x.drv],
+    devices: [{ name: 'nic0', driver: name, registry }],
+    actions,
+    options: { verifier: 'collect', trace: true },
+  });
+  const r = w.run(untilNs);
+  return { ...x, w, r };
+}
+
+const clean = (r: { verdict: string; violations: { rule: string; message: string }[] }) =>
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => `${v.rule}: ${v.message}`).join('; '));
+
+test('MiniportIdleNotification, NdisMIdleNotificationConfirm, MiniportCancelIdleNotification, NdisMIdleNotificationComplete: idle -> confirm -> D2 -> send -> cancel -> complete -> D0, the held send goes down after', () => {
+  const { w, r, oids } = ssWorld(
+    'ss-full',
+    {},
+    [{ atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    11 * ns.s,
+  );
+  clean(r);
+  const ev = w.trace.events;
+  const at = inOrder(ev, [
+    ['monitoring starts', ndis(/selective suspend: monitoring starts/)],
+    ['idle notification', call('MiniportIdleNotification', 'ForceIdle', false)],
+    ['confirm', ddi('NdisMIdleNotificationConfirm')],
+    ['OID_PM_PARAMETERS', oidCall('OID_PM_PARAMETERS')],
+    ['OID_PNP_SET_POWER(D2)', oidCall('OID_PNP_SET_POWER')],
+    ['bus to D2', irp('D2')],
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['send held', ndis(/send held until D0/)],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['complete', ddi('NdisMIdleNotificationComplete')],
+    ['bus to D0', irp('D0')],
+    ['OID_PNP_SET_POWER(D0)', oidCall('OID_PNP_SET_POWER')],
+    ['back in D0', ndis(/selective suspend: back in D0/)],
+    ['held send reaches the miniport', call('MiniportSendNetBufferLists')],
+  ]);
+  // Idle after *SSIdleTimeout (5 s) with no activity since the bring-up.
+  const idleAt = ev[at[1]!]!.t;
+  assert.ok(idleAt >= 5 * ns.s && idleAt < 6 * ns.s, `idle notification at ${idleAt}`);
+  // No send reached the miniport between the confirmation and D0.
+  assert.equal(findEvent(ev.slice(at[2]!, at[12]!), call('MiniportSendNetBufferLists')), -1);
+  assert.deepEqual(oids, [
+    `PM_PARAMETERS(0x${NDIS_PM_SELECTIVE_SUSPEND_ENABLED.toString(16)})`,
+    `SET_POWER(${NdisDeviceStateD2})`,
+    `SET_POWER(${NdisDeviceStateD0})`,
+  ]);
+  // Monitoring again: the adapter goes idle once more 5 s after the send.
+  const second = findEvent(ev, call('MiniportIdleNotification'), at[13]!);
+  assert.equal(second, -1, 'not idle again within 2 s of the send');
+});
+
+test('MiniportIdleNotification: the adapter goes idle again *SSIdleTimeout after the last activity, and *SSIdleTimeout sets the period', () => {
+  const { w, r } = ssWorld(
+    'ss-again',
+    {},
+    [{ atNs: 4 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    9 * ns.s,
+    { '*SelectiveSuspend': 1, '*SSIdleTimeout': 3 },
+  );
+  clean(r);
+  const first = w.trace.events.find(call('MiniportIdleNotification'))!;
+  // 3 s after the bring-up, then the send at 4 s wakes it, then idle 3 s after the send's completion.
+  assert.ok(first.t >= 3 * ns.s && first.t < 4 * ns.s, `first at ${first.t}`);
+  const all = w.trace.events.filter(call('MiniportIdleNotification'));
+  assert.equal(all.length, 2);
+  assert.ok(all[1]!.t >= 7 * ns.s && all[1]!.t < 8 * ns.s, `second at ${all[1]!.t}`);
+});
+
+test('MiniportIdleNotification: nothing for an adapter that does not report NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED, nor when the driver vetoes with NDIS_STATUS_BUSY', () => {
+  const off = ssWorld('ss-off', { noCapability: true }, [], 12 * ns.s);
+  clean(off.r);
+  assert.equal(off.w.trace.events.findIndex(call('MiniportIdleNotification')), -1);
+  assert.equal(off.w.adapter('nic0')!.ss, null);
+
+  const veto = ssWorld('ss-veto', { idle: () => NDIS_STATUS_BUSY }, [], 12 * ns.s);
+  clean(veto.r);
+  const calls = veto.w.trace.events.filter(call('MiniportIdleNotification'));
+  // Vetoed at ~5 s, NDIS watches again: the next one ~5 s later; no power OID ever.
+  assert.equal(calls.length, 2);
+  assert.ok(calls[1]!.t - calls[0]!.t >= 5 * ns.s);
+  assert.deepEqual(veto.oids, []);
+});
+
+test('NdisMIdleNotificationComplete: the miniport completes the notification itself in low power (a DPC-level timer); NDIS brings the adapter back to D0 without a cancel', () => {
+  const { w, r, oids } = ssWorld(
+    'ss-self',
+    {
+      idle: (a) => {
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        // Its own reason to wake 1 s later, from a timer (DISPATCH_LEVEL is allowed).
+        after(a, 1000, (x) => NdisMIdleNotificationComplete(x.handle));
+        return NDIS_STATUS_PENDING;
+      },
+    },
+    [],
+    7 * ns.s,
+  );
+  clean(r);
+  inOrder(w.trace.events, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['complete', ddi('NdisMIdleNotificationComplete')],
+    ['D0', irp('D0')],
+    ['back', ndis(/selective suspend: back in D0/)],
+  ]);
+  assert.equal(w.trace.events.findIndex(call('MiniportCancelIdleNotification')), -1);
+  assert.deepEqual(oids.slice(1), [`SET_POWER(${NdisDeviceStateD2})`, `SET_POWER(${NdisDeviceStateD0})`]);
+});
+
+test('NdisSim_IdleNotificationConfirm: NdisMIdleNotificationConfirm with no idle notification outstanding, and twice', () => {
+  const { r } = ssWorld(
+    'ss-confirm-bad',
+    {
+      hooks: {
+        initialize: (a) => {
+          NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      idle: (a) => {
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        return NDIS_STATUS_PENDING;
+      },
+    },
+    [],
+    7 * ns.s,
+  );
+  const v = r.violations.filter((x) => x.rule === 'NdisSim_IdleNotificationConfirm');
+  assert.equal(v.length, 2, r.violations.map((x) => x.message).join('; '));
+  assert.match(v[0]!.message, /no selective suspend|no idle notification is outstanding/);
+  assert.match(v[1]!.message, /confirmed already/);
+});
+
+test('NdisSim_IdleNotificationComplete: NdisMIdleNotificationComplete twice (and with none outstanding)', () => {
+  const { r, w } = ssWorld(
+    'ss-complete-twice',
+    {
+      cancel: (a) => {
+        NdisMIdleNotificationComplete(a.handle);
+        NdisMIdleNotificationComplete(a.handle);
+      },
+    },
+    [{ atNs: 7 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    9 * ns.s,
+  );
+  const v = r.violations.filter((x) => x.rule === 'NdisSim_IdleNotificationComplete');
+  assert.equal(v.length, 1, r.violations.map((x) => x.message).join('; '));
+  assert.match(v[0]!.message, /no idle notification is outstanding/);
+  // The first completion still brought the adapter back to D0.
+  assert.ok(w.trace.events.some(ndis(/selective suspend: back in D0/)));
+});
+
+test('NdisSim_IdleNotificationStatus: MiniportIdleNotification returns NDIS_STATUS_SUCCESS', () => {
+  const { r } = ssWorld(
+    'ss-success',
+    {
+      idle: (a) => {
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    [],
+    7 * ns.s,
+  );
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisSim_IdleNotificationStatus'],
+  );
+});
+
+test('NdisSim_SelectiveSuspendCapability: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED reported with *SelectiveSuspend 0, or without the handlers', () => {
+  const zero = ssWorld('ss-kw0', {}, [], 7 * ns.s, { '*SelectiveSuspend': 0 });
+  assert.deepEqual(
+    zero.r.violations.map((v) => v.rule),
+    ['NdisSim_SelectiveSuspendCapability'],
+  );
+  assert.match(zero.r.violations[0]!.message, /\*SelectiveSuspend keyword is 0/);
+  assert.equal(zero.w.trace.events.findIndex(call('MiniportIdleNotification')), -1);
+
+  const none = ssWorld('ss-nohandlers', { noHandlers: true }, [], 7 * ns.s);
+  assert.deepEqual(
+    none.r.violations.map((v) => v.rule),
+    ['NdisSim_SelectiveSuspendCapability'],
+  );
+  assert.match(none.r.violations[0]!.message, /registered no NDIS_MINIPORT_SS_CHARACTERISTICS/);
+});
+
+test('NdisMIdleNotificationConfirm: an OID request from above while suspended is held, cancels the notification, and reaches the miniport after OID_PNP_SET_POWER(D0)', () => {
+  const { w, r } = ssWorld(
+    'ss-oid',
+    {},
+    [
+      {
+        atNs: 8 * ns.s,
+        action: { kind: 'oid', device: 'nic0', oid: 0x0001010e, set: true, value: 1, timeoutS: 0 },
+      },
+    ],
+    10 * ns.s,
+  );
+  clean(r);
+  inOrder(w.trace.events, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['D0', oidCall('OID_PNP_SET_POWER')],
+    ['the held request', oidCall('OID_GEN_CURRENT_PACKET_FILTER')],
+  ]);
+});
+
+test('MiniportCancelIdleNotification: a wake-up signal of the suspended device makes NDIS cancel the notification', () => {
+  const { w, r } = ssWorld(
+    'ss-wake',
+    {},
+    [{ atNs: 8 * ns.s, action: { kind: 'wake-signal', device: 'nic0' } }],
+    10 * ns.s,
+  );
+  clean(r);
+  inOrder(w.trace.events, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['wait-wake', ndis(/IRP_MN_WAIT_WAKE completed/)],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['back', ndis(/selective suspend: back in D0/)],
+  ]);
+});
+
+test('R5.4 surprise removal while selectively suspended: NDIS cancels the notification and brings the adapter to D0 before it halts it', () => {
+  const { w, r, drv } = ssWorld(
+    'ss-surprise',
+    {},
+    [{ atNs: 8 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } }],
+    10 * ns.s,
+  );
+  clean(r);
+  inOrder(w.trace.events, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['waits', ndis(/selective suspend: waits to end/)],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['D0', oidCall('OID_PNP_SET_POWER')],
+    ['back', ndis(/selective suspend: back in D0/)],
+    ['pause', call('MiniportPause')],
+    ['halt', call('MiniportHaltEx')],
+  ]);
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceSurpriseRemoved})`), drv.calls.join(' '));
+  assert.equal(w.adapter('nic0')!.ss, null);
+});
+
+test('R5.8 NdisMRemoveMiniport while an idle notification is outstanding (not yet confirmed): the removal waits for the completion', () => {
+  let pendingOn: TestAdapter | null = null;
+  const { w, r, drv } = ssWorld(
+    'ss-remove',
+    {
+      idle: (a) => {
+        // The bus has not answered yet: no confirmation; the driver gives up on the device.
+        pendingOn = a;
+        NdisMRemoveMiniport(a.handle);
+        return NDIS_STATUS_PENDING;
+      },
+    },
+    [],
+    9 * ns.s,
+  );
+  assert.ok(pendingOn !== null);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  inOrder(w.trace.events, [
+    ['idle', call('MiniportIdleNotification')],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['complete', ddi('NdisMIdleNotificationComplete')],
+    ['halt', call('MiniportHaltEx')],
+  ]);
+  // Never powered down: no power OID at all.
+  assert.equal(w.trace.events.findIndex(oidCall('OID_PNP_SET_POWER')), -1);
+  assert.ok(drv.calls.some((c) => c.startsWith('MiniportHaltEx')));
+});
+
+test('R4.11 NdisMResetMiniport while selectively suspended: no reset in low power', () => {
+  let a0: TestAdapter | null = null;
+  const { w, r } = ssWorld(
+    'ss-reset',
+    {
+      idle: (a) => {
+        a0 = a;
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        return NDIS_STATUS_PENDING;
+      },
+      hooks: {
+        reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+        oid: (a, req) => {
+          // Once in D2, the driver asks for a reset (wrongly, but NDIS must not start one).
+          if (
+            req.DATA.SET_INFORMATION.Oid === OID_PNP_SET_POWER &&
+            req.DATA.SET_INFORMATION.InformationBuffer === NdisDeviceStateD2
+          )
+            NdisMResetMiniport(a.handle);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+    },
+    [],
+    8 * ns.s,
+  );
+  assert.ok(a0 !== null);
+  assert.ok(w.trace.events.some(ndis(/reset not started \(R4\.11\)/)), 'reset refused');
+  assert.equal(w.trace.events.findIndex(call('MiniportResetEx')), -1);
+  void r;
+});
+
+test('System sleep while selectively suspended: NDIS ends the selective suspend first, then the sleep; monitoring resumes after the wake', () => {
+  const { w, r, oids } = ssWorld(
+    'ss-sleep',
+    {},
+    [{ atNs: 7 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+    16 * ns.s,
+  );
+  clean(r);
+  inOrder(w.trace.events, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['back', ndis(/selective suspend: back in D0/)],
+    ['query power', oidCall('OID_PNP_QUERY_POWER')],
+    ['resumed', ndis(/resumed \(S0, D0\)/)],
+    ['idle again', call('MiniportIdleNotification')],
+  ]);
+  assert.deepEqual(oids.slice(0, 5), [
+    `PM_PARAMETERS(0x${NDIS_PM_SELECTIVE_SUSPEND_ENABLED.toString(16)})`,
+    `SET_POWER(${NdisDeviceStateD2})`,
+    `SET_POWER(${NdisDeviceStateD0})`,
+    'QUERY_POWER',
+    'SET_POWER(4)',
+  ]);
+});
