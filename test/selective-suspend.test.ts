@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
 import {
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
@@ -31,6 +32,8 @@ import {
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { WorldAction } from '../src/world.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
@@ -448,4 +451,32 @@ test('System sleep while selectively suspended: NDIS ends the selective suspend 
     'QUERY_POWER',
     'SET_POWER(4)',
   ]);
+});
+
+test('scenario YAML: the send and wake-signal actions reach a selectively suspended adapter as the World actions do', () => {
+  const x = ssDriver('ss-yaml');
+  const yaml = `until: 12s
+verifier: collect
+devices:
+  - { name: nic0, driver: ss-yaml, registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 2 } }
+actions:
+  - { at: 4s, do: wake-signal, device: nic0 }
+  - { at: 9s, do: send, device: nic0 }
+`;
+  const s = parseScenarioText(yaml, 'ss.yaml', [...driverNames(), x.drv.name]);
+  const w = buildWorld(s, { drivers: [x.drv] });
+  clean(w.run(untilNs(s)));
+  const ev = w.trace.events;
+  // Idle after 2 s, woken by the signal at 4 s; idle again 2 s after, woken by the send at 9 s.
+  const [, wake, , send, , sent] = inOrder(ev, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['wait-wake', ndis(/IRP_MN_WAIT_WAKE completed/)],
+    ['suspended again', ndis(/selective suspend: suspended/)],
+    ['send held', ndis(/send held until D0/)],
+    ['back in D0', ndis(/selective suspend: back in D0/)],
+    ['held send reaches the miniport', call('MiniportSendNetBufferLists')],
+  ]);
+  assert.equal(ev[wake!]!.t >= 4 * ns.s && ev[wake!]!.t < 4.1 * ns.s, true);
+  assert.equal(ev[send!]!.t >= 9 * ns.s && ev[send!]!.t < 9.1 * ns.s, true);
+  assert.ok(sent! > send!);
 });

@@ -227,6 +227,8 @@ export const actionKinds = [
   'shutdown',
   'oid',
   'sleep',
+  'send',
+  'wake-signal',
 ] as const;
 
 const oidNames = [...OID_NAMES.values()];
