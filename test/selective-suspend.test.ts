@@ -17,13 +17,16 @@ import {
   NDIS_PM_SELECTIVE_SUSPEND_ENABLED,
   NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_STATUS_BUSY,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisDeviceStateD0,
   NdisDeviceStateD2,
   NdisHaltDeviceSurpriseRemoved,
   NdisMIdleNotificationComplete,
   NdisMIdleNotificationConfirm,
+  NdisMOidRequestComplete,
   NdisMRemoveMiniport,
   NdisMResetMiniport,
   NdisRequestSetInformation,
@@ -347,25 +350,80 @@ test('MiniportCancelIdleNotification: a wake-up signal of the suspended device m
   ]);
 });
 
-test('R5.4 surprise removal while selectively suspended: NDIS cancels the notification and brings the adapter to D0 before it halts it', () => {
-  const { w, r, drv } = ssWorld(
+test('R5.4 surprise removal while selectively suspended: NDIS cancels the notification and waits for its completion before it halts the adapter; no power-up of the removed device (R5.7)', () => {
+  const { w, r, drv, oids } = ssWorld(
     'ss-surprise',
     {},
     [{ atNs: 8 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } }],
     10 * ns.s,
   );
   clean(r);
-  inOrder(w.trace.events, [
+  const at = inOrder(w.trace.events, [
     ['suspended', ndis(/selective suspend: suspended/)],
+    [
+      'surprise removed',
+      call('MiniportDevicePnPEventNotify', 'DevicePnPEvent', 'NdisDevicePnPEventSurpriseRemoved'),
+    ],
     ['waits', ndis(/selective suspend: waits to end/)],
     ['cancel', call('MiniportCancelIdleNotification')],
-    ['D0', oidCall('OID_PNP_SET_POWER')],
+    ['complete', ddi('NdisMIdleNotificationComplete')],
     ['back', ndis(/selective suspend: back in D0/)],
     ['pause', call('MiniportPause')],
     ['halt', call('MiniportHaltEx')],
   ]);
+  // After the SurpriseRemoved notification NDIS sends the gone device no power OID.
+  assert.equal(findEvent(w.trace.events, oidCall('OID_PNP_SET_POWER'), at[1]!), -1);
+  assert.deepEqual(oids.slice(2), []);
+  assert.deepEqual(
+    r.warnings.filter((x) => /OID_PNP_SET_POWER/.test(x.message)).map((x) => x.message),
+    [],
+  );
   assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceSurpriseRemoved})`), drv.calls.join(' '));
   assert.equal(w.adapter('nic0')!.ss, null);
+});
+
+test('R5.7 surprise removal while NDIS powers the adapter down: the miniport fails the power OID with NDIS_STATUS_NOT_ACCEPTED; no device failure, the halt is NdisHaltDeviceSurpriseRemoved', () => {
+  const { w, r, drv } = ssWorld(
+    'ss-surprise-r57',
+    {
+      hooks: {
+        devicePnPEventNotify: (a, ev) => {
+          if (ev.DevicePnPEvent === NdisDevicePnPEventSurpriseRemoved) a.state.gone = true;
+        },
+        // OID_PM_PARAMETERS pends 100 ms; after the SurpriseRemoved notification every
+        // request fails with NDIS_STATUS_NOT_ACCEPTED, as R5.7 asks.
+        oid: (a, req) => {
+          if (a.state.gone) return NDIS_STATUS_NOT_ACCEPTED;
+          if (req.DATA.SET_INFORMATION.Oid !== OID_PM_PARAMETERS) return NDIS_STATUS_SUCCESS;
+          after(a, 100, (x) =>
+            NdisMOidRequestComplete(
+              x.handle,
+              req,
+              x.state.gone ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_SUCCESS,
+            ),
+          );
+          return NDIS_STATUS_PENDING;
+        },
+      },
+    },
+    // Idle at ~5 s; OID_PM_PARAMETERS is pending in the miniport at 5.05 s.
+    [{ atNs: 5050 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }],
+    7 * ns.s,
+  );
+  clean(r);
+  const at = inOrder(w.trace.events, [
+    ['confirm', ddi('NdisMIdleNotificationConfirm')],
+    [
+      'surprise removed',
+      call('MiniportDevicePnPEventNotify', 'DevicePnPEvent', 'NdisDevicePnPEventSurpriseRemoved'),
+    ],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['back', ndis(/selective suspend: back in D0/)],
+    ['halt', call('MiniportHaltEx')],
+  ]);
+  assert.equal(findEvent(w.trace.events, oidCall('OID_PNP_SET_POWER'), at[0]!), -1);
+  assert.equal(findEvent(w.trace.events, ndis(/device-failed flag set/)), -1);
+  assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceSurpriseRemoved})`), drv.calls.join(' '));
 });
 
 test('R5.8 NdisMRemoveMiniport while an idle notification is outstanding (not yet confirmed): the removal waits for the completion', () => {

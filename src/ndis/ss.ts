@@ -437,6 +437,11 @@ function ssOid(
   length: number,
   next: () => void,
 ): void {
+  if (b.surpriseRemoved) {
+    // R5.7: NDIS sends no power OID to a device it knows is gone.
+    gone(n, b, ss);
+    return;
+  }
   const req: NDIS_OID_REQUEST = {
     Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
     RequestType: NdisRequestSetInformation,
@@ -451,7 +456,10 @@ function ssOid(
     if (n.trace.on) n.traceNdis(b, 'OID request completed', { Oid: oidName(oid), status });
     if (b.ss !== ss) return; // halted meanwhile
     if (status !== NDIS_STATUS_SUCCESS) {
-      failed(n, b, ss, `${oidName(oid)} for selective suspend failed (${statusText(status)})`);
+      // R5.7: after its SurpriseRemoved notification a miniport fails what reaches it;
+      // that is no device failure (the removal's halt stays NdisHaltDeviceSurpriseRemoved).
+      if (b.surpriseRemoved) gone(n, b, ss);
+      else failed(n, b, ss, `${oidName(oid)} for selective suspend failed (${statusText(status)})`);
       return;
     }
     next();
@@ -487,6 +495,14 @@ function suspended(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
 }
 
 function resume(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
+  if (b.surpriseRemoved) {
+    // The device is gone: no IRP_MN_SET_POWER, no OID_PNP_SET_POWER(D0) after the
+    // SurpriseRemoved notification (R5.7; a system resume skips it too, power.ts).
+    if (n.trace.on) n.traceNdis(b, 'selective suspend: device removed, not powered up', {});
+    ss.device = NdisDeviceStateD0;
+    backToD0(n, b, ss);
+    return;
+  }
   ss.phase = 'resuming';
   // The bus powers the device up first, then the miniport hears OID_PNP_SET_POWER(D0).
   powerIrp(n, b, NdisDeviceStateD0);
@@ -516,6 +532,24 @@ function releaseHeld(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   if (b.oidQueue.length > 0) kickOids(n, b);
   const held = ss.held.splice(0);
   for (const h of held) protocolSend(n, h.bd, h.chain, h.port, h.flags);
+}
+
+/**
+ * A power OID of selective suspend failed after a surprise removal (R5.7): NDIS drops the
+ * power change. Powering down, the device stays in D0 and the notification waits for its
+ * cancel and completion as if suspended; powering up, the notification is over.
+ */
+function gone(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
+  if (n.trace.on)
+    n.traceNdis(b, 'selective suspend: power change dropped, device removed', { phase: ss.phase });
+  if (ss.phase === 'resuming') {
+    ss.device = NdisDeviceStateD0;
+    backToD0(n, b, ss);
+    return;
+  }
+  ss.phase = 'suspended';
+  if (!ss.outstanding) backToD0(n, b, ss);
+  else if (ss.cancelWanted) n.kernel.queueWork(ss.work);
 }
 
 /** R5.8: a power OID of selective suspend failed: NDIS stops using it; the device is failed. */
