@@ -538,3 +538,33 @@ actions:
   assert.equal(ev[send!]!.t >= 9 * ns.s && ev[send!]!.t < 9.1 * ns.s, true);
   assert.ok(sent! > send!);
 });
+
+test("NdisMIdleNotificationComplete: the held sends go down from NDIS's worker, not inside the driver's completion call (no re-entry into the miniport)", () => {
+  // The miniport pends the notification without confirming it (no power change), and
+  // the default cancel handler completes it at once, inside MiniportCancelIdleNotification:
+  // the sends it was cancelled for must not run there.
+  const { w, r } = ssWorld(
+    'ss-reentry',
+    { idle: () => NDIS_STATUS_PENDING },
+    [
+      { atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } },
+      { atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } },
+    ],
+    11 * ns.s,
+  );
+  clean(r);
+  const ev = w.trace.events;
+  const cancel = findEvent(ev, call('MiniportCancelIdleNotification'));
+  const back = findEvent(
+    ev,
+    (e) => e.kind === 'return' && e.what === 'MiniportCancelIdleNotification',
+    cancel,
+  );
+  const sends = ev
+    .map((e, i) => [e, i] as const)
+    .filter(([e, i]) => i > cancel && e.kind === 'call' && e.what === 'MiniportSendNetBufferLists');
+  assert.ok(cancel >= 0 && back > cancel);
+  assert.equal(sends.length, 2);
+  // Both after the cancel returned, in the order they were sent.
+  for (const [, i] of sends) assert.ok(i > back, `send at ${i}, cancel returned at ${back}`);
+});

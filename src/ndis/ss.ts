@@ -96,8 +96,13 @@ export class AdapterSs implements TimerRoutine, WorkRoutine {
   completedEarly = false;
   /** A removal or a system sleep waits for the adapter to be back in D0 and left alone. */
   settleWanted = false;
-  /** Sends NDIS holds while the notification is outstanding, in order. */
+  /**
+   * Sends NDIS holds while the notification is outstanding, in order. Back in D0 NDIS
+   * lets them go from its worker, not inside the driver's completion call, and holds
+   * new ones behind them until then.
+   */
   readonly held: HeldSend[] = [];
+  releaseQueued = false;
   readonly timer: KTimer;
   readonly work: WorkItem;
 
@@ -119,6 +124,11 @@ export class AdapterSs implements TimerRoutine, WorkRoutine {
 
   runWork(): void {
     const b = this.block;
+    if (this.releaseQueued) {
+      this.releaseQueued = false;
+      releaseHeld(this.ndis, this);
+      if (this.settleWanted && b.op !== null) this.ndis.kick(b);
+    }
     if (b.ss !== this) return; // the adapter was halted meanwhile
     if (
       this.cancelWanted &&
@@ -283,11 +293,11 @@ export function ssHoldSend(
   flags: number,
 ): boolean {
   const ss = b.ss!;
-  if (ss.phase === 'monitoring' || ss.phase === 'off') {
-    ss.lastActivityNs = n.now;
-    return false;
-  }
+  ss.lastActivityNs = n.now;
+  if ((ss.phase === 'monitoring' || ss.phase === 'off') && ss.held.length === 0) return false;
   ss.held.push({ bd, chain, port, flags });
+  // Back in D0 already: it only waits for the sends held before it.
+  if (ss.phase === 'monitoring' || ss.phase === 'off') return true;
   if (n.trace.on) n.traceNdis(b, 'selective suspend: send held until D0', { phase: ss.phase });
   wantCancel(n, b, ss, 'send request');
   return true;
@@ -338,6 +348,11 @@ function callCancel(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
  */
 export function ssSettled(n: Ndis, b: MiniportBlock): boolean {
   const ss = b.ss!;
+  if (ss.held.length > 0) {
+    // Sends held over the notification go down first (NDIS's worker lets them go).
+    ss.settleWanted = true;
+    return false;
+  }
   if (ss.phase === 'off') return true;
   if (ss.phase === 'monitoring') {
     ss.phase = 'off';
@@ -524,12 +539,19 @@ function backToD0(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.lastActivityNs = n.now;
   if (n.trace.on) n.traceNdis(b, 'selective suspend: back in D0', { held: ss.held.length });
   if (ss.phase === 'monitoring') arm(n, ss);
-  releaseHeld(n, b, ss);
+  queueRelease(n, b, ss);
   if (ss.settleWanted) n.kick(b);
 }
 
-function releaseHeld(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
+/** The held requests go down: OIDs through the OID worker, sends from NDIS's worker. */
+function queueRelease(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   if (b.oidQueue.length > 0) kickOids(n, b);
+  if (ss.held.length === 0 || ss.releaseQueued) return;
+  ss.releaseQueued = true;
+  n.kernel.queueWork(ss.work);
+}
+
+function releaseHeld(n: Ndis, ss: AdapterSs): void {
   const held = ss.held.splice(0);
   for (const h of held) protocolSend(n, h.bd, h.chain, h.port, h.flags);
 }
@@ -557,7 +579,7 @@ function failed(n: Ndis, b: MiniportBlock, ss: AdapterSs, why: string): void {
   ss.phase = 'off';
   ss.outstanding = false;
   n.kernel.cancelTimer(ss.timer);
-  releaseHeld(n, b, ss);
+  queueRelease(n, b, ss);
   markDeviceFailed(n, b, why, false);
   if (ss.settleWanted) n.kick(b);
 }
