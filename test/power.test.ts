@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
+  MediaConnectStateConnected,
+  MediaConnectStateUnknown,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_STATUS_FAILURE,
@@ -373,4 +375,22 @@ test('sleep: a shutdown action while the system sleeps is ignored; the system wa
   assert.ok(w.trace.events.some(is('action', 'shutdown ignored: the system is asleep')));
   assert.ok(!drv.calls.some((c) => c.startsWith('MiniportShutdownEx')), drv.calls.join(', '));
   assert.equal(w.adapter('nic0')!.state, 'Running');
+});
+
+test('R6.17 an adapter NDIS puts in D3 has its link taken as unknown until the miniport indicates it again', () => {
+  const seen: number[] = [];
+  const drv = scriptedDriver('pwr-link', pmHooks());
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'pwr-link' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+    options: { verifier: 'collect' },
+  });
+  for (const t of [0.9, 2, 4]) {
+    w.run(t * ns.s);
+    seen.push(w.adapter('nic0')!.mediaConnectState);
+  }
+  // Connected (the general attributes), unknown in D3, and still unknown after the
+  // resume: the scripted miniport indicates no link state when it comes back.
+  assert.deepEqual(seen, [MediaConnectStateConnected, MediaConnectStateUnknown, MediaConnectStateUnknown]);
 });

@@ -15,6 +15,7 @@
 
 import type { MiniportBlock, PnpOp } from './block.ts';
 import {
+  MediaConnectStateUnknown,
   NDIS_DEVICE_POWER_STATE_NAMES,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
@@ -251,6 +252,10 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       // R4.3: no check-for-hang in low power.
       cancelHangTimer(n, b);
       p.device = NdisDeviceStateD3;
+      // R6.17: in low power NDIS takes the link as unknown until the miniport indicates
+      // it again (from 6.30 only without wake on link change or selective suspend, which
+      // a system sleep does not use in the model).
+      b.mediaConnectState = MediaConnectStateUnknown;
       op.step = 'done';
       return true;
     case 'done':
