@@ -568,3 +568,13 @@ test("NdisMIdleNotificationComplete: the held sends go down from NDIS's worker, 
   // Both after the cancel returned, in the order they were sent.
   for (const [, i] of sends) assert.ok(i > back, `send at ${i}, cancel returned at ${back}`);
 });
+
+test('NdisMIdleNotificationConfirm: the bus takes the NIC to the IdlePowerState the miniport confirmed (D2 here), as the SimNic reports', () => {
+  const { w, r } = ssWorld('ss-d2', {}, [], 7 * ns.s);
+  clean(r);
+  const hw = w.trace.events.filter((e) => e.kind === 'hw' && e.what.startsWith('powered down'));
+  assert.deepEqual(
+    hw.map((e) => e.what),
+    ['powered down (D2)'],
+  );
+});

@@ -99,7 +99,7 @@ export interface FaultPlan {
   /** The link goes down at this time, and up again `linkDownForNs` later (null: stays down). */
   linkDownAtNs: number | null;
   linkDownForNs: number | null;
-  /** The NIC does not come back from a system sleep: powered up again, it reads all ones (R5.8). */
+  /** The NIC does not come back from a low-power state (a system sleep, a selective suspend): powered up again, it reads all ones (R5.8). */
   deadOnResume?: boolean;
 }
 
@@ -539,11 +539,12 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   }
 
   /**
-   * The bus driver takes the NIC to D3 (on) or back to D0 (off). In D3 it loses its
-   * state and reads all ones (the memory window does not decode); back in D0 it is a
-   * NIC fresh from reset, link as it was, unless the fault plan says it stays dead.
+   * The bus driver takes the NIC back to D0 (`on`) or to the low-power state `state`
+   * (D2 or D3, for the trace). Powered down it loses its state and reads all ones (the
+   * memory window does not decode); back in D0 it is a NIC fresh from reset, link as
+   * it was, unless the fault plan says it stays dead.
    */
-  setPower(on: boolean): void {
+  setPower(on: boolean, state = 'D3'): void {
     if (!on) {
       if (this.poweredOff) return;
       this.poweredOff = true;
@@ -564,7 +565,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.rehangEv = null;
       }
       this.wireRx();
-      if (this.trace.on) this.note('powered down (D3)');
+      if (this.trace.on) this.note(`powered down (${state})`);
       return;
     }
     if (!this.poweredOff) return;

@@ -96,7 +96,7 @@ export class DeviceNode {
    * not a closure: on node 20 a closure stored in a field outlives young-generation
    * collections with the whole world it captures (test/memory.test.ts).
    */
-  hardware: { setPower(on: boolean): void } | null = null;
+  hardware: { setPower(on: boolean, state?: string): void } | null = null;
   constructor(
     readonly name: string,
     readonly instanceId: string,

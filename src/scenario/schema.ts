@@ -92,7 +92,7 @@ export const faultsSchema = z.strictObject({
   vanishAt: duration.optional(),
   linkDownAt: duration.optional(),
   linkDownFor: duration.optional(),
-  /** The NIC does not power up again after a system sleep (reads all ones): R5.8. */
+  /** The NIC does not power up again after NDIS powered it down, for a system sleep or a selective suspend (reads all ones): R5.8. */
   deadOnResume: z.boolean().optional(),
 });
 
