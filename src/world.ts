@@ -379,16 +379,7 @@ export class World implements EventTarget {
           });
         if (this.asleep) {
           // A sleeping system takes no second sleep, and its wake must not end the first.
-          if (this.trace.on)
-            this.trace.add(
-              k.now,
-              0,
-              Irql.Passive,
-              'power',
-              'action',
-              'sleep ignored: the system is asleep',
-              {},
-            );
+          this.ignoredAsleep('sleep');
           return;
         }
         this.asleep = true;
@@ -400,16 +391,7 @@ export class World implements EventTarget {
         if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, {});
         if (this.asleep) {
           // A system in S3 or S4 runs nothing that could shut it down.
-          if (this.trace.on)
-            this.trace.add(
-              k.now,
-              0,
-              Irql.Passive,
-              'power',
-              'action',
-              'shutdown ignored: the system is asleep',
-              {},
-            );
+          this.ignoredAsleep('shutdown');
           return;
         }
         shutdownAll(this.ndis);
@@ -514,6 +496,20 @@ export class World implements EventTarget {
       message,
     };
     return this.result;
+  }
+
+  /** A scenario action the sleeping system does not take, traced. */
+  private ignoredAsleep(what: 'sleep' | 'shutdown'): void {
+    if (this.trace.on)
+      this.trace.add(
+        this.kernel.now,
+        0,
+        Irql.Passive,
+        'power',
+        'action',
+        `${what} ignored: the system is asleep`,
+        {},
+      );
   }
 
   /** What the run asked of the model that it could only approximate (RunResult.modelNotes). */

@@ -555,16 +555,7 @@ export function issueOid(
   bufferLength?: number,
 ): void {
   const length = bufferLength ?? (set ? setBufferLength(value) : queryBufferLength(oid));
-  const req: NDIS_OID_REQUEST = {
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-    RequestType: set ? NdisRequestSetInformation : NdisRequestQueryInformation,
-    PortNumber: 0,
-    Timeout: timeoutS,
-    RequestId: `ndis:${n.nextRequestId++}`,
-    RequestHandle: null,
-    DATA: oidRequestData(oid, value, length),
-    SupportedRevision: 0,
-  };
+  const req = ndisRequest(n, set, oid, value, length, timeoutS);
   const s = submit(n, b, req, {
     kind: 'ndis',
     restore: false,
@@ -574,6 +565,27 @@ export function issueOid(
   });
   if (s !== NDIS_STATUS_PENDING && n.trace.on)
     n.traceNdis(b, 'OID request refused', { Oid: oidName(oid), status: s });
+}
+
+/** An OID request NDIS makes itself (port 0, its own RequestId), a set or a query. */
+export function ndisRequest(
+  n: Ndis,
+  set: boolean,
+  oid: number,
+  value: unknown,
+  length: number,
+  timeoutS = 0,
+): NDIS_OID_REQUEST {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: set ? NdisRequestSetInformation : NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: timeoutS,
+    RequestId: `ndis:${n.nextRequestId++}`,
+    RequestHandle: null,
+    DATA: oidRequestData(oid, value, length),
+    SupportedRevision: 0,
+  };
 }
 
 /**

@@ -19,7 +19,6 @@ import {
   NDIS_DEVICE_POWER_STATE_NAMES,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
-  NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_PAUSE_LOW_POWER,
   NDIS_PAUSE_NDIS_INTERNAL,
   NDIS_STATUS_PENDING,
@@ -27,7 +26,6 @@ import {
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisHaltDevicePoweredDown,
-  NdisRequestSetInformation,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
 } from './generated/status.ts';
@@ -43,11 +41,10 @@ import {
   restartStackStep,
 } from './lifecycle.ts';
 import type { Ndis } from './ndis.ts';
-import { oidName, oidRequestData, replayAddressing, ruleParams, submit } from './oid.ts';
+import { ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
 import { statesDeferring } from './states.ts';
-import type { NDIS_OID_REQUEST } from './types.ts';
 
 /** The sleeping states a scenario can ask for. */
 export type SystemSleepState = 'S3' | 'S4';
@@ -110,16 +107,7 @@ function notifyProtocols(
 
 /** NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`. */
 function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, state: number): void {
-  const req: NDIS_OID_REQUEST = {
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-    RequestType: NdisRequestSetInformation,
-    PortNumber: 0,
-    Timeout: 0,
-    RequestId: `ndis:${n.nextRequestId++}`,
-    RequestHandle: null,
-    DATA: oidRequestData(oid, state, 4),
-    SupportedRevision: 0,
-  };
+  const req = ndisRequest(n, true, oid, state, 4);
   op.oidDone = null;
   const s = submit(n, b, req, {
     kind: 'ndis',

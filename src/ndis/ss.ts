@@ -26,7 +26,6 @@ import { protocolSend } from './datapath.ts';
 import {
   NDIS_DEVICE_POWER_STATE_NAMES,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_PM_CAPABILITIES_REVISION_2,
   NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_PM_SELECTIVE_SUSPEND_ENABLED,
@@ -39,16 +38,15 @@ import {
   NdisDeviceStateD0,
   NdisDeviceStateD1,
   NdisDeviceStateD3,
-  NdisRequestSetInformation,
   OID_PM_PARAMETERS,
   OID_PNP_SET_POWER,
 } from './generated/status.ts';
 import { markDeviceFailed } from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import { kickOids, oidName, oidRequestData, submit } from './oid.ts';
+import { kickOids, ndisRequest, oidName, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
-import type { NDIS_OID_REQUEST, NDIS_PM_PARAMETERS } from './types.ts';
+import type { NDIS_PM_PARAMETERS } from './types.ts';
 
 /**
  * Where the adapter is in selective suspend.
@@ -457,16 +455,7 @@ function ssOid(
     gone(n, b, ss);
     return;
   }
-  const req: NDIS_OID_REQUEST = {
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-    RequestType: NdisRequestSetInformation,
-    PortNumber: 0,
-    Timeout: 0,
-    RequestId: `ndis:${n.nextRequestId++}`,
-    RequestHandle: null,
-    DATA: oidRequestData(oid, value, length),
-    SupportedRevision: 0,
-  };
+  const req = ndisRequest(n, true, oid, value, length);
   const done = (status: number): void => {
     if (n.trace.on) n.traceNdis(b, 'OID request completed', { Oid: oidName(oid), status });
     if (b.ss !== ss) return; // halted meanwhile
