@@ -1,6 +1,7 @@
 // What every DDI does first: find its world, check its handle, check its IRQL.
 
 import { NdisSimUsageError } from '../../errors.ts';
+import { Irql } from '../../kernel/kernel.ts';
 import type { MiniportBlock } from '../block.ts';
 import { MiniportBlock as Block } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -94,5 +95,18 @@ export function lockHeldUpCall(b: MiniportBlock, ddi: string, rule: string): voi
     ddi,
     b.name,
     `${ddi} called holding ${held} driver lock(s): the protocols it calls may call back into the miniport (${rule})`,
+  );
+}
+
+/**
+ * A PASSIVE caller outside MiniportInitializeEx and MiniportHaltEx of `b`, the places
+ * the pages of the release DDIs (interrupt, DMA channel) allow. Above PASSIVE the IRQL
+ * check has reported the call already, so this is false there.
+ */
+export function passiveOutsideInitHalt(n: Ndis, b: MiniportBlock): boolean {
+  return (
+    n.kernel.ctx.irql === Irql.Passive &&
+    !n.insideCallback(b, 'MiniportInitializeEx') &&
+    !n.insideCallback(b, 'MiniportHaltEx')
   );
 }

@@ -29,7 +29,7 @@ import {
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS, ULONG } from '../types.ts';
-import { adapterHandle, claimsHardware, currentNdis, stale } from './common.ts';
+import { adapterHandle, claimsHardware, currentNdis, passiveOutsideInitHalt, stale } from './common.ts';
 import { maxPoolBytes } from './kernel.ts';
 
 const irql = {
@@ -269,11 +269,7 @@ export function NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HAND
     );
     return;
   }
-  if (
-    n.kernel.ctx.irql === Irql.Passive &&
-    !n.insideCallback(b, 'MiniportInitializeEx') &&
-    !n.insideCallback(b, 'MiniportHaltEx')
-  ) {
+  if (passiveOutsideInitHalt(n, b)) {
     n.verifier.report(
       'NdisSim_DmaOutsideInitHalt',
       ddi,

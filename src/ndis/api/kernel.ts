@@ -41,7 +41,14 @@ import type {
   NDIS_STATUS,
   NDIS_TIMER_CHARACTERISTICS,
 } from '../types.ts';
-import { adapterHandle, claimsHardware, currentNdis, ownerHandle, stale } from './common.ts';
+import {
+  adapterHandle,
+  claimsHardware,
+  currentNdis,
+  ownerHandle,
+  passiveOutsideInitHalt,
+  stale,
+} from './common.ts';
 
 const irql = {
   NdisAllocateTimerObject: ddiIrql.NdisAllocateTimerObject!,
@@ -556,11 +563,7 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
   // R2.10: the NdisMDeregisterInterruptEx page names MiniportInitializeEx (its error
   // path) and MiniportHaltEx as the callers. Above PASSIVE the IRQL report covers it.
   const b = i.block;
-  if (
-    n.kernel.ctx.irql === Irql.Passive &&
-    !n.insideCallback(b, 'MiniportInitializeEx') &&
-    !n.insideCallback(b, 'MiniportHaltEx')
-  ) {
+  if (passiveOutsideInitHalt(n, b)) {
     n.verifier.report(
       'NdisSim_InterruptOutsideInitHalt',
       ddi,
