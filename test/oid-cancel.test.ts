@@ -11,7 +11,6 @@ import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_PENDING,
-  NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
@@ -27,7 +26,7 @@ import {
 import type { Binding } from '../src/ndis/binding.ts';
 import { NdisCancelOidRequest, NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { abortPendingOid, scriptedDriver } from './helpers/scripted.ts';
 import { ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
 function request(id: string): NDIS_OID_REQUEST {
@@ -51,12 +50,7 @@ test("NdisCancelOidRequest cancels only the calling binding's requests with that
       a.state.pending = req;
       return NDIS_STATUS_PENDING;
     },
-    cancelOid: (a, id) => {
-      const req = a.state.pending as NDIS_OID_REQUEST | undefined;
-      if (req === undefined || req.RequestId !== id) return;
-      a.state.pending = undefined;
-      NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
-    },
+    cancelOid: abortPendingOid,
   });
   const w = testWorld({
     drivers: [drv],

@@ -12,10 +12,8 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_PENDING,
-  NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
   NdisMIndicateReceiveNetBufferLists,
-  NdisMOidRequestComplete,
   NdisMSleep,
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
@@ -24,7 +22,7 @@ import { NdisCancelSendNetBufferLists } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { World } from '../src/world.ts';
-import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { abortPendingOid, after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, testWorld } from './helpers/world.ts';
 
 const statistics = (timeoutS: number) =>
@@ -136,10 +134,7 @@ test("R6.4: a pending request whose Timeout runs out goes to MiniportCancelOidRe
     },
     cancelOid: (a, id) => {
       cancelled.push({ id, atNs: world!.kernel.now });
-      const req = a.state.pending as NDIS_OID_REQUEST | undefined;
-      if (req === undefined || req.RequestId !== id) return;
-      a.state.pending = undefined;
-      NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
+      abortPendingOid(a, id);
     },
   });
   const w = testWorld({

@@ -1,7 +1,12 @@
 // Tests use the gallery's scriptable miniport (src/drivers/buggy/base.ts).
 
-import { type Hooks, scriptedDriver } from '../../src/drivers/buggy/base.ts';
-import type { DriverModule } from '../../src/index.ts';
+import { type Hooks, scriptedDriver, type TestAdapter } from '../../src/drivers/buggy/base.ts';
+import {
+  type DriverModule,
+  type NDIS_OID_REQUEST,
+  NDIS_STATUS_REQUEST_ABORTED,
+  NdisMOidRequestComplete,
+} from '../../src/index.ts';
 import { ns, testWorld } from './world.ts';
 
 export {
@@ -43,4 +48,15 @@ export function stoppedThenRemoved(drv: DriverModule) {
       { atNs: 600 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
     ],
   }).run(1 * ns.s);
+}
+
+/**
+ * A MiniportCancelOidRequest hook: the request the driver pended in `a.state.pending`,
+ * if it is the one cancelled (`RequestId`), completes with NDIS_STATUS_REQUEST_ABORTED.
+ */
+export function abortPendingOid(a: TestAdapter, RequestId: unknown): void {
+  const req = a.state.pending as NDIS_OID_REQUEST | undefined;
+  if (req === undefined || req.RequestId !== RequestId) return;
+  a.state.pending = undefined;
+  NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
 }
