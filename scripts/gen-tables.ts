@@ -153,6 +153,11 @@ interface ExtraJson {
   }[];
 }
 
+/** The object types the model's drivers use: a miniport's, and a filter driver's. */
+function modelled(v: { name: string; miniportRelevant: boolean }): boolean {
+  return v.miniportRelevant || v.name.startsWith('NDIS_OBJECT_TYPE_FILTER_');
+}
+
 function genStatus(s: StatusJson, extra: ExtraJson): string {
   const out: string[] = [];
   out.push('/** NDIS_STATUS values (data/status.json: ndisStatus). */');
@@ -206,16 +211,18 @@ function genStatus(s: StatusJson, extra: ExtraJson): string {
     out.push(`export const ${name} = ${v.value};`);
   }
   out.push('');
-  out.push('/** NDIS_OBJECT_TYPE_* a miniport uses. */');
+  out.push(
+    '/** NDIS_OBJECT_TYPE_* a miniport uses, and those of filter drivers (NDIS_OBJECT_TYPE_FILTER_*). */',
+  );
   for (const v of s.objectTypes.values) {
-    if (v.miniportRelevant) out.push(`export const ${v.name} = ${v.value};`);
+    if (modelled(v)) out.push(`export const ${v.name} = ${v.value};`);
   }
   out.push('/** The names of those types, for the trace; where two share a value, the first. */');
   out.push('export const NDIS_OBJECT_TYPE_NAMES: ReadonlyMap<number, string> = new Map([');
   const named = new Set<number>();
   for (const v of s.objectTypes.values) {
     const value = Number(v.value);
-    if (!v.miniportRelevant || named.has(value)) continue;
+    if (!modelled(v) || named.has(value)) continue;
     named.add(value);
     out.push(`  [${v.value}, ${JSON.stringify(v.name)}],`);
   }
@@ -253,7 +260,9 @@ function genIrql(entries: IrqlEntry[], other: IrqlEntry[]): string {
   out.push('  readonly irqlRule: string | null;');
   out.push('  /** Every SDV / Driver Verifier rule whose page lists this DDI. */');
   out.push('  readonly rules: readonly string[];');
-  out.push('  /** True for DDIs a miniport calls or implements (irql.json), false for the protocol side. */');
+  out.push(
+    '  /** True for DDIs a miniport calls or implements (irql.json), false for the protocol and filter sides (irql-other.json). */',
+  );
   out.push('  readonly miniport: boolean;');
   out.push('  /** windows-driver-docs-ddi page. */');
   out.push('  readonly source: string;');
@@ -282,7 +291,7 @@ function genIrql(entries: IrqlEntry[], other: IrqlEntry[]): string {
   }
   for (const e of other) {
     if (names.has(e.name)) continue;
-    if (e.audience.includes('protocol')) emit(e, false);
+    if (e.audience.includes('protocol') || e.audience.includes('filter')) emit(e, false);
   }
   out.push('};');
   out.push('');

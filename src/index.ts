@@ -73,6 +73,15 @@ export {
   NdisWaitEvent,
 } from './ndis/api/event.ts';
 export {
+  NdisFDeregisterFilterDriver,
+  NdisFDevicePnPEventNotify,
+  NdisFNetPnPEvent,
+  NdisFPauseComplete,
+  NdisFRegisterFilterDriver,
+  NdisFRestartComplete,
+  NdisFSetAttributes,
+} from './ndis/api/filter.ts';
+export {
   NdisMDeregisterIoPortRange,
   NdisMRegisterIoPortRange,
   NdisRawReadPortUchar,
@@ -141,6 +150,30 @@ export {
 } from './ndis/api/rwlock.ts';
 export { NdisMIdleNotificationComplete, NdisMIdleNotificationConfirm } from './ndis/api/ss.ts';
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
+export type {
+  FILTER_ATTACH,
+  FILTER_CANCEL_OID_REQUEST,
+  FILTER_CANCEL_SEND_NET_BUFFER_LISTS,
+  FILTER_DETACH,
+  FILTER_DEVICE_PNP_EVENT_NOTIFY,
+  FILTER_NET_PNP_EVENT,
+  FILTER_OID_REQUEST,
+  FILTER_OID_REQUEST_COMPLETE,
+  FILTER_PAUSE,
+  FILTER_RECEIVE_NET_BUFFER_LISTS,
+  FILTER_RESTART,
+  FILTER_RETURN_NET_BUFFER_LISTS,
+  FILTER_SEND_NET_BUFFER_LISTS,
+  FILTER_SEND_NET_BUFFER_LISTS_COMPLETE,
+  FILTER_STATUS,
+  NDIS_FILTER_ATTACH_PARAMETERS,
+  NDIS_FILTER_ATTRIBUTES,
+  NDIS_FILTER_DRIVER_CHARACTERISTICS,
+  NDIS_FILTER_PAUSE_PARAMETERS,
+  NDIS_FILTER_RESTART_PARAMETERS,
+  NET_PNP_EVENT,
+  NET_PNP_EVENT_NOTIFICATION,
+} from './ndis/filter.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';
 export { NT_SUCCESS } from './ndis/macros.ts';
@@ -150,4 +183,11 @@ export { oidRequestData } from './ndis/oid.ts';
 export * from './ndis/types.ts';
 export { ns } from './sim/limits.ts';
 // Running a machine.
-export { type DeviceSpec, type RunResult, type Summary, World, type WorldOptions } from './world.ts';
+export {
+  type DeviceSpec,
+  type FilterSummary,
+  type RunResult,
+  type Summary,
+  World,
+  type WorldOptions,
+} from './world.ts';

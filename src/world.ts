@@ -16,6 +16,7 @@ import { setCurrentNdis } from './ndis/api/common.ts';
 import type { MiniportBlock } from './ndis/block.ts';
 import type { DataStats } from './ndis/datapath.ts';
 import type { DriverModule } from './ndis/driver.ts';
+import type { FilterState } from './ndis/filter.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
 import { shutdownAll } from './ndis/lifecycle.ts';
 import {
@@ -173,6 +174,15 @@ export interface Summary {
   dumps: LiveDump[];
   eventLog: EventLogEntry[];
   protocols: { name: string; bindings: ProtocolView[] }[];
+  /** Every filter module the run attached, in attach order, with its state at the end (R7.5). */
+  filters: FilterSummary[];
+}
+
+export interface FilterSummary {
+  driver: string;
+  adapter: string;
+  state: FilterState;
+  mandatory: boolean;
 }
 
 interface DeviceEntry {
@@ -241,6 +251,21 @@ export class World implements EventTarget {
 
   addDriver(mod: DriverModule): void {
     this.ndis.modules.set(mod.name, mod);
+  }
+
+  /**
+   * Installs a filter driver (added with addDriver) over every adapter, above the
+   * filters installed before it (R7.8). NDIS loads it when the first stack starts.
+   * `mandatory`: a module that fails to attach stops the stack.
+   */
+  addFilter(driver: string, options: { mandatory?: boolean } = {}): void {
+    if (!this.ndis.modules.has(driver))
+      throw new NdisSimUsageError(
+        `World.addFilter: '${driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
+      );
+    if (this.ndis.filterInstalls.some((f) => f.name === driver))
+      throw new NdisSimUsageError(`World.addFilter: filter driver '${driver}' is installed already`);
+    this.ndis.filterInstalls.push({ name: driver, mandatory: options.mandatory ?? false });
   }
 
   addProtocol(name: string, options: Partial<ProtocolOptions> = {}): SimProtocol {
@@ -533,6 +558,11 @@ export class World implements EventTarget {
       if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null) out.push(`${b.name}: an OID request is pending in the miniport`);
+      for (const m of b.filters)
+        if (m.pending !== null)
+          out.push(
+            `${b.name}: filter module ${m.driver.name} has a ${m.pending.kind} pending (${m.pending.kind === 'pause' ? 'NdisFPauseComplete' : 'NdisFRestartComplete'} not called)`,
+          );
     }
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
@@ -576,6 +606,12 @@ export class World implements EventTarget {
       protocols: this.protocols.map((p) => ({
         name: p.name,
         bindings: [...p.views].sort((a, b) => byDevice(a.adapter, b.adapter)),
+      })),
+      filters: this.ndis.filterModules.map((m) => ({
+        driver: m.driver.name,
+        adapter: m.block.name,
+        state: m.state,
+        mandatory: m.mandatory,
       })),
     };
   }

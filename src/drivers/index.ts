@@ -4,13 +4,15 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { gallery } from './buggy/index.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
+import { monitorLwf } from './lwf.ts';
 import { vmini } from './vmini.ts';
 
-/** Reference drivers, then the gallery of buggy ones (drivers/buggy). */
+/** Reference drivers (miniports, then the filter), then the gallery of buggy ones (drivers/buggy). */
 export const builtinDrivers: readonly DriverModule[] = [
   healthyNic,
   flakyNic,
   vmini,
+  monitorLwf,
   ...gallery.map((g) => g.driver),
 ];
 

@@ -10,6 +10,7 @@ import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
 import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
+import type { FilterModule } from './filter.ts';
 import type { NblImpl, NblPool } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type {
@@ -38,9 +39,17 @@ export type PnpDeviceState =
   | 'Removed'
   | 'SurpriseRemoved';
 
-export type BringUpStep = 'init' | 'bind' | 'restart' | 'restart-protocols' | 'done';
-export type TeardownStep = 'notify' | 'pause-protocols' | 'pause-miniport' | 'unbind' | 'halt' | 'done';
-export type TeardownWhy = 'surprise-removal' | 'remove' | 'stop';
+export type BringUpStep = 'init' | 'attach' | 'bind' | 'restart' | 'restart-protocols' | 'done';
+export type TeardownStep =
+  | 'notify'
+  | 'pause-protocols'
+  | 'pause-miniport'
+  | 'unbind'
+  | 'detach'
+  | 'halt'
+  | 'done';
+/** `stack-failed`: a mandatory filter module failed to attach (attaching-a-filter-module). */
+export type TeardownWhy = 'surprise-removal' | 'remove' | 'stop' | 'stack-failed';
 
 export type SleepStep =
   | 'query-power'
@@ -155,6 +164,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   dma: AdapterDma | null = null;
 
   readonly bindings: Binding[] = [];
+  /** The filter modules attached over the miniport, bottom first (R7.5). */
+  readonly filters: FilterModule[] = [];
 
   // Data path and OIDs (datapath.ts, oid.ts).
   /** NBLs in MiniportSendNetBufferLists not yet completed. */

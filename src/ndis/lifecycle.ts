@@ -17,6 +17,15 @@ import { Binding as BindingImpl } from './binding.ts';
 import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
 import { removeFrom } from './block.ts';
 import {
+  attachFilters,
+  detachFilters,
+  deviceEvent,
+  devicePnPEventDown,
+  netEventUp,
+  pauseFilters,
+  restartFilters,
+} from './filter.ts';
+import {
   NDIS_BUGCHECK_HALT_INIT_WITHOUT_CANCEL_TIMER,
   NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER,
 } from './generated/rules.ts';
@@ -79,6 +88,7 @@ import type {
   CM_PARTIAL_RESOURCE_DESCRIPTOR,
   NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_RESOURCE_LIST,
+  NET_DEVICE_PNP_EVENT,
 } from './types.ts';
 
 /**
@@ -214,13 +224,9 @@ function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return;
   }
-  // R5.1: every bound protocol hears of it; a veto fails the IRP if the option says so.
-  let vetoed = false;
-  for (const bd of b.bindings.slice()) {
-    if (!isBound(bd)) continue;
-    const s = netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
-    if (s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING) vetoed = true;
-  }
+  // R5.1: the filter modules and every bound protocol hear of it (R7.7); a veto fails
+  // the IRP if the option says so.
+  const vetoed = netEventUp(n, b, 'NetEventQueryRemoveDevice', null) !== NDIS_STATUS_SUCCESS;
   if (vetoed && n.options.honourProtocolVeto) {
     if (n.trace.on) n.traceNdis(b, 'query-remove vetoed by a protocol (R5.1)', {});
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
@@ -232,7 +238,7 @@ function queryRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
 
 function cancelRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   // R5.3: the adapter carries on.
-  for (const bd of b.bindings.slice()) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventCancelRemoveDevice');
+  netEventUp(n, b, 'NetEventCancelRemoveDevice', null);
   if (b.pnpState === 'QueryRemoved') b.pnpState = 'Started';
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
 }
@@ -299,6 +305,17 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
   switch (op.step) {
     case 'init':
       return initialize(n, b, op);
+    case 'attach':
+      // R7.8: the filter modules attach bottom-up once the miniport is Paused.
+      if (b.state !== 'Paused') return false;
+      if (!attachFilters(n, b)) {
+        // A mandatory module failed (attaching-a-filter-module): NDIS stops the stack.
+        b.op = null;
+        beginTeardown(n, b, 'stack-failed');
+        return false;
+      }
+      op.step = 'bind';
+      return true;
     case 'bind': {
       // R7.8: protocols bind once the miniport is Paused.
       if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running') return false;
@@ -429,8 +446,8 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
     return false;
   }
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
-  // R2.7, R7.8: the rest of the bring-up (bind, restart) goes on in NDIS's worker.
-  op.step = 'bind';
+  // R2.7, R7.8: the rest of the bring-up (attach, bind, restart) goes on in NDIS's worker.
+  op.step = n.filterInstalls.length > 0 ? 'attach' : 'bind';
   n.kick(b);
   return false;
 }
@@ -719,8 +736,8 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       // Selective suspend ends first: the adapter is back in D0, held sends go down
       // (docs/decisions.md), so the protocols' pause can drain them.
       if (b.ss !== null && !ssSettled(n, b)) return false;
-      // R7.9: protocols pause first.
-      if (!pauseProtocols(n, b)) return false;
+      // R7.9: protocols pause first, then the filter modules.
+      if (!pauseAbove(n, b, pauseReasonForRemoval(b))) return false;
       op.step = 'pause-miniport';
       return true;
     case 'pause-miniport':
@@ -748,9 +765,14 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       for (const bd of b.bindings.slice())
         if (bd.state === 'Paused' && bd.pending === null) unbindBinding(n, bd);
       if (b.bindings.length > 0) return false;
-      op.step = 'halt';
+      op.step = b.filters.length > 0 ? 'detach' : 'halt';
       return true;
     }
+    case 'detach':
+      // R5.4, R7.11: the filter modules are detached top-down, before the halt.
+      if (!detachFilters(n, b)) return false;
+      op.step = 'halt';
+      return true;
     case 'halt':
       if (b.state === 'Halted' || b.state === 'Shutdown') {
         op.step = 'done';
@@ -788,9 +810,12 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
   }
 }
 
-/** R5.5: protocols hear NetEventQueryRemoveDevice; the answer cannot stop a surprise removal. */
+/**
+ * R5.5: the filter modules and protocols hear NetEventQueryRemoveDevice (R7.7); the
+ * answer cannot stop a surprise removal.
+ */
 function notifyProtocolsOfRemoval(n: Ndis, b: MiniportBlock): void {
-  for (const bd of b.bindings.slice()) if (isBound(bd)) netPnPEvent(n, bd, 'NetEventQueryRemoveDevice');
+  netEventUp(n, b, 'NetEventQueryRemoveDevice', null);
 }
 
 /**
@@ -813,17 +838,27 @@ export function restartStackStep(
     return 'again';
   }
   if (b.state !== 'Running') return 'wait';
+  if (b.filters.length > 0) {
+    // R7.10: the filter modules bottom-up, then the protocols. Above a module whose
+    // restart failed the stack stays paused.
+    const f = restartFilters(n, b);
+    if (f === 'wait') return 'wait';
+    if (f === 'failed') return 'advance';
+  }
   for (const bd of b.bindings) if (bd.state === 'Paused' && bd.pending === null) restartBinding(n, bd);
   return b.bindings.some((x) => x.state === 'Restarting') ? 'wait' : 'advance';
 }
 
 /**
- * Pauses the adapter's running bindings (R7.9: protocols pause before the miniport);
- * true once none is still pausing, restarting or opening.
+ * Pauses the stack above the miniport (R7.9): the running bindings first, then, once
+ * none is still pausing, restarting or opening, the filter modules top-down. True when
+ * all of it is paused; `reason` is the PauseReason the filter modules get.
  */
-export function pauseProtocols(n: Ndis, b: MiniportBlock): boolean {
+export function pauseAbove(n: Ndis, b: MiniportBlock, reason: number): boolean {
   for (const bd of b.bindings) if (bd.state === 'Running' && bd.pending === null) pauseBinding(n, bd);
-  return !b.bindings.some((x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening');
+  if (b.bindings.some((x) => x.state === 'Pausing' || x.state === 'Restarting' || x.state === 'Opening'))
+    return false;
+  return b.filters.length === 0 || pauseFilters(n, b, reason);
 }
 
 /** After a stop the same FDO may be started again (R1.8): a fresh adapter context. */
@@ -1005,15 +1040,24 @@ function devicePnPEventNotify(n: Ndis, b: MiniportBlock, event: number, info: nu
       args.PowerProfile =
         info === NdisPowerProfileAcOnLine ? 'NdisPowerProfileAcOnLine' : 'NdisPowerProfileBattery';
   }
+  const ev = deviceEvent(event, info);
+  // The event goes down through the filter modules that handle it first.
+  if (b.filters.length > 0) {
+    devicePnPEventDown(n, b, ev, (e) => miniportDevicePnPEventNotify(n, b, e, args));
+    return;
+  }
+  miniportDevicePnPEventNotify(n, b, ev, args);
+}
+
+function miniportDevicePnPEventNotify(
+  n: Ndis,
+  b: MiniportBlock,
+  ev: NET_DEVICE_PNP_EVENT,
+  args: Record<string, unknown> | undefined,
+): void {
   const f = n.enter(b, b.driver.name, 'MiniportDevicePnPEventNotify', Irql.Passive, args);
   try {
-    b.driver.chars.DevicePnPEventNotifyHandler(b.context, {
-      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
-      PortNumber: 0,
-      DevicePnPEvent: event,
-      InformationBuffer: info,
-      InformationBufferLength: info === null ? 0 : 4,
-    });
+    b.driver.chars.DevicePnPEventNotifyHandler(b.context, ev);
   } catch (e) {
     n.driverThrew(e, 'MiniportDevicePnPEventNotify', b);
   }
@@ -1177,12 +1221,6 @@ export function completeUnbind(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Unbound');
   dropBinding(bd);
   n.kick(bd.block);
-}
-
-function netPnPEvent(n: Ndis, bd: Binding, code: NetEventCode): number {
-  const s = callProtocol(n, bd, code);
-  if (code === 'NetEventQueryRemoveDevice') bd.queryRemoveStatus = s;
-  return s;
 }
 
 function setBinding(n: Ndis, bd: Binding, to: Binding['state']): void {

@@ -18,6 +18,7 @@ import { poolLeftBy } from './api/kernel.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
+import { type FilterDriverBlock, type FilterInstall, type FilterModule, FilterWatchdog } from './filter.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import {
   CM_PROB_FAILED_ADD,
@@ -169,6 +170,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly drivers = new Map<string, MiniportDriverBlock>();
   readonly adapters: MiniportBlock[] = [];
   readonly protocols: ProtocolEdge[] = [];
+  /** The filter drivers installed over every adapter, bottom first (scenario `filters`). */
+  readonly filterInstalls: FilterInstall[] = [];
+  /** Registered filter drivers, by module name. */
+  readonly filterDrivers = new Map<string, FilterDriverBlock>();
+  /** Every filter module attached in the run, in attach order (for the summary). */
+  readonly filterModules: FilterModule[] = [];
+  /** Interface indexes of filter modules: the model numbers them from 1000 (adapters from 1). */
+  nextFilterIfIndex = 1000;
+  private filterWatchdogTarget: FilterWatchdog | null = null;
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
   /** Port ranges NdisMRegisterIoPortRange claimed, of every adapter; null until the first. */
@@ -269,6 +279,53 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (loaded !== undefined && !loaded.unloaded) return loaded;
     const mod = this.modules.get(name);
     if (mod === undefined) return null;
+    const status = this.driverEntry(mod);
+    const d = this.drivers.get(name);
+    if (status !== 0 && d !== undefined && !d.deregistered) {
+      // R2.1: NDIS would keep a registration whose code is about to be unloaded.
+      this.verifier.report(
+        'NdisSim_DriverEntryLeak',
+        'DriverEntry',
+        null,
+        `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisMDeregisterMiniportDriver (R2.1)`,
+      );
+    }
+    if (status !== 0 || d === undefined || d.deregistered) {
+      if (d !== undefined) this.drivers.delete(name);
+      return null;
+    }
+    return d;
+  }
+
+  /**
+   * Loads a filter driver (its service starts: DriverEntry, which calls
+   * NdisFRegisterFilterDriver) unless it is loaded; null if it did not register.
+   */
+  loadFilterDriver(name: string): FilterDriverBlock | null {
+    const loaded = this.filterDrivers.get(name);
+    if (loaded !== undefined) return loaded;
+    const mod = this.modules.get(name);
+    if (mod === undefined) return null;
+    const status = this.driverEntry(mod);
+    const d = this.filterDrivers.get(name);
+    if (status !== 0 && d !== undefined && !d.deregistered) {
+      this.verifier.report(
+        'NdisSim_DriverEntryLeak',
+        'DriverEntry',
+        null,
+        `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisFDeregisterFilterDriver`,
+      );
+    }
+    if (status !== 0 || d === undefined) {
+      if (d !== undefined) this.filterDrivers.delete(name);
+      return null;
+    }
+    return d;
+  }
+
+  /** Runs a module's DriverEntry at PASSIVE; returns its status. */
+  private driverEntry(mod: DriverModule): number {
+    const name = mod.name;
     const driverObject: DRIVER_OBJECT = { DriverName: `\\Driver\\${name}` };
     const registryPath = `\\Registry\\Machine\\System\\CurrentControlSet\\Services\\${name}`;
     this.loading = mod;
@@ -291,21 +348,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     this.leave(f, status);
     this.driverEntryStatus = status;
-    const d = this.drivers.get(name);
-    if (status !== 0 && d !== undefined && !d.deregistered) {
-      // R2.1: NDIS would keep a registration whose code is about to be unloaded.
-      this.verifier.report(
-        'NdisSim_DriverEntryLeak',
-        'DriverEntry',
-        null,
-        `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisMDeregisterMiniportDriver (R2.1)`,
-      );
-    }
-    if (status !== 0 || d === undefined || d.deregistered) {
-      if (d !== undefined) this.drivers.delete(name);
-      return null;
-    }
-    return d;
+    return status;
   }
 
   registerDriver(d: MiniportDriverBlock): void {
@@ -440,6 +483,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         adapter: b.name,
       });
     }
+  }
+
+  /** The timer target of pended FilterPause calls (made on first use). */
+  get filterWatchdog(): FilterWatchdog {
+    this.filterWatchdogTarget ??= new FilterWatchdog(this);
+    return this.filterWatchdogTarget;
   }
 
   /** R3.7: a pended pause must complete within the watchdog time. */

@@ -14,6 +14,7 @@
 // While in D3: no check-for-hang (R4.3), no reset (R4.11).
 
 import type { MiniportBlock, PnpOp } from './block.ts';
+import { netEventUp } from './filter.ts';
 import {
   MediaConnectStateUnknown,
   NDIS_DEVICE_POWER_STATE_NAMES,
@@ -31,12 +32,10 @@ import {
 } from './generated/status.ts';
 import {
   callPause,
-  callProtocol,
   halt,
   initializeAdapter,
-  isBound,
   markDeviceFailed,
-  pauseProtocols,
+  pauseAbove,
   resetForRestart,
   restartStackStep,
 } from './lifecycle.ts';
@@ -95,14 +94,22 @@ function tracePowerIrp(n: Ndis, b: MiniportBlock, data: Record<string, unknown>)
   n.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'power', 'irp', 'IRP_MN_SET_POWER', data);
 }
 
-/** NetEventQueryPower or NetEventSetPower with `state` to every bound protocol. */
+/**
+ * NetEventQueryPower or NetEventSetPower with `state` up the stack: the filter modules
+ * that handle it, then every bound protocol (R7.7).
+ */
 function notifyProtocols(
   n: Ndis,
   b: MiniportBlock,
   event: 'NetEventQueryPower' | 'NetEventSetPower',
   state: number,
 ): void {
-  for (const bd of b.bindings.slice()) if (isBound(bd)) callProtocol(n, bd, event, state);
+  netEventUp(n, b, event, state);
+}
+
+/** R3.2: the PauseReason of a pause for low power means something from NDIS 6.40 on. */
+function lowPowerPauseReason(b: MiniportBlock): number {
+  return b.driver.ndisVersion >= 640 ? NDIS_PAUSE_LOW_POWER : NDIS_PAUSE_NDIS_INTERNAL;
 }
 
 /** NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`. */
@@ -199,15 +206,15 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       op.step = p.paused ? 'pause-protocols' : 'power-down';
       return true;
     case 'pause-protocols':
-      if (!pauseProtocols(n, b)) return false;
+      // R7.9: the protocols, then the filter modules.
+      if (!pauseAbove(n, b, lowPowerPauseReason(b))) return false;
       op.step = 'pause-miniport';
       return true;
     case 'pause-miniport':
       // R1.4: a pending pause or restart completes first.
       if (pauseDeferredIn.has(b.state)) return false;
       if (b.state === 'Running') {
-        // R3.2: PauseReason means something from NDIS 6.40 on.
-        callPause(n, b, b.driver.ndisVersion >= 640 ? NDIS_PAUSE_LOW_POWER : NDIS_PAUSE_NDIS_INTERNAL);
+        callPause(n, b, lowPowerPauseReason(b));
         return true;
       }
       if (b.state !== 'Paused') return false;

@@ -36,6 +36,12 @@ export interface NDIS_OBJECT_HEADER {
 /** The driver object the I/O manager passes to DriverEntry. */
 export interface DRIVER_OBJECT {
   readonly DriverName: string;
+  /**
+   * The unload routine a driver that is not a miniport sets in DriverEntry (a filter
+   * driver's FilterDriverUnload). The model runs a filter service for the whole run,
+   * so it never calls it.
+   */
+  DriverUnload?: (DriverObject: DRIVER_OBJECT) => void;
 }
 
 // ---------------------------------------------------------------- callbacks

@@ -97,6 +97,13 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       );
     }
   }
+  for (const f of s.filters) {
+    out.push(
+      c.dim(
+        `  Filter ${f.driver} on ${f.adapter}${f.mandatory ? ' (mandatory)' : ''}: ${f.state === 'Detached' ? 'detached' : f.state}`,
+      ),
+    );
+  }
   out.push(c.bold('  Bug checks'));
   if (r.bugCheck === null && r.violations.length === 0) out.push('    none');
   for (const v of r.violations) out.push(`    ${fmtTime(v.timeNs)}  ${v.rule}: ${v.message}`);

@@ -77,6 +77,8 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       return `${String(d?.device)}: ${e.what}${d?.problem ? c.red(` (Code ${String(d.problem)})`) : ''}`;
     case 'binding':
       return `${adapter}binding ${e.what}`;
+    case 'filter':
+      return `${adapter}filter module ${e.what}`;
     case 'wake': {
       const late = Number(d?.lateNs ?? 0);
       const held = `, ${fmtTime(late)} late: a wait of another thread, nested above this one, held it past its wake-up time or the setting of its event (a limit of the model)`;

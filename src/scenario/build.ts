@@ -64,6 +64,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   });
   for (const d of builtinDrivers) w.addDriver(d);
   for (const d of o.drivers ?? []) w.addDriver(d);
+  for (const f of s.filters) w.addFilter(f.driver, { mandatory: f.mandatory });
   for (const p of s.protocols) {
     const t = p.traffic;
     w.addProtocol(p.name, {

@@ -398,6 +398,13 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
+    /**
+     * Filter drivers installed over every adapter, the one nearest the miniport first
+     * (R7.8). A mandatory module that fails to attach stops the stack.
+     */
+    filters: z
+      .array(z.strictObject({ driver: driverName(drivers), mandatory: z.boolean().default(false) }))
+      .default([]),
     devices: z.array(deviceSchemaFor(drivers)).min(1),
     actions: z.array(actionSchema).default([]),
     expect: expectSchema.optional(),

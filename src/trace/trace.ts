@@ -23,6 +23,8 @@ export type TraceKind =
   | 'device'
   /** A protocol binding event (R7.1). */
   | 'binding'
+  /** A filter module changed state (R7.5). */
+  | 'filter'
   /** Simulated hardware. */
   | 'hw'
   /** A live kernel dump was written (not a crash). */

@@ -190,7 +190,11 @@ const msMappings: Record<string, Mapping> = {
     reason:
       'a static check of C pointer use; in TypeScript a null dereference throws, which the model reports as NdisSim_DriverException (0x1E)',
   },
-  NdisFDeregisterFilterDriver: notMiniport('filter drivers'),
+  NdisFDeregisterFilterDriver: {
+    status: 'not-applicable',
+    reason:
+      'the model never unloads a filter driver (its service runs for the whole run), so there is no unload routine to check; NdisFDeregisterFilterDriver itself is modelled',
+  },
   // IRQL
   Flags_Irql: {
     status: 'not-applicable',
@@ -235,7 +239,10 @@ const msMappings: Record<string, Mapping> = {
   Irql_Timer_Function: irqlRule(['R8.4', 'R8.5', 'R8.6'], 'the timer object calls'),
   Irql_CallManager_Function: notMiniport('call managers'),
   Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),
-  Irql_Filter_Driver_Function: notMiniport('filter drivers'),
+  Irql_Filter_Driver_Function: irqlRule(
+    ['R7.5', 'R7.6', 'R7.7'],
+    'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver)',
+  ),
   Irql_IM_Function: notMiniport('intermediate drivers'),
   Irql_Interfaces_Function: notMiniport('interface providers'),
   Irql_Protocol_Driver_Function: notMiniport('protocol drivers'),
@@ -398,7 +405,12 @@ const msMappings: Record<string, Mapping> = {
   },
   NdisFilterTimedDataReceive: notMiniport('filter drivers'),
   NdisFilterTimedDataSend: notMiniport('filter drivers'),
-  NdisFilterTimedPauseComplete: notMiniport('filter drivers'),
+  NdisFilterTimedPauseComplete: {
+    status: 'enforced',
+    spec: ['R7.6', 'R7.13'],
+    bugCheck: dv(0x00092010),
+    how: 'on the virtual clock: a FilterPause that pended and was not completed within 10 s; also a FilterPause that fails, and a pause completed twice or never pended',
+  },
   // WLAN
   WlanAssert: wifi,
   WlanAssociation: wifi,
@@ -1031,6 +1043,60 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2e) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisrawreadportuchar.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterAttach',
+    origin: 'ndis-sim',
+    spec: ['R7.5'],
+    summary:
+      'FilterAttach returned SUCCESS without NdisFSetAttributes, or a status it may not return (PENDING included: an attach cannot pend); or NdisFSetAttributes was called outside FilterAttach.',
+    ddis: ['FilterAttach', 'NdisFSetAttributes'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x60) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_attach.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterReturn',
+    origin: 'ndis-sim',
+    spec: ['R7.5'],
+    summary: 'A filter restart ended with a status other than SUCCESS, RESOURCES or FAILURE.',
+    ddis: ['FilterRestart', 'NdisFRestartComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x61) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_restart.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterCompleteUnexpected',
+    origin: 'ndis-sim',
+    spec: ['R7.5'],
+    summary:
+      'NdisFRestartComplete was called with no restart pending, or inside FilterRestart before it returned a final status (the restart completed twice).',
+    ddis: ['NdisFRestartComplete', 'FilterRestart'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x1f },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterRegistration',
+    origin: 'ndis-sim',
+    spec: ['R7.5'],
+    summary:
+      "NdisFRegisterFilterDriver outside the filter driver's DriverEntry, or NdisFDeregisterFilterDriver called twice or with filter modules still attached.",
+    ddis: ['NdisFRegisterFilterDriver', 'NdisFDeregisterFilterDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x62) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfregisterfilterdriver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterForward',
+    origin: 'ndis-sim',
+    spec: ['R7.7'],
+    summary:
+      'NdisFNetPnPEvent or NdisFDevicePnPEventNotify was called outside the filter handler that received the event, or NdisFNetPnPEvent with another notification than the one NDIS passed.',
+    ddis: ['NdisFNetPnPEvent', 'NdisFDevicePnPEventNotify'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x63) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfnetpnpevent.md',
     fatal: false,
   },
   {

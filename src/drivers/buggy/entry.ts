@@ -31,4 +31,9 @@ export interface GalleryEntry {
    * (a timer of the driver handle after MiniportDriverUnload).
    */
   readonly noAdapter?: boolean;
+  /**
+   * `driver` is a filter driver: the scenario installs it over nic0, which runs the
+   * healthy-nic miniport (07-protocols-filters.md).
+   */
+  readonly filter?: boolean;
 }

@@ -40,7 +40,7 @@ const irqlDeregister = ddiIrql.NdisMDeregisterMiniportDriver!;
 const irqlSetOptionalHandlers = ddiIrql.NdisSetOptionalHandlers!;
 
 /** NDIS 6 minor versions a miniport may declare (6.0 … 6.89 as released). */
-const knownMinorVersions = new Set([
+export const knownMinorVersions: ReadonlySet<number> = new Set([
   0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
 ]);
 

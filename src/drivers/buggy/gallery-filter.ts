@@ -1,0 +1,135 @@
+// Gallery, filter drivers (07-protocols-filters.md): each driver is monitor-lwf
+// (src/drivers/lwf.ts) with one realistic mistake, installed over a healthy-nic. See
+// index.ts.
+
+import {
+  NDIS_SPIN_LOCK,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
+  NdisAllocateSpinLock,
+  NdisFDeregisterFilterDriver,
+  NdisFNetPnPEvent,
+  NdisFRestartComplete,
+  NdisReleaseSpinLock,
+} from '../../index.ts';
+import { type LwfModule, variantOfMonitorLwf } from '../lwf.ts';
+import type { GalleryEntry } from './entry.ts';
+
+/** The stack is torn down at 100 ms: pauses, PnP events and detaches follow. */
+const removedAt100ms = { actions: [{ at: '100ms', do: 'surprise-remove', device: 'nic0' }] };
+
+export const galleryFilter: readonly GalleryEntry[] = [
+  {
+    rule: 'Irql_Filter_Driver_Function',
+    filter: true,
+    mistake:
+      'FilterAttach calls NdisFSetAttributes while it holds the spin lock that guards its list of modules: at DISPATCH_LEVEL, where the PASSIVE-only DDI may not be called.',
+    driver: (() => {
+      const lock = new NDIS_SPIN_LOCK();
+      let allocated = false;
+      return variantOfMonitorLwf(
+        'lwf-attributes-under-lock',
+        'sets its module attributes holding a spin lock',
+        (c) => {
+          const attach = c.AttachHandler;
+          c.AttachHandler = (h, ctx, p) => {
+            if (!allocated) {
+              NdisAllocateSpinLock(lock);
+              allocated = true;
+            }
+            NdisAcquireSpinLock(lock);
+            try {
+              return attach(h, ctx, p);
+            } finally {
+              NdisReleaseSpinLock(lock);
+            }
+          };
+        },
+      );
+    })(),
+  },
+  {
+    rule: 'NdisFilterTimedPauseComplete',
+    filter: true,
+    mistake:
+      'FilterPause pends until its count of sends in flight reaches zero, but the count is only decremented on a path the module never takes: NdisFPauseComplete never comes.',
+    driver: variantOfMonitorLwf(
+      'lwf-pause-never-completes',
+      'pends FilterPause and never completes it',
+      (c) => {
+        c.PauseHandler = (m: LwfModule) => {
+          m.running = false;
+          return NDIS_STATUS_PENDING;
+        };
+      },
+    ),
+    scenario: { until: '15s', ...removedAt100ms },
+  },
+  {
+    rule: 'NdisSim_FilterAttach',
+    filter: true,
+    mistake:
+      'FilterAttach builds its module context and returns SUCCESS, but the call to NdisFSetAttributes sits behind a configuration check that is false on this machine.',
+    driver: variantOfMonitorLwf('lwf-no-attributes', 'never calls NdisFSetAttributes', (c) => {
+      c.AttachHandler = () => NDIS_STATUS_SUCCESS;
+    }),
+  },
+  {
+    rule: 'NdisSim_FilterReturn',
+    filter: true,
+    mistake:
+      'FilterRestart returns the status of the OID request it made to read the link speed (NOT_SUPPORTED) instead of a restart result.',
+    driver: variantOfMonitorLwf(
+      'lwf-restart-returns-oid-status',
+      'returns an OID status from FilterRestart',
+      (c) => {
+        c.RestartHandler = () => NDIS_STATUS_NOT_SUPPORTED;
+      },
+    ),
+  },
+  {
+    rule: 'NdisSim_FilterCompleteUnexpected',
+    filter: true,
+    mistake:
+      'FilterRestart calls NdisFRestartComplete when its work is done, and then returns SUCCESS as well: the restart completes twice.',
+    driver: variantOfMonitorLwf(
+      'lwf-restart-completes-twice',
+      'completes its restart and returns SUCCESS',
+      (c) => {
+        c.RestartHandler = (m: LwfModule) => {
+          m.running = true;
+          NdisFRestartComplete(m.handle, NDIS_STATUS_SUCCESS);
+          return NDIS_STATUS_SUCCESS;
+        };
+      },
+    ),
+  },
+  {
+    rule: 'NdisSim_FilterRegistration',
+    filter: true,
+    mistake:
+      'FilterDetach deregisters the filter driver when it frees its last module, as if unload came next; the module is still attached while FilterDetach runs.',
+    driver: variantOfMonitorLwf(
+      'lwf-deregisters-in-detach',
+      'deregisters the driver from FilterDetach',
+      (c, d) => {
+        c.DetachHandler = () => {
+          if (d.handle !== null) NdisFDeregisterFilterDriver(d.handle);
+        };
+      },
+    ),
+    scenario: removedAt100ms,
+  },
+  {
+    rule: 'NdisSim_FilterForward',
+    filter: true,
+    mistake:
+      'FilterNetPnPEvent forwards a copy of the notification it logged instead of the one NDIS passed it.',
+    driver: variantOfMonitorLwf('lwf-forwards-a-copy', 'forwards a copy of the net PnP notification', (c) => {
+      c.NetPnPEventHandler = (m: LwfModule, e) => NdisFNetPnPEvent(m.handle, { ...e });
+    }),
+    scenario: removedAt100ms,
+  },
+];

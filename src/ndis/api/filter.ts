@@ -1,0 +1,343 @@
+// The DDIs of NDIS filter drivers that the model has (07-protocols-filters.md, R7.5–R7.7):
+// registration, the module's attributes, the completions of a pended pause or restart,
+// and the forwarding of PnP events through the stack.
+
+import { NotModelledError } from '../../errors.ts';
+import {
+  FilterDriverBlock,
+  FilterModule,
+  finishFilterPause,
+  finishFilterRestart,
+  forwardDeviceEventBelow,
+  forwardNetEventAbove,
+  type NDIS_FILTER_ATTRIBUTES,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
+  type NET_PNP_EVENT_NOTIFICATION,
+} from '../filter.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+  NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_BAD_VERSION,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_SUCCESS,
+} from '../generated/status.ts';
+import type { Ndis } from '../ndis.ts';
+import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
+import { currentNdis } from './common.ts';
+import { knownMinorVersions } from './driver.ts';
+
+const irql = {
+  NdisFRegisterFilterDriver: ddiIrql.NdisFRegisterFilterDriver!,
+  NdisFDeregisterFilterDriver: ddiIrql.NdisFDeregisterFilterDriver!,
+  NdisFSetAttributes: ddiIrql.NdisFSetAttributes!,
+  NdisFPauseComplete: ddiIrql.NdisFPauseComplete!,
+  NdisFRestartComplete: ddiIrql.NdisFRestartComplete!,
+  NdisFNetPnPEvent: ddiIrql.NdisFNetPnPEvent!,
+  NdisFDevicePnPEventNotify: ddiIrql.NdisFDevicePnPEventNotify!,
+};
+
+/**
+ * The optional handlers whose paths the model does not run through filter modules yet:
+ * registering one would promise calls that never come, so registration refuses it.
+ */
+const notModelledHandlers = [
+  'SetOptionsHandler',
+  'SetFilterModuleOptionsHandler',
+  'SendNetBufferListsHandler',
+  'SendNetBufferListsCompleteHandler',
+  'CancelSendNetBufferListsHandler',
+  'ReceiveNetBufferListsHandler',
+  'ReturnNetBufferListsHandler',
+  'OidRequestHandler',
+  'OidRequestCompleteHandler',
+  'CancelOidRequestHandler',
+  'StatusHandler',
+  'DirectOidRequestHandler',
+  'DirectOidRequestCompleteHandler',
+  'CancelDirectOidRequestHandler',
+  'SynchronousOidRequestHandler',
+  'SynchronousOidRequestCompleteHandler',
+] as const;
+
+/** Why the characteristics are refused, with the status NDIS returns, or null. */
+function checkFilterCharacteristics(
+  c: NDIS_FILTER_DRIVER_CHARACTERISTICS,
+): { status: number; why: string } | null {
+  if (c.Header?.Type !== NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS)
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'Header.Type is not FILTER_DRIVER_CHARACTERISTICS',
+    };
+  if (c.Header.Revision < 1 || c.Header.Revision > 3)
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: `Header.Revision ${c.Header.Revision} is unknown`,
+    };
+  if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion))
+    return {
+      status: NDIS_STATUS_BAD_VERSION,
+      why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
+    };
+  if (typeof c.AttachHandler !== 'function')
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'AttachHandler is missing' };
+  if (typeof c.DetachHandler !== 'function')
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'DetachHandler is missing' };
+  if (typeof c.RestartHandler !== 'function')
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'RestartHandler is missing' };
+  if (typeof c.PauseHandler !== 'function')
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'PauseHandler is missing' };
+  for (const h of ['NetPnPEventHandler', 'DevicePnPEventNotifyHandler'] as const) {
+    const v = c[h];
+    if (v != null && typeof v !== 'function')
+      return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is neither a routine nor NULL` };
+  }
+  if (typeof c.UniqueName !== 'string' || !/^\{[0-9a-fA-F-]{36}\}$/.test(c.UniqueName))
+    return { status: NDIS_STATUS_INVALID_PARAMETER, why: 'UniqueName is not a GUID in braces' };
+  return null;
+}
+
+/**
+ * NDIS_STATUS NdisFRegisterFilterDriver(DriverObject, FilterDriverContext,
+ * FilterDriverCharacteristics, *NdisFilterDriverHandle). PASSIVE, from DriverEntry.
+ * NDIS copies the characteristics; the driver must be ready for FilterAttach at once.
+ */
+export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
+  DriverObject: DRIVER_OBJECT,
+  FilterDriverContext: D,
+  FilterDriverCharacteristics: NDIS_FILTER_DRIVER_CHARACTERISTICS<C, D>,
+): { Status: NDIS_STATUS; NdisFilterDriverHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisFRegisterFilterDriver';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisFRegisterFilterDriver, ddi, null);
+  const c = FilterDriverCharacteristics as NDIS_FILTER_DRIVER_CHARACTERISTICS;
+  for (const h of notModelledHandlers) {
+    if (c[h] != null)
+      throw new NotModelledError(
+        ddi,
+        `filter handler ${h}: the model does not route that path through filter modules yet; register NULL to be bypassed`,
+      );
+  }
+  const mod = n.loading;
+  if (mod === null || n.loadingObject !== DriverObject) {
+    n.verifier.report(
+      'NdisSim_FilterRegistration',
+      ddi,
+      null,
+      `${ddi} called outside the filter driver's DriverEntry, or with another DRIVER_OBJECT than the one DriverEntry got`,
+    );
+    return { Status: NDIS_STATUS_INVALID_PARAMETER, NdisFilterDriverHandle: null };
+  }
+  const bad = checkFilterCharacteristics(c);
+  let status: number = bad?.status ?? NDIS_STATUS_SUCCESS;
+  let handle: FilterDriverBlock | null = null;
+  if (bad === null) {
+    if (n.filterDrivers.has(mod.name)) {
+      status = NDIS_STATUS_FAILURE;
+    } else {
+      handle = new FilterDriverBlock(mod.name, DriverObject, { ...c }, FilterDriverContext);
+      n.filterDrivers.set(mod.name, handle);
+    }
+  }
+  if (n.trace.on) {
+    const t = n.traceDdi(ddi, null, { FriendlyName: c.FriendlyName, result: status });
+    if (bad !== null) t.why = bad.why;
+  }
+  return { Status: status, NdisFilterDriverHandle: handle };
+}
+
+function filterDriverHandle(n: Ndis, h: unknown, ddi: string): FilterDriverBlock {
+  if (h instanceof FilterDriverBlock) return h;
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the handle is not a filter driver handle NDIS issued`,
+  );
+}
+
+/** A module's NdisFilterHandle; a detached module's handle is stale (R7.5). */
+function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | null {
+  if (!(h instanceof FilterModule))
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: the handle is not an NdisFilterHandle NDIS issued`,
+    );
+  if (h.gone) {
+    n.verifier.report(
+      'NdisSim_StaleHandle',
+      ddi,
+      h.block.name,
+      `${ddi} called with the handle of filter module ${h.name} after it was detached (R7.5)`,
+    );
+    return null;
+  }
+  return h;
+}
+
+/**
+ * VOID NdisFDeregisterFilterDriver(NdisFilterDriverHandle). PASSIVE, from the driver's
+ * unload routine (rule NdisFDeregisterFilterDriver). Its modules are detached by then.
+ */
+export function NdisFDeregisterFilterDriver(NdisFilterDriverHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisFDeregisterFilterDriver';
+  const n = currentNdis(ddi);
+  const d = filterDriverHandle(n, NdisFilterDriverHandle, ddi);
+  n.verifier.irql(irql.NdisFDeregisterFilterDriver, ddi, null);
+  if (n.trace.on) n.traceDdi(ddi, null, { driver: d.name });
+  if (d.deregistered) {
+    n.verifier.report('NdisSim_FilterRegistration', ddi, null, `${d.name}: ${ddi} called twice`);
+    return;
+  }
+  if (d.modules.length > 0) {
+    n.verifier.report(
+      'NdisSim_FilterRegistration',
+      ddi,
+      d.modules[0]!.block.name,
+      `${d.name}: ${ddi} with ${d.modules.length} filter module(s) still attached`,
+    );
+  }
+  d.deregistered = true;
+  n.filterDrivers.delete(d.name);
+}
+
+/**
+ * NDIS_STATUS NdisFSetAttributes(NdisFilterHandle, FilterModuleContext, FilterAttributes).
+ * PASSIVE, inside FilterAttach: names the context NDIS passes to the module's handlers.
+ */
+export function NdisFSetAttributes(
+  NdisFilterHandle: NDIS_HANDLE,
+  FilterModuleContext: unknown,
+  FilterAttributes: NDIS_FILTER_ATTRIBUTES,
+): NDIS_STATUS {
+  const ddi = 'NdisFSetAttributes';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFSetAttributes, ddi, m?.block.name ?? null);
+  if (m === null) return NDIS_STATUS_FAILURE;
+  let status: number = NDIS_STATUS_SUCCESS;
+  if (!m.inAttach) {
+    n.verifier.report(
+      'NdisSim_FilterAttach',
+      ddi,
+      m.block.name,
+      `${ddi} for ${m.name} outside its FilterAttach (R7.5)`,
+    );
+    status = NDIS_STATUS_FAILURE;
+  } else if (
+    FilterAttributes?.Header?.Type !== NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES ||
+    FilterAttributes.Header.Revision !== NDIS_FILTER_ATTRIBUTES_REVISION_1
+  ) {
+    status = NDIS_STATUS_INVALID_PARAMETER;
+  } else {
+    m.context = FilterModuleContext;
+    m.attributesSet = true;
+  }
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, result: status });
+  return status;
+}
+
+/** VOID NdisFPauseComplete(NdisFilterHandle). <= DISPATCH: ends a pause FilterPause pended. */
+export function NdisFPauseComplete(NdisFilterHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisFPauseComplete';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFPauseComplete, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  const p = m.pending;
+  if (p === null || p.kind !== 'pause' || p.completed) {
+    // NdisFilterTimedPauseComplete: a pause completed twice, or none pending.
+    n.verifier.report(
+      'NdisFilterTimedPauseComplete',
+      ddi,
+      m.block.name,
+      `${ddi} for ${m.name} with no pause pending (${m.state}): completed twice, or never pended (R7.6)`,
+    );
+    return;
+  }
+  p.completed = true;
+  // Inside FilterPause the handler's return ends the pause (filter.ts).
+  if (p.returned) finishFilterPause(n, m);
+}
+
+/** VOID NdisFRestartComplete(NdisFilterHandle, Status). PASSIVE: ends a restart FilterRestart pended. */
+export function NdisFRestartComplete(NdisFilterHandle: NDIS_HANDLE, Status: NDIS_STATUS): void {
+  const ddi = 'NdisFRestartComplete';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFRestartComplete, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, Status });
+  const p = m.pending;
+  if (p === null || p.kind !== 'restart' || p.completed) {
+    n.verifier.report(
+      'NdisSim_FilterCompleteUnexpected',
+      ddi,
+      m.block.name,
+      `${ddi} for ${m.name} with no restart pending (${m.state}) (R7.5)`,
+    );
+    return;
+  }
+  p.completed = true;
+  p.status = Status;
+  if (p.returned) finishFilterRestart(n, m, Status, ddi);
+}
+
+/**
+ * NDIS_STATUS NdisFNetPnPEvent(NdisFilterHandle, NetPnPEventNotification). PASSIVE,
+ * inside FilterNetPnPEvent: passes the event on to the drivers above the module
+ * (R7.7) and returns their answer.
+ */
+export function NdisFNetPnPEvent(
+  NdisFilterHandle: NDIS_HANDLE,
+  NetPnPEventNotification: NET_PNP_EVENT_NOTIFICATION,
+): NDIS_STATUS {
+  const ddi = 'NdisFNetPnPEvent';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFNetPnPEvent, ddi, m?.block.name ?? null);
+  if (m === null) return NDIS_STATUS_FAILURE;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  if (m.netEvent === null || m.netEvent.note !== NetPnPEventNotification) {
+    n.verifier.report(
+      'NdisSim_FilterForward',
+      ddi,
+      m.block.name,
+      `${ddi} from ${m.name} outside its FilterNetPnPEvent, or with another notification than NDIS gave it (R7.7)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  return forwardNetEventAbove(n, m);
+}
+
+/**
+ * VOID NdisFDevicePnPEventNotify(NdisFilterHandle, NetDevicePnPEvent). PASSIVE, inside
+ * FilterDevicePnPEventNotify: passes the device event on to the drivers below.
+ */
+export function NdisFDevicePnPEventNotify(
+  NdisFilterHandle: NDIS_HANDLE,
+  NetDevicePnPEvent: NET_DEVICE_PNP_EVENT,
+): void {
+  const ddi = 'NdisFDevicePnPEventNotify';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFDevicePnPEventNotify, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  if (m.deviceEvent === null) {
+    n.verifier.report(
+      'NdisSim_FilterForward',
+      ddi,
+      m.block.name,
+      `${ddi} from ${m.name} outside its FilterDevicePnPEventNotify (nf-ndis-ndisfdevicepnpeventnotify)`,
+    );
+    return;
+  }
+  forwardDeviceEventBelow(n, m, NetDevicePnPEvent);
+}

@@ -1,0 +1,807 @@
+// Filter drivers and their filter modules (07-protocols-filters.md, R7.5–R7.13): what
+// NdisFRegisterFilterDriver records, the module NDIS attaches to each adapter's stack,
+// and the steps of NDIS's stack operations that move modules: attach (R7.8), restart
+// bottom-up (R7.10), pause top-down (R7.9), detach (R7.11), and the PnP events that
+// travel through the modules (R7.7, R5.1, R5.5).
+
+import { Irql } from '../kernel/kernel.ts';
+import { ns } from '../sim/limits.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
+import { statusText } from '../verifier/bugcheck.ts';
+import type { NetEventCode } from './binding.ts';
+import type { MiniportBlock } from './block.ts';
+import { msRules } from './generated/rules.ts';
+import {
+  NDIS_DEVICE_PNP_EVENT_NAMES,
+  NDIS_FILTER_ATTACH_PARAMETERS_REVISION_4,
+  NDIS_FILTER_PAUSE_PARAMETERS_REVISION_1,
+  NDIS_FILTER_RESTART_PARAMETERS_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS,
+  NDIS_OBJECT_TYPE_FILTER_PAUSE_PARAMETERS,
+  NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS,
+  NDIS_PAUSE_REASON_NAMES,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NET_DEVICE_PNP_EVENT_REVISION_1,
+  NET_PNP_EVENT_CODE_NAMES,
+  NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+  NetEventCancelRemoveDevice,
+  NetEventPause,
+  NetEventQueryPower,
+  NetEventQueryRemoveDevice,
+  NetEventRestart,
+  NetEventSetPower,
+} from './generated/status.ts';
+import { callProtocol, isBound } from './lifecycle.ts';
+import type { NET_BUFFER_LIST } from './nbl.ts';
+import type { Ndis } from './ndis.ts';
+import { ruleParams } from './oid.ts';
+import type {
+  DRIVER_OBJECT,
+  NDIS_HANDLE,
+  NDIS_OBJECT_HEADER,
+  NDIS_OID_REQUEST,
+  NDIS_PORT_NUMBER,
+  NDIS_STATUS,
+  NDIS_STATUS_INDICATION,
+  NET_DEVICE_PNP_EVENT,
+  ULONG,
+} from './types.ts';
+
+// ------------------------------------------------------------------ structures
+
+/** NDIS_FILTER_ATTACH_PARAMETERS (revision 4): what NDIS tells FilterAttach of the stack below. */
+export interface NDIS_FILTER_ATTACH_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  /** The interface of this filter module. */
+  IfIndex: number;
+  NetLuid: number;
+  FilterModuleGuidName: string;
+  /** The miniport adapter at the bottom of the stack. */
+  BaseMiniportIfIndex: number;
+  BaseMiniportInstanceName: string;
+  BaseMiniportName: string;
+  /** The interface just below this module: the miniport, or the filter module under it. */
+  LowerIfIndex: number;
+  MediaConnectState: number;
+  MediaDuplexState: number;
+  XmitLinkSpeed: number;
+  RcvLinkSpeed: number;
+  MiniportMediaType: number;
+  MiniportPhysicalMediaType: number;
+  MacAddressLength: number;
+  CurrentMacAddress: readonly number[];
+  Flags: ULONG;
+}
+
+/** NDIS_FILTER_ATTRIBUTES: what NdisFSetAttributes takes besides the module context. */
+export interface NDIS_FILTER_ATTRIBUTES {
+  Header: NDIS_OBJECT_HEADER;
+  Flags: ULONG;
+}
+
+export interface NDIS_FILTER_PAUSE_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  Flags: ULONG;
+  PauseReason: ULONG;
+}
+
+export interface NDIS_FILTER_RESTART_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  MiniportMediaType: number;
+  MiniportPhysicalMediaType: number;
+  /** NULL in the model, as for MiniportRestart: there is no attribute list to edit (R3.8). */
+  RestartAttributes: null;
+  LowerIfIndex: number;
+  LowerIfNetLuid: number;
+  Flags: ULONG;
+}
+
+/** NET_PNP_EVENT: the event code (NET_PNP_EVENT_CODE) and its buffer. */
+export interface NET_PNP_EVENT {
+  NetEvent: number;
+  /** The NDIS_DEVICE_POWER_STATE of NetEventQueryPower and NetEventSetPower, else null. */
+  Buffer: unknown;
+  BufferLength: ULONG;
+}
+
+export interface NET_PNP_EVENT_NOTIFICATION {
+  Header: NDIS_OBJECT_HEADER;
+  PortNumber: NDIS_PORT_NUMBER;
+  NetPnPEvent: NET_PNP_EVENT;
+}
+
+// --------------------------------------------------------------- handler types
+
+export type FILTER_ATTACH<D = unknown> = (
+  NdisFilterHandle: NDIS_HANDLE,
+  FilterDriverContext: D,
+  AttachParameters: NDIS_FILTER_ATTACH_PARAMETERS,
+) => NDIS_STATUS;
+export type FILTER_DETACH<C = unknown> = (FilterModuleContext: C) => void;
+export type FILTER_RESTART<C = unknown> = (
+  FilterModuleContext: C,
+  RestartParameters: NDIS_FILTER_RESTART_PARAMETERS,
+) => NDIS_STATUS;
+export type FILTER_PAUSE<C = unknown> = (
+  FilterModuleContext: C,
+  PauseParameters: NDIS_FILTER_PAUSE_PARAMETERS,
+) => NDIS_STATUS;
+export type FILTER_NET_PNP_EVENT<C = unknown> = (
+  FilterModuleContext: C,
+  NetPnPEventNotification: NET_PNP_EVENT_NOTIFICATION,
+) => NDIS_STATUS;
+export type FILTER_DEVICE_PNP_EVENT_NOTIFY<C = unknown> = (
+  FilterModuleContext: C,
+  NetDevicePnPEvent: NET_DEVICE_PNP_EVENT,
+) => void;
+export type FILTER_SEND_NET_BUFFER_LISTS<C = unknown> = (
+  FilterModuleContext: C,
+  NetBufferList: NET_BUFFER_LIST,
+  PortNumber: NDIS_PORT_NUMBER,
+  SendFlags: ULONG,
+) => void;
+export type FILTER_SEND_NET_BUFFER_LISTS_COMPLETE<C = unknown> = (
+  FilterModuleContext: C,
+  NetBufferList: NET_BUFFER_LIST,
+  SendCompleteFlags: ULONG,
+) => void;
+export type FILTER_CANCEL_SEND_NET_BUFFER_LISTS<C = unknown> = (
+  FilterModuleContext: C,
+  CancelId: unknown,
+) => void;
+export type FILTER_RECEIVE_NET_BUFFER_LISTS<C = unknown> = (
+  FilterModuleContext: C,
+  NetBufferLists: NET_BUFFER_LIST,
+  PortNumber: NDIS_PORT_NUMBER,
+  NumberOfNetBufferLists: ULONG,
+  ReceiveFlags: ULONG,
+) => void;
+export type FILTER_RETURN_NET_BUFFER_LISTS<C = unknown> = (
+  FilterModuleContext: C,
+  NetBufferLists: NET_BUFFER_LIST,
+  ReturnFlags: ULONG,
+) => void;
+export type FILTER_OID_REQUEST<C = unknown> = (
+  FilterModuleContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+) => NDIS_STATUS;
+export type FILTER_OID_REQUEST_COMPLETE<C = unknown> = (
+  FilterModuleContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_STATUS,
+) => void;
+export type FILTER_CANCEL_OID_REQUEST<C = unknown> = (FilterModuleContext: C, RequestId: unknown) => void;
+export type FILTER_STATUS<C = unknown> = (
+  FilterModuleContext: C,
+  StatusIndication: NDIS_STATUS_INDICATION,
+) => void;
+
+/**
+ * NDIS_FILTER_DRIVER_CHARACTERISTICS. Attach, detach, restart and pause are required;
+ * a NULL optional handler makes NDIS bypass the module for that path.
+ */
+export interface NDIS_FILTER_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
+  Header: NDIS_OBJECT_HEADER;
+  MajorNdisVersion: number;
+  MinorNdisVersion: number;
+  MajorDriverVersion: number;
+  MinorDriverVersion: number;
+  Flags: ULONG;
+  FriendlyName: string;
+  /** A GUID in braces, the NetCfgInstanceId of the filter's INF. */
+  UniqueName: string;
+  ServiceName: string;
+  SetOptionsHandler?: ((NdisDriverHandle: NDIS_HANDLE, DriverContext: D) => NDIS_STATUS) | null;
+  SetFilterModuleOptionsHandler?: ((FilterModuleContext: C) => NDIS_STATUS) | null;
+  AttachHandler: FILTER_ATTACH<D>;
+  DetachHandler: FILTER_DETACH<C>;
+  RestartHandler: FILTER_RESTART<C>;
+  PauseHandler: FILTER_PAUSE<C>;
+  SendNetBufferListsHandler?: FILTER_SEND_NET_BUFFER_LISTS<C> | null;
+  SendNetBufferListsCompleteHandler?: FILTER_SEND_NET_BUFFER_LISTS_COMPLETE<C> | null;
+  CancelSendNetBufferListsHandler?: FILTER_CANCEL_SEND_NET_BUFFER_LISTS<C> | null;
+  ReceiveNetBufferListsHandler?: FILTER_RECEIVE_NET_BUFFER_LISTS<C> | null;
+  ReturnNetBufferListsHandler?: FILTER_RETURN_NET_BUFFER_LISTS<C> | null;
+  OidRequestHandler?: FILTER_OID_REQUEST<C> | null;
+  OidRequestCompleteHandler?: FILTER_OID_REQUEST_COMPLETE<C> | null;
+  CancelOidRequestHandler?: FILTER_CANCEL_OID_REQUEST<C> | null;
+  DevicePnPEventNotifyHandler?: FILTER_DEVICE_PNP_EVENT_NOTIFY<C> | null;
+  NetPnPEventHandler?: FILTER_NET_PNP_EVENT<C> | null;
+  StatusHandler?: FILTER_STATUS<C> | null;
+  DirectOidRequestHandler?: unknown;
+  DirectOidRequestCompleteHandler?: unknown;
+  CancelDirectOidRequestHandler?: unknown;
+  SynchronousOidRequestHandler?: unknown;
+  SynchronousOidRequestCompleteHandler?: unknown;
+}
+
+// ------------------------------------------------------------------- records
+
+/** A filter driver as NdisFRegisterFilterDriver records it (a copy of its characteristics). */
+export class FilterDriverBlock implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_FILTER_DRIVER';
+  deregistered = false;
+  /** DRIVER_OBJECT.DriverUnload returned (the filter service stopped). */
+  unloaded = false;
+  /** Its modules that are attached now, on any adapter. */
+  readonly modules: FilterModule[] = [];
+  constructor(
+    readonly name: string,
+    readonly driverObject: DRIVER_OBJECT,
+    readonly chars: Readonly<NDIS_FILTER_DRIVER_CHARACTERISTICS>,
+    readonly context: unknown,
+  ) {}
+}
+
+/** R7.5: the states of a filter module. */
+export const filterStates = ['Detached', 'Attaching', 'Paused', 'Restarting', 'Running', 'Pausing'] as const;
+export type FilterState = (typeof filterStates)[number];
+
+/** The R7.5 edges; anything else is a bug of the model (NDIS's own moves) or refused earlier. */
+const filterEdges: Readonly<Record<FilterState, readonly FilterState[]>> = {
+  Detached: ['Attaching'],
+  Attaching: ['Paused', 'Detached'],
+  Paused: ['Restarting', 'Detached'],
+  Restarting: ['Running', 'Paused'],
+  Running: ['Pausing'],
+  Pausing: ['Paused'],
+};
+
+/** A pause or restart the filter returned PENDING for (completed by NdisFPauseComplete / NdisFRestartComplete). */
+export interface FilterPending {
+  readonly kind: 'pause' | 'restart';
+  /** The handler has returned. */
+  returned: boolean;
+  /** The completion DDI ran (possibly inside the handler); `status` is its result. */
+  completed: boolean;
+  status: number;
+  watchdog: SimEvent | null;
+}
+
+/** One filter module: an instance of a filter driver in one adapter's stack (NdisFilterHandle). */
+export class FilterModule implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_FILTER_MODULE';
+  state: FilterState = 'Detached';
+  /** FilterModuleContext from NdisFSetAttributes; null until it is called. */
+  context: unknown = null;
+  attributesSet = false;
+  /** Inside FilterAttach: the one place NdisFSetAttributes may be called. */
+  inAttach = false;
+  pending: FilterPending | null = null;
+  /** FilterDetach returned, or the attach failed: the handle is dead. */
+  gone = false;
+  /** Its last restart failed: the stack above it stays paused until the next pause (R7.10). */
+  restartFailed = false;
+  /** The network PnP event FilterNetPnPEvent is handling (for NdisFNetPnPEvent). */
+  netEvent: {
+    note: NET_PNP_EVENT_NOTIFICATION;
+    code: NetEventCode;
+    powerState: number | null;
+  } | null = null;
+  /** The device PnP event FilterDevicePnPEventNotify is handling (for NdisFDevicePnPEventNotify). */
+  deviceEvent: { toMiniport: (event: NET_DEVICE_PNP_EVENT) => void } | null = null;
+  constructor(
+    readonly driver: FilterDriverBlock,
+    readonly block: MiniportBlock,
+    /** A mandatory module's failed attach stops the stack (attaching-a-filter-module). */
+    readonly mandatory: boolean,
+    readonly ifIndex: number,
+  ) {}
+
+  get name(): string {
+    return `${this.driver.name}@${this.block.name}`;
+  }
+}
+
+/** A filter driver the machine has installed over every adapter (scenario `filters`). */
+export interface FilterInstall {
+  readonly name: string;
+  readonly mandatory: boolean;
+}
+
+// --------------------------------------------------------------- state moves
+
+function setFilter(n: Ndis, m: FilterModule, to: FilterState): void {
+  const from = m.state;
+  if (!filterEdges[from].includes(to))
+    throw new Error(`ndis-sim internal error: filter module ${m.name} cannot move ${from} → ${to}`);
+  m.state = to;
+  if (n.trace.on) {
+    const k = n.kernel;
+    n.trace.add(k.now, k.ctx.cpu, k.ctx.irql, m.driver.name, 'filter', `${from} → ${to}`, {
+      adapter: m.block.name,
+    });
+  }
+}
+
+/** Runs a filter handler at PASSIVE with the filter driver as actor; a throw is a bug check. */
+function enterFilter(n: Ndis, m: FilterModule, fn: string, args?: Record<string, unknown>) {
+  return n.enter(m.block, m.driver.name, fn, Irql.Passive, args);
+}
+
+// -------------------------------------------------------------------- attach
+
+/**
+ * The stack's filter modules are attached, bottom-up (R7.8), once the miniport is
+ * initialized. Loads each installed filter driver that is not loaded. Returns false
+ * when a mandatory module failed to attach: NDIS then stops the stack.
+ */
+export function attachFilters(n: Ndis, b: MiniportBlock): boolean {
+  for (const install of n.filterInstalls) {
+    const d = n.loadFilterDriver(install.name);
+    if (d === null) {
+      if (install.mandatory) {
+        if (n.trace.on)
+          n.traceNdis(b, `mandatory filter ${install.name} did not register: the stack stops`, {});
+        return false;
+      }
+      continue;
+    }
+    const m = new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
+    if (!attachModule(n, b, m) && install.mandatory) {
+      if (n.trace.on)
+        n.traceNdis(b, `mandatory filter module ${m.name} failed to attach: the stack stops`, {});
+      return false;
+    }
+  }
+  return true;
+}
+
+function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
+  const below = b.filters.length === 0 ? b.ifIndex : b.filters[b.filters.length - 1]!.ifIndex;
+  const g = b.general;
+  const params: NDIS_FILTER_ATTACH_PARAMETERS = {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS,
+      Revision: NDIS_FILTER_ATTACH_PARAMETERS_REVISION_4,
+    },
+    IfIndex: m.ifIndex,
+    NetLuid: m.ifIndex,
+    FilterModuleGuidName: `${m.driver.chars.UniqueName}-${b.name}`,
+    BaseMiniportIfIndex: b.ifIndex,
+    BaseMiniportInstanceName: b.name,
+    BaseMiniportName: `\\DEVICE\\${b.name}`,
+    LowerIfIndex: below,
+    MediaConnectState: b.mediaConnectState,
+    MediaDuplexState: g?.MediaDuplexState ?? 0,
+    XmitLinkSpeed: g?.XmitLinkSpeed ?? 0,
+    RcvLinkSpeed: g?.RcvLinkSpeed ?? 0,
+    MiniportMediaType: g?.MediaType ?? 0,
+    MiniportPhysicalMediaType: g?.PhysicalMediumType ?? 0,
+    MacAddressLength: g?.MacAddressLength ?? 0,
+    CurrentMacAddress: g?.CurrentMacAddress ?? [],
+    Flags: 0,
+  };
+  setFilter(n, m, 'Attaching');
+  m.inAttach = true;
+  const f = enterFilter(n, m, 'FilterAttach');
+  let status: number;
+  try {
+    status = m.driver.chars.AttachHandler(m, m.driver.context, params);
+  } catch (e) {
+    n.driverThrew(e, 'FilterAttach', b);
+  } finally {
+    m.inAttach = false;
+  }
+  n.leave(f, status);
+  if (status === NDIS_STATUS_SUCCESS && !m.attributesSet) {
+    n.verifier.report(
+      'NdisSim_FilterAttach',
+      'FilterAttach',
+      b.name,
+      `FilterAttach of ${m.name} returned SUCCESS without calling NdisFSetAttributes: NDIS has no module context to call it with (R7.5)`,
+    );
+    status = NDIS_STATUS_FAILURE;
+  } else if (
+    status !== NDIS_STATUS_SUCCESS &&
+    status !== NDIS_STATUS_RESOURCES &&
+    status !== NDIS_STATUS_FAILURE
+  ) {
+    n.verifier.report(
+      'NdisSim_FilterAttach',
+      'FilterAttach',
+      b.name,
+      `FilterAttach of ${m.name} returned ${statusText(status)}; it may return SUCCESS, RESOURCES or FAILURE and cannot pend (R7.5)`,
+    );
+    if (status === NDIS_STATUS_PENDING) status = NDIS_STATUS_FAILURE;
+  }
+  if (status !== NDIS_STATUS_SUCCESS) {
+    m.gone = true;
+    setFilter(n, m, 'Detached');
+    return false;
+  }
+  b.filters.push(m);
+  m.driver.modules.push(m);
+  n.filterModules.push(m);
+  setFilter(n, m, 'Paused');
+  return true;
+}
+
+// ------------------------------------------------------------ restart, pause
+
+/**
+ * R7.10: the filter modules restart bottom-up, one at a time, after the miniport.
+ * 'done': every module is Running; 'wait': one is restarting; 'failed': one stays
+ * Paused, and the stack above it is not restarted.
+ */
+export function restartFilters(n: Ndis, b: MiniportBlock): 'done' | 'wait' | 'failed' {
+  for (const m of b.filters) {
+    if (m.state === 'Running') continue;
+    if (m.state === 'Restarting') return 'wait';
+    if (m.state !== 'Paused') return 'wait';
+    if (m.pending !== null) return 'wait';
+    if (m.restartFailed) return 'failed';
+    callFilterRestart(n, b, m);
+    // The call moved it (a pended restart leaves it Restarting).
+    const now = m.state as FilterState;
+    if (now !== 'Running') return now === 'Restarting' ? 'wait' : 'failed';
+  }
+  return 'done';
+}
+
+function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
+  setFilter(n, m, 'Restarting');
+  const p: FilterPending = { kind: 'restart', returned: false, completed: false, status: 0, watchdog: null };
+  m.pending = p;
+  const g = b.general;
+  const f = enterFilter(n, m, 'FilterRestart');
+  let status: number;
+  try {
+    status = m.driver.chars.RestartHandler(m.context, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS,
+        Revision: NDIS_FILTER_RESTART_PARAMETERS_REVISION_1,
+      },
+      MiniportMediaType: g?.MediaType ?? 0,
+      MiniportPhysicalMediaType: g?.PhysicalMediumType ?? 0,
+      RestartAttributes: null,
+      LowerIfIndex: lowerIfIndex(b, m),
+      LowerIfNetLuid: lowerIfIndex(b, m),
+      Flags: 0,
+    });
+  } catch (e) {
+    n.driverThrew(e, 'FilterRestart', b);
+  }
+  n.leave(f, status);
+  if (p.completed) {
+    if (status !== NDIS_STATUS_PENDING) {
+      n.verifier.report(
+        'NdisSim_FilterCompleteUnexpected',
+        'FilterRestart',
+        b.name,
+        `FilterRestart of ${m.name} called NdisFRestartComplete and then returned a final status: the restart completed twice (R7.5)`,
+      );
+    }
+    finishFilterRestart(n, m, p.status, 'NdisFRestartComplete');
+    return;
+  }
+  if (status === NDIS_STATUS_PENDING) {
+    p.returned = true;
+    return;
+  }
+  finishFilterRestart(n, m, status, 'FilterRestart');
+}
+
+/** The restart completed with `status` (return value or NdisFRestartComplete). */
+export function finishFilterRestart(n: Ndis, m: FilterModule, status: number, via: string): void {
+  if (status !== NDIS_STATUS_SUCCESS && status !== NDIS_STATUS_RESOURCES && status !== NDIS_STATUS_FAILURE) {
+    n.verifier.report(
+      'NdisSim_FilterReturn',
+      via,
+      m.block.name,
+      `${via} of ${m.name}: ${statusText(status)} is not a restart result (SUCCESS, RESOURCES or FAILURE; R7.5)`,
+    );
+    status = NDIS_STATUS_FAILURE;
+  }
+  m.pending = null;
+  if (status !== NDIS_STATUS_SUCCESS) m.restartFailed = true;
+  setFilter(n, m, status === NDIS_STATUS_SUCCESS ? 'Running' : 'Paused');
+  if (status !== NDIS_STATUS_SUCCESS && n.trace.on)
+    n.traceNdis(
+      m.block,
+      `filter module ${m.name} failed to restart: the stack above it stays paused (R7.10)`,
+      {},
+    );
+  n.kick(m.block);
+}
+
+function lowerIfIndex(b: MiniportBlock, m: FilterModule): number {
+  const i = b.filters.indexOf(m);
+  return i <= 0 ? b.ifIndex : b.filters[i - 1]!.ifIndex;
+}
+
+/**
+ * R7.9: the filter modules pause top-down, each once the one above is Paused; true
+ * when none is left running, restarting or pausing.
+ */
+export function pauseFilters(n: Ndis, b: MiniportBlock, reason: number): boolean {
+  for (let i = b.filters.length - 1; i >= 0; i--) {
+    const m = b.filters[i]!;
+    m.restartFailed = false;
+    if (m.state === 'Paused') continue;
+    if (m.state === 'Running' && m.pending === null) {
+      callFilterPause(n, b, m, reason);
+      if ((m.state as FilterState) === 'Paused') continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, reason: number): void {
+  setFilter(n, m, 'Pausing');
+  const p: FilterPending = { kind: 'pause', returned: false, completed: false, status: 0, watchdog: null };
+  m.pending = p;
+  const f = enterFilter(
+    n,
+    m,
+    'FilterPause',
+    n.trace.on ? { PauseReason: NDIS_PAUSE_REASON_NAMES.get(reason) ?? reason } : undefined,
+  );
+  let status: number;
+  try {
+    status = m.driver.chars.PauseHandler(m.context, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_FILTER_PAUSE_PARAMETERS,
+        Revision: NDIS_FILTER_PAUSE_PARAMETERS_REVISION_1,
+      },
+      Flags: 0,
+      PauseReason: reason,
+    });
+  } catch (e) {
+    n.driverThrew(e, 'FilterPause', b);
+  }
+  n.leave(f, status);
+  if (status !== NDIS_STATUS_SUCCESS && status !== NDIS_STATUS_PENDING) {
+    // NdisFilterTimedPauseComplete: a pause cannot fail. The model goes on as for SUCCESS.
+    n.verifier.report(
+      'NdisFilterTimedPauseComplete',
+      'FilterPause',
+      b.name,
+      `FilterPause of ${m.name} returned ${statusText(status)}: a pause cannot fail (SUCCESS or PENDING; R7.6)`,
+    );
+    status = NDIS_STATUS_SUCCESS;
+  }
+  if (status === NDIS_STATUS_SUCCESS) {
+    if (p.completed) {
+      n.verifier.report(
+        'NdisFilterTimedPauseComplete',
+        'FilterPause',
+        b.name,
+        `FilterPause of ${m.name} called NdisFPauseComplete and then returned SUCCESS: the pause completed twice (R7.6)`,
+      );
+    }
+    finishFilterPause(n, m);
+    return;
+  }
+  p.returned = true;
+  if (p.completed) {
+    finishFilterPause(n, m);
+    return;
+  }
+  p.watchdog = n.kernel.machine.after(filterPauseLimitNs, n.filterWatchdog, 0, m);
+}
+
+/** NdisFilterTimedPauseComplete: Driver Verifier's time for a pended FilterPause (rules.json: 10 s). */
+export const filterPauseLimitNs =
+  msRules.find((r) => r.name === 'NdisFilterTimedPauseComplete')!.timeoutSeconds! * ns.s;
+
+/** Fires when a pended FilterPause has run out of time (NdisFilterTimedPauseComplete, R7.13). */
+export class FilterWatchdog implements EventTarget {
+  constructor(private readonly n: Ndis) {}
+
+  fire(_op: number, arg: unknown): void {
+    const m = arg as FilterModule;
+    const p = m.pending;
+    if (p === null || p.kind !== 'pause' || p.completed) return;
+    p.watchdog = null;
+    const k = this.n.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
+    try {
+      this.n.verifier.report(
+        'NdisFilterTimedPauseComplete',
+        'FilterPause',
+        m.block.name,
+        `FilterPause of ${m.name} returned PENDING and NdisFPauseComplete did not follow within ${filterPauseLimitNs / ns.s} s (R7.6, R7.13)`,
+        ruleParams('a filter pause is not completed within 10 s', m.block),
+      );
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+/** The filter's pause is complete: Pausing → Paused. */
+export function finishFilterPause(n: Ndis, m: FilterModule): void {
+  const p = m.pending;
+  if (p?.watchdog != null) p.watchdog.cancelled = true;
+  m.pending = null;
+  setFilter(n, m, 'Paused');
+  n.kick(m.block);
+}
+
+// -------------------------------------------------------------------- detach
+
+/** R7.11: every Paused module is detached, top-down; true when none is left. */
+export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
+  while (b.filters.length > 0) {
+    const m = b.filters[b.filters.length - 1]!;
+    if (m.state !== 'Paused' || m.pending !== null) return false;
+    detachModule(n, b, m);
+  }
+  return true;
+}
+
+export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
+  // FilterDetach comes when the module is Paused (nc-ndis-filter_detach); it cannot fail.
+  const f = enterFilter(n, m, 'FilterDetach');
+  try {
+    m.driver.chars.DetachHandler(m.context);
+  } catch (e) {
+    n.driverThrew(e, 'FilterDetach', b);
+  }
+  n.leave(f, undefined);
+  m.gone = true;
+  const i = b.filters.indexOf(m);
+  if (i >= 0) b.filters.splice(i, 1);
+  const j = m.driver.modules.indexOf(m);
+  if (j >= 0) m.driver.modules.splice(j, 1);
+  setFilter(n, m, 'Detached');
+}
+
+// ------------------------------------------------------------ net PnP events
+
+const netEventCodes: Readonly<Record<NetEventCode, number>> = {
+  NetEventQueryRemoveDevice,
+  NetEventCancelRemoveDevice,
+  NetEventPause,
+  NetEventRestart,
+  NetEventQueryPower,
+  NetEventSetPower,
+};
+
+/**
+ * R7.7, R5.1, R5.5: a network PnP event travels up the stack: to the lowest filter
+ * module that has FilterNetPnPEvent, which forwards it with NdisFNetPnPEvent, and so on
+ * up; past the top it reaches every bound protocol. Modules without the handler are
+ * skipped. Returns the status of the whole climb: the first failure, else SUCCESS.
+ */
+export function netEventUp(n: Ndis, b: MiniportBlock, code: NetEventCode, powerState: number | null): number {
+  if (b.filters.length === 0) return netEventToProtocols(n, b, code, powerState);
+  const note: NET_PNP_EVENT_NOTIFICATION = {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+    PortNumber: 0,
+    NetPnPEvent: {
+      NetEvent: netEventCodes[code],
+      Buffer: powerState,
+      BufferLength: powerState === null ? 0 : 4,
+    },
+  };
+  return forwardNetEvent(n, b, 0, note, code, powerState);
+}
+
+/** Delivers `note` to the first module from `from` up that handles it, or to the protocols. */
+function forwardNetEvent(
+  n: Ndis,
+  b: MiniportBlock,
+  from: number,
+  note: NET_PNP_EVENT_NOTIFICATION,
+  code: NetEventCode,
+  powerState: number | null,
+): number {
+  for (let i = from; i < b.filters.length; i++) {
+    const m = b.filters[i]!;
+    const h = m.driver.chars.NetPnPEventHandler;
+    if (h == null || m.gone) continue;
+    const f = enterFilter(
+      n,
+      m,
+      'FilterNetPnPEvent',
+      n.trace.on ? { NetEvent: NET_PNP_EVENT_CODE_NAMES.get(note.NetPnPEvent.NetEvent) } : undefined,
+    );
+    m.netEvent = { note, code, powerState };
+    let status: number;
+    try {
+      status = h(m.context, note);
+    } catch (e) {
+      n.driverThrew(e, 'FilterNetPnPEvent', b);
+    } finally {
+      m.netEvent = null;
+    }
+    n.leave(f, status);
+    return status;
+  }
+  return netEventToProtocols(n, b, code, powerState);
+}
+
+/** NdisFNetPnPEvent: the module forwards the event it is handling to the drivers above it. */
+export function forwardNetEventAbove(n: Ndis, m: FilterModule): number {
+  const e = m.netEvent!;
+  return forwardNetEvent(n, m.block, m.block.filters.indexOf(m) + 1, e.note, e.code, e.powerState);
+}
+
+function netEventToProtocols(
+  n: Ndis,
+  b: MiniportBlock,
+  code: NetEventCode,
+  powerState: number | null,
+): number {
+  let result = NDIS_STATUS_SUCCESS;
+  for (const bd of b.bindings.slice()) {
+    if (!isBound(bd)) continue;
+    const s = callProtocol(n, bd, code, powerState);
+    if (code === 'NetEventQueryRemoveDevice') bd.queryRemoveStatus = s;
+    if (result === NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING) result = s;
+  }
+  return result;
+}
+
+// --------------------------------------------------------- device PnP events
+
+/**
+ * A device PnP event travels down the stack: to the topmost filter module that has
+ * FilterDevicePnPEventNotify, which forwards it with NdisFDevicePnPEventNotify, and so
+ * on down; past the bottom it reaches MiniportDevicePnPEventNotify (`toMiniport`).
+ */
+export function devicePnPEventDown(
+  n: Ndis,
+  b: MiniportBlock,
+  event: NET_DEVICE_PNP_EVENT,
+  toMiniport: (event: NET_DEVICE_PNP_EVENT) => void,
+): void {
+  forwardDeviceEvent(n, b, b.filters.length - 1, event, toMiniport);
+}
+
+function forwardDeviceEvent(
+  n: Ndis,
+  b: MiniportBlock,
+  from: number,
+  event: NET_DEVICE_PNP_EVENT,
+  toMiniport: (event: NET_DEVICE_PNP_EVENT) => void,
+): void {
+  for (let i = from; i >= 0; i--) {
+    const m = b.filters[i]!;
+    const h = m.driver.chars.DevicePnPEventNotifyHandler;
+    if (h == null || m.gone) continue;
+    const f = enterFilter(
+      n,
+      m,
+      'FilterDevicePnPEventNotify',
+      n.trace.on
+        ? { DevicePnPEvent: NDIS_DEVICE_PNP_EVENT_NAMES[event.DevicePnPEvent] ?? event.DevicePnPEvent }
+        : undefined,
+    );
+    m.deviceEvent = { toMiniport };
+    try {
+      h(m.context, event);
+    } catch (e) {
+      n.driverThrew(e, 'FilterDevicePnPEventNotify', b);
+    } finally {
+      m.deviceEvent = null;
+    }
+    n.leave(f, undefined);
+    return;
+  }
+  toMiniport(event);
+}
+
+/** NdisFDevicePnPEventNotify: the module passes the device event it is handling down. */
+export function forwardDeviceEventBelow(n: Ndis, m: FilterModule, event: NET_DEVICE_PNP_EVENT): void {
+  const e = m.deviceEvent!;
+  forwardDeviceEvent(n, m.block, m.block.filters.indexOf(m) - 1, event, e.toMiniport);
+}
+
+/** A NET_DEVICE_PNP_EVENT NDIS sends down the stack. */
+export function deviceEvent(event: number, info: number | null): NET_DEVICE_PNP_EVENT {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_DEVICE_PNP_EVENT_REVISION_1 },
+    PortNumber: 0,
+    DevicePnPEvent: event,
+    InformationBuffer: info,
+    InformationBufferLength: info === null ? 0 : 4,
+  };
+}

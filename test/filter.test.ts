@@ -1,0 +1,449 @@
+// Filter drivers and filter modules: attach, restart, pause, detach, and the PnP
+// events that travel through them (07-protocols-filters.md R7.5–R7.13, 05-removal.md).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { flakyNic } from '../src/drivers/flaky-nic.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { monitorLwf } from '../src/drivers/lwf.ts';
+import {
+  type DRIVER_OBJECT,
+  type DriverModule,
+  type NDIS_FILTER_ATTACH_PARAMETERS,
+  NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  NDIS_FILTER_CHARACTERISTICS_REVISION_1,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+  NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisFNetPnPEvent,
+  NdisFPauseComplete,
+  NdisFRegisterFilterDriver,
+  NdisFRestartComplete,
+  NdisFSetAttributes,
+  type NET_PNP_EVENT_NOTIFICATION,
+  NetEventQueryRemoveDevice,
+  World,
+} from '../src/index.ts';
+import { Irql } from '../src/kernel/kernel.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import { findEvent, inOrder, is, ns } from './helpers/world.ts';
+
+/** The calls into driver code, as `actor:function`, in order. */
+function calls(ev: readonly TraceEvent[]): string[] {
+  return ev.filter((e) => e.kind === 'call').map((e) => `${e.actor}:${e.what}`);
+}
+
+interface TestFilterOptions {
+  attach?: (h: NDIS_HANDLE) => number;
+  pause?: (h: NDIS_HANDLE) => number;
+  restart?: (h: NDIS_HANDLE) => number;
+  netEvent?: (h: NDIS_HANDLE, e: NET_PNP_EVENT_NOTIFICATION) => number;
+  register?: (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => void;
+}
+
+/** A filter driver for tests; its module context is its NdisFilterHandle. */
+function testFilter(name: string, o: TestFilterOptions = {}): DriverModule {
+  const setAttributes = (h: NDIS_HANDLE): number =>
+    NdisFSetAttributes(h, h, {
+      Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+      Flags: 0,
+    });
+  return {
+    name,
+    load() {
+      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+          Revision: NDIS_FILTER_CHARACTERISTICS_REVISION_1,
+        },
+        MajorNdisVersion: 6,
+        MinorNdisVersion: 30,
+        MajorDriverVersion: 1,
+        MinorDriverVersion: 0,
+        Flags: 0,
+        FriendlyName: name,
+        UniqueName: '{00000000-0000-0000-0000-00000000000a}',
+        ServiceName: name,
+        AttachHandler: (h: NDIS_HANDLE, _c: null, _p: NDIS_FILTER_ATTACH_PARAMETERS) =>
+          o.attach ? o.attach(h) : setAttributes(h),
+        DetachHandler: () => {},
+        RestartHandler: (h: NDIS_HANDLE) => (o.restart ? o.restart(h) : NDIS_STATUS_SUCCESS),
+        PauseHandler: (h: NDIS_HANDLE) => (o.pause ? o.pause(h) : NDIS_STATUS_SUCCESS),
+        NetPnPEventHandler: (h: NDIS_HANDLE, e: NET_PNP_EVENT_NOTIFICATION) =>
+          o.netEvent ? o.netEvent(h, e) : NdisFNetPnPEvent(h, e),
+      };
+      o.register?.(chars);
+      return {
+        DriverEntry: (d: DRIVER_OBJECT) => NdisFRegisterFilterDriver(d, null, chars).Status,
+      };
+    },
+  };
+}
+
+/** One healthy-nic with `filters` installed bottom first; `removeAt`: surprise removal then. */
+function filtered(
+  filters: { mod: DriverModule; mandatory?: boolean }[],
+  opts: { removeAt?: number; until?: number; collect?: boolean } = {},
+): World {
+  const w = new World({ seed: 1, verifier: opts.collect ? 'collect' : 'bugcheck' });
+  w.addDriver(healthyNic);
+  for (const f of filters) {
+    w.addDriver(f.mod);
+    w.addFilter(f.mod.name, { mandatory: f.mandatory ?? false });
+  }
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  if (opts.removeAt !== undefined) w.at(opts.removeAt, { kind: 'surprise-remove', device: 'nic0' });
+  w.run(opts.until ?? ns.s);
+  return w;
+}
+
+test('R7.8, R7.10: modules attach bottom-up after MiniportInitializeEx, before the bind; restart goes miniport, filters bottom-up, protocols', () => {
+  const w = filtered([{ mod: testFilter('f-low') }, { mod: testFilter('f-high') }]);
+  const c = calls(w.trace.events);
+  const at = (x: string): number => {
+    const i = c.indexOf(x);
+    assert.ok(i >= 0, `${x} was not called`);
+    return i;
+  };
+  assert.ok(at('healthy-nic:MiniportInitializeEx') < at('f-low:FilterAttach'));
+  assert.ok(at('f-low:FilterAttach') < at('f-high:FilterAttach'));
+  assert.ok(at('f-high:FilterAttach') < at('tcpip:ProtocolBindAdapterEx'));
+  assert.ok(at('healthy-nic:MiniportRestart') < at('f-low:FilterRestart'));
+  assert.ok(at('f-low:FilterRestart') < at('f-high:FilterRestart'));
+  assert.ok(at('f-high:FilterRestart') < c.indexOf('tcpip:ProtocolNetPnPEvent'));
+  assert.deepEqual(
+    w.summary().filters.map((f) => `${f.driver}:${f.state}`),
+    ['f-low:Running', 'f-high:Running'],
+  );
+});
+
+test('R5.5, R7.9, R7.11: a surprise removal pauses protocols, filters top-down, the miniport; unbinds; detaches top-down; then halts', () => {
+  const w = filtered([{ mod: testFilter('f-low') }, { mod: testFilter('f-high') }], {
+    removeAt: 100 * ns.ms,
+  });
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  inOrder(ev, [
+    ['surprise removal sent', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+    ['query-remove reaches the lowest filter', call('f-low', 'FilterNetPnPEvent')],
+    ['then the next filter up', call('f-high', 'FilterNetPnPEvent')],
+    ['then the protocol', call('tcpip', 'ProtocolNetPnPEvent')],
+    ['protocol paused', is('binding', 'Pausing → Paused')],
+    ['top filter paused first', call('f-high', 'FilterPause')],
+    ['then the lower one', call('f-low', 'FilterPause')],
+    ['miniport paused', call('healthy-nic', 'MiniportPause')],
+    ['unbind', call('tcpip', 'ProtocolUnbindAdapterEx')],
+    ['top filter detached first', call('f-high', 'FilterDetach')],
+    ['then the lower one', call('f-low', 'FilterDetach')],
+    ['halt', call('healthy-nic', 'MiniportHaltEx')],
+  ]);
+  assert.deepEqual(
+    w.summary().filters.map((f) => f.state),
+    ['Detached', 'Detached'],
+  );
+  assert.equal(w.lastResult?.bugCheck, null);
+});
+
+test('R7.7: a module that does not forward a net PnP event keeps it from the modules and protocols above; its answer is the answer', () => {
+  const w = filtered(
+    [{ mod: testFilter('f-low', { netEvent: () => NDIS_STATUS_FAILURE }) }, { mod: testFilter('f-high') }],
+    { until: 200 * ns.ms },
+  );
+  w.at(100 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.run(ns.s);
+  const c = calls(w.trace.events);
+  assert.ok(c.includes('f-low:FilterNetPnPEvent'));
+  assert.ok(!c.includes('f-high:FilterNetPnPEvent'), 'f-high heard an event f-low kept');
+  const qr = w.trace.events.filter(
+    (e) =>
+      e.kind === 'call' &&
+      e.what === 'ProtocolNetPnPEvent' &&
+      e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+  );
+  assert.equal(qr.length, 0, 'the protocol heard an event f-low kept');
+  // R5.1 with honourProtocolVeto: the failure from below the protocols fails the query-remove.
+  assert.ok(findEvent(w.trace.events, is('ndis', /query-remove vetoed/)) >= 0);
+  assert.equal(w.device('nic0').problem, 0);
+});
+
+test('R7.7: NdisFNetPnPEvent carries NET_PNP_EVENT_NOTIFICATION with the NET_PNP_EVENT_CODE', () => {
+  const seen: number[] = [];
+  const w = filtered(
+    [
+      {
+        mod: testFilter('f', {
+          netEvent: (h, e) => {
+            seen.push(e.NetPnPEvent.NetEvent);
+            return NdisFNetPnPEvent(h, e);
+          },
+        }),
+      },
+    ],
+    { removeAt: 100 * ns.ms },
+  );
+  assert.deepEqual(seen, [NetEventQueryRemoveDevice]);
+  assert.equal(w.device('nic0').problem, 0);
+});
+
+test('device PnP events go down through the modules: the surprise-removal notification reaches the miniport through the filter', () => {
+  const w = filtered([{ mod: monitorLwf }], { removeAt: 100 * ns.ms });
+  const ev = w.trace.events;
+  const filterCall = findEvent(ev, (e) => e.kind === 'call' && e.what === 'FilterDevicePnPEventNotify');
+  const miniportCall = findEvent(
+    ev,
+    (e) =>
+      e.kind === 'call' &&
+      e.what === 'MiniportDevicePnPEventNotify' &&
+      e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
+  );
+  assert.ok(filterCall >= 0 && miniportCall > filterCall);
+});
+
+test('R7.6: a FilterPause that pends holds the miniport pause until NdisFPauseComplete', () => {
+  let handle: NDIS_HANDLE | null = null;
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(
+    testFilter('slow', {
+      pause: (h) => {
+        handle = h;
+        return NDIS_STATUS_PENDING;
+      },
+    }),
+  );
+  w.addFilter('slow');
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  // The filter completes its pause 2 s later, from a system thread.
+  w.machine.after(
+    2100 * ns.ms,
+    {
+      fire() {
+        const c = w.kernel.enter(0, Irql.Passive, 'slow', 'thread');
+        try {
+          NdisFPauseComplete(handle!);
+        } finally {
+          w.kernel.exit(c);
+        }
+      },
+    },
+    0,
+    null,
+  );
+  w.run(5 * ns.s);
+  const ev = w.trace.events;
+  const done = findEvent(ev, (e) => e.kind === 'filter' && e.what === 'Pausing → Paused');
+  const miniportPause = findEvent(ev, (e) => e.kind === 'call' && e.what === 'MiniportPause');
+  assert.ok(done >= 0 && miniportPause > done, 'MiniportPause came before the filter pause completed');
+  assert.ok(ev[miniportPause]!.t >= 2100 * ns.ms);
+  assert.equal(w.lastResult?.bugCheck, null);
+  assert.equal(w.device('nic0').status, 'gone');
+});
+
+test('NdisFilterTimedPauseComplete: a pended FilterPause not completed within 10 s is a bug check', () => {
+  const w = filtered([{ mod: testFilter('stuck', { pause: () => NDIS_STATUS_PENDING }) }], {
+    removeAt: 100 * ns.ms,
+    until: 20 * ns.s,
+  });
+  const b = w.lastResult?.bugCheck;
+  assert.equal(b?.rule, 'NdisFilterTimedPauseComplete');
+  assert.ok(Math.abs(b!.timeNs - 10_100 * ns.ms) < ns.ms, `fired at ${b!.timeNs}`);
+});
+
+test('NdisFilterTimedPauseComplete: NdisFPauseComplete with no pause pending is reported', () => {
+  const w = filtered(
+    [
+      {
+        mod: testFilter('twice', {
+          pause: (h) => {
+            NdisFPauseComplete(h);
+            return NDIS_STATUS_SUCCESS;
+          },
+        }),
+      },
+    ],
+    { removeAt: 100 * ns.ms, collect: true },
+  );
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisFilterTimedPauseComplete'],
+  );
+});
+
+test('R7.5: FilterRestart may pend and complete with NdisFRestartComplete; a failed restart leaves the module and the protocols above it paused', () => {
+  let h0: NDIS_HANDLE | null = null;
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(
+    testFilter('f', {
+      restart: (h) => {
+        h0 = h;
+        return NDIS_STATUS_PENDING;
+      },
+    }),
+  );
+  w.addFilter('f');
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.machine.after(
+    50 * ns.ms,
+    {
+      fire() {
+        const c = w.kernel.enter(0, Irql.Passive, 'f', 'thread');
+        try {
+          NdisFRestartComplete(h0!, NDIS_STATUS_FAILURE);
+        } finally {
+          w.kernel.exit(c);
+        }
+      },
+    },
+    0,
+    null,
+  );
+  w.run(ns.s);
+  assert.deepEqual(
+    w.summary().filters.map((f) => f.state),
+    ['Paused'],
+  );
+  const restarts = w.trace.events.filter(
+    (e) => e.kind === 'call' && e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventRestart',
+  );
+  assert.equal(restarts.length, 0, 'the protocol restarted above a filter that failed to');
+  assert.equal(w.lastResult?.bugCheck, null);
+});
+
+test('attaching-a-filter-module: an optional module that fails to attach is left out; a mandatory one stops the stack', () => {
+  const fail = testFilter('bad', { attach: () => NDIS_STATUS_FAILURE });
+  const optional = filtered([{ mod: fail }, { mod: testFilter('good') }]);
+  assert.deepEqual(
+    optional.summary().filters.map((f) => `${f.driver}:${f.state}`),
+    ['good:Running'],
+  );
+  assert.equal(optional.summary().adapters[0]!.state, 'Running');
+
+  const mandatory = filtered([{ mod: testFilter('good') }, { mod: fail, mandatory: true }]);
+  const a = mandatory.summary().adapters[0]!;
+  assert.equal(a.state, 'Halted');
+  assert.equal(a.haltAction, 'NdisHaltDeviceDisabled');
+  assert.deepEqual(
+    mandatory.summary().filters.map((f) => `${f.driver}:${f.state}`),
+    ['good:Detached'],
+  );
+  assert.ok(
+    !calls(mandatory.trace.events).includes('tcpip:ProtocolBindAdapterEx'),
+    'the protocol bound to a stopped stack',
+  );
+});
+
+test('R7.5: FilterAttach that returns SUCCESS without NdisFSetAttributes is a violation, and the module is left out', () => {
+  const w = filtered([{ mod: testFilter('lazy', { attach: () => NDIS_STATUS_SUCCESS }) }], { collect: true });
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisSim_FilterAttach'],
+  );
+  assert.deepEqual(w.summary().filters, []);
+});
+
+test('NdisFRegisterFilterDriver: a missing required handler is NDIS_STATUS_BAD_CHARACTERISTICS, and no module attaches', () => {
+  let status = -1;
+  const mod = testFilter('nopause', {
+    register: (c) => {
+      (c as { PauseHandler: unknown }).PauseHandler = undefined;
+    },
+  });
+  const wrapped: DriverModule = {
+    name: mod.name,
+    load() {
+      const img = mod.load();
+      return {
+        DriverEntry: (d: DRIVER_OBJECT) => {
+          status = img.DriverEntry(d, '');
+          return status;
+        },
+      };
+    },
+  };
+  const w = filtered([{ mod: wrapped }]);
+  assert.equal(status, NDIS_STATUS_BAD_CHARACTERISTICS);
+  assert.deepEqual(w.summary().filters, []);
+  assert.equal(w.summary().adapters[0]!.state, 'Running');
+});
+
+test('NdisFRegisterFilterDriver refuses a data-path handler the model does not route yet, naming it', () => {
+  const mod = testFilter('sender', {
+    register: (c) => {
+      c.SendNetBufferListsHandler = () => {};
+    },
+  });
+  const r = filtered([{ mod }]).lastResult!;
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*SendNetBufferListsHandler/);
+});
+
+test('Irql_Filter_Driver_Function: NdisFPauseComplete above DISPATCH is an IRQL violation', () => {
+  let handle: NDIS_HANDLE | null = null;
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(
+    testFilter('f', {
+      pause: (h) => {
+        handle = h;
+        return NDIS_STATUS_PENDING;
+      },
+    }),
+  );
+  w.addFilter('f');
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  w.machine.after(
+    200 * ns.ms,
+    {
+      fire() {
+        const c = w.kernel.enter(0, Irql.Dirql, 'f', 'isr');
+        try {
+          NdisFPauseComplete(handle!);
+        } finally {
+          w.kernel.exit(c);
+        }
+      },
+    },
+    0,
+    null,
+  );
+  w.run(ns.s);
+  assert.ok(w.lastResult?.violations.some((v) => v.rule === 'Irql_Filter_Driver_Function'));
+});
+
+test('filters run deterministically: the same seed gives the same trace, with the flaky-nic removal', () => {
+  const run = (): string => {
+    const w = new World({ seed: 7 });
+    w.addDriver(flakyNic);
+    w.addDriver(monitorLwf);
+    w.addFilter('monitor-lwf');
+    w.addProtocol('tcpip');
+    w.addDevice({
+      name: 'nic0',
+      driver: 'flaky-nic',
+      registry: { ResetLimit: 3, ResetWindowSeconds: 30 },
+      faults: { hangAtNs: 1500 * ns.ms, rehangAfterReset: { minNs: ns.s, maxNs: 3 * ns.s } },
+    });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.run(40 * ns.s);
+    assert.equal(w.device('nic0').problem, 43);
+    return JSON.stringify(w.trace.events);
+  };
+  assert.equal(run(), run());
+});
