@@ -7,6 +7,7 @@ import type { GalleryEntry } from './entry.ts';
 import { galleryA } from './gallery-a.ts';
 import { galleryB } from './gallery-b.ts';
 import { galleryDma } from './gallery-dma.ts';
+import { galleryNbl } from './gallery-nbl.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
@@ -21,6 +22,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryA,
   ...galleryB,
   ...galleryDma,
+  ...galleryNbl,
   ...gallerySs,
 ];
 
