@@ -130,6 +130,21 @@ export {
   NPAGED_LOOKASIDE_LIST,
 } from './ndis/api/lookaside.ts';
 export {
+  NdisAdvanceNetBufferDataStart,
+  NdisAllocateMdl,
+  NdisAllocateNetBuffer,
+  NdisAllocateNetBufferList,
+  NdisAllocateNetBufferPool,
+  NdisFreeMdl,
+  NdisFreeNetBuffer,
+  NdisFreeNetBufferPool,
+  NdisGetDataBuffer,
+  NdisRetreatNetBufferDataStart,
+  type NET_BUFFER_ALLOCATE_MDL,
+  type NET_BUFFER_FREE_MDL,
+  type NET_BUFFER_POOL_PARAMETERS,
+} from './ndis/api/nblapi.ts';
+export {
   NDIS_CURRENT_IRQL,
   NdisActiveGroupCount,
   NdisCurrentProcessorIndex,

@@ -12,6 +12,7 @@ import type { MessageInterrupts } from '../pnp/resources.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { ndisCheck } from '../verifier/catalogue.ts';
 import { checkDmaAfterInit, dmaLeftAtEnd } from './api/dma.ts';
+import { nblApiLeftAtEnd } from './api/nblapi.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
 import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
@@ -555,7 +556,8 @@ function checkConfigurationsClosed(n: Ndis, b: MiniportBlock, fn: string): void 
 
 /**
  * R2.5, R2.10: what the adapter took from NDIS it gives back by the time its halt, or
- * its failing initialize, returns: NBL pools (NdisFreeNetBufferListPool), mapped I/O
+ * its failing initialize, returns: NBL and NET_BUFFER pools (NdisFreeNetBufferListPool,
+ * NdisFreeNetBufferPool; NET_BUFFERs and MDLs left are rules of their own), mapped I/O
  * space (NdisMUnmapIoSpace), registered I/O port ranges (NdisMDeregisterIoPortRange),
  * read/write locks of its handle (NdisFreeRWLock) and shared memory
  * (NdisMFreeSharedMemory; a DMA channel still registered is Init_RegisterSG).
@@ -599,6 +601,7 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   if (ports > 0) left.push(`${ports} I/O port range(s) (NdisMDeregisterIoPortRange)`);
   const shared = b.dma === null ? 0 : dmaLeftAtEnd(n, b, b.dma, fn, how);
   if (shared > 0) left.push(`${shared} block(s) of shared memory (NdisMFreeSharedMemory)`);
+  if (n.nblApi !== null) nblApiLeftAtEnd(n, b, fn, how, left);
   if (left.length === 0) return;
   b.pools.length = 0;
   b.ioSpaces.length = 0;

@@ -46,6 +46,22 @@ export class NblPool implements NDIS_HANDLE {
     readonly kind: 'miniport' | 'protocol',
     readonly contextSize: number,
     readonly dataSize: number,
+    /** fAllocateNetBuffer: each NBL comes with a NET_BUFFER of its own. */
+    readonly allocateNetBuffer = true,
+  ) {}
+}
+
+/** A pool of stand-alone NET_BUFFERs (NdisAllocateNetBufferPool, api/nblapi.ts). */
+export class NbPool implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_NB_POOL';
+  freed = false;
+  /** NET_BUFFERs allocated from it and not freed. */
+  allocated = 0;
+  constructor(
+    /** The adapter whose handle allocated it, or null for a driver pool. */
+    readonly block: MiniportBlock | null,
+    readonly owner: string,
+    readonly dataSize: number,
   ) {}
 }
 
@@ -69,7 +85,8 @@ export class NblImpl implements NET_BUFFER_LIST {
 
   constructor(
     readonly _pool: NblPool,
-    data: NET_BUFFER,
+    /** Its NET_BUFFER, or null from a pool without them (NdisAllocateNetBufferList). */
+    data: NET_BUFFER | null,
     place: NblPlace,
     /** A per-machine serial number for traces and tests. */
     readonly _id: number,

@@ -15,6 +15,7 @@ import { BugCheckCode, bugCheckName, statusText } from '../verifier/bugcheck.ts'
 import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
 import type { PhysicalMemory } from './api/dma.ts';
 import { poolLeftBy } from './api/kernel.ts';
+import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
@@ -224,6 +225,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * use. Not pool: Driver Verifier's pool tracking does not count it.
    */
   physicalMemory: PhysicalMemory | null = null;
+  /** MDLs, NET_BUFFER pools and retreats of api/nblapi.ts, made on first use. */
+  nblApi: NblApiState | null = null;
   /**
    * The drivers' own registry parameters (their service key's Parameters), by driver
    * name: NdisOpenConfigurationEx with a driver handle reads and writes these. They

@@ -224,7 +224,10 @@ const msMappings: Record<string, Mapping> = {
     // R8.2: NDIS itself stops a wait above PASSIVE.
     { NdisWaitEvent: [null, ndisCheck(NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL)] },
   ),
-  Irql_NetBuffer_Function: irqlRule(['R6.8'], 'NBL pool and NBL allocation and release'),
+  Irql_NetBuffer_Function: irqlRule(
+    ['R6.8'],
+    'the NBL, NET_BUFFER and MDL pool, allocation and release calls, NdisGetDataBuffer and the data-start calls',
+  ),
   Irql_OID_Function: irqlRule(['R6.3'], 'NdisMOidRequestComplete'),
   Irql_SendRcv_Function: irqlRule(
     ['R6.9', 'R6.12'],
@@ -279,14 +282,24 @@ const msMappings: Record<string, Mapping> = {
   },
   // Memory
   NdisAllocateGenericObject: notModelled('Generic objects (NdisAllocateGenericObject)'),
-  NdisAllocateMdl: notModelled('MDLs (NdisAllocateMdl)'),
+  NdisAllocateMdl: {
+    status: 'enforced',
+    spec: ['R2.5', 'R2.10'],
+    bugCheck: dv(simCode(0x59)),
+    how: 'an MDL from NdisAllocateMdl with the adapter handle not freed (NdisFreeMdl) when MiniportHaltEx, or a failing MiniportInitializeEx, returns is reported',
+  },
   NdisAllocateMemoryWithTagPriority: {
     status: 'enforced',
     spec: ['R8.2'],
     bugCheck: dv(simCode(0x1d)),
     how: 'NdisAllocateMemoryWithTagPriority with a zero tag, or with the NDIS default tag, is reported',
   },
-  NdisAllocateNetBuffer: notModelled('Stand-alone NET_BUFFERs (NdisAllocateNetBuffer)'),
+  NdisAllocateNetBuffer: {
+    status: 'enforced',
+    spec: ['R2.5', 'R2.10'],
+    bugCheck: dv(simCode(0x58)),
+    how: 'a NET_BUFFER from NdisAllocateNetBuffer, out of a NET_BUFFER pool of the adapter handle, not freed (NdisFreeNetBuffer) when MiniportHaltEx, or a failing MiniportInitializeEx, returns is reported',
+  },
   NdisMFreeSharedMemory: {
     status: 'enforced',
     spec: ['R2.15'],
@@ -656,11 +669,12 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory).',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory).',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
       'NdisFreeNetBufferListPool',
+      'NdisFreeNetBufferPool',
       'NdisMUnmapIoSpace',
       'NdisMDeregisterIoPortRange',
       'NdisFreeRWLock',

@@ -8,6 +8,7 @@ import { galleryA } from './gallery-a.ts';
 import { galleryB } from './gallery-b.ts';
 import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
+import { galleryNbl } from './gallery-nbl.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
@@ -22,6 +23,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryA,
   ...galleryB,
   ...galleryDma,
+  ...galleryNbl,
   ...gallerySs,
   ...galleryFilter,
 ];

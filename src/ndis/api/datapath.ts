@@ -6,7 +6,7 @@ import * as data from '../datapath.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
-import { NblImpl, NblPool, type NET_BUFFER_LIST } from '../nbl.ts';
+import { NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
@@ -44,30 +44,31 @@ export function NdisAllocateNetBufferListPool(
   if (b !== null && stale(b, ddi)) return null;
   if (
     Parameters.Header.Type !== NDIS_OBJECT_TYPE_DEFAULT ||
-    Parameters.Header.Revision !== NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 ||
-    !Parameters.fAllocateNetBuffer
+    Parameters.Header.Revision !== NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
   ) {
-    // A pool without NET_BUFFERs serves NdisAllocateNetBufferList, which is not modelled.
     return null;
   }
+  // fAllocateNetBuffer FALSE: NBLs without NET_BUFFERs, for NdisAllocateNetBufferList (api/nblapi.ts).
   const pool = new NblPool(
     b,
     h instanceof MiniportDriverBlock ? h.name : h.driver.name,
     'miniport',
     Parameters.ContextSize,
     Parameters.DataSize,
+    Parameters.fAllocateNetBuffer,
   );
   if (b !== null) b.pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, {});
   return pool;
 }
 
-function poolOf(x: unknown, ddi: string): NblPool {
+export function poolOf(x: unknown, ddi: string): NblPool {
   if (x instanceof NblPool && !x.freed) return x;
   const n = currentNdis(ddi);
   if (x instanceof NblPool)
     return n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, x.block?.name ?? null, `${ddi} on a freed pool`);
-  return n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: not an NBL pool handle`);
+  const what = x instanceof NbPool ? 'a NET_BUFFER pool (NdisAllocateNetBufferPool), ' : '';
+  return n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: ${what}not an NBL pool handle`);
 }
 
 /** VOID NdisFreeNetBufferListPool(PoolHandle). <= DISPATCH; every NBL must be back. */
@@ -105,6 +106,16 @@ export function NdisAllocateNetBufferAndNetBufferList(
   const pool = poolOf(PoolHandle, ddi);
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, pool.block?.name ?? null);
+  if (!pool.allocateNetBuffer) {
+    // The page: the pool must have been allocated with fAllocateNetBuffer TRUE.
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      pool.block?.name ?? null,
+      `${ddi} on a pool allocated with fAllocateNetBuffer FALSE: its NBLs have no NET_BUFFER; use NdisAllocateNetBufferList and NdisAllocateNetBuffer`,
+    );
+    return null;
+  }
   return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
 }
 
@@ -133,7 +144,7 @@ export function NdisFreeNetBufferList(NetBufferList: NET_BUFFER_LIST): void {
       'NdisSim_BadParameter',
       ddi,
       null,
-      `${ddi}: not an NBL from NdisAllocateNetBufferAndNetBufferList`,
+      `${ddi}: not an NBL from NdisAllocateNetBufferList or NdisAllocateNetBufferAndNetBufferList`,
     );
   }
   const nbl = NetBufferList as NblImpl;

@@ -1,0 +1,603 @@
+// NET_BUFFER, NET_BUFFER_LIST and MDL helpers beyond the data path's own (datapath.ts):
+// NBLs without NET_BUFFERs (NdisAllocateNetBufferList), pools of stand-alone NET_BUFFERs
+// (NdisAllocateNetBufferPool, NdisAllocateNetBuffer), MDLs (NdisAllocateMdl), and the
+// data-start helpers (NdisGetDataBuffer, NdisAdvanceNetBufferDataStart,
+// NdisRetreatNetBufferDataStart). All at IRQL <= DISPATCH (Irql_NetBuffer_Function).
+//
+// The model keeps NET_BUFFER.Data as one Uint8Array standing for the MDL chain (the
+// bytes the chain describes, from the start of its first MDL), so every chain is
+// contiguous. An MDL from NdisAllocateMdl is a new view of the caller's buffer (the
+// same bytes, an identity of its own) that can serve as a MdlChain.
+//
+// Nothing here runs unless a driver calls these DDIs: the world's state is null until
+// the first NET_BUFFER pool, MDL or allocating retreat.
+
+import { MiniportBlock } from '../block.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  MEMORY_ALLOCATION_ALIGNMENT,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+} from '../generated/status.ts';
+import { NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
+import type { Ndis } from '../ndis.ts';
+import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
+import { currentNdis, ownerHandle, stale } from './common.ts';
+import { poolOf } from './datapath.ts';
+import { maxPoolBytes } from './kernel.ts';
+
+const irql = {
+  NdisAllocateNetBufferList: ddiIrql.NdisAllocateNetBufferList!,
+  NdisAllocateNetBufferPool: ddiIrql.NdisAllocateNetBufferPool!,
+  NdisFreeNetBufferPool: ddiIrql.NdisFreeNetBufferPool!,
+  NdisAllocateNetBuffer: ddiIrql.NdisAllocateNetBuffer!,
+  NdisFreeNetBuffer: ddiIrql.NdisFreeNetBuffer!,
+  NdisAllocateMdl: ddiIrql.NdisAllocateMdl!,
+  NdisFreeMdl: ddiIrql.NdisFreeMdl!,
+  NdisGetDataBuffer: ddiIrql.NdisGetDataBuffer!,
+  NdisAdvanceNetBufferDataStart: ddiIrql.NdisAdvanceNetBufferDataStart!,
+  NdisRetreatNetBufferDataStart: ddiIrql.NdisRetreatNetBufferDataStart!,
+};
+
+export interface NET_BUFFER_POOL_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  PoolTag: number;
+  /** For NdisAllocateNetBufferMdlAndData (not modelled); 0 otherwise. */
+  DataSize: number;
+}
+
+/** PMDL NetAllocateMdl(PULONG BufferSize): an MDL and memory of at least BufferSize bytes (its length is the size it got), or NULL. */
+export type NET_BUFFER_ALLOCATE_MDL = (BufferSize: number) => Uint8Array | null;
+/** VOID NetFreeMdl(PMDL Mdl): frees what the driver's NetAllocateMdl gave. */
+export type NET_BUFFER_FREE_MDL = (Mdl: Uint8Array) => void;
+
+/** A NET_BUFFER from NdisAllocateNetBuffer. */
+class NbImpl implements NET_BUFFER {
+  Next: NET_BUFFER | null = null;
+  /** @internal NdisFreeNetBuffer returned it. */ _freed = false;
+  constructor(
+    readonly _pool: NbPool,
+    public Data: Uint8Array | null,
+    public DataOffset: number,
+    public DataLength: number,
+  ) {}
+}
+
+/**
+ * Memory NdisRetreatNetBufferDataStart put in front of a NET_BUFFER's data: the first
+ * `front` bytes of its Data. `orig`/`origOffset`: the Data and DataOffset before, where
+ * the bytes from `front` on go back when an advance frees the memory.
+ */
+interface Retreat {
+  readonly front: number;
+  readonly orig: Uint8Array;
+  readonly origOffset: number;
+  /** What the driver's NetAllocateMdl returned; null when NDIS allocated it. */
+  readonly mdl: Uint8Array | null;
+}
+
+/** The world's state of these DDIs (Ndis.nblApi), made on first use. */
+export class NblApiState {
+  /** NET_BUFFER pools allocated with an adapter handle and not freed (halt checks them). */
+  readonly nbPools: NbPool[] = [];
+  /** MDLs from NdisAllocateMdl not freed, with the adapter whose handle made them (null: the driver's, or already reported). */
+  readonly mdls = new Map<Uint8Array, { block: MiniportBlock | null }>();
+  /** Allocating retreats not yet undone by an advance, innermost last. */
+  readonly retreats = new WeakMap<NET_BUFFER, Retreat[]>();
+}
+
+function state(n: Ndis): NblApiState {
+  n.nblApi ??= new NblApiState();
+  return n.nblApi;
+}
+
+// ---------------------------------------------------------------------------------
+// NET_BUFFER_LISTs without NET_BUFFERs
+
+/**
+ * PNET_BUFFER_LIST NdisAllocateNetBufferList(PoolHandle, ContextSize, ContextBackFill).
+ * <= DISPATCH. From a pool allocated with fAllocateNetBuffer FALSE the NBL has no
+ * NET_BUFFER (FirstNetBuffer NULL); from one with TRUE it comes with one, holding
+ * DataSize bytes of data when the pool's DataSize is not 0. The context area is not
+ * modelled; its sizes must be multiples of MEMORY_ALLOCATION_ALIGNMENT.
+ */
+export function NdisAllocateNetBufferList(
+  PoolHandle: NDIS_HANDLE,
+  ContextSize: number,
+  ContextBackFill: number,
+): NET_BUFFER_LIST | null {
+  const ddi = 'NdisAllocateNetBufferList';
+  const pool = poolOf(PoolHandle, ddi);
+  const n = currentNdis(ddi);
+  const adapter = pool.block?.name ?? null;
+  n.verifier.irql(irql.NdisAllocateNetBufferList, ddi, adapter);
+  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  contextSizes(n, ddi, adapter, ContextSize, ContextBackFill);
+  let nb: NET_BUFFER | null = null;
+  if (pool.allocateNetBuffer) {
+    const size = pool.dataSize;
+    nb = { Next: null, DataLength: size, DataOffset: 0, Data: size > 0 ? new Uint8Array(size) : null };
+  }
+  pool.allocated++;
+  const nbl = new NblImpl(pool, nb, pool.kind === 'protocol' ? 'protocol' : 'miniport', n.nextNblId++);
+  if (n.trace.on) n.traceDdi(ddi, pool.block, { nbl: nbl._id, netBuffer: nb !== null });
+  return nbl;
+}
+
+/** The pages: ContextSize and ContextBackFill are multiples of MEMORY_ALLOCATION_ALIGNMENT. */
+export function contextSizes(
+  n: Ndis,
+  ddi: string,
+  adapter: string | null,
+  size: number,
+  backFill: number,
+): void {
+  const bad = (x: number) =>
+    !Number.isInteger(x) || x < 0 || x > 0xffff || x % MEMORY_ALLOCATION_ALIGNMENT !== 0;
+  if (!bad(size) && !bad(backFill)) return;
+  n.verifier.report(
+    'NdisSim_BadParameter',
+    ddi,
+    adapter,
+    `${ddi}: ContextSize ${size} and ContextBackFill ${backFill} must be multiples of MEMORY_ALLOCATION_ALIGNMENT (${MEMORY_ALLOCATION_ALIGNMENT})`,
+  );
+}
+
+// ---------------------------------------------------------------------------------
+// NET_BUFFER pools
+
+/**
+ * NDIS_HANDLE NdisAllocateNetBufferPool(NdisHandle, Parameters). <= DISPATCH. NdisHandle
+ * is a driver or adapter handle (optional: null for a pool of no handle). A pool of an
+ * adapter handle is the adapter's to free by the end of MiniportHaltEx.
+ */
+export function NdisAllocateNetBufferPool(
+  NdisHandle: NDIS_HANDLE | null,
+  Parameters: NET_BUFFER_POOL_PARAMETERS,
+): NDIS_HANDLE | null {
+  const ddi = 'NdisAllocateNetBufferPool';
+  const n = currentNdis(ddi);
+  const h = NdisHandle === null ? null : ownerHandle(NdisHandle, ddi);
+  const b = h instanceof MiniportBlock ? h : null;
+  n.verifier.irql(irql.NdisAllocateNetBufferPool, ddi, b?.name ?? null);
+  if (b !== null && stale(b, ddi)) return null;
+  const hd = Parameters.Header;
+  if (hd.Type !== NDIS_OBJECT_TYPE_DEFAULT || hd.Revision !== NET_BUFFER_POOL_PARAMETERS_REVISION_1) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      b?.name ?? null,
+      `${ddi}: Parameters.Header must be NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_POOL_PARAMETERS_REVISION_1 (Type ${hd.Type}, Revision ${hd.Revision})`,
+    );
+    return null;
+  }
+  const owner = h === null ? n.kernel.ctx.who : b !== null ? b.driver.name : h.name;
+  const pool = new NbPool(b, owner, Parameters.DataSize);
+  if (b !== null) state(n).nbPools.push(pool);
+  if (n.trace.on) n.traceDdi(ddi, b, {});
+  return pool;
+}
+
+function nbPoolOf(n: Ndis, x: unknown, ddi: string): NbPool {
+  if (x instanceof NbPool && !x.freed) return x;
+  if (x instanceof NbPool)
+    return n.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      x.block?.name ?? null,
+      `${ddi} on a freed NET_BUFFER pool`,
+    );
+  const what = x instanceof NblPool ? 'an NBL pool (NdisAllocateNetBufferListPool), ' : '';
+  return n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: ${what}not a NET_BUFFER pool handle`);
+}
+
+/** VOID NdisFreeNetBufferPool(PoolHandle). <= DISPATCH; every NET_BUFFER must be back. */
+export function NdisFreeNetBufferPool(PoolHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisFreeNetBufferPool';
+  const n = currentNdis(ddi);
+  const pool = nbPoolOf(n, PoolHandle, ddi);
+  const adapter = pool.block?.name ?? null;
+  n.verifier.irql(irql.NdisFreeNetBufferPool, ddi, adapter);
+  if (pool.allocated > 0)
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      adapter,
+      `NET_BUFFER pool freed with ${pool.allocated} NET_BUFFER(s) still allocated from it (NdisFreeNetBuffer)`,
+    );
+  pool.freed = true;
+  const list = n.nblApi?.nbPools;
+  if (list !== undefined) {
+    const i = list.indexOf(pool);
+    if (i >= 0) list.splice(i, 1);
+  }
+  if (n.trace.on) n.traceDdi(ddi, pool.block, {});
+}
+
+/**
+ * PNET_BUFFER NdisAllocateNetBuffer(PoolHandle, MdlChain, DataOffset, DataLength).
+ * <= DISPATCH. MdlChain (the bytes, or null) must hold DataOffset + DataLength bytes;
+ * with no chain both must be 0.
+ */
+export function NdisAllocateNetBuffer(
+  PoolHandle: NDIS_HANDLE,
+  MdlChain: Uint8Array | null,
+  DataOffset: number,
+  DataLength: number,
+): NET_BUFFER | null {
+  const ddi = 'NdisAllocateNetBuffer';
+  const n = currentNdis(ddi);
+  const pool = nbPoolOf(n, PoolHandle, ddi);
+  const adapter = pool.block?.name ?? null;
+  n.verifier.irql(irql.NdisAllocateNetBuffer, ddi, adapter);
+  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (MdlChain !== null && !(MdlChain instanceof Uint8Array))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: MdlChain is not an MDL chain (a Uint8Array)`,
+    );
+  const bad =
+    !Number.isInteger(DataOffset) || DataOffset < 0 || !Number.isInteger(DataLength) || DataLength < 0
+      ? `DataOffset ${DataOffset} and DataLength ${DataLength} must be byte counts`
+      : MdlChain === null && (DataOffset !== 0 || DataLength !== 0)
+        ? `with no MdlChain, DataOffset and DataLength must be 0 (they are ${DataOffset} and ${DataLength})`
+        : MdlChain !== null && DataOffset + DataLength > MdlChain.length
+          ? `the MDL chain holds ${MdlChain.length} bytes, fewer than DataOffset + DataLength (${DataOffset + DataLength})`
+          : null;
+  if (bad !== null) {
+    n.verifier.report('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
+    return null;
+  }
+  pool.allocated++;
+  const nb = new NbImpl(pool, MdlChain, DataOffset, DataLength);
+  if (n.trace.on) n.traceDdi(ddi, pool.block, { DataOffset, DataLength });
+  return nb;
+}
+
+/** VOID NdisFreeNetBuffer(NetBuffer). <= DISPATCH; only a NET_BUFFER from NdisAllocateNetBuffer. */
+export function NdisFreeNetBuffer(NetBuffer: NET_BUFFER): void {
+  const ddi = 'NdisFreeNetBuffer';
+  const n = currentNdis(ddi);
+  if (!(NetBuffer instanceof NbImpl)) {
+    n.verifier.irql(irql.NdisFreeNetBuffer, ddi, n.runningAdapterName());
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}: not a NET_BUFFER from NdisAllocateNetBuffer (one that came with its NBL goes with NdisFreeNetBufferList)`,
+    );
+    return;
+  }
+  const adapter = NetBuffer._pool.block?.name ?? null;
+  n.verifier.irql(irql.NdisFreeNetBuffer, ddi, adapter);
+  if (NetBuffer._freed) {
+    n.verifier.report('NdisSim_ObjectFreedInUse', ddi, adapter, `${ddi}: the NET_BUFFER was freed already`);
+    return;
+  }
+  NetBuffer._freed = true;
+  NetBuffer._pool.allocated--;
+  if (n.trace.on) n.traceDdi(ddi, NetBuffer._pool.block, {});
+}
+
+// ---------------------------------------------------------------------------------
+// MDLs
+
+/**
+ * PMDL NdisAllocateMdl(NdisHandle, VirtualAddress, Length). <= DISPATCH. The MDL is a new
+ * view of the first Length bytes of VirtualAddress (the same memory). Every MDL must be
+ * freed with NdisFreeMdl; one of an adapter handle by the end of MiniportHaltEx.
+ */
+export function NdisAllocateMdl(
+  NdisHandle: NDIS_HANDLE,
+  VirtualAddress: Uint8Array,
+  Length: number,
+): Uint8Array | null {
+  const ddi = 'NdisAllocateMdl';
+  const n = currentNdis(ddi);
+  const h = ownerHandle(NdisHandle, ddi);
+  const b = h instanceof MiniportBlock ? h : null;
+  n.verifier.irql(irql.NdisAllocateMdl, ddi, b?.name ?? null);
+  if (b !== null && stale(b, ddi)) return null;
+  if (!(VirtualAddress instanceof Uint8Array))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b?.name ?? null,
+      `${ddi}: VirtualAddress is not a buffer (a Uint8Array)`,
+    );
+  if (!Number.isInteger(Length) || Length <= 0 || Length > VirtualAddress.length) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      b?.name ?? null,
+      `${ddi}: Length ${Length} is not a size within the ${VirtualAddress.length}-byte buffer`,
+    );
+    return null;
+  }
+  const mdl = VirtualAddress.subarray(0, Length);
+  state(n).mdls.set(mdl, { block: b });
+  if (n.trace.on) n.traceDdi(ddi, b, { Length });
+  return mdl;
+}
+
+/** VOID NdisFreeMdl(Mdl). <= DISPATCH; only an MDL from NdisAllocateMdl, once. */
+export function NdisFreeMdl(Mdl: Uint8Array): void {
+  const ddi = 'NdisFreeMdl';
+  const n = currentNdis(ddi);
+  const entry = n.nblApi?.mdls.get(Mdl);
+  const adapter = entry?.block?.name ?? n.runningAdapterName();
+  n.verifier.irql(irql.NdisFreeMdl, ddi, adapter);
+  if (entry === undefined) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: not an MDL from NdisAllocateMdl, or one freed already`,
+    );
+    return;
+  }
+  n.nblApi!.mdls.delete(Mdl);
+  if (n.trace.on) n.traceDdi(ddi, entry.block, {});
+}
+
+// ---------------------------------------------------------------------------------
+// Data access and the data start
+
+function netBuffer(n: Ndis, x: unknown, ddi: string): NET_BUFFER {
+  const nb = x as NET_BUFFER | null;
+  if (
+    nb === null ||
+    typeof nb !== 'object' ||
+    typeof nb.DataOffset !== 'number' ||
+    typeof nb.DataLength !== 'number'
+  )
+    return n.verifier.fatal('NdisSim_BadParameter', ddi, n.runningAdapterName(), `${ddi}: not a NET_BUFFER`);
+  if (nb instanceof NbImpl && nb._freed)
+    return n.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      nb._pool.block?.name ?? null,
+      `${ddi} on a NET_BUFFER freed with NdisFreeNetBuffer`,
+    );
+  return nb;
+}
+
+/**
+ * The bytes of `nb`. A NET_BUFFER whose bytes the model does not carry (Data null: the
+ * simulated protocol's sends carry only a length) gets zeroed bytes on first access.
+ */
+function bytesOf(nb: NET_BUFFER): Uint8Array {
+  nb.Data ??= new Uint8Array(nb.DataOffset + nb.DataLength);
+  return nb.Data;
+}
+
+/**
+ * PVOID NdisGetDataBuffer(NetBuffer, BytesNeeded, Storage, AlignMultiple, AlignOffset).
+ * <= DISPATCH. NULL when the NET_BUFFER has fewer than BytesNeeded bytes. The model's
+ * chain is always contiguous, so the answer is a view of the NET_BUFFER's own bytes when
+ * their start is aligned as asked (an address is its offset in the buffer that holds it);
+ * if not, the bytes are copied to Storage and Storage is returned, or NULL without one.
+ */
+export function NdisGetDataBuffer(
+  NetBuffer: NET_BUFFER,
+  BytesNeeded: number,
+  Storage: Uint8Array | null,
+  AlignMultiple: number,
+  AlignOffset: number,
+): Uint8Array | null {
+  const ddi = 'NdisGetDataBuffer';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisGetDataBuffer, ddi, n.runningAdapterName());
+  const nb = netBuffer(n, NetBuffer, ddi);
+  const pow2 =
+    Number.isInteger(AlignMultiple) && AlignMultiple >= 1 && (AlignMultiple & (AlignMultiple - 1)) === 0;
+  if (!pow2 || !Number.isInteger(AlignOffset) || AlignOffset < 0 || AlignOffset >= AlignMultiple) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}: AlignMultiple ${AlignMultiple} must be a power of two (1 for none) and AlignOffset ${AlignOffset} below it`,
+    );
+    return null;
+  }
+  if (!Number.isInteger(BytesNeeded) || BytesNeeded < 0 || nb.DataLength < BytesNeeded) return null;
+  const bytes = bytesOf(nb);
+  const view = bytes.subarray(nb.DataOffset, nb.DataOffset + BytesNeeded);
+  let result: Uint8Array | null = view;
+  if ((bytes.byteOffset + nb.DataOffset - AlignOffset) % AlignMultiple !== 0) {
+    if (Storage !== null && (!(Storage instanceof Uint8Array) || Storage.length < BytesNeeded)) {
+      n.verifier.report(
+        'NdisSim_BadParameter',
+        ddi,
+        n.runningAdapterName(),
+        `${ddi}: Storage must be a buffer of at least BytesNeeded (${BytesNeeded}) bytes`,
+      );
+      return null;
+    }
+    if (Storage !== null) Storage.set(view);
+    result = Storage;
+  }
+  if (n.trace.on) n.traceDdi(ddi, null, { BytesNeeded, copied: result !== null && result !== view });
+  return result;
+}
+
+/**
+ * VOID NdisAdvanceNetBufferDataStart(NetBuffer, DataOffsetDelta, FreeMdl, FreeMdlHandler).
+ * <= DISPATCH. Gives back DataOffsetDelta bytes of used data space. With FreeMdl, memory an
+ * earlier retreat allocated that the data start has moved past is freed: the driver's own
+ * MDL through FreeMdlHandler, and the NET_BUFFER's bytes are its own buffer again.
+ */
+export function NdisAdvanceNetBufferDataStart(
+  NetBuffer: NET_BUFFER,
+  DataOffsetDelta: number,
+  FreeMdl: boolean,
+  FreeMdlHandler: NET_BUFFER_FREE_MDL | null,
+): void {
+  const ddi = 'NdisAdvanceNetBufferDataStart';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisAdvanceNetBufferDataStart, ddi, n.runningAdapterName());
+  const nb = netBuffer(n, NetBuffer, ddi);
+  if (!Number.isInteger(DataOffsetDelta) || DataOffsetDelta < 0 || DataOffsetDelta > nb.DataLength) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}: DataOffsetDelta ${DataOffsetDelta} is more than the ${nb.DataLength} bytes of used data space`,
+    );
+    return;
+  }
+  nb.DataOffset += DataOffsetDelta;
+  nb.DataLength -= DataOffsetDelta;
+  const stack = FreeMdl ? n.nblApi?.retreats.get(nb) : undefined;
+  while (stack !== undefined && stack.length > 0 && nb.DataOffset >= stack[stack.length - 1]!.front) {
+    const r = stack.pop()!;
+    const data = nb.Data!;
+    r.orig.set(data.subarray(r.front, r.front + (r.orig.length - r.origOffset)), r.origOffset);
+    nb.DataOffset = r.origOffset + (nb.DataOffset - r.front);
+    nb.Data = r.orig;
+    if (r.mdl !== null) FreeMdlHandler?.(r.mdl);
+  }
+  if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, FreeMdl });
+}
+
+/**
+ * NDIS_STATUS NdisRetreatNetBufferDataStart(NetBuffer, DataOffsetDelta, DataBackFill,
+ * AllocateMdlHandler). <= DISPATCH. Takes DataOffsetDelta more bytes of used data space
+ * in front of the data: from the unused space when DataOffset is large enough; if not,
+ * from new memory of DataOffsetDelta + DataBackFill bytes (the driver's NetAllocateMdl,
+ * or NDIS's), put in front of the data. Model limit: the chain is one buffer, so the new
+ * memory and a copy of the used data make a new buffer; the driver's old buffer is
+ * written back when an advance with FreeMdl frees the new memory.
+ */
+export function NdisRetreatNetBufferDataStart(
+  NetBuffer: NET_BUFFER,
+  DataOffsetDelta: number,
+  DataBackFill: number,
+  AllocateMdlHandler: NET_BUFFER_ALLOCATE_MDL | null,
+): NDIS_STATUS {
+  const ddi = 'NdisRetreatNetBufferDataStart';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  n.verifier.irql(irql.NdisRetreatNetBufferDataStart, ddi, adapter);
+  const nb = netBuffer(n, NetBuffer, ddi);
+  if (
+    !Number.isInteger(DataOffsetDelta) ||
+    DataOffsetDelta < 0 ||
+    !Number.isInteger(DataBackFill) ||
+    DataBackFill < 0
+  ) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: DataOffsetDelta ${DataOffsetDelta} and DataBackFill ${DataBackFill} must be byte counts`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  let status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
+  if (DataOffsetDelta <= nb.DataOffset) {
+    nb.DataOffset -= DataOffsetDelta;
+    nb.DataLength += DataOffsetDelta;
+  } else {
+    status = retreatIntoNewMemory(n, nb, DataOffsetDelta, DataBackFill, AllocateMdlHandler, ddi);
+  }
+  if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, DataBackFill, Status: status });
+  return status;
+}
+
+function retreatIntoNewMemory(
+  n: Ndis,
+  nb: NET_BUFFER,
+  delta: number,
+  backFill: number,
+  allocate: NET_BUFFER_ALLOCATE_MDL | null,
+  ddi: string,
+): NDIS_STATUS {
+  const size = delta + backFill;
+  let mdl: Uint8Array | null = null;
+  let front = size;
+  if (allocate !== null) {
+    mdl = allocate(size);
+    if (mdl === null) return NDIS_STATUS_RESOURCES;
+    if (!(mdl instanceof Uint8Array) || mdl.length < size) {
+      n.verifier.report(
+        'NdisSim_BadParameter',
+        ddi,
+        n.runningAdapterName(),
+        `${ddi}: the driver's NetAllocateMdl returned less than the ${size} bytes asked for`,
+      );
+      return NDIS_STATUS_FAILURE;
+    }
+    front = mdl.length;
+  } else if (size > maxPoolBytes) {
+    return NDIS_STATUS_RESOURCES;
+  }
+  const orig = bytesOf(nb);
+  const used = orig.subarray(nb.DataOffset);
+  const data = new Uint8Array(front + used.length);
+  if (mdl !== null) data.set(mdl);
+  data.set(used, front);
+  const s = state(n);
+  let stack = s.retreats.get(nb);
+  if (stack === undefined) {
+    stack = [];
+    s.retreats.set(nb, stack);
+  }
+  stack.push({ front, orig, origOffset: nb.DataOffset, mdl });
+  nb.Data = data;
+  nb.DataOffset = front - delta;
+  nb.DataLength += delta;
+  return NDIS_STATUS_SUCCESS;
+}
+
+// ---------------------------------------------------------------------------------
+// The adapter's end
+
+/**
+ * MiniportHaltEx returned, or MiniportInitializeEx failed (lifecycle.ts): NET_BUFFER pools
+ * of the adapter handle still allocated join `left` (NdisSim_ResourceNotFreed); NET_BUFFERs
+ * still out of them break NdisAllocateNetBuffer, MDLs of the adapter handle not freed
+ * NdisAllocateMdl. Reported once: the pools and MDLs stay valid but are no longer the
+ * adapter's.
+ */
+export function nblApiLeftAtEnd(n: Ndis, b: MiniportBlock, fn: string, how: string, left: string[]): void {
+  const s = n.nblApi;
+  if (s === null) return;
+  let pools = 0;
+  let nbs = 0;
+  for (let i = s.nbPools.length - 1; i >= 0; i--) {
+    const p = s.nbPools[i]!;
+    if (p.block !== b) continue;
+    pools++;
+    nbs += p.allocated;
+    s.nbPools.splice(i, 1);
+  }
+  if (pools > 0) left.push(`${pools} NET_BUFFER pool(s) (NdisFreeNetBufferPool)`);
+  if (nbs > 0)
+    n.verifier.report(
+      'NdisAllocateNetBuffer',
+      fn,
+      b.name,
+      `${fn} ${how} with ${nbs} NET_BUFFER(s) from NdisAllocateNetBuffer not freed (NdisFreeNetBuffer)`,
+      [b.name, nbs, 0],
+    );
+  let mdls = 0;
+  for (const m of s.mdls.values()) {
+    if (m.block !== b) continue;
+    mdls++;
+    m.block = null;
+  }
+  if (mdls > 0)
+    n.verifier.report(
+      'NdisAllocateMdl',
+      fn,
+      b.name,
+      `${fn} ${how} with ${mdls} MDL(s) from NdisAllocateMdl not freed (NdisFreeMdl)`,
+      [b.name, mdls, 0],
+    );
+}
