@@ -11,7 +11,8 @@
 // packet filter and multicast list, or OID_PNP_SET_POWER(D0); then MiniportRestart
 // and the protocols' restart, then NetEventSetPower(D0). A failed re-initialization or
 // a failed power OID marks the device failed (R5.8): Code 43, NdisHaltDeviceFailed.
-// While in D3: no check-for-hang (R4.3), no reset (R4.11).
+// While in D3: no check-for-hang (R4.3), no reset (R4.11). Once every adapter is in
+// D3 the system is asleep and the World freezes the machine until the wake (checkAsleep).
 
 import type { MiniportBlock, PnpOp } from './block.ts';
 import {
