@@ -37,7 +37,7 @@ import { fmtTime } from './report/format.ts';
 import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
 import { Machine } from './sim/machine.ts';
-import type { EventTarget } from './sim/queue.ts';
+import type { EventTarget, SimEvent } from './sim/queue.ts';
 import { noTraffic, type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
 import { Trace } from './trace/trace.ts';
 import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
@@ -205,6 +205,18 @@ export class World implements EventTarget {
   shutDown = false;
   /** A system sleep is on: from its action until its wake (sleeps do not nest). */
   private asleep = false;
+  /** When the sleep under way ends (its wake event), while `asleep`. */
+  private wakeAtNs = 0;
+  /**
+   * What still runs while the machine is frozen in S3/S4: the wake, and the scenario's
+   * sleep and shutdown, which the sleeping system ignores (power.ts, docs/model.md).
+   */
+  private readonly keepAsleep = (ev: SimEvent): boolean => {
+    if (ev.target !== this) return false;
+    if (ev.op === WorldOp.Wake) return true;
+    const kind = (ev.arg as WorldAction).kind;
+    return kind === 'sleep' || kind === 'shutdown';
+  };
 
   constructor(options: Partial<WorldOptions> = {}) {
     // Field by field rather than spread: a world per run is the explorer's hot loop, and
@@ -382,6 +394,22 @@ export class World implements EventTarget {
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
       );
     this.machine.at(timeNs, this, WorldOp.Action, action);
+    // Frozen in a system sleep: an action for the machine waits for the wake.
+    if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this.keepAsleep);
+  }
+
+  /**
+   * Every adapter has finished going to D3: the system is in S3 or S4 and nothing runs
+   * until the wake. Timers, DPCs, work items, interrupts, the NICs and the protocols'
+   * traffic stop; what falls due meanwhile runs right after the wake (Machine.thaw).
+   */
+  private freeze(state: SystemSleepState): void {
+    const held = this.machine.freeze(this.wakeAtNs, this.keepAsleep);
+    if (this.trace.on)
+      this.trace.add(this.kernel.now, 0, Irql.Passive, 'power', 'action', `asleep (${state})`, {
+        held,
+        until: fmtTime(this.wakeAtNs),
+      });
   }
 
   fire(op: number, arg: unknown): void {
@@ -391,7 +419,10 @@ export class World implements EventTarget {
     try {
       if (op === WorldOp.Wake) {
         // The sleep's end: the system is back in S0 (power.ts).
-        if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {});
+        const frozen = this.machine.isFrozen;
+        const due = this.machine.thaw();
+        if (this.trace.on)
+          this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', frozen ? { held: due } : {});
         this.asleep = false;
         wakeSystem(this.ndis);
         return;
@@ -408,8 +439,9 @@ export class World implements EventTarget {
           return;
         }
         this.asleep = true;
-        sleepSystem(this.ndis, a.state);
-        this.machine.at(k.now + a.durationNs, this, WorldOp.Wake, a);
+        this.wakeAtNs = k.now + a.durationNs;
+        this.machine.at(this.wakeAtNs, this, WorldOp.Wake, a);
+        sleepSystem(this.ndis, a.state, () => this.freeze(a.state));
         return;
       }
       if (a.kind === 'shutdown') {

@@ -9,11 +9,13 @@ import {
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisHaltDeviceFailed,
   NdisHaltDevicePoweredDown,
+  NdisMOidRequestComplete,
   NdisMRemoveMiniport,
   NdisMResetMiniport,
   NdisReadRegisterUlong,
@@ -54,6 +56,30 @@ function pmHooks(d0: () => number = () => NDIS_STATUS_SUCCESS, extra: Hooks = {}
   };
 }
 
+/**
+ * A peer miniport (device `peer`) that pends OID_PNP_SET_POWER(D3) for 1.5 s: until it
+ * completes, the system is still on its way to S3, so PnP and the drivers' timers run
+ * with nic0 already in D3. Once every adapter is in D3 the machine is frozen and a
+ * removal or a timer waits for the wake (test/sleep-freeze.test.ts).
+ */
+const slowPeer = scriptedDriver(
+  'pwr-slow-peer',
+  pmHooks(undefined, {
+    oid: (a, req) => {
+      const info = req.DATA.SET_INFORMATION;
+      if (
+        req.RequestType === NdisRequestSetInformation &&
+        info.Oid === OID_PNP_SET_POWER &&
+        info.InformationBuffer === NdisDeviceStateD3
+      ) {
+        after(a, 1500, (x) => NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS));
+        return NDIS_STATUS_PENDING;
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  }),
+);
+
 function sleepWorld(
   name: string,
   hooks: Hooks,
@@ -61,11 +87,15 @@ function sleepWorld(
   faults = {},
   setup: (w: World) => void = () => {},
   sleepAtNs = 1 * ns.s,
+  peer = false,
 ) {
   const drv = scriptedDriver(name, hooks);
   const w = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: name, faults }],
+    drivers: peer ? [drv, slowPeer] : [drv],
+    devices: [
+      { name: 'nic0', driver: name, faults },
+      ...(peer ? [{ name: 'peer', driver: slowPeer.name }] : []),
+    ],
     actions: [{ atNs: sleepAtNs, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }, ...extra],
     options: { verifier: 'collect', trace: true },
   });
@@ -189,7 +219,8 @@ test('R4.3, R4.11 no check-for-hang tick and no reset while the adapter is in D3
       reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
       oid: (a, req) => {
         const s = base.oid!(a, req);
-        // Asleep, the driver asks for a reset (from a timer it left set): NDIS starts none.
+        // The driver asks for a reset from a timer it left set, which fires as the system
+        // wakes, before D0 (test/sleep-freeze.test.ts): NDIS starts none.
         if (
           req.DATA.SET_INFORMATION.Oid === OID_PNP_SET_POWER &&
           req.DATA.SET_INFORMATION.InformationBuffer === NdisDeviceStateD3
@@ -222,9 +253,15 @@ test('R4.3, R4.11 no check-for-hang tick and no reset while the adapter is in D3
 });
 
 test('R5.4 a surprise removal while asleep (power-down halt): protocols unbound, no re-initialization on resume', () => {
-  const { w, drv, r } = sleepWorld('pwr-sr-halt', {}, [
-    { atNs: 2 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } },
-  ]);
+  const { w, drv, r } = sleepWorld(
+    'pwr-sr-halt',
+    {},
+    [{ atNs: 2 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } }],
+    {},
+    undefined,
+    undefined,
+    true,
+  );
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.equal(drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 1);
   assert.deepEqual(
@@ -241,9 +278,15 @@ test('R5.4 a surprise removal while asleep (power-down halt): protocols unbound,
 });
 
 test('R5.4 a surprise removal while asleep (D3 by OID): the halt is NdisHaltDeviceSurpriseRemoved, no D0 request', () => {
-  const { w, drv, r } = sleepWorld('pwr-sr-oid', pmHooks(), [
-    { atNs: 2 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } },
-  ]);
+  const { w, drv, r } = sleepWorld(
+    'pwr-sr-oid',
+    pmHooks(),
+    [{ atNs: 2 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } }],
+    {},
+    undefined,
+    undefined,
+    true,
+  );
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.ok(drv.calls.includes('MiniportHaltEx(3)'));
   assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3]);
@@ -265,6 +308,11 @@ test('R5.8 NdisMRemoveMiniport while the adapter sleeps in D3: Code 43 with Ndis
         return s;
       },
     }),
+    [],
+    {},
+    undefined,
+    undefined,
+    true,
   );
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
@@ -302,9 +350,15 @@ test('R1.8 with MSI-X: after a power-down halt the re-initialized adapter connec
 });
 
 test('R1.8 a PnP stop while asleep: the start after it brings the device to D0, and the resume leaves the started adapter alone', () => {
-  const { w, drv, r } = sleepWorld('pwr-stop-asleep', {}, [
-    { atNs: 1.5 * ns.s, action: { kind: 'stop', device: 'nic0' } },
-  ]);
+  const { w, drv, r } = sleepWorld(
+    'pwr-stop-asleep',
+    {},
+    [{ atNs: 1.5 * ns.s, action: { kind: 'stop', device: 'nic0' } }],
+    {},
+    undefined,
+    undefined,
+    true,
+  );
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   const b = w.adapter('nic0')!;
   assert.equal(b.state, 'Running');
@@ -317,13 +371,20 @@ test('R1.8 a PnP stop while asleep: the start after it brings the device to D0, 
     ['started in D0', ndis('in D0 again: started while asleep')],
     ['wake', is('action', 'wake')],
   ]);
-  assert.ok(!w.trace.events.some(ndis(/^resumed/)));
+  // The peer resumes; nic0 is left alone.
+  assert.ok(!w.trace.events.some((e) => ndis(/^resumed/)(e) && e.data?.adapter === 'nic0'));
 });
 
 test('R1.8 a PnP stop while a NO_HALT_ON_SUSPEND adapter sleeps in D3: started again in D0, no OID_PNP_SET_POWER(D0) on resume', () => {
-  const { w, drv, r } = sleepWorld('pwr-stop-oid', pmHooks(), [
-    { atNs: 1.5 * ns.s, action: { kind: 'stop', device: 'nic0' } },
-  ]);
+  const { w, drv, r } = sleepWorld(
+    'pwr-stop-oid',
+    pmHooks(),
+    [{ atNs: 1.5 * ns.s, action: { kind: 'stop', device: 'nic0' } }],
+    {},
+    undefined,
+    undefined,
+    true,
+  );
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.equal(w.adapter('nic0')!.state, 'Running');
   assert.equal(w.adapter('nic0')!.power?.device, NdisDeviceStateD0);

@@ -214,6 +214,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   nextNblId = 1;
   nextRequestId = 1;
   /**
+   * The system sleep under way (power.ts): from the scenario's `sleep` until the wake
+   * begins. `asleep` is called once, when the last adapter's transition to D3 has ended.
+   */
+  systemSleep: { system: string; asleep: () => void; reached: boolean } | null = null;
+  /**
    * Pool from NdisAllocateMemoryWithTagPriority and lookaside lists (made on first use): its tag, the
    * driver, and the adapter whose handle it was made with (null: the driver handle),
    * for Driver Verifier's pool tracking at unload (0xC4/0x62).
@@ -724,7 +729,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   endWait(result?: boolean): number {
     const ddi = this.waitDdi[--this.waitCount]!;
-    const late = this.now - this.waitWake[this.waitCount]!;
+    // A wait whose time ran out while the system slept is due at the wake, not before.
+    const late = this.now - Math.max(this.waitWake[this.waitCount]!, this.kernel.machine.thawedAtNs);
     if (this.trace.on && this.kernel.machine.stopped === null) {
       const k = this.kernel;
       const data: Record<string, unknown> = late > 0 ? { lateNs: late } : {};

@@ -11,7 +11,8 @@
 // packet filter and multicast list, or OID_PNP_SET_POWER(D0); then MiniportRestart
 // and the protocols' restart, then NetEventSetPower(D0). A failed re-initialization or
 // a failed power OID marks the device failed (R5.8): Code 43, NdisHaltDeviceFailed.
-// While in D3: no check-for-hang (R4.3), no reset (R4.11).
+// While in D3: no check-for-hang (R4.3), no reset (R4.11). Once every adapter is in
+// D3 the system is asleep and the World freezes the machine until the wake (checkAsleep).
 
 import type { MiniportBlock, PnpOp } from './block.ts';
 import { netEventUp } from './filter.ts';
@@ -127,7 +128,11 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
           state: NDIS_DEVICE_POWER_STATE_NAMES[state],
           status,
         });
-      if (b.op !== op) return; // a removal took over meanwhile
+      if (b.op !== op) {
+        // A removal took over meanwhile: a transition to D3 is over.
+        checkAsleep(n);
+        return;
+      }
       op.oidDone = status;
       n.kick(b);
     },
@@ -137,8 +142,13 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
 
 // ------------------------------------------------------------------ sleep
 
-/** The system goes to `system`: every started adapter goes to D3 (one step machine each). */
-export function sleepSystem(n: Ndis, system: SystemSleepState): void {
+/**
+ * The system goes to `system`: every started adapter goes to D3 (one step machine each).
+ * `whenAsleep` is called once every transition has ended: the system is then in S3 or S4
+ * and nothing runs until the wake (the World freezes the machine, docs/model.md).
+ */
+export function sleepSystem(n: Ndis, system: SystemSleepState, whenAsleep: () => void): void {
+  n.systemSleep = { system, asleep: whenAsleep, reached: false };
   for (const b of n.adapters) {
     if (b.fdoDeleted || b.pnpState !== 'Started') continue;
     if (b.state === 'Halted' || b.state === 'Shutdown' || asleep(b)) continue;
@@ -164,6 +174,20 @@ export function sleepSystem(n: Ndis, system: SystemSleepState): void {
     b.op = { kind: 'sleep', step: 'query-power', oidDone: null };
     n.kick(b);
   }
+  checkAsleep(n);
+}
+
+/**
+ * The system reaches S3 or S4 once no adapter is on its way to D3 any more (done, failed,
+ * or taken over by a removal that this or another step noticed): the last thing NDIS
+ * does before the processors stop. Whatever else is under way then stops with them.
+ */
+function checkAsleep(n: Ndis): void {
+  const s = n.systemSleep;
+  if (s === null || s.reached) return;
+  for (const b of n.adapters) if (b.op !== null && b.op.kind === 'sleep') return;
+  s.reached = true;
+  s.asleep();
 }
 
 export function stepPower(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp): boolean {
@@ -235,7 +259,11 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       if (b.state !== 'Paused') return false;
       halt(n, b, NdisHaltDevicePoweredDown);
       p.device = NdisDeviceStateD3;
-      if (b.op !== op) return false; // a removal came while the halt waited
+      if (b.op !== op) {
+        // A removal came while the halt waited: this transition is over.
+        checkAsleep(n);
+        return false;
+      }
       op.step = 'done';
       return true;
     case 'wait-set-power':
@@ -260,6 +288,7 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       // The bus driver takes the device to D3.
       b.dev.hardware?.setPower(false);
       if (p.wakeRequested) beginWake(n, b);
+      else checkAsleep(n);
       return false;
   }
 }
@@ -269,6 +298,8 @@ function powerFailed(n: Ndis, b: MiniportBlock, why: string): void {
   b.op = null;
   tracePowerIrp(n, b, { phase: 'completed', status: 0xc0000001 });
   markDeviceFailed(n, b, why, false);
+  // A failed transition to D3 is over too (the removal it starts waits for the wake).
+  checkAsleep(n);
 }
 
 // ------------------------------------------------------------------ wake
@@ -289,6 +320,7 @@ export function powerUpForStart(n: Ndis, b: MiniportBlock): void {
 
 /** The system is back in S0: every sleeping adapter comes back to D0. */
 export function wakeSystem(n: Ndis): void {
+  n.systemSleep = null;
   for (const b of n.adapters) {
     const p = b.power;
     if (p === null) continue;

@@ -36,6 +36,14 @@ export class Machine {
   private readonly ready: SimEvent[] = [];
   private readyCount = 0;
   private readyAt = -1;
+  /**
+   * While the system sleeps (S3/S4, docs/model.md "System sleep and resume"): the events
+   * taken off the queue until the wake, and which ones stay (`keep`). Null when awake; the
+   * event loop never looks at it, only `freeze`, `thaw` and a wait that ends in the sleep.
+   */
+  private frozen: { held: EventQueue; keep: (ev: SimEvent) => boolean; untilNs: number } | null = null;
+  /** When the last sleep ended (`thaw`), or -1: a wait whose time ran out in it is due then. */
+  thawedAtNs = -1;
 
   constructor(readonly chooser: Chooser) {}
 
@@ -128,17 +136,29 @@ export class Machine {
       return false;
     }
     this.waitDepth++;
-    const until = Math.min(wakeNs, this.limitNs);
+    let wake = wakeNs;
+    let until = Math.min(wake, this.limitNs);
     let ended = false;
     try {
-      while (this.stopped === null) {
-        const ev = this.next(until);
-        if (ev === undefined) break;
-        this.runOne(ev);
-        if (done?.()) {
-          ended = true;
-          break;
+      for (;;) {
+        while (this.stopped === null) {
+          const ev = this.next(until);
+          if (ev === undefined) break;
+          this.runOne(ev);
+          if (done?.()) {
+            ended = true;
+            break;
+          }
         }
+        // The system went to sleep under this wait (a rare path): the thread's time runs
+        // out in the sleep or later, so it runs no sooner than the wake, whose events run
+        // here meanwhile (docs/model.md "System sleep and resume").
+        const f = this.frozen;
+        if (ended || f === null || this.stopped !== null || wake >= f.untilNs) break;
+        wake = f.untilNs;
+        const to = Math.min(wake, this.limitNs);
+        if (to <= until) break;
+        until = to;
       }
     } finally {
       this.waitDepth--;
@@ -148,7 +168,7 @@ export class Machine {
       throw new WorldStop('shutdown');
     }
     if (ended) return true;
-    if ((wakeNs > this.limitNs || wakeNs === Number.POSITIVE_INFINITY) && this.stopped === null) {
+    if ((wake > this.limitNs || wake === Number.POSITIVE_INFINITY) && this.stopped === null) {
       // The run ends while this thread sleeps, or nothing is left that could end the
       // wait: unwind it.
       if (this.limitNs !== Number.POSITIVE_INFINITY) this.now = this.limitNs;
@@ -157,8 +177,64 @@ export class Machine {
       throw new WorldStop(this.stopped);
     }
     // A run stopped under an endless wait (a livelock) leaves the clock where it stopped.
-    if (wakeNs > this.now && wakeNs !== Number.POSITIVE_INFINITY) this.now = wakeNs;
+    if (wake > this.now && wake !== Number.POSITIVE_INFINITY) this.now = wake;
     return false;
+  }
+
+  /** True between `freeze` and `thaw`. */
+  get isFrozen(): boolean {
+    return this.frozen !== null;
+  }
+
+  /**
+   * The system is in S3 or S4 until `untilNs` (its wake): every queued event but those
+   * `keep` accepts (the wake itself, the scenario's actions the sleeping system ignores)
+   * is held off the queue until `thaw`. The clock goes on; nothing held runs. Called
+   * again while frozen (an event scheduled since), it holds what came since. Returns
+   * how many events are held.
+   */
+  freeze(untilNs: number, keep: (ev: SimEvent) => boolean): number {
+    let f = this.frozen;
+    if (f === null) {
+      f = { held: new EventQueue(), keep, untilNs };
+      this.frozen = f;
+    }
+    const kept: SimEvent[] = [];
+    // The ready set first (events due at this instant, already off the heap), then the heap.
+    for (let i = 0; i < this.readyCount; i++) {
+      const ev = this.ready[i]!;
+      if (ev.cancelled) continue;
+      if (f.keep(ev)) kept.push(ev);
+      else f.held.push(ev);
+    }
+    this.readyCount = 0;
+    for (let ev = this.queue.pop(); ev !== undefined; ev = this.queue.pop()) {
+      if (ev.cancelled) continue;
+      if (f.keep(ev)) kept.push(ev);
+      else f.held.push(ev);
+    }
+    for (const ev of kept) this.queue.push(ev);
+    return f.held.size;
+  }
+
+  /**
+   * The wake: the held events go back on the queue with their own times. Those that fell
+   * due during the sleep are overdue, so they run before anything due at the wake
+   * instant (the running event first), in the order they fell due (ties at one time
+   * through the choice door, as always). Returns how many were held.
+   */
+  thaw(): number {
+    const f = this.frozen;
+    if (f === null) return 0;
+    this.frozen = null;
+    this.thawedAtNs = this.now;
+    let count = 0;
+    for (let ev = f.held.pop(); ev !== undefined; ev = f.held.pop()) {
+      if (ev.cancelled) continue;
+      this.queue.push(ev);
+      count++;
+    }
+    return count;
   }
 
   /** A busy wait (NdisStallExecution): the clock moves, nothing else runs. */
