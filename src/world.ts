@@ -16,7 +16,7 @@ import { setCurrentNdis } from './ndis/api/common.ts';
 import type { MiniportBlock } from './ndis/block.ts';
 import type { DataStats } from './ndis/datapath.ts';
 import type { DriverModule } from './ndis/driver.ts';
-import type { FilterState } from './ndis/filter.ts';
+import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
 import { shutdownAll } from './ndis/lifecycle.ts';
 import {
@@ -114,6 +114,12 @@ export type WorldAction =
    * the bus driver beneath it fails the IRP, so PnP cancels (R5.3).
    */
   | { kind: 'remove' | 'disable' | 'stop'; device: string; vetoBelow?: boolean }
+  /**
+   * A filter service starts or stops while the machine runs: NDIS attaches a module to,
+   * or detaches its module from, every running stack (filter.ts).
+   */
+  | { kind: 'start-filter'; driver: string; mandatory?: boolean }
+  | { kind: 'stop-filter'; driver: string }
   /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
   | {
       kind: 'oid';
@@ -393,6 +399,13 @@ export class World implements EventTarget {
       throw new NdisSimUsageError(
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
       );
+    if (
+      (action.kind === 'start-filter' || action.kind === 'stop-filter') &&
+      !this.ndis.modules.has(action.driver)
+    )
+      throw new NdisSimUsageError(
+        `World.at(${action.kind}): '${action.driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
+      );
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
     if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this.keepAsleep);
@@ -456,6 +469,13 @@ export class World implements EventTarget {
         this.machine.stopped = 'shutdown';
         this.machine.poweredOff = true;
         this.shutDown = true;
+        return;
+      }
+      if (a.kind === 'start-filter' || a.kind === 'stop-filter') {
+        if (this.trace.on)
+          this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { driver: a.driver });
+        if (a.kind === 'start-filter') startFilterService(this.ndis, a.driver, a.mandatory === true);
+        else stopFilterService(this.ndis, a.driver);
         return;
       }
       const d = this.deviceEntry(`World.at(${a.kind})`, a.device);

@@ -11,7 +11,12 @@ import { ddiIrql } from '../src/ndis/generated/irql.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 
-const healthy = ['examples/reset-storm.yaml', 'examples/simnic-traffic.yaml', 'examples/vmini-traffic.yaml'];
+const healthy = [
+  'examples/reset-storm.yaml',
+  'examples/simnic-traffic.yaml',
+  'examples/vmini-traffic.yaml',
+  'examples/filter-stack.yaml',
+];
 
 test('R8.1: NDIS calls each callback at its documented IRQL in every healthy example run', () => {
   const seen = new Map<string, Set<number>>();

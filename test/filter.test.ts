@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
-import { monitorLwf } from '../src/drivers/lwf.ts';
+import { driverNames } from '../src/drivers/index.ts';
+import { monitorLwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
+import { InputError } from '../src/errors.ts';
 import {
   type DRIVER_OBJECT,
   type DriverModule,
@@ -30,6 +32,7 @@ import {
   World,
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { findEvent, inOrder, is, ns } from './helpers/world.ts';
 
@@ -446,4 +449,186 @@ test('filters run deterministically: the same seed gives the same trace, with th
     return JSON.stringify(w.trace.events);
   };
   assert.equal(run(), run());
+});
+
+/** A healthy-nic running; `actions` at their times. */
+function runningStack(
+  drivers: DriverModule[],
+  actions: { atNs: number; action: Parameters<World['at']>[1] }[],
+  opts: { collect?: boolean; until?: number; install?: string[] } = {},
+): World {
+  const w = new World({ seed: 1, verifier: opts.collect ? 'collect' : 'bugcheck' });
+  w.addDriver(healthyNic);
+  for (const d of drivers) w.addDriver(d);
+  for (const f of opts.install ?? []) w.addFilter(f);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  for (const a of actions) w.at(a.atNs, a.action);
+  w.run(opts.until ?? ns.s);
+  return w;
+}
+
+test('R7.8–R7.10: a filter service started on a running stack: the stack pauses (NDIS_PAUSE_ATTACH_FILTER), the module attaches, the stack restarts', () => {
+  const w = runningStack(
+    [monitorLwf],
+    [{ atNs: 100 * ns.ms, action: { kind: 'start-filter', driver: 'monitor-lwf' } }],
+  );
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  const at = inOrder(ev, [
+    ['action', is('action', 'start-filter')],
+    ['protocol paused', is('binding', 'Pausing → Paused')],
+    ['miniport paused', call('healthy-nic', 'MiniportPause')],
+    ['attach', call('monitor-lwf', 'FilterAttach')],
+    ['miniport restarts', call('healthy-nic', 'MiniportRestart')],
+    ['filter restarts', call('monitor-lwf', 'FilterRestart')],
+    ['protocol restarts', is('binding', 'Restarting → Running')],
+  ]);
+  assert.equal(ev[at[2]]!.data?.PauseReason, 'NDIS_PAUSE_ATTACH_FILTER');
+  assert.deepEqual(
+    w.summary().filters.map((f) => f.state),
+    ['Running'],
+  );
+  assert.equal(w.summary().adapters[0]!.state, 'Running');
+});
+
+test('R7.11, NdisFDeregisterFilterDriver: a stopped filter service is detached from each stack (NDIS_PAUSE_DETACH_FILTER), then unloaded; its unload routine deregisters', () => {
+  const w = runningStack(
+    [monitorLwf],
+    [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'monitor-lwf' } }],
+    {
+      install: ['monitor-lwf'],
+    },
+  );
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  const at = inOrder(ev, [
+    ['action', is('action', 'stop-filter')],
+    ['filter paused', call('monitor-lwf', 'FilterPause')],
+    ['miniport paused', call('healthy-nic', 'MiniportPause')],
+    ['detach', call('monitor-lwf', 'FilterDetach')],
+    ['miniport restarts', call('healthy-nic', 'MiniportRestart')],
+    ['protocol restarts', is('binding', 'Restarting → Running')],
+    ['unload', call('monitor-lwf', 'FilterDriverUnload')],
+    ['deregister', (e) => e.kind === 'ddi' && e.what === 'NdisFDeregisterFilterDriver'],
+  ]);
+  assert.equal(ev[at[1]]!.data?.PauseReason, 'NDIS_PAUSE_DETACH_FILTER');
+  assert.equal(w.lastResult?.bugCheck, null);
+  assert.equal(w.summary().adapters[0]!.state, 'Running');
+  assert.deepEqual(
+    w.summary().filters.map((f) => f.state),
+    ['Detached'],
+  );
+});
+
+test('NdisFDeregisterFilterDriver: an unload routine that does not deregister is a violation', () => {
+  const keeps = variantOfMonitorLwf('keeps', 'keeps its registration', (_c, d) => {
+    d.unload = () => {};
+  });
+  const w = runningStack([keeps], [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'keeps' } }], {
+    install: ['keeps'],
+    collect: true,
+  });
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisFDeregisterFilterDriver'],
+  );
+});
+
+test('stop-filter during a removal: the teardown detaches the module, and the service unloads after it', () => {
+  const remove = { atNs: 100 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } as const };
+  // The service stops just after the teardown began, while it is under way.
+  const first = runningStack([monitorLwf], [remove], { install: ['monitor-lwf'] });
+  const begins = first.trace.events[findEvent(first.trace.events, is('ndis', /^teardown begins/))]!.t;
+  const w = runningStack(
+    [monitorLwf],
+    [remove, { atNs: begins + 1, action: { kind: 'stop-filter', driver: 'monitor-lwf' } }],
+    { install: ['monitor-lwf'] },
+  );
+  assert.ok(
+    findEvent(w.trace.events, is('ndis', /stack pauses to detach/)) < 0,
+    'a restack ran over the teardown',
+  );
+  const c = calls(w.trace.events);
+  assert.equal(c.filter((x) => x === 'monitor-lwf:FilterDetach').length, 1);
+  assert.ok(c.indexOf('monitor-lwf:FilterDriverUnload') > c.indexOf('monitor-lwf:FilterDetach'));
+  assert.equal(w.lastResult?.bugCheck, null);
+  assert.equal(w.device('nic0').status, 'gone');
+});
+
+test('start-filter with a mandatory module that fails to attach to a running stack stops that stack', () => {
+  const bad = testFilter('bad', { attach: () => NDIS_STATUS_FAILURE });
+  const w = runningStack(
+    [bad],
+    [{ atNs: 100 * ns.ms, action: { kind: 'start-filter', driver: 'bad', mandatory: true } }],
+  );
+  const a = w.summary().adapters[0]!;
+  assert.equal(a.state, 'Halted');
+  assert.equal(a.haltAction, 'NdisHaltDeviceDisabled');
+});
+
+test('scenario: filters and the filter actions are checked, each problem with its path', () => {
+  const problems = (yaml: string): string[] => {
+    try {
+      parseScenarioText(yaml, 'f.yaml', driverNames());
+    } catch (e) {
+      if (e instanceof InputError) return e.problems;
+      throw e;
+    }
+    return [];
+  };
+  const base = 'devices: [{ name: nic0, driver: healthy-nic }]\n';
+  assert.deepEqual(problems(`${base}filters: [{ driver: monitor-lwf, mandatory: true }]\n`), []);
+  assert.match(
+    problems(`${base}filters: [{ driver: monitor-lfw }]\n`).join('\n'),
+    /f\.yaml: filters\[0\]\.driver: .*did you mean monitor-lwf/,
+  );
+  const p = problems(
+    `${base}actions:\n  - { at: 1s, do: stop-filter }\n  - { at: 1s, do: start-filter, driver: monitor-lwf, device: nic0 }\n  - { at: 1s, do: remove, device: nic0, driver: monitor-lwf }\n  - { at: 1s, do: stop-filter, driver: nope }\n`,
+  );
+  assert.deepEqual(
+    p.map((x) => x.split(': ').slice(0, 2).join(': ')),
+    [
+      'f.yaml: actions[0].driver',
+      'f.yaml: actions[1].device',
+      'f.yaml: actions[2].driver',
+      'f.yaml: actions[3].driver',
+    ],
+  );
+});
+
+test('R7.7, R7.9, R7.10: a system sleep sends the power events up through the filter, pauses it before the miniport, and restarts it after the miniport on wake', () => {
+  const w = runningStack(
+    [monitorLwf],
+    [{ atNs: 100 * ns.ms, action: { kind: 'sleep', state: 'S3', durationNs: 500 * ns.ms } }],
+    { install: ['monitor-lwf'], until: 2 * ns.s },
+  );
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  const netEvent = (code: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.what === 'FilterNetPnPEvent' && e.data?.NetEvent === code;
+  inOrder(ev, [
+    ['query power through the filter', netEvent('NetEventQueryPower')],
+    ['set power through the filter', netEvent('NetEventSetPower')],
+    ['filter paused', call('monitor-lwf', 'FilterPause')],
+    ['miniport paused', call('healthy-nic', 'MiniportPause')],
+    ['wake', is('action', 'wake')],
+    ['miniport restarts', call('healthy-nic', 'MiniportRestart')],
+    ['filter restarts', call('monitor-lwf', 'FilterRestart')],
+    ['protocol restarts', is('binding', 'Restarting → Running')],
+  ]);
+  // The filter gets the miniport's PauseReason (healthy-nic is NDIS 6.30: R3.2's reasons start at 6.40).
+  const pause = ev[findEvent(ev, call('monitor-lwf', 'FilterPause'))]!;
+  const miniportPause = ev[findEvent(ev, call('healthy-nic', 'MiniportPause'))]!;
+  assert.equal(pause.data?.PauseReason, miniportPause.data?.PauseReason);
+  assert.equal(pause.data?.PauseReason, 'NDIS_PAUSE_NDIS_INTERNAL');
+  assert.equal(w.lastResult?.bugCheck, null);
+  assert.deepEqual(
+    w.summary().filters.map((f) => f.state),
+    ['Running'],
+  );
 });

@@ -23,9 +23,11 @@ import {
   type NET_PNP_EVENT_NOTIFICATION,
 } from '../index.ts';
 
-/** The driver's global state: its NdisFilterDriverHandle once registered. */
+/** The driver's global state: its NdisFilterDriverHandle once registered, and its unload routine's body. */
 export interface LwfDriver {
   handle: NDIS_HANDLE | null;
+  /** What FilterDriverUnload does: NdisFDeregisterFilterDriver. */
+  unload: () => void;
 }
 
 /** What the filter keeps per module (its FilterModuleContext). */
@@ -56,7 +58,12 @@ export function variantOfMonitorLwf(
     name,
     description,
     load() {
-      const driver: LwfDriver = { handle: null };
+      const driver: LwfDriver = {
+        handle: null,
+        unload() {
+          if (driver.handle !== null) NdisFDeregisterFilterDriver(driver.handle);
+        },
+      };
       const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null> = {
         Header: {
           Type: NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
@@ -110,9 +117,7 @@ export function variantOfMonitorLwf(
           const r = NdisFRegisterFilterDriver(DriverObject, null, chars);
           if (r.Status !== NDIS_STATUS_SUCCESS) return r.Status;
           driver.handle = r.NdisFilterDriverHandle;
-          DriverObject.DriverUnload = () => {
-            if (driver.handle !== null) NdisFDeregisterFilterDriver(driver.handle);
-          };
+          DriverObject.DriverUnload = () => driver.unload();
           return NDIS_STATUS_SUCCESS;
         },
       };

@@ -10,7 +10,7 @@ import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
 import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
-import type { FilterModule } from './filter.ts';
+import type { FilterDriverBlock, FilterInstall, FilterModule } from './filter.ts';
 import type { NblImpl, NblPool } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type {
@@ -76,7 +76,19 @@ export type PnpOp =
   | { kind: 'teardown'; step: TeardownStep; why: TeardownWhy; waiting: Irp[] }
   /** A system sleep (power.ts); `oidDone`: the status of NDIS's power OID, once it completed. */
   | { kind: 'sleep'; step: SleepStep; oidDone: number | null }
-  | { kind: 'wake'; step: WakeStep; oidDone: number | null; restartCalled: boolean };
+  | { kind: 'wake'; step: WakeStep; oidDone: number | null; restartCalled: boolean }
+  /**
+   * A filter module is attached to or detached from a running stack (a filter service
+   * starts or stops, filter.ts): pause, change, restart (R7.9, R7.10).
+   */
+  | {
+      kind: 'restack';
+      step: RestackStep;
+      change: { attach: FilterInstall } | { detach: FilterDriverBlock };
+      restartCalled: boolean;
+    };
+
+export type RestackStep = 'pause' | 'pause-miniport' | 'change' | 'restart' | 'restart-protocols' | 'done';
 
 /** An adapter's part in system sleep (power.ts); null until the first sleep. */
 export interface AdapterPower {

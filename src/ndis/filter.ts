@@ -9,7 +9,7 @@ import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import type { NetEventCode } from './binding.ts';
-import type { MiniportBlock } from './block.ts';
+import type { MiniportBlock, PnpOp } from './block.ts';
 import { msRules } from './generated/rules.ts';
 import {
   NDIS_DEVICE_PNP_EVENT_NAMES,
@@ -20,6 +20,8 @@ import {
   NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS,
   NDIS_OBJECT_TYPE_FILTER_PAUSE_PARAMETERS,
   NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS,
+  NDIS_PAUSE_ATTACH_FILTER,
+  NDIS_PAUSE_DETACH_FILTER,
   NDIS_PAUSE_REASON_NAMES,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
@@ -35,7 +37,15 @@ import {
   NetEventRestart,
   NetEventSetPower,
 } from './generated/status.ts';
-import { callProtocol, isBound } from './lifecycle.ts';
+import {
+  beginTeardown,
+  callPause,
+  callProtocol,
+  isBound,
+  pauseAbove,
+  pauseDeferredIn,
+  restartStackStep,
+} from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { ruleParams } from './oid.ts';
@@ -804,4 +814,195 @@ export function deviceEvent(event: number, info: number | null): NET_DEVICE_PNP_
     InformationBuffer: info,
     InformationBufferLength: info === null ? 0 : 4,
   };
+}
+
+// ------------------------------------------------- filter service start and stop
+
+type RestackOp = Extract<PnpOp, { kind: 'restack' }>;
+
+/**
+ * A filter service starts while stacks run (scenario `start-filter`): the driver is
+ * installed above the others, and each adapter whose stack is up gets a module: NDIS
+ * pauses the stack, attaches it, and restarts the stack (R7.8–R7.10).
+ */
+export function startFilterService(n: Ndis, name: string, mandatory: boolean): void {
+  if (n.filterInstalls.some((f) => f.name === name)) {
+    if (n.trace.on) n.traceNdis(null, `filter ${name} is running already`, {});
+    return;
+  }
+  const install: FilterInstall = { name, mandatory };
+  n.filterInstalls.push(install);
+  for (const b of n.adapters) if (stackUp(b)) queueRestack(n, b, { attach: install });
+  n.filterService.poll();
+}
+
+/**
+ * A filter service stops (scenario `stop-filter`): NDIS detaches its module from each
+ * stack (pause, detach, restart), and once none is left the I/O manager calls the
+ * driver's unload routine, which must call NdisFDeregisterFilterDriver.
+ */
+export function stopFilterService(n: Ndis, name: string): void {
+  const i = n.filterInstalls.findIndex((f) => f.name === name);
+  if (i < 0) {
+    if (n.trace.on) n.traceNdis(null, `filter ${name} is not running`, {});
+    return;
+  }
+  n.filterInstalls.splice(i, 1);
+  const d = n.filterDrivers.get(name);
+  if (d === undefined) return; // installed, never loaded: nothing to detach or unload
+  n.filterService.stopping.push(d);
+  for (const m of d.modules.slice()) queueRestack(n, m.block, { detach: d });
+  n.filterService.poll();
+}
+
+/** The stack of `b` is up: its miniport initialized, not halted, and no removal under way. */
+function stackUp(b: MiniportBlock): boolean {
+  return b.initialized && !b.handleDead && !b.deviceFailed && b.pnpState === 'Started';
+}
+
+function queueRestack(n: Ndis, b: MiniportBlock, change: RestackOp['change']): void {
+  n.filterService.waiting.push({ b, change });
+}
+
+/**
+ * Starts the restacks that wait for their adapter to be free, and unloads the stopping
+ * filter drivers that have no module left. Runs again every 10 ms while work is left.
+ */
+export class FilterService implements EventTarget {
+  readonly waiting: { b: MiniportBlock; change: RestackOp['change'] }[] = [];
+  readonly stopping: FilterDriverBlock[] = [];
+  private armed = false;
+  constructor(private readonly n: Ndis) {}
+
+  poll(): void {
+    const n = this.n;
+    for (const w of this.waiting.slice()) {
+      const { b, change } = w;
+      const gone =
+        'detach' in change
+          ? !b.filters.some((m) => m.driver === change.detach)
+          : !stackUp(b) || !n.filterInstalls.includes(change.attach);
+      if (gone) {
+        // A teardown took the module away, or the stack went down: nothing left to do.
+        this.waiting.splice(this.waiting.indexOf(w), 1);
+        continue;
+      }
+      if (b.op !== null) continue;
+      this.waiting.splice(this.waiting.indexOf(w), 1);
+      b.op = { kind: 'restack', step: 'pause', change, restartCalled: false };
+      if (n.trace.on)
+        n.traceNdis(
+          b,
+          'detach' in change
+            ? `stack pauses to detach filter ${change.detach.name}`
+            : `stack pauses to attach filter ${change.attach.name}`,
+          {},
+        );
+      n.kick(b);
+    }
+    for (const d of this.stopping.slice()) {
+      if (d.modules.length > 0 || this.waiting.some((w) => 'detach' in w.change && w.change.detach === d))
+        continue;
+      this.stopping.splice(this.stopping.indexOf(d), 1);
+      unloadFilterDriver(n, d);
+    }
+    const busy =
+      this.waiting.length > 0 || this.stopping.length > 0 || n.adapters.some((b) => b.op?.kind === 'restack');
+    if (busy && !this.armed) {
+      this.armed = true;
+      n.kernel.machine.after(10 * ns.ms, this, 0, null);
+    }
+  }
+
+  fire(): void {
+    this.armed = false;
+    const k = this.n.kernel;
+    const c = k.enter(0, Irql.Passive, 'ndis', 'thread');
+    try {
+      this.poll();
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+/** The I/O manager unloads a stopped filter driver: DRIVER_OBJECT.DriverUnload at PASSIVE. */
+function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
+  const unload = d.driverObject.DriverUnload;
+  if (unload === undefined) {
+    // A driver without an unload routine cannot be unloaded; its service stays loaded.
+    if (n.trace.on) n.traceNdis(null, `filter ${d.name} has no unload routine: it stays loaded`, {});
+    return;
+  }
+  const f = n.enter(null, d.name, 'FilterDriverUnload', Irql.Passive);
+  try {
+    unload(d.driverObject);
+  } catch (e) {
+    n.driverThrew(e, 'FilterDriverUnload', null);
+  }
+  n.leave(f, undefined);
+  d.unloaded = true;
+  if (!d.deregistered) {
+    n.verifier.report(
+      'NdisFDeregisterFilterDriver',
+      'FilterDriverUnload',
+      null,
+      `${d.name}: its unload routine returned without NdisFDeregisterFilterDriver`,
+    );
+    n.filterDrivers.delete(d.name);
+  }
+}
+
+/** One step of a restack: pause the stack, attach or detach the module, restart. */
+export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
+  const reason = 'detach' in op.change ? NDIS_PAUSE_DETACH_FILTER : NDIS_PAUSE_ATTACH_FILTER;
+  switch (op.step) {
+    case 'pause':
+      if (!pauseAbove(n, b, reason)) return false;
+      op.step = 'pause-miniport';
+      return true;
+    case 'pause-miniport':
+      if (pauseDeferredIn.has(b.state)) return false;
+      if (b.state === 'Running') {
+        callPause(n, b, reason);
+        return true;
+      }
+      if (b.state !== 'Paused') {
+        b.op = null;
+        return false;
+      }
+      op.step = 'change';
+      return true;
+    case 'change': {
+      const c = op.change;
+      if ('detach' in c) {
+        const m = b.filters.find((x) => x.driver === c.detach);
+        if (m !== undefined) detachModule(n, b, m);
+      } else {
+        const d = n.loadFilterDriver(c.attach.name);
+        const m = d === null ? null : new FilterModule(d, b, c.attach.mandatory, n.nextFilterIfIndex++);
+        if ((m === null || !attachModule(n, b, m)) && c.attach.mandatory) {
+          if (n.trace.on)
+            n.traceNdis(b, `mandatory filter ${c.attach.name} failed to attach: the stack stops`, {});
+          b.op = null;
+          beginTeardown(n, b, 'stack-failed');
+          return false;
+        }
+      }
+      op.step = 'restart';
+      return true;
+    }
+    case 'restart':
+    case 'restart-protocols': {
+      const r = restartStackStep(n, b, op);
+      if (r === 'advance') op.step = op.step === 'restart' ? 'restart-protocols' : 'done';
+      else if (r === 'failed') b.op = null;
+      return r === 'advance' || r === 'again';
+    }
+    case 'done':
+      b.op = null;
+      if (n.trace.on) n.traceNdis(b, 'stack running', {});
+      n.filterService.poll();
+      return false;
+  }
 }

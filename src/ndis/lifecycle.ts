@@ -25,6 +25,7 @@ import {
   netEventUp,
   pauseFilters,
   restartFilters,
+  stepRestack,
 } from './filter.ts';
 import {
   NDIS_BUGCHECK_HALT_INIT_WITHOUT_CANCEL_TIMER,
@@ -112,7 +113,9 @@ export function advance(n: Ndis, b: MiniportBlock): void {
       ? stepBringUp(n, b, op)
       : op.kind === 'teardown'
         ? stepTeardown(n, b, op)
-        : stepPower(n, b, op);
+        : op.kind === 'restack'
+          ? stepRestack(n, b, op)
+          : stepPower(n, b, op);
   b.stepping = false;
   if ((moved || b.rekick) && b.op !== null) {
     b.rekick = false;
@@ -183,7 +186,7 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
 }
 
 /** R1.4: the states in which NDIS holds back MiniportPause (the state table's defer lists). */
-const pauseDeferredIn = statesDeferring('MiniportPause');
+export const pauseDeferredIn = statesDeferring('MiniportPause');
 
 /** The sends in the miniport at a SurpriseRemoved notification, when there are none. */
 const noSends: ReadonlySet<NblImpl> = new Set();
@@ -261,7 +264,7 @@ function stopDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
 }
 
 /** Starts a teardown unless the adapter is already down; returns it, or null when there is nothing to tear down. */
-function beginTeardown(
+export function beginTeardown(
   n: Ndis,
   b: MiniportBlock,
   why: TeardownWhy,

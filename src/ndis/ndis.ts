@@ -19,7 +19,13 @@ import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
-import { type FilterDriverBlock, type FilterInstall, type FilterModule, FilterWatchdog } from './filter.ts';
+import {
+  type FilterDriverBlock,
+  type FilterInstall,
+  type FilterModule,
+  FilterService,
+  FilterWatchdog,
+} from './filter.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import {
   CM_PROB_FAILED_ADD,
@@ -180,6 +186,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Interface indexes of filter modules: the model numbers them from 1000 (adapters from 1). */
   nextFilterIfIndex = 1000;
   private filterWatchdogTarget: FilterWatchdog | null = null;
+  private filterServiceTarget: FilterService | null = null;
   readonly dumps: LiveDump[] = [];
   readonly eventLog: EventLogEntry[] = [];
   /** Port ranges NdisMRegisterIoPortRange claimed, of every adapter; null until the first. */
@@ -497,6 +504,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   get filterWatchdog(): FilterWatchdog {
     this.filterWatchdogTarget ??= new FilterWatchdog(this);
     return this.filterWatchdogTarget;
+  }
+
+  /** Filter services started or stopped while stacks run (made on first use). */
+  get filterService(): FilterService {
+    this.filterServiceTarget ??= new FilterService(this);
+    return this.filterServiceTarget;
   }
 
   /** R3.7: a pended pause must complete within the watchdog time. */

@@ -38,8 +38,8 @@ export interface DRIVER_OBJECT {
   readonly DriverName: string;
   /**
    * The unload routine a driver that is not a miniport sets in DriverEntry (a filter
-   * driver's FilterDriverUnload). The model runs a filter service for the whole run,
-   * so it never calls it.
+   * driver's FilterDriverUnload). The model calls it when a filter service stops
+   * (scenario `stop-filter`), after its last module is detached.
    */
   DriverUnload?: (DriverObject: DRIVER_OBJECT) => void;
 }

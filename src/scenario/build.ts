@@ -128,6 +128,10 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         ...(a.bufferLength === undefined ? {} : { bufferLength: a.bufferLength }),
       };
     }
+    case 'start-filter':
+      return { kind: 'start-filter', driver: a.driver ?? '', mandatory: a.mandatory === true };
+    case 'stop-filter':
+      return { kind: 'stop-filter', driver: a.driver ?? '' };
     case 'remove':
     case 'disable':
     case 'stop':

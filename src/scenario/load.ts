@@ -88,7 +88,7 @@ function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
  * Checks zod cannot make alone: names that must refer to something. Works on the
  * raw data so that these problems are reported together with the schema's.
  */
-function crossCheck(data: unknown): { path: string; message: string }[] {
+function crossCheck(data: unknown, drivers: readonly string[]): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
   if (typeof data !== 'object' || data === null) return out;
   const d = data as { devices?: unknown; actions?: unknown; expect?: unknown };
@@ -132,6 +132,15 @@ function crossCheck(data: unknown): { path: string; message: string }[] {
   if (Array.isArray(d.actions)) {
     d.actions.forEach((a: unknown, i) => {
       ref(`actions[${i}].device`, (a as { device?: unknown } | null)?.device);
+      // start-filter and stop-filter name a driver module.
+      const drv = (a as { driver?: unknown } | null)?.driver;
+      if (typeof drv === 'string' && !drivers.includes(drv)) {
+        const near = nearest(drv, drivers);
+        out.push({
+          path: `actions[${i}].driver`,
+          message: `expected a filter driver (one of the drivers \`ndis-sim drivers\` lists, or your own), got ${show(drv)}${near ? `; did you mean ${near}?` : ''}`,
+        });
+      }
     });
   }
   const e = d.expect as { devices?: unknown; adapters?: unknown } | undefined;
@@ -150,7 +159,7 @@ export function validateScenario(data: unknown, file: string, drivers: readonly 
   const problems = r.success
     ? []
     : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i, schema)}`);
-  for (const p of crossCheck(data)) problems.push(`${file}: ${p.path}: ${p.message}`);
+  for (const p of crossCheck(data, drivers)) problems.push(`${file}: ${p.path}: ${p.message}`);
   if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
 }

@@ -229,6 +229,8 @@ export const actionKinds = [
   'sleep',
   'send',
   'wake-signal',
+  'start-filter',
+  'stop-filter',
 ] as const;
 
 const oidNames = [...OID_NAMES.values()];
@@ -313,6 +315,10 @@ export const actionSchema = z
     state: z.enum(['S3', 'S4']).optional(),
     /** `sleep`: how long the system sleeps before it wakes. */
     for: duration.optional(),
+    /** `start-filter`, `stop-filter`: the filter driver whose service starts or stops. */
+    driver: z.string().optional(),
+    /** `start-filter`: its modules are mandatory. */
+    mandatory: z.boolean().optional(),
   })
   .superRefine((a, ctx) => {
     if (a.do === 'sleep') {
@@ -335,7 +341,34 @@ export const actionSchema = z
         message: `expected state and for only with "sleep", got them with "${a.do}"`,
       });
     }
-    if (a.do !== 'shutdown' && a.do !== 'sleep' && a.device === undefined) {
+    const filterAction = a.do === 'start-filter' || a.do === 'stop-filter';
+    if (filterAction) {
+      if (a.driver === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['driver'],
+          message: `expected the filter driver for "${a.do}", got nothing`,
+        });
+      if (a.device !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['device'],
+          message: `expected no device for "${a.do}": a filter service covers every adapter`,
+        });
+    } else if (a.driver !== undefined || a.mandatory !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [a.driver !== undefined ? 'driver' : 'mandatory'],
+        message: `expected driver and mandatory only with start-filter or stop-filter, got them with "${a.do}"`,
+      });
+    }
+    if (a.mandatory !== undefined && a.do === 'stop-filter')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mandatory'],
+        message: 'expected mandatory only with start-filter, got it with "stop-filter"',
+      });
+    if (a.do !== 'shutdown' && a.do !== 'sleep' && !filterAction && a.device === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['device'],

@@ -191,9 +191,10 @@ const msMappings: Record<string, Mapping> = {
       'a static check of C pointer use; in TypeScript a null dereference throws, which the model reports as NdisSim_DriverException (0x1E)',
   },
   NdisFDeregisterFilterDriver: {
-    status: 'not-applicable',
-    reason:
-      'the model never unloads a filter driver (its service runs for the whole run), so there is no unload routine to check; NdisFDeregisterFilterDriver itself is modelled',
+    status: 'enforced',
+    spec: ['R7.11'],
+    bugCheck: dv(simCode(0x64)),
+    how: 'when a filter service stops (scenario stop-filter), after its last module is detached: the unload routine (DRIVER_OBJECT.DriverUnload) returned without NdisFDeregisterFilterDriver',
   },
   // IRQL
   Flags_Irql: {

@@ -22,6 +22,24 @@ const removedAt100ms = { actions: [{ at: '100ms', do: 'surprise-remove', device:
 
 export const galleryFilter: readonly GalleryEntry[] = [
   {
+    rule: 'NdisFDeregisterFilterDriver',
+    filter: true,
+    noAdapter: true,
+    mistake:
+      "The unload routine frees the driver's globals and returns, but the call to NdisFDeregisterFilterDriver was left in an error path of DriverEntry only.",
+    driver: variantOfMonitorLwf(
+      'lwf-unload-keeps-registration',
+      'does not deregister in its unload routine',
+      (_c, d) => {
+        d.unload = () => {};
+      },
+    ),
+    scenario: {
+      until: '1s',
+      actions: [{ at: '100ms', do: 'stop-filter', driver: 'lwf-unload-keeps-registration' }],
+    },
+  },
+  {
     rule: 'Irql_Filter_Driver_Function',
     filter: true,
     mistake:
