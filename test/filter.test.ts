@@ -27,11 +27,13 @@ import {
   NdisFRegisterFilterDriver,
   NdisFRestartComplete,
   NdisFSetAttributes,
+  NdisMSleep,
   type NET_PNP_EVENT_NOTIFICATION,
   NetEventQueryRemoveDevice,
   World,
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
+import { NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH } from '../src/ndis/generated/rules.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { findEvent, inOrder, is, ns } from './helpers/world.ts';
@@ -631,4 +633,30 @@ test('R7.7, R7.9, R7.10: a system sleep sends the power events up through the fi
     w.summary().filters.map((f) => f.state),
     ['Running'],
   );
+});
+
+test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with the filter-detach operation; FilterPause that blocks 10 s is NdisFilterTimedPauseComplete', () => {
+  const slowDetach = testFilter('slow-detach', {
+    register: (c) => {
+      // A second at a time: NdisMSleep is for short waits.
+      c.DetachHandler = () => {
+        for (let i = 0; i < 70; i++) NdisMSleep(1_000_000);
+      };
+    },
+  });
+  const d = filtered([{ mod: slowDetach }], { removeAt: 100 * ns.ms, until: 70 * ns.s });
+  const b = d.lastResult!.bugCheck!;
+  assert.equal(b.rule, 'NdisSim_FilterWatchdog');
+  assert.deepEqual(b.bugCheck.params.slice(0, 2), [0x25, NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH]);
+  assert.match(b.message, /FilterDetach of a filter module on nic0 has not returned after 60 s/);
+
+  const slowPause = testFilter('slow-pause', {
+    pause: () => {
+      for (let i = 0; i < 11; i++) NdisMSleep(1_000_000);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const p = filtered([{ mod: slowPause }], { removeAt: 100 * ns.ms, until: 20 * ns.s });
+  assert.equal(p.lastResult!.bugCheck?.rule, 'NdisFilterTimedPauseComplete');
+  assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
 });

@@ -25,8 +25,13 @@ import {
   type FilterModule,
   FilterService,
   FilterWatchdog,
+  filterPauseLimitNs,
 } from './filter.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
+import {
+  NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+} from './generated/rules.ts';
 import {
   CM_PROB_FAILED_ADD,
   CM_PROB_FAILED_DRIVER_ENTRY,
@@ -46,7 +51,7 @@ import type {
   NdisTimerObject,
   Owner,
 } from './objects.ts';
-import { OidTimers, oidOverdueAt } from './oid.ts';
+import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
@@ -696,6 +701,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         if (d < due) due = d;
         continue;
       }
+      if (f.fn.startsWith('Filter')) {
+        const d = this.filterCallbackOverdueAt(f);
+        if (d < due) due = d;
+        continue;
+      }
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
       const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
@@ -714,6 +724,53 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     return due;
+  }
+
+  /**
+   * R7.13: a filter handler blocked past its limit. FilterPause has Driver Verifier's
+   * 10 s (NdisFilterTimedPauseComplete); FilterNetPnPEvent and FilterDetach have NDIS's
+   * watchdog (0x7C/0x25 with the filter's operation), at the pause and halt watchdog
+   * times. Returns when the frame's limit falls due (+Infinity when it has none).
+   */
+  private filterCallbackOverdueAt(f: Frame): number {
+    let limit: number;
+    let op: number;
+    switch (f.fn) {
+      case 'FilterPause':
+        limit = filterPauseLimitNs;
+        op = 0;
+        break;
+      case 'FilterNetPnPEvent':
+        limit = this.options.pauseWatchdogNs;
+        op = NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT;
+        break;
+      case 'FilterDetach':
+        limit = this.options.haltWatchdogNs;
+        op = NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH;
+        break;
+      default:
+        return Number.POSITIVE_INFINITY;
+    }
+    if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
+    // The innermost module handling a net PnP event is the highest one with the event.
+    const b = f.adapter!;
+    let who = 'a filter module';
+    if (f.fn === 'FilterNetPnPEvent')
+      for (const m of b.filters) if (m.netEvent !== null) who = m.driver.name;
+    const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
+    if (op === 0)
+      this.verifier.fatal(
+        'NdisFilterTimedPauseComplete',
+        f.fn,
+        f.adapter?.name ?? null,
+        what,
+        ruleParams('a filter pause is not completed within 10 s', f.adapter!),
+      );
+    this.verifier.fatal('NdisSim_FilterWatchdog', f.fn, f.adapter?.name ?? null, what, [
+      op,
+      'NDIS_WATCHDOG_TRIAGE_BLOCK',
+      0,
+    ]);
   }
 
   /**

@@ -1115,6 +1115,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_FilterWatchdog',
+    origin: 'ndis',
+    spec: ['R7.13'],
+    summary:
+      "FilterNetPnPEvent or FilterDetach did not return within NDIS's watchdog time (the pause and halt watchdog times); parameter 2 names the operation.",
+    ddis: ['FilterNetPnPEvent', 'FilterDetach'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_BadParameter',
     origin: 'ndis-sim',
     spec: [],

@@ -3,6 +3,7 @@
 // index.ts.
 
 import {
+  NDIS_EVENT,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
@@ -12,7 +13,9 @@ import {
   NdisFDeregisterFilterDriver,
   NdisFNetPnPEvent,
   NdisFRestartComplete,
+  NdisInitializeEvent,
   NdisReleaseSpinLock,
+  NdisWaitEvent,
 } from '../../index.ts';
 import { type LwfModule, variantOfMonitorLwf } from '../lwf.ts';
 import type { GalleryEntry } from './entry.ts';
@@ -21,6 +24,23 @@ import type { GalleryEntry } from './entry.ts';
 const removedAt100ms = { actions: [{ at: '100ms', do: 'surprise-remove', device: 'nic0' }] };
 
 export const galleryFilter: readonly GalleryEntry[] = [
+  {
+    rule: 'NdisSim_FilterWatchdog',
+    filter: true,
+    mistake:
+      "FilterNetPnPEvent waits, with no time-out, for an event its own worker sets after logging the query-remove; the worker is never queued, so the wait never ends and NDIS's watchdog fires.",
+    driver: (() => {
+      const logged = new NDIS_EVENT();
+      return variantOfMonitorLwf('lwf-waits-in-net-event', 'waits forever in FilterNetPnPEvent', (c) => {
+        c.NetPnPEventHandler = (m: LwfModule, e) => {
+          NdisInitializeEvent(logged);
+          NdisWaitEvent(logged, 0);
+          return NdisFNetPnPEvent(m.handle, e);
+        };
+      });
+    })(),
+    scenario: { until: '70s', ...removedAt100ms },
+  },
   {
     rule: 'NdisFDeregisterFilterDriver',
     filter: true,
