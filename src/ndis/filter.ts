@@ -8,6 +8,7 @@ import { Irql } from '../kernel/kernel.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
+import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
 import { msRules } from './generated/rules.ts';
@@ -48,6 +49,7 @@ import {
 } from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import type { NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
 import type {
   DRIVER_OBJECT,
@@ -305,6 +307,15 @@ export class FilterModule implements NDIS_HANDLE {
   get name(): string {
     return `${this.driver.name}@${this.block.name}`;
   }
+
+  // Kernel services (fkernel): what the filter allocated with this module's handle and
+  // must free by the time FilterDetach returns. Null (0) until first use.
+  /** Timer objects not yet freed (NdisAllocateTimerObject). */
+  timers: NdisTimerObject[] | null = null;
+  /** Read/write locks not yet freed (NdisAllocateRWLock). */
+  rwLocks: NDIS_RW_LOCK_EX[] | null = null;
+  /** Pool allocations not yet freed (NdisAllocateMemoryWithTagPriority). */
+  poolCount = 0;
 }
 
 /** A filter driver the machine has installed over every adapter (scenario `filters`). */
@@ -421,6 +432,8 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
   }
   if (status !== NDIS_STATUS_SUCCESS) {
     m.gone = true;
+    if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0)
+      checkModuleFreed(n, m, 'FilterAttach', 'failed');
     setFilter(n, m, 'Detached');
     return false;
   }
@@ -656,11 +669,46 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   }
   n.leave(f, undefined);
   m.gone = true;
+  if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0)
+    checkModuleFreed(n, m, 'FilterDetach', 'returned');
   const i = b.filters.indexOf(m);
   if (i >= 0) b.filters.splice(i, 1);
   const j = m.driver.modules.indexOf(m);
   if (j >= 0) m.driver.modules.splice(j, 1);
   setFilter(n, m, 'Detached');
+}
+
+/**
+ * FilterDetach frees the module's resources (nc-ndis-filter_detach), and a failing
+ * FilterAttach frees what it allocated, as MiniportHaltEx and a failing
+ * MiniportInitializeEx do the adapter's (R2.5, R2.10). What the filter allocated with
+ * the module's NdisFilterHandle and still holds is reported: timer objects
+ * (NdisSim_TimerNotFreed), read/write locks and pool (NdisSim_ResourceNotFreed). A
+ * timer still set is left to run, and its firing is NdisSim_CallbackAfterHalt.
+ */
+function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): void {
+  const timers = m.timers?.length ?? 0;
+  if (timers > 0) {
+    let set = 0;
+    for (const t of m.timers!) if (t.k.queued) set++;
+    n.verifier.report(
+      'NdisSim_TimerNotFreed',
+      fn,
+      m.block.name,
+      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (nc-ndis-filter_detach)`,
+    );
+  }
+  const left: string[] = [];
+  const locks = m.rwLocks?.length ?? 0;
+  if (locks > 0) left.push(`${locks} read/write lock(s) (NdisFreeRWLock)`);
+  if (m.poolCount > 0) left.push(`${m.poolCount} pool allocation(s) (NdisFreeMemoryWithTagPriority)`);
+  if (left.length > 0)
+    n.verifier.report(
+      'NdisSim_ResourceNotFreed',
+      fn,
+      m.block.name,
+      `${fn} of ${m.name} ${how} without freeing ${left.join(' and ')} allocated with its NdisFilterHandle (nc-ndis-filter_detach)`,
+    );
 }
 
 // ------------------------------------------------------------ net PnP events

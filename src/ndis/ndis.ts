@@ -51,6 +51,7 @@ import type {
   NdisTimerObject,
   Owner,
 } from './objects.ts';
+import { ownerAdapter, ownerDriverName } from './objects.ts';
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
@@ -235,8 +236,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * driver, and the adapter whose handle it was made with (null: the driver handle),
    * for Driver Verifier's pool tracking at unload (0xC4/0x62).
    */
-  allocations: Map<Uint8Array, { tag: number; driver: MiniportDriverBlock; adapter: string | null }> | null =
-    null;
+  allocations: Map<
+    Uint8Array,
+    {
+      tag: number;
+      driver: MiniportDriverBlock | FilterDriverBlock;
+      adapter: string | null;
+      /** The filter module whose NdisFilterHandle made it (it must free it by FilterDetach). */
+      module?: FilterModule;
+    }
+  > | null = null;
   /**
    * The physical addresses of shared memory (NdisMAllocateSharedMemory), made on first
    * use. Not pool: Driver Verifier's pool tracking does not count it.
@@ -884,14 +893,43 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     );
     return true;
   }
-  /** The owner of a timer or work item is gone: its adapter halted, or its driver unloaded. */
+  /**
+   * A timer allocated with a filter module's NdisFilterHandle fires after the module's
+   * FilterDetach returned, or its FilterAttach failed: the filter left it armed, and its
+   * code runs against a module context it freed (nc-ndis-filter_detach: FilterDetach
+   * frees the module's resources).
+   */
+  private afterDetach(m: FilterModule, fn: string): boolean {
+    if (!m.gone) return false;
+    this.verifier.report(
+      'NdisSim_CallbackAfterHalt',
+      fn,
+      m.block.name,
+      `${fn} of filter module ${m.name} ran after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11)`,
+    );
+    return true;
+  }
+
+  /**
+   * The owner of a timer or work item is gone: its adapter halted, its driver unloaded,
+   * its filter module detached (a filter driver is never unloaded in the model).
+   */
   private ownerGone(o: Owner, fn: string): boolean {
-    return o.kind === 'adapter' ? this.afterHalt(o.block, fn) : this.afterUnload(o.driver, fn);
+    switch (o.kind) {
+      case 'adapter':
+        return this.afterHalt(o.block, fn);
+      case 'driver':
+        return this.afterUnload(o.driver, fn);
+      case 'module':
+        return this.afterDetach(o.module, fn);
+      default:
+        return false;
+    }
   }
 
   runTimerFunction(t: NdisTimerObject): void {
-    const b = t.owner.kind === 'adapter' ? t.owner.block : null;
-    const who = t.owner.kind === 'adapter' ? t.owner.block.driver.name : t.owner.driver.name;
+    const b = ownerAdapter(t.owner);
+    const who = ownerDriverName(t.owner);
     if (t.freed || this.ownerGone(t.owner, 'NdisTimerFunction')) return;
     // The timeline names the routine: a driver's timers all run as NdisTimerFunction.
     const f = this.enter(
@@ -910,8 +948,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   runIoWorkItem(w: NdisIoWorkItem): void {
-    const b = w.owner.kind === 'adapter' ? w.owner.block : null;
-    const who = w.owner.kind === 'adapter' ? w.owner.block.driver.name : w.owner.driver.name;
+    const b = ownerAdapter(w.owner);
+    const who = ownerDriverName(w.owner);
     const routine = w.routine;
     if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) return;
     const f = this.enter(

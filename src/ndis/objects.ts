@@ -6,6 +6,7 @@ import { type Dpc, Irql, KInterrupt, KTimer, type LockState, WorkItem } from '..
 import type { InterruptLine, MessageInterrupts, Mmio } from '../pnp/resources.ts';
 import type { MiniportBlock } from './block.ts';
 import type { MiniportDriverBlock } from './driver.ts';
+import type { FilterDriverBlock, FilterModule } from './filter.ts';
 import { NDIS_INDICATE_ALL_NBLS } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type {
@@ -17,13 +18,28 @@ import type {
   NDIS_TIMER_CHARACTERISTICS,
 } from './types.ts';
 
-/** Who an object belongs to: an adapter (freed by halt) or the driver (freed by unload). */
+/**
+ * Who an object belongs to: an adapter (freed by halt) or the driver (freed by unload);
+ * for a filter driver, a filter module (freed by FilterDetach) or the filter driver.
+ */
 export type Owner =
   | { kind: 'adapter'; block: MiniportBlock }
-  | { kind: 'driver'; driver: MiniportDriverBlock };
+  | { kind: 'driver'; driver: MiniportDriverBlock }
+  | { kind: 'module'; module: FilterModule }
+  | { kind: 'filterDriver'; driver: FilterDriverBlock };
 
+/** The adapter of the object's owner: its own, or a filter module's; null for a driver. */
 export function ownerAdapter(o: Owner): MiniportBlock | null {
-  return o.kind === 'adapter' ? o.block : null;
+  return o.kind === 'adapter' ? o.block : o.kind === 'module' ? o.module.block : null;
+}
+
+/** The driver whose code the object runs (the actor of its callbacks). */
+export function ownerDriverName(o: Owner): string {
+  return o.kind === 'adapter'
+    ? o.block.driver.name
+    : o.kind === 'module'
+      ? o.module.driver.name
+      : o.driver.name;
 }
 
 export class NdisTimerObject implements NDIS_HANDLE {

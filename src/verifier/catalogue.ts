@@ -670,10 +670,13 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory).',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory); or FilterDetach, or a failing FilterAttach, returned with a read/write lock or pool memory of the module handle not freed.',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
+      'FilterDetach',
+      'FilterAttach',
+      'NdisFreeMemoryWithTagPriority',
       'NdisFreeNetBufferListPool',
       'NdisFreeNetBufferPool',
       'NdisMUnmapIoSpace',
@@ -701,13 +704,15 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.4', 'R8.7', 'R2.5', 'R2.16'],
     summary:
-      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned.',
+      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned; one allocated with a filter module handle when FilterDetach, or a failing FilterAttach, returned.',
     ddis: [
       'NdisAllocateTimerObject',
       'NdisFreeTimerObject',
       'MiniportHaltEx',
       'MiniportInitializeEx',
       'MiniportDriverUnload',
+      'FilterDetach',
+      'FilterAttach',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x27) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfreetimerobject.md',
@@ -848,10 +853,11 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10', 'R8.7', 'R2.8', 'R8.8', 'R2.16'],
     summary:
-      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned, or a timer or work item allocated with the driver handle after MiniportDriverUnload returned.',
+      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned, or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached.',
     ddis: [
       'MiniportHaltEx',
       'MiniportDriverUnload',
+      'FilterDetach',
       'NdisTimerFunction',
       'NdisIoWorkItemFunction',
       'MiniportInterrupt',

@@ -5,6 +5,7 @@ import { Irql } from '../../kernel/kernel.ts';
 import type { MiniportBlock } from '../block.ts';
 import { MiniportBlock as Block } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
+import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import type { Ndis } from '../ndis.ts';
 
 let current: Ndis | null = null;
@@ -69,6 +70,41 @@ export function ownerHandle(h: unknown, ddi: string): MiniportBlock | MiniportDr
     null,
     `${ddi}: the handle is neither an adapter nor a driver handle`,
   );
+}
+
+/**
+ * A handle of the kernel-service DDIs whose pages name filter handles as well: an
+ * adapter or miniport driver handle, a filter module's NdisFilterHandle (FilterAttach)
+ * or the NdisFilterDriverHandle (NdisFRegisterFilterDriver). `module` false: the page
+ * names the filter driver handle only (NdisAllocateIoWorkItem), so a module handle is
+ * refused as any handle NDIS does not take there.
+ */
+export type ServiceHandle = MiniportBlock | MiniportDriverBlock | FilterModule | FilterDriverBlock;
+
+export function serviceHandle(h: unknown, ddi: string, module = true): ServiceHandle {
+  if (h instanceof Block || h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return h;
+  if (h instanceof FilterModule && module) return h;
+  const n = currentNdis(ddi);
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    h instanceof FilterModule ? h.block.name : null,
+    h instanceof FilterModule
+      ? `${ddi}: a filter driver passes its filter driver handle (NdisFRegisterFilterDriver), not the NdisFilterHandle of module ${h.name}`
+      : `${ddi}: the handle is not an adapter, miniport driver, filter module or filter driver handle`,
+  );
+}
+
+/** R7.5: the NdisFilterHandle of a detached module is dead. True when the DDI must stop. */
+export function staleModule(m: FilterModule, ddi: string, n: Ndis): boolean {
+  if (!m.gone) return false;
+  n.verifier.report(
+    'NdisSim_StaleHandle',
+    ddi,
+    m.block.name,
+    `${ddi} called with the handle of filter module ${m.name} after it was detached (R7.5)`,
+  );
+  return true;
 }
 
 /** R2.4: the registration attributes come before any call that claims the hardware. */

@@ -7,6 +7,7 @@ import { ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
+import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   InterruptRisingEdge,
@@ -30,6 +31,8 @@ import {
   NdisMessage,
   NdisTimerObject,
   type Owner,
+  ownerAdapter,
+  ownerDriverName,
 } from '../objects.ts';
 import type {
   IO_INTERRUPT_MESSAGE_INFO,
@@ -45,9 +48,11 @@ import {
   adapterHandle,
   claimsHardware,
   currentNdis,
-  ownerHandle,
   passiveOutsideInitHalt,
+  type ServiceHandle,
+  serviceHandle,
   stale,
+  staleModule,
 } from './common.ts';
 
 const irql = {
@@ -72,16 +77,47 @@ const irql = {
   NdisMQueueDpcEx: ddiIrql.NdisMQueueDpcEx!,
 };
 
-function ownerOf(h: MiniportBlock | MiniportDriverBlock): Owner {
-  return h instanceof MiniportDriverBlock ? { kind: 'driver', driver: h } : { kind: 'adapter', block: h };
-}
-
-function nameOf(h: MiniportBlock | MiniportDriverBlock): string {
-  return h instanceof MiniportDriverBlock ? h.name : h.driver.name;
+function ownerOf(h: ServiceHandle): Owner {
+  if (h instanceof MiniportDriverBlock) return { kind: 'driver', driver: h };
+  if (h instanceof FilterModule) return { kind: 'module', module: h };
+  if (h instanceof FilterDriverBlock) return { kind: 'filterDriver', driver: h };
+  return { kind: 'adapter', block: h };
 }
 
 function adapterName(o: Owner): string | null {
-  return o.kind === 'adapter' ? o.block.name : null;
+  return o.kind === 'adapter' ? o.block.name : o.kind === 'module' ? o.module.block.name : null;
+}
+
+/** The owner's handle is dead (its adapter halted, its filter module detached): the DDI stops. */
+function staleOwner(n: Ndis, o: Owner, ddi: string): boolean {
+  if (o.kind === 'adapter') return stale(o.block, ddi);
+  return o.kind === 'module' && staleModule(o.module, ddi, n);
+}
+
+/** Traces a DDI on an object: its adapter, and the filter module that owns it, if one does. */
+function traceObject(n: Ndis, ddi: string, o: Owner, data: Record<string, unknown>): Record<string, unknown> {
+  if (o.kind === 'module') data.module = o.module.name;
+  return n.traceDdi(ddi, ownerAdapter(o), data);
+}
+
+/**
+ * The list of live timers the owner's teardown checks: the adapter's (halt), the
+ * driver's (unload), the module's (FilterDetach); none for a filter driver, whose
+ * unload the model never runs.
+ */
+function timerList(o: Owner, create: boolean): NdisTimerObject[] | null {
+  switch (o.kind) {
+    case 'adapter':
+      return o.block.timers;
+    case 'driver':
+      if (create) o.driver.timers ??= [];
+      return o.driver.timers;
+    case 'module':
+      if (create) o.module.timers ??= [];
+      return o.module.timers;
+    default:
+      return null;
+  }
 }
 
 // ----------------------------------------------------------------- timers
@@ -95,11 +131,11 @@ export function NdisAllocateTimerObject<T = unknown>(
   TimerCharacteristics: NDIS_TIMER_CHARACTERISTICS<T>,
 ): { Status: NDIS_STATUS; TimerObject: NDIS_HANDLE | null } {
   const ddi = 'NdisAllocateTimerObject';
-  const h = ownerHandle(NdisHandle, ddi);
+  const h = serviceHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateTimerObject, ddi, adapterName(owner));
-  if (owner.kind === 'adapter' && stale(owner.block, ddi))
+  if (owner.kind !== 'driver' && staleOwner(n, owner, ddi))
     return { Status: NDIS_STATUS_FAILURE, TimerObject: null };
   const c = TimerCharacteristics as unknown as NDIS_TIMER_CHARACTERISTICS;
   if (
@@ -109,12 +145,9 @@ export function NdisAllocateTimerObject<T = unknown>(
   ) {
     return { Status: NDIS_STATUS_BAD_CHARACTERISTICS, TimerObject: null };
   }
-  const t = new NdisTimerObject(n, owner, { ...c }, nameOf(h));
-  if (owner.kind === 'adapter') owner.block.timers.push(t);
-  else if (owner.driver.timers === null) owner.driver.timers = [t];
-  else owner.driver.timers.push(t);
-  if (n.trace.on)
-    n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, { result: NDIS_STATUS_SUCCESS });
+  const t = new NdisTimerObject(n, owner, { ...c }, ownerDriverName(owner));
+  timerList(owner, true)?.push(t);
+  if (n.trace.on) traceObject(n, ddi, owner, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, TimerObject: t };
 }
 
@@ -156,13 +189,7 @@ export function NdisSetTimerObject(
   t.context = FunctionContext ?? t.chars.FunctionContext;
   t.periodic = MillisecondsPeriod > 0;
   const was = n.kernel.setTimer(t.k, dueNs, MillisecondsPeriod * 1_000_000);
-  if (n.trace.on) {
-    n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {
-      DueTime,
-      MillisecondsPeriod,
-      result: was,
-    });
-  }
+  if (n.trace.on) traceObject(n, ddi, t.owner, { DueTime, MillisecondsPeriod, result: was });
   return was;
 }
 
@@ -177,7 +204,7 @@ export function NdisCancelTimerObject(TimerObject: NDIS_HANDLE): boolean {
   const spec = irql.NdisCancelTimerObject;
   if (t.periodic) n.verifier.irqlBound(spec, Irql.Passive, true, ddi, adapterName(t.owner), 'PeriodicTimer');
   else n.verifier.irql(spec, ddi, adapterName(t.owner));
-  const tr = n.trace.on ? n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {}) : null;
+  const tr = n.trace.on ? traceObject(n, ddi, t.owner, {}) : null;
   const was = n.kernel.cancelTimer(t.k);
   if (t.periodic && n.kernel.ctx.irql === Irql.Passive) n.kernel.flushDpc(t.k.dpc);
   if (tr !== null) tr.result = was;
@@ -205,25 +232,32 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
     n.kernel.dequeueDpc(t.k.dpc);
   }
   t.freed = true;
-  removeFrom(t.owner.kind === 'adapter' ? t.owner.block.timers : (t.owner.driver.timers ?? []), t);
-  if (n.trace.on) n.traceDdi(ddi, t.owner.kind === 'adapter' ? t.owner.block : null, {});
+  const list = timerList(t.owner, false);
+  if (list !== null) removeFrom(list, t);
+  if (n.trace.on) traceObject(n, ddi, t.owner, {});
 }
 
 // ------------------------------------------------------------- work items
 
-/** NDIS_HANDLE NdisAllocateIoWorkItem(NdisObjectHandle). <= DISPATCH (R8.8). */
+/**
+ * NDIS_HANDLE NdisAllocateIoWorkItem(NdisObjectHandle). <= DISPATCH (R8.8). A miniport
+ * passes its adapter or driver handle; a filter driver its filter driver handle (the
+ * page's remarks name no filter module handle).
+ */
 export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateIoWorkItem';
-  const h = ownerHandle(NdisObjectHandle, ddi);
+  const h = serviceHandle(NdisObjectHandle, ddi, false);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
   if (owner.kind === 'adapter' && stale(owner.block, ddi)) return null;
-  const w = new NdisIoWorkItem(n, owner, nameOf(h));
+  const w = new NdisIoWorkItem(n, owner, ownerDriverName(owner));
   if (owner.kind === 'adapter') owner.block.workItems.push(w);
-  else if (owner.driver.workItems === null) owner.driver.workItems = [w];
-  else owner.driver.workItems.push(w);
-  if (n.trace.on) n.traceDdi(ddi, owner.kind === 'adapter' ? owner.block : null, {});
+  else if (owner.kind === 'driver') {
+    if (owner.driver.workItems === null) owner.driver.workItems = [w];
+    else owner.driver.workItems.push(w);
+  }
+  if (n.trace.on) traceObject(n, ddi, owner, {});
   return w;
 }
 
@@ -278,7 +312,7 @@ export function NdisQueueIoWorkItem<T = unknown>(
   w.routine = Routine as NDIS_IO_WORKITEM_FUNCTION;
   w.context = WorkItemContext;
   n.kernel.queueWork(w.k);
-  if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
+  if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
 
 /** VOID NdisFreeIoWorkItem(NdisIoWorkItemHandle). <= DISPATCH. */
@@ -297,8 +331,9 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
     n.kernel.cancelWork(w.k);
   }
   w.freed = true;
-  removeFrom(w.owner.kind === 'adapter' ? w.owner.block.workItems : (w.owner.driver.workItems ?? []), w);
-  if (n.trace.on) n.traceDdi(ddi, w.owner.kind === 'adapter' ? w.owner.block : null, {});
+  if (w.owner.kind === 'adapter') removeFrom(w.owner.block.workItems, w);
+  else if (w.owner.kind === 'driver') removeFrom(w.owner.driver.workItems ?? [], w);
+  if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
 
 // ------------------------------------------------------------- spin locks
@@ -860,7 +895,9 @@ export const maxPoolBytes = 64 * 1024 * 1024;
 
 /**
  * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
- * Returns a zeroed buffer, or null.
+ * Returns a zeroed buffer, or null. NdisHandle: an adapter or miniport driver handle, a
+ * filter module's NdisFilterHandle or the filter driver handle. Memory of a module
+ * handle is the module's, freed by its FilterDetach (nc-ndis-filter_detach).
  */
 export function NdisAllocateMemoryWithTagPriority(
   NdisHandle: NDIS_HANDLE,
@@ -869,10 +906,11 @@ export function NdisAllocateMemoryWithTagPriority(
   _Priority: number,
 ): Uint8Array | null {
   const ddi = 'NdisAllocateMemoryWithTagPriority';
-  const h = ownerHandle(NdisHandle, ddi);
+  const h = serviceHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
-  const b = h instanceof MiniportDriverBlock ? null : h;
+  const b = handleAdapter(h);
   n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
+  if (h instanceof FilterModule && staleModule(h, ddi, n)) return null;
   // SDV rule NdisAllocateMemoryWithTagPriority: the driver passes a tag of its own,
   // not zero and not NDIS's default (its page names 'maDN').
   if (Tag === 0 || Tag === ndisDefaultTag) {
@@ -886,12 +924,23 @@ export function NdisAllocateMemoryWithTagPriority(
   if (!Number.isInteger(Length) || Length < 0 || Length > maxPoolBytes) return null;
   const mem = new Uint8Array(Length);
   n.allocations ??= new Map();
-  n.allocations.set(mem, {
-    tag: Tag,
-    driver: b?.driver ?? (h as MiniportDriverBlock),
-    adapter: b?.name ?? null,
-  });
+  if (h instanceof FilterModule) {
+    h.poolCount++;
+    n.allocations.set(mem, { tag: Tag, driver: h.driver, adapter: h.block.name, module: h });
+  } else {
+    n.allocations.set(mem, {
+      tag: Tag,
+      driver: h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock ? h : h.driver,
+      adapter: b?.name ?? null,
+    });
+  }
   return mem;
+}
+
+/** The adapter a handle stands for: its own, or a filter module's; null for a driver handle. */
+function handleAdapter(h: ServiceHandle): MiniportBlock | null {
+  if (h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return null;
+  return h instanceof FilterModule ? h.block : h;
 }
 
 /**
@@ -923,24 +972,31 @@ export function NdisFreeMemoryWithTagPriority(
   _Tag: number,
 ): void {
   const ddi = 'NdisFreeMemoryWithTagPriority';
-  const h = ownerHandle(NdisHandle, ddi);
+  const h = serviceHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
-  const b = h instanceof MiniportDriverBlock ? null : h;
+  const b = handleAdapter(h);
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
-  // After halt the adapter handle is dead (R2.8): reported, and the memory freed all the same.
-  if (b !== null) stale(b, ddi);
+  // After halt (detach) the adapter (module) handle is dead (R2.8, R7.5): reported, and
+  // the memory freed all the same.
+  if (h instanceof FilterModule) staleModule(h, ddi, n);
+  else if (b !== null) stale(b, ddi);
   releasePool(n, VirtualAddress, ddi, b?.name ?? null);
 }
 
 /** Gives pool memory back; memory that is not allocated (freed twice?) is reported. */
 function releasePool(n: Ndis, mem: Uint8Array, ddi: string, adapter: string | null): void {
-  if (n.allocations === null || !n.allocations.delete(mem))
+  const e = n.allocations?.get(mem);
+  if (e === undefined) {
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
       ddi,
       adapter,
       `${ddi} of memory that is not allocated (freed twice?)`,
     );
+    return;
+  }
+  n.allocations!.delete(mem);
+  if (e.module !== undefined) e.module.poolCount--;
 }
 
 /** NdisFreeMemory's bound for MemoryFlags 0, the page's "neither contiguous nor noncached". */

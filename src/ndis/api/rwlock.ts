@@ -9,11 +9,12 @@
 
 import { Irql, type LockState } from '../../kernel/kernel.ts';
 import { MiniportBlock } from '../block.ts';
+import { FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_RWL_AT_DISPATCH_LEVEL } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE } from '../types.ts';
-import { currentNdis, ownerHandle, stale } from './common.ts';
+import { currentNdis, serviceHandle, stale, staleModule } from './common.ts';
 
 const irql = {
   NdisAllocateRWLock: ddiIrql.NdisAllocateRWLock!,
@@ -38,7 +39,14 @@ export class NDIS_RW_LOCK_EX {
   constructor(
     /** @internal The adapter whose handle allocated it, which must free it by its halt. */
     readonly _block: MiniportBlock | null,
+    /** @internal The filter module whose handle allocated it, which must free it by FilterDetach. */
+    readonly _module: FilterModule | null = null,
   ) {}
+}
+
+/** The adapter a lock's reports name: its adapter's, or its filter module's. */
+function lockAdapter(l: NDIS_RW_LOCK_EX): string | null {
+  return l._block?.name ?? l._module?.block.name ?? null;
 }
 
 /** LOCK_STATE_EX: the caller's storage for one acquisition, a new one for each (the pages say). */
@@ -51,13 +59,22 @@ export class LOCK_STATE_EX {
 
 /**
  * PNDIS_RW_LOCK_EX NdisAllocateRWLock(NdisHandle). <= DISPATCH. NdisHandle is a driver
- * or adapter handle, or null (Windows 8 and later, from DriverEntry before a handle).
+ * or adapter handle, a filter module or filter driver handle, or null (Windows 8 and
+ * later, from DriverEntry before a handle).
  */
 export function NdisAllocateRWLock(NdisHandle: NDIS_HANDLE | null): NDIS_RW_LOCK_EX | null {
   const ddi = 'NdisAllocateRWLock';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisAllocateRWLock, ddi, null);
-  const owner = NdisHandle === null ? null : ownerHandle(NdisHandle, ddi);
+  const owner = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
+  if (owner instanceof FilterModule) {
+    if (staleModule(owner, ddi, n)) return null;
+    const lock = new NDIS_RW_LOCK_EX(null, owner);
+    owner.rwLocks ??= [];
+    owner.rwLocks.push(lock);
+    if (n.trace.on) n.traceDdi(ddi, owner.block, { module: owner.name });
+    return lock;
+  }
   const block = owner instanceof MiniportBlock ? owner : null;
   if (block !== null && stale(block, ddi)) return null;
   const lock = new NDIS_RW_LOCK_EX(block);
@@ -77,13 +94,14 @@ export function NdisFreeRWLock(Lock: NDIS_RW_LOCK_EX): void {
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
       ddi,
-      l._block?.name ?? null,
+      lockAdapter(l),
       `read/write lock freed while held (${held} acquisition(s) not released)`,
     );
   l._freed = true;
-  if (l._block !== null) {
-    const i = l._block.rwLocks.indexOf(l);
-    if (i >= 0) l._block.rwLocks.splice(i, 1);
+  const list = l._block !== null ? l._block.rwLocks : l._module?.rwLocks;
+  if (list != null) {
+    const i = list.indexOf(l);
+    if (i >= 0) list.splice(i, 1);
   }
 }
 
@@ -152,17 +170,12 @@ function acquire(
     n.verifier.report(
       'NdisSim_DispatchLevelFlag',
       ddi,
-      l._block?.name ?? null,
+      lockAdapter(l),
       `${ddi}: NDIS_RWL_AT_DISPATCH_LEVEL is set but the caller is at ${ctx.irql === Irql.Passive ? 'PASSIVE' : 'a raised IRQL other than DISPATCH'}`,
     );
   }
   if (!(LockState instanceof LOCK_STATE_EX)) {
-    n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      l._block?.name ?? null,
-      `${ddi}: LockState is not a LOCK_STATE_EX`,
-    );
+    n.verifier.fatal('NdisSim_BadParameter', ddi, lockAdapter(l), `${ddi}: LockState is not a LOCK_STATE_EX`);
   }
   if (LockState._hold !== null && LockState._hold.owner !== null) {
     misuse(
@@ -215,15 +228,10 @@ function rwLock(n: Ndis, l: NDIS_RW_LOCK_EX, ddi: string): NDIS_RW_LOCK_EX {
   if (!(l instanceof NDIS_RW_LOCK_EX))
     return n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: not a lock from NdisAllocateRWLock`);
   if (l._freed)
-    n.verifier.fatal(
-      'NdisSim_ObjectFreedInUse',
-      ddi,
-      l._block?.name ?? null,
-      `${ddi} on a freed read/write lock`,
-    );
+    n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, lockAdapter(l), `${ddi} on a freed read/write lock`);
   return l;
 }
 
 function misuse(n: Ndis, l: NDIS_RW_LOCK_EX, ddi: string, what: string): void {
-  n.verifier.report('NdisSim_RWLockMisuse', ddi, l._block?.name ?? null, `${ddi}: ${what}`);
+  n.verifier.report('NdisSim_RWLockMisuse', ddi, lockAdapter(l), `${ddi}: ${what}`);
 }

@@ -1,0 +1,389 @@
+// Kernel services with filter handles (08-kernel-services.md, 07-protocols-filters.md):
+// timer objects, pool memory and read/write locks allocated with a module's
+// NdisFilterHandle belong to the module and are freed by FilterDetach; work items take
+// the filter driver handle.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import {
+  type DRIVER_OBJECT,
+  type DriverModule,
+  LOCK_STATE_EX,
+  NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  NDIS_FILTER_CHARACTERISTICS_REVISION_1,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  type NDIS_RW_LOCK_EX,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAcquireRWLockWrite,
+  NdisAllocateIoWorkItem,
+  NdisAllocateMemoryWithTagPriority,
+  NdisAllocateRWLock,
+  NdisAllocateTimerObject,
+  NdisCancelTimerObject,
+  NdisFRegisterFilterDriver,
+  NdisFreeIoWorkItem,
+  NdisFreeMemory,
+  NdisFreeMemoryWithTagPriority,
+  NdisFreeRWLock,
+  NdisFreeTimerObject,
+  NdisFSetAttributes,
+  NdisQueueIoWorkItem,
+  NdisReleaseRWLock,
+  NdisSetTimerObject,
+  type RunResult,
+  World,
+} from '../src/index.ts';
+import { Irql } from '../src/kernel/kernel.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import { findEvent, ns } from './helpers/world.ts';
+
+const tag = 0x746c6966; // 'filt'
+
+/** What the test filter keeps per module (its FilterModuleContext). */
+interface Ctx {
+  h: NDIS_HANDLE;
+  timer: NDIS_HANDLE | null;
+  mem: Uint8Array | null;
+  lock: NDIS_RW_LOCK_EX | null;
+  fired: number;
+}
+
+interface Hooks {
+  /** In FilterAttach, after the context is made; returns the attach status (default: set attributes). */
+  attach?: (c: Ctx, driverHandle: NDIS_HANDLE) => number;
+  restart?: (c: Ctx) => void;
+  detach?: (c: Ctx, driverHandle: NDIS_HANDLE) => void;
+  /** The module's timer routine (default: counts). */
+  timer?: (c: Ctx) => void;
+}
+
+/** A filter driver named `name` whose handlers run `hooks`; `modules` collects its contexts. */
+function kernelFilter(name: string, hooks: Hooks, modules: Ctx[] = []): DriverModule {
+  return {
+    name,
+    load() {
+      let driverHandle: NDIS_HANDLE | null = null;
+      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<Ctx, null> = {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+          Revision: NDIS_FILTER_CHARACTERISTICS_REVISION_1,
+        },
+        MajorNdisVersion: 6,
+        MinorNdisVersion: 30,
+        MajorDriverVersion: 1,
+        MinorDriverVersion: 0,
+        Flags: 0,
+        FriendlyName: name,
+        UniqueName: '{00000000-0000-0000-0000-0000000000f1}',
+        ServiceName: name,
+        AttachHandler(h: NDIS_HANDLE) {
+          const c: Ctx = { h, timer: null, mem: null, lock: null, fired: 0 };
+          modules.push(c);
+          NdisFSetAttributes(h, c, {
+            Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+            Flags: 0,
+          });
+          return hooks.attach ? hooks.attach(c, driverHandle!) : NDIS_STATUS_SUCCESS;
+        },
+        DetachHandler: (c: Ctx) => hooks.detach?.(c, driverHandle!),
+        RestartHandler(c: Ctx) {
+          hooks.restart?.(c);
+          return NDIS_STATUS_SUCCESS;
+        },
+        PauseHandler: () => NDIS_STATUS_SUCCESS,
+      };
+      return {
+        DriverEntry(d: DRIVER_OBJECT) {
+          const r = NdisFRegisterFilterDriver(d, null, chars);
+          driverHandle = r.NdisFilterDriverHandle;
+          return r.Status;
+        },
+      };
+    },
+  };
+}
+
+/** The module's timer, allocated with its NdisFilterHandle; its routine runs `hooks.timer`. */
+function moduleTimer(c: Ctx, hooks: Hooks): NDIS_HANDLE {
+  const r = NdisAllocateTimerObject(c.h, {
+    Header: { Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1 },
+    AllocationTag: tag,
+    TimerFunction: (_s, ctx: Ctx) => (hooks.timer ? hooks.timer(ctx) : ctx.fired++),
+    FunctionContext: c,
+  });
+  assert.equal(r.Status, NDIS_STATUS_SUCCESS);
+  return r.TimerObject!;
+}
+
+/** healthy-nic under the filter, surprise-removed at 100 ms (the module detaches), run to 1 s. */
+function run(f: DriverModule, verifier: 'collect' | 'bugcheck' = 'collect'): { w: World; r: RunResult } {
+  const w = new World({ seed: 1, verifier });
+  w.addDriver(healthyNic);
+  w.addDriver(f);
+  w.addFilter(f.name);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  return { w, r };
+}
+
+const rules = (r: RunResult) => r.violations.map((v) => [v.rule, v.ddi, v.adapter]);
+
+/** A filter that allocates a timer, memory and a lock with its module handle; `free` says what FilterDetach frees. */
+function allocating(
+  name: string,
+  free: { timer: boolean; mem: boolean; lock: boolean },
+  modules: Ctx[] = [],
+) {
+  const hooks: Hooks = {
+    attach(c) {
+      c.timer = moduleTimer(c, hooks);
+      c.mem = NdisAllocateMemoryWithTagPriority(c.h, 64, tag, 16);
+      c.lock = NdisAllocateRWLock(c.h);
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: (c) => NdisSetTimerObject(c.timer!, -10 * 10_000, 0, c),
+    timer(c) {
+      const s = new LOCK_STATE_EX();
+      NdisAcquireRWLockWrite(c.lock!, s, 0);
+      c.mem![0] = ++c.fired;
+      NdisReleaseRWLock(c.lock!, s);
+    },
+    detach(c) {
+      if (free.timer) {
+        NdisCancelTimerObject(c.timer!);
+        NdisFreeTimerObject(c.timer!);
+      }
+      if (free.mem) NdisFreeMemory(c.mem!, 0, 0);
+      if (free.lock) NdisFreeRWLock(c.lock!);
+    },
+  };
+  return kernelFilter(name, hooks, modules);
+}
+
+test('NdisAllocateTimerObject, NdisAllocateMemoryWithTagPriority, NdisAllocateRWLock with an NdisFilterHandle: the timer runs as the filter on the module adapter; all freed in FilterDetach, nothing to report', () => {
+  const modules: Ctx[] = [];
+  const { w, r } = run(allocating('kf', { timer: true, mem: true, lock: true }, modules));
+  assert.deepEqual(r.violations, []);
+  assert.equal(modules.length, 1);
+  const c = modules[0]!;
+  assert.equal(c.fired, 1);
+  assert.equal(c.mem!.length, 64);
+  assert.equal(c.mem![0], 1);
+  const ev = w.trace.events;
+  const call = findEvent(ev, (e) => e.kind === 'call' && e.what === 'NdisTimerFunction' && e.actor === 'kf');
+  assert.ok(call >= 0, 'the timer routine ran as the filter');
+  assert.equal(ev[call]!.irql, Irql.Dispatch);
+  assert.equal(ev[call]!.data?.adapter, 'nic0');
+  const ddi = (what: string): TraceEvent => {
+    const i = findEvent(ev, (e) => e.kind === 'ddi' && e.what === what && e.data?.module === 'kf@nic0');
+    assert.ok(i >= 0, `${what} of the module is on the trace`);
+    return ev[i]!;
+  };
+  for (const what of [
+    'NdisAllocateTimerObject',
+    'NdisSetTimerObject',
+    'NdisCancelTimerObject',
+    'NdisFreeTimerObject',
+    'NdisAllocateRWLock',
+  ]) {
+    const e = ddi(what);
+    assert.equal(e.actor, 'kf', what);
+    assert.equal(e.data?.adapter, 'nic0', what);
+  }
+  // The module's objects are gone from its lists once freed.
+  const m = w.ndis.filterModules[0]!;
+  assert.deepEqual([m.timers, m.rwLocks, m.poolCount], [[], [], 0]);
+});
+
+test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed: FilterDetach returns holding a timer object, a read/write lock or pool of its module handle', () => {
+  const all = run(allocating('kf-keeps-all', { timer: false, mem: false, lock: false })).r;
+  assert.deepEqual(rules(all), [
+    ['NdisSim_TimerNotFreed', 'FilterDetach', 'nic0'],
+    ['NdisSim_ResourceNotFreed', 'FilterDetach', 'nic0'],
+  ]);
+  assert.match(
+    all.violations[0]!.message,
+    /FilterDetach of kf-keeps-all@nic0 returned without freeing 1 timer object\(s\) allocated with its NdisFilterHandle \(NdisFreeTimerObject\)/,
+  );
+  assert.match(
+    all.violations[1]!.message,
+    /1 read\/write lock\(s\) \(NdisFreeRWLock\) and 1 pool allocation\(s\)/,
+  );
+  const memOnly = run(allocating('kf-keeps-mem', { timer: true, mem: false, lock: true })).r;
+  assert.deepEqual(rules(memOnly), [['NdisSim_ResourceNotFreed', 'FilterDetach', 'nic0']]);
+  assert.match(memOnly.violations[0]!.message, /without freeing 1 pool allocation\(s\)/);
+  const lockOnly = run(allocating('kf-keeps-lock', { timer: true, mem: true, lock: false })).r;
+  assert.deepEqual(rules(lockOnly), [['NdisSim_ResourceNotFreed', 'FilterDetach', 'nic0']]);
+  assert.match(lockOnly.violations[0]!.message, /without freeing 1 read\/write lock\(s\)/);
+  const timerOnly = run(allocating('kf-keeps-timer', { timer: false, mem: true, lock: true })).r;
+  assert.deepEqual(rules(timerOnly), [['NdisSim_TimerNotFreed', 'FilterDetach', 'nic0']]);
+});
+
+test('NdisSim_CallbackAfterHalt: a module timer left set when FilterDetach returns fires after it, and its routine does not run', () => {
+  const modules: Ctx[] = [];
+  const hooks: Hooks = {
+    attach(c) {
+      c.timer = moduleTimer(c, hooks);
+      return NDIS_STATUS_SUCCESS;
+    },
+    // Armed at each restart for 500 ms: the removal at 100 ms detaches the module first.
+    restart: (c) => NdisSetTimerObject(c.timer!, -500 * 10_000, 0, c),
+  };
+  const { w, r } = run(kernelFilter('kf-armed', hooks, modules));
+  assert.deepEqual(rules(r), [
+    ['NdisSim_TimerNotFreed', 'FilterDetach', 'nic0'],
+    ['NdisSim_CallbackAfterHalt', 'NdisTimerFunction', 'nic0'],
+  ]);
+  assert.match(r.violations[0]!.message, /1 still set/);
+  assert.match(
+    r.violations[1]!.message,
+    /NdisTimerFunction of filter module kf-armed@nic0 ran after its FilterDetach returned/,
+  );
+  assert.equal(modules[0]!.fired, 0);
+  assert.equal(
+    findEvent(w.trace.events, (e) => e.kind === 'call' && e.what === 'NdisTimerFunction'),
+    -1,
+  );
+});
+
+test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed, NdisSim_CallbackAfterHalt: a failing FilterAttach returns holding what it allocated with the module handle', () => {
+  const hooks: Hooks = {
+    attach(c) {
+      c.timer = moduleTimer(c, hooks);
+      NdisSetTimerObject(c.timer, -10 * 10_000, 0, c);
+      c.mem = NdisAllocateMemoryWithTagPriority(c.h, 16, tag, 16);
+      return NDIS_STATUS_FAILURE;
+    },
+  };
+  const { r } = run(kernelFilter('kf-attach-fails', hooks));
+  assert.deepEqual(rules(r), [
+    ['NdisSim_TimerNotFreed', 'FilterAttach', 'nic0'],
+    ['NdisSim_ResourceNotFreed', 'FilterAttach', 'nic0'],
+    ['NdisSim_CallbackAfterHalt', 'NdisTimerFunction', 'nic0'],
+  ]);
+  assert.match(r.violations[0]!.message, /FilterAttach of kf-attach-fails@nic0 failed without freeing/);
+  assert.match(r.violations[2]!.message, /ran after its FilterAttach failed/);
+});
+
+test('NdisAllocateIoWorkItem with the filter driver handle: the routine runs at PASSIVE as the filter; objects of the driver handle outlive the module', () => {
+  const seen = { worked: 0, fired: 0 };
+  let driverTimer: NDIS_HANDLE | null = null;
+  let driverMem: Uint8Array | null = null;
+  const { w, r } = run(
+    kernelFilter('kf-driver', {
+      attach(_c, d) {
+        const wi = NdisAllocateIoWorkItem(d)!;
+        assert.notEqual(wi, null);
+        NdisQueueIoWorkItem(
+          wi,
+          (_ctx: null, h: NDIS_HANDLE) => {
+            seen.worked++;
+            NdisFreeIoWorkItem(h);
+          },
+          null,
+        );
+        // A timer and pool of the driver handle: the module's detach does not check them.
+        driverTimer = NdisAllocateTimerObject(d, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+            Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+          },
+          AllocationTag: tag,
+          TimerFunction: () => seen.fired++,
+          FunctionContext: null,
+        }).TimerObject;
+        NdisSetTimerObject(driverTimer!, -300 * 10_000, 0, null);
+        driverMem = NdisAllocateMemoryWithTagPriority(d, 8, tag, 16);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  );
+  assert.deepEqual(r.violations, []);
+  assert.equal(seen.worked, 1);
+  const ev = w.trace.events;
+  const i = findEvent(
+    ev,
+    (e) => e.kind === 'call' && e.what === 'NdisIoWorkItemFunction' && e.actor === 'kf-driver',
+  );
+  assert.ok(i >= 0);
+  assert.equal(ev[i]!.actor, 'kf-driver');
+  assert.equal(ev[i]!.irql, Irql.Passive);
+  // The driver's timer fires at 300 ms, after the module detached at 100 ms: no report.
+  assert.equal(seen.fired, 1);
+  assert.equal(driverMem!.length, 8);
+  assert.ok(driverTimer !== null);
+});
+
+test('NdisSim_BadParameter NdisAllocateIoWorkItem: a filter module handle is not one the page names (a filter passes its filter driver handle)', () => {
+  const { r } = run(
+    kernelFilter('kf-wi-module', {
+      attach(c) {
+        NdisAllocateIoWorkItem(c.h);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+    'bugcheck',
+  );
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
+  assert.match(
+    r.bugCheck!.message,
+    /NdisAllocateIoWorkItem: a filter driver passes its filter driver handle/,
+  );
+});
+
+test('NdisSim_StaleHandle: NdisAllocateTimerObject, NdisAllocateMemoryWithTagPriority, NdisAllocateRWLock and NdisFreeMemoryWithTagPriority with the handle of a detached module', () => {
+  const got: unknown[] = [];
+  const { r } = run(
+    kernelFilter('kf-stale', {
+      attach(c) {
+        c.mem = NdisAllocateMemoryWithTagPriority(c.h, 4, tag, 16);
+        return NDIS_STATUS_SUCCESS;
+      },
+      detach(c, d) {
+        // Leaves the work to a work item, which runs once the module is gone.
+        const wi = NdisAllocateIoWorkItem(d)!;
+        NdisQueueIoWorkItem(
+          wi,
+          () => {
+            got.push(
+              NdisAllocateTimerObject(c.h, {
+                Header: {
+                  Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+                  Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+                },
+                AllocationTag: tag,
+                TimerFunction: () => {},
+                FunctionContext: null,
+              }).Status,
+            );
+            got.push(NdisAllocateMemoryWithTagPriority(c.h, 4, tag, 16));
+            got.push(NdisAllocateRWLock(c.h));
+            NdisFreeMemoryWithTagPriority(c.h, c.mem!, tag);
+            NdisFreeIoWorkItem(wi);
+          },
+          null,
+        );
+      },
+    }),
+  );
+  assert.deepEqual(got, [NDIS_STATUS_FAILURE, null, null]);
+  // The pool left at detach is reported once; the late free is stale but still frees it.
+  assert.deepEqual(rules(r), [
+    ['NdisSim_ResourceNotFreed', 'FilterDetach', 'nic0'],
+    ['NdisSim_StaleHandle', 'NdisAllocateTimerObject', 'nic0'],
+    ['NdisSim_StaleHandle', 'NdisAllocateMemoryWithTagPriority', 'nic0'],
+    ['NdisSim_StaleHandle', 'NdisAllocateRWLock', 'nic0'],
+    ['NdisSim_StaleHandle', 'NdisFreeMemoryWithTagPriority', 'nic0'],
+  ]);
+  assert.match(r.violations[1]!.message, /handle of filter module kf-stale@nic0 after it was detached/);
+});
