@@ -764,8 +764,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // The innermost module handling a net PnP event is the highest one with the event.
     const b = f.adapter!;
     let who = 'a filter module';
-    if (f.fn === 'FilterNetPnPEvent')
-      for (const m of b.filters) if (m.netEvent !== null) who = m.driver.name;
+    if (f.fn === 'FilterNetPnPEvent') for (const m of b.filters) if (m.netEvent !== null) who = m.driver.name;
     const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
     if (op === 0)
       this.verifier.fatal(
