@@ -22,6 +22,7 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateMemoryWithTagPriority,
   NdisFNetPnPEvent,
   NdisFPauseComplete,
   NdisFRegisterFilterDriver,
@@ -30,6 +31,7 @@ import {
   NdisMSleep,
   type NET_PNP_EVENT_NOTIFICATION,
   NetEventQueryRemoveDevice,
+  NormalPoolPriority,
   World,
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
@@ -659,4 +661,28 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   const p = filtered([{ mod: slowPause }], { removeAt: 100 * ns.ms, until: 20 * ns.s });
   assert.equal(p.lastResult!.bugCheck?.rule, 'NdisFilterTimedPauseComplete');
   assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
+});
+
+test('NdisSim_PoolNotFreedAtUnload: pool a filter driver allocated with its driver handle and never freed is reported when its service stops', () => {
+  let allocated = false;
+  const leaky = variantOfMonitorLwf('leaky', 'keeps a buffer of its driver handle', (c, d) => {
+    const attach = c.AttachHandler;
+    c.AttachHandler = (h, ctx, p) => {
+      if (!allocated && d.handle !== null) {
+        allocated = NdisAllocateMemoryWithTagPriority(d.handle, 64, 0x4b41454c, NormalPoolPriority) !== null;
+      }
+      return attach(h, ctx, p);
+    };
+  });
+  const w = runningStack([leaky], [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'leaky' } }], {
+    install: ['leaky'],
+    collect: true,
+  });
+  assert.ok(allocated);
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => x.rule),
+    ['NdisSim_PoolNotFreedAtUnload'],
+  );
+  assert.match(v[0]!.message, /leaky unloaded with 1 pool allocation\(s\)/);
 });

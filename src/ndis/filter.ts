@@ -8,6 +8,7 @@ import { Irql } from '../kernel/kernel.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
+import { poolLeftBy } from './api/kernel.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
@@ -990,6 +991,16 @@ function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
   }
   n.leave(f, undefined);
   d.unloaded = true;
+  // Driver Verifier's pool tracking, as at a miniport driver's unload (0xC4/0x62).
+  const left = poolLeftBy(n, d);
+  if (left.count > 0)
+    n.verifier.report(
+      'NdisSim_PoolNotFreedAtUnload',
+      'FilterDriverUnload',
+      left.adapter,
+      `${d.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority; ${left.bytes} bytes) never freed`,
+      [d.name, 0, left.count],
+    );
   if (!d.deregistered) {
     n.verifier.report(
       'NdisFDeregisterFilterDriver',

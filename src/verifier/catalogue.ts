@@ -731,6 +731,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisFreeMemoryWithTagPriority',
       'NdisAllocateFromNPagedLookasideList',
       'MiniportDriverUnload',
+      'FilterDriverUnload',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x62 },
     source: 'windows-driver-docs-pr/devtest/pool-tracking.md',

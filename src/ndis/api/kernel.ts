@@ -102,8 +102,8 @@ function traceObject(n: Ndis, ddi: string, o: Owner, data: Record<string, unknow
 
 /**
  * The list of live timers the owner's teardown checks: the adapter's (halt), the
- * driver's (unload), the module's (FilterDetach); none for a filter driver, whose
- * unload the model never runs.
+ * driver's (unload), the module's (FilterDetach); none for a filter driver (its
+ * unload checks only its pool).
  */
 function timerList(o: Owner, create: boolean): NdisTimerObject[] | null {
   switch (o.kind) {
@@ -950,7 +950,7 @@ function handleAdapter(h: ServiceHandle): MiniportBlock | null {
  */
 export function poolLeftBy(
   n: Ndis,
-  d: MiniportDriverBlock,
+  d: MiniportDriverBlock | FilterDriverBlock,
 ): { count: number; bytes: number; adapter: string | null } {
   let count = 0;
   let bytes = 0;
