@@ -10,6 +10,7 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
+import { type FilterOidState, filterOidBusy, filterOidDetached } from './filter-oid.ts';
 import { msRules } from './generated/rules.ts';
 import {
   NDIS_DEVICE_PNP_EVENT_NAMES,
@@ -295,6 +296,12 @@ export class FilterModule implements NDIS_HANDLE {
   get name(): string {
     return `${this.driver.name}@${this.block.name}`;
   }
+
+  // OID requests and status indications through the module (filter-oid.ts).
+  /** Its requests, clones and request handle: made on first use, null while it has none. */
+  oid: FilterOidState | null = null;
+  /** The status indication its FilterStatus is handling, else null. */
+  statusIn: NDIS_STATUS_INDICATION | null = null;
 }
 
 /** A filter driver the machine has installed over every adapter (scenario `filters`). */
@@ -631,6 +638,8 @@ export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
   while (b.filters.length > 0) {
     const m = b.filters[b.filters.length - 1]!;
     if (m.state !== 'Paused' || m.pending !== null) return false;
+    // A module with OID requests in it or below it is detached once they complete.
+    if (m.oid !== null && filterOidBusy(m.oid)) return false;
     detachModule(n, b, m);
   }
   return true;
@@ -646,6 +655,7 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   }
   n.leave(f, undefined);
   m.gone = true;
+  if (m.oid !== null) filterOidDetached(n, m);
   const i = b.filters.indexOf(m);
   if (i >= 0) b.filters.splice(i, 1);
   const j = m.driver.modules.indexOf(m);
