@@ -82,6 +82,14 @@ export {
   NdisFSetAttributes,
 } from './ndis/api/filter.ts';
 export {
+  NdisAllocateCloneOidRequest,
+  NdisFCancelOidRequest,
+  NdisFIndicateStatus,
+  NdisFOidRequest,
+  NdisFOidRequestComplete,
+  NdisFreeCloneOidRequest,
+} from './ndis/api/filter-oid.ts';
+export {
   NdisMDeregisterIoPortRange,
   NdisMRegisterIoPortRange,
   NdisRawReadPortUchar,

@@ -12,12 +12,20 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateCloneOidRequest,
+  NdisFCancelOidRequest,
   NdisFDeregisterFilterDriver,
   NdisFDevicePnPEventNotify,
+  NdisFIndicateStatus,
   NdisFNetPnPEvent,
+  NdisFOidRequest,
+  NdisFOidRequestComplete,
   NdisFRegisterFilterDriver,
+  NdisFreeCloneOidRequest,
   NdisFSetAttributes,
   type NET_DEVICE_PNP_EVENT,
   type NET_PNP_EVENT_NOTIFICATION,
@@ -124,3 +132,73 @@ export function variantOfMonitorLwf(
     },
   };
 }
+
+/** Pool tag of oid-logging-lwf's clones ('Lwfo' as a little-endian ULONG). */
+const cloneTag = 0x6f66774c;
+
+/**
+ * Installs the OID and status handlers of a filter that passes everything on: each
+ * request NDIS hands FilterOidRequest is cloned (NdisAllocateCloneOidRequest) and the
+ * clone forwarded with NdisFOidRequest; when the clone completes, its results are copied
+ * back, the clone freed and the original completed (NdisFOidRequestComplete). Cancels
+ * and status indications are passed on unchanged. `log`, if given, sees every OID.
+ */
+export function withOidForwarding(
+  c: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>,
+  log?: (m: LwfModule, request: NDIS_OID_REQUEST) => void,
+): void {
+  /** Clone → the request it was made from, per driver (clones are unique objects). */
+  const originals = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
+  const copyBack = (clone: NDIS_OID_REQUEST, original: NDIS_OID_REQUEST): void => {
+    const from = clone.DATA.QUERY_INFORMATION;
+    const to = original.DATA.QUERY_INFORMATION;
+    to.InformationBuffer = from.InformationBuffer;
+    to.BytesWritten = from.BytesWritten;
+    to.BytesNeeded = from.BytesNeeded;
+    original.SupportedRevision = clone.SupportedRevision;
+  };
+  c.OidRequestHandler = (m: LwfModule, request: NDIS_OID_REQUEST) => {
+    log?.(m, request);
+    const r = NdisAllocateCloneOidRequest(m.handle, request, cloneTag);
+    if (r.Status !== NDIS_STATUS_SUCCESS || r.ClonedOidRequest === null) return NDIS_STATUS_RESOURCES;
+    const clone = r.ClonedOidRequest;
+    originals.set(clone, request);
+    const s = NdisFOidRequest(m.handle, clone);
+    if (s !== NDIS_STATUS_PENDING) {
+      // Done already (NDIS answered it, or the adapter cannot take requests).
+      copyBack(clone, request);
+      originals.delete(clone);
+      NdisFreeCloneOidRequest(m.handle, clone);
+    }
+    return s;
+  };
+  c.OidRequestCompleteHandler = (m: LwfModule, clone: NDIS_OID_REQUEST, status: number) => {
+    const original = originals.get(clone);
+    if (original === undefined) return;
+    originals.delete(clone);
+    copyBack(clone, original);
+    NdisFreeCloneOidRequest(m.handle, clone);
+    NdisFOidRequestComplete(m.handle, original, status);
+  };
+  c.CancelOidRequestHandler = (m: LwfModule, RequestId: unknown) =>
+    NdisFCancelOidRequest(m.handle, RequestId);
+  c.StatusHandler = (m: LwfModule, indication) => {
+    if (indication.DestinationHandle === null) {
+      NdisFIndicateStatus(m.handle, indication);
+      return;
+    }
+    // An answer to one of its clones (R6.16): it goes on to whoever sent the original.
+    for (const [clone, original] of originals) {
+      if (clone.RequestId !== indication.RequestId || original.RequestHandle === null) continue;
+      NdisFIndicateStatus(m.handle, { ...indication, DestinationHandle: original.RequestHandle });
+      return;
+    }
+  };
+}
+
+/** oid-logging-lwf: monitor-lwf that also sees every OID request and status indication, and passes them on. */
+export const oidLoggingLwf: DriverModule = variantOfMonitorLwf(
+  'oid-logging-lwf',
+  'a filter that forwards clones of OID requests and passes status indications on (NDIS 6.30)',
+  (c) => withOidForwarding(c),
+);

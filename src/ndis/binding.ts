@@ -2,6 +2,7 @@
 // calls protocols through (ProtocolXxx handlers). Protocol models live in src/stack.
 
 import type { MiniportBlock } from './block.ts';
+import type { FilterModule } from './filter.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION } from './types.ts';
 
@@ -58,13 +59,17 @@ export interface ProtocolEdge {
 }
 
 /**
- * NDIS_OID_REQUEST.RequestHandle: who issued a request, a binding or NDIS itself
- * (`binding` null). A miniport that answers the request with a status indication
- * puts it in DestinationHandle, and NDIS then indicates to that source only (R6.16).
+ * NDIS_OID_REQUEST.RequestHandle: who issued a request, a binding, a filter module
+ * (`module`) or NDIS itself (both null). A miniport that answers the request with a
+ * status indication puts it in DestinationHandle, and NDIS then indicates to that
+ * source only (R6.16).
  */
 export class OidSourceHandle implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_OID_SOURCE';
-  constructor(readonly binding: Binding | null) {}
+  constructor(
+    readonly binding: Binding | null,
+    readonly module: FilterModule | null = null,
+  ) {}
 }
 
 export class Binding implements NDIS_HANDLE {

@@ -12,6 +12,7 @@ import { poolLeftBy } from './api/kernel.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
+import { type FilterOidState, filterOidBusy, filterOidDetached } from './filter-oid.ts';
 import { msRules } from './generated/rules.ts';
 import {
   NDIS_DEVICE_PNP_EVENT_NAMES,
@@ -317,6 +318,12 @@ export class FilterModule implements NDIS_HANDLE {
   rwLocks: NDIS_RW_LOCK_EX[] | null = null;
   /** Pool allocations not yet freed (NdisAllocateMemoryWithTagPriority). */
   poolCount = 0;
+
+  // OID requests and status indications through the module (filter-oid.ts).
+  /** Its requests, clones and request handle: made on first use, null while it has none. */
+  oid: FilterOidState | null = null;
+  /** The status indication its FilterStatus is handling, else null. */
+  statusIn: NDIS_STATUS_INDICATION | null = null;
 }
 
 /** A filter driver the machine has installed over every adapter (scenario `filters`). */
@@ -655,6 +662,8 @@ export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
   while (b.filters.length > 0) {
     const m = b.filters[b.filters.length - 1]!;
     if (m.state !== 'Paused' || m.pending !== null) return false;
+    // A module with OID requests in it or below it is detached once they complete.
+    if (m.oid !== null && filterOidBusy(m.oid)) return false;
     detachModule(n, b, m);
   }
   return true;
@@ -672,6 +681,7 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   m.gone = true;
   if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0)
     checkModuleFreed(n, m, 'FilterDetach', 'returned');
+  if (m.oid !== null) filterOidDetached(n, m);
   const i = b.filters.indexOf(m);
   if (i >= 0) b.filters.splice(i, 1);
   const j = m.driver.modules.indexOf(m);

@@ -8,6 +8,14 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { type BugCheckParam, statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
 import { type MiniportBlock, removeFrom } from './block.ts';
+import type { FilterModule } from './filter.ts';
+import {
+  cancelAtFilter,
+  filterOidComplete,
+  filterOidState,
+  oidModuleBelow,
+  queueAtFilter,
+} from './filter-oid.ts';
 import {
   MediaConnectStateConnected,
   NDIS_OBJECT_TYPE_OID_REQUEST,
@@ -97,9 +105,10 @@ export function ruleParams(condition: string, b: MiniportBlock): BugCheckParam[]
   return [condition, `${b.name} rule state`, `${b.name} supplemental state`];
 }
 
-/** Who issued a request: a protocol binding, or NDIS itself. */
+/** Who issued a request: a protocol binding, a filter module (NdisFOidRequest), or NDIS itself. */
 export type OidOrigin =
   | { kind: 'binding'; binding: Binding }
+  | { kind: 'filter'; module: FilterModule }
   /** NDIS's own request; `restore`: an addressing setting put back after a reset (R4.10). */
   | {
       kind: 'ndis';
@@ -203,7 +212,12 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
     return b.halting || b.handleDead ? NDIS_STATUS_CLOSING : NDIS_STATUS_ADAPTER_NOT_READY;
   }
   // NDIS names the request's source, for a status indication that answers it (R6.16).
-  request.RequestHandle = origin.kind === 'binding' ? origin.binding.requestHandle : b.ndisRequestHandle;
+  request.RequestHandle =
+    origin.kind === 'binding'
+      ? origin.binding.requestHandle
+      : origin.kind === 'filter'
+        ? filterOidState(n, origin.module).requestHandle
+        : b.ndisRequestHandle;
   if (request.RequestType === NdisRequestQueryInformation && answeredByNdis(request.DATA.Oid)) {
     const status = answerForMiniport(b, request, origin);
     if (n.trace.on)
@@ -214,6 +228,18 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
       });
     if (origin.kind === 'ndis') origin.done(status);
     return status;
+  }
+  // A protocol's or a module's request goes first to the next module below that has
+  // FilterOidRequest (filter-oid.ts); NDIS's own requests go straight to the miniport.
+  if (origin.kind !== 'ndis' && b.filters.length !== 0) {
+    const m = oidModuleBelow(
+      b,
+      origin.kind === 'binding' ? b.filters.length : b.filters.indexOf(origin.module),
+    );
+    if (m !== null) {
+      queueAtFilter(n, m, request, origin);
+      return NDIS_STATUS_PENDING;
+    }
   }
   // Selective suspend: a request NDIS does not answer itself is activity (ss.ts).
   if (b.ss !== null && !(origin.kind === 'ndis' && origin.power === true)) ssOidActivity(n, b);
@@ -449,33 +475,41 @@ function finish(
   if (b.lastOids.length > 8) b.lastOids.shift();
   b.data.oidsCompleted++;
   const o = r.origin;
-  if (o.kind === 'binding' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
+  if (o.kind !== 'ndis' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
     // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
     const d = r.request.DATA.SET_INFORMATION;
     if (d.Oid === OID_GEN_CURRENT_PACKET_FILTER) b.packetFilter = d.InformationBuffer as number;
     else if (d.Oid === OID_802_3_MULTICAST_LIST) b.multicastList = d.InformationBuffer as number[][];
   }
-  if (o.kind === 'binding') {
-    const bd = o.binding;
-    const f = n.enter(
-      b,
-      bd.protocol.name,
-      'ProtocolOidRequestComplete',
-      n.kernel.ctx.irql,
-      n.trace.on ? { status } : undefined,
-    );
-    try {
-      bd.protocol.ProtocolOidRequestComplete(bd, r.request, status);
-    } catch (e) {
-      n.driverThrew(e, 'ProtocolOidRequestComplete', b);
-    }
-    n.leave(f, undefined);
-  } else {
-    o.done(status);
-  }
+  if (o.kind === 'binding') protocolOidComplete(n, b, o.binding, r.request, status);
+  else if (o.kind === 'filter') filterOidComplete(n, o.module, r.request, status);
+  else o.done(status);
   if (b.oidQueue.length > 0) pump(n, b);
   // A halt or a reset may be waiting for this request.
   if (b.op !== null) n.kick(b);
+}
+
+/** ProtocolOidRequestComplete: the binding's request is done. */
+export function protocolOidComplete(
+  n: Ndis,
+  b: MiniportBlock,
+  bd: Binding,
+  request: NDIS_OID_REQUEST,
+  status: number,
+): void {
+  const f = n.enter(
+    b,
+    bd.protocol.name,
+    'ProtocolOidRequestComplete',
+    n.kernel.ctx.irql,
+    n.trace.on ? { status } : undefined,
+  );
+  try {
+    bd.protocol.ProtocolOidRequestComplete(bd, request, status);
+  } catch (e) {
+    n.driverThrew(e, 'ProtocolOidRequestComplete', b);
+  }
+  n.leave(f, undefined);
 }
 
 /** MiniportCancelOidRequest (R6.4): the driver should complete it with REQUEST_ABORTED. */
@@ -505,8 +539,26 @@ export function oidTimedOut(b: MiniportBlock): boolean {
  */
 export function protocolCancel(n: Ndis, bd: Binding, requestId: unknown): void {
   const b = bd.block;
-  const mine = (r: OidRecord): boolean =>
-    r.origin.kind === 'binding' && r.origin.binding === bd && r.request.RequestId === requestId;
+  const mine = (o: OidOrigin): boolean => o.kind === 'binding' && o.binding === bd;
+  if (b.filters.length !== 0) {
+    // The binding's requests are with the topmost module that filters OIDs (filter-oid.ts).
+    const m = oidModuleBelow(b, b.filters.length);
+    if (m !== null) {
+      cancelAtFilter(n, m, mine, requestId);
+      return;
+    }
+  }
+  cancelAtMiniport(n, b, mine, requestId);
+}
+
+/** The cancel at the miniport of the requests of one source (`fromSource`) with `requestId`. */
+export function cancelAtMiniport(
+  n: Ndis,
+  b: MiniportBlock,
+  fromSource: (o: OidOrigin) => boolean,
+  requestId: unknown,
+): void {
+  const mine = (r: OidRecord): boolean => fromSource(r.origin) && r.request.RequestId === requestId;
   // Taken out first: a completion may issue new requests.
   const queued = b.oidQueue.filter(mine);
   for (const q of queued) removeFrom(b.oidQueue, q);

@@ -7,6 +7,8 @@ import { ns } from '../sim/limits.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
+import { FilterModule } from './filter.ts';
+import { statusIntoFilters } from './filter-oid.ts';
 import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_STATUS_HARD_ERRORS,
@@ -253,8 +255,10 @@ function endReset(n: Ndis, b: MiniportBlock, status: number): void {
 /**
  * Delivers a status indication to the bound protocols (R4.7, R4.8, R6.16): NDIS's own
  * (no `from`), or the miniport's `from`, whose port, request and buffer size pass on.
- * `to`: only that binding (a DestinationHandle); null, none of them (an answer to a
- * request NDIS issued itself); undefined, every one.
+ * `to`: only that binding (a DestinationHandle); a filter module (a DestinationHandle
+ * naming a module's request: its FilterStatus only); null, none of them (an answer to
+ * a request NDIS issued itself); undefined, every one. With filter modules that have
+ * FilterStatus, the lowest of them gets it first (filter-oid.ts).
  */
 export function indicateToProtocols(
   n: Ndis,
@@ -262,7 +266,43 @@ export function indicateToProtocols(
   code: number,
   payload: unknown,
   from: NDIS_STATUS_INDICATION | null = null,
-  to?: Binding | null,
+  to?: Binding | FilterModule | null,
+): void {
+  if (b.filters.length !== 0 && (to === undefined || to instanceof FilterModule)) {
+    if (statusIntoFilters(n, b, code, payload, from, to)) return;
+  }
+  deliverToBindings(n, b, code, payload, from, to as Binding | null | undefined);
+}
+
+/** The NDIS_STATUS_INDICATION NDIS hands up: NDIS's own (no `from`), or a copy of `from`. */
+export function statusIndication(
+  b: MiniportBlock,
+  code: number,
+  payload: unknown,
+  from: NDIS_STATUS_INDICATION | null,
+): NDIS_STATUS_INDICATION {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+    SourceHandle: from?.SourceHandle ?? b,
+    PortNumber: from?.PortNumber ?? 0,
+    StatusCode: code,
+    Flags: 0,
+    DestinationHandle: from?.DestinationHandle ?? null,
+    RequestId: from?.RequestId ?? null,
+    StatusBuffer: payload,
+    // RESET_END carries the reset's NDIS_STATUS.
+    StatusBufferSize: from?.StatusBufferSize ?? (code === NDIS_STATUS_RESET_END ? 4 : 0),
+  };
+}
+
+/** ProtocolStatusEx of the bindings `to` selects (see indicateToProtocols). */
+export function deliverToBindings(
+  n: Ndis,
+  b: MiniportBlock,
+  code: number,
+  payload: unknown,
+  from: NDIS_STATUS_INDICATION | null,
+  to: Binding | null | undefined,
 ): void {
   for (const bd of b.bindings) {
     if (to !== undefined && bd !== to) continue;
@@ -275,18 +315,7 @@ export function indicateToProtocols(
       to === undefined ? { StatusCode: code } : { StatusCode: code, RequestId: String(from?.RequestId) },
     );
     try {
-      bd.protocol.ProtocolStatusEx(bd, {
-        Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
-        SourceHandle: b,
-        PortNumber: from?.PortNumber ?? 0,
-        StatusCode: code,
-        Flags: 0,
-        DestinationHandle: from?.DestinationHandle ?? null,
-        RequestId: from?.RequestId ?? null,
-        StatusBuffer: payload,
-        // RESET_END carries the reset's NDIS_STATUS.
-        StatusBufferSize: from?.StatusBufferSize ?? (code === NDIS_STATUS_RESET_END ? 4 : 0),
-      });
+      bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));
     } catch (e) {
       n.driverThrew(e, 'ProtocolStatusEx', b);
     }

@@ -6,7 +6,11 @@
 import { assert } from '../errors.ts';
 import { irqlNames } from '../kernel/kernel.ts';
 import { ddiIrql } from '../ndis/generated/irql.ts';
-import { msRules, NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL } from '../ndis/generated/rules.ts';
+import {
+  msRules,
+  NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_OID,
+} from '../ndis/generated/rules.ts';
 import { BugCheckCode } from './bugcheck.ts';
 
 /**
@@ -229,12 +233,15 @@ const msMappings: Record<string, Mapping> = {
     ['R6.8'],
     'the NBL, NET_BUFFER and MDL pool, allocation and release calls, NdisGetDataBuffer and the data-start calls',
   ),
-  Irql_OID_Function: irqlRule(['R6.3'], 'NdisMOidRequestComplete'),
+  Irql_OID_Function: irqlRule(
+    ['R6.3', 'R7.5'],
+    'NdisMOidRequestComplete, NdisFOidRequest, NdisFOidRequestComplete, NdisFCancelOidRequest, NdisAllocateCloneOidRequest and NdisFreeCloneOidRequest',
+  ),
   Irql_SendRcv_Function: irqlRule(
     ['R6.9', 'R6.12'],
     'NdisMSendNetBufferListsComplete and NdisMIndicateReceiveNetBufferLists',
   ),
-  Irql_StatusIndication_Function: irqlRule(['R6.16'], 'NdisMIndicateStatusEx'),
+  Irql_StatusIndication_Function: irqlRule(['R6.16'], 'NdisMIndicateStatusEx and NdisFIndicateStatus'),
   Irql_Synch_Function: irqlRule(
     ['R8.10', 'R8.12'],
     'the NDIS spin lock functions, NdisSetEvent and NdisResetEvent',
@@ -1129,6 +1136,61 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       "FilterNetPnPEvent or FilterDetach did not return within NDIS's watchdog time (the pause and halt watchdog times); parameter 2 names the operation.",
     ddis: ['FilterNetPnPEvent', 'FilterDetach'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_FilterState',
+    origin: 'ndis-sim',
+    spec: ['R7.5'],
+    summary:
+      'A filter module called NdisFOidRequest outside the Paused, Restarting, Running and Pausing states, or NdisFIndicateStatus before NdisFSetAttributes returned.',
+    ddis: ['NdisFOidRequest', 'NdisFIndicateStatus'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6c) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfoidrequest.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterOidComplete',
+    origin: 'ndis-sim',
+    spec: ['R6.3', 'R7.5'],
+    summary:
+      'NdisFOidRequestComplete for a request the module does not hold (completed twice, after FilterOidRequest returned a final status, or never handed to it) or with NDIS_STATUS_PENDING; FilterOidRequest completed its request and returned a final status; or NdisFOidRequest from a driver with no FilterOidRequestComplete.',
+    ddis: ['NdisFOidRequestComplete', 'FilterOidRequest', 'NdisFOidRequest'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6d) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfoidrequestcomplete.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterOidClone',
+    origin: 'ndis-sim',
+    spec: ['R7.5'],
+    summary:
+      'A filter forwarded the NDIS_OID_REQUEST its FilterOidRequest got instead of a clone, freed something that is not its clone (or a clone twice, or one still below), or left clones unfreed when FilterDetach returned.',
+    ddis: ['NdisAllocateCloneOidRequest', 'NdisFreeCloneOidRequest', 'NdisFOidRequest', 'FilterDetach'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6e) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisallocatecloneoidrequest.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterStatusInvalid',
+    origin: 'ndis-sim',
+    spec: ['R6.16', 'R4.13'],
+    summary:
+      'NdisFIndicateStatus with an indication NDIS cannot pass on: a wrong header type, a SourceHandle that is neither the module nor a driver below it, a DestinationHandle that names no requester above it, or RESET_START/END originated by the module.',
+    ddis: ['NdisFIndicateStatus'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6f) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfindicatestatus.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterOidWatchdog',
+    origin: 'ndis',
+    spec: ['R7.13'],
+    summary:
+      'A filter module pended an OID request in FilterOidRequest and did not complete it within the watchdog time, with nothing of its own outstanding below.',
+    ddis: ['FilterOidRequest', 'NdisFOidRequestComplete'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_FILTER_OID },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
   },

@@ -4,20 +4,30 @@
 
 import {
   NDIS_EVENT,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_SPIN_LOCK,
+  NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
   NdisAllocateSpinLock,
   NdisFDeregisterFilterDriver,
+  NdisFIndicateStatus,
   NdisFNetPnPEvent,
+  NdisFOidRequest,
+  NdisFOidRequestComplete,
   NdisFRestartComplete,
   NdisInitializeEvent,
   NdisReleaseSpinLock,
+  NdisRequestQueryInformation,
   NdisWaitEvent,
+  OID_802_3_CURRENT_ADDRESS,
+  OID_GEN_CURRENT_PACKET_FILTER,
 } from '../../index.ts';
-import { type LwfModule, variantOfMonitorLwf } from '../lwf.ts';
+import { oidRequestData } from '../../ndis/oid.ts';
+import { type LwfModule, variantOfMonitorLwf, withOidForwarding } from '../lwf.ts';
 import type { GalleryEntry } from './entry.ts';
 
 /** The stack is torn down at 100 ms: pauses, PnP events and detaches follow. */
@@ -169,5 +179,95 @@ export const galleryFilter: readonly GalleryEntry[] = [
       c.NetPnPEventHandler = (m: LwfModule, e) => NdisFNetPnPEvent(m.handle, { ...e });
     }),
     scenario: removedAt100ms,
+  },
+  {
+    rule: 'NdisSim_FilterState',
+    filter: true,
+    mistake:
+      'FilterAttach queries the adapter’s current address with NdisFOidRequest to key its module table, while the module is still Attaching, where it may not issue requests.',
+    driver: variantOfMonitorLwf('lwf-oid-in-attach', 'issues an OID request from FilterAttach', (c) => {
+      withOidForwarding(c);
+      const attach = c.AttachHandler;
+      c.AttachHandler = (h, ctx, p) => {
+        const s = attach(h, ctx, p);
+        NdisFOidRequest(h, {
+          Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+          RequestType: NdisRequestQueryInformation,
+          PortNumber: 0,
+          Timeout: 0,
+          RequestId: 'lwf-oid-in-attach',
+          RequestHandle: null,
+          DATA: oidRequestData(OID_802_3_CURRENT_ADDRESS, null, 6),
+          SupportedRevision: 0,
+        });
+        return s;
+      };
+    }),
+  },
+  {
+    rule: 'NdisSim_FilterOidComplete',
+    filter: true,
+    mistake:
+      'FilterOidRequest keeps the packet filter in software: it completes the set with NdisFOidRequestComplete, then returns NDIS_STATUS_SUCCESS too, so the request completes twice.',
+    driver: variantOfMonitorLwf('lwf-oid-completes-twice', 'completes a set and returns SUCCESS', (c) => {
+      withOidForwarding(c);
+      const forward = c.OidRequestHandler!;
+      c.OidRequestHandler = (m: LwfModule, r) => {
+        if (r.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return forward(m, r);
+        r.DATA.SET_INFORMATION.BytesRead = 4;
+        NdisFOidRequestComplete(m.handle, r, NDIS_STATUS_SUCCESS);
+        return NDIS_STATUS_SUCCESS;
+      };
+    }),
+  },
+  {
+    rule: 'NdisSim_FilterOidClone',
+    filter: true,
+    mistake:
+      'FilterOidRequest passes the NDIS_OID_REQUEST it received straight to NdisFOidRequest to save a clone, and completes it from FilterOidRequestComplete.',
+    driver: variantOfMonitorLwf('lwf-forwards-original-oid', 'forwards the original OID request', (c) => {
+      withOidForwarding(c);
+      c.OidRequestHandler = (m: LwfModule, r) => NdisFOidRequest(m.handle, r);
+      c.OidRequestCompleteHandler = (m: LwfModule, r, s) => NdisFOidRequestComplete(m.handle, r, s);
+    }),
+  },
+  {
+    rule: 'NdisSim_FilterStatusInvalid',
+    filter: true,
+    mistake:
+      'FilterRestart announces the link with a status indication built from a zeroed template, which leaves SourceHandle NULL instead of the module’s NdisFilterHandle.',
+    driver: variantOfMonitorLwf('lwf-status-no-source', 'indicates status with no SourceHandle', (c) => {
+      withOidForwarding(c);
+      const restart = c.RestartHandler;
+      c.RestartHandler = (m: LwfModule, p) => {
+        NdisFIndicateStatus(m.handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+          SourceHandle: null as never,
+          PortNumber: 0,
+          StatusCode: NDIS_STATUS_LINK_STATE,
+          Flags: 0,
+          DestinationHandle: null,
+          RequestId: null,
+          StatusBuffer: null,
+          StatusBufferSize: 0,
+        });
+        return restart(m, p);
+      };
+    }),
+  },
+  {
+    rule: 'NdisSim_FilterOidWatchdog',
+    filter: true,
+    mistake:
+      'FilterOidRequest pends every request to handle it on a worker thread, but the worker is only started from FilterRestart of the next boot: NdisFOidRequestComplete never comes.',
+    driver: variantOfMonitorLwf(
+      'lwf-oid-never-completes',
+      'pends OID requests and never completes them',
+      (c) => {
+        withOidForwarding(c);
+        c.OidRequestHandler = () => NDIS_STATUS_PENDING;
+      },
+    ),
+    scenario: { until: '65s' },
   },
 ];

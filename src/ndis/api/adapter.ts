@@ -10,6 +10,7 @@ import { statusText } from '../../verifier/bugcheck.ts';
 import { type Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
+import type { FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
@@ -406,11 +407,15 @@ export function NdisMIndicateStatusEx(
   // R6.16: a DestinationHandle (a request's RequestHandle) sends the indication to the
   // request's source only, and then the RequestId must name the request.
   const dest = StatusIndication.DestinationHandle;
-  let to: Binding | null | undefined;
+  let to: Binding | FilterModule | null | undefined;
   if (dest !== null && dest !== undefined) {
     const ours =
       dest instanceof OidSourceHandle &&
-      (dest.binding === null ? dest === b.ndisRequestHandle : dest.binding.block === b);
+      (dest.module !== null
+        ? dest.module.block === b
+        : dest.binding === null
+          ? dest === b.ndisRequestHandle
+          : dest.binding.block === b);
     if (!ours || StatusIndication.RequestId === null || StatusIndication.RequestId === undefined) {
       n.verifier.report(
         'NdisSim_BadParameter',
@@ -422,7 +427,8 @@ export function NdisMIndicateStatusEx(
       );
       return;
     }
-    to = (dest as OidSourceHandle).binding;
+    // A filter module's request (filter-oid.ts): the answer goes to its FilterStatus.
+    to = (dest as OidSourceHandle).module ?? (dest as OidSourceHandle).binding;
   }
   if (code === NDIS_STATUS_LINK_STATE) {
     const ls = StatusIndication.StatusBuffer as NDIS_LINK_STATE | null;

@@ -52,10 +52,6 @@ const notModelledHandlers = [
   'CancelSendNetBufferListsHandler',
   'ReceiveNetBufferListsHandler',
   'ReturnNetBufferListsHandler',
-  'OidRequestHandler',
-  'OidRequestCompleteHandler',
-  'CancelOidRequestHandler',
-  'StatusHandler',
   'DirectOidRequestHandler',
   'DirectOidRequestCompleteHandler',
   'CancelDirectOidRequestHandler',
@@ -90,11 +86,24 @@ function checkFilterCharacteristics(
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'RestartHandler is missing' };
   if (typeof c.PauseHandler !== 'function')
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'PauseHandler is missing' };
-  for (const h of ['NetPnPEventHandler', 'DevicePnPEventNotifyHandler'] as const) {
+  for (const h of [
+    'NetPnPEventHandler',
+    'DevicePnPEventNotifyHandler',
+    'OidRequestHandler',
+    'OidRequestCompleteHandler',
+    'CancelOidRequestHandler',
+    'StatusHandler',
+  ] as const) {
     const v = c[h];
     if (v != null && typeof v !== 'function')
       return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is neither a routine nor NULL` };
   }
+  // nc-ndis-filter_oid_request(_complete): a driver that has one of the two must have the other.
+  if ((c.OidRequestHandler == null) !== (c.OidRequestCompleteHandler == null))
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'FilterOidRequest and FilterOidRequestComplete come together: one is NULL, the other is not',
+    };
   if (typeof c.UniqueName !== 'string' || !/^\{[0-9a-fA-F-]{36}\}$/.test(c.UniqueName))
     return { status: NDIS_STATUS_INVALID_PARAMETER, why: 'UniqueName is not a GUID in braces' };
   return null;
@@ -160,7 +169,7 @@ function filterDriverHandle(n: Ndis, h: unknown, ddi: string): FilterDriverBlock
 }
 
 /** A module's NdisFilterHandle; a detached module's handle is stale (R7.5). */
-function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | null {
+export function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | null {
   if (!(h instanceof FilterModule))
     return n.verifier.fatal(
       'NdisSim_BadParameter',

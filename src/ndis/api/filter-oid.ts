@@ -1,0 +1,278 @@
+// The DDIs of filter drivers on the OID and status paths (07-protocols-filters.md R7.5,
+// R7.6; 06-oid-datapath.md R6.2–R6.4, R6.16): NdisFOidRequest, NdisFOidRequestComplete,
+// NdisFCancelOidRequest, NdisAllocateCloneOidRequest, NdisFreeCloneOidRequest and
+// NdisFIndicateStatus. The routing is in ../filter-oid.ts.
+
+import { type Binding, OidSourceHandle } from '../binding.ts';
+import type { FilterModule } from '../filter.ts';
+import { cancelBelow, filterOidState, finishAtFilter, statusAbove } from '../filter-oid.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESET_END,
+  NDIS_STATUS_RESET_START,
+  NDIS_STATUS_SUCCESS,
+} from '../generated/status.ts';
+import type { Ndis } from '../ndis.ts';
+import { oidName, oidRequestData, oidText, ruleParams, submit } from '../oid.ts';
+import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION, ULONG } from '../types.ts';
+import { currentNdis } from './common.ts';
+import { filterHandle } from './filter.ts';
+
+const irql = {
+  NdisFOidRequest: ddiIrql.NdisFOidRequest!,
+  NdisFOidRequestComplete: ddiIrql.NdisFOidRequestComplete!,
+  NdisFCancelOidRequest: ddiIrql.NdisFCancelOidRequest!,
+  NdisAllocateCloneOidRequest: ddiIrql.NdisAllocateCloneOidRequest!,
+  NdisFreeCloneOidRequest: ddiIrql.NdisFreeCloneOidRequest!,
+  NdisFIndicateStatus: ddiIrql.NdisFIndicateStatus!,
+};
+
+/** nf-ndis-ndisfoidrequest: the states in which a module may issue requests (R7.5). */
+function oidState(m: FilterModule): boolean {
+  const s = m.state;
+  return s === 'Paused' || s === 'Restarting' || s === 'Running' || s === 'Pausing';
+}
+
+function badRequest(n: Ndis, r: unknown, ddi: string, m: FilterModule): asserts r is NDIS_OID_REQUEST {
+  const x = r as NDIS_OID_REQUEST | null;
+  if (x === null || typeof x !== 'object' || x.DATA === null || typeof x.DATA !== 'object')
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      m.block.name,
+      `${ddi}: the request of ${m.name} is not an NDIS_OID_REQUEST`,
+    );
+}
+
+/**
+ * NDIS_STATUS NdisFOidRequest(NdisFilterHandle, OidRequest). <= DISPATCH. Passes a
+ * request down: a clone of one FilterOidRequest got, or one the module originates.
+ * PENDING: FilterOidRequestComplete follows; another status: the request is done
+ * (NDIS answered it, or the adapter cannot take requests).
+ */
+export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_OID_REQUEST): NDIS_STATUS {
+  const ddi = 'NdisFOidRequest';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFOidRequest, ddi, m?.block.name ?? null);
+  if (m === null) return NDIS_STATUS_FAILURE;
+  badRequest(n, OidRequest, ddi, m);
+  const b = m.block;
+  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  if (!oidState(m)) {
+    n.verifier.report(
+      'NdisSim_FilterState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (R7.5)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  if (m.driver.chars.OidRequestCompleteHandler == null) {
+    n.verifier.report(
+      'NdisSim_FilterOidComplete',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name}, whose driver registered no FilterOidRequestComplete: NDIS has no routine to complete the request with`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  if (OidRequest.Header?.Type !== NDIS_OBJECT_TYPE_OID_REQUEST) return NDIS_STATUS_INVALID_PARAMETER;
+  const st = filterOidState(n, m);
+  const cur = st.current;
+  if (cur !== null && cur.request === OidRequest) {
+    n.verifier.report(
+      'NdisSim_FilterOidClone',
+      ddi,
+      b.name,
+      `${m.name} passed down the very NDIS_OID_REQUEST (${oidText(OidRequest.DATA.Oid)}) its FilterOidRequest got; a filter forwards a clone from NdisAllocateCloneOidRequest (nc-ndis-filter_oid_request)`,
+    );
+  }
+  st.issued.add(OidRequest);
+  const status = submit(n, b, OidRequest, { kind: 'filter', module: m });
+  if (status !== NDIS_STATUS_PENDING) st.issued.delete(OidRequest);
+  return status;
+}
+
+/**
+ * VOID NdisFOidRequestComplete(NdisFilterHandle, OidRequest, Status). <= DISPATCH.
+ * Completes the request FilterOidRequest pended (or is still handling); the
+ * completion climbs to the driver above.
+ */
+export function NdisFOidRequestComplete(
+  NdisFilterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_STATUS,
+): void {
+  const ddi = 'NdisFOidRequestComplete';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFOidRequestComplete, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  const b = m.block;
+  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Status });
+  const r = m.oid?.current ?? null;
+  if (r === null || r.request !== OidRequest || r.state === 'done' || r.state === 'queued') {
+    n.verifier.report(
+      'NdisSim_FilterOidComplete',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} for a request that is not in its FilterOidRequest nor pended by it: completed twice, after a final return, or never handed to it`,
+      ruleParams('filter OID request completed twice', b),
+    );
+    return;
+  }
+  if (Status === NDIS_STATUS_PENDING) {
+    n.verifier.report(
+      'NdisSim_FilterOidComplete',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} with NDIS_STATUS_PENDING for ${oidText(OidRequest.DATA.Oid)}: a completion needs a final status`,
+      ruleParams('filter OID request completed with NDIS_STATUS_PENDING', b),
+    );
+  }
+  finishAtFilter(n, r, Status);
+}
+
+/**
+ * VOID NdisFCancelOidRequest(NdisFilterHandle, RequestId). <= DISPATCH. Cancels the
+ * requests with that RequestId that the module passed down.
+ */
+export function NdisFCancelOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: unknown): void {
+  const ddi = 'NdisFCancelOidRequest';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFCancelOidRequest, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, RequestId: String(RequestId) });
+  cancelBelow(n, m, RequestId);
+}
+
+/**
+ * NDIS_STATUS NdisAllocateCloneOidRequest(SourceHandle, OidRequest, PoolTag,
+ * *ClonedOidRequest). <= DISPATCH. A new NDIS_OID_REQUEST with everything of
+ * `OidRequest` copied (its DATA too, as a separate structure over the same buffer).
+ * SourceHandle: the filter module (the model has no intermediate drivers).
+ */
+export function NdisAllocateCloneOidRequest(
+  SourceHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  PoolTag: ULONG,
+): { Status: NDIS_STATUS; ClonedOidRequest: NDIS_OID_REQUEST | null } {
+  const ddi = 'NdisAllocateCloneOidRequest';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, SourceHandle, ddi);
+  n.verifier.irql(irql.NdisAllocateCloneOidRequest, ddi, m?.block.name ?? null);
+  if (m === null) return { Status: NDIS_STATUS_INVALID_PARAMETER, ClonedOidRequest: null };
+  badRequest(n, OidRequest, ddi, m);
+  const d = OidRequest.DATA.QUERY_INFORMATION;
+  const data = oidRequestData(d.Oid, d.InformationBuffer, d.InformationBufferLength);
+  data.QUERY_INFORMATION.BytesWritten = d.BytesWritten;
+  data.QUERY_INFORMATION.BytesNeeded = d.BytesNeeded;
+  const clone: NDIS_OID_REQUEST = { ...OidRequest, Header: { ...OidRequest.Header }, DATA: data };
+  filterOidState(n, m).clones.add(clone);
+  if (n.trace.on)
+    n.traceDdi(ddi, m.block, { module: m.name, Oid: oidName(d.Oid), PoolTag, result: NDIS_STATUS_SUCCESS });
+  return { Status: NDIS_STATUS_SUCCESS, ClonedOidRequest: clone };
+}
+
+/** VOID NdisFreeCloneOidRequest(SourceHandle, Request). <= DISPATCH. Frees a clone. */
+export function NdisFreeCloneOidRequest(SourceHandle: NDIS_HANDLE, Request: NDIS_OID_REQUEST): void {
+  const ddi = 'NdisFreeCloneOidRequest';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, SourceHandle, ddi);
+  n.verifier.irql(irql.NdisFreeCloneOidRequest, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  const st = m.oid;
+  if (st === null || !st.clones.has(Request)) {
+    n.verifier.report(
+      'NdisSim_FilterOidClone',
+      ddi,
+      m.block.name,
+      `${ddi} from ${m.name} for a request that is not a clone NdisAllocateCloneOidRequest made for it, or one freed already`,
+    );
+    return;
+  }
+  if (st.issued.has(Request)) {
+    n.verifier.report(
+      'NdisSim_FilterOidClone',
+      ddi,
+      m.block.name,
+      `${ddi} from ${m.name} for a clone (${oidText(Request.DATA.Oid)}) the drivers below have not completed yet: free it in FilterOidRequestComplete`,
+    );
+  }
+  st.clones.delete(Request);
+}
+
+/**
+ * VOID NdisFIndicateStatus(NdisFilterHandle, StatusIndication). <= DISPATCH. Passes on
+ * an indication FilterStatus got, or originates one (SourceHandle: the module's
+ * NdisFilterHandle), to the drivers above. Allowed once NdisFSetAttributes returned,
+ * until FilterDetach returns (nf-ndis-ndisfindicatestatus).
+ */
+export function NdisFIndicateStatus(
+  NdisFilterHandle: NDIS_HANDLE,
+  StatusIndication: NDIS_STATUS_INDICATION,
+): void {
+  const ddi = 'NdisFIndicateStatus';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFIndicateStatus, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  const b = m.block;
+  const code = StatusIndication?.StatusCode;
+  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, StatusCode: code });
+  if (!m.attributesSet) {
+    n.verifier.report(
+      'NdisSim_FilterState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} before NdisFSetAttributes returned (${m.state}): a module indicates status only after it set its attributes`,
+    );
+    return;
+  }
+  const i = b.filters.indexOf(m);
+  const at = i < 0 ? b.filters.length : i;
+  const src = StatusIndication?.SourceHandle;
+  const below =
+    src === b ||
+    (src !== m && b.filters.indexOf(src as FilterModule) >= 0 && b.filters.indexOf(src as FilterModule) < at);
+  const dest = StatusIndication?.DestinationHandle;
+  let to: FilterModule | Binding | undefined;
+  let bad: string | null = null;
+  if (StatusIndication?.Header?.Type !== NDIS_OBJECT_TYPE_STATUS_INDICATION)
+    bad = 'Header.Type is not NDIS_OBJECT_TYPE_STATUS_INDICATION';
+  else if (src !== m && !below)
+    bad =
+      'SourceHandle is neither the NdisFilterHandle of the module nor a driver below it that indicated it (R6.16)';
+  else if (src === m && (code === NDIS_STATUS_RESET_START || code === NDIS_STATUS_RESET_END))
+    bad = 'RESET_START and RESET_END are indicated by NDIS, never originated by a driver (R4.13)';
+  else if (dest !== null && dest !== undefined) {
+    const ok =
+      dest instanceof OidSourceHandle &&
+      StatusIndication.RequestId !== null &&
+      StatusIndication.RequestId !== undefined &&
+      (dest.module !== null
+        ? dest.module.block === b && b.filters.indexOf(dest.module) > i
+        : dest.binding !== null && dest.binding.block === b);
+    if (!ok)
+      bad =
+        'DestinationHandle is not the RequestHandle of a request from a driver above the module, or RequestId is missing (R6.16)';
+    else to = (dest as OidSourceHandle).module ?? (dest as OidSourceHandle).binding!;
+  }
+  if (bad !== null) {
+    n.verifier.report('NdisSim_FilterStatusInvalid', ddi, b.name, `${m.name}: ${bad}`, [
+      code ?? 0,
+      `${m.name} filter module`,
+      'StatusBuffer',
+    ]);
+    return;
+  }
+  statusAbove(n, m, StatusIndication, to);
+}

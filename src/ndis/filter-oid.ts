@@ -1,0 +1,340 @@
+// OID requests and status indications through filter modules (R7.5, R7.6, R6.2–R6.5,
+// R6.16). A request from a protocol goes to the topmost module that registered
+// FilterOidRequest; the module forwards a clone with NdisFOidRequest to the next such
+// module below, or to the miniport (oid.ts), or completes it itself. Completions climb
+// back: FilterOidRequestComplete of the module that forwarded, NdisFOidRequestComplete,
+// ..., ProtocolOidRequestComplete. Modules without the handler are bypassed. NDIS's
+// own requests (power, the addressing replay after a reset, the scenario's `oid`
+// action) go straight to the miniport. Status indications climb the other way: the
+// lowest module with FilterStatus, NdisFIndicateStatus, ..., ProtocolStatusEx.
+//
+// An adapter without filter modules never reaches this file (guards in oid.ts and
+// reset.ts test `b.filters.length !== 0` first).
+
+import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
+import { statusText } from '../verifier/bugcheck.ts';
+import { Binding, OidSourceHandle } from './binding.ts';
+import { type MiniportBlock, removeFrom } from './block.ts';
+import type { FilterModule } from './filter.ts';
+import { NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED } from './generated/status.ts';
+import type { Ndis } from './ndis.ts';
+import {
+  cancelAtMiniport,
+  type OidOrigin,
+  oidName,
+  oidText,
+  protocolOidComplete,
+  ruleParams,
+} from './oid.ts';
+import { deliverToBindings, statusIndication } from './reset.ts';
+import type { NDIS_OID_REQUEST, NDIS_STATUS_INDICATION } from './types.ts';
+
+/** Who handed a request to a module: a protocol binding, or the module above. */
+export type FilterOidSource = Extract<OidOrigin, { kind: 'binding' } | { kind: 'filter' }>;
+
+/** A request NDIS handed (or will hand) to one module's FilterOidRequest. */
+export class FilterOidRecord {
+  state: 'queued' | 'in-filter' | 'pending' | 'done' = 'queued';
+  watchdog: SimEvent | null = null;
+  constructor(
+    readonly module: FilterModule,
+    readonly request: NDIS_OID_REQUEST,
+    readonly source: FilterOidSource,
+  ) {}
+}
+
+/** A module's OID state (FilterModule.oid), made on first use. */
+export class FilterOidState implements WorkRoutine, EventTarget {
+  /** Requests waiting for FilterOidRequest: NDIS hands a module one at a time. */
+  readonly queue: FilterOidRecord[] = [];
+  /** The request in FilterOidRequest, or pended by it. */
+  current: FilterOidRecord | null = null;
+  /** Requests the module passed down with NdisFOidRequest that have not completed. */
+  readonly issued = new Set<NDIS_OID_REQUEST>();
+  /** NdisAllocateCloneOidRequest's clones not yet freed. */
+  readonly clones = new Set<NDIS_OID_REQUEST>();
+  /** RequestHandle of the requests the module issues (R6.16). */
+  readonly requestHandle: OidSourceHandle;
+  readonly item: WorkItem;
+  constructor(
+    readonly n: Ndis,
+    readonly module: FilterModule,
+  ) {
+    this.requestHandle = new OidSourceHandle(null, module);
+    this.item = new WorkItem(this, 'ndis');
+  }
+  runWork(): void {
+    dispatchToFilter(this.n, this.module);
+  }
+  /** The watchdog of a request the module pended (NDIS_BUGCHECK_WATCHDOG_FILTER_OID). */
+  fire(_op: number, arg: unknown): void {
+    const r = arg as FilterOidRecord;
+    if (r.state !== 'pending') return;
+    r.watchdog = null;
+    const n = this.n;
+    // Still waiting for its own request below: the module is not the one stuck.
+    if (this.issued.size > 0) {
+      r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, this, 0, r);
+      return;
+    }
+    const k = n.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
+    try {
+      n.verifier.report(
+        'NdisSim_FilterOidWatchdog',
+        'FilterOidRequest',
+        this.module.block.name,
+        `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.pauseWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      );
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+export function filterOidState(n: Ndis, m: FilterModule): FilterOidState {
+  m.oid ??= new FilterOidState(n, m);
+  return m.oid;
+}
+
+/** True while the module has requests queued, in hand, or outstanding below (detach waits). */
+export function filterOidBusy(st: FilterOidState): boolean {
+  return st.current !== null || st.queue.length > 0 || st.issued.size > 0;
+}
+
+/** FilterDetach returned: clones it never freed are a leak. */
+export function filterOidDetached(n: Ndis, m: FilterModule): void {
+  const st = m.oid!;
+  if (st.clones.size === 0) return;
+  const oids = [...st.clones].map((r) => oidName(r.DATA.Oid)).join(', ');
+  n.verifier.report(
+    'NdisSim_FilterOidClone',
+    'FilterDetach',
+    m.block.name,
+    `FilterDetach of ${m.name} returned with ${st.clones.size} cloned NDIS_OID_REQUEST(s) not freed with NdisFreeCloneOidRequest (${oids})`,
+  );
+  st.clones.clear();
+}
+
+// ----------------------------------------------------------------- routing
+
+/** The nearest module below stack position `index` that has FilterOidRequest, or null. */
+export function oidModuleBelow(b: MiniportBlock, index: number): FilterModule | null {
+  for (let i = index - 1; i >= 0; i--) {
+    const m = b.filters[i]!;
+    if (m.driver.chars.OidRequestHandler != null && !m.gone) return m;
+  }
+  return null;
+}
+
+/** A request enters module `m`'s queue; FilterOidRequest gets it from NDIS's worker. */
+export function queueAtFilter(
+  n: Ndis,
+  m: FilterModule,
+  request: NDIS_OID_REQUEST,
+  source: FilterOidSource,
+): void {
+  const st = filterOidState(n, m);
+  st.queue.push(new FilterOidRecord(m, request, source));
+  n.kernel.queueWork(st.item);
+}
+
+function dispatchToFilter(n: Ndis, m: FilterModule): void {
+  const st = m.oid!;
+  if (st.current !== null || st.queue.length === 0) return;
+  const r = st.queue.shift()!;
+  st.current = r;
+  r.state = 'in-filter';
+  const b = m.block;
+  const f = n.enter(
+    b,
+    m.driver.name,
+    'FilterOidRequest',
+    Irql.Passive,
+    n.trace.on ? { module: m.name, Oid: oidName(r.request.DATA.Oid) } : undefined,
+  );
+  let status: number;
+  try {
+    status = m.driver.chars.OidRequestHandler!(m.context, r.request);
+  } catch (e) {
+    n.driverThrew(e, 'FilterOidRequest', b);
+  }
+  n.leave(f, status);
+  if ((r.state as FilterOidRecord['state']) === 'done') {
+    // NdisFOidRequestComplete ran inside FilterOidRequest: the return must be PENDING.
+    if (status !== NDIS_STATUS_PENDING)
+      n.verifier.report(
+        'NdisSim_FilterOidComplete',
+        'FilterOidRequest',
+        b.name,
+        `FilterOidRequest of ${m.name} called NdisFOidRequestComplete for ${oidText(r.request.DATA.Oid)} and then returned ${statusText(status)}, a final status: the request completed twice`,
+        ruleParams('filter OID request completed twice', b),
+      );
+    return;
+  }
+  if (status === NDIS_STATUS_PENDING) {
+    r.state = 'pending';
+    r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, st, 0, r);
+    return;
+  }
+  finishAtFilter(n, r, status);
+}
+
+/** The module is done with `r` (its return value, NdisFOidRequestComplete, or a cancel while queued). */
+export function finishAtFilter(n: Ndis, r: FilterOidRecord, status: number): void {
+  const m = r.module;
+  const st = m.oid!;
+  r.state = 'done';
+  if (r.watchdog !== null) r.watchdog.cancelled = true;
+  r.watchdog = null;
+  if (st.current === r) st.current = null;
+  const b = m.block;
+  const s = r.source;
+  if (s.kind === 'binding') protocolOidComplete(n, b, s.binding, r.request, status);
+  else filterOidComplete(n, s.module, r.request, status);
+  if (st.queue.length > 0) n.kernel.queueWork(st.item);
+  // A detach may be waiting for this request.
+  if (b.op !== null) n.kick(b);
+}
+
+/** A request module `m` passed down completed below: FilterOidRequestComplete. */
+export function filterOidComplete(n: Ndis, m: FilterModule, request: NDIS_OID_REQUEST, status: number): void {
+  const st = m.oid!;
+  st.issued.delete(request);
+  const b = m.block;
+  const f = n.enter(
+    b,
+    m.driver.name,
+    'FilterOidRequestComplete',
+    n.kernel.ctx.irql,
+    n.trace.on ? { module: m.name, Oid: oidName(request.DATA.Oid), status } : undefined,
+  );
+  try {
+    m.driver.chars.OidRequestCompleteHandler!(m.context, request, status);
+  } catch (e) {
+    n.driverThrew(e, 'FilterOidRequestComplete', b);
+  }
+  n.leave(f, undefined);
+  if (b.op !== null) n.kick(b);
+}
+
+// ------------------------------------------------------------------ cancel
+
+type Mine = (o: OidOrigin) => boolean;
+
+/**
+ * A cancel reaches module `m`: its queued requests from that source complete at once
+ * with REQUEST_ABORTED; the one it pended goes to FilterCancelOidRequest, or, when the
+ * module has none, on to the drivers below (nc-ndis-filter_cancel_oid_request).
+ */
+export function cancelAtFilter(n: Ndis, m: FilterModule, mine: Mine, requestId: unknown): void {
+  const st = m.oid;
+  if (st === null) return;
+  const queued = st.queue.filter((r) => mine(r.source) && r.request.RequestId === requestId);
+  for (const q of queued) removeFrom(st.queue, q);
+  for (const q of queued) finishAtFilter(n, q, NDIS_STATUS_REQUEST_ABORTED);
+  const r = st.current;
+  if (r === null || r.state !== 'pending' || !mine(r.source) || r.request.RequestId !== requestId) return;
+  const h = m.driver.chars.CancelOidRequestHandler;
+  if (h == null) {
+    cancelBelow(n, m, requestId);
+    return;
+  }
+  const f = n.enter(m.block, m.driver.name, 'FilterCancelOidRequest', n.lowOrDispatch());
+  try {
+    h(m.context, requestId);
+  } catch (e) {
+    n.driverThrew(e, 'FilterCancelOidRequest', m.block);
+  }
+  n.leave(f, undefined);
+}
+
+/** NdisFCancelOidRequest: cancels the requests module `m` passed down with `requestId`. */
+export function cancelBelow(n: Ndis, m: FilterModule, requestId: unknown): void {
+  const b = m.block;
+  const mine: Mine = (o) => o.kind === 'filter' && o.module === m;
+  const lower = oidModuleBelow(b, b.filters.indexOf(m));
+  if (lower !== null) cancelAtFilter(n, lower, mine, requestId);
+  else cancelAtMiniport(n, b, mine, requestId);
+}
+
+// ------------------------------------------------------------------ status
+
+/** The nearest module above stack position `index` that has FilterStatus, or null. */
+export function statusModuleAbove(b: MiniportBlock, index: number): FilterModule | null {
+  for (let i = index + 1; i < b.filters.length; i++) {
+    const m = b.filters[i]!;
+    if (m.driver.chars.StatusHandler != null && !m.gone) return m;
+  }
+  return null;
+}
+
+/**
+ * A status indication from the miniport or NDIS enters a stack with modules. Returns
+ * false when no module takes it (the caller delivers to the bindings as before).
+ * `to`: a module a DestinationHandle names (its FilterStatus only).
+ */
+export function statusIntoFilters(
+  n: Ndis,
+  b: MiniportBlock,
+  code: number,
+  payload: unknown,
+  from: NDIS_STATUS_INDICATION | null,
+  to: FilterModule | undefined,
+): boolean {
+  const m = to ?? statusModuleAbove(b, -1);
+  if (m === null) return false;
+  if (m.driver.chars.StatusHandler == null || m.gone) return true;
+  callFilterStatus(n, m, statusIndication(b, code, payload, from));
+  return true;
+}
+
+export function callFilterStatus(n: Ndis, m: FilterModule, indication: NDIS_STATUS_INDICATION): void {
+  const b = m.block;
+  const f = n.enter(
+    b,
+    m.driver.name,
+    'FilterStatus',
+    n.kernel.ctx.irql,
+    n.trace.on ? { module: m.name, StatusCode: statusText(indication.StatusCode) } : undefined,
+  );
+  const outer = m.statusIn;
+  m.statusIn = indication;
+  try {
+    m.driver.chars.StatusHandler!(m.context, indication);
+  } catch (e) {
+    n.driverThrew(e, 'FilterStatus', b);
+  } finally {
+    m.statusIn = outer;
+  }
+  n.leave(f, undefined);
+}
+
+/**
+ * NdisFIndicateStatus: module `m` passes `indication` up: to `to` alone when its
+ * DestinationHandle names a requester, else to the next module above with FilterStatus,
+ * else to every bound protocol.
+ */
+export function statusAbove(
+  n: Ndis,
+  m: FilterModule,
+  indication: NDIS_STATUS_INDICATION,
+  to: Binding | FilterModule | undefined,
+): void {
+  const b = m.block;
+  if (to instanceof Binding) {
+    deliverToBindings(n, b, indication.StatusCode, indication.StatusBuffer, indication, to);
+    return;
+  }
+  if (to !== undefined) {
+    const target = to;
+    if (target.driver.chars.StatusHandler != null && !target.gone) callFilterStatus(n, target, indication);
+    return;
+  }
+  const i = b.filters.indexOf(m);
+  const next = statusModuleAbove(b, i < 0 ? b.filters.length : i);
+  if (next !== null) callFilterStatus(n, next, indication);
+  else deliverToBindings(n, b, indication.StatusCode, indication.StatusBuffer, indication, undefined);
+}

@@ -1,0 +1,511 @@
+// OID requests and status indications through filter modules (07-protocols-filters.md
+// R7.5, R7.6; 06-oid-datapath.md R6.2–R6.5, R6.16; 04-hang-reset.md R4.8).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { flakyNic } from '../src/drivers/flaky-nic.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { type LwfModule, monitorLwf, variantOfMonitorLwf, withOidForwarding } from '../src/drivers/lwf.ts';
+import {
+  type DriverModule,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  type NDIS_OID_REQUEST,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_LINK_STATE,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_REQUEST_ABORTED,
+  NDIS_STATUS_RESET_END,
+  NDIS_STATUS_RESET_START,
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateCloneOidRequest,
+  NdisFCancelOidRequest,
+  NdisFIndicateStatus,
+  NdisFOidRequest,
+  NdisFOidRequestComplete,
+  NdisFreeCloneOidRequest,
+  NdisRequestQueryInformation,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
+  OID_GEN_VENDOR_DESCRIPTION,
+  World,
+} from '../src/index.ts';
+import { oidRequestData } from '../src/ndis/oid.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import { ns, statisticsQuery } from './helpers/world.ts';
+
+type Chars = NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>;
+
+/** monitor-lwf under `name`, forwarding OIDs and status (withOidForwarding), then `edit`. */
+function oidLwf(name: string, edit?: (c: Chars) => void): DriverModule {
+  return variantOfMonitorLwf(name, 'test filter', (c) => {
+    withOidForwarding(c);
+    edit?.(c);
+  });
+}
+
+interface Opts {
+  miniport?: DriverModule;
+  device?: Record<string, unknown>;
+  removeAt?: number;
+  until?: number;
+  collect?: boolean;
+  oidAt?: number;
+}
+
+/** One nic0 (healthy-nic by default) with `filters` installed bottom first, and tcpip bound. */
+function run(filters: DriverModule[], o: Opts = {}): World {
+  const w = new World({ seed: 1, verifier: o.collect ? 'collect' : 'bugcheck' });
+  const mp = o.miniport ?? healthyNic;
+  w.addDriver(mp);
+  for (const f of filters) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: mp.name, ...o.device });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  if (o.oidAt !== undefined) w.at(o.oidAt, statisticsQuery('nic0'));
+  if (o.removeAt !== undefined) w.at(o.removeAt, { kind: 'surprise-remove', device: 'nic0' });
+  w.run(o.until ?? ns.s);
+  return w;
+}
+
+function calls(ev: readonly TraceEvent[], re: RegExp): string[] {
+  return ev.filter((e) => e.kind === 'call' && re.test(e.what)).map((e) => `${e.actor}:${e.what}`);
+}
+
+function rules(w: World): string[] {
+  return (w.lastResult?.violations ?? []).map((v) => v.rule);
+}
+
+function query(oid: number): NDIS_OID_REQUEST {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: `own:${oid}`,
+    RequestHandle: null,
+    DATA: oidRequestData(oid, null, 8),
+    SupportedRevision: 0,
+  };
+}
+
+test('R7.5 FilterOidRequest, NdisFOidRequest: a protocol request goes top module first, clone by clone, and completes back up', () => {
+  const w = run([oidLwf('f-low'), oidLwf('f-high')]);
+  const c = calls(w.trace.events, /Oid/);
+  // tcpip sets the packet filter and the multicast list at its first restart.
+  assert.deepEqual(c.slice(0, 6), [
+    'f-high:FilterOidRequest',
+    'f-low:FilterOidRequest',
+    'healthy-nic:MiniportOidRequest',
+    'f-low:FilterOidRequestComplete',
+    'f-high:FilterOidRequestComplete',
+    'tcpip:ProtocolOidRequestComplete',
+  ]);
+  assert.deepEqual(rules(w), []);
+  // R4.10: the setting NDIS keeps for a replay is the one the miniport took (a clone's).
+  assert.notEqual(w.ndis.adapters[0]?.packetFilter ?? 0, 0);
+});
+
+test('R7.5: modules without FilterOidRequest and FilterStatus are bypassed; an adapter with only such modules takes the plain path', () => {
+  const plain = run([]);
+  const mon = run([monitorLwf]);
+  const re = /Oid|Status/;
+  assert.deepEqual(calls(mon.trace.events, re), calls(plain.trace.events, re));
+  const mixed = run([oidLwf('f-oid'), monitorLwf]);
+  assert.ok(!calls(mixed.trace.events, re).some((x) => x.startsWith('monitor-lwf:')));
+  assert.ok(calls(mixed.trace.events, re).includes('f-oid:FilterOidRequest'));
+});
+
+test('R7.5 FilterOidRequest: a module that completes a request itself; the miniport never sees it', () => {
+  const w = run(
+    [
+      oidLwf('f-answers', (c) => {
+        const forward = c.OidRequestHandler!;
+        c.OidRequestHandler = (m, r) => {
+          if (r.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return forward(m, r);
+          r.DATA.SET_INFORMATION.BytesRead = 4;
+          return NDIS_STATUS_SUCCESS;
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const ev = w.trace.events;
+  const mp = ev.filter((e) => e.kind === 'call' && e.what === 'MiniportOidRequest');
+  assert.ok(mp.every((e) => e.data?.Oid !== 'OID_GEN_CURRENT_PACKET_FILTER'));
+  assert.ok(mp.length > 0, 'the multicast list still reaches the miniport');
+  assert.equal(calls(ev, /ProtocolOidRequestComplete/).length, 2);
+  assert.deepEqual(rules(w), []);
+});
+
+test('R7.5 NdisFOidRequest: a module’s own request completes to its FilterOidRequestComplete only', () => {
+  const seen: string[] = [];
+  const w = run(
+    [
+      oidLwf('f-own', (c) => {
+        const restart = c.RestartHandler;
+        const complete = c.OidRequestCompleteHandler!;
+        c.RestartHandler = (m, p) => {
+          const s = NdisFOidRequest(m.handle, query(OID_GEN_VENDOR_DESCRIPTION));
+          seen.push(`issued:${s === NDIS_STATUS_PENDING ? 'PENDING' : s}`);
+          return restart(m, p);
+        };
+        c.OidRequestCompleteHandler = (m, r, s) => {
+          if (r.RequestId === `own:${OID_GEN_VENDOR_DESCRIPTION}`) seen.push(`own done:${s}`);
+          else complete(m, r, s);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  // healthy-nic does not support the OID: the answer is its failure, but it is the module's.
+  assert.deepEqual(seen.slice(0, 2), ['issued:PENDING', `own done:${NDIS_STATUS_NOT_SUPPORTED}`]);
+  assert.ok(
+    w.trace.events.some(
+      (e) =>
+        e.kind === 'call' && e.what === 'MiniportOidRequest' && e.data?.Oid === 'OID_GEN_VENDOR_DESCRIPTION',
+    ),
+  );
+  // tcpip heard of its own two requests only.
+  assert.equal(calls(w.trace.events, /ProtocolOidRequestComplete/).length, 2);
+  assert.deepEqual(rules(w), []);
+});
+
+test('R7.5: NDIS’s own requests (here the scenario’s statistics query) go straight to the miniport, past the modules', () => {
+  const w = run([oidLwf('f-fwd')], { oidAt: 200 * ns.ms });
+  const ev = w.trace.events;
+  const i = ev.findIndex(
+    (e) => e.kind === 'call' && e.what === 'MiniportOidRequest' && e.data?.Oid === 'OID_GEN_STATISTICS',
+  );
+  assert.ok(i >= 0);
+  assert.ok(!ev.slice(i - 3, i).some((e) => e.kind === 'call' && e.what === 'FilterOidRequest'));
+});
+
+test('NdisSim_FilterState: NdisFOidRequest from FilterAttach (Attaching) is refused and reported', () => {
+  let status = -1;
+  const w = run(
+    [
+      oidLwf('f-early', (c) => {
+        const attach = c.AttachHandler;
+        c.AttachHandler = (h, ctx, p) => {
+          const s = attach(h, ctx, p);
+          status = NdisFOidRequest(h, query(OID_GEN_VENDOR_DESCRIPTION));
+          return s;
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.equal(status, NDIS_STATUS_FAILURE);
+  assert.deepEqual(rules(w), ['NdisSim_FilterState']);
+});
+
+test('NdisSim_FilterState: NdisFIndicateStatus before NdisFSetAttributes; allowed right after it (nf-ndis-ndisfindicatestatus)', () => {
+  const ind = (h: unknown) => ({
+    Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+    SourceHandle: h as never,
+    PortNumber: 0,
+    StatusCode: NDIS_STATUS_LINK_STATE,
+    Flags: 0,
+    DestinationHandle: null,
+    RequestId: null,
+    StatusBuffer: null,
+    StatusBufferSize: 0,
+  });
+  const w = run(
+    [
+      oidLwf('f-status-early', (c) => {
+        const attach = c.AttachHandler;
+        c.AttachHandler = (h, ctx, p) => {
+          NdisFIndicateStatus(h, ind(h));
+          const s = attach(h, ctx, p);
+          NdisFIndicateStatus(h, ind(h));
+          return s;
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.deepEqual(rules(w), ['NdisSim_FilterState']);
+});
+
+test('NdisSim_FilterOidComplete: FilterOidRequest completes its request and returns SUCCESS as well', () => {
+  const w = run(
+    [
+      oidLwf('f-twice', (c) => {
+        c.OidRequestHandler = (m, r) => {
+          NdisFOidRequestComplete(m.handle, r, NDIS_STATUS_SUCCESS);
+          return NDIS_STATUS_SUCCESS;
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.ok(rules(w).includes('NdisSim_FilterOidComplete'));
+  // The protocol heard of each request once.
+  assert.equal(calls(w.trace.events, /ProtocolOidRequestComplete/).length, 2);
+});
+
+test('NdisSim_FilterOidComplete: NdisFOidRequestComplete for a request completed already', () => {
+  const w = run(
+    [
+      oidLwf('f-late', (c) => {
+        const complete = c.OidRequestCompleteHandler!;
+        c.OidRequestHandler = (m, r) => {
+          NdisFOidRequestComplete(m.handle, r, NDIS_STATUS_SUCCESS);
+          return NDIS_STATUS_PENDING;
+        };
+        c.OidRequestCompleteHandler = complete;
+        const restart = c.RestartHandler;
+        c.RestartHandler = (m, p) => {
+          const s = restart(m, p);
+          NdisFOidRequestComplete(m.handle, query(OID_GEN_STATISTICS), NDIS_STATUS_SUCCESS);
+          return s;
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.deepEqual(rules(w), ['NdisSim_FilterOidComplete']);
+});
+
+test('NdisSim_FilterOidClone: forwarding the original request; freeing what is not a clone; clones left at FilterDetach', () => {
+  const original = run(
+    [
+      oidLwf('f-original', (c) => {
+        c.OidRequestHandler = (m, r) => NdisFOidRequest(m.handle, r);
+        c.OidRequestCompleteHandler = (m, r, s) => NdisFOidRequestComplete(m.handle, r, s);
+      }),
+    ],
+    { collect: true },
+  );
+  assert.ok(rules(original).includes('NdisSim_FilterOidClone'));
+  assert.equal(calls(original.trace.events, /ProtocolOidRequestComplete/).length, 2);
+
+  const notClone = run(
+    [
+      oidLwf('f-free-other', (c) => {
+        const restart = c.RestartHandler;
+        c.RestartHandler = (m, p) => {
+          NdisFreeCloneOidRequest(m.handle, query(OID_GEN_STATISTICS));
+          return restart(m, p);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.deepEqual(rules(notClone), ['NdisSim_FilterOidClone']);
+
+  const leak = run(
+    [
+      oidLwf('f-leak', (c) => {
+        const restart = c.RestartHandler;
+        c.RestartHandler = (m, p) => {
+          NdisAllocateCloneOidRequest(m.handle, query(OID_GEN_STATISTICS), 0);
+          return restart(m, p);
+        };
+      }),
+    ],
+    { collect: true, removeAt: 100 * ns.ms },
+  );
+  const v = leak.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => `${x.rule}:${x.ddi}`),
+    ['NdisSim_FilterOidClone:FilterDetach'],
+  );
+});
+
+test('NdisAllocateCloneOidRequest: the clone copies the request, its DATA is its own structure', () => {
+  let ok = false;
+  run([
+    oidLwf('f-clone', (c) => {
+      const restart = c.RestartHandler;
+      c.RestartHandler = (m, p) => {
+        const q = query(OID_GEN_STATISTICS);
+        q.DATA.QUERY_INFORMATION.BytesNeeded = 7;
+        const r = NdisAllocateCloneOidRequest(m.handle, q, 0x41424344);
+        const k = r.ClonedOidRequest!;
+        ok =
+          r.Status === NDIS_STATUS_SUCCESS &&
+          k !== q &&
+          k.DATA !== q.DATA &&
+          k.RequestId === q.RequestId &&
+          k.DATA.Oid === OID_GEN_STATISTICS &&
+          k.DATA.QUERY_INFORMATION.InformationBufferLength === 8 &&
+          k.DATA.QUERY_INFORMATION.BytesNeeded === 7;
+        NdisFreeCloneOidRequest(m.handle, k);
+        return restart(m, p);
+      };
+    }),
+  ]);
+  assert.ok(ok);
+});
+
+test('NdisSim_FilterOidWatchdog: a module that pends a request and never completes it → 0x7C/0x25/0x24', () => {
+  const w = run(
+    [
+      oidLwf('f-stuck', (c) => {
+        c.OidRequestHandler = () => NDIS_STATUS_PENDING;
+      }),
+    ],
+    { until: 70 * ns.s },
+  );
+  const bc = w.lastResult!.bugCheck;
+  assert.equal(bc?.rule, 'NdisSim_FilterOidWatchdog');
+  assert.ok(bc!.timeNs >= 60 * ns.s && bc!.timeNs < 61 * ns.s);
+});
+
+test('R7.6: a module waiting for its own request below is not blamed by the watchdog', () => {
+  // The lower module holds the request 70 s; the upper one forwards and waits.
+  const w = run(
+    [
+      oidLwf('f-slow', (c) => {
+        c.OidRequestHandler = () => NDIS_STATUS_PENDING;
+      }),
+      oidLwf('f-waits'),
+    ],
+    { until: 70 * ns.s },
+  );
+  assert.equal(w.lastResult!.bugCheck?.message.includes('f-slow'), true);
+});
+
+test('R7.5 FilterStatus, NdisFIndicateStatus; R4.8: RESET_START and RESET_END climb bottom-up through the modules to the protocol', () => {
+  const w = run([oidLwf('f-low'), monitorLwf, oidLwf('f-high')], {
+    miniport: flakyNic,
+    device: { faults: { hangAtNs: 500 * ns.ms } },
+    until: 8 * ns.s,
+  });
+  const ev = w.trace.events.filter(
+    (e) => e.kind === 'call' && (e.what === 'FilterStatus' || e.what === 'ProtocolStatusEx'),
+  );
+  const codes = (code: string) =>
+    ev
+      .filter((e) => e.data?.StatusCode === code || e.data?.StatusCode === Number(code))
+      .map((e) => `${e.actor}:${e.what}`);
+  const start = codes('NDIS_STATUS_RESET_START').concat(codes(String(NDIS_STATUS_RESET_START)));
+  const end = codes('NDIS_STATUS_RESET_END').concat(codes(String(NDIS_STATUS_RESET_END)));
+  const order = ['f-low:FilterStatus', 'f-high:FilterStatus', 'tcpip:ProtocolStatusEx'];
+  assert.deepEqual(start.slice(0, 3), order);
+  assert.deepEqual(end.slice(0, 3), order);
+});
+
+test('R7.5 FilterStatus: a module that does not call NdisFIndicateStatus filters the indication out', () => {
+  const w = run(
+    [
+      oidLwf('f-swallow', (c) => {
+        c.StatusHandler = () => {};
+      }),
+    ],
+    { miniport: flakyNic, device: { faults: { hangAtNs: 500 * ns.ms } }, until: 8 * ns.s },
+  );
+  const ev = w.trace.events.filter((e) => e.kind === 'call');
+  assert.ok(ev.some((e) => e.what === 'FilterStatus'));
+  assert.ok(!ev.some((e) => e.what === 'ProtocolStatusEx'));
+});
+
+test('R6.16 NdisFIndicateStatus: a DestinationHandle sends the module’s indication to that requester only, past the modules above', () => {
+  let bad = 0;
+  const w = run(
+    [
+      oidLwf('f-answer', (c) => {
+        const forward = c.OidRequestHandler!;
+        c.OidRequestHandler = (m, r) => {
+          if (r.DATA.Oid === OID_GEN_CURRENT_PACKET_FILTER)
+            NdisFIndicateStatus(m.handle, {
+              Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+              SourceHandle: m.handle,
+              PortNumber: 0,
+              StatusCode: 0x40020000,
+              Flags: 0,
+              DestinationHandle: r.RequestHandle,
+              RequestId: r.RequestId,
+              StatusBuffer: null,
+              StatusBufferSize: 0,
+            });
+          return forward(m, r);
+        };
+      }),
+      oidLwf('f-above', (c) => {
+        const st = c.StatusHandler!;
+        c.StatusHandler = (m, i) => {
+          bad++;
+          st(m, i);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  // f-above forwards the request, so f-answer sees f-above's clone: its RequestHandle is f-above's.
+  assert.equal(bad, 1, 'the indication went to the module above that asked, only');
+  // That module (withOidForwarding) sends it on to the protocol whose request it cloned.
+  const ps = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'ProtocolStatusEx');
+  assert.equal(ps.length, 1);
+  assert.match(String(ps[0]!.data?.RequestId), /^tcpip:/);
+  assert.deepEqual(rules(w), []);
+});
+
+test('NdisSim_FilterStatusInvalid: an indication the module originates without its own SourceHandle', () => {
+  const w = run(
+    [
+      oidLwf('f-nosource', (c) => {
+        const restart = c.RestartHandler;
+        c.RestartHandler = (m, p) => {
+          NdisFIndicateStatus(m.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+            SourceHandle: null as never,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_LINK_STATE,
+            Flags: 0,
+            DestinationHandle: null,
+            RequestId: null,
+            StatusBuffer: null,
+            StatusBufferSize: 0,
+          });
+          return restart(m, p);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.deepEqual(rules(w), ['NdisSim_FilterStatusInvalid']);
+  assert.ok(!calls(w.trace.events, /ProtocolStatusEx/).length);
+});
+
+test('R6.4 NdisFCancelOidRequest: a request still queued at the module below completes at once with REQUEST_ABORTED', () => {
+  const seen: string[] = [];
+  const lowSaw: unknown[] = [];
+  const w = run(
+    [
+      oidLwf('f-below', (c) => {
+        const forward = c.OidRequestHandler!;
+        c.OidRequestHandler = (m, r) => {
+          lowSaw.push(r.RequestId);
+          return forward(m, r);
+        };
+      }),
+      oidLwf('f-cancels', (c) => {
+        const restart = c.RestartHandler;
+        c.RestartHandler = (m, p) => {
+          const q = query(OID_GEN_VENDOR_DESCRIPTION);
+          seen.push(`issued:${NdisFOidRequest(m.handle, q)}`);
+          NdisFCancelOidRequest(m.handle, q.RequestId);
+          return restart(m, p);
+        };
+        const complete = c.OidRequestCompleteHandler!;
+        c.OidRequestCompleteHandler = (m, r, s) => {
+          if (r.RequestId === `own:${OID_GEN_VENDOR_DESCRIPTION}`) seen.push(`done:${s}`);
+          else complete(m, r, s);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  assert.deepEqual(seen, [`issued:${NDIS_STATUS_PENDING}`, `done:${NDIS_STATUS_REQUEST_ABORTED}`]);
+  assert.ok(!lowSaw.includes(`own:${OID_GEN_VENDOR_DESCRIPTION}`));
+  assert.deepEqual(rules(w), []);
+});
