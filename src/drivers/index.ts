@@ -4,7 +4,7 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { gallery } from './buggy/index.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
-import { monitorLwf } from './lwf.ts';
+import { countingLwf, monitorLwf } from './lwf.ts';
 import { vmini } from './vmini.ts';
 
 /** Reference drivers (miniports, then the filter), then the gallery of buggy ones (drivers/buggy). */
@@ -13,6 +13,7 @@ export const builtinDrivers: readonly DriverModule[] = [
   flakyNic,
   vmini,
   monitorLwf,
+  countingLwf,
   ...gallery.map((g) => g.driver),
 ];
 

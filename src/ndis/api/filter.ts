@@ -47,11 +47,6 @@ const irql = {
 const notModelledHandlers = [
   'SetOptionsHandler',
   'SetFilterModuleOptionsHandler',
-  'SendNetBufferListsHandler',
-  'SendNetBufferListsCompleteHandler',
-  'CancelSendNetBufferListsHandler',
-  'ReceiveNetBufferListsHandler',
-  'ReturnNetBufferListsHandler',
   'OidRequestHandler',
   'OidRequestCompleteHandler',
   'CancelOidRequestHandler',
@@ -90,7 +85,15 @@ function checkFilterCharacteristics(
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'RestartHandler is missing' };
   if (typeof c.PauseHandler !== 'function')
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'PauseHandler is missing' };
-  for (const h of ['NetPnPEventHandler', 'DevicePnPEventNotifyHandler'] as const) {
+  for (const h of [
+    'NetPnPEventHandler',
+    'DevicePnPEventNotifyHandler',
+    'SendNetBufferListsHandler',
+    'SendNetBufferListsCompleteHandler',
+    'CancelSendNetBufferListsHandler',
+    'ReceiveNetBufferListsHandler',
+    'ReturnNetBufferListsHandler',
+  ] as const) {
     const v = c[h];
     if (v != null && typeof v !== 'function')
       return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is neither a routine nor NULL` };
