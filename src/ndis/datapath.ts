@@ -812,7 +812,7 @@ function whereIs(nbl: NblImpl, m: FilterModule): string {
     case 'miniport':
       return 'is back with the miniport: returned already (returned twice, or used after it was returned)';
     case 'free':
-      return 'is freed';
+      return 'is freed: given back already, and its owner freed it';
   }
 }
 
