@@ -82,6 +82,13 @@ export {
   NdisFSetAttributes,
 } from './ndis/api/filter.ts';
 export {
+  NdisFCancelSendNetBufferLists,
+  NdisFIndicateReceiveNetBufferLists,
+  NdisFReturnNetBufferLists,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
+} from './ndis/api/filter-data.ts';
+export {
   NdisAllocateCloneOidRequest,
   NdisFCancelOidRequest,
   NdisFIndicateStatus,

@@ -387,15 +387,15 @@ test('NdisFRegisterFilterDriver: a missing required handler is NDIS_STATUS_BAD_C
   assert.equal(w.summary().adapters[0]!.state, 'Running');
 });
 
-test('NdisFRegisterFilterDriver refuses a data-path handler the model does not route yet, naming it', () => {
-  const mod = testFilter('sender', {
+test('NdisFRegisterFilterDriver refuses a handler the model does not call yet, naming it', () => {
+  const mod = testFilter('options', {
     register: (c) => {
-      c.SendNetBufferListsHandler = () => {};
+      c.SetOptionsHandler = () => NDIS_STATUS_SUCCESS;
     },
   });
   const r = filtered([{ mod }]).lastResult!;
   assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*SendNetBufferListsHandler/);
+  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*SetOptionsHandler/);
 });
 
 test('Irql_Filter_Driver_Function: NdisFPauseComplete above DISPATCH is an IRQL violation', () => {

@@ -4,7 +4,7 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { gallery } from './buggy/index.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
-import { monitorLwf, oidLoggingLwf } from './lwf.ts';
+import { countingLwf, monitorLwf, oidLoggingLwf } from './lwf.ts';
 import { vmini } from './vmini.ts';
 
 /** Reference drivers (miniports, then the filter), then the gallery of buggy ones (drivers/buggy). */
@@ -14,6 +14,7 @@ export const builtinDrivers: readonly DriverModule[] = [
   vmini,
   monitorLwf,
   oidLoggingLwf,
+  countingLwf,
   ...gallery.map((g) => g.driver),
 ];
 

@@ -13,6 +13,9 @@ import {
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
@@ -20,13 +23,18 @@ import {
   NdisFCancelOidRequest,
   NdisFDeregisterFilterDriver,
   NdisFDevicePnPEventNotify,
+  NdisFIndicateReceiveNetBufferLists,
   NdisFIndicateStatus,
   NdisFNetPnPEvent,
   NdisFOidRequest,
   NdisFOidRequestComplete,
   NdisFRegisterFilterDriver,
+  NdisFReturnNetBufferLists,
   NdisFreeCloneOidRequest,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
   NdisFSetAttributes,
+  type NET_BUFFER_LIST,
   type NET_DEVICE_PNP_EVENT,
   type NET_PNP_EVENT_NOTIFICATION,
 } from '../index.ts';
@@ -46,11 +54,69 @@ export interface LwfModule {
   running: boolean;
   netEvents: number;
   deviceEvents: number;
+  /** Frames (NET_BUFFERs) counting-lwf passed down and up. */
+  framesSent: number;
+  framesReceived: number;
 }
 
 export const monitorLwf: DriverModule = variantOfMonitorLwf(
   'monitor-lwf',
   'a monitoring lightweight filter (NDIS 6.30): passes PnP events on, bypassed for data and OIDs',
+);
+
+/** Frames (NET_BUFFERs) in a chain of NBLs. */
+function frames(first: NET_BUFFER_LIST | null): number {
+  let k = 0;
+  for (let x = first; x !== null; x = x.Next) for (let nb = x.FirstNetBuffer; nb !== null; nb = nb.Next) k++;
+  return k;
+}
+
+/**
+ * counting-lwf: monitor-lwf with the four data handlers. It passes every send down and
+ * every receive up unchanged and counts their frames; sends that come while it is not
+ * running (Pausing, nc-ndis-filter_pause) it completes at once with NDIS_STATUS_PAUSED.
+ */
+export const countingLwf: DriverModule = variantOfMonitorLwf(
+  'counting-lwf',
+  'a pass-through lightweight filter (NDIS 6.30) that counts the frames it passes both ways',
+  (c) => {
+    c.SendNetBufferListsHandler = (m, NetBufferList, PortNumber, SendFlags) => {
+      if (!m.running) {
+        for (let x: NET_BUFFER_LIST | null = NetBufferList; x !== null; x = x.Next)
+          x.Status = NDIS_STATUS_PAUSED;
+        NdisFSendNetBufferListsComplete(
+          m.handle,
+          NetBufferList,
+          SendFlags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+        );
+        return;
+      }
+      m.framesSent += frames(NetBufferList);
+      NdisFSendNetBufferLists(m.handle, NetBufferList, PortNumber, SendFlags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, NetBufferList, SendCompleteFlags) => {
+      NdisFSendNetBufferListsComplete(m.handle, NetBufferList, SendCompleteFlags);
+    };
+    c.ReceiveNetBufferListsHandler = (
+      m,
+      NetBufferLists,
+      PortNumber,
+      NumberOfNetBufferLists,
+      ReceiveFlags,
+    ) => {
+      m.framesReceived += frames(NetBufferLists);
+      NdisFIndicateReceiveNetBufferLists(
+        m.handle,
+        NetBufferLists,
+        PortNumber,
+        NumberOfNetBufferLists,
+        ReceiveFlags,
+      );
+    };
+    c.ReturnNetBufferListsHandler = (m, NetBufferLists, ReturnFlags) => {
+      NdisFReturnNetBufferLists(m.handle, NetBufferLists, ReturnFlags);
+    };
+  },
 );
 
 /**
@@ -93,6 +159,8 @@ export function variantOfMonitorLwf(
             running: false,
             netEvents: 0,
             deviceEvents: 0,
+            framesSent: 0,
+            framesReceived: 0,
           };
           const s = NdisFSetAttributes(NdisFilterHandle, m, {
             Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },

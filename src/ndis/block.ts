@@ -8,7 +8,7 @@ import type { SimEvent } from '../sim/queue.ts';
 import type { AdapterDma } from './api/dma.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
-import { type DataStats, newDataStats, type SendWatch } from './datapath.ts';
+import { type AdapterFilterData, type DataStats, newDataStats, type SendWatch } from './datapath.ts';
 import type { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock, FilterInstall, FilterModule } from './filter.ts';
 import type { NblImpl, NblPool } from './nbl.ts';
@@ -178,6 +178,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly bindings: Binding[] = [];
   /** The filter modules attached over the miniport, bottom first (R7.5). */
   readonly filters: FilterModule[] = [];
+  /** Where sends and receives enter the modules (datapath.ts); null while no module has a data handler. */
+  filterData: AdapterFilterData | null = null;
 
   // Data path and OIDs (datapath.ts, oid.ts).
   /** NBLs in MiniportSendNetBufferLists not yet completed. */

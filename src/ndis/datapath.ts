@@ -8,6 +8,7 @@ import { Irql } from '../kernel/kernel.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
+import { FilterModule } from './filter.ts';
 import {
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
@@ -19,7 +20,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESET_IN_PROGRESS,
 } from './generated/status.ts';
-import { NblImpl, type NET_BUFFER_LIST } from './nbl.ts';
+import { NblImpl, type NblPool, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
 import { ssHoldSend } from './ss.ts';
@@ -78,14 +79,22 @@ export function protocolSend(
     count++;
   }
   // R4.7 step 2: during a reset NDIS completes sends itself; a binding that is not
-  // sending (paused, closing) gets them back as paused.
-  const reject = b.resetInProgress
-    ? NDIS_STATUS_RESET_IN_PROGRESS
-    : bd.state !== 'Running' && bd.state !== 'Pausing'
-      ? NDIS_STATUS_PAUSED
-      : b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown' || b.handleDead
+  // sending (paused, closing) gets them back as paused. With a filter module that
+  // filters sends, the miniport's side of this is checked where the sends reach it.
+  const fd = b.filterData;
+  const top = fd === null ? null : fd.sendTop;
+  const reject =
+    top !== null
+      ? bd.state !== 'Running' && bd.state !== 'Pausing'
         ? NDIS_STATUS_PAUSED
-        : 0;
+        : 0
+      : b.resetInProgress
+        ? NDIS_STATUS_RESET_IN_PROGRESS
+        : bd.state !== 'Running' && bd.state !== 'Pausing'
+          ? NDIS_STATUS_PAUSED
+          : b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown' || b.handleDead
+            ? NDIS_STATUS_PAUSED
+            : 0;
   if (reject !== 0) {
     for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = reject;
     b.data.rejectedByNdis += count;
@@ -95,6 +104,23 @@ export function protocolSend(
   }
   // Selective suspend: activity, or held by NDIS while an idle notification is outstanding.
   if (b.ss !== null && ssHoldSend(n, b, bd, chain, port, flags)) return;
+  if (top !== null) {
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) (x as NblImpl)._fpath = null;
+    sendDown(n, b, b.filters.indexOf(top), chain, port, flags);
+    return;
+  }
+  sendToMiniport(n, b, chain, count, port, flags);
+}
+
+/** NDIS hands `count` NBLs to MiniportSendNetBufferLists. */
+function sendToMiniport(
+  n: Ndis,
+  b: MiniportBlock,
+  chain: NET_BUFFER_LIST,
+  count: number,
+  port: number,
+  flags: number,
+): void {
   const now = n.now;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
@@ -138,6 +164,8 @@ export function miniportSendComplete(
   let tail: NblImpl | null = null;
   let done = 0;
   const late = b.removalNotified;
+  // Through filter modules each NBL climbs its own way (completeUp).
+  const fd = b.filterData;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
     const next: NET_BUFFER_LIST | null = x.Next;
     const nbl = x as NblImpl;
@@ -167,6 +195,13 @@ export function miniportSendComplete(
     nbl.Next = null;
     b.inFlight.delete(nbl);
     done++;
+    if (fd !== null) {
+      if (tail === null) head = nbl;
+      else tail.Next = nbl;
+      tail = nbl;
+      x = next;
+      continue;
+    }
     const bd = nbl._binding!;
     if (single === null && groups === null) single = bd;
     if (groups === null && bd === single) {
@@ -195,6 +230,7 @@ export function miniportSendComplete(
   const upFlags = n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
   if (groups !== null) for (const [bd, g] of groups) protocolSendComplete(n, bd, g.head, upFlags);
   else if (single !== null && head !== null) protocolSendComplete(n, single, head, upFlags);
+  else if (fd !== null && head !== null) completeUp(n, head, upFlags);
   if (b.sendsOutstanding === 0 && b.op !== null) n.kick(b);
 }
 
@@ -211,6 +247,14 @@ function protocolSendComplete(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST, flag
 /** NdisCancelSendNetBufferLists → MiniportCancelSend (R6.10). */
 export function protocolCancelSend(n: Ndis, bd: Binding, cancelId: unknown): void {
   const b = bd.block;
+  if (b.filterData !== null) {
+    cancelDown(n, b, b.filters.length - 1, cancelId);
+    return;
+  }
+  cancelToMiniport(n, b, cancelId);
+}
+
+function cancelToMiniport(n: Ndis, b: MiniportBlock, cancelId: unknown): void {
   if (b.handleDead || b.state === 'Halted') return;
   const f = n.enter(b, b.driver.name, 'MiniportCancelSend', n.kernel.ctx.irql);
   try {
@@ -356,6 +400,24 @@ export function miniportIndicate(
   }
   if (bad || chain === null) return;
   const resources = (flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0;
+  const fd = b.filterData;
+  if (fd !== null && fd.recvBottom !== null && allowed) {
+    const from = b.filters.indexOf(fd.recvBottom);
+    if (resources) {
+      b.data.indicatedWithResources += k;
+      indicateUp(n, b, from, chain, port, k, flags, true);
+      return;
+    }
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+      const nbl = x as NblImpl;
+      nbl._block = b;
+      nbl._fpath = null;
+    }
+    b.receivesOutstanding += k;
+    b.data.indicated += k;
+    indicateUp(n, b, from, chain, port, k, flags, false);
+    return;
+  }
   const targets = allowed ? b.bindings.filter(receiving) : [];
   if (resources) {
     // R6.13: the driver owns them again when this call returns; protocols copy.
@@ -448,7 +510,9 @@ export function protocolReturn(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST): vo
     }
     x = next;
   }
-  if (back !== null) returnToMiniport(n, b, reverse(back));
+  if (back === null) return;
+  if (b.filterData !== null) returnDown(n, b, reverse(back));
+  else returnToMiniport(n, b, reverse(back));
 }
 
 function reverse(head: NblImpl): NblImpl {
@@ -526,4 +590,771 @@ function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number
       `${ddi}: the DISPATCH_LEVEL flag is set but the caller is at ${n.kernel.ctx.irql === Irql.Passive ? 'PASSIVE' : 'a raised IRQL other than DISPATCH'} (R6.14)`,
     );
   }
+}
+
+// ------------------------------------------------------------ filter modules
+//
+// R7.5, R7.6 and the pages of the filter data handlers: a send from above goes to the
+// topmost module that has FilterSendNetBufferLists (a NULL handler: the module is
+// bypassed), which passes it on with NdisFSendNetBufferLists to the next such module
+// down, or to the miniport. A completion climbs back through the modules that passed
+// the NBL on (each has FilterSendNetBufferListsComplete, or it could not have passed it
+// on) to the driver that originated it: the protocol, or the module whose NdisFilterHandle
+// is the pool's. Receives mirror it: up through FilterReceiveNetBufferLists and
+// NdisFIndicateReceiveNetBufferLists, back down through FilterReturnNetBufferLists and
+// NdisFReturnNetBufferLists. NDIS calls a module's data handlers in Running and Pausing
+// only (R7.5).
+
+/** Where the data path enters the modules of an adapter (refreshFilterData). */
+export interface AdapterFilterData {
+  /** The topmost module with FilterSendNetBufferLists: sends from protocols go there. */
+  sendTop: FilterModule | null;
+  /** The lowest module with FilterReceiveNetBufferLists: the miniport's receives go there. */
+  recvBottom: FilterModule | null;
+}
+
+const dataHandlers = [
+  'SendNetBufferListsHandler',
+  'SendNetBufferListsCompleteHandler',
+  'CancelSendNetBufferListsHandler',
+  'ReceiveNetBufferListsHandler',
+  'ReturnNetBufferListsHandler',
+] as const;
+
+/**
+ * Modules attached or detached: where sends and receives enter. An adapter none of whose
+ * modules has a data handler keeps filterData null and the path without modules. Once
+ * it had one, filterData stays (entry points null when they are gone): NBLs still out
+ * then find their way back through completeUp / returnDown.
+ */
+export function refreshFilterData(b: MiniportBlock): void {
+  let sendTop: FilterModule | null = null;
+  let recvBottom: FilterModule | null = null;
+  let any = false;
+  for (const m of b.filters) {
+    const c = m.driver.chars;
+    for (const h of dataHandlers) if (c[h] != null) any = true;
+    if (c.SendNetBufferListsHandler != null) sendTop = m;
+    if (recvBottom === null && c.ReceiveNetBufferListsHandler != null) recvBottom = m;
+  }
+  if (any || b.filterData !== null) b.filterData = { sendTop, recvBottom };
+}
+
+/** NdisFilterTimedDataSend / NdisFilterTimedDataReceive: the rules give no time; the model uses NdisTimedDataSend's 30 s. */
+export const filterDataLimitNs = sendTimeLimitNs;
+
+/** A filter module's share of the data path, made on its first use. */
+export class ModuleData implements EventTarget {
+  /** Sends it got from above and has not passed on or completed, oldest first. */
+  readonly heldSends = new Set<NblImpl>();
+  /** Receives it got from below and has not passed on or returned, oldest first. */
+  readonly heldRecvs = new Set<NblImpl>();
+  /** NBLs it originated that are out: sends, and receive indications. */
+  ownSendsOut = 0;
+  ownRecvsOut = 0;
+  /** The NBLs of the NDIS_RECEIVE_FLAGS_RESOURCES indication FilterReceiveNetBufferLists is handling. */
+  resources: readonly NET_BUFFER_LIST[] | null = null;
+  /** NBL pools allocated with its NdisFilterHandle and not freed. */
+  readonly pools: NblPool[] = [];
+  armed = false;
+  constructor(
+    readonly ndis: Ndis,
+    readonly module: FilterModule,
+  ) {}
+
+  /** Once a second of virtual time while it holds NBLs: Driver Verifier's time-outs. */
+  fire(): void {
+    const n = this.ndis;
+    const m = this.module;
+    this.armed = false;
+    if (m.gone || n.verifier.mode === 'off') return;
+    if (this.heldSends.size === 0 && this.heldRecvs.size === 0) return;
+    const k = n.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'verifier', 'dpc');
+    try {
+      overdue(
+        n,
+        m,
+        this.heldSends,
+        'NdisFilterTimedDataSend',
+        'FilterSendNetBufferLists',
+        'passed on nor completed',
+      );
+      overdue(
+        n,
+        m,
+        this.heldRecvs,
+        'NdisFilterTimedDataReceive',
+        'FilterReceiveNetBufferLists',
+        'passed on nor returned',
+      );
+    } finally {
+      k.exit(c);
+    }
+    this.arm();
+  }
+
+  arm(): void {
+    if (this.armed || this.ndis.verifier.mode === 'off') return;
+    this.armed = true;
+    this.ndis.kernel.machine.after(watchPeriodNs, this, 0, null);
+  }
+}
+
+function overdue(
+  n: Ndis,
+  m: FilterModule,
+  held: ReadonlySet<NblImpl>,
+  rule: string,
+  fn: string,
+  what: string,
+): void {
+  const now = n.now;
+  for (const nbl of held) {
+    if (now - nbl._sinceNs < filterDataLimitNs) return;
+    if (nbl._timedOut) continue;
+    nbl._timedOut = true;
+    n.verifier.report(
+      rule,
+      fn,
+      m.block.name,
+      `filter module ${m.name} has held NBL #${nbl._id} it got in ${fn} for ${filterDataLimitNs / 1e9} s: neither ${what} (R7.6)`,
+      ruleParams(`a filter does not finish an NBL it got in ${fn} in time`, m.block),
+    );
+    return;
+  }
+}
+
+export function moduleData(m: FilterModule): ModuleData {
+  if (m.fdata === null) m.fdata = new ModuleData(m.block.ndis, m);
+  return m.fdata;
+}
+
+function dataState(m: FilterModule): boolean {
+  return m.state === 'Running' || m.state === 'Pausing';
+}
+
+/** Serial of the filter DDI calls that walk a chain (NblImpl._mark). */
+let walkSerial = 0;
+
+/**
+ * The NBLs of `chain` that `accept` takes (it returns null), relinked in order; every
+ * other one is reported under `rule` and left alone. Stops at a link back into the chain.
+ */
+function take(
+  n: Ndis,
+  m: FilterModule,
+  ddi: string,
+  rule: string,
+  chain: NET_BUFFER_LIST | null,
+  accept: (nbl: NblImpl) => string | null,
+): { head: NblImpl | null; count: number } {
+  const mark = ++walkSerial;
+  let head: NblImpl | null = null;
+  let tail: NblImpl | null = null;
+  let count = 0;
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+    if (!(x instanceof NblImpl)) {
+      n.verifier.report(
+        rule,
+        ddi,
+        m.block.name,
+        `${ddi} from ${m.name}: the chain holds something that is not an NBL`,
+      );
+      break;
+    }
+    if (x._mark === mark) {
+      n.verifier.report(
+        rule,
+        ddi,
+        m.block.name,
+        `${ddi} from ${m.name}: the NBL chain loops back on itself at NBL #${x._id}`,
+      );
+      break;
+    }
+    x._mark = mark;
+    const next: NET_BUFFER_LIST | null = x.Next;
+    const why = accept(x);
+    if (why !== null) {
+      n.verifier.report(rule, ddi, m.block.name, `${ddi} from ${m.name}: NBL #${x._id} ${why}`);
+    } else {
+      x.Next = null;
+      if (tail === null) head = x;
+      else tail.Next = x;
+      tail = x;
+      count++;
+    }
+    x = next;
+  }
+  return { head, count };
+}
+
+/** Where an NBL `m` may not use is, in words. */
+function whereIs(nbl: NblImpl, m: FilterModule): string {
+  const other = nbl._holder !== null && nbl._holder !== m ? ` by filter module ${nbl._holder.name}` : '';
+  switch (nbl._place) {
+    case 'filter-send':
+      return `is a send held${other}`;
+    case 'filter-receive':
+      return nbl._holder === m
+        ? 'is a receive it got from below (NdisFReturnNetBufferLists gives it back)'
+        : `is a receive held${other}`;
+    case 'filter':
+      return nbl._holder === m
+        ? 'is its own NBL, not one NDIS gave it'
+        : `belongs to filter module ${nbl._holder?.name}`;
+    case 'miniport-send':
+      return 'is in the miniport: passed on already (sent twice, or used after it was given away)';
+    case 'protocol':
+      return 'is back with the protocol: completed already (completed twice, or used after completion)';
+    case 'indicated':
+      return 'is held by the protocols: passed on already';
+    case 'miniport':
+      return 'is back with the miniport: returned already (returned twice, or used after it was returned)';
+    case 'free':
+      return 'is freed: given back already, and its owner freed it';
+  }
+}
+
+// ------------------------------------------------------------------ filter sends
+
+/** Hands `chain` to the first module from index `from` down with FilterSendNetBufferLists, or to the miniport. */
+function sendDown(
+  n: Ndis,
+  b: MiniportBlock,
+  from: number,
+  chain: NET_BUFFER_LIST,
+  port: number,
+  flags: number,
+): void {
+  for (let i = from; i >= 0; i--) {
+    const m = b.filters[i]!;
+    const h = m.driver.chars.SendNetBufferListsHandler;
+    if (h == null || m.gone) continue;
+    if (!dataState(m)) {
+      // R7.5: no data for a module that is not Running or Pausing: NDIS completes them.
+      rejectSends(n, b, chain, NDIS_STATUS_PAUSED, `filter module ${m.name} is ${m.state}`);
+      return;
+    }
+    const d = moduleData(m);
+    const now = n.now;
+    let count = 0;
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+      const nbl = x as NblImpl;
+      nbl._place = 'filter-send';
+      nbl._holder = m;
+      nbl._sinceNs = now;
+      nbl._timedOut = false;
+      d.heldSends.add(nbl);
+      count++;
+    }
+    d.arm();
+    const irql = n.kernel.ctx.irql;
+    const sendFlags =
+      irql === Irql.Dispatch
+        ? flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL
+        : flags & ~NDIS_SEND_FLAGS_DISPATCH_LEVEL;
+    const f = n.enter(b, m.driver.name, 'FilterSendNetBufferLists', irql, n.trace.on ? { count } : undefined);
+    try {
+      h(m.context, chain, port, sendFlags);
+    } catch (e) {
+      n.driverThrew(e, 'FilterSendNetBufferLists', b);
+    }
+    n.leave(f, undefined);
+    return;
+  }
+  // The miniport's side of R4.7: a reset in progress, or a miniport that cannot send.
+  const reject = b.resetInProgress
+    ? NDIS_STATUS_RESET_IN_PROGRESS
+    : b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown' || b.handleDead
+      ? NDIS_STATUS_PAUSED
+      : 0;
+  if (reject !== 0) {
+    rejectSends(n, b, chain, reject, 'the miniport cannot take sends');
+    return;
+  }
+  if (b.ss !== null) b.ss.lastActivityNs = n.now;
+  let count = 0;
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+    (x as NblImpl)._timedOut = false;
+    count++;
+  }
+  sendToMiniport(n, b, chain, count, port, flags);
+}
+
+/** NDIS completes sends itself with `status` (they climb back through the modules that passed them on). */
+function rejectSends(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST, status: number, why: string): void {
+  let count = 0;
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+    x.Status = status;
+    count++;
+  }
+  b.data.rejectedByNdis += count;
+  if (n.trace.on) n.traceNdis(b, 'send completed by NDIS', { count, status, why });
+  completeUp(n, chain, n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0);
+}
+
+type Target = FilterModule | Binding;
+
+/** Appends `nbl` to the group of `t`, keeping the order. */
+function group(groups: Map<Target, { head: NblImpl; tail: NblImpl }>, t: Target, nbl: NblImpl): void {
+  nbl.Next = null;
+  const g = groups.get(t);
+  if (g === undefined) groups.set(t, { head: nbl, tail: nbl });
+  else {
+    g.tail.Next = nbl;
+    g.tail = nbl;
+  }
+}
+
+/** The nearest module still attached that passed `nbl` on, taken off its path; or null. */
+function popPath(nbl: NblImpl): FilterModule | null {
+  const path = nbl._fpath;
+  if (path === null) return null;
+  while (path.length > 0) {
+    const m = path.pop()!;
+    if (!m.gone) return m;
+  }
+  return null;
+}
+
+/**
+ * Completed sends climb: each NBL to the nearest module that passed it on
+ * (FilterSendNetBufferListsComplete), else to its originator: the module whose pool it
+ * is, or the protocol that sent it.
+ */
+function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
+  const groups = new Map<Target, { head: NblImpl; tail: NblImpl }>();
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+    const next: NET_BUFFER_LIST | null = x.Next;
+    const nbl = x as NblImpl;
+    const m = popPath(nbl);
+    nbl._block = null;
+    if (m !== null) {
+      nbl._place = 'filter-send';
+      nbl._holder = m;
+      nbl._sinceNs = n.now;
+      nbl._timedOut = false;
+      const d = moduleData(m);
+      d.heldSends.add(nbl);
+      d.arm();
+      group(groups, m, nbl);
+    } else if (nbl._pool.kind === 'filter') {
+      const o = nbl._pool.module!;
+      nbl._place = 'filter';
+      nbl._holder = o;
+      moduleData(o).ownSendsOut--;
+      group(groups, o, nbl);
+    } else {
+      assert(nbl._binding !== null, 'completeUp: a send with no originator', nbl._id);
+      nbl._place = 'protocol';
+      nbl._holder = null;
+      group(groups, nbl._binding!, nbl);
+    }
+    x = next;
+  }
+  for (const [t, g] of groups) {
+    if (!(t instanceof FilterModule)) {
+      protocolSendComplete(n, t, g.head, flags);
+      continue;
+    }
+    const h = t.driver.chars.SendNetBufferListsCompleteHandler;
+    if (h == null || t.gone) continue;
+    const f = n.enter(t.block, t.driver.name, 'FilterSendNetBufferListsComplete', n.kernel.ctx.irql);
+    try {
+      h(t.context, g.head, flags);
+    } catch (e) {
+      n.driverThrew(e, 'FilterSendNetBufferListsComplete', t.block);
+    }
+    n.leave(f, undefined);
+  }
+}
+
+/** NdisFSendNetBufferLists: `m` passes sends it got from above on, or originates its own. */
+export function filterSend(
+  n: Ndis,
+  m: FilterModule,
+  chain: NET_BUFFER_LIST,
+  port: number,
+  flags: number,
+): void {
+  const ddi = 'NdisFSendNetBufferLists';
+  const b = m.block;
+  checkDispatchFlag(n, b, ddi, flags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+  if (m.driver.chars.SendNetBufferListsCompleteHandler == null) {
+    n.verifier.report(
+      'NdisSim_FilterDataState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name}, whose driver has no FilterSendNetBufferListsComplete: NDIS could not give the NBLs back (nc-ndis-filter_send_net_buffer_lists_complete)`,
+    );
+    return;
+  }
+  let own = 0;
+  let badSource = 0;
+  const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
+    if (nbl._holder !== m) return whereIs(nbl, m);
+    if (nbl._place === 'filter-send') return null;
+    if (nbl._place !== 'filter') return whereIs(nbl, m);
+    own++;
+    if (nbl.SourceHandle !== m) badSource++;
+    return null;
+  });
+  if (head === null) return;
+  // R7.6: sends only while Running; a Pausing module passes on what it had but originates nothing.
+  if (m.state !== 'Running' && (own > 0 || m.state !== 'Pausing')) {
+    n.verifier.report(
+      'NdisSim_FilterDataState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} while it is ${m.state}: ${own > 0 ? `${own} NBL(s) it originated` : `${count} send(s) passed on`} (R7.5, R7.6)`,
+    );
+  }
+  if (badSource > 0) {
+    n.verifier.report(
+      'NdisSim_FilterDataState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name}: ${badSource} NBL(s) it originated do not carry its NdisFilterHandle in SourceHandle (nf-ndis-ndisfsendnetbufferlists)`,
+    );
+  }
+  const d = moduleData(m);
+  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    const nbl = x as NblImpl;
+    if (nbl._place === 'filter-send') {
+      d.heldSends.delete(nbl);
+      if (nbl._fpath === null) nbl._fpath = [m];
+      else nbl._fpath.push(m);
+    } else {
+      d.ownSendsOut++;
+      nbl._fpath = null;
+    }
+    nbl._holder = null;
+  }
+  sendDown(n, b, b.filters.indexOf(m) - 1, head, port, flags);
+}
+
+/** NdisFSendNetBufferListsComplete: `m` gives sends from above back (done, or rejected). */
+export function filterSendComplete(
+  n: Ndis,
+  m: FilterModule,
+  chain: NET_BUFFER_LIST | null,
+  flags: number,
+): void {
+  const ddi = 'NdisFSendNetBufferListsComplete';
+  const b = m.block;
+  checkDispatchFlag(n, b, ddi, flags, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+  const { head } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
+    if (nbl._place !== 'filter-send' || nbl._holder !== m)
+      return nbl._place === 'filter' && nbl._holder === m
+        ? 'is one it originated: those come back to its FilterSendNetBufferListsComplete and stop there (nf-ndis-ndisfsendnetbufferlistscomplete)'
+        : whereIs(nbl, m);
+    if (nbl.Status === NDIS_STATUS_PENDING) return 'completed with NDIS_STATUS_PENDING';
+    return null;
+  });
+  if (head === null) return;
+  const d = moduleData(m);
+  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) d.heldSends.delete(x as NblImpl);
+  completeUp(n, head, n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0);
+}
+
+/** NdisFCancelSendNetBufferLists: the cancel goes on to the modules below `m`, then the miniport. */
+export function filterCancelSend(n: Ndis, m: FilterModule, cancelId: unknown): void {
+  cancelDown(n, m.block, m.block.filters.indexOf(m) - 1, cancelId);
+}
+
+/** To the first module from `from` down with FilterCancelSendNetBufferLists, else MiniportCancelSend. */
+function cancelDown(n: Ndis, b: MiniportBlock, from: number, cancelId: unknown): void {
+  for (let i = from; i >= 0; i--) {
+    const m = b.filters[i]!;
+    const h = m.driver.chars.CancelSendNetBufferListsHandler;
+    if (h == null || m.gone || !dataState(m)) continue;
+    const f = n.enter(b, m.driver.name, 'FilterCancelSendNetBufferLists', n.kernel.ctx.irql);
+    try {
+      h(m.context, cancelId);
+    } catch (e) {
+      n.driverThrew(e, 'FilterCancelSendNetBufferLists', b);
+    }
+    n.leave(f, undefined);
+    return;
+  }
+  cancelToMiniport(n, b, cancelId);
+}
+
+// --------------------------------------------------------------- filter receives
+
+/**
+ * Hands an indication to the first module from index `from` up with
+ * FilterReceiveNetBufferLists, or to the protocols. With NDIS_RECEIVE_FLAGS_RESOURCES
+ * nobody keeps the NBLs: they are the indicating driver's again when this returns.
+ */
+function indicateUp(
+  n: Ndis,
+  b: MiniportBlock,
+  from: number,
+  chain: NET_BUFFER_LIST,
+  port: number,
+  count: number,
+  flags: number,
+  resources: boolean,
+): void {
+  for (let i = from; i < b.filters.length; i++) {
+    const m = b.filters[i]!;
+    const h = m.driver.chars.ReceiveNetBufferListsHandler;
+    if (h == null || m.gone) continue;
+    if (!dataState(m)) {
+      // R7.5: no data for a module that is not Running or Pausing; nobody above runs either.
+      if (!resources) returnDown(n, b, chain);
+      return;
+    }
+    const d = moduleData(m);
+    let outer: readonly NET_BUFFER_LIST[] | null = null;
+    if (resources) {
+      outer = d.resources;
+      d.resources = chainToArray(chain);
+    } else {
+      const now = n.now;
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+        const nbl = x as NblImpl;
+        nbl._place = 'filter-receive';
+        nbl._holder = m;
+        nbl._sinceNs = now;
+        nbl._timedOut = false;
+        d.heldRecvs.add(nbl);
+      }
+      d.arm();
+    }
+    const irql = n.kernel.ctx.irql;
+    const rflags =
+      irql === Irql.Dispatch
+        ? flags | NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
+        : flags & ~NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL;
+    const f = n.enter(
+      b,
+      m.driver.name,
+      'FilterReceiveNetBufferLists',
+      irql,
+      n.trace.on ? { count } : undefined,
+    );
+    try {
+      h(m.context, chain, port, count, rflags);
+    } catch (e) {
+      n.driverThrew(e, 'FilterReceiveNetBufferLists', b);
+    } finally {
+      if (resources) d.resources = outer;
+    }
+    n.leave(f, undefined);
+    return;
+  }
+  const targets = b.bindings.filter(receiving);
+  if (resources) {
+    deliver(n, targets, chain, port, count, flags);
+    return;
+  }
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+    const nbl = x as NblImpl;
+    nbl._place = 'indicated';
+    nbl._holder = null;
+    nbl._block = b;
+    nbl._refs = targets.length;
+  }
+  if (targets.length === 0) {
+    returnDown(n, b, chain);
+    return;
+  }
+  deliver(n, targets, chain, port, count, flags);
+}
+
+/**
+ * Returned receives go down: each NBL to the nearest module that indicated it on and has
+ * FilterReturnNetBufferLists, else to its originator: the module whose pool it is, or
+ * the miniport.
+ */
+function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
+  let groups: Map<FilterModule, { head: NblImpl; tail: NblImpl }> | null = null;
+  let mhead: NblImpl | null = null;
+  let mtail: NblImpl | null = null;
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+    const next: NET_BUFFER_LIST | null = x.Next;
+    const nbl = x as NblImpl;
+    const m = popPath(nbl);
+    if (m === null && nbl._pool.kind !== 'filter') {
+      nbl._holder = null;
+      nbl.Next = null;
+      if (mtail === null) mhead = nbl;
+      else mtail.Next = nbl;
+      mtail = nbl;
+      x = next;
+      continue;
+    }
+    if (groups === null) groups = new Map();
+    if (m !== null) {
+      nbl._place = 'filter-receive';
+      nbl._holder = m;
+      nbl._sinceNs = n.now;
+      nbl._timedOut = false;
+      const d = moduleData(m);
+      d.heldRecvs.add(nbl);
+      d.arm();
+      group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, m, nbl);
+    } else {
+      const o = nbl._pool.module!;
+      nbl._place = 'filter';
+      nbl._holder = o;
+      moduleData(o).ownRecvsOut--;
+      group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, o, nbl);
+    }
+    x = next;
+  }
+  if (groups !== null) {
+    const irql = n.kernel.ctx.irql;
+    const rflags = irql === Irql.Dispatch ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0;
+    for (const [m, g] of groups) {
+      const h = m.driver.chars.ReturnNetBufferListsHandler;
+      if (h == null || m.gone) continue;
+      const f = n.enter(b, m.driver.name, 'FilterReturnNetBufferLists', irql);
+      try {
+        h(m.context, g.head, rflags);
+      } catch (e) {
+        n.driverThrew(e, 'FilterReturnNetBufferLists', b);
+      }
+      n.leave(f, undefined);
+    }
+  }
+  if (mhead !== null) returnToMiniport(n, b, mhead);
+}
+
+/** NdisFIndicateReceiveNetBufferLists: `m` passes receives from below on, or originates its own. */
+export function filterIndicate(
+  n: Ndis,
+  m: FilterModule,
+  chain: NET_BUFFER_LIST,
+  port: number,
+  declared: number,
+  flags: number,
+): void {
+  const ddi = 'NdisFIndicateReceiveNetBufferLists';
+  const b = m.block;
+  checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+  const resources = (flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0;
+  const d = moduleData(m);
+  const canOwn = m.driver.chars.ReturnNetBufferListsHandler != null;
+  let own = 0;
+  let walked = 0;
+  let badSource = 0;
+  const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
+    walked++;
+    if (d.resources?.includes(nbl)) {
+      // nc-ndis-filter_receive_net_buffer_lists: NBLs that came with the flag cannot be kept.
+      return resources ? null : 'came with NDIS_RECEIVE_FLAGS_RESOURCES and is passed on without it';
+    }
+    if (nbl._holder !== m) return whereIs(nbl, m);
+    if (nbl._place === 'filter-receive') return null;
+    if (nbl._place !== 'filter') return whereIs(nbl, m);
+    if (!canOwn && !resources)
+      return 'is its own, but its driver has no FilterReturnNetBufferLists to get it back (nc-ndis-filter_return_net_buffer_lists)';
+    own++;
+    if (nbl.SourceHandle !== m) badSource++;
+    return null;
+  });
+  if (walked !== declared) {
+    n.verifier.report(
+      'NdisSim_FilterNblOwnership',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name}: NumberOfNetBufferLists is ${declared} but the chain has ${walked} NBLs`,
+    );
+  }
+  if (head === null) return;
+  // nc-ndis-filter_pause: a Pausing or Paused module may pass receives on, never its own.
+  if (own > 0 && m.state !== 'Running') {
+    n.verifier.report(
+      'NdisSim_FilterDataState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} while it is ${m.state}: ${own} NBL(s) it originated (R7.5, R7.6)`,
+    );
+  }
+  if (badSource > 0) {
+    n.verifier.report(
+      'NdisSim_FilterDataState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name}: ${badSource} NBL(s) it originated do not carry its NdisFilterHandle in SourceHandle (nf-ndis-ndisfindicatereceivenetbufferlists)`,
+    );
+  }
+  if (!resources) {
+    for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+      const nbl = x as NblImpl;
+      if (nbl._place === 'filter-receive') {
+        d.heldRecvs.delete(nbl);
+        // A module without FilterReturnNetBufferLists is bypassed on the way back.
+        if (canOwn) {
+          if (nbl._fpath === null) nbl._fpath = [m];
+          else nbl._fpath.push(m);
+        }
+      } else {
+        d.ownRecvsOut++;
+        nbl._fpath = null;
+      }
+      nbl._holder = null;
+    }
+  }
+  indicateUp(n, b, b.filters.indexOf(m) + 1, head, port, count, flags, resources);
+}
+
+/** NdisFReturnNetBufferLists: `m` gives receives it got from below back. */
+export function filterReturn(n: Ndis, m: FilterModule, chain: NET_BUFFER_LIST | null, flags: number): void {
+  const ddi = 'NdisFReturnNetBufferLists';
+  const b = m.block;
+  checkDispatchFlag(n, b, ddi, flags, NDIS_RETURN_FLAGS_DISPATCH_LEVEL);
+  const d = moduleData(m);
+  const { head } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
+    if (d.resources?.includes(nbl))
+      return 'came with NDIS_RECEIVE_FLAGS_RESOURCES: it goes back when FilterReceiveNetBufferLists returns, not with NdisFReturnNetBufferLists (nf-ndis-ndisfreturnnetbufferlists)';
+    if (nbl._place !== 'filter-receive' || nbl._holder !== m)
+      return nbl._place === 'filter' && nbl._holder === m
+        ? 'is one it originated: those come back to its FilterReturnNetBufferLists and stop there'
+        : whereIs(nbl, m);
+    return null;
+  });
+  if (head === null) return;
+  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) d.heldRecvs.delete(x as NblImpl);
+  returnDown(n, b, head);
+}
+
+// ------------------------------------------------------- pause and detach checks
+
+/** R7.6: a module's pause completes with nothing of the data path left with it or out for it. */
+export function filterPauseDrained(n: Ndis, m: FilterModule): void {
+  const d = m.fdata!;
+  const left: string[] = [];
+  if (d.heldSends.size > 0)
+    left.push(`${d.heldSends.size} send(s) from above not completed (NdisFSendNetBufferListsComplete)`);
+  if (d.heldRecvs.size > 0)
+    left.push(`${d.heldRecvs.size} receive(s) from below not returned (NdisFReturnNetBufferLists)`);
+  if (d.ownSendsOut > 0)
+    left.push(`${d.ownSendsOut} send(s) it originated not back in FilterSendNetBufferListsComplete`);
+  if (d.ownRecvsOut > 0)
+    left.push(`${d.ownRecvsOut} receive(s) it originated not back in FilterReturnNetBufferLists`);
+  if (left.length === 0) return;
+  n.verifier.report(
+    'NdisSim_FilterPauseNotDrained',
+    'FilterPause',
+    m.block.name,
+    `the pause of filter module ${m.name} completed with ${left.join(', ')} (R7.6)`,
+  );
+}
+
+/** FilterDetach returned: the module's NBL pools must be freed by then. */
+export function moduleDetached(n: Ndis, m: FilterModule): void {
+  const d = m.fdata!;
+  if (d.pools.length === 0) return;
+  n.verifier.report(
+    'NdisSim_ResourceNotFreed',
+    'FilterDetach',
+    m.block.name,
+    `FilterDetach of ${m.name} returned without freeing ${d.pools.length} NBL pool(s) (NdisFreeNetBufferListPool) (nc-ndis-filter_detach)`,
+  );
+  d.pools.length = 0;
 }

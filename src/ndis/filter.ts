@@ -12,6 +12,7 @@ import { poolLeftBy } from './api/kernel.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
+import { filterPauseDrained, type ModuleData, moduleDetached, refreshFilterData } from './datapath.ts';
 import { type FilterOidState, filterOidBusy, filterOidDetached } from './filter-oid.ts';
 import { msRules } from './generated/rules.ts';
 import {
@@ -298,6 +299,9 @@ export class FilterModule implements NDIS_HANDLE {
   } | null = null;
   /** The device PnP event FilterDevicePnPEventNotify is handling (for NdisFDevicePnPEventNotify). */
   deviceEvent: { toMiniport: (event: NET_DEVICE_PNP_EVENT) => void } | null = null;
+  // Data path (datapath.ts, api/filter-data.ts).
+  /** NBLs the module holds or has out, its pools; null until it first touches the data path. */
+  fdata: ModuleData | null = null;
   constructor(
     readonly driver: FilterDriverBlock,
     readonly block: MiniportBlock,
@@ -446,6 +450,7 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
     return false;
   }
   b.filters.push(m);
+  refreshFilterData(b);
   m.driver.modules.push(m);
   n.filterModules.push(m);
   setFilter(n, m, 'Paused');
@@ -651,6 +656,7 @@ export function finishFilterPause(n: Ndis, m: FilterModule): void {
   const p = m.pending;
   if (p?.watchdog != null) p.watchdog.cancelled = true;
   m.pending = null;
+  if (m.fdata !== null) filterPauseDrained(n, m);
   setFilter(n, m, 'Paused');
   n.kick(m.block);
 }
@@ -684,6 +690,8 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   if (m.oid !== null) filterOidDetached(n, m);
   const i = b.filters.indexOf(m);
   if (i >= 0) b.filters.splice(i, 1);
+  refreshFilterData(b);
+  if (m.fdata !== null) moduleDetached(n, m);
   const j = m.driver.modules.indexOf(m);
   if (j >= 0) m.driver.modules.splice(j, 1);
   setFilter(n, m, 'Detached');

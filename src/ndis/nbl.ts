@@ -4,6 +4,7 @@
 
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
+import type { FilterModule } from './filter.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from './types.ts';
 
 export interface NET_BUFFER {
@@ -31,8 +32,20 @@ export interface NET_BUFFER_LIST {
 /**
  * Where an NBL is (NDIS's view). A protocol's send: 'protocol' → 'miniport-send'
  * → 'protocol'. A miniport's receive: 'miniport' → 'indicated' → 'miniport'.
+ * Through filter modules (R7.5, datapath.ts): 'filter-send' is a send a module got
+ * from above (FilterSendNetBufferLists, or back in FilterSendNetBufferListsComplete),
+ * 'filter-receive' a receive it got from below; 'filter' is a module's own NBL at
+ * home. `_holder` names the module.
  */
-export type NblPlace = 'protocol' | 'miniport-send' | 'miniport' | 'indicated' | 'free';
+export type NblPlace =
+  | 'protocol'
+  | 'miniport-send'
+  | 'miniport'
+  | 'indicated'
+  | 'filter'
+  | 'filter-send'
+  | 'filter-receive'
+  | 'free';
 
 export class NblPool implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_NBL_POOL';
@@ -42,13 +55,20 @@ export class NblPool implements NDIS_HANDLE {
     /** The adapter whose handle allocated it, or null for a driver or protocol pool. */
     readonly block: MiniportBlock | null,
     readonly owner: string,
-    /** Whose NBLs: a miniport's (receives) or a protocol's (sends). */
-    readonly kind: 'miniport' | 'protocol',
+    /** Whose NBLs: a miniport's (receives), a protocol's (sends) or a filter module's (either). */
+    readonly kind: 'miniport' | 'protocol' | 'filter',
     readonly contextSize: number,
     readonly dataSize: number,
     /** fAllocateNetBuffer: each NBL comes with a NET_BUFFER of its own. */
     readonly allocateNetBuffer = true,
+    /** The filter module whose NdisFilterHandle allocated it (kind 'filter'). */
+    readonly module: FilterModule | null = null,
   ) {}
+}
+
+/** Where a new NBL of `pool` is: with its owner. */
+export function homePlace(pool: NblPool): NblPlace {
+  return pool.kind === 'protocol' ? 'protocol' : pool.kind === 'filter' ? 'filter' : 'miniport';
 }
 
 /** A pool of stand-alone NET_BUFFERs (NdisAllocateNetBufferPool, api/nblapi.ts). */
@@ -82,6 +102,16 @@ export class NblImpl implements NET_BUFFER_LIST {
   /** @internal Protocols still holding an indicated NBL. */ _refs = 0;
   /** @internal Virtual time it was handed to the miniport or indicated (ns). */ _sinceNs = 0;
   /** @internal NdisTimedDataSend already reported it. */ _timedOut = false;
+  /** @internal The filter module that holds it ('filter', 'filter-send', 'filter-receive'). */
+  _holder: FilterModule | null = null;
+  /**
+   * @internal The filter modules that passed it on (NdisFSendNetBufferLists or
+   * NdisFIndicateReceiveNetBufferLists) and wait for it back, the last one nearest; null
+   * on a path without modules.
+   */
+  _fpath: FilterModule[] | null = null;
+  /** @internal Serial of the last filter DDI call that walked it (a chain that loops). */
+  _mark = 0;
 
   constructor(
     readonly _pool: NblPool,
@@ -93,6 +123,7 @@ export class NblImpl implements NET_BUFFER_LIST {
   ) {
     this.FirstNetBuffer = data;
     this._place = place;
+    if (place === 'filter') this._holder = _pool.module;
   }
 }
 

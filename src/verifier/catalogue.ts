@@ -252,7 +252,7 @@ const msMappings: Record<string, Mapping> = {
   Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),
   Irql_Filter_Driver_Function: irqlRule(
     ['R7.5', 'R7.6', 'R7.7'],
-    'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver)',
+    'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver; on the data path NdisFSendNetBufferLists, NdisFSendNetBufferListsComplete, NdisFIndicateReceiveNetBufferLists, NdisFReturnNetBufferLists, NdisFCancelSendNetBufferLists)',
   ),
   Irql_IM_Function: notMiniport('intermediate drivers'),
   Irql_Interfaces_Function: notMiniport('interface providers'),
@@ -424,8 +424,18 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: dv(0x00092003),
     how: 'on the virtual clock: an OID request not completed within 12 s',
   },
-  NdisFilterTimedDataReceive: notMiniport('filter drivers'),
-  NdisFilterTimedDataSend: notMiniport('filter drivers'),
+  NdisFilterTimedDataReceive: {
+    status: 'enforced',
+    spec: ['R7.6'],
+    bugCheck: dv(0x00092012),
+    how: "on the virtual clock: an NBL a filter module got in FilterReceiveNetBufferLists (or back in FilterReturnNetBufferLists) that it neither passed on nor returned within 30 s (the rule gives no time; the model uses NdisTimedDataSend's)",
+  },
+  NdisFilterTimedDataSend: {
+    status: 'enforced',
+    spec: ['R7.6'],
+    bugCheck: dv(0x00092011),
+    how: "on the virtual clock: an NBL a filter module got in FilterSendNetBufferLists (or back in FilterSendNetBufferListsComplete) that it neither passed on nor completed within 30 s (the rule gives no time; the model uses NdisTimedDataSend's)",
+  },
   NdisFilterTimedPauseComplete: {
     status: 'enforced',
     spec: ['R7.6', 'R7.13'],
@@ -1193,6 +1203,44 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_FILTER_OID },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
+  },
+  {
+    id: 'NdisSim_FilterNblOwnership',
+    origin: 'ndis-sim',
+    spec: ['R7.5', 'R6.9', 'R6.13'],
+    summary:
+      'A filter module passed on, completed or returned an NBL it did not hold: completed or returned twice, used after it was passed on, a send given back as a receive or the other way round, its own NBL completed or returned like one from another driver, an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES kept or passed on without the flag; or a chain that loops, a wrong NumberOfNetBufferLists, a send completed with NDIS_STATUS_PENDING.',
+    ddis: [
+      'NdisFSendNetBufferLists',
+      'NdisFSendNetBufferListsComplete',
+      'NdisFIndicateReceiveNetBufferLists',
+      'NdisFReturnNetBufferLists',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x68) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfsendnetbufferlistscomplete.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterDataState',
+    origin: 'ndis-sim',
+    spec: ['R7.5', 'R7.6'],
+    summary:
+      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, or called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back.',
+    ddis: ['NdisFSendNetBufferLists', 'NdisFIndicateReceiveNetBufferLists'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x69) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_FilterPauseNotDrained',
+    origin: 'ndis-sim',
+    spec: ['R7.6'],
+    summary:
+      "A filter module's pause completed while it still held sends from above or receives from below, or while sends or receive indications it originated were not back.",
+    ddis: ['FilterPause', 'NdisFPauseComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6a) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',
+    fatal: false,
   },
   {
     id: 'NdisSim_BadParameter',

@@ -4,14 +4,19 @@
 
 import {
   NDIS_EVENT,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_SPIN_LOCK,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
   NdisAllocateSpinLock,
   NdisFDeregisterFilterDriver,
   NdisFIndicateStatus,
@@ -19,10 +24,17 @@ import {
   NdisFOidRequest,
   NdisFOidRequestComplete,
   NdisFRestartComplete,
+  NdisFReturnNetBufferLists,
+  NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
   NdisInitializeEvent,
   NdisReleaseSpinLock,
   NdisRequestQueryInformation,
   NdisWaitEvent,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   OID_802_3_CURRENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
 } from '../../index.ts';
@@ -269,5 +281,124 @@ export const galleryFilter: readonly GalleryEntry[] = [
       },
     ),
     scenario: { until: '65s' },
+  },
+  {
+    rule: 'NdisFilterTimedDataSend',
+    filter: true,
+    mistake:
+      'FilterSendNetBufferLists queues each send behind the one in flight and drains the queue from FilterSendNetBufferListsComplete, but the first send is queued too: nothing is ever passed on.',
+    driver: variantOfMonitorLwf(
+      'lwf-send-queue-stalls',
+      'queues every send behind one that never goes',
+      (c) => {
+        const queue: NET_BUFFER_LIST[] = [];
+        c.SendNetBufferListsHandler = (_m, nbl) => {
+          queue.push(nbl);
+        };
+        c.SendNetBufferListsCompleteHandler = (m, nbl, flags) => {
+          NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+          const next = queue.shift();
+          if (next !== undefined) NdisFSendNetBufferLists(m.handle, next, 0, 0);
+        };
+      },
+    ),
+    scenario: { until: '40s', traffic: { rate: 10, frameBytes: 64 } },
+  },
+  {
+    rule: 'NdisFilterTimedDataReceive',
+    filter: true,
+    mistake:
+      'FilterReceiveNetBufferLists queues receives for an inspection work item it means to schedule from its timer, and the timer is never set: the frames stay with the module.',
+    driver: variantOfMonitorLwf(
+      'lwf-receive-queue-stalls',
+      'keeps receives for a work item that never runs',
+      (c) => {
+        const queue: NET_BUFFER_LIST[] = [];
+        c.ReceiveNetBufferListsHandler = (_m, nbls) => {
+          queue.push(nbls);
+        };
+        c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      },
+    ),
+    scenario: { until: '40s', device: { wire: { rxRate: 10, frameBytes: 64 } } },
+  },
+  {
+    rule: 'NdisSim_FilterNblOwnership',
+    filter: true,
+    mistake:
+      'FilterSendNetBufferLists completes frames longer than its MTU with NdisFSendNetBufferListsComplete, then passes the whole chain on anyway: the rejected NBL is sent after it went back to the protocol.',
+    driver: variantOfMonitorLwf('lwf-sends-rejected-frame', 'passes on a send it has completed', (c) => {
+      c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+        for (let x: NET_BUFFER_LIST | null = nbl; x !== null; x = x.Next) {
+          if ((x.FirstNetBuffer?.DataLength ?? 0) > 200) {
+            const next: NET_BUFFER_LIST | null = x.Next;
+            x.Next = null;
+            x.Status = NDIS_STATUS_FAILURE;
+            NdisFSendNetBufferListsComplete(m.handle, x, 0);
+            x.Next = next;
+          }
+        }
+        NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+      };
+      c.SendNetBufferListsCompleteHandler = (m, nbl, flags) =>
+        NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+    }),
+    scenario: { traffic: { rate: 100, frameBytes: 256 } },
+  },
+  {
+    rule: 'NdisSim_FilterDataState',
+    filter: true,
+    mistake:
+      'FilterPause sends a frame of its own to tell its peer the module goes away: a Pausing module may originate no sends.',
+    driver: variantOfMonitorLwf('lwf-sends-in-pause', 'sends a goodbye frame from FilterPause', (c) => {
+      let pool: NDIS_HANDLE | null = null;
+      const restart = c.RestartHandler;
+      c.RestartHandler = (m, p) => {
+        pool ??= NdisAllocateNetBufferListPool(m.handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+          ProtocolId: 0,
+          fAllocateNetBuffer: true,
+          ContextSize: 0,
+          PoolTag: 0,
+          DataSize: 0,
+        });
+        return restart(m, p);
+      };
+      c.PauseHandler = (m: LwfModule) => {
+        m.running = false;
+        const own = pool === null ? null : NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60);
+        if (own !== null) {
+          own.SourceHandle = m.handle;
+          NdisFSendNetBufferLists(m.handle, own, 0, 0);
+        }
+        return NDIS_STATUS_SUCCESS;
+      };
+      c.SendNetBufferListsCompleteHandler = (_m, nbl) => {
+        for (let x: NET_BUFFER_LIST | null = nbl; x !== null; ) {
+          const next: NET_BUFFER_LIST | null = x.Next;
+          NdisFreeNetBufferList(x);
+          x = next;
+        }
+      };
+      c.DetachHandler = () => {
+        if (pool !== null) NdisFreeNetBufferListPool(pool);
+        pool = null;
+      };
+    }),
+    scenario: removedAt100ms,
+  },
+  {
+    rule: 'NdisSim_FilterPauseNotDrained',
+    filter: true,
+    mistake:
+      'FilterReceiveNetBufferLists queues receives for a work item; FilterPause stops the work item but forgets to return what is still queued.',
+    driver: variantOfMonitorLwf('lwf-pause-keeps-receives', 'pauses with receives still queued', (c) => {
+      const queue: NET_BUFFER_LIST[] = [];
+      c.ReceiveNetBufferListsHandler = (_m, nbls) => {
+        queue.push(nbls);
+      };
+      c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    }),
+    scenario: { ...removedAt100ms, device: { wire: { rxRate: 1000, frameBytes: 64 } } },
   },
 ];

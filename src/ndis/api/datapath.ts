@@ -4,9 +4,10 @@
 import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
 import { MiniportDriverBlock } from '../driver.ts';
+import { FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
-import { NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
+import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
@@ -31,12 +32,17 @@ export interface NET_BUFFER_LIST_POOL_PARAMETERS {
   DataSize: number;
 }
 
-/** NDIS_HANDLE NdisAllocateNetBufferListPool(NdisHandle, Parameters). <= DISPATCH. */
+/**
+ * NDIS_HANDLE NdisAllocateNetBufferListPool(NdisHandle, Parameters). <= DISPATCH.
+ * NdisHandle: a miniport driver or adapter handle, or a filter module's NdisFilterHandle
+ * (its pool is the module's to free by the end of FilterDetach).
+ */
 export function NdisAllocateNetBufferListPool(
   NdisHandle: NDIS_HANDLE,
   Parameters: NET_BUFFER_LIST_POOL_PARAMETERS,
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferListPool';
+  if (NdisHandle instanceof FilterModule) return filterPool(NdisHandle, Parameters);
   const h = ownerHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
   const b = h instanceof MiniportBlock ? h : null;
@@ -59,6 +65,40 @@ export function NdisAllocateNetBufferListPool(
   );
   if (b !== null) b.pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, {});
+  return pool;
+}
+
+/** NdisAllocateNetBufferListPool with an NdisFilterHandle: NBLs the module originates. */
+function filterPool(m: FilterModule, Parameters: NET_BUFFER_LIST_POOL_PARAMETERS): NblPool | null {
+  const ddi = 'NdisAllocateNetBufferListPool';
+  const n = m.block.ndis;
+  n.verifier.irql(irql.NdisAllocateNetBufferListPool, ddi, m.block.name);
+  if (m.gone) {
+    n.verifier.report(
+      'NdisSim_StaleHandle',
+      ddi,
+      m.block.name,
+      `${ddi} called with the handle of filter module ${m.name} after it was detached (R7.5)`,
+    );
+    return null;
+  }
+  if (
+    Parameters.Header.Type !== NDIS_OBJECT_TYPE_DEFAULT ||
+    Parameters.Header.Revision !== NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
+  ) {
+    return null;
+  }
+  const pool = new NblPool(
+    m.block,
+    m.driver.name,
+    'filter',
+    Parameters.ContextSize,
+    Parameters.DataSize,
+    Parameters.fAllocateNetBuffer,
+    m,
+  );
+  data.moduleData(m).pools.push(pool);
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
   return pool;
 }
 
@@ -86,7 +126,8 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
     );
   }
   pool.freed = true;
-  if (pool.block !== null) removeFrom(pool.block.pools, pool);
+  if (pool.module !== null) removeFrom(data.moduleData(pool.module).pools, pool);
+  else if (pool.block !== null) removeFrom(pool.block.pools, pool);
 }
 
 /**
@@ -130,7 +171,7 @@ export function allocateNbl(
   return new NblImpl(
     pool,
     { Next: null, DataLength: length, DataOffset: offset, Data: data },
-    pool.kind === 'protocol' ? 'protocol' : 'miniport',
+    homePlace(pool),
     n.nextNblId++,
   );
 }
@@ -153,7 +194,7 @@ export function NdisFreeNetBufferList(NetBufferList: NET_BUFFER_LIST): void {
 }
 
 export function freeNbl(n: Ndis, nbl: NblImpl, ddi: string): void {
-  const owned = nbl._pool.kind === 'protocol' ? nbl._place === 'protocol' : nbl._place === 'miniport';
+  const owned = nbl._place === homePlace(nbl._pool);
   if (!owned) {
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',

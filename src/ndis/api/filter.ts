@@ -47,11 +47,6 @@ const irql = {
 const notModelledHandlers = [
   'SetOptionsHandler',
   'SetFilterModuleOptionsHandler',
-  'SendNetBufferListsHandler',
-  'SendNetBufferListsCompleteHandler',
-  'CancelSendNetBufferListsHandler',
-  'ReceiveNetBufferListsHandler',
-  'ReturnNetBufferListsHandler',
   'DirectOidRequestHandler',
   'DirectOidRequestCompleteHandler',
   'CancelDirectOidRequestHandler',
@@ -93,6 +88,11 @@ function checkFilterCharacteristics(
     'OidRequestCompleteHandler',
     'CancelOidRequestHandler',
     'StatusHandler',
+    'SendNetBufferListsHandler',
+    'SendNetBufferListsCompleteHandler',
+    'CancelSendNetBufferListsHandler',
+    'ReceiveNetBufferListsHandler',
+    'ReturnNetBufferListsHandler',
   ] as const) {
     const v = c[h];
     if (v != null && typeof v !== 'function')

@@ -22,7 +22,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
 } from '../generated/status.ts';
-import { NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
+import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
 import { currentNdis, ownerHandle, stale } from './common.ts';
@@ -122,7 +122,7 @@ export function NdisAllocateNetBufferList(
     nb = { Next: null, DataLength: size, DataOffset: 0, Data: size > 0 ? new Uint8Array(size) : null };
   }
   pool.allocated++;
-  const nbl = new NblImpl(pool, nb, pool.kind === 'protocol' ? 'protocol' : 'miniport', n.nextNblId++);
+  const nbl = new NblImpl(pool, nb, homePlace(pool), n.nextNblId++);
   if (n.trace.on) n.traceDdi(ddi, pool.block, { nbl: nbl._id, netBuffer: nb !== null });
   return nbl;
 }

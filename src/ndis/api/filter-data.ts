@@ -1,0 +1,129 @@
+// The data-path DDIs of filter drivers (07-protocols-filters.md R7.5, R7.6;
+// 06-oid-datapath.md): a module passes sends down and receives up, or originates its
+// own, and gives back what it got. The routing and the checks are in datapath.ts.
+
+import * as data from '../datapath.ts';
+import { FilterModule } from '../filter.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import type { NET_BUFFER_LIST } from '../nbl.ts';
+import type { Ndis } from '../ndis.ts';
+import type { NDIS_HANDLE, NDIS_PORT_NUMBER, ULONG } from '../types.ts';
+import { currentNdis } from './common.ts';
+
+const irql = {
+  NdisFSendNetBufferLists: ddiIrql.NdisFSendNetBufferLists!,
+  NdisFSendNetBufferListsComplete: ddiIrql.NdisFSendNetBufferListsComplete!,
+  NdisFIndicateReceiveNetBufferLists: ddiIrql.NdisFIndicateReceiveNetBufferLists!,
+  NdisFReturnNetBufferLists: ddiIrql.NdisFReturnNetBufferLists!,
+  NdisFCancelSendNetBufferLists: ddiIrql.NdisFCancelSendNetBufferLists!,
+};
+
+/** The module behind an NdisFilterHandle, after the IRQL check; null (reported) once it is detached. */
+function moduleHandle(h: unknown, ddi: keyof typeof irql): { n: Ndis; m: FilterModule | null } {
+  const n = currentNdis(ddi);
+  if (!(h instanceof FilterModule))
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: the handle is not an NdisFilterHandle NDIS issued`,
+    );
+  n.verifier.irql(irql[ddi], ddi, h.block.name);
+  if (h.gone) {
+    n.verifier.report(
+      'NdisSim_StaleHandle',
+      ddi,
+      h.block.name,
+      `${ddi} called with the handle of filter module ${h.name} after it was detached (R7.5)`,
+    );
+    return { n, m: null };
+  }
+  return { n, m: h };
+}
+
+/**
+ * VOID NdisFSendNetBufferLists(NdisFilterHandle, NetBufferList, PortNumber, SendFlags).
+ * <= DISPATCH. Passes sends the module got in FilterSendNetBufferLists on to the drivers
+ * below, or sends NBLs it originated (SourceHandle = NdisFilterHandle); either way they
+ * come back to its FilterSendNetBufferListsComplete.
+ */
+export function NdisFSendNetBufferLists(
+  NdisFilterHandle: NDIS_HANDLE,
+  NetBufferList: NET_BUFFER_LIST,
+  PortNumber: NDIS_PORT_NUMBER,
+  SendFlags: ULONG,
+): void {
+  const ddi = 'NdisFSendNetBufferLists';
+  const { n, m } = moduleHandle(NdisFilterHandle, ddi);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  data.filterSend(n, m, NetBufferList, PortNumber, SendFlags);
+}
+
+/**
+ * VOID NdisFSendNetBufferListsComplete(NdisFilterHandle, NetBufferList, SendCompleteFlags).
+ * <= DISPATCH. Gives sends from above back to the drivers above (their Status set),
+ * whether the module passed them on first or not.
+ */
+export function NdisFSendNetBufferListsComplete(
+  NdisFilterHandle: NDIS_HANDLE,
+  NetBufferList: NET_BUFFER_LIST | null,
+  SendCompleteFlags: ULONG,
+): void {
+  const ddi = 'NdisFSendNetBufferListsComplete';
+  const { n, m } = moduleHandle(NdisFilterHandle, ddi);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  data.filterSendComplete(n, m, NetBufferList, SendCompleteFlags);
+}
+
+/**
+ * VOID NdisFIndicateReceiveNetBufferLists(NdisFilterHandle, NetBufferLists, PortNumber,
+ * NumberOfNetBufferLists, ReceiveFlags). <= DISPATCH. Passes receives the module got in
+ * FilterReceiveNetBufferLists on to the drivers above, or indicates NBLs it originated.
+ * Without NDIS_RECEIVE_FLAGS_RESOURCES they come back to its FilterReturnNetBufferLists;
+ * with it, they are the module's again when the call returns.
+ */
+export function NdisFIndicateReceiveNetBufferLists(
+  NdisFilterHandle: NDIS_HANDLE,
+  NetBufferLists: NET_BUFFER_LIST,
+  PortNumber: NDIS_PORT_NUMBER,
+  NumberOfNetBufferLists: ULONG,
+  ReceiveFlags: ULONG,
+): void {
+  const ddi = 'NdisFIndicateReceiveNetBufferLists';
+  const { n, m } = moduleHandle(NdisFilterHandle, ddi);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, count: NumberOfNetBufferLists });
+  data.filterIndicate(n, m, NetBufferLists, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
+}
+
+/**
+ * VOID NdisFReturnNetBufferLists(NdisFilterHandle, NetBufferLists, ReturnFlags).
+ * <= DISPATCH. Gives receives the module got without NDIS_RECEIVE_FLAGS_RESOURCES back
+ * to the driver below that indicated them.
+ */
+export function NdisFReturnNetBufferLists(
+  NdisFilterHandle: NDIS_HANDLE,
+  NetBufferLists: NET_BUFFER_LIST | null,
+  ReturnFlags: ULONG,
+): void {
+  const ddi = 'NdisFReturnNetBufferLists';
+  const { n, m } = moduleHandle(NdisFilterHandle, ddi);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  data.filterReturn(n, m, NetBufferLists, ReturnFlags);
+}
+
+/**
+ * VOID NdisFCancelSendNetBufferLists(NdisFilterHandle, CancelId). <= DISPATCH. Passes a
+ * cancel on to the drivers below (their FilterCancelSendNetBufferLists, then
+ * MiniportCancelSend); what they cancel comes back with NDIS_STATUS_SEND_ABORTED.
+ */
+export function NdisFCancelSendNetBufferLists(NdisFilterHandle: NDIS_HANDLE, CancelId: unknown): void {
+  const ddi = 'NdisFCancelSendNetBufferLists';
+  const { n, m } = moduleHandle(NdisFilterHandle, ddi);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  data.filterCancelSend(n, m, CancelId);
+}

@@ -1,0 +1,311 @@
+// The data path through filter modules (07-protocols-filters.md R7.5, R7.6;
+// 06-oid-datapath.md): sends down through FilterSendNetBufferLists, completions up,
+// receives up through FilterReceiveNetBufferLists, returns down; NBLs a module
+// originates come back to it; ownership, state and time rules.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { countingLwf, type LwfModule, monitorLwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
+import {
+  type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisFIndicateReceiveNetBufferLists,
+  NdisFReturnNetBufferLists,
+  NdisFreeNetBufferList,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  World,
+} from '../src/index.ts';
+import type { FilterModule } from '../src/ndis/filter.ts';
+import { ns } from './helpers/world.ts';
+
+/** A healthy-nic under `filters` (bottom first), tcpip sending and the wire receiving `rate` frames a second. */
+function stack(
+  filters: DriverModule[],
+  o: { rate?: number; removeAt?: number; until?: number; collect?: boolean; returnDelayNs?: number } = {},
+): World {
+  const w = new World({ seed: 1, verifier: o.collect === false ? 'bugcheck' : 'collect' });
+  w.addDriver(healthyNic);
+  for (const f of filters) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  const rate = o.rate ?? 1000;
+  w.addProtocol('tcpip', {
+    traffic: {
+      ratePerSecond: rate,
+      frameBytes: 64,
+      returnDelayNs: o.returnDelayNs ?? ns.ms,
+      statisticsEveryNs: 0,
+    },
+  });
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: rate, rxFrameBytes: 64 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  if (o.removeAt !== undefined) w.at(o.removeAt, { kind: 'surprise-remove', device: 'nic0' });
+  w.run(o.until ?? ns.s);
+  return w;
+}
+
+function module(w: World, driver: string): FilterModule {
+  const m = w.ndis.filterModules.find((x) => x.driver.name === driver);
+  assert.ok(m, `no module of ${driver}`);
+  return m;
+}
+
+const rules = (w: World): string[] => (w.lastResult?.violations ?? []).map((v) => v.rule);
+
+/** A pool of the module's own NBLs, made in FilterRestart the first time. */
+function ownPool(h: NDIS_HANDLE): NDIS_HANDLE {
+  const pool = NdisAllocateNetBufferListPool(h, {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+    ProtocolId: 0,
+    fAllocateNetBuffer: true,
+    ContextSize: 0,
+    PoolTag: 0,
+    DataSize: 0,
+  });
+  assert.ok(pool !== null);
+  return pool;
+}
+
+test('FilterSendNetBufferLists, FilterReceiveNetBufferLists: counting-lwf passes every frame both ways; completions and returns come back through it; a module without data handlers is bypassed', () => {
+  const w = stack([countingLwf, monitorLwf], { removeAt: 600 * ns.ms });
+  assert.deepEqual(rules(w), []);
+  assert.equal(w.lastResult?.verdict, 'ok');
+  const view = w.summary().protocols[0]!.bindings[0]!;
+  assert.ok(view.sent > 100 && view.received > 100, `sent ${view.sent} received ${view.received}`);
+  assert.equal(view.sendCompleted, view.sent);
+  assert.equal(view.returned, view.received);
+  const m = module(w, 'counting-lwf').context as LwfModule;
+  assert.equal(m.framesSent, view.sent);
+  assert.equal(m.framesReceived, view.received);
+  const calls = w.trace.events.filter((e) => e.kind === 'call').map((e) => `${e.actor}:${e.what}`);
+  const i = calls.indexOf('counting-lwf:FilterSendNetBufferLists');
+  assert.ok(i >= 0 && calls.indexOf('healthy-nic:MiniportSendNetBufferLists', i) > i);
+  for (const fn of [
+    'FilterSendNetBufferListsComplete',
+    'FilterReceiveNetBufferLists',
+    'FilterReturnNetBufferLists',
+  ])
+    assert.ok(calls.includes(`counting-lwf:${fn}`), fn);
+  assert.ok(!calls.some((c) => c.startsWith('monitor-lwf:Filter') && /NetBufferLists/.test(c)));
+  assert.equal(w.ndis.adapters[0]!.data.sent, view.sent);
+});
+
+test('hot path: an adapter whose modules have no data handlers keeps the path without modules', () => {
+  const w = stack([monitorLwf], { until: 200 * ns.ms });
+  assert.equal(w.ndis.adapters[0]!.filterData, null);
+  const w2 = stack([countingLwf], { until: 200 * ns.ms });
+  assert.notEqual(w2.ndis.adapters[0]!.filterData, null);
+});
+
+/** A pass-through filter whose FilterSendNetBufferLists also sends one NBL of its own each time. */
+const originator = variantOfMonitorLwf('originator', 'sends frames of its own', (c) => {
+  const s = { pool: null as NDIS_HANDLE | null, ownBack: 0, foreignBack: 0 };
+  (originator as unknown as { s: typeof s }).s = s;
+  c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+    s.pool ??= ownPool(m.handle);
+    const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, null, 0, 60)!;
+    own.SourceHandle = m.handle;
+    NdisFSendNetBufferLists(m.handle, own, port, flags);
+    NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+  };
+  c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+    let pass: NET_BUFFER_LIST | null = null;
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+      const next: NET_BUFFER_LIST | null = x.Next;
+      if (x.SourceHandle === m.handle) s.ownBack++;
+      else {
+        s.foreignBack++;
+        x.Next = pass;
+        pass = x;
+      }
+      x = next;
+    }
+    if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+  };
+});
+
+test('NdisFSendNetBufferLists: NBLs a module originates come back to its FilterSendNetBufferListsComplete and go no further', () => {
+  const w = stack([originator, countingLwf], { until: 300 * ns.ms });
+  assert.deepEqual(rules(w), []);
+  const s = (originator as unknown as { s: { ownBack: number; foreignBack: number } }).s;
+  const view = w.summary().protocols[0]!.bindings[0]!;
+  assert.ok(s.ownBack > 50);
+  assert.equal(s.foreignBack, view.sendCompleted);
+  assert.equal(view.sendCompleted, view.sent);
+  assert.deepEqual(view.problems, []);
+  // The miniport sent both: the module's own and the protocol's.
+  assert.equal(
+    w.ndis.adapters[0]!.data.sent,
+    view.sent + s.ownBack + (module(w, 'originator').fdata?.ownSendsOut ?? 0),
+  );
+  // counting-lwf, above it, saw only the protocol's.
+  assert.equal((module(w, 'counting-lwf').context as LwfModule).framesSent, view.sent);
+});
+
+test('NdisSim_FilterNblOwnership NdisFSendNetBufferListsComplete: a send completed twice is reported and not passed up again', () => {
+  let twice = 0;
+  const drv = variantOfMonitorLwf('double-complete', 'completes a send twice', (c) => {
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) =>
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+    c.SendNetBufferListsCompleteHandler = (m, nbl, flags) => {
+      NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+      if (twice++ === 0) NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+    };
+  });
+  const w = stack([drv], { until: 200 * ns.ms });
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => x.rule),
+    ['NdisSim_FilterNblOwnership'],
+  );
+  assert.match(v[0]!.message, /completed already|given back already/);
+  const view = w.summary().protocols[0]!.bindings[0]!;
+  assert.deepEqual(view.problems, []);
+  assert.equal(view.sendCompleted, view.sent);
+});
+
+test('NdisSim_FilterNblOwnership NdisFSendNetBufferLists: a send passed on twice (used after it was given away) is reported', () => {
+  let again = true;
+  const drv = variantOfMonitorLwf('send-twice', 'passes a send on twice', (c) => {
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+      if (again) {
+        again = false;
+        NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+      }
+    };
+    c.SendNetBufferListsCompleteHandler = (m, nbl, flags) =>
+      NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+  });
+  const w = stack([drv], { until: 200 * ns.ms });
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => x.rule),
+    ['NdisSim_FilterNblOwnership'],
+  );
+  assert.match(v[0]!.message, /NdisFSendNetBufferLists.*(in the miniport|back with the protocol)/);
+});
+
+test('NdisSim_FilterNblOwnership NdisFReturnNetBufferLists: a receive returned twice is reported; the miniport gets each NBL back once', () => {
+  let once = true;
+  const drv = variantOfMonitorLwf('return-twice', 'returns a receive twice', (c) => {
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) =>
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+      NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      if (once) {
+        once = false;
+        NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      }
+    };
+  });
+  const w = stack([drv], { until: 200 * ns.ms });
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => x.rule),
+    ['NdisSim_FilterNblOwnership'],
+  );
+  assert.match(v[0]!.message, /returned already/);
+  const b = w.ndis.adapters[0]!;
+  assert.equal(b.data.returned + b.receivesOutstanding, b.data.indicated);
+});
+
+test('NdisFilterTimedDataSend: a send a module keeps for 30 s is a bug check (0xC4/0x92011)', () => {
+  const drv = variantOfMonitorLwf('send-sink', 'queues sends and never sends them', (c) => {
+    c.SendNetBufferListsHandler = () => {};
+  });
+  const w = stack([drv], { until: 40 * ns.s, collect: false, rate: 10 });
+  const r = w.lastResult!;
+  assert.equal(r.verdict, 'bugcheck');
+  assert.equal(r.bugCheck?.rule, 'NdisFilterTimedDataSend');
+  assert.equal(r.bugCheck?.bugCheck.params[0], 0x00092011);
+  const at = r.bugCheck!.timeNs;
+  assert.ok(at >= 30 * ns.s && at < 32 * ns.s, `at ${at}`);
+});
+
+test('NdisFilterTimedDataReceive: a receive a module keeps for 30 s is a bug check (0xC4/0x92012)', () => {
+  const drv = variantOfMonitorLwf('receive-sink', 'keeps receives', (c) => {
+    c.ReceiveNetBufferListsHandler = () => {};
+    c.ReturnNetBufferListsHandler = () => {};
+  });
+  const w = stack([drv], { until: 40 * ns.s, collect: false, rate: 10 });
+  const r = w.lastResult!;
+  assert.equal(r.bugCheck?.rule, 'NdisFilterTimedDataReceive');
+  assert.equal(r.bugCheck?.bugCheck.params[0], 0x00092012);
+});
+
+test('R7.6 NdisSim_FilterPauseNotDrained: FilterPause returns SUCCESS while the module still holds receives from below', () => {
+  const kept: NET_BUFFER_LIST[] = [];
+  const drv = variantOfMonitorLwf('keeps-on-pause', 'forgets its receive queue in FilterPause', (c) => {
+    c.ReceiveNetBufferListsHandler = (_m, nbls) => {
+      kept.push(nbls);
+    };
+    c.ReturnNetBufferListsHandler = () => {};
+  });
+  const w = stack([drv], { removeAt: 100 * ns.ms, until: 300 * ns.ms });
+  assert.ok(kept.length > 0);
+  const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterPauseNotDrained');
+  assert.equal(v.length, 1);
+  assert.match(v[0]!.message, /receive\(s\) from below not returned/);
+});
+
+test('R7.6 NdisSim_FilterDataState: a module that originates a send inside FilterPause (Pausing) is reported', () => {
+  const drv = variantOfMonitorLwf('sends-while-pausing', 'flushes a frame of its own in FilterPause', (c) => {
+    let pool: NDIS_HANDLE | null = null;
+    c.SendNetBufferListsCompleteHandler = () => {};
+    const restart = c.RestartHandler;
+    c.RestartHandler = (m, p) => {
+      pool ??= ownPool(m.handle);
+      return restart(m, p);
+    };
+    c.PauseHandler = (m) => {
+      const own = NdisAllocateNetBufferAndNetBufferList(pool!, 0, 0, null, 0, 60)!;
+      own.SourceHandle = m.handle;
+      NdisFSendNetBufferLists(m.handle, own, 0, 0);
+      return NDIS_STATUS_SUCCESS;
+    };
+  });
+  const w = stack([drv], { removeAt: 100 * ns.ms, until: 300 * ns.ms, rate: 0 });
+  const r = rules(w);
+  assert.ok(r.includes('NdisSim_FilterDataState'), r.join());
+  // And the pool was never freed.
+  assert.ok(r.includes('NdisSim_ResourceNotFreed'), r.join());
+});
+
+test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an own NBL is the module's again when the call returns; FilterReturnNetBufferLists is not called for it", () => {
+  const s = { indicated: 0, returnsOfOwn: 0, pool: null as NDIS_HANDLE | null };
+  const drv = variantOfMonitorLwf('res-indicator', 'indicates own frames with RESOURCES', (c) => {
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      s.pool ??= ownPool(m.handle);
+      const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, null, 0, 60)!;
+      own.SourceHandle = m.handle;
+      NdisFIndicateReceiveNetBufferLists(m.handle, own, port, 1, flags | NDIS_RECEIVE_FLAGS_RESOURCES);
+      s.indicated++;
+      // Back already: it may reuse or free it at once.
+      NdisFreeNetBufferList(own);
+    };
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+        if (x.SourceHandle === m.handle) s.returnsOfOwn++;
+      NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    };
+  });
+  const w = stack([drv], { until: 200 * ns.ms });
+  assert.deepEqual(rules(w), []);
+  assert.ok(s.indicated > 10);
+  assert.equal(s.returnsOfOwn, 0);
+  assert.equal(module(w, 'res-indicator').fdata?.ownRecvsOut, 0);
+  const view = w.summary().protocols[0]!.bindings[0]!;
+  assert.ok(view.copied >= s.indicated, `copied ${view.copied}`);
+});
