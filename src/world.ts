@@ -28,7 +28,7 @@ import {
   type NdisOptions,
 } from './ndis/ndis.ts';
 import { issueOid, oidName } from './ndis/oid.ts';
-import { type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
+import { type SleepListener, type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
@@ -36,7 +36,7 @@ import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.t
 import { fmtTime } from './report/format.ts';
 import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
-import { Machine } from './sim/machine.ts';
+import { Machine, type SleepKeeper } from './sim/machine.ts';
 import type { EventTarget, SimEvent } from './sim/queue.ts';
 import { noTraffic, type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
 import { Trace } from './trace/trace.ts';
@@ -196,7 +196,7 @@ interface DeviceEntry {
   nic: SimNic | null;
 }
 
-export class World implements EventTarget {
+export class World implements EventTarget, SleepKeeper, SleepListener {
   readonly options: WorldOptions;
   readonly machine: Machine;
   readonly kernel: Kernel;
@@ -213,16 +213,6 @@ export class World implements EventTarget {
   private asleep = false;
   /** When the sleep under way ends (its wake event), while `asleep`. */
   private wakeAtNs = 0;
-  /**
-   * What still runs while the machine is frozen in S3/S4: the wake, and the scenario's
-   * sleep and shutdown, which the sleeping system ignores (power.ts, docs/model.md).
-   */
-  private readonly keepAsleep = (ev: SimEvent): boolean => {
-    if (ev.target !== this) return false;
-    if (ev.op === WorldOp.Wake) return true;
-    const kind = (ev.arg as WorldAction).kind;
-    return kind === 'sleep' || kind === 'shutdown';
-  };
 
   constructor(options: Partial<WorldOptions> = {}) {
     // Field by field rather than spread: a world per run is the explorer's hot loop, and
@@ -408,7 +398,23 @@ export class World implements EventTarget {
       );
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
-    if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this.keepAsleep);
+    if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this);
+  }
+
+  /**
+   * What still runs while the machine is frozen in S3/S4 (Machine.freeze): the wake, and
+   * the scenario's sleep and shutdown, which the sleeping system ignores (power.ts).
+   */
+  keepsAsleep(ev: SimEvent): boolean {
+    if (ev.target !== this) return false;
+    if (ev.op === WorldOp.Wake) return true;
+    const kind = (ev.arg as WorldAction).kind;
+    return kind === 'sleep' || kind === 'shutdown';
+  }
+
+  /** power.ts: every adapter has finished going to D3 (sleepSystem's listener). */
+  systemAsleep(state: SystemSleepState): void {
+    this.freeze(state);
   }
 
   /**
@@ -417,7 +423,7 @@ export class World implements EventTarget {
    * traffic stop; what falls due meanwhile runs right after the wake (Machine.thaw).
    */
   private freeze(state: SystemSleepState): void {
-    const held = this.machine.freeze(this.wakeAtNs, this.keepAsleep);
+    const held = this.machine.freeze(this.wakeAtNs, this);
     if (this.trace.on)
       this.trace.add(this.kernel.now, 0, Irql.Passive, 'power', 'action', `asleep (${state})`, {
         held,
@@ -454,7 +460,7 @@ export class World implements EventTarget {
         this.asleep = true;
         this.wakeAtNs = k.now + a.durationNs;
         this.machine.at(this.wakeAtNs, this, WorldOp.Wake, a);
-        sleepSystem(this.ndis, a.state, () => this.freeze(a.state));
+        sleepSystem(this.ndis, a.state, this);
         return;
       }
       if (a.kind === 'shutdown') {

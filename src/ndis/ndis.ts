@@ -54,6 +54,7 @@ import type {
 import { ownerAdapter, ownerDriverName } from './objects.ts';
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
+import type { SleepListener } from './power.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
 
@@ -228,9 +229,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   nextRequestId = 1;
   /**
    * The system sleep under way (power.ts): from the scenario's `sleep` until the wake
-   * begins. `asleep` is called once, when the last adapter's transition to D3 has ended.
+   * begins. `listener` hears once, when the last adapter's transition to D3 has ended.
    */
-  systemSleep: { system: string; asleep: () => void; reached: boolean } | null = null;
+  systemSleep: { system: string; listener: SleepListener; reached: boolean } | null = null;
   /**
    * Pool from NdisAllocateMemoryWithTagPriority and lookaside lists (made on first use): its tag, the
    * driver, and the adapter whose handle it was made with (null: the driver handle),

@@ -142,13 +142,18 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
 
 // ------------------------------------------------------------------ sleep
 
+/** Who hears that the system has reached S3 or S4 (the World). An object, not a closure (docs/decisions.md). */
+export interface SleepListener {
+  systemAsleep(state: SystemSleepState): void;
+}
+
 /**
  * The system goes to `system`: every started adapter goes to D3 (one step machine each).
- * `whenAsleep` is called once every transition has ended: the system is then in S3 or S4
- * and nothing runs until the wake (the World freezes the machine, docs/model.md).
+ * `listener` hears once every transition has ended: the system is then in S3 or S4 and
+ * nothing runs until the wake (the World freezes the machine, docs/model.md).
  */
-export function sleepSystem(n: Ndis, system: SystemSleepState, whenAsleep: () => void): void {
-  n.systemSleep = { system, asleep: whenAsleep, reached: false };
+export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepListener): void {
+  n.systemSleep = { system, listener, reached: false };
   for (const b of n.adapters) {
     if (b.fdoDeleted || b.pnpState !== 'Started') continue;
     if (b.state === 'Halted' || b.state === 'Shutdown' || asleep(b)) continue;
@@ -187,7 +192,7 @@ function checkAsleep(n: Ndis): void {
   if (s === null || s.reached) return;
   for (const b of n.adapters) if (b.op !== null && b.op.kind === 'sleep') return;
   s.reached = true;
-  s.asleep();
+  s.listener.systemAsleep(s.system as SystemSleepState);
 }
 
 export function stepPower(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp): boolean {

@@ -7,6 +7,15 @@ import { ChoiceSite, type Chooser } from './choice.ts';
 import { limits } from './limits.ts';
 import { EventQueue, type EventTarget, type SimEvent } from './queue.ts';
 
+/**
+ * Who decides which events still run while the system sleeps (the World). An object with
+ * a method rather than a closure: a stored capturing closure keeps finished worlds alive
+ * through young collections (docs/decisions.md, "No closure is stored").
+ */
+export interface SleepKeeper {
+  keepsAsleep(ev: SimEvent): boolean;
+}
+
 export class Machine {
   now = 0;
   readonly queue = new EventQueue();
@@ -38,10 +47,10 @@ export class Machine {
   private readyAt = -1;
   /**
    * While the system sleeps (S3/S4, docs/model.md "System sleep and resume"): the events
-   * taken off the queue until the wake, and which ones stay (`keep`). Null when awake; the
+   * taken off the queue until the wake, and which ones stay (`keeper`). Null when awake; the
    * event loop never looks at it, only `freeze`, `thaw` and a wait that ends in the sleep.
    */
-  private frozen: { held: EventQueue; keep: (ev: SimEvent) => boolean; untilNs: number } | null = null;
+  private frozen: { held: EventQueue; keeper: SleepKeeper; untilNs: number } | null = null;
   /** When the last sleep ended (`thaw`), or -1: a wait whose time ran out in it is due then. */
   thawedAtNs = -1;
 
@@ -188,15 +197,15 @@ export class Machine {
 
   /**
    * The system is in S3 or S4 until `untilNs` (its wake): every queued event but those
-   * `keep` accepts (the wake itself, the scenario's actions the sleeping system ignores)
+   * `keeper` keeps (the wake itself, the scenario's actions the sleeping system ignores)
    * is held off the queue until `thaw`. The clock goes on; nothing held runs. Called
    * again while frozen (an event scheduled since), it holds what came since. Returns
    * how many events are held.
    */
-  freeze(untilNs: number, keep: (ev: SimEvent) => boolean): number {
+  freeze(untilNs: number, keeper: SleepKeeper): number {
     let f = this.frozen;
     if (f === null) {
-      f = { held: new EventQueue(), keep, untilNs };
+      f = { held: new EventQueue(), keeper, untilNs };
       this.frozen = f;
     }
     const kept: SimEvent[] = [];
@@ -204,13 +213,13 @@ export class Machine {
     for (let i = 0; i < this.readyCount; i++) {
       const ev = this.ready[i]!;
       if (ev.cancelled) continue;
-      if (f.keep(ev)) kept.push(ev);
+      if (f.keeper.keepsAsleep(ev)) kept.push(ev);
       else f.held.push(ev);
     }
     this.readyCount = 0;
     for (let ev = this.queue.pop(); ev !== undefined; ev = this.queue.pop()) {
       if (ev.cancelled) continue;
-      if (f.keep(ev)) kept.push(ev);
+      if (f.keeper.keepsAsleep(ev)) kept.push(ev);
       else f.held.push(ev);
     }
     for (const ev of kept) this.queue.push(ev);
