@@ -79,6 +79,7 @@ export {
   NdisFPauseComplete,
   NdisFRegisterFilterDriver,
   NdisFRestartComplete,
+  NdisFRestartFilter,
   NdisFSetAttributes,
 } from './ndis/api/filter.ts';
 export {

@@ -27,6 +27,7 @@ import {
   NdisFPauseComplete,
   NdisFRegisterFilterDriver,
   NdisFRestartComplete,
+  NdisFRestartFilter,
   NdisFSetAttributes,
   NdisMSleep,
   type NET_PNP_EVENT_NOTIFICATION,
@@ -685,4 +686,70 @@ test('NdisSim_PoolNotFreedAtUnload: pool a filter driver allocated with its driv
     ['NdisSim_PoolNotFreedAtUnload'],
   );
   assert.match(v[0]!.message, /leaky unloaded with 1 pool allocation\(s\)/);
+});
+
+test('NdisFRestartFilter: NDIS pauses the stack (NDIS_PAUSE_FILTER_RESTART_STACK) and restarts it, the module included; a module that is not running gets FAILURE', () => {
+  let handle: NDIS_HANDLE | null = null;
+  const statuses: number[] = [];
+  const mod = testFilter('restarter', {
+    attach: (h) => {
+      handle = h;
+      return NdisFSetAttributes(h, h, {
+        Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+        Flags: 0,
+      });
+    },
+  });
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(mod);
+  w.addFilter('restarter');
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  // At DISPATCH, from a DPC of the filter's (the DDI allows it), once running and once after removal.
+  const callAt = (t: number) =>
+    w.machine.after(
+      t,
+      {
+        fire() {
+          const c = w.kernel.enter(0, Irql.Dispatch, 'restarter', 'dpc');
+          try {
+            statuses.push(NdisFRestartFilter(handle!));
+          } finally {
+            w.kernel.exit(c);
+          }
+        },
+      },
+      0,
+      null,
+    );
+  callAt(100 * ns.ms);
+  w.run(ns.s);
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  const at = inOrder(ev, [
+    ['requested', is('ndis', /stack pauses to restart filter module restarter@nic0/)],
+    ['protocol paused', is('binding', 'Pausing → Paused')],
+    ['filter paused', call('restarter', 'FilterPause')],
+    ['miniport paused', call('healthy-nic', 'MiniportPause')],
+    ['miniport restarts', call('healthy-nic', 'MiniportRestart')],
+    ['filter restarts', call('restarter', 'FilterRestart')],
+    ['protocol restarts', is('binding', 'Restarting → Running')],
+  ]);
+  assert.equal(ev[at[2]]!.data?.PauseReason, 'NDIS_PAUSE_FILTER_RESTART_STACK');
+  assert.equal(ev[at[3]]!.data?.PauseReason, 'NDIS_PAUSE_FILTER_RESTART_STACK');
+  assert.deepEqual(statuses, [NDIS_STATUS_SUCCESS]);
+  assert.equal(w.summary().adapters[0]!.state, 'Running');
+  // Inside its own FilterRestart the module is not running yet: FAILURE.
+  let pausedStatus = -1;
+  const failing = testFilter('failing', {
+    restart: (h) => {
+      pausedStatus = NdisFRestartFilter(h);
+      return NDIS_STATUS_FAILURE;
+    },
+  });
+  filtered([{ mod: failing }]);
+  assert.equal(pausedStatus, NDIS_STATUS_FAILURE);
 });

@@ -79,12 +79,13 @@ export type PnpOp =
   | { kind: 'wake'; step: WakeStep; oidDone: number | null; restartCalled: boolean }
   /**
    * A filter module is attached to or detached from a running stack (a filter service
-   * starts or stops, filter.ts): pause, change, restart (R7.9, R7.10).
+   * starts or stops), or restarted on its own request (NdisFRestartFilter; filter.ts):
+   * pause, change, restart (R7.9, R7.10).
    */
   | {
       kind: 'restack';
       step: RestackStep;
-      change: { attach: FilterInstall } | { detach: FilterDriverBlock };
+      change: { attach: FilterInstall } | { detach: FilterDriverBlock } | { restart: FilterModule };
       restartCalled: boolean;
     };
 

@@ -26,6 +26,7 @@ import {
   NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS,
   NDIS_PAUSE_ATTACH_FILTER,
   NDIS_PAUSE_DETACH_FILTER,
+  NDIS_PAUSE_FILTER_RESTART_STACK,
   NDIS_PAUSE_REASON_NAMES,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
@@ -667,12 +668,18 @@ export function finishFilterPause(n: Ndis, m: FilterModule): void {
 export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
   while (b.filters.length > 0) {
     const m = b.filters[b.filters.length - 1]!;
-    if (m.state !== 'Paused' || m.pending !== null) return false;
-    // A module with OID requests in it or below it is detached once they complete.
-    if (m.oid !== null && filterOidBusy(m.oid)) return false;
+    if (!detachable(m)) return false;
     detachModule(n, b, m);
   }
   return true;
+}
+
+/**
+ * A module NDIS may detach now: Paused, with no pause or restart pending, and, a module
+ * with OID requests in it or below it, once they complete.
+ */
+function detachable(m: FilterModule): boolean {
+  return m.state === 'Paused' && m.pending === null && (m.oid === null || !filterOidBusy(m.oid));
 }
 
 export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
@@ -932,6 +939,15 @@ function queueRestack(n: Ndis, b: MiniportBlock, change: RestackOp['change']): v
 }
 
 /**
+ * NdisFRestartFilter: NDIS schedules a pause and a restart of the module's stack
+ * (NDIS_PAUSE_FILTER_RESTART_STACK), from its own worker: the caller may be at DISPATCH.
+ */
+export function requestFilterRestart(n: Ndis, m: FilterModule): void {
+  queueRestack(n, m.block, { restart: m });
+  n.filterService.soon();
+}
+
+/**
  * Starts the restacks that wait for their adapter to be free, and unloads the stopping
  * filter drivers that have no module left. Runs again every 10 ms while work is left.
  */
@@ -946,9 +962,11 @@ export class FilterService implements EventTarget {
     for (const w of this.waiting.slice()) {
       const { b, change } = w;
       const gone =
-        'detach' in change
-          ? !b.filters.some((m) => m.driver === change.detach)
-          : !stackUp(b) || !n.filterInstalls.includes(change.attach);
+        'restart' in change
+          ? change.restart.gone || !stackUp(b)
+          : 'detach' in change
+            ? !b.filters.some((m) => m.driver === change.detach)
+            : !stackUp(b) || !n.filterInstalls.includes(change.attach);
       if (gone) {
         // A teardown took the module away, or the stack went down: nothing left to do.
         this.waiting.splice(this.waiting.indexOf(w), 1);
@@ -960,9 +978,11 @@ export class FilterService implements EventTarget {
       if (n.trace.on)
         n.traceNdis(
           b,
-          'detach' in change
-            ? `stack pauses to detach filter ${change.detach.name}`
-            : `stack pauses to attach filter ${change.attach.name}`,
+          'restart' in change
+            ? `stack pauses to restart filter module ${change.restart.name} (NdisFRestartFilter)`
+            : 'detach' in change
+              ? `stack pauses to detach filter ${change.detach.name}`
+              : `stack pauses to attach filter ${change.attach.name}`,
           {},
         );
       n.kick(b);
@@ -979,6 +999,13 @@ export class FilterService implements EventTarget {
       this.armed = true;
       n.kernel.machine.after(10 * ns.ms, this, 0, null);
     }
+  }
+
+  /** Polls from NDIS's worker as soon as it can (a request made at DISPATCH). */
+  soon(): void {
+    if (this.armed) return;
+    this.armed = true;
+    this.n.kernel.machine.after(0, this, 0, null);
   }
 
   fire(): void {
@@ -1032,7 +1059,13 @@ function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
 
 /** One step of a restack: pause the stack, attach or detach the module, restart. */
 export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
-  const reason = 'detach' in op.change ? NDIS_PAUSE_DETACH_FILTER : NDIS_PAUSE_ATTACH_FILTER;
+  const c = op.change;
+  const reason =
+    'restart' in c
+      ? NDIS_PAUSE_FILTER_RESTART_STACK
+      : 'detach' in c
+        ? NDIS_PAUSE_DETACH_FILTER
+        : NDIS_PAUSE_ATTACH_FILTER;
   switch (op.step) {
     case 'pause':
       if (!pauseAbove(n, b, reason)) return false;
@@ -1051,10 +1084,14 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
       op.step = 'change';
       return true;
     case 'change': {
-      const c = op.change;
-      if ('detach' in c) {
+      if ('restart' in c) {
+        // NdisFRestartFilter: nothing changes but what the module does in its restart.
+      } else if ('detach' in c) {
         const m = b.filters.find((x) => x.driver === c.detach);
-        if (m !== undefined) detachModule(n, b, m);
+        if (m !== undefined) {
+          if (!detachable(m)) return false;
+          detachModule(n, b, m);
+        }
       } else {
         const d = n.loadFilterDriver(c.attach.name);
         const m = d === null ? null : new FilterModule(d, b, c.attach.mandatory, n.nextFilterIfIndex++);

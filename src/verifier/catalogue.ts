@@ -252,7 +252,7 @@ const msMappings: Record<string, Mapping> = {
   Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),
   Irql_Filter_Driver_Function: irqlRule(
     ['R7.5', 'R7.6', 'R7.7'],
-    'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver; on the data path NdisFSendNetBufferLists, NdisFSendNetBufferListsComplete, NdisFIndicateReceiveNetBufferLists, NdisFReturnNetBufferLists, NdisFCancelSendNetBufferLists)',
+    'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFRestartFilter, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver; on the data path NdisFSendNetBufferLists, NdisFSendNetBufferListsComplete, NdisFIndicateReceiveNetBufferLists, NdisFReturnNetBufferLists, NdisFCancelSendNetBufferLists)',
   ),
   Irql_IM_Function: notMiniport('intermediate drivers'),
   Irql_Interfaces_Function: notMiniport('interface providers'),

@@ -13,6 +13,7 @@ import {
   type NDIS_FILTER_ATTRIBUTES,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NET_PNP_EVENT_NOTIFICATION,
+  requestFilterRestart,
 } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -38,6 +39,7 @@ const irql = {
   NdisFRestartComplete: ddiIrql.NdisFRestartComplete!,
   NdisFNetPnPEvent: ddiIrql.NdisFNetPnPEvent!,
   NdisFDevicePnPEventNotify: ddiIrql.NdisFDevicePnPEventNotify!,
+  NdisFRestartFilter: ddiIrql.NdisFRestartFilter!,
 };
 
 /**
@@ -349,4 +351,22 @@ export function NdisFDevicePnPEventNotify(
     return;
   }
   forwardDeviceEventBelow(n, m, NetDevicePnPEvent);
+}
+
+/**
+ * NDIS_STATUS NdisFRestartFilter(NdisFilterHandle). <= DISPATCH. NDIS schedules a pause and
+ * then a restart of the module (its stack pauses with NDIS_PAUSE_FILTER_RESTART_STACK and
+ * restarts), so the filter can change its attributes at run time. SUCCESS: the restart was
+ * scheduled; FAILURE when the module's stack is not running (nothing to restart).
+ */
+export function NdisFRestartFilter(NdisFilterHandle: NDIS_HANDLE): NDIS_STATUS {
+  const ddi = 'NdisFRestartFilter';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFRestartFilter, ddi, m?.block.name ?? null);
+  if (m === null) return NDIS_STATUS_FAILURE;
+  const status = m.state === 'Running' ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, result: status });
+  if (status === NDIS_STATUS_SUCCESS) requestFilterRestart(n, m);
+  return status;
 }
