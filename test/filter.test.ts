@@ -18,11 +18,14 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateMemoryWithTagPriority,
+  NdisAllocateTimerObject,
   NdisFNetPnPEvent,
   NdisFPauseComplete,
   NdisFRegisterFilterDriver,
@@ -30,6 +33,7 @@ import {
   NdisFRestartFilter,
   NdisFSetAttributes,
   NdisMSleep,
+  NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
   NetEventQueryRemoveDevice,
   NormalPoolPriority,
@@ -752,4 +756,80 @@ test('NdisFRestartFilter: NDIS pauses the stack (NDIS_PAUSE_FILTER_RESTART_STACK
   });
   filtered([{ mod: failing }]);
   assert.equal(pausedStatus, NDIS_STATUS_FAILURE);
+});
+
+test('R8.4, R8.8 at a filter driver unload: a driver-handle timer not freed is NdisSim_TimerNotFreed; one left set that fires after the unload is NdisSim_CallbackAfterHalt', () => {
+  let fired = 0;
+  const keepsTimer = variantOfMonitorLwf(
+    'keeps-timer',
+    'sets a driver-handle timer and never frees it',
+    (c, d) => {
+      const attach = c.AttachHandler;
+      c.AttachHandler = (h, ctx, p) => {
+        if (d.handle !== null) {
+          const t = NdisAllocateTimerObject(d.handle, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+              Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+            },
+            AllocationTag: 0x524d4954,
+            TimerFunction: () => {
+              fired++;
+            },
+            FunctionContext: null,
+          });
+          // Due in 300 ms: after the service stops at 100 ms.
+          NdisSetTimerObject(t.TimerObject!, -3_000_000, 0, null);
+        }
+        return attach(h, ctx, p);
+      };
+    },
+  );
+  const w = runningStack(
+    [keepsTimer],
+    [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'keeps-timer' } }],
+    {
+      install: ['keeps-timer'],
+      collect: true,
+    },
+  );
+  assert.deepEqual(
+    w.lastResult!.violations.map((v) => v.rule),
+    ['NdisSim_CallbackAfterHalt'],
+  );
+  assert.match(w.lastResult!.violations[0]!.message, /ran after its FilterDriverUnload returned/);
+  assert.equal(fired, 0, 'the routine of an unloaded driver ran');
+
+  const leaks = variantOfMonitorLwf(
+    'leaks-timer',
+    'allocates a driver-handle timer and never frees it',
+    (c, d) => {
+      const attach = c.AttachHandler;
+      c.AttachHandler = (h, ctx, p) => {
+        if (d.handle !== null)
+          NdisAllocateTimerObject(d.handle, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+              Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+            },
+            AllocationTag: 0x524d4954,
+            TimerFunction: () => {},
+            FunctionContext: null,
+          });
+        return attach(h, ctx, p);
+      };
+    },
+  );
+  const w2 = runningStack(
+    [leaks],
+    [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'leaks-timer' } }],
+    {
+      install: ['leaks-timer'],
+      collect: true,
+    },
+  );
+  assert.deepEqual(
+    w2.lastResult!.violations.map((v) => `${v.rule} ${v.ddi}`),
+    ['NdisSim_TimerNotFreed FilterDriverUnload'],
+  );
 });

@@ -53,7 +53,7 @@ import {
 } from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import type { NdisTimerObject } from './objects.ts';
+import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
 import type {
   DRIVER_OBJECT,
@@ -245,6 +245,12 @@ export class FilterDriverBlock implements NDIS_HANDLE {
   unloaded = false;
   /** Its modules that are attached now, on any adapter. */
   readonly modules: FilterModule[] = [];
+  /**
+   * Timer objects and work items allocated with the filter driver handle and not freed;
+   * checked when its unload routine returns. Null until the first.
+   */
+  timers: NdisTimerObject[] | null = null;
+  workItems: NdisIoWorkItem[] | null = null;
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,
@@ -1036,6 +1042,7 @@ function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
   }
   n.leave(f, undefined);
   d.unloaded = true;
+  if (d.timers !== null || d.workItems !== null) n.checkObjectsAtUnload(d, 'FilterDriverUnload');
   // Driver Verifier's pool tracking, as at a miniport driver's unload (0xC4/0x62).
   const left = poolLeftBy(n, d);
   if (left.count > 0)

@@ -18,7 +18,7 @@ import { poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
-import type { DriverModule, MiniportDriverBlock } from './driver.ts';
+import { type DriverModule, MiniportDriverBlock } from './driver.ts';
 import {
   type FilterDriverBlock,
   type FilterInstall,
@@ -405,7 +405,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       );
     }
     this.drivers.delete(d.name);
-    if (d.timers !== null || d.workItems !== null) this.checkObjectsAtUnload(d);
+    if (d.timers !== null || d.workItems !== null) this.checkObjectsAtUnload(d, 'MiniportDriverUnload');
     this.checkPoolAtUnload(d);
   }
 
@@ -414,20 +414,20 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * A timer still set or a work item still queued is left to run: what it then does is
    * NdisSim_CallbackAfterHalt. One merely not freed is reported here.
    */
-  private checkObjectsAtUnload(d: MiniportDriverBlock): void {
+  checkObjectsAtUnload(d: MiniportDriverBlock | FilterDriverBlock, fn: string): void {
     if (d.timers?.some((t) => !t.k.queued))
       this.verifier.report(
         'NdisSim_TimerNotFreed',
-        'MiniportDriverUnload',
+        fn,
         null,
-        `${d.name}: MiniportDriverUnload returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4)`,
+        `${d.name}: ${fn} returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4)`,
       );
     if (d.workItems?.some((w) => !w.k.queued))
       this.verifier.report(
         'NdisSim_WorkItemNotFreed',
-        'MiniportDriverUnload',
+        fn,
         null,
-        `${d.name}: MiniportDriverUnload returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`,
+        `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`,
       );
   }
 
@@ -882,14 +882,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * a driver-handle work item is freed before unload; R2.16). The object belongs to
    * that load of the driver, so a later load of the same driver does not excuse it.
    */
-  private afterUnload(d: MiniportDriverBlock, fn: string): boolean {
+  private afterUnload(d: MiniportDriverBlock | FilterDriverBlock, fn: string): boolean {
     if (!d.unloaded) return false;
-    const who = d.name;
+    const unload = d instanceof MiniportDriverBlock ? 'MiniportDriverUnload' : 'FilterDriverUnload';
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       null,
-      `${fn} of driver ${who} ran after its MiniportDriverUnload returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16)`,
+      `${fn} of driver ${d.name} ran after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16)`,
     );
     return true;
   }
@@ -922,8 +922,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         return this.afterUnload(o.driver, fn);
       case 'module':
         return this.afterDetach(o.module, fn);
-      default:
-        return false;
+      case 'filterDriver':
+        return this.afterUnload(o.driver, fn);
     }
   }
 

@@ -102,8 +102,8 @@ function traceObject(n: Ndis, ddi: string, o: Owner, data: Record<string, unknow
 
 /**
  * The list of live timers the owner's teardown checks: the adapter's (halt), the
- * driver's (unload), the module's (FilterDetach); none for a filter driver (its
- * unload checks only its pool).
+ * driver's (unload), the module's (FilterDetach), the filter driver's (its unload when
+ * its service stops).
  */
 function timerList(o: Owner, create: boolean): NdisTimerObject[] | null {
   switch (o.kind) {
@@ -115,8 +115,9 @@ function timerList(o: Owner, create: boolean): NdisTimerObject[] | null {
     case 'module':
       if (create) o.module.timers ??= [];
       return o.module.timers;
-    default:
-      return null;
+    case 'filterDriver':
+      if (create) o.driver.timers ??= [];
+      return o.driver.timers;
   }
 }
 
@@ -253,7 +254,7 @@ export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HAND
   if (owner.kind === 'adapter' && stale(owner.block, ddi)) return null;
   const w = new NdisIoWorkItem(n, owner, ownerDriverName(owner));
   if (owner.kind === 'adapter') owner.block.workItems.push(w);
-  else if (owner.kind === 'driver') {
+  else if (owner.kind === 'driver' || owner.kind === 'filterDriver') {
     if (owner.driver.workItems === null) owner.driver.workItems = [w];
     else owner.driver.workItems.push(w);
   }
@@ -332,7 +333,8 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
   }
   w.freed = true;
   if (w.owner.kind === 'adapter') removeFrom(w.owner.block.workItems, w);
-  else if (w.owner.kind === 'driver') removeFrom(w.owner.driver.workItems ?? [], w);
+  else if (w.owner.kind === 'driver' || w.owner.kind === 'filterDriver')
+    removeFrom(w.owner.driver.workItems ?? [], w);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
 
