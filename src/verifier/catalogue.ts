@@ -710,8 +710,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.8', 'R2.16'],
     summary:
-      'An I/O work item allocated with the driver handle was not freed (NdisFreeIoWorkItem) when MiniportDriverUnload returned.',
-    ddis: ['NdisAllocateIoWorkItem', 'NdisFreeIoWorkItem', 'MiniportDriverUnload'],
+      "An I/O work item allocated with the driver handle was not freed (NdisFreeIoWorkItem) when MiniportDriverUnload, or a filter driver's unload routine, returned.",
+    ddis: ['NdisAllocateIoWorkItem', 'NdisFreeIoWorkItem', 'MiniportDriverUnload', 'FilterDriverUnload'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x28) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisallocateioworkitem.md',
     fatal: false,
@@ -721,13 +721,14 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.4', 'R8.7', 'R2.5', 'R2.16'],
     summary:
-      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned; one allocated with a filter module handle when FilterDetach, or a failing FilterAttach, returned.',
+      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned; one allocated with a filter module handle when FilterDetach, or a failing FilterAttach, returned; one allocated with a filter driver handle when its unload routine returned.',
     ddis: [
       'NdisAllocateTimerObject',
       'NdisFreeTimerObject',
       'MiniportHaltEx',
       'MiniportInitializeEx',
       'MiniportDriverUnload',
+      'FilterDriverUnload',
       'FilterDetach',
       'FilterAttach',
     ],
@@ -871,10 +872,11 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10', 'R8.7', 'R2.8', 'R8.8', 'R2.16'],
     summary:
-      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned, or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached.',
+      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned, or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned.',
     ddis: [
       'MiniportHaltEx',
       'MiniportDriverUnload',
+      'FilterDriverUnload',
       'FilterDetach',
       'NdisTimerFunction',
       'NdisIoWorkItemFunction',
