@@ -667,12 +667,21 @@ export function finishFilterPause(n: Ndis, m: FilterModule): void {
 export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
   while (b.filters.length > 0) {
     const m = b.filters[b.filters.length - 1]!;
-    if (m.state !== 'Paused' || m.pending !== null) return false;
-    // A module with OID requests in it or below it is detached once they complete.
-    if (m.oid !== null && filterOidBusy(m.oid)) return false;
+    if (!detachable(m)) return false;
     detachModule(n, b, m);
   }
   return true;
+}
+
+/**
+ * FilterDetach comes for a Paused module with no pause or restart pending; one with OID
+ * requests queued at it, in its FilterOidRequest or passed down below it waits for them
+ * (a teardown's detach and a filter service's restack alike; finishAtFilter and
+ * filterOidComplete kick the adapter's worker).
+ */
+function detachable(m: FilterModule): boolean {
+  if (m.state !== 'Paused' || m.pending !== null) return false;
+  return m.oid === null || !filterOidBusy(m.oid);
 }
 
 export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
@@ -1054,7 +1063,10 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
       const c = op.change;
       if ('detach' in c) {
         const m = b.filters.find((x) => x.driver === c.detach);
-        if (m !== undefined) detachModule(n, b, m);
+        if (m !== undefined) {
+          if (!detachable(m)) return false;
+          detachModule(n, b, m);
+        }
       } else {
         const d = n.loadFilterDriver(c.attach.name);
         const m = d === null ? null : new FilterModule(d, b, c.attach.mandatory, n.nextFilterIfIndex++);
