@@ -54,6 +54,7 @@ import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
+import { asleep } from './power.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -963,7 +964,9 @@ export class FilterService implements EventTarget {
         this.waiting.splice(this.waiting.indexOf(w), 1);
         continue;
       }
-      if (b.op !== null) continue;
+      // An adapter a system sleep left in D3 waits for the wake (whose operation then
+      // holds it): NDIS pauses and restarts only a stack in D0.
+      if (b.op !== null || asleep(b)) continue;
       this.waiting.splice(this.waiting.indexOf(w), 1);
       b.op = { kind: 'restack', step: 'pause', change, restartCalled: false };
       if (n.trace.on)
