@@ -55,6 +55,7 @@ import type { Ndis } from './ndis.ts';
 import type { NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
 import { asleep } from './power.ts';
+import { ssResumeMonitoring, ssSettled } from './ss.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -1047,6 +1048,9 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
   const reason = 'detach' in op.change ? NDIS_PAUSE_DETACH_FILTER : NDIS_PAUSE_ATTACH_FILTER;
   switch (op.step) {
     case 'pause':
+      // Selective suspend ends first, as before a removal or a system sleep: the stack
+      // is paused in D0 (docs/decisions.md).
+      if (b.ss !== null && !ssSettled(n, b)) return false;
       if (!pauseAbove(n, b, reason)) return false;
       op.step = 'pause-miniport';
       return true;
@@ -1088,13 +1092,19 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
     case 'restart-protocols': {
       const r = restartStackStep(n, b, op);
       if (r === 'advance') op.step = op.step === 'restart' ? 'restart-protocols' : 'done';
-      else if (r === 'failed') b.op = null;
+      else if (r === 'failed') endRestack(n, b);
       return r === 'advance' || r === 'again';
     }
     case 'done':
-      b.op = null;
+      endRestack(n, b);
       if (n.trace.on) n.traceNdis(b, 'stack running', {});
       n.filterService.poll();
       return false;
   }
+}
+
+/** The restack is over: NDIS watches the adapter for selective suspend again. */
+function endRestack(n: Ndis, b: MiniportBlock): void {
+  b.op = null;
+  if (b.ss !== null) ssResumeMonitoring(n, b);
 }
