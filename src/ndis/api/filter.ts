@@ -149,6 +149,19 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
     } else {
       handle = new FilterDriverBlock(mod.name, DriverObject, { ...c }, FilterDriverContext);
       n.filterDrivers.set(mod.name, handle);
+      // nc-ndis-filter_receive_net_buffer_lists, nc-ndis-filter_return_net_buffer_lists:
+      // a driver that provides either must provide FilterStatus. The pages put it on the
+      // driver and give no status for it: a violation, and the registration stands.
+      if (
+        (c.ReceiveNetBufferListsHandler != null || c.ReturnNetBufferListsHandler != null) &&
+        c.StatusHandler == null
+      )
+        n.verifier.report(
+          'NdisSim_FilterRegistration',
+          ddi,
+          null,
+          `${mod.name}: ${c.ReceiveNetBufferListsHandler != null ? 'FilterReceiveNetBufferLists' : 'FilterReturnNetBufferLists'} without FilterStatus; a filter driver that filters receives must provide FilterStatus (nc-ndis-filter_receive_net_buffer_lists)`,
+        );
     }
   }
   if (n.trace.on) {
