@@ -366,24 +366,28 @@ function enterFilter(n: Ndis, m: FilterModule, fn: string, args?: Record<string,
  * when a mandatory module failed to attach: NDIS then stops the stack.
  */
 export function attachFilters(n: Ndis, b: MiniportBlock): boolean {
-  for (const install of n.filterInstalls) {
-    const d = n.loadFilterDriver(install.name);
-    if (d === null) {
-      if (install.mandatory) {
-        if (n.trace.on)
-          n.traceNdis(b, `mandatory filter ${install.name} did not register: the stack stops`, {});
-        return false;
-      }
-      continue;
-    }
-    const m = new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
-    if (!attachModule(n, b, m) && install.mandatory) {
-      if (n.trace.on)
-        n.traceNdis(b, `mandatory filter module ${m.name} failed to attach: the stack stops`, {});
-      return false;
-    }
-  }
+  for (const install of n.filterInstalls) if (!attachInstalled(n, b, install)) return false;
   return true;
+}
+
+/**
+ * Loads the driver of `install` if it is not loaded and attaches a module of it at the
+ * top of the stack of `b`. False when the module is mandatory and did not attach (its
+ * driver did not register, or FilterAttach failed): NDIS then stops the stack
+ * (attaching-a-filter-module). An optional one is left out.
+ */
+function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boolean {
+  const d = n.loadFilterDriver(install.name);
+  if (d !== null && attachModule(n, b, new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++)))
+    return true;
+  if (!install.mandatory) return true;
+  if (n.trace.on)
+    n.traceNdis(
+      b,
+      `mandatory filter ${install.name} ${d === null ? 'did not register' : 'failed to attach'}: the stack stops`,
+      {},
+    );
+  return false;
 }
 
 function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
@@ -1075,11 +1079,7 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
           detachModule(n, b, m);
         }
       } else {
-        const d = n.loadFilterDriver(c.attach.name);
-        const m = d === null ? null : new FilterModule(d, b, c.attach.mandatory, n.nextFilterIfIndex++);
-        if ((m === null || !attachModule(n, b, m)) && c.attach.mandatory) {
-          if (n.trace.on)
-            n.traceNdis(b, `mandatory filter ${c.attach.name} failed to attach: the stack stops`, {});
+        if (!attachInstalled(n, b, c.attach)) {
           b.op = null;
           beginTeardown(n, b, 'stack-failed');
           return false;

@@ -27,7 +27,7 @@ import {
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
-import { currentNdis } from './common.ts';
+import { currentNdis, staleModule } from './common.ts';
 import { knownMinorVersions } from './driver.ts';
 
 const irql = {
@@ -181,7 +181,7 @@ function filterDriverHandle(n: Ndis, h: unknown, ddi: string): FilterDriverBlock
   );
 }
 
-/** A module's NdisFilterHandle; a detached module's handle is stale (R7.5). */
+/** A module's NdisFilterHandle; a detached module's handle is stale (R7.5, staleModule). */
 export function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | null {
   if (!(h instanceof FilterModule))
     return n.verifier.fatal(
@@ -190,16 +190,7 @@ export function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | n
       null,
       `${ddi}: the handle is not an NdisFilterHandle NDIS issued`,
     );
-  if (h.gone) {
-    n.verifier.report(
-      'NdisSim_StaleHandle',
-      ddi,
-      h.block.name,
-      `${ddi} called with the handle of filter module ${h.name} after it was detached (R7.5)`,
-    );
-    return null;
-  }
-  return h;
+  return staleModule(h, ddi, n) ? null : h;
 }
 
 /**
