@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
-import { countingLwf, type LwfModule, monitorLwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
+import {
+  countingLwf,
+  type LwfModule,
+  monitorLwf,
+  variantOfMonitorLwf,
+  withStatusPassedOn,
+} from '../src/drivers/lwf.ts';
 import {
   type DriverModule,
   type NDIS_HANDLE,
@@ -208,6 +214,7 @@ test('NdisSim_FilterNblOwnership NdisFReturnNetBufferLists: a receive returned t
         NdisFReturnNetBufferLists(m.handle, nbls, flags);
       }
     };
+    withStatusPassedOn(c);
   });
   const w = stack([drv], { until: 200 * ns.ms });
   const v = w.lastResult!.violations;
@@ -237,6 +244,7 @@ test('NdisFilterTimedDataReceive: a receive a module keeps for 30 s is a bug che
   const drv = variantOfMonitorLwf('receive-sink', 'keeps receives', (c) => {
     c.ReceiveNetBufferListsHandler = () => {};
     c.ReturnNetBufferListsHandler = () => {};
+    withStatusPassedOn(c);
   });
   const w = stack([drv], { until: 40 * ns.s, collect: false, rate: 10 });
   const r = w.lastResult!;
@@ -251,6 +259,7 @@ test('R7.6 NdisSim_FilterPauseNotDrained: FilterPause returns SUCCESS while the 
       kept.push(nbls);
     };
     c.ReturnNetBufferListsHandler = () => {};
+    withStatusPassedOn(c);
   });
   const w = stack([drv], { removeAt: 100 * ns.ms, until: 300 * ns.ms });
   assert.ok(kept.length > 0);
@@ -300,6 +309,7 @@ test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an o
         if (x.SourceHandle === m.handle) s.returnsOfOwn++;
       NdisFReturnNetBufferLists(m.handle, nbls, flags);
     };
+    withStatusPassedOn(c);
   });
   const w = stack([drv], { until: 200 * ns.ms });
   assert.deepEqual(rules(w), []);
@@ -308,4 +318,34 @@ test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an o
   assert.equal(module(w, 'res-indicator').fdata?.ownRecvsOut, 0);
   const view = w.summary().protocols[0]!.bindings[0]!;
   assert.ok(view.copied >= s.indicated, `copied ${view.copied}`);
+});
+
+test('NdisSim_FilterRegistration: a filter with FilterReceiveNetBufferLists or FilterReturnNetBufferLists but no FilterStatus is reported at registration; the registration stands (nc-ndis-filter_receive_net_buffer_lists)', () => {
+  const passOn = (c: Parameters<typeof withStatusPassedOn>[0]) => {
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) =>
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+  };
+  const noStatus = variantOfMonitorLwf('rx-no-status', 'filters receives without FilterStatus', passOn);
+  const returnOnly = variantOfMonitorLwf('return-no-status', 'FilterReturnNetBufferLists only', (c) => {
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+  });
+  const withStatus = variantOfMonitorLwf('rx-with-status', 'filters receives, passes status on', (c) => {
+    passOn(c);
+    withStatusPassedOn(c);
+  });
+  const w = stack([noStatus, returnOnly, withStatus, countingLwf]);
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => `${x.rule} ${x.message.split(':')[0]}`),
+    ['NdisSim_FilterRegistration rx-no-status', 'NdisSim_FilterRegistration return-no-status'],
+  );
+  assert.match(v[0]!.message, /FilterReceiveNetBufferLists without FilterStatus/);
+  assert.match(v[1]!.message, /FilterReturnNetBufferLists without FilterStatus/);
+  // The module attached and filters receives all the same.
+  assert.equal(module(w, 'rx-no-status').state, 'Running');
+  assert.ok(
+    w.ndis.trace.events.some((e) => e.actor === 'rx-no-status' && e.what === 'FilterReceiveNetBufferLists'),
+    'no receive reached the module',
+  );
 });

@@ -19,6 +19,7 @@ import {
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
@@ -27,10 +28,12 @@ import {
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
   NdisFNetPnPEvent,
+  NdisFOidRequestComplete,
   NdisFPauseComplete,
   NdisFRegisterFilterDriver,
   NdisFRestartComplete,
   NdisFRestartFilter,
+  NdisFreeTimerObject,
   NdisFSetAttributes,
   NdisMSleep,
   NdisSetTimerObject,
@@ -566,6 +569,64 @@ test('stop-filter during a removal: the teardown detaches the module, and the se
   assert.ok(c.indexOf('monitor-lwf:FilterDriverUnload') > c.indexOf('monitor-lwf:FilterDetach'));
   assert.equal(w.lastResult?.bugCheck, null);
   assert.equal(w.device('nic0').status, 'gone');
+});
+
+/**
+ * A filter that answers every OID request itself, 300 ms later, from a timer of its
+ * module (allocated in FilterAttach, freed in FilterDetach).
+ */
+const slowOidLwf = variantOfMonitorLwf('slow-oid', 'completes OID requests 300 ms late', (c) => {
+  const timers = new Map<NDIS_HANDLE, { timer: NDIS_HANDLE; held: NDIS_OID_REQUEST[] }>();
+  const attach = c.AttachHandler;
+  c.AttachHandler = (h, ctx, p) => {
+    const s = attach(h, ctx, p);
+    const st: { timer: NDIS_HANDLE; held: NDIS_OID_REQUEST[] } = { timer: null as never, held: [] };
+    st.timer = NdisAllocateTimerObject(h, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0x6c776f73,
+      TimerFunction: () => {
+        for (const r of st.held.splice(0)) NdisFOidRequestComplete(h, r, NDIS_STATUS_SUCCESS);
+      },
+      FunctionContext: null,
+    }).TimerObject!;
+    timers.set(h, st);
+    return s;
+  };
+  c.OidRequestHandler = (m, request) => {
+    const st = timers.get(m.handle)!;
+    st.held.push(request);
+    NdisSetTimerObject(st.timer, -300 * 10_000, 0, null);
+    return NDIS_STATUS_PENDING;
+  };
+  c.OidRequestCompleteHandler = () => {};
+  c.DetachHandler = (m) => {
+    NdisFreeTimerObject(timers.get(m.handle)!.timer);
+    timers.delete(m.handle);
+  };
+});
+
+test('R7.11 stop-filter: the restack detaches a module only once the OID requests it holds are complete', () => {
+  // tcpip's requests of its first restart are still with the module when the service stops.
+  const w = runningStack(
+    [slowOidLwf],
+    [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'slow-oid' } }],
+    { install: ['slow-oid'] },
+  );
+  const ev = w.trace.events;
+  const completes = ev.filter((e) => e.kind === 'ddi' && e.what === 'NdisFOidRequestComplete');
+  const detach = findEvent(ev, (e) => e.kind === 'call' && e.what === 'FilterDetach');
+  assert.ok(completes.length > 0, 'the module never completed the requests it held');
+  assert.ok(detach >= 0, 'no FilterDetach');
+  assert.ok(
+    completes.every((e) => e.t <= ev[detach]!.t),
+    'FilterDetach came while the module still held OID requests',
+  );
+  assert.equal(w.lastResult?.bugCheck, null);
+  assert.deepEqual(w.lastResult?.violations, []);
+  assert.equal(w.summary().adapters[0]!.state, 'Running');
 });
 
 test('start-filter with a mandatory module that fails to attach to a running stack stops that stack', () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
   MediaConnectStateConnected,
   MediaConnectStateUnknown,
@@ -454,4 +455,32 @@ test('R6.17 an adapter NDIS puts in D3 has its link taken as unknown until the m
   // Connected (the general attributes), unknown in D3, and still unknown after the
   // resume: the scripted miniport indicates no link state when it comes back.
   assert.deepEqual(seen, [MediaConnectStateConnected, MediaConnectStateUnknown, MediaConnectStateUnknown]);
+});
+
+test('R7.11 stop-filter while the system goes to sleep: no restack on an adapter in D3; its module is detached after the wake', () => {
+  // nic0 is in D3 at once; the slow peer keeps the system on its way to S3 for 1.5 s,
+  // while NDIS looks every 10 ms for an adapter free for the waiting restack.
+  const { w, r } = sleepWorld(
+    'pwr-restack',
+    pmHooks(),
+    [],
+    {},
+    (w) => {
+      w.addDriver(monitorLwf);
+      w.addFilter('monitor-lwf');
+      w.at(ns.s + ns.ms, { kind: 'stop-filter', driver: 'monitor-lwf' });
+    },
+    ns.s,
+    true,
+  );
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const ev = w.trace.events;
+  const wake = ev.findIndex(is('action', 'wake'));
+  const restack = ev.findIndex(
+    (e) => e.kind === 'ndis' && e.data?.adapter === 'nic0' && /stack pauses to detach/.test(e.what),
+  );
+  assert.ok(wake > 0, 'no wake');
+  assert.ok(restack > wake, `the restack of nic0 began at event ${restack}, before the wake at ${wake}`);
+  assert.equal(w.adapter('nic0')!.filters.length, 0);
+  assert.equal(w.adapter('nic0')!.state, 'Running');
 });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
+import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
@@ -577,4 +578,29 @@ test('NdisMIdleNotificationConfirm: the bus takes the NIC to the IdlePowerState 
     hw.map((e) => e.what),
     ['powered down (D2)'],
   );
+});
+
+test('R7.9 start-filter while selectively suspended: NDIS ends the suspension before it pauses the stack to attach the module, and watches the adapter again after the restart', () => {
+  const x = ssDriver('ss-restack');
+  const w = testWorld({
+    drivers: [x.drv, monitorLwf],
+    devices: [
+      { name: 'nic0', driver: 'ss-restack', registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 5 } },
+    ],
+    actions: [{ atNs: 8 * ns.s, action: { kind: 'start-filter', driver: 'monitor-lwf' } }],
+    options: { verifier: 'collect', trace: true },
+  });
+  const r = w.run(20 * ns.s);
+  clean(r);
+  inOrder(w.trace.events, [
+    ['suspended', ndis(/selective suspend: suspended/)],
+    ['start-filter', is('action', 'start-filter')],
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['back', ndis(/selective suspend: back in D0/)],
+    ['pause', call('MiniportPause')],
+    ['attach', call('FilterAttach')],
+    ['restart', call('MiniportRestart')],
+    ['suspended again', ndis(/selective suspend: suspended/)],
+  ]);
+  assert.equal(w.adapter('nic0')!.filters.length, 1);
 });

@@ -72,8 +72,20 @@ function frames(first: NET_BUFFER_LIST | null): number {
 }
 
 /**
- * counting-lwf: monitor-lwf with the four data handlers. It passes every send down and
- * every receive up unchanged and counts their frames; sends that come while it is not
+ * Installs a FilterStatus that passes every status indication on unchanged
+ * (NdisFIndicateStatus): the least a filter that filters receives provides, since the
+ * FilterReceiveNetBufferLists and FilterReturnNetBufferLists pages require FilterStatus
+ * of it. For a filter that issues no OID requests of its own (an answer to one would
+ * name the module itself; withOidForwarding handles those).
+ */
+export function withStatusPassedOn(c: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>): void {
+  c.StatusHandler = (m: LwfModule, indication) => NdisFIndicateStatus(m.handle, indication);
+}
+
+/**
+ * counting-lwf: monitor-lwf with the four data handlers (and FilterStatus, which a
+ * receive filter must have). It passes every send down, every receive and status
+ * indication up unchanged and counts the frames; sends that come while it is not
  * running (Pausing, nc-ndis-filter_pause) it completes at once with NDIS_STATUS_PAUSED.
  */
 export const countingLwf: DriverModule = variantOfMonitorLwf(
@@ -116,6 +128,7 @@ export const countingLwf: DriverModule = variantOfMonitorLwf(
     c.ReturnNetBufferListsHandler = (m, NetBufferLists, ReturnFlags) => {
       NdisFReturnNetBufferLists(m.handle, NetBufferLists, ReturnFlags);
     };
+    withStatusPassedOn(c);
   },
 );
 

@@ -55,6 +55,8 @@ import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
+import { asleep } from './power.ts';
+import { ssResumeMonitoring, ssSettled } from './ss.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -371,24 +373,28 @@ function enterFilter(n: Ndis, m: FilterModule, fn: string, args?: Record<string,
  * when a mandatory module failed to attach: NDIS then stops the stack.
  */
 export function attachFilters(n: Ndis, b: MiniportBlock): boolean {
-  for (const install of n.filterInstalls) {
-    const d = n.loadFilterDriver(install.name);
-    if (d === null) {
-      if (install.mandatory) {
-        if (n.trace.on)
-          n.traceNdis(b, `mandatory filter ${install.name} did not register: the stack stops`, {});
-        return false;
-      }
-      continue;
-    }
-    const m = new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
-    if (!attachModule(n, b, m) && install.mandatory) {
-      if (n.trace.on)
-        n.traceNdis(b, `mandatory filter module ${m.name} failed to attach: the stack stops`, {});
-      return false;
-    }
-  }
+  for (const install of n.filterInstalls) if (!attachInstalled(n, b, install)) return false;
   return true;
+}
+
+/**
+ * Loads the driver of `install` if it is not loaded and attaches a module of it at the
+ * top of the stack of `b`. False when the module is mandatory and did not attach (its
+ * driver did not register, or FilterAttach failed): NDIS then stops the stack
+ * (attaching-a-filter-module). An optional one is left out.
+ */
+function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boolean {
+  const d = n.loadFilterDriver(install.name);
+  if (d !== null && attachModule(n, b, new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++)))
+    return true;
+  if (!install.mandatory) return true;
+  if (n.trace.on)
+    n.traceNdis(
+      b,
+      `mandatory filter ${install.name} ${d === null ? 'did not register' : 'failed to attach'}: the stack stops`,
+      {},
+    );
+  return false;
 }
 
 function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
@@ -681,11 +687,14 @@ export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
 }
 
 /**
- * A module NDIS may detach now: Paused, with no pause or restart pending, and, a module
- * with OID requests in it or below it, once they complete.
+ * FilterDetach comes for a Paused module with no pause or restart pending; one with OID
+ * requests queued at it, in its FilterOidRequest or passed down below it waits for them
+ * (a teardown's detach and a filter service's restack alike; finishAtFilter and
+ * filterOidComplete kick the adapter's worker).
  */
 function detachable(m: FilterModule): boolean {
-  return m.state === 'Paused' && m.pending === null && (m.oid === null || !filterOidBusy(m.oid));
+  if (m.state !== 'Paused' || m.pending !== null) return false;
+  return m.oid === null || !filterOidBusy(m.oid);
 }
 
 export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
@@ -978,7 +987,9 @@ export class FilterService implements EventTarget {
         this.waiting.splice(this.waiting.indexOf(w), 1);
         continue;
       }
-      if (b.op !== null) continue;
+      // An adapter a system sleep left in D3 waits for the wake (whose operation then
+      // holds it): NDIS pauses and restarts only a stack in D0.
+      if (b.op !== null || asleep(b)) continue;
       this.waiting.splice(this.waiting.indexOf(w), 1);
       b.op = { kind: 'restack', step: 'pause', change, restartCalled: false };
       if (n.trace.on)
@@ -1075,6 +1086,9 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
         : NDIS_PAUSE_ATTACH_FILTER;
   switch (op.step) {
     case 'pause':
+      // Selective suspend ends first, as before a removal or a system sleep: the stack
+      // is paused in D0 (docs/decisions.md).
+      if (b.ss !== null && !ssSettled(n, b)) return false;
       if (!pauseAbove(n, b, reason)) return false;
       op.step = 'pause-miniport';
       return true;
@@ -1100,11 +1114,7 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
           detachModule(n, b, m);
         }
       } else {
-        const d = n.loadFilterDriver(c.attach.name);
-        const m = d === null ? null : new FilterModule(d, b, c.attach.mandatory, n.nextFilterIfIndex++);
-        if ((m === null || !attachModule(n, b, m)) && c.attach.mandatory) {
-          if (n.trace.on)
-            n.traceNdis(b, `mandatory filter ${c.attach.name} failed to attach: the stack stops`, {});
+        if (!attachInstalled(n, b, c.attach)) {
           b.op = null;
           beginTeardown(n, b, 'stack-failed');
           return false;
@@ -1117,13 +1127,19 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
     case 'restart-protocols': {
       const r = restartStackStep(n, b, op);
       if (r === 'advance') op.step = op.step === 'restart' ? 'restart-protocols' : 'done';
-      else if (r === 'failed') b.op = null;
+      else if (r === 'failed') endRestack(n, b);
       return r === 'advance' || r === 'again';
     }
     case 'done':
-      b.op = null;
+      endRestack(n, b);
       if (n.trace.on) n.traceNdis(b, 'stack running', {});
       n.filterService.poll();
       return false;
   }
+}
+
+/** The restack is over: NDIS watches the adapter for selective suspend again. */
+function endRestack(n: Ndis, b: MiniportBlock): void {
+  b.op = null;
+  if (b.ss !== null) ssResumeMonitoring(n, b);
 }

@@ -60,7 +60,7 @@ export function inLowPower(b: MiniportBlock): boolean {
 }
 
 /** True while a system sleep has the device in a low-power state. */
-function asleep(b: MiniportBlock): boolean {
+export function asleep(b: MiniportBlock): boolean {
   return b.power !== null && b.power.device !== NdisDeviceStateD0;
 }
 

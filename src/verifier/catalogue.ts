@@ -1123,7 +1123,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5'],
     summary:
-      "NdisFRegisterFilterDriver outside the filter driver's DriverEntry, or NdisFDeregisterFilterDriver called twice or with filter modules still attached.",
+      "NdisFRegisterFilterDriver outside the filter driver's DriverEntry, or for a driver with FilterReceiveNetBufferLists or FilterReturnNetBufferLists but no FilterStatus (the registration stands); NdisFDeregisterFilterDriver called twice or with filter modules still attached.",
     ddis: ['NdisFRegisterFilterDriver', 'NdisFDeregisterFilterDriver'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x62) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfregisterfilterdriver.md',

@@ -39,7 +39,7 @@ import {
   OID_GEN_CURRENT_PACKET_FILTER,
 } from '../../index.ts';
 import { oidRequestData } from '../../ndis/oid.ts';
-import { type LwfModule, variantOfMonitorLwf, withOidForwarding } from '../lwf.ts';
+import { type LwfModule, variantOfMonitorLwf, withOidForwarding, withStatusPassedOn } from '../lwf.ts';
 import type { GalleryEntry } from './entry.ts';
 
 /** The stack is torn down at 100 ms: pauses, PnP events and detaches follow. */
@@ -318,6 +318,7 @@ export const galleryFilter: readonly GalleryEntry[] = [
           queue.push(nbls);
         };
         c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+        withStatusPassedOn(c);
       },
     ),
     scenario: { until: '40s', device: { wire: { rxRate: 10, frameBytes: 64 } } },
@@ -398,6 +399,7 @@ export const galleryFilter: readonly GalleryEntry[] = [
         queue.push(nbls);
       };
       c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      withStatusPassedOn(c);
     }),
     scenario: { ...removedAt100ms, device: { wire: { rxRate: 1000, frameBytes: 64 } } },
   },

@@ -11,7 +11,7 @@ import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nb
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, lockHeldUpCall, ownerHandle, stale } from './common.ts';
+import { adapterHandle, currentNdis, lockHeldUpCall, ownerHandle, stale, staleModule } from './common.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -73,15 +73,7 @@ function filterPool(m: FilterModule, Parameters: NET_BUFFER_LIST_POOL_PARAMETERS
   const ddi = 'NdisAllocateNetBufferListPool';
   const n = m.block.ndis;
   n.verifier.irql(irql.NdisAllocateNetBufferListPool, ddi, m.block.name);
-  if (m.gone) {
-    n.verifier.report(
-      'NdisSim_StaleHandle',
-      ddi,
-      m.block.name,
-      `${ddi} called with the handle of filter module ${m.name} after it was detached (R7.5)`,
-    );
-    return null;
-  }
+  if (staleModule(m, ddi, n)) return null;
   if (
     Parameters.Header.Type !== NDIS_OBJECT_TYPE_DEFAULT ||
     Parameters.Header.Revision !== NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1

@@ -3,12 +3,13 @@
 // own, and gives back what it got. The routing and the checks are in datapath.ts.
 
 import * as data from '../datapath.ts';
-import { FilterModule } from '../filter.ts';
+import type { FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import type { NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_PORT_NUMBER, ULONG } from '../types.ts';
 import { currentNdis } from './common.ts';
+import { filterHandle } from './filter.ts';
 
 const irql = {
   NdisFSendNetBufferLists: ddiIrql.NdisFSendNetBufferLists!,
@@ -18,27 +19,13 @@ const irql = {
   NdisFCancelSendNetBufferLists: ddiIrql.NdisFCancelSendNetBufferLists!,
 };
 
-/** The module behind an NdisFilterHandle, after the IRQL check; null (reported) once it is detached. */
+/** The module behind an NdisFilterHandle (filterHandle), after the IRQL check; null (reported) once it is detached. */
 function moduleHandle(h: unknown, ddi: keyof typeof irql): { n: Ndis; m: FilterModule | null } {
   const n = currentNdis(ddi);
-  if (!(h instanceof FilterModule))
-    return n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      null,
-      `${ddi}: the handle is not an NdisFilterHandle NDIS issued`,
-    );
-  n.verifier.irql(irql[ddi], ddi, h.block.name);
-  if (h.gone) {
-    n.verifier.report(
-      'NdisSim_StaleHandle',
-      ddi,
-      h.block.name,
-      `${ddi} called with the handle of filter module ${h.name} after it was detached (R7.5)`,
-    );
-    return { n, m: null };
-  }
-  return { n, m: h };
+  const m = filterHandle(n, h, ddi);
+  // filterHandle has bug-checked anything that is not a module handle.
+  n.verifier.irql(irql[ddi], ddi, (h as FilterModule).block.name);
+  return { n, m };
 }
 
 /**

@@ -28,7 +28,7 @@ import {
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
-import { currentNdis } from './common.ts';
+import { currentNdis, staleModule } from './common.ts';
 import { knownMinorVersions } from './driver.ts';
 
 const irql = {
@@ -151,6 +151,19 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
     } else {
       handle = new FilterDriverBlock(mod.name, DriverObject, { ...c }, FilterDriverContext);
       n.filterDrivers.set(mod.name, handle);
+      // nc-ndis-filter_receive_net_buffer_lists, nc-ndis-filter_return_net_buffer_lists:
+      // a driver that provides either must provide FilterStatus. The pages put it on the
+      // driver and give no status for it: a violation, and the registration stands.
+      if (
+        (c.ReceiveNetBufferListsHandler != null || c.ReturnNetBufferListsHandler != null) &&
+        c.StatusHandler == null
+      )
+        n.verifier.report(
+          'NdisSim_FilterRegistration',
+          ddi,
+          null,
+          `${mod.name}: ${c.ReceiveNetBufferListsHandler != null ? 'FilterReceiveNetBufferLists' : 'FilterReturnNetBufferLists'} without FilterStatus; a filter driver that filters receives must provide FilterStatus (nc-ndis-filter_receive_net_buffer_lists)`,
+        );
     }
   }
   if (n.trace.on) {
@@ -170,7 +183,7 @@ function filterDriverHandle(n: Ndis, h: unknown, ddi: string): FilterDriverBlock
   );
 }
 
-/** A module's NdisFilterHandle; a detached module's handle is stale (R7.5). */
+/** A module's NdisFilterHandle; a detached module's handle is stale (R7.5, staleModule). */
 export function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | null {
   if (!(h instanceof FilterModule))
     return n.verifier.fatal(
@@ -179,16 +192,7 @@ export function filterHandle(n: Ndis, h: unknown, ddi: string): FilterModule | n
       null,
       `${ddi}: the handle is not an NdisFilterHandle NDIS issued`,
     );
-  if (h.gone) {
-    n.verifier.report(
-      'NdisSim_StaleHandle',
-      ddi,
-      h.block.name,
-      `${ddi} called with the handle of filter module ${h.name} after it was detached (R7.5)`,
-    );
-    return null;
-  }
-  return h;
+  return staleModule(h, ddi, n) ? null : h;
 }
 
 /**
