@@ -11,11 +11,9 @@ import {
   type DriverModule,
   LOCK_STATE_EX,
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
-  NDIS_FILTER_CHARACTERISTICS_REVISION_1,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
-  NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_RW_LOCK_EX,
   NDIS_STATUS_FAILURE,
@@ -42,6 +40,7 @@ import {
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
+import { filterIdentity } from './helpers/filter.ts';
 import { findEvent, ns } from './helpers/world.ts';
 
 const tag = 0x746c6966; // 'filt'
@@ -71,18 +70,7 @@ function kernelFilter(name: string, hooks: Hooks, modules: Ctx[] = []): DriverMo
     load() {
       let driverHandle: NDIS_HANDLE | null = null;
       const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<Ctx, null> = {
-        Header: {
-          Type: NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
-          Revision: NDIS_FILTER_CHARACTERISTICS_REVISION_1,
-        },
-        MajorNdisVersion: 6,
-        MinorNdisVersion: 30,
-        MajorDriverVersion: 1,
-        MinorDriverVersion: 0,
-        Flags: 0,
-        FriendlyName: name,
-        UniqueName: '{00000000-0000-0000-0000-0000000000f1}',
-        ServiceName: name,
+        ...filterIdentity(name, '{00000000-0000-0000-0000-0000000000f1}'),
         AttachHandler(h: NDIS_HANDLE) {
           const c: Ctx = { h, timer: null, mem: null, lock: null, fired: 0 };
           modules.push(c);

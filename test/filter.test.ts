@@ -13,11 +13,9 @@ import {
   type DriverModule,
   type NDIS_FILTER_ATTACH_PARAMETERS,
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
-  NDIS_FILTER_CHARACTERISTICS_REVISION_1,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
-  NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -46,6 +44,7 @@ import { Irql } from '../src/kernel/kernel.ts';
 import { NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH } from '../src/ndis/generated/rules.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
+import { filterIdentity } from './helpers/filter.ts';
 import { findEvent, inOrder, is, ns } from './helpers/world.ts';
 
 /** The calls into driver code, as `actor:function`, in order. */
@@ -72,18 +71,7 @@ function testFilter(name: string, o: TestFilterOptions = {}): DriverModule {
     name,
     load() {
       const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
-        Header: {
-          Type: NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
-          Revision: NDIS_FILTER_CHARACTERISTICS_REVISION_1,
-        },
-        MajorNdisVersion: 6,
-        MinorNdisVersion: 30,
-        MajorDriverVersion: 1,
-        MinorDriverVersion: 0,
-        Flags: 0,
-        FriendlyName: name,
-        UniqueName: '{00000000-0000-0000-0000-00000000000a}',
-        ServiceName: name,
+        ...filterIdentity(name, '{00000000-0000-0000-0000-00000000000a}'),
         AttachHandler: (h: NDIS_HANDLE, _c: null, _p: NDIS_FILTER_ATTACH_PARAMETERS) =>
           o.attach ? o.attach(h) : setAttributes(h),
         DetachHandler: () => {},
