@@ -187,7 +187,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** The filter drivers installed over every adapter, bottom first (scenario `filters`). */
   readonly filterInstalls: FilterInstall[] = [];
   /** Registered filter drivers, by module name. */
-  readonly filterDrivers = new Map<string, FilterDriverBlock>();
+  get filterDrivers(): Map<string, FilterDriverBlock> {
+    this.filterDriverMap ??= new Map();
+    return this.filterDriverMap;
+  }
+  /** Made on first use: a run without filters never touches it. */
+  private filterDriverMap: Map<string, FilterDriverBlock> | null = null;
   /** Every filter module attached in the run, in attach order (for the summary). */
   readonly filterModules: FilterModule[] = [];
   /** Interface indexes of filter modules: the model numbers them from 1000 (adapters from 1). */
