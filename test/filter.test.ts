@@ -386,12 +386,12 @@ test('NdisFRegisterFilterDriver: a missing required handler is NDIS_STATUS_BAD_C
 test('NdisFRegisterFilterDriver refuses a handler the model does not call yet, naming it', () => {
   const mod = testFilter('options', {
     register: (c) => {
-      c.SetOptionsHandler = () => NDIS_STATUS_SUCCESS;
+      c.DirectOidRequestHandler = () => NDIS_STATUS_SUCCESS;
     },
   });
   const r = filtered([{ mod }]).lastResult!;
   assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*SetOptionsHandler/);
+  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*DirectOidRequestHandler/);
 });
 
 test('Irql_Filter_Driver_Function: NdisFPauseComplete above DISPATCH is an IRQL violation', () => {

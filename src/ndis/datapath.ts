@@ -622,7 +622,8 @@ const dataHandlers = [
 ] as const;
 
 /**
- * Modules attached or detached: where sends and receives enter. An adapter none of whose
+ * Modules attached or detached, or a module's data handlers changed (FilterSetModuleOptions):
+ * where sends and receives enter. An adapter none of whose
  * modules has a data handler keeps filterData null and the path without modules. Once
  * it had one, filterData stays (entry points null when they are gone): NBLs still out
  * then find their way back through completeUp / returnDown.
@@ -632,7 +633,7 @@ export function refreshFilterData(b: MiniportBlock): void {
   let recvBottom: FilterModule | null = null;
   let any = false;
   for (const m of b.filters) {
-    const c = m.driver.chars;
+    const c = m.handlers;
     for (const h of dataHandlers) if (c[h] != null) any = true;
     if (c.SendNetBufferListsHandler != null) sendTop = m;
     if (recvBottom === null && c.ReceiveNetBufferListsHandler != null) recvBottom = m;
@@ -829,7 +830,7 @@ function sendDown(
 ): void {
   for (let i = from; i >= 0; i--) {
     const m = b.filters[i]!;
-    const h = m.driver.chars.SendNetBufferListsHandler;
+    const h = m.handlers.SendNetBufferListsHandler;
     if (h == null || m.gone) continue;
     if (!dataState(m)) {
       // R7.5: no data for a module that is not Running or Pausing: NDIS completes them.
@@ -958,7 +959,7 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       protocolSendComplete(n, t, g.head, flags);
       continue;
     }
-    const h = t.driver.chars.SendNetBufferListsCompleteHandler;
+    const h = t.handlers.SendNetBufferListsCompleteHandler;
     if (h == null || t.gone) continue;
     const f = n.enter(t.block, t.driver.name, 'FilterSendNetBufferListsComplete', n.kernel.ctx.irql);
     try {
@@ -981,7 +982,7 @@ export function filterSend(
   const ddi = 'NdisFSendNetBufferLists';
   const b = m.block;
   checkDispatchFlag(n, b, ddi, flags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
-  if (m.driver.chars.SendNetBufferListsCompleteHandler == null) {
+  if (m.handlers.SendNetBufferListsCompleteHandler == null) {
     n.verifier.report(
       'NdisSim_FilterDataState',
       ddi,
@@ -1067,7 +1068,7 @@ export function filterCancelSend(n: Ndis, m: FilterModule, cancelId: unknown): v
 function cancelDown(n: Ndis, b: MiniportBlock, from: number, cancelId: unknown): void {
   for (let i = from; i >= 0; i--) {
     const m = b.filters[i]!;
-    const h = m.driver.chars.CancelSendNetBufferListsHandler;
+    const h = m.handlers.CancelSendNetBufferListsHandler;
     if (h == null || m.gone || !dataState(m)) continue;
     const f = n.enter(b, m.driver.name, 'FilterCancelSendNetBufferLists', n.kernel.ctx.irql);
     try {
@@ -1100,7 +1101,7 @@ function indicateUp(
 ): void {
   for (let i = from; i < b.filters.length; i++) {
     const m = b.filters[i]!;
-    const h = m.driver.chars.ReceiveNetBufferListsHandler;
+    const h = m.handlers.ReceiveNetBufferListsHandler;
     if (h == null || m.gone) continue;
     if (!dataState(m)) {
       // R7.5: no data for a module that is not Running or Pausing; nobody above runs either.
@@ -1210,7 +1211,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
     const irql = n.kernel.ctx.irql;
     const rflags = irql === Irql.Dispatch ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0;
     for (const [m, g] of groups) {
-      const h = m.driver.chars.ReturnNetBufferListsHandler;
+      const h = m.handlers.ReturnNetBufferListsHandler;
       if (h == null || m.gone) continue;
       const f = n.enter(b, m.driver.name, 'FilterReturnNetBufferLists', irql);
       try {
@@ -1238,7 +1239,7 @@ export function filterIndicate(
   checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
   const resources = (flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0;
   const d = moduleData(m);
-  const canOwn = m.driver.chars.ReturnNetBufferListsHandler != null;
+  const canOwn = m.handlers.ReturnNetBufferListsHandler != null;
   let own = 0;
   let walked = 0;
   let badSource = 0;

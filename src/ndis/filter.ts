@@ -213,8 +213,8 @@ export interface NDIS_FILTER_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
   /** A GUID in braces, the NetCfgInstanceId of the filter's INF. */
   UniqueName: string;
   ServiceName: string;
-  SetOptionsHandler?: ((NdisDriverHandle: NDIS_HANDLE, DriverContext: D) => NDIS_STATUS) | null;
-  SetFilterModuleOptionsHandler?: ((FilterModuleContext: C) => NDIS_STATUS) | null;
+  SetOptionsHandler?: FILTER_SET_OPTIONS<D> | null;
+  SetFilterModuleOptionsHandler?: FILTER_SET_MODULE_OPTIONS<C> | null;
   AttachHandler: FILTER_ATTACH<D>;
   DetachHandler: FILTER_DETACH<C>;
   RestartHandler: FILTER_RESTART<C>;
@@ -237,6 +237,36 @@ export interface NDIS_FILTER_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
   SynchronousOidRequestCompleteHandler?: unknown;
 }
 
+/** FILTER_SET_OPTIONS: NDIS calls it inside NdisFRegisterFilterDriver (nc-ndis-set_options). */
+export type FILTER_SET_OPTIONS<D = unknown> = (
+  NdisDriverHandle: NDIS_HANDLE,
+  DriverContext: D,
+) => NDIS_STATUS;
+/** FILTER_SET_MODULE_OPTIONS: NDIS calls it before each FilterRestart of the module. */
+export type FILTER_SET_MODULE_OPTIONS<C = unknown> = (FilterModuleContext: C) => NDIS_STATUS;
+
+/** The data handlers NDIS calls for one module: the driver's, or the module's partial set. */
+export type FilterDataHandlers<C = unknown> = Pick<
+  NDIS_FILTER_DRIVER_CHARACTERISTICS<C>,
+  | 'SendNetBufferListsHandler'
+  | 'SendNetBufferListsCompleteHandler'
+  | 'CancelSendNetBufferListsHandler'
+  | 'ReceiveNetBufferListsHandler'
+  | 'ReturnNetBufferListsHandler'
+>;
+
+/**
+ * NDIS_FILTER_PARTIAL_CHARACTERISTICS (NDIS_OBJECT_TYPE_FILTER_PARTIAL_CHARACTERISTICS,
+ * NDIS_FILTER_PARTIAL_CHARACTERISTICS_REVISION_1): a module's data handlers, which
+ * FilterSetModuleOptions passes to NdisSetOptionalHandlers with the module's
+ * NdisFilterHandle. They replace the driver's for that module; NULL bypasses the module.
+ */
+export interface NDIS_FILTER_PARTIAL_CHARACTERISTICS<C = unknown> extends FilterDataHandlers<C> {
+  Header: NDIS_OBJECT_HEADER;
+  /** Reserved for NDIS. */
+  Flags?: ULONG;
+}
+
 // ------------------------------------------------------------------- records
 
 /** A filter driver as NdisFRegisterFilterDriver records it (a copy of its characteristics). */
@@ -253,6 +283,8 @@ export class FilterDriverBlock implements NDIS_HANDLE {
    */
   timers: NdisTimerObject[] | null = null;
   workItems: NdisIoWorkItem[] | null = null;
+  /** FilterSetOptions is running: NdisSetOptionalHandlers may take the driver handle. */
+  inSetOptions = false;
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,
@@ -337,6 +369,17 @@ export class FilterModule implements NDIS_HANDLE {
   oid: FilterOidState | null = null;
   /** The status indication its FilterStatus is handling, else null. */
   statusIn: NDIS_STATUS_INDICATION | null = null;
+
+  // Optional handlers (fopts): FilterSetModuleOptions and NDIS_FILTER_PARTIAL_CHARACTERISTICS.
+  /**
+   * The data handlers NDIS calls for this module (datapath.ts): the driver's
+   * characteristics, until a FilterSetModuleOptions sets a partial set for it.
+   */
+  handlers: FilterDataHandlers = this.driver.chars;
+  /** Inside FilterSetModuleOptions: the set NdisSetOptionalHandlers took (null: none yet); null outside. */
+  setModuleOptions: { set: FilterDataHandlers | null } | null = null;
+  /** FilterSetModuleOptions was called for the restart under way (cleared when the stack pauses). */
+  optionsCalled = false;
 }
 
 /** A filter driver the machine has installed over every adapter (scenario `filters`). */
@@ -478,6 +521,13 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
  * Paused, and the stack above it is not restarted.
  */
 export function restartFilters(n: Ndis, b: MiniportBlock): 'done' | 'wait' | 'failed' {
+  // NDIS calls FilterSetModuleOptions of every module before the first FilterRestart
+  // (starting-a-filter-module).
+  for (const m of b.filters) {
+    const h = m.driver.chars.SetFilterModuleOptionsHandler;
+    if (h != null && !m.optionsCalled && m.state === 'Paused' && m.pending === null && !m.restartFailed)
+      callSetModuleOptions(n, b, m, h);
+  }
   for (const m of b.filters) {
     if (m.state === 'Running') continue;
     if (m.state === 'Restarting') return 'wait';
@@ -490,6 +540,56 @@ export function restartFilters(n: Ndis, b: MiniportBlock): 'done' | 'wait' | 'fa
     if (now !== 'Running') return now === 'Restarting' ? 'wait' : 'failed';
   }
   return 'done';
+}
+
+/**
+ * FilterSetModuleOptions (PASSIVE), before the module's FilterRestart. A partial set the
+ * driver passed to NdisSetOptionalHandlers in it becomes the module's data handlers when
+ * it returns SUCCESS. A failure fails the module's restart: it stays Paused, and the
+ * stack above it with it (R7.10), as for a failed FilterRestart.
+ */
+function callSetModuleOptions(
+  n: Ndis,
+  b: MiniportBlock,
+  m: FilterModule,
+  h: FILTER_SET_MODULE_OPTIONS,
+): void {
+  m.optionsCalled = true;
+  const call: { set: FilterDataHandlers | null } = { set: null };
+  m.setModuleOptions = call;
+  const f = enterFilter(n, m, 'FilterSetModuleOptions');
+  let status: number;
+  try {
+    status = h(m.context);
+  } catch (e) {
+    n.driverThrew(e, 'FilterSetModuleOptions', b);
+  } finally {
+    m.setModuleOptions = null;
+  }
+  n.leave(f, status);
+  if (status === NDIS_STATUS_PENDING) {
+    n.verifier.report(
+      'NdisSim_FilterReturn',
+      'FilterSetModuleOptions',
+      b.name,
+      `FilterSetModuleOptions of ${m.name} returned NDIS_STATUS_PENDING: it completes synchronously (nc-ndis-filter_set_module_options)`,
+    );
+    status = NDIS_STATUS_FAILURE;
+  }
+  if (status !== NDIS_STATUS_SUCCESS) {
+    m.restartFailed = true;
+    if (n.trace.on)
+      n.traceNdis(
+        b,
+        `FilterSetModuleOptions of ${m.name} failed (${statusText(status)}): it is not restarted, and the stack above it stays paused (R7.10)`,
+        {},
+      );
+    return;
+  }
+  if (call.set !== null) {
+    m.handlers = call.set;
+    refreshFilterData(b);
+  }
 }
 
 function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
@@ -571,6 +671,7 @@ export function pauseFilters(n: Ndis, b: MiniportBlock, reason: number): boolean
   for (let i = b.filters.length - 1; i >= 0; i--) {
     const m = b.filters[i]!;
     m.restartFailed = false;
+    m.optionsCalled = false;
     if (m.state === 'Paused') continue;
     if (m.state === 'Running' && m.pending === null) {
       callFilterPause(n, b, m, reason);

@@ -589,10 +589,10 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
   {
     id: 'NdisSim_OptionalHandlers',
     origin: 'ndis-sim',
-    spec: ['R2.1'],
+    spec: ['R2.1', 'R7.5'],
     summary:
-      'NdisSetOptionalHandlers was called outside MiniportSetOptions, or with a structure that is no miniport characteristics set, a wrong revision or a member that is not a routine.',
-    ddis: ['NdisSetOptionalHandlers', 'MiniportSetOptions'],
+      'NdisSetOptionalHandlers was called outside MiniportSetOptions (a filter: FilterSetOptions with the driver handle, FilterSetModuleOptions with a module handle), or with a structure the driver may not register there, a wrong revision or a member that is not a routine; or a filter module got a receive handler through NDIS_FILTER_PARTIAL_CHARACTERISTICS while its driver has no FilterStatus.',
+    ddis: ['NdisSetOptionalHandlers', 'MiniportSetOptions', 'FilterSetOptions', 'FilterSetModuleOptions'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2c) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndissetoptionalhandlers.md',
     fatal: false,

@@ -3,6 +3,7 @@
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { MiniportDriverBlock } from '../driver.ts';
+import type { NDIS_FILTER_PARTIAL_CHARACTERISTICS } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
@@ -34,6 +35,7 @@ import type {
   NDIS_STATUS,
 } from '../types.ts';
 import { currentNdis, driverHandle } from './common.ts';
+import { filterSetOptionalHandlers, isFilterHandle } from './filter-options.ts';
 
 const irqlRegister = ddiIrql.NdisMRegisterMiniportDriver!;
 const irqlDeregister = ddiIrql.NdisMDeregisterMiniportDriver!;
@@ -249,16 +251,21 @@ const pnpHandlerNames = [
  * miniport may pass are not modelled. A call outside MiniportSetOptions, a structure
  * that is no miniport's, a wrong revision or a member that is not a routine is
  * NdisSim_OptionalHandlers, and the call returns NDIS_STATUS_FAILURE ("none of the
- * other values applies") without changing anything.
+ * other values applies") without changing anything. Filter drivers' calls are in
+ * api/filter-options.ts.
  */
 export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
   NdisHandle: NDIS_HANDLE,
   OptionalHandlers:
     | NDIS_MINIPORT_PNP_CHARACTERISTICS<D, A>
     | NDIS_MINIPORT_SS_CHARACTERISTICS<A>
+    | NDIS_FILTER_PARTIAL_CHARACTERISTICS<A>
     | NDIS_DRIVER_OPTIONAL_HANDLERS,
 ): NDIS_STATUS {
   const ddi = 'NdisSetOptionalHandlers';
+  // A filter driver's or filter module's handle (FilterSetOptions, FilterSetModuleOptions).
+  if (isFilterHandle(NdisHandle))
+    return filterSetOptionalHandlers(currentNdis(ddi), NdisHandle, OptionalHandlers);
   const d = driverHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
   n.verifier.irql(irqlSetOptionalHandlers, ddi, null);

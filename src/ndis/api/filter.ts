@@ -3,7 +3,9 @@
 // and the forwarding of PnP events through the stack.
 
 import { NotModelledError } from '../../errors.ts';
+import { Irql } from '../../kernel/kernel.ts';
 import {
+  type FILTER_SET_OPTIONS,
   FilterDriverBlock,
   FilterModule,
   finishFilterPause,
@@ -47,8 +49,6 @@ const irql = {
  * registering one would promise calls that never come, so registration refuses it.
  */
 const notModelledHandlers = [
-  'SetOptionsHandler',
-  'SetFilterModuleOptionsHandler',
   'DirectOidRequestHandler',
   'DirectOidRequestCompleteHandler',
   'CancelDirectOidRequestHandler',
@@ -84,6 +84,8 @@ function checkFilterCharacteristics(
   if (typeof c.PauseHandler !== 'function')
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'PauseHandler is missing' };
   for (const h of [
+    'SetOptionsHandler',
+    'SetFilterModuleOptionsHandler',
     'NetPnPEventHandler',
     'DevicePnPEventNotifyHandler',
     'OidRequestHandler',
@@ -164,6 +166,17 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
           null,
           `${mod.name}: ${c.ReceiveNetBufferListsHandler != null ? 'FilterReceiveNetBufferLists' : 'FilterReturnNetBufferLists'} without FilterStatus; a filter driver that filters receives must provide FilterStatus (nc-ndis-filter_receive_net_buffer_lists)`,
         );
+      // nc-ndis-set_options: NDIS calls FilterSetOptions inside the registration; a
+      // failure fails the registration with the driver's status.
+      const setOptions = c.SetOptionsHandler;
+      if (typeof setOptions === 'function') {
+        const s = callFilterSetOptions(n, handle, setOptions, FilterDriverContext);
+        if (s !== NDIS_STATUS_SUCCESS) {
+          n.filterDrivers.delete(mod.name);
+          handle = null;
+          status = s;
+        }
+      }
     }
   }
   if (n.trace.on) {
@@ -171,6 +184,27 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
     if (bad !== null) t.why = bad.why;
   }
   return { Status: status, NdisFilterDriverHandle: handle };
+}
+
+/** FilterSetOptions (PASSIVE), where NdisSetOptionalHandlers takes the driver handle (api/filter-options.ts). */
+function callFilterSetOptions(
+  n: Ndis,
+  d: FilterDriverBlock,
+  h: FILTER_SET_OPTIONS,
+  DriverContext: unknown,
+): NDIS_STATUS {
+  const f = n.enter(null, d.name, 'FilterSetOptions', Irql.Passive);
+  let s: number;
+  d.inSetOptions = true;
+  try {
+    s = h(d, DriverContext);
+  } catch (e) {
+    n.driverThrew(e, 'FilterSetOptions', null);
+  } finally {
+    d.inSetOptions = false;
+  }
+  n.leave(f, s);
+  return s;
 }
 
 function filterDriverHandle(n: Ndis, h: unknown, ddi: string): FilterDriverBlock {
