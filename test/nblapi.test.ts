@@ -5,6 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { variantOfMonitorLwf } from '../src/drivers/lwf.ts';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
@@ -29,6 +31,7 @@ import {
   type NET_BUFFER,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+  World,
 } from '../src/index.ts';
 import {
   type Hooks,
@@ -37,6 +40,7 @@ import {
   stoppedThenRemoved,
   type TestAdapter,
 } from './helpers/scripted.ts';
+import { ns } from './helpers/world.ts';
 
 const tag = 0x6c62656e; // 'nebl'
 
@@ -351,4 +355,42 @@ test('NdisAllocateMdl: an MDL left at one halt is reported once, not again at th
     r.violations.filter((v) => v.rule === 'NdisAllocateMdl').map((v) => v.ddi),
     ['MiniportHaltEx'],
   );
+});
+
+test('NdisAllocateNetBufferPool NdisAllocateMdl: a filter driver allocates with its NdisFilterHandle and its filter driver handle (any handle of its initialization), not as a bad handle', () => {
+  const done: string[] = [];
+  const lwf = variantOfMonitorLwf('nbl-lwf', 'a filter that builds frames of its own', (c, driver) => {
+    const restart = c.RestartHandler;
+    c.RestartHandler = (m, p) => {
+      for (const h of [m.handle, driver.handle!]) {
+        const pool = NdisAllocateNetBufferPool(h, {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+          PoolTag: tag,
+          DataSize: 0,
+        });
+        assert.ok(pool !== null);
+        const bytes = new Uint8Array(64);
+        const mdl = NdisAllocateMdl(h, bytes, 64);
+        assert.ok(mdl !== null);
+        const nb = NdisAllocateNetBuffer(pool, mdl, 4, 60);
+        assert.ok(nb !== null);
+        NdisFreeNetBuffer(nb);
+        NdisFreeMdl(mdl);
+        NdisFreeNetBufferPool(pool);
+        done.push(h === m.handle ? 'module' : 'driver');
+      }
+      return restart(m, p);
+    };
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(lwf);
+  w.addFilter(lwf.name);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(done, ['module', 'driver']);
 });

@@ -259,6 +259,29 @@ test('sleep: a scenario action that falls in the sleep is taken right after the 
   assert.ok(!drv.calls.some((c) => c.startsWith('MiniportShutdownEx')));
 });
 
+test('sleep: what the event that reaches S3 schedules after it is held too (a surprise removal while MiniportHaltEx waits: its teardown runs after the wake)', () => {
+  // The power-down halt waits 300 ms; the removal's teardown takes the adapter over
+  // meanwhile and kicks NDIS's worker, so the worker event that sees the halt return
+  // (and the system reach S3) queues the worker again after the freeze.
+  const { w, r } = sleepRun(
+    'frz-halt-removed',
+    { halt: () => NdisMSleep(300_000) },
+    {
+      actions: [{ atNs: 1.1 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } }],
+    },
+  );
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const frozen = frozenAt(w);
+  assert.ok(frozen > 1.3 * ns.s, `froze at ${frozen}`);
+  const during = w.trace.events.filter((e) => e.t > frozen && e.t < wakeAt);
+  assert.deepEqual(
+    during.map((e) => `${e.t} ${e.actor} ${e.what}`),
+    [],
+  );
+  const gone = w.trace.events.find(is('ndis', 'FDO deleted'));
+  assert.ok(gone !== undefined && gone.t >= wakeAt, `FDO deleted at ${gone?.t}`);
+});
+
 test('sleep: the same seed gives the same trace twice, with timers, traffic and a thread asleep across the freeze', () => {
   const once = (seed: number) => {
     const ticks: number[] = [];

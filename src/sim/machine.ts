@@ -16,7 +16,7 @@ export interface SleepKeeper {
   keepsAsleep(ev: SimEvent): boolean;
 }
 
-export class Machine {
+export class Machine implements EventTarget {
   now = 0;
   readonly queue = new EventQueue();
   eventCount = 0;
@@ -204,6 +204,7 @@ export class Machine {
    */
   freeze(untilNs: number, keeper: SleepKeeper): number {
     let f = this.frozen;
+    const first = f === null;
     if (f === null) {
       f = { held: new EventQueue(), keeper, untilNs };
       this.frozen = f;
@@ -213,17 +214,36 @@ export class Machine {
     for (let i = 0; i < this.readyCount; i++) {
       const ev = this.ready[i]!;
       if (ev.cancelled) continue;
-      if (f.keeper.keepsAsleep(ev)) kept.push(ev);
+      if (ev.target === this || f.keeper.keepsAsleep(ev)) kept.push(ev);
       else f.held.push(ev);
     }
     this.readyCount = 0;
     for (let ev = this.queue.pop(); ev !== undefined; ev = this.queue.pop()) {
       if (ev.cancelled) continue;
-      if (f.keeper.keepsAsleep(ev)) kept.push(ev);
+      if (ev.target === this || f.keeper.keepsAsleep(ev)) kept.push(ev);
       else f.held.push(ev);
     }
     for (const ev of kept) this.queue.push(ev);
+    // The event that froze the machine runs on to its end and may schedule more (a step
+    // machine kicking its worker again, driver code after the completion NDIS was
+    // waiting for): one more sweep runs before anything else, as the next event of all
+    // (due before any instant, so it is never among equals at a choice).
+    if (first)
+      this.queue.push({
+        at: Number.NEGATIVE_INFINITY,
+        seq: -1,
+        target: this,
+        op: 0,
+        arg: null,
+        cancelled: false,
+      });
     return f.held.size;
+  }
+
+  /** The sweep `freeze` schedules: what the freezing event scheduled after the freeze is held too. */
+  fire(_op: number, _arg: unknown): void {
+    const f = this.frozen;
+    if (f !== null) this.freeze(f.untilNs, f.keeper);
   }
 
   /**

@@ -13,6 +13,7 @@
 // the first NET_BUFFER pool, MDL or allocating retreat.
 
 import { MiniportBlock } from '../block.ts';
+import { FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
   MEMORY_ALLOCATION_ALIGNMENT,
@@ -25,7 +26,7 @@ import {
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
-import { currentNdis, ownerHandle, stale } from './common.ts';
+import { currentNdis, type ServiceHandle, serviceHandle, stale, staleModule } from './common.ts';
 import { poolOf } from './datapath.ts';
 import { maxPoolBytes } from './kernel.ts';
 
@@ -94,6 +95,28 @@ function state(n: Ndis): NblApiState {
   return n.nblApi;
 }
 
+// NdisHandle of NdisAllocateNetBufferPool and NdisAllocateMdl is one "obtained during caller
+// initialization": an adapter or miniport driver handle, a filter module's NdisFilterHandle
+// or the filter driver handle (serviceHandle). Only an adapter's pools and MDLs are
+// checked at its end.
+
+/** The adapter a handle names (a module's: the one it is attached to), for messages. */
+function handleAdapter(h: ServiceHandle | null): string | null {
+  return h instanceof MiniportBlock ? h.name : h instanceof FilterModule ? h.block.name : null;
+}
+
+/** True when the DDI must stop: the adapter or module of `h` is gone (reported). */
+function staleCaller(n: Ndis, h: ServiceHandle | null, ddi: string): boolean {
+  if (h instanceof MiniportBlock) return stale(h, ddi);
+  if (h instanceof FilterModule) return staleModule(h, ddi, n);
+  return false;
+}
+
+/** The driver that owns what `h` allocates. */
+function handleOwner(h: ServiceHandle): string {
+  return h instanceof MiniportBlock || h instanceof FilterModule ? h.driver.name : h.name;
+}
+
 // ---------------------------------------------------------------------------------
 // NET_BUFFER_LISTs without NET_BUFFERs
 
@@ -151,8 +174,9 @@ export function contextSizes(
 
 /**
  * NDIS_HANDLE NdisAllocateNetBufferPool(NdisHandle, Parameters). <= DISPATCH. NdisHandle
- * is a driver or adapter handle (optional: null for a pool of no handle). A pool of an
- * adapter handle is the adapter's to free by the end of MiniportHaltEx.
+ * is an adapter, miniport driver, filter module or filter driver handle (optional: null
+ * for a pool of no handle). A pool of an adapter handle is the adapter's to free by the
+ * end of MiniportHaltEx.
  */
 export function NdisAllocateNetBufferPool(
   NdisHandle: NDIS_HANDLE | null,
@@ -160,21 +184,21 @@ export function NdisAllocateNetBufferPool(
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferPool';
   const n = currentNdis(ddi);
-  const h = NdisHandle === null ? null : ownerHandle(NdisHandle, ddi);
+  const h = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
-  n.verifier.irql(irql.NdisAllocateNetBufferPool, ddi, b?.name ?? null);
-  if (b !== null && stale(b, ddi)) return null;
+  n.verifier.irql(irql.NdisAllocateNetBufferPool, ddi, handleAdapter(h));
+  if (staleCaller(n, h, ddi)) return null;
   const hd = Parameters.Header;
   if (hd.Type !== NDIS_OBJECT_TYPE_DEFAULT || hd.Revision !== NET_BUFFER_POOL_PARAMETERS_REVISION_1) {
     n.verifier.report(
       'NdisSim_BadParameter',
       ddi,
-      b?.name ?? null,
+      handleAdapter(h),
       `${ddi}: Parameters.Header must be NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_POOL_PARAMETERS_REVISION_1 (Type ${hd.Type}, Revision ${hd.Revision})`,
     );
     return null;
   }
-  const owner = h === null ? n.kernel.ctx.who : b !== null ? b.driver.name : h.name;
+  const owner = h === null ? n.kernel.ctx.who : handleOwner(h);
   const pool = new NbPool(b, owner, Parameters.DataSize);
   if (b !== null) state(n).nbPools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, {});
@@ -299,22 +323,22 @@ export function NdisAllocateMdl(
 ): Uint8Array | null {
   const ddi = 'NdisAllocateMdl';
   const n = currentNdis(ddi);
-  const h = ownerHandle(NdisHandle, ddi);
+  const h = serviceHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
-  n.verifier.irql(irql.NdisAllocateMdl, ddi, b?.name ?? null);
-  if (b !== null && stale(b, ddi)) return null;
+  n.verifier.irql(irql.NdisAllocateMdl, ddi, handleAdapter(h));
+  if (staleCaller(n, h, ddi)) return null;
   if (!(VirtualAddress instanceof Uint8Array))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
-      b?.name ?? null,
+      handleAdapter(h),
       `${ddi}: VirtualAddress is not a buffer (a Uint8Array)`,
     );
   if (!Number.isInteger(Length) || Length <= 0 || Length > VirtualAddress.length) {
     n.verifier.report(
       'NdisSim_BadParameter',
       ddi,
-      b?.name ?? null,
+      handleAdapter(h),
       `${ddi}: Length ${Length} is not a size within the ${VirtualAddress.length}-byte buffer`,
     );
     return null;
