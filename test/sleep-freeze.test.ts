@@ -10,6 +10,7 @@ import {
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
   NdisAllocateTimerObject,
@@ -304,4 +305,34 @@ test('sleep: the same seed gives the same trace twice, with timers, traffic and 
   assert.ok(a.includes('"asleep (S3)"'));
   assert.equal(once(7), a);
   assert.notEqual(once(8), a);
+});
+
+test('sleep: a removal that takes over the last adapter still on its way to D3 lets the system reach S3 (its teardown runs after the wake)', () => {
+  // nic1 reaches D3 at once and ticks a periodic timer; nic0's MiniportPause pends and
+  // never completes, so nic0 is still on its way to D3 when it is surprise-removed.
+  const ticks: number[] = [];
+  const w = testWorld({
+    drivers: [
+      scriptedDriver('frz-pause-pends', pmHooks({ pause: () => NDIS_STATUS_PENDING })),
+      scriptedDriver('frz-ticks', periodicHooks(ticks)),
+    ],
+    devices: [
+      { name: 'nic0', driver: 'frz-pause-pends' },
+      { name: 'nic1', driver: 'frz-ticks' },
+    ],
+    actions: [
+      { atNs: sleepAt, action: { kind: 'sleep', state: 'S3', durationNs: wakeAt - sleepAt } },
+      { atNs: 1.1 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } },
+    ],
+    options: { verifier: 'collect', trace: true },
+  });
+  clock = () => w.kernel.now;
+  w.run(5 * ns.s);
+  const frozen = frozenAt(w);
+  assert.ok(frozen >= 1.1 * ns.s && frozen < 1.2 * ns.s, `froze at ${frozen}`);
+  assert.deepEqual(
+    ticks.filter((t) => t > frozen && t < wakeAt),
+    [],
+    'nic1 ticked while the system slept',
+  );
 });

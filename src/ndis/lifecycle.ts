@@ -82,7 +82,7 @@ import {
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
-import { powerUpForStart, stepPower } from './power.ts';
+import { checkAsleep, powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { endSelectiveSuspend, ssSettled, startSelectiveSuspend } from './ss.ts';
 import { statesDeferring } from './states.ts';
@@ -270,8 +270,14 @@ export function beginTeardown(
   why: TeardownWhy,
 ): Extract<PnpOp, { kind: 'teardown' }> | null {
   if (b.op !== null && b.op.kind === 'teardown') return b.op;
+  // A removal that takes over an adapter on its way to D3 ends that transition: if it
+  // was the last one under way, the system reaches S3/S4 now (power.ts). Not while a step
+  // of the sleep is in the driver (a power-down MiniportHaltEx that waits): that step
+  // notices the removal when it returns, and checks then.
+  const endsSleep = b.op !== null && b.op.kind === 'sleep' && !b.stepping;
   if (b.state === 'Halted' && b.bindings.length === 0) {
     b.op = null;
+    if (endsSleep) checkAsleep(n);
     return null;
   }
   const op: Extract<PnpOp, { kind: 'teardown' }> = {
@@ -283,6 +289,7 @@ export function beginTeardown(
   b.op = op;
   if (n.trace.on) n.traceNdis(b, `teardown begins (${why})`, {});
   n.kick(b);
+  if (endsSleep) checkAsleep(n);
   return op;
 }
 

@@ -187,7 +187,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
  * or taken over by a removal that this or another step noticed): the last thing NDIS
  * does before the processors stop. Whatever else is under way then stops with them.
  */
-function checkAsleep(n: Ndis): void {
+export function checkAsleep(n: Ndis): void {
   const s = n.systemSleep;
   if (s === null || s.reached) return;
   for (const b of n.adapters) if (b.op !== null && b.op.kind === 'sleep') return;
