@@ -7,7 +7,7 @@ import { driverNames } from '../src/drivers/index.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
+import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 import { Trace } from '../src/trace/trace.ts';
 
 function timeline(file: string): string[] {
@@ -111,4 +111,33 @@ test('a trace keeps at most traceMax events, dropping the oldest quarter when fu
   assert.ok(small.w.trace.dropped > 0, 'the small trace dropped events');
   assert.equal(whole.w.trace.dropped, 0);
   assert.deepEqual(small.report, whole.report);
+});
+
+test('a filter module in the stack: its data handlers are folded with the rest of the data path, its control path stays', () => {
+  const s = parseScenarioText(
+    `until: 300ms
+protocols: [{ name: tcpip, traffic: { rate: 200, frameBytes: 512, returnDelay: 1ms } }]
+filters: [{ driver: counting-lwf }]
+devices:
+  - { name: nic0, driver: healthy-nic, wire: { rxRate: 200, frameBytes: 256 } }
+actions: [{ at: 200ms, do: surprise-remove, device: nic0 }]
+`,
+    'filter-traffic.yaml',
+    driverNames(),
+  );
+  const w = buildWorld(s, { seed: 1 });
+  w.run(untilNs(s));
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  const folded = formatTimeline(w.trace.events, { color: false });
+  const filterData =
+    /Filter(SendNetBufferLists|SendNetBufferListsComplete|ReceiveNetBufferLists|ReturnNetBufferLists)\(|NdisF(SendNetBufferLists|SendNetBufferListsComplete|IndicateReceiveNetBufferLists|ReturnNetBufferLists)\(/;
+  assert.ok(all.filter((l) => filterData.test(l)).length > 100);
+  assert.deepEqual(
+    folded.filter((l) => filterData.test(l)),
+    [],
+  );
+  const control = (l: string) =>
+    /FilterAttach|FilterRestart|FilterPause|FilterDetach|FilterNetPnPEvent/.test(l);
+  assert.ok(folded.filter(control).length >= 5);
+  assert.deepEqual(folded.filter(control), all.filter(control));
 });

@@ -122,6 +122,12 @@ const dataPathCalls = new Set([
   'MiniportCancelSend',
   'ProtocolReceiveNetBufferLists',
   'ProtocolSendNetBufferListsComplete',
+  // A filter module's data handlers, with the NdisFXxx calls that pass the NBLs on.
+  'FilterSendNetBufferLists',
+  'FilterSendNetBufferListsComplete',
+  'FilterCancelSendNetBufferLists',
+  'FilterReceiveNetBufferLists',
+  'FilterReturnNetBufferLists',
 ]);
 /** Callbacks that only carry the driver's own work: a timer, a DPC, a work item. */
 const plumbing = new Set(['NdisTimerFunction', 'MiniportInterruptDPC', 'NdisIoWorkItemFunction']);
