@@ -394,3 +394,37 @@ test('NdisAllocateNetBufferPool NdisAllocateMdl: a filter driver allocates with 
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   assert.deepEqual(done, ['module', 'driver']);
 });
+
+test('FilterDetach: a NET_BUFFER pool (with a NET_BUFFER out) and an MDL the module allocated with its NdisFilterHandle and did not free are reported (NdisSim_ResourceNotFreed)', () => {
+  const lwf = variantOfMonitorLwf('nbl-lwf-leaks', 'a filter that keeps its frame buffers', (c) => {
+    const restart = c.RestartHandler;
+    c.RestartHandler = (m, p) => {
+      const pool = NdisAllocateNetBufferPool(m.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+        PoolTag: tag,
+        DataSize: 0,
+      });
+      const mdl = NdisAllocateMdl(m.handle, new Uint8Array(64), 64);
+      assert.ok(pool !== null && mdl !== null);
+      assert.ok(NdisAllocateNetBuffer(pool, mdl, 0, 64) !== null);
+      return restart(m, p);
+    };
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(lwf);
+  w.addFilter(lwf.name);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule} ${v.ddi}`),
+    ['NdisSim_ResourceNotFreed FilterDetach'],
+  );
+  assert.match(
+    r.violations[0]!.message,
+    /1 NET_BUFFER pool\(s\) \(NdisFreeNetBufferPool\) with 1 NET_BUFFER\(s\) out and 1 MDL\(s\) \(NdisFreeMdl\)/,
+  );
+});

@@ -9,6 +9,7 @@ import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { poolLeftBy } from './api/kernel.ts';
+import { nblApiLeftByModule } from './api/nblapi.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
@@ -500,7 +501,7 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
   }
   if (status !== NDIS_STATUS_SUCCESS) {
     m.gone = true;
-    if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0)
+    if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
       checkModuleFreed(n, m, 'FilterAttach', 'failed');
     setFilter(n, m, 'Detached');
     return false;
@@ -808,7 +809,7 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   }
   n.leave(f, undefined);
   m.gone = true;
-  if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0)
+  if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
     checkModuleFreed(n, m, 'FilterDetach', 'returned');
   if (m.oid !== null) filterOidDetached(n, m);
   const i = b.filters.indexOf(m);
@@ -844,6 +845,7 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
   const locks = m.rwLocks?.length ?? 0;
   if (locks > 0) left.push(`${locks} read/write lock(s) (NdisFreeRWLock)`);
   if (m.poolCount > 0) left.push(`${m.poolCount} pool allocation(s) (NdisFreeMemoryWithTagPriority)`);
+  if (n.nblApi !== null) nblApiLeftByModule(n, m, left);
   if (left.length > 0)
     n.verifier.report(
       'NdisSim_ResourceNotFreed',

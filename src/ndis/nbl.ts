@@ -82,6 +82,8 @@ export class NbPool implements NDIS_HANDLE {
     readonly block: MiniportBlock | null,
     readonly owner: string,
     readonly dataSize: number,
+    /** The filter module whose NdisFilterHandle allocated it, if one did (checked at FilterDetach). */
+    readonly module: FilterModule | null = null,
   ) {}
 }
 

@@ -84,8 +84,11 @@ interface Retreat {
 export class NblApiState {
   /** NET_BUFFER pools allocated with an adapter handle and not freed (halt checks them). */
   readonly nbPools: NbPool[] = [];
-  /** MDLs from NdisAllocateMdl not freed, with the adapter whose handle made them (null: the driver's, or already reported). */
-  readonly mdls = new Map<Uint8Array, { block: MiniportBlock | null }>();
+  /**
+   * MDLs from NdisAllocateMdl not freed, with the adapter or filter module whose handle
+   * made them (null: a driver's, or already reported).
+   */
+  readonly mdls = new Map<Uint8Array, { block: MiniportBlock | null; module: FilterModule | null }>();
   /** Allocating retreats not yet undone by an advance, innermost last. */
   readonly retreats = new WeakMap<NET_BUFFER, Retreat[]>();
 }
@@ -199,8 +202,9 @@ export function NdisAllocateNetBufferPool(
     return null;
   }
   const owner = h === null ? n.kernel.ctx.who : handleOwner(h);
-  const pool = new NbPool(b, owner, Parameters.DataSize);
-  if (b !== null) state(n).nbPools.push(pool);
+  const module = h instanceof FilterModule ? h : null;
+  const pool = new NbPool(b, owner, Parameters.DataSize, module);
+  if (b !== null || module !== null) state(n).nbPools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, {});
   return pool;
 }
@@ -344,7 +348,7 @@ export function NdisAllocateMdl(
     return null;
   }
   const mdl = VirtualAddress.subarray(0, Length);
-  state(n).mdls.set(mdl, { block: b });
+  state(n).mdls.set(mdl, { block: b, module: h instanceof FilterModule ? h : null });
   if (n.trace.on) n.traceDdi(ddi, b, { Length });
   return mdl;
 }
@@ -624,4 +628,35 @@ export function nblApiLeftAtEnd(n: Ndis, b: MiniportBlock, fn: string, how: stri
       `${fn} ${how} with ${mdls} MDL(s) from NdisAllocateMdl not freed (NdisFreeMdl)`,
       [b.name, mdls, 0],
     );
+}
+
+/**
+ * FilterDetach returned, or FilterAttach failed (filter.ts): the NET_BUFFER pools and MDLs
+ * the module allocated with its NdisFilterHandle and did not free join `left`
+ * (NdisSim_ResourceNotFreed, with the module's other leftovers). Reported once: they
+ * stay valid but are no longer the module's.
+ */
+export function nblApiLeftByModule(n: Ndis, m: FilterModule, left: string[]): void {
+  const s = n.nblApi;
+  if (s === null) return;
+  let pools = 0;
+  let nbs = 0;
+  for (let i = s.nbPools.length - 1; i >= 0; i--) {
+    const p = s.nbPools[i]!;
+    if (p.module !== m) continue;
+    pools++;
+    nbs += p.allocated;
+    s.nbPools.splice(i, 1);
+  }
+  if (pools > 0)
+    left.push(
+      `${pools} NET_BUFFER pool(s) (NdisFreeNetBufferPool)${nbs > 0 ? ` with ${nbs} NET_BUFFER(s) out` : ''}`,
+    );
+  let mdls = 0;
+  for (const e of s.mdls.values()) {
+    if (e.module !== m) continue;
+    mdls++;
+    e.module = null;
+  }
+  if (mdls > 0) left.push(`${mdls} MDL(s) (NdisFreeMdl)`);
 }
