@@ -687,7 +687,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory); or FilterDetach, or a failing FilterAttach, returned with a read/write lock or pool memory of the module handle not freed.',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed.',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
