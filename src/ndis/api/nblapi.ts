@@ -587,24 +587,42 @@ function retreatIntoNewMemory(
 // The adapter's end
 
 /**
- * MiniportHaltEx returned, or MiniportInitializeEx failed (lifecycle.ts): NET_BUFFER pools
- * of the adapter handle still allocated join `left` (NdisSim_ResourceNotFreed); NET_BUFFERs
- * still out of them break NdisAllocateNetBuffer, MDLs of the adapter handle not freed
- * NdisAllocateMdl. Reported once: the pools and MDLs stay valid but are no longer the
- * adapter's.
+ * What the adapter or filter module `owner` allocated with its handle and did not free:
+ * its NET_BUFFER pools (taken off the list), the NET_BUFFERs still out of them, and its
+ * MDLs (no longer counted as its). So each is reported once; all stay valid.
  */
-export function nblApiLeftAtEnd(n: Ndis, b: MiniportBlock, fn: string, how: string, left: string[]): void {
-  const s = n.nblApi;
-  if (s === null) return;
+function takeLeftovers(
+  s: NblApiState,
+  owner: MiniportBlock | FilterModule,
+): { pools: number; nbs: number; mdls: number } {
   let pools = 0;
   let nbs = 0;
   for (let i = s.nbPools.length - 1; i >= 0; i--) {
     const p = s.nbPools[i]!;
-    if (p.block !== b) continue;
+    if (p.block !== owner && p.module !== owner) continue;
     pools++;
     nbs += p.allocated;
     s.nbPools.splice(i, 1);
   }
+  let mdls = 0;
+  for (const e of s.mdls.values()) {
+    if (e.block === owner) e.block = null;
+    else if (e.module === owner) e.module = null;
+    else continue;
+    mdls++;
+  }
+  return { pools, nbs, mdls };
+}
+
+/**
+ * MiniportHaltEx returned, or MiniportInitializeEx failed (lifecycle.ts): NET_BUFFER pools
+ * of the adapter handle still allocated join `left` (NdisSim_ResourceNotFreed); NET_BUFFERs
+ * still out of them break NdisAllocateNetBuffer, MDLs of the adapter handle not freed
+ * NdisAllocateMdl.
+ */
+export function nblApiLeftAtEnd(n: Ndis, b: MiniportBlock, fn: string, how: string, left: string[]): void {
+  if (n.nblApi === null) return;
+  const { pools, nbs, mdls } = takeLeftovers(n.nblApi, b);
   if (pools > 0) left.push(`${pools} NET_BUFFER pool(s) (NdisFreeNetBufferPool)`);
   if (nbs > 0)
     n.verifier.report(
@@ -614,12 +632,6 @@ export function nblApiLeftAtEnd(n: Ndis, b: MiniportBlock, fn: string, how: stri
       `${fn} ${how} with ${nbs} NET_BUFFER(s) from NdisAllocateNetBuffer not freed (NdisFreeNetBuffer)`,
       [b.name, nbs, 0],
     );
-  let mdls = 0;
-  for (const m of s.mdls.values()) {
-    if (m.block !== b) continue;
-    mdls++;
-    m.block = null;
-  }
   if (mdls > 0)
     n.verifier.report(
       'NdisAllocateMdl',
@@ -633,30 +645,14 @@ export function nblApiLeftAtEnd(n: Ndis, b: MiniportBlock, fn: string, how: stri
 /**
  * FilterDetach returned, or FilterAttach failed (filter.ts): the NET_BUFFER pools and MDLs
  * the module allocated with its NdisFilterHandle and did not free join `left`
- * (NdisSim_ResourceNotFreed, with the module's other leftovers). Reported once: they
- * stay valid but are no longer the module's.
+ * (NdisSim_ResourceNotFreed, with the module's other leftovers).
  */
 export function nblApiLeftByModule(n: Ndis, m: FilterModule, left: string[]): void {
-  const s = n.nblApi;
-  if (s === null) return;
-  let pools = 0;
-  let nbs = 0;
-  for (let i = s.nbPools.length - 1; i >= 0; i--) {
-    const p = s.nbPools[i]!;
-    if (p.module !== m) continue;
-    pools++;
-    nbs += p.allocated;
-    s.nbPools.splice(i, 1);
-  }
+  if (n.nblApi === null) return;
+  const { pools, nbs, mdls } = takeLeftovers(n.nblApi, m);
   if (pools > 0)
     left.push(
       `${pools} NET_BUFFER pool(s) (NdisFreeNetBufferPool)${nbs > 0 ? ` with ${nbs} NET_BUFFER(s) out` : ''}`,
     );
-  let mdls = 0;
-  for (const e of s.mdls.values()) {
-    if (e.module !== m) continue;
-    mdls++;
-    e.module = null;
-  }
   if (mdls > 0) left.push(`${mdls} MDL(s) (NdisFreeMdl)`);
 }
