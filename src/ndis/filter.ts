@@ -45,11 +45,10 @@ import {
 } from './generated/status.ts';
 import {
   beginTeardown,
-  callPause,
   callProtocol,
   isBound,
   pauseAbove,
-  pauseDeferredIn,
+  pauseMiniportStep,
   restartStackStep,
 } from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
@@ -1195,18 +1194,13 @@ export function stepRestack(n: Ndis, b: MiniportBlock, op: RestackOp): boolean {
       if (!pauseAbove(n, b, reason)) return false;
       op.step = 'pause-miniport';
       return true;
-    case 'pause-miniport':
-      if (pauseDeferredIn.has(b.state)) return false;
-      if (b.state === 'Running') {
-        callPause(n, b, reason);
-        return true;
-      }
-      if (b.state !== 'Paused') {
-        b.op = null;
-        return false;
-      }
+    case 'pause-miniport': {
+      const r = pauseMiniportStep(n, b, reason);
+      if (r === 'not-running') b.op = null;
+      if (r !== 'paused') return r === 'pausing';
       op.step = 'change';
       return true;
+    }
     case 'change': {
       if ('restart' in c) {
         // NdisFRestartFilter: nothing changes but what the module does in its restart.

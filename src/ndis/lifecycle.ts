@@ -186,7 +186,7 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
 }
 
 /** R1.4: the states in which NDIS holds back MiniportPause (the state table's defer lists). */
-export const pauseDeferredIn = statesDeferring('MiniportPause');
+const pauseDeferredIn = statesDeferring('MiniportPause');
 
 /** The sends in the miniport at a SurpriseRemoved notification, when there are none. */
 const noSends: ReadonlySet<NblImpl> = new Set();
@@ -895,6 +895,24 @@ export function haltActionFor(b: MiniportBlock, why: TeardownWhy): number {
   if (b.surpriseRemoved) return NdisHaltDeviceSurpriseRemoved;
   if (why === 'stop' || b.pnpState === 'Stopped') return NdisHaltDeviceStopped;
   return NdisHaltDeviceDisabled;
+}
+
+/**
+ * The step of a stack pause that pauses the miniport, for a sleep and a restack (R1.4,
+ * R7.9): 'wait' while a pause or restart is pending, 'pausing' once MiniportPause was
+ * called (step again), 'paused' when it is Paused, 'not-running' in any other state.
+ */
+export function pauseMiniportStep(
+  n: Ndis,
+  b: MiniportBlock,
+  reason: number,
+): 'wait' | 'pausing' | 'paused' | 'not-running' {
+  if (pauseDeferredIn.has(b.state)) return 'wait';
+  if (b.state === 'Running') {
+    callPause(n, b, reason);
+    return 'pausing';
+  }
+  return b.state === 'Paused' ? 'paused' : 'not-running';
 }
 
 export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {

@@ -32,11 +32,11 @@ import {
   OID_PNP_SET_POWER,
 } from './generated/status.ts';
 import {
-  callPause,
   halt,
   initializeAdapter,
   markDeviceFailed,
   pauseAbove,
+  pauseMiniportStep,
   resetForRestart,
   restartStackStep,
 } from './lifecycle.ts';
@@ -44,15 +44,12 @@ import type { Ndis } from './ndis.ts';
 import { ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
-import { statesDeferring } from './states.ts';
 
 /** The sleeping states a scenario can ask for. */
 export type SystemSleepState = 'S3' | 'S4';
 
 type SleepOp = Extract<PnpOp, { kind: 'sleep' }>;
 type WakeOp = Extract<PnpOp, { kind: 'wake' }>;
-
-const pauseDeferredIn = statesDeferring('MiniportPause');
 
 /** True while NDIS has the adapter's device in a low-power state (R4.3, R4.11). */
 export function inLowPower(b: MiniportBlock): boolean {
@@ -239,16 +236,12 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       if (!pauseAbove(n, b, lowPowerPauseReason(b))) return false;
       op.step = 'pause-miniport';
       return true;
-    case 'pause-miniport':
-      // R1.4: a pending pause or restart completes first.
-      if (pauseDeferredIn.has(b.state)) return false;
-      if (b.state === 'Running') {
-        callPause(n, b, lowPowerPauseReason(b));
-        return true;
-      }
-      if (b.state !== 'Paused') return false;
+    case 'pause-miniport': {
+      const r = pauseMiniportStep(n, b, lowPowerPauseReason(b));
+      if (r !== 'paused') return r === 'pausing';
       op.step = 'power-down';
       return true;
+    }
     case 'power-down':
       if (p.how === 'oid') {
         op.step = 'wait-set-power';
