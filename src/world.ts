@@ -674,6 +674,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     };
   }
 
+  /** The decision log: every choice with more than one answer, in order (empty with recordDecisions off). */
+  decisions(): Decision[] {
+    return this.machine.chooser.decisions();
+  }
+
   get lastResult(): RunResult | null {
     return this.result;
   }

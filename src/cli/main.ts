@@ -2,13 +2,32 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
+import {
+  type ExploreReport,
+  explore,
+  type FailureGroup,
+  type RunSetup,
+  runOnce,
+  trimDecisions,
+} from '../explore/explore.ts';
+import { formatExploreReport } from '../explore/format.ts';
+import {
+  formatReplayFile,
+  fromDecisionRows,
+  parseReplayFile,
+  type ReplayFile,
+  toDecisionRows,
+  traceDigest,
+} from '../explore/replay-file.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import {
@@ -21,9 +40,11 @@ import {
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../scenario/build.ts';
-import { loadScenario } from '../scenario/load.ts';
-import { nearest, parseDuration } from '../scenario/schema.ts';
+import { loadScenario, parseScenarioText, readScenarioText } from '../scenario/load.ts';
+import { nearest, parseDuration, type Scenario } from '../scenario/schema.ts';
+import { FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
+import type { RunResult, World } from '../world.ts';
 
 /** The package's version, from its package.json (outside the simulation). */
 function packageVersion(): string {
@@ -137,6 +158,16 @@ async function loadDriverModules(files: readonly string[]): Promise<DriverModule
   return found;
 }
 
+function untilOption(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const d = parseDuration(/^\d+$/.test(v) ? Number(v) : v);
+  if (d === null)
+    throw new InputError([
+      `--until: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
+    ]);
+  return d;
+}
+
 /** Trace events kept with --quiet and no --trace: a bug check prints the last 12. */
 const quietTraceMax = 4096;
 
@@ -144,28 +175,37 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const drivers = await loadDriverModules(opts.driver ?? []);
   const scenario = loadScenario(file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
-  let until: number | undefined;
-  if (opts.until !== undefined) {
-    const d = parseDuration(/^\d+$/.test(opts.until) ? Number(opts.until) : opts.until);
-    if (d === null)
-      throw new InputError([
-        `--until: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(opts.until)}`,
-      ]);
-    until = d;
-  }
+  const until = untilOption(opts.until);
   // A --trace file that cannot be written is bad input: say so before the run, not after.
   if (opts.trace !== undefined) checkWritable(opts.trace);
-  // With --quiet and no --trace file, only a bug check's last events are ever printed:
-  // a small trace keeps memory flat on a run of any length.
-  const traceMax = opts.quiet && opts.trace === undefined ? quietTraceMax : undefined;
   const world = buildWorld(scenario, {
     seed,
     trace: true,
     verifier: opts.verifier,
     drivers,
-    ...(traceMax === undefined ? {} : { traceMax }),
+    ...traceMaxFor(opts),
   });
   const result = world.run(untilNs(scenario, { untilNs: until }));
+  return showRun(scenario, world, result, seed, opts.verifier ?? scenario.verifier, opts);
+}
+
+/**
+ * With --quiet and no --trace file, only a bug check's last events are ever printed:
+ * a small trace keeps memory flat on a run of any length.
+ */
+function traceMaxFor(opts: { quiet?: boolean; trace?: string }): { traceMax?: number } {
+  return opts.quiet && opts.trace === undefined ? { traceMax: quietTraceMax } : {};
+}
+
+/** Prints a finished run (timeline, bug check, summary), writes --trace; returns the exit code. */
+function showRun(
+  scenario: Scenario,
+  world: World,
+  result: RunResult,
+  seed: number,
+  mode: Scenario['verifier'],
+  opts: Omit<RunOptions, 'seed' | 'until' | 'driver' | 'verifier'>,
+): number {
   const summary = world.summary();
   const c = color(opts);
   const dropped = world.trace.dropped;
@@ -178,7 +218,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
       out(l);
   }
   if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
-  const expectation = checkExpectations(scenario, result, summary, opts.verifier ?? scenario.verifier);
+  const expectation = checkExpectations(scenario, result, summary, mode);
   for (const l of formatSummary(summary, result, { color: c, seed, expectation })) out(l);
   if (opts.trace !== undefined) {
     try {
@@ -195,6 +235,193 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   }
   if (expectation !== null) return expectation.met ? 0 : 1;
   return result.verdict === 'ok' ? 0 : 1;
+}
+
+interface ExploreCliOptions {
+  driver?: string[];
+  seed?: string;
+  runs?: string;
+  until?: string;
+  shrinkRuns?: string;
+  shrink?: boolean;
+  out?: string;
+  quiet?: boolean;
+  color?: boolean;
+  verifier?: 'bugcheck' | 'collect';
+}
+
+/** A bar on stderr while the seeds run, when stderr is a terminal. */
+function progressBar(total: number, quiet: boolean): ((done: number, failed: number) => void) | undefined {
+  if (quiet || !process.stderr.isTTY) return undefined;
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'exploring [{bar}] {value}/{total} runs, {failed} failed',
+      clearOnComplete: true,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { failed: 0 });
+  return (done, failed) => {
+    if (done === total) bar.stop();
+    else if ((done & 63) === 0) bar.update(done, { failed });
+  };
+}
+
+async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
+  const drivers = await loadDriverModules(opts.driver ?? []);
+  const text = readScenarioText(file);
+  const scenario = parseScenarioText(text, file, driverNames(drivers));
+  const firstSeed = intOption(opts.seed, '--seed') ?? 1;
+  const runs = intOption(opts.runs, '--runs') ?? 1000;
+  if (runs < 1)
+    throw new InputError([`--runs: expected an integer from 1 up, got ${JSON.stringify(opts.runs)}`]);
+  if (firstSeed + runs - 1 > 0xffffffff)
+    throw new InputError([
+      `--runs: expected seeds up to 4294967295, got --seed ${firstSeed} and --runs ${runs}`,
+    ]);
+  const shrinkRuns = opts.shrink === false ? 0 : (intOption(opts.shrinkRuns, '--shrink-runs') ?? 2000);
+  const outDir = opts.out ?? '.';
+  const setup: RunSetup = {
+    scenario,
+    drivers,
+    untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
+    verifier: opts.verifier ?? scenario.verifier,
+  };
+  const t0 = performance.now();
+  const progress = progressBar(runs, opts.quiet === true);
+  const report = explore(setup, { firstSeed, runs, shrinkRuns, ...(progress ? { progress } : {}) });
+  const wallMs = performance.now() - t0;
+  const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
+  for (const l of formatExploreReport(report, { color: color(opts), file, firstSeed, wallMs, replays }))
+    out(l);
+  if (report.failed > 0) return 1;
+  return report.notModelled !== null ? 2 : 0;
+}
+
+/** Writes one replay file per failure group; returns their paths by signature. */
+function writeReplays(
+  report: ExploreReport,
+  setup: RunSetup,
+  src: { file: string; text: string; drivers: readonly string[]; outDir: string },
+): Map<string, string> {
+  const written = new Map<string, string>();
+  if (report.groups.length === 0) return written;
+  try {
+    mkdirSync(src.outDir, { recursive: true });
+  } catch (e) {
+    throw new InputError([
+      `--out: expected a directory that can be written, got ${JSON.stringify(src.outDir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    ]);
+  }
+  const stem = basename(src.file, extname(src.file));
+  for (const g of report.groups) {
+    const r = replayOf(g, setup, src);
+    const path = join(src.outDir, `${stem}.seed${g.seeds[0]}.replay.json`);
+    try {
+      writeFileSync(path, formatReplayFile(r));
+    } catch (e) {
+      throw new InputError([
+        `--out: expected a directory that can be written, got ${JSON.stringify(src.outDir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      ]);
+    }
+    written.set(g.signature, path);
+  }
+  return written;
+}
+
+/** The replay file of a group's run: shrunk if it was, else the first seed's own decisions. */
+function replayOf(
+  g: FailureGroup,
+  setup: RunSetup,
+  src: { file: string; text: string; drivers: readonly string[] },
+): ReplayFile {
+  const seed = g.seeds[0]!;
+  const decisions =
+    g.shrunk !== null
+      ? g.shrunk.decisions
+      : trimDecisions(runOnce(setup, seed, { record: true }).world.decisions());
+  // The run once more with its trace, for the digest the replay checks.
+  const traced = runOnce(setup, seed, { replay: decisions, strategy: new FixedStrategy([]), trace: true });
+  const want = g.shrunk?.outcome.signature ?? g.signature;
+  if (traced.outcome.signature !== want)
+    throw new InternalError('explore: the replayed run does not fail as the explored one did', [
+      want,
+      traced.outcome.signature,
+    ]);
+  return {
+    format: 'ndis-sim replay 1',
+    ndisSim: packageVersion(),
+    scenario: { file: src.file, text: src.text },
+    drivers: [...src.drivers],
+    seed,
+    untilNs: setup.untilNs,
+    verifier: setup.verifier,
+    failure: { signature: traced.outcome.signature, detail: traced.outcome.detail },
+    shrunk: g.shrunk !== null,
+    trace: traceDigest(traced.world.trace.events),
+    decisions: toDecisionRows(decisions),
+  };
+}
+
+interface ReplayCliOptions {
+  driver?: string[];
+  trace?: string;
+  quiet?: boolean;
+  datapath?: boolean;
+  color?: boolean;
+}
+
+async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError([
+      `${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    ]);
+  }
+  const r = parseReplayFile(text, file);
+  const drivers = await loadDriverModules(opts.driver ?? r.drivers);
+  const scenario = parseScenarioText(
+    r.scenario.text,
+    `${file} (scenario ${r.scenario.file})`,
+    driverNames(drivers),
+  );
+  if (opts.trace !== undefined) checkWritable(opts.trace);
+  // The whole trace, whatever --quiet says: the digest is of the whole trace.
+  const world = buildWorld(scenario, {
+    seed: r.seed,
+    trace: true,
+    verifier: r.verifier,
+    drivers,
+    replay: fromDecisionRows(r.decisions),
+    strategy: new FixedStrategy([]),
+    recordDecisions: false,
+  });
+  let result: RunResult;
+  try {
+    result = world.run(r.untilNs);
+  } catch (e) {
+    if (e instanceof ReplayDiverged)
+      throw new InputError([
+        `${file}: decisions: ${e.message}; the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file`,
+      ]);
+    throw e;
+  }
+  const code = showRun(scenario, world, result, r.seed, r.verifier, opts);
+  const got = traceDigest(world.trace.events);
+  if (got.sha256 === r.trace.sha256) {
+    out(
+      `Replayed ${file}: the trace is the one recorded (${got.events} events, sha256 ${got.sha256.slice(0, 16)}…)`,
+    );
+    return code;
+  }
+  process.stderr.write(
+    `ndis-sim: ${file}: the trace differs from the one recorded (${got.events} events against ${r.trace.events}); the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file\n`,
+  );
+  return Math.max(code, 1);
 }
 
 function rulesCommand(
@@ -262,6 +489,7 @@ input, or a run the model cannot carry; 3 an internal error of ndis-sim.
 Examples:
   ndis-sim run examples/reset-storm.yaml
   ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts --quiet
+  ndis-sim explore examples/reset-storm.yaml --runs 500
   ndis-sim rules Irql_Miniport_Driver_Function
   ndis-sim rules --ddi NdisMRemoveMiniport`,
     );
@@ -287,6 +515,40 @@ Examples:
     )
     .action(async (file: string, opts: RunOptions) => {
       code = await runCommand(file, opts);
+    });
+  program
+    .command('explore')
+    .description('run a scenario under many seeds, group the failures, shrink each to a replay file')
+    .argument('<scenario>', 'scenario file (YAML or JSON)')
+    .option('--driver <module>', 'load the drivers a module exports (a .ts or .js file; repeatable)', collect)
+    .option('--seed <n>', 'the first seed (default 1)')
+    .option('--runs <n>', 'how many seeds to run, from --seed on (default 1000)')
+    .option('--until <duration>', "virtual time each run stops at (default: the scenario's)")
+    .option('--shrink-runs <n>', 'at most this many runs to shrink each failure (default 2000)')
+    .option('--no-shrink', 'write each failure as its seed ran it, unshrunk')
+    .option('--out <dir>', 'directory for the replay files (default: the current one)')
+    .option('--quiet', 'no progress bar')
+    .option('--no-color', 'no colours')
+    .addOption(
+      new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([
+        'bugcheck',
+        'collect',
+      ]),
+    )
+    .action(async (file: string, opts: ExploreCliOptions) => {
+      code = await exploreCommand(file, opts);
+    });
+  program
+    .command('replay')
+    .description('run a replay file that explore wrote, and check its trace is the one recorded')
+    .argument('<file>', 'replay file (.replay.json)')
+    .option('--driver <module>', "load these driver modules instead of the file's (repeatable)", collect)
+    .option('--trace <file>', 'write the trace as JSON Lines')
+    .option('--quiet', 'print only the summary')
+    .option('--datapath', 'show the data path in the timeline too')
+    .option('--no-color', 'no colours')
+    .action(async (file: string, opts: ReplayCliOptions) => {
+      code = await replayCommand(file, opts);
     });
   program
     .command('rules')

@@ -3,7 +3,7 @@
 import { builtinDrivers } from '../drivers/index.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
-import type { Decision } from '../sim/choice.ts';
+import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import { type RunResult, type Summary, World, type WorldAction, type WorldOptions } from '../world.ts';
 import { oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
@@ -16,6 +16,10 @@ export interface BuildOptions {
   untilNs?: number;
   drivers?: readonly DriverModule[];
   replay?: readonly Decision[];
+  /** Who answers the choices after `replay` (default: the seeded random strategy). */
+  strategy?: Strategy;
+  /** Keep the decision log (WorldOptions.recordDecisions; default true). */
+  recordDecisions?: boolean;
   verifier?: WorldOptions['verifier'];
 }
 
@@ -61,6 +65,8 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     verifier: o.verifier ?? s.verifier,
     ndis,
     replay: o.replay ?? [],
+    ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
+    ...(o.recordDecisions === undefined ? {} : { recordDecisions: o.recordDecisions }),
   });
   for (const d of builtinDrivers) w.addDriver(d);
   for (const d of o.drivers ?? []) w.addDriver(d);

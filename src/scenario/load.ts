@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { nearest, type Scenario, scenarioSchemaFor, show } from './schema.ts';
 
-function pathText(path: readonly PropertyKey[]): string {
+export function pathText(path: readonly PropertyKey[]): string {
   let s = '';
   for (const p of path) s += typeof p === 'number' ? `[${p}]` : s === '' ? String(p) : `.${String(p)}`;
   return s === '' ? '(top level)' : s;
@@ -54,7 +54,7 @@ function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
 }
 
-function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
+export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   switch (i.code) {
     case 'invalid_type':
       return `expected ${i.expected}, got ${show(i.input)}`;
@@ -184,14 +184,17 @@ export function parseScenarioText(text: string, file: string, drivers: readonly 
   return validateScenario(data, file, drivers);
 }
 
-export function loadScenario(file: string, drivers: readonly string[]): Scenario {
-  let text: string;
+/** A scenario file's text; a file that cannot be read is bad input. */
+export function readScenarioText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     throw new InputError([
       `${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
     ]);
   }
-  return parseScenarioText(text, file, drivers);
+}
+
+export function loadScenario(file: string, drivers: readonly string[]): Scenario {
+  return parseScenarioText(readScenarioText(file), file, drivers);
 }

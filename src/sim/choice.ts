@@ -41,6 +41,23 @@ export class RandomStrategy implements Strategy {
   }
 }
 
+/**
+ * Answers from a list, in order, then 0. An answer too large for its question is cut to
+ * the largest it may be, so a list taken from one run steers another that asks different
+ * questions (the explorer's shrinking edits lists). Answer 0 is each site's simplest:
+ * the first event ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE.
+ */
+export class FixedStrategy implements Strategy {
+  readonly name = 'fixed';
+  private i = 0;
+  constructor(private readonly picks: readonly number[]) {}
+  pick(_site: ChoiceSite, count: number): number {
+    const p = this.i < this.picks.length ? this.picks[this.i]! : 0;
+    this.i++;
+    return p < count ? p : count - 1;
+  }
+}
+
 export interface Decision {
   site: number;
   count: number;

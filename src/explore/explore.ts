@@ -1,0 +1,267 @@
+// The explorer (DESIGN.md "explore/"): one scenario under many seeds, the failing runs
+// grouped by what failed, and the first run of each group shrunk to the fewest choices
+// that still fail the same way.
+//
+// A seed answers every choice of a run (src/sim/choice.ts), so seed N here is the run
+// `ndis-sim run --seed N` shows. Shrinking works on the answers themselves: it replaces
+// them with 0, each site's simplest answer (the first event ready, CPU 0, the shortest
+// latency, no slack, no fault, PASSIVE), until no answer it takes back keeps the failure.
+
+import type { DriverModule } from '../ndis/driver.ts';
+import { fmtTime } from '../report/format.ts';
+import { buildWorld, checkExpectations } from '../scenario/build.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { type Decision, FixedStrategy, type Strategy } from '../sim/choice.ts';
+import type { RunResult, World } from '../world.ts';
+
+/** What every run of an exploration shares. */
+export interface RunSetup {
+  readonly scenario: Scenario;
+  readonly drivers: readonly DriverModule[];
+  readonly untilNs: number;
+  readonly verifier: 'bugcheck' | 'collect';
+}
+
+export interface Outcome {
+  /** A run the model cannot carry ('not-modelled') neither passes nor fails. */
+  readonly kind: 'pass' | 'fail' | 'not-modelled';
+  /**
+   * What failed, in words that runs failing the same way share: `bugcheck
+   * NdisSim_TimerFreedWhileSet`, `livelock`, `expect devices.nic0.problem`. Empty on a pass.
+   */
+  readonly signature: string;
+  /** One line for people: the rule, where and when, or the expectations not met. */
+  readonly detail: string;
+  readonly endNs: number;
+}
+
+/** The run's outcome against the scenario's `expect:`, or without one, against "no rule broken". */
+export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
+  const endNs = r.endNs;
+  if (r.verdict === 'not-modelled')
+    return { kind: 'not-modelled', signature: 'not-modelled', detail: r.message ?? '', endNs };
+  const exp =
+    setup.scenario.expect === undefined
+      ? null
+      : checkExpectations(setup.scenario, r, world.summary(), setup.verifier);
+  if (exp === null ? r.verdict === 'ok' : exp.met) return { kind: 'pass', signature: '', detail: '', endNs };
+  const parts: string[] = [];
+  const details: string[] = [];
+  const first = r.bugCheck ?? r.violations[0] ?? null;
+  if (first !== null && (r.verdict === 'bugcheck' || r.verdict === 'violations')) {
+    parts.push(`${r.verdict} ${first.rule}`);
+    details.push(
+      `${first.rule} in ${first.ddi}${first.adapter === null ? '' : ` (${first.adapter})`} at ${fmtTime(first.timeNs)}: ${first.message}`,
+    );
+  } else if (r.verdict !== 'ok') {
+    parts.push(r.verdict);
+    details.push(r.message ?? r.verdict);
+  }
+  if (exp !== null) {
+    // `devices.nic0.problem: expected Code 43, got Code 0` → `devices.nic0.problem`.
+    const keys = [...new Set(exp.problems.map((p) => p.slice(0, p.indexOf(':'))))];
+    parts.push(`expect ${keys.join(', ')}`);
+    details.push(...exp.problems);
+  }
+  return { kind: 'fail', signature: parts.join(' / '), detail: details.join('; '), endNs };
+}
+
+export interface RunOnceOptions {
+  /** Who answers the choices after `replay` (default: the seed's random strategy). */
+  strategy?: Strategy;
+  replay?: readonly Decision[];
+  /** Keep the decision log (needed to shrink or replay the run). */
+  record?: boolean;
+  trace?: boolean;
+}
+
+export interface OneRun {
+  readonly world: World;
+  readonly result: RunResult;
+  readonly outcome: Outcome;
+}
+
+/** One run of the setup's scenario. */
+export function runOnce(setup: RunSetup, seed: number, o: RunOnceOptions = {}): OneRun {
+  const world = buildWorld(setup.scenario, {
+    seed,
+    trace: o.trace ?? false,
+    drivers: setup.drivers,
+    verifier: setup.verifier,
+    recordDecisions: o.record ?? false,
+    ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
+    ...(o.replay === undefined ? {} : { replay: o.replay }),
+  });
+  const result = world.run(setup.untilNs);
+  return { world, result, outcome: judge(setup, result, world) };
+}
+
+/** A run's decisions without the trailing answers 0, which a replay supplies by itself. */
+export function trimDecisions(log: readonly Decision[]): Decision[] {
+  let n = log.length;
+  while (n > 0 && log[n - 1]!.pick === 0) n--;
+  return log.slice(0, n);
+}
+
+/** Decisions answered other than 0: what a shrunk run still needs to fail. */
+export function nonDefault(log: readonly Decision[]): number {
+  let n = 0;
+  for (const d of log) if (d.pick !== 0) n++;
+  return n;
+}
+
+export interface Shrunk {
+  /** The shrunk run's decisions up to its last answer that is not 0. */
+  readonly decisions: readonly Decision[];
+  /** Decisions of the run first found, and how many of them were not 0. */
+  readonly from: { readonly decisions: number; readonly nonDefault: number };
+  /** Runs the shrinking took, and whether it stopped at its budget rather than at a minimum. */
+  readonly runs: number;
+  readonly budgetSpent: boolean;
+  readonly outcome: Outcome;
+}
+
+/**
+ * True when answers `a` are simpler than `b`: fewer answers that are not 0, then a
+ * shorter list, then a smaller sum. Every accepted step is strictly simpler, so
+ * shrinking ends.
+ */
+function simpler(a: readonly number[], b: readonly number[]): boolean {
+  const nzA = a.reduce((n, p) => n + (p === 0 ? 0 : 1), 0);
+  const nzB = b.reduce((n, p) => n + (p === 0 ? 0 : 1), 0);
+  if (nzA !== nzB) return nzA < nzB;
+  if (a.length !== b.length) return a.length < b.length;
+  return a.reduce((s, p) => s + p, 0) < b.reduce((s, p) => s + p, 0);
+}
+
+/**
+ * Shrinks the failing run of `seed`: its answers are taken back to 0, the tail first,
+ * then in blocks of halving size, then each remaining answer is lowered, for as long
+ * as a change keeps a run that fails with the same signature and `maxRuns` allows.
+ * Each candidate runs with the fixed strategy, and the log it records (not the list it
+ * was given: a changed answer changes the questions after it) becomes the next best.
+ */
+export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
+  const first = runOnce(setup, seed, { record: true });
+  if (first.outcome.kind !== 'fail')
+    throw new Error(`shrink: seed ${seed} does not fail (${first.outcome.kind})`);
+  const signature = first.outcome.signature;
+  const firstLog = first.world.decisions();
+  let best = trimDecisions(firstLog);
+  let picks = best.map((d) => d.pick);
+  let outcome = first.outcome;
+  let runs = 0;
+  const attempt = (cand: number[]): boolean => {
+    if (runs >= maxRuns) return false;
+    runs++;
+    const r = runOnce(setup, seed, { strategy: new FixedStrategy(cand), record: true });
+    if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) return false;
+    const log = trimDecisions(r.world.decisions());
+    const got = log.map((d) => d.pick);
+    if (!simpler(got, picks)) return false;
+    best = log;
+    picks = got;
+    outcome = r.outcome;
+    return true;
+  };
+  for (;;) {
+    let progress = false;
+    // The tail: keep only a leading part of the answers.
+    for (const k of [0, picks.length >> 2, picks.length >> 1, (3 * picks.length) >> 2]) {
+      if (k < picks.length && attempt(picks.slice(0, k))) {
+        progress = true;
+        break;
+      }
+    }
+    // Blocks of answers that are not 0, halving in size.
+    const positions = (): number[] => picks.flatMap((p, i) => (p === 0 ? [] : [i]));
+    for (let size = 2 ** Math.floor(Math.log2(Math.max(1, positions().length))); size >= 1; size >>= 1) {
+      let at = 0;
+      for (let pos = positions(); at < pos.length; pos = positions()) {
+        const cand = picks.slice();
+        for (const i of pos.slice(at, at + size)) cand[i] = 0;
+        if (attempt(cand)) progress = true;
+        else at += size;
+        if (runs >= maxRuns) break;
+      }
+    }
+    // Lower what is left, one answer at a time.
+    for (let i = picks.length - 1; i >= 0; i--) {
+      for (let v = 1; v < (picks[i] ?? 0); v++) {
+        const cand = picks.slice();
+        cand[i] = v;
+        if (attempt(cand)) {
+          progress = true;
+          break;
+        }
+      }
+    }
+    if (!progress || runs >= maxRuns) break;
+  }
+  return {
+    decisions: best,
+    from: { decisions: firstLog.length, nonDefault: nonDefault(firstLog) },
+    runs,
+    budgetSpent: runs >= maxRuns,
+    outcome,
+  };
+}
+
+export interface ExploreOptions {
+  readonly firstSeed: number;
+  readonly runs: number;
+  /** Shrink the first run of each failure group, with at most this many runs (0: do not). */
+  readonly shrinkRuns: number;
+  /** Called after each run, outside the simulation (a progress bar). */
+  readonly progress?: (done: number, failed: number) => void;
+}
+
+export interface FailureGroup {
+  readonly signature: string;
+  /** Every failing seed of the group, in order. */
+  readonly seeds: number[];
+  /** The first failing run's outcome. */
+  readonly first: Outcome;
+  shrunk: Shrunk | null;
+}
+
+export interface ExploreReport {
+  readonly runs: number;
+  readonly passed: number;
+  readonly failed: number;
+  readonly notModelled: { readonly seeds: number[]; readonly first: Outcome } | null;
+  /** In the order their first seed was met. */
+  readonly groups: readonly FailureGroup[];
+  /** Simulation events of the exploring runs (not of the shrinking). */
+  readonly events: number;
+}
+
+/** Runs seeds firstSeed … firstSeed + runs − 1, groups the failures, shrinks each group's first. */
+export function explore(setup: RunSetup, o: ExploreOptions): ExploreReport {
+  const groups = new Map<string, FailureGroup>();
+  let passed = 0;
+  let failed = 0;
+  let events = 0;
+  let notModelled: { seeds: number[]; first: Outcome } | null = null;
+  for (let i = 0; i < o.runs; i++) {
+    const seed = o.firstSeed + i;
+    const { result, outcome } = runOnce(setup, seed);
+    events += result.events;
+    if (outcome.kind === 'pass') passed++;
+    else if (outcome.kind === 'not-modelled') {
+      if (notModelled === null) notModelled = { seeds: [], first: outcome };
+      notModelled.seeds.push(seed);
+    } else {
+      failed++;
+      let g = groups.get(outcome.signature);
+      if (g === undefined) {
+        g = { signature: outcome.signature, seeds: [], first: outcome, shrunk: null };
+        groups.set(outcome.signature, g);
+      }
+      g.seeds.push(seed);
+    }
+    o.progress?.(i + 1, failed);
+  }
+  if (o.shrinkRuns > 0) for (const g of groups.values()) g.shrunk = shrink(setup, g.seeds[0]!, o.shrinkRuns);
+  return { runs: o.runs, passed, failed, notModelled, groups: [...groups.values()], events };
+}

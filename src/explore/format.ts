@@ -1,0 +1,83 @@
+// The explorer's report for a terminal: what ran, the failure groups, and for each the
+// choices its shrunk run still needs.
+
+import pc from 'picocolors';
+import { choiceSiteNames } from '../sim/choice.ts';
+import type { ExploreReport, FailureGroup } from './explore.ts';
+
+export interface ExploreFormatOptions {
+  readonly color: boolean;
+  readonly file: string;
+  readonly firstSeed: number;
+  readonly wallMs: number;
+  /** The replay file written for each group, by signature. */
+  readonly replays: ReadonlyMap<string, string>;
+}
+
+/** Seeds as "3, 17, 40, … (12 more)". */
+function seedList(seeds: readonly number[], max = 10): string {
+  const shown = seeds.slice(0, max).join(', ');
+  return seeds.length > max ? `${shown}, … (${seeds.length - max} more)` : shown;
+}
+
+function fmtCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
+  const c = pc.createColors(o.color);
+  const out: string[] = [];
+  out.push(
+    `  ${i + 1}. ${c.red(g.signature)}  ${c.dim(`${g.seeds.length} run${g.seeds.length === 1 ? '' : 's'}: seed ${seedList(g.seeds)}`)}`,
+  );
+  out.push(`     seed ${g.seeds[0]}: ${g.first.detail}`);
+  const s = g.shrunk;
+  if (s !== null) {
+    const left = s.decisions.filter((d) => d.pick !== 0).length;
+    out.push(
+      `     shrunk in ${s.runs} runs${s.budgetSpent ? ' (the budget ran out first)' : ''}: ` +
+        `${left} choice${left === 1 ? '' : 's'} not the simplest, from ${s.from.nonDefault} of ${s.from.decisions}`,
+    );
+    // The choices the failure still needs; every other answer is the simplest (0).
+    const needed = s.decisions.flatMap((d, k) => (d.pick === 0 ? [] : [{ ...d, k }]));
+    for (const d of needed.slice(0, 12))
+      out.push(
+        c.dim(
+          `       decision ${d.k + 1}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`,
+        ),
+      );
+    if (needed.length > 12) out.push(c.dim(`       … ${needed.length - 12} more`));
+    if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
+  }
+  const file = o.replays.get(g.signature);
+  if (file !== undefined) out.push(`     replay: ${c.bold(`ndis-sim replay ${file}`)}`);
+  return out;
+}
+
+export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): string[] {
+  const c = pc.createColors(o.color);
+  const out: string[] = [];
+  const lastSeed = o.firstSeed + r.runs - 1;
+  const secs = o.wallMs / 1000;
+  out.push(
+    `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} runs in ${secs.toFixed(2)} s` +
+      c.dim(secs > 0 ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s)` : ''),
+  );
+  const nm = r.notModelled?.seeds.length ?? 0;
+  out.push(
+    `  ${c.green(`${fmtCount(r.passed)} passed`)}, ${r.failed > 0 ? c.red(`${fmtCount(r.failed)} failed`) : '0 failed'}` +
+      (nm > 0 ? `, ${c.yellow(`${fmtCount(nm)} not modelled`)}` : ''),
+  );
+  if (r.notModelled !== null)
+    out.push(
+      c.yellow(`  not modelled: seed ${seedList(r.notModelled.seeds)}: ${r.notModelled.first.detail}`),
+    );
+  if (r.groups.length > 0) {
+    out.push('');
+    out.push(c.bold(`Failures (${r.groups.length} kind${r.groups.length === 1 ? '' : 's'})`));
+    r.groups.forEach((g, i) => {
+      out.push(...group(g, i, o));
+    });
+  }
+  return out;
+}
