@@ -11,7 +11,7 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { fmtTime } from '../report/format.ts';
 import { buildWorld, checkExpectations } from '../scenario/build.ts';
 import type { Scenario } from '../scenario/schema.ts';
-import { type Decision, FixedStrategy, type Strategy } from '../sim/choice.ts';
+import type { ChoiceSite, Decision, Strategy } from '../sim/choice.ts';
 import type { RunResult, World } from '../world.ts';
 
 /** What every run of an exploration shares. */
@@ -110,6 +110,35 @@ export function nonDefault(log: readonly Decision[]): number {
   return n;
 }
 
+/** How far ahead a guided run looks for a logged question like the one asked. */
+const guideWindow = 16;
+
+/**
+ * Answers from another run's log, matched by question: a question takes the answer of
+ * the next logged decision with the same site and count, within `guideWindow`
+ * entries, skipping the ones between; a question the log does not have there is
+ * answered 0 and takes nothing. A changed answer changes the questions after it (one
+ * more event ready at an instant, one DPC fewer), and matching by question keeps the
+ * later answers on the questions they were meant for, where answers by position would
+ * slide onto others.
+ */
+export class GuidedStrategy implements Strategy {
+  readonly name = 'guided';
+  private i = 0;
+  constructor(private readonly log: readonly Decision[]) {}
+  pick(site: ChoiceSite, count: number): number {
+    const end = Math.min(this.log.length, this.i + guideWindow);
+    for (let j = this.i; j < end; j++) {
+      const d = this.log[j]!;
+      if (d.site === site && d.count === count) {
+        this.i = j + 1;
+        return d.pick;
+      }
+    }
+    return 0;
+  }
+}
+
 export interface Shrunk {
   /** The shrunk run's decisions up to its last answer that is not 0. */
   readonly decisions: readonly Decision[];
@@ -138,8 +167,8 @@ function simpler(a: readonly number[], b: readonly number[]): boolean {
  * Shrinks the failing run of `seed`: its answers are taken back to 0, the tail first,
  * then in blocks of halving size, then each remaining answer is lowered, for as long
  * as a change keeps a run that fails with the same signature and `maxRuns` allows.
- * Each candidate runs with the fixed strategy, and the log it records (not the list it
- * was given: a changed answer changes the questions after it) becomes the next best.
+ * Each candidate runs with the guided strategy, and the log it records (not the list
+ * it was given: a changed answer changes the questions after it) becomes the next best.
  */
 export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
   const first = runOnce(setup, seed, { record: true });
@@ -154,7 +183,8 @@ export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
   const attempt = (cand: number[]): boolean => {
     if (runs >= maxRuns) return false;
     runs++;
-    const r = runOnce(setup, seed, { strategy: new FixedStrategy(cand), record: true });
+    const guide = cand.map((pick, i) => ({ site: best[i]!.site, count: best[i]!.count, pick }));
+    const r = runOnce(setup, seed, { strategy: new GuidedStrategy(guide), record: true });
     if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) return false;
     const log = trimDecisions(r.world.decisions());
     const got = log.map((d) => d.pick);

@@ -1,0 +1,109 @@
+// `ndis-sim explore` and `ndis-sim replay` on the command line: exit codes, the replay
+// file, and a replay's trace against `run --seed`'s, byte for byte.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+const scenario = 'test/fixtures/sleeps-in-reset.yaml';
+const driver = 'test/fixtures/sleeps-in-reset.ts';
+const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-explore-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.FORCE_COLOR;
+  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], { encoding: 'utf8', env });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('explore: failures found exit 1, grouped, shrunk and written as a replay file that replays (R8.1)', () => {
+  const out = join(dir, 'a');
+  const r = cli('explore', scenario, '--driver', driver, '--runs', '30', '--out', out);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /seeds 1–30, 30 runs/);
+  assert.match(r.stdout, /\d+ passed, \d+ failed/);
+  assert.match(r.stdout, /1\. bugcheck Irql_Miniport_Driver_Function {2}\d+ runs: seed /);
+  assert.match(r.stdout, /shrunk in \d+ runs: 1 choice not the simplest/);
+  assert.match(r.stdout, /decision \d+: CallbackIrql answered 1 of 0–1/);
+  const files = readdirSync(out);
+  assert.equal(files.length, 1);
+  const file = join(out, files[0]!);
+  assert.ok(r.stdout.includes(`replay: ndis-sim replay ${file}`), r.stdout);
+  const rp = cli('replay', file, '--quiet');
+  assert.equal(rp.status, 1, rp.stderr);
+  assert.match(
+    rp.stdout,
+    /Verdict: bug check DRIVER_IRQL_NOT_LESS_OR_EQUAL \(Irql_Miniport_Driver_Function\)/,
+  );
+  assert.match(rp.stdout, /the trace is the one recorded/);
+});
+
+test('replay: an unshrunk failure replays with the trace `run --seed` writes, byte for byte', () => {
+  const out = join(dir, 'b');
+  const r = cli('explore', scenario, '--driver', driver, '--runs', '5', '--no-shrink', '--out', out);
+  assert.equal(r.status, 1, r.stderr);
+  const file = join(out, readdirSync(out)[0]!);
+  const seed = (JSON.parse(readFileSync(file, 'utf8')) as { seed: number }).seed;
+  const a = join(dir, 'replay.jsonl');
+  const b = join(dir, 'run.jsonl');
+  assert.equal(cli('replay', file, '--quiet', '--trace', a).status, 1);
+  assert.equal(
+    cli('run', scenario, '--driver', driver, '--seed', String(seed), '--quiet', '--trace', b).status,
+    1,
+  );
+  const ta = readFileSync(a, 'utf8');
+  assert.ok(ta.length > 1000);
+  assert.equal(ta, readFileSync(b, 'utf8'));
+});
+
+test('replay: a file whose decisions no longer fit the run exits 2 naming the decision; a changed trace exits 1', () => {
+  const out = join(dir, 'c');
+  assert.equal(
+    cli('explore', scenario, '--driver', driver, '--runs', '5', '--no-shrink', '--out', out).status,
+    1,
+  );
+  const file = join(out, readdirSync(out)[0]!);
+  const data = JSON.parse(readFileSync(file, 'utf8')) as { decisions: number[][]; trace: { sha256: string } };
+  const diverged = join(dir, 'diverged.replay.json');
+  const first = data.decisions[0]!;
+  writeFileSync(
+    diverged,
+    JSON.stringify({ ...data, decisions: [[first[0], first[1]! + 1, 0], ...data.decisions.slice(1)] }),
+  );
+  const d = cli('replay', diverged, '--quiet');
+  assert.equal(d.status, 2, d.stdout);
+  assert.match(
+    d.stderr,
+    /diverged\.replay\.json: decisions: replay diverged at decision 0: .*has changed since/,
+  );
+  const tampered = join(dir, 'tampered.replay.json');
+  writeFileSync(tampered, JSON.stringify({ ...data, trace: { ...data.trace, sha256: 'f'.repeat(64) } }));
+  const t = cli('replay', tampered, '--quiet');
+  assert.equal(t.status, 1);
+  assert.match(t.stderr, /the trace differs from the one recorded/);
+});
+
+test('explore: a scenario every seed passes exits 0 and writes nothing', () => {
+  const out = join(dir, 'd');
+  const r = cli('explore', 'examples/reset-storm.yaml', '--runs', '20', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /20 passed, 0 failed/);
+  assert.doesNotMatch(r.stdout, /Failures/);
+  assert.throws(() => readdirSync(out), /ENOENT/);
+});
+
+test('explore and replay: bad input exits 2 with the flag or file and what was expected', () => {
+  const runs = cli('explore', scenario, '--driver', driver, '--runs', '0');
+  assert.equal(runs.status, 2);
+  assert.match(runs.stderr, /^--runs: expected an integer from 1 up, got "0"/);
+  const missing = cli('replay', join(dir, 'none.replay.json'));
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /none\.replay\.json: cannot read the file \(ENOENT\)/);
+  const notReplay = cli('replay', 'package.json');
+  assert.equal(notReplay.status, 2);
+  assert.match(notReplay.stderr, /^package\.json: format: expected "ndis-sim replay 1"/);
+});

@@ -1,0 +1,224 @@
+// The explorer (DESIGN.md "explore/"): seeds run, failures grouped, the first of each
+// group shrunk over its decisions, and the replay file that gives the run back.
+// The driver under test is wrong in one way only some schedules show: its
+// MiniportResetEx calls NdisMSleep, which needs PASSIVE, and NDIS calls MiniportResetEx
+// at PASSIVE or DISPATCH (R8.1; the world draws which, per call, through the choice
+// door: callbackIrql `explore`).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { InputError } from '../src/errors.ts';
+import {
+  explore,
+  GuidedStrategy,
+  judge,
+  nonDefault,
+  runOnce,
+  shrink,
+  trimDecisions,
+} from '../src/explore/explore.ts';
+import {
+  formatReplayFile,
+  fromDecisionRows,
+  parseReplayFile,
+  type ReplayFile,
+  toDecisionRows,
+  traceDigest,
+} from '../src/explore/replay-file.ts';
+import { NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
+import { untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { ChoiceSite, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+
+const sleepsInReset = scriptedDriver('sleeps-in-reset', {
+  registrationAttributes: { CheckForHangTimeInSeconds: 1 },
+  checkForHang: () => true,
+  reset: () => {
+    NdisMSleep(10);
+    return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+  },
+});
+
+const scenarioText = `
+name: sleeps in reset
+until: 6s
+protocols: [{ name: tcpip }]
+devices:
+  - { name: nic0, driver: sleeps-in-reset }
+`;
+
+function setupOf(text = scenarioText) {
+  const drivers = [sleepsInReset];
+  const scenario = parseScenarioText(text, 'explore.test.yaml', driverNames(drivers));
+  return { scenario, drivers, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+}
+
+test('explore: a seed runs as `run --seed` runs it; the failing seeds are those whose run breaks a rule (R8.1)', () => {
+  const setup = setupOf();
+  const report = explore(setup, { firstSeed: 1, runs: 40, shrinkRuns: 0 });
+  assert.equal(report.runs, 40);
+  assert.equal(report.passed + report.failed, 40);
+  // Five resets a run, each at PASSIVE or DISPATCH: nearly every seed has one at DISPATCH.
+  assert.ok(report.failed > 0 && report.passed > 0, `passed ${report.passed}, failed ${report.failed}`);
+  assert.equal(report.groups.length, 1);
+  const g = report.groups[0]!;
+  assert.match(g.signature, /^bugcheck Irql_/);
+  assert.match(g.first.detail, /NdisMSleep/);
+  assert.equal(g.seeds.length, report.failed);
+  for (let seed = 1; seed <= 40; seed++) {
+    const { outcome } = runOnce(setup, seed, { trace: true });
+    assert.equal(outcome.kind === 'fail', g.seeds.includes(seed), `seed ${seed}`);
+  }
+});
+
+test('explore: the same seeds give the same report, shrunk decisions included (determinism)', () => {
+  const a = explore(setupOf(), { firstSeed: 5, runs: 12, shrinkRuns: 300 });
+  const b = explore(setupOf(), { firstSeed: 5, runs: 12, shrinkRuns: 300 });
+  assert.deepEqual(a, b);
+  assert.ok(a.groups.length > 0 && a.groups[0]!.shrunk !== null);
+});
+
+test('shrink: the failure needs one choice, MiniportResetEx at DISPATCH, and shrinking keeps only that one', () => {
+  const setup = setupOf();
+  const report = explore(setup, { firstSeed: 1, runs: 40, shrinkRuns: 0 });
+  const seed = report.groups[0]!.seeds.find((s) => {
+    const log = runOnce(setup, s, { record: true }).world.decisions();
+    return nonDefault(log) > 5; // a seed with more than the one choice the failure needs
+  });
+  assert.ok(seed !== undefined, 'no failing seed with several choices not 0');
+  const s = shrink(setup, seed, 2000);
+  assert.equal(s.budgetSpent, false);
+  assert.ok(s.from.nonDefault > 5, `from ${s.from.nonDefault}`);
+  assert.equal(nonDefault(s.decisions), 1, JSON.stringify(s.decisions));
+  const last = s.decisions.at(-1)!;
+  assert.deepEqual([last.site, last.count, last.pick], [ChoiceSite.CallbackIrql, 2, 1]);
+  assert.equal(s.outcome.signature, report.groups[0]!.signature);
+  // Every answer before it is 0: the first reset of the simplest schedule, at DISPATCH.
+  assert.ok(s.decisions.slice(0, -1).every((d) => d.pick === 0));
+  // Without that one answer the simplest schedule passes.
+  assert.equal(runOnce(setup, seed, { strategy: new FixedStrategy([]) }).outcome.kind, 'pass');
+});
+
+test('shrink: a seed that passes is refused, not shrunk to something else', () => {
+  const setup = setupOf();
+  const report = explore(setup, { firstSeed: 1, runs: 40, shrinkRuns: 0 });
+  const passing = [...Array(40).keys()].map((i) => i + 1).find((s) => !report.groups[0]!.seeds.includes(s));
+  assert.ok(passing !== undefined);
+  assert.throws(() => shrink(setup, passing, 100), /does not fail/);
+});
+
+test('FixedStrategy: answers in order, cut to the count, then 0', () => {
+  const f = new FixedStrategy([3, 1, 7]);
+  assert.deepEqual(
+    [
+      f.pick(ChoiceSite.Ready, 4),
+      f.pick(ChoiceSite.Cpu, 2),
+      f.pick(ChoiceSite.DpcLatency, 4),
+      f.pick(ChoiceSite.Ready, 3),
+    ],
+    [3, 1, 3, 0],
+  );
+});
+
+test('GuidedStrategy: a question takes the next logged answer for the same question, skipping others; unknown ones get 0', () => {
+  const g = new GuidedStrategy([
+    { site: ChoiceSite.Ready, count: 2, pick: 1 },
+    { site: ChoiceSite.Cpu, count: 2, pick: 1 },
+    { site: ChoiceSite.DpcLatency, count: 4, pick: 3 },
+  ]);
+  // A DPC latency asked before the CPU: the CPU's answer is skipped, not given to it.
+  assert.deepEqual(
+    [
+      g.pick(ChoiceSite.Ready, 2),
+      g.pick(ChoiceSite.WorkerLatency, 8),
+      g.pick(ChoiceSite.DpcLatency, 4),
+      g.pick(ChoiceSite.Cpu, 2),
+    ],
+    [1, 0, 3, 0],
+  );
+});
+
+test('judge: with expect:, a run fails by the expectations it misses, named by field', () => {
+  const setup = setupOf(`${scenarioText}
+expect:
+  adapters:
+    nic0: { resets: 99 }
+`);
+  const r = runOnce(setup, 1, { strategy: new FixedStrategy([]) });
+  assert.equal(r.outcome.kind, 'fail');
+  assert.equal(r.outcome.signature, 'expect adapters.nic0.resets');
+  assert.match(r.outcome.detail, /adapters\.nic0\.resets: expected 99, got \d+/);
+  // The same run against the scenario without expect: passes.
+  assert.equal(judge(setupOf(), r.result, r.world).kind, 'pass');
+});
+
+test('replay file: written, read back, and its decisions give the same trace, byte for byte', () => {
+  const setup = setupOf();
+  const seed = explore(setup, { firstSeed: 1, runs: 20, shrinkRuns: 0 }).groups[0]!.seeds[0]!;
+  const full = runOnce(setup, seed, { record: true, trace: true });
+  const decisions = trimDecisions(full.world.decisions());
+  const file: ReplayFile = {
+    format: 'ndis-sim replay 1',
+    ndisSim: '0.0.0-test',
+    scenario: { file: 'explore.test.yaml', text: scenarioText },
+    drivers: [],
+    seed,
+    untilNs: setup.untilNs,
+    verifier: 'bugcheck',
+    failure: { signature: full.outcome.signature, detail: full.outcome.detail },
+    shrunk: false,
+    trace: traceDigest(full.world.trace.events),
+    decisions: toDecisionRows(decisions),
+  };
+  const back = parseReplayFile(formatReplayFile(file), 'x.replay.json');
+  assert.deepEqual(back, file);
+  // Another seed's strategy after the decisions: they cover the run, so it is never asked.
+  const again = runOnce(setup, seed + 1000, {
+    replay: fromDecisionRows(back.decisions),
+    strategy: new RandomStrategy(seed + 1000),
+    trace: true,
+  });
+  assert.deepEqual(traceDigest(again.world.trace.events), file.trace);
+  // A different answer gives a different trace: the digest is of this run only.
+  const changed = decisions.map((d, i) => (i === 0 ? { ...d, pick: (d.pick + 1) % d.count } : d));
+  const other = runOnce(setup, seed, { replay: changed, strategy: new FixedStrategy([]), trace: true });
+  assert.notEqual(traceDigest(other.world.trace.events).sha256, file.trace.sha256);
+});
+
+test('replay file: bad input is one line per problem, naming file and field', () => {
+  const good: ReplayFile = {
+    format: 'ndis-sim replay 1',
+    ndisSim: '0.1.0',
+    scenario: { file: 's.yaml', text: 'until: 1s' },
+    drivers: [],
+    seed: 1,
+    untilNs: 1,
+    verifier: 'bugcheck',
+    failure: null,
+    shrunk: false,
+    trace: { events: 0, sha256: '0'.repeat(64) },
+    decisions: [[0, 2, 1]],
+  };
+  const problems = (text: string): string[] => {
+    try {
+      parseReplayFile(text, 'r.json');
+    } catch (e) {
+      assert.ok(e instanceof InputError, String(e));
+      return e.problems;
+    }
+    assert.fail('no InputError');
+  };
+  assert.match(problems('{ not json')[0]!, /^r\.json: expected a replay file \(JSON\)/);
+  assert.deepEqual(problems(JSON.stringify({ ...good, format: 'other' })), [
+    'r.json: format: expected "ndis-sim replay 1" (a file ndis-sim explore wrote), got "other"',
+  ]);
+  assert.deepEqual(problems(JSON.stringify({ ...good, decisions: [[0, 2, 2]] })), [
+    'r.json: decisions[0]: expected an answer below the count',
+  ]);
+  assert.deepEqual(problems(JSON.stringify({ ...good, seed: 'one', verifier: 'loud' })), [
+    'r.json: seed: expected number, got "one"',
+    'r.json: verifier: expected one of bugcheck, collect, got "loud"',
+  ]);
+});
