@@ -43,7 +43,7 @@ export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
   const exp =
     setup.scenario.expect === undefined
       ? null
-      : checkExpectations(setup.scenario, r, world.summary(), setup.verifier);
+      : checkExpectations(setup.scenario, r, world.expectView(), setup.verifier);
   if (exp === null ? r.verdict === 'ok' : exp.met) return { kind: 'pass', signature: '', detail: '', endNs };
   const parts: string[] = [];
   const details: string[] = [];

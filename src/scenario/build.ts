@@ -5,7 +5,7 @@ import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
 import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
-import { type RunResult, type Summary, World, type WorldAction, type WorldOptions } from '../world.ts';
+import { type ExpectView, type RunResult, World, type WorldAction, type WorldOptions } from '../world.ts';
 import { oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
 
 export interface BuildOptions {
@@ -160,7 +160,7 @@ export function untilNs(s: Scenario, o: BuildOptions = {}): number {
 export function checkExpectations(
   s: Scenario,
   r: RunResult,
-  sum: Summary,
+  sum: ExpectView,
   mode: Scenario['verifier'] = s.verifier,
 ): { met: boolean; problems: string[] } | null {
   const e = s.expect;
