@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { builtinDrivers } from '../src/drivers/index.ts';
+import { type RunSetup, runOnce } from '../src/explore/explore.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ns } from '../src/sim/limits.ts';
@@ -180,6 +181,15 @@ const bareEventsPerSec = bareEvents / bareSec;
 stormVirtualNs = 0;
 const st = rate(measureMs, resetStormRun);
 const virtualPerWall = (stormVirtualNs / ns.s / st.iterations) * st.perSec;
+// The explorer's hot loop: the same runs, each judged against the scenario's expect:.
+const stormSetup: RunSetup = { scenario: storm, drivers: [], untilNs: untilNs(storm), verifier: 'bugcheck' };
+let judgedFailures = 0;
+const ex = rate(measureMs, () => {
+  const r = runOnce(stormSetup, seed++);
+  if (r.outcome.kind !== 'pass') judgedFailures++;
+  return r.result.events;
+});
+if (judgedFailures > 0) throw new Error(`explore bench: ${judgedFailures} reset-storm runs failed`);
 // vmini's steady traffic against the bare loop, alternating too.
 let hubSec = 0;
 let hubEvents = 0;
@@ -207,6 +217,9 @@ console.log(`  full lifecycles per second            ${fmt(lc.perSec)}   (target
 console.log(`    events per lifecycle                ${eventsPerLifecycle.toFixed(1)}`);
 console.log(`  reset-storm runs per second           ${fmt(st.perSec)}`);
 console.log(`  virtual seconds per wall second       ${fmt(virtualPerWall)}   (reset storm)`);
+console.log(
+  `  explorer runs per second              ${fmt(ex.perSec)}   (reset storm, each judged by its expect:)`,
+);
 console.log(`  simulation events per second          ${fmt(simEventsPerSec)}`);
 console.log(`  bare event-queue events per second    ${fmt(bareEventsPerSec)}`);
 console.log(
