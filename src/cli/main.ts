@@ -3,9 +3,9 @@
 // bad input, 3 an internal error of ndis-sim.
 
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { basename, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
@@ -13,13 +13,16 @@ import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import {
   type ExploreReport,
-  explore,
+  exploreSeeds,
   type FailureGroup,
+  mergeReports,
   type RunSetup,
   runOnce,
+  shrinkGroups,
   trimDecisions,
 } from '../explore/explore.ts';
 import { formatExploreReport } from '../explore/format.ts';
+import { exploreInWorkers } from '../explore/pool.ts';
 import {
   formatReplayFile,
   fromDecisionRows,
@@ -28,7 +31,6 @@ import {
   toDecisionRows,
   traceDigest,
 } from '../explore/replay-file.ts';
-import type { DriverModule } from '../ndis/driver.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import {
   filterRules,
@@ -41,6 +43,7 @@ import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../scenario/build.ts';
 import { loadScenario, parseScenarioText, readScenarioText } from '../scenario/load.ts';
+import { loadDriverModules } from '../scenario/modules.ts';
 import { nearest, parseDuration, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
@@ -116,46 +119,6 @@ function checkWritable(file: string): void {
   } catch (e) {
     throw cannotWriteTrace(file, e);
   }
-}
-
-function isDriverModule(v: unknown): v is DriverModule {
-  if (typeof v !== 'object' || v === null) return false;
-  const d = v as Partial<DriverModule>;
-  return typeof d.name === 'string' && typeof d.load === 'function';
-}
-
-/**
- * The drivers of `--driver` modules: every DriverModule a module exports, by name or
- * in an array (its default export included). Outside the simulation, so it may await.
- */
-async function loadDriverModules(files: readonly string[]): Promise<DriverModule[]> {
-  const found: DriverModule[] = [];
-  const names = new Map<string, string>(builtinDrivers.map((d) => [d.name, 'a built-in driver']));
-  for (const f of files) {
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
-    } catch (e) {
-      const why = e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e);
-      throw new InputError([`--driver: cannot load ${JSON.stringify(f)}: ${why}`]);
-    }
-    const mine = [...new Set(Object.values(mod).flatMap((v) => (Array.isArray(v) ? v : [v])))].filter(
-      isDriverModule,
-    );
-    if (mine.length === 0) {
-      throw new InputError([
-        `--driver ${f}: expected a module that exports a DriverModule ({ name, load() }), got exports ${Object.keys(mod).join(', ') || 'none'}`,
-      ]);
-    }
-    for (const d of mine) {
-      const clash = names.get(d.name);
-      if (clash !== undefined)
-        throw new InputError([`--driver ${f}: driver name '${d.name}' is taken by ${clash}`]);
-      names.set(d.name, f);
-      found.push(d);
-    }
-  }
-  return found;
 }
 
 function untilOption(v: string | undefined): number | undefined {
@@ -244,6 +207,7 @@ interface ExploreCliOptions {
   until?: string;
   shrinkRuns?: string;
   shrink?: boolean;
+  jobs?: string;
   out?: string;
   quiet?: boolean;
   color?: boolean;
@@ -289,15 +253,76 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
     verifier: opts.verifier ?? scenario.verifier,
   };
+  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs')!;
+  if (jobs === 0) throw new InputError([`--jobs: expected an integer from 1 up, got "0"`]);
   const t0 = performance.now();
   const progress = progressBar(runs, opts.quiet === true);
-  const report = explore(setup, { firstSeed, runs, shrinkRuns, ...(progress ? { progress } : {}) });
+  const report = await exploreOnCores(
+    setup,
+    { file, text, driverFiles: opts.driver ?? [] },
+    firstSeed,
+    runs,
+    jobs,
+    progress,
+  );
+  shrinkGroups(setup, report, shrinkRuns);
   const wallMs = performance.now() - t0;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
   for (const l of formatExploreReport(report, { color: color(opts), file, firstSeed, wallMs, replays }))
     out(l);
   if (report.failed > 0) return 1;
   return report.notModelled !== null ? 2 : 0;
+}
+
+/** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
+const probeMs = 1000;
+const batchRuns = 100;
+/** Rest of an exploration, in seconds of this thread, worth starting worker threads for. */
+const workersWorthSeconds = 4;
+
+/**
+ * Runs the seeds: in `jobs` worker threads when given (1: in this thread only). By
+ * default this thread runs batches of seeds for a second; if the rest would take more
+ * than four seconds more at the last batch's pace, it goes to one worker thread a
+ * core (each starts cold: it loads the modules and warms its JIT up). The report is
+ * the same either way.
+ */
+async function exploreOnCores(
+  setup: RunSetup,
+  src: { file: string; text: string; driverFiles: readonly string[] },
+  firstSeed: number,
+  runs: number,
+  jobs: number | null,
+  progress: ((done: number, failed: number) => void) | undefined,
+): Promise<ExploreReport> {
+  const job = { ...src, untilNs: setup.untilNs, verifier: setup.verifier };
+  if (jobs !== null && jobs > 1) return exploreInWorkers(job, firstSeed, runs, jobs, progress);
+  const cores = availableParallelism();
+  if (jobs === 1 || cores === 1) return exploreSeeds(setup, firstSeed, runs, progress);
+  const parts: ExploreReport[] = [];
+  const t0 = performance.now();
+  let done = 0;
+  let failed = 0;
+  while (done < runs) {
+    const tb = performance.now();
+    const n = Math.min(batchRuns, runs - done);
+    const base = { done, failed };
+    const part = exploreSeeds(setup, firstSeed + done, n, (d, f) =>
+      progress?.(base.done + d, base.failed + f),
+    );
+    parts.push(part);
+    done += n;
+    failed += part.failed;
+    const now = performance.now();
+    const restSeconds = (((now - tb) / n) * (runs - done)) / 1000;
+    if (now - t0 >= probeMs && restSeconds > workersWorthSeconds) {
+      const base2 = { done, failed };
+      const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
+      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more));
+      break;
+    }
+  }
+  return mergeReports(parts);
 }
 
 /** Writes one replay file per failure group; returns their paths by signature. */
@@ -526,6 +551,10 @@ Examples:
     .option('--until <duration>', "virtual time each run stops at (default: the scenario's)")
     .option('--shrink-runs <n>', 'at most this many runs to shrink each failure (default 2000)')
     .option('--no-shrink', 'write each failure as its seed ran it, unshrunk')
+    .option(
+      '--jobs <n>',
+      'worker threads for the seeds (default: one a core when the runs would take over 2 s on one)',
+    )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--quiet', 'no progress bar')
     .option('--no-color', 'no colours')

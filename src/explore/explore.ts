@@ -266,15 +266,20 @@ export interface ExploreReport {
   readonly events: number;
 }
 
-/** Runs seeds firstSeed … firstSeed + runs − 1, groups the failures, shrinks each group's first. */
-export function explore(setup: RunSetup, o: ExploreOptions): ExploreReport {
+/** Runs seeds firstSeed … firstSeed + runs − 1 and groups the failures (no shrinking). */
+export function exploreSeeds(
+  setup: RunSetup,
+  firstSeed: number,
+  runs: number,
+  progress?: (done: number, failed: number) => void,
+): ExploreReport {
   const groups = new Map<string, FailureGroup>();
   let passed = 0;
   let failed = 0;
   let events = 0;
   let notModelled: { seeds: number[]; first: Outcome } | null = null;
-  for (let i = 0; i < o.runs; i++) {
-    const seed = o.firstSeed + i;
+  for (let i = 0; i < runs; i++) {
+    const seed = firstSeed + i;
     const { result, outcome } = runOnce(setup, seed);
     events += result.events;
     if (outcome.kind === 'pass') passed++;
@@ -290,8 +295,48 @@ export function explore(setup: RunSetup, o: ExploreOptions): ExploreReport {
       }
       g.seeds.push(seed);
     }
-    o.progress?.(i + 1, failed);
+    progress?.(i + 1, failed);
   }
-  if (o.shrinkRuns > 0) for (const g of groups.values()) g.shrunk = shrink(setup, g.seeds[0]!, o.shrinkRuns);
-  return { runs: o.runs, passed, failed, notModelled, groups: [...groups.values()], events };
+  return { runs, passed, failed, notModelled, groups: [...groups.values()], events };
+}
+
+/**
+ * The reports of consecutive slices of seeds, in seed order, as one: the report a
+ * single exploreSeeds over all of them gives (groups in the order of their first seed).
+ */
+export function mergeReports(parts: readonly ExploreReport[]): ExploreReport {
+  const groups = new Map<string, FailureGroup>();
+  let notModelled: { seeds: number[]; first: Outcome } | null = null;
+  for (const p of parts) {
+    for (const g of p.groups) {
+      const mine = groups.get(g.signature);
+      if (mine === undefined) groups.set(g.signature, { ...g, seeds: [...g.seeds] });
+      else mine.seeds.push(...g.seeds);
+    }
+    if (p.notModelled !== null) {
+      if (notModelled === null) notModelled = { seeds: [], first: p.notModelled.first };
+      notModelled.seeds.push(...p.notModelled.seeds);
+    }
+  }
+  const sum = (f: (r: ExploreReport) => number): number => parts.reduce((n, r) => n + f(r), 0);
+  return {
+    runs: sum((r) => r.runs),
+    passed: sum((r) => r.passed),
+    failed: sum((r) => r.failed),
+    notModelled,
+    groups: [...groups.values()],
+    events: sum((r) => r.events),
+  };
+}
+
+/** Shrinks the first run of each group, with at most `maxRuns` runs each. */
+export function shrinkGroups(setup: RunSetup, report: ExploreReport, maxRuns: number): void {
+  if (maxRuns > 0) for (const g of report.groups) g.shrunk = shrink(setup, g.seeds[0]!, maxRuns);
+}
+
+/** Runs seeds firstSeed … firstSeed + runs − 1, groups the failures, shrinks each group's first. */
+export function explore(setup: RunSetup, o: ExploreOptions): ExploreReport {
+  const report = exploreSeeds(setup, o.firstSeed, o.runs, o.progress);
+  shrinkGroups(setup, report, o.shrinkRuns);
+  return report;
 }

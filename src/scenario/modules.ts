@@ -1,0 +1,47 @@
+// Driver modules named on the command line (--driver): loaded outside the simulation.
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { builtinDrivers } from '../drivers/index.ts';
+import { InputError } from '../errors.ts';
+import type { DriverModule } from '../ndis/driver.ts';
+
+function isDriverModule(v: unknown): v is DriverModule {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Partial<DriverModule>;
+  return typeof d.name === 'string' && typeof d.load === 'function';
+}
+
+/**
+ * The drivers of `--driver` modules: every DriverModule a module exports, by name or
+ * in an array (its default export included). Outside the simulation, so it may await.
+ */
+export async function loadDriverModules(files: readonly string[]): Promise<DriverModule[]> {
+  const found: DriverModule[] = [];
+  const names = new Map<string, string>(builtinDrivers.map((d) => [d.name, 'a built-in driver']));
+  for (const f of files) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
+    } catch (e) {
+      const why = e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e);
+      throw new InputError([`--driver: cannot load ${JSON.stringify(f)}: ${why}`]);
+    }
+    const mine = [...new Set(Object.values(mod).flatMap((v) => (Array.isArray(v) ? v : [v])))].filter(
+      isDriverModule,
+    );
+    if (mine.length === 0) {
+      throw new InputError([
+        `--driver ${f}: expected a module that exports a DriverModule ({ name, load() }), got exports ${Object.keys(mod).join(', ') || 'none'}`,
+      ]);
+    }
+    for (const d of mine) {
+      const clash = names.get(d.name);
+      if (clash !== undefined)
+        throw new InputError([`--driver ${f}: driver name '${d.name}' is taken by ${clash}`]);
+      names.set(d.name, f);
+      found.push(d);
+    }
+  }
+  return found;
+}
