@@ -45,25 +45,22 @@ export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
       ? null
       : checkExpectations(setup.scenario, r, world.expectView(), setup.verifier);
   if (exp === null ? r.verdict === 'ok' : exp.met) return { kind: 'pass', signature: '', detail: '', endNs };
-  const parts: string[] = [];
-  const details: string[] = [];
+  // A rule broken names the failure; the expectations it upset follow from it.
   const first = r.bugCheck ?? r.violations[0] ?? null;
   if (first !== null && (r.verdict === 'bugcheck' || r.verdict === 'violations')) {
-    parts.push(`${r.verdict} ${first.rule}`);
-    details.push(
-      `${first.rule} in ${first.ddi}${first.adapter === null ? '' : ` (${first.adapter})`} at ${fmtTime(first.timeNs)}: ${first.message}`,
-    );
-  } else if (r.verdict !== 'ok') {
-    parts.push(r.verdict);
-    details.push(r.message ?? r.verdict);
+    const where = `${first.ddi}${first.adapter === null ? '' : ` (${first.adapter})`}`;
+    return {
+      kind: 'fail',
+      signature: `${r.verdict} ${first.rule}`,
+      detail: `${first.rule} in ${where} at ${fmtTime(first.timeNs)}: ${first.message}`,
+      endNs,
+    };
   }
-  if (exp !== null) {
-    // `devices.nic0.problem: expected Code 43, got Code 0` → `devices.nic0.problem`.
-    const keys = [...new Set(exp.problems.map((p) => p.slice(0, p.indexOf(':'))))];
-    parts.push(`expect ${keys.join(', ')}`);
-    details.push(...exp.problems);
-  }
-  return { kind: 'fail', signature: parts.join(' / '), detail: details.join('; '), endNs };
+  if (r.verdict !== 'ok' || exp === null)
+    return { kind: 'fail', signature: r.verdict, detail: r.message ?? r.verdict, endNs };
+  // `devices.nic0.problem: expected Code 43, got Code 0` → `devices.nic0.problem`.
+  const keys = [...new Set(exp.problems.map((p) => p.slice(0, p.indexOf(':'))))];
+  return { kind: 'fail', signature: `expect ${keys.join(', ')}`, detail: exp.problems.join('; '), endNs };
 }
 
 export interface RunOnceOptions {
@@ -213,6 +210,32 @@ export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
         if (attempt(cand)) progress = true;
         else at += size;
         if (runs >= maxRuns) break;
+      }
+    }
+    // Move one answer's value onto another of the same question, as far as it fits:
+    // two latencies that add up to a delay the failure needs become one.
+    for (let i = 0; i < picks.length; i++) {
+      for (let j = i + 1; j < picks.length && i < picks.length; j++) {
+        const pi = picks[i] ?? 0;
+        const pj = picks[j] ?? 0;
+        const a = best[i];
+        const b = best[j];
+        if (pi === 0 || pj === 0 || a === undefined || b === undefined) continue;
+        if (a.site !== b.site || a.count !== b.count) continue;
+        for (const [to, from] of [
+          [i, j],
+          [j, i],
+        ] as const) {
+          const cand = picks.slice();
+          const moved = Math.min(cand[from]!, a.count - 1 - cand[to]!);
+          if (moved === 0) continue;
+          cand[to]! += moved;
+          cand[from]! -= moved;
+          if (attempt(cand)) {
+            progress = true;
+            break;
+          }
+        }
       }
     }
     // Lower what is left, one answer at a time.
