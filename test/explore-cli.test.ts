@@ -87,6 +87,32 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
   assert.match(t.stderr, /the trace differs from the one recorded/);
 });
 
+test('explore --jobs: worker threads (loading the --driver module themselves) report what one thread reports', () => {
+  const report = (jobs: string): string[] => {
+    const r = cli(
+      'explore',
+      scenario,
+      '--driver',
+      driver,
+      '--runs',
+      '40',
+      '--jobs',
+      jobs,
+      '--out',
+      join(dir, `j${jobs}`),
+    );
+    assert.equal(r.status, 1, r.stderr);
+    // All but the wall-clock figures of the first line, and the replay file's folder.
+    return r.stdout
+      .replace(/ in [\d.]+ s .*/, '')
+      .replace(/j\d\//g, '')
+      .split('\n');
+  };
+  const one = report('1');
+  assert.ok(one.length > 6);
+  assert.deepEqual(report('3'), one);
+});
+
 test('explore: a scenario every seed passes exits 0 and writes nothing', () => {
   const out = join(dir, 'd');
   const r = cli('explore', 'examples/reset-storm.yaml', '--runs', '20', '--out', out);

@@ -11,13 +11,16 @@ import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
 import {
   explore,
+  exploreSeeds,
   GuidedStrategy,
   judge,
+  mergeReports,
   nonDefault,
   runOnce,
   shrink,
   trimDecisions,
 } from '../src/explore/explore.ts';
+import { slices } from '../src/explore/pool.ts';
 import {
   formatReplayFile,
   fromDecisionRows,
@@ -78,6 +81,22 @@ test('explore: the same seeds give the same report, shrunk decisions included (d
   const b = explore(setupOf(), { firstSeed: 5, runs: 12, shrinkRuns: 300 });
   assert.deepEqual(a, b);
   assert.ok(a.groups.length > 0 && a.groups[0]!.shrunk !== null);
+});
+
+test('mergeReports: slices of seeds merge into the report one run over all of them gives (the pool relies on it)', () => {
+  const setup = setupOf();
+  const whole = exploreSeeds(setup, 3, 37);
+  for (const jobs of [2, 3, 7]) {
+    const parts = slices(3, 37, jobs).map((sl) => exploreSeeds(setup, sl.firstSeed, sl.runs));
+    assert.equal(parts.length, jobs);
+    assert.deepEqual(mergeReports(parts), whole, `${jobs} slices`);
+  }
+  assert.deepEqual(slices(10, 5, 3), [
+    { firstSeed: 10, runs: 2 },
+    { firstSeed: 12, runs: 2 },
+    { firstSeed: 14, runs: 1 },
+  ]);
+  assert.equal(slices(1, 2, 8).length, 2);
 });
 
 test('shrink: the failure needs one choice, MiniportResetEx at DISPATCH, and shrinking keeps only that one', () => {

@@ -277,13 +277,18 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
 /** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
 const probeMs = 1000;
 const batchRuns = 100;
-/** Rest of an exploration, in seconds of this thread, worth starting worker threads for. */
-const workersWorthSeconds = 4;
+/**
+ * Rest of an exploration, in seconds of this thread, worth starting worker threads
+ * for. A worker takes about a second to start (it loads ndis-sim through tsx and
+ * warms its JIT up), and on our two-core machines two threads run 1.5 times as fast
+ * as one, not twice (docs/decisions.md, "The explorer").
+ */
+const workersWorthSeconds = 10;
 
 /**
  * Runs the seeds: in `jobs` worker threads when given (1: in this thread only). By
  * default this thread runs batches of seeds for a second; if the rest would take more
- * than four seconds more at the last batch's pace, it goes to one worker thread a
+ * than ten seconds more at the last batch's pace, it goes to one worker thread a
  * core (each starts cold: it loads the modules and warms its JIT up). The report is
  * the same either way.
  */
@@ -553,7 +558,7 @@ Examples:
     .option('--no-shrink', 'write each failure as its seed ran it, unshrunk')
     .option(
       '--jobs <n>',
-      'worker threads for the seeds (default: one a core when the runs would take over 2 s on one)',
+      'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--quiet', 'no progress bar')
