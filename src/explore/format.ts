@@ -2,6 +2,7 @@
 // choices its shrunk run still needs.
 
 import pc from 'picocolors';
+import { fmtTime } from '../report/format.ts';
 import { choiceSiteNames } from '../sim/choice.ts';
 import type { ExploreReport, FailureGroup } from './explore.ts';
 
@@ -43,7 +44,7 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
     for (const d of needed.slice(0, 12))
       out.push(
         c.dim(
-          `       decision ${d.k + 1}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`,
+          `       decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`,
         ),
       );
     if (needed.length > 12) out.push(c.dim(`       … ${needed.length - 12} more`));

@@ -62,6 +62,8 @@ export interface Decision {
   site: number;
   count: number;
   pick: number;
+  /** Virtual time of the decision, in a log read back from a run (not in a replay file). */
+  atNs?: number;
 }
 
 export class ReplayDiverged extends Error {
@@ -86,14 +88,16 @@ const chunkSize = 16_384;
  */
 export class Chooser {
   // A short run's decisions (up to `plainMax`) go in a plain array, which is cheap to
-  // make; a long run's go on in Float64Array chunks of (site × 2^32 + count, pick)
-  // pairs, which are never copied. One plain array that grows to hundreds of thousands
+  // make; a long run's go on in Float64Array chunks of (site × 2^32 + count, pick, time)
+  // triples, which are never copied. One plain array that grows to hundreds of thousands
   // of entries costs about ten times as much per entry: V8 copies it into ever larger
   // backing stores (a vmini run makes 300,000 decisions).
+  /** Whose time a recorded decision takes (the machine, which sets it). */
+  clock: { readonly now: number } | null = null;
   private readonly first: number[] = [];
   private readonly full: Float64Array[] = [];
   private chunk: Float64Array | null = null;
-  /** Numbers used in `chunk` (two per decision). */
+  /** Numbers used in `chunk` (three per decision). */
   private used = 0;
   private n = 0;
   constructor(
@@ -119,21 +123,23 @@ export class Chooser {
 
   private log(site: number, count: number, pick: number): void {
     const meta = site * 0x1_0000_0000 + count;
-    if (this.first.length < 2 * plainMax) {
-      this.first.push(meta, pick);
+    const at = this.clock === null ? 0 : this.clock.now;
+    if (this.first.length < 3 * plainMax) {
+      this.first.push(meta, pick, at);
       return;
     }
     let c = this.chunk;
     let j = this.used;
     if (c === null || j === c.length) {
       if (c !== null) this.full.push(c);
-      c = new Float64Array(2 * chunkSize);
+      c = new Float64Array(3 * chunkSize);
       this.chunk = c;
       j = 0;
     }
     c[j] = meta;
     c[j + 1] = pick;
-    this.used = j + 2;
+    c[j + 2] = at;
+    this.used = j + 3;
   }
 
   get length(): number {
@@ -144,9 +150,14 @@ export class Chooser {
     const out: Decision[] = [];
     const tail = this.chunk === null ? [] : [this.chunk.subarray(0, this.used)];
     for (const c of [this.first, ...this.full, ...tail]) {
-      for (let i = 0; i < c.length; i += 2) {
+      for (let i = 0; i < c.length; i += 3) {
         const m = c[i]!;
-        out.push({ site: Math.floor(m / 0x1_0000_0000), count: m % 0x1_0000_0000, pick: c[i + 1]! });
+        out.push({
+          site: Math.floor(m / 0x1_0000_0000),
+          count: m % 0x1_0000_0000,
+          pick: c[i + 1]!,
+          atNs: c[i + 2]!,
+        });
       }
     }
     return out;

@@ -54,7 +54,9 @@ export class Machine implements EventTarget {
   /** When the last sleep ended (`thaw`), or -1: a wait whose time ran out in it is due then. */
   thawedAtNs = -1;
 
-  constructor(readonly chooser: Chooser) {}
+  constructor(readonly chooser: Chooser) {
+    chooser.clock = this;
+  }
 
   choose(site: ChoiceSite, count: number): number {
     return this.chooser.choose(site, count);

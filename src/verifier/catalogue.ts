@@ -675,8 +675,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
   {
     id: 'NdisSim_TimerFreedWhileSet',
     origin: 'driver-verifier',
-    spec: ['R8.4', 'R8.7'],
-    summary: 'A timer object was freed while it was still set.',
+    spec: ['R8.4', 'R8.6', 'R8.7'],
+    summary:
+      'A timer object was freed while it was still set, or while its expired callback was still queued to run.',
     ddis: ['NdisFreeTimerObject'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x15 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0xc4--driver-verifier-detected-violation.md',
