@@ -355,3 +355,25 @@ test('--quiet with no --trace keeps a small trace, and prints the same bug check
   assert.equal(block(quiet.stdout), block(full.stdout));
   assert.ok(!quiet.stdout.includes('trace events were dropped'), 'no timeline, so no note');
 });
+
+test('the CLI compiles with its own tsconfig wherever it runs: a --driver module and a filter scenario, from another directory', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'ndis-sim-cwd-'));
+  const root = process.cwd();
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [join(root, 'bin/ndis-sim.js'), ...args], {
+      encoding: 'utf8',
+      cwd,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+  try {
+    // Without ndis-sim's tsconfig the probe's class field throws as the module loads.
+    const d = run('drivers', '--driver', join(root, 'test/fixtures/tsconfig-probe.ts'));
+    assert.equal(d.status, 0, d.stderr);
+    assert.match(d.stdout, /tsconfig-probe +class fields as ndis-sim compiles them \(2\)/);
+    const r = run('run', join(root, 'examples/filter-stack.yaml'), '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Verdict: as expected/);
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});

@@ -110,3 +110,25 @@ test('no class of ndis-sim stores a capturing arrow function in a field (docs/de
   assert.ok(field.test('  private readonly keepAsleep = (ev: SimEvent): boolean => {'));
   assert.ok(assign.test('    this.onDone = () => this.finish();'));
 });
+
+test('no class field initialiser of ndis-sim reads `this` (it would break under define semantics, docs/decisions.md)', () => {
+  // With define semantics (useDefineForClassFields, the default of a tsconfig that is
+  // not ours) field initialisers run before the constructor's parameter properties are
+  // set: `handlers = this.driver.chars` read an undefined driver, and the CLI crashed
+  // on every filter scenario when it ran from another directory.
+  const field =
+    /^ {2}(?:(?:private|protected|public|readonly|static|override)\s+)*[A-Za-z_$][\w$]*\??(?:\s*:\s*[^=]+?)?\s*=\s*.*\bthis\./;
+  const files = (readdirSync('src', { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.ts') && !f.includes('generated'))
+    .map((f) => `src/${f}`);
+  const found: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    if (!/^\s*(export\s+)?(abstract\s+)?class\s/m.test(text)) continue;
+    text.split('\n').forEach((line, i) => {
+      if (field.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(found, []);
+  assert.ok(field.test('  handlers: FilterDataHandlers = this.driver.chars;'));
+});

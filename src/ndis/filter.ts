@@ -349,7 +349,11 @@ export class FilterModule implements NDIS_HANDLE {
     /** A mandatory module's failed attach stops the stack (attaching-a-filter-module). */
     readonly mandatory: boolean,
     readonly ifIndex: number,
-  ) {}
+  ) {
+    // In the constructor, not as a field initializer: with define semantics (a tsconfig
+    // other than ours) field initializers run before the parameter properties are set.
+    this.handlers = driver.chars;
+  }
 
   get name(): string {
     return `${this.driver.name}@${this.block.name}`;
@@ -375,7 +379,7 @@ export class FilterModule implements NDIS_HANDLE {
    * The data handlers NDIS calls for this module (datapath.ts): the driver's
    * characteristics, until a FilterSetModuleOptions sets a partial set for it.
    */
-  handlers: FilterDataHandlers = this.driver.chars;
+  handlers: FilterDataHandlers;
   /** Inside FilterSetModuleOptions: the set NdisSetOptionalHandlers took (null: none yet); null outside. */
   setModuleOptions: { set: FilterDataHandlers | null } | null = null;
   /** FilterSetModuleOptions was called for the restart under way (cleared when the stack pauses). */
