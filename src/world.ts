@@ -34,7 +34,7 @@ import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
-import { Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
+import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
 import { Machine, type SleepKeeper } from './sim/machine.ts';
 import type { EventTarget, SimEvent } from './sim/queue.ts';
@@ -96,6 +96,29 @@ export interface DeviceSpec {
 const WorldOp = { Action: 0, Wake: 1 } as const;
 
 /** Things a scenario makes happen at a given time. */
+/**
+ * An event a run may or may not get (World.inject): a PnP or power action of the world,
+ * or a fault of a device's SimNic.
+ */
+export type InjectedEvent =
+  | { kind: 'surprise-remove' | 'remove' | 'disable' | 'stop'; device: string }
+  | { kind: 'sleep'; state: SystemSleepState; durationNs: number }
+  | { kind: 'hang' | 'vanish'; device: string }
+  /** The link goes down, and up again `forNs` later (null: it stays down). */
+  | { kind: 'link-down'; device: string; forNs: number | null };
+
+export interface InjectSpec {
+  event: InjectedEvent;
+  /** The window the time is drawn from (to the microsecond). */
+  fromNs: number;
+  toNs: number;
+  /** The probability the run gets it at all, as num / den. */
+  chance: { num: number; den: number };
+}
+
+/** The most answers an injection's time draw has: a window past 35 minutes is coarser than a µs. */
+const injectStepsMax = 2 ** 31;
+
 export type WorldAction =
   | { kind: 'shutdown' }
   /** The system sleeps in `state` and wakes `durationNs` later (power.ts). */
@@ -410,6 +433,63 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
     if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this);
+  }
+
+  /**
+   * Draws, through the choice door, whether this run gets `spec.event` and when, and
+   * schedules it; returns its time, or null when the draw says no. Answer 0 of both
+   * draws is the simplest: not injected, and the window's start. Call it before `run`.
+   */
+  inject(spec: InjectSpec): number | null {
+    const { fromNs, toNs, chance } = spec;
+    if (!Number.isSafeInteger(fromNs) || !Number.isSafeInteger(toNs) || fromNs < 0 || toNs < fromNs)
+      throw new NdisSimUsageError(
+        `World.inject: expected whole nanoseconds with 0 <= fromNs <= toNs, got ${String(fromNs)}..${String(toNs)}`,
+      );
+    if (
+      !Number.isInteger(chance.num) ||
+      !Number.isInteger(chance.den) ||
+      chance.den < 1 ||
+      chance.num < 0 ||
+      chance.num > chance.den
+    )
+      throw new NdisSimUsageError(
+        `World.inject: expected a chance num/den with 0 <= num <= den and den >= 1, got ${String(chance.num)}/${String(chance.den)}`,
+      );
+    const e = spec.event;
+    // Checked now, not when it fires: a wrong name is the caller's mistake either way.
+    if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down') this.nic(e.device);
+    else if (e.kind !== 'sleep') this.deviceEntry('World.inject', e.device);
+    const m = this.machine;
+    if (m.choose(ChoiceSite.Fault, chance.den) < chance.den - chance.num) return null;
+    const steps = Math.min(Math.floor((toNs - fromNs) / 1000), injectStepsMax - 1) + 1;
+    const pick = m.choose(ChoiceSite.Fault, steps);
+    const atNs = steps === 1 ? fromNs : fromNs + Math.round((pick * (toNs - fromNs)) / (steps - 1));
+    if (this.trace.on)
+      this.trace.add(
+        m.now,
+        0,
+        Irql.Passive,
+        'scenario',
+        'action',
+        `inject ${e.kind}`,
+        e.kind === 'sleep' ? { at: fmtTime(atNs) } : { device: e.device, at: fmtTime(atNs) },
+      );
+    switch (e.kind) {
+      case 'hang':
+      case 'vanish':
+        this.nic(e.device).inject(e.kind, atNs, null);
+        break;
+      case 'link-down':
+        this.nic(e.device).inject(e.kind, atNs, e.forNs);
+        break;
+      case 'sleep':
+        this.at(atNs, { kind: 'sleep', state: e.state, durationNs: e.durationNs });
+        break;
+      default:
+        this.at(atNs, { kind: e.kind, device: e.device });
+    }
+    return atNs;
   }
 
   /**

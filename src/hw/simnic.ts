@@ -509,15 +509,17 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
       case Op.Vanish:
         this.unplug();
         return;
-      case Op.LinkDown:
+      case Op.LinkDown: {
         if ((this.vanished && !this.asleep()) || !this.linkUp) return;
         this.linkUp = false;
         if (this.trace.on) this.note('link down');
         // Powered down, the NIC interrupts for nothing; it finds the link as it is at power-up.
         if (!this.poweredOff) this.raise(Icr.LINK_CHANGE);
-        if (this.faults.linkDownForNs !== null)
-          this.kernel.machine.after(this.faults.linkDownForNs, this, Op.LinkUp, null);
+        // An injected link-down carries its own duration (-1: for good); the fault plan's, null.
+        const forNs = arg === null ? this.faults.linkDownForNs : (arg as number);
+        if (forNs !== null && forNs >= 0) this.kernel.machine.after(forNs, this, Op.LinkUp, null);
         return;
+      }
       case Op.LinkUp:
         if ((this.vanished && !this.asleep()) || this.linkUp) return;
         this.linkUp = true;
@@ -530,6 +532,17 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   /** Powered down (D3) but still there: the wire's events still reach it. */
   private asleep(): boolean {
     return this.poweredOff && !this.unplugged;
+  }
+
+  /**
+   * A fault injected at `atNs` (World.inject): a hang, a vanish, or the link going
+   * down, and up again `forNs` later (null: it stays down).
+   */
+  inject(kind: 'hang' | 'vanish' | 'link-down', atNs: number, forNs: number | null): void {
+    const m = this.kernel.machine;
+    if (kind === 'hang') m.at(atNs, this, Op.Hang, 'injected: hang');
+    else if (kind === 'vanish') m.at(atNs, this, Op.Vanish, null);
+    else m.at(atNs, this, Op.LinkDown, forNs ?? -1);
   }
 
   /** The device is gone: registers read all ones, nothing more happens. */

@@ -5,7 +5,14 @@ import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
 import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
-import { type ExpectView, type RunResult, World, type WorldAction, type WorldOptions } from '../world.ts';
+import {
+  type ExpectView,
+  type InjectSpec,
+  type RunResult,
+  World,
+  type WorldAction,
+  type WorldOptions,
+} from '../world.ts';
 import { oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
 
 export interface BuildOptions {
@@ -112,7 +119,22 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     if (d.start) w.at(0, { kind: 'start', device: d.name });
   }
   for (const a of s.actions) w.at(dur(a.at), toAction(a));
+  for (const x of s.inject) w.inject(toInject(x));
   return w;
+}
+
+function toInject(x: Scenario['inject'][number]): InjectSpec {
+  const { minNs, maxNs } = range(x.within);
+  const chance = parseProbability(x.chance);
+  if (chance === null) throw new Error(`unvalidated probability ${String(x.chance)}`);
+  const device = x.device ?? '';
+  const event: InjectSpec['event'] =
+    x.do === 'sleep'
+      ? { kind: 'sleep', state: x.state ?? 'S3', durationNs: dur(x.for ?? '1s') }
+      : x.do === 'link-down'
+        ? { kind: 'link-down', device, forNs: x.for === undefined ? null : dur(x.for) }
+        : { kind: x.do, device };
+  return { event, fromNs: minNs, toNs: maxNs, chance };
 }
 
 function toAction(a: Scenario['actions'][number]): WorldAction {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { nearest, type Scenario, scenarioSchemaFor, show } from './schema.ts';
+import { nearest, nicInjectKinds, type Scenario, scenarioSchemaFor, show } from './schema.ts';
 
 export function pathText(path: readonly PropertyKey[]): string {
   let s = '';
@@ -141,6 +141,22 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
           message: `expected a filter driver (one of the drivers \`ndis-sim drivers\` lists, or your own), got ${show(drv)}${near ? `; did you mean ${near}?` : ''}`,
         });
       }
+    });
+  }
+  const inject = (data as { inject?: unknown }).inject;
+  if (Array.isArray(inject)) {
+    const bare = new Set<string>();
+    if (Array.isArray(d.devices))
+      for (const dev of d.devices as { name?: unknown; hardware?: unknown }[])
+        if (dev?.hardware === 'none' && typeof dev.name === 'string') bare.add(dev.name);
+    inject.forEach((a: unknown, i) => {
+      const x = a as { device?: unknown; do?: unknown } | null;
+      ref(`inject[${i}].device`, x?.device);
+      if (typeof x?.device === 'string' && bare.has(x.device) && nicInjectKinds.includes(String(x.do)))
+        out.push({
+          path: `inject[${i}].device`,
+          message: `expected a device with a SimNic for "${String(x.do)}", got ${show(x.device)} (hardware: none)`,
+        });
     });
   }
   const e = d.expect as { devices?: unknown; adapters?: unknown } | undefined;

@@ -404,6 +404,68 @@ export const actionSchema = z
     }
   });
 
+/** What `inject:` may inject: PnP and power events, and SimNic faults. */
+export const injectKinds = [
+  'surprise-remove',
+  'remove',
+  'disable',
+  'stop',
+  'sleep',
+  'hang',
+  'vanish',
+  'link-down',
+] as const;
+
+/** The kinds that act on a SimNic, so their device must have one. */
+export const nicInjectKinds: readonly string[] = ['hang', 'vanish', 'link-down'];
+
+/**
+ * An event the run may or may not get: with probability `chance` (default 50 %), at a
+ * time drawn within `within`, both through the choice door, so each seed draws its own
+ * and the explorer's shrinking can take it out (its answer 0 is "not injected").
+ */
+export const injectSchema = z
+  .strictObject({
+    do: z.enum(injectKinds, {
+      error: (iss) => `expected one of ${injectKinds.join(', ')}, got ${show(iss.input)}`,
+    }),
+    /** The device (every kind but sleep). */
+    device: z.string().optional(),
+    /** The window the time is drawn from, to the microsecond: "0s..2s". */
+    within: durationRange,
+    chance: probability.default('50%'),
+    /** `sleep`: how long the system sleeps (default 1s); `link-down`: how long the link stays down (default: for good). */
+    for: duration.optional(),
+    /** `sleep`: the sleeping state (default S3). */
+    state: z.enum(['S3', 'S4']).optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.do === 'sleep' && a.device !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['device'],
+        message: `expected no device for "sleep", got ${show(a.device)}`,
+      });
+    if (a.do !== 'sleep' && a.device === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['device'],
+        message: `expected the device "${a.do}" acts on, got nothing`,
+      });
+    if (a.state !== undefined && a.do !== 'sleep')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['state'],
+        message: `expected state only with sleep, got it with "${a.do}"`,
+      });
+    if (a.for !== undefined && a.do !== 'sleep' && a.do !== 'link-down')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['for'],
+        message: `expected for only with sleep or link-down, got it with "${a.do}"`,
+      });
+  });
+
 /** The scenario schema for a set of loadable drivers. */
 export const scenarioSchemaFor = (drivers: readonly string[]) =>
   z.strictObject({
@@ -440,6 +502,8 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
       .default([]),
     devices: z.array(deviceSchemaFor(drivers)).min(1),
     actions: z.array(actionSchema).default([]),
+    /** Events each run draws whether and when to get (the explorer's faults). */
+    inject: z.array(injectSchema).default([]),
     expect: expectSchema.optional(),
   });
 
