@@ -461,7 +461,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down') this.nic(e.device);
     else if (e.kind !== 'sleep') this.deviceEntry('World.inject', e.device);
     const m = this.machine;
-    if (m.choose(ChoiceSite.Fault, chance.den) < chance.den - chance.num) return null;
+    // In lowest terms, so 25 % is a question of 4 answers, not of a million.
+    let a = chance.num;
+    let b = chance.den;
+    while (b !== 0) [a, b] = [b, a % b];
+    const den = chance.den / a;
+    if (m.choose(ChoiceSite.Fault, den) < den - chance.num / a) return null;
     const steps = Math.min(Math.floor((toNs - fromNs) / 1000), injectStepsMax - 1) + 1;
     const pick = m.choose(ChoiceSite.Fault, steps);
     const atNs = steps === 1 ? fromNs : fromNs + Math.round((pick * (toNs - fromNs)) / (steps - 1));

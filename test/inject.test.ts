@@ -1,0 +1,185 @@
+// Injected events (scenario `inject:`, World.inject): whether and when a run gets each
+// one is drawn through the choice door, so seeds vary it, a replay repeats it, and the
+// explorer's shrinking takes out what a failure does not need.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { InputError, NdisSimUsageError } from '../src/errors.ts';
+import { runOnce, shrink } from '../src/explore/explore.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { ChoiceSite, FixedStrategy } from '../src/sim/choice.ts';
+import { ns } from '../src/sim/limits.ts';
+
+const base = `
+until: 3s
+devices:
+  - { name: nic0, driver: healthy-nic }
+`;
+
+function scenario(text: string) {
+  return parseScenarioText(text, 'inject.test.yaml', driverNames());
+}
+
+function problems(text: string): string[] {
+  try {
+    scenario(text);
+  } catch (e) {
+    assert.ok(e instanceof InputError, String(e));
+    return e.problems;
+  }
+  assert.fail('no InputError');
+}
+
+test('inject: a surprise removal drawn at a time within its window, traced, and carried out', () => {
+  const s = scenario(`${base}
+inject:
+  - { do: surprise-remove, device: nic0, within: 1s..2s, chance: 100% }
+`);
+  const seen = new Set<number>();
+  for (let seed = 1; seed <= 6; seed++) {
+    const w = buildWorld(s, { seed });
+    const r = w.run(untilNs(s));
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message}`);
+    const drawn = w.trace.events.find((e) => e.what === 'inject surprise-remove');
+    assert.ok(drawn !== undefined, `seed ${seed}: no inject event`);
+    const done = w.trace.events.find((e) => e.kind === 'action' && e.what === 'surprise-remove');
+    assert.ok(done !== undefined && done.t >= 1 * ns.s && done.t <= 2 * ns.s, `seed ${seed}: at ${done?.t}`);
+    assert.equal(drawn.data?.at, `${(done.t / ns.s).toFixed(6)} s`);
+    assert.equal(w.device('nic0').status, 'gone');
+    seen.add(done.t);
+  }
+  assert.ok(seen.size > 3, `times drawn: ${[...seen].join(', ')}`);
+});
+
+test('inject: answer 0 of the draws is "not injected"; the chance sets how often seeds get it', () => {
+  const s = scenario(`${base}
+inject:
+  - { do: vanish, device: nic0, within: 0s..2s, chance: 25% }
+`);
+  // The simplest schedule injects nothing.
+  const w0 = buildWorld(s, { strategy: new FixedStrategy([]) });
+  w0.run(untilNs(s));
+  assert.equal(w0.device('nic0').status, 'started');
+  assert.equal(
+    w0.trace.events.some((e) => e.what.startsWith('inject')),
+    false,
+  );
+  // Its first decision is the fire draw: a Fault question of 4 answers (25 % = 1/4).
+  const d0 = w0.decisions()[0]!;
+  assert.deepEqual([d0.site, d0.count, d0.pick], [ChoiceSite.Fault, 4, 0]);
+  // Answer 3 (the top quarter) injects it, at the window's start with the time draw at 0.
+  const w1 = buildWorld(s, { strategy: new FixedStrategy([3, 0]) });
+  w1.run(untilNs(s));
+  const inj = w1.trace.events.find((e) => e.what === 'inject vanish');
+  assert.equal(inj?.data?.at, '0.000000 s');
+  let got = 0;
+  for (let seed = 1; seed <= 400; seed++) {
+    const w = buildWorld(s, { seed, trace: false });
+    if (w.decisions()[0]!.pick === 3) got++;
+  }
+  assert.ok(got > 60 && got < 140, `${got} of 400 seeds injected at 25 %`);
+});
+
+test('inject: a SimNic link-down with `for` comes back up; without it, stays down', () => {
+  const withFor = scenario(`${base}
+inject:
+  - { do: link-down, device: nic0, within: 1s..1s, chance: 100%, for: 200ms }
+`);
+  const w = buildWorld(withFor, { seed: 1 });
+  w.run(untilNs(withFor));
+  const notes = w.trace.events.filter((e) => e.kind === 'hw' && /link (down|up)/.test(e.what));
+  assert.deepEqual(
+    notes.map((e) => [e.what, e.t]),
+    [
+      ['link down', 1 * ns.s],
+      ['link up', 1.2 * ns.s],
+    ],
+  );
+  const forGood = scenario(`${base}
+inject:
+  - { do: link-down, device: nic0, within: 1s..1s, chance: 100% }
+`);
+  const w2 = buildWorld(forGood, { seed: 1 });
+  w2.run(untilNs(forGood));
+  assert.deepEqual(
+    w2.trace.events.filter((e) => e.kind === 'hw' && /link (down|up)/.test(e.what)).map((e) => e.what),
+    ['link down'],
+  );
+});
+
+test('inject: the explorer shrinks away the injections a failure does not need', () => {
+  // The expectation fails only when the device is disabled; the other two injections
+  // are noise the shrunk run must not keep.
+  const text = `${base}
+inject:
+  - { do: link-down, device: nic0, within: 0s..2s, chance: 50%, for: 10ms }
+  - { do: disable, device: nic0, within: 0s..2s, chance: 50% }
+  - { do: sleep, within: 0s..2s, chance: 50%, for: 100ms }
+expect:
+  devices:
+    nic0: { status: started }
+`;
+  const setup = { scenario: scenario(text), drivers: [], untilNs: 3 * ns.s, verifier: 'bugcheck' as const };
+  let seed = 1;
+  for (; seed < 200; seed++) {
+    const r = runOnce(setup, seed, { record: true });
+    // A failing seed that also drew the link-down and the sleep: each injection drawn
+    // takes two Fault answers (whether, when), each not drawn one.
+    const faults = r.world.decisions().filter((x) => x.site === ChoiceSite.Fault).length;
+    if (r.outcome.kind === 'fail' && faults === 6) break;
+  }
+  assert.ok(seed < 200, 'no seed drew all three');
+  const s = shrink(setup, seed, 500);
+  assert.equal(s.outcome.signature, 'expect devices.nic0.status');
+  const faultAnswers = s.decisions.filter((d) => d.site === ChoiceSite.Fault && d.pick !== 0);
+  // Only the disable's fire draw is left (its time went to the window's start).
+  assert.equal(faultAnswers.length, 1, JSON.stringify(s.decisions));
+  assert.equal(s.decisions.filter((d) => d.pick !== 0).length, 1);
+});
+
+test('inject: bad entries are one line each, with the field', () => {
+  assert.deepEqual(
+    problems(`${base}
+inject:
+  - { do: explode, device: nic0, within: 0s..1s }
+  - { do: hang, within: 0s..1s }
+  - { do: sleep, device: nic0, within: 0s..1s }
+  - { do: vanish, device: nic9, within: 1s..0s }
+  - { do: remove, device: nic0, within: 0s..1s, for: 1s, state: S4 }
+`),
+    [
+      'inject.test.yaml: inject[0].do: expected one of surprise-remove, remove, disable, stop, sleep, hang, vanish, link-down, got "explode"',
+      'inject.test.yaml: inject[1].device: expected the device "hang" acts on, got nothing',
+      'inject.test.yaml: inject[2].device: expected no device for "sleep", got "nic0"',
+      'inject.test.yaml: inject[3].within: expected a range of durations such as "1s..3s" (low first), got "1s..0s"',
+      'inject.test.yaml: inject[4].state: expected state only with sleep, got it with "remove"',
+      'inject.test.yaml: inject[4].for: expected for only with sleep or link-down, got it with "remove"',
+      'inject.test.yaml: inject[3].device: expected one of the devices (nic0), got "nic9"; did you mean nic0?',
+    ],
+  );
+  assert.deepEqual(
+    problems(`
+devices:
+  - { name: v0, driver: vmini, hardware: none }
+inject:
+  - { do: hang, device: v0, within: 0s..1s }
+`),
+    [
+      'inject.test.yaml: inject[0].device: expected a device with a SimNic for "hang", got "v0" (hardware: none)',
+    ],
+  );
+});
+
+test('World.inject: a wrong window, chance or device is a usage error', () => {
+  const w = buildWorld(scenario(base), { seed: 1 });
+  const event = { kind: 'hang', device: 'nic0' } as const;
+  const half = { num: 1, den: 2 };
+  assert.throws(() => w.inject({ event, fromNs: 5, toNs: 1, chance: half }), NdisSimUsageError);
+  assert.throws(() => w.inject({ event, fromNs: 0, toNs: 1, chance: { num: 3, den: 2 } }), /chance/);
+  assert.throws(
+    () => w.inject({ event: { kind: 'hang', device: 'nic7' }, fromNs: 0, toNs: 1, chance: half }),
+    /nic7/,
+  );
+});
