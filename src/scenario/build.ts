@@ -6,6 +6,7 @@ import type { NdisOptions } from '../ndis/ndis.ts';
 import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import {
+  type DeviceSpec,
   type ExpectView,
   type InjectSpec,
   type RunResult,
@@ -57,52 +58,60 @@ function definedOnly<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], u
   return out;
 }
 
-export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
+/** What buildWorld makes of a scenario, the same for every world built from it. */
+interface Plan {
+  readonly ndis: WorldOptions['ndis'];
+  readonly drivers: readonly DriverModule[];
+  readonly protocols: readonly { name: string; options: Parameters<World['addProtocol']>[1] }[];
+  readonly devices: readonly { spec: DeviceSpec; start: boolean }[];
+  readonly actions: readonly { atNs: number; action: WorldAction }[];
+  readonly inject: readonly InjectSpec[];
+}
+
+/**
+ * Plans by scenario: the explorer builds a world a run from one scenario, and parsing
+ * its durations and probabilities again each time took a tenth of a world's building.
+ * Nothing in a plan is changed by the worlds that read it (World copies what it keeps).
+ */
+const plans = new WeakMap<Scenario, Plan>();
+
+function planOf(s: Scenario): Plan {
+  const known = plans.get(s);
+  if (known !== undefined) return known;
   // The scenario's `ndis:` names are NdisOptions' names, except the two durations.
   const { pauseWatchdog, haltWatchdog, dpcWatchdog, ...same } = s.ndis;
   const ndis: WorldOptions['ndis'] = definedOnly(same);
   if (pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(pauseWatchdog);
   if (haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(haltWatchdog);
   if (dpcWatchdog !== undefined) ndis.dpcWatchdogNs = dur(dpcWatchdog);
-  const w = new World({
-    seed: o.seed ?? s.seed,
-    cpus: s.cpus,
-    trace: o.trace ?? true,
-    ...(o.traceMax === undefined ? {} : { traceMax: o.traceMax }),
-    verifier: o.verifier ?? s.verifier,
-    ndis,
-    replay: o.replay ?? [],
-    ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
-    ...(o.recordDecisions === undefined ? {} : { recordDecisions: o.recordDecisions }),
-  });
-  // Only the built-in drivers the scenario names: the explorer builds a world a run,
-  // and adding all 119 took a tenth of a reset-storm run.
+  // Only the built-in drivers the scenario names: adding all 119 to every world took
+  // a tenth of a reset-storm run.
   const named = new Set<string>();
   for (const d of s.devices) named.add(d.driver);
   for (const f of s.filters) named.add(f.driver);
   for (const a of s.actions) if (a.driver !== undefined) named.add(a.driver);
-  for (const d of builtinDrivers) if (named.has(d.name)) w.addDriver(d);
-  for (const d of o.drivers ?? []) w.addDriver(d);
-  for (const f of s.filters) w.addFilter(f.driver, { mandatory: f.mandatory });
-  for (const p of s.protocols) {
+  const protocols = s.protocols.map((p) => {
     const t = p.traffic;
-    w.addProtocol(p.name, {
-      vetoQueryRemove: p.vetoQueryRemove,
-      traffic:
-        t === undefined
-          ? undefined
-          : {
-              ratePerSecond: t.rate,
-              frameBytes: t.frameBytes,
-              returnDelayNs: dur(t.returnDelay),
-              statisticsEveryNs: dur(t.statisticsEvery),
-            },
-    });
-  }
-  for (const d of s.devices) {
+    return {
+      name: p.name,
+      options: {
+        vetoQueryRemove: p.vetoQueryRemove,
+        traffic:
+          t === undefined
+            ? undefined
+            : {
+                ratePerSecond: t.rate,
+                frameBytes: t.frameBytes,
+                returnDelayNs: dur(t.returnDelay),
+                statisticsEveryNs: dur(t.statisticsEvery),
+              },
+      },
+    };
+  });
+  const devices = s.devices.map((d) => {
     const f = d.faults;
     const hangChance = f.hangEvery ? parseProbability(f.hangEvery.chance) : null;
-    w.addDevice({
+    const spec: DeviceSpec = {
       name: d.name,
       driver: d.driver,
       hardware: d.hardware,
@@ -121,11 +130,44 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
       wire:
         d.wire === undefined ? undefined : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes },
       ...(d.msi === undefined ? {} : { msi: d.msi }),
-    });
-    if (d.start) w.at(0, { kind: 'start', device: d.name });
+    };
+    return { spec, start: d.start };
+  });
+  const plan: Plan = {
+    ndis,
+    drivers: builtinDrivers.filter((d) => named.has(d.name)),
+    protocols,
+    devices,
+    actions: s.actions.map((a) => ({ atNs: dur(a.at), action: toAction(a) })),
+    inject: s.inject.map(toInject),
+  };
+  plans.set(s, plan);
+  return plan;
+}
+
+export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
+  const p = planOf(s);
+  const w = new World({
+    seed: o.seed ?? s.seed,
+    cpus: s.cpus,
+    trace: o.trace ?? true,
+    ...(o.traceMax === undefined ? {} : { traceMax: o.traceMax }),
+    verifier: o.verifier ?? s.verifier,
+    ndis: p.ndis,
+    replay: o.replay ?? [],
+    ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
+    ...(o.recordDecisions === undefined ? {} : { recordDecisions: o.recordDecisions }),
+  });
+  for (const d of p.drivers) w.addDriver(d);
+  for (const d of o.drivers ?? []) w.addDriver(d);
+  for (const f of s.filters) w.addFilter(f.driver, { mandatory: f.mandatory });
+  for (const x of p.protocols) w.addProtocol(x.name, x.options);
+  for (const d of p.devices) {
+    w.addDevice(d.spec);
+    if (d.start) w.at(0, { kind: 'start', device: d.spec.name });
   }
-  for (const a of s.actions) w.at(dur(a.at), toAction(a));
-  for (const x of s.inject) w.inject(toInject(x));
+  for (const a of p.actions) w.at(a.atNs, a.action);
+  for (const x of p.inject) w.inject(x);
   return w;
 }
 
