@@ -113,6 +113,38 @@ test('explore --jobs: worker threads (loading the --driver module themselves) re
   assert.deepEqual(report('3'), one);
 });
 
+test('explore --json: the report as data, matching the seeds each run gives', () => {
+  const out = join(dir, 'json');
+  const r = cli('explore', scenario, '--driver', driver, '--runs', '12', '--json', '--out', out);
+  assert.equal(r.status, 1, r.stderr);
+  const j = JSON.parse(r.stdout) as {
+    runs: number;
+    passed: number;
+    failed: number;
+    failures: {
+      signature: string;
+      seeds: number[];
+      replay: string;
+      shrunk: { choices: { site: string; answer: number; of: number; atNs: number }[] };
+    }[];
+  };
+  assert.equal(j.runs, 12);
+  assert.equal(j.passed + j.failed, 12);
+  const f = j.failures[0]!;
+  assert.equal(f.signature, 'bugcheck Irql_Miniport_Driver_Function');
+  assert.equal(f.seeds.length, j.failed);
+  assert.deepEqual(
+    f.shrunk.choices.map((c) => [c.site, c.answer, c.of]),
+    [['CallbackIrql', 1, 2]],
+  );
+  assert.ok(f.shrunk.choices[0]!.atNs > 0);
+  assert.equal(f.replay, join(out, `sleeps-in-reset.seed${f.seeds[0]}.replay.json`));
+  // Each failing seed fails under `run --seed`, and the first passing one passes.
+  assert.equal(cli('run', scenario, '--driver', driver, '--seed', String(f.seeds[0]), '--quiet').status, 1);
+  const pass = [...Array(12).keys()].map((i) => i + 1).find((s) => !f.seeds.includes(s))!;
+  assert.equal(cli('run', scenario, '--driver', driver, '--seed', String(pass), '--quiet').status, 0);
+});
+
 test('explore: a scenario every seed passes exits 0 and writes nothing', () => {
   const out = join(dir, 'd');
   const r = cli('explore', 'examples/reset-storm.yaml', '--runs', '20', '--out', out);

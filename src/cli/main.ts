@@ -21,7 +21,7 @@ import {
   shrinkGroups,
   trimDecisions,
 } from '../explore/explore.ts';
-import { formatExploreReport } from '../explore/format.ts';
+import { exploreJson, formatExploreReport } from '../explore/format.ts';
 import { exploreInWorkers } from '../explore/pool.ts';
 import {
   formatReplayFile,
@@ -210,6 +210,7 @@ interface ExploreCliOptions {
   jobs?: string;
   out?: string;
   quiet?: boolean;
+  json?: boolean;
   color?: boolean;
   verifier?: 'bugcheck' | 'collect';
 }
@@ -268,8 +269,9 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   shrinkGroups(setup, report, shrinkRuns);
   const wallMs = performance.now() - t0;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
-  for (const l of formatExploreReport(report, { color: color(opts), file, firstSeed, wallMs, replays }))
-    out(l);
+  const fo = { color: color(opts), file, firstSeed, wallMs, replays };
+  if (opts.json) out(JSON.stringify(exploreJson(report, fo), null, 2));
+  else for (const l of formatExploreReport(report, fo)) out(l);
   if (report.failed > 0) return 1;
   return report.notModelled !== null ? 2 : 0;
 }
@@ -562,6 +564,7 @@ Examples:
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--quiet', 'no progress bar')
+    .option('--json', 'print the report as JSON (seeds, failure groups, shrunk choices, replay files)')
     .option('--no-color', 'no colours')
     .addOption(
       new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([

@@ -82,3 +82,47 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   }
   return out;
 }
+
+/** The report as data, for tools (`explore --json`): what the text says, in fields. */
+export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
+  return {
+    scenario: o.file,
+    firstSeed: o.firstSeed,
+    runs: r.runs,
+    passed: r.passed,
+    failed: r.failed,
+    notModelled:
+      r.notModelled === null ? null : { seeds: r.notModelled.seeds, detail: r.notModelled.first.detail },
+    failures: r.groups.map((g) => ({
+      signature: g.signature,
+      detail: g.first.detail,
+      seeds: g.seeds,
+      shrunk:
+        g.shrunk === null
+          ? null
+          : {
+              runs: g.shrunk.runs,
+              budgetSpent: g.shrunk.budgetSpent,
+              from: g.shrunk.from,
+              detail: g.shrunk.outcome.detail,
+              /** The answers that are not 0, by their place in the decision log (from 1). */
+              choices: g.shrunk.decisions.flatMap((d, i) =>
+                d.pick === 0
+                  ? []
+                  : [
+                      {
+                        decision: i + 1,
+                        atNs: d.atNs ?? null,
+                        site: choiceSiteNames[d.site],
+                        answer: d.pick,
+                        of: d.count,
+                      },
+                    ],
+              ),
+            },
+      replay: o.replays.get(g.signature) ?? null,
+    })),
+    wallMs: Math.round(o.wallMs),
+    events: r.events,
+  };
+}
