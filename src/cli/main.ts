@@ -32,6 +32,7 @@ import {
   traceDigest,
 } from '../explore/replay-file.ts';
 import { toJsonLines } from '../report/jsonl.ts';
+import { toPerfettoJson } from '../report/perfetto.ts';
 import {
   filterRules,
   formatRule,
@@ -90,6 +91,7 @@ interface RunOptions {
   seed?: string;
   until?: string;
   trace?: string;
+  perfetto?: string;
   quiet?: boolean;
   datapath?: boolean;
   color?: boolean;
@@ -105,19 +107,23 @@ function intOption(v: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-function cannotWriteTrace(file: string, e: unknown): InputError {
+function cannotWrite(flag: '--trace' | '--perfetto', file: string, e: unknown): InputError {
   const why = (e as NodeJS.ErrnoException).code ?? String(e);
   return new InputError([
-    `--trace: expected a file that can be written, got ${JSON.stringify(file)} (${why})`,
+    `${flag}: expected a file that can be written, got ${JSON.stringify(file)} (${why})`,
   ]);
 }
 
-/** Creates (or empties) the --trace file, so that a bad path fails before the run. */
-function checkWritable(file: string): void {
-  try {
-    closeSync(openSync(file, 'w'));
-  } catch (e) {
-    throw cannotWriteTrace(file, e);
+/** Creates (or empties) the --trace and --perfetto files, so that a bad path fails before the run. */
+function checkWritable(opts: { trace?: string; perfetto?: string }): void {
+  for (const flag of ['--trace', '--perfetto'] as const) {
+    const file = flag === '--trace' ? opts.trace : opts.perfetto;
+    if (file === undefined) continue;
+    try {
+      closeSync(openSync(file, 'w'));
+    } catch (e) {
+      throw cannotWrite(flag, file, e);
+    }
   }
 }
 
@@ -139,8 +145,8 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const scenario = loadScenario(file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   const until = untilOption(opts.until);
-  // A --trace file that cannot be written is bad input: say so before the run, not after.
-  if (opts.trace !== undefined) checkWritable(opts.trace);
+  // A --trace or --perfetto file that cannot be written is bad input: say so before the run, not after.
+  checkWritable(opts);
   const world = buildWorld(scenario, {
     seed,
     trace: true,
@@ -153,14 +159,16 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
 }
 
 /**
- * With --quiet and no --trace file, only a bug check's last events are ever printed:
- * a small trace keeps memory flat on a run of any length.
+ * With --quiet and no --trace or --perfetto file, only a bug check's last events are
+ * ever printed: a small trace keeps memory flat on a run of any length.
  */
-function traceMaxFor(opts: { quiet?: boolean; trace?: string }): { traceMax?: number } {
-  return opts.quiet && opts.trace === undefined ? { traceMax: quietTraceMax } : {};
+function traceMaxFor(opts: { quiet?: boolean; trace?: string; perfetto?: string }): { traceMax?: number } {
+  return opts.quiet && opts.trace === undefined && opts.perfetto === undefined
+    ? { traceMax: quietTraceMax }
+    : {};
 }
 
-/** Prints a finished run (timeline, bug check, summary), writes --trace; returns the exit code. */
+/** Prints a finished run (timeline, bug check, summary), writes --trace and --perfetto; returns the exit code. */
 function showRun(
   scenario: Scenario,
   world: World,
@@ -187,9 +195,22 @@ function showRun(
     try {
       writeFileSync(opts.trace, toJsonLines(world.trace.events));
     } catch (e) {
-      throw cannotWriteTrace(opts.trace, e);
+      throw cannotWrite('--trace', opts.trace, e);
     }
     if (dropped > 0) process.stderr.write(`ndis-sim: ${opts.trace}: ${keptNote}\n`);
+  }
+  if (opts.perfetto !== undefined) {
+    const text = toPerfettoJson(world.trace.events, {
+      endNs: result.endNs,
+      dropped,
+      metadata: { scenario: scenario.name ?? null, seed, verdict: result.verdict },
+    });
+    try {
+      writeFileSync(opts.perfetto, text);
+    } catch (e) {
+      throw cannotWrite('--perfetto', opts.perfetto, e);
+    }
+    if (dropped > 0) process.stderr.write(`ndis-sim: ${opts.perfetto}: ${keptNote}\n`);
   }
   if (result.verdict === 'not-modelled') {
     // The verdict above says what; this line is for whoever reads only stderr.
@@ -400,6 +421,7 @@ function replayOf(
 interface ReplayCliOptions {
   driver?: string[];
   trace?: string;
+  perfetto?: string;
   quiet?: boolean;
   datapath?: boolean;
   color?: boolean;
@@ -421,7 +443,7 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     `${file} (scenario ${r.scenario.file})`,
     driverNames(drivers),
   );
-  if (opts.trace !== undefined) checkWritable(opts.trace);
+  checkWritable(opts);
   // The whole trace, whatever --quiet says: the digest is of the whole trace.
   const world = buildWorld(scenario, {
     seed: r.seed,
@@ -536,6 +558,7 @@ Examples:
       "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
     )
     .option('--trace <file>', 'write the trace as JSON Lines')
+    .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
     .option('--quiet', 'print only the summary')
     .option('--datapath', 'show the data path in the timeline too (sends, receives, their completions)')
     .option('--no-color', 'no colours')
@@ -581,6 +604,7 @@ Examples:
     .argument('<file>', 'replay file (.replay.json)')
     .option('--driver <module>', "load these driver modules instead of the file's (repeatable)", collect)
     .option('--trace <file>', 'write the trace as JSON Lines')
+    .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
     .option('--quiet', 'print only the summary')
     .option('--datapath', 'show the data path in the timeline too')
     .option('--no-color', 'no colours')
