@@ -33,8 +33,11 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   assert.equal(files.length, 1);
   const file = join(out, files[0]!);
   assert.ok(r.stdout.includes(`replay: ndis-sim replay ${file}`), r.stdout);
-  const rp = cli('replay', file, '--quiet');
+  const perfetto = join(dir, 'replay-perfetto.json');
+  const rp = cli('replay', file, '--quiet', '--perfetto', perfetto);
   assert.equal(rp.status, 1, rp.stderr);
+  const pf = JSON.parse(readFileSync(perfetto, 'utf8')) as { traceEvents: { name: string; s?: string }[] };
+  assert.ok(pf.traceEvents.some((e) => e.s === 'g' && e.name === 'Irql_Miniport_Driver_Function'));
   assert.match(
     rp.stdout,
     /Verdict: bug check DRIVER_IRQL_NOT_LESS_OR_EQUAL \(Irql_Miniport_Driver_Function\)/,
