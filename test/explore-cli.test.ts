@@ -43,6 +43,10 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
     /Verdict: bug check DRIVER_IRQL_NOT_LESS_OR_EQUAL \(Irql_Miniport_Driver_Function\)/,
   );
   assert.match(rp.stdout, /the trace is the one recorded/);
+  assert.match(
+    rp.stdout,
+    /Choices not the simplest: 1 of \d+ \(shrunk: the failure needs each\)\n {2}decision \d+ at 2\.\d+ s: CallbackIrql answered 1 of 0–1\n/,
+  );
 });
 
 test('replay: an unshrunk failure replays with the trace `run --seed` writes, byte for byte', () => {
@@ -53,7 +57,12 @@ test('replay: an unshrunk failure replays with the trace `run --seed` writes, by
   const seed = (JSON.parse(readFileSync(file, 'utf8')) as { seed: number }).seed;
   const a = join(dir, 'replay.jsonl');
   const b = join(dir, 'run.jsonl');
-  assert.equal(cli('replay', file, '--quiet', '--trace', a).status, 1);
+  const rp = cli('replay', file, '--quiet', '--trace', a);
+  assert.equal(rp.status, 1);
+  assert.match(
+    rp.stdout,
+    /Choices not the simplest: \d+ of \d+ \(the seed's own; explore shrinks them\)\nReplayed/,
+  );
   assert.equal(
     cli('run', scenario, '--driver', driver, '--seed', String(seed), '--quiet', '--trace', b).status,
     1,

@@ -21,7 +21,7 @@ import {
   shrinkGroups,
   trimDecisions,
 } from '../explore/explore.ts';
-import { exploreJson, formatExploreReport } from '../explore/format.ts';
+import { exploreJson, formatChoices, formatExploreReport } from '../explore/format.ts';
 import { exploreInWorkers } from '../explore/pool.ts';
 import {
   formatReplayFile,
@@ -452,7 +452,6 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     drivers,
     replay: fromDecisionRows(r.decisions),
     strategy: new FixedStrategy([]),
-    recordDecisions: false,
   });
   let result: RunResult;
   try {
@@ -465,6 +464,14 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     throw e;
   }
   const code = showRun(scenario, world, result, r.seed, r.verifier, opts);
+  // What makes this schedule this one: the answers that are not the simplest.
+  const log = world.decisions();
+  const chosen = log.filter((d) => d.pick !== 0).length;
+  out('');
+  out(
+    `Choices not the simplest: ${chosen} of ${log.length}${r.shrunk ? ' (shrunk: the failure needs each)' : " (the seed's own; explore shrinks them)"}`,
+  );
+  if (r.shrunk) for (const l of formatChoices(log, 40)) out(`  ${l}`);
   const got = traceDigest(world.trace.events);
   if (got.sha256 === r.trace.sha256) {
     out(

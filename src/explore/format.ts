@@ -3,7 +3,7 @@
 
 import pc from 'picocolors';
 import { fmtTime } from '../report/format.ts';
-import { choiceSiteNames } from '../sim/choice.ts';
+import { choiceSiteNames, type Decision } from '../sim/choice.ts';
 import type { ExploreReport, FailureGroup } from './explore.ts';
 
 export interface ExploreFormatOptions {
@@ -40,18 +40,24 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
         `${left} choice${left === 1 ? '' : 's'} not the simplest, from ${s.from.nonDefault} of ${s.from.decisions}`,
     );
     // The choices the failure still needs; every other answer is the simplest (0).
-    const needed = s.decisions.flatMap((d, k) => (d.pick === 0 ? [] : [{ ...d, k }]));
-    for (const d of needed.slice(0, 12))
-      out.push(
-        c.dim(
-          `       decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`,
-        ),
-      );
-    if (needed.length > 12) out.push(c.dim(`       … ${needed.length - 12} more`));
+    for (const l of formatChoices(s.decisions, 12)) out.push(c.dim(`       ${l}`));
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
   }
   const file = o.replays.get(g.signature);
   if (file !== undefined) out.push(`     replay: ${c.bold(`ndis-sim replay ${file}`)}`);
+  return out;
+}
+
+/** The answers of a decision log that are not 0, a line each, at most `max` of them. */
+export function formatChoices(log: readonly Decision[], max: number): string[] {
+  const needed = log.flatMap((d, k) => (d.pick === 0 ? [] : [{ ...d, k }]));
+  const out = needed
+    .slice(0, max)
+    .map(
+      (d) =>
+        `decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`,
+    );
+  if (needed.length > max) out.push(`… ${needed.length - max} more`);
   return out;
 }
 
