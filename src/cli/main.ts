@@ -242,7 +242,7 @@ function progressBar(total: number, quiet: boolean): ((done: number, failed: num
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: 'exploring [{bar}] {value}/{total} runs, {failed} failed',
+      format: 'exploring [{bar}] {value}/{total} runs, {failed} failed, {eta_formatted} left',
       clearOnComplete: true,
       hideCursor: true,
     },
