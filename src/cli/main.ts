@@ -18,11 +18,11 @@ import {
   mergeReports,
   type RunSetup,
   runOnce,
-  shrinkGroups,
   trimDecisions,
 } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport } from '../explore/format.ts';
 import { exploreInWorkers } from '../explore/pool.ts';
+import { shrinkAndReduce } from '../explore/reduce.ts';
 import {
   formatReplayFile,
   fromDecisionRows,
@@ -228,6 +228,7 @@ interface ExploreCliOptions {
   until?: string;
   shrinkRuns?: string;
   shrink?: boolean;
+  reduce?: boolean;
   jobs?: string;
   out?: string;
   quiet?: boolean;
@@ -287,7 +288,12 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     jobs,
     progress,
   );
-  shrinkGroups(setup, report, shrinkRuns);
+  shrinkAndReduce(
+    setup,
+    report,
+    shrinkRuns,
+    opts.reduce === false ? null : { text, file, driverNames: driverNames(drivers) },
+  );
   const wallMs = performance.now() - t0;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
   const fo = { color: color(opts), file, firstSeed, wallMs, replays };
@@ -391,6 +397,11 @@ function replayOf(
   src: { file: string; text: string; drivers: readonly string[] },
 ): ReplayFile {
   const seed = g.seeds[0]!;
+  // A reduced scenario is the one the shrunk decisions run against.
+  if (g.reduced !== null) {
+    setup = { ...setup, scenario: g.reduced.scenario };
+    src = { ...src, text: g.reduced.text };
+  }
   const decisions =
     g.shrunk !== null
       ? g.shrunk.decisions
@@ -588,6 +599,7 @@ Examples:
     .option('--until <duration>', "virtual time each run stops at (default: the scenario's)")
     .option('--shrink-runs <n>', 'at most this many runs to shrink each failure (default 2000)')
     .option('--no-shrink', 'write each failure as its seed ran it, unshrunk')
+    .option('--no-reduce', 'shrink the decisions only, not the scenario')
     .option(
       '--jobs <n>',
       'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',

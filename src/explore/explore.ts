@@ -167,8 +167,17 @@ function simpler(a: readonly number[], b: readonly number[]): boolean {
  * Each candidate runs with the guided strategy, and the log it records (not the list
  * it was given: a changed answer changes the questions after it) becomes the next best.
  */
-export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
-  const first = runOnce(setup, seed, { record: true });
+export function shrink(
+  setup: RunSetup,
+  seed: number,
+  maxRuns: number,
+  /** Start from these decisions (guided) rather than from the seed's own run. */
+  start: readonly Decision[] | null = null,
+): Shrunk {
+  const first = runOnce(setup, seed, {
+    record: true,
+    ...(start === null ? {} : { strategy: new GuidedStrategy(start) }),
+  });
   if (first.outcome.kind !== 'fail')
     throw new Error(`shrink: seed ${seed} does not fail (${first.outcome.kind})`);
   const signature = first.outcome.signature;
@@ -276,6 +285,16 @@ export interface FailureGroup {
   /** The first failing run's outcome. */
   readonly first: Outcome;
   shrunk: Shrunk | null;
+  /**
+   * The scenario with what the failure does not need taken out (reduce.ts), when
+   * something could be; `shrunk` is then of a run of this scenario.
+   */
+  reduced: {
+    readonly text: string;
+    readonly scenario: Scenario;
+    readonly removed: readonly string[];
+    readonly runs: number;
+  } | null;
 }
 
 export interface ExploreReport {
@@ -313,7 +332,7 @@ export function exploreSeeds(
       failed++;
       let g = groups.get(outcome.signature);
       if (g === undefined) {
-        g = { signature: outcome.signature, seeds: [], first: outcome, shrunk: null };
+        g = { signature: outcome.signature, seeds: [], first: outcome, shrunk: null, reduced: null };
         groups.set(outcome.signature, g);
       }
       g.seeds.push(seed);

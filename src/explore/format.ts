@@ -41,6 +41,10 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
     );
     // The choices the failure still needs; every other answer is the simplest (0).
     for (const l of formatChoices(s.decisions, 12)) out.push(c.dim(`       ${l}`));
+    if (g.reduced !== null)
+      out.push(
+        `     scenario shrunk in ${g.reduced.runs} runs: took out ${g.reduced.removed.slice(0, 8).join(', ')}${g.reduced.removed.length > 8 ? `, … (${g.reduced.removed.length - 8} more)` : ''}`,
+      );
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
   }
   const file = o.replays.get(g.signature);
@@ -126,6 +130,8 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
                     ],
               ),
             },
+      /** What the scenario of the replay file lacks of the explored one, as paths into it. */
+      reduced: g.reduced === null ? null : { removed: g.reduced.removed, runs: g.reduced.runs },
       replay: o.replays.get(g.signature) ?? null,
     })),
     wallMs: Math.round(o.wallMs),

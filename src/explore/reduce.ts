@@ -1,0 +1,188 @@
+// Shrinking the scenario of a failure (after its decisions): the actions, injected
+// events, filters, protocols, devices, faults, registry values and options the failure
+// does not need are taken out of the scenario's text, one at a time, as long as the
+// text still validates and a run still fails the same way. The text is edited as a
+// YAML document, so what is left keeps its comments and layout.
+
+import { isDeepStrictEqual } from 'node:util';
+import { type Document, parseDocument } from 'yaml';
+import { parseScenarioText } from '../scenario/load.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import type { Decision } from '../sim/choice.ts';
+import {
+  type ExploreReport,
+  GuidedStrategy,
+  type Outcome,
+  type RunSetup,
+  runOnce,
+  shrink,
+  trimDecisions,
+} from './explore.ts';
+
+export interface Reduced {
+  readonly text: string;
+  readonly scenario: Scenario;
+  /** What was taken out, as paths into the original scenario: `actions[1]`, `devices[0].faults.hangAt`. */
+  readonly removed: readonly string[];
+  /** The decisions of the last reduced run that failed. */
+  readonly decisions: readonly Decision[];
+  readonly outcome: Outcome;
+  readonly runs: number;
+}
+
+type Path = (string | number)[];
+
+/** `devices[0].faults.hangAt` */
+function pathText(p: Path): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+/**
+ * What might go, most at once first: whole entries of the lists, then a device's
+ * parts, then single values. Entries of a list are tried from its end, so the paths of
+ * those before stay the same when one goes. `expect:`, the device names and drivers,
+ * and the run's length stay: they say what the failure is.
+ */
+function candidates(data: Record<string, unknown>): Path[] {
+  const out: Path[] = [];
+  const list = (key: string): unknown[] => (Array.isArray(data[key]) ? (data[key] as unknown[]) : []);
+  const keys = (v: unknown): string[] =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.keys(v) : [];
+  for (const key of ['actions', 'inject', 'filters'])
+    for (let i = list(key).length - 1; i >= 0; i--) out.push([key, i]);
+  const devices = list('devices');
+  if (devices.length > 1) for (let i = devices.length - 1; i >= 0; i--) out.push(['devices', i]);
+  const protocols = list('protocols');
+  for (let i = protocols.length - 1; i >= 0; i--) {
+    out.push(['protocols', i]);
+    if (keys(protocols[i]).includes('traffic')) out.push(['protocols', i, 'traffic']);
+  }
+  devices.forEach((d, i) => {
+    for (const part of ['faults', 'registry', 'wire', 'msi'])
+      if (keys(d).includes(part)) out.push(['devices', i, part]);
+    for (const part of ['faults', 'registry'])
+      for (const k of keys((d as Record<string, unknown>)[part])) out.push(['devices', i, part, k]);
+  });
+  for (const k of keys(data.ndis)) out.push(['ndis', k]);
+  return out;
+}
+
+function tryParse(
+  text: string,
+  src: { readonly file: string; readonly driverNames: readonly string[] },
+): Scenario | null {
+  try {
+    return parseScenarioText(text, src.file, src.driverNames);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Takes out of `text` what the failure of `decisions` (a run that fails with
+ * `signature`) does not need, with at most `maxRuns` runs.
+ */
+export function reduceScenario(
+  setup: RunSetup,
+  src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] },
+  seed: number,
+  decisions: readonly Decision[],
+  signature: string,
+  maxRuns: number,
+): Reduced {
+  let doc: Document = parseDocument(src.text);
+  let text = src.text;
+  let scenario = setup.scenario;
+  let best = decisions;
+  let outcome: Outcome | null = null;
+  let runs = 0;
+  const removed: string[] = [];
+  // Paths of the current text back to the original's, for the report: entry c of a
+  // list is the c-th of the original's entries that are still there.
+  const gone = new Map<string, Set<number>>();
+  const original = (p: Path): Path => {
+    if (p.length < 2 || typeof p[1] !== 'number') return p;
+    const out = gone.get(String(p[0])) ?? new Set<number>();
+    let i = -1;
+    for (let c = -1; c < p[1]; ) if (!out.has(++i)) c++;
+    return [p[0]!, i, ...p.slice(2)];
+  };
+  let progress = true;
+  while (progress && runs < maxRuns) {
+    progress = false;
+    for (const p of candidates(doc.toJS() as Record<string, unknown>)) {
+      if (runs >= maxRuns) break;
+      let next = doc.clone();
+      next.deleteIn(p);
+      let s: Scenario;
+      try {
+        s = parseScenarioText(String(next), src.file, src.driverNames);
+      } catch {
+        continue; // It no longer validates: something still refers to what went.
+      }
+      // A list or a map left empty goes too (`actions: []`, `registry: {}`), where that
+      // means the same (not `protocols: []`: without the key, tcpip binds).
+      for (let up = p.slice(0, -1); up.length > 0; up = up.slice(0, -1)) {
+        const node = next.getIn(up, true) as { items?: unknown[] } | undefined;
+        if (node?.items === undefined || node.items.length > 0) break;
+        const tidy = next.clone();
+        tidy.deleteIn(up);
+        const same = tryParse(String(tidy), src);
+        if (same === null || !isDeepStrictEqual(same, s)) break;
+        next = tidy;
+      }
+      const nextText = String(next);
+      runs++;
+      const r = runOnce({ ...setup, scenario: s }, seed, {
+        strategy: new GuidedStrategy(best),
+        record: true,
+      });
+      if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) continue;
+      const at = original(p);
+      removed.push(pathText(at));
+      if (p.length === 2 && typeof p[1] === 'number') {
+        const set = gone.get(String(p[0])) ?? new Set<number>();
+        set.add(at[1] as number);
+        gone.set(String(p[0]), set);
+      }
+      doc = next;
+      text = nextText;
+      scenario = s;
+      best = trimDecisions(r.world.decisions());
+      outcome = r.outcome;
+      progress = true;
+      break; // The candidates' paths have changed: list them again.
+    }
+  }
+  if (outcome === null) {
+    const r = runOnce(setup, seed, { strategy: new GuidedStrategy(best), record: true });
+    outcome = r.outcome;
+    best = trimDecisions(r.world.decisions());
+  }
+  return { text, scenario, removed, decisions: best, outcome, runs };
+}
+
+/**
+ * Shrinks each group's first failing run: its decisions, then (with `src`) its
+ * scenario, then the decisions again against the smaller scenario. `maxRuns` bounds
+ * each of the three.
+ */
+export function shrinkAndReduce(
+  setup: RunSetup,
+  report: ExploreReport,
+  maxRuns: number,
+  src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] } | null,
+): void {
+  if (maxRuns === 0) return;
+  for (const g of report.groups) {
+    const seed = g.seeds[0]!;
+    const first = shrink(setup, seed, maxRuns);
+    g.shrunk = first;
+    if (src === null) continue;
+    const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns);
+    if (r.removed.length === 0) continue;
+    const again = shrink({ ...setup, scenario: r.scenario }, seed, maxRuns, r.decisions);
+    g.shrunk = { ...again, from: first.from, runs: first.runs + again.runs };
+    g.reduced = { text: r.text, scenario: r.scenario, removed: r.removed, runs: r.runs };
+  }
+}
