@@ -1,0 +1,116 @@
+// examples/removal-race: a removal race the explorer finds through an injected surprise
+// removal. The driver's surprise-removal handler completes a pending reset but leaves
+// the reset's poll timer set, and the poll, reading all ones from the gone NIC,
+// completes the reset again (R4.15). removal-race-fixed gives the reset one owner: the
+// handler takes it only from a poll it cancelled.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
+import { driverNames } from '../src/drivers/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { loadScenario } from '../src/scenario/load.ts';
+import type { Scenario } from '../src/scenario/schema.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+
+const drivers = [removalRace, removalRaceFixed];
+const file = 'examples/removal-race.yaml';
+/** A seed of 1..500 whose surprise removal lands inside a reset (at 10.161583 s). */
+const failingSeed = 61;
+const seeds = 500;
+
+function scenario(driver: 'removal-race' | 'removal-race-fixed'): Scenario {
+  const s = loadScenario(file, driverNames(drivers));
+  for (const d of s.devices) d.driver = driver;
+  return s;
+}
+
+function run(s: Scenario, seed: number, trace = false) {
+  const w = buildWorld(s, { seed, trace, drivers });
+  return { w, r: w.run(untilNs(s)) };
+}
+
+/** The trace from the injected surprise removal on. */
+function afterRemoval(events: readonly TraceEvent[]): TraceEvent[] {
+  const at = events.findIndex((e) => e.kind === 'action' && e.what === 'surprise-remove');
+  assert.ok(at >= 0, 'the surprise removal was injected');
+  return events.slice(at);
+}
+
+test("R4.15 removal-race: the scenario's own seed passes", () => {
+  const s = scenario('removal-race');
+  const { r } = run(s, s.seed);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  assert.deepEqual(r.violations, []);
+});
+
+test(`R4.15 NdisMResetComplete: removal-race at seed ${failingSeed} completes a reset in its surprise-removal handler and again from the poll (NdisSim_ResetCompleteUnexpected)`, () => {
+  const { w, r } = run(scenario('removal-race'), failingSeed, true);
+  assert.equal(r.verdict, 'bugcheck');
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.adapter]),
+    [['NdisSim_ResetCompleteUnexpected', 'NdisMResetComplete', 'nic0']],
+  );
+  assert.match(r.bugCheck!.message, /a double completion/);
+  // The cause: the handler completed the pending reset with failure; the poll it left
+  // set then read READY from the gone NIC's all-ones STATUS, during the halt's wait.
+  const ev = afterRemoval(w.trace.events);
+  const completions = ev.filter((e) => e.what === 'NdisMResetComplete');
+  assert.deepEqual(
+    completions.map((e) => e.data?.Status),
+    ['NDIS_STATUS_FAILURE', 'NDIS_STATUS_SUCCESS'],
+  );
+  const notify = ev.findIndex((e) => e.what === 'MiniportDevicePnPEventNotify');
+  const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
+  const second = ev.indexOf(completions[1]!);
+  assert.ok(
+    notify < ev.indexOf(completions[0]!) && halt < second,
+    `notify ${notify}, halt ${halt}, second ${second}`,
+  );
+  assert.equal(ev[second - 1]?.what, 'NdisTimerFunction');
+});
+
+test(`R4.15 removal-race: only injected removals inside a reset break the rule (1-6 % of seeds 1..${seeds})`, () => {
+  const s = scenario('removal-race');
+  const failing: number[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const { r } = run(s, seed);
+    if (r.verdict === 'ok') continue;
+    failing.push(seed);
+    assert.deepEqual(
+      r.violations.map((v) => v.rule),
+      ['NdisSim_ResetCompleteUnexpected'],
+      `seed ${seed}: ${r.verdict}`,
+    );
+  }
+  assert.ok(failing.includes(failingSeed));
+  assert.ok(
+    failing.length >= 5 && failing.length <= 30,
+    `${failing.length} of ${seeds} seeds fail (${failing.slice(0, 20).join(', ')}): the example needs a few, not all`,
+  );
+});
+
+test(`R4.15 NdisCancelTimerObject: removal-race-fixed passes seeds 1..${seeds}, and at seed ${failingSeed} completes the reset once, from the handler that cancelled the poll`, () => {
+  const s = scenario('removal-race-fixed');
+  for (let seed = 1; seed <= seeds; seed++) {
+    const { r } = run(s, seed);
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.bugCheck?.message ?? r.verdict}`);
+  }
+  const { w } = run(s, failingSeed, true);
+  const ev = afterRemoval(w.trace.events);
+  const notify = ev.findIndex((e) => e.what === 'MiniportDevicePnPEventNotify');
+  const cancel = ev.findIndex((e) => e.what === 'NdisCancelTimerObject');
+  const completions = ev.filter((e) => e.what === 'NdisMResetComplete');
+  assert.ok(notify >= 0 && notify < cancel, `notify ${notify}, cancel ${cancel}`);
+  assert.equal(ev[cancel]?.data?.result, true); // the poll was still queued: the reset is the handler's
+  assert.deepEqual(
+    completions.map((e) => e.data?.Status),
+    ['NDIS_STATUS_FAILURE'],
+  );
+  assert.ok(ev.indexOf(completions[0]!) > cancel);
+  assert.equal(
+    ev.some((e) => e.what === 'NdisTimerFunction'),
+    false,
+  );
+  assert.equal(w.adapter('nic0')?.state, 'Halted');
+});
