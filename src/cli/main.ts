@@ -288,15 +288,17 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     jobs,
     progress,
   );
+  // The runs' rate is of the exploring alone; shrinking is timed apart.
+  const wallMs = performance.now() - t0;
   shrinkAndReduce(
     setup,
     report,
     shrinkRuns,
     opts.reduce === false ? null : { text, file, driverNames: driverNames(drivers) },
   );
-  const wallMs = performance.now() - t0;
+  const shrinkMs = performance.now() - t0 - wallMs;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
-  const fo = { color: color(opts), file, firstSeed, wallMs, replays };
+  const fo = { color: color(opts), file, firstSeed, wallMs, shrinkMs, replays };
   if (opts.json) out(JSON.stringify(exploreJson(report, fo), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
   if (report.failed > 0) return 1;

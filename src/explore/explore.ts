@@ -107,6 +107,9 @@ export function nonDefault(log: readonly Decision[]): number {
   return n;
 }
 
+/** Questions of up to this many answers have an answer lowered value by value; larger ones by halving. */
+const lowerStepByStep = 16;
+
 /** How far ahead a guided run looks for a logged question like the one asked. */
 const guideWindow = 16;
 
@@ -247,15 +250,34 @@ export function shrink(
         }
       }
     }
-    // Lower what is left, one answer at a time.
+    // Lower what is left, one answer at a time: the smallest value that still fails,
+    // value by value for a question of a few answers, by halving the gap for a larger
+    // one (an injected time has an answer per microsecond of its window).
+    const lower = (i: number, v: number): boolean => {
+      const cand = picks.slice();
+      cand[i] = v;
+      return attempt(cand);
+    };
     for (let i = picks.length - 1; i >= 0; i--) {
-      for (let v = 1; v < (picks[i] ?? 0); v++) {
-        const cand = picks.slice();
-        cand[i] = v;
-        if (attempt(cand)) {
+      const p = picks[i] ?? 0;
+      if (p <= 1) continue;
+      if ((best[i]?.count ?? 0) <= lowerStepByStep) {
+        for (let v = 1; v < p; v++)
+          if (lower(i, v)) {
+            progress = true;
+            break;
+          }
+        continue;
+      }
+      // Fails at hi; lo is the largest value known not to (0 failed in the passes above).
+      let lo = 0;
+      let hi = p;
+      while (hi - lo > 1 && runs < maxRuns && picks[i] === hi) {
+        const mid = lo + Math.floor((hi - lo) / 2);
+        if (lower(i, mid)) {
           progress = true;
-          break;
-        }
+          hi = mid;
+        } else lo = mid;
       }
     }
     if (!progress || runs >= maxRuns) break;

@@ -10,7 +10,9 @@ export interface ExploreFormatOptions {
   readonly color: boolean;
   readonly file: string;
   readonly firstSeed: number;
+  /** Wall time of the exploring runs, and of the shrinking after them. */
   readonly wallMs: number;
+  readonly shrinkMs: number;
   /** The replay file written for each group, by signature. */
   readonly replays: ReadonlyMap<string, string>;
 }
@@ -85,7 +87,11 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     );
   if (r.groups.length > 0) {
     out.push('');
-    out.push(c.bold(`Failures (${r.groups.length} kind${r.groups.length === 1 ? '' : 's'})`));
+    const shrunk = r.groups.some((g) => g.shrunk !== null);
+    out.push(
+      c.bold(`Failures (${r.groups.length} kind${r.groups.length === 1 ? '' : 's'})`) +
+        (shrunk ? c.dim(`  shrinking took ${(o.shrinkMs / 1000).toFixed(2)} s`) : ''),
+    );
     r.groups.forEach((g, i) => {
       out.push(...group(g, i, o));
     });
@@ -135,6 +141,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
       replay: o.replays.get(g.signature) ?? null,
     })),
     wallMs: Math.round(o.wallMs),
+    shrinkMs: Math.round(o.shrinkMs),
     events: r.events,
   };
 }
