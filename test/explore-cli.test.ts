@@ -117,6 +117,7 @@ test('explore --jobs: worker threads (loading the --driver module themselves) re
     // All but the wall-clock figures of the first line, and the replay file's folder.
     return r.stdout
       .replace(/ in [\d.]+ s .*/, '')
+      .replace(/ {2}shrinking took [\d.]+ s/, '')
       .replace(/j\d\//g, '')
       .split('\n');
   };

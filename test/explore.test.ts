@@ -150,10 +150,10 @@ test('GuidedStrategy: a question takes the next logged answer for the same quest
   // A DPC latency asked before the CPU: the CPU's answer is skipped, not given to it.
   assert.deepEqual(
     [
-      g.pick(ChoiceSite.Ready, 2),
-      g.pick(ChoiceSite.WorkerLatency, 8),
-      g.pick(ChoiceSite.DpcLatency, 4),
-      g.pick(ChoiceSite.Cpu, 2),
+      g.pick(ChoiceSite.Ready, 2, 0),
+      g.pick(ChoiceSite.WorkerLatency, 8, 0),
+      g.pick(ChoiceSite.DpcLatency, 4, 0),
+      g.pick(ChoiceSite.Cpu, 2, 0),
     ],
     [1, 0, 3, 0],
   );

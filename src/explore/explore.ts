@@ -114,19 +114,29 @@ const lowerStepByStep = 16;
 const guideWindow = 16;
 
 /**
- * Answers from another run's log, matched by question: a question takes the answer of
- * the next logged decision with the same site and count, within `guideWindow`
- * entries, skipping the ones between; a question the log does not have there is
- * answered 0 and takes nothing. A changed answer changes the questions after it (one
- * more event ready at an instant, one DPC fewer), and matching by question keeps the
- * later answers on the questions they were meant for, where answers by position would
- * slide onto others.
+ * Answers from another run's log, matched by question. A question takes the answer of
+ * a logged decision with the same site and count: first one made at the same instant,
+ * anywhere ahead in the log until it passes that instant; else the next one within
+ * `guideWindow` entries. The entries skipped are not used again; a question the log
+ * does not have is answered 0 and takes nothing. A changed answer changes the
+ * questions after it (one more event ready at an instant, one DPC fewer), and a cut
+ * scenario drops whole runs of them (a device taken out); matching by question, and by
+ * time where the times still agree, keeps the later answers on the questions they were
+ * meant for, where answers by position would slide onto others.
  */
 export class GuidedStrategy implements Strategy {
   readonly name = 'guided';
   private i = 0;
   constructor(private readonly log: readonly Decision[]) {}
-  pick(site: ChoiceSite, count: number): number {
+  pick(site: ChoiceSite, count: number, nowNs: number): number {
+    for (let j = this.i; j < this.log.length; j++) {
+      const d = this.log[j]!;
+      if (d.atNs === undefined || d.atNs > nowNs) break;
+      if (d.atNs === nowNs && d.site === site && d.count === count) {
+        this.i = j + 1;
+        return d.pick;
+      }
+    }
     const end = Math.min(this.log.length, this.i + guideWindow);
     for (let j = this.i; j < end; j++) {
       const d = this.log[j]!;
@@ -192,7 +202,7 @@ export function shrink(
   const attempt = (cand: number[]): boolean => {
     if (runs >= maxRuns) return false;
     runs++;
-    const guide = cand.map((pick, i) => ({ site: best[i]!.site, count: best[i]!.count, pick }));
+    const guide = cand.map((pick, i) => ({ ...best[i]!, pick }));
     const r = runOnce(setup, seed, { strategy: new GuidedStrategy(guide), record: true });
     if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) return false;
     const log = trimDecisions(r.world.decisions());

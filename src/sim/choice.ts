@@ -27,7 +27,8 @@ export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);
 
 export interface Strategy {
   readonly name: string;
-  pick(site: ChoiceSite, count: number): number;
+  /** `nowNs`: the virtual time of the question (0 for a chooser without a clock). */
+  pick(site: ChoiceSite, count: number, nowNs: number): number;
 }
 
 export class RandomStrategy implements Strategy {
@@ -115,7 +116,7 @@ export class Chooser {
       if (want.site !== site || want.count !== count) throw new ReplayDiverged(i, want, { site, count });
       pick = want.pick;
     } else {
-      pick = this.strategy.pick(site, count);
+      pick = this.strategy.pick(site, count, this.clock === null ? 0 : this.clock.now);
     }
     if (this.record) this.log(site, count, pick);
     return pick;

@@ -1,0 +1,124 @@
+// Shrinking a failure's scenario (src/explore/reduce.ts): what the failure does not
+// need goes out of the YAML text, which keeps its comments and still validates.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { explore, runOnce, shrink } from '../src/explore/explore.ts';
+import { reduceScenario, shrinkAndReduce } from '../src/explore/reduce.ts';
+import { untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { FixedStrategy } from '../src/sim/choice.ts';
+import { sleepsInReset } from './fixtures/sleeps-in-reset.ts';
+
+// The failure (MiniportResetEx calling NdisMSleep at DISPATCH, R8.1) needs nic0 only;
+// the rest is noise the reduction must take out, and `keep` is a comment it must keep.
+const noisy = `# keep: this comment stays
+until: 6s
+ndis: { pauseWatchdog: 30s }
+protocols: [{ name: tcpip, traffic: { rate: 100 } }]
+devices:
+  - { name: spare, driver: healthy-nic, faults: { linkDownAt: 1s } }
+  - { name: nic0, driver: sleeps-in-reset, registry: { Unused: 1 } }
+actions:
+  - { at: 500ms, do: oid, device: spare, oid: OID_GEN_STATISTICS }
+  - { at: 1500ms, do: disable, device: spare }
+inject:
+  - { do: sleep, within: 3s..4s, chance: 50%, for: 10ms }
+`;
+
+const drivers = [sleepsInReset];
+const names = driverNames(drivers);
+const file = 'reduce.test.yaml';
+
+function setupOf(text: string) {
+  const scenario = parseScenarioText(text, file, names);
+  return { scenario, drivers, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+}
+
+function firstFailing(setup: ReturnType<typeof setupOf>): number {
+  const g = explore(setup, { firstSeed: 1, runs: 30, shrinkRuns: 0 }).groups[0];
+  assert.ok(g !== undefined, 'no seed fails');
+  return g.seeds[0]!;
+}
+
+test('reduceScenario: everything but the failing device goes; the text keeps its comment and still fails the same way', () => {
+  const setup = setupOf(noisy);
+  const seed = firstFailing(setup);
+  const s = shrink(setup, seed, 500);
+  const r = reduceScenario(
+    setup,
+    { text: noisy, file, driverNames: names },
+    seed,
+    s.decisions,
+    s.outcome.signature,
+    500,
+  );
+  assert.deepEqual(
+    [...r.removed].sort(),
+    [
+      'actions[0]',
+      'actions[1]',
+      'devices[0]',
+      'devices[1].registry',
+      'inject[0]',
+      'ndis.pauseWatchdog',
+      'protocols[0]',
+    ].sort(),
+  );
+  assert.match(r.text, /^# keep: this comment stays\n/);
+  assert.doesNotMatch(r.text, /spare|actions|inject|ndis|Unused|traffic/);
+  // The cut scenario validates, and its own run fails as the original did.
+  const cut = setupOf(r.text);
+  assert.deepEqual(
+    cut.scenario.devices.map((d) => d.name),
+    ['nic0'],
+  );
+  const again = runOnce(cut, seed, { replay: r.decisions, strategy: new FixedStrategy([]) });
+  assert.equal(again.outcome.signature, s.outcome.signature);
+  // No protocol is not the same as the default one: the list stays, empty.
+  assert.deepEqual(cut.scenario.protocols, []);
+});
+
+test('reduceScenario: what the failure needs stays: the device an expectation names and the action that upsets it', () => {
+  // Seeds whose nic0 survives to 1.5 s fail the expectation, because of the disable.
+  const text = `${noisy}expect:
+  devices:
+    spare: { status: started }
+`;
+  const setup = setupOf(text);
+  const g = explore(setup, { firstSeed: 1, runs: 30, shrinkRuns: 0 }).groups.find(
+    (x) => x.signature === 'expect devices.spare.status',
+  );
+  assert.ok(g !== undefined, 'no seed fails the expectation');
+  const seed = g.seeds[0]!;
+  const s = shrink(setup, seed, 500);
+  const r = reduceScenario(setup, { text, file, driverNames: names }, seed, s.decisions, g.signature, 500);
+  // nic0 (devices[1]) goes; spare and its disable stay.
+  assert.ok(r.removed.includes('devices[1]'), r.removed.join(', '));
+  assert.ok(!r.removed.includes('devices[0]') && !r.removed.includes('actions[1]'), r.removed.join(', '));
+  const cut = setupOf(r.text).scenario;
+  assert.deepEqual(
+    cut.devices.map((d) => d.name),
+    ['spare'],
+  );
+  assert.deepEqual(
+    cut.actions.map((a) => a.do),
+    ['disable'],
+  );
+});
+
+test('shrinkAndReduce: the group keeps its first seed and the original count, and its shrunk run is of the cut scenario', () => {
+  const setup = setupOf(noisy);
+  const report = explore(setup, { firstSeed: 1, runs: 20, shrinkRuns: 0 });
+  shrinkAndReduce(setup, report, 500, { text: noisy, file, driverNames: names });
+  const g = report.groups[0]!;
+  assert.ok(g.reduced !== null && g.shrunk !== null);
+  const cut = setupOf(g.reduced.text);
+  const r = runOnce(cut, g.seeds[0]!, { replay: g.shrunk.decisions, strategy: new FixedStrategy([]) });
+  assert.equal(r.outcome.signature, g.signature);
+  // Without the scenario step nothing is cut.
+  const plain = explore(setup, { firstSeed: 1, runs: 20, shrinkRuns: 0 });
+  shrinkAndReduce(setup, plain, 500, null);
+  assert.equal(plain.groups[0]!.reduced, null);
+});
