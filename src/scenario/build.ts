@@ -145,6 +145,10 @@ function planOf(s: Scenario): Plan {
   return plan;
 }
 
+/**
+ * A world of the scenario. The scenario is read once, at its first world (planOf):
+ * change a copy, not a scenario worlds were built from.
+ */
 export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   const p = planOf(s);
   const w = new World({
