@@ -8,6 +8,12 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { shrink } from '../src/explore/explore.ts';
+import { NDIS_STATUS_SUCCESS, NdisGetSystemUpTimeEx, NdisMSleep } from '../src/index.ts';
+import { untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-explore-review-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,4 +54,36 @@ test('explore --jobs: a worker that fails ends the command at once, the other wo
   );
   assert.equal(r.status, 2, `status ${r.status} after ${Math.round(r.ms)} ms; ${r.stderr}`);
   assert.match(r.stderr, /--driver: cannot load .*this module fails in the first worker/);
+});
+
+/** Calls NdisMSleep in MiniportResetEx only after 20,000 s: a long log before the failure. */
+const sleepsLate = scriptedDriver('sleeps-late', {
+  registrationAttributes: { CheckForHangTimeInSeconds: 1 },
+  checkForHang: () => true,
+  reset: () => {
+    if (NdisGetSystemUpTimeEx() > 20_000_000) NdisMSleep(10);
+    return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+  },
+});
+
+function lateSetup() {
+  const drivers = [sleepsLate];
+  const text = 'until: 6h\nprotocols: [{ name: tcpip }]\ndevices:\n  - { name: nic0, driver: sleeps-late }\n';
+  const scenario = parseScenarioText(text, 'late.yaml', driverNames(drivers));
+  return { scenario, drivers, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+}
+
+test('shrink: a budget spent early ends the shrinking (a run of 60,000 decisions, 5 runs)', {
+  timeout: 60_000,
+}, () => {
+  const setup = lateSetup();
+  const t0 = performance.now();
+  const s = shrink(setup, 1, 5);
+  const ms = performance.now() - t0;
+  assert.equal(s.runs, 5);
+  assert.equal(s.budgetSpent, true);
+  assert.equal(s.outcome.signature, 'bugcheck Irql_Miniport_Driver_Function');
+  assert.ok(s.from.decisions > 50_000, `${s.from.decisions} decisions`);
+  // Six runs of about 0.4 s each; the passes after the budget used to go on for hours.
+  assert.ok(ms < 20_000, `${Math.round(ms)} ms`);
 });

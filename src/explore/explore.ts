@@ -160,6 +160,36 @@ function simpler(a: readonly number[], b: readonly number[]): boolean {
   return a.reduce((s, p) => s + p, 0) < b.reduce((s, p) => s + p, 0);
 }
 
+/** A question's site and count as one number. */
+function questionKey(d: Decision): number {
+  return d.site * 0x1_0000_0000 + d.count;
+}
+
+/** The positions of the answers that are not 0, in order, by question. */
+function byQuestion(log: readonly Decision[], picks: readonly number[]): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  for (let i = 0; i < picks.length; i++) {
+    if (picks[i] === 0) continue;
+    const k = questionKey(log[i]!);
+    const list = m.get(k);
+    if (list === undefined) m.set(k, [i]);
+    else list.push(i);
+  }
+  return m;
+}
+
+/** The first of the ascending `list` above `j`. */
+function firstAbove(list: readonly number[], j: number): number | undefined {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]! > j) hi = mid;
+    else lo = mid + 1;
+  }
+  return list[lo];
+}
+
 /**
  * Shrinks the failing run of `seed`: its answers are taken back to 0, the tail first,
  * then in blocks of halving size, then each remaining answer is lowered, for as long
@@ -213,15 +243,19 @@ export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
       }
     }
     // Move one answer's value onto another of the same question, as far as it fits:
-    // two latencies that add up to a delay the failure needs become one.
-    for (let i = 0; i < picks.length; i++) {
-      for (let j = i + 1; j < picks.length && i < picks.length; j++) {
-        const pi = picks[i] ?? 0;
-        const pj = picks[j] ?? 0;
+    // two latencies that add up to a delay the failure needs become one. Only pairs of
+    // answers not 0 to the same question are tried, found through `byQuestion` (rebuilt
+    // when a candidate is kept): a long log has tens of thousands of answers, and
+    // scanning every pair took seconds a pass, hours once the budget was spent.
+    let groups = byQuestion(best, picks);
+    for (let i = 0; i < picks.length && runs < maxRuns; i++) {
+      for (let j = i; runs < maxRuns; ) {
         const a = best[i];
-        const b = best[j];
-        if (pi === 0 || pj === 0 || a === undefined || b === undefined) continue;
-        if (a.site !== b.site || a.count !== b.count) continue;
+        if (a === undefined || (picks[i] ?? 0) === 0) break;
+        const same = groups.get(questionKey(a)) ?? [];
+        const next = firstAbove(same, j);
+        if (next === undefined) break;
+        j = next;
         for (const [to, from] of [
           [i, j],
           [j, i],
@@ -233,14 +267,15 @@ export function shrink(setup: RunSetup, seed: number, maxRuns: number): Shrunk {
           cand[from]! -= moved;
           if (attempt(cand)) {
             progress = true;
+            groups = byQuestion(best, picks);
             break;
           }
         }
       }
     }
     // Lower what is left, one answer at a time.
-    for (let i = picks.length - 1; i >= 0; i--) {
-      for (let v = 1; v < (picks[i] ?? 0); v++) {
+    for (let i = picks.length - 1; i >= 0 && runs < maxRuns; i--) {
+      for (let v = 1; v < (picks[i] ?? 0) && runs < maxRuns; v++) {
         const cand = picks.slice();
         cand[i] = v;
         if (attempt(cand)) {
