@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
-import { shrink } from '../src/explore/explore.ts';
+import { runOnce, shrink } from '../src/explore/explore.ts';
 import { NDIS_STATUS_SUCCESS, NdisGetSystemUpTimeEx, NdisMSleep } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -86,4 +86,35 @@ test('shrink: a budget spent early ends the shrinking (a run of 60,000 decisions
   assert.ok(s.from.decisions > 50_000, `${s.from.decisions} decisions`);
   // Six runs of about 0.4 s each; the passes after the budget used to go on for hours.
   assert.ok(ms < 20_000, `${Math.round(ms)} ms`);
+});
+
+function gallerySetup(expect: string, verifier: 'bugcheck' | 'collect' = 'bugcheck') {
+  const text = `until: 3s
+devices:
+  - { name: nic0, driver: bad-halt-timer-set }
+actions:
+  - { at: 1s, do: remove, device: nic0 }
+expect:
+${expect}`;
+  const scenario = parseScenarioText(text, 'gallery.yaml', driverNames([]));
+  return { scenario, drivers: [], untilNs: untilNs(scenario), verifier };
+}
+
+test('judge: a run that breaks the rule its expect: asks for fails by the other expectations, not by that rule', () => {
+  // The gallery's CancelTimerObject driver, expected to break its rule and to leave 3 dumps.
+  for (const verifier of ['bugcheck', 'collect'] as const) {
+    const asked = runOnce(gallerySetup('  rule: CancelTimerObject\n  dumps: 3', verifier), 1);
+    assert.equal(asked.outcome.kind, 'fail');
+    assert.equal(asked.outcome.signature, 'expect dumps', verifier);
+    assert.match(asked.outcome.detail, /^dumps: expected 3, got 0$/);
+    // Expected to pass: the rule it breaks names the failure.
+    const unasked = runOnce(gallerySetup('  dumps: 0'), 1);
+    assert.equal(unasked.outcome.signature, 'bugcheck CancelTimerObject');
+    // Expected to break another rule: the one it broke names the failure.
+    const other = runOnce(gallerySetup('  rule: Irql_Miniport_Driver_Function', verifier), 1);
+    assert.equal(
+      other.outcome.signature,
+      `${verifier === 'collect' ? 'violations' : 'bugcheck'} CancelTimerObject`,
+    );
+  }
 });

@@ -45,8 +45,15 @@ export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
       ? null
       : checkExpectations(setup.scenario, r, world.expectView(), setup.verifier);
   if (exp === null ? r.verdict === 'ok' : exp.met) return { kind: 'pass', signature: '', detail: '', endNs };
-  // A rule broken names the failure; the expectations it upset follow from it.
-  const first = r.bugCheck ?? r.violations[0] ?? null;
+  // A rule broken names the failure; the expectations it upset follow from it. Not the
+  // rule `expect:` asks for, nor any rule when the verdict and the rule are as expected:
+  // then the failure is the other expectations missed.
+  const asked = setup.scenario.expect?.rule;
+  const ruleMissed =
+    exp === null || exp.problems.some((p) => p.startsWith('verdict:') || p.startsWith('rule:'));
+  const first = ruleMissed
+    ? ([r.bugCheck, ...r.violations].find((v) => v !== null && v.rule !== asked) ?? null)
+    : null;
   if (first !== null && (r.verdict === 'bugcheck' || r.verdict === 'violations')) {
     const where = `${first.ddi}${first.adapter === null ? '' : ` (${first.adapter})`}`;
     return {
@@ -56,7 +63,7 @@ export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
       endNs,
     };
   }
-  if (r.verdict !== 'ok' || exp === null)
+  if (exp === null || (ruleMissed && r.verdict === 'livelock'))
     return { kind: 'fail', signature: r.verdict, detail: r.message ?? r.verdict, endNs };
   // `devices.nic0.problem: expected Code 43, got Code 0` → `devices.nic0.problem`.
   const keys = [...new Set(exp.problems.map((p) => p.slice(0, p.indexOf(':'))))];
