@@ -28,7 +28,7 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   assert.match(r.stdout, /\d+ passed, \d+ failed/);
   assert.match(r.stdout, /1\. bugcheck Irql_Miniport_Driver_Function {2}\d+ runs: seed /);
   assert.match(r.stdout, /shrunk in \d+ runs: 1 choice not the simplest/);
-  assert.match(r.stdout, /decision \d+: CallbackIrql answered 1 of 0–1/);
+  assert.match(r.stdout, /decision \d+ at [\d.]+ s: CallbackIrql answered 1 of 0–1/);
   const files = readdirSync(out);
   assert.equal(files.length, 1);
   const file = join(out, files[0]!);
