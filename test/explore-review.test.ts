@@ -118,3 +118,29 @@ test('judge: a run that breaks the rule its expect: asks for fails by the other 
     );
   }
 });
+
+test('replay from another directory: a --driver module the file names is looked for from there, and the message says so', () => {
+  const out = join(dir, 'r');
+  const driver = 'test/fixtures/sleeps-in-reset.ts';
+  const e = cli([
+    'explore',
+    'test/fixtures/sleeps-in-reset.yaml',
+    '--driver',
+    driver,
+    '--runs',
+    '5',
+    '--out',
+    out,
+  ]);
+  assert.equal(e.status, 1, e.stderr);
+  const file = join(out, readdirSync(out)[0]!);
+  const away = cli(['replay', file, '--quiet'], { cwd: tmpdir() });
+  assert.equal(away.status, 2);
+  assert.equal(
+    away.stderr,
+    `${file}: drivers[0]: expected the module "${driver}" from the directory explore ran in, got no such file from ${tmpdir()}; replay from that directory, or name the module with --driver\n`,
+  );
+  const named = cli(['replay', file, '--quiet', '--driver', join(root, driver)], { cwd: tmpdir() });
+  assert.equal(named.status, 1, named.stderr);
+  assert.match(named.stdout, /the trace is the one recorded/);
+});

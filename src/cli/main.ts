@@ -2,7 +2,7 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -413,6 +413,17 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     ]);
   }
   const r = parseReplayFile(text, file);
+  // The file names its modules as explore was given them, from the directory it ran in.
+  if (opts.driver === undefined) {
+    const missing = r.drivers.flatMap((d, i) =>
+      existsSync(d)
+        ? []
+        : [
+            `${file}: drivers[${i}]: expected the module ${JSON.stringify(d)} from the directory explore ran in, got no such file from ${process.cwd()}; replay from that directory, or name the module with --driver`,
+          ],
+    );
+    if (missing.length > 0) throw new InputError(missing);
+  }
   const drivers = await loadDriverModules(opts.driver ?? r.drivers);
   const scenario = parseScenarioText(
     r.scenario.text,
