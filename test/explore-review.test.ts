@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -143,4 +143,39 @@ test('replay from another directory: a --driver module the file names is looked 
   const named = cli(['replay', file, '--quiet', '--driver', join(root, driver)], { cwd: tmpdir() });
   assert.equal(named.status, 1, named.stderr);
   assert.match(named.stdout, /the trace is the one recorded/);
+});
+
+test('explore --out: a directory that cannot be made is bad input before the runs, not after them', () => {
+  const file = join(dir, 'a-file');
+  writeFileSync(file, '');
+  const explore = (out: string, runs: string) =>
+    cli(
+      [
+        'explore',
+        'test/fixtures/sleeps-in-reset.yaml',
+        '--driver',
+        'test/fixtures/sleeps-in-reset.ts',
+        '--runs',
+        runs,
+        '--jobs',
+        '1',
+        '--out',
+        out,
+      ],
+      { timeoutMs: 30_000 },
+    );
+  const message = /^--out: expected a directory that can be written, got ".*" \((ENOTDIR|EEXIST|ENOENT)\)\n$/;
+  // A million runs take minutes: the command must stop before them.
+  for (const out of [file, join(file, 'sub')]) {
+    const r = explore(out, '1000000');
+    assert.equal(r.status, 2, `${out}: status ${r.status} after ${Math.round(r.ms)} ms`);
+    assert.match(r.stderr, message);
+  }
+  // Linux: node 20's recursive mkdirSync loops for ever on a missing directory in
+  // /proc, which root may write in as far as access() says.
+  if (existsSync('/proc/self')) {
+    const r = explore('/proc/ndis-sim-review-none', '5');
+    assert.equal(r.status, 2, `status ${r.status} after ${Math.round(r.ms)} ms`);
+    assert.match(r.stderr, message);
+  }
 });

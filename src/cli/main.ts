@@ -2,9 +2,19 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
@@ -247,6 +257,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     ]);
   const shrinkRuns = opts.shrink === false ? 0 : (intOption(opts.shrinkRuns, '--shrink-runs') ?? 2000);
   const outDir = opts.out ?? '.';
+  checkOutDir(outDir);
   const setup: RunSetup = {
     scenario,
     drivers,
@@ -330,6 +341,42 @@ async function exploreOnCores(
   return mergeReports(parts);
 }
 
+function cannotWriteOut(dir: string, e: unknown): InputError {
+  const why = (e as NodeJS.ErrnoException).code ?? String(e);
+  return new InputError([
+    `--out: expected a directory that can be written, got ${JSON.stringify(dir)} (${why})`,
+  ]);
+}
+
+/**
+ * Says before the runs, not after them, that --out cannot be written: its nearest
+ * part that exists must be a directory we may write in. The directory itself is made
+ * only when there is a replay file to write.
+ */
+function checkOutDir(dir: string): void {
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      const st = statSync(p);
+      if (!st.isDirectory()) throw cannotWriteOut(dir, Object.assign(new Error(), { code: 'ENOTDIR' }));
+      accessSync(p, constants.W_OK);
+      return;
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const up = dirname(p);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || up === p) throw cannotWriteOut(dir, e);
+      p = up;
+    }
+  }
+}
+
+/** Makes `dir` one level at a time: node 20's recursive mkdirSync loops for ever on /proc/x. */
+function makeDir(dir: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) missing.push(p);
+  for (const p of missing.reverse()) mkdirSync(p);
+}
+
 /** Writes one replay file per failure group; returns their paths by signature. */
 function writeReplays(
   report: ExploreReport,
@@ -339,11 +386,9 @@ function writeReplays(
   const written = new Map<string, string>();
   if (report.groups.length === 0) return written;
   try {
-    mkdirSync(src.outDir, { recursive: true });
+    makeDir(src.outDir);
   } catch (e) {
-    throw new InputError([
-      `--out: expected a directory that can be written, got ${JSON.stringify(src.outDir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-    ]);
+    throw cannotWriteOut(src.outDir, e);
   }
   const stem = basename(src.file, extname(src.file));
   for (const g of report.groups) {
@@ -352,9 +397,7 @@ function writeReplays(
     try {
       writeFileSync(path, formatReplayFile(r));
     } catch (e) {
-      throw new InputError([
-        `--out: expected a directory that can be written, got ${JSON.stringify(src.outDir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-      ]);
+      throw cannotWriteOut(src.outDir, e);
     }
     written.set(g.signature, path);
   }
