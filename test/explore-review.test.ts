@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { runOnce, shrink } from '../src/explore/explore.ts';
+import { progressSteps } from '../src/explore/format.ts';
 import { NDIS_STATUS_SUCCESS, NdisGetSystemUpTimeEx, NdisMSleep } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -178,4 +179,21 @@ test('explore --out: a directory that cannot be made is bad input before the run
     assert.equal(r.status, 2, `status ${r.status} after ${Math.round(r.ms)} ms`);
     assert.match(r.stderr, message);
   }
+});
+
+test('explore progress: shown every 64 runs whatever steps the counts come in (workers after this thread report 256 at a time)', () => {
+  const shown: number[] = [];
+  let ended = 0;
+  const tick = progressSteps(
+    2000,
+    64,
+    (done) => shown.push(done),
+    () => ended++,
+  );
+  // This thread ran 300 seeds one by one, then the workers report 256 at a time.
+  for (let d = 1; d <= 300; d++) tick(d, 0);
+  for (let d = 556; d < 2000; d += 256) tick(d, 0);
+  tick(2000, 0);
+  assert.deepEqual(shown, [64, 128, 192, 256, 556, 812, 1068, 1324, 1580, 1836]);
+  assert.equal(ended, 1);
 });

@@ -31,7 +31,7 @@ import {
   shrinkGroups,
   trimDecisions,
 } from '../explore/explore.ts';
-import { formatExploreReport } from '../explore/format.ts';
+import { formatExploreReport, progressSteps } from '../explore/format.ts';
 import { exploreInWorkers } from '../explore/pool.ts';
 import {
   formatReplayFile,
@@ -225,7 +225,10 @@ interface ExploreCliOptions {
 }
 
 /** A bar on stderr while the seeds run, when stderr is a terminal. */
-function progressBar(total: number, quiet: boolean): ((done: number, failed: number) => void) | undefined {
+function progressBar(
+  total: number,
+  quiet: boolean,
+): { tick: (done: number, failed: number) => void; stop: () => void } | undefined {
   if (quiet || !process.stderr.isTTY) return undefined;
   const bar = new cliProgress.SingleBar(
     {
@@ -237,10 +240,12 @@ function progressBar(total: number, quiet: boolean): ((done: number, failed: num
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { failed: 0 });
-  return (done, failed) => {
-    if (done === total) bar.stop();
-    else if ((done & 63) === 0) bar.update(done, { failed });
+  let on = true;
+  const stop = (): void => {
+    if (on) bar.stop();
+    on = false;
   };
+  return { tick: progressSteps(total, 64, (done, failed) => bar.update(done, { failed }), stop), stop };
 }
 
 async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
@@ -267,15 +272,20 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs')!;
   if (jobs === 0) throw new InputError([`--jobs: expected an integer from 1 up, got "0"`]);
   const t0 = performance.now();
-  const progress = progressBar(runs, opts.quiet === true);
-  const report = await exploreOnCores(
-    setup,
-    { file, text, driverFiles: opts.driver ?? [] },
-    firstSeed,
-    runs,
-    jobs,
-    progress,
-  );
+  const bar = progressBar(runs, opts.quiet === true);
+  let report: ExploreReport;
+  try {
+    report = await exploreOnCores(
+      setup,
+      { file, text, driverFiles: opts.driver ?? [] },
+      firstSeed,
+      runs,
+      jobs,
+      bar?.tick,
+    );
+  } finally {
+    bar?.stop(); // on a failure too: the bar hides the cursor until it stops
+  }
   shrinkGroups(setup, report, shrinkRuns);
   const wallMs = performance.now() - t0;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });

@@ -82,3 +82,24 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   }
   return out;
 }
+
+/**
+ * A progress display's pace: `show` once `every` more runs are done than it last
+ * showed, `end` when all are. The counts may come one by one or in steps of any size
+ * (the workers report 256 runs at a time, after this thread's own batches).
+ */
+export function progressSteps(
+  total: number,
+  every: number,
+  show: (done: number, failed: number) => void,
+  end: () => void,
+): (done: number, failed: number) => void {
+  let shown = 0;
+  return (done, failed) => {
+    if (done >= total) end();
+    else if (done - shown >= every) {
+      shown = done;
+      show(done, failed);
+    }
+  };
+}
