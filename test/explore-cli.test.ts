@@ -125,7 +125,7 @@ test('explore: a scenario every seed passes exits 0 and writes nothing', () => {
 test('explore and replay: bad input exits 2 with the flag or file and what was expected', () => {
   const runs = cli('explore', scenario, '--driver', driver, '--runs', '0');
   assert.equal(runs.status, 2);
-  assert.match(runs.stderr, /^--runs: expected an integer from 1 up, got "0"/);
+  assert.match(runs.stderr, /^--runs: expected an integer from 1 to 4294967295, got "0"/);
   const missing = cli('replay', join(dir, 'none.replay.json'));
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /none\.replay\.json: cannot read the file \(ENOENT\)/);

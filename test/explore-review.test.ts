@@ -197,3 +197,42 @@ test('explore progress: shown every 64 runs whatever steps the counts come in (w
   assert.deepEqual(shown, [64, 128, 192, 256, 556, 812, 1068, 1324, 1580, 1836]);
   assert.equal(ended, 1);
 });
+
+test('explore: --runs and --jobs say they take an integer from 1, whatever was wrong with the value', () => {
+  const base = [
+    'explore',
+    'test/fixtures/sleeps-in-reset.yaml',
+    '--driver',
+    'test/fixtures/sleeps-in-reset.ts',
+  ];
+  for (const [flag, v] of [
+    ['--runs', 'abc'],
+    ['--runs', '0'],
+    ['--jobs', '-1'],
+    ['--jobs', '0'],
+  ] as const) {
+    const r = cli([...base, flag, v]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `${flag}: expected an integer from 1 to 4294967295, got "${v}"\n`);
+  }
+});
+
+test('explore: one run and one shrinking run are "1 run"', () => {
+  // The gallery's CancelTimerObject scenario, expecting 3 dumps: its first
+  // shrinking run (all answers 0) fails the same way.
+  const yaml = join(dir, 'one.yaml');
+  writeFileSync(
+    yaml,
+    `until: 3s
+devices:
+  - { name: nic0, driver: bad-halt-timer-set }
+actions:
+  - { at: 1s, do: remove, device: nic0 }
+expect: { rule: CancelTimerObject, dumps: 3 }
+`,
+  );
+  const r = cli(['explore', yaml, '--runs', '1', '--out', join(dir, 'one')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /seeds 1–1, 1 run in /);
+  assert.match(r.stdout, /shrunk in 1 run: 0 choices not the simplest/);
+});

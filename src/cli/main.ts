@@ -106,11 +106,13 @@ interface RunOptions {
   verifier?: 'bugcheck' | 'collect';
 }
 
-function intOption(v: string | undefined, flag: string): number | undefined {
+function intOption(v: string | undefined, flag: string, min = 0): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > 0xffffffff) {
-    throw new InputError([`${flag}: expected an integer from 0 to 4294967295, got ${JSON.stringify(v)}`]);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > 0xffffffff) {
+    throw new InputError([
+      `${flag}: expected an integer from ${min} to 4294967295, got ${JSON.stringify(v)}`,
+    ]);
   }
   return n;
 }
@@ -253,9 +255,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   const text = readScenarioText(file);
   const scenario = parseScenarioText(text, file, driverNames(drivers));
   const firstSeed = intOption(opts.seed, '--seed') ?? 1;
-  const runs = intOption(opts.runs, '--runs') ?? 1000;
-  if (runs < 1)
-    throw new InputError([`--runs: expected an integer from 1 up, got ${JSON.stringify(opts.runs)}`]);
+  const runs = intOption(opts.runs, '--runs', 1) ?? 1000;
   if (firstSeed + runs - 1 > 0xffffffff)
     throw new InputError([
       `--runs: expected seeds up to 4294967295, got --seed ${firstSeed} and --runs ${runs}`,
@@ -269,8 +269,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
     verifier: opts.verifier ?? scenario.verifier,
   };
-  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs')!;
-  if (jobs === 0) throw new InputError([`--jobs: expected an integer from 1 up, got "0"`]);
+  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1)!;
   const t0 = performance.now();
   const bar = progressBar(runs, opts.quiet === true);
   let report: ExploreReport;
