@@ -2,9 +2,19 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
@@ -20,7 +30,7 @@ import {
   runOnce,
   trimDecisions,
 } from '../explore/explore.ts';
-import { exploreJson, formatChoices, formatExploreReport } from '../explore/format.ts';
+import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import { exploreInWorkers } from '../explore/pool.ts';
 import { shrinkAndReduce } from '../explore/reduce.ts';
 import {
@@ -98,11 +108,13 @@ interface RunOptions {
   verifier?: 'bugcheck' | 'collect';
 }
 
-function intOption(v: string | undefined, flag: string): number | undefined {
+function intOption(v: string | undefined, flag: string, min = 0): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > 0xffffffff) {
-    throw new InputError([`${flag}: expected an integer from 0 to 4294967295, got ${JSON.stringify(v)}`]);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > 0xffffffff) {
+    throw new InputError([
+      `${flag}: expected an integer from ${min} to 4294967295, got ${JSON.stringify(v)}`,
+    ]);
   }
   return n;
 }
@@ -238,7 +250,10 @@ interface ExploreCliOptions {
 }
 
 /** A bar on stderr while the seeds run, when stderr is a terminal. */
-function progressBar(total: number, quiet: boolean): ((done: number, failed: number) => void) | undefined {
+function progressBar(
+  total: number,
+  quiet: boolean,
+): { tick: (done: number, failed: number) => void; stop: () => void } | undefined {
   if (quiet || !process.stderr.isTTY) return undefined;
   const bar = new cliProgress.SingleBar(
     {
@@ -250,10 +265,12 @@ function progressBar(total: number, quiet: boolean): ((done: number, failed: num
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { failed: 0 });
-  return (done, failed) => {
-    if (done === total) bar.stop();
-    else if ((done & 63) === 0) bar.update(done, { failed });
+  let on = true;
+  const stop = (): void => {
+    if (on) bar.stop();
+    on = false;
   };
+  return { tick: progressSteps(total, 64, (done, failed) => bar.update(done, { failed }), stop), stop };
 }
 
 async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
@@ -261,33 +278,36 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   const text = readScenarioText(file);
   const scenario = parseScenarioText(text, file, driverNames(drivers));
   const firstSeed = intOption(opts.seed, '--seed') ?? 1;
-  const runs = intOption(opts.runs, '--runs') ?? 1000;
-  if (runs < 1)
-    throw new InputError([`--runs: expected an integer from 1 up, got ${JSON.stringify(opts.runs)}`]);
+  const runs = intOption(opts.runs, '--runs', 1) ?? 1000;
   if (firstSeed + runs - 1 > 0xffffffff)
     throw new InputError([
       `--runs: expected seeds up to 4294967295, got --seed ${firstSeed} and --runs ${runs}`,
     ]);
   const shrinkRuns = opts.shrink === false ? 0 : (intOption(opts.shrinkRuns, '--shrink-runs') ?? 2000);
   const outDir = opts.out ?? '.';
+  checkOutDir(outDir);
   const setup: RunSetup = {
     scenario,
     drivers,
     untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
     verifier: opts.verifier ?? scenario.verifier,
   };
-  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs')!;
-  if (jobs === 0) throw new InputError([`--jobs: expected an integer from 1 up, got "0"`]);
+  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1)!;
   const t0 = performance.now();
-  const progress = progressBar(runs, opts.quiet === true);
-  const report = await exploreOnCores(
-    setup,
-    { file, text, driverFiles: opts.driver ?? [] },
-    firstSeed,
-    runs,
-    jobs,
-    progress,
-  );
+  const bar = progressBar(runs, opts.quiet === true);
+  let report: ExploreReport;
+  try {
+    report = await exploreOnCores(
+      setup,
+      { file, text, driverFiles: opts.driver ?? [] },
+      firstSeed,
+      runs,
+      jobs,
+      bar?.tick,
+    );
+  } finally {
+    bar?.stop(); // on a failure too: the bar hides the cursor until it stops
+  }
   // The runs' rate is of the exploring alone; shrinking is timed apart.
   const wallMs = performance.now() - t0;
   shrinkAndReduce(
@@ -361,6 +381,42 @@ async function exploreOnCores(
   return mergeReports(parts);
 }
 
+function cannotWriteOut(dir: string, e: unknown): InputError {
+  const why = (e as NodeJS.ErrnoException).code ?? String(e);
+  return new InputError([
+    `--out: expected a directory that can be written, got ${JSON.stringify(dir)} (${why})`,
+  ]);
+}
+
+/**
+ * Says before the runs, not after them, that --out cannot be written: its nearest
+ * part that exists must be a directory we may write in. The directory itself is made
+ * only when there is a replay file to write.
+ */
+function checkOutDir(dir: string): void {
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      const st = statSync(p);
+      if (!st.isDirectory()) throw cannotWriteOut(dir, Object.assign(new Error(), { code: 'ENOTDIR' }));
+      accessSync(p, constants.W_OK);
+      return;
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const up = dirname(p);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || up === p) throw cannotWriteOut(dir, e);
+      p = up;
+    }
+  }
+}
+
+/** Makes `dir` one level at a time: node 20's recursive mkdirSync loops for ever on /proc/x. */
+function makeDir(dir: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) missing.push(p);
+  for (const p of missing.reverse()) mkdirSync(p);
+}
+
 /** Writes one replay file per failure group; returns their paths by signature. */
 function writeReplays(
   report: ExploreReport,
@@ -370,11 +426,9 @@ function writeReplays(
   const written = new Map<string, string>();
   if (report.groups.length === 0) return written;
   try {
-    mkdirSync(src.outDir, { recursive: true });
+    makeDir(src.outDir);
   } catch (e) {
-    throw new InputError([
-      `--out: expected a directory that can be written, got ${JSON.stringify(src.outDir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-    ]);
+    throw cannotWriteOut(src.outDir, e);
   }
   const stem = basename(src.file, extname(src.file));
   for (const g of report.groups) {
@@ -383,9 +437,7 @@ function writeReplays(
     try {
       writeFileSync(path, formatReplayFile(r));
     } catch (e) {
-      throw new InputError([
-        `--out: expected a directory that can be written, got ${JSON.stringify(src.outDir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-      ]);
+      throw cannotWriteOut(src.outDir, e);
     }
     written.set(g.signature, path);
   }
@@ -450,6 +502,17 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     ]);
   }
   const r = parseReplayFile(text, file);
+  // The file names its modules as explore was given them, from the directory it ran in.
+  if (opts.driver === undefined) {
+    const missing = r.drivers.flatMap((d, i) =>
+      existsSync(d)
+        ? []
+        : [
+            `${file}: drivers[${i}]: expected the module ${JSON.stringify(d)} from the directory explore ran in, got no such file from ${process.cwd()}; replay from that directory, or name the module with --driver`,
+          ],
+    );
+    if (missing.length > 0) throw new InputError(missing);
+  }
   const drivers = await loadDriverModules(opts.driver ?? r.drivers);
   const scenario = parseScenarioText(
     r.scenario.text,

@@ -38,7 +38,7 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
   if (s !== null) {
     const left = s.decisions.filter((d) => d.pick !== 0).length;
     out.push(
-      `     shrunk in ${s.runs} runs${s.budgetSpent ? ' (the budget ran out first)' : ''}: ` +
+      `     shrunk in ${s.runs} run${s.runs === 1 ? '' : 's'}${s.budgetSpent ? ' (the budget ran out first)' : ''}: ` +
         `${left} choice${left === 1 ? '' : 's'} not the simplest, from ${s.from.nonDefault} of ${s.from.decisions}`,
     );
     // The choices the failure still needs; every other answer is the simplest (0).
@@ -73,7 +73,7 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   const lastSeed = o.firstSeed + r.runs - 1;
   const secs = o.wallMs / 1000;
   out.push(
-    `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} runs in ${secs.toFixed(2)} s` +
+    `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'} in ${secs.toFixed(2)} s` +
       c.dim(secs > 0 ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s)` : ''),
   );
   const nm = r.notModelled?.seeds.length ?? 0;
@@ -143,5 +143,26 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
     wallMs: Math.round(o.wallMs),
     shrinkMs: Math.round(o.shrinkMs),
     events: r.events,
+  };
+}
+
+/**
+ * A progress display's pace: `show` once `every` more runs are done than it last
+ * showed, `end` when all are. The counts may come one by one or in steps of any size
+ * (the workers report 256 runs at a time, after this thread's own batches).
+ */
+export function progressSteps(
+  total: number,
+  every: number,
+  show: (done: number, failed: number) => void,
+  end: () => void,
+): (done: number, failed: number) => void {
+  let shown = 0;
+  return (done, failed) => {
+    if (done >= total) end();
+    else if (done - shown >= every) {
+      shown = done;
+      show(done, failed);
+    }
   };
 }

@@ -36,9 +36,14 @@ export function slices(firstSeed: number, runs: number, jobs: number): { firstSe
   return out;
 }
 
-function runSlice(job: SliceJob, progress: (done: number, failed: number) => void): Promise<ExploreReport> {
+function runSlice(
+  job: SliceJob,
+  progress: (done: number, failed: number) => void,
+  started: (w: Worker) => void,
+): Promise<ExploreReport> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: job });
+    started(w);
     let settled = false;
     const settle = (f: () => void): void => {
       if (settled) return;
@@ -83,14 +88,26 @@ export async function exploreInWorkers(
 ): Promise<ExploreReport> {
   let done = 0;
   const failedBy = new Map<number, number>();
+  const workers: Worker[] = [];
   const parts = slices(firstSeed, runs, jobs).map((s, i) =>
-    runSlice({ ...job, ...s }, (d, f) => {
-      done += d;
-      failedBy.set(i, f);
-      let failed = 0;
-      for (const v of failedBy.values()) failed += v;
-      progress?.(done, failed);
-    }),
+    runSlice(
+      { ...job, ...s },
+      (d, f) => {
+        done += d;
+        failedBy.set(i, f);
+        let failed = 0;
+        for (const v of failedBy.values()) failed += v;
+        progress?.(done, failed);
+      },
+      (w) => workers.push(w),
+    ),
   );
-  return mergeReports(await Promise.all(parts));
+  try {
+    return mergeReports(await Promise.all(parts));
+  } catch (e) {
+    // One worker failed: the others would run their slices to the end for nothing,
+    // and the process would wait for them before it exits.
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw e;
+  }
 }

@@ -1,0 +1,238 @@
+// The explorer under review: a failed worker, shrinking's budget on a long run, the
+// signature of a run that broke the rule its expect: asks for, replay files away from
+// the directory explore ran in, and --out.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { runOnce, shrink } from '../src/explore/explore.ts';
+import { progressSteps } from '../src/explore/format.ts';
+import { NDIS_STATUS_SUCCESS, NdisGetSystemUpTimeEx, NdisMSleep } from '../src/index.ts';
+import { untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-explore-review-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const root = resolve('.');
+
+function cli(
+  args: string[],
+  o: { cwd?: string; timeoutMs?: number } = {},
+): { status: number | null; stdout: string; stderr: string; ms: number } {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.FORCE_COLOR;
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [join(root, 'bin/ndis-sim.js'), ...args], {
+    encoding: 'utf8',
+    env,
+    cwd: o.cwd ?? root,
+    timeout: o.timeoutMs ?? 120_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0 };
+}
+
+test('explore --jobs: a worker that fails ends the command at once, the other workers with it', () => {
+  // The second worker's slice alone would take minutes; the first fails as it starts.
+  const r = cli(
+    [
+      'explore',
+      'test/fixtures/sleeps-in-reset.yaml',
+      '--driver',
+      'test/fixtures/sleeps-in-reset-first-worker-throws.ts',
+      '--runs',
+      '400000',
+      '--jobs',
+      '2',
+      '--out',
+      join(dir, 'w'),
+    ],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(r.status, 2, `status ${r.status} after ${Math.round(r.ms)} ms; ${r.stderr}`);
+  assert.match(r.stderr, /--driver: cannot load .*this module fails in the first worker/);
+});
+
+/** Calls NdisMSleep in MiniportResetEx only after 20,000 s: a long log before the failure. */
+const sleepsLate = scriptedDriver('sleeps-late', {
+  registrationAttributes: { CheckForHangTimeInSeconds: 1 },
+  checkForHang: () => true,
+  reset: () => {
+    if (NdisGetSystemUpTimeEx() > 20_000_000) NdisMSleep(10);
+    return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+  },
+});
+
+function lateSetup() {
+  const drivers = [sleepsLate];
+  const text = 'until: 6h\nprotocols: [{ name: tcpip }]\ndevices:\n  - { name: nic0, driver: sleeps-late }\n';
+  const scenario = parseScenarioText(text, 'late.yaml', driverNames(drivers));
+  return { scenario, drivers, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+}
+
+test('shrink: a budget spent early ends the shrinking (a run of 60,000 decisions, 5 runs)', {
+  timeout: 60_000,
+}, () => {
+  const setup = lateSetup();
+  const t0 = performance.now();
+  const s = shrink(setup, 1, 5);
+  const ms = performance.now() - t0;
+  assert.equal(s.runs, 5);
+  assert.equal(s.budgetSpent, true);
+  assert.equal(s.outcome.signature, 'bugcheck Irql_Miniport_Driver_Function');
+  assert.ok(s.from.decisions > 50_000, `${s.from.decisions} decisions`);
+  // Six runs of about 0.4 s each; the passes after the budget used to go on for hours.
+  assert.ok(ms < 20_000, `${Math.round(ms)} ms`);
+});
+
+function gallerySetup(expect: string, verifier: 'bugcheck' | 'collect' = 'bugcheck') {
+  const text = `until: 3s
+devices:
+  - { name: nic0, driver: bad-halt-timer-set }
+actions:
+  - { at: 1s, do: remove, device: nic0 }
+expect:
+${expect}`;
+  const scenario = parseScenarioText(text, 'gallery.yaml', driverNames([]));
+  return { scenario, drivers: [], untilNs: untilNs(scenario), verifier };
+}
+
+test('judge: a run that breaks the rule its expect: asks for fails by the other expectations, not by that rule', () => {
+  // The gallery's CancelTimerObject driver, expected to break its rule and to leave 3 dumps.
+  for (const verifier of ['bugcheck', 'collect'] as const) {
+    const asked = runOnce(gallerySetup('  rule: CancelTimerObject\n  dumps: 3', verifier), 1);
+    assert.equal(asked.outcome.kind, 'fail');
+    assert.equal(asked.outcome.signature, 'expect dumps', verifier);
+    assert.match(asked.outcome.detail, /^dumps: expected 3, got 0$/);
+    // Expected to pass: the rule it breaks names the failure.
+    const unasked = runOnce(gallerySetup('  dumps: 0'), 1);
+    assert.equal(unasked.outcome.signature, 'bugcheck CancelTimerObject');
+    // Expected to break another rule: the one it broke names the failure.
+    const other = runOnce(gallerySetup('  rule: Irql_Miniport_Driver_Function', verifier), 1);
+    assert.equal(
+      other.outcome.signature,
+      `${verifier === 'collect' ? 'violations' : 'bugcheck'} CancelTimerObject`,
+    );
+  }
+});
+
+test('replay from another directory: a --driver module the file names is looked for from there, and the message says so', () => {
+  const out = join(dir, 'r');
+  const driver = 'test/fixtures/sleeps-in-reset.ts';
+  const e = cli([
+    'explore',
+    'test/fixtures/sleeps-in-reset.yaml',
+    '--driver',
+    driver,
+    '--runs',
+    '5',
+    '--out',
+    out,
+  ]);
+  assert.equal(e.status, 1, e.stderr);
+  const file = join(out, readdirSync(out)[0]!);
+  const away = cli(['replay', file, '--quiet'], { cwd: tmpdir() });
+  assert.equal(away.status, 2);
+  assert.equal(
+    away.stderr,
+    `${file}: drivers[0]: expected the module "${driver}" from the directory explore ran in, got no such file from ${tmpdir()}; replay from that directory, or name the module with --driver\n`,
+  );
+  const named = cli(['replay', file, '--quiet', '--driver', join(root, driver)], { cwd: tmpdir() });
+  assert.equal(named.status, 1, named.stderr);
+  assert.match(named.stdout, /the trace is the one recorded/);
+});
+
+test('explore --out: a directory that cannot be made is bad input before the runs, not after them', () => {
+  const file = join(dir, 'a-file');
+  writeFileSync(file, '');
+  const explore = (out: string, runs: string) =>
+    cli(
+      [
+        'explore',
+        'test/fixtures/sleeps-in-reset.yaml',
+        '--driver',
+        'test/fixtures/sleeps-in-reset.ts',
+        '--runs',
+        runs,
+        '--jobs',
+        '1',
+        '--out',
+        out,
+      ],
+      { timeoutMs: 30_000 },
+    );
+  const message = /^--out: expected a directory that can be written, got ".*" \((ENOTDIR|EEXIST|ENOENT)\)\n$/;
+  // A million runs take minutes: the command must stop before them.
+  for (const out of [file, join(file, 'sub')]) {
+    const r = explore(out, '1000000');
+    assert.equal(r.status, 2, `${out}: status ${r.status} after ${Math.round(r.ms)} ms`);
+    assert.match(r.stderr, message);
+  }
+  // Linux: node 20's recursive mkdirSync loops for ever on a missing directory in
+  // /proc, which root may write in as far as access() says.
+  if (existsSync('/proc/self')) {
+    const r = explore('/proc/ndis-sim-review-none', '5');
+    assert.equal(r.status, 2, `status ${r.status} after ${Math.round(r.ms)} ms`);
+    assert.match(r.stderr, message);
+  }
+});
+
+test('explore progress: shown every 64 runs whatever steps the counts come in (workers after this thread report 256 at a time)', () => {
+  const shown: number[] = [];
+  let ended = 0;
+  const tick = progressSteps(
+    2000,
+    64,
+    (done) => shown.push(done),
+    () => ended++,
+  );
+  // This thread ran 300 seeds one by one, then the workers report 256 at a time.
+  for (let d = 1; d <= 300; d++) tick(d, 0);
+  for (let d = 556; d < 2000; d += 256) tick(d, 0);
+  tick(2000, 0);
+  assert.deepEqual(shown, [64, 128, 192, 256, 556, 812, 1068, 1324, 1580, 1836]);
+  assert.equal(ended, 1);
+});
+
+test('explore: --runs and --jobs say they take an integer from 1, whatever was wrong with the value', () => {
+  const base = [
+    'explore',
+    'test/fixtures/sleeps-in-reset.yaml',
+    '--driver',
+    'test/fixtures/sleeps-in-reset.ts',
+  ];
+  for (const [flag, v] of [
+    ['--runs', 'abc'],
+    ['--runs', '0'],
+    ['--jobs', '-1'],
+    ['--jobs', '0'],
+  ] as const) {
+    const r = cli([...base, flag, v]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `${flag}: expected an integer from 1 to 4294967295, got "${v}"\n`);
+  }
+});
+
+test('explore: one run and one shrinking run are "1 run"', () => {
+  // The gallery's CancelTimerObject scenario, expecting 3 dumps: its first
+  // shrinking run (all answers 0) fails the same way.
+  const yaml = join(dir, 'one.yaml');
+  writeFileSync(
+    yaml,
+    `until: 3s
+devices:
+  - { name: nic0, driver: bad-halt-timer-set }
+actions:
+  - { at: 1s, do: remove, device: nic0 }
+expect: { rule: CancelTimerObject, dumps: 3 }
+`,
+  );
+  const r = cli(['explore', yaml, '--runs', '1', '--out', join(dir, 'one')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /seeds 1–1, 1 run in /);
+  assert.match(r.stdout, /shrunk in 1 run: 0 choices not the simplest/);
+});
