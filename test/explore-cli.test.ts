@@ -43,6 +43,7 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
     /Verdict: bug check DRIVER_IRQL_NOT_LESS_OR_EQUAL \(Irql_Miniport_Driver_Function\)/,
   );
   assert.match(rp.stdout, /the trace is the one recorded/);
+  assert.match(rp.stdout, /Summary {2}shrunk from seed \d+, ended at/);
   assert.match(
     rp.stdout,
     /Choices not the simplest: 1 of \d+ \(shrunk: the failure needs each\)\n {2}decision \d+ at 2\.\d+ s: CallbackIrql answered 1 of 0–1\n/,
@@ -171,6 +172,9 @@ test('explore and replay: bad input exits 2 with the flag or file and what was e
   const runs = cli('explore', scenario, '--driver', driver, '--runs', '0');
   assert.equal(runs.status, 2);
   assert.match(runs.stderr, /^--runs: expected an integer from 1 to 4294967295, got "0"/);
+  const jobs = cli('explore', scenario, '--driver', driver, '--jobs', '65');
+  assert.equal(jobs.status, 2);
+  assert.match(jobs.stderr, /^--jobs: expected an integer from 1 to 64, got "65"/);
   const missing = cli('replay', join(dir, 'none.replay.json'));
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /none\.replay\.json: cannot read the file \(ENOENT\)/);

@@ -108,16 +108,17 @@ interface RunOptions {
   verifier?: 'bugcheck' | 'collect';
 }
 
-function intOption(v: string | undefined, flag: string, min = 0): number | undefined {
+function intOption(v: string | undefined, flag: string, min = 0, max = 0xffffffff): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > 0xffffffff) {
-    throw new InputError([
-      `${flag}: expected an integer from ${min} to 4294967295, got ${JSON.stringify(v)}`,
-    ]);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InputError([`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`]);
   }
   return n;
 }
+
+/** Worker threads at most: each loads ndis-sim anew, and more threads than cores only queue. */
+const jobsMax = 64;
 
 function cannotWrite(flag: '--trace' | '--perfetto', file: string, e: unknown): InputError {
   const why = (e as NodeJS.ErrnoException).code ?? String(e);
@@ -188,6 +189,8 @@ function showRun(
   seed: number,
   mode: Scenario['verifier'],
   opts: Omit<RunOptions, 'seed' | 'until' | 'driver' | 'verifier'>,
+  /** How the summary names the seed: a replay's shrunk run is not that seed's own. */
+  seedLabel = 'seed',
 ): number {
   const summary = world.summary();
   const c = color(opts);
@@ -202,7 +205,7 @@ function showRun(
   }
   if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
   const expectation = checkExpectations(scenario, result, summary, mode);
-  for (const l of formatSummary(summary, result, { color: c, seed, expectation })) out(l);
+  for (const l of formatSummary(summary, result, { color: c, seed, seedLabel, expectation })) out(l);
   if (opts.trace !== undefined) {
     try {
       writeFileSync(opts.trace, toJsonLines(world.trace.events));
@@ -292,7 +295,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
     verifier: opts.verifier ?? scenario.verifier,
   };
-  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1)!;
+  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1, jobsMax)!;
   const t0 = performance.now();
   const bar = progressBar(runs, opts.quiet === true);
   let report: ExploreReport;
@@ -539,7 +542,15 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
       ]);
     throw e;
   }
-  const code = showRun(scenario, world, result, r.seed, r.verifier, opts);
+  const code = showRun(
+    scenario,
+    world,
+    result,
+    r.seed,
+    r.verifier,
+    opts,
+    r.shrunk ? 'shrunk from seed' : 'seed',
+  );
   // What makes this schedule this one: the answers that are not the simplest.
   const log = world.decisions();
   const chosen = log.filter((d) => d.pick !== 0).length;

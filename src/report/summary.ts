@@ -12,6 +12,8 @@ import { formatTimeline } from './timeline.ts';
 export interface SummaryOptions {
   color: boolean;
   seed: number;
+  /** Printed before the seed (default "seed"). */
+  seedLabel?: string;
   /** Verdict line from the scenario's expectations. */
   expectation: { met: boolean; problems: string[] } | null;
 }
@@ -22,7 +24,9 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   out.push('');
   out.push(
     c.bold('Summary') +
-      c.dim(`  seed ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} events, ${r.decisions} decisions`),
+      c.dim(
+        `  ${o.seedLabel ?? 'seed'} ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} events, ${r.decisions} decisions`,
+      ),
   );
   // Name and driver columns as wide as their widest entry (8 and 12 at least).
   const nameW = Math.max(8, ...s.adapters.map((a) => a.name.length), ...s.devices.map((d) => d.name.length));
