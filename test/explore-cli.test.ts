@@ -159,6 +159,41 @@ test('explore --json: the report as data, matching the seeds each run gives', ()
   assert.equal(cli('run', scenario, '--driver', driver, '--seed', String(pass), '--quiet').status, 0);
 });
 
+test('explore --strategy deviations: seed N is `run --seed N --strategy deviations` with the same depth', () => {
+  const r = cli(
+    'explore',
+    scenario,
+    '--driver',
+    driver,
+    '--runs',
+    '60',
+    '--strategy',
+    'deviations',
+    '--depth',
+    '1',
+    '--json',
+    '--no-shrink',
+    '--out',
+    join(dir, 'dev'),
+  );
+  assert.equal(r.status, 1, r.stderr);
+  const j = JSON.parse(r.stdout) as {
+    strategy: { kind: string; depth: number; horizon: number };
+    failures: { seeds: number[] }[];
+  };
+  assert.equal(j.strategy.kind, 'deviations');
+  assert.equal(j.strategy.depth, 1);
+  const seeds = j.failures[0]!.seeds;
+  const run = (seed: number, ...more: string[]) =>
+    cli('run', scenario, '--driver', driver, '--seed', String(seed), '--quiet', ...more).status;
+  assert.equal(run(seeds[0]!, '--strategy', 'deviations', '--depth', '1'), 1);
+  const passing = [...Array(60).keys()].map((i) => i + 1).find((s) => !seeds.includes(s))!;
+  assert.equal(run(passing, '--strategy', 'deviations', '--depth', '1'), 0);
+  const depthAlone = cli('run', scenario, '--driver', driver, '--depth', '1');
+  assert.equal(depthAlone.status, 2);
+  assert.match(depthAlone.stderr, /^--depth: expected it only with --strategy deviations/);
+});
+
 test('explore: a scenario every seed passes exits 0 and writes nothing', () => {
   const out = join(dir, 'd');
   const r = cli('explore', 'examples/reset-storm.yaml', '--runs', '20', '--out', out);

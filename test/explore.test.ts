@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
 import {
+  deviationHorizon,
   explore,
   exploreSeeds,
   GuidedStrategy,
@@ -32,7 +33,7 @@ import {
 import { NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
-import { ChoiceSite, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
+import { ChoiceSite, DeviationStrategy, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 
 const sleepsInReset = scriptedDriver('sleeps-in-reset', {
@@ -240,4 +241,44 @@ test('replay file: bad input is one line per problem, naming file and field', ()
     'r.json: seed: expected number, got "one"',
     'r.json: verifier: expected one of bugcheck, collect, got "loud"',
   ]);
+});
+
+test('DeviationStrategy: the simplest answer everywhere but at `depth` of the first `horizon` decisions, which the seed draws', () => {
+  const answers = (seed: number, depth: number) => {
+    const d = new DeviationStrategy(seed, depth, 30);
+    return Array.from({ length: 40 }, () => d.pick(ChoiceSite.Ready, 4));
+  };
+  for (const depth of [1, 2, 3]) {
+    const a = answers(7, depth);
+    assert.equal(a.filter((x) => x !== 0).length, depth, a.join(','));
+    assert.ok(a.slice(30).every((x) => x === 0));
+    assert.deepEqual(answers(7, depth), a);
+  }
+  const places = new Set(Array.from({ length: 20 }, (_, s) => answers(s, 1).findIndex((x) => x !== 0)));
+  assert.ok(places.size > 8, `places drawn: ${[...places].join(', ')}`);
+  // A horizon smaller than the depth: every decision of it deviates.
+  const all = new DeviationStrategy(1, 5, 2);
+  assert.deepEqual(
+    [all.pick(ChoiceSite.Cpu, 2), all.pick(ChoiceSite.Cpu, 2), all.pick(ChoiceSite.Cpu, 2)],
+    [1, 1, 0],
+  );
+});
+
+test('explore with deviations: one deviation finds the IRQL failure; its seeds fail under the same strategy alone, and shrink to that one choice', () => {
+  const plain = setupOf();
+  const horizon = deviationHorizon(plain);
+  assert.ok(horizon > 10, `horizon ${horizon}`);
+  const setup = { ...plain, strategy: { kind: 'deviations', depth: 1, horizon } as const };
+  const report = explore(setup, { firstSeed: 1, runs: 80, shrinkRuns: 200 });
+  const g = report.groups[0];
+  assert.ok(g !== undefined && report.groups.length === 1, 'one failure group');
+  // A few seeds, not most: one deviation must land on a reset's IRQL.
+  assert.ok(report.failed > 0 && report.failed < 40, `${report.failed} of 80 failed`);
+  for (const seed of g.seeds) {
+    const r = runOnce(setup, seed, { record: true });
+    assert.equal(r.outcome.kind, 'fail');
+    assert.equal(nonDefault(r.world.decisions()), 1);
+  }
+  assert.equal(nonDefault(g.shrunk!.decisions), 1);
+  assert.equal(g.shrunk!.decisions.at(-1)!.site, ChoiceSite.CallbackIrql);
 });

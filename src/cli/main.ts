@@ -22,12 +22,15 @@ import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import {
+  deviationHorizon,
   type ExploreReport,
   exploreSeeds,
   type FailureGroup,
   mergeReports,
   type RunSetup,
   runOnce,
+  type StrategySpec,
+  strategyFor,
   trimDecisions,
 } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
@@ -106,6 +109,27 @@ interface RunOptions {
   datapath?: boolean;
   color?: boolean;
   verifier?: 'bugcheck' | 'collect';
+  strategy?: 'random' | 'deviations';
+  depth?: string;
+}
+
+/** Deviations a run of the deviations strategy makes at most. */
+const depthMax = 16;
+
+/**
+ * The strategy --strategy and --depth name, for `setup`'s scenario: for deviations,
+ * with the horizon of its simplest run (explore and run draw the same from it).
+ */
+function strategyOption(
+  opts: { strategy?: 'random' | 'deviations'; depth?: string },
+  setup: RunSetup,
+): StrategySpec | undefined {
+  const depth = intOption(opts.depth, '--depth', 1, depthMax);
+  if (opts.strategy !== 'deviations') {
+    if (depth !== undefined) throw new InputError(['--depth: expected it only with --strategy deviations']);
+    return undefined;
+  }
+  return { kind: 'deviations', depth: depth ?? 2, horizon: deviationHorizon(setup) };
 }
 
 function intOption(v: string | undefined, flag: string, min = 0, max = 0xffffffff): number | undefined {
@@ -160,14 +184,22 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const until = untilOption(opts.until);
   // A --trace or --perfetto file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts);
+  const runUntil = untilNs(scenario, { untilNs: until });
+  const spec = strategyOption(opts, {
+    scenario,
+    drivers,
+    untilNs: runUntil,
+    verifier: opts.verifier ?? scenario.verifier,
+  });
   const world = buildWorld(scenario, {
     seed,
     trace: true,
     verifier: opts.verifier,
     drivers,
     ...traceMaxFor(opts),
+    ...(spec === undefined ? {} : { strategy: strategyFor(spec, seed) }),
   });
-  const result = world.run(untilNs(scenario, { untilNs: until }));
+  const result = world.run(runUntil);
   return showRun(scenario, world, result, seed, opts.verifier ?? scenario.verifier, opts);
 }
 
@@ -244,6 +276,8 @@ interface ExploreCliOptions {
   shrinkRuns?: string;
   shrink?: boolean;
   reduce?: boolean;
+  strategy?: 'random' | 'deviations';
+  depth?: string;
   jobs?: string;
   out?: string;
   quiet?: boolean;
@@ -289,12 +323,14 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   const shrinkRuns = opts.shrink === false ? 0 : (intOption(opts.shrinkRuns, '--shrink-runs') ?? 2000);
   const outDir = opts.out ?? '.';
   checkOutDir(outDir);
-  const setup: RunSetup = {
+  const plain: RunSetup = {
     scenario,
     drivers,
     untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
     verifier: opts.verifier ?? scenario.verifier,
   };
+  const spec = strategyOption(opts, plain);
+  const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1, jobsMax)!;
   const t0 = performance.now();
   const bar = progressBar(runs, opts.quiet === true);
@@ -321,7 +357,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   );
   const shrinkMs = performance.now() - t0 - wallMs;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
-  const fo = { color: color(opts), file, firstSeed, wallMs, shrinkMs, replays };
+  const fo = { color: color(opts), file, firstSeed, wallMs, shrinkMs, replays, strategy: spec ?? null };
   if (opts.json) out(JSON.stringify(exploreJson(report, fo), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
   if (report.failed > 0) return 1;
@@ -354,7 +390,12 @@ async function exploreOnCores(
   jobs: number | null,
   progress: ((done: number, failed: number) => void) | undefined,
 ): Promise<ExploreReport> {
-  const job = { ...src, untilNs: setup.untilNs, verifier: setup.verifier };
+  const job = {
+    ...src,
+    untilNs: setup.untilNs,
+    verifier: setup.verifier,
+    ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
+  };
   if (jobs !== null && jobs > 1) return exploreInWorkers(job, firstSeed, runs, jobs, progress);
   const cores = availableParallelism();
   if (jobs === 1 || cores === 1) return exploreSeeds(setup, firstSeed, runs, progress);
@@ -616,6 +657,14 @@ function rulesCommand(
 
 const collect = (v: string, all: string[] = []): string[] => [...all, v];
 
+/** --strategy: how a seed answers the run's choices. */
+function strategyFlag(): Option {
+  return new Option(
+    '--strategy <name>',
+    'random: every choice drawn (default); deviations: the simplest schedule with --depth choices drawn otherwise',
+  ).choices(['random', 'deviations']);
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command();
   let code = 0;
@@ -651,6 +700,8 @@ Examples:
       '--until <duration>',
       "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
     )
+    .addOption(strategyFlag())
+    .option('--depth <n>', 'with --strategy deviations: how many choices go otherwise (1 to 16, default 2)')
     .option('--trace <file>', 'write the trace as JSON Lines')
     .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
     .option('--quiet', 'print only the summary')
@@ -676,6 +727,8 @@ Examples:
     .option('--shrink-runs <n>', 'at most this many runs to shrink each failure (default 2000)')
     .option('--no-shrink', 'write each failure as its seed ran it, unshrunk')
     .option('--no-reduce', 'shrink the decisions only, not the scenario')
+    .addOption(strategyFlag())
+    .option('--depth <n>', 'with --strategy deviations: how many choices go otherwise (1 to 16, default 2)')
     .option(
       '--jobs <n>',
       'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',

@@ -11,7 +11,14 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { fmtTime } from '../report/format.ts';
 import { buildWorld, checkExpectations } from '../scenario/build.ts';
 import type { Scenario } from '../scenario/schema.ts';
-import type { ChoiceSite, Decision, Strategy } from '../sim/choice.ts';
+import {
+  type ChoiceSite,
+  type Decision,
+  DeviationStrategy,
+  FixedStrategy,
+  RandomStrategy,
+  type Strategy,
+} from '../sim/choice.ts';
 import type { RunResult, World } from '../world.ts';
 
 /** What every run of an exploration shares. */
@@ -20,6 +27,29 @@ export interface RunSetup {
   readonly drivers: readonly DriverModule[];
   readonly untilNs: number;
   readonly verifier: 'bugcheck' | 'collect';
+  /** How a seed answers the choices (default: random). */
+  readonly strategy?: StrategySpec;
+}
+
+/**
+ * Who answers a seed's choices: `random` (every choice drawn), or `deviations` (the
+ * simplest schedule with `depth` choices answered otherwise, drawn among the first
+ * `horizon`: the decisions of the scenario's simplest run, deviationHorizon).
+ */
+export type StrategySpec =
+  | { readonly kind: 'random' }
+  | { readonly kind: 'deviations'; readonly depth: number; readonly horizon: number };
+
+/** The strategy of seed `seed` under `spec`. */
+export function strategyFor(spec: StrategySpec | undefined, seed: number): Strategy {
+  if (spec === undefined || spec.kind === 'random') return new RandomStrategy(seed);
+  return new DeviationStrategy(seed, spec.depth, spec.horizon);
+}
+
+/** How many decisions the scenario's simplest run (every answer 0) makes: where deviations are drawn. */
+export function deviationHorizon(setup: RunSetup): number {
+  return runOnce({ ...setup, strategy: { kind: 'random' } }, 0, { strategy: new FixedStrategy([]) }).result
+    .decisions;
 }
 
 export interface Outcome {
@@ -93,7 +123,7 @@ export function runOnce(setup: RunSetup, seed: number, o: RunOnceOptions = {}): 
     drivers: setup.drivers,
     verifier: setup.verifier,
     recordDecisions: o.record ?? false,
-    ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
+    strategy: o.strategy ?? strategyFor(setup.strategy, seed),
     ...(o.replay === undefined ? {} : { replay: o.replay }),
   });
   const result = world.run(setup.untilNs);

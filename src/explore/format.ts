@@ -4,7 +4,7 @@
 import pc from 'picocolors';
 import { fmtTime } from '../report/format.ts';
 import { choiceSiteNames, type Decision } from '../sim/choice.ts';
-import type { ExploreReport, FailureGroup } from './explore.ts';
+import type { ExploreReport, FailureGroup, StrategySpec } from './explore.ts';
 
 export interface ExploreFormatOptions {
   readonly color: boolean;
@@ -13,6 +13,8 @@ export interface ExploreFormatOptions {
   /** Wall time of the exploring runs, and of the shrinking after them. */
   readonly wallMs: number;
   readonly shrinkMs: number;
+  /** The strategy when it is not random. */
+  readonly strategy: StrategySpec | null;
   /** The replay file written for each group, by signature. */
   readonly replays: ReadonlyMap<string, string>;
 }
@@ -45,7 +47,7 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
     for (const l of formatChoices(s.decisions, 12)) out.push(c.dim(`       ${l}`));
     if (g.reduced !== null)
       out.push(
-        `     scenario shrunk in ${g.reduced.runs} runs: took out ${g.reduced.removed.slice(0, 8).join(', ')}${g.reduced.removed.length > 8 ? `, … (${g.reduced.removed.length - 8} more)` : ''}`,
+        `     scenario shrunk in ${g.reduced.runs} run${g.reduced.runs === 1 ? '' : 's'}: took out ${g.reduced.removed.slice(0, 8).join(', ')}${g.reduced.removed.length > 8 ? `, … (${g.reduced.removed.length - 8} more)` : ''}`,
       );
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
   }
@@ -76,6 +78,11 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'} in ${secs.toFixed(2)} s` +
       c.dim(secs > 0 ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s)` : ''),
   );
+  const st = o.strategy;
+  if (st !== null && st.kind === 'deviations')
+    out.push(
+      `  strategy deviations: the simplest schedule with ${st.depth} choice${st.depth === 1 ? '' : 's'} drawn otherwise, among its first ${fmtCount(st.horizon)}`,
+    );
   const nm = r.notModelled?.seeds.length ?? 0;
   out.push(
     `  ${c.green(`${fmtCount(r.passed)} passed`)}, ${r.failed > 0 ? c.red(`${fmtCount(r.failed)} failed`) : '0 failed'}` +
@@ -103,6 +110,7 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
 export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
   return {
     scenario: o.file,
+    strategy: o.strategy ?? { kind: 'random' },
     firstSeed: o.firstSeed,
     runs: r.runs,
     passed: r.passed,

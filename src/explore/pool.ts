@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { InputError, InternalError } from '../errors.ts';
-import { type ExploreReport, mergeReports } from './explore.ts';
+import { type ExploreReport, mergeReports, type StrategySpec } from './explore.ts';
 
 /** What a worker needs to run its slice: texts and file names, nothing that cannot be copied. */
 export interface SliceJob {
@@ -13,6 +13,7 @@ export interface SliceJob {
   readonly driverFiles: readonly string[];
   readonly untilNs: number;
   readonly verifier: 'bugcheck' | 'collect';
+  readonly strategy?: StrategySpec;
   readonly firstSeed: number;
   readonly runs: number;
 }

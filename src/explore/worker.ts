@@ -17,7 +17,13 @@ const post = (m: WorkerMessage): void => port.postMessage(m);
 try {
   const drivers = await loadDriverModules(job.driverFiles);
   const scenario = parseScenarioText(job.text, job.file, driverNames(drivers));
-  const setup = { scenario, drivers, untilNs: job.untilNs, verifier: job.verifier };
+  const setup = {
+    scenario,
+    drivers,
+    untilNs: job.untilNs,
+    verifier: job.verifier,
+    ...(job.strategy === undefined ? {} : { strategy: job.strategy }),
+  };
   let reported = 0;
   const report = exploreSeeds(setup, job.firstSeed, job.runs, (done, failed) => {
     if (done - reported >= 256) {

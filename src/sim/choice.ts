@@ -59,6 +59,28 @@ export class FixedStrategy implements Strategy {
   }
 }
 
+/**
+ * Answers 0, the simplest, everywhere but at `depth` decisions drawn from the first
+ * `horizon` (the seed draws which), where it answers anything else: a run that is the
+ * simplest schedule with a few deviations, as in delay-bounded scheduling (Emmi, Qadeer
+ * and Rakamarić, POPL 2011). Where random answers perturb every choice, this finds the
+ * failures that need one or two things to go differently and the rest to go plainly.
+ */
+export class DeviationStrategy implements Strategy {
+  readonly name = 'deviations';
+  private readonly rng: Rng;
+  private readonly at = new Set<number>();
+  private i = 0;
+  constructor(seed: number, depth: number, horizon: number) {
+    this.rng = new Rng(seed);
+    const n = Math.min(depth, horizon);
+    while (this.at.size < n) this.at.add(this.rng.below(horizon));
+  }
+  pick(_site: ChoiceSite, count: number): number {
+    return this.at.has(this.i++) ? 1 + this.rng.below(count - 1) : 0;
+  }
+}
+
 export interface Decision {
   site: number;
   count: number;
