@@ -7,12 +7,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
-import { driverNames } from '../src/drivers/index.ts';
-import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
-import { failingSeeds } from './helpers/seeds.ts';
+import { exampleScenario, failingSeeds, runExample } from './helpers/seeds.ts';
 
 const drivers = [removalRace, removalRaceFixed];
 const file = 'examples/removal-race.yaml';
@@ -20,16 +17,9 @@ const file = 'examples/removal-race.yaml';
 const failingSeed = 61;
 const seeds = 500;
 
-function scenario(driver: 'removal-race' | 'removal-race-fixed'): Scenario {
-  const s = loadScenario(file, driverNames(drivers));
-  for (const d of s.devices) d.driver = driver;
-  return s;
-}
-
-function run(s: Scenario, seed: number, trace = false) {
-  const w = buildWorld(s, { seed, trace, drivers });
-  return { w, r: w.run(untilNs(s)) };
-}
+const scenario = (driver: 'removal-race' | 'removal-race-fixed'): Scenario =>
+  exampleScenario(file, drivers, driver);
+const run = (s: Scenario, seed: number, trace = false) => runExample(s, drivers, seed, trace);
 
 /** The trace from the injected surprise removal on. */
 function afterRemoval(events: readonly TraceEvent[]): TraceEvent[] {

@@ -6,27 +6,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
-import { driverNames } from '../src/drivers/index.ts';
-import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
+import { checkExpectations } from '../src/scenario/build.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
-import { failingSeeds } from './helpers/seeds.ts';
+import { exampleScenario, failingSeeds, runExample } from './helpers/seeds.ts';
 
 const drivers = [timerRace, timerRaceFixed];
 const file = 'examples/timer-race.yaml';
 /** A seed of 1..300 whose halt comes between a poll timer's expiry and its DPC. */
 const failingSeed = 20;
 
-function scenario(driver: 'timer-race' | 'timer-race-fixed'): Scenario {
-  const s = loadScenario(file, driverNames(drivers));
-  for (const d of s.devices) d.driver = driver;
-  return s;
-}
-
-function run(s: Scenario, seed: number, trace = false) {
-  const w = buildWorld(s, { seed, trace, drivers });
-  return { w, r: w.run(untilNs(s)) };
-}
+const scenario = (driver: 'timer-race' | 'timer-race-fixed'): Scenario =>
+  exampleScenario(file, drivers, driver);
+const run = (s: Scenario, seed: number, trace = false) => runExample(s, drivers, seed, trace);
 
 test("R8.6 timer-race: the scenario's own seed passes and meets its expect", () => {
   const s = scenario('timer-race');

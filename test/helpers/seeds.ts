@@ -1,10 +1,26 @@
-// The seeds of a range whose runs fail, found the way `ndis-sim explore` finds them.
+// The examples' scenarios with one driver or another, their runs, and the seeds of a
+// range whose runs fail, found the way `ndis-sim explore` finds them.
 
 import assert from 'node:assert/strict';
+import { driverNames } from '../../src/drivers/index.ts';
 import { exploreSeeds } from '../../src/explore/explore.ts';
 import type { DriverModule } from '../../src/ndis/driver.ts';
-import { untilNs } from '../../src/scenario/build.ts';
+import { buildWorld, untilNs } from '../../src/scenario/build.ts';
+import { loadScenario } from '../../src/scenario/load.ts';
 import type { Scenario } from '../../src/scenario/schema.ts';
+
+/** Scenario `file` with every device given to `driver` (one of `drivers`, the module's). */
+export function exampleScenario(file: string, drivers: readonly DriverModule[], driver: string): Scenario {
+  const s = loadScenario(file, driverNames(drivers));
+  for (const d of s.devices) d.driver = driver;
+  return s;
+}
+
+/** One run of `s` with `seed`, to the scenario's end. */
+export function runExample(s: Scenario, drivers: readonly DriverModule[], seed: number, trace = false) {
+  const w = buildWorld(s, { seed, trace, drivers });
+  return { w, r: w.run(untilNs(s)) };
+}
 
 /**
  * Seeds 1..`runs` of `s` whose run fails; asserts every one fails with the bug check of
