@@ -153,8 +153,8 @@ const guideWindow = 16;
 /**
  * Answers from another run's log, matched by question. A question takes the answer of
  * a logged decision with the same site and count: first one made at the same instant,
- * anywhere ahead in the log until it passes that instant; else the next one within
- * `guideWindow` entries. The entries skipped are not used again; a question the log
+ * anywhere ahead (the log is in time order: found by halving); else the next one
+ * within `guideWindow` entries. The entries skipped are not used again; a question the log
  * does not have is answered 0 and takes nothing. A changed answer changes the
  * questions after it (one more event ready at an instant, one DPC fewer), and a cut
  * scenario drops whole runs of them (a device taken out); matching by question, and by
@@ -166,10 +166,17 @@ export class GuidedStrategy implements Strategy {
   private i = 0;
   constructor(private readonly log: readonly Decision[]) {}
   pick(site: ChoiceSite, count: number, nowNs: number): number {
-    for (let j = this.i; j < this.log.length; j++) {
+    // The log is in time order: the first entry at or after this instant, by halving.
+    let lo = this.i;
+    let hi = this.log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.log[mid]!.atNs ?? -1) < nowNs) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let j = lo; j < this.log.length && this.log[j]!.atNs === nowNs; j++) {
       const d = this.log[j]!;
-      if (d.atNs === undefined || d.atNs > nowNs) break;
-      if (d.atNs === nowNs && d.site === site && d.count === count) {
+      if (d.site === site && d.count === count) {
         this.i = j + 1;
         return d.pick;
       }
