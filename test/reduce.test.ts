@@ -122,3 +122,29 @@ test('shrinkAndReduce: the group keeps its first seed and the original count, an
   shrinkAndReduce(setup, plain, 500, null);
   assert.equal(plain.groups[0]!.reduced, null);
 });
+
+test('reduceScenario: a failure far into a long log is still found once traffic and a device are cut (the guide matches by instant)', () => {
+  // With traffic, the reset at DISPATCH comes after about 1,200 other decisions; cut the
+  // spare device and the protocol and it is the 26th: a guide that only looked a fixed
+  // distance ahead lost it and kept both.
+  const text = `until: 3s
+protocols: [{ name: tcpip, traffic: { rate: 300 } }]
+devices:
+  - { name: spare, driver: healthy-nic }
+  - { name: nic0, driver: sleeps-in-reset }
+`;
+  const setup = setupOf(text);
+  const seed = firstFailing(setup);
+  const s = shrink(setup, seed, 500);
+  assert.ok(s.decisions.length > 1000, `${s.decisions.length} decisions`);
+  const r = reduceScenario(
+    setup,
+    { text, file, driverNames: names },
+    seed,
+    s.decisions,
+    s.outcome.signature,
+    500,
+  );
+  assert.deepEqual([...r.removed].sort(), ['devices[0]', 'protocols[0]']);
+  assert.ok(r.decisions.length < 100, `${r.decisions.length} decisions after the cut`);
+});
