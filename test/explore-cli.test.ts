@@ -33,6 +33,8 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   assert.equal(files.length, 1);
   const file = join(out, files[0]!);
   assert.ok(r.stdout.includes(`replay: ndis-sim replay ${file}`), r.stdout);
+  const asRan = /seed (\d+) as it ran: (ndis-sim run .*)\n/.exec(r.stdout);
+  assert.equal(asRan?.[2], `ndis-sim run ${scenario} --driver ${driver} --seed ${asRan?.[1]}`);
   const perfetto = join(dir, 'replay-perfetto.json');
   const rp = cli('replay', file, '--quiet', '--perfetto', perfetto);
   assert.equal(rp.status, 1, rp.stderr);

@@ -357,7 +357,23 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   );
   const shrinkMs = performance.now() - t0 - wallMs;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
-  const fo = { color: color(opts), file, firstSeed, wallMs, shrinkMs, replays, strategy: spec ?? null };
+  // The flags that make `run` give what a seed gave here.
+  const runFlags = [
+    ...(opts.driver ?? []).map((d) => ` --driver ${d}`),
+    ...(opts.until === undefined ? [] : [` --until ${opts.until}`]),
+    ...(opts.verifier === undefined ? [] : [` --verifier ${opts.verifier}`]),
+    ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
+  ].join('');
+  const fo = {
+    color: color(opts),
+    file,
+    firstSeed,
+    wallMs,
+    shrinkMs,
+    replays,
+    strategy: spec ?? null,
+    runCommand: (seed: number) => `ndis-sim run ${file}${runFlags} --seed ${seed}`,
+  };
   if (opts.json) out(JSON.stringify(exploreJson(report, fo), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
   if (report.failed > 0) return 1;

@@ -17,6 +17,8 @@ export interface ExploreFormatOptions {
   readonly strategy: StrategySpec | null;
   /** The replay file written for each group, by signature. */
   readonly replays: ReadonlyMap<string, string>;
+  /** The command that shows a seed's own run (`ndis-sim run … --seed N`), when known. */
+  readonly runCommand?: (seed: number) => string;
 }
 
 /** Seeds as "3, 17, 40, … (12 more)". */
@@ -52,6 +54,7 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
   }
   const file = o.replays.get(g.signature);
+  if (o.runCommand !== undefined) out.push(`     seed ${g.seeds[0]} as it ran: ${o.runCommand(g.seeds[0]!)}`);
   if (file !== undefined) out.push(`     replay: ${c.bold(`ndis-sim replay ${file}`)}`);
   return out;
 }
