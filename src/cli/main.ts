@@ -357,10 +357,11 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   );
   const shrinkMs = performance.now() - t0 - wallMs;
   const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
-  // The flags that make `run` give what a seed gave here.
+  // The flags that make `run` give what a seed gave here, quoted for a POSIX shell.
+  const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
   const runFlags = [
-    ...(opts.driver ?? []).map((d) => ` --driver ${d}`),
-    ...(opts.until === undefined ? [] : [` --until ${opts.until}`]),
+    ...(opts.driver ?? []).map((d) => ` --driver ${sh(d)}`),
+    ...(opts.until === undefined ? [] : [` --until ${sh(opts.until)}`]),
     ...(opts.verifier === undefined ? [] : [` --verifier ${opts.verifier}`]),
     ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
   ].join('');
@@ -372,7 +373,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     shrinkMs,
     replays,
     strategy: spec ?? null,
-    runCommand: (seed: number) => `ndis-sim run ${file}${runFlags} --seed ${seed}`,
+    runCommand: (seed: number) => `ndis-sim run ${sh(file)}${runFlags} --seed ${seed}`,
   };
   if (opts.json) out(JSON.stringify(exploreJson(report, fo), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
