@@ -226,6 +226,8 @@ interface DeviceEntry {
   nic: SimNic | null;
 }
 
+const noSituations: ReadonlyMap<string, number> = new Map();
+
 function haltActionName(a: number | null): string | null {
   return a === null ? null : (NDIS_HALT_ACTION_NAMES[a] ?? String(a));
 }
@@ -784,6 +786,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       devices: this.pnp.devices.map((d) => ({ name: d.name, status: d.status, problem: d.problem })),
       dumps: this.ndis.dumps,
     };
+  }
+
+  /** The situations the run reached, counted (Ndis.situations): what the explorer adds up over seeds. */
+  situations(): ReadonlyMap<string, number> {
+    return this.ndis.situations ?? noSituations;
   }
 
   /** The decision log: every choice with more than one answer, in order (empty with recordDecisions off). */

@@ -3,10 +3,11 @@
 // explorer's shrinking takes out what a failure does not need.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError, NdisSimUsageError } from '../src/errors.ts';
-import { runOnce, shrink } from '../src/explore/explore.ts';
+import { exploreSeeds, runOnce, shrink } from '../src/explore/explore.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, FixedStrategy } from '../src/sim/choice.ts';
@@ -182,4 +183,42 @@ test('World.inject: a wrong window, chance or device is a usage error', () => {
     () => w.inject({ event: { kind: 'hang', device: 'nic7' }, fromNs: 0, toNs: 1, chance: half }),
     /nic7/,
   );
+});
+
+test('explore counts the situations runs reached: each removal with the adapter state it came in (R5.8, R5.11)', () => {
+  // The reset storm gives up with NdisMRemoveMiniport while its last reset is pending, and
+  // NDIS surprise-removes the failed device; an injected removal of a healthy NIC comes
+  // in Running, in the runs whose draw says so.
+  const storm = parseScenarioText(
+    readFileSync('examples/reset-storm.yaml', 'utf8'),
+    'reset-storm.yaml',
+    driverNames(),
+  );
+  const r = exploreSeeds(
+    { scenario: storm, drivers: [], untilNs: untilNs(storm), verifier: 'bugcheck' },
+    1,
+    20,
+  );
+  assert.deepEqual(r.situations, [
+    { what: 'NdisMRemoveMiniport in Running, reset pending', runs: 20, firstSeed: 1 },
+    { what: 'surprise removal in Running, device failed', runs: 20, firstSeed: 1 },
+  ]);
+  const s = scenario(`${base}
+inject:
+  - { do: surprise-remove, device: nic0, within: 1s..2s, chance: 50% }
+`);
+  const inj = exploreSeeds({ scenario: s, drivers: [], untilNs: untilNs(s), verifier: 'bugcheck' }, 1, 40);
+  assert.equal(inj.situations.length, 1);
+  const x = inj.situations[0]!;
+  assert.equal(x.what, 'surprise removal in Running');
+  assert.ok(x.runs > 8 && x.runs < 32, `${x.runs} of 40`);
+  // The first seed that got it did; the one before it (if any) did not.
+  const w = buildWorld(s, { seed: x.firstSeed, trace: false });
+  w.run(untilNs(s));
+  assert.equal(w.situations().get('surprise removal in Running'), 1);
+  if (x.firstSeed > 1) {
+    const before = buildWorld(s, { seed: x.firstSeed - 1, trace: false });
+    before.run(untilNs(s));
+    assert.equal(before.situations().size, 0);
+  }
 });

@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
+import { exploreSeeds } from '../src/explore/explore.ts';
+import { untilNs } from '../src/scenario/build.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { exampleScenario, failingSeeds, runExample } from './helpers/seeds.ts';
@@ -70,6 +72,13 @@ test(`R4.15 removal-race: only injected removals inside a reset break the rule (
     [5, 30],
   );
   assert.ok(failing.includes(failingSeed));
+  // The explorer's situations show the window: exactly the failing runs had their
+  // surprise removal come while a reset was pending.
+  const s = scenario('removal-race');
+  const r = exploreSeeds({ scenario: s, drivers, untilNs: untilNs(s), verifier: s.verifier }, 1, seeds);
+  const inReset = r.situations.find((x) => x.what === 'surprise removal in Running, reset pending');
+  assert.equal(inReset?.runs, failing.length);
+  assert.equal(inReset?.firstSeed, failing[0]);
 });
 
 test(`R4.15 NdisCancelTimerObject: removal-race-fixed passes seeds 1..${seeds}, and at seed ${failingSeed} completes the reset once, from the handler that cancelled the poll`, () => {

@@ -417,6 +417,24 @@ export interface ExploreReport {
   readonly groups: readonly FailureGroup[];
   /** Simulation events of the exploring runs (not of the shrinking). */
   readonly events: number;
+  /**
+   * The situations the runs reached (World.situations: a removal and the adapter's
+   * state when it came), by name: in how many runs, and the first seed that did.
+   */
+  readonly situations: readonly Situation[];
+}
+
+export interface Situation {
+  readonly what: string;
+  readonly runs: number;
+  readonly firstSeed: number;
+}
+
+/** Situations in name order: the same list however the seeds were split. */
+function situationList(m: ReadonlyMap<string, { runs: number; firstSeed: number }>): Situation[] {
+  return [...m]
+    .map(([what, v]) => ({ what, runs: v.runs, firstSeed: v.firstSeed }))
+    .sort((a, b) => (a.what < b.what ? -1 : a.what > b.what ? 1 : 0));
 }
 
 /** Runs seeds firstSeed … firstSeed + runs − 1 and groups the failures (no shrinking). */
@@ -431,10 +449,16 @@ export function exploreSeeds(
   let failed = 0;
   let events = 0;
   let notModelled: { seeds: number[]; first: Outcome } | null = null;
+  const situations = new Map<string, { runs: number; firstSeed: number }>();
   for (let i = 0; i < runs; i++) {
     const seed = firstSeed + i;
-    const { result, outcome } = runOnce(setup, seed);
+    const { world, result, outcome } = runOnce(setup, seed);
     events += result.events;
+    for (const what of world.situations().keys()) {
+      const s = situations.get(what);
+      if (s === undefined) situations.set(what, { runs: 1, firstSeed: seed });
+      else s.runs++;
+    }
     if (outcome.kind === 'pass') passed++;
     else if (outcome.kind === 'not-modelled') {
       if (notModelled === null) notModelled = { seeds: [], first: outcome };
@@ -450,7 +474,15 @@ export function exploreSeeds(
     }
     progress?.(i + 1, failed);
   }
-  return { runs, passed, failed, notModelled, groups: [...groups.values()], events };
+  return {
+    runs,
+    passed,
+    failed,
+    notModelled,
+    groups: [...groups.values()],
+    events,
+    situations: situationList(situations),
+  };
 }
 
 /**
@@ -460,7 +492,13 @@ export function exploreSeeds(
 export function mergeReports(parts: readonly ExploreReport[]): ExploreReport {
   const groups = new Map<string, FailureGroup>();
   let notModelled: { seeds: number[]; first: Outcome } | null = null;
+  const situations = new Map<string, { runs: number; firstSeed: number }>();
   for (const p of parts) {
+    for (const x of p.situations) {
+      const s = situations.get(x.what);
+      if (s === undefined) situations.set(x.what, { runs: x.runs, firstSeed: x.firstSeed });
+      else s.runs += x.runs;
+    }
     for (const g of p.groups) {
       const mine = groups.get(g.signature);
       if (mine === undefined) groups.set(g.signature, { ...g, seeds: [...g.seeds] });
@@ -479,6 +517,7 @@ export function mergeReports(parts: readonly ExploreReport[]): ExploreReport {
     notModelled,
     groups: [...groups.values()],
     events: sum((r) => r.events),
+    situations: situationList(situations),
   };
 }
 

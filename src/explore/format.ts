@@ -95,6 +95,15 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     out.push(
       c.yellow(`  not modelled: seed ${seedList(r.notModelled.seeds)}: ${r.notModelled.first.detail}`),
     );
+  if (r.situations.length > 0) {
+    // Which removals the seeds reached, and in what state: a window the runs never hit
+    // is one the exploration says nothing about.
+    out.push('');
+    out.push(c.bold('Situations reached') + c.dim('  (runs, first seed)'));
+    const w = Math.max(...r.situations.map((x) => fmtCount(x.runs).length));
+    for (const x of r.situations)
+      out.push(`  ${fmtCount(x.runs).padStart(w)}  ${x.what}${c.dim(`  (seed ${x.firstSeed})`)}`);
+  }
   if (r.groups.length > 0) {
     out.push('');
     const shrunk = r.groups.some((g) => g.shrunk !== null);
@@ -151,6 +160,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
       reduced: g.reduced === null ? null : { removed: g.reduced.removed, runs: g.reduced.runs },
       replay: o.replays.get(g.signature) ?? null,
     })),
+    situations: r.situations,
     wallMs: Math.round(o.wallMs),
     shrinkMs: Math.round(o.shrinkMs),
     events: r.events,

@@ -219,6 +219,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   private waitCount = 0;
   /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
   readonly modelNotes: string[] = [];
+  /**
+   * The situations the run reached, counted: a removal and the adapter's state when it
+   * came ("surprise removal in Running, reset pending"). Null until the first. The
+   * explorer adds them up over seeds, to show which the seeds reached (World.situations).
+   */
+  situations: Map<string, number> | null = null;
   /** Blocking waits that resumed after their time (a nested wait ran past it), and by how much at most. */
   lateWakes = 0;
   /** The DDIs those waits were in, in the order first seen. */
@@ -505,6 +511,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   // ------------------------------------------------- dumps and watchdogs
 
   /** A live kernel dump (0x15E): recorded, not a crash (R5.11). */
+  /** Counts `what` among the situations the run reached (this.situations). */
+  noteSituation(what: string): void {
+    const m = this.situations ?? new Map<string, number>();
+    this.situations = m;
+    m.set(what, (m.get(what) ?? 0) + 1);
+  }
+
   liveDump(b: MiniportBlock, params: (number | string)[], reason: string): void {
     const code = BugCheckCode.BUGCODE_NDIS_DRIVER_LIVE_DUMP;
     const d: LiveDump = { timeNs: this.now, code, name: bugCheckName(code), params, adapter: b.name, reason };
