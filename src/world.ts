@@ -29,6 +29,7 @@ import {
 } from './ndis/ndis.ts';
 import { issueOid, oidName } from './ndis/oid.ts';
 import { type SleepListener, type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
+import { situationName } from './ndis/situations.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
@@ -63,6 +64,8 @@ export interface WorldOptions {
   replay: readonly Decision[];
   /** Keep the decision log (off in the explorer's hot loop). */
   recordDecisions: boolean;
+  /** Note the situations the run reaches (World.situations); the explorer turns it on. */
+  situations: boolean;
 }
 
 export const defaultWorldOptions: WorldOptions = {
@@ -75,6 +78,7 @@ export const defaultWorldOptions: WorldOptions = {
   strategy: null,
   replay: [],
   recordDecisions: true,
+  situations: false,
 };
 
 export interface DeviceSpec {
@@ -226,7 +230,7 @@ interface DeviceEntry {
   nic: SimNic | null;
 }
 
-const noSituations: ReadonlyMap<string, number> = new Map();
+const noSituations: readonly number[] = [];
 
 function haltActionName(a: number | null): string | null {
   return a === null ? null : (NDIS_HALT_ACTION_NAMES[a] ?? String(a));
@@ -264,6 +268,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       strategy: options.strategy ?? d.strategy,
       replay: options.replay ?? d.replay,
       recordDecisions: options.recordDecisions ?? d.recordDecisions,
+      situations: options.situations ?? d.situations,
     };
     if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 64)
       throw new NdisSimUsageError(
@@ -291,6 +296,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       o.ndis === d.ndis ? defaultNdisOptions : { ...defaultNdisOptions, ...o.ndis },
     );
     this.pnp.fdoDriver = this.ndis;
+    this.ndis.situationsOn = o.situations;
   }
 
   addDriver(mod: DriverModule): void {
@@ -788,8 +794,21 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     };
   }
 
-  /** The situations the run reached, counted (Ndis.situations): what the explorer adds up over seeds. */
-  situations(): ReadonlyMap<string, number> {
+  /**
+   * The situations the run reached (a removal and the adapter's state when it came), by
+   * name, counted; empty unless the world was made with `situations` on.
+   */
+  situations(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const code of this.situationCodes()) {
+      const name = situationName(code);
+      m.set(name, (m.get(name) ?? 0) + 1);
+    }
+    return m;
+  }
+
+  /** The same as numbers (situations.ts), in the order reached: what the explorer adds up. */
+  situationCodes(): readonly number[] {
     return this.ndis.situations ?? noSituations;
   }
 

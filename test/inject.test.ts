@@ -213,11 +213,16 @@ inject:
   assert.equal(x.what, 'surprise removal in Running');
   assert.ok(x.runs > 8 && x.runs < 32, `${x.runs} of 40`);
   // The first seed that got it did; the one before it (if any) did not.
-  const w = buildWorld(s, { seed: x.firstSeed, trace: false });
+  const w = buildWorld(s, { seed: x.firstSeed, trace: false, situations: true });
   w.run(untilNs(s));
   assert.equal(w.situations().get('surprise removal in Running'), 1);
+  // A world notes none unless asked to: a run outside the explorer pays nothing.
+  const off = buildWorld(s, { seed: x.firstSeed, trace: false });
+  off.run(untilNs(s));
+  assert.equal(off.situations().size, 0);
+  assert.equal(off.device('nic0').status, w.device('nic0').status);
   if (x.firstSeed > 1) {
-    const before = buildWorld(s, { seed: x.firstSeed - 1, trace: false });
+    const before = buildWorld(s, { seed: x.firstSeed - 1, trace: false, situations: true });
     before.run(untilNs(s));
     assert.equal(before.situations().size, 0);
   }

@@ -8,6 +8,7 @@
 // latency, no slack, no fault, PASSIVE), until no answer it takes back keeps the failure.
 
 import type { DriverModule } from '../ndis/driver.ts';
+import { situationName } from '../ndis/situations.ts';
 import { fmtTime } from '../report/format.ts';
 import { buildWorld, checkExpectations } from '../scenario/build.ts';
 import type { Scenario } from '../scenario/schema.ts';
@@ -123,6 +124,7 @@ export function runOnce(setup: RunSetup, seed: number, o: RunOnceOptions = {}): 
     drivers: setup.drivers,
     verifier: setup.verifier,
     recordDecisions: o.record ?? false,
+    situations: true,
     strategy: o.strategy ?? strategyFor(setup.strategy, seed),
     ...(o.replay === undefined ? {} : { replay: o.replay }),
   });
@@ -437,6 +439,26 @@ function situationList(m: ReadonlyMap<string, { runs: number; firstSeed: number 
     .sort((a, b) => (a.what < b.what ? -1 : a.what > b.what ? 1 : 0));
 }
 
+/** Adds one run's situations (each once, however often the run reached it) to `into`, by code. */
+function addSituations(
+  into: Map<number, { runs: number; firstSeed: number }>,
+  codes: readonly number[],
+  seed: number,
+): void {
+  for (let i = 0; i < codes.length; i++) {
+    const code = codes[i]!;
+    if (codes.indexOf(code) !== i) continue;
+    const s = into.get(code);
+    if (s === undefined) into.set(code, { runs: 1, firstSeed: seed });
+    else s.runs++;
+  }
+}
+
+/** By code → by name. */
+function byName(m: ReadonlyMap<number, { runs: number; firstSeed: number }>) {
+  return new Map([...m].map(([code, v]) => [situationName(code), v]));
+}
+
 /** Runs seeds firstSeed … firstSeed + runs − 1 and groups the failures (no shrinking). */
 export function exploreSeeds(
   setup: RunSetup,
@@ -449,16 +471,12 @@ export function exploreSeeds(
   let failed = 0;
   let events = 0;
   let notModelled: { seeds: number[]; first: Outcome } | null = null;
-  const situations = new Map<string, { runs: number; firstSeed: number }>();
+  const situations = new Map<number, { runs: number; firstSeed: number }>();
   for (let i = 0; i < runs; i++) {
     const seed = firstSeed + i;
     const { world, result, outcome } = runOnce(setup, seed);
     events += result.events;
-    for (const what of world.situations().keys()) {
-      const s = situations.get(what);
-      if (s === undefined) situations.set(what, { runs: 1, firstSeed: seed });
-      else s.runs++;
-    }
+    addSituations(situations, world.situationCodes(), seed);
     if (outcome.kind === 'pass') passed++;
     else if (outcome.kind === 'not-modelled') {
       if (notModelled === null) notModelled = { seeds: [], first: outcome };
@@ -481,7 +499,7 @@ export function exploreSeeds(
     notModelled,
     groups: [...groups.values()],
     events,
-    situations: situationList(situations),
+    situations: situationList(byName(situations)),
   };
 }
 

@@ -84,6 +84,7 @@ import type { Ndis } from './ndis.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
 import { checkAsleep, powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
+import { SituationKind, situationCode } from './situations.ts';
 import { endSelectiveSuspend, ssSettled, startSelectiveSuspend } from './ss.ts';
 import { statesDeferring } from './states.ts';
 import type {
@@ -191,22 +192,8 @@ const pauseDeferredIn = statesDeferring('MiniportPause');
 /** The sends in the miniport at a SurpriseRemoved notification, when there are none. */
 const noSends: ReadonlySet<NblImpl> = new Set();
 
-/**
- * The adapter's situation, for the explorer's count of what seeds reached: its state
- * and what is under way ("Running, reset pending").
- */
-function situationOf(b: MiniportBlock): string {
-  let s: string = b.state;
-  if (b.resetInProgress) s += ', reset pending';
-  if (b.oid !== null) s += ', OID pending';
-  if (b.inHalt) s += ', in MiniportHaltEx';
-  if (b.surpriseRemoved) s += ', surprise-removed';
-  if (b.deviceFailed) s += ', device failed';
-  return s;
-}
-
 function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
-  n.noteSituation(`surprise removal in ${situationOf(b)}`);
+  if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SurpriseRemoval, b));
   b.surpriseRemoved = true;
   b.pnpState = 'SurpriseRemoved';
   // R5.6 (option surpriseRemovalOrder; current ndis.sys: the miniport first), R5.7.
@@ -1151,7 +1138,7 @@ export function shutdownAll(n: Ndis): void {
  * live dump (reason 71), IoInvalidateDeviceState. Returns what the DDI returns.
  */
 export function removeMiniport(n: Ndis, b: MiniportBlock): number {
-  n.noteSituation(`NdisMRemoveMiniport in ${situationOf(b)}`);
+  if (n.situationsOn) n.noteSituation(situationCode(SituationKind.RemoveMiniport, b));
   b.removeCalls++;
   // R5.19: inside a halt for removal, removal is under way and the halt action fixed.
   // The halt of a PnP stop or of a system sleep is no removal: the adapter starts

@@ -220,11 +220,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
   readonly modelNotes: string[] = [];
   /**
-   * The situations the run reached, counted: a removal and the adapter's state when it
-   * came ("surprise removal in Running, reset pending"). Null until the first. The
-   * explorer adds them up over seeds, to show which the seeds reached (World.situations).
+   * Whether the run notes the situations it reaches (situations.ts): a removal and the
+   * adapter's state when it came. The explorer turns it on, to show which situations
+   * its seeds reached (World.situations); off, a run pays nothing for it.
    */
-  situations: Map<string, number> | null = null;
+  situationsOn = false;
+  /** The situations reached, in order, as situationCode numbers; null until the first. */
+  situations: number[] | null = null;
   /** Blocking waits that resumed after their time (a nested wait ran past it), and by how much at most. */
   lateWakes = 0;
   /** The DDIs those waits were in, in the order first seen. */
@@ -511,11 +513,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   // ------------------------------------------------- dumps and watchdogs
 
   /** A live kernel dump (0x15E): recorded, not a crash (R5.11). */
-  /** Counts `what` among the situations the run reached (this.situations). */
-  noteSituation(what: string): void {
-    const m = this.situations ?? new Map<string, number>();
-    this.situations = m;
-    m.set(what, (m.get(what) ?? 0) + 1);
+  /** Notes that the run reached situation `code` (this.situations); call it only with situationsOn. */
+  noteSituation(code: number): void {
+    if (this.situations === null) this.situations = [code];
+    else this.situations.push(code);
   }
 
   liveDump(b: MiniportBlock, params: (number | string)[], reason: string): void {

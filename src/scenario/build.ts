@@ -28,6 +28,8 @@ export interface BuildOptions {
   strategy?: Strategy;
   /** Keep the decision log (WorldOptions.recordDecisions; default true). */
   recordDecisions?: boolean;
+  /** Note the situations the run reaches (WorldOptions.situations; default false). */
+  situations?: boolean;
   verifier?: WorldOptions['verifier'];
 }
 
@@ -161,6 +163,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     replay: o.replay ?? [],
     ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
     ...(o.recordDecisions === undefined ? {} : { recordDecisions: o.recordDecisions }),
+    ...(o.situations === undefined ? {} : { situations: o.situations }),
   });
   for (const d of p.drivers) w.addDriver(d);
   for (const d of o.drivers ?? []) w.addDriver(d);

@@ -1,0 +1,39 @@
+// Situations a run reaches, for the explorer's count of what its seeds covered: a
+// removal, and the adapter's state and what was under way when it came. Kept as small
+// numbers while the run goes (one push each, only when the world counts them) and
+// named only for the report.
+
+import type { MiniportBlock } from './block.ts';
+import { adapterStates } from './states.ts';
+
+export const SituationKind = {
+  /** The miniport called NdisMRemoveMiniport. */
+  RemoveMiniport: 0,
+  /** NDIS got IRP_MN_SURPRISE_REMOVAL for the adapter's device. */
+  SurpriseRemoval: 1,
+} as const;
+
+const kindNames = ['NdisMRemoveMiniport', 'surprise removal'];
+const flagNames = ['reset pending', 'OID pending', 'in MiniportHaltEx', 'surprise-removed', 'device failed'];
+
+/** The situation of `b` for an event of `kind`, as a number (situationName names it). */
+export function situationCode(kind: number, b: MiniportBlock): number {
+  const flags =
+    (b.resetInProgress ? 1 : 0) |
+    (b.oid !== null ? 2 : 0) |
+    (b.inHalt ? 4 : 0) |
+    (b.surpriseRemoved ? 8 : 0) |
+    (b.deviceFailed ? 16 : 0);
+  return (kind * adapterStates.length + adapterStates.indexOf(b.state)) * 32 + flags;
+}
+
+/** "surprise removal in Running, reset pending" */
+export function situationName(code: number): string {
+  const flags = code % 32;
+  const rest = (code - flags) / 32;
+  const state = rest % adapterStates.length;
+  const kind = (rest - state) / adapterStates.length;
+  let s = `${kindNames[kind]} in ${adapterStates[state]}`;
+  for (let i = 0; i < flagNames.length; i++) if ((flags & (1 << i)) !== 0) s += `, ${flagNames[i]}`;
+  return s;
+}
