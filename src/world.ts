@@ -99,7 +99,6 @@ export interface DeviceSpec {
 /** What a World event is: a scenario action, or the end of a system sleep. */
 const WorldOp = { Action: 0, Wake: 1 } as const;
 
-/** Things a scenario makes happen at a given time. */
 /**
  * An event a run may or may not get (World.inject): a PnP or power action of the world,
  * or a fault of a device's SimNic.
@@ -123,6 +122,7 @@ export interface InjectSpec {
 /** The most answers an injection's time draw has: a window past 35 minutes is coarser than a µs. */
 const injectStepsMax = 2 ** 31;
 
+/** Things a scenario makes happen at a given time. */
 export type WorldAction =
   | { kind: 'shutdown' }
   /** The system sleeps in `state` and wakes `durationNs` later (power.ts). */
@@ -469,12 +469,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down') this.nic(e.device);
     else if (e.kind !== 'sleep') this.deviceEntry('World.inject', e.device);
     const m = this.machine;
-    // In lowest terms, so 25 % is a question of 4 answers, not of a million.
-    let a = chance.num;
-    let b = chance.den;
-    while (b !== 0) [a, b] = [b, a % b];
-    const den = chance.den / a;
-    if (m.choose(ChoiceSite.Fault, den) < den - chance.num / a) return null;
+    if (!m.chance(ChoiceSite.Fault, chance.num, chance.den)) return null;
     const steps = Math.min(Math.floor((toNs - fromNs) / 1000), injectStepsMax - 1) + 1;
     const pick = m.choose(ChoiceSite.Fault, steps);
     const atNs = steps === 1 ? fromNs : fromNs + Math.round((pick * (toNs - fromNs)) / (steps - 1));

@@ -16,6 +16,7 @@ import {
   type RunSetup,
   runOnce,
   shrink,
+  shrinkGroups,
   trimDecisions,
 } from './explore.ts';
 
@@ -173,12 +174,12 @@ export function shrinkAndReduce(
   maxRuns: number,
   src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] } | null,
 ): void {
-  if (maxRuns === 0) return;
+  shrinkGroups(setup, report, maxRuns);
+  if (src === null) return;
   for (const g of report.groups) {
     const seed = g.seeds[0]!;
-    const first = shrink(setup, seed, maxRuns);
-    g.shrunk = first;
-    if (src === null) continue;
+    const first = g.shrunk;
+    if (first === null) continue;
     const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns);
     if (r.removed.length === 0) continue;
     const again = shrink({ ...setup, scenario: r.scenario }, seed, maxRuns, r.decisions);

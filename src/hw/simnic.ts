@@ -478,10 +478,9 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         // ticks on, so the plan goes on after the resume.
         if (this.unplugged) return;
         if (!this.vanished) {
-          // Answers den−num and up hang the NIC: answer 0 is always "no fault", so the
-          // explorer's simplest schedule (every answer 0) injects none.
-          const drawn = this.kernel.machine.choose(ChoiceSite.Fault, e.chance.den);
-          if (drawn >= e.chance.den - e.chance.num) this.hang('fault plan: random hang');
+          // Machine.chance: answer 0 is "no hang", so the simplest schedule injects none.
+          if (this.kernel.machine.chance(ChoiceSite.Fault, e.chance.num, e.chance.den))
+            this.hang('fault plan: random hang');
         }
         this.kernel.machine.after(e.periodNs, this, Op.HangTick, null);
         return;

@@ -512,13 +512,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   // ------------------------------------------------- dumps and watchdogs
 
-  /** A live kernel dump (0x15E): recorded, not a crash (R5.11). */
   /** Notes that the run reached situation `code` (this.situations); call it only with situationsOn. */
   noteSituation(code: number): void {
     if (this.situations === null) this.situations = [code];
     else this.situations.push(code);
   }
 
+  /** A live kernel dump (0x15E): recorded, not a crash (R5.11). */
   liveDump(b: MiniportBlock, params: (number | string)[], reason: string): void {
     const code = BugCheckCode.BUGCODE_NDIS_DRIVER_LIVE_DUMP;
     const d: LiveDump = { timeNs: this.now, code, name: bugCheckName(code), params, adapter: b.name, reason };

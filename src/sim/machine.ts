@@ -62,6 +62,20 @@ export class Machine implements EventTarget {
     return this.chooser.choose(site, count);
   }
 
+  /**
+   * True with probability num/den (0 <= num <= den, den >= 1), drawn through the choice
+   * door as a question of as many answers as the fraction's lowest terms have (25 % asks
+   * 4). The top num of them say yes, so answer 0 is always "no": the simplest schedule
+   * (every answer 0) makes nothing happen that a chance decides.
+   */
+  chance(site: ChoiceSite, num: number, den: number): boolean {
+    let a = num;
+    let b = den;
+    while (b !== 0) [a, b] = [b, a % b];
+    const count = den / a;
+    return this.chooser.choose(site, count) >= count - num / a;
+  }
+
   /** Schedule `target.fire(op, arg)` `delayNs` after now. */
   after(delayNs: number, target: EventTarget, op: number, arg: unknown): SimEvent {
     return this.queue.schedule(this.now + delayNs, target, op, arg);
