@@ -43,10 +43,10 @@ export class RandomStrategy implements Strategy {
 }
 
 /**
- * Answers from a list, in order, then 0. An answer too large for its question is cut to
- * the largest it may be, so a list taken from one run steers another that asks different
- * questions (the explorer's shrinking edits lists). Answer 0 is each site's simplest:
- * the first event ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE.
+ * Answers from a list, in order, then 0 (a replay's answers after its logged ones, and
+ * the simplest schedule, with an empty list). An answer too large for its question is
+ * cut to the largest it may be. Answer 0 is each site's simplest: the first event
+ * ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE.
  */
 export class FixedStrategy implements Strategy {
   readonly name = 'fixed';
