@@ -159,6 +159,38 @@ interface Line {
   weight: 'data' | 'minor' | 'major';
 }
 
+/** A DDI call that blocks its thread: NdisMSleep, or NdisWaitEvent on an event not yet set (that one returns at once, its result on its line). */
+function blocks(e: TraceEvent): boolean {
+  return (
+    e.kind === 'ddi' &&
+    (e.what === 'NdisMSleep' || (e.what === 'NdisWaitEvent' && e.data?.result === undefined))
+  );
+}
+
+/**
+ * The call depth of the running thread at each trace event: a callback's own call and
+ * return lines at the depth of the code that called it. A thread that blocks
+ * (NdisMSleep, NdisWaitEvent) keeps its depth while others run from depth 0, and gets
+ * it back when it wakes.
+ */
+export function callDepths(events: readonly TraceEvent[]): number[] {
+  const out: number[] = new Array(events.length);
+  let depth = 0;
+  const asleep: number[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.kind === 'return') depth = Math.max(0, depth - 1);
+    else if (e.kind === 'wake') depth = asleep.pop() ?? 0;
+    out[i] = depth;
+    if (e.kind === 'call') depth++;
+    else if (blocks(e)) {
+      asleep.push(depth);
+      depth = 0;
+    }
+  }
+  return out;
+}
+
 /**
  * One line per trace event, indented by the call depth of its thread.
  *
@@ -212,20 +244,21 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     }
     emit(f);
   };
-  // Call depth of the running thread. A thread that blocks (NdisMSleep, NdisWaitEvent) keeps its depth
-  // here while others run from depth 0, and gets it back when it wakes.
-  let depth = 0;
-  const asleep: number[] = [];
+  const depths = callDepths(events);
   let prev: TraceEvent | undefined;
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const depth = depths[i]!;
     const last = prev;
     prev = e;
-    if (e.kind === 'return') depth = Math.max(0, depth - 1);
-    else if (e.kind === 'wake') {
-      depth = asleep.pop() ?? 0;
-      // Nothing happened while it slept: the sleep's own line says it all.
-      if (last?.kind === 'ddi' && last.what === 'NdisMSleep' && e.data?.lateNs === undefined) continue;
-    }
+    // Nothing happened while it slept: the sleep's own line says it all.
+    if (
+      e.kind === 'wake' &&
+      last?.kind === 'ddi' &&
+      last.what === 'NdisMSleep' &&
+      e.data?.lateNs === undefined
+    )
+      continue;
     const indent = '  '.repeat(Math.min(depth, 8));
     const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${e.actor.padEnd(aw)}`;
     let w = weight(e);
@@ -234,9 +267,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     else if (e.kind === 'return' && inData === depth) inData = -1;
     const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w };
     // An NdisWaitEvent whose event was already set returns at once: its line has the result.
-    const sleeps =
-      e.kind === 'ddi' &&
-      (e.what === 'NdisMSleep' || (e.what === 'NdisWaitEvent' && e.data?.result === undefined));
+    const sleeps = blocks(e);
     if (frame === null && e.kind === 'call' && depth === 0 && fold) {
       frame = [line];
       frameKind = e.what === 'MiniportInterrupt' ? 'isr' : plumbing.has(e.what) ? 'plumbing' : 'other';
@@ -255,12 +286,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       if (w !== 'data') flushIsr();
       emit([line]);
     }
-    if (e.kind === 'call') depth++;
-    else if (sleeps) {
-      asleep.push(depth);
-      depth = 0;
-      inData = -1;
-    }
+    if (sleeps) inData = -1;
   }
   if (frame !== null) emit(frame);
   flushIsr();
