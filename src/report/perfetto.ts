@@ -103,6 +103,10 @@ const unfinishedNote: Readonly<Record<string, string>> = {
 
 class Builder {
   readonly events: ChromeTraceEvent[] = [];
+  /** For each of `events`, the index of the trace event it came from (the HTML report's links). */
+  readonly sources: number[] = [];
+  /** The index of the trace event being read. */
+  src = -1;
   readonly procs: Proc[] = [];
   private readonly byKey = new Map<string, Proc>();
   private nextTid = 1;
@@ -130,7 +134,7 @@ class Builder {
   }
 
   begin(t: Track, ns: number, name: string, cat: string, args: Record<string, unknown>): void {
-    this.events.push({ name, cat, ph: 'B', ts: us(ns), pid: t.pid, tid: t.tid, args });
+    this.push({ name, cat, ph: 'B', ts: us(ns), pid: t.pid, tid: t.tid, args });
     t.open.push({ name, cat });
   }
 
@@ -140,7 +144,12 @@ class Builder {
     if (s === undefined) return;
     const e: ChromeTraceEvent = { name: s.name, cat: s.cat, ph: 'E', ts: us(ns), pid: t.pid, tid: t.tid };
     if (args !== undefined && Object.keys(args).length > 0) e.args = args;
+    this.push(e);
+  }
+
+  push(e: ChromeTraceEvent): void {
     this.events.push(e);
+    this.sources.push(this.src);
   }
 
   /** Something at one point in time: a slice of no length. */
@@ -189,6 +198,18 @@ function argsOf(e: TraceEvent, where: 'cpu' | 'elsewhere'): Record<string, unkno
 
 /** The trace as Chrome trace events (see the comment at the top of this file). */
 export function toChromeTrace(events: readonly TraceEvent[], o: PerfettoOptions = {}): ChromeTrace {
+  return chromeTraceWithSources(events, o).trace;
+}
+
+/**
+ * The Chrome trace, and for each of its events the index in `events` of the trace
+ * event it came from: -1 for metadata, `events.length` for a slice's end that the
+ * run's end closed.
+ */
+export function chromeTraceWithSources(
+  events: readonly TraceEvent[],
+  o: PerfettoOptions = {},
+): { trace: ChromeTrace; sources: number[] } {
   const b = new Builder();
   const machine = b.proc('', 'ndis-sim machine');
   let cpus = 1;
@@ -219,6 +240,7 @@ export function toChromeTrace(events: readonly TraceEvent[], o: PerfettoOptions 
   };
 
   for (const e of events) {
+    b.src++;
     const here = cpu[e.cpu]!;
     const d = e.data;
     switch (e.kind) {
@@ -252,7 +274,7 @@ export function toChromeTrace(events: readonly TraceEvent[], o: PerfettoOptions 
             ? e.what
             : `BUG CHECK ${formatBugCheck(Number(d?.code), (d?.params ?? []) as BugCheckParam[])}`;
         b.point(here, e.t, name, e.kind, argsOf(e, 'cpu'));
-        b.events.push({
+        b.push({
           name,
           cat: e.kind,
           ph: 'i',
@@ -336,6 +358,7 @@ export function toChromeTrace(events: readonly TraceEvent[], o: PerfettoOptions 
     }
   }
   const last = events.length === 0 ? 0 : events[events.length - 1]!.t;
+  b.src = events.length;
   b.closeAll(Math.max(last, o.endNs ?? last));
 
   const meta: ChromeTraceEvent[] = [];
@@ -354,7 +377,10 @@ export function toChromeTrace(events: readonly TraceEvent[], o: PerfettoOptions 
     droppedTraceEvents: o.dropped ?? 0,
   };
   if (b.unmatched > 0) metadata.unmatchedEnds = b.unmatched;
-  return { traceEvents: [...meta, ...b.events], displayTimeUnit: 'ns', metadata };
+  return {
+    trace: { traceEvents: [...meta, ...b.events], displayTimeUnit: 'ns', metadata },
+    sources: [...meta.map(() => -1), ...b.sources],
+  };
 }
 
 /** The JSON text: one trace event a line, keys in a fixed order, so a run always gives the same bytes. */
