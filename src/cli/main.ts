@@ -44,6 +44,7 @@ import {
   toDecisionRows,
   traceDigest,
 } from '../explore/replay-file.ts';
+import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import { toPerfettoJson } from '../report/perfetto.ts';
 import {
@@ -105,6 +106,7 @@ interface RunOptions {
   until?: string;
   trace?: string;
   perfetto?: string;
+  html?: string;
   quiet?: boolean;
   datapath?: boolean;
   color?: boolean;
@@ -144,17 +146,30 @@ function intOption(v: string | undefined, flag: string, min = 0, max = 0xfffffff
 /** Worker threads at most: each loads ndis-sim anew, and more threads than cores only queue. */
 const jobsMax = 64;
 
-function cannotWrite(flag: '--trace' | '--perfetto', file: string, e: unknown): InputError {
+/** The files a run can write besides its output, by flag. */
+interface OutputFiles {
+  trace?: string;
+  perfetto?: string;
+  html?: string;
+}
+const outputFlags = ['--trace', '--perfetto', '--html'] as const;
+type OutputFlag = (typeof outputFlags)[number];
+
+function outputFile(opts: OutputFiles, flag: OutputFlag): string | undefined {
+  return flag === '--trace' ? opts.trace : flag === '--perfetto' ? opts.perfetto : opts.html;
+}
+
+function cannotWrite(flag: OutputFlag, file: string, e: unknown): InputError {
   const why = (e as NodeJS.ErrnoException).code ?? String(e);
   return new InputError([
     `${flag}: expected a file that can be written, got ${JSON.stringify(file)} (${why})`,
   ]);
 }
 
-/** Creates (or empties) the --trace and --perfetto files, so that a bad path fails before the run. */
-function checkWritable(opts: { trace?: string; perfetto?: string }): void {
-  for (const flag of ['--trace', '--perfetto'] as const) {
-    const file = flag === '--trace' ? opts.trace : opts.perfetto;
+/** Creates (or empties) the --trace, --perfetto and --html files, so that a bad path fails before the run. */
+function checkWritable(opts: OutputFiles): void {
+  for (const flag of outputFlags) {
+    const file = outputFile(opts, flag);
     if (file === undefined) continue;
     try {
       closeSync(openSync(file, 'w'));
@@ -182,7 +197,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const scenario = loadScenario(file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   const until = untilOption(opts.until);
-  // A --trace or --perfetto file that cannot be written is bad input: say so before the run, not after.
+  // An output file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts);
   const runUntil = untilNs(scenario, { untilNs: until });
   const spec = strategyOption(opts, {
@@ -204,16 +219,16 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
 }
 
 /**
- * With --quiet and no --trace or --perfetto file, only a bug check's last events are
+ * With --quiet and no file to write the trace to, only a bug check's last events are
  * ever printed: a small trace keeps memory flat on a run of any length.
  */
-function traceMaxFor(opts: { quiet?: boolean; trace?: string; perfetto?: string }): { traceMax?: number } {
-  return opts.quiet && opts.trace === undefined && opts.perfetto === undefined
+function traceMaxFor(opts: OutputFiles & { quiet?: boolean }): { traceMax?: number } {
+  return opts.quiet && outputFlags.every((f) => outputFile(opts, f) === undefined)
     ? { traceMax: quietTraceMax }
     : {};
 }
 
-/** Prints a finished run (timeline, bug check, summary), writes --trace and --perfetto; returns the exit code. */
+/** Prints a finished run (timeline, bug check, summary), writes --trace, --perfetto and --html; returns the exit code. */
 function showRun(
   scenario: Scenario,
   world: World,
@@ -238,26 +253,36 @@ function showRun(
   if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
   const expectation = checkExpectations(scenario, result, summary, mode);
   for (const l of formatSummary(summary, result, { color: c, seed, seedLabel, expectation })) out(l);
-  if (opts.trace !== undefined) {
-    try {
-      writeFileSync(opts.trace, toJsonLines(world.trace.events));
-    } catch (e) {
-      throw cannotWrite('--trace', opts.trace, e);
-    }
-    if (dropped > 0) process.stderr.write(`ndis-sim: ${opts.trace}: ${keptNote}\n`);
-  }
-  if (opts.perfetto !== undefined) {
-    const text = toPerfettoJson(world.trace.events, {
-      endNs: result.endNs,
+  // Each file is made only if asked for: the HTML report formats every event.
+  const contents = (flag: OutputFlag): string => {
+    if (flag === '--trace') return toJsonLines(world.trace.events);
+    if (flag === '--perfetto')
+      return toPerfettoJson(world.trace.events, {
+        endNs: result.endNs,
+        dropped,
+        metadata: { scenario: scenario.name ?? null, seed, verdict: result.verdict },
+      });
+    return toHtmlReport({
+      scenario,
+      seed,
+      seedLabel,
+      events: world.trace.events,
       dropped,
-      metadata: { scenario: scenario.name ?? null, seed, verdict: result.verdict },
+      result,
+      summary,
+      expectation,
+      version: packageVersion(),
     });
+  };
+  for (const flag of outputFlags) {
+    const file = outputFile(opts, flag);
+    if (file === undefined) continue;
     try {
-      writeFileSync(opts.perfetto, text);
+      writeFileSync(file, contents(flag));
     } catch (e) {
-      throw cannotWrite('--perfetto', opts.perfetto, e);
+      throw cannotWrite(flag, file, e);
     }
-    if (dropped > 0) process.stderr.write(`ndis-sim: ${opts.perfetto}: ${keptNote}\n`);
+    if (dropped > 0) process.stderr.write(`ndis-sim: ${file}: ${keptNote}\n`);
   }
   if (result.verdict === 'not-modelled') {
     // The verdict above says what; this line is for whoever reads only stderr.
@@ -548,6 +573,7 @@ interface ReplayCliOptions {
   driver?: string[];
   trace?: string;
   perfetto?: string;
+  html?: string;
   quiet?: boolean;
   datapath?: boolean;
   color?: boolean;
@@ -721,6 +747,7 @@ Examples:
     .option('--depth <n>', 'with --strategy deviations: how many choices go otherwise (1 to 16, default 2)')
     .option('--trace <file>', 'write the trace as JSON Lines')
     .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
+    .option('--html <file>', 'write a report of the run as one HTML file: timeline, events, summary, rules')
     .option('--quiet', 'print only the summary')
     .option('--datapath', 'show the data path in the timeline too (sends, receives, their completions)')
     .option('--no-color', 'no colours')
@@ -770,6 +797,7 @@ Examples:
     .option('--driver <module>', "load these driver modules instead of the file's (repeatable)", collect)
     .option('--trace <file>', 'write the trace as JSON Lines')
     .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
+    .option('--html <file>', 'write a report of the run as one HTML file: timeline, events, summary, rules')
     .option('--quiet', 'print only the summary')
     .option('--datapath', 'show the data path in the timeline too')
     .option('--no-color', 'no colours')

@@ -5,7 +5,7 @@ import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import type { Trace } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import type { Violation } from '../verifier/verifier.ts';
-import type { RunResult, Summary } from '../world.ts';
+import type { DeviceSummary, RunResult, Summary } from '../world.ts';
 import { fmtIrql, fmtTime, problemText } from './format.ts';
 import { formatTimeline } from './timeline.ts';
 
@@ -16,6 +16,16 @@ export interface SummaryOptions {
   seedLabel?: string;
   /** Verdict line from the scenario's expectations. */
   expectation: { met: boolean; problems: string[] } | null;
+}
+
+/** What Device Manager would say of a device at the end of the run. */
+export function deviceStatusText(d: DeviceSummary): string {
+  if (d.status === 'gone') return 'not present (unplugged)';
+  if (d.problem !== 0) return problemText[d.problem] ?? `Code ${d.problem}`;
+  if (d.status === 'started') return 'working';
+  if (d.status === 'stopped') return 'stopped for a rebalance';
+  if (d.status === 'not started') return 'not started';
+  return 'its driver stack is gone';
 }
 
 export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): string[] {
@@ -59,18 +69,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   }
   out.push(c.bold('  Devices'));
   for (const d of s.devices) {
-    const text =
-      d.status === 'gone'
-        ? 'not present (unplugged)'
-        : d.problem !== 0
-          ? (problemText[d.problem] ?? `Code ${d.problem}`)
-          : d.status === 'started'
-            ? 'working'
-            : d.status === 'stopped'
-              ? 'stopped for a rebalance'
-              : d.status === 'not started'
-                ? 'not started'
-                : 'its driver stack is gone';
+    const text = deviceStatusText(d);
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
       `    ${d.name.padEnd(nameW)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(driverW)} ${d.status.padEnd(12)} ${status}`,

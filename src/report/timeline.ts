@@ -11,6 +11,8 @@ export interface TimelineOptions {
   color: boolean;
   /** Show the data path too; by default it is folded away (`formatTimeline`). */
   dataPath?: boolean;
+  /** If given, set true at the index of each event that has a line (the HTML report's "hide the data path"). */
+  shown?: boolean[];
 }
 
 type Colors = ReturnType<typeof pc.createColors>;
@@ -157,6 +159,8 @@ function weight(e: TraceEvent): 'data' | 'minor' | 'major' {
 interface Line {
   text: string;
   weight: 'data' | 'minor' | 'major';
+  /** The event's index in the trace given. */
+  index: number;
 }
 
 /** A DDI call that blocks its thread: NdisMSleep, or NdisWaitEvent on an event not yet set (that one returns at once, its result on its line). */
@@ -220,7 +224,10 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   const emit = (ls: readonly Line[]): void => {
     for (const l of ls) {
       if (fold && l.weight === 'data') folded++;
-      else lines.push(l.text);
+      else {
+        lines.push(l.text);
+        if (o.shown !== undefined) o.shown[l.index] = true;
+      }
     }
   };
   const flushIsr = (): void => {
@@ -265,7 +272,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     if (inData >= 0) w = 'data';
     if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
     else if (e.kind === 'return' && inData === depth) inData = -1;
-    const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w };
+    const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w, index: i };
     // An NdisWaitEvent whose event was already set returns at once: its line has the result.
     const sleeps = blocks(e);
     if (frame === null && e.kind === 'call' && depth === 0 && fold) {

@@ -1,0 +1,512 @@
+// The HTML report: one self-contained file (no network, no other files) that shows a
+// run: its verdict, the bug check, devices and adapters at the end, the trace as a
+// zoomable timeline of tracks (the Perfetto file's layout) and as a searchable list
+// of events, the adapter state table with the transitions this run took, and the
+// rules it broke with their documentation. Built after the run from the recorded
+// trace; nothing here runs in the simulation.
+//
+// What does not need a script is HTML from here; the timeline and the event list
+// are drawn by the script in html-client.js from the run's data, which the page
+// carries as JSON. The same run always gives the same bytes: nothing in the file
+// depends on the wall clock, the machine or where it was written.
+
+import { readFileSync } from 'node:fs';
+import pc from 'picocolors';
+import { irqlNames } from '../kernel/kernel.ts';
+import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
+import { adapterEvents, adapterStates, adapterTable, type StateSpec } from '../ndis/states.ts';
+import type { TraceEvent } from '../trace/trace.ts';
+import { formatBugCheck } from '../verifier/bugcheck.ts';
+import { catalogue } from '../verifier/catalogue.ts';
+import type { Violation } from '../verifier/verifier.ts';
+import type { RunResult, Summary } from '../world.ts';
+import { fmtIrql, fmtTime } from './format.ts';
+import { chromeTraceWithSources } from './perfetto.ts';
+import { docUrl } from './rules.ts';
+import { deviceStatusText, formatSummary } from './summary.ts';
+import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
+
+export interface HtmlReportInput {
+  scenario: { name?: string | undefined; description?: string | undefined };
+  seed: number;
+  /** How the seed is named ("seed", or a replay's "shrunk from seed"). */
+  seedLabel?: string;
+  /** The recorded trace: `Trace.events`, after `dropped` older ones. */
+  events: readonly TraceEvent[];
+  dropped: number;
+  result: RunResult;
+  summary: Summary;
+  expectation: { met: boolean; problems: string[] } | null;
+  /** ndis-sim's version, for the footer. */
+  version: string;
+}
+
+/** The data the page's script reads: see html-client.js. */
+export interface HtmlReportData {
+  endNs: number;
+  dropped: number;
+  /** Strings the other fields name by index. */
+  strings: string[];
+  /** The trace events, column by column. */
+  ev: {
+    t: number[];
+    cpu: number[];
+    irql: number[];
+    actor: number[];
+    kind: number[];
+    depth: number[];
+    text: string[];
+    /** 1 where the terminal timeline folds the event away as the data path (`formatTimeline`). */
+    folded: number[];
+  };
+  /** IRQL names by level. */
+  irqls: readonly string[];
+  /** Tracks in the order shown: group (process) name, track name, and slices. */
+  tracks: HtmlTrack[];
+}
+
+export interface HtmlTrack {
+  group: number;
+  name: number;
+  /** Nesting levels of its slices. */
+  levels: number;
+  /**
+   * Its slices, by start, five numbers each: the trace event that began it and the
+   * one that ended it (the event count when the run's end closed it), its level,
+   * its name and its category (string indexes).
+   */
+  slices: number[];
+}
+
+const plain = pc.createColors(false);
+
+class Strings {
+  readonly list: string[] = [];
+  private readonly index = new Map<string, number>();
+  of(s: string): number {
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.list.length;
+      this.list.push(s);
+      this.index.set(s, i);
+    }
+    return i;
+  }
+}
+
+/** The run's data for the page's script. */
+export function reportData(events: readonly TraceEvent[], endNs: number, dropped: number): HtmlReportData {
+  const strings = new Strings();
+  const depths = callDepths(events);
+  // What the terminal timeline shows by default; the rest is "the data path".
+  const shown: boolean[] = [];
+  formatTimeline(events, { color: false, shown });
+  const ev: HtmlReportData['ev'] = {
+    t: [],
+    cpu: [],
+    irql: [],
+    actor: [],
+    kind: [],
+    depth: [],
+    text: [],
+    folded: [],
+  };
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    ev.t.push(e.t);
+    ev.cpu.push(e.cpu);
+    ev.irql.push(e.irql);
+    ev.actor.push(strings.of(e.actor));
+    ev.kind.push(strings.of(e.kind));
+    ev.depth.push(depths[i]!);
+    ev.text.push(describeEvent(e, plain));
+    ev.folded.push(shown[i] === true ? 0 : 1);
+  }
+  const { trace, sources } = chromeTraceWithSources(events, { endNs });
+  // Processes and tracks by their metadata, then each track's slices from its B/E pairs.
+  const procName = new Map<number, string>();
+  const trackInfo = new Map<string, { pid: number; name: string; sort: number }>();
+  const key = (pid: number, tid: number | undefined): string => `${pid}/${tid ?? 0}`;
+  for (const e of trace.traceEvents) {
+    if (e.ph !== 'M') continue;
+    const name = String(e.args?.name ?? '');
+    if (e.name === 'process_name') procName.set(e.pid, name);
+    else if (e.name === 'thread_name') trackInfo.set(key(e.pid, e.tid), { pid: e.pid, name, sort: 0 });
+    else if (e.name === 'thread_sort_index') {
+      const t = trackInfo.get(key(e.pid, e.tid));
+      if (t !== undefined) t.sort = Number(e.args?.sort_index ?? 0);
+    }
+  }
+  const open = new Map<string, { from: number; name: string; cat: string }[]>();
+  const slices = new Map<string, { from: number; to: number; level: number; name: string; cat: string }[]>();
+  for (let i = 0; i < trace.traceEvents.length; i++) {
+    const e = trace.traceEvents[i]!;
+    if (e.ph !== 'B' && e.ph !== 'E') continue;
+    const k = key(e.pid, e.tid);
+    let stack = open.get(k);
+    if (stack === undefined) {
+      stack = [];
+      open.set(k, stack);
+    }
+    if (e.ph === 'B') stack.push({ from: sources[i]!, name: e.name, cat: e.cat ?? '' });
+    else {
+      const b = stack.pop();
+      if (b === undefined) continue;
+      let list = slices.get(k);
+      if (list === undefined) {
+        list = [];
+        slices.set(k, list);
+      }
+      list.push({ from: b.from, to: sources[i]!, level: stack.length, name: b.name, cat: b.cat });
+    }
+  }
+  const order = [...trackInfo.entries()].sort(
+    ([, a], [, b]) => a.pid - b.pid || a.sort - b.sort || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
+  const tracks: HtmlTrack[] = [];
+  for (const [k, info] of order) {
+    const list = slices.get(k) ?? [];
+    if (list.length === 0) continue;
+    // By start; a slice before the slices inside it.
+    list.sort((a, b) => a.from - b.from || a.level - b.level);
+    const flat: number[] = [];
+    let levels = 1;
+    for (const s of list) {
+      flat.push(s.from, s.to, s.level, strings.of(s.name), strings.of(s.cat));
+      if (s.level + 1 > levels) levels = s.level + 1;
+    }
+    tracks.push({
+      group: strings.of(procName.get(info.pid) ?? ''),
+      name: strings.of(info.name),
+      levels,
+      slices: flat,
+    });
+  }
+  return { endNs, dropped, strings: strings.list, ev, irqls: irqlNames, tracks };
+}
+
+/** Text for HTML: & < > " ' escaped. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** JSON inside a <script> element: no "</script" or "<!--" can end or change it. */
+function scriptJson(v: unknown): string {
+  return JSON.stringify(v).replace(/</g, '\\u003c');
+}
+
+const h = escapeHtml;
+
+function table(head: readonly string[], rows: readonly (readonly string[])[], cls = ''): string {
+  const th = head.map((x) => `<th>${h(x)}</th>`).join('');
+  const tr = rows.map((r) => `<tr>${r.map((x) => `<td>${x}</td>`).join('')}</tr>`).join('\n');
+  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
+}
+
+/** A link to event `index` of the recorded trace (the page selects it). */
+function eventLink(tracePos: number, dropped: number, label: string): string {
+  const i = tracePos - dropped;
+  return i < 0 ? h(label) : `<a href="#e${i}" class="ev-link" data-event="${i}">${h(label)}</a>`;
+}
+
+function ruleLink(rule: string): string {
+  return `<a href="#rule-${h(rule)}">${h(rule)}</a>`;
+}
+
+function verdictText(r: RunResult): string {
+  switch (r.verdict) {
+    case 'ok':
+      return 'no rule broken';
+    case 'bugcheck':
+      return `bug check ${r.bugCheck?.bugCheck.name ?? ''} (${r.bugCheck?.rule ?? ''})`;
+    case 'violations':
+      return `${r.violations.length} violation(s)`;
+    case 'not-modelled':
+      return `not modelled: ${r.message ?? ''}`;
+    default:
+      return r.message ?? r.verdict;
+  }
+}
+
+function headerSection(i: HtmlReportInput): string {
+  const r = i.result;
+  const good = i.expectation === null ? r.verdict === 'ok' : i.expectation.met;
+  const verdict =
+    i.expectation === null
+      ? verdictText(r)
+      : `${i.expectation.met ? 'as expected' : 'not as expected'} (${verdictText(r)})`;
+  const problems =
+    i.expectation !== null && !i.expectation.met
+      ? `<ul class="problems">${i.expectation.problems.map((p) => `<li>${h(p)}</li>`).join('')}</ul>`
+      : '';
+  const name = i.scenario.name ?? 'ndis-sim run';
+  return `<header>
+<h1>${h(name)}</h1>
+${i.scenario.description ? `<p class="description">${h(i.scenario.description.trim())}</p>` : ''}
+<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} events · ${r.decisions} decisions${i.dropped > 0 ? ` · the first ${i.dropped} trace events were dropped` : ''}</p>
+<p id="verdict" class="verdict ${good ? 'good' : 'bad'}">Verdict: ${h(verdict)}</p>
+${problems}
+</header>`;
+}
+
+function bugCheckSection(v: Violation, dropped: number): string {
+  const rows: [string, string][] = [
+    ['Rule', `${ruleLink(v.rule)} — ${h(v.summary)}`],
+    ['Where', h(`${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`)],
+    ['Context', h(`CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`)],
+    ['What', h(v.message)],
+  ];
+  if (v.spec.length > 0) rows.splice(1, 0, ['Spec', h(v.spec.join(', '))]);
+  if (v.tracePos >= 0) rows.push(['Trace', eventLink(v.tracePos, dropped, 'show it in the trace')]);
+  return `<section id="bugcheck" class="bugcheck">
+<h2>Bug check</h2>
+<p class="code">${h(formatBugCheck(v.bugCheck.code, v.bugCheck.params))}</p>
+<dl>${rows.map(([k, x]) => `<dt>${k}</dt><dd>${x}</dd>`).join('')}</dl>
+</section>`;
+}
+
+function endSection(i: HtmlReportInput): string {
+  const s = i.summary;
+  const parts: string[] = ['<section id="end"><h2>At the end of the run</h2>'];
+  parts.push('<h3>Devices</h3>');
+  parts.push(
+    table(
+      ['Device', 'Instance', 'Driver', 'Status', 'Device Manager says'],
+      s.devices.map((d) => [
+        h(d.name),
+        h(d.instanceId),
+        h(d.driver),
+        h(d.status),
+        `<span class="${d.problem !== 0 ? 'bad' : ''}">${h(deviceStatusText(d))}</span>`,
+      ]),
+      'devices',
+    ),
+  );
+  parts.push('<h3>Adapters</h3>');
+  parts.push(
+    s.adapters.length === 0
+      ? '<p>none</p>'
+      : table(
+          ['Adapter', 'Driver', 'State', 'Halt action', 'Resets', 'NdisMRemoveMiniport calls'],
+          s.adapters.map((a) => [
+            h(a.name),
+            h(a.driver),
+            h(a.state),
+            h(a.haltAction ?? '-'),
+            String(a.resets),
+            String(a.removeCalls),
+          ]),
+          'adapters',
+        ),
+  );
+  parts.push('<h3>Live dumps</h3>');
+  parts.push(
+    s.dumps.length === 0
+      ? '<p>none</p>'
+      : table(
+          ['Time', 'Bug check', 'Adapter', 'Reason'],
+          s.dumps.map((d) => [
+            h(fmtTime(d.timeNs)),
+            h(formatBugCheck(d.code, d.params)),
+            h(d.adapter),
+            h(`${String(d.params[3])} (${d.reason})`),
+          ]),
+        ),
+  );
+  parts.push('<h3>System event log</h3>');
+  parts.push(
+    s.eventLog.length === 0
+      ? '<p>empty</p>'
+      : table(
+          ['Time', 'Source', 'Adapter', 'Error code', 'Values'],
+          s.eventLog.map((e) => [
+            h(fmtTime(e.timeNs)),
+            h(e.source),
+            h(e.adapter),
+            h(NDIS_ERROR_CODE_NAMES.get(e.errorCode) ?? `0x${e.errorCode.toString(16)}`),
+            h(e.values.join(', ') || '-'),
+          ]),
+        ),
+  );
+  const r = i.result;
+  if (r.violations.length > 0) {
+    parts.push('<h3>Rules broken</h3>');
+    parts.push(
+      table(
+        ['Time', 'Rule', 'Where', 'What'],
+        r.violations.map((v) => [
+          v.tracePos >= 0 ? eventLink(v.tracePos, i.dropped, fmtTime(v.timeNs)) : h(fmtTime(v.timeNs)),
+          ruleLink(v.rule),
+          h(`${v.ddi}${v.adapter !== null ? ` on ${v.adapter}` : ''}`),
+          h(v.message),
+        ]),
+        'violations',
+      ),
+    );
+  }
+  if (r.warnings.length > 0) {
+    parts.push('<h3>Warnings</h3>');
+    parts.push(
+      table(
+        ['Time', 'Rule', 'What'],
+        r.warnings.map((w) => [h(fmtTime(w.timeNs)), ruleLink(w.rule), h(w.message)]),
+      ),
+    );
+  }
+  const text = formatSummary(s, r, {
+    color: false,
+    seed: i.seed,
+    ...(i.seedLabel === undefined ? {} : { seedLabel: i.seedLabel }),
+    expectation: i.expectation,
+  });
+  parts.push(
+    `<details><summary>The summary as <code>ndis-sim run</code> prints it</summary><pre>${h(text.join('\n').trim())}</pre></details>`,
+  );
+  parts.push('</section>');
+  return parts.join('\n');
+}
+
+function timelineSection(): string {
+  return `<section id="timeline-section">
+<h2>Timeline</h2>
+<div class="controls">
+<button type="button" id="zoom-in" title="zoom in (or the mouse wheel)">+</button>
+<button type="button" id="zoom-out" title="zoom out">−</button>
+<button type="button" id="zoom-fit" title="show the whole run">whole run</button>
+<label>x axis <select id="axis"><option value="order">one column per trace event</option><option value="time">virtual time</option></select></label>
+<span id="range" class="dim"></span>
+</div>
+<div id="timeline-box"><canvas id="timeline" width="1200" height="200"></canvas><div id="tip" hidden></div></div>
+<p class="dim">Drag to move, wheel to zoom, click a slice to select its trace event. In a simulated machine a callback takes no virtual time, so by virtual time it is a tick; by trace event, it spans the events inside it.</p>
+<noscript><p class="bad">The timeline and the event list need JavaScript; the rest of this page does not.</p></noscript>
+</section>`;
+}
+
+function eventsSection(count: number): string {
+  return `<section id="events-section">
+<h2>Trace events</h2>
+<div class="controls">
+<input id="filter" type="search" placeholder="filter: text, actor or kind" size="40">
+<select id="kind-filter"><option value="">every kind</option></select>
+<label><input id="hide-data" type="checkbox"> hide the data path</label>
+<span id="shown" class="dim">${count} events</span>
+</div>
+<div id="events" tabindex="0"><div id="events-spacer"></div></div>
+<div id="details" class="details"><p class="dim">Select an event in the list or a slice in the timeline.</p></div>
+</section>`;
+}
+
+/** R1.2 as a table, each cell a transition with how often each adapter took it in this run. */
+function stateSection(events: readonly TraceEvent[]): string {
+  const taken = new Map<string, Map<string, number>>();
+  for (const e of events) {
+    if (e.kind !== 'state' || typeof e.data?.event !== 'string') continue;
+    const from = e.what.split('→')[0]!.trim();
+    const cell = `${from}|${e.data.event}`;
+    let m = taken.get(cell);
+    if (m === undefined) {
+      m = new Map();
+      taken.set(cell, m);
+    }
+    const a = String(e.data.adapter ?? '');
+    m.set(a, (m.get(a) ?? 0) + 1);
+  }
+  const head = `<tr><th>event \\ state</th>${adapterStates.map((s) => `<th>${s}</th>`).join('')}</tr>`;
+  const rows = adapterEvents.map((ev) => {
+    const cells = adapterStates.map((s) => {
+      const spec = adapterTable[s] as StateSpec;
+      const to = spec.on[ev];
+      if (to !== undefined) {
+        const m = taken.get(`${s}|${ev}`);
+        if (m === undefined) return `<td class="edge">→ ${to}</td>`;
+        const who = [...m].map(([a, n]) => `${a} ×${n}`).join(', ');
+        return `<td class="edge taken" title="taken in this run: ${h(who)}">→ ${to}<br><small>${h(who)}</small></td>`;
+      }
+      if (spec.defer.includes(ev)) return '<td class="deferred">deferred</td>';
+      return '<td class="never">·</td>';
+    });
+    return `<tr><th>${ev}</th>${cells.join('')}</tr>`;
+  });
+  return `<section id="states">
+<h2>Adapter state table (R1.2)</h2>
+<p class="dim">Each cell: what the event does in that state. → a transition, highlighted where this run took it (with how often, per adapter); deferred: NDIS waits (R1.4); ·: a violation.</p>
+<table class="states"><thead>${head}</thead><tbody>
+${rows.join('\n')}
+</tbody></table>
+</section>`;
+}
+
+/** Every rule the run broke or warned about, explained. */
+function rulesSection(r: RunResult): string {
+  const ids = [
+    ...new Set([
+      ...(r.bugCheck === null ? [] : [r.bugCheck.rule]),
+      ...r.violations.map((v) => v.rule),
+      ...r.warnings.map((w) => w.rule),
+    ]),
+  ];
+  if (ids.length === 0) return '';
+  const items = ids.map((id) => {
+    const spec = catalogue.get(id);
+    if (spec === undefined) return `<div class="rule" id="rule-${h(id)}"><h3>${h(id)}</h3></div>`;
+    const url = docUrl(spec.source);
+    const how =
+      spec.status.kind === 'enforced'
+        ? `enforced at run time — ${spec.status.how}`
+        : `not applicable — ${spec.status.reason}`;
+    return `<div class="rule" id="rule-${h(id)}">
+<h3>${h(id)}</h3>
+<p>${h(spec.summary)}</p>
+<dl>
+<dt>In ndis-sim</dt><dd>${h(how)}</dd>
+${spec.spec.length > 0 ? `<dt>Rule book</dt><dd>${h(spec.spec.join(', '))}</dd>` : ''}
+${spec.ddis.length > 0 ? `<dt>DDIs</dt><dd>${h(spec.ddis.join(', '))}</dd>` : ''}
+<dt>Documentation</dt><dd>${url === null ? h(spec.source) : `<a href="${h(url)}">${h(url)}</a>`}</dd>
+</dl>
+</div>`;
+  });
+  return `<section id="rules"><h2>Rules</h2>\n${items.join('\n')}\n</section>`;
+}
+
+let clientScript: string | null = null;
+let styleSheet: string | null = null;
+
+/** The page's script and style sheet, read once from beside this module. */
+function assets(): { script: string; style: string } {
+  clientScript ??= readFileSync(new URL('./html-client.js', import.meta.url), 'utf8');
+  styleSheet ??= readFileSync(new URL('./html-report.css', import.meta.url), 'utf8');
+  return { script: clientScript, style: styleSheet };
+}
+
+/** The whole report as one HTML document. */
+export function toHtmlReport(i: HtmlReportInput): string {
+  const data = reportData(i.events, Math.max(i.result.endNs, i.events.at(-1)?.t ?? 0), i.dropped);
+  const { script, style } = assets();
+  const title = `${i.scenario.name ?? 'ndis-sim run'} — seed ${i.seed} — ndis-sim`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="ndis-sim ${h(i.version)}">
+<title>${h(title)}</title>
+<style>
+${style}</style>
+</head>
+<body>
+${headerSection(i)}
+<nav><a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
+${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
+${timelineSection()}
+${eventsSection(i.events.length)}
+${endSection(i)}
+${stateSection(i.events)}
+${rulesSection(i.result)}
+<footer class="dim">Written by ndis-sim ${h(i.version)}. The same scenario and seed give the same file.</footer>
+<script type="application/json" id="ndis-sim-data">${scriptJson(data)}</script>
+<script>
+${script}</script>
+</body>
+</html>
+`;
+}
