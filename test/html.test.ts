@@ -1,0 +1,241 @@
+// The HTML report (src/report/html.ts): what the page says and the data its script
+// draws from, checked without a browser; test/html-browser.test.ts drives the page.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import { NDIS_STATUS_SUCCESS, NdisMPauseComplete } from '../src/index.ts';
+import { type HtmlReportData, toHtmlReport } from '../src/report/html.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
+import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
+import { loadScenario } from '../src/scenario/load.ts';
+import type { RunResult, World } from '../src/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+function report(w: World, name = 'test', seed = 1): { html: string; result: RunResult } {
+  const result = w.run(2 * ns.s);
+  const html = toHtmlReport({
+    scenario: { name },
+    seed,
+    events: w.trace.events,
+    dropped: w.trace.dropped,
+    result,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  return { html, result };
+}
+
+function scenarioReport(file: string, seed?: number): { html: string; w: World } {
+  const s = loadScenario(file, driverNames());
+  const w = buildWorld(s, { seed: seed ?? s.seed });
+  const result = w.run(untilNs(s));
+  const summary = w.summary();
+  const html = toHtmlReport({
+    scenario: s,
+    seed: seed ?? s.seed,
+    events: w.trace.events,
+    dropped: w.trace.dropped,
+    result,
+    summary,
+    expectation: checkExpectations(s, result, summary, s.verifier),
+    version: '0.0.0-test',
+  });
+  return { html, w };
+}
+
+/** The JSON the page's script reads. */
+function dataOf(html: string): HtmlReportData {
+  const m = /<script type="application\/json" id="ndis-sim-data">([^<]*)<\/script>/.exec(html);
+  assert.ok(m !== null, 'the page carries its data');
+  return JSON.parse(m[1]!) as HtmlReportData;
+}
+
+test('the same scenario and seed give the same HTML bytes; another seed another file', () => {
+  const a = scenarioReport('examples/reset-storm.yaml', 7).html;
+  const b = scenarioReport('examples/reset-storm.yaml', 7).html;
+  const c = scenarioReport('examples/reset-storm.yaml', 8).html;
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+});
+
+test('the page says the verdict, the Code 43 device and the live dump of the reset storm (R5.12)', () => {
+  const { html } = scenarioReport('examples/reset-storm.yaml');
+  assert.match(html, /<p id="verdict" class="verdict good">Verdict: as expected \(no rule broken\)<\/p>/);
+  assert.match(html, /Code 43: stopped after it reported a failure/);
+  assert.match(html, /BUGCODE_NDIS_DRIVER_LIVE_DUMP \(0x15E\)/);
+  assert.match(html, /NdisHaltDeviceFailed/);
+  assert.doesNotMatch(html, /id="bugcheck"/);
+});
+
+test('each trace event is in the data once, with its text as the terminal writes it', () => {
+  const { html, w } = scenarioReport('examples/reset-storm.yaml');
+  const d = dataOf(html);
+  const n = w.trace.events.length;
+  for (const col of [d.ev.t, d.ev.cpu, d.ev.irql, d.ev.actor, d.ev.kind, d.ev.depth, d.ev.text, d.ev.folded])
+    assert.equal(col.length, n);
+  const lines = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  // Every event's text is on some line of the terminal timeline (a wake after a plain sleep has none).
+  let found = 0;
+  for (const text of d.ev.text) if (lines.some((l) => l.endsWith(text))) found++;
+  assert.ok(found >= n - 5, `${found} of ${n} event texts are lines of the terminal timeline`);
+  assert.deepEqual(
+    d.ev.t.map((t, i) => [t, d.strings[d.ev.kind[i]!]]),
+    w.trace.events.map((e) => [e.t, e.kind]),
+  );
+});
+
+test('the slices nest inside the trace, and every callback called is a slice on its CPU', () => {
+  const { html, w } = scenarioReport('examples/reset-storm.yaml');
+  const d = dataOf(html);
+  const n = w.trace.events.length;
+  let callbacks = 0;
+  for (const tr of d.tracks) {
+    assert.equal(tr.slices.length % 5, 0);
+    for (let k = 0; k < tr.slices.length; k += 5) {
+      const [from, to, level, , cat] = tr.slices.slice(k, k + 5) as [number, number, number, number, number];
+      assert.ok(
+        from >= 0 && from <= to && to <= n,
+        `slice ${k / 5} of ${d.strings[tr.name]}: ${from}..${to}`,
+      );
+      assert.ok(level < tr.levels);
+      if (k > 0) assert.ok(tr.slices[k - 5]! <= from, 'slices are in order of their start');
+      if (d.strings[cat] === 'callback') {
+        callbacks++;
+        assert.equal(w.trace.events[from]!.kind, 'call');
+        assert.equal(w.trace.events[to]!.kind, 'return');
+        assert.equal(w.trace.events[to]!.what, w.trace.events[from]!.what);
+      }
+    }
+  }
+  assert.equal(callbacks, w.trace.events.filter((e) => e.kind === 'call').length);
+  const names = d.tracks.map((t) => `${d.strings[t.group]} / ${d.strings[t.name]}`);
+  assert.ok(names.includes('ndis-sim machine / CPU 0'), names.join('; '));
+  assert.ok(names.includes('nic0 (flaky-nic) / state and NDIS steps'), names.join('; '));
+});
+
+test('"hide the data path" hides exactly what the terminal timeline folds away', () => {
+  const { html, w } = scenarioReport('examples/vmini-traffic.yaml');
+  const d = dataOf(html);
+  const shown = d.ev.folded.filter((f) => f === 0).length;
+  assert.ok(shown < d.ev.folded.length / 10, `${shown} of ${d.ev.folded.length} shown`);
+  // The folded timeline: a header, a line per event shown, and the note of what was folded.
+  const lines = formatTimeline(w.trace.events, { color: false });
+  assert.match(lines.at(-1)!, /trace events of the data path not shown/);
+  assert.equal(shown, lines.length - 2);
+});
+
+test('the state table marks each transition the run took, with how often (R1.2)', () => {
+  const { html, w } = scenarioReport('examples/reset-storm.yaml');
+  const taken = [...html.matchAll(/<td class="edge taken"[^>]*>→ (\w+)<br><small>([^<]*)<\/small><\/td>/g)];
+  const states = w.trace.events.filter((e) => e.kind === 'state');
+  assert.equal(taken.length, new Set(states.map((e) => `${e.what}|${String(e.data?.event)}`)).size);
+  const total = taken.reduce((sum, m) => sum + Number(/×(\d+)/.exec(m[2]!)![1]), 0);
+  assert.equal(total, states.length);
+  assert.ok(taken.some((m) => m[1] === 'Initializing' && m[2] === 'nic0 ×1'));
+});
+
+test('a bug check: its box names the rule and links to its trace event, and the rule is explained (R3.5)', () => {
+  // NdisMPauseComplete with no pause under way: NdisSim_PauseCompleteUnexpected, 0x7C.
+  const drv = scriptedDriver('unsolicited', {
+    restart: (a) => {
+      NdisMPauseComplete(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'unsolicited' }] });
+  const { html, result } = report(w);
+  assert.equal(result.verdict, 'bugcheck');
+  const v = result.bugCheck!;
+  assert.match(html, /<p id="verdict" class="verdict bad">/);
+  assert.match(html, /<section id="bugcheck" class="bugcheck">/);
+  assert.match(html, /BUGCODE_NDIS_DRIVER \(0x7C\)/);
+  const link = new RegExp(`<a href="#e${v.tracePos}" class="ev-link" data-event="${v.tracePos}">`);
+  assert.match(html, link);
+  assert.equal(w.trace.events[v.tracePos]!.what, v.rule);
+  assert.match(html, new RegExp(`<div class="rule" id="rule-${v.rule}">`));
+  assert.match(
+    html,
+    /href="https:\/\/learn\.microsoft\.com\/en-us\/windows-hardware\/drivers\/debugger\/bug-check-0x7c/,
+  );
+});
+
+test('text from a driver is escaped everywhere: no tag of its own, no end of the data script', () => {
+  const evil = '</script><img src=x onerror="alert(1)"><!--';
+  const drv = scriptedDriver('evil-nic', {
+    restart: () => {
+      throw new Error(evil);
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'evil-nic' }] });
+  const { html } = report(w);
+  assert.ok(!html.includes('<img'), 'the message made an element');
+  assert.equal(html.split('</script>').length - 1, 2, 'only the two scripts end');
+  assert.match(html, /&#60;\/script&#62;&#60;img src=x onerror=&#34;alert\(1\)&#34;&#62;&#60;!--/);
+  // The data still says it as it was.
+  assert.ok(dataOf(html).ev.text.some((t) => t.includes(evil)));
+});
+
+test('with the oldest events dropped, links and slices count from the first event kept', () => {
+  const s = loadScenario('examples/reset-storm.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1, traceMax: 40 });
+  const result = w.run(untilNs(s));
+  assert.ok(w.trace.dropped > 0);
+  const html = toHtmlReport({
+    scenario: s,
+    seed: 1,
+    events: w.trace.events,
+    dropped: w.trace.dropped,
+    result,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  assert.match(html, new RegExp(`the first ${w.trace.dropped} trace events were dropped`));
+  const d = dataOf(html);
+  assert.equal(d.dropped, w.trace.dropped);
+  assert.equal(d.ev.t.length, w.trace.events.length);
+  for (const tr of d.tracks)
+    for (let k = 0; k < tr.slices.length; k += 5) assert.ok(tr.slices[k + 1]! <= w.trace.events.length);
+});
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('--html writes the report; a path that cannot be written is exit 2 before the run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-html-'));
+  try {
+    const file = join(dir, 'r.html');
+    const r = cli('run', 'examples/reset-storm.yaml', '--quiet', '--html', file);
+    assert.equal(r.status, 0, r.stderr);
+    const html = readFileSync(file, 'utf8');
+    assert.ok(html.startsWith('<!doctype html>'));
+    assert.match(html, /<title>reset storm — seed 1 — ndis-sim<\/title>/);
+    // --quiet keeps only a bug check's last events, unless a file wants the whole trace.
+    const jsonl = join(dir, 't.jsonl');
+    const big = join(dir, 'big.html');
+    assert.equal(cli('run', 'examples/vmini-traffic.yaml', '--until', '100ms', '--trace', jsonl).status, 1);
+    const q = cli('run', 'examples/vmini-traffic.yaml', '--until', '100ms', '--quiet', '--html', big);
+    assert.equal(q.status, 1, q.stderr); // its expect: is for the whole second
+    const traced = readFileSync(jsonl, 'utf8').trimEnd().split('\n').length;
+    assert.ok(traced > 4096, `${traced} events`);
+    assert.equal(dataOf(readFileSync(big, 'utf8')).ev.t.length, traced);
+    const bad = cli('run', 'examples/reset-storm.yaml', '--html', join(dir, 'no', 'such', 'r.html'));
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--html: expected a file that can be written, got ".*r\.html" \(ENOENT\)/);
+    assert.doesNotMatch(bad.stdout, /Summary/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
