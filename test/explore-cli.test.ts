@@ -36,10 +36,14 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   const asRan = /seed (\d+) as it ran: (ndis-sim run .*)\n/.exec(r.stdout);
   assert.equal(asRan?.[2], `ndis-sim run ${scenario} --driver ${driver} --seed ${asRan?.[1]}`);
   const perfetto = join(dir, 'replay-perfetto.json');
-  const rp = cli('replay', file, '--quiet', '--perfetto', perfetto);
+  const html = join(dir, 'replay.html');
+  const rp = cli('replay', file, '--quiet', '--perfetto', perfetto, '--html', html);
   assert.equal(rp.status, 1, rp.stderr);
   const pf = JSON.parse(readFileSync(perfetto, 'utf8')) as { traceEvents: { name: string; s?: string }[] };
   assert.ok(pf.traceEvents.some((e) => e.s === 'g' && e.name === 'Irql_Miniport_Driver_Function'));
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /shrunk from seed \d+ · ended at/);
+  assert.match(page, /<div class="rule" id="rule-Irql_Miniport_Driver_Function">/);
   assert.match(
     rp.stdout,
     /Verdict: bug check DRIVER_IRQL_NOT_LESS_OR_EQUAL \(Irql_Miniport_Driver_Function\)/,
