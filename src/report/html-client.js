@@ -57,7 +57,10 @@
     o.textContent = k;
     kindFilter.appendChild(o);
   }
-  const actorWidth = Math.min(24, Math.max(5, ...E.actor.map((a) => S[a].length)));
+  // A loop, not Math.max(...): a spread of a long trace overflows the stack.
+  let actorWidth = 5;
+  for (const a of new Set(E.actor)) actorWidth = Math.max(actorWidth, S[a].length);
+  actorWidth = Math.min(24, actorWidth);
   /** The row's text: time, CPU, IRQL, actor, the event indented by call depth. */
   function rowText(i) {
     return `${fmtTime(E.t[i]).padStart(14)} ${String(E.cpu[i]).padStart(3)} ${(D.irqls[E.irql[i]] || String(E.irql[i])).padEnd(8)} ${S[E.actor[i]].padEnd(actorWidth)} ${'  '.repeat(Math.min(E.depth[i], 8))}${E.text[i]}`;
