@@ -225,7 +225,7 @@
   let x0 = 0;
   let x1 = 1;
   function extent() {
-    return axis === 'order' ? N : Math.max(1, D.endNs);
+    return axis === 'order' ? Math.max(1, N) : Math.max(1, D.endNs);
   }
   function fit() {
     x0 = 0;
