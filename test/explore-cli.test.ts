@@ -22,17 +22,21 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 
 test('explore: failures found exit 1, grouped, shrunk and written as a replay file that replays (R8.1)', () => {
   const out = join(dir, 'a');
-  const r = cli('explore', scenario, '--driver', driver, '--runs', '30', '--out', out);
+  const r = cli('explore', scenario, '--driver', driver, '--runs', '30', '--out', out, '--html');
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /seeds 1–30, 30 runs/);
   assert.match(r.stdout, /\d+ passed, \d+ failed/);
   assert.match(r.stdout, /1\. bugcheck Irql_Miniport_Driver_Function {2}\d+ runs: seed /);
   assert.match(r.stdout, /shrunk in \d+ runs: 1 choice not the simplest/);
   assert.match(r.stdout, /decision \d+ at [\d.]+ s: CallbackIrql answered 1 of 0–1/);
-  const files = readdirSync(out);
-  assert.equal(files.length, 1);
-  const file = join(out, files[0]!);
+  const files = readdirSync(out).sort();
+  assert.equal(files.length, 2);
+  const file = join(out, files[1]!);
   assert.ok(r.stdout.includes(`replay: ndis-sim replay ${file}`), r.stdout);
+  // --html: the shrunk run's report beside its replay file.
+  const report = join(out, files[0]!);
+  assert.equal(report, file.replace(/\.replay\.json$/, '.html'));
+  assert.ok(r.stdout.includes(`report: ${report}`), r.stdout);
   const asRan = /seed (\d+) as it ran: (ndis-sim run .*)\n/.exec(r.stdout);
   assert.equal(asRan?.[2], `ndis-sim run ${scenario} --driver ${driver} --seed ${asRan?.[1]}`);
   const perfetto = join(dir, 'replay-perfetto.json');
@@ -44,6 +48,8 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   const page = readFileSync(html, 'utf8');
   assert.match(page, /shrunk from seed \d+ · ended at/);
   assert.match(page, /<div class="rule" id="rule-Irql_Miniport_Driver_Function">/);
+  // The same run as explore's report of it, byte for byte.
+  assert.equal(readFileSync(report, 'utf8'), page);
   assert.match(
     rp.stdout,
     /Verdict: bug check DRIVER_IRQL_NOT_LESS_OR_EQUAL \(Irql_Miniport_Driver_Function\)/,

@@ -27,6 +27,7 @@ import {
   exploreSeeds,
   type FailureGroup,
   mergeReports,
+  type OneRun,
   type RunSetup,
   runOnce,
   type StrategySpec,
@@ -305,6 +306,7 @@ interface ExploreCliOptions {
   depth?: string;
   jobs?: string;
   out?: string;
+  html?: boolean;
   quiet?: boolean;
   json?: boolean;
   color?: boolean;
@@ -381,7 +383,13 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     opts.reduce === false ? null : { text, file, driverNames: driverNames(drivers) },
   );
   const shrinkMs = performance.now() - t0 - wallMs;
-  const replays = writeReplays(report, setup, { file, text, drivers: opts.driver ?? [], outDir });
+  const { replays, reports } = writeReplays(report, setup, {
+    file,
+    text,
+    drivers: opts.driver ?? [],
+    outDir,
+    html: opts.html === true,
+  });
   // The flags that make `run` give what a seed gave here, quoted for a POSIX shell.
   const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
   const runFlags = [
@@ -397,6 +405,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     wallMs,
     shrinkMs,
     replays,
+    reports,
     strategy: spec ?? null,
     runCommand: (seed: number) => `ndis-sim run ${sh(file)}${runFlags} --seed ${seed}`,
   };
@@ -503,14 +512,18 @@ function makeDir(dir: string): void {
   for (const p of missing.reverse()) mkdirSync(p);
 }
 
-/** Writes one replay file per failure group; returns their paths by signature. */
+/**
+ * Writes one replay file per failure group, and with `html` the replayed run's HTML
+ * report beside it; returns their paths by signature.
+ */
 function writeReplays(
   report: ExploreReport,
   setup: RunSetup,
-  src: { file: string; text: string; drivers: readonly string[]; outDir: string },
-): Map<string, string> {
+  src: { file: string; text: string; drivers: readonly string[]; outDir: string; html: boolean },
+): { replays: Map<string, string>; reports: Map<string, string> } {
   const written = new Map<string, string>();
-  if (report.groups.length === 0) return written;
+  const reports = new Map<string, string>();
+  if (report.groups.length === 0) return { replays: written, reports };
   try {
     makeDir(src.outDir);
   } catch (e) {
@@ -518,24 +531,46 @@ function writeReplays(
   }
   const stem = basename(src.file, extname(src.file));
   for (const g of report.groups) {
-    const r = replayOf(g, setup, src);
+    const { file: r, traced, scenario } = replayOf(g, setup, src);
     const path = join(src.outDir, `${stem}.seed${g.seeds[0]}.replay.json`);
+    const html = join(src.outDir, `${stem}.seed${g.seeds[0]}.html`);
     try {
       writeFileSync(path, formatReplayFile(r));
+      if (src.html) {
+        const summary = traced.world.summary();
+        writeFileSync(
+          html,
+          toHtmlReport({
+            scenario,
+            seed: r.seed,
+            seedLabel: r.shrunk ? 'shrunk from seed' : 'seed',
+            events: traced.world.trace.events,
+            dropped: traced.world.trace.dropped,
+            result: traced.result,
+            summary,
+            expectation: checkExpectations(scenario, traced.result, summary, setup.verifier),
+            version: r.ndisSim,
+          }),
+        );
+        reports.set(g.signature, html);
+      }
     } catch (e) {
       throw cannotWriteOut(src.outDir, e);
     }
     written.set(g.signature, path);
   }
-  return written;
+  return { replays: written, reports };
 }
 
-/** The replay file of a group's run: shrunk if it was, else the first seed's own decisions. */
+/**
+ * The replay file of a group's run (shrunk if it was, else the first seed's own
+ * decisions), the run it replays, with its trace, and the scenario it ran.
+ */
 function replayOf(
   g: FailureGroup,
   setup: RunSetup,
   src: { file: string; text: string; drivers: readonly string[] },
-): ReplayFile {
+): { file: ReplayFile; traced: OneRun; scenario: Scenario } {
   const seed = g.seeds[0]!;
   // A reduced scenario is the one the shrunk decisions run against.
   if (g.reduced !== null) {
@@ -554,7 +589,7 @@ function replayOf(
       want,
       traced.outcome.signature,
     ]);
-  return {
+  const file: ReplayFile = {
     format: 'ndis-sim replay 1',
     ndisSim: packageVersion(),
     scenario: { file: src.file, text: src.text },
@@ -567,6 +602,7 @@ function replayOf(
     trace: traceDigest(traced.world.trace.events),
     decisions: toDecisionRows(decisions),
   };
+  return { file, traced, scenario: setup.scenario };
 }
 
 interface ReplayCliOptions {
@@ -778,6 +814,7 @@ Examples:
       'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
+    .option('--html', "beside each replay file, the replayed run's HTML report")
     .option('--quiet', 'no progress bar')
     .option('--json', 'print the report as JSON (seeds, failure groups, shrunk choices, replay files)')
     .option('--no-color', 'no colours')

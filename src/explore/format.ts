@@ -17,6 +17,8 @@ export interface ExploreFormatOptions {
   readonly strategy: StrategySpec | null;
   /** The replay file written for each group, by signature. */
   readonly replays: ReadonlyMap<string, string>;
+  /** The HTML report written beside it (`--html`), by signature. */
+  readonly reports?: ReadonlyMap<string, string>;
   /** The command that shows a seed's own run (`ndis-sim run … --seed N`), when known. */
   readonly runCommand?: (seed: number) => string;
 }
@@ -56,6 +58,8 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
   const file = o.replays.get(g.signature);
   if (o.runCommand !== undefined) out.push(`     seed ${g.seeds[0]} as it ran: ${o.runCommand(g.seeds[0]!)}`);
   if (file !== undefined) out.push(`     replay: ${c.bold(`ndis-sim replay ${file}`)}`);
+  const html = o.reports?.get(g.signature);
+  if (html !== undefined) out.push(`     report: ${html}`);
   return out;
 }
 
@@ -159,6 +163,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
       /** What the scenario of the replay file lacks of the explored one, as paths into it. */
       reduced: g.reduced === null ? null : { removed: g.reduced.removed, runs: g.reduced.runs },
       replay: o.replays.get(g.signature) ?? null,
+      report: o.reports?.get(g.signature) ?? null,
     })),
     situations: r.situations,
     wallMs: Math.round(o.wallMs),
