@@ -17,37 +17,37 @@ import type { RunResult, World } from '../src/world.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
-function report(w: World, name = 'test', seed = 1): { html: string; result: RunResult } {
-  const result = w.run(2 * ns.s);
-  const html = toHtmlReport({
-    scenario: { name },
+/** The report of a finished run of `w`. */
+function htmlOf(
+  w: World,
+  result: RunResult,
+  scenario: { name?: string },
+  seed: number,
+  expectation: { met: boolean; problems: string[] } | null = null,
+): string {
+  return toHtmlReport({
+    scenario,
     seed,
     events: w.trace.events,
     dropped: w.trace.dropped,
     result,
     summary: w.summary(),
-    expectation: null,
+    expectation,
     version: '0.0.0-test',
   });
-  return { html, result };
 }
 
-function scenarioReport(file: string, seed?: number): { html: string; w: World } {
+function report(w: World): { html: string; result: RunResult } {
+  const result = w.run(2 * ns.s);
+  return { html: htmlOf(w, result, { name: 'test' }, 1), result };
+}
+
+function scenarioReport(file: string, seed?: number, traceMax?: number): { html: string; w: World } {
   const s = loadScenario(file, driverNames());
-  const w = buildWorld(s, { seed: seed ?? s.seed });
+  const w = buildWorld(s, { seed: seed ?? s.seed, ...(traceMax === undefined ? {} : { traceMax }) });
   const result = w.run(untilNs(s));
-  const summary = w.summary();
-  const html = toHtmlReport({
-    scenario: s,
-    seed: seed ?? s.seed,
-    events: w.trace.events,
-    dropped: w.trace.dropped,
-    result,
-    summary,
-    expectation: checkExpectations(s, result, summary, s.verifier),
-    version: '0.0.0-test',
-  });
-  return { html, w };
+  const expectation = checkExpectations(s, result, w.summary(), s.verifier);
+  return { html: htmlOf(w, result, s, seed ?? s.seed, expectation), w };
 }
 
 /** The JSON the page's script reads. */
@@ -183,20 +183,8 @@ test('text from a driver is escaped everywhere: no tag of its own, no end of the
 });
 
 test('with the oldest events dropped, links and slices count from the first event kept', () => {
-  const s = loadScenario('examples/reset-storm.yaml', driverNames());
-  const w = buildWorld(s, { seed: 1, traceMax: 40 });
-  const result = w.run(untilNs(s));
+  const { html, w } = scenarioReport('examples/reset-storm.yaml', 1, 40);
   assert.ok(w.trace.dropped > 0);
-  const html = toHtmlReport({
-    scenario: s,
-    seed: 1,
-    events: w.trace.events,
-    dropped: w.trace.dropped,
-    result,
-    summary: w.summary(),
-    expectation: null,
-    version: '0.0.0-test',
-  });
   assert.match(html, new RegExp(`the first ${w.trace.dropped} trace events were dropped`));
   const d = dataOf(html);
   assert.equal(d.dropped, w.trace.dropped);
