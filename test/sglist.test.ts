@@ -205,6 +205,35 @@ test('NdisMAllocateNetBufferSGList: a list whose callback NDIS put off still rea
   assert.ok(seen.lists.every((l) => l.atNs > 100 * ns.ms));
 });
 
+test("NdisMFreeNetBufferSGList: gives the list's pages back, so the next list gets the same address; lists out at once get different ones", () => {
+  const seen: Seen = { lists: [], log: [] };
+  const nb = netBuffer(0, 0, 1000);
+  const base = sgHooks(seen);
+  const { r } = run(
+    'sg-reuse',
+    {
+      ...base,
+      initialize: (a) => {
+        const s = base.initialize!(a, undefined as never);
+        after(a, 100, () => {
+          NdisMAllocateNetBufferSGList(dma(a), nb, 0, 0, null, 0);
+          NdisMFreeNetBufferSGList(dma(a), seen.lists[0]!.list, nb);
+          NdisMAllocateNetBufferSGList(dma(a), nb, 1, 0, null, 0);
+          NdisMAllocateNetBufferSGList(dma(a), nb, 2, 0, null, 0);
+          NdisMFreeNetBufferSGList(dma(a), seen.lists[1]!.list, nb);
+          NdisMFreeNetBufferSGList(dma(a), seen.lists[2]!.list, nb);
+        });
+        return s;
+      },
+    },
+    sgStrategy(0),
+  );
+  assert.deepEqual(rules(r), []);
+  const at = seen.lists.map((l) => l.list.Elements[0]!.Address);
+  assert.equal(at[1], at[0]);
+  assert.notEqual(at[2], at[1]);
+});
+
 test("NdisMAllocateNetBufferSGList: RESOURCES and no MiniportProcessSGList when the NIC's address range cannot hold the list", () => {
   const seen: Seen = { lists: [], log: [] };
   const statuses: NDIS_STATUS[] = [];
