@@ -55,10 +55,14 @@ export {
   type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
   type MINIPORT_PROCESS_SG_LIST_HANDLER,
   type NDIS_SG_DMA_DESCRIPTION,
+  NdisMAllocateNetBufferSGList,
   NdisMAllocateSharedMemory,
   NdisMDeregisterScatterGatherDma,
+  NdisMFreeNetBufferSGList,
   NdisMFreeSharedMemory,
   NdisMRegisterScatterGatherDma,
+  type SCATTER_GATHER_ELEMENT,
+  type SCATTER_GATHER_LIST,
 } from './ndis/api/dma.ts';
 export {
   NdisMDeregisterMiniportDriver,

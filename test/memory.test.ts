@@ -15,6 +15,7 @@ import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
+import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
@@ -60,9 +61,9 @@ test('a finished lifecycle does not outlive two young-generation collections', (
 test('no built-in driver keeps anything of the runs it took part in', () => {
   // Every example and gallery scenario, at most 100 ms of it: a driver that writes
   // down each run in module-level state shows up as kilobytes a run. The example of a
-  // driver of your own (--driver) is one of them, and so are the explorer's timer race
-  // and removal race.
-  const own = [slowPauseNic, timerRace, timerRaceFixed, removalRace, removalRaceFixed];
+  // driver of your own (--driver) is one of them, and so are the explorer's timer race,
+  // removal race and scatter/gather race.
+  const own = [slowPauseNic, timerRace, timerRaceFixed, removalRace, removalRaceFixed, sgRace, sgRaceFixed];
   const files = [
     ...readdirSync('examples')
       .filter((f) => f.endsWith('.yaml'))

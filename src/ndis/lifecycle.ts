@@ -611,8 +611,7 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   if (b.rwLocks.length > 0) left.push(`${b.rwLocks.length} read/write lock(s) (NdisFreeRWLock)`);
   const ports = portRangesLeft(n, b);
   if (ports > 0) left.push(`${ports} I/O port range(s) (NdisMDeregisterIoPortRange)`);
-  const shared = b.dma === null ? 0 : dmaLeftAtEnd(n, b, b.dma, fn, how);
-  if (shared > 0) left.push(`${shared} block(s) of shared memory (NdisMFreeSharedMemory)`);
+  if (b.dma !== null) dmaLeftAtEnd(n, b, b.dma, fn, how, left);
   if (n.nblApi !== null) nblApiLeftAtEnd(n, b, fn, how, left);
   if (left.length === 0) return;
   b.pools.length = 0;

@@ -21,6 +21,11 @@ export const ChoiceSite = {
   PnpLatency: 6,
   /** The IRQL of a callback documented as "at most DISPATCH" (PASSIVE or DISPATCH). */
   CallbackIrql: 7,
+  /**
+   * When NDIS calls MiniportProcessSGList for a list NdisMAllocateNetBufferSGList
+   * built: inside that call (0), or later from a DPC (1), as when map registers are short.
+   */
+  ProcessSGList: 8,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);
@@ -46,7 +51,8 @@ export class RandomStrategy implements Strategy {
  * Answers from a list, in order, then 0 (a replay's answers after its logged ones, and
  * the simplest schedule, with an empty list). An answer too large for its question is
  * cut to the largest it may be. Answer 0 is each site's simplest: the first event
- * ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE.
+ * ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE, a callback inside
+ * the call that asked for it.
  */
 export class FixedStrategy implements Strategy {
   readonly name = 'fixed';

@@ -208,7 +208,7 @@ const msMappings: Record<string, Mapping> = {
   },
   Irql_Gather_DMA_Function: irqlRule(
     ['R8.2'],
-    "NdisMRegisterScatterGatherDma and NdisMDeregisterScatterGatherDma (the rule's SG-list and asynchronous shared-memory DDIs are not modelled)",
+    "NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma, NdisMAllocateNetBufferSGList and NdisMFreeNetBufferSGList (the rule's asynchronous shared-memory DDI is not modelled)",
   ),
   Irql_Interrupt_Function: irqlRule(['R2.10'], 'NdisMRegisterInterruptEx and NdisMDeregisterInterruptEx'),
   Irql_IrqlSetting_Function: irqlRule(
@@ -688,7 +688,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock) or shared memory not freed (NdisMFreeSharedMemory); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed.',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock), shared memory not freed (NdisMFreeSharedMemory) or a scatter/gather list not freed (NdisMFreeNetBufferSGList); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed.',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
@@ -701,6 +701,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisMDeregisterIoPortRange',
       'NdisFreeRWLock',
       'NdisMFreeSharedMemory',
+      'NdisMFreeNetBufferSGList',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
     source: spec,
@@ -1055,6 +1056,31 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['NdisMFreeSharedMemory'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3d) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismfreesharedmemory.md',
+    fatal: false,
+  },
+  {
+    // Driver Verifier's DMA verification: 0xE6/0x06, parameters 2 and 3 the lists built
+    // and freed (bug-check-0xe6 page).
+    id: 'NdisSim_SgListFreedTwice',
+    origin: 'driver-verifier',
+    spec: [],
+    summary:
+      'NdisMFreeNetBufferSGList was given a scatter/gather list that was already freed: more lists freed than built (Driver Verifier DMA verification).',
+    ddis: ['NdisMFreeNetBufferSGList'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DMA_VIOLATION, p1: 0x06 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0xe6--driver-verifier-dma-violation.md',
+    fatal: false,
+  },
+  {
+    // 0xE6/0x0A: the DMA adapter is freed with lists out; parameter 3 is how many.
+    id: 'NdisSim_SgListsOutstanding',
+    origin: 'driver-verifier',
+    spec: ['R2.10'],
+    summary:
+      'NdisMDeregisterScatterGatherDma was called while scatter/gather lists of the channel were not freed (NdisMFreeNetBufferSGList); NDIS takes them back (Driver Verifier DMA verification).',
+    ddis: ['NdisMDeregisterScatterGatherDma', 'NdisMFreeNetBufferSGList'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DMA_VIOLATION, p1: 0x0a },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0xe6--driver-verifier-dma-violation.md',
     fatal: false,
   },
   {

@@ -3,22 +3,31 @@
 // it registers its DMA channel or takes and gives back its descriptor ring. See index.ts.
 
 import {
+  type MINIPORT_PROCESS_SG_LIST_HANDLER,
   NDIS_ERROR_CODE_OUT_OF_RESOURCES,
   type NDIS_HANDLE,
+  NDIS_LOWER_IRQL,
   NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SG_DMA_64_BIT_ADDRESS,
   NDIS_SG_DMA_DESCRIPTION_REVISION_1,
+  NDIS_SG_LIST_WRITE_TO_DEVICE,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
+  NdisMAllocateNetBufferSGList,
   NdisMAllocateSharedMemory,
   NdisMDeregisterScatterGatherDma,
+  NdisMFreeNetBufferSGList,
   NdisMFreeSharedMemory,
   NdisMRegisterScatterGatherDma,
+  NdisMSendNetBufferListsComplete,
   NdisReleaseSpinLock,
   NdisWriteErrorLogEntry,
+  type NET_BUFFER_LIST,
 } from '../../index.ts';
 import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
@@ -38,12 +47,15 @@ const busMaster: Hooks['registrationAttributes'] = {
   AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
 };
 
-function registerDma(a: TestAdapter): NDIS_HANDLE | null {
+function registerDma(
+  a: TestAdapter,
+  process: MINIPORT_PROCESS_SG_LIST_HANDLER = () => {},
+): NDIS_HANDLE | null {
   const r = NdisMRegisterScatterGatherDma(a.handle, {
     Header: { Type: NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
     Flags: NDIS_SG_DMA_64_BIT_ADDRESS,
     MaximumPhysicalMapping: 64 * 1024,
-    ProcessSGListHandler: () => {},
+    ProcessSGListHandler: process,
     SharedMemAllocateCompleteHandler: null,
     ScatterGatherListSize: 0,
   });
@@ -78,7 +90,77 @@ const goodDma: Hooks = {
   },
 };
 
+/**
+ * A bus-master send path: MiniportSendNetBufferLists raises to DISPATCH and asks for a
+ * scatter/gather list per NBL (one NET_BUFFER each, the NBL as Context);
+ * MiniportProcessSGList "transmits" it at once and calls `sent`, which gives the list
+ * back and completes the NBL (or, in the buggy drivers, gets that wrong).
+ */
+function sgSend(
+  sent: (a: TestAdapter, list: Parameters<MINIPORT_PROCESS_SG_LIST_HANDLER>[2], nbl: NET_BUFFER_LIST) => void,
+): Hooks {
+  return {
+    registrationAttributes: busMaster,
+    initialize: (a) =>
+      registerDma(a, (_pDO, _Reserved, list, nbl) => sent(a, list, nbl as NET_BUFFER_LIST)) === null
+        ? NDIS_STATUS_RESOURCES
+        : NDIS_STATUS_SUCCESS,
+    send: (a, chain) => {
+      const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+      for (let nbl: NET_BUFFER_LIST | null = chain; nbl !== null; ) {
+        const next: NET_BUFFER_LIST | null = nbl.Next;
+        nbl.Next = null;
+        NdisMAllocateNetBufferSGList(
+          a.state.dma as NDIS_HANDLE,
+          nbl.FirstNetBuffer!,
+          nbl,
+          NDIS_SG_LIST_WRITE_TO_DEVICE,
+          null,
+          0,
+        );
+        nbl = next;
+      }
+      NDIS_LOWER_IRQL(old, 2);
+    },
+    halt: (a) => NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE),
+  };
+}
+
+function completeSend(a: TestAdapter, nbl: NET_BUFFER_LIST): void {
+  nbl.Status = NDIS_STATUS_SUCCESS;
+  NdisMSendNetBufferListsComplete(a.handle, nbl, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+}
+
+const sendsThenRemoved = { traffic: { rate: 200, frameBytes: 256 }, ...removeAt1s };
+
 export const galleryDma: GalleryEntry[] = [
+  {
+    rule: 'NdisSim_SgListFreedTwice',
+    mistake:
+      'The send-complete path frees the scatter/gather list of a send, and the TX ring cleanup after it frees the same list again.',
+    driver: galleryDriver(
+      'bad-dma-sg-double-free',
+      sgSend((a, list, nbl) => {
+        const dma = a.state.dma as NDIS_HANDLE;
+        NdisMFreeNetBufferSGList(dma, list, nbl.FirstNetBuffer!);
+        completeSend(a, nbl);
+        NdisMFreeNetBufferSGList(dma, list, nbl.FirstNetBuffer!);
+      }),
+      'buggy: frees a scatter/gather list twice',
+    ),
+    scenario: sendsThenRemoved,
+  },
+  {
+    rule: 'NdisSim_SgListsOutstanding',
+    mistake:
+      'Sends are completed without NdisMFreeNetBufferSGList, so MiniportHaltEx deregisters the DMA channel with their lists still out.',
+    driver: galleryDriver(
+      'bad-dma-sg-lists-kept',
+      sgSend((a, _list, nbl) => completeSend(a, nbl)),
+      'buggy: never frees its scatter/gather lists',
+    ),
+    scenario: sendsThenRemoved,
+  },
   {
     rule: 'Init_RegisterSG',
     mistake:

@@ -1,5 +1,6 @@
 // Bus-master DMA: NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma,
-// NdisMAllocateSharedMemory, NdisMFreeSharedMemory.
+// NdisMAllocateSharedMemory, NdisMFreeSharedMemory, NdisMAllocateNetBufferSGList,
+// NdisMFreeNetBufferSGList.
 //
 // A bus-master miniport declares NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER in its registration
 // attributes, registers one scatter/gather DMA channel in MiniportInitializeEx, takes the
@@ -8,11 +9,17 @@
 // Uint8Array with a physical address from the machine's physical address map: below
 // 4 GiB for a NIC that addresses 32 bits, from 4 GiB up for one that set
 // NDIS_SG_DMA_64_BIT_ADDRESS. The SimNic does not DMA, so the addresses only have to be
-// right, distinct and deterministic. Scatter/gather lists (NdisMAllocateNetBufferSGList)
-// and asynchronous shared memory (NdisMAllocateSharedMemoryAsyncEx) are left out: the
-// model's NET_BUFFERs carry no physical pages to map.
+// right, distinct and deterministic.
+//
+// On the send path the miniport asks for a scatter/gather list per NET_BUFFER
+// (NdisMAllocateNetBufferSGList); NDIS hands it to the driver's MiniportProcessSGList,
+// inside the call or later from a DPC (a choice, ChoiceSite.ProcessSGList), and the driver
+// gives it back with NdisMFreeNetBufferSGList. The list's pages come from the same
+// physical address map, one element per page the data touches. Asynchronous shared
+// memory (NdisMAllocateSharedMemoryAsyncEx) is left out.
 
-import { Irql } from '../../kernel/kernel.ts';
+import { Dpc, type DpcRoutine, Irql } from '../../kernel/kernel.ts';
+import { ChoiceSite } from '../../sim/choice.ts';
 import type { MiniportBlock } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -21,30 +28,55 @@ import {
   NDIS_SG_DMA_64_BIT_ADDRESS,
   NDIS_SG_DMA_DESCRIPTION_REVISION_1,
   NDIS_SG_DMA_DESCRIPTION_REVISION_2,
+  NDIS_SG_LIST_WRITE_TO_DEVICE,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
+import type { NET_BUFFER } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
-import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS, ULONG } from '../types.ts';
+import type { DEVICE_OBJECT, NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS, ULONG } from '../types.ts';
 import { adapterHandle, claimsHardware, currentNdis, passiveOutsideInitHalt, stale } from './common.ts';
 import { maxPoolBytes } from './kernel.ts';
+import { netBuffer } from './nblapi.ts';
 
 const irql = {
   NdisMRegisterScatterGatherDma: ddiIrql.NdisMRegisterScatterGatherDma!,
   NdisMDeregisterScatterGatherDma: ddiIrql.NdisMDeregisterScatterGatherDma!,
   NdisMAllocateSharedMemory: ddiIrql.NdisMAllocateSharedMemory!,
   NdisMFreeSharedMemory: ddiIrql.NdisMFreeSharedMemory!,
+  NdisMAllocateNetBufferSGList: ddiIrql.NdisMAllocateNetBufferSGList!,
+  NdisMFreeNetBufferSGList: ddiIrql.NdisMFreeNetBufferSGList!,
 };
 
+/** SCATTER_GATHER_ELEMENT (wdm.h): one physically contiguous piece of a buffer. */
+export interface SCATTER_GATHER_ELEMENT {
+  /** PHYSICAL_ADDRESS of the piece's first byte. */
+  readonly Address: number;
+  readonly Length: ULONG;
+  readonly Reserved: number;
+}
+
+/** SCATTER_GATHER_LIST (wdm.h): the pieces of a buffer, in order. */
+export interface SCATTER_GATHER_LIST {
+  readonly NumberOfElements: ULONG;
+  readonly Reserved: number;
+  readonly Elements: readonly SCATTER_GATHER_ELEMENT[];
+}
+
 /**
- * MiniportProcessSGList. NDIS calls it with a scatter/gather list built for a
- * NET_BUFFER; the model builds none (NdisMAllocateNetBufferSGList is left out), so it
- * is kept and never called.
+ * MiniportProcessSGList(pDO, Reserved, pSGL, Context). NDIS calls it at DISPATCH_LEVEL
+ * with the list NdisMAllocateNetBufferSGList asked for and that call's Context, inside
+ * the call or after it returned. pDO and Reserved, which drivers ignore, are null.
  */
-export type MINIPORT_PROCESS_SG_LIST_HANDLER = (...args: never[]) => void;
+export type MINIPORT_PROCESS_SG_LIST_HANDLER = (
+  pDO: DEVICE_OBJECT | null,
+  Reserved: null,
+  pSGL: SCATTER_GATHER_LIST,
+  Context: unknown,
+) => void;
 /**
  * MiniportSharedMemoryAllocateComplete, for NdisMAllocateSharedMemoryAsyncEx, which the
  * model leaves out: kept and never called. Optional (null).
@@ -69,6 +101,11 @@ export interface NDIS_SG_DMA_DESCRIPTION {
 class NdisMiniportDma implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_SG_DMA';
   deregistered = false;
+  /** Scatter/gather lists built and not freed, waiting for MiniportProcessSGList or not; made on first use. */
+  lists: Set<SgList> | null = null;
+  /** Lists built and lists freed, for Driver Verifier's 0xE6/0x06 parameters. */
+  built = 0;
+  freed = 0;
   constructor(
     readonly block: MiniportBlock,
     /** The NIC addresses 64 bits (NDIS_SG_DMA_64_BIT_ADDRESS). */
@@ -278,6 +315,18 @@ export function NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HAND
     );
   }
   if (n.trace.on) n.traceDdi(ddi, b, {});
+  const out = h.lists === null ? 0 : h.lists.size;
+  if (out > 0) {
+    // Driver Verifier's DMA check: the DMA adapter goes while lists built on it are out.
+    n.verifier.report(
+      'NdisSim_SgListsOutstanding',
+      ddi,
+      b.name,
+      `${ddi} with ${out} scatter/gather list(s) not freed (NdisMFreeNetBufferSGList): the lists of a DMA channel go back before the channel does`,
+      ['NDIS_SG_DMA handle', out, 0],
+    );
+    dropLists(n, h);
+  }
   h.deregistered = true;
   if (b.dma !== null && b.dma.handle === h) b.dma.handle = null;
 }
@@ -423,6 +472,258 @@ export function NdisMFreeSharedMemory(
   regionFor(n, m.PhysicalAddress >= highStart).give(m.PhysicalAddress, m.span);
 }
 
+// ------------------------------------------------------- scatter/gather lists
+
+/**
+ * A list NdisMAllocateNetBufferSGList built: what NDIS passes to MiniportProcessSGList
+ * and must get back through NdisMFreeNetBufferSGList.
+ */
+class SgList implements SCATTER_GATHER_LIST {
+  readonly Reserved = 0;
+  readonly NumberOfElements: ULONG;
+  /**
+   * @internal 'pending' until MiniportProcessSGList is called, 'out' until freed;
+   * 'dropped' when NDIS took it back (deregistration, halt) before the driver freed it.
+   */
+  _state: 'pending' | 'out' | 'freed' | 'dropped' = 'pending';
+  /** @internal The DPC that calls MiniportProcessSGList later, when NDIS chose that. */
+  _dpc: Dpc | null = null;
+  constructor(
+    readonly Elements: readonly SCATTER_GATHER_ELEMENT[],
+    /** @internal */ readonly _handle: NdisMiniportDma,
+    /** @internal */ readonly _nb: NET_BUFFER,
+    /** @internal NdisMAllocateNetBufferSGList's Context. */ readonly _context: unknown,
+    /** @internal Its pages in the physical address map. */ readonly _at: number,
+    /** @internal */ readonly _span: number,
+  ) {
+    this.NumberOfElements = Elements.length;
+  }
+}
+
+/** Runs MiniportProcessSGList of a list whose callback NDIS put off. */
+const laterRoutine: DpcRoutine = {
+  runDpc(dpc: Dpc): void {
+    const list = dpc.arg as SgList;
+    list._dpc = null;
+    // A list taken back (deregistration, halt) before its DPC ran gets no callback.
+    if (list._state === 'pending') processSgList(list);
+  },
+};
+
+function processSgList(list: SgList): void {
+  const h = list._handle;
+  const b = h.block;
+  const n = b.ndis;
+  list._state = 'out';
+  const f = n.enter(
+    b,
+    b.driver.name,
+    'MiniportProcessSGList',
+    Irql.Dispatch,
+    n.trace.on ? { NumberOfElements: list.NumberOfElements } : undefined,
+  );
+  try {
+    h.description.ProcessSGListHandler!(null, null, list, list._context);
+  } catch (e) {
+    n.driverThrew(e, 'MiniportProcessSGList', b);
+  }
+  n.leave(f, undefined);
+}
+
+/** NDIS takes back every list of `h` the driver did not free; returns how many. */
+function dropLists(n: Ndis, h: NdisMiniportDma): number {
+  const lists = h.lists;
+  if (lists === null) return 0;
+  const count = lists.size;
+  for (const list of lists) {
+    if (list._dpc !== null) n.kernel.dequeueDpc(list._dpc);
+    list._dpc = null;
+    list._state = 'dropped';
+    regionFor(n, h.wide).give(list._at, list._span);
+  }
+  lists.clear();
+  return count;
+}
+
+/**
+ * NDIS_STATUS NdisMAllocateNetBufferSGList(NdisMiniportDmaHandle, NetBuffer, Context,
+ * Flags, ScatterGatherListBuffer, ScatterGatherListBufferSize). Exactly DISPATCH. Builds
+ * the list of the NET_BUFFER's data as its page says: from the start of the MDL that
+ * holds the data start (the model's chain is one buffer, so that is the chain's start,
+ * and the data begins DataOffset bytes into the list) to the end of the data. Each page
+ * the bytes touch is one element; the first starts at the buffer's offset in its page
+ * (its byteOffset, as for NdisGetDataBuffer). The pages come from the NIC's range of the
+ * physical address map (below 4 GiB unless NDIS_SG_DMA_64_BIT_ADDRESS), so two lists
+ * out at once never share one. SUCCESS, then MiniportProcessSGList with the list and
+ * Context: inside this call (answer 0 of ChoiceSite.ProcessSGList) or from a DPC after it
+ * returns (1). RESOURCES, and no callback, when the range is full. The list is always
+ * NDIS's own object, never ScatterGatherListBuffer ("not necessarily the same buffer").
+ */
+export function NdisMAllocateNetBufferSGList(
+  NdisMiniportDmaHandle: NDIS_HANDLE,
+  NetBuffer: NET_BUFFER,
+  Context: unknown,
+  Flags: ULONG,
+  ScatterGatherListBuffer: Uint8Array | null,
+  ScatterGatherListBufferSize: ULONG,
+): NDIS_STATUS {
+  const ddi = 'NdisMAllocateNetBufferSGList';
+  const h = sgHandle(NdisMiniportDmaHandle, ddi);
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMAllocateNetBufferSGList, ddi, b.name);
+  const nb = netBuffer(n, NetBuffer, ddi);
+  if (stale(b, ddi) || deregistered(h, ddi)) return NDIS_STATUS_RESOURCES;
+  if (typeof h.description.ProcessSGListHandler !== 'function') {
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: the DMA channel was registered without a ProcessSGListHandler, which NDIS calls with the list`,
+    );
+  }
+  if (
+    ScatterGatherListBuffer !== null &&
+    (!(ScatterGatherListBuffer instanceof Uint8Array) ||
+      !(ScatterGatherListBufferSize <= ScatterGatherListBuffer.length))
+  ) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: ScatterGatherListBuffer must be a buffer of at least ScatterGatherListBufferSize (${ScatterGatherListBufferSize}) bytes, or NULL`,
+    );
+  }
+  const bytes = nb.DataOffset + nb.DataLength;
+  let status: NDIS_STATUS = NDIS_STATUS_RESOURCES;
+  let list: SgList | null = null;
+  if (!Number.isInteger(bytes) || nb.DataLength <= 0 || nb.DataOffset < 0) {
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: the NET_BUFFER has no data to map (DataOffset ${nb.DataOffset}, DataLength ${nb.DataLength})`,
+    );
+  } else {
+    const first = (nb.Data?.byteOffset ?? 0) % pageBytes;
+    const pages = Math.ceil((first + bytes) / pageBytes);
+    const at = regionFor(n, h.wide).take(pages * pageBytes);
+    if (at >= 0) {
+      const elements: SCATTER_GATHER_ELEMENT[] = [];
+      let rest = bytes;
+      for (let i = 0; i < pages; i++) {
+        const start = i === 0 ? first : 0;
+        const Length = Math.min(rest, pageBytes - start);
+        elements.push({ Address: at + i * pageBytes + start, Length, Reserved: 0 });
+        rest -= Length;
+      }
+      list = new SgList(elements, h, nb, Context, at, pages * pageBytes);
+      h.lists ??= new Set();
+      h.lists.add(list);
+      h.built++;
+      status = NDIS_STATUS_SUCCESS;
+    }
+  }
+  if (n.trace.on)
+    n.traceDdi(ddi, b, {
+      DataOffset: nb.DataOffset,
+      DataLength: nb.DataLength,
+      toDevice: (Flags & NDIS_SG_LIST_WRITE_TO_DEVICE) !== 0,
+      NumberOfElements: list === null ? 0 : list.NumberOfElements,
+      result: status,
+    });
+  if (list === null) return status;
+  if (n.kernel.machine.choose(ChoiceSite.ProcessSGList, 2) === 0) processSgList(list);
+  else {
+    list._dpc = new Dpc(laterRoutine, 'ndis', list);
+    n.kernel.queueDpc(list._dpc, n.kernel.ctx.cpu);
+  }
+  return status;
+}
+
+/**
+ * VOID NdisMFreeNetBufferSGList(NdisMiniportDmaHandle, pSGL, NetBuffer). Exactly
+ * DISPATCH. Gives back a list MiniportProcessSGList got, with the handle and NET_BUFFER
+ * it was built for. Freed twice is Driver Verifier's 0xE6/0x06; another NET_BUFFER or
+ * another adapter's channel is NdisSim_BadParameter (the list is freed all the same).
+ */
+export function NdisMFreeNetBufferSGList(
+  NdisMiniportDmaHandle: NDIS_HANDLE,
+  pSGL: SCATTER_GATHER_LIST,
+  NetBuffer: NET_BUFFER,
+): void {
+  const ddi = 'NdisMFreeNetBufferSGList';
+  const h = sgHandle(NdisMiniportDmaHandle, ddi);
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMFreeNetBufferSGList, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (!(pSGL instanceof SgList) || pSGL._state === 'pending') {
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: pSGL is not a scatter/gather list NDIS passed to MiniportProcessSGList`,
+    );
+    return;
+  }
+  if (n.trace.on) n.traceDdi(ddi, b, { NumberOfElements: pSGL.NumberOfElements, state: pSGL._state });
+  const owner = pSGL._handle;
+  if (pSGL._state === 'freed') {
+    owner.freed++;
+    n.verifier.report(
+      'NdisSim_SgListFreedTwice',
+      ddi,
+      b.name,
+      `${ddi} of a scatter/gather list already freed`,
+      [owner.built, owner.freed, 0],
+    );
+    return;
+  }
+  if (pSGL._state === 'dropped' || deregistered(h, ddi)) {
+    if (pSGL._state === 'dropped')
+      n.verifier.report(
+        'NdisSim_ObjectFreedInUse',
+        ddi,
+        b.name,
+        `${ddi} of a scatter/gather list NDIS took back when its DMA channel was deregistered`,
+      );
+    return;
+  }
+  const wrong: string[] = [];
+  if (owner !== h) wrong.push(`the list was built on the DMA channel of ${owner.block.name}`);
+  if (NetBuffer !== pSGL._nb) wrong.push('NetBuffer is not the NET_BUFFER the list was built for');
+  if (wrong.length > 0)
+    n.verifier.report('NdisSim_BadParameter', ddi, b.name, `${ddi}: ${wrong.join('; ')}; the list is freed`);
+  pSGL._state = 'freed';
+  owner.freed++;
+  owner.lists!.delete(pSGL);
+  regionFor(n, owner.wide).give(pSGL._at, pSGL._span);
+}
+
+/** The channel handle of an SG-list DDI; anything else is fatal. */
+function sgHandle(x: NDIS_HANDLE, ddi: string): NdisMiniportDma {
+  if (x instanceof NdisMiniportDma) return x;
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: not a handle from NdisMRegisterScatterGatherDma`,
+  );
+}
+
+/** A channel deregistered (by the driver, or by NDIS at the end of a halt): reported. */
+function deregistered(h: NdisMiniportDma, ddi: string): boolean {
+  if (!h.deregistered) return false;
+  h.block.ndis.verifier.report(
+    'NdisSim_ObjectFreedInUse',
+    ddi,
+    h.block.name,
+    `${ddi} with a DMA channel already deregistered`,
+  );
+  return true;
+}
+
 // ----------------------------------------------------------- end of life
 
 /**
@@ -445,21 +746,33 @@ export function checkDmaAfterInit(n: Ndis, b: MiniportBlock, d: AdapterDma): voi
 
 /**
  * When MiniportHaltEx, or a failing MiniportInitializeEx, returns: a DMA channel still
- * registered breaks Init_RegisterSG; shared memory not freed is returned as a count for
- * the halt's resource report (R2.5, R2.10). NDIS takes both back, and the adapter's next
+ * registered breaks Init_RegisterSG; scatter/gather lists of it and shared memory not
+ * freed go into `left`, the halt's resource report (R2.5, R2.10). NDIS takes all of it
+ * back (a list's pending MiniportProcessSGList is not called), and the adapter's next
  * initialization starts with none.
  */
-export function dmaLeftAtEnd(n: Ndis, b: MiniportBlock, d: AdapterDma, fn: string, how: string): number {
+export function dmaLeftAtEnd(
+  n: Ndis,
+  b: MiniportBlock,
+  d: AdapterDma,
+  fn: string,
+  how: string,
+  left: string[],
+): void {
   b.dma = null;
-  if (d.handle !== null) {
-    d.handle.deregistered = true;
+  const h = d.handle;
+  if (h !== null) {
+    h.deregistered = true;
     n.verifier.report(
       'Init_RegisterSG',
       fn,
       b.name,
       `${fn} ${how} with its scatter/gather DMA channel still registered (NdisMDeregisterScatterGatherDma)`,
     );
+    // The channel was never deregistered, so its lists are still counted on it.
+    const lists = dropLists(n, h);
+    if (lists > 0) left.push(`${lists} scatter/gather list(s) (NdisMFreeNetBufferSGList)`);
   }
   for (const m of d.shared) regionFor(n, m.PhysicalAddress >= highStart).give(m.PhysicalAddress, m.span);
-  return d.shared.length;
+  if (d.shared.length > 0) left.push(`${d.shared.length} block(s) of shared memory (NdisMFreeSharedMemory)`);
 }

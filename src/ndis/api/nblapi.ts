@@ -376,7 +376,7 @@ export function NdisFreeMdl(Mdl: Uint8Array): void {
 // ---------------------------------------------------------------------------------
 // Data access and the data start
 
-function netBuffer(n: Ndis, x: unknown, ddi: string): NET_BUFFER {
+export function netBuffer(n: Ndis, x: unknown, ddi: string): NET_BUFFER {
   const nb = x as NET_BUFFER | null;
   if (
     nb === null ||
