@@ -335,7 +335,7 @@ test('NdisSim_SgListsOutstanding: NdisMDeregisterScatterGatherDma with lists not
   assert.deepEqual(bc.params, [0x0a, 'NDIS_SG_DMA handle', 2, 0]);
 });
 
-test("NdisMFreeNetBufferSGList: another NET_BUFFER than the list's is NdisSim_BadParameter and the list is freed; a pSGL NDIS never gave is NdisSim_BadParameter (fatal)", () => {
+test("NdisMFreeNetBufferSGList: another NET_BUFFER than the list's, or a pSGL NDIS never gave, is NdisSim_BadParameter (fatal)", () => {
   const seen: Seen = { lists: [], log: [] };
   const nbs = [netBuffer(0, 0, 64), netBuffer(0, 0, 64)];
   const base = mapAndFree(seen, nbs);

@@ -645,7 +645,7 @@ export function NdisMAllocateNetBufferSGList(
  * VOID NdisMFreeNetBufferSGList(NdisMiniportDmaHandle, pSGL, NetBuffer). Exactly
  * DISPATCH. Gives back a list MiniportProcessSGList got, with the handle and NET_BUFFER
  * it was built for. Freed twice is Driver Verifier's 0xE6/0x06; another NET_BUFFER or
- * another adapter's channel is NdisSim_BadParameter (the list is freed all the same).
+ * another adapter's channel is NdisSim_BadParameter, which stops the run.
  */
 export function NdisMFreeNetBufferSGList(
   NdisMiniportDmaHandle: NDIS_HANDLE,
@@ -693,8 +693,7 @@ export function NdisMFreeNetBufferSGList(
   const wrong: string[] = [];
   if (owner !== h) wrong.push(`the list was built on the DMA channel of ${owner.block.name}`);
   if (NetBuffer !== pSGL._nb) wrong.push('NetBuffer is not the NET_BUFFER the list was built for');
-  if (wrong.length > 0)
-    n.verifier.report('NdisSim_BadParameter', ddi, b.name, `${ddi}: ${wrong.join('; ')}; the list is freed`);
+  if (wrong.length > 0) n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${ddi}: ${wrong.join('; ')}`);
   pSGL._state = 'freed';
   owner.freed++;
   owner.lists!.delete(pSGL);
