@@ -57,7 +57,10 @@
     o.textContent = k;
     kindFilter.appendChild(o);
   }
-  const actorWidth = Math.min(24, Math.max(5, ...E.actor.map((a) => S[a].length)));
+  // The widest actor name, by a loop: spreading every event into Math.max overflows the
+  // stack on a long trace.
+  let actorWidth = 5;
+  for (const a of new Set(E.actor)) actorWidth = Math.max(actorWidth, Math.min(24, S[a].length));
   /** The row's text: time, CPU, IRQL, actor, the event indented by call depth. */
   function rowText(i) {
     return `${fmtTime(E.t[i]).padStart(14)} ${String(E.cpu[i]).padStart(3)} ${(D.irqls[E.irql[i]] || String(E.irql[i])).padEnd(8)} ${S[E.actor[i]].padEnd(actorWidth)} ${'  '.repeat(Math.min(E.depth[i], 8))}${E.text[i]}`;
