@@ -492,9 +492,10 @@
     if (location.hash !== m[0]) history.pushState(null, '', m[0]);
     showEvent(Number(m[1]));
   });
-  document.body.dataset.ready = 'true';
   fit();
   applyFilter();
   draw();
   fromHash();
+  // Last: a page whose script failed part way never says it is ready.
+  document.body.dataset.ready = 'true';
 })();
