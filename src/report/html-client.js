@@ -470,16 +470,32 @@
   window.addEventListener('resize', draw);
 
   // ---------------------------------------------------------------- links
-  function fromHash() {
-    const m = /^#e(\d+)$/.exec(location.hash);
-    if (m === null) return;
-    select(Number(m[1]), { hash: false });
+  /** Selects event `i` and brings the event list into view. */
+  function showEvent(i) {
+    select(i, { hash: false });
     document.getElementById('events-section').scrollIntoView();
   }
+  function fromHash() {
+    const m = /^#e(\d+)$/.exec(location.hash);
+    if (m !== null) showEvent(Number(m[1]));
+  }
   window.addEventListener('hashchange', fromHash);
-  document.body.dataset.ready = 'true';
+  // A link to an event (the bug check's, the rules broken, the details panel's) shows it
+  // itself: left to the browser, a link to the event the address already names would
+  // change no hash and do nothing.
+  document.addEventListener('click', (ev) => {
+    if (ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+    const a = ev.target instanceof Element ? ev.target.closest('a[href^="#e"]') : null;
+    const m = a === null ? null : /^#e(\d+)$/.exec(a.getAttribute('href'));
+    if (m === null) return;
+    ev.preventDefault();
+    if (location.hash !== m[0]) history.pushState(null, '', m[0]);
+    showEvent(Number(m[1]));
+  });
   fit();
   applyFilter();
   draw();
   fromHash();
+  // Last: a page whose script failed part way never says it is ready.
+  document.body.dataset.ready = 'true';
 })();
