@@ -3,7 +3,9 @@
 // trace virtualized, and shows a driver's text as text. Reports come from the CLI.
 //
 // The browser: $NDIS_SIM_CHROMIUM, else /usr/bin/chromium-headless-shell, else
-// /usr/bin/chromium. Without one these tests are skipped.
+// /usr/bin/chromium. Without one these tests are skipped, unless
+// NDIS_SIM_REQUIRE_BROWSER=1 (as .ci/run sets it, having installed one): then the
+// missing browser is a failure.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -20,10 +22,14 @@ const chromiumPath = [
   '/usr/bin/chromium-headless-shell',
   '/usr/bin/chromium',
 ].find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-const skip =
-  chromiumPath === undefined
-    ? 'no Chromium: install one with `apt-get install chromium-headless-shell` (or set NDIS_SIM_CHROMIUM to its path)'
-    : false;
+const noBrowser =
+  'no Chromium: install one with `apt-get install chromium-headless-shell` (or set NDIS_SIM_CHROMIUM to its path)';
+const required = process.env.NDIS_SIM_REQUIRE_BROWSER === '1';
+const skip = chromiumPath === undefined && !required ? noBrowser : false;
+
+test('a browser for the HTML report tests, where NDIS_SIM_REQUIRE_BROWSER=1 asks for one', () => {
+  if (required) assert.ok(chromiumPath !== undefined, noBrowser);
+});
 
 // The functions handed to page.evaluate and $eval run in the page. The project compiles
 // without the DOM library, so what they touch of it is declared here.
