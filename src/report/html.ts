@@ -22,6 +22,7 @@ import type { Violation } from '../verifier/verifier.ts';
 import type { RunResult, Summary } from '../world.ts';
 import { fmtIrql, fmtTime } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
+import { type RemovalStory, removalStories } from './removal.ts';
 import { docUrl } from './rules.ts';
 import { deviceStatusText, formatSummary } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
@@ -396,6 +397,38 @@ function eventsSection(count: number): string {
 </section>`;
 }
 
+/** Each adapter's teardown after its device was marked failed, step by step (R5.11, R5.12). */
+function removalSection(
+  stories: readonly RemovalStory[],
+  events: readonly TraceEvent[],
+  dropped: number,
+  endNs: number,
+): string {
+  if (stories.length === 0) return '';
+  const parts = [
+    `<section id="removal">
+<h2>The removal</h2>
+<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from (R5.11 the call's own effect, R5.12 what PnP and NDIS do after it). A step the run did not reach is listed last.</p>`,
+  ];
+  for (const st of stories) {
+    parts.push(`<h3>${h(st.adapter)}: ${h(st.why)}</h3>\n<ol class="removal">`);
+    for (const s of st.steps) {
+      if (s.at === null) {
+        parts.push(
+          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${h(s.rules)})</span> — <b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}</li>`,
+        );
+        continue;
+      }
+      parts.push(
+        `<li><span class="t">${h(fmtTime(events[s.at]!.t))}</span> ${eventLink(s.at + dropped, dropped, s.what)} <span class="dim">(${h(s.rules)})</span></li>`,
+      );
+    }
+    parts.push('</ol>');
+  }
+  parts.push('</section>');
+  return parts.join('\n');
+}
+
 /** R1.2 as a table, each cell a transition with how often each adapter took it in this run. */
 function stateSection(events: readonly TraceEvent[]): string {
   const taken = new Map<string, Map<string, number>>();
@@ -482,6 +515,7 @@ function assets(): { script: string; style: string } {
 export function toHtmlReport(i: HtmlReportInput): string {
   const data = reportData(i.events, Math.max(i.result.endNs, i.events.at(-1)?.t ?? 0), i.dropped);
   const { script, style } = assets();
+  const stories = removalStories(i.events);
   const title = `${i.scenario.name ?? 'ndis-sim run'} — seed ${i.seed} — ndis-sim`;
   return `<!doctype html>
 <html lang="en">
@@ -495,8 +529,9 @@ ${style}</style>
 </head>
 <body>
 ${headerSection(i)}
-<nav><a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
+<nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
 ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
+${removalSection(stories, i.events, i.dropped, i.result.endNs)}
 ${timelineSection()}
 ${eventsSection(i.events.length)}
 ${endSection(i)}

@@ -89,7 +89,7 @@ interface Proc {
 const us = (ns: number): number => ns / 1000;
 
 /** "Paused → Restarting": the state entered. */
-function stateEntered(what: string): string {
+export function stateEntered(what: string): string {
   const i = what.lastIndexOf('→');
   return i < 0 ? what : what.slice(i + 1).trim();
 }
