@@ -7,9 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { gallery, galleryScenario } from '../src/drivers/buggy/index.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { NDIS_STATUS_SUCCESS, NdisMPauseComplete } from '../src/index.ts';
 import { type HtmlReportData, toHtmlReport } from '../src/report/html.ts';
+import { removalStories } from '../src/report/removal.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -194,6 +196,33 @@ test('with the oldest events dropped, links and slices count from the first even
   assert.equal(d.ev.t.length, w.trace.events.length);
   for (const tr of d.tracks)
     for (let k = 0; k < tr.slices.length; k += 5) assert.ok(tr.slices[k + 1]! <= w.trace.events.length);
+});
+
+test('every gallery run gives a report whose slices nest in its trace, with its bug check linked and its rule explained', () => {
+  for (const g of gallery) {
+    const { html, w } = scenarioReport(galleryScenario(g.rule));
+    const d = dataOf(html);
+    const n = w.trace.events.length;
+    assert.equal(d.ev.t.length, n, g.rule);
+    for (const tr of d.tracks)
+      for (let k = 0; k < tr.slices.length; k += 5) {
+        const from = tr.slices[k]!;
+        const to = tr.slices[k + 1]!;
+        assert.ok(
+          0 <= from && from <= to && to <= n && tr.slices[k + 2]! < tr.levels,
+          `${g.rule}: slice ${k / 5}`,
+        );
+      }
+    assert.match(html, new RegExp(`<div class="rule" id="rule-${g.rule}">`), g.rule);
+    for (const st of removalStories(w.trace.events)) {
+      const at = st.steps.map((x) => x.at).filter((x) => x !== null);
+      assert.deepEqual(
+        [...at].sort((a, b) => a - b),
+        at,
+        `${g.rule}: ${st.adapter}'s removal in trace order`,
+      );
+    }
+  }
 });
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
