@@ -8,6 +8,7 @@ import { driverNames } from '../src/drivers/index.ts';
 import { NDIS_STATUS_PENDING, NDIS_STATUS_SUCCESS, NdisMRemoveMiniport } from '../src/index.ts';
 import { toHtmlReport } from '../src/report/html.ts';
 import { removalStories } from '../src/report/removal.ts';
+import { formatSummary } from '../src/report/summary.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
@@ -96,6 +97,18 @@ test('R5.12: a pause that never completes leaves the unbind, the halt, the remov
   });
   assert.match(html, /<li class="missing">.*MiniportHaltEx\(NdisHaltDeviceFailed\).*<b>not reached<\/b>/);
   assert.match(html, /<a href="#removal">The removal<\/a>/);
+  // The text summary names what was not reached.
+  const text = formatSummary(w.summary(), r, {
+    color: false,
+    seed: 1,
+    expectation: null,
+    removals: removalStories(w.trace.events),
+    events: w.trace.events,
+  }).join('\n');
+  assert.match(
+    text,
+    /Removal \(R5\.11, R5\.12\)\n {4}nic0 +NdisMRemoveMiniport at 0\.\d+ s; not reached: tcpip unbinds; MiniportHaltEx\(NdisHaltDeviceFailed\); IRP_MN_REMOVE_DEVICE completes; the device is failed: Code 43/,
+  );
 });
 
 test('R5.5: a surprise removal with no device failure tells no removal story', () => {

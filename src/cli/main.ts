@@ -48,6 +48,7 @@ import {
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import { toPerfettoJson } from '../report/perfetto.ts';
+import { removalStories } from '../report/removal.ts';
 import {
   filterRules,
   formatRule,
@@ -253,7 +254,9 @@ function showRun(
   }
   if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
   const expectation = checkExpectations(scenario, result, summary, mode);
-  for (const l of formatSummary(summary, result, { color: c, seed, seedLabel, expectation })) out(l);
+  const removals = removalStories(world.trace.events);
+  const so = { color: c, seed, seedLabel, expectation, removals, events: world.trace.events };
+  for (const l of formatSummary(summary, result, so)) out(l);
   // Each file is made only if asked for: the HTML report formats every event.
   const contents = (flag: OutputFlag): string => {
     if (flag === '--trace') return toJsonLines(world.trace.events);

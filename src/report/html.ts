@@ -266,7 +266,7 @@ function bugCheckSection(v: Violation, dropped: number): string {
 </section>`;
 }
 
-function endSection(i: HtmlReportInput): string {
+function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): string {
   const s = i.summary;
   const parts: string[] = ['<section id="end"><h2>At the end of the run</h2>'];
   parts.push('<h3>Devices</h3>');
@@ -359,6 +359,8 @@ function endSection(i: HtmlReportInput): string {
     seed: i.seed,
     ...(i.seedLabel === undefined ? {} : { seedLabel: i.seedLabel }),
     expectation: i.expectation,
+    removals,
+    events: i.events,
   });
   parts.push(
     `<details><summary>The summary as <code>ndis-sim run</code> prints it</summary><pre>${h(text.join('\n').trim())}</pre></details>`,
@@ -534,7 +536,7 @@ ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped
 ${removalSection(stories, i.events, i.dropped, i.result.endNs)}
 ${timelineSection()}
 ${eventsSection(i.events.length)}
-${endSection(i)}
+${endSection(i, stories)}
 ${stateSection(i.events)}
 ${rulesSection(i.result)}
 <footer class="dim">Written by ndis-sim ${h(i.version)}. The same scenario and seed give the same file.</footer>

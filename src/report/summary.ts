@@ -2,11 +2,12 @@
 
 import pc from 'picocolors';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
-import type { Trace } from '../trace/trace.ts';
+import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
 import { fmtIrql, fmtTime, problemText } from './format.ts';
+import type { RemovalStory } from './removal.ts';
 import { formatTimeline } from './timeline.ts';
 
 export interface SummaryOptions {
@@ -16,6 +17,10 @@ export interface SummaryOptions {
   seedLabel?: string;
   /** Verdict line from the scenario's expectations. */
   expectation: { met: boolean; problems: string[] } | null;
+  /** Each failed adapter's teardown, read from the trace (`removalStories`); none when absent. */
+  removals?: readonly RemovalStory[];
+  /** The trace the removals' steps index. */
+  events?: readonly TraceEvent[];
 }
 
 /** What Device Manager would say of a device at the end of the run. */
@@ -90,6 +95,10 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       `    ${fmtTime(e.timeNs)}  ${e.source} (${e.adapter})  ${name}  values: ${e.values.join(', ') || '-'}`,
     );
   }
+  if (o.removals !== undefined && o.removals.length > 0 && o.events !== undefined) {
+    out.push(c.bold('  Removal (R5.11, R5.12)'));
+    for (const st of o.removals) out.push(`    ${st.adapter.padEnd(nameW)} ${removalLine(st, o.events, c)}`);
+  }
   for (const p of s.protocols) {
     for (const b of p.bindings) {
       out.push(
@@ -125,6 +134,23 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   out.push('');
   out.push(verdictLine(r, o, c));
   return out;
+}
+
+/** A failed adapter's teardown in one line: from its first step to its last, or what it never reached. */
+function removalLine(
+  st: RemovalStory,
+  events: readonly TraceEvent[],
+  c: ReturnType<typeof pc.createColors>,
+): string {
+  const done = st.steps.filter((x) => x.at !== null);
+  const missing = st.steps.filter((x) => x.at === null);
+  const first = events[done[0]!.at!]!.t;
+  const from = `${st.why} at ${fmtTime(first)}`;
+  if (missing.length === 0) {
+    const last = events[done[done.length - 1]!.at!]!.t;
+    return `${from}: all ${done.length} steps to Code 43, in ${fmtTime(last - first)}`;
+  }
+  return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
 }
 
 function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.createColors>): string {
