@@ -255,7 +255,7 @@ function showRun(
   if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
   const expectation = checkExpectations(scenario, result, summary, mode);
   const removals = removalStories(world.trace.events);
-  const so = { color: c, seed, seedLabel, expectation, removals, events: world.trace.events };
+  const so = { color: c, seed, seedLabel, expectation, removals, events: world.trace.events, dropped };
   for (const l of formatSummary(summary, result, so)) out(l);
   // Each file is made only if asked for: the HTML report formats every event.
   const contents = (flag: OutputFlag): string => {

@@ -50,6 +50,13 @@
   const shownLabel = document.getElementById('shown');
   const details = document.getElementById('details');
   const ROW = 18;
+  // Browsers cap an element's height (Chromium near 33.5 million px, Firefox near 17.9
+  // million): past that the spacer stops growing and the last rows of a long trace
+  // could not be scrolled to. Above this height the scroll bar moves through the rows
+  // in proportion instead of a pixel per pixel.
+  const MAX_HEIGHT = 15e6;
+  /** Rows' pixels per pixel of scrolling: 1 unless the list is taller than MAX_HEIGHT. */
+  let scale = 1;
   const kinds = [...new Set(E.kind)].map((k) => S[k]).sort();
   for (const k of kinds) {
     const o = document.createElement('option');
@@ -85,13 +92,17 @@
       visible.push(i);
     }
     shownLabel.textContent = visible.length === N ? `${N} events` : `${visible.length} of ${N} events`;
-    spacer.style.height = `${visible.length * ROW}px`;
+    const full = visible.length * ROW;
+    spacer.style.height = `${Math.min(full, MAX_HEIGHT)}px`;
+    scale = full <= MAX_HEIGHT ? 1 : (full - box.clientHeight) / (MAX_HEIGHT - box.clientHeight);
     renderRows();
   }
   const pool = [];
   function renderRows() {
-    const first = Math.max(0, Math.floor(box.scrollTop / ROW) - 5);
-    const last = Math.min(visible.length, Math.ceil((box.scrollTop + box.clientHeight) / ROW) + 5);
+    // Where the view is among the rows, in the rows' own pixels.
+    const top = box.scrollTop * scale;
+    const first = Math.max(0, Math.floor(top / ROW) - 5);
+    const last = Math.min(visible.length, Math.ceil((top + box.clientHeight) / ROW) + 5);
     let used = 0;
     for (let r = first; r < last; r++) {
       const i = visible[r];
@@ -104,7 +115,7 @@
       }
       used++;
       div.hidden = false;
-      div.style.top = `${r * ROW}px`;
+      div.style.top = `${box.scrollTop + r * ROW - top}px`;
       div.dataset.event = String(i);
       div.className = `row ${S[E.kind[i]]}${i === selected ? ' sel' : ''}`;
       div.textContent = rowText(i);
@@ -161,8 +172,9 @@
     }
     if (opts.from !== 'list') {
       const y = rowOf[i] * ROW;
-      if (y < box.scrollTop || y + ROW > box.scrollTop + box.clientHeight)
-        box.scrollTop = Math.max(0, y - box.clientHeight / 2);
+      const top = box.scrollTop * scale;
+      if (y < top || y + ROW > top + box.clientHeight)
+        box.scrollTop = Math.max(0, (y - box.clientHeight / 2) / scale);
     }
     renderRows();
     showDetails(i);

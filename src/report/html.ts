@@ -361,6 +361,7 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
     expectation: i.expectation,
     removals,
     events: i.events,
+    dropped: i.dropped,
   });
   parts.push(
     `<details><summary>The summary as <code>ndis-sim run</code> prints it</summary><pre>${h(text.join('\n').trim())}</pre></details>`,
@@ -410,10 +411,12 @@ function removalSection(
   const parts = [
     `<section id="removal">
 <h2>The removal</h2>
-<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from (R5.11 the call's own effect, R5.12 what PnP and NDIS do after it). A step the run did not reach is listed last.</p>`,
+<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from: R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last.</p>`,
   ];
   for (const st of stories) {
-    parts.push(`<h3>${h(st.adapter)}: ${h(st.why)}</h3>\n<ol class="removal">`);
+    parts.push(
+      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : ''}</h3>\n<ol class="removal">`,
+    );
     for (const s of st.steps) {
       if (s.at === null) {
         parts.push(
@@ -531,7 +534,7 @@ ${style}</style>
 </head>
 <body>
 ${headerSection(i)}
-<nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
+<nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 || i.result.warnings.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
 ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
 ${removalSection(stories, i.events, i.dropped, i.result.endNs)}
 ${timelineSection()}

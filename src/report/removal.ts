@@ -1,7 +1,7 @@
 // The device-failure teardown of each adapter, read back out of a trace: from the
 // device-failed flag (NdisMRemoveMiniport, or another reason of R5.8) to Code 43,
-// step by step with the rule each step comes from, and the steps the run never got
-// to. The HTML report shows it; nothing here runs in the simulation.
+// step by step with the rules each step comes from, and the steps the run never got
+// to. The summary and the HTML report show it; nothing here runs in the simulation.
 
 import { PNP_DEVICE_FAILED } from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
@@ -20,6 +20,11 @@ export interface RemovalStory {
   adapter: string;
   /** Why the device was marked failed ("NdisMRemoveMiniport", "MiniportRestart failed", …). */
   why: string;
+  /**
+   * How the device ends: failed with Code 43 (R5.8, R5.12), or gone, because it was
+   * unplugged (surprise-removed by the scenario) before PnP could fail it.
+   */
+  end: 'Code 43' | 'unplugged';
   /** The steps in the order they happened, then those that did not. */
   steps: RemovalStep[];
 }
@@ -31,70 +36,106 @@ function whose(e: TraceEvent): unknown {
   return e.data?.adapter ?? e.data?.device;
 }
 
-/** The teardowns of the trace, one per adapter whose device was marked failed. */
+const isFlag = (e: TraceEvent): boolean => e.kind === 'ndis' && e.what === 'device-failed flag set';
+
+/**
+ * The teardowns of the trace: one per device-failed flag, which NDIS sets once per
+ * FDO (R5.14, R5.15), so a device started again can fail again and tell a second.
+ */
 export function removalStories(events: readonly TraceEvent[]): RemovalStory[] {
   const stories: RemovalStory[] = [];
-  const seen = new Set<string>();
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    if (e.kind !== 'ndis' || e.what !== 'device-failed flag set') continue;
+    if (!isFlag(e)) continue;
     const adapter = String(e.data?.adapter);
-    if (seen.has(adapter)) continue;
-    seen.add(adapter);
-    stories.push(story(events, i, adapter, String(e.data?.why ?? 'unknown')));
+    let limit = i + 1;
+    while (limit < events.length && !(isFlag(events[limit]!) && whose(events[limit]!) === adapter)) limit++;
+    stories.push(story(events, i, limit, adapter, String(e.data?.why ?? 'unknown')));
   }
   return stories;
 }
 
-function story(events: readonly TraceEvent[], flag: number, adapter: string, why: string): RemovalStory {
-  const mine =
-    (m: Match): Match =>
-    (e) =>
-      whose(e) === adapter && m(e);
-  /** The first event from `from` on that matches, or null. */
+function story(
+  events: readonly TraceEvent[],
+  flag: number,
+  limit: number,
+  adapter: string,
+  why: string,
+): RemovalStory {
+  /** The first event in [from, limit) of this adapter that matches, or null. */
   const find = (m: Match, from = flag): number | null => {
-    for (let i = from; i < events.length; i++) if (mine(m)(events[i]!)) return i;
+    for (let i = from; i < limit; i++) {
+      const e = events[i]!;
+      if (whose(e) === adapter && m(e)) return i;
+    }
     return null;
   };
+  // Where this FDO's adapter began: its last initialization before the flag (or the
+  // first event kept, when the trace dropped it).
+  let begin = 0;
+  for (let i = flag; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.kind === 'state' && whose(e) === adapter && e.data?.event === 'MiniportInitializeEx') {
+      begin = i;
+      break;
+    }
+  }
+  const byCall = why === 'NdisMRemoveMiniport';
+  const own = byCall ? 'R5.11' : 'R5.8';
   const steps: RemovalStep[] = [];
   const step = (what: string, rules: string, at: number | null): void => {
     steps.push({ what, rules, at });
   };
-  if (why === 'NdisMRemoveMiniport') {
-    // The call that set the flag: the last one before it.
+  if (byCall) {
+    // The call that set the flag: the last one before it. Not found only when the
+    // trace dropped it (a trace keeps its last events); then it is not listed.
     let call: number | null = null;
-    for (let i = flag; i >= 0 && call === null; i--) {
+    for (let i = flag; i >= begin && call === null; i--) {
       const e = events[i]!;
       if (e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport' && whose(e) === adapter) call = i;
     }
-    // Not found only when the trace dropped it (it keeps the last events): then not listed.
     if (call !== null)
       step('the driver calls NdisMRemoveMiniport; it returns NDIS_STATUS_SUCCESS', 'R5.9, R5.10', call);
   }
-  step(`NDIS sets the device-failed flag (${why})`, 'R5.11, R5.8', flag);
-  const dump = find((e) => e.kind === 'dump');
-  const reason = dump === null ? '' : `, reason ${String((events[dump]!.data?.params as unknown[])?.[3])}`;
-  step(`a live dump: BUGCODE_NDIS_DRIVER_LIVE_DUMP (0x15E)${reason}, not a crash`, 'R5.11', dump);
+  step(`NDIS sets the device-failed flag (${why})`, own, flag);
+  if (byCall) {
+    const dump = find((e) => e.kind === 'dump');
+    const reason = dump === null ? '' : `, reason ${String((events[dump]!.data?.params as unknown[])?.[3])}`;
+    step(`a live dump: BUGCODE_NDIS_DRIVER_LIVE_DUMP (0x15E)${reason}, not a crash`, 'R5.11', dump);
+  }
   step(
     'NDIS calls IoInvalidateDeviceState',
-    'R5.11',
+    own,
     find((e) => e.kind === 'device' && e.what === 'IoInvalidateDeviceState'),
-  );
-  step(
-    'IRP_MN_QUERY_PNP_DEVICE_STATE: NDIS reports PNP_DEVICE_FAILED',
-    'R5.12',
-    find(
-      (e) =>
-        e.kind === 'irp' &&
-        e.what === 'IRP_MN_QUERY_PNP_DEVICE_STATE' &&
-        e.data?.phase === 'completed' &&
-        (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
-    ),
   );
   const surprise = find(
     (e) => e.kind === 'irp' && e.what === 'IRP_MN_SURPRISE_REMOVAL' && e.data?.phase === 'sent',
+    begin,
   );
-  step('the PnP manager sends IRP_MN_SURPRISE_REMOVAL', 'R5.12', surprise);
+  // Unplugged: the scenario surprise-removed the device, before the flag or before
+  // PnP acted on it. Then there is no state query to answer and no Code 43: the
+  // device is gone (S-d).
+  const gone = find((e) => e.kind === 'device' && e.what === 'gone');
+  const unplugged = gone !== null || (surprise !== null && surprise < flag);
+  if (!unplugged)
+    step(
+      'IRP_MN_QUERY_PNP_DEVICE_STATE: NDIS reports PNP_DEVICE_FAILED',
+      'R5.12',
+      find(
+        (e) =>
+          e.kind === 'irp' &&
+          e.what === 'IRP_MN_QUERY_PNP_DEVICE_STATE' &&
+          e.data?.phase === 'completed' &&
+          (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
+      ),
+    );
+  step(
+    surprise !== null && surprise < flag
+      ? 'IRP_MN_SURPRISE_REMOVAL: the device was unplugged first'
+      : 'the PnP manager sends IRP_MN_SURPRISE_REMOVAL',
+    surprise !== null && surprise < flag ? 'R5.5' : 'R5.12',
+    surprise,
+  );
   step(
     'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
     'R5.5, R5.7',
@@ -103,31 +144,20 @@ function story(events: readonly TraceEvent[], flag: number, adapter: string, why
         e.kind === 'call' &&
         e.what === 'MiniportDevicePnPEventNotify' &&
         e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
+      begin,
     ),
   );
   // Each protocol bound at the flag: paused, then unbound.
-  const protocols: string[] = [];
-  for (let i = 0; i < flag; i++) {
-    const e = events[i]!;
-    if (e.kind === 'binding' && whose(e) === adapter && !protocols.includes(e.actor)) protocols.push(e.actor);
+  const teardownFrom = Math.min(flag, surprise ?? flag);
+  for (const [p, state] of bindingsAt(events, begin, flag, limit, adapter)) {
+    if (state === 'Unbound') continue;
+    const binding = (to: string): number | null =>
+      find((e) => e.kind === 'binding' && e.actor === p && e.what.endsWith(`→ ${to}`), teardownFrom);
+    if (state !== 'Paused') step(`${p}'s binding is paused`, 'R5.5, R7.1', binding('Paused'));
+    step(`${p} unbinds`, 'R5.5, R7.1', binding('Unbound'));
   }
-  const teardownFrom = surprise ?? flag;
-  for (const p of protocols) {
-    const bound = lastBindingState(events, flag, adapter, p);
-    if (bound === 'Unbound') continue;
-    if (bound !== 'Paused')
-      step(
-        `${p}'s binding is paused`,
-        'R5.5, R7.1',
-        find((e) => e.kind === 'binding' && e.actor === p && e.what.endsWith('→ Paused'), teardownFrom),
-      );
-    step(
-      `${p} unbinds`,
-      'R5.5, R7.1',
-      find((e) => e.kind === 'binding' && e.actor === p && e.what.endsWith('→ Unbound'), teardownFrom),
-    );
-  }
-  const state = lastAdapterState(events, flag, adapter);
+  // The adapter's state at the flag, which the flag's event records.
+  const state = String(events[flag]!.data?.state ?? '');
   if (state === 'Running' || state === 'Restarting')
     step(
       'MiniportPause',
@@ -142,35 +172,41 @@ function story(events: readonly TraceEvent[], flag: number, adapter: string, why
     'R5.12, R5.4',
     find((e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed'),
   );
-  step(
-    'the device is failed: Code 43 (CM_PROB_FAILED_POST_START)',
-    'R5.8, R5.12',
-    find((e) => e.kind === 'device' && e.data?.problem === 43),
-  );
+  if (unplugged) step('the device is gone (unplugged): no Code 43', 'R5.5', gone);
+  else
+    step(
+      'the device is failed: Code 43 (CM_PROB_FAILED_POST_START)',
+      'R5.8, R5.12',
+      find((e) => e.kind === 'device' && e.data?.problem === 43),
+    );
   // In the order they happened; those that did not, last, in the order above.
   const happened = steps.filter((s) => s.at !== null).sort((a, b) => a.at! - b.at!);
-  return { adapter, why, steps: [...happened, ...steps.filter((s) => s.at === null)] };
+  return {
+    adapter,
+    why,
+    end: unplugged ? 'unplugged' : 'Code 43',
+    steps: [...happened, ...steps.filter((s) => s.at === null)],
+  };
 }
 
-/** The state a protocol's binding of `adapter` was in just before event `before`. */
-function lastBindingState(
+/**
+ * Each protocol with a binding to `adapter` and that binding's state at event `flag`:
+ * the state its last change before the flag entered, or, when the trace dropped that,
+ * the state its first change after the flag left.
+ */
+function bindingsAt(
   events: readonly TraceEvent[],
-  before: number,
+  begin: number,
+  flag: number,
+  limit: number,
   adapter: string,
-  protocol: string,
-): string {
-  for (let i = before - 1; i >= 0; i--) {
+): Map<string, string> {
+  const at = new Map<string, string>();
+  for (let i = begin; i < limit; i++) {
     const e = events[i]!;
-    if (e.kind === 'binding' && e.actor === protocol && whose(e) === adapter) return stateEntered(e.what);
+    if (e.kind !== 'binding' || whose(e) !== adapter) continue;
+    if (i < flag) at.set(e.actor, stateEntered(e.what));
+    else if (!at.has(e.actor)) at.set(e.actor, e.what.split('→')[0]!.trim());
   }
-  return 'Unbound';
-}
-
-/** The adapter's state just before event `before`. */
-function lastAdapterState(events: readonly TraceEvent[], before: number, adapter: string): string {
-  for (let i = before - 1; i >= 0; i--) {
-    const e = events[i]!;
-    if (e.kind === 'state' && whose(e) === adapter) return stateEntered(e.what);
-  }
-  return 'Halted';
+  return at;
 }

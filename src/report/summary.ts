@@ -21,6 +21,8 @@ export interface SummaryOptions {
   removals?: readonly RemovalStory[];
   /** The trace the removals' steps index. */
   events?: readonly TraceEvent[];
+  /** Trace events dropped before `events` (a failed adapter whose flag went with them has no story). */
+  dropped?: number;
 }
 
 /** What Device Manager would say of a device at the end of the run. */
@@ -95,9 +97,17 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       `    ${fmtTime(e.timeNs)}  ${e.source} (${e.adapter})  ${name}  values: ${e.values.join(', ') || '-'}`,
     );
   }
-  if (o.removals !== undefined && o.removals.length > 0 && o.events !== undefined) {
-    out.push(c.bold('  Removal (R5.11, R5.12)'));
+  if (o.removals !== undefined && o.events !== undefined) {
+    // A failed adapter with no story: its flag was among the trace events dropped.
+    const lost = (o.dropped ?? 0) > 0 ? s.adapters.filter((a) => a.deviceFailed) : [];
+    const told = new Set(o.removals.map((st) => st.adapter));
+    const untold = lost.filter((a) => !told.has(a.name));
+    if (o.removals.length > 0 || untold.length > 0) out.push(c.bold('  Removal (R5.8, R5.12)'));
     for (const st of o.removals) out.push(`    ${st.adapter.padEnd(nameW)} ${removalLine(st, o.events, c)}`);
+    for (const a of untold)
+      out.push(
+        `    ${a.name.padEnd(nameW)} ${c.dim(`its device failed before the first of the ${(o.events.length).toLocaleString('en-US')} trace events kept (without --quiet the run keeps more)`)}`,
+      );
   }
   for (const p of s.protocols) {
     for (const b of p.bindings) {
@@ -148,7 +158,8 @@ function removalLine(
   const from = `${st.why} at ${fmtTime(first)}`;
   if (missing.length === 0) {
     const last = events[done[done.length - 1]!.at!]!.t;
-    return `${from}: all ${done.length} steps to Code 43, in ${fmtTime(last - first)}`;
+    const to = st.end === 'Code 43' ? 'Code 43' : 'the unplugged device gone, no Code 43';
+    return `${from}: every step to ${to}, in ${fmtTime(last - first)}`;
   }
   return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
 }
