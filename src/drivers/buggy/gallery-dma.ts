@@ -150,7 +150,9 @@ function growingRx(low: number): {
   return {
     grown: (ctx, va, pa) => {
       const a = ctx as TestAdapter;
-      if (va !== null) ((a.state.rxBlocks ??= []) as Ring[]).push({ va, pa: pa! });
+      if (va === null) return;
+      a.state.rxBlocks ??= [];
+      (a.state.rxBlocks as Ring[]).push({ va, pa: pa! });
     },
     refill: (a, free) => {
       if (free < low) NdisMAllocateSharedMemoryAsyncEx(a.state.dma as NDIS_HANDLE, rxBlockBytes, true, null);
