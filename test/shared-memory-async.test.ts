@@ -385,3 +385,24 @@ test('NdisMAllocateSharedMemoryAsyncEx: a MiniportHaltEx that waits (NdisWaitEve
   assert.ok(s.all[0]!.atNs >= 1009 * ns.ms);
   assert.deepEqual(s.done, []);
 });
+
+test('Irql_Gather_DMA_Function: NdisMAllocateSharedMemoryAsyncEx from MiniportInterrupt (DIRQL, above its DISPATCH_LEVEL) is reported naming the DDI', () => {
+  const s = seen();
+  const drv = scriptedDriver('async-isr', {
+    ...asyncHooks(s),
+    isr: (a) => {
+      if (s.statuses.length === 0) s.statuses.push(NdisMAllocateSharedMemoryAsyncEx(dma(a), 4096, false, 0));
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name, faults: { linkDownAtNs: 500 * ns.ms } }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'collect' },
+  });
+  clock = () => w.machine.now;
+  const r = w.run(2 * ns.s);
+  assert.deepEqual(rules(r), [['Irql_Gather_DMA_Function', 'NdisMAllocateSharedMemoryAsyncEx']]);
+  assert.equal(r.violations[0]!.irql, 3);
+  assert.match(r.violations[0]!.message, /NdisMAllocateSharedMemoryAsyncEx called at DIRQL/);
+});
