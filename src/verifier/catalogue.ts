@@ -1052,7 +1052,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10'],
     summary:
-      "NdisMFreeSharedMemory was called with a Length, Cached or PhysicalAddress other than the allocation's, or with another adapter's handle: its arguments must be exactly those of NdisMAllocateSharedMemory.",
+      "NdisMFreeSharedMemory was called with a Length, Cached or PhysicalAddress other than the allocation's, or with another adapter's handle: its arguments must be exactly those of the allocation (NdisMAllocateSharedMemory, or the completion of NdisMAllocateSharedMemoryAsyncEx).",
     ddis: ['NdisMFreeSharedMemory'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3d) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismfreesharedmemory.md',
