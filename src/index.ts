@@ -57,6 +57,7 @@ export {
   type NDIS_SG_DMA_DESCRIPTION,
   NdisMAllocateNetBufferSGList,
   NdisMAllocateSharedMemory,
+  NdisMAllocateSharedMemoryAsyncEx,
   NdisMDeregisterScatterGatherDma,
   NdisMFreeNetBufferSGList,
   NdisMFreeSharedMemory,

@@ -26,6 +26,12 @@ export const ChoiceSite = {
    * built: inside that call (0), or later from a DPC (1), as when map registers are short.
    */
   ProcessSGList: 8,
+  /**
+   * When NDIS calls MiniportSharedMemoryAllocateComplete for a pending
+   * NdisMAllocateSharedMemoryAsyncEx: from a worker thread queued when the call returns
+   * (0), or only after NDIS held the request a while (1), as when memory is short.
+   */
+  SharedMemoryAllocateComplete: 9,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);
@@ -52,7 +58,7 @@ export class RandomStrategy implements Strategy {
  * the simplest schedule, with an empty list). An answer too large for its question is
  * cut to the largest it may be. Answer 0 is each site's simplest: the first event
  * ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE, a callback inside
- * the call that asked for it.
+ * the call that asked for it, an asynchronous allocation completed without holding.
  */
 export class FixedStrategy implements Strategy {
   readonly name = 'fixed';

@@ -208,7 +208,7 @@ const msMappings: Record<string, Mapping> = {
   },
   Irql_Gather_DMA_Function: irqlRule(
     ['R8.2'],
-    "NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma, NdisMAllocateNetBufferSGList and NdisMFreeNetBufferSGList (the rule's asynchronous shared-memory DDI is not modelled)",
+    'NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma, NdisMAllocateNetBufferSGList, NdisMFreeNetBufferSGList and NdisMAllocateSharedMemoryAsyncEx',
   ),
   Irql_Interrupt_Function: irqlRule(['R2.10'], 'NdisMRegisterInterruptEx and NdisMDeregisterInterruptEx'),
   Irql_IrqlSetting_Function: irqlRule(
@@ -1052,7 +1052,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10'],
     summary:
-      "NdisMFreeSharedMemory was called with a Length, Cached or PhysicalAddress other than the allocation's, or with another adapter's handle: its arguments must be exactly those of NdisMAllocateSharedMemory.",
+      "NdisMFreeSharedMemory was called with a Length, Cached or PhysicalAddress other than the allocation's, or with another adapter's handle: its arguments must be exactly those of the allocation (NdisMAllocateSharedMemory, or the completion of NdisMAllocateSharedMemoryAsyncEx).",
     ddis: ['NdisMFreeSharedMemory'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3d) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismfreesharedmemory.md',
@@ -1081,6 +1081,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['NdisMDeregisterScatterGatherDma', 'NdisMFreeNetBufferSGList'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DMA_VIOLATION, p1: 0x0a },
     source: 'windows-driver-docs-pr/debugger/bug-check-0xe6--driver-verifier-dma-violation.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SharedMemoryAllocationPending',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      'NdisMDeregisterScatterGatherDma was called, or MiniportHaltEx (or a failing MiniportInitializeEx) returned, while an NdisMAllocateSharedMemoryAsyncEx allocation was pending: its MiniportSharedMemoryAllocateComplete had not run. The driver waits for it and frees the memory it brings before the NIC goes; NDIS drops the allocation (no memory, no completion).',
+    ddis: [
+      'NdisMAllocateSharedMemoryAsyncEx',
+      'MiniportSharedMemoryAllocateComplete',
+      'NdisMDeregisterScatterGatherDma',
+      'MiniportHaltEx',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x70) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismallocatesharedmemoryasyncex.md',
     fatal: false,
   },
   {

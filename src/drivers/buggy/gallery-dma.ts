@@ -3,6 +3,7 @@
 // it registers its DMA channel or takes and gives back its descriptor ring. See index.ts.
 
 import {
+  type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
   type MINIPORT_PROCESS_SG_LIST_HANDLER,
   NDIS_ERROR_CODE_OUT_OF_RESOURCES,
   type NDIS_HANDLE,
@@ -20,6 +21,7 @@ import {
   NdisAcquireSpinLock,
   NdisMAllocateNetBufferSGList,
   NdisMAllocateSharedMemory,
+  NdisMAllocateSharedMemoryAsyncEx,
   NdisMDeregisterScatterGatherDma,
   NdisMFreeNetBufferSGList,
   NdisMFreeSharedMemory,
@@ -50,13 +52,14 @@ const busMaster: Hooks['registrationAttributes'] = {
 function registerDma(
   a: TestAdapter,
   process: MINIPORT_PROCESS_SG_LIST_HANDLER = () => {},
+  grown: MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER | null = null,
 ): NDIS_HANDLE | null {
   const r = NdisMRegisterScatterGatherDma(a.handle, {
     Header: { Type: NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
     Flags: NDIS_SG_DMA_64_BIT_ADDRESS,
     MaximumPhysicalMapping: 64 * 1024,
     ProcessSGListHandler: process,
-    SharedMemAllocateCompleteHandler: null,
+    SharedMemAllocateCompleteHandler: grown,
     ScatterGatherListSize: 0,
   });
   a.state.dma = r.NdisMiniportDmaHandle;
@@ -129,6 +132,37 @@ function sgSend(
 function completeSend(a: TestAdapter, nbl: NET_BUFFER_LIST): void {
   nbl.Status = NDIS_STATUS_SUCCESS;
   NdisMSendNetBufferListsComplete(a.handle, nbl, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+}
+
+/** Receive buffers the driver added at run time (NdisMAllocateSharedMemoryAsyncEx). */
+const rxBlockBytes = 16 * 1024;
+
+/**
+ * A receive area that grows at run time: MiniportSharedMemoryAllocateComplete keeps each
+ * block it gets; `refill` asks for one more when the driver counts fewer than `low`
+ * buffers, as the receive path does when it hands buffers up or takes them back.
+ */
+function growingRx(low: number): {
+  grown: MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER;
+  refill: (a: TestAdapter, free: number) => void;
+  freeBlocks: (a: TestAdapter) => void;
+} {
+  return {
+    grown: (ctx, va, pa) => {
+      const a = ctx as TestAdapter;
+      if (va === null) return;
+      a.state.rxBlocks ??= [];
+      (a.state.rxBlocks as Ring[]).push({ va, pa: pa! });
+    },
+    refill: (a, free) => {
+      if (free < low) NdisMAllocateSharedMemoryAsyncEx(a.state.dma as NDIS_HANDLE, rxBlockBytes, true, null);
+    },
+    freeBlocks: (a) => {
+      for (const b of (a.state.rxBlocks ?? []) as Ring[])
+        NdisMFreeSharedMemory(a.handle, rxBlockBytes, true, b.va, b.pa);
+      a.state.rxBlocks = [];
+    },
+  };
 }
 
 const sendsThenRemoved = { traffic: { rate: 200, frameBytes: 256 }, ...removeAt1s };
@@ -312,6 +346,36 @@ export const galleryDma: GalleryEntry[] = [
       },
       'buggy: frees shared memory with another length',
     ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_SharedMemoryAllocationPending',
+    mistake:
+      "MiniportHaltEx takes the receive buffers back through the receive path's return routine, which finds the ring below its low-water mark and asks for another block with NdisMAllocateSharedMemoryAsyncEx; the halt then frees the blocks it has and deregisters the DMA channel without waiting for that allocation.",
+    driver: (() => {
+      const rx = growingRx(4);
+      return galleryDriver(
+        'bad-dma-async-alloc-at-halt',
+        {
+          registrationAttributes: busMaster,
+          initialize: (a) => {
+            if (registerDma(a, () => {}, rx.grown) === null) return NDIS_STATUS_RESOURCES;
+            allocateRing(a);
+            // Traffic drains the ring at run time: the refill grows the receive area.
+            after(a, 100, () => rx.refill(a, 2));
+            return NDIS_STATUS_SUCCESS;
+          },
+          halt: (a) => {
+            // Returning the buffers counts the ring from empty: the refill fires.
+            rx.refill(a, 0);
+            rx.freeBlocks(a);
+            freeRing(a);
+            NdisMDeregisterScatterGatherDma(a.state.dma as NDIS_HANDLE);
+          },
+        },
+        'buggy: halts with an asynchronous shared-memory allocation pending',
+      );
+    })(),
     scenario: removeAt1s,
   },
 ];

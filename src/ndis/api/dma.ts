@@ -1,6 +1,6 @@
 // Bus-master DMA: NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma,
-// NdisMAllocateSharedMemory, NdisMFreeSharedMemory, NdisMAllocateNetBufferSGList,
-// NdisMFreeNetBufferSGList.
+// NdisMAllocateSharedMemory, NdisMAllocateSharedMemoryAsyncEx, NdisMFreeSharedMemory,
+// NdisMAllocateNetBufferSGList, NdisMFreeNetBufferSGList.
 //
 // A bus-master miniport declares NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER in its registration
 // attributes, registers one scatter/gather DMA channel in MiniportInitializeEx, takes the
@@ -15,10 +15,26 @@
 // (NdisMAllocateNetBufferSGList); NDIS hands it to the driver's MiniportProcessSGList,
 // inside the call or later from a DPC (a choice, ChoiceSite.ProcessSGList), and the driver
 // gives it back with NdisMFreeNetBufferSGList. The list's pages come from the same
-// physical address map, one element per page the data touches. Asynchronous shared
-// memory (NdisMAllocateSharedMemoryAsyncEx) is left out.
+// physical address map, one element per page the data touches.
+//
+// At run time (at most DISPATCH) a driver that runs low on receive buffers asks for more
+// shared memory with NdisMAllocateSharedMemoryAsyncEx, which returns PENDING; NDIS
+// allocates the block later from a worker thread and hands it (or NULLs) to the driver's
+// MiniportSharedMemoryAllocateComplete at PASSIVE, at once or after holding the request
+// a while (a choice, ChoiceSite.SharedMemoryAllocateComplete). The block is freed with
+// NdisMFreeSharedMemory like any other. An allocation still pending when its channel is
+// deregistered, or when MiniportHaltEx returns, is reported and dropped: NDIS never calls
+// the completion into a halted adapter.
 
-import { Dpc, type DpcRoutine, Irql } from '../../kernel/kernel.ts';
+import {
+  Dpc,
+  type DpcRoutine,
+  Irql,
+  KTimer,
+  type TimerRoutine,
+  WorkItem,
+  type WorkRoutine,
+} from '../../kernel/kernel.ts';
 import { ChoiceSite } from '../../sim/choice.ts';
 import type { MiniportBlock } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -32,6 +48,7 @@ import {
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
@@ -46,6 +63,8 @@ const irql = {
   NdisMRegisterScatterGatherDma: ddiIrql.NdisMRegisterScatterGatherDma!,
   NdisMDeregisterScatterGatherDma: ddiIrql.NdisMDeregisterScatterGatherDma!,
   NdisMAllocateSharedMemory: ddiIrql.NdisMAllocateSharedMemory!,
+  NdisMAllocateSharedMemoryAsyncEx: ddiIrql.NdisMAllocateSharedMemoryAsyncEx!,
+  MiniportSharedMemoryAllocateComplete: ddiIrql.MiniportSharedMemoryAllocateComplete!,
   NdisMFreeSharedMemory: ddiIrql.NdisMFreeSharedMemory!,
   NdisMAllocateNetBufferSGList: ddiIrql.NdisMAllocateNetBufferSGList!,
   NdisMFreeNetBufferSGList: ddiIrql.NdisMFreeNetBufferSGList!,
@@ -78,10 +97,21 @@ export type MINIPORT_PROCESS_SG_LIST_HANDLER = (
   Context: unknown,
 ) => void;
 /**
- * MiniportSharedMemoryAllocateComplete, for NdisMAllocateSharedMemoryAsyncEx, which the
- * model leaves out: kept and never called. Optional (null).
+ * MiniportSharedMemoryAllocateComplete(MiniportAdapterContext, VirtualAddress,
+ * PhysicalAddress, Length, Context). NDIS calls it at PASSIVE_LEVEL, after
+ * NdisMAllocateSharedMemoryAsyncEx returned NDIS_STATUS_PENDING, with the block and
+ * that call's Context. PhysicalAddress is the address the NIC uses (the value the
+ * PNDIS_PHYSICAL_ADDRESS points to). When the allocation failed VirtualAddress and
+ * PhysicalAddress are both null (the NULL pointers of the page). Length is the Length
+ * asked for. Optional: null for a driver that never calls NdisMAllocateSharedMemoryAsyncEx.
  */
-export type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER = (...args: never[]) => void;
+export type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER = (
+  MiniportAdapterContext: unknown,
+  VirtualAddress: Uint8Array | null,
+  PhysicalAddress: number | null,
+  Length: ULONG,
+  Context: unknown,
+) => void;
 
 /** NDIS_SG_DMA_DESCRIPTION: in and out. NDIS fills ScatterGatherListSize on success. */
 export interface NDIS_SG_DMA_DESCRIPTION {
@@ -106,6 +136,8 @@ class NdisMiniportDma implements NDIS_HANDLE {
   /** Lists built and lists freed, for Driver Verifier's 0xE6/0x06 parameters. */
   built = 0;
   freed = 0;
+  /** NdisMAllocateSharedMemoryAsyncEx calls whose completion has not run; made on first use. */
+  pending: Set<AsyncAllocation> | null = null;
   constructor(
     readonly block: MiniportBlock,
     /** The NIC addresses 64 bits (NDIS_SG_DMA_64_BIT_ADDRESS). */
@@ -327,6 +359,8 @@ export function NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HAND
     );
     dropLists(n, h);
   }
+  const pending = dropPending(n, h);
+  if (pending > 0) reportPending(n, b, ddi, ddi, pending);
   h.deregistered = true;
   if (b.dma !== null && b.dma.handle === h) b.dma.handle = null;
 }
@@ -386,14 +420,7 @@ export function NdisMAllocateSharedMemory(
       b.name,
       `${ddi} before NdisMRegisterScatterGatherDma: shared memory is allocated through the adapter's DMA channel, and none is registered`,
     );
-  } else if (Number.isInteger(Length) && Length > 0 && Length <= maxPoolBytes) {
-    const span = Math.ceil(Length / pageBytes) * pageBytes;
-    const at = regionFor(n, d.handle.wide).take(span);
-    if (at >= 0) {
-      mem = { VirtualAddress: new Uint8Array(Length), PhysicalAddress: at, Length, Cached, span };
-      d.shared.push(mem);
-    }
-  }
+  } else mem = takeShared(n, d, d.handle.wide, Length, Cached);
   if (mem === null && b.inInitialize && d.failedAt < 0) d.failedAt = n.eventLog.length;
   if (n.trace.on)
     n.traceDdi(ddi, b, {
@@ -403,6 +430,168 @@ export function NdisMAllocateSharedMemory(
       result: mem === null ? 'NULL' : 'allocated',
     });
   return mem === null ? none : { VirtualAddress: mem.VirtualAddress, PhysicalAddress: mem.PhysicalAddress };
+}
+
+/**
+ * A block of `Length` bytes from the NIC's range, added to the adapter's shared memory;
+ * null for Length 0, above the model's 64 MiB for one allocation, or a full range.
+ */
+function takeShared(
+  n: Ndis,
+  d: AdapterDma,
+  wide: boolean,
+  Length: number,
+  Cached: boolean,
+): SharedMemory | null {
+  if (!Number.isInteger(Length) || Length <= 0 || Length > maxPoolBytes) return null;
+  const span = Math.ceil(Length / pageBytes) * pageBytes;
+  const at = regionFor(n, wide).take(span);
+  if (at < 0) return null;
+  const mem = { VirtualAddress: new Uint8Array(Length), PhysicalAddress: at, Length, Cached, span };
+  d.shared.push(mem);
+  return mem;
+}
+
+// ------------------------------------------------- asynchronous shared memory
+
+/** How long NDIS holds an asynchronous allocation on answer 1 of its choice. */
+const heldAllocationNs = 10_000_000;
+
+/**
+ * An NdisMAllocateSharedMemoryAsyncEx that returned PENDING. Its completion runs from
+ * `work`, on a system worker thread; on answer 1 `timer` queues `work` when it expires.
+ */
+class AsyncAllocation implements TimerRoutine, WorkRoutine {
+  timer: KTimer | null = null;
+  readonly work: WorkItem;
+  constructor(
+    readonly handle: NdisMiniportDma,
+    readonly Length: ULONG,
+    readonly Cached: boolean,
+    readonly Context: unknown,
+  ) {
+    this.work = new WorkItem(this, 'ndis');
+  }
+
+  runTimer(): void {
+    this.timer = null;
+    this.handle.block.ndis.kernel.queueWork(this.work);
+  }
+
+  runWork(): void {
+    completeAllocation(this);
+  }
+}
+
+/**
+ * NDIS_STATUS NdisMAllocateSharedMemoryAsyncEx(MiniportDmaHandle, Length, Cached,
+ * Context). At most DISPATCH (Irql_Gather_DMA_Function). Returns PENDING: NDIS
+ * allocates the block later and calls the channel's SharedMemAllocateCompleteHandler
+ * (MiniportSharedMemoryAllocateComplete) at PASSIVE with it and Context, from a worker
+ * thread queued when this call returns (answer 0 of ChoiceSite.SharedMemoryAllocateComplete)
+ * or after NDIS held the request 10 ms (1). An allocation that cannot be satisfied
+ * (Length 0, above the model's 64 MiB, the NIC's range full) completes with NULLs.
+ * FAILURE, and no completion, on a channel already deregistered or a dead adapter
+ * handle. A channel without the handler is NdisSim_BadParameter (fatal). The block
+ * comes from the same physical address map as NdisMAllocateSharedMemory's and is
+ * freed with NdisMFreeSharedMemory.
+ */
+export function NdisMAllocateSharedMemoryAsyncEx(
+  MiniportDmaHandle: NDIS_HANDLE,
+  Length: ULONG,
+  Cached: boolean,
+  Context: unknown,
+): NDIS_STATUS {
+  const ddi = 'NdisMAllocateSharedMemoryAsyncEx';
+  const h = sgHandle(MiniportDmaHandle, ddi);
+  const b = h.block;
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMAllocateSharedMemoryAsyncEx, ddi, b.name);
+  if (stale(b, ddi) || deregistered(h, ddi)) {
+    if (n.trace.on) n.traceDdi(ddi, b, { Length, Cached, result: NDIS_STATUS_FAILURE });
+    return NDIS_STATUS_FAILURE;
+  }
+  if (typeof h.description.SharedMemAllocateCompleteHandler !== 'function') {
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      `${ddi}: the DMA channel was registered without a SharedMemAllocateCompleteHandler, the MiniportSharedMemoryAllocateComplete NDIS calls with the memory`,
+    );
+  }
+  const p = new AsyncAllocation(h, Length, Cached, Context);
+  h.pending ??= new Set();
+  h.pending.add(p);
+  const held = n.kernel.machine.choose(ChoiceSite.SharedMemoryAllocateComplete, 2) === 1;
+  if (n.trace.on) n.traceDdi(ddi, b, { Length, Cached, held, result: NDIS_STATUS_PENDING });
+  if (held) {
+    p.timer = new KTimer(p, 'ndis');
+    n.kernel.setTimer(p.timer, n.now + heldAllocationNs, 0);
+  } else n.kernel.queueWork(p.work);
+  return NDIS_STATUS_PENDING;
+}
+
+/** The worker thread of a pending allocation: takes the block and calls the driver. */
+function completeAllocation(p: AsyncAllocation): void {
+  const h = p.handle;
+  // Dropped with its channel (deregistration, halt) after its work item was queued.
+  if (h.pending === null || !h.pending.delete(p)) return;
+  const b = h.block;
+  const n = b.ndis;
+  const mem = takeShared(n, dmaOf(b), h.wide, p.Length, p.Cached);
+  const VirtualAddress = mem === null ? null : mem.VirtualAddress;
+  const PhysicalAddress = mem === null ? null : mem.PhysicalAddress;
+  const fn = 'MiniportSharedMemoryAllocateComplete';
+  const f = n.enter(
+    b,
+    b.driver.name,
+    fn,
+    // PASSIVE_LEVEL, its page says.
+    irql.MiniportSharedMemoryAllocateComplete.max,
+    n.trace.on
+      ? { Length: p.Length, PhysicalAddress: mem === null ? null : hex(PhysicalAddress) }
+      : undefined,
+  );
+  try {
+    h.description.SharedMemAllocateCompleteHandler!(
+      b.context,
+      VirtualAddress,
+      PhysicalAddress,
+      p.Length,
+      p.Context,
+    );
+  } catch (e) {
+    n.driverThrew(e, fn, b);
+  }
+  n.leave(f, undefined);
+}
+
+/** NDIS drops every pending allocation of `h`: no memory, no completion; returns how many. */
+function dropPending(n: Ndis, h: NdisMiniportDma): number {
+  const pending = h.pending;
+  if (pending === null) return 0;
+  const count = pending.size;
+  const k = n.kernel;
+  for (const p of pending) {
+    if (p.timer !== null) {
+      k.cancelTimer(p.timer);
+      k.dequeueDpc(p.timer.dpc);
+      p.timer = null;
+    }
+    k.cancelWork(p.work);
+  }
+  pending.clear();
+  return count;
+}
+
+/** The report of allocations still pending when `fn` gives the channel up. */
+function reportPending(n: Ndis, b: MiniportBlock, fn: string, what: string, count: number): void {
+  n.verifier.report(
+    'NdisSim_SharedMemoryAllocationPending',
+    fn,
+    b.name,
+    `${what} with ${count} NdisMAllocateSharedMemoryAsyncEx allocation(s) pending (MiniportSharedMemoryAllocateComplete not yet called): the driver waits for its completions before it gives up the channel and frees the memory they bring (R2.10). NDIS drops them: no memory, and no completion into an adapter that is going`,
+  );
 }
 
 /**
@@ -746,8 +935,10 @@ export function checkDmaAfterInit(n: Ndis, b: MiniportBlock, d: AdapterDma): voi
 /**
  * When MiniportHaltEx, or a failing MiniportInitializeEx, returns: a DMA channel still
  * registered breaks Init_RegisterSG; scatter/gather lists of it and shared memory not
- * freed go into `left`, the halt's resource report (R2.5, R2.10). NDIS takes all of it
- * back (a list's pending MiniportProcessSGList is not called), and the adapter's next
+ * freed go into `left`, the halt's resource report (R2.5, R2.10), and asynchronous
+ * allocations still pending are NdisSim_SharedMemoryAllocationPending. NDIS takes all
+ * of it back (a list's pending MiniportProcessSGList and an allocation's pending
+ * MiniportSharedMemoryAllocateComplete are not called), and the adapter's next
  * initialization starts with none.
  */
 export function dmaLeftAtEnd(
@@ -771,6 +962,8 @@ export function dmaLeftAtEnd(
     // The channel was never deregistered, so its lists are still counted on it.
     const lists = dropLists(n, h);
     if (lists > 0) left.push(`${lists} scatter/gather list(s) (NdisMFreeNetBufferSGList)`);
+    const pending = dropPending(n, h);
+    if (pending > 0) reportPending(n, b, fn, `${fn} ${how}`, pending);
   }
   for (const m of d.shared) regionFor(n, m.PhysicalAddress >= highStart).give(m.PhysicalAddress, m.span);
   if (d.shared.length > 0) left.push(`${d.shared.length} block(s) of shared memory (NdisMFreeSharedMemory)`);
