@@ -9,8 +9,6 @@ import {
   NDIS_ERROR_CODE_OUT_OF_RESOURCES,
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
-  NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
   NDIS_RAISE_IRQL_TO_DISPATCH,
@@ -31,6 +29,7 @@ import {
   NdisWriteErrorLogEntry,
 } from '../src/index.ts';
 import { BugCheckCode } from '../src/verifier/bugcheck.ts';
+import { busMaster } from './helpers/dma.ts';
 import {
   type Hooks,
   removedScripted,
@@ -39,10 +38,6 @@ import {
   type TestAdapter,
 } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
-
-const busMaster: Hooks['registrationAttributes'] = {
-  AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
-};
 
 function description(Flags = 0, Revision = NDIS_SG_DMA_DESCRIPTION_REVISION_1): NDIS_SG_DMA_DESCRIPTION {
   return {

@@ -5,12 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  type NDIS_HANDLE,
-  NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
-  NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
   NDIS_SG_DMA_64_BIT_ADDRESS,
-  NDIS_SG_DMA_DESCRIPTION_REVISION_1,
   NDIS_SG_LIST_WRITE_TO_DEVICE,
   type NDIS_STATUS,
   NDIS_STATUS_RESOURCES,
@@ -18,18 +13,14 @@ import {
   NdisMAllocateNetBufferSGList,
   NdisMDeregisterScatterGatherDma,
   NdisMFreeNetBufferSGList,
-  NdisMRegisterScatterGatherDma,
   type NET_BUFFER,
   type SCATTER_GATHER_LIST,
 } from '../src/index.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { BugCheckCode } from '../src/verifier/bugcheck.ts';
+import { busMaster, dma, registerChannel } from './helpers/dma.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
-
-const busMaster: Hooks['registrationAttributes'] = {
-  AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
-};
 
 /** What a test driver saw: each MiniportProcessSGList, and the order of calls and returns. */
 interface Seen {
@@ -42,28 +33,20 @@ function sgHooks(seen: Seen, flags = 0, noHandler = false): Hooks {
   return {
     registrationAttributes: busMaster,
     initialize: (a) => {
-      const r = NdisMRegisterScatterGatherDma(a.handle, {
-        Header: { Type: NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
-        Flags: flags,
-        MaximumPhysicalMapping: 64 * 1024,
-        ProcessSGListHandler: noHandler
+      registerChannel(a, flags, {
+        process: noHandler
           ? null
           : (_pDO, _Reserved, pSGL, Context) => {
               seen.log.push(`process ${String(Context)}`);
               seen.lists.push({ list: pSGL, context: Context, atNs: now(a) });
             },
-        SharedMemAllocateCompleteHandler: null,
-        ScatterGatherListSize: 0,
       });
-      assert.equal(r.Status, NDIS_STATUS_SUCCESS);
-      a.state.dma = r.NdisMiniportDmaHandle;
       return NDIS_STATUS_SUCCESS;
     },
     halt: (a) => NdisMDeregisterScatterGatherDma(dma(a)),
   };
 }
 
-const dma = (a: TestAdapter) => a.state.dma as NDIS_HANDLE;
 /** The virtual time, as the scripted adapter's world keeps it (set by `run`). */
 let clock: () => number = () => 0;
 const now = (_a: TestAdapter) => clock();

@@ -9,12 +9,7 @@ import { test } from 'node:test';
 import {
   type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
   NDIS_EVENT,
-  type NDIS_HANDLE,
-  NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
-  NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
   NDIS_SG_DMA_64_BIT_ADDRESS,
-  NDIS_SG_DMA_DESCRIPTION_REVISION_1,
   type NDIS_STATUS,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
@@ -23,18 +18,14 @@ import {
   NdisMAllocateSharedMemoryAsyncEx,
   NdisMDeregisterScatterGatherDma,
   NdisMFreeSharedMemory,
-  NdisMRegisterScatterGatherDma,
   NdisSetEvent,
   NdisWaitEvent,
 } from '../src/index.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { BugCheckCode } from '../src/verifier/bugcheck.ts';
+import { busMaster, dma, registerChannel } from './helpers/dma.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
-
-const busMaster: Hooks['registrationAttributes'] = {
-  AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
-};
 
 /** One completion as the driver saw it. */
 interface Completion {
@@ -60,8 +51,6 @@ const seen = (): Seen => ({ all: [], done: [], log: [], statuses: [] });
 /** The virtual time, as the running world keeps it (set by `run`). */
 let clock: () => number = () => 0;
 
-const dma = (a: TestAdapter) => a.state.dma as NDIS_HANDLE;
-
 /**
  * Registers a channel in init (with `flags`, and a completion handler unless
  * `noHandler`; the handler records the completion, then runs `then`); in halt frees every block the completions brought, then deregisters.
@@ -77,16 +66,7 @@ function asyncHooks(s: Seen, flags = 0, noHandler = false, then = () => {}): Hoo
   return {
     registrationAttributes: busMaster,
     initialize: (a) => {
-      const r = NdisMRegisterScatterGatherDma(a.handle, {
-        Header: { Type: NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
-        Flags: flags,
-        MaximumPhysicalMapping: 64 * 1024,
-        ProcessSGListHandler: () => {},
-        SharedMemAllocateCompleteHandler: noHandler ? null : complete,
-        ScatterGatherListSize: 0,
-      });
-      assert.equal(r.Status, NDIS_STATUS_SUCCESS);
-      a.state.dma = r.NdisMiniportDmaHandle;
+      registerChannel(a, flags, { complete: noHandler ? null : complete });
       return NDIS_STATUS_SUCCESS;
     },
     halt: (a) => {

@@ -37,7 +37,7 @@ import {
 } from '../../kernel/kernel.ts';
 import { ChoiceSite } from '../../sim/choice.ts';
 import type { MiniportBlock } from '../block.ts';
-import { ddiIrql } from '../generated/irql.ts';
+import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
   NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
@@ -503,10 +503,9 @@ export function NdisMAllocateSharedMemoryAsyncEx(
   Context: unknown,
 ): NDIS_STATUS {
   const ddi = 'NdisMAllocateSharedMemoryAsyncEx';
-  const h = sgHandle(MiniportDmaHandle, ddi);
+  const h = channel(MiniportDmaHandle, ddi, irql.NdisMAllocateSharedMemoryAsyncEx);
   const b = h.block;
   const n = b.ndis;
-  n.verifier.irql(irql.NdisMAllocateSharedMemoryAsyncEx, ddi, b.name);
   if (stale(b, ddi) || deregistered(h, ddi)) {
     if (n.trace.on) n.traceDdi(ddi, b, { Length, Cached, result: NDIS_STATUS_FAILURE });
     return NDIS_STATUS_FAILURE;
@@ -757,10 +756,9 @@ export function NdisMAllocateNetBufferSGList(
   ScatterGatherListBufferSize: ULONG,
 ): NDIS_STATUS {
   const ddi = 'NdisMAllocateNetBufferSGList';
-  const h = sgHandle(NdisMiniportDmaHandle, ddi);
+  const h = channel(NdisMiniportDmaHandle, ddi, irql.NdisMAllocateNetBufferSGList);
   const b = h.block;
   const n = b.ndis;
-  n.verifier.irql(irql.NdisMAllocateNetBufferSGList, ddi, b.name);
   const nb = netBuffer(n, NetBuffer, ddi);
   if (stale(b, ddi) || deregistered(h, ddi)) return NDIS_STATUS_RESOURCES;
   if (typeof h.description.ProcessSGListHandler !== 'function') {
@@ -842,10 +840,9 @@ export function NdisMFreeNetBufferSGList(
   NetBuffer: NET_BUFFER,
 ): void {
   const ddi = 'NdisMFreeNetBufferSGList';
-  const h = sgHandle(NdisMiniportDmaHandle, ddi);
+  const h = channel(NdisMiniportDmaHandle, ddi, irql.NdisMFreeNetBufferSGList);
   const b = h.block;
   const n = b.ndis;
-  n.verifier.irql(irql.NdisMFreeNetBufferSGList, ddi, b.name);
   if (stale(b, ddi)) return;
   if (!(pSGL instanceof SgList) || pSGL._state === 'pending') {
     n.verifier.fatal(
@@ -889,15 +886,17 @@ export function NdisMFreeNetBufferSGList(
   regionFor(n, owner.wide).give(pSGL._at, pSGL._span);
 }
 
-/** The channel handle of an SG-list DDI; anything else is fatal. */
-function sgHandle(x: NDIS_HANDLE, ddi: string): NdisMiniportDma {
-  if (x instanceof NdisMiniportDma) return x;
-  return currentNdis(ddi).verifier.fatal(
-    'NdisSim_BadParameter',
-    ddi,
-    null,
-    `${ddi}: not a handle from NdisMRegisterScatterGatherDma`,
-  );
+/** The channel handle of a DDI that takes one, then its IRQL checked; anything but a channel is fatal. */
+function channel(x: NDIS_HANDLE, ddi: string, bound: DdiIrql): NdisMiniportDma {
+  if (!(x instanceof NdisMiniportDma))
+    return currentNdis(ddi).verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: not a handle from NdisMRegisterScatterGatherDma`,
+    );
+  x.block.ndis.verifier.irql(bound, ddi, x.block.name);
+  return x;
 }
 
 /** A channel deregistered (by the driver, or by NDIS at the end of a halt): reported. */
