@@ -417,7 +417,7 @@ export function NdisMIndicateStatusEx(
           ? dest === b.ndisRequestHandle
           : dest.binding.block === b);
     if (!ours || StatusIndication.RequestId === null || StatusIndication.RequestId === undefined) {
-      n.verifier.report(
+      n.verifier.fatal(
         'NdisSim_BadParameter',
         ddi,
         b.name,

@@ -141,7 +141,7 @@ export function NdisAllocateNetBufferAndNetBufferList(
   n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, pool.block?.name ?? null);
   if (!pool.allocateNetBuffer) {
     // The page: the pool must have been allocated with fAllocateNetBuffer TRUE.
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       pool.block?.name ?? null,

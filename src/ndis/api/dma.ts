@@ -774,7 +774,7 @@ export function NdisMAllocateNetBufferSGList(
     (!(ScatterGatherListBuffer instanceof Uint8Array) ||
       !(ScatterGatherListBufferSize <= ScatterGatherListBuffer.length))
   ) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       b.name,
@@ -785,7 +785,7 @@ export function NdisMAllocateNetBufferSGList(
   let status: NDIS_STATUS = NDIS_STATUS_RESOURCES;
   let list: SgList | null = null;
   if (!Number.isInteger(bytes) || nb.DataLength <= 0 || nb.DataOffset < 0) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       b.name,

@@ -1018,7 +1018,7 @@ export function NdisFreeMemory(VirtualAddress: Uint8Array, _Length: number, Memo
   const adapter = n.allocations?.get(VirtualAddress)?.adapter ?? null;
   n.verifier.irqlBound(irqlFreeMemory, irqlFreeMemoryPlain.max, irqlFreeMemoryPlain.exact, ddi, adapter);
   if (MemoryFlags !== 0) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapter,

@@ -85,9 +85,9 @@ export function NdisInitializeNPagedLookasideList(
           : !Number.isInteger(Size) || Size <= 0
             ? `Size ${Size} is not a size in bytes`
             : null;
-  if (bad !== null) n.verifier.report('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
+  if (bad !== null) n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
   if (Lookaside._state !== null && !Lookaside._state.deleted)
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapter,
@@ -129,7 +129,7 @@ export function NdisFreeToNPagedLookasideList(Lookaside: NPAGED_LOOKASIDE_LIST, 
   const n = currentNdis(ddi);
   const s = listState(n, Lookaside, ddi);
   if (!s.out.delete(Entry)) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       n.runningAdapterName(),

@@ -164,7 +164,7 @@ export function contextSizes(
   const bad = (x: number) =>
     !Number.isInteger(x) || x < 0 || x > 0xffff || x % MEMORY_ALLOCATION_ALIGNMENT !== 0;
   if (!bad(size) && !bad(backFill)) return;
-  n.verifier.report(
+  n.verifier.fatal(
     'NdisSim_BadParameter',
     ddi,
     adapter,
@@ -193,7 +193,7 @@ export function NdisAllocateNetBufferPool(
   if (staleCaller(n, h, ddi)) return null;
   const hd = Parameters.Header;
   if (hd.Type !== NDIS_OBJECT_TYPE_DEFAULT || hd.Revision !== NET_BUFFER_POOL_PARAMETERS_REVISION_1) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       handleAdapter(h),
@@ -278,7 +278,7 @@ export function NdisAllocateNetBuffer(
           ? `the MDL chain holds ${MdlChain.length} bytes, fewer than DataOffset + DataLength (${DataOffset + DataLength})`
           : null;
   if (bad !== null) {
-    n.verifier.report('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
+    n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;
   }
   pool.allocated++;
@@ -293,7 +293,7 @@ export function NdisFreeNetBuffer(NetBuffer: NET_BUFFER): void {
   const n = currentNdis(ddi);
   if (!(NetBuffer instanceof NbImpl)) {
     n.verifier.irql(irql.NdisFreeNetBuffer, ddi, n.runningAdapterName());
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       n.runningAdapterName(),
@@ -339,7 +339,7 @@ export function NdisAllocateMdl(
       `${ddi}: VirtualAddress is not a buffer (a Uint8Array)`,
     );
   if (!Number.isInteger(Length) || Length <= 0 || Length > VirtualAddress.length) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       handleAdapter(h),
@@ -361,7 +361,7 @@ export function NdisFreeMdl(Mdl: Uint8Array): void {
   const adapter = entry?.block?.name ?? n.runningAdapterName();
   n.verifier.irql(irql.NdisFreeMdl, ddi, adapter);
   if (entry === undefined) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapter,
@@ -425,7 +425,7 @@ export function NdisGetDataBuffer(
   const pow2 =
     Number.isInteger(AlignMultiple) && AlignMultiple >= 1 && (AlignMultiple & (AlignMultiple - 1)) === 0;
   if (!pow2 || !Number.isInteger(AlignOffset) || AlignOffset < 0 || AlignOffset >= AlignMultiple) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       n.runningAdapterName(),
@@ -439,7 +439,7 @@ export function NdisGetDataBuffer(
   let result: Uint8Array | null = view;
   if ((bytes.byteOffset + nb.DataOffset - AlignOffset) % AlignMultiple !== 0) {
     if (Storage !== null && (!(Storage instanceof Uint8Array) || Storage.length < BytesNeeded)) {
-      n.verifier.report(
+      n.verifier.fatal(
         'NdisSim_BadParameter',
         ddi,
         n.runningAdapterName(),
@@ -471,7 +471,7 @@ export function NdisAdvanceNetBufferDataStart(
   n.verifier.irql(irql.NdisAdvanceNetBufferDataStart, ddi, n.runningAdapterName());
   const nb = netBuffer(n, NetBuffer, ddi);
   if (!Number.isInteger(DataOffsetDelta) || DataOffsetDelta < 0 || DataOffsetDelta > nb.DataLength) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       n.runningAdapterName(),
@@ -519,7 +519,7 @@ export function NdisRetreatNetBufferDataStart(
     !Number.isInteger(DataBackFill) ||
     DataBackFill < 0
   ) {
-    n.verifier.report(
+    n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapter,
@@ -553,7 +553,7 @@ function retreatIntoNewMemory(
     mdl = allocate(size);
     if (mdl === null) return NDIS_STATUS_RESOURCES;
     if (!(mdl instanceof Uint8Array) || mdl.length < size) {
-      n.verifier.report(
+      n.verifier.fatal(
         'NdisSim_BadParameter',
         ddi,
         n.runningAdapterName(),
