@@ -323,6 +323,25 @@ describe('HTML report in Chromium', { skip }, () => {
       await page.keyboard.press('ArrowDown');
       assert.equal(await page.getAttribute('#events .row.sel', 'data-event'), String(irps[1]));
       assert.match((await page.textContent('#details')) ?? '', new RegExp(`^Trace event ${irps[1]} at `));
+      // For a screen reader: a listbox of options, each placed among all the rows shown,
+      // the selected one named as the active descendant.
+      assert.equal(await page.getAttribute('#events', 'role'), 'listbox');
+      const sel = await page.$eval('#events .row.sel', (el) => ({
+        id: el.id,
+        role: el.getAttribute('role'),
+        selected: el.getAttribute('aria-selected'),
+        pos: el.getAttribute('aria-posinset'),
+        size: el.getAttribute('aria-setsize'),
+      }));
+      assert.deepEqual(sel, {
+        id: 'row-1',
+        role: 'option',
+        selected: 'true',
+        pos: '2',
+        size: String(irps.length),
+      });
+      assert.equal(await page.getAttribute('#events', 'aria-activedescendant'), 'row-1');
+      assert.equal(await page.locator('#events .row[aria-selected="true"]').count(), 1);
     });
   });
 

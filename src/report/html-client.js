@@ -110,6 +110,7 @@
       if (div === undefined) {
         div = document.createElement('div');
         div.className = 'row';
+        div.setAttribute('role', 'option');
         spacer.appendChild(div);
         pool.push(div);
       }
@@ -117,10 +118,22 @@
       div.hidden = false;
       div.style.top = `${box.scrollTop + r * ROW - top}px`;
       div.dataset.event = String(i);
+      div.id = `row-${r}`;
       div.className = `row ${S[E.kind[i]]}${i === selected ? ' sel' : ''}`;
+      // Only the rows in sight exist: each says where it stands among all of them.
+      div.setAttribute('aria-posinset', String(r + 1));
+      div.setAttribute('aria-setsize', String(visible.length));
+      div.setAttribute('aria-selected', i === selected ? 'true' : 'false');
       div.textContent = rowText(i);
     }
-    for (let k = used; k < pool.length; k++) pool[k].hidden = true;
+    for (let k = used; k < pool.length; k++) {
+      pool[k].hidden = true;
+      pool[k].removeAttribute('id');
+      pool[k].removeAttribute('aria-selected');
+    }
+    const sel = selected >= 0 ? rowOf[selected] : -1;
+    if (sel >= first && sel < last) box.setAttribute('aria-activedescendant', `row-${sel}`);
+    else box.removeAttribute('aria-activedescendant');
   }
   box.addEventListener('scroll', renderRows);
   box.addEventListener('click', (ev) => {

@@ -380,7 +380,7 @@ function timelineSection(): string {
 <label>x axis <select id="axis"><option value="order">one column per trace event</option><option value="time">virtual time</option></select></label>
 <span id="range" class="dim"></span>
 </div>
-<div id="timeline-box"><canvas id="timeline" width="1200" height="200"></canvas><div id="tip" hidden></div></div>
+<div id="timeline-box"><canvas id="timeline" width="1200" height="200" role="img" aria-label="The run's tracks over time; the trace events below say the same as text"></canvas><div id="tip" hidden></div></div>
 <p class="dim">Drag to move, wheel to zoom, click a slice to select its trace event. In a simulated machine a callback takes no virtual time, so by virtual time it is a tick; by trace event, it spans the events inside it.</p>
 <noscript><p class="bad">The timeline and the event list need JavaScript; the rest of this page does not.</p></noscript>
 </section>`;
@@ -395,7 +395,7 @@ function eventsSection(count: number): string {
 <label><input id="hide-data" type="checkbox"> hide the data path</label>
 <span id="shown" class="dim">${count} events</span>
 </div>
-<div id="events" tabindex="0"><div id="events-spacer"></div></div>
+<div id="events" tabindex="0" role="listbox" aria-label="Trace events (arrow keys move the selection)"><div id="events-spacer" role="presentation"></div></div>
 <div id="details" class="details"><p class="dim">Select an event in the list or a slice in the timeline.</p></div>
 </section>`;
 }
