@@ -2,23 +2,16 @@
 // file, and a replay's trace against `run --seed`'s, byte for byte.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { cli } from './helpers/cli.ts';
 
 const scenario = 'test/fixtures/sleeps-in-reset.yaml';
 const driver = 'test/fixtures/sleeps-in-reset.ts';
 const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-explore-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  delete env.FORCE_COLOR;
-  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], { encoding: 'utf8', env });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('explore: failures found exit 1, grouped, shrunk and written as a replay file that replays (R8.1)', () => {
   const out = join(dir, 'a');

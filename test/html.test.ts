@@ -2,7 +2,6 @@
 // draws from, checked without a browser; test/html-browser.test.ts drives the page.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import type { RunResult, World } from '../src/world.ts';
+import { cli } from './helpers/cli.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -226,14 +226,6 @@ test('every gallery run gives a report whose slices nest in its trace, with its 
     assert.match(html, new RegExp(`<div class="rule" id="rule-${g.rule}">`), g.rule);
   }
 });
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('--html writes the report; a path that cannot be written is exit 2 before the run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-html-'));

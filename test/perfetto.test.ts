@@ -2,7 +2,6 @@
 // `--perfetto <file>` on the command line.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { RunResult } from '../src/world.ts';
+import { cli } from './helpers/cli.ts';
 
 function runScenario(file: string): { events: TraceEvent[]; result: RunResult; json: string } {
   const s = loadScenario(file, driverNames());
@@ -191,14 +191,6 @@ test('Perfetto: the same run gives the same bytes', () => {
     /^\{"name":"[^"]+","cat":"[a-z]+","ph":"B","ts":[\d.]+,"pid":\d+,"tid":\d+,"args":\{/,
   );
 });
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('--perfetto: run writes the Chrome trace, the whole trace even with --quiet; an unwritable path exits 2 before the run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-perfetto-'));

@@ -747,6 +747,31 @@ function strategyFlag(): Option {
   ).choices(['random', 'deviations']);
 }
 
+function depthFlag(): Option {
+  return new Option(
+    '--depth <n>',
+    'with --strategy deviations: how many choices go otherwise (1 to 16, default 2)',
+  );
+}
+
+function verifierFlag(): Option {
+  return new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([
+    'bugcheck',
+    'collect',
+  ]);
+}
+
+const outputFileHelp: Readonly<Record<OutputFlag, string>> = {
+  '--trace': 'write the trace as JSON Lines',
+  '--perfetto': 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev',
+  '--html': 'write a report of the run as one HTML file: timeline, events, summary, rules',
+};
+
+/** A file `run` and `replay` write besides their output (OutputFiles). */
+function outputFileFlag(flag: OutputFlag): Option {
+  return new Option(`${flag} <file>`, outputFileHelp[flag]);
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command();
   let code = 0;
@@ -783,19 +808,14 @@ Examples:
       "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
     )
     .addOption(strategyFlag())
-    .option('--depth <n>', 'with --strategy deviations: how many choices go otherwise (1 to 16, default 2)')
-    .option('--trace <file>', 'write the trace as JSON Lines')
-    .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
-    .option('--html <file>', 'write a report of the run as one HTML file: timeline, events, summary, rules')
+    .addOption(depthFlag())
+    .addOption(outputFileFlag('--trace'))
+    .addOption(outputFileFlag('--perfetto'))
+    .addOption(outputFileFlag('--html'))
     .option('--quiet', 'print only the summary')
     .option('--datapath', 'show the data path in the timeline too (sends, receives, their completions)')
     .option('--no-color', 'no colours')
-    .addOption(
-      new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([
-        'bugcheck',
-        'collect',
-      ]),
-    )
+    .addOption(verifierFlag())
     .action(async (file: string, opts: RunOptions) => {
       code = await runCommand(file, opts);
     });
@@ -811,7 +831,7 @@ Examples:
     .option('--no-shrink', 'write each failure as its seed ran it, unshrunk')
     .option('--no-reduce', 'shrink the decisions only, not the scenario')
     .addOption(strategyFlag())
-    .option('--depth <n>', 'with --strategy deviations: how many choices go otherwise (1 to 16, default 2)')
+    .addOption(depthFlag())
     .option(
       '--jobs <n>',
       'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',
@@ -821,12 +841,7 @@ Examples:
     .option('--quiet', 'no progress bar')
     .option('--json', 'print the report as JSON (seeds, failure groups, shrunk choices, replay files)')
     .option('--no-color', 'no colours')
-    .addOption(
-      new Option('--verifier <mode>', 'stop at the first violation, or collect them all').choices([
-        'bugcheck',
-        'collect',
-      ]),
-    )
+    .addOption(verifierFlag())
     .action(async (file: string, opts: ExploreCliOptions) => {
       code = await exploreCommand(file, opts);
     });
@@ -835,9 +850,9 @@ Examples:
     .description('run a replay file that explore wrote, and check its trace is the one recorded')
     .argument('<file>', 'replay file (.replay.json)')
     .option('--driver <module>', "load these driver modules instead of the file's (repeatable)", collect)
-    .option('--trace <file>', 'write the trace as JSON Lines')
-    .option('--perfetto <file>', 'write the trace as Chrome trace events (JSON) for ui.perfetto.dev')
-    .option('--html <file>', 'write a report of the run as one HTML file: timeline, events, summary, rules')
+    .addOption(outputFileFlag('--trace'))
+    .addOption(outputFileFlag('--perfetto'))
+    .addOption(outputFileFlag('--html'))
     .option('--quiet', 'print only the summary')
     .option('--datapath', 'show the data path in the timeline too')
     .option('--no-color', 'no colours')
