@@ -132,6 +132,7 @@ export {
   NdisGetCurrentSystemTime,
   NdisGetSystemUpTimeEx,
   NdisMDeregisterInterruptEx,
+  NdisMQueueDpc,
   NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
   NdisMSleep,

@@ -24,6 +24,7 @@ import {
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
   NdisMDeregisterInterruptEx,
+  NdisMQueueDpc,
   NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
   NdisMSleep,
@@ -599,4 +600,34 @@ test('NdisMQueueDpcEx page: queues the DPC on each CPU of TargetProcessors with 
   };
   assert.deepEqual(run(2), { returned: [0b11, 0, 0], got: ['ctx-A', 'ctx-A'], dpcCpus: [0, 1] });
   assert.deepEqual(run(1), { returned: [0b1, 0, 0], got: ['ctx-A'], dpcCpus: [0] });
+});
+
+test('NdisMQueueDpc page: TargetProcessors is a plain bitmap; returns the CPUs it queued on, leaving out a CPU whose DPC is still queued', () => {
+  const got: unknown[] = [];
+  const returned: number[] = [];
+  const drv = scriptedDriver('queue-dpc-plain', {
+    restart: (a) => {
+      returned.push(NdisMQueueDpc(a.interrupt!, 0, 0b10, 'ctx-A'));
+      returned.push(NdisMQueueDpc(a.interrupt!, 0, 0b11, 'ctx-B'));
+      return NDIS_STATUS_SUCCESS;
+    },
+    dpc: (_a, _t, context) => got.push(context),
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { cpus: 2 },
+  });
+  assert.equal(w.run(200 * ns.ms).verdict, 'ok');
+  // CPU 1's DPC is still queued at the second call, so only CPU 0 is added, with ctx-B.
+  assert.deepEqual(returned, [0b10, 0b01]);
+  assert.deepEqual(got.sort(), ['ctx-A', 'ctx-B']);
+  const traced = w.trace.events.filter((e) => e.kind === 'ddi' && e.what === 'NdisMQueueDpc');
+  assert.deepEqual(
+    traced.map((e) => e.data),
+    [
+      { TargetProcessors: 0b10, result: 0b10, adapter: 'nic0' },
+      { TargetProcessors: 0b11, result: 0b01, adapter: 'nic0' },
+    ],
+  );
 });

@@ -74,6 +74,7 @@ const irql = {
   NdisMSynchronizeWithInterruptEx: ddiIrql.NdisMSynchronizeWithInterruptEx!,
   NdisMSleep: ddiIrql.NdisMSleep!,
   NdisStallExecution: ddiIrql.NdisStallExecution!,
+  NdisMQueueDpc: ddiIrql.NdisMQueueDpc!,
   NdisMQueueDpcEx: ddiIrql.NdisMQueueDpcEx!,
 };
 
@@ -692,29 +693,68 @@ export function NdisMQueueDpcEx(
   TargetProcessors: GROUP_AFFINITY,
   MiniportDpcContext: unknown,
 ): number {
-  const ddi = 'NdisMQueueDpcEx';
-  const i = liveInterrupt(NdisInterruptHandle, ddi, irql.NdisMQueueDpcEx);
+  return queueInterruptDpcs(
+    'NdisMQueueDpcEx',
+    NdisInterruptHandle,
+    MessageId,
+    TargetProcessors.Group === 0 ? TargetProcessors.Mask : 0,
+    MiniportDpcContext,
+    TargetProcessors,
+  );
+}
+
+/**
+ * KAFFINITY NdisMQueueDpc(NdisInterruptHandle, MessageId, TargetProcessors,
+ * MiniportDpcContext). Any IRQL (NDIS 6.0). NdisMQueueDpcEx before processor groups:
+ * TargetProcessors is a plain bitmap of the CPUs (group 0 here), and the call returns
+ * the CPUs whose DPC it queued; a CPU whose DPC was still queued is left out.
+ */
+export function NdisMQueueDpc(
+  NdisInterruptHandle: NDIS_HANDLE,
+  MessageId: number,
+  TargetProcessors: number,
+  MiniportDpcContext: unknown,
+): number {
+  return queueInterruptDpcs(
+    'NdisMQueueDpc',
+    NdisInterruptHandle,
+    MessageId,
+    TargetProcessors,
+    MiniportDpcContext,
+  );
+}
+
+function queueInterruptDpcs(
+  ddi: 'NdisMQueueDpc' | 'NdisMQueueDpcEx',
+  handle: NDIS_HANDLE,
+  messageId: number,
+  mask: number,
+  context: unknown,
+  affinity?: GROUP_AFFINITY,
+): number {
+  const i = liveInterrupt(handle, ddi, irql[ddi]);
   if (i === null) return 0;
   const n: Ndis = i.ndis;
   const k = n.kernel;
-  const m = messageOf(i, MessageId, ddi);
+  const m = messageOf(i, messageId, ddi);
   if (m === null) return 0;
   let queued = 0;
-  if (TargetProcessors.Group === 0) {
-    const dpcs = m === undefined ? n.interruptDpcs(i) : n.messageDpcs(m);
-    // A KAFFINITY of up to 53 CPUs fits a number exactly; the model allows 64 but
-    // bitwise operators would cut it to 32, hence the division.
-    for (let cpu = 0; cpu < Math.min(k.cpuCount, 53); cpu++) {
-      if (Math.floor(TargetProcessors.Mask / 2 ** cpu) % 2 === 0) continue;
-      const d = dpcs[cpu]!;
-      if (!k.queueDpc(d, cpu)) continue;
-      i.dpcContexts ??= new Map();
-      i.dpcContexts.set(d, MiniportDpcContext);
-      queued += 2 ** cpu;
-    }
+  const dpcs = m === undefined ? n.interruptDpcs(i) : n.messageDpcs(m);
+  // A KAFFINITY of up to 53 CPUs fits a number exactly; the model allows 64 but
+  // bitwise operators would cut it to 32, hence the division.
+  for (let cpu = 0; cpu < Math.min(k.cpuCount, 53); cpu++) {
+    if (Math.floor(mask / 2 ** cpu) % 2 === 0) continue;
+    const d = dpcs[cpu]!;
+    if (!k.queueDpc(d, cpu)) continue;
+    i.dpcContexts ??= new Map();
+    i.dpcContexts.set(d, context);
+    queued += 2 ** cpu;
   }
-  if (n.trace.on)
-    n.traceDdi(ddi, i.block, { Mask: TargetProcessors.Mask, Group: TargetProcessors.Group, result: queued });
+  if (n.trace.on) {
+    const args =
+      affinity === undefined ? { TargetProcessors: mask } : { Mask: affinity.Mask, Group: affinity.Group };
+    n.traceDdi(ddi, i.block, { ...args, result: queued });
+  }
   return queued;
 }
 
