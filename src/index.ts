@@ -139,6 +139,7 @@ export {
   NdisMSynchronizeWithInterruptEx,
   NdisQueueIoWorkItem,
   NdisReleaseSpinLock,
+  NdisSetCoalescableTimerObject,
   NdisSetTimerObject,
   NdisStallExecution,
 } from './ndis/api/kernel.ts';

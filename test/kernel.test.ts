@@ -29,6 +29,7 @@ import {
   NdisMRegisterInterruptEx,
   NdisMSleep,
   NdisReadRegisterUlong,
+  NdisSetCoalescableTimerObject,
   NdisSetTimerObject,
   NdisWriteRegisterUlong,
   NT_SUCCESS,
@@ -36,7 +37,7 @@ import {
   SimNicReg,
 } from '../src/index.ts';
 import { systemTimeAtBoot } from '../src/ndis/api/kernel.ts';
-import { Chooser, RandomStrategy } from '../src/sim/choice.ts';
+import { ChoiceSite, Chooser, RandomStrategy, type Strategy } from '../src/sim/choice.ts';
 import { Machine } from '../src/sim/machine.ts';
 import type { EventTarget } from '../src/sim/queue.ts';
 import {
@@ -200,6 +201,59 @@ test('R8.5 NdisSetTimerObject: a positive DueTime is an absolute system time; on
   assert.ok(fired['exactly now']! < 100, JSON.stringify(fired));
   const half = fired['now + 0.5 s']!;
   assert.ok(half >= 5_000_000 && half < 5_000_100, JSON.stringify(fired));
+});
+
+/** Fire times (ms after the set) of a timer set 10 ms out, every 50 ms, with `tolerance` ms. */
+function coalescableFires(strategy: Strategy | null, tolerance: number, seed = 1): number[] {
+  const fired: number[] = [];
+  const drv = scriptedDriver(`coalescable-${tolerance}`, {
+    initialize: (a) => {
+      after(a, 10, () => {
+        const set = NdisGetCurrentSystemTime();
+        const t = NdisAllocateTimerObject(
+          a.handle,
+          timerCharacteristics(() => {
+            if (fired.length < 6) fired.push((NdisGetCurrentSystemTime() - set) / 10_000);
+          }),
+        ).TimerObject!;
+        assert.equal(NdisSetCoalescableTimerObject(t, -100_000, 50, null, tolerance), false);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    seed,
+    options: strategy === null ? {} : { strategy },
+  });
+  assert.equal(w.run(400 * ns.ms).verdict, 'ok');
+  // Whole milliseconds: the system time is a double, good to 1.6 µs at its size.
+  return fired.map((ms) => Math.round(ms));
+}
+
+const slackAnswer = (answer: number): Strategy => ({
+  name: `slack-${answer}`,
+  pick: (site, count) => (site === ChoiceSite.TimerSlack ? Math.min(answer, count - 1) : 0),
+});
+
+test('NdisSetCoalescableTimerObject page: the first expiry falls within DueTime ± Tolerance, each later one within MillisecondsPeriod ± Tolerance of the one before; the explorer may pick the edges', () => {
+  assert.deepEqual(coalescableFires(slackAnswer(0), 5), [10, 60, 110, 160, 210, 260]);
+  assert.deepEqual(coalescableFires(slackAnswer(1), 5), [5, 50, 95, 140, 185, 230]);
+  assert.deepEqual(coalescableFires(slackAnswer(2), 5), [15, 70, 125, 180, 235, 290]);
+  // Tolerance 0 is NdisSetTimerObject: whatever the chooser would answer, it is not asked.
+  assert.deepEqual(coalescableFires(slackAnswer(2), 0), [10, 60, 110, 160, 210, 260]);
+  const gaps = new Set<number>();
+  for (let seed = 1; seed <= 20; seed++) {
+    const f = coalescableFires(null, 5, seed);
+    assert.ok(f[0]! >= 5 && f[0]! <= 15, `seed ${seed}: first expiry ${f[0]} ms`);
+    for (let i = 1; i < f.length; i++) {
+      const gap = f[i]! - f[i - 1]!;
+      assert.ok(gap >= 45 && gap <= 55, `seed ${seed}: expiries ${f.join(', ')} ms`);
+      gaps.add(gap);
+    }
+  }
+  assert.ok(gaps.size >= 3, `random seeds reach the window's edges: gaps ${[...gaps].join(', ')}`);
 });
 
 // ------------------------------------------------------------------------ pool tags

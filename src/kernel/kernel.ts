@@ -82,6 +82,12 @@ export class KTimer {
     public who: string,
     /** Coalescable timers (check-for-hang, R4.2) fire with some slack. */
     public coalescable = false,
+    /**
+     * A coalescable timer's tolerance, ns (NdisSetCoalescableTimerObject): each
+     * expiry falls within this much either side of its due time. 0: the
+     * check-for-hang slack instead.
+     */
+    public toleranceNs = 0,
   ) {
     this.dpc = new Dpc(timerDpcRoutine, who, this);
   }
@@ -298,7 +304,12 @@ export class Kernel implements EventTarget {
 
   private slack(t: KTimer): number {
     if (!t.coalescable) return 0;
-    return this.machine.choose(ChoiceSite.TimerSlack, latency.timerSlackSteps) * latency.timerSlackStepNs;
+    if (t.toleranceNs === 0)
+      return this.machine.choose(ChoiceSite.TimerSlack, latency.timerSlackSteps) * latency.timerSlackStepNs;
+    // On time, as early or as late as the tolerance allows: the edges are where a
+    // driver that counted on the due time goes wrong. Never before now.
+    const p = this.machine.choose(ChoiceSite.TimerSlack, 3);
+    return p === 0 ? 0 : p === 1 ? Math.max(-t.toleranceNs, this.now - t.dueNs) : t.toleranceNs;
   }
 
   // ------------------------------------------------------------ interrupts
@@ -350,6 +361,9 @@ export class Kernel implements EventTarget {
         const t = arg as KTimer;
         t.ev = null;
         if (t.periodNs > 0) {
+          // A tolerant timer's next period counts from this expiry, so that two
+          // expiries are a period apart give or take the tolerance.
+          if (t.toleranceNs > 0) t.dueNs = this.now;
           t.dueNs += t.periodNs;
           if (t.dueNs < this.now) t.dueNs = this.now + t.periodNs;
           t.ev = this.machine.at(t.dueNs + this.slack(t), this, Op.TimerExpiry, t);

@@ -13,7 +13,10 @@ export const ChoiceSite = {
   WorkerLatency: 2,
   /** Latency of a DPC after it is queued. */
   DpcLatency: 3,
-  /** Coalescing slack of a coalescable timer (check-for-hang). */
+  /**
+   * Coalescing slack of a coalescable timer: check-for-hang's (late by 0 to 3 ms), or
+   * NdisSetCoalescableTimerObject's (on time, early or late by the tolerance).
+   */
   TimerSlack: 4,
   /** A fault plan drawing whether and when a fault fires. */
   Fault: 5,

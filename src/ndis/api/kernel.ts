@@ -58,6 +58,7 @@ import {
 const irql = {
   NdisAllocateTimerObject: ddiIrql.NdisAllocateTimerObject!,
   NdisSetTimerObject: ddiIrql.NdisSetTimerObject!,
+  NdisSetCoalescableTimerObject: ddiIrql.NdisSetCoalescableTimerObject!,
   NdisCancelTimerObject: ddiIrql.NdisCancelTimerObject!,
   NdisFreeTimerObject: ddiIrql.NdisFreeTimerObject!,
   NdisAllocateIoWorkItem: ddiIrql.NdisAllocateIoWorkItem!,
@@ -180,18 +181,68 @@ export function NdisSetTimerObject(
   MillisecondsPeriod: number,
   FunctionContext: unknown,
 ): boolean {
-  const ddi = 'NdisSetTimerObject';
+  return setTimerObject('NdisSetTimerObject', TimerObject, DueTime, MillisecondsPeriod, FunctionContext, 0);
+}
+
+/**
+ * BOOLEAN NdisSetCoalescableTimerObject(TimerObject, DueTime, MillisecondsPeriod,
+ * FunctionContext, Tolerance). <= DISPATCH. NdisSetTimerObject with a Tolerance in ms:
+ * the first expiry falls between DueTime - Tolerance and DueTime + Tolerance, and each
+ * later one between MillisecondsPeriod - Tolerance and MillisecondsPeriod + Tolerance
+ * after the one before. Where in that window is a choice (TimerSlack): on time, at
+ * its start or at its end. Tolerance 0 is NdisSetTimerObject.
+ */
+export function NdisSetCoalescableTimerObject(
+  TimerObject: NDIS_HANDLE,
+  DueTime: number,
+  MillisecondsPeriod: number,
+  FunctionContext: unknown,
+  Tolerance: number,
+): boolean {
+  return setTimerObject(
+    'NdisSetCoalescableTimerObject',
+    TimerObject,
+    DueTime,
+    MillisecondsPeriod,
+    FunctionContext,
+    Tolerance,
+  );
+}
+
+function setTimerObject(
+  ddi: 'NdisSetTimerObject' | 'NdisSetCoalescableTimerObject',
+  TimerObject: NDIS_HANDLE,
+  DueTime: number,
+  MillisecondsPeriod: number,
+  FunctionContext: unknown,
+  Tolerance: number,
+): boolean {
   const t = timerOf(TimerObject, ddi);
   const n = t.ndis;
-  n.verifier.irql(irql.NdisSetTimerObject, ddi, adapterName(t.owner));
+  n.verifier.irql(irql[ddi], ddi, adapterName(t.owner));
+  if (!Number.isInteger(Tolerance) || Tolerance < 0 || Tolerance > 0xffffffff)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapterName(t.owner),
+      `${ddi}: Tolerance is a ULONG count of milliseconds, got ${Tolerance}`,
+    );
   const now = n.now;
   // R8.5: an absolute DueTime at or before the current system time is due now
   // (the kernel fires a timer whose due time has passed at once).
   const dueNs = DueTime < 0 ? now + -DueTime * 100 : Math.max(0, DueTime - systemTimeAtBoot) * 100;
   t.context = FunctionContext ?? t.chars.FunctionContext;
   t.periodic = MillisecondsPeriod > 0;
+  t.k.coalescable = Tolerance > 0;
+  t.k.toleranceNs = Tolerance * 1_000_000;
   const was = n.kernel.setTimer(t.k, dueNs, MillisecondsPeriod * 1_000_000);
-  if (n.trace.on) traceObject(n, ddi, t.owner, { DueTime, MillisecondsPeriod, result: was });
+  if (n.trace.on) {
+    const args =
+      ddi === 'NdisSetTimerObject'
+        ? { DueTime, MillisecondsPeriod, result: was }
+        : { DueTime, MillisecondsPeriod, Tolerance, result: was };
+    traceObject(n, ddi, t.owner, args);
+  }
   return was;
 }
 
