@@ -3,12 +3,14 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
-import { formatTimeline } from '../src/report/timeline.ts';
+import { callDepths, formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 import { Trace } from '../src/trace/trace.ts';
+import { exampleScenario, runExample } from './helpers/seeds.ts';
 
 function timeline(file: string): string[] {
   const s = loadScenario(file, driverNames());
@@ -140,4 +142,41 @@ actions: [{ at: 200ms, do: surprise-remove, device: nic0 }]
     /FilterAttach|FilterRestart|FilterPause|FilterDetach|FilterNetPnPEvent/.test(l);
   assert.ok(folded.filter(control).length >= 5);
   assert.deepEqual(folded.filter(control), all.filter(control));
+});
+
+test("a bus-master send path is folded: its scatter/gather lists asked for and freed, and a MiniportProcessSGList NDIS calls from its own DPC, are the data path's", () => {
+  const s = exampleScenario('examples/sg-race.yaml', [sgRace, sgRaceFixed], 'sg-race-fixed');
+  s.protocols[0]!.traffic!.rate = 2000;
+  const { w, r } = runExample(s, [sgRace, sgRaceFixed], 1, true);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  const sg = /NdisMAllocateNetBufferSGList|NdisMFreeNetBufferSGList|MiniportProcessSGList/;
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  assert.ok(all.filter((l) => sg.test(l)).length > 1000, 'the run sends through SG lists');
+  // Some of the callbacks came from NDIS's DPC, after the allocation returned: at depth 0.
+  const depths = callDepths(w.trace.events);
+  assert.ok(
+    w.trace.events.some((e, i) => e.kind === 'call' && e.what === 'MiniportProcessSGList' && depths[i] === 0),
+    'a MiniportProcessSGList at the top of a DPC, not inside a send',
+  );
+  const folded = formatTimeline(w.trace.events, { color: false });
+  assert.deepEqual(
+    folded.filter((l) => sg.test(l)),
+    [],
+  );
+  assert.ok(folded.length < 100, `${folded.length} lines`);
+});
+
+test('a bug check cut short a DPC: the interrupt held back before it is printed before it, as it ran', () => {
+  const t = new Trace(true);
+  const at = (what: string, kind: 'call' | 'return' | 'ddi' | 'violation', irql: number) =>
+    t.add(1000, 0, irql, 'drv', kind, what, kind === 'call' ? { adapter: 'nic0' } : undefined);
+  at('MiniportInterrupt', 'call', 3);
+  at('MiniportInterrupt', 'return', 3);
+  at('MiniportInterruptDPC', 'call', 2);
+  at('NdisMIndicateReceiveNetBufferLists', 'ddi', 2);
+  at('NdisSim_ReceiveNotAllowed', 'violation', 2);
+  const lines = formatTimeline(t.events, { color: false });
+  const isr = lines.findIndex((l) => l.includes('→ MiniportInterrupt('));
+  const dpc = lines.findIndex((l) => l.includes('→ MiniportInterruptDPC('));
+  assert.ok(isr > 0 && dpc > isr, lines.join('\n'));
 });

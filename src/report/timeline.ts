@@ -130,6 +130,8 @@ const dataPathCalls = new Set([
   'FilterCancelSendNetBufferLists',
   'FilterReceiveNetBufferLists',
   'FilterReturnNetBufferLists',
+  // A send's scatter/gather list, when NDIS hands it over from a DPC of its own.
+  'MiniportProcessSGList',
 ]);
 /** Callbacks that only carry the driver's own work: a timer, a DPC, a work item. */
 const plumbing = new Set(['NdisTimerFunction', 'MiniportInterruptDPC', 'NdisIoWorkItemFunction']);
@@ -145,6 +147,9 @@ const minorDdis = new Set([
   'NdisDprReleaseSpinLock',
   'NdisQueueIoWorkItem',
   'NdisMSynchronizeWithInterruptEx',
+  // A bus-master send's scatter/gather list, asked for and freed.
+  'NdisMAllocateNetBufferSGList',
+  'NdisMFreeNetBufferSGList',
 ]);
 
 /** Whether an event is data-path work, or bookkeeping that may go with it, or neither. */
@@ -295,8 +300,9 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     }
     if (sleeps) inData = -1;
   }
-  if (frame !== null) emit(frame);
+  // An interrupt held back ran before the frame still open (one a bug check cut short).
   flushIsr();
+  if (frame !== null) emit(frame);
   if (folded > 0)
     lines.push(
       c.dim(
