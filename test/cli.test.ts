@@ -264,6 +264,11 @@ test('a driver callback that throws ends the run with KMODE_EXCEPTION_NOT_HANDLE
   assert.match(r.stdout, /KMODE_EXCEPTION_NOT_HANDLED \(0x1E\)/);
   assert.match(r.stdout, /Rule: {5}NdisSim_DriverException/);
   assert.match(r.stdout, /MiniportRestart threw TypeError: Cannot set properties of undefined/);
+  // Where in the driver: its frame, as a debugger's stack shows it, and 0x1E's
+  // parameter 2 (the exception's address) as its file, line and column.
+  const at = /threw .* at \S+ \((src\/drivers\/buggy\/throwing-nic\.ts:\d+:\d+)\)$/m.exec(r.stdout);
+  assert.ok(at !== null, r.stdout);
+  assert.ok(r.stdout.includes(`KMODE_EXCEPTION_NOT_HANDLED (0x1E) 0x0, ${at[1]}, 0x0, 0x0`), r.stdout);
   assert.match(r.stdout, /Last events before it/);
   assert.match(r.stdout, /→ MiniportRestart\(nic0\)/);
   // No stack trace of ndis-sim (or of the driver) anywhere.

@@ -4,6 +4,7 @@
 // sg-race-fixed posts the send from MiniportProcessSGList.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { shrink } from '../src/explore/explore.ts';
@@ -35,6 +36,13 @@ test(`MiniportProcessSGList sg-race: at seed ${failingSeed} NDIS calls it after 
     [['NdisSim_DriverException', 'MiniportSendNetBufferLists', 'nic0']],
   );
   assert.match(r.violations[0]!.message, /reading 'Elements'/);
+  // The driver's own frame, below ndis-sim's: the line of examples/sg-race.ts that read the list.
+  const at = /reading 'Elements'\) at \S+ \((examples\/sg-race\.ts):(\d+):\d+\)/.exec(
+    r.violations[0]!.message,
+  );
+  assert.ok(at !== null, r.violations[0]!.message);
+  const line = readFileSync(at[1]!, 'utf8').split('\n')[Number(at[2]) - 1]!;
+  assert.match(line, /\.Elements/);
   // The cause: the allocation succeeded and returned with no MiniportProcessSGList inside it.
   const ev = w.trace.events;
   const alloc = ev.findIndex((e) => e.what === 'NdisMAllocateNetBufferSGList');

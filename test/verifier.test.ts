@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ms, rawTimer, rxNbl, rxPool, spinLock } from '../src/drivers/buggy/kit.ts';
 import { linkStateIndication } from '../src/drivers/common.ts';
@@ -691,4 +692,28 @@ test('R8.10 SpinLockBalanced: a return handler that releases the lock its indica
   );
   // The run went on to the removal the scenario asked for.
   assert.equal(w.device('nic0').status, 'removed');
+});
+
+test("NdisSim_DriverException: a bad argument that makes a DDI throw inside ndis-sim names the driver's line that passed it, not ndis-sim's", () => {
+  const drv = scriptedDriver('bad-status-argument', {
+    restart: (a) => {
+      NdisMIndicateStatusEx(a.handle, undefined as never);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  const v = r.violations[0]!;
+  assert.equal(v.rule, 'NdisSim_DriverException');
+  // The innermost frame shown is this file's: ndis-sim's own frames above it are skipped.
+  const at = / at \S+ \(((test\/verifier\.test\.ts):(\d+):\d+)\)/.exec(v.message);
+  assert.ok(at !== null, v.message);
+  assert.match(
+    readFileSync(at[2]!, 'utf8').split('\n')[Number(at[3]) - 1]!,
+    /NdisMIndicateStatusEx\(a\.handle, undefined/,
+  );
+  // 0x1E's parameter 2, the address of the exception: that same place.
+  assert.equal(v.bugCheck.params[1], at[1]);
+  assert.doesNotMatch(v.message, /src\/ndis\//);
 });

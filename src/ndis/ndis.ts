@@ -7,6 +7,7 @@ import { assert, InternalError, NotModelledError, WorldStop } from '../errors.ts
 import { Dpc, Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { DeviceNode, FunctionDriver, Irp, PnpManager } from '../pnp/pnp.ts';
 import { fmtTime } from '../report/format.ts';
+import { driverFrames } from '../report/stack.ts';
 import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
@@ -704,7 +705,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (e instanceof NotModelledError) throw e;
     // Unwind our own frames: the callback will not return.
     const message = e instanceof Error ? `${e.name}: ${e.message}` : `thrown value: ${String(e)}`;
-    this.verifier.report('NdisSim_DriverException', fn, b?.name ?? null, `${fn} threw ${message}`, [0, 0, 0]);
+    // Where in the driver, as the debugger's stack would show it; 0x1E's parameter 2
+    // is the address of the exception, here the driver's file, line and column.
+    const { frames, top } = driverFrames(e);
+    const at = frames.length > 0 ? ` at ${frames.join(' ← ')}` : '';
+    this.verifier.report('NdisSim_DriverException', fn, b?.name ?? null, `${fn} threw ${message}${at}`, [
+      0,
+      top ?? 0,
+    ]);
     throw new WorldStop('driver exception');
   }
 

@@ -1,0 +1,52 @@
+// Where in a driver's own code an exception was thrown: the frames of its stack that
+// are the driver's, not ndis-sim's, as a debugger's call stack shows the faulting
+// driver's frames over the kernel's.
+
+import { relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** ndis-sim's src/ directory (src/report/ → src/), and its drivers' within it. */
+const srcDir = fileURLToPath(new URL('../', import.meta.url));
+const driversDir = `${srcDir}drivers${sep}`;
+
+/** One line of a V8 stack: `at fn (file:line:col)` or `at file:line:col`. */
+const frameLine = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/;
+
+/** Whether a file is ndis-sim's or node's own code rather than a driver's. */
+function ours(file: string): boolean {
+  if (file.startsWith('node:')) return true;
+  if (file.startsWith(srcDir)) return !file.startsWith(driversDir);
+  return file.includes(`${sep}node_modules${sep}`);
+}
+
+/** A path relative to the working directory when it lies beneath it, as a user typed it. */
+function shown(file: string): string {
+  const r = relative(process.cwd(), file);
+  return r.startsWith('..') || r === '' ? file : r;
+}
+
+/**
+ * The driver's frames of `e`'s stack, innermost first, each `fn (file:line:col)`: the
+ * first run of frames outside ndis-sim, after any of ndis-sim's own on top (a DDI
+ * that a driver's bad argument made throw), at most `max`. Empty for a value that is
+ * not an Error or whose stack names no driver file.
+ */
+export function driverFrames(e: unknown, max = 3): { frames: string[]; top: string | null } {
+  const frames: string[] = [];
+  let top: string | null = null;
+  if (!(e instanceof Error) || typeof e.stack !== 'string') return { frames, top };
+  for (const line of e.stack.split('\n')) {
+    const m = frameLine.exec(line);
+    if (m === null) continue;
+    const file = m[2]!.startsWith('file://') ? fileURLToPath(m[2]!) : m[2]!;
+    if (ours(file)) {
+      if (frames.length > 0) break;
+      continue;
+    }
+    const where = `${shown(file)}:${m[3]}:${m[4]}`;
+    top ??= where;
+    frames.push(m[1] === undefined ? where : `${m[1]} (${where})`);
+    if (frames.length === max) break;
+  }
+  return { frames, top };
+}
