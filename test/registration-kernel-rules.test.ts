@@ -203,7 +203,7 @@ test('R2.1, R2.2: an NDIS 6 minor version that was never released (6.2, 6.31, 6.
 
 // ----------------------------------------------------------- status indications
 
-test('R1.7, R6.16: NdisMIndicateStatusEx before the registration attributes is reported and dropped; right after them it is allowed', () => {
+test('R2.7, R6.16 NdisSim_StatusBeforeRegistration: NdisMIndicateStatusEx before the registration attributes is reported and dropped; right after them it is allowed', () => {
   const run = (name: string, hooks: Hooks) => {
     const drv = scriptedDriver(name, hooks);
     const w = testWorld({
@@ -226,7 +226,7 @@ test('R1.7, R6.16: NdisMIndicateStatusEx before the registration attributes is r
   });
   assert.deepEqual(
     early.violations.map((v) => [v.rule, v.ddi, v.adapter]),
-    [['NdisMIndicateStatusEx', 'NdisMIndicateStatusEx', 'nic0']],
+    [['NdisSim_StatusBeforeRegistration', 'NdisMIndicateStatusEx', 'nic0']],
   );
   assert.match(early.violations[0]!.message, /before the registration attributes/);
   // The hook runs after the scripted init set its attributes: the same indication is fine.

@@ -318,7 +318,7 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R2.8', 'R6.16'],
     bugCheck: dv(simCode(0x15)),
-    how: 'a status indication after MiniportHaltEx returned, or before the registration attributes, is reported',
+    how: 'a status indication after MiniportHaltEx returned is reported (one before the registration attributes is NdisSim_StatusBeforeRegistration)',
   },
   NdisMMapIoSpace: {
     status: 'enforced',
@@ -755,6 +755,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x62 },
     source: 'windows-driver-docs-pr/devtest/pool-tracking.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_StatusBeforeRegistration',
+    origin: 'ndis-sim',
+    spec: ['R2.7', 'R6.16', 'R1.7'],
+    summary:
+      'MiniportInitializeEx indicated a status before it set its registration attributes, when NDIS does not yet take indications from the adapter.',
+    ddis: ['NdisMIndicateStatusEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x71) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismindicatestatusex.md',
     fatal: false,
   },
   {

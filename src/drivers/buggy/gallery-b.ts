@@ -55,6 +55,7 @@ import {
   SimNicReg,
   SimNicStatus,
 } from '../../index.ts';
+import { linkStateIndication } from '../common.ts';
 import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 import {
@@ -362,6 +363,26 @@ export const galleryB: readonly GalleryEntry[] = [
       'buggy: NdisMIndicateStatusEx after MiniportHaltEx',
     ),
     scenario: { actions: [{ at: '1050ms', do: 'remove', device: 'nic0' }] },
+  },
+  {
+    rule: 'NdisSim_StatusBeforeRegistration',
+    mistake:
+      'MiniportInitializeEx reads the PHY and reports the link up first thing, before it has set its registration attributes.',
+    driver: galleryDriver(
+      'bad-status-before-registration',
+      {
+        // The scripted MiniportInitializeEx sets the registration attributes first:
+        // the indication goes in before it.
+        characteristics: (c) => {
+          const init = c.InitializeHandlerEx;
+          c.InitializeHandlerEx = (handle, context, params) => {
+            NdisMIndicateStatusEx(handle, linkStateIndication(handle, true, 1_000_000_000));
+            return init(handle, context, params);
+          };
+        },
+      },
+      'buggy: NdisMIndicateStatusEx before the registration attributes',
+    ),
   },
   {
     rule: 'NdisSim_StatusIndicationInvalid',

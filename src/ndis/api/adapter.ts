@@ -359,10 +359,10 @@ export function NdisMIndicateStatusEx(
   }
   if (b.registration === null) {
     n.verifier.report(
-      'NdisMIndicateStatusEx',
+      'NdisSim_StatusBeforeRegistration',
       ddi,
       b.name,
-      'status indicated before the registration attributes were set (R6.16)',
+      'status indicated before the registration attributes were set (R2.7, R6.16)',
     );
     return;
   }
