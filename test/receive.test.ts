@@ -89,6 +89,28 @@ test('R6.12: a chain that loops back on itself is NdisSim_ReceiveIndication, not
   assert.match(r.bugCheck!.message, /loops back on itself/);
 });
 
+test("R6.12, NET_BUFFER page: a NET_BUFFER whose DataOffset + DataLength runs past its buffer (the pool's DataSize, 1514 bytes here) is NdisSim_ReceiveIndication; one that fills it exactly passes", () => {
+  const sized = (offset: number, length: number) =>
+    indicating((next) => {
+      const nbl = next();
+      nbl.FirstNetBuffer!.DataOffset = offset;
+      nbl.FirstNetBuffer!.DataLength = length;
+      return nbl;
+    }, 1);
+  // A jumbo frame's length taken from the hardware, into a 1514-byte receive buffer.
+  const jumbo = world(sized(0, 9000), ['tcpip'], 1).w.run(1 * ns.s);
+  assert.equal(jumbo.verdict, 'bugcheck');
+  assert.equal(jumbo.bugCheck!.rule, 'NdisSim_ReceiveIndication');
+  assert.match(
+    jumbo.bugCheck!.message,
+    /DataOffset \+ DataLength \(0 \+ 9000\) runs past its pool's DataSize of 1514 bytes/,
+  );
+  const offset = world(sized(14, 1501), ['tcpip'], 1).w.run(1 * ns.s);
+  assert.match(offset.bugCheck?.message ?? '', /\(14 \+ 1501\) runs past/);
+  const full = world(sized(14, 1500), ['tcpip'], 1).w.run(1 * ns.s);
+  assert.equal(full.verdict, 'ok', full.bugCheck?.message);
+});
+
 test('R8.11: a receive indicated while the driver holds its spin lock is NdisSim_LockHeldAcrossCall; released first, it passes', () => {
   const locked = (hold: boolean): Hooks => {
     const h = indicating(three, 3);

@@ -388,6 +388,22 @@ export function miniportIndicate(
         b.name,
         `NBL #${nbl._id}: SourceHandle is not the adapter handle (R6.12)`,
       );
+    } else {
+      // The NET_BUFFER page: DataOffset and DataLength lie within the MDL chain. A
+      // length taken from the hardware unchecked (a jumbo frame into a 1514-byte
+      // buffer) would have the stack read past the buffer. A NET_BUFFER that carries
+      // lengths only (no bytes) has its pool's DataSize as its buffer, when one is set.
+      const poolBytes = nbl._pool.dataSize;
+      for (let nb = nbl.FirstNetBuffer; nb !== null; nb = nb.Next) {
+        const size = nb.Data !== null ? nb.Data.length : poolBytes > 0 ? poolBytes : Infinity;
+        if (nb.DataOffset + nb.DataLength > size)
+          n.verifier.report(
+            'NdisSim_ReceiveIndication',
+            ddi,
+            b.name,
+            `NBL #${nbl._id}: a NET_BUFFER's DataOffset + DataLength (${nb.DataOffset} + ${nb.DataLength}) runs past its ${nb.Data !== null ? 'MDL chain' : "pool's DataSize"} of ${size} bytes (R6.12)`,
+          );
+      }
     }
   }
   if (k !== count) {

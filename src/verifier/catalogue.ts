@@ -837,7 +837,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.12', 'R6.13'],
     summary:
-      'A receive indication was malformed: an NBL NDIS still holds, a wrong SourceHandle, or a count that does not match the chain.',
+      'A receive indication was malformed: an NBL NDIS still holds, a wrong SourceHandle, a count that does not match the chain, or a NET_BUFFER whose data runs past its MDL chain.',
     ddis: ['NdisMIndicateReceiveNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x0c) },
     source: spec,
