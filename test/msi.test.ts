@@ -24,6 +24,7 @@ import {
   NdisMGetDeviceProperty,
   NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
+  NdisMSleep,
   NdisMSynchronizeWithInterruptEx,
   NdisReadRegisterUlong,
   NdisWriteRegisterUlong,
@@ -481,6 +482,9 @@ test('R2.10 NdisMDeregisterInterruptEx, message-based: the queued DPCs of every 
         NdisMDeregisterInterruptEx(a.interrupt!);
         order.push('returned');
         a.interrupt = null;
+        // The NIC, powered until REMOVE_DEVICE, goes on taking frames meanwhile (50 ms
+        // at 1,000 a second), signalling its line, which no ISR serves any more.
+        NdisMSleep(50_000);
       },
     },
     untilNs: 300 * ns.ms,
@@ -506,7 +510,13 @@ test('R2.10 NdisMDeregisterInterruptEx, message-based: the queued DPCs of every 
   const msi = run.w.device('nic0').resources!.msi!;
   assert.equal(msi.enabled, false, 'the NIC signals its line again');
   assert.deepEqual(msi.connected, [null, null, null]);
-  assert.ok(run.w.nic('nic0').rxFrames > 150, 'frames kept arriving after the halt');
+  // About 100 frames before the halt at 100 ms, 50 more while it slept.
+  assert.ok(
+    run.w.nic('nic0').rxFrames > 140,
+    `frames kept arriving after the deregistration: ${run.w.nic('nic0').rxFrames}`,
+  );
+  const off = ev.findIndex((e) => e.kind === 'hw' && e.what === 'powered down (D3)');
+  assert.ok(off > dereg, 'the bus driver powers the NIC down at REMOVE_DEVICE, after the halt');
 });
 
 test('SimNic vanish: a NIC that has vanished sends no message', () => {

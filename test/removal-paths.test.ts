@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { listOf } from '../src/drivers/buggy/kit.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { driverNames } from '../src/drivers/index.ts';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
@@ -37,6 +38,8 @@ import {
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
@@ -669,4 +672,41 @@ test('R2.9, R4.16, R5.17, R6.5: with no protocol to hold it up, MiniportHaltEx s
   const resetDone = findEvent(rev, (e) => e.kind === 'ddi' && e.what === 'NdisMResetComplete');
   const resetHalt = findEvent(rev, is('call', 'MiniportHaltEx'));
   assert.ok(resetDone > 0 && resetHalt > resetDone, `halt at ${resetHalt}, reset completion at ${resetDone}`);
+});
+
+test('Removing a Device in a Bus Driver: at REMOVE_DEVICE the bus driver powers the NIC down, whatever its driver left running; a start powers it up again and the NIC works', () => {
+  const s = parseScenarioText(
+    `
+seed: 1
+until: 3s
+protocols:
+  - name: tcpip
+    traffic: { rate: 200, frameBytes: 600, returnDelay: 2ms, statisticsEvery: 0s }
+devices:
+  - name: nic0
+    driver: healthy-nic
+    wire: { rxRate: 1000, frameBytes: 400 }
+actions:
+  - { at: 1s, do: disable, device: nic0 }
+  - { at: 2s, do: start, device: nic0 }
+`,
+    'powered.yaml',
+    driverNames(),
+  );
+  const w = buildWorld(s, { seed: 1 });
+  const r = w.run(untilNs(s));
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  const ev = w.trace.events;
+  const removed = ev.findIndex((e) => e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed');
+  const off = ev.findIndex((e) => e.kind === 'hw' && e.what === 'powered down (D3)');
+  const on = ev.findIndex((e) => e.kind === 'hw' && e.what === 'powered up (D0)');
+  const start = ev.findLastIndex((e) => e.what === 'IRP_MN_START_DEVICE' && e.data?.phase === 'sent');
+  assert.ok(removed > 0 && off > removed, 'powered down as REMOVE_DEVICE completes');
+  assert.ok(on > off && on < start, 'powered up before the second START_DEVICE');
+  // Nothing reaches the NIC while it is off: no frame comes in between.
+  const frames = (i: number) =>
+    ev.slice(i).filter((e) => e.what === 'MiniportInterrupt' && e.kind === 'call').length;
+  assert.equal(frames(off) - frames(on), 0, 'no interrupt while powered down');
+  assert.ok(frames(on) > 100, 'the restarted NIC carries traffic again');
+  assert.equal(w.summary().adapters.at(-1)!.state, 'Running');
 });

@@ -190,6 +190,9 @@ test('R5.15: a device started again after its removal and failed again tells two
   const s = loadScenario('examples/reset-storm.yaml', driverNames());
   const w = buildWorld(s, { seed: s.seed });
   w.at(25 * ns.s, { kind: 'start', device: 'nic0' });
+  // The bus driver powered the NIC down at the removal: fresh from that, it needs a
+  // new first hang to start the storm again.
+  w.nic('nic0').inject('hang', 27 * ns.s, null);
   w.run(60 * ns.s);
   const stories = removalStories(w.trace.events);
   assert.equal(stories.length, 2);

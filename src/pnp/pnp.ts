@@ -208,6 +208,10 @@ export class PnpManager implements EventTarget {
     dev.hasFdo = false;
     const why = dev.removalReason;
     dev.removalReason = null;
+    // The bus driver takes power from a device still present ("Removing a Device in a
+    // Bus Driver"): a NIC its driver left running goes quiet here, not at the end of
+    // the run.
+    if (why !== 'unplugged') dev.hardware?.setPower(false, 'D3');
     if (why === 'failed') this.setStatus(dev, 'failed', CM_PROB_FAILED_POST_START);
     else if (why === 'disabled') this.setStatus(dev, 'disabled', CM_PROB_DISABLED);
     else if (why === 'removed') this.setStatus(dev, 'removed', 0);
@@ -329,6 +333,8 @@ export class PnpManager implements EventTarget {
         }
         dev.hasFdo = true;
       }
+      // Powered down by an earlier removal: the bus driver powers it up to start it.
+      dev.hardware?.setPower(true);
       this.step = 1;
       this.send(IRP_MN_START_DEVICE, dev);
       return true;
