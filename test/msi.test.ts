@@ -613,3 +613,31 @@ ${msi}
   assert.equal(l.r.verdict, 'ok', l.r.message ?? undefined);
   assert.ok(l.line > 300 && l.msg === 0);
 });
+
+test('R2.10, NdisMDeregisterInterruptEx page: a NIC that still signals its line after the driver deregistered its interrupt is warned about, once; a driver that masks the NIC first is not', () => {
+  const halting = (maskFirst: boolean) =>
+    msiRun({
+      chars: msiChars,
+      reset: false,
+      imr: SimNicIcr.RX,
+      device: { wire: { rxPerSecond: 1000 } },
+      actions: [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+      hooks: {
+        halt: (a) => {
+          if (maskFirst) NdisWriteRegisterUlong(a.space!.at(SimNicReg.IMR), 0);
+          NdisMDeregisterInterruptEx(a.interrupt!);
+          a.interrupt = null;
+          // Frames keep coming for 20 ms while the halt goes on.
+          NdisMSleep(20_000);
+        },
+      },
+    });
+  const leaky = halting(false);
+  assert.equal(leaky.r.verdict, 'ok', leaky.r.message ?? undefined);
+  assert.deepEqual(
+    leaky.r.warnings.map((w) => [w.rule, w.ddi, w.adapter]),
+    [['R2.10', 'NdisMDeregisterInterruptEx', 'nic0']],
+  );
+  assert.match(leaky.r.warnings[0]!.message, /signalled an interrupt after NdisMDeregisterInterruptEx/);
+  assert.deepEqual(halting(true).r.warnings, []);
+});

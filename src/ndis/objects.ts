@@ -116,6 +116,23 @@ export class NdisInterrupt implements NDIS_HANDLE {
     this.ndis.runIsr(this);
   }
 
+  /**
+   * The device asserted its line after NdisMDeregisterInterruptEx: the driver did not
+   * disable the NIC's interrupts first (R2.10, the NdisMDeregisterInterruptEx page).
+   * Said once; nothing serves the interrupt.
+   */
+  unservedInterrupt(): void {
+    if (this.unserved) return;
+    this.unserved = true;
+    this.ndis.verifier.warn(
+      'R2.10',
+      'NdisMDeregisterInterruptEx',
+      this.block.name,
+      'the NIC signalled an interrupt after NdisMDeregisterInterruptEx: a driver disables its NIC from interrupting before it deregisters (R2.10)',
+    );
+  }
+  private unserved = false;
+
   /** MiniportDpcContext of the DPC objects NdisMQueueDpcEx queued (made on first use). */
   dpcContexts: Map<Dpc, unknown> | null = null;
 

@@ -21,6 +21,11 @@ export interface Mmio {
 /** An interrupt line; every connected interrupt object is asked when it is asserted. */
 export class InterruptLine {
   readonly connected: KInterrupt[] = [];
+  /**
+   * Who last gave the line up (NdisMDeregisterInterruptEx), told when the device
+   * asserts it with nothing connected: a NIC whose driver left it interrupting.
+   */
+  orphan: { unservedInterrupt(): void } | null = null;
   constructor(
     readonly kernel: Kernel,
     readonly vector: number,
@@ -28,6 +33,7 @@ export class InterruptLine {
 
   connect(k: KInterrupt): void {
     this.connected.push(k);
+    this.orphan = null;
   }
 
   disconnect(k: KInterrupt): void {
@@ -38,6 +44,7 @@ export class InterruptLine {
 
   /** The device signals an interrupt. */
   assert(): void {
+    if (this.connected.length === 0) this.orphan?.unservedInterrupt();
     for (const k of this.connected) this.kernel.requestInterrupt(k);
   }
 }

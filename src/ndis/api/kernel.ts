@@ -664,6 +664,7 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
   // Message-based: every message is disconnected (the device goes back to its line).
   if (i.msi !== null) i.msi.disconnect();
   else i.line.disconnect(i.k);
+  i.line.orphan = i;
   n.flushInterruptDpcs(i);
   i.deregistered = true;
 }
