@@ -12,7 +12,7 @@
 
 import { Irql } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
-import type { MiniportDriverBlock } from './driver.ts';
+import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
 import {
   IRP_MJ_CLEANUP,
@@ -169,6 +169,15 @@ export function liveDevices(n: Ndis, owner: DeviceOwner): ControlDevice[] {
   return out;
 }
 
+/** A device of `owner` that was deregistered but still has a handle of the application open. */
+export function openDeletedDevice(n: Ndis, owner: DeviceOwner): boolean {
+  const io = n.io;
+  if (io === null) return false;
+  for (const f of io.handles.values())
+    if (f !== null && f.device.owner === owner && f.device.deregistered) return true;
+  return false;
+}
+
 /** Requests of `owner`'s devices whose dispatch routine pended them and that are not completed. */
 export function pendingRequests(n: Ndis, owner: DeviceOwner): IoRequest[] {
   const io = n.io;
@@ -257,7 +266,8 @@ function dispatch(n: Ndis, r: IoRequest): void {
   } catch (e) {
     n.driverThrew(e, fn, null);
   }
-  n.leave(f, s);
+  // The timeline names the NTSTATUS (STATUS_DEVICE_REMOVED is no NDIS_STATUS).
+  n.leave(f, n.trace.on ? ntStatusName(s) : s);
   r.dispatchReturned = true;
   r.returned = s;
   if (s === STATUS_PENDING) {
@@ -425,6 +435,11 @@ export function userClose(n: Ndis, handle: string): void {
   dispatch(n, newIrp(io, file, IRP_MJ_CLOSE, 0, [], 0, n.now));
   const i = dev.files.indexOf(file);
   if (i >= 0) dev.files.splice(i, 1);
+  // The last handle to a deleted device of a miniport driver whose adapters are all gone:
+  // the unload that waited for it comes now (R2.16).
+  const owner = dev.owner;
+  if (dev.deregistered && owner instanceof MiniportDriverBlock && owner.adapterCount === 0)
+    n.unloadDriverIfIdle(owner);
 }
 
 /** What is still under way in the I/O of the run, for World.pending. */

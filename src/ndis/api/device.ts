@@ -11,6 +11,8 @@ import {
   ioState,
   linkKey,
   liveDevices,
+  ntStatusName,
+  openDeletedDevice,
   pendingRequests,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -263,7 +265,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
   if (n.trace.on)
     n.traceDdi(ddi, null, {
       handle: r.file.handle,
-      Status: status,
+      Status: ntStatusName(status),
       Information: Irp.IoStatus.Information,
       PriorityBoost,
     });
@@ -313,9 +315,10 @@ export function checkDevicesAtDeregistration(
 
 /**
  * R2.16 for a driver with devices: the I/O manager unloads a driver only when none of
- * its device objects is left. Returns true when the unload must not happen: a device is
- * still registered (NdisSim_DeviceNotDeregistered; the driver stays loaded, as on
- * Windows). Requests still pending at the unload are NdisSim_IrpPendingAtClose.
+ * its device objects is left. Returns true when the unload must not happen now: a
+ * device is still registered (NdisSim_DeviceNotDeregistered; the driver stays loaded,
+ * as on Windows), or a deregistered one still has a handle open (the unload comes when
+ * it closes). Requests still pending at the unload are NdisSim_IrpPendingAtClose.
  */
 export function devicesBlockUnload(
   n: Ndis,
@@ -331,6 +334,17 @@ export function devicesBlockUnload(
       null,
       `${owner.name}: its last adapter is gone but ${left.map((d) => d.name).join(', ')} is still registered: Windows cannot unload the driver (deregister the device when the last adapter halts)`,
     );
+    return true;
+  }
+  // A device deleted while the application holds a handle lives on until the handle
+  // closes, and so does its driver: the unload waits for the last CloseHandle (userClose).
+  if (openDeletedDevice(n, owner)) {
+    if (n.trace.on)
+      n.traceNdis(
+        null,
+        `${owner.name} stays loaded until the application closes its handles to its deleted devices`,
+        {},
+      );
     return true;
   }
   const pending = pendingRequests(n, owner);
