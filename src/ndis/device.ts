@@ -178,13 +178,6 @@ export function openDeletedDevice(n: Ndis, owner: DeviceOwner): boolean {
   return false;
 }
 
-/** Requests of `owner`'s devices whose dispatch routine pended them and that are not completed. */
-export function pendingRequests(n: Ndis, owner: DeviceOwner): IoRequest[] {
-  const io = n.io;
-  if (io === null) return [];
-  return io.requests.filter((r) => !r.completed && r.dispatchReturned && r.file.device.owner === owner);
-}
-
 /** The link name an application path or a \DosDevices\ name stands for, lower-case. */
 export function linkKey(name: string): string {
   return name.replace(/^(\\\\\.\\|\\DosDevices\\|\\\?\?\\)/i, '').toLowerCase();

@@ -1353,8 +1353,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.16'],
     summary:
-      "A request the driver pended (STATUS_PENDING) was still not completed when the application's handle was cleaned up (IRP_MJ_CLEANUP returned) or when the driver unloaded: the cleanup routine completes or cancels the handle's pending IRPs.",
-    ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'IoCompleteRequest', 'MiniportDriverUnload'],
+      "A request the driver pended (STATUS_PENDING) was still not completed when the application's handle was cleaned up (IRP_MJ_CLEANUP returned): the cleanup routine completes or cancels the handle's pending IRPs. (The driver's unload waits for the last handle, so this comes before any unload.)",
+    ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'IoCompleteRequest'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x83) },
     source: 'windows-driver-docs-pr/kernel/dispatchcleanup-routines.md',
     fatal: false,
