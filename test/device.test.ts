@@ -123,6 +123,7 @@ function run(o: {
   keep?: boolean;
   hooks?: Hooks;
   ExtensionSize?: number;
+  linkDownAtNs?: number;
 }) {
   const dev: Dev = { handle: null, object: null, status: -1, driver: null };
   const drv = scriptedDriver('ctl-nic', {
@@ -144,7 +145,13 @@ function run(o: {
     actions.push({ atNs: o.removeAtNs, action: { kind: 'remove', device: 'nic0' } });
   const w = testWorld({
     drivers: [drv],
-    devices: [{ name: 'nic0', driver: 'ctl-nic' }],
+    devices: [
+      {
+        name: 'nic0',
+        driver: 'ctl-nic',
+        ...(o.linkDownAtNs === undefined ? {} : { faults: { linkDownAtNs: o.linkDownAtNs } }),
+      },
+    ],
     actions,
     options: { verifier: 'collect' },
   });
@@ -520,6 +527,30 @@ test('NdisSim_IrpPendingAtClose: a pended request the cleanup routine leaves; on
   assert.deepEqual(rules(unload.r), []);
   assert.ok(!unload.drv.calls.includes('MiniportDriverUnload'));
   assert.match(unload.r.pending.join('\n'), /still pending in ctl-nic/);
+});
+
+test('NdisSim_Irql (0xC9/0x0E): IoCompleteRequest from the ISR, at DIRQL', () => {
+  let held: Irp | null = null;
+  const { r } = run({
+    majors: majors((_d, irp) => {
+      IoMarkIrpPending(irp);
+      held = irp; // completed when the link changes
+      return STATUS_PENDING;
+    }),
+    hooks: {
+      isr: () => {
+        if (held === null) return;
+        complete(held, STATUS_SUCCESS);
+        held = null;
+      },
+    },
+    actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO)],
+    linkDownAtNs: 2 * ns.s,
+  });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.bugCheck.code, v.bugCheck.params[0], v.bugCheck.params[1]]),
+    [['NdisSim_Irql', 'IoCompleteRequest', 0xc9, 0x0e, 3]],
+  );
 });
 
 test('NdisSim_IrpDoubleComplete (0x44): IoCompleteRequest twice', () => {

@@ -15,10 +15,11 @@ import { BugCheckCode } from './bugcheck.ts';
 
 /**
  * Who checks the rule on Windows: Static Driver Verifier (compile time), Driver
- * Verifier's NDIS/WIFI option (run time), NDIS itself (it bug-checks on its own),
- * or nobody (a rule of the spec that only ndis-sim checks).
+ * Verifier's NDIS/WIFI option (run time), NDIS itself (it bug-checks on its own), the
+ * kernel's I/O manager (MULTIPLE_IRP_COMPLETE_REQUESTS, with or without Driver
+ * Verifier), or nobody (a rule of the spec that only ndis-sim checks).
  */
-export type RuleOrigin = 'sdv' | 'driver-verifier' | 'ndis' | 'ndis-sim';
+export type RuleOrigin = 'sdv' | 'driver-verifier' | 'ndis' | 'kernel' | 'ndis-sim';
 
 export interface BugCheckSpec {
   readonly code: number;
@@ -1362,7 +1363,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
   {
     // The I/O manager's own bug check, with or without Driver Verifier (bug-check-0x44 page).
     id: 'NdisSim_IrpDoubleComplete',
-    origin: 'ndis',
+    origin: 'kernel',
     spec: [],
     summary: 'IoCompleteRequest for an IRP that was completed already (MULTIPLE_IRP_COMPLETE_REQUESTS).',
     ddis: ['IoCompleteRequest'],

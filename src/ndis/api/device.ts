@@ -2,7 +2,8 @@
 // NdisGetDeviceReservedExtension, and the two WDM calls a dispatch routine needs to
 // finish its IRP, IoMarkIrpPending and IoCompleteRequest (device.ts has the I/O side).
 
-import { Irql } from '../../kernel/kernel.ts';
+import { Irql, irqlNames } from '../../kernel/kernel.ts';
+import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import {
   ControlDevice,
   ControlDeviceObject,
@@ -16,7 +17,7 @@ import {
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock } from '../filter.ts';
-import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
+import { ddiIrql } from '../generated/irql.ts';
 import {
   IRP_MJ_MAXIMUM_FUNCTION,
   IRP_MJ_PNP,
@@ -43,23 +44,6 @@ import { currentNdis } from './common.ts';
 const irqlRegister = ddiIrql.NdisRegisterDeviceEx!;
 const irqlDeregister = ddiIrql.NdisDeregisterDeviceEx!;
 const irqlExtension = ddiIrql.NdisGetDeviceReservedExtension!;
-
-/**
- * IoCompleteRequest's documented IRQL, <= DISPATCH_LEVEL (wdm.h; the page of
- * IoCompleteRequest). Not an NDIS DDI, so not in the generated table; no SDV IRQL
- * rule lists it, so a call above is NdisSim_Irql, as for the table's DDIs without one.
- */
-const irqlComplete: DdiIrql = {
-  max: Irql.Dispatch,
-  exact: false,
-  anyLevel: false,
-  conditions: null,
-  kind: 'function',
-  irqlRule: null,
-  rules: [],
-  miniport: true,
-  source: 'wdk-ddi-src/content/wdm/nf-wdm-iocompleterequest.md',
-};
 
 /** A miniport or filter driver handle, the two the page names; anything else is a bad parameter. */
 function ownerOf(n: Ndis, h: unknown, ddi: string): MiniportDriverBlock | FilterDriverBlock {
@@ -257,7 +241,19 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
   const ddi = 'IoCompleteRequest';
   const n = currentNdis(ddi);
   const r = requestOf(n, Irp, ddi);
-  n.verifier.irql(irqlComplete, ddi, null);
+  // <= DISPATCH_LEVEL (the IoCompleteRequest page). Not an NDIS DDI, so not in the
+  // generated table, and no SDV IRQL rule lists it: NdisSim_Irql, with the code Driver
+  // Verifier's I/O verification raises for it, 0xC9/0x0E (parameter 2: the IRQL).
+  const irql = n.kernel.ctx.irql;
+  if (irql > Irql.Dispatch && n.verifier.mode !== 'off')
+    n.verifier.report(
+      'NdisSim_Irql',
+      ddi,
+      null,
+      `${ddi} called at ${irqlNames[irql]}; it must be called at most DISPATCH_LEVEL`,
+      [irql, 0, 0],
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x0e },
+    );
   const status = Irp.IoStatus.Status;
   if (n.trace.on)
     n.traceDdi(ddi, null, {
@@ -284,7 +280,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       null,
       `${ddi} with IoStatus.Status STATUS_PENDING: a completed IRP needs its final status`,
       [r.id, 0, 0],
-      { code: 0xc9, p1: 0x06 },
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x06 },
     );
   }
   completeRequest(n, r);
