@@ -192,6 +192,7 @@ export {
   NdisReleaseRWLock,
 } from './ndis/api/rwlock.ts';
 export { NdisMIdleNotificationComplete, NdisMIdleNotificationConfirm } from './ndis/api/ss.ts';
+export type { IoResult } from './ndis/device.ts';
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
 export type {
   FILTER_ATTACH,

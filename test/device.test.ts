@@ -7,12 +7,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { exploreSeeds } from '../src/explore/explore.ts';
 import {
   CTL_CODE,
   type DEVICE_OBJECT,
   type DISPATCH_IO_STACK_LOCATION,
   type DRIVER_DISPATCH,
+  type DRIVER_OBJECT,
+  type DriverModule,
   FILE_ANY_ACCESS,
   FILE_DEVICE_UNKNOWN,
   IO_NO_INCREMENT,
@@ -26,9 +29,12 @@ import {
   IRP_MJ_POWER,
   METHOD_BUFFERED,
   NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+  NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_STATUS_FAILURE,
@@ -37,11 +43,16 @@ import {
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
   NdisDeregisterDeviceEx,
+  NdisFDeregisterFilterDriver,
+  NdisFNetPnPEvent,
+  NdisFRegisterFilterDriver,
   NdisFreeTimerObject,
+  NdisFSetAttributes,
   NdisGetDeviceReservedExtension,
   NdisMDeregisterMiniportDriver,
   NdisRegisterDeviceEx,
   NdisSetTimerObject,
+  type NET_PNP_EVENT_NOTIFICATION,
   type NTSTATUS,
   STATUS_CANCELLED,
   STATUS_INVALID_DEVICE_REQUEST,
@@ -54,8 +65,9 @@ import {
 import { untilNs } from '../src/scenario/build.ts';
 import { validateScenario } from '../src/scenario/load.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
-import type { WorldAction } from '../src/world.ts';
+import { World, type WorldAction } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
+import { filterIdentity } from './helpers/filter.ts';
 import { type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { exampleScenario, failingSeeds, runExample } from './helpers/seeds.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -564,6 +576,56 @@ test('NdisSim_IrpDoubleComplete (0x44): IoCompleteRequest twice', () => {
   assert.deepEqual(
     r.violations.map((v) => [v.rule, v.bugCheck.code]),
     [['NdisSim_IrpDoubleComplete', 0x44]],
+  );
+});
+
+test('a filter driver registers a device with its filter driver handle; NdisSim_DeviceNotDeregistered at NdisFDeregisterFilterDriver', () => {
+  const filter: DriverModule = {
+    name: 'ctl-filter',
+    load() {
+      let handle: NDIS_HANDLE | null = null;
+      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
+        ...filterIdentity('ctl-filter', '{00000000-0000-0000-0000-0000000000c1}'),
+        AttachHandler: (h: NDIS_HANDLE) =>
+          NdisFSetAttributes(h, h, {
+            Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+            Flags: 0,
+          }),
+        DetachHandler: () => {},
+        RestartHandler: () => NDIS_STATUS_SUCCESS,
+        PauseHandler: () => NDIS_STATUS_SUCCESS,
+        NetPnPEventHandler: (h: NDIS_HANDLE, e: NET_PNP_EVENT_NOTIFICATION) => NdisFNetPnPEvent(h, e),
+      };
+      return {
+        DriverEntry: (d: DRIVER_OBJECT) => {
+          const r = NdisFRegisterFilterDriver(d, null, chars);
+          handle = r.NdisFilterDriverHandle;
+          NdisRegisterDeviceEx(handle!, attributes('FilterCtl', majors()));
+          d.DriverUnload = () => NdisFDeregisterFilterDriver(handle!); // the device is left
+          return r.Status;
+        },
+      };
+    },
+  };
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(filter);
+  w.addFilter('ctl-filter', { mandatory: false });
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(ns.s / 2, { kind: 'open', handle: 'tool', link: 'FilterCtl' });
+  w.at(ns.s, { kind: 'ioctl', handle: 'tool', code: IOCTL_ECHO, input: [9], outputLength: 1 });
+  w.at(ns.s + ns.ms, { kind: 'close', handle: 'tool' });
+  w.at(2 * ns.s, { kind: 'stop-filter', driver: 'ctl-filter' });
+  const r = w.run(3 * ns.s);
+  assert.deepEqual(
+    w.ioResults.map((x) => [x.statusName, x.output]),
+    [['STATUS_SUCCESS', [9]]],
+  );
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_DeviceNotDeregistered', 'NdisFDeregisterFilterDriver']],
   );
 });
 
