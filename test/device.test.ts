@@ -62,6 +62,7 @@ import {
   STATUS_PENDING,
   STATUS_SUCCESS,
 } from '../src/index.ts';
+import { ioResultsMax } from '../src/ndis/device.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { validateScenario } from '../src/scenario/load.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
@@ -136,6 +137,7 @@ function run(o: {
   hooks?: Hooks;
   ExtensionSize?: number;
   linkDownAtNs?: number;
+  trace?: boolean;
 }) {
   const dev: Dev = { handle: null, object: null, status: -1, driver: null };
   const drv = scriptedDriver('ctl-nic', {
@@ -165,7 +167,7 @@ function run(o: {
       },
     ],
     actions,
-    options: { verifier: 'collect' },
+    options: { verifier: 'collect', ...(o.trace === false ? { trace: false } : {}) },
   });
   const r = w.run(o.untilNs ?? 3 * ns.s);
   return { w, r, drv, dev };
@@ -627,6 +629,30 @@ test('a filter driver registers a device with its filter driver handle; NdisSim_
     r.violations.map((v) => [v.rule, v.ddi]),
     [['NdisSim_DeviceNotDeregistered', 'NdisFDeregisterFilterDriver']],
   );
+});
+
+test('the results kept are bounded: past ioResultsMax the oldest quarter goes', () => {
+  const { w } = run({
+    actions: [
+      open(ns.s / 2),
+      {
+        atNs: ns.s,
+        action: {
+          kind: 'ioctl',
+          handle: 'tool',
+          code: IOCTL_ECHO,
+          input: [],
+          outputLength: 0,
+          everyNs: 1000,
+          times: ioResultsMax + 1,
+        },
+      },
+    ],
+    trace: false,
+  });
+  assert.equal(w.ioResults.length, ioResultsMax + 1 - (ioResultsMax >> 2));
+  assert.equal(w.ndis.io?.resultsDropped, ioResultsMax >> 2);
+  assert.equal(w.ioResults.at(-1)!.sentNs, ns.s + ioResultsMax * 1000);
 });
 
 test('a run without a control device makes no I/O state (hot path)', () => {

@@ -147,9 +147,12 @@ export class IoState {
   readonly links = new Map<string, ControlDevice>();
   /** The application's handles by name; null: its CreateFile failed, or it was closed. */
   readonly handles = new Map<string, FileObject | null>();
-  /** Every request of the application, in the order sent (pending ones included). */
-  readonly requests: IoRequest[] = [];
+  /** The requests a dispatch routine pended and that are not completed yet, oldest first. */
+  readonly pending: IoRequest[] = [];
+  /** What the requests got back, in completion order: the last `ioResultsMax` of them. */
   readonly results: IoResult[] = [];
+  /** The oldest results, dropped to stay within `ioResultsMax`. */
+  resultsDropped = 0;
   nextIrp = 1;
   /** A model note was made for requests to a driver that unloaded (once). */
   notedUnloaded = false;
@@ -273,7 +276,10 @@ function dispatch(n: Ndis, r: IoRequest): void {
         `${fn} of ${dev.name} returned STATUS_PENDING without IoMarkIrpPending on the IRP`,
         [0, r.id, 0],
       );
-    if (!r.completed) r.file.pending.push(r);
+    if (!r.completed) {
+      r.file.pending.push(r);
+      ioState(n).pending.push(r);
+    }
     return;
   }
   if (!r.completed) {
@@ -295,6 +301,9 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
   r.completed = true;
   const p = r.file.pending.indexOf(r);
   if (p >= 0) r.file.pending.splice(p, 1);
+  const all = ioState(n).pending;
+  const q = all.indexOf(r);
+  if (q >= 0) all.splice(q, 1);
   finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
 }
 
@@ -307,6 +316,7 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
   const bytes = Math.min(information, r.outputLength, buf?.length ?? 0);
   const output = buf === null ? [] : Array.from(buf.subarray(0, bytes));
   const io = ioState(n);
+  keepRoom(io);
   const result: IoResult = {
     handle: r.file.handle,
     IoControlCode: r.code,
@@ -325,6 +335,19 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
     ...(output.length > 0 ? { output: output.map((b) => b.toString(16).padStart(2, '0')).join(' ') } : {}),
     ...(r.completed && r.returned === STATUS_PENDING ? { after: fmtTime(n.now - r.sentNs) } : {}),
   });
+}
+
+/**
+ * A bound on the results kept (STYLE.md 7): a tool that polls every millisecond for an
+ * hour makes millions. When full, the oldest quarter goes, as in the trace.
+ */
+export const ioResultsMax = 100_000;
+
+function keepRoom(io: IoState): void {
+  if (io.results.length < ioResultsMax) return;
+  const drop = ioResultsMax >> 2;
+  io.results.splice(0, drop);
+  io.resultsDropped += drop;
 }
 
 function hex(v: number): string {
@@ -381,6 +404,7 @@ export function userIoctl(
   });
   if (file === null || driverGone(n, io, file.device)) {
     const status = file === null ? STATUS_INVALID_HANDLE : STATUS_NO_SUCH_DEVICE;
+    keepRoom(io);
     io.results.push({
       handle,
       IoControlCode: code,
@@ -394,9 +418,7 @@ export function userIoctl(
     traceApp(n, `DeviceIoControl ${handle} fails`, { Status: ntStatusName(status) });
     return;
   }
-  const r = newIrp(io, file, IRP_MJ_DEVICE_CONTROL, code, input, outputLength, n.now);
-  io.requests.push(r);
-  dispatch(n, r);
+  dispatch(n, newIrp(io, file, IRP_MJ_DEVICE_CONTROL, code, input, outputLength, n.now));
 }
 
 /**
@@ -440,10 +462,9 @@ export function ioPending(n: Ndis): string[] {
   const io = n.io;
   if (io === null) return [];
   const out: string[] = [];
-  for (const r of io.requests)
-    if (!r.completed && r.dispatchReturned && r.returned === STATUS_PENDING)
-      out.push(
-        `DeviceIoControl ${hex(r.code)} of handle ${r.file.handle} (sent at ${fmtTime(r.sentNs)}) still pending in ${r.file.device.owner.name}`,
-      );
+  for (const r of io.pending)
+    out.push(
+      `${r.major === IRP_MJ_DEVICE_CONTROL ? `DeviceIoControl ${hex(r.code)}` : `the ${dispatchNames.get(r.major)} request`} of handle ${r.file.handle} (sent at ${fmtTime(r.sentNs)}) still pending in ${r.file.device.owner.name}`,
+    );
   return out;
 }
