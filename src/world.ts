@@ -450,6 +450,14 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
       );
     if (
+      action.kind === 'ioctl' &&
+      ((action.everyNs !== undefined && (!Number.isSafeInteger(action.everyNs) || action.everyNs < 1)) ||
+        (action.times !== undefined && (!Number.isSafeInteger(action.times) || action.times < 1)))
+    )
+      throw new NdisSimUsageError(
+        `World.at(ioctl): everyNs must be whole nanoseconds from 1 up and times a whole number from 1 up, got ${String(action.everyNs)} and ${String(action.times)}`,
+      );
+    if (
       (action.kind === 'start-filter' || action.kind === 'stop-filter') &&
       !this.ndis.modules.has(action.driver)
     )

@@ -748,6 +748,10 @@ test('scenario: a repeated ioctl sends `times` requests `every` apart; the CLI e
     w.ioResults.map((x) => x.sentNs),
     [ns.s, ns.s + 10 * ns.ms, ns.s + 20 * ns.ms, ns.s + 30 * ns.ms],
   );
+  assert.throws(
+    () => w.at(0, { kind: 'ioctl', handle: 'tool', code: 0, input: [], outputLength: 0, everyNs: 0 }),
+    /World\.at\(ioctl\): everyNs must be whole nanoseconds from 1 up/,
+  );
   const r = cli('run', 'test/fixtures/bad-ioctl.yaml');
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /bad-ioctl\.yaml: actions\[1\]\.code: expected a METHOD_BUFFERED code/);
