@@ -52,6 +52,13 @@ export {
   type NET_BUFFER_LIST_POOL_PARAMETERS,
 } from './ndis/api/datapath.ts';
 export {
+  IoCompleteRequest,
+  IoMarkIrpPending,
+  NdisDeregisterDeviceEx,
+  NdisGetDeviceReservedExtension,
+  NdisRegisterDeviceEx,
+} from './ndis/api/device.ts';
+export {
   type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
   type MINIPORT_PROCESS_SG_LIST_HANDLER,
   type NDIS_SG_DMA_DESCRIPTION,
@@ -187,6 +194,7 @@ export {
   NdisReleaseRWLock,
 } from './ndis/api/rwlock.ts';
 export { NdisMIdleNotificationComplete, NdisMIdleNotificationConfirm } from './ndis/api/ss.ts';
+export type { IoResult } from './ndis/device.ts';
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
 export type {
   FILTER_ATTACH,
@@ -217,7 +225,7 @@ export type {
 } from './ndis/filter.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';
-export { NT_SUCCESS } from './ndis/macros.ts';
+export { CTL_CODE, NT_SUCCESS } from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
 export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
 export { oidRequestData } from './ndis/oid.ts';

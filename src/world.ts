@@ -15,6 +15,7 @@ import { Irql, Kernel } from './kernel/kernel.ts';
 import { setCurrentNdis } from './ndis/api/common.ts';
 import type { MiniportBlock } from './ndis/block.ts';
 import type { DataStats } from './ndis/datapath.ts';
+import { type IoResult, ioPending, userClose, userIoctl, userOpen } from './ndis/device.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
@@ -147,6 +148,23 @@ export type WorldAction =
    */
   | { kind: 'start-filter'; driver: string; mandatory?: boolean }
   | { kind: 'stop-filter'; driver: string }
+  /**
+   * The user-mode application (device.ts): CreateFile on \\.\`link` as `handle`;
+   * DeviceIoControl on it (METHOD_BUFFERED `code`, `input` bytes, room for
+   * `outputLength`), again every `everyNs` while `times` lasts (no `times`: until the run
+   * ends); CloseHandle.
+   */
+  | { kind: 'open'; handle: string; link: string }
+  | {
+      kind: 'ioctl';
+      handle: string;
+      code: number;
+      input: readonly number[];
+      outputLength: number;
+      everyNs?: number;
+      times?: number;
+    }
+  | { kind: 'close'; handle: string }
   /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
   | {
       kind: 'oid';
@@ -432,6 +450,14 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
       );
     if (
+      action.kind === 'ioctl' &&
+      ((action.everyNs !== undefined && (!Number.isSafeInteger(action.everyNs) || action.everyNs < 1)) ||
+        (action.times !== undefined && (!Number.isSafeInteger(action.times) || action.times < 1)))
+    )
+      throw new NdisSimUsageError(
+        `World.at(ioctl): everyNs must be whole nanoseconds from 1 up and times a whole number from 1 up, got ${String(action.everyNs)} and ${String(action.times)}`,
+      );
+    if (
       (action.kind === 'start-filter' || action.kind === 'stop-filter') &&
       !this.ndis.modules.has(action.driver)
     )
@@ -583,6 +609,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         else stopFilterService(this.ndis, a.driver);
         return;
       }
+      if (a.kind === 'open' || a.kind === 'ioctl' || a.kind === 'close') {
+        this.appAction(a);
+        return;
+      }
       const d = this.deviceEntry(`World.at(${a.kind})`, a.device);
       if (this.trace.on)
         this.trace.add(
@@ -632,6 +662,26 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     } finally {
       k.exit(c);
     }
+  }
+
+  /** An action of the user-mode application (device.ts traces it). */
+  private appAction(a: Extract<WorldAction, { kind: 'open' | 'ioctl' | 'close' }>): void {
+    if (a.kind === 'open') userOpen(this.ndis, a.handle, a.link);
+    else if (a.kind === 'close') userClose(this.ndis, a.handle);
+    else {
+      userIoctl(this.ndis, a.handle, a.code, a.input, a.outputLength);
+      // A repeated request: the next one, as its own action (answers no choice).
+      if (a.everyNs !== undefined && a.everyNs > 0 && (a.times === undefined || a.times > 1))
+        this.at(this.kernel.now + a.everyNs, {
+          ...a,
+          ...(a.times === undefined ? {} : { times: a.times - 1 }),
+        });
+    }
+  }
+
+  /** What each DeviceIoControl of the application got back, in completion order. */
+  get ioResults(): readonly IoResult[] {
+    return this.ndis.io?.results ?? [];
   }
 
   /** Runs until `untilNs` of virtual time, or until the machine stops. */
@@ -723,6 +773,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     }
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
+    if (this.ndis.io !== null) for (const x of ioPending(this.ndis)) out.push(x);
     if (this.machine.endedInWait)
       out.push(`a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`);
     return out;

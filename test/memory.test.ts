@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
+import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
@@ -62,8 +63,18 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
   // Every example and gallery scenario, at most 100 ms of it: a driver that writes
   // down each run in module-level state shows up as kilobytes a run. The example of a
   // driver of your own (--driver) is one of them, and so are the explorer's timer race,
-  // removal race and scatter/gather race.
-  const own = [slowPauseNic, timerRace, timerRaceFixed, removalRace, removalRaceFixed, sgRace, sgRaceFixed];
+  // removal race, scatter/gather race and control-device race.
+  const own = [
+    slowPauseNic,
+    timerRace,
+    timerRaceFixed,
+    removalRace,
+    removalRaceFixed,
+    sgRace,
+    sgRaceFixed,
+    ioctlRace,
+    ioctlRaceFixed,
+  ];
   const files = [
     ...readdirSync('examples')
       .filter((f) => f.endsWith('.yaml'))

@@ -876,6 +876,7 @@ Examples:
         'sdv',
         'driver-verifier',
         'ndis',
+        'kernel',
         'ndis-sim',
       ]),
     )

@@ -11,3 +11,12 @@ import type { NDIS_STATUS } from './types.ts';
 export function NT_SUCCESS(Status: NDIS_STATUS): boolean {
   return (Status | 0) >= 0;
 }
+
+/**
+ * CTL_CODE (devioctl.h): an I/O control code from its device type, function number,
+ * transfer method (METHOD_BUFFERED …) and required access, as unsigned 32 bits. The
+ * second parameter is the header's `Function`, renamed: it would hide JavaScript's global.
+ */
+export function CTL_CODE(DeviceType: number, FunctionCode: number, Method: number, Access: number): number {
+  return ((DeviceType << 16) | (Access << 14) | (FunctionCode << 2) | Method) >>> 0;
+}

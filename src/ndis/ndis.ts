@@ -14,11 +14,13 @@ import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
 import { BugCheckCode, bugCheckName, statusText } from '../verifier/bugcheck.ts';
 import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
+import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
 import { poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
+import type { IoState } from './device.ts';
 import { type DriverModule, MiniportDriverBlock } from './driver.ts';
 import {
   type FilterDriverBlock,
@@ -269,6 +271,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** MDLs, NET_BUFFER pools and retreats of api/nblapi.ts, made on first use. */
   nblApi: NblApiState | null = null;
   /**
+   * Devices NdisRegisterDeviceEx made and the application's handles to them (device.ts),
+   * made on first use.
+   */
+  io: IoState | null = null;
+  /**
    * The drivers' own registry parameters (their service key's Parameters), by driver
    * name: NdisOpenConfigurationEx with a driver handle reads and writes these. They
    * outlive a driver's unload, as the registry does.
@@ -402,6 +409,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapterCount > 0 || d.unloaded) return;
+    // A device from NdisRegisterDeviceEx keeps the driver loaded (NdisSim_DeviceNotDeregistered).
+    if (this.io !== null && devicesBlockUnload(this, d, 'MiniportDriverUnload')) return;
     d.unloaded = true;
     const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive);
     try {

@@ -56,6 +56,7 @@ export function callStartDevice(n: Ndis, b: MiniportBlock): number {
   if (typeof h !== 'function') return NDIS_STATUS_SUCCESS;
   const Irp: IRP = {
     IoStatus: { Status: 0, Information: 0 },
+    AssociatedIrp: { SystemBuffer: null },
     Tail: {
       Overlay: {
         CurrentStackLocation: {

@@ -274,15 +274,33 @@ export interface NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES<A = unknown> {
 }
 
 /**
- * wdm.h's IRP as a MINIPORT_PNP_IRP handler sees it: the I/O status block and the
+ * wdm.h's IRP as a driver sees it: the I/O status block, the system buffer and the
  * current stack location, the field wdm.h's IoGetCurrentIrpStackLocation reads (the
- * model has no I/O manager functions: read the field). In the model NDIS passes only
- * IRP_MN_START_DEVICE, and completes it itself.
+ * model has no IoGetCurrentIrpStackLocation: read the field). `S` is the part of the
+ * stack location the request fills in: IRP_MN_START_DEVICE's for a MINIPORT_PNP_IRP
+ * handler (NDIS completes that IRP itself), DISPATCH_IO_STACK_LOCATION for the
+ * dispatch routines of a device NdisRegisterDeviceEx made, which complete theirs
+ * with IoCompleteRequest.
  */
-export interface IRP {
-  IoStatus: { Status: number; Information: number };
-  Tail: { Overlay: { CurrentStackLocation: IO_STACK_LOCATION } };
+export interface IRP<S = IO_STACK_LOCATION> {
+  IoStatus: IO_STATUS_BLOCK;
+  /**
+   * `SystemBuffer`: for an IRP_MJ_DEVICE_CONTROL with METHOD_BUFFERED, the buffer of
+   * max(InputBufferLength, OutputBufferLength) bytes that holds the input and takes
+   * the output; null for any other request.
+   */
+  AssociatedIrp: { SystemBuffer: Uint8Array | null };
+  Tail: { Overlay: { CurrentStackLocation: S } };
 }
+
+/** wdm.h's IO_STATUS_BLOCK: the final status and, for a device control, the bytes of output. */
+export interface IO_STATUS_BLOCK {
+  Status: NTSTATUS;
+  Information: number;
+}
+
+/** An NTSTATUS value (STATUS_SUCCESS, STATUS_PENDING …); NDIS_STATUS values are NTSTATUS values too. */
+export type NTSTATUS = number;
 
 /** The part of wdm.h's IO_STACK_LOCATION that IRP_MN_START_DEVICE fills in. */
 export interface IO_STACK_LOCATION {
@@ -294,6 +312,61 @@ export interface IO_STACK_LOCATION {
       AllocatedResourcesTranslated: CM_RESOURCE_LIST | null;
     };
   };
+}
+
+/**
+ * A FILE_OBJECT: what one CreateFile of the user-mode application opened, opaque to the
+ * driver. It tells the requests of one handle from another's (a driver keys its
+ * per-handle state on it, and completes that handle's pending requests at
+ * IRP_MJ_CLEANUP).
+ */
+export interface FILE_OBJECT {
+  readonly __ndisHandle: 'FILE_OBJECT';
+}
+
+/**
+ * The part of wdm.h's IO_STACK_LOCATION that IRP_MJ_CREATE, IRP_MJ_CLEANUP,
+ * IRP_MJ_CLOSE and IRP_MJ_DEVICE_CONTROL fill in for a control device (the model sends
+ * no other request to it). `Parameters.DeviceIoControl` is there for
+ * IRP_MJ_DEVICE_CONTROL only (the other members of the C union are not modelled).
+ */
+export interface DISPATCH_IO_STACK_LOCATION {
+  MajorFunction: UCHAR;
+  MinorFunction: UCHAR;
+  Parameters: {
+    DeviceIoControl?: {
+      OutputBufferLength: ULONG;
+      InputBufferLength: ULONG;
+      IoControlCode: ULONG;
+      /** METHOD_NEITHER only; the model takes METHOD_BUFFERED codes only, so always null. */
+      Type3InputBuffer: null;
+    };
+  };
+  DeviceObject: DEVICE_OBJECT;
+  FileObject: FILE_OBJECT;
+}
+
+/** NTSTATUS DispatchXxx(DeviceObject, Irp): a dispatch routine (wdm.h's DRIVER_DISPATCH). PASSIVE here. */
+export type DRIVER_DISPATCH = (DeviceObject: DEVICE_OBJECT, Irp: IRP<DISPATCH_IO_STACK_LOCATION>) => NTSTATUS;
+
+/**
+ * NDIS_DEVICE_OBJECT_ATTRIBUTES, what NdisRegisterDeviceEx takes. Names are strings
+ * (NDIS_STRING). `MajorFunctions` is indexed by IRP_MJ_XXX, as the C array of
+ * IRP_MJ_MAXIMUM_FUNCTION + 1 entry points: the driver fills the entries it handles.
+ */
+export interface NDIS_DEVICE_OBJECT_ATTRIBUTES {
+  Header: NDIS_OBJECT_HEADER;
+  /** A full path such as \Device\SimNicCtl. */
+  DeviceName: string;
+  /** The Win32-visible name, \DosDevices\SimNicCtl (what \\.\SimNicCtl opens). */
+  SymbolicName: string | null;
+  MajorFunctions: readonly (DRIVER_DISPATCH | null | undefined)[];
+  /** Bytes NDIS allocates for the driver (NdisGetDeviceReservedExtension); 0 for none. */
+  ExtensionSize: ULONG;
+  /** SDDL; kept, not enforced (the model's application may open the device). */
+  DefaultSDDLString?: string | null;
+  /** Reserved for NDIS: NULL. */
+  DeviceClassGuid?: null;
 }
 
 /**

@@ -18,6 +18,7 @@ const originText: Record<string, string> = {
   sdv: 'SDV',
   'driver-verifier': 'Driver Verifier',
   ndis: 'NDIS',
+  kernel: 'I/O manager',
   'ndis-sim': 'ndis-sim',
 };
 

@@ -14,7 +14,7 @@ import {
   type WorldAction,
   type WorldOptions,
 } from '../world.ts';
-import { oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
+import { ioctlValue, oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
 
 export interface BuildOptions {
   seed?: number;
@@ -215,6 +215,20 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
       return { kind: 'start-filter', driver: a.driver ?? '', mandatory: a.mandatory === true };
     case 'stop-filter':
       return { kind: 'stop-filter', driver: a.driver ?? '' };
+    case 'open':
+      return { kind: 'open', handle: a.handle ?? '', link: a.link ?? '' };
+    case 'close':
+      return { kind: 'close', handle: a.handle ?? '' };
+    case 'ioctl':
+      return {
+        kind: 'ioctl',
+        handle: a.handle ?? '',
+        code: a.code === undefined ? 0 : (ioctlValue(a.code) ?? 0),
+        input: a.input ?? [],
+        outputLength: a.outputLength ?? 0,
+        ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
+        ...(a.times === undefined ? {} : { times: a.times }),
+      };
     case 'remove':
     case 'disable':
     case 'stop':

@@ -130,7 +130,19 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
     });
   };
   if (Array.isArray(d.actions)) {
+    // The application's handles: an ioctl or close names one an open action opens.
+    const opened = new Set<string>();
+    for (const a of d.actions as { do?: unknown; handle?: unknown }[])
+      if (a?.do === 'open' && typeof a.handle === 'string') opened.add(a.handle);
     d.actions.forEach((a: unknown, i) => {
+      const x = a as { do?: unknown; handle?: unknown } | null;
+      if ((x?.do === 'ioctl' || x?.do === 'close') && typeof x.handle === 'string' && !opened.has(x.handle)) {
+        const near = nearest(x.handle, [...opened]);
+        out.push({
+          path: `actions[${i}].handle`,
+          message: `expected a handle an "open" action opens${opened.size > 0 ? ` (${[...opened].join(', ')})` : ' (there is none)'}, got ${show(x.handle)}${near ? `; did you mean ${near}?` : ''}`,
+        });
+      }
       ref(`actions[${i}].device`, (a as { device?: unknown } | null)?.device);
       // start-filter and stop-filter name a driver module.
       const drv = (a as { driver?: unknown } | null)?.driver;

@@ -231,7 +231,26 @@ export const actionKinds = [
   'wake-signal',
   'start-filter',
   'stop-filter',
+  'open',
+  'ioctl',
+  'close',
 ] as const;
+
+/** The actions of the user-mode application (device.ts): they name a handle, not a device. */
+export const appActionKinds: readonly string[] = ['open', 'ioctl', 'close'];
+
+/** The fields only the application's actions have. */
+const appFields = ['handle', 'link', 'code', 'input', 'outputLength', 'every', 'times'] as const;
+
+/**
+ * The number of an I/O control code: a whole number from 0 to 0xFFFFFFFF, or such a
+ * number in hex ("0x00222004"); null for anything else.
+ */
+export function ioctlValue(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : null;
+  if (typeof v === 'string' && /^0x[0-9a-f]{1,8}$/i.test(v)) return Number.parseInt(v.slice(2), 16);
+  return null;
+}
 
 const oidNames = [...OID_NAMES.values()];
 const oidByName: ReadonlyMap<string, number> = new Map([...OID_NAMES].map(([n, name]) => [name, n]));
@@ -319,6 +338,31 @@ export const actionSchema = z
     driver: z.string().optional(),
     /** `start-filter`: its modules are mandatory. */
     mandatory: z.boolean().optional(),
+    /** `open`, `ioctl`, `close`: the application's name for its handle. */
+    handle: name.optional(),
+    /** `open`: the symbolic link the application opens, as \\.\<link> (the driver's \DosDevices\<link>). */
+    link: z
+      .string()
+      .regex(/^(\\\\\.\\)?[A-Za-z0-9_.-]{1,64}$/, {
+        error: (iss) =>
+          `expected a symbolic link name such as SimNicCtl (or \\.SimNicCtl), got ${show(iss.input)}`,
+      })
+      .optional(),
+    /** `ioctl`: the I/O control code (METHOD_BUFFERED), a number or hex ("0x00222004"). */
+    code: z
+      .custom<string | number>((v) => ioctlValue(v) !== null, {
+        error: (iss) =>
+          `expected an I/O control code from 0 to 0xFFFFFFFF, such as 0x00222004, got ${show(iss.input)}`,
+      })
+      .optional(),
+    /** `ioctl`: the input buffer, as bytes. */
+    input: z.array(z.number().int().min(0).max(255)).max(65536).optional(),
+    /** `ioctl`: the output buffer's length in bytes (default 0). */
+    outputLength: z.number().int().nonnegative().max(65536).optional(),
+    /** `ioctl`: send it again every so often (until the run ends, or `times` in all). */
+    every: duration.optional(),
+    /** `ioctl` with `every`: how many requests in all. */
+    times: z.number().int().min(1).optional(),
   })
   .superRefine((a, ctx) => {
     if (a.do === 'sleep') {
@@ -368,7 +412,75 @@ export const actionSchema = z
         path: ['mandatory'],
         message: 'expected mandatory only with start-filter, got it with "stop-filter"',
       });
-    if (a.do !== 'shutdown' && a.do !== 'sleep' && !filterAction && a.device === undefined) {
+    const appAction = appActionKinds.includes(a.do);
+    if (appAction) {
+      if (a.device !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['device'],
+          message: `expected no device for "${a.do}": the application names its handle (handle:)`,
+        });
+      if (a.handle === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['handle'],
+          message: `expected the application's handle name for "${a.do}", got nothing`,
+        });
+      const allowed: Record<string, readonly string[]> = {
+        open: ['handle', 'link'],
+        ioctl: ['handle', 'code', 'input', 'outputLength', 'every', 'times'],
+        close: ['handle'],
+      };
+      const extra = appFields.filter((f) => a[f] !== undefined && !allowed[a.do]!.includes(f));
+      if (extra.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [extra[0]!],
+          message: `expected only ${allowed[a.do]!.join(', ')} for "${a.do}", got ${extra.join(', ')}`,
+        });
+      if (a.do === 'open' && a.link === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['link'],
+          message: 'expected the symbolic link "open" opens (link: SimNicCtl), got nothing',
+        });
+      if (a.do === 'ioctl') {
+        const code = a.code === undefined ? null : ioctlValue(a.code);
+        if (a.code === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['code'],
+            message: 'expected the I/O control code of "ioctl" (code: 0x00222004), got nothing',
+          });
+        else if (code !== null && (code & 3) !== 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['code'],
+            message: `expected a METHOD_BUFFERED code (its two low bits 0): METHOD_IN_DIRECT, METHOD_OUT_DIRECT and METHOD_NEITHER are not modelled, got ${show(a.code)}`,
+          });
+        if (a.times !== undefined && a.every === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['times'],
+            message: 'expected times only with every (how often the request repeats)',
+          });
+        if (a.every !== undefined && parseDuration(a.every) === 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['every'],
+            message: 'expected a period longer than 0 for every',
+          });
+      }
+    } else {
+      const given = appFields.filter((f) => a[f] !== undefined);
+      if (given.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [given[0]!],
+          message: `expected ${given.join(', ')} only with open, ioctl or close, got it with "${a.do}"`,
+        });
+    }
+    if (a.do !== 'shutdown' && a.do !== 'sleep' && !filterAction && !appAction && a.device === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['device'],

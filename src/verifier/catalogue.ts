@@ -15,10 +15,11 @@ import { BugCheckCode } from './bugcheck.ts';
 
 /**
  * Who checks the rule on Windows: Static Driver Verifier (compile time), Driver
- * Verifier's NDIS/WIFI option (run time), NDIS itself (it bug-checks on its own),
- * or nobody (a rule of the spec that only ndis-sim checks).
+ * Verifier's NDIS/WIFI option (run time), NDIS itself (it bug-checks on its own), the
+ * kernel's I/O manager (MULTIPLE_IRP_COMPLETE_REQUESTS, with or without Driver
+ * Verifier), or nobody (a rule of the spec that only ndis-sim checks).
  */
-export type RuleOrigin = 'sdv' | 'driver-verifier' | 'ndis' | 'ndis-sim';
+export type RuleOrigin = 'sdv' | 'driver-verifier' | 'ndis' | 'kernel' | 'ndis-sim';
 
 export interface BugCheckSpec {
   readonly code: number;
@@ -1296,6 +1297,89 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['FilterPause', 'NdisFPauseComplete'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6a) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',
+    fatal: false,
+  },
+  // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch
+  // routines (docs/model.md, "Standalone device objects"). The range 0x80.. is theirs.
+  {
+    id: 'NdisSim_DeviceRegistration',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisRegisterDeviceEx with what NDIS_DEVICE_OBJECT_ATTRIBUTES forbids (a dispatch routine for IRP_MJ_PNP or IRP_MJ_POWER, a DeviceClassGuid, an entry that is not a routine), or with the handle of a driver that deregistered already.',
+    ddis: ['NdisRegisterDeviceEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x80) },
+    source: 'wdk-ddi-src/content/ndis/ns-ndis-_ndis_device_object_attributes.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_DeviceDeregister',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisDeregisterDeviceEx with a handle NdisRegisterDeviceEx did not return (the DEVICE_OBJECT instead of the NdisDeviceHandle, say), or for a device deregistered already.',
+    ddis: ['NdisDeregisterDeviceEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x81) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisderegisterdeviceex.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_DeviceNotDeregistered',
+    origin: 'ndis-sim',
+    spec: ['R2.16'],
+    summary:
+      "A device from NdisRegisterDeviceEx was still registered when its driver called NdisMDeregisterMiniportDriver or NdisFDeregisterFilterDriver, or when the miniport driver's last adapter was removed: Windows does not unload a driver with a device object left, so the driver stays loaded.",
+    ddis: [
+      'NdisRegisterDeviceEx',
+      'NdisDeregisterDeviceEx',
+      'NdisMDeregisterMiniportDriver',
+      'NdisFDeregisterFilterDriver',
+      'MiniportDriverUnload',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x82) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisregisterdeviceex.md',
+    fatal: false,
+  },
+  {
+    // Driver Verifier's I/O verification: 0xC9/0x226 (a dispatch routine returned
+    // without completing or pending its IRP); IoCompleteRequest with STATUS_PENDING is
+    // 0xC9/0x06 (the bug-check-0xc9 page).
+    id: 'NdisSim_IrpNotCompleted',
+    origin: 'driver-verifier',
+    spec: [],
+    summary:
+      'A dispatch routine of a device from NdisRegisterDeviceEx returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending, or completed the IRP with STATUS_PENDING as its final status.',
+    ddis: [
+      'DispatchCreate',
+      'DispatchCleanup',
+      'DispatchClose',
+      'DispatchDeviceControl',
+      'IoCompleteRequest',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x226 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0xc9--driver-verifier-iomanager-violation.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_IrpPendingAtClose',
+    origin: 'ndis-sim',
+    spec: ['R2.16'],
+    summary:
+      "A request the driver pended (STATUS_PENDING) was still not completed when the application's handle was cleaned up (IRP_MJ_CLEANUP returned): the cleanup routine completes or cancels the handle's pending IRPs. (The driver's unload waits for the last handle, so this comes before any unload.)",
+    ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'IoCompleteRequest'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x83) },
+    source: 'windows-driver-docs-pr/kernel/dispatchcleanup-routines.md',
+    fatal: false,
+  },
+  {
+    // The I/O manager's own bug check, with or without Driver Verifier (bug-check-0x44 page).
+    id: 'NdisSim_IrpDoubleComplete',
+    origin: 'kernel',
+    spec: [],
+    summary: 'IoCompleteRequest for an IRP that was completed already (MULTIPLE_IRP_COMPLETE_REQUESTS).',
+    ddis: ['IoCompleteRequest'],
+    bugCheck: { code: BugCheckCode.MULTIPLE_IRP_COMPLETE_REQUESTS, p1: null },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x44--multiple-irp-complete-requests.md',
     fatal: false,
   },
   {

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import type { GalleryEntry } from './entry.ts';
 import { galleryA } from './gallery-a.ts';
 import { galleryB } from './gallery-b.ts';
+import { galleryDevice } from './gallery-device.ts';
 import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
 import { galleryNbl } from './gallery-nbl.ts';
@@ -26,6 +27,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryNbl,
   ...gallerySs,
   ...galleryFilter,
+  ...galleryDevice,
 ];
 
 export function galleryScenario(rule: string): string {

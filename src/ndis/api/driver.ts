@@ -35,6 +35,7 @@ import type {
   NDIS_STATUS,
 } from '../types.ts';
 import { currentNdis, driverHandle } from './common.ts';
+import { checkDevicesAtDeregistration } from './device.ts';
 import { filterSetOptionalHandlers, isFilterHandle } from './filter-options.ts';
 
 const irqlRegister = ddiIrql.NdisMRegisterMiniportDriver!;
@@ -190,6 +191,7 @@ export function NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HAN
   const d = driverHandle(NdisMiniportDriverHandle, 'NdisMDeregisterMiniportDriver');
   const n = currentNdis('NdisMDeregisterMiniportDriver');
   n.verifier.irql(irqlDeregister, 'NdisMDeregisterMiniportDriver', null);
+  if (n.io !== null) checkDevicesAtDeregistration(n, d, 'NdisMDeregisterMiniportDriver');
   d.deregistered = true;
   if (n.trace.on) n.traceDdi('NdisMDeregisterMiniportDriver', null, { driver: d.name });
 }

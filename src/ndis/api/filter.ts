@@ -31,6 +31,7 @@ import {
 import type { Ndis } from '../ndis.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
 import { currentNdis, staleModule } from './common.ts';
+import { checkDevicesAtDeregistration } from './device.ts';
 import { knownMinorVersions } from './driver.ts';
 
 const irql = {
@@ -251,6 +252,7 @@ export function NdisFDeregisterFilterDriver(NdisFilterDriverHandle: NDIS_HANDLE)
       `${d.name}: ${ddi} with ${d.modules.length} filter module(s) still attached`,
     );
   }
+  if (n.io !== null) checkDevicesAtDeregistration(n, d, ddi);
   d.deregistered = true;
   n.filterDrivers.delete(d.name);
 }

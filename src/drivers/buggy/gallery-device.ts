@@ -1,0 +1,222 @@
+// Gallery, standalone device objects (NdisRegisterDeviceEx): each driver is the
+// scriptable SimNic miniport with a control device for a diagnostic tool, and one
+// realistic mistake in how it registers the device or completes the device's IRPs.
+// The tool is the scenario's application (open, ioctl, close). See index.ts.
+
+import {
+  type DEVICE_OBJECT,
+  type DISPATCH_IO_STACK_LOCATION,
+  type DRIVER_DISPATCH,
+  IO_NO_INCREMENT,
+  IoCompleteRequest,
+  IoMarkIrpPending,
+  type IRP,
+  IRP_MJ_CLEANUP,
+  IRP_MJ_CLOSE,
+  IRP_MJ_CREATE,
+  IRP_MJ_DEVICE_CONTROL,
+  IRP_MJ_PNP,
+  NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+  NDIS_STATUS_SUCCESS,
+  NdisDeregisterDeviceEx,
+  NdisRegisterDeviceEx,
+  type NTSTATUS,
+  STATUS_BUFFER_TOO_SMALL,
+  STATUS_INVALID_DEVICE_REQUEST,
+  STATUS_PENDING,
+  STATUS_SUCCESS,
+} from '../../index.ts';
+import { galleryDriver } from './base.ts';
+import type { GalleryEntry } from './entry.ts';
+
+type Irp = IRP<DISPATCH_IO_STACK_LOCATION>;
+
+/** The tool's I/O control code for "read the counters" (METHOD_BUFFERED). */
+const IOCTL_COUNTERS = 0x00222004;
+
+function complete(irp: Irp, status: NTSTATUS, information = 0): NTSTATUS {
+  irp.IoStatus.Status = status;
+  irp.IoStatus.Information = information;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+  return status;
+}
+
+/** Create, cleanup and close succeed; device control is `control`. */
+function dispatchTable(control: DRIVER_DISPATCH, cleanup?: DRIVER_DISPATCH): DRIVER_DISPATCH[] {
+  const m: DRIVER_DISPATCH[] = [];
+  m[IRP_MJ_CREATE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+  m[IRP_MJ_CLOSE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+  m[IRP_MJ_CLEANUP] = cleanup ?? ((_d, irp) => complete(irp, STATUS_SUCCESS));
+  m[IRP_MJ_DEVICE_CONTROL] = control;
+  return m;
+}
+
+/** Registers \Device\<name> with the link \DosDevices\<name>. */
+function register(driver: NDIS_HANDLE, name: string, MajorFunctions: DRIVER_DISPATCH[]) {
+  return NdisRegisterDeviceEx(driver, {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+      Revision: NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+    },
+    DeviceName: `\\Device\\${name}`,
+    SymbolicName: `\\DosDevices\\${name}`,
+    MajorFunctions,
+    ExtensionSize: 0,
+  });
+}
+
+/** A device-control routine that answers IOCTL_COUNTERS with four bytes and fails the rest. */
+const counters: DRIVER_DISPATCH = (_d, irp) => {
+  const p = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!;
+  if (p.IoControlCode !== IOCTL_COUNTERS) return complete(irp, STATUS_INVALID_DEVICE_REQUEST);
+  const n = Math.min(4, p.OutputBufferLength);
+  irp.AssociatedIrp.SystemBuffer!.set([1, 0, 0, 0].slice(0, n));
+  return complete(irp, STATUS_SUCCESS, n);
+};
+
+/**
+ * A driver that registers its control device in DriverEntry and deregisters it in
+ * MiniportHaltEx with `deregister` (for the last adapter, as it should).
+ */
+function deviceDriver(
+  name: string,
+  description: string,
+  o: {
+    majors: () => DRIVER_DISPATCH[];
+    deregister?: (device: NDIS_HANDLE, object: DEVICE_OBJECT) => void;
+    unload?: (device: NDIS_HANDLE) => void;
+  },
+) {
+  let device: NDIS_HANDLE | null = null;
+  let object: DEVICE_OBJECT | null = null;
+  return galleryDriver(
+    name,
+    {
+      driverEntry: (driver) => {
+        const r = register(driver, 'GalleryCtl', o.majors());
+        device = r.NdisDeviceHandle;
+        object = r.pDeviceObject;
+        return r.Status;
+      },
+      halt: () => {
+        if (device === null || o.deregister === undefined) return;
+        o.deregister(device, object!);
+        device = null;
+      },
+      unload: () => {
+        if (device !== null) o.unload?.(device);
+      },
+    },
+    description,
+  );
+}
+
+/** The tool opens the device at 0.5 s and closes it at 2 s. */
+const toolOpen = { at: '500ms', do: 'open', handle: 'tool', link: 'GalleryCtl' };
+const toolClose = { at: '2s', do: 'close', handle: 'tool' };
+
+export const galleryDevice: readonly GalleryEntry[] = [
+  {
+    rule: 'NdisSim_DeviceRegistration',
+    mistake:
+      "DriverEntry registers the driver's control device with the dispatch table of its WDM days, IRP_MJ_PNP included.",
+    driver: galleryDriver(
+      'bad-device-pnp-dispatch',
+      {
+        driverEntry: (driver) => {
+          const m = dispatchTable(counters);
+          m[IRP_MJ_PNP] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+          const r = register(driver, 'GalleryCtl', m);
+          return r.Status === NDIS_STATUS_SUCCESS ? r.Status : NDIS_STATUS_SUCCESS; // carries on without it
+        },
+      },
+      'buggy: a control device with a PnP dispatch routine',
+    ),
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_DeviceDeregister',
+    followOn: ['NdisSim_DeviceNotDeregistered'],
+    mistake:
+      'MiniportHaltEx of the last adapter passes the DEVICE_OBJECT (pDeviceObject) to NdisDeregisterDeviceEx instead of the NdisDeviceHandle.',
+    driver: deviceDriver(
+      'bad-device-deregister-object',
+      'buggy: deregisters its device by its DEVICE_OBJECT',
+      {
+        majors: () => dispatchTable(counters),
+        deregister: (_device, object) => NdisDeregisterDeviceEx(object as unknown as NDIS_HANDLE),
+      },
+    ),
+    scenario: { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] },
+  },
+  {
+    rule: 'NdisSim_DeviceNotDeregistered',
+    mistake:
+      'The driver registers its control device in DriverEntry and deregisters it only in MiniportDriverUnload, which never comes while the device exists.',
+    driver: deviceDriver('bad-device-kept', 'buggy: deregisters its device only at unload', {
+      majors: () => dispatchTable(counters),
+      unload: (device) => NdisDeregisterDeviceEx(device),
+    }),
+    scenario: { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] },
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_IrpNotCompleted',
+    mistake:
+      'The device-control routine returns STATUS_INVALID_DEVICE_REQUEST for a code it does not know without completing the IRP.',
+    driver: deviceDriver('bad-ioctl-not-completed', 'buggy: fails unknown IOCTLs without IoCompleteRequest', {
+      majors: () =>
+        dispatchTable((d, irp) => {
+          const p = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!;
+          if (p.IoControlCode !== IOCTL_COUNTERS) return STATUS_INVALID_DEVICE_REQUEST; // BUG: not completed
+          return counters(d, irp);
+        }),
+      deregister: (device) => NdisDeregisterDeviceEx(device),
+    }),
+    scenario: {
+      actions: [toolOpen, { at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222008' }, toolClose],
+    },
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_IrpPendingAtClose',
+    mistake:
+      'The tool waits for link changes with a request the driver pends; the cleanup routine does not complete it when the tool exits.',
+    driver: deviceDriver('bad-ioctl-pending-at-close', 'buggy: leaves a pended IOCTL behind at cleanup', {
+      majors: () =>
+        dispatchTable((_d, irp: Irp) => {
+          IoMarkIrpPending(irp); // completed when the link changes: it never does
+          return STATUS_PENDING;
+        }),
+      deregister: (device) => NdisDeregisterDeviceEx(device),
+    }),
+    scenario: {
+      actions: [toolOpen, { at: '1s', do: 'ioctl', handle: 'tool', code: '0x0022200c' }, toolClose],
+    },
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_IrpDoubleComplete',
+    mistake:
+      'The device-control routine completes a too-short request with STATUS_BUFFER_TOO_SMALL, then falls through and completes it again with the counters.',
+    driver: deviceDriver('bad-ioctl-double-complete', 'buggy: completes a short IOCTL twice', {
+      majors: () =>
+        dispatchTable((d, irp) => {
+          const p = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!;
+          if (p.OutputBufferLength < 4) complete(irp, STATUS_BUFFER_TOO_SMALL); // BUG: no return
+          return counters(d, irp);
+        }),
+      deregister: (device) => NdisDeregisterDeviceEx(device),
+    }),
+    scenario: {
+      actions: [
+        toolOpen,
+        { at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222004', outputLength: 2 },
+        toolClose,
+      ],
+    },
+    noAdapter: true,
+  },
+];

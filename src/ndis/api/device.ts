@@ -1,0 +1,345 @@
+// Standalone device objects: NdisRegisterDeviceEx, NdisDeregisterDeviceEx,
+// NdisGetDeviceReservedExtension, and the two WDM calls a dispatch routine needs to
+// finish its IRP, IoMarkIrpPending and IoCompleteRequest (device.ts has the I/O side).
+
+import { Irql, irqlNames } from '../../kernel/kernel.ts';
+import { BugCheckCode } from '../../verifier/bugcheck.ts';
+import {
+  ControlDevice,
+  ControlDeviceObject,
+  completeRequest,
+  ioRequestOf,
+  ioState,
+  linkKey,
+  liveDevices,
+  ntStatusName,
+  openDeletedDevice,
+} from '../device.ts';
+import { MiniportDriverBlock } from '../driver.ts';
+import { FilterDriverBlock } from '../filter.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  IRP_MJ_MAXIMUM_FUNCTION,
+  IRP_MJ_PNP,
+  IRP_MJ_POWER,
+  NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+  NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_SUCCESS,
+  STATUS_OBJECT_NAME_COLLISION,
+  STATUS_PENDING,
+} from '../generated/status.ts';
+import type { Ndis } from '../ndis.ts';
+import type {
+  DEVICE_OBJECT,
+  DISPATCH_IO_STACK_LOCATION,
+  IRP,
+  NDIS_DEVICE_OBJECT_ATTRIBUTES,
+  NDIS_HANDLE,
+  NDIS_STATUS,
+} from '../types.ts';
+import { currentNdis } from './common.ts';
+
+const irqlRegister = ddiIrql.NdisRegisterDeviceEx!;
+const irqlDeregister = ddiIrql.NdisDeregisterDeviceEx!;
+const irqlExtension = ddiIrql.NdisGetDeviceReservedExtension!;
+
+/** A miniport or filter driver handle, the two the page names; anything else is a bad parameter. */
+function ownerOf(n: Ndis, h: unknown, ddi: string): MiniportDriverBlock | FilterDriverBlock {
+  if (h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return h;
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the handle is not a miniport driver handle (NdisMRegisterMiniportDriver) or a filter driver handle (NdisFRegisterFilterDriver)`,
+  );
+}
+
+/** Why NDIS refuses the attributes with NDIS_STATUS_INVALID_PARAMETER, or null. */
+function badAttributes(a: NDIS_DEVICE_OBJECT_ATTRIBUTES): string | null {
+  if (a === null || typeof a !== 'object') return 'no NDIS_DEVICE_OBJECT_ATTRIBUTES';
+  if (a.Header?.Type !== NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES)
+    return 'Header.Type is not NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES';
+  if (a.Header.Revision !== NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1)
+    return `Header.Revision ${String(a.Header.Revision)} is not NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1`;
+  if (typeof a.DeviceName !== 'string' || !/^\\Device\\[^\\]+$/i.test(a.DeviceName))
+    return `DeviceName ${JSON.stringify(a.DeviceName)} is not a full path \\Device\\<name>`;
+  if (
+    a.SymbolicName !== null &&
+    a.SymbolicName !== undefined &&
+    (typeof a.SymbolicName !== 'string' || !/^(\\DosDevices\\|\\\?\?\\)[^\\]+$/i.test(a.SymbolicName))
+  )
+    return `SymbolicName ${JSON.stringify(a.SymbolicName)} is not \\DosDevices\\<name>`;
+  if (!Array.isArray(a.MajorFunctions)) return 'MajorFunctions is not an array of dispatch routines';
+  if (!Number.isInteger(a.ExtensionSize) || a.ExtensionSize < 0 || a.ExtensionSize > 0xffffffff)
+    return `ExtensionSize ${String(a.ExtensionSize)} is not a ULONG`;
+  return null;
+}
+
+/** What the driver may not pass (the structure's page), or null. */
+function forbidden(a: NDIS_DEVICE_OBJECT_ATTRIBUTES): string | null {
+  const m = a.MajorFunctions;
+  if (m.length > IRP_MJ_MAXIMUM_FUNCTION + 1)
+    return `MajorFunctions has ${m.length} entries; IRP_MJ_MAXIMUM_FUNCTION + 1 at most`;
+  for (let i = 0; i < m.length; i++) {
+    const f = m[i];
+    if (f !== null && f !== undefined && typeof f !== 'function')
+      return `MajorFunctions[${i}] is neither a dispatch routine nor NULL`;
+  }
+  if (typeof m[IRP_MJ_PNP] === 'function')
+    return 'a dispatch routine for IRP_MJ_PNP: the device is not a PnP device and gets no PnP IRPs';
+  if (typeof m[IRP_MJ_POWER] === 'function')
+    return 'a dispatch routine for IRP_MJ_POWER: the device gets no power IRPs';
+  if (a.DeviceClassGuid !== null && a.DeviceClassGuid !== undefined)
+    return 'DeviceClassGuid is reserved for NDIS and must be NULL';
+  return null;
+}
+
+/**
+ * NDIS_STATUS NdisRegisterDeviceEx(NdisHandle, DeviceObjectAttributes, *pDeviceObject,
+ * *NdisDeviceHandle). PASSIVE (Irql_Miscellaneous_Function). Creates a device object
+ * named DeviceName, with the symbolic link SymbolicName, whose requests go to the
+ * driver's MajorFunctions; allocates ExtensionSize bytes of extension. Attributes NDIS
+ * cannot take fail with NDIS_STATUS_INVALID_PARAMETER; a name already in use with
+ * STATUS_OBJECT_NAME_COLLISION (IoCreateDevice's status, passed on); a deregistered
+ * driver's handle with NDIS_STATUS_FAILURE. What the page forbids (PnP or power
+ * routines, a DeviceClassGuid) is NdisSim_DeviceRegistration.
+ */
+export function NdisRegisterDeviceEx(
+  NdisHandle: NDIS_HANDLE,
+  DeviceObjectAttributes: NDIS_DEVICE_OBJECT_ATTRIBUTES,
+): { Status: NDIS_STATUS; pDeviceObject: DEVICE_OBJECT | null; NdisDeviceHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisRegisterDeviceEx';
+  const n = currentNdis(ddi);
+  const owner = ownerOf(n, NdisHandle, ddi);
+  n.verifier.irql(irqlRegister, ddi, null);
+  const a = DeviceObjectAttributes;
+  const fail = (Status: number, why: string) => {
+    if (n.trace.on) n.traceDdi(ddi, null, { driver: owner.name, result: Status, why });
+    return { Status, pDeviceObject: null, NdisDeviceHandle: null };
+  };
+  if (owner.deregistered) {
+    n.verifier.report(
+      'NdisSim_DeviceRegistration',
+      ddi,
+      null,
+      `${owner.name}: ${ddi} with the handle of a driver that called its deregistration already`,
+    );
+    return fail(NDIS_STATUS_FAILURE, 'the driver is deregistered');
+  }
+  const bad = badAttributes(a);
+  if (bad !== null) return fail(NDIS_STATUS_INVALID_PARAMETER, bad);
+  const no = forbidden(a);
+  if (no !== null) {
+    n.verifier.report('NdisSim_DeviceRegistration', ddi, null, `${owner.name}: ${ddi}: ${no}`);
+    return fail(NDIS_STATUS_INVALID_PARAMETER, no);
+  }
+  const io = ioState(n);
+  const link = a.SymbolicName ? linkKey(a.SymbolicName) : null;
+  if (io.names.has(a.DeviceName.toLowerCase()) || (link !== null && io.links.has(link)))
+    return fail(STATUS_OBJECT_NAME_COLLISION, `${a.DeviceName} or its link is in use`);
+  const dev = new ControlDevice(
+    owner,
+    a.DeviceName,
+    a.SymbolicName ? a.SymbolicName.replace(/^(\\DosDevices\\|\\\?\?\\)/i, '') : null,
+    a.MajorFunctions.slice(),
+    a.ExtensionSize > 0 ? new Uint8Array(a.ExtensionSize) : null,
+  );
+  io.names.set(a.DeviceName.toLowerCase(), dev);
+  if (link !== null) io.links.set(link, dev);
+  if (n.trace.on)
+    n.traceDdi(ddi, null, {
+      driver: owner.name,
+      DeviceName: a.DeviceName,
+      SymbolicName: a.SymbolicName ?? null,
+      result: NDIS_STATUS_SUCCESS,
+    });
+  return { Status: NDIS_STATUS_SUCCESS, pDeviceObject: dev.deviceObject, NdisDeviceHandle: dev };
+}
+
+/**
+ * VOID NdisDeregisterDeviceEx(NdisDeviceHandle). PASSIVE (Irql_Miscellaneous_Function).
+ * Deletes the device and its symbolic link: no new handle can be opened. Handles the
+ * application still holds keep sending their requests to the dispatch routines (as the
+ * I/O manager does for a device object deleted with handles open) until it closes them.
+ * A handle NdisRegisterDeviceEx did not return, or one deregistered already, is
+ * NdisSim_DeviceDeregister.
+ */
+export function NdisDeregisterDeviceEx(NdisDeviceHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisDeregisterDeviceEx';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irqlDeregister, ddi, null);
+  if (!(NdisDeviceHandle instanceof ControlDevice)) {
+    n.verifier.report(
+      'NdisSim_DeviceDeregister',
+      ddi,
+      null,
+      NdisDeviceHandle instanceof ControlDeviceObject
+        ? `${ddi} was given the DEVICE_OBJECT (pDeviceObject); it takes the NdisDeviceHandle NdisRegisterDeviceEx returned`
+        : `${ddi}: the handle is not one NdisRegisterDeviceEx returned`,
+    );
+    return;
+  }
+  const dev = NdisDeviceHandle;
+  if (n.trace.on)
+    n.traceDdi(ddi, null, { driver: dev.owner.name, DeviceName: dev.name, openHandles: dev.files.length });
+  if (dev.deregistered) {
+    n.verifier.report('NdisSim_DeviceDeregister', ddi, null, `${ddi}: ${dev.name} was deregistered already`);
+    return;
+  }
+  dev.deregistered = true;
+  const io = ioState(n);
+  io.names.delete(dev.name.toLowerCase());
+  if (dev.link !== null) io.links.delete(dev.link.toLowerCase());
+}
+
+/**
+ * PVOID NdisGetDeviceReservedExtension(DeviceObject). Any IRQL. The ExtensionSize bytes
+ * NdisRegisterDeviceEx allocated for the device (the same array each time), or NULL for
+ * a device without one, one deregistered, or a DEVICE_OBJECT NDIS did not make.
+ */
+export function NdisGetDeviceReservedExtension(DeviceObject: DEVICE_OBJECT): Uint8Array | null {
+  const ddi = 'NdisGetDeviceReservedExtension';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irqlExtension, ddi, null);
+  if (!(DeviceObject instanceof ControlDeviceObject) || DeviceObject.device.deregistered) return null;
+  return DeviceObject.device.extension;
+}
+
+/** The request of an IRP the model sent to a control device; anything else is a bad parameter. */
+function requestOf(n: Ndis, Irp: unknown, ddi: string) {
+  const r = ioRequestOf(Irp);
+  if (r !== undefined) return r;
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the IRP is not one the I/O manager sent to a dispatch routine of a device from NdisRegisterDeviceEx (NDIS completes the PnP IRPs it passes a miniport itself)`,
+  );
+}
+
+/**
+ * VOID IoMarkIrpPending(Irp) (wdm.h). A dispatch routine that returns STATUS_PENDING
+ * calls it first (NdisSim_IrpNotCompleted otherwise).
+ */
+export function IoMarkIrpPending(Irp: IRP<DISPATCH_IO_STACK_LOCATION>): void {
+  const n = currentNdis('IoMarkIrpPending');
+  requestOf(n, Irp, 'IoMarkIrpPending').markedPending = true;
+}
+
+/**
+ * VOID IoCompleteRequest(Irp, PriorityBoost) (wdm.h). <= DISPATCH. The request is done
+ * with the Irp.IoStatus the driver set: the application gets Status, and Information
+ * bytes of the system buffer as output (at most its OutputBufferLength). A second
+ * completion is MULTIPLE_IRP_COMPLETE_REQUESTS (NdisSim_IrpDoubleComplete); completing
+ * with STATUS_PENDING is Driver Verifier's 0xC9/0x06 (NdisSim_IrpNotCompleted: the IRP
+ * gets no final status). PriorityBoost is kept for the C shape: the model has no
+ * thread priorities.
+ */
+export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, PriorityBoost: number): void {
+  const ddi = 'IoCompleteRequest';
+  const n = currentNdis(ddi);
+  const r = requestOf(n, Irp, ddi);
+  // <= DISPATCH_LEVEL (the IoCompleteRequest page). Not an NDIS DDI, so not in the
+  // generated table, and no SDV IRQL rule lists it: NdisSim_Irql, with the code Driver
+  // Verifier's I/O verification raises for it, 0xC9/0x0E (parameter 2: the IRQL).
+  const irql = n.kernel.ctx.irql;
+  if (irql > Irql.Dispatch && n.verifier.mode !== 'off')
+    n.verifier.report(
+      'NdisSim_Irql',
+      ddi,
+      null,
+      `${ddi} called at ${irqlNames[irql]}; it must be called at most DISPATCH_LEVEL`,
+      [irql, 0, 0],
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x0e },
+    );
+  const status = Irp.IoStatus.Status;
+  if (n.trace.on)
+    n.traceDdi(ddi, null, {
+      handle: r.file.handle,
+      Status: ntStatusName(status),
+      Information: Irp.IoStatus.Information,
+      PriorityBoost,
+    });
+  if (r.completed) {
+    n.verifier.report(
+      'NdisSim_IrpDoubleComplete',
+      ddi,
+      null,
+      `${ddi}: the IRP (of handle ${r.file.handle}) was completed already`,
+      [r.id, 0, 0],
+    );
+    return;
+  }
+  if (status === STATUS_PENDING) {
+    // Driver Verifier's I/O verification, 0xC9/0x06.
+    n.verifier.report(
+      'NdisSim_IrpNotCompleted',
+      ddi,
+      null,
+      `${ddi} with IoStatus.Status STATUS_PENDING: a completed IRP needs its final status`,
+      [r.id, 0, 0],
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x06 },
+    );
+  }
+  completeRequest(n, r);
+}
+
+/**
+ * The devices a driver still has registered when it deregisters (NdisMDeregisterMiniportDriver,
+ * NdisFDeregisterFilterDriver): NdisSim_DeviceNotDeregistered.
+ */
+export function checkDevicesAtDeregistration(
+  n: Ndis,
+  owner: MiniportDriverBlock | FilterDriverBlock,
+  ddi: string,
+): void {
+  if (n.io === null) return;
+  const left = liveDevices(n, owner);
+  if (left.length === 0) return;
+  n.verifier.report(
+    'NdisSim_DeviceNotDeregistered',
+    ddi,
+    null,
+    `${owner.name}: ${ddi} with ${left.map((d) => d.name).join(', ')} still registered (NdisDeregisterDeviceEx first)`,
+  );
+}
+
+/**
+ * R2.16 for a driver with devices: the I/O manager unloads a driver only when none of
+ * its device objects is left. Returns true when the unload must not happen now: a
+ * device is still registered (NdisSim_DeviceNotDeregistered; the driver stays loaded,
+ * as on Windows), or a deregistered one still has a handle open (the unload comes when
+ * it closes). So no handle is open at an unload, and a request left pending was
+ * reported at its handle's cleanup (NdisSim_IrpPendingAtClose).
+ */
+export function devicesBlockUnload(
+  n: Ndis,
+  owner: MiniportDriverBlock | FilterDriverBlock,
+  fn: string,
+): boolean {
+  if (n.io === null) return false;
+  const left = liveDevices(n, owner);
+  if (left.length > 0) {
+    n.verifier.report(
+      'NdisSim_DeviceNotDeregistered',
+      fn,
+      null,
+      `${owner.name}: its last adapter is gone but ${left.map((d) => d.name).join(', ')} is still registered: Windows cannot unload the driver (deregister the device when the last adapter halts)`,
+    );
+    return true;
+  }
+  // A device deleted while the application holds a handle lives on until the handle
+  // closes, and so does its driver: the unload waits for the last CloseHandle (userClose).
+  if (openDeletedDevice(n, owner)) {
+    if (n.trace.on)
+      n.traceNdis(
+        null,
+        `${owner.name} stays loaded until the application closes its handles to its deleted devices`,
+        {},
+      );
+    return true;
+  }
+  return false;
+}

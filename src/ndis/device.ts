@@ -1,0 +1,470 @@
+// Standalone device objects (NdisRegisterDeviceEx) and the small part of the I/O
+// manager that reaches them: a user-mode application opens a device by its symbolic
+// link, sends DeviceIoControl requests and closes its handle; each request becomes an
+// IRP that the driver's dispatch routine (NDIS_DEVICE_OBJECT_ATTRIBUTES.MajorFunctions)
+// completes with IoCompleteRequest, at once or later. NDIS does not tie such a device
+// to any adapter: its requests keep coming while adapters halt, which is what makes a
+// dispatch routine that reaches "the adapter" a classic bug (docs/model.md,
+// "Standalone device objects").
+//
+// Made on first use (Ndis.io): a run whose drivers register no device and whose
+// scenario opens none pays nothing.
+
+import { Irql } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
+import { MiniportDriverBlock } from './driver.ts';
+import type { FilterDriverBlock } from './filter.ts';
+import {
+  IRP_MJ_CLEANUP,
+  IRP_MJ_CLOSE,
+  IRP_MJ_CREATE,
+  IRP_MJ_DEVICE_CONTROL,
+  NTSTATUS_NAMES,
+  STATUS_INVALID_DEVICE_REQUEST,
+  STATUS_INVALID_HANDLE,
+  STATUS_NO_SUCH_DEVICE,
+  STATUS_OBJECT_NAME_NOT_FOUND,
+  STATUS_PENDING,
+} from './generated/status.ts';
+import { NT_SUCCESS } from './macros.ts';
+import type { Ndis } from './ndis.ts';
+import type {
+  DEVICE_OBJECT,
+  DISPATCH_IO_STACK_LOCATION,
+  DRIVER_DISPATCH,
+  FILE_OBJECT,
+  IRP,
+  NDIS_HANDLE,
+  NTSTATUS,
+} from './types.ts';
+
+/** The driver that registered a device: a miniport driver or a filter driver (the page allows both). */
+export type DeviceOwner = MiniportDriverBlock | FilterDriverBlock;
+
+/** The DEVICE_OBJECT NdisRegisterDeviceEx returns in `pDeviceObject`. */
+export class ControlDeviceObject implements DEVICE_OBJECT {
+  readonly __ndisHandle = 'DEVICE_OBJECT';
+  constructor(readonly device: ControlDevice) {}
+}
+
+/** NDIS's record of a registered device; it is also the NdisDeviceHandle. */
+export class ControlDevice implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_DEVICE_HANDLE';
+  readonly deviceObject: ControlDeviceObject;
+  /** NdisDeregisterDeviceEx was called: the name and the link are gone. */
+  deregistered = false;
+  /** Files opened on it and not yet closed (IRP_MJ_CLOSE not sent). */
+  readonly files: FileObject[] = [];
+  constructor(
+    readonly owner: DeviceOwner,
+    /** As the driver gave it (\Device\SimNicCtl). */
+    readonly name: string,
+    /** The link without its \DosDevices\ prefix (SimNicCtl), or null. */
+    readonly link: string | null,
+    /** A copy of MajorFunctions, indexed by IRP_MJ_XXX. */
+    readonly majors: readonly (DRIVER_DISPATCH | null | undefined)[],
+    /** The extension NdisGetDeviceReservedExtension returns; null for ExtensionSize 0. */
+    readonly extension: Uint8Array | null,
+  ) {
+    this.deviceObject = new ControlDeviceObject(this);
+  }
+}
+
+/** The FILE_OBJECT of one handle the application opened. */
+export class FileObject implements FILE_OBJECT {
+  readonly __ndisHandle = 'FILE_OBJECT';
+  /** IRP_MJ_CLEANUP was sent: the application closed its handle. */
+  cleanedUp = false;
+  /** Requests of this file whose dispatch routine returned STATUS_PENDING and that are not completed yet. */
+  readonly pending: IoRequest[] = [];
+  constructor(
+    readonly device: ControlDevice,
+    /** The application's name for its handle (the scenario's `handle:`). */
+    readonly handle: string,
+  ) {}
+}
+
+/** One IRP the I/O manager sent to a control device, and what became of it. */
+export class IoRequest {
+  completed = false;
+  /** The dispatch routine returned (with `returned`). */
+  dispatchReturned = false;
+  returned: NTSTATUS = 0;
+  markedPending = false;
+  /** The status and output the application got, once completed. */
+  status: NTSTATUS = 0;
+  information = 0;
+  constructor(
+    readonly id: number,
+    readonly irp: IRP<DISPATCH_IO_STACK_LOCATION>,
+    readonly file: FileObject,
+    readonly major: number,
+    readonly code: number,
+    readonly outputLength: number,
+    readonly sentNs: number,
+  ) {}
+}
+
+/** What one DeviceIoControl of the application got back (World.ioResults, tests). */
+export interface IoResult {
+  handle: string;
+  IoControlCode: number;
+  status: NTSTATUS;
+  statusName: string;
+  /** IoStatus.Information: the bytes of output. */
+  information: number;
+  /** The output bytes the application received (at most its OutputBufferLength). */
+  output: number[];
+  sentNs: number;
+  completedNs: number;
+}
+
+/** An NTSTATUS by name (STATUS_SUCCESS), or its hex for a value the table lacks. */
+export function ntStatusName(v: number): string {
+  return NTSTATUS_NAMES.get(v) ?? `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/** The routine names of the dispatch routines the model calls, as the WDM docs name them. */
+const dispatchNames: ReadonlyMap<number, string> = new Map([
+  [IRP_MJ_CREATE, 'DispatchCreate'],
+  [IRP_MJ_CLEANUP, 'DispatchCleanup'],
+  [IRP_MJ_CLOSE, 'DispatchClose'],
+  [IRP_MJ_DEVICE_CONTROL, 'DispatchDeviceControl'],
+]);
+
+/** The IRPs the model issued, for IoCompleteRequest to find their request. */
+const requestOf = new WeakMap<object, IoRequest>();
+
+export function ioRequestOf(irp: unknown): IoRequest | undefined {
+  return typeof irp === 'object' && irp !== null ? requestOf.get(irp) : undefined;
+}
+
+/** One machine's devices, the application's handles and the results of its requests. */
+export class IoState {
+  /** Registered devices by lower-case name (object names are case-insensitive). */
+  readonly names = new Map<string, ControlDevice>();
+  /** The same by lower-case symbolic link (without \DosDevices\). */
+  readonly links = new Map<string, ControlDevice>();
+  /** The application's handles by name; null: its CreateFile failed, or it was closed. */
+  readonly handles = new Map<string, FileObject | null>();
+  /** The requests a dispatch routine pended and that are not completed yet, oldest first. */
+  readonly pending: IoRequest[] = [];
+  /** What the requests got back, in completion order: the last `ioResultsMax` of them. */
+  readonly results: IoResult[] = [];
+  /** The oldest results, dropped to stay within `ioResultsMax`. */
+  resultsDropped = 0;
+  nextIrp = 1;
+  /** A model note was made for requests to a driver that unloaded (once). */
+  notedUnloaded = false;
+}
+
+export function ioState(n: Ndis): IoState {
+  n.io ??= new IoState();
+  return n.io;
+}
+
+/** The devices a driver registered and did not deregister. */
+export function liveDevices(n: Ndis, owner: DeviceOwner): ControlDevice[] {
+  const io = n.io;
+  if (io === null) return [];
+  const out: ControlDevice[] = [];
+  for (const d of io.names.values()) if (d.owner === owner) out.push(d);
+  return out;
+}
+
+/** A device of `owner` that was deregistered but still has a handle of the application open. */
+export function openDeletedDevice(n: Ndis, owner: DeviceOwner): boolean {
+  const io = n.io;
+  if (io === null) return false;
+  for (const f of io.handles.values())
+    if (f !== null && f.device.owner === owner && f.device.deregistered) return true;
+  return false;
+}
+
+/** The link name an application path or a \DosDevices\ name stands for, lower-case. */
+export function linkKey(name: string): string {
+  return name.replace(/^(\\\\\.\\|\\DosDevices\\|\\\?\?\\)/i, '').toLowerCase();
+}
+
+function traceApp(n: Ndis, what: string, data: Record<string, unknown>): void {
+  if (!n.trace.on) return;
+  const k = n.kernel;
+  n.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'app', 'action', what, data);
+}
+
+function newIrp(
+  io: IoState,
+  file: FileObject,
+  major: number,
+  code: number,
+  input: readonly number[],
+  outputLength: number,
+  nowNs: number,
+): IoRequest {
+  const control = major === IRP_MJ_DEVICE_CONTROL;
+  let buffer: Uint8Array | null = null;
+  if (control) {
+    buffer = new Uint8Array(Math.max(input.length, outputLength));
+    buffer.set(input);
+  }
+  const irp: IRP<DISPATCH_IO_STACK_LOCATION> = {
+    IoStatus: { Status: 0, Information: 0 },
+    AssociatedIrp: { SystemBuffer: buffer },
+    Tail: {
+      Overlay: {
+        CurrentStackLocation: {
+          MajorFunction: major,
+          MinorFunction: 0,
+          Parameters: control
+            ? {
+                DeviceIoControl: {
+                  OutputBufferLength: outputLength,
+                  InputBufferLength: input.length,
+                  IoControlCode: code,
+                  Type3InputBuffer: null,
+                },
+              }
+            : {},
+          DeviceObject: file.device.deviceObject,
+          FileObject: file,
+        },
+      },
+    },
+  };
+  const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, nowNs);
+  requestOf.set(irp, r);
+  return r;
+}
+
+/**
+ * The I/O manager sends `r` to the device's dispatch routine and checks what it
+ * returned. A major function the driver has no routine for fails with
+ * STATUS_INVALID_DEVICE_REQUEST, as the I/O manager's default routine does.
+ */
+function dispatch(n: Ndis, r: IoRequest): void {
+  const dev = r.file.device;
+  const routine = dev.majors[r.major];
+  if (typeof routine !== 'function') {
+    r.dispatchReturned = true;
+    finish(n, r, STATUS_INVALID_DEVICE_REQUEST, 0);
+    return;
+  }
+  const fn = dispatchNames.get(r.major)!;
+  const args = n.trace.on
+    ? r.major === IRP_MJ_DEVICE_CONTROL
+      ? { device: dev.name, handle: r.file.handle, IoControlCode: hex(r.code) }
+      : { device: dev.name, handle: r.file.handle }
+    : undefined;
+  const f = n.enter(null, dev.owner.name, fn, Irql.Passive, args);
+  let s: NTSTATUS;
+  try {
+    s = routine(dev.deviceObject, r.irp);
+  } catch (e) {
+    n.driverThrew(e, fn, null);
+  }
+  // The timeline names the NTSTATUS (STATUS_DEVICE_REMOVED is no NDIS_STATUS).
+  n.leave(f, n.trace.on ? ntStatusName(s) : s);
+  r.dispatchReturned = true;
+  r.returned = s;
+  if (s === STATUS_PENDING) {
+    // WDM: a routine that returns STATUS_PENDING marks the IRP pending first.
+    if (!r.markedPending)
+      n.verifier.report(
+        'NdisSim_IrpNotCompleted',
+        fn,
+        null,
+        `${fn} of ${dev.name} returned STATUS_PENDING without IoMarkIrpPending on the IRP`,
+        [0, r.id, 0],
+      );
+    if (!r.completed) {
+      r.file.pending.push(r);
+      ioState(n).pending.push(r);
+    }
+    return;
+  }
+  if (!r.completed) {
+    // Driver Verifier's I/O verification, 0xC9/0x226: neither completed nor pended.
+    n.verifier.report(
+      'NdisSim_IrpNotCompleted',
+      fn,
+      null,
+      `${fn} of ${dev.name} returned ${ntStatusName(s)} without completing the IRP (IoCompleteRequest) or returning STATUS_PENDING`,
+      [0, r.id, 0],
+    );
+    // The application gets what the routine returned; the IRP is never completed.
+    finish(n, r, s, 0);
+  }
+}
+
+/** Called by IoCompleteRequest (api/device.ts): the request is done; the application hears now. */
+export function completeRequest(n: Ndis, r: IoRequest): void {
+  r.completed = true;
+  const p = r.file.pending.indexOf(r);
+  if (p >= 0) r.file.pending.splice(p, 1);
+  const all = ioState(n).pending;
+  const q = all.indexOf(r);
+  if (q >= 0) all.splice(q, 1);
+  finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
+}
+
+/** Delivers a request's result to the application and traces it. */
+function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): void {
+  r.status = status;
+  r.information = information;
+  if (r.major !== IRP_MJ_DEVICE_CONTROL) return; // create, cleanup and close: their callers read r
+  const buf = r.irp.AssociatedIrp.SystemBuffer;
+  const bytes = Math.min(information, r.outputLength, buf?.length ?? 0);
+  const output = buf === null ? [] : Array.from(buf.subarray(0, bytes));
+  const io = ioState(n);
+  keepRoom(io);
+  const result: IoResult = {
+    handle: r.file.handle,
+    IoControlCode: r.code,
+    status,
+    statusName: ntStatusName(status),
+    information,
+    output,
+    sentNs: r.sentNs,
+    completedNs: n.now,
+  };
+  io.results.push(result);
+  traceApp(n, `DeviceIoControl ${r.file.handle} completes`, {
+    IoControlCode: hex(r.code),
+    Status: result.statusName,
+    Information: information,
+    ...(output.length > 0 ? { output: output.map((b) => b.toString(16).padStart(2, '0')).join(' ') } : {}),
+    ...(r.completed && r.returned === STATUS_PENDING ? { after: fmtTime(n.now - r.sentNs) } : {}),
+  });
+}
+
+/**
+ * A bound on the results kept (STYLE.md 7): a tool that polls every millisecond for an
+ * hour makes millions. When full, the oldest quarter goes, as in the trace.
+ */
+export const ioResultsMax = 100_000;
+
+function keepRoom(io: IoState): void {
+  if (io.results.length < ioResultsMax) return;
+  const drop = ioResultsMax >> 2;
+  io.results.splice(0, drop);
+  io.resultsDropped += drop;
+}
+
+function hex(v: number): string {
+  return `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/** An application request that NDIS never passes to the driver: the code that would run it is gone. */
+function driverGone(n: Ndis, io: IoState, dev: ControlDevice): boolean {
+  if (!dev.owner.unloaded) return false;
+  if (!io.notedUnloaded) {
+    io.notedUnloaded = true;
+    n.modelNotes.push(
+      `the application used a handle to ${dev.name} after ${dev.owner.name} unloaded; Windows keeps a driver loaded while a handle to one of its device objects is open, the model does not: the requests failed with STATUS_NO_SUCH_DEVICE`,
+    );
+  }
+  return true;
+}
+
+/** CreateFile("\\.\<link>"): IRP_MJ_CREATE to the device the link names. */
+export function userOpen(n: Ndis, handle: string, link: string): void {
+  const io = ioState(n);
+  const dev = io.links.get(linkKey(link));
+  if (dev === undefined || dev.deregistered || driverGone(n, io, dev)) {
+    io.handles.set(handle, null);
+    traceApp(n, `CreateFile \\\\.\\${link}`, { handle, Status: ntStatusName(STATUS_OBJECT_NAME_NOT_FOUND) });
+    return;
+  }
+  const file = new FileObject(dev, handle);
+  traceApp(n, `CreateFile \\\\.\\${link}`, { handle, device: dev.name });
+  const r = newIrp(io, file, IRP_MJ_CREATE, 0, [], 0, n.now);
+  dispatch(n, r);
+  // A create the driver pended counts as opened once completed successfully; the model
+  // treats the handle as open only if the create succeeded at once (docs/model.md).
+  const ok = (r.completed || r.returned !== STATUS_PENDING) && NT_SUCCESS(r.status);
+  io.handles.set(handle, ok ? file : null);
+  if (ok) dev.files.push(file);
+  traceApp(n, `CreateFile ${handle} returns`, { Status: ntStatusName(r.status) });
+}
+
+/** DeviceIoControl(handle, code, input, outputLength): IRP_MJ_DEVICE_CONTROL, METHOD_BUFFERED. */
+export function userIoctl(
+  n: Ndis,
+  handle: string,
+  code: number,
+  input: readonly number[],
+  outputLength: number,
+): void {
+  const io = ioState(n);
+  const file = io.handles.get(handle) ?? null;
+  traceApp(n, `DeviceIoControl ${handle}`, {
+    IoControlCode: hex(code),
+    InputBufferLength: input.length,
+    OutputBufferLength: outputLength,
+  });
+  if (file === null || driverGone(n, io, file.device)) {
+    const status = file === null ? STATUS_INVALID_HANDLE : STATUS_NO_SUCH_DEVICE;
+    keepRoom(io);
+    io.results.push({
+      handle,
+      IoControlCode: code,
+      status,
+      statusName: ntStatusName(status),
+      information: 0,
+      output: [],
+      sentNs: n.now,
+      completedNs: n.now,
+    });
+    traceApp(n, `DeviceIoControl ${handle} fails`, { Status: ntStatusName(status) });
+    return;
+  }
+  dispatch(n, newIrp(io, file, IRP_MJ_DEVICE_CONTROL, code, input, outputLength, n.now));
+}
+
+/**
+ * CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE. The driver completes or cancels the
+ * handle's pending requests in its cleanup routine (DispatchCleanup); one still pending
+ * when it returns is NdisSim_IrpPendingAtClose. Windows sends the close only once those
+ * requests are done; the model sends it at once, the rule being broken already.
+ */
+export function userClose(n: Ndis, handle: string): void {
+  const io = ioState(n);
+  const file = io.handles.get(handle) ?? null;
+  traceApp(n, `CloseHandle ${handle}`, {});
+  if (file === null) return; // never opened, or closed: CloseHandle fails in the application
+  io.handles.set(handle, null);
+  const dev = file.device;
+  if (driverGone(n, io, dev)) return;
+  file.cleanedUp = true;
+  dispatch(n, newIrp(io, file, IRP_MJ_CLEANUP, 0, [], 0, n.now));
+  if (file.pending.length > 0) {
+    const first = file.pending[0]!;
+    n.verifier.report(
+      'NdisSim_IrpPendingAtClose',
+      'DispatchCleanup',
+      null,
+      `${file.pending.length} DeviceIoControl request(s) of handle ${handle} (the first ${hex(first.code)}, sent at ${fmtTime(first.sentNs)}) still pending when IRP_MJ_CLEANUP for it returned: the cleanup routine completes or cancels them`,
+      [0, first.id, 0],
+    );
+  }
+  dispatch(n, newIrp(io, file, IRP_MJ_CLOSE, 0, [], 0, n.now));
+  const i = dev.files.indexOf(file);
+  if (i >= 0) dev.files.splice(i, 1);
+  // The last handle to a deleted device of a miniport driver whose adapters are all gone:
+  // the unload that waited for it comes now (R2.16).
+  const owner = dev.owner;
+  if (dev.deregistered && owner instanceof MiniportDriverBlock && owner.adapterCount === 0)
+    n.unloadDriverIfIdle(owner);
+}
+
+/** What is still under way in the I/O of the run, for World.pending. */
+export function ioPending(n: Ndis): string[] {
+  const io = n.io;
+  if (io === null) return [];
+  const out: string[] = [];
+  for (const r of io.pending)
+    out.push(
+      `${r.major === IRP_MJ_DEVICE_CONTROL ? `DeviceIoControl ${hex(r.code)}` : `the ${dispatchNames.get(r.major)} request`} of handle ${r.file.handle} (sent at ${fmtTime(r.sentNs)}) still pending in ${r.file.device.owner.name}`,
+    );
+  return out;
+}
