@@ -168,6 +168,9 @@ export {
   type NET_BUFFER_POOL_PARAMETERS,
 } from './ndis/api/nblapi.ts';
 export {
+  APC_LEVEL,
+  DISPATCH_LEVEL,
+  HIGH_LEVEL,
   NDIS_CURRENT_IRQL,
   NdisActiveGroupCount,
   NdisCurrentProcessorIndex,
@@ -176,6 +179,7 @@ export {
   NdisGroupActiveProcessorMask,
   NdisGroupMaxProcessorCount,
   NdisMaxGroupCount,
+  PASSIVE_LEVEL,
 } from './ndis/api/processor.ts';
 export {
   LOCK_STATE_EX,
