@@ -55,6 +55,7 @@ export {
   type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
   type MINIPORT_PROCESS_SG_LIST_HANDLER,
   type NDIS_SG_DMA_DESCRIPTION,
+  type NDIS_SG_DMA_HANDLE,
   NdisMAllocateNetBufferSGList,
   NdisMAllocateSharedMemory,
   NdisMAllocateSharedMemoryAsyncEx,
