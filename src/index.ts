@@ -228,10 +228,12 @@ export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
 export { oidRequestData } from './ndis/oid.ts';
 export * from './ndis/types.ts';
 export { ns } from './sim/limits.ts';
+export { type TrafficInput, type TrafficOptions, trafficDefaults } from './stack/protocol.ts';
 // Running a machine.
 export {
   type DeviceSpec,
   type FilterSummary,
+  type ProtocolInput,
   type RunResult,
   type Summary,
   World,
