@@ -13,8 +13,10 @@ import {
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
+  NDIS_RETURN_FLAGS_NAMES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_NAMES,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
@@ -112,6 +114,21 @@ export function protocolSend(
   sendToMiniport(n, b, chain, count, port, flags);
 }
 
+/**
+ * A flags word as the trace shows it: the names of its bits joined by '|' (a bit
+ * without a name as hex), or 0. Built only when the trace is on.
+ */
+export function flagNames(flags: number, names: ReadonlyMap<number, string>): string | number {
+  if (flags === 0) return 0;
+  const parts: string[] = [];
+  for (let bit = 1, rest = flags >>> 0; rest !== 0; bit *= 2) {
+    if ((rest & bit) === 0) continue;
+    parts.push(names.get(bit) ?? `0x${bit.toString(16)}`);
+    rest = (rest & ~bit) >>> 0;
+  }
+  return parts.join('|');
+}
+
 /** NDIS hands `count` NBLs to MiniportSendNetBufferLists. */
 function sendToMiniport(
   n: Ndis,
@@ -139,7 +156,13 @@ function sendToMiniport(
   const irql = n.kernel.ctx.irql;
   const sendFlags =
     irql === Irql.Dispatch ? flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL : flags & ~NDIS_SEND_FLAGS_DISPATCH_LEVEL;
-  const f = n.enter(b, b.driver.name, 'MiniportSendNetBufferLists', irql, n.trace.on ? { count } : undefined);
+  const f = n.enter(
+    b,
+    b.driver.name,
+    'MiniportSendNetBufferLists',
+    irql,
+    n.trace.on ? { count, SendFlags: flagNames(sendFlags, NDIS_SEND_FLAGS_NAMES) } : undefined,
+  );
   try {
     b.driver.chars.SendNetBufferListsHandler(b.context, chain, port, sendFlags);
   } catch (e) {
@@ -537,19 +560,16 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   if (b.ss !== null) b.ss.lastActivityNs = n.now;
   assert(!b.handleDead, 'returnToMiniport: NDIS would call a halted miniport', b.name);
   const irql = n.kernel.ctx.irql;
+  const returnFlags = irql === Irql.Dispatch ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0;
   const f = n.enter(
     b,
     b.driver.name,
     'MiniportReturnNetBufferLists',
     irql,
-    n.trace.on ? { count: k } : undefined,
+    n.trace.on ? { count: k, ReturnFlags: flagNames(returnFlags, NDIS_RETURN_FLAGS_NAMES) } : undefined,
   );
   try {
-    b.driver.chars.ReturnNetBufferListsHandler(
-      b.context,
-      chain,
-      irql === Irql.Dispatch ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0,
-    );
+    b.driver.chars.ReturnNetBufferListsHandler(b.context, chain, returnFlags);
   } catch (e) {
     n.driverThrew(e, 'MiniportReturnNetBufferLists', b);
   }
