@@ -264,7 +264,7 @@ function oidProblem(v: unknown): string {
   if (typeof v === 'string' && /^0x/i.test(v))
     return `expected an OID number of up to 8 hex digits, such as 0x00010202, got ${show(v)}`;
   const near = typeof v === 'string' ? nearest(v, oidNames) : null;
-  return `expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got ${show(v)}${near ? `; did you mean ${near}?` : ''}`;
+  return `expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got ${show(v)}${near ? `; did you mean ${near}?` : ''}`;
 }
 
 /**
