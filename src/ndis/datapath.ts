@@ -5,6 +5,7 @@
 
 import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
@@ -198,7 +199,7 @@ export function miniportSendComplete(
         ddi,
         b.name,
         x instanceof NblImpl
-          ? `NBL #${nbl._id} completed but it was not a send pending on ${b.name} (${nbl._place === 'protocol' ? 'completed twice' : nbl._place}) (R6.9)`
+          ? unexpectedSendCompletion(nbl, b)
           : 'completed something that is not an NBL NDIS passed down (R6.9)',
       );
       x = next;
@@ -215,6 +216,7 @@ export function miniportSendComplete(
     if (late !== null) notAcceptedCheck(n, b, late, nbl, ddi);
     nbl._place = 'protocol';
     nbl._block = null;
+    nbl._completedNs = n.now;
     nbl.Next = null;
     b.inFlight.delete(nbl);
     done++;
@@ -255,6 +257,25 @@ export function miniportSendComplete(
   else if (single !== null && head !== null) protocolSendComplete(n, single, head, upFlags);
   else if (fd !== null && head !== null) completeUp(n, head, upFlags);
   if (b.sendsOutstanding === 0 && b.op !== null) n.kick(b);
+}
+
+/**
+ * Why NdisMSendNetBufferListsComplete may not take `nbl` (R6.9). A send this miniport
+ * completed already, and not sent again since, is a double completion: said so, with
+ * when the first completion was, as for NdisMResetComplete.
+ */
+function unexpectedSendCompletion(nbl: NblImpl, b: MiniportBlock): string {
+  const twice =
+    nbl._completedNs >= 0 &&
+    nbl._completedNs >= nbl._sinceNs &&
+    nbl._binding?.block === b &&
+    nbl._place !== 'miniport-send';
+  if (twice) {
+    const now =
+      nbl._place === 'free' ? 'and its sender has freed it since' : 'and gave it back to its sender';
+    return `NBL #${nbl._id} completed twice: NdisMSendNetBufferListsComplete already completed it at ${fmtTime(nbl._completedNs)} ${now}; it is not a send pending on ${b.name} (R6.9)`;
+  }
+  return `NBL #${nbl._id} completed but it was not a send pending on ${b.name} (${nbl._place}) (R6.9)`;
 }
 
 function protocolSendComplete(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST, flags: number): void {
