@@ -194,6 +194,10 @@ function genStatus(s: StatusJson, extra: ExtraJson): string {
   for (const [group, g] of Object.entries(s.nblFlags)) {
     out.push(`/** ${group} (data/status.json: nblFlags). */`);
     for (const v of g.values) out.push(`export const ${v.name} = ${v.value};`);
+    // Bit to name, for the trace (flagNames in src/ndis/datapath.ts).
+    out.push(`export const ${group}_NAMES: ReadonlyMap<number, string> = new Map([`);
+    for (const v of g.values) out.push(`  [${v.value}, ${q(v.name)}],`);
+    out.push(']);');
     out.push('');
   }
   out.push('/** NDIS_MINIPORT_PAUSE_PARAMETERS.PauseReason values. */');

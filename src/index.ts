@@ -62,6 +62,7 @@ export {
   type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER,
   type MINIPORT_PROCESS_SG_LIST_HANDLER,
   type NDIS_SG_DMA_DESCRIPTION,
+  type NDIS_SG_DMA_HANDLE,
   NdisMAllocateNetBufferSGList,
   NdisMAllocateSharedMemory,
   NdisMAllocateSharedMemoryAsyncEx,
@@ -175,6 +176,9 @@ export {
   type NET_BUFFER_POOL_PARAMETERS,
 } from './ndis/api/nblapi.ts';
 export {
+  APC_LEVEL,
+  DISPATCH_LEVEL,
+  HIGH_LEVEL,
   NDIS_CURRENT_IRQL,
   NdisActiveGroupCount,
   NdisCurrentProcessorIndex,
@@ -183,6 +187,7 @@ export {
   NdisGroupActiveProcessorMask,
   NdisGroupMaxProcessorCount,
   NdisMaxGroupCount,
+  PASSIVE_LEVEL,
 } from './ndis/api/processor.ts';
 export {
   LOCK_STATE_EX,
@@ -231,10 +236,12 @@ export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
 export { oidRequestData } from './ndis/oid.ts';
 export * from './ndis/types.ts';
 export { ns } from './sim/limits.ts';
+export { type TrafficInput, type TrafficOptions, trafficDefaults } from './stack/protocol.ts';
 // Running a machine.
 export {
   type DeviceSpec,
   type FilterSummary,
+  type ProtocolInput,
   type RunResult,
   type Summary,
   World,

@@ -40,7 +40,7 @@ import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } fro
 import { limits } from './sim/limits.ts';
 import { Machine, type SleepKeeper } from './sim/machine.ts';
 import type { EventTarget, SimEvent } from './sim/queue.ts';
-import { noTraffic, type ProtocolOptions, type ProtocolView, SimProtocol } from './stack/protocol.ts';
+import { type ProtocolView, SimProtocol, type TrafficInput, trafficOf } from './stack/protocol.ts';
 import { Trace } from './trace/trace.ts';
 import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
 
@@ -81,6 +81,16 @@ export const defaultWorldOptions: WorldOptions = {
   recordDecisions: true,
   situations: false,
 };
+
+/**
+ * What World.addProtocol takes: every field may be left out (no veto, no traffic), and
+ * a traffic object needs only its rate (the rest as in a scenario's `traffic`).
+ */
+export interface ProtocolInput {
+  /** Fail NetEventQueryRemoveDevice (a veto, R5.1). */
+  vetoQueryRemove?: boolean;
+  traffic?: TrafficInput;
+}
 
 export interface DeviceSpec {
   name: string;
@@ -336,10 +346,14 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     this.ndis.filterInstalls.push({ name: driver, mandatory: options.mandatory ?? false });
   }
 
-  addProtocol(name: string, options: Partial<ProtocolOptions> = {}): SimProtocol {
+  /**
+   * Adds a protocol that binds to every adapter, as TCP/IP does. `traffic` needs only
+   * ratePerSecond; frameBytes, returnDelayNs and statisticsEveryNs default as in YAML.
+   */
+  addProtocol(name: string, options: ProtocolInput = {}): SimProtocol {
     const p = new SimProtocol(name, {
       vetoQueryRemove: options.vetoQueryRemove ?? false,
-      traffic: options.traffic === undefined ? noTraffic : { ...noTraffic, ...options.traffic },
+      traffic: trafficOf(options.traffic),
     });
     this.protocols.push(p);
     this.ndis.protocols.push(p);

@@ -3,7 +3,6 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
@@ -101,12 +100,14 @@ test('oid: a bad name says a number is allowed and where the names are, with did
   const [p] = problems(yaml('OID_GEN_RCV_DISCARD'));
   assert.equal(
     p,
-    'oid.yaml: actions[0].oid: expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got "OID_GEN_RCV_DISCARD"; did you mean OID_GEN_RCV_DISCARDS?',
+    'oid.yaml: actions[0].oid: expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got "OID_GEN_RCV_DISCARD"; did you mean OID_GEN_RCV_DISCARDS?',
   );
-  // The file the message points at does list the names.
-  const listed = readFileSync('src/ndis/generated/status.ts', 'utf8');
-  assert.match(listed, /export const OID_NAMES: ReadonlyMap<number, string>/);
-  assert.ok(listed.includes('"OID_GEN_RCV_DISCARDS"'));
+  // The command the message points a user at lists the names, with their numbers.
+  const listed = spawnSync(process.execPath, ['bin/ndis-sim.js', 'oids'], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, /^OID_GEN_RCV_DISCARDS +0x0002021B$/m);
+  assert.match(listed.stdout, /^OID_GEN_STATISTICS +0x00020106$/m);
+  assert.equal(listed.stdout.trim().split('\n').length, OID_NAMES.size);
   assert.deepEqual(problems(yaml('0x100000000')), [
     'oid.yaml: actions[0].oid: expected an OID number from 0 to 0xFFFFFFFF, got 4294967296',
   ]);
@@ -130,10 +131,10 @@ test('oid: the command line reports every bad oid of a file and exits 2', () => 
   });
   assert.equal(r.status, 2, r.stderr);
   for (const w of [
-    `${f}: actions[0].oid: expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got "OID_GEN_RCV_DISCARD"; did you mean OID_GEN_RCV_DISCARDS?`,
+    `${f}: actions[0].oid: expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got "OID_GEN_RCV_DISCARD"; did you mean OID_GEN_RCV_DISCARDS?`,
     `${f}: actions[1].oid: expected an OID number from 0 to 0xFFFFFFFF, got 4294967296`,
     `${f}: actions[2].oid: expected an OID number of up to 8 hex digits, such as 0x00010202, got "0x123456789"`,
-    `${f}: actions[3].oid: expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got a list`,
+    `${f}: actions[3].oid: expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got a list`,
     `${f}: actions[4].value: expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]], got 5`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);

@@ -6,6 +6,7 @@
 // door: callbackIrql `explore`).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
@@ -281,4 +282,44 @@ test('explore with deviations: one deviation finds the IRQL failure; its seeds f
   }
   assert.equal(nonDefault(g.shrunk!.decisions), 1);
   assert.equal(g.shrunk!.decisions.at(-1)!.site, ChoiceSite.CallbackIrql);
+});
+
+test("replay files are laid out as the repository's formatter lays out JSON: biome format leaves each one as written, whatever the number of decisions and drivers", () => {
+  const base: ReplayFile = {
+    format: 'ndis-sim replay 1',
+    ndisSim: '0.0.0-test',
+    scenario: {
+      file: 'a.yaml',
+      text: 'name: "quoted" – ünïcode\ndevices:\n  - { name: nic0, driver: healthy-nic }\n',
+    },
+    drivers: [],
+    seed: 7,
+    untilNs: 10_000_000_000,
+    verifier: 'bugcheck',
+    failure: null,
+    shrunk: true,
+    trace: { events: 12, sha256: 'a'.repeat(64) },
+    decisions: [],
+  };
+  const rows = (k: number): [number, number, number][] =>
+    Array.from({ length: k }, (_, i) => [i % 9, 2 + (i % 7), i % 2] as [number, number, number]);
+  const cases: ReplayFile[] = [base];
+  // Around the line width: the decisions fit on their line, then no longer do.
+  for (let k = 1; k <= 12; k++) cases.push({ ...base, decisions: rows(k) });
+  cases.push({ ...base, decisions: rows(3000), failure: { signature: 'X', detail: 'why' } });
+  for (let k = 1; k <= 4; k++)
+    cases.push({
+      ...base,
+      drivers: Array.from({ length: k }, (_, i) => `drivers/a-long-driver-module-${i}.ts`),
+    });
+  for (const [i, file] of cases.entries()) {
+    const text = formatReplayFile(file);
+    assert.deepEqual(parseReplayFile(text, 'x.replay.json'), file);
+    const biome = spawnSync('node_modules/.bin/biome', ['format', '--stdin-file-path=x.replay.json'], {
+      input: text,
+      encoding: 'utf8',
+    });
+    assert.equal(biome.status, 0, biome.stderr);
+    assert.equal(text, biome.stdout, `case ${i}`);
+  }
 });

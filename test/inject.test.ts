@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError, NdisSimUsageError } from '../src/errors.ts';
-import { exploreSeeds, runOnce, shrink } from '../src/explore/explore.ts';
+import { deviationHorizon, exploreSeeds, runOnce, shrink } from '../src/explore/explore.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, FixedStrategy } from '../src/sim/choice.ts';
@@ -226,4 +226,28 @@ inject:
     before.run(untilNs(s));
     assert.equal(before.situations().size, 0);
   }
+});
+
+test('why the README sends inject: scenarios to the random strategy: the simplest schedule draws no injection, so 40 deviation seeds (depth 2) reach no injected removal where 40 random seeds reach several', () => {
+  const s = scenario(`
+until: 10s
+protocols:
+  - name: tcpip
+    traffic: { rate: 200 }
+devices:
+  - { name: nic0, driver: healthy-nic, wire: { rxRate: 200 } }
+inject:
+  - { do: surprise-remove, device: nic0, within: 1s..8s, chance: 50% }
+`);
+  const setup = { scenario: s, drivers: [], untilNs: untilNs(s), verifier: 'bugcheck' as const };
+  const horizon = deviationHorizon(setup);
+  assert.ok(horizon > 5000, `${horizon} choices in the simplest run`);
+  const random = exploreSeeds(setup, 1, 40);
+  const deviations = exploreSeeds({ ...setup, strategy: { kind: 'deviations', depth: 2, horizon } }, 1, 40);
+  assert.ok((random.situations[0]?.runs ?? 0) >= 5, JSON.stringify(random.situations));
+  assert.deepEqual(deviations.situations, []);
+  assert.match(
+    readFileSync('README.md', 'utf8'),
+    /Use deviations for a scenario whose\s+events are fixed `actions:`, and random for one with `inject:`/,
+  );
 });

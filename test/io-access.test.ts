@@ -4,6 +4,7 @@
 // accessors, and the rules around them.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   type CM_MEMORY_RANGE,
@@ -151,6 +152,34 @@ test('NdisWriteRegisterUchar, NdisWriteRegisterUshort: IMR and CTRL merge the la
   assert.equal(got.status, SimNicStatus.LINK_UP | SimNicStatus.READY | SimNicStatus.TX_ENABLED);
   assert.equal(got.resetting, 0, 'a byte write of RESET starts a reset');
   assert.equal(w.nic('nic0').resetsDone, 1);
+});
+
+test('CTRL is read/write, as the datasheet (docs/model.md, src/hw/simnic.ts) says: it reads back the bits written, RESET always 0 (a command, not held), and a reset leaves the other bits as they were', () => {
+  const got: number[] = [];
+  const drv = scriptedDriver('ctrl-rw', {
+    initialize: (a) => {
+      NdisWriteRegisterUlong(reg(a, SimNicReg.IMR), 0); // no interrupts in this test
+      NdisWriteRegisterUlong(reg(a, SimNicReg.CTRL), SimNicCtrl.TX_ENABLE | SimNicCtrl.RX_ENABLE);
+      got.push(NdisReadRegisterUlong(reg(a, SimNicReg.CTRL)));
+      // A read-modify-write, as a driver would do on a register that reads back.
+      const v = NdisReadRegisterUlong(reg(a, SimNicReg.CTRL));
+      NdisWriteRegisterUlong(reg(a, SimNicReg.CTRL), v | SimNicCtrl.RESET);
+      got.push(NdisReadRegisterUlong(reg(a, SimNicReg.CTRL)));
+      after(a, 50, () => got.push(NdisReadRegisterUlong(reg(a, SimNicReg.CTRL))));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok');
+  const enables = SimNicCtrl.TX_ENABLE | SimNicCtrl.RX_ENABLE;
+  assert.deepEqual(got, [enables, enables, enables]);
+  assert.equal(w.nic('nic0').resetsDone, 1, 'the reset ran');
+  for (const [file, row] of [
+    ['docs/model.md', /^\| 0x00 \| CTRL \| RW \| /m],
+    ['src/hw/simnic.ts', /^\/\/ {3}0x00 CTRL {7}RW {2}/m],
+  ] as const)
+    assert.match(readFileSync(file, 'utf8'), row, file);
 });
 
 test('NdisWriteRegisterUshort, NdisWriteRegisterUchar to TX_POST: the frame is as long as the written lanes say, the others zero', () => {

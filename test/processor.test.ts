@@ -5,9 +5,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  APC_LEVEL,
+  DISPATCH_LEVEL,
+  HIGH_LEVEL,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_CURRENT_IRQL,
+  NDIS_DEFAULT_PORT_NUMBER,
+  NDIS_LOWER_IRQL,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_STATUS_SUCCESS,
   NdisActiveGroupCount,
   NdisCloseConfiguration,
@@ -22,6 +28,7 @@ import {
   NdisOpenConfigurationEx,
   NdisParameterInteger,
   NdisReadConfiguration,
+  PASSIVE_LEVEL,
 } from '../src/index.ts';
 import { after, removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -140,6 +147,26 @@ test('NDIS_CURRENT_IRQL: PASSIVE in MiniportHaltEx, DISPATCH in a timer callback
   });
   assert.equal(r.verdict, 'ok', r.message ?? '');
   // PASSIVE_LEVEL 0, DISPATCH_LEVEL 2; a device IRQL is above DISPATCH.
-  assert.deepEqual({ halt: seen.halt, timer: seen.timer }, { halt: 0, timer: 2 });
-  assert.ok((seen.sync ?? 0) > 2, `sync at ${seen.sync}`);
+  assert.deepEqual({ halt: seen.halt, timer: seen.timer }, { halt: PASSIVE_LEVEL, timer: DISPATCH_LEVEL });
+  assert.ok((seen.sync ?? 0) > DISPATCH_LEVEL, `sync at ${seen.sync}`);
+  assert.ok((seen.sync ?? 0) < HIGH_LEVEL, `sync at ${seen.sync}`);
+});
+
+test('WDK names: PASSIVE_LEVEL, APC_LEVEL and DISPATCH_LEVEL have their wdm.h values, NDIS_DEFAULT_PORT_NUMBER is port 0; NDIS_LOWER_IRQL takes DISPATCH_LEVEL as the current IRQL', () => {
+  assert.deepEqual([PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL], [0, 1, 2]);
+  assert.ok(HIGH_LEVEL > DISPATCH_LEVEL);
+  assert.equal(NDIS_DEFAULT_PORT_NUMBER, 0);
+  const seen: number[] = [];
+  const { r } = removedScripted('wdk-irql', {
+    initialize: () => {
+      // The C idiom: raise, work at DISPATCH, lower with the level one is at.
+      const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+      seen.push(old, NDIS_CURRENT_IRQL());
+      NDIS_LOWER_IRQL(old, DISPATCH_LEVEL);
+      seen.push(NDIS_CURRENT_IRQL());
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(seen, [PASSIVE_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL]);
 });

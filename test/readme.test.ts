@@ -37,3 +37,12 @@ test('the README names the commands', () => {
     /ndis-sim run <scenario\.yaml> \[--driver my-driver\.ts\] \[--seed N\] \[--until 30s\]\n +\[--trace out\.jsonl\] \[--quiet\]/,
   );
 });
+
+test('the README says which classic bug cannot be written (a MiniportPause with work outstanding, R3.3) and which strategy suits injected events', () => {
+  assert.match(
+    readme,
+    /One classic bug has no\s+entry because it cannot happen: a `MiniportPause` that returns with sends or\s+receives outstanding/,
+  );
+  assert.match(readme, /\(R3\.3 in docs\/model\.md\)/);
+  assert.match(readme, /random for one with `inject:`/);
+});

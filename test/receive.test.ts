@@ -4,15 +4,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { rxNbl, rxPool, spinLock } from '../src/drivers/buggy/kit.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
+  DISPATCH_LEVEL,
   type NDIS_HANDLE,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_NAMES,
   NDIS_STATUS_SUCCESS,
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisMIndicateReceiveNetBufferLists,
   type NET_BUFFER_LIST,
 } from '../src/index.ts';
+import { flagNames } from '../src/ndis/datapath.ts';
 import { World } from '../src/world.ts';
 import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
@@ -134,4 +140,34 @@ test('R8.11: a receive indicated while the driver holds its spin lock is NdisSim
   assert.equal(bad.bugCheck?.ddi, 'NdisMIndicateReceiveNetBufferLists');
   assert.match(bad.bugCheck!.message, /holding 1 driver lock\(s\): the protocols it calls may call back/);
   assert.equal(world(locked(false), ['p1'], 1).w.run(2 * ns.s).verdict, 'ok');
+});
+
+test('the trace names the flags NDIS passes: SendFlags of MiniportSendNetBufferLists and ReturnFlags of MiniportReturnNetBufferLists carry NDIS_*_FLAGS_DISPATCH_LEVEL when the call runs at DISPATCH (R6.14), by name', () => {
+  const w = new World({ seed: 2 });
+  w.addDriver(healthyNic);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 200, rxFrameBytes: 100 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(500 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  for (const [what, field, name] of [
+    ['MiniportSendNetBufferLists', 'SendFlags', 'NDIS_SEND_FLAGS_DISPATCH_LEVEL'],
+    ['MiniportReturnNetBufferLists', 'ReturnFlags', 'NDIS_RETURN_FLAGS_DISPATCH_LEVEL'],
+  ] as const) {
+    const calls = w.trace.events.filter((e) => e.kind === 'call' && e.what === what);
+    assert.ok(calls.length > 10, `${what}: ${calls.length} calls`);
+    // The built-in protocol sends and returns from DPCs.
+    for (const e of calls) assert.deepEqual([e.irql, e.data?.[field]], [DISPATCH_LEVEL, name], what);
+  }
+  // No bit is 0 (the value NDIS passes at PASSIVE); more than one bit, and a bit without a name.
+  assert.equal(flagNames(0, NDIS_SEND_FLAGS_NAMES), 0);
+  // More than one bit, and a bit without a name.
+  assert.equal(
+    flagNames(
+      NDIS_SEND_FLAGS_DISPATCH_LEVEL | NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK | 0x100,
+      NDIS_SEND_FLAGS_NAMES,
+    ),
+    'NDIS_SEND_FLAGS_DISPATCH_LEVEL|NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK|0x100',
+  );
+  assert.equal(flagNames(0x80000000, NDIS_SEND_FLAGS_NAMES), '0x80000000');
 });

@@ -11,15 +11,18 @@ import {
   NDIS_PAUSE_MINIPORT_DEVICE_REMOVE,
   NDIS_PAUSE_NDIS_INTERNAL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisMIndicateReceiveNetBufferLists,
+  NdisMSendNetBufferListsComplete,
   NdisMSleep,
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { NdisCancelSendNetBufferLists } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
+import { fmtTime } from '../src/report/format.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { World } from '../src/world.ts';
 import { abortPendingOid, after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
@@ -306,4 +309,35 @@ test('R6.15: a receive indicated in Restarting, once MiniportRestart was called,
   ]);
   assert.equal(drv.adapters[0]!.state.returned, 1);
   assert.equal(w.summary().protocols[0]!.bindings[0]!.received, 0);
+});
+
+// ------------------------------------------------------------------ R6.9
+
+test('R6.9: a send completed twice is NdisSim_SendCompleteUnexpected that says "completed twice" and when the first completion was, as a reset completed twice does', () => {
+  let first = '';
+  const w = new World({ seed: 1 });
+  const drv = scriptedDriver('twice-nic', {
+    send: (a, chain) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+      const nbl = chain;
+      NdisMSendNetBufferListsComplete(a.handle, chain, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+      first ||= fmtTime(w.machine.now);
+      // The bug: a TX-done path that completes the same NBL again 1 ms later.
+      after(a, 1, () =>
+        NdisMSendNetBufferListsComplete(a.handle, nbl, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL),
+      );
+    },
+  });
+  w.addDriver(drv);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 10 } });
+  w.addDevice({ name: 'nic0', driver: 'twice-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_SendCompleteUnexpected');
+  assert.match(
+    r.violations[0]?.message ?? '',
+    new RegExp(
+      `^NBL #\\d+ completed twice: NdisMSendNetBufferListsComplete already completed it at ${first.replace('.', '\\.')} .*; it is not a send pending on nic0 \\(R6\\.9\\)$`,
+    ),
+  );
 });

@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
   NDIS_SG_DMA_64_BIT_ADDRESS,
+  type NDIS_SG_DMA_DESCRIPTION,
+  NDIS_SG_DMA_DESCRIPTION_REVISION_1,
+  type NDIS_SG_DMA_HANDLE,
   NDIS_SG_LIST_WRITE_TO_DEVICE,
   type NDIS_STATUS,
   NDIS_STATUS_RESOURCES,
@@ -13,6 +17,7 @@ import {
   NdisMAllocateNetBufferSGList,
   NdisMDeregisterScatterGatherDma,
   NdisMFreeNetBufferSGList,
+  NdisMRegisterScatterGatherDma,
   type NET_BUFFER,
   type SCATTER_GATHER_LIST,
 } from '../src/index.ts';
@@ -390,4 +395,59 @@ test('NdisMAllocateNetBufferSGList: a channel without ProcessSGListHandler, an a
     assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisMAllocateNetBufferSGList']], name);
     assert.match(r.violations[0]!.message, message);
   }
+});
+
+test('typed scatter/gather contexts: MiniportProcessSGList declares the Context type, NdisMRegisterScatterGatherDma<C> takes it without a cast, and NdisMAllocateNetBufferSGList on the typed handle accepts only that type (tsc checks this file)', () => {
+  /** What a send path hands NDIS with each NET_BUFFER. */
+  interface SendCtx {
+    nb: NET_BUFFER;
+    tag: string;
+  }
+  const seen: string[] = [];
+  let channel: NDIS_SG_DMA_HANDLE<SendCtx> | null = null;
+  const nb = netBuffer(0, 0, 60);
+  const drv = scriptedDriver('sg-typed', {
+    registrationAttributes: busMaster,
+    initialize: (a) => {
+      const desc: NDIS_SG_DMA_DESCRIPTION<SendCtx> = {
+        Header: { Type: NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
+        Flags: 0,
+        MaximumPhysicalMapping: 64 * 1024,
+        // No cast: Context is a SendCtx.
+        ProcessSGListHandler: (_pDO, _Reserved, pSGL, Context) => {
+          seen.push(`${Context.tag} ${Context.nb.DataLength} ${pSGL.NumberOfElements}`);
+          NdisMFreeNetBufferSGList(channel!, pSGL, Context.nb);
+        },
+        SharedMemAllocateCompleteHandler: null,
+        ScatterGatherListSize: 0,
+      };
+      channel = NdisMRegisterScatterGatherDma(a.handle, desc).NdisMiniportDmaHandle;
+      after(a, 100, () => {
+        NdisMAllocateNetBufferSGList(
+          channel!,
+          nb,
+          { nb, tag: 'send' },
+          NDIS_SG_LIST_WRITE_TO_DEVICE,
+          null,
+          0,
+        );
+        if (seen.length < 0) {
+          // Never runs; tsc rejects a Context of another type on the typed handle.
+          // @ts-expect-error a number is not a SendCtx
+          NdisMAllocateNetBufferSGList(channel!, nb, 7, NDIS_SG_LIST_WRITE_TO_DEVICE, null, 0);
+        }
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: () => NdisMDeregisterScatterGatherDma(channel!),
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'sg-typed' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(2 * ns.s);
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(seen, ['send 60 1']);
 });

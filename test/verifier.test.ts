@@ -408,6 +408,38 @@ test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0
   }
 });
 
+test('R8.10: above DISPATCH the Dpr pair has no Driver Verifier code of its own: NdisDprAcquireSpinLock or NdisDprReleaseSpinLock in the ISR is 0xD1 under Irql_Synch_Function, parameter 2 the IRQL (docs/model.md says so)', () => {
+  for (const [ddi, call] of [
+    ['NdisDprAcquireSpinLock', NdisDprAcquireSpinLock],
+    ['NdisDprReleaseSpinLock', NdisDprReleaseSpinLock],
+  ] as const) {
+    const l = new NDIS_SPIN_LOCK();
+    const w = testWorld({
+      drivers: [
+        scriptedDriver('dpr-isr', {
+          initialize: () => {
+            NdisAllocateSpinLock(l);
+            return NDIS_STATUS_SUCCESS;
+          },
+          isr: () => call(l),
+        }),
+      ],
+      devices: [{ name: 'nic0', driver: 'dpr-isr', faults: { linkDownAtNs: 1 * ns.s } }],
+    });
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'bugcheck', ddi);
+    assert.deepEqual([r.bugCheck!.rule, r.bugCheck!.ddi], ['Irql_Synch_Function', ddi]);
+    assert.equal(r.bugCheck!.bugCheck.code, 0xd1, ddi);
+    assert.deepEqual(r.bugCheck!.bugCheck.params.slice(0, 3), [0, 3, 0], ddi);
+  }
+  // The sentence of docs/model.md that says it.
+  const model = readFileSync('docs/model.md', 'utf8');
+  assert.match(
+    model,
+    /Above DISPATCH the Dpr pair has no code of Driver\s+Verifier's: it is 0xD1 under `Irql_Synch_Function`/,
+  );
+});
+
 test('R8.10: a lock taken with NdisAcquireSpinLock and released with NdisDprReleaseSpinLock is NdisSim_SpinLockPairMismatch; the IRQL stays raised', () => {
   const drv = scriptedDriver('pair-nic', {
     restart: () => {

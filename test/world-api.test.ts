@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lifecycleNic } from '../bench/lifecycle-driver.ts';
+import { driverNames } from '../src/drivers/index.ts';
 import { NdisSimUsageError } from '../src/errors.ts';
+import { trafficDefaults } from '../src/index.ts';
+import { buildWorld } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import { World } from '../src/world.ts';
 import { ns } from './helpers/world.ts';
 
@@ -62,4 +66,27 @@ test("the benchmark's lifecycle driver is a clean one: its lifecycle ends at Cod
   assert.deepEqual(r.violations, []);
   assert.deepEqual(r.warnings, []);
   assert.equal(w.device('nic0').problem, 43);
+});
+
+test('addProtocol takes a traffic object with only its rate and fills the rest with the defaults a YAML scenario gets (one table, trafficDefaults)', () => {
+  const w = new World();
+  const p = w.addProtocol('tcpip', { traffic: { ratePerSecond: 100 } });
+  const fromYaml = buildWorld(
+    parseScenarioText(
+      'devices:\n  - { name: nic0, driver: healthy-nic }\nprotocols:\n  - name: tcpip\n    traffic: { rate: 100 }\n',
+      'traffic.yaml',
+      driverNames(),
+    ),
+  ).protocols[0]!;
+  assert.deepEqual(p.options.traffic, fromYaml.options.traffic);
+  assert.deepEqual(p.options.traffic, { ratePerSecond: 100, ...trafficDefaults });
+  assert.equal(trafficDefaults.frameBytes, 512);
+  // A field given wins; one given as undefined still takes its default.
+  const q = w.addProtocol('ip6', { traffic: { ratePerSecond: 5, frameBytes: 60, returnDelayNs: undefined } });
+  assert.deepEqual(q.options.traffic, {
+    ratePerSecond: 5,
+    frameBytes: 60,
+    returnDelayNs: 0,
+    statisticsEveryNs: 0,
+  });
 });

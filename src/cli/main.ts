@@ -45,6 +45,7 @@ import {
   toDecisionRows,
   traceDigest,
 } from '../explore/replay-file.ts';
+import { OID_NAMES } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import { toPerfettoJson } from '../report/perfetto.ts';
@@ -893,6 +894,16 @@ Examples:
       const all = [...builtinDrivers, ...(await loadDriverModules(opts.driver ?? []))];
       const width = Math.max(...all.map((d) => d.name.length)) + 2;
       for (const d of all) out(`${d.name.padEnd(width)}${d.description ?? ''}`);
+    });
+  program
+    .command('oids')
+    .description('list the OID names an oid action accepts, with their numbers')
+    .action(() => {
+      // The names the scenario checks against (OID_NAMES, from ntddndis.h), in number order.
+      const all = [...OID_NAMES].sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0));
+      const width = Math.max(...all.map(([, name]) => name.length)) + 2;
+      for (const [value, name] of all)
+        out(`${name.padEnd(width)}0x${(value >>> 0).toString(16).padStart(8, '0').toUpperCase()}`);
     });
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

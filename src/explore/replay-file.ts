@@ -53,20 +53,58 @@ export function fromDecisionRows(rows: ReplayFile['decisions']): Decision[] {
   return rows.map(([site, count, pick]) => ({ site, count, pick }));
 }
 
-/** JSON, two-space indented, with the decisions eight to a line. */
+/** The line width of the repository's formatter (biome.json `formatter.lineWidth`). */
+const lineWidth = 110;
+
+/**
+ * The file as JSON laid out the way the repository's formatter (biome) lays out JSON,
+ * so a replay file committed as a test case passes `npx biome check .` untouched:
+ * two-space indents; an object one member a line (biome keeps an object broken when
+ * its source breaks it, and this writer always does); an array on one line, its
+ * items separated by ", ", when that line fits in 110 columns with what follows it,
+ * else one item a line. The decisions, a few thousand short rows, are the array that
+ * most often breaks.
+ */
 export function formatReplayFile(r: ReplayFile): string {
-  const marker = '"@decisions@"';
-  const head = JSON.stringify({ ...r, decisions: marker.slice(1, -1) }, null, 2);
-  const rows: string[] = [];
-  for (let i = 0; i < r.decisions.length; i += 8)
-    rows.push(
-      `    ${r.decisions
-        .slice(i, i + 8)
-        .map((d) => JSON.stringify(d))
-        .join(', ')}`,
-    );
-  const list = rows.length === 0 ? '[]' : `[\n${rows.join(',\n')}\n  ]`;
-  return `${head.replace(marker, list)}\n`;
+  return `${layout(r, 0, 0, 0)}\n`;
+}
+
+/**
+ * `v` laid out at `indent` columns, its first line starting `lead` columns further
+ * right (after its key) and followed by `tail` columns (a comma) on its last line.
+ */
+function layout(v: unknown, indent: number, lead: number, tail: number): string {
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]';
+    const flat = oneLine(v);
+    if (flat !== null && indent + lead + flat.length + tail <= lineWidth) return flat;
+    const pad = ' '.repeat(indent + 2);
+    const items = v.map((x, i) => pad + layout(x, indent + 2, 0, i < v.length - 1 ? 1 : 0));
+    return `[\n${items.join(',\n')}\n${' '.repeat(indent)}]`;
+  }
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    if (entries.length === 0) return '{}';
+    const pad = ' '.repeat(indent + 2);
+    const members = entries.map(([k, x], i) => {
+      const key = `${JSON.stringify(k)}: `;
+      return pad + key + layout(x, indent + 2, key.length, i < entries.length - 1 ? 1 : 0);
+    });
+    return `{\n${members.join(',\n')}\n${' '.repeat(indent)}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** An array of scalars and arrays on one line, or null when it holds an object (always broken). */
+function oneLine(v: unknown): string | null {
+  if (!Array.isArray(v)) return v !== null && typeof v === 'object' ? null : JSON.stringify(v);
+  const parts: string[] = [];
+  for (const x of v) {
+    const s = oneLine(x);
+    if (s === null) return null;
+    parts.push(s);
+  }
+  return `[${parts.join(', ')}]`;
 }
 
 /** Parses and checks a replay file's text; every problem as "file: field: expected …, got …". */

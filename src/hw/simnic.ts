@@ -5,7 +5,8 @@
 // same registers, the way a real miniport reaches its hardware.
 //
 // Register map (32-bit registers, byte offsets):
-//   0x00 CTRL       W   bit 0 RESET (start a reset), bit 1 INTR_ENABLE, bit 2 TX_ENABLE, bit 3 RX_ENABLE
+//   0x00 CTRL       RW  bit 0 RESET (start a reset), bit 1 INTR_ENABLE, bit 2 TX_ENABLE, bit 3 RX_ENABLE;
+//                       reads back the bits written, RESET always 0 (not held); a reset keeps the others
 //   0x04 STATUS     R   bit 0 LINK_UP, bit 1 READY (not resetting), bit 2 TX_ENABLED, bit 3 RX_ENABLED
 //   0x08 HEARTBEAT  R   firmware progress counter; it stops while the NIC is hung
 //   0x0C ICR        R   interrupt causes, cleared by the read: bit 0 RESET_DONE, bit 1 LINK_CHANGE,

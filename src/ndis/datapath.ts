@@ -5,6 +5,7 @@
 
 import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
@@ -13,8 +14,10 @@ import {
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
+  NDIS_RETURN_FLAGS_NAMES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_NAMES,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
@@ -112,6 +115,21 @@ export function protocolSend(
   sendToMiniport(n, b, chain, count, port, flags);
 }
 
+/**
+ * A flags word as the trace shows it: the names of its bits joined by '|' (a bit
+ * without a name as hex), or 0. Built only when the trace is on.
+ */
+export function flagNames(flags: number, names: ReadonlyMap<number, string>): string | number {
+  if (flags === 0) return 0;
+  const parts: string[] = [];
+  for (let bit = 1, rest = flags >>> 0; rest !== 0; bit *= 2) {
+    if ((rest & bit) === 0) continue;
+    parts.push(names.get(bit) ?? `0x${bit.toString(16)}`);
+    rest = (rest & ~bit) >>> 0;
+  }
+  return parts.join('|');
+}
+
 /** NDIS hands `count` NBLs to MiniportSendNetBufferLists. */
 function sendToMiniport(
   n: Ndis,
@@ -139,7 +157,13 @@ function sendToMiniport(
   const irql = n.kernel.ctx.irql;
   const sendFlags =
     irql === Irql.Dispatch ? flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL : flags & ~NDIS_SEND_FLAGS_DISPATCH_LEVEL;
-  const f = n.enter(b, b.driver.name, 'MiniportSendNetBufferLists', irql, n.trace.on ? { count } : undefined);
+  const f = n.enter(
+    b,
+    b.driver.name,
+    'MiniportSendNetBufferLists',
+    irql,
+    n.trace.on ? { count, SendFlags: flagNames(sendFlags, NDIS_SEND_FLAGS_NAMES) } : undefined,
+  );
   try {
     b.driver.chars.SendNetBufferListsHandler(b.context, chain, port, sendFlags);
   } catch (e) {
@@ -175,7 +199,7 @@ export function miniportSendComplete(
         ddi,
         b.name,
         x instanceof NblImpl
-          ? `NBL #${nbl._id} completed but it was not a send pending on ${b.name} (${nbl._place === 'protocol' ? 'completed twice' : nbl._place}) (R6.9)`
+          ? unexpectedSendCompletion(nbl, b)
           : 'completed something that is not an NBL NDIS passed down (R6.9)',
       );
       x = next;
@@ -192,6 +216,7 @@ export function miniportSendComplete(
     if (late !== null) notAcceptedCheck(n, b, late, nbl, ddi);
     nbl._place = 'protocol';
     nbl._block = null;
+    nbl._completedNs = n.now;
     nbl.Next = null;
     b.inFlight.delete(nbl);
     done++;
@@ -232,6 +257,25 @@ export function miniportSendComplete(
   else if (single !== null && head !== null) protocolSendComplete(n, single, head, upFlags);
   else if (fd !== null && head !== null) completeUp(n, head, upFlags);
   if (b.sendsOutstanding === 0 && b.op !== null) n.kick(b);
+}
+
+/**
+ * Why NdisMSendNetBufferListsComplete may not take `nbl` (R6.9). A send this miniport
+ * completed already, and not sent again since, is a double completion: said so, with
+ * when the first completion was, as for NdisMResetComplete.
+ */
+function unexpectedSendCompletion(nbl: NblImpl, b: MiniportBlock): string {
+  const twice =
+    nbl._completedNs >= 0 &&
+    nbl._completedNs >= nbl._sinceNs &&
+    nbl._binding?.block === b &&
+    nbl._place !== 'miniport-send';
+  if (twice) {
+    const now =
+      nbl._place === 'free' ? 'and its sender has freed it since' : 'and gave it back to its sender';
+    return `NBL #${nbl._id} completed twice: NdisMSendNetBufferListsComplete already completed it at ${fmtTime(nbl._completedNs)} ${now}; it is not a send pending on ${b.name} (R6.9)`;
+  }
+  return `NBL #${nbl._id} completed but it was not a send pending on ${b.name} (${nbl._place}) (R6.9)`;
 }
 
 function protocolSendComplete(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST, flags: number): void {
@@ -553,19 +597,16 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   if (b.ss !== null) b.ss.lastActivityNs = n.now;
   assert(!b.handleDead, 'returnToMiniport: NDIS would call a halted miniport', b.name);
   const irql = n.kernel.ctx.irql;
+  const returnFlags = irql === Irql.Dispatch ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0;
   const f = n.enter(
     b,
     b.driver.name,
     'MiniportReturnNetBufferLists',
     irql,
-    n.trace.on ? { count: k } : undefined,
+    n.trace.on ? { count: k, ReturnFlags: flagNames(returnFlags, NDIS_RETURN_FLAGS_NAMES) } : undefined,
   );
   try {
-    b.driver.chars.ReturnNetBufferListsHandler(
-      b.context,
-      chain,
-      irql === Irql.Dispatch ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0,
-    );
+    b.driver.chars.ReturnNetBufferListsHandler(b.context, chain, returnFlags);
   } catch (e) {
     n.driverThrew(e, 'MiniportReturnNetBufferLists', b);
   }

@@ -104,6 +104,8 @@ export class NblImpl implements NET_BUFFER_LIST {
   /** @internal Protocols still holding an indicated NBL. */ _refs = 0;
   /** @internal Virtual time it was handed to the miniport or indicated (ns). */ _sinceNs = 0;
   /** @internal NdisTimedDataSend already reported it. */ _timedOut = false;
+  /** @internal When the miniport last completed it as a send (ns; -1 never): a double completion says so. */
+  _completedNs = -1;
   /** @internal The filter module that holds it ('filter', 'filter-send', 'filter-receive'). */
   _holder: FilterModule | null = null;
   /**

@@ -35,6 +35,36 @@ export function deviceStatusText(d: DeviceSummary): string {
   return 'its driver stack is gone';
 }
 
+/** The widest a name or driver column gets (as the timeline's actor column). */
+const columnMax = 32;
+
+/**
+ * `text` in a column `width` wide: padded, or, when longer, its start and end kept
+ * around an ellipsis (driver names differ at both ends: pcie-nic-bug-…-complete).
+ */
+function column(text: string, width: number): string {
+  if (text.length <= width) return text.padEnd(width);
+  const head = Math.ceil((width - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
+}
+
+/**
+ * Whether a pair of data-path counts adds up, said plainly: "(all completed)", or
+ * "(accounted for: 622 still in the miniport)" when NBLs are out, or "NOT accounted
+ * for" when handed-out differs from done plus out (an ndis-sim bug: NDIS tracks every
+ * NBL).
+ */
+function accounted(
+  c: ReturnType<typeof pc.createColors>,
+  ok: boolean,
+  done: string,
+  out: number,
+  where: string,
+): string {
+  if (!ok) return `(${c.red('NOT accounted for')}${out ? `: ${out} still ${where}` : ''})`;
+  return out === 0 ? `(${c.green(`all ${done}`)})` : `(${c.green('accounted for')}: ${out} still ${where})`;
+}
+
 export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): string[] {
   const c = pc.createColors(o.color);
   const out: string[] = [];
@@ -45,30 +75,44 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
         `  ${o.seedLabel ?? 'seed'} ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} events, ${r.decisions} decisions`,
       ),
   );
-  // Name and driver columns as wide as their widest entry (8 and 12 at least).
-  const nameW = Math.max(8, ...s.adapters.map((a) => a.name.length), ...s.devices.map((d) => d.name.length));
-  const driverW = Math.max(
-    12,
-    ...s.adapters.map((a) => a.driver.length),
-    ...s.devices.map((d) => d.driver.length),
+  // Name and driver columns as wide as their widest entry (8 and 12 at least, at most
+  // columnMax: a longer name is shortened in its middle so the columns stay in line).
+  const nameW = Math.min(
+    columnMax,
+    Math.max(8, ...s.adapters.map((a) => a.name.length), ...s.devices.map((d) => d.name.length)),
+  );
+  const driverW = Math.min(
+    columnMax,
+    Math.max(12, ...s.adapters.map((a) => a.driver.length), ...s.devices.map((d) => d.driver.length)),
   );
   out.push(c.bold('  Adapters'));
   if (s.adapters.length === 0) out.push('    none');
   for (const a of s.adapters) {
     out.push(
-      `    ${a.name.padEnd(nameW)} ${a.driver.padEnd(driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
+      `    ${column(a.name, nameW)} ${column(a.driver, driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
         `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
     );
     const d = a.data;
     if (d.sent + d.indicated + d.indicatedWithResources + d.oidsRequested + d.rejectedByNdis > 0) {
-      const balance = (ok: boolean): string => (ok ? c.green('balanced') : c.red('NOT balanced'));
       out.push(
         c.dim(' '.repeat(5 + nameW)) +
-          `sends: ${d.sent} sent, ${d.completed} completed (${balance(d.sent === d.completed + a.sendsOutstanding)}` +
-          `${a.sendsOutstanding ? `, ${a.sendsOutstanding} out` : ''})` +
+          `sends: ${d.sent} sent, ${d.completed} completed ` +
+          accounted(
+            c,
+            d.sent === d.completed + a.sendsOutstanding,
+            'completed',
+            a.sendsOutstanding,
+            'in the miniport',
+          ) +
           `${d.rejectedByNdis ? `, ${d.rejectedByNdis} failed by NDIS` : ''}   ` +
-          `receives: ${d.indicated} indicated, ${d.returned} returned (${balance(d.indicated === d.returned + a.receivesOutstanding)}` +
-          `${a.receivesOutstanding ? `, ${a.receivesOutstanding} out` : ''})` +
+          `receives: ${d.indicated} indicated, ${d.returned} returned ` +
+          accounted(
+            c,
+            d.indicated === d.returned + a.receivesOutstanding,
+            'returned',
+            a.receivesOutstanding,
+            'up the stack',
+          ) +
           `${d.indicatedWithResources ? `, ${d.indicatedWithResources} with RESOURCES` : ''}   ` +
           `OIDs: ${d.oidsRequested} requested, ${d.oidsCompleted} completed`,
       );
@@ -79,7 +123,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     const text = deviceStatusText(d);
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
-      `    ${d.name.padEnd(nameW)} ${d.instanceId.padEnd(28)} ${d.driver.padEnd(driverW)} ${d.status.padEnd(12)} ${status}`,
+      `    ${column(d.name, nameW)} ${d.instanceId.padEnd(28)} ${column(d.driver, driverW)} ${d.status.padEnd(12)} ${status}`,
     );
   }
   out.push(c.bold('  Live dumps'));
@@ -103,17 +147,25 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     const told = new Set(o.removals.map((st) => st.adapter));
     const untold = lost.filter((a) => !told.has(a.name));
     if (o.removals.length > 0 || untold.length > 0) out.push(c.bold('  Removal (R5.8, R5.12)'));
-    for (const st of o.removals) out.push(`    ${st.adapter.padEnd(nameW)} ${removalLine(st, o.events, c)}`);
+    for (const st of o.removals) out.push(`    ${column(st.adapter, nameW)} ${removalLine(st, o.events, c)}`);
     for (const a of untold)
       out.push(
-        `    ${a.name.padEnd(nameW)} ${c.dim(`its device failed before the first of the ${(o.events.length).toLocaleString('en-US')} trace events kept (without --quiet the run keeps more)`)}`,
+        `    ${column(a.name, nameW)} ${c.dim(`its device failed before the first of the ${(o.events.length).toLocaleString('en-US')} trace events kept (without --quiet the run keeps more)`)}`,
       );
   }
   for (const p of s.protocols) {
+    // A stop and start (or a sleep) binds the protocol to an adapter again: one line per
+    // binding, numbered in the order they were made when an adapter had more than one.
+    const perAdapter = new Map<string, number>();
+    for (const b of p.bindings) perAdapter.set(b.adapter, (perAdapter.get(b.adapter) ?? 0) + 1);
+    const nth = new Map<string, number>();
     for (const b of p.bindings) {
+      const of = perAdapter.get(b.adapter)!;
+      const i = (nth.get(b.adapter) ?? 0) + 1;
+      nth.set(b.adapter, i);
       out.push(
         c.dim(
-          `  Protocol ${p.name} on ${b.adapter}: ${b.unbound ? 'unbound' : 'bound'}, ` +
+          `  Protocol ${p.name} on ${b.adapter}${of > 1 ? ` (binding ${i} of ${of})` : ''}: ${b.unbound ? 'unbound' : 'bound'}, ` +
             `RESET_START ${b.resetStarts} / RESET_END ${b.resetEnds}, query-remove ${b.queryRemoves}`,
         ),
       );

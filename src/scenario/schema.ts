@@ -7,6 +7,7 @@ import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
 import { ns } from '../sim/limits.ts';
+import { trafficDefaults } from '../stack/protocol.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
 const unitNs: Record<string, number> = {
@@ -99,11 +100,11 @@ export const faultsSchema = z.strictObject({
 const trafficSchema = z.strictObject({
   /** Frames per second sent on each binding while it runs. */
   rate: z.number().nonnegative().max(10_000_000),
-  frameBytes: z.number().int().min(14).max(9014).default(512),
+  frameBytes: z.number().int().min(14).max(9014).default(trafficDefaults.frameBytes),
   /** How long received NBLs are held before they are returned. */
-  returnDelay: duration.default(0),
+  returnDelay: duration.default(trafficDefaults.returnDelayNs),
   /** Period of OID_GEN_STATISTICS queries (0: none). */
-  statisticsEvery: duration.default(0),
+  statisticsEvery: duration.default(trafficDefaults.statisticsEveryNs),
 });
 
 const wireSchema = z.strictObject({
@@ -282,7 +283,7 @@ function oidProblem(v: unknown): string {
   if (typeof v === 'string' && /^0x/i.test(v))
     return `expected an OID number of up to 8 hex digits, such as 0x00010202, got ${show(v)}`;
   const near = typeof v === 'string' ? nearest(v, oidNames) : null;
-  return `expected an OID name such as OID_GEN_STATISTICS (OID_NAMES in src/ndis/generated/status.ts lists them) or an OID number such as 0x00010202, got ${show(v)}${near ? `; did you mean ${near}?` : ''}`;
+  return `expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got ${show(v)}${near ? `; did you mean ${near}?` : ''}`;
 }
 
 /**

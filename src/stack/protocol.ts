@@ -42,6 +42,7 @@ import {
 import type { NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION } from '../ndis/types.ts';
 import { ns } from '../sim/limits.ts';
 
+/** A protocol's traffic on each binding (the scenario's `traffic`, in ns and per second). */
 export interface TrafficOptions {
   /** Frames sent per second on each binding while it runs; 0 = none. */
   ratePerSecond: number;
@@ -59,13 +60,32 @@ export interface ProtocolOptions {
   traffic: TrafficOptions;
 }
 
-/** Frozen: every protocol without traffic shares it. */
-export const noTraffic: Readonly<TrafficOptions> = Object.freeze({
-  ratePerSecond: 0,
-  frameBytes: 64,
+/**
+ * The traffic fields a scenario or World.addProtocol may leave out, and their values:
+ * the one place the defaults are written (the YAML schema reads them from here).
+ */
+export const trafficDefaults: Readonly<Omit<TrafficOptions, 'ratePerSecond'>> = Object.freeze({
+  frameBytes: 512,
   returnDelayNs: 0,
   statisticsEveryNs: 0,
 });
+
+/** TrafficOptions as World.addProtocol takes them: the rate, the rest as trafficDefaults unless given. */
+export type TrafficInput = Pick<TrafficOptions, 'ratePerSecond'> & Partial<TrafficOptions>;
+
+/** Frozen: every protocol without traffic shares it. */
+export const noTraffic: Readonly<TrafficOptions> = Object.freeze({ ratePerSecond: 0, ...trafficDefaults });
+
+/** The full TrafficOptions of `t`: each field left out (or undefined) takes its default. */
+export function trafficOf(t: TrafficInput | undefined): Readonly<TrafficOptions> {
+  if (t === undefined) return noTraffic;
+  return {
+    ratePerSecond: t.ratePerSecond,
+    frameBytes: t.frameBytes ?? trafficDefaults.frameBytes,
+    returnDelayNs: t.returnDelayNs ?? trafficDefaults.returnDelayNs,
+    statisticsEveryNs: t.statisticsEveryNs ?? trafficDefaults.statisticsEveryNs,
+  };
+}
 
 /** What the protocol saw on one binding, for summaries and tests. */
 export interface ProtocolView {

@@ -89,12 +89,14 @@ export interface SCATTER_GATHER_LIST {
  * MiniportProcessSGList(pDO, Reserved, pSGL, Context). NDIS calls it at DISPATCH_LEVEL
  * with the list NdisMAllocateNetBufferSGList asked for and that call's Context, inside
  * the call or after it returned. pDO and Reserved, which drivers ignore, are null.
+ * C is the type of the Contexts the driver passes to NdisMAllocateNetBufferSGList
+ * (NDIS hands each back unchanged), so the handler needs no cast; left out, unknown.
  */
-export type MINIPORT_PROCESS_SG_LIST_HANDLER = (
+export type MINIPORT_PROCESS_SG_LIST_HANDLER<C = unknown> = (
   pDO: DEVICE_OBJECT | null,
   Reserved: null,
   pSGL: SCATTER_GATHER_LIST,
-  Context: unknown,
+  Context: C,
 ) => void;
 /**
  * MiniportSharedMemoryAllocateComplete(MiniportAdapterContext, VirtualAddress,
@@ -113,18 +115,32 @@ export type MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER = (
   Context: unknown,
 ) => void;
 
-/** NDIS_SG_DMA_DESCRIPTION: in and out. NDIS fills ScatterGatherListSize on success. */
-export interface NDIS_SG_DMA_DESCRIPTION {
+/**
+ * NDIS_SG_DMA_DESCRIPTION: in and out. NDIS fills ScatterGatherListSize on success.
+ * C types the Context of ProcessSGListHandler (MINIPORT_PROCESS_SG_LIST_HANDLER).
+ */
+export interface NDIS_SG_DMA_DESCRIPTION<C = unknown> {
   /** Type NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision NDIS_SG_DMA_DESCRIPTION_REVISION_1 (or _2). */
   Header: NDIS_OBJECT_HEADER;
   /** NDIS_SG_DMA_64_BIT_ADDRESS when the NIC addresses 64 bits; 0 for 32. */
   Flags: ULONG;
   /** The most bytes the NIC moves in one DMA operation. */
   MaximumPhysicalMapping: ULONG;
-  ProcessSGListHandler: MINIPORT_PROCESS_SG_LIST_HANDLER | null;
+  ProcessSGListHandler: MINIPORT_PROCESS_SG_LIST_HANDLER<C> | null;
   SharedMemAllocateCompleteHandler: MINIPORT_ALLOCATE_SHARED_MEM_COMPLETE_HANDLER | null;
   /** Out: bytes a scatter/gather list of up to MaximumPhysicalMapping bytes needs. */
   ScatterGatherListSize: ULONG;
+}
+
+/**
+ * The NdisMiniportDmaHandle of a channel whose MiniportProcessSGList takes a C. Kept as
+ * this type, the handle makes NdisMAllocateNetBufferSGList check its Context against
+ * the handler's; kept as a plain NDIS_HANDLE, the Context is not checked (as
+ * NdisSetTimerObject's FunctionContext is not).
+ */
+export interface NDIS_SG_DMA_HANDLE<C = unknown> extends NDIS_HANDLE {
+  /** Never set: carries C for the type checker only (in and out, so C is exact). */
+  readonly __sgListContext?: (Context: C) => C;
 }
 
 /** The NdisMiniportDmaHandle NdisMRegisterScatterGatherDma returns. */
@@ -262,10 +278,10 @@ function sgListBytes(bytes: number): number {
  * registered (NDIS keeps one per adapter). On success DmaDescription.ScatterGatherListSize
  * is filled in.
  */
-export function NdisMRegisterScatterGatherDma(
+export function NdisMRegisterScatterGatherDma<C = unknown>(
   MiniportAdapterHandle: NDIS_HANDLE,
-  DmaDescription: NDIS_SG_DMA_DESCRIPTION,
-): { Status: NDIS_STATUS; NdisMiniportDmaHandle: NDIS_HANDLE | null } {
+  DmaDescription: NDIS_SG_DMA_DESCRIPTION<C>,
+): { Status: NDIS_STATUS; NdisMiniportDmaHandle: NDIS_SG_DMA_HANDLE<C> | null } {
   const ddi = 'NdisMRegisterScatterGatherDma';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
   const n = b.ndis;
@@ -298,7 +314,8 @@ export function NdisMRegisterScatterGatherDma(
   } else {
     const wide = (DmaDescription.Flags & NDIS_SG_DMA_64_BIT_ADDRESS) !== 0;
     DmaDescription.ScatterGatherListSize = sgListBytes(DmaDescription.MaximumPhysicalMapping >>> 0);
-    handle = new NdisMiniportDma(b, wide, { ...DmaDescription });
+    // NDIS keeps the handler as it keeps any callback: the C is the driver's own promise.
+    handle = new NdisMiniportDma(b, wide, { ...(DmaDescription as NDIS_SG_DMA_DESCRIPTION) });
     d.handle = handle;
     Status = NDIS_STATUS_SUCCESS;
   }
@@ -747,10 +764,10 @@ function dropLists(n: Ndis, h: NdisMiniportDma): number {
  * returns (1). RESOURCES, and no callback, when the range is full. The list is always
  * NDIS's own object, never ScatterGatherListBuffer ("not necessarily the same buffer").
  */
-export function NdisMAllocateNetBufferSGList(
-  NdisMiniportDmaHandle: NDIS_HANDLE,
+export function NdisMAllocateNetBufferSGList<C = unknown>(
+  NdisMiniportDmaHandle: NDIS_SG_DMA_HANDLE<C>,
   NetBuffer: NET_BUFFER,
-  Context: unknown,
+  Context: C,
   Flags: ULONG,
   ScatterGatherListBuffer: Uint8Array | null,
   ScatterGatherListBufferSize: ULONG,

@@ -3,6 +3,7 @@
 // option `cpus`) are all active and numbered from 0; a processor's index is its number.
 
 import { NotModelledError } from '../../errors.ts';
+import { Irql } from '../../kernel/kernel.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import type { Ndis } from '../ndis.ts';
 import { currentNdis } from './common.ts';
@@ -29,6 +30,22 @@ export function NdisGetVersion(): number {
   n.verifier.irql(irql.NdisGetVersion, ddi, null);
   return 6 * 0x10000 + newestMinorVersion;
 }
+
+/*
+ * The KIRQL levels of wdm.h that the model has, under their WDK names, for comparing
+ * with NDIS_CURRENT_IRQL() and for the _CurIrql argument of NDIS_LOWER_IRQL. PASSIVE,
+ * APC and DISPATCH have their wdm.h values. Device IRQLs are one level here (DIRQL, 3,
+ * which has no WDK constant: a device's IRQL is whatever its interrupt was given), so
+ * HIGH_LEVEL is 4 rather than x64's 15; the order of the levels is Windows's.
+ */
+/** PASSIVE_LEVEL (0): threads, MiniportInitializeEx, MiniportHaltEx, work items. */
+export const PASSIVE_LEVEL = Irql.Passive;
+/** APC_LEVEL (1). */
+export const APC_LEVEL = Irql.Apc;
+/** DISPATCH_LEVEL (2): DPCs, timers, holders of a spin lock. */
+export const DISPATCH_LEVEL = Irql.Dispatch;
+/** HIGH_LEVEL: the top of the model's scale (4; 15 on x64), above every device IRQL. */
+export const HIGH_LEVEL = Irql.High;
 
 /** KIRQL NDIS_CURRENT_IRQL(): the IRQL the caller runs at (KeGetCurrentIrql). Any IRQL. */
 export function NDIS_CURRENT_IRQL(): number {

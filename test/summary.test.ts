@@ -1,0 +1,92 @@
+// The end-of-run summary as a reader takes it: data-path counts that say where the
+// NBLs are, one distinguishable line per protocol binding, and columns that stay in
+// line whatever the drivers are called.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { formatSummary } from '../src/report/summary.ts';
+import { World } from '../src/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns } from './helpers/world.ts';
+
+/** Runs `w` to `until` and formats its summary. */
+function summaryOf(w: World, until: number): string[] {
+  const r = w.run(until);
+  return formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null });
+}
+
+test('data-path counts: "(accounted for: N still in the miniport)" for sends a miniport holds, "(all completed)" / "(all returned)" when none is out, never "balanced, N out"', () => {
+  // A miniport that keeps every send (R6.9 allows it until the pause or the halt).
+  const holder = scriptedDriver('holding-nic', { send: () => {} });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(holder);
+  w.addDriver(healthyNic);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 100 } });
+  w.addDevice({ name: 'nic0', driver: 'holding-nic' });
+  w.addDevice({ name: 'nic1', driver: 'healthy-nic', wire: { rxPerSecond: 100, rxFrameBytes: 100 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  const text = summaryOf(w, 500 * ns.ms).join('\n');
+  const held = w.summary().adapters.find((a) => a.name === 'nic0')!.sendsOutstanding;
+  assert.ok(held > 10, `held ${held}`);
+  assert.match(
+    text,
+    new RegExp(`sends: ${held} sent, 0 completed \\(accounted for: ${held} still in the miniport\\)`),
+  );
+  assert.match(
+    text,
+    /sends: \d+ sent, \d+ completed \(all completed\) {3}receives: \d+ indicated, \d+ returned \(all returned\)/,
+  );
+  assert.doesNotMatch(text, /balanced/);
+});
+
+test('after a PnP stop and start the protocol has two bindings to the adapter: the summary numbers them ("binding 1 of 2") instead of printing two identical lines', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.addDevice({ name: 'nic1', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  w.at(1 * ns.s, { kind: 'stop', device: 'nic0' });
+  const lines = summaryOf(w, 3 * ns.s).filter((l) => l.startsWith('  Protocol'));
+  assert.deepEqual(
+    lines.map((l) => l.slice(0, l.indexOf(':'))),
+    [
+      '  Protocol tcpip on nic0 (binding 1 of 2)',
+      '  Protocol tcpip on nic0 (binding 2 of 2)',
+      '  Protocol tcpip on nic1',
+    ],
+  );
+  assert.equal(new Set(lines).size, lines.length);
+});
+
+test('a driver name longer than the column (32) is shortened in its middle, so the adapter and device rows of every driver keep their columns', () => {
+  const long = 'pcie-nic-bug-halt-leaves-the-nic-enabled-after-removal';
+  const w = new World({ seed: 1 });
+  w.addDriver(scriptedDriver(long));
+  w.addDriver(scriptedDriver('short-nic'));
+  w.addDevice({ name: 'nic0', driver: long });
+  w.addDevice({ name: 'nic1', driver: 'short-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  const lines = summaryOf(w, 100 * ns.ms);
+  const shown = 'pcie-nic-bug-hal…d-after-removal';
+  assert.equal(shown.length, 32);
+  for (const [section, state] of [
+    ['Adapters', 'Running'],
+    ['Devices', 'started'],
+  ] as const) {
+    const from = lines.indexOf(`  ${section}`);
+    const rows = lines.slice(from + 1, from + 3);
+    assert.ok(rows[0]!.includes(shown) && !rows[0]!.includes(long), rows[0]);
+    assert.ok(rows[1]!.includes('short-nic'), rows[1]);
+    // The column after the driver starts at the same place on both rows.
+    assert.equal(
+      rows[0]!.indexOf(` ${state}`),
+      rows[1]!.indexOf(` ${state}`),
+      `${section}:\n${rows.join('\n')}`,
+    );
+  }
+});
