@@ -9,6 +9,7 @@ import { galleryB } from './gallery-b.ts';
 import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
 import { galleryNbl } from './gallery-nbl.ts';
+import { galleryPoll } from './gallery-poll.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
@@ -24,6 +25,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryB,
   ...galleryDma,
   ...galleryNbl,
+  ...galleryPoll,
   ...gallerySs,
   ...galleryFilter,
 ];
