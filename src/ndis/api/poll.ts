@@ -343,10 +343,10 @@ export function NdisSetPollAffinity(PollHandle: NDIS_HANDLE, PollAffinity: PROCE
 function queue(n: Ndis, p: NdisPollObject, extraNs: number): void {
   const m = n.kernel.machine;
   const at = pollIrql(n);
-  const stepNs =
-    at === Irql.Dispatch
-      ? (1 + m.choose(ChoiceSite.DpcLatency, latency.dpcSteps)) * latency.dpcStepNs
-      : (1 + m.choose(ChoiceSite.WorkerLatency, latency.workerSteps)) * latency.workerStepNs;
+  // One latency question whatever the IRQL, in DPC steps or worker steps: the questions
+  // a run asks do not depend on its answers, which keeps shrinking and replay simple.
+  const steps = 1 + m.choose(ChoiceSite.DpcLatency, latency.dpcSteps);
+  const stepNs = steps * (at === Irql.Dispatch ? latency.dpcStepNs : latency.workerStepNs);
   p.irql = at;
   p.cpu = p.affinity >= 0 ? p.affinity : n.kernel.pickCpu();
   p.state = 'queued';
