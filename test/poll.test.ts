@@ -353,12 +353,27 @@ test('NdisSetPollAffinity: later iterations run on that processor; a processor t
 });
 
 test('NdisDeregisterPoll drops an iteration requested and not yet run: no NdisPoll after it returns', () => {
+  const hooks: Hooks = {
+    ...pollHooks(),
+    halt: (a) => {
+      // Frames are waiting and a poll is requested, then the object goes at once.
+      ps(a).frames = 3;
+      NdisRequestPoll(ps(a).poll!, null);
+      NdisDeregisterPoll(ps(a).poll!);
+    },
+  };
+  const { r, w, drv } = run('poll-dereg-queued', hooks, { strategy: at({}) });
+  assert.deepEqual(rules(r), []);
+  assert.equal(calls(w.trace.events, 'NdisPoll').length, 0, 'the queued iteration never ran');
+  assert.equal(ps(drv.adapters[0]!).frames, 3);
+});
+
+test('a halt inside the 1 ms a held poll waits: the object left registered is dropped with the adapter, and the poll never runs', () => {
   const { r, w } = run(
-    'poll-dereg-queued',
+    'poll-held-at-halt',
     pollHooks({
       init: (a) =>
         after(a, 100, () => {
-          // Keep the object idle until the request, then take it away at once.
           ps(a).frames = 5;
           NdisRequestPoll(ps(a).poll!, null);
         }),
@@ -366,7 +381,6 @@ test('NdisDeregisterPoll drops an iteration requested and not yet run: no NdisPo
     }),
     { strategy: at({ [ChoiceSite.PollDelay]: 1 }), removeMs: 100.5 },
   );
-  // The halt (at 100.5 ms, inside the 1 ms hold) left the object registered: NDIS drops it.
   assert.deepEqual(rules(r), ['NdisSim_PollNotDeregistered']);
   assert.equal(calls(w.trace.events, 'NdisPoll').length, 0, 'the held iteration never ran');
 });
