@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { shrink } from '../src/explore/explore.ts';
+import { toJsonLines } from '../src/report/jsonl.ts';
 import { checkExpectations, untilNs } from '../src/scenario/build.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import { ChoiceSite } from '../src/sim/choice.ts';
@@ -92,4 +93,13 @@ test('poll-race-fixed: NdisPoll indicates nothing while paused; seeds 1..200 pas
     assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.bugCheck?.message ?? r.verdict}`);
     assert.deepEqual(checkExpectations(s, r, w.summary())?.problems, [], `seed ${seed}`);
   }
+});
+
+test('poll-race: the same seed gives a byte-identical trace, in one process, with poll objects at both IRQLs and held polls', () => {
+  const s = scenario('poll-race');
+  const a = run(s, failingSeed, true).w.trace.events;
+  const b = run(s, failingSeed, true).w.trace.events;
+  assert.equal(toJsonLines(a), toJsonLines(b));
+  const irqls = new Set(a.filter((e) => e.kind === 'call' && e.what === 'NdisPoll').map((e) => e.irql));
+  assert.deepEqual([...irqls].sort(), [0, 2]);
 });
