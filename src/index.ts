@@ -176,6 +176,20 @@ export {
   type NET_BUFFER_POOL_PARAMETERS,
 } from './ndis/api/nblapi.ts';
 export {
+  type NDIS_POLL,
+  type NDIS_POLL_CHARACTERISTICS,
+  type NDIS_POLL_DATA,
+  type NDIS_POLL_NOTIFICATION,
+  type NDIS_POLL_RECEIVE_DATA,
+  type NDIS_POLL_TRANSMIT_DATA,
+  type NDIS_SET_POLL_NOTIFICATION,
+  NdisDeregisterPoll,
+  NdisRegisterPoll,
+  NdisRequestPoll,
+  NdisSetPollAffinity,
+  type PROCESSOR_NUMBER,
+} from './ndis/api/poll.ts';
+export {
   APC_LEVEL,
   DISPATCH_LEVEL,
   HIGH_LEVEL,

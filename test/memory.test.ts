@@ -15,6 +15,7 @@ import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
+import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
@@ -63,7 +64,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
   // Every example and gallery scenario, at most 100 ms of it: a driver that writes
   // down each run in module-level state shows up as kilobytes a run. The example of a
   // driver of your own (--driver) is one of them, and so are the explorer's timer race,
-  // removal race, scatter/gather race and control-device race.
+  // removal race, scatter/gather race, control-device race and poll race.
   const own = [
     slowPauseNic,
     timerRace,
@@ -74,6 +75,8 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     sgRaceFixed,
     ioctlRace,
     ioctlRaceFixed,
+    pollRace,
+    pollRaceFixed,
   ];
   const files = [
     ...readdirSync('examples')

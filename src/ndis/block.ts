@@ -6,6 +6,7 @@ import type { KTimer, WorkItem } from '../kernel/kernel.ts';
 import type { DeviceNode, Irp } from '../pnp/pnp.ts';
 import type { SimEvent } from '../sim/queue.ts';
 import type { AdapterDma } from './api/dma.ts';
+import type { NdisPollObject } from './api/poll.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
 import { type AdapterFilterData, type DataStats, newDataStats, type SendWatch } from './datapath.ts';
@@ -175,6 +176,10 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly rwLocks: NDIS_RW_LOCK_EX[] = [];
   /** Bus-master DMA: the registered channel and the shared memory not freed; null until the first DMA call. */
   dma: AdapterDma | null = null;
+  /** Poll objects registered and not deregistered (NdisRegisterPoll); null until the first. */
+  polls: NdisPollObject[] | null = null;
+  /** Poll objects registered so far, for their numbers in the trace. */
+  pollsMade = 0;
 
   readonly bindings: Binding[] = [];
   /** The filter modules attached over the miniport, bottom first (R7.5). */

@@ -13,6 +13,7 @@ import { statusText } from '../verifier/bugcheck.ts';
 import { ndisCheck } from '../verifier/catalogue.ts';
 import { checkDmaAfterInit, dmaLeftAtEnd } from './api/dma.ts';
 import { nblApiLeftAtEnd } from './api/nblapi.ts';
+import { pollsLeftAtEnd } from './api/poll.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
 import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
@@ -612,6 +613,7 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   const ports = portRangesLeft(n, b);
   if (ports > 0) left.push(`${ports} I/O port range(s) (NdisMDeregisterIoPortRange)`);
   if (b.dma !== null) dmaLeftAtEnd(n, b, b.dma, fn, how, left);
+  if (b.polls !== null) pollsLeftAtEnd(n, b, fn, how);
   if (n.nblApi !== null) nblApiLeftAtEnd(n, b, fn, how, left);
   if (left.length === 0) return;
   b.pools.length = 0;

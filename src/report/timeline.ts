@@ -134,9 +134,21 @@ const dataPathCalls = new Set([
   'MiniportProcessSGList',
 ]);
 /** Callbacks that only carry the driver's own work: a timer, a DPC, a work item. */
-const plumbing = new Set(['NdisTimerFunction', 'MiniportInterruptDPC', 'NdisIoWorkItemFunction']);
+const plumbing = new Set([
+  'NdisTimerFunction',
+  'MiniportInterruptDPC',
+  'NdisIoWorkItemFunction',
+  // A poll object's iterations and the notification that ends them (NDIS Poll Mode).
+  'NdisPoll',
+  'NdisSetPollNotification',
+]);
 /** NDIS's own lines about the data path. */
-const dataPathNotes = new Set(['sends completed', 'send completed by NDIS']);
+const dataPathNotes = new Set([
+  'sends completed',
+  'send completed by NDIS',
+  'poll sends completed',
+  'poll receives indicated',
+]);
 /** What data-path work does around the NBLs themselves: nothing a reader of the control path needs. */
 const minorDdis = new Set([
   'NdisSetTimerObject',
@@ -150,6 +162,7 @@ const minorDdis = new Set([
   // A bus-master send's scatter/gather list, asked for and freed.
   'NdisMAllocateNetBufferSGList',
   'NdisMFreeNetBufferSGList',
+  'NdisRequestPoll',
 ]);
 
 /** Whether an event is data-path work, or bookkeeping that may go with it, or neither. */

@@ -35,6 +35,17 @@ export const ChoiceSite = {
    * (0), or only after NDIS held the request a while (1), as when memory is short.
    */
   SharedMemoryAllocateComplete: 9,
+  /**
+   * The IRQL of one NdisPoll iteration of a poll object (when the `callbackIrql` option
+   * is `explore`): DISPATCH (0), as a DPC would run it, or PASSIVE (1), from a thread.
+   */
+  PollIrql: 10,
+  /**
+   * When the first NdisPoll iteration after an NdisRequestPoll on an idle poll object
+   * runs: as soon as a DPC or worker would (0), or after NDIS held it 1 ms (1), as when
+   * the processor is busy with other poll objects.
+   */
+  PollDelay: 11,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);
@@ -61,7 +72,8 @@ export class RandomStrategy implements Strategy {
  * the simplest schedule, with an empty list). An answer too large for its question is
  * cut to the largest it may be. Answer 0 is each site's simplest: the first event
  * ready, CPU 0, the shortest latency, no slack, no fault, PASSIVE, a callback inside
- * the call that asked for it, an asynchronous allocation completed without holding.
+ * the call that asked for it, an asynchronous allocation completed without holding, a
+ * poll iteration at DISPATCH and without holding.
  */
 export class FixedStrategy implements Strategy {
   readonly name = 'fixed';

@@ -1112,6 +1112,61 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_PollNotDeregistered',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      'MiniportHaltEx (or a failing MiniportInitializeEx) returned with a poll object still registered: the driver deregisters its poll objects (NdisDeregisterPoll) in its halt. NDIS drops them and calls no NdisPoll after.',
+    ddis: ['NdisRegisterPoll', 'NdisDeregisterPoll', 'MiniportHaltEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xa0) },
+    source: 'wdk-ddi-src/content/poll/nf-poll-ndisderegisterpoll.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_PollHandle',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisRequestPoll, NdisSetPollAffinity or NdisDeregisterPoll was given a poll object that was deregistered (or dropped with its halted adapter), or a handle that is not a PollHandle from NdisRegisterPoll: the object is freed memory.',
+    ddis: ['NdisRequestPoll', 'NdisSetPollAffinity', 'NdisDeregisterPoll'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xa1) },
+    source: 'wdk-ddi-src/content/poll/nf-poll-ndisrequestpoll.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_PollData',
+    origin: 'ndis-sim',
+    spec: ['R6.12'],
+    summary:
+      'NdisPoll returned poll data that breaks its contract: more NBLs than MaxNblsToIndicate or MaxNblsToComplete, a count that is not the length of its chain (and not NDIS_ANY_NUMBER_OF_NBLS), or flags the structure does not take. NDIS still hands the NBLs on.',
+    ddis: ['NdisPoll'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xa2) },
+    source: 'wdk-ddi-src/content/poll/nc-poll-ndis_poll.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_PollModeVersion',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisRegisterPoll was called by a miniport that declares an NDIS version below 6.85: poll mode is available to NDIS 6.85 and later miniports (poll.h declares it only for them). NDIS fails the call with NDIS_STATUS_NOT_SUPPORTED.',
+    ddis: ['NdisRegisterPoll'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xa3) },
+    source: 'windows-driver-docs-pr/network/ndis-poll-mode.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_PollDeregisterInPoll',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisDeregisterPoll was called from inside the NdisPoll or NdisSetPollNotification of the poll object it deregisters: deregistration waits for the polling in progress, which is the caller, so it never returns.',
+    ddis: ['NdisDeregisterPoll', 'NdisPoll', 'NdisSetPollNotification'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xa4) },
+    source: 'wdk-ddi-src/content/poll/nf-poll-ndisderegisterpoll.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_Irql',
     origin: 'ndis-sim',
     spec: ['R8.2'],

@@ -10,6 +10,7 @@ import { galleryDevice } from './gallery-device.ts';
 import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
 import { galleryNbl } from './gallery-nbl.ts';
+import { galleryPoll } from './gallery-poll.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
@@ -25,6 +26,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryB,
   ...galleryDma,
   ...galleryNbl,
+  ...galleryPoll,
   ...gallerySs,
   ...galleryFilter,
   ...galleryDevice,
