@@ -351,7 +351,7 @@ function genRules(r: { rules: RuleEntry[] }, s: StatusJson, extra: ExtraJson): s
     const subs: string[] = [];
     const list = 'parameter1' in b && Array.isArray(b.parameter1) ? b.parameter1 : [];
     for (const p of list)
-      subs.push(`[${p.parameter1}, { name: ${q(p.name ?? '') || 'null'}, meaning: ${q(p.meaning)} }]`);
+      subs.push(`[${p.parameter1}, { name: ${p.name ? q(p.name) : 'null'}, meaning: ${q(p.meaning)} }]`);
     const nd = 'ndisParameter1' in b && b.ndisParameter1 ? b.ndisParameter1 : [];
     for (const p of nd)
       subs.push(`[${p.parameter1}, { name: ${q(p.rule)}, meaning: ${q(`violation of ${p.rule}`)} }]`);

@@ -17,6 +17,7 @@ import {
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
+import { subcodeName } from '../src/verifier/bugcheck.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 
 /** A vendor-specific OID (0xFF...), which no table of public OIDs will ever name. */
@@ -138,4 +139,11 @@ test('oid: the command line reports every bad oid of a file and exits 2', () => 
     `${f}: actions[4].value: expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]], got 5`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+});
+
+test('bug-check subcodes: a named one gives its name, one the data names not gives null (not an empty string)', () => {
+  assert.equal(subcodeName(0x7c, 0x08), 'NDIS_BUGCHECK_HALT_WITHOUT_INTERRUPT_DEREGISTER');
+  assert.equal(subcodeName(0xe6, 0x06), null);
+  assert.equal(subcodeName(0x7c, 0x07), null);
+  assert.equal(subcodeName(0x7c, 0x999), null);
 });

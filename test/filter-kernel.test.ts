@@ -235,7 +235,7 @@ test('NdisSim_CallbackAfterHalt: a module timer left set when FilterDetach retur
   assert.match(r.violations[0]!.message, /1 still set/);
   assert.match(
     r.violations[1]!.message,
-    /NdisTimerFunction of filter module kf-armed@nic0 ran after its FilterDetach returned/,
+    /NdisTimerFunction of filter module kf-armed@nic0 fired after its FilterDetach returned/,
   );
   assert.equal(modules[0]!.fired, 0);
   assert.equal(
@@ -260,7 +260,7 @@ test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed, NdisSim_CallbackAfterHalt
     ['NdisSim_CallbackAfterHalt', 'NdisTimerFunction', 'nic0'],
   ]);
   assert.match(r.violations[0]!.message, /FilterAttach of kf-attach-fails@nic0 failed without freeing/);
-  assert.match(r.violations[2]!.message, /ran after its FilterAttach failed/);
+  assert.match(r.violations[2]!.message, /fired after its FilterAttach failed/);
 });
 
 test('NdisAllocateIoWorkItem with the filter driver handle: the routine runs at PASSIVE as the filter; objects of the driver handle outlive the module', () => {

@@ -846,7 +846,7 @@ test('R8.4, R8.8 at a filter driver unload: a driver-handle timer not freed is N
     w.lastResult!.violations.map((v) => v.rule),
     ['NdisSim_CallbackAfterHalt'],
   );
-  assert.match(w.lastResult!.violations[0]!.message, /ran after its FilterDriverUnload returned/);
+  assert.match(w.lastResult!.violations[0]!.message, /fired after its FilterDriverUnload returned/);
   assert.equal(fired, 0, 'the routine of an unloaded driver ran');
 
   const leaks = variantOfMonitorLwf(

@@ -556,7 +556,7 @@ test('NdisSim_CallbackAfterHalt (R8.8, R2.16): a timer allocated with the driver
     assert.equal(v.ddi, 'NdisTimerFunction');
     assert.equal(v.adapter, null);
     assert.ok(v.timeNs > 1 * ns.s);
-    assert.match(v.message, /of driver drv-timer ran after its MiniportDriverUnload returned/);
+    assert.match(v.message, /of driver drv-timer fired after its MiniportDriverUnload returned/);
   }
 });
 

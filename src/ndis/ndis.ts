@@ -907,7 +907,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NdisSim_CallbackAfterHalt',
       fn,
       b.name,
-      `${fn} of ${b.name} ran after ${b.handleEnd}: the driver left it armed (R2.10)`,
+      `${fn} of ${b.name} fired after ${b.handleEnd}: the driver left it armed (R2.10); its code would run against freed state, so the model does not run it`,
     );
     return true;
   }
@@ -925,7 +925,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NdisSim_CallbackAfterHalt',
       fn,
       null,
-      `${fn} of driver ${d.name} ran after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16)`,
+      `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`,
     );
     return true;
   }
@@ -941,7 +941,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NdisSim_CallbackAfterHalt',
       fn,
       m.block.name,
-      `${fn} of filter module ${m.name} ran after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11)`,
+      `${fn} of filter module ${m.name} fired after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11); the model does not run it`,
     );
     return true;
   }
