@@ -180,3 +180,19 @@ test('a bug check cut short a DPC: the interrupt held back before it is printed 
   const dpc = lines.findIndex((l) => l.includes('→ MiniportInterruptDPC('));
   assert.ok(isr > 0 && dpc > isr, lines.join('\n'));
 });
+
+test('an actor longer than the column (32) keeps the columns in line: its start and end around an ellipsis', () => {
+  const t = new Trace(true);
+  const long = 'pcie-nic-bug-halt-leaves-nic-enabled';
+  t.add(1000, 0, 0, 'ndis', 'ndis', 'note');
+  t.add(2000, 0, 0, long, 'call', 'MiniportPause', { adapter: 'nic0' });
+  t.add(3000, 0, 0, long, 'return', 'MiniportPause', { adapter: 'nic0' });
+  const lines = formatTimeline(t.events, { color: false });
+  const event = lines[0]!.indexOf('event');
+  assert.equal(event - lines[0]!.indexOf('actor'), 33, 'a column of 32 and a space');
+  for (const l of lines.slice(1)) assert.equal(l[event - 1], ' ', `column: ${l}`);
+  assert.ok(
+    lines.some((l) => l.includes('pcie-nic-bug-hal…ves-nic-enabled → MiniportPause(nic0)')),
+    lines.join('\n'),
+  );
+});

@@ -44,3 +44,13 @@ export const problemText: Readonly<Record<number, string>> = {
   37: 'Code 37: its driver failed DriverEntry (CM_PROB_FAILED_DRIVER_ENTRY)',
   43: 'Code 43: stopped after it reported a failure (CM_PROB_FAILED_POST_START)',
 };
+
+/**
+ * `text` in a column `width` wide: padded, or, when longer, its start and end kept
+ * around an ellipsis (driver names differ at both ends: pcie-nic-bug-…-complete).
+ */
+export function column(text: string, width: number): string {
+  if (text.length <= width) return text.padEnd(width);
+  const head = Math.ceil((width - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
+}

@@ -6,7 +6,7 @@ import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
-import { fmtIrql, fmtTime, problemText } from './format.ts';
+import { column, fmtIrql, fmtTime, problemText } from './format.ts';
 import type { RemovalStory } from './removal.ts';
 import { formatTimeline } from './timeline.ts';
 
@@ -37,16 +37,6 @@ export function deviceStatusText(d: DeviceSummary): string {
 
 /** The widest a name or driver column gets (as the timeline's actor column). */
 const columnMax = 32;
-
-/**
- * `text` in a column `width` wide: padded, or, when longer, its start and end kept
- * around an ellipsis (driver names differ at both ends: pcie-nic-bug-…-complete).
- */
-function column(text: string, width: number): string {
-  if (text.length <= width) return text.padEnd(width);
-  const head = Math.ceil((width - 1) / 2);
-  return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
-}
 
 /**
  * Whether a pair of data-path counts adds up, said plainly: "(all completed)", or

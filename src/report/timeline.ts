@@ -5,7 +5,7 @@ import pc from 'picocolors';
 import { PNP_DEVICE_STATE_NAMES } from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
-import { fmtIrql, fmtTime, fmtValue } from './format.ts';
+import { column, fmtIrql, fmtTime, fmtValue } from './format.ts';
 
 export interface TimelineOptions {
   color: boolean;
@@ -285,7 +285,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     )
       continue;
     const indent = '  '.repeat(Math.min(depth, 8));
-    const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${e.actor.padEnd(aw)}`;
+    const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${column(e.actor, aw)}`;
     let w = weight(e);
     if (inData >= 0) w = 'data';
     if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
