@@ -7,6 +7,7 @@ import { rxNbl, rxPool, spinLock } from '../src/drivers/buggy/kit.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   DISPATCH_LEVEL,
+  NDIS_DEFAULT_PORT_NUMBER,
   type NDIS_HANDLE,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
@@ -115,6 +116,25 @@ test("R6.12, NET_BUFFER page: a NET_BUFFER whose DataOffset + DataLength runs pa
   assert.match(offset.bugCheck?.message ?? '', /\(14 \+ 1501\) runs past/);
   const full = world(sized(14, 1500), ['tcpip'], 1).w.run(1 * ns.s);
   assert.equal(full.verdict, 'ok', full.bugCheck?.message);
+});
+
+test('R6.12, NdisMIndicateReceiveNetBufferLists page: a PortNumber other than the default port (0) of a driver that allocated no ports is NdisSim_ReceiveIndication', () => {
+  const onPort = (port: number): Hooks => ({
+    ...indicating((next) => next(), 1),
+    restart: (a) => {
+      after(a, 50, () => {
+        const nbl = rxNbl(a, a.state.pool as NDIS_HANDLE);
+        NdisMIndicateReceiveNetBufferLists(a.handle, nbl, port, 1, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const bad = world(onPort(1), ['tcpip'], 1).w.run(1 * ns.s);
+  assert.equal(bad.verdict, 'bugcheck');
+  assert.equal(bad.bugCheck!.rule, 'NdisSim_ReceiveIndication');
+  assert.match(bad.bugCheck!.message, /PortNumber 1 is not a port of nic0/);
+  const good = world(onPort(NDIS_DEFAULT_PORT_NUMBER), ['tcpip'], 1).w.run(1 * ns.s);
+  assert.equal(good.verdict, 'ok', good.bugCheck?.message);
 });
 
 test('R8.11: a receive indicated while the driver holds its spin lock is NdisSim_LockHeldAcrossCall; released first, it passes', () => {

@@ -385,6 +385,15 @@ export function miniportIndicate(
 ): void {
   const ddi = 'NdisMIndicateReceiveNetBufferLists';
   checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+  // The page: a driver that allocated no ports (NdisMAllocatePort, which the model does
+  // not have) indicates on the default port, 0.
+  if (port !== 0)
+    n.verifier.report(
+      'NdisSim_ReceiveIndication',
+      ddi,
+      b.name,
+      `PortNumber ${port} is not a port of ${b.name}: a driver that allocated no ports with NdisMAllocatePort indicates on the default port, NDIS_DEFAULT_PORT_NUMBER (0) (R6.12)`,
+    );
   if (b.ss !== null) b.ss.lastActivityNs = n.now;
   // R1.7, R6.15: receives are legal in Running, in Restarting once MiniportRestart was
   // called, and while Pausing (drained before the pause completes, R3.3; option
