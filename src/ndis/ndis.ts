@@ -585,15 +585,21 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   // ---------------------------------------------------- calling drivers
 
-  /** IRQL for a callback documented as <= DISPATCH_LEVEL (options.callbackIrql). */
-  lowOrDispatch(): number {
+  /**
+   * IRQL for a callback documented as <= DISPATCH_LEVEL (options.callbackIrql): fixed
+   * by the option, or drawn at `site`, whose answer 0 is `usual` (PASSIVE for the
+   * CallbackIrql site; a poll iteration's usual is DISPATCH, as a DPC's).
+   */
+  lowOrDispatch(site: ChoiceSite = ChoiceSite.CallbackIrql, usual: number = Irql.Passive): number {
     switch (this.options.callbackIrql) {
       case 'passive':
         return Irql.Passive;
       case 'dispatch':
         return Irql.Dispatch;
-      case 'explore':
-        return this.kernel.machine.choose(ChoiceSite.CallbackIrql, 2) === 0 ? Irql.Passive : Irql.Dispatch;
+      case 'explore': {
+        const other = usual === Irql.Passive ? Irql.Dispatch : Irql.Passive;
+        return this.kernel.machine.choose(site, 2) === 0 ? usual : other;
+      }
     }
   }
 

@@ -342,7 +342,8 @@ export function NdisSetPollAffinity(PollHandle: NDIS_HANDLE, PollAffinity: PROCE
 /** Queues the object's next iteration `extraNs` beyond the usual DPC or worker latency. */
 function queue(n: Ndis, p: NdisPollObject, extraNs: number): void {
   const m = n.kernel.machine;
-  const at = pollIrql(n);
+  // The callbackIrql option, or ChoiceSite.PollIrql with DISPATCH as answer 0.
+  const at = n.lowOrDispatch(ChoiceSite.PollIrql, Irql.Dispatch);
   // One latency question whatever the IRQL, in DPC steps or worker steps: the questions
   // a run asks do not depend on its answers, which keeps shrinking and replay simple.
   const steps = 1 + m.choose(ChoiceSite.DpcLatency, latency.dpcSteps);
@@ -351,18 +352,6 @@ function queue(n: Ndis, p: NdisPollObject, extraNs: number): void {
   p.cpu = p.affinity >= 0 ? p.affinity : n.kernel.pickCpu();
   p.state = 'queued';
   p.ev = m.after(extraNs + stepNs, p, 0, null);
-}
-
-/** The IRQL of the next iteration: the callbackIrql option, or ChoiceSite.PollIrql (0 DISPATCH). */
-function pollIrql(n: Ndis): number {
-  switch (n.options.callbackIrql) {
-    case 'passive':
-      return Irql.Passive;
-    case 'dispatch':
-      return Irql.Dispatch;
-    case 'explore':
-      return n.kernel.machine.choose(ChoiceSite.PollIrql, 2) === 0 ? Irql.Dispatch : Irql.Passive;
-  }
 }
 
 /** One iteration: NdisPoll, then NDIS indicates and completes what it got, then polls again or stops. */
