@@ -196,3 +196,20 @@ test('an actor longer than the column (32) keeps the columns in line: its start 
     lines.join('\n'),
   );
 });
+
+test('an IRP completed with a failure shows its NTSTATUS by name (a failed start: STATUS_UNSUCCESSFUL), a value the table lacks as hex', () => {
+  const t = new Trace(true);
+  t.add(1000, 0, 0, 'pnp', 'irp', 'IRP_MN_START_DEVICE', {
+    device: 'nic0',
+    phase: 'completed',
+    status: 0xc0000001,
+  });
+  t.add(2000, 0, 0, 'pnp', 'irp', 'IRP_MN_START_DEVICE', {
+    device: 'nic0',
+    phase: 'completed',
+    status: 0xc0001234,
+  });
+  const lines = formatTimeline(t.events, { color: false });
+  assert.ok(lines[1]!.endsWith('IRP_MN_START_DEVICE completed (Status=STATUS_UNSUCCESSFUL)'), lines[1]);
+  assert.ok(lines[2]!.endsWith('IRP_MN_START_DEVICE completed (Status=0xC0001234)'), lines[2]);
+});

@@ -11,7 +11,7 @@
 // scenario opens none pays nothing.
 
 import { Irql } from '../kernel/kernel.ts';
-import { fmtTime } from '../report/format.ts';
+import { fmtTime, ntStatusName } from '../report/format.ts';
 import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
 import {
@@ -19,7 +19,6 @@ import {
   IRP_MJ_CLOSE,
   IRP_MJ_CREATE,
   IRP_MJ_DEVICE_CONTROL,
-  NTSTATUS_NAMES,
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_INVALID_HANDLE,
   STATUS_NO_SUCH_DEVICE,
@@ -117,11 +116,6 @@ export interface IoResult {
   output: number[];
   sentNs: number;
   completedNs: number;
-}
-
-/** An NTSTATUS by name (STATUS_SUCCESS), or its hex for a value the table lacks. */
-export function ntStatusName(v: number): string {
-  return NTSTATUS_NAMES.get(v) ?? `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
 }
 
 /** The routine names of the dispatch routines the model calls, as the WDM docs name them. */

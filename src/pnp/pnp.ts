@@ -27,19 +27,17 @@ import {
   IRP_MN_START_DEVICE,
   IRP_MN_STOP_DEVICE,
   IRP_MN_SURPRISE_REMOVAL,
-  NDIS_STATUS_SUCCESS,
   PNP_DEVICE_FAILED,
   PNP_DEVICE_REMOVED,
+  STATUS_SUCCESS,
 } from '../ndis/generated/status.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
 import type { DeviceResources } from './resources.ts';
 
-/** STATUS_SUCCESS; IRPs carry NTSTATUS values, and NDIS_STATUS_SUCCESS is the same 0. */
-export const STATUS_SUCCESS = NDIS_STATUS_SUCCESS;
-/** STATUS_UNSUCCESSFUL (ntstatus.h). */
-export const STATUS_UNSUCCESSFUL = 0xc0000001;
+/** IRPs carry NTSTATUS values (the generated table, from ntstatus.h). */
+export { STATUS_SUCCESS, STATUS_UNSUCCESSFUL } from '../ndis/generated/status.ts';
 
 export function irpName(minor: number): string {
   return IRP_MN_NAMES.get(minor) ?? `IRP_MN_0x${minor.toString(16)}`;

@@ -2,7 +2,7 @@
 // run, never while the simulation runs.
 
 import { irqlNames } from '../kernel/kernel.ts';
-import { statusInfo } from '../ndis/generated/status.ts';
+import { NTSTATUS_NAMES, statusInfo } from '../ndis/generated/status.ts';
 
 /** Virtual time as seconds with microseconds: "20.002352 s". */
 export function fmtTime(ns: number): string {
@@ -53,4 +53,9 @@ export function column(text: string, width: number): string {
   if (text.length <= width) return text.padEnd(width);
   const head = Math.ceil((width - 1) / 2);
   return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
+}
+
+/** An NTSTATUS by name (STATUS_SUCCESS), or its hex for a value the table lacks. */
+export function ntStatusName(v: number): string {
+  return NTSTATUS_NAMES.get(v) ?? `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
 }

@@ -5,7 +5,7 @@ import pc from 'picocolors';
 import { PNP_DEVICE_STATE_NAMES } from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
-import { column, fmtIrql, fmtTime, fmtValue } from './format.ts';
+import { column, fmtIrql, fmtTime, fmtValue, ntStatusName } from './format.ts';
 
 export interface TimelineOptions {
   color: boolean;
@@ -73,7 +73,7 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       }
       const info = d?.information ? `, Information=${irpInformation(e.what, Number(d.information))}` : '';
       const status = Number(d?.status ?? 0);
-      return `${c.yellow(e.what)} completed (Status=${status === 0 ? 'STATUS_SUCCESS' : `0x${(status >>> 0).toString(16)}`}${info})`;
+      return `${c.yellow(e.what)} completed (Status=${ntStatusName(status)}${info})`;
     }
     case 'device':
       return `${String(d?.device)}: ${e.what}${d?.problem ? c.red(` (Code ${String(d.problem)})`) : ''}`;

@@ -3,6 +3,7 @@
 // finish its IRP, IoMarkIrpPending and IoCompleteRequest (device.ts has the I/O side).
 
 import { Irql, irqlNames } from '../../kernel/kernel.ts';
+import { ntStatusName } from '../../report/format.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import {
   ControlDevice,
@@ -12,7 +13,6 @@ import {
   ioState,
   linkKey,
   liveDevices,
-  ntStatusName,
   openDeletedDevice,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
