@@ -22,6 +22,8 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   assert.match(r.stdout, /1\. bugcheck Irql_Miniport_Driver_Function {2}\d+ runs: seed /);
   assert.match(r.stdout, /shrunk in \d+ runs: 1 choice not the simplest/);
   assert.match(r.stdout, /decision \d+ at [\d.]+ s: CallbackIrql answered 1 of 0–1/);
+  // The protocol goes, and the run's 6 s to the round 5 s (the failure comes at 2 s).
+  assert.match(r.stdout, /scenario shrunk in \d+ runs: took out protocols\[0\]; lowered until: 6s → 5s\n/);
   const files = readdirSync(out).sort();
   assert.equal(files.length, 2);
   const file = join(out, files[1]!);
@@ -145,6 +147,7 @@ test('explore --json: the report as data, matching the seeds each run gives', ()
       seeds: number[];
       replay: string;
       shrunk: { choices: { site: string; answer: number; of: number; atNs: number }[] };
+      reduced: { removed: string[]; lowered: string[] };
     }[];
   };
   assert.equal(j.runs, 12);
@@ -157,6 +160,8 @@ test('explore --json: the report as data, matching the seeds each run gives', ()
     [['CallbackIrql', 1, 2]],
   );
   assert.ok(f.shrunk.choices[0]!.atNs > 0);
+  assert.deepEqual(f.reduced.removed, ['protocols[0]']);
+  assert.deepEqual(f.reduced.lowered, ['until: 6s → 5s']);
   assert.equal(f.replay, join(out, `sleeps-in-reset.seed${f.seeds[0]}.replay.json`));
   // Each failing seed fails under `run --seed`, and the first passing one passes.
   assert.equal(cli('run', scenario, '--driver', driver, '--seed', String(f.seeds[0]), '--quiet').status, 1);

@@ -3,12 +3,15 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { explore, runOnce, shrink } from '../src/explore/explore.ts';
-import { reduceScenario, shrinkAndReduce } from '../src/explore/reduce.ts';
+import { durationText, reduceScenario, roundNumbersBetween, shrinkAndReduce } from '../src/explore/reduce.ts';
+import { NdisMSleep } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { FixedStrategy } from '../src/sim/choice.ts';
+import { ns } from '../src/sim/limits.ts';
 import { sleepsInReset } from './fixtures/sleeps-in-reset.ts';
 
 // The failure (MiniportResetEx calling NdisMSleep at DISPATCH, R8.1) needs nic0 only;
@@ -147,4 +150,84 @@ devices:
   );
   assert.deepEqual([...r.removed].sort(), ['devices[0]', 'protocols[0]']);
   assert.ok(r.decisions.length < 100, `${r.decisions.length} decisions after the cut`);
+});
+
+// A send handler that sleeps (NdisMSleep needs PASSIVE; sends come at DISPATCH, R8.1):
+// the first frame fails, so traffic is needed but not its rate.
+const sleepsInSend = scriptedDriver('sleeps-in-send', {
+  send: () => {
+    NdisMSleep(10);
+  },
+});
+
+test('reduceScenario: values are lowered to the smallest round number that still fails the same way', () => {
+  const text = `until: 30s
+cpus: 4
+protocols: [{ name: tcpip, traffic: { rate: 3000 } }]
+devices:
+  - { name: nic0, driver: sleeps-in-send }
+`;
+  const own = [sleepsInSend];
+  const ownNames = driverNames(own);
+  const scenario = parseScenarioText(text, file, ownNames);
+  const setup = { scenario, drivers: own, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+  const first = runOnce(setup, 1, { record: true });
+  assert.equal(first.outcome.kind, 'fail');
+  const r = reduceScenario(
+    setup,
+    { text, file, driverNames: ownNames },
+    1,
+    first.world.decisions(),
+    first.outcome.signature,
+    500,
+  );
+  assert.deepEqual(r.removed, []);
+  // The first frame comes within a second of the binding at rate 1, so the run needs
+  // a second or two, not thirty; one CPU is enough.
+  assert.deepEqual(r.lowered, ['cpus: 4 → 1', 'protocols[0].traffic.rate: 3000 → 1', 'until: 30s → 2s']);
+  assert.match(r.text, /^until: 2s\ncpus: 1\nprotocols: \[ \{ name: tcpip, traffic: \{ rate: 1 \} \} \]\n/);
+  assert.equal(r.untilNs, 2 * ns.s);
+  // The lowered scenario, run for its own length with the decisions found, fails the same way.
+  const cut = parseScenarioText(r.text, file, ownNames);
+  const again = runOnce({ ...setup, scenario: cut, untilNs: untilNs(cut) }, 1, {
+    replay: r.decisions,
+    strategy: new FixedStrategy([]),
+  });
+  assert.equal(again.outcome.signature, first.outcome.signature);
+  // Each value is the smallest round one: a lower one does not fail in time.
+  const lower = parseScenarioText(r.text.replace('until: 2s', 'until: 1s'), file, ownNames);
+  assert.equal(runOnce({ ...setup, scenario: lower, untilNs: untilNs(lower) }, 1).outcome.kind, 'pass');
+});
+
+test("reduceScenario: the run's length stays when the explore's --until set it", () => {
+  const text = `until: 30s
+protocols: [{ name: tcpip, traffic: { rate: 3000 } }]
+devices:
+  - { name: nic0, driver: sleeps-in-send }
+`;
+  const own = [sleepsInSend];
+  const ownNames = driverNames(own);
+  const scenario = parseScenarioText(text, file, ownNames);
+  const setup = { scenario, drivers: own, untilNs: 20 * ns.s, verifier: 'bugcheck' as const };
+  const first = runOnce(setup, 1, { record: true });
+  const r = reduceScenario(
+    setup,
+    { text, file, driverNames: ownNames },
+    1,
+    first.world.decisions(),
+    first.outcome.signature,
+    500,
+  );
+  assert.deepEqual(r.lowered, ['protocols[0].traffic.rate: 3000 → 1']);
+  assert.equal(r.untilNs, 20 * ns.s);
+});
+
+test('roundNumbersBetween and durationText: the values the reduction tries', () => {
+  assert.deepEqual(roundNumbersBetween(1, 100), [1, 2, 5, 10, 20, 50]);
+  assert.deepEqual(roundNumbersBetween(3, 21), [5, 10, 20]);
+  assert.deepEqual(roundNumbersBetween(7, 7), []);
+  assert.equal(durationText(2 * ns.s), '2s');
+  assert.equal(durationText(500 * ns.ms), '500ms');
+  assert.equal(durationText(50 * ns.us), '50us');
+  assert.equal(durationText(7), '7ns');
 });

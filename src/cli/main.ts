@@ -578,7 +578,7 @@ function replayOf(
   const seed = g.seeds[0]!;
   // A reduced scenario is the one the shrunk decisions run against.
   if (g.reduced !== null) {
-    setup = { ...setup, scenario: g.reduced.scenario };
+    setup = { ...setup, scenario: g.reduced.scenario, untilNs: g.reduced.untilNs };
     src = { ...src, text: g.reduced.text };
   }
   const decisions =

@@ -405,7 +405,11 @@ export interface FailureGroup {
   reduced: {
     readonly text: string;
     readonly scenario: Scenario;
+    /** How long its runs go: its own `until:`, unless the explore's --until set it. */
+    readonly untilNs: number;
     readonly removed: readonly string[];
+    /** Values lowered, with both: `protocols[0].traffic.rate: 300 → 1`. */
+    readonly lowered: readonly string[];
     readonly runs: number;
   } | null;
 }

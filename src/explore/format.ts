@@ -49,10 +49,13 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
     );
     // The choices the failure still needs; every other answer is the simplest (0).
     for (const l of formatChoices(s.decisions, 12)) out.push(c.dim(`       ${l}`));
-    if (g.reduced !== null)
-      out.push(
-        `     scenario shrunk in ${g.reduced.runs} run${g.reduced.runs === 1 ? '' : 's'}: took out ${g.reduced.removed.slice(0, 8).join(', ')}${g.reduced.removed.length > 8 ? `, … (${g.reduced.removed.length - 8} more)` : ''}`,
-      );
+    if (g.reduced !== null) {
+      const { removed, lowered, runs } = g.reduced;
+      const parts: string[] = [];
+      if (removed.length > 0) parts.push(`took out ${upTo(removed, 8)}`);
+      if (lowered.length > 0) parts.push(`lowered ${upTo(lowered, 4)}`);
+      out.push(`     scenario shrunk in ${runs} run${runs === 1 ? '' : 's'}: ${parts.join('; ')}`);
+    }
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
   }
   const file = o.replays.get(g.signature);
@@ -61,6 +64,12 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
   const html = o.reports?.get(g.signature);
   if (html !== undefined) out.push(`     report: ${html}`);
   return out;
+}
+
+/** The first `max` items, and how many more there are. */
+function upTo(items: readonly string[], max: number): string {
+  const more = items.length > max ? `, … (${items.length - max} more)` : '';
+  return items.slice(0, max).join(', ') + more;
 }
 
 /** The answers of a decision log that are not 0, a line each, at most `max` of them. */
@@ -161,7 +170,10 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
               ),
             },
       /** What the scenario of the replay file lacks of the explored one, as paths into it. */
-      reduced: g.reduced === null ? null : { removed: g.reduced.removed, runs: g.reduced.runs },
+      reduced:
+        g.reduced === null
+          ? null
+          : { removed: g.reduced.removed, lowered: g.reduced.lowered, runs: g.reduced.runs },
       replay: o.replays.get(g.signature) ?? null,
       report: o.reports?.get(g.signature) ?? null,
     })),

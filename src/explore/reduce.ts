@@ -1,14 +1,18 @@
 // Shrinking the scenario of a failure (after its decisions): the actions, injected
 // events, filters, protocols, devices, faults, registry values and options the failure
 // does not need are taken out of the scenario's text, one at a time, as long as the
-// text still validates and a run still fails the same way. The text is edited as a
-// YAML document, so what is left keeps its comments and layout.
+// text still validates and a run still fails the same way. Then a few values are
+// lowered the same way: the run's length, the traffic rates, the CPUs and an action's
+// repeat count. The text is edited as a YAML document, so what is left keeps its
+// comments and layout.
 
 import { isDeepStrictEqual } from 'node:util';
 import { type Document, parseDocument } from 'yaml';
+import { untilNs } from '../scenario/build.ts';
 import { parseScenarioText } from '../scenario/load.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import { parseDuration, type Scenario } from '../scenario/schema.ts';
 import type { Decision } from '../sim/choice.ts';
+import { ns } from '../sim/limits.ts';
 import {
   type ExploreReport,
   GuidedStrategy,
@@ -25,6 +29,10 @@ export interface Reduced {
   readonly scenario: Scenario;
   /** What was taken out, as paths into the original scenario: `actions[1]`, `devices[0].faults.hangAt`. */
   readonly removed: readonly string[];
+  /** Values made smaller, as paths into the reduced scenario with both values: `until: 30s → 2s`. */
+  readonly lowered: readonly string[];
+  /** How long the reduced scenario's runs go (its `until:`, unless the explore's --until set it). */
+  readonly untilNs: number;
   /** The decisions of the last reduced run that failed. */
   readonly decisions: readonly Decision[];
   readonly outcome: Outcome;
@@ -68,6 +76,61 @@ function candidates(data: Record<string, unknown>): Path[] {
   return out;
 }
 
+/** 1, 2, 5, 10, 20, 50, …: the round numbers from `low` up to below `high`, ascending. */
+export function roundNumbersBetween(low: number, high: number): number[] {
+  const out: number[] = [];
+  for (let p = 1; p < high; p *= 10)
+    for (const m of [1, 2, 5]) {
+      const v = m * p;
+      if (v >= low && v < high) out.push(v);
+    }
+  return out;
+}
+
+/** A whole number of nanoseconds in the largest unit that divides it: `2s`, `500ms`, `50us`. */
+export function durationText(v: number): string {
+  for (const [unit, n] of [
+    ['s', ns.s],
+    ['ms', ns.ms],
+    ['us', ns.us],
+  ] as const)
+    if (v % n === 0) return `${v / n}${unit}`;
+  return `${v}ns`;
+}
+
+/** A value the reduction may lower: where it is, and what to try, smallest first. */
+interface Lowering {
+  readonly path: Path;
+  readonly now: string | number;
+  readonly tries: readonly (string | number)[];
+}
+
+/**
+ * The counts that make a run bigger: the CPUs, the rates of traffic and of frames from
+ * the wire, and an action's `times`.
+ */
+function lowerings(data: Record<string, unknown>): Lowering[] {
+  const out: Lowering[] = [];
+  const at = (v: unknown, k: string): unknown =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
+  const list = (key: string): unknown[] => (Array.isArray(data[key]) ? (data[key] as unknown[]) : []);
+  const count = (path: Path, v: unknown, low: number): void => {
+    if (typeof v === 'number' && Number.isFinite(v) && v > low)
+      out.push({ path, now: v, tries: roundNumbersBetween(low, v) });
+  };
+  count(['cpus'], data.cpus, 1);
+  list('protocols').forEach((p, i) => {
+    count(['protocols', i, 'traffic', 'rate'], at(at(p, 'traffic'), 'rate'), 1);
+  });
+  list('devices').forEach((d, i) => {
+    count(['devices', i, 'wire', 'rxRate'], at(at(d, 'wire'), 'rxRate'), 1);
+  });
+  list('actions').forEach((a, i) => {
+    count(['actions', i, 'times'], at(a, 'times'), 1);
+  });
+  return out;
+}
+
 function tryParse(
   text: string,
   src: { readonly file: string; readonly driverNames: readonly string[] },
@@ -96,8 +159,13 @@ export function reduceScenario(
   let scenario = setup.scenario;
   let best = decisions;
   let outcome: Outcome | null = null;
+  let failedAtNs = 0;
   let runs = 0;
   const removed: string[] = [];
+  const lowered: string[] = [];
+  // The run's length follows the text's `until:` unless the explore's --until set it.
+  const ownUntil = setup.untilNs === untilNs(setup.scenario);
+  const lengthOf = (s: Scenario): number => (ownUntil ? untilNs(s) : setup.untilNs);
   // Paths of the current text back to the original's, for the report: entry c of a
   // list is the c-th of the original's entries that are still there.
   const gone = new Map<string, Set<number>>();
@@ -134,11 +202,12 @@ export function reduceScenario(
       }
       const nextText = String(next);
       runs++;
-      const r = runOnce({ ...setup, scenario: s }, seed, {
+      const r = runOnce({ ...setup, scenario: s, untilNs: lengthOf(s) }, seed, {
         strategy: new GuidedStrategy(best),
         record: true,
       });
       if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) continue;
+      failedAtNs = r.result.endNs;
       const at = original(p);
       removed.push(pathText(at));
       if (p.length === 2 && typeof p[1] === 'number') {
@@ -158,9 +227,45 @@ export function reduceScenario(
   if (outcome === null) {
     const r = runOnce(setup, seed, { strategy: new GuidedStrategy(best), record: true });
     outcome = r.outcome;
+    failedAtNs = r.result.endNs;
     best = trimDecisions(r.world.decisions());
   }
-  return { text, scenario, removed, decisions: best, outcome, runs };
+  // Then the values, each to the smallest round number that still fails the same way.
+  const lower = (l: Lowering): void => {
+    for (const v of l.tries) {
+      if (runs >= maxRuns) return;
+      const next = doc.clone();
+      next.setIn(l.path, v);
+      const s = tryParse(String(next), src);
+      if (s === null) continue;
+      runs++;
+      const r = runOnce({ ...setup, scenario: s, untilNs: lengthOf(s) }, seed, {
+        strategy: new GuidedStrategy(best),
+        record: true,
+      });
+      if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) continue;
+      lowered.push(`${pathText(l.path)}: ${l.now} → ${v}`);
+      doc = next;
+      text = String(next);
+      scenario = s;
+      best = trimDecisions(r.world.decisions());
+      outcome = r.outcome;
+      failedAtNs = r.result.endNs;
+      return;
+    }
+  };
+  for (const l of lowerings(doc.toJS() as Record<string, unknown>)) lower(l);
+  // The run's length last, since a lower rate may move the failure later; never below
+  // where the failure came, and only when the explore's --until did not set it.
+  const until: unknown = doc.get('until');
+  const now = parseDuration(until);
+  if (ownUntil && now !== null)
+    lower({
+      path: ['until'],
+      now: until as string | number,
+      tries: roundNumbersBetween(Math.max(ns.ms, failedAtNs), now).map(durationText),
+    });
+  return { text, scenario, removed, lowered, untilNs: lengthOf(scenario), decisions: best, outcome, runs };
 }
 
 /**
@@ -181,9 +286,16 @@ export function shrinkAndReduce(
     const first = g.shrunk;
     if (first === null) continue;
     const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns);
-    if (r.removed.length === 0) continue;
-    const again = shrink({ ...setup, scenario: r.scenario }, seed, maxRuns, r.decisions);
+    if (r.removed.length === 0 && r.lowered.length === 0) continue;
+    const again = shrink({ ...setup, scenario: r.scenario, untilNs: r.untilNs }, seed, maxRuns, r.decisions);
     g.shrunk = { ...again, from: first.from, runs: first.runs + again.runs };
-    g.reduced = { text: r.text, scenario: r.scenario, removed: r.removed, runs: r.runs };
+    g.reduced = {
+      text: r.text,
+      scenario: r.scenario,
+      untilNs: r.untilNs,
+      removed: r.removed,
+      lowered: r.lowered,
+      runs: r.runs,
+    };
   }
 }
