@@ -14,6 +14,7 @@ import {
   withStatusPassedOn,
 } from '../src/drivers/lwf.ts';
 import {
+  DISPATCH_LEVEL,
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
@@ -348,4 +349,39 @@ test('NdisSim_FilterRegistration: a filter with FilterReceiveNetBufferLists or F
     w.ndis.trace.events.some((e) => e.actor === 'rx-no-status' && e.what === 'FilterReceiveNetBufferLists'),
     'no receive reached the module',
   );
+});
+
+test('the trace names the flags of the filter and protocol data-path calls: each carries its *_DISPATCH_LEVEL flag exactly when it runs at DISPATCH (R6.14, R7.5)', () => {
+  const w = stack([countingLwf]);
+  assert.equal(w.lastResult?.verdict, 'ok');
+  for (const [actor, what, field, flag] of [
+    ['counting-lwf', 'FilterSendNetBufferLists', 'SendFlags', 'NDIS_SEND_FLAGS_DISPATCH_LEVEL'],
+    [
+      'counting-lwf',
+      'FilterSendNetBufferListsComplete',
+      'SendCompleteFlags',
+      'NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL',
+    ],
+    ['counting-lwf', 'FilterReceiveNetBufferLists', 'ReceiveFlags', 'NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL'],
+    ['counting-lwf', 'FilterReturnNetBufferLists', 'ReturnFlags', 'NDIS_RETURN_FLAGS_DISPATCH_LEVEL'],
+    ['tcpip', 'ProtocolReceiveNetBufferLists', 'ReceiveFlags', 'NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL'],
+    [
+      'tcpip',
+      'ProtocolSendNetBufferListsComplete',
+      'SendCompleteFlags',
+      'NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL',
+    ],
+  ] as const) {
+    const calls = w.trace.events.filter((e) => e.kind === 'call' && e.actor === actor && e.what === what);
+    assert.ok(calls.length > 10, `${what}: ${calls.length} calls`);
+    for (const e of calls) {
+      const v = e.data?.[field];
+      const names = typeof v === 'string' ? v.split('|') : [];
+      assert.equal(
+        names.includes(flag),
+        e.irql === DISPATCH_LEVEL,
+        `${what} at IRQL ${e.irql}: ${field}=${v}`,
+      );
+    }
+  }
 });

@@ -12,10 +12,12 @@ import type { MiniportBlock } from './block.ts';
 import { FilterModule } from './filter.ts';
 import {
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RECEIVE_FLAGS_NAMES,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
   NDIS_RETURN_FLAGS_NAMES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_COMPLETE_FLAGS_NAMES,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_NAMES,
   NDIS_STATUS_NOT_ACCEPTED,
@@ -279,7 +281,13 @@ function unexpectedSendCompletion(nbl: NblImpl, b: MiniportBlock): string {
 }
 
 function protocolSendComplete(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST, flags: number): void {
-  const f = n.enter(bd.block, bd.protocol.name, 'ProtocolSendNetBufferListsComplete', n.kernel.ctx.irql);
+  const f = n.enter(
+    bd.block,
+    bd.protocol.name,
+    'ProtocolSendNetBufferListsComplete',
+    n.kernel.ctx.irql,
+    n.trace.on ? { SendCompleteFlags: flagNames(flags, NDIS_SEND_COMPLETE_FLAGS_NAMES) } : undefined,
+  );
   try {
     bd.protocol.ProtocolSendNetBufferListsComplete(bd, chain, flags);
   } catch (e) {
@@ -540,7 +548,7 @@ function deliver(
       bd.protocol.name,
       'ProtocolReceiveNetBufferLists',
       n.kernel.ctx.irql,
-      n.trace.on ? { count } : undefined,
+      n.trace.on ? { count, ReceiveFlags: flagNames(flags, NDIS_RECEIVE_FLAGS_NAMES) } : undefined,
     );
     try {
       bd.protocol.ProtocolReceiveNetBufferLists(bd, chain, port, count, flags);
@@ -921,7 +929,13 @@ function sendDown(
       irql === Irql.Dispatch
         ? flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL
         : flags & ~NDIS_SEND_FLAGS_DISPATCH_LEVEL;
-    const f = n.enter(b, m.driver.name, 'FilterSendNetBufferLists', irql, n.trace.on ? { count } : undefined);
+    const f = n.enter(
+      b,
+      m.driver.name,
+      'FilterSendNetBufferLists',
+      irql,
+      n.trace.on ? { count, SendFlags: flagNames(sendFlags, NDIS_SEND_FLAGS_NAMES) } : undefined,
+    );
     try {
       h(m.context, chain, port, sendFlags);
     } catch (e) {
@@ -1027,7 +1041,13 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
     }
     const h = t.handlers.SendNetBufferListsCompleteHandler;
     if (h == null || t.gone) continue;
-    const f = n.enter(t.block, t.driver.name, 'FilterSendNetBufferListsComplete', n.kernel.ctx.irql);
+    const f = n.enter(
+      t.block,
+      t.driver.name,
+      'FilterSendNetBufferListsComplete',
+      n.kernel.ctx.irql,
+      n.trace.on ? { SendCompleteFlags: flagNames(flags, NDIS_SEND_COMPLETE_FLAGS_NAMES) } : undefined,
+    );
     try {
       h(t.context, g.head, flags);
     } catch (e) {
@@ -1201,7 +1221,7 @@ function indicateUp(
       m.driver.name,
       'FilterReceiveNetBufferLists',
       irql,
-      n.trace.on ? { count } : undefined,
+      n.trace.on ? { count, ReceiveFlags: flagNames(rflags, NDIS_RECEIVE_FLAGS_NAMES) } : undefined,
     );
     try {
       h(m.context, chain, port, count, rflags);
@@ -1279,7 +1299,13 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
     for (const [m, g] of groups) {
       const h = m.handlers.ReturnNetBufferListsHandler;
       if (h == null || m.gone) continue;
-      const f = n.enter(b, m.driver.name, 'FilterReturnNetBufferLists', irql);
+      const f = n.enter(
+        b,
+        m.driver.name,
+        'FilterReturnNetBufferLists',
+        irql,
+        n.trace.on ? { ReturnFlags: flagNames(rflags, NDIS_RETURN_FLAGS_NAMES) } : undefined,
+      );
       try {
         h(m.context, g.head, rflags);
       } catch (e) {
