@@ -273,6 +273,38 @@ test('transmit: sends completed through NDIS_POLL_TRANSMIT_DATA reach the protoc
   assert.ok(txs.length >= 2, txs.join(', '));
 });
 
+test('ChoiceSite.PollLimit: answer 1 gives each iteration limits of 1; a driver that assumes 64 is NdisSim_PollData only then; one that writes over the limit is judged by the limit NDIS set', () => {
+  const tight = run('poll-tight', pollHooks({ frames: 3 }), { strategy: at({ [ChoiceSite.PollLimit]: 1 }) });
+  assert.deepEqual(rules(tight.r), []);
+  assert.deepEqual(tight.log().slice(1), [
+    'poll rx=1 tx=0',
+    'poll rx=1 tx=0',
+    'poll rx=1 tx=0',
+    'poll rx=0 tx=0',
+    'notify true',
+  ]);
+  for (const e of calls(tight.w.trace.events, 'NdisPoll'))
+    assert.deepEqual([e.data?.MaxNblsToIndicate, e.data?.MaxNblsToComplete], [1, 1]);
+  // Three at once whatever NDIS says: fine at 64, caught at 1.
+  assert.deepEqual(rules(run('poll-3', pollHooks({ frames: 3, take: 3 }), { strategy: at({}) }).r), []);
+  const caught = run('poll-3-tight', pollHooks({ frames: 3, take: 3 }), {
+    strategy: at({ [ChoiceSite.PollLimit]: 1 }),
+  });
+  assert.deepEqual(rules(caught.r), ['NdisSim_PollData']);
+  assert.match(
+    caught.r.violations[0]!.message,
+    /3 receive NBL\(s\) in one iteration, above the 1 NDIS allowed/,
+  );
+  // Raising MaxNblsToIndicate in the poll data does not raise the limit.
+  const raise = (_a: TestAdapter, d: NDIS_POLL_DATA): void => {
+    d.Receive.MaxNblsToIndicate = 64;
+  };
+  const raised = run('poll-raised', pollHooks({ frames: 3, take: 3, inPoll: raise }), {
+    strategy: at({ [ChoiceSite.PollLimit]: 1 }),
+  });
+  assert.deepEqual(rules(raised.r), ['NdisSim_PollData']);
+});
+
 test('ChoiceSite.PollIrql: answer 1 runs NdisPoll and NdisSetPollNotification at PASSIVE; the callbackIrql option fixes it; at DISPATCH the protocol sees NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL', () => {
   const passive = run('poll-passive', pollHooks({ frames: 1 }), {
     strategy: at({ [ChoiceSite.PollIrql]: 1 }),

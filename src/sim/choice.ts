@@ -46,6 +46,12 @@ export const ChoiceSite = {
    * the processor is busy with other poll objects.
    */
   PollDelay: 11,
+  /**
+   * The work limits NDIS gives one NdisPoll iteration (MaxNblsToIndicate and
+   * MaxNblsToComplete): the model's usual 64 each (0), or 1 each (1), as when NDIS shares
+   * the processor among many poll objects. The page lets NDIS set any limit.
+   */
+  PollLimit: 12,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);

@@ -63,9 +63,13 @@ const irql = {
 
 /** The first NDIS version with poll mode (ndis-poll-mode.md), as MiniportDriverBlock.ndisVersion counts. */
 const pollModeVersion = 685;
-/** NBLs NDIS lets one iteration indicate, and complete (the model's work limits). */
+/**
+ * NBLs NDIS lets one iteration indicate, and complete (the model's work limits), on
+ * answer 0 of ChoiceSite.PollLimit; answer 1 gives `pollTightLimit` each.
+ */
 export const pollReceiveLimit = 64;
 export const pollTransmitLimit = 64;
+export const pollTightLimit = 1;
 /** How long NDIS holds a requested iteration on answer 1 of ChoiceSite.PollDelay. */
 export const pollHoldNs = 1_000_000;
 /** A chain longer than this is taken for one that loops. */
@@ -362,17 +366,21 @@ function iterate(p: NdisPollObject): void {
   p.state = 'running';
   p.again = false;
   p.iterations++;
+  // The page lets NDIS set any limit: a driver that assumes one is found at 1.
+  const tight = n.kernel.machine.choose(ChoiceSite.PollLimit, 2) === 1;
+  const MaxNblsToIndicate = tight ? pollTightLimit : pollReceiveLimit;
+  const MaxNblsToComplete = tight ? pollTightLimit : pollTransmitLimit;
   const PollData: NDIS_POLL_DATA = {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_POLL_DATA_REVISION_1 },
     Transmit: {
-      MaxNblsToComplete: pollTransmitLimit,
+      MaxNblsToComplete,
       CompletedNblChain: null,
       NumberOfCompletedNbls: 0,
       NumberOfRemainingNbls: 0,
       SendCompleteFlags: 0,
     },
     Receive: {
-      MaxNblsToIndicate: pollReceiveLimit,
+      MaxNblsToIndicate,
       IndicatedNblChain: null,
       NumberOfIndicatedNbls: 0,
       NumberOfRemainingNbls: 0,
@@ -386,9 +394,7 @@ function iterate(p: NdisPollObject): void {
     b.driver.name,
     'NdisPoll',
     at,
-    n.trace.on
-      ? { poll: p.id, MaxNblsToIndicate: pollReceiveLimit, MaxNblsToComplete: pollTransmitLimit }
-      : undefined,
+    n.trace.on ? { poll: p.id, MaxNblsToIndicate, MaxNblsToComplete } : undefined,
   );
   try {
     p.chars.PollHandler(p.context, PollData);
@@ -407,8 +413,9 @@ function iterate(p: NdisPollObject): void {
   );
   if (p.deregistered) return;
   // NDIS hands on what the driver gave it: send completions first, then receives.
-  const sent = takeTransmit(n, p, tx, at);
-  const received = takeReceive(n, p, rx, at);
+  // Against the limits NDIS set, whatever the driver wrote over them.
+  const sent = takeTransmit(n, p, tx, MaxNblsToComplete, at);
+  const received = takeReceive(n, p, rx, MaxNblsToIndicate, at);
   if (p.deregistered || b.handleDead) return;
   if (sent + received > 0 || p.again) {
     queue(n, p, 0);
@@ -491,10 +498,16 @@ function checkChain(
 }
 
 /** The sends the driver completed in the iteration, completed up the stack; how many. */
-function takeTransmit(n: Ndis, p: NdisPollObject, tx: NDIS_POLL_TRANSMIT_DATA, at: number): number {
+function takeTransmit(
+  n: Ndis,
+  p: NdisPollObject,
+  tx: NDIS_POLL_TRANSMIT_DATA,
+  limit: number,
+  at: number,
+): number {
   const chain = tx.CompletedNblChain;
   if (chain === null) return 0;
-  const k = checkChain(n, p, chain, tx.NumberOfCompletedNbls, tx.MaxNblsToComplete, 'transmit');
+  const k = checkChain(n, p, chain, tx.NumberOfCompletedNbls, limit, 'transmit');
   if (k <= 0) return 0;
   let flags = tx.SendCompleteFlags;
   if ((flags & ~sendCompleteFlagsAllowed) !== 0) {
@@ -518,10 +531,16 @@ function takeTransmit(n: Ndis, p: NdisPollObject, tx: NDIS_POLL_TRANSMIT_DATA, a
 }
 
 /** The NBLs the driver received in the iteration, indicated up the stack; how many. */
-function takeReceive(n: Ndis, p: NdisPollObject, rx: NDIS_POLL_RECEIVE_DATA, at: number): number {
+function takeReceive(
+  n: Ndis,
+  p: NdisPollObject,
+  rx: NDIS_POLL_RECEIVE_DATA,
+  limit: number,
+  at: number,
+): number {
   const chain = rx.IndicatedNblChain;
   if (chain === null) return 0;
-  const k = checkChain(n, p, chain, rx.NumberOfIndicatedNbls, rx.MaxNblsToIndicate, 'receive');
+  const k = checkChain(n, p, chain, rx.NumberOfIndicatedNbls, limit, 'receive');
   if (k <= 0) return 0;
   let flags = rx.Flags;
   if ((flags & ~receiveFlagsAllowed) !== 0) {
