@@ -1,6 +1,8 @@
 // ndis-sim: the one front door. Everything a miniport author may use is exported
 // here; anything else under src/ is internal.
 
+// What a wrong call or bad input throws.
+export { InputError, NdisSimUsageError, NotModelledError } from './errors.ts';
 // The simulated hardware's datasheet: register map of SimNic.
 export {
   Ctrl as SimNicCtrl,

@@ -1,13 +1,15 @@
 // Module resolution hooks for the CLI (node:module register). A driver module named
 // with --driver may live anywhere: outside this repository, `import … from 'ndis-sim'`
 // would find nothing, and a .ts file outside a "type": "module" package would load as
-// CommonJS, which its imports cannot be. So 'ndis-sim' is this package's own API, and
-// a .ts file outside node_modules is an ES module.
+// CommonJS, which its imports cannot be. So 'ndis-sim' (and 'ndis-sim/scenario') is
+// this package's own API, and a .ts file outside node_modules is an ES module.
 
 const api = new URL('../index.ts', import.meta.url).href;
+const scenarioApi = new URL('../scenario.ts', import.meta.url).href;
 
 export async function resolve(specifier, context, next) {
   if (specifier === 'ndis-sim') return { url: api, format: 'module', shortCircuit: true };
+  if (specifier === 'ndis-sim/scenario') return { url: scenarioApi, format: 'module', shortCircuit: true };
   const r = await next(specifier, context);
   if (r.url.startsWith('file:') && r.url.endsWith('.ts') && !r.url.includes('/node_modules/'))
     return { ...r, format: 'module' };

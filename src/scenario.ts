@@ -1,0 +1,8 @@
+// ndis-sim/scenario: scenario files and the built-in drivers, from code. Apart from the
+// front door ('ndis-sim') because the built-in drivers are written against it.
+
+export { flakyNic } from './drivers/flaky-nic.ts';
+export { healthyNic } from './drivers/healthy-nic.ts';
+export { countingLwf, monitorLwf, oidLoggingLwf } from './drivers/lwf.ts';
+export { vmini } from './drivers/vmini.ts';
+export { type ScenarioWorld, type ScenarioWorldOptions, scenarioWorld } from './scenario/from-code.ts';

@@ -1,0 +1,59 @@
+// A scenario file from code: the machine `ndis-sim run` builds from it, for a test of
+// your own (README "Using it from code"). Bad input throws an InputError whose
+// `problems` are the lines the CLI prints.
+
+import { driverNames } from '../drivers/index.ts';
+import type { DriverModule } from '../ndis/driver.ts';
+import type { RunResult, World } from '../world.ts';
+import { buildWorld, checkExpectations, untilNs } from './build.ts';
+import { loadScenario, parseScenarioText } from './load.ts';
+import type { Scenario } from './schema.ts';
+
+export interface ScenarioWorldOptions {
+  /** The scenario's text; `file` then only names it in messages. */
+  readonly text?: string;
+  /** Drivers of yours the scenario names, beside the built-in ones. */
+  readonly drivers?: readonly DriverModule[];
+  /** Default: the scenario's `seed:`. */
+  readonly seed?: number;
+  /** Record the trace (default true). */
+  readonly trace?: boolean;
+  /** Default: the scenario's `verifier:`. */
+  readonly verifier?: Scenario['verifier'];
+}
+
+export interface ScenarioWorld {
+  readonly scenario: Scenario;
+  /** The machine, built and not yet run: add to it, or run it. */
+  readonly world: World;
+  /** The scenario's `until:`, in nanoseconds. */
+  readonly untilNs: number;
+  /**
+   * Runs the world to `untilNs` and judges the run against the scenario's `expect:`
+   * as `ndis-sim run` does (null when it has none).
+   */
+  run(): { result: RunResult; expectation: { met: boolean; problems: string[] } | null };
+}
+
+/** The machine of a scenario file (YAML or JSON), with the built-in drivers and `o.drivers`. */
+export function scenarioWorld(file: string, o: ScenarioWorldOptions = {}): ScenarioWorld {
+  const names = driverNames(o.drivers);
+  const scenario = o.text === undefined ? loadScenario(file, names) : parseScenarioText(o.text, file, names);
+  const mode = o.verifier ?? scenario.verifier;
+  const world = buildWorld(scenario, {
+    drivers: o.drivers ?? [],
+    verifier: mode,
+    ...(o.seed === undefined ? {} : { seed: o.seed }),
+    ...(o.trace === undefined ? {} : { trace: o.trace }),
+  });
+  const until = untilNs(scenario);
+  return {
+    scenario,
+    world,
+    untilNs: until,
+    run() {
+      const result = world.run(until);
+      return { result, expectation: checkExpectations(scenario, result, world.expectView(), mode) };
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// Scenario files and the built-in drivers from code (README "Using it from code"):
+// scenarioWorld builds the machine `ndis-sim run` builds, and the reference drivers
+// are exported by the names scenarios give them.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { slowPauseNic } from '../examples/own-driver.ts';
+import { InputError, ns, World } from '../src/index.ts';
+import { toJsonLines } from '../src/report/jsonl.ts';
+import { flakyNic, healthyNic, scenarioWorld, vmini } from '../src/scenario.ts';
+import { cli } from './helpers/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-from-code-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('scenarioWorld: the reset storm from code traces what `ndis-sim run --trace` writes, byte for byte, and meets its expect:', () => {
+  const s = scenarioWorld('examples/reset-storm.yaml');
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok');
+  assert.deepEqual(expectation, { met: true, problems: [] });
+  assert.equal(s.world.device('nic0').problem, 43);
+  const file = join(dir, 'storm.jsonl');
+  assert.equal(cli('run', 'examples/reset-storm.yaml', '--trace', file, '--quiet').status, 0);
+  assert.equal(toJsonLines(s.world.trace.events), readFileSync(file, 'utf8'));
+});
+
+test('scenarioWorld: your drivers beside the built-in ones, a seed of your own, and an expect: missed is reported, not thrown', () => {
+  const own = scenarioWorld('examples/own-driver.yaml', { drivers: [slowPauseNic], seed: 7 });
+  assert.equal(own.run().expectation?.met, true);
+  const missed = scenarioWorld('missed.yaml', {
+    text: 'until: 2s\ndevices: [{ name: nic0, driver: healthy-nic }]\nexpect: { devices: { nic0: { problem: 43 } } }\n',
+    trace: false,
+  });
+  assert.deepEqual(missed.run().expectation, {
+    met: false,
+    problems: ['devices.nic0.problem: expected Code 43, got Code 0'],
+  });
+});
+
+test('scenarioWorld: bad input throws an InputError with a line per problem: file, field, expected, got', () => {
+  assert.throws(
+    () => scenarioWorld('bad.yaml', { text: 'until: soon\ndevices: [{ name: nic0, driver: own-nic }]\n' }),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError);
+      assert.match(e.problems.join('\n'), /^bad\.yaml: until: expected a duration .*, got "soon"$/m);
+      assert.match(
+        e.problems.join('\n'),
+        /^bad\.yaml: devices\[0\]\.driver: expected one of .*, got "own-nic"/m,
+      );
+      return true;
+    },
+  );
+  assert.throws(() => scenarioWorld(join(dir, 'none.yaml')), InputError);
+});
+
+test("the reference drivers are exported under their scenario names, for a World built by hand; 'ndis-sim/scenario' is the package's", async () => {
+  const viaPackage = await import('ndis-sim/scenario');
+  assert.equal(viaPackage.scenarioWorld, scenarioWorld);
+  assert.equal(viaPackage.vmini, vmini);
+  assert.deepEqual(
+    [healthyNic, flakyNic, vmini].map((d) => d.name),
+    ['healthy-nic', 'flaky-nic', 'vmini'],
+  );
+  const w = new World({ seed: 1 });
+  w.addDriver(vmini);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'vm0', driver: 'vmini', hardware: 'none' });
+  w.at(0, { kind: 'start', device: 'vm0' });
+  assert.equal(w.run(ns.s).verdict, 'ok');
+  assert.equal(w.summary().adapters[0]!.state, 'Running');
+});
