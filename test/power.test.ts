@@ -171,8 +171,33 @@ test('R5.8 OID_PNP_SET_POWER(D0) failed: the device fails, MiniportHaltEx(NdisHa
     ['halt', call('MiniportHaltEx', 'HaltAction', 'NdisHaltDeviceFailed')],
   ]);
   assert.ok(drv.calls.includes(`MiniportHaltEx(${NdisHaltDeviceFailed})`));
+  // The 0x15E page: a live dump with parameter 4 = 74 for a failed OID_PNP_SET_POWER (D0).
+  assert.deepEqual(
+    w.summary().dumps.map((d) => [d.params[3], d.reason]),
+    [[74, 'OID_PNP_SET_POWER (D0) failed']],
+  );
   // No MiniportRestart after the failed D0: only the one of the bring-up.
   assert.equal(drv.calls.filter((c) => c === 'MiniportRestart').length, 1);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R5.8 OID_PNP_SET_POWER(D3) failed: the device fails with the live dump of reason 75 (the 0x15E page), Code 43', () => {
+  const hooks = pmHooks();
+  const answer = hooks.oid!;
+  const { w, r } = sleepWorld('pwr-d3fail', {
+    ...hooks,
+    oid: (a, req) =>
+      req.RequestType === NdisRequestSetInformation &&
+      req.DATA.SET_INFORMATION.Oid === OID_PNP_SET_POWER &&
+      req.DATA.SET_INFORMATION.InformationBuffer !== NdisDeviceStateD0
+        ? NDIS_STATUS_FAILURE
+        : answer(a, req),
+  });
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(
+    w.summary().dumps.map((d) => [d.params[3], d.reason]),
+    [[75, 'OID_PNP_SET_POWER (Dx) failed']],
+  );
   assert.equal(w.device('nic0').problem, 43);
 });
 
@@ -204,6 +229,8 @@ test('R5.8 the NIC does not power up on resume: MiniportInitializeEx fails, the 
   );
   assert.equal(w.device('nic0').problem, 43);
   assert.equal(w.adapter('nic0')!.bindings.length, 0);
+  // A failed re-initialization is not among the 0x15E page's reasons: no live dump.
+  assert.deepEqual(w.summary().dumps, []);
 });
 
 test('R4.3, R4.11 no check-for-hang tick and no reset while the adapter is in D3', () => {

@@ -142,7 +142,7 @@ function summaryOf(w: World, r: RunResult): string {
   }).join('\n');
 }
 
-test('R5.8: a device failed by a failed MiniportRestart tells its teardown with no live dump and no NdisMRemoveMiniport', () => {
+test('R5.8: a device failed by a failed MiniportRestart tells its teardown with the live dump of reason 73 and no NdisMRemoveMiniport', () => {
   let restarts = 0;
   const drv = scriptedDriver('restart-fails', {
     restart: () => (restarts++ === 0 ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS),
@@ -155,7 +155,15 @@ test('R5.8: a device failed by a failed MiniportRestart tells its teardown with 
     st!.steps.every((x) => x.at !== null),
     JSON.stringify(st!.steps),
   );
-  assert.ok(!st!.steps.some((x) => /live dump|calls NdisMRemoveMiniport/.test(x.what)));
+  assert.ok(!st!.steps.some((x) => /calls NdisMRemoveMiniport/.test(x.what)));
+  // The 0x15E page: parameter 4 = 73 when MiniportRestart fails.
+  const dump = st!.steps.find((x) => x.what.startsWith('a live dump'));
+  assert.equal(dump?.what, 'a live dump: BUGCODE_NDIS_DRIVER_LIVE_DUMP (0x15E), reason 73, not a crash');
+  assert.equal(dump?.rules, 'R5.8');
+  assert.deepEqual(
+    w.summary().dumps.map((d) => [d.params, d.reason]),
+    [[[0x01, 'nic0 miniport block', 'nic0 PDO', 73], 'MiniportRestart failed']],
+  );
   assert.equal(st!.steps.find((x) => x.what.startsWith('NDIS sets the device-failed flag'))!.rules, 'R5.8');
   assert.match(
     summaryOf(w, r),

@@ -736,7 +736,8 @@ export function finishRestart(n: Ndis, b: MiniportBlock, status: number, via: st
   b.move(status === NDIS_STATUS_SUCCESS ? 'RestartSucceeded' : 'RestartFailed');
   // R1.9: a failed restart leaves the adapter Paused, and NDIS treats it as a device
   // failure, whatever operation waits for the restart (a bring-up or a removal).
-  if (status !== NDIS_STATUS_SUCCESS) markDeviceFailed(n, b, 'MiniportRestart failed (R1.9)', false);
+  if (status !== NDIS_STATUS_SUCCESS)
+    markDeviceFailed(n, b, 'MiniportRestart failed (R1.9)', LiveDumpReason.MiniportRestartFailed);
   n.kick(b);
 }
 
@@ -1159,12 +1160,34 @@ export function removeMiniport(n: Ndis, b: MiniportBlock): number {
     if (n.trace.on) n.traceNdis(b, 'device already failed: nothing more to do (R5.14)', {});
     return NDIS_STATUS_SUCCESS;
   }
-  markDeviceFailed(n, b, 'NdisMRemoveMiniport', true);
+  markDeviceFailed(n, b, 'NdisMRemoveMiniport', LiveDumpReason.NdisMRemoveMiniport);
   return NDIS_STATUS_SUCCESS;
 }
 
 /** R5.8, R5.11: the device is failed; PnP will query its state and surprise-remove it. */
-export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, liveDump: boolean): void {
+/**
+ * Parameter 4 of NDIS's live dump (BUGCODE_NDIS_DRIVER_LIVE_DUMP, parameter 1 = 0x01):
+ * the fatal error that made NDIS fail the device, as the 0x15E page numbers them.
+ */
+export const LiveDumpReason = {
+  NdisMRemoveMiniport: 71,
+  MiniportRestartFailed: 73,
+  SetPowerD0Failed: 74,
+  SetPowerDxFailed: 75,
+} as const;
+export type LiveDumpReason = (typeof LiveDumpReason)[keyof typeof LiveDumpReason];
+const liveDumpReasonNames: Readonly<Record<LiveDumpReason, string>> = {
+  71: 'NdisMRemoveMiniport',
+  73: 'MiniportRestart failed',
+  74: 'OID_PNP_SET_POWER (D0) failed',
+  75: 'OID_PNP_SET_POWER (Dx) failed',
+};
+
+/**
+ * R5.11, R5.8: sets the device-failed flag, writes NDIS's live dump when the failure is
+ * one the 0x15E page lists (`dump`, else null), and asks PnP to query the device.
+ */
+export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, dump: LiveDumpReason | null): void {
   if (b.deviceFailed) return;
   b.deviceFailed = true;
   // R5.11: what is under way is left alone; the trace records it.
@@ -1178,9 +1201,9 @@ export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, liveDum
       reset: b.resetInProgress,
     });
   }
-  if (liveDump) {
-    // BUGCODE_NDIS_DRIVER_LIVE_DUMP, parameter 1 = 0x01 (miniport fatal error), parameter 4 = 71.
-    n.liveDump(b, [0x01, `${b.name} miniport block`, 0, 71], 'NdisMRemoveMiniport');
+  if (dump !== null) {
+    // Parameter 1 = 0x01 (miniport fatal error): the miniport block, the PDO, the reason.
+    n.liveDump(b, [0x01, `${b.name} miniport block`, `${b.name} PDO`, dump], liveDumpReasonNames[dump]);
   }
   n.pnp.invalidateDeviceState(b.dev);
 }

@@ -34,6 +34,7 @@ import {
 import {
   halt,
   initializeAdapter,
+  LiveDumpReason,
   markDeviceFailed,
   pauseAbove,
   pauseMiniportStep,
@@ -267,7 +268,7 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
     case 'wait-set-power':
       if (op.oidDone === null) return false;
       if (op.oidDone !== NDIS_STATUS_SUCCESS) {
-        powerFailed(n, b, 'OID_PNP_SET_POWER(D3) failed (R5.8)');
+        powerFailed(n, b, 'OID_PNP_SET_POWER(D3) failed (R5.8)', LiveDumpReason.SetPowerDxFailed);
         return false;
       }
       // R4.3: no check-for-hang in low power.
@@ -292,10 +293,10 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
 }
 
 /** R5.8: a power change that failed marks the device failed; PnP removes it (Code 43). */
-function powerFailed(n: Ndis, b: MiniportBlock, why: string): void {
+function powerFailed(n: Ndis, b: MiniportBlock, why: string, dump: LiveDumpReason | null): void {
   b.op = null;
   tracePowerIrp(n, b, { phase: 'completed', status: 0xc0000001 });
-  markDeviceFailed(n, b, why, false);
+  markDeviceFailed(n, b, why, dump);
   // A failed transition to D3 is over too (the removal it starts waits for the wake).
   checkAsleep(n);
 }
@@ -364,7 +365,8 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
       // R1.8: the same device is initialized again, with a new adapter context.
       resetForRestart(b);
       if (!initializeAdapter(n, b)) {
-        powerFailed(n, b, 'MiniportInitializeEx failed on resume: NIC not powered up (R5.8)');
+        // Not a reason the 0x15E page lists: no live dump.
+        powerFailed(n, b, 'MiniportInitializeEx failed on resume: NIC not powered up (R5.8)', null);
         return false;
       }
       p.device = NdisDeviceStateD0;
@@ -373,7 +375,7 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
     case 'wait-set-power':
       if (op.oidDone === null) return false;
       if (op.oidDone !== NDIS_STATUS_SUCCESS) {
-        powerFailed(n, b, 'OID_PNP_SET_POWER(D0) failed (R5.8)');
+        powerFailed(n, b, 'OID_PNP_SET_POWER(D0) failed (R5.8)', LiveDumpReason.SetPowerD0Failed);
         return false;
       }
       p.device = NdisDeviceStateD0;

@@ -41,7 +41,7 @@ import {
   OID_PM_PARAMETERS,
   OID_PNP_SET_POWER,
 } from './generated/status.ts';
-import { markDeviceFailed } from './lifecycle.ts';
+import { LiveDumpReason, markDeviceFailed } from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids, ndisRequest, oidName, submit } from './oid.ts';
@@ -463,7 +463,16 @@ function ssOid(
       // R5.7: after its SurpriseRemoved notification a miniport fails what reaches it;
       // that is no device failure (the removal's halt stays NdisHaltDeviceSurpriseRemoved).
       if (b.surpriseRemoved) gone(n, b, ss);
-      else failed(n, b, ss, `${oidName(oid)} for selective suspend failed (${statusText(status)})`);
+      else {
+        // The 0x15E page's reasons 74 and 75: a failed OID_PNP_SET_POWER to D0 or to Dx.
+        const dump =
+          oid !== OID_PNP_SET_POWER
+            ? null
+            : value === NdisDeviceStateD0
+              ? LiveDumpReason.SetPowerD0Failed
+              : LiveDumpReason.SetPowerDxFailed;
+        failed(n, b, ss, `${oidName(oid)} for selective suspend failed (${statusText(status)})`, dump);
+      }
       return;
     }
     next();
@@ -567,11 +576,11 @@ function gone(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
 }
 
 /** R5.8: a power OID of selective suspend failed: NDIS stops using it; the device is failed. */
-function failed(n: Ndis, b: MiniportBlock, ss: AdapterSs, why: string): void {
+function failed(n: Ndis, b: MiniportBlock, ss: AdapterSs, why: string, dump: LiveDumpReason | null): void {
   ss.phase = 'off';
   ss.outstanding = false;
   n.kernel.cancelTimer(ss.timer);
   queueRelease(n, b, ss);
-  markDeviceFailed(n, b, why, false);
+  markDeviceFailed(n, b, why, dump);
   if (ss.settleWanted) n.kick(b);
 }

@@ -98,10 +98,14 @@ function story(
       step('the driver calls NdisMRemoveMiniport; it returns NDIS_STATUS_SUCCESS', 'R5.9, R5.10', call);
   }
   step(`NDIS sets the device-failed flag (${why})`, own, flag);
-  if (byCall) {
-    const dump = find((e) => e.kind === 'dump');
+  // NDIS writes its live dump as it sets the flag, for the failures the 0x15E page
+  // lists (NdisMRemoveMiniport, a failed MiniportRestart, a failed OID_PNP_SET_POWER);
+  // NdisMRemoveMiniport's is listed even when the trace lost it.
+  const next = events[flag + 1];
+  const dump = next !== undefined && next.kind === 'dump' && whose(next) === adapter ? flag + 1 : null;
+  if (byCall || dump !== null) {
     const reason = dump === null ? '' : `, reason ${String((events[dump]!.data?.params as unknown[])?.[3])}`;
-    step(`a live dump: BUGCODE_NDIS_DRIVER_LIVE_DUMP (0x15E)${reason}, not a crash`, 'R5.11', dump);
+    step(`a live dump: BUGCODE_NDIS_DRIVER_LIVE_DUMP (0x15E)${reason}, not a crash`, own, dump);
   }
   step(
     'NDIS calls IoInvalidateDeviceState',
