@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
-import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { healthyNic, variantOfHealthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { monitorLwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
 import { InputError } from '../src/errors.ts';
@@ -469,6 +469,44 @@ function runningStack(
   return w;
 }
 
+test('R3.2: NDIS 6.40 drivers get NDIS_PAUSE_NDIS_INTERNAL for a filter attached and a sleep (a miniport NDIS_PAUSE_MINIPORT_DEVICE_REMOVE for a removal), where 6.30 drivers are given why', () => {
+  const nic640 = variantOfHealthyNic('nic-640', 'healthy-nic at NDIS 6.40', (c) => {
+    c.MinorNdisVersion = 40;
+  });
+  const lwf640 = variantOfMonitorLwf('lwf-640', 'monitor-lwf at NDIS 6.40', (c) => {
+    c.MinorNdisVersion = 40;
+  });
+  const reasons = (nic: DriverModule, lwf: DriverModule): string[] => {
+    const w = new World({ seed: 1 });
+    w.addDriver(nic);
+    w.addDriver(lwf);
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: nic.name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(100 * ns.ms, { kind: 'start-filter', driver: lwf.name });
+    w.at(300 * ns.ms, { kind: 'sleep', state: 'S3', durationNs: 100 * ns.ms });
+    w.at(800 * ns.ms, { kind: 'remove', device: 'nic0' });
+    assert.equal(w.run(2 * ns.s).verdict, 'ok');
+    return w.trace.events
+      .filter((e) => e.kind === 'call' && (e.what === 'MiniportPause' || e.what === 'FilterPause'))
+      .map((e) => `${e.what} ${String(e.data?.PauseReason)}`);
+  };
+  assert.deepEqual(reasons(nic640, lwf640), [
+    'MiniportPause NDIS_PAUSE_NDIS_INTERNAL',
+    'FilterPause NDIS_PAUSE_NDIS_INTERNAL',
+    'MiniportPause NDIS_PAUSE_NDIS_INTERNAL',
+    'FilterPause NDIS_PAUSE_NDIS_INTERNAL',
+    'MiniportPause NDIS_PAUSE_MINIPORT_DEVICE_REMOVE',
+  ]);
+  assert.deepEqual(reasons(healthyNic, monitorLwf), [
+    'MiniportPause NDIS_PAUSE_ATTACH_FILTER',
+    'FilterPause NDIS_PAUSE_LOW_POWER',
+    'MiniportPause NDIS_PAUSE_LOW_POWER',
+    'FilterPause NDIS_PAUSE_NDIS_INTERNAL',
+    'MiniportPause NDIS_PAUSE_NDIS_INTERNAL',
+  ]);
+});
+
 test('R7.8–R7.10: a filter service started on a running stack: the stack pauses (NDIS_PAUSE_ATTACH_FILTER), the module attaches, the stack restarts', () => {
   const w = runningStack(
     [monitorLwf],
@@ -679,11 +717,11 @@ test('R7.7, R7.9, R7.10: a system sleep sends the power events up through the fi
     ['filter restarts', call('monitor-lwf', 'FilterRestart')],
     ['protocol restarts', is('binding', 'Restarting → Running')],
   ]);
-  // The filter gets the miniport's PauseReason (healthy-nic is NDIS 6.30: R3.2's reasons start at 6.40).
+  // Both are NDIS 6.30 drivers, below R3.2's 6.40: they are given why NDIS pauses.
   const pause = ev[findEvent(ev, call('monitor-lwf', 'FilterPause'))]!;
   const miniportPause = ev[findEvent(ev, call('healthy-nic', 'MiniportPause'))]!;
   assert.equal(pause.data?.PauseReason, miniportPause.data?.PauseReason);
-  assert.equal(pause.data?.PauseReason, 'NDIS_PAUSE_NDIS_INTERNAL');
+  assert.equal(pause.data?.PauseReason, 'NDIS_PAUSE_LOW_POWER');
   assert.equal(w.lastResult?.bugCheck, null);
   assert.deepEqual(
     w.summary().filters.map((f) => f.state),

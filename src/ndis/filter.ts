@@ -49,6 +49,7 @@ import {
   isBound,
   pauseAbove,
   pauseMiniportStep,
+  pauseReasonSeen,
   restartStackStep,
 } from './lifecycle.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
@@ -686,7 +687,9 @@ export function pauseFilters(n: Ndis, b: MiniportBlock, reason: number): boolean
   return true;
 }
 
-function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, reason: number): void {
+function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number): void {
+  const c = m.driver.chars;
+  const reason = pauseReasonSeen(why, c.MajorNdisVersion * 100 + c.MinorNdisVersion, true);
   setFilter(n, m, 'Pausing');
   const p: FilterPending = { kind: 'pause', returned: false, completed: false, status: 0, watchdog: null };
   m.pending = p;

@@ -893,6 +893,18 @@ function pauseReasonForRemoval(b: MiniportBlock): number {
   return b.driver.ndisVersion >= 640 ? NDIS_PAUSE_MINIPORT_DEVICE_REMOVE : NDIS_PAUSE_NDIS_INTERNAL;
 }
 
+/**
+ * R3.2: the PauseReason a driver of NDIS `version` (6.40 = 640) is given for a pause
+ * NDIS makes for `reason`. From 6.40 a miniport gets NDIS_PAUSE_MINIPORT_DEVICE_REMOVE
+ * when no restart will follow, else NDIS_PAUSE_NDIS_INTERNAL, and a filter always
+ * NDIS_PAUSE_NDIS_INTERNAL (the two *_PAUSE_PARAMETERS pages). Below 6.40 the value is
+ * unpredictable, and the model gives why it pauses (a sleep, a filter attached).
+ */
+export function pauseReasonSeen(reason: number, version: number, filter: boolean): number {
+  if (version < 640) return reason;
+  return !filter && reason === NDIS_PAUSE_MINIPORT_DEVICE_REMOVE ? reason : NDIS_PAUSE_NDIS_INTERNAL;
+}
+
 /** R2.12: the halt action NDIS picks. */
 export function haltActionFor(b: MiniportBlock, why: TeardownWhy): number {
   if (b.deviceFailed) return NdisHaltDeviceFailed;
@@ -919,7 +931,8 @@ export function pauseMiniportStep(
   return b.state === 'Paused' ? 'paused' : 'not-running';
 }
 
-export function callPause(n: Ndis, b: MiniportBlock, reason: number): void {
+export function callPause(n: Ndis, b: MiniportBlock, why: number): void {
+  const reason = pauseReasonSeen(why, b.driver.ndisVersion, false);
   b.move('MiniportPause');
   const pending = { returned: false, completed: false, watchdog: null };
   b.pause = pending;

@@ -22,7 +22,6 @@ import {
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_PAUSE_LOW_POWER,
-  NDIS_PAUSE_NDIS_INTERNAL,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
@@ -104,11 +103,6 @@ function notifyProtocols(
   state: number,
 ): void {
   netEventUp(n, b, event, state);
-}
-
-/** R3.2: the PauseReason of a pause for low power means something from NDIS 6.40 on. */
-function lowPowerPauseReason(b: MiniportBlock): number {
-  return b.driver.ndisVersion >= 640 ? NDIS_PAUSE_LOW_POWER : NDIS_PAUSE_NDIS_INTERNAL;
 }
 
 /** NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`. */
@@ -234,11 +228,11 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       return true;
     case 'pause-protocols':
       // R7.9: the protocols, then the filter modules.
-      if (!pauseAbove(n, b, lowPowerPauseReason(b))) return false;
+      if (!pauseAbove(n, b, NDIS_PAUSE_LOW_POWER)) return false;
       op.step = 'pause-miniport';
       return true;
     case 'pause-miniport': {
-      const r = pauseMiniportStep(n, b, lowPowerPauseReason(b));
+      const r = pauseMiniportStep(n, b, NDIS_PAUSE_LOW_POWER);
       if (r !== 'paused') return r === 'pausing';
       op.step = 'power-down';
       return true;
