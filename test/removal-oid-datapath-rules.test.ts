@@ -18,6 +18,7 @@ import {
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   type NET_BUFFER_LIST,
+  OID_GEN_MEDIA_CONNECT_STATUS,
   OID_GEN_STATISTICS,
 } from '../src/index.ts';
 import { NdisCancelSendNetBufferLists } from '../src/ndis/protocol-api.ts';
@@ -162,6 +163,41 @@ test("R6.4: a pending request whose Timeout runs out goes to MiniportCancelOidRe
     done.map((e) => e.data?.status),
     ['NDIS_STATUS_REQUEST_ABORTED'],
   );
+});
+
+test("a scenario's query NDIS answers itself (OID_GEN_MEDIA_CONNECT_STATUS) is completed once, with its answer in the trace, and not also 'refused'", () => {
+  const drv = scriptedDriver('answered-nic', {});
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'answered-nic' }],
+    protocols: [],
+    actions: [
+      {
+        atNs: 100 * ns.ms,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_GEN_MEDIA_CONNECT_STATUS,
+          set: false,
+          value: null,
+          timeoutS: 0,
+        },
+      },
+    ],
+  });
+  assert.equal(w.run(ns.s).verdict, 'ok');
+  const ndisLines = w.trace.events.filter((e) => e.kind === 'ndis' && /^OID request/.test(e.what));
+  assert.deepEqual(
+    ndisLines.map((e) => e.what),
+    ['OID request answered by NDIS', 'OID request completed'],
+  );
+  assert.deepEqual(ndisLines[1]!.data, {
+    adapter: 'nic0',
+    Oid: 'OID_GEN_MEDIA_CONNECT_STATUS',
+    status: 'NDIS_STATUS_SUCCESS',
+    BytesWritten: 4,
+    InformationBuffer: 0,
+  });
 });
 
 // ------------------------------------------------------------------ R2.3

@@ -608,14 +608,31 @@ export function issueOid(
 ): void {
   const length = bufferLength ?? (set ? setBufferLength(value) : queryBufferLength(oid));
   const req = ndisRequest(n, set, oid, value, length, timeoutS);
+  let completed = false;
   const s = submit(n, b, req, {
     kind: 'ndis',
     restore: false,
     done: (status) => {
-      if (n.trace.on) n.traceNdis(b, 'OID request completed', { Oid: oidName(oid), status });
+      completed = true;
+      if (!n.trace.on) return;
+      // A query's answer is what the scenario asked for: show it.
+      const q = req.DATA.QUERY_INFORMATION;
+      n.traceNdis(
+        b,
+        'OID request completed',
+        set || status !== NDIS_STATUS_SUCCESS
+          ? { Oid: oidName(oid), status }
+          : {
+              Oid: oidName(oid),
+              status,
+              BytesWritten: q.BytesWritten,
+              InformationBuffer: q.InformationBuffer,
+            },
+      );
     },
   });
-  if (s !== NDIS_STATUS_PENDING && n.trace.on)
+  // Not completed, and not pending: NDIS did not take it (the adapter's state).
+  if (!completed && s !== NDIS_STATUS_PENDING && n.trace.on)
     n.traceNdis(b, 'OID request refused', { Oid: oidName(oid), status: s });
 }
 
