@@ -213,3 +213,21 @@ test('an IRP completed with a failure shows its NTSTATUS by name (a failed start
   assert.ok(lines[1]!.endsWith('IRP_MN_START_DEVICE completed (Status=STATUS_UNSUCCESSFUL)'), lines[1]);
   assert.ok(lines[2]!.endsWith('IRP_MN_START_DEVICE completed (Status=0xC0001234)'), lines[2]);
 });
+
+test('with traffic, a work item that only re-arms a timer is folded, but one that cancels a timer (a watchdog stopped for a pause or a power-down) stays', () => {
+  const t = new Trace(true);
+  const item = (at: number, ddi: string) => {
+    t.add(at, 0, 0, 'drv', 'call', 'NdisIoWorkItemFunction', { adapter: 'nic0' });
+    t.add(at, 0, 0, 'drv', 'ddi', ddi);
+    t.add(at, 0, 0, 'drv', 'return', 'NdisIoWorkItemFunction');
+  };
+  // Traffic: the timeline folds the data path's clockwork.
+  t.add(500, 0, 2, 'drv', 'call', 'MiniportSendNetBufferLists', { adapter: 'nic0' });
+  t.add(500, 0, 2, 'drv', 'return', 'MiniportSendNetBufferLists');
+  item(1000, 'NdisSetTimerObject');
+  item(2000, 'NdisCancelTimerObject');
+  const lines = formatTimeline(t.events, { color: false });
+  assert.equal(lines.filter((l) => l.includes('NdisIoWorkItemFunction(nic0)')).length, 1, lines.join('\n'));
+  assert.ok(lines.some((l) => l.includes('NdisCancelTimerObject')));
+  assert.ok(!lines.some((l) => l.includes('NdisSetTimerObject')));
+});

@@ -149,10 +149,14 @@ const dataPathNotes = new Set([
   'poll sends completed',
   'poll receives indicated',
 ]);
-/** What data-path work does around the NBLs themselves: nothing a reader of the control path needs. */
+/**
+ * What data-path work does around the NBLs themselves: nothing a reader of the control
+ * path needs. Not NdisCancelTimerObject: stopping a timer is how a driver quiets its
+ * watchdog for a pause, a halt or a power-down (the power trial's work item that
+ * cancelled one was folded away).
+ */
 const minorDdis = new Set([
   'NdisSetTimerObject',
-  'NdisCancelTimerObject',
   'NdisAcquireSpinLock',
   'NdisReleaseSpinLock',
   'NdisDprAcquireSpinLock',
