@@ -43,6 +43,7 @@ export {
   NdisWriteRegisterUlong,
   NdisWriteRegisterUshort,
 } from './ndis/api/adapter.ts';
+export { NdisAllocateCloneNetBufferList, NdisFreeCloneNetBufferList } from './ndis/api/clone.ts';
 export {
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,

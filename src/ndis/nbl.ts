@@ -27,6 +27,13 @@ export interface NET_BUFFER_LIST {
   ProtocolReserved: [unknown, unknown, unknown, unknown];
   /** NDIS_SET/GET_NET_BUFFER_LIST_CANCEL_ID. */
   CancelId: unknown;
+  /**
+   * A derived NBL's parent (a clone's original) and the parent's count of children:
+   * NDIS sets them to null and 0 and the driver that derives NBLs keeps them
+   * (relationships-between-net-buffer-list-generations).
+   */
+  ParentNetBufferList: NET_BUFFER_LIST | null;
+  ChildRefCount: number;
 }
 
 /**
@@ -97,8 +104,12 @@ export class NblImpl implements NET_BUFFER_LIST {
   MiniportReserved: [unknown, unknown] = [null, null];
   ProtocolReserved: [unknown, unknown, unknown, unknown] = [null, null, null, null];
   CancelId: unknown = null;
+  ParentNetBufferList: NET_BUFFER_LIST | null = null;
+  ChildRefCount = 0;
 
   /** @internal */ _place: NblPlace;
+  /** @internal What NdisAllocateCloneNetBufferList made it of, or null (api/clone.ts). */
+  _clone: CloneOf | null = null;
   /** @internal Adapter it is on while sent or indicated. */ _block: MiniportBlock | null = null;
   /** @internal Binding that sent it, or that holds it as a receive. */ _binding: Binding | null = null;
   /** @internal Protocols still holding an indicated NBL. */ _refs = 0;
@@ -129,6 +140,16 @@ export class NblImpl implements NET_BUFFER_LIST {
     this._place = place;
     if (place === 'filter') this._holder = _pool.module;
   }
+}
+
+/** A clone's origin: the NBL whose data it describes, where that NBL was, and the flags. */
+export interface CloneOf {
+  readonly original: NblImpl;
+  readonly place: NblPlace;
+  readonly holder: FilterModule | null;
+  /** The original's _sinceNs then: an NBL given back and handed over again has a later one. */
+  readonly since: number;
+  readonly flags: number;
 }
 
 /** Walks a chain; `fn` may relink the NBL it is given. */

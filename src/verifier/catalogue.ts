@@ -1333,6 +1333,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_CloneOutlivesParent',
+    origin: 'ndis-sim',
+    spec: ['R6.9', 'R6.13'],
+    summary:
+      'A clone (NdisAllocateCloneNetBufferList) was freed after its parent NBL had left the driver that cloned it (completed, returned, passed on or freed): the clone describes the parent’s data, so the parent stays until every clone of it is freed.',
+    ddis: ['NdisFreeCloneNetBufferList'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xc0) },
+    source: 'windows-driver-docs-pr/network/relationships-between-net-buffer-list-generations.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_FilterDataState',
     origin: 'ndis-sim',
     spec: ['R7.5', 'R7.6'],

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import type { GalleryEntry } from './entry.ts';
 import { galleryA } from './gallery-a.ts';
 import { galleryB } from './gallery-b.ts';
+import { galleryClone } from './gallery-clone.ts';
 import { galleryDevice } from './gallery-device.ts';
 import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
@@ -29,6 +30,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryPoll,
   ...gallerySs,
   ...galleryFilter,
+  ...galleryClone,
   ...galleryDevice,
 ];
 

@@ -182,6 +182,13 @@ export function NdisFreeNetBufferList(NetBufferList: NET_BUFFER_LIST): void {
   }
   const nbl = NetBufferList as NblImpl;
   n.verifier.irql(irql.NdisFreeNetBufferList, ddi, nbl._pool.block?.name ?? null);
+  if (nbl._clone !== null)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      nbl._pool.block?.name ?? null,
+      `${ddi}: NBL #${nbl._id} is a clone (NdisAllocateCloneNetBufferList); free it with NdisFreeCloneNetBufferList`,
+    );
   freeNbl(n, nbl, ddi);
 }
 
