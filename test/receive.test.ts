@@ -191,3 +191,32 @@ test('the trace names the flags NDIS passes: SendFlags of MiniportSendNetBufferL
   );
   assert.equal(flagNames(0x80000000, NDIS_SEND_FLAGS_NAMES), '0x80000000');
 });
+
+test('wire.burst: frames that arrive as a train raise one interrupt, and the SimNic miniport indicates them as one chain; the rate still counts frames', () => {
+  const chains = (burst: number) => {
+    const w = new World({ seed: 1 });
+    w.addDriver(healthyNic);
+    w.addProtocol('tcpip', { traffic: { ratePerSecond: 1, returnDelayNs: ns.ms } });
+    w.addDevice({
+      name: 'nic0',
+      driver: 'healthy-nic',
+      wire: { rxPerSecond: 8000, rxFrameBytes: 100, ...(burst === 1 ? {} : { rxBurst: burst }) },
+    });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    assert.equal(w.run(200 * ns.ms).verdict, 'ok');
+    const calls = w.trace.events.filter(
+      (e) => e.kind === 'call' && e.what === 'ProtocolReceiveNetBufferLists',
+    );
+    return {
+      counts: new Set(calls.map((e) => e.data?.count)),
+      frames: w.summary().adapters[0]!.data.indicated,
+    };
+  };
+  const one = chains(1);
+  const eight = chains(8);
+  assert.deepEqual([...one.counts], [1]);
+  assert.deepEqual([...eight.counts], [8]);
+  // The same frames a second either way, give or take a train.
+  assert.ok(Math.abs(one.frames - eight.frames) <= 8, `${one.frames} against ${eight.frames}`);
+  assert.ok(eight.frames > 1000, `${eight.frames} frames`);
+});

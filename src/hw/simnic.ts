@@ -109,6 +109,11 @@ export interface WireOptions {
   /** Frames per second arriving while the link is up and receive is enabled; 0 = none. */
   rxPerSecond: number;
   rxFrameBytes: number;
+  /**
+   * Frames that arrive back to back, as one train, raising one interrupt (default 1):
+   * the receive DPC then finds several and indicates them as one chain.
+   */
+  rxBurst?: number;
   /** Transmit time per byte (1 Gb/s = 8 ns). */
   txNsPerByte: number;
 }
@@ -368,7 +373,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   private wireRx(): void {
     const on = this.wire.rxPerSecond > 0 && (this.ctrl & Ctrl.RX_ENABLE) !== 0 && !this.vanished;
     if (on && this.rxEv === null) {
-      this.rxEv = this.kernel.machine.after(Math.round(ns.s / this.wire.rxPerSecond), this, Op.Rx, null);
+      const every = (ns.s * (this.wire.rxBurst ?? 1)) / this.wire.rxPerSecond;
+      this.rxEv = this.kernel.machine.after(Math.round(every), this, Op.Rx, null);
     } else if (!on && this.rxEv !== null) {
       this.rxEv.cancelled = true;
       this.rxEv = null;
@@ -459,13 +465,17 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.wireRx();
         const listening = this.linkUp && !this.hung && !this.resetting && (this.ctrl & Ctrl.RX_ENABLE) !== 0;
         if (!listening) return;
-        if (this.rxQueue.length >= rxFifoFrames) {
-          this.rxDropped++;
-          return;
+        let taken = 0;
+        for (let i = this.wire.rxBurst ?? 1; i > 0; i--) {
+          if (this.rxQueue.length >= rxFifoFrames) {
+            this.rxDropped++;
+            continue;
+          }
+          this.rxQueue.push(this.wire.rxFrameBytes);
+          this.rxFrames++;
+          taken++;
         }
-        this.rxQueue.push(this.wire.rxFrameBytes);
-        this.rxFrames++;
-        this.raise(Icr.RX);
+        if (taken > 0) this.raise(Icr.RX);
         return;
       }
       case Op.Hang:

@@ -130,7 +130,9 @@ function planOf(s: Scenario): Plan {
         ...(f.deadOnResume === true ? { deadOnResume: true } : {}),
       },
       wire:
-        d.wire === undefined ? undefined : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes },
+        d.wire === undefined
+          ? undefined
+          : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes, rxBurst: d.wire.burst },
       ...(d.msi === undefined ? {} : { msi: d.msi }),
     };
     return { spec, start: d.start };

@@ -111,6 +111,8 @@ const wireSchema = z.strictObject({
   /** Frames per second arriving from the wire. */
   rxRate: z.number().nonnegative().max(10_000_000).default(0),
   frameBytes: z.number().int().min(14).max(9014).default(512),
+  /** Frames that arrive back to back with one interrupt (a train); the rate counts frames. */
+  burst: z.number().int().min(1).max(256).default(1),
 });
 
 export const protocolSchema = z.strictObject({
