@@ -40,7 +40,13 @@ import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } fro
 import { limits } from './sim/limits.ts';
 import { Machine, type SleepKeeper } from './sim/machine.ts';
 import type { EventTarget, SimEvent } from './sim/queue.ts';
-import { type ProtocolView, SimProtocol, type TrafficInput, trafficOf } from './stack/protocol.ts';
+import {
+  type ProtocolView,
+  SimProtocol,
+  sendsOutstanding,
+  type TrafficInput,
+  trafficOf,
+} from './stack/protocol.ts';
 import { Trace } from './trace/trace.ts';
 import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
 
@@ -259,6 +265,35 @@ interface DeviceEntry {
 }
 
 const noSituations: readonly number[] = [];
+
+/**
+ * What a stack pause waits for, for the line of an operation still under way: each
+ * pausing protocol's sends not yet completed, and who holds them (a filter module, the
+ * miniport). Empty when no protocol is pausing with sends out.
+ */
+function waitsFor(b: MiniportBlock): string {
+  const parts: string[] = [];
+  for (const bd of b.bindings) {
+    if (bd.state !== 'Pausing') continue;
+    const sends = sendsOutstanding(bd);
+    if (sends.length === 0) continue;
+    const where = new Map<string, number>();
+    for (const nbl of sends) {
+      const who =
+        nbl._holder !== null
+          ? `filter module ${nbl._holder.name}`
+          : nbl._place === 'miniport-send'
+            ? 'the miniport'
+            : nbl._place;
+      where.set(who, (where.get(who) ?? 0) + 1);
+    }
+    const held = [...where].map(([who, k]) => `${k} with ${who}`).join(', ');
+    parts.push(
+      `protocol ${bd.protocol.name}'s pause waits for ${sends.length} send(s) to complete (${held})`,
+    );
+  }
+  return parts.length === 0 ? '' : `: ${parts.join('; ')}`;
+}
 
 function haltActionName(a: number | null): string | null {
   return a === null ? null : (NDIS_HALT_ACTION_NAMES[a] ?? String(a));
@@ -774,7 +809,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const out: string[] = [];
     for (const b of this.ndis.adapters) {
       if (b.fdoDeleted && b.op === null) continue;
-      if (b.op !== null) out.push(`${b.name}: ${b.op.kind} waiting at step ${b.op.step}`);
+      if (b.op !== null) out.push(`${b.name}: ${b.op.kind} waiting at step ${b.op.step}${waitsFor(b)}`);
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
       if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);

@@ -347,6 +347,12 @@ class ProtoBinding implements TimerRoutine {
   }
 }
 
+/** The built-in protocol's sends on `b` not yet completed (empty for another protocol). */
+export function sendsOutstanding(b: Binding): readonly NblImpl[] {
+  const pb = b.protocolContext;
+  return pb instanceof ProtoBinding ? [...pb.outstanding] : [];
+}
+
 export class SimProtocol implements ProtocolEdge {
   /** What each binding saw, in bind order (a binding that comes again adds another). */
   readonly views: ProtocolView[] = [];
