@@ -149,6 +149,11 @@ export type WorldAction =
   /** Every protocol bound to the device's adapter sends one frame (NdisSendNetBufferLists). */
   | { kind: 'send'; device: string }
   /**
+   * Every protocol bound to the device's adapter cancels the sends it has made since its
+   * last cancel (NdisCancelSendNetBufferLists with their cancel ID).
+   */
+  | { kind: 'cancel-sends'; device: string }
+  /**
    * The device signals a wake-up to its bus (IRP_MN_WAIT_WAKE completes), as a selectively
    * suspended adapter does on a matching packet or a link change (ss.ts).
    */
@@ -686,6 +691,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         case 'send': {
           const b = this.adapter(a.device);
           if (b !== undefined) for (const p of this.protocols) p.sendOnce(b);
+          break;
+        }
+        case 'cancel-sends': {
+          const b = this.adapter(a.device);
+          if (b !== undefined) for (const p of this.protocols) p.cancelSends(b);
           break;
         }
         case 'wake-signal': {

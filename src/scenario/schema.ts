@@ -231,6 +231,7 @@ export const actionKinds = [
   'oid',
   'sleep',
   'send',
+  'cancel-sends',
   'wake-signal',
   'start-filter',
   'stop-filter',

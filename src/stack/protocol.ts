@@ -33,6 +33,7 @@ import { type NblImpl, NblPool, type NET_BUFFER_LIST } from '../ndis/nbl.ts';
 import type { Ndis } from '../ndis/ndis.ts';
 import { oidRequestData, queryBufferLength, setBufferLength } from '../ndis/oid.ts';
 import {
+  NdisCancelSendNetBufferLists,
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisOidRequest,
@@ -127,6 +128,11 @@ class ProtoBinding implements TimerRoutine {
   unbindOids = 0;
   configured = false;
   nextRequestId = 1;
+  /**
+   * The cancel ID its sends carry (NDIS_SET_NET_BUFFER_LIST_CANCEL_ID): one for the
+   * sends made since the last `cancel-sends`, which cancels those and starts another.
+   */
+  cancelId = 1;
   /** Requests in NDIS that have a completion routine, with it (a few at most). */
   private readonly waiting: { req: NDIS_OID_REQUEST; done: (s: NDIS_STATUS) => void }[] = [];
 
@@ -200,6 +206,7 @@ class ProtoBinding implements TimerRoutine {
     const nbl = allocateNbl(n, this.proto.pool, null, 0, this.proto.options.traffic.frameBytes);
     this.outstanding.add(nbl);
     this.view.sent++;
+    nbl.CancelId = this.cancelId;
     NdisSendNetBufferLists(this.bd, nbl, 0, 0);
   }
 
@@ -363,6 +370,18 @@ export class SimProtocol implements ProtocolEdge {
     readonly options: ProtocolOptions,
   ) {
     this.pool = new NblPool(null, name, 'protocol', 0, 0);
+  }
+
+  /**
+   * A scenario's `cancel-sends`: on each binding to `block`, NdisCancelSendNetBufferLists
+   * with the cancel ID of the sends made since the last one; later sends get a new ID.
+   */
+  cancelSends(block: MiniportBlock): void {
+    for (const bd of block.bindings) {
+      if (bd.protocol !== this || bd.protocolContext === null) continue;
+      const pb = this.pb(bd);
+      NdisCancelSendNetBufferLists(bd, pb.cancelId++);
+    }
   }
 
   /** One frame on each of this protocol's bindings to `block` that is running (a scenario's `send`). */
