@@ -200,6 +200,7 @@ test('explore counts the situations runs reached: each removal with the adapter 
     20,
   );
   assert.deepEqual(r.situations, [
+    { what: 'MiniportResetEx in Running', runs: 20, firstSeed: 1 },
     { what: 'NdisMRemoveMiniport in Running, reset pending', runs: 20, firstSeed: 1 },
     { what: 'surprise removal in Running, device failed', runs: 20, firstSeed: 1 },
   ]);
@@ -210,6 +211,21 @@ inject:
   const inj = exploreSeeds({ scenario: s, drivers: [], untilNs: untilNs(s), verifier: 'bugcheck' }, 1, 40);
   assert.equal(inj.situations.length, 1);
   const x = inj.situations[0]!;
+  // A system sleep and a selective suspend are situations too (the power trial could not
+  // tell whether its seeds reached them).
+  const sleep = scenario(`${base}
+actions:
+  - { at: 1s, do: sleep, state: S3, for: 100ms }
+`);
+  const slept = exploreSeeds(
+    { scenario: sleep, drivers: [], untilNs: untilNs(sleep), verifier: 'bugcheck' },
+    1,
+    5,
+  );
+  assert.deepEqual(
+    slept.situations.map((t) => [t.what, t.runs]),
+    [['system sleep in Running', 5]],
+  );
   assert.equal(x.what, 'surprise removal in Running');
   assert.ok(x.runs > 8 && x.runs < 32, `${x.runs} of 40`);
   // The first seed that got it did; the one before it (if any) did not.

@@ -195,6 +195,20 @@ test('MiniportIdleNotification: the adapter goes idle again *SSIdleTimeout after
   assert.ok(all[1]!.t >= 7 * ns.s && all[1]!.t < 8 * ns.s, `second at ${all[1]!.t}`);
 });
 
+test('MiniportIdleNotification is a situation the explorer counts, with the adapter state it came in', () => {
+  const x = ssDriver('ss-situation', {});
+  const w = testWorld({
+    drivers: [x.drv],
+    devices: [
+      { name: 'nic0', driver: 'ss-situation', registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 3 } },
+    ],
+    actions: [{ atNs: 4 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    options: { verifier: 'collect', trace: false, situations: true },
+  });
+  clean(w.run(9 * ns.s));
+  assert.deepEqual([...w.situations()], [['selective suspend (MiniportIdleNotification) in Running', 2]]);
+});
+
 test('MiniportIdleNotification: nothing for an adapter that does not report NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED, nor when the driver vetoes with NDIS_STATUS_BUSY', () => {
   const off = ssWorld('ss-off', { noCapability: true }, [], 12 * ns.s);
   clean(off.r);

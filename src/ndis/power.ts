@@ -43,6 +43,7 @@ import {
 import type { Ndis } from './ndis.ts';
 import { ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
+import { SituationKind, situationCode } from './situations.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
 
 /** The sleeping states a scenario can ask for. */
@@ -162,6 +163,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
       paused: pausesOnSuspend(b, halts),
       wakeRequested: false,
     };
+    if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SystemSleep, b));
     tracePowerIrp(n, b, { phase: 'sent', SystemState: system, DeviceState: 'D3' });
     if (n.trace.on)
       n.traceNdis(b, `system sleep (${system}) begins`, {

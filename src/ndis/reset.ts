@@ -22,6 +22,7 @@ import {
 import type { Ndis } from './ndis.ts';
 import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
 import { inLowPower } from './power.ts';
+import { SituationKind, situationCode } from './situations.ts';
 import { ssUnderWay } from './ss.ts';
 import type { NDIS_STATUS_INDICATION } from './types.ts';
 
@@ -155,6 +156,8 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
     if (n.trace.on) n.traceNdis(b, 'reset not started (R4.11)', { cause });
     return false;
   }
+  // Before the flag: the situation is what the reset came into.
+  if (n.situationsOn) n.noteSituation(situationCode(SituationKind.Reset, b));
   b.resetInProgress = true;
   b.resets++;
   if (n.trace.on) n.traceNdis(b, 'reset begins', { cause });

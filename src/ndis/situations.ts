@@ -1,5 +1,6 @@
 // Situations a run reaches, for the explorer's count of what its seeds covered: a
-// removal, and the adapter's state and what was under way when it came. Kept as small
+// removal, a system sleep, a selective suspend or a reset, and the adapter's state and
+// what was under way when it came. Kept as small
 // numbers while the run goes (one push each, only when the world counts them) and
 // named only for the report.
 
@@ -11,9 +12,21 @@ export const SituationKind = {
   RemoveMiniport: 0,
   /** NDIS got IRP_MN_SURPRISE_REMOVAL for the adapter's device. */
   SurpriseRemoval: 1,
+  /** A system sleep (S3, S4) reached the adapter: NDIS begins to take it to D3. */
+  SystemSleep: 2,
+  /** NDIS calls MiniportIdleNotification: selective suspend begins. */
+  IdleNotification: 3,
+  /** NDIS calls MiniportResetEx. */
+  Reset: 4,
 } as const;
 
-const kindNames = ['NdisMRemoveMiniport', 'surprise removal'];
+const kindNames = [
+  'NdisMRemoveMiniport',
+  'surprise removal',
+  'system sleep',
+  'selective suspend (MiniportIdleNotification)',
+  'MiniportResetEx',
+];
 const flagNames = ['reset pending', 'OID pending', 'in MiniportHaltEx', 'surprise-removed', 'device failed'];
 
 /** The situation of `b` for an event of `kind`, as a number (situationName names it). */

@@ -46,6 +46,7 @@ import type { NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids, ndisRequest, oidName, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
+import { SituationKind, situationCode } from './situations.ts';
 import type { NDIS_PM_PARAMETERS } from './types.ts';
 
 /**
@@ -232,6 +233,7 @@ function idleCheck(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
 }
 
 function callIdleNotification(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
+  if (n.situationsOn) n.noteSituation(situationCode(SituationKind.IdleNotification, b));
   ss.phase = 'notifying';
   ss.outstanding = true;
   ss.confirmed = false;
