@@ -219,6 +219,8 @@ export interface AdapterSummary {
   /** Still out at the end: sends not completed, receives not returned. */
   sendsOutstanding: number;
   receivesOutstanding: number;
+  /** Why NDIS stopped the stack: a mandatory filter module that did not attach; else null. */
+  stackFailure: string | null;
 }
 
 export interface DeviceSummary {
@@ -237,6 +239,8 @@ export interface Summary {
   protocols: { name: string; bindings: ProtocolView[] }[];
   /** Every filter module the run attached, in attach order, with its state at the end (R7.5). */
   filters: FilterSummary[];
+  /** Filter drivers whose service failed to start (DriverEntry failed or did not register), with why. */
+  filterLoadFailures: { driver: string; why: string }[];
 }
 
 /** What a scenario's `expect:` reads of a finished run (a Summary has it all). */
@@ -810,6 +814,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       data: { ...b.data },
       sendsOutstanding: b.sendsOutstanding,
       receivesOutstanding: b.receivesOutstanding,
+      stackFailure: b.stackFailure,
     }));
     adapters.sort((a, b) => byDevice(a.name, b.name));
     const devices: DeviceSummary[] = this.pnp.devices.map((d) => ({
@@ -834,6 +839,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         state: m.state,
         mandatory: m.mandatory,
       })),
+      filterLoadFailures: this.ndis.filterLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),
     };
   }
 

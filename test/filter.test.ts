@@ -42,6 +42,7 @@ import {
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
 import { NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH } from '../src/ndis/generated/rules.ts';
+import { formatSummary } from '../src/report/summary.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { filterIdentity } from './helpers/filter.ts';
@@ -377,10 +378,66 @@ test('NdisFRegisterFilterDriver: a missing required handler is NDIS_STATUS_BAD_C
       };
     },
   };
-  const w = filtered([{ mod: wrapped }]);
+  const w = filtered([{ mod: wrapped }], { collect: true });
   assert.equal(status, NDIS_STATUS_BAD_CHARACTERISTICS);
   assert.deepEqual(w.summary().filters, []);
   assert.equal(w.summary().adapters[0]!.state, 'Running');
+  // The refusal is the driver's bug (nf-ndis-ndisfregisterfilterdriver), named.
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisSim_BadCharacteristics'],
+  );
+  assert.match(
+    w.lastResult!.violations[0]!.message,
+    /nopause: NdisFRegisterFilterDriver returned NDIS_STATUS_BAD_CHARACTERISTICS: PauseHandler is missing/,
+  );
+});
+
+test('A filter driver that does not load is in the summary with why; a mandatory one stops the stack, saying why (FilterOidRequest without FilterOidRequestComplete)', () => {
+  const mod = testFilter('no-oid-complete', {
+    register: (c) => {
+      c.OidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      c.OidRequestCompleteHandler = null;
+    },
+  });
+  // Optional: the stack runs without it, and the summary says it did not load.
+  const w = filtered([{ mod }], { collect: true });
+  const s = w.summary();
+  assert.equal(s.adapters[0]!.state, 'Running');
+  assert.equal(s.adapters[0]!.stackFailure, null);
+  assert.equal(s.filterLoadFailures.length, 1);
+  assert.equal(s.filterLoadFailures[0]!.driver, 'no-oid-complete');
+  assert.match(
+    s.filterLoadFailures[0]!.why,
+    /DriverEntry returned NDIS_STATUS_BAD_CHARACTERISTICS .*FilterOidRequestComplete/,
+  );
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisSim_BadCharacteristics'],
+  );
+  const text = formatSummary(s, w.lastResult!, { color: false, seed: 1, expectation: null }).join('\n');
+  assert.match(
+    text,
+    /Filter driver no-oid-complete: did not load: DriverEntry returned NDIS_STATUS_BAD_CHARACTERISTICS/,
+  );
+  // Mandatory: NDIS stops the stack, and the adapter's line says why.
+  const m = filtered([{ mod, mandatory: true }], { collect: true });
+  const a = m.summary().adapters[0]!;
+  assert.equal(a.state, 'Halted');
+  assert.match(
+    a.stackFailure ?? '',
+    /^mandatory filter no-oid-complete did not load: DriverEntry returned NDIS_STATUS_BAD_CHARACTERISTICS/,
+  );
+  const mt = formatSummary(m.summary(), m.lastResult!, { color: false, seed: 1, expectation: null }).join(
+    '\n',
+  );
+  assert.match(mt, /stack stopped: mandatory filter no-oid-complete did not load/);
+  // A mandatory module whose FilterAttach fails: the line names FilterAttach's status.
+  const fail = filtered([{ mod: testFilter('bad', { attach: () => NDIS_STATUS_FAILURE }), mandatory: true }]);
+  assert.equal(
+    fail.summary().adapters[0]!.stackFailure,
+    'mandatory filter bad: FilterAttach failed (NDIS_STATUS_FAILURE)',
+  );
 });
 
 test('NdisFRegisterFilterDriver refuses a handler the model does not call yet, naming it', () => {

@@ -107,6 +107,8 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
           `OIDs: ${d.oidsRequested} requested, ${d.oidsCompleted} completed`,
       );
     }
+    if (a.stackFailure !== null)
+      out.push(`${' '.repeat(5 + nameW)}${c.red('stack stopped:')} ${a.stackFailure}`);
   }
   out.push(c.bold('  Devices'));
   for (const d of s.devices) {
@@ -161,6 +163,8 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       );
     }
   }
+  for (const f of s.filterLoadFailures)
+    out.push(`  Filter driver ${f.driver}: ${c.red('did not load')}: ${f.why}`);
   for (const f of s.filters) {
     out.push(
       c.dim(

@@ -556,6 +556,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_BadCharacteristics',
+    origin: 'ndis-sim',
+    spec: ['R2.1', 'R2.2', 'R7.5'],
+    summary:
+      'NdisMRegisterMiniportDriver or NdisFRegisterFilterDriver refused the characteristics (a required handler missing, FilterOidRequest without FilterOidRequestComplete, an unknown header or NDIS version, a UniqueName that is no GUID): the driver does not load.',
+    ddis: ['NdisMRegisterMiniportDriver', 'NdisFRegisterFilterDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xb0) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfregisterfilterdriver.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_DpcWatchdog',
     origin: 'ndis-sim',
     spec: ['R8.11', 'R8.12'],
