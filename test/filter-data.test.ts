@@ -22,6 +22,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateNetBufferPool,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
   NdisFreeNetBufferList,
@@ -29,6 +30,7 @@ import {
   NdisFSendNetBufferListsComplete,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NET_BUFFER_POOL_PARAMETERS_REVISION_1,
   World,
 } from '../src/index.ts';
 import type { FilterModule } from '../src/ndis/filter.ts';
@@ -157,6 +159,63 @@ test('NdisFSendNetBufferLists: NBLs a module originates come back to its FilterS
   );
   // counting-lwf, above it, saw only the protocol's.
   assert.equal((module(w, 'counting-lwf').context as LwfModule).framesSent, view.sent);
+});
+
+/**
+ * A filter that originates one send per send from above from a pool of its driver:
+ * allocated with its NdisFilterDriverHandle, or with NULL (nf-nblapi-ndisallocatenetbufferlistpool:
+ * NdisHandle is [in, optional], a handle "obtained during caller initialization").
+ */
+function driverPoolOriginator(name: string, handle: 'driver' | 'null') {
+  const s = { pool: null as NDIS_HANDLE | null, nbPool: null as NDIS_HANDLE | null, ownBack: 0 };
+  const mod = variantOfMonitorLwf(name, 'sends frames of its own from a pool of its driver', (c, d) => {
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+      const h = handle === 'null' ? null : d.handle;
+      s.pool ??= NdisAllocateNetBufferListPool(h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 0,
+        DataSize: 0,
+      });
+      s.nbPool ??= NdisAllocateNetBufferPool(h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+        PoolTag: 0,
+        DataSize: 0,
+      });
+      const own = NdisAllocateNetBufferAndNetBufferList(s.pool!, 0, 0, null, 0, 60)!;
+      own.SourceHandle = m.handle;
+      NdisFSendNetBufferLists(m.handle, own, port, flags);
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+      let pass: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        if (x.SourceHandle === m.handle) {
+          s.ownBack++;
+          NdisFreeNetBufferList(x);
+        } else {
+          x.Next = pass;
+          pass = x;
+        }
+        x = next;
+      }
+      if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+    };
+  });
+  return { mod, s };
+}
+
+test('NdisAllocateNetBufferListPool and NdisAllocateNetBufferPool take the NdisFilterDriverHandle and NULL: the module that sends an NBL of the driver pool gets it back', () => {
+  for (const handle of ['driver', 'null'] as const) {
+    const { mod, s } = driverPoolOriginator(`pool-${handle}`, handle);
+    const w = stack([mod], { until: 300 * ns.ms });
+    assert.deepEqual(rules(w), [], handle);
+    assert.ok(s.pool !== null && s.nbPool !== null, handle);
+    assert.ok(s.ownBack > 50, `${handle}: ${s.ownBack} own sends back`);
+  }
 });
 
 test('NdisSim_FilterNblOwnership NdisFSendNetBufferListsComplete: a send completed twice is reported and not passed up again', () => {

@@ -864,6 +864,18 @@ function take(
   return { head, count };
 }
 
+/**
+ * An NBL from a pool of the filter driver of `m` (its NdisFilterDriverHandle, or NULL)
+ * idle with the driver: any module of the driver may originate it, and it comes back to
+ * the one that did.
+ */
+function adopt(nbl: NblImpl, m: FilterModule): void {
+  if (nbl._place === 'filter' && nbl._holder !== m && nbl._pool.filterDriver === m.driver) {
+    nbl._holder = m;
+    nbl._origin = m;
+  }
+}
+
 /** Where an NBL `m` may not use is, in words. */
 function whereIs(nbl: NblImpl, m: FilterModule): string {
   const other = nbl._holder !== null && nbl._holder !== m ? ` by filter module ${nbl._holder.name}` : '';
@@ -877,7 +889,9 @@ function whereIs(nbl: NblImpl, m: FilterModule): string {
     case 'filter':
       return nbl._holder === m
         ? 'is its own NBL, not one NDIS gave it'
-        : `belongs to filter module ${nbl._holder?.name}`;
+        : nbl._holder === null
+          ? `belongs to filter driver ${nbl._pool.owner}`
+          : `belongs to filter module ${nbl._holder.name}`;
     case 'miniport-send':
       return 'is in the miniport: passed on already (sent twice, or used after it was given away)';
     case 'protocol':
@@ -1021,7 +1035,7 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       d.arm();
       group(groups, m, nbl);
     } else if (nbl._pool.kind === 'filter') {
-      const o = nbl._pool.module!;
+      const o = nbl._origin!;
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownSendsOut--;
@@ -1080,6 +1094,7 @@ export function filterSend(
   let own = 0;
   let badSource = 0;
   const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
+    adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
     if (nbl._place === 'filter-send') return null;
     if (nbl._place !== 'filter') return whereIs(nbl, m);
@@ -1285,7 +1300,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
       d.arm();
       group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, m, nbl);
     } else {
-      const o = nbl._pool.module!;
+      const o = nbl._origin!;
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownRecvsOut--;
@@ -1341,6 +1356,7 @@ export function filterIndicate(
       // nc-ndis-filter_receive_net_buffer_lists: NBLs that came with the flag cannot be kept.
       return resources ? null : 'came with NDIS_RECEIVE_FLAGS_RESOURCES and is passed on without it';
     }
+    adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
     if (nbl._place === 'filter-receive') return null;
     if (nbl._place !== 'filter') return whereIs(nbl, m);

@@ -3,15 +3,14 @@
 
 import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
-import { MiniportDriverBlock } from '../driver.ts';
-import { FilterModule } from '../filter.ts';
+import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, lockHeldUpCall, ownerHandle, stale, staleModule } from './common.ts';
+import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -34,17 +33,21 @@ export interface NET_BUFFER_LIST_POOL_PARAMETERS {
 
 /**
  * NDIS_HANDLE NdisAllocateNetBufferListPool(NdisHandle, Parameters). <= DISPATCH.
- * NdisHandle: a miniport driver or adapter handle, or a filter module's NdisFilterHandle
- * (its pool is the module's to free by the end of FilterDetach).
+ * NdisHandle ([in, optional], "obtained during caller initialization",
+ * nf-nblapi-ndisallocatenetbufferlistpool): an adapter or miniport driver handle, a filter
+ * module's NdisFilterHandle (its pool is the module's to free by the end of FilterDetach),
+ * the NdisFilterDriverHandle (a pool of the driver: any of its modules may originate NBLs
+ * from it), or NULL (the pool of the driver whose code calls). The same handles as
+ * NdisAllocateNetBufferPool.
  */
 export function NdisAllocateNetBufferListPool(
-  NdisHandle: NDIS_HANDLE,
+  NdisHandle: NDIS_HANDLE | null,
   Parameters: NET_BUFFER_LIST_POOL_PARAMETERS,
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferListPool';
   if (NdisHandle instanceof FilterModule) return filterPool(NdisHandle, Parameters);
-  const h = ownerHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
+  const h = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
   n.verifier.irql(irql.NdisAllocateNetBufferListPool, ddi, b?.name ?? null);
   if (b !== null && stale(b, ddi)) return null;
@@ -54,17 +57,35 @@ export function NdisAllocateNetBufferListPool(
   ) {
     return null;
   }
+  // NULL: the pool is the calling driver's, as its driver handle would make it.
+  const who = n.kernel.ctx.who;
+  const fd =
+    h instanceof FilterDriverBlock
+      ? h
+      : h === null && who !== null
+        ? (n.filterDrivers.get(who) ?? null)
+        : null;
+  const owner =
+    fd !== null
+      ? fd.name
+      : h === null
+        ? (who ?? 'NDIS')
+        : h instanceof MiniportBlock
+          ? h.driver.name
+          : h.name;
   // fAllocateNetBuffer FALSE: NBLs without NET_BUFFERs, for NdisAllocateNetBufferList (api/nblapi.ts).
   const pool = new NblPool(
     b,
-    h instanceof MiniportDriverBlock ? h.name : h.driver.name,
-    'miniport',
+    owner,
+    fd !== null ? 'filter' : 'miniport',
     Parameters.ContextSize,
     Parameters.DataSize,
     Parameters.fAllocateNetBuffer,
+    null,
+    fd,
   );
   if (b !== null) b.pools.push(pool);
-  if (n.trace.on) n.traceDdi(ddi, b, {});
+  if (n.trace.on) n.traceDdi(ddi, b, h === null ? { NdisHandle: 'NULL' } : {});
   return pool;
 }
 
