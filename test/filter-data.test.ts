@@ -13,21 +13,28 @@ import {
   variantOfMonitorLwf,
   withStatusPassedOn,
 } from '../src/drivers/lwf.ts';
+import { vmini } from '../src/drivers/vmini.ts';
 import {
   DISPATCH_LEVEL,
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
+  NdisAllocateSpinLock,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
   NdisFreeNetBufferList,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
+  NdisReleaseSpinLock,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
@@ -215,6 +222,89 @@ test('NdisAllocateNetBufferListPool and NdisAllocateNetBufferPool take the NdisF
     assert.deepEqual(rules(w), [], handle);
     assert.ok(s.pool !== null && s.nbPool !== null, handle);
     assert.ok(s.ownBack > 50, `${handle}: ${s.ownBack} own sends back`);
+  }
+});
+
+test('R8.11 NdisSim_LockHeldAcrossCall: a filter that holds its spin lock across NdisFSendNetBufferLists, NdisFIndicateReceiveNetBufferLists or NdisFIndicateStatus is named; the miniport that completes inside the send is not blamed for the lock', () => {
+  for (const where of ['send', 'indicate', 'status'] as const) {
+    const lock = new NDIS_SPIN_LOCK();
+    const mod = variantOfMonitorLwf(`lock-${where}`, `holds its lock across the ${where}`, (c, d) => {
+      withStatusPassedOn(c);
+      const held = <T>(fn: () => T): T => {
+        NdisAcquireSpinLock(lock);
+        try {
+          return fn();
+        } finally {
+          NdisReleaseSpinLock(lock);
+        }
+      };
+      const dr = d as { locked?: boolean };
+      if (!dr.locked) {
+        NdisAllocateSpinLock(lock);
+        dr.locked = true;
+      }
+      c.SendNetBufferListsHandler = (m, nbl, port, flags) =>
+        where === 'send'
+          ? held(() => NdisFSendNetBufferLists(m.handle, nbl, port, flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL))
+          : NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+      c.SendNetBufferListsCompleteHandler = (m, nbl, flags) =>
+        NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+      c.ReceiveNetBufferListsHandler = (m, nbl, port, count, flags) =>
+        where === 'indicate'
+          ? held(() =>
+              NdisFIndicateReceiveNetBufferLists(
+                m.handle,
+                nbl,
+                port,
+                count,
+                flags | NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+              ),
+            )
+          : NdisFIndicateReceiveNetBufferLists(m.handle, nbl, port, count, flags);
+      c.ReturnNetBufferListsHandler = (m, nbl, flags) => NdisFReturnNetBufferLists(m.handle, nbl, flags);
+      if (where === 'status') {
+        const pass = c.StatusHandler!;
+        c.StatusHandler = (m, ind) => held(() => pass(m, ind));
+      }
+    });
+    const w = new World({ seed: 1, verifier: 'collect' });
+    w.addDriver(vmini);
+    w.addDriver(mod);
+    w.addFilter(mod.name);
+    w.addProtocol('tcpip', {
+      traffic: { ratePerSecond: 500, frameBytes: 64, returnDelayNs: ns.ms, statisticsEveryNs: 0 },
+    });
+    w.addDevice({ name: 'vm0', driver: 'vmini', hardware: 'none' });
+    // vm1 gives up after 100 frames: vmini then refuses sends inside MiniportSendNetBufferLists,
+    // completing them under the filter's lock.
+    w.addDevice({ name: 'vm1', driver: 'vmini', hardware: 'none', registry: { FailAfterFrames: 100 } });
+    w.at(0, { kind: 'start', device: 'vm0' });
+    w.at(0, { kind: 'start', device: 'vm1' });
+    // A link-down on a healthy-nic: a status indication through the module.
+    w.addDriver(healthyNic);
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic', faults: { linkDownAtNs: 100 * ns.ms } });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(300 * ns.ms, { kind: 'surprise-remove', device: 'vm0' });
+    w.run(500 * ns.ms);
+    const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_LockHeldAcrossCall');
+    assert.ok(v.length > 0, `${where}: not reported`);
+    const ddi = {
+      send: 'NdisFSendNetBufferLists',
+      indicate: 'NdisFIndicateReceiveNetBufferLists',
+      status: 'NdisFIndicateStatus',
+    }[where];
+    // Each names the filter that took the lock and the DDI it called (the send's inline
+    // completion reenters the filter, whose NdisFSendNetBufferListsComplete is under the lock too).
+    for (const x of v)
+      assert.match(
+        x.message,
+        new RegExp(`^lock-${where} called NdisF\\w+ holding 1 spin lock\\(s\\) it acquired`),
+        x.message,
+      );
+    assert.ok(
+      v.some((x) => x.message.startsWith(`lock-${where} called ${ddi} `)),
+      `${where}: ${ddi} not named`,
+    );
   }
 });
 

@@ -232,7 +232,7 @@ export function NdisMSendNetBufferListsComplete(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMSendNetBufferListsComplete, ddi, b.name);
   if (stale(b, ddi)) return;
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   data.miniportSendComplete(n, b, NetBufferList, SendCompleteFlags);
 }
 
@@ -252,7 +252,7 @@ export function NdisMIndicateReceiveNetBufferLists(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateReceiveNetBufferLists, ddi, b.name);
   if (stale(b, ddi)) return;
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   data.miniportIndicate(n, b, NetBufferList, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
 }
 
@@ -268,6 +268,6 @@ export function NdisMOidRequestComplete(
   n.verifier.irql(irql.NdisMOidRequestComplete, ddi, b.name);
   if (stale(b, ddi)) return;
   if (n.trace.on) n.traceDdi(ddi, b, { Oid: oid.oidName(OidRequest.DATA.Oid), Status });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   oid.miniportComplete(n, b, OidRequest, Status);
 }

@@ -20,7 +20,7 @@ import {
 import type { Ndis } from '../ndis.ts';
 import { oidName, oidRequestData, oidText, ruleParams, submit } from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION, ULONG } from '../types.ts';
-import { currentNdis } from './common.ts';
+import { currentNdis, lockHeldUpCall } from './common.ts';
 import { filterHandle } from './filter.ts';
 
 const irql = {
@@ -64,6 +64,7 @@ export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_
   badRequest(n, OidRequest, ddi, m);
   const b = m.block;
   if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   if (!oidState(m)) {
     n.verifier.report(
       'NdisSim_FilterState',
@@ -116,6 +117,7 @@ export function NdisFOidRequestComplete(
   if (m === null) return;
   const b = m.block;
   if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Status });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   const r = m.oid?.current ?? null;
   if (r === null || r.request !== OidRequest || r.state === 'done' || r.state === 'queued') {
     n.verifier.report(
@@ -150,6 +152,7 @@ export function NdisFCancelOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: 
   n.verifier.irql(irql.NdisFCancelOidRequest, ddi, m?.block.name ?? null);
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, RequestId: String(RequestId) });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
   cancelBelow(n, m, RequestId);
 }
 
@@ -228,6 +231,7 @@ export function NdisFIndicateStatus(
   const b = m.block;
   const code = StatusIndication?.StatusCode;
   if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, StatusCode: code });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   if (!m.attributesSet) {
     n.verifier.report(
       'NdisSim_FilterState',
