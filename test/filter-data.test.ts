@@ -470,6 +470,54 @@ test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an o
   assert.ok(view.copied >= s.indicated, `copied ${view.copied}`);
 });
 
+test('NdisSim_FilterNblOwnership: an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES and that the filter kept past the return of FilterReceiveNetBufferLists is named as such, not as returned twice', () => {
+  const s = { kept: null as NET_BUFFER_LIST | null, sawResources: 0 };
+  const drv = variantOfMonitorLwf('res-keeper', 'keeps an NBL that came with RESOURCES', (c) => {
+    // Passes the NBL it kept on later, from its send handler (as from a timer or work item).
+    c.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      if (s.kept !== null) {
+        const k = s.kept;
+        s.kept = null;
+        k.Next = null;
+        const atDispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+        NdisFIndicateReceiveNetBufferLists(
+          m.handle,
+          k,
+          port,
+          1,
+          atDispatch ? NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL : 0,
+        );
+      }
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, nbls, flags) =>
+      NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0) {
+        s.sawResources++;
+        if (s.sawResources === 1) {
+          s.kept = nbls;
+          const rest = nbls.Next;
+          if (rest !== null) NdisFIndicateReceiveNetBufferLists(m.handle, rest, port, count - 1, flags);
+          return;
+        }
+      }
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    };
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    withStatusPassedOn(c);
+  });
+  const w = stack([drv], { rate: 5000, returnDelayNs: 200 * ns.ms, until: 600 * ns.ms });
+  assert.ok(s.sawResources > 0, 'healthy-nic indicated nothing with RESOURCES');
+  const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_FilterNblOwnership');
+  assert.equal(v.length, 1, v.map((x) => x.message).join('\n'));
+  assert.match(
+    v[0]!.message,
+    /came to it with NDIS_RECEIVE_FLAGS_RESOURCES, and it kept the NBL past the return of its FilterReceiveNetBufferLists/,
+  );
+  assert.doesNotMatch(v[0]!.message, /returned twice/);
+});
+
 test('NdisSim_FilterRegistration: a filter with FilterReceiveNetBufferLists or FilterReturnNetBufferLists but no FilterStatus is reported at registration; the registration stands (nc-ndis-filter_receive_net_buffer_lists)', () => {
   const passOn = (c: Parameters<typeof withStatusPassedOn>[0]) => {
     c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) =>

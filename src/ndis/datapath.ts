@@ -489,6 +489,7 @@ export function miniportIndicate(
       const nbl = x as NblImpl;
       nbl._block = b;
       nbl._fpath = null;
+      nbl._resourcesWith = null;
     }
     b.receivesOutstanding += k;
     b.data.indicated += k;
@@ -899,7 +900,9 @@ function whereIs(nbl: NblImpl, m: FilterModule): string {
     case 'indicated':
       return 'is held by the protocols: passed on already';
     case 'miniport':
-      return 'is back with the miniport: returned already (returned twice, or used after it was returned)';
+      return nbl._resourcesWith === m
+        ? 'came to it with NDIS_RECEIVE_FLAGS_RESOURCES, and it kept the NBL past the return of its FilterReceiveNetBufferLists: such NBLs belong to the miniport again when that call returns, and a filter copies what it needs to keep (nc-ndis-filter_receive_net_buffer_lists)'
+        : 'is back with the miniport: returned already (returned twice, or used after it was returned)';
     case 'free':
       return 'is freed: given back already, and its owner freed it';
   }
@@ -1214,6 +1217,7 @@ function indicateUp(
     if (resources) {
       outer = d.resources;
       d.resources = chainToArray(chain);
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) (x as NblImpl)._resourcesWith = m;
     } else {
       const now = n.now;
       for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {

@@ -119,6 +119,12 @@ export class NblImpl implements NET_BUFFER_LIST {
    */
   _origin: FilterModule | null = null;
   /**
+   * @internal The filter module that last got it with NDIS_RECEIVE_FLAGS_RESOURCES (in
+   * its FilterReceiveNetBufferLists); cleared when the miniport indicates it without the
+   * flag. A module that uses it later kept it past the return (the message says so).
+   */
+  _resourcesWith: FilterModule | null = null;
+  /**
    * @internal The filter modules that passed it on (NdisFSendNetBufferLists or
    * NdisFIndicateReceiveNetBufferLists) and wait for it back, the last one nearest; null
    * on a path without modules.
