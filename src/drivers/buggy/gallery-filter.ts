@@ -226,6 +226,11 @@ export const galleryFilter: readonly GalleryEntry[] = [
           RequestHandle: null,
           DATA: oidRequestData(OID_802_3_CURRENT_ADDRESS, null, 6),
           SupportedRevision: 0,
+          MiniportReserved: [null, null],
+          SourceReserved: [null, null],
+          SwitchId: 0,
+          VPortId: 0,
+          Flags: 0,
         });
         return s;
       };

@@ -27,8 +27,7 @@ function moduleHandle(h: unknown, ddi: keyof typeof irql): { n: Ndis; m: FilterM
   const adapter = (h as FilterModule).block.name;
   n.verifier.irql(irql[ddi], ddi, adapter);
   // R8.11: each of these runs the drivers above or below, which may call back into the module.
-  if (m !== null && n.kernel.ctx.held.length > 0)
-    lockHeldUpCall(n, adapter, ddi, 'R8.11');
+  if (m !== null && n.kernel.ctx.held.length > 0) lockHeldUpCall(n, adapter, ddi, 'R8.11');
   return { n, m };
 }
 

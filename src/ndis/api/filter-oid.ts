@@ -18,7 +18,7 @@ import {
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
-import { oidName, oidRequestData, oidText, ruleParams, submit } from '../oid.ts';
+import { cloneOidRequestData, oidName, oidText, ruleParams, submit } from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION, ULONG } from '../types.ts';
 import { currentNdis, lockHeldUpCall } from './common.ts';
 import { filterHandle } from './filter.ts';
@@ -174,10 +174,15 @@ export function NdisAllocateCloneOidRequest(
   if (m === null) return { Status: NDIS_STATUS_INVALID_PARAMETER, ClonedOidRequest: null };
   badRequest(n, OidRequest, ddi, m);
   const d = OidRequest.DATA.QUERY_INFORMATION;
-  const data = oidRequestData(d.Oid, d.InformationBuffer, d.InformationBufferLength);
-  data.QUERY_INFORMATION.BytesWritten = d.BytesWritten;
-  data.QUERY_INFORMATION.BytesNeeded = d.BytesNeeded;
-  const clone: NDIS_OID_REQUEST = { ...OidRequest, Header: { ...OidRequest.Header }, DATA: data };
+  // The structure is copied (its reserved areas are the clone's own storage); its DATA
+  // shares the original's buffer, as the copied InformationBuffer pointer does in C.
+  const clone: NDIS_OID_REQUEST = {
+    ...OidRequest,
+    Header: { ...OidRequest.Header },
+    DATA: cloneOidRequestData(OidRequest),
+    MiniportReserved: [...(OidRequest.MiniportReserved ?? [null, null])] as [unknown, unknown],
+    SourceReserved: [...(OidRequest.SourceReserved ?? [null, null])] as [unknown, unknown],
+  };
   filterOidState(n, m).clones.add(clone);
   if (n.trace.on)
     n.traceDdi(ddi, m.block, { module: m.name, Oid: oidName(d.Oid), PoolTag, result: NDIS_STATUS_SUCCESS });
