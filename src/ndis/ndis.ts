@@ -1008,7 +1008,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   runTimerFunction(t: NdisTimerObject): void {
     const b = ownerAdapter(t.owner);
     const who = ownerDriverName(t.owner);
-    if (t.freed || this.ownerGone(t.owner, 'NdisTimerFunction')) return;
+    if (t.freed || t.firedAfterOwner) return;
+    if (this.ownerGone(t.owner, 'NdisTimerFunction')) {
+      t.firedAfterOwner = true;
+      return;
+    }
     // The timeline names the routine: a driver's timers all run as NdisTimerFunction.
     const f = this.enter(
       b,
