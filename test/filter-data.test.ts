@@ -308,6 +308,43 @@ test('R8.11 NdisSim_LockHeldAcrossCall: a filter that holds its spin lock across
   }
 });
 
+test('NdisSim_ObjectFreedInUse: a filter that frees its own NBL while it is in flight is named, with where the NBL is', () => {
+  const drv = variantOfMonitorLwf('frees-in-flight', 'frees its own NBL right after sending it', (c) => {
+    let pool: NDIS_HANDLE | null = null;
+    let done = false;
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+      if (!done) {
+        done = true;
+        pool ??= ownPool(m.handle);
+        const own = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60)!;
+        own.SourceHandle = m.handle;
+        NdisFSendNetBufferLists(m.handle, own, port, flags);
+        NdisFreeNetBufferList(own); // "the miniport has it now"
+      }
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+      let pass: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        if (x.SourceHandle !== m.handle) {
+          x.Next = pass;
+          pass = x;
+        }
+        x = next;
+      }
+      if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+    };
+  });
+  const w = stack([drv], { until: 100 * ns.ms });
+  const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_ObjectFreedInUse');
+  assert.equal(v.length, 1);
+  assert.match(
+    v[0]!.message,
+    /^frees-in-flight freed NBL #\d+ \(from a pool of frees-in-flight\) with NdisFreeNetBufferList while it is in flight: sent down, and not yet completed back/,
+  );
+});
+
 test('NdisSim_FilterNblOwnership NdisFSendNetBufferListsComplete: a send completed twice is reported and not passed up again', () => {
   let twice = 0;
   const drv = variantOfMonitorLwf('double-complete', 'completes a send twice', (c) => {

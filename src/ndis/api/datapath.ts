@@ -206,14 +206,38 @@ export function NdisFreeNetBufferList(NetBufferList: NET_BUFFER_LIST): void {
   freeNbl(n, nbl, ddi);
 }
 
+/** Where an NBL that is not with its owner is, for a message about freeing it. */
+function heldWhere(nbl: NblImpl): string {
+  const by = nbl._holder !== null ? ` by filter module ${nbl._holder.name}` : '';
+  switch (nbl._place) {
+    case 'free':
+      return 'it is free already (freed twice)';
+    case 'miniport-send':
+      return 'it is in flight: sent down, and not yet completed back to its originator';
+    case 'indicated':
+      return 'it is in flight: indicated up, and not yet returned to its originator';
+    case 'filter-send':
+      return `it is a send held${by}`;
+    case 'filter-receive':
+      return `it is a receive held${by}`;
+    case 'protocol':
+      return 'it is with the protocol that sent it';
+    case 'miniport':
+      return 'it is with the miniport that indicated it';
+    case 'filter':
+      return `it is with filter module ${nbl._holder?.name ?? nbl._pool.owner}`;
+  }
+}
+
 export function freeNbl(n: Ndis, nbl: NblImpl, ddi: string): void {
   const owned = nbl._place === homePlace(nbl._pool);
   if (!owned) {
+    // The caller is whoever runs now: the driver whose code called the DDI.
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
       ddi,
       nbl._pool.block?.name ?? null,
-      `NBL #${nbl._id} freed while ${nbl._place === 'free' ? 'already free' : `NDIS or another driver holds it (${nbl._place})`}`,
+      `${n.kernel.ctx.who} freed NBL #${nbl._id} (from a pool of ${nbl._pool.owner}) with ${ddi} while ${heldWhere(nbl)}`,
     );
     return;
   }
