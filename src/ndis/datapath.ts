@@ -728,6 +728,11 @@ export class ModuleData implements EventTarget {
   /** NBLs it originated that are out: sends, and receive indications. */
   ownSendsOut = 0;
   ownRecvsOut = 0;
+  /** NBLs it handed on with NdisFSendNetBufferLists / NdisFIndicateReceiveNetBufferLists: passed on, or its own (the summary). */
+  sendsPassed = 0;
+  sendsOriginated = 0;
+  recvsPassed = 0;
+  recvsOriginated = 0;
   /** The NBLs of the NDIS_RECEIVE_FLAGS_RESOURCES indication FilterReceiveNetBufferLists is handling. */
   resources: readonly NET_BUFFER_LIST[] | null = null;
   /** NBL pools allocated with its NdisFilterHandle and not freed. */
@@ -1106,6 +1111,9 @@ export function filterSend(
     return null;
   });
   if (head === null) return;
+  const md = moduleData(m);
+  md.sendsOriginated += own;
+  md.sendsPassed += count - own;
   // R7.6: sends only while Running; a Pausing module passes on what it had but originates nothing.
   if (m.state !== 'Running' && (own > 0 || m.state !== 'Pausing')) {
     n.verifier.report(
@@ -1379,6 +1387,8 @@ export function filterIndicate(
     );
   }
   if (head === null) return;
+  d.recvsOriginated += own;
+  d.recvsPassed += count - own;
   // nc-ndis-filter_pause: a Pausing or Paused module may pass receives on, never its own.
   if (own > 0 && m.state !== 'Running') {
     n.verifier.report(

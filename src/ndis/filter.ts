@@ -362,6 +362,8 @@ export class FilterModule implements NDIS_HANDLE {
 
   /** What FilterAttach returned when it failed (as NDIS took it), for a mandatory module's stack failure. */
   attachStatus = 0;
+  /** Its place in the stack when it attached: 0 right above the miniport (the summary sorts by it). */
+  position = 0;
 
   // Kernel services (fkernel): what the filter allocated with this module's handle and
   // must free by the time FilterDetach returns. Null (0) until first use.
@@ -513,6 +515,7 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
     setFilter(n, m, 'Detached');
     return false;
   }
+  m.position = b.filters.length;
   b.filters.push(m);
   refreshFilterData(b);
   m.driver.modules.push(m);
