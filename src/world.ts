@@ -230,6 +230,8 @@ export interface AdapterSummary {
   /** Still out at the end: sends not completed, receives not returned. */
   sendsOutstanding: number;
   receivesOutstanding: number;
+  /** Why NDIS stopped the stack: a mandatory filter module that did not attach; else null. */
+  stackFailure: string | null;
 }
 
 export interface DeviceSummary {
@@ -246,8 +248,10 @@ export interface Summary {
   dumps: LiveDump[];
   eventLog: EventLogEntry[];
   protocols: { name: string; bindings: ProtocolView[] }[];
-  /** Every filter module the run attached, in attach order, with its state at the end (R7.5). */
+  /** Every filter module the run attached, by adapter then stack position (bottom first), with its state at the end (R7.5). */
   filters: FilterSummary[];
+  /** Filter drivers whose service failed to start (DriverEntry failed or did not register), with why. */
+  filterLoadFailures: { driver: string; why: string }[];
 }
 
 /** What a scenario's `expect:` reads of a finished run (a Summary has it all). */
@@ -262,6 +266,19 @@ export interface FilterSummary {
   adapter: string;
   state: FilterState;
   mandatory: boolean;
+  /** Its place in the stack when it attached: 0 right above the miniport. */
+  position: number;
+  /**
+   * NBLs it handed on with NdisFSendNetBufferLists and NdisFIndicateReceiveNetBufferLists:
+   * passed on from above or below, or its own; null for a module that never touched the
+   * data path (bypassed).
+   */
+  data: {
+    sendsPassed: number;
+    sendsOriginated: number;
+    receivesPassed: number;
+    receivesOriginated: number;
+  } | null;
 }
 
 interface DeviceEntry {
@@ -855,6 +872,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       data: { ...b.data },
       sendsOutstanding: b.sendsOutstanding,
       receivesOutstanding: b.receivesOutstanding,
+      stackFailure: b.stackFailure,
     }));
     adapters.sort((a, b) => byDevice(a.name, b.name));
     const devices: DeviceSummary[] = this.pnp.devices.map((d) => ({
@@ -873,12 +891,27 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         name: p.name,
         bindings: [...p.views].sort((a, b) => byDevice(a.adapter, b.adapter)),
       })),
-      filters: this.ndis.filterModules.map((m) => ({
-        driver: m.driver.name,
-        adapter: m.block.name,
-        state: m.state,
-        mandatory: m.mandatory,
-      })),
+      // By adapter, then place in the stack (bottom first), then attach order.
+      filters: this.ndis.filterModules
+        .map((m, i) => ({ m, i }))
+        .sort((x, y) => byDevice(x.m.block.name, y.m.block.name) || x.m.position - y.m.position || x.i - y.i)
+        .map(({ m }) => ({
+          driver: m.driver.name,
+          adapter: m.block.name,
+          state: m.state,
+          mandatory: m.mandatory,
+          position: m.position,
+          data:
+            m.fdata === null
+              ? null
+              : {
+                  sendsPassed: m.fdata.sendsPassed,
+                  sendsOriginated: m.fdata.sendsOriginated,
+                  receivesPassed: m.fdata.recvsPassed,
+                  receivesOriginated: m.fdata.recvsOriginated,
+                },
+        })),
+      filterLoadFailures: this.ndis.filterLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),
     };
   }
 

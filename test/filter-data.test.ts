@@ -13,22 +13,31 @@ import {
   variantOfMonitorLwf,
   withStatusPassedOn,
 } from '../src/drivers/lwf.ts';
+import { vmini } from '../src/drivers/vmini.ts';
 import {
   DISPATCH_LEVEL,
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateNetBufferPool,
+  NdisAllocateSpinLock,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
   NdisFreeNetBufferList,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
+  NdisReleaseSpinLock,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NET_BUFFER_POOL_PARAMETERS_REVISION_1,
   World,
 } from '../src/index.ts';
 import type { FilterModule } from '../src/ndis/filter.ts';
@@ -157,6 +166,183 @@ test('NdisFSendNetBufferLists: NBLs a module originates come back to its FilterS
   );
   // counting-lwf, above it, saw only the protocol's.
   assert.equal((module(w, 'counting-lwf').context as LwfModule).framesSent, view.sent);
+});
+
+/**
+ * A filter that originates one send per send from above from a pool of its driver:
+ * allocated with its NdisFilterDriverHandle, or with NULL (nf-nblapi-ndisallocatenetbufferlistpool:
+ * NdisHandle is [in, optional], a handle "obtained during caller initialization").
+ */
+function driverPoolOriginator(name: string, handle: 'driver' | 'null') {
+  const s = { pool: null as NDIS_HANDLE | null, nbPool: null as NDIS_HANDLE | null, ownBack: 0 };
+  const mod = variantOfMonitorLwf(name, 'sends frames of its own from a pool of its driver', (c, d) => {
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+      const h = handle === 'null' ? null : d.handle;
+      s.pool ??= NdisAllocateNetBufferListPool(h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 0,
+        DataSize: 0,
+      });
+      s.nbPool ??= NdisAllocateNetBufferPool(h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+        PoolTag: 0,
+        DataSize: 0,
+      });
+      const own = NdisAllocateNetBufferAndNetBufferList(s.pool!, 0, 0, null, 0, 60)!;
+      own.SourceHandle = m.handle;
+      NdisFSendNetBufferLists(m.handle, own, port, flags);
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+      let pass: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        if (x.SourceHandle === m.handle) {
+          s.ownBack++;
+          NdisFreeNetBufferList(x);
+        } else {
+          x.Next = pass;
+          pass = x;
+        }
+        x = next;
+      }
+      if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+    };
+  });
+  return { mod, s };
+}
+
+test('NdisAllocateNetBufferListPool and NdisAllocateNetBufferPool take the NdisFilterDriverHandle and NULL: the module that sends an NBL of the driver pool gets it back', () => {
+  for (const handle of ['driver', 'null'] as const) {
+    const { mod, s } = driverPoolOriginator(`pool-${handle}`, handle);
+    const w = stack([mod], { until: 300 * ns.ms });
+    assert.deepEqual(rules(w), [], handle);
+    assert.ok(s.pool !== null && s.nbPool !== null, handle);
+    assert.ok(s.ownBack > 50, `${handle}: ${s.ownBack} own sends back`);
+  }
+});
+
+test('R8.11 NdisSim_LockHeldAcrossCall: a filter that holds its spin lock across NdisFSendNetBufferLists, NdisFIndicateReceiveNetBufferLists or NdisFIndicateStatus is named; the miniport that completes inside the send is not blamed for the lock', () => {
+  for (const where of ['send', 'indicate', 'status'] as const) {
+    const lock = new NDIS_SPIN_LOCK();
+    const mod = variantOfMonitorLwf(`lock-${where}`, `holds its lock across the ${where}`, (c, d) => {
+      withStatusPassedOn(c);
+      const held = <T>(fn: () => T): T => {
+        NdisAcquireSpinLock(lock);
+        try {
+          return fn();
+        } finally {
+          NdisReleaseSpinLock(lock);
+        }
+      };
+      const dr = d as { locked?: boolean };
+      if (!dr.locked) {
+        NdisAllocateSpinLock(lock);
+        dr.locked = true;
+      }
+      c.SendNetBufferListsHandler = (m, nbl, port, flags) =>
+        where === 'send'
+          ? held(() => NdisFSendNetBufferLists(m.handle, nbl, port, flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL))
+          : NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+      c.SendNetBufferListsCompleteHandler = (m, nbl, flags) =>
+        NdisFSendNetBufferListsComplete(m.handle, nbl, flags);
+      c.ReceiveNetBufferListsHandler = (m, nbl, port, count, flags) =>
+        where === 'indicate'
+          ? held(() =>
+              NdisFIndicateReceiveNetBufferLists(
+                m.handle,
+                nbl,
+                port,
+                count,
+                flags | NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+              ),
+            )
+          : NdisFIndicateReceiveNetBufferLists(m.handle, nbl, port, count, flags);
+      c.ReturnNetBufferListsHandler = (m, nbl, flags) => NdisFReturnNetBufferLists(m.handle, nbl, flags);
+      if (where === 'status') {
+        const pass = c.StatusHandler!;
+        c.StatusHandler = (m, ind) => held(() => pass(m, ind));
+      }
+    });
+    const w = new World({ seed: 1, verifier: 'collect' });
+    w.addDriver(vmini);
+    w.addDriver(mod);
+    w.addFilter(mod.name);
+    w.addProtocol('tcpip', {
+      traffic: { ratePerSecond: 500, frameBytes: 64, returnDelayNs: ns.ms, statisticsEveryNs: 0 },
+    });
+    w.addDevice({ name: 'vm0', driver: 'vmini', hardware: 'none' });
+    // vm1 gives up after 100 frames: vmini then refuses sends inside MiniportSendNetBufferLists,
+    // completing them under the filter's lock.
+    w.addDevice({ name: 'vm1', driver: 'vmini', hardware: 'none', registry: { FailAfterFrames: 100 } });
+    w.at(0, { kind: 'start', device: 'vm0' });
+    w.at(0, { kind: 'start', device: 'vm1' });
+    // A link-down on a healthy-nic: a status indication through the module.
+    w.addDriver(healthyNic);
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic', faults: { linkDownAtNs: 100 * ns.ms } });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(300 * ns.ms, { kind: 'surprise-remove', device: 'vm0' });
+    w.run(500 * ns.ms);
+    const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_LockHeldAcrossCall');
+    assert.ok(v.length > 0, `${where}: not reported`);
+    const ddi = {
+      send: 'NdisFSendNetBufferLists',
+      indicate: 'NdisFIndicateReceiveNetBufferLists',
+      status: 'NdisFIndicateStatus',
+    }[where];
+    // Each names the filter that took the lock and the DDI it called (the send's inline
+    // completion reenters the filter, whose NdisFSendNetBufferListsComplete is under the lock too).
+    for (const x of v)
+      assert.match(
+        x.message,
+        new RegExp(`^lock-${where} called NdisF\\w+ holding 1 spin lock\\(s\\) it acquired`),
+        x.message,
+      );
+    assert.ok(
+      v.some((x) => x.message.startsWith(`lock-${where} called ${ddi} `)),
+      `${where}: ${ddi} not named`,
+    );
+  }
+});
+
+test('NdisSim_ObjectFreedInUse: a filter that frees its own NBL while it is in flight is named, with where the NBL is', () => {
+  const drv = variantOfMonitorLwf('frees-in-flight', 'frees its own NBL right after sending it', (c) => {
+    let pool: NDIS_HANDLE | null = null;
+    let done = false;
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+      if (!done) {
+        done = true;
+        pool ??= ownPool(m.handle);
+        const own = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60)!;
+        own.SourceHandle = m.handle;
+        NdisFSendNetBufferLists(m.handle, own, port, flags);
+        NdisFreeNetBufferList(own); // "the miniport has it now"
+      }
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+      let pass: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        if (x.SourceHandle !== m.handle) {
+          x.Next = pass;
+          pass = x;
+        }
+        x = next;
+      }
+      if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+    };
+  });
+  const w = stack([drv], { until: 100 * ns.ms });
+  const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_ObjectFreedInUse');
+  assert.equal(v.length, 1);
+  assert.match(
+    v[0]!.message,
+    /^frees-in-flight freed NBL #\d+ \(from a pool of frees-in-flight\) with NdisFreeNetBufferList while it is in flight: sent down, and not yet completed back/,
+  );
 });
 
 test('NdisSim_FilterNblOwnership NdisFSendNetBufferListsComplete: a send completed twice is reported and not passed up again', () => {
@@ -319,6 +505,54 @@ test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an o
   assert.equal(module(w, 'res-indicator').fdata?.ownRecvsOut, 0);
   const view = w.summary().protocols[0]!.bindings[0]!;
   assert.ok(view.copied >= s.indicated, `copied ${view.copied}`);
+});
+
+test('NdisSim_FilterNblOwnership: an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES and that the filter kept past the return of FilterReceiveNetBufferLists is named as such, not as returned twice', () => {
+  const s = { kept: null as NET_BUFFER_LIST | null, sawResources: 0 };
+  const drv = variantOfMonitorLwf('res-keeper', 'keeps an NBL that came with RESOURCES', (c) => {
+    // Passes the NBL it kept on later, from its send handler (as from a timer or work item).
+    c.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      if (s.kept !== null) {
+        const k = s.kept;
+        s.kept = null;
+        k.Next = null;
+        const atDispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+        NdisFIndicateReceiveNetBufferLists(
+          m.handle,
+          k,
+          port,
+          1,
+          atDispatch ? NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL : 0,
+        );
+      }
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, nbls, flags) =>
+      NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0) {
+        s.sawResources++;
+        if (s.sawResources === 1) {
+          s.kept = nbls;
+          const rest = nbls.Next;
+          if (rest !== null) NdisFIndicateReceiveNetBufferLists(m.handle, rest, port, count - 1, flags);
+          return;
+        }
+      }
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    };
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    withStatusPassedOn(c);
+  });
+  const w = stack([drv], { rate: 5000, returnDelayNs: 200 * ns.ms, until: 600 * ns.ms });
+  assert.ok(s.sawResources > 0, 'healthy-nic indicated nothing with RESOURCES');
+  const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_FilterNblOwnership');
+  assert.equal(v.length, 1, v.map((x) => x.message).join('\n'));
+  assert.match(
+    v[0]!.message,
+    /came to it with NDIS_RECEIVE_FLAGS_RESOURCES, and it kept the NBL past the return of its FilterReceiveNetBufferLists/,
+  );
+  assert.doesNotMatch(v[0]!.message, /returned twice/);
 });
 
 test('NdisSim_FilterRegistration: a filter with FilterReceiveNetBufferLists or FilterReturnNetBufferLists but no FilterStatus is reported at registration; the registration stands (nc-ndis-filter_receive_net_buffer_lists)', () => {

@@ -244,6 +244,24 @@ test('NdisSim_CallbackAfterHalt: a module timer left set when FilterDetach retur
   );
 });
 
+test('NdisSim_CallbackAfterHalt: a periodic module timer left set after FilterDetach is reported once, not at every tick, and never runs', () => {
+  const modules: Ctx[] = [];
+  const hooks: Hooks = {
+    attach(c) {
+      c.timer = moduleTimer(c, hooks);
+      return NDIS_STATUS_SUCCESS;
+    },
+    // Every 50 ms from 500 ms on: some 10 ticks after the removal at 100 ms detached the module.
+    restart: (c) => NdisSetTimerObject(c.timer!, -500 * 10_000, 50, c),
+  };
+  const { r } = run(kernelFilter('kf-periodic', hooks, modules));
+  assert.deepEqual(rules(r), [
+    ['NdisSim_TimerNotFreed', 'FilterDetach', 'nic0'],
+    ['NdisSim_CallbackAfterHalt', 'NdisTimerFunction', 'nic0'],
+  ]);
+  assert.equal(modules[0]!.fired, 0);
+});
+
 test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed, NdisSim_CallbackAfterHalt: a failing FilterAttach returns holding what it allocated with the module handle', () => {
   const hooks: Hooks = {
     attach(c) {

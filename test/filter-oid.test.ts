@@ -27,6 +27,7 @@ import {
   NdisFOidRequestComplete,
   NdisFreeCloneOidRequest,
   NdisRequestQueryInformation,
+  OID_802_3_CURRENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_STATISTICS,
   OID_GEN_VENDOR_DESCRIPTION,
@@ -91,6 +92,11 @@ function query(oid: number): NDIS_OID_REQUEST {
     RequestHandle: null,
     DATA: oidRequestData(oid, null, 8),
     SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
   };
 }
 
@@ -174,6 +180,69 @@ test('R7.5 NdisFOidRequest: a module’s own request completes to its FilterOidR
   // tcpip heard of its own two requests only.
   assert.equal(calls(w.trace.events, /ProtocolOidRequestComplete/).length, 2);
   assert.deepEqual(rules(w), []);
+});
+
+test('NdisAllocateCloneOidRequest: the clone shares the original’s InformationBuffer (the pointer is copied in C), so the miniport’s answer reaches the original; BytesWritten is the clone’s own; SourceReserved keeps the original', () => {
+  const got: { buffer: unknown; bytes: number; status: number }[] = [];
+  let originalBytesAtClone = -1;
+  // Above: issues its own query in FilterRestart and records what comes back.
+  const top = oidLwf('f-asks', (c) => {
+    const restart = c.RestartHandler;
+    const complete = c.OidRequestCompleteHandler!;
+    const mine = query(OID_802_3_CURRENT_ADDRESS);
+    mine.DATA.QUERY_INFORMATION.InformationBufferLength = 6;
+    c.RestartHandler = (m, p) => {
+      const s = restart(m, p);
+      if (got.length === 0) {
+        const st = NdisFOidRequest(m.handle, mine);
+        if (st !== NDIS_STATUS_PENDING)
+          got.push({
+            buffer: mine.DATA.QUERY_INFORMATION.InformationBuffer,
+            bytes: mine.DATA.QUERY_INFORMATION.BytesWritten,
+            status: st,
+          });
+      }
+      return s;
+    };
+    c.OidRequestCompleteHandler = (m, r, status) => {
+      if (r !== mine) return complete(m, r, status);
+      const d = r.DATA.QUERY_INFORMATION;
+      got.push({ buffer: d.InformationBuffer, bytes: d.BytesWritten, status });
+    };
+  });
+  // Below: forwards clones, keeps the original in SourceReserved[0], and copies back only the counts.
+  const below = variantOfMonitorLwf('f-clones', 'forwards clones, copying the counts back', (c) => {
+    const finish = (m: LwfModule, clone: NDIS_OID_REQUEST, status: number) => {
+      const orig = clone.SourceReserved[0] as NDIS_OID_REQUEST;
+      orig.DATA.QUERY_INFORMATION.BytesWritten = clone.DATA.QUERY_INFORMATION.BytesWritten;
+      orig.DATA.QUERY_INFORMATION.BytesNeeded = clone.DATA.QUERY_INFORMATION.BytesNeeded;
+      NdisFreeCloneOidRequest(m.handle, clone);
+      NdisFOidRequestComplete(m.handle, orig, status);
+    };
+    c.OidRequestHandler = (m, r) => {
+      const { ClonedOidRequest: clone } = NdisAllocateCloneOidRequest(m.handle, r, 0x6f66774c);
+      clone!.SourceReserved[0] = r;
+      assert.equal(r.SourceReserved[0], null, 'the clone’s SourceReserved is its own storage');
+      originalBytesAtClone = r.DATA.QUERY_INFORMATION.BytesWritten;
+      const s = NdisFOidRequest(m.handle, clone!);
+      if (s === NDIS_STATUS_PENDING) return NDIS_STATUS_PENDING;
+      const orig = clone!.SourceReserved[0] as NDIS_OID_REQUEST;
+      orig.DATA.QUERY_INFORMATION.BytesWritten = clone!.DATA.QUERY_INFORMATION.BytesWritten;
+      NdisFreeCloneOidRequest(m.handle, clone!);
+      return s;
+    };
+    c.OidRequestCompleteHandler = finish;
+  });
+  const w = run([below, top], { until: 300 * ns.ms });
+  assert.deepEqual(rules(w), []);
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.status, NDIS_STATUS_SUCCESS);
+  assert.equal(originalBytesAtClone, 0);
+  assert.equal(got[0]!.bytes, 6);
+  assert.ok(
+    Array.isArray(got[0]!.buffer) && (got[0]!.buffer as number[]).length === 6,
+    `the original saw ${String(got[0]!.buffer)}`,
+  );
 });
 
 test('R7.5: NDIS’s own requests (here the scenario’s statistics query) go straight to the miniport, past the modules', () => {

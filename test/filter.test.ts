@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic, variantOfHealthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
-import { monitorLwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
+import { countingLwf, monitorLwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
 import { InputError } from '../src/errors.ts';
 import {
   type DRIVER_OBJECT,
@@ -42,6 +42,7 @@ import {
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
 import { NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH } from '../src/ndis/generated/rules.ts';
+import { formatSummary } from '../src/report/summary.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { filterIdentity } from './helpers/filter.ts';
@@ -377,10 +378,111 @@ test('NdisFRegisterFilterDriver: a missing required handler is NDIS_STATUS_BAD_C
       };
     },
   };
-  const w = filtered([{ mod: wrapped }]);
+  const w = filtered([{ mod: wrapped }], { collect: true });
   assert.equal(status, NDIS_STATUS_BAD_CHARACTERISTICS);
   assert.deepEqual(w.summary().filters, []);
   assert.equal(w.summary().adapters[0]!.state, 'Running');
+  // The refusal is the driver's bug (nf-ndis-ndisfregisterfilterdriver), named.
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisSim_BadCharacteristics'],
+  );
+  assert.match(
+    w.lastResult!.violations[0]!.message,
+    /nopause: NdisFRegisterFilterDriver returned NDIS_STATUS_BAD_CHARACTERISTICS: PauseHandler is missing/,
+  );
+});
+
+test('A filter driver that does not load is in the summary with why; a mandatory one stops the stack, saying why (FilterOidRequest without FilterOidRequestComplete)', () => {
+  const mod = testFilter('no-oid-complete', {
+    register: (c) => {
+      c.OidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      c.OidRequestCompleteHandler = null;
+    },
+  });
+  // Optional: the stack runs without it, and the summary says it did not load.
+  const w = filtered([{ mod }], { collect: true });
+  const s = w.summary();
+  assert.equal(s.adapters[0]!.state, 'Running');
+  assert.equal(s.adapters[0]!.stackFailure, null);
+  assert.equal(s.filterLoadFailures.length, 1);
+  assert.equal(s.filterLoadFailures[0]!.driver, 'no-oid-complete');
+  assert.match(
+    s.filterLoadFailures[0]!.why,
+    /DriverEntry returned NDIS_STATUS_BAD_CHARACTERISTICS .*FilterOidRequestComplete/,
+  );
+  assert.deepEqual(
+    w.lastResult?.violations.map((v) => v.rule),
+    ['NdisSim_BadCharacteristics'],
+  );
+  const text = formatSummary(s, w.lastResult!, { color: false, seed: 1, expectation: null }).join('\n');
+  assert.match(
+    text,
+    /Filter driver no-oid-complete: did not load: DriverEntry returned NDIS_STATUS_BAD_CHARACTERISTICS/,
+  );
+  // Mandatory: NDIS stops the stack, and the adapter's line says why.
+  const m = filtered([{ mod, mandatory: true }], { collect: true });
+  const a = m.summary().adapters[0]!;
+  assert.equal(a.state, 'Halted');
+  assert.match(
+    a.stackFailure ?? '',
+    /^mandatory filter no-oid-complete did not load: DriverEntry returned NDIS_STATUS_BAD_CHARACTERISTICS/,
+  );
+  const mt = formatSummary(m.summary(), m.lastResult!, { color: false, seed: 1, expectation: null }).join(
+    '\n',
+  );
+  assert.match(mt, /stack stopped: mandatory filter no-oid-complete did not load/);
+  // A mandatory module whose FilterAttach fails: the line names FilterAttach's status.
+  const fail = filtered([{ mod: testFilter('bad', { attach: () => NDIS_STATUS_FAILURE }), mandatory: true }]);
+  assert.equal(
+    fail.summary().adapters[0]!.stackFailure,
+    'mandatory filter bad: FilterAttach failed (NDIS_STATUS_FAILURE)',
+  );
+});
+
+test('summary: filter lines sorted by adapter, then stack position; each with its data counts (passed and originated) and numbered when an adapter had more than one module of the driver', () => {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(countingLwf);
+  w.addDriver(monitorLwf);
+  w.addFilter('counting-lwf');
+  w.addFilter('monitor-lwf');
+  w.addProtocol('tcpip', {
+    traffic: { ratePerSecond: 200, frameBytes: 64, returnDelayNs: ns.ms, statisticsEveryNs: 0 },
+  });
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 300, rxFrameBytes: 64 } });
+  w.addDevice({ name: 'nic1', driver: 'healthy-nic' });
+  // nic1 first: its modules attach first, but nic0's lines come first.
+  w.at(0, { kind: 'start', device: 'nic1' });
+  w.at(50 * ns.ms, { kind: 'start', device: 'nic0' });
+  // counting-lwf restarts on every stack: a second module of it on each adapter, above monitor-lwf.
+  w.at(300 * ns.ms, { kind: 'stop-filter', driver: 'counting-lwf' });
+  w.at(400 * ns.ms, { kind: 'start-filter', driver: 'counting-lwf' });
+  w.run(700 * ns.ms);
+  const s = w.summary();
+  assert.deepEqual(
+    s.filters.map((f) => `${f.adapter}:${f.position}:${f.driver}:${f.state}`),
+    [
+      'nic0:0:counting-lwf:Detached',
+      'nic0:1:monitor-lwf:Running',
+      'nic0:1:counting-lwf:Running',
+      'nic1:0:counting-lwf:Detached',
+      'nic1:1:monitor-lwf:Running',
+      'nic1:1:counting-lwf:Running',
+    ],
+  );
+  const first = s.filters[0]!.data!;
+  assert.ok(first.sendsPassed > 0 && first.receivesPassed > 0, JSON.stringify(first));
+  assert.equal(first.sendsOriginated + first.receivesOriginated, 0);
+  assert.equal(s.filters[1]!.data, null, 'monitor-lwf is bypassed on the data path');
+  const text = formatSummary(s, w.lastResult!, { color: false, seed: 1, expectation: null }).join('\n');
+  assert.match(
+    text,
+    new RegExp(
+      `Filter counting-lwf on nic0 \\(module 1 of 2\\): detached, sends ${first.sendsPassed} passed / 0 originated, receives ${first.receivesPassed} passed / 0 originated`,
+    ),
+  );
+  assert.match(text, /Filter monitor-lwf on nic0: Running\n/);
 });
 
 test('NdisFRegisterFilterDriver refuses a handler the model does not call yet, naming it', () => {

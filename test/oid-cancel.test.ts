@@ -39,6 +39,11 @@ function request(id: string): NDIS_OID_REQUEST {
     RequestHandle: null,
     DATA: oidRequestData(OID_GEN_STATISTICS),
     SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
   };
 }
 

@@ -104,6 +104,11 @@ function statisticsRequest(length: number): NDIS_OID_REQUEST {
     RequestHandle: null,
     DATA: oidRequestData(OID_GEN_STATISTICS, null, length),
     SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
   };
 }
 

@@ -206,10 +206,16 @@ test('R2.2: each handler NDIS requires, when missing, fails registration and is 
         delete (c as Partial<typeof c>)[h];
       },
     };
-    const { events } = run(hooks, {}, 'remove');
+    const { events, r } = run(hooks, {}, 'remove');
     const e = events[findEvent(events, is('ddi', 'NdisMRegisterMiniportDriver'))]!;
     assert.equal(e.data?.result, 'NDIS_STATUS_BAD_CHARACTERISTICS', h);
     assert.equal(e.data?.why, `${h} is missing`);
+    // The refusal is the driver's bug, named by the verifier (as for a filter driver).
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadCharacteristics', h);
+    assert.match(
+      r.bugCheck!.message,
+      new RegExp(`NdisMRegisterMiniportDriver returned NDIS_STATUS_BAD_CHARACTERISTICS: ${h} is missing`),
+    );
   }
 });
 

@@ -158,7 +158,10 @@ test('R8.11: a receive indicated while the driver holds its spin lock is NdisSim
   const bad = world(locked(true), ['p1'], 1).w.run(2 * ns.s);
   assert.equal(bad.bugCheck?.rule, 'NdisSim_LockHeldAcrossCall');
   assert.equal(bad.bugCheck?.ddi, 'NdisMIndicateReceiveNetBufferLists');
-  assert.match(bad.bugCheck!.message, /holding 1 driver lock\(s\): the protocols it calls may call back/);
+  assert.match(
+    bad.bugCheck!.message,
+    /rx-nic called NdisMIndicateReceiveNetBufferLists holding 1 spin lock\(s\) it acquired: the drivers NDIS calls from NdisMIndicateReceiveNetBufferLists may call back into rx-nic/,
+  );
   assert.equal(world(locked(false), ['p1'], 1).w.run(2 * ns.s).verdict, 'ok');
 });
 

@@ -253,6 +253,11 @@ function connectStatus(w: ReturnType<typeof testWorld>): unknown {
     RequestHandle: null,
     DATA: oidRequestData(OID_GEN_MEDIA_CONNECT_STATUS, null, 4),
     SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
   };
   assert.equal(NdisOidRequest(w.adapter('nic0')!.bindings[0]!, req), NDIS_STATUS_SUCCESS);
   return req.DATA.QUERY_INFORMATION.InformationBuffer;

@@ -680,7 +680,9 @@ test('R8.11: a driver spin lock held across NdisMIndicateStatusEx or NdisMOidReq
     );
     assert.match(
       bad.violations[0]!.message,
-      /holding 1 driver lock\(s\): the protocols it calls may call back into the miniport \(R8\.11\)/,
+      new RegExp(
+        `called ${ddi} holding 1 spin lock\\(s\\) it acquired: the drivers NDIS calls from ${ddi} may call back into \\S+, whose handler takes the same lock \\(a deadlock; R8\\.11\\)`,
+      ),
     );
     assert.deepEqual(locked(what, false).violations, [], what);
   }

@@ -23,6 +23,8 @@ export interface LockState {
   savedIrql: number;
   /** Taken with the raising acquire (NdisAcquireSpinLock), not the Dpr one. */
   raised: boolean;
+  /** The driver whose code acquired it (Context.who then), for R8.11's message. */
+  by?: string;
 }
 
 export class Context {

@@ -123,6 +123,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   private stateIndex = adapterStates.indexOf('Halted');
   pnpState: PnpDeviceState = 'Added';
 
+  /** Why the stack stopped when a mandatory filter module did not attach ('stack-failed'), else null. */
+  stackFailure: string | null = null;
   // Flags of R1.11 and R5.11.
   deviceFailed = false;
   resetInProgress = false;

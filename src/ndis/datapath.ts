@@ -489,6 +489,7 @@ export function miniportIndicate(
       const nbl = x as NblImpl;
       nbl._block = b;
       nbl._fpath = null;
+      nbl._resourcesWith = null;
     }
     b.receivesOutstanding += k;
     b.data.indicated += k;
@@ -727,6 +728,11 @@ export class ModuleData implements EventTarget {
   /** NBLs it originated that are out: sends, and receive indications. */
   ownSendsOut = 0;
   ownRecvsOut = 0;
+  /** NBLs it handed on with NdisFSendNetBufferLists / NdisFIndicateReceiveNetBufferLists: passed on, or its own (the summary). */
+  sendsPassed = 0;
+  sendsOriginated = 0;
+  recvsPassed = 0;
+  recvsOriginated = 0;
   /** The NBLs of the NDIS_RECEIVE_FLAGS_RESOURCES indication FilterReceiveNetBufferLists is handling. */
   resources: readonly NET_BUFFER_LIST[] | null = null;
   /** NBL pools allocated with its NdisFilterHandle and not freed. */
@@ -864,6 +870,18 @@ function take(
   return { head, count };
 }
 
+/**
+ * An NBL from a pool of the filter driver of `m` (its NdisFilterDriverHandle, or NULL)
+ * idle with the driver: any module of the driver may originate it, and it comes back to
+ * the one that did.
+ */
+function adopt(nbl: NblImpl, m: FilterModule): void {
+  if (nbl._place === 'filter' && nbl._holder !== m && nbl._pool.filterDriver === m.driver) {
+    nbl._holder = m;
+    nbl._origin = m;
+  }
+}
+
 /** Where an NBL `m` may not use is, in words. */
 function whereIs(nbl: NblImpl, m: FilterModule): string {
   const other = nbl._holder !== null && nbl._holder !== m ? ` by filter module ${nbl._holder.name}` : '';
@@ -877,7 +895,9 @@ function whereIs(nbl: NblImpl, m: FilterModule): string {
     case 'filter':
       return nbl._holder === m
         ? 'is its own NBL, not one NDIS gave it'
-        : `belongs to filter module ${nbl._holder?.name}`;
+        : nbl._holder === null
+          ? `belongs to filter driver ${nbl._pool.owner}`
+          : `belongs to filter module ${nbl._holder.name}`;
     case 'miniport-send':
       return 'is in the miniport: passed on already (sent twice, or used after it was given away)';
     case 'protocol':
@@ -885,7 +905,9 @@ function whereIs(nbl: NblImpl, m: FilterModule): string {
     case 'indicated':
       return 'is held by the protocols: passed on already';
     case 'miniport':
-      return 'is back with the miniport: returned already (returned twice, or used after it was returned)';
+      return nbl._resourcesWith === m
+        ? 'came to it with NDIS_RECEIVE_FLAGS_RESOURCES, and it kept the NBL past the return of its FilterReceiveNetBufferLists: such NBLs belong to the miniport again when that call returns, and a filter copies what it needs to keep (nc-ndis-filter_receive_net_buffer_lists)'
+        : 'is back with the miniport: returned already (returned twice, or used after it was returned)';
     case 'free':
       return 'is freed: given back already, and its owner freed it';
   }
@@ -1021,7 +1043,7 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       d.arm();
       group(groups, m, nbl);
     } else if (nbl._pool.kind === 'filter') {
-      const o = nbl._pool.module!;
+      const o = nbl._origin!;
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownSendsOut--;
@@ -1080,6 +1102,7 @@ export function filterSend(
   let own = 0;
   let badSource = 0;
   const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
+    adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
     if (nbl._place === 'filter-send') return null;
     if (nbl._place !== 'filter') return whereIs(nbl, m);
@@ -1088,6 +1111,9 @@ export function filterSend(
     return null;
   });
   if (head === null) return;
+  const md = moduleData(m);
+  md.sendsOriginated += own;
+  md.sendsPassed += count - own;
   // R7.6: sends only while Running; a Pausing module passes on what it had but originates nothing.
   if (m.state !== 'Running' && (own > 0 || m.state !== 'Pausing')) {
     n.verifier.report(
@@ -1199,6 +1225,7 @@ function indicateUp(
     if (resources) {
       outer = d.resources;
       d.resources = chainToArray(chain);
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) (x as NblImpl)._resourcesWith = m;
     } else {
       const now = n.now;
       for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
@@ -1285,7 +1312,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
       d.arm();
       group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, m, nbl);
     } else {
-      const o = nbl._pool.module!;
+      const o = nbl._origin!;
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownRecvsOut--;
@@ -1341,6 +1368,7 @@ export function filterIndicate(
       // nc-ndis-filter_receive_net_buffer_lists: NBLs that came with the flag cannot be kept.
       return resources ? null : 'came with NDIS_RECEIVE_FLAGS_RESOURCES and is passed on without it';
     }
+    adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
     if (nbl._place === 'filter-receive') return null;
     if (nbl._place !== 'filter') return whereIs(nbl, m);
@@ -1359,6 +1387,8 @@ export function filterIndicate(
     );
   }
   if (head === null) return;
+  d.recvsOriginated += own;
+  d.recvsPassed += count - own;
   // nc-ndis-filter_pause: a Pausing or Paused module may pass receives on, never its own.
   if (own > 0 && m.state !== 'Running') {
     n.verifier.report(

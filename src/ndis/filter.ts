@@ -360,6 +360,11 @@ export class FilterModule implements NDIS_HANDLE {
     return `${this.driver.name}@${this.block.name}`;
   }
 
+  /** What FilterAttach returned when it failed (as NDIS took it), for a mandatory module's stack failure. */
+  attachStatus = 0;
+  /** Its place in the stack when it attached: 0 right above the miniport (the summary sorts by it). */
+  position = 0;
+
   // Kernel services (fkernel): what the filter allocated with this module's handle and
   // must free by the time FilterDetach returns. Null (0) until first use.
   /** Timer objects not yet freed (NdisAllocateTimerObject). */
@@ -433,15 +438,14 @@ export function attachFilters(n: Ndis, b: MiniportBlock): boolean {
  */
 function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boolean {
   const d = n.loadFilterDriver(install.name);
-  if (d !== null && attachModule(n, b, new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++)))
-    return true;
+  const m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
+  if (m !== null && attachModule(n, b, m)) return true;
   if (!install.mandatory) return true;
-  if (n.trace.on)
-    n.traceNdis(
-      b,
-      `mandatory filter ${install.name} ${d === null ? 'did not register' : 'failed to attach'}: the stack stops`,
-      {},
-    );
+  b.stackFailure =
+    m === null
+      ? `mandatory filter ${install.name} did not load: ${n.filterLoadFailure(install.name) ?? 'its driver did not register'}`
+      : `mandatory filter ${install.name}: FilterAttach failed (${statusText(m.attachStatus)})`;
+  if (n.trace.on) n.traceNdis(b, `${b.stackFailure}: the stack stops`, {});
   return false;
 }
 
@@ -504,12 +508,14 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
     if (status === NDIS_STATUS_PENDING) status = NDIS_STATUS_FAILURE;
   }
   if (status !== NDIS_STATUS_SUCCESS) {
+    m.attachStatus = status;
     m.gone = true;
     if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
       checkModuleFreed(n, m, 'FilterAttach', 'failed');
     setFilter(n, m, 'Detached');
     return false;
   }
+  m.position = b.filters.length;
   b.filters.push(m);
   refreshFilterData(b);
   m.driver.modules.push(m);
@@ -1030,6 +1036,8 @@ export function startFilterService(n: Ndis, name: string, mandatory: boolean): v
   }
   const install: FilterInstall = { name, mandatory };
   n.filterInstalls.push(install);
+  // The service is started again: a DriverEntry that failed before runs once more.
+  for (const f of n.filterLoadFailures) if (f.driver === name) f.cleared = true;
   for (const b of n.adapters) if (stackUp(b)) queueRestack(n, b, { attach: install });
   n.filterService.poll();
 }

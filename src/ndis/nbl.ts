@@ -4,7 +4,7 @@
 
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
-import type { FilterModule } from './filter.ts';
+import type { FilterDriverBlock, FilterModule } from './filter.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from './types.ts';
 
 export interface NET_BUFFER {
@@ -70,6 +70,11 @@ export class NblPool implements NDIS_HANDLE {
     readonly allocateNetBuffer = true,
     /** The filter module whose NdisFilterHandle allocated it (kind 'filter'). */
     readonly module: FilterModule | null = null,
+    /**
+     * The filter driver whose NdisFilterDriverHandle (or NULL, from its code) allocated
+     * it (kind 'filter', `module` null): a pool any of its modules may originate NBLs from.
+     */
+    readonly filterDriver: FilterDriverBlock | null = null,
   ) {}
 }
 
@@ -120,6 +125,17 @@ export class NblImpl implements NET_BUFFER_LIST {
   /** @internal The filter module that holds it ('filter', 'filter-send', 'filter-receive'). */
   _holder: FilterModule | null = null;
   /**
+   * @internal The filter module that originated it (pool kind 'filter'): the pool's
+   * module, or, from a filter driver's pool, the module that first sent or indicated it.
+   */
+  _origin: FilterModule | null = null;
+  /**
+   * @internal The filter module that last got it with NDIS_RECEIVE_FLAGS_RESOURCES (in
+   * its FilterReceiveNetBufferLists); cleared when the miniport indicates it without the
+   * flag. A module that uses it later kept it past the return (the message says so).
+   */
+  _resourcesWith: FilterModule | null = null;
+  /**
    * @internal The filter modules that passed it on (NdisFSendNetBufferLists or
    * NdisFIndicateReceiveNetBufferLists) and wait for it back, the last one nearest; null
    * on a path without modules.
@@ -139,6 +155,7 @@ export class NblImpl implements NET_BUFFER_LIST {
     this.FirstNetBuffer = data;
     this._place = place;
     if (place === 'filter') this._holder = _pool.module;
+    this._origin = _pool.module;
   }
 }
 

@@ -196,6 +196,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
   /** Made on first use: a run without filters never touches it. */
   private filterDriverMap: Map<string, FilterDriverBlock> | null = null;
+  /**
+   * Filter drivers whose service failed to start (DriverEntry failed, or returned without
+   * registering), with why; NDIS attaches none of their modules until a `start-filter`
+   * starts the service again. For the summary and a mandatory module's stack failure.
+   */
+  readonly filterLoadFailures: { driver: string; why: string; cleared?: boolean }[] = [];
+  /** Set by NdisFRegisterFilterDriver when it refuses the characteristics of the driver loading. */
+  filterRefusal: { name: string; why: string } | null = null;
   /** Every filter module attached in the run, in attach order (for the summary). */
   readonly filterModules: FilterModule[] = [];
   /** Interface indexes of filter modules: the model numbers them from 1000 (adapters from 1). */
@@ -355,10 +363,29 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   loadFilterDriver(name: string): FilterDriverBlock | null {
     const loaded = this.filterDrivers.get(name);
     if (loaded !== undefined) return loaded;
+    // A service that failed to start stays stopped: one DriverEntry, not one per adapter.
+    if (this.filterLoadFailure(name) !== null) return null;
     const mod = this.modules.get(name);
     if (mod === undefined) return null;
+    this.filterRefusal = null;
     const status = this.driverEntry(mod);
+    const refusal = this.filterRefusal as { name: string; why: string } | null;
+    this.filterRefusal = null;
     const d = this.filterDrivers.get(name);
+    if (status !== 0 || d === undefined) {
+      const entry = `DriverEntry returned ${statusText(status)}`;
+      this.filterLoadFailures.push({
+        driver: name,
+        why:
+          refusal !== null && refusal.name === name
+            ? `${entry} (${refusal.why})`
+            : status === 0
+              ? `${entry} without registering (NdisFRegisterFilterDriver)`
+              : entry,
+      });
+      if (this.trace.on)
+        this.traceNdis(null, `filter driver ${name} did not load`, { why: this.filterLoadFailure(name) });
+    }
     if (status !== 0 && d !== undefined && !d.deregistered) {
       this.verifier.report(
         'NdisSim_DriverEntryLeak',
@@ -372,6 +399,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       return null;
     }
     return d;
+  }
+
+  /** Why the filter driver `name` did not load, while its service stays stopped; else null. */
+  filterLoadFailure(name: string): string | null {
+    for (let i = this.filterLoadFailures.length - 1; i >= 0; i--) {
+      const f = this.filterLoadFailures[i]!;
+      if (f.driver === name) return f.cleared ? null : f.why;
+    }
+    return null;
   }
 
   /** Runs a module's DriverEntry at PASSIVE; returns its status. */
@@ -972,7 +1008,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   runTimerFunction(t: NdisTimerObject): void {
     const b = ownerAdapter(t.owner);
     const who = ownerDriverName(t.owner);
-    if (t.freed || this.ownerGone(t.owner, 'NdisTimerFunction')) return;
+    if (t.freed || t.firedAfterOwner) return;
+    if (this.ownerGone(t.owner, 'NdisTimerFunction')) {
+      t.firedAfterOwner = true;
+      return;
+    }
     // The timeline names the routine: a driver's timers all run as NdisTimerFunction.
     const f = this.enter(
       b,

@@ -49,6 +49,12 @@ export class NdisTimerObject implements NDIS_HANDLE {
   /** FunctionContext of the last NdisSetTimerObject (or the default). */
   context: unknown;
   periodic = false;
+  /**
+   * It fired after its owner was gone (NdisSim_CallbackAfterHalt, reported then): a
+   * periodic timer left set goes on firing, and each later tick is the same mistake,
+   * so it is reported once per timer object and never run.
+   */
+  firedAfterOwner = false;
   constructor(
     readonly ndis: Ndis,
     readonly owner: Owner,

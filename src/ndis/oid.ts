@@ -83,6 +83,59 @@ class OidRequestData implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATIO
 }
 
 /**
+ * The `DATA` of a clone from NdisAllocateCloneOidRequest. In C the clone's DATA copies
+ * the original's InformationBuffer pointer, so whoever writes the answer below writes it
+ * into the originator's buffer. The model's buffer is a value a handler may replace, so
+ * the clone's InformationBuffer and InformationBufferLength are the original's: reading
+ * or writing them here reads or writes the original's DATA. The Oid and the counts
+ * (BytesWritten/BytesRead, BytesNeeded) are the clone's own: the filter copies them back
+ * when the clone completes.
+ */
+class CloneOidRequestData
+  implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATION, NDIS_OID_SET_INFORMATION
+{
+  BytesWritten = 0;
+  BytesNeeded = 0;
+  constructor(
+    public Oid: NDIS_OID,
+    private readonly original: NDIS_OID_REQUEST,
+  ) {}
+  get InformationBuffer(): unknown {
+    return this.original.DATA.QUERY_INFORMATION.InformationBuffer;
+  }
+  set InformationBuffer(v: unknown) {
+    this.original.DATA.QUERY_INFORMATION.InformationBuffer = v;
+  }
+  get InformationBufferLength(): UINT {
+    return this.original.DATA.QUERY_INFORMATION.InformationBufferLength;
+  }
+  set InformationBufferLength(v: UINT) {
+    this.original.DATA.QUERY_INFORMATION.InformationBufferLength = v;
+  }
+  get BytesRead(): UINT {
+    return this.BytesWritten;
+  }
+  set BytesRead(v: UINT) {
+    this.BytesWritten = v;
+  }
+  get QUERY_INFORMATION(): NDIS_OID_QUERY_INFORMATION {
+    return this;
+  }
+  get SET_INFORMATION(): NDIS_OID_SET_INFORMATION {
+    return this;
+  }
+}
+
+/** The DATA of a clone of `original` (NdisAllocateCloneOidRequest): its buffer is the original's. */
+export function cloneOidRequestData(original: NDIS_OID_REQUEST): NDIS_OID_REQUEST_DATA {
+  const d = original.DATA.QUERY_INFORMATION;
+  const c = new CloneOidRequestData(original.DATA.Oid, original);
+  c.BytesWritten = d.BytesWritten;
+  c.BytesNeeded = d.BytesNeeded;
+  return c;
+}
+
+/**
  * The `DATA` member of an NDIS_OID_REQUEST you build: the OID, the buffer (the value to
  * set, or what a query starts with) and its length in bytes; BytesWritten, BytesRead
  * and BytesNeeded start at 0, as after NdisZeroMemory.
@@ -584,6 +637,11 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
       RequestHandle: null,
       DATA: oidRequestData(oid, value, setBufferLength(value)),
       SupportedRevision: 0,
+      MiniportReserved: [null, null],
+      SourceReserved: [null, null],
+      SwitchId: 0,
+      VPortId: 0,
+      Flags: 0,
     };
     const s = submit(n, b, req, {
       kind: 'ndis',
@@ -654,6 +712,11 @@ export function ndisRequest(
     RequestHandle: null,
     DATA: oidRequestData(oid, value, length),
     SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
   };
 }
 

@@ -655,9 +655,25 @@ export interface NDIS_OID_REQUEST {
   RequestId: unknown;
   RequestHandle: NDIS_HANDLE | null;
   DATA: NDIS_OID_REQUEST_DATA;
+  /** Two pointers for the miniport driver that handles the request (ns-oidrequest-ndis_oid_request). */
+  MiniportReserved: [unknown, unknown];
+  /**
+   * Two pointers for the driver that allocated the request: a filter keeps the original
+   * request here in its clone (ns-oidrequest-ndis_oid_request). NDIS never reads them.
+   */
+  SourceReserved: [unknown, unknown];
   /** The revision of the set's structure the driver took, when that structure has an NDIS_OBJECT_HEADER (R6.1). */
   SupportedRevision: UCHAR;
+  /** NDIS_NIC_SWITCH_ID of the switch VPortId runs on (NDIS 6.50 and later); the model has no switches: 0. */
+  SwitchId: ULONG;
+  /** NDIS_NIC_SWITCH_VPORT_ID the request targets, valid with NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID (NDIS 6.50 and later). */
+  VPortId: ULONG;
+  /** NDIS_OID_REQUEST_FLAGS_* (NDIS 6.50 and later). */
+  Flags: ULONG;
 }
+
+/** NDIS_OID_REQUEST.Flags: VPortId is valid and names the VPort the OID is for (ns-oidrequest-ndis_oid_request). */
+export const NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID = 0x0001;
 
 /**
  * QUERY_INFORMATION in the `DATA` union of NDIS_OID_REQUEST. The buffer is modelled as

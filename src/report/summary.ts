@@ -107,6 +107,8 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
           `OIDs: ${d.oidsRequested} requested, ${d.oidsCompleted} completed`,
       );
     }
+    if (a.stackFailure !== null)
+      out.push(`${' '.repeat(5 + nameW)}${c.red('stack stopped:')} ${a.stackFailure}`);
   }
   out.push(c.bold('  Devices'));
   for (const d of s.devices) {
@@ -161,10 +163,26 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       );
     }
   }
+  for (const f of s.filterLoadFailures)
+    out.push(`  Filter driver ${f.driver}: ${c.red('did not load')}: ${f.why}`);
+  // A stop and start, a sleep or a filter restarted attaches a driver's module to an
+  // adapter again: one line per module, numbered when an adapter had more than one.
+  const modulesOf = new Map<string, number>();
+  for (const f of s.filters)
+    modulesOf.set(`${f.adapter}\0${f.driver}`, (modulesOf.get(`${f.adapter}\0${f.driver}`) ?? 0) + 1);
+  const nthModule = new Map<string, number>();
   for (const f of s.filters) {
+    const d = f.data;
+    const key = `${f.adapter}\0${f.driver}`;
+    const of = modulesOf.get(key)!;
+    const i = (nthModule.get(key) ?? 0) + 1;
+    nthModule.set(key, i);
     out.push(
       c.dim(
-        `  Filter ${f.driver} on ${f.adapter}${f.mandatory ? ' (mandatory)' : ''}: ${f.state === 'Detached' ? 'detached' : f.state}`,
+        `  Filter ${f.driver} on ${f.adapter}${of > 1 ? ` (module ${i} of ${of})` : ''}${f.mandatory ? ' (mandatory)' : ''}: ${f.state === 'Detached' ? 'detached' : f.state}` +
+          (d === null
+            ? ''
+            : `, sends ${d.sendsPassed} passed / ${d.sendsOriginated} originated, receives ${d.receivesPassed} passed / ${d.receivesOriginated} originated`),
       ),
     );
   }

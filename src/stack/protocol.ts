@@ -301,6 +301,11 @@ class ProtoBinding implements TimerRoutine {
         type === NdisRequestSetInformation ? setBufferLength(value) : queryBufferLength(oid),
       ),
       SupportedRevision: 0,
+      MiniportReserved: [null, null],
+      SourceReserved: [null, null],
+      SwitchId: 0,
+      VPortId: 0,
+      Flags: 0,
     };
     this.view.oidsIssued++;
     if (onDone !== undefined) this.waiting.push({ req, done: onDone });

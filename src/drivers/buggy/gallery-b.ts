@@ -497,6 +497,11 @@ export const galleryB: readonly GalleryEntry[] = [
             RequestHandle: null,
             DATA: oidRequestData(OID_GEN_LINK_SPEED, 1e9, 8),
             SupportedRevision: 0,
+            MiniportReserved: [null, null],
+            SourceReserved: [null, null],
+            SwitchId: 0,
+            VPortId: 0,
+            Flags: 0,
           };
           own.DATA.QUERY_INFORMATION.BytesWritten = 8;
           NdisMOidRequestComplete(a.handle, own, NDIS_STATUS_SUCCESS);

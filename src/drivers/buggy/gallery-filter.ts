@@ -183,6 +183,21 @@ export const galleryFilter: readonly GalleryEntry[] = [
     scenario: removedAt100ms,
   },
   {
+    rule: 'NdisSim_BadCharacteristics',
+    filter: true,
+    noAdapter: true,
+    mistake:
+      'The filter forwards OID requests with FilterOidRequest, but its FilterOidRequestComplete was left out of the characteristics: NdisFRegisterFilterDriver refuses them and the filter never loads.',
+    driver: variantOfMonitorLwf(
+      'lwf-no-oid-complete',
+      'registers FilterOidRequest without FilterOidRequestComplete',
+      (c) => {
+        withOidForwarding(c);
+        c.OidRequestCompleteHandler = null;
+      },
+    ),
+  },
+  {
     rule: 'NdisSim_FilterForward',
     filter: true,
     mistake:
@@ -211,6 +226,11 @@ export const galleryFilter: readonly GalleryEntry[] = [
           RequestHandle: null,
           DATA: oidRequestData(OID_802_3_CURRENT_ADDRESS, null, 6),
           SupportedRevision: 0,
+          MiniportReserved: [null, null],
+          SourceReserved: [null, null],
+          SwitchId: 0,
+          VPortId: 0,
+          Flags: 0,
         });
         return s;
       };

@@ -279,7 +279,7 @@ export function NdisMResetComplete(
   n.verifier.irql(irql.NdisMResetComplete, ddi, b.name);
   if (stale(b, ddi)) return;
   if (n.trace.on) n.traceDdi(ddi, b, { Status, AddressingReset });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R4.15, R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R4.15, R8.11');
   if (b.reset === null) {
     // R4.15: NDIS's 0x7C/0x0F either way; the message says whether the pending reset
     // was already completed (a double completion) or none was ever started.
@@ -434,7 +434,7 @@ export function NdisMIndicateStatusEx(
     const ls = StatusIndication.StatusBuffer as NDIS_LINK_STATE | null;
     b.mediaConnectState = ls?.MediaConnectState ?? MediaConnectStateUnknown;
   }
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   indicateToProtocols(n, b, code, StatusIndication.StatusBuffer, StatusIndication, to);
 }
 

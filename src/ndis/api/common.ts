@@ -120,17 +120,26 @@ export function claimsHardware(b: MiniportBlock, ddi: string): void {
 
 /**
  * R8.11: a driver releases its spin locks before an NDIS call that runs other drivers'
- * code. A completion, an indication or a status makes NDIS call the protocols, which may
- * call straight back into the miniport (a send, the next OID request), whose handler
- * takes the same lock: a deadlock. `rule` names the rule text that says it for `ddi`.
+ * code (synchronization-and-notification-in-network-drivers: release every NDIS spin
+ * lock before calling an NDIS function other than the spin-lock ones). A completion, an
+ * indication, a status, a send or a request passed on makes NDIS call the drivers above
+ * or below, which may call straight back into the caller (a send, the next OID request,
+ * a completion), whose handler takes the same lock: a deadlock. Only locks the calling
+ * driver acquired count: a lock another driver holds further up the same thread was
+ * reported at that driver's own call. The message names the driver that took each lock
+ * and the DDI. `rule` names the rule text that says it for `ddi`.
  */
-export function lockHeldUpCall(b: MiniportBlock, ddi: string, rule: string): void {
-  const held = b.ndis.kernel.ctx.held.length;
-  b.ndis.verifier.report(
+export function lockHeldUpCall(n: Ndis, adapter: string | null, ddi: string, rule: string): void {
+  const ctx = n.kernel.ctx;
+  const caller = ctx.who;
+  let own = 0;
+  for (const s of ctx.held) if (s.by === undefined || s.by === caller) own++;
+  if (own === 0) return;
+  n.verifier.report(
     'NdisSim_LockHeldAcrossCall',
     ddi,
-    b.name,
-    `${ddi} called holding ${held} driver lock(s): the protocols it calls may call back into the miniport (${rule})`,
+    adapter,
+    `${caller} called ${ddi} holding ${own} spin lock(s) it acquired: the drivers NDIS calls from ${ddi} may call back into ${caller}, whose handler takes the same lock (a deadlock; ${rule})`,
   );
 }
 

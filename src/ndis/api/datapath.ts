@@ -3,15 +3,14 @@
 
 import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
-import { MiniportDriverBlock } from '../driver.ts';
-import { FilterModule } from '../filter.ts';
+import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, lockHeldUpCall, ownerHandle, stale, staleModule } from './common.ts';
+import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -34,17 +33,21 @@ export interface NET_BUFFER_LIST_POOL_PARAMETERS {
 
 /**
  * NDIS_HANDLE NdisAllocateNetBufferListPool(NdisHandle, Parameters). <= DISPATCH.
- * NdisHandle: a miniport driver or adapter handle, or a filter module's NdisFilterHandle
- * (its pool is the module's to free by the end of FilterDetach).
+ * NdisHandle ([in, optional], "obtained during caller initialization",
+ * nf-nblapi-ndisallocatenetbufferlistpool): an adapter or miniport driver handle, a filter
+ * module's NdisFilterHandle (its pool is the module's to free by the end of FilterDetach),
+ * the NdisFilterDriverHandle (a pool of the driver: any of its modules may originate NBLs
+ * from it), or NULL (the pool of the driver whose code calls). The same handles as
+ * NdisAllocateNetBufferPool.
  */
 export function NdisAllocateNetBufferListPool(
-  NdisHandle: NDIS_HANDLE,
+  NdisHandle: NDIS_HANDLE | null,
   Parameters: NET_BUFFER_LIST_POOL_PARAMETERS,
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferListPool';
   if (NdisHandle instanceof FilterModule) return filterPool(NdisHandle, Parameters);
-  const h = ownerHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
+  const h = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
   n.verifier.irql(irql.NdisAllocateNetBufferListPool, ddi, b?.name ?? null);
   if (b !== null && stale(b, ddi)) return null;
@@ -54,17 +57,35 @@ export function NdisAllocateNetBufferListPool(
   ) {
     return null;
   }
+  // NULL: the pool is the calling driver's, as its driver handle would make it.
+  const who = n.kernel.ctx.who;
+  const fd =
+    h instanceof FilterDriverBlock
+      ? h
+      : h === null && who !== null
+        ? (n.filterDrivers.get(who) ?? null)
+        : null;
+  const owner =
+    fd !== null
+      ? fd.name
+      : h === null
+        ? (who ?? 'NDIS')
+        : h instanceof MiniportBlock
+          ? h.driver.name
+          : h.name;
   // fAllocateNetBuffer FALSE: NBLs without NET_BUFFERs, for NdisAllocateNetBufferList (api/nblapi.ts).
   const pool = new NblPool(
     b,
-    h instanceof MiniportDriverBlock ? h.name : h.driver.name,
-    'miniport',
+    owner,
+    fd !== null ? 'filter' : 'miniport',
     Parameters.ContextSize,
     Parameters.DataSize,
     Parameters.fAllocateNetBuffer,
+    null,
+    fd,
   );
   if (b !== null) b.pools.push(pool);
-  if (n.trace.on) n.traceDdi(ddi, b, {});
+  if (n.trace.on) n.traceDdi(ddi, b, h === null ? { NdisHandle: 'NULL' } : {});
   return pool;
 }
 
@@ -192,14 +213,38 @@ export function NdisFreeNetBufferList(NetBufferList: NET_BUFFER_LIST): void {
   freeNbl(n, nbl, ddi);
 }
 
+/** Where an NBL that is not with its owner is, for a message about freeing it. */
+function heldWhere(nbl: NblImpl): string {
+  const by = nbl._holder !== null ? ` by filter module ${nbl._holder.name}` : '';
+  switch (nbl._place) {
+    case 'free':
+      return 'it is free already (freed twice)';
+    case 'miniport-send':
+      return 'it is in flight: sent down, and not yet completed back to its originator';
+    case 'indicated':
+      return 'it is in flight: indicated up, and not yet returned to its originator';
+    case 'filter-send':
+      return `it is a send held${by}`;
+    case 'filter-receive':
+      return `it is a receive held${by}`;
+    case 'protocol':
+      return 'it is with the protocol that sent it';
+    case 'miniport':
+      return 'it is with the miniport that indicated it';
+    case 'filter':
+      return `it is with filter module ${nbl._holder?.name ?? nbl._pool.owner}`;
+  }
+}
+
 export function freeNbl(n: Ndis, nbl: NblImpl, ddi: string): void {
   const owned = nbl._place === homePlace(nbl._pool);
   if (!owned) {
+    // The caller is whoever runs now: the driver whose code called the DDI.
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
       ddi,
       nbl._pool.block?.name ?? null,
-      `NBL #${nbl._id} freed while ${nbl._place === 'free' ? 'already free' : `NDIS or another driver holds it (${nbl._place})`}`,
+      `${n.kernel.ctx.who} freed NBL #${nbl._id} (from a pool of ${nbl._pool.owner}) with ${ddi} while ${heldWhere(nbl)}`,
     );
     return;
   }
@@ -218,7 +263,7 @@ export function NdisMSendNetBufferListsComplete(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMSendNetBufferListsComplete, ddi, b.name);
   if (stale(b, ddi)) return;
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   data.miniportSendComplete(n, b, NetBufferList, SendCompleteFlags);
 }
 
@@ -238,7 +283,7 @@ export function NdisMIndicateReceiveNetBufferLists(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateReceiveNetBufferLists, ddi, b.name);
   if (stale(b, ddi)) return;
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   data.miniportIndicate(n, b, NetBufferList, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
 }
 
@@ -254,6 +299,6 @@ export function NdisMOidRequestComplete(
   n.verifier.irql(irql.NdisMOidRequestComplete, ddi, b.name);
   if (stale(b, ddi)) return;
   if (n.trace.on) n.traceDdi(ddi, b, { Oid: oid.oidName(OidRequest.DATA.Oid), Status });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(b, ddi, 'R8.11');
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   oid.miniportComplete(n, b, OidRequest, Status);
 }

@@ -2,6 +2,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
+import { statusText } from '../../verifier/bugcheck.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import type { NDIS_FILTER_PARTIAL_CHARACTERISTICS } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -183,6 +184,14 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
     tr.result = describe(status);
     if (bad !== null) tr.why = bad.why;
   }
+  // R2.2: the refusal is the driver's bug; its DriverEntry fails and the device shows Code 37.
+  if (bad !== null && mod !== null)
+    n.verifier.report(
+      'NdisSim_BadCharacteristics',
+      'NdisMRegisterMiniportDriver',
+      null,
+      `${mod.name}: NdisMRegisterMiniportDriver returned ${statusText(status)}: ${bad.why} (R2.2, ns-ndis-_ndis_miniport_driver_characteristics)`,
+    );
   return { Status: status, NdisMiniportDriverHandle: handle };
 }
 

@@ -8,7 +8,7 @@ import { ddiIrql } from '../generated/irql.ts';
 import type { NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_PORT_NUMBER, ULONG } from '../types.ts';
-import { currentNdis } from './common.ts';
+import { currentNdis, lockHeldUpCall } from './common.ts';
 import { filterHandle } from './filter.ts';
 
 const irql = {
@@ -24,7 +24,10 @@ function moduleHandle(h: unknown, ddi: keyof typeof irql): { n: Ndis; m: FilterM
   const n = currentNdis(ddi);
   const m = filterHandle(n, h, ddi);
   // filterHandle has bug-checked anything that is not a module handle.
-  n.verifier.irql(irql[ddi], ddi, (h as FilterModule).block.name);
+  const adapter = (h as FilterModule).block.name;
+  n.verifier.irql(irql[ddi], ddi, adapter);
+  // R8.11: each of these runs the drivers above or below, which may call back into the module.
+  if (m !== null && n.kernel.ctx.held.length > 0) lockHeldUpCall(n, adapter, ddi, 'R8.11');
   return { n, m };
 }
 

@@ -18,9 +18,9 @@ import {
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
-import { oidName, oidRequestData, oidText, ruleParams, submit } from '../oid.ts';
+import { cloneOidRequestData, oidName, oidText, ruleParams, submit } from '../oid.ts';
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION, ULONG } from '../types.ts';
-import { currentNdis } from './common.ts';
+import { currentNdis, lockHeldUpCall } from './common.ts';
 import { filterHandle } from './filter.ts';
 
 const irql = {
@@ -64,6 +64,7 @@ export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_
   badRequest(n, OidRequest, ddi, m);
   const b = m.block;
   if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   if (!oidState(m)) {
     n.verifier.report(
       'NdisSim_FilterState',
@@ -116,6 +117,7 @@ export function NdisFOidRequestComplete(
   if (m === null) return;
   const b = m.block;
   if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Status });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   const r = m.oid?.current ?? null;
   if (r === null || r.request !== OidRequest || r.state === 'done' || r.state === 'queued') {
     n.verifier.report(
@@ -150,6 +152,7 @@ export function NdisFCancelOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: 
   n.verifier.irql(irql.NdisFCancelOidRequest, ddi, m?.block.name ?? null);
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, RequestId: String(RequestId) });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
   cancelBelow(n, m, RequestId);
 }
 
@@ -171,10 +174,15 @@ export function NdisAllocateCloneOidRequest(
   if (m === null) return { Status: NDIS_STATUS_INVALID_PARAMETER, ClonedOidRequest: null };
   badRequest(n, OidRequest, ddi, m);
   const d = OidRequest.DATA.QUERY_INFORMATION;
-  const data = oidRequestData(d.Oid, d.InformationBuffer, d.InformationBufferLength);
-  data.QUERY_INFORMATION.BytesWritten = d.BytesWritten;
-  data.QUERY_INFORMATION.BytesNeeded = d.BytesNeeded;
-  const clone: NDIS_OID_REQUEST = { ...OidRequest, Header: { ...OidRequest.Header }, DATA: data };
+  // The structure is copied (its reserved areas are the clone's own storage); its DATA
+  // shares the original's buffer, as the copied InformationBuffer pointer does in C.
+  const clone: NDIS_OID_REQUEST = {
+    ...OidRequest,
+    Header: { ...OidRequest.Header },
+    DATA: cloneOidRequestData(OidRequest),
+    MiniportReserved: [...(OidRequest.MiniportReserved ?? [null, null])] as [unknown, unknown],
+    SourceReserved: [...(OidRequest.SourceReserved ?? [null, null])] as [unknown, unknown],
+  };
   filterOidState(n, m).clones.add(clone);
   if (n.trace.on)
     n.traceDdi(ddi, m.block, { module: m.name, Oid: oidName(d.Oid), PoolTag, result: NDIS_STATUS_SUCCESS });
@@ -228,6 +236,7 @@ export function NdisFIndicateStatus(
   const b = m.block;
   const code = StatusIndication?.StatusCode;
   if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, StatusCode: code });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   if (!m.attributesSet) {
     n.verifier.report(
       'NdisSim_FilterState',

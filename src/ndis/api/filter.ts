@@ -4,6 +4,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
+import { statusText } from '../../verifier/bugcheck.ts';
 import {
   type FILTER_SET_OPTIONS,
   FilterDriverBlock,
@@ -147,6 +148,8 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
   }
   const bad = checkFilterCharacteristics(c);
   let status: number = bad?.status ?? NDIS_STATUS_SUCCESS;
+  if (bad !== null)
+    n.filterRefusal = { name: mod.name, why: `${ddi} returned ${statusText(status)}: ${bad.why}` };
   let handle: FilterDriverBlock | null = null;
   if (bad === null) {
     if (n.filterDrivers.has(mod.name)) {
@@ -184,6 +187,14 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
     const t = n.traceDdi(ddi, null, { FriendlyName: c.FriendlyName, result: status });
     if (bad !== null) t.why = bad.why;
   }
+  // The refusal is the driver's bug: its DriverEntry fails and no module attaches.
+  if (bad !== null)
+    n.verifier.report(
+      'NdisSim_BadCharacteristics',
+      ddi,
+      null,
+      `${mod.name}: ${ddi} returned ${statusText(status)}: ${bad.why} (nf-ndis-ndisfregisterfilterdriver)`,
+    );
   return { Status: status, NdisFilterDriverHandle: handle };
 }
 

@@ -440,6 +440,7 @@ function acquire(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, raise: b
   s.owner = ctx;
   s.savedIrql = ctx.irql;
   s.raised = raise;
+  s.by = ctx.who;
   if (raise) ctx.irql = Irql.Dispatch;
   ctx.held.push(s);
   l._balance++;

@@ -217,7 +217,7 @@ function acquire(
     LockState._refused = true;
     return;
   }
-  const h: Hold = { owner: ctx, savedIrql: ctx.irql, raised: true, lock: l, write };
+  const h: Hold = { owner: ctx, savedIrql: ctx.irql, raised: true, lock: l, write, by: ctx.who };
   l._holds.push(h);
   LockState._hold = h;
   ctx.held.push(h);
