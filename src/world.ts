@@ -850,6 +850,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
     if (this.ndis.io !== null) for (const x of ioPending(this.ndis)) out.push(x);
+    for (const x of this.ndis.leftArmed) if (x.k.queued) out.push(`${x.what}, not yet fired`);
     if (this.machine.endedInWait)
       out.push(`a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`);
     return out;

@@ -988,6 +988,20 @@ test('R8.4, R8.8 at a filter driver unload: a driver-handle timer not freed is N
   );
   assert.match(w.lastResult!.violations[0]!.message, /fired after its FilterDriverUnload returned/);
   assert.equal(fired, 0, 'the routine of an unloaded driver ran');
+  // A run that ends before it falls due lists it as still under way.
+  const early = runningStack(
+    [keepsTimer],
+    [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'keeps-timer' } }],
+    { install: ['keeps-timer'], collect: true, until: 200 * ns.ms },
+  );
+  assert.deepEqual(early.lastResult!.violations, []);
+  assert.ok(
+    early.lastResult!.pending.includes(
+      'keeps-timer: a timer of its driver handle left set at FilterDriverUnload, not yet fired',
+    ),
+    early.lastResult!.pending.join('\n'),
+  );
+  assert.ok(!w.lastResult!.pending.some((p) => p.includes('left set')), 'once fired, it is no longer listed');
 
   const leaks = variantOfMonitorLwf(
     'leaks-timer',

@@ -247,6 +247,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   heldAtEnd: { who: string; ddi: string; dueNs: number } | null = null;
   /** The DDI the innermost thread was blocked in when the run ended in a wait, if it did. */
   blockedAtEnd: string | null = null;
+  /**
+   * Timers and work items of a driver handle still set or queued when the driver's
+   * unload routine returned: a run that ends before they fire lists them as still under
+   * way (when they fire, NdisSim_CallbackAfterHalt).
+   */
+  readonly leftArmed: { readonly what: string; readonly k: { readonly queued: boolean } }[] = [];
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
@@ -474,6 +480,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * NdisSim_CallbackAfterHalt. One merely not freed is reported here.
    */
   checkObjectsAtUnload(d: MiniportDriverBlock | FilterDriverBlock, fn: string): void {
+    for (const t of d.timers ?? [])
+      if (t.k.queued)
+        this.leftArmed.push({ what: `${d.name}: a timer of its driver handle left set at ${fn}`, k: t.k });
+    for (const w of d.workItems ?? [])
+      if (w.k.queued)
+        this.leftArmed.push({
+          what: `${d.name}: a work item of its driver handle left queued at ${fn}`,
+          k: w.k,
+        });
     if (d.timers?.some((t) => !t.k.queued))
       this.verifier.report(
         'NdisSim_TimerNotFreed',
