@@ -58,16 +58,18 @@ import type {
  * One storage behind the three names of the `DATA` union. In C, QUERY_INFORMATION and
  * SET_INFORMATION overlay: Oid, InformationBuffer, InformationBufferLength and
  * BytesNeeded sit at the same offsets in both, and a query's BytesWritten shares its
- * slot with a set's BytesRead. So here both views are this object.
+ * slot with a set's BytesRead. So here both views are this object. A request's own
+ * DATA (OidRequestData) and a clone's (CloneOidRequestData) differ only in where the
+ * buffer lives.
  */
-class OidRequestData implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATION, NDIS_OID_SET_INFORMATION {
+abstract class OidDataViews
+  implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATION, NDIS_OID_SET_INFORMATION
+{
+  abstract Oid: NDIS_OID;
+  abstract InformationBuffer: unknown;
+  abstract InformationBufferLength: UINT;
   BytesWritten = 0;
   BytesNeeded = 0;
-  constructor(
-    public Oid: NDIS_OID,
-    public InformationBuffer: unknown,
-    public InformationBufferLength: UINT,
-  ) {}
   get BytesRead(): UINT {
     return this.BytesWritten;
   }
@@ -82,6 +84,16 @@ class OidRequestData implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATIO
   }
 }
 
+class OidRequestData extends OidDataViews {
+  constructor(
+    public Oid: NDIS_OID,
+    public InformationBuffer: unknown,
+    public InformationBufferLength: UINT,
+  ) {
+    super();
+  }
+}
+
 /**
  * The `DATA` of a clone from NdisAllocateCloneOidRequest. In C the clone's DATA copies
  * the original's InformationBuffer pointer, so whoever writes the answer below writes it
@@ -91,15 +103,13 @@ class OidRequestData implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATIO
  * (BytesWritten/BytesRead, BytesNeeded) are the clone's own: the filter copies them back
  * when the clone completes.
  */
-class CloneOidRequestData
-  implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATION, NDIS_OID_SET_INFORMATION
-{
-  BytesWritten = 0;
-  BytesNeeded = 0;
+class CloneOidRequestData extends OidDataViews {
   constructor(
     public Oid: NDIS_OID,
     private readonly original: NDIS_OID_REQUEST,
-  ) {}
+  ) {
+    super();
+  }
   get InformationBuffer(): unknown {
     return this.original.DATA.QUERY_INFORMATION.InformationBuffer;
   }
@@ -111,18 +121,6 @@ class CloneOidRequestData
   }
   set InformationBufferLength(v: UINT) {
     this.original.DATA.QUERY_INFORMATION.InformationBufferLength = v;
-  }
-  get BytesRead(): UINT {
-    return this.BytesWritten;
-  }
-  set BytesRead(v: UINT) {
-    this.BytesWritten = v;
-  }
-  get QUERY_INFORMATION(): NDIS_OID_QUERY_INFORMATION {
-    return this;
-  }
-  get SET_INFORMATION(): NDIS_OID_SET_INFORMATION {
-    return this;
   }
 }
 
