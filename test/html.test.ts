@@ -12,7 +12,7 @@ import { NDIS_STATUS_SUCCESS, NdisMPauseComplete } from '../src/index.ts';
 import { type HtmlReportData, toHtmlReport } from '../src/report/html.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
+import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 import type { RunResult, World } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
@@ -77,6 +77,52 @@ test('the page says the verdict, the Code 43 device and the live dump of the res
   assert.match(html, /BUGCODE_NDIS_DRIVER_LIVE_DUMP \(0x15E\)/);
   assert.match(html, /NdisHaltDeviceFailed/);
   assert.doesNotMatch(html, /id="bugcheck"/);
+});
+
+test('the page has a table of the protocol bindings and one of the filter modules, with their data counts', () => {
+  const { html } = scenarioReport('examples/filter-stack.yaml');
+  const rows = (cls: string) => {
+    const m = new RegExp(`<table class="${cls}">.*?<tbody>\\n(.*?)\\n</tbody>`, 's').exec(html);
+    assert.ok(m !== null, `no ${cls} table`);
+    return m[1]!.split('\n');
+  };
+  assert.deepEqual(rows('bindings'), [
+    '<tr><td>tcpip</td><td>nic0</td><td>unbound</td><td>0 (0)</td><td>0 (0)</td><td>4 (4)</td><td>-</td></tr>',
+    '<tr><td>tcpip</td><td>nic1</td><td>bound</td><td>0 (0)</td><td>0 (0)</td><td>2 (2)</td><td>-</td></tr>',
+  ]);
+  // monitor-lwf has no data handlers: bypassed. nic1's module was detached at 200 ms and
+  // a new one attached at 400 ms; nic0's too, and then it went with the adapter.
+  assert.deepEqual(
+    rows('filters').map((r) =>
+      r
+        .replace(/<\/?td>/g, ' ')
+        .replace(/<\/?tr>/g, '')
+        .trim()
+        .split(/\s+/),
+    ),
+    [
+      ['monitor-lwf', 'nic0', '0', 'Detached', 'bypassed', 'bypassed'],
+      ['monitor-lwf', 'nic0', '0', 'Detached', 'bypassed', 'bypassed'],
+      ['monitor-lwf', 'nic1', '0', 'Detached', 'bypassed', 'bypassed'],
+      ['monitor-lwf', 'nic1', '0', 'Running', 'bypassed', 'bypassed'],
+    ],
+  );
+  // A module on the data path: what it passed on each way.
+  const text = `until: 300ms
+filters: [{ driver: counting-lwf }]
+protocols: [{ name: tcpip, traffic: { rate: 100 } }]
+devices: [{ name: nic0, driver: healthy-nic, wire: { rxRate: 100 } }]
+`;
+  const sc = parseScenarioText(text, 'c.yaml', driverNames());
+  const w = buildWorld(sc, { seed: 1 });
+  const counted = htmlOf(w, w.run(untilNs(sc)), sc, 1);
+  const f = w.summary().filters[0]!;
+  assert.ok(f.data !== null && f.data.sendsPassed > 10 && f.data.receivesPassed > 10);
+  assert.ok(
+    counted.includes(
+      `<td>${f.data.sendsPassed} / ${f.data.sendsOriginated}</td><td>${f.data.receivesPassed} / ${f.data.receivesOriginated}</td>`,
+    ),
+  );
 });
 
 test('each trace event is in the data once, with its text as the terminal writes it', () => {

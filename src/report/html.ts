@@ -300,6 +300,67 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
           'adapters',
         ),
   );
+  const bindings = s.protocols.flatMap((p) => p.bindings.map((b) => ({ name: p.name, b })));
+  if (bindings.length > 0) {
+    parts.push('<h3>Protocol bindings</h3>');
+    parts.push(
+      table(
+        [
+          'Protocol',
+          'Adapter',
+          'Binding',
+          'Sends (completed)',
+          'Receives (returned)',
+          'OIDs (completed)',
+          'Problems',
+        ],
+        bindings.map(({ name, b }) => [
+          h(name),
+          h(b.adapter),
+          b.unbound ? 'unbound' : 'bound',
+          `${b.sent} (${b.sendCompleted})`,
+          `${b.received} (${b.returned})`,
+          `${b.oidsIssued} (${b.oidsCompleted})`,
+          b.problems.length === 0 ? '-' : `<span class="bad">${h(b.problems.join('; '))}</span>`,
+        ]),
+        'bindings',
+      ),
+    );
+  }
+  if (s.filters.length > 0 || s.filterLoadFailures.length > 0) {
+    parts.push('<h3>Filter modules</h3>');
+    parts.push(
+      table(
+        [
+          'Filter driver',
+          'Adapter',
+          'Place (0: above the miniport)',
+          'State',
+          'Sends passed / own',
+          'Receives passed / own',
+        ],
+        [
+          ...s.filters.map((f) => [
+            h(f.driver),
+            h(f.adapter),
+            String(f.position),
+            h(f.state),
+            f.data === null ? 'bypassed' : `${f.data.sendsPassed} / ${f.data.sendsOriginated}`,
+            f.data === null ? 'bypassed' : `${f.data.receivesPassed} / ${f.data.receivesOriginated}`,
+          ]),
+          ...s.filterLoadFailures.map((x) => [
+            h(x.driver),
+            '-',
+            '-',
+            `<span class="bad">did not load: ${h(x.why)}</span>`,
+            '-',
+            '-',
+          ]),
+        ],
+        'filters',
+      ),
+    );
+  }
   parts.push('<h3>Live dumps</h3>');
   parts.push(
     s.dumps.length === 0
