@@ -227,3 +227,17 @@ test('explore and replay: bad input exits 2 with the flag or file and what was e
   assert.equal(notReplay.status, 2);
   assert.match(notReplay.stderr, /^package\.json: format: expected "ndis-sim replay 1"/);
 });
+
+test('replay of a failure the simplest schedule already has: no choice is needed, and it says so', () => {
+  const file = join(dir, 'simplest.yaml');
+  writeFileSync(file, 'until: 1s\ndevices: [{ name: nic0, driver: bad-status-before-registration }]\n');
+  const out = join(dir, 'simplest');
+  assert.equal(cli('explore', file, '--runs', '1', '--quiet', '--out', out).status, 1);
+  const [replay] = readdirSync(out);
+  const r = cli('replay', join(out, replay!), '--quiet');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stdout,
+    /Choices not the simplest: 0 of \d+ \(shrunk: the simplest schedule fails, so the failure needs no choice\)\n/,
+  );
+});

@@ -679,9 +679,12 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
   const log = world.decisions();
   const chosen = log.filter((d) => d.pick !== 0).length;
   out('');
-  out(
-    `Choices not the simplest: ${chosen} of ${log.length}${r.shrunk ? ' (shrunk: the failure needs each)' : " (the seed's own; explore shrinks them)"}`,
-  );
+  const why = !r.shrunk
+    ? " (the seed's own; explore shrinks them)"
+    : chosen === 0
+      ? ' (shrunk: the simplest schedule fails, so the failure needs no choice)'
+      : ' (shrunk: the failure needs each)';
+  out(`Choices not the simplest: ${chosen} of ${log.length}${why}`);
   if (r.shrunk) for (const l of formatChoices(log, 40)) out(`  ${l}`);
   const got = traceDigest(world.trace.events);
   if (got.sha256 === r.trace.sha256) {
