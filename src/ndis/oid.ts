@@ -44,6 +44,7 @@ import {
   OID_NAMES as oidNames,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { checkOidFinalStatus } from './power-rules.ts';
 import { ssOidActivity, ssUnderWay } from './ss.ts';
 import type {
   NDIS_OID,
@@ -457,6 +458,8 @@ function finish(
 ): void {
   r.state = 'done';
   r.via = via;
+  if (via !== null)
+    checkOidFinalStatus(b, r.request, status, via === 'return' ? 'MiniportOidRequest' : 'NdisMOidRequestComplete');
   const late = b.removalNotified;
   if (late !== null && via !== null && status !== NDIS_STATUS_NOT_ACCEPTED && r !== late.oid)
     notAcceptedExpected(

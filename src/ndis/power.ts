@@ -284,7 +284,7 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       tracePowerIrp(n, b, { phase: 'completed', status: 0 });
       if (n.trace.on) n.traceNdis(b, `asleep (${p.system}, D3)`, {});
       // The bus driver takes the device to D3.
-      b.dev.hardware?.setPower(false);
+      b.dev.setPower(false);
       if (p.wakeRequested) beginWake(n, b);
       else checkAsleep(n);
       return false;
@@ -312,7 +312,7 @@ export function powerUpForStart(n: Ndis, b: MiniportBlock): void {
   if (p.device === NdisDeviceStateD0) return;
   p.device = NdisDeviceStateD0;
   p.wakeRequested = false;
-  b.dev.hardware?.setPower(true);
+  b.dev.setPower(true);
   if (n.trace.on) n.traceNdis(b, 'in D0 again: started while asleep', {});
 }
 
@@ -335,7 +335,7 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
   const p = b.power!;
   p.wakeRequested = false;
   // The bus driver powers the device up before the function driver hears of it.
-  b.dev.hardware?.setPower(true);
+  b.dev.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {
     if (n.trace.on)
       n.traceNdis(

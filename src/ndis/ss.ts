@@ -489,7 +489,7 @@ function suspended(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.device = ss.idlePowerState;
   ss.phase = 'suspended';
   cancelHangTimer(n, b);
-  b.dev.hardware?.setPower(
+  b.dev.setPower(
     false,
     NDIS_DEVICE_POWER_STATE_NAMES[ss.idlePowerState]?.replace('NdisDeviceState', ''),
   );
@@ -513,7 +513,7 @@ function resume(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.phase = 'resuming';
   // The bus powers the device up first, then the miniport hears OID_PNP_SET_POWER(D0).
   powerIrp(n, b, NdisDeviceStateD0);
-  b.dev.hardware?.setPower(true);
+  b.dev.setPower(true);
   ssOid(n, b, ss, OID_PNP_SET_POWER, NdisDeviceStateD0, 4, () => {
     ss.device = NdisDeviceStateD0;
     startHangTimer(n, b);

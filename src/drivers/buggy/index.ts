@@ -11,6 +11,7 @@ import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
 import { galleryNbl } from './gallery-nbl.ts';
 import { galleryPoll } from './gallery-poll.ts';
+import { galleryPower } from './gallery-power.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
@@ -28,6 +29,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryNbl,
   ...galleryPoll,
   ...gallerySs,
+  ...galleryPower,
   ...galleryFilter,
   ...galleryDevice,
 ];
