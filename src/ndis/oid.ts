@@ -459,7 +459,12 @@ function finish(
   r.state = 'done';
   r.via = via;
   if (via !== null)
-    checkOidFinalStatus(b, r.request, status, via === 'return' ? 'MiniportOidRequest' : 'NdisMOidRequestComplete');
+    checkOidFinalStatus(
+      b,
+      r.request,
+      status,
+      via === 'return' ? 'MiniportOidRequest' : 'NdisMOidRequestComplete',
+    );
   const late = b.removalNotified;
   if (late !== null && via !== null && status !== NDIS_STATUS_NOT_ACCEPTED && r !== late.oid)
     notAcceptedExpected(

@@ -489,10 +489,7 @@ function suspended(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.device = ss.idlePowerState;
   ss.phase = 'suspended';
   cancelHangTimer(n, b);
-  b.dev.setPower(
-    false,
-    NDIS_DEVICE_POWER_STATE_NAMES[ss.idlePowerState]?.replace('NdisDeviceState', ''),
-  );
+  b.dev.setPower(false, NDIS_DEVICE_POWER_STATE_NAMES[ss.idlePowerState]?.replace('NdisDeviceState', ''));
   if (n.trace.on)
     n.traceNdis(b, 'selective suspend: suspended', {
       DeviceState: NDIS_DEVICE_POWER_STATE_NAMES[ss.device],

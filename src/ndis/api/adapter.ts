@@ -54,8 +54,8 @@ import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { cmResourcesOf } from '../pnp-handlers.ts';
-import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import { lowPowerAccess } from '../power-rules.ts';
+import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   CM_RESOURCE_LIST,
   DEVICE_OBJECT,
