@@ -28,6 +28,7 @@ import {
   NdisMIdleNotificationComplete,
   NdisMIdleNotificationConfirm,
   NdisMOidRequestComplete,
+  NdisMRemoveMiniport,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisQueueIoWorkItem,
@@ -229,4 +230,83 @@ test('NdisOidComplete: OID_PNP_SET_POWER(D0) answered NDIS_STATUS_NOT_SUPPORTED 
 test('NdisOidComplete: OID_PNP_SET_POWER answered NDIS_STATUS_NOT_ACCEPTED is a status the rule allows', () => {
   const { rules } = run('pr-d0-notacc', d0Answer(NDIS_STATUS_NOT_ACCEPTED));
   assert.deepEqual(rules, []);
+});
+
+// ------------------------------------------------------------- power IRP watchdog (0x9F)
+
+/** A power-management aware miniport that pends OID_PNP_SET_POWER(D3) and never completes it. */
+const neverD3 = (): Hooks =>
+  pm({
+    oid: (_a, req) => (setPowerState(req) === NdisDeviceStateD3 ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS),
+  });
+
+test('NdisSim_PowerIrpWatchdog: a sleep whose OID_PNP_SET_POWER(D3) never completes is 0x9F/0x3 once powerWatchdog has run out', () => {
+  const w = testWorld({
+    drivers: [scriptedDriver('pr-hang-d3', neverD3())],
+    devices: [{ name: 'nic0', driver: 'pr-hang-d3' }],
+    actions: [{ atNs: sleepAt, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+    options: { verifier: 'collect', trace: true, ndis: { powerWatchdogNs: 5 * ns.s } },
+  });
+  const r = w.run(30 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  const v = r.violations.at(-1)!;
+  assert.equal(v.rule, 'NdisSim_PowerIrpWatchdog');
+  assert.equal(v.bugCheck.code, 0x9f);
+  assert.deepEqual(v.bugCheck.params, [0x3, 'nic0 PDO', 'nt!_TRIAGE_9F_POWER', 'IRP_MN_SET_POWER (D3)']);
+  assert.match(v.message, /waiting for OID_PNP_SET_POWER\(D3\) to complete/);
+  // Sent at the sleep, so it fires powerWatchdog later.
+  assert.ok(Math.abs(v.timeNs - (sleepAt + 5 * ns.s)) < 1 * ns.ms, `at ${v.timeNs}`);
+});
+
+test('power IRP watchdog: 10 minutes by default, so a 30 s run ends with the sleep listed as waiting, and for what', () => {
+  const w = testWorld({
+    drivers: [scriptedDriver('pr-hang-d3-default', neverD3())],
+    devices: [{ name: 'nic0', driver: 'pr-hang-d3-default' }],
+    actions: [{ atNs: sleepAt, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(30 * ns.s);
+  assert.ok(!r.violations.some((v) => v.rule === 'NdisSim_PowerIrpWatchdog'));
+  assert.ok(
+    r.pending.includes(
+      'nic0: sleep waiting at step wait-set-power: waiting for OID_PNP_SET_POWER(D3) to complete',
+    ),
+    r.pending.join('; '),
+  );
+});
+
+test('a resume taken over by a removal: the D0 IRP_MN_SET_POWER completes (STATUS_DELETE_PENDING), "not resumed", nothing left open', () => {
+  // The NIC vanishes on its way to D3: the device fails, and the surprise removal PnP
+  // holds over the sleep comes right after the wake, while the resume has begun.
+  const w = testWorld({
+    drivers: [
+      scriptedDriver(
+        'pr-vanish',
+        pm({
+          // Its D3 path checks the NIC: all ones means it is gone.
+          oid: (a, req) => {
+            if (
+              setPowerState(req) === NdisDeviceStateD3 &&
+              NdisReadRegisterUlong(a.space!.at(SimNicReg.STATUS)) === 0xffffffff
+            )
+              NdisMRemoveMiniport(a.handle);
+            return NDIS_STATUS_SUCCESS;
+          },
+        }),
+      ),
+    ],
+    devices: [{ name: 'nic0', driver: 'pr-vanish', faults: { vanishAtNs: sleepAt + 300 * ns.us } }],
+    actions: [{ atNs: sleepAt, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+    options: { verifier: 'collect', trace: true, ndis: { powerWatchdogNs: 2 * ns.s } },
+  });
+  const r = w.run(sleepAt + 5 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(r.pending, []);
+  const irps = w.trace.events.filter((e) => e.kind === 'irp' && e.what === 'IRP_MN_SET_POWER');
+  const sent = irps.filter((e) => e.data?.phase === 'sent').length;
+  const done = irps.filter((e) => e.data?.phase === 'completed');
+  assert.equal(done.length, sent, 'every power IRP sent is completed');
+  assert.ok(done.some((e) => e.data?.status === 0xc0000056));
+  assert.ok(w.trace.events.some(is('ndis', /not resumed: the device is being removed/)));
+  assert.equal(w.device('nic0').problem, 43);
 });

@@ -104,6 +104,8 @@ export interface AdapterPower {
   paused: boolean;
   /** The resume came while the sleep was still under way: it starts when the sleep ends. */
   wakeRequested: boolean;
+  /** The power manager's watchdog on the device's IRP_MN_SET_POWER in progress (0x9F/0x3). */
+  irpWatchdog: SimEvent | null;
 }
 
 export interface PendingPause {

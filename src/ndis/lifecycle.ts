@@ -83,7 +83,7 @@ import {
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
-import { checkAsleep, powerUpForStart, stepPower } from './power.ts';
+import { checkAsleep, powerTakenOver, powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { endSelectiveSuspend, ssSettled, startSelectiveSuspend } from './ss.ts';
@@ -278,6 +278,7 @@ export function beginTeardown(
   // of the sleep is in the driver (a power-down MiniportHaltEx that waits): that step
   // notices the removal when it returns, and checks then.
   const endsSleep = b.op !== null && b.op.kind === 'sleep' && !b.stepping;
+  if (b.op !== null && (b.op.kind === 'sleep' || b.op.kind === 'wake')) powerTakenOver(n, b, b.op);
   if (b.state === 'Halted' && b.bindings.length === 0) {
     b.op = null;
     if (endsSleep) checkAsleep(n);

@@ -77,6 +77,11 @@ export interface NdisOptions {
   /** R8.11: how long one DPC, ISR or lock holder may spin at DISPATCH or above (0x133). */
   dpcWatchdogNs: number;
   /**
+   * How long a device may hold a power IRP (IRP_MN_SET_POWER) before the power manager
+   * stops the machine with 0x9F/0x3 (the 0x9F page: "usually 10 minutes").
+   */
+  powerWatchdogNs: number;
+  /**
    * IRQL of the callbacks NDIS itself calls that are documented as <= DISPATCH_LEVEL
    * (MiniportResetEx, MiniportCancelOidRequest): always PASSIVE, always DISPATCH, or
    * drawn through the choice door. Sends, returns and cancel-sends run at the IRQL of
@@ -110,6 +115,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   pauseWatchdogNs: 60 * ns.s,
   haltWatchdogNs: 60 * ns.s,
   dpcWatchdogNs: 20 * ns.s,
+  powerWatchdogNs: 600 * ns.s,
   callbackIrql: 'explore',
   surpriseRemovalOrder: 'miniport-first',
   resetsAfterSurpriseRemoval: true,

@@ -525,6 +525,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: true,
   },
   {
+    id: 'NdisSim_PowerIrpWatchdog',
+    origin: 'kernel',
+    spec: [],
+    summary:
+      "A device held its IRP_MN_SET_POWER (a system sleep's D3, or the resume's D0) longer than the power manager's watchdog allows (ndis: powerWatchdog, 10 minutes by default): the adapter's power transition never finished, for instance MiniportPause, OID_PNP_SET_POWER or the idle notification's completion never came. The power manager stops the machine with parameter 2 the device's PDO and parameter 4 the blocked IRP.",
+    ddis: [
+      'MiniportOidRequest',
+      'MiniportPause',
+      'MiniportCancelIdleNotification',
+      'NdisMIdleNotificationComplete',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_POWER_STATE_FAILURE, p1: 0x3 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x9f--driver-power-state-failure.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_HaltWatchdog',
     origin: 'ndis',
     spec: ['R2.13'],

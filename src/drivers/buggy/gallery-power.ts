@@ -157,4 +157,15 @@ export const galleryPower: readonly GalleryEntry[] = [
     ),
     scenario: { device: { registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } } },
   },
+  {
+    rule: 'NdisSim_PowerIrpWatchdog',
+    mistake:
+      'OID_PNP_SET_POWER(D3) pends until the NIC reports its receive DMA idle, an interrupt this NIC never raises: the request never completes, and the system sleep hangs with the D3 power IRP held.',
+    driver: galleryDriver(
+      'bad-d3-never-completes',
+      pmHooks({ oid: (_a, req) => (isSetD3(req) ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS) }),
+      'buggy: never completes OID_PNP_SET_POWER(D3)',
+    ),
+    scenario: { until: '10s', ndis: { powerWatchdog: '5s' }, actions: sleep },
+  },
 ];
