@@ -142,10 +142,21 @@ test('OID_PNP_SET_POWER: a NO_HALT_ON_SUSPEND adapter gets OID_PNP_QUERY_POWER a
   const { w, drv, r } = sleepWorld('pwr-oid', pmHooks());
   assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
   inOrder(w.trace.events, [
-    ['query power', call('MiniportOidRequest', 'Oid', 'OID_PNP_QUERY_POWER')],
+    // OID_PNP_QUERY_POWER is a query request, OID_PNP_SET_POWER a set (docs/decisions.md).
+    [
+      'query power',
+      (e) =>
+        call('MiniportOidRequest', 'Oid', 'OID_PNP_QUERY_POWER')(e) &&
+        e.data?.RequestType === 'NdisRequestQueryInformation',
+    ],
     ['NetEventSetPower(D3)', call('ProtocolNetPnPEvent', 'Buffer', 'NdisDeviceStateD3')],
     ['MiniportPause', call('MiniportPause')],
-    ['set power D3', call('MiniportOidRequest', 'Oid', 'OID_PNP_SET_POWER')],
+    [
+      'set power D3',
+      (e) =>
+        call('MiniportOidRequest', 'Oid', 'OID_PNP_SET_POWER')(e) &&
+        e.data?.RequestType === 'NdisRequestSetInformation',
+    ],
     ['asleep', ndis(/^asleep/)],
     ['set power D0', call('MiniportOidRequest', 'Oid', 'OID_PNP_SET_POWER')],
     ['MiniportRestart', call('MiniportRestart')],

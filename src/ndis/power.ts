@@ -208,9 +208,15 @@ function lowPowerPauseReason(b: MiniportBlock): number {
   return b.driver.ndisVersion >= 640 ? NDIS_PAUSE_LOW_POWER : NDIS_PAUSE_NDIS_INTERNAL;
 }
 
-/** NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`. */
+/**
+ * NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`.
+ * OID_PNP_QUERY_POWER is a query request (NdisRequestQueryInformation) whose buffer holds
+ * the state, OID_PNP_SET_POWER a set (docs/decisions.md: the pages speak of "a query of
+ * OID_PNP_QUERY_POWER" and "a set request of OID_PNP_SET_POWER", and netvmini answers
+ * the first in its query path, the second in its set path).
+ */
 function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, state: number): void {
-  const req = ndisRequest(n, true, oid, state, 4);
+  const req = ndisRequest(n, oid !== OID_PNP_QUERY_POWER, oid, state, 4);
   op.oidDone = null;
   const s = submit(n, b, req, {
     kind: 'ndis',
