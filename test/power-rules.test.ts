@@ -13,6 +13,7 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
+  NDIS_PACKET_TYPE_DIRECTED,
   NDIS_PM_CAPABILITIES_REVISION_2,
   NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_STATUS_LOW_POWER_STATE,
@@ -37,11 +38,19 @@ import {
   NdisSetOptionalHandlers,
   NdisSetTimerObject,
   type NET_BUFFER_LIST,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
   OID_PNP_SET_POWER,
   SimNicReg,
 } from '../src/index.ts';
 import type { WorldAction } from '../src/world.ts';
-import { type Hooks, scriptedDriver, type TestAdapter, timerCharacteristics } from './helpers/scripted.ts';
+import {
+  after,
+  type Hooks,
+  scriptedDriver,
+  type TestAdapter,
+  timerCharacteristics,
+} from './helpers/scripted.ts';
 import { is, ns, testWorld } from './helpers/world.ts';
 
 const sleepAt = 1 * ns.s;
@@ -309,4 +318,70 @@ test('a resume taken over by a removal: the D0 IRP_MN_SET_POWER completes (STATU
   assert.ok(done.some((e) => e.data?.status === 0xc0000056));
   assert.ok(w.trace.events.some(is('ndis', /not resumed: the device is being removed/)));
   assert.equal(w.device('nic0').problem, 43);
+});
+
+// ------------------------------------------------------------- OIDs in low power
+
+/** A NO_PAUSE_ON_SUSPEND miniport; `peer` pends its OID_PNP_SET_POWER(D3) 1.5 s, so the system is not frozen meanwhile. */
+function noPauseWorld(oidAtNs: number) {
+  const seen: { oid: number; at: number }[] = [];
+  const hooks = (record: boolean): Hooks =>
+    pm(
+      {
+        oid: (a, req) => {
+          if (record) seen.push({ oid: req.DATA.Oid, at: seen.length });
+          if (!record && setPowerState(req) === NdisDeviceStateD3) {
+            after(a, 1500, (x) => NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS));
+            return NDIS_STATUS_PENDING;
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+    );
+  const w = testWorld({
+    drivers: [scriptedDriver('pr-nopause', hooks(true)), scriptedDriver('pr-peer', hooks(false))],
+    devices: [
+      { name: 'nic0', driver: 'pr-nopause' },
+      { name: 'peer', driver: 'pr-peer' },
+    ],
+    protocols: [],
+    actions: [
+      { atNs: sleepAt, action: { kind: 'sleep', state: 'S3', durationNs: 3 * ns.s } },
+      {
+        atNs: oidAtNs,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_GEN_CURRENT_PACKET_FILTER,
+          set: true,
+          value: NDIS_PACKET_TYPE_DIRECTED,
+          timeoutS: 0,
+        },
+      },
+    ],
+    options: { verifier: 'collect', trace: true },
+  });
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 100, statisticsEveryNs: 100 * ns.ms } });
+  const r = w.run(6 * ns.s);
+  return { w, r, seen };
+}
+
+test('In D3 only OID_PNP_SET_POWER reaches a NO_PAUSE_ON_SUSPEND miniport: the protocol stops its statistics queries, NDIS holds an OID from above until D0', () => {
+  const { w, r, seen } = noPauseWorld(sleepAt + 500 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const d3 = seen.findIndex((s) => s.oid === OID_PNP_SET_POWER);
+  const d0 = seen.findIndex((s, i) => i > d3 && s.oid === OID_PNP_SET_POWER);
+  assert.ok(d3 >= 0 && d0 > d3, JSON.stringify(seen));
+  assert.deepEqual(
+    seen.slice(d3 + 1, d0).map((s) => s.oid),
+    [],
+    'no OID request between OID_PNP_SET_POWER(D3) and OID_PNP_SET_POWER(D0)',
+  );
+  // The scenario's request was held, then went down after D0.
+  assert.ok(w.trace.events.some(is('ndis', 'OID request held until D0')));
+  assert.ok(seen.slice(d0 + 1).some((s) => s.oid === OID_GEN_CURRENT_PACKET_FILTER));
+  // Statistics queries before the sleep and after the resume.
+  assert.ok(seen.slice(0, d3).some((s) => s.oid === OID_GEN_STATISTICS));
+  assert.ok(seen.slice(d0 + 1).some((s) => s.oid === OID_GEN_STATISTICS));
 });

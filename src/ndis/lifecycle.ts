@@ -82,6 +82,7 @@ import {
 } from './generated/status.ts';
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import { kickOids } from './oid.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
 import { checkAsleep, powerTakenOver, powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
@@ -292,6 +293,8 @@ export function beginTeardown(
   };
   b.op = op;
   if (n.trace.on) n.traceNdis(b, `teardown begins (${why})`, {});
+  // Requests held while a sleep had the adapter in D3 go on now (oid.ts).
+  if (b.oidQueue.length > 0) kickOids(n, b);
   n.kick(b);
   if (endsSleep) checkAsleep(n);
   return op;

@@ -44,7 +44,7 @@ import {
   restartStackStep,
 } from './lifecycle.ts';
 import type { Ndis } from './ndis.ts';
-import { ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
+import { kickOids, ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
 
@@ -508,6 +508,8 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
       }
       p.device = NdisDeviceStateD0;
       startHangTimer(n, b);
+      // Requests from above held while in D3 go down now (oid.ts nextToDispatch).
+      if (b.oidQueue.length > 0) kickOids(n, b);
       op.step = p.paused ? 'restart' : 'set-power-protocols';
       return true;
     case 'replay':
