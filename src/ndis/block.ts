@@ -192,6 +192,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   // Data path and OIDs (datapath.ts, oid.ts).
   /** NBLs in MiniportSendNetBufferLists not yet completed. */
   sendsOutstanding = 0;
+  /** I/O work items of the adapter whose routine is running now (blocked in a wait, say). */
+  ioWorkRunning = 0;
   /** The NBLs in the miniport, oldest first (Driver Verifier's send time-outs). */
   readonly inFlight = new Set<NblImpl>();
   /**

@@ -1055,6 +1055,16 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
       break;
     }
   }
+  if (b.ioWorkRunning > 0) {
+    // As bad as a work item still queued (NdisSim_CallbackAfterHalt when it runs): the
+    // routine goes on after the halt, against the adapter's freed state.
+    n.verifier.report(
+      'NdisSim_CallbackAfterHalt',
+      'MiniportHaltEx',
+      b.name,
+      `MiniportHaltEx returned while ${b.ioWorkRunning} I/O work item(s) of the adapter were still running (blocked in a wait): the routine goes on after the halt; a halt waits for its work items to finish (R2.10, R8.8)`,
+    );
+  }
   for (const w of b.workItems) {
     if (!w.freed) {
       n.verifier.report(
