@@ -385,3 +385,42 @@ test('In D3 only OID_PNP_SET_POWER reaches a NO_PAUSE_ON_SUSPEND miniport: the p
   assert.ok(seen.slice(0, d3).some((s) => s.oid === OID_GEN_STATISTICS));
   assert.ok(seen.slice(d0 + 1).some((s) => s.oid === OID_GEN_STATISTICS));
 });
+
+test('a wake signal while the cancelled idle notification awaits its completion says so, not "not selectively suspended"', () => {
+  const hooks = pm({
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+      },
+    },
+    characteristics: (c) => {
+      c.SetOptionsHandler = (h) =>
+        NdisSetOptionalHandlers(h, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+          },
+          IdleNotificationHandler: (a: TestAdapter) => {
+            NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+            return NDIS_STATUS_PENDING;
+          },
+          // Forgets NdisMIdleNotificationComplete.
+          CancelIdleNotificationHandler: () => {},
+        });
+    },
+  });
+  const w = testWorld({
+    drivers: [scriptedDriver('pr-wake', hooks)],
+    devices: [{ name: 'nic0', driver: 'pr-wake', registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } }],
+    actions: [
+      { atNs: 3 * ns.s, action: { kind: 'send', device: 'nic0' } },
+      { atNs: 4 * ns.s, action: { kind: 'wake-signal', device: 'nic0' } },
+    ],
+    options: { verifier: 'collect', trace: true },
+  });
+  w.run(5 * ns.s);
+  const ev = w.trace.events;
+  assert.ok(ev.some(is('ndis', /^wake signal ignored: the idle notification is being cancelled already/)));
+  assert.ok(!ev.some(is('ndis', 'wake signal ignored: not selectively suspended')));
+});

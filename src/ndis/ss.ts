@@ -311,8 +311,23 @@ export function ssOidActivity(n: Ndis, b: MiniportBlock): void {
 /** The device signalled a wake-up (IRP_MN_WAIT_WAKE completes): NDIS cancels the notification. */
 export function ssWakeSignal(n: Ndis, b: MiniportBlock): void {
   const ss = b.ss;
-  if (ss === null || ss.phase !== 'suspended') {
-    if (n.trace.on) n.traceNdis(b, 'wake signal ignored: not selectively suspended', {});
+  if (ss === null || ss.phase === 'monitoring' || ss.phase === 'off' || ss.phase === 'notifying') {
+    // No IRP_MN_WAIT_WAKE is pending: NDIS sends it once the notification is confirmed.
+    if (n.trace.on)
+      n.traceNdis(b, 'wake signal ignored: not selectively suspended', ss === null ? {} : { phase: ss.phase });
+    return;
+  }
+  if (ss.phase === 'cancelling' || ss.phase === 'resuming' || ss.cancelWanted) {
+    if (n.trace.on)
+      n.traceNdis(
+        b,
+        ss.phase === 'resuming'
+          ? 'wake signal ignored: already resuming (OID_PNP_SET_POWER(D0) under way)'
+          : ss.cancelCalled
+            ? 'wake signal ignored: the idle notification is being cancelled already (MiniportCancelIdleNotification called, NdisMIdleNotificationComplete awaited)'
+            : 'wake signal ignored: a cancel of the idle notification is already wanted',
+        { phase: ss.phase },
+      );
     return;
   }
   if (n.trace.on) n.traceNdis(b, 'selective suspend: IRP_MN_WAIT_WAKE completed (wake-up signal)', {});

@@ -672,10 +672,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_WorkItemRequeued',
     origin: 'ndis-sim',
     spec: ['R8.9'],
-    summary: 'An I/O work item was queued again (or freed) while it was still queued.',
-    ddis: ['NdisQueueIoWorkItem', 'NdisFreeIoWorkItem'],
+    summary:
+      'NdisQueueIoWorkItem was called for an I/O work item that was still queued (its routine not started yet): NDIS ignores the second call, so the routine runs once, with the first context.',
+    ddis: ['NdisQueueIoWorkItem'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x06) },
     source: spec,
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_WorkItemFreedWhileQueued',
+    origin: 'ndis-sim',
+    spec: ['R8.8', 'R8.9'],
+    summary:
+      'NdisFreeIoWorkItem (IoFreeWorkItem underneath: "only free a work item that is not currently queued") was called for an I/O work item that was still queued, its routine not started yet: the worker thread would run it from freed memory. A routine may free its own item (it is dequeued before it runs); the model drops the queued run.',
+    ddis: ['NdisFreeIoWorkItem', 'NdisQueueIoWorkItem'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd3) },
+    source: 'wdk-ddi-src/content/wdm/nf-wdm-iofreeworkitem.md',
     fatal: false,
   },
   {
