@@ -314,7 +314,11 @@ export function ssWakeSignal(n: Ndis, b: MiniportBlock): void {
   if (ss === null || ss.phase === 'monitoring' || ss.phase === 'off' || ss.phase === 'notifying') {
     // No IRP_MN_WAIT_WAKE is pending: NDIS sends it once the notification is confirmed.
     if (n.trace.on)
-      n.traceNdis(b, 'wake signal ignored: not selectively suspended', ss === null ? {} : { phase: ss.phase });
+      n.traceNdis(
+        b,
+        'wake signal ignored: not selectively suspended',
+        ss === null ? {} : { phase: ss.phase },
+      );
     return;
   }
   if (ss.phase === 'cancelling' || ss.phase === 'resuming' || ss.cancelWanted) {
