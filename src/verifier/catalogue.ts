@@ -16,8 +16,9 @@ import { BugCheckCode } from './bugcheck.ts';
 /**
  * Who checks the rule on Windows: Static Driver Verifier (compile time), Driver
  * Verifier's NDIS/WIFI option (run time), NDIS itself (it bug-checks on its own), the
- * kernel's I/O manager (MULTIPLE_IRP_COMPLETE_REQUESTS, with or without Driver
- * Verifier), or nobody (a rule of the spec that only ndis-sim checks).
+ * kernel (its I/O manager's MULTIPLE_IRP_COMPLETE_REQUESTS, its power manager's
+ * DRIVER_POWER_STATE_FAILURE watchdog; with or without Driver Verifier), or nobody (a
+ * rule of the spec that only ndis-sim checks).
  */
 export type RuleOrigin = 'sdv' | 'driver-verifier' | 'ndis' | 'kernel' | 'ndis-sim';
 
