@@ -164,8 +164,12 @@ function oidRequest(a: Adapter, req: N.NDIS_OID_REQUEST): N.NDIS_STATUS {
   ) {
     const d0 = req.DATA.SET_INFORMATION.InformationBuffer === N.NdisDeviceStateD0;
     if (!d0) {
-      // Give the NIC's receive DMA 5 ms to stop before the bus takes its power (PASSIVE).
+      // Give the NIC's receive DMA 5 ms to stop before the bus takes its power (PASSIVE),
+      // and cancel the watchdog: no NDIS timer may stay set in D3 (OID_PNP_SET_POWER page).
       N.NdisMSleep(5000);
+      if (a.watchdog !== null) N.NdisCancelTimerObject(a.watchdog);
+    } else if (a.watchdog !== null) {
+      N.NdisSetTimerObject(a.watchdog, -watchdogMs * 10_000, watchdogMs, a);
     }
     a.lowPower = !d0;
     return N.NDIS_STATUS_SUCCESS;

@@ -29,7 +29,13 @@ import {
   type NdisOptions,
 } from './ndis/ndis.ts';
 import { issueOid, oidName } from './ndis/oid.ts';
-import { type SleepListener, type SystemSleepState, sleepSystem, wakeSystem } from './ndis/power.ts';
+import {
+  pendingPowerStep,
+  type SleepListener,
+  type SystemSleepState,
+  sleepSystem,
+  wakeSystem,
+} from './ndis/power.ts';
 import { situationName } from './ndis/situations.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
@@ -836,7 +842,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const out: string[] = [];
     for (const b of this.ndis.adapters) {
       if (b.fdoDeleted && b.op === null) continue;
-      if (b.op !== null) out.push(`${b.name}: ${b.op.kind} waiting at step ${b.op.step}${waitsFor(b)}`);
+      if (b.op !== null)
+        out.push(
+          b.op.kind === 'sleep' || b.op.kind === 'wake'
+            ? `${b.name}: ${b.op.kind} waiting at step ${b.op.step}: ${pendingPowerStep(b, b.op)}`
+            : `${b.name}: ${b.op.kind} waiting at step ${b.op.step}${waitsFor(b)}`,
+        );
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
       if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   type NDIS_OID_REQUEST,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
@@ -34,7 +35,14 @@ function stuckOid(oid: number, withCheckForHang: boolean): Hooks {
     reset: (a) => {
       const req = a.state.stuck as NDIS_OID_REQUEST | undefined;
       a.state.stuck = undefined;
-      if (req !== undefined) NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
+      // OID_PNP_SET_POWER completes only with SUCCESS or NOT_ACCEPTED ("the miniport
+      // driver is resetting": its page; NdisOidComplete), any other with REQUEST_ABORTED.
+      if (req !== undefined)
+        NdisMOidRequestComplete(
+          a.handle,
+          req,
+          req.DATA.Oid === OID_PNP_SET_POWER ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_REQUEST_ABORTED,
+        );
       return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
     },
     characteristics: (c) => {

@@ -84,12 +84,15 @@ function ssDriver(name: string, s: SsScript = {}) {
       return NDIS_STATUS_SUCCESS;
     },
     oid: (_a, req) => {
-      if (req.RequestType !== NdisRequestSetInformation) return NDIS_STATUS_SUCCESS;
+      // OID_PNP_QUERY_POWER comes as a query request (docs/decisions.md).
+      if (req.RequestType !== NdisRequestSetInformation) {
+        if (req.DATA.Oid === OID_PNP_QUERY_POWER) oids.push('QUERY_POWER');
+        return NDIS_STATUS_SUCCESS;
+      }
       const d = req.DATA.SET_INFORMATION;
       if (d.Oid === OID_PNP_SET_POWER) oids.push(`SET_POWER(${d.InformationBuffer as number})`);
       else if (d.Oid === OID_PM_PARAMETERS)
         oids.push(`PM_PARAMETERS(0x${(d.InformationBuffer as NDIS_PM_PARAMETERS).WakeUpFlags.toString(16)})`);
-      else if (d.Oid === OID_PNP_QUERY_POWER) oids.push('QUERY_POWER');
       return NDIS_STATUS_SUCCESS;
     },
     characteristics: (c) => {

@@ -167,6 +167,10 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   private unplugged = false;
   /** The bus driver took it to D3 (a system sleep). */
   poweredOff = false;
+  /** The low-power state it is in while powered off, for the trace. */
+  private offState = 'D3';
+  /** An access while powered off was traced already (once per power-down). */
+  private offAccessNoted = false;
   linkUp = true;
   resetting = false;
   resetsDone = 0;
@@ -271,7 +275,10 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   }
 
   read32(offset: number): number {
-    if (this.vanished) return 0xffffffff;
+    if (this.vanished) {
+      if (this.poweredOff && !this.offAccessNoted) this.offAccess('read', offset);
+      return 0xffffffff;
+    }
     switch (offset) {
       case Reg.CTRL:
         return this.ctrl;
@@ -307,7 +314,10 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   }
 
   write32(offset: number, value: number): void {
-    if (this.vanished) return;
+    if (this.vanished) {
+      if (this.poweredOff && !this.offAccessNoted) this.offAccess('write', offset);
+      return;
+    }
     switch (offset) {
       case Reg.CTRL:
         if (value & Ctrl.RESET && !this.resetting) this.beginReset();
@@ -323,6 +333,18 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.startTx();
         return;
     }
+  }
+
+  /**
+   * The first register access after the bus powered the NIC down: the device does not
+   * decode it (a read gives all ones, a write is dropped). Traced once per power-down.
+   */
+  private offAccess(kind: 'read' | 'write', offset: number): void {
+    this.offAccessNoted = true;
+    if (this.trace.on)
+      this.note(
+        `register ${kind} ignored: powered down (${this.offState}), offset 0x${offset.toString(16).toUpperCase()}`,
+      );
   }
 
   /**
@@ -573,6 +595,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (!on) {
       if (this.poweredOff) return;
       this.poweredOff = true;
+      this.offState = state;
+      this.offAccessNoted = false;
       this.vanished = true;
       this.ctrl = 0;
       this.imr = 0;

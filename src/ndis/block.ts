@@ -104,6 +104,8 @@ export interface AdapterPower {
   paused: boolean;
   /** The resume came while the sleep was still under way: it starts when the sleep ends. */
   wakeRequested: boolean;
+  /** The power manager's watchdog on the device's IRP_MN_SET_POWER in progress (0x9F/0x3). */
+  irpWatchdog: SimEvent | null;
 }
 
 export interface PendingPause {
@@ -192,6 +194,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   // Data path and OIDs (datapath.ts, oid.ts).
   /** NBLs in MiniportSendNetBufferLists not yet completed. */
   sendsOutstanding = 0;
+  /** I/O work items of the adapter whose routine is running now (blocked in a wait, say). */
+  ioWorkRunning = 0;
   /** The NBLs in the miniport, oldest first (Driver Verifier's send time-outs). */
   readonly inFlight = new Set<NblImpl>();
   /**

@@ -33,6 +33,13 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
   deregistered = false;
   unloaded = false;
   /**
+   * I/O work items of the driver (of its adapters or of its driver handle) whose routine
+   * is running (blocked in a wait) now: each holds a reference on the device object, so
+   * MiniportDriverUnload waits for them (`unloadWaits`).
+   */
+  ioWorkRunning = 0;
+  unloadWaits = false;
+  /**
    * Timer objects and work items allocated with the driver handle and not freed (R8.8);
    * null until the first, as most drivers allocate none.
    */

@@ -82,8 +82,9 @@ import {
 } from './generated/status.ts';
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import { kickOids } from './oid.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
-import { checkAsleep, powerUpForStart, stepPower } from './power.ts';
+import { checkAsleep, powerTakenOver, powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { endSelectiveSuspend, ssSettled, startSelectiveSuspend } from './ss.ts';
@@ -278,6 +279,7 @@ export function beginTeardown(
   // of the sleep is in the driver (a power-down MiniportHaltEx that waits): that step
   // notices the removal when it returns, and checks then.
   const endsSleep = b.op !== null && b.op.kind === 'sleep' && !b.stepping;
+  if (b.op !== null && (b.op.kind === 'sleep' || b.op.kind === 'wake')) powerTakenOver(n, b, b.op);
   if (b.state === 'Halted' && b.bindings.length === 0) {
     b.op = null;
     if (endsSleep) checkAsleep(n);
@@ -291,6 +293,8 @@ export function beginTeardown(
   };
   b.op = op;
   if (n.trace.on) n.traceNdis(b, `teardown begins (${why})`, {});
+  // Requests held while a sleep had the adapter in D3 go on now (oid.ts).
+  if (b.oidQueue.length > 0) kickOids(n, b);
   n.kick(b);
   if (endsSleep) checkAsleep(n);
   return op;
@@ -1064,6 +1068,16 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
       );
       break;
     }
+  }
+  if (b.ioWorkRunning > 0) {
+    // As bad as a work item still queued (NdisSim_CallbackAfterHalt when it runs): the
+    // routine goes on after the halt, against the adapter's freed state.
+    n.verifier.report(
+      'NdisSim_CallbackAfterHalt',
+      'MiniportHaltEx',
+      b.name,
+      `MiniportHaltEx returned while ${b.ioWorkRunning} I/O work item(s) of the adapter were still running (blocked in a wait): the routine goes on after the halt; a halt waits for its work items to finish (R2.10, R8.8)`,
+    );
   }
   for (const w of b.workItems) {
     if (!w.freed) {

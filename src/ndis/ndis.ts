@@ -77,6 +77,11 @@ export interface NdisOptions {
   /** R8.11: how long one DPC, ISR or lock holder may spin at DISPATCH or above (0x133). */
   dpcWatchdogNs: number;
   /**
+   * How long a device may hold a power IRP (IRP_MN_SET_POWER) before the power manager
+   * stops the machine with 0x9F/0x3 (the 0x9F page: "usually 10 minutes").
+   */
+  powerWatchdogNs: number;
+  /**
    * IRQL of the callbacks NDIS itself calls that are documented as <= DISPATCH_LEVEL
    * (MiniportResetEx, MiniportCancelOidRequest): always PASSIVE, always DISPATCH, or
    * drawn through the choice door. Sends, returns and cancel-sends run at the IRQL of
@@ -110,6 +115,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   pauseWatchdogNs: 60 * ns.s,
   haltWatchdogNs: 60 * ns.s,
   dpcWatchdogNs: 20 * ns.s,
+  powerWatchdogNs: 600 * ns.s,
   callbackIrql: 'explore',
   surpriseRemovalOrder: 'miniport-first',
   resetsAfterSurpriseRemoval: true,
@@ -451,6 +457,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapterCount > 0 || d.unloaded) return;
+    // An I/O work item of the driver still running holds a reference on its device
+    // object (NdisAllocateIoWorkItem wraps IoAllocateWorkItem): the driver cannot unload
+    // until its routine returns (runIoWorkItem unloads it then).
+    if (d.ioWorkRunning > 0) {
+      if (!d.unloadWaits && this.trace.on)
+        this.traceNdis(
+          null,
+          `${d.name}: MiniportDriverUnload waits: an I/O work item of the driver is still running`,
+          {},
+        );
+      d.unloadWaits = true;
+      return;
+    }
     // A device from NdisRegisterDeviceEx keeps the driver loaded (NdisSim_DeviceNotDeregistered).
     if (this.io !== null && devicesBlockUnload(this, d, 'MiniportDriverUnload')) return;
     d.unloaded = true;
@@ -1049,6 +1068,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const who = ownerDriverName(w.owner);
     const routine = w.routine;
     if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) return;
+    // While the routine runs the item holds the device object: halt checks it, and the
+    // driver's unload waits for it (R8.9, R2.16).
+    const o = w.owner;
+    const adapter = o.kind === 'adapter' ? o.block : null;
+    const md = adapter !== null ? adapter.driver : o.kind === 'driver' ? o.driver : null;
+    if (adapter !== null) adapter.ioWorkRunning++;
+    if (md !== null) md.ioWorkRunning++;
     const f = this.enter(
       b,
       who,
@@ -1062,6 +1088,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.driverThrew(e, 'NdisIoWorkItemFunction', b);
     }
     this.leave(f, undefined);
+    if (adapter !== null) adapter.ioWorkRunning--;
+    if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits) {
+      md.unloadWaits = false;
+      this.unloadDriverIfIdle(md);
+    }
   }
 
   runIsr(i: NdisInterrupt): void {

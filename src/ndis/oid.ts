@@ -28,6 +28,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
   NdisMediaStateConnected,
   NdisMediaStateDisconnected,
   NdisRequestQueryInformation,
@@ -44,6 +45,7 @@ import {
   OID_NAMES as oidNames,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { checkOidFinalStatus } from './power-rules.ts';
 import { ssOidActivity, ssUnderWay } from './ss.ts';
 import type {
   NDIS_OID,
@@ -294,12 +296,29 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
   }
   // Selective suspend: a request NDIS does not answer itself is activity (ss.ts).
   if (b.ss !== null && !(origin.kind === 'ndis' && origin.power === true)) ssOidActivity(n, b);
+  // A system sleep has the adapter in D3: the request waits for D0 (nextToDispatch).
+  if (n.trace.on && heldInLowPower(b) && !(origin.kind === 'ndis' && origin.power === true))
+    n.traceNdis(b, 'OID request held until D0', { Oid: oidName(request.DATA.Oid) });
   const r = new OidRecord(b, request, origin);
   r.issuedNs = n.now;
   b.oidQueue.push(r);
   b.data.oidsRequested++;
   pump(n, b);
   return NDIS_STATUS_PENDING;
+}
+
+/**
+ * A system sleep has the adapter in a low-power state and no teardown has taken it over:
+ * only NDIS's OID_PNP_SET_POWER goes down. A failed device's teardown (a failed D0, a
+ * removal in D3) lets the requests go, to be failed or completed as the halt demands.
+ */
+function heldInLowPower(b: MiniportBlock): boolean {
+  return (
+    b.power !== null &&
+    b.power.device !== NdisDeviceStateD0 &&
+    !b.deviceFailed &&
+    (b.op === null || b.op.kind === 'sleep' || b.op.kind === 'wake')
+  );
 }
 
 /** Queries an NDIS 6 miniport never receives: NDIS answers them from what it keeps. */
@@ -359,6 +378,13 @@ function nextToDispatch(b: MiniportBlock): OidRecord | undefined {
   const state =
     b.state === 'Paused' || b.state === 'Restarting' || b.state === 'Running' || b.state === 'Pausing';
   if (!state) return undefined;
+  // In low power only OID_PNP_SET_POWER reaches the adapter (the set-power page: "No
+  // OID requests can be sent to the underlying miniport adapter while it is in a
+  // low-power state"): NDIS holds the others until the adapter is back in D0.
+  if (heldInLowPower(b)) {
+    for (const r of b.oidQueue) if (r.origin.kind === 'ndis' && r.origin.power === true) return r;
+    return undefined;
+  }
   // Selective suspend: while an idle notification is outstanding only NDIS's power OIDs go down.
   if (b.ss !== null && ssUnderWay(b)) {
     for (const r of b.oidQueue) if (r.origin.kind === 'ndis' && r.origin.power === true) return r;
@@ -508,6 +534,13 @@ function finish(
 ): void {
   r.state = 'done';
   r.via = via;
+  if (via !== null)
+    checkOidFinalStatus(
+      b,
+      r.request,
+      status,
+      via === 'return' ? 'MiniportOidRequest' : 'NdisMOidRequestComplete',
+    );
   const late = b.removalNotified;
   if (late !== null && via !== null && status !== NDIS_STATUS_NOT_ACCEPTED && r !== late.oid)
     notAcceptedExpected(

@@ -14,6 +14,8 @@
 // While in D3: no check-for-hang (R4.3), no reset (R4.11). Once every adapter is in
 // D3 the system is asleep and the World freezes the machine until the wake (checkAsleep).
 
+import { Irql } from '../kernel/kernel.ts';
+import type { EventTarget } from '../sim/queue.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
 import { netEventUp } from './filter.ts';
 import {
@@ -29,6 +31,7 @@ import {
   NdisHaltDevicePoweredDown,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
+  STATUS_DELETE_PENDING,
 } from './generated/status.ts';
 import {
   halt,
@@ -41,10 +44,105 @@ import {
   restartStackStep,
 } from './lifecycle.ts';
 import type { Ndis } from './ndis.ts';
-import { ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
+import { kickOids, ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
+
+/**
+ * The power manager's watchdog on one IRP_MN_SET_POWER of a device (the 0x9F page,
+ * parameter 1 = 0x3: "a device object has been blocking an IRP for too long a time";
+ * ndis.options.powerWatchdogNs, 10 minutes by default). It fires only if the step
+ * machine that sent the IRP is still the adapter's operation: the IRP is still held.
+ */
+class PowerIrpWatchdog implements EventTarget {
+  constructor(
+    readonly ndis: Ndis,
+    readonly block: MiniportBlock,
+    readonly op: SleepOp | WakeOp,
+    readonly irp: string,
+  ) {}
+  fire(): void {
+    const b = this.block;
+    if (b.op !== this.op) return;
+    if (b.power !== null) b.power.irpWatchdog = null;
+    const n = this.ndis;
+    const k = n.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'power', 'dpc');
+    try {
+      n.verifier.report(
+        'NdisSim_PowerIrpWatchdog',
+        'IRP_MN_SET_POWER',
+        b.name,
+        `${this.irp} to ${b.dev.name} not completed within ${n.options.powerWatchdogNs / 1_000_000_000} s: the adapter is still ${pendingPowerStep(b, this.op)}`,
+        [`${b.dev.name} PDO`, 'nt!_TRIAGE_9F_POWER', this.irp],
+      );
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+function armIrpWatchdog(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, irp: string): void {
+  const p = b.power!;
+  if (p.irpWatchdog !== null) p.irpWatchdog.cancelled = true;
+  p.irpWatchdog = n.kernel.machine.after(
+    n.options.powerWatchdogNs,
+    new PowerIrpWatchdog(n, b, op, irp),
+    0,
+    null,
+  );
+}
+
+/** The device's IRP_MN_SET_POWER completed (or the transition ended): no watchdog any more. */
+function disarmIrpWatchdog(b: MiniportBlock): void {
+  const p = b.power;
+  if (p === null || p.irpWatchdog === null) return;
+  p.irpWatchdog.cancelled = true;
+  p.irpWatchdog = null;
+}
+
+/**
+ * What a sleep or resume waits for at its step, in words, for the pending list and the
+ * watchdog: the driver call or completion it needs.
+ */
+export function pendingPowerStep(b: MiniportBlock, op: SleepOp | WakeOp): string {
+  const ss = b.ss;
+  switch (op.step) {
+    case 'query-power':
+      if (ss !== null && ss.phase !== 'off' && ss.phase !== 'monitoring') {
+        if (ss.phase === 'cancelling')
+          return 'waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification (selective suspend must end first)';
+        if (ss.phase === 'notifying' && !ss.cancelCalled)
+          return 'waiting for selective suspend to end: MiniportCancelIdleNotification is due';
+        return `waiting for selective suspend to end (${ss.phase})`;
+      }
+      if (ss !== null && ss.held.length > 0)
+        return 'waiting for the sends held over selective suspend to go down';
+      return 'waiting to query power';
+    case 'wait-query-power':
+      return 'waiting for OID_PNP_QUERY_POWER to complete';
+    case 'pause-protocols':
+      return 'waiting for the protocols and filters to pause';
+    case 'pause-miniport':
+      return 'waiting for MiniportPause to complete (NdisMPauseComplete)';
+    case 'power-down':
+      return b.resetInProgress
+        ? 'waiting for the reset to complete before MiniportHaltEx'
+        : b.oid !== null || b.oidQueue.length > 0
+          ? 'waiting for the OID request in the miniport before MiniportHaltEx'
+          : 'waiting to power down';
+    case 'wait-set-power':
+      return `waiting for OID_PNP_SET_POWER(${op.kind === 'sleep' ? 'D3' : 'D0'}) to complete`;
+    case 'wait-replay':
+      return 'waiting for the packet filter and multicast list OID requests to complete';
+    case 'restart':
+    case 'restart-protocols':
+      return 'waiting for the stack to restart';
+    default:
+      return `at step ${op.step}`;
+  }
+}
 
 /** The sleeping states a scenario can ask for. */
 export type SystemSleepState = 'S3' | 'S4';
@@ -106,9 +204,15 @@ function notifyProtocols(
   netEventUp(n, b, event, state);
 }
 
-/** NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`. */
+/**
+ * NDIS's own OID_PNP_QUERY_POWER or OID_PNP_SET_POWER; its status lands in `op.oidDone`.
+ * OID_PNP_QUERY_POWER is a query request (NdisRequestQueryInformation) whose buffer holds
+ * the state, OID_PNP_SET_POWER a set (docs/decisions.md: the pages speak of "a query of
+ * OID_PNP_QUERY_POWER" and "a set request of OID_PNP_SET_POWER", and netvmini answers
+ * the first in its query path, the second in its set path).
+ */
 function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, state: number): void {
-  const req = ndisRequest(n, true, oid, state, 4);
+  const req = ndisRequest(n, oid !== OID_PNP_QUERY_POWER, oid, state, 4);
   op.oidDone = null;
   const s = submit(n, b, req, {
     kind: 'ndis',
@@ -162,6 +266,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
       how: halts ? 'halt' : 'oid',
       paused: pausesOnSuspend(b, halts),
       wakeRequested: false,
+      irpWatchdog: null,
     };
     if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SystemSleep, b));
     tracePowerIrp(n, b, { phase: 'sent', SystemState: system, DeviceState: 'D3' });
@@ -170,7 +275,9 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
         how: halts ? 'MiniportHaltEx(NdisHaltDevicePoweredDown)' : 'OID_PNP_SET_POWER',
         pause: b.power.paused,
       });
-    b.op = { kind: 'sleep', step: 'query-power', oidDone: null };
+    const op: SleepOp = { kind: 'sleep', step: 'query-power', oidDone: null };
+    b.op = op;
+    armIrpWatchdog(n, b, op, 'IRP_MN_SET_POWER (D3)');
     n.kick(b);
   }
   checkAsleep(n);
@@ -278,19 +385,40 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       return true;
     case 'done':
       b.op = null;
+      disarmIrpWatchdog(b);
       tracePowerIrp(n, b, { phase: 'completed', status: 0 });
       if (n.trace.on) n.traceNdis(b, `asleep (${p.system}, D3)`, {});
       // The bus driver takes the device to D3.
-      b.dev.hardware?.setPower(false);
+      b.dev.setPower(false);
       if (p.wakeRequested) beginWake(n, b);
       else checkAsleep(n);
       return false;
   }
 }
 
+/**
+ * A teardown (a removal, a stop) takes over the adapter's sleep or resume (lifecycle.ts
+ * beginTeardown): NDIS completes the device's IRP_MN_SET_POWER in progress with
+ * STATUS_DELETE_PENDING (docs/decisions.md), so no power IRP is left open and its
+ * watchdog ends. A resume taken over leaves the device as it is ("not resumed").
+ */
+export function powerTakenOver(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp): void {
+  disarmIrpWatchdog(b);
+  tracePowerIrp(n, b, { phase: 'completed', status: STATUS_DELETE_PENDING });
+  if (n.trace.on)
+    n.traceNdis(
+      b,
+      op.kind === 'wake'
+        ? 'not resumed: the device is being removed'
+        : 'not put to sleep: the device is being removed',
+      { step: op.step },
+    );
+}
+
 /** R5.8: a power change that failed marks the device failed; PnP removes it (Code 43). */
 function powerFailed(n: Ndis, b: MiniportBlock, why: string, dump: LiveDumpReason | null): void {
   b.op = null;
+  disarmIrpWatchdog(b);
   tracePowerIrp(n, b, { phase: 'completed', status: 0xc0000001 });
   markDeviceFailed(n, b, why, dump);
   // A failed transition to D3 is over too (the removal it starts waits for the wake).
@@ -309,7 +437,7 @@ export function powerUpForStart(n: Ndis, b: MiniportBlock): void {
   if (p.device === NdisDeviceStateD0) return;
   p.device = NdisDeviceStateD0;
   p.wakeRequested = false;
-  b.dev.hardware?.setPower(true);
+  b.dev.setPower(true);
   if (n.trace.on) n.traceNdis(b, 'in D0 again: started while asleep', {});
 }
 
@@ -332,7 +460,7 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
   const p = b.power!;
   p.wakeRequested = false;
   // The bus driver powers the device up before the function driver hears of it.
-  b.dev.hardware?.setPower(true);
+  b.dev.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {
     if (n.trace.on)
       n.traceNdis(
@@ -345,7 +473,9 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
     return;
   }
   tracePowerIrp(n, b, { phase: 'sent', SystemState: 'S0', DeviceState: 'D0' });
-  b.op = { kind: 'wake', step: 'power-up', oidDone: null, restartCalled: false };
+  const op: WakeOp = { kind: 'wake', step: 'power-up', oidDone: null, restartCalled: false };
+  b.op = op;
+  armIrpWatchdog(n, b, op, 'IRP_MN_SET_POWER (D0)');
   n.kick(b);
 }
 
@@ -376,6 +506,8 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
       }
       p.device = NdisDeviceStateD0;
       startHangTimer(n, b);
+      // Requests from above held while in D3 go down now (oid.ts nextToDispatch).
+      if (b.oidQueue.length > 0) kickOids(n, b);
       op.step = p.paused ? 'restart' : 'set-power-protocols';
       return true;
     case 'replay':
@@ -397,7 +529,15 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
     case 'restart-protocols': {
       const r = restartStackStep(n, b, op);
       if (r === 'advance') op.step = op.step === 'restart' ? 'restart-protocols' : 'set-power-protocols';
-      else if (r === 'failed') b.op = null;
+      else if (r === 'failed') {
+        b.op = null;
+        // The device is in D0: its IRP completes (unless a removal completed it already);
+        // the failed restart is the stack's.
+        if (p.irpWatchdog !== null) {
+          disarmIrpWatchdog(b);
+          tracePowerIrp(n, b, { phase: 'completed', status: 0 });
+        }
+      }
       return r === 'advance' || r === 'again';
     }
     case 'set-power-protocols':
@@ -407,6 +547,7 @@ function stepWake(n: Ndis, b: MiniportBlock, op: WakeOp): boolean {
       return true;
     case 'done':
       b.op = null;
+      disarmIrpWatchdog(b);
       tracePowerIrp(n, b, { phase: 'completed', status: 0 });
       if (n.trace.on) n.traceNdis(b, 'resumed (S0, D0)', {});
       if (b.ss !== null) ssResumeMonitoring(n, b);

@@ -313,8 +313,27 @@ export function ssOidActivity(n: Ndis, b: MiniportBlock): void {
 /** The device signalled a wake-up (IRP_MN_WAIT_WAKE completes): NDIS cancels the notification. */
 export function ssWakeSignal(n: Ndis, b: MiniportBlock): void {
   const ss = b.ss;
-  if (ss === null || ss.phase !== 'suspended') {
-    if (n.trace.on) n.traceNdis(b, 'wake signal ignored: not selectively suspended', {});
+  if (ss === null || ss.phase === 'monitoring' || ss.phase === 'off' || ss.phase === 'notifying') {
+    // No IRP_MN_WAIT_WAKE is pending: NDIS sends it once the notification is confirmed.
+    if (n.trace.on)
+      n.traceNdis(
+        b,
+        'wake signal ignored: not selectively suspended',
+        ss === null ? {} : { phase: ss.phase },
+      );
+    return;
+  }
+  if (ss.phase === 'cancelling' || ss.phase === 'resuming' || ss.cancelWanted) {
+    if (n.trace.on)
+      n.traceNdis(
+        b,
+        ss.phase === 'resuming'
+          ? 'wake signal ignored: already resuming (OID_PNP_SET_POWER(D0) under way)'
+          : ss.cancelCalled
+            ? 'wake signal ignored: the idle notification is being cancelled already (MiniportCancelIdleNotification called, NdisMIdleNotificationComplete awaited)'
+            : 'wake signal ignored: a cancel of the idle notification is already wanted',
+        { phase: ss.phase },
+      );
     return;
   }
   if (n.trace.on) n.traceNdis(b, 'selective suspend: IRP_MN_WAIT_WAKE completed (wake-up signal)', {});
@@ -500,10 +519,7 @@ function suspended(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.device = ss.idlePowerState;
   ss.phase = 'suspended';
   cancelHangTimer(n, b);
-  b.dev.hardware?.setPower(
-    false,
-    NDIS_DEVICE_POWER_STATE_NAMES[ss.idlePowerState]?.replace('NdisDeviceState', ''),
-  );
+  b.dev.setPower(false, NDIS_DEVICE_POWER_STATE_NAMES[ss.idlePowerState]?.replace('NdisDeviceState', ''));
   if (n.trace.on)
     n.traceNdis(b, 'selective suspend: suspended', {
       DeviceState: NDIS_DEVICE_POWER_STATE_NAMES[ss.device],
@@ -524,7 +540,7 @@ function resume(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.phase = 'resuming';
   // The bus powers the device up first, then the miniport hears OID_PNP_SET_POWER(D0).
   powerIrp(n, b, NdisDeviceStateD0);
-  b.dev.hardware?.setPower(true);
+  b.dev.setPower(true);
   ssOid(n, b, ss, OID_PNP_SET_POWER, NdisDeviceStateD0, 4, () => {
     ss.device = NdisDeviceStateD0;
     startHangTimer(n, b);

@@ -95,6 +95,23 @@ export class DeviceNode {
    * collections with the whole world it captures (test/memory.test.ts).
    */
   hardware: { setPower(on: boolean, state?: string): void } | null = null;
+  /**
+   * The device power state the bus driver last set ('D0', or the low-power state it took
+   * the device to). The DDIs that reach the hardware check it (a driver cannot touch its
+   * NIC once the bus took it out of D0: the OID_PNP_SET_POWER page).
+   */
+  powerState = 'D0';
+  /** A register or port access in the current low-power stay was reported already. */
+  lowPowerAccessReported = false;
+  /** The bus driver takes the device to D0 (`on`) or to the low-power `state`, and its hardware with it. */
+  setPower(on: boolean, state = 'D3'): void {
+    if (on) this.powerState = 'D0';
+    else if (this.powerState === 'D0') {
+      this.powerState = state;
+      this.lowPowerAccessReported = false;
+    }
+    this.hardware?.setPower(on, state);
+  }
   constructor(
     readonly name: string,
     readonly instanceId: string,
@@ -209,7 +226,7 @@ export class PnpManager implements EventTarget {
     // The bus driver takes power from a device still present ("Removing a Device in a
     // Bus Driver"): a NIC its driver left running goes quiet here, not at the end of
     // the run.
-    if (why !== 'unplugged') dev.hardware?.setPower(false, 'D3');
+    if (why !== 'unplugged') dev.setPower(false, 'D3');
     if (why === 'failed') this.setStatus(dev, 'failed', CM_PROB_FAILED_POST_START);
     else if (why === 'disabled') this.setStatus(dev, 'disabled', CM_PROB_DISABLED);
     else if (why === 'removed') this.setStatus(dev, 'removed', 0);
@@ -332,7 +349,7 @@ export class PnpManager implements EventTarget {
         dev.hasFdo = true;
       }
       // Powered down by an earlier removal: the bus driver powers it up to start it.
-      dev.hardware?.setPower(true);
+      dev.setPower(true);
       this.step = 1;
       this.send(IRP_MN_START_DEVICE, dev);
       return true;

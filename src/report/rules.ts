@@ -18,7 +18,7 @@ const originText: Record<string, string> = {
   sdv: 'SDV',
   'driver-verifier': 'Driver Verifier',
   ndis: 'NDIS',
-  kernel: 'I/O manager',
+  kernel: 'Windows kernel',
   'ndis-sim': 'ndis-sim',
 };
 

@@ -200,7 +200,9 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   if (r.pending.length > 0) {
     // After a bug check: what the machine was doing when it stopped, which for a
     // watchdog's (a pause or a power change that never finished) is the story.
-    out.push(c.bold(r.verdict === 'bugcheck' ? '  Under way when it stopped' : '  Still under way at the end'));
+    out.push(
+      c.bold(r.verdict === 'bugcheck' ? '  Under way when it stopped' : '  Still under way at the end'),
+    );
     for (const p of r.pending) out.push(`    ${p}`);
   }
   out.push('');

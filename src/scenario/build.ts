@@ -47,7 +47,10 @@ function range(v: string): { minNs: number; maxNs: number } {
 /** Compiles only when every scenario `ndis:` name (but the durations) is an NdisOptions name. */
 type OnlyOptionNames<T extends never> = T;
 export type ScenarioNdisNamesChecked = OnlyOptionNames<
-  Exclude<keyof Omit<Scenario['ndis'], 'pauseWatchdog' | 'haltWatchdog' | 'dpcWatchdog'>, keyof NdisOptions>
+  Exclude<
+    keyof Omit<Scenario['ndis'], 'pauseWatchdog' | 'haltWatchdog' | 'dpcWatchdog' | 'powerWatchdog'>,
+    keyof NdisOptions
+  >
 >;
 
 /** The fields of `o` that are set. */
@@ -81,11 +84,12 @@ function planOf(s: Scenario): Plan {
   const known = plans.get(s);
   if (known !== undefined) return known;
   // The scenario's `ndis:` names are NdisOptions' names, except the two durations.
-  const { pauseWatchdog, haltWatchdog, dpcWatchdog, ...same } = s.ndis;
+  const { pauseWatchdog, haltWatchdog, dpcWatchdog, powerWatchdog, ...same } = s.ndis;
   const ndis: WorldOptions['ndis'] = definedOnly(same);
   if (pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(pauseWatchdog);
   if (haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(haltWatchdog);
   if (dpcWatchdog !== undefined) ndis.dpcWatchdogNs = dur(dpcWatchdog);
+  if (powerWatchdog !== undefined) ndis.powerWatchdogNs = dur(powerWatchdog);
   // Only the built-in drivers the scenario names: adding all 119 to every world took
   // a tenth of a reset-storm run.
   const named = new Set<string>();

@@ -598,6 +598,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         pauseWatchdog: duration.optional(),
         haltWatchdog: duration.optional(),
         dpcWatchdog: duration.optional(),
+        powerWatchdog: duration.optional(),
         callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
         surpriseRemovalOrder: z.enum(['miniport-first', 'protocols-first']).optional(),
         resetsAfterSurpriseRemoval: z.boolean().optional(),

@@ -23,6 +23,7 @@ import {
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
   NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_802_3_MULTICAST_LIST,
@@ -125,6 +126,8 @@ class ProtoBinding implements TimerRoutine {
   private statsTimer: KTimer | null = null;
   pausePending = false;
   unbindPending = false;
+  /** Between NetEventSetPower to a low-power state and NetEventSetPower(D0): no OID requests. */
+  lowPower = false;
   unbindOids = 0;
   configured = false;
   nextRequestId = 1;
@@ -329,7 +332,14 @@ class ProtoBinding implements TimerRoutine {
   queryStatistics(): void {
     const s = this.bd.state;
     // R4.8: no requests between RESET_START and RESET_END.
-    if (s === 'Closing' || s === 'Unbound' || s === 'Opening' || this.unbindPending || this.view.inReset)
+    if (
+      s === 'Closing' ||
+      s === 'Unbound' ||
+      s === 'Opening' ||
+      this.unbindPending ||
+      this.view.inReset ||
+      this.lowPower
+    )
       return;
     this.request(OID_GEN_STATISTICS, NdisRequestQueryInformation, null);
   }
@@ -414,7 +424,7 @@ export class SimProtocol implements ProtocolEdge {
     return NDIS_STATUS_PENDING;
   }
 
-  ProtocolNetPnPEvent(b: Binding, event: NetEventCode): NDIS_STATUS {
+  ProtocolNetPnPEvent(b: Binding, event: NetEventCode, buffer?: unknown): NDIS_STATUS {
     const pb = this.pb(b);
     pb.view.events.push(event);
     switch (event) {
@@ -446,9 +456,13 @@ export class SimProtocol implements ProtocolEdge {
       case 'NetEventCancelRemoveDevice':
         return NDIS_STATUS_SUCCESS;
       case 'NetEventQueryPower':
+        return NDIS_STATUS_SUCCESS;
       case 'NetEventSetPower':
         // A power-management-aware protocol always succeeds them; it is paused (or
-        // restarted) around them by NDIS.
+        // restarted) around them by NDIS, unless the miniport set NO_PAUSE_ON_SUSPEND.
+        // In low power it issues no OID request (the protocol power page): its
+        // statistics queries stop until NetEventSetPower(D0).
+        pb.lowPower = buffer !== NdisDeviceStateD0;
         return NDIS_STATUS_SUCCESS;
     }
   }

@@ -16,8 +16,9 @@ import { BugCheckCode } from './bugcheck.ts';
 /**
  * Who checks the rule on Windows: Static Driver Verifier (compile time), Driver
  * Verifier's NDIS/WIFI option (run time), NDIS itself (it bug-checks on its own), the
- * kernel's I/O manager (MULTIPLE_IRP_COMPLETE_REQUESTS, with or without Driver
- * Verifier), or nobody (a rule of the spec that only ndis-sim checks).
+ * kernel (its I/O manager's MULTIPLE_IRP_COMPLETE_REQUESTS, its power manager's
+ * DRIVER_POWER_STATE_FAILURE watchdog; with or without Driver Verifier), or nobody (a
+ * rule of the spec that only ndis-sim checks).
  */
 export type RuleOrigin = 'sdv' | 'driver-verifier' | 'ndis' | 'kernel' | 'ndis-sim';
 
@@ -386,7 +387,7 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R6.3', 'R6.1'],
     bugCheck: dv(0x00091001),
-    how: 'NdisMOidRequestComplete with NDIS_STATUS_PENDING is reported',
+    how: 'NdisMOidRequestComplete with NDIS_STATUS_PENDING is reported, and OID_PNP_SET_POWER completed (returned or NdisMOidRequestComplete) with a status other than SUCCESS or NOT_ACCEPTED; OID_PNP_QUERY_POWER that does not succeed (its page) is reported under this rule too',
   },
   NdisOidDoubleComplete: {
     status: 'enforced',
@@ -522,6 +523,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['MiniportPause', 'NdisMPauseComplete'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: 0x21 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_PowerIrpWatchdog',
+    origin: 'kernel',
+    spec: [],
+    summary:
+      "A device held its IRP_MN_SET_POWER (a system sleep's D3, or the resume's D0) longer than the power manager's watchdog allows (ndis: powerWatchdog, 10 minutes by default): the adapter's power transition never finished, for instance MiniportPause, OID_PNP_SET_POWER or the idle notification's completion never came. The power manager stops the machine with parameter 2 the device's PDO and parameter 4 the blocked IRP.",
+    ddis: [
+      'MiniportOidRequest',
+      'MiniportPause',
+      'MiniportCancelIdleNotification',
+      'NdisMIdleNotificationComplete',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_POWER_STATE_FAILURE, p1: 0x3 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x9f--driver-power-state-failure.md',
     fatal: true,
   },
   {
@@ -667,10 +684,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_WorkItemRequeued',
     origin: 'ndis-sim',
     spec: ['R8.9'],
-    summary: 'An I/O work item was queued again (or freed) while it was still queued.',
-    ddis: ['NdisQueueIoWorkItem', 'NdisFreeIoWorkItem'],
+    summary:
+      'NdisQueueIoWorkItem was called for an I/O work item that was still queued (its routine not started yet): NDIS ignores the second call, so the routine runs once, with the first context.',
+    ddis: ['NdisQueueIoWorkItem'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x06) },
     source: spec,
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_WorkItemFreedWhileQueued',
+    origin: 'ndis-sim',
+    spec: ['R8.8', 'R8.9'],
+    summary:
+      'NdisFreeIoWorkItem (IoFreeWorkItem underneath: "only free a work item that is not currently queued") was called for an I/O work item that was still queued, its routine not started yet: the worker thread would run it from freed memory. A routine may free its own item (it is dequeued before it runs); the model drops the queued run.',
+    ddis: ['NdisFreeIoWorkItem', 'NdisQueueIoWorkItem'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd3) },
+    source: 'wdk-ddi-src/content/wdm/nf-wdm-iofreeworkitem.md',
     fatal: false,
   },
   {
@@ -897,7 +926,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10', 'R8.7', 'R2.8', 'R8.8', 'R2.16'],
     summary:
-      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned, or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned.',
+      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned (or a work item of the adapter still running, blocked in a wait, when MiniportHaltEx returned), or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned.',
     ddis: [
       'MiniportHaltEx',
       'MiniportDriverUnload',
@@ -1185,6 +1214,52 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xa4) },
     source: 'wdk-ddi-src/content/poll/nf-poll-ndisderegisterpoll.md',
     fatal: true,
+  },
+  {
+    id: 'NdisSim_SetPowerSendsPending',
+    origin: 'ndis-sim',
+    spec: ['R6.9'],
+    summary:
+      'OID_PNP_SET_POWER to a low-power state (D1, D2 or D3) completed with SUCCESS while send NBLs were still in the miniport: before it completes the request the miniport completes every send it holds (NdisMSendNetBufferListsComplete, NDIS_STATUS_LOW_POWER_STATE for those not sent), and it rejects new ones the same way.',
+    ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete', 'NdisMSendNetBufferListsComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd0) },
+    source: 'windows-driver-docs-pr/network/oid-pnp-set-power.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_SetPowerTimerSet',
+    origin: 'ndis-sim',
+    spec: ['R8.5', 'R8.6'],
+    summary:
+      'OID_PNP_SET_POWER(D3) completed with SUCCESS while an NDIS timer allocated with the adapter handle was still set: before the adapter goes to D3 the miniport cancels all its NDIS timers (NdisCancelTimerObject). A timer left set runs after the wake, with the NIC still in D3.',
+    ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete', 'NdisSetTimerObject', 'NdisCancelTimerObject'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd1) },
+    source: 'windows-driver-docs-pr/network/oid-pnp-set-power.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_HardwareAccessInLowPower',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'A register or I/O port DDI (NdisReadRegister*, NdisWriteRegister*, NdisRawReadPort*, NdisRawWritePort*) reached the adapter while the bus driver had the device out of D0 (a system sleep or selective suspend took it to a low-power state): a miniport cannot access its network adapter then. The NIC does not decode the access: a read gives all ones, a write is lost. Reported once per low-power stay.',
+    ddis: [
+      'NdisReadRegisterUlong',
+      'NdisWriteRegisterUlong',
+      'NdisReadRegisterUchar',
+      'NdisReadRegisterUshort',
+      'NdisWriteRegisterUchar',
+      'NdisWriteRegisterUshort',
+      'NdisRawReadPortUchar',
+      'NdisRawReadPortUshort',
+      'NdisRawReadPortUlong',
+      'NdisRawWritePortUchar',
+      'NdisRawWritePortUshort',
+      'NdisRawWritePortUlong',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd2) },
+    source: 'windows-driver-docs-pr/network/oid-pnp-set-power.md',
+    fatal: false,
   },
   {
     id: 'NdisSim_Irql',

@@ -772,6 +772,27 @@ export const galleryA: readonly GalleryEntry[] = [
     ),
   },
   {
+    rule: 'NdisSim_WorkItemFreedWhileQueued',
+    mistake:
+      'MiniportHaltEx queues one last statistics flush on its work item and then frees the item at once, before the flush has run.',
+    driver: galleryDriver(
+      'bad-work-item-free-queued',
+      {
+        initialize: (a) => {
+          a.state.work = workItem(a);
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          const w = a.state.work as NDIS_HANDLE;
+          NdisQueueIoWorkItem(w, () => {}, a);
+          NdisFreeIoWorkItem(w);
+        },
+      },
+      'buggy: frees a work item that is still queued',
+    ),
+    scenario: removeAt1s,
+  },
+  {
     rule: 'NdisSim_ObjectFreedInUse',
     mistake:
       'MiniportHaltEx frees the watchdog timer and then cancels it: the cleanup runs in the wrong order.',

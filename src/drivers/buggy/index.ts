@@ -12,6 +12,7 @@ import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
 import { galleryNbl } from './gallery-nbl.ts';
 import { galleryPoll } from './gallery-poll.ts';
+import { galleryPower } from './gallery-power.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
@@ -29,6 +30,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryNbl,
   ...galleryPoll,
   ...gallerySs,
+  ...galleryPower,
   ...galleryFilter,
   ...galleryClone,
   ...galleryDevice,

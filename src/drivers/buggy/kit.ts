@@ -114,21 +114,32 @@ export function adapterLock(a: TestAdapter): NDIS_SPIN_LOCK {
 }
 
 /**
- * A PHY-poll work item that MiniportHaltEx does not wait for. Queued 200 ms after
- * initialization, it sleeps 100 ms at a time until halt sets the stop flag, and runs
- * `onWake` after every sleep: the last time after MiniportHaltEx has returned. Halt
- * sets the flag, runs `halt`, frees the work item and returns at once.
+ * A PHY-poll work item that MiniportHaltEx does not wait for: the driver's own, allocated
+ * with the driver handle (one poller for the driver). Queued 200 ms after initialization,
+ * it sleeps 100 ms at a time until halt sets the stop flag, and runs `onWake` after every
+ * sleep: the last time after MiniportHaltEx has returned, with the adapter's dead handle.
+ * Halt sets the flag, runs `halt` and returns at once; MiniportDriverUnload, which NDIS
+ * holds until the routine has returned, frees the work item.
  */
 export function pollerOutlivingHalt(o: {
   setup?: (a: TestAdapter) => void;
   onWake: (a: TestAdapter, halted: boolean) => void;
   halt?: (a: TestAdapter) => void;
-}): Pick<Hooks, 'initialize' | 'halt'> {
+}): Pick<Hooks, 'driverEntry' | 'initialize' | 'halt' | 'unload'> {
+  // Set by each load's DriverEntry (a world loads the driver once, runs it, unloads it).
+  let driver: NDIS_HANDLE | null = null;
+  let item: NDIS_HANDLE | null = null;
   return {
+    driverEntry: (h) => {
+      driver = h;
+      item = null;
+      return NDIS_STATUS_SUCCESS;
+    },
     initialize: (a) => {
       o.setup?.(a);
-      const w = workItem(a);
-      a.state.work = w;
+      item ??= NdisAllocateIoWorkItem(driver!);
+      if (item === null) throw new Error('NdisAllocateIoWorkItem failed');
+      const w = item;
       const poll = (): void => {
         while (a.state.stop !== true) {
           NdisMSleep(100_000);
@@ -141,7 +152,10 @@ export function pollerOutlivingHalt(o: {
     halt: (a) => {
       a.state.stop = true; // but never waits for the work item to see it
       o.halt?.(a);
-      NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE);
+    },
+    unload: () => {
+      if (item !== null) NdisFreeIoWorkItem(item);
+      item = null;
     },
   };
 }

@@ -54,6 +54,7 @@ import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { cmResourcesOf } from '../pnp-handlers.ts';
+import { lowPowerAccess } from '../power-rules.ts';
 import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   CM_RESOURCE_LIST,
@@ -837,6 +838,7 @@ export function NdisReadRegisterUlong(Register: IoRegister): number {
       'register read after NdisMUnmapIoSpace',
     );
   }
+  if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisReadRegisterUlong');
   return s.mmio.read32(Register.offset) >>> 0;
 }
 
@@ -859,6 +861,7 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
       'register write after NdisMUnmapIoSpace',
     );
   }
+  if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
   s.mmio.write32(Register.offset, Data >>> 0);
 }
 
@@ -888,6 +891,7 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
       s.block.name,
       `register ${what} after NdisMUnmapIoSpace`,
     );
+  if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, ddi);
   return Register;
 }
 

@@ -20,6 +20,7 @@ import {
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import { IoPortRange } from '../objects.ts';
+import { lowPowerAccess } from '../power-rules.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, stale } from './common.ts';
 
@@ -151,7 +152,10 @@ function portRange(ddi: string, bound: DdiIrql, Port: number, bytes: number): Io
   if (list !== null) {
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      if (Port >= r.InitialPort && Port + bytes <= r.InitialPort + r.NumberOfPorts) return r;
+      if (Port >= r.InitialPort && Port + bytes <= r.InitialPort + r.NumberOfPorts) {
+        if (r.block.dev.powerState !== 'D0') lowPowerAccess(r.block, ddi);
+        return r;
+      }
     }
   }
   notRegistered(n, ddi, Port, bytes);

@@ -349,7 +349,7 @@ export function NdisQueueIoWorkItem<T = unknown>(
       'NdisSim_WorkItemRequeued',
       ddi,
       adapterName(w.owner),
-      'work item queued while still queued',
+      'NdisQueueIoWorkItem: the work item is still queued, its routine not run yet; this call is ignored (R8.9)',
     );
     return;
   }
@@ -376,10 +376,10 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
   n.verifier.irql(irql.NdisFreeIoWorkItem, ddi, adapterName(w.owner));
   if (w.k.queued) {
     n.verifier.report(
-      'NdisSim_WorkItemRequeued',
+      'NdisSim_WorkItemFreedWhileQueued',
       ddi,
       adapterName(w.owner),
-      'work item freed while still queued',
+      'NdisFreeIoWorkItem: the work item is still queued, its routine not run yet (R8.8, R8.9); its run is dropped',
     );
     n.kernel.cancelWork(w.k);
   }

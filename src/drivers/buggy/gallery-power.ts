@@ -1,0 +1,171 @@
+// Gallery, low power (OID_PNP_SET_POWER page): each driver is the scriptable SimNic
+// miniport made power-management aware (NO_HALT_ON_SUSPEND, so a system sleep sends it
+// OID_PNP_QUERY_POWER and OID_PNP_SET_POWER instead of halting it; the last one also
+// selectively suspended), with one realistic mistake in how it goes to D3. See index.ts.
+
+import {
+  type NDIS_HANDLE,
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateIoWorkItem,
+  NdisAllocateTimerObject,
+  NdisDeviceStateD3,
+  NdisMIdleNotificationComplete,
+  NdisMIdleNotificationConfirm,
+  NdisMOidRequestComplete,
+  NdisMSendNetBufferListsComplete,
+  NdisMSleep,
+  NdisQueueIoWorkItem,
+  NdisRequestSetInformation,
+  NdisSetOptionalHandlers,
+  NdisSetTimerObject,
+  NdisWriteRegisterUlong,
+  type NET_BUFFER_LIST,
+  OID_PNP_SET_POWER,
+  SimNicReg,
+} from '../../index.ts';
+import { galleryDriver, type Hooks, type TestAdapter, timerCharacteristics } from './base.ts';
+import type { GalleryEntry } from './entry.ts';
+
+/** A sleep to S3 at 1 s for 1 s. */
+const sleep = [{ at: '1s', do: 'sleep', state: 'S3', for: '1s' }];
+
+/** The request is OID_PNP_SET_POWER to D3. */
+function isSetD3(req: NDIS_OID_REQUEST): boolean {
+  const d = req.DATA.SET_INFORMATION;
+  return (
+    req.RequestType === NdisRequestSetInformation &&
+    d.Oid === OID_PNP_SET_POWER &&
+    d.InformationBuffer === NdisDeviceStateD3
+  );
+}
+
+/** Power-management aware hooks (every OID succeeds), `flags` added to the attribute flags. */
+function pmHooks(extra: Hooks, flags = 0): Hooks {
+  return {
+    registrationAttributes: {
+      AttributeFlags:
+        NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | flags,
+    },
+    oid: () => NDIS_STATUS_SUCCESS,
+    ...extra,
+  };
+}
+
+export const galleryPower: readonly GalleryEntry[] = [
+  {
+    rule: 'NdisSim_SetPowerSendsPending',
+    mistake:
+      'The NIC keeps the last frame posted until the next send pushes it out. With NO_PAUSE_ON_SUSPEND no pause drains it first, and OID_PNP_SET_POWER(D3) succeeds at once with that frame still on the ring.',
+    driver: galleryDriver(
+      'bad-d3-sends-pending',
+      pmHooks(
+        {
+          send: (a, chain) => {
+            const last = a.state.posted as NET_BUFFER_LIST | undefined;
+            if (last !== undefined) {
+              last.Status = NDIS_STATUS_SUCCESS;
+              NdisMSendNetBufferListsComplete(a.handle, last, 0);
+            }
+            a.state.posted = chain;
+          },
+        },
+        NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+      ),
+      'buggy: completes OID_PNP_SET_POWER(D3) with a send still in the NIC',
+    ),
+    scenario: { traffic: { rate: 100, frameBytes: 600 }, actions: sleep },
+  },
+  {
+    rule: 'NdisSim_SetPowerTimerSet',
+    mistake:
+      'A 100 ms watchdog timer set in MiniportInitializeEx keeps running: the OID_PNP_SET_POWER(D3) handler quiesces the NIC but forgets to cancel the timer, which then runs against a NIC in D3 after the wake.',
+    driver: galleryDriver(
+      'bad-d3-timer-set',
+      pmHooks({
+        initialize: (a) => {
+          const t = NdisAllocateTimerObject(
+            a.handle,
+            timerCharacteristics(() => {}),
+          );
+          if (t.TimerObject !== null) {
+            a.state.watchdog = t.TimerObject;
+            NdisSetTimerObject(t.TimerObject, -100 * 10_000, 100, null);
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      }),
+      'buggy: leaves its watchdog timer set in D3',
+    ),
+    scenario: { actions: sleep },
+  },
+  {
+    rule: 'NdisSim_HardwareAccessInLowPower',
+    mistake:
+      'In selective suspend, OID_PNP_SET_POWER(D3) pends and a work item completes it first, then waits a millisecond and masks the NIC interrupts: by then the bus driver has the NIC in D3 and the write goes nowhere.',
+    driver: galleryDriver(
+      'bad-d3-register-write',
+      pmHooks({
+        generalAttributes: {
+          PowerManagementCapabilitiesEx: {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+            Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+          },
+        },
+        characteristics: (c) => {
+          c.SetOptionsHandler = (h) =>
+            NdisSetOptionalHandlers(h, {
+              Header: {
+                Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+                Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+              },
+              IdleNotificationHandler: (a: TestAdapter) => {
+                NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+                return NDIS_STATUS_PENDING;
+              },
+              CancelIdleNotificationHandler: (a: TestAdapter) => NdisMIdleNotificationComplete(a.handle),
+            });
+        },
+        initialize: (a) => {
+          a.state.work = NdisAllocateIoWorkItem(a.handle);
+          return NDIS_STATUS_SUCCESS;
+        },
+        oid: (a, req) => {
+          if (!isSetD3(req)) return NDIS_STATUS_SUCCESS;
+          NdisQueueIoWorkItem(
+            a.state.work as NDIS_HANDLE,
+            (x: TestAdapter) => {
+              NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS);
+              NdisMSleep(1000);
+              if (x.space !== null) NdisWriteRegisterUlong(x.space.at(SimNicReg.IMR), 0);
+            },
+            a,
+          );
+          return NDIS_STATUS_PENDING;
+        },
+      }),
+      'buggy: writes a NIC register after completing OID_PNP_SET_POWER(D3)',
+    ),
+    scenario: { device: { registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } } },
+  },
+  {
+    rule: 'NdisSim_PowerIrpWatchdog',
+    mistake:
+      'OID_PNP_SET_POWER(D3) pends until the NIC reports its receive DMA idle, an interrupt this NIC never raises: the request never completes, and the system sleep hangs with the D3 power IRP held.',
+    driver: galleryDriver(
+      'bad-d3-never-completes',
+      pmHooks({ oid: (_a, req) => (isSetD3(req) ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS) }),
+      'buggy: never completes OID_PNP_SET_POWER(D3)',
+    ),
+    scenario: { until: '10s', ndis: { powerWatchdog: '5s' }, actions: sleep },
+  },
+];

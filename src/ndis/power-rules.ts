@@ -1,0 +1,99 @@
+// What the power pages ask of a miniport, checked where the model can see it:
+// - the OID_PNP_SET_POWER page: before it completes a set to a low-power state the
+//   miniport has completed the sends it held (NDIS_STATUS_LOW_POWER_STATE), and before
+//   the adapter goes to D3 it has cancelled its NDIS timers; once the bus driver took
+//   the adapter to D3 the miniport cannot access it (NdisSim_SetPowerSendsPending,
+//   NdisSim_SetPowerTimerSet, NdisSim_HardwareAccessInLowPower);
+// - Driver Verifier's NdisOidComplete rule: the statuses OID_PNP_SET_POWER may complete with.
+
+import { statusText } from '../verifier/bugcheck.ts';
+import type { MiniportBlock } from './block.ts';
+import {
+  NDIS_DEVICE_POWER_STATE_NAMES,
+  NDIS_STATUS_NOT_ACCEPTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
+  NdisDeviceStateD3,
+  NdisRequestSetInformation,
+  OID_PNP_SET_POWER,
+} from './generated/status.ts';
+import { oidName, ruleParams } from './oid.ts';
+import type { NDIS_OID_REQUEST } from './types.ts';
+
+/**
+ * The devtest page of NdisOidComplete: OID_PNP_SET_POWER may complete only with SUCCESS
+ * or NOT_ACCEPTED (and be pended). The page's other OIDs (the "delete" and "free" OIDs
+ * of receive filters, NIC switches, offloads and wake patterns) are none the model's
+ * protocols or NDIS send, so they are left out.
+ */
+const restricted = new Map<number, readonly number[]>([
+  [OID_PNP_SET_POWER, [NDIS_STATUS_SUCCESS, NDIS_STATUS_NOT_ACCEPTED]],
+]);
+
+/**
+ * A request reached its final status in the miniport (MiniportOidRequest's return, or
+ * NdisMOidRequestComplete): the NdisOidComplete statuses, and for a successful
+ * OID_PNP_SET_POWER to a low-power state what the miniport must have done by then.
+ */
+export function checkOidFinalStatus(
+  b: MiniportBlock,
+  request: NDIS_OID_REQUEST,
+  status: number,
+  ddi: string,
+): void {
+  const oid = request.DATA.Oid;
+  const allowed = restricted.get(oid);
+  if (allowed === undefined) return;
+  const n = b.ndis;
+  if (status !== NDIS_STATUS_PENDING && !allowed.includes(status)) {
+    n.verifier.report(
+      'NdisOidComplete',
+      ddi,
+      b.name,
+      `${oidName(oid)} completed with ${statusText(status)}: it may only complete with ${allowed.map(statusText).join(', ')} (Driver Verifier's NdisOidComplete rule)`,
+      ruleParams(`${oidName(oid)} completed with a status it may not have`, b),
+    );
+  }
+  if (oid !== OID_PNP_SET_POWER || status !== NDIS_STATUS_SUCCESS) return;
+  if (request.RequestType !== NdisRequestSetInformation) return;
+  const state = request.DATA.SET_INFORMATION.InformationBuffer;
+  if (typeof state !== 'number' || state === NdisDeviceStateD0) return;
+  const name = NDIS_DEVICE_POWER_STATE_NAMES[state] ?? String(state);
+  if (b.sendsOutstanding > 0) {
+    n.verifier.report(
+      'NdisSim_SetPowerSendsPending',
+      ddi,
+      b.name,
+      `OID_PNP_SET_POWER(${name}) completed with ${b.sendsOutstanding} send NBL(s) still in the miniport: it completes every pending send (NDIS_STATUS_LOW_POWER_STATE) before it completes the request (OID_PNP_SET_POWER page)`,
+    );
+  }
+  if (state === NdisDeviceStateD3) {
+    const set = b.timers.filter((t) => !t.freed && t.k.queued).length;
+    if (set > 0)
+      n.verifier.report(
+        'NdisSim_SetPowerTimerSet',
+        ddi,
+        b.name,
+        `OID_PNP_SET_POWER(${name}) completed with ${set} NDIS timer(s) of the adapter still set: the miniport cancels its NDIS timers before the adapter goes to D3 (OID_PNP_SET_POWER page)`,
+      );
+  }
+}
+
+/**
+ * A register or I/O port DDI reached the adapter's hardware: with the device out of D0
+ * (the bus driver took it to a low-power state) that is NdisSim_HardwareAccessInLowPower,
+ * once per low-power stay. The NIC does not decode the access (it reads all ones and
+ * drops writes). An adapter already halted is left to the halt's own rules.
+ */
+export function lowPowerAccess(b: MiniportBlock, ddi: string): void {
+  const dev = b.dev;
+  if (dev.lowPowerAccessReported || b.handleDead) return;
+  dev.lowPowerAccessReported = true;
+  b.ndis.verifier.report(
+    'NdisSim_HardwareAccessInLowPower',
+    ddi,
+    b.name,
+    `${ddi} while the bus driver has the device in ${dev.powerState}: a miniport cannot access its network adapter once the bus driver took it out of D0 (OID_PNP_SET_POWER page); the NIC ignores the access`,
+  );
+}
