@@ -102,3 +102,20 @@ test('a work item that finished before the removal: no violation, and the unload
   assert.ok(!w.trace.events.some(is('ndis', /MiniportDriverUnload waits/)));
   assert.ok(findEvent(w.trace.events, call('MiniportDriverUnload')) >= 0);
 });
+
+test('a halt that waits on an event its work item, asleep below it, would set: not a halt watchdog bug check but not modelled, naming the held thread (the model nests waits)', () => {
+  const w = testWorld({
+    drivers: [scriptedDriver('wi-waited', linkWorker(true))],
+    devices: [{ name: 'nic0', driver: 'wi-waited' }],
+    actions: [{ atNs: 120 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'bugcheck', trace: true },
+  });
+  // Past the 60 s halt watchdog: the driver is not at fault for the wait.
+  const r = w.run(90 * ns.s);
+  assert.equal(r.verdict, 'not-modelled', r.message ?? '');
+  assert.equal(r.bugCheck, null);
+  assert.match(
+    r.message ?? '',
+    /MiniportHaltEx of nic0 has waited 60 s while NdisIoWorkItemFunction of nic0, whose wait ended at 0\.1\d+ s, was held up under it/,
+  );
+});

@@ -837,6 +837,21 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         if (d < due) due = d;
         continue;
       }
+      // A thread this callback's wait runs above, whose own wait is over, cannot go on
+      // until this one's ends: if this callback waits for that thread (a halt waiting for
+      // a work item asleep in NdisMSleep to set its event), the deadlock is the model's.
+      for (let k = 0; k < w; k++) {
+        if (this.waitWake[k]! > this.now) continue;
+        const held = this.frames[this.waitDepth[k]! - 1];
+        const who =
+          held === undefined
+            ? 'a thread'
+            : `${held.fn}${held.adapter === null ? '' : ` of ${held.adapter.name}`}`;
+        throw new NotModelledError(
+          f.fn,
+          `${f.fn} of ${f.adapter?.name ?? 'the adapter'} has waited ${limit / ns.s} s while ${who}, whose wait ended at ${fmtTime(this.waitWake[k]!)}, was held up under it: the model runs blocking waits one inside another, so it cannot tell whether ${f.fn} waits for that thread, which Windows would have let run (docs/model.md)`,
+        );
+      }
       this.verifier.fatal(
         halt ? 'NdisSim_HaltWatchdog' : 'NdisSim_PauseWatchdog',
         f.fn,
