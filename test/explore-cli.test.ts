@@ -241,3 +241,24 @@ test('replay of a failure the simplest schedule already has: no choice is needed
     /Choices not the simplest: 0 of \d+ \(shrunk: the simplest schedule fails, so the failure needs no choice\)\n/,
   );
 });
+
+test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying the recorded failure no longer happens; the buggy driver still exits 1', () => {
+  const out = join(dir, 'fixed');
+  const args = ['examples/timer-race.yaml', '--driver', 'examples/timer-race.ts', '--runs', '30', '--quiet'];
+  assert.equal(cli('explore', ...args, '--out', out).status, 1);
+  const file = join(out, readdirSync(out)[0]!);
+  // The fixed driver under the name the scenario gives.
+  const fixed = join(dir, 'fixed-as-timer-race.ts');
+  writeFileSync(
+    fixed,
+    `import { timerRaceFixed } from '${join(process.cwd(), 'examples/timer-race.ts')}';\nexport const fixedUnderOldName = { ...timerRaceFixed, name: 'timer-race' };\n`,
+  );
+  const r = cli('replay', file, '--driver', fixed, '--quiet');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /the recorded failure \(bugcheck NdisSim_TimerFreedWhileSet\) no longer happens: the run passes/,
+  );
+  assert.match(r.stderr, /the trace differs from the one recorded/);
+  assert.equal(cli('replay', file, '--quiet').status, 1);
+});
