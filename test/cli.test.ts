@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -225,6 +225,24 @@ test('--driver: a module that cannot load, exports no DriverModule, or reuses a 
     assert.equal(r.status, 2, `${module}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.equal(r.stdout, '');
+  }
+});
+
+test('--driver: a module that does not compile names the file, line and column of the error, exit 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-syntax-'));
+  try {
+    const file = join(dir, 'broken.ts');
+    writeFileSync(file, 'export const x = {;\n');
+    const r = cli('run', 'examples/reset-storm.yaml', '--driver', file);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(
+      r.stderr.includes(
+        `--driver: cannot load ${JSON.stringify(file)}: ${file}:1:18: ERROR: Expected identifier`,
+      ),
+      r.stderr,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -13,6 +13,17 @@ function isDriverModule(v: unknown): v is DriverModule {
 }
 
 /**
+ * Why a module did not load, in a line: the error's message, or for a compile error
+ * ("Transform failed with 1 error:") the errors it lists, each with file:line:col.
+ */
+function loadError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const lines = e.message.split('\n').filter((l) => l.trim() !== '');
+  const head = lines[0] ?? '';
+  return head.endsWith(':') && lines.length > 1 ? lines.slice(1, 4).join('; ') : head;
+}
+
+/**
  * The drivers of `--driver` modules: every DriverModule a module exports, by name or
  * in an array (its default export included). Outside the simulation, so it may await.
  */
@@ -24,8 +35,7 @@ export async function loadDriverModules(files: readonly string[]): Promise<Drive
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
     } catch (e) {
-      const why = e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e);
-      throw new InputError([`--driver: cannot load ${JSON.stringify(f)}: ${why}`]);
+      throw new InputError([`--driver: cannot load ${JSON.stringify(f)}: ${loadError(e)}`]);
     }
     const mine = [...new Set(Object.values(mod).flatMap((v) => (Array.isArray(v) ? v : [v])))].filter(
       isDriverModule,
