@@ -262,3 +262,20 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   assert.match(r.stderr, /the trace differs from the one recorded/);
   assert.equal(cli('replay', file, '--quiet').status, 1);
 });
+
+test('an injected event whose window starts after the run ends is bad input for explore and run, exit 2; --until that reaches it makes it good', () => {
+  const file = join(dir, 'never.yaml');
+  writeFileSync(
+    file,
+    'until: 1s\ndevices: [{ name: nic0, driver: healthy-nic }]\ninject:\n  - { do: surprise-remove, device: nic0, within: 2s..3s }\n',
+  );
+  for (const cmd of ['explore', 'run']) {
+    const r = cli(cmd, file, '--quiet');
+    assert.equal(r.status, 2, `${cmd}: ${r.stdout}`);
+    assert.match(
+      r.stderr,
+      /never\.yaml: inject\[0\]\.within: expected a window that starts before the run ends at 1\.000000 s, got 2s\.\.3s: the event could never happen/,
+    );
+  }
+  assert.equal(cli('explore', file, '--runs', '3', '--until', '4s', '--quiet').status, 0);
+});

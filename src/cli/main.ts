@@ -59,7 +59,7 @@ import {
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
-import { buildWorld, checkExpectations, untilNs } from '../scenario/build.ts';
+import { buildWorld, checkExpectations, injectWindowsProblems, untilNs } from '../scenario/build.ts';
 import { loadScenario, parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules } from '../scenario/modules.ts';
 import { nearest, parseDuration, type Scenario } from '../scenario/schema.ts';
@@ -203,6 +203,8 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   // An output file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts);
   const runUntil = untilNs(scenario, { untilNs: until });
+  const never = injectWindowsProblems(scenario, file, runUntil);
+  if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(opts, {
     scenario,
     drivers,
@@ -360,6 +362,8 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
     verifier: opts.verifier ?? scenario.verifier,
   };
+  const never = injectWindowsProblems(scenario, file, plain.untilNs);
+  if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(opts, plain);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1, jobsMax)!;

@@ -3,6 +3,7 @@
 import { builtinDrivers } from '../drivers/index.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
+import { fmtTime } from '../report/format.ts';
 import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import {
@@ -182,6 +183,23 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   for (const a of p.actions) w.at(a.atNs, a.action);
   for (const x of p.inject) w.inject(x);
   return w;
+}
+
+/**
+ * An injected event whose window starts at or after the run's end could never fire:
+ * an exploration would pass every seed without it and seem to cover it. Bad input,
+ * checked against the run's length (the scenario's `until:`, or --until).
+ */
+export function injectWindowsProblems(s: Scenario, file: string, runUntilNs: number): string[] {
+  const out: string[] = [];
+  s.inject.forEach((x, i) => {
+    const { minNs } = range(x.within);
+    if (minNs >= runUntilNs)
+      out.push(
+        `${file}: inject[${i}].within: expected a window that starts before the run ends at ${fmtTime(runUntilNs)}, got ${x.within}: the event could never happen`,
+      );
+  });
+  return out;
 }
 
 function toInject(x: Scenario['inject'][number]): InjectSpec {
