@@ -937,6 +937,7 @@ export function pauseMiniportStep(
 
 export function callPause(n: Ndis, b: MiniportBlock, why: number): void {
   const reason = pauseReasonSeen(why, b.driver.ndisVersion, false);
+  if (n.situationsOn) n.noteSituation(situationCode(SituationKind.Pause, b));
   b.move('MiniportPause');
   const pending = { returned: false, completed: false, watchdog: null };
   b.pause = pending;
@@ -1019,6 +1020,7 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
     oid: b.oid !== null || b.oidQueue.length > 0,
     reset: b.resetInProgress,
   };
+  if (n.situationsOn) n.noteSituation(situationCode(SituationKind.Halt, b));
   b.haltAction = action;
   b.inHalt = true;
   b.haltStartNs = n.now;

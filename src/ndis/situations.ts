@@ -18,6 +18,10 @@ export const SituationKind = {
   IdleNotification: 3,
   /** NDIS calls MiniportResetEx. */
   Reset: 4,
+  /** NDIS calls MiniportPause. */
+  Pause: 5,
+  /** NDIS calls MiniportHaltEx. */
+  Halt: 6,
 } as const;
 
 const kindNames = [
@@ -26,6 +30,8 @@ const kindNames = [
   'system sleep',
   'selective suspend (MiniportIdleNotification)',
   'MiniportResetEx',
+  'MiniportPause',
+  'MiniportHaltEx',
 ];
 const flagNames = ['reset pending', 'OID pending', 'in MiniportHaltEx', 'surprise-removed', 'device failed'];
 
