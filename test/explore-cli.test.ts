@@ -139,6 +139,8 @@ test('explore --json: the report as data, matching the seeds each run gives', ()
   const r = cli('explore', scenario, '--driver', driver, '--runs', '12', '--json', '--out', out);
   assert.equal(r.status, 1, r.stderr);
   const j = JSON.parse(r.stdout) as {
+    format: string;
+    ndisSim: string;
     runs: number;
     passed: number;
     failed: number;
@@ -151,6 +153,9 @@ test('explore --json: the report as data, matching the seeds each run gives', ()
     }[];
   };
   assert.equal(j.runs, 12);
+  // A format a tool can check, and the version that wrote it.
+  assert.equal(j.format, 'ndis-sim explore 1');
+  assert.match(j.ndisSim, /^\d+\.\d+\.\d+/);
   assert.equal(j.passed + j.failed, 12);
   const f = j.failures[0]!;
   assert.equal(f.signature, 'bugcheck Irql_Miniport_Driver_Function');

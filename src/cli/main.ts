@@ -417,7 +417,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     strategy: spec ?? null,
     runCommand: (seed: number) => `ndis-sim run ${sh(file)}${runFlags} --seed ${seed}`,
   };
-  if (opts.json) out(JSON.stringify(exploreJson(report, fo), null, 2));
+  if (opts.json) out(JSON.stringify(exploreJson(report, fo, packageVersion()), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
   if (report.failed > 0) return 1;
   return report.notModelled !== null ? 2 : 0;

@@ -131,9 +131,14 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   return out;
 }
 
-/** The report as data, for tools (`explore --json`): what the text says, in fields. */
-export function exploreJson(r: ExploreReport, o: ExploreFormatOptions) {
+/**
+ * The report as data, for tools (`explore --json`): what the text says, in fields,
+ * under a format name a tool can check, with the version of ndis-sim that wrote it.
+ */
+export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: string) {
   return {
+    format: 'ndis-sim explore 1',
+    ndisSim: version,
     scenario: o.file,
     strategy: o.strategy ?? { kind: 'random' },
     firstSeed: o.firstSeed,
