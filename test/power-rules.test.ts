@@ -4,10 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pmHooks, ssHooks } from '../src/drivers/buggy/kit.ts';
 import {
   type NDIS_HANDLE,
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
-  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
@@ -26,7 +25,6 @@ import {
   NdisCancelTimerObject,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
-  NdisMIdleNotificationComplete,
   NdisMIdleNotificationConfirm,
   NdisMOidRequestComplete,
   NdisMRemoveMiniport,
@@ -62,17 +60,6 @@ function setPowerState(req: NDIS_OID_REQUEST): number | null {
   return d.InformationBuffer as number;
 }
 
-function pm(extra: Hooks, flags = 0): Hooks {
-  return {
-    registrationAttributes: {
-      AttributeFlags:
-        NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | flags,
-    },
-    oid: () => NDIS_STATUS_SUCCESS,
-    ...extra,
-  };
-}
-
 function run(name: string, hooks: Hooks, extra: { atNs: number; action: WorldAction }[] = []) {
   const w = testWorld({
     drivers: [scriptedDriver(name, hooks)],
@@ -86,7 +73,7 @@ function run(name: string, hooks: Hooks, extra: { atNs: number; action: WorldAct
 
 /** A miniport that keeps every send until OID_PNP_SET_POWER(D3); `flush` completes them there first. */
 function holdingSends(flush: boolean): Hooks {
-  return pm(
+  return pmHooks(
     {
       send: (a, chain) => {
         const held = (a.state.held as NET_BUFFER_LIST[] | undefined) ?? [];
@@ -126,7 +113,7 @@ test('OID_PNP_SET_POWER(D3) after the held sends completed with NDIS_STATUS_LOW_
 
 /** A miniport with a 100 ms periodic watchdog; `cancel` cancels it for D3 and sets it again in D0. */
 function watchdog(cancel: boolean): Hooks {
-  return pm({
+  return pmHooks({
     initialize: (a) => {
       const t = NdisAllocateTimerObject(
         a.handle,
@@ -165,27 +152,11 @@ test('OID_PNP_SET_POWER(D3) with the timer cancelled first, set again at D0: no 
  * powers the NIC down meanwhile) and reads the STATUS register twice.
  */
 function lateReader(seen: number[]): Hooks {
-  return pm({
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
-      },
-    },
-    characteristics: (c) => {
-      c.SetOptionsHandler = (h) =>
-        NdisSetOptionalHandlers(h, {
-          Header: {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
-            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-          },
-          IdleNotificationHandler: (a: TestAdapter) => {
-            NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
-            return NDIS_STATUS_PENDING;
-          },
-          CancelIdleNotificationHandler: (a: TestAdapter) => NdisMIdleNotificationComplete(a.handle),
-        });
-    },
+  return {
+    ...ssHooks((a) => {
+      NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+      return NDIS_STATUS_PENDING;
+    }),
     initialize: (a) => {
       a.state.work = NdisAllocateIoWorkItem(a.handle);
       return NDIS_STATUS_SUCCESS;
@@ -204,7 +175,7 @@ function lateReader(seen: number[]): Hooks {
       );
       return NDIS_STATUS_PENDING;
     },
-  });
+  };
 }
 
 test('NdisSim_HardwareAccessInLowPower: a register read while the bus has the NIC in D3, once per stay; the NIC traces the access it ignores', () => {
@@ -226,7 +197,7 @@ test('NdisSim_HardwareAccessInLowPower: a register read while the bus has the NI
 
 /** A miniport whose OID_PNP_SET_POWER(D0) answers `d0`. */
 function d0Answer(d0: number): Hooks {
-  return pm({ oid: (_a, req) => (setPowerState(req) === NdisDeviceStateD0 ? d0 : NDIS_STATUS_SUCCESS) });
+  return pmHooks({ oid: (_a, req) => (setPowerState(req) === NdisDeviceStateD0 ? d0 : NDIS_STATUS_SUCCESS) });
 }
 
 test('NdisOidComplete: OID_PNP_SET_POWER(D0) answered NDIS_STATUS_NOT_SUPPORTED is a violation (SUCCESS or NOT_ACCEPTED only)', () => {
@@ -245,7 +216,7 @@ test('NdisOidComplete: OID_PNP_SET_POWER answered NDIS_STATUS_NOT_ACCEPTED is a 
 
 /** A power-management aware miniport that pends OID_PNP_SET_POWER(D3) and never completes it. */
 const neverD3 = (): Hooks =>
-  pm({
+  pmHooks({
     oid: (_a, req) => (setPowerState(req) === NdisDeviceStateD3 ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS),
   });
 
@@ -291,7 +262,7 @@ test('a resume taken over by a removal: the D0 IRP_MN_SET_POWER completes (STATU
     drivers: [
       scriptedDriver(
         'pr-vanish',
-        pm({
+        pmHooks({
           // Its D3 path checks the NIC: all ones means it is gone.
           oid: (a, req) => {
             if (
@@ -326,7 +297,7 @@ test('a resume taken over by a removal: the D0 IRP_MN_SET_POWER completes (STATU
 function noPauseWorld(oidAtNs: number) {
   const seen: { oid: number; at: number }[] = [];
   const hooks = (record: boolean): Hooks =>
-    pm(
+    pmHooks(
       {
         oid: (a, req) => {
           if (record) seen.push({ oid: req.DATA.Oid, at: seen.length });
@@ -387,7 +358,7 @@ test('In D3 only OID_PNP_SET_POWER reaches a NO_PAUSE_ON_SUSPEND miniport: the p
 });
 
 test('a wake signal while the cancelled idle notification awaits its completion says so, not "not selectively suspended"', () => {
-  const hooks = pm({
+  const hooks = pmHooks({
     generalAttributes: {
       PowerManagementCapabilitiesEx: {
         Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },

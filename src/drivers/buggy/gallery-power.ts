@@ -5,36 +5,28 @@
 
 import {
   type NDIS_HANDLE,
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
-  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
-  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-  NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
-  NDIS_PM_CAPABILITIES_REVISION_2,
-  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
   NdisAllocateTimerObject,
   NdisDeviceStateD3,
-  NdisMIdleNotificationComplete,
   NdisMIdleNotificationConfirm,
   NdisMOidRequestComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisQueueIoWorkItem,
   NdisRequestSetInformation,
-  NdisSetOptionalHandlers,
   NdisSetTimerObject,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   OID_PNP_SET_POWER,
   SimNicReg,
 } from '../../index.ts';
-import { galleryDriver, type Hooks, type TestAdapter, timerCharacteristics } from './base.ts';
+import { galleryDriver, type TestAdapter, timerCharacteristics } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
+import { pmHooks, ssHooks } from './kit.ts';
 
 /** A sleep to S3 at 1 s for 1 s. */
 const sleep = [{ at: '1s', do: 'sleep', state: 'S3', for: '1s' }];
@@ -47,18 +39,6 @@ function isSetD3(req: NDIS_OID_REQUEST): boolean {
     d.Oid === OID_PNP_SET_POWER &&
     d.InformationBuffer === NdisDeviceStateD3
   );
-}
-
-/** Power-management aware hooks (every OID succeeds), `flags` added to the attribute flags. */
-function pmHooks(extra: Hooks, flags = 0): Hooks {
-  return {
-    registrationAttributes: {
-      AttributeFlags:
-        NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | flags,
-    },
-    oid: () => NDIS_STATUS_SUCCESS,
-    ...extra,
-  };
 }
 
 export const galleryPower: readonly GalleryEntry[] = [
@@ -114,27 +94,11 @@ export const galleryPower: readonly GalleryEntry[] = [
       'In selective suspend, OID_PNP_SET_POWER(D3) pends and a work item completes it first, then waits a millisecond and masks the NIC interrupts: by then the bus driver has the NIC in D3 and the write goes nowhere.',
     driver: galleryDriver(
       'bad-d3-register-write',
-      pmHooks({
-        generalAttributes: {
-          PowerManagementCapabilitiesEx: {
-            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-            Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
-          },
-        },
-        characteristics: (c) => {
-          c.SetOptionsHandler = (h) =>
-            NdisSetOptionalHandlers(h, {
-              Header: {
-                Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
-                Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-              },
-              IdleNotificationHandler: (a: TestAdapter) => {
-                NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
-                return NDIS_STATUS_PENDING;
-              },
-              CancelIdleNotificationHandler: (a: TestAdapter) => NdisMIdleNotificationComplete(a.handle),
-            });
-        },
+      {
+        ...ssHooks((a) => {
+          NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+          return NDIS_STATUS_PENDING;
+        }),
         initialize: (a) => {
           a.state.work = NdisAllocateIoWorkItem(a.handle);
           return NDIS_STATUS_SUCCESS;
@@ -152,7 +116,7 @@ export const galleryPower: readonly GalleryEntry[] = [
           );
           return NDIS_STATUS_PENDING;
         },
-      }),
+      },
       'buggy: writes a NIC register after completing OID_PNP_SET_POWER(D3)',
     ),
     scenario: { device: { registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } } },

@@ -4,55 +4,18 @@
 // index.ts.
 
 import {
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
-  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
-  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-  NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
-  NDIS_PM_CAPABILITIES_REVISION_2,
-  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD2,
   NdisMIdleNotificationComplete,
   NdisMIdleNotificationConfirm,
-  NdisSetOptionalHandlers,
 } from '../../index.ts';
-import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
+import { after, galleryDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
+import { ssHooks } from './kit.ts';
 
 /** Selective suspend on, idle after one second. */
 const ssOn = { device: { registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } } };
-
-/** A power-management aware miniport reporting selective suspend, with `idle` and `cancel` as its handlers. */
-function ssHooks(
-  idle: (a: TestAdapter) => number,
-  cancel: (a: TestAdapter) => void = (a) => NdisMIdleNotificationComplete(a.handle),
-): Hooks {
-  return {
-    registrationAttributes: {
-      AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
-    },
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
-      },
-    },
-    oid: () => NDIS_STATUS_SUCCESS,
-    characteristics: (c) => {
-      c.SetOptionsHandler = (h) =>
-        NdisSetOptionalHandlers(h, {
-          Header: {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
-            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-          },
-          IdleNotificationHandler: (a: TestAdapter) => idle(a),
-          CancelIdleNotificationHandler: (a: TestAdapter) => cancel(a),
-        });
-    },
-  };
-}
 
 export const gallerySs: readonly GalleryEntry[] = [
   {

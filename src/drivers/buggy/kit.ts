@@ -1,11 +1,18 @@
 // Small pieces the gallery drivers share, written against the public API the way a
 // driver's own helper file would be: a raw timer, a work item, a link-state
-// indication, a receive pool, the adapter's spin lock, a PHY poller that outlives halt.
+// indication, a receive pool, the adapter's spin lock, a PHY poller that outlives halt,
+// and the hooks of a power-managed miniport (with selective suspend or without).
 
 import {
   type NDIS_HANDLE,
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_SPIN_LOCK,
   type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
@@ -18,8 +25,10 @@ import {
   NdisAllocateSpinLock,
   NdisAllocateTimerObject,
   NdisFreeIoWorkItem,
+  NdisMIdleNotificationComplete,
   NdisMSleep,
   NdisQueueIoWorkItem,
+  NdisSetOptionalHandlers,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
 } from '../../index.ts';
@@ -158,4 +167,48 @@ export function pollerOutlivingHalt(o: {
       item = null;
     },
   };
+}
+
+/**
+ * A power-management aware miniport (NO_HALT_ON_SUSPEND, `flags` added to its attribute
+ * flags) whose every OID request succeeds, with `extra` over it.
+ */
+export function pmHooks(extra: Hooks = {}, flags = 0): Hooks {
+  return {
+    registrationAttributes: {
+      AttributeFlags:
+        NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | flags,
+    },
+    oid: () => NDIS_STATUS_SUCCESS,
+    ...extra,
+  };
+}
+
+/**
+ * A power-management aware miniport that reports selective suspend and registers
+ * NDIS_MINIPORT_SS_CHARACTERISTICS with `idle` and `cancel` as its handlers.
+ */
+export function ssHooks(
+  idle: (a: TestAdapter) => number,
+  cancel: (a: TestAdapter) => void = (a) => NdisMIdleNotificationComplete(a.handle),
+): Hooks {
+  return pmHooks({
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+      },
+    },
+    characteristics: (c) => {
+      c.SetOptionsHandler = (h) =>
+        NdisSetOptionalHandlers(h, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+          },
+          IdleNotificationHandler: (a: TestAdapter) => idle(a),
+          CancelIdleNotificationHandler: (a: TestAdapter) => cancel(a),
+        });
+    },
+  });
 }
