@@ -8,13 +8,8 @@ import { pmHooks, ssHooks } from '../src/drivers/buggy/kit.ts';
 import {
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
-  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-  NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_PACKET_TYPE_DIRECTED,
-  NDIS_PM_CAPABILITIES_REVISION_2,
-  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_STATUS_LOW_POWER_STATE,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
@@ -33,7 +28,6 @@ import {
   NdisQueueIoWorkItem,
   NdisReadRegisterUlong,
   NdisRequestSetInformation,
-  NdisSetOptionalHandlers,
   NdisSetTimerObject,
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -358,29 +352,14 @@ test('In D3 only OID_PNP_SET_POWER reaches a NO_PAUSE_ON_SUSPEND miniport: the p
 });
 
 test('a wake signal while the cancelled idle notification awaits its completion says so, not "not selectively suspended"', () => {
-  const hooks = pmHooks({
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
-      },
+  const hooks = ssHooks(
+    (a) => {
+      NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+      return NDIS_STATUS_PENDING;
     },
-    characteristics: (c) => {
-      c.SetOptionsHandler = (h) =>
-        NdisSetOptionalHandlers(h, {
-          Header: {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
-            Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
-          },
-          IdleNotificationHandler: (a: TestAdapter) => {
-            NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
-            return NDIS_STATUS_PENDING;
-          },
-          // Forgets NdisMIdleNotificationComplete.
-          CancelIdleNotificationHandler: () => {},
-        });
-    },
-  });
+    // Forgets NdisMIdleNotificationComplete.
+    () => {},
+  );
   const w = testWorld({
     drivers: [scriptedDriver('pr-wake', hooks)],
     devices: [{ name: 'nic0', driver: 'pr-wake', registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 1 } }],

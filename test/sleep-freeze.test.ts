@@ -6,9 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pmHooks } from '../src/drivers/buggy/kit.ts';
 import {
-  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
-  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
@@ -33,18 +32,6 @@ import { is, ns, testWorld } from './helpers/world.ts';
 
 const sleepAt = 1 * ns.s;
 const wakeAt = 3 * ns.s;
-
-/** A miniport that NDIS keeps initialized in D3 (OID_PNP_SET_POWER); `flags` adds to its attributes. */
-function pmHooks(extra: Hooks = {}, flags = 0): Hooks {
-  return {
-    registrationAttributes: {
-      AttributeFlags:
-        NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | flags,
-    },
-    oid: () => NDIS_STATUS_SUCCESS,
-    ...extra,
-  };
-}
 
 /** True for OID_PNP_SET_POWER(D3). */
 function isSetD3(req: Parameters<NonNullable<Hooks['oid']>>[1]): boolean {
