@@ -122,6 +122,8 @@ test('explore --jobs: worker threads (loading the --driver module themselves) re
       join(dir, `j${jobs}`),
     );
     assert.equal(r.status, 1, r.stderr);
+    // The first line says how many worker threads ran the seeds.
+    assert.equal(/, (\d+) worker threads\)/.exec(r.stdout)?.[1], jobs === '1' ? undefined : jobs);
     // All but the wall-clock figures of the first line, and the replay file's folder.
     return r.stdout
       .replace(/ in [\d.]+ s .*/, '')

@@ -370,15 +370,16 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   const t0 = performance.now();
   const bar = progressBar(runs, opts.quiet === true);
   let report: ExploreReport;
+  let workers = 1;
   try {
-    report = await exploreOnCores(
+    ({ report, workers } = await exploreOnCores(
       setup,
       { file, text, driverFiles: opts.driver ?? [] },
       firstSeed,
       runs,
       jobs,
       bar?.tick,
-    );
+    ));
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
   }
@@ -412,6 +413,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     firstSeed,
     wallMs,
     shrinkMs,
+    workers,
     replays,
     reports,
     strategy: spec ?? null,
@@ -448,16 +450,19 @@ async function exploreOnCores(
   runs: number,
   jobs: number | null,
   progress: ((done: number, failed: number) => void) | undefined,
-): Promise<ExploreReport> {
+): Promise<{ report: ExploreReport; workers: number }> {
   const job = {
     ...src,
     untilNs: setup.untilNs,
     verifier: setup.verifier,
     ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
   };
-  if (jobs !== null && jobs > 1) return exploreInWorkers(job, firstSeed, runs, jobs, progress);
+  if (jobs !== null && jobs > 1)
+    return { report: await exploreInWorkers(job, firstSeed, runs, jobs, progress), workers: jobs };
   const cores = availableParallelism();
-  if (jobs === 1 || cores === 1) return exploreSeeds(setup, firstSeed, runs, progress);
+  if (jobs === 1 || cores === 1)
+    return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
+  let workers = 1;
   const parts: ExploreReport[] = [];
   const t0 = performance.now();
   let done = 0;
@@ -478,10 +483,11 @@ async function exploreOnCores(
       const base2 = { done, failed };
       const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
       parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more));
+      workers = cores;
       break;
     }
   }
-  return mergeReports(parts);
+  return { report: mergeReports(parts), workers };
 }
 
 function cannotWriteOut(dir: string, e: unknown): InputError {

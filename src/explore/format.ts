@@ -13,6 +13,8 @@ export interface ExploreFormatOptions {
   /** Wall time of the exploring runs, and of the shrinking after them. */
   readonly wallMs: number;
   readonly shrinkMs: number;
+  /** Worker threads the runs went to (1: this thread only; --jobs, or one a core for long explorations). */
+  readonly workers?: number;
   /** The strategy when it is not random. */
   readonly strategy: StrategySpec | null;
   /** The replay file written for each group, by signature. */
@@ -92,7 +94,11 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   const secs = o.wallMs / 1000;
   out.push(
     `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'} in ${secs.toFixed(2)} s` +
-      c.dim(secs > 0 ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s)` : ''),
+      c.dim(
+        secs > 0
+          ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s${(o.workers ?? 1) > 1 ? `, ${o.workers} worker threads` : ''})`
+          : '',
+      ),
   );
   const st = o.strategy;
   if (st !== null && st.kind === 'deviations')
@@ -142,6 +148,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
     scenario: o.file,
     strategy: o.strategy ?? { kind: 'random' },
     firstSeed: o.firstSeed,
+    workers: o.workers ?? 1,
     runs: r.runs,
     passed: r.passed,
     failed: r.failed,
