@@ -236,6 +236,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   power: AdapterPower | null = null;
   /** Selective suspend (ss.ts); null unless the driver registered and reported it. */
   ss: AdapterSs | null = null;
+  /** NDIS's pool for clones of the NBLs the adapter holds, made without a pool (api/clone.ts). */
+  clonePool: NblPool | null = null;
   /** Link state last indicated (NDIS_STATUS_LINK_STATE) or from general attributes. */
   mediaConnectState = 0;
 

@@ -52,7 +52,7 @@ import {
   pauseReasonSeen,
   restartStackStep,
 } from './lifecycle.ts';
-import type { NET_BUFFER_LIST } from './nbl.ts';
+import type { NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
@@ -333,6 +333,8 @@ export class FilterModule implements NDIS_HANDLE {
   gone = false;
   /** Its last restart failed: the stack above it stays paused until the next pause (R7.10). */
   restartFailed = false;
+  /** NDIS's pool for clones of the NBLs the module holds, made without a pool (api/clone.ts). */
+  clonePool: NblPool | null = null;
   /** The network PnP event FilterNetPnPEvent is handling (for NdisFNetPnPEvent). */
   netEvent: {
     note: NET_PNP_EVENT_NOTIFICATION;

@@ -15,6 +15,7 @@
 // D3 the system is asleep and the World freezes the machine until the wake (checkAsleep).
 
 import { Irql } from '../kernel/kernel.ts';
+import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
 import { netEventUp } from './filter.ts';
@@ -74,7 +75,7 @@ class PowerIrpWatchdog implements EventTarget {
         'NdisSim_PowerIrpWatchdog',
         'IRP_MN_SET_POWER',
         b.name,
-        `${this.irp} to ${b.dev.name} not completed within ${n.options.powerWatchdogNs / 1_000_000_000} s: the adapter is still ${pendingPowerStep(b, this.op)}`,
+        `${this.irp} to ${b.dev.name} not completed within ${n.options.powerWatchdogNs / ns.s} s: the adapter is still ${pendingPowerStep(b, this.op)}`,
         [`${b.dev.name} PDO`, 'nt!_TRIAGE_9F_POWER', this.irp],
       );
     } finally {

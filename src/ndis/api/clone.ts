@@ -31,12 +31,6 @@ const irql = {
 /** The flags a driver may pass; NDIS_CLONE_FLAGS_RESERVED is NDIS's own. */
 const cloneFlagsAllowed = NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS;
 
-/**
- * NDIS's own pool for clones made without a pool handle, one per holder (a filter
- * module or an adapter). Keyed by objects of one world, so worlds share nothing.
- */
-const ownPools = new WeakMap<FilterModule | MiniportBlock, NblPool>();
-
 /** Who holds `nbl` now, as the owner of a clone made of it: a filter module, an adapter, or nobody the model can tell. */
 function holderOf(nbl: NblImpl): FilterModule | MiniportBlock | null {
   switch (nbl._place) {
@@ -53,16 +47,13 @@ function holderOf(nbl: NblImpl): FilterModule | MiniportBlock | null {
   }
 }
 
+/** NDIS's own pool for clones made without a pool handle, kept on their holder. */
 function ownPool(h: FilterModule | MiniportBlock): NblPool {
-  let pool = ownPools.get(h);
-  if (pool === undefined) {
-    pool =
-      h instanceof MiniportBlock
-        ? new NblPool(h, h.name, 'miniport', 0, 0, false)
-        : new NblPool(h.block, h.name, 'filter', 0, 0, false, h);
-    ownPools.set(h, pool);
-  }
-  return pool;
+  h.clonePool ??=
+    h instanceof MiniportBlock
+      ? new NblPool(h, h.name, 'miniport', 0, 0, false)
+      : new NblPool(h.block, h.name, 'filter', 0, 0, false, h);
+  return h.clonePool;
 }
 
 function nblArgument(n: Ndis, x: unknown, ddi: string, what: string): NblImpl {
