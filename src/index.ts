@@ -207,6 +207,20 @@ export {
   PASSIVE_LEVEL,
 } from './ndis/api/processor.ts';
 export {
+  NdisCancelOidRequest,
+  NdisCancelSendNetBufferLists,
+  NdisCloseAdapterEx,
+  NdisCompleteBindAdapterEx,
+  NdisCompleteNetPnPEvent,
+  NdisCompleteUnbindAdapterEx,
+  NdisDeregisterProtocolDriver,
+  NdisOidRequest,
+  NdisOpenAdapterEx,
+  NdisRegisterProtocolDriver,
+  NdisReturnNetBufferLists,
+  NdisSendNetBufferLists,
+} from './ndis/api/protocol.ts';
+export {
   LOCK_STATE_EX,
   NDIS_RW_LOCK_EX,
   NdisAcquireRWLockRead,
@@ -251,6 +265,23 @@ export { CTL_CODE, NT_SUCCESS } from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
 export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
 export { oidRequestData } from './ndis/oid.ts';
+export type {
+  NDIS_BIND_PARAMETERS,
+  NDIS_OPEN_PARAMETERS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_RESTART_PARAMETERS,
+  PROTOCOL_BIND_ADAPTER_EX,
+  PROTOCOL_CLOSE_ADAPTER_COMPLETE_EX,
+  PROTOCOL_NET_PNP_EVENT,
+  PROTOCOL_OID_REQUEST_COMPLETE,
+  PROTOCOL_OPEN_ADAPTER_COMPLETE_EX,
+  PROTOCOL_RECEIVE_NET_BUFFER_LISTS,
+  PROTOCOL_SEND_NET_BUFFER_LISTS_COMPLETE,
+  PROTOCOL_SET_OPTIONS,
+  PROTOCOL_STATUS_EX,
+  PROTOCOL_UNBIND_ADAPTER_EX,
+  PROTOCOL_UNINSTALL,
+} from './ndis/protocol-driver.ts';
 export * from './ndis/types.ts';
 export { ns } from './sim/limits.ts';
 export { type TrafficInput, type TrafficOptions, trafficDefaults } from './stack/protocol.ts';

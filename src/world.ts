@@ -13,6 +13,7 @@ import {
 } from './hw/simnic.ts';
 import { Irql, Kernel } from './kernel/kernel.ts';
 import { setCurrentNdis } from './ndis/api/common.ts';
+import type { BindingState } from './ndis/binding.ts';
 import type { MiniportBlock } from './ndis/block.ts';
 import type { DataStats } from './ndis/datapath.ts';
 import { type IoResult, ioPending, userClose, userIoctl, userOpen } from './ndis/device.ts';
@@ -258,6 +259,24 @@ export interface Summary {
   filters: FilterSummary[];
   /** Filter drivers whose service failed to start (DriverEntry failed or did not register), with why. */
   filterLoadFailures: { driver: string; why: string }[];
+  /** Protocol drivers that registered (World.addProtocolDriver), with their bindings at the end. */
+  protocolDrivers: ProtocolDriverSummary[];
+  /** Protocol drivers whose service failed to start, with why. */
+  protocolLoadFailures: { driver: string; why: string }[];
+}
+
+export interface ProtocolDriverSummary {
+  driver: string;
+  /** Binds NDIS began, and how many of them failed (the driver's status, or a broken contract). */
+  binds: number;
+  bindsFailed: number;
+  /** NBLs it sent, NBLs indicated to it (with or without NDIS_RECEIVE_FLAGS_RESOURCES), those it returned, OID requests it made. */
+  sent: number;
+  received: number;
+  returned: number;
+  oidRequests: number;
+  /** The bindings left at the end, by adapter (none once every stack is torn down). */
+  bindings: { adapter: string; state: BindingState }[];
 }
 
 /** What a scenario's `expect:` reads of a finished run (a Summary has it all). */
@@ -421,6 +440,23 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     this.protocols.push(p);
     this.ndis.protocols.push(p);
     return p;
+  }
+
+  /**
+   * Installs a protocol driver (added with addDriver): NDIS starts its service (its
+   * DriverEntry, which calls NdisRegisterProtocolDriver) when the first stack binds,
+   * and binds it to every adapter after that, beside the protocols of addProtocol.
+   */
+  addProtocolDriver(driver: string): void {
+    if (!this.ndis.modules.has(driver))
+      throw new NdisSimUsageError(
+        `World.addProtocolDriver: '${driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
+      );
+    if (this.ndis.protocolInstalls.includes(driver))
+      throw new NdisSimUsageError(
+        `World.addProtocolDriver: protocol driver '${driver}' is installed already`,
+      );
+    this.ndis.protocolInstalls.push(driver);
   }
 
   addDevice(spec: DeviceSpec): DeviceNode {
@@ -924,6 +960,20 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
                 },
         })),
       filterLoadFailures: this.ndis.filterLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),
+      protocolDrivers: [...(this.ndis.protocolDrivers?.values() ?? [])].map((p) => ({
+        driver: p.name,
+        binds: p.bindingsMade,
+        bindsFailed: p.bindingsFailed,
+        sent: p.sent,
+        received: p.received,
+        returned: p.returned,
+        oidRequests: p.oidRequests,
+        bindings: this.ndis.adapters
+          .flatMap((b) => b.bindings.filter((bd) => bd.protocol === p))
+          .map((bd) => ({ adapter: bd.block.name, state: bd.state }))
+          .sort((a, b) => byDevice(a.adapter, b.adapter)),
+      })),
+      protocolLoadFailures: this.ndis.protocolLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),
     };
   }
 

@@ -2,6 +2,7 @@
 
 import type { DriverModule } from '../ndis/driver.ts';
 import { gallery } from './buggy/index.ts';
+import { echoProto } from './echo-proto.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
 import { countingLwf, monitorLwf, oidLoggingLwf } from './lwf.ts';
@@ -15,6 +16,7 @@ export const builtinDrivers: readonly DriverModule[] = [
   monitorLwf,
   oidLoggingLwf,
   countingLwf,
+  echoProto,
   ...gallery.map((g) => g.driver),
 ];
 

@@ -4,6 +4,7 @@
 import type { MiniportBlock } from './block.ts';
 import type { FilterModule } from './filter.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
+import type { ProtocolOpen } from './protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION } from './types.ts';
 
 export const bindingStates = [
@@ -83,6 +84,11 @@ export class Binding implements NDIS_HANDLE {
   queryRemoveStatus = 0;
   /** Protocol-private state (ProtocolBindingContext). */
   protocolContext: unknown = null;
+  /**
+   * NDIS's record of the open, for a protocol driver that registered itself
+   * (protocol-driver.ts); null for the model's own protocols, whose bind opens at once.
+   */
+  open: ProtocolOpen | null = null;
   constructor(
     readonly protocol: ProtocolEdge,
     readonly block: MiniportBlock,

@@ -656,7 +656,7 @@ function notAcceptedCheck(
     notAcceptedExpected(n, b, 1, `NBL #${nbl._id}`, ddi, nbl.Status);
 }
 
-function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number, bit: number): void {
+export function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number, bit: number): void {
   if ((flags & bit) !== 0 && n.kernel.ctx.irql !== Irql.Dispatch) {
     n.verifier.report(
       'NdisSim_DispatchLevelFlag',

@@ -338,6 +338,8 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
       // R7.8: protocols bind once the miniport is Paused.
       if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running') return false;
       if (op.irp !== null) return false;
+      // Protocol drivers' services start with the first stack that binds.
+      if (n.protocolInstalls.length > 0) n.loadProtocolDrivers();
       for (const p of n.protocols) {
         if (b.bindings.some((x) => x.protocol === p)) continue;
         bindProtocol(n, b, new BindingImpl(p, b));

@@ -58,6 +58,7 @@ import { ownerAdapter, ownerDriverName } from './objects.ts';
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
+import type { ProtocolDriverBlock, ProtocolWatchdog } from './protocol-driver.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
 
@@ -193,6 +194,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly drivers = new Map<string, MiniportDriverBlock>();
   readonly adapters: MiniportBlock[] = [];
   readonly protocols: ProtocolEdge[] = [];
+  /**
+   * Protocol drivers to load (World.addProtocolDriver, scenario `protocols: - driver:`),
+   * by module name; NDIS starts their services when the first stack binds.
+   */
+  readonly protocolInstalls: string[] = [];
+  /** Registered protocol drivers, by module name (NdisRegisterProtocolDriver); null until the first. */
+  protocolDrivers: Map<string, ProtocolDriverBlock> | null = null;
+  /** Protocol drivers whose service failed to start, with why (for the summary). */
+  readonly protocolLoadFailures: { driver: string; why: string }[] = [];
+  /** Set by NdisRegisterProtocolDriver when it refuses the characteristics of the driver loading. */
+  protocolRefusal: { name: string; why: string } | null = null;
+  /** NDIS's watchdog over what registered protocols pended (R7.13), made on first use. */
+  protocolWatchdog: ProtocolWatchdog | null = null;
   /** The filter drivers installed over every adapter, bottom first (scenario `filters`). */
   readonly filterInstalls: FilterInstall[] = [];
   /** Registered filter drivers, by module name. */
@@ -411,6 +425,50 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       return null;
     }
     return d;
+  }
+
+  /**
+   * Starts the services of the protocol drivers installed and not loaded yet (their
+   * DriverEntry, which calls NdisRegisterProtocolDriver); a driver whose DriverEntry
+   * fails, or that does not register, stays stopped and is listed in the summary.
+   */
+  loadProtocolDrivers(): void {
+    for (const name of this.protocolInstalls) {
+      if (this.protocolDrivers?.has(name) || this.protocolLoadFailures.some((f) => f.driver === name))
+        continue;
+      const mod = this.modules.get(name);
+      if (mod === undefined) continue;
+      this.protocolRefusal = null;
+      const status = this.driverEntry(mod);
+      const refusal = this.protocolRefusal as { name: string; why: string } | null;
+      this.protocolRefusal = null;
+      const d = this.protocolDrivers?.get(name);
+      if (status !== 0 && d !== undefined && !d.deregistered)
+        this.verifier.report(
+          'NdisSim_DriverEntryLeak',
+          'DriverEntry',
+          null,
+          `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisDeregisterProtocolDriver`,
+        );
+      if (status === 0 && d !== undefined && !d.deregistered) continue;
+      if (d !== undefined) this.dropProtocolDriver(d);
+      const entry = `DriverEntry returned ${statusText(status)}`;
+      const why =
+        refusal !== null && refusal.name === name
+          ? `${entry} (${refusal.why})`
+          : status === 0
+            ? `${entry} without registering (NdisRegisterProtocolDriver)`
+            : entry;
+      this.protocolLoadFailures.push({ driver: name, why });
+      if (this.trace.on) this.traceNdis(null, `protocol driver ${name} did not load`, { why });
+    }
+  }
+
+  /** A protocol driver's registration ends: NDIS binds it no more. */
+  dropProtocolDriver(d: ProtocolDriverBlock): void {
+    this.protocolDrivers?.delete(d.name);
+    const i = this.protocols.indexOf(d);
+    if (i >= 0) this.protocols.splice(i, 1);
   }
 
   /** Why the filter driver `name` did not load, while its service stays stopped; else null. */

@@ -163,6 +163,18 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       );
     }
   }
+  for (const f of s.protocolLoadFailures)
+    out.push(`  Protocol driver ${f.driver}: ${c.red('did not load')}: ${f.why}`);
+  for (const p of s.protocolDrivers)
+    out.push(
+      c.dim(
+        `  Protocol driver ${p.driver}: ${p.binds} bind(s), ${p.bindsFailed} failed; ` +
+          `sends ${p.sent}, receives ${p.received} indicated / ${p.returned} returned, OID requests ${p.oidRequests}; ` +
+          (p.bindings.length === 0
+            ? 'no binding left'
+            : `bindings: ${p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', ')}`),
+      ),
+    );
   for (const f of s.filterLoadFailures)
     out.push(`  Filter driver ${f.driver}: ${c.red('did not load')}: ${f.why}`);
   // A stop and start, a sleep or a filter restarted attaches a driver's module to an

@@ -96,6 +96,7 @@ function planOf(s: Scenario): Plan {
   const named = new Set<string>();
   for (const d of s.devices) named.add(d.driver);
   for (const f of s.filters) named.add(f.driver);
+  for (const d of s.protocolDrivers) named.add(d.driver);
   for (const a of s.actions) if (a.driver !== undefined) named.add(a.driver);
   const protocols = s.protocols.map((p) => {
     const t = p.traffic;
@@ -176,6 +177,7 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   for (const d of o.drivers ?? []) w.addDriver(d);
   for (const f of s.filters) w.addFilter(f.driver, { mandatory: f.mandatory });
   for (const x of p.protocols) w.addProtocol(x.name, x.options);
+  for (const d of s.protocolDrivers) w.addProtocolDriver(d.driver);
   for (const d of p.devices) {
     w.addDevice(d.spec);
     if (d.start) w.at(0, { kind: 'start', device: d.spec.name });

@@ -617,6 +617,11 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
     filters: z
       .array(z.strictObject({ driver: driverName(drivers), mandatory: z.boolean().default(false) }))
       .default([]),
+    /**
+     * Protocol drivers of your own (NdisRegisterProtocolDriver), bound to every adapter
+     * beside the built-in `protocols`.
+     */
+    protocolDrivers: z.array(z.strictObject({ driver: driverName(drivers) })).default([]),
     devices: z.array(deviceSchemaFor(drivers)).min(1),
     actions: z.array(actionSchema).default([]),
     /** Events each run draws whether and when to get (the explorer's faults). */

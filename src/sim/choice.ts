@@ -52,6 +52,13 @@ export const ChoiceSite = {
    * the processor among many poll objects. The page lets NDIS set any limit.
    */
   PollLimit: 12,
+  /**
+   * Whether NdisOpenAdapterEx or NdisCloseAdapterEx of a protocol driver completes in
+   * the call (0), or returns NDIS_STATUS_PENDING and NDIS's worker calls
+   * ProtocolOpenAdapterCompleteEx or ProtocolCloseAdapterCompleteEx later (1). The pages
+   * allow both.
+   */
+  ProtocolOpenClose: 13,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);

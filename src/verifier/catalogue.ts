@@ -1460,6 +1460,74 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',
     fatal: false,
   },
+  // Protocol drivers that register themselves (api/protocol.ts, protocol-driver.ts).
+  // The range 0xF0.. is theirs.
+  {
+    id: 'NdisSim_ProtocolBinding',
+    origin: 'ndis-sim',
+    spec: ['R7.1', 'R7.2', 'R7.3'],
+    summary:
+      "A protocol driver broke the bind or unbind contract: a bind that succeeded without NdisOpenAdapterEx (or before a pended open completed), a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, NdisCloseAdapterEx with no bind or unbind under way or with sends, OID requests or receives still out, a binding handle used before its pended open completed, an unbind completed without the close (or before a pended close completed), an unbind or pause it failed, a completion with nothing pending, or NdisRegisterProtocolDriver outside a protocol driver's DriverEntry.",
+    ddis: [
+      'ProtocolBindAdapterEx',
+      'ProtocolUnbindAdapterEx',
+      'ProtocolNetPnPEvent',
+      'NdisRegisterProtocolDriver',
+      'NdisDeregisterProtocolDriver',
+      'NdisOpenAdapterEx',
+      'NdisCloseAdapterEx',
+      'NdisCompleteBindAdapterEx',
+      'NdisCompleteUnbindAdapterEx',
+      'NdisCompleteNetPnPEvent',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf0) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-protocol_bind_adapter_ex.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolNblOwnership',
+    origin: 'ndis-sim',
+    spec: ['R7.1', 'R6.9', 'R6.13'],
+    summary:
+      'A protocol driver sent an NBL that is not its own to send (not from a pool of its NdisProtocolHandle, sent already and not back, freed, or without the binding handle in SourceHandle), or returned an NBL it did not hold as a receive (returned twice, one of its sends, one that came with NDIS_RECEIVE_FLAGS_RESOURCES, a chain that loops).',
+    ddis: ['NdisSendNetBufferLists', 'NdisReturnNetBufferLists'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf1) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndissendnetbufferlists.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolDataState',
+    origin: 'ndis-sim',
+    spec: ['R7.1', 'R7.2'],
+    summary:
+      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED.',
+    ddis: ['NdisSendNetBufferLists'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf2) },
+    source: 'windows-driver-docs-pr/network/binding-states-of-a-protocol-driver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolPauseNotDrained',
+    origin: 'ndis-sim',
+    spec: ['R7.2'],
+    summary:
+      'A protocol driver completed NetEventPause (returned SUCCESS, or NdisCompleteNetPnPEvent) while sends it made on the binding were not yet back in its ProtocolSendNetBufferListsComplete.',
+    ddis: ['ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf3) },
+    source: 'windows-driver-docs-pr/network/pausing-a-binding.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolWatchdog',
+    origin: 'ndis',
+    spec: ['R7.13'],
+    summary:
+      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (pause, restart) and did not complete it within NDIS's watchdog time (the pause watchdog's); parameter 2 names the operation.",
+    ddis: ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx', 'ProtocolNetPnPEvent'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
   // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch
   // routines (docs/model.md, "Standalone device objects"). The range 0x80.. is theirs.
   {

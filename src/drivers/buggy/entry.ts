@@ -36,4 +36,9 @@ export interface GalleryEntry {
    * healthy-nic miniport (07-protocols-filters.md).
    */
   readonly filter?: boolean;
+  /**
+   * `driver` is a protocol driver: the scenario binds it (protocolDrivers) to nic0,
+   * which runs the healthy-nic miniport.
+   */
+  readonly protocol?: boolean;
 }

@@ -1,12 +1,14 @@
 // What every DDI does first: find its world, check its handle, check its IRQL.
 
-import { NdisSimUsageError } from '../../errors.ts';
+import { NdisSimUsageError, NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
+import { Binding } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
 import { MiniportBlock as Block } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import type { Ndis } from '../ndis.ts';
+import { ProtocolDriverBlock } from '../protocol-driver.ts';
 
 let current: Ndis | null = null;
 
@@ -84,6 +86,11 @@ export type ServiceHandle = MiniportBlock | MiniportDriverBlock | FilterModule |
 export function serviceHandle(h: unknown, ddi: string, module = true): ServiceHandle {
   if (h instanceof Block || h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return h;
   if (h instanceof FilterModule && module) return h;
+  if (h instanceof ProtocolDriverBlock || h instanceof Binding)
+    throw new NotModelledError(
+      ddi,
+      `a protocol driver's ${h instanceof Binding ? 'NdisBindingHandle' : 'NdisProtocolHandle'}: of the services that take a driver's handle, the model gives protocol drivers only NBL pools (NdisAllocateNetBufferListPool)`,
+    );
   const n = currentNdis(ddi);
   return n.verifier.fatal(
     'NdisSim_BadParameter',

@@ -9,6 +9,7 @@ import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } 
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
+import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
 
@@ -47,7 +48,16 @@ export function NdisAllocateNetBufferListPool(
   const ddi = 'NdisAllocateNetBufferListPool';
   if (NdisHandle instanceof FilterModule) return filterPool(NdisHandle, Parameters);
   const n = currentNdis(ddi);
-  const h = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
+  const who = n.kernel.ctx.who;
+  // obtaining-pool-handles: a protocol driver's pools come from its NdisProtocolHandle;
+  // NULL from a protocol driver's code makes one too.
+  const protocol =
+    NdisHandle instanceof ProtocolDriverBlock
+      ? NdisHandle
+      : NdisHandle === null
+        ? (n.protocolDrivers?.get(who) ?? null)
+        : null;
+  const h = NdisHandle === null || protocol !== null ? null : serviceHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
   n.verifier.irql(irql.NdisAllocateNetBufferListPool, ddi, b?.name ?? null);
   if (b !== null && stale(b, ddi)) return null;
@@ -57,8 +67,18 @@ export function NdisAllocateNetBufferListPool(
   ) {
     return null;
   }
+  if (protocol !== null) {
+    if (n.trace.on) n.traceDdi(ddi, null, NdisHandle === null ? { NdisHandle: 'NULL' } : {});
+    return new NblPool(
+      null,
+      protocol.name,
+      'protocol',
+      Parameters.ContextSize,
+      Parameters.DataSize,
+      Parameters.fAllocateNetBuffer,
+    );
+  }
   // NULL: the pool is the calling driver's, as its driver handle would make it.
-  const who = n.kernel.ctx.who;
   const fd =
     h instanceof FilterDriverBlock
       ? h

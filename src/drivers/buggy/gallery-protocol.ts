@@ -1,0 +1,59 @@
+// Gallery, protocol drivers (07-protocols-filters.md R7.1-R7.3, R7.13): each driver is
+// echo-proto (src/drivers/echo-proto.ts) with one realistic mistake, bound to nic0, which
+// runs the healthy-nic miniport. See index.ts.
+
+import { echoProtocol } from '../echo-proto.ts';
+import type { GalleryEntry } from './entry.ts';
+
+/** The stack is torn down at 100 ms: pauses and unbinds follow. */
+const removedAt100ms = { actions: [{ at: '100ms', do: 'surprise-remove', device: 'nic0' }] };
+/** Frames from the wire for the protocol to echo. */
+const wire = { device: { wire: { rxRate: 20000 } } };
+/** Trains of frames fast enough that echoes are still in the miniport when a pause comes. */
+const busyWire = { device: { wire: { rxRate: 500000, burst: 16 } } };
+
+export const galleryProtocol: readonly GalleryEntry[] = [
+  {
+    rule: 'NdisSim_ProtocolBinding',
+    protocol: true,
+    mistake:
+      'ProtocolUnbindAdapterEx clears the packet filter and returns SUCCESS, but the NdisCloseAdapterEx after it was lost in a refactoring: the binding stays open.',
+    driver: echoProtocol('echo-unbind-no-close', 'unbinds without closing', { unbindWithoutClose: true }),
+    scenario: { until: '1s', ...removedAt100ms },
+  },
+  {
+    rule: 'NdisSim_ProtocolNblOwnership',
+    protocol: true,
+    mistake:
+      'ProtocolReceiveNetBufferLists returns the received chain, and an error-path cleanup added later returns it again.',
+    driver: echoProtocol('echo-returns-twice', 'returns each receive twice', { returnsTwice: true }),
+    scenario: { until: '1s', ...wire },
+  },
+  {
+    rule: 'NdisSim_ProtocolDataState',
+    protocol: true,
+    mistake:
+      'ProtocolBindAdapterEx announces the protocol with a broadcast frame right after NdisOpenAdapterEx succeeds, while the binding is still opening (not Running).',
+    driver: echoProtocol('echo-announces-in-bind', 'sends from ProtocolBindAdapterEx', { announceInBind: true }),
+    scenario: { until: '1s' },
+  },
+  {
+    rule: 'NdisSim_ProtocolPauseNotDrained',
+    protocol: true,
+    mistake: 'NetEventPause stops new echoes and returns SUCCESS at once, without waiting for the echoes still in the miniport.',
+    driver: echoProtocol('echo-pause-no-wait', 'does not wait for its sends in NetEventPause', {
+      pauseWithoutWaiting: true,
+    }),
+    scenario: { until: '1s', ...busyWire, actions: [{ at: '100ms', do: 'disable', device: 'nic0' }] },
+  },
+  {
+    rule: 'NdisSim_ProtocolWatchdog',
+    protocol: true,
+    mistake:
+      'NetEventPause returns NDIS_STATUS_PENDING, meaning to complete it when the last echo comes back, but with no echo out nothing ever calls NdisCompleteNetPnPEvent.',
+    driver: echoProtocol('echo-pause-never-done', 'pends NetEventPause and never completes it', {
+      pauseNeverCompleted: true,
+    }),
+    scenario: { until: '70s', ...removedAt100ms },
+  },
+];

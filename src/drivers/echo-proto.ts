@@ -1,0 +1,288 @@
+// echo-proto: a protocol driver written only against ndis-sim's public API. It binds to
+// every Ethernet adapter, sets a packet filter, and sends each frame it receives back
+// out (a copy, in an NBL from its own pool). It follows the protocol pages: a pended
+// open completes the bind in ProtocolOpenAdapterCompleteEx, a pause waits for its sends,
+// an unbind clears the packet filter, closes, and completes in
+// ProtocolCloseAdapterCompleteEx when the close pends. `EchoMistakes` switches on one
+// realistic mistake at a time (the gallery's protocol drivers).
+
+import {
+  type DRIVER_OBJECT,
+  type DriverModule,
+  NDIS_EVENT,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
+  NDIS_OID_REQUEST_REVISION_1,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PACKET_TYPE_DIRECTED,
+  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisCloseAdapterEx,
+  NdisCompleteBindAdapterEx,
+  NdisCompleteUnbindAdapterEx,
+  NdisDeregisterProtocolDriver,
+  NdisFreeNetBufferList,
+  NdisInitializeEvent,
+  NdisMedium802_3,
+  NdisOidRequest,
+  NdisOpenAdapterEx,
+  NdisRegisterProtocolDriver,
+  NdisRequestSetInformation,
+  NdisResetEvent,
+  NdisReturnNetBufferLists,
+  NdisSendNetBufferLists,
+  NdisSetEvent,
+  NdisWaitEvent,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  type NET_PNP_EVENT_NOTIFICATION,
+  NetEventPause,
+  NetEventRestart,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  oidRequestData,
+} from '../index.ts';
+
+/** One mistake each; the reference driver has none. */
+export interface EchoMistakes {
+  /** ProtocolBindAdapterEx returns SUCCESS without calling NdisOpenAdapterEx. */
+  bindWithoutOpen?: boolean;
+  /** ProtocolUnbindAdapterEx returns SUCCESS without NdisCloseAdapterEx. */
+  unbindWithoutClose?: boolean;
+  /** NetEventPause returns SUCCESS at once, with its echoes still out. */
+  pauseWithoutWaiting?: boolean;
+  /** NetEventPause returns PENDING and nothing ever completes it. */
+  pauseNeverCompleted?: boolean;
+  /** Echoes go out with SourceHandle left NULL. */
+  noSourceHandle?: boolean;
+  /** ProtocolBindAdapterEx announces itself with a frame right after the open, before the binding runs. */
+  announceInBind?: boolean;
+  /** A received frame is returned twice (once in the handler, once more by a cleanup path). */
+  returnsTwice?: boolean;
+}
+
+/** Per binding (the ProtocolBindingContext). */
+interface EchoBinding {
+  handle: NDIS_HANDLE | null;
+  bindContext: NDIS_HANDLE;
+  unbindContext: NDIS_HANDLE | null;
+  open: {
+    Header: { Type: number; Revision: number };
+    AdapterName: string;
+    MediumArray: number[];
+    MediumArraySize: number;
+    SelectedMediumIndex: number;
+    FrameTypeArray: null;
+    FrameTypeArraySize: number;
+  };
+  /** Between NetEventRestart and NetEventPause: it echoes. */
+  running: boolean;
+  /** Echoes handed to NDIS and not back yet. */
+  sendsOut: number;
+  /** Set when the last echo comes back while a pause waits. */
+  readonly drained: NDIS_EVENT;
+  /** Set when its OID request completes. */
+  readonly oidDone: NDIS_EVENT;
+  oidStatus: number;
+  echoed: number;
+}
+
+interface EchoDriver {
+  handle: NDIS_HANDLE | null;
+  pool: NDIS_HANDLE | null;
+}
+
+function setPacketFilter(e: EchoBinding, filter: number): number {
+  const req: NDIS_OID_REQUEST = {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+    RequestType: NdisRequestSetInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: null,
+    RequestHandle: null,
+    DATA: oidRequestData(OID_GEN_CURRENT_PACKET_FILTER, filter, 4),
+    SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
+  };
+  NdisResetEvent(e.oidDone);
+  const s = NdisOidRequest(e.handle!, req);
+  if (s !== NDIS_STATUS_PENDING) return s;
+  NdisWaitEvent(e.oidDone, 0);
+  return e.oidStatus;
+}
+
+/** The echo protocol, with `mistakes` switched on; `name` is its service name. */
+export function echoProtocol(name: string, description: string, mistakes: EchoMistakes = {}): DriverModule {
+  return {
+    name,
+    description,
+    load: () => {
+      const d: EchoDriver = { handle: null, pool: null };
+
+      const echo = (e: EchoBinding, nbl: NET_BUFFER_LIST, atDispatch: boolean): void => {
+        if (!e.running) return;
+        const nb = nbl.FirstNetBuffer;
+        if (nb === null || d.pool === null) return;
+        const copy = NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, null, 0, nb.DataLength);
+        if (copy === null) return;
+        if (nb.Data !== null && copy.FirstNetBuffer?.Data != null)
+          copy.FirstNetBuffer.Data.set(nb.Data.subarray(nb.DataOffset, nb.DataOffset + nb.DataLength));
+        if (!mistakes.noSourceHandle) copy.SourceHandle = e.handle;
+        e.sendsOut++;
+        e.echoed++;
+        NdisSendNetBufferLists(e.handle!, copy, 0, atDispatch ? NDIS_SEND_FLAGS_DISPATCH_LEVEL : 0);
+      };
+
+      /** A broadcast frame that says the protocol is here. */
+      const announce = (e: EchoBinding): void => {
+        const nbl = d.pool === null ? null : NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, null, 0, 60);
+        if (nbl === null) return;
+        nbl.SourceHandle = e.handle;
+        e.sendsOut++;
+        NdisSendNetBufferLists(e.handle!, nbl, 0, 0);
+      };
+
+      const chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<EchoBinding, EchoDriver> = {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+          Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        },
+        MajorNdisVersion: 6,
+        MinorNdisVersion: 30,
+        Name: name,
+        BindAdapterHandlerEx: (drv, BindContext, p) => {
+          const e: EchoBinding = {
+            handle: null,
+            bindContext: BindContext,
+            unbindContext: null,
+            open: {
+              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+              AdapterName: p.AdapterName,
+              MediumArray: [NdisMedium802_3],
+              MediumArraySize: 1,
+              SelectedMediumIndex: 0,
+              FrameTypeArray: null,
+              FrameTypeArraySize: 0,
+            },
+            running: false,
+            sendsOut: 0,
+            drained: new NDIS_EVENT(),
+            oidDone: new NDIS_EVENT(),
+            oidStatus: NDIS_STATUS_SUCCESS,
+            echoed: 0,
+          };
+          NdisInitializeEvent(e.drained);
+          NdisInitializeEvent(e.oidDone);
+          if (mistakes.bindWithoutOpen) return NDIS_STATUS_SUCCESS;
+          const r = NdisOpenAdapterEx(drv.handle!, e, e.open, BindContext);
+          e.handle = r.NdisBindingHandle;
+          if (mistakes.announceInBind && r.Status === NDIS_STATUS_SUCCESS) announce(e);
+          // PENDING: ProtocolOpenAdapterCompleteEx finishes the bind.
+          return r.Status;
+        },
+        OpenAdapterCompleteHandlerEx: (e, Status) => {
+          if (mistakes.announceInBind && Status === NDIS_STATUS_SUCCESS) announce(e);
+          NdisCompleteBindAdapterEx(e.bindContext, Status);
+        },
+        UnbindAdapterHandlerEx: (UnbindContext, e) => {
+          // R7.3: clear the packet filter, then close.
+          setPacketFilter(e, 0);
+          if (mistakes.unbindWithoutClose) return NDIS_STATUS_SUCCESS;
+          e.unbindContext = UnbindContext;
+          const s = NdisCloseAdapterEx(e.handle!);
+          // PENDING: ProtocolCloseAdapterCompleteEx completes the unbind.
+          return s === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
+        },
+        CloseAdapterCompleteHandlerEx: (e) => {
+          NdisCompleteUnbindAdapterEx(e.unbindContext!);
+        },
+        NetPnPEventHandler: (e, note: NET_PNP_EVENT_NOTIFICATION) => {
+          switch (note.NetPnPEvent.NetEvent) {
+            case NetEventRestart: {
+              const s = setPacketFilter(e, NDIS_PACKET_TYPE_DIRECTED);
+              e.running = s === NDIS_STATUS_SUCCESS;
+              return s;
+            }
+            case NetEventPause:
+              e.running = false;
+              if (mistakes.pauseNeverCompleted) return NDIS_STATUS_PENDING;
+              // R7.2: wait for the echoes under way.
+              if (e.sendsOut > 0 && !mistakes.pauseWithoutWaiting) {
+                NdisResetEvent(e.drained);
+                if (e.sendsOut > 0) NdisWaitEvent(e.drained, 0);
+              }
+              return NDIS_STATUS_SUCCESS;
+            default:
+              return NDIS_STATUS_SUCCESS;
+          }
+        },
+        OidRequestCompleteHandler: (e, _req, Status) => {
+          e.oidStatus = Status;
+          NdisSetEvent(e.oidDone);
+        },
+        ReceiveNetBufferListsHandler: (e, chain, _port, _count, flags) => {
+          const atDispatch = (flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) !== 0;
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) echo(e, x, atDispatch);
+          // With RESOURCES the NBLs go back when this returns; else give them back now.
+          if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0) {
+            NdisReturnNetBufferLists(e.handle!, chain, atDispatch ? 1 : 0);
+            if (mistakes.returnsTwice) NdisReturnNetBufferLists(e.handle!, chain, atDispatch ? 1 : 0);
+          }
+        },
+        SendNetBufferListsCompleteHandler: (e, chain) => {
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+            const next: NET_BUFFER_LIST | null = x.Next;
+            x.Next = null;
+            NdisFreeNetBufferList(x);
+            e.sendsOut--;
+            x = next;
+          }
+          if (e.sendsOut === 0) NdisSetEvent(e.drained);
+        },
+        StatusHandlerEx: () => {},
+      };
+
+      return {
+        DriverEntry: (_obj: DRIVER_OBJECT, _path: string) => {
+          const r = NdisRegisterProtocolDriver(d, chars);
+          if (r.Status !== NDIS_STATUS_SUCCESS) return r.Status;
+          d.handle = r.NdisProtocolHandle;
+          d.pool = NdisAllocateNetBufferListPool(d.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+            ProtocolId: 0,
+            fAllocateNetBuffer: true,
+            ContextSize: 0,
+            PoolTag: 0x6f686345,
+            DataSize: 1514,
+          });
+          if (d.pool === null) {
+            NdisDeregisterProtocolDriver(d.handle!);
+            return NDIS_STATUS_RESOURCES;
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      };
+    },
+  };
+}
+
+/** The reference echo protocol. */
+export const echoProto: DriverModule = echoProtocol(
+  'echo-proto',
+  'protocol driver: echoes every received frame back out',
+);

@@ -1,0 +1,625 @@
+// The DDIs of protocol drivers (07-protocols-filters.md R7.1-R7.4, 06-oid-datapath.md):
+// registration, the open and close of a binding inside bind and unbind, the completion
+// of what the driver pended, and the data and OID calls on a binding. NDIS's side of
+// each operation is in lifecycle.ts, datapath.ts and oid.ts; its record of a binding
+// and its calls into the driver are in protocol-driver.ts.
+//
+// The model gives one object three roles: the BindContext of ProtocolBindAdapterEx, the
+// NdisBindingHandle of NdisOpenAdapterEx and the UnbindContext of
+// ProtocolUnbindAdapterEx are the same Binding. NDIS tells which operation a call
+// belongs to by what the binding has under way (docs/decisions.md).
+
+import { NotModelledError } from '../../errors.ts';
+import { Irql } from '../../kernel/kernel.ts';
+import { ChoiceSite } from '../../sim/choice.ts';
+import { statusText } from '../../verifier/bugcheck.ts';
+import { Binding } from '../binding.ts';
+import * as data from '../datapath.ts';
+import type { NET_PNP_EVENT_NOTIFICATION } from '../filter.ts';
+import { ddiIrql } from '../generated/irql.ts';
+import {
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_ADAPTER_NOT_FOUND,
+  NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_BAD_VERSION,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NDIS_STATUS_UNSUPPORTED_MEDIA,
+} from '../generated/status.ts';
+import * as life from '../lifecycle.ts';
+import type { NblImpl, NET_BUFFER_LIST } from '../nbl.ts';
+import type { Ndis } from '../ndis.ts';
+import * as oid from '../oid.ts';
+import {
+  adapterName,
+  bindResult,
+  completeOpenCloseLater,
+  type NDIS_OPEN_PARAMETERS,
+  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  ProtocolDriverBlock,
+  type ProtocolOpen,
+  pauseDrained,
+  requiredProtocolHandlers,
+  unbindChecks,
+} from '../protocol-driver.ts';
+import type {
+  DRIVER_OBJECT,
+  NDIS_HANDLE,
+  NDIS_OID_REQUEST,
+  NDIS_PORT_NUMBER,
+  NDIS_STATUS,
+  ULONG,
+} from '../types.ts';
+import { currentNdis, lockHeldUpCall } from './common.ts';
+import { knownMinorVersions } from './driver.ts';
+
+const irql = {
+  NdisRegisterProtocolDriver: ddiIrql.NdisRegisterProtocolDriver!,
+  NdisDeregisterProtocolDriver: ddiIrql.NdisDeregisterProtocolDriver!,
+  NdisOpenAdapterEx: ddiIrql.NdisOpenAdapterEx!,
+  NdisCloseAdapterEx: ddiIrql.NdisCloseAdapterEx!,
+  NdisCompleteBindAdapterEx: ddiIrql.NdisCompleteBindAdapterEx!,
+  NdisCompleteUnbindAdapterEx: ddiIrql.NdisCompleteUnbindAdapterEx!,
+  NdisCompleteNetPnPEvent: ddiIrql.NdisCompleteNetPnPEvent!,
+  NdisSendNetBufferLists: ddiIrql.NdisSendNetBufferLists!,
+  NdisReturnNetBufferLists: ddiIrql.NdisReturnNetBufferLists!,
+  NdisCancelSendNetBufferLists: ddiIrql.NdisCancelSendNetBufferLists!,
+  NdisOidRequest: ddiIrql.NdisOidRequest!,
+  NdisCancelOidRequest: ddiIrql.NdisCancelOidRequest!,
+};
+type ProtocolDdi = keyof typeof irql;
+
+// ------------------------------------------------------------- registration
+
+function checkCharacteristics(
+  c: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+): { status: number; why: string } | null {
+  if (c.Header?.Type !== NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS)
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'Header.Type is not PROTOCOL_DRIVER_CHARACTERISTICS',
+    };
+  if (c.Header.Revision !== 1 && c.Header.Revision !== 2)
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: `Header.Revision ${c.Header.Revision} is unknown`,
+    };
+  if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion))
+    return {
+      status: NDIS_STATUS_BAD_VERSION,
+      why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
+    };
+  for (const h of requiredProtocolHandlers)
+    if (typeof c[h] !== 'function')
+      return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is missing` };
+  for (const h of ['SetOptionsHandler', 'UninstallHandler', 'StatusHandlerEx'] as const) {
+    const v = c[h];
+    if (v != null && typeof v !== 'function')
+      return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is neither a routine nor NULL` };
+  }
+  if (typeof c.Name !== 'string' || c.Name === '')
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'Name (the service name) is empty' };
+  return null;
+}
+
+/**
+ * NDIS_STATUS NdisRegisterProtocolDriver(ProtocolDriverContext, ProtocolCharacteristics,
+ * &NdisProtocolHandle). PASSIVE, from DriverEntry. NDIS copies the characteristics,
+ * calls ProtocolSetOptions inside the call, and binds the driver to every adapter whose
+ * stack comes up from then on (R7.8).
+ */
+export function NdisRegisterProtocolDriver<C = unknown, D = unknown>(
+  ProtocolDriverContext: D,
+  ProtocolCharacteristics: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<C, D>,
+): { Status: NDIS_STATUS; NdisProtocolHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisRegisterProtocolDriver';
+  const n: Ndis = currentNdis(ddi);
+  n.verifier.irql(irql.NdisRegisterProtocolDriver, ddi, null);
+  const c = ProtocolCharacteristics as NDIS_PROTOCOL_DRIVER_CHARACTERISTICS;
+  const mod = n.loading;
+  const driverObject: DRIVER_OBJECT | null = n.loadingObject;
+  if (mod === null || driverObject === null || !n.protocolInstalls.includes(mod.name)) {
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      null,
+      mod === null
+        ? `${ddi} called outside a DriverEntry (nf-ndis-ndisregisterprotocoldriver)`
+        : `${ddi} called from the DriverEntry of ${mod.name}, which is not installed as a protocol driver (World.addProtocolDriver, scenario protocols: - driver:)`,
+    );
+    return { Status: NDIS_STATUS_FAILURE, NdisProtocolHandle: null };
+  }
+  const bad = checkCharacteristics(c);
+  let status: number = bad?.status ?? NDIS_STATUS_SUCCESS;
+  let handle: ProtocolDriverBlock | null = null;
+  if (bad !== null)
+    n.protocolRefusal = { name: mod.name, why: `${ddi} returned ${statusText(status)}: ${bad.why}` };
+  else if (n.protocolDrivers?.has(mod.name)) status = NDIS_STATUS_FAILURE;
+  else {
+    handle = new ProtocolDriverBlock(n, mod.name, driverObject, { ...c }, ProtocolDriverContext);
+    n.protocolDrivers ??= new Map();
+    n.protocolDrivers.set(mod.name, handle);
+    const setOptions = c.SetOptionsHandler;
+    if (typeof setOptions === 'function') {
+      const f = n.enter(null, mod.name, 'ProtocolSetOptions', Irql.Passive);
+      let s: number;
+      try {
+        s = setOptions(handle, ProtocolDriverContext);
+      } catch (e) {
+        n.driverThrew(e, 'ProtocolSetOptions', null);
+      }
+      n.leave(f, s);
+      if (s !== NDIS_STATUS_SUCCESS) {
+        n.protocolDrivers.delete(mod.name);
+        handle = null;
+        status = s;
+      }
+    }
+    if (handle !== null) n.protocols.push(handle);
+  }
+  if (n.trace.on) {
+    const t = n.traceDdi(ddi, null, { Name: c.Name, result: status });
+    if (bad !== null) t.why = bad.why;
+  }
+  if (bad !== null)
+    n.verifier.report(
+      'NdisSim_BadCharacteristics',
+      ddi,
+      null,
+      `${mod.name}: ${ddi} returned ${statusText(status)}: ${bad.why} (nf-ndis-ndisregisterprotocoldriver)`,
+    );
+  return { Status: status, NdisProtocolHandle: handle };
+}
+
+/** The driver behind an NdisProtocolHandle; anything else is a bad parameter (a wild pointer in C). */
+function protocolHandle(n: Ndis, h: unknown, ddi: string): ProtocolDriverBlock {
+  if (h instanceof ProtocolDriverBlock) return h;
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: the handle is not an NdisProtocolHandle from NdisRegisterProtocolDriver`,
+  );
+}
+
+/**
+ * VOID NdisDeregisterProtocolDriver(NdisProtocolHandle). PASSIVE, from the driver's
+ * unload routine or a failing DriverEntry; never from a ProtocolXxx handler. The model
+ * has no protocol service stop, so a driver with bindings open is refused as not modelled.
+ */
+export function NdisDeregisterProtocolDriver(NdisProtocolHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisDeregisterProtocolDriver';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisDeregisterProtocolDriver, ddi, null);
+  const p = protocolHandle(n, NdisProtocolHandle, ddi);
+  if (n.trace.on) n.traceDdi(ddi, null, { Name: p.chars.Name });
+  if (p.deregistered) {
+    n.verifier.report('NdisSim_ProtocolBinding', ddi, null, `${ddi}: ${p.name} is deregistered already`);
+    return;
+  }
+  for (const b of n.adapters)
+    for (const bd of b.bindings)
+      if (bd.protocol === p)
+        throw new NotModelledError(
+          ddi,
+          `${p.name} still has a binding to ${b.name}: the model does not unbind a protocol driver that deregisters (nf-ndis-ndisderegisterprotocoldriver)`,
+        );
+  p.deregistered = true;
+  n.dropProtocolDriver(p);
+}
+
+// --------------------------------------------------------------- open, close
+
+/**
+ * The Binding behind a BindContext, NdisBindingHandle or UnbindContext of a registered
+ * protocol driver; anything else is a bad parameter.
+ */
+function bindingOf(n: Ndis, h: unknown, ddi: string, what: string): { bd: Binding; o: ProtocolOpen } {
+  if (h instanceof Binding && h.open !== null) return { bd: h, o: h.open };
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    h instanceof Binding ? h.block.name : null,
+    `${ddi}: the handle is not ${what} NDIS gave a protocol driver that registered with NdisRegisterProtocolDriver`,
+  );
+}
+
+/**
+ * NDIS_STATUS NdisOpenAdapterEx(NdisProtocolHandle, ProtocolBindingContext,
+ * OpenParameters, BindContext, &NdisBindingHandle). PASSIVE, only inside
+ * ProtocolBindAdapterEx (NDIS fails any other call). Chooses the adapter's medium from
+ * OpenParameters.MediumArray. NDIS may pend the open (ChoiceSite.ProtocolOpenClose):
+ * then ProtocolOpenAdapterCompleteEx follows from NDIS's worker, and the handle must
+ * not be used before it.
+ */
+export function NdisOpenAdapterEx<C>(
+  NdisProtocolHandle: NDIS_HANDLE,
+  ProtocolBindingContext: C,
+  OpenParameters: NDIS_OPEN_PARAMETERS,
+  BindContext: NDIS_HANDLE,
+): { Status: NDIS_STATUS; NdisBindingHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisOpenAdapterEx';
+  const n = currentNdis(ddi);
+  const p = protocolHandle(n, NdisProtocolHandle, ddi);
+  const { bd, o } = bindingOf(n, BindContext, ddi, 'the BindContext');
+  const b = bd.block;
+  n.verifier.irql(irql.NdisOpenAdapterEx, ddi, b.name);
+  const t = n.trace.on ? n.traceDdi(ddi, b, { protocol: p.name }) : null;
+  const refuse = (status: number, why: string, violation: boolean) => {
+    if (t !== null) {
+      t.result = statusText(status);
+      t.why = why;
+    }
+    if (violation) n.verifier.report('NdisSim_ProtocolBinding', ddi, b.name, `${p.name}: ${why}`);
+    return { Status: status, NdisBindingHandle: null };
+  };
+  if (bd.protocol !== p)
+    return refuse(
+      NDIS_STATUS_INVALID_PARAMETER,
+      `${ddi} with the BindContext of another protocol driver's bind`,
+      true,
+    );
+  if (!o.inBind)
+    return refuse(
+      NDIS_STATUS_FAILURE,
+      `${ddi} outside ProtocolBindAdapterEx: NDIS fails any open made elsewhere (nf-ndis-ndisopenadapterex)`,
+      true,
+    );
+  if (o.state !== 'none')
+    return refuse(NDIS_STATUS_FAILURE, `${ddi} called twice in one ProtocolBindAdapterEx`, true);
+  const h = OpenParameters?.Header;
+  if (h?.Type !== NDIS_OBJECT_TYPE_OPEN_PARAMETERS || h.Revision !== NDIS_OPEN_PARAMETERS_REVISION_1)
+    return refuse(
+      NDIS_STATUS_FAILURE,
+      `${ddi}: OpenParameters.Header is not NDIS_OBJECT_TYPE_OPEN_PARAMETERS, NDIS_OPEN_PARAMETERS_REVISION_1`,
+      true,
+    );
+  if (OpenParameters.AdapterName !== adapterName(b))
+    return refuse(
+      NDIS_STATUS_ADAPTER_NOT_FOUND,
+      `OpenParameters.AdapterName ${JSON.stringify(OpenParameters.AdapterName)} is not the BindParameters.AdapterName of this bind (${JSON.stringify(adapterName(b))})`,
+      false,
+    );
+  const medium = b.general?.MediaType ?? 0;
+  const media = OpenParameters.MediumArray.slice(0, OpenParameters.MediumArraySize);
+  const index = media.indexOf(medium);
+  if (index < 0)
+    return refuse(
+      NDIS_STATUS_UNSUPPORTED_MEDIA,
+      `MediumArray [${media.join(', ')}] does not include the adapter's medium ${medium}`,
+      false,
+    );
+  bd.protocolContext = ProtocolBindingContext;
+  o.params = OpenParameters;
+  o.selectedMedium = index;
+  if (n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 2) === 1) {
+    o.state = 'opening';
+    o.openStatus = NDIS_STATUS_SUCCESS;
+    completeOpenCloseLater(n, bd);
+    if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
+    return { Status: NDIS_STATUS_PENDING, NdisBindingHandle: bd };
+  }
+  o.state = 'opened';
+  OpenParameters.SelectedMediumIndex = index;
+  if (t !== null) t.result = statusText(NDIS_STATUS_SUCCESS);
+  return { Status: NDIS_STATUS_SUCCESS, NdisBindingHandle: bd };
+}
+
+/**
+ * NDIS_STATUS NdisCloseAdapterEx(NdisBindingHandle). PASSIVE, inside
+ * ProtocolUnbindAdapterEx (or ProtocolBindAdapterEx, to back out of a failed bind). The
+ * handle is dead from the call on. NDIS may pend the close
+ * (ChoiceSite.ProtocolOpenClose): ProtocolCloseAdapterCompleteEx follows.
+ */
+export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS {
+  const ddi = 'NdisCloseAdapterEx';
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, NdisBindingHandle, ddi, 'an NdisBindingHandle');
+  const b = bd.block;
+  const p = bd.protocol as ProtocolDriverBlock;
+  n.verifier.irql(irql.NdisCloseAdapterEx, ddi, b.name);
+  const t = n.trace.on ? n.traceDdi(ddi, b, { protocol: p.name }) : null;
+  if (!usable(n, bd, o, ddi)) return NDIS_STATUS_FAILURE;
+  if (bd.pending !== 'bind' && bd.pending !== 'unbind') {
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      b.name,
+      `${p.name} called ${ddi} with no bind or unbind under way: a protocol that must close a binding on its own asks NDIS with NdisUnbindAdapter (nf-ndis-ndiscloseadapterex, R7.3)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  const left: string[] = [];
+  if (o.sends > 0) left.push(`${o.sends} send(s) not completed`);
+  if (o.oids > 0) left.push(`${o.oids} OID request(s) not completed`);
+  if (o.held.size > 0) left.push(`${o.held.size} receive(s) not returned`);
+  if (left.length > 0)
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      b.name,
+      `${p.name} closed its binding with ${left.join(', ')}: wait for its sends and OID requests, and return its receives, before ${ddi} (the handle is dead after it; nf-ndis-ndiscloseadapterex, R7.3)`,
+    );
+  if (n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 2) === 1) {
+    o.state = 'closing';
+    completeOpenCloseLater(n, bd);
+    if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
+    return NDIS_STATUS_PENDING;
+  }
+  o.state = 'closed';
+  if (t !== null) t.result = statusText(NDIS_STATUS_SUCCESS);
+  return NDIS_STATUS_SUCCESS;
+}
+
+/**
+ * A binding handle the driver may call with: opened (not pended, not closed). Reports
+ * a use before a pended open completed, or after the close.
+ */
+function usable(n: Ndis, bd: Binding, o: ProtocolOpen, ddi: string): boolean {
+  if (o.state === 'opened') return true;
+  const p = bd.protocol as ProtocolDriverBlock;
+  n.verifier.report(
+    o.state === 'opening' ? 'NdisSim_ProtocolBinding' : 'NdisSim_StaleHandle',
+    ddi,
+    bd.block.name,
+    o.state === 'opening'
+      ? `${p.name} called ${ddi} with the NdisBindingHandle of a pended NdisOpenAdapterEx before ProtocolOpenAdapterCompleteEx (nf-ndis-ndisopenadapterex)`
+      : o.state === 'none'
+        ? `${p.name} called ${ddi} with a binding it never opened (NdisOpenAdapterEx failed or was not called)`
+        : `${p.name} called ${ddi} with its NdisBindingHandle after NdisCloseAdapterEx (nf-ndis-ndiscloseadapterex)`,
+  );
+  return false;
+}
+
+// -------------------------------------------------------------- completions
+
+/**
+ * VOID NdisCompleteBindAdapterEx(BindAdapterContext, Status). <= DISPATCH. Completes a
+ * ProtocolBindAdapterEx that returned PENDING.
+ */
+export function NdisCompleteBindAdapterEx(BindAdapterContext: NDIS_HANDLE, Status: NDIS_STATUS): void {
+  const ddi = 'NdisCompleteBindAdapterEx';
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, BindAdapterContext, ddi, 'the BindContext');
+  n.verifier.irql(irql.NdisCompleteBindAdapterEx, ddi, bd.block.name);
+  if (n.trace.on) n.traceDdi(ddi, bd.block, { Status });
+  if (bd.pending !== 'bind' || o.earlyBind !== null) {
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      bd.block.name,
+      `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with no bind of it pending (a second completion, or one for a bind that returned its status)`,
+    );
+    return;
+  }
+  if (o.inBind) {
+    o.earlyBind = Status;
+    return;
+  }
+  life.completeBind(n, bd, bindResult(n, bd, Status, ddi));
+}
+
+/**
+ * VOID NdisCompleteUnbindAdapterEx(UnbindContext). <= DISPATCH. Completes a
+ * ProtocolUnbindAdapterEx that returned PENDING; the context is dead afterwards.
+ */
+export function NdisCompleteUnbindAdapterEx(UnbindContext: NDIS_HANDLE): void {
+  const ddi = 'NdisCompleteUnbindAdapterEx';
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, UnbindContext, ddi, 'the UnbindContext');
+  n.verifier.irql(irql.NdisCompleteUnbindAdapterEx, ddi, bd.block.name);
+  if (n.trace.on) n.traceDdi(ddi, bd.block, {});
+  if (bd.pending !== 'unbind' || o.earlyUnbind) {
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      bd.block.name,
+      `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with no unbind of it pending (a second completion, or one for an unbind that returned SUCCESS)`,
+    );
+    return;
+  }
+  if (o.inUnbind) {
+    o.earlyUnbind = true;
+    return;
+  }
+  unbindChecks(n, bd, ddi);
+  life.completeUnbind(n, bd);
+}
+
+/**
+ * VOID NdisCompleteNetPnPEvent(NdisBindingHandle, NetPnPEventNotification, Status).
+ * PASSIVE. Completes the NetEventPause or NetEventRestart the driver pended in
+ * ProtocolNetPnPEvent, with the notification NDIS passed there.
+ */
+export function NdisCompleteNetPnPEvent(
+  NdisBindingHandle: NDIS_HANDLE,
+  NetPnPEventNotification: NET_PNP_EVENT_NOTIFICATION,
+  Status: NDIS_STATUS,
+): void {
+  const ddi = 'NdisCompleteNetPnPEvent';
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, NdisBindingHandle, ddi, 'an NdisBindingHandle');
+  n.verifier.irql(irql.NdisCompleteNetPnPEvent, ddi, bd.block.name);
+  if (n.trace.on) n.traceDdi(ddi, bd.block, { Status });
+  const pending = bd.pending === 'NetEventPause' || bd.pending === 'NetEventRestart' ? bd.pending : null;
+  if (pending === null || o.note === null || o.note !== NetPnPEventNotification) {
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      bd.block.name,
+      pending === null || o.note === null
+        ? `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with no network PnP event of it pending (R7.2)`
+        : `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with another NET_PNP_EVENT_NOTIFICATION than the one NDIS passed to ProtocolNetPnPEvent`,
+    );
+    return;
+  }
+  o.note = null;
+  if (pending === 'NetEventPause') {
+    if (Status !== NDIS_STATUS_SUCCESS)
+      n.verifier.report(
+        'NdisSim_ProtocolBinding',
+        ddi,
+        bd.block.name,
+        `${(bd.protocol as ProtocolDriverBlock).name} completed NetEventPause with ${statusText(Status)}: a protocol cannot fail a pause (R7.2)`,
+      );
+    pauseDrained(n, bd, ddi);
+  } else if (o.watchdog !== null) {
+    o.watchdog.cancelled = true;
+    o.watchdog = null;
+  }
+  life.completeNetPnPEvent(n, bd, Status);
+}
+
+// --------------------------------------------------------------- data path
+
+/** The Binding of a data or OID call, after the IRQL check; null (reported) if the handle is not usable. */
+function dataBinding(h: unknown, ddi: ProtocolDdi): { n: Ndis; bd: Binding; o: ProtocolOpen } | null {
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, h, ddi, 'an NdisBindingHandle');
+  n.verifier.irql(irql[ddi], ddi, bd.block.name);
+  if (!usable(n, bd, o, ddi)) return null;
+  // R8.11: each of these runs the drivers below, which may call back into the protocol.
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, bd.block.name, ddi, 'R8.11');
+  return { n, bd, o };
+}
+
+/**
+ * VOID NdisSendNetBufferLists(NdisBindingHandle, NetBufferLists, PortNumber, SendFlags).
+ * <= DISPATCH. Sends NBLs the protocol allocated from its own pool, each with
+ * SourceHandle = the binding handle; they come back in ProtocolSendNetBufferListsComplete.
+ * Only a Running binding sends (R7.1, R7.2).
+ */
+export function NdisSendNetBufferLists(
+  NdisBindingHandle: NDIS_HANDLE,
+  NetBufferLists: NET_BUFFER_LIST,
+  PortNumber: NDIS_PORT_NUMBER,
+  SendFlags: ULONG,
+): void {
+  const ddi = 'NdisSendNetBufferLists';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return;
+  const { n, bd, o } = c;
+  const b = bd.block;
+  const p = bd.protocol as ProtocolDriverBlock;
+  if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
+  data.checkDispatchFlag(n, b, ddi, SendFlags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+  let count = 0;
+  for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) {
+    const nbl = x as NblImpl;
+    const why =
+      nbl._pool === undefined || nbl._pool.kind !== 'protocol' || nbl._pool.owner !== p.name
+        ? 'is not from a pool the protocol allocated (NdisAllocateNetBufferListPool with its NdisProtocolHandle)'
+        : nbl._place !== 'protocol'
+          ? nbl._place === 'free'
+            ? 'was freed'
+            : 'was sent already and is not back in ProtocolSendNetBufferListsComplete'
+          : nbl.SourceHandle !== bd
+            ? 'does not carry the binding handle in SourceHandle (nf-ndis-ndissendnetbufferlists)'
+            : null;
+    if (why !== null) {
+      n.verifier.report(
+        'NdisSim_ProtocolNblOwnership',
+        ddi,
+        b.name,
+        `${p.name} sent NBL #${nbl._id ?? '?'}, which ${why} (R6.9)`,
+      );
+      return;
+    }
+    if (++count > 1_000_000) break;
+  }
+  // R7.1, R7.2: sends flow in Running (and Pausing, for what was under way); NDIS
+  // gives a paused binding's sends back with NDIS_STATUS_PAUSED.
+  if (bd.state !== 'Running')
+    n.verifier.report(
+      'NdisSim_ProtocolDataState',
+      ddi,
+      b.name,
+      `${p.name} sent ${count} NBL(s) on its binding to ${b.name} while the binding is ${bd.state}: a protocol sends only while Running (R7.1, R7.2)`,
+    );
+  o.sends += count;
+  p.sent += count;
+  data.protocolSend(n, bd, NetBufferLists, PortNumber, SendFlags);
+}
+
+/**
+ * VOID NdisReturnNetBufferLists(NdisBindingHandle, NetBufferLists, ReturnFlags).
+ * <= DISPATCH. Gives back receives the protocol got without NDIS_RECEIVE_FLAGS_RESOURCES,
+ * in any grouping.
+ */
+export function NdisReturnNetBufferLists(
+  NdisBindingHandle: NDIS_HANDLE,
+  NetBufferLists: NET_BUFFER_LIST,
+  ReturnFlags: ULONG,
+): void {
+  const ddi = 'NdisReturnNetBufferLists';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return;
+  const { n, bd, o } = c;
+  const b = bd.block;
+  const p = bd.protocol as ProtocolDriverBlock;
+  if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
+  data.checkDispatchFlag(n, b, ddi, ReturnFlags, NDIS_RETURN_FLAGS_DISPATCH_LEVEL);
+  const seen = new Set<NblImpl>();
+  for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) {
+    const nbl = x as NblImpl;
+    if (seen.has(nbl) || !o.held.has(nbl)) {
+      n.verifier.report(
+        'NdisSim_ProtocolNblOwnership',
+        ddi,
+        b.name,
+        seen.has(nbl)
+          ? `${p.name} returned a chain that loops back to NBL #${nbl._id}`
+          : `${p.name} returned NBL #${nbl._id ?? '?'}, which it does not hold as a receive: returned twice, one of its own sends, or one that came with NDIS_RECEIVE_FLAGS_RESOURCES (R6.13)`,
+      );
+      return;
+    }
+    seen.add(nbl);
+  }
+  for (const nbl of seen) o.held.delete(nbl);
+  p.returned += seen.size;
+  data.protocolReturn(n, bd, NetBufferLists);
+}
+
+/** VOID NdisCancelSendNetBufferLists(NdisBindingHandle, CancelId). <= DISPATCH. */
+export function NdisCancelSendNetBufferLists(NdisBindingHandle: NDIS_HANDLE, CancelId: unknown): void {
+  const ddi = 'NdisCancelSendNetBufferLists';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return;
+  if (c.n.trace.on) c.n.traceDdi(ddi, c.bd.block, { protocol: c.bd.protocol.name });
+  data.protocolCancelSend(c.n, c.bd, CancelId);
+}
+
+/**
+ * NDIS_STATUS NdisOidRequest(NdisBindingHandle, OidRequest). <= DISPATCH. PENDING:
+ * ProtocolOidRequestComplete follows; any other status is final and nothing follows.
+ */
+export function NdisOidRequest(NdisBindingHandle: NDIS_HANDLE, OidRequest: NDIS_OID_REQUEST): NDIS_STATUS {
+  const ddi = 'NdisOidRequest';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return NDIS_STATUS_FAILURE;
+  const { n, bd, o } = c;
+  const t = n.trace.on
+    ? n.traceDdi(ddi, bd.block, { protocol: bd.protocol.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
+    : null;
+  o.oids++;
+  (bd.protocol as ProtocolDriverBlock).oidRequests++;
+  const s = oid.submit(n, bd.block, OidRequest, { kind: 'binding', binding: bd });
+  if (s !== NDIS_STATUS_PENDING) o.oids--;
+  if (t !== null) t.result = statusText(s);
+  return s;
+}
+
+/** VOID NdisCancelOidRequest(NdisBindingHandle, RequestId). <= DISPATCH. */
+export function NdisCancelOidRequest(NdisBindingHandle: NDIS_HANDLE, RequestId: unknown): void {
+  const ddi = 'NdisCancelOidRequest';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return;
+  if (c.n.trace.on) c.n.traceDdi(ddi, c.bd.block, { protocol: c.bd.protocol.name });
+  oid.protocolCancel(c.n, c.bd, RequestId);
+}

@@ -1,0 +1,651 @@
+// Protocol drivers that register themselves with NdisRegisterProtocolDriver (R7.1-R7.4):
+// the characteristics and parameter structures of ndis.h, NDIS's record of each driver
+// (its NdisProtocolHandle), and the edge through which NDIS's stack operations
+// (lifecycle.ts, datapath.ts, oid.ts) reach the driver's ProtocolXxx handlers. The
+// DDIs the driver calls are in api/protocol.ts. The model's own protocol (src/stack)
+// keeps its simpler edge.
+
+import { NotModelledError } from '../errors.ts';
+import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
+import { statusText } from '../verifier/bugcheck.ts';
+import type { Binding, NetEventCode, ProtocolEdge } from './binding.ts';
+import type { MiniportBlock } from './block.ts';
+import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
+import {
+  NDIS_BIND_PARAMETERS_REVISION_1,
+  NDIS_OBJECT_TYPE_BIND_PARAMETERS,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS,
+  NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+  NetEventCancelRemoveDevice,
+  NetEventPause,
+  NetEventQueryPower,
+  NetEventQueryRemoveDevice,
+  NetEventRestart,
+  NetEventSetPower,
+} from './generated/status.ts';
+import type { NblImpl, NET_BUFFER_LIST } from './nbl.ts';
+import type { Ndis } from './ndis.ts';
+import type {
+  DRIVER_OBJECT,
+  NDIS_HANDLE,
+  NDIS_OBJECT_HEADER,
+  NDIS_OID_REQUEST,
+  NDIS_PORT_NUMBER,
+  NDIS_STATUS,
+  NDIS_STATUS_INDICATION,
+  ULONG,
+} from './types.ts';
+
+// ------------------------------------------------------------------ structures
+
+/**
+ * NDIS_BIND_PARAMETERS, as NDIS fills it for ProtocolBindAdapterEx: what the adapter
+ * told NDIS in its general attributes. Members the model has nothing for (offload,
+ * RSS, NIC switch, NDK, SR-IOV capabilities) are null.
+ */
+export interface NDIS_BIND_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  /** The protocol's section of the registry for this binding. */
+  ProtocolSection: string;
+  /** Pass this as NDIS_OPEN_PARAMETERS.AdapterName. */
+  AdapterName: string;
+  PhysicalDeviceObject: string;
+  MediaType: number;
+  MtuSize: ULONG;
+  MaxXmitLinkSpeed: number;
+  XmitLinkSpeed: number;
+  MaxRcvLinkSpeed: number;
+  RcvLinkSpeed: number;
+  MediaConnectState: number;
+  MediaDuplexState: number;
+  LookaheadSize: ULONG;
+  PowerManagementCapabilities: unknown;
+  SupportedPacketFilters: ULONG;
+  MaxMulticastListSize: ULONG;
+  MacAddressLength: number;
+  CurrentMacAddress: readonly number[];
+  PhysicalMediumType: number;
+  RcvScaleCapabilities: null;
+  BoundIfNetluid: number;
+  BoundIfIndex: number;
+  LowestIfNetluid: number;
+  LowestIfIndex: number;
+  AccessType: number;
+  DirectionType: number;
+  ConnectionType: number;
+  IfType: number;
+  IfConnectorPresent: boolean;
+  ActivePorts: null;
+  DataBackFillSize: ULONG;
+  ContextBackFillSize: ULONG;
+  MacOptions: ULONG;
+  CompartmentId: number;
+  DefaultOffloadConfiguration: null;
+  TcpConnectionOffloadCapabilities: null;
+  BoundAdapterName: string;
+}
+
+/** NDIS_OPEN_PARAMETERS: what NdisOpenAdapterEx opens; NDIS writes SelectedMediumIndex. */
+export interface NDIS_OPEN_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  /** NDIS_BIND_PARAMETERS.AdapterName of the bind. */
+  AdapterName: string;
+  /** The NDIS_MEDIUM values the protocol can work with. */
+  MediumArray: readonly number[];
+  MediumArraySize: ULONG;
+  /** Out: the index in MediumArray of the adapter's medium. */
+  SelectedMediumIndex: ULONG;
+  /** The NET_FRAME_TYPE values (EtherTypes) it receives; NULL for all. */
+  FrameTypeArray: readonly number[] | null;
+  FrameTypeArraySize: ULONG;
+}
+
+/** NDIS_PROTOCOL_RESTART_PARAMETERS: NET_PNP_EVENT.Buffer of NetEventRestart. */
+export interface NDIS_PROTOCOL_RESTART_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  /** The filter modules between the protocol and the miniport, top first. */
+  FilterModuleNameBuffer: readonly string[];
+  FilterModuleNameBufferLength: ULONG;
+  /** NULL in the model, as for MiniportRestart (R3.8). */
+  RestartAttributes: null;
+  BoundIfIndex: number;
+  BoundIfNetluid: number;
+  Flags: ULONG;
+}
+
+// ------------------------------------------------------------------ handlers
+
+export type PROTOCOL_BIND_ADAPTER_EX<D = unknown> = (
+  ProtocolDriverContext: D,
+  BindContext: NDIS_HANDLE,
+  BindParameters: NDIS_BIND_PARAMETERS,
+) => NDIS_STATUS;
+export type PROTOCOL_UNBIND_ADAPTER_EX<C = unknown> = (
+  UnbindContext: NDIS_HANDLE,
+  ProtocolBindingContext: C,
+) => NDIS_STATUS;
+export type PROTOCOL_OPEN_ADAPTER_COMPLETE_EX<C = unknown> = (
+  ProtocolBindingContext: C,
+  Status: NDIS_STATUS,
+) => void;
+export type PROTOCOL_CLOSE_ADAPTER_COMPLETE_EX<C = unknown> = (ProtocolBindingContext: C) => void;
+export type PROTOCOL_NET_PNP_EVENT<C = unknown> = (
+  ProtocolBindingContext: C,
+  NetPnPEventNotification: NET_PNP_EVENT_NOTIFICATION,
+) => NDIS_STATUS;
+export type PROTOCOL_UNINSTALL = () => void;
+export type PROTOCOL_OID_REQUEST_COMPLETE<C = unknown> = (
+  ProtocolBindingContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_STATUS,
+) => void;
+export type PROTOCOL_STATUS_EX<C = unknown> = (
+  ProtocolBindingContext: C,
+  StatusIndication: NDIS_STATUS_INDICATION,
+) => void;
+export type PROTOCOL_RECEIVE_NET_BUFFER_LISTS<C = unknown> = (
+  ProtocolBindingContext: C,
+  NetBufferLists: NET_BUFFER_LIST,
+  PortNumber: NDIS_PORT_NUMBER,
+  NumberOfNetBufferLists: ULONG,
+  ReceiveFlags: ULONG,
+) => void;
+export type PROTOCOL_SEND_NET_BUFFER_LISTS_COMPLETE<C = unknown> = (
+  ProtocolBindingContext: C,
+  NetBufferList: NET_BUFFER_LIST,
+  SendCompleteFlags: ULONG,
+) => void;
+/** PROTOCOL_SET_OPTIONS (nc-ndis-set_options): called inside NdisRegisterProtocolDriver. */
+export type PROTOCOL_SET_OPTIONS<D = unknown> = (
+  NdisDriverHandle: NDIS_HANDLE,
+  DriverContext: D,
+) => NDIS_STATUS;
+
+/**
+ * NDIS_PROTOCOL_DRIVER_CHARACTERISTICS. Every handler is required but
+ * SetOptionsHandler, UninstallHandler, StatusHandlerEx and DirectOidRequestCompleteHandler.
+ * `C` is the ProtocolBindingContext type, `D` the ProtocolDriverContext type.
+ */
+export interface NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
+  Header: NDIS_OBJECT_HEADER;
+  MajorNdisVersion: number;
+  MinorNdisVersion: number;
+  MajorDriverVersion?: number;
+  MinorDriverVersion?: number;
+  /** Reserved: 0. */
+  Flags?: ULONG;
+  /** The protocol's service name. */
+  Name: string;
+  SetOptionsHandler?: PROTOCOL_SET_OPTIONS<D> | null;
+  BindAdapterHandlerEx: PROTOCOL_BIND_ADAPTER_EX<D>;
+  UnbindAdapterHandlerEx: PROTOCOL_UNBIND_ADAPTER_EX<C>;
+  OpenAdapterCompleteHandlerEx: PROTOCOL_OPEN_ADAPTER_COMPLETE_EX<C>;
+  CloseAdapterCompleteHandlerEx: PROTOCOL_CLOSE_ADAPTER_COMPLETE_EX<C>;
+  NetPnPEventHandler: PROTOCOL_NET_PNP_EVENT<C>;
+  UninstallHandler?: PROTOCOL_UNINSTALL | null;
+  OidRequestCompleteHandler: PROTOCOL_OID_REQUEST_COMPLETE<C>;
+  StatusHandlerEx?: PROTOCOL_STATUS_EX<C> | null;
+  ReceiveNetBufferListsHandler: PROTOCOL_RECEIVE_NET_BUFFER_LISTS<C>;
+  SendNetBufferListsCompleteHandler: PROTOCOL_SEND_NET_BUFFER_LISTS_COMPLETE<C>;
+  /** NDIS 6.1 (revision 2); the model has no direct OID path for protocols, so NDIS never calls it. */
+  DirectOidRequestCompleteHandler?: unknown;
+}
+
+/** The handlers NdisRegisterProtocolDriver requires, in the page's order. */
+export const requiredProtocolHandlers = [
+  'BindAdapterHandlerEx',
+  'UnbindAdapterHandlerEx',
+  'OpenAdapterCompleteHandlerEx',
+  'CloseAdapterCompleteHandlerEx',
+  'NetPnPEventHandler',
+  'OidRequestCompleteHandler',
+  'ReceiveNetBufferListsHandler',
+  'SendNetBufferListsCompleteHandler',
+] as const;
+
+// ------------------------------------------------------------------- records
+
+/**
+ * Where a binding's open is (NdisOpenAdapterEx to NdisCloseAdapterEx). 'opening' and
+ * 'closing': NDIS returned PENDING and the matching ProtocolXxxAdapterCompleteEx has
+ * not come yet.
+ */
+export type OpenState = 'none' | 'opening' | 'opened' | 'closing' | 'closed';
+
+/** NDIS's record of one binding of a registered protocol driver (Binding.open). */
+export class ProtocolOpen {
+  state: OpenState = 'none';
+  /** Inside ProtocolBindAdapterEx / ProtocolUnbindAdapterEx now. */
+  inBind = false;
+  inUnbind = false;
+  /** NdisCompleteBindAdapterEx / NdisCompleteUnbindAdapterEx came inside the handler (it must then return PENDING). */
+  earlyBind: number | null = null;
+  earlyUnbind = false;
+  /** The status of a pended open, for ProtocolOpenAdapterCompleteEx. */
+  openStatus = NDIS_STATUS_SUCCESS;
+  /** The open's parameters (NDIS writes SelectedMediumIndex when a pended open completes). */
+  params: NDIS_OPEN_PARAMETERS | null = null;
+  selectedMedium = 0;
+  /** Sends handed to NDIS and not yet back in ProtocolSendNetBufferListsComplete. */
+  sends = 0;
+  /** OID requests NDIS returned PENDING for and has not completed. */
+  oids = 0;
+  /** Receives indicated without NDIS_RECEIVE_FLAGS_RESOURCES and not yet returned. */
+  readonly held = new Set<NblImpl>();
+  /** The NET_PNP_EVENT_NOTIFICATION of the pause or restart the driver pended. */
+  note: NET_PNP_EVENT_NOTIFICATION | null = null;
+  /** NDIS's watchdog over the bind, unbind, pause or restart the driver pended (R7.13). */
+  watchdog: SimEvent | null = null;
+}
+
+/** A registered protocol driver: its NdisProtocolHandle, and NDIS's edge to its handlers. */
+export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
+  readonly __ndisHandle = 'NDIS_PROTOCOL_DRIVER';
+  deregistered = false;
+  /** Bindings that ever existed (the summary's counts). */
+  bindingsMade = 0;
+  bindingsFailed = 0;
+  /** Its data and OID traffic, all bindings together (the summary's counts). */
+  sent = 0;
+  received = 0;
+  returned = 0;
+  oidRequests = 0;
+  constructor(
+    readonly ndis: Ndis,
+    /** The driver module's name: the actor in traces, and the name NDIS binds it by. */
+    readonly name: string,
+    readonly driverObject: DRIVER_OBJECT,
+    readonly chars: Readonly<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS>,
+    readonly context: unknown,
+  ) {}
+
+  ProtocolBindAdapterEx(bd: Binding): NDIS_STATUS {
+    const o = new ProtocolOpen();
+    bd.open = o;
+    this.bindingsMade++;
+    o.inBind = true;
+    let s: number;
+    try {
+      s = this.chars.BindAdapterHandlerEx(this.context, bd, bindParameters(this, bd.block));
+    } finally {
+      o.inBind = false;
+    }
+    if (s === NDIS_STATUS_PENDING) {
+      if (o.earlyBind !== null) return bindResult(this.ndis, bd, o.earlyBind, 'NdisCompleteBindAdapterEx');
+      armProtocolWatchdog(this.ndis, bd, 'bind');
+      return s;
+    }
+    if (o.earlyBind !== null)
+      this.ndis.verifier.report(
+        'NdisSim_ProtocolBinding',
+        'ProtocolBindAdapterEx',
+        bd.block.name,
+        `${this.name} called NdisCompleteBindAdapterEx inside ProtocolBindAdapterEx and then returned ${statusName(s)}: only a bind that returns NDIS_STATUS_PENDING is completed with it (nf-ndis-ndiscompletebindadapterex)`,
+      );
+    return bindResult(this.ndis, bd, s, 'ProtocolBindAdapterEx');
+  }
+
+  ProtocolUnbindAdapterEx(bd: Binding): NDIS_STATUS {
+    const o = bd.open!;
+    o.inUnbind = true;
+    let s: number;
+    try {
+      s = this.chars.UnbindAdapterHandlerEx(bd, bd.protocolContext);
+    } finally {
+      o.inUnbind = false;
+    }
+    if (s === NDIS_STATUS_PENDING && !o.earlyUnbind) {
+      armProtocolWatchdog(this.ndis, bd, 'unbind');
+      return s;
+    }
+    if (s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING)
+      this.ndis.verifier.report(
+        'NdisSim_ProtocolBinding',
+        'ProtocolUnbindAdapterEx',
+        bd.block.name,
+        `ProtocolUnbindAdapterEx of ${this.name} returned ${statusName(s)}: a protocol cannot fail an unbind, only SUCCESS or PENDING (R7.3)`,
+      );
+    unbindChecks(this.ndis, bd, o.earlyUnbind ? 'NdisCompleteUnbindAdapterEx' : 'ProtocolUnbindAdapterEx');
+    return NDIS_STATUS_SUCCESS;
+  }
+
+  ProtocolNetPnPEvent(bd: Binding, event: NetEventCode, buffer?: unknown): NDIS_STATUS {
+    const n = this.ndis;
+    const o = bd.open!;
+    const note: NET_PNP_EVENT_NOTIFICATION = {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+      PortNumber: 0,
+      NetPnPEvent:
+        event === 'NetEventRestart'
+          ? { NetEvent: NetEventRestart, Buffer: restartParameters(bd.block), BufferLength: 1 }
+          : {
+              NetEvent: netEventNumber[event],
+              Buffer: buffer ?? null,
+              BufferLength: buffer === undefined || buffer === null ? 0 : 4,
+            },
+    };
+    const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
+    if (pausable) o.note = note;
+    const s = this.chars.NetPnPEventHandler(bd.protocolContext, note);
+    if (s === NDIS_STATUS_PENDING) {
+      if (!pausable)
+        throw new NotModelledError(
+          'ProtocolNetPnPEvent',
+          `${this.name} returned NDIS_STATUS_PENDING for ${event}: the model waits for a protocol only in NetEventPause and NetEventRestart`,
+        );
+      if (o.note === note) armProtocolWatchdog(n, bd, event === 'NetEventPause' ? 'pause' : 'restart');
+      return s;
+    }
+    o.note = null;
+    if (event === 'NetEventPause') {
+      if (s !== NDIS_STATUS_SUCCESS)
+        n.verifier.report(
+          'NdisSim_ProtocolBinding',
+          'ProtocolNetPnPEvent',
+          bd.block.name,
+          `ProtocolNetPnPEvent(NetEventPause) of ${this.name} returned ${statusName(s)}: a protocol cannot fail a pause (R7.2)`,
+        );
+      pauseDrained(n, bd, 'ProtocolNetPnPEvent');
+      return NDIS_STATUS_SUCCESS;
+    }
+    return s;
+  }
+
+  ProtocolStatusEx(bd: Binding, indication: NDIS_STATUS_INDICATION): void {
+    const h = this.chars.StatusHandlerEx;
+    if (typeof h === 'function') h(bd.protocolContext, indication);
+  }
+
+  ProtocolSendNetBufferListsComplete(
+    bd: Binding,
+    NetBufferLists: NET_BUFFER_LIST,
+    SendCompleteFlags: number,
+  ): void {
+    const o = bd.open!;
+    for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) o.sends--;
+    this.chars.SendNetBufferListsCompleteHandler(bd.protocolContext, NetBufferLists, SendCompleteFlags);
+  }
+
+  ProtocolReceiveNetBufferLists(
+    bd: Binding,
+    NetBufferLists: NET_BUFFER_LIST,
+    PortNumber: number,
+    NumberOfNetBufferLists: number,
+    ReceiveFlags: number,
+  ): void {
+    const o = bd.open!;
+    const keep = (ReceiveFlags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0;
+    this.received += NumberOfNetBufferLists;
+    if (keep)
+      for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) o.held.add(x as NblImpl);
+    this.chars.ReceiveNetBufferListsHandler(
+      bd.protocolContext,
+      NetBufferLists,
+      PortNumber,
+      NumberOfNetBufferLists,
+      ReceiveFlags,
+    );
+  }
+
+  ProtocolOidRequestComplete(bd: Binding, OidRequest: NDIS_OID_REQUEST, Status: NDIS_STATUS): void {
+    const o = bd.open!;
+    o.oids--;
+    this.chars.OidRequestCompleteHandler(bd.protocolContext, OidRequest, Status);
+  }
+}
+
+const netEventNumber: Readonly<Record<NetEventCode, number>> = {
+  NetEventQueryRemoveDevice,
+  NetEventCancelRemoveDevice,
+  NetEventPause,
+  NetEventRestart,
+  NetEventQueryPower,
+  NetEventSetPower,
+};
+
+const statusName = statusText;
+
+/** NDIS_BIND_PARAMETERS for binding `p` to `b`, from the adapter's general attributes. */
+function bindParameters(p: ProtocolDriverBlock, b: MiniportBlock): NDIS_BIND_PARAMETERS {
+  const g = b.general;
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_BIND_PARAMETERS, Revision: NDIS_BIND_PARAMETERS_REVISION_1 },
+    ProtocolSection: `\\Registry\\Machine\\System\\CurrentControlSet\\Services\\${p.name}\\Parameters\\Adapters\\${b.name}`,
+    AdapterName: adapterName(b),
+    PhysicalDeviceObject: `${b.name} PDO`,
+    MediaType: g?.MediaType ?? 0,
+    MtuSize: g?.MtuSize ?? 0,
+    MaxXmitLinkSpeed: g?.MaxXmitLinkSpeed ?? 0,
+    XmitLinkSpeed: g?.XmitLinkSpeed ?? 0,
+    MaxRcvLinkSpeed: g?.MaxRcvLinkSpeed ?? 0,
+    RcvLinkSpeed: g?.RcvLinkSpeed ?? 0,
+    MediaConnectState: b.mediaConnectState,
+    MediaDuplexState: g?.MediaDuplexState ?? 0,
+    LookaheadSize: g?.LookaheadSize ?? 0,
+    PowerManagementCapabilities: g?.PowerManagementCapabilities ?? null,
+    SupportedPacketFilters: g?.SupportedPacketFilters ?? 0,
+    MaxMulticastListSize: g?.MaxMulticastListSize ?? 0,
+    MacAddressLength: g?.MacAddressLength ?? 0,
+    CurrentMacAddress: g?.CurrentMacAddress ?? [],
+    PhysicalMediumType: g?.PhysicalMediumType ?? 0,
+    RcvScaleCapabilities: null,
+    BoundIfNetluid: topIfIndex(b),
+    BoundIfIndex: topIfIndex(b),
+    LowestIfNetluid: b.ifIndex,
+    LowestIfIndex: b.ifIndex,
+    AccessType: g?.AccessType ?? 0,
+    DirectionType: g?.DirectionType ?? 0,
+    ConnectionType: g?.ConnectionType ?? 0,
+    IfType: g?.IfType ?? 0,
+    IfConnectorPresent: g?.IfConnectorPresent ?? false,
+    ActivePorts: null,
+    DataBackFillSize: g?.DataBackFillSize ?? 0,
+    ContextBackFillSize: g?.ContextBackFillSize ?? 0,
+    MacOptions: g?.MacOptions ?? 0,
+    CompartmentId: 1,
+    DefaultOffloadConfiguration: null,
+    TcpConnectionOffloadCapabilities: null,
+    BoundAdapterName: adapterName(b),
+  };
+}
+
+/** The name NDIS gives the adapter in bind and open parameters. */
+export function adapterName(b: MiniportBlock): string {
+  return `\\DEVICE\\${b.name}`;
+}
+
+/** The interface the protocol binds to: the top filter module's, or the miniport's. */
+function topIfIndex(b: MiniportBlock): number {
+  return b.filters.length === 0 ? b.ifIndex : b.filters[b.filters.length - 1]!.ifIndex;
+}
+
+function restartParameters(b: MiniportBlock): NDIS_PROTOCOL_RESTART_PARAMETERS {
+  const names = b.filters.map((m) => m.name).reverse();
+  return {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS,
+      Revision: NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
+    },
+    FilterModuleNameBuffer: names,
+    FilterModuleNameBufferLength: names.length,
+    RestartAttributes: null,
+    BoundIfIndex: topIfIndex(b),
+    BoundIfNetluid: topIfIndex(b),
+    Flags: 0,
+  };
+}
+
+// ------------------------------------------------------------------- checks
+
+/**
+ * The bind's result, from ProtocolBindAdapterEx or NdisCompleteBindAdapterEx: a
+ * success needs a finished open, a failure a binding that is not left open (the bind
+ * page). Returns the status NDIS goes on with.
+ */
+export function bindResult(n: Ndis, bd: Binding, s: number, where: string): number {
+  const o = bd.open!;
+  const p = bd.protocol as ProtocolDriverBlock;
+  if (o.watchdog !== null) {
+    o.watchdog.cancelled = true;
+    o.watchdog = null;
+  }
+  if (s === NDIS_STATUS_SUCCESS && o.state !== 'opened') {
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      where,
+      bd.block.name,
+      o.state === 'opening'
+        ? `${where} of ${p.name} completed the bind before its pended NdisOpenAdapterEx completed (ProtocolOpenAdapterCompleteEx): the binding handle is not usable yet (nc-ndis-protocol_bind_adapter_ex)`
+        : `${where} of ${p.name} completed the bind with NDIS_STATUS_SUCCESS without a successful NdisOpenAdapterEx (nc-ndis-protocol_bind_adapter_ex)`,
+    );
+    p.bindingsFailed++;
+    return NDIS_STATUS_FAILURE;
+  }
+  if (s !== NDIS_STATUS_SUCCESS) {
+    p.bindingsFailed++;
+    if (o.state === 'opened' || o.state === 'opening')
+      n.verifier.report(
+        'NdisSim_ProtocolBinding',
+        where,
+        bd.block.name,
+        `${where} of ${p.name} failed the bind (${statusName(s)}) with the adapter still open: close it with NdisCloseAdapterEx before failing (nc-ndis-protocol_bind_adapter_ex)`,
+      );
+  }
+  return s;
+}
+
+/** The unbind is complete: the binding was closed, and the close has completed (R7.3). */
+export function unbindChecks(n: Ndis, bd: Binding, where: string): void {
+  const o = bd.open!;
+  const p = bd.protocol as ProtocolDriverBlock;
+  if (o.watchdog !== null) {
+    o.watchdog.cancelled = true;
+    o.watchdog = null;
+  }
+  if (o.state === 'closed') return;
+  n.verifier.report(
+    'NdisSim_ProtocolBinding',
+    where,
+    bd.block.name,
+    o.state === 'closing'
+      ? `${where} of ${p.name} completed the unbind before ProtocolCloseAdapterCompleteEx: the pended NdisCloseAdapterEx has not finished (nc-ndis-protocol_unbind_adapter_ex)`
+      : `${where} of ${p.name} completed the unbind without NdisCloseAdapterEx: the binding is still open (R7.3, nc-ndis-protocol_unbind_adapter_ex)`,
+  );
+}
+
+/** R7.2: a binding's pause completes only once every send it made has come back. */
+export function pauseDrained(n: Ndis, bd: Binding, where: string): void {
+  const o = bd.open!;
+  if (o.watchdog !== null) {
+    o.watchdog.cancelled = true;
+    o.watchdog = null;
+  }
+  if (o.sends === 0) return;
+  n.verifier.report(
+    'NdisSim_ProtocolPauseNotDrained',
+    where,
+    bd.block.name,
+    `${where}: ${(bd.protocol as ProtocolDriverBlock).name} completed the pause with ${o.sends} send(s) not yet back in ProtocolSendNetBufferListsComplete (R7.2)`,
+  );
+}
+
+// ----------------------------------------------------------- pended open/close
+
+/**
+ * Completes a pended NdisOpenAdapterEx or NdisCloseAdapterEx from NDIS's worker at
+ * PASSIVE: ProtocolOpenAdapterCompleteEx or ProtocolCloseAdapterCompleteEx.
+ */
+const openCloseCompleter: WorkRoutine = {
+  runWork(item: WorkItem): void {
+    const bd = item.arg as Binding;
+    const p = bd.protocol as ProtocolDriverBlock;
+    const n = p.ndis;
+    const o = bd.open!;
+    const open = o.state === 'opening';
+    if (open) {
+      o.state = o.openStatus === NDIS_STATUS_SUCCESS ? 'opened' : 'none';
+      if (o.params !== null) o.params.SelectedMediumIndex = o.selectedMedium;
+    } else o.state = 'closed';
+    const fn = open ? 'ProtocolOpenAdapterCompleteEx' : 'ProtocolCloseAdapterCompleteEx';
+    const f = n.enter(
+      bd.block,
+      p.name,
+      fn,
+      Irql.Passive,
+      n.trace.on && open ? { Status: statusText(o.openStatus) } : undefined,
+    );
+    try {
+      if (open) p.chars.OpenAdapterCompleteHandlerEx(bd.protocolContext, o.openStatus);
+      else p.chars.CloseAdapterCompleteHandlerEx(bd.protocolContext);
+    } catch (e) {
+      n.driverThrew(e, fn, bd.block);
+    }
+    n.leave(f, undefined);
+  },
+};
+
+/** Queues the completion of the open or close NDIS pended for `bd` (its open state says which). */
+export function completeOpenCloseLater(n: Ndis, bd: Binding): void {
+  n.kernel.queueWork(new WorkItem(openCloseCompleter, (bd.protocol as ProtocolDriverBlock).name, bd));
+}
+
+// ---------------------------------------------------------------- watchdog
+
+/** What a protocol pended that NDIS waits for (R7.13). */
+export type ProtocolWait = 'bind' | 'unbind' | 'pause' | 'restart';
+
+const waitOp: Readonly<Record<ProtocolWait, number>> = { bind: 0, unbind: 1, pause: 2, restart: 3 };
+const waitNames: readonly ProtocolWait[] = ['bind', 'unbind', 'pause', 'restart'];
+
+/** NDIS's watchdog over what a protocol pended (R7.13): the pause watchdog's time for each. */
+export class ProtocolWatchdog implements EventTarget {
+  constructor(readonly n: Ndis) {}
+  fire(op: number, arg: unknown): void {
+    const bd = arg as Binding;
+    const o = bd.open;
+    if (o === null || o.watchdog === null) return;
+    o.watchdog = null;
+    const what = waitNames[op]!;
+    const n = this.n;
+    const k = n.kernel;
+    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
+    const completion =
+      what === 'bind'
+        ? 'NdisCompleteBindAdapterEx'
+        : what === 'unbind'
+          ? 'NdisCompleteUnbindAdapterEx'
+          : 'NdisCompleteNetPnPEvent';
+    const handler =
+      what === 'bind'
+        ? 'ProtocolBindAdapterEx'
+        : what === 'unbind'
+          ? 'ProtocolUnbindAdapterEx'
+          : `ProtocolNetPnPEvent(NetEvent${what === 'pause' ? 'Pause' : 'Restart'})`;
+    try {
+      n.verifier.report(
+        'NdisSim_ProtocolWatchdog',
+        handler.startsWith('ProtocolNetPnPEvent') ? 'ProtocolNetPnPEvent' : handler,
+        bd.block.name,
+        `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} returned NDIS_STATUS_PENDING and ${completion} did not follow within ${n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', op],
+      );
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+/** Arms NDIS's watchdog over the bind, unbind, pause or restart `bd`'s driver pended. */
+export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): void {
+  const o = bd.open!;
+  if (o.watchdog !== null) o.watchdog.cancelled = true;
+  n.protocolWatchdog ??= new ProtocolWatchdog(n);
+  o.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, n.protocolWatchdog, waitOp[what], bd);
+}
