@@ -1,0 +1,412 @@
+// Protocol drivers of one's own (NdisRegisterProtocolDriver): bind with
+// NdisOpenAdapterEx, pause and restart, the data path, unbind with NdisCloseAdapterEx,
+// and what NDIS checks of each (07-protocols-filters.md R7.1-R7.4, R7.8-R7.13;
+// 05-removal.md R5.12 with a protocol of one's own above).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { echoProto, echoProtocol } from '../src/drivers/echo-proto.ts';
+import { flakyNic } from '../src/drivers/flaky-nic.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { driverNames } from '../src/drivers/index.ts';
+import {
+  type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NDIS_STATUS_UNSUPPORTED_MEDIA,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisAllocateTimerObject,
+  NdisCloseAdapterEx,
+  NdisMedium802_3,
+  NdisOpenAdapterEx,
+  NdisRegisterProtocolDriver,
+  NdisSendNetBufferLists,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  World,
+} from '../src/index.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
+import { ns } from './helpers/world.ts';
+
+/** NdisMediumWan of NDIS_MEDIUM (ndis.h numbers the enum from NdisMedium802_3 = 0). */
+const NdisMediumWan = 3;
+
+/** nic0 (healthy-nic) with the protocol driver `p` above it, and frames from the wire. */
+function world(
+  p: DriverModule,
+  o: { seed?: number; rxRate?: number; strategy?: Strategy; collect?: boolean } = {},
+) {
+  const w = new World({
+    seed: o.seed ?? 1,
+    verifier: o.collect ? 'collect' : 'bugcheck',
+    ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
+  });
+  w.addDriver(healthyNic);
+  w.addDriver(p);
+  w.addProtocolDriver(p.name);
+  w.addDevice({
+    name: 'nic0',
+    driver: 'healthy-nic',
+    wire: { rxPerSecond: o.rxRate ?? 0, rxFrameBytes: 128 },
+  });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  return w;
+}
+
+/** Answers `site` with `answer`, every other question with 0. */
+function always(site: number, answer: number): Strategy {
+  return { name: 'always', pick: (s) => (s === site ? answer : 0) };
+}
+
+/** The results NdisOpenAdapterEx and NdisCloseAdapterEx returned in the trace. */
+function openClose(w: World): string[] {
+  return w.trace.events
+    .filter((e) => e.kind === 'ddi' && (e.what === 'NdisOpenAdapterEx' || e.what === 'NdisCloseAdapterEx'))
+    .map((e) => `${e.what}=${String(e.data?.result)}`);
+}
+
+test('R7.1, R7.3, R7.8: echo-proto binds, echoes every frame, and unbinds at a surprise removal; the run is clean', () => {
+  const w = world(echoProto, { rxRate: 2000 });
+  w.at(500 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const s = w.summary();
+  const p = s.protocolDrivers.find((x) => x.driver === 'echo-proto');
+  assert.ok(p);
+  assert.equal(p.binds, 1);
+  assert.equal(p.bindsFailed, 0);
+  assert.ok(p.received > 500, `received ${p.received}`);
+  assert.equal(p.returned, p.received, 'every receive returned (R6.13)');
+  assert.equal(p.sent, p.received, 'one echo per frame');
+  assert.deepEqual(p.bindings, [], 'unbound at the teardown (R7.11)');
+  const states = w.trace.events
+    .filter((e) => e.kind === 'binding' && e.actor === 'echo-proto')
+    .map((e) => e.what.replace('nic0: binding ', ''));
+  assert.deepEqual(states, [
+    'Unbound → Opening',
+    'Opening → Paused',
+    'Paused → Restarting',
+    'Restarting → Running',
+    'Running → Pausing',
+    'Pausing → Paused',
+    'Paused → Closing',
+    'Closing → Unbound',
+  ]);
+});
+
+test('ChoiceSite.ProtocolOpenClose: answer 1 pends the open and the close, and NDIS completes them in ProtocolOpenAdapterCompleteEx and ProtocolCloseAdapterCompleteEx', () => {
+  const at = world(echoProto, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  at.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  assert.equal(at.run(ns.s).verdict, 'ok');
+  assert.deepEqual(openClose(at), [
+    'NdisOpenAdapterEx=NDIS_STATUS_SUCCESS',
+    'NdisCloseAdapterEx=NDIS_STATUS_SUCCESS',
+  ]);
+  const pended = world(echoProto, { strategy: always(ChoiceSite.ProtocolOpenClose, 1) });
+  pended.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  assert.equal(pended.run(ns.s).verdict, 'ok');
+  assert.deepEqual(openClose(pended), [
+    'NdisOpenAdapterEx=NDIS_STATUS_PENDING',
+    'NdisCloseAdapterEx=NDIS_STATUS_PENDING',
+  ]);
+  const calls = pended.trace.events
+    .filter((e) => e.kind === 'call' && e.actor === 'echo-proto')
+    .map((e) => e.what);
+  assert.ok(calls.includes('ProtocolOpenAdapterCompleteEx'));
+  assert.ok(calls.includes('ProtocolCloseAdapterCompleteEx'));
+  assert.deepEqual(pended.summary().protocolDrivers[0]?.bindings, []);
+});
+
+test("R5.12: NdisMRemoveMiniport tears the stack down through a protocol driver of one's own: paused, unbound, then MiniportHaltEx(NdisHaltDeviceFailed) and Code 43", () => {
+  const w = new World({ seed: 3 });
+  w.addDriver(flakyNic);
+  w.addDriver(echoProto);
+  w.addProtocolDriver('echo-proto');
+  w.addDevice({
+    name: 'nic0',
+    driver: 'flaky-nic',
+    faults: { hangAtNs: 2 * ns.s, rehangAfterReset: { minNs: 0, maxNs: 0 } },
+  });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(60 * ns.s);
+  assert.equal(r.bugCheck, null, r.message ?? '');
+  assert.equal(w.device('nic0').problem, 43);
+  const ev = w.trace.events;
+  const pause = ev.findIndex(
+    (e) =>
+      e.kind === 'call' &&
+      e.actor === 'echo-proto' &&
+      e.what === 'ProtocolNetPnPEvent' &&
+      e.data?.NetEvent === 'NetEventPause',
+  );
+  const unbind = ev.findIndex(
+    (e) => e.kind === 'call' && e.actor === 'echo-proto' && e.what === 'ProtocolUnbindAdapterEx',
+  );
+  const halt = ev.findIndex((e) => e.kind === 'call' && e.what === 'MiniportHaltEx');
+  assert.ok(pause > 0 && unbind > pause && halt > unbind, `pause ${pause}, unbind ${unbind}, halt ${halt}`);
+  assert.equal(ev[halt]?.data?.HaltAction, 'NdisHaltDeviceFailed');
+});
+
+test('the scenario key protocolDrivers binds a protocol driver; an unknown driver name is bad input', () => {
+  const s = parseScenarioText(
+    'until: 200ms\nprotocolDrivers:\n  - driver: echo-proto\ndevices:\n  - { name: nic0, driver: healthy-nic }\n',
+    's.yaml',
+    driverNames(),
+  );
+  assert.deepEqual(s.protocolDrivers, [{ driver: 'echo-proto' }]);
+  assert.throws(
+    () =>
+      parseScenarioText(
+        'protocolDrivers:\n  - driver: echo-prot\ndevices:\n  - { name: nic0, driver: healthy-nic }\n',
+        's.yaml',
+        driverNames(),
+      ),
+    /s\.yaml: protocolDrivers\[0\]\.driver: expected .*got "echo-prot"; did you mean echo-proto\?/,
+  );
+});
+
+/** Its ProtocolBindingContext: the binding handle once the open returns it. */
+interface Ctx {
+  handle: NDIS_HANDLE | null;
+}
+
+/**
+ * A minimal protocol driver: `bind` is its ProtocolBindAdapterEx body, given a fresh
+ * context to open with; unbind closes the handle kept there.
+ */
+function protocolDriver(
+  name: string,
+  bind: (proto: NDIS_HANDLE, bindContext: NDIS_HANDLE, adapterName: string, ctx: Ctx) => number,
+  more: Partial<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx>> = {},
+): DriverModule {
+  return {
+    name,
+    description: 'test protocol',
+    load: () => {
+      const g: { handle: NDIS_HANDLE | null } = { handle: null };
+      const chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx> = {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+          Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+        },
+        MajorNdisVersion: 6,
+        MinorNdisVersion: 0,
+        Name: name,
+        BindAdapterHandlerEx: (_d, bindContext, p) =>
+          bind(g.handle!, bindContext, p.AdapterName, { handle: null }),
+        UnbindAdapterHandlerEx: (_u, c) =>
+          NdisCloseAdapterEx(c.handle!) === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS,
+        OpenAdapterCompleteHandlerEx: () => {},
+        CloseAdapterCompleteHandlerEx: () => {},
+        NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+        OidRequestCompleteHandler: () => {},
+        ReceiveNetBufferListsHandler: () => {},
+        SendNetBufferListsCompleteHandler: () => {},
+        ...more,
+      };
+      return {
+        DriverEntry: () => {
+          const r = NdisRegisterProtocolDriver(null, chars);
+          g.handle = r.NdisProtocolHandle;
+          return r.Status;
+        },
+      };
+    },
+  };
+}
+
+/** Opens the adapter for `bind` with `ctx` as the ProtocolBindingContext, keeping the handle there. */
+function open(
+  proto: NDIS_HANDLE,
+  bindContext: NDIS_HANDLE,
+  name: string,
+  ctx: Ctx,
+  media = [NdisMedium802_3],
+) {
+  const o = openParams(name, media);
+  const r = NdisOpenAdapterEx(proto, ctx, o, bindContext);
+  ctx.handle = r.NdisBindingHandle;
+  return { ...r, params: o };
+}
+
+const openParams = (adapter: string, media: number[]) => ({
+  Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+  AdapterName: adapter,
+  MediumArray: media,
+  MediumArraySize: media.length,
+  SelectedMediumIndex: 0,
+  FrameTypeArray: null,
+  FrameTypeArraySize: 0,
+});
+
+test("nf-ndis-ndisopenadapterex: an open whose MediumArray lacks the adapter's medium fails with NDIS_STATUS_UNSUPPORTED_MEDIA; the bind fails cleanly", () => {
+  let got = -1;
+  const p = protocolDriver('wan-only', (proto, bc, name, ctx) => {
+    got = open(proto, bc, name, ctx, [NdisMediumWan]).Status;
+    return got;
+  });
+  const w = world(p);
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.equal(got, NDIS_STATUS_UNSUPPORTED_MEDIA);
+  const s = w.summary().protocolDrivers[0]!;
+  assert.equal(s.binds, 1);
+  assert.equal(s.bindsFailed, 1);
+  assert.deepEqual(s.bindings, []);
+});
+
+test("nf-ndis-ndisopenadapterex: SelectedMediumIndex names the adapter's medium in MediumArray", () => {
+  let index = -1;
+  const p = protocolDriver('two-media', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx, [NdisMediumWan, NdisMedium802_3]);
+    index = r.params.SelectedMediumIndex;
+    return r.Status;
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  assert.equal(w.run(200 * ns.ms).verdict, 'ok');
+  assert.equal(index, 1);
+});
+
+test('R7.3: a bind that returns SUCCESS without NdisOpenAdapterEx is NdisSim_ProtocolBinding', () => {
+  const w = world(echoProtocol('no-open', 'test', { bindWithoutOpen: true }));
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolBinding');
+  assert.match(r.bugCheck?.message ?? '', /without a successful NdisOpenAdapterEx/);
+});
+
+test('R7.3: a bind completed while the pended open has not completed is NdisSim_ProtocolBinding', () => {
+  const p = protocolDriver('no-wait-for-open', (proto, bc, name, ctx) => {
+    open(proto, bc, name, ctx);
+    return NDIS_STATUS_SUCCESS;
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 1) });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolBinding');
+  assert.match(r.bugCheck?.message ?? '', /before its pended NdisOpenAdapterEx completed/);
+});
+
+test('NdisSendNetBufferLists: an NBL without the binding handle in SourceHandle is NdisSim_ProtocolNblOwnership', () => {
+  const w = world(echoProtocol('no-source', 'test', { noSourceHandle: true }), { rxRate: 1000 });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolNblOwnership');
+  assert.match(r.bugCheck?.message ?? '', /SourceHandle/);
+});
+
+test('a binding handle used after NdisCloseAdapterEx is NdisSim_StaleHandle', () => {
+  const g: { pool: NDIS_HANDLE | null } = { pool: null };
+  const p = protocolDriver(
+    'send-after-close',
+    (proto, bc, name, ctx) => {
+      g.pool = NdisAllocateNetBufferListPool(proto, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 1,
+        DataSize: 0,
+      });
+      return open(proto, bc, name, ctx).Status;
+    },
+    {
+      UnbindAdapterHandlerEx: (_u, c) => {
+        NdisCloseAdapterEx(c.handle!);
+        // A goodbye frame, too late: the handle died with the close.
+        const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, null, 0, 60)!;
+        nbl.SourceHandle = c.handle;
+        NdisSendNetBufferLists(c.handle!, nbl, 0, 0);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_StaleHandle', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /after NdisCloseAdapterEx/);
+});
+
+test('NdisRegisterProtocolDriver: a missing required handler is NDIS_STATUS_BAD_CHARACTERISTICS; the driver does not load and the summary says why', () => {
+  let status = -1;
+  const p: DriverModule = {
+    name: 'no-receive',
+    description: 'test',
+    load: () => ({
+      DriverEntry: () => {
+        const c = {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+            Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+          },
+          MajorNdisVersion: 6,
+          MinorNdisVersion: 0,
+          Name: 'no-receive',
+          BindAdapterHandlerEx: () => NDIS_STATUS_SUCCESS,
+          UnbindAdapterHandlerEx: () => NDIS_STATUS_SUCCESS,
+          OpenAdapterCompleteHandlerEx: () => {},
+          CloseAdapterCompleteHandlerEx: () => {},
+          NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+          OidRequestCompleteHandler: () => {},
+          SendNetBufferListsCompleteHandler: () => {},
+        } as unknown as NDIS_PROTOCOL_DRIVER_CHARACTERISTICS;
+        status = NdisRegisterProtocolDriver(null, c).Status;
+        return status;
+      },
+    }),
+  };
+  const w = world(p, { collect: true });
+  w.run(100 * ns.ms);
+  assert.equal(status, NDIS_STATUS_BAD_CHARACTERISTICS);
+  const s = w.summary();
+  assert.deepEqual(s.protocolDrivers, []);
+  assert.equal(s.protocolLoadFailures.length, 1);
+  assert.match(s.protocolLoadFailures[0]!.why, /ReceiveNetBufferListsHandler is missing/);
+  assert.ok(w.verifier.violations.some((v) => v.rule === 'NdisSim_BadCharacteristics'));
+});
+
+test('a timer object with a protocol handle is not modelled: the run says so, naming the DDI, with no false bug check', () => {
+  const p = protocolDriver('with-timer', (proto, bc, name, ctx) => {
+    NdisAllocateTimerObject(proto, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0,
+      TimerFunction: () => {},
+      FunctionContext: null,
+    });
+    return open(proto, bc, name, ctx).Status;
+  });
+  const r = world(p).run(100 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.equal(r.bugCheck, null);
+  assert.match(r.message ?? '', /NdisAllocateTimerObject is not modelled.*NdisProtocolHandle/);
+});
+
+test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {
+  const text = (seed: number) => {
+    const w = world(echoProto, { seed, rxRate: 5000 });
+    w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+    w.run(100 * ns.ms);
+    return JSON.stringify(w.trace.events);
+  };
+  assert.equal(text(7), text(7));
+  const kinds = new Set<string>();
+  for (let seed = 1; seed <= 12; seed++) {
+    const w = world(echoProto, { seed });
+    w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+    assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+    kinds.add(openClose(w).join(' '));
+  }
+  assert.ok(kinds.size > 1, 'seeds reach both the at-once and the pended open or close');
+});
