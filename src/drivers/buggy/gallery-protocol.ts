@@ -34,13 +34,16 @@ export const galleryProtocol: readonly GalleryEntry[] = [
     protocol: true,
     mistake:
       'ProtocolBindAdapterEx announces the protocol with a broadcast frame right after NdisOpenAdapterEx succeeds, while the binding is still opening (not Running).',
-    driver: echoProtocol('echo-announces-in-bind', 'sends from ProtocolBindAdapterEx', { announceInBind: true }),
+    driver: echoProtocol('echo-announces-in-bind', 'sends from ProtocolBindAdapterEx', {
+      announceInBind: true,
+    }),
     scenario: { until: '1s' },
   },
   {
     rule: 'NdisSim_ProtocolPauseNotDrained',
     protocol: true,
-    mistake: 'NetEventPause stops new echoes and returns SUCCESS at once, without waiting for the echoes still in the miniport.',
+    mistake:
+      'NetEventPause stops new echoes and returns SUCCESS at once, without waiting for the echoes still in the miniport.',
     driver: echoProtocol('echo-pause-no-wait', 'does not wait for its sends in NetEventPause', {
       pauseWithoutWaiting: true,
     }),

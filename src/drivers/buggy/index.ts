@@ -10,10 +10,10 @@ import { galleryClone } from './gallery-clone.ts';
 import { galleryDevice } from './gallery-device.ts';
 import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
-import { galleryProtocol } from './gallery-protocol.ts';
 import { galleryNbl } from './gallery-nbl.ts';
 import { galleryPoll } from './gallery-poll.ts';
 import { galleryPower } from './gallery-power.ts';
+import { galleryProtocol } from './gallery-protocol.ts';
 import { gallerySs } from './gallery-ss.ts';
 import { throwingNic } from './throwing-nic.ts';
 
