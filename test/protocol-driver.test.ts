@@ -24,15 +24,22 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateIoWorkItem,
+  NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateTimerObject,
   NdisCloseAdapterEx,
+  NdisFreeMemoryWithTagPriority,
   NdisMedium802_3,
   NdisOpenAdapterEx,
+  NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
   NdisSendNetBufferLists,
+  NdisSetTimerObject,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NetEventQueryRemoveDevice,
+  NormalPoolPriority,
   World,
 } from '../src/index.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -374,9 +381,54 @@ test('NdisRegisterProtocolDriver: a missing required handler is NDIS_STATUS_BAD_
   assert.ok(w.verifier.violations.some((v) => v.rule === 'NdisSim_BadCharacteristics'));
 });
 
-test('a timer object with a protocol handle is not modelled: the run says so, naming the DDI, with no false bug check', () => {
-  const p = protocolDriver('with-timer', (proto, bc, name, ctx) => {
-    NdisAllocateTimerObject(proto, {
+test('obtaining-pool-handles: a timer object, an I/O work item and memory take the NdisProtocolHandle; the timer and the work item run as the protocol', () => {
+  const ran: string[] = [];
+  const p = protocolDriver('with-services', (proto, bc, name, ctx) => {
+    const mem = NdisAllocateMemoryWithTagPriority(proto, 64, 0x74736554, NormalPoolPriority);
+    assert.ok(mem !== null && mem.length === 64);
+    NdisFreeMemoryWithTagPriority(proto, mem, 0x74736554);
+    const t = NdisAllocateTimerObject(proto, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0x74736554,
+      TimerFunction: () => {
+        ran.push('timer');
+      },
+      FunctionContext: null,
+    });
+    assert.equal(t.Status, NDIS_STATUS_SUCCESS);
+    NdisSetTimerObject(t.TimerObject!, -10_000, 0, null);
+    const w = NdisAllocateIoWorkItem(proto);
+    assert.ok(w !== null);
+    NdisQueueIoWorkItem(
+      w,
+      () => {
+        ran.push('work');
+      },
+      null,
+    );
+    return open(proto, bc, name, ctx).Status;
+  });
+  const w = world(p);
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual([...ran].sort(), ['timer', 'work']);
+  const actors = new Set(
+    w.trace.events
+      .filter(
+        (e) => e.kind === 'call' && (e.what === 'NdisTimerFunction' || e.what === 'NdisIoWorkItemFunction'),
+      )
+      .map((e) => e.actor),
+  );
+  assert.deepEqual([...actors], ['with-services']);
+});
+
+test('an NdisBindingHandle where the page wants the NdisProtocolHandle is NdisSim_BadParameter, naming the right handle', () => {
+  const p = protocolDriver('timer-on-binding', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx);
+    NdisAllocateTimerObject(ctx.handle!, {
       Header: {
         Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
         Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
@@ -385,12 +437,28 @@ test('a timer object with a protocol handle is not modelled: the run says so, na
       TimerFunction: () => {},
       FunctionContext: null,
     });
-    return open(proto, bc, name, ctx).Status;
+    return r.Status;
   });
-  const r = world(p).run(100 * ns.ms);
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
+  assert.match(r.bugCheck?.message ?? '', /passes its NdisProtocolHandle .*not an NdisBindingHandle/);
+});
+
+test('PENDING from ProtocolNetPnPEvent for an event other than pause and restart is not modelled: the run says so, naming the handler', () => {
+  const p = protocolDriver(
+    'pends-query-remove',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      NetPnPEventHandler: (_c, note) =>
+        note.NetPnPEvent.NetEvent === NetEventQueryRemoveDevice ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS,
+    },
+  );
+  const w = world(p);
+  w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(100 * ns.ms);
   assert.equal(r.verdict, 'not-modelled');
   assert.equal(r.bugCheck, null);
-  assert.match(r.message ?? '', /NdisAllocateTimerObject is not modelled.*NdisProtocolHandle/);
+  assert.match(r.message ?? '', /ProtocolNetPnPEvent is not modelled.*NetEventQueryRemoveDevice/);
 });
 
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {

@@ -291,7 +291,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     Uint8Array,
     {
       tag: number;
-      driver: MiniportDriverBlock | FilterDriverBlock;
+      driver: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock;
       adapter: string | null;
       /** The filter module whose NdisFilterHandle made it (it must free it by FilterDetach). */
       module?: FilterModule;
@@ -1109,6 +1109,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         return this.afterDetach(o.module, fn);
       case 'filterDriver':
         return this.afterUnload(o.driver, fn);
+      case 'protocolDriver':
+        // The model never unloads a protocol driver.
+        return false;
     }
   }
 

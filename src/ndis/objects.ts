@@ -9,6 +9,7 @@ import type { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock, FilterModule } from './filter.ts';
 import { NDIS_INDICATE_ALL_NBLS } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import type { ProtocolDriverBlock } from './protocol-driver.ts';
 import type {
   IO_INTERRUPT_MESSAGE_INFO,
   NDIS_HANDLE,
@@ -26,7 +27,8 @@ export type Owner =
   | { kind: 'adapter'; block: MiniportBlock }
   | { kind: 'driver'; driver: MiniportDriverBlock }
   | { kind: 'module'; module: FilterModule }
-  | { kind: 'filterDriver'; driver: FilterDriverBlock };
+  | { kind: 'filterDriver'; driver: FilterDriverBlock }
+  | { kind: 'protocolDriver'; driver: ProtocolDriverBlock };
 
 /** The adapter of the object's owner: its own, or a filter module's; null for a driver. */
 export function ownerAdapter(o: Owner): MiniportBlock | null {

@@ -32,6 +32,7 @@ import {
 } from './generated/status.ts';
 import type { NblImpl, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -249,6 +250,12 @@ export class ProtocolOpen {
 export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   readonly __ndisHandle = 'NDIS_PROTOCOL_DRIVER';
   deregistered = false;
+  /**
+   * Timer objects and work items allocated with its NdisProtocolHandle and not freed
+   * (the model never unloads a protocol driver, so nothing checks them at unload).
+   */
+  timers: NdisTimerObject[] | null = null;
+  workItems: NdisIoWorkItem[] | null = null;
   /** Bindings that ever existed (the summary's counts). */
   bindingsMade = 0;
   bindingsFailed = 0;

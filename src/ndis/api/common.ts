@@ -1,6 +1,6 @@
 // What every DDI does first: find its world, check its handle, check its IRQL.
 
-import { NdisSimUsageError, NotModelledError } from '../../errors.ts';
+import { NdisSimUsageError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { Binding } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
@@ -86,19 +86,35 @@ export type ServiceHandle = MiniportBlock | MiniportDriverBlock | FilterModule |
 export function serviceHandle(h: unknown, ddi: string, module = true): ServiceHandle {
   if (h instanceof Block || h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return h;
   if (h instanceof FilterModule && module) return h;
-  if (h instanceof ProtocolDriverBlock || h instanceof Binding)
-    throw new NotModelledError(
-      ddi,
-      `a protocol driver's ${h instanceof Binding ? 'NdisBindingHandle' : 'NdisProtocolHandle'}: of the services that take a driver's handle, the model gives protocol drivers only NBL pools (NdisAllocateNetBufferListPool)`,
-    );
+  return otherHandle(h, ddi);
+}
+
+/**
+ * serviceHandle for the DDIs that also take a protocol driver's NdisProtocolHandle
+ * (timer objects and I/O work items; obtaining-pool-handles).
+ */
+export function serviceOrProtocolHandle(
+  h: unknown,
+  ddi: string,
+  module = true,
+): ServiceHandle | ProtocolDriverBlock {
+  if (h instanceof ProtocolDriverBlock) return h;
+  return serviceHandle(h, ddi, module);
+}
+
+function otherHandle(h: unknown, ddi: string): never {
   const n = currentNdis(ddi);
   return n.verifier.fatal(
     'NdisSim_BadParameter',
     ddi,
-    h instanceof FilterModule ? h.block.name : null,
+    h instanceof FilterModule || h instanceof Binding ? h.block.name : null,
     h instanceof FilterModule
       ? `${ddi}: a filter driver passes its filter driver handle (NdisFRegisterFilterDriver), not the NdisFilterHandle of module ${h.name}`
-      : `${ddi}: the handle is not an adapter, miniport driver, filter module or filter driver handle`,
+      : h instanceof Binding
+        ? `${ddi}: a protocol driver passes its NdisProtocolHandle (NdisRegisterProtocolDriver), not an NdisBindingHandle (obtaining-pool-handles)`
+        : h instanceof ProtocolDriverBlock
+          ? `${ddi}: the page does not take a protocol driver's NdisProtocolHandle`
+          : `${ddi}: the handle is not an adapter, miniport driver, filter module or filter driver handle`,
   );
 }
 

@@ -34,6 +34,7 @@ import {
   ownerAdapter,
   ownerDriverName,
 } from '../objects.ts';
+import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type {
   IO_INTERRUPT_MESSAGE_INFO,
   IO_INTERRUPT_MESSAGE_INFO_ENTRY,
@@ -51,6 +52,7 @@ import {
   passiveOutsideInitHalt,
   type ServiceHandle,
   serviceHandle,
+  serviceOrProtocolHandle,
   stale,
   staleModule,
 } from './common.ts';
@@ -79,7 +81,8 @@ const irql = {
   NdisMQueueDpcEx: ddiIrql.NdisMQueueDpcEx!,
 };
 
-function ownerOf(h: ServiceHandle): Owner {
+function ownerOf(h: ServiceHandle | ProtocolDriverBlock): Owner {
+  if (h instanceof ProtocolDriverBlock) return { kind: 'protocolDriver', driver: h };
   if (h instanceof MiniportDriverBlock) return { kind: 'driver', driver: h };
   if (h instanceof FilterModule) return { kind: 'module', module: h };
   if (h instanceof FilterDriverBlock) return { kind: 'filterDriver', driver: h };
@@ -118,6 +121,7 @@ function timerList(o: Owner, create: boolean): NdisTimerObject[] | null {
       if (create) o.module.timers ??= [];
       return o.module.timers;
     case 'filterDriver':
+    case 'protocolDriver':
       if (create) o.driver.timers ??= [];
       return o.driver.timers;
   }
@@ -134,7 +138,7 @@ export function NdisAllocateTimerObject<T = unknown>(
   TimerCharacteristics: NDIS_TIMER_CHARACTERISTICS<T>,
 ): { Status: NDIS_STATUS; TimerObject: NDIS_HANDLE | null } {
   const ddi = 'NdisAllocateTimerObject';
-  const h = serviceHandle(NdisHandle, ddi);
+  const h = serviceOrProtocolHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateTimerObject, ddi, adapterName(owner));
@@ -299,14 +303,14 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
  */
 export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateIoWorkItem';
-  const h = serviceHandle(NdisObjectHandle, ddi, false);
+  const h = serviceOrProtocolHandle(NdisObjectHandle, ddi, false);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
   if (owner.kind === 'adapter' && stale(owner.block, ddi)) return null;
   const w = new NdisIoWorkItem(n, owner, ownerDriverName(owner));
   if (owner.kind === 'adapter') owner.block.workItems.push(w);
-  else if (owner.kind === 'driver' || owner.kind === 'filterDriver') {
+  else if (owner.kind === 'driver' || owner.kind === 'filterDriver' || owner.kind === 'protocolDriver') {
     if (owner.driver.workItems === null) owner.driver.workItems = [w];
     else owner.driver.workItems.push(w);
   }
@@ -385,7 +389,7 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
   }
   w.freed = true;
   if (w.owner.kind === 'adapter') removeFrom(w.owner.block.workItems, w);
-  else if (w.owner.kind === 'driver' || w.owner.kind === 'filterDriver')
+  else if (w.owner.kind === 'driver' || w.owner.kind === 'filterDriver' || w.owner.kind === 'protocolDriver')
     removeFrom(w.owner.driver.workItems ?? [], w);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
@@ -991,7 +995,8 @@ export const maxPoolBytes = 64 * 1024 * 1024;
 /**
  * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
  * Returns a zeroed buffer, or null. NdisHandle: an adapter or miniport driver handle, a
- * filter module's NdisFilterHandle or the filter driver handle. Memory of a module
+ * filter module's NdisFilterHandle, the filter driver handle, or a protocol driver's
+ * NdisProtocolHandle. Memory of a module
  * handle is the module's, freed by its FilterDetach (nc-ndis-filter_detach).
  */
 export function NdisAllocateMemoryWithTagPriority(
@@ -1001,7 +1006,7 @@ export function NdisAllocateMemoryWithTagPriority(
   _Priority: number,
 ): Uint8Array | null {
   const ddi = 'NdisAllocateMemoryWithTagPriority';
-  const h = serviceHandle(NdisHandle, ddi);
+  const h = serviceOrProtocolHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
   const b = handleAdapter(h);
   n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
@@ -1025,7 +1030,10 @@ export function NdisAllocateMemoryWithTagPriority(
   } else {
     n.allocations.set(mem, {
       tag: Tag,
-      driver: h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock ? h : h.driver,
+      driver:
+        h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock || h instanceof ProtocolDriverBlock
+          ? h
+          : h.driver,
       adapter: b?.name ?? null,
     });
   }
@@ -1033,8 +1041,9 @@ export function NdisAllocateMemoryWithTagPriority(
 }
 
 /** The adapter a handle stands for: its own, or a filter module's; null for a driver handle. */
-function handleAdapter(h: ServiceHandle): MiniportBlock | null {
-  if (h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return null;
+function handleAdapter(h: ServiceHandle | ProtocolDriverBlock): MiniportBlock | null {
+  if (h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock || h instanceof ProtocolDriverBlock)
+    return null;
   return h instanceof FilterModule ? h.block : h;
 }
 
@@ -1067,7 +1076,7 @@ export function NdisFreeMemoryWithTagPriority(
   _Tag: number,
 ): void {
   const ddi = 'NdisFreeMemoryWithTagPriority';
-  const h = serviceHandle(NdisHandle, ddi);
+  const h = serviceOrProtocolHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
   const b = handleAdapter(h);
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);

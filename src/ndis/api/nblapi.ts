@@ -25,8 +25,9 @@ import {
 } from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
+import type { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
-import { currentNdis, type ServiceHandle, serviceHandle, stale, staleModule } from './common.ts';
+import { currentNdis, type ServiceHandle, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
 import { poolOf } from './datapath.ts';
 import { maxPoolBytes } from './kernel.ts';
 
@@ -104,19 +105,21 @@ function state(n: Ndis): NblApiState {
 // checked at its end.
 
 /** The adapter a handle names (a module's: the one it is attached to), for messages. */
-function handleAdapter(h: ServiceHandle | null): string | null {
+type AnyHandle = ServiceHandle | ProtocolDriverBlock;
+
+function handleAdapter(h: AnyHandle | null): string | null {
   return h instanceof MiniportBlock ? h.name : h instanceof FilterModule ? h.block.name : null;
 }
 
 /** True when the DDI must stop: the adapter or module of `h` is gone (reported). */
-function staleCaller(n: Ndis, h: ServiceHandle | null, ddi: string): boolean {
+function staleCaller(n: Ndis, h: AnyHandle | null, ddi: string): boolean {
   if (h instanceof MiniportBlock) return stale(h, ddi);
   if (h instanceof FilterModule) return staleModule(h, ddi, n);
   return false;
 }
 
 /** The driver that owns what `h` allocates. */
-function handleOwner(h: ServiceHandle): string {
+function handleOwner(h: AnyHandle): string {
   return h instanceof MiniportBlock || h instanceof FilterModule ? h.driver.name : h.name;
 }
 
@@ -187,7 +190,7 @@ export function NdisAllocateNetBufferPool(
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferPool';
   const n = currentNdis(ddi);
-  const h = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
+  const h = NdisHandle === null ? null : serviceOrProtocolHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
   n.verifier.irql(irql.NdisAllocateNetBufferPool, ddi, handleAdapter(h));
   if (staleCaller(n, h, ddi)) return null;
@@ -327,7 +330,7 @@ export function NdisAllocateMdl(
 ): Uint8Array | null {
   const ddi = 'NdisAllocateMdl';
   const n = currentNdis(ddi);
-  const h = serviceHandle(NdisHandle, ddi);
+  const h = serviceOrProtocolHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
   n.verifier.irql(irql.NdisAllocateMdl, ddi, handleAdapter(h));
   if (staleCaller(n, h, ddi)) return null;

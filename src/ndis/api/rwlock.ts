@@ -14,7 +14,7 @@ import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_RWL_AT_DISPATCH_LEVEL } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE } from '../types.ts';
-import { currentNdis, serviceHandle, stale, staleModule } from './common.ts';
+import { currentNdis, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
 
 const irql = {
   NdisAllocateRWLock: ddiIrql.NdisAllocateRWLock!,
@@ -59,14 +59,15 @@ export class LOCK_STATE_EX {
 
 /**
  * PNDIS_RW_LOCK_EX NdisAllocateRWLock(NdisHandle). <= DISPATCH. NdisHandle is a driver
- * or adapter handle, a filter module or filter driver handle, or null (Windows 8 and
+ * or adapter handle, a filter module or filter driver handle, a protocol driver's
+ * NdisProtocolHandle, or null (Windows 8 and
  * later, from DriverEntry before a handle).
  */
 export function NdisAllocateRWLock(NdisHandle: NDIS_HANDLE | null): NDIS_RW_LOCK_EX | null {
   const ddi = 'NdisAllocateRWLock';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisAllocateRWLock, ddi, null);
-  const owner = NdisHandle === null ? null : serviceHandle(NdisHandle, ddi);
+  const owner = NdisHandle === null ? null : serviceOrProtocolHandle(NdisHandle, ddi);
   if (owner instanceof FilterModule) {
     if (staleModule(owner, ddi, n)) return null;
     const lock = new NDIS_RW_LOCK_EX(null, owner);
