@@ -51,7 +51,6 @@ import {
   currentNdis,
   passiveOutsideInitHalt,
   type ServiceHandle,
-  serviceHandle,
   serviceOrProtocolHandle,
   stale,
   staleModule,
