@@ -79,6 +79,19 @@ test('the page says the verdict, the Code 43 device and the live dump of the res
   assert.doesNotMatch(html, /id="bugcheck"/);
 });
 
+test("the page has a table of the protocol drivers of one's own: binds, data counts and the bindings left", () => {
+  const { html, w } = scenarioReport('examples/echo-protocol.yaml');
+  const m = /<table class="protocol-drivers">.*?<tbody>\n(.*?)\n<\/tbody>/s.exec(html);
+  assert.ok(m !== null, 'no protocol-drivers table');
+  const p = w.summary().protocolDrivers[0]!;
+  // nic0 failed (Code 43) and its binding went; nic1's stays. Every frame echoed once.
+  assert.equal(p.sent, p.received);
+  assert.deepEqual(m[1]!.split('\n'), [
+    `<tr><td>echo-proto</td><td>2 (0)</td><td>${p.sent}</td><td>${p.received} (${p.returned})</td><td>${p.oidRequests}</td><td>nic1 Running</td></tr>`,
+  ]);
+  assert.ok(p.sent > 1000, `sent ${p.sent}`);
+});
+
 test('the page has a table of the protocol bindings and one of the filter modules, with their data counts', () => {
   const { html } = scenarioReport('examples/filter-stack.yaml');
   const rows = (cls: string) => {

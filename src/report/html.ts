@@ -327,6 +327,40 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
       ),
     );
   }
+  if (s.protocolDrivers.length > 0 || s.protocolLoadFailures.length > 0) {
+    parts.push('<h3>Protocol drivers</h3>');
+    parts.push(
+      table(
+        [
+          'Protocol driver',
+          'Binds (failed)',
+          'Sends',
+          'Receives (returned)',
+          'OID requests',
+          'Bindings at the end',
+        ],
+        [
+          ...s.protocolDrivers.map((p) => [
+            h(p.driver),
+            `${p.binds} (${p.bindsFailed})`,
+            String(p.sent),
+            `${p.received} (${p.returned})`,
+            String(p.oidRequests),
+            p.bindings.length === 0 ? 'none' : h(p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', ')),
+          ]),
+          ...s.protocolLoadFailures.map((x) => [
+            h(x.driver),
+            `<span class="bad">did not load: ${h(x.why)}</span>`,
+            '-',
+            '-',
+            '-',
+            '-',
+          ]),
+        ],
+        'protocol-drivers',
+      ),
+    );
+  }
   if (s.filters.length > 0 || s.filterLoadFailures.length > 0) {
     parts.push('<h3>Filter modules</h3>');
     parts.push(
