@@ -17,6 +17,7 @@ import {
   flagNames,
   formatOptions,
   intOption,
+  runCommandFor,
   strategyOption,
   untilOption,
 } from '../explore/session.ts';
@@ -301,16 +302,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
   }
-  // The flags that make `run` give what a seed gave here, quoted for a POSIX shell.
-  const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
-  const spec = x.strategy;
-  const runFlags = [
-    ...(opts.driver ?? []).map((d) => ` --driver ${sh(d)}`),
-    ...(opts.until === undefined ? [] : [` --until ${sh(opts.until)}`]),
-    ...(opts.verifier === undefined ? [] : [` --verifier ${opts.verifier}`]),
-    ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
-  ].join('');
-  const fo = formatOptions(x, color(opts), (seed) => `ndis-sim run ${sh(file)}${runFlags} --seed ${seed}`);
+  const fo = formatOptions(x, color(opts), runCommandFor(x, opts.driver ?? [], opts));
   const { report } = x;
   if (opts.json) out(JSON.stringify(exploreJson(report, fo, packageVersion()), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);

@@ -279,7 +279,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
 export function formatOptions(
   x: Explored,
   color: boolean,
-  runCommand?: (seed: number) => string,
+  runCommand: ((seed: number) => string) | undefined,
 ): ExploreFormatOptions {
   return {
     color,
@@ -293,6 +293,28 @@ export function formatOptions(
     strategy: x.strategy,
     ...(runCommand === undefined ? {} : { runCommand }),
   };
+}
+
+/**
+ * The command that shows what a seed gave here (`ndis-sim run … --seed N`), with the
+ * options the exploration was given, quoted for a POSIX shell; undefined when its
+ * drivers were objects, which no command can name.
+ */
+export function runCommandFor(
+  x: Explored,
+  driverFiles: readonly string[],
+  o: { readonly until?: string | number; readonly verifier?: string; readonly drivers?: readonly unknown[] },
+): ((seed: number) => string) | undefined {
+  if ((o.drivers ?? []).length > 0) return undefined;
+  const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
+  const spec = x.strategy;
+  const flags = [
+    ...driverFiles.map((d) => ` --driver ${sh(d)}`),
+    ...(o.until === undefined ? [] : [` --until ${sh(String(o.until))}`]),
+    ...(o.verifier === undefined ? [] : [` --verifier ${o.verifier}`]),
+    ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
+  ].join('');
+  return (seed) => `ndis-sim run ${sh(x.file)}${flags} --seed ${seed}`;
 }
 
 /** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
