@@ -282,8 +282,19 @@ export class Machine implements EventTarget {
     return count;
   }
 
-  /** A busy wait (NdisStallExecution): the clock moves, nothing else runs. */
+  /**
+   * A busy wait (NdisStallExecution, a polling loop): the clock moves, nothing else
+   * runs. A spin that reaches the run's end ends the run there, the thread still
+   * spinning, as a run that ends in a wait does.
+   */
   spin(ns: number): void {
-    this.now += ns;
+    if (this.now + ns <= this.limitNs) {
+      this.now += ns;
+      return;
+    }
+    this.now = this.limitNs;
+    this.endedInWait = true;
+    this.stopped = 'the run ended while a thread was spinning';
+    throw new WorldStop(this.stopped);
   }
 }
