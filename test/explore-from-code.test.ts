@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
 import { InputError } from '../src/index.ts';
-import { type Exploration, exploreScenario, type FailureJson } from '../src/scenario.ts';
+import { type Exploration, exploreScenario, type FailureJson, SeedTimeout } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-explore-code-'));
@@ -147,6 +147,16 @@ test('exploreScenario: bad input throws the InputError the command prints, befor
     await problems(() => exploreScenario(scenario, { driverFiles: [driver], out: 'package.json/x' })),
     ['out: expected a directory that can be written, got "package.json/x" (ENOTDIR)'],
   );
+});
+
+test('exploreScenario with jobs: a seed whose driver callback never returns rejects with a SeedTimeout naming it', async () => {
+  const loop = exploreScenario('test/fixtures/sleeps-in-reset.yaml', {
+    driverFiles: ['test/fixtures/loops-forever.ts'],
+    runs: 6,
+    jobs: 2,
+    seedTimeout: '2s',
+  });
+  await assert.rejects(loop, (e) => e instanceof SeedTimeout && e.seed === 3 && e.limitMs === 2000);
 });
 
 test('README "Exploring from code": its example is examples/explore-from-code.ts, and as a node:test file it fails showing the shrunk choices and the replay command', () => {

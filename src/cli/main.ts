@@ -10,6 +10,7 @@ import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import { strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
+import { SeedTimeout } from '../explore/pool.ts';
 import { fromDecisionRows, parseReplayFile, traceDigest } from '../explore/replay-file.ts';
 import {
   type Explored,
@@ -239,6 +240,7 @@ interface ExploreCliOptions {
   strategy?: 'random' | 'deviations';
   depth?: string;
   jobs?: string;
+  seedTimeout?: string;
   out?: string;
   html?: boolean;
   quiet?: boolean;
@@ -290,6 +292,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
       ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
       ...(opts.depth === undefined ? {} : { depth: opts.depth }),
       ...(opts.jobs === undefined ? {} : { jobs: opts.jobs }),
+      ...(opts.seedTimeout === undefined ? {} : { seedTimeout: opts.seedTimeout }),
       ...(opts.verifier === undefined ? {} : { verifier: opts.verifier }),
       out: opts.out ?? '.',
       html: opts.html === true,
@@ -299,6 +302,12 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
       },
       names: flagNames,
     });
+  } catch (e) {
+    // A seed stuck in a worker: the driver's failure (exit 1), found outside the simulation.
+    if (!(e instanceof SeedTimeout)) throw e;
+    bar?.stop();
+    process.stderr.write(`ndis-sim: ${e.message}\n`);
+    return 1;
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
   }
@@ -551,6 +560,10 @@ Examples:
     .option(
       '--jobs <n>',
       'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',
+    )
+    .option(
+      '--seed-timeout <duration>',
+      'with worker threads: stop when one seed runs longer than this wall-clock time, a driver callback that never returns (default 60s)',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")

@@ -40,6 +40,11 @@ export interface ExploreScenarioOptions {
   readonly out?: string;
   /** With `out`: each replayed run's HTML report beside its replay file. */
   readonly html?: boolean;
+  /**
+   * With `jobs` above 1: wall-clock time one seed may run in a worker before the
+   * exploration stops with a SeedTimeout naming it ("30s", or nanoseconds; default 60 s).
+   */
+  readonly seedTimeout?: string | number;
   /** Called after each run (or batch of runs, in worker threads): runs done, failures found. */
   readonly progress?: (done: number, failed: number) => void;
 }
@@ -68,6 +73,7 @@ const fieldNames: OptionNames = {
   jobs: 'jobs',
   out: 'out',
   verifier: 'verifier',
+  seedTimeout: 'seedTimeout',
 };
 
 /**

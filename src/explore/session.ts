@@ -48,6 +48,7 @@ export interface OptionNames {
   readonly jobs: string;
   readonly out: string;
   readonly verifier: string;
+  readonly seedTimeout: string;
 }
 
 export const flagNames: OptionNames = {
@@ -60,6 +61,7 @@ export const flagNames: OptionNames = {
   jobs: '--jobs',
   out: '--out',
   verifier: '--verifier',
+  seedTimeout: '--seed-timeout',
 };
 
 /** A whole number from `min` to `max`: a flag's text of digits, or a number from code. */
@@ -120,6 +122,13 @@ export function strategyOption(
 /** Worker threads at most: each loads ndis-sim anew, and more threads than cores only queue. */
 export const jobsMax = 64;
 
+/**
+ * Wall-clock time a seed may run in a worker thread (--seed-timeout): far above any
+ * seed's (milliseconds; a long traffic run, seconds), and a loop that never returns
+ * is found within a minute.
+ */
+const seedTimeoutDefaultNs = 60 * 1e9;
+
 /** What an exploration is asked to do; values as a flag gives them (text) or as code does. */
 export interface ExploreInput {
   /** The scenario file: read unless `text` is given, and named in every message. */
@@ -145,6 +154,8 @@ export interface ExploreInput {
   readonly out?: string;
   /** Beside each replay file, its run's HTML report. */
   readonly html?: boolean;
+  /** Wall-clock time one seed may run in a worker thread before the exploration stops (default 60 s). */
+  readonly seedTimeout?: string | number;
   /** Called once the options hold, with the number of runs: what to tell of each run done. */
   readonly progress?: (runs: number) => ((done: number, failed: number) => void) | undefined;
   readonly names: OptionNames;
@@ -193,6 +204,11 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;
+  const seedLimitNs = untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs;
+  if (seedLimitNs <= 0)
+    throw new InputError([
+      `${n.seedTimeout}: expected a duration above 0, got ${JSON.stringify(o.seedTimeout)}`,
+    ]);
   // A worker thread loads the drivers from their files: objects cannot go to it.
   if (jobs !== null && jobs > 1 && (o.drivers ?? []).length > 0)
     throw new InputError([
@@ -204,9 +220,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const { report, workers } = await exploreOnCores(
     setup,
     src,
-    firstSeed,
-    runs,
-    (o.drivers ?? []).length > 0 ? 1 : jobs,
+    { firstSeed, runs, jobs: (o.drivers ?? []).length > 0 ? 1 : jobs, seedLimitMs: seedLimitNs / 1e6 },
     tick,
   );
   // The runs' rate is of the exploring alone; shrinking is timed apart.
@@ -338,11 +352,10 @@ const workersWorthSeconds = 10;
 async function exploreOnCores(
   setup: RunSetup,
   src: { file: string; text: string; driverFiles: readonly string[] },
-  firstSeed: number,
-  runs: number,
-  jobs: number | null,
+  seeds: { firstSeed: number; runs: number; jobs: number | null; seedLimitMs: number },
   progress: ((done: number, failed: number) => void) | undefined,
 ): Promise<{ report: ExploreReport; workers: number }> {
+  const { firstSeed, runs, jobs, seedLimitMs } = seeds;
   const job = {
     ...src,
     untilNs: setup.untilNs,
@@ -350,7 +363,10 @@ async function exploreOnCores(
     ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
   };
   if (jobs !== null && jobs > 1)
-    return { report: await exploreInWorkers(job, firstSeed, runs, jobs, progress), workers: jobs };
+    return {
+      report: await exploreInWorkers(job, firstSeed, runs, jobs, progress, seedLimitMs),
+      workers: jobs,
+    };
   const cores = availableParallelism();
   if (jobs === 1 || cores === 1)
     return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
@@ -374,7 +390,7 @@ async function exploreOnCores(
     if (now - t0 >= probeMs && restSeconds > workersWorthSeconds) {
       const base2 = { done, failed };
       const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
-      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more));
+      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more, seedLimitMs));
       workers = cores;
       break;
     }
