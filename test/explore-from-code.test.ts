@@ -91,6 +91,37 @@ test('R8.6 exploreScenario with drivers as objects: the same report; no file unl
   assert.deepEqual([fixed.passed, fixed.failed, fixed.failures], [60, 0, []]);
 });
 
+test("replay files never overwrite another failure's: a name taken by other contents goes to -2, -3 …; the same contents keep their file", async () => {
+  const out = join(dir, 'names');
+  const o = { driverFiles: [driver], runs: 30, out, html: true };
+  const first = join(out, 'timer-race.seed20.replay.json');
+  const a = await exploreScenario(scenario, o);
+  assert.equal(a.failures[0]!.replay, first);
+  const kept = readFileSync(first, 'utf8');
+  // The same exploration again: the same file, left as it was.
+  assert.equal((await exploreScenario(scenario, o)).failures[0]!.replay, first);
+  // Another exploration whose seed 20 fails too, unshrunk: a file of its own, beside.
+  const b = await exploreScenario(scenario, { ...o, shrinkRuns: 0 });
+  const second = join(out, 'timer-race.seed20-2.replay.json');
+  assert.equal(b.failures[0]!.replay, second);
+  assert.equal(b.failures[0]!.report, join(out, 'timer-race.seed20-2.html'));
+  assert.ok(b.text.includes(`replay: ndis-sim replay ${second}`), b.text);
+  assert.equal(readFileSync(second, 'utf8'), b.failures[0]!.replayText);
+  // Another scenario of the same name: the next one.
+  const elsewhere = join(dir, 'elsewhere', 'timer-race.yaml');
+  const c = await exploreScenario(elsewhere, { ...o, text: readFileSync(scenario, 'utf8') });
+  assert.equal(c.failures[0]!.replay, join(out, 'timer-race.seed20-3.replay.json'));
+  assert.equal(readFileSync(first, 'utf8'), kept);
+  assert.deepEqual(readdirSync(out).sort(), [
+    'timer-race.seed20-2.html',
+    'timer-race.seed20-2.replay.json',
+    'timer-race.seed20-3.html',
+    'timer-race.seed20-3.replay.json',
+    'timer-race.seed20.html',
+    'timer-race.seed20.replay.json',
+  ]);
+});
+
 /** The problems of the InputError `f` throws. */
 async function problems(f: () => Promise<unknown>): Promise<string[]> {
   try {

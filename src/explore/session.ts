@@ -6,7 +6,7 @@
 // group and shrink them the same way, and reject the same bad input with the same
 // messages, but for the names of the options (a flag, a field).
 
-import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -247,10 +247,11 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     const replayText = formatReplayFile(r);
     replayTexts.set(g.signature, replayText);
     if (o.out === undefined) continue;
-    const path = join(o.out, `${basename(o.file, extname(o.file))}.seed${g.seeds[0]}.replay.json`);
-    const html = path.replace(/\.replay\.json$/, '.html');
+    const stem = join(o.out, `${basename(o.file, extname(o.file))}.seed${g.seeds[0]}`);
     try {
-      writeFileSync(path, replayText);
+      const path = writeOwnFile(stem, '.replay.json', replayText);
+      replays.set(g.signature, path);
+      const html = path.replace(/\.replay\.json$/, '.html');
       if (o.html === true) {
         const summary = traced.world.summary();
         writeFileSync(
@@ -272,7 +273,6 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     } catch (e) {
       throw cannotWriteOut(o.out, n.out, e);
     }
-    replays.set(g.signature, path);
   }
   return {
     file: o.file,
@@ -425,6 +425,30 @@ function checkOutDir(dir: string, name: string): void {
       p = up;
     }
   }
+}
+
+/** Other names tried for a replay file whose name another failure's file has: `-2` … */
+const namesTriedMax = 1000;
+
+/**
+ * Writes `text` to `<stem><ext>`, or to `<stem>-2<ext>`, `-3` … when that name holds
+ * a different file: a replay file of another exploration (another scenario of the same
+ * name, other options, a changed driver) is never overwritten. A file that already
+ * holds this very text is left as it is, and its name returned. Each name is taken with
+ * an exclusive create, so two explorations writing at once cannot take the same one.
+ */
+function writeOwnFile(stem: string, ext: string, text: string): string {
+  for (let i = 1; i <= namesTriedMax; i++) {
+    const path = `${stem}${i === 1 ? '' : `-${i}`}${ext}`;
+    try {
+      writeFileSync(path, text, { flag: 'wx' });
+      return path;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (readFileSync(path, 'utf8') === text) return path;
+  }
+  throw Object.assign(new Error(), { code: `EEXIST (${stem}${ext} and ${namesTriedMax - 1} others)` });
 }
 
 /** Makes `dir` one level at a time: node 20's recursive mkdirSync loops for ever on /proc/x. */
