@@ -305,7 +305,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   } catch (e) {
     // A seed stuck in a worker: the driver's failure (exit 1), found outside the simulation.
     if (!(e instanceof SeedTimeout)) throw e;
-    bar?.stop();
+    bar?.stop(); // before the line: both go to stderr
     process.stderr.write(`ndis-sim: ${e.message}\n`);
     return 1;
   } finally {

@@ -918,7 +918,10 @@ export function registerAccessed(n: Ndis, ddi: string): void {
  */
 function spin(n: Ndis, ddi: string, spunNs: number): void {
   const m = n.kernel.machine;
-  if (m.now + spunNs > m.limitNs) n.spinningAtEnd ??= ddi;
+  if (m.now + spunNs > m.limitNs) {
+    n.spinningAtEnd ??= ddi;
+    m.endInSpin();
+  }
   m.spin(spunNs);
   const ctx = n.kernel.ctx;
   if (ctx.irql >= Irql.Dispatch) {
