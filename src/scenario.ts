@@ -5,4 +5,12 @@ export { flakyNic } from './drivers/flaky-nic.ts';
 export { healthyNic } from './drivers/healthy-nic.ts';
 export { countingLwf, monitorLwf, oidLoggingLwf } from './drivers/lwf.ts';
 export { vmini } from './drivers/vmini.ts';
+export type { ChoiceJson, ExploreJson, FailureJson } from './explore/format.ts';
+export {
+  type Exploration,
+  type ExploredFailure,
+  type ExploreScenarioOptions,
+  exploreScenario,
+} from './explore/from-code.ts';
+export { SeedTimeout } from './explore/pool.ts';
 export { type ScenarioWorld, type ScenarioWorldOptions, scenarioWorld } from './scenario/from-code.ts';

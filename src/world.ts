@@ -899,7 +899,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (this.ndis.io !== null) for (const x of ioPending(this.ndis)) out.push(x);
     for (const x of this.ndis.leftArmed) if (x.k.queued) out.push(`${x.what}, not yet fired`);
     if (this.machine.endedInWait)
-      out.push(`a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`);
+      out.push(
+        this.ndis.spinningAtEnd !== null
+          ? `a driver thread was spinning in ${this.ndis.spinningAtEnd} when the run ended (a loop that never returns?)`
+          : `a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`,
+      );
     return out;
   }
 

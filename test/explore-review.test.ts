@@ -237,3 +237,42 @@ expect: { rule: CancelTimerObject, dumps: 3 }
   assert.match(r.stdout, /seeds 1–1, 1 run in /);
   assert.match(r.stdout, /shrunk in 1 run: 0 choices not the simplest/);
 });
+
+test('explore --jobs: a seed whose driver callback never returns (a pure loop) is stopped after --seed-timeout of wall-clock time, named, exit 1', () => {
+  const r = cli(
+    [
+      'explore',
+      'test/fixtures/sleeps-in-reset.yaml',
+      '--driver',
+      'test/fixtures/loops-forever.ts',
+      '--runs',
+      '8',
+      '--jobs',
+      '2',
+      '--seed-timeout',
+      '3s',
+      '--out',
+      join(dir, 'loop'),
+    ],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(r.status, 1, `status ${r.status} after ${Math.round(r.ms)} ms; ${r.stderr}`);
+  assert.equal(
+    r.stderr,
+    'ndis-sim: seed 3 did not return within 3 s of wall-clock time (a driver callback that never returns?); the exploration stopped there. See it with run --seed 3, which hangs the same way\n',
+  );
+  assert.equal(r.stdout, '');
+  // Stopped soon after the limit, not at the end of a hang.
+  assert.ok(r.ms < 20_000, `${Math.round(r.ms)} ms`);
+  // The limit is a duration above 0.
+  const bad = cli([
+    'explore',
+    'test/fixtures/sleeps-in-reset.yaml',
+    '--driver',
+    'test/fixtures/loops-forever.ts',
+    '--seed-timeout',
+    '0s',
+  ]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^--seed-timeout: expected a duration above 0, got "0s"/);
+});

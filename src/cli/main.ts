@@ -2,49 +2,26 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
-import {
-  deviationHorizon,
-  type ExploreReport,
-  exploreSeeds,
-  type FailureGroup,
-  mergeReports,
-  type OneRun,
-  type RunSetup,
-  runOnce,
-  type StrategySpec,
-  strategyFor,
-  trimDecisions,
-} from '../explore/explore.ts';
+import { strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
-import { exploreInWorkers } from '../explore/pool.ts';
-import { shrinkAndReduce } from '../explore/reduce.ts';
+import { SeedTimeout } from '../explore/pool.ts';
+import { fromDecisionRows, parseReplayFile, traceDigest } from '../explore/replay-file.ts';
 import {
-  formatReplayFile,
-  fromDecisionRows,
-  parseReplayFile,
-  type ReplayFile,
-  toDecisionRows,
-  traceDigest,
-} from '../explore/replay-file.ts';
+  type Explored,
+  exploreFile,
+  flagNames,
+  formatOptions,
+  intOption,
+  runCommandFor,
+  strategyOption,
+  untilOption,
+} from '../explore/session.ts';
 import { OID_NAMES } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
@@ -60,20 +37,13 @@ import {
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, injectWindowsProblems, untilNs } from '../scenario/build.ts';
-import { loadScenario, parseScenarioText, readScenarioText } from '../scenario/load.ts';
+import { loadScenario, parseScenarioText } from '../scenario/load.ts';
 import { loadDriverModules } from '../scenario/modules.ts';
-import { nearest, parseDuration, type Scenario } from '../scenario/schema.ts';
+import { nearest, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
+import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
-
-/** The package's version, from its package.json (outside the simulation). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 /** An output stream that cannot be written (a full disk, say): one line, exit 2. */
 function outputFailed(e: NodeJS.ErrnoException): never {
@@ -118,37 +88,6 @@ interface RunOptions {
   depth?: string;
 }
 
-/** Deviations a run of the deviations strategy makes at most. */
-const depthMax = 16;
-
-/**
- * The strategy --strategy and --depth name, for `setup`'s scenario: for deviations,
- * with the horizon of its simplest run (explore and run draw the same from it).
- */
-function strategyOption(
-  opts: { strategy?: 'random' | 'deviations'; depth?: string },
-  setup: RunSetup,
-): StrategySpec | undefined {
-  const depth = intOption(opts.depth, '--depth', 1, depthMax);
-  if (opts.strategy !== 'deviations') {
-    if (depth !== undefined) throw new InputError(['--depth: expected it only with --strategy deviations']);
-    return undefined;
-  }
-  return { kind: 'deviations', depth: depth ?? 2, horizon: deviationHorizon(setup) };
-}
-
-function intOption(v: string | undefined, flag: string, min = 0, max = 0xffffffff): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new InputError([`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`]);
-  }
-  return n;
-}
-
-/** Worker threads at most: each loads ndis-sim anew, and more threads than cores only queue. */
-const jobsMax = 64;
-
 /** The files a run can write besides its output, by flag. */
 interface OutputFiles {
   trace?: string;
@@ -182,16 +121,6 @@ function checkWritable(opts: OutputFiles): void {
   }
 }
 
-function untilOption(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const d = parseDuration(/^\d+$/.test(v) ? Number(v) : v);
-  if (d === null)
-    throw new InputError([
-      `--until: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
-    ]);
-  return d;
-}
-
 /** Trace events kept with --quiet and no --trace: a bug check prints the last 12. */
 const quietTraceMax = 4096;
 
@@ -199,7 +128,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const drivers = await loadDriverModules(opts.driver ?? []);
   const scenario = loadScenario(file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
-  const until = untilOption(opts.until);
+  const until = untilOption(opts.until, '--until');
   // An output file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts);
   const runUntil = untilNs(scenario, { untilNs: until });
@@ -311,6 +240,7 @@ interface ExploreCliOptions {
   strategy?: 'random' | 'deviations';
   depth?: string;
   jobs?: string;
+  seedTimeout?: string;
   out?: string;
   html?: boolean;
   quiet?: boolean;
@@ -344,279 +274,49 @@ function progressBar(
 }
 
 async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
-  const drivers = await loadDriverModules(opts.driver ?? []);
-  const text = readScenarioText(file);
-  const scenario = parseScenarioText(text, file, driverNames(drivers));
-  const firstSeed = intOption(opts.seed, '--seed') ?? 1;
-  const runs = intOption(opts.runs, '--runs', 1) ?? 1000;
-  if (firstSeed + runs - 1 > 0xffffffff)
-    throw new InputError([
-      `--runs: expected seeds up to 4294967295, got --seed ${firstSeed} and --runs ${runs}`,
-    ]);
-  const shrinkRuns = opts.shrink === false ? 0 : (intOption(opts.shrinkRuns, '--shrink-runs') ?? 2000);
-  const outDir = opts.out ?? '.';
-  checkOutDir(outDir);
-  const plain: RunSetup = {
-    scenario,
-    drivers,
-    untilNs: untilNs(scenario, { untilNs: untilOption(opts.until) }),
-    verifier: opts.verifier ?? scenario.verifier,
-  };
-  const never = injectWindowsProblems(scenario, file, plain.untilNs);
-  if (never.length > 0) throw new InputError(never);
-  const spec = strategyOption(opts, plain);
-  const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
-  const jobs = opts.jobs === undefined ? null : intOption(opts.jobs, '--jobs', 1, jobsMax)!;
-  const t0 = performance.now();
-  const bar = progressBar(runs, opts.quiet === true);
-  let report: ExploreReport;
-  let workers = 1;
+  let bar: ReturnType<typeof progressBar>;
+  let x: Explored;
   try {
-    ({ report, workers } = await exploreOnCores(
-      setup,
-      { file, text, driverFiles: opts.driver ?? [] },
-      firstSeed,
-      runs,
-      jobs,
-      bar?.tick,
-    ));
+    x = await exploreFile({
+      file,
+      driverFiles: opts.driver ?? [],
+      ...(opts.seed === undefined ? {} : { firstSeed: opts.seed }),
+      ...(opts.runs === undefined ? {} : { runs: opts.runs }),
+      ...(opts.until === undefined ? {} : { until: opts.until }),
+      ...(opts.shrink === false
+        ? { shrinkRuns: 0 }
+        : opts.shrinkRuns === undefined
+          ? {}
+          : { shrinkRuns: opts.shrinkRuns }),
+      reduce: opts.reduce !== false,
+      ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
+      ...(opts.depth === undefined ? {} : { depth: opts.depth }),
+      ...(opts.jobs === undefined ? {} : { jobs: opts.jobs }),
+      ...(opts.seedTimeout === undefined ? {} : { seedTimeout: opts.seedTimeout }),
+      ...(opts.verifier === undefined ? {} : { verifier: opts.verifier }),
+      out: opts.out ?? '.',
+      html: opts.html === true,
+      progress: (runs) => {
+        bar = progressBar(runs, opts.quiet === true);
+        return bar?.tick;
+      },
+      names: flagNames,
+    });
+  } catch (e) {
+    // A seed stuck in a worker: the driver's failure (exit 1), found outside the simulation.
+    if (!(e instanceof SeedTimeout)) throw e;
+    bar?.stop(); // before the line: both go to stderr
+    process.stderr.write(`ndis-sim: ${e.message}\n`);
+    return 1;
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
   }
-  // The runs' rate is of the exploring alone; shrinking is timed apart.
-  const wallMs = performance.now() - t0;
-  shrinkAndReduce(
-    setup,
-    report,
-    shrinkRuns,
-    opts.reduce === false ? null : { text, file, driverNames: driverNames(drivers) },
-  );
-  const shrinkMs = performance.now() - t0 - wallMs;
-  const { replays, reports } = writeReplays(report, setup, {
-    file,
-    text,
-    drivers: opts.driver ?? [],
-    outDir,
-    html: opts.html === true,
-  });
-  // The flags that make `run` give what a seed gave here, quoted for a POSIX shell.
-  const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
-  const runFlags = [
-    ...(opts.driver ?? []).map((d) => ` --driver ${sh(d)}`),
-    ...(opts.until === undefined ? [] : [` --until ${sh(opts.until)}`]),
-    ...(opts.verifier === undefined ? [] : [` --verifier ${opts.verifier}`]),
-    ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
-  ].join('');
-  const fo = {
-    color: color(opts),
-    file,
-    firstSeed,
-    wallMs,
-    shrinkMs,
-    workers,
-    replays,
-    reports,
-    strategy: spec ?? null,
-    runCommand: (seed: number) => `ndis-sim run ${sh(file)}${runFlags} --seed ${seed}`,
-  };
+  const fo = formatOptions(x, color(opts), runCommandFor(x, opts.driver ?? [], opts));
+  const { report } = x;
   if (opts.json) out(JSON.stringify(exploreJson(report, fo, packageVersion()), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
   if (report.failed > 0) return 1;
   return report.notModelled !== null ? 2 : 0;
-}
-
-/** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
-const probeMs = 1000;
-const batchRuns = 100;
-/**
- * Rest of an exploration, in seconds of this thread, worth starting worker threads
- * for. A worker takes about a second to start (it loads ndis-sim through tsx and
- * warms its JIT up), and on our two-core machines two threads run 1.5 times as fast
- * as one, not twice (docs/decisions.md, "The explorer").
- */
-const workersWorthSeconds = 10;
-
-/**
- * Runs the seeds: in `jobs` worker threads when given (1: in this thread only). By
- * default this thread runs batches of seeds for a second; if the rest would take more
- * than ten seconds more at the last batch's pace, it goes to one worker thread a
- * core (each starts cold: it loads the modules and warms its JIT up). The report is
- * the same either way.
- */
-async function exploreOnCores(
-  setup: RunSetup,
-  src: { file: string; text: string; driverFiles: readonly string[] },
-  firstSeed: number,
-  runs: number,
-  jobs: number | null,
-  progress: ((done: number, failed: number) => void) | undefined,
-): Promise<{ report: ExploreReport; workers: number }> {
-  const job = {
-    ...src,
-    untilNs: setup.untilNs,
-    verifier: setup.verifier,
-    ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
-  };
-  if (jobs !== null && jobs > 1)
-    return { report: await exploreInWorkers(job, firstSeed, runs, jobs, progress), workers: jobs };
-  const cores = availableParallelism();
-  if (jobs === 1 || cores === 1)
-    return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
-  let workers = 1;
-  const parts: ExploreReport[] = [];
-  const t0 = performance.now();
-  let done = 0;
-  let failed = 0;
-  while (done < runs) {
-    const tb = performance.now();
-    const n = Math.min(batchRuns, runs - done);
-    const base = { done, failed };
-    const part = exploreSeeds(setup, firstSeed + done, n, (d, f) =>
-      progress?.(base.done + d, base.failed + f),
-    );
-    parts.push(part);
-    done += n;
-    failed += part.failed;
-    const now = performance.now();
-    const restSeconds = (((now - tb) / n) * (runs - done)) / 1000;
-    if (now - t0 >= probeMs && restSeconds > workersWorthSeconds) {
-      const base2 = { done, failed };
-      const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
-      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more));
-      workers = cores;
-      break;
-    }
-  }
-  return { report: mergeReports(parts), workers };
-}
-
-function cannotWriteOut(dir: string, e: unknown): InputError {
-  const why = (e as NodeJS.ErrnoException).code ?? String(e);
-  return new InputError([
-    `--out: expected a directory that can be written, got ${JSON.stringify(dir)} (${why})`,
-  ]);
-}
-
-/**
- * Says before the runs, not after them, that --out cannot be written: its nearest
- * part that exists must be a directory we may write in. The directory itself is made
- * only when there is a replay file to write.
- */
-function checkOutDir(dir: string): void {
-  let p = resolve(dir);
-  for (;;) {
-    try {
-      const st = statSync(p);
-      if (!st.isDirectory()) throw cannotWriteOut(dir, Object.assign(new Error(), { code: 'ENOTDIR' }));
-      accessSync(p, constants.W_OK);
-      return;
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      const up = dirname(p);
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || up === p) throw cannotWriteOut(dir, e);
-      p = up;
-    }
-  }
-}
-
-/** Makes `dir` one level at a time: node 20's recursive mkdirSync loops for ever on /proc/x. */
-function makeDir(dir: string): void {
-  const missing: string[] = [];
-  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) missing.push(p);
-  for (const p of missing.reverse()) mkdirSync(p);
-}
-
-/**
- * Writes one replay file per failure group, and with `html` the replayed run's HTML
- * report beside it; returns their paths by signature.
- */
-function writeReplays(
-  report: ExploreReport,
-  setup: RunSetup,
-  src: { file: string; text: string; drivers: readonly string[]; outDir: string; html: boolean },
-): { replays: Map<string, string>; reports: Map<string, string> } {
-  const written = new Map<string, string>();
-  const reports = new Map<string, string>();
-  if (report.groups.length === 0) return { replays: written, reports };
-  try {
-    makeDir(src.outDir);
-  } catch (e) {
-    throw cannotWriteOut(src.outDir, e);
-  }
-  const stem = basename(src.file, extname(src.file));
-  for (const g of report.groups) {
-    const { file: r, traced, scenario } = replayOf(g, setup, src);
-    const path = join(src.outDir, `${stem}.seed${g.seeds[0]}.replay.json`);
-    const html = join(src.outDir, `${stem}.seed${g.seeds[0]}.html`);
-    try {
-      writeFileSync(path, formatReplayFile(r));
-      if (src.html) {
-        const summary = traced.world.summary();
-        writeFileSync(
-          html,
-          toHtmlReport({
-            scenario,
-            seed: r.seed,
-            seedLabel: r.shrunk ? 'shrunk from seed' : 'seed',
-            events: traced.world.trace.events,
-            dropped: traced.world.trace.dropped,
-            result: traced.result,
-            summary,
-            expectation: checkExpectations(scenario, traced.result, summary, setup.verifier),
-            version: r.ndisSim,
-          }),
-        );
-        reports.set(g.signature, html);
-      }
-    } catch (e) {
-      throw cannotWriteOut(src.outDir, e);
-    }
-    written.set(g.signature, path);
-  }
-  return { replays: written, reports };
-}
-
-/**
- * The replay file of a group's run (shrunk if it was, else the first seed's own
- * decisions), the run it replays, with its trace, and the scenario it ran.
- */
-function replayOf(
-  g: FailureGroup,
-  setup: RunSetup,
-  src: { file: string; text: string; drivers: readonly string[] },
-): { file: ReplayFile; traced: OneRun; scenario: Scenario } {
-  const seed = g.seeds[0]!;
-  // A reduced scenario is the one the shrunk decisions run against.
-  if (g.reduced !== null) {
-    setup = { ...setup, scenario: g.reduced.scenario, untilNs: g.reduced.untilNs };
-    src = { ...src, text: g.reduced.text };
-  }
-  const decisions =
-    g.shrunk !== null
-      ? g.shrunk.decisions
-      : trimDecisions(runOnce(setup, seed, { record: true }).world.decisions());
-  // The run once more with its trace, for the digest the replay checks.
-  const traced = runOnce(setup, seed, { replay: decisions, strategy: new FixedStrategy([]), trace: true });
-  const want = g.shrunk?.outcome.signature ?? g.signature;
-  if (traced.outcome.signature !== want)
-    throw new InternalError('explore: the replayed run does not fail as the explored one did', [
-      want,
-      traced.outcome.signature,
-    ]);
-  const file: ReplayFile = {
-    format: 'ndis-sim replay 1',
-    ndisSim: packageVersion(),
-    scenario: { file: src.file, text: src.text },
-    drivers: [...src.drivers],
-    seed,
-    untilNs: setup.untilNs,
-    verifier: setup.verifier,
-    failure: { signature: traced.outcome.signature, detail: traced.outcome.detail },
-    shrunk: g.shrunk !== null,
-    trace: traceDigest(traced.world.trace.events),
-    decisions: toDecisionRows(decisions),
-  };
-  return { file, traced, scenario: setup.scenario };
 }
 
 interface ReplayCliOptions {
@@ -860,6 +560,10 @@ Examples:
     .option(
       '--jobs <n>',
       'worker threads for the seeds (default: one a core when the runs would take over 10 s on one)',
+    )
+    .option(
+      '--seed-timeout <duration>',
+      'with worker threads: stop when one seed runs longer than this wall-clock time, a driver callback that never returns (default 60s)',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")

@@ -4,7 +4,7 @@
 import pc from 'picocolors';
 import { fmtTime } from '../report/format.ts';
 import { choiceSiteNames, type Decision } from '../sim/choice.ts';
-import type { ExploreReport, FailureGroup, StrategySpec } from './explore.ts';
+import type { ExploreReport, FailureGroup, Situation, StrategySpec } from './explore.ts';
 
 export interface ExploreFormatOptions {
   readonly color: boolean;
@@ -137,11 +137,77 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   return out;
 }
 
+/** A choice a shrunk run still needs: an answer that is not 0, by its place in the decision log (from 1). */
+export interface ChoiceJson {
+  readonly decision: number;
+  /** When the question was asked, in virtual nanoseconds (null when not known). */
+  readonly atNs: number | null;
+  /** The choice site, as docs/model.md names it: Ready, Cpu, WorkerLatency, Fault … */
+  readonly site: string;
+  readonly answer: number;
+  /** The answers there were to choose from (0 … of − 1). */
+  readonly of: number;
+}
+
+/** One kind of failure of an exploration, as `explore --json` gives it. */
+export interface FailureJson {
+  /** What failed, shared by the group's runs: `bugcheck NdisSim_TimerFreedWhileSet`, `livelock`, `expect devices.nic0.problem`. */
+  readonly signature: string;
+  /** The rule the runs broke (`NdisSim_TimerFreedWhileSet`), or null for a livelock or an expectation missed. */
+  readonly rule: string | null;
+  /** The first failing seed's failure, in a line. */
+  readonly detail: string;
+  /** Every seed that failed this way, in order. */
+  readonly seeds: readonly number[];
+  readonly shrunk: {
+    readonly runs: number;
+    readonly budgetSpent: boolean;
+    /** The first seed's run: its decisions, and how many of them were not 0. */
+    readonly from: { readonly decisions: number; readonly nonDefault: number };
+    readonly detail: string;
+    readonly choices: readonly ChoiceJson[];
+  } | null;
+  /** What the scenario of the replay file lacks of the explored one, as paths into it. */
+  readonly reduced: {
+    readonly removed: readonly string[];
+    readonly lowered: readonly string[];
+    readonly runs: number;
+  } | null;
+  /** The replay file written, and its run's HTML report (null when none was written). */
+  readonly replay: string | null;
+  readonly report: string | null;
+}
+
+/** An exploration's report as `explore --json` prints it. */
+export interface ExploreJson {
+  readonly format: 'ndis-sim explore 1';
+  readonly ndisSim: string;
+  readonly scenario: string;
+  readonly strategy: StrategySpec;
+  readonly firstSeed: number;
+  readonly workers: number;
+  readonly runs: number;
+  readonly passed: number;
+  readonly failed: number;
+  readonly notModelled: { readonly seeds: readonly number[]; readonly detail: string } | null;
+  readonly failures: readonly FailureJson[];
+  readonly situations: readonly Situation[];
+  readonly wallMs: number;
+  readonly shrinkMs: number;
+  readonly events: number;
+}
+
+/** The rule a failure's signature names (`bugcheck X`, `violations X`), else null. */
+export function ruleOf(signature: string): string | null {
+  const m = /^(?:bugcheck|violations) (\S+)$/.exec(signature);
+  return m === null ? null : m[1]!;
+}
+
 /**
  * The report as data, for tools (`explore --json`): what the text says, in fields,
  * under a format name a tool can check, with the version of ndis-sim that wrote it.
  */
-export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: string) {
+export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: string): ExploreJson {
   return {
     format: 'ndis-sim explore 1',
     ndisSim: version,
@@ -156,6 +222,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
       r.notModelled === null ? null : { seeds: r.notModelled.seeds, detail: r.notModelled.first.detail },
     failures: r.groups.map((g) => ({
       signature: g.signature,
+      rule: ruleOf(g.signature),
       detail: g.first.detail,
       seeds: g.seeds,
       shrunk:
@@ -166,7 +233,6 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
               budgetSpent: g.shrunk.budgetSpent,
               from: g.shrunk.from,
               detail: g.shrunk.outcome.detail,
-              /** The answers that are not 0, by their place in the decision log (from 1). */
               choices: g.shrunk.decisions.flatMap((d, i) =>
                 d.pick === 0
                   ? []
@@ -174,14 +240,13 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
                       {
                         decision: i + 1,
                         atNs: d.atNs ?? null,
-                        site: choiceSiteNames[d.site],
+                        site: choiceSiteNames[d.site]!,
                         answer: d.pick,
                         of: d.count,
                       },
                     ],
               ),
             },
-      /** What the scenario of the replay file lacks of the explored one, as paths into it. */
       reduced:
         g.reduced === null
           ? null

@@ -25,7 +25,10 @@ try {
     ...(job.strategy === undefined ? {} : { strategy: job.strategy }),
   };
   let reported = 0;
+  const beat = job.beat === undefined ? null : new Int32Array(job.beat);
+  if (beat !== null) Atomics.store(beat, 1, 1);
   const report = exploreSeeds(setup, job.firstSeed, job.runs, (done, failed) => {
+    if (beat !== null) Atomics.store(beat, 0, done);
     if (done - reported >= 256) {
       post({ kind: 'progress', done: done - reported, failed });
       reported = done;

@@ -32,6 +32,8 @@ export class Context {
   readonly held: LockState[] = [];
   /** Time this context spent spinning at DISPATCH or above (the DPC watchdog's count). */
   raisedNs = 0;
+  /** Register and port accesses since it began or last waited (limits.accessesFreeMax). */
+  accesses = 0;
   constructor(
     public cpu: number,
     public irql: number,
@@ -178,6 +180,7 @@ export class Kernel implements EventTarget {
       c.who = who;
       c.kind = kind;
       c.raisedNs = 0;
+      c.accesses = 0;
     }
     this.stack[this.stackDepth++] = this.ctx;
     this.ctx = c;

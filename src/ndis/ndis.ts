@@ -267,6 +267,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   heldAtEnd: { who: string; ddi: string; dueNs: number } | null = null;
   /** The DDI the innermost thread was blocked in when the run ended in a wait, if it did. */
   blockedAtEnd: string | null = null;
+  /** The DDI a thread was spinning in when the run ended, if one was (a poll that never ended). */
+  spinningAtEnd: string | null = null;
   /**
    * Timers and work items of a driver handle still set or queued when the driver's
    * unload routine returned: a run that ends before they fire lists them as still under
@@ -972,6 +974,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * when only an event ends it); pair with `endWait`.
    */
   beginWait(wakeNs: number, ddi: string): number {
+    // A thread that waits is not polling flat out: its register accesses count afresh.
+    this.kernel.ctx.accesses = 0;
     this.waitDepth[this.waitCount] = this.depth;
     this.waitDdi[this.waitCount] = ddi;
     this.waitWake[this.waitCount] = wakeNs;

@@ -10,6 +10,12 @@ export const limits = {
   waitNestingMax: 16,
   /** Trace events kept in one run. */
   traceEventsMax: 2_000_000,
+  /**
+   * Register and port accesses one thread makes without a blocking wait before each
+   * costs it time (R8.11): past this it is polling, and a poll that never ends meets
+   * the watchdogs (docs/model.md).
+   */
+  accessesFreeMax: 100_000,
 } as const;
 
 export const ns = {

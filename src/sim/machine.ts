@@ -282,8 +282,19 @@ export class Machine implements EventTarget {
     return count;
   }
 
-  /** A busy wait (NdisStallExecution): the clock moves, nothing else runs. */
+  /** A busy wait (NdisStallExecution, a polling loop): the clock moves, nothing else runs. */
   spin(ns: number): void {
     this.now += ns;
+  }
+
+  /**
+   * The running thread's spin would pass the run's end: the run ends there, the thread
+   * still spinning, as a run that ends in a wait does.
+   */
+  endInSpin(): never {
+    this.now = this.limitNs;
+    this.endedInWait = true;
+    this.stopped = 'the run ended while a thread was spinning';
+    throw new WorldStop(this.stopped);
   }
 }

@@ -70,6 +70,7 @@ import type {
 } from '../types.ts';
 import { adapterHandle, claimsHardware, currentNdis, lockHeldUpCall, ownerHandle, stale } from './common.ts';
 import { newestMinorVersion } from './driver.ts';
+import { registerAccessed } from './kernel.ts';
 
 const irql = {
   NdisMSetMiniportAttributes: ddiIrql.NdisMSetMiniportAttributes!,
@@ -839,6 +840,7 @@ export function NdisReadRegisterUlong(Register: IoRegister): number {
     );
   }
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisReadRegisterUlong');
+  registerAccessed(s.block.ndis, 'NdisReadRegisterUlong');
   return s.mmio.read32(Register.offset) >>> 0;
 }
 
@@ -862,6 +864,7 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
     );
   }
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
+  registerAccessed(s.block.ndis, 'NdisWriteRegisterUlong');
   s.mmio.write32(Register.offset, Data >>> 0);
 }
 
@@ -892,6 +895,7 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
       `register ${what} after NdisMUnmapIoSpace`,
     );
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, ddi);
+  registerAccessed(s.block.ndis, ddi);
   return Register;
 }
 

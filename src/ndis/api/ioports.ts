@@ -23,6 +23,7 @@ import { IoPortRange } from '../objects.ts';
 import { lowPowerAccess } from '../power-rules.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, stale } from './common.ts';
+import { registerAccessed } from './kernel.ts';
 
 const irql = {
   NdisMRegisterIoPortRange: ddiIrql.NdisMRegisterIoPortRange!,
@@ -154,6 +155,7 @@ function portRange(ddi: string, bound: DdiIrql, Port: number, bytes: number): Io
       const r = list[i]!;
       if (Port >= r.InitialPort && Port + bytes <= r.InitialPort + r.NumberOfPorts) {
         if (r.block.dev.powerState !== 'D0') lowPowerAccess(r.block, ddi);
+        registerAccessed(n, ddi);
         return r;
       }
     }

@@ -3,7 +3,7 @@
 
 import { Irql } from '../../kernel/kernel.ts';
 import type { MessageInterrupts } from '../../pnp/resources.ts';
-import { ns } from '../../sim/limits.ts';
+import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -893,24 +893,54 @@ export function NdisStallExecution(MicrosecondsToStall: number): void {
       );
     }
   }
-  const spun = Math.max(0, MicrosecondsToStall) * 1000;
-  n.kernel.machine.spin(spun);
+  spin(n, 'NdisStallExecution', Math.max(0, MicrosecondsToStall) * 1000);
+}
+
+/** What one register or port access costs a thread that polls: about a read across PCIe. */
+const accessNs = 1_000;
+
+/**
+ * A register or port access by the running thread (R8.11). The model gives a
+ * callback's code no time, its accesses included; a thread that has made
+ * limits.accessesFreeMax of them without a blocking wait is polling, and each further
+ * one spins 1 µs, so that a poll which never ends meets the DPC watchdog at DISPATCH,
+ * NDIS's halt and pause watchdogs in MiniportHaltEx and MiniportPause, or the run's
+ * end, as it would on Windows, rather than hanging the simulation.
+ */
+export function registerAccessed(n: Ndis, ddi: string): void {
+  if (++n.kernel.ctx.accesses > limits.accessesFreeMax) spin(n, ddi, accessNs);
+}
+
+/**
+ * The running thread busy-waits `spunNs` in `ddi`: the clock moves, nothing else runs.
+ * At DISPATCH or above the time counts toward the DPC watchdog (R8.11: 0x133, parameter
+ * 1 = 0, then the time and the allotment in 15.625 ms ticks); at any IRQL a callback
+ * NDIS watches (MiniportHaltEx, MiniportPause, MiniportOidRequest) is checked against
+ * its limit, as the watchdog's timer would on another CPU. A spin that reaches the
+ * run's end ends the run, the thread still in the driver.
+ */
+function spin(n: Ndis, ddi: string, spunNs: number): void {
+  const m = n.kernel.machine;
+  if (m.now + spunNs > m.limitNs) {
+    n.spinningAtEnd ??= ddi;
+    m.endInSpin();
+  }
+  m.spin(spunNs);
   const ctx = n.kernel.ctx;
   if (ctx.irql >= Irql.Dispatch) {
-    // R8.11: a DPC, an ISR or code holding a spin lock that spins past the allotment
-    // is DPC_WATCHDOG_VIOLATION (0x133, parameter 1 = 0; times in 15.625 ms ticks).
-    ctx.raisedNs += spun;
+    ctx.raisedNs += spunNs;
     const limit = n.options.dpcWatchdogNs;
     if (ctx.raisedNs > limit) {
       n.verifier.fatal(
         'NdisSim_DpcWatchdog',
-        'NdisStallExecution',
+        ddi,
         null,
         `${ctx.who} has spun ${ctx.raisedNs / ns.s} s at ${ctx.irql === Irql.Dispatch ? 'DISPATCH' : 'DIRQL'} (the DPC watchdog allows ${limit / ns.s} s)`,
         [Math.ceil(ctx.raisedNs / dpcTickNs), Math.floor(limit / dpcTickNs), 0],
       );
     }
   }
+  n.checkCallbackWatchdog();
 }
 
 /** The kernel's clock tick, the unit of DPC_WATCHDOG_VIOLATION's parameters. */

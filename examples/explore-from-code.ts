@@ -1,0 +1,15 @@
+// Exploring from a test of your own: run it with `node --import tsx --test examples/explore-from-code.ts`.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { exploreScenario } from 'ndis-sim/scenario';
+
+test('timer-race survives 300 schedules', async () => {
+  const r = await exploreScenario('examples/timer-race.yaml', {
+    driverFiles: ['examples/timer-race.ts'], // or drivers: [timerRace], imported
+    runs: 300, // seeds 1..300
+    out: 'explored', // a replay file for each kind of failure
+  });
+  // On a failure the message is the report `ndis-sim explore` prints: the seeds,
+  // the shrunk choices, and `ndis-sim replay explored/timer-race.seed20.replay.json`.
+  assert.equal(r.failed, 0, r.text);
+});

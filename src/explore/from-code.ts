@@ -1,0 +1,99 @@
+// An exploration from code (README "Exploring from code"): what `ndis-sim explore`
+// does, for a test of your own, through the same code (session.ts). It returns the
+// report `explore --json` prints, with each failure's replay file as text, and the
+// report's text for an assertion's message. Bad input throws an InputError whose
+// `problems` are the lines the CLI prints, with the options named as here.
+
+import type { DriverModule } from '../ndis/driver.ts';
+import { packageVersion } from '../version.ts';
+import { type ExploreJson, exploreJson, type FailureJson, formatExploreReport } from './format.ts';
+import { exploreFile, formatOptions, type OptionNames, runCommandFor } from './session.ts';
+
+export interface ExploreScenarioOptions {
+  /** The scenario's text; the file name then only names it in messages and replay files. */
+  readonly text?: string;
+  /** Drivers of yours the scenario names, beside the built-in ones (the seeds then run in this thread). */
+  readonly drivers?: readonly DriverModule[];
+  /**
+   * Driver modules by path, as `--driver` takes them: loaded here, named in the replay
+   * files (so `ndis-sim replay` finds them), and loaded by each worker thread of `jobs`.
+   */
+  readonly driverFiles?: readonly string[];
+  /** The first seed (default 1). */
+  readonly firstSeed?: number;
+  /** How many seeds to run from `firstSeed` on (default 1000). */
+  readonly runs?: number;
+  /** Virtual time each run stops at: "30s", "500ms", or nanoseconds (default: the scenario's `until:`). */
+  readonly until?: string | number;
+  /** Runs each step of a failure's shrinking may take (default 2000; 0: no shrinking). */
+  readonly shrinkRuns?: number;
+  /** Shrink the scenario too, not only the decisions (default true). */
+  readonly reduce?: boolean;
+  /** How a seed answers the choices (default random); `depth` goes with deviations. */
+  readonly strategy?: 'random' | 'deviations';
+  readonly depth?: number;
+  /** Default: the scenario's `verifier:`. */
+  readonly verifier?: 'bugcheck' | 'collect';
+  /** Worker threads for the seeds (default 1: this thread); above 1 only with `driverFiles`. */
+  readonly jobs?: number;
+  /** A directory to write the replay files to (default: none is written). */
+  readonly out?: string;
+  /** With `out`: each replayed run's HTML report beside its replay file. */
+  readonly html?: boolean;
+  /**
+   * With `jobs` above 1: wall-clock time one seed may run in a worker before the
+   * exploration stops with a SeedTimeout naming it ("30s", or nanoseconds; default 60 s).
+   */
+  readonly seedTimeout?: string | number;
+  /** Called after each run (or batch of runs, in worker threads): runs done, failures found. */
+  readonly progress?: (done: number, failed: number) => void;
+}
+
+/** A kind of failure an exploration found, with its replay file. */
+export interface ExploredFailure extends FailureJson {
+  /** The replay file's contents, as `ndis-sim explore` writes it: `ndis-sim replay` runs it again. */
+  readonly replayText: string;
+}
+
+/** The report `ndis-sim explore --json` prints, each failure with its replay file as text. */
+export interface Exploration extends Omit<ExploreJson, 'failures'> {
+  readonly failures: readonly ExploredFailure[];
+  /** The report as `ndis-sim explore` prints it, without colours: for an assertion's message. */
+  readonly text: string;
+}
+
+/** The options as messages name them from code. */
+const fieldNames: OptionNames = {
+  seed: 'firstSeed',
+  runs: 'runs',
+  until: 'until',
+  shrinkRuns: 'shrinkRuns',
+  strategy: 'strategy',
+  depth: 'depth',
+  jobs: 'jobs',
+  out: 'out',
+  verifier: 'verifier',
+  seedTimeout: 'seedTimeout',
+};
+
+/**
+ * Runs the scenario of `file` (YAML or JSON) under seeds `firstSeed` … as `ndis-sim
+ * explore` does: the same runs, failure groups, shrunk choices and replay files.
+ */
+export async function exploreScenario(file: string, o: ExploreScenarioOptions = {}): Promise<Exploration> {
+  const { progress, ...rest } = o;
+  const x = await exploreFile({
+    ...rest,
+    file,
+    jobs: o.jobs ?? 1,
+    ...(progress === undefined ? {} : { progress: () => progress }),
+    names: fieldNames,
+  });
+  const fo = formatOptions(x, false, runCommandFor(x, o.driverFiles ?? [], o));
+  const json = exploreJson(x.report, fo, packageVersion());
+  return {
+    ...json,
+    failures: json.failures.map((f) => ({ ...f, replayText: x.replayTexts.get(f.signature)! })),
+    text: formatExploreReport(x.report, fo).join('\n'),
+  };
+}

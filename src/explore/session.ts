@@ -1,0 +1,502 @@
+// One exploration from start to end, outside the simulation: the options checked, the
+// scenario and the driver modules loaded, the seeds run (in this thread or in worker
+// threads), the failures shrunk, and a replay file made for each, written to a
+// directory when asked. `ndis-sim explore` (src/cli/main.ts) and `exploreScenario`
+// from code (from-code.ts) both go through `exploreFile`, so they run the same seeds,
+// group and shrink them the same way, and reject the same bad input with the same
+// messages, but for the names of the options (a flag, a field).
+
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { driverNames } from '../drivers/index.ts';
+import { InputError, InternalError } from '../errors.ts';
+import type { DriverModule } from '../ndis/driver.ts';
+import { toHtmlReport } from '../report/html.ts';
+import { checkExpectations, injectWindowsProblems, untilNs } from '../scenario/build.ts';
+import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
+import { loadDriverModules } from '../scenario/modules.ts';
+import { parseDuration, type Scenario } from '../scenario/schema.ts';
+import { FixedStrategy } from '../sim/choice.ts';
+import { packageVersion } from '../version.ts';
+import {
+  deviationHorizon,
+  type ExploreReport,
+  exploreSeeds,
+  type FailureGroup,
+  mergeReports,
+  type OneRun,
+  type RunSetup,
+  runOnce,
+  type StrategySpec,
+  trimDecisions,
+} from './explore.ts';
+import type { ExploreFormatOptions } from './format.ts';
+import { exploreInWorkers } from './pool.ts';
+import { shrinkAndReduce } from './reduce.ts';
+import { formatReplayFile, type ReplayFile, toDecisionRows, traceDigest } from './replay-file.ts';
+
+/** How a message names each option: as the command line spells it, or as code does. */
+export interface OptionNames {
+  readonly seed: string;
+  readonly runs: string;
+  readonly until: string;
+  readonly shrinkRuns: string;
+  readonly strategy: string;
+  readonly depth: string;
+  readonly jobs: string;
+  readonly out: string;
+  readonly verifier: string;
+  readonly seedTimeout: string;
+}
+
+export const flagNames: OptionNames = {
+  seed: '--seed',
+  runs: '--runs',
+  until: '--until',
+  shrinkRuns: '--shrink-runs',
+  strategy: '--strategy',
+  depth: '--depth',
+  jobs: '--jobs',
+  out: '--out',
+  verifier: '--verifier',
+  seedTimeout: '--seed-timeout',
+};
+
+/** A whole number from `min` to `max`: a flag's text of digits, or a number from code. */
+export function intOption(
+  v: string | number | undefined,
+  name: string,
+  min = 0,
+  max = 0xffffffff,
+): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  const digits = typeof v === 'number' || /^\d+$/.test(v);
+  if (!digits || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InputError([`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`]);
+  }
+  return n;
+}
+
+/** A duration as a scenario's `until:` gives it ("30s", "500ms"), or nanoseconds. */
+export function untilOption(v: string | number | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const d = parseDuration(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
+  if (d === null)
+    throw new InputError([
+      `${name}: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
+    ]);
+  return d;
+}
+
+/** One of `values`, when given (code is not held to the type a flag's choices are). */
+function oneOf<T extends string>(v: T | undefined, name: string, values: readonly T[]): T | undefined {
+  if (v === undefined || values.includes(v)) return v;
+  throw new InputError([`${name}: expected ${values.join(' or ')}, got ${JSON.stringify(v)}`]);
+}
+
+/** Deviations a run of the deviations strategy makes at most. */
+const depthMax = 16;
+
+/**
+ * The strategy `strategy` and `depth` name, for `setup`'s scenario: for deviations,
+ * with the horizon of its simplest run (explore and run draw the same from it).
+ */
+export function strategyOption(
+  opts: { strategy?: 'random' | 'deviations'; depth?: string | number },
+  setup: RunSetup,
+  names: Pick<OptionNames, 'strategy' | 'depth'> = flagNames,
+): StrategySpec | undefined {
+  const kind = oneOf(opts.strategy, names.strategy, ['random', 'deviations']);
+  const depth = intOption(opts.depth, names.depth, 1, depthMax);
+  if (kind !== 'deviations') {
+    if (depth !== undefined)
+      throw new InputError([`${names.depth}: expected it only with ${names.strategy} deviations`]);
+    return undefined;
+  }
+  return { kind: 'deviations', depth: depth ?? 2, horizon: deviationHorizon(setup) };
+}
+
+/** Worker threads at most: each loads ndis-sim anew, and more threads than cores only queue. */
+export const jobsMax = 64;
+
+/**
+ * Wall-clock time a seed may run in a worker thread (--seed-timeout): far above any
+ * seed's (milliseconds; a long traffic run, seconds), and a loop that never returns
+ * is found within a minute.
+ */
+const seedTimeoutDefaultNs = 60 * 1e9;
+
+/** What an exploration is asked to do; values as a flag gives them (text) or as code does. */
+export interface ExploreInput {
+  /** The scenario file: read unless `text` is given, and named in every message. */
+  readonly file: string;
+  readonly text?: string;
+  /** Drivers given as objects (from code): the seeds then run in this thread only. */
+  readonly drivers?: readonly DriverModule[];
+  /** Driver modules by path (--driver): loaded here, by each worker thread, and named in the replay files. */
+  readonly driverFiles?: readonly string[];
+  readonly firstSeed?: string | number;
+  readonly runs?: string | number;
+  readonly until?: string | number;
+  /** Runs each step of a group's shrinking may take (0: no shrinking). */
+  readonly shrinkRuns?: string | number;
+  /** Shrink the scenario too, not only the decisions (default true). */
+  readonly reduce?: boolean;
+  readonly strategy?: 'random' | 'deviations';
+  readonly depth?: string | number;
+  /** Worker threads; undefined: one a core when the runs would take over 10 s in one. */
+  readonly jobs?: string | number;
+  readonly verifier?: 'bugcheck' | 'collect';
+  /** Where the replay files go; undefined: nowhere (they are still made, as text). */
+  readonly out?: string;
+  /** Beside each replay file, its run's HTML report. */
+  readonly html?: boolean;
+  /** Wall-clock time one seed may run in a worker thread before the exploration stops (default 60 s). */
+  readonly seedTimeout?: string | number;
+  /** Called once the options hold, with the number of runs: what to tell of each run done. */
+  readonly progress?: (runs: number) => ((done: number, failed: number) => void) | undefined;
+  readonly names: OptionNames;
+}
+
+/** An exploration done: its report and all that its formats need. */
+export interface Explored {
+  readonly file: string;
+  readonly setup: RunSetup;
+  readonly report: ExploreReport;
+  readonly firstSeed: number;
+  readonly strategy: StrategySpec | null;
+  readonly workers: number;
+  /** Wall time of the seeds' runs, and of the shrinking after them. */
+  readonly wallMs: number;
+  readonly shrinkMs: number;
+  /** Each group's replay file as text, by signature. */
+  readonly replayTexts: ReadonlyMap<string, string>;
+  /** The files written (with `out`), by signature. */
+  readonly replays: ReadonlyMap<string, string>;
+  readonly reports: ReadonlyMap<string, string>;
+}
+
+/** Runs an exploration as `ndis-sim explore` does; bad input throws an InputError before any run. */
+export async function exploreFile(o: ExploreInput): Promise<Explored> {
+  const n = o.names;
+  const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(o.driverFiles ?? []))];
+  const text = o.text ?? readScenarioText(o.file);
+  const scenario = parseScenarioText(text, o.file, driverNames(drivers));
+  const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
+  const runs = intOption(o.runs, n.runs, 1) ?? 1000;
+  if (firstSeed + runs - 1 > 0xffffffff)
+    throw new InputError([
+      `${n.runs}: expected seeds up to 4294967295, got ${n.seed} ${firstSeed} and ${n.runs} ${runs}`,
+    ]);
+  const shrinkRuns = intOption(o.shrinkRuns, n.shrinkRuns) ?? 2000;
+  if (o.out !== undefined) checkOutDir(o.out, n.out);
+  const plain: RunSetup = {
+    scenario,
+    drivers,
+    untilNs: untilNs(scenario, { untilNs: untilOption(o.until, n.until) }),
+    verifier: oneOf(o.verifier, n.verifier, ['bugcheck', 'collect']) ?? scenario.verifier,
+  };
+  const never = injectWindowsProblems(scenario, o.file, plain.untilNs);
+  if (never.length > 0) throw new InputError(never);
+  const spec = strategyOption(o, plain, n);
+  const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
+  const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;
+  const seedLimitNs = untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs;
+  if (seedLimitNs <= 0)
+    throw new InputError([
+      `${n.seedTimeout}: expected a duration above 0, got ${JSON.stringify(o.seedTimeout)}`,
+    ]);
+  // A worker thread loads the drivers from their files: objects cannot go to it.
+  if (jobs !== null && jobs > 1 && (o.drivers ?? []).length > 0)
+    throw new InputError([
+      `${n.jobs}: expected 1 with drivers given as objects (a worker thread loads its drivers from driverFiles), got ${jobs}`,
+    ]);
+  const t0 = performance.now();
+  const tick = o.progress?.(runs);
+  const src = { file: o.file, text, driverFiles: o.driverFiles ?? [] };
+  const { report, workers } = await exploreOnCores(
+    setup,
+    src,
+    { firstSeed, runs, jobs: (o.drivers ?? []).length > 0 ? 1 : jobs, seedLimitMs: seedLimitNs / 1e6 },
+    tick,
+  );
+  // The runs' rate is of the exploring alone; shrinking is timed apart.
+  const wallMs = performance.now() - t0;
+  shrinkAndReduce(
+    setup,
+    report,
+    shrinkRuns,
+    o.reduce === false ? null : { text, file: o.file, driverNames: driverNames(drivers) },
+  );
+  const shrinkMs = performance.now() - t0 - wallMs;
+  const replayTexts = new Map<string, string>();
+  const replays = new Map<string, string>();
+  const reports = new Map<string, string>();
+  if (o.out !== undefined && report.groups.length > 0) {
+    try {
+      makeDir(o.out);
+    } catch (e) {
+      throw cannotWriteOut(o.out, n.out, e);
+    }
+  }
+  for (const g of report.groups) {
+    const { file: r, traced, scenario: ran } = replayOf(g, setup, src);
+    const replayText = formatReplayFile(r);
+    replayTexts.set(g.signature, replayText);
+    if (o.out === undefined) continue;
+    const stem = join(o.out, `${basename(o.file, extname(o.file))}.seed${g.seeds[0]}`);
+    try {
+      const path = writeOwnFile(stem, '.replay.json', replayText);
+      replays.set(g.signature, path);
+      const html = path.replace(/\.replay\.json$/, '.html');
+      if (o.html === true) {
+        const summary = traced.world.summary();
+        writeFileSync(
+          html,
+          toHtmlReport({
+            scenario: ran,
+            seed: r.seed,
+            seedLabel: r.shrunk ? 'shrunk from seed' : 'seed',
+            events: traced.world.trace.events,
+            dropped: traced.world.trace.dropped,
+            result: traced.result,
+            summary,
+            expectation: checkExpectations(ran, traced.result, summary, setup.verifier),
+            version: r.ndisSim,
+          }),
+        );
+        reports.set(g.signature, html);
+      }
+    } catch (e) {
+      throw cannotWriteOut(o.out, n.out, e);
+    }
+  }
+  return {
+    file: o.file,
+    setup,
+    report,
+    firstSeed,
+    strategy: spec ?? null,
+    workers,
+    wallMs,
+    shrinkMs,
+    replayTexts,
+    replays,
+    reports,
+  };
+}
+
+/** What the report's formats (text, JSON) take from an exploration done. */
+export function formatOptions(
+  x: Explored,
+  color: boolean,
+  runCommand: ((seed: number) => string) | undefined,
+): ExploreFormatOptions {
+  return {
+    color,
+    file: x.file,
+    firstSeed: x.firstSeed,
+    wallMs: x.wallMs,
+    shrinkMs: x.shrinkMs,
+    workers: x.workers,
+    replays: x.replays,
+    reports: x.reports,
+    strategy: x.strategy,
+    ...(runCommand === undefined ? {} : { runCommand }),
+  };
+}
+
+/**
+ * The command that shows what a seed gave here (`ndis-sim run … --seed N`), with the
+ * options the exploration was given, quoted for a POSIX shell; undefined when its
+ * drivers were objects, which no command can name.
+ */
+export function runCommandFor(
+  x: Explored,
+  driverFiles: readonly string[],
+  o: { readonly until?: string | number; readonly verifier?: string; readonly drivers?: readonly unknown[] },
+): ((seed: number) => string) | undefined {
+  if ((o.drivers ?? []).length > 0) return undefined;
+  const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
+  const spec = x.strategy;
+  const flags = [
+    ...driverFiles.map((d) => ` --driver ${sh(d)}`),
+    ...(o.until === undefined ? [] : [` --until ${sh(String(o.until))}`]),
+    ...(o.verifier === undefined ? [] : [` --verifier ${o.verifier}`]),
+    ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
+  ].join('');
+  return (seed) => `ndis-sim run ${sh(x.file)}${flags} --seed ${seed}`;
+}
+
+/** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
+const probeMs = 1000;
+const batchRuns = 100;
+/**
+ * Rest of an exploration, in seconds of this thread, worth starting worker threads
+ * for. A worker takes about a second to start (it loads ndis-sim through tsx and
+ * warms its JIT up), and on our two-core machines two threads run 1.5 times as fast
+ * as one, not twice (docs/decisions.md, "The explorer").
+ */
+const workersWorthSeconds = 10;
+
+/**
+ * Runs the seeds: in `jobs` worker threads when given (1: in this thread only). By
+ * default this thread runs batches of seeds for a second; if the rest would take more
+ * than ten seconds more at the last batch's pace, it goes to one worker thread a
+ * core (each starts cold: it loads the modules and warms its JIT up). The report is
+ * the same either way.
+ */
+async function exploreOnCores(
+  setup: RunSetup,
+  src: { file: string; text: string; driverFiles: readonly string[] },
+  seeds: { firstSeed: number; runs: number; jobs: number | null; seedLimitMs: number },
+  progress: ((done: number, failed: number) => void) | undefined,
+): Promise<{ report: ExploreReport; workers: number }> {
+  const { firstSeed, runs, jobs, seedLimitMs } = seeds;
+  const job = {
+    ...src,
+    untilNs: setup.untilNs,
+    verifier: setup.verifier,
+    ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
+  };
+  if (jobs !== null && jobs > 1)
+    return {
+      report: await exploreInWorkers(job, firstSeed, runs, jobs, progress, seedLimitMs),
+      workers: jobs,
+    };
+  const cores = availableParallelism();
+  if (jobs === 1 || cores === 1)
+    return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
+  let workers = 1;
+  const parts: ExploreReport[] = [];
+  const t0 = performance.now();
+  let done = 0;
+  let failed = 0;
+  while (done < runs) {
+    const tb = performance.now();
+    const n = Math.min(batchRuns, runs - done);
+    const base = { done, failed };
+    const part = exploreSeeds(setup, firstSeed + done, n, (d, f) =>
+      progress?.(base.done + d, base.failed + f),
+    );
+    parts.push(part);
+    done += n;
+    failed += part.failed;
+    const now = performance.now();
+    const restSeconds = (((now - tb) / n) * (runs - done)) / 1000;
+    if (now - t0 >= probeMs && restSeconds > workersWorthSeconds) {
+      const base2 = { done, failed };
+      const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
+      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more, seedLimitMs));
+      workers = cores;
+      break;
+    }
+  }
+  return { report: mergeReports(parts), workers };
+}
+
+function cannotWriteOut(dir: string, name: string, e: unknown): InputError {
+  const why = (e as NodeJS.ErrnoException).code ?? String(e);
+  return new InputError([
+    `${name}: expected a directory that can be written, got ${JSON.stringify(dir)} (${why})`,
+  ]);
+}
+
+/**
+ * Says before the runs, not after them, that `out` cannot be written: its nearest
+ * part that exists must be a directory we may write in. The directory itself is made
+ * only when there is a replay file to write.
+ */
+function checkOutDir(dir: string, name: string): void {
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      const st = statSync(p);
+      if (!st.isDirectory()) throw cannotWriteOut(dir, name, Object.assign(new Error(), { code: 'ENOTDIR' }));
+      accessSync(p, constants.W_OK);
+      return;
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const up = dirname(p);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || up === p) throw cannotWriteOut(dir, name, e);
+      p = up;
+    }
+  }
+}
+
+/** Other names tried for a replay file whose name another failure's file has: `-2` … */
+const namesTriedMax = 1000;
+
+/**
+ * Writes `text` to `<stem><ext>`, or to `<stem>-2<ext>`, `-3` … when that name holds
+ * a different file: a replay file of another exploration (another scenario of the same
+ * name, other options, a changed driver) is never overwritten. A file that already
+ * holds this very text is left as it is, and its name returned. Each name is taken with
+ * an exclusive create, so two explorations writing at once cannot take the same one.
+ */
+function writeOwnFile(stem: string, ext: string, text: string): string {
+  for (let i = 1; i <= namesTriedMax; i++) {
+    const path = `${stem}${i === 1 ? '' : `-${i}`}${ext}`;
+    try {
+      writeFileSync(path, text, { flag: 'wx' });
+      return path;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (readFileSync(path, 'utf8') === text) return path;
+  }
+  throw Object.assign(new Error(), { code: `EEXIST (${stem}${ext} and ${namesTriedMax - 1} others)` });
+}
+
+/** Makes `dir` one level at a time: node 20's recursive mkdirSync loops for ever on /proc/x. */
+function makeDir(dir: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) missing.push(p);
+  for (const p of missing.reverse()) mkdirSync(p);
+}
+
+/**
+ * The replay file of a group's run (shrunk if it was, else the first seed's own
+ * decisions), the run it replays, with its trace, and the scenario it ran.
+ */
+function replayOf(
+  g: FailureGroup,
+  setup: RunSetup,
+  src: { file: string; text: string; driverFiles: readonly string[] },
+): { file: ReplayFile; traced: OneRun; scenario: Scenario } {
+  const seed = g.seeds[0]!;
+  // A reduced scenario is the one the shrunk decisions run against.
+  if (g.reduced !== null) {
+    setup = { ...setup, scenario: g.reduced.scenario, untilNs: g.reduced.untilNs };
+    src = { ...src, text: g.reduced.text };
+  }
+  const decisions =
+    g.shrunk !== null
+      ? g.shrunk.decisions
+      : trimDecisions(runOnce(setup, seed, { record: true }).world.decisions());
+  // The run once more with its trace, for the digest the replay checks.
+  const traced = runOnce(setup, seed, { replay: decisions, strategy: new FixedStrategy([]), trace: true });
+  const want = g.shrunk?.outcome.signature ?? g.signature;
+  if (traced.outcome.signature !== want)
+    throw new InternalError('explore: the replayed run does not fail as the explored one did', [
+      want,
+      traced.outcome.signature,
+    ]);
+  const file: ReplayFile = {
+    format: 'ndis-sim replay 1',
+    ndisSim: packageVersion(),
+    scenario: { file: src.file, text: src.text },
+    drivers: [...src.driverFiles],
+    seed,
+    untilNs: setup.untilNs,
+    verifier: setup.verifier,
+    failure: { signature: traced.outcome.signature, detail: traced.outcome.detail },
+    shrunk: g.shrunk !== null,
+    trace: traceDigest(traced.world.trace.events),
+    decisions: toDecisionRows(decisions),
+  };
+  return { file, traced, scenario: setup.scenario };
+}
