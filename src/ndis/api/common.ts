@@ -2,6 +2,7 @@
 
 import { NdisSimUsageError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
+import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
 import { MiniportBlock as Block } from '../block.ts';
@@ -177,4 +178,31 @@ export function passiveOutsideInitHalt(n: Ndis, b: MiniportBlock): boolean {
     !n.insideCallback(b, 'MiniportInitializeEx') &&
     !n.insideCallback(b, 'MiniportHaltEx')
   );
+}
+
+/**
+ * The end of a driver's registration (NdisFRegisterFilterDriver,
+ * NdisRegisterProtocolDriver): the trace line, and a refusal of its characteristics
+ * reported as the driver's bug (its DriverEntry fails; `page` is the DDI's page).
+ */
+export function registrationDone(
+  n: Ndis,
+  ddi: string,
+  driver: string,
+  traced: Record<string, unknown>,
+  status: number,
+  bad: { why: string } | null,
+  page: string,
+): void {
+  if (n.trace.on) {
+    const t = n.traceDdi(ddi, null, { ...traced, result: status });
+    if (bad !== null) t.why = bad.why;
+  }
+  if (bad !== null)
+    n.verifier.report(
+      'NdisSim_BadCharacteristics',
+      ddi,
+      null,
+      `${driver}: ${ddi} returned ${statusText(status)}: ${bad.why} (${page})`,
+    );
 }

@@ -31,7 +31,7 @@ import {
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
-import { currentNdis, staleModule } from './common.ts';
+import { currentNdis, registrationDone, staleModule } from './common.ts';
 import { checkDevicesAtDeregistration } from './device.ts';
 import { knownMinorVersions } from './driver.ts';
 
@@ -183,18 +183,16 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
       }
     }
   }
-  if (n.trace.on) {
-    const t = n.traceDdi(ddi, null, { FriendlyName: c.FriendlyName, result: status });
-    if (bad !== null) t.why = bad.why;
-  }
-  // The refusal is the driver's bug: its DriverEntry fails and no module attaches.
-  if (bad !== null)
-    n.verifier.report(
-      'NdisSim_BadCharacteristics',
-      ddi,
-      null,
-      `${mod.name}: ${ddi} returned ${statusText(status)}: ${bad.why} (nf-ndis-ndisfregisterfilterdriver)`,
-    );
+  // A refusal is the driver's bug: its DriverEntry fails and no module attaches.
+  registrationDone(
+    n,
+    ddi,
+    mod.name,
+    { FriendlyName: c.FriendlyName },
+    status,
+    bad,
+    'nf-ndis-ndisfregisterfilterdriver',
+  );
   return { Status: status, NdisFilterDriverHandle: handle };
 }
 

@@ -56,7 +56,7 @@ import type {
   NDIS_STATUS,
   ULONG,
 } from '../types.ts';
-import { currentNdis, lockHeldUpCall } from './common.ts';
+import { currentNdis, lockHeldUpCall, registrationDone } from './common.ts';
 import { knownMinorVersions } from './driver.ts';
 
 const irql = {
@@ -163,17 +163,7 @@ export function NdisRegisterProtocolDriver<C = unknown, D = unknown>(
     }
     if (handle !== null) n.protocols.push(handle);
   }
-  if (n.trace.on) {
-    const t = n.traceDdi(ddi, null, { Name: c.Name, result: status });
-    if (bad !== null) t.why = bad.why;
-  }
-  if (bad !== null)
-    n.verifier.report(
-      'NdisSim_BadCharacteristics',
-      ddi,
-      null,
-      `${mod.name}: ${ddi} returned ${statusText(status)}: ${bad.why} (nf-ndis-ndisregisterprotocoldriver)`,
-    );
+  registrationDone(n, ddi, mod.name, { Name: c.Name }, status, bad, 'nf-ndis-ndisregisterprotocoldriver');
   return { Status: status, NdisProtocolHandle: handle };
 }
 
