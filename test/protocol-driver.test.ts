@@ -30,6 +30,7 @@ import {
   NdisAllocateNetBufferListPool,
   NdisAllocateTimerObject,
   NdisCloseAdapterEx,
+  NdisCompleteNetPnPEvent,
   NdisFreeMemoryWithTagPriority,
   NdisMedium802_3,
   NdisOpenAdapterEx,
@@ -38,6 +39,7 @@ import {
   NdisSendNetBufferLists,
   NdisSetTimerObject,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NetEventPause,
   NetEventQueryRemoveDevice,
   NormalPoolPriority,
   World,
@@ -459,6 +461,50 @@ test('PENDING from ProtocolNetPnPEvent for an event other than pause and restart
   assert.equal(r.verdict, 'not-modelled');
   assert.equal(r.bugCheck, null);
   assert.match(r.message ?? '', /ProtocolNetPnPEvent is not modelled.*NetEventQueryRemoveDevice/);
+});
+
+test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolBinding when it returns SUCCESS too', () => {
+  const pauses = (then: number) =>
+    protocolDriver(`completes-inside-${then}`, (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+      NetPnPEventHandler: (c, note) => {
+        if (note.NetPnPEvent.NetEvent !== NetEventPause) return NDIS_STATUS_SUCCESS;
+        NdisCompleteNetPnPEvent(c.handle!, note, NDIS_STATUS_SUCCESS);
+        return then;
+      },
+    });
+  const good = world(pauses(NDIS_STATUS_PENDING), { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  good.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = good.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(good.summary().protocolDrivers[0]?.bindings, []);
+  const twice = world(pauses(NDIS_STATUS_SUCCESS), { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  twice.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r2 = twice.run(100 * ns.ms);
+  assert.equal(r2.bugCheck?.rule, 'NdisSim_ProtocolBinding');
+  assert.match(r2.bugCheck?.message ?? '', /completed twice/);
+});
+
+test("NdisRegisterProtocolDriver from a miniport driver's DriverEntry (an intermediate driver) is not modelled, and says so", () => {
+  const im: DriverModule = {
+    ...healthyNic,
+    name: 'im-driver',
+    load: () => {
+      const inner = healthyNic.load();
+      return {
+        DriverEntry: (obj, path) => {
+          NdisRegisterProtocolDriver(null, {} as NDIS_PROTOCOL_DRIVER_CHARACTERISTICS);
+          return inner.DriverEntry(obj, path);
+        },
+      };
+    },
+  };
+  const w = new World({ seed: 1 });
+  w.addDriver(im);
+  w.addDevice({ name: 'nic0', driver: 'im-driver' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(10 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /NdisRegisterProtocolDriver is not modelled.*intermediate driver/);
 });
 
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {

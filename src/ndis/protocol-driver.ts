@@ -341,6 +341,17 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
     if (pausable) o.note = note;
     const s = this.chars.NetPnPEventHandler(bd.protocolContext, note);
+    if (pausable && o.note !== note) {
+      // NdisCompleteNetPnPEvent came inside the handler: it must then return PENDING.
+      if (s !== NDIS_STATUS_PENDING)
+        n.verifier.report(
+          'NdisSim_ProtocolBinding',
+          'ProtocolNetPnPEvent',
+          bd.block.name,
+          `${this.name} called NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent(${event}) and then returned ${statusName(s)}: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
+        );
+      return NDIS_STATUS_PENDING;
+    }
     if (s === NDIS_STATUS_PENDING) {
       if (!pausable)
         throw new NotModelledError(

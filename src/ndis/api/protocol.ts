@@ -124,14 +124,17 @@ export function NdisRegisterProtocolDriver<C = unknown, D = unknown>(
   const c = ProtocolCharacteristics as NDIS_PROTOCOL_DRIVER_CHARACTERISTICS;
   const mod = n.loading;
   const driverObject: DRIVER_OBJECT | null = n.loadingObject;
-  if (mod === null || driverObject === null || !n.protocolInstalls.includes(mod.name)) {
+  if (mod !== null && !n.protocolInstalls.includes(mod.name))
+    throw new NotModelledError(
+      ddi,
+      `the DriverEntry of ${mod.name}, which is not installed as a protocol driver (World.addProtocolDriver, scenario protocolDrivers: - driver:): a driver that is a miniport and a protocol at once is an intermediate driver, which the model leaves out`,
+    );
+  if (mod === null || driverObject === null) {
     n.verifier.report(
       'NdisSim_ProtocolBinding',
       ddi,
       null,
-      mod === null
-        ? `${ddi} called outside a DriverEntry (nf-ndis-ndisregisterprotocoldriver)`
-        : `${ddi} called from the DriverEntry of ${mod.name}, which is not installed as a protocol driver (World.addProtocolDriver, scenario protocols: - driver:)`,
+      `${ddi} called outside the protocol driver's DriverEntry (nf-ndis-ndisregisterprotocoldriver)`,
     );
     return { Status: NDIS_STATUS_FAILURE, NdisProtocolHandle: null };
   }
