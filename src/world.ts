@@ -893,6 +893,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           out.push(
             `${b.name}: filter module ${m.driver.name} has a ${m.pending.kind} pending (${m.pending.kind === 'pause' ? 'NdisFPauseComplete' : 'NdisFRestartComplete'} not called)`,
           );
+      // A protocol driver of one's own that pended a bind, an unbind, a pause or a restart.
+      for (const bd of b.bindings)
+        if (bd.open !== null && bd.pending !== null)
+          out.push(
+            `${b.name}: protocol driver ${bd.protocol.name} has its ${bd.pending === 'bind' ? 'bind' : bd.pending === 'unbind' ? 'unbind' : bd.pending} pending (${bd.pending === 'bind' ? 'NdisCompleteBindAdapterEx' : bd.pending === 'unbind' ? 'NdisCompleteUnbindAdapterEx' : 'NdisCompleteNetPnPEvent'} not called)`,
+          );
     }
     const p = this.pnp.pending();
     if (p !== null) out.push(p);
