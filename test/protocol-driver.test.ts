@@ -13,10 +13,13 @@ import {
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_OID_REQUEST_REVISION_1,
   NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -33,15 +36,22 @@ import {
   NdisCompleteNetPnPEvent,
   NdisFreeMemoryWithTagPriority,
   NdisMedium802_3,
+  NdisOidRequest,
   NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
+  NdisRequestSetInformation,
+  NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
   NdisSetTimerObject,
+  type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NetEventPause,
   NetEventQueryRemoveDevice,
+  NetEventRestart,
   NormalPoolPriority,
+  OID_GEN_CURRENT_PACKET_FILTER,
+  oidRequestData,
   World,
 } from '../src/index.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -287,14 +297,14 @@ test("nf-ndis-ndisopenadapterex: SelectedMediumIndex names the adapter's medium 
   assert.equal(index, 1);
 });
 
-test('R7.3: a bind that returns SUCCESS without NdisOpenAdapterEx is NdisSim_ProtocolBinding', () => {
+test('R7.1: a bind that returns SUCCESS without NdisOpenAdapterEx is NdisSim_ProtocolBinding', () => {
   const w = world(echoProtocol('no-open', 'test', { bindWithoutOpen: true }));
   const r = w.run(200 * ns.ms);
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolBinding');
   assert.match(r.bugCheck?.message ?? '', /without a successful NdisOpenAdapterEx/);
 });
 
-test('R7.3: a bind completed while the pended open has not completed is NdisSim_ProtocolBinding', () => {
+test('R7.1: a bind completed while the pended open has not completed is NdisSim_ProtocolBinding', () => {
   const p = protocolDriver('no-wait-for-open', (proto, bc, name, ctx) => {
     open(proto, bc, name, ctx);
     return NDIS_STATUS_SUCCESS;
@@ -463,7 +473,7 @@ test('PENDING from ProtocolNetPnPEvent for an event other than pause and restart
   assert.match(r.message ?? '', /ProtocolNetPnPEvent is not modelled.*NetEventQueryRemoveDevice/);
 });
 
-test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolBinding when it returns SUCCESS too', () => {
+test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolNetPnPEvent when it returns SUCCESS too', () => {
   const pauses = (then: number) =>
     protocolDriver(`completes-inside-${then}`, (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
       NetPnPEventHandler: (c, note) => {
@@ -480,7 +490,7 @@ test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEv
   const twice = world(pauses(NDIS_STATUS_SUCCESS), { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
   twice.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
   const r2 = twice.run(100 * ns.ms);
-  assert.equal(r2.bugCheck?.rule, 'NdisSim_ProtocolBinding');
+  assert.equal(r2.bugCheck?.rule, 'NdisSim_ProtocolNetPnPEvent');
   assert.match(r2.bugCheck?.message ?? '', /completed twice/);
 });
 
@@ -505,6 +515,91 @@ test("NdisRegisterProtocolDriver from a miniport driver's DriverEntry (an interm
   const r = w.run(10 * ns.ms);
   assert.equal(r.verdict, 'not-modelled');
   assert.match(r.message ?? '', /NdisRegisterProtocolDriver is not modelled.*intermediate driver/);
+});
+
+test('R7.2, pausing-a-binding: a pause completed while the protocol still holds receives is NdisSim_ProtocolPauseNotDrained, and the miniport is not blamed', () => {
+  const kept: { h: NDIS_HANDLE | null; nbl: NET_BUFFER_LIST | null } = { h: null, nbl: null };
+  const p = protocolDriver('keeps-one', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    ReceiveNetBufferListsHandler: (c, chain) => {
+      // Keeps the first frame for later, returns the rest.
+      if (kept.nbl === null && chain.Next === null) {
+        kept.h = c.handle;
+        kept.nbl = chain;
+        return;
+      }
+      NdisReturnNetBufferLists(c.handle!, chain, 1);
+    },
+  });
+  const w = world(p, { rxRate: 1000, collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  w.at(50 * ns.ms, { kind: 'disable', device: 'nic0' });
+  w.run(200 * ns.ms);
+  const rules = w.verifier.violations.map((v) => v.rule);
+  assert.ok(rules.includes('NdisSim_ProtocolPauseNotDrained'), rules.join(', '));
+  assert.ok(!rules.includes('NdisSim_PauseNotDrained'), rules.join(', '));
+  const v = w.verifier.violations.find((x) => x.rule === 'NdisSim_ProtocolPauseNotDrained')!;
+  assert.match(v.message, /1 receive\(s\) not yet returned/);
+});
+
+test('NDIS_PROTOCOL_PAUSE_PARAMETERS: NetEventPause carries a PauseReason, NDIS_PAUSE_NDIS_INTERNAL for an NDIS 6.40 protocol', () => {
+  const seen: unknown[] = [];
+  const p = protocolDriver('reads-pause', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    MinorNdisVersion: 40,
+    NetPnPEventHandler: (_c, note) => {
+      if (note.NetPnPEvent.NetEvent === NetEventPause) seen.push(note.NetPnPEvent.Buffer);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = world(p);
+  w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+  assert.equal(seen.length, 1);
+  assert.equal((seen[0] as { PauseReason: number }).PauseReason, NDIS_PAUSE_NDIS_INTERNAL);
+});
+
+test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidRequestComplete at DISPATCH (the page allows it), and a PASSIVE-only call from there is Irql_Protocol_Driver_Function", () => {
+  const p = protocolDriver(
+    'closes-in-oid-complete',
+    (proto, bc, name, ctx) => {
+      const r = open(proto, bc, name, ctx);
+      return r.Status;
+    },
+    {
+      NetPnPEventHandler: (c, note) => {
+        if (note.NetPnPEvent.NetEvent !== NetEventRestart) return NDIS_STATUS_SUCCESS;
+        NdisOidRequest(c.handle!, {
+          Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+          RequestType: NdisRequestSetInformation,
+          PortNumber: 0,
+          Timeout: 0,
+          RequestId: null,
+          RequestHandle: null,
+          DATA: oidRequestData(OID_GEN_CURRENT_PACKET_FILTER, 0, 4),
+          SupportedRevision: 0,
+          MiniportReserved: [null, null],
+          SourceReserved: [null, null],
+          SwitchId: 0,
+          VPortId: 0,
+          Flags: 0,
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+      OidRequestCompleteHandler: (c) => {
+        NdisCloseAdapterEx(c.handle!);
+      },
+    },
+  );
+  const run = (callbackIrql: 'passive' | 'dispatch') => {
+    const w = new World({ seed: 1, ndis: { callbackIrql } });
+    w.addDriver(healthyNic);
+    w.addDriver(p);
+    w.addProtocolDriver(p.name);
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    return w.run(100 * ns.ms);
+  };
+  // At PASSIVE the close is merely misplaced (no unbind under way); at DISPATCH the IRQL rule comes first.
+  assert.equal(run('passive').bugCheck?.rule, 'NdisSim_ProtocolUnbind');
+  assert.equal(run('dispatch').bugCheck?.rule, 'Irql_Protocol_Driver_Function');
 });
 
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {

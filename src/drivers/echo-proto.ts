@@ -31,6 +31,7 @@ import {
   NdisAllocateNetBufferListPool,
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
+  NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
   NdisFreeNetBufferList,
@@ -70,6 +71,10 @@ export interface EchoMistakes {
   announceInBind?: boolean;
   /** A received frame is returned twice (once in the handler, once more by a cleanup path). */
   returnsTwice?: boolean;
+  /** NetEventPause runs its "all drained?" helper, which completes the pause, and then returns SUCCESS too. */
+  pauseCompletedTwice?: boolean;
+  /** NetEventPause pends while echoes are out, and the last send completion (at DISPATCH) completes it. */
+  pauseCompletedFromSendComplete?: boolean;
 }
 
 /** Per binding (the ProtocolBindingContext). */
@@ -88,6 +93,8 @@ interface EchoBinding {
   };
   /** Between NetEventRestart and NetEventPause: it echoes. */
   running: boolean;
+  /** A pause it pended (pauseCompletedFromSendComplete). */
+  pausing: NET_PNP_EVENT_NOTIFICATION | null;
   /** Echoes handed to NDIS and not back yet. */
   sendsOut: number;
   /** Set when the last echo comes back while a pause waits. */
@@ -180,6 +187,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
               FrameTypeArraySize: 0,
             },
             running: false,
+            pausing: null,
             sendsOut: 0,
             drained: new NDIS_EVENT(),
             oidDone: new NDIS_EVENT(),
@@ -221,6 +229,12 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             case NetEventPause:
               e.running = false;
               if (mistakes.pauseNeverCompleted) return NDIS_STATUS_PENDING;
+              if (mistakes.pauseCompletedTwice && e.sendsOut === 0)
+                NdisCompleteNetPnPEvent(e.handle!, note, NDIS_STATUS_SUCCESS);
+              if (mistakes.pauseCompletedFromSendComplete && e.sendsOut > 0) {
+                e.pausing = note;
+                return NDIS_STATUS_PENDING;
+              }
               // R7.2: wait for the echoes under way.
               if (e.sendsOut > 0 && !mistakes.pauseWithoutWaiting) {
                 NdisResetEvent(e.drained);
@@ -253,6 +267,11 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             x = next;
           }
           if (e.sendsOut === 0) NdisSetEvent(e.drained);
+          if (e.sendsOut === 0 && e.pausing !== null) {
+            const note = e.pausing;
+            e.pausing = null;
+            NdisCompleteNetPnPEvent(e.handle!, note, NDIS_STATUS_SUCCESS);
+          }
         },
         StatusHandlerEx: () => {},
       };

@@ -157,6 +157,8 @@ export class MiniportBlock implements NDIS_HANDLE {
 
   // Operations pending on the driver.
   pause: PendingPause | null = null;
+  /** Why NDIS last paused the stack above the miniport (an NDIS_PAUSE_* reason): protocols of one's own get it in NDIS_PROTOCOL_PAUSE_PARAMETERS. */
+  stackPauseReason = 0;
   /** MiniportRestart was called and has not completed; `returned` once it returned PENDING. */
   restart: { returned: boolean } | null = null;
   /** MiniportResetEx was called and has not completed; `returned` once it returned PENDING. */

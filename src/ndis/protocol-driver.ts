@@ -17,6 +17,7 @@ import {
   NDIS_OBJECT_TYPE_BIND_PARAMETERS,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS,
+  NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_FAILURE,
@@ -30,6 +31,7 @@ import {
   NetEventRestart,
   NetEventSetPower,
 } from './generated/status.ts';
+import { pauseReasonSeen } from './lifecycle.ts';
 import type { NblImpl, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
@@ -107,6 +109,19 @@ export interface NDIS_OPEN_PARAMETERS {
   FrameTypeArray: readonly number[] | null;
   FrameTypeArraySize: ULONG;
 }
+
+/** NDIS_PROTOCOL_PAUSE_PARAMETERS: NET_PNP_EVENT.Buffer of NetEventPause. */
+export interface NDIS_PROTOCOL_PAUSE_PARAMETERS {
+  Header: NDIS_OBJECT_HEADER;
+  /** Reserved. */
+  Flags: ULONG;
+  /** Deprecated from NDIS 6.40: always NDIS_PAUSE_NDIS_INTERNAL then; below, why NDIS pauses. */
+  PauseReason: ULONG;
+}
+
+/** NET_PNP_EVENT.BufferLength of the two structures: their C sizes on x64, through their last member. */
+const pauseParametersLength = 12;
+const restartParametersLength = 52;
 
 /** NDIS_PROTOCOL_RESTART_PARAMETERS: NET_PNP_EVENT.Buffer of NetEventRestart. */
 export interface NDIS_PROTOCOL_RESTART_PARAMETERS {
@@ -264,6 +279,10 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   received = 0;
   returned = 0;
   oidRequests = 0;
+  /** Its NDIS version as the model numbers versions (6.40 = 640). */
+  get ndisVersion(): number {
+    return this.chars.MajorNdisVersion * 100 + this.chars.MinorNdisVersion;
+  }
   constructor(
     readonly ndis: Ndis,
     /** The driver module's name: the actor in traces, and the name NDIS binds it by. */
@@ -314,7 +333,7 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     }
     if (s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING)
       this.ndis.verifier.report(
-        'NdisSim_ProtocolBinding',
+        'NdisSim_ProtocolUnbind',
         'ProtocolUnbindAdapterEx',
         bd.block.name,
         `ProtocolUnbindAdapterEx of ${this.name} returned ${statusName(s)}: a protocol cannot fail an unbind, only SUCCESS or PENDING (R7.3)`,
@@ -331,8 +350,21 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
       PortNumber: 0,
       NetPnPEvent:
         event === 'NetEventRestart'
-          ? { NetEvent: NetEventRestart, Buffer: restartParameters(bd.block), BufferLength: 1 }
-          : {
+          ? { NetEvent: NetEventRestart, Buffer: restartParameters(bd.block), BufferLength: restartParametersLength }
+          : event === 'NetEventPause'
+            ? {
+                NetEvent: NetEventPause,
+                Buffer: {
+                  Header: {
+                    Type: NDIS_OBJECT_TYPE_DEFAULT,
+                    Revision: NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
+                  },
+                  Flags: 0,
+                  PauseReason: pauseReasonSeen(bd.block.stackPauseReason, this.ndisVersion, true),
+                } satisfies NDIS_PROTOCOL_PAUSE_PARAMETERS,
+                BufferLength: pauseParametersLength,
+              }
+            : {
               NetEvent: netEventNumber[event],
               Buffer: buffer ?? null,
               BufferLength: buffer === undefined || buffer === null ? 0 : 4,
@@ -345,7 +377,7 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
       // NdisCompleteNetPnPEvent came inside the handler: it must then return PENDING.
       if (s !== NDIS_STATUS_PENDING)
         n.verifier.report(
-          'NdisSim_ProtocolBinding',
+          'NdisSim_ProtocolNetPnPEvent',
           'ProtocolNetPnPEvent',
           bd.block.name,
           `${this.name} called NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent(${event}) and then returned ${statusName(s)}: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
@@ -365,7 +397,7 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     if (event === 'NetEventPause') {
       if (s !== NDIS_STATUS_SUCCESS)
         n.verifier.report(
-          'NdisSim_ProtocolBinding',
+          'NdisSim_ProtocolNetPnPEvent',
           'ProtocolNetPnPEvent',
           bd.block.name,
           `ProtocolNetPnPEvent(NetEventPause) of ${this.name} returned ${statusName(s)}: a protocol cannot fail a pause (R7.2)`,
@@ -549,7 +581,7 @@ export function unbindChecks(n: Ndis, bd: Binding, where: string): void {
   }
   if (o.state === 'closed') return;
   n.verifier.report(
-    'NdisSim_ProtocolBinding',
+    'NdisSim_ProtocolUnbind',
     where,
     bd.block.name,
     o.state === 'closing'
@@ -565,12 +597,15 @@ export function pauseDrained(n: Ndis, bd: Binding, where: string): void {
     o.watchdog.cancelled = true;
     o.watchdog = null;
   }
-  if (o.sends === 0) return;
+  if (o.sends === 0 && o.held.size === 0) return;
+  const left: string[] = [];
+  if (o.sends > 0) left.push(`${o.sends} send(s) not yet back in ProtocolSendNetBufferListsComplete`);
+  if (o.held.size > 0) left.push(`${o.held.size} receive(s) not yet returned with NdisReturnNetBufferLists`);
   n.verifier.report(
     'NdisSim_ProtocolPauseNotDrained',
     where,
     bd.block.name,
-    `${where}: ${(bd.protocol as ProtocolDriverBlock).name} completed the pause with ${o.sends} send(s) not yet back in ProtocolSendNetBufferListsComplete (R7.2)`,
+    `${where}: ${(bd.protocol as ProtocolDriverBlock).name} completed the pause with ${left.join(' and ')} (R7.2, pausing-a-binding)`,
   );
 }
 

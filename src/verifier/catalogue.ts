@@ -258,7 +258,10 @@ const msMappings: Record<string, Mapping> = {
   ),
   Irql_IM_Function: notMiniport('intermediate drivers'),
   Irql_Interfaces_Function: notMiniport('interface providers'),
-  Irql_Protocol_Driver_Function: notMiniport('protocol drivers'),
+  Irql_Protocol_Driver_Function: irqlRule(
+    ['R7.1', 'R7.2', 'R7.3'],
+    'the protocol-driver DDIs the model has (NdisRegisterProtocolDriver, NdisDeregisterProtocolDriver, NdisOpenAdapterEx, NdisCloseAdapterEx, NdisCompleteBindAdapterEx, NdisCompleteUnbindAdapterEx, NdisCompleteNetPnPEvent) by a protocol driver of your own',
+  ),
   // Locking
   SpinLock: {
     status: 'enforced',
@@ -1465,23 +1468,40 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
   {
     id: 'NdisSim_ProtocolBinding',
     origin: 'ndis-sim',
-    spec: ['R7.1', 'R7.2', 'R7.3'],
+    spec: ['R7.1'],
     summary:
-      "A protocol driver broke the bind or unbind contract: a bind that succeeded without NdisOpenAdapterEx (or before a pended open completed), a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, NdisCloseAdapterEx with no bind or unbind under way or with sends, OID requests or receives still out, a binding handle used before its pended open completed, an unbind completed without the close (or before a pended close completed), an unbind or pause it failed, a completion with nothing pending, or NdisRegisterProtocolDriver outside a protocol driver's DriverEntry.",
+      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status), or NdisRegisterProtocolDriver outside its DriverEntry.',
     ddis: [
       'ProtocolBindAdapterEx',
-      'ProtocolUnbindAdapterEx',
-      'ProtocolNetPnPEvent',
       'NdisRegisterProtocolDriver',
       'NdisDeregisterProtocolDriver',
       'NdisOpenAdapterEx',
-      'NdisCloseAdapterEx',
       'NdisCompleteBindAdapterEx',
-      'NdisCompleteUnbindAdapterEx',
-      'NdisCompleteNetPnPEvent',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf0) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-protocol_bind_adapter_ex.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolUnbind',
+    origin: 'ndis-sim',
+    spec: ['R7.3', 'R7.11'],
+    summary:
+      'A protocol driver broke the unbind contract: an unbind it failed, an unbind completed without NdisCloseAdapterEx or before a pended close completed, NdisCloseAdapterEx with no bind or unbind under way or with sends, OID requests or receives still out, or NdisCompleteUnbindAdapterEx with no unbind pending.',
+    ddis: ['ProtocolUnbindAdapterEx', 'NdisCloseAdapterEx', 'NdisCompleteUnbindAdapterEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf4) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-protocol_unbind_adapter_ex.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolNetPnPEvent',
+    origin: 'ndis-sim',
+    spec: ['R7.2'],
+    summary:
+      'A protocol driver broke the contract of a network PnP event: a pause it failed, NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent followed by a status other than PENDING (the event completed twice), or NdisCompleteNetPnPEvent with no pause or restart pending or with another notification than NDIS passed.',
+    ddis: ['ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf5) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndiscompletenetpnpevent.md',
     fatal: false,
   },
   {

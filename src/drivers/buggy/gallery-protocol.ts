@@ -17,9 +17,37 @@ export const galleryProtocol: readonly GalleryEntry[] = [
     rule: 'NdisSim_ProtocolBinding',
     protocol: true,
     mistake:
+      'ProtocolBindAdapterEx allocates its binding context and returns SUCCESS; the NdisOpenAdapterEx it was meant to call sits behind a configuration check that is never true.',
+    driver: echoProtocol('echo-bind-no-open', 'binds without opening', { bindWithoutOpen: true }),
+    scenario: { until: '1s' },
+  },
+  {
+    rule: 'NdisSim_ProtocolUnbind',
+    protocol: true,
+    mistake:
       'ProtocolUnbindAdapterEx clears the packet filter and returns SUCCESS, but the NdisCloseAdapterEx after it was lost in a refactoring: the binding stays open.',
     driver: echoProtocol('echo-unbind-no-close', 'unbinds without closing', { unbindWithoutClose: true }),
     scenario: { until: '1s', ...removedAt100ms },
+  },
+  {
+    rule: 'NdisSim_ProtocolNetPnPEvent',
+    protocol: true,
+    mistake:
+      'NetEventPause calls the driver\'s "all echoes back?" helper, which completes the pause with NdisCompleteNetPnPEvent when none is out, and then returns SUCCESS as well: the pause completes twice.',
+    driver: echoProtocol('echo-pause-completed-twice', 'completes NetEventPause and returns SUCCESS', {
+      pauseCompletedTwice: true,
+    }),
+    scenario: { until: '1s', ...removedAt100ms },
+  },
+  {
+    rule: 'Irql_Protocol_Driver_Function',
+    protocol: true,
+    mistake:
+      'NetEventPause pends while echoes are out, and ProtocolSendNetBufferListsComplete completes the pause with NdisCompleteNetPnPEvent when the last one comes back: at DISPATCH, where that PASSIVE-only call is not allowed.',
+    driver: echoProtocol('echo-pause-completed-at-dispatch', 'completes its pause from a send completion', {
+      pauseCompletedFromSendComplete: true,
+    }),
+    scenario: { until: '1s', ...busyWire, actions: [{ at: '100ms', do: 'disable', device: 'nic0' }] },
   },
   {
     rule: 'NdisSim_ProtocolNblOwnership',

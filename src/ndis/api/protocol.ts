@@ -321,7 +321,7 @@ export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS 
   if (!usable(n, bd, o, ddi)) return NDIS_STATUS_FAILURE;
   if (bd.pending !== 'bind' && bd.pending !== 'unbind') {
     n.verifier.report(
-      'NdisSim_ProtocolBinding',
+      'NdisSim_ProtocolUnbind',
       ddi,
       b.name,
       `${p.name} called ${ddi} with no bind or unbind under way: a protocol that must close a binding on its own asks NDIS with NdisUnbindAdapter (nf-ndis-ndiscloseadapterex, R7.3)`,
@@ -334,7 +334,7 @@ export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS 
   if (o.held.size > 0) left.push(`${o.held.size} receive(s) not returned`);
   if (left.length > 0)
     n.verifier.report(
-      'NdisSim_ProtocolBinding',
+      'NdisSim_ProtocolUnbind',
       ddi,
       b.name,
       `${p.name} closed its binding with ${left.join(', ')}: wait for its sends and OID requests, and return its receives, before ${ddi} (the handle is dead after it; nf-ndis-ndiscloseadapterex, R7.3)`,
@@ -410,7 +410,7 @@ export function NdisCompleteUnbindAdapterEx(UnbindContext: NDIS_HANDLE): void {
   if (n.trace.on) n.traceDdi(ddi, bd.block, {});
   if (bd.pending !== 'unbind' || o.earlyUnbind) {
     n.verifier.report(
-      'NdisSim_ProtocolBinding',
+      'NdisSim_ProtocolUnbind',
       ddi,
       bd.block.name,
       `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with no unbind of it pending (a second completion, or one for an unbind that returned SUCCESS)`,
@@ -443,7 +443,7 @@ export function NdisCompleteNetPnPEvent(
   const pending = bd.pending === 'NetEventPause' || bd.pending === 'NetEventRestart' ? bd.pending : null;
   if (pending === null || o.note === null || o.note !== NetPnPEventNotification) {
     n.verifier.report(
-      'NdisSim_ProtocolBinding',
+      'NdisSim_ProtocolNetPnPEvent',
       ddi,
       bd.block.name,
       pending === null || o.note === null
@@ -456,7 +456,7 @@ export function NdisCompleteNetPnPEvent(
   if (pending === 'NetEventPause') {
     if (Status !== NDIS_STATUS_SUCCESS)
       n.verifier.report(
-        'NdisSim_ProtocolBinding',
+        'NdisSim_ProtocolNetPnPEvent',
         ddi,
         bd.block.name,
         `${(bd.protocol as ProtocolDriverBlock).name} completed NetEventPause with ${statusText(Status)}: a protocol cannot fail a pause (R7.2)`,
