@@ -584,9 +584,14 @@ export function protocolOidComplete(
   // The page allows <= DISPATCH. A protocol driver of one's own gets it at either IRQL
   // (options.callbackIrql) when the request completes at PASSIVE; the model's own
   // protocol at the IRQL the request completed at.
-  const irql =
-    bd.open !== null && n.kernel.ctx.irql === Irql.Passive ? n.lowOrDispatch() : n.kernel.ctx.irql;
-  const f = n.enter(b, bd.protocol.name, 'ProtocolOidRequestComplete', irql, n.trace.on ? { status } : undefined);
+  const irql = bd.open !== null && n.kernel.ctx.irql === Irql.Passive ? n.lowOrDispatch() : n.kernel.ctx.irql;
+  const f = n.enter(
+    b,
+    bd.protocol.name,
+    'ProtocolOidRequestComplete',
+    irql,
+    n.trace.on ? { status } : undefined,
+  );
   try {
     bd.protocol.ProtocolOidRequestComplete(bd, request, status);
   } catch (e) {

@@ -350,7 +350,11 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
       PortNumber: 0,
       NetPnPEvent:
         event === 'NetEventRestart'
-          ? { NetEvent: NetEventRestart, Buffer: restartParameters(bd.block), BufferLength: restartParametersLength }
+          ? {
+              NetEvent: NetEventRestart,
+              Buffer: restartParameters(bd.block),
+              BufferLength: restartParametersLength,
+            }
           : event === 'NetEventPause'
             ? {
                 NetEvent: NetEventPause,
@@ -365,10 +369,10 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
                 BufferLength: pauseParametersLength,
               }
             : {
-              NetEvent: netEventNumber[event],
-              Buffer: buffer ?? null,
-              BufferLength: buffer === undefined || buffer === null ? 0 : 4,
-            },
+                NetEvent: netEventNumber[event],
+                Buffer: buffer ?? null,
+                BufferLength: buffer === undefined || buffer === null ? 0 : 4,
+              },
     };
     const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
     if (pausable) o.note = note;
