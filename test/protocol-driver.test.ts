@@ -32,8 +32,11 @@ import {
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateTimerObject,
+  NdisCancelOidRequest,
   NdisCloseAdapterEx,
+  NdisCompleteBindAdapterEx,
   NdisCompleteNetPnPEvent,
+  NdisCompleteUnbindAdapterEx,
   NdisFreeMemoryWithTagPriority,
   NdisMedium802_3,
   NdisOidRequest,
@@ -147,6 +150,36 @@ test('ChoiceSite.ProtocolOpenClose: answer 1 pends the open and the close, and N
   assert.deepEqual(pended.summary().protocolDrivers[0]?.bindings, []);
 });
 
+test('ChoiceSite.ProtocolOpenClose answer 2: the completion runs before NdisOpenAdapterEx returns; echo-proto copes, a driver that stores the handle after the call does not', () => {
+  const early = world(echoProto, { strategy: always(ChoiceSite.ProtocolOpenClose, 2) });
+  early.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  assert.equal(early.run(ns.s).verdict, 'ok');
+  const ev = early.trace.events;
+  const openAt = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisOpenAdapterEx');
+  const completeAt = ev.findIndex((e) => e.kind === 'call' && e.what === 'ProtocolOpenAdapterCompleteEx');
+  const bindReturn = ev.findIndex((e) => e.kind === 'return' && e.what === 'ProtocolBindAdapterEx');
+  assert.ok(
+    openAt >= 0 && completeAt > openAt && bindReturn > completeAt,
+    `${openAt} ${completeAt} ${bindReturn}`,
+  );
+  // The C race: the completion reads the handle the caller has not stored yet.
+  const late = protocolDriver(
+    'stores-handle-late',
+    (proto, bc, name, ctx) => {
+      const r = NdisOpenAdapterEx(proto, ctx, openParams(name, [NdisMedium802_3]), bc);
+      ctx.handle = r.NdisBindingHandle;
+      return r.Status;
+    },
+    {
+      OpenAdapterCompleteHandlerEx: (c) => {
+        NdisCancelOidRequest(c.handle!, null);
+      },
+    },
+  );
+  const r = world(late, { strategy: always(ChoiceSite.ProtocolOpenClose, 2) }).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+});
+
 test("R5.12: NdisMRemoveMiniport tears the stack down through a protocol driver of one's own: paused, unbound, then MiniportHaltEx(NdisHaltDeviceFailed) and Code 43", () => {
   const w = new World({ seed: 3 });
   w.addDriver(flakyNic);
@@ -198,6 +231,8 @@ test('the scenario key protocolDrivers binds a protocol driver; an unknown drive
 /** Its ProtocolBindingContext: the binding handle once the open returns it. */
 interface Ctx {
   handle: NDIS_HANDLE | null;
+  bindContext: NDIS_HANDLE | null;
+  unbindContext: NDIS_HANDLE | null;
 }
 
 /**
@@ -223,11 +258,16 @@ function protocolDriver(
         MinorNdisVersion: 0,
         Name: name,
         BindAdapterHandlerEx: (_d, bindContext, p) =>
-          bind(g.handle!, bindContext, p.AdapterName, { handle: null }),
-        UnbindAdapterHandlerEx: (_u, c) =>
-          NdisCloseAdapterEx(c.handle!) === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS,
-        OpenAdapterCompleteHandlerEx: () => {},
-        CloseAdapterCompleteHandlerEx: () => {},
+          bind(g.handle!, bindContext, p.AdapterName, { handle: null, bindContext, unbindContext: null }),
+        UnbindAdapterHandlerEx: (u, c) => {
+          c.unbindContext = u;
+          return NdisCloseAdapterEx(c.handle!) === NDIS_STATUS_PENDING
+            ? NDIS_STATUS_PENDING
+            : NDIS_STATUS_SUCCESS;
+        },
+        // A pended open or close completes the bind or unbind.
+        OpenAdapterCompleteHandlerEx: (c, Status) => NdisCompleteBindAdapterEx(c.bindContext!, Status),
+        CloseAdapterCompleteHandlerEx: (c) => NdisCompleteUnbindAdapterEx(c.unbindContext!),
         NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
         OidRequestCompleteHandler: () => {},
         ReceiveNetBufferListsHandler: () => {},

@@ -7,6 +7,7 @@
 
 import { NotModelledError } from '../errors.ts';
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import type { Binding, NetEventCode, ProtocolEdge } from './binding.ts';
@@ -616,41 +617,58 @@ export function pauseDrained(n: Ndis, bd: Binding, where: string): void {
 // ----------------------------------------------------------- pended open/close
 
 /**
- * Completes a pended NdisOpenAdapterEx or NdisCloseAdapterEx from NDIS's worker at
- * PASSIVE: ProtocolOpenAdapterCompleteEx or ProtocolCloseAdapterCompleteEx.
+ * Completes the NdisOpenAdapterEx or NdisCloseAdapterEx NDIS pended for `bd` (its open
+ * state says which) at PASSIVE: ProtocolOpenAdapterCompleteEx or
+ * ProtocolCloseAdapterCompleteEx.
  */
+function finishOpenClose(bd: Binding): void {
+  const p = bd.protocol as ProtocolDriverBlock;
+  const n = p.ndis;
+  const o = bd.open!;
+  const open = o.state === 'opening';
+  if (open) {
+    o.state = o.openStatus === NDIS_STATUS_SUCCESS ? 'opened' : 'none';
+    if (o.params !== null) o.params.SelectedMediumIndex = o.selectedMedium;
+  } else o.state = 'closed';
+  const fn = open ? 'ProtocolOpenAdapterCompleteEx' : 'ProtocolCloseAdapterCompleteEx';
+  const f = n.enter(
+    bd.block,
+    p.name,
+    fn,
+    Irql.Passive,
+    n.trace.on && open ? { Status: statusText(o.openStatus) } : undefined,
+  );
+  try {
+    if (open) p.chars.OpenAdapterCompleteHandlerEx(bd.protocolContext, o.openStatus);
+    else p.chars.CloseAdapterCompleteHandlerEx(bd.protocolContext);
+  } catch (e) {
+    n.driverThrew(e, fn, bd.block);
+  }
+  n.leave(f, undefined);
+}
+
 const openCloseCompleter: WorkRoutine = {
   runWork(item: WorkItem): void {
-    const bd = item.arg as Binding;
-    const p = bd.protocol as ProtocolDriverBlock;
-    const n = p.ndis;
-    const o = bd.open!;
-    const open = o.state === 'opening';
-    if (open) {
-      o.state = o.openStatus === NDIS_STATUS_SUCCESS ? 'opened' : 'none';
-      if (o.params !== null) o.params.SelectedMediumIndex = o.selectedMedium;
-    } else o.state = 'closed';
-    const fn = open ? 'ProtocolOpenAdapterCompleteEx' : 'ProtocolCloseAdapterCompleteEx';
-    const f = n.enter(
-      bd.block,
-      p.name,
-      fn,
-      Irql.Passive,
-      n.trace.on && open ? { Status: statusText(o.openStatus) } : undefined,
-    );
-    try {
-      if (open) p.chars.OpenAdapterCompleteHandlerEx(bd.protocolContext, o.openStatus);
-      else p.chars.CloseAdapterCompleteHandlerEx(bd.protocolContext);
-    } catch (e) {
-      n.driverThrew(e, fn, bd.block);
-    }
-    n.leave(f, undefined);
+    finishOpenClose(item.arg as Binding);
   },
 };
 
-/** Queues the completion of the open or close NDIS pended for `bd` (its open state says which). */
-export function completeOpenCloseLater(n: Ndis, bd: Binding): void {
-  n.kernel.queueWork(new WorkItem(openCloseCompleter, (bd.protocol as ProtocolDriverBlock).name, bd));
+/**
+ * How NDIS completes an open or close: in the call (false), or pended (true, with the
+ * binding's open state set to 'opening' or 'closing'), as `ChoiceSite.ProtocolOpenClose`
+ * answers. Answer 1 completes it from NDIS's worker later; answer 2 on another
+ * processor before the call has returned, which the model runs here, now: a driver
+ * that stores the binding handle only after NdisOpenAdapterEx returns meets a
+ * completion that cannot see it.
+ */
+export function openClosePends(n: Ndis, bd: Binding, state: 'opening' | 'closing'): boolean {
+  const a = n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 3);
+  if (a === 0) return false;
+  bd.open!.state = state;
+  if (a === 1)
+    n.kernel.queueWork(new WorkItem(openCloseCompleter, (bd.protocol as ProtocolDriverBlock).name, bd));
+  else finishOpenClose(bd);
+  return true;
 }
 
 // ---------------------------------------------------------------- watchdog

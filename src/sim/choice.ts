@@ -54,9 +54,9 @@ export const ChoiceSite = {
   PollLimit: 12,
   /**
    * Whether NdisOpenAdapterEx or NdisCloseAdapterEx of a protocol driver completes in
-   * the call (0), or returns NDIS_STATUS_PENDING and NDIS's worker calls
-   * ProtocolOpenAdapterCompleteEx or ProtocolCloseAdapterCompleteEx later (1). The pages
-   * allow both.
+   * the call (0), or returns NDIS_STATUS_PENDING, with ProtocolOpenAdapterCompleteEx or
+   * ProtocolCloseAdapterCompleteEx from NDIS's worker later (1), or from another
+   * processor before the call has returned (2). The pages allow all three.
    */
   ProtocolOpenClose: 13,
 } as const;

@@ -11,7 +11,6 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
-import { ChoiceSite } from '../../sim/choice.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import * as data from '../datapath.ts';
@@ -39,9 +38,9 @@ import * as oid from '../oid.ts';
 import {
   adapterName,
   bindResult,
-  completeOpenCloseLater,
   type NDIS_OPEN_PARAMETERS,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  openClosePends,
   ProtocolDriverBlock,
   type ProtocolOpen,
   pauseDrained,
@@ -291,13 +290,9 @@ export function NdisOpenAdapterEx<C>(
   bd.protocolContext = ProtocolBindingContext;
   o.params = OpenParameters;
   o.selectedMedium = index;
-  if (n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 2) === 1) {
-    o.state = 'opening';
-    o.openStatus = NDIS_STATUS_SUCCESS;
-    completeOpenCloseLater(n, bd);
-    if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
-    return { Status: NDIS_STATUS_PENDING, NdisBindingHandle: bd };
-  }
+  o.openStatus = NDIS_STATUS_SUCCESS;
+  if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
+  if (openClosePends(n, bd, 'opening')) return { Status: NDIS_STATUS_PENDING, NdisBindingHandle: bd };
   o.state = 'opened';
   OpenParameters.SelectedMediumIndex = index;
   if (t !== null) t.result = statusText(NDIS_STATUS_SUCCESS);
@@ -339,12 +334,8 @@ export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS 
       b.name,
       `${p.name} closed its binding with ${left.join(', ')}: wait for its sends and OID requests, and return its receives, before ${ddi} (the handle is dead after it; nf-ndis-ndiscloseadapterex, R7.3)`,
     );
-  if (n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 2) === 1) {
-    o.state = 'closing';
-    completeOpenCloseLater(n, bd);
-    if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
-    return NDIS_STATUS_PENDING;
-  }
+  if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
+  if (openClosePends(n, bd, 'closing')) return NDIS_STATUS_PENDING;
   o.state = 'closed';
   if (t !== null) t.result = statusText(NDIS_STATUS_SUCCESS);
   return NDIS_STATUS_SUCCESS;
