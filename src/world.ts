@@ -273,6 +273,8 @@ export interface ProtocolDriverSummary {
   /** NBLs it sent, NBLs indicated to it (with or without NDIS_RECEIVE_FLAGS_RESOURCES), those it returned, OID requests it made. */
   sent: number;
   received: number;
+  /** Of `received`, those that came with NDIS_RECEIVE_FLAGS_RESOURCES (NDIS took them back). */
+  receivedWithResources: number;
   returned: number;
   oidRequests: number;
   /** The bindings left at the end, by adapter (none once every stack is torn down). */
@@ -976,6 +978,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         bindsFailed: p.bindingsFailed,
         sent: p.sent,
         received: p.received,
+        receivedWithResources: p.receivedWithResources,
         returned: p.returned,
         oidRequests: p.oidRequests,
         bindings: this.ndis.adapters

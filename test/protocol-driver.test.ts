@@ -11,14 +11,17 @@ import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
   type DriverModule,
+  type NDIS_BIND_PARAMETERS,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
   NDIS_OID_REQUEST_REVISION_1,
   NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PACKET_TYPE_DIRECTED,
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
@@ -43,6 +46,7 @@ import {
   NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
+  NdisRequestQueryInformation,
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
@@ -54,6 +58,8 @@ import {
   NetEventRestart,
   NormalPoolPriority,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_MAXIMUM_FRAME_SIZE,
+  OID_GEN_MAXIMUM_LOOKAHEAD,
   oidRequestData,
   World,
 } from '../src/index.ts';
@@ -241,7 +247,13 @@ interface Ctx {
  */
 function protocolDriver(
   name: string,
-  bind: (proto: NDIS_HANDLE, bindContext: NDIS_HANDLE, adapterName: string, ctx: Ctx) => number,
+  bind: (
+    proto: NDIS_HANDLE,
+    bindContext: NDIS_HANDLE,
+    adapterName: string,
+    ctx: Ctx,
+    params: NDIS_BIND_PARAMETERS,
+  ) => number,
   more: Partial<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx>> = {},
 ): DriverModule {
   return {
@@ -258,7 +270,7 @@ function protocolDriver(
         MinorNdisVersion: 0,
         Name: name,
         BindAdapterHandlerEx: (_d, bindContext, p) =>
-          bind(g.handle!, bindContext, p.AdapterName, { handle: null, bindContext, unbindContext: null }),
+          bind(g.handle!, bindContext, p.AdapterName, { handle: null, bindContext, unbindContext: null }, p),
         UnbindAdapterHandlerEx: (u, c) => {
           c.unbindContext = u;
           return NdisCloseAdapterEx(c.handle!) === NDIS_STATUS_PENDING
@@ -640,6 +652,53 @@ test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidReque
   // At PASSIVE the close is merely misplaced (no unbind under way); at DISPATCH the IRQL rule comes first.
   assert.equal(run('passive').bugCheck?.rule, 'NdisSim_ProtocolUnbind');
   assert.equal(run('dispatch').bugCheck?.rule, 'Irql_Protocol_Driver_Function');
+});
+
+test("OID_GEN_MAXIMUM_FRAME_SIZE and OID_GEN_MAXIMUM_LOOKAHEAD are answered by NDIS from the general attributes (their pages), at once; BindParameters carry the miniport's SupportedPacketFilters", () => {
+  const got: Record<string, unknown> = {};
+  const query = (h: NDIS_HANDLE, oid: number, name: string) => {
+    const req: NDIS_OID_REQUEST = {
+      Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+      RequestType: NdisRequestQueryInformation,
+      PortNumber: 0,
+      Timeout: 0,
+      RequestId: null,
+      RequestHandle: null,
+      DATA: oidRequestData(oid, null, 4),
+      SupportedRevision: 0,
+      MiniportReserved: [null, null],
+      SourceReserved: [null, null],
+      SwitchId: 0,
+      VPortId: 0,
+      Flags: 0,
+    };
+    got[`${name} status`] = NdisOidRequest(h, req);
+    got[name] = req.DATA.QUERY_INFORMATION.InformationBuffer;
+  };
+  let filters = -1;
+  const q = protocolDriver('queries', (proto, bc, name, ctx, params) => {
+    filters = params.SupportedPacketFilters;
+    const r = open(proto, bc, name, ctx);
+    query(ctx.handle!, OID_GEN_MAXIMUM_FRAME_SIZE, 'frame');
+    query(ctx.handle!, OID_GEN_MAXIMUM_LOOKAHEAD, 'lookahead');
+    return r.Status;
+  });
+  const w = world(q, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+  assert.deepEqual(got, {
+    'frame status': NDIS_STATUS_SUCCESS,
+    frame: 1500,
+    'lookahead status': NDIS_STATUS_SUCCESS,
+    lookahead: 1500,
+  });
+  assert.equal(
+    w.trace.events.some(
+      (e) => e.what === 'MiniportOidRequest' && String(e.data?.Oid).startsWith('OID_GEN_MAXIMUM'),
+    ),
+    false,
+    'the miniport never sees them',
+  );
+  assert.equal(filters & NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_DIRECTED);
 });
 
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {

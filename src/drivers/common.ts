@@ -11,6 +11,11 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   type NDIS_OID_SET_INFORMATION,
+  NDIS_PACKET_TYPE_ALL_MULTICAST,
+  NDIS_PACKET_TYPE_BROADCAST,
+  NDIS_PACKET_TYPE_DIRECTED,
+  NDIS_PACKET_TYPE_MULTICAST,
+  NDIS_PACKET_TYPE_PROMISCUOUS,
   NDIS_SIZEOF_LINK_STATE_REVISION_1,
   type NDIS_STATUS,
   type NDIS_STATUS_INDICATION,
@@ -64,6 +69,14 @@ export function linkStateIndication(
   };
 }
 
+/** The packet filters the reference miniports support (general attributes' SupportedPacketFilters). */
+export const supportedPacketFilters =
+  NDIS_PACKET_TYPE_DIRECTED |
+  NDIS_PACKET_TYPE_MULTICAST |
+  NDIS_PACKET_TYPE_ALL_MULTICAST |
+  NDIS_PACKET_TYPE_BROADCAST |
+  NDIS_PACKET_TYPE_PROMISCUOUS;
+
 /** What an adapter keeps of the addressing OIDs (replayed by NDIS after an AddressingReset). */
 export interface AddressingState {
   packetFilter: number;
@@ -86,6 +99,8 @@ export function setAddressingOid(
         d.BytesNeeded = 4;
         return NDIS_STATUS_INVALID_LENGTH;
       }
+      // The OID page: a filter with a bit the miniport does not support fails.
+      if (((d.InformationBuffer as number) & ~supportedPacketFilters) !== 0) return NDIS_STATUS_NOT_SUPPORTED;
       a.packetFilter = d.InformationBuffer as number;
       d.BytesRead = 4;
       return NDIS_STATUS_SUCCESS;

@@ -112,7 +112,12 @@ import {
   SimNicReg,
   SimNicStatus,
 } from '../index.ts';
-import { linkStateIndication, readIntegerParameter, setAddressingOid } from './common.ts';
+import {
+  linkStateIndication,
+  readIntegerParameter,
+  setAddressingOid,
+  supportedPacketFilters,
+} from './common.ts';
 
 /** Adapter status word (guarded by `lock`). */
 const fResetInProgress = 1 << 0;
@@ -351,6 +356,8 @@ export function simnicMiniport(
       PermanentMacAddress: mac,
       CurrentMacAddress: mac,
       MaxMulticastListSize: maxMulticast,
+      // What OID_GEN_CURRENT_PACKET_FILTER may set (the protocols read it in their bind parameters).
+      SupportedPacketFilters: supportedPacketFilters,
     });
     if (s !== NDIS_STATUS_SUCCESS) return fail(a, s);
 

@@ -96,7 +96,12 @@ import {
   OID_802_3_PERMANENT_ADDRESS,
   OID_GEN_STATISTICS,
 } from '../index.ts';
-import { linkStateIndication, readIntegerParameter, setAddressingOid } from './common.ts';
+import {
+  linkStateIndication,
+  readIntegerParameter,
+  setAddressingOid,
+  supportedPacketFilters,
+} from './common.ts';
 
 /** Adapter status word (guarded by `lock`). */
 const fPaused = 1 << 0;
@@ -268,6 +273,8 @@ function initialize(handle: NDIS_HANDLE, driverContext: unknown): NDIS_STATUS {
     PermanentMacAddress: a.mac,
     CurrentMacAddress: a.mac,
     MaxMulticastListSize: maxMulticast,
+    // What OID_GEN_CURRENT_PACKET_FILTER may set (the protocols read it in their bind parameters).
+    SupportedPacketFilters: supportedPacketFilters,
   });
   if (s !== NDIS_STATUS_SUCCESS) return fail(a, s);
   a.rxPool = NdisAllocateNetBufferListPool(handle, {

@@ -37,7 +37,13 @@ import {
   OID_802_3_MULTICAST_LIST,
   OID_802_3_PERMANENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_DRIVER_VERSION,
+  OID_GEN_MAC_OPTIONS,
+  OID_GEN_MAXIMUM_FRAME_SIZE,
+  OID_GEN_MAXIMUM_LOOKAHEAD,
   OID_GEN_MEDIA_CONNECT_STATUS,
+  OID_GEN_MEDIA_IN_USE,
+  OID_GEN_MEDIA_SUPPORTED,
   OID_GEN_STATISTICS,
   OID_GEN_SUPPORTED_LIST,
   OID_PNP_QUERY_POWER,
@@ -323,25 +329,56 @@ function heldInLowPower(b: MiniportBlock): boolean {
 
 /** Queries an NDIS 6 miniport never receives: NDIS answers them from what it keeps. */
 function answeredByNdis(oid: number): boolean {
-  return oid === OID_GEN_SUPPORTED_LIST || oid === OID_GEN_MEDIA_CONNECT_STATUS;
+  switch (oid) {
+    case OID_GEN_SUPPORTED_LIST:
+    case OID_GEN_MEDIA_CONNECT_STATUS:
+    // The pages of these say NDIS answers them for NDIS 6 miniports from what the
+    // miniport gave in its general attributes.
+    case OID_GEN_MAXIMUM_FRAME_SIZE:
+    case OID_GEN_MAXIMUM_LOOKAHEAD:
+    case OID_GEN_MAC_OPTIONS:
+    case OID_GEN_MEDIA_SUPPORTED:
+    case OID_GEN_MEDIA_IN_USE:
+    case OID_GEN_DRIVER_VERSION:
+      return true;
+    default:
+      return false;
+  }
 }
 
 /**
  * NDIS's own answer (the OID_GEN_SUPPORTED_LIST and OID_GEN_MEDIA_CONNECT_STATUS pages):
  * the SupportedOidList of the general attributes, less the statistics OIDs for a
  * protocol, which never asks for statistics; the connect state of the last link
- * indication or of the attributes (not connected counts as disconnected).
+ * indication or of the attributes (not connected counts as disconnected). The other
+ * OIDs NDIS answers from the general attributes (MtuSize, LookaheadSize, MacOptions,
+ * MediaType) or the miniport's NDIS version.
  */
 function answerForMiniport(b: MiniportBlock, request: NDIS_OID_REQUEST, origin: OidOrigin): number {
   const d = request.DATA.QUERY_INFORMATION;
   let answer: unknown;
   let bytes: number;
+  const g = b.general;
   if (d.Oid === OID_GEN_SUPPORTED_LIST) {
-    const all = b.general?.SupportedOidList ?? [];
+    const all = g?.SupportedOidList ?? [];
     // An OID's second byte is its class; 0x02 is statistics (OID_GEN_XMIT_OK 0x00020101).
     const list = origin.kind === 'binding' ? all.filter((o) => ((o >>> 16) & 0xff) !== 0x02) : [...all];
     answer = list;
     bytes = 4 * list.length;
+  } else if (d.Oid === OID_GEN_DRIVER_VERSION) {
+    // A USHORT: the NDIS version the miniport uses, major in the high byte.
+    answer = (Math.floor(b.driver.ndisVersion / 100) << 8) | (b.driver.ndisVersion % 100);
+    bytes = 2;
+  } else if (d.Oid !== OID_GEN_MEDIA_CONNECT_STATUS) {
+    answer =
+      d.Oid === OID_GEN_MAXIMUM_FRAME_SIZE
+        ? (g?.MtuSize ?? 0)
+        : d.Oid === OID_GEN_MAXIMUM_LOOKAHEAD
+          ? (g?.LookaheadSize ?? 0)
+          : d.Oid === OID_GEN_MAC_OPTIONS
+            ? (g?.MacOptions ?? 0)
+            : (g?.MediaType ?? 0);
+    bytes = 4;
   } else {
     answer =
       b.mediaConnectState === MediaConnectStateConnected

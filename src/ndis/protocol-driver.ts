@@ -256,6 +256,13 @@ export class ProtocolOpen {
   oids = 0;
   /** Receives indicated without NDIS_RECEIVE_FLAGS_RESOURCES and not yet returned. */
   readonly held = new Set<NblImpl>();
+  /**
+   * Receives it got with NDIS_RECEIVE_FLAGS_RESOURCES (theirs only for the indication)
+   * and receives it has returned, for the message when it returns one again; made on
+   * first use.
+   */
+  resources: WeakSet<NblImpl> | null = null;
+  returned: WeakSet<NblImpl> | null = null;
   /** The NET_PNP_EVENT_NOTIFICATION of the pause or restart the driver pended. */
   note: NET_PNP_EVENT_NOTIFICATION | null = null;
   /** NDIS's watchdog over the bind, unbind, pause or restart the driver pended (R7.13). */
@@ -278,6 +285,8 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   /** Its data and OID traffic, all bindings together (the summary's counts). */
   sent = 0;
   received = 0;
+  /** Of `received`, those indicated with NDIS_RECEIVE_FLAGS_RESOURCES (not to be returned). */
+  receivedWithResources = 0;
   returned = 0;
   oidRequests = 0;
   /** Its NDIS version as the model numbers versions (6.40 = 640). */
@@ -440,6 +449,12 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     this.received += NumberOfNetBufferLists;
     if (keep)
       for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) o.held.add(x as NblImpl);
+    else {
+      this.receivedWithResources += NumberOfNetBufferLists;
+      o.resources ??= new WeakSet();
+      for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next)
+        o.resources.add(x as NblImpl);
+    }
     this.chars.ReceiveNetBufferListsHandler(
       bd.protocolContext,
       NetBufferLists,

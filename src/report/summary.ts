@@ -169,7 +169,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     out.push(
       c.dim(
         `  Protocol driver ${p.driver}: ${p.binds} bind(s), ${p.bindsFailed} failed; ` +
-          `sends ${p.sent}, receives ${p.received} indicated / ${p.returned} returned, OID requests ${p.oidRequests}; ` +
+          `sends ${p.sent}, receives ${p.received} indicated${p.receivedWithResources > 0 ? ` (${p.receivedWithResources} with RESOURCES)` : ''} / ${p.returned} returned, OID requests ${p.oidRequests}; ` +
           (p.bindings.length === 0
             ? 'no binding left'
             : `bindings: ${p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', ')}`),

@@ -559,15 +559,29 @@ export function NdisReturnNetBufferLists(
         b.name,
         seen.has(nbl)
           ? `${p.name} returned a chain that loops back to NBL #${nbl._id}`
-          : `${p.name} returned NBL #${nbl._id ?? '?'}, which it does not hold as a receive: returned twice, one of its own sends, or one that came with NDIS_RECEIVE_FLAGS_RESOURCES (R6.13)`,
+          : `${p.name} returned NBL #${nbl._id ?? '?'}, ${notHeldWhy(o, nbl, p)} (R6.13)`,
       );
       return;
     }
     seen.add(nbl);
   }
-  for (const nbl of seen) o.held.delete(nbl);
+  o.returned ??= new WeakSet();
+  for (const nbl of seen) {
+    o.held.delete(nbl);
+    o.returned.add(nbl);
+  }
   p.returned += seen.size;
   data.protocolReturn(n, bd, NetBufferLists);
+}
+
+/** Why an NBL the protocol returns is not one it holds as a receive. */
+function notHeldWhy(o: ProtocolOpen, nbl: NblImpl, p: ProtocolDriverBlock): string {
+  if (o.resources?.has(nbl))
+    return 'which came with NDIS_RECEIVE_FLAGS_RESOURCES: it went back when ProtocolReceiveNetBufferLists returned, and is not returned with NdisReturnNetBufferLists';
+  if (o.returned?.has(nbl)) return 'which it returned already';
+  if (nbl._pool?.kind === 'protocol' && nbl._pool.owner === p.name)
+    return 'which is one of its own NBLs, not a receive (its sends come back in ProtocolSendNetBufferListsComplete)';
+  return 'which NDIS never indicated to this binding';
 }
 
 /** VOID NdisCancelSendNetBufferLists(NdisBindingHandle, CancelId). <= DISPATCH. */
