@@ -36,6 +36,7 @@ import { pauseReasonSeen } from './lifecycle.ts';
 import type { NblImpl, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import { SituationKind, situationCode } from './situations.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -386,6 +387,8 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     };
     const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
     if (pausable) o.note = note;
+    if (n.situationsOn && event === 'NetEventPause' && o.sends > 0)
+      n.noteSituation(situationCode(SituationKind.ProtocolPauseWithSends, bd.block));
     const s = this.chars.NetPnPEventHandler(bd.protocolContext, note);
     if (pausable && o.note !== note) {
       // NdisCompleteNetPnPEvent came inside the handler: it must then return PENDING.
@@ -679,6 +682,18 @@ const openCloseCompleter: WorkRoutine = {
 export function openClosePends(n: Ndis, bd: Binding, state: 'opening' | 'closing'): boolean {
   const a = n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 3);
   if (a === 0) return false;
+  if (n.situationsOn) {
+    const open = state === 'opening';
+    const kind =
+      a === 1
+        ? open
+          ? SituationKind.ProtocolOpenPended
+          : SituationKind.ProtocolClosePended
+        : open
+          ? SituationKind.ProtocolOpenCompletedEarly
+          : SituationKind.ProtocolCloseCompletedEarly;
+    n.noteSituation(situationCode(kind, bd.block));
+  }
   bd.open!.state = state;
   if (a === 1)
     n.kernel.queueWork(new WorkItem(openCloseCompleter, (bd.protocol as ProtocolDriverBlock).name, bd));

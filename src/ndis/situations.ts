@@ -1,6 +1,6 @@
 // Situations a run reaches, for the explorer's count of what its seeds covered: a
-// removal, a system sleep, a selective suspend or a reset, and the adapter's state and
-// what was under way when it came. Kept as small
+// removal, a system sleep, a selective suspend, a reset, a protocol driver's pended
+// open or close or busy pause, and the adapter's state and what was under way when it came. Kept as small
 // numbers while the run goes (one push each, only when the world counts them) and
 // named only for the report.
 
@@ -22,6 +22,14 @@ export const SituationKind = {
   Pause: 5,
   /** NDIS calls MiniportHaltEx. */
   Halt: 6,
+  /** A protocol driver's NdisOpenAdapterEx pended; the completion comes later, or before the call returned. */
+  ProtocolOpenPended: 7,
+  ProtocolOpenCompletedEarly: 8,
+  /** The same for NdisCloseAdapterEx. */
+  ProtocolClosePended: 9,
+  ProtocolCloseCompletedEarly: 10,
+  /** NDIS pauses a protocol driver's binding while sends it made are in flight. */
+  ProtocolPauseWithSends: 11,
 } as const;
 
 const kindNames = [
@@ -32,6 +40,11 @@ const kindNames = [
   'MiniportResetEx',
   'MiniportPause',
   'MiniportHaltEx',
+  "a protocol driver's NdisOpenAdapterEx pended",
+  "a protocol driver's NdisOpenAdapterEx completed before it returned",
+  "a protocol driver's NdisCloseAdapterEx pended",
+  "a protocol driver's NdisCloseAdapterEx completed before it returned",
+  "a protocol driver's NetEventPause with its sends in flight",
 ];
 const flagNames = ['reset pending', 'OID pending', 'in MiniportHaltEx', 'surprise-removed', 'device failed'];
 
