@@ -701,6 +701,32 @@ test("OID_GEN_MAXIMUM_FRAME_SIZE and OID_GEN_MAXIMUM_LOOKAHEAD are answered by N
   assert.equal(filters & NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_DIRECTED);
 });
 
+test("the explorer's situations name a protocol driver's pended open and close, and a pause with sends in flight", () => {
+  const seen = new Set<string>();
+  for (let seed = 1; seed <= 12; seed++) {
+    const w = new World({ seed, situations: true });
+    w.addDriver(healthyNic);
+    w.addDriver(echoProto);
+    w.addProtocolDriver('echo-proto');
+    w.addDevice({
+      name: 'nic0',
+      driver: 'healthy-nic',
+      wire: { rxPerSecond: 500_000, rxFrameBytes: 128, rxBurst: 16 },
+    });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(20 * ns.ms, { kind: 'disable', device: 'nic0' });
+    w.run(40 * ns.ms);
+    for (const k of w.situations().keys()) seen.add(k);
+  }
+  for (const want of [
+    "a protocol driver's NdisOpenAdapterEx pended in Paused",
+    "a protocol driver's NdisOpenAdapterEx completed before it returned in Paused",
+    "a protocol driver's NdisCloseAdapterEx pended in Paused",
+    "a protocol driver's NetEventPause with its sends in flight in Running",
+  ])
+    assert.ok(seen.has(want), `${want} not in: ${[...seen].join('; ')}`);
+});
+
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {
   const text = (seed: number) => {
     const w = world(echoProto, { seed, rxRate: 5000 });
