@@ -216,9 +216,11 @@ export {
   NdisDeregisterProtocolDriver,
   NdisOidRequest,
   NdisOpenAdapterEx,
+  NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
   NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
+  NdisUnbindAdapter,
 } from './ndis/api/protocol.ts';
 export {
   LOCK_STATE_EX,

@@ -35,7 +35,6 @@ import {
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateTimerObject,
-  NdisCancelOidRequest,
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
   NdisCompleteNetPnPEvent,
@@ -45,12 +44,14 @@ import {
   NdisOidRequest,
   NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
+  NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
   NdisSetTimerObject,
+  NdisUnbindAdapter,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NetEventPause,
@@ -156,34 +157,40 @@ test('ChoiceSite.ProtocolOpenClose: answer 1 pends the open and the close, and N
   assert.deepEqual(pended.summary().protocolDrivers[0]?.bindings, []);
 });
 
-test('ChoiceSite.ProtocolOpenClose answer 2: the completion runs before NdisOpenAdapterEx returns; echo-proto copes, a driver that stores the handle after the call does not', () => {
+test('ChoiceSite.ProtocolOpenClose answer 2: a pended close completes before NdisCloseAdapterEx returns; echo-proto copes, a driver that stores its UnbindContext after the call does not', () => {
   const early = world(echoProto, { strategy: always(ChoiceSite.ProtocolOpenClose, 2) });
   early.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
   assert.equal(early.run(ns.s).verdict, 'ok');
   const ev = early.trace.events;
-  const openAt = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisOpenAdapterEx');
-  const completeAt = ev.findIndex((e) => e.kind === 'call' && e.what === 'ProtocolOpenAdapterCompleteEx');
-  const bindReturn = ev.findIndex((e) => e.kind === 'return' && e.what === 'ProtocolBindAdapterEx');
+  const closeAt = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisCloseAdapterEx');
+  const completeAt = ev.findIndex((e) => e.kind === 'call' && e.what === 'ProtocolCloseAdapterCompleteEx');
+  const unbindReturn = ev.findIndex((e) => e.kind === 'return' && e.what === 'ProtocolUnbindAdapterEx');
   assert.ok(
-    openAt >= 0 && completeAt > openAt && bindReturn > completeAt,
-    `${openAt} ${completeAt} ${bindReturn}`,
+    closeAt >= 0 && completeAt > closeAt && unbindReturn > completeAt,
+    `${closeAt} ${completeAt} ${unbindReturn}`,
   );
-  // The C race: the completion reads the handle the caller has not stored yet.
+  // An open has no answer 2 (NDIS writes the handle through C's out parameter first): it pends.
+  assert.equal(
+    ev.find((e) => e.kind === 'ddi' && e.what === 'NdisOpenAdapterEx')?.data?.result,
+    'NDIS_STATUS_PENDING',
+  );
+  // The C race: the completion reads the UnbindContext the caller has not stored yet.
   const late = protocolDriver(
-    'stores-handle-late',
-    (proto, bc, name, ctx) => {
-      const r = NdisOpenAdapterEx(proto, ctx, openParams(name, [NdisMedium802_3]), bc);
-      ctx.handle = r.NdisBindingHandle;
-      return r.Status;
-    },
+    'stores-unbind-context-late',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
     {
-      OpenAdapterCompleteHandlerEx: (c) => {
-        NdisCancelOidRequest(c.handle!, null);
+      UnbindAdapterHandlerEx: (u, c) => {
+        const s = NdisCloseAdapterEx(c.handle!);
+        c.unbindContext = u;
+        return s === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
       },
     },
   );
-  const r = world(late, { strategy: always(ChoiceSite.ProtocolOpenClose, 2) }).run(100 * ns.ms);
+  const lw = world(late, { strategy: always(ChoiceSite.ProtocolOpenClose, 2) });
+  lw.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = lw.run(100 * ns.ms);
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /NdisCompleteUnbindAdapterEx/);
 });
 
 test("R5.12: NdisMRemoveMiniport tears the stack down through a protocol driver of one's own: paused, unbound, then MiniportHaltEx(NdisHaltDeviceFailed) and Code 43", () => {
@@ -720,11 +727,73 @@ test("the explorer's situations name a protocol driver's pended open and close, 
   }
   for (const want of [
     "a protocol driver's NdisOpenAdapterEx pended in Paused",
-    "a protocol driver's NdisOpenAdapterEx completed before it returned in Paused",
+    "a protocol driver's NdisCloseAdapterEx completed before it returned in Paused",
     "a protocol driver's NdisCloseAdapterEx pended in Paused",
     "a protocol driver's NetEventPause with its sends in flight in Running",
   ])
     assert.ok(seen.has(want), `${want} not in: ${[...seen].join('; ')}`);
+});
+
+test('nf-ndis-ndisunbindadapter, nf-ndis-ndisreenumerateprotocolbindings: a protocol gives up its binding from a timer and is bound again only when it re-enumerates', () => {
+  const timers: NDIS_HANDLE[] = [];
+  let binding: NDIS_HANDLE | null = null;
+  let unbindStatus = -1;
+  const timer = (proto: NDIS_HANDLE, fn: () => void) =>
+    NdisAllocateTimerObject(proto, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0x74736554,
+      TimerFunction: fn,
+      FunctionContext: null,
+    }).TimerObject!;
+  const p = protocolDriver('gives-up', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx);
+    binding = ctx.handle;
+    if (timers.length === 0) {
+      const item = NdisAllocateIoWorkItem(proto)!;
+      timers.push(
+        timer(proto, () => {
+          unbindStatus = NdisUnbindAdapter(binding!);
+        }),
+        // NdisReEnumerateProtocolBindings is PASSIVE: the DISPATCH timer queues a work item for it.
+        timer(proto, () => NdisQueueIoWorkItem(item, () => NdisReEnumerateProtocolBindings(proto), null)),
+      );
+      NdisSetTimerObject(timers[0]!, -10 * 10_000, 0, null);
+      NdisSetTimerObject(timers[1]!, -40 * 10_000, 0, null);
+    }
+    return r.Status;
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  const r = w.run(60 * ns.ms);
+  assert.equal(r.bugCheck, null, r.message ?? '');
+  assert.equal(unbindStatus, NDIS_STATUS_SUCCESS);
+  const states = w.trace.events
+    .filter((e) => e.kind === 'binding' && e.actor === 'gives-up')
+    .map((e) => `${(e.t / ns.ms).toFixed(0)}ms ${e.what.replace('nic0: binding ', '')}`);
+  // Bound at start; unbound on its own at 10 ms; bound again only by the
+  // re-enumeration at 40 ms.
+  assert.deepEqual(
+    states.map((x) => x.replace(/^\d+ms /, '')),
+    [
+      'Unbound → Opening',
+      'Opening → Paused',
+      'Paused → Restarting',
+      'Restarting → Running',
+      'Running → Pausing',
+      'Pausing → Paused',
+      'Paused → Closing',
+      'Closing → Unbound',
+      'Unbound → Opening',
+      'Opening → Paused',
+      'Paused → Restarting',
+      'Restarting → Running',
+    ],
+    states.join('; '),
+  );
+  assert.ok(states[8]!.startsWith('40ms'), states[8]);
+  assert.deepEqual(w.summary().protocolDrivers[0]?.bindings, [{ adapter: 'nic0', state: 'Running' }]);
 });
 
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {

@@ -39,6 +39,7 @@ import {
   NdisMedium802_3,
   NdisOidRequest,
   NdisOpenAdapterEx,
+  NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
   NdisRequestSetInformation,
   NdisResetEvent,
@@ -75,6 +76,8 @@ export interface EchoMistakes {
   pauseCompletedTwice?: boolean;
   /** NetEventPause pends while echoes are out, and the last send completion (at DISPATCH) completes it. */
   pauseCompletedFromSendComplete?: boolean;
+  /** Its first bind calls NdisReEnumerateProtocolBindings, to be bound to adapters that came up before it loaded. */
+  rebindsFromBind?: boolean;
 }
 
 /** Per binding (the ProtocolBindingContext). */
@@ -108,6 +111,7 @@ interface EchoBinding {
 interface EchoDriver {
   handle: NDIS_HANDLE | null;
   pool: NDIS_HANDLE | null;
+  reenumerated: boolean;
 }
 
 function setPacketFilter(e: EchoBinding, filter: number): number {
@@ -139,7 +143,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
     name,
     description,
     load: () => {
-      const d: EchoDriver = { handle: null, pool: null };
+      const d: EchoDriver = { handle: null, pool: null, reenumerated: false };
 
       const echo = (e: EchoBinding, nbl: NET_BUFFER_LIST, atDispatch: boolean): void => {
         if (!e.running) return;
@@ -197,6 +201,10 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
           NdisInitializeEvent(e.drained);
           NdisInitializeEvent(e.oidDone);
           if (mistakes.bindWithoutOpen) return NDIS_STATUS_SUCCESS;
+          if (mistakes.rebindsFromBind && !d.reenumerated) {
+            d.reenumerated = true;
+            NdisReEnumerateProtocolBindings(drv.handle!);
+          }
           const r = NdisOpenAdapterEx(drv.handle!, e, e.open, BindContext);
           e.handle = r.NdisBindingHandle;
           if (mistakes.announceInBind && r.Status === NDIS_STATUS_SUCCESS) announce(e);

@@ -341,7 +341,7 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
       // Protocol drivers' services start with the first stack that binds.
       if (n.protocolInstalls.length > 0) n.loadProtocolDrivers();
       for (const p of n.protocols) {
-        if (b.bindings.some((x) => x.protocol === p)) continue;
+        if (b.bindings.some((x) => x.protocol === p) || p.declines?.(b) === true) continue;
         bindProtocol(n, b, new BindingImpl(p, b));
       }
       if (b.bindings.some((x) => x.state === 'Opening')) return false;
@@ -1258,7 +1258,7 @@ export function isBound(bd: Binding): boolean {
   return bd.state !== 'Unbound' && bd.state !== 'Opening' && bd.state !== 'Closing';
 }
 
-function bindProtocol(n: Ndis, b: MiniportBlock, bd: Binding): void {
+export function bindProtocol(n: Ndis, b: MiniportBlock, bd: Binding): void {
   b.bindings.push(bd);
   bd.state = 'Opening';
   if (n.trace.on) n.traceBinding(bd, 'Unbound → Opening', {});
@@ -1280,14 +1280,14 @@ export function completeBind(n: Ndis, bd: Binding, status: number): void {
   n.kick(bd.block);
 }
 
-function restartBinding(n: Ndis, bd: Binding): void {
+export function restartBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Restarting');
   bd.pending = 'NetEventRestart';
   const s = callProtocol(n, bd, 'NetEventRestart');
   if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
 }
 
-function pauseBinding(n: Ndis, bd: Binding): void {
+export function pauseBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Pausing');
   bd.pending = 'NetEventPause';
   const s = callProtocol(n, bd, 'NetEventPause');
@@ -1309,7 +1309,7 @@ export function completeNetPnPEvent(n: Ndis, bd: Binding, status: number): void 
   n.kick(bd.block);
 }
 
-function unbindBinding(n: Ndis, bd: Binding): void {
+export function unbindBinding(n: Ndis, bd: Binding): void {
   setBinding(n, bd, 'Closing');
   bd.pending = 'unbind';
   const s = callProtocol(n, bd, 'unbind');

@@ -345,6 +345,18 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     verifier.adapterSource = this;
   }
 
+  /** The innermost of `fns` that driver `who` is inside now (a callback under way), or null. */
+  runningCallbackOf(who: string, fns: readonly string[]): string | null {
+    // A frame keeps its caller's name; the callee's is the next frame's, or the running one's.
+    let callee = this.kernel.ctx.who;
+    for (let i = this.depth - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      if (callee === who && fns.includes(f.fn)) return f.fn;
+      callee = f.who;
+    }
+    return null;
+  }
+
   /** The adapter of the innermost driver call under way that has one. */
   runningAdapterName(): string | null {
     for (let i = this.depth - 1; i >= 0; i--) {

@@ -10,7 +10,7 @@ import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
-import type { Binding, NetEventCode, ProtocolEdge } from './binding.ts';
+import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
@@ -32,7 +32,7 @@ import {
   NetEventRestart,
   NetEventSetPower,
 } from './generated/status.ts';
-import { pauseReasonSeen } from './lifecycle.ts';
+import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBinding } from './lifecycle.ts';
 import type { NblImpl, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
@@ -290,6 +290,17 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   receivedWithResources = 0;
   returned = 0;
   oidRequests = 0;
+  /**
+   * Adapters it unbound from with NdisUnbindAdapter, with the adapter's start
+   * (MiniportBlock.inits) then: NDIS does not bind it there again until
+   * NdisReEnumerateProtocolBindings or the adapter's next start. Null until the first.
+   */
+  unboundFrom: Map<MiniportBlock, number> | null = null;
+
+  declines(b: MiniportBlock): boolean {
+    return this.unboundFrom?.get(b) === b.inits;
+  }
+
   /** Its NDIS version as the model numbers versions (6.40 = 640). */
   get ndisVersion(): number {
     return this.chars.MajorNdisVersion * 100 + this.chars.MinorNdisVersion;
@@ -674,26 +685,29 @@ const openCloseCompleter: WorkRoutine = {
 /**
  * How NDIS completes an open or close: in the call (false), or pended (true, with the
  * binding's open state set to 'opening' or 'closing'), as `ChoiceSite.ProtocolOpenClose`
- * answers. Answer 1 completes it from NDIS's worker later; answer 2 on another
- * processor before the call has returned, which the model runs here, now: a driver
- * that stores the binding handle only after NdisOpenAdapterEx returns meets a
- * completion that cannot see it.
+ * answers. Answer 1 completes it from NDIS's worker later. A close has answer 2 too:
+ * the completion on another processor before the call has returned, which the model
+ * runs here, now; a driver that stores its UnbindContext only after NdisCloseAdapterEx
+ * returns meets a completion that cannot see it. An open has no answer 2: in C, NDIS
+ * writes the binding handle through the caller's out parameter before it calls
+ * ProtocolOpenAdapterCompleteEx, and here the handle comes back only when the call
+ * returns, so such a completion would blame a correct driver.
  */
 export function openClosePends(n: Ndis, bd: Binding, state: 'opening' | 'closing'): boolean {
-  const a = n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, 3);
+  const open = state === 'opening';
+  const a = n.kernel.machine.choose(ChoiceSite.ProtocolOpenClose, open ? 2 : 3);
   if (a === 0) return false;
-  if (n.situationsOn) {
-    const open = state === 'opening';
-    const kind =
-      a === 1
-        ? open
+  if (n.situationsOn)
+    n.noteSituation(
+      situationCode(
+        open
           ? SituationKind.ProtocolOpenPended
-          : SituationKind.ProtocolClosePended
-        : open
-          ? SituationKind.ProtocolOpenCompletedEarly
-          : SituationKind.ProtocolCloseCompletedEarly;
-    n.noteSituation(situationCode(kind, bd.block));
-  }
+          : a === 1
+            ? SituationKind.ProtocolClosePended
+            : SituationKind.ProtocolCloseCompletedEarly,
+        bd.block,
+      ),
+    );
   bd.open!.state = state;
   if (a === 1)
     n.kernel.queueWork(new WorkItem(openCloseCompleter, (bd.protocol as ProtocolDriverBlock).name, bd));
@@ -753,4 +767,66 @@ export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): v
   if (o.watchdog !== null) o.watchdog.cancelled = true;
   n.protocolWatchdog ??= new ProtocolWatchdog(n);
   o.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, n.protocolWatchdog, waitOp[what], bd);
+}
+// ------------------------------------------- NdisUnbindAdapter, re-enumeration
+
+/**
+ * NDIS's work item for an NdisUnbindAdapter (nf-ndis-ndisunbindadapter): it pauses the
+ * binding if it runs, then calls ProtocolUnbindAdapterEx, each step once the one before
+ * has completed. While the adapter has a stack operation under way it waits; a teardown
+ * unbinds the binding itself, and then nothing is left to do.
+ */
+const selfUnbinder: WorkRoutine = {
+  runWork(item: WorkItem): void {
+    const bd = item.arg as Binding;
+    const b = bd.block;
+    const n = b.ndis;
+    if (!b.bindings.includes(bd)) return;
+    if (b.op === null && bd.pending === null) {
+      if (bd.state === 'Running') pauseBinding(n, bd);
+      else if (bd.state === 'Paused') {
+        unbindBinding(n, bd);
+        return;
+      }
+    }
+    n.kernel.queueWork(item);
+  },
+};
+
+export function queueSelfUnbind(n: Ndis, bd: Binding): void {
+  n.kernel.queueWork(new WorkItem(selfUnbinder, 'ndis', bd));
+}
+
+/**
+ * NDIS's work item for NdisReEnumerateProtocolBindings: binds the driver to each
+ * adapter whose stack is up and has no binding of it, and restarts each such binding
+ * once it is bound, one step at a time as the stack allows.
+ */
+const rebinder: WorkRoutine = {
+  runWork(item: WorkItem): void {
+    const p = item.arg as ProtocolDriverBlock;
+    const n = p.ndis;
+    let again = false;
+    for (const b of n.adapters) {
+      if (b.fdoDeleted || b.handleDead || (b.state !== 'Running' && b.state !== 'Paused')) continue;
+      if (b.op !== null) {
+        again = true;
+        continue;
+      }
+      const bd = b.bindings.find((x) => x.protocol === p);
+      if (bd === undefined) {
+        bindProtocol(n, b, new BindingImpl(p, b));
+        again = true;
+      } else if (bd.pending !== null) again = true;
+      else if (bd.state === 'Paused' && b.state === 'Running') {
+        restartBinding(n, bd);
+        again = true;
+      }
+    }
+    if (again) n.kernel.queueWork(item);
+  },
+};
+
+export function queueRebind(n: Ndis, p: ProtocolDriverBlock): void {
+  n.kernel.queueWork(new WorkItem(rebinder, 'ndis', p));
 }

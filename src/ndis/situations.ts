@@ -22,14 +22,13 @@ export const SituationKind = {
   Pause: 5,
   /** NDIS calls MiniportHaltEx. */
   Halt: 6,
-  /** A protocol driver's NdisOpenAdapterEx pended; the completion comes later, or before the call returned. */
+  /** A protocol driver's NdisOpenAdapterEx pended. */
   ProtocolOpenPended: 7,
-  ProtocolOpenCompletedEarly: 8,
-  /** The same for NdisCloseAdapterEx. */
-  ProtocolClosePended: 9,
-  ProtocolCloseCompletedEarly: 10,
+  /** Its NdisCloseAdapterEx pended; the completion comes later, or before the call returned. */
+  ProtocolClosePended: 8,
+  ProtocolCloseCompletedEarly: 9,
   /** NDIS pauses a protocol driver's binding while sends it made are in flight. */
-  ProtocolPauseWithSends: 11,
+  ProtocolPauseWithSends: 10,
 } as const;
 
 const kindNames = [
@@ -41,7 +40,6 @@ const kindNames = [
   'MiniportPause',
   'MiniportHaltEx',
   "a protocol driver's NdisOpenAdapterEx pended",
-  "a protocol driver's NdisOpenAdapterEx completed before it returned",
   "a protocol driver's NdisCloseAdapterEx pended",
   "a protocol driver's NdisCloseAdapterEx completed before it returned",
   "a protocol driver's NetEventPause with its sends in flight",

@@ -55,8 +55,8 @@ export const ChoiceSite = {
   /**
    * Whether NdisOpenAdapterEx or NdisCloseAdapterEx of a protocol driver completes in
    * the call (0), or returns NDIS_STATUS_PENDING, with ProtocolOpenAdapterCompleteEx or
-   * ProtocolCloseAdapterCompleteEx from NDIS's worker later (1), or from another
-   * processor before the call has returned (2). The pages allow all three.
+   * ProtocolCloseAdapterCompleteEx from NDIS's worker later (1), or, for a close, from
+   * another processor before the call has returned (2). The pages allow them all.
    */
   ProtocolOpenClose: 13,
 } as const;

@@ -357,7 +357,12 @@ const msMappings: Record<string, Mapping> = {
     how: 'a configuration handle still open when MiniportHaltEx (or a failing MiniportInitializeEx) returns is reported',
   },
   NdisQueryBindInstanceName: notMiniport('protocol drivers'),
-  NdisReEnumerateProtocolBindings: notMiniport('protocol drivers'),
+  NdisReEnumerateProtocolBindings: {
+    status: 'enforced',
+    spec: ['R7.1'],
+    bugCheck: dv(simCode(0xf6)),
+    how: 'a protocol driver of your own that calls NdisReEnumerateProtocolBindings inside ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or a ProtocolNetPnPEvent of a binding is reported, and NDIS does nothing',
+  },
   PeriodicTimer: {
     status: 'enforced',
     spec: ['R8.6'],

@@ -40,6 +40,16 @@ export const galleryProtocol: readonly GalleryEntry[] = [
     scenario: { until: '1s', ...removedAt100ms },
   },
   {
+    rule: 'NdisReEnumerateProtocolBindings',
+    protocol: true,
+    mistake:
+      'The first ProtocolBindAdapterEx calls NdisReEnumerateProtocolBindings, meaning to be bound to the adapters that came up before the driver loaded; the call is not allowed inside a bind handler.',
+    driver: echoProtocol('echo-reenumerates-in-bind', 'calls NdisReEnumerateProtocolBindings from its bind', {
+      rebindsFromBind: true,
+    }),
+    scenario: { until: '1s' },
+  },
+  {
     rule: 'Irql_Protocol_Driver_Function',
     protocol: true,
     mistake:

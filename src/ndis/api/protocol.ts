@@ -44,6 +44,8 @@ import {
   ProtocolDriverBlock,
   type ProtocolOpen,
   pauseDrained,
+  queueRebind,
+  queueSelfUnbind,
   requiredProtocolHandlers,
   unbindChecks,
 } from '../protocol-driver.ts';
@@ -68,6 +70,8 @@ const irql = {
   NdisCompleteNetPnPEvent: ddiIrql.NdisCompleteNetPnPEvent!,
   NdisSendNetBufferLists: ddiIrql.NdisSendNetBufferLists!,
   NdisReturnNetBufferLists: ddiIrql.NdisReturnNetBufferLists!,
+  NdisUnbindAdapter: ddiIrql.NdisUnbindAdapter!,
+  NdisReEnumerateProtocolBindings: ddiIrql.NdisReEnumerateProtocolBindings!,
   NdisCancelSendNetBufferLists: ddiIrql.NdisCancelSendNetBufferLists!,
   NdisOidRequest: ddiIrql.NdisOidRequest!,
   NdisCancelOidRequest: ddiIrql.NdisCancelOidRequest!,
@@ -339,6 +343,68 @@ export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS 
   o.state = 'closed';
   if (t !== null) t.result = statusText(NDIS_STATUS_SUCCESS);
   return NDIS_STATUS_SUCCESS;
+}
+
+/**
+ * NDIS_STATUS NdisUnbindAdapter(NdisBindingHandle). <= DISPATCH, outside
+ * ProtocolBindAdapterEx and ProtocolUnbindAdapterEx: how a protocol gives up a binding
+ * on its own. NDIS queues a work item that pauses the binding and calls
+ * ProtocolUnbindAdapterEx, and returns at once; the handle may be dead by the time the
+ * call returns. NDIS does not bind the driver to that adapter again until
+ * NdisReEnumerateProtocolBindings, or the adapter's next start.
+ */
+export function NdisUnbindAdapter(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS {
+  const ddi = 'NdisUnbindAdapter';
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, NdisBindingHandle, ddi, 'an NdisBindingHandle');
+  const b = bd.block;
+  const p = bd.protocol as ProtocolDriverBlock;
+  n.verifier.irql(irql.NdisUnbindAdapter, ddi, b.name);
+  if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
+  if (!usable(n, bd, o, ddi)) return NDIS_STATUS_FAILURE;
+  if (o.inBind || o.inUnbind) {
+    n.verifier.report(
+      'NdisSim_ProtocolUnbind',
+      ddi,
+      b.name,
+      `${p.name} called ${ddi} inside ${o.inBind ? 'ProtocolBindAdapterEx' : 'ProtocolUnbindAdapterEx'}: there it fails the bind, or closes with NdisCloseAdapterEx (nf-ndis-ndisunbindadapter)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  p.unboundFrom ??= new Map();
+  p.unboundFrom.set(b, b.inits);
+  queueSelfUnbind(n, bd);
+  return NDIS_STATUS_SUCCESS;
+}
+
+/**
+ * VOID NdisReEnumerateProtocolBindings(NdisProtocolHandle). PASSIVE, not inside
+ * ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or a binding's ProtocolNetPnPEvent (the
+ * SDV rule of the same name). NDIS binds the driver again, from a work item, to each
+ * adapter it is not bound to.
+ */
+export function NdisReEnumerateProtocolBindings(NdisProtocolHandle: NDIS_HANDLE): void {
+  const ddi = 'NdisReEnumerateProtocolBindings';
+  const n = currentNdis(ddi);
+  const p = protocolHandle(n, NdisProtocolHandle, ddi);
+  n.verifier.irql(irql.NdisReEnumerateProtocolBindings, ddi, null);
+  if (n.trace.on) n.traceDdi(ddi, null, { protocol: p.name });
+  const inside = n.runningCallbackOf(p.name, [
+    'ProtocolBindAdapterEx',
+    'ProtocolUnbindAdapterEx',
+    'ProtocolNetPnPEvent',
+  ]);
+  if (inside !== null) {
+    n.verifier.report(
+      'NdisReEnumerateProtocolBindings',
+      ddi,
+      null,
+      `${p.name} called ${ddi} inside ${inside}: only outside its bind and unbind handlers and a binding's net PnP events (nf-ndis-ndisreenumerateprotocolbindings)`,
+    );
+    return;
+  }
+  p.unboundFrom = null;
+  queueRebind(n, p);
 }
 
 /**
