@@ -12,6 +12,7 @@ import { driverNames } from '../src/drivers/index.ts';
 import {
   type DriverModule,
   type NDIS_BIND_PARAMETERS,
+  NDIS_EVENT,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OID_REQUEST,
@@ -40,6 +41,7 @@ import {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisFreeMemoryWithTagPriority,
+  NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
   NdisOpenAdapterEx,
@@ -52,6 +54,7 @@ import {
   NdisSendNetBufferLists,
   NdisSetTimerObject,
   NdisUnbindAdapter,
+  NdisWaitEvent,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NetEventPause,
@@ -794,6 +797,30 @@ test('nf-ndis-ndisunbindadapter, nf-ndis-ndisreenumerateprotocolbindings: a prot
   );
   assert.ok(states[8]!.startsWith('40ms'), states[8]);
   assert.deepEqual(w.summary().protocolDrivers[0]?.bindings, [{ adapter: 'nic0', state: 'Running' }]);
+});
+
+test("a query-remove that reaches a binding while its pause waits in another thread leaves the pause alone (the protocol trial's false positive)", () => {
+  const waited: boolean[] = [];
+  const p = protocolDriver('slow-pause', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    NetPnPEventHandler: (_c, note) => {
+      if (note.NetPnPEvent.NetEvent !== NetEventPause) return NDIS_STATUS_SUCCESS;
+      // The pause waits 5 ms (for sends, say) in a blocking wait: other threads run meanwhile.
+      const ev = new NDIS_EVENT();
+      NdisInitializeEvent(ev);
+      waited.push(NdisWaitEvent(ev, 5));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  w.at(50 * ns.ms, { kind: 'sleep', state: 'S3', durationNs: 100 * ns.ms });
+  w.at(51 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.bugCheck, null, r.message ?? '');
+  assert.deepEqual(waited, [false]);
+  const events = w.trace.events
+    .filter((e) => e.kind === 'call' && e.actor === 'slow-pause' && e.what === 'ProtocolNetPnPEvent')
+    .map((e) => e.data?.NetEvent);
+  assert.ok(events.includes('NetEventQueryRemoveDevice'), events.join(', '));
 });
 
 test('determinism: the same seed gives the same trace with a protocol driver that pends at random', () => {

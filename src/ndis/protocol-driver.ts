@@ -421,7 +421,9 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
       if (o.note === note) armProtocolWatchdog(n, bd, event === 'NetEventPause' ? 'pause' : 'restart');
       return s;
     }
-    o.note = null;
+    // Only a pause's or restart's own return ends it: another event (a query-remove
+    // while the pause waits in another thread) leaves the pause's notification alone.
+    if (pausable) o.note = null;
     if (event === 'NetEventPause') {
       if (s !== NDIS_STATUS_SUCCESS)
         n.verifier.report(
