@@ -222,7 +222,9 @@ function bindingOf(n: Ndis, h: unknown, ddi: string, what: string): { bd: Bindin
     'NdisSim_BadParameter',
     ddi,
     h instanceof Binding ? h.block.name : null,
-    `${ddi}: the handle is not ${what} NDIS gave a protocol driver that registered with NdisRegisterProtocolDriver`,
+    h === null || h === undefined
+      ? `${ddi}: ${what} is NULL (a handle not stored yet, or cleared?)`
+      : `${ddi}: the handle is not ${what} NDIS gave a protocol driver that registered with NdisRegisterProtocolDriver`,
   );
 }
 
