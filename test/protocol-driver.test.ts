@@ -66,6 +66,7 @@ import {
   OID_GEN_MAXIMUM_LOOKAHEAD,
   oidRequestData,
   World,
+  type WorldOptions,
 } from '../src/index.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
@@ -77,12 +78,22 @@ const NdisMediumWan = 3;
 /** nic0 (healthy-nic) with the protocol driver `p` above it, and frames from the wire. */
 function world(
   p: DriverModule,
-  o: { seed?: number; rxRate?: number; strategy?: Strategy; collect?: boolean } = {},
+  o: {
+    seed?: number;
+    rxRate?: number;
+    rxBurst?: number;
+    strategy?: Strategy;
+    collect?: boolean;
+    situations?: boolean;
+    ndis?: WorldOptions['ndis'];
+  } = {},
 ) {
   const w = new World({
     seed: o.seed ?? 1,
     verifier: o.collect ? 'collect' : 'bugcheck',
     ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
+    ...(o.situations === undefined ? {} : { situations: o.situations }),
+    ...(o.ndis === undefined ? {} : { ndis: o.ndis }),
   });
   w.addDriver(healthyNic);
   w.addDriver(p);
@@ -90,7 +101,11 @@ function world(
   w.addDevice({
     name: 'nic0',
     driver: 'healthy-nic',
-    wire: { rxPerSecond: o.rxRate ?? 0, rxFrameBytes: 128 },
+    wire: {
+      rxPerSecond: o.rxRate ?? 0,
+      rxFrameBytes: 128,
+      ...(o.rxBurst === undefined ? {} : { rxBurst: o.rxBurst }),
+    },
   });
   w.at(0, { kind: 'start', device: 'nic0' });
   return w;
@@ -319,6 +334,25 @@ function open(
   const r = NdisOpenAdapterEx(proto, ctx, o, bindContext);
   ctx.handle = r.NdisBindingHandle;
   return { ...r, params: o };
+}
+
+/** An NDIS_OID_REQUEST of `type` for `oid`, with `value` to set (or null to query) in `length` bytes. */
+function oidRequest(type: number, oid: number, value: unknown, length: number): NDIS_OID_REQUEST {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+    RequestType: type,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: null,
+    RequestHandle: null,
+    DATA: oidRequestData(oid, value, length),
+    SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
+  };
 }
 
 const openParams = (adapter: string, media: number[]) => ({
@@ -628,21 +662,7 @@ test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidReque
     {
       NetPnPEventHandler: (c, note) => {
         if (note.NetPnPEvent.NetEvent !== NetEventRestart) return NDIS_STATUS_SUCCESS;
-        NdisOidRequest(c.handle!, {
-          Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
-          RequestType: NdisRequestSetInformation,
-          PortNumber: 0,
-          Timeout: 0,
-          RequestId: null,
-          RequestHandle: null,
-          DATA: oidRequestData(OID_GEN_CURRENT_PACKET_FILTER, 0, 4),
-          SupportedRevision: 0,
-          MiniportReserved: [null, null],
-          SourceReserved: [null, null],
-          SwitchId: 0,
-          VPortId: 0,
-          Flags: 0,
-        });
+        NdisOidRequest(c.handle!, oidRequest(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0, 4));
         return NDIS_STATUS_SUCCESS;
       },
       OidRequestCompleteHandler: (c) => {
@@ -650,15 +670,7 @@ test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidReque
       },
     },
   );
-  const run = (callbackIrql: 'passive' | 'dispatch') => {
-    const w = new World({ seed: 1, ndis: { callbackIrql } });
-    w.addDriver(healthyNic);
-    w.addDriver(p);
-    w.addProtocolDriver(p.name);
-    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
-    w.at(0, { kind: 'start', device: 'nic0' });
-    return w.run(100 * ns.ms);
-  };
+  const run = (callbackIrql: 'passive' | 'dispatch') => world(p, { ndis: { callbackIrql } }).run(100 * ns.ms);
   // At PASSIVE the close is merely misplaced (no unbind under way); at DISPATCH the IRQL rule comes first.
   assert.equal(run('passive').bugCheck?.rule, 'NdisSim_ProtocolUnbind');
   assert.equal(run('dispatch').bugCheck?.rule, 'Irql_Protocol_Driver_Function');
@@ -667,21 +679,7 @@ test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidReque
 test("OID_GEN_MAXIMUM_FRAME_SIZE and OID_GEN_MAXIMUM_LOOKAHEAD are answered by NDIS from the general attributes (their pages), at once; BindParameters carry the miniport's SupportedPacketFilters", () => {
   const got: Record<string, unknown> = {};
   const query = (h: NDIS_HANDLE, oid: number, name: string) => {
-    const req: NDIS_OID_REQUEST = {
-      Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
-      RequestType: NdisRequestQueryInformation,
-      PortNumber: 0,
-      Timeout: 0,
-      RequestId: null,
-      RequestHandle: null,
-      DATA: oidRequestData(oid, null, 4),
-      SupportedRevision: 0,
-      MiniportReserved: [null, null],
-      SourceReserved: [null, null],
-      SwitchId: 0,
-      VPortId: 0,
-      Flags: 0,
-    };
+    const req = oidRequest(NdisRequestQueryInformation, oid, null, 4);
     got[`${name} status`] = NdisOidRequest(h, req);
     got[name] = req.DATA.QUERY_INFORMATION.InformationBuffer;
   };
@@ -714,16 +712,7 @@ test("OID_GEN_MAXIMUM_FRAME_SIZE and OID_GEN_MAXIMUM_LOOKAHEAD are answered by N
 test("the explorer's situations name a protocol driver's pended open and close, and a pause with sends in flight", () => {
   const seen = new Set<string>();
   for (let seed = 1; seed <= 12; seed++) {
-    const w = new World({ seed, situations: true });
-    w.addDriver(healthyNic);
-    w.addDriver(echoProto);
-    w.addProtocolDriver('echo-proto');
-    w.addDevice({
-      name: 'nic0',
-      driver: 'healthy-nic',
-      wire: { rxPerSecond: 500_000, rxFrameBytes: 128, rxBurst: 16 },
-    });
-    w.at(0, { kind: 'start', device: 'nic0' });
+    const w = world(echoProto, { seed, situations: true, rxRate: 500_000, rxBurst: 16 });
     w.at(20 * ns.ms, { kind: 'disable', device: 'nic0' });
     w.run(40 * ns.ms);
     for (const k of w.situations().keys()) seen.add(k);
