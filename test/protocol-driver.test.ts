@@ -111,6 +111,18 @@ function world(
   return w;
 }
 
+/** A binding's states from bind to unbind (R7.1), as the trace names the moves. */
+const bindingLife = [
+  'Unbound → Opening',
+  'Opening → Paused',
+  'Paused → Restarting',
+  'Restarting → Running',
+  'Running → Pausing',
+  'Pausing → Paused',
+  'Paused → Closing',
+  'Closing → Unbound',
+];
+
 /** Answers `site` with `answer`, every other question with 0. */
 function always(site: number, answer: number): Strategy {
   return { name: 'always', pick: (s) => (s === site ? answer : 0) };
@@ -140,16 +152,7 @@ test('R7.1, R7.3, R7.8: echo-proto binds, echoes every frame, and unbinds at a s
   const states = w.trace.events
     .filter((e) => e.kind === 'binding' && e.actor === 'echo-proto')
     .map((e) => e.what.replace('nic0: binding ', ''));
-  assert.deepEqual(states, [
-    'Unbound → Opening',
-    'Opening → Paused',
-    'Paused → Restarting',
-    'Restarting → Running',
-    'Running → Pausing',
-    'Pausing → Paused',
-    'Paused → Closing',
-    'Closing → Unbound',
-  ]);
+  assert.deepEqual(states, bindingLife);
 });
 
 test('ChoiceSite.ProtocolOpenClose: answer 1 pends the open and the close, and NDIS completes them in ProtocolOpenAdapterCompleteEx and ProtocolCloseAdapterCompleteEx', () => {
@@ -768,20 +771,7 @@ test('nf-ndis-ndisunbindadapter, nf-ndis-ndisreenumerateprotocolbindings: a prot
   // re-enumeration at 40 ms.
   assert.deepEqual(
     states.map((x) => x.replace(/^\d+ms /, '')),
-    [
-      'Unbound → Opening',
-      'Opening → Paused',
-      'Paused → Restarting',
-      'Restarting → Running',
-      'Running → Pausing',
-      'Pausing → Paused',
-      'Paused → Closing',
-      'Closing → Unbound',
-      'Unbound → Opening',
-      'Opening → Paused',
-      'Paused → Restarting',
-      'Restarting → Running',
-    ],
+    [...bindingLife, ...bindingLife.slice(0, 4)],
     states.join('; '),
   );
   assert.ok(states[8]!.startsWith('40ms'), states[8]);
