@@ -1,6 +1,7 @@
 // ndis-sim/scenario: scenario files and the built-in drivers, from code. Apart from the
 // front door ('ndis-sim') because the built-in drivers are written against it.
 
+export { echoProto } from './drivers/echo-proto.ts';
 export { flakyNic } from './drivers/flaky-nic.ts';
 export { healthyNic } from './drivers/healthy-nic.ts';
 export { countingLwf, monitorLwf, oidLoggingLwf } from './drivers/lwf.ts';

@@ -61,8 +61,8 @@ test("the reference drivers are exported under their scenario names, for a World
   assert.equal(viaPackage.scenarioWorld, scenarioWorld);
   assert.equal(viaPackage.vmini, vmini);
   assert.deepEqual(
-    [healthyNic, flakyNic, vmini].map((d) => d.name),
-    ['healthy-nic', 'flaky-nic', 'vmini'],
+    [healthyNic, flakyNic, vmini, viaPackage.echoProto].map((d) => d.name),
+    ['healthy-nic', 'flaky-nic', 'vmini', 'echo-proto'],
   );
   const w = new World({ seed: 1 });
   w.addDriver(vmini);
