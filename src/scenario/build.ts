@@ -323,8 +323,8 @@ export function checkExpectations(
   if (e.dumps !== undefined && sum.dumps.length !== e.dumps) {
     problems.push(`dumps: expected ${e.dumps}, got ${sum.dumps.length}`);
   }
-  if ((e.settled ?? true) && r.verdict === 'ok' && r.pending.length > 0) {
-    problems.push(`settled: expected nothing under way at the end, got: ${r.pending.join('; ')}`);
+  if ((e.settled ?? true) && r.verdict === 'ok' && r.unsettled.length > 0) {
+    problems.push(`settled: expected nothing under way at the end, got: ${r.unsettled.join('; ')}`);
   }
   return { met: problems.length === 0, problems };
 }
