@@ -279,7 +279,8 @@ export function beginTeardown(
   // of the sleep is in the driver (a power-down MiniportHaltEx that waits): that step
   // notices the removal when it returns, and checks then.
   const endsSleep = b.op !== null && b.op.kind === 'sleep' && !b.stepping;
-  if (b.op !== null && (b.op.kind === 'sleep' || b.op.kind === 'wake')) powerTakenOver(n, b, b.op);
+  if (b.op !== null && (b.op.kind === 'sleep' || b.op.kind === 'wake'))
+    powerTakenOver(n, b, b.op, why === 'stop');
   if (b.state === 'Halted' && b.bindings.length === 0) {
     b.op = null;
     if (endsSleep) checkAsleep(n);

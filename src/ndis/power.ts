@@ -32,7 +32,7 @@ import {
   NdisHaltDevicePoweredDown,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
-  STATUS_DELETE_PENDING,
+  STATUS_SUCCESS,
 } from './generated/status.ts';
 import {
   halt,
@@ -400,20 +400,19 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
 /**
  * A teardown (a removal, a stop) takes over the adapter's sleep or resume (lifecycle.ts
  * beginTeardown): NDIS completes the device's IRP_MN_SET_POWER in progress with
- * STATUS_DELETE_PENDING (docs/decisions.md), so no power IRP is left open and its
- * watchdog ends. A resume taken over leaves the device as it is ("not resumed").
+ * STATUS_SUCCESS, as a function driver must (IRP_MN_SET_POWER's page: it does not fail
+ * a system set-power request, and only the bus driver may fail a power-up), so no power
+ * IRP is left open and its watchdog ends (docs/decisions.md). A resume taken over leaves
+ * the device as it is ("not resumed").
  */
-export function powerTakenOver(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp): void {
+export function powerTakenOver(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, stop: boolean): void {
   disarmIrpWatchdog(b);
-  tracePowerIrp(n, b, { phase: 'completed', status: STATUS_DELETE_PENDING });
+  tracePowerIrp(n, b, { phase: 'completed', status: STATUS_SUCCESS });
+  const why = stop ? 'the device is being stopped' : 'the device is being removed';
   if (n.trace.on)
-    n.traceNdis(
-      b,
-      op.kind === 'wake'
-        ? 'not resumed: the device is being removed'
-        : 'not put to sleep: the device is being removed',
-      { step: op.step },
-    );
+    n.traceNdis(b, op.kind === 'wake' ? `not resumed: ${why}` : `not put to sleep: ${why}`, {
+      step: op.step,
+    });
 }
 
 /** R5.8: a power change that failed marks the device failed; PnP removes it (Code 43). */
