@@ -122,6 +122,13 @@ test('oid: a bad name says a number is allowed and where the names are, with did
   assert.deepEqual(problems(yaml('0x01010103', ', request: set, value: 5')), [
     'oid.yaml: actions[0].value: expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]], got 5',
   ]);
+  // Addresses written as text: a list, but of the wrong items; the message says what the list holds.
+  assert.deepEqual(
+    problems(yaml('OID_802_3_MULTICAST_LIST', ', request: set, value: ["01:00:5e:00:00:01"]')),
+    [
+      'oid.yaml: actions[0].value: expected a whole number (the ULONG of a set, such as a packet filter) or, for OID_802_3_MULTICAST_LIST, a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], got ["01:00:5e:00:00:01"]',
+    ],
+  );
 });
 
 test('oid: the command line reports every bad oid of a file and exits 2', () => {

@@ -73,9 +73,11 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
       return `expected one of ${options.join(', ')}, got ${show(i.input)}${near ? `; did you mean ${near}?` : ''}`;
     }
     case 'invalid_union': {
-      // "expected an integer or a string", when every alternative failed on the type.
+      // "expected an integer or a string", when every alternative failed on the type of
+      // the value itself (not of something inside it: a list of the wrong items is a
+      // list, and the union's own message says what it should hold).
       const firsts = i.errors.map((e) => e[0]);
-      if (firsts.every((f) => f?.code === 'invalid_type'))
+      if (firsts.every((f) => f?.code === 'invalid_type' && f.path.length === 0))
         return `expected ${firsts.map((f) => (f as { expected: string }).expected).join(' or ')}, got ${show(i.input)}`;
       return i.message;
     }

@@ -327,7 +327,12 @@ export const actionSchema = z
     /** `oid`: query (default) or set. */
     request: z.enum(['query', 'set']).optional(),
     /** `oid`: the value of a set. */
-    value: z.union([z.number().int(), z.array(z.array(z.number().int()))]).optional(),
+    value: z
+      .union([z.number().int(), z.array(z.array(z.number().int()))], {
+        error: (iss) =>
+          `expected a whole number (the ULONG of a set, such as a packet filter) or, for OID_802_3_MULTICAST_LIST, a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], got ${Array.isArray(iss.input) ? JSON.stringify(iss.input) : show(iss.input)}`,
+      })
+      .optional(),
     /** `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4). */
     timeout: z.number().int().nonnegative().optional(),
     /** `oid`: InformationBufferLength in bytes, to override the size of the value (set) or of the answer (query). */
