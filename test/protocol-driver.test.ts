@@ -15,12 +15,9 @@ import {
   NDIS_EVENT,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-  type NDIS_OID_REQUEST,
-  NDIS_OID_REQUEST_REVISION_1,
   NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PACKET_TYPE_DIRECTED,
   NDIS_PAUSE_NDIS_INTERNAL,
@@ -64,10 +61,10 @@ import {
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_MAXIMUM_FRAME_SIZE,
   OID_GEN_MAXIMUM_LOOKAHEAD,
-  oidRequestData,
   World,
   type WorldOptions,
 } from '../src/index.ts';
+import { oidRequest } from '../src/ndis/oid.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { ns } from './helpers/world.ts';
@@ -337,25 +334,6 @@ function open(
   const r = NdisOpenAdapterEx(proto, ctx, o, bindContext);
   ctx.handle = r.NdisBindingHandle;
   return { ...r, params: o };
-}
-
-/** An NDIS_OID_REQUEST of `type` for `oid`, with `value` to set (or null to query) in `length` bytes. */
-function oidRequest(type: number, oid: number, value: unknown, length: number): NDIS_OID_REQUEST {
-  return {
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
-    RequestType: type,
-    PortNumber: 0,
-    Timeout: 0,
-    RequestId: null,
-    RequestHandle: null,
-    DATA: oidRequestData(oid, value, length),
-    SupportedRevision: 0,
-    MiniportReserved: [null, null],
-    SourceReserved: [null, null],
-    SwitchId: 0,
-    VPortId: 0,
-    Flags: 0,
-  };
 }
 
 const openParams = (adapter: string, media: number[]) => ({

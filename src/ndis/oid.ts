@@ -19,6 +19,7 @@ import {
 import {
   MediaConnectStateConnected,
   NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OID_REQUEST_REVISION_1,
   NDIS_REQUEST_TYPE_NAMES,
   NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
   NDIS_STATUS_ADAPTER_NOT_READY,
@@ -700,21 +701,7 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
   ];
   let left = settings.length;
   for (const [oid, value] of settings) {
-    const req: NDIS_OID_REQUEST = {
-      Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-      RequestType: NdisRequestSetInformation,
-      PortNumber: 0,
-      Timeout: 0,
-      RequestId: null,
-      RequestHandle: null,
-      DATA: oidRequestData(oid, value, setBufferLength(value)),
-      SupportedRevision: 0,
-      MiniportReserved: [null, null],
-      SourceReserved: [null, null],
-      SwitchId: 0,
-      VPortId: 0,
-      Flags: 0,
-    };
+    const req = oidRequest(NdisRequestSetInformation, oid, value, setBufferLength(value));
     const s = submit(n, b, req, {
       kind: 'ndis',
       restore: true,
@@ -766,21 +753,26 @@ export function issueOid(
     n.traceNdis(b, 'OID request refused', { Oid: oidName(oid), status: s });
 }
 
-/** An OID request NDIS makes itself (port 0, its own RequestId), a set or a query. */
-export function ndisRequest(
-  n: Ndis,
-  set: boolean,
+/**
+ * An NDIS_OID_REQUEST on port 0 of `type` (NdisRequestSetInformation or
+ * NdisRequestQueryInformation) for `oid`: `value` to set (null for a query) in an
+ * InformationBuffer of `length` bytes. Every request the model makes, NDIS's own and its
+ * protocol's, is one of these.
+ */
+export function oidRequest(
+  type: number,
   oid: number,
   value: unknown,
   length: number,
+  requestId: unknown = null,
   timeoutS = 0,
 ): NDIS_OID_REQUEST {
   return {
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-    RequestType: set ? NdisRequestSetInformation : NdisRequestQueryInformation,
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+    RequestType: type,
     PortNumber: 0,
     Timeout: timeoutS,
-    RequestId: `ndis:${n.nextRequestId++}`,
+    RequestId: requestId,
     RequestHandle: null,
     DATA: oidRequestData(oid, value, length),
     SupportedRevision: 0,
@@ -790,6 +782,25 @@ export function ndisRequest(
     VPortId: 0,
     Flags: 0,
   };
+}
+
+/** An OID request NDIS makes itself (port 0, its own RequestId), a set or a query. */
+export function ndisRequest(
+  n: Ndis,
+  set: boolean,
+  oid: number,
+  value: unknown,
+  length: number,
+  timeoutS = 0,
+): NDIS_OID_REQUEST {
+  return oidRequest(
+    set ? NdisRequestSetInformation : NdisRequestQueryInformation,
+    oid,
+    value,
+    length,
+    `ndis:${n.nextRequestId++}`,
+    timeoutS,
+  );
 }
 
 /**

@@ -11,8 +11,6 @@ import { allocateNbl, freeNbl } from '../ndis/api/datapath.ts';
 import type { Binding, NetEventCode, ProtocolEdge } from '../ndis/binding.ts';
 import type { MiniportBlock } from '../ndis/block.ts';
 import {
-  NDIS_OBJECT_TYPE_OID_REQUEST,
-  NDIS_OID_REQUEST_REVISION_1,
   NDIS_PACKET_TYPE_BROADCAST,
   NDIS_PACKET_TYPE_DIRECTED,
   NDIS_PACKET_TYPE_MULTICAST,
@@ -32,7 +30,7 @@ import {
 } from '../ndis/generated/status.ts';
 import { type NblImpl, NblPool, type NET_BUFFER_LIST } from '../ndis/nbl.ts';
 import type { Ndis } from '../ndis/ndis.ts';
-import { oidRequestData, queryBufferLength, setBufferLength } from '../ndis/oid.ts';
+import { oidRequest, queryBufferLength, setBufferLength } from '../ndis/oid.ts';
 import {
   NdisCancelSendNetBufferLists,
   NdisCompleteNetPnPEvent,
@@ -291,25 +289,13 @@ class ProtoBinding implements TimerRoutine {
   }
 
   request(oid: number, type: number, value: unknown, onDone?: (s: NDIS_STATUS) => void): void {
-    const req: NDIS_OID_REQUEST = {
-      Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
-      RequestType: type,
-      PortNumber: 0,
-      Timeout: 0,
-      RequestId: `${this.proto.name}:${this.nextRequestId++}`,
-      RequestHandle: null,
-      DATA: oidRequestData(
-        oid,
-        value,
-        type === NdisRequestSetInformation ? setBufferLength(value) : queryBufferLength(oid),
-      ),
-      SupportedRevision: 0,
-      MiniportReserved: [null, null],
-      SourceReserved: [null, null],
-      SwitchId: 0,
-      VPortId: 0,
-      Flags: 0,
-    };
+    const req = oidRequest(
+      type,
+      oid,
+      value,
+      type === NdisRequestSetInformation ? setBufferLength(value) : queryBufferLength(oid),
+      `${this.proto.name}:${this.nextRequestId++}`,
+    );
     this.view.oidsIssued++;
     if (onDone !== undefined) this.waiting.push({ req, done: onDone });
     const s = NdisOidRequest(this.bd, req);
