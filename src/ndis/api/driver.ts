@@ -51,6 +51,39 @@ export const knownMinorVersions: ReadonlySet<number> = new Set([
 /** The newest NDIS version the model accepts: NDIS 6, this minor version. */
 export const newestMinorVersion = Math.max(...knownMinorVersions);
 
+/** A refusal of a driver's characteristics: the status NDIS returns, and why. */
+export type Refusal = { status: number; why: string };
+
+/** NDIS_STATUS_BAD_VERSION for a driver that does not declare a known NDIS 6 version, else null. */
+export function versionRefusal(c: { MajorNdisVersion: number; MinorNdisVersion: number }): Refusal | null {
+  if (c.MajorNdisVersion === 6 && knownMinorVersions.has(c.MinorNdisVersion)) return null;
+  return {
+    status: NDIS_STATUS_BAD_VERSION,
+    why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
+  };
+}
+
+/**
+ * NDIS_STATUS_BAD_CHARACTERISTICS for a characteristics header whose Type is not `type`
+ * (named `typeName`) or whose Revision is not 1 to `lastRevision`, else the version's
+ * refusal (filter and protocol drivers; a miniport's page orders the checks otherwise).
+ */
+export function headerRefusal(
+  c: { Header?: { Type: number; Revision: number }; MajorNdisVersion: number; MinorNdisVersion: number },
+  type: number,
+  typeName: string,
+  lastRevision: number,
+): Refusal | null {
+  if (c.Header?.Type !== type)
+    return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `Header.Type is not ${typeName}` };
+  if (c.Header.Revision < 1 || c.Header.Revision > lastRevision)
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: `Header.Revision ${c.Header.Revision} is unknown`,
+    };
+  return versionRefusal(c);
+}
+
 /**
  * The first handler NDIS requires that `c` lacks, or null (R2.2). Read one by one
  * rather than by a loop over their names: a keyed read with a varying name is a
@@ -76,13 +109,9 @@ function missingHandler(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): string | null 
 function checkCharacteristics(
   c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   missing: 'bad-characteristics' | 'failure',
-): { status: number; why: string } | null {
-  if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion)) {
-    return {
-      status: NDIS_STATUS_BAD_VERSION,
-      why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
-    };
-  }
+): Refusal | null {
+  const version = versionRefusal(c);
+  if (version !== null) return version;
   if (c.Header?.Type !== NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS) {
     return {
       status: NDIS_STATUS_BAD_CHARACTERISTICS,

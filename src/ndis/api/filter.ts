@@ -24,7 +24,6 @@ import {
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
-  NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_SUCCESS,
@@ -33,7 +32,7 @@ import type { Ndis } from '../ndis.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
 import { currentNdis, registrationDone, staleModule } from './common.ts';
 import { checkDevicesAtDeregistration } from './device.ts';
-import { knownMinorVersions } from './driver.ts';
+import { headerRefusal, type Refusal } from './driver.ts';
 
 const irql = {
   NdisFRegisterFilterDriver: ddiIrql.NdisFRegisterFilterDriver!,
@@ -59,24 +58,14 @@ const notModelledHandlers = [
 ] as const;
 
 /** Why the characteristics are refused, with the status NDIS returns, or null. */
-function checkFilterCharacteristics(
-  c: NDIS_FILTER_DRIVER_CHARACTERISTICS,
-): { status: number; why: string } | null {
-  if (c.Header?.Type !== NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS)
-    return {
-      status: NDIS_STATUS_BAD_CHARACTERISTICS,
-      why: 'Header.Type is not FILTER_DRIVER_CHARACTERISTICS',
-    };
-  if (c.Header.Revision < 1 || c.Header.Revision > 3)
-    return {
-      status: NDIS_STATUS_BAD_CHARACTERISTICS,
-      why: `Header.Revision ${c.Header.Revision} is unknown`,
-    };
-  if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion))
-    return {
-      status: NDIS_STATUS_BAD_VERSION,
-      why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
-    };
+function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refusal | null {
+  const header = headerRefusal(
+    c,
+    NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+    'FILTER_DRIVER_CHARACTERISTICS',
+    3,
+  );
+  if (header !== null) return header;
   if (typeof c.AttachHandler !== 'function')
     return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: 'AttachHandler is missing' };
   if (typeof c.DetachHandler !== 'function')

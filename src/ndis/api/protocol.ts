@@ -24,7 +24,6 @@ import {
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_ADAPTER_NOT_FOUND,
   NDIS_STATUS_BAD_CHARACTERISTICS,
-  NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_PENDING,
@@ -58,7 +57,7 @@ import type {
   ULONG,
 } from '../types.ts';
 import { currentNdis, lockHeldUpCall, registrationDone } from './common.ts';
-import { knownMinorVersions } from './driver.ts';
+import { headerRefusal, type Refusal } from './driver.ts';
 
 const irql = {
   NdisRegisterProtocolDriver: ddiIrql.NdisRegisterProtocolDriver!,
@@ -80,24 +79,14 @@ type ProtocolDdi = keyof typeof irql;
 
 // ------------------------------------------------------------- registration
 
-function checkCharacteristics(
-  c: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
-): { status: number; why: string } | null {
-  if (c.Header?.Type !== NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS)
-    return {
-      status: NDIS_STATUS_BAD_CHARACTERISTICS,
-      why: 'Header.Type is not PROTOCOL_DRIVER_CHARACTERISTICS',
-    };
-  if (c.Header.Revision !== 1 && c.Header.Revision !== 2)
-    return {
-      status: NDIS_STATUS_BAD_CHARACTERISTICS,
-      why: `Header.Revision ${c.Header.Revision} is unknown`,
-    };
-  if (c.MajorNdisVersion !== 6 || !knownMinorVersions.has(c.MinorNdisVersion))
-    return {
-      status: NDIS_STATUS_BAD_VERSION,
-      why: `NDIS ${c.MajorNdisVersion}.${c.MinorNdisVersion} is not an NDIS 6 version`,
-    };
+function checkCharacteristics(c: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS): Refusal | null {
+  const header = headerRefusal(
+    c,
+    NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+    'PROTOCOL_DRIVER_CHARACTERISTICS',
+    2,
+  );
+  if (header !== null) return header;
   for (const h of requiredProtocolHandlers)
     if (typeof c[h] !== 'function')
       return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is missing` };
