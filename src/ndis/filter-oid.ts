@@ -78,19 +78,14 @@ export class FilterOidState implements WorkRoutine, EventTarget {
       r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, this, 0, r);
       return;
     }
-    const k = n.kernel;
-    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
-    try {
-      n.verifier.report(
-        'NdisSim_FilterOidWatchdog',
-        'FilterOidRequest',
-        this.module.block.name,
-        `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.pauseWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
-        ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
-      );
-    } finally {
-      k.exit(c);
-    }
+    n.reportInDpc(
+      'ndis',
+      'NdisSim_FilterOidWatchdog',
+      'FilterOidRequest',
+      this.module.block.name,
+      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.pauseWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
+      ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+    );
   }
 }
 

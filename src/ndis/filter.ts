@@ -764,19 +764,14 @@ export class FilterWatchdog implements EventTarget {
     const p = m.pending;
     if (p === null || p.kind !== 'pause' || p.completed) return;
     p.watchdog = null;
-    const k = this.n.kernel;
-    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
-    try {
-      this.n.verifier.report(
-        'NdisFilterTimedPauseComplete',
-        'FilterPause',
-        m.block.name,
-        `FilterPause of ${m.name} returned PENDING and NdisFPauseComplete did not follow within ${filterPauseLimitNs / ns.s} s (R7.6, R7.13)`,
-        ruleParams('a filter pause is not completed within 10 s', m.block),
-      );
-    } finally {
-      k.exit(c);
-    }
+    this.n.reportInDpc(
+      'ndis',
+      'NdisFilterTimedPauseComplete',
+      'FilterPause',
+      m.block.name,
+      `FilterPause of ${m.name} returned PENDING and NdisFPauseComplete did not follow within ${filterPauseLimitNs / ns.s} s (R7.6, R7.13)`,
+      ruleParams('a filter pause is not completed within 10 s', m.block),
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
-import { BugCheckCode, bugCheckName, statusText } from '../verifier/bugcheck.ts';
+import { BugCheckCode, type BugCheckParam, bugCheckName, statusText } from '../verifier/bugcheck.ts';
 import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
 import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
@@ -710,16 +710,32 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = arg as MiniportBlock;
     if (b.pause === null || b.pause.completed) return;
     b.pause.watchdog = null;
+    this.reportInDpc(
+      'ndis',
+      'NdisSim_PauseWatchdog',
+      'MiniportPause',
+      b.name,
+      `MiniportPause returned PENDING and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)`,
+      ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+    );
+  }
+
+  /**
+   * A watchdog's finding, reported from its timer's DPC: on CPU 0 at DISPATCH with `who`
+   * (NDIS, the power manager) as the actor, as the watchdog's own DPC would run.
+   */
+  reportInDpc(
+    who: string,
+    rule: string,
+    ddi: string,
+    adapter: string | null,
+    message: string,
+    params: BugCheckParam[],
+  ): void {
     const k = this.kernel;
-    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
+    const c = k.enter(0, Irql.Dispatch, who, 'dpc');
     try {
-      this.verifier.report(
-        'NdisSim_PauseWatchdog',
-        'MiniportPause',
-        b.name,
-        `MiniportPause returned PENDING and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)`,
-        ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
-      );
+      this.verifier.report(rule, ddi, adapter, message, params);
     } finally {
       k.exit(c);
     }

@@ -14,7 +14,6 @@
 // While in D3: no check-for-hang (R4.3), no reset (R4.11). Once every adapter is in
 // D3 the system is asleep and the World freezes the machine until the wake (checkAsleep).
 
-import { Irql } from '../kernel/kernel.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
@@ -68,19 +67,14 @@ class PowerIrpWatchdog implements EventTarget {
     if (b.op !== this.op) return;
     if (b.power !== null) b.power.irpWatchdog = null;
     const n = this.ndis;
-    const k = n.kernel;
-    const c = k.enter(0, Irql.Dispatch, 'power', 'dpc');
-    try {
-      n.verifier.report(
-        'NdisSim_PowerIrpWatchdog',
-        'IRP_MN_SET_POWER',
-        b.name,
-        `${this.irp} to ${b.dev.name} not completed within ${n.options.powerWatchdogNs / ns.s} s: the adapter is still ${pendingPowerStep(b, this.op)}`,
-        [`${b.dev.name} PDO`, 'nt!_TRIAGE_9F_POWER', this.irp],
-      );
-    } finally {
-      k.exit(c);
-    }
+    n.reportInDpc(
+      'power',
+      'NdisSim_PowerIrpWatchdog',
+      'IRP_MN_SET_POWER',
+      b.name,
+      `${this.irp} to ${b.dev.name} not completed within ${n.options.powerWatchdogNs / ns.s} s: the adapter is still ${pendingPowerStep(b, this.op)}`,
+      [`${b.dev.name} PDO`, 'nt!_TRIAGE_9F_POWER', this.irp],
+    );
   }
 }
 

@@ -734,9 +734,6 @@ export class ProtocolWatchdog implements EventTarget {
     if (o === null || o.watchdog === null) return;
     o.watchdog = null;
     const what = waitNames[op]!;
-    const n = this.n;
-    const k = n.kernel;
-    const c = k.enter(0, Irql.Dispatch, 'ndis', 'dpc');
     const completion =
       what === 'bind'
         ? 'NdisCompleteBindAdapterEx'
@@ -749,17 +746,14 @@ export class ProtocolWatchdog implements EventTarget {
         : what === 'unbind'
           ? 'ProtocolUnbindAdapterEx'
           : `ProtocolNetPnPEvent(NetEvent${what === 'pause' ? 'Pause' : 'Restart'})`;
-    try {
-      n.verifier.report(
-        'NdisSim_ProtocolWatchdog',
-        handler.startsWith('ProtocolNetPnPEvent') ? 'ProtocolNetPnPEvent' : handler,
-        bd.block.name,
-        `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} returned NDIS_STATUS_PENDING and ${completion} did not follow within ${n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
-        ['NDIS_WATCHDOG_TRIAGE_BLOCK', op],
-      );
-    } finally {
-      k.exit(c);
-    }
+    this.n.reportInDpc(
+      'ndis',
+      'NdisSim_ProtocolWatchdog',
+      what === 'bind' || what === 'unbind' ? handler : 'ProtocolNetPnPEvent',
+      bd.block.name,
+      `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} returned NDIS_STATUS_PENDING and ${completion} did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
+      ['NDIS_WATCHDOG_TRIAGE_BLOCK', op],
+    );
   }
 }
 
