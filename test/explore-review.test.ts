@@ -106,7 +106,7 @@ test('judge: a run that breaks the rule its expect: asks for fails by the other 
   for (const verifier of ['bugcheck', 'collect'] as const) {
     const asked = runOnce(gallerySetup('  rule: CancelTimerObject\n  dumps: 3', verifier), 1);
     assert.equal(asked.outcome.kind, 'fail');
-    assert.equal(asked.outcome.signature, 'expect dumps', verifier);
+    assert.equal(asked.outcome.signature, 'expect dumps<3', verifier);
     assert.match(asked.outcome.detail, /^dumps: expected 3, got 0$/);
     // Expected to pass: the rule it breaks names the failure.
     const unasked = runOnce(gallerySetup('  dumps: 0'), 1);

@@ -31,7 +31,7 @@ import {
   toDecisionRows,
   traceDigest,
 } from '../src/explore/replay-file.ts';
-import { NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
+import { NDIS_STATUS_PENDING, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, DeviationStrategy, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
@@ -169,10 +169,35 @@ expect:
 `);
   const r = runOnce(setup, 1, { strategy: new FixedStrategy([]) });
   assert.equal(r.outcome.kind, 'fail');
-  assert.equal(r.outcome.signature, 'expect adapters.nic0.resets');
+  assert.equal(r.outcome.signature, 'expect adapters.nic0.resets<99');
   assert.match(r.outcome.detail, /adapters\.nic0\.resets: expected 99, got \d+/);
   // The same run against the scenario without expect: passes.
   assert.equal(judge(setupOf(), r.result, r.world).kind, 'pass');
+});
+
+test('judge: a count missed says which way, and `settled` names what is under way without the asides in brackets', () => {
+  // MiniportPause pends and is never completed: the disable waits at its pause step.
+  const pauseHangs = scriptedDriver('pause-hangs', { pause: () => NDIS_STATUS_PENDING });
+  const text = `until: 300ms
+protocols: [{ name: tcpip }]
+devices:
+  - { name: nic0, driver: pause-hangs }
+actions:
+  - { at: 100ms, do: disable, device: nic0 }
+expect:
+  dumps: 1
+`;
+  const drivers = [pauseHangs];
+  const scenario = parseScenarioText(text, 'settled.test.yaml', driverNames(drivers));
+  const setup = { scenario, drivers, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+  const r = runOnce(setup, 1);
+  assert.equal(r.outcome.kind, 'fail');
+  const [dumps, settled] = r.outcome.signature.replace(/^expect /, '').split(', ');
+  assert.equal(dumps, 'dumps<1');
+  assert.match(settled!, /^settled=.*nic0: pause pending/);
+  assert.doesNotMatch(settled!, /\(/);
+  // The asides stay in the words for people.
+  assert.match(r.outcome.detail, /nic0: pause pending \(NdisMPauseComplete not called\)/);
 });
 
 test('replay file: written, read back, and its decisions give the same trace, byte for byte', () => {

@@ -133,7 +133,7 @@ expect:
   }
   assert.ok(seed < 200, 'no seed drew all three');
   const s = shrink(setup, seed, 500);
-  assert.equal(s.outcome.signature, 'expect devices.nic0.status');
+  assert.equal(s.outcome.signature, 'expect devices.nic0.status=disabled');
   const faultAnswers = s.decisions.filter((d) => d.site === ChoiceSite.Fault && d.pick !== 0);
   // Only the disable's fire draw is left (its time went to the window's start).
   assert.equal(faultAnswers.length, 1, JSON.stringify(s.decisions));

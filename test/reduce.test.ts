@@ -91,7 +91,7 @@ test('reduceScenario: what the failure needs stays: the device an expectation na
 `;
   const setup = setupOf(text);
   const g = explore(setup, { firstSeed: 1, runs: 30, shrinkRuns: 0 }).groups.find(
-    (x) => x.signature === 'expect devices.spare.status',
+    (x) => x.signature === 'expect devices.spare.status=disabled',
   );
   assert.ok(g !== undefined, 'no seed fails the expectation');
   const seed = g.seeds[0]!;
@@ -230,4 +230,34 @@ test('roundNumbersBetween and durationText: the values the reduction tries', () 
   assert.equal(durationText(500 * ns.ms), '500ms');
   assert.equal(durationText(50 * ns.us), '50us');
   assert.equal(durationText(7), '7ns');
+});
+
+test('reduceScenario: an expectation missed keeps its cause, not only its field (a shorter run misses it with another value)', () => {
+  // The disable at 2 s leaves nic0 Halted, not the Paused the scenario asks for. A run cut
+  // to before the disable, or without it, misses the same field with Running: the
+  // signature holds the value found, so neither cut is taken.
+  const text = `until: 5s
+protocols: [{ name: tcpip }]
+devices:
+  - { name: nic0, driver: healthy-nic }
+actions:
+  - { at: 2s, do: disable, device: nic0 }
+expect:
+  adapters:
+    nic0: { state: Paused }
+`;
+  const setup = setupOf(text);
+  const first = runOnce(setup, 1, { record: true });
+  assert.equal(first.outcome.signature, 'expect adapters.nic0.state=Halted');
+  const r = reduceScenario(
+    setup,
+    { text, file, driverNames: names },
+    1,
+    first.world.decisions(),
+    first.outcome.signature,
+    200,
+  );
+  assert.ok(!r.removed.includes('actions[0]'), r.removed.join(', '));
+  assert.ok(r.untilNs > 2 * ns.s, `until lowered to ${r.untilNs} ns`);
+  assert.equal(r.outcome.signature, first.outcome.signature);
 });

@@ -151,7 +151,7 @@ export interface ChoiceJson {
 
 /** One kind of failure of an exploration, as `explore --json` gives it. */
 export interface FailureJson {
-  /** What failed, shared by the group's runs: `bugcheck NdisSim_TimerFreedWhileSet`, `livelock`, `expect devices.nic0.problem`. */
+  /** What failed, shared by the group's runs: `bugcheck NdisSim_TimerFreedWhileSet`, `livelock`, `expect devices.nic0.problem=0`. */
   readonly signature: string;
   /** The rule the runs broke (`NdisSim_TimerFreedWhileSet`), or null for a livelock or an expectation missed. */
   readonly rule: string | null;

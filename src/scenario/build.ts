@@ -268,6 +268,20 @@ export function untilNs(s: Scenario, o: BuildOptions = {}): number {
   return o.untilNs ?? dur(s.until);
 }
 
+/** A finished run against the scenario's `expect:`. */
+export interface Expectation {
+  readonly met: boolean;
+  /** Each expectation missed, for people: `devices.nic0.problem: expected Code 43, got Code 0`. */
+  readonly problems: string[];
+  /**
+   * The same, as runs that fail the same way share it (the explorer's groups, and what
+   * shrinking must keep): the field and the value found (`devices.nic0.problem=0`), for
+   * a count whether it came out under or over (`dumps<1`), for `settled` what was still
+   * under way.
+   */
+  readonly signatures: string[];
+}
+
 /**
  * Compares a finished run with the scenario's `expect` (null when it has none); `mode`: the verifier mode the
  * run used (the CLI's --verifier may override the scenario's). A `rule:` without a
@@ -279,52 +293,78 @@ export function checkExpectations(
   r: RunResult,
   sum: ExpectView,
   mode: Scenario['verifier'] = s.verifier,
-): { met: boolean; problems: string[] } | null {
+): Expectation | null {
   const e = s.expect;
   if (e === undefined) return null;
   const problems: string[] = [];
+  const signatures: string[] = [];
+  const miss = (signature: string, problem: string): void => {
+    signatures.push(signature);
+    problems.push(problem);
+  };
+  // A count missed says which way: fewer dumps is a removal that never came, more is one too many.
+  const way = (got: number, want: number): string => `${got < want ? '<' : '>'}${want}`;
   const verdict = r.verdict;
   const wantVerdict =
     e.verdict ?? (e.rule !== undefined ? (mode === 'collect' ? 'violations' : 'bugcheck') : 'ok');
   const stoppedAnyway = e.verdict === undefined && mode === 'collect' && verdict === 'bugcheck';
   if (verdict !== wantVerdict && !stoppedAnyway)
-    problems.push(`verdict: expected ${wantVerdict}, got ${verdict}`);
+    miss(`verdict=${verdict}`, `verdict: expected ${wantVerdict}, got ${verdict}`);
   if (e.rule !== undefined && !r.violations.some((v) => v.rule === e.rule)) {
-    problems.push(`rule: expected ${e.rule}, got ${r.violations.map((v) => v.rule).join(', ') || 'none'}`);
+    miss('rule', `rule: expected ${e.rule}, got ${r.violations.map((v) => v.rule).join(', ') || 'none'}`);
   }
   for (const [name, want] of Object.entries(e.adapters ?? {})) {
     const a = [...sum.adapters].reverse().find((x) => x.name === name);
     if (a === undefined) {
-      problems.push(`adapters.${name}: expected an adapter, got none (it never started)`);
+      miss(`adapters.${name}=none`, `adapters.${name}: expected an adapter, got none (it never started)`);
       continue;
     }
     if (want.state !== undefined && a.state !== want.state) {
-      problems.push(`adapters.${name}.state: expected ${want.state}, got ${a.state}`);
+      miss(
+        `adapters.${name}.state=${a.state}`,
+        `adapters.${name}.state: expected ${want.state}, got ${a.state}`,
+      );
     }
     if (want.haltAction !== undefined && a.haltAction !== want.haltAction) {
-      problems.push(
-        `adapters.${name}.haltAction: expected ${want.haltAction}, got ${a.haltAction ?? 'none'}`,
+      const got = a.haltAction ?? 'none';
+      miss(
+        `adapters.${name}.haltAction=${got}`,
+        `adapters.${name}.haltAction: expected ${want.haltAction}, got ${got}`,
       );
     }
     if (want.resets !== undefined && a.resets !== want.resets) {
-      problems.push(`adapters.${name}.resets: expected ${want.resets}, got ${a.resets}`);
+      miss(
+        `adapters.${name}.resets${way(a.resets, want.resets)}`,
+        `adapters.${name}.resets: expected ${want.resets}, got ${a.resets}`,
+      );
     }
   }
   for (const [name, want] of Object.entries(e.devices ?? {})) {
     const d = sum.devices.find((x) => x.name === name);
     if (d === undefined) continue;
     if (want.problem !== undefined && d.problem !== want.problem) {
-      problems.push(`devices.${name}.problem: expected Code ${want.problem}, got Code ${d.problem}`);
+      miss(
+        `devices.${name}.problem=${d.problem}`,
+        `devices.${name}.problem: expected Code ${want.problem}, got Code ${d.problem}`,
+      );
     }
     if (want.status !== undefined && d.status !== want.status) {
-      problems.push(`devices.${name}.status: expected ${want.status}, got ${d.status}`);
+      miss(
+        `devices.${name}.status=${d.status}`,
+        `devices.${name}.status: expected ${want.status}, got ${d.status}`,
+      );
     }
   }
   if (e.dumps !== undefined && sum.dumps.length !== e.dumps) {
-    problems.push(`dumps: expected ${e.dumps}, got ${sum.dumps.length}`);
+    miss(`dumps${way(sum.dumps.length, e.dumps)}`, `dumps: expected ${e.dumps}, got ${sum.dumps.length}`);
   }
   if ((e.settled ?? true) && r.verdict === 'ok' && r.unsettled.length > 0) {
-    problems.push(`settled: expected nothing under way at the end, got: ${r.unsettled.join('; ')}`);
+    // What is under way, without the asides in brackets (a request's time, the DDI not called).
+    const what = r.unsettled.map((u) => u.replace(/ \([^)]*\)/g, ''));
+    miss(
+      `settled=${[...new Set(what)].sort().join('; ')}`,
+      `settled: expected nothing under way at the end, got: ${r.unsettled.join('; ')}`,
+    );
   }
-  return { met: problems.length === 0, problems };
+  return { met: problems.length === 0, problems, signatures };
 }

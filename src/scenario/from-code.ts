@@ -5,7 +5,7 @@
 import { driverNames } from '../drivers/index.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { RunResult, World } from '../world.ts';
-import { buildWorld, checkExpectations, untilNs } from './build.ts';
+import { buildWorld, checkExpectations, type Expectation, untilNs } from './build.ts';
 import { loadScenario, parseScenarioText } from './load.ts';
 import type { Scenario } from './schema.ts';
 
@@ -32,7 +32,7 @@ export interface ScenarioWorld {
    * Runs the world to `untilNs` and judges the run against the scenario's `expect:`
    * as `ndis-sim run` does (null when it has none).
    */
-  run(): { result: RunResult; expectation: { met: boolean; problems: string[] } | null };
+  run(): { result: RunResult; expectation: Expectation | null };
 }
 
 /** The machine of a scenario file (YAML or JSON), with the built-in drivers and `o.drivers`. */
