@@ -113,6 +113,7 @@ export {
   NdisFOidRequestComplete,
   NdisFreeCloneOidRequest,
 } from './ndis/api/filter-oid.ts';
+export { NdisAllocateGenericObject, NdisFreeGenericObject } from './ndis/api/generic.ts';
 export {
   NdisMDeregisterIoPortRange,
   NdisMRegisterIoPortRange,
@@ -265,7 +266,12 @@ export type {
 export * from './ndis/generated/status.ts';
 export { CTL_CODE, NT_SUCCESS } from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
-export { IoRegister, NDIS_IO_SPACE, NDIS_SPIN_LOCK } from './ndis/objects.ts';
+export {
+  IoRegister,
+  NDIS_IO_SPACE,
+  NDIS_SPIN_LOCK,
+  type NdisGenericObject as NDIS_GENERIC_OBJECT,
+} from './ndis/objects.ts';
 export { oidRequestData } from './ndis/oid.ts';
 export type {
   NDIS_BIND_PARAMETERS,

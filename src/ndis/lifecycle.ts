@@ -12,6 +12,7 @@ import type { MessageInterrupts } from '../pnp/resources.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { ndisCheck } from '../verifier/catalogue.ts';
 import { checkDmaAfterInit, dmaLeftAtEnd } from './api/dma.ts';
+import { genericObjectsLeft } from './api/generic.ts';
 import { nblApiLeftAtEnd } from './api/nblapi.ts';
 import { pollsLeftAtEnd } from './api/poll.ts';
 import type { Binding, NetEventCode } from './binding.ts';
@@ -622,6 +623,9 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
   if (b.dma !== null) dmaLeftAtEnd(n, b, b.dma, fn, how, left);
   if (b.polls !== null) pollsLeftAtEnd(n, b, fn, how);
   if (n.nblApi !== null) nblApiLeftAtEnd(n, b, fn, how, left);
+  // The halt's own rule reports them after a halt (checkHaltLeaks).
+  const generic = fn === 'MiniportHaltEx' || n.genericObjects === null ? 0 : genericObjectsLeft(n, b);
+  if (generic > 0) left.push(`${generic} generic object(s) (NdisFreeGenericObject)`);
   if (left.length === 0) return;
   b.pools.length = 0;
   b.ioSpaces.length = 0;
@@ -1062,6 +1066,14 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
 function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   checkConfigurationsClosed(n, b, 'MiniportHaltEx');
   checkResourcesReturned(n, b, 'MiniportHaltEx', 'returned');
+  const generic = n.genericObjects === null ? 0 : genericObjectsLeft(n, b);
+  if (generic > 0)
+    n.verifier.report(
+      'NdisAllocateGenericObject',
+      'MiniportHaltEx',
+      b.name,
+      `MiniportHaltEx returned with ${generic} generic object(s) its handlers allocated not freed (NdisFreeGenericObject; R2.10)`,
+    );
   // NDIS has subcodes of its own for the halt right after a successful initialize (R2.6).
   const afterInit = b.haltAction === NdisHaltDeviceInitializationFailed;
   if (b.interrupt !== null && !b.interrupt.deregistered) {

@@ -5,6 +5,7 @@
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { FilterDriverBlock, FilterModule } from './filter.ts';
+import type { NdisGenericObject } from './objects.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from './types.ts';
 
 export interface NET_BUFFER {
@@ -58,6 +59,8 @@ export class NblPool implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_NBL_POOL';
   freed = false;
   allocated = 0;
+  /** The generic object allocated as its handle, which may not be freed before it. */
+  generic: NdisGenericObject | null = null;
   constructor(
     /** The adapter whose handle allocated it, or null for a driver or protocol pool. */
     readonly block: MiniportBlock | null,
@@ -89,6 +92,8 @@ export class NbPool implements NDIS_HANDLE {
   freed = false;
   /** NET_BUFFERs allocated from it and not freed. */
   allocated = 0;
+  /** The generic object allocated as its handle, which may not be freed before it. */
+  generic: NdisGenericObject | null = null;
   constructor(
     /** The adapter whose handle allocated it, or null for a driver pool. */
     readonly block: MiniportBlock | null,

@@ -16,6 +16,7 @@ import { BugCheckCode, type BugCheckParam, bugCheckName, statusText } from '../v
 import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
 import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
+import { genericObjectsLeft } from './api/generic.ts';
 import { poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
@@ -48,6 +49,7 @@ import {
 import * as life from './lifecycle.ts';
 import type {
   IoPortRange,
+  NdisGenericObject,
   NdisInterrupt,
   NdisIoWorkItem,
   NdisMessage,
@@ -284,6 +286,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * begins. `listener` hears once, when the last adapter's transition to D3 has ended.
    */
   systemSleep: { system: string; listener: SleepListener; reached: boolean } | null = null;
+  /** Generic objects not yet freed (NdisAllocateGenericObject; made on first use). */
+  genericObjects: NdisGenericObject[] | null = null;
   /**
    * Pool from NdisAllocateMemoryWithTagPriority and lookaside lists (made on first use): its tag, the
    * driver, and the adapter whose handle it was made with (null: the driver handle),
@@ -359,9 +363,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   /** The adapter of the innermost driver call under way that has one. */
   runningAdapterName(): string | null {
+    return this.runningAdapter()?.name ?? null;
+  }
+
+  runningAdapter(): MiniportBlock | null {
     for (let i = this.depth - 1; i >= 0; i--) {
       const b = this.frames[i]!.adapter;
-      if (b !== null) return b.name;
+      if (b !== null) return b;
     }
     return null;
   }
@@ -603,6 +611,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * so nothing the driver allocated may be left.
    */
   private checkPoolAtUnload(d: MiniportDriverBlock): void {
+    const generic = this.genericObjects === null ? 0 : genericObjectsLeft(this, d.name);
+    if (generic > 0)
+      this.verifier.report(
+        'NdisAllocateGenericObject',
+        'MiniportDriverUnload',
+        null,
+        `${d.name} unloaded with ${generic} generic object(s) (NdisAllocateGenericObject) never freed (NdisFreeGenericObject; R2.16)`,
+      );
     const left = poolLeftBy(this, d);
     if (left.count === 0) return;
     this.verifier.report(

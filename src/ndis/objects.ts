@@ -11,6 +11,7 @@ import { NDIS_INDICATE_ALL_NBLS } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type { ProtocolDriverBlock } from './protocol-driver.ts';
 import type {
+  DRIVER_OBJECT,
   IO_INTERRUPT_MESSAGE_INFO,
   NDIS_HANDLE,
   NDIS_IO_WORKITEM_FUNCTION,
@@ -247,3 +248,27 @@ export class IoPortRange {
 }
 
 export const lockIrql = Irql.Dispatch;
+
+/**
+ * NDIS_GENERIC_OBJECT (NdisAllocateGenericObject): a handle for code that has no NDIS
+ * handle of its own, good for the pools of obtaining-pool-handles. NDIS's header and
+ * reserved fields are left out; `DriverObject` is what the caller passed, and
+ * `Extension` the Size bytes that follow the structure in C.
+ */
+export class NdisGenericObject implements NDIS_HANDLE {
+  readonly __ndisHandle = 'NDIS_GENERIC_OBJECT';
+  freed = false;
+  /** NBL and NET_BUFFER pools allocated with it and not yet freed. */
+  pools = 0;
+  constructor(
+    readonly DriverObject: DRIVER_OBJECT | null,
+    readonly Extension: Uint8Array,
+    /** The driver whose code allocated it. */
+    readonly driver: string,
+    /**
+     * The adapter whose MiniportXxx call allocated it, if the miniport's own code did:
+     * MiniportHaltEx must free it (SDV rule NdisAllocateGenericObject).
+     */
+    readonly block: MiniportBlock | null,
+  ) {}
+}

@@ -146,9 +146,9 @@ const notModelled = (what: string): Mapping => ({
   status: 'not-applicable',
   reason: `${what} ${what.endsWith('s') ? 'are' : 'is'} not modelled, so no driver can call the DDIs this rule is about`,
 });
-const notMiniport = (who: string): Mapping => ({
+const otherDriverKind = (who: string): Mapping => ({
   status: 'not-applicable',
-  reason: `a rule for ${who}; ndis-sim runs miniport drivers (its protocol is part of the model)`,
+  reason: `a rule for ${who}; ndis-sim runs miniport, filter and protocol drivers, and ${who} are not modelled`,
 });
 const wifi: Mapping = {
   status: 'not-applicable',
@@ -250,14 +250,14 @@ const msMappings: Record<string, Mapping> = {
     spinLockBugChecks,
   ),
   Irql_Timer_Function: irqlRule(['R8.4', 'R8.5', 'R8.6'], 'the timer object calls'),
-  Irql_CallManager_Function: notMiniport('call managers'),
-  Irql_Connection_Function: notMiniport('CoNDIS clients and call managers'),
+  Irql_CallManager_Function: otherDriverKind('call managers'),
+  Irql_Connection_Function: otherDriverKind('CoNDIS clients and call managers'),
   Irql_Filter_Driver_Function: irqlRule(
     ['R7.5', 'R7.6', 'R7.7'],
     'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFRestartFilter, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver; on the data path NdisFSendNetBufferLists, NdisFSendNetBufferListsComplete, NdisFIndicateReceiveNetBufferLists, NdisFReturnNetBufferLists, NdisFCancelSendNetBufferLists)',
   ),
-  Irql_IM_Function: notMiniport('intermediate drivers'),
-  Irql_Interfaces_Function: notMiniport('interface providers'),
+  Irql_IM_Function: otherDriverKind('intermediate drivers'),
+  Irql_Interfaces_Function: otherDriverKind('interface providers'),
   Irql_Protocol_Driver_Function: irqlRule(
     ['R7.1', 'R7.2', 'R7.3'],
     'the protocol-driver DDIs the model has (NdisRegisterProtocolDriver, NdisDeregisterProtocolDriver, NdisOpenAdapterEx, NdisCloseAdapterEx, NdisCompleteBindAdapterEx, NdisCompleteUnbindAdapterEx, NdisCompleteNetPnPEvent) by a protocol driver of your own',
@@ -294,7 +294,12 @@ const msMappings: Record<string, Mapping> = {
     how: 'NdisReleaseSpinLock of a lock the caller does not hold is reported at the call',
   },
   // Memory
-  NdisAllocateGenericObject: notModelled('Generic objects (NdisAllocateGenericObject)'),
+  NdisAllocateGenericObject: {
+    status: 'enforced',
+    spec: ['R2.10', 'R2.16'],
+    bugCheck: dv(simCode(0xb1)),
+    how: 'a generic object that the miniport allocated in its handlers and has not freed when MiniportHaltEx returns is reported, as is a second NdisFreeGenericObject of one object; one allocated elsewhere by the driver (DriverEntry, say) is reported if the driver unloads with it. Holding two at once is not reported: the rule has a single state for the driver, which a correct driver with two objects would break',
+  },
   NdisAllocateMdl: {
     status: 'enforced',
     spec: ['R2.5', 'R2.10'],
@@ -356,7 +361,7 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: dv(simCode(0x1e)),
     how: 'a configuration handle still open when MiniportHaltEx (or a failing MiniportInitializeEx) returns is reported',
   },
-  NdisQueryBindInstanceName: notMiniport('protocol drivers'),
+  NdisQueryBindInstanceName: notModelled('NdisQueryBindInstanceName'),
   NdisReEnumerateProtocolBindings: {
     status: 'enforced',
     spec: ['R7.1'],

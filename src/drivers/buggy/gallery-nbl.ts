@@ -1,15 +1,19 @@
 // Gallery, NET_BUFFERs and MDLs: miniports that build frames of their own (a header
-// NET_BUFFER, an MDL over a buffer) and forget one of them at halt. See index.ts.
+// NET_BUFFER, an MDL over a buffer, a pool of a generic object) and forget one of them
+// at halt. See index.ts.
 
 import {
+  type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateGenericObject,
   NdisAllocateMdl,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBuffer,
   NdisAllocateNetBufferPool,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeNetBufferPool,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
 } from '../../index.ts';
 import { galleryDriver } from './base.ts';
@@ -59,6 +63,30 @@ export const galleryNbl: readonly GalleryEntry[] = [
         halt: (a) => NdisFreeMemoryWithTagPriority(a.handle, a.state.header as Uint8Array, galleryTag),
       },
       'buggy: halts with an MDL from NdisAllocateMdl not freed',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisAllocateGenericObject',
+    mistake:
+      'A helper library the miniport shares with a tool has no NDIS handle, so it takes a generic object for its NET_BUFFER pool; MiniportHaltEx frees the pool but never the object.',
+    driver: galleryDriver(
+      'bad-generic-object-kept',
+      {
+        initialize: (a) => {
+          const object = NdisAllocateGenericObject(null, galleryTag, 0);
+          if (object === null) return NDIS_STATUS_RESOURCES;
+          a.state.object = object;
+          a.state.pool = NdisAllocateNetBufferPool(object, {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+            PoolTag: galleryTag,
+            DataSize: 0,
+          });
+          return a.state.pool === null ? NDIS_STATUS_RESOURCES : NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => NdisFreeNetBufferPool(a.state.pool as NDIS_HANDLE),
+      },
+      'buggy: halts with a generic object from NdisAllocateGenericObject not freed',
     ),
     scenario: removeAt1s,
   },

@@ -8,10 +8,12 @@ import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
+import { NdisGenericObject } from '../objects.ts';
 import * as oid from '../oid.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
+import { poolFreed, poolOfGenericObject } from './generic.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -47,6 +49,12 @@ export function NdisAllocateNetBufferListPool(
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferListPool';
   if (NdisHandle instanceof FilterModule) return filterPool(NdisHandle, Parameters);
+  if (NdisHandle instanceof NdisGenericObject)
+    return poolOfGenericObject(
+      NdisHandle,
+      ddi,
+      () => NdisAllocateNetBufferListPool(null, Parameters) as NblPool | null,
+    );
   const n = currentNdis(ddi);
   const who = n.kernel.ctx.who;
   // obtaining-pool-handles: a protocol driver's pools come from its NdisProtocolHandle;
@@ -159,6 +167,7 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
     );
   }
   pool.freed = true;
+  poolFreed(pool);
   if (pool.module !== null) removeFrom(data.moduleData(pool.module).pools, pool);
   else if (pool.block !== null) removeFrom(pool.block.pools, pool);
 }

@@ -25,10 +25,12 @@ import {
 } from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
+import { NdisGenericObject } from '../objects.ts';
 import type { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
 import { currentNdis, type ServiceHandle, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
 import { poolOf } from './datapath.ts';
+import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { maxPoolBytes } from './kernel.ts';
 
 const irql = {
@@ -189,6 +191,12 @@ export function NdisAllocateNetBufferPool(
   Parameters: NET_BUFFER_POOL_PARAMETERS,
 ): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateNetBufferPool';
+  if (NdisHandle instanceof NdisGenericObject)
+    return poolOfGenericObject(
+      NdisHandle,
+      ddi,
+      () => NdisAllocateNetBufferPool(null, Parameters) as NbPool | null,
+    );
   const n = currentNdis(ddi);
   const h = NdisHandle === null ? null : serviceOrProtocolHandle(NdisHandle, ddi);
   const b = h instanceof MiniportBlock ? h : null;
@@ -240,6 +248,7 @@ export function NdisFreeNetBufferPool(PoolHandle: NDIS_HANDLE): void {
       `NET_BUFFER pool freed with ${pool.allocated} NET_BUFFER(s) still allocated from it (NdisFreeNetBuffer)`,
     );
   pool.freed = true;
+  poolFreed(pool);
   const list = n.nblApi?.nbPools;
   if (list !== undefined) {
     const i = list.indexOf(pool);
