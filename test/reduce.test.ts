@@ -232,7 +232,7 @@ test('roundNumbersBetween and durationText: the values the reduction tries', () 
   assert.equal(durationText(7), '7ns');
 });
 
-test('reduceScenario: an expectation missed keeps its cause, not only its field (a shorter run misses it with another value)', () => {
+test('reduceScenario: an expectation missed keeps its cause, not only its field (a run without the disable misses it with another value); the disable comes down to 1 ms', () => {
   // The disable at 2 s leaves nic0 Halted, not the Paused the scenario asks for. A run cut
   // to before the disable, or without it, misses the same field with Running: the
   // signature holds the value found, so neither cut is taken.
@@ -258,6 +258,37 @@ expect:
     200,
   );
   assert.ok(!r.removed.includes('actions[0]'), r.removed.join(', '));
-  assert.ok(r.untilNs > 2 * ns.s, `until lowered to ${r.untilNs} ns`);
   assert.equal(r.outcome.signature, first.outcome.signature);
+  // The disable itself may come earlier (a time is lowered like a count), and the run
+  // still reaches it.
+  assert.deepEqual(r.lowered, ['actions[0].at: 2s → 1ms', 'until: 5s → 2ms']);
+  assert.deepEqual(
+    r.scenario.actions.map((a) => [a.do, a.at]),
+    [['disable', '1ms']],
+  );
+});
+
+test('reduceScenario: a fault time comes down to the smallest round time that fails the same way', () => {
+  // flaky-nic resets once its NIC hangs: any hang time gives the resets the expectation
+  // forbids, the earliest round one too.
+  const text = `until: 20s
+devices:
+  - { name: nic0, driver: flaky-nic, faults: { hangAt: 7300ms } }
+expect:
+  adapters:
+    nic0: { resets: 0 }
+`;
+  const setup = setupOf(text);
+  const first = runOnce(setup, 1, { record: true });
+  assert.equal(first.outcome.signature, 'expect adapters.nic0.resets>0');
+  const r = reduceScenario(
+    setup,
+    { text, file, driverNames: names },
+    1,
+    first.world.decisions(),
+    first.outcome.signature,
+    200,
+  );
+  assert.deepEqual(r.lowered, ['devices[0].faults.hangAt: 7300ms → 1ms']);
+  assert.equal(r.scenario.devices[0]!.faults?.hangAt, '1ms');
 });

@@ -2,8 +2,8 @@
 // events, filters, protocols, devices, faults, registry values and options the failure
 // does not need are taken out of the scenario's text, one at a time, as long as the
 // text still validates and a run still fails the same way. Then a few values are
-// lowered the same way: the run's length, the traffic rates, the CPUs and an action's
-// repeat count. The text is edited as a YAML document, so what is left keeps its
+// lowered the same way: the traffic rates, the CPUs, an action's repeat count, the
+// times of actions and faults, and the run's length. The text is edited as a YAML document, so what is left keeps its
 // comments and layout.
 
 import { isDeepStrictEqual } from 'node:util';
@@ -107,7 +107,8 @@ interface Lowering {
 
 /**
  * The counts that make a run bigger: the CPUs, the rates of traffic and of frames from
- * the wire, and an action's `times`.
+ * the wire, and an action's `times`; then the times that make it longer: when an action
+ * comes, and when a device's fault does (`hangAt`, `vanishAt`, `linkDownAt`).
  */
 function lowerings(data: Record<string, unknown>): Lowering[] {
   const out: Lowering[] = [];
@@ -127,6 +128,19 @@ function lowerings(data: Record<string, unknown>): Lowering[] {
   });
   list('actions').forEach((a, i) => {
     count(['actions', i, 'times'], at(a, 'times'), 1);
+  });
+  // Times come down to round ones from 1 ms: an action at 7.3 s that fails as well at 5 s.
+  const time = (path: Path, v: unknown): void => {
+    const now = parseDuration(v);
+    if (now !== null && now > ns.ms)
+      out.push({ path, now: v as string | number, tries: roundNumbersBetween(ns.ms, now).map(durationText) });
+  };
+  list('actions').forEach((a, i) => {
+    time(['actions', i, 'at'], at(a, 'at'));
+  });
+  list('devices').forEach((d, i) => {
+    for (const k of ['hangAt', 'vanishAt', 'linkDownAt'])
+      time(['devices', i, 'faults', k], at(at(d, 'faults'), k));
   });
   return out;
 }
