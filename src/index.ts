@@ -114,6 +114,7 @@ export {
   NdisFreeCloneOidRequest,
 } from './ndis/api/filter-oid.ts';
 export { NdisAllocateGenericObject, NdisFreeGenericObject } from './ndis/api/generic.ts';
+export { type NDIS_STRING, NdisMQueryAdapterInstanceName } from './ndis/api/instance-name.ts';
 export {
   NdisMDeregisterIoPortRange,
   NdisMRegisterIoPortRange,

@@ -17,6 +17,7 @@ import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
 import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
 import { genericObjectsLeft } from './api/generic.ts';
+import { namesLeftBy, namesLeftText } from './api/instance-name.ts';
 import { poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
@@ -286,6 +287,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * begins. `listener` hears once, when the last adapter's transition to D3 has ended.
    */
   systemSleep: { system: string; listener: SleepListener; reached: boolean } | null = null;
+  /**
+   * Buffers of the instance names NDIS allocated for drivers (NdisMQueryAdapterInstanceName
+   * and the protocol calls; made on first use), until NdisFreeMemory gives them back.
+   * NDIS's pool, not the driver's: Driver Verifier's pool tracking does not count them.
+   */
+  instanceNames: Map<Uint8Array, { driver: string; ddi: string }> | null = null;
   /** Generic objects not yet freed (NdisAllocateGenericObject; made on first use). */
   genericObjects: NdisGenericObject[] | null = null;
   /**
@@ -611,6 +618,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * so nothing the driver allocated may be left.
    */
   private checkPoolAtUnload(d: MiniportDriverBlock): void {
+    const names = this.instanceNames === null ? null : namesLeftBy(this, d.name);
+    if (names !== null && names.size > 0)
+      this.verifier.report(
+        'NdisSim_ResourceNotFreed',
+        'MiniportDriverUnload',
+        null,
+        `${d.name} unloaded with adapter instance names never freed (NdisFreeMemory): ${namesLeftText(names)}`,
+      );
     const generic = this.genericObjects === null ? 0 : genericObjectsLeft(this, d.name);
     if (generic > 0)
       this.verifier.report(

@@ -1119,6 +1119,7 @@ export function NdisFreeMemoryWithTagPriority(
 /** Gives pool memory back; memory that is not allocated (freed twice?) is reported. */
 function releasePool(n: Ndis, mem: Uint8Array, ddi: string, adapter: string | null): void {
   const e = n.allocations?.get(mem);
+  if (e === undefined && n.instanceNames?.delete(mem) === true) return;
   if (e === undefined) {
     n.verifier.report(
       'NdisSim_ObjectFreedInUse',
