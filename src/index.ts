@@ -114,7 +114,12 @@ export {
   NdisFreeCloneOidRequest,
 } from './ndis/api/filter-oid.ts';
 export { NdisAllocateGenericObject, NdisFreeGenericObject } from './ndis/api/generic.ts';
-export { type NDIS_STRING, NdisMQueryAdapterInstanceName } from './ndis/api/instance-name.ts';
+export {
+  type NDIS_STRING,
+  NdisMQueryAdapterInstanceName,
+  NdisQueryAdapterInstanceName,
+  NdisQueryBindInstanceName,
+} from './ndis/api/instance-name.ts';
 export {
   NdisMDeregisterIoPortRange,
   NdisMRegisterIoPortRange,

@@ -4,14 +4,18 @@
 // with NdisFreeMemory.
 
 import type { DeviceNode } from '../../pnp/pnp.ts';
+import type { MiniportBlock } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_STATUS } from '../types.ts';
-import { adapterHandle, stale } from './common.ts';
+import { adapterHandle, currentNdis, stale } from './common.ts';
+import { bindingOf, usable } from './protocol.ts';
 
 const irql = {
   NdisMQueryAdapterInstanceName: ddiIrql.NdisMQueryAdapterInstanceName!,
+  NdisQueryAdapterInstanceName: ddiIrql.NdisQueryAdapterInstanceName!,
+  NdisQueryBindInstanceName: ddiIrql.NdisQueryBindInstanceName!,
 };
 
 /**
@@ -75,6 +79,51 @@ export function NdisMQueryAdapterInstanceName(MiniportHandle: unknown): {
   const s = allocatedName(n, name, b.driver.name, ddi);
   if (n.trace.on) n.traceDdi(ddi, b, { AdapterInstanceName: name });
   return { Status: NDIS_STATUS_SUCCESS, AdapterInstanceName: s };
+}
+
+/**
+ * NDIS_STATUS NdisQueryAdapterInstanceName(pAdapterInstanceName, NdisBindingHandle).
+ * <= DISPATCH. The friendly name of the adapter a protocol driver's binding is open to.
+ */
+export function NdisQueryAdapterInstanceName(NdisBindingHandle: unknown): {
+  Status: NDIS_STATUS;
+  AdapterInstanceName: NDIS_STRING | null;
+} {
+  const ddi = 'NdisQueryAdapterInstanceName';
+  const n = currentNdis(ddi);
+  const { bd, o } = bindingOf(n, NdisBindingHandle, ddi, 'an NdisBindingHandle');
+  n.verifier.irql(irql.NdisQueryAdapterInstanceName, ddi, bd.block.name);
+  if (!usable(n, bd, o, ddi)) return { Status: NDIS_STATUS_RESOURCES, AdapterInstanceName: null };
+  return protocolName(n, bd.block.dev, bd.protocol.name, bd.block, ddi);
+}
+
+/**
+ * NDIS_STATUS NdisQueryBindInstanceName(pAdapterInstanceName, BindingContext). <= DISPATCH.
+ * The friendly name of the adapter a ProtocolBindAdapterEx is about, from its
+ * BindContext: before the open, too. The SDV rule NdisQueryBindInstanceName wants the
+ * buffer freed; one the driver still holds when it unloads is reported.
+ */
+export function NdisQueryBindInstanceName(BindingContext: unknown): {
+  Status: NDIS_STATUS;
+  AdapterInstanceName: NDIS_STRING | null;
+} {
+  const ddi = 'NdisQueryBindInstanceName';
+  const n = currentNdis(ddi);
+  const { bd } = bindingOf(n, BindingContext, ddi, 'the BindContext');
+  n.verifier.irql(irql.NdisQueryBindInstanceName, ddi, bd.block.name);
+  return protocolName(n, bd.block.dev, bd.protocol.name, bd.block, ddi);
+}
+
+function protocolName(
+  n: Ndis,
+  dev: DeviceNode,
+  driver: string,
+  b: MiniportBlock,
+  ddi: string,
+): { Status: NDIS_STATUS; AdapterInstanceName: NDIS_STRING } {
+  const name = friendlyName(n.pnp.devices, dev);
+  if (n.trace.on) n.traceDdi(ddi, b, { AdapterInstanceName: name });
+  return { Status: NDIS_STATUS_SUCCESS, AdapterInstanceName: allocatedName(n, name, driver, ddi) };
 }
 
 /**

@@ -205,7 +205,7 @@ export function NdisDeregisterProtocolDriver(NdisProtocolHandle: NDIS_HANDLE): v
  * The Binding behind a BindContext, NdisBindingHandle or UnbindContext of a registered
  * protocol driver; anything else is a bad parameter.
  */
-function bindingOf(n: Ndis, h: unknown, ddi: string, what: string): { bd: Binding; o: ProtocolOpen } {
+export function bindingOf(n: Ndis, h: unknown, ddi: string, what: string): { bd: Binding; o: ProtocolOpen } {
   if (h instanceof Binding && h.open !== null) return { bd: h, o: h.open };
   return n.verifier.fatal(
     'NdisSim_BadParameter',
@@ -402,7 +402,7 @@ export function NdisReEnumerateProtocolBindings(NdisProtocolHandle: NDIS_HANDLE)
  * A binding handle the driver may call with: opened (not pended, not closed). Reports
  * a use before a pended open completed, or after the close.
  */
-function usable(n: Ndis, bd: Binding, o: ProtocolOpen, ddi: string): boolean {
+export function usable(n: Ndis, bd: Binding, o: ProtocolOpen, ddi: string): boolean {
   if (o.state === 'opened') return true;
   const p = bd.protocol as ProtocolDriverBlock;
   n.verifier.report(
