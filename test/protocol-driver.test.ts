@@ -555,7 +555,7 @@ test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEv
     protocolDriver(`completes-inside-${then}`, (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
       NetPnPEventHandler: (c, note) => {
         if (note.NetPnPEvent.NetEvent !== NetEventPause) return NDIS_STATUS_SUCCESS;
-        NdisCompleteNetPnPEvent(c.handle!, note, NDIS_STATUS_SUCCESS);
+        NdisCompleteNetPnPEvent(c!.handle!, note, NDIS_STATUS_SUCCESS);
         return then;
       },
     });
@@ -643,7 +643,10 @@ test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidReque
     {
       NetPnPEventHandler: (c, note) => {
         if (note.NetPnPEvent.NetEvent !== NetEventRestart) return NDIS_STATUS_SUCCESS;
-        NdisOidRequest(c.handle!, oidRequest(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0, 4));
+        NdisOidRequest(
+          c!.handle!,
+          oidRequest(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0, 4),
+        );
         return NDIS_STATUS_SUCCESS;
       },
       OidRequestCompleteHandler: (c) => {

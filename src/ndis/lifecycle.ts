@@ -124,6 +124,7 @@ export function advance(n: Ndis, b: MiniportBlock): void {
     b.rekick = false;
     n.kick(b);
   }
+  if (n.bindsCompleteWaiting) n.bindsProgress();
 }
 
 // ------------------------------------------------------------------ IRPs

@@ -1553,6 +1553,28 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
   },
+  {
+    id: 'NdisSim_ProtocolDeregister',
+    origin: 'ndis-sim',
+    spec: ['R7.3'],
+    summary:
+      'A protocol driver called NdisDeregisterProtocolDriver from an entry point NDIS called (its bind, unbind, open or close completion, net PnP event, OID completion, status, receive or send completion handler): NDIS unbinds the open bindings inside the call and waits for them, and they wait for that handler, a deadlock. The model reports it and does not deregister.',
+    ddis: ['NdisDeregisterProtocolDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf7) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisderegisterprotocoldriver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolUnload',
+    origin: 'ndis-sim',
+    spec: ['R7.11'],
+    summary:
+      "A protocol driver's Unload routine (DRIVER_OBJECT.DriverUnload, called when its service stops: scenario stop-protocol) returned without NdisDeregisterProtocolDriver: NDIS still holds its registration, and its bindings, whose handlers are in the code that is going away.",
+    ddis: ['DriverUnload', 'NdisDeregisterProtocolDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf8) },
+    source: 'windows-driver-docs-pr/network/initializing-a-protocol-driver.md',
+    fatal: false,
+  },
   // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch
   // routines (docs/model.md, "Standalone device objects"). The range 0x80.. is theirs.
   {
