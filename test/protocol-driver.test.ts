@@ -1136,3 +1136,20 @@ test('bad input: stop-protocol names a protocol driver the scenario installs, an
   );
   assert.ok(ok !== undefined);
 });
+
+test('stop-protocol while a driver thread is blocked in a wait (echo-proto waits for its packet filter in a restart): the Unload waits for the waits to end, instead of a model deadlock', () => {
+  let deferred = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const w = twoAdapters(echoProto, { seed, rxRate: 2000 });
+    w.at(300 * ns.us, { kind: 'stop-protocol', driver: 'echo-proto' });
+    const r = w.run(100 * ns.ms);
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message ?? ''}`);
+    // A seed whose first bind comes after 300 µs stops a service not started yet: nothing happens.
+    if (w.trace.events.some((e) => e.kind === 'ndis' && /echo-proto is not running/.test(e.what))) continue;
+    const s = w.summary().protocolDrivers[0]!;
+    assert.equal(s.unloaded, true, `seed ${seed}`);
+    assert.deepEqual(s.bindings, [], `seed ${seed}`);
+    if (w.trace.events.some((e) => e.kind === 'ndis' && /its Unload waits/.test(e.what))) deferred++;
+  }
+  assert.ok(deferred > 0, 'some seed lands the stop inside a wait');
+});

@@ -207,6 +207,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   protocolRefusal: { name: string; why: string } | null = null;
   /** NDIS's watchdog over what registered protocols pended (R7.13), made on first use. */
   protocolWatchdog: ProtocolWatchdog | null = null;
+  /** Runs a protocol service stop that had to wait for blocked threads (stop-protocol), made on first use. */
+  protocolStopper: EventTarget | null = null;
   /** The filter drivers installed over every adapter, bottom first (scenario `filters`). */
   readonly filterInstalls: FilterInstall[] = [];
   /** Registered filter drivers, by module name. */
@@ -248,6 +250,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   private readonly waitWake: number[] = [];
   private readonly waitDdi: string[] = [];
   private waitCount = 0;
+
+  /** A thread is blocked in a wait beneath the running event (a nested event loop). */
+  get threadsBlocked(): boolean {
+    return this.waitCount > 0;
+  }
   /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
   readonly modelNotes: string[] = [];
   /**

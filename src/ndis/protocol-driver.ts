@@ -282,6 +282,8 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   deregistered = false;
   /** Its Unload routine returned (its service stopped: stop-protocol). */
   unloaded = false;
+  /** A stop-protocol waits for blocked threads before it calls the Unload routine. */
+  stopWaits = false;
   /**
    * Timer objects and work items allocated with its NdisProtocolHandle and not freed,
    * checked when it unloads.
@@ -949,6 +951,21 @@ export function stopProtocolService(n: Ndis, name: string): void {
     );
     return;
   }
+  if (n.threadsBlocked) {
+    // The I/O manager's thread would run beside a blocked one; here it would run nested
+    // above it, and an unbind that waits for that thread would deadlock the model
+    // (docs/model.md "Blocking and busy waits"). It tries again when the waits are over.
+    if (n.trace.on && !p.stopWaits)
+      n.traceNdis(
+        null,
+        `protocol driver ${name}: its Unload waits: a driver thread is blocked in a wait`,
+        {},
+      );
+    p.stopWaits = true;
+    n.protocolStopper ??= new ProtocolServiceStopper(n);
+    n.kernel.machine.after(stopRetryNs, n.protocolStopper, 0, name);
+    return;
+  }
   n.protocolInstalls.splice(n.protocolInstalls.indexOf(name), 1);
   const f = n.enter(null, name, 'DriverUnload', Irql.Passive);
   try {
@@ -970,6 +987,23 @@ export function stopProtocolService(n: Ndis, name: string): void {
     n.dropProtocolBinds(p);
   }
   unloadLeaks(n, p);
+}
+
+/** How soon a service stop that waits for blocked threads tries again. */
+const stopRetryNs = 1_000_000;
+
+/** A service stop that waited for blocked threads, run from the I/O manager's thread. */
+class ProtocolServiceStopper implements EventTarget {
+  constructor(readonly n: Ndis) {}
+  fire(_op: number, arg: unknown): void {
+    const k = this.n.kernel;
+    const c = k.enter(0, Irql.Passive, 'io', 'thread');
+    try {
+      stopProtocolService(this.n, arg as string);
+    } finally {
+      k.exit(c);
+    }
+  }
 }
 
 /** What an unloaded protocol driver still holds (R8.4, R8.8, Driver Verifier's pool tracking). */
