@@ -589,6 +589,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       throw new NdisSimUsageError(
         `World.at(${action.kind}): '${action.driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
       );
+    if (action.kind === 'stop-protocol' && !this.ndis.protocolInstalls.includes(action.driver))
+      throw new NdisSimUsageError(
+        `World.at(stop-protocol): '${action.driver}' is not installed as a protocol driver (call addProtocolDriver first); installed: ${this.ndis.protocolInstalls.join(', ') || 'none'}`,
+      );
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
     if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this);

@@ -1129,6 +1129,10 @@ test('bad input: stop-protocol names a protocol driver the scenario installs, an
     () => parseScenarioText(`${base}actions:\n  - { at: 1s, do: stop-protocol }\n`, 's.yaml', driverNames()),
     /actions\[0\]\.driver: expected the protocol driver for "stop-protocol", got nothing/,
   );
+  assert.throws(
+    () => world(echoProto).at(ns.ms, { kind: 'stop-protocol', driver: 'healthy-nic' }),
+    /World\.at\(stop-protocol\): 'healthy-nic' is not installed as a protocol driver \(call addProtocolDriver first\); installed: echo-proto/,
+  );
   const ok = parseScenarioText(
     `${base}actions:\n  - { at: 1s, do: stop-protocol, driver: echo-proto }\n`,
     's.yaml',
