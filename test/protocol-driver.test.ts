@@ -1157,3 +1157,36 @@ test('stop-protocol while a driver thread is blocked in a wait (echo-proto waits
   }
   assert.ok(deferred > 0, 'some seed lands the stop inside a wait');
 });
+
+test('nf-ndis-ndisderegisterprotocoldriver: called from a work item of the driver (not an NDIS entry point), it unbinds inside the call, and NDIS binds the driver no more', () => {
+  let proto: NDIS_HANDLE | null = null;
+  let queued = false;
+  const p = protocolDriver(
+    'deregisters-from-work',
+    (ph, bc, name, ctx) => open(ph, bc, name, ctx).Status,
+    {
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventRestart && !queued) {
+          queued = true;
+          const item = NdisAllocateIoWorkItem(proto!);
+          NdisQueueIoWorkItem(item!, () => NdisDeregisterProtocolDriver(proto!), null);
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    (ph) => {
+      proto = ph;
+    },
+  );
+  const w = world(p, { collect: true });
+  w.at(200 * ns.ms, { kind: 'stop', device: 'nic0' });
+  w.run(ns.s);
+  const work = inside(w, 'deregisters-from-work', 'NdisIoWorkItemFunction');
+  assert.ok(work.some((e) => e.kind === 'call' && e.what === 'ProtocolUnbindAdapterEx'));
+  const binds = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'ProtocolBindAdapterEx');
+  assert.equal(binds.length, 1, 'the start after the stop does not bind it');
+  assert.deepEqual(
+    w.verifier.violations.map((v) => v.rule),
+    [],
+  );
+});
