@@ -37,6 +37,7 @@ import {
   sleepSystem,
   wakeSystem,
 } from './ndis/power.ts';
+import { stopProtocolService } from './ndis/protocol-driver.ts';
 import { situationName } from './ndis/situations.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
@@ -177,6 +178,11 @@ export type WorldAction =
   | { kind: 'start-filter'; driver: string; mandatory?: boolean }
   | { kind: 'stop-filter'; driver: string }
   /**
+   * A protocol driver's service stops, as `net stop` does: the I/O manager calls its
+   * Unload routine, which deregisters it, and NDIS unbinds it (protocol-driver.ts).
+   */
+  | { kind: 'stop-protocol'; driver: string }
+  /**
    * The user-mode application (device.ts): CreateFile on \\.\`link` as `handle`;
    * DeviceIoControl on it (METHOD_BUFFERED `code`, `input` bytes, room for
    * `outputLength`), again every `everyNs` while `times` lasts (no `times`: until the run
@@ -281,6 +287,8 @@ export interface ProtocolDriverSummary {
   oidRequests: number;
   /** The bindings left at the end, by adapter (none once every stack is torn down). */
   bindings: { adapter: string; state: BindingState }[];
+  /** Its service stopped: its Unload routine ran (stop-protocol). */
+  unloaded?: true;
 }
 
 /** What a scenario's `expect:` reads of a finished run (a Summary has it all). */
@@ -575,11 +583,15 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         `World.at(ioctl): everyNs must be whole nanoseconds from 1 up and times a whole number from 1 up, got ${String(action.everyNs)} and ${String(action.times)}`,
       );
     if (
-      (action.kind === 'start-filter' || action.kind === 'stop-filter') &&
+      (action.kind === 'start-filter' || action.kind === 'stop-filter' || action.kind === 'stop-protocol') &&
       !this.ndis.modules.has(action.driver)
     )
       throw new NdisSimUsageError(
         `World.at(${action.kind}): '${action.driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
+      );
+    if (action.kind === 'stop-protocol' && !this.ndis.protocolInstalls.includes(action.driver))
+      throw new NdisSimUsageError(
+        `World.at(stop-protocol): '${action.driver}' is not installed as a protocol driver (call addProtocolDriver first); installed: ${this.ndis.protocolInstalls.join(', ') || 'none'}`,
       );
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
@@ -724,6 +736,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { driver: a.driver });
         if (a.kind === 'start-filter') startFilterService(this.ndis, a.driver, a.mandatory === true);
         else stopFilterService(this.ndis, a.driver);
+        return;
+      }
+      if (a.kind === 'stop-protocol') {
+        if (this.trace.on)
+          this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, { driver: a.driver });
+        stopProtocolService(this.ndis, a.driver);
         return;
       }
       if (a.kind === 'open' || a.kind === 'ioctl' || a.kind === 'close') {
@@ -994,6 +1012,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           .flatMap((b) => b.bindings.filter((bd) => bd.protocol === p))
           .map((bd) => ({ adapter: bd.block.name, state: bd.state }))
           .sort((a, b) => byDevice(a.adapter, b.adapter)),
+        ...(p.unloaded ? { unloaded: true as const } : {}),
       })),
       protocolLoadFailures: this.ndis.protocolLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),
     };

@@ -84,10 +84,11 @@ test("the page has a table of the protocol drivers of one's own: binds, data cou
   const m = /<table class="protocol-drivers">.*?<tbody>\n(.*?)\n<\/tbody>/s.exec(html);
   assert.ok(m !== null, 'no protocol-drivers table');
   const p = w.summary().protocolDrivers[0]!;
-  // nic0 failed (Code 43) and its binding went; nic1's stays. Every frame echoed once.
+  // nic0 failed (Code 43) and its binding went; nic1's went when the service stopped
+  // at 20 s. Every frame echoed once.
   assert.equal(p.sent, p.received);
   assert.deepEqual(m[1]!.split('\n'), [
-    `<tr><td>echo-proto</td><td>2 (0)</td><td>${p.sent}</td><td>${p.received} (${p.returned})</td><td>${p.oidRequests}</td><td>nic1 Running</td></tr>`,
+    `<tr><td>echo-proto</td><td>2 (0)</td><td>${p.sent}</td><td>${p.received} (${p.returned})</td><td>${p.oidRequests}</td><td>none (unloaded)</td></tr>`,
   ]);
   assert.ok(p.sent > 1000, `sent ${p.sent}`);
 });

@@ -10,6 +10,7 @@ import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
+  type DRIVER_OBJECT,
   type DriverModule,
   type NDIS_BIND_PARAMETERS,
   NDIS_EVENT,
@@ -37,6 +38,7 @@ import {
   NdisCompleteBindAdapterEx,
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
+  NdisDeregisterProtocolDriver,
   NdisFreeMemoryWithTagPriority,
   NdisInitializeEvent,
   NdisMedium802_3,
@@ -54,6 +56,7 @@ import {
   NdisWaitEvent,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NetEventBindsComplete,
   NetEventPause,
   NetEventQueryRemoveDevice,
   NetEventRestart,
@@ -280,6 +283,10 @@ function protocolDriver(
     params: NDIS_BIND_PARAMETERS,
   ) => number,
   more: Partial<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx>> = {},
+  /** After registering in DriverEntry; by default it sets an Unload routine that deregisters. */
+  entry: (proto: NDIS_HANDLE, obj: DRIVER_OBJECT) => void = (proto, obj) => {
+    obj.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+  },
 ): DriverModule {
   return {
     name,
@@ -312,9 +319,10 @@ function protocolDriver(
         ...more,
       };
       return {
-        DriverEntry: () => {
+        DriverEntry: (obj) => {
           const r = NdisRegisterProtocolDriver(null, chars);
           g.handle = r.NdisProtocolHandle;
+          if (r.Status === NDIS_STATUS_SUCCESS) entry(g.handle!, obj);
           return r.Status;
         },
       };
@@ -555,7 +563,7 @@ test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEv
     protocolDriver(`completes-inside-${then}`, (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
       NetPnPEventHandler: (c, note) => {
         if (note.NetPnPEvent.NetEvent !== NetEventPause) return NDIS_STATUS_SUCCESS;
-        NdisCompleteNetPnPEvent(c.handle!, note, NDIS_STATUS_SUCCESS);
+        NdisCompleteNetPnPEvent(c!.handle!, note, NDIS_STATUS_SUCCESS);
         return then;
       },
     });
@@ -643,7 +651,10 @@ test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidReque
     {
       NetPnPEventHandler: (c, note) => {
         if (note.NetPnPEvent.NetEvent !== NetEventRestart) return NDIS_STATUS_SUCCESS;
-        NdisOidRequest(c.handle!, oidRequest(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0, 4));
+        NdisOidRequest(
+          c!.handle!,
+          oidRequest(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0, 4),
+        );
         return NDIS_STATUS_SUCCESS;
       },
       OidRequestCompleteHandler: (c) => {
@@ -796,4 +807,386 @@ test('determinism: the same seed gives the same trace with a protocol driver tha
     kinds.add(openClose(w).join(' '));
   }
   assert.ok(kinds.size > 1, 'seeds reach both the at-once and the pended open or close');
+});
+
+// ------------------------------------------- deregistering, unloading, global events
+
+/** nic0 and nic1 (healthy-nic) with the protocol driver `p` above both. */
+function twoAdapters(p: DriverModule, o: Parameters<typeof world>[1] = {}) {
+  const w = world(p, o);
+  w.addDevice({
+    name: 'nic1',
+    driver: 'healthy-nic',
+    wire: { rxPerSecond: o.rxRate ?? 0, rxFrameBytes: 128 },
+  });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  return w;
+}
+
+/** The trace from the first `call` of `fn` to its `return` (the thread's call, others' events in between). */
+function inside(w: World, actor: string, fn: string) {
+  const ev = w.trace.events;
+  const from = ev.findIndex((e) => e.kind === 'call' && e.what === fn && e.actor === actor);
+  assert.ok(from >= 0, `${fn} was called`);
+  const to = ev.findIndex((e, i) => i > from && e.kind === 'return' && e.what === fn && e.actor === actor);
+  assert.ok(to > from, `${fn} returned`);
+  return ev.slice(from, to + 1);
+}
+
+test('nf-ndis-ndisderegisterprotocoldriver, R7.3: stop-protocol calls the Unload routine, whose NdisDeregisterProtocolDriver pauses and unbinds every binding inside the call; the adapters and tcpip run on', () => {
+  const w = twoAdapters(echoProto, { rxRate: 2000 });
+  w.at(500 * ns.ms, { kind: 'stop-protocol', driver: 'echo-proto' });
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const unload = inside(w, 'echo-proto', 'DriverUnload');
+  const moves = (adapter: string) =>
+    unload.filter((e) => e.kind === 'binding' && e.data?.adapter === adapter).map((e) => e.what);
+  // Each binding: paused first, then unbound, all before DriverUnload returns.
+  for (const a of ['nic0', 'nic1'])
+    assert.deepEqual(
+      moves(a),
+      ['Running → Pausing', 'Pausing → Paused', 'Paused → Closing', 'Closing → Unbound'],
+      a,
+    );
+  assert.ok(unload.some((e) => e.kind === 'ddi' && e.what === 'NdisDeregisterProtocolDriver'));
+  const s = w.summary();
+  const echo = s.protocolDrivers.find((p) => p.driver === 'echo-proto')!;
+  assert.deepEqual(echo.bindings, []);
+  assert.equal(echo.unloaded, true);
+  // Nothing reaches it after the unload; the miniports and tcpip are untouched.
+  const after = w.trace.events.filter(
+    (e) => e.actor === 'echo-proto' && e.t > unload[unload.length - 1]!.t && e.kind === 'call',
+  );
+  assert.deepEqual(after, []);
+  assert.deepEqual(
+    s.adapters.map((a) => a.state),
+    ['Running', 'Running'],
+  );
+  assert.ok(s.protocols.every((p) => p.bindings.every((b) => !b.unbound)));
+});
+
+test('nf-ndis-ndisderegisterprotocoldriver: a pended unbind (NdisCloseAdapterEx pends) is waited for; the call returns only after NdisCompleteUnbindAdapterEx', () => {
+  const w = world(echoProto, { strategy: always(ChoiceSite.ProtocolOpenClose, 1) });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'echo-proto' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const unload = inside(w, 'echo-proto', 'DriverUnload');
+  const what = unload.map((e) => `${e.kind} ${e.what}`);
+  const unbindReturned = what.indexOf('return ProtocolUnbindAdapterEx');
+  const completed = what.indexOf('ddi NdisCompleteUnbindAdapterEx');
+  const woke = what.indexOf('wake NdisDeregisterProtocolDriver');
+  assert.equal(unload[unbindReturned]!.data?.result, 'NDIS_STATUS_PENDING');
+  assert.ok(unbindReturned < completed && completed < woke, what.join('\n'));
+  assert.ok(unload[unload.length - 1]!.t > unload[0]!.t, 'the wait took virtual time');
+});
+
+test('R7.13: an unbind pended inside NdisDeregisterProtocolDriver and never completed is NDIS watchdog 0x7C/0x25 while the call waits', () => {
+  const p = protocolDriver('never-unbinds', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    UnbindAdapterHandlerEx: (_u, c) => {
+      NdisCloseAdapterEx(c.handle!);
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'never-unbinds' });
+  const r = w.run(70 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog');
+  assert.match(r.bugCheck.message, /ProtocolUnbindAdapterEx of never-unbinds returned NDIS_STATUS_PENDING/);
+  // The Unload routine is still inside its call when the watchdog fires.
+  assert.ok(!w.trace.events.some((e) => e.kind === 'return' && e.what === 'DriverUnload'));
+});
+
+test('nf-ndis-ndisderegisterprotocoldriver: the call from an entry point NDIS called (its unbind handler, its NetEventBindsComplete) is NdisSim_ProtocolDeregister (0xF7), and the driver stays registered', () => {
+  const fromUnbind = echoProtocol('echo-deregisters-in-unbind', 'x', { deregistersFromUnbind: true });
+  const w = world(fromUnbind, { collect: true });
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  w.run(ns.s);
+  const v = w.verifier.violations.find((x) => x.rule === 'NdisSim_ProtocolDeregister');
+  assert.ok(v !== undefined, w.verifier.violations.map((x) => x.rule).join(', '));
+  assert.equal(v.ddi, 'NdisDeregisterProtocolDriver');
+  assert.match(v.message, /inside ProtocolUnbindAdapterEx.*deadlock/);
+  assert.equal(v.bugCheck.code, 0xc4);
+  assert.equal(v.bugCheck.params[0], 0x4e5300f7);
+  // The unbind went on and completed; the driver is still registered.
+  assert.deepEqual(w.summary().protocolDrivers[0]!.bindings, []);
+  // A global event is an entry point too.
+  let proto: NDIS_HANDLE | null = null;
+  const fromGlobal = protocolDriver(
+    'deregisters-in-binds-complete',
+    (ph, bc, name, ctx) => open(ph, bc, name, ctx).Status,
+    {
+      NetPnPEventHandler: (c, note) => {
+        if (c === null && note.NetPnPEvent.NetEvent === NetEventBindsComplete)
+          NdisDeregisterProtocolDriver(proto!);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    (ph) => {
+      proto = ph;
+    },
+  );
+  const r = world(fromGlobal).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolDeregister');
+  assert.match(r.bugCheck.message, /inside ProtocolNetPnPEvent/);
+});
+
+test('initializing-a-protocol-driver: an Unload routine that returns without NdisDeregisterProtocolDriver is NdisSim_ProtocolUnload (0xF8); NDIS binds the driver no more', () => {
+  const p = echoProtocol('echo-unload-no-deregister', 'x', { unloadWithoutDeregister: true });
+  const w = world(p, { collect: true });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: p.name });
+  w.at(200 * ns.ms, { kind: 'stop', device: 'nic0' });
+  w.run(ns.s);
+  const v = w.verifier.violations.filter((x) => x.rule === 'NdisSim_ProtocolUnload');
+  assert.equal(v.length, 1, w.verifier.violations.map((x) => x.rule).join(', '));
+  assert.equal(v[0]!.ddi, 'DriverUnload');
+  assert.match(v[0]!.message, /without NdisDeregisterProtocolDriver, with 1 binding\(s\) still open/);
+  assert.equal(v[0]!.bugCheck.params[0], 0x4e5300f8);
+  // The stop and start for rebalance unbinds it, and the new start does not bind it again.
+  const binds = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'ProtocolBindAdapterEx');
+  assert.equal(binds.length, 1);
+});
+
+test('R8.4, R8.8, DriverUnload: an NBL pool, a timer object and memory of the NdisProtocolHandle left at unload are NdisSim_ResourceNotFreed, NdisSim_TimerNotFreed and NdisSim_PoolNotFreedAtUnload', () => {
+  const p = protocolDriver(
+    'leaky-unload',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {},
+    (proto, obj) => {
+      NdisAllocateNetBufferListPool(proto, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 0x6b61654c,
+        DataSize: 1514,
+      });
+      NdisAllocateTimerObject(proto, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x6b61654c,
+        TimerFunction: () => {},
+        FunctionContext: null,
+      });
+      NdisAllocateMemoryWithTagPriority(proto, 32, 0x6b61654c, NormalPoolPriority);
+      obj.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+    },
+  );
+  const w = world(p, { collect: true });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'leaky-unload' });
+  w.run(200 * ns.ms);
+  const at = w.verifier.violations.filter((v) => v.ddi === 'DriverUnload').map((v) => v.rule);
+  assert.deepEqual(at.sort(), [
+    'NdisSim_PoolNotFreedAtUnload',
+    'NdisSim_ResourceNotFreed',
+    'NdisSim_TimerNotFreed',
+  ]);
+  // A driver that frees them all unloads clean: echo-proto frees its pool after deregistering.
+  const clean = world(echoProto, { rxRate: 2000 });
+  clean.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'echo-proto' });
+  assert.equal(clean.run(200 * ns.ms).verdict, 'ok');
+});
+
+test('R8.8, R2.16: a timer of the NdisProtocolHandle left set at unload that fires afterwards is NdisSim_CallbackAfterHalt, and its code does not run', () => {
+  let ran = 0;
+  const p = protocolDriver(
+    'timer-after-unload',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {},
+    (proto, obj) => {
+      const t = NdisAllocateTimerObject(proto, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x6b61654c,
+        TimerFunction: () => {
+          ran++;
+        },
+        FunctionContext: null,
+      });
+      obj.DriverUnload = () => {
+        NdisDeregisterProtocolDriver(proto);
+        NdisSetTimerObject(t.TimerObject!, -1_000_000, 0, null);
+      };
+    },
+  );
+  const w = world(p, { collect: true });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'timer-after-unload' });
+  w.run(ns.s);
+  const v = w.verifier.violations.find((x) => x.rule === 'NdisSim_CallbackAfterHalt');
+  assert.ok(v !== undefined, w.verifier.violations.map((x) => x.rule).join(', '));
+  assert.match(v.message, /fired after its DriverUnload returned/);
+  assert.equal(ran, 0);
+});
+
+test('nc-wdm-driver_unload: a protocol driver without an Unload routine cannot be stopped: a warning, and it stays loaded and bound', () => {
+  const p = echoProtocol('echo-no-unload', 'x', { noUnload: true });
+  const w = world(p, { rxRate: 2000 });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: p.name });
+  const r = w.run(300 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.ok(r.warnings.some((x) => x.ddi === 'DriverUnload' && /has no Unload routine/.test(x.message)));
+  const s = w.summary().protocolDrivers[0]!;
+  assert.deepEqual(s.bindings, [{ adapter: 'nic0', state: 'Running' }]);
+  assert.equal(s.unloaded, undefined);
+  const sentAt = (t: number) =>
+    w.trace.events.filter(
+      (e) => e.actor === p.name && e.kind === 'ddi' && e.what === 'NdisSendNetBufferLists' && e.t > t,
+    ).length;
+  assert.ok(sentAt(100 * ns.ms) > 0, 'it goes on echoing');
+});
+
+test('nc-ndis-protocol_net_pnp_event, ns-netpnp-_net_pnp_event: NDIS indicates NetEventBindsComplete once, with a NULL ProtocolBindingContext and a NULL buffer, after the driver is bound to every adapter that starts', () => {
+  const seen: { ctx: unknown; buffer: unknown; length: number; bound: number }[] = [];
+  let bound = 0;
+  const p = protocolDriver(
+    'notes-binds-complete',
+    (proto, bc, name, ctx) => {
+      bound++;
+      return open(proto, bc, name, ctx).Status;
+    },
+    {
+      NetPnPEventHandler: (c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventBindsComplete)
+          seen.push({
+            ctx: c,
+            buffer: note.NetPnPEvent.Buffer,
+            length: note.NetPnPEvent.BufferLength,
+            bound,
+          });
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  for (const seed of [1, 2, 3, 4]) {
+    seen.length = 0;
+    bound = 0;
+    const w = twoAdapters(p, { seed });
+    // A stop for rebalance and the new start bind nic1 again, with no second indication.
+    w.at(200 * ns.ms, { kind: 'stop', device: 'nic1' });
+    const r = w.run(500 * ns.ms);
+    assert.equal(r.verdict, 'ok', r.message ?? '');
+    // Once, after both first binds.
+    assert.deepEqual(seen, [{ ctx: null, buffer: null, length: 0, bound: 2 }], `seed ${seed}`);
+    assert.equal(bound, 3);
+    const opened = w.trace.events.filter(
+      (e) => e.kind === 'binding' && e.what === 'Opening → Paused' && e.actor === p.name,
+    );
+    const indicated = w.trace.events.findIndex(
+      (e) => e.kind === 'call' && e.data?.NetEvent === 'NetEventBindsComplete',
+    );
+    assert.ok(indicated > w.trace.events.indexOf(opened[1]!), `seed ${seed}: after both binds completed`);
+  }
+});
+
+test('nc-ndis-protocol_net_pnp_event: a driver that reads its binding context in NetEventBindsComplete (NULL) gets 0x1E, and the message says the context was NULL', () => {
+  const p = echoProtocol('echo-counts-events', 'x', { countsEventsInContext: true });
+  const r = world(p).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  assert.equal(r.bugCheck.bugCheck.code, 0x1e);
+  assert.match(
+    r.bugCheck.message,
+    /ProtocolNetPnPEvent threw TypeError.*NetEventBindsComplete with a NULL ProtocolBindingContext/,
+  );
+  // echo-proto itself takes the NULL context in its stride.
+  const w = world(echoProto);
+  assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+  assert.ok(
+    w.trace.events.some(
+      (e) =>
+        e.kind === 'return' &&
+        e.what === 'ProtocolNetPnPEvent' &&
+        e.data?.result === 'NDIS_STATUS_SUCCESS' &&
+        e.actor === 'echo-proto',
+    ),
+  );
+});
+
+test('bad input: stop-protocol names a protocol driver the scenario installs, and no device', () => {
+  const base =
+    'protocolDrivers:\n  - driver: echo-proto\ndevices:\n  - { name: nic0, driver: healthy-nic }\n';
+  assert.throws(
+    () =>
+      parseScenarioText(
+        `${base}actions:\n  - { at: 1s, do: stop-protocol, driver: echo-prot }\n`,
+        's.yaml',
+        driverNames(),
+      ),
+    /s\.yaml: actions\[0\]\.driver: expected a protocol driver the scenario installs \(protocolDrivers: echo-proto\), got "echo-prot"; did you mean echo-proto\?/,
+  );
+  assert.throws(
+    () =>
+      parseScenarioText(
+        `${base}actions:\n  - { at: 1s, do: stop-protocol, driver: echo-proto, device: nic0 }\n`,
+        's.yaml',
+        driverNames(),
+      ),
+    /actions\[0\]\.device: expected no device for "stop-protocol": a protocol service covers every adapter/,
+  );
+  assert.throws(
+    () => parseScenarioText(`${base}actions:\n  - { at: 1s, do: stop-protocol }\n`, 's.yaml', driverNames()),
+    /actions\[0\]\.driver: expected the protocol driver for "stop-protocol", got nothing/,
+  );
+  assert.throws(
+    () => world(echoProto).at(ns.ms, { kind: 'stop-protocol', driver: 'healthy-nic' }),
+    /World\.at\(stop-protocol\): 'healthy-nic' is not installed as a protocol driver \(call addProtocolDriver first\); installed: echo-proto/,
+  );
+  const ok = parseScenarioText(
+    `${base}actions:\n  - { at: 1s, do: stop-protocol, driver: echo-proto }\n`,
+    's.yaml',
+    driverNames(),
+  );
+  assert.ok(ok !== undefined);
+});
+
+test('stop-protocol while a driver thread is blocked in a wait (echo-proto waits for its packet filter in a restart): the Unload waits for the waits to end, instead of a model deadlock', () => {
+  let deferred = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const w = twoAdapters(echoProto, { seed, rxRate: 2000 });
+    w.at(300 * ns.us, { kind: 'stop-protocol', driver: 'echo-proto' });
+    const r = w.run(100 * ns.ms);
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message ?? ''}`);
+    // A seed whose first bind comes after 300 µs stops a service not started yet: nothing happens.
+    if (w.trace.events.some((e) => e.kind === 'ndis' && /echo-proto is not running/.test(e.what))) continue;
+    const s = w.summary().protocolDrivers[0]!;
+    assert.equal(s.unloaded, true, `seed ${seed}`);
+    assert.deepEqual(s.bindings, [], `seed ${seed}`);
+    if (w.trace.events.some((e) => e.kind === 'ndis' && /its Unload waits/.test(e.what))) deferred++;
+  }
+  assert.ok(deferred > 0, 'some seed lands the stop inside a wait');
+});
+
+test('nf-ndis-ndisderegisterprotocoldriver: called from a work item of the driver (not an NDIS entry point), it unbinds inside the call, and NDIS binds the driver no more', () => {
+  let proto: NDIS_HANDLE | null = null;
+  let queued = false;
+  const p = protocolDriver(
+    'deregisters-from-work',
+    (ph, bc, name, ctx) => open(ph, bc, name, ctx).Status,
+    {
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventRestart && !queued) {
+          queued = true;
+          const item = NdisAllocateIoWorkItem(proto!);
+          NdisQueueIoWorkItem(item!, () => NdisDeregisterProtocolDriver(proto!), null);
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    (ph) => {
+      proto = ph;
+    },
+  );
+  const w = world(p, { collect: true });
+  w.at(200 * ns.ms, { kind: 'stop', device: 'nic0' });
+  w.run(ns.s);
+  const work = inside(w, 'deregisters-from-work', 'NdisIoWorkItemFunction');
+  assert.ok(work.some((e) => e.kind === 'call' && e.what === 'ProtocolUnbindAdapterEx'));
+  const binds = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'ProtocolBindAdapterEx');
+  assert.equal(binds.length, 1, 'the start after the stop does not bind it');
+  assert.deepEqual(
+    w.verifier.violations.map((v) => v.rule),
+    [],
+  );
 });

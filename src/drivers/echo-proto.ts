@@ -35,6 +35,7 @@ import {
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
   NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
@@ -50,6 +51,7 @@ import {
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   type NET_PNP_EVENT_NOTIFICATION,
+  NetEventBindsComplete,
   NetEventPause,
   NetEventRestart,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -78,6 +80,16 @@ export interface EchoMistakes {
   pauseCompletedFromSendComplete?: boolean;
   /** Its first bind calls NdisReEnumerateProtocolBindings, to be bound to adapters that came up before it loaded. */
   rebindsFromBind?: boolean;
+  /** ProtocolUnbindAdapterEx deregisters the driver when its last binding goes. */
+  deregistersFromUnbind?: boolean;
+  /** Its Unload routine frees the pool and returns without NdisDeregisterProtocolDriver. */
+  unloadWithoutDeregister?: boolean;
+  /** Its Unload routine deregisters but leaves the NBL pool allocated. */
+  unloadKeepsPool?: boolean;
+  /** DriverEntry sets no Unload routine: the driver cannot be unloaded. */
+  noUnload?: boolean;
+  /** ProtocolNetPnPEvent counts every event in its binding context, even one NDIS sends with a NULL context. */
+  countsEventsInContext?: boolean;
 }
 
 /** Per binding (the ProtocolBindingContext). */
@@ -106,12 +118,18 @@ interface EchoBinding {
   readonly oidDone: NDIS_EVENT;
   oidStatus: number;
   echoed: number;
+  /** Network PnP events NDIS indicated to the binding (countsEventsInContext). */
+  events: number;
 }
 
 interface EchoDriver {
   handle: NDIS_HANDLE | null;
   pool: NDIS_HANDLE | null;
   reenumerated: boolean;
+  /** Its bindings (deregistersFromUnbind). */
+  bindings: number;
+  /** NDIS said it is bound to every adapter there is (NetEventBindsComplete). */
+  bindsComplete: boolean;
 }
 
 function setPacketFilter(e: EchoBinding, filter: number): number {
@@ -143,7 +161,13 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
     name,
     description,
     load: () => {
-      const d: EchoDriver = { handle: null, pool: null, reenumerated: false };
+      const d: EchoDriver = {
+        handle: null,
+        pool: null,
+        reenumerated: false,
+        bindings: 0,
+        bindsComplete: false,
+      };
 
       const echo = (e: EchoBinding, nbl: NET_BUFFER_LIST, atDispatch: boolean): void => {
         if (!e.running) return;
@@ -197,6 +221,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             oidDone: new NDIS_EVENT(),
             oidStatus: NDIS_STATUS_SUCCESS,
             echoed: 0,
+            events: 0,
           };
           NdisInitializeEvent(e.drained);
           NdisInitializeEvent(e.oidDone);
@@ -207,11 +232,14 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
           }
           const r = NdisOpenAdapterEx(drv.handle!, e, e.open, BindContext);
           e.handle = r.NdisBindingHandle;
+          if (r.Status !== NDIS_STATUS_SUCCESS && r.Status !== NDIS_STATUS_PENDING) return r.Status;
+          d.bindings++;
           if (mistakes.announceInBind && r.Status === NDIS_STATUS_SUCCESS) announce(e);
           // PENDING: ProtocolOpenAdapterCompleteEx finishes the bind.
           return r.Status;
         },
         OpenAdapterCompleteHandlerEx: (e, Status) => {
+          if (Status !== NDIS_STATUS_SUCCESS) d.bindings--;
           if (mistakes.announceInBind && Status === NDIS_STATUS_SUCCESS) announce(e);
           NdisCompleteBindAdapterEx(e.bindContext, Status);
         },
@@ -221,6 +249,8 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
           if (mistakes.unbindWithoutClose) return NDIS_STATUS_SUCCESS;
           e.unbindContext = UnbindContext;
           const s = NdisCloseAdapterEx(e.handle!);
+          d.bindings--;
+          if (mistakes.deregistersFromUnbind && d.bindings === 0) NdisDeregisterProtocolDriver(d.handle!);
           // PENDING: ProtocolCloseAdapterCompleteEx completes the unbind.
           return s === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
         },
@@ -228,6 +258,13 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
           NdisCompleteUnbindAdapterEx(e.unbindContext!);
         },
         NetPnPEventHandler: (e, note: NET_PNP_EVENT_NOTIFICATION) => {
+          // The mistake: as if every event came with a binding's context.
+          if (mistakes.countsEventsInContext) (e as EchoBinding).events++;
+          if (e === null) {
+            // A global event: NULL ProtocolBindingContext (nc-ndis-protocol_net_pnp_event).
+            if (note.NetPnPEvent.NetEvent === NetEventBindsComplete) d.bindsComplete = true;
+            return NDIS_STATUS_SUCCESS;
+          }
           switch (note.NetPnPEvent.NetEvent) {
             case NetEventRestart: {
               const s = setPacketFilter(e, NDIS_PACKET_TYPE_DIRECTED);
@@ -285,7 +322,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
       };
 
       return {
-        DriverEntry: (_obj: DRIVER_OBJECT, _path: string) => {
+        DriverEntry: (obj: DRIVER_OBJECT, _path: string) => {
           const r = NdisRegisterProtocolDriver(d, chars);
           if (r.Status !== NDIS_STATUS_SUCCESS) return r.Status;
           d.handle = r.NdisProtocolHandle;
@@ -301,6 +338,14 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             NdisDeregisterProtocolDriver(d.handle!);
             return NDIS_STATUS_RESOURCES;
           }
+          // The Unload routine (nc-wdm-driver_unload): deregistering unbinds every
+          // binding within the call, so the pool is free of sends after it.
+          if (!mistakes.noUnload)
+            obj.DriverUnload = () => {
+              if (!mistakes.unloadWithoutDeregister) NdisDeregisterProtocolDriver(d.handle!);
+              if (!mistakes.unloadKeepsPool && d.pool !== null) NdisFreeNetBufferListPool(d.pool);
+              d.pool = null;
+            };
           return NDIS_STATUS_SUCCESS;
         },
       };

@@ -125,6 +125,7 @@ export function advance(n: Ndis, b: MiniportBlock): void {
     b.rekick = false;
     n.kick(b);
   }
+  if (n.bindsCompleteWaiting) n.bindsProgress();
 }
 
 // ------------------------------------------------------------------ IRPs

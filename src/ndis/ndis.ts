@@ -23,7 +23,7 @@ import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
 import type { IoState } from './device.ts';
-import { type DriverModule, MiniportDriverBlock } from './driver.ts';
+import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import {
   type FilterDriverBlock,
   type FilterInstall,
@@ -61,7 +61,7 @@ import { ownerAdapter, ownerDriverName } from './objects.ts';
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
-import type { ProtocolDriverBlock, ProtocolWatchdog } from './protocol-driver.ts';
+import { checkBindsComplete, type ProtocolDriverBlock, type ProtocolWatchdog } from './protocol-driver.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DRIVER_OBJECT } from './types.ts';
 
@@ -210,6 +210,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   protocolRefusal: { name: string; why: string } | null = null;
   /** NDIS's watchdog over what registered protocols pended (R7.13), made on first use. */
   protocolWatchdog: ProtocolWatchdog | null = null;
+  /** Runs a protocol service stop that had to wait for blocked threads (stop-protocol), made on first use. */
+  protocolStopper: EventTarget | null = null;
   /** The filter drivers installed over every adapter, bottom first (scenario `filters`). */
   readonly filterInstalls: FilterInstall[] = [];
   /** Registered filter drivers, by module name. */
@@ -251,6 +253,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   private readonly waitWake: number[] = [];
   private readonly waitDdi: string[] = [];
   private waitCount = 0;
+
+  /** A thread is blocked in a wait beneath the running event (a nested event loop). */
+  get threadsBlocked(): boolean {
+    return this.waitCount > 0;
+  }
   /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
   readonly modelNotes: string[] = [];
   /**
@@ -361,6 +368,21 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // A frame keeps its caller's name; the callee's is the next frame's, or the running one's.
     let callee = this.kernel.ctx.who;
     for (let i = this.depth - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      if (callee === who && fns.includes(f.fn)) return f.fn;
+      callee = f.who;
+    }
+    return null;
+  }
+
+  /**
+   * As runningCallbackOf, on the running thread only: the frames above the innermost
+   * blocking wait under way belong to it, those beneath to the threads that wait.
+   */
+  threadCallbackOf(who: string, fns: readonly string[]): string | null {
+    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
+    let callee = this.kernel.ctx.who;
+    for (let i = this.depth - 1; i >= base; i--) {
       const f = this.frames[i]!;
       if (callee === who && fns.includes(f.fn)) return f.fn;
       callee = f.who;
@@ -479,7 +501,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           null,
           `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisDeregisterProtocolDriver`,
         );
-      if (status === 0 && d !== undefined && !d.deregistered) continue;
+      if (status === 0 && d !== undefined && !d.deregistered) {
+        // Once its first binds are done, NDIS says so: NetEventBindsComplete.
+        d.bindsComplete = 'waiting';
+        this.bindsCompleteWaiting = true;
+        continue;
+      }
       if (d !== undefined) this.dropProtocolDriver(d);
       const entry = `DriverEntry returned ${statusText(status)}`;
       const why =
@@ -491,6 +518,30 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.protocolLoadFailures.push({ driver: name, why });
       if (this.trace.on) this.traceNdis(null, `protocol driver ${name} did not load`, { why });
     }
+  }
+
+  /** A protocol driver that loaded waits for NetEventBindsComplete (checkBindsComplete). */
+  bindsCompleteWaiting = false;
+
+  /**
+   * The bring-ups and device starts may have moved: NDIS tells the protocol drivers that
+   * wait for it that their initial binds are complete, when they are.
+   */
+  bindsProgress(): void {
+    if (this.bindsCompleteWaiting) this.bindsCompleteWaiting = !checkBindsComplete(this);
+  }
+
+  pnpIdle(): void {
+    this.bindsProgress();
+  }
+
+  /**
+   * NdisDeregisterProtocolDriver: NDIS binds the driver no more. Its record stays for
+   * the summary (and a second NdisRegisterProtocolDriver of the loaded driver fails).
+   */
+  dropProtocolBinds(d: ProtocolDriverBlock): void {
+    const i = this.protocols.indexOf(d);
+    if (i >= 0) this.protocols.splice(i, 1);
   }
 
   /** A protocol driver's registration ends: NDIS binds it no more. */
@@ -585,7 +636,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * A timer still set or a work item still queued is left to run: what it then does is
    * NdisSim_CallbackAfterHalt. One merely not freed is reported here.
    */
-  checkObjectsAtUnload(d: MiniportDriverBlock | FilterDriverBlock, fn: string): void {
+  checkObjectsAtUnload(d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock, fn: string): void {
     for (const t of d.timers ?? [])
       if (t.k.queued)
         this.leftArmed.push({ what: `${d.name}: a timer of its driver handle left set at ${fn}`, k: t.k });
@@ -904,7 +955,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /** Driver code threw: a bug check (0x1E), unless it is the machine stopping. */
-  driverThrew(e: unknown, fn: string, b: MiniportBlock | null): never {
+  driverThrew(e: unknown, fn: string, b: MiniportBlock | null, hint = ''): never {
     if (e instanceof WorldStop || e instanceof InternalError || e instanceof ReplayDiverged) throw e;
     if (e instanceof NotModelledError) throw e;
     // Unwind our own frames: the callback will not return.
@@ -913,10 +964,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // is the address of the exception, here the driver's file, line and column.
     const { frames, top } = driverFrames(e);
     const at = frames.length > 0 ? ` at ${frames.join(' ← ')}` : '';
-    this.verifier.report('NdisSim_DriverException', fn, b?.name ?? null, `${fn} threw ${message}${at}`, [
-      0,
-      top ?? 0,
-    ]);
+    this.verifier.report(
+      'NdisSim_DriverException',
+      fn,
+      b?.name ?? null,
+      `${fn} threw ${message}${at}${hint}`,
+      [0, top ?? 0],
+    );
     throw new WorldStop('driver exception');
   }
 
@@ -1130,9 +1184,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * a driver-handle work item is freed before unload; R2.16). The object belongs to
    * that load of the driver, so a later load of the same driver does not excuse it.
    */
-  private afterUnload(d: MiniportDriverBlock | FilterDriverBlock, fn: string): boolean {
+  private afterUnload(
+    d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock,
+    fn: string,
+    unload: string,
+  ): boolean {
     if (!d.unloaded) return false;
-    const unload = d instanceof MiniportDriverBlock ? 'MiniportDriverUnload' : 'FilterDriverUnload';
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
@@ -1160,21 +1217,21 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   /**
    * The owner of a timer or work item is gone: its adapter halted, its driver unloaded,
-   * its filter module detached (a filter driver is never unloaded in the model).
+   * its filter module detached.
    */
   private ownerGone(o: Owner, fn: string): boolean {
     switch (o.kind) {
       case 'adapter':
         return this.afterHalt(o.block, fn);
       case 'driver':
-        return this.afterUnload(o.driver, fn);
+        return this.afterUnload(o.driver, fn, 'MiniportDriverUnload');
       case 'module':
         return this.afterDetach(o.module, fn);
       case 'filterDriver':
-        return this.afterUnload(o.driver, fn);
+        return this.afterUnload(o.driver, fn, 'FilterDriverUnload');
       case 'protocolDriver':
-        // The model never unloads a protocol driver.
-        return false;
+        // Its Unload routine, when its service stopped (scenario stop-protocol).
+        return this.afterUnload(o.driver, fn, 'DriverUnload');
     }
   }
 

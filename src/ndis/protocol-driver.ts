@@ -10,6 +10,7 @@ import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
+import { poolLeftBy } from './api/kernel.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
@@ -25,6 +26,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+  NetEventBindsComplete,
   NetEventCancelRemoveDevice,
   NetEventPause,
   NetEventQueryPower,
@@ -33,7 +35,7 @@ import {
   NetEventSetPower,
 } from './generated/status.ts';
 import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBinding } from './lifecycle.ts';
-import type { NblImpl, NET_BUFFER_LIST } from './nbl.ts';
+import type { NblImpl, NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { SituationKind, situationCode } from './situations.ts';
@@ -154,8 +156,12 @@ export type PROTOCOL_OPEN_ADAPTER_COMPLETE_EX<C = unknown> = (
   Status: NDIS_STATUS,
 ) => void;
 export type PROTOCOL_CLOSE_ADAPTER_COMPLETE_EX<C = unknown> = (ProtocolBindingContext: C) => void;
+/**
+ * ProtocolBindingContext is NULL for a global event (NetEventBindsComplete): one that
+ * applies to every binding (nc-ndis-protocol_net_pnp_event).
+ */
 export type PROTOCOL_NET_PNP_EVENT<C = unknown> = (
-  ProtocolBindingContext: C,
+  ProtocolBindingContext: C | null,
   NetPnPEventNotification: NET_PNP_EVENT_NOTIFICATION,
 ) => NDIS_STATUS;
 export type PROTOCOL_UNINSTALL = () => void;
@@ -274,12 +280,20 @@ export class ProtocolOpen {
 export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   readonly __ndisHandle = 'NDIS_PROTOCOL_DRIVER';
   deregistered = false;
+  /** Its Unload routine returned (its service stopped: stop-protocol). */
+  unloaded = false;
+  /** A stop-protocol waits for blocked threads before it calls the Unload routine. */
+  stopWaits = false;
   /**
-   * Timer objects and work items allocated with its NdisProtocolHandle and not freed
-   * (the model never unloads a protocol driver, so nothing checks them at unload).
+   * Timer objects and work items allocated with its NdisProtocolHandle and not freed,
+   * checked when it unloads.
    */
   timers: NdisTimerObject[] | null = null;
   workItems: NdisIoWorkItem[] | null = null;
+  /** NBL pools allocated with its NdisProtocolHandle (or NULL from its code) and not freed. */
+  pools: NblPool[] | null = null;
+  /** NetEventBindsComplete: null until its service starts, then waiting, then sent. */
+  bindsComplete: 'waiting' | 'sent' | null = null;
   /** Bindings that ever existed (the summary's counts). */
   bindingsMade = 0;
   bindingsFailed = 0;
@@ -802,6 +816,8 @@ const rebinder: WorkRoutine = {
   runWork(item: WorkItem): void {
     const p = item.arg as ProtocolDriverBlock;
     const n = p.ndis;
+    // Deregistered since the call: NDIS binds it no more.
+    if (p.deregistered) return;
     let again = false;
     for (const b of n.adapters) {
       if (b.fdoDeleted || b.handleDead || (b.state !== 'Running' && b.state !== 'Paused')) continue;
@@ -825,4 +841,279 @@ const rebinder: WorkRoutine = {
 
 export function queueRebind(n: Ndis, p: ProtocolDriverBlock): void {
   n.kernel.queueWork(new WorkItem(rebinder, 'ndis', p));
+}
+
+// ------------------------------------------------ NdisDeregisterProtocolDriver
+
+/**
+ * The entry points NDIS calls in a registered protocol driver: NdisDeregisterProtocolDriver
+ * from one of them waits for the driver's bindings to close while NDIS waits for that
+ * handler to return (nf-ndis-ndisderegisterprotocoldriver: a deadlock).
+ */
+export const protocolEntryPoints = [
+  'ProtocolSetOptions',
+  'ProtocolBindAdapterEx',
+  'ProtocolUnbindAdapterEx',
+  'ProtocolOpenAdapterCompleteEx',
+  'ProtocolCloseAdapterCompleteEx',
+  'ProtocolNetPnPEvent',
+  'ProtocolOidRequestComplete',
+  'ProtocolStatusEx',
+  'ProtocolReceiveNetBufferLists',
+  'ProtocolSendNetBufferListsComplete',
+] as const;
+
+/** The bindings of `p`, over every adapter. */
+function bindingsOf(n: Ndis, p: ProtocolDriverBlock): Binding[] {
+  const out: Binding[] = [];
+  for (const b of n.adapters) for (const bd of b.bindings) if (bd.protocol === p) out.push(bd);
+  return out;
+}
+
+/**
+ * A binding NDIS can take the next step of unbinding now: nothing of it pending, and no
+ * stack operation of its adapter under way (a teardown unbinds it itself; a bring-up,
+ * restack or power change ends first).
+ */
+function unbindStepReady(bd: Binding): boolean {
+  return bd.block.op === null && bd.pending === null && (bd.state === 'Running' || bd.state === 'Paused');
+}
+
+/**
+ * NdisDeregisterProtocolDriver with bindings open (nf-ndis-ndisderegisterprotocoldriver):
+ * NDIS unbinds each, in the caller's thread, as for any unbind (R7.3): a Running binding
+ * is paused first (NetEventPause), then ProtocolUnbindAdapterEx. What pends (a pause, an
+ * unbind, a close) or waits for a stack operation of the adapter, the call waits for, as
+ * a blocking wait does (NdisWaitEvent): other threads run meanwhile, and NDIS's watchdog
+ * over a pended unbind (R7.13) runs too. Returns once `p` has no binding left.
+ */
+export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void {
+  const machine = n.kernel.machine;
+  for (;;) {
+    const left = bindingsOf(n, p);
+    if (left.length === 0) return;
+    const ready = left.find(unbindStepReady);
+    if (ready !== undefined) {
+      if (ready.state === 'Running') pauseBinding(n, ready);
+      else unbindBinding(n, ready);
+      continue;
+    }
+    // Nothing to do in this thread: wait until a binding is ready or gone.
+    if (machine.waitsFull)
+      throw new NotModelledError(
+        ddi,
+        `waiting for the unbinds of ${p.name} at the model's deepest wait (limits.waitNestingMax)`,
+      );
+    const count = left.length;
+    const moved = (): boolean => {
+      const now = bindingsOf(n, p);
+      return now.length < count || now.some(unbindStepReady);
+    };
+    let due = n.checkCallbackWatchdog();
+    n.beginWait(Number.POSITIVE_INFINITY, ddi);
+    try {
+      for (;;) {
+        if (machine.waitUntil(due, moved)) break;
+        if (machine.stopped !== null) break;
+        due = n.checkCallbackWatchdog();
+      }
+    } finally {
+      n.endWait();
+    }
+    if (machine.stopped !== null) return;
+  }
+}
+
+// ------------------------------------------------------- service stop, unload
+
+/**
+ * A protocol driver's service stops (scenario `stop-protocol`, like `net stop`): the I/O
+ * manager calls its Unload routine (DRIVER_OBJECT.DriverUnload) at PASSIVE, whose work
+ * is NdisDeregisterProtocolDriver (initializing-a-protocol-driver), which unbinds it
+ * from every adapter inside the call. A driver without an Unload routine cannot be
+ * unloaded (nc-wdm-driver_unload: the routine is optional for a driver that is not
+ * WDM, and without it the driver stays): the stop fails and nothing changes. After the
+ * routine returns, what the driver still holds is a leak.
+ */
+export function stopProtocolService(n: Ndis, name: string): void {
+  const p = n.protocolDrivers?.get(name);
+  if (!n.protocolInstalls.includes(name) || p === undefined || p.unloaded) {
+    if (n.trace.on) n.traceNdis(null, `protocol driver ${name} is not running`, {});
+    return;
+  }
+  const unload = p.driverObject.DriverUnload;
+  if (unload === undefined) {
+    n.verifier.warn(
+      'R7.11',
+      'DriverUnload',
+      null,
+      `${name} has no Unload routine (DRIVER_OBJECT.DriverUnload): its service cannot stop, and the driver stays loaded and bound (nc-wdm-driver_unload)`,
+    );
+    return;
+  }
+  if (n.threadsBlocked) {
+    // The I/O manager's thread would run beside a blocked one; here it would run nested
+    // above it, and an unbind that waits for that thread would deadlock the model
+    // (docs/model.md "Blocking and busy waits"). It tries again when the waits are over.
+    if (n.trace.on && !p.stopWaits)
+      n.traceNdis(
+        null,
+        `protocol driver ${name}: its Unload waits: a driver thread is blocked in a wait`,
+        {},
+      );
+    p.stopWaits = true;
+    n.protocolStopper ??= new ProtocolServiceStopper(n);
+    n.kernel.machine.after(stopRetryNs, n.protocolStopper, 0, name);
+    return;
+  }
+  n.protocolInstalls.splice(n.protocolInstalls.indexOf(name), 1);
+  const f = n.enter(null, name, 'DriverUnload', Irql.Passive);
+  try {
+    unload(p.driverObject);
+  } catch (e) {
+    n.driverThrew(e, 'DriverUnload', null);
+  }
+  n.leave(f, undefined);
+  p.unloaded = true;
+  if (!p.deregistered) {
+    const left = bindingsOf(n, p).length;
+    n.verifier.report(
+      'NdisSim_ProtocolUnload',
+      'DriverUnload',
+      null,
+      `${name}: its Unload routine returned without NdisDeregisterProtocolDriver${left > 0 ? `, with ${left} binding(s) still open` : ''}: NDIS keeps calling a driver whose code is gone (initializing-a-protocol-driver)`,
+    );
+    // The model binds it no more; bindings left stay as they are.
+    n.dropProtocolBinds(p);
+  }
+  unloadLeaks(n, p);
+}
+
+/** How soon a service stop that waits for blocked threads tries again. */
+const stopRetryNs = 1_000_000;
+
+/** A service stop that waited for blocked threads, run from the I/O manager's thread. */
+class ProtocolServiceStopper implements EventTarget {
+  constructor(readonly n: Ndis) {}
+  fire(_op: number, arg: unknown): void {
+    const k = this.n.kernel;
+    const c = k.enter(0, Irql.Passive, 'io', 'thread');
+    try {
+      stopProtocolService(this.n, arg as string);
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+/** What an unloaded protocol driver still holds (R8.4, R8.8, Driver Verifier's pool tracking). */
+function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
+  if (p.timers !== null || p.workItems !== null) n.checkObjectsAtUnload(p, 'DriverUnload');
+  if (p.pools !== null && p.pools.length > 0) {
+    n.verifier.report(
+      'NdisSim_ResourceNotFreed',
+      'DriverUnload',
+      null,
+      `${p.name}: its Unload routine returned without freeing ${p.pools.length} NBL pool(s) allocated with its NdisProtocolHandle (NdisFreeNetBufferListPool)`,
+    );
+    p.pools.length = 0;
+  }
+  const left = poolLeftBy(n, p);
+  if (left.count > 0)
+    n.verifier.report(
+      'NdisSim_PoolNotFreedAtUnload',
+      'DriverUnload',
+      left.adapter,
+      `${p.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority; ${left.bytes} bytes) never freed`,
+      [p.name, 0, left.count],
+    );
+}
+
+// ------------------------------------------------------ global net PnP events
+
+/**
+ * NDIS has bound the protocol drivers waiting for NetEventBindsComplete to every adapter
+ * there is: no device start is under way or queued at the PnP manager, no adapter's
+ * bring-up is still before its protocols' binds, and none of their binds is still
+ * opening. Returns true once each waiting driver got its indication queued.
+ */
+export function checkBindsComplete(n: Ndis): boolean {
+  if (n.pnp.startsPending()) return false;
+  for (const b of n.adapters) {
+    const op = b.op;
+    if (op?.kind === 'bring-up' && (op.step === 'init' || op.step === 'attach' || op.step === 'bind'))
+      return false;
+    for (const bd of b.bindings)
+      if (bd.state === 'Opening' && (bd.protocol as ProtocolDriverBlock).bindsComplete === 'waiting')
+        return false;
+  }
+  for (const p of n.protocols)
+    if (p instanceof ProtocolDriverBlock && p.bindsComplete === 'waiting') {
+      p.bindsComplete = 'sent';
+      n.kernel.queueWork(new WorkItem(bindsCompleter, 'ndis', p));
+    }
+  return true;
+}
+
+/**
+ * NDIS's worker indicates NetEventBindsComplete: ProtocolNetPnPEvent at PASSIVE with a
+ * NULL ProtocolBindingContext and a NULL buffer (ns-netpnp-_net_pnp_event).
+ */
+const bindsCompleter: WorkRoutine = {
+  runWork(item: WorkItem): void {
+    const p = item.arg as ProtocolDriverBlock;
+    if (p.deregistered) return;
+    globalNetPnPEvent(p, NetEventBindsComplete);
+  },
+};
+
+const globalEventNames: Readonly<Record<number, string>> = {
+  [NetEventBindsComplete]: 'NetEventBindsComplete',
+};
+
+/**
+ * ProtocolNetPnPEvent for an event of all the driver's bindings: ProtocolBindingContext
+ * NULL (nc-ndis-protocol_net_pnp_event). The driver should return SUCCESS; a driver that
+ * reads its binding context there throws, and the exception says where it came from.
+ */
+function globalNetPnPEvent(p: ProtocolDriverBlock, event: number): void {
+  const n: Ndis = p.ndis;
+  const name = globalEventNames[event]!;
+  const note: NET_PNP_EVENT_NOTIFICATION = {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+    PortNumber: 0,
+    NetPnPEvent: { NetEvent: event, Buffer: null, BufferLength: 0 },
+  };
+  const fn = 'ProtocolNetPnPEvent';
+  const f = n.enter(
+    null,
+    p.name,
+    fn,
+    Irql.Passive,
+    n.trace.on ? { ProtocolBindingContext: 'NULL', NetEvent: name } : undefined,
+  );
+  let s: number;
+  try {
+    s = p.chars.NetPnPEventHandler(null, note);
+  } catch (e) {
+    n.driverThrew(
+      e,
+      fn,
+      null,
+      `; NDIS called it for ${name} with a NULL ProtocolBindingContext, as for every global event (nc-ndis-protocol_net_pnp_event)`,
+    );
+  }
+  n.leave(f, s);
+  if (s === NDIS_STATUS_PENDING)
+    throw new NotModelledError(
+      fn,
+      `${p.name} returned NDIS_STATUS_PENDING for ${name}: the model waits for a protocol only in NetEventPause and NetEventRestart`,
+    );
+  if (s !== NDIS_STATUS_SUCCESS)
+    n.verifier.warn(
+      'R7.1',
+      fn,
+      null,
+      `${p.name} returned ${statusName(s)} for ${name}: a protocol driver should always succeed it (nc-ndis-protocol_net_pnp_event)`,
+    );
 }

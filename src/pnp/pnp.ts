@@ -62,6 +62,8 @@ export interface FunctionDriver {
   addDevice(dev: DeviceNode): number;
   /** Handles a PnP IRP; completes it later through `PnpManager.completeIrp`. */
   dispatchPnp(dev: DeviceNode, irp: Irp): void;
+  /** The PnP manager has no action left to work on. */
+  pnpIdle?(): void;
 }
 
 /** A devnode's status, as a device list shows it; 'gone': unplugged, no longer present. */
@@ -184,6 +186,13 @@ export class PnpManager implements EventTarget {
   /** A stop for resource rebalancing, then a new start; `vetoBelow` as for a removal. */
   requestStop(dev: DeviceNode, vetoBelow = false): void {
     this.enqueue({ kind: 'stop', dev, vetoBelow });
+  }
+
+  /** A device start is under way or queued (NDIS's NetEventBindsComplete waits for them). */
+  startsPending(): boolean {
+    if (this.cur?.kind === 'start') return true;
+    for (let i = this.head; i < this.actions.length; i++) if (this.actions[i]!.kind === 'start') return true;
+    return this.urgent.some((a) => a.kind === 'start');
   }
 
   /** Anything the PnP manager is still working on, for `pending()` reports. */
@@ -309,7 +318,10 @@ export class PnpManager implements EventTarget {
       this.irp = null;
       if (this.cur === null) {
         const next = this.nextAction();
-        if (next === undefined) return;
+        if (next === undefined) {
+          this.fdoDriver?.pnpIdle?.();
+          return;
+        }
         this.cur = next;
         this.step = 0;
       }

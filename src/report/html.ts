@@ -346,7 +346,10 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
             String(p.sent),
             `${p.received} (${p.returned})`,
             String(p.oidRequests),
-            p.bindings.length === 0 ? 'none' : h(p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', ')),
+            (p.bindings.length === 0
+              ? 'none'
+              : h(p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', '))) +
+              (p.unloaded ? ' (unloaded)' : ''),
           ]),
           ...s.protocolLoadFailures.map((x) => [
             h(x.driver),

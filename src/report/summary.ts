@@ -172,7 +172,8 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
           `sends ${p.sent}, receives ${p.received} indicated${p.receivedWithResources > 0 ? ` (${p.receivedWithResources} with RESOURCES)` : ''} / ${p.returned} returned, OID requests ${p.oidRequests}; ` +
           (p.bindings.length === 0
             ? 'no binding left'
-            : `bindings: ${p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', ')}`),
+            : `bindings: ${p.bindings.map((b) => `${b.adapter} ${b.state}`).join(', ')}`) +
+          (p.unloaded ? '; unloaded' : ''),
       ),
     );
   for (const f of s.filterLoadFailures)

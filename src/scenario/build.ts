@@ -241,6 +241,8 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
       return { kind: 'start-filter', driver: a.driver ?? '', mandatory: a.mandatory === true };
     case 'stop-filter':
       return { kind: 'stop-filter', driver: a.driver ?? '' };
+    case 'stop-protocol':
+      return { kind: 'stop-protocol', driver: a.driver ?? '' };
     case 'open':
       return { kind: 'open', handle: a.handle ?? '', link: a.link ?? '' };
     case 'close':

@@ -146,9 +146,19 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
         });
       }
       ref(`actions[${i}].device`, (a as { device?: unknown } | null)?.device);
-      // start-filter and stop-filter name a driver module.
+      // start-filter and stop-filter name a driver module; stop-protocol one the
+      // scenario installs as a protocol driver.
       const drv = (a as { driver?: unknown } | null)?.driver;
-      if (typeof drv === 'string' && !drivers.includes(drv)) {
+      if (x?.do === 'stop-protocol') {
+        const installed = protocolDriverNames(data);
+        if (typeof drv === 'string' && !installed.includes(drv)) {
+          const near = nearest(drv, installed);
+          out.push({
+            path: `actions[${i}].driver`,
+            message: `expected a protocol driver the scenario installs (protocolDrivers: ${installed.join(', ') || 'none'}), got ${show(drv)}${near ? `; did you mean ${near}?` : ''}`,
+          });
+        }
+      } else if (typeof drv === 'string' && !drivers.includes(drv)) {
         const near = nearest(drv, drivers);
         out.push({
           path: `actions[${i}].driver`,
@@ -227,4 +237,16 @@ export function readScenarioText(file: string): string {
 
 export function loadScenario(file: string, drivers: readonly string[]): Scenario {
   return parseScenarioText(readScenarioText(file), file, drivers);
+}
+
+/** The drivers a scenario's protocolDrivers installs (names only; the schema checks the rest). */
+function protocolDriverNames(data: unknown): string[] {
+  const list = (data as { protocolDrivers?: unknown } | null)?.protocolDrivers;
+  if (!Array.isArray(list)) return [];
+  const out: string[] = [];
+  for (const p of list) {
+    const d = (p as { driver?: unknown } | null)?.driver;
+    if (typeof d === 'string') out.push(d);
+  }
+  return out;
 }

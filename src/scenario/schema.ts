@@ -235,6 +235,7 @@ export const actionKinds = [
   'wake-signal',
   'start-filter',
   'stop-filter',
+  'stop-protocol',
   'open',
   'ioctl',
   'close',
@@ -343,7 +344,7 @@ export const actionSchema = z
     state: z.enum(['S3', 'S4']).optional(),
     /** `sleep`: how long the system sleeps before it wakes. */
     for: duration.optional(),
-    /** `start-filter`, `stop-filter`: the filter driver whose service starts or stops. */
+    /** `start-filter`, `stop-filter`, `stop-protocol`: the driver whose service starts or stops. */
     driver: z.string().optional(),
     /** `start-filter`: its modules are mandatory. */
     mandatory: z.boolean().optional(),
@@ -395,31 +396,33 @@ export const actionSchema = z
       });
     }
     const filterAction = a.do === 'start-filter' || a.do === 'stop-filter';
-    if (filterAction) {
+    const serviceAction = filterAction || a.do === 'stop-protocol';
+    if (serviceAction) {
+      const what = filterAction ? 'filter' : 'protocol';
       if (a.driver === undefined)
         ctx.addIssue({
           code: 'custom',
           path: ['driver'],
-          message: `expected the filter driver for "${a.do}", got nothing`,
+          message: `expected the ${what} driver for "${a.do}", got nothing`,
         });
       if (a.device !== undefined)
         ctx.addIssue({
           code: 'custom',
           path: ['device'],
-          message: `expected no device for "${a.do}": a filter service covers every adapter`,
+          message: `expected no device for "${a.do}": a ${what} service covers every adapter`,
         });
     } else if (a.driver !== undefined || a.mandatory !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: [a.driver !== undefined ? 'driver' : 'mandatory'],
-        message: `expected driver and mandatory only with start-filter or stop-filter, got them with "${a.do}"`,
+        message: `expected driver and mandatory only with start-filter, stop-filter or stop-protocol, got them with "${a.do}"`,
       });
     }
-    if (a.mandatory !== undefined && a.do === 'stop-filter')
+    if (a.mandatory !== undefined && (a.do === 'stop-filter' || a.do === 'stop-protocol'))
       ctx.addIssue({
         code: 'custom',
         path: ['mandatory'],
-        message: 'expected mandatory only with start-filter, got it with "stop-filter"',
+        message: `expected mandatory only with start-filter, got it with "${a.do}"`,
       });
     const appAction = appActionKinds.includes(a.do);
     if (appAction) {
@@ -489,7 +492,7 @@ export const actionSchema = z
           message: `expected ${given.join(', ')} only with open, ioctl or close, got it with "${a.do}"`,
         });
     }
-    if (a.do !== 'shutdown' && a.do !== 'sleep' && !filterAction && !appAction && a.device === undefined) {
+    if (a.do !== 'shutdown' && a.do !== 'sleep' && !serviceAction && !appAction && a.device === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['device'],

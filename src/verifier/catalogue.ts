@@ -742,12 +742,13 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock), shared memory not freed (NdisMFreeSharedMemory) or a scatter/gather list not freed (NdisMFreeNetBufferSGList); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed.',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock), shared memory not freed (NdisMFreeSharedMemory) or a scatter/gather list not freed (NdisMFreeNetBufferSGList); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed; or the Unload routine of a protocol driver returned with an NBL pool of its NdisProtocolHandle not freed.',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
       'FilterDetach',
       'FilterAttach',
+      'DriverUnload',
       'NdisFreeMemoryWithTagPriority',
       'NdisFreeNetBufferListPool',
       'NdisFreeNetBufferPool',
@@ -766,8 +767,14 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.8', 'R2.16'],
     summary:
-      "An I/O work item allocated with the driver handle was not freed (NdisFreeIoWorkItem) when MiniportDriverUnload, or a filter driver's unload routine, returned.",
-    ddis: ['NdisAllocateIoWorkItem', 'NdisFreeIoWorkItem', 'MiniportDriverUnload', 'FilterDriverUnload'],
+      "An I/O work item allocated with the driver handle was not freed (NdisFreeIoWorkItem) when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine (with its NdisProtocolHandle), returned.",
+    ddis: [
+      'NdisAllocateIoWorkItem',
+      'NdisFreeIoWorkItem',
+      'MiniportDriverUnload',
+      'FilterDriverUnload',
+      'DriverUnload',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x28) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisallocateioworkitem.md',
     fatal: false,
@@ -777,7 +784,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.4', 'R8.7', 'R2.5', 'R2.16'],
     summary:
-      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned; one allocated with a filter module handle when FilterDetach, or a failing FilterAttach, returned; one allocated with a filter driver handle when its unload routine returned.',
+      'A timer object was not freed (NdisFreeTimerObject) in time: one allocated with the adapter handle when MiniportHaltEx, or a failing MiniportInitializeEx, returned; one allocated with the driver handle when MiniportDriverUnload returned; one allocated with a filter module handle when FilterDetach, or a failing FilterAttach, returned; one allocated with a filter driver handle when its unload routine returned; one allocated with an NdisProtocolHandle when the Unload routine of the protocol driver returned.',
     ddis: [
       'NdisAllocateTimerObject',
       'NdisFreeTimerObject',
@@ -785,6 +792,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'MiniportInitializeEx',
       'MiniportDriverUnload',
       'FilterDriverUnload',
+      'DriverUnload',
       'FilterDetach',
       'FilterAttach',
     ],
@@ -806,6 +814,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisAllocateFromNPagedLookasideList',
       'MiniportDriverUnload',
       'FilterDriverUnload',
+      'DriverUnload',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x62 },
     source: 'windows-driver-docs-pr/devtest/pool-tracking.md',
@@ -939,11 +948,12 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10', 'R8.7', 'R2.8', 'R8.8', 'R2.16'],
     summary:
-      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned (or a work item of the adapter still running, blocked in a wait, when MiniportHaltEx returned), or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned.',
+      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned (or a work item of the adapter still running, blocked in a wait, when MiniportHaltEx returned), or a timer or work item allocated with the driver handle after MiniportDriverUnload returned, or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned, or one of an NdisProtocolHandle after the Unload routine of the protocol driver returned.',
     ddis: [
       'MiniportHaltEx',
       'MiniportDriverUnload',
       'FilterDriverUnload',
+      'DriverUnload',
       'FilterDetach',
       'NdisTimerFunction',
       'NdisIoWorkItemFunction',
@@ -1557,6 +1567,28 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
+  },
+  {
+    id: 'NdisSim_ProtocolDeregister',
+    origin: 'ndis-sim',
+    spec: ['R7.3'],
+    summary:
+      'A protocol driver called NdisDeregisterProtocolDriver from an entry point NDIS called (its bind, unbind, open or close completion, net PnP event, OID completion, status, receive or send completion handler): NDIS unbinds the open bindings inside the call and waits for them, and they wait for that handler, a deadlock. The model reports it and does not deregister.',
+    ddis: ['NdisDeregisterProtocolDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf7) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisderegisterprotocoldriver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_ProtocolUnload',
+    origin: 'ndis-sim',
+    spec: ['R7.11'],
+    summary:
+      "A protocol driver's Unload routine (DRIVER_OBJECT.DriverUnload, called when its service stops: scenario stop-protocol) returned without NdisDeregisterProtocolDriver: NDIS still holds its registration, and its bindings, whose handlers are in the code that is going away.",
+    ddis: ['DriverUnload', 'NdisDeregisterProtocolDriver'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf8) },
+    source: 'windows-driver-docs-pr/network/initializing-a-protocol-driver.md',
+    fatal: false,
   },
   // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch
   // routines (docs/model.md, "Standalone device objects"). The range 0x80.. is theirs.

@@ -97,4 +97,28 @@ export const galleryProtocol: readonly GalleryEntry[] = [
     }),
     scenario: { until: '70s', ...removedAt100ms },
   },
+  {
+    rule: 'NdisSim_ProtocolDeregister',
+    protocol: true,
+    mistake:
+      'ProtocolUnbindAdapterEx tidies up when the last binding goes by calling NdisDeregisterProtocolDriver, an entry point NDIS called: the call would wait for the unbind that is waiting for it.',
+    driver: echoProtocol('echo-deregisters-in-unbind', 'deregisters from its last unbind', {
+      deregistersFromUnbind: true,
+    }),
+    scenario: { until: '1s', ...removedAt100ms },
+  },
+  {
+    rule: 'NdisSim_ProtocolUnload',
+    protocol: true,
+    mistake:
+      'The Unload routine frees the NBL pool and returns; the NdisDeregisterProtocolDriver before it was dropped, so NDIS keeps the binding and calls into code that is gone.',
+    driver: echoProtocol('echo-unload-no-deregister', 'unloads without deregistering', {
+      unloadWithoutDeregister: true,
+    }),
+    scenario: {
+      until: '1s',
+      actions: [{ at: '100ms', do: 'stop-protocol', driver: 'echo-unload-no-deregister' }],
+    },
+    noAdapter: true,
+  },
 ];

@@ -77,7 +77,7 @@ export function NdisAllocateNetBufferListPool(
   }
   if (protocol !== null) {
     if (n.trace.on) n.traceDdi(ddi, null, NdisHandle === null ? { NdisHandle: 'NULL' } : {});
-    return new NblPool(
+    const pool = new NblPool(
       null,
       protocol.name,
       'protocol',
@@ -85,6 +85,10 @@ export function NdisAllocateNetBufferListPool(
       Parameters.DataSize,
       Parameters.fAllocateNetBuffer,
     );
+    // Checked when the driver unloads (stop-protocol).
+    protocol.pools ??= [];
+    protocol.pools.push(pool);
+    return pool;
   }
   // NULL: the pool is the calling driver's, as its driver handle would make it.
   const fd =
@@ -168,7 +172,10 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
   }
   pool.freed = true;
   poolFreed(pool);
-  if (pool.module !== null) removeFrom(data.moduleData(pool.module).pools, pool);
+  if (pool.kind === 'protocol') {
+    const pools = n.protocolDrivers?.get(pool.owner)?.pools;
+    if (pools != null) removeFrom(pools, pool);
+  } else if (pool.module !== null) removeFrom(data.moduleData(pool.module).pools, pool);
   else if (pool.block !== null) removeFrom(pool.block.pools, pool);
 }
 

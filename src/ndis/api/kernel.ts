@@ -1083,7 +1083,7 @@ function handleAdapter(h: ServiceHandle | ProtocolDriverBlock): MiniportBlock | 
  */
 export function poolLeftBy(
   n: Ndis,
-  d: MiniportDriverBlock | FilterDriverBlock,
+  d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock,
 ): { count: number; bytes: number; adapter: string | null } {
   let count = 0;
   let bytes = 0;

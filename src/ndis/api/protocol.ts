@@ -43,9 +43,11 @@ import {
   ProtocolDriverBlock,
   type ProtocolOpen,
   pauseDrained,
+  protocolEntryPoints,
   queueRebind,
   queueSelfUnbind,
   requiredProtocolHandlers,
+  unbindAllOf,
   unbindChecks,
 } from '../protocol-driver.ts';
 import type {
@@ -175,8 +177,10 @@ function protocolHandle(n: Ndis, h: unknown, ddi: string): ProtocolDriverBlock {
 
 /**
  * VOID NdisDeregisterProtocolDriver(NdisProtocolHandle). PASSIVE, from the driver's
- * unload routine or a failing DriverEntry; never from a ProtocolXxx handler. The model
- * has no protocol service stop, so a driver with bindings open is refused as not modelled.
+ * Unload routine or a failing DriverEntry; never from an entry point NDIS called
+ * (a deadlock, reported as NdisSim_ProtocolDeregister). With bindings open, NDIS
+ * unbinds each inside the call (pause, then ProtocolUnbindAdapterEx) and returns once
+ * all are closed (nf-ndis-ndisderegisterprotocoldriver); NDIS binds the driver no more.
  */
 export function NdisDeregisterProtocolDriver(NdisProtocolHandle: NDIS_HANDLE): void {
   const ddi = 'NdisDeregisterProtocolDriver';
@@ -188,15 +192,22 @@ export function NdisDeregisterProtocolDriver(NdisProtocolHandle: NDIS_HANDLE): v
     n.verifier.report('NdisSim_ProtocolBinding', ddi, null, `${ddi}: ${p.name} is deregistered already`);
     return;
   }
-  for (const b of n.adapters)
-    for (const bd of b.bindings)
-      if (bd.protocol === p)
-        throw new NotModelledError(
-          ddi,
-          `${p.name} still has a binding to ${b.name}: the model does not unbind a protocol driver that deregisters (nf-ndis-ndisderegisterprotocoldriver)`,
-        );
+  // The page: never from an entry point NDIS called. NDIS would wait there for the
+  // bindings to close, and their unbinds for the handler that waits.
+  const inside = n.threadCallbackOf(p.name, protocolEntryPoints);
+  if (inside !== null) {
+    n.verifier.report(
+      'NdisSim_ProtocolDeregister',
+      ddi,
+      n.runningAdapterName(),
+      `${p.name} called ${ddi} inside ${inside}, an entry point NDIS called: NDIS would unbind the driver's bindings inside the call and wait for them, and they wait for this handler to return, a deadlock (nf-ndis-ndisderegisterprotocoldriver); the model does not deregister it`,
+    );
+    return;
+  }
   p.deregistered = true;
-  n.dropProtocolDriver(p);
+  // NDIS binds it no more, then unbinds what is bound (R7.3), all within the call.
+  n.dropProtocolBinds(p);
+  unbindAllOf(n, p, ddi);
 }
 
 // --------------------------------------------------------------- open, close
