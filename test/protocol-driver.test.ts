@@ -28,6 +28,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
+  type NDIS_STRING,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
@@ -39,11 +40,14 @@ import {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
+  NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
   NdisOpenAdapterEx,
+  NdisQueryAdapterInstanceName,
+  NdisQueryBindInstanceName,
   NdisQueueIoWorkItem,
   NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
@@ -1188,5 +1192,38 @@ test('nf-ndis-ndisderegisterprotocoldriver: called from a work item of the drive
   assert.deepEqual(
     w.verifier.violations.map((v) => v.rule),
     [],
+  );
+});
+
+test("NdisQueryBindInstanceName and NdisQueryAdapterInstanceName: the adapter's friendly name from the BindContext before the open, and from the NdisBindingHandle once the open completed; before a pended open completes it is NdisSim_ProtocolBinding", () => {
+  const names: string[] = [];
+  const text = (s: NDIS_STRING) => new TextDecoder('utf-16le').decode(s.Buffer.subarray(0, s.Length));
+  const take = (q: { AdapterInstanceName: NDIS_STRING | null }) => {
+    const s = q.AdapterInstanceName!;
+    names.push(text(s));
+    NdisFreeMemory(s.Buffer, s.MaximumLength, 0);
+  };
+  const p = protocolDriver(
+    'names-proto',
+    (proto, bc, name, ctx) => {
+      take(NdisQueryBindInstanceName(bc));
+      const r = open(proto, bc, name, ctx);
+      // The mistake: the handle of a pended open is not usable before its completion.
+      NdisQueryAdapterInstanceName(ctx.handle);
+      return r.Status;
+    },
+    {
+      OpenAdapterCompleteHandlerEx: (c, Status) => {
+        take(NdisQueryAdapterInstanceName(c.handle));
+        NdisCompleteBindAdapterEx(c.bindContext!, Status);
+      },
+    },
+  );
+  const w = world(p, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 1) });
+  const r = w.run(100 * ns.ms);
+  assert.deepEqual(names, ['ndis-sim SimNic Ethernet Adapter', 'ndis-sim SimNic Ethernet Adapter']);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_ProtocolBinding', 'NdisQueryAdapterInstanceName']],
   );
 });

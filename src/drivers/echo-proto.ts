@@ -27,6 +27,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
+  type NDIS_STRING,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisCloseAdapterEx,
@@ -34,12 +35,14 @@ import {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
+  NdisFreeMemory,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
   NdisOpenAdapterEx,
+  NdisQueryBindInstanceName,
   NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
   NdisRequestSetInformation,
@@ -90,6 +93,8 @@ export interface EchoMistakes {
   noUnload?: boolean;
   /** ProtocolNetPnPEvent counts every event in its binding context, even one NDIS sends with a NULL context. */
   countsEventsInContext?: boolean;
+  /** The adapter's name from NdisQueryBindInstanceName is never given back (NdisFreeMemory). */
+  keepsBindName?: boolean;
 }
 
 /** Per binding (the ProtocolBindingContext). */
@@ -120,6 +125,8 @@ interface EchoBinding {
   echoed: number;
   /** Network PnP events NDIS indicated to the binding (countsEventsInContext). */
   events: number;
+  /** The adapter's friendly name (NdisQueryBindInstanceName), NDIS's buffer, freed at unbind. */
+  adapterName: NDIS_STRING | null;
 }
 
 interface EchoDriver {
@@ -183,6 +190,12 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
         NdisSendNetBufferLists(e.handle!, copy, 0, atDispatch ? NDIS_SEND_FLAGS_DISPATCH_LEVEL : 0);
       };
 
+      const freeName = (e: EchoBinding): void => {
+        if (e.adapterName === null) return;
+        NdisFreeMemory(e.adapterName.Buffer, e.adapterName.MaximumLength, 0);
+        e.adapterName = null;
+      };
+
       /** A broadcast frame that says the protocol is here. */
       const announce = (e: EchoBinding): void => {
         const nbl = d.pool === null ? null : NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, null, 0, 60);
@@ -222,30 +235,41 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             oidStatus: NDIS_STATUS_SUCCESS,
             echoed: 0,
             events: 0,
+            adapterName: null,
           };
           NdisInitializeEvent(e.drained);
           NdisInitializeEvent(e.oidDone);
           if (mistakes.bindWithoutOpen) return NDIS_STATUS_SUCCESS;
+          // The adapter's friendly name, for the binding's messages.
+          const q = NdisQueryBindInstanceName(BindContext);
+          if (q.Status === NDIS_STATUS_SUCCESS) e.adapterName = q.AdapterInstanceName;
           if (mistakes.rebindsFromBind && !d.reenumerated) {
             d.reenumerated = true;
             NdisReEnumerateProtocolBindings(drv.handle!);
           }
           const r = NdisOpenAdapterEx(drv.handle!, e, e.open, BindContext);
           e.handle = r.NdisBindingHandle;
-          if (r.Status !== NDIS_STATUS_SUCCESS && r.Status !== NDIS_STATUS_PENDING) return r.Status;
+          if (r.Status !== NDIS_STATUS_SUCCESS && r.Status !== NDIS_STATUS_PENDING) {
+            freeName(e);
+            return r.Status;
+          }
           d.bindings++;
           if (mistakes.announceInBind && r.Status === NDIS_STATUS_SUCCESS) announce(e);
           // PENDING: ProtocolOpenAdapterCompleteEx finishes the bind.
           return r.Status;
         },
         OpenAdapterCompleteHandlerEx: (e, Status) => {
-          if (Status !== NDIS_STATUS_SUCCESS) d.bindings--;
+          if (Status !== NDIS_STATUS_SUCCESS) {
+            d.bindings--;
+            freeName(e);
+          }
           if (mistakes.announceInBind && Status === NDIS_STATUS_SUCCESS) announce(e);
           NdisCompleteBindAdapterEx(e.bindContext, Status);
         },
         UnbindAdapterHandlerEx: (UnbindContext, e) => {
           // R7.3: clear the packet filter, then close.
           setPacketFilter(e, 0);
+          if (!mistakes.keepsBindName) freeName(e);
           if (mistakes.unbindWithoutClose) return NDIS_STATUS_SUCCESS;
           e.unbindContext = UnbindContext;
           const s = NdisCloseAdapterEx(e.handle!);

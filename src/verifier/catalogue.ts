@@ -361,7 +361,12 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: dv(simCode(0x1e)),
     how: 'a configuration handle still open when MiniportHaltEx (or a failing MiniportInitializeEx) returns is reported',
   },
-  NdisQueryBindInstanceName: notModelled('NdisQueryBindInstanceName'),
+  NdisQueryBindInstanceName: {
+    status: 'enforced',
+    spec: [],
+    bugCheck: dv(simCode(0xb2)),
+    how: 'a protocol driver whose Unload routine returns while it still holds a name from NdisQueryBindInstanceName (not given back with NdisFreeMemory) is reported; names from NdisQueryAdapterInstanceName left with it are named in the same report',
+  },
   NdisReEnumerateProtocolBindings: {
     status: 'enforced',
     spec: ['R7.1'],

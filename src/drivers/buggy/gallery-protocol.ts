@@ -115,9 +115,23 @@ export const galleryProtocol: readonly GalleryEntry[] = [
     driver: echoProtocol('echo-unload-no-deregister', 'unloads without deregistering', {
       unloadWithoutDeregister: true,
     }),
+    // The binding left open still holds the adapter's name its bind took.
+    followOn: ['NdisQueryBindInstanceName'],
     scenario: {
       until: '1s',
       actions: [{ at: '100ms', do: 'stop-protocol', driver: 'echo-unload-no-deregister' }],
+    },
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisQueryBindInstanceName',
+    protocol: true,
+    mistake:
+      "ProtocolBindAdapterEx takes the adapter's friendly name with NdisQueryBindInstanceName for its messages; the cleanup that gave the buffer back with NdisFreeMemory was lost in a refactoring, and the names stay allocated when the service stops.",
+    driver: echoProtocol('echo-keeps-bind-name', 'never frees its adapter names', { keepsBindName: true }),
+    scenario: {
+      until: '1s',
+      actions: [{ at: '100ms', do: 'stop-protocol', driver: 'echo-keeps-bind-name' }],
     },
     noAdapter: true,
   },
