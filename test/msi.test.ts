@@ -457,6 +457,41 @@ test('NdisMSynchronizeWithInterruptEx page, message-based: runs MiniportSynchron
   );
 });
 
+test('NdisSim_InterruptSyncDeadlock (R8.10): NdisMSynchronizeWithInterruptEx from under the lock it takes; messages with locks of their own may synchronize with each other, not with themselves; with MsiSyncWithAllMessages they share one', () => {
+  const run = (all: boolean) => {
+    const results: boolean[] = [];
+    const r = msiRun({
+      msi: { messages: 2 },
+      chars: (seen) => ({ ...msiChars(seen), MsiSyncWithAllMessages: all }),
+      reset: false,
+      hooks: {
+        restart: (a) => {
+          // Inside the routine for message 1: once with message 0, once with message 1 itself.
+          const outer = () => {
+            results.push(NdisMSynchronizeWithInterruptEx(a.interrupt!, 0, () => true, null));
+            results.push(NdisMSynchronizeWithInterruptEx(a.interrupt!, 1, () => true, null));
+            return true;
+          };
+          results.push(NdisMSynchronizeWithInterruptEx(a.interrupt!, 1, outer, null));
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+    });
+    return {
+      results,
+      rules: r.r.violations.map((v) => [v.rule, v.ddi]),
+      messages: r.r.violations.map((v) => v.message),
+    };
+  };
+  const own = run(false);
+  assert.deepEqual(own.results, [true, false, true]);
+  assert.deepEqual(own.rules, [['NdisSim_InterruptSyncDeadlock', 'NdisMSynchronizeWithInterruptEx']]);
+  assert.match(own.messages[0]!, /inside MiniportSynchronizeMessageInterrupt of message 1/);
+  const shared = run(true);
+  assert.deepEqual(shared.results, [false, false, true]);
+  assert.equal(shared.rules.length, 2);
+});
+
 // ---------------------------------------------------------------- teardown
 
 test('R2.10 NdisMDeregisterInterruptEx, message-based: the queued DPCs of every message run before it returns, no message ISR or DPC runs afterwards, and the NIC goes back to its line', () => {

@@ -57,7 +57,7 @@ import type {
   NdisTimerObject,
   Owner,
 } from './objects.ts';
-import { ownerAdapter, ownerDriverName } from './objects.ts';
+import { interruptLock, ownerAdapter, ownerDriverName } from './objects.ts';
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
@@ -1296,10 +1296,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = i.block;
     const f = this.enter(b, b.driver.name, 'MiniportInterrupt', Irql.Dirql);
     let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
+    // The ISR runs holding the interrupt's spin lock (NdisMSynchronizeWithInterruptEx).
+    i.lockHeld = true;
     try {
       r = i.chars.InterruptHandler(i.context);
     } catch (e) {
       this.driverThrew(e, 'MiniportInterrupt', b);
+    } finally {
+      i.lockHeld = false;
     }
     this.leave(f, r.InterruptRecognized);
     // MINIPORT_ISR: the two out values alone decide the DPCs; the return value only
@@ -1351,10 +1355,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.trace.on ? { MessageId: m.MessageId } : undefined,
     );
     let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
+    const lock = interruptLock(i, m);
+    lock.lockHeld = true;
     try {
       r = i.chars.MessageInterruptHandler!(i.context, m.MessageId);
     } catch (e) {
       this.driverThrew(e, 'MiniportMessageInterrupt', b);
+    } finally {
+      lock.lockHeld = false;
     }
     this.leave(f, r.InterruptRecognized);
     const k = this.kernel;

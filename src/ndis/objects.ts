@@ -106,6 +106,11 @@ export class NdisInterrupt implements NDIS_HANDLE {
   messageInfo: IO_INTERRUPT_MESSAGE_INFO | null = null;
   /** What each MiniportInterruptDPC gets (NDIS 6.20 and later; null before), reused. */
   readonly throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null;
+  /**
+   * The interrupt's spin lock (the line's, or the one all messages share with
+   * MsiSyncWithAllMessages) is held: an ISR or a synchronized routine is on the stack.
+   */
+  lockHeld = false;
   constructor(
     readonly ndis: Ndis,
     readonly block: MiniportBlock,
@@ -159,6 +164,8 @@ export class NdisInterrupt implements NDIS_HANDLE {
 export class NdisMessage {
   readonly k: KInterrupt;
   cpuDpcs: Dpc[] | null = null;
+  /** The message's own spin lock is held (without MsiSyncWithAllMessages). */
+  lockHeld = false;
   constructor(
     readonly interrupt: NdisInterrupt,
     readonly MessageId: number,
@@ -271,4 +278,13 @@ export class NdisGenericObject implements NDIS_HANDLE {
      */
     readonly block: MiniportBlock | null,
   ) {}
+}
+
+/**
+ * The holder of the spin lock that guards message `m` of `i` (its ISR and synchronized
+ * routines): the interrupt for a line, or for messages that share one lock
+ * (MsiSyncWithAllMessages); else the message itself.
+ */
+export function interruptLock(i: NdisInterrupt, m: NdisMessage | null): { lockHeld: boolean } {
+  return m === null || i.chars.MsiSyncWithAllMessages === true ? i : m;
 }

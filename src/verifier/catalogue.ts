@@ -1083,6 +1083,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_InterruptSyncDeadlock',
+    origin: 'ndis-sim',
+    spec: ['R8.10'],
+    summary:
+      "NdisMSynchronizeWithInterruptEx was called while the caller held the spin lock it takes: from the interrupt's own ISR, or from a routine it synchronizes (for messages with locks of their own, on the same message). The routine runs under that system spin lock, which is not recursive: on Windows the processor spins for ever. The model reports it and runs nothing (FALSE).",
+    ddis: ['NdisMSynchronizeWithInterruptEx', 'MiniportInterrupt', 'MiniportMessageInterrupt'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xb3) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismsynchronizewithinterruptex.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_MessageIdOutOfRange',
     origin: 'ndis-sim',
     spec: [],

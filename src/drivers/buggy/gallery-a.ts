@@ -255,6 +255,21 @@ export const galleryA: readonly GalleryEntry[] = [
     scenario: linkDropAt1s,
   },
   {
+    rule: 'NdisSim_InterruptSyncDeadlock',
+    mistake:
+      "The helper that masks the NIC's interrupts always goes through NdisMSynchronizeWithInterruptEx, as the DPC needs; MiniportInterrupt calls the same helper, which then takes the interrupt's spin lock that the ISR already holds.",
+    driver: galleryDriver(
+      'bad-sync-in-isr',
+      {
+        isr: (a) => {
+          NdisMSynchronizeWithInterruptEx(a.interrupt!, 0, () => true, a);
+        },
+      },
+      'buggy: NdisMSynchronizeWithInterruptEx from its own ISR',
+    ),
+    scenario: linkDropAt1s,
+  },
+  {
     rule: 'Irql_NetBuffer_Function',
     mistake: 'MiniportInterrupt allocates a fresh receive NBL from its pool, at DIRQL.',
     driver: galleryDriver(

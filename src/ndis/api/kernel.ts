@@ -25,6 +25,7 @@ import {
 import { affinityOf } from '../lifecycle.ts';
 import type { Ndis } from '../ndis.ts';
 import {
+  interruptLock,
   NDIS_SPIN_LOCK,
   NdisInterrupt,
   NdisIoWorkItem,
@@ -687,13 +688,23 @@ function liveInterrupt(h: NDIS_HANDLE, ddi: string, bound: DdiIrql): NdisInterru
   return null;
 }
 
+/** The routines that run holding an interrupt's spin lock. */
+const lockedRoutines = [
+  'MiniportInterrupt',
+  'MiniportMessageInterrupt',
+  'MiniportSynchronizeInterrupt',
+  'MiniportSynchronizeMessageInterrupt',
+];
+
 /**
  * BOOLEAN NdisMSynchronizeWithInterruptEx(NdisInterruptHandle, MessageId, SynchronizeFunction,
  * SynchronizeContext). Runs the function at the interrupt's DIRQL. Line-based, MessageId
  * is ignored; message-based, it names the message (MiniportSynchronizeMessageInterrupt),
  * and one past the table is reported and runs nothing (FALSE). Every ISR and
  * synchronized routine of the model runs whole, one at a time, so it is serialized with
- * every message whatever MsiSyncWithAllMessages says.
+ * every message whatever MsiSyncWithAllMessages says. A call from under the spin lock
+ * it takes (the ISR, or a synchronized routine; per message without
+ * MsiSyncWithAllMessages) is NdisSim_InterruptSyncDeadlock and runs nothing (FALSE).
  */
 export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   NdisInterruptHandle: NDIS_HANDLE,
@@ -705,11 +716,23 @@ export function NdisMSynchronizeWithInterruptEx<T = unknown>(
   const i = liveInterrupt(NdisInterruptHandle, ddi, irql.NdisMSynchronizeWithInterruptEx);
   if (i === null) return false;
   const n: Ndis = i.ndis;
+  const m = i.messages === null ? null : (messageOf(i, MessageId, ddi) ?? null);
+  if (i.messages !== null && m === null) return false;
+  // R8.10: the routine runs under the interrupt's spin lock, which its holder cannot take again.
+  const lock = interruptLock(i, m);
+  if (lock.lockHeld) {
+    n.verifier.report(
+      'NdisSim_InterruptSyncDeadlock',
+      ddi,
+      i.block.name,
+      `${ddi} called while the caller holds the spin lock it takes (inside ${n.runningCallbackOf(i.block.driver.name, lockedRoutines) ?? 'the ISR or a synchronized routine'}${m === null ? '' : ` of message ${m.MessageId}`}): on Windows the processor spins on that lock for ever; the routine is not run`,
+    );
+    return false;
+  }
   let f: ReturnType<Ndis['enter']>;
-  if (i.messages === null) {
+  if (m === null) {
     f = n.enter(i.block, i.block.driver.name, 'MiniportSynchronizeInterrupt', Irql.Dirql);
   } else {
-    if (messageOf(i, MessageId, ddi) === null) return false;
     f = n.enter(
       i.block,
       i.block.driver.name,
@@ -719,10 +742,13 @@ export function NdisMSynchronizeWithInterruptEx<T = unknown>(
     );
   }
   let r: boolean;
+  lock.lockHeld = true;
   try {
     r = SynchronizeFunction(SynchronizeContext);
   } catch (e) {
     n.driverThrew(e, 'MiniportSynchronizeInterrupt', i.block);
+  } finally {
+    lock.lockHeld = false;
   }
   n.leave(f, r);
   return r;
