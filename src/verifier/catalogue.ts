@@ -891,6 +891,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_SendNblUsedAfterCompletion',
+    origin: 'ndis-sim',
+    spec: ['R6.9'],
+    summary:
+      'The miniport freed a scatter/gather list with the NET_BUFFER of a send NBL it had already completed with NdisMSendNetBufferListsComplete: the NBL and its NET_BUFFERs went back to the protocol, which may free or reuse them. Free the lists of an NBL before completing it.',
+    ddis: ['NdisMFreeNetBufferSGList', 'NdisMSendNetBufferListsComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xb4) },
+    source: spec,
+    fatal: false,
+  },
+  {
     id: 'NdisSim_ReceiveNotAllowed',
     origin: 'ndis-sim',
     spec: ['R1.7', 'R6.15', 'R3.6'],

@@ -185,6 +185,20 @@ export const galleryDma: GalleryEntry[] = [
     scenario: sendsThenRemoved,
   },
   {
+    rule: 'NdisSim_SendNblUsedAfterCompletion',
+    mistake:
+      'The TX-done path completes each send first and then frees its scatter/gather list with the NET_BUFFER of the NBL it has just given back.',
+    driver: galleryDriver(
+      'bad-dma-sg-freed-after-complete',
+      sgSend((a, list, nbl) => {
+        completeSend(a, nbl);
+        NdisMFreeNetBufferSGList(a.state.dma as NDIS_HANDLE, list, nbl.FirstNetBuffer!);
+      }),
+      "buggy: frees a send's scatter/gather list after completing the send",
+    ),
+    scenario: sendsThenRemoved,
+  },
+  {
     rule: 'NdisSim_SgListsOutstanding',
     mistake:
       'Sends are completed without NdisMFreeNetBufferSGList, so MiniportHaltEx deregisters the DMA channel with their lists still out.',

@@ -52,7 +52,7 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
-import type { NET_BUFFER } from '../nbl.ts';
+import type { NblImpl, NET_BUFFER } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { DEVICE_OBJECT, NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS, ULONG } from '../types.ts';
 import { adapterHandle, claimsHardware, currentNdis, passiveOutsideInitHalt, stale } from './common.ts';
@@ -700,9 +700,21 @@ class SgList implements SCATTER_GATHER_LIST {
     /** @internal NdisMAllocateNetBufferSGList's Context. */ readonly _context: unknown,
     /** @internal Its pages in the physical address map. */ readonly _at: number,
     /** @internal */ readonly _span: number,
+    /**
+     * @internal The send NBL the NET_BUFFER belonged to when the list was built (null:
+     * an NB of no send in the miniport): after its completion the NB is not the driver's.
+     */
+    readonly _nbl: NblImpl | null,
   ) {
     this.NumberOfElements = Elements.length;
   }
+}
+
+/** The send NBL in the miniport whose NET_BUFFERs include `nb`, or null. */
+function sendOf(b: MiniportBlock, nb: NET_BUFFER): NblImpl | null {
+  for (const nbl of b.inFlight)
+    for (let x = nbl.FirstNetBuffer; x !== null; x = x.Next) if (x === nb) return nbl;
+  return null;
 }
 
 /** Runs MiniportProcessSGList of a list whose callback NDIS put off. */
@@ -821,7 +833,7 @@ export function NdisMAllocateNetBufferSGList<C = unknown>(
         elements.push({ Address: at + i * pageBytes + start, Length, Reserved: 0 });
         rest -= Length;
       }
-      list = new SgList(elements, h, nb, Context, at, pages * pageBytes);
+      list = new SgList(elements, h, nb, Context, at, pages * pageBytes, sendOf(h.block, nb));
       h.lists ??= new Set();
       h.lists.add(list);
       h.built++;
@@ -893,6 +905,15 @@ export function NdisMFreeNetBufferSGList(
       );
     return;
   }
+  // R6.9: an NBL is never touched after its completion; its NET_BUFFER went back with it.
+  const nbl = pSGL._nbl;
+  if (nbl !== null && (nbl._place !== 'miniport-send' || nbl._block !== b))
+    n.verifier.report(
+      'NdisSim_SendNblUsedAfterCompletion',
+      ddi,
+      b.name,
+      `${ddi} with the NET_BUFFER of NBL #${nbl._id}, which NdisMSendNetBufferListsComplete gave back already: free the list before completing the NBL (R6.9)`,
+    );
   const wrong: string[] = [];
   if (owner !== h) wrong.push(`the list was built on the DMA channel of ${owner.block.name}`);
   if (NetBuffer !== pSGL._nb) wrong.push('NetBuffer is not the NET_BUFFER the list was built for');
