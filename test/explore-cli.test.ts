@@ -286,3 +286,36 @@ test('an injected event whose window starts after the run ends is bad input for 
   }
   assert.equal(cli('explore', file, '--runs', '3', '--until', '4s', '--quiet').status, 0);
 });
+
+test('explore --cpus and run --cpus: every run has that many processors, the command that shows a seed says so, and the replay file holds it in its scenario', () => {
+  const out = join(dir, 'cpus');
+  const r = cli(
+    'explore',
+    scenario,
+    '--driver',
+    driver,
+    '--runs',
+    '20',
+    '--cpus',
+    '3',
+    '--no-reduce',
+    '--out',
+    out,
+  );
+  assert.equal(r.status, 1, r.stderr);
+  const asRan = /seed (\d+) as it ran: (ndis-sim run .*)\n/.exec(r.stdout);
+  assert.equal(asRan?.[2], `ndis-sim run ${scenario} --driver ${driver} --cpus 3 --seed ${asRan?.[1]}`);
+  const replay = JSON.parse(readFileSync(join(out, readdirSync(out)[0]!), 'utf8')) as {
+    scenario: { text: string };
+  };
+  assert.match(replay.scenario.text, /^cpus: 3$/m);
+  // The same seed with `run --cpus 3` is the run explore saw: it fails the same way.
+  const run = cli('run', scenario, '--driver', driver, '--cpus', '3', '--seed', asRan![1]!, '--quiet');
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(run.stdout, /Irql_Miniport_Driver_Function/);
+  for (const bad of ['0', '65', 'two']) {
+    const b = cli('explore', scenario, '--driver', driver, '--cpus', bad);
+    assert.equal(b.status, 2, bad);
+    assert.match(b.stderr, /--cpus: expected an integer from 1 to 64/);
+  }
+});

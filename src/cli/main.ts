@@ -18,9 +18,11 @@ import {
   flagNames,
   formatOptions,
   intOption,
+  maxCpus,
   runCommandFor,
   strategyOption,
   untilOption,
+  withCpus,
 } from '../explore/session.ts';
 import { OID_NAMES } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
@@ -37,7 +39,7 @@ import {
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, injectWindowsProblems, untilNs } from '../scenario/build.ts';
-import { loadScenario, parseScenarioText } from '../scenario/load.ts';
+import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules } from '../scenario/modules.ts';
 import { nearest, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
@@ -77,6 +79,7 @@ interface RunOptions {
   driver?: string[];
   seed?: string;
   until?: string;
+  cpus?: string;
   trace?: string;
   perfetto?: string;
   html?: string;
@@ -126,7 +129,8 @@ const quietTraceMax = 4096;
 
 async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const drivers = await loadDriverModules(opts.driver ?? []);
-  const scenario = loadScenario(file, driverNames(drivers));
+  const text = withCpus(readScenarioText(file), intOption(opts.cpus, '--cpus', 1, maxCpus));
+  const scenario = parseScenarioText(text, file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   const until = untilOption(opts.until, '--until');
   // An output file that cannot be written is bad input: say so before the run, not after.
@@ -234,6 +238,7 @@ interface ExploreCliOptions {
   seed?: string;
   runs?: string;
   until?: string;
+  cpus?: string;
   shrinkRuns?: string;
   shrink?: boolean;
   reduce?: boolean;
@@ -283,6 +288,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
       ...(opts.seed === undefined ? {} : { firstSeed: opts.seed }),
       ...(opts.runs === undefined ? {} : { runs: opts.runs }),
       ...(opts.until === undefined ? {} : { until: opts.until }),
+      ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
       ...(opts.shrink === false
         ? { shrinkRuns: 0 }
         : opts.shrinkRuns === undefined
@@ -529,6 +535,7 @@ Examples:
       '--until <duration>',
       "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
     )
+    .option('--cpus <n>', "the machine's processors, 1 to 64 (default: the scenario's cpus:)")
     .addOption(strategyFlag())
     .addOption(depthFlag())
     .addOption(outputFileFlag('--trace'))
@@ -549,6 +556,7 @@ Examples:
     .option('--seed <n>', 'the first seed (default 1)')
     .option('--runs <n>', 'how many seeds to run, from --seed on (default 1000)')
     .option('--until <duration>', "virtual time each run stops at (default: the scenario's)")
+    .option('--cpus <n>', "the machine's processors, 1 to 64, for every run (default: the scenario's cpus:)")
     .option(
       '--shrink-runs <n>',
       "at most this many runs for each step of a failure's shrinking: decisions, scenario, decisions again (default 2000)",

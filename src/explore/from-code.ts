@@ -25,6 +25,8 @@ export interface ExploreScenarioOptions {
   readonly runs?: number;
   /** Virtual time each run stops at: "30s", "500ms", or nanoseconds (default: the scenario's `until:`). */
   readonly until?: string | number;
+  /** The machine's CPUs, 1 to 64, in place of the scenario's `cpus:`. */
+  readonly cpus?: number;
   /** Runs each step of a failure's shrinking may take (default 2000; 0: no shrinking). */
   readonly shrinkRuns?: number;
   /** Shrink the scenario too, not only the decisions (default true). */
@@ -67,6 +69,7 @@ const fieldNames: OptionNames = {
   seed: 'firstSeed',
   runs: 'runs',
   until: 'until',
+  cpus: 'cpus',
   shrinkRuns: 'shrinkRuns',
   strategy: 'strategy',
   depth: 'depth',

@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, w
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { isMap, parseDocument } from 'yaml';
 import { driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
@@ -42,6 +43,7 @@ export interface OptionNames {
   readonly seed: string;
   readonly runs: string;
   readonly until: string;
+  readonly cpus: string;
   readonly shrinkRuns: string;
   readonly strategy: string;
   readonly depth: string;
@@ -55,6 +57,7 @@ export const flagNames: OptionNames = {
   seed: '--seed',
   runs: '--runs',
   until: '--until',
+  cpus: '--cpus',
   shrinkRuns: '--shrink-runs',
   strategy: '--strategy',
   depth: '--depth',
@@ -63,6 +66,21 @@ export const flagNames: OptionNames = {
   verifier: '--verifier',
   seedTimeout: '--seed-timeout',
 };
+
+/** The most CPUs a machine has (a scenario's `cpus:`). */
+export const maxCpus = 64;
+
+/**
+ * A scenario's text with `cpus:` set to `cpus` (unchanged when undefined): the runs,
+ * the shrinking and the replay files then all have the machine the option asked for.
+ */
+export function withCpus(text: string, cpus: number | undefined): string {
+  if (cpus === undefined) return text;
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return text; // the parse reports it
+  doc.set('cpus', cpus);
+  return String(doc);
+}
 
 /** A whole number from `min` to `max`: a flag's text of digits, or a number from code. */
 export function intOption(
@@ -141,6 +159,8 @@ export interface ExploreInput {
   readonly firstSeed?: string | number;
   readonly runs?: string | number;
   readonly until?: string | number;
+  /** The machine's CPUs, in place of the scenario's `cpus:` (written into its text). */
+  readonly cpus?: string | number;
   /** Runs each step of a group's shrinking may take (0: no shrinking). */
   readonly shrinkRuns?: string | number;
   /** Shrink the scenario too, not only the decisions (default true). */
@@ -183,7 +203,7 @@ export interface Explored {
 export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const n = o.names;
   const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(o.driverFiles ?? []))];
-  const text = o.text ?? readScenarioText(o.file);
+  const text = withCpus(o.text ?? readScenarioText(o.file), intOption(o.cpus, n.cpus, 1, maxCpus));
   const scenario = parseScenarioText(text, o.file, driverNames(drivers));
   const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
   const runs = intOption(o.runs, n.runs, 1) ?? 1000;
@@ -317,7 +337,12 @@ export function formatOptions(
 export function runCommandFor(
   x: Explored,
   driverFiles: readonly string[],
-  o: { readonly until?: string | number; readonly verifier?: string; readonly drivers?: readonly unknown[] },
+  o: {
+    readonly until?: string | number;
+    readonly cpus?: string | number;
+    readonly verifier?: string;
+    readonly drivers?: readonly unknown[];
+  },
 ): ((seed: number) => string) | undefined {
   if ((o.drivers ?? []).length > 0) return undefined;
   const sh = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
@@ -325,6 +350,7 @@ export function runCommandFor(
   const flags = [
     ...driverFiles.map((d) => ` --driver ${sh(d)}`),
     ...(o.until === undefined ? [] : [` --until ${sh(String(o.until))}`]),
+    ...(o.cpus === undefined ? [] : [` --cpus ${sh(String(o.cpus))}`]),
     ...(o.verifier === undefined ? [] : [` --verifier ${o.verifier}`]),
     ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),
   ].join('');
