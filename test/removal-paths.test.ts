@@ -40,6 +40,7 @@ import {
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
+import { trafficDefaults } from '../src/stack/protocol.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
@@ -249,6 +250,7 @@ test('R5.5–R5.7: surprise removal of a vanished NIC: notification, NOT_ACCEPTE
       actions: [{ atNs: 500 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }],
     });
     w.protocols[0]!.options.traffic = {
+      ...trafficDefaults,
       ratePerSecond: 4000,
       frameBytes: 600,
       returnDelayNs: 1 * ns.ms,
@@ -299,6 +301,7 @@ test('R5.7: a send or OID request that reaches the miniport after the SurpriseRe
     });
     // Sends every 50 µs: some arrive between the notification and the protocol's pause.
     w.protocols[0]!.options.traffic = {
+      ...trafficDefaults,
       ratePerSecond: 20_000,
       frameBytes: 600,
       returnDelayNs: 1 * ns.ms,
@@ -536,6 +539,7 @@ test('flaky-nic under traffic: removal after the reset storm balances every send
     ],
   });
   w.protocols[0]!.options.traffic = {
+    ...trafficDefaults,
     ratePerSecond: 500,
     frameBytes: 500,
     returnDelayNs: 3 * ns.ms,
@@ -606,6 +610,7 @@ test('R7.2: the protocol completes a pended pause at PASSIVE, though its last se
     actions: [{ atNs: 200 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
   });
   w.protocols[0]!.options.traffic = {
+    ...trafficDefaults,
     ratePerSecond: 1000,
     frameBytes: 64,
     returnDelayNs: 0,

@@ -112,6 +112,9 @@ function planOf(s: Scenario): Plan {
                 frameBytes: t.frameBytes,
                 returnDelayNs: dur(t.returnDelay),
                 statisticsEveryNs: dur(t.statisticsEvery),
+                nblsPerSend: t.nblsPerSend,
+                netBuffersPerNbl: t.netBuffersPerNbl,
+                sendIrql: t.sendIrql,
               },
       },
     };

@@ -105,6 +105,12 @@ const trafficSchema = z.strictObject({
   returnDelay: duration.default(trafficDefaults.returnDelayNs),
   /** Period of OID_GEN_STATISTICS queries (0: none). */
   statisticsEvery: duration.default(trafficDefaults.statisticsEveryNs),
+  /** NBLs chained in each NdisSendNetBufferLists call. */
+  nblsPerSend: z.number().int().min(1).max(64).default(trafficDefaults.nblsPerSend),
+  /** NET_BUFFERs (frames) in each NBL. */
+  netBuffersPerNbl: z.number().int().min(1).max(64).default(trafficDefaults.netBuffersPerNbl),
+  /** The IRQL of the sends: dispatch, passive, or explore (drawn per send). */
+  sendIrql: z.enum(['dispatch', 'passive', 'explore']).default(trafficDefaults.sendIrql),
 });
 
 const wireSchema = z.strictObject({

@@ -59,6 +59,11 @@ export const ChoiceSite = {
    * another processor before the call has returned (2). The pages allow them all.
    */
   ProtocolOpenClose: 13,
+  /**
+   * The IRQL of one send of the built-in protocol's traffic with `sendIrql: explore`:
+   * DISPATCH (0), from its send timer's DPC, or PASSIVE (1), from a work item.
+   */
+  SendIrql: 14,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);

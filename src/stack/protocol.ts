@@ -40,6 +40,7 @@ import {
   NdisSendNetBufferLists,
 } from '../ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION } from '../ndis/types.ts';
+import { ChoiceSite } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 
 /** A protocol's traffic on each binding (the scenario's `traffic`, in ns and per second). */
@@ -52,6 +53,15 @@ export interface TrafficOptions {
   returnDelayNs: number;
   /** Period of OID_GEN_STATISTICS queries; 0 = none. */
   statisticsEveryNs: number;
+  /** NBLs chained in one NdisSendNetBufferLists call (each send of the rate sends a chain). */
+  nblsPerSend: number;
+  /** NET_BUFFERs (frames) in each NBL. */
+  netBuffersPerNbl: number;
+  /**
+   * The IRQL the sends are made at: DISPATCH (from the send timer's DPC), PASSIVE (from a
+   * work item it queues), or either, drawn per send (ChoiceSite.SendIrql).
+   */
+  sendIrql: 'dispatch' | 'passive' | 'explore';
 }
 
 export interface ProtocolOptions {
@@ -68,6 +78,9 @@ export const trafficDefaults: Readonly<Omit<TrafficOptions, 'ratePerSecond'>> = 
   frameBytes: 512,
   returnDelayNs: 0,
   statisticsEveryNs: 0,
+  nblsPerSend: 1,
+  netBuffersPerNbl: 1,
+  sendIrql: 'dispatch',
 });
 
 /** TrafficOptions as World.addProtocol takes them: the rate, the rest as trafficDefaults unless given. */
@@ -84,6 +97,9 @@ export function trafficOf(t: TrafficInput | undefined): Readonly<TrafficOptions>
     frameBytes: t.frameBytes ?? trafficDefaults.frameBytes,
     returnDelayNs: t.returnDelayNs ?? trafficDefaults.returnDelayNs,
     statisticsEveryNs: t.statisticsEveryNs ?? trafficDefaults.statisticsEveryNs,
+    nblsPerSend: t.nblsPerSend ?? trafficDefaults.nblsPerSend,
+    netBuffersPerNbl: t.netBuffersPerNbl ?? trafficDefaults.netBuffersPerNbl,
+    sendIrql: t.sendIrql ?? trafficDefaults.sendIrql,
   };
 }
 
@@ -120,6 +136,8 @@ class ProtoBinding implements TimerRoutine {
   readonly held: { nbl: NET_BUFFER_LIST; dueNs: number }[] = [];
   /** Timers for sending, returning held receives and statistics; made when first needed. */
   private sendTimer: KTimer | null = null;
+  /** The work item of PASSIVE sends (sendIrql passive or explore); made when first needed. */
+  private sendWork: WorkItem | null = null;
   private returnTimer: KTimer | null = null;
   private statsTimer: KTimer | null = null;
   pausePending = false;
@@ -169,7 +187,7 @@ class ProtoBinding implements TimerRoutine {
 
   /** Timer callbacks (DISPATCH): the timer says which job is due. */
   runTimer(t: KTimer): void {
-    if (t === this.sendTimer) this.sendOne();
+    if (t === this.sendTimer) this.sendDue();
     else if (t === this.returnTimer) this.returnDue(false);
     else if (t === this.statsTimer) this.queryStatistics();
   }
@@ -201,14 +219,45 @@ class ProtoBinding implements TimerRoutine {
     if (this.statsTimer !== null) k.cancelTimer(this.statsTimer);
   }
 
+  /** The send timer fired (DISPATCH): send now, or from a work item at PASSIVE. */
+  private sendDue(): void {
+    const how = this.proto.options.traffic.sendIrql;
+    if (
+      how === 'dispatch' ||
+      (how === 'explore' && this.ndis.kernel.machine.choose(ChoiceSite.SendIrql, 2) === 0)
+    ) {
+      this.sendOne();
+      return;
+    }
+    // One work item a binding: a tick that finds it still queued adds nothing.
+    this.sendWork ??= new WorkItem(passiveSender, this.proto.name, this);
+    if (!this.sendWork.queued) this.ndis.kernel.queueWork(this.sendWork);
+  }
+
+  /** One send of the traffic: a chain of nblsPerSend NBLs, each of netBuffersPerNbl frames. */
   sendOne(): void {
     if (!this.sending()) return;
     const n = this.ndis;
-    const nbl = allocateNbl(n, this.proto.pool, null, 0, this.proto.options.traffic.frameBytes);
-    this.outstanding.add(nbl);
-    this.view.sent++;
-    nbl.CancelId = this.cancelId;
-    NdisSendNetBufferLists(this.bd, nbl, 0, 0);
+    const t = this.proto.options.traffic;
+    let head: NblImpl | null = null;
+    let tail: NblImpl | null = null;
+    for (let i = 0; i < t.nblsPerSend; i++) {
+      const nbl = allocateNbl(n, this.proto.pool, null, 0, t.frameBytes);
+      // More frames: NET_BUFFERs linked behind the NBL's own (NdisFreeNetBufferList frees that one only).
+      let nb = nbl.FirstNetBuffer!;
+      for (let k = 1; k < t.netBuffersPerNbl; k++) {
+        nb.Next = { Next: null, DataLength: t.frameBytes, DataOffset: 0, Data: null };
+        nb = nb.Next;
+      }
+      this.outstanding.add(nbl);
+      this.view.sent++;
+      nbl.CancelId = this.cancelId;
+      if (tail === null) head = nbl;
+      else tail.Next = nbl;
+      tail = nbl;
+    }
+    // No NDIS_SEND_FLAGS_DISPATCH_LEVEL: the flag is an optimization a sender may leave out (R6.14).
+    NdisSendNetBufferLists(this.bd, head!, 0, 0);
   }
 
   sendComplete(chain: NET_BUFFER_LIST): void {
@@ -222,6 +271,7 @@ class ProtoBinding implements TimerRoutine {
         this.view.sendCompleted++;
         this.view.sendStatus[nbl.Status] = (this.view.sendStatus[nbl.Status] ?? 0) + 1;
         nbl.Next = null;
+        nbl.FirstNetBuffer!.Next = null;
         freeNbl(n, nbl, 'NdisFreeNetBufferList');
       }
       x = next;
@@ -498,6 +548,13 @@ function completePause(pb: ProtoBinding): void {
 }
 
 /** Completes a pended pause from a PASSIVE worker (the last send completed at DISPATCH). */
+/** A tick's send at PASSIVE, from a system worker thread. */
+const passiveSender: WorkRoutine = {
+  runWork(item: WorkItem): void {
+    (item.arg as ProtoBinding).sendOne();
+  },
+};
+
 const pauseCompleter: WorkRoutine = {
   runWork(item: WorkItem): void {
     completePause(item.arg as ProtoBinding);

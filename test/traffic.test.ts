@@ -1,0 +1,58 @@
+// The built-in protocol's traffic (src/stack/protocol.ts): NBL chains of several NBLs,
+// NBLs of several NET_BUFFERs, and sends at DISPATCH, at PASSIVE or either (drawn per
+// send), so that a miniport's chain handling and its send path at both IRQLs get runs.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
+import {
+  NDIS_CURRENT_IRQL,
+  NDIS_STATUS_SUCCESS,
+  NdisMSendNetBufferListsComplete,
+  type NET_BUFFER_LIST,
+} from '../src/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+
+/** Each MiniportSendNetBufferLists call: its NBLs' NET_BUFFER counts, and its IRQL. */
+function sends(traffic: string) {
+  const calls: { nbs: number[]; irql: number }[] = [];
+  const drv = scriptedDriver('traffic-sink', {
+    send: (a, chain) => {
+      const nbs: number[] = [];
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+        let k = 0;
+        for (let nb = x.FirstNetBuffer; nb !== null; nb = nb.Next) k++;
+        nbs.push(k);
+        x.Status = NDIS_STATUS_SUCCESS;
+      }
+      calls.push({ nbs, irql: NDIS_CURRENT_IRQL() });
+      NdisMSendNetBufferListsComplete(a.handle, chain, 0);
+    },
+  });
+  const s = parseScenarioText(
+    `until: 200ms\nprotocols: [{ name: tcpip, traffic: ${traffic} }]\ndevices: [{ name: nic0, driver: traffic-sink }]\n`,
+    'traffic.yaml',
+    driverNames([drv]),
+  );
+  const w = buildWorld(s, { seed: 1, drivers: [drv] });
+  const r = w.run(untilNs(s));
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(w.summary().adapters[0]!.sendsOutstanding, 0);
+  return calls;
+}
+
+test('traffic nblsPerSend and netBuffersPerNbl: each send is a chain of that many NBLs of that many NET_BUFFERs; the defaults send one NBL of one', () => {
+  const chained = sends('{ rate: 1000, nblsPerSend: 3, netBuffersPerNbl: 4 }');
+  assert.ok(chained.length > 50);
+  for (const c of chained) assert.deepEqual(c.nbs, [4, 4, 4]);
+  for (const c of sends('{ rate: 1000 }')) assert.deepEqual(c.nbs, [1]);
+});
+
+test('traffic sendIrql: dispatch sends from the timer DPC, passive from a work item, explore draws per send (ChoiceSite.SendIrql)', () => {
+  const irqls = (how: string) => new Set(sends(`{ rate: 1000, sendIrql: ${how} }`).map((c) => c.irql));
+  assert.deepEqual([...irqls('dispatch')], [2]);
+  assert.deepEqual([...irqls('passive')], [0]);
+  assert.deepEqual([...irqls('explore')].sort(), [0, 2]);
+});
