@@ -204,7 +204,7 @@ test('R5.19: NdisMRemoveMiniport inside MiniportHaltEx: SUCCESS, a warning, noth
   assert.equal(w.device('nic0').status, 'removed');
 });
 
-test('R5.19, R5.11, R5.15: inside the halt of a PnP stop the call counts: the restarted adapter is found failed and removed (Code 43)', () => {
+test('R5.19, R5.11, R5.15: inside the halt of a PnP stop the call counts: the restarted adapter is found failed and removed (Code 43), with a warning that says so', () => {
   const drv = scriptedDriver('stop-nic', {
     halt: (a, action) => {
       if (action === NdisHaltDeviceStopped) NdisMRemoveMiniport(a.handle);
@@ -217,7 +217,12 @@ test('R5.19, R5.11, R5.15: inside the halt of a PnP stop the call counts: the re
   });
   const r = w.run(5 * ns.s);
   assert.equal(r.verdict, 'ok');
-  assert.deepEqual(r.warnings, []);
+  // Honoured, and seldom meant: the warning names the halt and what follows.
+  assert.deepEqual(
+    r.warnings.map((x) => x.rule),
+    ['R5.11'],
+  );
+  assert.match(r.warnings[0]!.message, /MiniportHaltEx\(NdisHaltDeviceStopped\).*ends at Code 43/);
   assert.equal(w.ndis.dumps.length, 1);
   assert.deepEqual(halts(drv.calls), [
     `MiniportHaltEx(${NdisHaltDeviceStopped})`,

@@ -1218,6 +1218,15 @@ export function removeMiniport(n: Ndis, b: MiniportBlock): number {
     if (n.trace.on) n.traceNdis(b, 'device already failed: nothing more to do (R5.14)', {});
     return NDIS_STATUS_SUCCESS;
   }
+  // Honoured, but seldom meant: a halt for a sleep or a stop often finds the NIC
+  // powered down or released (all ones) and takes it for gone.
+  if (b.inHalt)
+    n.verifier.warn(
+      'R5.11',
+      'NdisMRemoveMiniport',
+      b.name,
+      `NdisMRemoveMiniport inside MiniportHaltEx(${NDIS_HALT_ACTION_NAMES[b.haltAction ?? -1] ?? b.haltAction}): the adapter is not being removed, so NDIS fails its device, which ends at Code 43 instead of starting again${b.haltAction === NdisHaltDevicePoweredDown ? ' after the wake' : ''} (a halt that read all ones from a NIC already powered down?)`,
+    );
   markDeviceFailed(n, b, 'NdisMRemoveMiniport', LiveDumpReason.NdisMRemoveMiniport);
   return NDIS_STATUS_SUCCESS;
 }
