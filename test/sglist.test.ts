@@ -321,6 +321,8 @@ test('NdisSim_SgListsOutstanding: NdisMDeregisterScatterGatherDma with lists not
   const bc = r.violations[0]!.bugCheck;
   assert.equal(bc.code, BugCheckCode.DRIVER_VERIFIER_DMA_VIOLATION);
   assert.deepEqual(bc.params, [0x0a, 'NDIS_SG_DMA handle', 2, 0]);
+  // Where to look: the oldest list's time and the driver call that built it (a timer's, here).
+  assert.match(r.violations[0]!.message, /the oldest was built at 0\.\d+ s in \w+$/);
 });
 
 test("NdisMFreeNetBufferSGList: another NET_BUFFER than the list's, or a pSGL NDIS never gave, is NdisSim_BadParameter (fatal)", () => {

@@ -395,6 +395,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     return this.runningAdapter()?.name ?? null;
   }
 
+  /** The driver function of the innermost call into driver code under way, or null. */
+  runningFunction(): string | null {
+    return this.depth === 0 ? null : this.frames[this.depth - 1]!.fn;
+  }
+
   runningAdapter(): MiniportBlock | null {
     for (let i = this.depth - 1; i >= 0; i--) {
       const b = this.frames[i]!.adapter;

@@ -35,6 +35,7 @@ import {
   WorkItem,
   type WorkRoutine,
 } from '../../kernel/kernel.ts';
+import { fmtTime } from '../../report/format.ts';
 import { ChoiceSite } from '../../sim/choice.ts';
 import type { MiniportBlock } from '../block.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -371,7 +372,7 @@ export function NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HAND
       'NdisSim_SgListsOutstanding',
       ddi,
       b.name,
-      `${ddi} with ${out} scatter/gather list(s) not freed (NdisMFreeNetBufferSGList): the lists of a DMA channel go back before the channel does`,
+      `${ddi} with ${out} scatter/gather list(s) not freed (NdisMFreeNetBufferSGList): the lists of a DMA channel go back before the channel does${oldestList(h)}`,
       ['NDIS_SG_DMA handle', out, 0],
     );
     dropLists(n, h);
@@ -705,9 +706,25 @@ class SgList implements SCATTER_GATHER_LIST {
      * an NB of no send in the miniport): after its completion the NB is not the driver's.
      */
     readonly _nbl: NblImpl | null,
+    /** @internal When, and in which driver call, it was built (for a report of lists never freed). */
+    readonly _builtNs: number,
+    readonly _builtIn: string | null,
   ) {
     this.NumberOfElements = Elements.length;
   }
+}
+
+/** "; the oldest built at 1.204000 s in MiniportSendNetBufferLists (NBL #12)", or "". */
+function oldestList(h: NdisMiniportDma): string {
+  let oldest: SgList | null = null;
+  for (const l of h.lists ?? []) if (oldest === null || l._builtNs < oldest._builtNs) oldest = l;
+  if (oldest === null) return '';
+  const where = oldest._builtIn === null ? '' : ` in ${oldest._builtIn}`;
+  const nbl =
+    oldest._nbl === null
+      ? ''
+      : ` (NBL #${oldest._nbl._id}, ${oldest._nbl._place === 'miniport-send' ? 'still pending' : 'completed since'})`;
+  return `; the oldest was built at ${fmtTime(oldest._builtNs)}${where}${nbl}`;
 }
 
 /** The send NBL in the miniport whose NET_BUFFERs include `nb`, or null. */
@@ -833,7 +850,17 @@ export function NdisMAllocateNetBufferSGList<C = unknown>(
         elements.push({ Address: at + i * pageBytes + start, Length, Reserved: 0 });
         rest -= Length;
       }
-      list = new SgList(elements, h, nb, Context, at, pages * pageBytes, sendOf(h.block, nb));
+      list = new SgList(
+        elements,
+        h,
+        nb,
+        Context,
+        at,
+        pages * pageBytes,
+        sendOf(h.block, nb),
+        n.now,
+        n.runningFunction(),
+      );
       h.lists ??= new Set();
       h.lists.add(list);
       h.built++;
