@@ -292,3 +292,20 @@ expect:
   assert.deepEqual(r.lowered, ['devices[0].faults.hangAt: 7300ms → 1ms']);
   assert.equal(r.scenario.devices[0]!.faults?.hangAt, '1ms');
 });
+
+test('shrinkAndReduce tells of each run with the group it shrinks, and of none when shrinking is off', () => {
+  const setup = setupOf(noisy);
+  const report = explore(setup, { firstSeed: 1, runs: 20, shrinkRuns: 0 });
+  const seen: number[] = [];
+  shrinkAndReduce(setup, report, 300, { text: noisy, file, driverNames: names }, (g) => seen.push(g));
+  assert.ok(report.groups.length > 0);
+  // Every group's runs, in group order; at least the shrinking's and the reduction's own.
+  assert.deepEqual([...new Set(seen)], [...report.groups.keys()]);
+  const g = report.groups[0]!;
+  assert.ok(seen.filter((x) => x === 0).length >= g.shrunk!.runs + (g.reduced?.runs ?? 0));
+  const none: number[] = [];
+  shrinkAndReduce(setup, explore(setup, { firstSeed: 1, runs: 20, shrinkRuns: 0 }), 0, null, (x) =>
+    none.push(x),
+  );
+  assert.deepEqual(none, []);
+});

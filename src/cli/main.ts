@@ -278,8 +278,43 @@ function progressBar(
   return { tick: progressSteps(total, 64, (done, failed) => bar.update(done, { failed }), stop), stop };
 }
 
+/**
+ * While failures are shrunk (which can take minutes for a long scenario): one line on
+ * stderr, rewritten at most ten times a second, "shrinking failure 1 of 2: 812 runs".
+ * Only on a terminal and without --quiet; `stop` clears it.
+ */
+function shrinkStatus(
+  groups: number,
+  quiet: boolean,
+): { onRun: (group: number) => void; stop: () => void } | undefined {
+  if (quiet || !process.stderr.isTTY) return undefined;
+  let runs = 0;
+  let shown = 0;
+  let last = -1;
+  const show = (group: number): void => {
+    process.stderr.write(
+      `\rshrinking failure ${group + 1} of ${groups}: ${runs.toLocaleString('en-US')} runs\x1b[K`,
+    );
+  };
+  return {
+    onRun: (group) => {
+      if (group !== last) runs = 0;
+      last = group;
+      runs++;
+      const now = performance.now();
+      if (now - shown < 100) return;
+      shown = now;
+      show(group);
+    },
+    stop: () => {
+      if (shown > 0) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
 async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
   let bar: ReturnType<typeof progressBar>;
+  let status: ReturnType<typeof shrinkStatus>;
   let x: Explored;
   try {
     x = await exploreFile({
@@ -306,6 +341,11 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
         bar = progressBar(runs, opts.quiet === true);
         return bar?.tick;
       },
+      shrinking: (groups) => {
+        bar?.stop();
+        status = shrinkStatus(groups, opts.quiet === true);
+        return status?.onRun;
+      },
       names: flagNames,
     });
   } catch (e) {
@@ -316,6 +356,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     return 1;
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
+    status?.stop();
   }
   const fo = formatOptions(x, color(opts), runCommandFor(x, opts.driver ?? [], opts));
   const { report } = x;
@@ -575,7 +616,7 @@ Examples:
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")
-    .option('--quiet', 'no progress bar')
+    .option('--quiet', 'no progress bar, and no status line while failures are shrunk')
     .option('--json', 'print the report as JSON (seeds, failure groups, shrunk choices, replay files)')
     .option('--no-color', 'no colours')
     .addOption(verifierFlag())

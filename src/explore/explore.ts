@@ -30,6 +30,8 @@ export interface RunSetup {
   readonly verifier: 'bugcheck' | 'collect';
   /** How a seed answers the choices (default: random). */
   readonly strategy?: StrategySpec;
+  /** Called before each run (a progress report of shrinking; never during a run). */
+  readonly onRun?: () => void;
 }
 
 /**
@@ -123,6 +125,7 @@ export interface OneRun {
 
 /** One run of the setup's scenario. */
 export function runOnce(setup: RunSetup, seed: number, o: RunOnceOptions = {}): OneRun {
+  setup.onRun?.();
   const world = buildWorld(setup.scenario, {
     seed,
     trace: o.trace ?? false,

@@ -20,7 +20,6 @@ import {
   type RunSetup,
   runOnce,
   shrink,
-  shrinkGroups,
   trimDecisions,
 } from './explore.ts';
 
@@ -292,24 +291,37 @@ export function shrinkAndReduce(
   report: ExploreReport,
   maxRuns: number,
   src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] } | null,
+  /** Told of each run, with the index of the group being shrunk. */
+  onRun?: (group: number) => void,
 ): void {
-  shrinkGroups(setup, report, maxRuns);
-  if (src === null) return;
-  for (const g of report.groups) {
-    const seed = g.seeds[0]!;
-    const first = g.shrunk;
-    if (first === null) continue;
-    const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns);
-    if (r.removed.length === 0 && r.lowered.length === 0) continue;
-    const again = shrink({ ...setup, scenario: r.scenario, untilNs: r.untilNs }, seed, maxRuns, r.decisions);
-    g.shrunk = { ...again, from: first.from, runs: first.runs + again.runs };
-    g.reduced = {
-      text: r.text,
-      scenario: r.scenario,
-      untilNs: r.untilNs,
-      removed: r.removed,
-      lowered: r.lowered,
-      runs: r.runs,
-    };
-  }
+  if (maxRuns <= 0) return;
+  report.groups.forEach((g, i) => {
+    const gs: RunSetup = onRun === undefined ? setup : { ...setup, onRun: () => onRun(i) };
+    g.shrunk = shrink(gs, g.seeds[0]!, maxRuns);
+    if (src !== null) reduceGroup(gs, g, src, maxRuns);
+  });
+}
+
+/** The scenario step of a group's shrinking, then its decisions again against the smaller scenario. */
+function reduceGroup(
+  setup: RunSetup,
+  g: ExploreReport['groups'][number],
+  src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] },
+  maxRuns: number,
+): void {
+  const seed = g.seeds[0]!;
+  const first = g.shrunk;
+  if (first === null) return;
+  const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns);
+  if (r.removed.length === 0 && r.lowered.length === 0) return;
+  const again = shrink({ ...setup, scenario: r.scenario, untilNs: r.untilNs }, seed, maxRuns, r.decisions);
+  g.shrunk = { ...again, from: first.from, runs: first.runs + again.runs };
+  g.reduced = {
+    text: r.text,
+    scenario: r.scenario,
+    untilNs: r.untilNs,
+    removed: r.removed,
+    lowered: r.lowered,
+    runs: r.runs,
+  };
 }

@@ -178,6 +178,11 @@ export interface ExploreInput {
   readonly seedTimeout?: string | number;
   /** Called once the options hold, with the number of runs: what to tell of each run done. */
   readonly progress?: (runs: number) => ((done: number, failed: number) => void) | undefined;
+  /**
+   * Called when the shrinking begins, with the number of failure groups: what to tell of
+   * each of its runs (the index of the group it shrinks).
+   */
+  readonly shrinking?: (groups: number) => ((group: number) => void) | undefined;
   readonly names: OptionNames;
 }
 
@@ -250,6 +255,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     report,
     shrinkRuns,
     o.reduce === false ? null : { text, file: o.file, driverNames: driverNames(drivers) },
+    shrinkRuns > 0 && report.groups.length > 0 ? o.shrinking?.(report.groups.length) : undefined,
   );
   const shrinkMs = performance.now() - t0 - wallMs;
   const replayTexts = new Map<string, string>();
