@@ -20,7 +20,7 @@ test('scenarioWorld: the reset storm from code traces what `ndis-sim run --trace
   const s = scenarioWorld('examples/reset-storm.yaml');
   const { result, expectation } = s.run();
   assert.equal(result.verdict, 'ok');
-  assert.deepEqual(expectation, { met: true, problems: [] });
+  assert.deepEqual(expectation, { met: true, problems: [], signatures: [] });
   assert.equal(s.world.device('nic0').problem, 43);
   const file = join(dir, 'storm.jsonl');
   assert.equal(cli('run', 'examples/reset-storm.yaml', '--trace', file, '--quiet').status, 0);
@@ -37,6 +37,7 @@ test('scenarioWorld: your drivers beside the built-in ones, a seed of your own, 
   assert.deepEqual(missed.run().expectation, {
     met: false,
     problems: ['devices.nic0.problem: expected Code 43, got Code 0'],
+    signatures: ['devices.nic0.problem=0'],
   });
 });
 

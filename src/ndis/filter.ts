@@ -8,7 +8,6 @@ import { Irql } from '../kernel/kernel.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
-import { poolLeftBy } from './api/kernel.ts';
 import { nblApiLeftByModule } from './api/nblapi.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
@@ -1169,15 +1168,7 @@ function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
   d.unloaded = true;
   if (d.timers !== null || d.workItems !== null) n.checkObjectsAtUnload(d, 'FilterDriverUnload');
   // Driver Verifier's pool tracking, as at a miniport driver's unload (0xC4/0x62).
-  const left = poolLeftBy(n, d);
-  if (left.count > 0)
-    n.verifier.report(
-      'NdisSim_PoolNotFreedAtUnload',
-      'FilterDriverUnload',
-      left.adapter,
-      `${d.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority; ${left.bytes} bytes) never freed`,
-      [d.name, 0, left.count],
-    );
+  n.checkPoolAtUnload(d, 'FilterDriverUnload');
   if (!d.deregistered) {
     n.verifier.report(
       'NdisFDeregisterFilterDriver',

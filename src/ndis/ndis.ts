@@ -633,7 +633,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     this.drivers.delete(d.name);
     if (d.timers !== null || d.workItems !== null) this.checkObjectsAtUnload(d, 'MiniportDriverUnload');
-    this.checkPoolAtUnload(d);
+    this.checkPoolAtUnload(d, 'MiniportDriverUnload');
   }
 
   /**
@@ -668,35 +668,40 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
-   * Driver Verifier's pool tracking: a driver that unloads with pool still allocated is
+   * What a driver that unloads still holds of NDIS's and the pool's (its timers and work
+   * items are checked apart): adapter instance names (NdisFreeMemory; from
+   * NdisQueryBindInstanceName, the SDV rule of that name), generic objects (SDV
+   * NdisAllocateGenericObject) and pool. Driver Verifier's pool tracking makes the last
    * 0xC4/0x62, parameter 2 the driver's name, 4 the number of allocations not freed
-   * (bug-check-0xc4 page, status.json). R2.16: unload comes after every adapter's halt,
-   * so nothing the driver allocated may be left.
+   * (bug-check-0xc4 page, status.json). R2.16: a miniport driver unloads after every
+   * adapter's halt, so nothing it allocated may be left. `fn`: the unload routine.
    */
-  private checkPoolAtUnload(d: MiniportDriverBlock): void {
+  checkPoolAtUnload(d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock, fn: string): void {
     const names = this.instanceNames === null ? null : namesLeftBy(this, d.name);
     if (names !== null && names.size > 0)
       this.verifier.report(
-        'NdisSim_ResourceNotFreed',
-        'MiniportDriverUnload',
+        names.has('NdisQueryBindInstanceName') ? 'NdisQueryBindInstanceName' : 'NdisSim_ResourceNotFreed',
+        fn,
         null,
         `${d.name} unloaded with adapter instance names never freed (NdisFreeMemory): ${namesLeftText(names)}`,
       );
+    const miniport = d.__ndisHandle === 'NDIS_MINIPORT_DRIVER';
     const generic = this.genericObjects === null ? 0 : genericObjectsLeft(this, d.name);
     if (generic > 0)
       this.verifier.report(
         'NdisAllocateGenericObject',
-        'MiniportDriverUnload',
+        fn,
         null,
-        `${d.name} unloaded with ${generic} generic object(s) (NdisAllocateGenericObject) never freed (NdisFreeGenericObject; R2.16)`,
+        `${d.name} unloaded with ${generic} generic object(s) (NdisAllocateGenericObject) never freed (NdisFreeGenericObject${miniport ? '; R2.16' : ''})`,
       );
     const left = poolLeftBy(this, d);
     if (left.count === 0) return;
+    // A filter driver's lookaside entries are not its pool (api/lookaside.ts).
     this.verifier.report(
       'NdisSim_PoolNotFreedAtUnload',
-      'MiniportDriverUnload',
+      fn,
       left.adapter,
-      `${d.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority, lookaside entries; ${left.bytes} bytes) never freed (R2.16)`,
+      `${d.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority${miniport ? ', lookaside entries' : ''}; ${left.bytes} bytes) never freed${miniport ? ' (R2.16)' : ''}`,
       [d.name, 0, left.count],
     );
   }

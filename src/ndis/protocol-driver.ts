@@ -10,8 +10,6 @@ import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
-import { namesLeftBy, namesLeftText } from './api/instance-name.ts';
-import { poolLeftBy } from './api/kernel.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
@@ -1019,26 +1017,7 @@ function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
     );
     p.pools.length = 0;
   }
-  const names = n.instanceNames === null ? null : namesLeftBy(n, p.name);
-  if (names !== null && names.size > 0) {
-    // The SDV rule is about the bind's name; the adapter's is the same buffer of NDIS's.
-    const bind = names.has('NdisQueryBindInstanceName');
-    n.verifier.report(
-      bind ? 'NdisQueryBindInstanceName' : 'NdisSim_ResourceNotFreed',
-      'DriverUnload',
-      null,
-      `${p.name} unloaded with adapter instance names never freed (NdisFreeMemory): ${namesLeftText(names)}`,
-    );
-  }
-  const left = poolLeftBy(n, p);
-  if (left.count > 0)
-    n.verifier.report(
-      'NdisSim_PoolNotFreedAtUnload',
-      'DriverUnload',
-      left.adapter,
-      `${p.name} unloaded with ${left.count} pool allocation(s) (NdisAllocateMemoryWithTagPriority; ${left.bytes} bytes) never freed`,
-      [p.name, 0, left.count],
-    );
+  n.checkPoolAtUnload(p, 'DriverUnload');
 }
 
 // ------------------------------------------------------ global net PnP events
