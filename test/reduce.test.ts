@@ -232,6 +232,21 @@ test('roundNumbersBetween and durationText: the values the reduction tries', () 
   assert.equal(durationText(7), '7ns');
 });
 
+/** Seed 1 of `text`, which fails with `signature`, and its scenario reduced (200 runs at most). */
+function reduceSeed1(text: string, signature: string) {
+  const setup = setupOf(text);
+  const first = runOnce(setup, 1, { record: true });
+  assert.equal(first.outcome.signature, signature);
+  return reduceScenario(
+    setup,
+    { text, file, driverNames: names },
+    1,
+    first.world.decisions(),
+    signature,
+    200,
+  );
+}
+
 test('reduceScenario: an expectation missed keeps its cause, not only its field (a run without the disable misses it with another value); the disable comes down to 1 ms', () => {
   // The disable at 2 s leaves nic0 Halted, not the Paused the scenario asks for. A run cut
   // to before the disable, or without it, misses the same field with Running: the
@@ -246,19 +261,9 @@ expect:
   adapters:
     nic0: { state: Paused }
 `;
-  const setup = setupOf(text);
-  const first = runOnce(setup, 1, { record: true });
-  assert.equal(first.outcome.signature, 'expect adapters.nic0.state=Halted');
-  const r = reduceScenario(
-    setup,
-    { text, file, driverNames: names },
-    1,
-    first.world.decisions(),
-    first.outcome.signature,
-    200,
-  );
+  const r = reduceSeed1(text, 'expect adapters.nic0.state=Halted');
   assert.ok(!r.removed.includes('actions[0]'), r.removed.join(', '));
-  assert.equal(r.outcome.signature, first.outcome.signature);
+  assert.equal(r.outcome.signature, 'expect adapters.nic0.state=Halted');
   // The disable itself may come earlier (a time is lowered like a count), and the run
   // still reaches it.
   assert.deepEqual(r.lowered, ['actions[0].at: 2s → 1ms', 'until: 5s → 2ms']);
@@ -278,17 +283,7 @@ expect:
   adapters:
     nic0: { resets: 0 }
 `;
-  const setup = setupOf(text);
-  const first = runOnce(setup, 1, { record: true });
-  assert.equal(first.outcome.signature, 'expect adapters.nic0.resets>0');
-  const r = reduceScenario(
-    setup,
-    { text, file, driverNames: names },
-    1,
-    first.world.decisions(),
-    first.outcome.signature,
-    200,
-  );
+  const r = reduceSeed1(text, 'expect adapters.nic0.resets>0');
   assert.deepEqual(r.lowered, ['devices[0].faults.hangAt: 7300ms → 1ms']);
   assert.equal(r.scenario.devices[0]!.faults?.hangAt, '1ms');
 });

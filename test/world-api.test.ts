@@ -88,5 +88,8 @@ test('addProtocol takes a traffic object with only its rate and fills the rest w
     frameBytes: 60,
     returnDelayNs: 0,
     statisticsEveryNs: 0,
+    nblsPerSend: 1,
+    netBuffersPerNbl: 1,
+    sendIrql: 'dispatch',
   });
 });

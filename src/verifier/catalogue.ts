@@ -363,7 +363,7 @@ const msMappings: Record<string, Mapping> = {
   },
   NdisQueryBindInstanceName: {
     status: 'enforced',
-    spec: [],
+    spec: ['R7.3'],
     bugCheck: dv(simCode(0xb2)),
     how: 'a protocol driver whose Unload routine returns while it still holds a name from NdisQueryBindInstanceName (not given back with NdisFreeMemory) is reported; names from NdisQueryAdapterInstanceName left with it are named in the same report',
   },
