@@ -187,7 +187,7 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
         'R4.1',
         'NdisMRegisterMiniportDriver',
         null,
-        `${mod.name} declares NDIS 6.${c.MinorNdisVersion} and registers ${typeof c.CheckForHangHandlerEx === 'function' ? 'MiniportCheckForHangEx' : 'MiniportResetEx'}: check-for-hang and reset are discouraged for NDIS 6.83 and later drivers`,
+        `${mod.name} declares NDIS 6.${c.MinorNdisVersion} and registers ${typeof c.CheckForHangHandlerEx === 'function' ? 'MiniportCheckForHangEx' : 'MiniportResetEx'}: check-for-hang and reset are discouraged for NDIS 6.83 and later drivers (without them, a driver that must notice a stuck NIC watches it itself, from a timer of its own or its DPC, and gives up with NdisMRemoveMiniport, R5.21)`,
       );
     const setOptions = handle.chars.SetOptionsHandler;
     if (typeof setOptions === 'function') {
