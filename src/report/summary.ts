@@ -142,7 +142,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     for (const st of o.removals) out.push(`    ${column(st.adapter, nameW)} ${removalLine(st, o.events, c)}`);
     for (const a of untold)
       out.push(
-        `    ${column(a.name, nameW)} ${c.dim(`its device failed before the first of the ${(o.events.length).toLocaleString('en-US')} trace events kept (without --quiet the run keeps more)`)}`,
+        `    ${column(a.name, nameW)} ${c.dim(`its device failed before the ${(o.events.length).toLocaleString('en-US')} trace events the run kept, so its removal is not shown (without --quiet the run keeps far more)`)}`,
       );
   }
   for (const p of s.protocols) {
