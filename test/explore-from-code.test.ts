@@ -148,6 +148,9 @@ test('exploreScenario: bad input throws the InputError the command prints, befor
   assert.deepEqual(await problems(() => exploreScenario(scenario, { driverFiles: [driver], runs: 0 })), [
     'runs: expected an integer from 1 to 4294967295, got 0',
   ]);
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { driverFiles: [driver], cpus: 65 })), [
+    'cpus: expected an integer from 1 to 64, got 65',
+  ]);
   assert.deepEqual(
     await problems(() =>
       exploreScenario(scenario, { driverFiles: [driver], firstSeed: 2 ** 32 - 5, runs: 10 }),
