@@ -56,3 +56,26 @@ test('traffic sendIrql: dispatch sends from the timer DPC, passive from a work i
   assert.deepEqual([...irqls('passive')], [0]);
   assert.deepEqual([...irqls('explore')].sort(), [0, 2]);
 });
+
+test('the reference miniports put every NET_BUFFER of an NBL on the wire: vmini delivers each to the other hub port, the SimNic driver posts each to the NIC (hunt: only the first went)', () => {
+  const text = `until: 500ms
+protocols: [{ name: tcpip, traffic: { rate: 100, frameBytes: 200, netBuffersPerNbl: 4, nblsPerSend: 2 } }]
+devices:
+  - { name: vm0, driver: vmini, hardware: none }
+  - { name: vm1, driver: vmini, hardware: none }
+  - { name: nic0, driver: healthy-nic }
+`;
+  const s = parseScenarioText(text, 'frames.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  const r = w.run(untilNs(s));
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const a = new Map(w.summary().adapters.map((x) => [x.name, x]));
+  // NBLs sent and completed; frames: four for each NBL.
+  const vm0 = a.get('vm0')!;
+  assert.ok(vm0.data.sent > 50);
+  assert.equal(vm0.data.completed, vm0.data.sent);
+  assert.equal(a.get('vm1')!.data.indicated, 4 * vm0.data.sent);
+  const nic0 = a.get('nic0')!;
+  assert.equal(nic0.data.completed, nic0.data.sent);
+  assert.equal(w.nic('nic0').txFrames, 4 * nic0.data.sent);
+});

@@ -189,8 +189,10 @@ interface Adapter extends Registers {
   txStuckMs: number;
   lock: NDIS_SPIN_LOCK;
   status: number;
-  /** NBLs the NIC is transmitting, oldest first (one frame each). */
+  /** NBLs the NIC is transmitting, oldest first: a frame for each of their NET_BUFFERs. */
   txQueue: NET_BUFFER_LIST[];
+  /** Frames of the oldest NBL in txQueue the NIC has sent already. */
+  txHeadSent: number;
   rxPool: NDIS_HANDLE | null;
   rxFree: NET_BUFFER_LIST[];
   rxBuffers: number;
@@ -297,6 +299,7 @@ export function simnicMiniport(
       lock: new NDIS_SPIN_LOCK(),
       status: fPaused,
       txQueue: [],
+      txHeadSent: 0,
       rxPool: null,
       rxFree: [],
       rxBuffers,
@@ -467,7 +470,10 @@ export function simnicMiniport(
       for (let n: NET_BUFFER_LIST | null = chain; n !== null; n = n.Next) {
         n.Status = NDIS_STATUS_SUCCESS;
         a.txQueue.push(n);
-        NdisWriteRegisterUlong(a.txPost, n.FirstNetBuffer?.DataLength ?? 0);
+        // One frame for each NET_BUFFER (each is a packet of its own); none: an empty frame.
+        if (n.FirstNetBuffer === null) NdisWriteRegisterUlong(a.txPost, 0);
+        for (let nb = n.FirstNetBuffer; nb !== null; nb = nb.Next)
+          NdisWriteRegisterUlong(a.txPost, nb.DataLength);
       }
       arm = !a.txTimerSet;
       a.txTimerSet = true;
@@ -487,6 +493,7 @@ export function simnicMiniport(
     acquire(a, atDispatch);
     const chain = toChain(a.txQueue);
     a.txQueue = [];
+    a.txHeadSent = 0;
     release(a, atDispatch);
     return chain;
   }
@@ -549,14 +556,33 @@ export function simnicMiniport(
     }
   }
 
+  function framesOf(nbl: NET_BUFFER_LIST): number {
+    let k = 0;
+    for (let nb = nbl.FirstNetBuffer; nb !== null; nb = nb.Next) k++;
+    return Math.max(1, k);
+  }
+
   function transmitted(a: Adapter): void {
     const count = NdisReadRegisterUlong(a.txDone);
     if (count === 0 || count === allOnes) return;
     NdisDprAcquireSpinLock(a.lock);
-    const done = a.txQueue.splice(0, count);
-    a.txCompleted += done.length;
+    // The NIC counts frames; an NBL is done when all of its NET_BUFFERs are.
+    let nbls = 0;
+    let left = count;
+    while (nbls < a.txQueue.length && left > 0) {
+      const frames = framesOf(a.txQueue[nbls]!) - a.txHeadSent;
+      if (left < frames) {
+        a.txHeadSent += left;
+        break;
+      }
+      left -= frames;
+      a.txHeadSent = 0;
+      nbls++;
+    }
+    const done = a.txQueue.splice(0, nbls);
+    a.txCompleted += count;
     NdisDprReleaseSpinLock(a.lock);
-    a.xmitOk += done.length;
+    a.xmitOk += count;
     completeSends(a, toChain(done), NDIS_STATUS_SUCCESS, true);
     maybeFinishPause(a);
   }

@@ -355,18 +355,21 @@ function send(ctx: unknown, chain: NET_BUFFER_LIST, _port: number, flags: number
   else kick(a, a.txTimer, timerTx);
 }
 
-/** The transmit DPC: frames go onto the hub, the sends complete. */
+/** The transmit DPC: the frames of every NBL go onto the hub, the sends complete. */
 function transmitDpc(a: Adapter): void {
   NdisDprAcquireSpinLock(a.lock);
   const frames = a.txQueue;
   a.txQueue = [];
   NdisDprReleaseSpinLock(a.lock);
   if (frames.length === 0) return;
-  for (const n of frames) {
-    const len = n.FirstNetBuffer?.DataLength ?? 0;
-    for (const p of a.hub.ports) if (p !== a) deliver(p, len);
-  }
-  a.xmitOk += frames.length;
+  // Each NET_BUFFER of an NBL is a frame of its own.
+  let sent = 0;
+  for (const n of frames)
+    for (let nb = n.FirstNetBuffer; nb !== null; nb = nb.Next) {
+      for (const p of a.hub.ports) if (p !== a) deliver(p, nb.DataLength);
+      sent++;
+    }
+  a.xmitOk += sent;
   completeSends(a, frames, NDIS_STATUS_SUCCESS, true);
   maybeFinishPause(a);
 }
