@@ -142,6 +142,8 @@ class ProtoBinding implements TimerRoutine {
   private statsTimer: KTimer | null = null;
   pausePending = false;
   unbindPending = false;
+  /** Its OID_GEN_STATISTICS query is under way (statisticsEvery). */
+  statisticsPending = false;
   /** Between NetEventSetPower to a low-power state and NetEventSetPower(D0): no OID requests. */
   lowPower = false;
   unbindOids = 0;
@@ -374,10 +376,16 @@ class ProtoBinding implements TimerRoutine {
       s === 'Opening' ||
       this.unbindPending ||
       this.view.inReset ||
-      this.lowPower
+      this.lowPower ||
+      // One query at a time: a miniport slower than the period would have them pile up
+      // in NDIS's queue, in front of every other request of the binding.
+      this.statisticsPending
     )
       return;
-    this.request(OID_GEN_STATISTICS, NdisRequestQueryInformation, null);
+    this.statisticsPending = true;
+    this.request(OID_GEN_STATISTICS, NdisRequestQueryInformation, null, () => {
+      this.statisticsPending = false;
+    });
   }
 
   /** R7.3: clear the addressing settings, then close. */
