@@ -32,9 +32,10 @@ import {
   traceDigest,
 } from '../src/explore/replay-file.ts';
 import { NDIS_STATUS_PENDING, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
-import { untilNs } from '../src/scenario/build.ts';
+import { checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, DeviationStrategy, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
+import type { RunResult } from '../src/world.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 
 const sleepsInReset = scriptedDriver('sleeps-in-reset', {
@@ -347,4 +348,28 @@ test("replay files are laid out as the repository's formatter lays out JSON: bio
     assert.equal(biome.status, 0, biome.stderr);
     assert.equal(text, biome.stdout, `case ${i}`);
   }
+});
+
+test('expect settled: the signature counts as N what the run had under way, so runs that differ only in how many sends wait are one failure (hunt)', () => {
+  const scenario = parseScenarioText(
+    'until: 1s\ndevices: [{ name: vm0, driver: vmini, hardware: none }]\nexpect: { settled: true }\n',
+    'n.yaml',
+    driverNames(),
+  );
+  const sig = (n: number) =>
+    checkExpectations(
+      scenario,
+      {
+        verdict: 'ok',
+        violations: [],
+        unsettled: [
+          `vm0: teardown waiting at step pause-protocols: protocol tcpip's pause waits for ${n} send(s) to complete (${n} with the miniport)`,
+        ],
+      } as unknown as RunResult,
+      { adapters: [], devices: [], dumps: [] },
+    )!.signatures;
+  assert.deepEqual(sig(116), [
+    "settled=vm0: teardown waiting at step pause-protocols: protocol tcpip's pause waits for N send(s) to complete",
+  ]);
+  assert.deepEqual(sig(480), sig(116));
 });
