@@ -72,6 +72,7 @@ import {
   type WorldOptions,
 } from '../src/index.ts';
 import { oidRequest } from '../src/ndis/oid.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { ns } from './helpers/world.ts';
@@ -881,6 +882,12 @@ test('nf-ndis-ndisderegisterprotocoldriver: a pended unbind (NdisCloseAdapterEx 
   const woke = what.indexOf('wake NdisDeregisterProtocolDriver');
   assert.equal(unload[unbindReturned]!.data?.result, 'NDIS_STATUS_PENDING');
   assert.ok(unbindReturned < completed && completed < woke, what.join('\n'));
+  // The call goes on after its wait: the timeline says it resumes, not that it returns.
+  assert.equal(unload[woke]!.data?.goesOn, true);
+  assert.match(
+    formatTimeline([unload[woke]!], { color: false }).join('\n'),
+    /NdisDeregisterProtocolDriver resumes \(its wait is over\)/,
+  );
   assert.ok(unload[unload.length - 1]!.t > unload[0]!.t, 'the wait took virtual time');
 });
 

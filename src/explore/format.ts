@@ -55,7 +55,10 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
       const { removed, lowered, runs } = g.reduced;
       const parts: string[] = [];
       if (removed.length > 0) parts.push(`took out ${upTo(removed, 8)}`);
-      if (lowered.length > 0) parts.push(`lowered ${upTo(lowered, 4)}`);
+      // Paths into lists count in the original for what went, in the smaller scenario for what was lowered.
+      const renumbered = removed.length > 0 && lowered.some((l) => l.includes('['));
+      if (lowered.length > 0)
+        parts.push(`lowered${renumbered ? ' (paths in the smaller scenario)' : ''} ${upTo(lowered, 4)}`);
       out.push(`     scenario shrunk in ${runs} run${runs === 1 ? '' : 's'}: ${parts.join('; ')}`);
     }
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);

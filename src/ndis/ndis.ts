@@ -1117,8 +1117,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * The wait ends; returns how late the thread resumes (0 when on time). The delay is
    * the model's, so the thread's callbacks do not count it against their limits.
    * `result`: what the DDI returns, for the trace (NdisWaitEvent's TRUE or FALSE).
+   * `goesOn`: the DDI does more after the wait (NdisDeregisterProtocolDriver's unbinds),
+   * so the trace says it resumes, not that it returns.
    */
-  endWait(result?: boolean): number {
+  endWait(result?: boolean, goesOn = false): number {
     const ddi = this.waitDdi[--this.waitCount]!;
     // A wait whose time ran out while the system slept is due at the wake, not before.
     const late = this.now - Math.max(this.waitWake[this.waitCount]!, this.kernel.machine.thawedAtNs);
@@ -1126,6 +1128,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       const k = this.kernel;
       const data: Record<string, unknown> = late > 0 ? { lateNs: late } : {};
       if (result !== undefined) data.result = result;
+      if (goesOn) data.goesOn = true;
       this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'wake', ddi, data);
     }
     if (this.kernel.machine.stopped !== null) this.blockedAtEnd ??= ddi;

@@ -917,7 +917,7 @@ export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void 
         due = n.checkCallbackWatchdog();
       }
     } finally {
-      n.endWait();
+      n.endWait(undefined, true);
     }
     if (machine.stopped !== null) return;
   }
@@ -937,7 +937,12 @@ export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void 
 export function stopProtocolService(n: Ndis, name: string): void {
   const p = n.protocolDrivers?.get(name);
   if (!n.protocolInstalls.includes(name) || p === undefined || p.unloaded) {
-    if (n.trace.on) n.traceNdis(null, `protocol driver ${name} is not running`, {});
+    if (n.trace.on)
+      n.traceNdis(
+        null,
+        `protocol driver ${name} ${p !== undefined && !p.unloaded && !n.protocolInstalls.includes(name) ? 'is stopping already' : 'is not running'}`,
+        {},
+      );
     return;
   }
   const unload = p.driverObject.DriverUnload;

@@ -85,7 +85,8 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       const late = Number(d?.lateNs ?? 0);
       const held = `, ${fmtTime(late)} late: a wait of another thread, nested above this one, held it past its wake-up time or the setting of its event (a limit of the model)`;
       const result = d?.result === undefined ? '' : ` ${d.result ? 'TRUE' : 'FALSE'}`;
-      return `${c.cyan(e.what)} returns${result}${late > 0 ? c.yellow(held) : ''}`;
+      const verb = d?.goesOn === true ? 'resumes (its wait is over)' : 'returns';
+      return `${c.cyan(e.what)} ${verb}${result}${late > 0 ? c.yellow(held) : ''}`;
     }
     case 'hw':
       return c.dim(e.what);
