@@ -1216,12 +1216,12 @@ test("NdisQueryBindInstanceName and NdisQueryAdapterInstanceName: the adapter's 
       take(NdisQueryBindInstanceName(bc));
       const r = open(proto, bc, name, ctx);
       // The mistake: the handle of a pended open is not usable before its completion.
-      NdisQueryAdapterInstanceName(ctx.handle);
+      NdisQueryAdapterInstanceName(ctx.handle!);
       return r.Status;
     },
     {
       OpenAdapterCompleteHandlerEx: (c, Status) => {
-        take(NdisQueryAdapterInstanceName(c.handle));
+        take(NdisQueryAdapterInstanceName(c.handle!));
         NdisCompleteBindAdapterEx(c.bindContext!, Status);
       },
     },

@@ -8,7 +8,7 @@ import type { MiniportBlock } from '../block.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import { NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
-import type { NDIS_STATUS } from '../types.ts';
+import type { NDIS_HANDLE, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, stale } from './common.ts';
 import { bindingOf, usable } from './protocol.ts';
 
@@ -66,7 +66,7 @@ export function allocatedName(n: Ndis, name: string, driver: string, ddi: string
  * NDIS_STATUS NdisMQueryAdapterInstanceName(pAdapterInstanceName, MiniportHandle).
  * PASSIVE. Returns the status and, on success, the string (`AdapterInstanceName`).
  */
-export function NdisMQueryAdapterInstanceName(MiniportHandle: unknown): {
+export function NdisMQueryAdapterInstanceName(MiniportHandle: NDIS_HANDLE): {
   Status: NDIS_STATUS;
   AdapterInstanceName: NDIS_STRING | null;
 } {
@@ -85,7 +85,7 @@ export function NdisMQueryAdapterInstanceName(MiniportHandle: unknown): {
  * NDIS_STATUS NdisQueryAdapterInstanceName(pAdapterInstanceName, NdisBindingHandle).
  * <= DISPATCH. The friendly name of the adapter a protocol driver's binding is open to.
  */
-export function NdisQueryAdapterInstanceName(NdisBindingHandle: unknown): {
+export function NdisQueryAdapterInstanceName(NdisBindingHandle: NDIS_HANDLE): {
   Status: NDIS_STATUS;
   AdapterInstanceName: NDIS_STRING | null;
 } {
@@ -103,7 +103,7 @@ export function NdisQueryAdapterInstanceName(NdisBindingHandle: unknown): {
  * BindContext: before the open, too. The SDV rule NdisQueryBindInstanceName wants the
  * buffer freed; one the driver still holds when it unloads is reported.
  */
-export function NdisQueryBindInstanceName(BindingContext: unknown): {
+export function NdisQueryBindInstanceName(BindingContext: NDIS_HANDLE): {
   Status: NDIS_STATUS;
   AdapterInstanceName: NDIS_STRING | null;
 } {
