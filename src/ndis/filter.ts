@@ -1168,7 +1168,7 @@ function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
   d.unloaded = true;
   if (d.timers !== null || d.workItems !== null) n.checkObjectsAtUnload(d, 'FilterDriverUnload');
   // Driver Verifier's pool tracking, as at a miniport driver's unload (0xC4/0x62).
-  n.checkPoolAtUnload(d, 'FilterDriverUnload');
+  n.checkLeftAtUnload(d, 'FilterDriverUnload');
   if (!d.deregistered) {
     n.verifier.report(
       'NdisFDeregisterFilterDriver',

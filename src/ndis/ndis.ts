@@ -633,7 +633,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     this.drivers.delete(d.name);
     if (d.timers !== null || d.workItems !== null) this.checkObjectsAtUnload(d, 'MiniportDriverUnload');
-    this.checkPoolAtUnload(d, 'MiniportDriverUnload');
+    this.checkLeftAtUnload(d, 'MiniportDriverUnload');
   }
 
   /**
@@ -676,7 +676,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * (bug-check-0xc4 page, status.json). R2.16: a miniport driver unloads after every
    * adapter's halt, so nothing it allocated may be left. `fn`: the unload routine.
    */
-  checkPoolAtUnload(d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock, fn: string): void {
+  checkLeftAtUnload(d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock, fn: string): void {
     const names = this.instanceNames === null ? null : namesLeftBy(this, d.name);
     if (names !== null && names.size > 0)
       this.verifier.report(

@@ -1022,7 +1022,7 @@ function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
     );
     p.pools.length = 0;
   }
-  n.checkPoolAtUnload(p, 'DriverUnload');
+  n.checkLeftAtUnload(p, 'DriverUnload');
 }
 
 // ------------------------------------------------------ global net PnP events
