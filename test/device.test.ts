@@ -37,10 +37,14 @@ import {
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_RAISE_IRQL_TO_DISPATCH,
+  NDIS_SPIN_LOCK,
+  NDIS_STATUS_BUFFER_OVERFLOW,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAcquireSpinLock,
+  NdisAllocateSpinLock,
   NdisAllocateTimerObject,
   NdisDeregisterDeviceEx,
   NdisFDeregisterFilterDriver,
@@ -51,6 +55,7 @@ import {
   NdisGetDeviceReservedExtension,
   NdisMDeregisterMiniportDriver,
   NdisRegisterDeviceEx,
+  NdisReleaseSpinLock,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
   type NTSTATUS,
@@ -579,6 +584,56 @@ test('NdisSim_IrpDoubleComplete (0x44): IoCompleteRequest twice', () => {
     r.violations.map((v) => [v.rule, v.bugCheck.code]),
     [['NdisSim_IrpDoubleComplete', 0x44]],
   );
+});
+
+test('R8.11 NdisSim_LockHeldAcrossCall: IoCompleteRequest holding a spin lock the driver took (nf-wdm-iocompleterequest); released first, it passes', () => {
+  const outcome = (releaseFirst: boolean) => {
+    const lock = new NDIS_SPIN_LOCK();
+    let allocated = false;
+    const { r } = run({
+      majors: majors((_d, irp) => {
+        if (!allocated) NdisAllocateSpinLock(lock);
+        allocated = true;
+        NdisAcquireSpinLock(lock);
+        if (releaseFirst) NdisReleaseSpinLock(lock);
+        irp.IoStatus.Status = STATUS_SUCCESS;
+        irp.IoStatus.Information = 0;
+        IoCompleteRequest(irp, IO_NO_INCREMENT);
+        if (!releaseFirst) NdisReleaseSpinLock(lock);
+        return STATUS_SUCCESS;
+      }),
+      actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO)],
+    });
+    return r.violations.map((v) => [
+      v.rule,
+      v.ddi,
+      v.message.includes('completing an IRP runs the completion work'),
+    ]);
+  };
+  assert.deepEqual(outcome(false), [['NdisSim_LockHeldAcrossCall', 'IoCompleteRequest', true]]);
+  assert.deepEqual(outcome(true), []);
+});
+
+test('NdisSim_IrpInformationOverrun (0xC9/0x312): Information past OutputBufferLength on a status the I/O manager copies back for; not on an error status', () => {
+  const outcome = (status: NTSTATUS, information: number) => {
+    const { r, w } = run({
+      majors: majors((_d, irp) => complete(irp, status, information)),
+      actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO, [1, 2], 4)],
+    });
+    return {
+      violations: r.violations.map((v) => [v.rule, v.bugCheck.code, v.bugCheck.params[0]]),
+      output: w.ioResults.find((x) => x.IoControlCode === IOCTL_ECHO)?.output.length,
+    };
+  };
+  assert.deepEqual(outcome(STATUS_SUCCESS, 64), {
+    violations: [['NdisSim_IrpInformationOverrun', 0xc9, 0x312]],
+    output: 4,
+  });
+  assert.deepEqual(outcome(NDIS_STATUS_BUFFER_OVERFLOW, 5).violations, [
+    ['NdisSim_IrpInformationOverrun', 0xc9, 0x312],
+  ]);
+  assert.deepEqual(outcome(STATUS_SUCCESS, 4), { violations: [], output: 4 });
+  assert.deepEqual(outcome(STATUS_INVALID_DEVICE_REQUEST, 64).violations, []);
 });
 
 test('a filter driver registers a device with its filter driver handle; NdisSim_DeviceNotDeregistered at NdisFDeregisterFilterDriver', () => {

@@ -984,7 +984,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R4.15', 'R8.11'],
     summary:
-      'A driver spin lock was held across an NDIS call that runs other drivers: a reset, send or OID completion, a receive or a status indication by a miniport; a send, receive, completion, return, status, OID request, OID completion or cancel passed on by a filter module. The message names the driver that acquired the lock and the DDI.',
+      'A driver spin lock was held across an NDIS call that runs other drivers: a reset, send or OID completion, a receive or a status indication by a miniport; a send, receive, completion, return, status, OID request, OID completion or cancel passed on by a filter module; IoCompleteRequest of an IRP that came to a device the driver made. The message names the driver that acquired the lock and the DDI.',
     ddis: [
       'NdisMResetComplete',
       'NdisMSendNetBufferListsComplete',
@@ -1000,6 +1000,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisFOidRequest',
       'NdisFOidRequestComplete',
       'NdisFCancelOidRequest',
+      'IoCompleteRequest',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x20) },
     source: spec,
@@ -1675,6 +1676,19 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'IoCompleteRequest',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x226 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0xc9--driver-verifier-iomanager-violation.md',
+    fatal: false,
+  },
+  {
+    // Driver Verifier's Enhanced I/O Verification, 0xC9/0x312 (the bug-check-0xc9 page lists
+    // it as a non-fatal error: the debugger hears of it, and the run could go on).
+    id: 'NdisSim_IrpInformationOverrun',
+    origin: 'driver-verifier',
+    spec: [],
+    summary:
+      "IoCompleteRequest of a buffered (METHOD_BUFFERED) device-control IRP whose IoStatus.Information is larger than the request's OutputBufferLength: the I/O manager copies Information bytes back to the application, past its buffer and past the system buffer's data. Driver Verifier reports it as a non-fatal error; the model ends the run, as for its other checks, and the application gets at most its output length.",
+    ddis: ['IoCompleteRequest', 'DispatchDeviceControl'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0xc9--driver-verifier-iomanager-violation.md',
     fatal: false,
   },

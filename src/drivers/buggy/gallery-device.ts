@@ -219,4 +219,28 @@ export const galleryDevice: readonly GalleryEntry[] = [
     },
     noAdapter: true,
   },
+  {
+    rule: 'NdisSim_IrpInformationOverrun',
+    mistake:
+      'The counters IOCTL copies what fits into the output buffer but reports the size of the whole counters block (16 bytes) as IoStatus.Information, even when the tool asked for 4.',
+    driver: deviceDriver('bad-ioctl-information', 'buggy: reports more output bytes than the buffer holds', {
+      majors: () =>
+        dispatchTable((_d, irp) => {
+          const p = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!;
+          if (p.IoControlCode !== IOCTL_COUNTERS) return complete(irp, STATUS_INVALID_DEVICE_REQUEST);
+          const block = [1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0];
+          irp.AssociatedIrp.SystemBuffer!.set(block.slice(0, p.OutputBufferLength));
+          return complete(irp, STATUS_SUCCESS, block.length); // BUG: at most OutputBufferLength
+        }),
+      deregister: (device) => NdisDeregisterDeviceEx(device),
+    }),
+    scenario: {
+      actions: [
+        toolOpen,
+        { at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222004', outputLength: 4 },
+        toolClose,
+      ],
+    },
+    noAdapter: true,
+  },
 ];

@@ -151,9 +151,16 @@ export function claimsHardware(b: MiniportBlock, ddi: string): void {
  * a completion), whose handler takes the same lock: a deadlock. Only locks the calling
  * driver acquired count: a lock another driver holds further up the same thread was
  * reported at that driver's own call. The message names the driver that took each lock
- * and the DDI. `rule` names the rule text that says it for `ddi`.
+ * and the DDI. `rule` names the rule text that says it for `ddi`; `why`, when given, says
+ * what the deadlock would be instead of the NDIS call-back (IoCompleteRequest's page).
  */
-export function lockHeldUpCall(n: Ndis, adapter: string | null, ddi: string, rule: string): void {
+export function lockHeldUpCall(
+  n: Ndis,
+  adapter: string | null,
+  ddi: string,
+  rule: string,
+  why: string | null = null,
+): void {
   const ctx = n.kernel.ctx;
   const caller = ctx.who;
   let own = 0;
@@ -163,7 +170,7 @@ export function lockHeldUpCall(n: Ndis, adapter: string | null, ddi: string, rul
     'NdisSim_LockHeldAcrossCall',
     ddi,
     adapter,
-    `${caller} called ${ddi} holding ${own} spin lock(s) it acquired: the drivers NDIS calls from ${ddi} may call back into ${caller}, whose handler takes the same lock (a deadlock; ${rule})`,
+    `${caller} called ${ddi} holding ${own} spin lock(s) it acquired: ${why ?? `the drivers NDIS calls from ${ddi} may call back into ${caller}, whose handler takes the same lock`} (a deadlock; ${rule})`,
   );
 }
 

@@ -19,6 +19,7 @@ import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
+  IRP_MJ_DEVICE_CONTROL,
   IRP_MJ_MAXIMUM_FUNCTION,
   IRP_MJ_PNP,
   IRP_MJ_POWER,
@@ -39,7 +40,7 @@ import type {
   NDIS_HANDLE,
   NDIS_STATUS,
 } from '../types.ts';
-import { currentNdis } from './common.ts';
+import { currentNdis, lockHeldUpCall } from './common.ts';
 
 const irqlRegister = ddiIrql.NdisRegisterDeviceEx!;
 const irqlDeregister = ddiIrql.NdisDeregisterDeviceEx!;
@@ -254,6 +255,15 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       [irql, 0, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x0e },
     );
+  // R8.11 and the IoCompleteRequest page: never complete an IRP holding a spin lock.
+  if (n.kernel.ctx.held.length > 0)
+    lockHeldUpCall(
+      n,
+      null,
+      ddi,
+      'nf-wdm-iocompleterequest, R8.11',
+      'completing an IRP runs the completion work of the I/O manager and of any driver above, which may need the same lock',
+    );
   const status = Irp.IoStatus.Status;
   if (n.trace.on)
     n.traceDdi(ddi, null, {
@@ -283,6 +293,22 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x06 },
     );
   }
+  // Enhanced I/O Verification, 0xC9/0x312: more bytes claimed than the caller's output
+  // buffer, on a status the I/O manager copies the output back for (any but an error).
+  if (
+    r.major === IRP_MJ_DEVICE_CONTROL &&
+    Irp.IoStatus.Information > r.outputLength &&
+    status >>> 30 !== 3 &&
+    n.verifier.mode !== 'off'
+  )
+    n.verifier.report(
+      'NdisSim_IrpInformationOverrun',
+      ddi,
+      null,
+      `${ddi}: IoStatus.Information is ${Irp.IoStatus.Information} for a buffered request of handle ${r.file.handle} (IoControlCode=0x${r.code.toString(16).padStart(8, '0')}) whose OutputBufferLength is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes written, at most OutputBufferLength`,
+      [r.id, 0, 0],
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
+    );
   completeRequest(n, r);
 }
 
