@@ -258,10 +258,17 @@ function initialize(
       fAllocateNetBuffer: true,
       ContextSize: 0,
       PoolTag: 0x6c6c6f70, // 'poll'
-      DataSize: frameBytesMax,
+      DataSize: 0, // each receive buffer comes with its own MDL chain
     });
     for (let i = 0; a.pool !== null && i < rxBuffers; i++) {
-      const nbl = N.NdisAllocateNetBufferAndNetBufferList(a.pool, 0, 0, null, 0, frameBytesMax);
+      const nbl = N.NdisAllocateNetBufferAndNetBufferList(
+        a.pool,
+        0,
+        0,
+        new Uint8Array(frameBytesMax),
+        0,
+        frameBytesMax,
+      );
       if (nbl === null) break;
       nbl.SourceHandle = handle;
       a.free.push(nbl);

@@ -129,7 +129,7 @@ const originator = variantOfMonitorLwf('originator', 'sends frames of its own', 
   (originator as unknown as { s: typeof s }).s = s;
   c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
     s.pool ??= ownPool(m.handle);
-    const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, null, 0, 60)!;
+    const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, new Uint8Array(60), 0, 60)!;
     own.SourceHandle = m.handle;
     NdisFSendNetBufferLists(m.handle, own, port, flags);
     NdisFSendNetBufferLists(m.handle, nbl, port, flags);
@@ -191,7 +191,7 @@ function driverPoolOriginator(name: string, handle: 'driver' | 'null') {
         PoolTag: 0,
         DataSize: 0,
       });
-      const own = NdisAllocateNetBufferAndNetBufferList(s.pool!, 0, 0, null, 0, 60)!;
+      const own = NdisAllocateNetBufferAndNetBufferList(s.pool!, 0, 0, new Uint8Array(60), 0, 60)!;
       own.SourceHandle = m.handle;
       NdisFSendNetBufferLists(m.handle, own, port, flags);
       NdisFSendNetBufferLists(m.handle, nbl, port, flags);
@@ -316,7 +316,7 @@ test('NdisSim_ObjectFreedInUse: a filter that frees its own NBL while it is in f
       if (!done) {
         done = true;
         pool ??= ownPool(m.handle);
-        const own = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60)!;
+        const own = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(60), 0, 60)!;
         own.SourceHandle = m.handle;
         NdisFSendNetBufferLists(m.handle, own, port, flags);
         NdisFreeNetBufferList(own); // "the miniport has it now"
@@ -465,7 +465,7 @@ test('R7.6 NdisSim_FilterDataState: a module that originates a send inside Filte
       return restart(m, p);
     };
     c.PauseHandler = (m) => {
-      const own = NdisAllocateNetBufferAndNetBufferList(pool!, 0, 0, null, 0, 60)!;
+      const own = NdisAllocateNetBufferAndNetBufferList(pool!, 0, 0, new Uint8Array(60), 0, 60)!;
       own.SourceHandle = m.handle;
       NdisFSendNetBufferLists(m.handle, own, 0, 0);
       return NDIS_STATUS_SUCCESS;
@@ -484,7 +484,7 @@ test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an o
     c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
       NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
       s.pool ??= ownPool(m.handle);
-      const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, null, 0, 60)!;
+      const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, new Uint8Array(60), 0, 60)!;
       own.SourceHandle = m.handle;
       NdisFIndicateReceiveNetBufferLists(m.handle, own, port, 1, flags | NDIS_RECEIVE_FLAGS_RESOURCES);
       s.indicated++;

@@ -142,6 +142,24 @@ test('NdisSim_BadParameter NdisAllocateNetBufferAndNetBufferList: a pool allocat
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
 });
 
+test('NdisSim_BadParameter NdisAllocateNetBufferAndNetBufferList (its page): the pool has DataSize 0; with no MdlChain DataOffset and DataLength are 0; a chain holds them', () => {
+  const cases: [number, Uint8Array | null, number, number, RegExp][] = [
+    [1514, new Uint8Array(60), 0, 60, /DataSize is 1514, not 0/],
+    [0, null, 0, 60, /with no MdlChain, DataOffset and DataLength must be 0/],
+    [0, new Uint8Array(60), 14, 60, /holds 60 bytes, fewer than DataOffset \+ DataLength \(74\)/],
+  ];
+  for (const [dataSize, chain, offset, length, message] of cases) {
+    const r = run('nbl-lengths', (a) => {
+      const right = NdisAllocateNetBufferAndNetBufferList(nblPool(a, true), 0, 0, new Uint8Array(60), 0, 60)!;
+      assert.equal(right.FirstNetBuffer?.Data?.length, 60);
+      NdisFreeNetBufferList(right);
+      NdisAllocateNetBufferAndNetBufferList(nblPool(a, true, dataSize), 0, 0, chain, offset, length);
+    });
+    assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBufferAndNetBufferList']]);
+    assert.match(r.violations[0]!.message, message);
+  }
+});
+
 test('NdisSim_BadParameter NdisAllocateNetBufferList: ContextSize not a multiple of MEMORY_ALLOCATION_ALIGNMENT (16 and 32 are)', () => {
   const r = run('nbl-context', (a) => {
     const lp = nblPool(a, false);

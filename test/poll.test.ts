@@ -76,11 +76,11 @@ function pollHooks(o: Options = {}): Hooks {
         fAllocateNetBuffer: true,
         ContextSize: 0,
         PoolTag: 0x6c6c6f70,
-        DataSize: 1514,
+        DataSize: 0,
       })!;
       a.pools.push(pool);
       for (let i = 0; i < 200; i++) {
-        const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60)!;
+        const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(1514), 0, 60)!;
         nbl.SourceHandle = a.handle;
         a.nbls.push(nbl);
         s.free.push(nbl);

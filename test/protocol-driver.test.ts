@@ -431,7 +431,7 @@ test('a binding handle used after NdisCloseAdapterEx is NdisSim_StaleHandle', ()
       UnbindAdapterHandlerEx: (_u, c) => {
         NdisCloseAdapterEx(c.handle!);
         // A goodbye frame, too late: the handle died with the close.
-        const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, null, 0, 60)!;
+        const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, new Uint8Array(60), 0, 60)!;
         nbl.SourceHandle = c.handle;
         NdisSendNetBufferLists(c.handle!, nbl, 0, 0);
         return NDIS_STATUS_SUCCESS;

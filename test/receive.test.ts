@@ -96,7 +96,7 @@ test('R6.12: a chain that loops back on itself is NdisSim_ReceiveIndication, not
   assert.match(r.bugCheck!.message, /loops back on itself/);
 });
 
-test("R6.12, NET_BUFFER page: a NET_BUFFER whose DataOffset + DataLength runs past its buffer (the pool's DataSize, 1514 bytes here) is NdisSim_ReceiveIndication; one that fills it exactly passes", () => {
+test('R6.12, NET_BUFFER page: a NET_BUFFER whose DataOffset + DataLength runs past its buffer (its MDL chain, 1514 bytes here) is NdisSim_ReceiveIndication; one that fills it exactly passes', () => {
   const sized = (offset: number, length: number) =>
     indicating((next) => {
       const nbl = next();
@@ -110,7 +110,7 @@ test("R6.12, NET_BUFFER page: a NET_BUFFER whose DataOffset + DataLength runs pa
   assert.equal(jumbo.bugCheck!.rule, 'NdisSim_ReceiveIndication');
   assert.match(
     jumbo.bugCheck!.message,
-    /DataOffset \+ DataLength \(0 \+ 9000\) runs past its pool's DataSize of 1514 bytes/,
+    /DataOffset \+ DataLength \(0 \+ 9000\) runs past its MDL chain of 1514 bytes/,
   );
   const offset = world(sized(14, 1501), ['tcpip'], 1).w.run(1 * ns.s);
   assert.match(offset.bugCheck?.message ?? '', /\(14 \+ 1501\) runs past/);

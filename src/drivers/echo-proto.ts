@@ -180,7 +180,14 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
         if (!e.running) return;
         const nb = nbl.FirstNetBuffer;
         if (nb === null || d.pool === null) return;
-        const copy = NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, null, 0, nb.DataLength);
+        const copy = NdisAllocateNetBufferAndNetBufferList(
+          d.pool,
+          0,
+          0,
+          new Uint8Array(nb.DataLength),
+          0,
+          nb.DataLength,
+        );
         if (copy === null) return;
         if (nb.Data !== null && copy.FirstNetBuffer?.Data != null)
           copy.FirstNetBuffer.Data.set(nb.Data.subarray(nb.DataOffset, nb.DataOffset + nb.DataLength));
@@ -198,7 +205,10 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
 
       /** A broadcast frame that says the protocol is here. */
       const announce = (e: EchoBinding): void => {
-        const nbl = d.pool === null ? null : NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, null, 0, 60);
+        const nbl =
+          d.pool === null
+            ? null
+            : NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, new Uint8Array(60), 0, 60);
         if (nbl === null) return;
         nbl.SourceHandle = e.handle;
         e.sendsOut++;
@@ -356,7 +366,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             fAllocateNetBuffer: true,
             ContextSize: 0,
             PoolTag: 0x6f686345,
-            DataSize: 1514,
+            DataSize: 0, // each send carries its own buffer
           });
           if (d.pool === null) {
             NdisDeregisterProtocolDriver(d.handle!);

@@ -371,11 +371,18 @@ export function simnicMiniport(
       fAllocateNetBuffer: true,
       ContextSize: 0,
       PoolTag: 0x6e6d6973, // 'simn'
-      DataSize: frameBytesMax,
+      DataSize: 0, // each receive buffer comes with its own MDL chain
     });
     if (a.rxPool === null) return fail(a, NDIS_STATUS_RESOURCES);
     for (let i = 0; i < rxBuffers; i++) {
-      const nbl = NdisAllocateNetBufferAndNetBufferList(a.rxPool, 0, 0, null, 0, frameBytesMax);
+      const nbl = NdisAllocateNetBufferAndNetBufferList(
+        a.rxPool,
+        0,
+        0,
+        new Uint8Array(frameBytesMax),
+        0,
+        frameBytesMax,
+      );
       if (nbl === null) return fail(a, NDIS_STATUS_RESOURCES);
       nbl.SourceHandle = handle;
       a.rxFree.push(nbl);

@@ -283,11 +283,18 @@ function initialize(handle: NDIS_HANDLE, driverContext: unknown): NDIS_STATUS {
     fAllocateNetBuffer: true,
     ContextSize: 0,
     PoolTag: 0x696e6d76,
-    DataSize: frameBytesMax,
+    DataSize: 0, // each receive buffer comes with its own MDL chain
   });
   if (a.rxPool === null) return fail(a, NDIS_STATUS_RESOURCES);
   for (let i = 0; i < rxBuffers; i++) {
-    const nbl = NdisAllocateNetBufferAndNetBufferList(a.rxPool, 0, 0, null, 0, frameBytesMax);
+    const nbl = NdisAllocateNetBufferAndNetBufferList(
+      a.rxPool,
+      0,
+      0,
+      new Uint8Array(frameBytesMax),
+      0,
+      frameBytesMax,
+    );
     if (nbl === null) return fail(a, NDIS_STATUS_RESOURCES);
     nbl.SourceHandle = handle;
     a.rxFree.push(nbl);

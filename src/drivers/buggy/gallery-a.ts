@@ -280,7 +280,7 @@ export const galleryA: readonly GalleryEntry[] = [
           return NDIS_STATUS_SUCCESS;
         },
         isr: (a) => {
-          NdisAllocateNetBufferAndNetBufferList(a.state.pool as NDIS_HANDLE, 0, 0, null, 0, 60);
+          NdisAllocateNetBufferAndNetBufferList(a.state.pool as NDIS_HANDLE, 0, 0, new Uint8Array(60), 0, 60);
         },
       },
       'buggy: NdisAllocateNetBufferAndNetBufferList at DIRQL',

@@ -387,7 +387,8 @@ export const galleryFilter: readonly GalleryEntry[] = [
       };
       c.PauseHandler = (m: LwfModule) => {
         m.running = false;
-        const own = pool === null ? null : NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60);
+        const own =
+          pool === null ? null : NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(60), 0, 60);
         if (own !== null) {
           own.SourceHandle = m.handle;
           NdisFSendNetBufferLists(m.handle, own, 0, 0);

@@ -58,12 +58,12 @@ function pollDriver(
         fAllocateNetBuffer: true,
         ContextSize: 0,
         PoolTag: 0x6c6c6f70, // 'poll'
-        DataSize: 1514,
+        DataSize: 0,
       });
       if (pool === null) return NDIS_STATUS_SUCCESS;
       a.pools.push(pool);
       for (let i = 0; i < 128; i++) {
-        const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60);
+        const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(1514), 0, 60);
         if (nbl === null) break;
         nbl.SourceHandle = a.handle;
         a.nbls.push(nbl);

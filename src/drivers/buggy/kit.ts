@@ -72,7 +72,7 @@ export function rxPool(a: TestAdapter): NDIS_HANDLE {
     fAllocateNetBuffer: true,
     ContextSize: 0,
     PoolTag: galleryTag,
-    DataSize: 1514,
+    DataSize: 0, // each NBL comes with its own MDL chain
   });
   if (pool === null) throw new Error('NdisAllocateNetBufferListPool failed');
   a.pools.push(pool);
@@ -81,7 +81,7 @@ export function rxPool(a: TestAdapter): NDIS_HANDLE {
 
 /** One receive NBL from `pool`, owned by the adapter. */
 export function rxNbl(a: TestAdapter, pool: NDIS_HANDLE): NET_BUFFER_LIST {
-  const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, null, 0, 60);
+  const nbl = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(1514), 0, 60);
   if (nbl === null) throw new Error('NdisAllocateNetBufferAndNetBufferList failed');
   nbl.SourceHandle = a.handle;
   a.nbls.push(nbl);

@@ -180,9 +180,33 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
 }
 
 /**
+ * What is wrong with the MdlChain, DataOffset and DataLength of a NET_BUFFER to be
+ * allocated, or null (the NdisAllocateNetBuffer and NdisAllocateNetBufferAndNetBufferList
+ * pages): byte counts; with no MDL chain both 0; with one, no more than it holds.
+ */
+export function netBufferRangeProblem(
+  MdlChain: Uint8Array | null,
+  DataOffset: number,
+  DataLength: number,
+): string | null {
+  if (MdlChain !== null && !(MdlChain instanceof Uint8Array))
+    return 'MdlChain is not an MDL chain (a Uint8Array)';
+  if (!Number.isInteger(DataOffset) || DataOffset < 0 || !Number.isInteger(DataLength) || DataLength < 0)
+    return `DataOffset ${DataOffset} and DataLength ${DataLength} must be byte counts`;
+  if (MdlChain === null)
+    return DataOffset !== 0 || DataLength !== 0
+      ? `with no MdlChain, DataOffset and DataLength must be 0 (they are ${DataOffset} and ${DataLength}); pass the buffer as the MDL chain`
+      : null;
+  return DataOffset + DataLength > MdlChain.length
+    ? `the MDL chain holds ${MdlChain.length} bytes, fewer than DataOffset + DataLength (${DataOffset + DataLength})`
+    : null;
+}
+
+/**
  * PNET_BUFFER_LIST NdisAllocateNetBufferAndNetBufferList(PoolHandle, ContextSize,
  * ContextBackFill, MdlChain, DataOffset, DataLength). <= DISPATCH. The MDL chain is
- * the frame's bytes (or null when only the length matters).
+ * the frame's bytes (a Uint8Array), or null with DataOffset and DataLength 0. The
+ * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page).
  */
 export function NdisAllocateNetBufferAndNetBufferList(
   PoolHandle: NDIS_HANDLE,
@@ -195,15 +219,16 @@ export function NdisAllocateNetBufferAndNetBufferList(
   const ddi = 'NdisAllocateNetBufferAndNetBufferList';
   const pool = poolOf(PoolHandle, ddi);
   const n = currentNdis(ddi);
-  n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, pool.block?.name ?? null);
-  if (!pool.allocateNetBuffer) {
-    // The page: the pool must have been allocated with fAllocateNetBuffer TRUE.
-    n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      pool.block?.name ?? null,
-      `${ddi} on a pool allocated with fAllocateNetBuffer FALSE: its NBLs have no NET_BUFFER; use NdisAllocateNetBufferList and NdisAllocateNetBuffer`,
-    );
+  const adapter = pool.block?.name ?? null;
+  n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, adapter);
+  // The page: the pool must have been allocated with fAllocateNetBuffer TRUE and DataSize 0.
+  const bad = !pool.allocateNetBuffer
+    ? 'on a pool allocated with fAllocateNetBuffer FALSE: its NBLs have no NET_BUFFER; use NdisAllocateNetBufferList and NdisAllocateNetBuffer'
+    : pool.dataSize !== 0
+      ? `on a pool whose DataSize is ${pool.dataSize}, not 0: NdisAllocateNetBufferList gives such a pool's NBLs their data buffers; this call takes the caller's MDL chain`
+      : netBufferRangeProblem(MdlChain, DataOffset, DataLength);
+  if (bad !== null) {
+    n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;
   }
   return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);

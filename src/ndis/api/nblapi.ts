@@ -29,7 +29,7 @@ import { NdisGenericObject } from '../objects.ts';
 import type { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
 import { currentNdis, type ServiceHandle, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
-import { poolOf } from './datapath.ts';
+import { netBufferRangeProblem, poolOf } from './datapath.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { maxPoolBytes } from './kernel.ts';
 
@@ -274,21 +274,7 @@ export function NdisAllocateNetBuffer(
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBuffer, ddi, adapter);
   if (pool.block !== null && stale(pool.block, ddi)) return null;
-  if (MdlChain !== null && !(MdlChain instanceof Uint8Array))
-    n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      adapter,
-      `${ddi}: MdlChain is not an MDL chain (a Uint8Array)`,
-    );
-  const bad =
-    !Number.isInteger(DataOffset) || DataOffset < 0 || !Number.isInteger(DataLength) || DataLength < 0
-      ? `DataOffset ${DataOffset} and DataLength ${DataLength} must be byte counts`
-      : MdlChain === null && (DataOffset !== 0 || DataLength !== 0)
-        ? `with no MdlChain, DataOffset and DataLength must be 0 (they are ${DataOffset} and ${DataLength})`
-        : MdlChain !== null && DataOffset + DataLength > MdlChain.length
-          ? `the MDL chain holds ${MdlChain.length} bytes, fewer than DataOffset + DataLength (${DataOffset + DataLength})`
-          : null;
+  const bad = netBufferRangeProblem(MdlChain, DataOffset, DataLength);
   if (bad !== null) {
     n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;
