@@ -245,6 +245,19 @@ test('NdisRegisterDeviceEx: a device, its extension, and the tool opening it, se
   ext = [];
 });
 
+test('a long output is traced as its first 32 bytes and its length; the application gets all of it', () => {
+  const input = Array.from({ length: 40 }, (_, i) => i);
+  const { w } = run({ actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO, input, 40)] });
+  assert.deepEqual(w.ioResults[0]?.output, [...input].reverse());
+  const done = w.trace.events.find((e) => e.what === 'DeviceIoControl tool completes');
+  const first = [...input]
+    .reverse()
+    .slice(0, 32)
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join(' ');
+  assert.equal(done?.data?.output, `${first} … (40 bytes)`);
+});
+
 test('a device without ExtensionSize has no extension; an unknown link, a closed handle and a missing routine fail in the I/O manager', () => {
   let extension: Uint8Array | null | undefined;
   const m = majors(null);
@@ -480,6 +493,31 @@ test('a pended request completed later from a timer: the tool hears then; pendin
   // The timer's 50 ms, and its DPC's latency.
   const took = w.ioResults[0]!.completedNs - w.ioResults[0]!.sentNs;
   assert.ok(took >= 50 * ns.ms && took < 51 * ns.ms, `${took} ns`);
+});
+
+test('requests still pending at the end are listed one line per code and handle, with their count and send times', () => {
+  const { r } = run({
+    majors: majors((_d, irp) => {
+      IoMarkIrpPending(irp);
+      return STATUS_PENDING; // never completed: the run ends with all of them out
+    }),
+    actions: [
+      open(ns.s / 2),
+      open(ns.s / 2, 'other'),
+      ioctl(ns.s, IOCTL_ECHO),
+      ioctl(ns.s + ns.ms, IOCTL_ECHO),
+      ioctl(ns.s + 2 * ns.ms, IOCTL_ECHO),
+      ioctl(ns.s + 3 * ns.ms, IOCTL_ECHO, [], 0, 'other'),
+    ],
+    untilNs: 2 * ns.s,
+  });
+  assert.deepEqual(
+    r.pending.filter((p) => p.startsWith('DeviceIoControl')),
+    [
+      'DeviceIoControl 0x00222004 of handle tool (3 requests, sent from 1.000000 s to 1.002000 s) still pending in ctl-nic',
+      'DeviceIoControl 0x00222004 of handle other (sent at 1.003000 s) still pending in ctl-nic',
+    ],
+  );
 });
 
 test('NdisSim_IrpNotCompleted (0xC9/0x226, 0xC9/0x06): returned without completing, pended without IoMarkIrpPending, completed with STATUS_PENDING', () => {

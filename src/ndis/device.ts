@@ -326,9 +326,19 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
     IoControlCode: hex(r.code),
     Status: result.statusName,
     Information: information,
-    ...(output.length > 0 ? { output: output.map((b) => b.toString(16).padStart(2, '0')).join(' ') } : {}),
+    ...(output.length > 0 ? { output: outputText(output) } : {}),
     ...(r.completed && r.returned === STATUS_PENDING ? { after: fmtTime(n.now - r.sentNs) } : {}),
   });
+}
+
+/** Bytes of output shown in a trace line; `World.ioResults` keeps them all. */
+const outputShownMax = 32;
+
+/** The output as hex bytes, the first `outputShownMax` of a longer one and its length. */
+function outputText(output: readonly number[]): string {
+  const shown = output.length > outputShownMax ? output.slice(0, outputShownMax) : output;
+  const text = shown.map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  return output.length > outputShownMax ? `${text} … (${output.length} bytes)` : text;
 }
 
 /**
@@ -455,10 +465,22 @@ export function userClose(n: Ndis, handle: string): void {
 export function ioPending(n: Ndis): string[] {
   const io = n.io;
   if (io === null) return [];
+  // One line per request kind, handle and driver, in the order the first was sent: a tool
+  // that queues hundreds of reads would otherwise list each one.
+  const groups = new Map<string, { first: IoRequest; last: IoRequest; count: number }>();
+  for (const r of io.pending) {
+    const key = `${r.major}/${r.code}/${r.file.handle}/${r.file.device.owner.name}`;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, { first: r, last: r, count: 1 });
+    else {
+      g.last = r;
+      g.count++;
+    }
+  }
   const out: string[] = [];
-  for (const r of io.pending)
+  for (const { first: r, last, count } of groups.values())
     out.push(
-      `${r.major === IRP_MJ_DEVICE_CONTROL ? `DeviceIoControl ${hex(r.code)}` : `the ${dispatchNames.get(r.major)} request`} of handle ${r.file.handle} (sent at ${fmtTime(r.sentNs)}) still pending in ${r.file.device.owner.name}`,
+      `${r.major === IRP_MJ_DEVICE_CONTROL ? `DeviceIoControl ${hex(r.code)}` : `the ${dispatchNames.get(r.major)} request`} of handle ${r.file.handle} (${count === 1 ? `sent at ${fmtTime(r.sentNs)}` : `${count} requests, sent from ${fmtTime(r.sentNs)} to ${fmtTime(last.sentNs)}`}) still pending in ${r.file.device.owner.name}`,
     );
   return out;
 }
