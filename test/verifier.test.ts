@@ -33,6 +33,7 @@ import {
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeSpinLock,
   NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
@@ -348,6 +349,33 @@ test("R2.5, R2.6: leaks after a failed init, and after the halt right after a su
     assert.equal(r.bugCheck!.bugCheck.code, 0x7c, what);
     assert.deepEqual(r.bugCheck!.bugCheck.params, [sub, 'nic0', p3, 0], what);
   }
+});
+
+test('NdisSim_ObjectFreedInUse: a spin lock acquired after NdisFreeSpinLock names who allocated it and who freed it, when', () => {
+  const l = new NDIS_SPIN_LOCK();
+  const w = testWorld({
+    drivers: [
+      scriptedDriver('lock-uaf', {
+        initialize: () => {
+          NdisAllocateSpinLock(l);
+          return NDIS_STATUS_SUCCESS;
+        },
+        pause: () => {
+          NdisFreeSpinLock(l); // BUG: MiniportHaltEx still takes it
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: () => NdisAcquireSpinLock(l),
+      }),
+    ],
+    devices: [{ name: 'nic0', driver: 'lock-uaf' }],
+    actions: [{ atNs: ns.s, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ObjectFreedInUse');
+  assert.match(
+    r.bugCheck!.message,
+    /^NdisAcquireSpinLock on a freed spin lock: allocated by lock-uaf in MiniportInitializeEx \(nic0\), freed by lock-uaf in MiniportPause \(nic0\) at 1\.\d+ s \(a use after free\)/,
+  );
 });
 
 test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0xC4 codes, parameter 2 the IRQL", () => {

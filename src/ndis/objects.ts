@@ -194,6 +194,12 @@ export class NDIS_SPIN_LOCK {
   _freed = false;
   /** @internal Balance of acquires and releases (SpinLockBalanced). */
   _balance = 0;
+  /** @internal Who allocated it and who freed it, for a use after the free: "flaky-nic in MiniportHaltEx (nic0)". */
+  _allocatedBy = '';
+  /** @internal */
+  _freedBy = '';
+  /** @internal */
+  _freedNs = 0;
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import { Irql } from '../../kernel/kernel.ts';
 import type { MessageInterrupts } from '../../pnp/resources.ts';
+import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
@@ -403,6 +404,14 @@ export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   SpinLock._state = { owner: null, savedIrql: 0, raised: false };
   SpinLock._freed = false;
   SpinLock._balance = 0;
+  SpinLock._allocatedBy = whereNow(n);
+}
+
+/** "flaky-nic in MiniportHaltEx (nic0)": the driver running, its call under way, and the adapter. */
+function whereNow(n: Ndis): string {
+  const fn = n.runningFunction();
+  const adapter = n.runningAdapterName();
+  return `${n.kernel.ctx.who}${fn === null ? '' : ` in ${fn}`}${adapter === null ? '' : ` (${adapter})`}`;
 }
 
 /** VOID NdisFreeSpinLock(SpinLock). Any IRQL; the lock must not be held. */
@@ -413,6 +422,8 @@ export function NdisFreeSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
     n.verifier.report('NdisSim_ObjectFreedInUse', 'NdisFreeSpinLock', null, 'spin lock freed while held');
   }
   SpinLock._freed = true;
+  SpinLock._freedBy = whereNow(n);
+  SpinLock._freedNs = n.now;
 }
 
 function lockState(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string) {
@@ -424,7 +435,13 @@ function lockState(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string) {
       `${ddi}: spin lock not allocated (NdisAllocateSpinLock)`,
     );
   }
-  if (l._freed) n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, null, `${ddi} on a freed spin lock`);
+  if (l._freed)
+    n.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      null,
+      `${ddi} on a freed spin lock: allocated by ${l._allocatedBy}, freed by ${l._freedBy} at ${fmtTime(l._freedNs)} (a use after free)`,
+    );
   return l._state;
 }
 
