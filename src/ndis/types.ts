@@ -436,7 +436,11 @@ export interface NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
   MediaConnectState?: number;
   MediaDuplexState?: number;
   LookaheadSize?: ULONG;
-  /** A pointer to NDIS_PNP_CAPABILITIES in C; not modelled (no power management). */
+  /**
+   * A pointer to NDIS_PNP_CAPABILITIES in C (NDIS 6.0 and 6.1). Its contents are not
+   * read, but non-NULL makes the adapter power-management aware: NDIS does not halt it
+   * on a system sleep (R2.11). Wake-up is not modelled.
+   */
   PowerManagementCapabilities?: unknown;
   MacOptions?: ULONG;
   SupportedPacketFilters?: ULONG;
