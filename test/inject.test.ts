@@ -272,6 +272,6 @@ inject:
   assert.deepEqual(deviations.situations, []);
   assert.match(
     readFileSync('README.md', 'utf8'),
-    /Use deviations for a scenario whose\s+events are fixed `actions:`, and random for one with `inject:`/,
+    /For a scenario with `inject:`, use\s+random only: the simplest schedule draws no injected event/,
   );
 });
