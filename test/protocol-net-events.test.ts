@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
   type DriverModule,
   type NDIS_HANDLE,
@@ -168,9 +169,13 @@ function protocol(name: string, a: Answer): DriverModule {
   };
 }
 
-function world(p: DriverModule, o: { collect?: boolean; adapters?: number } = {}) {
+function world(p: DriverModule, o: { collect?: boolean; adapters?: number; filter?: boolean } = {}) {
   const w = new World({ seed: 1, verifier: o.collect ? 'collect' : 'bugcheck' });
   w.addDriver(healthyNic);
+  if (o.filter) {
+    w.addDriver(monitorLwf);
+    w.addFilter(monitorLwf.name);
+  }
   w.addDriver(p);
   w.addProtocolDriver(p.name);
   for (let i = 0; i < (o.adapters ?? 1); i++) {
@@ -220,6 +225,48 @@ test('R5.1, R7.4: a NetEventQueryRemoveDevice pended and completed with a failur
   const inside = outcome('inside', NDIS_STATUS_FAILURE);
   assert.equal(inside.state, 'Running');
   assert.equal(inside.status, syncVeto.status);
+});
+
+test('R7.7, nf-ndis-ndisfnetpnpevent: beneath a filter module that forwards the event, NdisFNetPnPEvent waits for the pended answer and returns it, so the veto still fails the query-remove', () => {
+  const w = world(
+    protocol('qr-under-filter', {
+      event: NetEventQueryRemoveDevice,
+      how: 'pend',
+      status: NDIS_STATUS_FAILURE,
+    }),
+    {
+      filter: true,
+    },
+  );
+  w.at(50 * ns.ms, { kind: 'disable', device: 'nic0' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  const fwd = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisFNetPnPEvent');
+  const complete = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisCompleteNetPnPEvent');
+  const filterReturns = ev.findIndex(
+    (e, i) => i > complete && e.kind === 'return' && e.what === 'FilterNetPnPEvent',
+  );
+  assert.ok(fwd > 0 && complete > fwd && filterReturns > complete, `${fwd} ${complete} ${filterReturns}`);
+  assert.notEqual(ev.find(irpDone('IRP_MN_QUERY_REMOVE_DEVICE'))?.data?.status, 0);
+  assert.equal(w.adapter('nic0')!.state, 'Running');
+});
+
+test('R5.5: the NetEventQueryRemoveDevice of a surprise removal may pend too: NDIS waits for it before it pauses the binding, and a failure changes nothing', () => {
+  const w = world(
+    protocol('qr-surprise', { event: NetEventQueryRemoveDevice, how: 'pend', status: NDIS_STATUS_FAILURE }),
+  );
+  w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const [complete, pause] = at(
+    w,
+    (e) => e.kind === 'ddi' && e.what === 'NdisCompleteNetPnPEvent',
+    (e) => e.kind === 'call' && e.actor === 'qr-surprise' && e.data?.NetEvent === 'NetEventPause',
+  );
+  assert.ok(complete! > 0 && pause! > complete!, `${complete} ${pause}`);
+  assert.equal(w.adapter('nic0')!.state, 'Halted');
+  assert.deepEqual(w.summary().protocolDrivers[0]?.bindings, []);
 });
 
 test('R5.3, R7.4: a pended NetEventCancelRemoveDevice holds IRP_MN_CANCEL_REMOVE_DEVICE until NdisCompleteNetPnPEvent, and the adapter carries on', () => {
@@ -348,4 +395,23 @@ test('examples/sleepy-proto under the explorer: 24 seeds of the sleep, none brea
   });
   assert.equal(r.failed, 0, r.text);
   assert.equal(r.runs, 24);
+});
+
+test("R7.13: beneath a forwarding filter module, a query-remove the protocol never completes is the protocol's watchdog, not the filter's", () => {
+  const w = world(protocol('qr-never-filter', { event: NetEventQueryRemoveDevice, how: 'never' }), {
+    filter: true,
+  });
+  w.at(50 * ns.ms, { kind: 'disable', device: 'nic0' });
+  const r = w.run(70 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', r.message ?? '');
+  assert.deepEqual(r.bugCheck!.bugCheck.params, [
+    0x25,
+    0x02,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NetEventQueryRemoveDevice,
+  ]);
+  assert.match(
+    r.bugCheck!.message,
+    /ProtocolNetPnPEvent\(NetEventQueryRemoveDevice\) of qr-never-filter on the binding qr-never-filter→nic0/,
+  );
 });
