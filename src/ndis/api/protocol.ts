@@ -488,8 +488,10 @@ export function NdisCompleteUnbindAdapterEx(UnbindContext: NDIS_HANDLE): void {
 
 /**
  * VOID NdisCompleteNetPnPEvent(NdisBindingHandle, NetPnPEventNotification, Status).
- * PASSIVE. Completes the NetEventPause or NetEventRestart the driver pended in
- * ProtocolNetPnPEvent, with the notification NDIS passed there.
+ * PASSIVE. Completes the net PnP event the driver pended in ProtocolNetPnPEvent, with
+ * the notification NDIS passed there: a pause or restart moves the binding on; for
+ * another event (query-remove, cancel-remove, query-power, set-power) Status is the
+ * answer NDIS's waiting thread takes (protocol-driver.ts awaitNetPnPEvent).
  */
 export function NdisCompleteNetPnPEvent(
   NdisBindingHandle: NDIS_HANDLE,
