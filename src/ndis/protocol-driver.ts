@@ -855,6 +855,7 @@ export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): v
   n.protocolWatchdog ??= new ProtocolWatchdog(n);
   o.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, n.protocolWatchdog, waitOp[what], bd);
 }
+
 /** Removes `rec` from its binding's events under way. */
 function dropPended(o: ProtocolOpen, rec: PendedNetEvent): void {
   const list = o.events;
@@ -903,6 +904,11 @@ export function awaitNetPnPEvent(n: Ndis, bd: Binding): number {
   if (rec === null || rec.binding !== bd) return NDIS_STATUS_SUCCESS;
   const o = bd.open!;
   const machine = n.kernel.machine;
+  if (machine.waitsFull)
+    throw new NotModelledError(
+      'ProtocolNetPnPEvent',
+      `waiting for ${p.name} to complete ${rec.event} at the model's deepest wait (limits.waitNestingMax)`,
+    );
   n.netEventWatchdog ??= new NetEventWatchdog(n);
   rec.watchdog = machine.after(n.options.pauseWatchdogNs, n.netEventWatchdog, 0, rec);
   const gone = (): boolean => bd.open !== o || !bd.block.bindings.includes(bd);
@@ -911,11 +917,6 @@ export function awaitNetPnPEvent(n: Ndis, bd: Binding): number {
     n.traceNdis(bd.block, `waits for NdisCompleteNetPnPEvent(${rec.event}) of ${p.name}`, {
       binding: bd.name,
     });
-  if (machine.waitsFull)
-    throw new NotModelledError(
-      'ProtocolNetPnPEvent',
-      `waiting for ${p.name} to complete ${rec.event} at the model's deepest wait (limits.waitNestingMax)`,
-    );
   let due = n.checkCallbackWatchdog();
   rec.waitSlot = n.beginWait(Number.POSITIVE_INFINITY, `ProtocolNetPnPEvent(${rec.event})`);
   try {
