@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { sleepyProto } from '../examples/sleepy-proto.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { driverNames } from '../src/drivers/index.ts';
 import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
   type DriverModule,
@@ -43,6 +45,8 @@ import {
   NetEventSetPower,
   World,
 } from '../src/index.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { loadScenario } from '../src/scenario/load.ts';
 import { exploreScenario } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
 import { ns } from './helpers/world.ts';
@@ -259,12 +263,13 @@ test('R5.5: the NetEventQueryRemoveDevice of a surprise removal may pend too: ND
   w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
   const r = w.run(200 * ns.ms);
   assert.equal(r.verdict, 'ok', r.message ?? '');
-  const [complete, pause] = at(
+  const [complete, resumes, pause] = at(
     w,
     (e) => e.kind === 'ddi' && e.what === 'NdisCompleteNetPnPEvent',
+    (e) => e.kind === 'wake' && e.what === 'ProtocolNetPnPEvent(NetEventQueryRemoveDevice)',
     (e) => e.kind === 'call' && e.actor === 'qr-surprise' && e.data?.NetEvent === 'NetEventPause',
   );
-  assert.ok(complete! > 0 && pause! > complete!, `${complete} ${pause}`);
+  assert.ok(complete! > 0 && resumes! > complete! && pause! > resumes!, `${complete} ${resumes} ${pause}`);
   assert.equal(w.adapter('nic0')!.state, 'Halted');
   assert.deepEqual(w.summary().protocolDrivers[0]?.bindings, []);
 });
@@ -395,6 +400,16 @@ test('examples/sleepy-proto under the explorer: 24 seeds of the sleep, none brea
   });
   assert.equal(r.failed, 0, r.text);
   assert.equal(r.runs, 24);
+  // The seeds do take the pended path: in most of them echoes are out at the set-power.
+  const sc = loadScenario('examples/sleepy-proto.yaml', driverNames([sleepyProto]));
+  let pended = 0;
+  for (let seed = 1; seed <= 6; seed++) {
+    const w = buildWorld(sc, { seed, drivers: [sleepyProto] });
+    w.run(untilNs(sc));
+    if (w.trace.events.some((e) => e.kind === 'wake' && e.what === 'ProtocolNetPnPEvent(NetEventSetPower)'))
+      pended++;
+  }
+  assert.ok(pended >= 3, `${pended} of 6 seeds pended the set-power`);
 });
 
 test("R7.13: beneath a forwarding filter module, a query-remove the protocol never completes is the protocol's watchdog, not the filter's", () => {
