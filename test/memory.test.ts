@@ -18,6 +18,7 @@ import { slowPauseNic } from '../examples/own-driver.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
+import { sleepyProto } from '../examples/sleepy-proto.ts';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
@@ -64,9 +65,11 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
   // Every example and gallery scenario, at most 100 ms of it: a driver that writes
   // down each run in module-level state shows up as kilobytes a run. The example of a
   // driver of your own (--driver) is one of them, and so are the explorer's timer race,
-  // removal race, scatter/gather race, control-device race and poll race.
+  // removal race, scatter/gather race, control-device race and poll race, and the
+  // protocol driver that pends its set-power.
   const own = [
     slowPauseNic,
+    sleepyProto,
     timerRace,
     timerRaceFixed,
     removalRace,

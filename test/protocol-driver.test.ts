@@ -62,7 +62,6 @@ import {
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NetEventBindsComplete,
   NetEventPause,
-  NetEventQueryRemoveDevice,
   NetEventRestart,
   NormalPoolPriority,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -544,23 +543,6 @@ test('an NdisBindingHandle where the page wants the NdisProtocolHandle is NdisSi
   const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
   assert.match(r.bugCheck?.message ?? '', /passes its NdisProtocolHandle .*not an NdisBindingHandle/);
-});
-
-test('PENDING from ProtocolNetPnPEvent for an event other than pause and restart is not modelled: the run says so, naming the handler', () => {
-  const p = protocolDriver(
-    'pends-query-remove',
-    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
-    {
-      NetPnPEventHandler: (_c, note) =>
-        note.NetPnPEvent.NetEvent === NetEventQueryRemoveDevice ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS,
-    },
-  );
-  const w = world(p);
-  w.at(50 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
-  const r = w.run(100 * ns.ms);
-  assert.equal(r.verdict, 'not-modelled');
-  assert.equal(r.bugCheck, null);
-  assert.match(r.message ?? '', /ProtocolNetPnPEvent is not modelled.*NetEventQueryRemoveDevice/);
 });
 
 test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolNetPnPEvent when it returns SUCCESS too', () => {

@@ -36,9 +36,11 @@ export interface ProtocolEdge {
   /** PENDING → Ndis.completeUnbindAdapter. */
   ProtocolUnbindAdapterEx(binding: Binding): NDIS_STATUS;
   /**
-   * PENDING → Ndis.completeNetPnPEvent (pause and restart only: the model's protocols
-   * answer the power events at once). `buffer`: NET_PNP_EVENT.Buffer, the
-   * NDIS_DEVICE_POWER_STATE of NetEventQueryPower and NetEventSetPower, else null.
+   * PENDING → for pause and restart, Ndis.completeNetPnPEvent later; for the other
+   * events a protocol driver's NdisCompleteNetPnPEvent, which NDIS waits for
+   * (protocol-driver.ts awaitNetPnPEvent; the model's own protocols answer at once).
+   * `buffer`: NET_PNP_EVENT.Buffer, the NDIS_DEVICE_POWER_STATE of NetEventQueryPower
+   * and NetEventSetPower, else null.
    */
   ProtocolNetPnPEvent(binding: Binding, event: NetEventCode, buffer?: unknown): NDIS_STATUS;
   ProtocolStatusEx(binding: Binding, indication: NDIS_STATUS_INDICATION): void;

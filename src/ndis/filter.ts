@@ -56,6 +56,7 @@ import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
 import { asleep } from './power.ts';
+import { awaitNetPnPEvent } from './protocol-driver.ts';
 import { ssResumeMonitoring, ssSettled } from './ss.ts';
 import type {
   DRIVER_OBJECT,
@@ -943,7 +944,10 @@ function netEventToProtocols(
   let result = NDIS_STATUS_SUCCESS;
   for (const bd of b.bindings.slice()) {
     if (!isBound(bd)) continue;
-    const s = callProtocol(n, bd, code, powerState);
+    let s = callProtocol(n, bd, code, powerState);
+    // A protocol driver that pended it answers with NdisCompleteNetPnPEvent; NDIS's
+    // thread waits for that answer before it goes on to the next binding.
+    if (s === NDIS_STATUS_PENDING && bd.open !== null) s = awaitNetPnPEvent(n, bd);
     if (code === 'NetEventQueryRemoveDevice') bd.queryRemoveStatus = s;
     if (result === NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_SUCCESS && s !== NDIS_STATUS_PENDING) result = s;
   }

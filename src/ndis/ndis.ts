@@ -210,6 +210,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   protocolRefusal: { name: string; why: string } | null = null;
   /** NDIS's watchdog over what registered protocols pended (R7.13), made on first use. */
   protocolWatchdog: ProtocolWatchdog | null = null;
+  /** The same over their other net PnP events (protocol-driver.ts awaitNetPnPEvent), made on first use. */
+  netEventWatchdog: EventTarget | null = null;
   /** Runs a protocol service stop that had to wait for blocked threads (stop-protocol), made on first use. */
   protocolStopper: EventTarget | null = null;
   /** The filter drivers installed over every adapter, bottom first (scenario `filters`). */

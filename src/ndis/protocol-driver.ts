@@ -13,6 +13,7 @@ import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
+import { NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT } from './generated/rules.ts';
 import {
   NDIS_BIND_PARAMETERS_REVISION_1,
   NDIS_OBJECT_TYPE_BIND_PARAMETERS,
@@ -273,6 +274,31 @@ export class ProtocolOpen {
   note: NET_PNP_EVENT_NOTIFICATION | null = null;
   /** NDIS's watchdog over the bind, unbind, pause or restart the driver pended (R7.13). */
   watchdog: SimEvent | null = null;
+  /**
+   * The binding's other net PnP events (query-remove, cancel-remove, query-power,
+   * set-power) under way: in the handler, or pended and waited for. Null when none.
+   */
+  events: PendedNetEvent[] | null = null;
+}
+
+/**
+ * A net PnP event other than pause and restart, from the call of ProtocolNetPnPEvent
+ * until NDIS has its answer: the handler's return, or NdisCompleteNetPnPEvent after
+ * PENDING. NDIS's thread that sent it (the PnP or power IRP's handling) waits for the
+ * completion (awaitNetPnPEvent).
+ */
+export interface PendedNetEvent {
+  readonly binding: Binding;
+  readonly note: NET_PNP_EVENT_NOTIFICATION;
+  readonly event: NetEventCode;
+  /** Inside ProtocolNetPnPEvent now. */
+  inHandler: boolean;
+  /** The Status of NdisCompleteNetPnPEvent; null until it comes. */
+  status: number | null;
+  /** NDIS's watchdog over the pended event (R7.13); null until it pends. */
+  watchdog: SimEvent | null;
+  /** The slot of NDIS's blocking wait for it (Ndis.beginWait); -1 when it does not wait. */
+  waitSlot: number;
 }
 
 /** A registered protocol driver: its NdisProtocolHandle, and NDIS's edge to its handlers. */
@@ -410,7 +436,8 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
               },
     };
     const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
-    if (pausable) o.note = note;
+    if (!pausable) return this.otherNetPnPEvent(bd, o, event, note);
+    o.note = note;
     if (n.situationsOn && event === 'NetEventPause' && o.sends > 0)
       n.noteSituation(situationCode(SituationKind.ProtocolPauseWithSends, bd.block));
     const s = this.chars.NetPnPEventHandler(bd.protocolContext, note);
@@ -426,17 +453,12 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
       return NDIS_STATUS_PENDING;
     }
     if (s === NDIS_STATUS_PENDING) {
-      if (!pausable)
-        throw new NotModelledError(
-          'ProtocolNetPnPEvent',
-          `${this.name} returned NDIS_STATUS_PENDING for ${event}: the model waits for a protocol only in NetEventPause and NetEventRestart`,
-        );
       if (o.note === note) armProtocolWatchdog(n, bd, event === 'NetEventPause' ? 'pause' : 'restart');
       return s;
     }
     // Only a pause's or restart's own return ends it: another event (a query-remove
     // while the pause waits in another thread) leaves the pause's notification alone.
-    if (pausable) o.note = null;
+    o.note = null;
     if (event === 'NetEventPause') {
       if (s !== NDIS_STATUS_SUCCESS)
         n.verifier.report(
@@ -448,6 +470,62 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
       pauseDrained(n, bd, 'ProtocolNetPnPEvent');
       return NDIS_STATUS_SUCCESS;
     }
+    return s;
+  }
+
+  /**
+   * The pended event of the last call of otherNetPnPEvent that returned PENDING, for
+   * awaitNetPnPEvent to take (nothing runs in between: callProtocol returns at once).
+   */
+  lastPended: PendedNetEvent | null = null;
+
+  /**
+   * NetEventQueryRemoveDevice, NetEventCancelRemoveDevice, NetEventQueryPower and
+   * NetEventSetPower (nc-ndis-protocol_net_pnp_event): the handler answers, or returns
+   * PENDING and answers with NdisCompleteNetPnPEvent (nf-ndis-ndiscompletenetpnpevent),
+   * which NDIS's thread waits for (awaitNetPnPEvent). A completion inside the handler
+   * obliges it to return PENDING; the completion's Status is then the answer.
+   */
+  private otherNetPnPEvent(
+    bd: Binding,
+    o: ProtocolOpen,
+    event: NetEventCode,
+    note: NET_PNP_EVENT_NOTIFICATION,
+  ): NDIS_STATUS {
+    const n = this.ndis;
+    const rec: PendedNetEvent = {
+      binding: bd,
+      note,
+      event,
+      inHandler: true,
+      status: null,
+      watchdog: null,
+      waitSlot: -1,
+    };
+    if (o.events === null) o.events = [rec];
+    else o.events.push(rec);
+    let s: number;
+    try {
+      s = this.chars.NetPnPEventHandler(bd.protocolContext, note);
+    } finally {
+      rec.inHandler = false;
+    }
+    if (rec.status !== null) {
+      dropPended(o, rec);
+      if (s !== NDIS_STATUS_PENDING)
+        n.verifier.report(
+          'NdisSim_ProtocolNetPnPEvent',
+          'ProtocolNetPnPEvent',
+          bd.block.name,
+          `${this.name} called NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent(${event}) and then returned ${statusName(s)}: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
+        );
+      return rec.status;
+    }
+    if (s === NDIS_STATUS_PENDING) {
+      this.lastPended = rec;
+      return s;
+    }
+    dropPended(o, rec);
     return s;
   }
 
@@ -777,6 +855,88 @@ export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): v
   n.protocolWatchdog ??= new ProtocolWatchdog(n);
   o.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, n.protocolWatchdog, waitOp[what], bd);
 }
+
+/** Removes `rec` from its binding's events under way. */
+function dropPended(o: ProtocolOpen, rec: PendedNetEvent): void {
+  const list = o.events;
+  if (list === null) return;
+  const i = list.indexOf(rec);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) o.events = null;
+}
+
+/**
+ * NDIS's watchdog over a net PnP event other than pause and restart that a protocol
+ * pended (R7.13): 0x7C/0x25 with NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT in
+ * parameter 2 and the event's NET_PNP_EVENT_CODE in parameter 4 (bug-check-0x7c).
+ */
+class NetEventWatchdog implements EventTarget {
+  constructor(readonly n: Ndis) {}
+  fire(_op: number, arg: unknown): void {
+    const rec = arg as PendedNetEvent;
+    if (rec.watchdog === null) return;
+    rec.watchdog = null;
+    const bd = rec.binding;
+    this.n.reportInDpc(
+      'ndis',
+      'NdisSim_ProtocolWatchdog',
+      'ProtocolNetPnPEvent',
+      bd.block.name,
+      `ProtocolNetPnPEvent(${rec.event}) of ${(bd.protocol as ProtocolDriverBlock).name} on the binding ${bd.name} returned NDIS_STATUS_PENDING and NdisCompleteNetPnPEvent did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
+      [NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT, 'NDIS_WATCHDOG_TRIAGE_BLOCK', netEventNumber[rec.event]],
+    );
+  }
+}
+
+/**
+ * NDIS's thread that sent a net PnP event other than pause and restart (the PnP IRP's
+ * handling, or the power IRP's step in NDIS's worker) waits for the protocol that
+ * pended it (nc-ndis-protocol_net_pnp_event, nf-ndis-ndiscompletenetpnpevent): a
+ * blocking wait, as NdisWaitEvent's, so other threads, DPCs and timers run meanwhile,
+ * NDIS's watchdog (R7.13) among them. Returns the Status of NdisCompleteNetPnPEvent,
+ * which is the protocol's answer. A binding that goes away before it completes
+ * (closed meanwhile) ends the wait with SUCCESS: no answer from it can come.
+ */
+export function awaitNetPnPEvent(n: Ndis, bd: Binding): number {
+  const p = bd.protocol as ProtocolDriverBlock;
+  const rec = p.lastPended;
+  p.lastPended = null;
+  if (rec === null || rec.binding !== bd) return NDIS_STATUS_SUCCESS;
+  const o = bd.open!;
+  const machine = n.kernel.machine;
+  if (machine.waitsFull)
+    throw new NotModelledError(
+      'ProtocolNetPnPEvent',
+      `waiting for ${p.name} to complete ${rec.event} at the model's deepest wait (limits.waitNestingMax)`,
+    );
+  n.netEventWatchdog ??= new NetEventWatchdog(n);
+  rec.watchdog = machine.after(n.options.pauseWatchdogNs, n.netEventWatchdog, 0, rec);
+  const gone = (): boolean => bd.open !== o || !bd.block.bindings.includes(bd);
+  const done = (): boolean => rec.status !== null || gone();
+  if (n.trace.on)
+    n.traceNdis(bd.block, `waits for NdisCompleteNetPnPEvent(${rec.event}) of ${p.name}`, {
+      binding: bd.name,
+    });
+  let due = n.checkCallbackWatchdog();
+  rec.waitSlot = n.beginWait(Number.POSITIVE_INFINITY, `ProtocolNetPnPEvent(${rec.event})`);
+  try {
+    for (;;) {
+      if (machine.waitUntil(due, done)) break;
+      if (machine.stopped !== null) break;
+      due = n.checkCallbackWatchdog();
+    }
+  } finally {
+    n.endWait(undefined, true);
+    rec.waitSlot = -1;
+    if (rec.watchdog !== null) {
+      rec.watchdog.cancelled = true;
+      rec.watchdog = null;
+    }
+    dropPended(o, rec);
+  }
+  return rec.status ?? NDIS_STATUS_SUCCESS;
+}
+
 // ------------------------------------------- NdisUnbindAdapter, re-enumeration
 
 /**
@@ -1103,7 +1263,7 @@ function globalNetPnPEvent(p: ProtocolDriverBlock, event: number): void {
   if (s === NDIS_STATUS_PENDING)
     throw new NotModelledError(
       fn,
-      `${p.name} returned NDIS_STATUS_PENDING for ${name}: the model waits for a protocol only in NetEventPause and NetEventRestart`,
+      `${p.name} returned NDIS_STATUS_PENDING for ${name}: the model waits for a pended event only on a binding, not for a global one (NULL ProtocolBindingContext)`,
     );
   if (s !== NDIS_STATUS_SUCCESS)
     n.verifier.warn(

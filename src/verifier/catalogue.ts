@@ -1544,9 +1544,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
   {
     id: 'NdisSim_ProtocolNetPnPEvent',
     origin: 'ndis-sim',
-    spec: ['R7.2'],
+    spec: ['R7.2', 'R7.4'],
     summary:
-      'A protocol driver broke the contract of a network PnP event: a pause it failed, NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent followed by a status other than PENDING (the event completed twice), or NdisCompleteNetPnPEvent with no pause or restart pending or with another notification than NDIS passed.',
+      'A protocol driver broke the contract of a network PnP event: a pause it failed, NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent followed by a status other than PENDING (the event completed twice), a pended event completed twice, or NdisCompleteNetPnPEvent with no event of the binding pending, with another notification than NDIS passed, or with the handle of another binding than the event came on.',
     ddis: ['ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf5) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndiscompletenetpnpevent.md',
@@ -1590,7 +1590,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R7.13'],
     summary:
-      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (pause, restart) and did not complete it within NDIS's watchdog time (the pause watchdog's); parameter 2 names the operation.",
+      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (any event sent to a binding) and did not complete it within NDIS's watchdog time (the pause watchdog's); the parameters name the operation (for a net PnP event other than pause and restart: 0x02, NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT, and the event's code in parameter 4).",
     ddis: ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx', 'ProtocolNetPnPEvent'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',

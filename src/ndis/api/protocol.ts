@@ -29,6 +29,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
+  NET_PNP_EVENT_CODE_NAMES,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
 import type { NblImpl, NET_BUFFER_LIST } from '../nbl.ts';
@@ -40,6 +41,7 @@ import {
   type NDIS_OPEN_PARAMETERS,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   openClosePends,
+  type PendedNetEvent,
   ProtocolDriverBlock,
   type ProtocolOpen,
   pauseDrained,
@@ -486,8 +488,10 @@ export function NdisCompleteUnbindAdapterEx(UnbindContext: NDIS_HANDLE): void {
 
 /**
  * VOID NdisCompleteNetPnPEvent(NdisBindingHandle, NetPnPEventNotification, Status).
- * PASSIVE. Completes the NetEventPause or NetEventRestart the driver pended in
- * ProtocolNetPnPEvent, with the notification NDIS passed there.
+ * PASSIVE. Completes the net PnP event the driver pended in ProtocolNetPnPEvent, with
+ * the notification NDIS passed there: a pause or restart moves the binding on; for
+ * another event (query-remove, cancel-remove, query-power, set-power) Status is the
+ * answer NDIS's waiting thread takes (protocol-driver.ts awaitNetPnPEvent).
  */
 export function NdisCompleteNetPnPEvent(
   NdisBindingHandle: NDIS_HANDLE,
@@ -501,13 +505,25 @@ export function NdisCompleteNetPnPEvent(
   if (n.trace.on) n.traceDdi(ddi, bd.block, { Status });
   const pending = bd.pending === 'NetEventPause' || bd.pending === 'NetEventRestart' ? bd.pending : null;
   if (pending === null || o.note === null || o.note !== NetPnPEventNotification) {
+    // A query-remove, cancel-remove, query-power or set-power of this binding.
+    const other = o.events?.find((e) => e.note === NetPnPEventNotification);
+    if (other !== undefined) {
+      completeOtherNetEvent(n, bd, other, Status);
+      return;
+    }
+    const p = (bd.protocol as ProtocolDriverBlock).name;
+    const code = (NetPnPEventNotification as NET_PNP_EVENT_NOTIFICATION | null)?.NetPnPEvent?.NetEvent;
+    const name = code === undefined ? null : (NET_PNP_EVENT_CODE_NAMES.get(code) ?? null);
+    const elsewhere = name === null ? null : bindingOfNote(n, bd, NetPnPEventNotification);
     n.verifier.report(
       'NdisSim_ProtocolNetPnPEvent',
       ddi,
       bd.block.name,
-      pending === null || o.note === null
-        ? `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with no network PnP event of it pending (R7.2)`
-        : `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with another NET_PNP_EVENT_NOTIFICATION than the one NDIS passed to ProtocolNetPnPEvent`,
+      elsewhere !== null
+        ? `${p} called ${ddi} for ${name} with the NdisBindingHandle of ${bd.name}, but NDIS indicated that event on ${elsewhere.name}: the handle must be the binding's the event came on (nf-ndis-ndiscompletenetpnpevent)`
+        : pending === null || o.note === null
+          ? `${p} called ${ddi}${name === null ? '' : ` for ${name}`} with no network PnP event of it pending (R7.2)`
+          : `${p} called ${ddi} with another NET_PNP_EVENT_NOTIFICATION than the one NDIS passed to ProtocolNetPnPEvent`,
     );
     return;
   }
@@ -526,6 +542,43 @@ export function NdisCompleteNetPnPEvent(
     o.watchdog = null;
   }
   life.completeNetPnPEvent(n, bd, Status);
+}
+
+/**
+ * NdisCompleteNetPnPEvent of a query-remove, cancel-remove, query-power or set-power:
+ * its Status is the protocol's answer, which NDIS's waiting thread takes (R5.1, R7.4).
+ * Inside the handler it is the answer too, and the handler must then return PENDING.
+ */
+function completeOtherNetEvent(n: Ndis, bd: Binding, e: PendedNetEvent, Status: NDIS_STATUS): void {
+  if (e.status !== null) {
+    n.verifier.report(
+      'NdisSim_ProtocolNetPnPEvent',
+      'NdisCompleteNetPnPEvent',
+      bd.block.name,
+      `${(bd.protocol as ProtocolDriverBlock).name} called NdisCompleteNetPnPEvent for ${e.event} again: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
+    );
+    return;
+  }
+  e.status = Status;
+  if (e.watchdog !== null) {
+    e.watchdog.cancelled = true;
+    e.watchdog = null;
+  }
+  if (e.waitSlot >= 0) n.waitSatisfied(e.waitSlot);
+}
+
+/** Another binding of `bd`'s protocol driver on which NDIS indicated `note` and waits for it, or null. */
+function bindingOfNote(n: Ndis, bd: Binding, note: NET_PNP_EVENT_NOTIFICATION): Binding | null {
+  for (const b of n.adapters)
+    for (const x of b.bindings)
+      if (
+        x !== bd &&
+        x.protocol === bd.protocol &&
+        x.open !== null &&
+        (x.open.note === note || x.open.events?.some((e) => e.note === note) === true)
+      )
+        return x;
+  return null;
 }
 
 // --------------------------------------------------------------- data path
