@@ -885,8 +885,19 @@ test('R7.13: an unbind pended inside NdisDeregisterProtocolDriver and never comp
   const r = w.run(70 * ns.s);
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog');
   assert.match(r.bugCheck.message, /ProtocolUnbindAdapterEx of never-unbinds returned NDIS_STATUS_PENDING/);
+  // The 0x7C page: parameter 2 the operation (0x04, NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND).
+  assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x04, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
   // The Unload routine is still inside its call when the watchdog fires.
   assert.ok(!w.trace.events.some((e) => e.kind === 'return' && e.what === 'DriverUnload'));
+});
+
+test('R7.13: a NetEventPause pended and never completed is NDIS watchdog 0x7C/0x25 with operation 0x01 (NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE)', () => {
+  const w = world(echoProtocol('echo-pause-never-done', 'x', { pauseNeverCompleted: true }));
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(70 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog');
+  assert.match(r.bugCheck.message, /ProtocolNetPnPEvent\(NetEventPause\) of echo-pause-never-done/);
+  assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
 });
 
 test('nf-ndis-ndisderegisterprotocoldriver: the call from an entry point NDIS called (its unbind handler, its NetEventBindsComplete) is NdisSim_ProtocolDeregister (0xF7), and the driver stays registered', () => {

@@ -13,7 +13,11 @@ import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
-import { NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT } from './generated/rules.ts';
+import {
+  NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
+  NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE,
+  NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND,
+} from './generated/rules.ts';
 import {
   NDIS_BIND_PARAMETERS_REVISION_1,
   NDIS_OBJECT_TYPE_BIND_PARAMETERS,
@@ -814,6 +818,17 @@ export function openClosePends(n: Ndis, bd: Binding, state: 'opening' | 'closing
 export type ProtocolWait = 'bind' | 'unbind' | 'pause' | 'restart';
 
 const waitOp: Readonly<Record<ProtocolWait, number>> = { bind: 0, unbind: 1, pause: 2, restart: 3 };
+/**
+ * Parameters 2 to 4 of the watchdog's 0x7C/0x25, as the 0x7C page gives them: the
+ * operation (a restart is a net PnP event, with its code in parameter 4), the triage
+ * block. The page names no operation for a bind: 0 there.
+ */
+const watchdogParams: Readonly<Record<ProtocolWait, readonly (number | string)[]>> = {
+  bind: [0, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+  unbind: [NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+  pause: [NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+  restart: [NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT, 'NDIS_WATCHDOG_TRIAGE_BLOCK', NetEventRestart],
+};
 const waitNames: readonly ProtocolWait[] = ['bind', 'unbind', 'pause', 'restart'];
 
 /** NDIS's watchdog over what a protocol pended (R7.13): the pause watchdog's time for each. */
@@ -843,7 +858,7 @@ export class ProtocolWatchdog implements EventTarget {
       what === 'bind' || what === 'unbind' ? handler : 'ProtocolNetPnPEvent',
       bd.block.name,
       `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} returned NDIS_STATUS_PENDING and ${completion} did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
-      ['NDIS_WATCHDOG_TRIAGE_BLOCK', op],
+      [...watchdogParams[what]],
     );
   }
 }

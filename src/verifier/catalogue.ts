@@ -1590,7 +1590,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R7.13'],
     summary:
-      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (any event sent to a binding) and did not complete it within NDIS's watchdog time (the pause watchdog's); the parameters name the operation (for a net PnP event other than pause and restart: 0x02, NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT, and the event's code in parameter 4).",
+      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (any event sent to a binding) and did not complete it within NDIS's watchdog time (the pause watchdog's); parameter 2 is the operation as the 0x7C page numbers it (0x01 a pause, 0x04 an unbind, 0x02 NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT any other net PnP event, with its code in parameter 4; 0 a bind, which the page does not name).",
     ddis: ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx', 'ProtocolNetPnPEvent'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
