@@ -44,5 +44,6 @@ test('the README says which classic bug cannot be written (a MiniportPause with 
     /One classic bug has no\s+entry because it cannot happen: a `MiniportPause` that returns with sends or\s+receives outstanding/,
   );
   assert.match(readme, /\(R3\.3 in docs\/model\.md\)/);
-  assert.match(readme, /random for one with `inject:`/);
+  assert.match(readme, /Explore with random first, always/);
+  assert.match(readme, /For a scenario with `inject:`, use\s+random only/);
 });
