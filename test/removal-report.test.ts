@@ -231,3 +231,44 @@ test('a failed adapter whose flag the trace dropped is said to be, not left out'
     /nic0 +its device failed before the \d+ trace events the run kept, so its removal is not shown/,
   );
 });
+
+for (const kind of ['disable', 'remove'] as const) {
+  test(`R5.4, R2.12: NdisMRemoveMiniport in the MiniportPause of a ${kind}: the orderly removal gets there first, and the story ends there, not at a Code 43 never reached`, () => {
+    const drv = scriptedDriver(`pause-${kind}`, {
+      pause: (a) => {
+        NdisMRemoveMiniport(a.handle);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions: [{ atNs: 100 * ns.ms, action: { kind, device: 'nic0' } }],
+    });
+    const r = w.run(1 * ns.s);
+    // The device is no longer started when PnP gets to the invalidation, so it lapses:
+    // no state query, no surprise removal; the halt is Failed (R2.12).
+    assert.equal(w.device('nic0').problem, kind === 'disable' ? 22 : 0);
+    const [st] = removalStories(w.trace.events);
+    assert.equal(st!.end, kind === 'disable' ? 'disabled' : 'removed');
+    assert.ok(
+      st!.steps.every((x) => x.at !== null),
+      JSON.stringify(st!.steps),
+    );
+    assert.ok(
+      !st!.steps.some((x) =>
+        /QUERY_PNP_DEVICE_STATE|SURPRISE_REMOVAL|SurpriseRemoved|POST_START/.test(x.what),
+      ),
+    );
+    assert.ok(st!.steps.some((x) => x.what === 'MiniportHaltEx(NdisHaltDeviceFailed)'));
+    const to = kind === 'disable' ? 'the device disabled \\(Code 22\\)' : 'the device removed';
+    // The line starts at the call, not at the IRP_MN_REMOVE_DEVICE listed before it.
+    const call = w.trace.events.find((e) => e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport')!;
+    const at = (call.t / 1e9).toFixed(6);
+    assert.match(
+      summaryOf(w, r),
+      new RegExp(`NdisMRemoveMiniport at ${at} s: every step to ${to}, no Code 43`),
+    );
+    assert.doesNotMatch(summaryOf(w, r), /not reached/);
+  });
+}

@@ -21,10 +21,12 @@ export interface RemovalStory {
   /** Why the device was marked failed ("NdisMRemoveMiniport", "MiniportRestart failed", …). */
   why: string;
   /**
-   * How the device ends: failed with Code 43 (R5.8, R5.12), or gone, because it was
-   * unplugged (surprise-removed by the scenario) before PnP could fail it.
+   * How the device ends: failed with Code 43 (R5.8, R5.12); gone, because it was
+   * unplugged (surprise-removed by the scenario) before PnP could fail it; or removed
+   * or disabled, because an orderly removal (R5.4) was under way when the flag was set,
+   * so the invalidation lapsed and no surprise removal came.
    */
-  end: 'Code 43' | 'unplugged';
+  end: 'Code 43' | 'unplugged' | 'removed' | 'disabled';
   /** The steps in the order they happened, then those that did not. */
   steps: RemovalStep[];
 }
@@ -121,7 +123,26 @@ function story(
   // device is gone (S-d).
   const gone = find((e) => e.kind === 'device' && e.what === 'gone');
   const unplugged = gone !== null || (surprise !== null && surprise < flag);
-  if (!unplugged)
+  // An orderly removal or disable (R5.4) under way, or queued ahead of the state query:
+  // when PnP gets to the invalidation the device is no longer started, so it lapses
+  // (docs/model.md, step 8). No state query and no surprise removal follow; the halt
+  // is still Failed (R2.12), and the devnode ends removed or disabled, not at Code 43.
+  const orderly =
+    surprise === null && !unplugged
+      ? find((e) => e.kind === 'device' && (e.what === 'removed' || e.what === 'disabled'))
+      : null;
+  if (orderly !== null) {
+    const removeSent = find(
+      (e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'sent',
+      begin,
+    );
+    step(
+      `IRP_MN_REMOVE_DEVICE of an orderly ${events[orderly]!.what === 'disabled' ? 'disable' : 'removal'}: the invalidation lapses`,
+      'R5.4',
+      removeSent,
+    );
+  }
+  if (!unplugged && orderly === null)
     step(
       'IRP_MN_QUERY_PNP_DEVICE_STATE: NDIS reports PNP_DEVICE_FAILED',
       'R5.12',
@@ -133,24 +154,26 @@ function story(
           (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
       ),
     );
-  step(
-    surprise !== null && surprise < flag
-      ? 'IRP_MN_SURPRISE_REMOVAL: the device was unplugged first'
-      : 'the PnP manager sends IRP_MN_SURPRISE_REMOVAL',
-    surprise !== null && surprise < flag ? 'R5.5' : 'R5.12',
-    surprise,
-  );
-  step(
-    'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
-    'R5.5, R5.7',
-    find(
-      (e) =>
-        e.kind === 'call' &&
-        e.what === 'MiniportDevicePnPEventNotify' &&
-        e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
-      begin,
-    ),
-  );
+  if (orderly === null) {
+    step(
+      surprise !== null && surprise < flag
+        ? 'IRP_MN_SURPRISE_REMOVAL: the device was unplugged first'
+        : 'the PnP manager sends IRP_MN_SURPRISE_REMOVAL',
+      surprise !== null && surprise < flag ? 'R5.5' : 'R5.12',
+      surprise,
+    );
+    step(
+      'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
+      'R5.5, R5.7',
+      find(
+        (e) =>
+          e.kind === 'call' &&
+          e.what === 'MiniportDevicePnPEventNotify' &&
+          e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
+        begin,
+      ),
+    );
+  }
   // Each protocol bound at the flag: paused, then unbound.
   const teardownFrom = Math.min(flag, surprise ?? flag);
   for (const [p, state] of bindingsAt(events, begin, flag, limit, adapter)) {
@@ -177,6 +200,14 @@ function story(
     find((e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed'),
   );
   if (unplugged) step('the device is gone (unplugged): no Code 43', 'R5.5', gone);
+  else if (orderly !== null)
+    step(
+      events[orderly]!.what === 'disabled'
+        ? 'the device is disabled: Code 22 (CM_PROB_DISABLED), no Code 43'
+        : 'the device is removed: no Code 43',
+      'R5.4',
+      orderly,
+    );
   else
     step(
       'the device is failed: Code 43 (CM_PROB_FAILED_POST_START)',
@@ -188,7 +219,11 @@ function story(
   return {
     adapter,
     why,
-    end: unplugged ? 'unplugged' : 'Code 43',
+    end: unplugged
+      ? 'unplugged'
+      : orderly !== null
+        ? (events[orderly]!.what as 'removed' | 'disabled')
+        : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
   };
 }

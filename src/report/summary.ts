@@ -231,11 +231,21 @@ function removalLine(
 ): string {
   const done = st.steps.filter((x) => x.at !== null);
   const missing = st.steps.filter((x) => x.at === null);
-  const first = events[done[0]!.at!]!.t;
+  // From the flag, the "why" the line names: an unplugging or an orderly removal that
+  // came first is listed before it, but is not when the driver's call or failure was.
+  const flag = done.find((x) => x.what.startsWith('NDIS sets the device-failed flag')) ?? done[0]!;
+  const first = events[flag.at!]!.t;
   const from = `${st.why} at ${fmtTime(first)}`;
   if (missing.length === 0) {
     const last = events[done[done.length - 1]!.at!]!.t;
-    const to = st.end === 'Code 43' ? 'Code 43' : 'the unplugged device gone, no Code 43';
+    const to =
+      st.end === 'Code 43'
+        ? 'Code 43'
+        : st.end === 'unplugged'
+          ? 'the unplugged device gone, no Code 43'
+          : st.end === 'disabled'
+            ? 'the device disabled (Code 22), no Code 43'
+            : 'the device removed, no Code 43';
     return `${from}: every step to ${to}, in ${fmtTime(last - first)}`;
   }
   return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
