@@ -272,3 +272,31 @@ for (const kind of ['disable', 'remove'] as const) {
     assert.doesNotMatch(summaryOf(w, r), /not reached/);
   });
 }
+
+test('R5.12, R5.5: a device unplugged only after its failure reached Code 43 tells the teardown to Code 43, not "no Code 43"', () => {
+  const drv = scriptedDriver('unplugged-after', {
+    initialize: (a) => {
+      after(a, 100, () => {
+        NdisMRemoveMiniport(a.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  // The failure path is over within a millisecond of the call at 100 ms.
+  w.at(900 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  const ev = w.trace.events;
+  const code43 = ev.findIndex((e) => e.kind === 'device' && e.data?.problem === 43);
+  const gone = ev.findIndex((e) => e.kind === 'device' && e.what === 'gone');
+  assert.ok(code43 >= 0 && gone > code43, 'Code 43, then the unplug');
+  const [st] = removalStories(ev);
+  assert.equal(st!.end, 'Code 43');
+  assert.ok(
+    st!.steps.every((x) => x.at !== null),
+    JSON.stringify(st!.steps),
+  );
+  assert.ok(st!.steps.some((x) => x.what.startsWith('IRP_MN_QUERY_PNP_DEVICE_STATE')));
+  assert.equal(st!.steps.at(-1)!.at, code43);
+  assert.match(summaryOf(w, r), /every step to Code 43/);
+});

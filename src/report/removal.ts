@@ -121,7 +121,11 @@ function story(
   // Unplugged: the scenario surprise-removed the device, before the flag or before
   // PnP acted on it. Then there is no state query to answer and no Code 43: the
   // device is gone (S-d).
-  const gone = find((e) => e.kind === 'device' && e.what === 'gone');
+  // A device unplugged only after the failure path got it to Code 43 ended that
+  // teardown at Code 43: the unplugging is a later event, not this story's end.
+  const failedAt = find((e) => e.kind === 'device' && e.data?.problem === 43);
+  const goneAt = find((e) => e.kind === 'device' && e.what === 'gone');
+  const gone = goneAt !== null && (failedAt === null || goneAt < failedAt) ? goneAt : null;
   const unplugged = gone !== null || (surprise !== null && surprise < flag);
   // An orderly removal or disable (R5.4) under way, or queued ahead of the state query:
   // when PnP gets to the invalidation the device is no longer started, so it lapses
@@ -208,12 +212,7 @@ function story(
       'R5.4',
       orderly,
     );
-  else
-    step(
-      'the device is failed: Code 43 (CM_PROB_FAILED_POST_START)',
-      'R5.8, R5.12',
-      find((e) => e.kind === 'device' && e.data?.problem === 43),
-    );
+  else step('the device is failed: Code 43 (CM_PROB_FAILED_POST_START)', 'R5.8, R5.12', failedAt);
   // In the order they happened; those that did not, last, in the order above.
   const happened = steps.filter((s) => s.at !== null).sort((a, b) => a.at! - b.at!);
   return {
