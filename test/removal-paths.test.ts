@@ -209,6 +209,33 @@ test('R5.2, R5.15: NDIS refuses query-remove once the device-failed flag is set;
   }
 });
 
+test('R5.2 (extended to stop): NDIS refuses query-stop once the device-failed flag is set, and the trace says why; the failure path wins (Code 43)', () => {
+  let world: ReturnType<typeof testWorld> | null = null;
+  const drv = scriptedDriver('t-nic-stop', {
+    initialize: (a) => {
+      after(a, 500, () => {
+        NdisMRemoveMiniport(a.handle);
+      });
+      // The stop request reaches PnP 10 µs before the timer: its QUERY_STOP comes after the flag.
+      world!.at(world!.kernel.now + 500 * ns.ms - 10 * ns.us, { kind: 'stop', device: 'nic0' });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  world = w;
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  inOrder(w.trace.events, [
+    ['device failed', is('ndis', 'device-failed flag set')],
+    ['refused', is('ndis', 'query-stop refused: device failed (R5.2)')],
+    ['QUERY_STOP failed', (e) => irpDone('IRP_MN_QUERY_STOP_DEVICE')(e) && e.data?.status !== 0],
+    ['CANCEL_STOP', is('irp', 'IRP_MN_CANCEL_STOP_DEVICE')],
+    ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+  ]);
+  assert.equal(w.adapter('nic0')!.haltAction, NdisHaltDeviceFailed);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
 test('R2.12: a device failed after query-remove succeeded still halts with NdisHaltDeviceFailed', () => {
   let world: ReturnType<typeof testWorld> | null = null;
   const drv = scriptedDriver('t-nic', {

@@ -254,7 +254,10 @@ function cancelRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
 }
 
 function queryStop(n: Ndis, b: MiniportBlock, irp: Irp): void {
+  // R5.2 names query-remove; the model refuses a stop too, as the removal's query does
+  // (docs/decisions.md): a failed device is not stopped and started again.
   if (b.deviceFailed) {
+    if (n.trace.on) n.traceNdis(b, 'query-stop refused: device failed (R5.2)', {});
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return;
   }
