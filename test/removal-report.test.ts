@@ -300,3 +300,37 @@ test('R5.12, R5.5: a device unplugged only after its failure reached Code 43 tel
   assert.equal(st!.steps.at(-1)!.at, code43);
   assert.match(summaryOf(w, r), /every step to Code 43/);
 });
+
+test('R5.16: NdisMRemoveMiniport in a MiniportInitializeEx that then fails ends at Code 10 with no halt, not at "not reached: ... Code 43"', () => {
+  const drv = scriptedDriver('init-fails', {
+    initialize: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_FAILURE;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(1 * ns.s);
+  assert.equal(w.device('nic0').problem, 10);
+  const [st] = removalStories(w.trace.events);
+  assert.equal(st!.end, 'Code 10');
+  assert.ok(
+    st!.steps.every((x) => x.at !== null),
+    JSON.stringify(st!.steps),
+  );
+  assert.ok(
+    !st!.steps.some((x) =>
+      /QUERY_PNP_DEVICE_STATE|SURPRISE_REMOVAL|SurpriseRemoved|MiniportHaltEx|POST_START/.test(x.what),
+    ),
+  );
+  // PnP marks the devnode as it sends IRP_MN_REMOVE_DEVICE for the failed start, so the
+  // Code 10 step comes just before the IRP's completion.
+  assert.deepEqual(
+    st!.steps.slice(-2).map((x) => x.what),
+    ['the device failed to start: Code 10 (CM_PROB_FAILED_START), no halt', 'IRP_MN_REMOVE_DEVICE completes'],
+  );
+  assert.match(
+    summaryOf(w, r),
+    /NdisMRemoveMiniport at 0\.\d+ s: every step to Code 10 \(a failed start, no halt\)/,
+  );
+  assert.doesNotMatch(summaryOf(w, r), /not reached/);
+});

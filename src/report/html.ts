@@ -513,7 +513,7 @@ function removalSection(
   ];
   for (const st of stories) {
     parts.push(
-      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : ''}</h3>\n<ol class="removal">`,
+      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}</h3>\n<ol class="removal">`,
     );
     for (const s of st.steps) {
       if (s.at === null) {

@@ -24,9 +24,10 @@ export interface RemovalStory {
    * How the device ends: failed with Code 43 (R5.8, R5.12); gone, because it was
    * unplugged (surprise-removed by the scenario) before PnP could fail it; or removed
    * or disabled, because an orderly removal (R5.4) was under way when the flag was set,
-   * so the invalidation lapsed and no surprise removal came.
+   * so the invalidation lapsed and no surprise removal came; or Code 10, because the
+   * flag was set in a MiniportInitializeEx that then failed (R5.16).
    */
-  end: 'Code 43' | 'unplugged' | 'removed' | 'disabled';
+  end: 'Code 43' | 'unplugged' | 'removed' | 'disabled' | 'Code 10';
   /** The steps in the order they happened, then those that did not. */
   steps: RemovalStep[];
 }
@@ -135,6 +136,15 @@ function story(
     surprise === null && !unplugged
       ? find((e) => e.kind === 'device' && (e.what === 'removed' || e.what === 'disabled'))
       : null;
+  // R5.16: set in a MiniportInitializeEx that then fails: the start fails (Code 10), no
+  // halt follows, and the flag dies with the FDO; the invalidation lapses.
+  const failedStart =
+    surprise === null && !unplugged && orderly === null
+      ? find((e) => e.kind === 'state' && e.data?.event === 'InitializeFailed')
+      : null;
+  if (failedStart !== null)
+    step('MiniportInitializeEx fails: the start fails, and the invalidation lapses', 'R5.16', failedStart);
+  const early = orderly ?? failedStart;
   if (orderly !== null) {
     const removeSent = find(
       (e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'sent',
@@ -146,7 +156,7 @@ function story(
       removeSent,
     );
   }
-  if (!unplugged && orderly === null)
+  if (!unplugged && early === null)
     step(
       'IRP_MN_QUERY_PNP_DEVICE_STATE: NDIS reports PNP_DEVICE_FAILED',
       'R5.12',
@@ -158,7 +168,7 @@ function story(
           (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
       ),
     );
-  if (orderly === null) {
+  if (early === null) {
     step(
       surprise !== null && surprise < flag
         ? 'IRP_MN_SURPRISE_REMOVAL: the device was unplugged first'
@@ -197,13 +207,19 @@ function story(
     );
   const halt = find((e) => e.kind === 'call' && e.what === 'MiniportHaltEx');
   const action = halt === null ? 'NdisHaltDeviceFailed' : String(events[halt]!.data?.HaltAction);
-  step(`MiniportHaltEx(${action})`, 'R5.5, R2.12', halt);
+  if (failedStart === null) step(`MiniportHaltEx(${action})`, 'R5.5, R2.12', halt);
   step(
     'IRP_MN_REMOVE_DEVICE completes',
     'R5.12, R5.4',
     find((e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed'),
   );
   if (unplugged) step('the device is gone (unplugged): no Code 43', 'R5.5', gone);
+  else if (failedStart !== null)
+    step(
+      'the device failed to start: Code 10 (CM_PROB_FAILED_START), no halt',
+      'R5.16',
+      find((e) => e.kind === 'device' && e.data?.problem === 10),
+    );
   else if (orderly !== null)
     step(
       events[orderly]!.what === 'disabled'
@@ -222,7 +238,9 @@ function story(
       ? 'unplugged'
       : orderly !== null
         ? (events[orderly]!.what as 'removed' | 'disabled')
-        : 'Code 43',
+        : failedStart !== null
+          ? 'Code 10'
+          : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
   };
 }

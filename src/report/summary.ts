@@ -245,7 +245,9 @@ function removalLine(
           ? 'the unplugged device gone, no Code 43'
           : st.end === 'disabled'
             ? 'the device disabled (Code 22), no Code 43'
-            : 'the device removed, no Code 43';
+            : st.end === 'Code 10'
+              ? 'Code 10 (a failed start, no halt)'
+              : 'the device removed, no Code 43';
     return `${from}: every step to ${to}, in ${fmtTime(last - first)}`;
   }
   return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
