@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { echoProto } from '../src/drivers/echo-proto.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
   NDIS_STATUS_FAILURE,
@@ -333,4 +334,65 @@ test('R5.16: NdisMRemoveMiniport in a MiniportInitializeEx that then fails ends 
     /NdisMRemoveMiniport at 0\.\d+ s: every step to Code 10 \(a failed start, no halt\)/,
   );
   assert.doesNotMatch(summaryOf(w, r), /not reached/);
+});
+
+test('R5.16, R5.5: a failed start unplugged later still ends at Code 10; the unplugging is not its end', () => {
+  const drv = scriptedDriver('init-fails-unplugged', {
+    initialize: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_FAILURE;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 500 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }],
+  });
+  w.run(1 * ns.s);
+  assert.equal(w.device('nic0').status, 'gone');
+  const [st] = removalStories(w.trace.events);
+  assert.equal(st!.end, 'Code 10');
+  assert.ok(
+    st!.steps.every((x) => x.at !== null),
+    JSON.stringify(st!.steps),
+  );
+});
+
+test('R7.1, R5.5: a protocol whose unbind was already under way when the device failed is listed as unbinding, not as a pause never reached', () => {
+  let world: ReturnType<typeof testWorld> | null = null;
+  const drv = scriptedDriver('fails-while-unbinding', {
+    initialize: (a) => {
+      world!.at(world!.kernel.now + 500 * ns.ms - 20 * ns.us, {
+        kind: 'stop-protocol',
+        driver: 'echo-proto',
+      });
+      // echo-proto's service stops just before this timer: its unbind clears its packet
+      // filter first, and the driver gives up on the adapter while the binding is Closing.
+      after(a, 500, () => {
+        NdisMRemoveMiniport(a.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv, echoProto], devices: [{ name: 'nic0', driver: drv.name }] });
+  world = w;
+  w.addProtocolDriver('echo-proto');
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(w.device('nic0').problem, 43);
+  const [st] = removalStories(w.trace.events);
+  const flag = st!.steps.find((x) => x.what.startsWith('NDIS sets the device-failed flag'))!.at!;
+  const closing = w.trace.events.findLastIndex(
+    (e, i) => i < flag && e.kind === 'binding' && e.actor === 'echo-proto' && e.what.endsWith('→ Closing'),
+  );
+  const unbound = w.trace.events.findIndex(
+    (e, i) => i > flag && e.kind === 'binding' && e.actor === 'echo-proto' && e.what.endsWith('→ Unbound'),
+  );
+  assert.ok(closing >= 0 && unbound > flag, "the flag falls inside echo-proto's unbind");
+  assert.ok(
+    st!.steps.every((x) => x.at !== null),
+    JSON.stringify(st!.steps),
+  );
+  assert.ok(!st!.steps.some((x) => x.what === "echo-proto's binding is paused"));
+  assert.ok(st!.steps.some((x) => x.what === 'echo-proto unbinds'));
 });

@@ -126,21 +126,26 @@ function story(
   // teardown at Code 43: the unplugging is a later event, not this story's end.
   const failedAt = find((e) => e.kind === 'device' && e.data?.problem === 43);
   const goneAt = find((e) => e.kind === 'device' && e.what === 'gone');
-  const gone = goneAt !== null && (failedAt === null || goneAt < failedAt) ? goneAt : null;
-  const unplugged = gone !== null || (surprise !== null && surprise < flag);
+  // R5.16: set in a MiniportInitializeEx that then fails: the start fails (Code 10), no
+  // halt follows, and the flag dies with the FDO; the invalidation lapses. An unplugging
+  // after that is a later event, not this story's end.
+  const initFailed = find((e) => e.kind === 'state' && e.data?.event === 'InitializeFailed');
+  const failedStart =
+    initFailed !== null &&
+    (surprise === null || surprise > initFailed) &&
+    (goneAt === null || goneAt > initFailed)
+      ? initFailed
+      : null;
+  const gone =
+    failedStart === null && goneAt !== null && (failedAt === null || goneAt < failedAt) ? goneAt : null;
+  const unplugged = failedStart === null && (gone !== null || (surprise !== null && surprise < flag));
   // An orderly removal or disable (R5.4) under way, or queued ahead of the state query:
   // when PnP gets to the invalidation the device is no longer started, so it lapses
   // (docs/model.md, step 8). No state query and no surprise removal follow; the halt
   // is still Failed (R2.12), and the devnode ends removed or disabled, not at Code 43.
   const orderly =
-    surprise === null && !unplugged
+    surprise === null && !unplugged && failedStart === null
       ? find((e) => e.kind === 'device' && (e.what === 'removed' || e.what === 'disabled'))
-      : null;
-  // R5.16: set in a MiniportInitializeEx that then fails: the start fails (Code 10), no
-  // halt follows, and the flag dies with the FDO; the invalidation lapses.
-  const failedStart =
-    surprise === null && !unplugged && orderly === null
-      ? find((e) => e.kind === 'state' && e.data?.event === 'InitializeFailed')
       : null;
   if (failedStart !== null)
     step('MiniportInitializeEx fails: the start fails, and the invalidation lapses', 'R5.16', failedStart);
@@ -194,7 +199,10 @@ function story(
     if (state === 'Unbound') continue;
     const binding = (to: string): number | null =>
       find((e) => e.kind === 'binding' && e.actor === p && e.what.endsWith(`→ ${to}`), teardownFrom);
-    if (state !== 'Paused') step(`${p}'s binding is paused`, 'R5.5, R7.1', binding('Paused'));
+    // A binding already Closing (its unbind under way, say for a stop-protocol) is past
+    // its pause: only its unbind is left.
+    if (state !== 'Paused' && state !== 'Closing')
+      step(`${p}'s binding is paused`, 'R5.5, R7.1', binding('Paused'));
     step(`${p} unbinds`, 'R5.5, R7.1', binding('Unbound'));
   }
   // The adapter's state at the flag, which the flag's event records.
