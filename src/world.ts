@@ -929,7 +929,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
             `${b.name}: protocol driver ${bd.protocol.name} has its ${bd.pending === 'bind' ? 'bind' : bd.pending === 'unbind' ? 'unbind' : bd.pending} pending (${bd.pending === 'bind' ? 'NdisCompleteBindAdapterEx' : bd.pending === 'unbind' ? 'NdisCompleteUnbindAdapterEx' : 'NdisCompleteNetPnPEvent'} not called)`,
           );
     }
-    const p = this.pnp.pending();
+    // R1.6: nothing follows a shutdown. The PnP manager's action or IRP in flight (a
+    // state query, a surprise removal waiting for NDIS's teardown) ends with the machine,
+    // as a sleep or resume under way does (shutdownAll); it is no driver's work left undone.
+    const p = this.shutDown ? null : this.pnp.pending();
     if (p !== null) out.push(p);
     if (this.ndis.io !== null) for (const x of ioPending(this.ndis)) out.push(x);
     for (const x of this.ndis.leftArmed) if (x.k.queued) out.push(`${x.what}, not yet fired`);

@@ -531,6 +531,32 @@ test('R1.6, R2.15: a shutdown during a halt gets no MiniportShutdownEx; one duri
   }
 });
 
+test('R1.6, R5.12: a shutdown in the middle of the failure path after NdisMRemoveMiniport leaves no PnP action under way: nothing follows a shutdown', () => {
+  for (const afterUs of [200, 450]) {
+    let world: ReturnType<typeof testWorld> | null = null;
+    const drv = scriptedDriver('t-nic-off', {
+      initialize: (a) => {
+        after(a, 100, () => {
+          NdisMRemoveMiniport(a.handle);
+          world!.at(world!.kernel.now + afterUs * ns.us, { kind: 'shutdown' });
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+    world = w;
+    const r = w.run(1 * ns.s);
+    assert.equal(r.verdict, 'ok', `${afterUs} µs`);
+    // The shutdown came after PnP began the failure path and before it ended.
+    const ev = w.trace.events;
+    const off = findEvent(ev, is('action', 'shutdown'));
+    assert.ok(findEvent(ev, is('irp', 'IRP_MN_QUERY_PNP_DEVICE_STATE')) < off, `${afterUs} µs: query first`);
+    assert.equal(findEvent(ev, irpDone('IRP_MN_REMOVE_DEVICE')), -1, `${afterUs} µs: never removed`);
+    assert.deepEqual(r.pending, [], `${afterUs} µs`);
+    assert.deepEqual(r.unsettled, [], `${afterUs} µs`);
+  }
+});
+
 test('R2.16: the driver unloads once its last adapter is removed, not before', () => {
   const drv = scriptedDriver('t-nic');
   const w = testWorld({
