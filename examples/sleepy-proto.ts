@@ -160,7 +160,14 @@ export const sleepyProto: N.DriverModule = {
         for (let x: N.NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
           const nb = x.FirstNetBuffer;
           if (!b.running || b.lowPower || nb === null || d.pool === null) continue;
-          const copy = N.NdisAllocateNetBufferAndNetBufferList(d.pool, 0, 0, null, 0, nb.DataLength);
+          const copy = N.NdisAllocateNetBufferAndNetBufferList(
+            d.pool,
+            0,
+            0,
+            new Uint8Array(nb.DataLength),
+            0,
+            nb.DataLength,
+          );
           if (copy === null) continue;
           if (nb.Data !== null && copy.FirstNetBuffer?.Data != null)
             copy.FirstNetBuffer.Data.set(nb.Data.subarray(nb.DataOffset, nb.DataOffset + nb.DataLength));
@@ -199,7 +206,7 @@ export const sleepyProto: N.DriverModule = {
           fAllocateNetBuffer: true,
           ContextSize: 0,
           PoolTag: 0x7065656c, // 'leep'
-          DataSize: 1514,
+          DataSize: 0, // each echo carries its own buffer
         });
         if (d.pool === null) {
           N.NdisDeregisterProtocolDriver(d.handle!);
