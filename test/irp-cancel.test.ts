@@ -324,6 +324,19 @@ test('NdisSim_CancelSpinLock: IoAcquireCancelSpinLock by its holder, IoReleaseCa
   );
   assert.deepEqual(rules(pair.r), []);
   assert.equal(after, 0);
+  // A dispatch routine that returns holding it breaks the balance every routine keeps.
+  const kept = run(
+    {
+      control: (_d, irp) => {
+        complete(irp, STATUS_SUCCESS);
+        IoAcquireCancelSpinLock(); // BUG: never released
+        return STATUS_SUCCESS;
+      },
+    },
+    [open(ns.s / 2), ioctl(ns.s), ioctl(2 * ns.s)],
+  );
+  // Once for each request: the model lets the lock go at each return.
+  assert.deepEqual(rules(kept.r), ['SpinLockBalanced', 'SpinLockBalanced']);
 });
 
 test('a Cancel routine that completes the IRP holding the cancel spin lock is R8.11 (NdisSim_LockHeldAcrossCall)', () => {
