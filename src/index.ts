@@ -55,8 +55,11 @@ export {
   type NET_BUFFER_LIST_POOL_PARAMETERS,
 } from './ndis/api/datapath.ts';
 export {
+  IoAcquireCancelSpinLock,
   IoCompleteRequest,
   IoMarkIrpPending,
+  IoReleaseCancelSpinLock,
+  IoSetCancelRoutine,
   NdisDeregisterDeviceEx,
   NdisGetDeviceReservedExtension,
   NdisRegisterDeviceEx,

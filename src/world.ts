@@ -16,7 +16,15 @@ import { setCurrentNdis } from './ndis/api/common.ts';
 import type { BindingState } from './ndis/binding.ts';
 import type { MiniportBlock } from './ndis/block.ts';
 import type { DataStats } from './ndis/datapath.ts';
-import { type IoResult, ioPending, userClose, userIoctl, userOpen } from './ndis/device.ts';
+import {
+  type IoResult,
+  ioPending,
+  userCancel,
+  userClose,
+  userExit,
+  userIoctl,
+  userOpen,
+} from './ndis/device.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
@@ -186,7 +194,9 @@ export type WorldAction =
    * The user-mode application (device.ts): CreateFile on \\.\`link` as `handle`;
    * DeviceIoControl on it (METHOD_BUFFERED `code`, `input` bytes, room for
    * `outputLength`), again every `everyNs` while `times` lasts (no `times`: until the run
-   * ends); CloseHandle.
+   * ends); CloseHandle; CancelIoEx on `handle` (the I/O manager cancels each of its
+   * pending requests); the application's exit (its pending requests cancelled, then
+   * each open handle closed).
    */
   | { kind: 'open'; handle: string; link: string }
   | {
@@ -199,6 +209,8 @@ export type WorldAction =
       times?: number;
     }
   | { kind: 'close'; handle: string }
+  | { kind: 'cancel'; handle: string }
+  | { kind: 'exit' }
   /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
   | {
       kind: 'oid';
@@ -744,7 +756,13 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         stopProtocolService(this.ndis, a.driver);
         return;
       }
-      if (a.kind === 'open' || a.kind === 'ioctl' || a.kind === 'close') {
+      if (
+        a.kind === 'open' ||
+        a.kind === 'ioctl' ||
+        a.kind === 'close' ||
+        a.kind === 'cancel' ||
+        a.kind === 'exit'
+      ) {
         this.appAction(a);
         return;
       }
@@ -805,9 +823,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   /** An action of the user-mode application (device.ts traces it). */
-  private appAction(a: Extract<WorldAction, { kind: 'open' | 'ioctl' | 'close' }>): void {
+  private appAction(a: Extract<WorldAction, { kind: 'open' | 'ioctl' | 'close' | 'cancel' | 'exit' }>): void {
     if (a.kind === 'open') userOpen(this.ndis, a.handle, a.link);
     else if (a.kind === 'close') userClose(this.ndis, a.handle);
+    else if (a.kind === 'cancel') userCancel(this.ndis, a.handle);
+    else if (a.kind === 'exit') userExit(this.ndis);
     else {
       userIoctl(this.ndis, a.handle, a.code, a.input, a.outputLength);
       // A repeated request: the next one, as its own action (answers no choice).

@@ -811,7 +811,7 @@ test('scenario: open, ioctl (one-shot and repeated) and close validate; bad ones
   );
   assert.match(
     one({ at: '1s', do: 'remove', device: 'nic0', handle: 'tool' }),
-    /handle: expected handle only with open, ioctl or close/,
+    /handle: expected handle only with open, ioctl, close or cancel/,
   );
   assert.match(
     one({ at: '1s', do: 'ioctl', handle: 'tool', code: '0x1234567890' }),

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
+import { eventQueue } from '../examples/event-queue.ts';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
@@ -65,8 +66,8 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
   // Every example and gallery scenario, at most 100 ms of it: a driver that writes
   // down each run in module-level state shows up as kilobytes a run. The example of a
   // driver of your own (--driver) is one of them, and so are the explorer's timer race,
-  // removal race, scatter/gather race, control-device race and poll race, and the
-  // protocol driver that pends its set-power.
+  // removal race, scatter/gather race, control-device race, poll race and event queue,
+  // and the protocol driver that pends its set-power.
   const own = [
     slowPauseNic,
     sleepyProto,
@@ -80,6 +81,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     ioctlRaceFixed,
     pollRace,
     pollRaceFixed,
+    eventQueue,
   ];
   const files = [
     ...readdirSync('examples')

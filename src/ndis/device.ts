@@ -10,7 +10,7 @@
 // Made on first use (Ndis.io): a run whose drivers register no device and whose
 // scenario opens none pays nothing.
 
-import { Irql } from '../kernel/kernel.ts';
+import { Irql, type LockState } from '../kernel/kernel.ts';
 import { fmtTime, ntStatusName } from '../report/format.ts';
 import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
@@ -30,6 +30,7 @@ import type { Ndis } from './ndis.ts';
 import type {
   DEVICE_OBJECT,
   DISPATCH_IO_STACK_LOCATION,
+  DRIVER_CANCEL,
   DRIVER_DISPATCH,
   FILE_OBJECT,
   IRP,
@@ -90,6 +91,8 @@ export class IoRequest {
   dispatchReturned = false;
   returned: NTSTATUS = 0;
   markedPending = false;
+  /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
+  cancelRoutine: DRIVER_CANCEL | null = null;
   /** The status and output the application got, once completed. */
   status: NTSTATUS = 0;
   information = 0;
@@ -148,6 +151,11 @@ export class IoState {
   /** The oldest results, dropped to stay within `ioResultsMax`. */
   resultsDropped = 0;
   nextIrp = 1;
+  /**
+   * The system's cancel spin lock (IoAcquireCancelSpinLock, and IoCancelIrp around a
+   * Cancel routine): one per machine, held at DISPATCH_LEVEL.
+   */
+  readonly cancelLock: LockState = { owner: null, savedIrql: 0, raised: true };
   /** A model note was made for requests to a driver that unloaded (once). */
   notedUnloaded = false;
 }
@@ -204,6 +212,8 @@ function newIrp(
   const irp: IRP<DISPATCH_IO_STACK_LOCATION> = {
     IoStatus: { Status: 0, Information: 0 },
     AssociatedIrp: { SystemBuffer: buffer },
+    Cancel: false,
+    CancelIrql: Irql.Passive,
     Tail: {
       Overlay: {
         CurrentStackLocation: {
@@ -459,6 +469,135 @@ export function userClose(n: Ndis, handle: string): void {
   const owner = dev.owner;
   if (dev.deregistered && owner instanceof MiniportDriverBlock && owner.adapterCount === 0)
     n.unloadDriverIfIdle(owner);
+}
+
+/** Takes the cancel spin lock for the running context, raising it to DISPATCH_LEVEL. */
+export function takeCancelLock(n: Ndis, by: string): void {
+  const ctx = n.kernel.ctx;
+  const lock = ioState(n).cancelLock;
+  lock.owner = ctx;
+  lock.savedIrql = ctx.irql;
+  lock.raised = true;
+  lock.by = by;
+  ctx.held.push(lock);
+  ctx.irql = Irql.Dispatch;
+}
+
+/** Lets the cancel spin lock go (the running context holds it) and lowers to `irql`. */
+export function dropCancelLock(n: Ndis, irql: number): void {
+  const ctx = n.kernel.ctx;
+  const lock = ioState(n).cancelLock;
+  const held = ctx.held;
+  if (held[held.length - 1] === lock) held.pop();
+  else held.splice(held.lastIndexOf(lock), 1);
+  lock.owner = null;
+  ctx.irql = irql;
+}
+
+/**
+ * IoCancelIrp(Irp), as the I/O manager calls it for the application (CancelIoEx, the
+ * process's exit), in the application's thread: it takes the cancel spin lock, sets
+ * Irp.Cancel and exchanges Irp->CancelRoutine with NULL. Without a routine it lets the
+ * lock go and returns false: the IRP stays pending, marked, and the driver must see the
+ * bit when it next makes the IRP cancelable. With one it sets Irp.CancelIrql and calls
+ * the routine at DISPATCH_LEVEL holding the lock, which the routine releases
+ * (IoReleaseCancelSpinLock); one that returns holding it is NdisSim_CancelSpinLock.
+ */
+export function cancelRequest(n: Ndis, r: IoRequest): boolean {
+  const dev = r.file.device;
+  const routine = r.cancelRoutine;
+  r.irp.Cancel = true;
+  r.cancelRoutine = null;
+  traceApp(n, `IoCancelIrp ${r.file.handle}`, {
+    IoControlCode: hex(r.code),
+    CancelRoutine: routine === null ? 'none: the IRP stays pending with Cancel set' : 'called',
+  });
+  if (routine === null) return false;
+  const ctx = n.kernel.ctx;
+  const callerIrql = ctx.irql;
+  const f = n.enter(null, dev.owner.name, 'Cancel', Irql.Dispatch, {
+    device: dev.name,
+    handle: r.file.handle,
+    IoControlCode: hex(r.code),
+  });
+  // The lock is taken inside the frame, so that the frame's own lock count leaves it
+  // out: the routine is to release a lock it did not take.
+  ctx.irql = callerIrql;
+  const heldBefore = ctx.held.length;
+  takeCancelLock(n, dev.owner.name);
+  r.irp.CancelIrql = callerIrql;
+  const lock = ioState(n).cancelLock;
+  try {
+    routine(dev.deviceObject, r.irp);
+  } catch (e) {
+    n.driverThrew(e, 'Cancel', null);
+  }
+  if (lock.owner === ctx) {
+    // The nc-wdm-driver_cancel and IoSetCancelRoutine pages: the routine releases the
+    // cancel spin lock before it returns. Let it go so that the run can go on.
+    dropCancelLock(n, Irql.Dispatch);
+    n.verifier.report(
+      'NdisSim_CancelSpinLock',
+      'Cancel',
+      null,
+      `the Cancel routine of ${dev.owner.name} for a request of handle ${r.file.handle} (IoControlCode=${hex(r.code)}) returned holding the cancel spin lock: it calls IoReleaseCancelSpinLock(Irp->CancelIrql) before it returns (on Windows the application's thread would go back to user mode at DISPATCH_LEVEL, and the next IoAcquireCancelSpinLock on any processor spins for ever)`,
+      [r.id, 0, 0],
+    );
+  } else {
+    // Released: IoReleaseCancelSpinLock went back to the IRQL it was given, which is
+    // to be CancelIrql (a routine holding a lock of its own is SpinLockBalanced, at leave).
+    if (ctx.irql !== callerIrql && ctx.held.length === heldBefore)
+      n.verifier.report(
+        'NdisSim_CancelSpinLock',
+        'Cancel',
+        null,
+        `the Cancel routine of ${dev.owner.name} returned at IRQL ${ctx.irql}: it released the cancel spin lock with another IRQL than Irp->CancelIrql (${callerIrql})`,
+        [r.id, 0, 0],
+      );
+    // The frame was entered at DISPATCH_LEVEL; it returns to the caller's IRQL as every frame does.
+    ctx.irql = Irql.Dispatch;
+  }
+  n.leave(f, undefined);
+  return true;
+}
+
+/**
+ * CancelIoEx(handle, NULL): the I/O manager cancels (IoCancelIrp) each request of the
+ * handle that is still pending, oldest first. Each ends when the driver completes it,
+ * in its Cancel routine or later; a request without a Cancel routine stays pending
+ * with its cancel bit set.
+ */
+export function userCancel(n: Ndis, handle: string): void {
+  const io = ioState(n);
+  const file = io.handles.get(handle) ?? null;
+  if (file === null) {
+    traceApp(n, `CancelIoEx ${handle}`, { Status: ntStatusName(STATUS_INVALID_HANDLE) });
+    return;
+  }
+  const requests = file.pending.slice();
+  traceApp(n, `CancelIoEx ${handle}`, {
+    requests: requests.length,
+    ...(requests.length === 0 ? { result: 'FALSE, ERROR_NOT_FOUND: nothing to cancel' } : {}),
+  });
+  if (requests.length === 0 || driverGone(n, io, file.device)) return;
+  for (const r of requests) if (!r.completed) cancelRequest(n, r);
+}
+
+/**
+ * The application exits: the I/O manager cancels every request of the process still
+ * pending (oldest first, IoCancelIrp), then closes each handle it has open
+ * (IRP_MJ_CLEANUP and IRP_MJ_CLOSE, as CloseHandle), in the order they were opened.
+ * A request that no Cancel routine completed is still pending at its handle's
+ * cleanup: the cleanup routine completes it, or NdisSim_IrpPendingAtClose.
+ */
+export function userExit(n: Ndis): void {
+  const io = ioState(n);
+  const open: string[] = [];
+  for (const [h, f] of io.handles) if (f !== null) open.push(h);
+  const requests = io.pending.slice();
+  traceApp(n, 'ExitProcess', { handles: open.length, pending: requests.length });
+  for (const r of requests) if (!r.completed && !r.file.device.owner.unloaded) cancelRequest(n, r);
+  for (const h of open) userClose(n, h);
 }
 
 /** What is still under way in the I/O of the run, for World.pending. */

@@ -57,6 +57,8 @@ export function callStartDevice(n: Ndis, b: MiniportBlock): number {
   const Irp: IRP = {
     IoStatus: { Status: 0, Information: 0 },
     AssociatedIrp: { SystemBuffer: null },
+    Cancel: false,
+    CancelIrql: 0,
     Tail: {
       Overlay: {
         CurrentStackLocation: {

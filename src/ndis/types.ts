@@ -291,6 +291,17 @@ export interface IRP<S = IO_STACK_LOCATION> {
    */
   AssociatedIrp: { SystemBuffer: Uint8Array | null };
   Tail: { Overlay: { CurrentStackLocation: S } };
+  /**
+   * The cancel bit: IoCancelIrp sets it (the application cancelled the request). A
+   * driver that queues an IRP checks it after IoSetCancelRoutine (the cancel may have
+   * come while no Cancel routine was set). The I/O manager sets it; the driver reads it.
+   */
+  Cancel: boolean;
+  /**
+   * The IRQL to give IoReleaseCancelSpinLock in a Cancel routine: the one the caller
+   * of IoCancelIrp was at when it took the cancel spin lock.
+   */
+  CancelIrql: number;
 }
 
 /** wdm.h's IO_STATUS_BLOCK: the final status and, for a device control, the bytes of output. */
@@ -348,6 +359,14 @@ export interface DISPATCH_IO_STACK_LOCATION {
 
 /** NTSTATUS DispatchXxx(DeviceObject, Irp): a dispatch routine (wdm.h's DRIVER_DISPATCH). PASSIVE here. */
 export type DRIVER_DISPATCH = (DeviceObject: DEVICE_OBJECT, Irp: IRP<DISPATCH_IO_STACK_LOCATION>) => NTSTATUS;
+
+/**
+ * VOID Cancel(DeviceObject, Irp): a Cancel routine (wdm.h's DRIVER_CANCEL), set on a
+ * pending IRP with IoSetCancelRoutine. IoCancelIrp calls it at DISPATCH_LEVEL holding
+ * the cancel spin lock; it releases the lock with IoReleaseCancelSpinLock(Irp.CancelIrql)
+ * and completes the IRP with STATUS_CANCELLED.
+ */
+export type DRIVER_CANCEL = (DeviceObject: DEVICE_OBJECT, Irp: IRP<DISPATCH_IO_STACK_LOCATION>) => void;
 
 /**
  * NDIS_DEVICE_OBJECT_ATTRIBUTES, what NdisRegisterDeviceEx takes. Names are strings

@@ -250,6 +250,10 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
       return { kind: 'open', handle: a.handle ?? '', link: a.link ?? '' };
     case 'close':
       return { kind: 'close', handle: a.handle ?? '' };
+    case 'cancel':
+      return { kind: 'cancel', handle: a.handle ?? '' };
+    case 'exit':
+      return { kind: 'exit' };
     case 'ioctl':
       return {
         kind: 'ioctl',

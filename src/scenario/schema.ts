@@ -245,10 +245,12 @@ export const actionKinds = [
   'open',
   'ioctl',
   'close',
+  'cancel',
+  'exit',
 ] as const;
 
 /** The actions of the user-mode application (device.ts): they name a handle, not a device. */
-export const appActionKinds: readonly string[] = ['open', 'ioctl', 'close'];
+export const appActionKinds: readonly string[] = ['open', 'ioctl', 'close', 'cancel', 'exit'];
 
 /** The fields only the application's actions have. */
 const appFields = ['handle', 'link', 'code', 'input', 'outputLength', 'every', 'times'] as const;
@@ -354,7 +356,7 @@ export const actionSchema = z
     driver: z.string().optional(),
     /** `start-filter`: its modules are mandatory. */
     mandatory: z.boolean().optional(),
-    /** `open`, `ioctl`, `close`: the application's name for its handle. */
+    /** `open`, `ioctl`, `close`, `cancel`: the application's name for its handle. */
     handle: name.optional(),
     /** `open`: the symbolic link the application opens, as \\.\<link> (the driver's \DosDevices\<link>). */
     link: z
@@ -436,9 +438,12 @@ export const actionSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['device'],
-          message: `expected no device for "${a.do}": the application names its handle (handle:)`,
+          message:
+            a.do === 'exit'
+              ? 'expected no device for "exit": the whole application exits'
+              : `expected no device for "${a.do}": the application names its handle (handle:)`,
         });
-      if (a.handle === undefined)
+      if (a.handle === undefined && a.do !== 'exit')
         ctx.addIssue({
           code: 'custom',
           path: ['handle'],
@@ -448,13 +453,18 @@ export const actionSchema = z
         open: ['handle', 'link'],
         ioctl: ['handle', 'code', 'input', 'outputLength', 'every', 'times'],
         close: ['handle'],
+        cancel: ['handle'],
+        exit: [],
       };
       const extra = appFields.filter((f) => a[f] !== undefined && !allowed[a.do]!.includes(f));
       if (extra.length > 0)
         ctx.addIssue({
           code: 'custom',
           path: [extra[0]!],
-          message: `expected only ${allowed[a.do]!.join(', ')} for "${a.do}", got ${extra.join(', ')}`,
+          message:
+            a.do === 'exit'
+              ? `expected no ${extra.join(', ')} for "exit": the application exits with all its handles`
+              : `expected only ${allowed[a.do]!.join(', ')} for "${a.do}", got ${extra.join(', ')}`,
         });
       if (a.do === 'open' && a.link === undefined)
         ctx.addIssue({
@@ -495,7 +505,7 @@ export const actionSchema = z
         ctx.addIssue({
           code: 'custom',
           path: [given[0]!],
-          message: `expected ${given.join(', ')} only with open, ioctl or close, got it with "${a.do}"`,
+          message: `expected ${given.join(', ')} only with open, ioctl, close or cancel, got it with "${a.do}"`,
         });
     }
     if (a.do !== 'shutdown' && a.do !== 'sleep' && !serviceAction && !appAction && a.device === undefined) {

@@ -1715,6 +1715,33 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    // Driver Verifier's I/O verification, 0xC9/0x07 (parameter 2 the Cancel routine,
+    // 3 the IRP); Enhanced I/O Verification reports the same as 0x23C (bug-check-0xc9 page).
+    id: 'NdisSim_IrpCompletedWithCancelRoutine',
+    origin: 'driver-verifier',
+    spec: [],
+    summary:
+      'IoCompleteRequest of an IRP whose Cancel routine (IoSetCancelRoutine) is still set: IoCancelIrp could call the routine for an IRP that is completed and gone. The driver clears it with IoSetCancelRoutine(Irp, NULL) before completing, and leaves the IRP to the Cancel routine when that call returns NULL.',
+    ddis: ['IoCompleteRequest', 'IoSetCancelRoutine'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x07 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0xc9--driver-verifier-iomanager-violation.md',
+    fatal: false,
+  },
+  {
+    // Windows has no check of its own: a Cancel routine that keeps the lock leaves the
+    // thread that called IoCancelIrp at DISPATCH_LEVEL, and the next
+    // IoAcquireCancelSpinLock spins for ever.
+    id: 'NdisSim_CancelSpinLock',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      "The system's cancel spin lock was misused: a Cancel routine returned holding it (IoCancelIrp calls the routine holding it; the routine releases it with IoReleaseCancelSpinLock(Irp->CancelIrql)) or released it with another IRQL, IoAcquireCancelSpinLock by its holder (a deadlock), or IoReleaseCancelSpinLock by a caller that does not hold it.",
+    ddis: ['IoAcquireCancelSpinLock', 'IoReleaseCancelSpinLock', 'IoSetCancelRoutine', 'Cancel'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xb5) },
+    source: 'windows-driver-docs-pr/kernel/implementing-a-cancel-routine.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_BadParameter',
     origin: 'ndis-sim',
     spec: [],

@@ -10,6 +10,7 @@ import {
   IO_NO_INCREMENT,
   IoCompleteRequest,
   IoMarkIrpPending,
+  IoSetCancelRoutine,
   type IRP,
   IRP_MJ_CLEANUP,
   IRP_MJ_CLOSE,
@@ -24,6 +25,7 @@ import {
   NdisRegisterDeviceEx,
   type NTSTATUS,
   STATUS_BUFFER_TOO_SMALL,
+  STATUS_CANCELLED,
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_PENDING,
   STATUS_SUCCESS,
@@ -111,6 +113,41 @@ function deviceDriver(
     },
     description,
   );
+}
+
+/** A device's queue of pended requests, and those its Cancel routine set aside. */
+interface Queues {
+  queue: Irp[];
+  cancelled: Irp[];
+}
+
+/**
+ * A device-control routine that queues every request with the Cancel routine `cancel`
+ * (the driver's lock left out: nothing else touches the queues at once here), and a
+ * cleanup routine that completes the requests set aside and the queued ones, clearing
+ * the Cancel routines of the queued ones first unless `keepRoutine`.
+ */
+function queueing(cancel: (q: Queues, irp: Irp) => void, keepRoutine = false): () => DRIVER_DISPATCH[] {
+  return () => {
+    const q: Queues = { queue: [], cancelled: [] };
+    const { queue } = q;
+    return dispatchTable(
+      (_d, irp) => {
+        IoSetCancelRoutine(irp, (_o, i) => cancel(q, i));
+        IoMarkIrpPending(irp);
+        queue.push(irp);
+        return STATUS_PENDING;
+      },
+      (_d, irp) => {
+        for (const c of q.cancelled.splice(0)) complete(c, STATUS_CANCELLED);
+        for (const p of queue.splice(0)) {
+          if (!keepRoutine && IoSetCancelRoutine(p, null) === null) continue; // the Cancel routine has it
+          complete(p, STATUS_CANCELLED); // with keepRoutine, BUG: its Cancel routine is still set
+        }
+        return complete(irp, STATUS_SUCCESS);
+      },
+    );
+  };
 }
 
 /** The tool opens the device at 0.5 s and closes it at 2 s. */
@@ -238,6 +275,48 @@ export const galleryDevice: readonly GalleryEntry[] = [
       actions: [
         toolOpen,
         { at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222004', outputLength: 4 },
+        toolClose,
+      ],
+    },
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_CancelSpinLock',
+    mistake:
+      'The Cancel routine takes the request off the queue for the cleanup routine to complete, and returns without IoReleaseCancelSpinLock(Irp->CancelIrql).',
+    driver: deviceDriver('bad-cancel-keeps-lock', 'buggy: a Cancel routine that keeps the cancel spin lock', {
+      majors: queueing((q, irp) => {
+        q.queue.splice(q.queue.indexOf(irp), 1);
+        q.cancelled.push(irp); // BUG: returns without IoReleaseCancelSpinLock(irp.CancelIrql)
+      }),
+      deregister: (device) => NdisDeregisterDeviceEx(device),
+    }),
+    scenario: {
+      actions: [
+        toolOpen,
+        { at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222010', outputLength: 4 },
+        { at: '1500ms', do: 'cancel', handle: 'tool' },
+        toolClose,
+      ],
+    },
+    noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_IrpCompletedWithCancelRoutine',
+    mistake:
+      "The cleanup routine completes the handle's queued requests with STATUS_CANCELLED without clearing their Cancel routines (IoSetCancelRoutine(Irp, NULL)) first.",
+    driver: deviceDriver(
+      'bad-complete-cancelable',
+      'buggy: completes a request whose Cancel routine is still set',
+      {
+        majors: queueing(() => {}, true),
+        deregister: (device) => NdisDeregisterDeviceEx(device),
+      },
+    ),
+    scenario: {
+      actions: [
+        toolOpen,
+        { at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222010', outputLength: 4 },
         toolClose,
       ],
     },

@@ -9,11 +9,13 @@ import {
   ControlDevice,
   ControlDeviceObject,
   completeRequest,
+  dropCancelLock,
   ioRequestOf,
   ioState,
   linkKey,
   liveDevices,
   openDeletedDevice,
+  takeCancelLock,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock } from '../filter.ts';
@@ -35,6 +37,7 @@ import type { Ndis } from '../ndis.ts';
 import type {
   DEVICE_OBJECT,
   DISPATCH_IO_STACK_LOCATION,
+  DRIVER_CANCEL,
   IRP,
   NDIS_DEVICE_OBJECT_ATTRIBUTES,
   NDIS_HANDLE,
@@ -309,7 +312,133 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       [r.id, 0, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
     );
+  // Driver Verifier's I/O verification, 0xC9/0x07 (and 0x23C with Enhanced I/O
+  // Verification): the Cancel routine is still set, so IoCancelIrp could call it for an
+  // IRP that is completed and freed. IoSetCancelRoutine(Irp, NULL) first; if that
+  // returns NULL the Cancel routine is running or about to, and it completes the IRP.
+  if (r.cancelRoutine !== null) {
+    n.verifier.report(
+      'NdisSim_IrpCompletedWithCancelRoutine',
+      ddi,
+      null,
+      `${ddi} of a request of handle ${r.file.handle} (IoControlCode=0x${r.code.toString(16).padStart(8, '0')}) whose Cancel routine is still set: IoSetCancelRoutine(Irp, NULL) before completing it, and leave the IRP to the Cancel routine when that returns NULL`,
+      [0, r.id, 0],
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x07 },
+    );
+    r.cancelRoutine = null;
+  }
   completeRequest(n, r);
+}
+
+/** The IRQLs IoAcquireCancelSpinLock can save (it is called at most at DISPATCH_LEVEL). */
+const savableIrqls: readonly number[] = [Irql.Passive, Irql.Apc, Irql.Dispatch];
+
+/** <= DISPATCH_LEVEL for the cancel DDIs (their pages; no generated entry: they are wdm.h's). */
+function atMostDispatch(n: Ndis, ddi: string): void {
+  const irql = n.kernel.ctx.irql;
+  if (irql > Irql.Dispatch && n.verifier.mode !== 'off')
+    n.verifier.report(
+      'NdisSim_Irql',
+      ddi,
+      null,
+      `${ddi} called at ${irqlNames[irql]}; it must be called at most DISPATCH_LEVEL`,
+      [irql, 0, 0],
+    );
+}
+
+/**
+ * PDRIVER_CANCEL IoSetCancelRoutine(Irp, CancelRoutine) (wdm.h). <= DISPATCH. Sets
+ * Irp->CancelRoutine to `CancelRoutine` (NULL: the IRP is no longer cancelable) as one
+ * atomic exchange and returns the routine set before, NULL if there was none or if
+ * IoCancelIrp has taken it (the cancellation is under way: the Cancel routine owns the
+ * IRP and completes it). A driver that queues an IRP sets its routine, then checks
+ * Irp.Cancel: a cancel that came while no routine was set called nothing.
+ */
+export function IoSetCancelRoutine(
+  Irp: IRP<DISPATCH_IO_STACK_LOCATION>,
+  CancelRoutine: DRIVER_CANCEL | null,
+): DRIVER_CANCEL | null {
+  const ddi = 'IoSetCancelRoutine';
+  const n = currentNdis(ddi);
+  const r = requestOf(n, Irp, ddi);
+  atMostDispatch(n, ddi);
+  if (CancelRoutine !== null && typeof CancelRoutine !== 'function')
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: CancelRoutine is neither a Cancel routine (DRIVER_CANCEL) nor NULL`,
+    );
+  const previous = r.cancelRoutine;
+  r.cancelRoutine = CancelRoutine;
+  if (n.trace.on)
+    n.traceDdi(ddi, null, {
+      handle: r.file.handle,
+      CancelRoutine: CancelRoutine === null ? 'NULL' : 'set',
+      result: previous === null ? 'NULL' : 'the previous routine',
+    });
+  return previous;
+}
+
+/**
+ * VOID IoAcquireCancelSpinLock(*Irql) (wdm.h). <= DISPATCH. Takes the system's cancel
+ * spin lock and raises to DISPATCH_LEVEL; returns the IRQL to give
+ * IoReleaseCancelSpinLock (the out-parameter, as for a VOID DDI with one). Taking it
+ * again while holding it spins for ever: NdisSim_CancelSpinLock.
+ */
+export function IoAcquireCancelSpinLock(): number {
+  const ddi = 'IoAcquireCancelSpinLock';
+  const n = currentNdis(ddi);
+  atMostDispatch(n, ddi);
+  const ctx = n.kernel.ctx;
+  const irql = ctx.irql;
+  const lock = ioState(n).cancelLock;
+  if (lock.owner !== null) {
+    n.verifier.report(
+      'NdisSim_CancelSpinLock',
+      ddi,
+      null,
+      `${ddi} while ${lock.owner === ctx ? 'the caller' : lock.owner.who} holds the cancel spin lock${lock.owner === ctx ? ' (in a Cancel routine, IoCancelIrp took it already)' : ''}: the processor spins for ever`,
+    );
+    return irql;
+  }
+  takeCancelLock(n, ctx.who);
+  if (n.trace.on) n.traceDdi(ddi, null, { Irql: irqlNames[irql] });
+  return irql;
+}
+
+/**
+ * VOID IoReleaseCancelSpinLock(Irql) (wdm.h). Lets the cancel spin lock go and returns
+ * to `Irql`: what IoAcquireCancelSpinLock returned, or Irp.CancelIrql in a Cancel
+ * routine. Releasing it without holding it is NdisSim_CancelSpinLock.
+ */
+export function IoReleaseCancelSpinLock(Irql: number): void {
+  const ddi = 'IoReleaseCancelSpinLock';
+  const n = currentNdis(ddi);
+  const ctx = n.kernel.ctx;
+  const lock = ioState(n).cancelLock;
+  if (lock.owner !== ctx) {
+    n.verifier.report(
+      'NdisSim_CancelSpinLock',
+      ddi,
+      null,
+      `${ddi} by a caller that does not hold the cancel spin lock (released twice, or never taken)`,
+    );
+    return;
+  }
+  if (n.trace.on) n.traceDdi(ddi, null, { Irql: irqlNames[Irql] ?? Irql });
+  if (!savableIrqls.includes(Irql)) {
+    // Not an IRQL the acquire could have saved (it runs at most at DISPATCH_LEVEL).
+    n.verifier.report(
+      'NdisSim_CancelSpinLock',
+      ddi,
+      null,
+      `${ddi}(${String(Irql)}): the IRQL is not one IoAcquireCancelSpinLock returned or Irp->CancelIrql holds`,
+    );
+    dropCancelLock(n, lock.savedIrql);
+    return;
+  }
+  dropCancelLock(n, Irql);
 }
 
 /**
