@@ -245,19 +245,8 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
   const ddi = 'IoCompleteRequest';
   const n = currentNdis(ddi);
   const r = requestOf(n, Irp, ddi);
-  // <= DISPATCH_LEVEL (the IoCompleteRequest page). Not an NDIS DDI, so not in the
-  // generated table, and no SDV IRQL rule lists it: NdisSim_Irql, with the code Driver
-  // Verifier's I/O verification raises for it, 0xC9/0x0E (parameter 2: the IRQL).
-  const irql = n.kernel.ctx.irql;
-  if (irql > Irql.Dispatch && n.verifier.mode !== 'off')
-    n.verifier.report(
-      'NdisSim_Irql',
-      ddi,
-      null,
-      `${ddi} called at ${irqlNames[irql]}; it must be called at most DISPATCH_LEVEL`,
-      [irql, 0, 0],
-      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x0e },
-    );
+  // With the code Driver Verifier's I/O verification raises for it, 0xC9/0x0E.
+  atMostDispatch(n, ddi, { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x0e });
   // R8.11 and the IoCompleteRequest page: never complete an IRP holding a spin lock.
   if (n.kernel.ctx.held.length > 0)
     lockHeldUpCall(
@@ -333,8 +322,12 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
 /** The IRQLs IoAcquireCancelSpinLock can save (it is called at most at DISPATCH_LEVEL). */
 const savableIrqls: readonly number[] = [Irql.Passive, Irql.Apc, Irql.Dispatch];
 
-/** <= DISPATCH_LEVEL for the cancel DDIs (their pages; no generated entry: they are wdm.h's). */
-function atMostDispatch(n: Ndis, ddi: string): void {
+/**
+ * <= DISPATCH_LEVEL for IoCompleteRequest and the cancel DDIs (their pages). They are
+ * wdm.h's, not NDIS DDIs, so not in the generated table, and no SDV IRQL rule lists
+ * them: NdisSim_Irql (parameter 2: the IRQL), with `code` when Driver Verifier has one.
+ */
+function atMostDispatch(n: Ndis, ddi: string, code?: { code: number; p1: number }): void {
   const irql = n.kernel.ctx.irql;
   if (irql > Irql.Dispatch && n.verifier.mode !== 'off')
     n.verifier.report(
@@ -343,6 +336,7 @@ function atMostDispatch(n: Ndis, ddi: string): void {
       null,
       `${ddi} called at ${irqlNames[irql]}; it must be called at most DISPATCH_LEVEL`,
       [irql, 0, 0],
+      code,
     );
 }
 
