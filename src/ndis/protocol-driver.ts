@@ -932,16 +932,9 @@ export function awaitNetPnPEvent(n: Ndis, bd: Binding): number {
     n.traceNdis(bd.block, `waits for NdisCompleteNetPnPEvent(${rec.event}) of ${p.name}`, {
       binding: bd.name,
     });
-  let due = n.checkCallbackWatchdog();
-  rec.waitSlot = n.beginWait(Number.POSITIVE_INFINITY, `ProtocolNetPnPEvent(${rec.event})`);
   try {
-    for (;;) {
-      if (machine.waitUntil(due, done)) break;
-      if (machine.stopped !== null) break;
-      due = n.checkCallbackWatchdog();
-    }
+    waitInNdisThread(n, `ProtocolNetPnPEvent(${rec.event})`, done, rec);
   } finally {
-    n.endWait(undefined, true);
     rec.waitSlot = -1;
     if (rec.watchdog !== null) {
       rec.watchdog.cancelled = true;
@@ -950,6 +943,33 @@ export function awaitNetPnPEvent(n: Ndis, bd: Binding): number {
     dropPended(o, rec);
   }
   return rec.status ?? NDIS_STATUS_SUCCESS;
+}
+
+/**
+ * A blocking wait of the NDIS thread running now, until `done` holds or the machine
+ * stops: other threads, DPCs and timers run meanwhile, and NDIS's callback watchdog is
+ * checked as it falls due. `slotOf` hears the wait's slot as it begins, for a completion
+ * that ends the wait (Ndis.waitSatisfied).
+ */
+function waitInNdisThread(
+  n: Ndis,
+  label: string,
+  done: () => boolean,
+  slotOf: { waitSlot: number } | null,
+): void {
+  const machine = n.kernel.machine;
+  let due = n.checkCallbackWatchdog();
+  const slot = n.beginWait(Number.POSITIVE_INFINITY, label);
+  if (slotOf !== null) slotOf.waitSlot = slot;
+  try {
+    for (;;) {
+      if (machine.waitUntil(due, done)) break;
+      if (machine.stopped !== null) break;
+      due = n.checkCallbackWatchdog();
+    }
+  } finally {
+    n.endWait(undefined, true);
+  }
 }
 
 // ------------------------------------------- NdisUnbindAdapter, re-enumeration
@@ -1083,17 +1103,7 @@ export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void 
       const now = bindingsOf(n, p);
       return now.length < count || now.some(unbindStepReady);
     };
-    let due = n.checkCallbackWatchdog();
-    n.beginWait(Number.POSITIVE_INFINITY, ddi);
-    try {
-      for (;;) {
-        if (machine.waitUntil(due, moved)) break;
-        if (machine.stopped !== null) break;
-        due = n.checkCallbackWatchdog();
-      }
-    } finally {
-      n.endWait(undefined, true);
-    }
+    waitInNdisThread(n, ddi, moved, null);
     if (machine.stopped !== null) return;
   }
 }
