@@ -258,17 +258,14 @@ function initialize(
       fAllocateNetBuffer: true,
       ContextSize: 0,
       PoolTag: 0x6c6c6f70, // 'poll'
-      DataSize: 0, // each receive buffer comes with its own MDL chain
+      DataSize: 0, // the receive NBLs come with their MDL chain
     });
+    // The NIC reports each frame's length, not its bytes (the model's NIC does no DMA), so the receive NBLs
+    // share one frame-sized buffer as their MDL chain. A driver whose NIC writes the
+    // frames gives each receive descriptor a buffer of its own.
+    const memory = new Uint8Array(frameBytesMax);
     for (let i = 0; a.pool !== null && i < rxBuffers; i++) {
-      const nbl = N.NdisAllocateNetBufferAndNetBufferList(
-        a.pool,
-        0,
-        0,
-        new Uint8Array(frameBytesMax),
-        0,
-        frameBytesMax,
-      );
+      const nbl = N.NdisAllocateNetBufferAndNetBufferList(a.pool, 0, 0, memory, 0, frameBytesMax);
       if (nbl === null) break;
       nbl.SourceHandle = handle;
       a.free.push(nbl);

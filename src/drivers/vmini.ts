@@ -283,18 +283,15 @@ function initialize(handle: NDIS_HANDLE, driverContext: unknown): NDIS_STATUS {
     fAllocateNetBuffer: true,
     ContextSize: 0,
     PoolTag: 0x696e6d76,
-    DataSize: 0, // each receive buffer comes with its own MDL chain
+    DataSize: 0, // the receive NBLs come with their MDL chain
   });
   if (a.rxPool === null) return fail(a, NDIS_STATUS_RESOURCES);
+  // The hub delivers each frame's length, not its bytes, so the receive NBLs
+  // share one frame-sized buffer as their MDL chain. A driver whose NIC writes the
+  // frames gives each receive descriptor a buffer of its own.
+  const memory = new Uint8Array(frameBytesMax);
   for (let i = 0; i < rxBuffers; i++) {
-    const nbl = NdisAllocateNetBufferAndNetBufferList(
-      a.rxPool,
-      0,
-      0,
-      new Uint8Array(frameBytesMax),
-      0,
-      frameBytesMax,
-    );
+    const nbl = NdisAllocateNetBufferAndNetBufferList(a.rxPool, 0, 0, memory, 0, frameBytesMax);
     if (nbl === null) return fail(a, NDIS_STATUS_RESOURCES);
     nbl.SourceHandle = handle;
     a.rxFree.push(nbl);
