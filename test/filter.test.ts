@@ -108,6 +108,18 @@ function filtered(
   return w;
 }
 
+test('the built-in filter drivers each register a UniqueName GUID and a FriendlyName of their own, so their modules on one adapter have distinct FilterModuleGuidNames', () => {
+  const w = filtered([{ mod: monitorLwf }, { mod: countingLwf }]);
+  const modules = w.ndis.filterModules.map((m) => m.driver.chars);
+  assert.equal(modules.length, 2);
+  const [a, b] = modules;
+  assert.match(a!.UniqueName, /^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$/);
+  assert.notEqual(a!.UniqueName, b!.UniqueName);
+  assert.notEqual(a!.FriendlyName, b!.FriendlyName);
+  // The same name gives the same GUID in every run.
+  assert.equal(filtered([{ mod: monitorLwf }]).ndis.filterModules[0]!.driver.chars.UniqueName, a!.UniqueName);
+});
+
 test('R7.8, R7.10: modules attach bottom-up after MiniportInitializeEx, before the bind; restart goes miniport, filters bottom-up, protocols', () => {
   const w = filtered([{ mod: testFilter('f-low') }, { mod: testFilter('f-high') }]);
   const c = calls(w.trace.events);

@@ -133,6 +133,22 @@ export const countingLwf: DriverModule = variantOfMonitorLwf(
 );
 
 /**
+ * The filter's UniqueName, a GUID in braces: its INF's NetCfgInstanceId, one per filter
+ * driver (NDIS_FILTER_DRIVER_CHARACTERISTICS). Made from the driver's name (FNV-1a), so
+ * that each variant has its own and every run the same.
+ */
+function uniqueNameOf(name: string): string {
+  const words: string[] = [];
+  for (let k = 0; k < 4; k++) {
+    let h = 0x811c9dc5 ^ k;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+    words.push((h >>> 0).toString(16).padStart(8, '0'));
+  }
+  const hex = words.join('');
+  return `{${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}}`;
+}
+
+/**
  * monitor-lwf under another name with some handlers changed: the base of the gallery's
  * buggy filter drivers. `edit` gets the characteristics before registration.
  */
@@ -161,8 +177,8 @@ export function variantOfMonitorLwf(
         MajorDriverVersion: 1,
         MinorDriverVersion: 0,
         Flags: 0,
-        FriendlyName: 'ndis-sim monitoring filter',
-        UniqueName: '{5b3f7a0e-2c1d-4e8f-9a6b-0d4c3e2f1a90}',
+        FriendlyName: `ndis-sim ${name}`,
+        UniqueName: uniqueNameOf(name),
         ServiceName: name,
         AttachHandler(NdisFilterHandle: NDIS_HANDLE, _ctx: null, p: NDIS_FILTER_ATTACH_PARAMETERS) {
           const m: LwfModule = {
