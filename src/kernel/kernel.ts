@@ -40,6 +40,31 @@ export class Context {
     public who: string,
     public kind: ContextKind,
   ) {}
+
+  /**
+   * Takes `lock`, which is free: this context owns it, with the IRQL to go back to;
+   * `raise` lifts the context to DISPATCH_LEVEL (a plain acquire, not a Dpr one).
+   */
+  take(lock: LockState, raise: boolean): void {
+    lock.owner = this;
+    lock.savedIrql = this.irql;
+    lock.raised = raise;
+    lock.by = this.who;
+    if (raise) this.irql = Irql.Dispatch;
+    this.held.push(lock);
+  }
+
+  /**
+   * Lets `lock` go, which this context holds; the IRQL is the caller's to restore. Locks
+   * are nearly always released last taken first: pop, and splice (which allocates its
+   * result) only for an out-of-order release.
+   */
+  drop(lock: LockState): void {
+    const held = this.held;
+    if (held[held.length - 1] === lock) held.pop();
+    else held.splice(held.lastIndexOf(lock), 1);
+    lock.owner = null;
+  }
 }
 
 export interface DpcRoutine {

@@ -471,26 +471,10 @@ export function userClose(n: Ndis, handle: string): void {
     n.unloadDriverIfIdle(owner);
 }
 
-/** Takes the cancel spin lock for the running context, raising it to DISPATCH_LEVEL. */
-export function takeCancelLock(n: Ndis, by: string): void {
-  const ctx = n.kernel.ctx;
-  const lock = ioState(n).cancelLock;
-  lock.owner = ctx;
-  lock.savedIrql = ctx.irql;
-  lock.raised = true;
-  lock.by = by;
-  ctx.held.push(lock);
-  ctx.irql = Irql.Dispatch;
-}
-
 /** Lets the cancel spin lock go (the running context holds it) and lowers to `irql`. */
 export function dropCancelLock(n: Ndis, irql: number): void {
   const ctx = n.kernel.ctx;
-  const lock = ioState(n).cancelLock;
-  const held = ctx.held;
-  if (held[held.length - 1] === lock) held.pop();
-  else held.splice(held.lastIndexOf(lock), 1);
-  lock.owner = null;
+  ctx.drop(ioState(n).cancelLock);
   ctx.irql = irql;
 }
 
@@ -524,7 +508,7 @@ export function cancelRequest(n: Ndis, r: IoRequest): boolean {
   // out: the routine is to release a lock it did not take.
   ctx.irql = callerIrql;
   const heldBefore = ctx.held.length;
-  takeCancelLock(n, dev.owner.name);
+  ctx.take(ioState(n).cancelLock, true);
   r.irp.CancelIrql = callerIrql;
   const lock = ioState(n).cancelLock;
   try {

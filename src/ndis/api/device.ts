@@ -15,7 +15,6 @@ import {
   linkKey,
   liveDevices,
   openDeletedDevice,
-  takeCancelLock,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock } from '../filter.ts';
@@ -396,7 +395,7 @@ export function IoAcquireCancelSpinLock(): number {
     );
     return irql;
   }
-  takeCancelLock(n, ctx.who);
+  ctx.take(lock, true);
   if (n.trace.on) n.traceDdi(ddi, null, { Irql: irqlNames[irql] });
   return irql;
 }

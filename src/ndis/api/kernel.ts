@@ -458,12 +458,7 @@ function acquire(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, raise: b
     );
     return;
   }
-  s.owner = ctx;
-  s.savedIrql = ctx.irql;
-  s.raised = raise;
-  s.by = ctx.who;
-  if (raise) ctx.irql = Irql.Dispatch;
-  ctx.held.push(s);
+  ctx.take(s, raise);
   l._balance++;
 }
 
@@ -474,12 +469,7 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
     n.verifier.report(rule, ddi, null, `${ddi} on a spin lock the caller does not hold`);
     return;
   }
-  // Locks are nearly always released last taken first: pop, and splice (which
-  // allocates its result) only for an out-of-order release.
-  const held = ctx.held;
-  if (held[held.length - 1] === s) held.pop();
-  else held.splice(held.lastIndexOf(s), 1);
-  s.owner = null;
+  ctx.drop(s);
   if (lower !== s.raised) {
     // R8.10: the pairs must match. The plain release would restore an IRQL the Dpr
     // acquire never saved; the Dpr release leaves the IRQL raised (the model does that).

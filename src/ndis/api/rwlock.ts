@@ -146,10 +146,7 @@ export function NdisReleaseRWLock(Lock: NDIS_RW_LOCK_EX, LockState: LOCK_STATE_E
     );
     return;
   }
-  const held = ctx.held;
-  if (held[held.length - 1] === h) held.pop();
-  else held.splice(held.lastIndexOf(h), 1);
-  h.owner = null;
+  ctx.drop(h);
   LockState._hold = null;
   const i = l._holds.indexOf(h);
   if (i >= 0) l._holds.splice(i, 1);
