@@ -555,7 +555,6 @@ function completePause(pb: ProtoBinding): void {
   NdisCompleteNetPnPEvent(pb.bd, 'NetEventPause', NDIS_STATUS_SUCCESS);
 }
 
-/** Completes a pended pause from a PASSIVE worker (the last send completed at DISPATCH). */
 /** A tick's send at PASSIVE, from a system worker thread. */
 const passiveSender: WorkRoutine = {
   runWork(item: WorkItem): void {
@@ -563,6 +562,7 @@ const passiveSender: WorkRoutine = {
   },
 };
 
+/** Completes a pended pause from a PASSIVE worker (the last send completed at DISPATCH). */
 const pauseCompleter: WorkRoutine = {
   runWork(item: WorkItem): void {
     completePause(item.arg as ProtoBinding);
