@@ -1,11 +1,12 @@
 // The package's version, from its package.json (read outside the simulation): the
 // command's --version, and what replay files and reports say wrote them.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
+  // src/version.ts, or dist/src/version.js in the built package.
+  let file = new URL('../package.json', import.meta.url);
+  if (!existsSync(file)) file = new URL('../../package.json', import.meta.url);
+  const pkg = JSON.parse(readFileSync(file, 'utf8')) as { version: string };
   return pkg.version;
 }

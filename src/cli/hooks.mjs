@@ -2,10 +2,15 @@
 // with --driver may live anywhere: outside this repository, `import … from 'ndis-sim'`
 // would find nothing, and a .ts file outside a "type": "module" package would load as
 // CommonJS, which its imports cannot be. So 'ndis-sim' (and 'ndis-sim/scenario') is
-// this package's own API, and a .ts file outside node_modules is an ES module.
+// the API of the copy of ndis-sim these hooks belong to — the sources beside them, or
+// the built JavaScript when they run from dist/ — so a driver shares its World's
+// modules, and a .ts file outside node_modules is an ES module.
 
-const api = new URL('../index.ts', import.meta.url).href;
-const scenarioApi = new URL('../scenario.ts', import.meta.url).href;
+import { existsSync } from 'node:fs';
+
+const built = !existsSync(new URL('../index.ts', import.meta.url));
+const api = new URL(built ? '../index.js' : '../index.ts', import.meta.url).href;
+const scenarioApi = new URL(built ? '../scenario.js' : '../scenario.ts', import.meta.url).href;
 
 export async function resolve(specifier, context, next) {
   if (specifier === 'ndis-sim') return { url: api, format: 'module', shortCircuit: true };
