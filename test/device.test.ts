@@ -624,6 +624,21 @@ test('NdisSim_IrpDoubleComplete (0x44): IoCompleteRequest twice', () => {
   );
 });
 
+test('NdisSim_BadParameter: IoCompleteRequest of a copy of the IRP, or of an object that never was one', () => {
+  for (const fake of [
+    (irp: Irp) => ({ ...irp }),
+    () => ({ IoStatus: { Status: 0, Information: 0 } }) as Irp,
+  ]) {
+    const { r } = run({
+      majors: majors((_d, irp) => complete(fake(irp), STATUS_SUCCESS)),
+      actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO)],
+    });
+    assert.equal(r.verdict, 'bugcheck');
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
+    assert.match(r.bugCheck?.message ?? '', /IoCompleteRequest: the IRP is not one the I\/O manager sent/);
+  }
+});
+
 test('R8.11 NdisSim_LockHeldAcrossCall: IoCompleteRequest holding a spin lock the driver took (nf-wdm-iocompleterequest); released first, it passes', () => {
   const outcome = (releaseFirst: boolean) => {
     const lock = new NDIS_SPIN_LOCK();
