@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
+import { pretenuringIsOff } from '../src/explore/tuning.ts';
 import { InputError } from '../src/index.ts';
 import { type Exploration, exploreScenario, type FailureJson, SeedTimeout } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
@@ -89,6 +90,12 @@ test('R8.6 exploreScenario with drivers as objects: the same report; no file unl
   );
   const fixed = await exploreScenario('fixed.yaml', { text, drivers: [timerRace, timerRaceFixed], runs: 60 });
   assert.deepEqual([fixed.passed, fixed.failed, fixed.failures], [60, 0, []]);
+});
+
+test('exploreScenario turns off V8 allocation-site pretenuring for its process (src/explore/tuning.ts)', async () => {
+  // Other tests of this file may have explored first; this one is about the state after one.
+  await exploreScenario(scenario, { drivers: [timerRace], runs: 2, shrinkRuns: 0 });
+  assert.equal(pretenuringIsOff(), true);
 });
 
 test("replay files never overwrite another failure's: a name taken by other contents goes to -2, -3 …; the same contents keep their file", async () => {

@@ -24,6 +24,7 @@ import {
   untilOption,
   withCpus,
 } from '../explore/session.ts';
+import { pretenuringOff } from '../explore/tuning.ts';
 import { OID_NAMES } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
@@ -708,6 +709,8 @@ function fail(e: unknown): number {
 // Output piped into `head` and closed early: stop quietly; any other failure: one line.
 process.stdout.on('error', outputFailed);
 
+// Before the first world (src/explore/tuning.ts): a long run gains as an exploration does.
+pretenuringOff();
 let exitCode: number;
 try {
   exitCode = await main(process.argv.slice(2));

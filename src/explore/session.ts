@@ -37,6 +37,7 @@ import type { ExploreFormatOptions } from './format.ts';
 import { exploreInWorkers } from './pool.ts';
 import { shrinkAndReduce } from './reduce.ts';
 import { formatReplayFile, type ReplayFile, toDecisionRows, traceDigest } from './replay-file.ts';
+import { pretenuringOff } from './tuning.ts';
 
 /** How a message names each option: as the command line spells it, or as code does. */
 export interface OptionNames {
@@ -206,6 +207,7 @@ export interface Explored {
 
 /** Runs an exploration as `ndis-sim explore` does; bad input throws an InputError before any run. */
 export async function exploreFile(o: ExploreInput): Promise<Explored> {
+  pretenuringOff();
   const n = o.names;
   const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(o.driverFiles ?? []))];
   const text = withCpus(o.text ?? readScenarioText(o.file), intOption(o.cpus, n.cpus, 1, maxCpus));
