@@ -15,6 +15,7 @@ import {
   Latched,
   NDIS_CONNECT_LINE_BASED,
   NDIS_CONNECT_MESSAGE_BASED,
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -541,18 +542,28 @@ export function NdisMRegisterInterruptEx<C = unknown>(
   if (b.inInitialize) claimsHardware(b, ddi);
   const c = MiniportInterruptCharacteristics as unknown as NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS;
   const line = b.dev.resources?.line ?? null;
-  // MsiSupported TRUE: the characteristics page has the driver give the MSI service
-  // functions too; the NdisMRegisterInterruptEx page names no status for their lack,
-  // so, as for a missing line handler, NDIS_STATUS_BAD_CHARACTERISTICS.
+  // The page: the driver must give all four line service functions (the ISR, the DPC,
+  // MiniportDisableInterruptEx, MiniportEnableInterruptEx), and the characteristics page
+  // the Header NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, NDIS_MINIPORT_INTERRUPT_REVISION_1.
+  // MsiSupported TRUE: the characteristics page has the driver give the four MSI service
+  // functions too. The NdisMRegisterInterruptEx page names no status for their lack,
+  // so NDIS_STATUS_BAD_CHARACTERISTICS. (NDIS never calls the enable and disable
+  // handlers in the model, but a driver that leaves them out is wrong all the same.)
   const msiSupported = c.MsiSupported === true;
   let status: number = NDIS_STATUS_SUCCESS;
   let handle: NdisInterrupt | null = null;
   if (
     c.Header.Type !== NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT ||
+    c.Header.Revision !== NDIS_MINIPORT_INTERRUPT_REVISION_1 ||
     typeof c.InterruptHandler !== 'function' ||
     typeof c.InterruptDpcHandler !== 'function' ||
+    typeof c.DisableInterruptHandler !== 'function' ||
+    typeof c.EnableInterruptHandler !== 'function' ||
     (msiSupported &&
-      (typeof c.MessageInterruptHandler !== 'function' || typeof c.MessageInterruptDpcHandler !== 'function'))
+      (typeof c.MessageInterruptHandler !== 'function' ||
+        typeof c.MessageInterruptDpcHandler !== 'function' ||
+        typeof c.DisableMessageInterruptHandler !== 'function' ||
+        typeof c.EnableMessageInterruptHandler !== 'function'))
   ) {
     status = NDIS_STATUS_BAD_CHARACTERISTICS;
   } else if (line === null || (b.interrupt !== null && !b.interrupt.deregistered)) {
