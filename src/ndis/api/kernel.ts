@@ -215,6 +215,9 @@ export function NdisSetCoalescableTimerObject(
   );
 }
 
+/** MAXLONG (winnt.h): the largest MillisecondsPeriod the timer pages allow. */
+const maxLong = 0x7fffffff;
+
 function setTimerObject(
   ddi: 'NdisSetTimerObject' | 'NdisSetCoalescableTimerObject',
   TimerObject: NDIS_HANDLE,
@@ -226,6 +229,14 @@ function setTimerObject(
   const t = timerOf(TimerObject, ddi);
   const n = t.ndis;
   n.verifier.irql(irql[ddi], ddi, adapterName(t.owner));
+  // Both pages: MillisecondsPeriod is at most MAXLONG, and 0 for a one-shot timer.
+  if (!Number.isInteger(MillisecondsPeriod) || MillisecondsPeriod < 0 || MillisecondsPeriod > maxLong)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapterName(t.owner),
+      `${ddi}: MillisecondsPeriod is a count of milliseconds from 0 (one-shot) to MAXLONG, got ${MillisecondsPeriod}`,
+    );
   if (!Number.isInteger(Tolerance) || Tolerance < 0 || Tolerance > 0xffffffff)
     return n.verifier.fatal(
       'NdisSim_BadParameter',
