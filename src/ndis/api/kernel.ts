@@ -7,6 +7,7 @@ import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
+import { ControlDevice } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -312,11 +313,13 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
 /**
  * NDIS_HANDLE NdisAllocateIoWorkItem(NdisObjectHandle). <= DISPATCH (R8.8). A miniport
  * passes its adapter or driver handle; a filter driver its filter driver handle (the
- * page's remarks name no filter module handle).
+ * page's remarks name no filter module handle); either may pass the NdisDeviceHandle
+ * of a device it registered with NdisRegisterDeviceEx, whose work item is the
+ * registering driver's (freed by its unload, as one of the driver handle).
  */
 export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateIoWorkItem';
-  const h = serviceOrProtocolHandle(NdisObjectHandle, ddi, false);
+  const h = serviceOrProtocolHandle(deviceOwnerOf(NdisObjectHandle, ddi), ddi, false);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
@@ -329,6 +332,19 @@ export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HAND
   }
   if (n.trace.on) traceObject(n, ddi, owner, {});
   return w;
+}
+
+/** The driver of an NdisDeviceHandle (its device object is deleted once deregistered); other handles as they are. */
+function deviceOwnerOf(h: unknown, ddi: string): unknown {
+  if (!(h instanceof ControlDevice)) return h;
+  if (h.deregistered)
+    currentNdis(ddi).verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      null,
+      `${ddi} with the NdisDeviceHandle of ${h.name}, deregistered already (NdisDeregisterDeviceEx deleted its device object)`,
+    );
+  return h.owner;
 }
 
 function workItemOf(x: unknown, ddi: string): NdisIoWorkItem {
