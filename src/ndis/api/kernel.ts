@@ -6,6 +6,7 @@ import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
+import { Binding } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { ControlDevice } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -1096,7 +1097,7 @@ export const maxPoolBytes = 64 * 1024 * 1024;
  * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
  * Returns a zeroed buffer, or null. NdisHandle: an adapter or miniport driver handle, a
  * filter module's NdisFilterHandle, the filter driver handle, or a protocol driver's
- * NdisProtocolHandle. Memory of a module
+ * NdisProtocolHandle or NdisBindingHandle (its driver's memory). Memory of a module
  * handle is the module's, freed by its FilterDetach (nc-ndis-filter_detach).
  */
 export function NdisAllocateMemoryWithTagPriority(
@@ -1106,11 +1107,12 @@ export function NdisAllocateMemoryWithTagPriority(
   _Priority: number,
 ): Uint8Array | null {
   const ddi = 'NdisAllocateMemoryWithTagPriority';
-  const h = serviceOrProtocolHandle(NdisHandle, ddi);
+  const h = memoryHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
   const b = handleAdapter(h);
   n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
   if (h instanceof FilterModule && staleModule(h, ddi, n)) return null;
+  if (NdisHandle instanceof Binding && staleBinding(n, NdisHandle, ddi)) return null;
   // SDV rule NdisAllocateMemoryWithTagPriority: the driver passes a tag of its own,
   // not zero and not NDIS's default (its page names 'maDN').
   if (Tag === 0 || Tag === ndisDefaultTag) {
@@ -1138,6 +1140,27 @@ export function NdisAllocateMemoryWithTagPriority(
     });
   }
   return mem;
+}
+
+/**
+ * The handle of the two memory DDIs: as serviceOrProtocolHandle, and the pages also name
+ * the NdisBindingHandle of NdisOpenAdapterEx, whose memory is its protocol driver's.
+ */
+function memoryHandle(h: unknown, ddi: string): ServiceHandle | ProtocolDriverBlock {
+  if (h instanceof Binding && h.open !== null && h.protocol instanceof ProtocolDriverBlock) return h.protocol;
+  return serviceOrProtocolHandle(h, ddi);
+}
+
+/** A binding handle after its NdisCloseAdapterEx is dead (R7.3): reported, true. */
+function staleBinding(n: Ndis, bd: Binding, ddi: string): boolean {
+  if (bd.open?.state !== 'closed') return false;
+  n.verifier.report(
+    'NdisSim_StaleHandle',
+    ddi,
+    bd.block.name,
+    `${ddi} with the NdisBindingHandle of ${bd.name} after NdisCloseAdapterEx (nf-ndis-ndiscloseadapterex)`,
+  );
+  return true;
 }
 
 /** The adapter a handle stands for: its own, or a filter module's; null for a driver handle. */
@@ -1176,7 +1199,7 @@ export function NdisFreeMemoryWithTagPriority(
   _Tag: number,
 ): void {
   const ddi = 'NdisFreeMemoryWithTagPriority';
-  const h = serviceOrProtocolHandle(NdisHandle, ddi);
+  const h = memoryHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
   const b = handleAdapter(h);
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
@@ -1184,6 +1207,7 @@ export function NdisFreeMemoryWithTagPriority(
   // the memory freed all the same.
   if (h instanceof FilterModule) staleModule(h, ddi, n);
   else if (b !== null) stale(b, ddi);
+  else if (NdisHandle instanceof Binding) staleBinding(n, NdisHandle, ddi);
   releasePool(n, VirtualAddress, ddi, b?.name ?? null);
 }
 
