@@ -203,6 +203,7 @@ export {
   type PROCESSOR_NUMBER,
 } from './ndis/api/poll.ts';
 export {
+  ALL_PROCESSOR_GROUPS,
   APC_LEVEL,
   DISPATCH_LEVEL,
   HIGH_LEVEL,

@@ -28,6 +28,7 @@ import {
   IRP_MJ_DEVICE_CONTROL,
   IRP_MJ_POWER,
   METHOD_BUFFERED,
+  NDIS_CURRENT_IRQL,
   NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
@@ -44,16 +45,19 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
+  NdisAllocateIoWorkItem,
   NdisAllocateSpinLock,
   NdisAllocateTimerObject,
   NdisDeregisterDeviceEx,
   NdisFDeregisterFilterDriver,
   NdisFNetPnPEvent,
   NdisFRegisterFilterDriver,
+  NdisFreeIoWorkItem,
   NdisFreeTimerObject,
   NdisFSetAttributes,
   NdisGetDeviceReservedExtension,
   NdisMDeregisterMiniportDriver,
+  NdisQueueIoWorkItem,
   NdisRegisterDeviceEx,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
@@ -309,6 +313,49 @@ test('NdisRegisterDeviceEx: bad attributes fail with NDIS_STATUS_INVALID_PARAMET
     STATUS_OBJECT_NAME_COLLISION,
   ]);
   assert.deepEqual(rules(r), []);
+});
+
+test('NdisAllocateIoWorkItem page: a miniport may pass the NdisDeviceHandle of its NdisRegisterDeviceEx device; the routine runs at PASSIVE; after NdisDeregisterDeviceEx the handle is gone (NdisSim_ObjectFreedInUse)', () => {
+  const go = (late: boolean) => {
+    let device: NDIS_HANDLE | null = null;
+    const ran: number[] = [];
+    const drv = scriptedDriver(`wi-device-${late}`, {
+      driverEntry: (driver) => {
+        device = NdisRegisterDeviceEx(driver, attributes('WiCtl', majors())).NdisDeviceHandle;
+        return NDIS_STATUS_SUCCESS;
+      },
+      initialize: () => {
+        const w = NdisAllocateIoWorkItem(device!);
+        assert.notEqual(w, null);
+        NdisQueueIoWorkItem(
+          w!,
+          (_c, item) => {
+            ran.push(NDIS_CURRENT_IRQL());
+            NdisFreeIoWorkItem(item);
+          },
+          null,
+        );
+        return NDIS_STATUS_SUCCESS;
+      },
+      halt: () => {
+        NdisDeregisterDeviceEx(device!);
+        if (late) NdisAllocateIoWorkItem(device!);
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+      options: { verifier: 'collect' },
+    });
+    return { r: w.run(2 * ns.s), ran };
+  };
+  const ok = go(false);
+  assert.deepEqual(rules(ok.r), []);
+  assert.deepEqual(ok.ran, [0]);
+  const late = go(true);
+  assert.deepEqual(rules(late.r), ['NdisSim_ObjectFreedInUse']);
+  assert.match(late.r.violations[0]!.message, /deregistered already/);
 });
 
 test('NdisSim_DeviceRegistration: a power dispatch routine, a DeviceClassGuid, or a deregistered driver', () => {

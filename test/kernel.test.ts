@@ -256,6 +256,43 @@ test('NdisSetCoalescableTimerObject page: the first expiry falls within DueTime 
   assert.ok(gaps.size >= 3, `random seeds reach the window's edges: gaps ${[...gaps].join(', ')}`);
 });
 
+test('NdisSetTimerObject, NdisSetCoalescableTimerObject pages: MillisecondsPeriod must be at most MAXLONG (0 is a one-shot); a negative, fractional or larger one is NdisSim_BadParameter', () => {
+  const run = (ddi: 'set' | 'coalescable', period: number) => {
+    let back: boolean | null = null;
+    const drv = scriptedDriver(`period-${ddi}-${period}`, {
+      initialize: (a) => {
+        const t = NdisAllocateTimerObject(
+          a.handle,
+          timerCharacteristics(() => {}),
+        ).TimerObject!;
+        back =
+          ddi === 'set'
+            ? NdisSetTimerObject(t, -10_000_000, period, null)
+            : NdisSetCoalescableTimerObject(t, -10_000_000, period, null, 50);
+        NdisCancelTimerObject(t);
+        NdisFreeTimerObject(t);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      options: { verifier: 'collect' },
+    });
+    const r = w.run(10 * ns.ms);
+    return { back, rules: r.violations.map((v) => [v.rule, v.ddi]) };
+  };
+  for (const ddi of ['set', 'coalescable'] as const) {
+    const name = ddi === 'set' ? 'NdisSetTimerObject' : 'NdisSetCoalescableTimerObject';
+    for (const period of [-1, 2.5, 0x8000_0000]) {
+      assert.deepEqual(run(ddi, period).rules, [['NdisSim_BadParameter', name]], `${name}(${period})`);
+    }
+    for (const period of [0, 0x7fff_ffff]) {
+      assert.deepEqual(run(ddi, period), { back: false, rules: [] }, `${name}(${period})`);
+    }
+  }
+});
+
 // ------------------------------------------------------------------------ pool tags
 
 test("SDV rule NdisAllocateMemoryWithTagPriority: NDIS's documented default tag 'maDN' (0x6D61444E) is reported; a tag of the driver's own is not", () => {

@@ -191,8 +191,13 @@ test('NdisMRegisterInterruptEx page: line-based when NDIS has no messages to gra
   assert.equal(calls(noMsi.w, 'MiniportMessageInterrupt').length, 0);
 });
 
-test('NdisMRegisterInterruptEx, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS page: MsiSupported without MessageInterruptHandler or MessageInterruptDpcHandler is NDIS_STATUS_BAD_CHARACTERISTICS, whether or not the device has messages', () => {
-  for (const drop of ['MessageInterruptHandler', 'MessageInterruptDpcHandler'] as const) {
+test('NdisMRegisterInterruptEx, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS page: MsiSupported without any one of the four MSI service functions is NDIS_STATUS_BAD_CHARACTERISTICS, whether or not the device has messages', () => {
+  for (const drop of [
+    'MessageInterruptHandler',
+    'MessageInterruptDpcHandler',
+    'DisableMessageInterruptHandler',
+    'EnableMessageInterruptHandler',
+  ] as const) {
     for (const msi of [undefined, { messages: 2 }]) {
       const run = msiRun({ msi, chars: (s) => ({ ...msiChars(s), [drop]: null }) });
       assert.equal(run.status, NDIS_STATUS_BAD_CHARACTERISTICS, `${drop}, ${msi?.messages ?? 0} messages`);
@@ -200,6 +205,33 @@ test('NdisMRegisterInterruptEx, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS page: Ms
       assert.equal(run.seen.isr.length, 0);
     }
   }
+});
+
+test('NdisMRegisterInterruptEx page: the driver must give MiniportInterrupt, MiniportInterruptDPC, MiniportDisableInterruptEx and MiniportEnableInterruptEx; without one, or with a Header other than NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT revision 1 (characteristics page), NDIS_STATUS_BAD_CHARACTERISTICS and no interrupt', () => {
+  const line = (s: Seen) => ({ ...msiChars(s), MsiSupported: false });
+  const bad: [string, (s: Seen) => NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<TestAdapter>][] = [
+    ...(
+      [
+        'InterruptHandler',
+        'InterruptDpcHandler',
+        'DisableInterruptHandler',
+        'EnableInterruptHandler',
+      ] as const
+    ).map((drop): [string, (s: Seen) => NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<TestAdapter>] => [
+      drop,
+      (s) =>
+        ({ ...line(s), [drop]: null }) as unknown as NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS<TestAdapter>,
+    ]),
+    ['Revision 2', (s) => ({ ...line(s), Header: { ...line(s).Header, Revision: 2 } })],
+  ];
+  for (const [what, chars] of bad) {
+    const run = msiRun({ chars });
+    assert.equal(run.status, NDIS_STATUS_BAD_CHARACTERISTICS, what);
+    assert.equal(run.chars.InterruptType, undefined, `${what}: nothing written on failure`);
+    assert.equal(run.seen.isr.length, 0, what);
+  }
+  // The same characteristics with all four are granted the line.
+  assert.equal(msiRun({ chars: line }).status, NDIS_STATUS_SUCCESS);
 });
 
 // --------------------------------------------------------------- resources

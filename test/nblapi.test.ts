@@ -55,11 +55,11 @@ function nblPool(a: TestAdapter, fAllocateNetBuffer: boolean, DataSize = 0): NDI
   })!;
 }
 
-function nbPool(a: TestAdapter): NDIS_HANDLE {
+function nbPool(a: TestAdapter, DataSize = 0): NDIS_HANDLE {
   return NdisAllocateNetBufferPool(a.handle, {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
     PoolTag: tag,
-    DataSize: 0,
+    DataSize,
   })!;
 }
 
@@ -193,6 +193,14 @@ test('NdisSim_BadParameter NdisAllocateNetBuffer: with no MdlChain DataOffset an
     assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBuffer']]);
     assert.match(r.violations[0]!.message, message);
   }
+});
+
+test('NdisSim_BadParameter NdisAllocateNetBuffer, NdisAllocateNetBufferPool page: a pool allocated with a DataSize gives its NET_BUFFERs through NdisAllocateNetBufferMdlAndData only', () => {
+  const r = run('nb-datasize-pool', (a) => {
+    NdisAllocateNetBuffer(nbPool(a, 1514), new Uint8Array(64), 0, 60);
+  });
+  assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBuffer']]);
+  assert.match(r.violations[0]!.message, /DataSize is 1514, not 0.*NdisAllocateNetBufferMdlAndData/);
 });
 
 test('NdisSim_ObjectFreedInUse NdisFreeNetBufferPool: the pool freed with a NET_BUFFER out; NdisFreeNetBuffer twice', () => {

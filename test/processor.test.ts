@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  ALL_PROCESSOR_GROUPS,
   APC_LEVEL,
   DISPATCH_LEVEL,
   HIGH_LEVEL,
@@ -82,6 +83,28 @@ test('NDIS 6.20 processor-group DDIs: one group; group 0 holds every processor o
     assert.equal(w.run(10 * ns.ms).verdict, 'ok');
     assert.deepEqual(seen, [1, 1, cpus, cpus, 2 ** cpus - 1, 0, 0, 0], `cpus ${cpus}`);
   }
+});
+
+test('NdisGroupActiveProcessorCount and NdisGroupMaxProcessorCount pages: Group ALL_PROCESSOR_GROUPS (0xFFFF) counts every processor of the machine; NdisGroupActiveProcessorMask has no such case, an absent group', () => {
+  let seen: number[] = [];
+  const drv = scriptedDriver('groups-all', {
+    initialize: () => {
+      seen = [
+        NdisGroupActiveProcessorCount(ALL_PROCESSOR_GROUPS),
+        NdisGroupMaxProcessorCount(ALL_PROCESSOR_GROUPS),
+        NdisGroupActiveProcessorMask(ALL_PROCESSOR_GROUPS),
+      ];
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { cpus: 3 },
+  });
+  assert.equal(w.run(10 * ns.ms).verdict, 'ok');
+  assert.equal(ALL_PROCESSOR_GROUPS, 0xffff);
+  assert.deepEqual(seen, [3, 3, 0]);
 });
 
 test('NdisCurrentProcessorIndex page: at DISPATCH, the index of the processor the caller runs on; at PASSIVE an IRQL violation', () => {

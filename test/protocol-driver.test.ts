@@ -526,6 +526,37 @@ test('obtaining-pool-handles: a timer object, an I/O work item and memory take t
   assert.deepEqual([...actors], ['with-services']);
 });
 
+test('NdisAllocateMemoryWithTagPriority, NdisFreeMemoryWithTagPriority pages: a protocol driver may pass the NdisBindingHandle of NdisOpenAdapterEx; after NdisCloseAdapterEx it is NdisSim_StaleHandle', () => {
+  let got: number | null = null;
+  let late: Uint8Array | null | undefined;
+  const p = protocolDriver(
+    'memory-on-binding',
+    (proto, bc, name, ctx) => {
+      const r = open(proto, bc, name, ctx);
+      const mem = NdisAllocateMemoryWithTagPriority(ctx.handle!, 32, 0x74736554, NormalPoolPriority);
+      got = mem === null ? null : mem.length;
+      if (mem !== null) NdisFreeMemoryWithTagPriority(ctx.handle!, mem, 0x74736554);
+      return r.Status;
+    },
+    {
+      UnbindAdapterHandlerEx: (_u, c) => {
+        assert.equal(NdisCloseAdapterEx(c.handle!), NDIS_STATUS_SUCCESS);
+        late = NdisAllocateMemoryWithTagPriority(c.handle!, 32, 0x74736554, NormalPoolPriority);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0), collect: true });
+  w.at(50 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(got, 32);
+  assert.equal(late, null);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_StaleHandle', 'NdisAllocateMemoryWithTagPriority']],
+  );
+});
+
 test('an NdisBindingHandle where the page wants the NdisProtocolHandle is NdisSim_BadParameter, naming the right handle', () => {
   const p = protocolDriver('timer-on-binding', (proto, bc, name, ctx) => {
     const r = open(proto, bc, name, ctx);

@@ -6,7 +6,9 @@ import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
+import { Binding } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
+import { ControlDevice } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -15,6 +17,7 @@ import {
   Latched,
   NDIS_CONNECT_LINE_BASED,
   NDIS_CONNECT_MESSAGE_BASED,
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -214,6 +217,9 @@ export function NdisSetCoalescableTimerObject(
   );
 }
 
+/** MAXLONG (winnt.h): the largest MillisecondsPeriod the timer pages allow. */
+const maxLong = 0x7fffffff;
+
 function setTimerObject(
   ddi: 'NdisSetTimerObject' | 'NdisSetCoalescableTimerObject',
   TimerObject: NDIS_HANDLE,
@@ -225,6 +231,14 @@ function setTimerObject(
   const t = timerOf(TimerObject, ddi);
   const n = t.ndis;
   n.verifier.irql(irql[ddi], ddi, adapterName(t.owner));
+  // Both pages: MillisecondsPeriod is at most MAXLONG, and 0 for a one-shot timer.
+  if (!Number.isInteger(MillisecondsPeriod) || MillisecondsPeriod < 0 || MillisecondsPeriod > maxLong)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapterName(t.owner),
+      `${ddi}: MillisecondsPeriod is a count of milliseconds from 0 (one-shot) to MAXLONG, got ${MillisecondsPeriod}`,
+    );
   if (!Number.isInteger(Tolerance) || Tolerance < 0 || Tolerance > 0xffffffff)
     return n.verifier.fatal(
       'NdisSim_BadParameter',
@@ -300,11 +314,13 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
 /**
  * NDIS_HANDLE NdisAllocateIoWorkItem(NdisObjectHandle). <= DISPATCH (R8.8). A miniport
  * passes its adapter or driver handle; a filter driver its filter driver handle (the
- * page's remarks name no filter module handle).
+ * page's remarks name no filter module handle); either may pass the NdisDeviceHandle
+ * of a device it registered with NdisRegisterDeviceEx, whose work item is the
+ * registering driver's (freed by its unload, as one of the driver handle).
  */
 export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateIoWorkItem';
-  const h = serviceOrProtocolHandle(NdisObjectHandle, ddi, false);
+  const h = serviceOrProtocolHandle(deviceOwnerOf(NdisObjectHandle, ddi), ddi, false);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
@@ -317,6 +333,19 @@ export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HAND
   }
   if (n.trace.on) traceObject(n, ddi, owner, {});
   return w;
+}
+
+/** The driver of an NdisDeviceHandle (its device object is deleted once deregistered); other handles as they are. */
+function deviceOwnerOf(h: unknown, ddi: string): unknown {
+  if (!(h instanceof ControlDevice)) return h;
+  if (h.deregistered)
+    currentNdis(ddi).verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      null,
+      `${ddi} with the NdisDeviceHandle of ${h.name}, deregistered already (NdisDeregisterDeviceEx deleted its device object)`,
+    );
+  return h.owner;
 }
 
 function workItemOf(x: unknown, ddi: string): NdisIoWorkItem {
@@ -541,18 +570,28 @@ export function NdisMRegisterInterruptEx<C = unknown>(
   if (b.inInitialize) claimsHardware(b, ddi);
   const c = MiniportInterruptCharacteristics as unknown as NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS;
   const line = b.dev.resources?.line ?? null;
-  // MsiSupported TRUE: the characteristics page has the driver give the MSI service
-  // functions too; the NdisMRegisterInterruptEx page names no status for their lack,
-  // so, as for a missing line handler, NDIS_STATUS_BAD_CHARACTERISTICS.
+  // The page: the driver must give all four line service functions (the ISR, the DPC,
+  // MiniportDisableInterruptEx, MiniportEnableInterruptEx), and the characteristics page
+  // the Header NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, NDIS_MINIPORT_INTERRUPT_REVISION_1.
+  // MsiSupported TRUE: the characteristics page has the driver give the four MSI service
+  // functions too. The NdisMRegisterInterruptEx page names no status for their lack,
+  // so NDIS_STATUS_BAD_CHARACTERISTICS. (NDIS never calls the enable and disable
+  // handlers in the model, but a driver that leaves them out is wrong all the same.)
   const msiSupported = c.MsiSupported === true;
   let status: number = NDIS_STATUS_SUCCESS;
   let handle: NdisInterrupt | null = null;
   if (
     c.Header.Type !== NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT ||
+    c.Header.Revision !== NDIS_MINIPORT_INTERRUPT_REVISION_1 ||
     typeof c.InterruptHandler !== 'function' ||
     typeof c.InterruptDpcHandler !== 'function' ||
+    typeof c.DisableInterruptHandler !== 'function' ||
+    typeof c.EnableInterruptHandler !== 'function' ||
     (msiSupported &&
-      (typeof c.MessageInterruptHandler !== 'function' || typeof c.MessageInterruptDpcHandler !== 'function'))
+      (typeof c.MessageInterruptHandler !== 'function' ||
+        typeof c.MessageInterruptDpcHandler !== 'function' ||
+        typeof c.DisableMessageInterruptHandler !== 'function' ||
+        typeof c.EnableMessageInterruptHandler !== 'function'))
   ) {
     status = NDIS_STATUS_BAD_CHARACTERISTICS;
   } else if (line === null || (b.interrupt !== null && !b.interrupt.deregistered)) {
@@ -1058,7 +1097,7 @@ export const maxPoolBytes = 64 * 1024 * 1024;
  * PVOID NdisAllocateMemoryWithTagPriority(NdisHandle, Length, Tag, Priority). <= DISPATCH.
  * Returns a zeroed buffer, or null. NdisHandle: an adapter or miniport driver handle, a
  * filter module's NdisFilterHandle, the filter driver handle, or a protocol driver's
- * NdisProtocolHandle. Memory of a module
+ * NdisProtocolHandle or NdisBindingHandle (its driver's memory). Memory of a module
  * handle is the module's, freed by its FilterDetach (nc-ndis-filter_detach).
  */
 export function NdisAllocateMemoryWithTagPriority(
@@ -1068,11 +1107,12 @@ export function NdisAllocateMemoryWithTagPriority(
   _Priority: number,
 ): Uint8Array | null {
   const ddi = 'NdisAllocateMemoryWithTagPriority';
-  const h = serviceOrProtocolHandle(NdisHandle, ddi);
+  const h = memoryHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
   const b = handleAdapter(h);
   n.verifier.irql(irqlAllocMem, ddi, b?.name ?? null);
   if (h instanceof FilterModule && staleModule(h, ddi, n)) return null;
+  if (NdisHandle instanceof Binding && staleBinding(n, NdisHandle, ddi)) return null;
   // SDV rule NdisAllocateMemoryWithTagPriority: the driver passes a tag of its own,
   // not zero and not NDIS's default (its page names 'maDN').
   if (Tag === 0 || Tag === ndisDefaultTag) {
@@ -1100,6 +1140,27 @@ export function NdisAllocateMemoryWithTagPriority(
     });
   }
   return mem;
+}
+
+/**
+ * The handle of the two memory DDIs: as serviceOrProtocolHandle, and the pages also name
+ * the NdisBindingHandle of NdisOpenAdapterEx, whose memory is its protocol driver's.
+ */
+function memoryHandle(h: unknown, ddi: string): ServiceHandle | ProtocolDriverBlock {
+  if (h instanceof Binding && h.open !== null && h.protocol instanceof ProtocolDriverBlock) return h.protocol;
+  return serviceOrProtocolHandle(h, ddi);
+}
+
+/** A binding handle after its NdisCloseAdapterEx is dead (R7.3): reported, true. */
+function staleBinding(n: Ndis, bd: Binding, ddi: string): boolean {
+  if (bd.open?.state !== 'closed') return false;
+  n.verifier.report(
+    'NdisSim_StaleHandle',
+    ddi,
+    bd.block.name,
+    `${ddi} with the NdisBindingHandle of ${bd.name} after NdisCloseAdapterEx (nf-ndis-ndiscloseadapterex)`,
+  );
+  return true;
 }
 
 /** The adapter a handle stands for: its own, or a filter module's; null for a driver handle. */
@@ -1138,7 +1199,7 @@ export function NdisFreeMemoryWithTagPriority(
   _Tag: number,
 ): void {
   const ddi = 'NdisFreeMemoryWithTagPriority';
-  const h = serviceOrProtocolHandle(NdisHandle, ddi);
+  const h = memoryHandle(NdisHandle, ddi);
   const n: Ndis = currentNdis(ddi);
   const b = handleAdapter(h);
   n.verifier.irql(irqlFreeMem, ddi, b?.name ?? null);
@@ -1146,6 +1207,7 @@ export function NdisFreeMemoryWithTagPriority(
   // the memory freed all the same.
   if (h instanceof FilterModule) staleModule(h, ddi, n);
   else if (b !== null) stale(b, ddi);
+  else if (NdisHandle instanceof Binding) staleBinding(n, NdisHandle, ddi);
   releasePool(n, VirtualAddress, ddi, b?.name ?? null);
 }
 

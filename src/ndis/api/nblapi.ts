@@ -260,7 +260,7 @@ export function NdisFreeNetBufferPool(PoolHandle: NDIS_HANDLE): void {
 /**
  * PNET_BUFFER NdisAllocateNetBuffer(PoolHandle, MdlChain, DataOffset, DataLength).
  * <= DISPATCH. MdlChain (the bytes, or null) must hold DataOffset + DataLength bytes;
- * with no chain both must be 0.
+ * with no chain both must be 0. The pool has DataSize 0.
  */
 export function NdisAllocateNetBuffer(
   PoolHandle: NDIS_HANDLE,
@@ -274,7 +274,12 @@ export function NdisAllocateNetBuffer(
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBuffer, ddi, adapter);
   if (pool.block !== null && stale(pool.block, ddi)) return null;
-  const bad = netBufferRangeProblem(MdlChain, DataOffset, DataLength);
+  // The NdisAllocateNetBufferPool page: from a pool with a DataSize, NET_BUFFERs come
+  // from NdisAllocateNetBufferMdlAndData (not modelled), which gives them their data.
+  const bad =
+    pool.dataSize !== 0
+      ? `on a pool whose DataSize is ${pool.dataSize}, not 0: such a pool's NET_BUFFERs come from NdisAllocateNetBufferMdlAndData (not modelled), with their data; this call takes the caller's MDL chain`
+      : netBufferRangeProblem(MdlChain, DataOffset, DataLength);
   if (bad !== null) {
     n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;

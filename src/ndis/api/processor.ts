@@ -66,27 +66,42 @@ export function NdisMaxGroupCount(): number {
   return 1;
 }
 
-/** The processors of `Group`, after the IRQL check: all of them in group 0, none elsewhere. */
-function groupProcessors(Group: number, ddi: string, n: Ndis): number {
+/**
+ * ALL_PROCESSOR_GROUPS (wdm.h, 0xFFFF): the Group that NdisGroupActiveProcessorCount and
+ * NdisGroupMaxProcessorCount take for every processor of the machine (their pages).
+ */
+export const ALL_PROCESSOR_GROUPS = 0xffff;
+
+/**
+ * The processors of `Group`, after the IRQL check: all of them in group 0, none
+ * elsewhere. `all`: ALL_PROCESSOR_GROUPS counts the whole machine (the two count DDIs).
+ */
+function groupProcessors(Group: number, ddi: string, n: Ndis, all = false): number {
   if (!Number.isInteger(Group) || Group < 0 || Group > 0xffff)
     n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: Group must be a USHORT, got ${Group}`);
-  return Group === 0 ? n.kernel.cpuCount : 0;
+  return Group === 0 || (all && Group === ALL_PROCESSOR_GROUPS) ? n.kernel.cpuCount : 0;
 }
 
-/** ULONG NdisGroupActiveProcessorCount(Group). Any IRQL (NDIS 6.20). */
+/**
+ * ULONG NdisGroupActiveProcessorCount(Group). Any IRQL (NDIS 6.20). ALL_PROCESSOR_GROUPS:
+ * the active processors of the whole machine.
+ */
 export function NdisGroupActiveProcessorCount(Group: number): number {
   const ddi = 'NdisGroupActiveProcessorCount';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisGroupActiveProcessorCount, ddi, null);
-  return groupProcessors(Group, ddi, n);
+  return groupProcessors(Group, ddi, n, true);
 }
 
-/** ULONG NdisGroupMaxProcessorCount(Group). Any IRQL (NDIS 6.20). No processor can be added. */
+/**
+ * ULONG NdisGroupMaxProcessorCount(Group). Any IRQL (NDIS 6.20). No processor can be
+ * added. ALL_PROCESSOR_GROUPS: the most processors of the whole machine.
+ */
 export function NdisGroupMaxProcessorCount(Group: number): number {
   const ddi = 'NdisGroupMaxProcessorCount';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisGroupMaxProcessorCount, ddi, null);
-  return groupProcessors(Group, ddi, n);
+  return groupProcessors(Group, ddi, n, true);
 }
 
 /**
