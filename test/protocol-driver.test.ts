@@ -1227,3 +1227,39 @@ test("NdisQueryBindInstanceName and NdisQueryAdapterInstanceName: the adapter's 
     [['NdisSim_ProtocolBinding', 'NdisQueryAdapterInstanceName']],
   );
 });
+
+test("nf-ndis-ndisreenumerateprotocolbindings: the call inside a ProtocolNetPnPEvent with a NULL ProtocolBindingContext (NetEventBindsComplete) is allowed; inside a binding's ProtocolNetPnPEvent it is the rule of the same name", () => {
+  const run = (onBinding: boolean) => {
+    let proto: NDIS_HANDLE | null = null;
+    let calls = 0;
+    const p = protocolDriver(
+      onBinding ? 're-enumerates-in-restart' : 're-enumerates-in-binds-complete',
+      (ph, bc, name, ctx) => open(ph, bc, name, ctx).Status,
+      {
+        NetPnPEventHandler: (c, note) => {
+          const e = note.NetPnPEvent.NetEvent;
+          if (
+            calls === 0 &&
+            (onBinding ? c !== null && e === NetEventRestart : c === null && e === NetEventBindsComplete)
+          ) {
+            calls++;
+            NdisReEnumerateProtocolBindings(proto!);
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      (ph, obj) => {
+        proto = ph;
+        obj.DriverUnload = () => NdisDeregisterProtocolDriver(ph);
+      },
+    );
+    const w = world(p, { collect: true });
+    w.run(100 * ns.ms);
+    assert.equal(calls, 1);
+    return w.verifier.violations.filter((v) => v.rule === 'NdisReEnumerateProtocolBindings');
+  };
+  assert.deepEqual(run(false), []);
+  const v = run(true);
+  assert.equal(v.length, 1);
+  assert.match(v[0]!.message, /inside ProtocolNetPnPEvent/);
+});

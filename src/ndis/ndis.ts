@@ -378,6 +378,21 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
+   * As runningCallbackOf, counting only the calls NDIS made for an adapter: a
+   * ProtocolNetPnPEvent of a binding, not one of all the driver's bindings (NULL
+   * ProtocolBindingContext, no adapter).
+   */
+  runningAdapterCallbackOf(who: string, fns: readonly string[]): string | null {
+    let callee = this.kernel.ctx.who;
+    for (let i = this.depth - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      if (callee === who && f.adapter !== null && fns.includes(f.fn)) return f.fn;
+      callee = f.who;
+    }
+    return null;
+  }
+
+  /**
    * As runningCallbackOf, on the running thread only: the frames above the innermost
    * blocking wait under way belong to it, those beneath to the threads that wait.
    */

@@ -393,11 +393,11 @@ export function NdisReEnumerateProtocolBindings(NdisProtocolHandle: NDIS_HANDLE)
   const p = protocolHandle(n, NdisProtocolHandle, ddi);
   n.verifier.irql(irql.NdisReEnumerateProtocolBindings, ddi, null);
   if (n.trace.on) n.traceDdi(ddi, null, { protocol: p.name });
-  const inside = n.runningCallbackOf(p.name, [
-    'ProtocolBindAdapterEx',
-    'ProtocolUnbindAdapterEx',
-    'ProtocolNetPnPEvent',
-  ]);
+  // The page allows the call in a ProtocolNetPnPEvent with a NULL ProtocolBindingContext
+  // (an event of all the driver's bindings, NDIS calls it for no adapter).
+  const inside =
+    n.runningCallbackOf(p.name, ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx']) ??
+    n.runningAdapterCallbackOf(p.name, ['ProtocolNetPnPEvent']);
   if (inside !== null) {
     n.verifier.report(
       'NdisReEnumerateProtocolBindings',
