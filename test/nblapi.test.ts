@@ -170,6 +170,16 @@ test('NdisSim_BadParameter NdisAllocateNetBufferList: ContextSize not a multiple
   assert.match(r.violations[0]!.message, /ContextSize 12/);
 });
 
+test('NdisSim_BadParameter NdisAllocateNetBufferAndNetBufferList (nf-nblapi-ndisallocatenetbufferandnetbufferlist): ContextBackFill not a multiple of MEMORY_ALLOCATION_ALIGNMENT (16 and 32 are)', () => {
+  const r = run('nbl-nb-context', (a) => {
+    const lp = nblPool(a, true);
+    NdisFreeNetBufferList(NdisAllocateNetBufferAndNetBufferList(lp, 16, 32, new Uint8Array(60), 0, 60)!);
+    NdisAllocateNetBufferAndNetBufferList(lp, 0, 8, new Uint8Array(60), 0, 60);
+  });
+  assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBufferAndNetBufferList']]);
+  assert.match(r.violations[0]!.message, /ContextBackFill 8/);
+});
+
 test('NdisSim_BadParameter NdisAllocateNetBuffer: an NBL pool handle is not a NET_BUFFER pool (fatal, named)', () => {
   const r = run('nb-wrong-pool', (a) => {
     NdisAllocateNetBuffer(nblPool(a, true), null, 0, 0);

@@ -14,6 +14,7 @@ import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
+import { contextSizes } from './nblapi.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -206,12 +207,13 @@ export function netBufferRangeProblem(
  * PNET_BUFFER_LIST NdisAllocateNetBufferAndNetBufferList(PoolHandle, ContextSize,
  * ContextBackFill, MdlChain, DataOffset, DataLength). <= DISPATCH. The MDL chain is
  * the frame's bytes (a Uint8Array), or null with DataOffset and DataLength 0. The
- * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page).
+ * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page). The context area is not
+ * modelled; its sizes must be multiples of MEMORY_ALLOCATION_ALIGNMENT.
  */
 export function NdisAllocateNetBufferAndNetBufferList(
   PoolHandle: NDIS_HANDLE,
-  _ContextSize: number,
-  _ContextBackFill: number,
+  ContextSize: number,
+  ContextBackFill: number,
   MdlChain: Uint8Array | null,
   DataOffset: number,
   DataLength: number,
@@ -231,6 +233,7 @@ export function NdisAllocateNetBufferAndNetBufferList(
     n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;
   }
+  contextSizes(n, ddi, adapter, ContextSize, ContextBackFill);
   return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
 }
 
