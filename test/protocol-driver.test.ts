@@ -24,6 +24,7 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
@@ -1262,4 +1263,26 @@ test("nf-ndis-ndisreenumerateprotocolbindings: the call inside a ProtocolNetPnPE
   const v = run(true);
   assert.equal(v.length, 1);
   assert.match(v[0]!.message, /inside ProtocolNetPnPEvent/);
+});
+
+test('nf-ndis-ndissendnetbufferlists: NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK, which the model cannot honour, stops the run as not modelled rather than being dropped', () => {
+  const g: { pool: NDIS_HANDLE | null } = { pool: null };
+  const p = protocolDriver('asks-loopback', (proto, bc, name, ctx) => {
+    g.pool ??= NdisAllocateNetBufferListPool(proto, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+      ProtocolId: 0,
+      fAllocateNetBuffer: true,
+      ContextSize: 0,
+      PoolTag: 1,
+      DataSize: 0,
+    });
+    const r = open(proto, bc, name, ctx);
+    const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, new Uint8Array(60), 0, 60)!;
+    nbl.SourceHandle = ctx.handle;
+    NdisSendNetBufferLists(ctx.handle!, nbl, 0, NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK);
+    return r.Status;
+  });
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /NdisSendNetBufferLists is not modelled.*NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK/);
 });

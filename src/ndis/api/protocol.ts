@@ -614,6 +614,7 @@ export function NdisSendNetBufferLists(
   const p = bd.protocol as ProtocolDriverBlock;
   if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
   data.checkDispatchFlag(n, b, ddi, SendFlags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+  data.refuseLoopback(ddi, SendFlags);
   let count = 0;
   for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
