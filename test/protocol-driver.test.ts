@@ -31,6 +31,7 @@ import {
   NDIS_STATUS_UNSUPPORTED_MEDIA,
   type NDIS_STRING,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateCloneOidRequest,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
@@ -1285,4 +1286,19 @@ test('nf-ndis-ndissendnetbufferlists: NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK, which 
   const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
   assert.equal(r.verdict, 'not-modelled');
   assert.match(r.message ?? '', /NdisSendNetBufferLists is not modelled.*NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK/);
+});
+
+test("nf-ndis-ndisallocatecloneoidrequest: a protocol binding as SourceHandle (the page's intermediate-driver case) stops the run as not modelled, not as a wild handle", () => {
+  const p = protocolDriver('clones-on-binding', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx);
+    NdisAllocateCloneOidRequest(
+      ctx.handle!,
+      oidRequest(NdisRequestQueryInformation, OID_GEN_MAXIMUM_FRAME_SIZE, null, 4),
+      0,
+    );
+    return r.Status;
+  });
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled', r.message ?? '');
+  assert.match(r.message ?? '', /NdisAllocateCloneOidRequest is not modelled.*intermediate driver/);
 });
