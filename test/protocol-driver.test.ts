@@ -1302,3 +1302,47 @@ test("nf-ndis-ndisallocatecloneoidrequest: a protocol binding as SourceHandle (t
   assert.equal(r.verdict, 'not-modelled', r.message ?? '');
   assert.match(r.message ?? '', /NdisAllocateCloneOidRequest is not modelled.*intermediate driver/);
 });
+
+test('nf-ndis-ndiscompletebindadapterex, nf-ndis-ndiscompletenetpnpevent: a completion with NDIS_STATUS_PENDING, which is no final status, is reported', () => {
+  // A pended open whose completion completes the bind with PENDING.
+  const bind = protocolDriver(
+    'completes-bind-pending',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      OpenAdapterCompleteHandlerEx: (c) => NdisCompleteBindAdapterEx(c.bindContext!, NDIS_STATUS_PENDING),
+    },
+  );
+  const w = world(bind, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 1) });
+  const r = w.run(100 * ns.ms);
+  assert.ok(
+    r.violations.some(
+      (v) =>
+        v.rule === 'NdisSim_ProtocolBinding' &&
+        v.ddi === 'NdisCompleteBindAdapterEx' &&
+        /final status/.test(v.message),
+    ),
+    r.violations.map((v) => `${v.rule} ${v.ddi}: ${v.message}`).join('\n'),
+  );
+  // A restart completed inside the handler with PENDING (and PENDING returned).
+  const restart = protocolDriver(
+    'completes-restart-pending',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      NetPnPEventHandler: (c, note) => {
+        if (c === null || note.NetPnPEvent.NetEvent !== NetEventRestart) return NDIS_STATUS_SUCCESS;
+        NdisCompleteNetPnPEvent(c.handle!, note, NDIS_STATUS_PENDING);
+        return NDIS_STATUS_PENDING;
+      },
+    },
+  );
+  const w2 = world(restart, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  const r2 = w2.run(100 * ns.ms);
+  assert.deepEqual(
+    r2.violations.map((v) => [
+      v.rule,
+      v.ddi,
+      /NetEventRestart with NDIS_STATUS_PENDING: a completion needs a final status/.test(v.message),
+    ]),
+    [['NdisSim_ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent', true]],
+  );
+});
