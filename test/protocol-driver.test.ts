@@ -1346,3 +1346,14 @@ test('nf-ndis-ndiscompletebindadapterex, nf-ndis-ndiscompletenetpnpevent: a comp
     [['NdisSim_ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent', true]],
   );
 });
+
+test('nf-ndis-ndissendnetbufferlists: NetBufferLists NULL is NdisSim_BadParameter of the protocol, not a fault of the miniport it would reach', () => {
+  const p = protocolDriver('sends-null', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    // Receives come on a Running binding: the send is otherwise a proper one.
+    ReceiveNetBufferListsHandler: (c) =>
+      NdisSendNetBufferLists(c.handle!, null as unknown as NET_BUFFER_LIST, 0, 0),
+  });
+  const r = world(p, { rxRate: 1000, strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.equal(r.bugCheck.ddi, 'NdisSendNetBufferLists');
+});

@@ -639,6 +639,9 @@ export function NdisSendNetBufferLists(
   if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
   data.checkDispatchFlag(n, b, ddi, SendFlags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
   data.refuseLoopback(ddi, SendFlags);
+  // The page: a pointer to a list of NBLs. NULL would reach MiniportSendNetBufferLists.
+  if (NetBufferLists === null || NetBufferLists === undefined)
+    n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${p.name} called ${ddi} with NetBufferLists NULL`);
   let count = 0;
   for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
