@@ -1357,3 +1357,48 @@ test('nf-ndis-ndissendnetbufferlists: NetBufferLists NULL is NdisSim_BadParamete
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
   assert.equal(r.bugCheck.ddi, 'NdisSendNetBufferLists');
 });
+
+test('nf-ndis-ndisreenumerateprotocolbindings: the call from a work item while the driver\'s bind sleeps in NdisWaitEvent on another thread is not "inside ProtocolBindAdapterEx"', () => {
+  const calls: number[] = [];
+  const p = protocolDriver(
+    'sleepy-bind',
+    (proto, bc, name, ctx) => {
+      const r = open(proto, bc, name, ctx);
+      // The bind waits 20 ms; the work item below runs meanwhile, on its own thread.
+      const ev = new NDIS_EVENT();
+      NdisInitializeEvent(ev);
+      NdisWaitEvent(ev, 20);
+      return r.Status;
+    },
+    {},
+    (proto, obj) => {
+      obj.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+      const item = NdisAllocateIoWorkItem(proto)!;
+      const t = NdisAllocateTimerObject(proto, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x74736554,
+        TimerFunction: () =>
+          NdisQueueIoWorkItem(
+            item,
+            () => {
+              calls.push(0);
+              NdisReEnumerateProtocolBindings(proto);
+            },
+            null,
+          ),
+        FunctionContext: null,
+      }).TimerObject!;
+      NdisSetTimerObject(t, -5 * 10_000, 0, null);
+    },
+  );
+  const w = world(p, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  const r = w.run(100 * ns.ms);
+  assert.equal(calls.length, 1);
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+  );
+});

@@ -394,10 +394,11 @@ export function NdisReEnumerateProtocolBindings(NdisProtocolHandle: NDIS_HANDLE)
   n.verifier.irql(irql.NdisReEnumerateProtocolBindings, ddi, null);
   if (n.trace.on) n.traceDdi(ddi, null, { protocol: p.name });
   // The page allows the call in a ProtocolNetPnPEvent with a NULL ProtocolBindingContext
-  // (an event of all the driver's bindings, NDIS calls it for no adapter).
+  // (an event of all the driver's bindings, NDIS calls it for no adapter). Only the
+  // calling thread counts: a bind asleep in NdisWaitEvent is not the caller's context.
   const inside =
-    n.runningCallbackOf(p.name, ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx']) ??
-    n.runningAdapterCallbackOf(p.name, ['ProtocolNetPnPEvent']);
+    n.threadCallbackOf(p.name, ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx']) ??
+    n.threadAdapterCallbackOf(p.name, ['ProtocolNetPnPEvent']);
   if (inside !== null) {
     n.verifier.report(
       'NdisReEnumerateProtocolBindings',
