@@ -10,6 +10,7 @@ import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import {
   type DriverModule,
+  NDIS_CLONE_FLAGS_RESERVED,
   NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS,
   NdisAllocateCloneNetBufferList,
   NdisFIndicateReceiveNetBufferLists,
@@ -114,12 +115,23 @@ test('NdisSim_CloneOutlivesParent: the original given back down while its clone 
   assert.match(v.message, /a clone of NBL #\d+, freed after its parent was given on \(miniport\)/);
 });
 
-test('NdisFreeCloneNetBufferList with other MDL flags than the allocation, and NdisFreeNetBufferList on a clone, are NdisSim_BadParameter', () => {
+test('NdisFreeCloneNetBufferList with other MDL flags than the allocation, or a bit the allocation cannot have, and NdisFreeNetBufferList on a clone, are NdisSim_BadParameter', () => {
   const flags = run(cloningLwf('wrong-flags-lwf', { freeFlags: 0 }));
   assert.deepEqual(rules(flags), ['NdisSim_BadParameter']);
   assert.match(
     flags.lastResult!.violations[0]!.message,
     /cloned with NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS and is freed without it/,
+  );
+  // nf-nblapi-ndisfreeclonenetbufferlist: the same flags as the allocation, so no other bit.
+  const reserved = run(
+    cloningLwf('reserved-flag-lwf', {
+      freeFlags: NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS | NDIS_CLONE_FLAGS_RESERVED,
+    }),
+  );
+  assert.deepEqual(rules(reserved), ['NdisSim_BadParameter']);
+  assert.match(
+    reserved.lastResult!.violations[0]!.message,
+    /FreeCloneFlags 0x3 has bits other than.*RESERVED/,
   );
   const plain = run(cloningLwf('plain-free-lwf', { plainFree: true }));
   assert.deepEqual(rules(plain), ['NdisSim_BadParameter']);

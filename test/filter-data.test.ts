@@ -21,6 +21,7 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
@@ -618,4 +619,19 @@ test('the trace names the flags of the filter and protocol data-path calls: each
       );
     }
   }
+});
+
+test('nf-ndis-ndisfsendnetbufferlists: a module that passes sends on with NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK stops the run as not modelled (the model has no loopback)', () => {
+  const asks = variantOfMonitorLwf('asks-loopback', 'asks NDIS to loop its sends back', (c) => {
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) =>
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags | NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK);
+    c.SendNetBufferListsCompleteHandler = (m, chain, flags) =>
+      NdisFSendNetBufferListsComplete(m.handle, chain, flags);
+  });
+  const w = stack([asks], { until: 200 * ns.ms });
+  assert.equal(w.lastResult?.verdict, 'not-modelled');
+  assert.match(
+    w.lastResult?.message ?? '',
+    /NdisFSendNetBufferLists is not modelled.*NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK/,
+  );
 });

@@ -371,6 +371,21 @@ test('R7.5: FilterAttach that returns SUCCESS without NdisFSetAttributes is a vi
   assert.deepEqual(w.summary().filters, []);
 });
 
+test('nf-ndis-ndisfsetattributes: a wrong NDIS_FILTER_ATTRIBUTES header is NDIS_STATUS_FAILURE, one of the statuses the page gives (not INVALID_PARAMETER); the module is left out', () => {
+  const got: number[] = [];
+  const attach = (h: NDIS_HANDLE): number => {
+    const s = NdisFSetAttributes(h, h, {
+      Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 + 1 },
+      Flags: 0,
+    });
+    got.push(s);
+    return s;
+  };
+  const w = filtered([{ mod: testFilter('bad-header', { attach }) }], { collect: true });
+  assert.deepEqual(got, [NDIS_STATUS_FAILURE]);
+  assert.deepEqual(w.summary().filters, []);
+});
+
 test('NdisFRegisterFilterDriver: a missing required handler is NDIS_STATUS_BAD_CHARACTERISTICS, and no module attaches', () => {
   let status = -1;
   const mod = testFilter('nopause', {

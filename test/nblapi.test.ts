@@ -170,6 +170,40 @@ test('NdisSim_BadParameter NdisAllocateNetBufferList: ContextSize not a multiple
   assert.match(r.violations[0]!.message, /ContextSize 12/);
 });
 
+test('NdisSim_BadParameter NdisAllocateNetBufferAndNetBufferList (nf-nblapi-ndisallocatenetbufferandnetbufferlist): ContextBackFill not a multiple of MEMORY_ALLOCATION_ALIGNMENT (16 and 32 are)', () => {
+  const r = run('nbl-nb-context', (a) => {
+    const lp = nblPool(a, true);
+    NdisFreeNetBufferList(NdisAllocateNetBufferAndNetBufferList(lp, 16, 32, new Uint8Array(60), 0, 60)!);
+    NdisAllocateNetBufferAndNetBufferList(lp, 0, 8, new Uint8Array(60), 0, 60);
+  });
+  assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBufferAndNetBufferList']]);
+  assert.match(r.violations[0]!.message, /ContextBackFill 8/);
+});
+
+test('NdisSim_BadParameter NdisAllocateNetBufferListPool (ns-nblapi-net_buffer_list_pool_parameters): a ContextSize that is not a multiple of MEMORY_ALLOCATION_ALIGNMENT, a DataSize with fAllocateNetBuffer FALSE', () => {
+  const params = (ContextSize: number, fAllocateNetBuffer: boolean, DataSize: number) => ({
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+    ProtocolId: 0,
+    fAllocateNetBuffer,
+    ContextSize,
+    PoolTag: tag,
+    DataSize,
+  });
+  const cases: [number, boolean, number, RegExp][] = [
+    [8, true, 0, /ContextSize 8 is not a multiple of MEMORY_ALLOCATION_ALIGNMENT/],
+    [0, false, 256, /DataSize 256 with fAllocateNetBuffer FALSE/],
+  ];
+  for (const [context, nb, dataSize, message] of cases) {
+    const r = run('nbl-pool-params', (a) => {
+      // 16 with data buffers is right.
+      NdisFreeNetBufferListPool(NdisAllocateNetBufferListPool(a.handle, params(16, true, 256))!);
+      NdisAllocateNetBufferListPool(a.handle, params(context, nb, dataSize));
+    });
+    assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBufferListPool']]);
+    assert.match(r.violations[0]!.message, message);
+  }
+});
+
 test('NdisSim_BadParameter NdisAllocateNetBuffer: an NBL pool handle is not a NET_BUFFER pool (fatal, named)', () => {
   const r = run('nb-wrong-pool', (a) => {
     NdisAllocateNetBuffer(nblPool(a, true), null, 0, 0);

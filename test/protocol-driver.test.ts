@@ -24,12 +24,14 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
   type NDIS_STRING,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAllocateCloneOidRequest,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
@@ -1256,5 +1258,178 @@ test("NdisQueryBindInstanceName and NdisQueryAdapterInstanceName: the adapter's 
   assert.deepEqual(
     r.violations.map((v) => [v.rule, v.ddi]),
     [['NdisSim_ProtocolBinding', 'NdisQueryAdapterInstanceName']],
+  );
+});
+
+test("nf-ndis-ndisreenumerateprotocolbindings: the call inside a ProtocolNetPnPEvent with a NULL ProtocolBindingContext (NetEventBindsComplete) is allowed; inside a binding's ProtocolNetPnPEvent it is the rule of the same name", () => {
+  const run = (onBinding: boolean) => {
+    let proto: NDIS_HANDLE | null = null;
+    let calls = 0;
+    const p = protocolDriver(
+      onBinding ? 're-enumerates-in-restart' : 're-enumerates-in-binds-complete',
+      (ph, bc, name, ctx) => open(ph, bc, name, ctx).Status,
+      {
+        NetPnPEventHandler: (c, note) => {
+          const e = note.NetPnPEvent.NetEvent;
+          if (
+            calls === 0 &&
+            (onBinding ? c !== null && e === NetEventRestart : c === null && e === NetEventBindsComplete)
+          ) {
+            calls++;
+            NdisReEnumerateProtocolBindings(proto!);
+          }
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      (ph, obj) => {
+        proto = ph;
+        obj.DriverUnload = () => NdisDeregisterProtocolDriver(ph);
+      },
+    );
+    const w = world(p, { collect: true });
+    w.run(100 * ns.ms);
+    assert.equal(calls, 1);
+    return w.verifier.violations.filter((v) => v.rule === 'NdisReEnumerateProtocolBindings');
+  };
+  assert.deepEqual(run(false), []);
+  const v = run(true);
+  assert.equal(v.length, 1);
+  assert.match(v[0]!.message, /inside ProtocolNetPnPEvent/);
+});
+
+test('nf-ndis-ndissendnetbufferlists: NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK, which the model cannot honour, stops the run as not modelled rather than being dropped', () => {
+  const g: { pool: NDIS_HANDLE | null } = { pool: null };
+  const p = protocolDriver('asks-loopback', (proto, bc, name, ctx) => {
+    g.pool ??= NdisAllocateNetBufferListPool(proto, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+      ProtocolId: 0,
+      fAllocateNetBuffer: true,
+      ContextSize: 0,
+      PoolTag: 1,
+      DataSize: 0,
+    });
+    const r = open(proto, bc, name, ctx);
+    const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, new Uint8Array(60), 0, 60)!;
+    nbl.SourceHandle = ctx.handle;
+    NdisSendNetBufferLists(ctx.handle!, nbl, 0, NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK);
+    return r.Status;
+  });
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /NdisSendNetBufferLists is not modelled.*NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK/);
+});
+
+test("nf-ndis-ndisallocatecloneoidrequest: a protocol binding as SourceHandle (the page's intermediate-driver case) stops the run as not modelled, not as a wild handle", () => {
+  const p = protocolDriver('clones-on-binding', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx);
+    NdisAllocateCloneOidRequest(
+      ctx.handle!,
+      oidRequest(NdisRequestQueryInformation, OID_GEN_MAXIMUM_FRAME_SIZE, null, 4),
+      0,
+    );
+    return r.Status;
+  });
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled', r.message ?? '');
+  assert.match(r.message ?? '', /NdisAllocateCloneOidRequest is not modelled.*intermediate driver/);
+});
+
+test('nf-ndis-ndiscompletebindadapterex, nf-ndis-ndiscompletenetpnpevent: a completion with NDIS_STATUS_PENDING, which is no final status, is reported', () => {
+  // A pended open whose completion completes the bind with PENDING.
+  const bind = protocolDriver(
+    'completes-bind-pending',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      OpenAdapterCompleteHandlerEx: (c) => NdisCompleteBindAdapterEx(c.bindContext!, NDIS_STATUS_PENDING),
+    },
+  );
+  const w = world(bind, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 1) });
+  const r = w.run(100 * ns.ms);
+  assert.ok(
+    r.violations.some(
+      (v) =>
+        v.rule === 'NdisSim_ProtocolBinding' &&
+        v.ddi === 'NdisCompleteBindAdapterEx' &&
+        /final status/.test(v.message),
+    ),
+    r.violations.map((v) => `${v.rule} ${v.ddi}: ${v.message}`).join('\n'),
+  );
+  // A restart completed inside the handler with PENDING (and PENDING returned).
+  const restart = protocolDriver(
+    'completes-restart-pending',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      NetPnPEventHandler: (c, note) => {
+        if (c === null || note.NetPnPEvent.NetEvent !== NetEventRestart) return NDIS_STATUS_SUCCESS;
+        NdisCompleteNetPnPEvent(c.handle!, note, NDIS_STATUS_PENDING);
+        return NDIS_STATUS_PENDING;
+      },
+    },
+  );
+  const w2 = world(restart, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  const r2 = w2.run(100 * ns.ms);
+  assert.deepEqual(
+    r2.violations.map((v) => [
+      v.rule,
+      v.ddi,
+      /NetEventRestart with NDIS_STATUS_PENDING: a completion needs a final status/.test(v.message),
+    ]),
+    [['NdisSim_ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent', true]],
+  );
+});
+
+test('nf-ndis-ndissendnetbufferlists: NetBufferLists NULL is NdisSim_BadParameter of the protocol, not a fault of the miniport it would reach', () => {
+  const p = protocolDriver('sends-null', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    // Receives come on a Running binding: the send is otherwise a proper one.
+    ReceiveNetBufferListsHandler: (c) =>
+      NdisSendNetBufferLists(c.handle!, null as unknown as NET_BUFFER_LIST, 0, 0),
+  });
+  const r = world(p, { rxRate: 1000, strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.equal(r.bugCheck.ddi, 'NdisSendNetBufferLists');
+});
+
+test('nf-ndis-ndisreenumerateprotocolbindings: the call from a work item while the driver\'s bind sleeps in NdisWaitEvent on another thread is not "inside ProtocolBindAdapterEx"', () => {
+  const calls: number[] = [];
+  const p = protocolDriver(
+    'sleepy-bind',
+    (proto, bc, name, ctx) => {
+      const r = open(proto, bc, name, ctx);
+      // The bind waits 20 ms; the work item below runs meanwhile, on its own thread.
+      const ev = new NDIS_EVENT();
+      NdisInitializeEvent(ev);
+      NdisWaitEvent(ev, 20);
+      return r.Status;
+    },
+    {},
+    (proto, obj) => {
+      obj.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+      const item = NdisAllocateIoWorkItem(proto)!;
+      const t = NdisAllocateTimerObject(proto, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x74736554,
+        TimerFunction: () =>
+          NdisQueueIoWorkItem(
+            item,
+            () => {
+              calls.push(0);
+              NdisReEnumerateProtocolBindings(proto);
+            },
+            null,
+          ),
+        FunctionContext: null,
+      }).TimerObject!;
+      NdisSetTimerObject(t, -5 * 10_000, 0, null);
+    },
+  );
+  const w = world(p, { collect: true, strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  const r = w.run(100 * ns.ms);
+  assert.equal(calls.length, 1);
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
   );
 });

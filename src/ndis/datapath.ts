@@ -3,7 +3,7 @@
 // indications up to protocols and returns back down. NDIS tracks where every
 // NBL is, which is how completion exactly once and return exactly once are checked.
 
-import { assert } from '../errors.ts';
+import { assert, NotModelledError } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
@@ -18,6 +18,7 @@ import {
   NDIS_RETURN_FLAGS_NAMES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_NAMES,
+  NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_NAMES,
   NDIS_STATUS_NOT_ACCEPTED,
@@ -654,6 +655,19 @@ function notAcceptedCheck(
   }
   if (nbl.Status !== NDIS_STATUS_NOT_ACCEPTED)
     notAcceptedExpected(n, b, 1, `NBL #${nbl._id}`, ddi, nbl.Status);
+}
+
+/**
+ * NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK asks NDIS to indicate matching sends back to the
+ * sender (nf-ndis-ndissendnetbufferlists, nf-ndis-ndisfsendnetbufferlists). The model
+ * has no loopback: rather than drop the request silently, the run stops as not modelled.
+ */
+export function refuseLoopback(ddi: string, flags: number): void {
+  if ((flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK) !== 0)
+    throw new NotModelledError(
+      ddi,
+      'NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: NDIS would loop matching sends back to the sender, and the model has no loopback',
+    );
 }
 
 export function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number, bit: number): void {

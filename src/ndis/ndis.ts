@@ -378,6 +378,22 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
+   * As threadCallbackOf, counting only the calls NDIS made for an adapter: a
+   * ProtocolNetPnPEvent of a binding, not one of all the driver's bindings (NULL
+   * ProtocolBindingContext, no adapter).
+   */
+  threadAdapterCallbackOf(who: string, fns: readonly string[]): string | null {
+    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
+    let callee = this.kernel.ctx.who;
+    for (let i = this.depth - 1; i >= base; i--) {
+      const f = this.frames[i]!;
+      if (callee === who && f.adapter !== null && fns.includes(f.fn)) return f.fn;
+      callee = f.who;
+    }
+    return null;
+  }
+
+  /**
    * As runningCallbackOf, on the running thread only: the frames above the innermost
    * blocking wait under way belong to it, those beneath to the threads that wait.
    */

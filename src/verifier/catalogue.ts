@@ -1518,7 +1518,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.1'],
     summary:
-      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status), or NdisRegisterProtocolDriver outside its DriverEntry.',
+      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status) or with NDIS_STATUS_PENDING as its status, or NdisRegisterProtocolDriver outside its DriverEntry.',
     ddis: [
       'ProtocolBindAdapterEx',
       'NdisRegisterProtocolDriver',
@@ -1546,7 +1546,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.2', 'R7.4'],
     summary:
-      'A protocol driver broke the contract of a network PnP event: a pause it failed, NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent followed by a status other than PENDING (the event completed twice), a pended event completed twice, or NdisCompleteNetPnPEvent with no event of the binding pending, with another notification than NDIS passed, or with the handle of another binding than the event came on.',
+      'A protocol driver broke the contract of a network PnP event: a pause it failed, NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent followed by a status other than PENDING (the event completed twice), a pended event completed twice, NdisCompleteNetPnPEvent with NDIS_STATUS_PENDING as its status, or with no event of the binding pending, with another notification than NDIS passed, or with the handle of another binding than the event came on.',
     ddis: ['ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf5) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndiscompletenetpnpevent.md',

@@ -157,6 +157,14 @@ export function NdisFreeCloneNetBufferList(CloneNetBufferList: NET_BUFFER_LIST, 
       adapter,
       `${ddi}: NBL #${clone._id} was cloned ${(c.flags & mdls) !== 0 ? 'with' : 'without'} NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS and is freed ${(FreeCloneFlags & mdls) !== 0 ? 'with' : 'without'} it: NDIS would free ${(c.flags & mdls) !== 0 ? 'the original’s MDLs' : 'MDLs it never frees otherwise, or leak them'}`,
     );
+  // The page: the same flags as the allocation, which allows no bit but that one.
+  if ((FreeCloneFlags & ~mdls) !== 0)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: FreeCloneFlags 0x${(FreeCloneFlags >>> 0).toString(16)} has bits other than NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS${(FreeCloneFlags & NDIS_CLONE_FLAGS_RESERVED) !== 0 ? ' (NDIS_CLONE_FLAGS_RESERVED is NDIS’s own)' : ''}; pass the flags the clone was allocated with (nf-nblapi-ndisfreeclonenetbufferlist)`,
+    );
   const o = c.original;
   if (o._place !== c.place || o._holder !== c.holder || o._sinceNs !== c.since) {
     const now =

@@ -5,7 +5,11 @@ import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
-import { NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 } from '../generated/status.ts';
+import {
+  MEMORY_ALLOCATION_ALIGNMENT,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+} from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import { NdisGenericObject } from '../objects.ts';
@@ -14,6 +18,7 @@ import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
+import { contextSizes } from './nblapi.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -75,6 +80,7 @@ export function NdisAllocateNetBufferListPool(
   ) {
     return null;
   }
+  poolParameters(n, ddi, b?.name ?? null, Parameters);
   if (protocol !== null) {
     if (n.trace.on) n.traceDdi(ddi, null, NdisHandle === null ? { NdisHandle: 'NULL' } : {});
     const pool = new NblPool(
@@ -121,6 +127,28 @@ export function NdisAllocateNetBufferListPool(
   return pool;
 }
 
+/**
+ * ns-nblapi-net_buffer_list_pool_parameters: ContextSize is a multiple of
+ * MEMORY_ALLOCATION_ALIGNMENT, and a DataSize other than 0 needs fAllocateNetBuffer TRUE.
+ * Anything else is NdisSim_BadParameter.
+ */
+function poolParameters(
+  n: Ndis,
+  ddi: string,
+  adapter: string | null,
+  p: NET_BUFFER_LIST_POOL_PARAMETERS,
+): void {
+  const c = p.ContextSize;
+  const bad =
+    !Number.isInteger(c) || c < 0 || c % MEMORY_ALLOCATION_ALIGNMENT !== 0
+      ? `ContextSize ${c} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT (${MEMORY_ALLOCATION_ALIGNMENT})`
+      : p.DataSize !== 0 && !p.fAllocateNetBuffer
+        ? `DataSize ${p.DataSize} with fAllocateNetBuffer FALSE: a pool whose NBLs get data buffers must allocate their NET_BUFFERs (fAllocateNetBuffer TRUE)`
+        : null;
+  if (bad !== null)
+    n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: NET_BUFFER_LIST_POOL_PARAMETERS: ${bad}`);
+}
+
 /** NdisAllocateNetBufferListPool with an NdisFilterHandle: NBLs the module originates. */
 function filterPool(m: FilterModule, Parameters: NET_BUFFER_LIST_POOL_PARAMETERS): NblPool | null {
   const ddi = 'NdisAllocateNetBufferListPool';
@@ -133,6 +161,7 @@ function filterPool(m: FilterModule, Parameters: NET_BUFFER_LIST_POOL_PARAMETERS
   ) {
     return null;
   }
+  poolParameters(n, ddi, m.block.name, Parameters);
   const pool = new NblPool(
     m.block,
     m.driver.name,
@@ -206,12 +235,13 @@ export function netBufferRangeProblem(
  * PNET_BUFFER_LIST NdisAllocateNetBufferAndNetBufferList(PoolHandle, ContextSize,
  * ContextBackFill, MdlChain, DataOffset, DataLength). <= DISPATCH. The MDL chain is
  * the frame's bytes (a Uint8Array), or null with DataOffset and DataLength 0. The
- * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page).
+ * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page). The context area is not
+ * modelled; its sizes must be multiples of MEMORY_ALLOCATION_ALIGNMENT.
  */
 export function NdisAllocateNetBufferAndNetBufferList(
   PoolHandle: NDIS_HANDLE,
-  _ContextSize: number,
-  _ContextBackFill: number,
+  ContextSize: number,
+  ContextBackFill: number,
   MdlChain: Uint8Array | null,
   DataOffset: number,
   DataLength: number,
@@ -231,6 +261,7 @@ export function NdisAllocateNetBufferAndNetBufferList(
     n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;
   }
+  contextSizes(n, ddi, adapter, ContextSize, ContextBackFill);
   return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
 }
 

@@ -3,7 +3,8 @@
 // NdisFCancelOidRequest, NdisAllocateCloneOidRequest, NdisFreeCloneOidRequest and
 // NdisFIndicateStatus. The routing is in ../filter-oid.ts.
 
-import { type Binding, OidSourceHandle } from '../binding.ts';
+import { NotModelledError } from '../../errors.ts';
+import { Binding, OidSourceHandle } from '../binding.ts';
 import type { FilterModule } from '../filter.ts';
 import { cancelBelow, filterOidState, finishAtFilter, statusAbove } from '../filter-oid.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -46,6 +47,20 @@ function badRequest(n: Ndis, r: unknown, ddi: string, m: FilterModule): asserts 
       ddi,
       m.block.name,
       `${ddi}: the request of ${m.name} is not an NDIS_OID_REQUEST`,
+    );
+}
+
+/**
+ * The pages of NdisAllocateCloneOidRequest and NdisFreeCloneOidRequest allow an
+ * intermediate driver's protocol binding as SourceHandle; the model has no
+ * intermediate drivers, so a binding handle there stops the run as not modelled
+ * rather than pass for a wild handle.
+ */
+function bindingSource(h: unknown, ddi: string): void {
+  if (h instanceof Binding)
+    throw new NotModelledError(
+      ddi,
+      `a protocol binding (${h.name}) as SourceHandle: the page allows an intermediate driver's binding, and the model has no intermediate drivers; a filter passes its NdisFilterHandle`,
     );
 }
 
@@ -169,6 +184,7 @@ export function NdisAllocateCloneOidRequest(
 ): { Status: NDIS_STATUS; ClonedOidRequest: NDIS_OID_REQUEST | null } {
   const ddi = 'NdisAllocateCloneOidRequest';
   const n = currentNdis(ddi);
+  bindingSource(SourceHandle, ddi);
   const m = filterHandle(n, SourceHandle, ddi);
   n.verifier.irql(irql.NdisAllocateCloneOidRequest, ddi, m?.block.name ?? null);
   if (m === null) return { Status: NDIS_STATUS_INVALID_PARAMETER, ClonedOidRequest: null };
@@ -193,6 +209,7 @@ export function NdisAllocateCloneOidRequest(
 export function NdisFreeCloneOidRequest(SourceHandle: NDIS_HANDLE, Request: NDIS_OID_REQUEST): void {
   const ddi = 'NdisFreeCloneOidRequest';
   const n = currentNdis(ddi);
+  bindingSource(SourceHandle, ddi);
   const m = filterHandle(n, SourceHandle, ddi);
   n.verifier.irql(irql.NdisFreeCloneOidRequest, ddi, m?.block.name ?? null);
   if (m === null) return;

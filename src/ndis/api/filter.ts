@@ -258,6 +258,8 @@ export function NdisFDeregisterFilterDriver(NdisFilterDriverHandle: NDIS_HANDLE)
 /**
  * NDIS_STATUS NdisFSetAttributes(NdisFilterHandle, FilterModuleContext, FilterAttributes).
  * PASSIVE, inside FilterAttach: names the context NDIS passes to the module's handlers.
+ * FAILURE outside FilterAttach (reported) or with a header that is not
+ * NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, NDIS_FILTER_ATTRIBUTES_REVISION_1.
  */
 export function NdisFSetAttributes(
   NdisFilterHandle: NDIS_HANDLE,
@@ -282,7 +284,8 @@ export function NdisFSetAttributes(
     FilterAttributes?.Header?.Type !== NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES ||
     FilterAttributes.Header.Revision !== NDIS_FILTER_ATTRIBUTES_REVISION_1
   ) {
-    status = NDIS_STATUS_INVALID_PARAMETER;
+    // The page's statuses are SUCCESS, RESOURCES and FAILURE ("none of the preceding").
+    status = NDIS_STATUS_FAILURE;
   } else {
     m.context = FilterModuleContext;
     m.attributesSet = true;

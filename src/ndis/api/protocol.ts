@@ -393,11 +393,12 @@ export function NdisReEnumerateProtocolBindings(NdisProtocolHandle: NDIS_HANDLE)
   const p = protocolHandle(n, NdisProtocolHandle, ddi);
   n.verifier.irql(irql.NdisReEnumerateProtocolBindings, ddi, null);
   if (n.trace.on) n.traceDdi(ddi, null, { protocol: p.name });
-  const inside = n.runningCallbackOf(p.name, [
-    'ProtocolBindAdapterEx',
-    'ProtocolUnbindAdapterEx',
-    'ProtocolNetPnPEvent',
-  ]);
+  // The page allows the call in a ProtocolNetPnPEvent with a NULL ProtocolBindingContext
+  // (an event of all the driver's bindings, NDIS calls it for no adapter). Only the
+  // calling thread counts: a bind asleep in NdisWaitEvent is not the caller's context.
+  const inside =
+    n.threadCallbackOf(p.name, ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx']) ??
+    n.threadAdapterCallbackOf(p.name, ['ProtocolNetPnPEvent']);
   if (inside !== null) {
     n.verifier.report(
       'NdisReEnumerateProtocolBindings',
@@ -452,6 +453,15 @@ export function NdisCompleteBindAdapterEx(BindAdapterContext: NDIS_HANDLE, Statu
     );
     return;
   }
+  // The page: Status is the final status of the bind, SUCCESS or an error. PENDING is
+  // neither; NDIS takes it as a failure.
+  if (Status === NDIS_STATUS_PENDING)
+    n.verifier.report(
+      'NdisSim_ProtocolBinding',
+      ddi,
+      bd.block.name,
+      `${(bd.protocol as ProtocolDriverBlock).name} called ${ddi} with NDIS_STATUS_PENDING: a completion needs a final status, SUCCESS or the error that failed the bind (nf-ndis-ndiscompletebindadapterex)`,
+    );
   if (o.inBind) {
     o.earlyBind = Status;
     return;
@@ -528,8 +538,9 @@ export function NdisCompleteNetPnPEvent(
     return;
   }
   o.note = null;
+  if (Status === NDIS_STATUS_PENDING) pendingNetEventStatus(n, bd, pending);
   if (pending === 'NetEventPause') {
-    if (Status !== NDIS_STATUS_SUCCESS)
+    if (Status !== NDIS_STATUS_SUCCESS && Status !== NDIS_STATUS_PENDING)
       n.verifier.report(
         'NdisSim_ProtocolNetPnPEvent',
         ddi,
@@ -550,6 +561,7 @@ export function NdisCompleteNetPnPEvent(
  * Inside the handler it is the answer too, and the handler must then return PENDING.
  */
 function completeOtherNetEvent(n: Ndis, bd: Binding, e: PendedNetEvent, Status: NDIS_STATUS): void {
+  if (e.status === null && Status === NDIS_STATUS_PENDING) pendingNetEventStatus(n, bd, e.event);
   if (e.status !== null) {
     n.verifier.report(
       'NdisSim_ProtocolNetPnPEvent',
@@ -565,6 +577,19 @@ function completeOtherNetEvent(n: Ndis, bd: Binding, e: PendedNetEvent, Status: 
     e.watchdog = null;
   }
   if (e.waitSlot >= 0) n.waitSatisfied(e.waitSlot);
+}
+
+/**
+ * NdisCompleteNetPnPEvent with NDIS_STATUS_PENDING: the page wants the driver's answer
+ * to the event, and PENDING is no answer. NDIS takes it as it comes (a failure).
+ */
+function pendingNetEventStatus(n: Ndis, bd: Binding, event: string): void {
+  n.verifier.report(
+    'NdisSim_ProtocolNetPnPEvent',
+    'NdisCompleteNetPnPEvent',
+    bd.block.name,
+    `${(bd.protocol as ProtocolDriverBlock).name} completed ${event} with NDIS_STATUS_PENDING: a completion needs a final status, the answer to the event (nf-ndis-ndiscompletenetpnpevent)`,
+  );
 }
 
 /** Another binding of `bd`'s protocol driver on which NDIS indicated `note` and waits for it, or null. */
@@ -614,6 +639,10 @@ export function NdisSendNetBufferLists(
   const p = bd.protocol as ProtocolDriverBlock;
   if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
   data.checkDispatchFlag(n, b, ddi, SendFlags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+  data.refuseLoopback(ddi, SendFlags);
+  // The page: a pointer to a list of NBLs. NULL would reach MiniportSendNetBufferLists.
+  if (NetBufferLists === null || NetBufferLists === undefined)
+    n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${p.name} called ${ddi} with NetBufferLists NULL`);
   let count = 0;
   for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
