@@ -12,6 +12,7 @@ import { driverNames } from '../src/drivers/index.ts';
 import {
   type DRIVER_OBJECT,
   type DriverModule,
+  LOCK_STATE_EX,
   type NDIS_BIND_PARAMETERS,
   NDIS_EVENT,
   type NDIS_HANDLE,
@@ -24,16 +25,19 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_RW_LOCK_EX,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
   type NDIS_STRING,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAcquireRWLockWrite,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateRWLock,
   NdisAllocateTimerObject,
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
@@ -42,6 +46,7 @@ import {
   NdisDeregisterProtocolDriver,
   NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeRWLock,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
@@ -51,6 +56,7 @@ import {
   NdisQueueIoWorkItem,
   NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
+  NdisReleaseRWLock,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
@@ -543,6 +549,24 @@ test('an NdisBindingHandle where the page wants the NdisProtocolHandle is NdisSi
   const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
   assert.match(r.bugCheck?.message ?? '', /passes its NdisProtocolHandle .*not an NdisBindingHandle/);
+});
+
+test('nf-ndis-ndisallocaterwlock: the page names the NdisOpenAdapterEx handle, so a lock allocated with an open NdisBindingHandle works and nothing is reported', () => {
+  let locked = false;
+  const p = protocolDriver('rwlock-on-binding', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx);
+    const lock = NdisAllocateRWLock(ctx.handle!);
+    assert.ok(lock instanceof NDIS_RW_LOCK_EX);
+    const st = new LOCK_STATE_EX();
+    NdisAcquireRWLockWrite(lock, st, 0);
+    locked = true;
+    NdisReleaseRWLock(lock, st);
+    NdisFreeRWLock(lock);
+    return r.Status;
+  });
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.ok(locked);
 });
 
 test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolNetPnPEvent when it returns SUCCESS too', () => {
