@@ -14,8 +14,10 @@ import {
   type DriverModule,
   LOCK_STATE_EX,
   type NDIS_BIND_PARAMETERS,
+  NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_EVENT,
   type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
@@ -51,6 +53,7 @@ import {
   NdisMedium802_3,
   NdisOidRequest,
   NdisOpenAdapterEx,
+  NdisOpenConfigurationEx,
   NdisQueryAdapterInstanceName,
   NdisQueryBindInstanceName,
   NdisQueueIoWorkItem,
@@ -567,6 +570,29 @@ test('nf-ndis-ndisallocaterwlock: the page names the NdisOpenAdapterEx handle, s
   const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
   assert.equal(r.verdict, 'ok', r.message ?? '');
   assert.ok(locked);
+});
+
+test('nf-ndis-ndisopenconfigurationex: a protocol driver handle or NDIS_BIND_PARAMETERS, which the page allows, is not modelled (not blamed on the driver as a bad parameter)', () => {
+  const config = (h: NDIS_HANDLE) =>
+    NdisOpenConfigurationEx({
+      Header: { Type: NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT, Revision: NDIS_CONFIGURATION_OBJECT_REVISION_1 },
+      NdisHandle: h,
+      Flags: 0,
+    });
+  const cases: [string, (proto: NDIS_HANDLE, params: NDIS_BIND_PARAMETERS) => NDIS_HANDLE, RegExp][] = [
+    ['config-proto', (proto) => proto, /protocol driver config-proto/],
+    ['config-bind', (_p, params) => params as unknown as NDIS_HANDLE, /NDIS_BIND_PARAMETERS/],
+  ];
+  for (const [name, handle, what] of cases) {
+    const p = protocolDriver(name, (proto, bc, adapter, ctx, params) => {
+      config(handle(proto, params));
+      return open(proto, bc, adapter, ctx).Status;
+    });
+    const r = world(p).run(100 * ns.ms);
+    assert.equal(r.verdict, 'not-modelled', name);
+    assert.match(r.message ?? '', /^NdisOpenConfigurationEx is not modelled/, name);
+    assert.match(r.message ?? '', what, name);
+  }
 });
 
 test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolNetPnPEvent when it returns SUCCESS too', () => {

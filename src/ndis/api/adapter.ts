@@ -7,10 +7,10 @@ import type { DeviceNode } from '../../pnp/pnp.ts';
 import type { PciConfigSpace } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
-import { type Binding, OidSourceHandle } from '../binding.ts';
+import { Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
-import type { FilterModule } from '../filter.ts';
+import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
@@ -19,6 +19,7 @@ import {
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES_REVISION_1,
+  NDIS_OBJECT_TYPE_BIND_PARAMETERS,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_HD_SPLIT_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -55,6 +56,7 @@ import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { cmResourcesOf } from '../pnp-handlers.ts';
 import { lowPowerAccess } from '../power-rules.ts';
+import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   CM_RESOURCE_LIST,
@@ -567,12 +569,23 @@ const predefinedKeywords: ReadonlyMap<string, number> = new Map([
   ['NdisVersion', 6 * 0x10000 + newestMinorVersion],
 ]);
 
-/** NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. */
+/**
+ * NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. The
+ * model's registry holds a miniport adapter's and a miniport driver's parameters; the
+ * other handles the page names (a protocol driver's, a binding's or its
+ * NDIS_BIND_PARAMETERS, a filter driver's or filter module's) are not modelled.
+ */
 export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT): {
   Status: NDIS_STATUS;
   ConfigurationHandle: NDIS_HANDLE | null;
 } {
   const ddi = 'NdisOpenConfigurationEx';
+  const other = otherConfigurationOwner(ConfigObject.NdisHandle);
+  if (other !== null)
+    throw new NotModelledError(
+      ddi,
+      `the configuration of ${other} (the model's registry holds miniport adapters' and miniport drivers' parameters)`,
+    );
   const owner = ownerHandle(ConfigObject.NdisHandle, ddi);
   const n = currentNdis(ddi);
   const b = owner instanceof MiniportDriverBlock ? null : owner;
@@ -588,6 +601,17 @@ export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT)
   b?.configurations.push(h);
   if (n.trace.on) n.traceDdi(ddi, b, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: h };
+}
+
+/** What a handle the NdisOpenConfigurationEx page names, but the model does not keep parameters for, is; else null. */
+function otherConfigurationOwner(h: unknown): string | null {
+  if (h instanceof ProtocolDriverBlock) return `protocol driver ${h.name}`;
+  if (h instanceof Binding) return `a binding of protocol driver ${h.protocol.name}`;
+  if (h instanceof FilterDriverBlock) return `filter driver ${h.name}`;
+  if (h instanceof FilterModule) return `filter module ${h.name}`;
+  const header = (h as { Header?: { Type?: unknown } } | null)?.Header;
+  if (header?.Type === NDIS_OBJECT_TYPE_BIND_PARAMETERS) return 'a binding (its NDIS_BIND_PARAMETERS)';
+  return null;
 }
 
 /**
