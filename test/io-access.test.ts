@@ -24,6 +24,7 @@ import {
   NdisDevicePnPEventSurpriseRemoved,
   NdisMDeregisterIoPortRange,
   NdisMGetBusData,
+  NdisMMapIoSpace,
   NdisMRegisterIoPortRange,
   NdisMUnmapIoSpace,
   NdisRawReadPortUchar,
@@ -365,6 +366,43 @@ test("NdisMRegisterIoPortRange statuses: SUCCESS for a subrange, FAILURE outside
     [NDIS_STATUS_FAILURE, null],
     [NDIS_STATUS_RESOURCE_CONFLICT, null],
     [NDIS_STATUS_RESOURCE_CONFLICT, null],
+  ]);
+  assert.deepEqual(
+    w.summary().eventLog.map((e) => [e.adapter, e.errorCode]),
+    [
+      ['nic0', NDIS_ERROR_CODE_RESOURCE_CONFLICT],
+      ['nic0', NDIS_ERROR_CODE_RESOURCE_CONFLICT],
+    ],
+  );
+});
+
+test("nf-ndis-ndismmapiospace statuses: SUCCESS for the device's window, FAILURE for no length, RESOURCE_CONFLICT (and an event log entry) for memory that is not the device's; VirtualAddress NULL unless SUCCESS", () => {
+  const got: [number, boolean][] = [];
+  const drv = scriptedDriver('map-status', {
+    initialize: (a, params) => {
+      const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypeMemory);
+      assert.ok(d !== undefined && d.Type === CmResourceTypeMemory, 'a memory resource');
+      const mem = d.u.Memory;
+      const call = (start: number, length: number) => {
+        const r = NdisMMapIoSpace(a.handle, start, length);
+        got.push([r.Status, r.VirtualAddress !== null]);
+        if (r.Status === NDIS_STATUS_SUCCESS) NdisMUnmapIoSpace(a.handle, r.VirtualAddress!, length);
+      };
+      call(mem.Start, mem.Length);
+      call(mem.Start, 0);
+      call(mem.Start + mem.Length - 4, 8); // runs past the device's window
+      call(0x1000, 16); // host memory, no device's
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(10 * ns.ms);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(got, [
+    [NDIS_STATUS_SUCCESS, true],
+    [NDIS_STATUS_FAILURE, false],
+    [NDIS_STATUS_RESOURCE_CONFLICT, false],
+    [NDIS_STATUS_RESOURCE_CONFLICT, false],
   ]);
   assert.deepEqual(
     w.summary().eventLog.map((e) => [e.adapter, e.errorCode]),

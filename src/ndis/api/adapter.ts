@@ -14,6 +14,7 @@ import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
+  NDIS_ERROR_CODE_RESOURCE_CONFLICT,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
@@ -40,7 +41,7 @@ import {
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
-  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_RESOURCE_CONFLICT,
   NDIS_STATUS_SUCCESS,
   NdisEnvironmentWindowsNt,
   NdisParameterBinary,
@@ -793,7 +794,13 @@ function configHandle(x: unknown, ddi: string, bound: DdiIrql): NdisConfiguratio
 
 /**
  * NDIS_STATUS NdisMMapIoSpace(*VirtualAddress, MiniportAdapterHandle, PhysicalAddress, Length).
- * PASSIVE; expected inside MiniportInitializeEx (SDV NdisMMapIoSpace).
+ * PASSIVE; expected inside MiniportInitializeEx (SDV NdisMMapIoSpace). Statuses, as
+ * NdisMRegisterIoPortRange's for ports:
+ * - FAILURE: PhysicalAddress or Length is no address or length (Length 0, say)
+ * - RESOURCE_CONFLICT: the range is not inside the memory resource PnP gave the device,
+ *   so NDIS cannot claim it; NDIS logs NDIS_ERROR_CODE_RESOURCE_CONFLICT, as the page
+ *   says it logs an error
+ * VirtualAddress is NULL unless the status is SUCCESS.
  */
 export function NdisMMapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -811,12 +818,26 @@ export function NdisMMapIoSpace(
     claimsHardware(b, ddi);
   }
   const r = b.dev.resources;
+  const refuse = (Status: NDIS_STATUS) => {
+    if (n.trace.on) n.traceDdi(ddi, b, { PhysicalAddress, Length, result: Status });
+    return { Status, VirtualAddress: null };
+  };
+  if (!Number.isInteger(PhysicalAddress) || PhysicalAddress < 0 || !Number.isInteger(Length) || Length <= 0)
+    return refuse(NDIS_STATUS_FAILURE);
   if (
     r === null ||
     PhysicalAddress < r.memoryBase ||
     PhysicalAddress + Length > r.memoryBase + r.memoryLength
   ) {
-    return { Status: NDIS_STATUS_RESOURCES, VirtualAddress: null };
+    // Memory PnP did not give the device: NDIS cannot claim it for the adapter, and logs it.
+    n.eventLog.push({
+      timeNs: n.now,
+      source: b.driver.name,
+      adapter: b.name,
+      errorCode: NDIS_ERROR_CODE_RESOURCE_CONFLICT,
+      values: [],
+    });
+    return refuse(NDIS_STATUS_RESOURCE_CONFLICT);
   }
   const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length);
   b.ioSpaces.push(space);
