@@ -14,6 +14,7 @@ import {
   CmResourceTypePort,
   IoRegister,
   NDIS_ERROR_CODE_RESOURCE_CONFLICT,
+  type NDIS_IO_SPACE,
   type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
@@ -274,6 +275,26 @@ test('NdisReadRegisterUshort of something not from NdisMMapIoSpace is NdisSim_Ba
     },
   });
   assert.deepEqual(rules(freed).slice(0, 1), [['NdisSim_ObjectFreedInUse', 'NdisWriteRegisterUchar']]);
+});
+
+test('nf-ndis-ndismunmapiospace: a VirtualAddress NdisMMapIoSpace did not return is NdisSim_BadParameter; unmapping a range twice is NdisSim_ObjectFreedInUse', () => {
+  const wrong = run('unmap-bad', {
+    restart: (a) => {
+      NdisMUnmapIoSpace(a.handle, { unmapped: false } as unknown as NDIS_IO_SPACE, 0);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(wrong).slice(0, 1), [['NdisSim_BadParameter', 'NdisMUnmapIoSpace']]);
+  const twice = run('unmap-twice', {
+    restart: (a) => {
+      const space = a.space!;
+      NdisMUnmapIoSpace(a.handle, space, space.length);
+      NdisMUnmapIoSpace(a.handle, space, space.length);
+      a.space = null;
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(twice), [['NdisSim_ObjectFreedInUse', 'NdisMUnmapIoSpace']]);
 });
 
 test('The SimNic has an I/O port resource: CmResourceTypePort in u.Port (= u.Generic), 256 ports at 0x1000 + 0x100 x index, in BAR1 with PCI_ADDRESS_IO_SPACE; past the 64 K ports a device has none', () => {

@@ -850,7 +850,13 @@ export function NdisMMapIoSpace(
   return { Status: NDIS_STATUS_SUCCESS, VirtualAddress: space };
 }
 
-/** VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE. */
+/**
+ * VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE.
+ * VirtualAddress must be a space NdisMMapIoSpace mapped for this adapter
+ * (NdisSim_BadParameter otherwise); one unmapped already is NdisSim_ObjectFreedInUse and
+ * unmaps nothing. The page's other demands, Length equal to the mapped length and a
+ * call from MiniportInitializeEx or MiniportHaltEx only, are not checked.
+ */
 export function NdisMUnmapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
   VirtualAddress: NDIS_IO_SPACE,
@@ -858,9 +864,30 @@ export function NdisMUnmapIoSpace(
 ): void {
   const ddi = 'NdisMUnmapIoSpace';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
-  b.ndis.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
   // After halt the handle is dead (R2.8): reported, and the space unmapped all the same.
   stale(b, ddi);
+  if (!(VirtualAddress instanceof NDIS_IO_SPACE) || VirtualAddress.block !== b) {
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      VirtualAddress instanceof NDIS_IO_SPACE
+        ? `${ddi}: VirtualAddress was mapped for ${VirtualAddress.block.name}, not for ${b.name}`
+        : `${ddi}: VirtualAddress is not a range NdisMMapIoSpace mapped`,
+    );
+    return;
+  }
+  if (VirtualAddress.unmapped) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      b.name,
+      `${ddi} of a range unmapped already (NdisMUnmapIoSpace called twice)`,
+    );
+    return;
+  }
   VirtualAddress.unmapped = true;
   removeFrom(b.ioSpaces, VirtualAddress);
 }
