@@ -277,6 +277,27 @@ test('NdisReadRegisterUshort of something not from NdisMMapIoSpace is NdisSim_Ba
   assert.deepEqual(rules(freed).slice(0, 1), [['NdisSim_ObjectFreedInUse', 'NdisWriteRegisterUchar']]);
 });
 
+test('nf-ndis-ndismmapiospace: a mapping that starts inside the window reaches the registers from its PhysicalAddress on (at(0) of a mapping at Start + IMR is IMR)', () => {
+  const got: number[] = [];
+  const r = run('map-sub', {
+    initialize: (a, params) => {
+      const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypeMemory);
+      assert.ok(d !== undefined && d.Type === CmResourceTypeMemory, 'a memory resource');
+      NdisWriteRegisterUlong(reg(a, SimNicReg.IMR), 0x05);
+      const sub = NdisMMapIoSpace(a.handle, d.u.Memory.Start + SimNicReg.IMR, 4);
+      assert.equal(sub.Status, NDIS_STATUS_SUCCESS);
+      const space = sub.VirtualAddress!;
+      got.push(NdisReadRegisterUlong(space.at(0)), NdisReadRegisterUchar(space.at(0)));
+      NdisWriteRegisterUshort(space.at(0), 0x0a);
+      got.push(NdisReadRegisterUlong(reg(a, SimNicReg.IMR)));
+      NdisMUnmapIoSpace(a.handle, space, 4);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(got, [0x05, 0x05, 0x0a]);
+});
+
 test('nf-ndis-ndismunmapiospace: a VirtualAddress NdisMMapIoSpace did not return is NdisSim_BadParameter; unmapping a range twice is NdisSim_ObjectFreedInUse', () => {
   const wrong = run('unmap-bad', {
     restart: (a) => {

@@ -839,7 +839,7 @@ export function NdisMMapIoSpace(
     });
     return refuse(NDIS_STATUS_RESOURCE_CONFLICT);
   }
-  const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length);
+  const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length, PhysicalAddress - r.memoryBase);
   b.ioSpaces.push(space);
   if (n.trace.on)
     n.traceDdi(ddi, b, {
@@ -913,7 +913,7 @@ export function NdisReadRegisterUlong(Register: IoRegister): number {
   }
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisReadRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisReadRegisterUlong');
-  return s.mmio.read32(Register.offset) >>> 0;
+  return s.mmio.read32(s.deviceOffset + Register.offset) >>> 0;
 }
 
 /** NdisWriteRegisterUlong(Register, Data): any IRQL. */
@@ -937,7 +937,7 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
   }
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisWriteRegisterUlong');
-  s.mmio.write32(Register.offset, Data >>> 0);
+  s.mmio.write32(s.deviceOffset + Register.offset, Data >>> 0);
 }
 
 void irql.NdisReadRegisterUlong;
@@ -974,25 +974,25 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
 /** NdisReadRegisterUchar(Register, *Data): any IRQL. The byte at the register address. */
 export function NdisReadRegisterUchar(Register: IoRegister): number {
   const r = narrowRegister(Register, 'NdisReadRegisterUchar', irql.NdisReadRegisterUchar, 'read');
-  return r.space.mmio.readNarrow(r.offset, 1);
+  return r.space.mmio.readNarrow(r.space.deviceOffset + r.offset, 1);
 }
 
 /** NdisReadRegisterUshort(Register, *Data): any IRQL. The two bytes at the address, little-endian. */
 export function NdisReadRegisterUshort(Register: IoRegister): number {
   const r = narrowRegister(Register, 'NdisReadRegisterUshort', irql.NdisReadRegisterUshort, 'read');
-  return r.space.mmio.readNarrow(r.offset, 2);
+  return r.space.mmio.readNarrow(r.space.deviceOffset + r.offset, 2);
 }
 
 /** NdisWriteRegisterUchar(Register, Data): any IRQL. Data is taken as a UCHAR. */
 export function NdisWriteRegisterUchar(Register: IoRegister, Data: number): void {
   const r = narrowRegister(Register, 'NdisWriteRegisterUchar', irql.NdisWriteRegisterUchar, 'write');
-  r.space.mmio.writeNarrow(r.offset, 1, Data & 0xff);
+  r.space.mmio.writeNarrow(r.space.deviceOffset + r.offset, 1, Data & 0xff);
 }
 
 /** NdisWriteRegisterUshort(Register, Data): any IRQL. Data is taken as a USHORT. */
 export function NdisWriteRegisterUshort(Register: IoRegister, Data: number): void {
   const r = narrowRegister(Register, 'NdisWriteRegisterUshort', irql.NdisWriteRegisterUshort, 'write');
-  r.space.mmio.writeNarrow(r.offset, 2, Data & 0xffff);
+  r.space.mmio.writeNarrow(r.space.deviceOffset + r.offset, 2, Data & 0xffff);
 }
 
 // ------------------------------------------------------ PCI configuration space
