@@ -298,6 +298,30 @@ test('nf-ndis-ndismmapiospace: a mapping that starts inside the window reaches t
   assert.deepEqual(got, [0x05, 0x05, 0x0a]);
 });
 
+test('nf-ndis-ndisreadregisterulong: the register address falls within the range mapped; one past its end is NdisSim_BadParameter, at every width', () => {
+  const calls: [string, (a: TestAdapter) => void][] = [
+    ['NdisReadRegisterUlong', (a) => NdisReadRegisterUlong(a.state.sub as IoRegister)],
+    ['NdisWriteRegisterUlong', (a) => NdisWriteRegisterUlong(a.state.sub as IoRegister, 1)],
+    ['NdisReadRegisterUshort', (a) => NdisReadRegisterUshort(a.state.sub as IoRegister)],
+    ['NdisWriteRegisterUchar', (a) => NdisWriteRegisterUchar(a.state.sub as IoRegister, 1)],
+  ];
+  for (const [ddi, call] of calls) {
+    const r = run(`past-${ddi}`, {
+      initialize: (a, params) => {
+        const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypeMemory);
+        assert.ok(d !== undefined && d.Type === CmResourceTypeMemory, 'a memory resource');
+        // A mapping of the first 16 bytes: offset 16 is the register after it.
+        const m = NdisMMapIoSpace(a.handle, d.u.Memory.Start, 16);
+        a.state.sub = m.VirtualAddress!.at(16);
+        NdisReadRegisterUlong(m.VirtualAddress!.at(12)); // the last ULONG inside: fine
+        call(a);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    assert.deepEqual(rules(r).slice(0, 1), [['NdisSim_BadParameter', ddi]], ddi);
+  }
+});
+
 test('nf-ndis-ndismunmapiospace: a VirtualAddress NdisMMapIoSpace did not return is NdisSim_BadParameter; unmapping a range twice is NdisSim_ObjectFreedInUse', () => {
   const wrong = run('unmap-bad', {
     restart: (a) => {

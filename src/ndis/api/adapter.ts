@@ -911,6 +911,7 @@ export function NdisReadRegisterUlong(Register: IoRegister): number {
       'register read after NdisMUnmapIoSpace',
     );
   }
+  outsideMapping(Register, 4, 'NdisReadRegisterUlong');
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisReadRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisReadRegisterUlong');
   return s.mmio.read32(s.deviceOffset + Register.offset) >>> 0;
@@ -935,9 +936,27 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
       'register write after NdisMUnmapIoSpace',
     );
   }
+  outsideMapping(Register, 4, 'NdisWriteRegisterUlong');
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisWriteRegisterUlong');
   s.mmio.write32(s.deviceOffset + Register.offset, Data >>> 0);
+}
+
+/**
+ * The register pages: the address falls within a range NdisMMapIoSpace mapped. An
+ * access that runs outside its mapping (a negative offset, or past its Length) is a
+ * wild pointer: NdisSim_BadParameter.
+ */
+function outsideMapping(Register: IoRegister, width: number, ddi: string): void {
+  const s = Register.space;
+  const o = Register.offset;
+  if (Number.isInteger(o) && o >= 0 && o + width <= s.length) return;
+  s.block.ndis.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    s.block.name,
+    `${ddi}: offset ${String(o)}, ${width} byte(s), is outside the ${s.length} bytes NdisMMapIoSpace mapped`,
+  );
 }
 
 void irql.NdisReadRegisterUlong;
@@ -949,7 +968,13 @@ void irql.NdisWriteRegisterUlong;
  * SimNic answers byte lanes of its 32-bit registers; see SimNic.readNarrow/writeNarrow
  * and docs/model.md for what a partial access does to each register.
  */
-function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what: string): IoRegister {
+function narrowRegister(
+  Register: IoRegister,
+  ddi: string,
+  bound: DdiIrql,
+  what: string,
+  width: 1 | 2,
+): IoRegister {
   if (!(Register instanceof IoRegister))
     return currentNdis(ddi).verifier.fatal(
       'NdisSim_BadParameter',
@@ -966,6 +991,7 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
       s.block.name,
       `register ${what} after NdisMUnmapIoSpace`,
     );
+  outsideMapping(Register, width, ddi);
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, ddi);
   registerAccessed(s.block.ndis, ddi);
   return Register;
@@ -973,25 +999,25 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
 
 /** NdisReadRegisterUchar(Register, *Data): any IRQL. The byte at the register address. */
 export function NdisReadRegisterUchar(Register: IoRegister): number {
-  const r = narrowRegister(Register, 'NdisReadRegisterUchar', irql.NdisReadRegisterUchar, 'read');
+  const r = narrowRegister(Register, 'NdisReadRegisterUchar', irql.NdisReadRegisterUchar, 'read', 1);
   return r.space.mmio.readNarrow(r.space.deviceOffset + r.offset, 1);
 }
 
 /** NdisReadRegisterUshort(Register, *Data): any IRQL. The two bytes at the address, little-endian. */
 export function NdisReadRegisterUshort(Register: IoRegister): number {
-  const r = narrowRegister(Register, 'NdisReadRegisterUshort', irql.NdisReadRegisterUshort, 'read');
+  const r = narrowRegister(Register, 'NdisReadRegisterUshort', irql.NdisReadRegisterUshort, 'read', 2);
   return r.space.mmio.readNarrow(r.space.deviceOffset + r.offset, 2);
 }
 
 /** NdisWriteRegisterUchar(Register, Data): any IRQL. Data is taken as a UCHAR. */
 export function NdisWriteRegisterUchar(Register: IoRegister, Data: number): void {
-  const r = narrowRegister(Register, 'NdisWriteRegisterUchar', irql.NdisWriteRegisterUchar, 'write');
+  const r = narrowRegister(Register, 'NdisWriteRegisterUchar', irql.NdisWriteRegisterUchar, 'write', 1);
   r.space.mmio.writeNarrow(r.space.deviceOffset + r.offset, 1, Data & 0xff);
 }
 
 /** NdisWriteRegisterUshort(Register, Data): any IRQL. Data is taken as a USHORT. */
 export function NdisWriteRegisterUshort(Register: IoRegister, Data: number): void {
-  const r = narrowRegister(Register, 'NdisWriteRegisterUshort', irql.NdisWriteRegisterUshort, 'write');
+  const r = narrowRegister(Register, 'NdisWriteRegisterUshort', irql.NdisWriteRegisterUshort, 'write', 2);
   r.space.mmio.writeNarrow(r.space.deviceOffset + r.offset, 2, Data & 0xffff);
 }
 
