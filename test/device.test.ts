@@ -595,6 +595,22 @@ test('NdisSim_IrpNotCompleted (0xC9/0x226, 0xC9/0x06): returned without completi
   );
 });
 
+test("nf-wdm-iomarkirppending: a routine that marks its IRP pending returns STATUS_PENDING, even when it completed the IRP; returning its status is NdisSim_IrpNotCompleted with Driver Verifier's 0xC9/0x23E", () => {
+  const { r } = run({
+    majors: majors((_d, irp) => {
+      const code = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!.IoControlCode;
+      IoMarkIrpPending(irp);
+      complete(irp, STATUS_SUCCESS);
+      return code === IOCTL_ECHO ? STATUS_PENDING : STATUS_SUCCESS;
+    }),
+    actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO), ioctl(ns.s + 1, 0x00222010), close(2 * ns.s)],
+  });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.bugCheck.code, v.bugCheck.params[0], v.bugCheck.params[3]]),
+    [['NdisSim_IrpNotCompleted', 'DispatchDeviceControl', 0xc9, 0x23e, STATUS_SUCCESS]],
+  );
+});
+
 test('NdisSim_IrpPendingAtClose: a pended request the cleanup routine leaves; one it completes is fine', () => {
   let held: Irp | null = null;
   const control: DRIVER_DISPATCH = (_d, irp) => {

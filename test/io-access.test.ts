@@ -14,6 +14,7 @@ import {
   CmResourceTypePort,
   IoRegister,
   NDIS_ERROR_CODE_RESOURCE_CONFLICT,
+  type NDIS_IO_SPACE,
   type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
@@ -24,6 +25,7 @@ import {
   NdisDevicePnPEventSurpriseRemoved,
   NdisMDeregisterIoPortRange,
   NdisMGetBusData,
+  NdisMMapIoSpace,
   NdisMRegisterIoPortRange,
   NdisMUnmapIoSpace,
   NdisRawReadPortUchar,
@@ -275,6 +277,71 @@ test('NdisReadRegisterUshort of something not from NdisMMapIoSpace is NdisSim_Ba
   assert.deepEqual(rules(freed).slice(0, 1), [['NdisSim_ObjectFreedInUse', 'NdisWriteRegisterUchar']]);
 });
 
+test('nf-ndis-ndismmapiospace: a mapping that starts inside the window reaches the registers from its PhysicalAddress on (at(0) of a mapping at Start + IMR is IMR)', () => {
+  const got: number[] = [];
+  const r = run('map-sub', {
+    initialize: (a, params) => {
+      const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypeMemory);
+      assert.ok(d !== undefined && d.Type === CmResourceTypeMemory, 'a memory resource');
+      NdisWriteRegisterUlong(reg(a, SimNicReg.IMR), 0x05);
+      const sub = NdisMMapIoSpace(a.handle, d.u.Memory.Start + SimNicReg.IMR, 4);
+      assert.equal(sub.Status, NDIS_STATUS_SUCCESS);
+      const space = sub.VirtualAddress!;
+      got.push(NdisReadRegisterUlong(space.at(0)), NdisReadRegisterUchar(space.at(0)));
+      NdisWriteRegisterUshort(space.at(0), 0x0a);
+      got.push(NdisReadRegisterUlong(reg(a, SimNicReg.IMR)));
+      NdisMUnmapIoSpace(a.handle, space, 4);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(got, [0x05, 0x05, 0x0a]);
+});
+
+test('nf-ndis-ndisreadregisterulong: the register address falls within the range mapped; one past its end is NdisSim_BadParameter, at every width', () => {
+  const calls: [string, (a: TestAdapter) => void][] = [
+    ['NdisReadRegisterUlong', (a) => NdisReadRegisterUlong(a.state.sub as IoRegister)],
+    ['NdisWriteRegisterUlong', (a) => NdisWriteRegisterUlong(a.state.sub as IoRegister, 1)],
+    ['NdisReadRegisterUshort', (a) => NdisReadRegisterUshort(a.state.sub as IoRegister)],
+    ['NdisWriteRegisterUchar', (a) => NdisWriteRegisterUchar(a.state.sub as IoRegister, 1)],
+  ];
+  for (const [ddi, call] of calls) {
+    const r = run(`past-${ddi}`, {
+      initialize: (a, params) => {
+        const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypeMemory);
+        assert.ok(d !== undefined && d.Type === CmResourceTypeMemory, 'a memory resource');
+        // A mapping of the first 16 bytes: offset 16 is the register after it.
+        const m = NdisMMapIoSpace(a.handle, d.u.Memory.Start, 16);
+        a.state.sub = m.VirtualAddress!.at(16);
+        NdisReadRegisterUlong(m.VirtualAddress!.at(12)); // the last ULONG inside: fine
+        call(a);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    assert.deepEqual(rules(r).slice(0, 1), [['NdisSim_BadParameter', ddi]], ddi);
+  }
+});
+
+test('nf-ndis-ndismunmapiospace: a VirtualAddress NdisMMapIoSpace did not return is NdisSim_BadParameter; unmapping a range twice is NdisSim_ObjectFreedInUse', () => {
+  const wrong = run('unmap-bad', {
+    restart: (a) => {
+      NdisMUnmapIoSpace(a.handle, { unmapped: false } as unknown as NDIS_IO_SPACE, 0);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(wrong).slice(0, 1), [['NdisSim_BadParameter', 'NdisMUnmapIoSpace']]);
+  const twice = run('unmap-twice', {
+    restart: (a) => {
+      const space = a.space!;
+      NdisMUnmapIoSpace(a.handle, space, space.length);
+      NdisMUnmapIoSpace(a.handle, space, space.length);
+      a.space = null;
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(twice), [['NdisSim_ObjectFreedInUse', 'NdisMUnmapIoSpace']]);
+});
+
 test('The SimNic has an I/O port resource: CmResourceTypePort in u.Port (= u.Generic), 256 ports at 0x1000 + 0x100 x index, in BAR1 with PCI_ADDRESS_IO_SPACE; past the 64 K ports a device has none', () => {
   const seen: { list: NDIS_RESOURCE_LIST; bar1: number }[] = [];
   const drv = scriptedDriver('port-resource', {
@@ -365,6 +432,43 @@ test("NdisMRegisterIoPortRange statuses: SUCCESS for a subrange, FAILURE outside
     [NDIS_STATUS_FAILURE, null],
     [NDIS_STATUS_RESOURCE_CONFLICT, null],
     [NDIS_STATUS_RESOURCE_CONFLICT, null],
+  ]);
+  assert.deepEqual(
+    w.summary().eventLog.map((e) => [e.adapter, e.errorCode]),
+    [
+      ['nic0', NDIS_ERROR_CODE_RESOURCE_CONFLICT],
+      ['nic0', NDIS_ERROR_CODE_RESOURCE_CONFLICT],
+    ],
+  );
+});
+
+test("nf-ndis-ndismmapiospace statuses: SUCCESS for the device's window, FAILURE for no length, RESOURCE_CONFLICT (and an event log entry) for memory that is not the device's; VirtualAddress NULL unless SUCCESS", () => {
+  const got: [number, boolean][] = [];
+  const drv = scriptedDriver('map-status', {
+    initialize: (a, params) => {
+      const d = params.AllocatedResources!.PartialDescriptors.find((x) => x.Type === CmResourceTypeMemory);
+      assert.ok(d !== undefined && d.Type === CmResourceTypeMemory, 'a memory resource');
+      const mem = d.u.Memory;
+      const call = (start: number, length: number) => {
+        const r = NdisMMapIoSpace(a.handle, start, length);
+        got.push([r.Status, r.VirtualAddress !== null]);
+        if (r.Status === NDIS_STATUS_SUCCESS) NdisMUnmapIoSpace(a.handle, r.VirtualAddress!, length);
+      };
+      call(mem.Start, mem.Length);
+      call(mem.Start, 0);
+      call(mem.Start + mem.Length - 4, 8); // runs past the device's window
+      call(0x1000, 16); // host memory, no device's
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(10 * ns.ms);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(got, [
+    [NDIS_STATUS_SUCCESS, true],
+    [NDIS_STATUS_FAILURE, false],
+    [NDIS_STATUS_RESOURCE_CONFLICT, false],
+    [NDIS_STATUS_RESOURCE_CONFLICT, false],
   ]);
   assert.deepEqual(
     w.summary().eventLog.map((e) => [e.adapter, e.errorCode]),

@@ -12,9 +12,12 @@ import { driverNames } from '../src/drivers/index.ts';
 import {
   type DRIVER_OBJECT,
   type DriverModule,
+  LOCK_STATE_EX,
   type NDIS_BIND_PARAMETERS,
+  NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_EVENT,
   type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
@@ -24,6 +27,7 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_RW_LOCK_EX,
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_PENDING,
@@ -31,11 +35,13 @@ import {
   NDIS_STATUS_UNSUPPORTED_MEDIA,
   type NDIS_STRING,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+  NdisAcquireRWLockWrite,
   NdisAllocateCloneOidRequest,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateRWLock,
   NdisAllocateTimerObject,
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
@@ -44,15 +50,18 @@ import {
   NdisDeregisterProtocolDriver,
   NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeRWLock,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
   NdisOpenAdapterEx,
+  NdisOpenConfigurationEx,
   NdisQueryAdapterInstanceName,
   NdisQueryBindInstanceName,
   NdisQueueIoWorkItem,
   NdisReEnumerateProtocolBindings,
   NdisRegisterProtocolDriver,
+  NdisReleaseRWLock,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
@@ -576,6 +585,47 @@ test('an NdisBindingHandle where the page wants the NdisProtocolHandle is NdisSi
   const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
   assert.match(r.bugCheck?.message ?? '', /passes its NdisProtocolHandle .*not an NdisBindingHandle/);
+});
+
+test('nf-ndis-ndisallocaterwlock: the page names the NdisOpenAdapterEx handle, so a lock allocated with an open NdisBindingHandle works and nothing is reported', () => {
+  let locked = false;
+  const p = protocolDriver('rwlock-on-binding', (proto, bc, name, ctx) => {
+    const r = open(proto, bc, name, ctx);
+    const lock = NdisAllocateRWLock(ctx.handle!);
+    assert.ok(lock instanceof NDIS_RW_LOCK_EX);
+    const st = new LOCK_STATE_EX();
+    NdisAcquireRWLockWrite(lock, st, 0);
+    locked = true;
+    NdisReleaseRWLock(lock, st);
+    NdisFreeRWLock(lock);
+    return r.Status;
+  });
+  const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.ok(locked);
+});
+
+test('nf-ndis-ndisopenconfigurationex: a protocol driver handle or NDIS_BIND_PARAMETERS, which the page allows, is not modelled (not blamed on the driver as a bad parameter)', () => {
+  const config = (h: NDIS_HANDLE) =>
+    NdisOpenConfigurationEx({
+      Header: { Type: NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT, Revision: NDIS_CONFIGURATION_OBJECT_REVISION_1 },
+      NdisHandle: h,
+      Flags: 0,
+    });
+  const cases: [string, (proto: NDIS_HANDLE, params: NDIS_BIND_PARAMETERS) => NDIS_HANDLE, RegExp][] = [
+    ['config-proto', (proto) => proto, /protocol driver config-proto/],
+    ['config-bind', (_p, params) => params as unknown as NDIS_HANDLE, /NDIS_BIND_PARAMETERS/],
+  ];
+  for (const [name, handle, what] of cases) {
+    const p = protocolDriver(name, (proto, bc, adapter, ctx, params) => {
+      config(handle(proto, params));
+      return open(proto, bc, adapter, ctx).Status;
+    });
+    const r = world(p).run(100 * ns.ms);
+    assert.equal(r.verdict, 'not-modelled', name);
+    assert.match(r.message ?? '', /^NdisOpenConfigurationEx is not modelled/, name);
+    assert.match(r.message ?? '', what, name);
+  }
 });
 
 test('nf-ndis-ndiscompletenetpnpevent: a pause completed inside ProtocolNetPnPEvent stands when the handler returns PENDING, and is NdisSim_ProtocolNetPnPEvent when it returns SUCCESS too', () => {

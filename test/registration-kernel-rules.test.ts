@@ -99,6 +99,28 @@ function assertAccepted(x: ReturnType<typeof register>, label: string): void {
   assert.equal(x.r.verdict, 'ok', `${label}: ${x.r.message ?? ''}`);
 }
 
+test("nf-ndis-ndismregisterminiportdriver: a second registration from one DriverEntry (the page's miniport-intermediate case) is not modelled, and says so; it replaced the first", () => {
+  const drv = scriptedDriver('twice-nic');
+  const mod: DriverModule = {
+    name: 'twice-nic',
+    load: () => {
+      const image = drv.load();
+      return {
+        DriverEntry: (o, p) => {
+          image.DriverEntry(o, p);
+          return image.DriverEntry(o, p);
+        },
+      };
+    },
+  };
+  const r = testWorld({ drivers: [mod], devices: [{ name: 'nic0', driver: mod.name }] }).run(100 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /^NdisMRegisterMiniportDriver is not modelled.*second registration by twice-nic/,
+  );
+});
+
 test('R2.1: a device whose driver fails DriverEntry shows Code 37, or Code 3 for NDIS_STATUS_RESOURCES; one that loads without registering shows Code 31', () => {
   // install/cm-prob-failed-driver-entry.md, cm-prob-out-of-memory.md, cm-prob-failed-add.md
   const problem = (entry: () => number) => {

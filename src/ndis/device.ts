@@ -12,6 +12,7 @@
 
 import { Irql, type LockState } from '../kernel/kernel.ts';
 import { fmtTime, ntStatusName } from '../report/format.ts';
+import { BugCheckCode } from '../verifier/bugcheck.ts';
 import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
 import {
@@ -286,6 +287,18 @@ function dispatch(n: Ndis, r: IoRequest): void {
   n.leave(f, n.trace.on ? ntStatusName(s) : s);
   r.dispatchReturned = true;
   r.returned = s;
+  if (r.markedPending && s !== STATUS_PENDING)
+    // The IoMarkIrpPending page: a routine that marked its IRP pending returns
+    // STATUS_PENDING, even when the IRP was completed meanwhile (Driver Verifier's
+    // Enhanced I/O Verification, 0xC9/0x23E, parameter 4 the status returned).
+    n.verifier.report(
+      'NdisSim_IrpNotCompleted',
+      fn,
+      null,
+      `${fn} of ${dev.name} called IoMarkIrpPending on the IRP, then returned ${ntStatusName(s)}: a routine that marks its IRP pending returns STATUS_PENDING`,
+      [0, r.id, s],
+      { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x23e },
+    );
   if (s === STATUS_PENDING) {
     // WDM: a routine that returns STATUS_PENDING marks the IRP pending first.
     if (!r.markedPending)

@@ -226,7 +226,12 @@ export class IoRegister {
   ) {}
 }
 
-/** The VirtualAddress NdisMMapIoSpace returns. `at(offset)` forms a register address. */
+/**
+ * The VirtualAddress NdisMMapIoSpace returns. `at(offset)` forms a register address,
+ * `offset` bytes from the mapped PhysicalAddress: the device's register at
+ * `deviceOffset + offset`, where `deviceOffset` is how far into the device's memory
+ * window the mapping starts.
+ */
 export class NDIS_IO_SPACE {
   unmapped = false;
   private readonly regs = new Map<number, IoRegister>();
@@ -235,6 +240,7 @@ export class NDIS_IO_SPACE {
     readonly mmio: Mmio,
     readonly physicalAddress: number,
     readonly length: number,
+    readonly deviceOffset = 0,
   ) {}
 
   at(offset: number): IoRegister {

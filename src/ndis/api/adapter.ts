@@ -7,18 +7,20 @@ import type { DeviceNode } from '../../pnp/pnp.ts';
 import type { PciConfigSpace } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
-import { type Binding, OidSourceHandle } from '../binding.ts';
+import { Binding, OidSourceHandle } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
-import type { FilterModule } from '../filter.ts';
+import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
+  NDIS_ERROR_CODE_RESOURCE_CONFLICT,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES_REVISION_1,
+  NDIS_OBJECT_TYPE_BIND_PARAMETERS,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_HD_SPLIT_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -39,7 +41,7 @@ import {
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
-  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_RESOURCE_CONFLICT,
   NDIS_STATUS_SUCCESS,
   NdisEnvironmentWindowsNt,
   NdisParameterBinary,
@@ -55,6 +57,7 @@ import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { cmResourcesOf } from '../pnp-handlers.ts';
 import { lowPowerAccess } from '../power-rules.ts';
+import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
 import type {
   CM_RESOURCE_LIST,
@@ -567,12 +570,23 @@ const predefinedKeywords: ReadonlyMap<string, number> = new Map([
   ['NdisVersion', 6 * 0x10000 + newestMinorVersion],
 ]);
 
-/** NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. */
+/**
+ * NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. The
+ * model's registry holds a miniport adapter's and a miniport driver's parameters; the
+ * other handles the page names (a protocol driver's, a binding's or its
+ * NDIS_BIND_PARAMETERS, a filter driver's or filter module's) are not modelled.
+ */
 export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT): {
   Status: NDIS_STATUS;
   ConfigurationHandle: NDIS_HANDLE | null;
 } {
   const ddi = 'NdisOpenConfigurationEx';
+  const other = otherConfigurationOwner(ConfigObject.NdisHandle);
+  if (other !== null)
+    throw new NotModelledError(
+      ddi,
+      `the configuration of ${other} (the model's registry holds miniport adapters' and miniport drivers' parameters)`,
+    );
   const owner = ownerHandle(ConfigObject.NdisHandle, ddi);
   const n = currentNdis(ddi);
   const b = owner instanceof MiniportDriverBlock ? null : owner;
@@ -588,6 +602,17 @@ export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT)
   b?.configurations.push(h);
   if (n.trace.on) n.traceDdi(ddi, b, { result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: h };
+}
+
+/** What a handle the NdisOpenConfigurationEx page names, but the model does not keep parameters for, is; else null. */
+function otherConfigurationOwner(h: unknown): string | null {
+  if (h instanceof ProtocolDriverBlock) return `protocol driver ${h.name}`;
+  if (h instanceof Binding) return `a binding of protocol driver ${h.protocol.name}`;
+  if (h instanceof FilterDriverBlock) return `filter driver ${h.name}`;
+  if (h instanceof FilterModule) return `filter module ${h.name}`;
+  const header = (h as { Header?: { Type?: unknown } } | null)?.Header;
+  if (header?.Type === NDIS_OBJECT_TYPE_BIND_PARAMETERS) return 'a binding (its NDIS_BIND_PARAMETERS)';
+  return null;
 }
 
 /**
@@ -769,7 +794,13 @@ function configHandle(x: unknown, ddi: string, bound: DdiIrql): NdisConfiguratio
 
 /**
  * NDIS_STATUS NdisMMapIoSpace(*VirtualAddress, MiniportAdapterHandle, PhysicalAddress, Length).
- * PASSIVE; expected inside MiniportInitializeEx (SDV NdisMMapIoSpace).
+ * PASSIVE; expected inside MiniportInitializeEx (SDV NdisMMapIoSpace). Statuses, as
+ * NdisMRegisterIoPortRange's for ports:
+ * - FAILURE: PhysicalAddress or Length is no address or length (Length 0, say)
+ * - RESOURCE_CONFLICT: the range is not inside the memory resource PnP gave the device,
+ *   so NDIS cannot claim it; NDIS logs NDIS_ERROR_CODE_RESOURCE_CONFLICT, as the page
+ *   says it logs an error
+ * VirtualAddress is NULL unless the status is SUCCESS.
  */
 export function NdisMMapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -787,14 +818,28 @@ export function NdisMMapIoSpace(
     claimsHardware(b, ddi);
   }
   const r = b.dev.resources;
+  const refuse = (Status: NDIS_STATUS) => {
+    if (n.trace.on) n.traceDdi(ddi, b, { PhysicalAddress, Length, result: Status });
+    return { Status, VirtualAddress: null };
+  };
+  if (!Number.isInteger(PhysicalAddress) || PhysicalAddress < 0 || !Number.isInteger(Length) || Length <= 0)
+    return refuse(NDIS_STATUS_FAILURE);
   if (
     r === null ||
     PhysicalAddress < r.memoryBase ||
     PhysicalAddress + Length > r.memoryBase + r.memoryLength
   ) {
-    return { Status: NDIS_STATUS_RESOURCES, VirtualAddress: null };
+    // Memory PnP did not give the device: NDIS cannot claim it for the adapter, and logs it.
+    n.eventLog.push({
+      timeNs: n.now,
+      source: b.driver.name,
+      adapter: b.name,
+      errorCode: NDIS_ERROR_CODE_RESOURCE_CONFLICT,
+      values: [],
+    });
+    return refuse(NDIS_STATUS_RESOURCE_CONFLICT);
   }
-  const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length);
+  const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length, PhysicalAddress - r.memoryBase);
   b.ioSpaces.push(space);
   if (n.trace.on)
     n.traceDdi(ddi, b, {
@@ -805,7 +850,13 @@ export function NdisMMapIoSpace(
   return { Status: NDIS_STATUS_SUCCESS, VirtualAddress: space };
 }
 
-/** VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE. */
+/**
+ * VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE.
+ * VirtualAddress must be a space NdisMMapIoSpace mapped for this adapter
+ * (NdisSim_BadParameter otherwise); one unmapped already is NdisSim_ObjectFreedInUse and
+ * unmaps nothing. The page's other demands, Length equal to the mapped length and a
+ * call from MiniportInitializeEx or MiniportHaltEx only, are not checked.
+ */
 export function NdisMUnmapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
   VirtualAddress: NDIS_IO_SPACE,
@@ -813,9 +864,30 @@ export function NdisMUnmapIoSpace(
 ): void {
   const ddi = 'NdisMUnmapIoSpace';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
-  b.ndis.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
   // After halt the handle is dead (R2.8): reported, and the space unmapped all the same.
   stale(b, ddi);
+  if (!(VirtualAddress instanceof NDIS_IO_SPACE) || VirtualAddress.block !== b) {
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      b.name,
+      VirtualAddress instanceof NDIS_IO_SPACE
+        ? `${ddi}: VirtualAddress was mapped for ${VirtualAddress.block.name}, not for ${b.name}`
+        : `${ddi}: VirtualAddress is not a range NdisMMapIoSpace mapped`,
+    );
+    return;
+  }
+  if (VirtualAddress.unmapped) {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      b.name,
+      `${ddi} of a range unmapped already (NdisMUnmapIoSpace called twice)`,
+    );
+    return;
+  }
   VirtualAddress.unmapped = true;
   removeFrom(b.ioSpaces, VirtualAddress);
 }
@@ -839,9 +911,10 @@ export function NdisReadRegisterUlong(Register: IoRegister): number {
       'register read after NdisMUnmapIoSpace',
     );
   }
+  outsideMapping(Register, 4, 'NdisReadRegisterUlong');
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisReadRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisReadRegisterUlong');
-  return s.mmio.read32(Register.offset) >>> 0;
+  return s.mmio.read32(s.deviceOffset + Register.offset) >>> 0;
 }
 
 /** NdisWriteRegisterUlong(Register, Data): any IRQL. */
@@ -863,9 +936,27 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
       'register write after NdisMUnmapIoSpace',
     );
   }
+  outsideMapping(Register, 4, 'NdisWriteRegisterUlong');
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisWriteRegisterUlong');
-  s.mmio.write32(Register.offset, Data >>> 0);
+  s.mmio.write32(s.deviceOffset + Register.offset, Data >>> 0);
+}
+
+/**
+ * The register pages: the address falls within a range NdisMMapIoSpace mapped. An
+ * access that runs outside its mapping (a negative offset, or past its Length) is a
+ * wild pointer: NdisSim_BadParameter.
+ */
+function outsideMapping(Register: IoRegister, width: number, ddi: string): void {
+  const s = Register.space;
+  const o = Register.offset;
+  if (Number.isInteger(o) && o >= 0 && o + width <= s.length) return;
+  s.block.ndis.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    s.block.name,
+    `${ddi}: offset ${String(o)}, ${width} byte(s), is outside the ${s.length} bytes NdisMMapIoSpace mapped`,
+  );
 }
 
 void irql.NdisReadRegisterUlong;
@@ -877,7 +968,13 @@ void irql.NdisWriteRegisterUlong;
  * SimNic answers byte lanes of its 32-bit registers; see SimNic.readNarrow/writeNarrow
  * and docs/model.md for what a partial access does to each register.
  */
-function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what: string): IoRegister {
+function narrowRegister(
+  Register: IoRegister,
+  ddi: string,
+  bound: DdiIrql,
+  what: string,
+  width: 1 | 2,
+): IoRegister {
   if (!(Register instanceof IoRegister))
     return currentNdis(ddi).verifier.fatal(
       'NdisSim_BadParameter',
@@ -894,6 +991,7 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
       s.block.name,
       `register ${what} after NdisMUnmapIoSpace`,
     );
+  outsideMapping(Register, width, ddi);
   if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, ddi);
   registerAccessed(s.block.ndis, ddi);
   return Register;
@@ -901,26 +999,26 @@ function narrowRegister(Register: IoRegister, ddi: string, bound: DdiIrql, what:
 
 /** NdisReadRegisterUchar(Register, *Data): any IRQL. The byte at the register address. */
 export function NdisReadRegisterUchar(Register: IoRegister): number {
-  const r = narrowRegister(Register, 'NdisReadRegisterUchar', irql.NdisReadRegisterUchar, 'read');
-  return r.space.mmio.readNarrow(r.offset, 1);
+  const r = narrowRegister(Register, 'NdisReadRegisterUchar', irql.NdisReadRegisterUchar, 'read', 1);
+  return r.space.mmio.readNarrow(r.space.deviceOffset + r.offset, 1);
 }
 
 /** NdisReadRegisterUshort(Register, *Data): any IRQL. The two bytes at the address, little-endian. */
 export function NdisReadRegisterUshort(Register: IoRegister): number {
-  const r = narrowRegister(Register, 'NdisReadRegisterUshort', irql.NdisReadRegisterUshort, 'read');
-  return r.space.mmio.readNarrow(r.offset, 2);
+  const r = narrowRegister(Register, 'NdisReadRegisterUshort', irql.NdisReadRegisterUshort, 'read', 2);
+  return r.space.mmio.readNarrow(r.space.deviceOffset + r.offset, 2);
 }
 
 /** NdisWriteRegisterUchar(Register, Data): any IRQL. Data is taken as a UCHAR. */
 export function NdisWriteRegisterUchar(Register: IoRegister, Data: number): void {
-  const r = narrowRegister(Register, 'NdisWriteRegisterUchar', irql.NdisWriteRegisterUchar, 'write');
-  r.space.mmio.writeNarrow(r.offset, 1, Data & 0xff);
+  const r = narrowRegister(Register, 'NdisWriteRegisterUchar', irql.NdisWriteRegisterUchar, 'write', 1);
+  r.space.mmio.writeNarrow(r.space.deviceOffset + r.offset, 1, Data & 0xff);
 }
 
 /** NdisWriteRegisterUshort(Register, Data): any IRQL. Data is taken as a USHORT. */
 export function NdisWriteRegisterUshort(Register: IoRegister, Data: number): void {
-  const r = narrowRegister(Register, 'NdisWriteRegisterUshort', irql.NdisWriteRegisterUshort, 'write');
-  r.space.mmio.writeNarrow(r.offset, 2, Data & 0xffff);
+  const r = narrowRegister(Register, 'NdisWriteRegisterUshort', irql.NdisWriteRegisterUshort, 'write', 2);
+  r.space.mmio.writeNarrow(r.space.deviceOffset + r.offset, 2, Data & 0xffff);
 }
 
 // ------------------------------------------------------ PCI configuration space

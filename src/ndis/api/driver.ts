@@ -155,6 +155,15 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
   const n: Ndis = currentNdis('NdisMRegisterMiniportDriver');
   n.verifier.irql(irqlRegister, 'NdisMRegisterMiniportDriver', null);
   const mod = n.loading;
+  // The page's second registration from one DriverEntry is a miniport-intermediate
+  // driver's virtual miniport (NDIS_INTERMEDIATE_DRIVER); the model would replace the
+  // first registration with it.
+  const prev = mod === null ? undefined : n.drivers.get(mod.name);
+  if (prev !== undefined && prev.driverObject === DriverObject && !prev.deregistered)
+    throw new NotModelledError(
+      'NdisMRegisterMiniportDriver',
+      `a second registration by ${prev.name} (a miniport-intermediate driver registering its virtual miniport; intermediate drivers are not modelled)`,
+    );
   const bad = checkCharacteristics(MiniportDriverCharacteristics, n.options.missingHandlerStatus);
   const tr = n.trace.on
     ? n.traceDdi('NdisMRegisterMiniportDriver', null, {

@@ -8,6 +8,7 @@
 // holding one, or calls up into the protocols with one, is caught as for spin locks.
 
 import { Irql, type LockState } from '../../kernel/kernel.ts';
+import { Binding } from '../binding.ts';
 import { MiniportBlock } from '../block.ts';
 import { FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -15,6 +16,7 @@ import { NDIS_RWL_AT_DISPATCH_LEVEL } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE } from '../types.ts';
 import { currentNdis, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
+import { bindingOf, usable } from './protocol.ts';
 
 const irql = {
   NdisAllocateRWLock: ddiIrql.NdisAllocateRWLock!,
@@ -60,13 +62,21 @@ export class LOCK_STATE_EX {
 /**
  * PNDIS_RW_LOCK_EX NdisAllocateRWLock(NdisHandle). <= DISPATCH. NdisHandle is a driver
  * or adapter handle, a filter module or filter driver handle, a protocol driver's
- * NdisProtocolHandle, or null (Windows 8 and
- * later, from DriverEntry before a handle).
+ * NdisProtocolHandle or the NdisBindingHandle of an open binding (NdisOpenAdapterEx,
+ * which the page names too), or null (Windows 8 and later, from DriverEntry before a
+ * handle).
  */
 export function NdisAllocateRWLock(NdisHandle: NDIS_HANDLE | null): NDIS_RW_LOCK_EX | null {
   const ddi = 'NdisAllocateRWLock';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisAllocateRWLock, ddi, null);
+  if (NdisHandle instanceof Binding) {
+    // The protocol's lock, as with its NdisProtocolHandle; a closed binding's handle is stale.
+    const { bd, o } = bindingOf(n, NdisHandle, ddi, 'an NdisBindingHandle');
+    if (!usable(n, bd, o, ddi)) return null;
+    if (n.trace.on) n.traceDdi(ddi, bd.block, { protocol: bd.protocol.name });
+    return new NDIS_RW_LOCK_EX(null);
+  }
   const owner = NdisHandle === null ? null : serviceOrProtocolHandle(NdisHandle, ddi);
   if (owner instanceof FilterModule) {
     if (staleModule(owner, ddi, n)) return null;
