@@ -567,7 +567,7 @@ test('requests still pending at the end are listed one line per code and handle,
   );
 });
 
-test('NdisSim_IrpNotCompleted (0xC9/0x226, 0xC9/0x06): returned without completing, pended without IoMarkIrpPending, completed with STATUS_PENDING', () => {
+test('NdisSim_IrpNotCompleted (0xC9/0x226, 0xC9/0x23D, 0xC9/0x06): returned without completing, pended without IoMarkIrpPending, completed with STATUS_PENDING', () => {
   const { r } = run({
     majors: majors((_d, irp) => {
       const code = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!.IoControlCode;
@@ -588,7 +588,7 @@ test('NdisSim_IrpNotCompleted (0xC9/0x226, 0xC9/0x06): returned without completi
     r.violations.map((v) => [v.rule, v.bugCheck.code, v.bugCheck.params[0]]),
     [
       ['NdisSim_IrpNotCompleted', 0xc9, 0x226],
-      ['NdisSim_IrpNotCompleted', 0xc9, 0x226],
+      ['NdisSim_IrpNotCompleted', 0xc9, 0x23d],
       ['NdisSim_IrpNotCompleted', 0xc9, 0x06],
       ['NdisSim_IrpPendingAtClose', 0xc4, 0x4e530083],
     ],

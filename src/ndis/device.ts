@@ -308,6 +308,8 @@ function dispatch(n: Ndis, r: IoRequest): void {
         null,
         `${fn} of ${dev.name} returned STATUS_PENDING without IoMarkIrpPending on the IRP`,
         [0, r.id, 0],
+        // Driver Verifier's I/O verification has this case its own code (0xC9's page).
+        { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x23d },
       );
     if (!r.completed) {
       r.file.pending.push(r);

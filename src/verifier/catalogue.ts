@@ -1667,7 +1667,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'driver-verifier',
     spec: [],
     summary:
-      'A dispatch routine of a device from NdisRegisterDeviceEx returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending, returned another status after IoMarkIrpPending (0xC9/0x23E), or completed the IRP with STATUS_PENDING as its final status.',
+      'A dispatch routine of a device from NdisRegisterDeviceEx returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending (0xC9/0x23D), returned another status after IoMarkIrpPending (0xC9/0x23E), or completed the IRP with STATUS_PENDING as its final status.',
     ddis: [
       'DispatchCreate',
       'DispatchCleanup',
