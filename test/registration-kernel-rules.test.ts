@@ -27,6 +27,7 @@ import {
   NdisCancelTimerObject,
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
+  NdisMDeregisterMiniportDriver,
   NdisMediaStateConnected,
   NdisMediaStateDisconnected,
   NdisMIndicateStatusEx,
@@ -39,7 +40,13 @@ import {
 import type { NdisOptions } from '../src/ndis/ndis.ts';
 import { NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import { ChoiceSite, RandomStrategy, type Strategy } from '../src/sim/choice.ts';
-import { after, type Hooks, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
+import {
+  after,
+  type Hooks,
+  removedScripted,
+  scriptedDriver,
+  timerCharacteristics,
+} from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 // ------------------------------------------------------------------ registration
@@ -422,4 +429,19 @@ test('R4.1: an NDIS 6.83 or later driver that registers check-for-hang or reset 
   assert.deepEqual(warned(83, true), [['R4.1', 'NdisMRegisterMiniportDriver']]);
   assert.deepEqual(warned(82, true), []);
   assert.deepEqual(warned(89, false), []);
+});
+
+test('NdisSim_ObjectFreedInUse: NdisMDeregisterMiniportDriver a second time with the same handle (nf-ndis-ndismderegisterminiportdriver)', () => {
+  // The scripted driver's MiniportDriverUnload deregisters after the hook; the hook
+  // deregistering first makes the driver's own call the second one.
+  const twice = removedScripted('dereg-twice', { unload: (h) => NdisMDeregisterMiniportDriver(h) });
+  assert.deepEqual(
+    twice.r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_ObjectFreedInUse', 'NdisMDeregisterMiniportDriver']],
+  );
+  assert.match(
+    twice.r.violations[0]!.message,
+    /dereg-twice: NdisMDeregisterMiniportDriver called a second time/,
+  );
+  assert.deepEqual(removedScripted('dereg-once', {}).r.violations, []);
 });

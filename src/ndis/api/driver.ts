@@ -238,6 +238,16 @@ export function NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HAN
   const d = driverHandle(NdisMiniportDriverHandle, 'NdisMDeregisterMiniportDriver');
   const n = currentNdis('NdisMDeregisterMiniportDriver');
   n.verifier.irql(irqlDeregister, 'NdisMDeregisterMiniportDriver', null);
+  if (d.deregistered) {
+    // The handle was released by the first call: this one uses a freed object.
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      'NdisMDeregisterMiniportDriver',
+      null,
+      `${d.name}: NdisMDeregisterMiniportDriver called a second time with the same driver handle`,
+    );
+    return;
+  }
   if (n.io !== null) checkDevicesAtDeregistration(n, d, 'NdisMDeregisterMiniportDriver');
   d.deregistered = true;
   if (n.trace.on) n.traceDdi('NdisMDeregisterMiniportDriver', null, { driver: d.name });
