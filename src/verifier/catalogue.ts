@@ -703,8 +703,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.9'],
     summary:
-      'NdisQueueIoWorkItem was called for an I/O work item that was still queued (its routine not started yet): NDIS ignores the second call, so the routine runs once, with the first context.',
-    ddis: ['NdisQueueIoWorkItem'],
+      'NdisQueueIoWorkItem (or IoQueueWorkItem, IoQueueWorkItemEx for an IO_WORKITEM; System Worker Threads: never queue an item already in the queue) was called for a work item that was still queued (its routine not started yet): the model ignores the second call, so the routine runs once, with the first context.',
+    ddis: ['NdisQueueIoWorkItem', 'IoQueueWorkItem', 'IoQueueWorkItemEx'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x06) },
     source: spec,
     fatal: false,
@@ -714,8 +714,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.8', 'R8.9'],
     summary:
-      'NdisFreeIoWorkItem (IoFreeWorkItem underneath: "only free a work item that is not currently queued") was called for an I/O work item that was still queued, its routine not started yet: the worker thread would run it from freed memory. A routine may free its own item (it is dequeued before it runs); the model drops the queued run.',
-    ddis: ['NdisFreeIoWorkItem', 'NdisQueueIoWorkItem'],
+      'NdisFreeIoWorkItem (IoFreeWorkItem underneath: "only free a work item that is not currently queued"), or IoFreeWorkItem itself, was called for a work item that was still queued, its routine not started yet: the worker thread would run it from freed memory. A routine may free its own item (it is dequeued before it runs); the model drops the queued run.',
+    ddis: ['NdisFreeIoWorkItem', 'NdisQueueIoWorkItem', 'IoFreeWorkItem'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd3) },
     source: 'wdk-ddi-src/content/wdm/nf-wdm-iofreeworkitem.md',
     fatal: false,
@@ -772,10 +772,12 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.8', 'R2.16'],
     summary:
-      "An I/O work item allocated with the driver handle was not freed (NdisFreeIoWorkItem) when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine (with its NdisProtocolHandle), returned.",
+      "An I/O work item allocated with the driver handle (NdisFreeIoWorkItem), or an IO_WORKITEM of IoAllocateWorkItem (IoFreeWorkItem), was not freed when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine returned.",
     ddis: [
       'NdisAllocateIoWorkItem',
       'NdisFreeIoWorkItem',
+      'IoAllocateWorkItem',
+      'IoFreeWorkItem',
       'MiniportDriverUnload',
       'FilterDriverUnload',
       'DriverUnload',
