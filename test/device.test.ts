@@ -1030,3 +1030,30 @@ test('nf-wdm-ioqueueworkitem, nc-wdm-io_workitem_routine: a miniport queues an I
     w.trace.events.some((e) => e.kind === 'call' && e.what === 'WorkItem' && e.actor === 'io-wi-device'),
   );
 });
+
+test('NdisSim_Irql: IoAllocateWorkItem and IoQueueWorkItem from the ISR, at DIRQL (their pages: <= DISPATCH_LEVEL)', () => {
+  let obj: DEVICE_OBJECT | null = null;
+  let done = false;
+  const { r } = run({
+    hooks: {
+      driverEntry: (driver) => {
+        obj = NdisRegisterDeviceEx(driver, attributes('IrqlCtl', majors())).pDeviceObject;
+        return NDIS_STATUS_SUCCESS;
+      },
+      isr: () => {
+        if (done) return;
+        done = true;
+        const w = IoAllocateWorkItem(obj!);
+        if (w !== null) IoQueueWorkItem(w, () => {}, DelayedWorkQueue, null);
+      },
+    },
+    linkDownAtNs: 2 * ns.s,
+  });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.bugCheck.params[0]]),
+    [
+      ['NdisSim_Irql', 'IoAllocateWorkItem', 3],
+      ['NdisSim_Irql', 'IoQueueWorkItem', 3],
+    ],
+  );
+});

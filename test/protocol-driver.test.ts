@@ -1471,3 +1471,25 @@ test('releasing-driver-allocated-resources: a queued IO_WORKITEM keeps the proto
     [],
   );
 });
+
+test("nf-wdm-ioallocateworkitem: DeviceObject is the caller's own driver or device object; another driver's DRIVER_OBJECT, or an object that is none, is NdisSim_BadParameter", () => {
+  let first: DRIVER_OBJECT | null = null;
+  const a = workProto('owner-proto', (obj) => {
+    first = obj;
+  });
+  const b = workProto('borrower-proto', () => {
+    IoAllocateWorkItem(first!);
+  });
+  const w = world(a);
+  w.addDriver(b);
+  w.addProtocolDriver(b.name);
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /is owner-proto's, not the caller's \(borrower-proto\)/);
+  const c = workProto('made-up', () => {
+    IoAllocateWorkItem({ DriverName: '\\Driver\\made-up' });
+  });
+  const r2 = world(c).run(100 * ns.ms);
+  assert.equal(r2.bugCheck?.rule, 'NdisSim_BadParameter', r2.message ?? '');
+  assert.match(r2.bugCheck?.message ?? '', /neither the DRIVER_OBJECT of a loaded driver/);
+});

@@ -503,7 +503,8 @@ function ioObjectName(o: DRIVER_OBJECT | DEVICE_OBJECT): string {
 
 /**
  * PIO_WORKITEM IoAllocateWorkItem(DeviceObject). <= DISPATCH. DeviceObject: the caller's
- * DRIVER_OBJECT or one of its device objects (ioObjectOwner); a work item of a driver
+ * DRIVER_OBJECT or one of its device objects (ioObjectOwner; another driver's is
+ * NdisSim_BadParameter); a work item of a driver
  * object can go to IoQueueWorkItemEx only. The driver frees it with IoFreeWorkItem
  * before it unloads (NdisSim_WorkItemNotFreed, as for NDIS work items of a driver handle).
  */
@@ -512,7 +513,15 @@ export function IoAllocateWorkItem(DeviceObject: DRIVER_OBJECT | DEVICE_OBJECT):
   const n = currentNdis(ddi);
   atMostDispatch(n, ddi);
   const { owner, driverObject } = ioObjectOwner(n, DeviceObject, ddi);
-  const w = new IoWorkItem(n, owner, ownerDriverName(owner), DeviceObject, driverObject);
+  const driver = ownerDriverName(owner);
+  if (n.kernel.ctx.who !== driver)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: DeviceObject (${ioObjectName(DeviceObject)}) is ${driver}'s, not the caller's (${n.kernel.ctx.who}); the page takes the caller's own driver or device object`,
+    );
+  const w = new IoWorkItem(n, owner, driver, DeviceObject, driverObject);
   if (owner.kind === 'driver' || owner.kind === 'filterDriver' || owner.kind === 'protocolDriver') {
     if (owner.driver.workItems === null) owner.driver.workItems = [w];
     else owner.driver.workItems.push(w);
