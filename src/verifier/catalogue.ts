@@ -975,6 +975,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'FilterDetach',
       'NdisTimerFunction',
       'NdisIoWorkItemFunction',
+      'WorkItem',
+      'WorkItemEx',
       'MiniportInterrupt',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x1a) },
