@@ -3,9 +3,11 @@
 // It echoes every frame it receives, as echo-proto does. When the adapter is about to
 // leave D0 (NetEventSetPower with a low-power state) it stops sending at once, as the
 // protocol power page asks from NDIS 6.30, and, rather than wait inside the handler,
-// returns NDIS_STATUS_PENDING; the last send completion (at DISPATCH) queues an NDIS
-// I/O work item, and the work item (at PASSIVE) calls NdisCompleteNetPnPEvent. A pause
-// is handled the same way. It imports only the public API.
+// returns NDIS_STATUS_PENDING; the last send completion (at DISPATCH) queues a work
+// item, and the work item (at PASSIVE) calls NdisCompleteNetPnPEvent. A protocol driver
+// has no NDIS I/O work items (NdisAllocateIoWorkItem takes no NdisProtocolHandle): it
+// uses the WDM ones, allocated with the DRIVER_OBJECT its DriverEntry got. A pause is
+// handled the same way. It imports only the public API.
 import * as N from 'ndis-sim';
 
 interface Bound {
@@ -21,12 +23,14 @@ interface Bound {
   /** The pause or set-power it pended until sendsOut reaches 0. */
   waiting: N.NET_PNP_EVENT_NOTIFICATION | null;
   /** Completes `waiting` at PASSIVE (NdisCompleteNetPnPEvent is PASSIVE only). */
-  workItem: N.NDIS_HANDLE | null;
+  workItem: N.IO_WORKITEM | null;
   readonly oidDone: N.NDIS_EVENT;
   oidStatus: number;
 }
 
 interface Driver {
+  /** What DriverEntry got: the work items' IoObject. */
+  object: N.DRIVER_OBJECT | null;
   handle: N.NDIS_HANDLE | null;
   pool: N.NDIS_HANDLE | null;
 }
@@ -55,7 +59,7 @@ function setPacketFilter(b: Bound, filter: number): number {
 }
 
 /** The work item: the sends are back, so the pended event completes (PASSIVE). */
-const completeWaiting: N.NDIS_IO_WORKITEM_FUNCTION<Bound> = (b) => {
+const completeWaiting: N.IO_WORKITEM_ROUTINE_EX<Bound> = (_obj, b) => {
   const note = b.waiting;
   if (note === null) return;
   b.waiting = null;
@@ -73,7 +77,7 @@ export const sleepyProto: N.DriverModule = {
   name: 'sleepy-proto',
   description: 'protocol driver: echoes frames, pends NetEventSetPower until its echoes are back',
   load: () => {
-    const d: Driver = { handle: null, pool: null };
+    const d: Driver = { object: null, handle: null, pool: null };
     const chars: N.NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Bound, Driver> = {
       Header: {
         Type: N.NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
@@ -91,7 +95,7 @@ export const sleepyProto: N.DriverModule = {
           lowPower: false,
           sendsOut: 0,
           waiting: null,
-          workItem: N.NdisAllocateIoWorkItem(drv.handle!),
+          workItem: N.IoAllocateWorkItem(drv.object!),
           oidDone: new N.NDIS_EVENT(),
           oidStatus: N.NDIS_STATUS_SUCCESS,
         };
@@ -109,18 +113,18 @@ export const sleepyProto: N.DriverModule = {
         const r = N.NdisOpenAdapterEx(drv.handle!, b, open, BindContext);
         b.handle = r.NdisBindingHandle;
         if (r.Status !== N.NDIS_STATUS_SUCCESS && r.Status !== N.NDIS_STATUS_PENDING)
-          N.NdisFreeIoWorkItem(b.workItem);
+          N.IoFreeWorkItem(b.workItem);
         return r.Status;
       },
       OpenAdapterCompleteHandlerEx: (b, Status) => {
-        if (Status !== N.NDIS_STATUS_SUCCESS && b.workItem !== null) N.NdisFreeIoWorkItem(b.workItem);
+        if (Status !== N.NDIS_STATUS_SUCCESS && b.workItem !== null) N.IoFreeWorkItem(b.workItem);
         N.NdisCompleteBindAdapterEx(b.bindContext, Status);
       },
       UnbindAdapterHandlerEx: (UnbindContext, b) => {
         setPacketFilter(b, 0);
         b.unbindContext = UnbindContext;
         // Paused: nothing is out and no work item is queued.
-        if (b.workItem !== null) N.NdisFreeIoWorkItem(b.workItem);
+        if (b.workItem !== null) N.IoFreeWorkItem(b.workItem);
         b.workItem = null;
         return N.NdisCloseAdapterEx(b.handle!) === N.NDIS_STATUS_PENDING
           ? N.NDIS_STATUS_PENDING
@@ -188,12 +192,13 @@ export const sleepyProto: N.DriverModule = {
         }
         // Completions may come at DISPATCH: the PASSIVE-only completion goes to the work item.
         if (b.sendsOut === 0 && b.waiting !== null && b.workItem !== null)
-          N.NdisQueueIoWorkItem(b.workItem, completeWaiting, b);
+          N.IoQueueWorkItemEx(b.workItem, completeWaiting, N.DelayedWorkQueue, b);
       },
       StatusHandlerEx: () => {},
     };
     return {
       DriverEntry: (obj) => {
+        d.object = obj;
         const r = N.NdisRegisterProtocolDriver(d, chars);
         if (r.Status !== N.NDIS_STATUS_SUCCESS) return r.Status;
         d.handle = r.NdisProtocolHandle;

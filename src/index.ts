@@ -135,6 +135,10 @@ export {
 } from './ndis/api/ioports.ts';
 export {
   type GROUP_AFFINITY,
+  IoAllocateWorkItem,
+  IoFreeWorkItem,
+  IoQueueWorkItem,
+  IoQueueWorkItemEx,
   NDIS_LOWER_IRQL,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NdisAcquireSpinLock,

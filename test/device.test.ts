@@ -12,6 +12,7 @@ import { exploreSeeds } from '../src/explore/explore.ts';
 import {
   CTL_CODE,
   type DEVICE_OBJECT,
+  DelayedWorkQueue,
   type DISPATCH_IO_STACK_LOCATION,
   type DRIVER_DISPATCH,
   type DRIVER_OBJECT,
@@ -19,8 +20,11 @@ import {
   FILE_ANY_ACCESS,
   FILE_DEVICE_UNKNOWN,
   IO_NO_INCREMENT,
+  IoAllocateWorkItem,
   IoCompleteRequest,
+  IoFreeWorkItem,
   IoMarkIrpPending,
+  IoQueueWorkItem,
   type IRP,
   IRP_MJ_CLEANUP,
   IRP_MJ_CLOSE,
@@ -985,5 +989,89 @@ test(`R5.20 ioctl-race-fixed passes seeds 1..${seeds}; at seed ${failingSeed} th
   assert.deepEqual(
     after.map((x) => x.statusName),
     ['STATUS_DEVICE_REMOVED'],
+  );
+});
+
+test('nf-wdm-ioqueueworkitem, nc-wdm-io_workitem_routine: a miniport queues an IO_WORKITEM of its NdisRegisterDeviceEx device object; WorkItem gets that device object and the Context at PASSIVE; queued in halt, it keeps the driver loaded: MiniportDriverUnload runs after the routine returned (releasing-driver-allocated-resources)', () => {
+  const got: unknown[] = [];
+  const order: string[] = [];
+  let dev: DEVICE_OBJECT | null = null;
+  let device: NDIS_HANDLE | null = null;
+  const drv = scriptedDriver('io-wi-device', {
+    driverEntry: (driver) => {
+      const r = NdisRegisterDeviceEx(driver, attributes('IoWiCtl', majors()));
+      dev = r.pDeviceObject;
+      device = r.NdisDeviceHandle;
+      return NDIS_STATUS_SUCCESS;
+    },
+    initialize: () => {
+      const w = IoAllocateWorkItem(dev!)!;
+      IoQueueWorkItem(
+        w,
+        (d, c) => {
+          got.push(d === dev, c, NDIS_CURRENT_IRQL());
+          IoFreeWorkItem(w);
+        },
+        DelayedWorkQueue,
+        'ctx',
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: () => {
+      const w = IoAllocateWorkItem(dev!)!;
+      IoQueueWorkItem(
+        w,
+        () => {
+          order.push('work');
+          IoFreeWorkItem(w);
+        },
+        DelayedWorkQueue,
+        null,
+      );
+      NdisDeregisterDeviceEx(device!);
+    },
+    unload: () => {
+      order.push('unload');
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'remove', device: 'nic0' } }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(2 * ns.s);
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(got, [true, 'ctx', 0]);
+  assert.deepEqual(order, ['work', 'unload']);
+  assert.ok(
+    w.trace.events.some((e) => e.kind === 'call' && e.what === 'WorkItem' && e.actor === 'io-wi-device'),
+  );
+});
+
+test('NdisSim_Irql: IoAllocateWorkItem and IoQueueWorkItem from the ISR, at DIRQL (their pages: <= DISPATCH_LEVEL)', () => {
+  let obj: DEVICE_OBJECT | null = null;
+  let done = false;
+  const { r } = run({
+    hooks: {
+      driverEntry: (driver) => {
+        obj = NdisRegisterDeviceEx(driver, attributes('IrqlCtl', majors())).pDeviceObject;
+        return NDIS_STATUS_SUCCESS;
+      },
+      isr: () => {
+        if (done) return;
+        done = true;
+        const w = IoAllocateWorkItem(obj!);
+        if (w !== null) IoQueueWorkItem(w, () => {}, DelayedWorkQueue, null);
+      },
+    },
+    linkDownAtNs: 2 * ns.s,
+  });
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi, v.bugCheck.params[0]]),
+    [
+      ['NdisSim_Irql', 'IoAllocateWorkItem', 3],
+      ['NdisSim_Irql', 'IoQueueWorkItem', 3],
+    ],
   );
 });

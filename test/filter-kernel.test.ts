@@ -7,8 +7,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
+  DelayedWorkQueue,
   type DRIVER_OBJECT,
   type DriverModule,
+  type IO_WORKITEM_ROUTINE_EX,
+  IoAllocateWorkItem,
+  IoFreeWorkItem,
+  IoQueueWorkItemEx,
   LOCK_STATE_EX,
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
@@ -25,6 +30,7 @@ import {
   NdisAllocateRWLock,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
+  NdisFDeregisterFilterDriver,
   NdisFRegisterFilterDriver,
   NdisFreeIoWorkItem,
   NdisFreeMemory,
@@ -61,6 +67,8 @@ interface Hooks {
   detach?: (c: Ctx, driverHandle: NDIS_HANDLE) => void;
   /** The module's timer routine (default: counts). */
   timer?: (c: Ctx) => void;
+  /** In DriverEntry, after the registration, with the DRIVER_OBJECT. */
+  entry?: (d: DRIVER_OBJECT) => void;
 }
 
 /** A filter driver named `name` whose handlers run `hooks`; `modules` collects its contexts. */
@@ -91,6 +99,7 @@ function kernelFilter(name: string, hooks: Hooks, modules: Ctx[] = []): DriverMo
         DriverEntry(d: DRIVER_OBJECT) {
           const r = NdisFRegisterFilterDriver(d, null, chars);
           driverHandle = r.NdisFilterDriverHandle;
+          hooks.entry?.(d);
           return r.Status;
         },
       };
@@ -392,4 +401,50 @@ test('NdisSim_StaleHandle: NdisAllocateTimerObject, NdisAllocateMemoryWithTagPri
     ['NdisSim_StaleHandle', 'NdisFreeMemoryWithTagPriority', 'nic0'],
   ]);
   assert.match(r.violations[1]!.message, /handle of filter module kf-stale@nic0 after it was detached/);
+});
+
+test('releasing-driver-allocated-resources, nf-wdm-ioqueueworkitemex: a filter driver queues an IO_WORKITEM of its DRIVER_OBJECT; while it is queued or running a stop-filter does not unload the driver: the unload routine runs after the routine returned', () => {
+  const order: string[] = [];
+  let obj: DRIVER_OBJECT | null = null;
+  let driverHandle: NDIS_HANDLE | null = null;
+  let clock: (() => number) | null = null;
+  let queued = false;
+  // The routine queues its item again until 150 ms: the item is queued or running all along.
+  const again: IO_WORKITEM_ROUTINE_EX<null> = (io, _c, it) => {
+    assert.equal(io, obj);
+    if (clock!() < 150 * ns.ms) IoQueueWorkItemEx(it, again, DelayedWorkQueue, null);
+    else {
+      order.push('work done');
+      IoFreeWorkItem(it);
+    }
+  };
+  const f = kernelFilter('kf-io-wi', {
+    entry(d) {
+      obj = d;
+      d.DriverUnload = () => {
+        order.push(clock!() >= 150 * ns.ms ? 'unload at or after 150 ms' : 'unload before 150 ms');
+        NdisFDeregisterFilterDriver(driverHandle!);
+      };
+    },
+    attach(_c, d) {
+      driverHandle = d;
+      if (!queued) {
+        queued = true;
+        IoQueueWorkItemEx(IoAllocateWorkItem(obj!)!, again, DelayedWorkQueue, null);
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  clock = () => w.kernel.now;
+  w.addDriver(healthyNic);
+  w.addDriver(f);
+  w.addFilter(f.name);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'stop-filter', driver: f.name });
+  const r = w.run(ns.s);
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(order, ['work done', 'unload at or after 150 ms']);
 });

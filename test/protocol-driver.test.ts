@@ -10,11 +10,20 @@ import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import {
+  CriticalWorkQueue,
+  DelayedWorkQueue,
   type DRIVER_OBJECT,
   type DriverModule,
+  type IO_WORKITEM,
+  type IO_WORKITEM_ROUTINE_EX,
+  IoAllocateWorkItem,
+  IoFreeWorkItem,
+  IoQueueWorkItem,
+  IoQueueWorkItemEx,
   LOCK_STATE_EX,
   type NDIS_BIND_PARAMETERS,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
+  NDIS_CURRENT_IRQL,
   NDIS_EVENT,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
@@ -51,6 +60,7 @@ import {
   NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
   NdisFreeRWLock,
+  NdisFreeTimerObject,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
@@ -78,6 +88,7 @@ import {
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_MAXIMUM_FRAME_SIZE,
   OID_GEN_MAXIMUM_LOOKAHEAD,
+  PASSIVE_LEVEL,
   World,
   type WorldOptions,
 } from '../src/index.ts';
@@ -493,45 +504,53 @@ test('NdisRegisterProtocolDriver: a missing required handler is NDIS_STATUS_BAD_
   assert.ok(w.verifier.violations.some((v) => v.rule === 'NdisSim_BadCharacteristics'));
 });
 
-test('obtaining-pool-handles: a timer object, an I/O work item and memory take the NdisProtocolHandle; the timer and the work item run as the protocol', () => {
+test('obtaining-pool-handles: a timer object and memory take the NdisProtocolHandle, a WDM work item (nf-wdm-ioallocateworkitem) its DRIVER_OBJECT; the timer and the work item run as the protocol', () => {
   const ran: string[] = [];
-  const p = protocolDriver('with-services', (proto, bc, name, ctx) => {
-    const mem = NdisAllocateMemoryWithTagPriority(proto, 64, 0x74736554, NormalPoolPriority);
-    assert.ok(mem !== null && mem.length === 64);
-    NdisFreeMemoryWithTagPriority(proto, mem, 0x74736554);
-    const t = NdisAllocateTimerObject(proto, {
-      Header: {
-        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
-      },
-      AllocationTag: 0x74736554,
-      TimerFunction: () => {
-        ran.push('timer');
-      },
-      FunctionContext: null,
-    });
-    assert.equal(t.Status, NDIS_STATUS_SUCCESS);
-    NdisSetTimerObject(t.TimerObject!, -10_000, 0, null);
-    const w = NdisAllocateIoWorkItem(proto);
-    assert.ok(w !== null);
-    NdisQueueIoWorkItem(
-      w,
-      () => {
-        ran.push('work');
-      },
-      null,
-    );
-    return open(proto, bc, name, ctx).Status;
-  });
+  let obj: DRIVER_OBJECT | null = null;
+  const p = protocolDriver(
+    'with-services',
+    (proto, bc, name, ctx) => {
+      const mem = NdisAllocateMemoryWithTagPriority(proto, 64, 0x74736554, NormalPoolPriority);
+      assert.ok(mem !== null && mem.length === 64);
+      NdisFreeMemoryWithTagPriority(proto, mem, 0x74736554);
+      const t = NdisAllocateTimerObject(proto, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x74736554,
+        TimerFunction: () => {
+          ran.push('timer');
+        },
+        FunctionContext: null,
+      });
+      assert.equal(t.Status, NDIS_STATUS_SUCCESS);
+      NdisSetTimerObject(t.TimerObject!, -10_000, 0, null);
+      const w = IoAllocateWorkItem(obj!);
+      assert.ok(w !== null);
+      IoQueueWorkItemEx(
+        w,
+        () => {
+          ran.push('work');
+        },
+        DelayedWorkQueue,
+        null,
+      );
+      return open(proto, bc, name, ctx).Status;
+    },
+    {},
+    (proto, o) => {
+      obj = o;
+      o.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+    },
+  );
   const w = world(p);
   const r = w.run(100 * ns.ms);
   assert.equal(r.verdict, 'ok', r.message ?? '');
   assert.deepEqual([...ran].sort(), ['timer', 'work']);
   const actors = new Set(
     w.trace.events
-      .filter(
-        (e) => e.kind === 'call' && (e.what === 'NdisTimerFunction' || e.what === 'NdisIoWorkItemFunction'),
-      )
+      .filter((e) => e.kind === 'call' && (e.what === 'NdisTimerFunction' || e.what === 'WorkItemEx'))
       .map((e) => e.actor),
   );
   assert.deepEqual([...actors], ['with-services']);
@@ -802,23 +821,34 @@ test('nf-ndis-ndisunbindadapter, nf-ndis-ndisreenumerateprotocolbindings: a prot
       TimerFunction: fn,
       FunctionContext: null,
     }).TimerObject!;
-  const p = protocolDriver('gives-up', (proto, bc, name, ctx) => {
-    const r = open(proto, bc, name, ctx);
-    binding = ctx.handle;
-    if (timers.length === 0) {
-      const item = NdisAllocateIoWorkItem(proto)!;
-      timers.push(
-        timer(proto, () => {
-          unbindStatus = NdisUnbindAdapter(binding!);
-        }),
-        // NdisReEnumerateProtocolBindings is PASSIVE: the DISPATCH timer queues a work item for it.
-        timer(proto, () => NdisQueueIoWorkItem(item, () => NdisReEnumerateProtocolBindings(proto), null)),
-      );
-      NdisSetTimerObject(timers[0]!, -10 * 10_000, 0, null);
-      NdisSetTimerObject(timers[1]!, -40 * 10_000, 0, null);
-    }
-    return r.Status;
-  });
+  let obj: DRIVER_OBJECT | null = null;
+  const p = protocolDriver(
+    'gives-up',
+    (proto, bc, name, ctx) => {
+      const r = open(proto, bc, name, ctx);
+      binding = ctx.handle;
+      if (timers.length === 0) {
+        const item = IoAllocateWorkItem(obj!)!;
+        timers.push(
+          timer(proto, () => {
+            unbindStatus = NdisUnbindAdapter(binding!);
+          }),
+          // NdisReEnumerateProtocolBindings is PASSIVE: the DISPATCH timer queues a work item for it.
+          timer(proto, () =>
+            IoQueueWorkItemEx(item, () => NdisReEnumerateProtocolBindings(proto), DelayedWorkQueue, null),
+          ),
+        );
+        NdisSetTimerObject(timers[0]!, -10 * 10_000, 0, null);
+        NdisSetTimerObject(timers[1]!, -40 * 10_000, 0, null);
+      }
+      return r.Status;
+    },
+    {},
+    (proto, o) => {
+      obj = o;
+      o.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+    },
+  );
   const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
   const r = w.run(60 * ns.ms);
   assert.equal(r.bugCheck, null, r.message ?? '');
@@ -1247,6 +1277,7 @@ test('stop-protocol while a driver thread is blocked in a wait (echo-proto waits
 
 test('nf-ndis-ndisderegisterprotocoldriver: called from a work item of the driver (not an NDIS entry point), it unbinds inside the call, and NDIS binds the driver no more', () => {
   let proto: NDIS_HANDLE | null = null;
+  let obj: DRIVER_OBJECT | null = null;
   let queued = false;
   const p = protocolDriver(
     'deregisters-from-work',
@@ -1255,20 +1286,21 @@ test('nf-ndis-ndisderegisterprotocoldriver: called from a work item of the drive
       NetPnPEventHandler: (_c, note) => {
         if (note.NetPnPEvent.NetEvent === NetEventRestart && !queued) {
           queued = true;
-          const item = NdisAllocateIoWorkItem(proto!);
-          NdisQueueIoWorkItem(item!, () => NdisDeregisterProtocolDriver(proto!), null);
+          const item = IoAllocateWorkItem(obj!);
+          IoQueueWorkItemEx(item!, () => NdisDeregisterProtocolDriver(proto!), DelayedWorkQueue, null);
         }
         return NDIS_STATUS_SUCCESS;
       },
     },
-    (ph) => {
+    (ph, o) => {
       proto = ph;
+      obj = o;
     },
   );
   const w = world(p, { collect: true });
   w.at(200 * ns.ms, { kind: 'stop', device: 'nic0' });
   w.run(ns.s);
-  const work = inside(w, 'deregisters-from-work', 'NdisIoWorkItemFunction');
+  const work = inside(w, 'deregisters-from-work', 'WorkItemEx');
   assert.ok(work.some((e) => e.kind === 'call' && e.what === 'ProtocolUnbindAdapterEx'));
   const binds = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'ProtocolBindAdapterEx');
   assert.equal(binds.length, 1, 'the start after the stop does not bind it');
@@ -1454,7 +1486,8 @@ test('nf-ndis-ndisreenumerateprotocolbindings: the call from a work item while t
     {},
     (proto, obj) => {
       obj.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
-      const item = NdisAllocateIoWorkItem(proto)!;
+      // A protocol's work item is a WDM one, of its DRIVER_OBJECT (nf-ndis-ndisallocateioworkitem).
+      const item = IoAllocateWorkItem(obj)!;
       const t = NdisAllocateTimerObject(proto, {
         Header: {
           Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
@@ -1462,12 +1495,13 @@ test('nf-ndis-ndisreenumerateprotocolbindings: the call from a work item while t
         },
         AllocationTag: 0x74736554,
         TimerFunction: () =>
-          NdisQueueIoWorkItem(
+          IoQueueWorkItemEx(
             item,
             () => {
               calls.push(0);
               NdisReEnumerateProtocolBindings(proto);
             },
+            DelayedWorkQueue,
             null,
           ),
         FunctionContext: null,
@@ -1482,4 +1516,206 @@ test('nf-ndis-ndisreenumerateprotocolbindings: the call from a work item while t
     r.violations.map((v) => `${v.rule}: ${v.message}`),
     [],
   );
+});
+// ---------------------------------------------------------------- WDM work items
+
+/** A protocol whose bind runs `work(obj, proto)` once, with the DRIVER_OBJECT its DriverEntry got. */
+function workProto(name: string, work: (obj: DRIVER_OBJECT, proto: NDIS_HANDLE) => void): DriverModule {
+  let obj: DRIVER_OBJECT | null = null;
+  let done = false;
+  return protocolDriver(
+    name,
+    (proto, bc, adapter, ctx) => {
+      if (!done) {
+        done = true;
+        work(obj!, proto);
+      }
+      return open(proto, bc, adapter, ctx).Status;
+    },
+    {},
+    (proto, o) => {
+      obj = o;
+      o.DriverUnload = () => NdisDeregisterProtocolDriver(proto);
+    },
+  );
+}
+
+test('nf-ndis-ndisallocateioworkitem (Note): a protocol driver cannot pass its NdisProtocolHandle: NdisSim_BadParameter, naming IoAllocateWorkItem and the DRIVER_OBJECT', () => {
+  const p = workProto('ndis-item', (_obj, proto) => {
+    const w = NdisAllocateIoWorkItem(proto);
+    if (w !== null) NdisQueueIoWorkItem(w, () => {}, null);
+  });
+  const r = world(p).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /NdisProtocolHandle.*IoAllocateWorkItem with its DRIVER_OBJECT/);
+});
+
+test('nf-wdm-ioqueueworkitemex, nc-wdm-io_workitem_routine_ex: queued at DISPATCH from a timer, the WorkItemEx routine runs at PASSIVE as the protocol with its IoObject, Context and IoWorkItem; IoFreeWorkItem from inside it is fine', () => {
+  const got: { io: unknown; ctx: unknown; item: unknown; irql: number }[] = [];
+  let item: IO_WORKITEM | null = null;
+  let drvObj: DRIVER_OBJECT | null = null;
+  const p = workProto('wdm-work', (obj, proto) => {
+    drvObj = obj;
+    item = IoAllocateWorkItem(obj);
+    const t = NdisAllocateTimerObject(proto, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0,
+      TimerFunction: () =>
+        IoQueueWorkItemEx(
+          item!,
+          (io, ctx, it) => {
+            got.push({ io, ctx, item: it, irql: NDIS_CURRENT_IRQL() });
+            IoFreeWorkItem(it);
+            NdisFreeTimerObject(t.TimerObject!);
+          },
+          DelayedWorkQueue,
+          'ctx-1',
+        ),
+      FunctionContext: null,
+    });
+    NdisSetTimerObject(t.TimerObject!, -10 * 10_000, 0, null);
+  });
+  const w = world(p);
+  w.at(300 * ns.ms, { kind: 'stop-protocol', driver: 'wdm-work' });
+  const r = w.run(ns.s);
+  assert.equal(r.bugCheck, null, r.message ?? '');
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.io, drvObj);
+  assert.equal(got[0]!.ctx, 'ctx-1');
+  assert.equal(got[0]!.item, item);
+  assert.equal(got[0]!.irql, PASSIVE_LEVEL);
+  assert.ok(
+    w.trace.events.some((e) => e.kind === 'call' && e.what === 'WorkItemEx' && e.actor === 'wdm-work'),
+  );
+  assert.deepEqual(
+    w.verifier.violations.map((v) => v.rule),
+    [],
+  );
+});
+
+test('nf-wdm-ioallocateworkitem: IoQueueWorkItem needs a work item of a device object; one of a DRIVER_OBJECT is NdisSim_BadParameter', () => {
+  const p = workProto('plain-on-driver', (obj) => {
+    IoQueueWorkItem(IoAllocateWorkItem(obj)!, () => {}, DelayedWorkQueue, null);
+  });
+  const r = world(p).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /IoQueueWorkItem needs one of a device object/);
+});
+
+test('nf-wdm-ioqueueworkitemex: QueueType other than DelayedWorkQueue is NdisSim_BadParameter', () => {
+  const p = workProto('critical-queue', (obj) => {
+    IoQueueWorkItemEx(IoAllocateWorkItem(obj)!, () => {}, CriticalWorkQueue, null);
+  });
+  const r = world(p).run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /must specify DelayedWorkQueue/);
+});
+
+test('system-worker-threads, nf-wdm-iofreeworkitem: queuing an IO_WORKITEM still queued is NdisSim_WorkItemRequeued (the routine runs once); freeing one still queued is NdisSim_WorkItemFreedWhileQueued (it never runs)', () => {
+  const runs: unknown[] = [];
+  const p = workProto('misuse', (obj) => {
+    const a = IoAllocateWorkItem(obj)!;
+    IoQueueWorkItemEx(
+      a,
+      (_o, c, it) => {
+        runs.push(c);
+        IoFreeWorkItem(it);
+      },
+      DelayedWorkQueue,
+      'first',
+    );
+    IoQueueWorkItemEx(a, (_o, c) => runs.push(c), DelayedWorkQueue, 'second');
+    const b = IoAllocateWorkItem(obj)!;
+    IoQueueWorkItemEx(b, () => runs.push('freed'), DelayedWorkQueue, null);
+    IoFreeWorkItem(b);
+  });
+  const w = world(p, { collect: true });
+  w.run(100 * ns.ms);
+  assert.deepEqual(runs, ['first']);
+  const rules = w.verifier.violations.map((v) => `${v.rule} ${v.ddi}`);
+  assert.deepEqual(rules, [
+    'NdisSim_WorkItemRequeued IoQueueWorkItemEx',
+    'NdisSim_WorkItemFreedWhileQueued IoFreeWorkItem',
+  ]);
+});
+
+test('nf-wdm-ioallocateworkitem: an IO_WORKITEM not freed when the Unload routine returns is NdisSim_WorkItemNotFreed naming IoFreeWorkItem', () => {
+  const p = workProto('leaks-item', (obj) => {
+    IoAllocateWorkItem(obj);
+  });
+  const w = world(p);
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'leaks-item' });
+  w.run(300 * ns.ms);
+  const v = w.verifier.violations.filter((x) => x.rule === 'NdisSim_WorkItemNotFreed');
+  assert.equal(v.length, 1);
+  assert.match(v[0]!.message, /IoFreeWorkItem/);
+});
+
+test('releasing-driver-allocated-resources: a queued IO_WORKITEM keeps the protocol driver loaded: a stop waits until its routine returned, then the Unload routine runs', () => {
+  const order: string[] = [];
+  let clock: (() => number) | null = null;
+  let obj: DRIVER_OBJECT | null = null;
+  let queued = false;
+  // The routine queues its item again until 150 ms: the item is queued or running all along.
+  const again: IO_WORKITEM_ROUTINE_EX<null> = (_o, _c, it) => {
+    if (clock!() < 150 * ns.ms) IoQueueWorkItemEx(it, again, DelayedWorkQueue, null);
+    else {
+      order.push('work done');
+      IoFreeWorkItem(it);
+    }
+  };
+  const p = protocolDriver(
+    'holds-driver',
+    (proto, bc, adapter, ctx) => {
+      if (!queued) {
+        queued = true;
+        IoQueueWorkItemEx(IoAllocateWorkItem(obj!)!, again, DelayedWorkQueue, null);
+      }
+      return open(proto, bc, adapter, ctx).Status;
+    },
+    {},
+    (proto, o) => {
+      obj = o;
+      o.DriverUnload = () => {
+        order.push(`unload at ${clock!() >= 150 * ns.ms ? 'or after 150' : 'before 150'} ms`);
+        NdisDeregisterProtocolDriver(proto);
+      };
+    },
+  );
+  const w = world(p);
+  clock = () => w.kernel.now;
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'holds-driver' });
+  const r = w.run(300 * ns.ms);
+  assert.equal(r.bugCheck, null, r.message ?? '');
+  assert.deepEqual(order, ['work done', 'unload at or after 150 ms']);
+  assert.ok(w.trace.events.some((e) => e.kind === 'ndis' && /Unload waits: an IO_WORKITEM/.test(e.what)));
+  assert.deepEqual(
+    w.verifier.violations.map((v) => v.rule),
+    [],
+  );
+});
+
+test("nf-wdm-ioallocateworkitem: DeviceObject is the caller's own driver or device object; another driver's DRIVER_OBJECT, or an object that is none, is NdisSim_BadParameter", () => {
+  let first: DRIVER_OBJECT | null = null;
+  const a = workProto('owner-proto', (obj) => {
+    first = obj;
+  });
+  const b = workProto('borrower-proto', () => {
+    IoAllocateWorkItem(first!);
+  });
+  const w = world(a);
+  w.addDriver(b);
+  w.addProtocolDriver(b.name);
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /is owner-proto's, not the caller's \(borrower-proto\)/);
+  const c = workProto('made-up', () => {
+    IoAllocateWorkItem({ DriverName: '\\Driver\\made-up' });
+  });
+  const r2 = world(c).run(100 * ns.ms);
+  assert.equal(r2.bugCheck?.rule, 'NdisSim_BadParameter', r2.message ?? '');
+  assert.match(r2.bugCheck?.message ?? '', /neither the DRIVER_OBJECT of a loaded driver/);
 });

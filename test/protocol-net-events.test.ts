@@ -14,7 +14,12 @@ import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
+  DelayedWorkQueue,
+  type DRIVER_OBJECT,
   type DriverModule,
+  type IO_WORKITEM,
+  IoAllocateWorkItem,
+  IoQueueWorkItemEx,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
@@ -26,7 +31,6 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
-  NdisAllocateIoWorkItem,
   NdisAllocateTimerObject,
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
@@ -35,7 +39,6 @@ import {
   NdisDeregisterProtocolDriver,
   NdisMedium802_3,
   NdisOpenAdapterEx,
-  NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
@@ -58,12 +61,12 @@ interface Ctx {
   handle: NDIS_HANDLE | null;
   bindContext: NDIS_HANDLE;
   unbindContext: NDIS_HANDLE | null;
-  work: NDIS_HANDLE | null;
+  work: IO_WORKITEM | null;
 }
 
 /**
  * How the test protocol answers the event `event`: 'sync' returns `status`; 'pend'
- * returns PENDING and completes with `status` from an NDIS I/O work item (PASSIVE);
+ * returns PENDING and completes with `status` from a WDM work item (PASSIVE);
  * 'never' pends and never completes; 'inside' completes inside the handler and returns
  * `ret`; 'twice' completes from the work item twice; 'late' returns SUCCESS and completes
  * from the work item all the same; 'dispatch' pends and completes from a timer (DISPATCH).
@@ -82,7 +85,11 @@ function protocol(name: string, a: Answer): DriverModule {
     name,
     description: 'test protocol that pends a net PnP event',
     load: () => {
-      const g: { handle: NDIS_HANDLE | null; bound: Ctx[] } = { handle: null, bound: [] };
+      const g: { obj: DRIVER_OBJECT | null; handle: NDIS_HANDLE | null; bound: Ctx[] } = {
+        obj: null,
+        handle: null,
+        bound: [],
+      };
       const complete = (c: Ctx, note: NET_PNP_EVENT_NOTIFICATION) => {
         const h = a.otherBinding ? g.bound.find((x) => x !== c)!.handle! : c.handle!;
         NdisCompleteNetPnPEvent(h, note, a.status ?? NDIS_STATUS_SUCCESS);
@@ -101,7 +108,7 @@ function protocol(name: string, a: Answer): DriverModule {
             handle: null,
             bindContext,
             unbindContext: null,
-            work: NdisAllocateIoWorkItem(g.handle!),
+            work: IoAllocateWorkItem(g.obj!),
           };
           const o = {
             Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
@@ -136,7 +143,7 @@ function protocol(name: string, a: Answer): DriverModule {
             case 'never':
               return NDIS_STATUS_PENDING;
             case 'late':
-              NdisQueueIoWorkItem(c.work!, () => complete(c, note), null);
+              IoQueueWorkItemEx(c.work!, () => complete(c, note), DelayedWorkQueue, null);
               return NDIS_STATUS_SUCCESS;
             case 'dispatch': {
               const t = NdisAllocateTimerObject(g.handle!, {
@@ -152,7 +159,7 @@ function protocol(name: string, a: Answer): DriverModule {
               return NDIS_STATUS_PENDING;
             }
             default:
-              NdisQueueIoWorkItem(c.work!, () => complete(c, note), null);
+              IoQueueWorkItemEx(c.work!, () => complete(c, note), DelayedWorkQueue, null);
               return NDIS_STATUS_PENDING;
           }
         },
@@ -162,6 +169,7 @@ function protocol(name: string, a: Answer): DriverModule {
       };
       return {
         DriverEntry: (obj) => {
+          g.obj = obj;
           const r = NdisRegisterProtocolDriver(null, chars);
           g.handle = r.NdisProtocolHandle;
           if (r.Status === NDIS_STATUS_SUCCESS)

@@ -46,6 +46,13 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
   timers: NdisTimerObject[] | null = null;
   workItems: NdisIoWorkItem[] | null = null;
   /**
+   * IO_WORKITEMs of the driver (IoAllocateWorkItem) queued and not yet returned from
+   * their routine: IoQueueWorkItem(Ex) references the IoObject, and the driver cannot
+   * unload while such a reference remains (releasing-driver-allocated-resources), so
+   * its unload waits for them.
+   */
+  ioRefs = 0;
+  /**
    * The PnP handlers NdisSetOptionalHandlers registered in MiniportSetOptions (a copy);
    * null for a driver that registered none, and then every PnP step costs one check.
    */

@@ -284,6 +284,13 @@ export class FilterDriverBlock implements NDIS_HANDLE {
    */
   timers: NdisTimerObject[] | null = null;
   workItems: NdisIoWorkItem[] | null = null;
+  /**
+   * IO_WORKITEMs of the driver (IoAllocateWorkItem) queued and not yet returned from
+   * their routine: IoQueueWorkItem(Ex) references the IoObject, and the driver cannot
+   * unload while such a reference remains (releasing-driver-allocated-resources), so
+   * its unload waits for them.
+   */
+  ioRefs = 0;
   /** FilterSetOptions is running: NdisSetOptionalHandlers may take the driver handle. */
   inSetOptions = false;
   constructor(
@@ -1122,7 +1129,13 @@ export class FilterService implements EventTarget {
       n.kick(b);
     }
     for (const d of this.stopping.slice()) {
-      if (d.modules.length > 0 || this.waiting.some((w) => 'detach' in w.change && w.change.detach === d))
+      // An IO_WORKITEM of the driver queued or running holds it loaded until its routine
+      // returns (releasing-driver-allocated-resources).
+      if (
+        d.modules.length > 0 ||
+        d.ioRefs > 0 ||
+        this.waiting.some((w) => 'detach' in w.change && w.change.detach === d)
+      )
         continue;
       this.stopping.splice(this.stopping.indexOf(d), 1);
       unloadFilterDriver(n, d);

@@ -57,13 +57,13 @@ import type {
   NdisTimerObject,
   Owner,
 } from './objects.ts';
-import { interruptLock, ownerAdapter, ownerDriverName } from './objects.ts';
+import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName } from './objects.ts';
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
 import { checkBindsComplete, type ProtocolDriverBlock, type ProtocolWatchdog } from './protocol-driver.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
-import type { DRIVER_OBJECT } from './types.ts';
+import type { DEVICE_OBJECT, DRIVER_OBJECT, IO_WORKITEM_ROUTINE, IO_WORKITEM_ROUTINE_EX } from './types.ts';
 
 /** Behaviour the docs leave open (**Ambiguity** in ../shared/ndis), as switches. */
 export interface NdisOptions {
@@ -621,11 +621,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // An I/O work item of the driver still running holds a reference on its device
     // object (NdisAllocateIoWorkItem wraps IoAllocateWorkItem): the driver cannot unload
     // until its routine returns (runIoWorkItem unloads it then).
-    if (d.ioWorkRunning > 0) {
+    // An IO_WORKITEM (IoAllocateWorkItem) queued or running holds its IoObject the same
+    // way, from IoQueueWorkItem(Ex) on (releasing-driver-allocated-resources).
+    if (d.ioWorkRunning > 0 || d.ioRefs > 0) {
       if (!d.unloadWaits && this.trace.on)
         this.traceNdis(
           null,
-          `${d.name}: MiniportDriverUnload waits: an I/O work item of the driver is still running`,
+          d.ioWorkRunning > 0
+            ? `${d.name}: MiniportDriverUnload waits: an I/O work item of the driver is still running`
+            : `${d.name}: MiniportDriverUnload waits: an IO_WORKITEM of the driver is queued or running`,
           {},
         );
       d.unloadWaits = true;
@@ -681,7 +685,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         'NdisSim_WorkItemNotFreed',
         fn,
         null,
-        `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`,
+        d.workItems.some((w) => !w.k.queued && !(w instanceof IoWorkItem))
+          ? `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`
+          : `${d.name}: ${fn} returned without freeing an IO_WORKITEM allocated with IoAllocateWorkItem (IoFreeWorkItem; nf-wdm-ioallocateworkitem)`,
       );
   }
 
@@ -1291,6 +1297,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   runIoWorkItem(w: NdisIoWorkItem): void {
+    if (w instanceof IoWorkItem) {
+      this.runWdmWorkItem(w);
+      return;
+    }
     const b = ownerAdapter(w.owner);
     const who = ownerDriverName(w.owner);
     const routine = w.routine;
@@ -1316,9 +1326,65 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     this.leave(f, undefined);
     if (adapter !== null) adapter.ioWorkRunning--;
-    if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits) {
+    if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
       md.unloadWaits = false;
       this.unloadDriverIfIdle(md);
+    }
+  }
+
+  /**
+   * An IO_WORKITEM's WorkItem or WorkItemEx routine, at PASSIVE in a system worker
+   * thread. The item is dequeued first, so the routine may queue or free it again; the
+   * reference its queuing took is released when the routine returns.
+   */
+  private runWdmWorkItem(w: IoWorkItem): void {
+    const routine = w.ioRoutine;
+    const fn = w.ex ? 'WorkItemEx' : 'WorkItem';
+    const held = w.referenced;
+    w.referenced = false;
+    if (routine !== null && !this.ownerGone(w.owner, fn)) {
+      const f = this.enter(
+        null,
+        ownerDriverName(w.owner),
+        fn,
+        Irql.Passive,
+        this.trace.on ? { WorkerRoutine: routineName(routine) } : undefined,
+      );
+      try {
+        if (w.ex) (routine as IO_WORKITEM_ROUTINE_EX)(w.ioObject, w.context, w);
+        else (routine as IO_WORKITEM_ROUTINE)(w.ioObject as DEVICE_OBJECT, w.context);
+      } catch (e) {
+        this.driverThrew(e, fn, null);
+      }
+      this.leave(f, undefined);
+    }
+    // The routine may have queued the item again (a new reference): only the old one goes.
+    if (held) this.dropIoRef(w);
+  }
+
+  /**
+   * Drops the reference a queued IO_WORKITEM holds on its driver (its routine returned,
+   * or IoFreeWorkItem dropped its run); a miniport driver's unload that waited for it
+   * goes on (a filter's or protocol's stop polls again on its own).
+   */
+  releaseIoWorkItem(w: IoWorkItem): void {
+    if (!w.referenced) return;
+    w.referenced = false;
+    this.dropIoRef(w);
+  }
+
+  private dropIoRef(w: IoWorkItem): void {
+    const o = w.owner;
+    if (o.kind !== 'driver' && o.kind !== 'filterDriver' && o.kind !== 'protocolDriver') return;
+    const d = o.driver;
+    if (
+      --d.ioRefs === 0 &&
+      d.__ndisHandle === 'NDIS_MINIPORT_DRIVER' &&
+      d.unloadWaits &&
+      d.ioWorkRunning === 0
+    ) {
+      d.unloadWaits = false;
+      this.unloadDriverIfIdle(d);
     }
   }
 

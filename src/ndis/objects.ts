@@ -11,8 +11,12 @@ import { NDIS_INDICATE_ALL_NBLS } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type { ProtocolDriverBlock } from './protocol-driver.ts';
 import type {
+  DEVICE_OBJECT,
   DRIVER_OBJECT,
   IO_INTERRUPT_MESSAGE_INFO,
+  IO_WORKITEM,
+  IO_WORKITEM_ROUTINE,
+  IO_WORKITEM_ROUTINE_EX,
   NDIS_HANDLE,
   NDIS_IO_WORKITEM_FUNCTION,
   NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
@@ -74,7 +78,7 @@ export class NdisTimerObject implements NDIS_HANDLE {
 }
 
 export class NdisIoWorkItem implements NDIS_HANDLE {
-  readonly __ndisHandle = 'NDIS_IO_WORKITEM';
+  readonly __ndisHandle: string = 'NDIS_IO_WORKITEM';
   readonly k: WorkItem;
   freed = false;
   routine: NDIS_IO_WORKITEM_FUNCTION | null = null;
@@ -89,6 +93,33 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
 
   runWork(): void {
     this.ndis.runIoWorkItem(this);
+  }
+}
+
+/**
+ * An IO_WORKITEM of IoAllocateWorkItem (wdm): a driver's own work item, tied to the
+ * DRIVER_OBJECT its DriverEntry got or to a device object of its NdisRegisterDeviceEx.
+ * It shares the NDIS work item's queue and checks (NDIS's work item wraps one); the
+ * owner is always the driver (kind driver, filterDriver or protocolDriver). NDIS's own
+ * DDIs do not take it (workItemOf refuses it).
+ */
+export class IoWorkItem extends NdisIoWorkItem implements IO_WORKITEM {
+  override readonly __ndisHandle = 'IO_WORKITEM';
+  /** The routine of the last IoQueueWorkItem (ex false) or IoQueueWorkItemEx (ex true). */
+  ioRoutine: IO_WORKITEM_ROUTINE | IO_WORKITEM_ROUTINE_EX | null = null;
+  ex = false;
+  /** IoQueueWorkItem(Ex) referenced the IoObject; the routine's return releases it. */
+  referenced = false;
+  constructor(
+    ndis: Ndis,
+    owner: Owner,
+    who: string,
+    /** The DeviceObject IoAllocateWorkItem got: a DRIVER_OBJECT or a DEVICE_OBJECT. */
+    readonly ioObject: DRIVER_OBJECT | DEVICE_OBJECT,
+    /** ioObject is a DRIVER_OBJECT: IoQueueWorkItem cannot take the item. */
+    readonly ofDriverObject: boolean,
+  ) {
+    super(ndis, owner, who);
   }
 }
 

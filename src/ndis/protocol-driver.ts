@@ -319,6 +319,13 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
    */
   timers: NdisTimerObject[] | null = null;
   workItems: NdisIoWorkItem[] | null = null;
+  /**
+   * IO_WORKITEMs of the driver (IoAllocateWorkItem) queued and not yet returned from
+   * their routine: IoQueueWorkItem(Ex) references the IoObject, and the driver cannot
+   * unload while such a reference remains (releasing-driver-allocated-resources), so
+   * its unload waits for them.
+   */
+  ioRefs = 0;
   /** NBL pools allocated with its NdisProtocolHandle (or NULL from its code) and not freed. */
   pools: NblPool[] | null = null;
   /** NetEventBindsComplete: null until its service starts, then waiting, then sent. */
@@ -1140,14 +1147,18 @@ export function stopProtocolService(n: Ndis, name: string): void {
     );
     return;
   }
-  if (n.threadsBlocked) {
-    // The I/O manager's thread would run beside a blocked one; here it would run nested
-    // above it, and an unbind that waits for that thread would deadlock the model
-    // (docs/model.md "Blocking and busy waits"). It tries again when the waits are over.
+  // The I/O manager's thread would run beside a blocked one; here it would run nested
+  // above it, and an unbind that waits for that thread would deadlock the model
+  // (docs/model.md "Blocking and busy waits"). An IO_WORKITEM of the driver queued or
+  // running holds its DRIVER_OBJECT: the driver cannot unload until its routine returns
+  // (releasing-driver-allocated-resources). Either way it tries again later.
+  if (n.threadsBlocked || p.ioRefs > 0) {
     if (n.trace.on && !p.stopWaits)
       n.traceNdis(
         null,
-        `protocol driver ${name}: its Unload waits: a driver thread is blocked in a wait`,
+        n.threadsBlocked
+          ? `protocol driver ${name}: its Unload waits: a driver thread is blocked in a wait`
+          : `protocol driver ${name}: its Unload waits: an IO_WORKITEM of the driver is queued or running`,
         {},
       );
     p.stopWaits = true;

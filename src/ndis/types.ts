@@ -532,6 +532,39 @@ export interface NDIS_TIMER_CHARACTERISTICS<T = unknown> {
   FunctionContext: T;
 }
 
+/** The opaque IO_WORKITEM of IoAllocateWorkItem (wdm). */
+export interface IO_WORKITEM {
+  readonly __ndisHandle: 'IO_WORKITEM';
+}
+
+/** WorkItem (nc-wdm-io_workitem_routine): queued by IoQueueWorkItem, runs at PASSIVE. */
+export type IO_WORKITEM_ROUTINE<T = unknown> = (DeviceObject: DEVICE_OBJECT, Context: T) => void;
+
+/**
+ * WorkItemEx (nc-wdm-io_workitem_routine_ex): queued by IoQueueWorkItemEx, runs at
+ * PASSIVE; IoObject is what IoAllocateWorkItem got (a driver or a device object).
+ */
+export type IO_WORKITEM_ROUTINE_EX<T = unknown> = (
+  IoObject: DRIVER_OBJECT | DEVICE_OBJECT,
+  Context: T,
+  IoWorkItem: IO_WORKITEM,
+) => void;
+
+/**
+ * WORK_QUEUE_TYPE (ne-wdm-_work_queue_type), with wdm.h's values. IoQueueWorkItem and
+ * IoQueueWorkItemEx take DelayedWorkQueue only (their pages: drivers must specify it).
+ */
+export const CriticalWorkQueue = 0;
+export const DelayedWorkQueue = 1;
+export const HyperCriticalWorkQueue = 2;
+export const NormalWorkQueue = 3;
+export const BackgroundWorkQueue = 4;
+export const RealTimeWorkQueue = 5;
+export const SuperCriticalWorkQueue = 6;
+export const MaximumWorkQueue = 7;
+export const CustomPriorityWorkQueue = 32;
+export type WORK_QUEUE_TYPE = number;
+
 export type NDIS_IO_WORKITEM_FUNCTION<T = unknown> = (
   WorkItemContext: T,
   NdisIoWorkItemHandle: NDIS_HANDLE,

@@ -139,6 +139,9 @@ const plumbing = new Set([
   'NdisTimerFunction',
   'MiniportInterruptDPC',
   'NdisIoWorkItemFunction',
+  // The routines of WDM work items (IoQueueWorkItem, IoQueueWorkItemEx).
+  'WorkItem',
+  'WorkItemEx',
   // A poll object's iterations and the notification that ends them (NDIS Poll Mode).
   'NdisPoll',
   'NdisSetPollNotification',

@@ -322,11 +322,12 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
 const savableIrqls: readonly number[] = [Irql.Passive, Irql.Apc, Irql.Dispatch];
 
 /**
- * <= DISPATCH_LEVEL for IoCompleteRequest and the cancel DDIs (their pages). They are
+ * <= DISPATCH_LEVEL for IoCompleteRequest, the cancel DDIs and the WDM work-item DDIs
+ * of api/kernel.ts (their pages). They are
  * wdm.h's, not NDIS DDIs, so not in the generated table, and no SDV IRQL rule lists
  * them: NdisSim_Irql (parameter 2: the IRQL), with `code` when Driver Verifier has one.
  */
-function atMostDispatch(n: Ndis, ddi: string, code?: { code: number; p1: number }): void {
+export function atMostDispatch(n: Ndis, ddi: string, code?: { code: number; p1: number }): void {
   const irql = n.kernel.ctx.irql;
   if (irql > Irql.Dispatch && n.verifier.mode !== 'off')
     n.verifier.report(

@@ -8,7 +8,7 @@ import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
-import { ControlDevice } from '../device.ts';
+import { ControlDevice, ControlDeviceObject } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -29,6 +29,7 @@ import {
 import { affinityOf } from '../lifecycle.ts';
 import type { Ndis } from '../ndis.ts';
 import {
+  IoWorkItem,
   interruptLock,
   NDIS_SPIN_LOCK,
   NdisInterrupt,
@@ -40,15 +41,22 @@ import {
   ownerDriverName,
 } from '../objects.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
-import type {
-  IO_INTERRUPT_MESSAGE_INFO,
-  IO_INTERRUPT_MESSAGE_INFO_ENTRY,
-  MINIPORT_SYNCHRONIZE_INTERRUPT,
-  NDIS_HANDLE,
-  NDIS_IO_WORKITEM_FUNCTION,
-  NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
-  NDIS_STATUS,
-  NDIS_TIMER_CHARACTERISTICS,
+import {
+  type DEVICE_OBJECT,
+  DelayedWorkQueue,
+  type DRIVER_OBJECT,
+  type IO_INTERRUPT_MESSAGE_INFO,
+  type IO_INTERRUPT_MESSAGE_INFO_ENTRY,
+  type IO_WORKITEM,
+  type IO_WORKITEM_ROUTINE,
+  type IO_WORKITEM_ROUTINE_EX,
+  type MINIPORT_SYNCHRONIZE_INTERRUPT,
+  type NDIS_HANDLE,
+  type NDIS_IO_WORKITEM_FUNCTION,
+  type NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+  type NDIS_STATUS,
+  type NDIS_TIMER_CHARACTERISTICS,
+  type WORK_QUEUE_TYPE,
 } from '../types.ts';
 import {
   adapterHandle,
@@ -56,10 +64,12 @@ import {
   currentNdis,
   passiveOutsideInitHalt,
   type ServiceHandle,
+  serviceHandle,
   serviceOrProtocolHandle,
   stale,
   staleModule,
 } from './common.ts';
+import { atMostDispatch } from './device.ts';
 
 const irql = {
   NdisAllocateTimerObject: ddiIrql.NdisAllocateTimerObject!,
@@ -316,11 +326,20 @@ export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
  * passes its adapter or driver handle; a filter driver its filter driver handle (the
  * page's remarks name no filter module handle); either may pass the NdisDeviceHandle
  * of a device it registered with NdisRegisterDeviceEx, whose work item is the
- * registering driver's (freed by its unload, as one of the driver handle).
+ * registering driver's (freed by its unload, as one of the driver handle). Not a
+ * protocol driver: NDIS ties no device or driver object to its NdisProtocolHandle (the
+ * Note in the page's remarks); it uses IoAllocateWorkItem with its DRIVER_OBJECT.
  */
 export function NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE): NDIS_HANDLE | null {
   const ddi = 'NdisAllocateIoWorkItem';
-  const h = serviceOrProtocolHandle(deviceOwnerOf(NdisObjectHandle, ddi), ddi, false);
+  if (NdisObjectHandle instanceof ProtocolDriverBlock)
+    currentNdis(ddi).verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ${NdisObjectHandle.name} passed its NdisProtocolHandle; NDIS ties no device or driver object to a protocol driver, which uses IoAllocateWorkItem with its DRIVER_OBJECT instead (nf-ndis-ndisallocateioworkitem)`,
+    );
+  const h = serviceHandle(deviceOwnerOf(NdisObjectHandle, ddi), ddi, false);
   const n = currentNdis(ddi);
   const owner = ownerOf(h);
   n.verifier.irql(irql.NdisAllocateIoWorkItem, ddi, adapterName(owner));
@@ -349,7 +368,7 @@ function deviceOwnerOf(h: unknown, ddi: string): unknown {
 }
 
 function workItemOf(x: unknown, ddi: string): NdisIoWorkItem {
-  if (x instanceof NdisIoWorkItem) {
+  if (x instanceof NdisIoWorkItem && !(x instanceof IoWorkItem)) {
     if (x.freed) {
       return x.ndis.verifier.fatal(
         'NdisSim_ObjectFreedInUse',
@@ -364,7 +383,9 @@ function workItemOf(x: unknown, ddi: string): NdisIoWorkItem {
     'NdisSim_BadParameter',
     ddi,
     null,
-    `${ddi}: not an I/O work item handle`,
+    x instanceof IoWorkItem
+      ? `${ddi}: an IO_WORKITEM of IoAllocateWorkItem is not an NDIS I/O work item handle (IoQueueWorkItem, IoFreeWorkItem take it)`
+      : `${ddi}: not an I/O work item handle`,
   );
 }
 
@@ -421,6 +442,203 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
   if (w.owner.kind === 'adapter') removeFrom(w.owner.block.workItems, w);
   else if (w.owner.kind === 'driver' || w.owner.kind === 'filterDriver' || w.owner.kind === 'protocolDriver')
     removeFrom(w.owner.driver.workItems ?? [], w);
+  if (n.trace.on) traceObject(n, ddi, w.owner, {});
+}
+
+// ------------------------------------------------------------- WDM work items
+//
+// IoAllocateWorkItem, IoQueueWorkItem, IoQueueWorkItemEx, IoFreeWorkItem (wdm.h): the
+// work items of any driver that has its own DRIVER_OBJECT, and the only ones a protocol
+// driver has (nf-ndis-ndisallocateioworkitem, Note). They are not NDIS DDIs, so the
+// generated IRQL table (irql.json) has none of them: each page says <= DISPATCH_LEVEL.
+// The routine runs at PASSIVE in a system worker thread (System Worker Threads), on the
+// kernel's work queue as NDIS work items do.
+
+/**
+ * The driver an IoObject belongs to: a DRIVER_OBJECT a DriverEntry got (of a miniport,
+ * filter or protocol driver registered with NDIS), or the DEVICE_OBJECT of a device the
+ * driver registered with NdisRegisterDeviceEx. The model has no other device object a
+ * driver owns (NdisMGetDeviceProperty's are NDIS's and the bus's): not modelled.
+ */
+function ioObjectOwner(n: Ndis, o: unknown, ddi: string): { owner: Owner; driverObject: boolean } {
+  if (o instanceof ControlDeviceObject) {
+    const d = deviceOwnerOf(o.device, ddi) as MiniportDriverBlock | FilterDriverBlock;
+    return { owner: ownerOf(d), driverObject: false };
+  }
+  if (o !== null && typeof o === 'object' && !('__ndisHandle' in o)) {
+    for (const d of n.drivers.values())
+      if (d.driverObject === o) return { owner: ownerOf(d), driverObject: true };
+    for (const d of n.filterDrivers.values())
+      if (d.driverObject === o && !d.unloaded) return { owner: ownerOf(d), driverObject: true };
+    for (const d of n.protocolDrivers?.values() ?? [])
+      if (d.driverObject === o && !d.unloaded) return { owner: ownerOf(d), driverObject: true };
+  }
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: DeviceObject is neither the DRIVER_OBJECT of a loaded driver registered with NDIS nor the device object of an NdisRegisterDeviceEx device (other device objects are not modelled)`,
+  );
+}
+
+function ioWorkItemOf(x: unknown, ddi: string): IoWorkItem {
+  if (x instanceof IoWorkItem) {
+    if (x.freed)
+      return x.ndis.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, null, `${ddi} on a freed IO_WORKITEM`);
+    return x;
+  }
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    x instanceof NdisIoWorkItem
+      ? `${ddi}: an NDIS I/O work item handle (NdisAllocateIoWorkItem) is not an IO_WORKITEM of IoAllocateWorkItem`
+      : `${ddi}: not an IO_WORKITEM of IoAllocateWorkItem`,
+  );
+}
+
+function ioObjectName(o: DRIVER_OBJECT | DEVICE_OBJECT): string {
+  return o instanceof ControlDeviceObject ? o.device.name : (o as DRIVER_OBJECT).DriverName;
+}
+
+/**
+ * PIO_WORKITEM IoAllocateWorkItem(DeviceObject). <= DISPATCH. DeviceObject: the caller's
+ * DRIVER_OBJECT or one of its device objects (ioObjectOwner; another driver's is
+ * NdisSim_BadParameter); a work item of a driver
+ * object can go to IoQueueWorkItemEx only. The driver frees it with IoFreeWorkItem
+ * before it unloads (NdisSim_WorkItemNotFreed, as for NDIS work items of a driver handle).
+ */
+export function IoAllocateWorkItem(DeviceObject: DRIVER_OBJECT | DEVICE_OBJECT): IO_WORKITEM | null {
+  const ddi = 'IoAllocateWorkItem';
+  const n = currentNdis(ddi);
+  atMostDispatch(n, ddi);
+  const { owner, driverObject } = ioObjectOwner(n, DeviceObject, ddi);
+  const driver = ownerDriverName(owner);
+  if (n.kernel.ctx.who !== driver)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: DeviceObject (${ioObjectName(DeviceObject)}) is ${driver}'s, not the caller's (${n.kernel.ctx.who}); the page takes the caller's own driver or device object`,
+    );
+  const w = new IoWorkItem(n, owner, driver, DeviceObject, driverObject);
+  if (owner.kind === 'driver' || owner.kind === 'filterDriver' || owner.kind === 'protocolDriver') {
+    if (owner.driver.workItems === null) owner.driver.workItems = [w];
+    else owner.driver.workItems.push(w);
+  }
+  if (n.trace.on) traceObject(n, ddi, owner, { DeviceObject: ioObjectName(DeviceObject) });
+  return w;
+}
+
+/** The driver block an IO_WORKITEM holds while queued. */
+function ioDriver(w: IoWorkItem): MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock | null {
+  const o = w.owner;
+  return o.kind === 'driver' || o.kind === 'filterDriver' || o.kind === 'protocolDriver' ? o.driver : null;
+}
+
+function queueIoWorkItem(
+  ddi: 'IoQueueWorkItem' | 'IoQueueWorkItemEx',
+  IoWorkItem: IO_WORKITEM,
+  WorkerRoutine: IO_WORKITEM_ROUTINE | IO_WORKITEM_ROUTINE_EX,
+  QueueType: WORK_QUEUE_TYPE,
+  Context: unknown,
+): void {
+  const w = ioWorkItemOf(IoWorkItem, ddi);
+  const n = w.ndis;
+  atMostDispatch(n, ddi);
+  if (ddi === 'IoQueueWorkItem' && w.ofDriverObject)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: the work item was allocated with a DRIVER_OBJECT (${ioObjectName(w.ioObject)}); IoQueueWorkItem needs one of a device object, IoQueueWorkItemEx takes either (nf-wdm-ioallocateworkitem)`,
+    );
+  if (QueueType !== DelayedWorkQueue)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: QueueType ${QueueType}; drivers must specify DelayedWorkQueue (${ddi === 'IoQueueWorkItem' ? 'nf-wdm-ioqueueworkitem' : 'nf-wdm-ioqueueworkitemex'})`,
+    );
+  if (w.k.queued) {
+    // System Worker Threads: never queue an item already in the queue.
+    n.verifier.report(
+      'NdisSim_WorkItemRequeued',
+      ddi,
+      null,
+      `${ddi}: the work item is still queued, its routine not run yet; this call is ignored (System Worker Threads)`,
+    );
+    return;
+  }
+  if (typeof WorkerRoutine !== 'function')
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: WorkerRoutine is not a function (got ${WorkerRoutine === null ? 'null' : typeof WorkerRoutine})`,
+    );
+  w.ioRoutine = WorkerRoutine;
+  w.ex = ddi === 'IoQueueWorkItemEx';
+  w.context = Context;
+  // The queued item references its IoObject until the routine returns: the driver
+  // cannot unload meanwhile (releasing-driver-allocated-resources).
+  const d = ioDriver(w);
+  if (!w.referenced && d !== null) {
+    w.referenced = true;
+    d.ioRefs++;
+  }
+  n.kernel.queueWork(w.k);
+  if (n.trace.on) traceObject(n, ddi, w.owner, {});
+}
+
+/** VOID IoQueueWorkItem(IoWorkItem, WorkerRoutine, QueueType, Context). <= DISPATCH. */
+export function IoQueueWorkItem<T = unknown>(
+  IoWorkItem: IO_WORKITEM,
+  WorkerRoutine: IO_WORKITEM_ROUTINE<T>,
+  QueueType: WORK_QUEUE_TYPE,
+  Context: T,
+): void {
+  queueIoWorkItem('IoQueueWorkItem', IoWorkItem, WorkerRoutine as IO_WORKITEM_ROUTINE, QueueType, Context);
+}
+
+/** VOID IoQueueWorkItemEx(IoWorkItem, WorkerRoutine, QueueType, Context). <= DISPATCH. */
+export function IoQueueWorkItemEx<T = unknown>(
+  IoWorkItem: IO_WORKITEM,
+  WorkerRoutine: IO_WORKITEM_ROUTINE_EX<T>,
+  QueueType: WORK_QUEUE_TYPE,
+  Context: T,
+): void {
+  queueIoWorkItem(
+    'IoQueueWorkItemEx',
+    IoWorkItem,
+    WorkerRoutine as IO_WORKITEM_ROUTINE_EX,
+    QueueType,
+    Context,
+  );
+}
+
+/**
+ * VOID IoFreeWorkItem(IoWorkItem). <= DISPATCH. Only an item not queued: its routine may
+ * free it (the system dequeues it first); a queued one is NdisSim_WorkItemFreedWhileQueued.
+ */
+export function IoFreeWorkItem(IoWorkItem: IO_WORKITEM): void {
+  const ddi = 'IoFreeWorkItem';
+  const w = ioWorkItemOf(IoWorkItem, ddi);
+  const n = w.ndis;
+  atMostDispatch(n, ddi);
+  if (w.k.queued) {
+    n.verifier.report(
+      'NdisSim_WorkItemFreedWhileQueued',
+      ddi,
+      null,
+      `${ddi}: the work item is still queued, its routine not run yet (nf-wdm-iofreeworkitem); its run is dropped`,
+    );
+    n.kernel.cancelWork(w.k);
+    n.releaseIoWorkItem(w);
+  }
+  w.freed = true;
+  const d = ioDriver(w);
+  if (d !== null) removeFrom(d.workItems ?? [], w);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
 
