@@ -25,6 +25,7 @@ import {
   IoFreeWorkItem,
   IoMarkIrpPending,
   IoQueueWorkItem,
+  IoSetCancelRoutine,
   type IRP,
   IRP_MJ_CLEANUP,
   IRP_MJ_CLOSE,
@@ -706,6 +707,52 @@ test('NdisSim_BadParameter: IoCompleteRequest of a copy of the IRP, or of an obj
     assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
     assert.match(r.bugCheck?.message ?? '', /IoCompleteRequest: the IRP is not one the I\/O manager sent/);
   }
+});
+
+test('NdisSim_ObjectFreedInUse: IoMarkIrpPending or IoSetCancelRoutine on an IRP IoCompleteRequest completed already (nf-wdm-iocompleterequest)', () => {
+  // Each returns what it must after its call (a marked IRP's routine returns PENDING).
+  const cases: [string, (irp: Irp) => NTSTATUS][] = [
+    [
+      'IoMarkIrpPending',
+      (irp) => {
+        IoMarkIrpPending(irp);
+        return STATUS_PENDING;
+      },
+    ],
+    [
+      'IoSetCancelRoutine',
+      (irp) => {
+        IoSetCancelRoutine(irp, null);
+        return STATUS_SUCCESS;
+      },
+    ],
+  ];
+  for (const [ddi, late] of cases) {
+    const { r } = run({
+      majors: majors((_d, irp) => {
+        complete(irp, STATUS_SUCCESS);
+        return late(irp);
+      }),
+      actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO)],
+    });
+    assert.deepEqual(
+      r.violations.map((v) => [v.rule, v.ddi]),
+      [['NdisSim_ObjectFreedInUse', ddi]],
+      ddi,
+    );
+    assert.match(r.violations[0]!.message, /that IoCompleteRequest completed already/);
+  }
+  // Marked first, completed after: the order the IoMarkIrpPending page wants.
+  const { r } = run({
+    majors: majors((_d, irp) => {
+      IoMarkIrpPending(irp);
+      IoSetCancelRoutine(irp, null);
+      complete(irp, STATUS_SUCCESS);
+      return STATUS_PENDING;
+    }),
+    actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO)],
+  });
+  assert.deepEqual(r.violations, []);
 });
 
 test('R8.11 NdisSim_LockHeldAcrossCall: IoCompleteRequest holding a spin lock the driver took (nf-wdm-iocompleterequest); released first, it passes', () => {

@@ -726,7 +726,14 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     spec: ['R8.4', 'R8.7', 'R8.10'],
     summary:
       'A timer was freed while set, or a spin lock while held, or an object was used after it was freed.',
-    ddis: ['NdisFreeTimerObject', 'NdisFreeSpinLock', 'NdisFreeRWLock', 'NdisMDeregisterMiniportDriver'],
+    ddis: [
+      'NdisFreeTimerObject',
+      'NdisFreeSpinLock',
+      'NdisFreeRWLock',
+      'NdisMDeregisterMiniportDriver',
+      'IoMarkIrpPending',
+      'IoSetCancelRoutine',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x07) },
     source: spec,
     fatal: false,

@@ -10,6 +10,7 @@ import {
   ControlDeviceObject,
   completeRequest,
   dropCancelLock,
+  type IoRequest,
   ioRequestOf,
   ioState,
   linkKey,
@@ -228,7 +229,25 @@ function requestOf(n: Ndis, Irp: unknown, ddi: string) {
  */
 export function IoMarkIrpPending(Irp: IRP<DISPATCH_IO_STACK_LOCATION>): void {
   const n = currentNdis('IoMarkIrpPending');
-  requestOf(n, Irp, 'IoMarkIrpPending').markedPending = true;
+  const r = requestOf(n, Irp, 'IoMarkIrpPending');
+  completedAlready(n, r, 'IoMarkIrpPending');
+  r.markedPending = true;
+}
+
+/**
+ * An IRP the driver completed belongs to the I/O manager again, which may have freed
+ * it (the IoCompleteRequest page: the caller must not touch it after the call). A
+ * driver call that still takes it reads or writes freed memory: NdisSim_ObjectFreedInUse.
+ * The call then goes on, as the write to freed memory would.
+ */
+function completedAlready(n: Ndis, r: IoRequest, ddi: string): void {
+  if (r.completed)
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      null,
+      `${ddi} on an IRP of handle ${r.file.handle} that IoCompleteRequest completed already: the I/O manager may have freed it (nf-wdm-iocompleterequest)`,
+    );
 }
 
 /**
@@ -356,6 +375,7 @@ export function IoSetCancelRoutine(
   const n = currentNdis(ddi);
   const r = requestOf(n, Irp, ddi);
   atMostDispatch(n, ddi);
+  completedAlready(n, r, ddi);
   if (CancelRoutine !== null && typeof CancelRoutine !== 'function')
     return n.verifier.fatal(
       'NdisSim_BadParameter',
