@@ -233,10 +233,45 @@ test('R2.3, NdisWriteConfiguration page: NDIS_STATUS_NOT_SUPPORTED for a Paramet
       return NDIS_STATUS_SUCCESS;
     },
   });
-  const w2 = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
-  assert.equal(w2.run(100 * ns.ms).verdict, 'ok');
+  const w2 = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { verifier: 'collect' },
+  });
+  // The handle was released: the write fails, and the use of a freed handle is reported.
+  const r2 = w2.run(100 * ns.ms);
+  assert.deepEqual(
+    r2.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_ObjectFreedInUse', 'NdisWriteConfiguration']],
+  );
   assert.equal(closed, fail);
   assert.equal(w2.device('nic0').registry.has('Late'), false);
+});
+
+test('NdisSim_ObjectFreedInUse: NdisCloseConfiguration twice, or a read through the closed handle (nf-ndis-ndiscloseconfiguration)', () => {
+  let read2: unknown = null;
+  const drv = scriptedDriver('close-twice-nic', {
+    initialize: (a) => {
+      const c = openConfig(a);
+      NdisCloseConfiguration(c);
+      read2 = NdisReadConfiguration(c, 'Anything', int).Status;
+      NdisCloseConfiguration(c);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const r = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    options: { verifier: 'collect' },
+  }).run(100 * ns.ms);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [
+      ['NdisSim_ObjectFreedInUse', 'NdisReadConfiguration'],
+      ['NdisSim_ObjectFreedInUse', 'NdisCloseConfiguration'],
+    ],
+  );
+  assert.equal(read2, fail);
 });
 
 // ------------------------------------------------------- NdisReadNetworkAddress

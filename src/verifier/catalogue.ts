@@ -733,6 +733,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisMDeregisterMiniportDriver',
       'IoMarkIrpPending',
       'IoSetCancelRoutine',
+      'NdisCloseConfiguration',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x07) },
     source: spec,

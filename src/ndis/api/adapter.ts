@@ -787,6 +787,15 @@ function configHandle(x: unknown, ddi: string, bound: DdiIrql): NdisConfiguratio
       `${ddi}: not a configuration handle`,
     );
   x.ndis.verifier.irql(bound, ddi, x.block?.name ?? null);
+  // NdisCloseConfiguration released the handle: a later call uses freed memory. The
+  // call then fails (reads and writes return NDIS_STATUS_FAILURE), as before.
+  if (x.closed)
+    x.ndis.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      x.block?.name ?? null,
+      `${ddi} with a configuration handle NdisCloseConfiguration released already (nf-ndis-ndiscloseconfiguration)`,
+    );
   return x;
 }
 
