@@ -14,7 +14,6 @@ import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   MediaConnectStateUnknown,
-  NDIS_ERROR_CODE_RESOURCE_CONFLICT,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
@@ -71,7 +70,15 @@ import type {
   NDIS_STATUS,
   NDIS_STATUS_INDICATION,
 } from '../types.ts';
-import { adapterHandle, claimsHardware, currentNdis, lockHeldUpCall, ownerHandle, stale } from './common.ts';
+import {
+  adapterHandle,
+  claimsHardware,
+  currentNdis,
+  lockHeldUpCall,
+  logResourceConflict,
+  ownerHandle,
+  stale,
+} from './common.ts';
 import { newestMinorVersion } from './driver.ts';
 import { registerAccessed } from './kernel.ts';
 
@@ -839,13 +846,7 @@ export function NdisMMapIoSpace(
     PhysicalAddress + Length > r.memoryBase + r.memoryLength
   ) {
     // Memory PnP did not give the device: NDIS cannot claim it for the adapter, and logs it.
-    n.eventLog.push({
-      timeNs: n.now,
-      source: b.driver.name,
-      adapter: b.name,
-      errorCode: NDIS_ERROR_CODE_RESOURCE_CONFLICT,
-      values: [],
-    });
+    logResourceConflict(b);
     return refuse(NDIS_STATUS_RESOURCE_CONFLICT);
   }
   const space = new NDIS_IO_SPACE(b, r.mmio, PhysicalAddress, Length, PhysicalAddress - r.memoryBase);

@@ -8,6 +8,7 @@ import type { MiniportBlock } from '../block.ts';
 import { MiniportBlock as Block } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
+import { NDIS_ERROR_CODE_RESOURCE_CONFLICT } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
 
@@ -212,4 +213,19 @@ export function registrationDone(
       null,
       `${driver}: ${ddi} returned ${statusText(status)}: ${bad.why} (${page})`,
     );
+}
+
+/**
+ * NDIS could not claim the I/O ports or memory a driver asked for (not the device's, as
+ * PnP gave it): it logs NDIS_ERROR_CODE_RESOURCE_CONFLICT for the adapter, as the pages
+ * of NdisMRegisterIoPortRange and NdisMMapIoSpace say it logs an error.
+ */
+export function logResourceConflict(b: MiniportBlock): void {
+  b.ndis.eventLog.push({
+    timeNs: b.ndis.now,
+    source: b.driver.name,
+    adapter: b.name,
+    errorCode: NDIS_ERROR_CODE_RESOURCE_CONFLICT,
+    values: [],
+  });
 }

@@ -13,7 +13,6 @@
 import { removeFrom } from '../block.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
-  NDIS_ERROR_CODE_RESOURCE_CONFLICT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_RESOURCE_CONFLICT,
   NDIS_STATUS_SUCCESS,
@@ -22,7 +21,7 @@ import type { Ndis } from '../ndis.ts';
 import { IoPortRange } from '../objects.ts';
 import { lowPowerAccess } from '../power-rules.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, stale } from './common.ts';
+import { adapterHandle, currentNdis, logResourceConflict, stale } from './common.ts';
 import { registerAccessed } from './kernel.ts';
 
 const irql = {
@@ -88,13 +87,7 @@ export function NdisMRegisterIoPortRange(
     InitialPort + NumberOfPorts > r.portBase + r.portLength
   ) {
     Status = NDIS_STATUS_RESOURCE_CONFLICT;
-    n.eventLog.push({
-      timeNs: n.now,
-      source: b.driver.name,
-      adapter: b.name,
-      errorCode: NDIS_ERROR_CODE_RESOURCE_CONFLICT,
-      values: [],
-    });
+    logResourceConflict(b);
   } else {
     const range = new IoPortRange(b, r.mmio, InitialPort, NumberOfPorts);
     if (n.ioPortRanges === null) n.ioPortRanges = [];
