@@ -452,15 +452,9 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     if (n.situationsOn && event === 'NetEventPause' && o.sends > 0)
       n.noteSituation(situationCode(SituationKind.ProtocolPauseWithSends, bd.block));
     const s = this.chars.NetPnPEventHandler(bd.protocolContext, note);
-    if (pausable && o.note !== note) {
+    if (o.note !== note) {
       // NdisCompleteNetPnPEvent came inside the handler: it must then return PENDING.
-      if (s !== NDIS_STATUS_PENDING)
-        n.verifier.report(
-          'NdisSim_ProtocolNetPnPEvent',
-          'ProtocolNetPnPEvent',
-          bd.block.name,
-          `${this.name} called NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent(${event}) and then returned ${statusName(s)}: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
-        );
+      if (s !== NDIS_STATUS_PENDING) this.completedTwice(bd, event, s);
       return NDIS_STATUS_PENDING;
     }
     if (s === NDIS_STATUS_PENDING) {
@@ -484,6 +478,16 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     return s;
   }
 
+  /** NdisCompleteNetPnPEvent came inside the handler, which then returned `s`, not PENDING. */
+  private completedTwice(bd: Binding, event: NetEventCode, s: NDIS_STATUS): void {
+    this.ndis.verifier.report(
+      'NdisSim_ProtocolNetPnPEvent',
+      'ProtocolNetPnPEvent',
+      bd.block.name,
+      `${this.name} called NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent(${event}) and then returned ${statusName(s)}: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
+    );
+  }
+
   /**
    * The pended event of the last call of otherNetPnPEvent that returned PENDING, for
    * awaitNetPnPEvent to take (nothing runs in between: callProtocol returns at once).
@@ -503,7 +507,6 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     event: NetEventCode,
     note: NET_PNP_EVENT_NOTIFICATION,
   ): NDIS_STATUS {
-    const n = this.ndis;
     const rec: PendedNetEvent = {
       binding: bd,
       note,
@@ -523,13 +526,7 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     }
     if (rec.status !== null) {
       dropPended(o, rec);
-      if (s !== NDIS_STATUS_PENDING)
-        n.verifier.report(
-          'NdisSim_ProtocolNetPnPEvent',
-          'ProtocolNetPnPEvent',
-          bd.block.name,
-          `${this.name} called NdisCompleteNetPnPEvent inside ProtocolNetPnPEvent(${event}) and then returned ${statusName(s)}: the event completed twice (nf-ndis-ndiscompletenetpnpevent)`,
-        );
+      if (s !== NDIS_STATUS_PENDING) this.completedTwice(bd, event, s);
       return rec.status;
     }
     if (s === NDIS_STATUS_PENDING) {
