@@ -295,7 +295,9 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     const indent = '  '.repeat(Math.min(depth, 8));
     const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${column(e.actor, aw)}`;
     let w = weight(e);
-    if (inData >= 0) w = 'data';
+    // The application's lines stay: a ReadFile or WriteFile that completes inside a
+    // send or a return is the end of a request the timeline showed going in.
+    if (inData >= 0 && e.actor !== 'app') w = 'data';
     if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
     else if (e.kind === 'return' && inData === depth) inData = -1;
     const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w, index: i };
