@@ -178,6 +178,8 @@ export {
   NPAGED_LOOKASIDE_LIST,
 } from './ndis/api/lookaside.ts';
 export {
+  MmGetMdlByteCount,
+  MmGetSystemAddressForMdlSafe,
   NdisAdvanceNetBufferDataStart,
   NdisAllocateMdl,
   NdisAllocateNetBuffer,
@@ -247,7 +249,7 @@ export {
   NdisReleaseRWLock,
 } from './ndis/api/rwlock.ts';
 export { NdisMIdleNotificationComplete, NdisMIdleNotificationConfirm } from './ndis/api/ss.ts';
-export type { IoResult } from './ndis/device.ts';
+export type { IoRequestKind, IoResult } from './ndis/device.ts';
 export type { DriverImage, DriverModule } from './ndis/driver.ts';
 export type {
   FILTER_ATTACH,

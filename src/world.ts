@@ -24,6 +24,8 @@ import {
   userExit,
   userIoctl,
   userOpen,
+  userRead,
+  userWrite,
 } from './ndis/device.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
@@ -193,10 +195,10 @@ export type WorldAction =
   /**
    * The user-mode application (device.ts): CreateFile on \\.\`link` as `handle`;
    * DeviceIoControl on it (METHOD_BUFFERED `code`, `input` bytes, room for
-   * `outputLength`), again every `everyNs` while `times` lasts (no `times`: until the run
-   * ends); CloseHandle; CancelIoEx on `handle` (the I/O manager cancels each of its
-   * pending requests); the application's exit (its pending requests cancelled, then
-   * each open handle closed).
+   * `outputLength`), ReadFile of `length` bytes, WriteFile of `data`, each again every
+   * `everyNs` while `times` lasts (no `times`: until the run ends); CloseHandle;
+   * CancelIoEx on `handle` (the I/O manager cancels each of its pending requests); the
+   * application's exit (its pending requests cancelled, then each open handle closed).
    */
   | { kind: 'open'; handle: string; link: string }
   | {
@@ -208,6 +210,8 @@ export type WorldAction =
       everyNs?: number;
       times?: number;
     }
+  | { kind: 'read'; handle: string; length: number; everyNs?: number; times?: number }
+  | { kind: 'write'; handle: string; data: readonly number[]; everyNs?: number; times?: number }
   | { kind: 'close'; handle: string }
   | { kind: 'cancel'; handle: string }
   | { kind: 'exit' }
@@ -587,12 +591,16 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
       );
     if (
-      action.kind === 'ioctl' &&
+      (action.kind === 'ioctl' || action.kind === 'read' || action.kind === 'write') &&
       ((action.everyNs !== undefined && (!Number.isSafeInteger(action.everyNs) || action.everyNs < 1)) ||
         (action.times !== undefined && (!Number.isSafeInteger(action.times) || action.times < 1)))
     )
       throw new NdisSimUsageError(
-        `World.at(ioctl): everyNs must be whole nanoseconds from 1 up and times a whole number from 1 up, got ${String(action.everyNs)} and ${String(action.times)}`,
+        `World.at(${action.kind}): everyNs must be whole nanoseconds from 1 up and times a whole number from 1 up, got ${String(action.everyNs)} and ${String(action.times)}`,
+      );
+    if (action.kind === 'read' && (!Number.isSafeInteger(action.length) || action.length < 0))
+      throw new NdisSimUsageError(
+        `World.at(read): length must be a whole number of bytes from 0 up, got ${String(action.length)}`,
       );
     if (
       (action.kind === 'start-filter' || action.kind === 'stop-filter' || action.kind === 'stop-protocol') &&
@@ -759,6 +767,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       if (
         a.kind === 'open' ||
         a.kind === 'ioctl' ||
+        a.kind === 'read' ||
+        a.kind === 'write' ||
         a.kind === 'close' ||
         a.kind === 'cancel' ||
         a.kind === 'exit'
@@ -823,13 +833,17 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   /** An action of the user-mode application (device.ts traces it). */
-  private appAction(a: Extract<WorldAction, { kind: 'open' | 'ioctl' | 'close' | 'cancel' | 'exit' }>): void {
+  private appAction(
+    a: Extract<WorldAction, { kind: 'open' | 'ioctl' | 'read' | 'write' | 'close' | 'cancel' | 'exit' }>,
+  ): void {
     if (a.kind === 'open') userOpen(this.ndis, a.handle, a.link);
     else if (a.kind === 'close') userClose(this.ndis, a.handle);
     else if (a.kind === 'cancel') userCancel(this.ndis, a.handle);
     else if (a.kind === 'exit') userExit(this.ndis);
     else {
-      userIoctl(this.ndis, a.handle, a.code, a.input, a.outputLength);
+      if (a.kind === 'ioctl') userIoctl(this.ndis, a.handle, a.code, a.input, a.outputLength);
+      else if (a.kind === 'read') userRead(this.ndis, a.handle, a.length);
+      else userWrite(this.ndis, a.handle, a.data);
       // A repeated request: the next one, as its own action (answers no choice).
       if (a.everyNs !== undefined && a.everyNs > 0 && (a.times === undefined || a.times > 1))
         this.at(this.kernel.now + a.everyNs, {
@@ -839,7 +853,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     }
   }
 
-  /** What each DeviceIoControl of the application got back, in completion order. */
+  /** What each DeviceIoControl, ReadFile and WriteFile of the application got back, in completion order. */
   get ioResults(): readonly IoResult[] {
     return this.ndis.io?.results ?? [];
   }

@@ -25,6 +25,7 @@ import {
   IoFreeWorkItem,
   IoMarkIrpPending,
   IoQueueWorkItem,
+  IoReleaseCancelSpinLock,
   IoSetCancelRoutine,
   type IRP,
   IRP_MJ_CLEANUP,
@@ -597,8 +598,13 @@ test('NdisSim_IrpNotCompleted (0xC9/0x226, 0xC9/0x23D, 0xC9/0x06): returned with
       ['NdisSim_IrpNotCompleted', 0xc9, 0x226],
       ['NdisSim_IrpNotCompleted', 0xc9, 0x23d],
       ['NdisSim_IrpNotCompleted', 0xc9, 0x06],
-      ['NdisSim_IrpPendingAtClose', 0xc4, 0x4e530083],
     ],
+  );
+  // The request pended without a Cancel routine is in progress: the handle's
+  // IRP_MJ_CLOSE waits for it, for ever.
+  assert.match(
+    r.pending.join('\n'),
+    /the IRP_MJ_CLOSE of handle tool \(closed by the application\) waits for its 1 pending request/,
   );
 });
 
@@ -618,10 +624,15 @@ test("nf-wdm-iomarkirppending: a routine that marks its IRP pending returns STAT
   );
 });
 
-test('NdisSim_IrpPendingAtClose: a pended request the cleanup routine leaves; one it completes is fine', () => {
+test('NdisSim_IrpPendingAtClose (dispatchcleanup-routines): a request the cleanup routine leaves in its queue, still cancelable; one it completes is fine', () => {
   let held: Irp | null = null;
   const control: DRIVER_DISPATCH = (_d, irp) => {
     IoMarkIrpPending(irp);
+    IoSetCancelRoutine(irp, (_dev, i) => {
+      IoReleaseCancelSpinLock(i.CancelIrql);
+      held = null;
+      complete(i, STATUS_CANCELLED);
+    });
     held = irp;
     return STATUS_PENDING;
   };
@@ -633,7 +644,7 @@ test('NdisSim_IrpPendingAtClose: a pended request the cleanup routine leaves; on
   );
   const good = run({
     majors: majors(control, (_d, irp) => {
-      if (held !== null) complete(held, STATUS_CANCELLED);
+      if (held !== null && IoSetCancelRoutine(held, null) !== null) complete(held, STATUS_CANCELLED);
       held = null;
       return complete(irp, STATUS_SUCCESS);
     }),
@@ -644,8 +655,51 @@ test('NdisSim_IrpPendingAtClose: a pended request the cleanup routine leaves; on
     good.w.ioResults.map((x) => x.statusName),
     ['STATUS_CANCELLED'],
   );
-  // The device is deleted in halt while the handle stays open with the request pending:
-  // the driver is not unloaded under it, and the run says what is left.
+});
+
+test('irp-mj-cleanup: a request in progress (not cancelable) may outlive the cleanup; IRP_MJ_CLOSE comes once it completes, from a thread at PASSIVE_LEVEL', () => {
+  let held: Irp | null = null;
+  const seen: string[] = [];
+  const m = majors((_d, irp) => {
+    IoMarkIrpPending(irp);
+    held = irp; // the hardware has it: completed at the next check for hang
+    return STATUS_PENDING;
+  });
+  m[IRP_MJ_CLOSE] = (_d, irp) => {
+    seen.push(`close ${NDIS_CURRENT_IRQL()}`);
+    return complete(irp, STATUS_SUCCESS);
+  };
+  const { r, w } = run({
+    majors: m,
+    hooks: {
+      checkForHang: () => {
+        if (held !== null) {
+          seen.push('complete');
+          complete(held, STATUS_SUCCESS);
+          seen.push('completed');
+        }
+        held = null;
+        return false;
+      },
+    },
+    actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO), close(ns.s + ns.ms)],
+    untilNs: 5 * ns.s,
+  });
+  assert.deepEqual(rules(r), []);
+  // Not from inside IoCompleteRequest: after it, from a thread at PASSIVE_LEVEL.
+  assert.deepEqual(seen, ['complete', 'completed', 'close 0']);
+  assert.deepEqual(r.pending, []);
+  assert.deepEqual(
+    w.ioResults.map((x) => x.statusName),
+    ['STATUS_SUCCESS'],
+  );
+});
+
+test('the device is deleted in halt while the handle stays open with the request pending: the driver stays loaded', () => {
+  const control: DRIVER_DISPATCH = (_d, irp) => {
+    IoMarkIrpPending(irp);
+    return STATUS_PENDING;
+  };
   const unload = run({
     majors: majors(control),
     actions: [open(ns.s / 2), ioctl(ns.s, IOCTL_ECHO)],
@@ -942,7 +996,7 @@ test('scenario: open, ioctl (one-shot and repeated) and close validate; bad ones
   );
   assert.match(
     one({ at: '1s', do: 'remove', device: 'nic0', handle: 'tool' }),
-    /handle: expected handle only with open, ioctl, close or cancel/,
+    /handle: expected handle only with open, ioctl, read, write, close or cancel/,
   );
   assert.match(
     one({ at: '1s', do: 'ioctl', handle: 'tool', code: '0x1234567890' }),

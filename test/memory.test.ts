@@ -20,6 +20,7 @@ import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { sleepyProto } from '../examples/sleepy-proto.ts';
+import { tapLoop } from '../examples/tap-loop.ts';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
@@ -82,6 +83,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     pollRace,
     pollRaceFixed,
     eventQueue,
+    tapLoop,
   ];
   const files = [
     ...readdirSync('examples')

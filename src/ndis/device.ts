@@ -1,8 +1,9 @@
 // Standalone device objects (NdisRegisterDeviceEx) and the small part of the I/O
 // manager that reaches them: a user-mode application opens a device by its symbolic
-// link, sends DeviceIoControl requests and closes its handle; each request becomes an
-// IRP that the driver's dispatch routine (NDIS_DEVICE_OBJECT_ATTRIBUTES.MajorFunctions)
-// completes with IoCompleteRequest, at once or later. NDIS does not tie such a device
+// link, sends DeviceIoControl, ReadFile and WriteFile requests and closes its handle;
+// each request becomes an IRP that the driver's dispatch routine
+// (NDIS_DEVICE_OBJECT_ATTRIBUTES.MajorFunctions) completes with IoCompleteRequest, at
+// once or later. NDIS does not tie such a device
 // to any adapter: its requests keep coming while adapters halt, which is what makes a
 // dispatch routine that reaches "the adapter" a classic bug (docs/model.md,
 // "Standalone device objects").
@@ -10,16 +11,21 @@
 // Made on first use (Ndis.io): a run whose drivers register no device and whose
 // scenario opens none pays nothing.
 
+import { NotModelledError } from '../errors.ts';
 import { Irql, type LockState } from '../kernel/kernel.ts';
 import { fmtTime, ntStatusName } from '../report/format.ts';
 import { BugCheckCode } from '../verifier/bugcheck.ts';
 import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
 import {
+  DO_BUFFERED_IO,
+  DO_DIRECT_IO,
   IRP_MJ_CLEANUP,
   IRP_MJ_CLOSE,
   IRP_MJ_CREATE,
   IRP_MJ_DEVICE_CONTROL,
+  IRP_MJ_READ,
+  IRP_MJ_WRITE,
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_INVALID_HANDLE,
   STATUS_NO_SUCH_DEVICE,
@@ -45,6 +51,8 @@ export type DeviceOwner = MiniportDriverBlock | FilterDriverBlock;
 /** The DEVICE_OBJECT NdisRegisterDeviceEx returns in `pDeviceObject`. */
 export class ControlDeviceObject implements DEVICE_OBJECT {
   readonly __ndisHandle = 'DEVICE_OBJECT';
+  /** The driver sets DO_BUFFERED_IO or DO_DIRECT_IO for its reads and writes; NDIS leaves it 0. */
+  Flags = 0;
   constructor(readonly device: ControlDevice) {}
 }
 
@@ -76,6 +84,11 @@ export class FileObject implements FILE_OBJECT {
   readonly __ndisHandle = 'FILE_OBJECT';
   /** IRP_MJ_CLEANUP was sent: the application closed its handle. */
   cleanedUp = false;
+  /**
+   * Cleaned up with requests still pending: IRP_MJ_CLOSE waits until the last of them
+   * completes, as the I/O manager lets a file object go only then.
+   */
+  closeWaits = false;
   /** Requests of this file whose dispatch routine returned STATUS_PENDING and that are not completed yet. */
   readonly pending: IoRequest[] = [];
   constructor(
@@ -87,6 +100,8 @@ export class FileObject implements FILE_OBJECT {
 
 /** One IRP the I/O manager sent to a control device, and what became of it. */
 export class IoRequest {
+  /** A read's buffer, where the application's bytes come from at completion (SystemBuffer or the MDL). */
+  readBuffer: Uint8Array | null = null;
   completed = false;
   /** The dispatch routine returned (with `returned`). */
   dispatchReturned = false;
@@ -103,20 +118,32 @@ export class IoRequest {
     readonly file: FileObject,
     readonly major: number,
     readonly code: number,
+    /** A device control's OutputBufferLength, or a read's Length. */
     readonly outputLength: number,
+    /** A device control's InputBufferLength, or a write's Length. */
+    readonly inputLength: number,
     readonly sentNs: number,
   ) {}
 }
 
-/** What one DeviceIoControl of the application got back (World.ioResults, tests). */
+/** The application's calls that send a request the driver completes. */
+export type IoRequestKind = 'DeviceIoControl' | 'ReadFile' | 'WriteFile';
+
+/** What one DeviceIoControl, ReadFile or WriteFile of the application got back (World.ioResults, tests). */
 export interface IoResult {
   handle: string;
+  /** The call that made the request. */
+  request: IoRequestKind;
+  /** The I/O control code of a DeviceIoControl; 0 for ReadFile and WriteFile. */
   IoControlCode: number;
   status: NTSTATUS;
   statusName: string;
-  /** IoStatus.Information: the bytes of output. */
+  /** IoStatus.Information: the bytes of output (written, for WriteFile). */
   information: number;
-  /** The output bytes the application received (at most its OutputBufferLength). */
+  /**
+   * The output bytes the application received: at most its OutputBufferLength, or the
+   * Length of its ReadFile; none for WriteFile.
+   */
   output: number[];
   sentNs: number;
   completedNs: number;
@@ -127,8 +154,23 @@ const dispatchNames: ReadonlyMap<number, string> = new Map([
   [IRP_MJ_CREATE, 'DispatchCreate'],
   [IRP_MJ_CLEANUP, 'DispatchCleanup'],
   [IRP_MJ_CLOSE, 'DispatchClose'],
+  [IRP_MJ_READ, 'DispatchRead'],
+  [IRP_MJ_WRITE, 'DispatchWrite'],
   [IRP_MJ_DEVICE_CONTROL, 'DispatchDeviceControl'],
 ]);
+
+/** The application's call behind a request the driver completes, by major function. */
+function requestKind(major: number): IoRequestKind {
+  return major === IRP_MJ_READ ? 'ReadFile' : major === IRP_MJ_WRITE ? 'WriteFile' : 'DeviceIoControl';
+}
+
+/** A request in a message: "DeviceIoControl 0x00222004", "ReadFile (64 bytes)". */
+export function describeRequest(r: IoRequest): string {
+  if (r.major === IRP_MJ_DEVICE_CONTROL) return `DeviceIoControl ${hex(r.code)}`;
+  if (r.major === IRP_MJ_READ) return `ReadFile (${r.outputLength} bytes)`;
+  if (r.major === IRP_MJ_WRITE) return `WriteFile (${r.inputLength} bytes)`;
+  return `the ${dispatchNames.get(r.major) ?? `IRP_MJ 0x${r.major.toString(16)}`} request`;
+}
 
 /**
  * An IRP the model issued. Its request is a private field, for IoCompleteRequest to
@@ -144,6 +186,7 @@ class Irp implements IRP<DISPATCH_IO_STACK_LOCATION> {
 
   constructor(
     public AssociatedIrp: { SystemBuffer: Uint8Array | null },
+    public MdlAddress: Uint8Array | null,
     public Tail: { Overlay: { CurrentStackLocation: DISPATCH_IO_STACK_LOCATION } },
   ) {}
 
@@ -184,6 +227,38 @@ export class IoState {
   readonly cancelLock: LockState = { owner: null, savedIrql: 0, raised: true };
   /** A model note was made for requests to a driver that unloaded (once). */
   notedUnloaded = false;
+  /**
+   * The MDLs of completed direct-I/O requests: IoCompleteRequest unlocked their pages,
+   * so a driver that maps one (MmGetSystemAddressForMdlSafe) or builds an NBL on one
+   * afterwards uses memory that is no longer its own. Weak: one entry a read or write.
+   */
+  readonly unlockedMdls = new WeakSet<Uint8Array>();
+  /** Sends the IRP_MJ_CLOSE that waited for a file's last request; made on first use. */
+  closer: DeferredClose | null = null;
+}
+
+/**
+ * The I/O manager lets a file object go when its last request completes after its
+ * cleanup: IRP_MJ_CLOSE then comes from a system thread at PASSIVE_LEVEL, not inside
+ * the IoCompleteRequest that finished the request (which may run at DISPATCH_LEVEL).
+ */
+class DeferredClose {
+  constructor(readonly n: Ndis) {}
+
+  fire(_op: number, arg: unknown): void {
+    const k = this.n.kernel;
+    const c = k.enter(0, Irql.Passive, 'io', 'thread');
+    try {
+      sendClose(this.n, arg as FileObject);
+    } finally {
+      k.exit(c);
+    }
+  }
+}
+
+/** The MDL was an IRP's, and IoCompleteRequest has unlocked its pages. */
+export function mdlUnlocked(n: Ndis, mdl: unknown): boolean {
+  return n.io !== null && typeof mdl === 'object' && mdl !== null && n.io.unlockedMdls.has(mdl as Uint8Array);
 }
 
 export function ioState(n: Ndis): IoState {
@@ -206,6 +281,9 @@ export function openDeletedDevice(n: Ndis, owner: DeviceOwner): boolean {
   if (io === null) return false;
   for (const f of io.handles.values())
     if (f !== null && f.device.owner === owner && f.device.deregistered) return true;
+  // A handle the application closed whose IRP_MJ_CLOSE waits for a request in progress.
+  for (const r of io.pending)
+    if (r.file.closeWaits && r.file.device.owner === owner && r.file.device.deregistered) return true;
   return false;
 }
 
@@ -229,30 +307,44 @@ function newIrp(
   outputLength: number,
   nowNs: number,
 ): IoRequest {
-  const control = major === IRP_MJ_DEVICE_CONTROL;
-  let buffer: Uint8Array | null = null;
-  if (control) {
-    buffer = new Uint8Array(Math.max(input.length, outputLength));
-    buffer.set(input);
+  let systemBuffer: Uint8Array | null = null;
+  let mdl: Uint8Array | null = null;
+  let parameters: DISPATCH_IO_STACK_LOCATION['Parameters'] = {};
+  if (major === IRP_MJ_DEVICE_CONTROL) {
+    systemBuffer = new Uint8Array(Math.max(input.length, outputLength));
+    systemBuffer.set(input);
+    parameters = {
+      DeviceIoControl: {
+        OutputBufferLength: outputLength,
+        InputBufferLength: input.length,
+        IoControlCode: code,
+        Type3InputBuffer: null,
+      },
+    };
+  } else if (major === IRP_MJ_READ || major === IRP_MJ_WRITE) {
+    const length = major === IRP_MJ_READ ? outputLength : input.length;
+    // The I/O manager gives a zero-length request no buffer and no MDL. Otherwise it
+    // copies the application's bytes into a system buffer (DO_BUFFERED_IO) or locks
+    // them and describes them with an MDL (DO_DIRECT_IO), by the device's Flags now.
+    if (length > 0) {
+      const bytes = new Uint8Array(length);
+      if (major === IRP_MJ_WRITE) bytes.set(input);
+      if ((file.device.deviceObject.Flags & DO_BUFFERED_IO) !== 0) systemBuffer = bytes;
+      else mdl = bytes;
+    }
+    const p = { Length: length, Key: 0, ByteOffset: 0 };
+    parameters = major === IRP_MJ_READ ? { Read: p } : { Write: p };
   }
   const location: DISPATCH_IO_STACK_LOCATION = {
     MajorFunction: major,
     MinorFunction: 0,
-    Parameters: control
-      ? {
-          DeviceIoControl: {
-            OutputBufferLength: outputLength,
-            InputBufferLength: input.length,
-            IoControlCode: code,
-            Type3InputBuffer: null,
-          },
-        }
-      : {},
+    Parameters: parameters,
     DeviceObject: file.device.deviceObject,
     FileObject: file,
   };
-  const irp = new Irp({ SystemBuffer: buffer }, { Overlay: { CurrentStackLocation: location } });
-  const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, nowNs);
+  const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, { Overlay: { CurrentStackLocation: location } });
+  const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, input.length, nowNs);
+  if (major === IRP_MJ_READ) r.readBuffer = systemBuffer ?? mdl;
   Irp.attach(irp, r);
   return r;
 }
@@ -274,7 +366,19 @@ function dispatch(n: Ndis, r: IoRequest): void {
   const args = n.trace.on
     ? r.major === IRP_MJ_DEVICE_CONTROL
       ? { device: dev.name, handle: r.file.handle, IoControlCode: hex(r.code) }
-      : { device: dev.name, handle: r.file.handle }
+      : r.major === IRP_MJ_READ || r.major === IRP_MJ_WRITE
+        ? {
+            device: dev.name,
+            handle: r.file.handle,
+            Length: r.major === IRP_MJ_READ ? r.outputLength : r.inputLength,
+            via:
+              r.irp.MdlAddress !== null
+                ? 'MdlAddress'
+                : r.irp.AssociatedIrp.SystemBuffer !== null
+                  ? 'SystemBuffer'
+                  : 'none',
+          }
+        : { device: dev.name, handle: r.file.handle }
     : undefined;
   const f = n.enter(null, dev.owner.name, fn, Irql.Passive, args);
   let s: NTSTATUS;
@@ -334,27 +438,45 @@ function dispatch(n: Ndis, r: IoRequest): void {
 /** Called by IoCompleteRequest (api/device.ts): the request is done; the application hears now. */
 export function completeRequest(n: Ndis, r: IoRequest): void {
   r.completed = true;
+  if (r.irp.MdlAddress !== null) ioState(n).unlockedMdls.add(r.irp.MdlAddress);
   const p = r.file.pending.indexOf(r);
   if (p >= 0) r.file.pending.splice(p, 1);
-  const all = ioState(n).pending;
+  const io = ioState(n);
+  const all = io.pending;
   const q = all.indexOf(r);
   if (q >= 0) all.splice(q, 1);
   finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
+  const file = r.file;
+  if (file.closeWaits && file.pending.length === 0) {
+    file.closeWaits = false;
+    io.closer ??= new DeferredClose(n);
+    n.kernel.machine.after(0, io.closer, 0, file);
+  }
 }
 
 /** Delivers a request's result to the application and traces it. */
 function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): void {
   r.status = status;
   r.information = information;
-  if (r.major !== IRP_MJ_DEVICE_CONTROL) return; // create, cleanup and close: their callers read r
-  const buf = r.irp.AssociatedIrp.SystemBuffer;
-  const bytes = Math.min(information, r.outputLength, buf?.length ?? 0);
+  const major = r.major;
+  // Create, cleanup and close: their callers read r.
+  if (major !== IRP_MJ_DEVICE_CONTROL && major !== IRP_MJ_READ && major !== IRP_MJ_WRITE) return;
+  // The I/O manager hands back output for a status that is not an error: a device
+  // control's from the system buffer, a read's from the system buffer or the locked pages.
+  const buf = major === IRP_MJ_DEVICE_CONTROL ? r.irp.AssociatedIrp.SystemBuffer : r.readBuffer;
+  // An error status (its two high bits set) gets none back.
+  const bytes =
+    major === IRP_MJ_WRITE || status >>> 30 === 3
+      ? 0
+      : Math.min(information, r.outputLength, buf?.length ?? 0);
   const output: number[] = [];
   for (let i = 0; i < bytes; i++) output.push(buf![i]!);
   const io = ioState(n);
   keepRoom(io);
+  const request = requestKind(major);
   const result: IoResult = {
     handle: r.file.handle,
+    request,
     IoControlCode: r.code,
     status,
     statusName: ntStatusName(status),
@@ -365,8 +487,8 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
   };
   io.results.push(result);
   if (n.trace.on)
-    traceApp(n, `DeviceIoControl ${r.file.handle} completes`, {
-      IoControlCode: hex(r.code),
+    traceApp(n, `${request} ${r.file.handle} completes`, {
+      ...(major === IRP_MJ_DEVICE_CONTROL ? { IoControlCode: hex(r.code) } : {}),
       Status: result.statusName,
       Information: information,
       ...(output.length > 0 ? { output: outputText(output) } : {}),
@@ -446,19 +568,49 @@ export function userIoctl(
   input: readonly number[],
   outputLength: number,
 ): void {
-  const io = ioState(n);
-  const file = io.handles.get(handle) ?? null;
   if (n.trace.on)
     traceApp(n, `DeviceIoControl ${handle}`, {
       IoControlCode: hex(code),
       InputBufferLength: input.length,
       OutputBufferLength: outputLength,
     });
+  userRequest(n, handle, IRP_MJ_DEVICE_CONTROL, code, input, outputLength);
+}
+
+/**
+ * ReadFile(handle, buffer of `length` bytes): IRP_MJ_READ. The I/O manager passes the
+ * buffer by the device's Flags: DO_BUFFERED_IO, a system buffer it copies back at
+ * completion; DO_DIRECT_IO, an MDL of the application's own pages (Irp.MdlAddress).
+ */
+export function userRead(n: Ndis, handle: string, length: number): void {
+  if (n.trace.on) traceApp(n, `ReadFile ${handle}`, { Length: length });
+  userRequest(n, handle, IRP_MJ_READ, 0, [], length);
+}
+
+/** WriteFile(handle, data): IRP_MJ_WRITE, its bytes passed as ReadFile's are. */
+export function userWrite(n: Ndis, handle: string, data: readonly number[]): void {
+  if (n.trace.on) traceApp(n, `WriteFile ${handle}`, { Length: data.length });
+  userRequest(n, handle, IRP_MJ_WRITE, 0, data, 0);
+}
+
+/** A request on the application's handle; one on a handle not open fails at once. */
+function userRequest(
+  n: Ndis,
+  handle: string,
+  major: number,
+  code: number,
+  input: readonly number[],
+  outputLength: number,
+): void {
+  const io = ioState(n);
+  const file = io.handles.get(handle) ?? null;
+  const request = requestKind(major);
   if (file === null || driverGone(n, io, file.device)) {
     const status = file === null ? STATUS_INVALID_HANDLE : STATUS_NO_SUCH_DEVICE;
     keepRoom(io);
     io.results.push({
       handle,
+      request,
       IoControlCode: code,
       status,
       statusName: ntStatusName(status),
@@ -467,17 +619,31 @@ export function userIoctl(
       sentNs: n.now,
       completedNs: n.now,
     });
-    if (n.trace.on) traceApp(n, `DeviceIoControl ${handle} fails`, { Status: ntStatusName(status) });
+    if (n.trace.on) traceApp(n, `${request} ${handle} fails`, { Status: ntStatusName(status) });
     return;
   }
-  dispatch(n, newIrp(io, file, IRP_MJ_DEVICE_CONTROL, code, input, outputLength, n.now));
+  if (major === IRP_MJ_READ || major === IRP_MJ_WRITE) {
+    const dev = file.device;
+    const flags = dev.deviceObject.Flags;
+    if ((flags & (DO_BUFFERED_IO | DO_DIRECT_IO)) === 0 && typeof dev.majors[major] === 'function')
+      // Neither I/O: the IRP would carry the application's own address (Irp->UserBuffer),
+      // valid only in its thread. The model has no user address space to check that with.
+      throw new NotModelledError(
+        major === IRP_MJ_READ ? 'IRP_MJ_READ' : 'IRP_MJ_WRITE',
+        `${dev.name} has neither DO_BUFFERED_IO nor DO_DIRECT_IO in its DEVICE_OBJECT Flags, so the I/O manager would pass ${request}'s buffer as a user-mode address (neither I/O, Irp->UserBuffer), which the model does not have: set pDeviceObject->Flags |= DO_BUFFERED_IO or DO_DIRECT_IO after NdisRegisterDeviceEx`,
+      );
+  }
+  dispatch(n, newIrp(io, file, major, code, input, outputLength, n.now));
 }
 
 /**
- * CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE. The driver completes or cancels the
- * handle's pending requests in its cleanup routine (DispatchCleanup); one still pending
- * when it returns is NdisSim_IrpPendingAtClose. Windows sends the close only once those
- * requests are done; the model sends it at once, the rule being broken already.
+ * CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE. The cleanup routine completes (or
+ * cancels) each of the handle's requests it holds in a queue; one still cancelable
+ * (its Cancel routine set, so waiting in a queue) when the routine returns is
+ * NdisSim_IrpPendingAtClose. A request that is not cancelable is in progress, which
+ * the DispatchCleanup page allows: the I/O manager sends IRP_MJ_CLOSE once the last
+ * of them completes (DeferredClose), and until then the file object, its device and
+ * its driver stay.
  */
 export function userClose(n: Ndis, handle: string): void {
   const io = ioState(n);
@@ -489,16 +655,31 @@ export function userClose(n: Ndis, handle: string): void {
   if (driverGone(n, io, dev)) return;
   file.cleanedUp = true;
   dispatch(n, newIrp(io, file, IRP_MJ_CLEANUP, 0, [], 0, n.now));
-  if (file.pending.length > 0) {
-    const first = file.pending[0]!;
+  const queued = file.pending.filter((r) => r.cancelRoutine !== null);
+  if (queued.length > 0) {
+    const first = queued[0]!;
     n.verifier.report(
       'NdisSim_IrpPendingAtClose',
       'DispatchCleanup',
       null,
-      `${file.pending.length} DeviceIoControl request(s) of handle ${handle} (the first ${hex(first.code)}, sent at ${fmtTime(first.sentNs)}) still pending when IRP_MJ_CLEANUP for it returned: the cleanup routine completes or cancels them`,
+      `${queued.length} request(s) of handle ${handle} (the first ${describeRequest(first)}, sent at ${fmtTime(first.sentNs)}) still queued, their Cancel routine set, when IRP_MJ_CLEANUP for it returned: the cleanup routine takes the handle's requests off its queues and completes them`,
       [0, first.id, 0],
     );
   }
+  if (file.pending.length > 0) {
+    file.closeWaits = true;
+    if (n.trace.on)
+      traceApp(n, `CloseHandle ${handle}: IRP_MJ_CLOSE waits`, { pending: file.pending.length });
+    return;
+  }
+  sendClose(n, file);
+}
+
+/** IRP_MJ_CLOSE: the file object goes, and with the last handle to a deleted device, maybe its driver. */
+function sendClose(n: Ndis, file: FileObject): void {
+  const io = ioState(n);
+  const dev = file.device;
+  if (driverGone(n, io, dev)) return;
   dispatch(n, newIrp(io, file, IRP_MJ_CLOSE, 0, [], 0, n.now));
   const i = dev.files.indexOf(file);
   if (i >= 0) dev.files.splice(i, 1);
@@ -532,14 +713,14 @@ export function cancelRequest(n: Ndis, r: IoRequest): boolean {
   r.cancelRoutine = null;
   if (n.trace.on)
     traceApp(n, `IoCancelIrp ${r.file.handle}`, {
-      IoControlCode: hex(r.code),
+      request: describeRequest(r),
       CancelRoutine: routine === null ? 'none: the IRP stays pending with Cancel set' : 'called',
     });
   if (routine === null) return false;
   const ctx = n.kernel.ctx;
   const callerIrql = ctx.irql;
   const args = n.trace.on
-    ? { device: dev.name, handle: r.file.handle, IoControlCode: hex(r.code) }
+    ? { device: dev.name, handle: r.file.handle, request: describeRequest(r) }
     : undefined;
   const f = n.enter(null, dev.owner.name, 'Cancel', Irql.Dispatch, args);
   // The lock is taken inside the frame, so that the frame's own lock count leaves it
@@ -562,7 +743,7 @@ export function cancelRequest(n: Ndis, r: IoRequest): boolean {
       'NdisSim_CancelSpinLock',
       'Cancel',
       null,
-      `the Cancel routine of ${dev.owner.name} for a request of handle ${r.file.handle} (IoControlCode=${hex(r.code)}) returned holding the cancel spin lock: it calls IoReleaseCancelSpinLock(Irp->CancelIrql) before it returns (on Windows the application's thread would go back to user mode at DISPATCH_LEVEL, and the next IoAcquireCancelSpinLock on any processor spins for ever)`,
+      `the Cancel routine of ${dev.owner.name} for a request of handle ${r.file.handle} (${describeRequest(r)}) returned holding the cancel spin lock: it calls IoReleaseCancelSpinLock(Irp->CancelIrql) before it returns (on Windows the application's thread would go back to user mode at DISPATCH_LEVEL, and the next IoAcquireCancelSpinLock on any processor spins for ever)`,
       [r.id, 0, 0],
     );
   } else {
@@ -640,9 +821,15 @@ export function ioPending(n: Ndis): string[] {
     }
   }
   const out: string[] = [];
+  const waiting = new Set<FileObject>();
+  for (const r of io.pending) if (r.file.closeWaits) waiting.add(r.file);
+  for (const f of waiting)
+    out.push(
+      `the IRP_MJ_CLOSE of handle ${f.handle} (closed by the application) waits for its ${f.pending.length} pending request(s) in ${f.device.owner.name}`,
+    );
   for (const { first: r, last, count } of groups.values())
     out.push(
-      `${r.major === IRP_MJ_DEVICE_CONTROL ? `DeviceIoControl ${hex(r.code)}` : `the ${dispatchNames.get(r.major)} request`} of handle ${r.file.handle} (${count === 1 ? `sent at ${fmtTime(r.sentNs)}` : `${count} requests, sent from ${fmtTime(r.sentNs)} to ${fmtTime(last.sentNs)}`}) still pending in ${r.file.device.owner.name}`,
+      `${describeRequest(r)} of handle ${r.file.handle} (${count === 1 ? `sent at ${fmtTime(r.sentNs)}` : `${count} requests, sent from ${fmtTime(r.sentNs)} to ${fmtTime(last.sentNs)}`}) still pending in ${r.file.device.owner.name}`,
     );
   return out;
 }

@@ -57,6 +57,7 @@ export function callStartDevice(n: Ndis, b: MiniportBlock): number {
   const Irp: IRP = {
     IoStatus: { Status: 0, Information: 0 },
     AssociatedIrp: { SystemBuffer: null },
+    MdlAddress: null,
     Cancel: false,
     CancelIrql: 0,
     Tail: {

@@ -137,6 +137,13 @@ export interface CM_FULL_RESOURCE_DESCRIPTOR {
 /** A DEVICE_OBJECT, which NdisMGetDeviceProperty's page calls a handle opaque to the miniport. */
 export interface DEVICE_OBJECT {
   readonly __ndisHandle: 'DEVICE_OBJECT';
+  /**
+   * DO_XXX bits. The model reads two, on a device NdisRegisterDeviceEx made: the driver
+   * sets DO_BUFFERED_IO or DO_DIRECT_IO after the call, and the I/O manager builds
+   * each IRP_MJ_READ and IRP_MJ_WRITE by the one it finds set (docs/model.md). NDIS's
+   * other device objects (a PDO, an adapter's FDO) keep it 0.
+   */
+  Flags: ULONG;
 }
 
 export interface NDIS_MINIPORT_PAUSE_PARAMETERS {
@@ -290,6 +297,13 @@ export interface IRP<S = IO_STACK_LOCATION> {
    * the output; null for any other request.
    */
   AssociatedIrp: { SystemBuffer: Uint8Array | null };
+  /**
+   * For IRP_MJ_READ and IRP_MJ_WRITE to a device with DO_DIRECT_IO: the MDL of the
+   * application's buffer, locked for the request (an MDL is its bytes in the model;
+   * MmGetSystemAddressForMdlSafe maps it, and it can be an NBL's MDL chain). Null for
+   * every other request, and for DO_BUFFERED_IO, whose data is in SystemBuffer.
+   */
+  MdlAddress: Uint8Array | null;
   Tail: { Overlay: { CurrentStackLocation: S } };
   /**
    * The cancel bit: IoCancelIrp sets it (the application cancelled the request). A
@@ -337,14 +351,19 @@ export interface FILE_OBJECT {
 
 /**
  * The part of wdm.h's IO_STACK_LOCATION that IRP_MJ_CREATE, IRP_MJ_CLEANUP,
- * IRP_MJ_CLOSE and IRP_MJ_DEVICE_CONTROL fill in for a control device (the model sends
- * no other request to it). `Parameters.DeviceIoControl` is there for
- * IRP_MJ_DEVICE_CONTROL only (the other members of the C union are not modelled).
+ * IRP_MJ_CLOSE, IRP_MJ_READ, IRP_MJ_WRITE and IRP_MJ_DEVICE_CONTROL fill in for a
+ * control device (the model sends no other request to it). Of the C union
+ * `Parameters`, the member of the request's major function is there: `Read`,
+ * `Write` or `DeviceIoControl` (the others are not modelled).
  */
 export interface DISPATCH_IO_STACK_LOCATION {
   MajorFunction: UCHAR;
   MinorFunction: UCHAR;
   Parameters: {
+    /** IRP_MJ_READ: the bytes the application asked for. ByteOffset and Key are always 0 (a device, not a file). */
+    Read?: READ_WRITE_PARAMETERS;
+    /** IRP_MJ_WRITE: the bytes the application gives. */
+    Write?: READ_WRITE_PARAMETERS;
     DeviceIoControl?: {
       OutputBufferLength: ULONG;
       InputBufferLength: ULONG;
@@ -355,6 +374,14 @@ export interface DISPATCH_IO_STACK_LOCATION {
   };
   DeviceObject: DEVICE_OBJECT;
   FileObject: FILE_OBJECT;
+}
+
+/** The Parameters.Read and Parameters.Write members of wdm.h's IO_STACK_LOCATION. */
+export interface READ_WRITE_PARAMETERS {
+  Length: ULONG;
+  Key: ULONG;
+  /** The LARGE_INTEGER, as a number: where in the file; 0 for a device. */
+  ByteOffset: number;
 }
 
 /** NTSTATUS DispatchXxx(DeviceObject, Irp): a dispatch routine (wdm.h's DRIVER_DISPATCH). PASSIVE here. */

@@ -264,6 +264,22 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
         ...(a.times === undefined ? {} : { times: a.times }),
       };
+    case 'read':
+      return {
+        kind: 'read',
+        handle: a.handle ?? '',
+        length: a.length ?? 0,
+        ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
+        ...(a.times === undefined ? {} : { times: a.times }),
+      };
+    case 'write':
+      return {
+        kind: 'write',
+        handle: a.handle ?? '',
+        data: a.data ?? [],
+        ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
+        ...(a.times === undefined ? {} : { times: a.times }),
+      };
     case 'remove':
     case 'disable':
     case 'stop':

@@ -132,14 +132,18 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
     });
   };
   if (Array.isArray(d.actions)) {
-    // The application's handles: an ioctl, close or cancel names one an open action opens.
+    // The application's handles: an ioctl, read, write, close or cancel names one an open action opens.
     const opened = new Set<string>();
     for (const a of d.actions as { do?: unknown; handle?: unknown }[])
       if (a?.do === 'open' && typeof a.handle === 'string') opened.add(a.handle);
     d.actions.forEach((a: unknown, i) => {
       const x = a as { do?: unknown; handle?: unknown } | null;
       if (
-        (x?.do === 'ioctl' || x?.do === 'close' || x?.do === 'cancel') &&
+        (x?.do === 'ioctl' ||
+          x?.do === 'read' ||
+          x?.do === 'write' ||
+          x?.do === 'close' ||
+          x?.do === 'cancel') &&
         typeof x.handle === 'string' &&
         !opened.has(x.handle)
       ) {

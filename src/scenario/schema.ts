@@ -244,16 +244,36 @@ export const actionKinds = [
   'stop-protocol',
   'open',
   'ioctl',
+  'read',
+  'write',
   'close',
   'cancel',
   'exit',
 ] as const;
 
 /** The actions of the user-mode application (device.ts): they name a handle, not a device. */
-export const appActionKinds: readonly string[] = ['open', 'ioctl', 'close', 'cancel', 'exit'];
+export const appActionKinds: readonly string[] = [
+  'open',
+  'ioctl',
+  'read',
+  'write',
+  'close',
+  'cancel',
+  'exit',
+];
 
 /** The fields only the application's actions have. */
-const appFields = ['handle', 'link', 'code', 'input', 'outputLength', 'every', 'times'] as const;
+const appFields = [
+  'handle',
+  'link',
+  'code',
+  'input',
+  'outputLength',
+  'length',
+  'data',
+  'every',
+  'times',
+] as const;
 
 /**
  * The number of an I/O control code: a whole number from 0 to 0xFFFFFFFF, or such a
@@ -356,7 +376,7 @@ export const actionSchema = z
     driver: z.string().optional(),
     /** `start-filter`: its modules are mandatory. */
     mandatory: z.boolean().optional(),
-    /** `open`, `ioctl`, `close`, `cancel`: the application's name for its handle. */
+    /** `open`, `ioctl`, `read`, `write`, `close`, `cancel`: the application's name for its handle. */
     handle: name.optional(),
     /** `open`: the symbolic link the application opens, as \\.\<link> (the driver's \DosDevices\<link>). */
     link: z
@@ -377,9 +397,13 @@ export const actionSchema = z
     input: z.array(z.number().int().min(0).max(255)).max(65536).optional(),
     /** `ioctl`: the output buffer's length in bytes (default 0). */
     outputLength: z.number().int().nonnegative().max(65536).optional(),
-    /** `ioctl`: send it again every so often (until the run ends, or `times` in all). */
+    /** `read`: how many bytes ReadFile asks for (its buffer's length). */
+    length: z.number().int().nonnegative().max(65536).optional(),
+    /** `write`: the bytes WriteFile gives. */
+    data: z.array(z.number().int().min(0).max(255)).max(65536).optional(),
+    /** `ioctl`, `read`, `write`: send it again every so often (until the run ends, or `times` in all). */
     every: duration.optional(),
-    /** `ioctl` with `every`: how many requests in all. */
+    /** `ioctl`, `read`, `write` with `every`: how many requests in all. */
     times: z.number().int().min(1).optional(),
   })
   .superRefine((a, ctx) => {
@@ -452,6 +476,8 @@ export const actionSchema = z
       const allowed: Record<string, readonly string[]> = {
         open: ['handle', 'link'],
         ioctl: ['handle', 'code', 'input', 'outputLength', 'every', 'times'],
+        read: ['handle', 'length', 'every', 'times'],
+        write: ['handle', 'data', 'every', 'times'],
         close: ['handle'],
         cancel: ['handle'],
         exit: [],
@@ -472,6 +498,18 @@ export const actionSchema = z
           path: ['link'],
           message: 'expected the symbolic link "open" opens (link: SimNicCtl), got nothing',
         });
+      if (a.do === 'read' && a.length === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['length'],
+          message: 'expected how many bytes "read" asks for (length: 1514), got nothing',
+        });
+      if (a.do === 'write' && a.data === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['data'],
+          message: 'expected the bytes "write" gives (data: [1, 2, 3]), got nothing',
+        });
       if (a.do === 'ioctl') {
         const code = a.code === undefined ? null : ioctlValue(a.code);
         if (a.code === undefined)
@@ -486,6 +524,8 @@ export const actionSchema = z
             path: ['code'],
             message: `expected a METHOD_BUFFERED code (its two low bits 0): METHOD_IN_DIRECT, METHOD_OUT_DIRECT and METHOD_NEITHER are not modelled, got ${show(a.code)}`,
           });
+      }
+      if (a.do === 'ioctl' || a.do === 'read' || a.do === 'write') {
         if (a.times !== undefined && a.every === undefined)
           ctx.addIssue({
             code: 'custom',
@@ -505,7 +545,7 @@ export const actionSchema = z
         ctx.addIssue({
           code: 'custom',
           path: [given[0]!],
-          message: `expected ${given.join(', ')} only with open, ioctl, close or cancel, got it with "${a.do}"`,
+          message: `expected ${given.join(', ')} only with open, ioctl, read, write, close or cancel, got it with "${a.do}"`,
         });
     }
     if (a.do !== 'shutdown' && a.do !== 'sleep' && !serviceAction && !appAction && a.device === undefined) {

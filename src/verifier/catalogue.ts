@@ -1698,7 +1698,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'driver-verifier',
     spec: [],
     summary:
-      "IoCompleteRequest of a buffered (METHOD_BUFFERED) device-control IRP whose IoStatus.Information is larger than the request's OutputBufferLength: the I/O manager copies Information bytes back to the application, past its buffer and past the system buffer's data. Driver Verifier reports it as a non-fatal error; the model ends the run, as for its other checks, and the application gets at most its output length.",
+      "IoCompleteRequest of a buffered device-control IRP (METHOD_BUFFERED), or of a read of a device with DO_BUFFERED_IO, whose IoStatus.Information is larger than the request's OutputBufferLength or Length: the I/O manager copies Information bytes back to the application, past its buffer and past the system buffer's data. Driver Verifier reports it as a non-fatal error; the model ends the run, as for its other checks, and the application gets at most its output length.",
     ddis: ['IoCompleteRequest', 'DispatchDeviceControl'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0xc9--driver-verifier-iomanager-violation.md',
@@ -1709,8 +1709,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.16'],
     summary:
-      "A request the driver pended (STATUS_PENDING) was still not completed when the application's handle was cleaned up (IRP_MJ_CLEANUP returned): the cleanup routine completes or cancels the handle's pending IRPs. (The driver's unload waits for the last handle, so this comes before any unload.)",
-    ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'IoCompleteRequest'],
+      "A request of the handle was still queued, cancelable (its Cancel routine set), when the application's handle was cleaned up (IRP_MJ_CLEANUP returned): the cleanup routine takes the handle's IRPs off its queues and completes them. A request that is not cancelable is in progress, which the page allows: IRP_MJ_CLOSE waits until it completes. (The driver's unload waits for the last handle, so this comes before any unload.)",
+    ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'DispatchRead', 'DispatchWrite', 'IoCompleteRequest'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x83) },
     source: 'windows-driver-docs-pr/kernel/dispatchcleanup-routines.md',
     fatal: false,

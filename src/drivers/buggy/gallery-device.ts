@@ -10,6 +10,7 @@ import {
   IO_NO_INCREMENT,
   IoCompleteRequest,
   IoMarkIrpPending,
+  IoReleaseCancelSpinLock,
   IoSetCancelRoutine,
   type IRP,
   IRP_MJ_CLEANUP,
@@ -220,13 +221,22 @@ export const galleryDevice: readonly GalleryEntry[] = [
   {
     rule: 'NdisSim_IrpPendingAtClose',
     mistake:
-      'The tool waits for link changes with a request the driver pends; the cleanup routine does not complete it when the tool exits.',
-    driver: deviceDriver('bad-ioctl-pending-at-close', 'buggy: leaves a pended IOCTL behind at cleanup', {
-      majors: () =>
-        dispatchTable((_d, irp: Irp) => {
-          IoMarkIrpPending(irp); // completed when the link changes: it never does
+      'The tool waits for link changes with a request the driver queues, cancelable; the cleanup routine does not empty the queue when the tool closes its handle.',
+    driver: deviceDriver('bad-ioctl-pending-at-close', 'buggy: leaves a queued IOCTL behind at cleanup', {
+      majors: () => {
+        const queue: Irp[] = [];
+        return dispatchTable((_d, irp: Irp) => {
+          // Completed when the link changes, or by the Cancel routine.
+          IoSetCancelRoutine(irp, (_o, i) => {
+            IoReleaseCancelSpinLock(i.CancelIrql);
+            queue.splice(queue.indexOf(i), 1);
+            complete(i, STATUS_CANCELLED);
+          });
+          IoMarkIrpPending(irp);
+          queue.push(irp);
           return STATUS_PENDING;
-        }),
+        }); // BUG: the default cleanup routine leaves the queue as it is
+      },
       deregister: (device) => NdisDeregisterDeviceEx(device),
     }),
     scenario: {

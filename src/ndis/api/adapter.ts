@@ -455,6 +455,8 @@ export function NdisMIndicateStatusEx(
 /** A DEVICE_OBJECT handle: the devnode's PDO, or the FDO NDIS made for the adapter. */
 class DeviceObject implements DEVICE_OBJECT {
   readonly __ndisHandle = 'DEVICE_OBJECT';
+  /** The bus driver's (PDO) or NDIS's (FDO): a miniport driver reads none of its bits. */
+  Flags = 0;
   constructor(
     /** For traces and debugging: which object of which device. */
     readonly name: string,

@@ -3,6 +3,7 @@
 
 import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
+import { mdlUnlocked } from '../device.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -232,6 +233,25 @@ export function netBufferRangeProblem(
 }
 
 /**
+ * An MDL chain that was a read or write IRP's MDL, after IoCompleteRequest unlocked its
+ * pages: the NET_BUFFER would describe memory the application has back.
+ */
+export function unlockedMdlChain(
+  n: Ndis,
+  ddi: string,
+  adapter: string | null,
+  MdlChain: Uint8Array | null,
+): void {
+  if (MdlChain !== null && mdlUnlocked(n, MdlChain))
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      adapter,
+      `${ddi}: the MDL chain is the Irp->MdlAddress of a read or write request that IoCompleteRequest completed already, which unlocked the application's pages; complete the IRP only when the NET_BUFFER is done with them`,
+    );
+}
+
+/**
  * PNET_BUFFER_LIST NdisAllocateNetBufferAndNetBufferList(PoolHandle, ContextSize,
  * ContextBackFill, MdlChain, DataOffset, DataLength). <= DISPATCH. The MDL chain is
  * the frame's bytes (a Uint8Array), or null with DataOffset and DataLength 0. The
@@ -262,6 +282,7 @@ export function NdisAllocateNetBufferAndNetBufferList(
     return null;
   }
   contextSizes(n, ddi, adapter, ContextSize, ContextBackFill);
+  unlockedMdlChain(n, ddi, adapter, MdlChain);
   return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
 }
 

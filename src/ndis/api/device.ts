@@ -9,6 +9,7 @@ import {
   ControlDevice,
   ControlDeviceObject,
   completeRequest,
+  describeRequest,
   dropCancelLock,
   type IoRequest,
   ioRequestOf,
@@ -25,6 +26,7 @@ import {
   IRP_MJ_MAXIMUM_FUNCTION,
   IRP_MJ_PNP,
   IRP_MJ_POWER,
+  IRP_MJ_READ,
   NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
   NDIS_STATUS_FAILURE,
@@ -253,7 +255,7 @@ function completedAlready(n: Ndis, r: IoRequest, ddi: string): void {
 /**
  * VOID IoCompleteRequest(Irp, PriorityBoost) (wdm.h). <= DISPATCH. The request is done
  * with the Irp.IoStatus the driver set: the application gets Status, and Information
- * bytes of the system buffer as output (at most its OutputBufferLength). A second
+ * bytes of output (at most its OutputBufferLength, or a read's Length). A second
  * completion is MULTIPLE_IRP_COMPLETE_REQUESTS (NdisSim_IrpDoubleComplete); completing
  * with STATUS_PENDING is Driver Verifier's 0xC9/0x06 (NdisSim_IrpNotCompleted: the IRP
  * gets no final status). PriorityBoost is kept for the C shape: the model has no
@@ -304,9 +306,11 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
     );
   }
   // Enhanced I/O Verification, 0xC9/0x312: more bytes claimed than the caller's output
-  // buffer, on a status the I/O manager copies the output back for (any but an error).
+  // buffer, on a status the I/O manager copies the output back for (any but an error):
+  // a device control's, or a read's through a system buffer (DO_BUFFERED_IO).
   if (
-    r.major === IRP_MJ_DEVICE_CONTROL &&
+    (r.major === IRP_MJ_DEVICE_CONTROL ||
+      (r.major === IRP_MJ_READ && Irp.AssociatedIrp.SystemBuffer !== null)) &&
     Irp.IoStatus.Information > r.outputLength &&
     status >>> 30 !== 3 &&
     n.verifier.mode !== 'off'
@@ -315,7 +319,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'NdisSim_IrpInformationOverrun',
       ddi,
       null,
-      `${ddi}: IoStatus.Information is ${Irp.IoStatus.Information} for a buffered request of handle ${r.file.handle} (IoControlCode=0x${r.code.toString(16).padStart(8, '0')}) whose OutputBufferLength is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes written, at most OutputBufferLength`,
+      `${ddi}: IoStatus.Information is ${Irp.IoStatus.Information} for a buffered request of handle ${r.file.handle} (${describeRequest(r)}) whose ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'} is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes ${r.major === IRP_MJ_READ ? 'read' : 'written'}, at most ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'}`,
       [r.id, 0, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
     );
@@ -328,7 +332,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'NdisSim_IrpCompletedWithCancelRoutine',
       ddi,
       null,
-      `${ddi} of a request of handle ${r.file.handle} (IoControlCode=0x${r.code.toString(16).padStart(8, '0')}) whose Cancel routine is still set: IoSetCancelRoutine(Irp, NULL) before completing it, and leave the IRP to the Cancel routine when that returns NULL`,
+      `${ddi} of a request of handle ${r.file.handle} (${describeRequest(r)}) whose Cancel routine is still set: IoSetCancelRoutine(Irp, NULL) before completing it, and leave the IRP to the Cancel routine when that returns NULL`,
       [0, r.id, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x07 },
     );

@@ -13,15 +13,21 @@
 // the first NET_BUFFER pool, MDL or allocating retreat.
 
 import { MiniportBlock } from '../block.ts';
+import { mdlUnlocked } from '../device.ts';
 import { FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
+  HighPagePriority,
+  LowPagePriority,
+  MdlMappingNoExecute,
+  MdlMappingNoWrite,
   MEMORY_ALLOCATION_ALIGNMENT,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+  NormalPagePriority,
 } from '../generated/status.ts';
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
@@ -29,7 +35,8 @@ import { NdisGenericObject } from '../objects.ts';
 import type { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
 import { currentNdis, type ServiceHandle, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
-import { netBufferRangeProblem, poolOf } from './datapath.ts';
+import { netBufferRangeProblem, poolOf, unlockedMdlChain } from './datapath.ts';
+import { atMostDispatch } from './device.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { maxPoolBytes } from './kernel.ts';
 
@@ -284,6 +291,7 @@ export function NdisAllocateNetBuffer(
     n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
     return null;
   }
+  unlockedMdlChain(n, ddi, adapter, MdlChain);
   pool.allocated++;
   const nb = new NbImpl(pool, MdlChain, DataOffset, DataLength);
   if (n.trace.on) n.traceDdi(ddi, pool.block, { DataOffset, DataLength });
@@ -374,6 +382,58 @@ export function NdisFreeMdl(Mdl: Uint8Array): void {
   }
   n.nblApi!.mdls.delete(Mdl);
   if (n.trace.on) n.traceDdi(ddi, entry.block, {});
+}
+
+/**
+ * PVOID MmGetSystemAddressForMdlSafe(Mdl, Priority) (wdm.h). <= DISPATCH. The system
+ * address of the buffer the MDL describes: in the model an MDL is its bytes, so the
+ * same Uint8Array. The model never runs short of system address space, so it never
+ * returns NULL. Priority is LowPagePriority, NormalPagePriority or HighPagePriority,
+ * optionally ORed with MdlMappingNoExecute or MdlMappingNoWrite (which the model does
+ * not enforce). The MDL of an IRP that IoCompleteRequest completed is unlocked:
+ * mapping it is NdisSim_ObjectFreedInUse.
+ */
+export function MmGetSystemAddressForMdlSafe(Mdl: Uint8Array, Priority: number): Uint8Array | null {
+  const ddi = 'MmGetSystemAddressForMdlSafe';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  atMostDispatch(n, ddi);
+  if (!(Mdl instanceof Uint8Array))
+    n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: Mdl is not an MDL (a Uint8Array)`);
+  const level = Priority & ~(MdlMappingNoExecute | MdlMappingNoWrite);
+  if (
+    !Number.isInteger(Priority) ||
+    (level !== LowPagePriority && level !== NormalPagePriority && level !== HighPagePriority)
+  )
+    n.verifier.report(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: Priority ${String(Priority)} is not LowPagePriority, NormalPagePriority or HighPagePriority (optionally | MdlMappingNoExecute or MdlMappingNoWrite)`,
+    );
+  if (mdlUnlocked(n, Mdl))
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      adapter,
+      `${ddi} on the MDL of a read or write request that IoCompleteRequest completed already: the I/O manager unlocked the application's pages then; take what the driver needs from them before it completes the IRP`,
+    );
+  if (n.trace.on) n.traceDdi(ddi, null, { ByteCount: Mdl.length });
+  return Mdl;
+}
+
+/** ULONG MmGetMdlByteCount(Mdl) (wdm.h's macro, any IRQL): the length of the buffer the MDL describes. */
+export function MmGetMdlByteCount(Mdl: Uint8Array): number {
+  const ddi = 'MmGetMdlByteCount';
+  const n = currentNdis(ddi);
+  if (!(Mdl instanceof Uint8Array))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}: Mdl is not an MDL (a Uint8Array)`,
+    );
+  return Mdl.length;
 }
 
 // ---------------------------------------------------------------------------------
