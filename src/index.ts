@@ -45,6 +45,23 @@ export {
 } from './ndis/api/adapter.ts';
 export { NdisAllocateCloneNetBufferList, NdisFreeCloneNetBufferList } from './ndis/api/clone.ts';
 export {
+  IO_CSQ,
+  type IO_CSQ_ACQUIRE_LOCK,
+  type IO_CSQ_COMPLETE_CANCELED_IRP,
+  type IO_CSQ_INSERT_IRP,
+  type IO_CSQ_INSERT_IRP_EX,
+  IO_CSQ_IRP_CONTEXT,
+  type IO_CSQ_PEEK_NEXT_IRP,
+  type IO_CSQ_RELEASE_LOCK,
+  type IO_CSQ_REMOVE_IRP,
+  IoCsqInitialize,
+  IoCsqInitializeEx,
+  IoCsqInsertIrp,
+  IoCsqInsertIrpEx,
+  IoCsqRemoveIrp,
+  IoCsqRemoveNextIrp,
+} from './ndis/api/csq.ts';
+export {
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisFreeNetBufferList,

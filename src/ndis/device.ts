@@ -15,6 +15,7 @@ import { NotModelledError } from '../errors.ts';
 import { Irql, type LockState } from '../kernel/kernel.ts';
 import { fmtTime, ntStatusName } from '../report/format.ts';
 import { BugCheckCode } from '../verifier/bugcheck.ts';
+import type { CsqEntry } from './api/csq.ts';
 import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
 import {
@@ -109,6 +110,8 @@ export class IoRequest {
   markedPending = false;
   /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
   cancelRoutine: DRIVER_CANCEL | null = null;
+  /** The cancel-safe queue the IRP is in (IoCsqInsertIrp), and its context: DriverContext[3] in C. */
+  csq: CsqEntry | null = null;
   /** The status and output the application got, once completed. */
   status: NTSTATUS = 0;
   information = 0;
