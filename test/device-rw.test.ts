@@ -9,10 +9,13 @@ import { test } from 'node:test';
 import { tapLoop } from '../examples/tap-loop.ts';
 import { exploreSeeds } from '../src/explore/explore.ts';
 import {
+  CTL_CODE,
   type DISPATCH_IO_STACK_LOCATION,
   DO_BUFFERED_IO,
   DO_DIRECT_IO,
   type DRIVER_DISPATCH,
+  FILE_ANY_ACCESS,
+  FILE_DEVICE_UNKNOWN,
   IO_NO_INCREMENT,
   IoCompleteRequest,
   IoMarkIrpPending,
@@ -20,10 +23,14 @@ import {
   IRP_MJ_CLEANUP,
   IRP_MJ_CLOSE,
   IRP_MJ_CREATE,
+  IRP_MJ_DEVICE_CONTROL,
   IRP_MJ_READ,
   IRP_MJ_WRITE,
   LowPagePriority,
   MdlMappingNoExecute,
+  METHOD_IN_DIRECT,
+  METHOD_NEITHER,
+  METHOD_OUT_DIRECT,
   MmGetMdlByteCount,
   MmGetSystemAddressForMdlSafe,
   NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
@@ -77,6 +84,7 @@ function run(o: {
   read?: DRIVER_DISPATCH;
   write?: DRIVER_DISPATCH;
   cleanup?: DRIVER_DISPATCH;
+  control?: DRIVER_DISPATCH;
   actions: { atNs: number; action: WorldAction }[];
   untilNs?: number;
 }) {
@@ -99,6 +107,7 @@ function run(o: {
       : irp.AssociatedIrp.SystemBuffer;
   const m: DRIVER_DISPATCH[] = [];
   m[IRP_MJ_CREATE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+  if (o.control !== undefined) m[IRP_MJ_DEVICE_CONTROL] = o.control;
   m[IRP_MJ_CLEANUP] = o.cleanup ?? ((_d, irp) => complete(irp, STATUS_SUCCESS));
   m[IRP_MJ_CLOSE] = (_d, irp) => {
     calls.push('close');
@@ -385,4 +394,55 @@ test('tap-loop: writes go up as receives over their own MDL and complete on retu
     [],
   );
   assert.equal(ex.passed, 150);
+});
+
+test('METHOD_OUT_DIRECT / METHOD_IN_DIRECT controls: the input in SystemBuffer, the output behind Irp.MdlAddress (no 0xC9/0x312: nothing is copied back); METHOD_NEITHER is not modelled', () => {
+  const OUT_DIRECT = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x810, METHOD_OUT_DIRECT, FILE_ANY_ACCESS);
+  const IN_DIRECT = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x811, METHOD_IN_DIRECT, FILE_ANY_ACCESS);
+  const NEITHER = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x812, METHOD_NEITHER, FILE_ANY_ACCESS);
+  const seen: [number, number | null, number | null][] = [];
+  const control: DRIVER_DISPATCH = (_d, irp) => {
+    const p = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!;
+    seen.push([
+      p.IoControlCode,
+      irp.AssociatedIrp.SystemBuffer?.length ?? null,
+      irp.MdlAddress?.length ?? null,
+    ]);
+    const out =
+      irp.MdlAddress === null ? null : MmGetSystemAddressForMdlSafe(irp.MdlAddress, NormalPagePriority);
+    // Echo the input, reversed, into the output; claim one byte more than the buffer.
+    const input = irp.AssociatedIrp.SystemBuffer ?? new Uint8Array(0);
+    out?.set([...input].reverse().slice(0, out.length));
+    return complete(irp, STATUS_SUCCESS, (out?.length ?? 0) + 1);
+  };
+  const ioctl = (atNs: number, code: number, input: number[], outputLength: number) => ({
+    atNs,
+    action: { kind: 'ioctl', handle: 'app', code, input, outputLength } as WorldAction,
+  });
+  const { r, w } = run({
+    flags: 0,
+    control,
+    actions: [
+      ioctl(ns.s, OUT_DIRECT, [1, 2, 3], 2),
+      ioctl(ns.s + 1, IN_DIRECT, [], 0),
+      ioctl(ns.s + 2, NEITHER, [1], 1),
+    ],
+  });
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(seen, [
+    [OUT_DIRECT, 3, 2],
+    [IN_DIRECT, null, null],
+  ]);
+  assert.deepEqual(
+    w.ioResults.map((x) => [x.information, x.output]),
+    [
+      [3, [3, 2]],
+      [1, []],
+    ],
+  );
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /IRP_MJ_DEVICE_CONTROL is not modelled by ndis-sim: the I\/O control code 0x0022204B uses METHOD_NEITHER/,
+  );
 });

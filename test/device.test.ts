@@ -971,7 +971,7 @@ test('scenario: open, ioctl (one-shot and repeated) and close validate; bad ones
   };
   assert.match(
     one({ at: '1s', do: 'ioctl', handle: 'tool', code: '0x00222007' }),
-    /actions\[1\]\.code: expected a METHOD_BUFFERED code.*not modelled/,
+    /actions\[1\]\.code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT.*METHOD_NEITHER is not modelled/,
   );
   assert.match(
     one({ at: '1s', do: 'ioctl', handle: 'other', code: 0 }),
@@ -1032,7 +1032,10 @@ test('scenario: a repeated ioctl sends `times` requests `every` apart; the CLI e
   );
   const r = cli('run', 'test/fixtures/bad-ioctl.yaml');
   assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /bad-ioctl\.yaml: actions\[1\]\.code: expected a METHOD_BUFFERED code/);
+  assert.match(
+    r.stderr,
+    /bad-ioctl\.yaml: actions\[1\]\.code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT/,
+  );
 });
 
 // ------------------------------------------------------------------ examples/ioctl-race

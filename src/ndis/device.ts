@@ -27,6 +27,8 @@ import {
   IRP_MJ_DEVICE_CONTROL,
   IRP_MJ_READ,
   IRP_MJ_WRITE,
+  METHOD_BUFFERED,
+  METHOD_NEITHER,
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_INVALID_HANDLE,
   STATUS_NO_SUCH_DEVICE,
@@ -101,7 +103,10 @@ export class FileObject implements FILE_OBJECT {
 
 /** One IRP the I/O manager sent to a control device, and what became of it. */
 export class IoRequest {
-  /** A read's buffer, where the application's bytes come from at completion (SystemBuffer or the MDL). */
+  /**
+   * Where the application's output comes from at completion, when not the system
+   * buffer of a METHOD_BUFFERED control: a read's SystemBuffer or MDL, a direct control's MDL.
+   */
   readBuffer: Uint8Array | null = null;
   completed = false;
   /** The dispatch routine returned (with `returned`). */
@@ -314,8 +319,16 @@ function newIrp(
   let mdl: Uint8Array | null = null;
   let parameters: DISPATCH_IO_STACK_LOCATION['Parameters'] = {};
   if (major === IRP_MJ_DEVICE_CONTROL) {
-    systemBuffer = new Uint8Array(Math.max(input.length, outputLength));
-    systemBuffer.set(input);
+    if ((code & 3) === METHOD_BUFFERED) {
+      // One system buffer for both: the input copied in, the output copied back.
+      systemBuffer = new Uint8Array(Math.max(input.length, outputLength));
+      systemBuffer.set(input);
+    } else {
+      // METHOD_IN_DIRECT, METHOD_OUT_DIRECT: the input in a system buffer, the output
+      // buffer locked and described by an MDL (none for a length of 0).
+      if (input.length > 0) systemBuffer = Uint8Array.from(input);
+      if (outputLength > 0) mdl = new Uint8Array(outputLength);
+    }
     parameters = {
       DeviceIoControl: {
         OutputBufferLength: outputLength,
@@ -348,6 +361,7 @@ function newIrp(
   const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, { Overlay: { CurrentStackLocation: location } });
   const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, input.length, nowNs);
   if (major === IRP_MJ_READ) r.readBuffer = systemBuffer ?? mdl;
+  else if (major === IRP_MJ_DEVICE_CONTROL && mdl !== null) r.readBuffer = mdl;
   Irp.attach(irp, r);
   return r;
 }
@@ -466,7 +480,10 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
   if (major !== IRP_MJ_DEVICE_CONTROL && major !== IRP_MJ_READ && major !== IRP_MJ_WRITE) return;
   // The I/O manager hands back output for a status that is not an error: a device
   // control's from the system buffer, a read's from the system buffer or the locked pages.
-  const buf = major === IRP_MJ_DEVICE_CONTROL ? r.irp.AssociatedIrp.SystemBuffer : r.readBuffer;
+  const buf =
+    major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED
+      ? r.irp.AssociatedIrp.SystemBuffer
+      : r.readBuffer;
   // An error status (its two high bits set) gets none back.
   const bytes =
     major === IRP_MJ_WRITE || status >>> 30 === 3
@@ -563,7 +580,12 @@ export function userOpen(n: Ndis, handle: string, link: string): void {
   if (n.trace.on) traceApp(n, `CreateFile ${handle} returns`, { Status: ntStatusName(r.status) });
 }
 
-/** DeviceIoControl(handle, code, input, outputLength): IRP_MJ_DEVICE_CONTROL, METHOD_BUFFERED. */
+/**
+ * DeviceIoControl(handle, code, input, outputLength): IRP_MJ_DEVICE_CONTROL. The code's
+ * transfer type says how the buffers travel: METHOD_BUFFERED (one system buffer),
+ * METHOD_IN_DIRECT or METHOD_OUT_DIRECT (the input in a system buffer, the output
+ * behind Irp.MdlAddress); METHOD_NEITHER is not modelled.
+ */
 export function userIoctl(
   n: Ndis,
   handle: string,
@@ -625,6 +647,15 @@ function userRequest(
     if (n.trace.on) traceApp(n, `${request} ${handle} fails`, { Status: ntStatusName(status) });
     return;
   }
+  if (
+    major === IRP_MJ_DEVICE_CONTROL &&
+    (code & 3) === METHOD_NEITHER &&
+    typeof file.device.majors[major] === 'function'
+  )
+    throw new NotModelledError(
+      'IRP_MJ_DEVICE_CONTROL',
+      `the I/O control code ${hex(code)} uses METHOD_NEITHER, which passes the application's own addresses (Type3InputBuffer, Irp->UserBuffer); the model has no user address space: use METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT`,
+    );
   if (major === IRP_MJ_READ || major === IRP_MJ_WRITE) {
     const dev = file.device;
     const flags = dev.deviceObject.Flags;

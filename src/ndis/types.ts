@@ -294,11 +294,14 @@ export interface IRP<S = IO_STACK_LOCATION> {
   /**
    * `SystemBuffer`: for an IRP_MJ_DEVICE_CONTROL with METHOD_BUFFERED, the buffer of
    * max(InputBufferLength, OutputBufferLength) bytes that holds the input and takes
-   * the output; null for any other request.
+   * the output; with METHOD_IN_DIRECT or METHOD_OUT_DIRECT, the input alone (the
+   * output is behind MdlAddress); for a read or write of a DO_BUFFERED_IO device, its
+   * data; null otherwise, and for a length of 0.
    */
   AssociatedIrp: { SystemBuffer: Uint8Array | null };
   /**
-   * For IRP_MJ_READ and IRP_MJ_WRITE to a device with DO_DIRECT_IO: the MDL of the
+   * For IRP_MJ_READ and IRP_MJ_WRITE to a device with DO_DIRECT_IO, and for the output
+   * buffer of a METHOD_IN_DIRECT or METHOD_OUT_DIRECT control: the MDL of the
    * application's buffer, locked for the request (an MDL is its bytes in the model;
    * MmGetSystemAddressForMdlSafe maps it, and it can be an NBL's MDL chain). Null for
    * every other request, and for DO_BUFFERED_IO, whose data is in SystemBuffer.
@@ -368,7 +371,7 @@ export interface DISPATCH_IO_STACK_LOCATION {
       OutputBufferLength: ULONG;
       InputBufferLength: ULONG;
       IoControlCode: ULONG;
-      /** METHOD_NEITHER only; the model takes METHOD_BUFFERED codes only, so always null. */
+      /** METHOD_NEITHER only, which the model does not have: always null. */
       Type3InputBuffer: null;
     };
   };

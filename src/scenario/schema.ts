@@ -386,7 +386,7 @@ export const actionSchema = z
           `expected a symbolic link name such as SimNicCtl (or \\.SimNicCtl), got ${show(iss.input)}`,
       })
       .optional(),
-    /** `ioctl`: the I/O control code (METHOD_BUFFERED), a number or hex ("0x00222004"). */
+    /** `ioctl`: the I/O control code (METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT), a number or hex ("0x00222004"). */
     code: z
       .custom<string | number>((v) => ioctlValue(v) !== null, {
         error: (iss) =>
@@ -518,11 +518,11 @@ export const actionSchema = z
             path: ['code'],
             message: 'expected the I/O control code of "ioctl" (code: 0x00222004), got nothing',
           });
-        else if (code !== null && (code & 3) !== 0)
+        else if (code !== null && (code & 3) === 3)
           ctx.addIssue({
             code: 'custom',
             path: ['code'],
-            message: `expected a METHOD_BUFFERED code (its two low bits 0): METHOD_IN_DIRECT, METHOD_OUT_DIRECT and METHOD_NEITHER are not modelled, got ${show(a.code)}`,
+            message: `expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT (its two low bits 0, 1 or 2): METHOD_NEITHER is not modelled, got ${show(a.code)}`,
           });
       }
       if (a.do === 'ioctl' || a.do === 'read' || a.do === 'write') {

@@ -27,6 +27,7 @@ import {
   IRP_MJ_PNP,
   IRP_MJ_POWER,
   IRP_MJ_READ,
+  METHOD_BUFFERED,
   NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
   NDIS_STATUS_FAILURE,
@@ -307,9 +308,9 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
   }
   // Enhanced I/O Verification, 0xC9/0x312: more bytes claimed than the caller's output
   // buffer, on a status the I/O manager copies the output back for (any but an error):
-  // a device control's, or a read's through a system buffer (DO_BUFFERED_IO).
+  // a METHOD_BUFFERED control's, or a read's through a system buffer (DO_BUFFERED_IO).
   if (
-    (r.major === IRP_MJ_DEVICE_CONTROL ||
+    ((r.major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED) ||
       (r.major === IRP_MJ_READ && Irp.AssociatedIrp.SystemBuffer !== null)) &&
     Irp.IoStatus.Information > r.outputLength &&
     status >>> 30 !== 3 &&
