@@ -231,5 +231,7 @@ function driverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
 export const eventQueue: N.DriverModule = {
   name: 'event-queue',
   description: 'a control device whose pended event requests are cancelable (IoSetCancelRoutine, race-free)',
+  // The scenario says `code: IOCTL_EVENTQ_WAIT`, and the timeline shows that name.
+  ioControlCodes: { IOCTL_EVENTQ_WAIT },
   load: () => ({ DriverEntry: driverEntry }),
 };

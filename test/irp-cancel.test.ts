@@ -38,6 +38,7 @@ import {
 import { untilNs } from '../src/scenario/build.ts';
 import { validateScenario } from '../src/scenario/load.ts';
 import type { WorldAction } from '../src/world.ts';
+import { cli } from './helpers/cli.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -538,4 +539,29 @@ test('event-queue: the race-free pattern passes under explore (random, 300 seeds
     [],
   );
   assert.equal(ex.passed, 300);
+});
+
+test('named I/O control codes (DriverModule.ioControlCodes): the scenario says code: IOCTL_EVENTQ_WAIT, the timeline shows the name; a name no driver gives is bad input (exit 2, with the names there are)', () => {
+  const ok = cli('run', 'examples/event-queue.yaml', '--driver', 'examples/event-queue.ts');
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(
+    ok.stdout,
+    /app +scenario: DeviceIoControl service \(IoControlCode=IOCTL_EVENTQ_WAIT, InputBufferLength=0, OutputBufferLength=4\)/,
+  );
+  assert.match(
+    ok.stdout,
+    /→ DispatchDeviceControl\(device=\\Device\\EventQueue, handle=service, IoControlCode=IOCTL_EVENTQ_WAIT\)/,
+  );
+  const bad = cli('run', 'test/fixtures/bad-ioctl-name.yaml', '--driver', 'examples/event-queue.ts');
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.equal(
+    bad.stderr.trim(),
+    'test/fixtures/bad-ioctl-name.yaml: actions[1].code: expected an I/O control code, as a number or as a name the drivers give (IOCTL_EVENTQ_WAIT), got "IOCTL_EVENTQ_WIAT"; did you mean IOCTL_EVENTQ_WAIT?',
+  );
+  // From code, a world whose drivers do not name the code says so.
+  const s = exampleScenario('test/fixtures/bad-ioctl-name.yaml', [eventQueue], 'event-queue');
+  assert.throws(
+    () => runExample(s, [eventQueue], 1),
+    /an ioctl names the I\/O control code IOCTL_EVENTQ_WIAT, which none of the world's drivers gives/,
+  );
 });

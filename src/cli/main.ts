@@ -39,7 +39,13 @@ import {
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
-import { buildWorld, checkExpectations, injectWindowsProblems, untilNs } from '../scenario/build.ts';
+import {
+  buildWorld,
+  checkExpectations,
+  injectWindowsProblems,
+  ioctlNameProblems,
+  untilNs,
+} from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules } from '../scenario/modules.ts';
 import { nearest, type Scenario } from '../scenario/schema.ts';
@@ -137,7 +143,10 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   // An output file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts);
   const runUntil = untilNs(scenario, { untilNs: until });
-  const never = injectWindowsProblems(scenario, file, runUntil);
+  const never = [
+    ...injectWindowsProblems(scenario, file, runUntil),
+    ...ioctlNameProblems(scenario, file, drivers),
+  ];
   if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(opts, {
     scenario,

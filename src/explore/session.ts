@@ -15,7 +15,7 @@ import { driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import { toHtmlReport } from '../report/html.ts';
-import { checkExpectations, injectWindowsProblems, untilNs } from '../scenario/build.ts';
+import { checkExpectations, injectWindowsProblems, ioctlNameProblems, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules } from '../scenario/modules.ts';
 import { parseDuration, type Scenario } from '../scenario/schema.ts';
@@ -226,7 +226,10 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     untilNs: untilNs(scenario, { untilNs: untilOption(o.until, n.until) }),
     verifier: oneOf(o.verifier, n.verifier, ['bugcheck', 'collect']) ?? scenario.verifier,
   };
-  const never = injectWindowsProblems(scenario, o.file, plain.untilNs);
+  const never = [
+    ...injectWindowsProblems(scenario, o.file, plain.untilNs),
+    ...ioctlNameProblems(scenario, o.file, drivers),
+  ];
   if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };

@@ -16,6 +16,7 @@ import { Irql, type LockState } from '../kernel/kernel.ts';
 import { fmtTime, ntStatusName } from '../report/format.ts';
 import { BugCheckCode } from '../verifier/bugcheck.ts';
 import type { CsqEntry } from './api/csq.ts';
+import type { DriverModule } from './driver.ts';
 import { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock } from './filter.ts';
 import {
@@ -131,6 +132,8 @@ export class IoRequest {
     /** A device control's InputBufferLength, or a write's Length. */
     readonly inputLength: number,
     readonly sentNs: number,
+    /** The control code as the driver names it (IOCTL_X), or in hex. */
+    readonly codeText: string,
   ) {}
 }
 
@@ -174,7 +177,7 @@ function requestKind(major: number): IoRequestKind {
 
 /** A request in a message: "DeviceIoControl 0x00222004", "ReadFile (64 bytes)". */
 export function describeRequest(r: IoRequest): string {
-  if (r.major === IRP_MJ_DEVICE_CONTROL) return `DeviceIoControl ${hex(r.code)}`;
+  if (r.major === IRP_MJ_DEVICE_CONTROL) return `DeviceIoControl ${r.codeText}`;
   if (r.major === IRP_MJ_READ) return `ReadFile (${r.outputLength} bytes)`;
   if (r.major === IRP_MJ_WRITE) return `WriteFile (${r.inputLength} bytes)`;
   return `the ${dispatchNames.get(r.major) ?? `IRP_MJ 0x${r.major.toString(16)}`} request`;
@@ -215,6 +218,27 @@ export function ioRequestOf(irp: unknown): IoRequest | undefined {
 
 /** One machine's devices, the application's handles and the results of its requests. */
 export class IoState {
+  constructor(
+    /** The world's driver modules, for the names they give their I/O control codes. */
+    readonly modules: ReadonlyMap<string, DriverModule>,
+  ) {}
+
+  /** Code → name of each driver that names its codes, made on first use. */
+  readonly #codeNames = new Map<string, ReadonlyMap<number, string>>();
+
+  /** An I/O control code of `driver`'s device as the timeline shows it: its name, or hex. */
+  codeText(driver: string, code: number): string {
+    let names = this.#codeNames.get(driver);
+    if (names === undefined) {
+      const m = new Map<number, string>();
+      for (const [name, c] of Object.entries(this.modules.get(driver)?.ioControlCodes ?? {}))
+        if (!m.has(c >>> 0)) m.set(c >>> 0, name);
+      names = m;
+      this.#codeNames.set(driver, names);
+    }
+    return names.get(code >>> 0) ?? hex(code);
+  }
+
   /** Registered devices by lower-case name (object names are case-insensitive). */
   readonly names = new Map<string, ControlDevice>();
   /** The same by lower-case symbolic link (without \DosDevices\). */
@@ -270,7 +294,7 @@ export function mdlUnlocked(n: Ndis, mdl: unknown): boolean {
 }
 
 export function ioState(n: Ndis): IoState {
-  n.io ??= new IoState();
+  n.io ??= new IoState(n.modules);
   return n.io;
 }
 
@@ -359,7 +383,8 @@ function newIrp(
     FileObject: file,
   };
   const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, { Overlay: { CurrentStackLocation: location } });
-  const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, input.length, nowNs);
+  const codeText = major === IRP_MJ_DEVICE_CONTROL ? io.codeText(file.device.owner.name, code) : '';
+  const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, input.length, nowNs, codeText);
   if (major === IRP_MJ_READ) r.readBuffer = systemBuffer ?? mdl;
   else if (major === IRP_MJ_DEVICE_CONTROL && mdl !== null) r.readBuffer = mdl;
   Irp.attach(irp, r);
@@ -382,7 +407,7 @@ function dispatch(n: Ndis, r: IoRequest): void {
   const fn = dispatchNames.get(r.major)!;
   const args = n.trace.on
     ? r.major === IRP_MJ_DEVICE_CONTROL
-      ? { device: dev.name, handle: r.file.handle, IoControlCode: hex(r.code) }
+      ? { device: dev.name, handle: r.file.handle, IoControlCode: r.codeText }
       : r.major === IRP_MJ_READ || r.major === IRP_MJ_WRITE
         ? {
             device: dev.name,
@@ -508,7 +533,7 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
   io.results.push(result);
   if (n.trace.on)
     traceApp(n, `${request} ${r.file.handle} completes`, {
-      ...(major === IRP_MJ_DEVICE_CONTROL ? { IoControlCode: hex(r.code) } : {}),
+      ...(major === IRP_MJ_DEVICE_CONTROL ? { IoControlCode: r.codeText } : {}),
       Status: result.statusName,
       Information: information,
       ...(output.length > 0 ? { output: outputText(output) } : {}),
@@ -593,12 +618,15 @@ export function userIoctl(
   input: readonly number[],
   outputLength: number,
 ): void {
-  if (n.trace.on)
+  if (n.trace.on) {
+    const io = ioState(n);
+    const file = io.handles.get(handle) ?? null;
     traceApp(n, `DeviceIoControl ${handle}`, {
-      IoControlCode: hex(code),
+      IoControlCode: file === null ? hex(code) : io.codeText(file.device.owner.name, code),
       InputBufferLength: input.length,
       OutputBufferLength: outputLength,
     });
+  }
   userRequest(n, handle, IRP_MJ_DEVICE_CONTROL, code, input, outputLength);
 }
 

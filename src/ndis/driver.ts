@@ -19,6 +19,12 @@ export interface DriverModule {
   readonly name: string;
   /** One line for listings. */
   readonly description?: string;
+  /**
+   * The I/O control codes the driver's control device understands, by name
+   * (`{ IOCTL_EVENTQ_WAIT: 0x00222000 }`): a scenario's `ioctl` may name them
+   * (`code: IOCTL_EVENTQ_WAIT`), and the timeline shows the name.
+   */
+  readonly ioControlCodes?: Readonly<Record<string, number>>;
   load(): DriverImage;
 }
 

@@ -1,6 +1,7 @@
 // Scenario → World, and the check of a finished run against `expect`.
 
 import { builtinDrivers } from '../drivers/index.ts';
+import { NdisSimUsageError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
 import { fmtTime } from '../report/format.ts';
@@ -15,7 +16,15 @@ import {
   type WorldAction,
   type WorldOptions,
 } from '../world.ts';
-import { ioctlValue, oidValue, parseDuration, parseProbability, type Scenario } from './schema.ts';
+import {
+  ioctlName,
+  ioctlValue,
+  nearest,
+  oidValue,
+  parseDuration,
+  parseProbability,
+  type Scenario,
+} from './schema.ts';
 
 export interface BuildOptions {
   seed?: number;
@@ -70,7 +79,8 @@ interface Plan {
   readonly drivers: readonly DriverModule[];
   readonly protocols: readonly { name: string; options: Parameters<World['addProtocol']>[1] }[];
   readonly devices: readonly { spec: DeviceSpec; start: boolean }[];
-  readonly actions: readonly { atNs: number; action: WorldAction }[];
+  /** `codeName`: an ioctl's code as a driver names it, resolved when the world's drivers are known. */
+  readonly actions: readonly { atNs: number; action: WorldAction; codeName?: string }[];
   readonly inject: readonly InjectSpec[];
 }
 
@@ -151,7 +161,11 @@ function planOf(s: Scenario): Plan {
     drivers: builtinDrivers.filter((d) => named.has(d.name)),
     protocols,
     devices,
-    actions: s.actions.map((a) => ({ atNs: dur(a.at), action: toAction(a) })),
+    actions: s.actions.map((a) =>
+      a.do === 'ioctl' && ioctlName(a.code)
+        ? { atNs: dur(a.at), action: toAction(a), codeName: a.code }
+        : { atNs: dur(a.at), action: toAction(a) },
+    ),
     inject: s.inject.map(toInject),
   };
   plans.set(s, plan);
@@ -185,9 +199,59 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     w.addDevice(d.spec);
     if (d.start) w.at(0, { kind: 'start', device: d.spec.name });
   }
-  for (const a of p.actions) w.at(a.atNs, a.action);
+  let codes: ReadonlyMap<string, number> | null = null;
+  for (const a of p.actions) {
+    if (a.codeName === undefined || a.action.kind !== 'ioctl') {
+      w.at(a.atNs, a.action);
+      continue;
+    }
+    codes ??= namedCodes([...p.drivers, ...(o.drivers ?? [])]);
+    const code = codes.get(a.codeName);
+    if (code === undefined)
+      throw new NdisSimUsageError(
+        `an ioctl names the I/O control code ${a.codeName}, which none of the world's drivers gives (ioControlCodes); ${ioctlCodeHint(codes)}`,
+      );
+    w.at(a.atNs, { ...a.action, code });
+  }
   for (const x of p.inject) w.inject(x);
   return w;
+}
+
+/** The I/O control codes the drivers name (DriverModule.ioControlCodes), by name. */
+export function namedCodes(drivers: readonly DriverModule[]): ReadonlyMap<string, number> {
+  const out = new Map<string, number>();
+  for (const d of drivers)
+    for (const [name, code] of Object.entries(d.ioControlCodes ?? {})) out.set(name, code >>> 0);
+  return out;
+}
+
+function ioctlCodeHint(codes: ReadonlyMap<string, number>): string {
+  return codes.size === 0 ? 'they name none' : `they name ${[...codes.keys()].join(', ')}`;
+}
+
+/**
+ * An `ioctl` whose code is a name: one of the drivers' `ioControlCodes` (the built-in
+ * drivers the scenario uses, and `drivers`), and not METHOD_NEITHER. Bad input, checked
+ * once the drivers are loaded.
+ */
+export function ioctlNameProblems(s: Scenario, file: string, drivers: readonly DriverModule[]): string[] {
+  const out: string[] = [];
+  let codes: ReadonlyMap<string, number> | null = null;
+  s.actions.forEach((a, i) => {
+    if (a.do !== 'ioctl' || !ioctlName(a.code)) return;
+    codes ??= namedCodes([...planOf(s).drivers, ...drivers]);
+    const code = codes.get(a.code);
+    if (code === undefined) {
+      const near = nearest(a.code, [...codes.keys()]);
+      out.push(
+        `${file}: actions[${i}].code: expected an I/O control code, as a number or as a name the drivers give (${codes.size === 0 ? 'they name none' : [...codes.keys()].join(', ')}), got "${a.code}"${near ? `; did you mean ${near}?` : ''}`,
+      );
+    } else if ((code & 3) === 3)
+      out.push(
+        `${file}: actions[${i}].code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT: METHOD_NEITHER is not modelled, got ${a.code} (0x${code.toString(16).padStart(8, '0')})`,
+      );
+  });
+  return out;
 }
 
 /**

@@ -275,9 +275,14 @@ const appFields = [
   'times',
 ] as const;
 
+/** A name of an I/O control code, as a driver module's `ioControlCodes` gives it (IOCTL_EVENTQ_WAIT). */
+export function ioctlName(v: unknown): v is string {
+  return typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_]{0,99}$/.test(v);
+}
+
 /**
  * The number of an I/O control code: a whole number from 0 to 0xFFFFFFFF, or such a
- * number in hex ("0x00222004"); null for anything else.
+ * number in hex ("0x00222004"); null for anything else (a name included).
  */
 export function ioctlValue(v: unknown): number | null {
   if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : null;
@@ -388,9 +393,9 @@ export const actionSchema = z
       .optional(),
     /** `ioctl`: the I/O control code (METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT), a number or hex ("0x00222004"). */
     code: z
-      .custom<string | number>((v) => ioctlValue(v) !== null, {
+      .custom<string | number>((v) => ioctlValue(v) !== null || ioctlName(v), {
         error: (iss) =>
-          `expected an I/O control code from 0 to 0xFFFFFFFF, such as 0x00222004, got ${show(iss.input)}`,
+          `expected an I/O control code from 0 to 0xFFFFFFFF, such as 0x00222004, or the name a driver gives one (its ioControlCodes), got ${show(iss.input)}`,
       })
       .optional(),
     /** `ioctl`: the input buffer, as bytes. */
