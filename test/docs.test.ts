@@ -1,10 +1,12 @@
 // The docs against the code: the README's scenario reference names every field the
-// schema takes, and the defaults it gives for the `ndis:` options are the ones
-// defaultNdisOptions has. (A field added to the schema without a line in the README,
-// or a default changed in one place only, fails here.)
+// schema takes, with the defaults the code has; the rules the docs name are rules of
+// the catalogue, and every NdisSim_* rule is named somewhere; the files the docs cite
+// exist; docs/model.md's options table has every ndis: option with its default. (A
+// field or rule added without docs, a default changed in one place only, a file moved
+// or a rule renamed fails here.)
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { z } from 'zod';
 import { defaultNdisOptions } from '../src/ndis/ndis.ts';
@@ -19,6 +21,7 @@ import {
   scenarioSchemaFor,
 } from '../src/scenario/schema.ts';
 import { trafficDefaults } from '../src/stack/protocol.ts';
+import { catalogue } from '../src/verifier/catalogue.ts';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -112,4 +115,55 @@ test('the defaults the README gives for traffic are trafficDefaults', () => {
   assert.match(text, new RegExp(`\`nblsPerSend\` \\(${trafficDefaults.nblsPerSend}:`));
   assert.match(text, new RegExp(`\`netBuffersPerNbl\` \\(${trafficDefaults.netBuffersPerNbl}\\)`));
   assert.match(text, new RegExp(`\`sendIrql\` \\(\`${trafficDefaults.sendIrql}\``));
+});
+
+const model = readFileSync('docs/model.md', 'utf8');
+const decisions = readFileSync('docs/decisions.md', 'utf8');
+const docs = { 'README.md': readme, 'docs/model.md': model, 'docs/decisions.md': decisions };
+
+test('every NdisSim_* and Irql_* rule the docs name is a rule of the catalogue', () => {
+  for (const [file, text] of Object.entries(docs)) {
+    const unknown = new Set<string>();
+    for (const m of text.matchAll(/\b(?:NdisSim|Irql)_[A-Za-z0-9_]*[A-Za-z0-9]/g))
+      if (!catalogue.has(m[0])) unknown.add(m[0]);
+    assert.deepEqual([...unknown], [], `${file} names rules the catalogue lacks`);
+  }
+});
+
+test('every NdisSim_* rule of the catalogue is named in docs/model.md or the README (a new rule needs its docs)', () => {
+  const both = model + readme;
+  const missing = [...catalogue.keys()].filter(
+    (id) => id.startsWith('NdisSim_') && !new RegExp(`\\b${id}\\b`).test(both),
+  );
+  assert.deepEqual(missing, []);
+});
+
+test('every file of the repository the docs cite exists', () => {
+  for (const [file, text] of Object.entries(docs)) {
+    const missing = new Set<string>();
+    for (const m of text.matchAll(/\b(?:src|test|examples|scripts|bench|data|docs|bin)\/[\w./-]*\w/g)) {
+      const path = m[0];
+      // A pattern (examples/gallery/<rule>.yaml, src/ndis/api/*.ts) is not a file.
+      if (/[<*]/.test(text.slice(m.index + path.length, m.index + path.length + 1))) continue;
+      if (!existsSync(path)) missing.add(path);
+    }
+    assert.deepEqual([...missing], [], `${file} cites files that do not exist`);
+  }
+});
+
+test('docs/model.md "Options for the points the docs leave open" has a row for every ndis: option, with its default', () => {
+  const d = defaultNdisOptions as unknown as Record<string, unknown>;
+  for (const key of Object.keys(objectOf(scenario.ndis))) {
+    const m = new RegExp(`^\\| [^|]+ \\| [^|]+ \\| \`${key}\` \\| ([^|]+) \\|$`, 'm').exec(model);
+    assert.ok(m !== null, `docs/model.md has an options row for ${key}`);
+    const v = key in d ? d[key] : d[`${key}Ns`];
+    const first = m[1]!.trim();
+    if (typeof v === 'number')
+      assert.ok(first.startsWith(`${v / 1e9} s`), `docs/model.md's default of ${key}: ${first}`);
+    else
+      assert.ok(
+        first.startsWith(`\`${String(v)}\``),
+        `docs/model.md's default of ${key} comes first: ${first}`,
+      );
+  }
 });
