@@ -1,7 +1,8 @@
 // The docs against the code: the README's scenario reference names every field the
 // schema takes, with the defaults the code has; the rules the docs name are rules of
 // the catalogue, and every NdisSim_* rule is named somewhere; the files the docs cite
-// exist; docs/model.md's options table has every ndis: option with its default. (A
+// exist; docs/model.md's options table has every ndis: option with its default, and
+// its Determinism section every choice site. (A
 // field or rule added without docs, a default changed in one place only, a file moved
 // or a rule renamed fails here.)
 
@@ -20,6 +21,7 @@ import {
   protocolSchema,
   scenarioSchemaFor,
 } from '../src/scenario/schema.ts';
+import { ChoiceSite } from '../src/sim/choice.ts';
 import { trafficDefaults } from '../src/stack/protocol.ts';
 import { catalogue } from '../src/verifier/catalogue.ts';
 
@@ -166,4 +168,10 @@ test('docs/model.md "Options for the points the docs leave open" has a row for e
         `docs/model.md's default of ${key} comes first: ${first}`,
       );
   }
+});
+
+test('docs/model.md "Determinism" names every site of the choice door (ChoiceSite)', () => {
+  const section = model.slice(model.indexOf('## Determinism'), model.indexOf('## The explorer'));
+  const missing = Object.keys(ChoiceSite).filter((site) => !section.includes(`\`${site}\``));
+  assert.deepEqual(missing, [], 'choice sites the Determinism section does not name');
 });
