@@ -2,9 +2,9 @@
 // schema takes, with the defaults the code has; the rules the docs name are rules of
 // the catalogue, and every NdisSim_* rule is named somewhere; the files the docs cite
 // exist; docs/model.md's options table has every ndis: option with its default, and
-// its Determinism section every choice site. (A
-// field or rule added without docs, a default changed in one place only, a file moved
-// or a rule renamed fails here.)
+// its Determinism section every choice site. (A field, rule or choice site added
+// without docs, a default changed in one place only, a file moved or a rule renamed
+// fails here.)
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
