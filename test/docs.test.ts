@@ -2,9 +2,9 @@
 // schema takes, with the defaults the code has; the rules the docs name are rules of
 // the catalogue, and every NdisSim_* rule is named somewhere; the files the docs cite
 // exist; docs/model.md's options table has every ndis: option with its default, and
-// its Determinism section every choice site. (A field, rule or choice site added
-// without docs, a default changed in one place only, a file moved or a rule renamed
-// fails here.)
+// its Determinism section every choice site; the README's usage has each command's
+// options. (A field, rule, choice site or flag added without docs, a default changed
+// in one place only, a file moved or a rule renamed fails here.)
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ import {
 import { ChoiceSite } from '../src/sim/choice.ts';
 import { trafficDefaults } from '../src/stack/protocol.ts';
 import { catalogue } from '../src/verifier/catalogue.ts';
+import { cli } from './helpers/cli.ts';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -174,4 +175,33 @@ test('docs/model.md "Determinism" names every site of the choice door (ChoiceSit
   const section = model.slice(model.indexOf('## Determinism'), model.indexOf('## The explorer'));
   const missing = Object.keys(ChoiceSite).filter((site) => !section.includes(`\`${site}\``));
   assert.deepEqual(missing, [], 'choice sites the Determinism section does not name');
+});
+
+test("the README's command-line usage shows each command's options, as its --help lists them", () => {
+  const at = readme.indexOf('## The command line');
+  const block = /```text\n([\s\S]*?)```/.exec(readme.slice(at))?.[1];
+  assert.ok(block !== undefined, 'a ```text block under "The command line"');
+  const shown = new Map<string, Set<string>>();
+  let current: Set<string> | null = null;
+  for (const line of block.split('\n')) {
+    const m = /^ndis-sim (\w+)/.exec(line);
+    if (m !== null) {
+      current = new Set();
+      shown.set(m[1]!, current);
+    }
+    for (const f of line.matchAll(/--[a-z][a-z-]*/g)) current?.add(f[0]);
+  }
+  assert.deepEqual([...shown.keys()].sort(), ['drivers', 'explore', 'oids', 'replay', 'rules', 'run']);
+  for (const [command, flags] of shown) {
+    const help = cli(command, '--help');
+    assert.equal(help.status, 0, help.stderr);
+    const options = help.stdout.slice(help.stdout.indexOf('Options:'));
+    const listed = new Set([...options.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((x) => x[1]!));
+    listed.delete('--help');
+    assert.deepEqual(
+      [...flags].sort(),
+      [...listed].sort(),
+      `ndis-sim ${command}: the README's usage and --help`,
+    );
+  }
 });
