@@ -2,9 +2,10 @@
 // schema takes, with the defaults the code has; the rules the docs name are rules of
 // the catalogue, and every NdisSim_* rule is named somewhere; the files the docs cite
 // exist; docs/model.md's options table has every ndis: option with its default, and
-// its Determinism section every choice site; the README's usage has each command's
-// options. (A field, rule, choice site or flag added without docs, a default changed
-// in one place only, a file moved or a rule renamed fails here.)
+// its Determinism section every choice site, and its bug-check table every code a rule
+// raises; the README's usage has each command's options. (A field, rule, choice site,
+// bug check or flag added without docs, a default changed in one place only, a file
+// moved or a rule renamed fails here.)
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -204,4 +205,28 @@ test("the README's command-line usage shows each command's options, as its --hel
       `ndis-sim ${command}: the README's usage and --help`,
     );
   }
+});
+
+test("docs/model.md's bug-check table has every code, and parameter 1, that an enforced rule raises", () => {
+  const table = model.slice(model.indexOf('The bug check follows Windows'), model.indexOf('\nModes:\n'));
+  const rows = table.split('\n').filter((l) => l.startsWith('| **0x'));
+  const hex = (v: number, width = 1): string => `0x${v.toString(16).toUpperCase().padStart(width, '0')}`;
+  const missing = new Set<string>();
+  for (const r of catalogue.values()) {
+    if (r.status.kind !== 'enforced') continue;
+    const checks = [r.bugCheck, ...Object.values(r.ddiBugChecks ?? {}).flat()];
+    for (const b of checks) {
+      if (b == null) continue;
+      const row = rows.find((l) => l.startsWith(`| **${hex(b.code)}**`));
+      if (row === undefined) missing.add(`${hex(b.code)} (${r.id})`);
+      else if (b.p1 != null && !(b.p1 >= 0x4e530000 && b.p1 < 0x4e540000)) {
+        const named =
+          b.p1 === 0
+            ? row.includes('parameter 1 = 0')
+            : new RegExp(`\\b0x0*${b.p1.toString(16)}\\b`, 'i').test(row);
+        if (!named) missing.add(`${hex(b.code)}/${hex(b.p1, 2)} (${r.id})`);
+      }
+    }
+  }
+  assert.deepEqual([...missing], [], 'bug checks the table does not list');
 });
