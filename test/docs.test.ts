@@ -3,7 +3,8 @@
 // the catalogue, and every NdisSim_* rule is named somewhere; the files the docs cite
 // exist; docs/model.md's options table has every ndis: option with its default, and
 // its Determinism section every choice site, and its bug-check table every code a rule
-// raises; the README's usage has each command's options. (A field, rule, choice site,
+// raises; the README's usage has each command's options, and every DDI it names is
+// exported. (A field, rule, choice site,
 // bug check or flag added without docs, a default changed in one place only, a file
 // moved or a rule renamed fails here.)
 
@@ -229,4 +230,23 @@ test("docs/model.md's bug-check table has every code, and parameter 1, that an e
     }
   }
   assert.deepEqual([...missing], [], 'bug checks the table does not list');
+});
+
+test("every DDI, type or constant the README names (Ndis…, NDIS_…, Io…) is exported from 'ndis-sim', or is a rule or a driver's own callback", async () => {
+  const api = { ...(await import('../src/index.ts')), ...(await import('../src/scenario.ts')) };
+  // Types leave no trace at run time: take the names src/index.ts and the modules it
+  // re-exports whole declare as types.
+  const typeSources = ['src/index.ts', 'src/ndis/types.ts'].map((f) => readFileSync(f, 'utf8')).join('\n');
+  const isType = (name: string): boolean =>
+    new RegExp(`(?:export (?:interface|type) ${name}\\b|\\btype ${name}\\b)`).test(typeSources);
+  // Entry points a driver writes, which NDIS calls: named in the README, defined by the driver.
+  const callbacks = new Set(['NdisPoll', 'NdisSetPollNotification']);
+  const unknown = new Set<string>();
+  for (const m of readme.matchAll(/`([^`\n]+)`/g))
+    for (const w of m[1]!.matchAll(/\b(?:Ndis|NDIS_|Io[A-Z]|Ke[A-Z])\w*/g)) {
+      const name = w[0];
+      if (name in api || isType(name) || catalogue.has(name) || callbacks.has(name)) continue;
+      unknown.add(name);
+    }
+  assert.deepEqual([...unknown], [], "names the README gives that 'ndis-sim' does not export");
 });
