@@ -4,9 +4,9 @@
 // exist; docs/model.md's options table has every ndis: option with its default, and
 // its Determinism section every choice site, and its bug-check table every code a rule
 // raises; the README's usage has each command's options, and every DDI it names is
-// exported. (A field, rule, choice site,
-// bug check or flag added without docs, a default changed in one place only, a file
-// moved or a rule renamed fails here.)
+// exported. (A field, rule, choice site, bug check or flag added without docs, a
+// default changed in one place only, a file moved or a rule or DDI renamed fails
+// here.)
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
