@@ -47,6 +47,7 @@ import {
   NDIS_STATUS_BUFFER_OVERFLOW,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
@@ -393,15 +394,26 @@ test('NdisSim_DeviceRegistration: a power dispatch routine, a DeviceClassGuid, o
   ]);
 });
 
-test('NdisSim_BadParameter: NdisRegisterDeviceEx with the adapter handle instead of the driver handle', () => {
+test('NdisRegisterDeviceEx page: a handle that is not a miniport or filter driver handle (the adapter handle, any other object) fails with NDIS_STATUS_NOT_SUPPORTED and is NdisSim_DeviceRegistration', () => {
+  const got: { Status: number; object: unknown; handle: unknown }[] = [];
   const { r } = run({
     hooks: {
-      initialize: (a) => NdisRegisterDeviceEx(a.handle, attributes('X', majors())).Status,
+      initialize: (a) => {
+        for (const h of [a.handle, {} as unknown as NDIS_HANDLE]) {
+          const x = NdisRegisterDeviceEx(h, attributes('X', majors()));
+          got.push({ Status: x.Status, object: x.pDeviceObject, handle: x.NdisDeviceHandle });
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
     },
   });
-  assert.equal(r.verdict, 'bugcheck');
-  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
-  assert.match(r.bugCheck!.message, /not a miniport driver handle/);
+  assert.equal(r.verdict, 'violations');
+  assert.deepEqual(got, [
+    { Status: NDIS_STATUS_NOT_SUPPORTED, object: null, handle: null },
+    { Status: NDIS_STATUS_NOT_SUPPORTED, object: null, handle: null },
+  ]);
+  assert.deepEqual(rules(r), ['NdisSim_DeviceRegistration', 'NdisSim_DeviceRegistration']);
+  assert.match(r.violations[0]!.message, /not a miniport driver handle .*NDIS_STATUS_NOT_SUPPORTED/);
 });
 
 test('Irql_Miscellaneous_Function: NdisRegisterDeviceEx and NdisDeregisterDeviceEx at DISPATCH_LEVEL', () => {

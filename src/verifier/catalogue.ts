@@ -1637,7 +1637,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: [],
     summary:
-      'NdisRegisterDeviceEx with what NDIS_DEVICE_OBJECT_ATTRIBUTES forbids (a dispatch routine for IRP_MJ_PNP or IRP_MJ_POWER, a DeviceClassGuid, an entry that is not a routine), or with the handle of a driver that deregistered already.',
+      'NdisRegisterDeviceEx with what NDIS_DEVICE_OBJECT_ATTRIBUTES forbids (a dispatch routine for IRP_MJ_PNP or IRP_MJ_POWER, a DeviceClassGuid, an entry that is not a routine), with the handle of a driver that deregistered already, or with a handle that is not a miniport or filter driver handle (NDIS_STATUS_NOT_SUPPORTED).',
     ddis: ['NdisRegisterDeviceEx'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x80) },
     source: 'wdk-ddi-src/content/ndis/ns-ndis-_ndis_device_object_attributes.md',
