@@ -217,7 +217,7 @@ const msMappings: Record<string, Mapping> = {
     ['R8.3'],
     'NDIS_RAISE_IRQL_TO_DISPATCH and NDIS_LOWER_IRQL',
     irqlSettingBugChecks,
-    'NDIS_LOWER_IRQL back to a higher IRQL than the caller is at (KeLowerIrql asked to raise): 0xC4/0x31',
+    "NDIS_LOWER_IRQL back to a higher IRQL than the caller is at (KeLowerIrql asked to raise), or, inside a DPC, below DISPATCH to an IRQL no raise of the DPC returned: 0xC4/0x31. An _OldIrql the preceding NDIS_RAISE_IRQL_TO_DISPATCH did not return is reported elsewhere too, with the rule's own code",
   ),
   Irql_MCM_Function: notModelled('CoNDIS (miniport call managers)'),
   Irql_MCO_Function: notModelled('CoNDIS (connection-oriented miniports)'),
