@@ -1530,7 +1530,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.1'],
     summary:
-      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status) or with NDIS_STATUS_PENDING as its status, or NdisRegisterProtocolDriver outside its DriverEntry.',
+      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, or with a MediumArraySize or FrameTypeArraySize past the end of its array, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status) or with NDIS_STATUS_PENDING as its status, or NdisRegisterProtocolDriver outside its DriverEntry.',
     ddis: [
       'ProtocolBindAdapterEx',
       'NdisRegisterProtocolDriver',
@@ -1580,7 +1580,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.1', 'R7.2'],
     summary:
-      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED.',
+      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED. Or it sent on a PortNumber other than the default port 0, which is the only port of an adapter in the model.',
     ddis: ['NdisSendNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf2) },
     source: 'windows-driver-docs-pr/network/binding-states-of-a-protocol-driver.md',
