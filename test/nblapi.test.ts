@@ -13,6 +13,7 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
+  NdisAllocateCloneNetBufferList,
   NdisAllocateMdl,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBuffer,
@@ -20,6 +21,7 @@ import {
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
+  NdisFreeCloneNetBufferList,
   NdisFreeMdl,
   NdisFreeMemory,
   NdisFreeNetBuffer,
@@ -487,4 +489,23 @@ test('FilterDetach: a NET_BUFFER pool (with a NET_BUFFER out) and an MDL the mod
     r.violations[0]!.message,
     /1 NET_BUFFER pool\(s\) \(NdisFreeNetBufferPool\) with 1 NET_BUFFER\(s\) out and 1 MDL\(s\) \(NdisFreeMdl\)/,
   );
+});
+
+test('nf-nblapi-ndisallocateclonenetbufferlist: a clone made with a NetBufferPoolHandle takes its NET_BUFFERs from that pool until NdisFreeCloneNetBufferList; freeing the pool first is NdisSim_ObjectFreedInUse', () => {
+  const go = (poolFirst: boolean) =>
+    run(`clone-nb-pool-${poolFirst}`, (a) => {
+      const lp = nblPool(a, true);
+      const bp = nbPool(a);
+      const nbl = NdisAllocateNetBufferAndNetBufferList(lp, 0, 0, new Uint8Array(64), 0, 60)!;
+      const clone = NdisAllocateCloneNetBufferList(nbl, lp, bp, 0)!;
+      if (poolFirst) NdisFreeNetBufferPool(bp);
+      NdisFreeCloneNetBufferList(clone, 0);
+      if (!poolFirst) NdisFreeNetBufferPool(bp);
+      NdisFreeNetBufferList(nbl);
+      NdisFreeNetBufferListPool(lp);
+    });
+  assert.deepEqual(rules(go(false)), []);
+  const r = go(true);
+  assert.deepEqual(rules(r), [['NdisSim_ObjectFreedInUse', 'NdisFreeNetBufferPool']]);
+  assert.match(r.violations[0]!.message, /1 NET_BUFFER\(s\) still allocated/);
 });
