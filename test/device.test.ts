@@ -20,6 +20,7 @@ import {
   FILE_ANY_ACCESS,
   FILE_DEVICE_UNKNOWN,
   IO_NO_INCREMENT,
+  type IO_WORKITEM,
   IoAllocateWorkItem,
   IoCompleteRequest,
   IoFreeWorkItem,
@@ -48,6 +49,7 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
@@ -63,12 +65,14 @@ import {
   NdisFSetAttributes,
   NdisGetDeviceReservedExtension,
   NdisMDeregisterMiniportDriver,
+  NdisMOidRequestComplete,
   NdisQueueIoWorkItem,
   NdisRegisterDeviceEx,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
   type NTSTATUS,
+  OID_GEN_CURRENT_PACKET_FILTER,
   STATUS_CANCELLED,
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_INVALID_HANDLE,
@@ -1132,5 +1136,40 @@ test('NdisSim_Irql: IoAllocateWorkItem and IoQueueWorkItem from the ISR, at DIRQ
       ['NdisSim_Irql', 'IoAllocateWorkItem', 3],
       ['NdisSim_Irql', 'IoQueueWorkItem', 3],
     ],
+  );
+});
+
+test('DoubleCompleteWorkItem: an OID request completed twice from a WDM IO_WORKITEM routine (IoQueueWorkItem) is caught as from an NDIS work item', () => {
+  let obj: DEVICE_OBJECT | null = null;
+  let item: IO_WORKITEM | null = null;
+  const { r } = run({
+    hooks: {
+      driverEntry: (driver) => {
+        obj = NdisRegisterDeviceEx(driver, attributes('WiOidCtl', majors())).pDeviceObject;
+        return NDIS_STATUS_SUCCESS;
+      },
+      oid: (_a, req) => {
+        if (req.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER || item !== null) return NDIS_STATUS_NOT_SUPPORTED;
+        item = IoAllocateWorkItem(obj!);
+        const a = _a;
+        IoQueueWorkItem(
+          item!,
+          () => {
+            NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+            NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS); // the common exit, again
+          },
+          DelayedWorkQueue,
+          null,
+        );
+        return NDIS_STATUS_PENDING;
+      },
+      halt: () => {
+        if (item !== null) IoFreeWorkItem(item);
+      },
+    },
+  });
+  assert.deepEqual(
+    r.violations.filter((v) => v.ddi === 'NdisMOidRequestComplete').map((v) => v.rule),
+    ['DoubleCompleteWorkItem'],
   );
 });

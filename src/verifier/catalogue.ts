@@ -398,7 +398,7 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
     bugCheck: dv(0x00091002),
-    how: "a second NdisMOidRequestComplete for one request, made from an I/O work item, is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
+    how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
   },
   NdisMNetPnPEventInOIDRequest: notModelled('NdisMNetPnPEvent'),
   NdisOidComplete: {
