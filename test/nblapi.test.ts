@@ -509,3 +509,29 @@ test('nf-nblapi-ndisallocateclonenetbufferlist: a clone made with a NetBufferPoo
   assert.deepEqual(rules(r), [['NdisSim_ObjectFreedInUse', 'NdisFreeNetBufferPool']]);
   assert.match(r.violations[0]!.message, /1 NET_BUFFER\(s\) still allocated/);
 });
+
+test('R5.20: after MiniportHaltEx, NdisAllocateNetBufferList and NdisAllocateNetBufferAndNetBufferList on a pool of the adapter handle are both NdisSim_StaleHandle and return NULL', () => {
+  let lp: NDIS_HANDLE | null = null;
+  const got: unknown[] = [];
+  const r = run(
+    'nbl-after-halt',
+    (a) => {
+      lp = nblPool(a, true);
+    },
+    () => {},
+    {
+      unload: () => {
+        got.push(NdisAllocateNetBufferList(lp!, 0, 0));
+        got.push(NdisAllocateNetBufferAndNetBufferList(lp!, 0, 0, new Uint8Array(64), 0, 60));
+      },
+    },
+  );
+  assert.deepEqual(got, [null, null]);
+  assert.deepEqual(
+    rules(r).filter(([rule]) => rule === 'NdisSim_StaleHandle'),
+    [
+      ['NdisSim_StaleHandle', 'NdisAllocateNetBufferList'],
+      ['NdisSim_StaleHandle', 'NdisAllocateNetBufferAndNetBufferList'],
+    ],
+  );
+});
