@@ -1023,8 +1023,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.10', 'R8.11'],
     summary:
-      'A read/write lock was misused: read promoted to write on one processor, taken against a holder that cannot let go (a deadlock), released with a LOCK_STATE_EX that does not hold it or on another processor, or acquired with a LOCK_STATE_EX still in use.',
-    ddis: ['NdisAcquireRWLockRead', 'NdisAcquireRWLockWrite', 'NdisReleaseRWLock'],
+      'A read/write lock was misused: read promoted to write on one processor, taken against a holder that cannot let go (a deadlock), released with a LOCK_STATE_EX that does not hold it or on another processor, acquired with a LOCK_STATE_EX still in use, or allocated with a NULL NdisHandle outside DriverEntry (nf-ndis-ndisallocaterwlock allows NULL only there).',
+    ddis: ['NdisAcquireRWLockRead', 'NdisAcquireRWLockWrite', 'NdisReleaseRWLock', 'NdisAllocateRWLock'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2b) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisacquirerwlockwrite.md',
     fatal: false,
