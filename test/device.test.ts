@@ -20,6 +20,7 @@ import {
   FILE_ANY_ACCESS,
   FILE_DEVICE_UNKNOWN,
   IO_NO_INCREMENT,
+  type IO_WORKITEM,
   IoAllocateWorkItem,
   IoCompleteRequest,
   IoFreeWorkItem,
@@ -48,6 +49,8 @@ import {
   NDIS_STATUS_BUFFER_OVERFLOW,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
@@ -63,12 +66,14 @@ import {
   NdisFSetAttributes,
   NdisGetDeviceReservedExtension,
   NdisMDeregisterMiniportDriver,
+  NdisMOidRequestComplete,
   NdisQueueIoWorkItem,
   NdisRegisterDeviceEx,
   NdisReleaseSpinLock,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
   type NTSTATUS,
+  OID_GEN_CURRENT_PACKET_FILTER,
   STATUS_CANCELLED,
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_INVALID_HANDLE,
@@ -394,15 +399,26 @@ test('NdisSim_DeviceRegistration: a power dispatch routine, a DeviceClassGuid, o
   ]);
 });
 
-test('NdisSim_BadParameter: NdisRegisterDeviceEx with the adapter handle instead of the driver handle', () => {
+test('NdisRegisterDeviceEx page: a handle that is not a miniport or filter driver handle (the adapter handle, any other object) fails with NDIS_STATUS_NOT_SUPPORTED and is NdisSim_DeviceRegistration', () => {
+  const got: { Status: number; object: unknown; handle: unknown }[] = [];
   const { r } = run({
     hooks: {
-      initialize: (a) => NdisRegisterDeviceEx(a.handle, attributes('X', majors())).Status,
+      initialize: (a) => {
+        for (const h of [a.handle, {} as unknown as NDIS_HANDLE]) {
+          const x = NdisRegisterDeviceEx(h, attributes('X', majors()));
+          got.push({ Status: x.Status, object: x.pDeviceObject, handle: x.NdisDeviceHandle });
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
     },
   });
-  assert.equal(r.verdict, 'bugcheck');
-  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
-  assert.match(r.bugCheck!.message, /not a miniport driver handle/);
+  assert.equal(r.verdict, 'violations');
+  assert.deepEqual(got, [
+    { Status: NDIS_STATUS_NOT_SUPPORTED, object: null, handle: null },
+    { Status: NDIS_STATUS_NOT_SUPPORTED, object: null, handle: null },
+  ]);
+  assert.deepEqual(rules(r), ['NdisSim_DeviceRegistration', 'NdisSim_DeviceRegistration']);
+  assert.match(r.violations[0]!.message, /not a miniport driver handle .*NDIS_STATUS_NOT_SUPPORTED/);
 });
 
 test('Irql_Miscellaneous_Function: NdisRegisterDeviceEx and NdisDeregisterDeviceEx at DISPATCH_LEVEL', () => {
@@ -1177,5 +1193,40 @@ test('NdisSim_Irql: IoAllocateWorkItem and IoQueueWorkItem from the ISR, at DIRQ
       ['NdisSim_Irql', 'IoAllocateWorkItem', 3],
       ['NdisSim_Irql', 'IoQueueWorkItem', 3],
     ],
+  );
+});
+
+test('DoubleCompleteWorkItem: an OID request completed twice from a WDM IO_WORKITEM routine (IoQueueWorkItem) is caught as from an NDIS work item', () => {
+  let obj: DEVICE_OBJECT | null = null;
+  let item: IO_WORKITEM | null = null;
+  const { r } = run({
+    hooks: {
+      driverEntry: (driver) => {
+        obj = NdisRegisterDeviceEx(driver, attributes('WiOidCtl', majors())).pDeviceObject;
+        return NDIS_STATUS_SUCCESS;
+      },
+      oid: (_a, req) => {
+        if (req.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER || item !== null) return NDIS_STATUS_NOT_SUPPORTED;
+        item = IoAllocateWorkItem(obj!);
+        const a = _a;
+        IoQueueWorkItem(
+          item!,
+          () => {
+            NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+            NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS); // the common exit, again
+          },
+          DelayedWorkQueue,
+          null,
+        );
+        return NDIS_STATUS_PENDING;
+      },
+      halt: () => {
+        if (item !== null) IoFreeWorkItem(item);
+      },
+    },
+  });
+  assert.deepEqual(
+    r.violations.filter((v) => v.ddi === 'NdisMOidRequestComplete').map((v) => v.rule),
+    ['DoubleCompleteWorkItem'],
   );
 });

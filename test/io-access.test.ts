@@ -38,6 +38,7 @@ import {
   NdisReadRegisterUlong,
   NdisReadRegisterUshort,
   NdisSetOptionalHandlers,
+  NdisWriteErrorLogEntry,
   NdisWriteRegisterUchar,
   NdisWriteRegisterUlong,
   NdisWriteRegisterUshort,
@@ -631,4 +632,35 @@ test('NdisSim_ResourceNotFreed: a port range claimed in MiniportAddDevice goes w
       ['NdisSim_PortNotRegistered', 'NdisRawReadPortUchar'],
     ]);
   }
+});
+
+test('nf-ndis-ndiswriteerrorlogentry: the record holds NumberOfErrorValues values up to ERROR_LOG_MAXIMUM_SIZE (50 ULONGs); the trace says what an entry lost', () => {
+  const many = Array.from({ length: 60 }, (_, i) => i);
+  const drv = scriptedDriver('errlog-limits', {
+    initialize: (a) => {
+      NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_RESOURCE_CONFLICT, 2, 7, 8);
+      NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_RESOURCE_CONFLICT, 60, ...many);
+      NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_RESOURCE_CONFLICT, 3, 1);
+      NdisWriteErrorLogEntry(a.handle, NDIS_ERROR_CODE_RESOURCE_CONFLICT, 1, 1, 2, 3);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(10 * ns.ms);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(
+    w.summary().eventLog.map((e) => e.values),
+    [[7, 8], many.slice(0, 50), [1], [1]],
+  );
+  const traced = w.trace.events.filter((e) => e.what === 'NdisWriteErrorLogEntry').map((e) => e.data ?? {});
+  assert.equal(traced.length, 4);
+  assert.deepEqual(
+    traced.map((d) => [d.clipped, d.missing, d.ignored]),
+    [
+      [undefined, undefined, undefined],
+      ['10 of 60 values past ERROR_LOG_MAXIMUM_SIZE (50 fit)', undefined, undefined],
+      [undefined, 'NumberOfErrorValues 3 but 1 values given', undefined],
+      [undefined, undefined, '2 values after the 1 NumberOfErrorValues counts'],
+    ],
+  );
 });

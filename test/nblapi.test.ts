@@ -13,6 +13,7 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
+  NdisAllocateCloneNetBufferList,
   NdisAllocateMdl,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateNetBuffer,
@@ -20,6 +21,7 @@ import {
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
+  NdisFreeCloneNetBufferList,
   NdisFreeMdl,
   NdisFreeMemory,
   NdisFreeNetBuffer,
@@ -486,5 +488,50 @@ test('FilterDetach: a NET_BUFFER pool (with a NET_BUFFER out) and an MDL the mod
   assert.match(
     r.violations[0]!.message,
     /1 NET_BUFFER pool\(s\) \(NdisFreeNetBufferPool\) with 1 NET_BUFFER\(s\) out and 1 MDL\(s\) \(NdisFreeMdl\)/,
+  );
+});
+
+test('nf-nblapi-ndisallocateclonenetbufferlist: a clone made with a NetBufferPoolHandle takes its NET_BUFFERs from that pool until NdisFreeCloneNetBufferList; freeing the pool first is NdisSim_ObjectFreedInUse', () => {
+  const go = (poolFirst: boolean) =>
+    run(`clone-nb-pool-${poolFirst}`, (a) => {
+      const lp = nblPool(a, true);
+      const bp = nbPool(a);
+      const nbl = NdisAllocateNetBufferAndNetBufferList(lp, 0, 0, new Uint8Array(64), 0, 60)!;
+      const clone = NdisAllocateCloneNetBufferList(nbl, lp, bp, 0)!;
+      if (poolFirst) NdisFreeNetBufferPool(bp);
+      NdisFreeCloneNetBufferList(clone, 0);
+      if (!poolFirst) NdisFreeNetBufferPool(bp);
+      NdisFreeNetBufferList(nbl);
+      NdisFreeNetBufferListPool(lp);
+    });
+  assert.deepEqual(rules(go(false)), []);
+  const r = go(true);
+  assert.deepEqual(rules(r), [['NdisSim_ObjectFreedInUse', 'NdisFreeNetBufferPool']]);
+  assert.match(r.violations[0]!.message, /1 NET_BUFFER\(s\) still allocated/);
+});
+
+test('R5.20: after MiniportHaltEx, NdisAllocateNetBufferList and NdisAllocateNetBufferAndNetBufferList on a pool of the adapter handle are both NdisSim_StaleHandle and return NULL', () => {
+  let lp: NDIS_HANDLE | null = null;
+  const got: unknown[] = [];
+  const r = run(
+    'nbl-after-halt',
+    (a) => {
+      lp = nblPool(a, true);
+    },
+    () => {},
+    {
+      unload: () => {
+        got.push(NdisAllocateNetBufferList(lp!, 0, 0));
+        got.push(NdisAllocateNetBufferAndNetBufferList(lp!, 0, 0, new Uint8Array(64), 0, 60));
+      },
+    },
+  );
+  assert.deepEqual(got, [null, null]);
+  assert.deepEqual(
+    rules(r).filter(([rule]) => rule === 'NdisSim_StaleHandle'),
+    [
+      ['NdisSim_StaleHandle', 'NdisAllocateNetBufferList'],
+      ['NdisSim_StaleHandle', 'NdisAllocateNetBufferAndNetBufferList'],
+    ],
   );
 });

@@ -39,6 +39,7 @@ import {
   NDIS_RW_LOCK_EX,
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
@@ -431,6 +432,38 @@ test('NdisSendNetBufferLists: an NBL without the binding handle in SourceHandle 
   const r = w.run(100 * ns.ms);
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolNblOwnership');
   assert.match(r.bugCheck?.message ?? '', /SourceHandle/);
+});
+
+test('nf-ndis-ndissendnetbufferlists: a PortNumber other than the default port 0, on an adapter that allocated no ports, is NdisSim_ProtocolDataState; the echoes still go', () => {
+  const w = world(echoProtocol('port-5', 'test', { sendPort: 5 }), { rxRate: 1000 });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolDataState', r.message ?? '');
+  assert.match(r.bugCheck?.message ?? '', /PortNumber 5, which is not a port of nic0/);
+});
+
+test('ns-ndis-_ndis_open_parameters: a MediumArraySize or FrameTypeArraySize past the end of its array fails the open (NDIS_STATUS_FAILURE) and is NdisSim_ProtocolBinding', () => {
+  for (const [bad, what] of [
+    [{ MediumArraySize: 2 }, /MediumArraySize 2 is not the number of elements of MediumArray \(1\)/],
+    [
+      { FrameTypeArraySize: 1 },
+      /FrameTypeArraySize 1 is not the number of elements of FrameTypeArray \(NULL\)/,
+    ],
+    [{ FrameTypeArray: [0x0800], FrameTypeArraySize: 3 }, /FrameTypeArraySize 3 .*\(1\)/],
+  ] as const) {
+    let got = -1;
+    const p = protocolDriver('bad-sizes', (proto, bc, name, ctx) => {
+      const o = { ...openParams(name, [NdisMedium802_3]), ...bad };
+      got = NdisOpenAdapterEx(proto, ctx, o, bc).Status;
+      return got === NDIS_STATUS_SUCCESS ? got : NDIS_STATUS_FAILURE;
+    });
+    const r = world(p, { collect: true }).run(200 * ns.ms);
+    assert.equal(got, NDIS_STATUS_FAILURE);
+    assert.deepEqual(
+      r.violations.map((v) => v.rule),
+      ['NdisSim_ProtocolBinding'],
+    );
+    assert.match(r.violations[0]!.message, what);
+  }
 });
 
 test('a binding handle used after NdisCloseAdapterEx is NdisSim_StaleHandle', () => {

@@ -14,6 +14,7 @@ import {
   MediaConnectStateConnected,
   MediaConnectStateDisconnected,
   type NDIS_HANDLE,
+  NDIS_INTERMEDIATE_DRIVER,
   type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
@@ -23,6 +24,7 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
+  NDIS_WDM_DRIVER,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
   NdisFreeTimerObject,
@@ -126,6 +128,25 @@ test("nf-ndis-ndismregisterminiportdriver: a second registration from one Driver
     r.message ?? '',
     /^NdisMRegisterMiniportDriver is not modelled.*second registration by twice-nic/,
   );
+});
+
+test('ns-ndis-_ndis_miniport_driver_characteristics: Flags NDIS_INTERMEDIATE_DRIVER is not modelled, and says so; NDIS_WDM_DRIVER is taken and shown in the trace', () => {
+  const go = (Flags: number) => {
+    const drv = scriptedDriver(`flags-${Flags}-nic`, {
+      characteristics: (c) => {
+        c.Flags = Flags;
+      },
+    });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+    return { w, r: w.run(100 * ns.ms) };
+  };
+  const im = go(NDIS_INTERMEDIATE_DRIVER);
+  assert.equal(im.r.verdict, 'not-modelled');
+  assert.match(im.r.message ?? '', /^NdisMRegisterMiniportDriver is not modelled.*NDIS_INTERMEDIATE_DRIVER/);
+  const wdm = go(NDIS_WDM_DRIVER);
+  assert.equal(wdm.r.verdict, 'ok', wdm.r.message ?? '');
+  const reg = wdm.w.trace.events.find((e) => e.what === 'NdisMRegisterMiniportDriver');
+  assert.equal(reg?.data?.Flags, 'NDIS_WDM_DRIVER');
 });
 
 test('R2.1: a device whose driver fails DriverEntry shows Code 37, or Code 3 for NDIS_STATUS_RESOURCES; one that loads without registering shows Code 31', () => {

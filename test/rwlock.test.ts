@@ -133,7 +133,6 @@ test('RW locks, R2.10: freed while held is NdisSim_ObjectFreedInUse; one of the 
       NdisAcquireRWLockWrite(busy, new LOCK_STATE_EX(), 0);
       NdisFreeRWLock(busy);
       NdisAllocateRWLock(a.handle); // never freed
-      NdisFreeRWLock(NdisAllocateRWLock(null)!); // no handle: Windows 8 and later allow it
       return NDIS_STATUS_SUCCESS;
     },
   });
@@ -146,6 +145,30 @@ test('RW locks, R2.10: freed while held is NdisSim_ObjectFreedInUse; one of the 
     ],
   );
   assert.match(r.violations[2]!.message, /1 read\/write lock\(s\) \(NdisFreeRWLock\)/);
+});
+
+test('nf-ndis-ndisallocaterwlock: a NULL NdisHandle is allowed in DriverEntry (Windows 8 and later) and is NdisSim_RWLockMisuse anywhere else; the lock works either way', () => {
+  const got: boolean[] = [];
+  const { r } = removedScripted('rw-null', {
+    driverEntry: () => {
+      const early = NdisAllocateRWLock(null);
+      got.push(early !== null);
+      if (early !== null) NdisFreeRWLock(early);
+      return NDIS_STATUS_SUCCESS;
+    },
+    initialize: () => {
+      const late = NdisAllocateRWLock(null);
+      got.push(late !== null);
+      if (late !== null) NdisFreeRWLock(late);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(got, [true, true]);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_RWLockMisuse', 'NdisAllocateRWLock']],
+  );
+  assert.match(r.violations[0]!.message, /NULL\) outside DriverEntry/);
 });
 
 test('RW locks, R2.10, R5.20: a lock leaked by one initialization is reported at that halt only; one allocated with the handle of a halted adapter is NdisSim_StaleHandle and NULL', () => {

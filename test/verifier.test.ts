@@ -534,6 +534,38 @@ test('R8.3: NDIS_LOWER_IRQL lowers only when its two arguments differ; lowering 
   );
 });
 
+test('nf-ndis-ndis_lower_irql: an _OldIrql the immediately preceding NDIS_RAISE_IRQL_TO_DISPATCH did not return is Irql_IrqlSetting_Function; inside a DPC, below DISPATCH, 0xC4/0x31 with parameter 4 one', () => {
+  const drv = scriptedDriver('lower-order-nic', {
+    restart: (a) => {
+      const outer = NDIS_RAISE_IRQL_TO_DISPATCH(); // PASSIVE
+      const inner = NDIS_RAISE_IRQL_TO_DISPATCH(); // DISPATCH
+      NDIS_LOWER_IRQL(inner, 2); // equal: no KeLowerIrql; undoes the inner raise
+      NDIS_LOWER_IRQL(outer, 2); // the right order: silent
+      const first = NDIS_RAISE_IRQL_TO_DISPATCH(); // PASSIVE
+      NDIS_RAISE_IRQL_TO_DISPATCH(); // DISPATCH, lowered next with the first's value
+      NDIS_LOWER_IRQL(first, 2); // the preceding raise returned DISPATCH
+      after(a, 10, () => NDIS_LOWER_IRQL(0, 2)); // a timer DPC lowering to PASSIVE, no raise
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'lower0', driver: 'lower-order-nic' }],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(1 * ns.s);
+  const seen = r.violations.filter((v) => v.ddi === 'NDIS_LOWER_IRQL');
+  assert.deepEqual(
+    seen.map((v) => v.rule),
+    ['Irql_IrqlSetting_Function', 'Irql_IrqlSetting_Function'],
+  );
+  assert.notEqual(seen[0]!.bugCheck.params[0], 0x31); // out of a DPC Driver Verifier has no code for it
+  // 0xC4/0x31: the current IRQL (DISPATCH), the IRQL asked for (PASSIVE), 1: invalid inside a DPC.
+  assert.deepEqual([seen[1]!.bugCheck.code, ...seen[1]!.bugCheck.params], [0xc4, 0x31, 2, 0, 1]);
+  assert.match(seen[0]!.message, /immediately preceding NDIS_RAISE_IRQL_TO_DISPATCH returned DISPATCH;/);
+  assert.match(seen[1]!.message, /no NDIS_RAISE_IRQL_TO_DISPATCH of this code is left to undo.*DPC routine/);
+});
+
 /** The gallery scenario of `rule`, run with the verifier in `mode`. */
 function runGallery(rule: string, mode: 'bugcheck' | 'collect' = 'bugcheck') {
   const s = loadScenario(`examples/gallery/${rule}.yaml`, driverNames());

@@ -73,6 +73,8 @@ export interface EchoMistakes {
   pauseNeverCompleted?: boolean;
   /** Echoes go out with SourceHandle left NULL. */
   noSourceHandle?: boolean;
+  /** Echoes go out on this PortNumber, a port the miniport never allocated, not the default 0. */
+  sendPort?: number;
   /** ProtocolBindAdapterEx announces itself with a frame right after the open, before the binding runs. */
   announceInBind?: boolean;
   /** A received frame is returned twice (once in the handler, once more by a cleanup path). */
@@ -194,7 +196,12 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
         if (!mistakes.noSourceHandle) copy.SourceHandle = e.handle;
         e.sendsOut++;
         e.echoed++;
-        NdisSendNetBufferLists(e.handle!, copy, 0, atDispatch ? NDIS_SEND_FLAGS_DISPATCH_LEVEL : 0);
+        NdisSendNetBufferLists(
+          e.handle!,
+          copy,
+          mistakes.sendPort ?? 0,
+          atDispatch ? NDIS_SEND_FLAGS_DISPATCH_LEVEL : 0,
+        );
       };
 
       const freeName = (e: EchoBinding): void => {

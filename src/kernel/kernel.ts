@@ -34,6 +34,8 @@ export class Context {
   raisedNs = 0;
   /** Register and port accesses since it began or last waited (limits.accessesFreeMax). */
   accesses = 0;
+  /** What each NDIS_RAISE_IRQL_TO_DISPATCH not yet lowered returned, innermost last. */
+  readonly raises: number[] = [];
   constructor(
     public cpu: number,
     public irql: number,
@@ -206,6 +208,7 @@ export class Kernel implements EventTarget {
       c.kind = kind;
       c.raisedNs = 0;
       c.accesses = 0;
+      c.raises.length = 0;
     }
     this.stack[this.stackDepth++] = this.ctx;
     this.ctx = c;

@@ -172,6 +172,10 @@ export interface CloneOf {
   /** The original's _sinceNs then: an NBL given back and handed over again has a later one. */
   readonly since: number;
   readonly flags: number;
+  /** The NET_BUFFER pool (NetBufferPoolHandle) its NET_BUFFERs count against, or null. */
+  readonly nbPool: NbPool | null;
+  /** How many NET_BUFFERs it took from `nbPool`, given back when it is freed. */
+  readonly nbs: number;
 }
 
 /** Walks a chain; `fn` may relink the NBL it is given. */

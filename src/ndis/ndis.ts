@@ -1192,6 +1192,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     return null;
   }
 
+  /**
+   * True while the running thread is inside callback `fn` of driver `who`, whatever the
+   * adapter (a WDM work item's routine runs for its driver, with no adapter).
+   */
+  insideDriverCallback(fn: string, who: string): boolean {
+    const base = this.waitCount === 0 ? 0 : this.waitDepth[this.waitCount - 1]!;
+    for (let i = this.depth - 1; i >= base; i--) {
+      const f = this.frames[i]!;
+      if (f.fn === fn && f.who === who) return true;
+    }
+    return false;
+  }
+
   /** True while the running thread is inside callback `fn` of `b` (for DDIs that care who calls them). */
   insideCallback(b: MiniportBlock, fn: string): boolean {
     return this.insideCallbackOf(fn, b) !== null;

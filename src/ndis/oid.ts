@@ -508,6 +508,20 @@ function checkBuffer(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ddi: 
   );
 }
 
+/**
+ * Inside a work item routine of `b`'s driver: an NDIS I/O work item of the adapter, or
+ * a WDM IO_WORKITEM (IoQueueWorkItem, IoQueueWorkItemEx) of the driver, which the SDV
+ * rule DoubleCompleteWorkItem counts as well: its page speaks of work items, not of one
+ * kind.
+ */
+function inWorkItem(n: Ndis, b: MiniportBlock): boolean {
+  return (
+    n.insideCallback(b, 'NdisIoWorkItemFunction') ||
+    n.insideDriverCallback('WorkItem', b.driver.name) ||
+    n.insideDriverCallback('WorkItemEx', b.driver.name)
+  );
+}
+
 /** NdisMOidRequestComplete (R6.3). */
 export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, status: number): void {
   const ddi = 'NdisMOidRequestComplete';
@@ -522,7 +536,7 @@ export function miniportComplete(n: Ndis, b: MiniportBlock, request: NDIS_OID_RE
         `${oidText(request.DATA.Oid)} completed after MiniportOidRequest returned a final status (R3.10)`,
         ruleParams('OID request completed twice', b),
       );
-    } else if (earlier !== undefined && n.insideCallback(b, 'NdisIoWorkItemFunction')) {
+    } else if (earlier !== undefined && inWorkItem(n, b)) {
       // The deferred completion of a request that was already completed (SDV DoubleCompleteWorkItem).
       n.verifier.report(
         'DoubleCompleteWorkItem',

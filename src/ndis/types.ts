@@ -418,6 +418,11 @@ export interface NDIS_DEVICE_OBJECT_ATTRIBUTES {
   DeviceClassGuid?: null;
 }
 
+/** NDIS_MINIPORT_DRIVER_CHARACTERISTICS.Flags: the caller is an NDIS intermediate driver (ndis.h). */
+export const NDIS_INTERMEDIATE_DRIVER = 0x00000001;
+/** NDIS_MINIPORT_DRIVER_CHARACTERISTICS.Flags: the caller is an NDIS-WDM miniport (a WDM lower edge; ndis.h). */
+export const NDIS_WDM_DRIVER = 0x00000002;
+
 /**
  * `C`: the adapter context the driver sets in its registration attributes, which NDIS
  * passes back to every handler; `D`: the driver context of NdisMRegisterMiniportDriver.
@@ -429,6 +434,7 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> 
   MinorNdisVersion: number;
   MajorDriverVersion?: number;
   MinorDriverVersion?: number;
+  /** Zero, NDIS_INTERMEDIATE_DRIVER (not modelled) or NDIS_WDM_DRIVER. */
   Flags?: ULONG;
   SetOptionsHandler?: MINIPORT_SET_OPTIONS<D> | null;
   InitializeHandlerEx: MINIPORT_INITIALIZE<D>;

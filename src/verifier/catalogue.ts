@@ -217,7 +217,7 @@ const msMappings: Record<string, Mapping> = {
     ['R8.3'],
     'NDIS_RAISE_IRQL_TO_DISPATCH and NDIS_LOWER_IRQL',
     irqlSettingBugChecks,
-    'NDIS_LOWER_IRQL back to a higher IRQL than the caller is at (KeLowerIrql asked to raise): 0xC4/0x31',
+    "NDIS_LOWER_IRQL back to a higher IRQL than the caller is at (KeLowerIrql asked to raise), or, inside a DPC, below DISPATCH to an IRQL no raise of the DPC returned: 0xC4/0x31. An _OldIrql the preceding NDIS_RAISE_IRQL_TO_DISPATCH did not return is reported elsewhere too, with the rule's own code",
   ),
   Irql_MCM_Function: notModelled('CoNDIS (miniport call managers)'),
   Irql_MCO_Function: notModelled('CoNDIS (connection-oriented miniports)'),
@@ -398,7 +398,7 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
     bugCheck: dv(0x00091002),
-    how: "a second NdisMOidRequestComplete for one request, made from an I/O work item, is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
+    how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
   },
   NdisMNetPnPEventInOIDRequest: notModelled('NdisMNetPnPEvent'),
   NdisOidComplete: {
@@ -1023,8 +1023,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.10', 'R8.11'],
     summary:
-      'A read/write lock was misused: read promoted to write on one processor, taken against a holder that cannot let go (a deadlock), released with a LOCK_STATE_EX that does not hold it or on another processor, or acquired with a LOCK_STATE_EX still in use.',
-    ddis: ['NdisAcquireRWLockRead', 'NdisAcquireRWLockWrite', 'NdisReleaseRWLock'],
+      'A read/write lock was misused: read promoted to write on one processor, taken against a holder that cannot let go (a deadlock), released with a LOCK_STATE_EX that does not hold it or on another processor, acquired with a LOCK_STATE_EX still in use, or allocated with a NULL NdisHandle outside DriverEntry (nf-ndis-ndisallocaterwlock allows NULL only there).',
+    ddis: ['NdisAcquireRWLockRead', 'NdisAcquireRWLockWrite', 'NdisReleaseRWLock', 'NdisAllocateRWLock'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x2b) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisacquirerwlockwrite.md',
     fatal: false,
@@ -1530,7 +1530,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.1'],
     summary:
-      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status) or with NDIS_STATUS_PENDING as its status, or NdisRegisterProtocolDriver outside its DriverEntry.',
+      'A protocol driver broke the bind contract: a bind that succeeded without NdisOpenAdapterEx or before a pended open completed, a failed bind that left the adapter open, NdisOpenAdapterEx outside ProtocolBindAdapterEx or twice, or with a MediumArraySize or FrameTypeArraySize past the end of its array, a binding handle used before its pended open completed, NdisCompleteBindAdapterEx with no bind pending (or inside a bind that then returned its status) or with NDIS_STATUS_PENDING as its status, or NdisRegisterProtocolDriver outside its DriverEntry.',
     ddis: [
       'ProtocolBindAdapterEx',
       'NdisRegisterProtocolDriver',
@@ -1580,7 +1580,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.1', 'R7.2'],
     summary:
-      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED.',
+      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED. Or it sent on a PortNumber other than the default port 0, which is the only port of an adapter in the model.',
     ddis: ['NdisSendNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf2) },
     source: 'windows-driver-docs-pr/network/binding-states-of-a-protocol-driver.md',
@@ -1637,7 +1637,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: [],
     summary:
-      'NdisRegisterDeviceEx with what NDIS_DEVICE_OBJECT_ATTRIBUTES forbids (a dispatch routine for IRP_MJ_PNP or IRP_MJ_POWER, a DeviceClassGuid, an entry that is not a routine), or with the handle of a driver that deregistered already.',
+      'NdisRegisterDeviceEx with what NDIS_DEVICE_OBJECT_ATTRIBUTES forbids (a dispatch routine for IRP_MJ_PNP or IRP_MJ_POWER, a DeviceClassGuid, an entry that is not a routine), with the handle of a driver that deregistered already, or with a handle that is not a miniport or filter driver handle (NDIS_STATUS_NOT_SUPPORTED).',
     ddis: ['NdisRegisterDeviceEx'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x80) },
     source: 'wdk-ddi-src/content/ndis/ns-ndis-_ndis_device_object_attributes.md',

@@ -511,8 +511,20 @@ export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
 // -------------------------------------------------------------- error log
 
 /**
+ * ERROR_LOG_MAXIMUM_SIZE (wdm.h: 240 bytes), the limit the NdisWriteErrorLogEntry page
+ * puts on the record, less the IO_ERROR_LOG_PACKET fields before DumpData (40 bytes on
+ * x64): the most ULONG error values one record holds.
+ */
+const maxErrorValues = (240 - 40) / 4;
+
+/**
  * VOID NdisWriteErrorLogEntry(NdisAdapterHandle, ErrorCode, NumberOfErrorValues, ...).
- * <= DISPATCH. Writes to the world's system event log.
+ * <= DISPATCH. Writes to the world's system event log the first NumberOfErrorValues
+ * values, as the C call reads that many ULONGs after the count. The record cannot
+ * outgrow ERROR_LOG_MAXIMUM_SIZE (the page's system-enforced limit): past
+ * `maxErrorValues` the rest are dropped. Fewer values than NumberOfErrorValues (a C
+ * caller would have NDIS read past its arguments) logs those given. Either way the
+ * trace says what the entry lost.
  */
 export function NdisWriteErrorLogEntry(
   NdisAdapterHandle: NDIS_HANDLE,
@@ -525,14 +537,24 @@ export function NdisWriteErrorLogEntry(
   const n = b.ndis;
   n.verifier.irql(irql.NdisWriteErrorLogEntry, ddi, b.name);
   if (stale(b, ddi)) return;
-  const values = ErrorValues.slice(0, Math.max(0, NumberOfErrorValues));
+  const count = Math.max(0, NumberOfErrorValues);
+  const kept = Math.min(count, maxErrorValues);
+  const values = ErrorValues.slice(0, kept);
   n.eventLog.push({ timeNs: n.now, source: b.driver.name, adapter: b.name, errorCode: ErrorCode, values });
   if (n.trace.on) {
     const k = n.kernel;
+    const notes: Record<string, unknown> = {};
+    if (count > maxErrorValues)
+      notes.clipped = `${count - maxErrorValues} of ${count} values past ERROR_LOG_MAXIMUM_SIZE (${maxErrorValues} fit)`;
+    if (ErrorValues.length < kept)
+      notes.missing = `NumberOfErrorValues ${count} but ${ErrorValues.length} values given`;
+    else if (ErrorValues.length > count)
+      notes.ignored = `${ErrorValues.length - count} values after the ${count} NumberOfErrorValues counts`;
     n.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'eventlog', ddi, {
       adapter: b.name,
       ErrorCode: errorCodeName(ErrorCode),
       values,
+      ...notes,
     });
   }
 }

@@ -108,14 +108,21 @@ export function NdisAllocateCloneNetBufferList(
   // New NET_BUFFERs over the original's bytes, from the start of their used space.
   let first: NET_BUFFER | null = null;
   let last: NET_BUFFER | null = null;
+  let nbs = 0;
   for (let nb = original.FirstNetBuffer; nb !== null; nb = nb.Next) {
     const bytes = nb.Data === null ? null : nb.Data.subarray(nb.DataOffset, nb.DataOffset + nb.DataLength);
     const copy: NET_BUFFER = { Next: null, DataLength: nb.DataLength, DataOffset: 0, Data: bytes };
     if (last === null) first = copy;
     else last.Next = copy;
     last = copy;
+    nbs++;
   }
   pool.allocated++;
+  // The clone's NET_BUFFERs come from NetBufferPoolHandle when it is given: they are
+  // out of that pool until the clone is freed, as NdisAllocateNetBuffer's are, so
+  // NdisFreeNetBufferPool before NdisFreeCloneNetBufferList frees a pool in use.
+  const nbPool = NetBufferPoolHandle instanceof NbPool ? NetBufferPoolHandle : null;
+  if (nbPool !== null) nbPool.allocated += nbs;
   const clone = new NblImpl(pool, first, homePlace(pool), n.nextNblId++);
   clone._clone = {
     original,
@@ -123,6 +130,8 @@ export function NdisAllocateCloneNetBufferList(
     holder: original._holder,
     since: original._sinceNs,
     flags: AllocateCloneFlags,
+    nbPool,
+    nbs: nbPool === null ? 0 : nbs,
   };
   if (n.trace.on)
     n.traceDdi(ddi, adapter, {
@@ -180,6 +189,7 @@ export function NdisFreeCloneNetBufferList(CloneNetBufferList: NET_BUFFER_LIST, 
       `NBL #${clone._id}, a clone of NBL #${o._id}, freed after its parent was ${now}: the clone describes the parent's data, so the parent stays with the driver that cloned it until every clone is freed (relationships-between-net-buffer-list-generations)`,
     );
   }
+  if (c.nbPool !== null) c.nbPool.allocated -= c.nbs;
   freeNbl(n, clone, ddi);
   if (n.trace.on) n.traceDdi(ddi, clone._pool.block, { clone: clone._id, original: o._id });
 }

@@ -271,6 +271,8 @@ export function NdisAllocateNetBufferAndNetBufferList(
   const n = currentNdis(ddi);
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, adapter);
+  // As NdisAllocateNetBufferList: a pool of an adapter handle dies with the handle.
+  if (pool.block !== null && stale(pool.block, ddi)) return null;
   // The page: the pool must have been allocated with fAllocateNetBuffer TRUE and DataSize 0.
   const bad = !pool.allocateNetBuffer
     ? 'on a pool allocated with fAllocateNetBuffer FALSE: its NBLs have no NET_BUFFER; use NdisAllocateNetBufferList and NdisAllocateNetBuffer'

@@ -32,6 +32,7 @@ import {
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
   STATUS_OBJECT_NAME_COLLISION,
   STATUS_PENDING,
@@ -52,15 +53,9 @@ const irqlRegister = ddiIrql.NdisRegisterDeviceEx!;
 const irqlDeregister = ddiIrql.NdisDeregisterDeviceEx!;
 const irqlExtension = ddiIrql.NdisGetDeviceReservedExtension!;
 
-/** A miniport or filter driver handle, the two the page names; anything else is a bad parameter. */
-function ownerOf(n: Ndis, h: unknown, ddi: string): MiniportDriverBlock | FilterDriverBlock {
-  if (h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock) return h;
-  return n.verifier.fatal(
-    'NdisSim_BadParameter',
-    ddi,
-    null,
-    `${ddi}: the handle is not a miniport driver handle (NdisMRegisterMiniportDriver) or a filter driver handle (NdisFRegisterFilterDriver)`,
-  );
+/** A miniport or filter driver handle, the two the page names, or null for any other. */
+function ownerOf(h: unknown): MiniportDriverBlock | FilterDriverBlock | null {
+  return h instanceof MiniportDriverBlock || h instanceof FilterDriverBlock ? h : null;
 }
 
 /** Why NDIS refuses the attributes with NDIS_STATUS_INVALID_PARAMETER, or null. */
@@ -110,8 +105,11 @@ function forbidden(a: NDIS_DEVICE_OBJECT_ATTRIBUTES): string | null {
  * driver's MajorFunctions; allocates ExtensionSize bytes of extension. Attributes NDIS
  * cannot take fail with NDIS_STATUS_INVALID_PARAMETER; a name already in use with
  * STATUS_OBJECT_NAME_COLLISION (IoCreateDevice's status, passed on); a deregistered
- * driver's handle with NDIS_STATUS_FAILURE. What the page forbids (PnP or power
- * routines, a DeviceClassGuid) is NdisSim_DeviceRegistration.
+ * driver's handle with NDIS_STATUS_FAILURE; a handle that is not a miniport or filter
+ * driver handle (a protocol's, an adapter's) with NDIS_STATUS_NOT_SUPPORTED, the page's
+ * status for a caller that is not an NDIS driver. What the page forbids (PnP or power
+ * routines, a DeviceClassGuid), a deregistered driver and a wrong handle are
+ * NdisSim_DeviceRegistration.
  */
 export function NdisRegisterDeviceEx(
   NdisHandle: NDIS_HANDLE,
@@ -119,13 +117,24 @@ export function NdisRegisterDeviceEx(
 ): { Status: NDIS_STATUS; pDeviceObject: DEVICE_OBJECT | null; NdisDeviceHandle: NDIS_HANDLE | null } {
   const ddi = 'NdisRegisterDeviceEx';
   const n = currentNdis(ddi);
-  const owner = ownerOf(n, NdisHandle, ddi);
+  const owner = ownerOf(NdisHandle);
   n.verifier.irql(irqlRegister, ddi, null);
   const a = DeviceObjectAttributes;
   const fail = (Status: number, why: string) => {
-    if (n.trace.on) n.traceDdi(ddi, null, { driver: owner.name, result: Status, why });
+    if (n.trace.on) n.traceDdi(ddi, null, { driver: owner?.name ?? null, result: Status, why });
     return { Status, pDeviceObject: null, NdisDeviceHandle: null };
   };
+  if (owner === null) {
+    // The page's NDIS_STATUS_NOT_SUPPORTED: "the caller is not an NDIS driver", which
+    // NDIS can only tell from the handle.
+    n.verifier.report(
+      'NdisSim_DeviceRegistration',
+      ddi,
+      null,
+      `${ddi}: NdisHandle is not a miniport driver handle (NdisMRegisterMiniportDriver) or a filter driver handle (NdisFRegisterFilterDriver), the only two the page allows; the call fails with NDIS_STATUS_NOT_SUPPORTED`,
+    );
+    return fail(NDIS_STATUS_NOT_SUPPORTED, 'NdisHandle is not a miniport or filter driver handle');
+  }
   if (owner.deregistered) {
     n.verifier.report(
       'NdisSim_DeviceRegistration',

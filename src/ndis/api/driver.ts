@@ -35,6 +35,7 @@ import type {
   NDIS_MINIPORT_SS_CHARACTERISTICS,
   NDIS_STATUS,
 } from '../types.ts';
+import { NDIS_INTERMEDIATE_DRIVER, NDIS_WDM_DRIVER } from '../types.ts';
 import { currentNdis, driverHandle } from './common.ts';
 import { checkDevicesAtDeregistration } from './device.ts';
 import { filterSetOptionalHandlers, isFilterHandle } from './filter-options.ts';
@@ -164,11 +165,23 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
       'NdisMRegisterMiniportDriver',
       `a second registration by ${prev.name} (a miniport-intermediate driver registering its virtual miniport; intermediate drivers are not modelled)`,
     );
+  // The characteristics page's Flags: an intermediate driver has a protocol lower edge
+  // and virtual miniports, none of which the model has. NDIS_WDM_DRIVER (a WDM lower
+  // edge, USB say) is taken: the model's lower edge is its simulated device either way.
+  const flags = MiniportDriverCharacteristics.Flags ?? 0;
+  if ((flags & NDIS_INTERMEDIATE_DRIVER) !== 0)
+    throw new NotModelledError(
+      'NdisMRegisterMiniportDriver',
+      `Flags has NDIS_INTERMEDIATE_DRIVER${mod === null ? '' : ` (${mod.name})`}: intermediate drivers (a miniport upper edge over a protocol lower edge, NdisIMInitializeDeviceInstanceEx) are not modelled`,
+    );
   const bad = checkCharacteristics(MiniportDriverCharacteristics, n.options.missingHandlerStatus);
   const tr = n.trace.on
     ? n.traceDdi('NdisMRegisterMiniportDriver', null, {
         RegistryPath,
         NdisVersion: `${MiniportDriverCharacteristics.MajorNdisVersion}.${MiniportDriverCharacteristics.MinorNdisVersion}`,
+        ...(flags === 0
+          ? {}
+          : { Flags: flags === NDIS_WDM_DRIVER ? 'NDIS_WDM_DRIVER' : `0x${flags.toString(16)}` }),
       })
     : null;
   let status: number = NDIS_STATUS_SUCCESS;

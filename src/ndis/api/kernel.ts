@@ -1,7 +1,7 @@
 // Kernel-service DDIs (08-kernel-services.md): timer objects, I/O work items, spin
 // locks, interrupts, sleeps and stalls, system time.
 
-import { Irql } from '../../kernel/kernel.ts';
+import { Irql, irqlNames } from '../../kernel/kernel.ts';
 import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
@@ -1272,30 +1272,60 @@ export function NDIS_RAISE_IRQL_TO_DISPATCH(): number {
   const n: Ndis = currentNdis('NDIS_RAISE_IRQL_TO_DISPATCH');
   n.verifier.irql(irqlRaise, 'NDIS_RAISE_IRQL_TO_DISPATCH', null);
   // A raise never lowers: above DISPATCH (reported just now) the IRQL stays where it is.
-  return n.kernel.raise(Math.max(Irql.Dispatch, n.kernel.ctx.irql));
+  const old = n.kernel.raise(Math.max(Irql.Dispatch, n.kernel.ctx.irql));
+  n.kernel.ctx.raises.push(old);
+  return old;
 }
 
 /**
  * NDIS_LOWER_IRQL(_OldIrql, _CurIrql): back to the IRQL the raise returned. The macro
- * calls KeLowerIrql(_OldIrql) only when the two arguments differ.
+ * calls KeLowerIrql(_OldIrql) only when the two arguments differ. Its page (and
+ * KeLowerIrql's) makes it a fatal error to pass an _OldIrql that the immediately
+ * preceding NDIS_RAISE_IRQL_TO_DISPATCH of the same code did not return: that is
+ * Irql_IrqlSetting_Function, and inside a DPC, below DISPATCH, Driver Verifier's
+ * 0xC4/0x31 with parameter 4 one. The IRQL still goes where the driver asked.
  */
 export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
-  const n: Ndis = currentNdis('NDIS_LOWER_IRQL');
-  n.verifier.irql(irqlLower, 'NDIS_LOWER_IRQL', null);
-  if (_OldIrql === _CurIrql) return;
-  const cur = n.kernel.ctx.irql;
+  const ddi = 'NDIS_LOWER_IRQL';
+  const n: Ndis = currentNdis(ddi);
+  n.verifier.irql(irqlLower, ddi, null);
+  const ctx = n.kernel.ctx;
+  const raised = ctx.raises.length === 0 ? null : ctx.raises[ctx.raises.length - 1]!;
+  if (_OldIrql === _CurIrql) {
+    // No KeLowerIrql: nothing to check, but the raise it pairs with is done with.
+    if (raised === _OldIrql) ctx.raises.pop();
+    return;
+  }
+  const cur = ctx.irql;
   if (_OldIrql > cur) {
     // KeLowerIrql to a higher IRQL than the caller is at: Driver Verifier's 0xC4/0x31,
     // parameter 2 the current IRQL, 3 the IRQL asked for, 4 zero (the new IRQL is bad).
     n.verifier.report(
       'Irql_IrqlSetting_Function',
-      'NDIS_LOWER_IRQL',
+      ddi,
       null,
       `NDIS_LOWER_IRQL(${_OldIrql}, ${_CurIrql}) at IRQL ${cur}: KeLowerIrql cannot go up`,
       [cur, _OldIrql, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x31 },
     );
     return;
+  }
+  if (raised !== null) ctx.raises.pop();
+  if (raised !== _OldIrql) {
+    const inDpc = ctx.kind === 'dpc' && _OldIrql < Irql.Dispatch;
+    n.verifier.report(
+      'Irql_IrqlSetting_Function',
+      ddi,
+      null,
+      `NDIS_LOWER_IRQL(${irqlNames[_OldIrql] ?? _OldIrql}, ${irqlNames[_CurIrql] ?? _CurIrql}) at ${irqlNames[cur]}: ` +
+        (raised === null
+          ? 'no NDIS_RAISE_IRQL_TO_DISPATCH of this code is left to undo'
+          : `the immediately preceding NDIS_RAISE_IRQL_TO_DISPATCH returned ${irqlNames[raised]}`) +
+        '; the NDIS_LOWER_IRQL page makes any other _OldIrql a fatal error' +
+        (inDpc ? ' (and a DPC routine may not go below DISPATCH_LEVEL)' : ''),
+      inDpc ? [cur, _OldIrql, 1] : [],
+      inDpc ? { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: 0x31 } : undefined,
+    );
   }
   n.kernel.lower(_OldIrql);
 }

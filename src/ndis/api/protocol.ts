@@ -17,6 +17,7 @@ import * as data from '../datapath.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
+  NDIS_DEFAULT_PORT_NUMBER,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OPEN_PARAMETERS_REVISION_1,
@@ -231,12 +232,31 @@ export function bindingOf(n: Ndis, h: unknown, ddi: string, what: string): { bd:
 }
 
 /**
+ * Why the array sizes of NDIS_OPEN_PARAMETERS do not describe its arrays, or null:
+ * each Size is the number of elements NDIS reads from its array, so a Size past the
+ * array's end (or any Size with a NULL array) has NDIS read memory the caller never
+ * filled. NDIS_MAX_FRAME_TYPES_PER_OPEN, the page's upper bound on FrameTypeArraySize,
+ * is not checked: no page gives its value.
+ */
+function badArraySizes(p: NDIS_OPEN_PARAMETERS): string | null {
+  const count = (a: readonly number[] | null | undefined) => (Array.isArray(a) ? a.length : 0);
+  const m = p.MediumArraySize;
+  if (!Number.isInteger(m) || m < 0 || m > count(p.MediumArray))
+    return `OpenParameters.MediumArraySize ${String(m)} is not the number of elements of MediumArray (${count(p.MediumArray)})`;
+  const f = p.FrameTypeArraySize;
+  if (!Number.isInteger(f) || f < 0 || f > count(p.FrameTypeArray))
+    return `OpenParameters.FrameTypeArraySize ${String(f)} is not the number of elements of FrameTypeArray (${p.FrameTypeArray == null ? 'NULL' : count(p.FrameTypeArray)})`;
+  return null;
+}
+
+/**
  * NDIS_STATUS NdisOpenAdapterEx(NdisProtocolHandle, ProtocolBindingContext,
  * OpenParameters, BindContext, &NdisBindingHandle). PASSIVE, only inside
  * ProtocolBindAdapterEx (NDIS fails any other call). Chooses the adapter's medium from
  * OpenParameters.MediumArray. NDIS may pend the open (ChoiceSite.ProtocolOpenClose):
  * then ProtocolOpenAdapterCompleteEx follows from NDIS's worker, and the handle must
- * not be used before it.
+ * not be used before it. A MediumArraySize or FrameTypeArraySize larger than its array
+ * is NdisSim_ProtocolBinding, and the open fails with NDIS_STATUS_FAILURE.
  */
 export function NdisOpenAdapterEx<C>(
   NdisProtocolHandle: NDIS_HANDLE,
@@ -286,6 +306,9 @@ export function NdisOpenAdapterEx<C>(
       `OpenParameters.AdapterName ${JSON.stringify(OpenParameters.AdapterName)} is not the BindParameters.AdapterName of this bind (${JSON.stringify(adapterName(b))})`,
       false,
     );
+  const sizes = badArraySizes(OpenParameters);
+  if (sizes !== null)
+    return refuse(NDIS_STATUS_FAILURE, `${ddi}: ${sizes} (ns-ndis-_ndis_open_parameters)`, true);
   const medium = b.general?.MediaType ?? 0;
   const media = OpenParameters.MediumArray.slice(0, OpenParameters.MediumArraySize);
   const index = media.indexOf(medium);
@@ -667,6 +690,16 @@ export function NdisSendNetBufferLists(
     }
     if (++count > 1_000_000) break;
   }
+  // The page: PortNumber names a miniport adapter port, and a protocol that uses no
+  // ports sends on the default one, 0. The model has no NdisMAllocatePort, so every
+  // adapter has only port 0; the send goes on, with the number the driver gave.
+  if (PortNumber !== NDIS_DEFAULT_PORT_NUMBER)
+    n.verifier.report(
+      'NdisSim_ProtocolDataState',
+      ddi,
+      b.name,
+      `${p.name} sent ${count} NBL(s) on PortNumber ${String(PortNumber)}, which is not a port of ${b.name}: it has only the default port, NDIS_DEFAULT_PORT_NUMBER (0), the one a protocol that uses no ports must give (nf-ndis-ndissendnetbufferlists)`,
+    );
   // R7.1, R7.2: sends flow in Running (and Pausing, for what was under way); NDIS
   // gives a paused binding's sends back with NDIS_STATUS_PAUSED.
   if (bd.state !== 'Running')

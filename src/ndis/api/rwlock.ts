@@ -77,6 +77,15 @@ export function NdisAllocateRWLock(NdisHandle: NDIS_HANDLE | null): NDIS_RW_LOCK
     if (n.trace.on) n.traceDdi(ddi, bd.block, { protocol: bd.protocol.name });
     return new NDIS_RW_LOCK_EX(null);
   }
+  // The page allows NULL only in DriverEntry, before the driver has an NDIS handle (Windows 8
+  // and later). Elsewhere the driver has one and must pass it; the lock still works.
+  if (NdisHandle === null && n.loading === null)
+    n.verifier.report(
+      'NdisSim_RWLockMisuse',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}(NULL) outside DriverEntry: the page allows a NULL NdisHandle only in DriverEntry, before any NDIS handle is available; pass the driver, adapter, protocol, binding or filter handle (nf-ndis-ndisallocaterwlock)`,
+    );
   const owner = NdisHandle === null ? null : serviceOrProtocolHandle(NdisHandle, ddi);
   if (owner instanceof FilterModule) {
     if (staleModule(owner, ddi, n)) return null;
