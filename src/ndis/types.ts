@@ -418,11 +418,6 @@ export interface NDIS_DEVICE_OBJECT_ATTRIBUTES {
   DeviceClassGuid?: null;
 }
 
-/** NDIS_MINIPORT_DRIVER_CHARACTERISTICS.Flags: the caller is an NDIS intermediate driver (ndis.h). */
-export const NDIS_INTERMEDIATE_DRIVER = 0x00000001;
-/** NDIS_MINIPORT_DRIVER_CHARACTERISTICS.Flags: the caller is an NDIS-WDM miniport (a WDM lower edge; ndis.h). */
-export const NDIS_WDM_DRIVER = 0x00000002;
-
 /**
  * `C`: the adapter context the driver sets in its registration attributes, which NDIS
  * passes back to every handler; `D`: the driver context of NdisMRegisterMiniportDriver.

@@ -7,6 +7,7 @@ import { MiniportDriverBlock } from '../driver.ts';
 import type { NDIS_FILTER_PARTIAL_CHARACTERISTICS } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
+  NDIS_INTERMEDIATE_DRIVER,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_CHARACTERISTICS,
@@ -24,6 +25,7 @@ import {
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
+  NDIS_WDM_DRIVER,
 } from '../generated/status.ts';
 import { describe, type Ndis } from '../ndis.ts';
 import type {
@@ -35,7 +37,6 @@ import type {
   NDIS_MINIPORT_SS_CHARACTERISTICS,
   NDIS_STATUS,
 } from '../types.ts';
-import { NDIS_INTERMEDIATE_DRIVER, NDIS_WDM_DRIVER } from '../types.ts';
 import { currentNdis, driverHandle } from './common.ts';
 import { checkDevicesAtDeregistration } from './device.ts';
 import { filterSetOptionalHandlers, isFilterHandle } from './filter-options.ts';
