@@ -1,0 +1,31 @@
+// Correct drivers from the session-25 false-positive hunt (test/fixtures/hunt25), run as
+// `ndis-sim explore` runs them. Each test names the Microsoft page the driver follows and
+// the check that fired on it before the fix.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { exploreSeeds } from '../src/explore/explore.ts';
+import { untilNs } from '../src/scenario/build.ts';
+import { huntCancelq } from './fixtures/hunt25/cancelq.ts';
+import { exampleScenario, runExample } from './helpers/seeds.ts';
+
+test('IRP_MJ_CLEANUP page: a request in progress (taken off the queue, no Cancel routine) when the handle closes is not NdisSim_IrpPendingAtClose; IRP_MJ_CLOSE waits until it completes', () => {
+  const drivers = [huntCancelq];
+  const s = exampleScenario('test/fixtures/hunt25/cancelq.yaml', drivers, 'hunt-cancelq');
+  const { w, r } = runExample(s, drivers, 1, true);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  assert.equal(w.ndis.io?.pending.length, 0);
+  // Seed 1: handle a is closed with one request in flight; its close comes after it lands.
+  const ev = w.trace.events;
+  const cleanupA = ev.findIndex((e) => e.what === 'CloseHandle a');
+  const waits = ev.findIndex((e) => e.what === 'CloseHandle a: IRP_MJ_CLOSE waits');
+  const closeA = ev.findIndex((e, i) => i > cleanupA && e.what === 'DispatchClose' && e.data?.handle === 'a');
+  const landed = ev.findIndex((e, i) => i > waits && e.what === 'DeviceIoControl a completes');
+  assert.ok(cleanupA >= 0 && waits > cleanupA, 'the close of a waits for its request in flight');
+  assert.ok(landed > 0 && closeA > landed, 'IRP_MJ_CLOSE of a after its last request completed');
+  const ex = exploreSeeds({ scenario: s, drivers, untilNs: untilNs(s), verifier: s.verifier }, 1, 200);
+  assert.deepEqual(
+    ex.groups.map((g) => g.signature),
+    [],
+  );
+});
