@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { exploreSeeds } from '../src/explore/explore.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { huntCancelq } from './fixtures/hunt25/cancelq.ts';
+import { huntWi2 } from './fixtures/hunt25/wi2.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
 
 test('IRP_MJ_CLEANUP page: a request in progress (taken off the queue, no Cancel routine) when the handle closes is not NdisSim_IrpPendingAtClose; IRP_MJ_CLOSE waits until it completes', () => {
@@ -23,6 +24,27 @@ test('IRP_MJ_CLEANUP page: a request in progress (taken off the queue, no Cancel
   const landed = ev.findIndex((e, i) => i > waits && e.what === 'DeviceIoControl a completes');
   assert.ok(cleanupA >= 0 && waits > cleanupA, 'the close of a waits for its request in flight');
   assert.ok(landed > 0 && closeA > landed, 'IRP_MJ_CLOSE of a after its last request completed');
+  const ex = exploreSeeds({ scenario: s, drivers, untilNs: untilNs(s), verifier: s.verifier }, 1, 200);
+  assert.deepEqual(
+    ex.groups.map((g) => g.signature),
+    [],
+  );
+});
+
+test('releasing-driver-allocated-resources, nf-ndis-ndisallocateioworkitem: an NDIS work item of the NdisDeviceHandle queued in the last MiniportHaltEx and freed by its own routine keeps the driver loaded until it ran; it is not NdisSim_CallbackAfterHalt', () => {
+  const drivers = [huntWi2];
+  const s = exampleScenario('test/fixtures/hunt25/wi2.yaml', drivers, 'hunt-wi2');
+  const { w, r } = runExample(s, drivers, 1, true);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  const ev = w.trace.events;
+  const deregister = ev.findIndex((e) => e.what === 'NdisDeregisterDeviceEx');
+  const ran = ev.findIndex(
+    (e, i) => i > deregister && e.kind === 'call' && e.what === 'NdisIoWorkItemFunction',
+  );
+  const unload = ev.findIndex((e) => e.kind === 'call' && e.what === 'MiniportDriverUnload');
+  assert.ok(deregister >= 0 && ran > deregister, 'the device item runs after the halt');
+  assert.ok(unload > ran, `MiniportDriverUnload (${unload}) after the item's routine (${ran})`);
+  assert.ok(ev.some((e) => /MiniportDriverUnload waits: a work item of the driver/.test(e.what)));
   const ex = exploreSeeds({ scenario: s, drivers, untilNs: untilNs(s), verifier: s.verifier }, 1, 200);
   assert.deepEqual(
     ex.groups.map((g) => g.signature),

@@ -629,7 +629,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           null,
           d.ioWorkRunning > 0
             ? `${d.name}: MiniportDriverUnload waits: an I/O work item of the driver is still running`
-            : `${d.name}: MiniportDriverUnload waits: an IO_WORKITEM of the driver is queued or running`,
+            : `${d.name}: MiniportDriverUnload waits: a work item of the driver (an IO_WORKITEM, or an NDIS work item of its driver handle or device) is queued or running`,
           {},
         );
       d.unloadWaits = true;
@@ -1317,7 +1317,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = ownerAdapter(w.owner);
     const who = ownerDriverName(w.owner);
     const routine = w.routine;
-    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) return;
+    // The item is dequeued: the routine may queue it again (a new reference) or free it.
+    const held = w.referenced;
+    w.referenced = false;
+    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) {
+      if (held) this.dropIoRef(w);
+      return;
+    }
     // While the routine runs the item holds the device object: halt checks it, and the
     // driver's unload waits for it (R8.9, R2.16).
     const o = w.owner;
@@ -1338,6 +1344,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.driverThrew(e, 'NdisIoWorkItemFunction', b);
     }
     this.leave(f, undefined);
+    if (held) this.dropIoRef(w);
     if (adapter !== null) adapter.ioWorkRunning--;
     if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
       md.unloadWaits = false;
@@ -1380,13 +1387,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * or IoFreeWorkItem dropped its run); a miniport driver's unload that waited for it
    * goes on (a filter's or protocol's stop polls again on its own).
    */
-  releaseIoWorkItem(w: IoWorkItem): void {
+  releaseIoWorkItem(w: NdisIoWorkItem): void {
     if (!w.referenced) return;
     w.referenced = false;
     this.dropIoRef(w);
   }
 
-  private dropIoRef(w: IoWorkItem): void {
+  private dropIoRef(w: NdisIoWorkItem): void {
     const o = w.owner;
     if (o.kind !== 'driver' && o.kind !== 'filterDriver' && o.kind !== 'protocolDriver') return;
     const d = o.driver;

@@ -83,6 +83,12 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
   freed = false;
   routine: NDIS_IO_WORKITEM_FUNCTION | null = null;
   context: unknown = null;
+  /**
+   * Queued on an object of the driver (its driver handle, an NdisRegisterDeviceEx
+   * device, a DRIVER_OBJECT): the queuing referenced the IoObject, and the routine's
+   * return (or a free that drops the run) releases it. The driver cannot unload meanwhile.
+   */
+  referenced = false;
   constructor(
     readonly ndis: Ndis,
     readonly owner: Owner,
@@ -108,8 +114,6 @@ export class IoWorkItem extends NdisIoWorkItem implements IO_WORKITEM {
   /** The routine of the last IoQueueWorkItem (ex false) or IoQueueWorkItemEx (ex true). */
   ioRoutine: IO_WORKITEM_ROUTINE | IO_WORKITEM_ROUTINE_EX | null = null;
   ex = false;
-  /** IoQueueWorkItem(Ex) referenced the IoObject; the routine's return releases it. */
-  referenced = false;
   constructor(
     ndis: Ndis,
     owner: Owner,

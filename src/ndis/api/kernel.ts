@@ -419,6 +419,14 @@ export function NdisQueueIoWorkItem<T = unknown>(
   }
   w.routine = Routine as NDIS_IO_WORKITEM_FUNCTION;
   w.context = WorkItemContext;
+  // NdisAllocateIoWorkItem wraps IoAllocateWorkItem with the object its handle stands
+  // for, and the queuing references it: an item of the driver handle or of a device
+  // keeps the driver loaded until its routine returns (releasing-driver-allocated-resources).
+  const d = ioDriver(w);
+  if (!w.referenced && d !== null) {
+    w.referenced = true;
+    d.ioRefs++;
+  }
   n.kernel.queueWork(w.k);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
@@ -437,6 +445,7 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
       'NdisFreeIoWorkItem: the work item is still queued, its routine not run yet (R8.8, R8.9); its run is dropped',
     );
     n.kernel.cancelWork(w.k);
+    n.releaseIoWorkItem(w);
   }
   w.freed = true;
   if (w.owner.kind === 'adapter') removeFrom(w.owner.block.workItems, w);
@@ -530,8 +539,8 @@ export function IoAllocateWorkItem(DeviceObject: DRIVER_OBJECT | DEVICE_OBJECT):
   return w;
 }
 
-/** The driver block an IO_WORKITEM holds while queued. */
-function ioDriver(w: IoWorkItem): MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock | null {
+/** The driver block an IO_WORKITEM (or an NDIS work item of a driver or device handle) holds while queued. */
+function ioDriver(w: NdisIoWorkItem): MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock | null {
   const o = w.owner;
   return o.kind === 'driver' || o.kind === 'filterDriver' || o.kind === 'protocolDriver' ? o.driver : null;
 }
