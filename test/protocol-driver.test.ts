@@ -1171,6 +1171,41 @@ test('R8.8, R2.16: a timer of the NdisProtocolHandle left set at unload that fir
   assert.equal(ran, 0);
 });
 
+test('releasing-driver-allocated-resources: an IO_WORKITEM queued inside the Unload routine, which returns without waiting for it, runs after it as NdisSim_CallbackAfterHalt, and the message says the Unload must make sure it ran (hunt)', () => {
+  let ran = 0;
+  const p = protocolDriver(
+    'item-after-unload',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {},
+    (proto, obj) => {
+      obj.DriverUnload = () => {
+        NdisDeregisterProtocolDriver(proto);
+        const item = IoAllocateWorkItem(obj);
+        IoQueueWorkItemEx(
+          item!,
+          (_o, _c, it) => {
+            ran++;
+            IoFreeWorkItem(it);
+          },
+          DelayedWorkQueue,
+          null,
+        );
+      };
+    },
+  );
+  const w = world(p, { collect: true });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'item-after-unload' });
+  w.run(ns.s);
+  const v = w.verifier.violations.find((x) => x.rule === 'NdisSim_CallbackAfterHalt');
+  assert.ok(v !== undefined, w.verifier.violations.map((x) => x.rule).join(', '));
+  assert.equal(v.ddi, 'WorkItemEx');
+  assert.match(
+    v.message,
+    /an IO_WORKITEM was queued during or after the unload .* an Unload routine ensures the work items it queued have completed/,
+  );
+  assert.equal(ran, 0);
+});
+
 test('nc-wdm-driver_unload: a protocol driver without an Unload routine cannot be stopped: a warning, and it stays loaded and bound', () => {
   const p = echoProtocol('echo-no-unload', 'x', { noUnload: true });
   const w = world(p, { rxRate: 2000 });

@@ -1244,7 +1244,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NdisSim_CallbackAfterHalt',
       fn,
       null,
-      `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`,
+      fn === 'WorkItem' || fn === 'WorkItemEx'
+        ? `${fn} of driver ${d.name} fired after its ${unload} returned: an IO_WORKITEM was queued during or after the unload (the unload waits only for those queued before it began) and ${unload} returned without making sure it had run (releasing-driver-allocated-resources: an Unload routine ensures the work items it queued have completed); the model does not run it`
+        : `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`,
     );
     return true;
   }
