@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { exploreSeeds } from '../src/explore/explore.ts';
+import { type DriverModule, IoAllocateWorkItem, NDIS_STATUS_FAILURE } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { huntCancelq } from './fixtures/hunt25/cancelq.ts';
 import { huntWi2 } from './fixtures/hunt25/wi2.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
+import { ns, testWorld } from './helpers/world.ts';
 
 test('IRP_MJ_CLEANUP page: a request in progress (taken off the queue, no Cancel routine) when the handle closes is not NdisSim_IrpPendingAtClose; IRP_MJ_CLOSE waits until it completes', () => {
   const drivers = [huntCancelq];
@@ -50,4 +52,24 @@ test('releasing-driver-allocated-resources, nf-ndis-ndisallocateioworkitem: an N
     ex.groups.map((g) => g.signature),
     [],
   );
+});
+
+test("IoAllocateWorkItem with the DRIVER_OBJECT in DriverEntry before the NDIS registration stops the run as not modelled, not as NdisSim_BadParameter against the driver (the page takes the caller's own driver object)", () => {
+  const early: DriverModule = {
+    name: 'early-item',
+    load: () => ({
+      DriverEntry: (obj) => {
+        IoAllocateWorkItem(obj);
+        return NDIS_STATUS_FAILURE;
+      },
+    }),
+  };
+  const w = testWorld({ drivers: [early], devices: [{ name: 'nic0', driver: 'early-item' }] });
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'not-modelled', r.message ?? '');
+  assert.match(
+    r.message ?? '',
+    /IoAllocateWorkItem is not modelled by ndis-sim: a work item of the DRIVER_OBJECT before DriverEntry registered/,
+  );
+  assert.deepEqual(r.violations, []);
 });

@@ -1,6 +1,7 @@
 // Kernel-service DDIs (08-kernel-services.md): timer objects, I/O work items, spin
 // locks, interrupts, sleeps and stalls, system time.
 
+import { NotModelledError } from '../../errors.ts';
 import { Irql, irqlNames } from '../../kernel/kernel.ts';
 import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
@@ -481,6 +482,13 @@ function ioObjectOwner(n: Ndis, o: unknown, ddi: string): { owner: Owner; driver
       if (d.driverObject === o && !d.unloaded) return { owner: ownerOf(d), driverObject: true };
     for (const d of n.protocolDrivers?.values() ?? [])
       if (d.driverObject === o && !d.unloaded) return { owner: ownerOf(d), driverObject: true };
+    // The caller's own DRIVER_OBJECT, in its DriverEntry before it registered with NDIS:
+    // legal on Windows, but the model keeps work items in the NDIS driver's record.
+    if (o === n.loadingObject)
+      throw new NotModelledError(
+        ddi,
+        `a work item of the DRIVER_OBJECT before DriverEntry registered the driver with NDIS (allocate it after NdisMRegisterMiniportDriver, NdisFRegisterFilterDriver or NdisRegisterProtocolDriver)`,
+      );
   }
   return n.verifier.fatal(
     'NdisSim_BadParameter',
