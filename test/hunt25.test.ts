@@ -8,6 +8,7 @@ import { exploreSeeds } from '../src/explore/explore.ts';
 import { type DriverModule, IoAllocateWorkItem, NDIS_STATUS_FAILURE } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { huntCancelq } from './fixtures/hunt25/cancelq.ts';
+import { huntCleanpend } from './fixtures/hunt25/cleanpend.ts';
 import { huntWi2 } from './fixtures/hunt25/wi2.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -72,4 +73,30 @@ test("IoAllocateWorkItem with the DRIVER_OBJECT in DriverEntry before the NDIS r
     /IoAllocateWorkItem is not modelled by ndis-sim: a work item of the DRIVER_OBJECT before DriverEntry registered/,
   );
   assert.deepEqual(r.violations, []);
+});
+
+test('a DispatchCleanup routine that pends its own IRP (IoMarkIrpPending, STATUS_PENDING) and completes it from a timer: no NdisSim_IrpPendingAtClose, and IRP_MJ_CLOSE comes after that completion', () => {
+  const drivers = [huntCleanpend];
+  const s = exampleScenario('test/fixtures/hunt25/cleanpend.yaml', drivers, 'hunt-cleanpend');
+  const { w, r } = runExample(s, drivers, 1, true);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  const ev = w.trace.events;
+  const cleanupReturns = ev.findIndex(
+    (e) => e.kind === 'return' && e.what === 'DispatchCleanup' && e.data?.result === 'STATUS_PENDING',
+  );
+  const completes = ev.findIndex(
+    (e, i) => i > cleanupReturns && e.what === 'IoCompleteRequest' && e.data?.handle === 'a',
+  );
+  const close = ev.findIndex(
+    (e) => e.kind === 'call' && e.what === 'DispatchClose' && e.data?.handle === 'a',
+  );
+  assert.ok(
+    cleanupReturns >= 0 && completes > cleanupReturns && close > completes,
+    `${cleanupReturns} ${completes} ${close}`,
+  );
+  const ex = exploreSeeds({ scenario: s, drivers, untilNs: untilNs(s), verifier: s.verifier }, 1, 100);
+  assert.deepEqual(
+    ex.groups.map((g) => g.signature),
+    [],
+  );
 });
