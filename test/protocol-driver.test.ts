@@ -60,6 +60,7 @@ import {
   NdisDeregisterProtocolDriver,
   NdisFreeMemory,
   NdisFreeMemoryWithTagPriority,
+  NdisFreeNetBufferList,
   NdisFreeRWLock,
   NdisFreeTimerObject,
   NdisInitializeEvent,
@@ -1447,26 +1448,71 @@ test("nf-ndis-ndisreenumerateprotocolbindings: the call inside a ProtocolNetPnPE
   assert.match(v[0]!.message, /inside ProtocolNetPnPEvent/);
 });
 
-test('nf-ndis-ndissendnetbufferlists: NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK, which the model cannot honour, stops the run as not modelled rather than being dropped', () => {
-  const g: { pool: NDIS_HANDLE | null } = { pool: null };
-  const p = protocolDriver('asks-loopback', (proto, bc, name, ctx) => {
-    g.pool ??= NdisAllocateNetBufferListPool(proto, {
-      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
-      ProtocolId: 0,
-      fAllocateNetBuffer: true,
-      ContextSize: 0,
-      PoolTag: 1,
-      DataSize: 0,
-    });
-    const r = open(proto, bc, name, ctx);
+test("nf-ndis-ndissendnetbufferlists: a send with NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK (ndisprot sets it on every send) goes down with the flag and completes; no copy comes back (loopback is not modelled) and the run's model notes say so, once", () => {
+  const g: { pool: NDIS_HANDLE | null; obj: DRIVER_OBJECT | null; completed: number } = {
+    pool: null,
+    obj: null,
+    completed: 0,
+  };
+  const send = (ctx: Ctx) => {
     const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, new Uint8Array(60), 0, 60)!;
     nbl.SourceHandle = ctx.handle;
     NdisSendNetBufferLists(ctx.handle!, nbl, 0, NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK);
-    return r.Status;
-  });
+  };
+  const p = protocolDriver(
+    'asks-loopback',
+    (proto, bc, name, ctx) => {
+      g.pool ??= NdisAllocateNetBufferListPool(proto, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 1,
+        DataSize: 0,
+      });
+      return open(proto, bc, name, ctx).Status;
+    },
+    {
+      // Once Running (the restart returned), two sends from a work item.
+      NetPnPEventHandler: (ctx, note) => {
+        if (ctx !== null && note.NetPnPEvent.NetEvent === NetEventRestart) {
+          const item = IoAllocateWorkItem(g.obj!)!;
+          IoQueueWorkItemEx(
+            item,
+            (_o, _c, it) => {
+              IoFreeWorkItem(it);
+              send(ctx);
+              send(ctx);
+            },
+            DelayedWorkQueue,
+            null,
+          );
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
+      SendNetBufferListsCompleteHandler: (_c, chain) => {
+        for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+          const next: NET_BUFFER_LIST | null = x.Next;
+          x.Next = null;
+          NdisFreeNetBufferList(x);
+          g.completed++;
+          x = next;
+        }
+      },
+    },
+    (_proto, obj) => {
+      g.obj = obj;
+    },
+  );
   const r = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) }).run(50 * ns.ms);
-  assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /NdisSendNetBufferLists is not modelled.*NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK/);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.equal(g.completed, 2);
+  assert.deepEqual(
+    r.modelNotes.filter((x) => /NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK/.test(x)),
+    [
+      'asks-loopback: NdisSendNetBufferLists with NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: loopback is not modelled, so the sends went down and no copy of them was indicated back to the sender',
+    ],
+  );
 });
 
 test("nf-ndis-ndisallocatecloneoidrequest: a protocol binding as SourceHandle (the page's intermediate-driver case) stops the run as not modelled, not as a wild handle", () => {

@@ -3,7 +3,7 @@
 // indications up to protocols and returns back down. NDIS tracks where every
 // NBL is, which is how completion exactly once and return exactly once are checked.
 
-import { assert, NotModelledError } from '../errors.ts';
+import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
@@ -658,16 +658,17 @@ function notAcceptedCheck(
 }
 
 /**
- * NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK asks NDIS to indicate matching sends back to the
- * sender (nf-ndis-ndissendnetbufferlists, nf-ndis-ndisfsendnetbufferlists). The model
- * has no loopback: rather than drop the request silently, the run stops as not modelled.
+ * NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK asks NDIS to indicate the sends that match the
+ * sender's receive criteria back to it (nf-ndis-ndissendnetbufferlists,
+ * nf-ndis-ndisfsendnetbufferlists). The model has no loopback: the send goes down with
+ * the flag, as NDIS passes it (nc-ndis-miniport_send_net_buffer_lists), no copy comes
+ * back, and the run's model notes say so, once per driver. ndisprot-like protocols set
+ * the flag on every send; stopping the run there kept them from being tested at all.
  */
-export function refuseLoopback(ddi: string, flags: number): void {
-  if ((flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK) !== 0)
-    throw new NotModelledError(
-      ddi,
-      'NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: NDIS would loop matching sends back to the sender, and the model has no loopback',
-    );
+export function noteLoopback(n: Ndis, ddi: string, who: string, flags: number): void {
+  if ((flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK) === 0) return;
+  const note = `${who}: ${ddi} with NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: loopback is not modelled, so the sends went down and no copy of them was indicated back to the sender`;
+  if (!n.modelNotes.includes(note)) n.modelNotes.push(note);
 }
 
 export function checkDispatchFlag(n: Ndis, b: MiniportBlock, ddi: string, flags: number, bit: number): void {

@@ -47,7 +47,7 @@ export function NdisFSendNetBufferLists(
   const { n, m } = moduleHandle(NdisFilterHandle, ddi);
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
-  data.refuseLoopback(ddi, SendFlags);
+  data.noteLoopback(n, ddi, m.driver.name, SendFlags);
   data.filterSend(n, m, NetBufferList, PortNumber, SendFlags);
 }
 

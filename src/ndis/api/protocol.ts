@@ -662,7 +662,7 @@ export function NdisSendNetBufferLists(
   const p = bd.protocol as ProtocolDriverBlock;
   if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
   data.checkDispatchFlag(n, b, ddi, SendFlags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
-  data.refuseLoopback(ddi, SendFlags);
+  data.noteLoopback(n, ddi, p.name, SendFlags);
   // The page: a pointer to a list of NBLs. NULL would reach MiniportSendNetBufferLists.
   if (NetBufferLists === null || NetBufferLists === undefined)
     n.verifier.fatal('NdisSim_BadParameter', ddi, b.name, `${p.name} called ${ddi} with NetBufferLists NULL`);
