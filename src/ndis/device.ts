@@ -14,6 +14,7 @@
 import { NotModelledError } from '../errors.ts';
 import { Irql, type LockState } from '../kernel/kernel.ts';
 import { fmtTime, ntStatusName } from '../report/format.ts';
+import type { EventTarget } from '../sim/queue.ts';
 import { BugCheckCode } from '../verifier/bugcheck.ts';
 import type { CsqEntry } from './api/csq.ts';
 import type { DriverModule } from './driver.ts';
@@ -266,26 +267,39 @@ export class IoState {
    */
   readonly unlockedMdls = new WeakSet<Uint8Array>();
   /** Sends the IRP_MJ_CLOSE that waited for a file's last request; made on first use. */
-  closer: DeferredClose | null = null;
+  closer: IoManagerThread | null = null;
 }
 
 /**
- * The I/O manager lets a file object go when its last request completes after its
- * cleanup: IRP_MJ_CLOSE then comes from a system thread at PASSIVE_LEVEL, not inside
- * the IoCompleteRequest that finished the request (which may run at DISPATCH_LEVEL).
+ * Work the I/O manager does later from a thread of its own, at PASSIVE_LEVEL: `run`
+ * (a module-level function, so that nothing is captured) gets the event's argument.
+ * The IRP_MJ_CLOSE that waited for a file's last request, a protocol service stop that
+ * waited for blocked threads.
  */
-class DeferredClose {
-  constructor(readonly n: Ndis) {}
+export class IoManagerThread implements EventTarget {
+  constructor(
+    readonly n: Ndis,
+    readonly run: (n: Ndis, arg: unknown) => void,
+  ) {}
 
   fire(_op: number, arg: unknown): void {
     const k = this.n.kernel;
     const c = k.enter(0, Irql.Passive, 'io', 'thread');
     try {
-      sendClose(this.n, arg as FileObject);
+      this.run(this.n, arg);
     } finally {
       k.exit(c);
     }
   }
+}
+
+/**
+ * The I/O manager lets a file object go when its last request completes after its
+ * cleanup: IRP_MJ_CLOSE then comes from its thread, not inside the IoCompleteRequest
+ * that finished the request (which may run at DISPATCH_LEVEL).
+ */
+function deferredClose(n: Ndis, file: unknown): void {
+  sendClose(n, file as FileObject);
 }
 
 /** The MDL was an IRP's, and IoCompleteRequest has unlocked its pages. */
@@ -491,7 +505,7 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
   const file = r.file;
   if (file.closeWaits && file.pending.length === 0) {
     file.closeWaits = false;
-    io.closer ??= new DeferredClose(n);
+    io.closer ??= new IoManagerThread(n, deferredClose);
     n.kernel.machine.after(0, io.closer, 0, file);
   }
 }

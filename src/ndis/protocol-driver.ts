@@ -12,6 +12,7 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
+import { IoManagerThread } from './device.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
@@ -1159,7 +1160,7 @@ export function stopProtocolService(n: Ndis, name: string): void {
         {},
       );
     p.stopWaits = true;
-    n.protocolStopper ??= new ProtocolServiceStopper(n);
+    n.protocolStopper ??= new IoManagerThread(n, retryStop);
     n.kernel.machine.after(stopRetryNs, n.protocolStopper, 0, name);
     return;
   }
@@ -1190,17 +1191,8 @@ export function stopProtocolService(n: Ndis, name: string): void {
 const stopRetryNs = 1_000_000;
 
 /** A service stop that waited for blocked threads, run from the I/O manager's thread. */
-class ProtocolServiceStopper implements EventTarget {
-  constructor(readonly n: Ndis) {}
-  fire(_op: number, arg: unknown): void {
-    const k = this.n.kernel;
-    const c = k.enter(0, Irql.Passive, 'io', 'thread');
-    try {
-      stopProtocolService(this.n, arg as string);
-    } finally {
-      k.exit(c);
-    }
-  }
+function retryStop(n: Ndis, name: unknown): void {
+  stopProtocolService(n, name as string);
 }
 
 /** What an unloaded protocol driver still holds (R8.4, R8.8, Driver Verifier's pool tracking). */

@@ -285,6 +285,14 @@ function toInject(x: Scenario['inject'][number]): InjectSpec {
   return { event, fromNs: minNs, toNs: maxNs, chance };
 }
 
+/** An application request's repetition: `every` and `times`, as World's ioctl, read and write take them. */
+function repeats(a: Scenario['actions'][number]): { everyNs?: number; times?: number } {
+  return {
+    ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
+    ...(a.times === undefined ? {} : { times: a.times }),
+  };
+}
+
 function toAction(a: Scenario['actions'][number]): WorldAction {
   const device = a.device ?? '';
   switch (a.do) {
@@ -325,25 +333,12 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         code: a.code === undefined ? 0 : (ioctlValue(a.code) ?? 0),
         input: a.input ?? [],
         outputLength: a.outputLength ?? 0,
-        ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
-        ...(a.times === undefined ? {} : { times: a.times }),
+        ...repeats(a),
       };
     case 'read':
-      return {
-        kind: 'read',
-        handle: a.handle ?? '',
-        length: a.length ?? 0,
-        ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
-        ...(a.times === undefined ? {} : { times: a.times }),
-      };
+      return { kind: 'read', handle: a.handle ?? '', length: a.length ?? 0, ...repeats(a) };
     case 'write':
-      return {
-        kind: 'write',
-        handle: a.handle ?? '',
-        data: a.data ?? [],
-        ...(a.every === undefined ? {} : { everyNs: dur(a.every) }),
-        ...(a.times === undefined ? {} : { times: a.times }),
-      };
+      return { kind: 'write', handle: a.handle ?? '', data: a.data ?? [], ...repeats(a) };
     case 'remove':
     case 'disable':
     case 'stop':

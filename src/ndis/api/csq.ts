@@ -16,7 +16,7 @@ import { NT_SUCCESS } from '../macros.ts';
 import type { Ndis } from '../ndis.ts';
 import type { DEVICE_OBJECT, DISPATCH_IO_STACK_LOCATION, IRP, NTSTATUS } from '../types.ts';
 import { currentNdis } from './common.ts';
-import { atMostDispatch } from './device.ts';
+import { atMostDispatch, requestOf } from './device.ts';
 
 type Irp = IRP<DISPATCH_IO_STACK_LOCATION>;
 
@@ -80,17 +80,6 @@ function routinesOf(n: Ndis, Csq: unknown, ddi: string): Routines {
     Csq instanceof IO_CSQ
       ? `${ddi}: the IO_CSQ was not initialized (IoCsqInitialize or IoCsqInitializeEx first)`
       : `${ddi}: Csq is not an IO_CSQ`,
-  );
-}
-
-function requestOf(n: Ndis, Irp: unknown, ddi: string): IoRequest {
-  const r = ioRequestOf(Irp);
-  if (r !== undefined) return r;
-  return n.verifier.fatal(
-    'NdisSim_BadParameter',
-    ddi,
-    null,
-    `${ddi}: not an IRP the I/O manager sent to a dispatch routine of a device from NdisRegisterDeviceEx`,
   );
 }
 

@@ -224,7 +224,7 @@ export function NdisGetDeviceReservedExtension(DeviceObject: DEVICE_OBJECT): Uin
 }
 
 /** The request of an IRP the model sent to a control device; anything else is a bad parameter. */
-function requestOf(n: Ndis, Irp: unknown, ddi: string) {
+export function requestOf(n: Ndis, Irp: unknown, ddi: string): IoRequest {
   const r = ioRequestOf(Irp);
   if (r !== undefined) return r;
   return n.verifier.fatal(
