@@ -24,6 +24,7 @@ import {
   type NDIS_BIND_PARAMETERS,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_CURRENT_IRQL,
+  type NDIS_DRIVER_OPTIONAL_HANDLERS,
   NDIS_EVENT,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
@@ -78,6 +79,7 @@ import {
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
+  NdisSetOptionalHandlers,
   NdisSetTimerObject,
   NdisUnbindAdapter,
   NdisWaitEvent,
@@ -1832,4 +1834,20 @@ test("nf-wdm-ioallocateworkitem: DeviceObject is the caller's own driver or devi
   const r2 = world(c).run(100 * ns.ms);
   assert.equal(r2.bugCheck?.rule, 'NdisSim_BadParameter', r2.message ?? '');
   assert.match(r2.bugCheck?.message ?? '', /neither the DRIVER_OBJECT of a loaded driver/);
+});
+
+test('nf-ndis-ndissetoptionalhandlers: a protocol driver handle in ProtocolSetOptions, which the page allows, stops the run as not modelled (the sets are CoNDIS client and chimney ones), not a BadParameter against the driver', () => {
+  const p = protocolDriver('set-options', () => NDIS_STATUS_FAILURE, {
+    SetOptionsHandler: (h) =>
+      NdisSetOptionalHandlers(h, {
+        Header: { Type: 0x88, Revision: 1, Size: 0 },
+      } as NDIS_DRIVER_OPTIONAL_HANDLERS),
+  });
+  const r = world(p, { collect: true }).run(ns.s);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /NdisSetOptionalHandlers is not modelled by ndis-sim: with a protocol driver's driver handle: the optional handler sets a protocol registers/,
+  );
+  assert.deepEqual(r.violations, []);
 });

@@ -3,6 +3,7 @@
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
+import { Binding } from '../binding.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import type { NDIS_FILTER_PARTIAL_CHARACTERISTICS } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -28,6 +29,7 @@ import {
   NDIS_WDM_DRIVER,
 } from '../generated/status.ts';
 import { describe, type Ndis } from '../ndis.ts';
+import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_DRIVER_OPTIONAL_HANDLERS,
@@ -339,6 +341,13 @@ export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
   // A filter driver's or filter module's handle (FilterSetOptions, FilterSetModuleOptions).
   if (isFilterHandle(NdisHandle))
     return filterSetOptionalHandlers(currentNdis(ddi), NdisHandle, OptionalHandlers);
+  // The page allows a protocol driver's handle (in ProtocolSetOptions) and a binding
+  // handle: the sets a protocol passes there are CoNDIS client and chimney ones.
+  if (NdisHandle instanceof ProtocolDriverBlock || NdisHandle instanceof Binding)
+    throw new NotModelledError(
+      ddi,
+      `with a protocol driver's ${NdisHandle instanceof Binding ? 'binding' : 'driver'} handle: the optional handler sets a protocol registers (CoNDIS client, TCP chimney offload) are not modelled`,
+    );
   const d = driverHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
   n.verifier.irql(irqlSetOptionalHandlers, ddi, null);
