@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pmHooks, ssHooks } from '../src/drivers/buggy/kit.ts';
+import { echoProtocol } from '../src/drivers/echo-proto.ts';
 import {
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
@@ -36,7 +37,7 @@ import {
   SimNicReg,
   STATUS_SUCCESS,
 } from '../src/index.ts';
-import type { WorldAction } from '../src/world.ts';
+import { World, type WorldAction } from '../src/world.ts';
 import {
   after,
   type Hooks,
@@ -374,4 +375,27 @@ test('a wake signal while the cancelled idle notification awaits its completion 
   const ev = w.trace.events;
   assert.ok(ev.some(is('ndis', /^wake signal ignored: the idle notification is being cancelled already/)));
   assert.ok(!ev.some(is('ndis', 'wake signal ignored: not selectively suspended')));
+});
+
+test('oid-pnp-set-power: a NO_PAUSE_ON_SUSPEND adapter is not paused for a sleep when every driver above supports NDIS 6.30; an NDIS 6.20 protocol driver bound above makes NDIS pause it', () => {
+  const pauses = (minor: number): number => {
+    const w = new World({ seed: 1, verifier: 'collect' });
+    w.addDriver(
+      scriptedDriver('pr-nopause-proto', pmHooks({}, NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND)),
+    );
+    w.addDriver(echoProtocol('echo-old', 'echo', { minorNdisVersion: minor }));
+    w.addProtocolDriver('echo-old');
+    w.addDevice({ name: 'nic0', driver: 'pr-nopause-proto' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(sleepAt, { kind: 'sleep', state: 'S3', durationNs: ns.s });
+    const r = w.run(sleepAt + 2 * ns.s);
+    assert.deepEqual(
+      r.violations.map((v) => v.rule),
+      [],
+    );
+    return w.trace.events.filter((e) => e.kind === 'call' && e.what === 'MiniportPause' && e.t >= sleepAt)
+      .length;
+  };
+  assert.equal(pauses(30), 0);
+  assert.equal(pauses(20), 1);
 });

@@ -65,6 +65,8 @@ import {
 export interface EchoMistakes {
   /** ProtocolBindAdapterEx returns SUCCESS without calling NdisOpenAdapterEx. */
   bindWithoutOpen?: boolean;
+  /** Not a mistake: the driver is written for NDIS 6.x, x this (default 30). */
+  minorNdisVersion?: number;
   /** ProtocolUnbindAdapterEx returns SUCCESS without NdisCloseAdapterEx. */
   unbindWithoutClose?: boolean;
   /** NetEventPause returns SUCCESS at once, with its echoes still out. */
@@ -228,7 +230,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
           Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
         },
         MajorNdisVersion: 6,
-        MinorNdisVersion: 30,
+        MinorNdisVersion: mistakes.minorNdisVersion ?? 30,
         Name: name,
         BindAdapterHandlerEx: (drv, BindContext, p) => {
           const e: EchoBinding = {

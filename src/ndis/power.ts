@@ -45,6 +45,7 @@ import {
 } from './lifecycle.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids, ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
+import { ProtocolDriverBlock } from './protocol-driver.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
@@ -171,11 +172,18 @@ function haltsOnSuspend(b: MiniportBlock): boolean {
 /**
  * The oid-pnp-set-power page: from NDIS 6.30 NDIS neither pauses nor restarts the stack
  * around a power change of a miniport that set NO_PAUSE_ON_SUSPEND, when every driver
- * above supports 6.30 (the model's protocols do). A halt still needs the pause (R1.3).
+ * above supports 6.30: the filter drivers of the modules attached and the protocol
+ * drivers bound (the model's built-in protocols do). A halt still needs the pause (R1.3).
  */
 function pausesOnSuspend(b: MiniportBlock, halts: boolean): boolean {
   if (halts || b.driver.ndisVersion < 630) return true;
-  return ((b.registration?.AttributeFlags ?? 0) & NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND) === 0;
+  if (((b.registration?.AttributeFlags ?? 0) & NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND) === 0)
+    return true;
+  for (const f of b.filters)
+    if (f.driver.chars.MajorNdisVersion * 100 + f.driver.chars.MinorNdisVersion < 630) return true;
+  for (const bd of b.bindings)
+    if (bd.protocol instanceof ProtocolDriverBlock && bd.protocol.ndisVersion < 630) return true;
+  return false;
 }
 
 /** The power IRP of the device on the timeline (the power manager's, sent and completed). */
