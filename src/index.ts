@@ -141,6 +141,12 @@ export {
   NdisQueryBindInstanceName,
 } from './ndis/api/instance-name.ts';
 export {
+  IoCreateDevice,
+  IoCreateSymbolicLink,
+  IoDeleteDevice,
+  IoDeleteSymbolicLink,
+} from './ndis/api/iodevice.ts';
+export {
   NdisMDeregisterIoPortRange,
   NdisMRegisterIoPortRange,
   NdisRawReadPortUchar,

@@ -12,14 +12,28 @@ import { driverNames } from '../src/drivers/index.ts';
 import {
   CriticalWorkQueue,
   DelayedWorkQueue,
+  type DISPATCH_IO_STACK_LOCATION,
+  DO_BUFFERED_IO,
   type DRIVER_OBJECT,
   type DriverModule,
+  FILE_DEVICE_NETWORK,
+  IO_NO_INCREMENT,
   type IO_WORKITEM,
   type IO_WORKITEM_ROUTINE_EX,
   IoAllocateWorkItem,
+  IoCompleteRequest,
+  IoCreateDevice,
+  IoCreateSymbolicLink,
+  IoDeleteDevice,
+  IoDeleteSymbolicLink,
   IoFreeWorkItem,
   IoQueueWorkItem,
   IoQueueWorkItemEx,
+  type IRP,
+  IRP_MJ_CLEANUP,
+  IRP_MJ_CLOSE,
+  IRP_MJ_CREATE,
+  IRP_MJ_WRITE,
   LOCK_STATE_EX,
   type NDIS_BIND_PARAMETERS,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
@@ -64,6 +78,7 @@ import {
   NdisFreeNetBufferList,
   NdisFreeRWLock,
   NdisFreeTimerObject,
+  NdisGetDeviceReservedExtension,
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisOidRequest,
@@ -93,6 +108,8 @@ import {
   OID_GEN_MAXIMUM_FRAME_SIZE,
   OID_GEN_MAXIMUM_LOOKAHEAD,
   PASSIVE_LEVEL,
+  STATUS_OBJECT_NAME_COLLISION,
+  STATUS_SUCCESS,
   World,
   type WorldOptions,
 } from '../src/index.ts';
@@ -1829,7 +1846,7 @@ test("nf-wdm-ioallocateworkitem: DeviceObject is the caller's own driver or devi
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
   assert.match(r.bugCheck?.message ?? '', /is owner-proto's, not the caller's \(borrower-proto\)/);
   const c = workProto('made-up', () => {
-    IoAllocateWorkItem({ DriverName: '\\Driver\\made-up' });
+    IoAllocateWorkItem({ DriverName: '\\Driver\\made-up', MajorFunction: [] });
   });
   const r2 = world(c).run(100 * ns.ms);
   assert.equal(r2.bugCheck?.rule, 'NdisSim_BadParameter', r2.message ?? '');
@@ -1850,4 +1867,103 @@ test('nf-ndis-ndissetoptionalhandlers: a protocol driver handle in ProtocolSetOp
     /NdisSetOptionalHandlers is not modelled by ndis-sim: with a protocol driver's driver handle: the optional handler sets a protocol registers/,
   );
   assert.deepEqual(r.violations, []);
+});
+
+test("a protocol driver's own control device (IoCreateDevice, IoCreateSymbolicLink, DRIVER_OBJECT.MajorFunction; ndisprot's way): the application opens \\\\.\\X and writes; the Unload routine deletes the device and its link, or NdisSim_DeviceNotDeregistered", () => {
+  const make = (deletes: boolean) =>
+    protocolDriver(
+      'proto-ctl',
+      () => NDIS_STATUS_FAILURE,
+      {},
+      (proto, obj) => {
+        const done = (irp: IRP<DISPATCH_IO_STACK_LOCATION>, status: number, info = 0): number => {
+          irp.IoStatus.Status = status;
+          irp.IoStatus.Information = info;
+          IoCompleteRequest(irp, IO_NO_INCREMENT);
+          return status;
+        };
+        obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => done(irp, STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => done(irp, STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => done(irp, STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) =>
+          done(irp, STATUS_SUCCESS, irp.Tail.Overlay.CurrentStackLocation.Parameters.Write!.Length);
+        const r = IoCreateDevice(obj, 8, '\\Device\\ProtoCtl', FILE_DEVICE_NETWORK, 0, false);
+        assert.equal(r.Status, STATUS_SUCCESS);
+        assert.equal(r.DeviceObject!.DeviceExtension!.length, 8);
+        assert.equal(NdisGetDeviceReservedExtension(r.DeviceObject!), null);
+        r.DeviceObject!.Flags |= DO_BUFFERED_IO;
+        assert.equal(IoCreateSymbolicLink('\\DosDevices\\ProtoCtl', '\\Device\\ProtoCtl'), STATUS_SUCCESS);
+        assert.equal(
+          IoCreateSymbolicLink('\\DosDevices\\ProtoCtl', '\\Device\\ProtoCtl'),
+          STATUS_OBJECT_NAME_COLLISION,
+        );
+        assert.equal(
+          IoCreateDevice(obj, 0, '\\Device\\ProtoCtl', FILE_DEVICE_NETWORK, 0, false).Status,
+          STATUS_OBJECT_NAME_COLLISION,
+        );
+        obj.DriverUnload = () => {
+          if (deletes) {
+            IoDeleteSymbolicLink('\\DosDevices\\ProtoCtl');
+            IoDeleteDevice(r.DeviceObject!);
+          }
+          NdisDeregisterProtocolDriver(proto);
+        };
+      },
+    );
+  const go = (deletes: boolean) => {
+    const w = world(make(deletes), { collect: true });
+    w.at(ns.s / 2, { kind: 'open', handle: 'app', link: 'ProtoCtl' });
+    w.at(ns.s / 2 + 1, { kind: 'write', handle: 'app', data: [1, 2, 3] });
+    w.at(ns.s / 2 + 2, { kind: 'close', handle: 'app' });
+    w.at(ns.s, { kind: 'stop-protocol', driver: 'proto-ctl' });
+    w.at(ns.s + 1, { kind: 'open', handle: 'late', link: 'ProtoCtl' });
+    return { w, r: w.run(2 * ns.s) };
+  };
+  const good = go(true);
+  assert.deepEqual(good.r.violations, []);
+  assert.deepEqual(
+    good.w.ioResults.map((x) => [x.request, x.statusName, x.information]),
+    [['WriteFile', 'STATUS_SUCCESS', 3]],
+  );
+  assert.ok(
+    good.w.trace.events.some(
+      (e) => e.actor === 'proto-ctl' && e.kind === 'call' && e.what === 'DispatchWrite',
+    ),
+  );
+  // After the unload the name is gone: the late open fails.
+  assert.ok(
+    good.w.trace.events.some(
+      (e) => e.data?.handle === 'late' && e.data?.Status === 'STATUS_OBJECT_NAME_NOT_FOUND',
+    ),
+  );
+  const bad = go(false);
+  assert.deepEqual(
+    bad.r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_DeviceNotDeregistered', 'DriverUnload']],
+  );
+  assert.match(
+    bad.r.violations[0]!.message,
+    /proto-ctl: its Unload routine returned with \\Device\\ProtoCtl not deleted/,
+  );
+});
+
+test("IoCreateDevice from a miniport driver's DRIVER_OBJECT is not modelled (NDIS owns its dispatch table: NdisRegisterDeviceEx)", () => {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver({
+    name: 'mini-iocreate',
+    load: () => ({
+      DriverEntry: (obj) => {
+        IoCreateDevice(obj, 0, '\\Device\\MiniCtl', FILE_DEVICE_NETWORK, 0, false);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  });
+  w.addDevice({ name: 'nic0', driver: 'mini-iocreate' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /IoCreateDevice is not modelled by ndis-sim: for mini-iocreate, which is not installed as a protocol driver/,
+  );
 });

@@ -44,6 +44,7 @@ import type {
   DISPATCH_IO_STACK_LOCATION,
   DRIVER_CANCEL,
   DRIVER_DISPATCH,
+  DRIVER_OBJECT,
   FILE_OBJECT,
   IRP,
   NDIS_HANDLE,
@@ -51,14 +52,36 @@ import type {
 } from './types.ts';
 
 /** The driver that registered a device: a miniport driver or a filter driver (the page allows both). */
-export type DeviceOwner = MiniportDriverBlock | FilterDriverBlock;
+export type DeviceOwner = MiniportDriverBlock | FilterDriverBlock | IoDriver;
 
-/** The DEVICE_OBJECT NdisRegisterDeviceEx returns in `pDeviceObject`. */
+/**
+ * A protocol driver that made devices of its own with IoCreateDevice, as the I/O
+ * manager knows it: by its DRIVER_OBJECT, from DriverEntry on (it may create them
+ * before NdisRegisterProtocolDriver). It is unloaded when its protocol driver is.
+ */
+export class IoDriver {
+  constructor(
+    readonly n: Ndis,
+    readonly name: string,
+    readonly driverObject: DRIVER_OBJECT,
+  ) {}
+
+  get unloaded(): boolean {
+    return this.n.protocolDrivers?.get(this.name)?.unloaded ?? false;
+  }
+}
+
+/** The DEVICE_OBJECT NdisRegisterDeviceEx returns in `pDeviceObject`, or IoCreateDevice in `DeviceObject`. */
 export class ControlDeviceObject implements DEVICE_OBJECT {
   readonly __ndisHandle = 'DEVICE_OBJECT';
   /** The driver sets DO_BUFFERED_IO or DO_DIRECT_IO for its reads and writes; NDIS leaves it 0. */
   Flags = 0;
   constructor(readonly device: ControlDevice) {}
+
+  /** IoCreateDevice's extension; null on a device of NdisRegisterDeviceEx (NdisGetDeviceReservedExtension gives that one). */
+  get DeviceExtension(): Uint8Array | null {
+    return this.device.owner instanceof IoDriver ? this.device.extension : null;
+  }
 }
 
 /** NDIS's record of a registered device; it is also the NdisDeviceHandle. */
@@ -244,6 +267,8 @@ export class IoState {
   readonly names = new Map<string, ControlDevice>();
   /** The same by lower-case symbolic link (without \DosDevices\). */
   readonly links = new Map<string, ControlDevice>();
+  /** The protocol drivers that called IoCreateDevice, by DRIVER_OBJECT. */
+  readonly ioDrivers = new Map<DRIVER_OBJECT, IoDriver>();
   /** The application's handles by name; null: its CreateFile failed, or it was closed. */
   readonly handles = new Map<string, FileObject | null>();
   /** The requests a dispatch routine pended and that are not completed yet, oldest first. */

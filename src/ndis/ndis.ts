@@ -586,7 +586,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Runs a module's DriverEntry at PASSIVE; returns its status. */
   private driverEntry(mod: DriverModule): number {
     const name = mod.name;
-    const driverObject: DRIVER_OBJECT = { DriverName: `\\Driver\\${name}` };
+    const driverObject: DRIVER_OBJECT = { DriverName: `\\Driver\\${name}`, MajorFunction: [] };
     const registryPath = `\\Registry\\Machine\\System\\CurrentControlSet\\Services\\${name}`;
     this.loading = mod;
     this.loadingObject = driverObject;

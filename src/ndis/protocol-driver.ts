@@ -12,7 +12,7 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
-import { IoManagerThread } from './device.ts';
+import { IoManagerThread, liveDevices } from './device.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
@@ -1208,6 +1208,16 @@ function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
     p.pools.length = 0;
   }
   n.checkLeftAtUnload(p, 'DriverUnload');
+  // Its own control devices (IoCreateDevice): the Unload routine deletes them.
+  const own = n.io?.ioDrivers.get(p.driverObject);
+  const left = own === undefined ? [] : liveDevices(n, own);
+  if (left.length > 0)
+    n.verifier.report(
+      'NdisSim_DeviceNotDeregistered',
+      'DriverUnload',
+      null,
+      `${p.name}: its Unload routine returned with ${left.map((d) => d.name).join(', ')} not deleted (IoDeleteDevice, and IoDeleteSymbolicLink for its link): Windows cannot unload a driver that still has a device object`,
+    );
 }
 
 // ------------------------------------------------------ global net PnP events

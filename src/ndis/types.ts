@@ -37,6 +37,13 @@ export interface NDIS_OBJECT_HEADER {
 export interface DRIVER_OBJECT {
   readonly DriverName: string;
   /**
+   * The dispatch routines, indexed by IRP_MJ_XXX, for the devices the driver makes with
+   * IoCreateDevice: a protocol driver's control device (ndisprot's way). NDIS owns this
+   * table for a miniport or filter driver, whose devices take their routines from
+   * NdisRegisterDeviceEx. An entry left empty fails with STATUS_INVALID_DEVICE_REQUEST.
+   */
+  readonly MajorFunction: (DRIVER_DISPATCH | null | undefined)[];
+  /**
    * The unload routine a driver that is not a miniport sets in DriverEntry (a filter
    * driver's FilterDriverUnload). The model calls it when a filter service stops
    * (scenario `stop-filter`), after its last module is detached.
@@ -137,6 +144,12 @@ export interface CM_FULL_RESOURCE_DESCRIPTOR {
 /** A DEVICE_OBJECT, which NdisMGetDeviceProperty's page calls a handle opaque to the miniport. */
 export interface DEVICE_OBJECT {
   readonly __ndisHandle: 'DEVICE_OBJECT';
+  /**
+   * The extension IoCreateDevice allocated (DeviceExtensionSize bytes), or null. An NDIS
+   * driver leaves it alone on a device from NdisRegisterDeviceEx, whose extension
+   * NdisGetDeviceReservedExtension gives.
+   */
+  readonly DeviceExtension?: Uint8Array | null;
   /**
    * DO_XXX bits. The model reads two, on a device NdisRegisterDeviceEx made: the driver
    * sets DO_BUFFERED_IO or DO_DIRECT_IO after the call, and the I/O manager builds

@@ -1659,13 +1659,16 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.16'],
     summary:
-      "A device from NdisRegisterDeviceEx was still registered when its driver called NdisMDeregisterMiniportDriver or NdisFDeregisterFilterDriver, or when the miniport driver's last adapter was removed: Windows does not unload a driver with a device object left, so the driver stays loaded.",
+      "A device from NdisRegisterDeviceEx was still registered when its driver called NdisMDeregisterMiniportDriver or NdisFDeregisterFilterDriver, or when the miniport driver's last adapter was removed; or a protocol driver's own device (IoCreateDevice) was not deleted when its Unload routine returned: Windows does not unload a driver with a device object left, so the driver stays loaded.",
     ddis: [
       'NdisRegisterDeviceEx',
       'NdisDeregisterDeviceEx',
       'NdisMDeregisterMiniportDriver',
       'NdisFDeregisterFilterDriver',
       'MiniportDriverUnload',
+      'IoCreateDevice',
+      'IoDeleteDevice',
+      'DriverUnload',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x82) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisregisterdeviceex.md',

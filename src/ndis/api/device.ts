@@ -11,6 +11,7 @@ import {
   completeRequest,
   describeRequest,
   dropCancelLock,
+  IoDriver,
   type IoRequest,
   ioRequestOf,
   ioState,
@@ -219,7 +220,12 @@ export function NdisGetDeviceReservedExtension(DeviceObject: DEVICE_OBJECT): Uin
   const ddi = 'NdisGetDeviceReservedExtension';
   const n = currentNdis(ddi);
   n.verifier.irql(irqlExtension, ddi, null);
-  if (!(DeviceObject instanceof ControlDeviceObject) || DeviceObject.device.deregistered) return null;
+  if (
+    !(DeviceObject instanceof ControlDeviceObject) ||
+    DeviceObject.device.deregistered ||
+    DeviceObject.device.owner instanceof IoDriver
+  )
+    return null;
   return DeviceObject.device.extension;
 }
 
