@@ -114,6 +114,8 @@ export class IoRequest {
   dispatchReturned = false;
   returned: NTSTATUS = 0;
   markedPending = false;
+  /** IoCsqInsertIrp(Ex) marked it pending (it does so when it queues the IRP), not the driver's IoMarkIrpPending. */
+  markedByCsq: string | null = null;
   /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
   cancelRoutine: DRIVER_CANCEL | null = null;
   /** The cancel-safe queue the IRP is in (IoCsqInsertIrp), and its context: DriverContext[3] in C. */
@@ -441,7 +443,9 @@ function dispatch(n: Ndis, r: IoRequest): void {
       'NdisSim_IrpNotCompleted',
       fn,
       null,
-      `${fn} of ${dev.name} called IoMarkIrpPending on the IRP, then returned ${ntStatusName(s)}: a routine that marks its IRP pending returns STATUS_PENDING`,
+      r.markedByCsq !== null
+        ? `${fn} of ${dev.name} gave the IRP to ${r.markedByCsq}, which marked it pending, then returned ${ntStatusName(s)}: a routine that queues its IRP in a cancel-safe queue returns STATUS_PENDING (cancel-safe-irp-queues; the IoMarkIrpPending page)`
+        : `${fn} of ${dev.name} called IoMarkIrpPending on the IRP, then returned ${ntStatusName(s)}: a routine that marks its IRP pending returns STATUS_PENDING`,
       [0, r.id, s],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x23e },
     );
