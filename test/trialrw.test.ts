@@ -12,6 +12,7 @@ import { exploreSeeds } from '../src/explore/explore.ts';
 import {
   type DriverModule,
   FILE_DEVICE_NETWORK,
+  NDIS_STATUS_FAILURE,
   STATUS_DEVICE_BUSY,
   STATUS_INSUFFICIENT_RESOURCES,
 } from '../src/index.ts';
@@ -20,6 +21,7 @@ import { untilNs } from '../src/scenario/build.ts';
 import { type DiagBug, diagDriver, trialDiag } from './fixtures/trialrw/diag.ts';
 import { type PcapBug, pcapDriver, trialPcap } from './fixtures/trialrw/pcap.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
+import { ns, testWorld } from './helpers/world.ts';
 
 const pcapYaml = 'test/fixtures/trialrw/pcap.yaml';
 const diagYaml = 'test/fixtures/trialrw/diag.yaml';
@@ -108,4 +110,33 @@ test('the other mistakes are caught by the rules that were there: pending withou
   assert.equal(rules(pcapBug('cleanup-leaves-reads')), 'NdisSim_IrpPendingAtClose');
   assert.equal(rules(diagBug('cleanup-forgets-wait')), 'NdisSim_IrpPendingAtClose');
   assert.equal(rules(diagBug('read-overrun')), 'NdisSim_IrpInformationOverrun');
+});
+
+test("a driver that loaded a second copy of ndis-sim's modules (tsx src/cli/main.ts on a file outside the repository) is told so, not only that no world runs", async () => {
+  // A second instance of api/common.ts, as a driver importing 'ndis-sim' through
+  // tsconfig paths gets: its `current` is never set by the world.
+  const url = new URL('../src/ndis/api/common.ts?second-copy', import.meta.url).href;
+  const copy = (await import(url)) as { currentNdis: (ddi: string) => unknown };
+  const messages: string[] = [];
+  const drv: DriverModule = {
+    name: 'second-copy',
+    load: () => ({
+      DriverEntry: () => {
+        try {
+          copy.currentNdis('NdisMRegisterMiniportDriver');
+        } catch (e) {
+          messages.push((e as Error).message);
+        }
+        return NDIS_STATUS_FAILURE;
+      },
+    }),
+  };
+  testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'second-copy' }] }).run(ns.s);
+  assert.equal(messages.length, 1);
+  assert.match(messages[0]!, /called from a second copy of ndis-sim's modules.*bin\/ndis-sim\.js/);
+  // Outside any world, the plain message.
+  assert.throws(
+    () => copy.currentNdis('NdisMSleep'),
+    /NdisMSleep was called outside a running ndis-sim world$/,
+  );
 });
