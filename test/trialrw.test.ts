@@ -103,6 +103,15 @@ test('a dispatch routine that returns STATUS_SUCCESS after IoCsqInsertIrpEx queu
   );
 });
 
+test('a status that is no NTSTATUS (a constant ndis-sim does not export reads as undefined under tsx) from CsqInsertIrpEx is NdisSim_BadParameter; it was taken as success (NT_SUCCESS(undefined)) and the IRP queued', () => {
+  const v = diagBug('unexported-status');
+  assert.deepEqual(
+    v.map(([rule, ddi]) => [rule, ddi]),
+    [['NdisSim_BadParameter', 'CsqInsertIrpEx']],
+  );
+  assert.match(v[0]![2], /CsqInsertIrpEx returned undefined, which is not an NTSTATUS/);
+});
+
 test('the other mistakes are caught by the rules that were there: pending without queueing, MDL after completion, reads left at cleanup, a buffered read overrun', () => {
   const rules = (v: readonly (readonly [string, string, string])[]) => v.map(([rule]) => rule)[0];
   assert.equal(rules(pcapBug('pending-no-insert')), 'NdisSim_IrpNotCompleted');

@@ -433,6 +433,7 @@ function dispatch(n: Ndis, r: IoRequest): void {
   }
   // The timeline names the NTSTATUS (STATUS_DEVICE_REMOVED is no NDIS_STATUS).
   n.leave(f, n.trace.on ? ntStatusName(s) : s);
+  if (!isNtStatus(s)) notAStatus(n, fn, 'returned', s);
   r.dispatchReturned = true;
   r.returned = s;
   if (r.markedPending && s !== STATUS_PENDING)
@@ -479,6 +480,25 @@ function dispatch(n: Ndis, r: IoRequest): void {
     // The application gets what the routine returned; the IRP is never completed.
     finish(n, r, s, 0);
   }
+}
+
+/** An NTSTATUS is a 32-bit unsigned number here; anything else is a slip of the driver's. */
+export function isNtStatus(s: unknown): s is NTSTATUS {
+  return typeof s === 'number' && Number.isInteger(s) && s >= -0x80000000 && s <= 0xffffffff;
+}
+
+/**
+ * A routine of the driver gave a status that is no NTSTATUS: most often a constant
+ * ndis-sim does not export, which reads as undefined in JavaScript (tsx does not type
+ * check), where a C compiler would have refused the name. Fatal: what it meant is unknown.
+ */
+export function notAStatus(n: Ndis, where: string, what: string, s: unknown): never {
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    where,
+    null,
+    `${where} ${what} ${s === undefined ? 'undefined' : (JSON.stringify(s) ?? String(s))}, which is not an NTSTATUS: a status constant ndis-sim does not export reads as undefined (run tsc on the driver, or use a status the model has)`,
+  );
 }
 
 /** Called by IoCompleteRequest (api/device.ts): the request is done; the application hears now. */

@@ -10,7 +10,14 @@
 // it with CONTAINING_RECORD; here its routines close over what they need. The library
 // keeps its per-IRP state (DriverContext[3] in C) in the model's record of the request.
 
-import { describeRequest, dropCancelLock, type IoRequest, ioRequestOf } from '../device.ts';
+import {
+  describeRequest,
+  dropCancelLock,
+  type IoRequest,
+  ioRequestOf,
+  isNtStatus,
+  notAStatus,
+} from '../device.ts';
 import { STATUS_SUCCESS } from '../generated/status.ts';
 import { NT_SUCCESS } from '../macros.ts';
 import type { Ndis } from '../ndis.ts';
@@ -270,6 +277,10 @@ function insert(
   if (routines.insertEx !== null) {
     const insertEx = routines.insertEx;
     status = callRoutine(n, 'CsqInsertIrpEx', () => insertEx(Csq, Irp, InsertContext));
+    if (!isNtStatus(status)) {
+      unlockQueue(n, Csq, routines, irql);
+      notAStatus(n, 'CsqInsertIrpEx', 'returned', status);
+    }
     if (!NT_SUCCESS(status)) {
       unlockQueue(n, Csq, routines, irql);
       return status;

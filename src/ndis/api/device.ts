@@ -14,8 +14,10 @@ import {
   type IoRequest,
   ioRequestOf,
   ioState,
+  isNtStatus,
   linkKey,
   liveDevices,
+  notAStatus,
   openDeletedDevice,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -287,6 +289,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'completing an IRP runs the completion work of the I/O manager and of any driver above, which may need the same lock',
     );
   const status = Irp.IoStatus.Status;
+  if (!isNtStatus(status)) notAStatus(n, ddi, 'found Irp->IoStatus.Status', status);
   if (n.trace.on)
     n.traceDdi(ddi, null, {
       handle: r.file.handle,
