@@ -334,12 +334,32 @@ test('the mistakes: completing a queued IRP without taking it out (0xC9/0x07), a
 
   const stuck = setup();
   stuck.init = (q) => q.init({ peekStuck: true });
-  // The first write takes the head; the second finds the head again (out of the queue
-  // now, so skipped), asks for the one after it, and gets the head once more.
-  const d = run(stuck, [read(ns.s, 2), write(ns.s + 10 * ns.ms, [1]), write(ns.s + 11 * ns.ms, [2])]);
+  let first = true;
+  const insert = stuck.read;
+  stuck.read = (d, irp) => {
+    if (!first) return insert(d, irp);
+    first = false;
+    IoMarkIrpPending(irp);
+    stuck.q.irps.push(irp); // BUG: in the driver's list, never given to the CSQ
+    return STATUS_PENDING;
+  };
+  // The write finds the head (not in the CSQ, so skipped), asks for the one after it,
+  // and gets the head once more.
+  const d = run(stuck, [read(ns.s, 2), write(ns.s + 10 * ns.ms, [1])]);
   assert.deepEqual(rules(d.r), ['NdisSim_BadParameter']);
   assert.match(
     d.r.violations[0]!.message,
     /CsqPeekNextIrp returned an IRP it had returned already in this IoCsqRemoveNextIrp/,
+  );
+
+  // A CsqRemoveIrp that leaves the IRP in the list: the next walk peeks a completed
+  // IRP (freed, in C). The first write takes the head; the second peeks it again.
+  const leaves = setup();
+  leaves.init = (q) => q.init({ peekStuck: true });
+  const e = run(leaves, [read(ns.s, 2), write(ns.s + 10 * ns.ms, [1]), write(ns.s + 11 * ns.ms, [2])]);
+  assert.deepEqual(rules(e.r), ['NdisSim_ObjectFreedInUse']);
+  assert.match(
+    e.r.violations[0]!.message,
+    /CsqPeekNextIrp returned an IRP .* that IoCompleteRequest completed already/,
   );
 });

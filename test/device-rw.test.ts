@@ -446,3 +446,35 @@ test('METHOD_OUT_DIRECT / METHOD_IN_DIRECT controls: the input in SystemBuffer, 
     /IRP_MJ_DEVICE_CONTROL is not modelled by ndis-sim: the I\/O control code 0x0022204B uses METHOD_NEITHER/,
   );
 });
+
+test('a status that is no NTSTATUS: a dispatch routine that returns undefined, or IoCompleteRequest with IoStatus.Status undefined (a constant ndis-sim does not export, under tsx), is NdisSim_BadParameter naming it', () => {
+  const returnsNothing = run({
+    flags: DO_BUFFERED_IO,
+    read: (_d, irp) => {
+      complete(irp, STATUS_SUCCESS);
+      return undefined as unknown as NTSTATUS; // BUG: no status returned
+    },
+    actions: [read(ns.s, 4)],
+  });
+  assert.deepEqual(
+    returnsNothing.r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_BadParameter', 'DispatchRead']],
+  );
+  assert.match(
+    returnsNothing.r.violations[0]!.message,
+    /DispatchRead returned undefined, which is not an NTSTATUS/,
+  );
+  const unknownStatus = run({
+    flags: DO_BUFFERED_IO,
+    read: (_d, irp) => complete(irp, (globalThis as { STATUS_NOPE?: number }).STATUS_NOPE!), // BUG
+    actions: [read(ns.s, 4)],
+  });
+  assert.deepEqual(
+    unknownStatus.r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_BadParameter', 'IoCompleteRequest']],
+  );
+  assert.match(
+    unknownStatus.r.violations[0]!.message,
+    /IoCompleteRequest found Irp->IoStatus.Status undefined, which is not an NTSTATUS/,
+  );
+});

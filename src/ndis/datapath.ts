@@ -9,6 +9,7 @@ import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
+import { mdlUnlocked } from './device.ts';
 import { FilterModule } from './filter.ts';
 import {
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
@@ -611,6 +612,7 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
     (x as NblImpl)._place = 'miniport';
     k++;
   }
+  if (n.io !== null) returnedOverUnlockedPages(n, b, chain);
   b.receivesOutstanding -= k;
   b.data.returned += k;
   if (b.ss !== null) b.ss.lastActivityNs = n.now;
@@ -631,6 +633,27 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   }
   n.leave(f, undefined);
   if (b.receivesOutstanding === 0 && b.op !== null) n.kick(b);
+}
+
+/**
+ * A received NBL whose NET_BUFFER is the MDL of a control device's read or write
+ * request (a TAP-style write indicated up over its own pages, as ndisprot sends one)
+ * must stay up the stack only while that request is the driver's: IoCompleteRequest
+ * unlocks the pages (docs/model.md, "Reads and writes"). One that comes back over pages
+ * unlocked meanwhile was read by the protocols after they were gone.
+ */
+function returnedOverUnlockedPages(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next)
+    for (let nb = x.FirstNetBuffer; nb !== null; nb = nb.Next)
+      if (mdlUnlocked(n, nb.Data)) {
+        n.verifier.report(
+          'NdisSim_ObjectFreedInUse',
+          'MiniportReturnNetBufferLists',
+          b.name,
+          `an NBL ${b.name} indicated up came back with a NET_BUFFER over the MDL of a read or write request that IoCompleteRequest completed while the NBL was still up the stack: the I/O manager unlocked those pages at the completion, and the protocols above could still read them; complete the request when the NBL comes back (MiniportReturnNetBufferLists), or indicate with NDIS_RECEIVE_FLAGS_RESOURCES and complete after NdisMIndicateReceiveNetBufferLists returns`,
+        );
+        return;
+      }
 }
 
 /**

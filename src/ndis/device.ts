@@ -138,6 +138,8 @@ export class IoRequest {
   dispatchReturned = false;
   returned: NTSTATUS = 0;
   markedPending = false;
+  /** IoCsqInsertIrp(Ex) marked it pending (it does so when it queues the IRP), not the driver's IoMarkIrpPending. */
+  markedByCsq: string | null = null;
   /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
   cancelRoutine: DRIVER_CANCEL | null = null;
   /** The cancel-safe queue the IRP is in (IoCsqInsertIrp), and its context: DriverContext[3] in C. */
@@ -470,6 +472,7 @@ function dispatch(n: Ndis, r: IoRequest): void {
   }
   // The timeline names the NTSTATUS (STATUS_DEVICE_REMOVED is no NDIS_STATUS).
   n.leave(f, n.trace.on ? ntStatusName(s) : s);
+  if (!isNtStatus(s)) notAStatus(n, fn, 'returned', s);
   r.dispatchReturned = true;
   r.returned = s;
   if (r.markedPending && s !== STATUS_PENDING)
@@ -480,7 +483,9 @@ function dispatch(n: Ndis, r: IoRequest): void {
       'NdisSim_IrpNotCompleted',
       fn,
       null,
-      `${fn} of ${dev.name} called IoMarkIrpPending on the IRP, then returned ${ntStatusName(s)}: a routine that marks its IRP pending returns STATUS_PENDING`,
+      r.markedByCsq !== null
+        ? `${fn} of ${dev.name} gave the IRP to ${r.markedByCsq}, which marked it pending, then returned ${ntStatusName(s)}: a routine that queues its IRP in a cancel-safe queue returns STATUS_PENDING (cancel-safe-irp-queues; the IoMarkIrpPending page)`
+        : `${fn} of ${dev.name} called IoMarkIrpPending on the IRP, then returned ${ntStatusName(s)}: a routine that marks its IRP pending returns STATUS_PENDING`,
       [0, r.id, s],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x23e },
     );
@@ -514,6 +519,25 @@ function dispatch(n: Ndis, r: IoRequest): void {
     // The application gets what the routine returned; the IRP is never completed.
     finish(n, r, s, 0);
   }
+}
+
+/** An NTSTATUS is a 32-bit unsigned number here; anything else is a slip of the driver's. */
+export function isNtStatus(s: unknown): s is NTSTATUS {
+  return typeof s === 'number' && Number.isInteger(s) && s >= -0x80000000 && s <= 0xffffffff;
+}
+
+/**
+ * A routine of the driver gave a status that is no NTSTATUS: most often a constant
+ * ndis-sim does not export, which reads as undefined in JavaScript (tsx does not type
+ * check), where a C compiler would have refused the name. Fatal: what it meant is unknown.
+ */
+export function notAStatus(n: Ndis, where: string, what: string, s: unknown): never {
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    where,
+    null,
+    `${where} ${what} ${s === undefined ? 'undefined' : (JSON.stringify(s) ?? String(s))}, which is not an NTSTATUS: a status constant ndis-sim does not export reads as undefined (run tsc on the driver, or use a status the model has)`,
+  );
 }
 
 /** Called by IoCompleteRequest (api/device.ts): the request is done; the application hears now. */

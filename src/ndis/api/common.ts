@@ -14,15 +14,35 @@ import { ProtocolDriverBlock } from '../protocol-driver.ts';
 
 let current: Ndis | null = null;
 
+/**
+ * Which copy of this module has a world running, kept where every copy sees it. A
+ * driver that imports 'ndis-sim' as a module of its own (a file outside the repository
+ * run with `tsx src/cli/main.ts`, whose tsconfig path loads a second copy, instead of
+ * bin/ndis-sim.js with its hooks) calls DDIs whose `current` is always null; the
+ * message then says why, not only that no world runs.
+ */
+const thisCopy = Symbol('ndis-sim api/common.ts');
+const runningCopy = Symbol.for('ndis-sim: the copy of api/common.ts with a world running');
+const shared = globalThis as { [runningCopy]?: symbol | null };
+
 /** The world whose code is running (set by World while it runs; DDIs without a handle use it). */
 export function setCurrentNdis(n: Ndis | null): Ndis | null {
   const old = current;
   current = n;
+  if (n !== null) shared[runningCopy] = thisCopy;
+  else if (shared[runningCopy] === thisCopy) shared[runningCopy] = null;
   return old;
 }
 
 export function currentNdis(ddi: string): Ndis {
-  if (current === null) throw new NdisSimUsageError(`${ddi} was called outside a running ndis-sim world`);
+  if (current === null) {
+    const other = shared[runningCopy];
+    throw new NdisSimUsageError(
+      other !== undefined && other !== null && other !== thisCopy
+        ? `${ddi} was called from a second copy of ndis-sim's modules: the driver imported 'ndis-sim' as other modules than its world's. Run the driver with bin/ndis-sim.js (npx ndis-sim), whose hooks give a --driver file anywhere the world's own 'ndis-sim'`
+        : `${ddi} was called outside a running ndis-sim world`,
+    );
+  }
   return current;
 }
 

@@ -10,7 +10,14 @@
 // it with CONTAINING_RECORD; here its routines close over what they need. The library
 // keeps its per-IRP state (DriverContext[3] in C) in the model's record of the request.
 
-import { dropCancelLock, type IoRequest, ioRequestOf } from '../device.ts';
+import {
+  describeRequest,
+  dropCancelLock,
+  type IoRequest,
+  ioRequestOf,
+  isNtStatus,
+  notAStatus,
+} from '../device.ts';
 import { STATUS_SUCCESS } from '../generated/status.ts';
 import { NT_SUCCESS } from '../macros.ts';
 import type { Ndis } from '../ndis.ts';
@@ -249,6 +256,7 @@ function insert(
   const irql = lockQueue(n, Csq, routines);
   if (Irp.Cancel) {
     // Cancelled before it was queued: not inserted, and completed as cancelled.
+    if (!r.markedPending) r.markedByCsq = ddi;
     r.markedPending = true;
     unlockQueue(n, Csq, routines, irql);
     callRoutine(n, 'CsqCompleteCanceledIrp', () => routines.completeCanceled(Csq, Irp));
@@ -258,6 +266,10 @@ function insert(
   if (routines.insertEx !== null) {
     const insertEx = routines.insertEx;
     status = callRoutine(n, 'CsqInsertIrpEx', () => insertEx(Csq, Irp, InsertContext));
+    if (!isNtStatus(status)) {
+      unlockQueue(n, Csq, routines, irql);
+      notAStatus(n, 'CsqInsertIrpEx', 'returned', status);
+    }
     if (!NT_SUCCESS(status)) {
       unlockQueue(n, Csq, routines, irql);
       return status;
@@ -266,6 +278,7 @@ function insert(
     const insertIrp = routines.insert!;
     callRoutine(n, 'CsqInsertIrp', () => insertIrp(Csq, Irp));
   }
+  if (!r.markedPending) r.markedByCsq = ddi;
   r.markedPending = true;
   r.csq = { csq: Csq, context: Context };
   if (Context !== null) {
@@ -335,6 +348,17 @@ export function IoCsqRemoveNextIrp(Csq: IO_CSQ, PeekContext: unknown): Irp | nul
     }
     seen.add(next);
     const r = requestOf(n, next, 'CsqPeekNextIrp');
+    if (r.completed) {
+      // Freed: in C the walk would read a completed IRP. CsqRemoveIrp (called when the
+      // IRP left the queue: removed, or cancelled) did not take it out of the list.
+      unlockQueue(n, Csq, routines, irql);
+      return n.verifier.fatal(
+        'NdisSim_ObjectFreedInUse',
+        'CsqPeekNextIrp',
+        null,
+        `CsqPeekNextIrp returned an IRP (of handle ${r.file.handle}, ${describeRequest(r)}) that IoCompleteRequest completed already: the driver's queue still holds it, so its CsqRemoveIrp did not take out the IRP it was given when the IRP left the queue (removed or cancelled)`,
+      );
+    }
     if (r.csq === null || r.csq.csq !== Csq || r.cancelRoutine === null) {
       // Not in this queue, or IoCancelIrp has taken its Cancel routine: the Cancel
       // routine is on its way to take it out. Leave it.

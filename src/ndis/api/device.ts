@@ -15,8 +15,10 @@ import {
   type IoRequest,
   ioRequestOf,
   ioState,
+  isNtStatus,
   linkKey,
   liveDevices,
+  notAStatus,
   openDeletedDevice,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
@@ -293,6 +295,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'completing an IRP runs the completion work of the I/O manager and of any driver above, which may need the same lock',
     );
   const status = Irp.IoStatus.Status;
+  if (!isNtStatus(status)) notAStatus(n, ddi, 'found Irp->IoStatus.Status', status);
   if (n.trace.on)
     n.traceDdi(ddi, null, {
       handle: r.file.handle,
@@ -348,7 +351,10 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'NdisSim_IrpCompletedWithCancelRoutine',
       ddi,
       null,
-      `${ddi} of a request of handle ${r.file.handle} (${describeRequest(r)}) whose Cancel routine is still set: IoSetCancelRoutine(Irp, NULL) before completing it, and leave the IRP to the Cancel routine when that returns NULL`,
+      r.csq !== null
+        ? // The cancel-safe queue's own Cancel routine: the IRP is still in the queue.
+          `${ddi} of a request of handle ${r.file.handle} (${describeRequest(r)}) that is still in a cancel-safe queue (IoCsqInsertIrp set its Cancel routine): take it out with IoCsqRemoveNextIrp or IoCsqRemoveIrp, which clear the Cancel routine, and complete only an IRP they return (cancel-safe-irp-queues)`
+        : `${ddi} of a request of handle ${r.file.handle} (${describeRequest(r)}) whose Cancel routine is still set: IoSetCancelRoutine(Irp, NULL) before completing it, and leave the IRP to the Cancel routine when that returns NULL`,
       [0, r.id, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x07 },
     );

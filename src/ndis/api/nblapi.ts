@@ -399,7 +399,7 @@ export function MmGetSystemAddressForMdlSafe(Mdl: Uint8Array, Priority: number):
   const adapter = n.runningAdapterName();
   atMostDispatch(n, ddi);
   if (!(Mdl instanceof Uint8Array))
-    n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: Mdl is not an MDL (a Uint8Array)`);
+    n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, notAnMdl(ddi, Mdl));
   const level = Priority & ~(MdlMappingNoExecute | MdlMappingNoWrite);
   if (
     !Number.isInteger(Priority) ||
@@ -422,17 +422,23 @@ export function MmGetSystemAddressForMdlSafe(Mdl: Uint8Array, Priority: number):
   return Mdl;
 }
 
+/**
+ * The message for an Mdl that is none. NULL is the usual slip: Irp->MdlAddress of a
+ * request that has no MDL (a DO_BUFFERED_IO device, a METHOD_BUFFERED code, a length
+ * of 0), where a C driver would dereference NULL.
+ */
+function notAnMdl(ddi: string, Mdl: unknown): string {
+  if (Mdl === null || Mdl === undefined)
+    return `${ddi}: Mdl is NULL. Irp->MdlAddress is NULL for a request of a DO_BUFFERED_IO device (its data is in Irp->AssociatedIrp.SystemBuffer), for a METHOD_BUFFERED I/O control code, and for a request of length 0 (methods-for-accessing-data-buffers); check it first`;
+  return `${ddi}: Mdl is not an MDL (a Uint8Array)`;
+}
+
 /** ULONG MmGetMdlByteCount(Mdl) (wdm.h's macro, any IRQL): the length of the buffer the MDL describes. */
 export function MmGetMdlByteCount(Mdl: Uint8Array): number {
   const ddi = 'MmGetMdlByteCount';
   const n = currentNdis(ddi);
   if (!(Mdl instanceof Uint8Array))
-    n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      n.runningAdapterName(),
-      `${ddi}: Mdl is not an MDL (a Uint8Array)`,
-    );
+    n.verifier.fatal('NdisSim_BadParameter', ddi, n.runningAdapterName(), notAnMdl(ddi, Mdl));
   return Mdl.length;
 }
 
