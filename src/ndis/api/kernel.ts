@@ -421,14 +421,8 @@ export function NdisQueueIoWorkItem<T = unknown>(
   w.routine = Routine as NDIS_IO_WORKITEM_FUNCTION;
   w.context = WorkItemContext;
   // NdisAllocateIoWorkItem wraps IoAllocateWorkItem with the object its handle stands
-  // for, and the queuing references it: an item of the driver handle or of a device
-  // keeps the driver loaded until its routine returns (releasing-driver-allocated-resources).
-  const d = ioDriver(w);
-  if (!w.referenced && d !== null) {
-    w.referenced = true;
-    d.ioRefs++;
-  }
-  n.kernel.queueWork(w.k);
+  // for: an item of the driver handle or of a device holds the driver as an IO_WORKITEM does.
+  queueHoldingDriver(n, w);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
 
@@ -597,15 +591,21 @@ function queueIoWorkItem(
   w.ioRoutine = WorkerRoutine;
   w.ex = ddi === 'IoQueueWorkItemEx';
   w.context = Context;
-  // The queued item references its IoObject until the routine returns: the driver
-  // cannot unload meanwhile (releasing-driver-allocated-resources).
+  queueHoldingDriver(n, w);
+  if (n.trace.on) traceObject(n, ddi, w.owner, {});
+}
+
+/**
+ * Queues a work item. The queued item references its IoObject until its routine
+ * returns, so its driver cannot unload meanwhile (releasing-driver-allocated-resources).
+ */
+function queueHoldingDriver(n: Ndis, w: NdisIoWorkItem): void {
   const d = ioDriver(w);
   if (!w.referenced && d !== null) {
     w.referenced = true;
     d.ioRefs++;
   }
   n.kernel.queueWork(w.k);
-  if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
 
 /** VOID IoQueueWorkItem(IoWorkItem, WorkerRoutine, QueueType, Context). <= DISPATCH. */
