@@ -887,7 +887,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (held !== null && (verdict === 'ok' || verdict === 'violations')) {
       // The end state is the model's, not Windows': say so rather than pass the run.
       verdict = 'not-modelled';
-      message = `the run ended with ${held.who} blocked in ${held.ddi} since ${held.ddi === 'NdisMSleep' ? 'its wake-up time' : 'its event was set at'} ${fmtTime(held.dueNs)}, held up by a wait of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)`;
+      // A work item's routine can be written so that it does not nest (src/ndis/resumable.ts).
+      const workItem = /^(NdisIoWorkItemFunction|WorkItem|WorkItemEx)\b/.test(held.who);
+      message = `the run ended with ${held.who} blocked in ${held.ddi} since ${held.ddi === 'NdisMSleep' ? 'its wake-up time' : 'its event was set at'} ${fmtTime(held.dueNs)}, held up by a wait of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)${workItem ? `; write the work item's routine as a resumable routine, a generator function that yields its waits (\`yield ${held.ddi}(…)\`), and it is set aside at each wait instead` : ''}`;
     }
     this.result = {
       verdict,
@@ -970,6 +972,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (p !== null) out.push(p);
     if (this.ndis.io !== null) for (const x of ioPending(this.ndis)) out.push(x);
     for (const x of this.ndis.leftArmed) if (x.k.queued) out.push(`${x.what}, not yet fired`);
+    // A resumable work-item routine set aside in a wait that never ended (src/ndis/resumable.ts).
+    for (const t of this.ndis.resumables)
+      if (t.wait !== null)
+        out.push(`a driver thread, ${t.describe(fmtTime)}, was blocked when the run ended`);
     if (this.machine.endedInWait)
       out.push(
         this.ndis.spinningAtEnd !== null

@@ -62,6 +62,7 @@ import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
 import { checkBindsComplete, type ProtocolDriverBlock, type ProtocolWatchdog } from './protocol-driver.ts';
+import { isResumable, ResumableThread, type ResumableWait, UnyieldedWaitError } from './resumable.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DEVICE_OBJECT, DRIVER_OBJECT, IO_WORKITEM_ROUTINE, IO_WORKITEM_ROUTINE_EX } from './types.ts';
 
@@ -180,7 +181,8 @@ export function lateWakeNote(count: number, ddis: readonly string[], lateNs: num
 }
 
 /** One call into driver code. Frames are reused by depth: entering allocates nothing. */
-class Frame {
+/** One driver callback under way (Ndis.enter, Ndis.leave). */
+export class Frame {
   fn = '';
   adapter: MiniportBlock | null = null;
   irql = 0;
@@ -244,6 +246,14 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
   private depth = 0;
+  /** The resumable routine whose code runs now (ResumableThread.step), or null. */
+  resumableRunning: ResumableThread | null = null;
+  /** A wait the running resumable routine began and has not yielded yet. */
+  resumablePending: ResumableWait | null = null;
+  /** Resumable routines under way, set aside in a wait or running. */
+  readonly resumables: ResumableThread[] = [];
+  /** Resumable routines begun in the run (their trace numbers). */
+  resumableCount = 0;
   /**
    * The blocking waits under way, innermost last: `waitDepth[i]` frames existed when
    * wait i began, its thread wakes at `waitWake[i]` (for an event wait, infinite until the
@@ -1116,6 +1126,41 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     ]);
   }
 
+  /** How many driver callbacks are under way on the host's stack. */
+  get frameDepth(): number {
+    return this.depth;
+  }
+
+  /**
+   * The resumable routine that called the running DDI from its own code, or null: a
+   * wait there is set aside, not nested. A callback that one of its DDIs runs (a
+   * plain function) waits nested as ever.
+   */
+  resumableHere(): ResumableThread | null {
+    const t = this.resumableRunning;
+    return t !== null && t.depth === this.depth ? t : null;
+  }
+
+  /** The running DDI was called after a wait the resumable routine has not yielded. */
+  unyielded(ddi: string): never {
+    const w = this.resumablePending!;
+    this.resumablePending = null;
+    throw new UnyieldedWaitError(w, `calls ${ddi}`);
+  }
+
+  /** A resumable routine is set aside: its frame, on top, leaves the stack. */
+  detachFrame(f: Frame): void {
+    if (this.depth === 0 || this.frames[this.depth - 1] !== f)
+      throw new InternalError('Ndis.detachFrame: frame order', [f.fn]);
+    // The slot's frame goes with the routine: a fresh one serves the next callback.
+    this.frames[--this.depth] = new Frame();
+  }
+
+  /** A resumable routine goes on: its frame is on top again. */
+  attachFrame(f: Frame): void {
+    this.frames[this.depth++] = f;
+  }
+
   /**
    * The running thread begins a blocking wait in `ddi` that ends at `wakeNs` (infinite
    * when only an event ends it); pair with `endWait`.
@@ -1340,18 +1385,45 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       Irql.Passive,
       this.trace.on ? { WorkItemRoutine: routineName(routine) } : undefined,
     );
+    let r: unknown;
     try {
-      routine(w.context, w);
+      r = routine(w.context, w);
     } catch (e) {
       this.driverThrew(e, 'NdisIoWorkItemFunction', b);
     }
-    this.leave(f, undefined);
-    if (held) this.dropIoRef(w);
-    if (adapter !== null) adapter.ioWorkRunning--;
-    if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
-      md.unloadWaits = false;
-      this.unloadDriverIfIdle(md);
+    const done = (): void => {
+      if (held) this.dropIoRef(w);
+      if (adapter !== null) adapter.ioWorkRunning--;
+      if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
+        md.unloadWaits = false;
+        this.unloadDriverIfIdle(md);
+      }
+    };
+    if (r !== undefined && isResumable(r)) {
+      this.runResumable(r, f, 'NdisIoWorkItemFunction', b, who, done);
+      return;
     }
+    this.leave(f, undefined);
+    done();
+  }
+
+  /**
+   * A work item's routine that is a generator function: its code runs now up to its
+   * first yielded wait, and goes on as events of its own (src/ndis/resumable.ts).
+   * `done` runs once it has returned.
+   */
+  private runResumable(
+    gen: Generator<unknown, void, boolean>,
+    f: Frame,
+    fn: string,
+    b: MiniportBlock | null,
+    who: string,
+    done: () => void,
+  ): void {
+    // The frame keeps who the worker thread ran for before the routine began.
+    const t = new ResumableThread(this, gen, f, fn, b, f.who, who, done);
+    this.resumables.push(t);
+    t.step(undefined);
   }
 
   /**
@@ -1372,11 +1444,18 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         Irql.Passive,
         this.trace.on ? { WorkerRoutine: routineName(routine) } : undefined,
       );
+      let r: unknown;
       try {
-        if (w.ex) (routine as IO_WORKITEM_ROUTINE_EX)(w.ioObject, w.context, w);
-        else (routine as IO_WORKITEM_ROUTINE)(w.ioObject as DEVICE_OBJECT, w.context);
+        if (w.ex) r = (routine as IO_WORKITEM_ROUTINE_EX)(w.ioObject, w.context, w);
+        else r = (routine as IO_WORKITEM_ROUTINE)(w.ioObject as DEVICE_OBJECT, w.context);
       } catch (e) {
         this.driverThrew(e, fn, null);
+      }
+      if (r !== undefined && isResumable(r)) {
+        this.runResumable(r, f, fn, null, ownerDriverName(w.owner), () => {
+          if (held) this.dropIoRef(w);
+        });
+        return;
       }
       this.leave(f, undefined);
     }

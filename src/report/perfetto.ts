@@ -239,6 +239,8 @@ export function chromeTraceWithSources(
     b.begin(t, e.t, stateEntered(e.what), cat, { transition: e.what, ...argsOf(e, 'elsewhere') });
   };
 
+  // Resumable routines set aside in a wait: the name of the callback each left its CPU in.
+  const setAside = new Map<unknown, string>();
   for (const e of events) {
     b.src++;
     const here = cpu[e.cpu]!;
@@ -253,12 +255,28 @@ export function chromeTraceWithSources(
       case 'ddi':
         // A wait that blocks lasts until its wake-up; NdisWaitEvent on an event already
         // set returns at once, with its result.
-        if (e.what === 'NdisMSleep' || (e.what === 'NdisWaitEvent' && d?.result === undefined)) {
+        if (d?.thread !== undefined) {
+          // A resumable routine's wait: it leaves the CPU, its callback's slice ends
+          // here and begins again where it wakes.
+          b.point(here, e.t, e.what, 'wait', argsOf(e, 'cpu'));
+          const s = here.open[here.open.length - 1];
+          if (s !== undefined) {
+            setAside.set(d.thread, s.name);
+            b.end(here, e.t, { setAside: e.what });
+          }
+        } else if (e.what === 'NdisMSleep' || (e.what === 'NdisWaitEvent' && d?.result === undefined)) {
           b.begin(here, e.t, e.what, 'wait', argsOf(e, 'cpu'));
           b.waits.push(here);
         } else b.point(here, e.t, e.what, 'ddi', argsOf(e, 'cpu'));
         break;
       case 'wake': {
+        const name = d?.thread === undefined ? undefined : setAside.get(d.thread);
+        if (name !== undefined) {
+          setAside.delete(d!.thread);
+          b.begin(here, e.t, name, 'callback', { resumedFrom: e.what, ...argsOf(e, 'cpu') });
+          b.point(here, e.t, `${e.what} returns`, 'wait', argsOf(e, 'cpu'));
+          break;
+        }
         const t = b.waits.pop();
         const args: Record<string, unknown> = {};
         if (d?.lateNs !== undefined) args.lateNs = d.lateNs;

@@ -58,8 +58,10 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     }
     case 'ddi': {
       const r = d?.result;
-      const a = args(d, ['adapter', 'result']);
-      return `${c.cyan(e.what)}(${a})${r === undefined ? '' : ` = ${fmtValue(r)}`}`;
+      const a = args(d, ['adapter', 'result', 'thread']);
+      // A resumable routine's wait: the routine leaves its CPU until the wait ends.
+      const aside = d?.thread === undefined ? '' : c.dim(`, routine ${String(d.thread)} set aside`);
+      return `${c.cyan(e.what)}(${a})${r === undefined ? '' : ` = ${fmtValue(r)}`}${aside}`;
     }
     case 'state':
       return `${adapter}${c.magenta(e.what)} (${String(d?.event)})`;
@@ -207,14 +209,18 @@ export function callDepths(events: readonly TraceEvent[]): number[] {
   const out: number[] = new Array(events.length);
   let depth = 0;
   const asleep: number[] = [];
+  // Resumable routines set aside in a wait, by their number: they wake in any order.
+  const setAside = new Map<unknown, number>();
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
+    const thread = e.data?.thread;
     if (e.kind === 'return') depth = Math.max(0, depth - 1);
-    else if (e.kind === 'wake') depth = asleep.pop() ?? 0;
+    else if (e.kind === 'wake') depth = (thread === undefined ? asleep.pop() : setAside.get(thread)) ?? 0;
     out[i] = depth;
     if (e.kind === 'call') depth++;
     else if (blocks(e)) {
-      asleep.push(depth);
+      if (thread === undefined) asleep.push(depth);
+      else setAside.set(thread, depth);
       depth = 0;
     }
   }

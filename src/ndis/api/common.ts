@@ -43,6 +43,8 @@ export function currentNdis(ddi: string): Ndis {
         : `${ddi} was called outside a running ndis-sim world`,
     );
   }
+  // A resumable routine went on without yielding the wait it began (src/ndis/resumable.ts).
+  if (current.resumablePending !== null) current.unyielded(ddi);
   return current;
 }
 

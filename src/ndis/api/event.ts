@@ -12,6 +12,7 @@ import { Irql } from '../../kernel/kernel.ts';
 import { limits } from '../../sim/limits.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import type { Ndis } from '../ndis.ts';
+import type { ResumableThread } from '../resumable.ts';
 import { currentNdis } from './common.ts';
 
 const irql = {
@@ -35,13 +36,15 @@ export class NDIS_EVENT {
 }
 
 /** One NdisWaitEvent under way. */
-interface Waiter {
+export interface Waiter {
   /** When its time runs out, ns (infinite for MsToWait 0). */
   readonly wakeNs: number;
   /** When the event was set for it (-1 until then): from then on it is due to run. */
   setAtNs: number;
-  /** Its place among the blocking waits under way (Ndis.beginWait). */
+  /** Its place among the blocking waits under way (Ndis.beginWait); -1 for a resumable routine's. */
   slot: number;
+  /** The resumable routine set aside in this wait, or null for a nested wait. */
+  thread?: ResumableThread;
 }
 
 function event(n: Ndis, e: NDIS_EVENT, ddi: string): NDIS_EVENT {
@@ -79,7 +82,8 @@ export function NdisSetEvent(Event: NDIS_EVENT): void {
   for (const w of e._waiters)
     if (w.setAtNs < 0 && n.now <= w.wakeNs) {
       w.setAtNs = n.now;
-      n.waitSatisfied(w.slot);
+      if (w.thread !== undefined) w.thread.eventSet();
+      else n.waitSatisfied(w.slot);
     }
   if (n.trace.on) n.traceDdi(ddi, null, {});
 }
@@ -122,6 +126,13 @@ export function NdisWaitEvent(Event: NDIS_EVENT, MsToWait: number): boolean {
   }
   const machine = n.kernel.machine;
   const wake = MsToWait === 0 ? Number.POSITIVE_INFINITY : n.now + MsToWait * 1_000_000;
+  const t = n.resumableHere();
+  if (t !== null) {
+    // A resumable routine's wait is set aside when it yields (src/ndis/resumable.ts).
+    if (n.trace.on) n.traceDdi(ddi, null, { MsToWait, thread: t.id });
+    n.resumablePending = { ddi, wakeNs: wake, event: e };
+    return false;
+  }
   if (wake === Number.POSITIVE_INFINITY && machine.waitsFull)
     throw new NotModelledError(
       ddi,

@@ -1157,6 +1157,13 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
       );
   }
   const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
+  const t = n.resumableHere();
+  if (t !== null) {
+    // A resumable routine's sleep is set aside when it yields (src/ndis/resumable.ts).
+    if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep, thread: t.id });
+    n.resumablePending = { ddi: 'NdisMSleep', wakeNs: wake, event: null };
+    return;
+  }
   if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep });
   let due = n.checkCallbackWatchdog();
   n.beginWait(wake, 'NdisMSleep');

@@ -1,0 +1,186 @@
+// Resumable work-item routines: a work item's routine written as a generator function
+// (`function*`) whose blocking waits are yielded, `yield NdisMSleep(100)` or
+// `const set = yield NdisWaitEvent(&e, 0)`.
+//
+// A plain routine's wait runs the rest of the machine nested on the host's stack, so a
+// thread that starts during the wait (a halt) must return before the sleeper can go on:
+// a halt that waits for the work item deadlocks in the model where Windows goes on
+// (docs/model.md, "Blocking and busy waits"). A resumable routine is set aside at each
+// yielded wait, its frame off the stack, and goes on as an event of its own when its
+// time comes or its event is set, on whatever CPU the scheduler picks, while the halt
+// waits above. Everything else about the routine is as for a plain one: its IRQL, its
+// reference on the driver, the halt's and the unload's checks that it is still running.
+
+import { Irql } from '../kernel/kernel.ts';
+import type { SimEvent } from '../sim/queue.ts';
+import type { NDIS_EVENT } from './api/event.ts';
+import type { MiniportBlock } from './block.ts';
+import type { Frame, Ndis } from './ndis.ts';
+
+/**
+ * What a resumable routine returns: `function* (Context, Handle): ResumableRoutine`. A
+ * yield gives back what the DDI returns, `true` or `false` for NdisWaitEvent.
+ */
+export type ResumableRoutine = Generator<unknown, void, boolean>;
+
+/** A wait a resumable routine began with NdisMSleep or NdisWaitEvent and has yet to yield. */
+export interface ResumableWait {
+  readonly ddi: 'NdisMSleep' | 'NdisWaitEvent';
+  /** When its time runs out, ns; infinite for NdisWaitEvent with MsToWait 0. */
+  readonly wakeNs: number;
+  /** The event NdisWaitEvent waits on; null for NdisMSleep. */
+  readonly event: NDIS_EVENT | null;
+}
+
+/** Thrown into the driver's code when it goes on without yielding its wait. */
+export class UnyieldedWaitError extends Error {
+  constructor(wait: ResumableWait, what: string) {
+    super(
+      `${wait.ddi} in a resumable routine (a generator function) must be yielded before it ${what}: write \`yield ${wait.ddi}(…)\`, and the routine goes on when the wait ends (docs/model.md, "Resumable work-item routines")`,
+    );
+    this.name = 'UnyieldedWaitError';
+  }
+}
+
+const Resume = 0;
+
+/** True for what a generator function returns. */
+export function isResumable(r: unknown): r is ResumableRoutine {
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof (r as Iterator<unknown>).next === 'function' &&
+    typeof (r as Iterator<unknown>).throw === 'function'
+  );
+}
+
+/** One resumable routine under way, from its first step to its return. */
+export class ResumableThread {
+  /** Its number in the run, from 1: the trace ties each of its waits to its wake by it. */
+  readonly id: number;
+  /** The frame stack's depth while the routine's own code runs (its frame on top). */
+  depth = 0;
+  /** The wait it is set aside in, or null while it runs. */
+  wait: ResumableWait | null = null;
+  /** Since when (ns) it waits. */
+  sinceNs = 0;
+  /** The event that resumes it: its wake-up time, or the setting of its event. */
+  private ev: SimEvent | null = null;
+  /** What the wait returns when it resumes (NdisWaitEvent: set or not). */
+  private result = false;
+
+  constructor(
+    private readonly ndis: Ndis,
+    private readonly gen: ResumableRoutine,
+    private readonly frame: Frame,
+    /** The callback's name for reports (NdisIoWorkItemFunction, WorkItem, WorkItemEx). */
+    readonly fn: string,
+    readonly adapter: MiniportBlock | null,
+    /** Who the worker thread runs for (the kernel context's name) and who the routine is. */
+    private readonly workerWho: string,
+    readonly who: string,
+    /** NDIS's bookkeeping once the routine has returned (its references dropped). */
+    private readonly finish: () => void,
+  ) {
+    this.id = ++ndis.resumableCount;
+  }
+
+  /** Runs the routine until it waits or returns; `value` is what its last yield gets. */
+  step(value: unknown): void {
+    // Typed, so that the never of driverThrew ends the path for the compiler.
+    const n: Ndis = this.ndis;
+    for (;;) {
+      const outer = n.resumableRunning;
+      n.resumableRunning = this;
+      this.depth = n.frameDepth;
+      let r: IteratorResult<unknown, void>;
+      try {
+        r = this.gen.next(value as boolean);
+      } catch (e) {
+        n.resumablePending = null;
+        n.resumableRunning = outer;
+        n.driverThrew(e, this.fn, this.adapter);
+      }
+      n.resumableRunning = outer;
+      const w = n.resumablePending;
+      n.resumablePending = null;
+      if (r.done) {
+        if (w !== null) n.driverThrew(new UnyieldedWaitError(w, 'returns'), this.fn, this.adapter);
+        n.leave(this.frame, undefined);
+        n.resumables.splice(n.resumables.indexOf(this), 1);
+        this.finish();
+        return;
+      }
+      // A yield with no wait begun (an event already set: NdisWaitEvent returned TRUE at
+      // once) goes on at once with what it yielded.
+      if (w === null) {
+        value = r.value;
+        continue;
+      }
+      this.park(w);
+      return;
+    }
+  }
+
+  /** Sets the routine aside in wait `w`: its frame leaves the stack, its thread the CPU. */
+  private park(w: ResumableWait): void {
+    const n = this.ndis;
+    n.detachFrame(this.frame);
+    this.wait = w;
+    this.sinceNs = n.now;
+    this.result = false;
+    if (w.event !== null) w.event._waiters.push({ wakeNs: w.wakeNs, setAtNs: -1, slot: -1, thread: this });
+    if (w.wakeNs !== Number.POSITIVE_INFINITY) this.ev = n.kernel.machine.at(w.wakeNs, this, Resume, null);
+  }
+
+  /** NdisSetEvent set the event it waits on: it goes on now, its wait TRUE. */
+  eventSet(): void {
+    if (this.ev !== null) this.ev.cancelled = true;
+    this.result = true;
+    this.ev = this.ndis.kernel.machine.after(0, this, Resume, null);
+  }
+
+  /** Its time is up or its event was set: the routine goes on, on a CPU of the scheduler's choice. */
+  fire(_op: number, _arg: unknown): void {
+    const n = this.ndis;
+    const w = this.wait!;
+    this.ev = null;
+    this.wait = null;
+    if (w.event !== null) {
+      const ws = w.event._waiters;
+      for (let i = 0; i < ws.length; i++)
+        if (ws[i]!.thread === this) {
+          ws.splice(i, 1);
+          break;
+        }
+    }
+    const k = n.kernel;
+    const c = k.enter(k.pickCpu(), Irql.Passive, this.workerWho, 'worker');
+    try {
+      n.attachFrame(this.frame);
+      c.irql = Irql.Passive;
+      c.who = this.who;
+      const result = w.ddi === 'NdisWaitEvent' ? this.result : undefined;
+      if (n.trace.on)
+        n.trace.add(
+          k.now,
+          c.cpu,
+          c.irql,
+          c.who,
+          'wake',
+          w.ddi,
+          result === undefined ? { thread: this.id } : { result, thread: this.id },
+        );
+      this.step(result);
+    } finally {
+      k.exit(c);
+    }
+  }
+
+  /** "WorkItemEx of tapdrv blocked in NdisWaitEvent since 1.2 s" */
+  describe(fmt: (ns: number) => string): string {
+    const w = this.wait;
+    const where = this.adapter === null ? this.who : `${this.who} (${this.adapter.name})`;
+    return `${this.fn} of ${where} ${w === null ? 'running' : `blocked in ${w.ddi} since ${fmt(this.sinceNs)}`}`;
+  }
+}
