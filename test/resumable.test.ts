@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkWatch, linkWatchPlain } from '../examples/link-watch.ts';
+import { driverNames } from '../src/drivers/index.ts';
 import {
   type DEVICE_OBJECT,
   DelayedWorkQueue,
@@ -33,6 +35,8 @@ import {
 } from '../src/index.ts';
 import { toChromeTrace } from '../src/report/perfetto.ts';
 import { callDepths, formatTimeline } from '../src/report/timeline.ts';
+import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
+import { loadScenario } from '../src/scenario/load.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -293,4 +297,21 @@ test('the timeline keeps a resumable routine at its own depth when it wakes amon
     ev.filter((e) => e.kind === 'wake' && e.data?.thread === 1).length,
   );
   assert.ok(begins.length > 90, `${begins.length} runs of the routine`);
+});
+
+test("examples/link-watch.yaml: the resumable watch meets the scenario's expect (Code 43, halted); the same watch as a plain function ends as not-modelled", () => {
+  const drivers = [linkWatch, linkWatchPlain];
+  const sc = loadScenario('examples/link-watch.yaml', driverNames(drivers));
+  for (const seed of [1, 2, 3]) {
+    const w = buildWorld(sc, { seed, drivers });
+    const r = w.run(untilNs(sc));
+    const e = checkExpectations(sc, r, w.summary());
+    assert.deepEqual(e?.problems, [], `seed ${seed}`);
+    assert.equal(e?.met, true);
+  }
+  const plain = { ...sc, devices: sc.devices.map((d) => ({ ...d, driver: 'link-watch-plain' })) };
+  const w = buildWorld(plain, { seed: 1, drivers });
+  const r = w.run(untilNs(plain));
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /write the work item's routine as a resumable routine/);
 });
