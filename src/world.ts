@@ -975,7 +975,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     // A resumable work-item routine set aside in a wait that never ended (src/ndis/resumable.ts).
     for (const t of this.ndis.resumables)
       if (t.wait !== null)
-        out.push(`a driver thread, ${t.describe(fmtTime)}, was blocked when the run ended`);
+        out.push(
+          `a driver thread (${t.describe()}) was blocked in ${t.wait.ddi} since ${fmtTime(t.sinceNs)} when the run ended`,
+        );
     if (this.machine.endedInWait)
       out.push(
         this.ndis.spinningAtEnd !== null

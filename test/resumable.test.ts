@@ -315,3 +315,30 @@ test("examples/link-watch.yaml: the resumable watch meets the scenario's expect 
   assert.equal(r.verdict, 'not-modelled');
   assert.match(r.message ?? '', /write the work item's routine as a resumable routine/);
 });
+
+test('a resumable routine still set aside when the run ends is work left pending, as a blocked nested wait is', () => {
+  const ev = new NDIS_EVENT();
+  const drv = scriptedDriver('stuck', {
+    initialize: (a) => {
+      NdisInitializeEvent(ev);
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          yield NdisWaitEvent(ev, 0); // nobody sets it
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'stuck' }] });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(
+    r.pending.filter((p) => p.startsWith('a driver thread')),
+    [
+      /* the work item ran at 0.00031 s */ 'a driver thread (NdisIoWorkItemFunction of stuck (nic0)) was blocked in NdisWaitEvent since 0.000310 s when the run ended',
+    ],
+  );
+});

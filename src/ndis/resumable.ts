@@ -177,10 +177,8 @@ export class ResumableThread {
     }
   }
 
-  /** "WorkItemEx of tapdrv blocked in NdisWaitEvent since 1.2 s" */
-  describe(fmt: (ns: number) => string): string {
-    const w = this.wait;
-    const where = this.adapter === null ? this.who : `${this.who} (${this.adapter.name})`;
-    return `${this.fn} of ${where} ${w === null ? 'running' : `blocked in ${w.ddi} since ${fmt(this.sinceNs)}`}`;
+  /** "NdisIoWorkItemFunction of link-watch (nic0)": the routine, its driver and its adapter. */
+  describe(): string {
+    return `${this.fn} of ${this.who}${this.adapter === null ? '' : ` (${this.adapter.name})`}`;
   }
 }
