@@ -13,7 +13,9 @@
 // function, its sleep would run the rest of the machine nested on the host's stack,
 // the halt inside it, and the halt's wait for the watch could never end there: the
 // run would end as not-modelled (docs/model.md, "Resumable work-item routines").
-// `link-watch-plain`, in this module, is that version.
+// `link-watch-plain`, in this module, is that version. `link-watch-hasty` is a
+// resumable watch whose halt waits at most 100 ms for it: the verifier catches the
+// halt returning while the watch still runs.
 import * as N from 'ndis-sim';
 
 const pollUs = 250_000;
@@ -71,7 +73,10 @@ function watchPlain(a: Adapter): void {
 const ok = (): N.NDIS_STATUS => N.NDIS_STATUS_SUCCESS;
 const none = (): void => {};
 
-function driver(name: string, routine: (a: Adapter) => void): N.DriverModule {
+/**
+ * `haltWaitMs`: how long MiniportHaltEx waits for the watch (0: as long as it takes).
+ */
+function driver(name: string, routine: (a: Adapter) => void, haltWaitMs = 0): N.DriverModule {
   function initialize(handle: N.NDIS_HANDLE): N.NDIS_STATUS {
     const a: Adapter = {
       handle,
@@ -98,7 +103,7 @@ function driver(name: string, routine: (a: Adapter) => void): N.DriverModule {
   function halt(a: Adapter): void {
     // R2.10: stop the watch and wait until it has ended before freeing what it uses.
     a.stopping = true;
-    N.NdisWaitEvent(a.watchEnded, 0);
+    N.NdisWaitEvent(a.watchEnded, haltWaitMs);
     N.NdisFreeIoWorkItem(a.watch!);
     a.watch = null;
   }
@@ -139,3 +144,8 @@ function driver(name: string, routine: (a: Adapter) => void): N.DriverModule {
 
 export const linkWatch: N.DriverModule = driver('link-watch', watch);
 export const linkWatchPlain: N.DriverModule = driver('link-watch-plain', watchPlain);
+/**
+ * A halt that waits at most 100 ms for the watch, and frees its work item anyway: the
+ * watch, asleep for up to 250 ms, goes on after the halt (NdisSim_CallbackAfterHalt).
+ */
+export const linkWatchHasty: N.DriverModule = driver('link-watch-hasty', watch, 100);

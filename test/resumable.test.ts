@@ -3,6 +3,9 @@
 // it is set aside, as on Windows, where the nested model deadlocks (test/waits.test.ts).
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { linkWatch, linkWatchPlain } from '../examples/link-watch.ts';
 import { driverNames } from '../src/drivers/index.ts';
@@ -37,6 +40,8 @@ import { toChromeTrace } from '../src/report/perfetto.ts';
 import { callDepths, formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
+import { exploreScenario } from '../src/scenario.ts';
+import { cli } from './helpers/cli.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -341,4 +346,24 @@ test('a resumable routine still set aside when the run ends is work left pending
       /* the work item ran at 0.00031 s */ 'a driver thread (NdisIoWorkItemFunction of stuck (nic0)) was blocked in NdisWaitEvent since 0.000310 s when the run ended',
     ],
   );
+});
+
+test('R2.10: explore finds link-watch-hasty (a halt that waits 100 ms for a watch asleep 250 ms), and its shrunk replay runs the same trace', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-resumable-'));
+  try {
+    const file = join(dir, 'hasty.yaml');
+    const text = readFileSync('examples/link-watch.yaml', 'utf8')
+      .replace('driver: link-watch\n', 'driver: link-watch-hasty\n')
+      .replace(/\nexpect:[\s\S]*$/, '\n');
+    writeFileSync(file, text);
+    const out = join(dir, 'out');
+    const r = await exploreScenario(file, { driverFiles: ['examples/link-watch.ts'], runs: 8, out });
+    assert.equal(r.failed, 8, r.text);
+    assert.equal(r.failures[0]!.rule, 'NdisSim_CallbackAfterHalt');
+    const rp = cli('replay', r.failures[0]!.replay!, '--quiet');
+    assert.equal(rp.status, 1, rp.stderr);
+    assert.match(rp.stdout, /the trace is the one recorded/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
