@@ -329,7 +329,7 @@ export type {
   PROTOCOL_UNBIND_ADAPTER_EX,
   PROTOCOL_UNINSTALL,
 } from './ndis/protocol-driver.ts';
-export type { ResumableRoutine } from './ndis/resumable.ts';
+export type { ResumableDispatch, ResumableRoutine } from './ndis/resumable.ts';
 export * from './ndis/types.ts';
 export { ns } from './sim/limits.ts';
 export { type TrafficInput, type TrafficOptions, trafficDefaults } from './stack/protocol.ts';

@@ -887,9 +887,13 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (held !== null && (verdict === 'ok' || verdict === 'violations')) {
       // The end state is the model's, not Windows': say so rather than pass the run.
       verdict = 'not-modelled';
-      // A work item's routine can be written so that it does not nest (src/ndis/resumable.ts).
-      const workItem = /^(NdisIoWorkItemFunction|WorkItem|WorkItemEx)\b/.test(held.who);
-      message = `the run ended with ${held.who} blocked in ${held.ddi} since ${held.ddi === 'NdisMSleep' ? 'its wake-up time' : 'its event was set at'} ${fmtTime(held.dueNs)}, held up by a wait of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)${workItem ? `; write the work item's routine as a resumable routine, a generator function that yields its waits (\`yield ${held.ddi}(…)\`), and it is set aside at each wait instead` : ''}`;
+      // A work item's or a dispatch routine can be written so that it does not nest
+      // (src/ndis/resumable.ts).
+      const resumable =
+        /^(NdisIoWorkItemFunction|WorkItem|WorkItemEx|DispatchDeviceControl|DispatchRead|DispatchWrite)\b/.test(
+          held.who,
+        );
+      message = `the run ended with ${held.who} blocked in ${held.ddi} since ${held.ddi === 'NdisMSleep' ? 'its wake-up time' : 'its event was set at'} ${fmtTime(held.dueNs)}, held up by a wait of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)${resumable ? `; write ${held.who.split(' ')[0]} as a resumable routine, a generator function that yields its waits (\`yield ${held.ddi}(…)\`), and it is set aside at each wait instead` : ''}`;
     }
     this.result = {
       verdict,

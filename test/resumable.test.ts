@@ -318,7 +318,7 @@ test("examples/link-watch.yaml: the resumable watch meets the scenario's expect 
   const w = buildWorld(plain, { seed: 1, drivers });
   const r = w.run(untilNs(plain));
   assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /write the work item's routine as a resumable routine/);
+  assert.match(r.message ?? '', /write NdisIoWorkItemFunction as a resumable routine/);
 });
 
 test('a resumable routine still set aside when the run ends is work left pending, as a blocked nested wait is', () => {

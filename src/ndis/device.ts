@@ -38,7 +38,8 @@ import {
   STATUS_PENDING,
 } from './generated/status.ts';
 import { NT_SUCCESS } from './macros.ts';
-import type { Ndis } from './ndis.ts';
+import type { Frame, Ndis } from './ndis.ts';
+import { isResumable, type ResumableDispatch } from './resumable.ts';
 import type {
   DEVICE_OBJECT,
   DISPATCH_IO_STACK_LOCATION,
@@ -464,14 +465,59 @@ function dispatch(n: Ndis, r: IoRequest): void {
         : { device: dev.name, handle: r.file.handle }
     : undefined;
   const f = n.enter(null, dev.owner.name, fn, Irql.Passive, args);
-  let s: NTSTATUS;
+  let s: NTSTATUS | ResumableDispatch;
   try {
     s = routine(dev.deviceObject, r.irp);
   } catch (e) {
     n.driverThrew(e, fn, null);
   }
+  if (typeof s === 'object' && isResumable(s)) {
+    dispatchResumable(n, r, fn, f, s);
+    return;
+  }
   // The timeline names the NTSTATUS (STATUS_DEVICE_REMOVED is no NDIS_STATUS).
   n.leave(f, n.trace.on ? ntStatusName(s) : s);
+  dispatchReturned(n, r, fn, s);
+}
+
+/**
+ * A dispatch routine that is a generator function, set aside at its yielded waits
+ * (src/ndis/resumable.ts). Until it returns, its request is in progress: it holds the
+ * handle's IRP_MJ_CLOSE back and shows among the requests pending, as on Windows,
+ * where the application's thread waits in the call or its overlapped request is
+ * under way. Create, cleanup and close, whose callers go on from their result, must be
+ * plain functions.
+ */
+function dispatchResumable(
+  n: Ndis,
+  r: IoRequest,
+  fn: string,
+  f: Frame,
+  gen: Generator<unknown, unknown, boolean>,
+): void {
+  if (r.major !== IRP_MJ_DEVICE_CONTROL && r.major !== IRP_MJ_READ && r.major !== IRP_MJ_WRITE)
+    throw new NotModelledError(
+      fn,
+      `a resumable ${fn} routine (a generator function): only the IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ and IRP_MJ_WRITE routines may yield their waits, since the I/O manager goes on from what create, cleanup and close return; write it as a plain function`,
+    );
+  const io = ioState(n);
+  r.file.pending.push(r);
+  io.pending.push(r);
+  n.runResumable(gen, f, fn, null, r.file.device.owner.name, (value) => {
+    // Returned: the checks that follow a return, with the request off the lists (a
+    // pending return puts it back).
+    const p = r.file.pending.indexOf(r);
+    if (p >= 0) r.file.pending.splice(p, 1);
+    const q = io.pending.indexOf(r);
+    if (q >= 0) io.pending.splice(q, 1);
+    n.leave(f, n.trace.on && isNtStatus(value) ? ntStatusName(value) : value);
+    dispatchReturned(n, r, fn, value as NTSTATUS);
+  });
+}
+
+/** What the I/O manager does once a dispatch routine has returned `s`. */
+function dispatchReturned(n: Ndis, r: IoRequest, fn: string, s: NTSTATUS): void {
+  const dev = r.file.device;
   if (!isNtStatus(s)) notAStatus(n, fn, 'returned', s);
   r.dispatchReturned = true;
   r.returned = s;

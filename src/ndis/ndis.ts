@@ -1392,6 +1392,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.driverThrew(e, 'NdisIoWorkItemFunction', b);
     }
     const done = (): void => {
+      this.leave(f, undefined);
       if (held) this.dropIoRef(w);
       if (adapter !== null) adapter.ioWorkRunning--;
       if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
@@ -1403,25 +1404,25 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.runResumable(r, f, 'NdisIoWorkItemFunction', b, who, done);
       return;
     }
-    this.leave(f, undefined);
     done();
   }
 
   /**
-   * A work item's routine that is a generator function: its code runs now up to its
-   * first yielded wait, and goes on as events of its own (src/ndis/resumable.ts).
-   * `done` runs once it has returned.
+   * A routine that is a generator function (a work item's, a dispatch routine's): its
+   * code runs now up to its first yielded wait, and goes on as events of its own
+   * (src/ndis/resumable.ts). `finish` runs once it has returned, with what it returned;
+   * it leaves frame `f`.
    */
-  private runResumable(
-    gen: Generator<unknown, void, boolean>,
+  runResumable(
+    gen: Generator<unknown, unknown, boolean>,
     f: Frame,
     fn: string,
     b: MiniportBlock | null,
     who: string,
-    done: () => void,
+    finish: (value: unknown) => void,
   ): void {
-    // The frame keeps who the worker thread ran for before the routine began.
-    const t = new ResumableThread(this, gen, f, fn, b, f.who, who, done);
+    // The frame keeps who the thread ran for before the routine began.
+    const t = new ResumableThread(this, gen, f, fn, b, f.who, this.kernel.ctx.kind, who, finish);
     this.resumables.push(t);
     t.step(undefined);
   }
@@ -1453,6 +1454,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       }
       if (r !== undefined && isResumable(r)) {
         this.runResumable(r, f, fn, null, ownerDriverName(w.owner), () => {
+          this.leave(f, undefined);
           if (held) this.dropIoRef(w);
         });
         return;

@@ -11,17 +11,24 @@
 // waits above. Everything else about the routine is as for a plain one: its IRQL, its
 // reference on the driver, the halt's and the unload's checks that it is still running.
 
-import { Irql } from '../kernel/kernel.ts';
+import { type ContextKind, Irql } from '../kernel/kernel.ts';
 import type { SimEvent } from '../sim/queue.ts';
 import type { NDIS_EVENT } from './api/event.ts';
 import type { MiniportBlock } from './block.ts';
 import type { Frame, Ndis } from './ndis.ts';
+import type { NTSTATUS } from './types.ts';
 
 /**
  * What a resumable routine returns: `function* (Context, Handle): ResumableRoutine`. A
  * yield gives back what the DDI returns, `true` or `false` for NdisWaitEvent.
  */
 export type ResumableRoutine = Generator<unknown, void, boolean>;
+
+/**
+ * What a resumable dispatch routine returns: `function* (DeviceObject, Irp):
+ * ResumableDispatch`, its `return` the NTSTATUS the I/O manager gets.
+ */
+export type ResumableDispatch = Generator<unknown, NTSTATUS, boolean>;
 
 /** A wait a resumable routine began with NdisMSleep or NdisWaitEvent and has yet to yield. */
 export interface ResumableWait {
@@ -45,7 +52,7 @@ export class UnyieldedWaitError extends Error {
 const Resume = 0;
 
 /** True for what a generator function returns. */
-export function isResumable(r: unknown): r is ResumableRoutine {
+export function isResumable(r: unknown): r is Generator<unknown, unknown, boolean> {
   return (
     typeof r === 'object' &&
     r !== null &&
@@ -71,16 +78,20 @@ export class ResumableThread {
 
   constructor(
     private readonly ndis: Ndis,
-    private readonly gen: ResumableRoutine,
+    private readonly gen: Generator<unknown, unknown, boolean>,
     private readonly frame: Frame,
     /** The callback's name for reports (NdisIoWorkItemFunction, WorkItem, WorkItemEx). */
     readonly fn: string,
     readonly adapter: MiniportBlock | null,
-    /** Who the worker thread runs for (the kernel context's name) and who the routine is. */
-    private readonly workerWho: string,
+    /** Who the thread runs for (the kernel context's name), its kind, and who the routine is. */
+    private readonly threadWho: string,
+    private readonly kind: ContextKind,
     readonly who: string,
-    /** NDIS's bookkeeping once the routine has returned (its references dropped). */
-    private readonly finish: () => void,
+    /**
+     * Once the routine has returned, with what it returned: leaves its frame (Ndis.leave)
+     * and does its caller's bookkeeping (a work item's references, a dispatch routine's checks).
+     */
+    private readonly finish: (value: unknown) => void,
   ) {
     this.id = ++ndis.resumableCount;
   }
@@ -93,7 +104,7 @@ export class ResumableThread {
       const outer = n.resumableRunning;
       n.resumableRunning = this;
       this.depth = n.frameDepth;
-      let r: IteratorResult<unknown, void>;
+      let r: IteratorResult<unknown, unknown>;
       try {
         r = this.gen.next(value as boolean);
       } catch (e) {
@@ -106,9 +117,8 @@ export class ResumableThread {
       n.resumablePending = null;
       if (r.done) {
         if (w !== null) n.driverThrew(new UnyieldedWaitError(w, 'returns'), this.fn, this.adapter);
-        n.leave(this.frame, undefined);
         n.resumables.splice(n.resumables.indexOf(this), 1);
-        this.finish();
+        this.finish(r.value);
         return;
       }
       // A yield with no wait begun (an event already set: NdisWaitEvent returned TRUE at
@@ -155,7 +165,7 @@ export class ResumableThread {
         }
     }
     const k = n.kernel;
-    const c = k.enter(k.pickCpu(), Irql.Passive, this.workerWho, 'worker');
+    const c = k.enter(k.pickCpu(), Irql.Passive, this.threadWho, this.kind);
     try {
       n.attachFrame(this.frame);
       c.irql = Irql.Passive;

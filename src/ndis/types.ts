@@ -12,6 +12,7 @@ import type {
   CmResourceTypePort,
 } from './generated/status.ts';
 import type { NET_BUFFER_LIST } from './nbl.ts';
+import type { ResumableDispatch } from './resumable.ts';
 
 export type NDIS_STATUS = number;
 export type NDIS_PORT_NUMBER = number;
@@ -400,8 +401,15 @@ export interface READ_WRITE_PARAMETERS {
   ByteOffset: number;
 }
 
-/** NTSTATUS DispatchXxx(DeviceObject, Irp): a dispatch routine (wdm.h's DRIVER_DISPATCH). PASSIVE here. */
-export type DRIVER_DISPATCH = (DeviceObject: DEVICE_OBJECT, Irp: IRP<DISPATCH_IO_STACK_LOCATION>) => NTSTATUS;
+/**
+ * NTSTATUS DispatchXxx(DeviceObject, Irp): a dispatch routine (wdm.h's DRIVER_DISPATCH).
+ * PASSIVE here. The IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ and IRP_MJ_WRITE routines may be
+ * generator functions that yield their waits (ResumableDispatch; docs/model.md).
+ */
+export type DRIVER_DISPATCH = (
+  DeviceObject: DEVICE_OBJECT,
+  Irp: IRP<DISPATCH_IO_STACK_LOCATION>,
+) => NTSTATUS | ResumableDispatch;
 
 /**
  * VOID Cancel(DeviceObject, Irp): a Cancel routine (wdm.h's DRIVER_CANCEL), set on a
