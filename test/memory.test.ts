@@ -15,6 +15,7 @@ import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
 import { eventQueue } from '../examples/event-queue.ts';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
+import { linkWatch, linkWatchHasty, linkWatchPlain } from '../examples/link-watch.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
@@ -68,7 +69,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
   // down each run in module-level state shows up as kilobytes a run. The example of a
   // driver of your own (--driver) is one of them, and so are the explorer's timer race,
   // removal race, scatter/gather race, control-device race, poll race and event queue,
-  // and the protocol driver that pends its set-power.
+  // the protocol driver that pends its set-power, and the resumable link watch.
   const own = [
     slowPauseNic,
     sleepyProto,
@@ -84,6 +85,9 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     pollRaceFixed,
     eventQueue,
     tapLoop,
+    linkWatch,
+    linkWatchPlain,
+    linkWatchHasty,
   ];
   const files = [
     ...readdirSync('examples')
