@@ -1,6 +1,6 @@
-// Resumable work-item routines: a work item's routine written as a generator function
-// (`function*`) whose blocking waits are yielded, `yield NdisMSleep(100)` or
-// `const set = yield NdisWaitEvent(&e, 0)`.
+// Resumable routines: a work item's routine, or a control device's device-control, read
+// or write routine, written as a generator function (`function*`) whose blocking waits
+// are yielded, `yield NdisMSleep(100)` or `const set = yield NdisWaitEvent(e, 0)`.
 //
 // A plain routine's wait runs the rest of the machine nested on the host's stack, so a
 // thread that starts during the wait (a halt) must return before the sleeper can go on:
@@ -80,7 +80,7 @@ export class ResumableThread {
     private readonly ndis: Ndis,
     private readonly gen: Generator<unknown, unknown, boolean>,
     private readonly frame: Frame,
-    /** The callback's name for reports (NdisIoWorkItemFunction, WorkItem, WorkItemEx). */
+    /** The callback's name for reports (NdisIoWorkItemFunction, WorkItemEx, DispatchRead, …). */
     readonly fn: string,
     readonly adapter: MiniportBlock | null,
     /** Who the thread runs for (the kernel context's name), its kind, and who the routine is. */
