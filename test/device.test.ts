@@ -89,7 +89,7 @@ import type { Scenario } from '../src/scenario/schema.ts';
 import { World, type WorldAction } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
 import { filterIdentity } from './helpers/filter.ts';
-import { type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { exampleScenario, failingSeeds, runExample } from './helpers/seeds.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -1229,4 +1229,49 @@ test('DoubleCompleteWorkItem: an OID request completed twice from a WDM IO_WORKI
     r.violations.filter((v) => v.ddi === 'NdisMOidRequestComplete').map((v) => v.rule),
     ['DoubleCompleteWorkItem'],
   );
+});
+
+test('a create the routine pends keeps CreateFile waiting: the handle opens when the IRP completes with success, and a request before then has no handle (STATUS_INVALID_HANDLE)', () => {
+  let held: Irp | null = null;
+  const m = majors();
+  m[IRP_MJ_CREATE] = (_d, irp) => {
+    IoMarkIrpPending(irp);
+    held = irp;
+    return STATUS_PENDING;
+  };
+  const { w, r } = run({
+    majors: m,
+    actions: [
+      open(ns.s),
+      ioctl(ns.s + ns.ms, IOCTL_ECHO, [7], 1),
+      ioctl(ns.s + 3 * ns.ms, IOCTL_ECHO, [8], 1),
+    ],
+    hooks: {
+      // The create completes 2 ms later, from a timer of the driver's.
+      initialize: (a) => {
+        after(a, 1002, () => {
+          held!.IoStatus.Status = STATUS_SUCCESS;
+          IoCompleteRequest(held!, 0);
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    trace: true,
+  });
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(
+    w.ioResults.map((x) => [x.statusName, x.output]),
+    [
+      ['STATUS_INVALID_HANDLE', []],
+      ['STATUS_SUCCESS', [8]],
+    ],
+  );
+  const app = w.trace.events.filter((e) => e.actor === 'app' && e.what.startsWith('CreateFile tool'));
+  assert.deepEqual(
+    app.map((e) => e.what),
+    ['CreateFile tool waits', 'CreateFile tool returns'],
+  );
+  // It returns when the timer completes the IRP: after the first request, before the second.
+  assert.equal(app[0]!.t, ns.s);
+  assert.ok(app[1]!.t > ns.s + ns.ms && app[1]!.t < ns.s + 3 * ns.ms, `returned at ${app[1]!.t}`);
 });

@@ -597,6 +597,8 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
   const q = all.indexOf(r);
   if (q >= 0) all.splice(q, 1);
   finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
+  // A create the routine pended: the application's CreateFile returns now.
+  if (r.major === IRP_MJ_CREATE && r.dispatchReturned) createOpened(n, r);
   const file = r.file;
   if (file.closeWaits && file.pending.length === 0) {
     file.closeWaits = false;
@@ -706,12 +708,23 @@ export function userOpen(n: Ndis, handle: string, link: string): void {
   if (n.trace.on) traceApp(n, `CreateFile \\\\.\\${link}`, { handle, device: dev.name });
   const r = newIrp(io, file, IRP_MJ_CREATE, 0, [], 0, n.now);
   dispatch(n, r);
-  // A create the driver pended counts as opened once completed successfully; the model
-  // treats the handle as open only if the create succeeded at once (docs/model.md).
-  const ok = (r.completed || r.returned !== STATUS_PENDING) && NT_SUCCESS(r.status);
-  io.handles.set(handle, ok ? file : null);
-  if (ok) dev.files.push(file);
-  if (n.trace.on) traceApp(n, `CreateFile ${handle} returns`, { Status: ntStatusName(r.status) });
+  io.handles.set(handle, null);
+  if (!r.completed && r.returned === STATUS_PENDING) {
+    // CreateFile waits in the application until the create completes (createOpened);
+    // until then the handle is not the application's to use.
+    if (n.trace.on) traceApp(n, `CreateFile ${handle} waits`, {});
+    return;
+  }
+  createOpened(n, r);
+}
+
+/** CreateFile returns: the handle is open if its create succeeded. */
+function createOpened(n: Ndis, r: IoRequest): void {
+  const file = r.file;
+  const ok = NT_SUCCESS(r.status);
+  ioState(n).handles.set(file.handle, ok ? file : null);
+  if (ok) file.device.files.push(file);
+  if (n.trace.on) traceApp(n, `CreateFile ${file.handle} returns`, { Status: ntStatusName(r.status) });
 }
 
 /**
