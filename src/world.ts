@@ -976,6 +976,17 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (p !== null) out.push(p);
     if (this.ndis.io !== null) for (const x of ioPending(this.ndis)) out.push(x);
     for (const x of this.ndis.leftArmed) if (x.k.queued) out.push(`${x.what}, not yet fired`);
+    // A protocol driver's service stop whose Unload routine is still held back.
+    for (const p of this.ndis.protocolDrivers?.values() ?? [])
+      if (p.stopWaits !== null && !p.unloaded)
+        out.push(
+          `protocol driver ${p.name}: its service stop waits to call its Unload routine: ${p.stopWaits}`,
+        );
+    for (const d of this.ndis.filterDrivers.values())
+      if (d.unloadPending && !d.unloaded)
+        out.push(
+          `filter driver ${d.name}: its service stop waits to call its unload routine: the application has a handle to one of its devices open, or a request on it`,
+        );
     // A resumable work-item routine set aside in a wait that never ended (src/ndis/resumable.ts).
     for (const t of this.ndis.resumables)
       if (t.wait !== null)

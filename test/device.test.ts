@@ -925,6 +925,75 @@ test('a filter driver registers a device with its filter driver handle; NdisSim_
   );
 });
 
+test("unload-routine-environment: a stopping filter driver's unload waits while the application holds a handle to its device, deleted at the last detach, and comes with the close", () => {
+  let device: NDIS_HANDLE | null = null;
+  const filter: DriverModule = {
+    name: 'held-filter',
+    load() {
+      let handle: NDIS_HANDLE | null = null;
+      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
+        ...filterIdentity('held-filter', '{00000000-0000-0000-0000-0000000000c2}'),
+        AttachHandler: (h: NDIS_HANDLE) =>
+          NdisFSetAttributes(h, h, {
+            Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+            Flags: 0,
+          }),
+        // The last module goes: so does the device (its handle may still be open).
+        DetachHandler: () => {
+          if (device !== null) NdisDeregisterDeviceEx(device);
+          device = null;
+        },
+        RestartHandler: () => NDIS_STATUS_SUCCESS,
+        PauseHandler: () => NDIS_STATUS_SUCCESS,
+        NetPnPEventHandler: (h: NDIS_HANDLE, e: NET_PNP_EVENT_NOTIFICATION) => NdisFNetPnPEvent(h, e),
+      };
+      return {
+        DriverEntry: (d: DRIVER_OBJECT) => {
+          const r = NdisFRegisterFilterDriver(d, null, chars);
+          handle = r.NdisFilterDriverHandle;
+          device = NdisRegisterDeviceEx(handle!, attributes('HeldCtl', majors())).NdisDeviceHandle;
+          d.DriverUnload = () => NdisFDeregisterFilterDriver(handle!);
+          return r.Status;
+        },
+      };
+    },
+  };
+  const go = (closeAtNs: number | null) => {
+    const w = new World({ seed: 1, verifier: 'collect', trace: true });
+    w.addDriver(healthyNic);
+    w.addDriver(filter);
+    w.addFilter('held-filter', { mandatory: false });
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(ns.s / 2, { kind: 'open', handle: 'tool', link: 'HeldCtl' });
+    w.at(ns.s, { kind: 'stop-filter', driver: 'held-filter' });
+    if (closeAtNs !== null) w.at(closeAtNs, { kind: 'close', handle: 'tool' });
+    return { w, r: w.run(3 * ns.s) };
+  };
+  const { w, r } = go(2 * ns.s);
+  assert.deepEqual(r.violations, []);
+  const unload = w.trace.events.find((e) => e.kind === 'call' && e.what === 'FilterDriverUnload');
+  assert.ok(unload !== undefined && unload.t >= 2 * ns.s && unload.t < 2.02 * ns.s, `unload at ${unload?.t}`);
+  assert.ok(
+    w.trace.events.some((e) =>
+      /filter held-filter: its unload waits: the application has a handle to \\Device\\HeldCtl open/.test(
+        e.what,
+      ),
+    ),
+    'the unload says why it waits',
+  );
+  // Without the close the stop never ends: work left pending.
+  const held = go(null);
+  assert.ok(!held.w.trace.events.some((e) => e.kind === 'call' && e.what === 'FilterDriverUnload'));
+  assert.ok(
+    held.r.pending.some((x) =>
+      x.startsWith('filter driver held-filter: its service stop waits to call its unload routine'),
+    ),
+    held.r.pending.join('\n'),
+  );
+});
+
 test('the results kept are bounded: past ioResultsMax the oldest quarter goes', () => {
   const { w } = run({
     actions: [

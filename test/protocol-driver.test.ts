@@ -1945,6 +1945,88 @@ test("a protocol driver's own control device (IoCreateDevice, IoCreateSymbolicLi
     bad.r.violations[0]!.message,
     /proto-ctl: its Unload routine returned with \\Device\\ProtoCtl not deleted/,
   );
+  // The late open reaches a device whose driver is gone: it fails, and the run says why.
+  assert.ok(
+    bad.w.trace.events.some(
+      (e) => e.data?.handle === 'late' && e.data?.Status === 'STATUS_OBJECT_NAME_NOT_FOUND',
+    ),
+    'the late open fails',
+  );
+  assert.deepEqual(bad.r.modelNotes, [
+    "the application used \\Device\\ProtoCtl after proto-ctl unloaded with the device left (NdisSim_DeviceNotDeregistered); on Windows its requests would reach the driver's unloaded code, the model failed them with STATUS_NO_SUCH_DEVICE",
+  ]);
+});
+
+test("unload-routine-environment: a protocol driver's service stop waits to call Unload while the application holds a handle to its device; meanwhile no new handle opens, and the open one still works", () => {
+  const p = protocolDriver(
+    'proto-held',
+    () => NDIS_STATUS_FAILURE,
+    {},
+    (proto, obj) => {
+      const done = (irp: IRP<DISPATCH_IO_STACK_LOCATION>, status: number, info = 0): number => {
+        irp.IoStatus.Status = status;
+        irp.IoStatus.Information = info;
+        IoCompleteRequest(irp, IO_NO_INCREMENT);
+        return status;
+      };
+      obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => done(irp, STATUS_SUCCESS);
+      obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => done(irp, STATUS_SUCCESS);
+      obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => done(irp, STATUS_SUCCESS);
+      obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) =>
+        done(irp, STATUS_SUCCESS, irp.Tail.Overlay.CurrentStackLocation.Parameters.Write!.Length);
+      const r = IoCreateDevice(obj, 0, '\\Device\\ProtoHeld', FILE_DEVICE_NETWORK, 0, false);
+      r.DeviceObject!.Flags |= DO_BUFFERED_IO;
+      IoCreateSymbolicLink('\\DosDevices\\ProtoHeld', '\\Device\\ProtoHeld');
+      obj.DriverUnload = () => {
+        IoDeleteSymbolicLink('\\DosDevices\\ProtoHeld');
+        IoDeleteDevice(r.DeviceObject!);
+        NdisDeregisterProtocolDriver(proto);
+      };
+    },
+  );
+  const w = world(p, { collect: true });
+  w.at(ns.s / 2, { kind: 'open', handle: 'app', link: 'ProtoHeld' });
+  w.at(ns.s, { kind: 'stop-protocol', driver: 'proto-held' });
+  w.at(1.1 * ns.s, { kind: 'open', handle: 'late', link: 'ProtoHeld' });
+  w.at(1.2 * ns.s, { kind: 'write', handle: 'app', data: [1, 2] });
+  w.at(1.5 * ns.s, { kind: 'close', handle: 'app' });
+  const r = w.run(2 * ns.s);
+  assert.deepEqual(r.violations, []);
+  const ev = w.trace.events;
+  const unload = ev.find((e) => e.kind === 'call' && e.what === 'DriverUnload' && e.actor === 'proto-held');
+  assert.ok(
+    unload !== undefined && unload.t >= 1.5 * ns.s && unload.t <= 1.502 * ns.s,
+    `Unload at ${unload?.t}`,
+  );
+  assert.ok(
+    ev.some(
+      (e) =>
+        e.kind === 'ndis' &&
+        /proto-held: its Unload waits: the application has a handle to \\Device\\ProtoHeld open/.test(e.what),
+    ),
+    'the stop says why it waits',
+  );
+  assert.ok(
+    ev.some((e) => e.data?.handle === 'late' && e.data?.Status === 'STATUS_NO_SUCH_DEVICE'),
+    'no new handle while the unload is pending',
+  );
+  assert.deepEqual(
+    w.ioResults.map((x) => [x.request, x.statusName, x.information]),
+    [['WriteFile', 'STATUS_SUCCESS', 2]],
+  );
+  // Before the close, the stop still waiting is work pending.
+  const w2 = world(p, { collect: true });
+  w2.at(ns.s / 2, { kind: 'open', handle: 'app', link: 'ProtoHeld' });
+  w2.at(ns.s, { kind: 'stop-protocol', driver: 'proto-held' });
+  const r2 = w2.run(2 * ns.s);
+  assert.ok(
+    r2.pending.some((x) =>
+      /^protocol driver proto-held: its service stop waits to call its Unload routine: the application has a handle/.test(
+        x,
+      ),
+    ),
+    r2.pending.join('\n'),
+  );
 });
 
 test("IoCreateDevice from a miniport driver's DRIVER_OBJECT is not modelled (NDIS owns its dispatch table: NdisRegisterDeviceEx)", () => {

@@ -280,7 +280,10 @@ test('the timeline keeps a resumable routine at its own depth when it wakes amon
   const lastWake = ev.findLastIndex((e) => e.kind === 'wake' && e.what === 'NdisMSleep');
   const setEvent = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisSetEvent');
   const haltWake = ev.findIndex((e) => e.kind === 'wake' && e.what === 'NdisWaitEvent');
-  assert.ok(haltWait < lastWake && lastWake < setEvent && setEvent < haltWake);
+  assert.ok(
+    haltWait < lastWake && lastWake < setEvent && setEvent < haltWake,
+    `${haltWait} ${lastWake} ${setEvent} ${haltWake}`,
+  );
   assert.deepEqual([depths[haltWait], depths[lastWake], depths[setEvent], depths[haltWake]], [1, 1, 1, 1]);
   const aside = ev.filter((e) => e.kind === 'ddi' && e.what === 'NdisMSleep');
   assert.ok(
@@ -291,6 +294,7 @@ test('the timeline keeps a resumable routine at its own depth when it wakes amon
     formatTimeline(ev, { color: false }).some((l) =>
       /NdisMSleep\(MicrosecondsToSleep=10000\), routine 1 set aside$/.test(l),
     ),
+    'the timeline marks the wait',
   );
   // Every slice ends, and each wake begins the routine's callback again.
   const t = toChromeTrace(ev, { endNs: r.endNs });

@@ -67,6 +67,12 @@ export class IoDriver {
     readonly driverObject: DRIVER_OBJECT,
   ) {}
 
+  /**
+   * Its service is stopping and waits for the application's handles to its devices
+   * (unload-routine-environment: "Unload Pending"): no new handle opens.
+   */
+  unloadPending = false;
+
   get unloaded(): boolean {
     return this.n.protocolDrivers?.get(this.name)?.unloaded ?? false;
   }
@@ -347,6 +353,18 @@ export function liveDevices(n: Ndis, owner: DeviceOwner): ControlDevice[] {
   const out: ControlDevice[] = [];
   for (const d of io.names.values()) if (d.owner === owner) out.push(d);
   return out;
+}
+
+/**
+ * A device of `owner` that a handle of the application, or a request, still references
+ * (unload-routine-environment: the Unload routine waits until none does), or null.
+ */
+export function referencedDevice(n: Ndis, owner: DeviceOwner): ControlDevice | null {
+  const io = n.io;
+  if (io === null) return null;
+  for (const f of io.handles.values()) if (f !== null && f.device.owner === owner) return f.device;
+  for (const r of io.pending) if (r.file.device.owner === owner) return r.file.device;
+  return null;
 }
 
 /** A device of `owner` that was deregistered but still has a handle of the application open. */
@@ -685,7 +703,7 @@ function driverGone(n: Ndis, io: IoState, dev: ControlDevice): boolean {
   if (!io.notedUnloaded) {
     io.notedUnloaded = true;
     n.modelNotes.push(
-      `the application used a handle to ${dev.name} after ${dev.owner.name} unloaded; Windows keeps a driver loaded while a handle to one of its device objects is open, the model does not: the requests failed with STATUS_NO_SUCH_DEVICE`,
+      `the application used ${dev.name} after ${dev.owner.name} unloaded with the device left (NdisSim_DeviceNotDeregistered); on Windows its requests would reach the driver's unloaded code, the model failed them with STATUS_NO_SUCH_DEVICE`,
     );
   }
   return true;
@@ -695,6 +713,19 @@ function driverGone(n: Ndis, io: IoState, dev: ControlDevice): boolean {
 export function userOpen(n: Ndis, handle: string, link: string): void {
   const io = ioState(n);
   const dev = io.links.get(linkKey(link));
+  // A driver whose Unload is pending takes no new reference (unload-routine-environment).
+  const unloading =
+    dev !== undefined && !(dev.owner instanceof MiniportDriverBlock) && dev.owner.unloadPending;
+  if (unloading) {
+    io.handles.set(handle, null);
+    if (n.trace.on)
+      traceApp(n, `CreateFile \\\\.\\${link}`, {
+        handle,
+        Status: ntStatusName(STATUS_NO_SUCH_DEVICE),
+        why: `${dev.owner.name} is unloading`,
+      });
+    return;
+  }
   if (dev === undefined || dev.deregistered || driverGone(n, io, dev)) {
     io.handles.set(handle, null);
     if (n.trace.on)

@@ -13,6 +13,7 @@ import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
 import { filterPauseDrained, type ModuleData, moduleDetached, refreshFilterData } from './datapath.ts';
+import { referencedDevice } from './device.ts';
 import { type FilterOidState, filterOidBusy, filterOidDetached } from './filter-oid.ts';
 import { msRules } from './generated/rules.ts';
 import {
@@ -276,6 +277,11 @@ export class FilterDriverBlock implements NDIS_HANDLE {
   deregistered = false;
   /** DRIVER_OBJECT.DriverUnload returned (the filter service stopped). */
   unloaded = false;
+  /**
+   * Its service stopped, and its unload waits for the application's handles to its
+   * devices: no new handle opens (unload-routine-environment: "Unload Pending").
+   */
+  unloadPending = false;
   /** Its modules that are attached now, on any adapter. */
   readonly modules: FilterModule[] = [];
   /**
@@ -1137,6 +1143,20 @@ export class FilterService implements EventTarget {
         this.waiting.some((w) => 'detach' in w.change && w.change.detach === d)
       )
         continue;
+      // A handle of the application to one of its devices, or a request on one, holds
+      // it too: the I/O manager calls the unload routine once none is left
+      // (unload-routine-environment), and meanwhile opens none.
+      const held = referencedDevice(n, d);
+      if (held !== null) {
+        if (n.trace.on && !d.unloadPending)
+          n.traceNdis(
+            null,
+            `filter ${d.name}: its unload waits: the application has a handle to ${held.name} open, or a request on it (unload-routine-environment)`,
+            {},
+          );
+        d.unloadPending = true;
+        continue;
+      }
       this.stopping.splice(this.stopping.indexOf(d), 1);
       unloadFilterDriver(n, d);
     }

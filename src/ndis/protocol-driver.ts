@@ -12,7 +12,7 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
-import { IoManagerThread, liveDevices } from './device.ts';
+import { IoManagerThread, liveDevices, referencedDevice } from './device.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
@@ -312,8 +312,8 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
   deregistered = false;
   /** Its Unload routine returned (its service stopped: stop-protocol). */
   unloaded = false;
-  /** A stop-protocol waits for blocked threads before it calls the Unload routine. */
-  stopWaits = false;
+  /** A stop-protocol waits before it calls the Unload routine: for what, or null. */
+  stopWaits: string | null = null;
   /**
    * Timer objects and work items allocated with its NdisProtocolHandle and not freed,
    * checked when it unloads.
@@ -1150,16 +1150,21 @@ export function stopProtocolService(n: Ndis, name: string): void {
   // (docs/model.md "Blocking and busy waits"). An IO_WORKITEM of the driver queued or
   // running holds its DRIVER_OBJECT: the driver cannot unload until its routine returns
   // (releasing-driver-allocated-resources). Either way it tries again later.
-  if (n.threadsBlocked || p.ioRefs > 0) {
-    if (n.trace.on && !p.stopWaits)
-      n.traceNdis(
-        null,
-        n.threadsBlocked
-          ? `protocol driver ${name}: its Unload waits: a driver thread is blocked in a wait`
-          : `protocol driver ${name}: its Unload waits: an IO_WORKITEM of the driver is queued or running`,
-        {},
-      );
-    p.stopWaits = true;
+  // A handle of the application to one of its devices, or a request on one, holds the
+  // driver too: the I/O manager calls Unload once none is left, and meanwhile opens
+  // none (unload-routine-environment).
+  const io = n.io?.ioDrivers.get(p.driverObject) ?? null;
+  const referenced = io === null ? null : referencedDevice(n, io);
+  if (n.threadsBlocked || p.ioRefs > 0 || referenced !== null) {
+    const why = n.threadsBlocked
+      ? 'a driver thread is blocked in a wait'
+      : p.ioRefs > 0
+        ? 'an IO_WORKITEM of the driver is queued or running'
+        : `the application has a handle to ${referenced!.name} open, or a request on it (unload-routine-environment)`;
+    if (n.trace.on && p.stopWaits !== why)
+      n.traceNdis(null, `protocol driver ${name}: its Unload waits: ${why}`, {});
+    if (io !== null && referenced !== null) io.unloadPending = true;
+    p.stopWaits = why;
     n.protocolStopper ??= new IoManagerThread(n, retryStop);
     n.kernel.machine.after(stopRetryNs, n.protocolStopper, 0, name);
     return;
