@@ -15,6 +15,7 @@ import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
 import { eventQueue } from '../examples/event-queue.ts';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
+import { ndisprotLite } from '../examples/ndisprot-lite.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
@@ -84,6 +85,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     pollRaceFixed,
     eventQueue,
     tapLoop,
+    ndisprotLite,
   ];
   const files = [
     ...readdirSync('examples')
