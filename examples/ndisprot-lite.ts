@@ -31,6 +31,8 @@ type Irp = N.IRP<N.DISPATCH_IO_STACK_LOCATION>;
 export interface NdisprotBugs {
   /** WriteFile completes its IRP right after NdisSendNetBufferLists, not in the send completion. */
   completeWriteEarly?: boolean;
+  /** WriteFile builds the NBL on the write's MDL, completes the IRP, and only then sends the NBL. */
+  completeBeforeSend?: boolean;
   /** The unbind leaves the binding's pending reads in its queue. */
   keepReadsAtUnbind?: boolean;
   /** The unbind of the last binding deletes the device and its link while the application's handle is open. */
@@ -159,6 +161,9 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         bindsComplete: new N.NDIS_EVENT(),
         nextCancelId: 0,
       };
+
+      /** The write IRP completes apart from its send's completion (a mistake). */
+      const early = bugs.completeWriteEarly === true || bugs.completeBeforeSend === true;
 
       /** The binding the request's handle is tied to, or null. */
       const openOf = (irp: Irp): Open | null => {
@@ -307,11 +312,12 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         o.sendsOut++;
         N.NdisResetEvent(o.drained);
         N.IoMarkIrpPending(irp);
-        if (!bugs.completeWriteEarly) {
+        if (!early) {
           N.IoSetCancelRoutine(irp, cancelWrite);
           // Cancelled already: the send goes anyway, and its completion completes the write.
         }
         N.NdisReleaseSpinLock(o.lock);
+        if (bugs.completeBeforeSend) complete(irp, N.STATUS_SUCCESS, length);
         N.NdisSendNetBufferLists(
           o.handle!,
           nbl,
@@ -332,7 +338,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
           const length = x.FirstNetBuffer!.DataLength;
           x.Next = null;
           N.NdisFreeNetBufferList(x); // before the IRP: the NET_BUFFER describes its pages
-          if (!bugs.completeWriteEarly) {
+          if (!early) {
             N.IoSetCancelRoutine(irp, null);
             if (status === N.NDIS_STATUS_SUCCESS) complete(irp, N.STATUS_SUCCESS, length);
             else

@@ -7,27 +7,66 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ndisprotLite } from '../examples/ndisprot-lite.ts';
+import { type NdisprotBugs, ndisprotLite, ndisprotLiteWith } from '../examples/ndisprot-lite.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import { exploreSeeds } from '../src/explore/explore.ts';
-import type { DriverModule } from '../src/index.ts';
+import {
+  type DriverModule,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
+  type NET_BUFFER_LIST,
+} from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 
 const yaml = 'examples/ndisprot-lite.yaml';
 
-/** The example scenario with `driver` as its protocol driver. */
-function scenario(driver: DriverModule) {
-  const s = loadScenario(yaml, driverNames([ndisprotLite, driver]));
+/** Holds each send until the next one comes (or its pause), then passes it on. */
+const holder = variantOfMonitorLwf('ndisprot-holder', 'holds each send until the next', (c) => {
+  let held: NET_BUFFER_LIST[] = [];
+  const flush = (h: unknown, port: number, flags: number) => {
+    for (const x of held) NdisFSendNetBufferLists(h as never, x, port, flags);
+    held = [];
+  };
+  c.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+    flush(m.handle, port, flags);
+    for (let x: NET_BUFFER_LIST | null = nbls; x !== null; ) {
+      const next: NET_BUFFER_LIST | null = x.Next;
+      x.Next = null;
+      held.push(x);
+      x = next;
+    }
+  };
+  c.SendNetBufferListsCompleteHandler = (m, nbls, flags) =>
+    NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+  const pause = c.PauseHandler;
+  c.PauseHandler = (m, p) => {
+    flush(m.handle, 0, 0);
+    return pause(m, p);
+  };
+  withStatusPassedOn(c);
+});
+
+/** The example scenario with `driver` as its protocol driver (and `filters` over nic0). */
+function scenario(driver: DriverModule, filters: DriverModule[] = []) {
+  const s = loadScenario(yaml, driverNames([ndisprotLite, driver, ...filters]));
+  s.filters = filters.map((f) => ({ driver: f.name, mandatory: true }));
   for (const p of s.protocolDrivers) p.driver = driver.name;
   for (const a of s.actions) if (a.do === 'stop-protocol') a.driver = driver.name;
   return s;
 }
 
-function run(driver: DriverModule, seed = 1, trace = false) {
-  const s = scenario(driver);
-  const w = buildWorld(s, { seed, trace, drivers: [ndisprotLite, driver] });
+function run(driver: DriverModule, seed = 1, trace = false, filters: DriverModule[] = []) {
+  const s = scenario(driver, filters);
+  const w = buildWorld(s, { seed, trace, drivers: [ndisprotLite, driver, ...filters] });
   return { s, w, r: w.run(untilNs(s)) };
+}
+
+/** Seed 1 with one mistake switched on: the rules broken, where, and the messages. */
+function caught(bug: keyof NdisprotBugs, filters: DriverModule[] = []) {
+  const { r } = run(ndisprotLiteWith({ [bug]: true }, 'ndisprot-bug'), 1, false, filters);
+  return r.violations.map((v) => [v.rule, v.ddi, v.message] as const);
 }
 
 test('ndisprot-lite: binds, writes over its MDL, reads, and at NdisMRemoveMiniport its pending reads fail at the unbind; clean under 100 explored seeds', () => {
@@ -50,5 +89,43 @@ test('ndisprot-lite: binds, writes over its MDL, reads, and at NdisMRemoveMinipo
   assert.deepEqual(
     ex.groups.map((g) => g.signature),
     [],
+  );
+});
+
+test('sending-data-from-a-protocol-driver: a write IRP completed while the send built on its MDL is still in the miniport is NdisSim_ObjectFreedInUse at IoCompleteRequest (it passed before: only receives were checked)', () => {
+  const v = caught('completeWriteEarly');
+  assert.deepEqual(
+    v.map(([rule, ddi]) => [rule, ddi]),
+    [['NdisSim_ObjectFreedInUse', 'IoCompleteRequest']],
+  );
+  assert.match(
+    v[0]![2],
+    /IoCompleteRequest of a request of handle tool \(WriteFile \(22 bytes\)\) whose MDL is the data of NBL #\d+, which ndisprot-bug sent and which is still in flaky-nic, the miniport of nic0: .*complete the request in ProtocolSendNetBufferListsComplete/,
+  );
+});
+
+test('the same mistake with a filter module holding the send: the message says which module holds the NBL', () => {
+  const v = caught('completeWriteEarly', [holder]);
+  assert.deepEqual(
+    v.map(([rule, ddi]) => [rule, ddi]),
+    [['NdisSim_ObjectFreedInUse', 'IoCompleteRequest']],
+  );
+  assert.match(
+    v[0]![2],
+    /which ndisprot-bug sent and which is still held by filter module ndisprot-holder@nic0:/,
+  );
+  // The reference driver passes through the same filter.
+  assert.deepEqual(run(ndisprotLite, 1, false, [holder]).r.violations, []);
+});
+
+test('a write IRP completed before the NBL built on its MDL is sent is NdisSim_ObjectFreedInUse at NdisSendNetBufferLists', () => {
+  const v = caught('completeBeforeSend');
+  assert.deepEqual(
+    v.map(([rule, ddi]) => [rule, ddi]),
+    [['NdisSim_ObjectFreedInUse', 'NdisSendNetBufferLists']],
+  );
+  assert.match(
+    v[0]![2],
+    /ndisprot-bug sent NBL #\d+ with a NET_BUFFER over the MDL of a read or write request that IoCompleteRequest completed already/,
   );
 });

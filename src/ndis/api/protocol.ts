@@ -690,6 +690,7 @@ export function NdisSendNetBufferLists(
     }
     if (++count > 1_000_000) break;
   }
+  data.sentOverUnlockedPages(n, b, ddi, p.name, NetBufferLists, null);
   // The page: PortNumber names a miniport adapter port, and a protocol that uses no
   // ports sends on the default one, 0. The model has no NdisMAllocatePort, so every
   // adapter has only port 0; the send goes on, with the number the driver gave.
