@@ -18,7 +18,7 @@ import {
   type NET_BUFFER_LIST,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
+import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 
 const yaml = 'examples/ndisprot-lite.yaml';
 
@@ -69,7 +69,7 @@ function caught(bug: keyof NdisprotBugs, filters: DriverModule[] = []) {
   return r.violations.map((v) => [v.rule, v.ddi, v.message] as const);
 }
 
-test('ndisprot-lite: binds, writes over its MDL, reads, and at NdisMRemoveMiniport its pending reads fail at the unbind; clean under 100 explored seeds', () => {
+test('ndisprot-lite: binds, writes over its MDL, reads, and at NdisMRemoveMiniport its pending reads fail at the unbind; clean under 50 explored seeds (the CLI explores 200)', () => {
   const { w, r } = run(ndisprotLite);
   assert.equal(r.verdict, 'ok', r.bugCheck?.message);
   assert.deepEqual(r.violations, []);
@@ -84,7 +84,7 @@ test('ndisprot-lite: binds, writes over its MDL, reads, and at NdisMRemoveMinipo
   const ex = exploreSeeds(
     { scenario: s, drivers: [ndisprotLite], untilNs: untilNs(s), verifier: s.verifier },
     1,
-    100,
+    50,
   );
   assert.deepEqual(
     ex.groups.map((g) => g.signature),
@@ -127,5 +127,75 @@ test('a write IRP completed before the NBL built on its MDL is sent is NdisSim_O
   assert.match(
     v[0]![2],
     /ndisprot-bug sent NBL #\d+ with a NET_BUFFER over the MDL of a read or write request that IoCompleteRequest completed already/,
+  );
+});
+
+/**
+ * nic0 hangs at 1 s with a write out and is removed (orderly) at 1.5 s: ndisprot-lite's
+ * NetEventPause waits for that send, which the hung NIC never completes, so the binding
+ * stays Pausing while the tool keeps writing.
+ */
+function pausingRun(driver: DriverModule) {
+  const frame = '[255, 255, 255, 255, 255, 255, 2, 90, 90, 0, 0, 1, 136, 181, 1, 2, 3, 4, 5, 6, 7, 8]';
+  const text = `until: 2s
+protocolDrivers: [{ driver: ${driver.name} }]
+devices: [{ name: nic0, driver: flaky-nic, faults: { hangAt: 1s } }]
+actions:
+  - { at: 100ms, do: open, handle: tool, link: NdisProtLite }
+  - { at: 120ms, do: ioctl, handle: tool, code: IOCTL_NDISPROT_OPEN_DEVICE, input: [92, 0, 68, 0, 69, 0, 86, 0, 73, 0, 67, 0, 69, 0, 92, 0, 110, 0, 105, 0, 99, 0, 48, 0] }
+  - { at: 900ms, do: write, handle: tool, data: ${frame}, every: 50ms, times: 20 }
+  - { at: 1.5s, do: remove, device: nic0 }
+`;
+  const s = parseScenarioText(text, 'pausing.yaml', driverNames([driver]));
+  const w = buildWorld(s, { seed: 1, trace: false, drivers: [driver] });
+  return { w, r: w.run(untilNs(s)) };
+}
+
+test('R7.2: a write sent without checking the binding state, while NetEventPause waits for the sends, is NdisSim_ProtocolDataState; the reference driver fails it with STATUS_INVALID_HANDLE', () => {
+  const good = pausingRun(ndisprotLite);
+  assert.deepEqual(good.r.violations, []);
+  assert.ok(
+    good.w.ioResults.some((x) => x.request === 'WriteFile' && x.statusName === 'STATUS_INVALID_HANDLE'),
+  );
+  const bad = pausingRun(ndisprotLiteWith({ sendWhileUnbinding: true }, 'ndisprot-bug'));
+  assert.deepEqual(
+    bad.r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_ProtocolDataState', 'NdisSendNetBufferLists']],
+  );
+  assert.match(
+    bad.r.violations[0]!.message,
+    /while the binding is Pausing: a protocol sends only while Running/,
+  );
+});
+
+test('the same write after the unbind closed the binding: NdisAllocateNetBufferAndNetBufferList with the pool handle the driver cleared says the handle is NULL', () => {
+  const v = caught('sendWhileUnbinding');
+  assert.deepEqual(
+    v.map(([rule, ddi]) => [rule, ddi]),
+    [['NdisSim_BadParameter', 'NdisAllocateNetBufferAndNetBufferList']],
+  );
+  assert.match(
+    v[0]![2],
+    /the NBL pool handle is NULL \(never allocated, or cleared when the driver freed the pool\)/,
+  );
+});
+
+test('a read that copies the whole frame past the end of its MDL stops the run with the line that wrote past it (NdisSim_DriverException)', () => {
+  const v = caught('readOverrun');
+  assert.deepEqual(
+    v.map(([rule, ddi]) => [rule, ddi]),
+    [['NdisSim_DriverException', 'DispatchRead']],
+  );
+  assert.match(v[0]![2], /RangeError.*at serviceReads \(examples\/ndisprot-lite\.ts:\d+/);
+});
+
+test("nf-wdm-iodeletedevice: IoDeleteDevice at the last unbind with the tool's handle open is allowed (the device is deleted once its references go); the handle's requests still reach the driver", () => {
+  const { w, r } = run(ndisprotLiteWith({ deleteDeviceAtLastUnbind: true }, 'ndisprot-bug'), 1, true);
+  assert.deepEqual(r.violations, []);
+  const del = w.trace.events.findIndex((e) => e.what === 'IoDeleteDevice');
+  assert.ok(del > 0 && w.trace.events[del]!.data?.openHandles === 1);
+  assert.ok(
+    w.trace.events.slice(del).some((e) => e.what === 'DispatchRead'),
+    'a read after the delete reached DispatchRead',
   );
 });
