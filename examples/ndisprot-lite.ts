@@ -93,11 +93,9 @@ interface Driver {
   object: N.DRIVER_OBJECT | null;
   handle: N.NDIS_HANDLE | null;
   device: N.DEVICE_OBJECT | null;
-  /** Guards `opens` and `files`. */
+  /** Guards `opens`, and FileObject->FsContext where it changes. */
   lock: N.NDIS_SPIN_LOCK;
   opens: Open[];
-  /** FileObject->FsContext in C: each handle's binding, or null before IOCTL_NDISPROT_OPEN_DEVICE. */
-  files: Map<N.FILE_OBJECT, Open | null>;
   readonly bindsComplete: N.NDIS_EVENT;
   /** The high byte of the send cancel IDs (NdisGeneratePartialCancelId in C) and a counter. */
   nextCancelId: number;
@@ -157,7 +155,6 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         device: null,
         lock: new N.NDIS_SPIN_LOCK(),
         opens: [],
-        files: new Map(),
         bindsComplete: new N.NDIS_EVENT(),
         nextCancelId: 0,
       };
@@ -168,7 +165,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
       /** The binding the request's handle is tied to, or null. */
       const openOf = (irp: Irp): Open | null => {
         N.NdisAcquireSpinLock(d.lock);
-        const o = d.files.get(stack(irp).FileObject) ?? null;
+        const o = stack(irp).FileObject.FsContext as Open | null;
         N.NdisReleaseSpinLock(d.lock);
         return o;
       };
@@ -266,18 +263,15 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
       /** The Cancel routine of a pending write: NDIS is asked to cancel its send. */
       const cancelWrite: N.DRIVER_CANCEL = (_dev, irp) => {
         // Read what it needs before the lock goes: the send completion may complete the IRP then.
-        const id = cancelIds.get(irp as Irp);
-        const file = stack(irp as Irp).FileObject;
+        const o = irp.Tail.Overlay.DriverContext[0] as Open;
+        const id = irp.Tail.Overlay.DriverContext[1] as number;
         N.IoReleaseCancelSpinLock(irp.CancelIrql);
-        N.NdisAcquireSpinLock(d.lock);
-        const o = d.files.get(file) ?? null;
-        N.NdisReleaseSpinLock(d.lock);
         // The send completion completes the write, whether the send was cancelled or not.
-        if (o !== null && id !== undefined && o.handle !== null && !o.closing)
-          N.NdisCancelSendNetBufferLists(o.handle, id);
+        N.NdisAcquireSpinLock(o.lock);
+        const handle = o.closing ? null : o.handle;
+        N.NdisReleaseSpinLock(o.lock);
+        if (handle !== null) N.NdisCancelSendNetBufferLists(handle, id);
       };
-      /** IRP → the cancel ID of its send (DriverContext in C). */
-      const cancelIds = new WeakMap<Irp, number>();
 
       const write = (irp: Irp): N.NTSTATUS => {
         const o = openOf(irp);
@@ -308,7 +302,8 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         d.nextCancelId = (d.nextCancelId + 1) & 0xffffff;
         const id = d.nextCancelId;
         nbl.CancelId = id;
-        cancelIds.set(irp, id);
+        irp.Tail.Overlay.DriverContext[0] = o;
+        irp.Tail.Overlay.DriverContext[1] = id;
         o.sendsOut++;
         N.NdisResetEvent(o.drained);
         N.IoMarkIrpPending(irp);
@@ -393,10 +388,10 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         const o = d.opens.find((x) => x.adapterName.toUpperCase() === want) ?? null;
         let status: N.NTSTATUS = N.STATUS_SUCCESS;
         if (o === null) status = N.STATUS_OBJECT_NAME_NOT_FOUND;
-        else if (d.files.get(file) != null || o.file !== null || o.closing) status = N.STATUS_DEVICE_BUSY;
+        else if (file.FsContext !== null || o.file !== null || o.closing) status = N.STATUS_DEVICE_BUSY;
         else {
           o.file = file;
-          d.files.set(file, o);
+          file.FsContext = o;
         }
         N.NdisReleaseSpinLock(d.lock);
         if (status !== N.STATUS_SUCCESS || o === null) return complete(irp, status);
@@ -408,7 +403,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         if (s !== N.NDIS_STATUS_SUCCESS) {
           N.NdisAcquireSpinLock(d.lock);
           o.file = null;
-          d.files.set(file, null);
+          file.FsContext = null;
           N.NdisReleaseSpinLock(d.lock);
           return complete(irp, N.STATUS_UNSUCCESSFUL);
         }
@@ -444,7 +439,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
 
       const close = (irp: Irp): N.NTSTATUS => {
         N.NdisAcquireSpinLock(d.lock);
-        d.files.delete(stack(irp).FileObject);
+        stack(irp).FileObject.FsContext = null;
         N.NdisReleaseSpinLock(d.lock);
         return complete(irp, N.STATUS_SUCCESS);
       };
@@ -622,12 +617,8 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
             N.IoDeleteDevice(d.device);
             return l;
           }
-          obj.MajorFunction[N.IRP_MJ_CREATE] = (_dev, irp) => {
-            N.NdisAcquireSpinLock(d.lock);
-            d.files.set(stack(irp).FileObject, null);
-            N.NdisReleaseSpinLock(d.lock);
-            return complete(irp, N.STATUS_SUCCESS);
-          };
+          // FileObject->FsContext is NULL at create: IOCTL_NDISPROT_OPEN_DEVICE sets it.
+          obj.MajorFunction[N.IRP_MJ_CREATE] = (_dev, irp) => complete(irp, N.STATUS_SUCCESS);
           obj.MajorFunction[N.IRP_MJ_CLEANUP] = (_dev, irp) => cleanup(irp);
           obj.MajorFunction[N.IRP_MJ_CLOSE] = (_dev, irp) => close(irp);
           obj.MajorFunction[N.IRP_MJ_READ] = (_dev, irp) => read(irp);

@@ -8,14 +8,38 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type NdisprotBugs, ndisprotLite, ndisprotLiteWith } from '../examples/ndisprot-lite.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import { exploreSeeds } from '../src/explore/explore.ts';
 import {
+  type DISPATCH_IO_STACK_LOCATION,
+  DO_BUFFERED_IO,
   type DriverModule,
+  FILE_DEVICE_NETWORK,
+  IO_NO_INCREMENT,
+  IoCompleteRequest,
+  IoCreateDevice,
+  IoCreateSymbolicLink,
+  IoDeleteDevice,
+  IoDeleteSymbolicLink,
+  type IRP,
+  IRP_MJ_CLEANUP,
+  IRP_MJ_CLOSE,
+  IRP_MJ_CREATE,
+  IRP_MJ_WRITE,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_SUCCESS,
+  NdisDeregisterProtocolDriver,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
+  NdisRegisterProtocolDriver,
   type NET_BUFFER_LIST,
+  ns,
+  STATUS_SUCCESS,
+  World,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
@@ -197,5 +221,86 @@ test("nf-wdm-iodeletedevice: IoDeleteDevice at the last unbind with the tool's h
   assert.ok(
     w.trace.events.slice(del).some((e) => e.what === 'DispatchRead'),
     'a read after the delete reached DispatchRead',
+  );
+});
+
+test("FILE_OBJECT.FsContext and FsContext2 (NULL at IRP_MJ_CREATE, kept per handle) and IRP Tail.Overlay.DriverContext (four NULLs as each IRP comes): ndisprot keeps its binding and a write's send there", () => {
+  const seen: string[] = [];
+  const proto: DriverModule = {
+    name: 'fs-context',
+    load: () => ({
+      DriverEntry: (obj) => {
+        let next = 0;
+        const done = (irp: IRP<DISPATCH_IO_STACK_LOCATION>, info = 0): number => {
+          irp.IoStatus.Status = STATUS_SUCCESS;
+          irp.IoStatus.Information = info;
+          IoCompleteRequest(irp, IO_NO_INCREMENT);
+          return STATUS_SUCCESS;
+        };
+        obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => {
+          const f = irp.Tail.Overlay.CurrentStackLocation.FileObject;
+          seen.push(`create ${String(f.FsContext)} ${String(f.FsContext2)}`);
+          f.FsContext = ++next;
+          return done(irp);
+        };
+        obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) => {
+          seen.push(`write ${irp.Tail.Overlay.DriverContext.map(String).join(',')}`);
+          irp.Tail.Overlay.DriverContext[0] = 'mine';
+          return done(irp, irp.Tail.Overlay.CurrentStackLocation.FileObject.FsContext as number);
+        };
+        obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => done(irp);
+        obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => done(irp);
+        const dev = IoCreateDevice(obj, 0, '\\Device\\FsCtx', FILE_DEVICE_NETWORK, 0, false);
+        dev.DeviceObject!.Flags |= DO_BUFFERED_IO;
+        IoCreateSymbolicLink('\\DosDevices\\FsCtx', '\\Device\\FsCtx');
+        const r = NdisRegisterProtocolDriver(null, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+            Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+          },
+          MajorNdisVersion: 6,
+          MinorNdisVersion: 30,
+          Name: 'fs-context',
+          BindAdapterHandlerEx: () => NDIS_STATUS_FAILURE,
+          UnbindAdapterHandlerEx: () => NDIS_STATUS_SUCCESS,
+          OpenAdapterCompleteHandlerEx: () => {},
+          CloseAdapterCompleteHandlerEx: () => {},
+          NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+          OidRequestCompleteHandler: () => {},
+          ReceiveNetBufferListsHandler: () => {},
+          SendNetBufferListsCompleteHandler: () => {},
+          StatusHandlerEx: () => {},
+        });
+        obj.DriverUnload = () => {
+          NdisDeregisterProtocolDriver(r.NdisProtocolHandle!);
+          IoDeleteSymbolicLink('\\DosDevices\\FsCtx');
+          IoDeleteDevice(dev.DeviceObject!);
+        };
+        return r.Status;
+      },
+    }),
+  };
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(proto);
+  w.addProtocolDriver('fs-context');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(ns.ms, { kind: 'open', handle: 'a', link: 'FsCtx' });
+  w.at(2 * ns.ms, { kind: 'open', handle: 'b', link: 'FsCtx' });
+  for (const [i, h] of ['b', 'a', 'b'].entries())
+    w.at((3 + i) * ns.ms, { kind: 'write', handle: h, data: [1] });
+  const r = w.run(10 * ns.ms);
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual(seen, [
+    'create null null',
+    'create null null',
+    'write null,null,null,null',
+    'write null,null,null,null',
+    'write null,null,null,null',
+  ]);
+  assert.deepEqual(
+    w.ioResults.map((x) => `${x.handle} ${x.information}`),
+    ['b 2', 'a 1', 'b 2'],
   );
 });

@@ -110,6 +110,8 @@ export class ControlDevice implements NDIS_HANDLE {
 /** The FILE_OBJECT of one handle the application opened. */
 export class FileObject implements FILE_OBJECT {
   readonly __ndisHandle = 'FILE_OBJECT';
+  FsContext: unknown = null;
+  FsContext2: unknown = null;
   /** IRP_MJ_CLEANUP was sent: the application closed its handle. */
   cleanedUp = false;
   /**
@@ -224,7 +226,7 @@ class Irp implements IRP<DISPATCH_IO_STACK_LOCATION> {
   constructor(
     public AssociatedIrp: { SystemBuffer: Uint8Array | null },
     public MdlAddress: Uint8Array | null,
-    public Tail: { Overlay: { CurrentStackLocation: DISPATCH_IO_STACK_LOCATION } },
+    public Tail: IRP<DISPATCH_IO_STACK_LOCATION>['Tail'],
   ) {}
 
   static attach(irp: Irp, r: IoRequest): void {
@@ -423,7 +425,9 @@ function newIrp(
     DeviceObject: file.device.deviceObject,
     FileObject: file,
   };
-  const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, { Overlay: { CurrentStackLocation: location } });
+  const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, {
+    Overlay: { CurrentStackLocation: location, DriverContext: [null, null, null, null] },
+  });
   const codeText = major === IRP_MJ_DEVICE_CONTROL ? io.codeText(file.device.owner.name, code) : '';
   const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, input.length, nowNs, codeText);
   if (major === IRP_MJ_READ) r.readBuffer = systemBuffer ?? mdl;
