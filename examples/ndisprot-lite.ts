@@ -97,7 +97,9 @@ interface Driver {
   lock: N.NDIS_SPIN_LOCK;
   opens: Open[];
   readonly bindsComplete: N.NDIS_EVENT;
-  /** The high byte of the send cancel IDs (NdisGeneratePartialCancelId in C) and a counter. */
+  /** The high byte of the send cancel IDs (NdisGeneratePartialCancelId). */
+  partialCancelId: number;
+  /** The low 24 bits of the next one. */
   nextCancelId: number;
 }
 
@@ -156,6 +158,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         lock: new N.NDIS_SPIN_LOCK(),
         opens: [],
         bindsComplete: new N.NDIS_EVENT(),
+        partialCancelId: 0,
         nextCancelId: 0,
       };
 
@@ -300,7 +303,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
         nbl.SourceHandle = o.handle;
         nbl.ProtocolReserved[0] = irp;
         d.nextCancelId = (d.nextCancelId + 1) & 0xffffff;
-        const id = d.nextCancelId;
+        const id = d.partialCancelId * 0x1000000 + d.nextCancelId;
         nbl.CancelId = id;
         irp.Tail.Overlay.DriverContext[0] = o;
         irp.Tail.Overlay.DriverContext[1] = id;
@@ -606,6 +609,7 @@ export function ndisprotLiteWith(bugs: NdisprotBugs = {}, name = 'ndisprot-lite'
       return {
         DriverEntry: (obj) => {
           d.object = obj;
+          d.partialCancelId = N.NdisGeneratePartialCancelId();
           N.NdisAllocateSpinLock(d.lock);
           N.NdisInitializeEvent(d.bindsComplete);
           const dev = N.IoCreateDevice(obj, 0, DeviceName, N.FILE_DEVICE_NETWORK, 0, false);

@@ -35,6 +35,7 @@ import {
   NdisDeregisterProtocolDriver,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
+  NdisGeneratePartialCancelId,
   NdisRegisterProtocolDriver,
   type NET_BUFFER_LIST,
   ns,
@@ -303,4 +304,31 @@ test("FILE_OBJECT.FsContext and FsContext2 (NULL at IRP_MJ_CREATE, kept per hand
     w.ioResults.map((x) => `${x.handle} ${x.information}`),
     ['b 2', 'a 1', 'b 2'],
   );
+});
+
+test('nf-ndis-ndisgeneratepartialcancelid: ndisprot-lite takes the high byte of its send cancel IDs from it in DriverEntry; each call gives the next value, 1 to 255 and round again, per machine', () => {
+  const { w } = run(ndisprotLite, 1, true);
+  const calls = w.trace.events.filter((e) => e.what === 'NdisGeneratePartialCancelId');
+  assert.deepEqual(
+    calls.map((e) => [e.actor, e.data?.result]),
+    [['ndisprot-lite', 1]],
+  );
+  const ids: number[] = [];
+  const probe: DriverModule = {
+    name: 'cancel-ids',
+    load: () => ({
+      DriverEntry: () => {
+        for (let i = 0; i < 257; i++) ids.push(NdisGeneratePartialCancelId());
+        return NDIS_STATUS_FAILURE;
+      },
+    }),
+  };
+  const p = new World({ seed: 1, verifier: 'collect' });
+  p.addDriver(healthyNic);
+  p.addDriver(probe);
+  p.addProtocolDriver('cancel-ids');
+  p.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  p.at(0, { kind: 'start', device: 'nic0' });
+  p.run(10 * ns.ms);
+  assert.deepEqual([ids[0], ids[1], ids[254], ids[255], ids[256]], [1, 2, 255, 1, 2]);
 });
