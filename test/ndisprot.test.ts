@@ -332,3 +332,35 @@ test('nf-ndis-ndisgeneratepartialcancelid: ndisprot-lite takes the high byte of 
   p.run(10 * ns.ms);
   assert.deepEqual([ids[0], ids[1], ids[254], ids[255], ids[256]], [1, 2, 255, 1, 2]);
 });
+
+/** The tool reads from nic0, where nothing arrives, and exits with its reads pending. */
+function exitRun(driver: DriverModule) {
+  const text = `until: 2s
+protocolDrivers: [{ driver: ${driver.name} }]
+devices: [{ name: nic0, driver: healthy-nic }]
+actions:
+  - { at: 100ms, do: open, handle: tool, link: NdisProtLite }
+  - { at: 120ms, do: ioctl, handle: tool, code: IOCTL_NDISPROT_OPEN_DEVICE, input: [92, 0, 68, 0, 69, 0, 86, 0, 73, 0, 67, 0, 69, 0, 92, 0, 110, 0, 105, 0, 99, 0, 48, 0] }
+  - { at: 200ms, do: read, handle: tool, length: 1514, every: 10ms, times: 3 }
+  - { at: 1s, do: exit }
+`;
+  const s = parseScenarioText(text, 'exit.yaml', driverNames([driver]));
+  const w = buildWorld(s, { seed: 1, trace: false, drivers: [driver] });
+  return { w, r: w.run(untilNs(s)) };
+}
+
+test("canceling-irps: reads queued without a Cancel routine keep the tool's exit waiting (the run ends unsettled); with the Cancel routine they end STATUS_CANCELLED and the handle closes", () => {
+  const good = exitRun(ndisprotLite);
+  assert.deepEqual(good.r.violations, []);
+  assert.deepEqual(good.r.unsettled, []);
+  assert.deepEqual(
+    good.w.ioResults.filter((x) => x.request === 'ReadFile').map((x) => x.statusName),
+    ['STATUS_CANCELLED', 'STATUS_CANCELLED', 'STATUS_CANCELLED'],
+  );
+  const bad = exitRun(ndisprotLiteWith({ noCancelRoutine: true }, 'ndisprot-bug'));
+  assert.deepEqual(bad.r.violations, []);
+  assert.match(
+    bad.r.unsettled.join('\n'),
+    /the application's exit \(at 1\.000000 s\) waits for 3 request\(s\) it cancelled and that no Cancel routine completed/,
+  );
+});
