@@ -254,6 +254,7 @@ export {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
+  NdisGeneratePartialCancelId,
   NdisOidRequest,
   NdisOpenAdapterEx,
   NdisReEnumerateProtocolBindings,

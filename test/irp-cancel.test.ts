@@ -64,7 +64,12 @@ interface Behaviour {
 }
 
 /** A miniport with \Device\TestCtl whose device-control routine queues requests. */
-function run(b: Behaviour, actions: { atNs: number; action: WorldAction }[], verifier = 'collect') {
+function run(
+  b: Behaviour,
+  actions: { atNs: number; action: WorldAction }[],
+  verifier = 'collect',
+  untilNs = 3 * ns.s,
+) {
   const queue: Irp[] = [];
   const cancel: DRIVER_CANCEL =
     b.cancel ??
@@ -119,7 +124,7 @@ function run(b: Behaviour, actions: { atNs: number; action: WorldAction }[], ver
     actions,
     options: { verifier: verifier as 'collect' },
   });
-  const r = w.run(3 * ns.s);
+  const r = w.run(untilNs);
   return { w, r, queue };
 }
 
@@ -430,26 +435,47 @@ test('exit: the I/O manager cancels every pending request, then cleans up and cl
   assert.equal(w.ndis.io?.handles.get('other'), null);
 });
 
-test("exit: a request without a Cancel routine is left to the cleanup routine; one it leaves is in progress, and the handle's IRP_MJ_CLOSE waits for it (irp-mj-cleanup)", () => {
+test("canceling-irps: at the exit, a request without a Cancel routine keeps the exit waiting, and the handles close only when it completes or 5 minutes are up (a warning); the cleanup routine gets it then, and one it leaves holds the handle's IRP_MJ_CLOSE (irp-mj-cleanup)", () => {
   const held: Irp[] = [];
   const pendPlain: DRIVER_DISPATCH = (_d, irp) => {
     IoMarkIrpPending(irp);
     held.push(irp);
     return STATUS_PENDING;
   };
-  const bad = run({ control: pendPlain, cleanup: (_d, irp) => complete(irp, STATUS_SUCCESS) }, [
-    open(ns.s / 2),
-    ioctl(ns.s),
-    exit(2 * ns.s),
-  ]);
+  const actions = [open(ns.s / 2), ioctl(ns.s), exit(2 * ns.s)];
+  const late = 2 * ns.s + 5 * 60 * ns.s + ns.s;
+  // Within the 5 minutes: the exit waits; no IRP_MJ_CLEANUP yet.
+  const waiting = run({ control: pendPlain, cleanup: (_d, irp) => complete(irp, STATUS_SUCCESS) }, actions);
+  assert.deepEqual(rules(waiting.r), []);
+  assert.equal(held[0]?.Cancel, true);
+  assert.match(
+    waiting.r.pending.join('\n'),
+    /the application's exit \(at 2\.000000 s\) waits for 1 request\(s\) it cancelled and that no Cancel routine completed: its 1 handle\(s\) close when they complete, or after 5 minutes/,
+  );
+  assert.ok(!waiting.w.trace.events.some((e) => e.what === 'DispatchCleanup'));
+  held.length = 0;
+  // After them: a warning, the handle closes, and a cleanup that leaves the request holds the close.
+  const bad = run(
+    { control: pendPlain, cleanup: (_d, irp) => complete(irp, STATUS_SUCCESS) },
+    actions,
+    'collect',
+    late,
+  );
   assert.deepEqual(rules(bad.r), []);
+  assert.deepEqual(
+    bad.r.warnings.map((x) => x.rule),
+    ['canceling-irps'],
+  );
+  assert.match(
+    bad.r.warnings[0]!.message,
+    /1 request\(s\) the application cancelled as it exited .* were not completed in 5 minutes/,
+  );
   assert.match(
     bad.r.pending.join('\n'),
     /the IRP_MJ_CLOSE of handle tool \(closed by the application\) waits for its 1 pending request/,
   );
-  assert.equal(held[0]?.Cancel, true);
   held.length = 0;
-  const good = run(
+  const cleans = run(
     {
       control: pendPlain,
       cleanup: (_d, irp) => {
@@ -457,13 +483,16 @@ test("exit: a request without a Cancel routine is left to the cleanup routine; o
         return complete(irp, STATUS_SUCCESS);
       },
     },
-    [open(ns.s / 2), ioctl(ns.s), exit(2 * ns.s)],
+    actions,
+    'collect',
+    late,
   );
-  assert.deepEqual(rules(good.r), []);
+  assert.deepEqual(rules(cleans.r), []);
   assert.deepEqual(
-    good.w.ioResults.map((x) => x.statusName),
-    ['STATUS_CANCELLED'],
+    cleans.w.ioResults.map((x) => [x.statusName, x.completedNs >= 2 * ns.s + 5 * 60 * ns.s]),
+    [['STATUS_CANCELLED', true]],
   );
+  assert.deepEqual(cleans.r.pending, []);
 });
 
 test('cancel of a handle with nothing pending, or not open: traced, nothing called', () => {

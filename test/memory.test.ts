@@ -16,6 +16,7 @@ import { lifecycle } from '../bench/workloads.ts';
 import { eventQueue } from '../examples/event-queue.ts';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
 import { linkWatch, linkWatchHasty, linkWatchPlain } from '../examples/link-watch.ts';
+import { ndisprotLite } from '../examples/ndisprot-lite.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
@@ -88,6 +89,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     linkWatch,
     linkWatchPlain,
     linkWatchHasty,
+    ndisprotLite,
   ];
   const files = [
     ...readdirSync('examples')

@@ -657,6 +657,97 @@ function returnedOverUnlockedPages(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_
 }
 
 /**
+ * A send whose NET_BUFFER is the MDL of a control device's write (ndisprot's way:
+ * NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, Irp->MdlAddress, 0, length)) that
+ * the sender still does not own: in the miniport, held by a filter module, or held by
+ * NDIS while the adapter is selectively suspended. From NdisSendNetBufferLists to
+ * ProtocolSendNetBufferListsComplete the sender has given away the NBL "and all
+ * associated resources" (sending-data-from-a-protocol-driver), the pages among them.
+ * IoCompleteRequest asks (api/device.ts); only for an IRP with an MDL, so the walk costs
+ * nothing on the data path.
+ */
+export function sendOverMdl(
+  n: Ndis,
+  mdl: Uint8Array,
+): { nbl: NblImpl; sender: string; where: string; block: MiniportBlock } | null {
+  for (const b of n.adapters) {
+    for (const nbl of b.inFlight)
+      if (nblOver(nbl, mdl))
+        return {
+          nbl,
+          sender: senderOf(nbl),
+          where: `in ${b.driver.name}, the miniport of ${b.name}`,
+          block: b,
+        };
+    for (const m of b.filters)
+      if (m.fdata !== null)
+        for (const nbl of m.fdata.heldSends)
+          if (nblOver(nbl, mdl))
+            return {
+              nbl,
+              sender: senderOf(nbl),
+              where: `held by filter module ${m.name}`,
+              block: b,
+            };
+    if (b.ss !== null)
+      for (const h of b.ss.held)
+        for (let x: NET_BUFFER_LIST | null = h.chain; x !== null; x = x.Next)
+          if (nblOver(x, mdl))
+            return {
+              nbl: x as NblImpl,
+              sender: senderOf(x as NblImpl),
+              where: `held by NDIS until ${b.name} is back in D0 (selective suspend)`,
+              block: b,
+            };
+  }
+  return null;
+}
+
+function nblOver(nbl: NET_BUFFER_LIST, mdl: Uint8Array): boolean {
+  for (let nb = nbl.FirstNetBuffer; nb !== null; nb = nb.Next) if (nb.Data === mdl) return true;
+  return false;
+}
+
+/** Who sent a send that is out: its protocol, or the filter module that originated it. */
+function senderOf(nbl: NblImpl): string {
+  const original = nbl._clone?.original ?? nbl;
+  if (original._pool.kind === 'filter')
+    return `filter module ${original._origin?.name ?? original._pool.owner}`;
+  return original._binding?.protocol.name ?? original._pool.owner;
+}
+
+/**
+ * NdisSendNetBufferLists, or NdisFSendNetBufferLists with NBLs the module originated:
+ * a NET_BUFFER over the MDL of a read or write request that IoCompleteRequest completed
+ * already. The I/O manager unlocked those pages (and freed the MDL) at the completion,
+ * so the NIC would read, or DMA from, memory the application or the system may use for
+ * something else by then.
+ */
+export function sentOverUnlockedPages(
+  n: Ndis,
+  b: MiniportBlock,
+  ddi: string,
+  who: string,
+  chain: NET_BUFFER_LIST | null,
+  only: ((nbl: NblImpl) => boolean) | null,
+): void {
+  if (n.io === null || n.verifier.mode === 'off') return;
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+    if (only !== null && !only(x as NblImpl)) continue;
+    for (let nb = x.FirstNetBuffer; nb !== null; nb = nb.Next)
+      if (mdlUnlocked(n, nb.Data)) {
+        n.verifier.report(
+          'NdisSim_ObjectFreedInUse',
+          ddi,
+          b.name,
+          `${who} sent NBL #${(x as NblImpl)._id} with a NET_BUFFER over the MDL of a read or write request that IoCompleteRequest completed already: the I/O manager unlocked the application's pages and freed the MDL then, and the NIC would read memory that may hold something else by now; send first and complete the request in ProtocolSendNetBufferListsComplete (sending-data-from-a-protocol-driver)`,
+        );
+        return;
+      }
+  }
+}
+
+/**
  * R6.14: a *_DISPATCH_LEVEL flag may be set only by a caller that knows it runs at
  * DISPATCH. Leaving it clear at DISPATCH is allowed (NDIS then assumes nothing).
  */
@@ -1149,6 +1240,8 @@ export function filterSend(
     return null;
   });
   if (head === null) return;
+  if (own > 0)
+    sentOverUnlockedPages(n, b, ddi, `filter module ${m.name}`, head, (x) => x._place === 'filter');
   const md = moduleData(m);
   md.sendsOriginated += own;
   md.sendsPassed += count - own;

@@ -117,6 +117,8 @@ export class ControlDevice implements NDIS_HANDLE {
 /** The FILE_OBJECT of one handle the application opened. */
 export class FileObject implements FILE_OBJECT {
   readonly __ndisHandle = 'FILE_OBJECT';
+  FsContext: unknown = null;
+  FsContext2: unknown = null;
   /** IRP_MJ_CLEANUP was sent: the application closed its handle. */
   cleanedUp = false;
   /**
@@ -231,7 +233,7 @@ class Irp implements IRP<DISPATCH_IO_STACK_LOCATION> {
   constructor(
     public AssociatedIrp: { SystemBuffer: Uint8Array | null },
     public MdlAddress: Uint8Array | null,
-    public Tail: { Overlay: { CurrentStackLocation: DISPATCH_IO_STACK_LOCATION } },
+    public Tail: IRP<DISPATCH_IO_STACK_LOCATION>['Tail'],
   ) {}
 
   static attach(irp: Irp, r: IoRequest): void {
@@ -302,6 +304,28 @@ export class IoState {
   readonly unlockedMdls = new WeakSet<Uint8Array>();
   /** Sends the IRP_MJ_CLOSE that waited for a file's last request; made on first use. */
   closer: IoManagerThread | null = null;
+  /** Exits of the application that wait for requests they cancelled (userExit). */
+  readonly exits: ExitWait[] = [];
+  /** Runs an exit's closes, now or when its five minutes are up; made on first use. */
+  exitThread: IoManagerThread | null = null;
+}
+
+/** How long a thread's exit waits for the requests it cancelled (canceling-irps). */
+export const exitCancelWaitNs = 5 * 60 * 1_000_000_000;
+
+/**
+ * An exit of the application whose cancelled requests are not all completed: its
+ * handles close when the last of them completes, or when five minutes are up.
+ */
+export class ExitWait {
+  done = false;
+  constructor(
+    /** The cancelled requests not completed yet. */
+    readonly left: Set<IoRequest>,
+    /** The handles to close, with the file each named at the exit. */
+    readonly handles: readonly (readonly [string, FileObject])[],
+    readonly sinceNs: number,
+  ) {}
 }
 
 /**
@@ -442,7 +466,9 @@ function newIrp(
     DeviceObject: file.device.deviceObject,
     FileObject: file,
   };
-  const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, { Overlay: { CurrentStackLocation: location } });
+  const irp = new Irp({ SystemBuffer: systemBuffer }, mdl, {
+    Overlay: { CurrentStackLocation: location, DriverContext: [null, null, null, null] },
+  });
   const codeText = major === IRP_MJ_DEVICE_CONTROL ? io.codeText(file.device.owner.name, code) : '';
   const r = new IoRequest(io.nextIrp++, irp, file, major, code, outputLength, input.length, nowNs, codeText);
   if (major === IRP_MJ_READ) r.readBuffer = systemBuffer ?? mdl;
@@ -617,6 +643,11 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
   finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
   // A create the routine pended: the application's CreateFile returns now.
   if (r.major === IRP_MJ_CREATE && r.dispatchReturned) createOpened(n, r);
+  for (const ex of io.exits)
+    if (ex.left.delete(r) && ex.left.size === 0) {
+      io.exitThread ??= new IoManagerThread(n, exitCloses);
+      n.kernel.machine.after(0, io.exitThread, 0, ex);
+    }
   const file = r.file;
   if (file.closeWaits && file.pending.length === 0) {
     file.closeWaits = false;
@@ -1011,12 +1042,53 @@ export function userCancel(n: Ndis, handle: string): void {
  */
 export function userExit(n: Ndis): void {
   const io = ioState(n);
-  const open: string[] = [];
-  for (const [h, f] of io.handles) if (f !== null) open.push(h);
+  const open: (readonly [string, FileObject])[] = [];
+  for (const [h, f] of io.handles) if (f !== null) open.push([h, f]);
   const requests = io.pending.slice();
   if (n.trace.on) traceApp(n, 'ExitProcess', { handles: open.length, pending: requests.length });
-  for (const r of requests) if (!r.completed && !r.file.device.owner.unloaded) cancelRequest(n, r);
-  for (const h of open) userClose(n, h);
+  const live = requests.filter((r) => !r.completed && !r.file.device.owner.unloaded);
+  for (const r of live) if (!r.completed) cancelRequest(n, r);
+  const left = live.filter((r) => !r.completed);
+  const ex = new ExitWait(new Set(left), open, n.now);
+  if (left.length === 0) {
+    exitCloses(n, ex);
+    return;
+  }
+  // The thread's exit waits for what it cancelled, up to five minutes (canceling-irps);
+  // the process's handles close after it.
+  io.exits.push(ex);
+  if (n.trace.on)
+    traceApp(n, 'ExitProcess waits', {
+      cancelled: left.length,
+      note: 'the I/O manager waits up to 5 minutes for the cancelled requests before the handles close',
+    });
+  io.exitThread ??= new IoManagerThread(n, exitCloses);
+  n.kernel.machine.after(exitCancelWaitNs, io.exitThread, 0, ex);
+}
+
+/**
+ * The exit's requests are all completed, or its five minutes are up: the handles close
+ * (IRP_MJ_CLEANUP, IRP_MJ_CLOSE). A request still pending then is timed out: the I/O
+ * manager disassociates it from the thread and logs an error for its device
+ * (canceling-irps), a warning here; the handle's cleanup routine may still complete it.
+ */
+function exitCloses(n: Ndis, arg: unknown): void {
+  const ex = arg as ExitWait;
+  if (ex.done) return;
+  ex.done = true;
+  const io = ioState(n);
+  const i = io.exits.indexOf(ex);
+  if (i >= 0) io.exits.splice(i, 1);
+  if (ex.left.size > 0) {
+    const first = ex.left.values().next().value!;
+    n.verifier.warn(
+      'canceling-irps',
+      'IoCancelIrp',
+      null,
+      `${ex.left.size} request(s) the application cancelled as it exited (the first ${describeRequest(first)} of handle ${first.file.handle}, in ${first.file.device.owner.name}) were not completed in 5 minutes: the I/O manager took them off the thread, logged an error for the device and let the process go. A request that may wait for long needs a Cancel routine that completes it`,
+    );
+  }
+  for (const [h, f] of ex.handles) if (io.handles.get(h) === f) userClose(n, h);
 }
 
 /** What is still under way in the I/O of the run, for World.pending. */
@@ -1036,6 +1108,10 @@ export function ioPending(n: Ndis): string[] {
     }
   }
   const out: string[] = [];
+  for (const ex of io.exits)
+    out.push(
+      `the application's exit (at ${fmtTime(ex.sinceNs)}) waits for ${ex.left.size} request(s) it cancelled and that no Cancel routine completed: its ${ex.handles.length} handle(s) close when they complete, or after 5 minutes (canceling-irps)`,
+    );
   const waiting = new Set<FileObject>();
   for (const r of io.pending) if (r.file.closeWaits) waiting.add(r.file);
   for (const f of waiting)

@@ -301,6 +301,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
   nextRequestId = 1;
+  /** What NdisGeneratePartialCancelId gives next (1–255). */
+  nextPartialCancelId = 1;
   /**
    * The system sleep under way (power.ts): from the scenario's `sleep` until the wake
    * begins. `listener` hears once, when the last adapter's transition to D3 has ended.

@@ -72,6 +72,7 @@ export function callStartDevice(n: Ndis, b: MiniportBlock): number {
             },
           },
         },
+        DriverContext: [null, null, null, null],
       },
     },
   };

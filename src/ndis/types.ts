@@ -321,7 +321,19 @@ export interface IRP<S = IO_STACK_LOCATION> {
    * every other request, and for DO_BUFFERED_IO, whose data is in SystemBuffer.
    */
   MdlAddress: Uint8Array | null;
-  Tail: { Overlay: { CurrentStackLocation: S } };
+  Tail: {
+    Overlay: {
+      CurrentStackLocation: S;
+      /**
+       * Four pointers the driver that owns the IRP may use while it holds it (ndisprot
+       * keeps a write's binding and NBL there for its Cancel routine); null when the
+       * IRP comes. In C a cancel-safe queue keeps its context in DriverContext[3]; the
+       * model's IoCsqXxx keep theirs elsewhere, so a driver using a CSQ leaves [3] alone
+       * for C's sake only.
+       */
+      DriverContext: [unknown, unknown, unknown, unknown];
+    };
+  };
   /**
    * The cancel bit: IoCancelIrp sets it (the application cancelled the request). A
    * driver that queues an IRP checks it after IoSetCancelRoutine (the cancel may have
@@ -364,6 +376,13 @@ export interface IO_STACK_LOCATION {
  */
 export interface FILE_OBJECT {
   readonly __ndisHandle: 'FILE_OBJECT';
+  /**
+   * FsContext and FsContext2: the device driver's own per-handle pointers, null when
+   * IRP_MJ_CREATE comes (ndisprot keeps the binding a handle opened in FsContext). The
+   * I/O manager never reads them for a device that is not a file system.
+   */
+  FsContext: unknown;
+  FsContext2: unknown;
 }
 
 /**

@@ -725,7 +725,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.4', 'R8.7', 'R8.10'],
     summary:
-      'A timer was freed while set, or a spin lock while held, or an object was used after it was freed.',
+      'A timer was freed while set, or a spin lock while held, or an object was used after it was freed: among them a write IRP completed (IoCompleteRequest unlocks its pages) while the NBL sent over its MDL was still out, or before that NBL was sent.',
     ddis: [
       'NdisFreeTimerObject',
       'NdisFreeSpinLock',
@@ -734,6 +734,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'IoMarkIrpPending',
       'IoSetCancelRoutine',
       'NdisCloseConfiguration',
+      'IoCompleteRequest',
+      'NdisSendNetBufferLists',
+      'NdisFSendNetBufferLists',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x07) },
     source: spec,

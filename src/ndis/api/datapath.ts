@@ -183,7 +183,15 @@ export function poolOf(x: unknown, ddi: string): NblPool {
   if (x instanceof NblPool)
     return n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, x.block?.name ?? null, `${ddi} on a freed pool`);
   const what = x instanceof NbPool ? 'a NET_BUFFER pool (NdisAllocateNetBufferPool), ' : '';
-  return n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: ${what}not an NBL pool handle`);
+  // NULL: in C a NULL dereference; most often a handle the driver cleared when it freed the pool.
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    x === null || x === undefined
+      ? `${ddi}: the NBL pool handle is NULL (never allocated, or cleared when the driver freed the pool)`
+      : `${ddi}: ${what}not an NBL pool handle`,
+  );
 }
 
 /** VOID NdisFreeNetBufferListPool(PoolHandle). <= DISPATCH; every NBL must be back. */

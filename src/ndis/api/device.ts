@@ -5,6 +5,7 @@
 import { Irql, irqlNames } from '../../kernel/kernel.ts';
 import { ntStatusName } from '../../report/format.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
+import { sendOverMdl } from '../datapath.ts';
 import {
   ControlDevice,
   ControlDeviceObject,
@@ -360,7 +361,29 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
     );
     r.cancelRoutine = null;
   }
+  if (Irp.MdlAddress !== null && n.verifier.mode !== 'off') completedUnderSend(n, r, Irp.MdlAddress);
   completeRequest(n, r);
+}
+
+/**
+ * IoCompleteRequest of a write (or read) whose MDL is the data of a send still out: the
+ * I/O manager unlocks the pages and frees the MDL at the completion, while the miniport
+ * may still read them for the send, or a DMA engine be reading them now. The sender gave
+ * the NBL and all its resources away with NdisSendNetBufferLists until
+ * ProtocolSendNetBufferListsComplete (sending-data-from-a-protocol-driver); reported
+ * here, at the call that lets the pages go, whenever the miniport touches them
+ * (docs/decisions.md).
+ */
+function completedUnderSend(n: Ndis, r: IoRequest, mdl: Uint8Array): void {
+  const out = sendOverMdl(n, mdl);
+  if (out === null) return;
+  n.verifier.report(
+    'NdisSim_ObjectFreedInUse',
+    'IoCompleteRequest',
+    out.block.name,
+    `IoCompleteRequest of a request of handle ${r.file.handle} (${describeRequest(r)}) whose MDL is the data of NBL #${out.nbl._id}, which ${out.sender} sent and which is still ${out.where}: the I/O manager unlocks the application's pages and frees the MDL at the completion, while the NIC may still read them for the send; complete the request in ProtocolSendNetBufferListsComplete, when the NBL is back (sending-data-from-a-protocol-driver)`,
+    [r.id, out.nbl._id, 0],
+  );
 }
 
 /** The IRQLs IoAcquireCancelSpinLock can save (it is called at most at DISPATCH_LEVEL). */

@@ -77,6 +77,7 @@ const irql = {
   NdisUnbindAdapter: ddiIrql.NdisUnbindAdapter!,
   NdisReEnumerateProtocolBindings: ddiIrql.NdisReEnumerateProtocolBindings!,
   NdisCancelSendNetBufferLists: ddiIrql.NdisCancelSendNetBufferLists!,
+  NdisGeneratePartialCancelId: ddiIrql.NdisGeneratePartialCancelId!,
   NdisOidRequest: ddiIrql.NdisOidRequest!,
   NdisCancelOidRequest: ddiIrql.NdisCancelOidRequest!,
 };
@@ -690,6 +691,7 @@ export function NdisSendNetBufferLists(
     }
     if (++count > 1_000_000) break;
   }
+  data.sentOverUnlockedPages(n, b, ddi, p.name, NetBufferLists, null);
   // The page: PortNumber names a miniport adapter port, and a protocol that uses no
   // ports sends on the default one, 0. The model has no NdisMAllocatePort, so every
   // adapter has only port 0; the send goes on, with the number the driver gave.
@@ -765,6 +767,24 @@ function notHeldWhy(o: ProtocolOpen, nbl: NblImpl, p: ProtocolDriverBlock): stri
   if (nbl._pool?.kind === 'protocol' && nbl._pool.owner === p.name)
     return 'which is one of its own NBLs, not a receive (its sends come back in ProtocolSendNetBufferListsComplete)';
   return 'which NDIS never indicated to this binding';
+}
+
+/**
+ * UCHAR NdisGeneratePartialCancelId(VOID). <= DISPATCH (Irql_Miscellaneous_Function).
+ * A value for the high byte of the cancel IDs the caller gives its sends
+ * (NET_BUFFER_LIST.CancelId, NDIS_SET_NET_BUFFER_LIST_CANCEL_ID), so that they are no
+ * other driver's: 1, 2, … per machine, in the order of the calls, wrapping after 255 as
+ * a UCHAR does. A protocol calls it once per client, typically in DriverEntry
+ * (nf-ndis-ndisgeneratepartialcancelid; ndisprot does).
+ */
+export function NdisGeneratePartialCancelId(): number {
+  const ddi = 'NdisGeneratePartialCancelId';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisGeneratePartialCancelId, ddi, null);
+  const id = n.nextPartialCancelId;
+  n.nextPartialCancelId = id === 0xff ? 1 : id + 1;
+  if (n.trace.on) n.traceDdi(ddi, null, { result: id });
+  return id;
 }
 
 /** VOID NdisCancelSendNetBufferLists(NdisBindingHandle, CancelId). <= DISPATCH. */
