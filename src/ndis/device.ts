@@ -269,6 +269,8 @@ export class IoState {
   readonly names = new Map<string, ControlDevice>();
   /** The same by lower-case symbolic link (without \DosDevices\). */
   readonly links = new Map<string, ControlDevice>();
+  /** The links IoCreateSymbolicLink made, as the driver spelled them, by the same key. */
+  readonly ioLinkNames = new Map<string, string>();
   /** The protocol drivers that called IoCreateDevice, by DRIVER_OBJECT. */
   readonly ioDrivers = new Map<DRIVER_OBJECT, IoDriver>();
   /** The application's handles by name; null: its CreateFile failed, or it was closed. */
@@ -337,6 +339,21 @@ export function mdlUnlocked(n: Ndis, mdl: unknown): boolean {
 export function ioState(n: Ndis): IoState {
   n.io ??= new IoState(n.modules);
   return n.io;
+}
+
+/**
+ * The symbolic links IoCreateSymbolicLink made to a device of `owner` that IoDeleteDevice
+ * deleted, and that IoDeleteSymbolicLink did not remove: they name nothing now.
+ */
+export function danglingLinks(n: Ndis, owner: DeviceOwner): string[] {
+  const io = n.io;
+  if (io === null) return [];
+  const out: string[] = [];
+  for (const [key, d] of io.links) {
+    const name = io.ioLinkNames.get(key);
+    if (d.owner === owner && d.deregistered && name !== undefined) out.push(name);
+  }
+  return out;
 }
 
 /** The devices a driver registered and did not deregister. */
