@@ -569,6 +569,8 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
   if (q >= 0) all.splice(q, 1);
   finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
   const file = r.file;
+  // A cleanup routine that pended its IRP has emptied the handle's queues by now.
+  if (r.major === IRP_MJ_CLEANUP && r.dispatchReturned) queuedAtCleanup(n, file, 'completed');
   if (file.closeWaits && file.pending.length === 0) {
     file.closeWaits = false;
     io.closer ??= new IoManagerThread(n, deferredClose);
@@ -782,10 +784,11 @@ function userRequest(
  * CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE. The cleanup routine completes (or
  * cancels) each of the handle's requests it holds in a queue; one still cancelable
  * (its Cancel routine set, so waiting in a queue) when the routine returns is
- * NdisSim_IrpPendingAtClose. A request that is not cancelable is in progress, which
- * the DispatchCleanup page allows: the I/O manager sends IRP_MJ_CLOSE once the last
- * of them completes (DeferredClose), and until then the file object, its device and
- * its driver stay.
+ * NdisSim_IrpPendingAtClose; a routine that pends the cleanup IRP has until it
+ * completes it (any IRP may be pended, and CloseHandle waits for its cleanup). A
+ * request that is not cancelable is in progress, which the DispatchCleanup page
+ * allows: the I/O manager sends IRP_MJ_CLOSE once the last of them completes
+ * (DeferredClose), and until then the file object, its device and its driver stay.
  */
 export function userClose(n: Ndis, handle: string): void {
   const io = ioState(n);
@@ -796,18 +799,11 @@ export function userClose(n: Ndis, handle: string): void {
   const dev = file.device;
   if (driverGone(n, io, dev)) return;
   file.cleanedUp = true;
-  dispatch(n, newIrp(io, file, IRP_MJ_CLEANUP, 0, [], 0, n.now));
-  const queued = file.pending.filter((r) => r.cancelRoutine !== null);
-  if (queued.length > 0) {
-    const first = queued[0]!;
-    n.verifier.report(
-      'NdisSim_IrpPendingAtClose',
-      'DispatchCleanup',
-      null,
-      `${queued.length} request(s) of handle ${handle} (the first ${describeRequest(first)}, sent at ${fmtTime(first.sentNs)}) still queued, their Cancel routine set, when IRP_MJ_CLEANUP for it returned: the cleanup routine takes the handle's requests off its queues and completes them`,
-      [0, first.id, 0],
-    );
-  }
+  const cleanup = newIrp(io, file, IRP_MJ_CLEANUP, 0, [], 0, n.now);
+  dispatch(n, cleanup);
+  // A cleanup routine that pended its IRP may still be emptying the handle's queues
+  // (from a work item, say): the check comes when it completes that IRP (completeRequest).
+  if (cleanup.completed || cleanup.returned !== STATUS_PENDING) queuedAtCleanup(n, file, 'returned');
   if (file.pending.length > 0) {
     file.closeWaits = true;
     if (n.trace.on)
@@ -815,6 +811,24 @@ export function userClose(n: Ndis, handle: string): void {
     return;
   }
   sendClose(n, file);
+}
+
+/**
+ * NdisSim_IrpPendingAtClose: requests of `file` still cancelable (waiting in a queue)
+ * once its IRP_MJ_CLEANUP is done: when the routine returned, or, if it pended the IRP,
+ * when it completed it (`when`).
+ */
+function queuedAtCleanup(n: Ndis, file: FileObject, when: 'returned' | 'completed'): void {
+  const queued = file.pending.filter((r) => r.cancelRoutine !== null && r.major !== IRP_MJ_CLEANUP);
+  if (queued.length === 0) return;
+  const first = queued[0]!;
+  n.verifier.report(
+    'NdisSim_IrpPendingAtClose',
+    'DispatchCleanup',
+    null,
+    `${queued.length} request(s) of handle ${file.handle} (the first ${describeRequest(first)}, sent at ${fmtTime(first.sentNs)}) still queued, their Cancel routine set, when IRP_MJ_CLEANUP for it ${when === 'returned' ? 'returned' : 'was completed (the cleanup routine had pended it)'}: the cleanup routine takes the handle's requests off its queues and completes them`,
+    [0, first.id, 0],
+  );
 }
 
 /** IRP_MJ_CLOSE: the file object goes, and with the last handle to a deleted device, maybe its driver. */

@@ -1713,7 +1713,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.16'],
     summary:
-      "A request of the handle was still queued, cancelable (its Cancel routine set), when the application's handle was cleaned up (IRP_MJ_CLEANUP returned): the cleanup routine takes the handle's IRPs off its queues and completes them. A request that is not cancelable is in progress, which the page allows: IRP_MJ_CLOSE waits until it completes. (The driver's unload waits for the last handle, so this comes before any unload.)",
+      "A request of the handle was still queued, cancelable (its Cancel routine set), when the application's handle was cleaned up (IRP_MJ_CLEANUP returned, or was completed if the cleanup routine pended it): the cleanup routine takes the handle's IRPs off its queues and completes them. A request that is not cancelable is in progress, which the page allows: IRP_MJ_CLOSE waits until it completes. (The driver's unload waits for the last handle, so this comes before any unload.)",
     ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'DispatchRead', 'DispatchWrite', 'IoCompleteRequest'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x83) },
     source: 'windows-driver-docs-pr/kernel/dispatchcleanup-routines.md',
