@@ -140,6 +140,8 @@ export class IoRequest {
   markedPending = false;
   /** IoCsqInsertIrp(Ex) marked it pending (it does so when it queues the IRP), not the driver's IoMarkIrpPending. */
   markedByCsq: string | null = null;
+  /** Driver code used the IRP after its completion, and was told (once). */
+  lateAccessReported = false;
   /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
   cancelRoutine: DRIVER_CANCEL | null = null;
   /** The cancel-safe queue the IRP is in (IoCsqInsertIrp), and its context: DriverContext[3] in C. */
@@ -236,6 +238,93 @@ class Irp implements IRP<DISPATCH_IO_STACK_LOCATION> {
       ? (irp.#request ?? undefined)
       : undefined;
   }
+}
+
+/**
+ * Driver code used an IRP after IoCompleteRequest completed it: the IRP is the I/O
+ * manager's again, which may have freed it, its system buffer and its MDL
+ * (implementing-an-iocompletion-routine: the caller of IoCompleteRequest must not
+ * access the just-completed IRP; using-buffered-i-o: the system buffer is valid until
+ * IoCompleteRequest). NdisSim_ObjectFreedInUse, once per IRP. Only driver code is
+ * checked (a routine of the driver is running): not the model, nor a test looking later.
+ */
+function lateIrpAccess(n: Ndis, r: IoRequest, field: string): void {
+  const fn = n.runningFunction();
+  if (r.lateAccessReported || fn === null) return;
+  r.lateAccessReported = true;
+  n.verifier.report(
+    'NdisSim_ObjectFreedInUse',
+    fn,
+    n.runningAdapterName(),
+    `${fn} of ${n.kernel.ctx.who} used Irp->${field} of a request of handle ${r.file.handle} (${describeRequest(r)}) after IoCompleteRequest completed it: the IRP is the I/O manager's again, and it may have freed the IRP${field.startsWith('IoStatus') ? '' : ' and its system buffer'} (implementing-an-iocompletion-routine). Take what the driver needs from it, such as the status to return, before completing it`,
+    [0, r.id, 0],
+  );
+}
+
+/**
+ * The I/O status block of a completed IRP: reading Status or Information is
+ * lateIrpAccess (the classic `IoCompleteRequest(Irp); return Irp->IoStatus.Status;`).
+ * Writes are kept without a word: they come before a second IoCompleteRequest, which
+ * is its own rule (NdisSim_IrpDoubleComplete).
+ */
+class CompletedIoStatus {
+  constructor(
+    readonly n: Ndis,
+    readonly r: IoRequest,
+    public rawStatus: NTSTATUS,
+    public rawInformation: number,
+  ) {}
+  get Status(): NTSTATUS {
+    lateIrpAccess(this.n, this.r, 'IoStatus.Status');
+    return this.rawStatus;
+  }
+  set Status(v: NTSTATUS) {
+    this.rawStatus = v;
+  }
+  get Information(): number {
+    lateIrpAccess(this.n, this.r, 'IoStatus.Information');
+    return this.rawInformation;
+  }
+  set Information(v: number) {
+    this.rawInformation = v;
+  }
+}
+
+/** Irp.IoStatus as the model reads it: no after-completion check (IoCompleteRequest a second time). */
+export function rawIoStatus(irp: IRP<DISPATCH_IO_STACK_LOCATION>): { Status: NTSTATUS; Information: number } {
+  const b = irp.IoStatus as unknown;
+  return b instanceof CompletedIoStatus
+    ? { Status: b.rawStatus, Information: b.rawInformation }
+    : (b as { Status: NTSTATUS; Information: number });
+}
+
+/** Irp.AssociatedIrp of a completed IRP: reading SystemBuffer is lateIrpAccess. */
+class CompletedAssociatedIrp {
+  constructor(
+    readonly n: Ndis,
+    readonly r: IoRequest,
+    public rawSystemBuffer: Uint8Array | null,
+  ) {}
+  get SystemBuffer(): Uint8Array | null {
+    lateIrpAccess(this.n, this.r, 'AssociatedIrp.SystemBuffer');
+    return this.rawSystemBuffer;
+  }
+  set SystemBuffer(v: Uint8Array | null) {
+    this.rawSystemBuffer = v;
+  }
+}
+
+/**
+ * At completion the IRP's IoStatus and AssociatedIrp become checked blocks. They are
+ * replaced, not made accessors, so that every IRP keeps one shape (turning a field into
+ * an accessor on some of them made explorations of I/O scenarios twice as slow) and the
+ * driver pays nothing while it owns the IRP. MdlAddress stays a plain field: the DDIs
+ * that use an MDL check it (NdisSim_ObjectFreedInUse for an unlocked one).
+ */
+function guardCompletedIrp(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): void {
+  const irp = r.irp;
+  irp.IoStatus = new CompletedIoStatus(n, r, status, information);
+  irp.AssociatedIrp = new CompletedAssociatedIrp(n, r, irp.AssociatedIrp.SystemBuffer);
 }
 
 export function ioRequestOf(irp: unknown): IoRequest | undefined {
@@ -559,15 +648,19 @@ export function notAStatus(n: Ndis, where: string, what: string, s: unknown): ne
 
 /** Called by IoCompleteRequest (api/device.ts): the request is done; the application hears now. */
 export function completeRequest(n: Ndis, r: IoRequest): void {
+  const { Status, Information } = rawIoStatus(r.irp);
+  const MdlAddress = r.irp.MdlAddress;
+  const SystemBuffer = r.irp.AssociatedIrp.SystemBuffer;
   r.completed = true;
-  if (r.irp.MdlAddress !== null) ioState(n).unlockedMdls.add(r.irp.MdlAddress);
+  guardCompletedIrp(n, r, Status, Information);
+  if (MdlAddress !== null) ioState(n).unlockedMdls.add(MdlAddress);
   const p = r.file.pending.indexOf(r);
   if (p >= 0) r.file.pending.splice(p, 1);
   const io = ioState(n);
   const all = io.pending;
   const q = all.indexOf(r);
   if (q >= 0) all.splice(q, 1);
-  finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
+  finish(n, r, Status, Information, SystemBuffer);
   const file = r.file;
   // A cleanup routine that pended its IRP has emptied the handle's queues by now.
   if (r.major === IRP_MJ_CLEANUP && r.dispatchReturned) queuedAtCleanup(n, file, 'completed');
@@ -579,7 +672,13 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
 }
 
 /** Delivers a request's result to the application and traces it. */
-function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): void {
+function finish(
+  n: Ndis,
+  r: IoRequest,
+  status: NTSTATUS,
+  information: number,
+  systemBuffer = r.irp.AssociatedIrp.SystemBuffer,
+): void {
   r.status = status;
   r.information = information;
   const major = r.major;
@@ -588,9 +687,7 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
   // The I/O manager hands back output for a status that is not an error: a device
   // control's from the system buffer, a read's from the system buffer or the locked pages.
   const buf =
-    major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED
-      ? r.irp.AssociatedIrp.SystemBuffer
-      : r.readBuffer;
+    major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED ? systemBuffer : r.readBuffer;
   // An error status (its two high bits set) gets none back.
   const bytes =
     major === IRP_MJ_WRITE || status >>> 30 === 3

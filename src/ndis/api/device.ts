@@ -20,6 +20,7 @@ import {
   liveDevices,
   notAStatus,
   openDeletedDevice,
+  rawIoStatus,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock } from '../filter.ts';
@@ -294,13 +295,15 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'nf-wdm-iocompleterequest, R8.11',
       'completing an IRP runs the completion work of the I/O manager and of any driver above, which may need the same lock',
     );
-  const status = Irp.IoStatus.Status;
+  // Read without the after-completion check: a second completion is its own rule.
+  const IoStatus = rawIoStatus(Irp);
+  const status = IoStatus.Status;
   if (!isNtStatus(status)) notAStatus(n, ddi, 'found Irp->IoStatus.Status', status);
   if (n.trace.on)
     n.traceDdi(ddi, null, {
       handle: r.file.handle,
       Status: ntStatusName(status),
-      Information: Irp.IoStatus.Information,
+      Information: IoStatus.Information,
       PriorityBoost,
     });
   if (r.completed) {
@@ -330,7 +333,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
   if (
     ((r.major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED) ||
       (r.major === IRP_MJ_READ && Irp.AssociatedIrp.SystemBuffer !== null)) &&
-    Irp.IoStatus.Information > r.outputLength &&
+    IoStatus.Information > r.outputLength &&
     status >>> 30 !== 3 &&
     n.verifier.mode !== 'off'
   )
@@ -338,7 +341,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'NdisSim_IrpInformationOverrun',
       ddi,
       null,
-      `${ddi}: IoStatus.Information is ${Irp.IoStatus.Information} for a buffered request of handle ${r.file.handle} (${describeRequest(r)}) whose ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'} is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes ${r.major === IRP_MJ_READ ? 'read' : 'written'}, at most ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'}`,
+      `${ddi}: IoStatus.Information is ${IoStatus.Information} for a buffered request of handle ${r.file.handle} (${describeRequest(r)}) whose ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'} is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes ${r.major === IRP_MJ_READ ? 'read' : 'written'}, at most ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'}`,
       [r.id, 0, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
     );
