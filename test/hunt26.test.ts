@@ -39,22 +39,38 @@ import {
   MmGetMdlByteCount,
   MmGetSystemAddressForMdlSafe,
   NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
   NdisAllocateSpinLock,
   NdisAllocateTimerObject,
+  NdisCloseAdapterEx,
+  NdisCompleteBindAdapterEx,
+  NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
+  NdisFreeNetBufferList,
+  NdisMedium802_3,
+  NdisOpenAdapterEx,
   NdisRegisterDeviceEx,
   NdisRegisterProtocolDriver,
   NdisReleaseSpinLock,
+  NdisSendNetBufferLists,
   NdisSetTimerObject,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NormalPagePriority,
   type NTSTATUS,
   STATUS_CANCELLED,
@@ -570,4 +586,145 @@ test('unload-routine-functionality (an Unload routine undoes what DriverEntry di
     IoDeleteDevice(d);
   });
   assert.deepEqual(before.violations, []);
+});
+
+/**
+ * ndisprot's write path: a protocol whose device (DO_DIRECT_IO) sends each write's MDL
+ * down as an NBL, and completes the write in its send-complete handler, or (`early`)
+ * before it sends.
+ */
+function sendingProtocol(early: boolean): DriverModule {
+  const g: {
+    proto: NDIS_HANDLE | null;
+    pool: NDIS_HANDLE | null;
+    ctx: { handle: NDIS_HANDLE | null; bind: NDIS_HANDLE | null; unbind: NDIS_HANDLE | null };
+    writes: Map<NET_BUFFER_LIST, Irp>;
+  } = { proto: null, pool: null, ctx: { handle: null, bind: null, unbind: null }, writes: new Map() };
+  return {
+    name: 'hunt26-send',
+    load: () => ({
+      DriverEntry: (obj: DRIVER_OBJECT) => {
+        const r = NdisRegisterProtocolDriver<typeof g.ctx>(null, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+            Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+          },
+          MajorNdisVersion: 6,
+          MinorNdisVersion: 0,
+          Name: 'hunt26-send',
+          BindAdapterHandlerEx: (_d, bindContext, p) => {
+            g.pool = NdisAllocateNetBufferListPool(g.proto!, {
+              Header: {
+                Type: NDIS_OBJECT_TYPE_DEFAULT,
+                Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+              },
+              ProtocolId: 0,
+              fAllocateNetBuffer: true,
+              ContextSize: 0,
+              PoolTag: 0x36326e68,
+              DataSize: 0,
+            });
+            g.ctx.bind = bindContext;
+            const o = NdisOpenAdapterEx(
+              g.proto!,
+              g.ctx,
+              {
+                Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+                AdapterName: p.AdapterName,
+                MediumArray: [NdisMedium802_3],
+                MediumArraySize: 1,
+                SelectedMediumIndex: 0,
+                FrameTypeArray: null,
+                FrameTypeArraySize: 0,
+              },
+              bindContext,
+            );
+            g.ctx.handle = o.NdisBindingHandle;
+            return o.Status;
+          },
+          UnbindAdapterHandlerEx: (u, c) => {
+            c.unbind = u;
+            return NdisCloseAdapterEx(c.handle!) === NDIS_STATUS_PENDING
+              ? NDIS_STATUS_PENDING
+              : NDIS_STATUS_SUCCESS;
+          },
+          OpenAdapterCompleteHandlerEx: (c, s) => NdisCompleteBindAdapterEx(c.bind!, s),
+          CloseAdapterCompleteHandlerEx: (c) => NdisCompleteUnbindAdapterEx(c.unbind!),
+          NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+          OidRequestCompleteHandler: () => {},
+          ReceiveNetBufferListsHandler: () => {},
+          SendNetBufferListsCompleteHandler: (_c, chain) => {
+            for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+              const next: NET_BUFFER_LIST | null = x.Next;
+              x.Next = null;
+              const irp = g.writes.get(x);
+              g.writes.delete(x);
+              NdisFreeNetBufferList(x);
+              if (irp !== undefined) complete(irp, STATUS_SUCCESS, 60);
+              x = next;
+            }
+          },
+        });
+        g.proto = r.NdisProtocolHandle;
+        obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) => {
+          const mdl = irp.MdlAddress!;
+          const nbl = NdisAllocateNetBufferAndNetBufferList(g.pool!, 0, 0, mdl, 0, MmGetMdlByteCount(mdl))!;
+          nbl.SourceHandle = g.ctx.handle;
+          if (early) {
+            complete(irp, STATUS_SUCCESS, 60); // BUG: the pages go before the send is done
+            NdisSendNetBufferLists(g.ctx.handle!, nbl, 0, 0);
+            return STATUS_SUCCESS;
+          }
+          IoMarkIrpPending(irp);
+          g.writes.set(nbl, irp);
+          NdisSendNetBufferLists(g.ctx.handle!, nbl, 0, 0);
+          return STATUS_PENDING;
+        };
+        const d = IoCreateDevice(obj, 0, '\\Device\\Hunt26S', FILE_DEVICE_NETWORK, 0, false).DeviceObject!;
+        d.Flags |= DO_DIRECT_IO;
+        IoCreateSymbolicLink('\\DosDevices\\Hunt26S', '\\Device\\Hunt26S');
+        return r.Status;
+      },
+    }),
+  };
+}
+
+test('irp-mj-write, docs/model.md "Reads and writes": a protocol that sends a write\'s MDL and completes the write in its send-complete handler passes; one that completes it before the send comes back is NdisSim_ObjectFreedInUse at ProtocolSendNetBufferListsComplete (it passed; only the receive side was checked)', () => {
+  for (const early of [false, true]) {
+    const w = new World({ seed: 1, verifier: 'collect' });
+    const p = sendingProtocol(early);
+    w.addDriver(healthyNic);
+    w.addDriver(p);
+    w.addProtocolDriver(p.name);
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(ns.s / 2, { kind: 'open', handle: 'app', link: 'Hunt26S' });
+    w.at(ns.s / 2 + 1, {
+      kind: 'write',
+      handle: 'app',
+      data: new Array(60).fill(1),
+      everyNs: ns.ms,
+      times: 3,
+    });
+    const r = w.run(ns.s);
+    assert.deepEqual(
+      w.ioResults.map((x) => x.statusName),
+      ['STATUS_SUCCESS', 'STATUS_SUCCESS', 'STATUS_SUCCESS'],
+    );
+    if (!early) assert.deepEqual(r.violations, []);
+    else {
+      assert.deepEqual(
+        r.violations.map((v) => [v.rule, v.ddi]),
+        // One for each write's NBL.
+        Array(3).fill(['NdisSim_ObjectFreedInUse', 'ProtocolSendNetBufferListsComplete']),
+      );
+      assert.match(
+        r.violations[0]!.message,
+        /an NBL hunt26-send sent came back with a NET_BUFFER over the MDL of a write request that IoCompleteRequest completed while the NBL was down the stack/,
+      );
+    }
+  }
 });

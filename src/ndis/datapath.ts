@@ -283,6 +283,9 @@ function unexpectedSendCompletion(nbl: NblImpl, b: MiniportBlock): string {
 }
 
 function protocolSendComplete(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST, flags: number): void {
+  if (n.io !== null)
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next)
+      if (sentOverUnlockedPages(n, x as NblImpl)) break;
   const f = n.enter(
     bd.block,
     bd.protocol.name,
@@ -654,6 +657,29 @@ function returnedOverUnlockedPages(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_
         );
         return;
       }
+}
+
+/**
+ * A send coming back to its originator (a protocol driver, or a filter module's own)
+ * whose NET_BUFFER is the MDL of a control device's write (ndisprot sends a write's
+ * MDL as it is) must have stayed the originator's request until then: IoCompleteRequest
+ * unlocks the pages, which the miniport below may still be reading (by DMA). One that
+ * comes back over pages unlocked meanwhile was sent over memory the application had
+ * back (docs/model.md, "Reads and writes"). True when reported.
+ */
+function sentOverUnlockedPages(n: Ndis, nbl: NblImpl): boolean {
+  for (let nb = nbl.FirstNetBuffer; nb !== null; nb = nb.Next)
+    if (mdlUnlocked(n, nb.Data)) {
+      const who = nbl._binding?.protocol.name ?? nbl._origin?.name ?? 'its originator';
+      n.verifier.report(
+        'NdisSim_ObjectFreedInUse',
+        nbl._binding !== null ? 'ProtocolSendNetBufferListsComplete' : 'FilterSendNetBufferListsComplete',
+        n.runningAdapterName(),
+        `an NBL ${who} sent came back with a NET_BUFFER over the MDL of a write request that IoCompleteRequest completed while the NBL was down the stack: the I/O manager unlocked those pages at the completion, and the drivers below could still read them; complete the write when the send completes (SendNetBufferListsComplete), as ndisprot does`,
+      );
+      return true;
+    }
+  return false;
 }
 
 /**
@@ -1066,10 +1092,13 @@ function popPath(nbl: NblImpl): FilterModule | null {
  */
 function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
   const groups = new Map<Target, { head: NblImpl; tail: NblImpl }>();
+  let unlocked = false;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
     const next: NET_BUFFER_LIST | null = x.Next;
     const nbl = x as NblImpl;
     const m = popPath(nbl);
+    if (n.io !== null && !unlocked && m === null && nbl._pool.kind === 'filter')
+      unlocked = sentOverUnlockedPages(n, nbl);
     nbl._block = null;
     if (m !== null) {
       nbl._place = 'filter-send';
