@@ -728,3 +728,26 @@ test('irp-mj-write, docs/model.md "Reads and writes": a protocol that sends a wr
     }
   }
 });
+
+test('methods-for-accessing-data-buffers: the MDL of a METHOD_OUT_DIRECT control mapped after its completion is NdisSim_ObjectFreedInUse, and the message names such a control (it said "a read or write request")', () => {
+  const OUT_DIRECT = 0x00222002;
+  const { r } = run(
+    {
+      flags: 0,
+      majors: {
+        [IRP_MJ_DEVICE_CONTROL]: (_d, irp) => {
+          const mdl = irp.MdlAddress!;
+          complete(irp, STATUS_SUCCESS, 0);
+          MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority); // BUG
+          return STATUS_SUCCESS;
+        },
+      },
+    },
+    [act(ns.s, { kind: 'ioctl', handle: 'app', code: OUT_DIRECT, input: [], outputLength: 4 })],
+  );
+  assert.deepEqual(rules(r), ['NdisSim_ObjectFreedInUse']);
+  assert.match(
+    r.violations[0]!.message,
+    /MmGetSystemAddressForMdlSafe on the MDL of a request \(a read, a write or a METHOD_IN_DIRECT or METHOD_OUT_DIRECT control\) that IoCompleteRequest completed already/,
+  );
+});

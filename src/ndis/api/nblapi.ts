@@ -416,7 +416,7 @@ export function MmGetSystemAddressForMdlSafe(Mdl: Uint8Array, Priority: number):
       'NdisSim_ObjectFreedInUse',
       ddi,
       adapter,
-      `${ddi} on the MDL of a read or write request that IoCompleteRequest completed already: the I/O manager unlocked the application's pages then; take what the driver needs from them before it completes the IRP`,
+      `${ddi} on the MDL of a request (a read, a write or a METHOD_IN_DIRECT or METHOD_OUT_DIRECT control) that IoCompleteRequest completed already: the I/O manager unlocked the application's pages then; take what the driver needs from them before it completes the IRP`,
     );
   if (n.trace.on) n.traceDdi(ddi, null, { ByteCount: Mdl.length });
   return Mdl;
