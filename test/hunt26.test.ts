@@ -108,7 +108,12 @@ function later(ms: number, fn: () => void): void {
   NdisSetTimerObject(timer as never, -ms * 10_000, 0, null);
 }
 
-function run(d: Dev, actions: { atNs: number; action: WorldAction }[]) {
+function run(
+  d: Dev,
+  actions: { atNs: number; action: WorldAction }[],
+  link = '\\DosDevices\\Hunt26',
+  opens = 'Hunt26',
+) {
   const m: DRIVER_DISPATCH[] = [];
   m[IRP_MJ_CREATE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
   m[IRP_MJ_CLOSE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
@@ -132,7 +137,7 @@ function run(d: Dev, actions: { atNs: number; action: WorldAction }[]) {
           Revision: NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
         },
         DeviceName: '\\Device\\Hunt26',
-        SymbolicName: '\\DosDevices\\Hunt26',
+        SymbolicName: link,
         MajorFunctions: m,
         ExtensionSize: 0,
       });
@@ -143,7 +148,7 @@ function run(d: Dev, actions: { atNs: number; action: WorldAction }[]) {
   const w = testWorld({
     drivers: [drv],
     devices: [{ name: 'nic0', driver: 'hunt26-nic' }],
-    actions: [{ atNs: ns.s / 2, action: { kind: 'open', handle: 'app', link: 'Hunt26' } }, ...actions],
+    actions: [{ atNs: ns.s / 2, action: { kind: 'open', handle: 'app', link: opens } }, ...actions],
     options: { verifier: 'collect' },
   });
   return { w, r: w.run(3 * ns.s) };
@@ -514,6 +519,7 @@ test('cancel-safe-irp-queues: IoCsqInsertIrp (VOID) on an IoCsqInitializeEx queu
 /** A protocol driver with a control device \Device\Hunt26P and its link, deleted by its Unload routine as `unload` says. */
 function protocolWithDevice(
   unload: (dev: NonNullable<ReturnType<typeof IoCreateDevice>['DeviceObject']>) => void,
+  link = '\\DosDevices\\Hunt26P',
 ): DriverModule {
   return {
     name: 'hunt26-proto',
@@ -542,7 +548,8 @@ function protocolWithDevice(
         obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
         const d = IoCreateDevice(obj, 0, '\\Device\\Hunt26P', FILE_DEVICE_NETWORK, 0, false).DeviceObject!;
         d.Flags |= DO_BUFFERED_IO;
-        IoCreateSymbolicLink('\\DosDevices\\Hunt26P', '\\Device\\Hunt26P');
+        assert.equal(IoCreateSymbolicLink(link, '\\Device\\Hunt26P'), STATUS_SUCCESS);
+        obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) => complete(irp, STATUS_SUCCESS, 1);
         obj.DriverUnload = () => {
           unload(d);
           NdisDeregisterProtocolDriver(proto);
@@ -750,4 +757,43 @@ test('methods-for-accessing-data-buffers: the MDL of a METHOD_OUT_DIRECT control
     r.violations[0]!.message,
     /MmGetSystemAddressForMdlSafe on the MDL of a request \(a read, a write or a METHOD_IN_DIRECT or METHOD_OUT_DIRECT control\) that IoCompleteRequest completed already/,
   );
+});
+
+/** A miniport's device (NdisRegisterDeviceEx) with SymbolicName `link`, opened as `opens`, written once. */
+function runWithLink(link: string, opens: string) {
+  return run(
+    { flags: DO_BUFFERED_IO, majors: { [IRP_MJ_WRITE]: (_d, irp) => complete(irp, STATUS_SUCCESS, 1) } },
+    [act(ns.s, { kind: 'write', handle: 'app', data: [1] })],
+    link,
+    opens,
+  );
+}
+
+test("local-and-global-ms-dos-device-names: ndisprot's link \\GLOBAL??\\Ndisprot (it stopped the run as NdisSim_BadParameter) and \\DosDevices\\Global\\X (it could not be opened) name the device the application opens as \\\\.\\X or \\\\.\\Global\\X; NdisRegisterDeviceEx takes a global SymbolicName too (it failed with NDIS_STATUS_INVALID_PARAMETER)", () => {
+  for (const [link, open] of [
+    ['\\Global??\\Hunt26P', 'Hunt26P'],
+    ['\\DosDevices\\Global\\Hunt26P', 'Hunt26P'],
+    ['\\DosDevices\\Hunt26P', 'Global\\Hunt26P'],
+  ] as const) {
+    const w = new World({ seed: 1, verifier: 'collect' });
+    const p = protocolWithDevice((d) => {
+      assert.equal(IoDeleteSymbolicLink(link), STATUS_SUCCESS);
+      IoDeleteDevice(d);
+    }, link);
+    w.addDriver(healthyNic);
+    w.addDriver(p);
+    w.addProtocolDriver(p.name);
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(ns.s / 2, { kind: 'open', handle: 'app', link: open });
+    w.at(ns.s / 2 + 1, { kind: 'write', handle: 'app', data: [1] });
+    w.at(ns.s / 2 + 2, { kind: 'close', handle: 'app' });
+    w.at(ns.s, { kind: 'stop-protocol', driver: p.name });
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'ok', `${link}: ${r.violations[0]?.message}`);
+    assert.deepEqual(results(w), ['WriteFile STATUS_SUCCESS '], link);
+  }
+  const { w, r } = runWithLink('\\DosDevices\\Global\\Hunt26G', 'Hunt26G');
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(results(w), ['WriteFile STATUS_SUCCESS ']);
 });

@@ -466,9 +466,18 @@ export function openDeletedDevice(n: Ndis, owner: DeviceOwner): boolean {
   return false;
 }
 
-/** The link name an application path or a \DosDevices\ name stands for, lower-case. */
+/**
+ * The link name an application path or an MS-DOS device name stands for, lower-case:
+ * `\\.\X` of the application, `\DosDevices\X` and `\??\X` of a driver. The global
+ * directory (`\DosDevices\Global\X`, `\GLOBAL??\X`, ndisprot's form; `\\.\Global\X`)
+ * is the same one in the model, which has a single logon session
+ * (local-and-global-ms-dos-device-names).
+ */
 export function linkKey(name: string): string {
-  return name.replace(/^(\\\\\.\\|\\DosDevices\\|\\\?\?\\)/i, '').toLowerCase();
+  return name
+    .replace(/^(\\\\\.\\|\\DosDevices\\|\\\?\?\\|\\GLOBAL\?\?\\)/i, '')
+    .replace(/^Global\\/i, '')
+    .toLowerCase();
 }
 
 /** A line of the application's in the trace; callers check `n.trace.on` first, to build no data for nothing. */

@@ -74,7 +74,8 @@ function badAttributes(a: NDIS_DEVICE_OBJECT_ATTRIBUTES): string | null {
   if (
     a.SymbolicName !== null &&
     a.SymbolicName !== undefined &&
-    (typeof a.SymbolicName !== 'string' || !/^(\\DosDevices\\|\\\?\?\\)[^\\]+$/i.test(a.SymbolicName))
+    (typeof a.SymbolicName !== 'string' ||
+      !/^(\\DosDevices\\|\\\?\?\\|\\GLOBAL\?\?\\)(Global\\)?[^\\]+$/i.test(a.SymbolicName))
   )
     return `SymbolicName ${JSON.stringify(a.SymbolicName)} is not \\DosDevices\\<name>`;
   if (!Array.isArray(a.MajorFunctions)) return 'MajorFunctions is not an array of dispatch routines';
@@ -162,7 +163,7 @@ export function NdisRegisterDeviceEx(
   const dev = new ControlDevice(
     owner,
     a.DeviceName,
-    a.SymbolicName ? a.SymbolicName.replace(/^(\\DosDevices\\|\\\?\?\\)/i, '') : null,
+    a.SymbolicName ? a.SymbolicName.replace(/^(\\DosDevices\\|\\\?\?\\|\\GLOBAL\?\?\\)/i, '') : null,
     a.MajorFunctions.slice(),
     a.ExtensionSize > 0 ? new Uint8Array(a.ExtensionSize) : null,
   );
@@ -211,7 +212,7 @@ export function NdisDeregisterDeviceEx(NdisDeviceHandle: NDIS_HANDLE): void {
   dev.deregistered = true;
   const io = ioState(n);
   io.names.delete(dev.name.toLowerCase());
-  if (dev.link !== null) io.links.delete(dev.link.toLowerCase());
+  if (dev.link !== null) io.links.delete(linkKey(dev.link));
 }
 
 /**

@@ -32,9 +32,9 @@ function atPassive(n: Ndis, ddi: string): void {
     );
 }
 
-/** `\Device\X` style names: what the object manager takes here. */
+/** `\Device\X` style names: what the object manager takes here (`\GLOBAL??\X` too). */
 function isObjectName(v: unknown): v is string {
-  return typeof v === 'string' && /^\\[A-Za-z0-9_.\\-]+$/.test(v);
+  return typeof v === 'string' && /^\\[A-Za-z0-9_.?\\-]+$/.test(v);
 }
 
 /**
