@@ -797,3 +797,40 @@ test("local-and-global-ms-dos-device-names: ndisprot's link \\GLOBAL??\\Ndisprot
   assert.deepEqual(rules(r), []);
   assert.deepEqual(results(w), ['WriteFile STATUS_SUCCESS ']);
 });
+
+test("ns-wdm-_file_object: FsContext and FsContext2 hold the driver's state for one open from IRP_MJ_CREATE to IRP_MJ_CLOSE, one per handle (ndisprot keeps its open context there; FILE_OBJECT had neither)", () => {
+  const seen: string[] = [];
+  const fileOf = (irp: Irp) => irp.Tail.Overlay.CurrentStackLocation.FileObject;
+  const { r } = run(
+    {
+      flags: DO_BUFFERED_IO,
+      majors: {
+        [IRP_MJ_CREATE]: (_d, irp) => {
+          const f = fileOf(irp);
+          assert.equal(f.FsContext, null);
+          f.FsContext = { writes: 0 };
+          return complete(irp, STATUS_SUCCESS);
+        },
+        [IRP_MJ_WRITE]: (_d, irp) => {
+          (fileOf(irp).FsContext as { writes: number }).writes++;
+          return complete(irp, STATUS_SUCCESS, 1);
+        },
+        [IRP_MJ_CLOSE]: (_d, irp) => {
+          const f = fileOf(irp);
+          seen.push(`close ${(f.FsContext as { writes: number }).writes}`);
+          f.FsContext = null;
+          return complete(irp, STATUS_SUCCESS);
+        },
+      },
+    },
+    [
+      act(ns.s, { kind: 'open', handle: 'two', link: 'Hunt26' }),
+      act(ns.s + 1, { kind: 'write', handle: 'app', data: [1], everyNs: ns.ms, times: 3 }),
+      act(ns.s + 2, { kind: 'write', handle: 'two', data: [1] }),
+      act(2 * ns.s, { kind: 'close', handle: 'app' }),
+      act(2 * ns.s + 1, { kind: 'close', handle: 'two' }),
+    ],
+  );
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(seen, ['close 3', 'close 1']);
+});

@@ -110,6 +110,8 @@ export class ControlDevice implements NDIS_HANDLE {
 /** The FILE_OBJECT of one handle the application opened. */
 export class FileObject implements FILE_OBJECT {
   readonly __ndisHandle = 'FILE_OBJECT';
+  FsContext: unknown = null;
+  FsContext2: unknown = null;
   /** IRP_MJ_CLEANUP was sent: the application closed its handle. */
   cleanedUp = false;
   /**
