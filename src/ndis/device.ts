@@ -144,6 +144,11 @@ export class IoRequest {
   markedByCsq: string | null = null;
   /** Driver code used the IRP after its completion, and was told (once). */
   lateAccessReported = false;
+  /**
+   * A use after completion inside the IRP's own dispatch routine, reported when the
+   * routine returns (`lateIrpAccess`), unless a second IoCompleteRequest came first.
+   */
+  lateAccess: { fn: string; adapter: string | null; message: string } | null = null;
   /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
   cancelRoutine: DRIVER_CANCEL | null = null;
   /** The cancel-safe queue the IRP is in (IoCsqInsertIrp), and its context: DriverContext[3] in C. */
@@ -254,13 +259,20 @@ function lateIrpAccess(n: Ndis, r: IoRequest, field: string): void {
   const fn = n.runningFunction();
   if (r.lateAccessReported || fn === null) return;
   r.lateAccessReported = true;
-  n.verifier.report(
-    'NdisSim_ObjectFreedInUse',
-    fn,
-    n.runningAdapterName(),
-    `${fn} of ${n.kernel.ctx.who} used Irp->${field} of a request of handle ${r.file.handle} (${describeRequest(r)}) after IoCompleteRequest completed it: the IRP is the I/O manager's again, and it may have freed the IRP${field.startsWith('IoStatus') ? '' : ' and its system buffer'} (implementing-an-iocompletion-routine). Take what the driver needs from it, such as the status to return, before completing it`,
-    [0, r.id, 0],
-  );
+  const message = `${fn} of ${n.kernel.ctx.who} used Irp->${field} of a request of handle ${r.file.handle} (${describeRequest(r)}) after IoCompleteRequest completed it: the IRP is the I/O manager's again, and it may have freed the IRP${field.startsWith('IoStatus') ? '' : ' and its system buffer'} (implementing-an-iocompletion-routine). Take what the driver needs from it, such as the status to return, before completing it`;
+  // In its own dispatch routine the use may be the way to a second completion (set the
+  // status, complete again), which is the bug to name: the report waits for the return.
+  if (!r.dispatchReturned) r.lateAccess = { fn, adapter: n.runningAdapterName(), message };
+  else reportLateAccess(n, r, fn, n.runningAdapterName(), message);
+}
+
+function reportLateAccess(n: Ndis, r: IoRequest, fn: string, adapter: string | null, message: string): void {
+  n.verifier.report('NdisSim_ObjectFreedInUse', fn, adapter, message, [0, r.id, 0]);
+}
+
+/** IoCompleteRequest of an IRP completed already: the second completion is the bug named; a use before it goes unsaid. */
+export function dropLateAccess(r: IoRequest): void {
+  r.lateAccess = null;
 }
 
 /**
@@ -592,6 +604,11 @@ function dispatch(n: Ndis, r: IoRequest): void {
   if (!isNtStatus(s)) notAStatus(n, fn, 'returned', s);
   r.dispatchReturned = true;
   r.returned = s;
+  const late = r.lateAccess;
+  if (late !== null) {
+    r.lateAccess = null;
+    reportLateAccess(n, r, late.fn, late.adapter, late.message);
+  }
   if (r.markedPending && s !== STATUS_PENDING)
     // The IoMarkIrpPending page: a routine that marked its IRP pending returns
     // STATUS_PENDING, even when the IRP was completed meanwhile (Driver Verifier's

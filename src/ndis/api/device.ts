@@ -11,6 +11,7 @@ import {
   completeRequest,
   describeRequest,
   dropCancelLock,
+  dropLateAccess,
   IoDriver,
   type IoRequest,
   ioRequestOf,
@@ -308,6 +309,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       PriorityBoost,
     });
   if (r.completed) {
+    dropLateAccess(r);
     n.verifier.report(
       'NdisSim_IrpDoubleComplete',
       ddi,
