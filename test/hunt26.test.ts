@@ -520,6 +520,7 @@ test('cancel-safe-irp-queues: IoCsqInsertIrp (VOID) on an IoCsqInitializeEx queu
 function protocolWithDevice(
   unload: (dev: NonNullable<ReturnType<typeof IoCreateDevice>['DeviceObject']>) => void,
   link = '\\DosDevices\\Hunt26P',
+  flags = DO_BUFFERED_IO,
 ): DriverModule {
   return {
     name: 'hunt26-proto',
@@ -547,7 +548,7 @@ function protocolWithDevice(
         obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => complete(irp, STATUS_SUCCESS);
         obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => complete(irp, STATUS_SUCCESS);
         const d = IoCreateDevice(obj, 0, '\\Device\\Hunt26P', FILE_DEVICE_NETWORK, 0, false).DeviceObject!;
-        d.Flags |= DO_BUFFERED_IO;
+        d.Flags |= flags;
         assert.equal(IoCreateSymbolicLink(link, '\\Device\\Hunt26P'), STATUS_SUCCESS);
         obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) => complete(irp, STATUS_SUCCESS, 1);
         obj.DriverUnload = () => {
@@ -833,4 +834,26 @@ test("ns-wdm-_file_object: FsContext and FsContext2 hold the driver's state for 
   );
   assert.deepEqual(rules(r), []);
   assert.deepEqual(seen, ['close 3', 'close 1']);
+});
+
+test('a protocol device of IoCreateDevice with neither DO_BUFFERED_IO nor DO_DIRECT_IO: the not-modelled stop names IoCreateDevice, where the flag is set (it said NdisRegisterDeviceEx)', () => {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  const p = protocolWithDevice(
+    (d) => {
+      IoDeleteSymbolicLink('\\DosDevices\\Hunt26P');
+      IoDeleteDevice(d);
+    },
+    '\\DosDevices\\Hunt26P',
+    0, // BUG: neither flag
+  );
+  w.addDriver(healthyNic);
+  w.addDriver(p);
+  w.addProtocolDriver(p.name);
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(ns.s / 2, { kind: 'open', handle: 'app', link: 'Hunt26P' });
+  w.at(ns.s / 2 + 1, { kind: 'write', handle: 'app', data: [1] });
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /DO_DIRECT_IO after IoCreateDevice$/);
 });

@@ -899,7 +899,7 @@ function userRequest(
       // valid only in its thread. The model has no user address space to check that with.
       throw new NotModelledError(
         major === IRP_MJ_READ ? 'IRP_MJ_READ' : 'IRP_MJ_WRITE',
-        `${dev.name} has neither DO_BUFFERED_IO nor DO_DIRECT_IO in its DEVICE_OBJECT Flags, so the I/O manager would pass ${request}'s buffer as a user-mode address (neither I/O, Irp->UserBuffer), which the model does not have: set pDeviceObject->Flags |= DO_BUFFERED_IO or DO_DIRECT_IO after NdisRegisterDeviceEx`,
+        `${dev.name} has neither DO_BUFFERED_IO nor DO_DIRECT_IO in its DEVICE_OBJECT Flags, so the I/O manager would pass ${request}'s buffer as a user-mode address (neither I/O, Irp->UserBuffer), which the model does not have: set DeviceObject->Flags |= DO_BUFFERED_IO or DO_DIRECT_IO after ${dev.owner instanceof IoDriver ? 'IoCreateDevice' : 'NdisRegisterDeviceEx'}`,
       );
   }
   dispatch(n, newIrp(io, file, major, code, input, outputLength, n.now));
