@@ -650,7 +650,7 @@ function returnedOverUnlockedPages(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_
           'NdisSim_ObjectFreedInUse',
           'MiniportReturnNetBufferLists',
           b.name,
-          `an NBL ${b.name} indicated up came back with a NET_BUFFER over the MDL of a read or write request that IoCompleteRequest completed while the NBL was still up the stack: the I/O manager unlocked those pages at the completion, and the protocols above could still read them; complete the request when the NBL comes back (MiniportReturnNetBufferLists), or indicate with NDIS_RECEIVE_FLAGS_RESOURCES and complete after NdisMIndicateReceiveNetBufferLists returns`,
+          `an NBL ${b.name} indicated up came back with a NET_BUFFER over the MDL of a request (a read, a write or a direct-I/O control) that IoCompleteRequest completed while the NBL was still up the stack: the I/O manager unlocked those pages at the completion, and the protocols above could still read them; complete the request when the NBL comes back (MiniportReturnNetBufferLists), or indicate with NDIS_RECEIVE_FLAGS_RESOURCES and complete after NdisMIndicateReceiveNetBufferLists returns`,
         );
         return;
       }

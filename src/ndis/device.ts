@@ -149,6 +149,13 @@ export class IoRequest {
   markedPending = false;
   /** IoCsqInsertIrp(Ex) marked it pending (it does so when it queues the IRP), not the driver's IoMarkIrpPending. */
   markedByCsq: string | null = null;
+  /** Driver code used the IRP after its completion, and was told (once). */
+  lateAccessReported = false;
+  /**
+   * A use after completion inside the IRP's own dispatch routine, reported when the
+   * routine returns (`lateIrpAccess`), unless a second IoCompleteRequest came first.
+   */
+  lateAccess: { fn: string; adapter: string | null; message: string } | null = null;
   /** Irp->CancelRoutine: what IoSetCancelRoutine set (IoCancelIrp calls and clears it). */
   cancelRoutine: DRIVER_CANCEL | null = null;
   /** The cancel-safe queue the IRP is in (IoCsqInsertIrp), and its context: DriverContext[3] in C. */
@@ -247,6 +254,100 @@ class Irp implements IRP<DISPATCH_IO_STACK_LOCATION> {
   }
 }
 
+/**
+ * Driver code used an IRP after IoCompleteRequest completed it: the IRP is the I/O
+ * manager's again, which may have freed it, its system buffer and its MDL
+ * (implementing-an-iocompletion-routine: the caller of IoCompleteRequest must not
+ * access the just-completed IRP; using-buffered-i-o: the system buffer is valid until
+ * IoCompleteRequest). NdisSim_ObjectFreedInUse, once per IRP. Only driver code is
+ * checked (a routine of the driver is running): not the model, nor a test looking later.
+ */
+function lateIrpAccess(n: Ndis, r: IoRequest, field: string): void {
+  const fn = n.runningFunction();
+  if (r.lateAccessReported || fn === null) return;
+  r.lateAccessReported = true;
+  const message = `${fn} of ${n.kernel.ctx.who} used Irp->${field} of a request of handle ${r.file.handle} (${describeRequest(r)}) after IoCompleteRequest completed it: the IRP is the I/O manager's again, and it may have freed the IRP${field.startsWith('IoStatus') ? '' : ' and its system buffer'} (implementing-an-iocompletion-routine). Take what the driver needs from it, such as the status to return, before completing it`;
+  // In its own dispatch routine the use may be the way to a second completion (set the
+  // status, complete again), which is the bug to name: the report waits for the return.
+  if (!r.dispatchReturned) r.lateAccess = { fn, adapter: n.runningAdapterName(), message };
+  else reportLateAccess(n, r, fn, n.runningAdapterName(), message);
+}
+
+function reportLateAccess(n: Ndis, r: IoRequest, fn: string, adapter: string | null, message: string): void {
+  n.verifier.report('NdisSim_ObjectFreedInUse', fn, adapter, message, [0, r.id, 0]);
+}
+
+/** IoCompleteRequest of an IRP completed already: the second completion is the bug named; a use before it goes unsaid. */
+export function dropLateAccess(r: IoRequest): void {
+  r.lateAccess = null;
+}
+
+/**
+ * The I/O status block of a completed IRP: reading Status or Information is
+ * lateIrpAccess (the classic `IoCompleteRequest(Irp); return Irp->IoStatus.Status;`).
+ * Writes are kept without a word: they come before a second IoCompleteRequest, which
+ * is its own rule (NdisSim_IrpDoubleComplete).
+ */
+class CompletedIoStatus {
+  constructor(
+    readonly n: Ndis,
+    readonly r: IoRequest,
+    public rawStatus: NTSTATUS,
+    public rawInformation: number,
+  ) {}
+  get Status(): NTSTATUS {
+    lateIrpAccess(this.n, this.r, 'IoStatus.Status');
+    return this.rawStatus;
+  }
+  set Status(v: NTSTATUS) {
+    this.rawStatus = v;
+  }
+  get Information(): number {
+    lateIrpAccess(this.n, this.r, 'IoStatus.Information');
+    return this.rawInformation;
+  }
+  set Information(v: number) {
+    this.rawInformation = v;
+  }
+}
+
+/** Irp.IoStatus as the model reads it: no after-completion check (IoCompleteRequest a second time). */
+export function rawIoStatus(irp: IRP<DISPATCH_IO_STACK_LOCATION>): { Status: NTSTATUS; Information: number } {
+  const b = irp.IoStatus as unknown;
+  return b instanceof CompletedIoStatus
+    ? { Status: b.rawStatus, Information: b.rawInformation }
+    : (b as { Status: NTSTATUS; Information: number });
+}
+
+/** Irp.AssociatedIrp of a completed IRP: reading SystemBuffer is lateIrpAccess. */
+class CompletedAssociatedIrp {
+  constructor(
+    readonly n: Ndis,
+    readonly r: IoRequest,
+    public rawSystemBuffer: Uint8Array | null,
+  ) {}
+  get SystemBuffer(): Uint8Array | null {
+    lateIrpAccess(this.n, this.r, 'AssociatedIrp.SystemBuffer');
+    return this.rawSystemBuffer;
+  }
+  set SystemBuffer(v: Uint8Array | null) {
+    this.rawSystemBuffer = v;
+  }
+}
+
+/**
+ * At completion the IRP's IoStatus and AssociatedIrp become checked blocks. They are
+ * replaced, not made accessors, so that every IRP keeps one shape (turning a field into
+ * an accessor on some of them made explorations of I/O scenarios twice as slow) and the
+ * driver pays nothing while it owns the IRP. MdlAddress stays a plain field: the DDIs
+ * that use an MDL check it (NdisSim_ObjectFreedInUse for an unlocked one).
+ */
+function guardCompletedIrp(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): void {
+  const irp = r.irp;
+  irp.IoStatus = new CompletedIoStatus(n, r, status, information);
+  irp.AssociatedIrp = new CompletedAssociatedIrp(n, r, irp.AssociatedIrp.SystemBuffer);
+}
+
 export function ioRequestOf(irp: unknown): IoRequest | undefined {
   return Irp.requestOf(irp);
 }
@@ -278,6 +379,8 @@ export class IoState {
   readonly names = new Map<string, ControlDevice>();
   /** The same by lower-case symbolic link (without \DosDevices\). */
   readonly links = new Map<string, ControlDevice>();
+  /** The links IoCreateSymbolicLink made, as the driver spelled them, by the same key. */
+  readonly ioLinkNames = new Map<string, string>();
   /** The protocol drivers that called IoCreateDevice, by DRIVER_OBJECT. */
   readonly ioDrivers = new Map<DRIVER_OBJECT, IoDriver>();
   /** The application's handles by name; null: its CreateFile failed, or it was closed. */
@@ -370,6 +473,21 @@ export function ioState(n: Ndis): IoState {
   return n.io;
 }
 
+/**
+ * The symbolic links IoCreateSymbolicLink made to a device of `owner` that IoDeleteDevice
+ * deleted, and that IoDeleteSymbolicLink did not remove: they name nothing now.
+ */
+export function danglingLinks(n: Ndis, owner: DeviceOwner): string[] {
+  const io = n.io;
+  if (io === null) return [];
+  const out: string[] = [];
+  for (const [key, d] of io.links) {
+    const name = io.ioLinkNames.get(key);
+    if (d.owner === owner && d.deregistered && name !== undefined) out.push(name);
+  }
+  return out;
+}
+
 /** The devices a driver registered and did not deregister. */
 export function liveDevices(n: Ndis, owner: DeviceOwner): ControlDevice[] {
   const io = n.io;
@@ -403,9 +521,18 @@ export function openDeletedDevice(n: Ndis, owner: DeviceOwner): boolean {
   return false;
 }
 
-/** The link name an application path or a \DosDevices\ name stands for, lower-case. */
+/**
+ * The link name an application path or an MS-DOS device name stands for, lower-case:
+ * `\\.\X` of the application, `\DosDevices\X` and `\??\X` of a driver. The global
+ * directory (`\DosDevices\Global\X`, `\GLOBAL??\X`, ndisprot's form; `\\.\Global\X`)
+ * is the same one in the model, which has a single logon session
+ * (local-and-global-ms-dos-device-names).
+ */
 export function linkKey(name: string): string {
-  return name.replace(/^(\\\\\.\\|\\DosDevices\\|\\\?\?\\)/i, '').toLowerCase();
+  return name
+    .replace(/^(\\\\\.\\|\\DosDevices\\|\\\?\?\\|\\GLOBAL\?\?\\)/i, '')
+    .replace(/^Global\\/i, '')
+    .toLowerCase();
 }
 
 /** A line of the application's in the trace; callers check `n.trace.on` first, to build no data for nothing. */
@@ -565,6 +692,11 @@ function dispatchReturned(n: Ndis, r: IoRequest, fn: string, s: NTSTATUS): void 
   if (!isNtStatus(s)) notAStatus(n, fn, 'returned', s);
   r.dispatchReturned = true;
   r.returned = s;
+  const late = r.lateAccess;
+  if (late !== null) {
+    r.lateAccess = null;
+    reportLateAccess(n, r, late.fn, late.adapter, late.message);
+  }
   if (r.markedPending && s !== STATUS_PENDING)
     // The IoMarkIrpPending page: a routine that marked its IRP pending returns
     // STATUS_PENDING, even when the IRP was completed meanwhile (Driver Verifier's
@@ -632,15 +764,19 @@ export function notAStatus(n: Ndis, where: string, what: string, s: unknown): ne
 
 /** Called by IoCompleteRequest (api/device.ts): the request is done; the application hears now. */
 export function completeRequest(n: Ndis, r: IoRequest): void {
+  const { Status, Information } = rawIoStatus(r.irp);
+  const MdlAddress = r.irp.MdlAddress;
+  const SystemBuffer = r.irp.AssociatedIrp.SystemBuffer;
   r.completed = true;
-  if (r.irp.MdlAddress !== null) ioState(n).unlockedMdls.add(r.irp.MdlAddress);
+  guardCompletedIrp(n, r, Status, Information);
+  if (MdlAddress !== null) ioState(n).unlockedMdls.add(MdlAddress);
   const p = r.file.pending.indexOf(r);
   if (p >= 0) r.file.pending.splice(p, 1);
   const io = ioState(n);
   const all = io.pending;
   const q = all.indexOf(r);
   if (q >= 0) all.splice(q, 1);
-  finish(n, r, r.irp.IoStatus.Status, r.irp.IoStatus.Information);
+  finish(n, r, Status, Information, SystemBuffer);
   // A create the routine pended: the application's CreateFile returns now.
   if (r.major === IRP_MJ_CREATE && r.dispatchReturned) createOpened(n, r);
   for (const ex of io.exits)
@@ -649,6 +785,8 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
       n.kernel.machine.after(0, io.exitThread, 0, ex);
     }
   const file = r.file;
+  // A cleanup routine that pended its IRP has emptied the handle's queues by now.
+  if (r.major === IRP_MJ_CLEANUP && r.dispatchReturned) queuedAtCleanup(n, file, 'completed');
   if (file.closeWaits && file.pending.length === 0) {
     file.closeWaits = false;
     io.closer ??= new IoManagerThread(n, deferredClose);
@@ -657,7 +795,13 @@ export function completeRequest(n: Ndis, r: IoRequest): void {
 }
 
 /** Delivers a request's result to the application and traces it. */
-function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): void {
+function finish(
+  n: Ndis,
+  r: IoRequest,
+  status: NTSTATUS,
+  information: number,
+  systemBuffer = r.irp.AssociatedIrp.SystemBuffer,
+): void {
   r.status = status;
   r.information = information;
   const major = r.major;
@@ -666,9 +810,7 @@ function finish(n: Ndis, r: IoRequest, status: NTSTATUS, information: number): v
   // The I/O manager hands back output for a status that is not an error: a device
   // control's from the system buffer, a read's from the system buffer or the locked pages.
   const buf =
-    major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED
-      ? r.irp.AssociatedIrp.SystemBuffer
-      : r.readBuffer;
+    major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED ? systemBuffer : r.readBuffer;
   // An error status (its two high bits set) gets none back.
   const bytes =
     major === IRP_MJ_WRITE || status >>> 30 === 3
@@ -876,7 +1018,7 @@ function userRequest(
       // valid only in its thread. The model has no user address space to check that with.
       throw new NotModelledError(
         major === IRP_MJ_READ ? 'IRP_MJ_READ' : 'IRP_MJ_WRITE',
-        `${dev.name} has neither DO_BUFFERED_IO nor DO_DIRECT_IO in its DEVICE_OBJECT Flags, so the I/O manager would pass ${request}'s buffer as a user-mode address (neither I/O, Irp->UserBuffer), which the model does not have: set pDeviceObject->Flags |= DO_BUFFERED_IO or DO_DIRECT_IO after NdisRegisterDeviceEx`,
+        `${dev.name} has neither DO_BUFFERED_IO nor DO_DIRECT_IO in its DEVICE_OBJECT Flags, so the I/O manager would pass ${request}'s buffer as a user-mode address (neither I/O, Irp->UserBuffer), which the model does not have: set DeviceObject->Flags |= DO_BUFFERED_IO or DO_DIRECT_IO after ${dev.owner instanceof IoDriver ? 'IoCreateDevice' : 'NdisRegisterDeviceEx'}`,
       );
   }
   dispatch(n, newIrp(io, file, major, code, input, outputLength, n.now));
@@ -886,10 +1028,11 @@ function userRequest(
  * CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE. The cleanup routine completes (or
  * cancels) each of the handle's requests it holds in a queue; one still cancelable
  * (its Cancel routine set, so waiting in a queue) when the routine returns is
- * NdisSim_IrpPendingAtClose. A request that is not cancelable is in progress, which
- * the DispatchCleanup page allows: the I/O manager sends IRP_MJ_CLOSE once the last
- * of them completes (DeferredClose), and until then the file object, its device and
- * its driver stay.
+ * NdisSim_IrpPendingAtClose; a routine that pends the cleanup IRP has until it
+ * completes it (any IRP may be pended, and CloseHandle waits for its cleanup). A
+ * request that is not cancelable is in progress, which the DispatchCleanup page
+ * allows: the I/O manager sends IRP_MJ_CLOSE once the last of them completes
+ * (DeferredClose), and until then the file object, its device and its driver stay.
  */
 export function userClose(n: Ndis, handle: string): void {
   const io = ioState(n);
@@ -900,18 +1043,11 @@ export function userClose(n: Ndis, handle: string): void {
   const dev = file.device;
   if (driverGone(n, io, dev)) return;
   file.cleanedUp = true;
-  dispatch(n, newIrp(io, file, IRP_MJ_CLEANUP, 0, [], 0, n.now));
-  const queued = file.pending.filter((r) => r.cancelRoutine !== null);
-  if (queued.length > 0) {
-    const first = queued[0]!;
-    n.verifier.report(
-      'NdisSim_IrpPendingAtClose',
-      'DispatchCleanup',
-      null,
-      `${queued.length} request(s) of handle ${handle} (the first ${describeRequest(first)}, sent at ${fmtTime(first.sentNs)}) still queued, their Cancel routine set, when IRP_MJ_CLEANUP for it returned: the cleanup routine takes the handle's requests off its queues and completes them`,
-      [0, first.id, 0],
-    );
-  }
+  const cleanup = newIrp(io, file, IRP_MJ_CLEANUP, 0, [], 0, n.now);
+  dispatch(n, cleanup);
+  // A cleanup routine that pended its IRP may still be emptying the handle's queues
+  // (from a work item, say): the check comes when it completes that IRP (completeRequest).
+  if (cleanup.completed || cleanup.returned !== STATUS_PENDING) queuedAtCleanup(n, file, 'returned');
   if (file.pending.length > 0) {
     file.closeWaits = true;
     if (n.trace.on)
@@ -919,6 +1055,24 @@ export function userClose(n: Ndis, handle: string): void {
     return;
   }
   sendClose(n, file);
+}
+
+/**
+ * NdisSim_IrpPendingAtClose: requests of `file` still cancelable (waiting in a queue)
+ * once its IRP_MJ_CLEANUP is done: when the routine returned, or, if it pended the IRP,
+ * when it completed it (`when`).
+ */
+function queuedAtCleanup(n: Ndis, file: FileObject, when: 'returned' | 'completed'): void {
+  const queued = file.pending.filter((r) => r.cancelRoutine !== null && r.major !== IRP_MJ_CLEANUP);
+  if (queued.length === 0) return;
+  const first = queued[0]!;
+  n.verifier.report(
+    'NdisSim_IrpPendingAtClose',
+    'DispatchCleanup',
+    null,
+    `${queued.length} request(s) of handle ${file.handle} (the first ${describeRequest(first)}, sent at ${fmtTime(first.sentNs)}) still queued, their Cancel routine set, when IRP_MJ_CLEANUP for it ${when === 'returned' ? 'returned' : 'was completed (the cleanup routine had pended it)'}: the cleanup routine takes the handle's requests off its queues and completes them`,
+    [0, first.id, 0],
+  );
 }
 
 /** IRP_MJ_CLOSE: the file object goes, and with the last handle to a deleted device, maybe its driver. */

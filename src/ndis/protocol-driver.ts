@@ -12,7 +12,7 @@ import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
-import { IoManagerThread, liveDevices, referencedDevice } from './device.ts';
+import { danglingLinks, IoManagerThread, liveDevices, referencedDevice } from './device.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
@@ -1222,6 +1222,17 @@ function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
       'DriverUnload',
       null,
       `${p.name}: its Unload routine returned with ${left.map((d) => d.name).join(', ')} not deleted (IoDeleteDevice, and IoDeleteSymbolicLink for its link): Windows cannot unload a driver that still has a device object`,
+    );
+  // Its links (IoCreateSymbolicLink) to a device it deleted: IoDeleteDevice leaves them
+  // in the object manager, naming a device that is gone, and the driver's next start
+  // cannot make them again. (A device left is reported above, its link with it.)
+  const links = own === undefined ? [] : danglingLinks(n, own);
+  if (links.length > 0)
+    n.verifier.report(
+      'NdisSim_ResourceNotFreed',
+      'DriverUnload',
+      null,
+      `${p.name}: its Unload routine returned with the symbolic link ${links.join(', ')} to its device not deleted (IoDeleteSymbolicLink, before IoDeleteDevice): IoDeleteDevice does not remove it, so the name outlives the driver and its next IoCreateSymbolicLink fails with STATUS_OBJECT_NAME_COLLISION (an Unload routine undoes what DriverEntry did: unload-routine-functionality)`,
     );
 }
 

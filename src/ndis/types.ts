@@ -377,11 +377,11 @@ export interface IO_STACK_LOCATION {
 export interface FILE_OBJECT {
   readonly __ndisHandle: 'FILE_OBJECT';
   /**
-   * FsContext and FsContext2: the device driver's own per-handle pointers, null when
-   * IRP_MJ_CREATE comes (ndisprot keeps the binding a handle opened in FsContext). The
-   * I/O manager never reads them for a device that is not a file system.
+   * The driver's own state for this open (ndisprot keeps its open context here), NULL
+   * until the driver sets it: kept from IRP_MJ_CREATE to IRP_MJ_CLOSE (ns-wdm-_file_object).
    */
   FsContext: unknown;
+  /** More state of the driver's for this open; NULL until set. */
   FsContext2: unknown;
 }
 

@@ -758,7 +758,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.5', 'R2.10'],
     summary:
-      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock), shared memory not freed (NdisMFreeSharedMemory) or a scatter/gather list not freed (NdisMFreeNetBufferSGList); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed; or the Unload routine of a protocol driver returned with an NBL pool of its NdisProtocolHandle not freed.',
+      'MiniportHaltEx, or a failing MiniportInitializeEx, returned with an NBL pool not freed (NdisFreeNetBufferListPool), a NET_BUFFER pool not freed (NdisFreeNetBufferPool), I/O space still mapped (NdisMUnmapIoSpace), an I/O port range still registered (NdisMDeregisterIoPortRange), a read/write lock of the adapter handle not freed (NdisFreeRWLock), shared memory not freed (NdisMFreeSharedMemory) or a scatter/gather list not freed (NdisMFreeNetBufferSGList); or FilterDetach, or a failing FilterAttach, returned with a read/write lock, pool memory, an NBL pool, a NET_BUFFER pool or an MDL of the module handle not freed; or the Unload routine of a protocol driver returned with an NBL pool of its NdisProtocolHandle not freed, or with a symbolic link (IoCreateSymbolicLink) to a device it deleted not removed (IoDeleteSymbolicLink).',
     ddis: [
       'MiniportHaltEx',
       'MiniportInitializeEx',
@@ -773,6 +773,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisFreeRWLock',
       'NdisMFreeSharedMemory',
       'NdisMFreeNetBufferSGList',
+      'IoDeleteSymbolicLink',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
     source: spec,
@@ -1715,7 +1716,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.16'],
     summary:
-      "A request of the handle was still queued, cancelable (its Cancel routine set), when the application's handle was cleaned up (IRP_MJ_CLEANUP returned): the cleanup routine takes the handle's IRPs off its queues and completes them. A request that is not cancelable is in progress, which the page allows: IRP_MJ_CLOSE waits until it completes. (The driver's unload waits for the last handle, so this comes before any unload.)",
+      "A request of the handle was still queued, cancelable (its Cancel routine set), when the application's handle was cleaned up (IRP_MJ_CLEANUP returned, or was completed if the cleanup routine pended it): the cleanup routine takes the handle's IRPs off its queues and completes them. A request that is not cancelable is in progress, which the page allows: IRP_MJ_CLOSE waits until it completes. (The driver's unload waits for the last handle, so this comes before any unload.)",
     ddis: ['DispatchCleanup', 'DispatchDeviceControl', 'DispatchRead', 'DispatchWrite', 'IoCompleteRequest'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x83) },
     source: 'windows-driver-docs-pr/kernel/dispatchcleanup-routines.md',

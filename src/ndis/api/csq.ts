@@ -10,6 +10,7 @@
 // it with CONTAINING_RECORD; here its routines close over what they need. The library
 // keeps its per-IRP state (DriverContext[3] in C) in the model's record of the request.
 
+import { ntStatusName } from '../../report/format.ts';
 import {
   describeRequest,
   dropCancelLock,
@@ -104,20 +105,52 @@ function callRoutine<T>(n: Ndis, name: string, body: () => T): T {
   return r;
 }
 
-/** The driver's lock routines run inside the library's call, with no frame: they take and keep a lock, by design. */
-function lockQueue(n: Ndis, csq: IO_CSQ, r: Routines): number {
+/**
+ * The driver's lock routines run inside the library's call, with no frame: they take and
+ * keep a lock, by design. The lock is held from CsqAcquireLock to CsqReleaseLock.
+ */
+interface Locked {
+  irql: number;
+  /** The caller's IRQL and the locks it held before CsqAcquireLock. */
+  callerIrql: number;
+  held: number;
+}
+
+function lockQueue(n: Ndis, csq: IO_CSQ, r: Routines): Locked {
+  const ctx = n.kernel.ctx;
+  const callerIrql = ctx.irql;
+  const held = ctx.held.length;
   try {
-    return r.acquire(csq);
+    return { irql: r.acquire(csq), callerIrql, held };
   } catch (e) {
     n.driverThrew(e, 'CsqAcquireLock', null);
   }
 }
 
-function unlockQueue(n: Ndis, csq: IO_CSQ, r: Routines, irql: number): void {
+/**
+ * CsqReleaseLock lets go what CsqAcquireLock took. One that leaves a spin lock held
+ * (it releases another lock, or none) is SpinLockBalanced here, naming the pair, and
+ * the lock goes so that the run can go on: otherwise the dispatch routine, a Cancel
+ * routine and IoCompleteRequest would each be blamed for a lock they never took.
+ */
+function unlockQueue(n: Ndis, csq: IO_CSQ, r: Routines, locked: Locked): void {
   try {
-    r.release(csq, irql);
+    r.release(csq, locked.irql);
   } catch (e) {
     n.driverThrew(e, 'CsqReleaseLock', null);
+  }
+  const ctx = n.kernel.ctx;
+  if (ctx.held.length > locked.held) {
+    const left = ctx.held.length - locked.held;
+    for (let i = locked.held; i < ctx.held.length; i++) ctx.held[i]!.owner = null;
+    ctx.held.length = locked.held;
+    ctx.irql = locked.callerIrql;
+    n.verifier.report(
+      'SpinLockBalanced',
+      'CsqReleaseLock',
+      n.runningAdapterName(),
+      `CsqReleaseLock returned with ${left} spin lock(s) still held that CsqAcquireLock took (R8.10): the cancel-safe queue's two lock routines are a pair, CsqReleaseLock releasing the lock CsqAcquireLock acquired (cancel-safe-irp-queues)`,
+    );
   }
 }
 
@@ -207,10 +240,10 @@ function csqCancel(_DeviceObject: DEVICE_OBJECT, Irp: Irp): void {
   const entry = r.csq!;
   const routines = entry.csq._routines!;
   dropCancelLock(n, Irp.CancelIrql);
-  const irql = lockQueue(n, entry.csq, routines);
+  const locked = lockQueue(n, entry.csq, routines);
   callRoutine(n, 'CsqRemoveIrp', () => routines.remove(entry.csq, Irp));
   dequeued(r);
-  unlockQueue(n, entry.csq, routines, irql);
+  unlockQueue(n, entry.csq, routines, locked);
   callRoutine(n, 'CsqCompleteCanceledIrp', () => routines.completeCanceled(entry.csq, Irp));
 }
 
@@ -252,13 +285,24 @@ function insert(
       null,
       `${ddi}: Context is neither an IO_CSQ_IRP_CONTEXT nor NULL`,
     );
+  const named = Context?.Irp ? ioRequestOf(Context.Irp) : undefined;
+  if (named !== undefined && named.csq?.context === Context)
+    // The library would point the context at the new IRP; when the first leaves the
+    // queue it clears the context, and IoCsqRemoveIrp loses the second (nf-wdm-iocsqinsertirp:
+    // the context describes the IRP inserted with it).
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: Context still names an IRP in a cancel-safe queue (of handle ${named.file.handle}, ${describeRequest(named)}): each queued IRP needs an IO_CSQ_IRP_CONTEXT of its own until it leaves the queue (IoCsqRemoveIrp, IoCsqRemoveNextIrp or a cancel clears Context->Irp)`,
+    );
   if (n.trace.on) n.traceDdi(ddi, null, { handle: r.file.handle, cancelled: Irp.Cancel });
-  const irql = lockQueue(n, Csq, routines);
+  const locked = lockQueue(n, Csq, routines);
   if (Irp.Cancel) {
     // Cancelled before it was queued: not inserted, and completed as cancelled.
     if (!r.markedPending) r.markedByCsq = ddi;
     r.markedPending = true;
-    unlockQueue(n, Csq, routines, irql);
+    unlockQueue(n, Csq, routines, locked);
     callRoutine(n, 'CsqCompleteCanceledIrp', () => routines.completeCanceled(Csq, Irp));
     return STATUS_SUCCESS;
   }
@@ -267,11 +311,20 @@ function insert(
     const insertEx = routines.insertEx;
     status = callRoutine(n, 'CsqInsertIrpEx', () => insertEx(Csq, Irp, InsertContext));
     if (!isNtStatus(status)) {
-      unlockQueue(n, Csq, routines, irql);
+      unlockQueue(n, Csq, routines, locked);
       notAStatus(n, 'CsqInsertIrpEx', 'returned', status);
     }
     if (!NT_SUCCESS(status)) {
-      unlockQueue(n, Csq, routines, irql);
+      unlockQueue(n, Csq, routines, locked);
+      if (ddi === 'IoCsqInsertIrp')
+        // VOID: the dispatch routine cannot learn that the IRP was neither queued nor
+        // completed, and would return STATUS_PENDING for an IRP nobody holds.
+        return n.verifier.fatal(
+          'NdisSim_BadParameter',
+          'CsqInsertIrpEx',
+          null,
+          `CsqInsertIrpEx refused an IRP of handle ${r.file.handle} (${describeRequest(r)}) with ${ntStatusName(status)} under IoCsqInsertIrp, which returns nothing: the caller cannot know the IRP was not queued, and nobody would complete it. Insert with IoCsqInsertIrpEx, which returns the status, and complete a refused IRP (cancel-safe-irp-queues)`,
+        );
       return status;
     }
   } else {
@@ -286,7 +339,7 @@ function insert(
     Context.Csq = Csq;
   }
   r.cancelRoutine = csqCancel;
-  unlockQueue(n, Csq, routines, irql);
+  unlockQueue(n, Csq, routines, locked);
   return status;
 }
 
@@ -327,7 +380,7 @@ export function IoCsqRemoveNextIrp(Csq: IO_CSQ, PeekContext: unknown): Irp | nul
   const n = currentNdis(ddi);
   const routines = routinesOf(n, Csq, ddi);
   atMostDispatch(n, ddi);
-  const irql = lockQueue(n, Csq, routines);
+  const locked = lockQueue(n, Csq, routines);
   let found: Irp | null = null;
   let after: Irp | null = null;
   // The driver's queue is finite: an IRP that comes round again means a peek routine
@@ -338,7 +391,7 @@ export function IoCsqRemoveNextIrp(Csq: IO_CSQ, PeekContext: unknown): Irp | nul
     const next: Irp | null = callRoutine(n, 'CsqPeekNextIrp', () => routines.peek(Csq, from, PeekContext));
     if (next === null) break;
     if (seen.has(next)) {
-      unlockQueue(n, Csq, routines, irql);
+      unlockQueue(n, Csq, routines, locked);
       return n.verifier.fatal(
         'NdisSim_BadParameter',
         'CsqPeekNextIrp',
@@ -351,7 +404,7 @@ export function IoCsqRemoveNextIrp(Csq: IO_CSQ, PeekContext: unknown): Irp | nul
     if (r.completed) {
       // Freed: in C the walk would read a completed IRP. CsqRemoveIrp (called when the
       // IRP left the queue: removed, or cancelled) did not take it out of the list.
-      unlockQueue(n, Csq, routines, irql);
+      unlockQueue(n, Csq, routines, locked);
       return n.verifier.fatal(
         'NdisSim_ObjectFreedInUse',
         'CsqPeekNextIrp',
@@ -371,7 +424,7 @@ export function IoCsqRemoveNextIrp(Csq: IO_CSQ, PeekContext: unknown): Irp | nul
     found = next;
     break;
   }
-  unlockQueue(n, Csq, routines, irql);
+  unlockQueue(n, Csq, routines, locked);
   if (n.trace.on)
     n.traceDdi(ddi, null, { result: found === null ? 'NULL' : ioRequestOf(found)!.file.handle });
   return found;
@@ -394,7 +447,14 @@ export function IoCsqRemoveIrp(Csq: IO_CSQ, Context: IO_CSQ_IRP_CONTEXT): Irp | 
       null,
       `${ddi}: Context is not an IO_CSQ_IRP_CONTEXT`,
     );
-  const irql = lockQueue(n, Csq, routines);
+  if (Context.Irp !== null && Context.Csq !== Csq && ioRequestOf(Context.Irp)?.csq?.context === Context)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: Context names an IRP that IoCsqInsertIrp put in another IO_CSQ: give IoCsqRemoveIrp the queue the IRP was inserted in (in C its CsqRemoveIrp would unlink the IRP from the wrong list)`,
+    );
+  const locked = lockQueue(n, Csq, routines);
   let irp = Context.Irp;
   if (irp !== null) {
     const r = ioRequestOf(irp)!;
@@ -405,7 +465,7 @@ export function IoCsqRemoveIrp(Csq: IO_CSQ, Context: IO_CSQ_IRP_CONTEXT): Irp | 
       dequeued(r);
     } else irp = null;
   }
-  unlockQueue(n, Csq, routines, irql);
+  unlockQueue(n, Csq, routines, locked);
   if (n.trace.on) n.traceDdi(ddi, null, { result: irp === null ? 'NULL' : ioRequestOf(irp)!.file.handle });
   return irp;
 }

@@ -255,7 +255,7 @@ export function unlockedMdlChain(
       'NdisSim_ObjectFreedInUse',
       ddi,
       adapter,
-      `${ddi}: the MDL chain is the Irp->MdlAddress of a read or write request that IoCompleteRequest completed already, which unlocked the application's pages; complete the IRP only when the NET_BUFFER is done with them`,
+      `${ddi}: the MDL chain is the Irp->MdlAddress of a request (a read, a write or a direct-I/O control) that IoCompleteRequest completed already, which unlocked the application's pages; complete the IRP only when the NET_BUFFER is done with them`,
     );
 }
 

@@ -12,6 +12,7 @@ import {
   completeRequest,
   describeRequest,
   dropCancelLock,
+  dropLateAccess,
   IoDriver,
   type IoRequest,
   ioRequestOf,
@@ -21,6 +22,7 @@ import {
   liveDevices,
   notAStatus,
   openDeletedDevice,
+  rawIoStatus,
 } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock } from '../filter.ts';
@@ -74,7 +76,8 @@ function badAttributes(a: NDIS_DEVICE_OBJECT_ATTRIBUTES): string | null {
   if (
     a.SymbolicName !== null &&
     a.SymbolicName !== undefined &&
-    (typeof a.SymbolicName !== 'string' || !/^(\\DosDevices\\|\\\?\?\\)[^\\]+$/i.test(a.SymbolicName))
+    (typeof a.SymbolicName !== 'string' ||
+      !/^(\\DosDevices\\|\\\?\?\\|\\GLOBAL\?\?\\)(Global\\)?[^\\]+$/i.test(a.SymbolicName))
   )
     return `SymbolicName ${JSON.stringify(a.SymbolicName)} is not \\DosDevices\\<name>`;
   if (!Array.isArray(a.MajorFunctions)) return 'MajorFunctions is not an array of dispatch routines';
@@ -162,7 +165,7 @@ export function NdisRegisterDeviceEx(
   const dev = new ControlDevice(
     owner,
     a.DeviceName,
-    a.SymbolicName ? a.SymbolicName.replace(/^(\\DosDevices\\|\\\?\?\\)/i, '') : null,
+    a.SymbolicName ? a.SymbolicName.replace(/^(\\DosDevices\\|\\\?\?\\|\\GLOBAL\?\?\\)/i, '') : null,
     a.MajorFunctions.slice(),
     a.ExtensionSize > 0 ? new Uint8Array(a.ExtensionSize) : null,
   );
@@ -211,7 +214,7 @@ export function NdisDeregisterDeviceEx(NdisDeviceHandle: NDIS_HANDLE): void {
   dev.deregistered = true;
   const io = ioState(n);
   io.names.delete(dev.name.toLowerCase());
-  if (dev.link !== null) io.links.delete(dev.link.toLowerCase());
+  if (dev.link !== null) io.links.delete(linkKey(dev.link));
 }
 
 /**
@@ -295,16 +298,19 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'nf-wdm-iocompleterequest, R8.11',
       'completing an IRP runs the completion work of the I/O manager and of any driver above, which may need the same lock',
     );
-  const status = Irp.IoStatus.Status;
+  // Read without the after-completion check: a second completion is its own rule.
+  const IoStatus = rawIoStatus(Irp);
+  const status = IoStatus.Status;
   if (!isNtStatus(status)) notAStatus(n, ddi, 'found Irp->IoStatus.Status', status);
   if (n.trace.on)
     n.traceDdi(ddi, null, {
       handle: r.file.handle,
       Status: ntStatusName(status),
-      Information: Irp.IoStatus.Information,
+      Information: IoStatus.Information,
       PriorityBoost,
     });
   if (r.completed) {
+    dropLateAccess(r);
     n.verifier.report(
       'NdisSim_IrpDoubleComplete',
       ddi,
@@ -331,7 +337,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
   if (
     ((r.major === IRP_MJ_DEVICE_CONTROL && (r.code & 3) === METHOD_BUFFERED) ||
       (r.major === IRP_MJ_READ && Irp.AssociatedIrp.SystemBuffer !== null)) &&
-    Irp.IoStatus.Information > r.outputLength &&
+    IoStatus.Information > r.outputLength &&
     status >>> 30 !== 3 &&
     n.verifier.mode !== 'off'
   )
@@ -339,7 +345,7 @@ export function IoCompleteRequest(Irp: IRP<DISPATCH_IO_STACK_LOCATION>, Priority
       'NdisSim_IrpInformationOverrun',
       ddi,
       null,
-      `${ddi}: IoStatus.Information is ${Irp.IoStatus.Information} for a buffered request of handle ${r.file.handle} (${describeRequest(r)}) whose ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'} is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes ${r.major === IRP_MJ_READ ? 'read' : 'written'}, at most ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'}`,
+      `${ddi}: IoStatus.Information is ${IoStatus.Information} for a buffered request of handle ${r.file.handle} (${describeRequest(r)}) whose ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'} is ${r.outputLength}: the I/O manager would copy that many bytes back to the application, past its buffer; set Information to the bytes ${r.major === IRP_MJ_READ ? 'read' : 'written'}, at most ${r.major === IRP_MJ_READ ? 'Length' : 'OutputBufferLength'}`,
       [r.id, 0, 0],
       { code: BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION, p1: 0x312 },
     );

@@ -32,9 +32,9 @@ function atPassive(n: Ndis, ddi: string): void {
     );
 }
 
-/** `\Device\X` style names: what the object manager takes here. */
+/** `\Device\X` style names: what the object manager takes here (`\GLOBAL??\X` too). */
 function isObjectName(v: unknown): v is string {
-  return typeof v === 'string' && /^\\[A-Za-z0-9_.\\-]+$/.test(v);
+  return typeof v === 'string' && /^\\[A-Za-z0-9_.?\\-]+$/.test(v);
 }
 
 /**
@@ -136,7 +136,10 @@ export function IoCreateSymbolicLink(SymbolicLinkName: string, DeviceName: strin
       : io.links.has(key)
         ? STATUS_OBJECT_NAME_COLLISION
         : STATUS_SUCCESS;
-  if (status === STATUS_SUCCESS) io.links.set(key, dev!);
+  if (status === STATUS_SUCCESS) {
+    io.links.set(key, dev!);
+    io.ioLinkNames.set(key, SymbolicLinkName);
+  }
   if (n.trace.on) n.traceDdi(ddi, null, { SymbolicLinkName, DeviceName, result: ntStatusName(status) });
   return status;
 }
@@ -149,6 +152,7 @@ export function IoDeleteSymbolicLink(SymbolicLinkName: string): NTSTATUS {
   const io = ioState(n);
   const key = typeof SymbolicLinkName === 'string' ? linkKey(SymbolicLinkName) : '';
   const status = io.links.delete(key) ? STATUS_SUCCESS : STATUS_OBJECT_NAME_NOT_FOUND;
+  io.ioLinkNames.delete(key);
   if (n.trace.on) n.traceDdi(ddi, null, { SymbolicLinkName, result: ntStatusName(status) });
   return status;
 }

@@ -416,7 +416,7 @@ export function MmGetSystemAddressForMdlSafe(Mdl: Uint8Array, Priority: number):
       'NdisSim_ObjectFreedInUse',
       ddi,
       adapter,
-      `${ddi} on the MDL of a read or write request that IoCompleteRequest completed already: the I/O manager unlocked the application's pages then; take what the driver needs from them before it completes the IRP`,
+      `${ddi} on the MDL of a request (a read, a write or a METHOD_IN_DIRECT or METHOD_OUT_DIRECT control) that IoCompleteRequest completed already: the I/O manager unlocked the application's pages then; take what the driver needs from them before it completes the IRP`,
     );
   if (n.trace.on) n.traceDdi(ddi, null, { ByteCount: Mdl.length });
   return Mdl;
@@ -433,12 +433,23 @@ function notAnMdl(ddi: string, Mdl: unknown): string {
   return `${ddi}: Mdl is not an MDL (a Uint8Array)`;
 }
 
-/** ULONG MmGetMdlByteCount(Mdl) (wdm.h's macro, any IRQL): the length of the buffer the MDL describes. */
+/**
+ * ULONG MmGetMdlByteCount(Mdl) (wdm.h's macro, any IRQL): the length of the buffer the
+ * MDL describes. The macro reads the MDL itself: the Irp->MdlAddress of a request that
+ * IoCompleteRequest completed was freed with it, so reading it is NdisSim_ObjectFreedInUse.
+ */
 export function MmGetMdlByteCount(Mdl: Uint8Array): number {
   const ddi = 'MmGetMdlByteCount';
   const n = currentNdis(ddi);
   if (!(Mdl instanceof Uint8Array))
     n.verifier.fatal('NdisSim_BadParameter', ddi, n.runningAdapterName(), notAnMdl(ddi, Mdl));
+  if (mdlUnlocked(n, Mdl))
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi} on the MDL of a request that IoCompleteRequest completed already: the I/O manager unlocked its pages and freed the MDL (Irp->MdlAddress) with the IRP; read the byte count before completing it`,
+    );
   return Mdl.length;
 }
 
