@@ -2029,6 +2029,39 @@ test("unload-routine-environment: a protocol driver's service stop waits to call
   );
 });
 
+test('unload-routine-environment: a protocol DriverEntry that fails with its device and link in place is NdisSim_DriverEntryLeak; they go with the driver, so the application cannot open them', () => {
+  const p: DriverModule = {
+    name: 'proto-fails',
+    load: () => ({
+      DriverEntry: (obj: DRIVER_OBJECT) => {
+        obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => {
+          irp.IoStatus.Status = STATUS_SUCCESS;
+          IoCompleteRequest(irp, IO_NO_INCREMENT);
+          return STATUS_SUCCESS;
+        };
+        IoCreateDevice(obj, 0, '\\Device\\ProtoFails', FILE_DEVICE_NETWORK, 0, false);
+        IoCreateSymbolicLink('\\DosDevices\\ProtoFails', '\\Device\\ProtoFails');
+        return NDIS_STATUS_FAILURE; // before NdisRegisterProtocolDriver, say
+      },
+    }),
+  };
+  const w = world(p, { collect: true });
+  w.at(ns.s / 2, { kind: 'open', handle: 'app', link: 'ProtoFails' });
+  const r = w.run(ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.ddi]),
+    [['NdisSim_DriverEntryLeak', 'DriverEntry']],
+  );
+  assert.match(
+    r.violations[0]!.message,
+    /^DriverEntry of proto-fails returned NDIS_STATUS_FAILURE with \\Device\\ProtoFails, \\DosDevices\\ProtoFails still in place/,
+  );
+  assert.ok(
+    w.trace.events.some((e) => e.data?.handle === 'app' && e.data?.Status === 'STATUS_OBJECT_NAME_NOT_FOUND'),
+    'the open finds nothing',
+  );
+});
+
 test("IoCreateDevice from a miniport driver's DRIVER_OBJECT is not modelled (NDIS owns its dispatch table: NdisRegisterDeviceEx)", () => {
   const w = new World({ seed: 1, verifier: 'collect' });
   w.addDriver({

@@ -22,7 +22,7 @@ import { poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
-import type { IoState } from './device.ts';
+import { type IoState, liveDevices } from './device.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import {
   type FilterDriverBlock,
@@ -529,6 +529,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       const refusal = this.protocolRefusal as { name: string; why: string } | null;
       this.protocolRefusal = null;
       const d = this.protocolDrivers?.get(name);
+      if (status !== 0) this.devicesOfFailedEntry(name, status);
       if (status !== 0 && d !== undefined && !d.deregistered)
         this.verifier.report(
           'NdisSim_DriverEntryLeak',
@@ -552,6 +553,39 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
             : entry;
       this.protocolLoadFailures.push({ driver: name, why });
       if (this.trace.on) this.traceNdis(null, `protocol driver ${name} did not load`, { why });
+    }
+  }
+
+  /**
+   * A protocol driver's DriverEntry failed: the I/O manager frees the driver without
+   * calling its Unload routine (unload-routine-environment), so the devices and links it
+   * made with IoCreateDevice and IoCreateSymbolicLink are its leak. They go with it
+   * here, so that no request reaches code that is gone.
+   */
+  private devicesOfFailedEntry(name: string, status: number): void {
+    const io = this.io;
+    if (io === null) return;
+    for (const owner of io.ioDrivers.values()) {
+      if (owner.name !== name) continue;
+      const left = liveDevices(this, owner).map((dev) => dev.name);
+      const links: string[] = [];
+      for (const [key, dev] of io.links)
+        if (dev.owner === owner) {
+          links.push(io.ioLinkNames.get(key) ?? key);
+          io.links.delete(key);
+          io.ioLinkNames.delete(key);
+        }
+      for (const dev of liveDevices(this, owner)) {
+        dev.deregistered = true;
+        io.names.delete(dev.name.toLowerCase());
+      }
+      if (left.length > 0 || links.length > 0)
+        this.verifier.report(
+          'NdisSim_DriverEntryLeak',
+          'DriverEntry',
+          null,
+          `DriverEntry of ${name} returned ${statusText(status)} with ${[...left, ...links].join(', ')} still in place: a DriverEntry that fails deletes what it made (IoDeleteSymbolicLink, IoDeleteDevice), since the I/O manager unloads the driver without calling its Unload routine (unload-routine-environment)`,
+        );
     }
   }
 
