@@ -875,19 +875,32 @@ test('NdisSim_IrpInformationOverrun (0xC9/0x312): Information past OutputBufferL
   assert.deepEqual(outcome(STATUS_INVALID_DEVICE_REQUEST, 64).violations, []);
 });
 
-test('a filter driver registers a device with its filter driver handle; NdisSim_DeviceNotDeregistered at NdisFDeregisterFilterDriver', () => {
-  const filter: DriverModule = {
-    name: 'ctl-filter',
+/**
+ * A filter driver `name` that registers \\Device\\<ctl> in DriverEntry with its filter
+ * driver handle; `detached(device)` runs when a module detaches; its unload only
+ * deregisters the filter driver.
+ */
+function deviceFilter(
+  name: string,
+  guid: string,
+  ctl: string,
+  detached: (device: NDIS_HANDLE) => void,
+): DriverModule {
+  return {
+    name,
     load() {
       let handle: NDIS_HANDLE | null = null;
+      let device: NDIS_HANDLE | null = null;
       const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
-        ...filterIdentity('ctl-filter', '{00000000-0000-0000-0000-0000000000c1}'),
+        ...filterIdentity(name, guid),
         AttachHandler: (h: NDIS_HANDLE) =>
           NdisFSetAttributes(h, h, {
             Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
             Flags: 0,
           }),
-        DetachHandler: () => {},
+        DetachHandler: () => {
+          if (device !== null) detached(device);
+        },
         RestartHandler: () => NDIS_STATUS_SUCCESS,
         PauseHandler: () => NDIS_STATUS_SUCCESS,
         NetPnPEventHandler: (h: NDIS_HANDLE, e: NET_PNP_EVENT_NOTIFICATION) => NdisFNetPnPEvent(h, e),
@@ -896,13 +909,18 @@ test('a filter driver registers a device with its filter driver handle; NdisSim_
         DriverEntry: (d: DRIVER_OBJECT) => {
           const r = NdisFRegisterFilterDriver(d, null, chars);
           handle = r.NdisFilterDriverHandle;
-          NdisRegisterDeviceEx(handle!, attributes('FilterCtl', majors()));
-          d.DriverUnload = () => NdisFDeregisterFilterDriver(handle!); // the device is left
+          device = NdisRegisterDeviceEx(handle!, attributes(ctl, majors())).NdisDeviceHandle;
+          d.DriverUnload = () => NdisFDeregisterFilterDriver(handle!);
           return r.Status;
         },
       };
     },
   };
+}
+
+test('a filter driver registers a device with its filter driver handle; NdisSim_DeviceNotDeregistered at NdisFDeregisterFilterDriver', () => {
+  // The unload leaves the device.
+  const filter = deviceFilter('ctl-filter', '{00000000-0000-0000-0000-0000000000c1}', 'FilterCtl', () => {});
   const w = new World({ seed: 1, verifier: 'collect' });
   w.addDriver(healthyNic);
   w.addDriver(filter);
@@ -926,38 +944,10 @@ test('a filter driver registers a device with its filter driver handle; NdisSim_
 });
 
 test("unload-routine-environment: a stopping filter driver's unload waits while the application holds a handle to its device, deleted at the last detach, and comes with the close", () => {
-  let device: NDIS_HANDLE | null = null;
-  const filter: DriverModule = {
-    name: 'held-filter',
-    load() {
-      let handle: NDIS_HANDLE | null = null;
-      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
-        ...filterIdentity('held-filter', '{00000000-0000-0000-0000-0000000000c2}'),
-        AttachHandler: (h: NDIS_HANDLE) =>
-          NdisFSetAttributes(h, h, {
-            Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
-            Flags: 0,
-          }),
-        // The last module goes: so does the device (its handle may still be open).
-        DetachHandler: () => {
-          if (device !== null) NdisDeregisterDeviceEx(device);
-          device = null;
-        },
-        RestartHandler: () => NDIS_STATUS_SUCCESS,
-        PauseHandler: () => NDIS_STATUS_SUCCESS,
-        NetPnPEventHandler: (h: NDIS_HANDLE, e: NET_PNP_EVENT_NOTIFICATION) => NdisFNetPnPEvent(h, e),
-      };
-      return {
-        DriverEntry: (d: DRIVER_OBJECT) => {
-          const r = NdisFRegisterFilterDriver(d, null, chars);
-          handle = r.NdisFilterDriverHandle;
-          device = NdisRegisterDeviceEx(handle!, attributes('HeldCtl', majors())).NdisDeviceHandle;
-          d.DriverUnload = () => NdisFDeregisterFilterDriver(handle!);
-          return r.Status;
-        },
-      };
-    },
-  };
+  // The last module goes: so does the device (its handle may still be open).
+  const filter = deviceFilter('held-filter', '{00000000-0000-0000-0000-0000000000c2}', 'HeldCtl', (device) =>
+    NdisDeregisterDeviceEx(device),
+  );
   const go = (closeAtNs: number | null) => {
     const w = new World({ seed: 1, verifier: 'collect', trace: true });
     w.addDriver(healthyNic);

@@ -1869,6 +1869,21 @@ test('nf-ndis-ndissetoptionalhandlers: a protocol driver handle in ProtocolSetOp
   assert.deepEqual(r.violations, []);
 });
 
+/** A control device's dispatch table that opens, closes, and takes every write whole. */
+function writeOnlyDispatch(obj: DRIVER_OBJECT): void {
+  const done = (irp: IRP<DISPATCH_IO_STACK_LOCATION>, status: number, info = 0): number => {
+    irp.IoStatus.Status = status;
+    irp.IoStatus.Information = info;
+    IoCompleteRequest(irp, IO_NO_INCREMENT);
+    return status;
+  };
+  obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => done(irp, STATUS_SUCCESS);
+  obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => done(irp, STATUS_SUCCESS);
+  obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => done(irp, STATUS_SUCCESS);
+  obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) =>
+    done(irp, STATUS_SUCCESS, irp.Tail.Overlay.CurrentStackLocation.Parameters.Write!.Length);
+}
+
 test("a protocol driver's own control device (IoCreateDevice, IoCreateSymbolicLink, DRIVER_OBJECT.MajorFunction; ndisprot's way): the application opens \\\\.\\X and writes; the Unload routine deletes the device and its link, or NdisSim_DeviceNotDeregistered", () => {
   const make = (deletes: boolean) =>
     protocolDriver(
@@ -1876,17 +1891,7 @@ test("a protocol driver's own control device (IoCreateDevice, IoCreateSymbolicLi
       () => NDIS_STATUS_FAILURE,
       {},
       (proto, obj) => {
-        const done = (irp: IRP<DISPATCH_IO_STACK_LOCATION>, status: number, info = 0): number => {
-          irp.IoStatus.Status = status;
-          irp.IoStatus.Information = info;
-          IoCompleteRequest(irp, IO_NO_INCREMENT);
-          return status;
-        };
-        obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => done(irp, STATUS_SUCCESS);
-        obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => done(irp, STATUS_SUCCESS);
-        obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => done(irp, STATUS_SUCCESS);
-        obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) =>
-          done(irp, STATUS_SUCCESS, irp.Tail.Overlay.CurrentStackLocation.Parameters.Write!.Length);
+        writeOnlyDispatch(obj);
         const r = IoCreateDevice(obj, 8, '\\Device\\ProtoCtl', FILE_DEVICE_NETWORK, 0, false);
         assert.equal(r.Status, STATUS_SUCCESS);
         assert.equal(r.DeviceObject!.DeviceExtension!.length, 8);
@@ -1963,17 +1968,7 @@ test("unload-routine-environment: a protocol driver's service stop waits to call
     () => NDIS_STATUS_FAILURE,
     {},
     (proto, obj) => {
-      const done = (irp: IRP<DISPATCH_IO_STACK_LOCATION>, status: number, info = 0): number => {
-        irp.IoStatus.Status = status;
-        irp.IoStatus.Information = info;
-        IoCompleteRequest(irp, IO_NO_INCREMENT);
-        return status;
-      };
-      obj.MajorFunction[IRP_MJ_CREATE] = (_d, irp) => done(irp, STATUS_SUCCESS);
-      obj.MajorFunction[IRP_MJ_CLEANUP] = (_d, irp) => done(irp, STATUS_SUCCESS);
-      obj.MajorFunction[IRP_MJ_CLOSE] = (_d, irp) => done(irp, STATUS_SUCCESS);
-      obj.MajorFunction[IRP_MJ_WRITE] = (_d, irp) =>
-        done(irp, STATUS_SUCCESS, irp.Tail.Overlay.CurrentStackLocation.Parameters.Write!.Length);
+      writeOnlyDispatch(obj);
       const r = IoCreateDevice(obj, 0, '\\Device\\ProtoHeld', FILE_DEVICE_NETWORK, 0, false);
       r.DeviceObject!.Flags |= DO_BUFFERED_IO;
       IoCreateSymbolicLink('\\DosDevices\\ProtoHeld', '\\Device\\ProtoHeld');
