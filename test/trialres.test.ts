@@ -1,0 +1,715 @@
+// Resumable routines tried as an outside NDIS developer would (src/ndis/resumable.ts;
+// docs/model.md, "Resumable work-item routines"): rundown protection of IOCTLs, polling
+// work items in filter and protocol drivers, re-queued and nested (`yield*`) routines,
+// read and write that sleep, waits that time out or see an event set and reset, system
+// sleep, surprise removal, cancel, exit, close and unload while a routine is set aside,
+// determinism under explore; and the mistakes a developer makes with them.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import {
+  CTL_CODE,
+  type DEVICE_OBJECT,
+  DelayedWorkQueue,
+  type DISPATCH_IO_STACK_LOCATION,
+  DO_BUFFERED_IO,
+  type DRIVER_DISPATCH,
+  type DRIVER_OBJECT,
+  type DriverModule,
+  FILE_ANY_ACCESS,
+  FILE_DEVICE_UNKNOWN,
+  IO_NO_INCREMENT,
+  type IO_WORKITEM,
+  IoAllocateWorkItem,
+  IoCompleteRequest,
+  IoFreeWorkItem,
+  IoQueueWorkItem,
+  IoQueueWorkItemEx,
+  type IRP,
+  IRP_MJ_CLEANUP,
+  IRP_MJ_CLOSE,
+  IRP_MJ_CREATE,
+  IRP_MJ_DEVICE_CONTROL,
+  IRP_MJ_READ,
+  IRP_MJ_WRITE,
+  METHOD_BUFFERED,
+  NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+  NDIS_EVENT,
+  NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateIoWorkItem,
+  NdisCloseAdapterEx,
+  NdisDeregisterDeviceEx,
+  NdisDeregisterProtocolDriver,
+  NdisFNetPnPEvent,
+  NdisFRegisterFilterDriver,
+  NdisFreeIoWorkItem,
+  NdisFSetAttributes,
+  NdisInitializeEvent,
+  NdisMedium802_3,
+  NdisMSleep,
+  NdisOpenAdapterEx,
+  NdisQueueIoWorkItem,
+  NdisRegisterDeviceEx,
+  NdisRegisterProtocolDriver,
+  NdisResetEvent,
+  NdisReturnNetBufferLists,
+  NdisSetEvent,
+  NdisWaitEvent,
+  type NTSTATUS,
+  type ResumableDispatch,
+  type ResumableRoutine,
+  STATUS_CANCELLED,
+  STATUS_DEVICE_REMOVED,
+  STATUS_SUCCESS,
+} from '../src/index.ts';
+import type { WorldAction } from '../src/world.ts';
+import { filterIdentity } from './helpers/filter.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { is, ns, testWorld } from './helpers/world.ts';
+
+type Irp = IRP<DISPATCH_IO_STACK_LOCATION>;
+
+const IOCTL_PROBE = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x801, METHOD_BUFFERED, FILE_ANY_ACCESS);
+
+function complete(irp: Irp, status: NTSTATUS, information = 0): NTSTATUS {
+  irp.IoStatus.Status = status;
+  irp.IoStatus.Information = information;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+  return status;
+}
+
+const act = (atNs: number, action: WorldAction) => ({ atNs, action });
+
+/**
+ * A miniport with a control device \Device\Trial (link Trial) whose routines are
+ * `routines` (create, cleanup and close complete at once unless given), and `hooks`.
+ * The halt deregisters the device after `hooks.halt` ran.
+ */
+function ctlWorld(
+  name: string,
+  routines: Partial<Record<number, DRIVER_DISPATCH>>,
+  hooks: Hooks,
+  actions: { atNs: number; action: WorldAction }[],
+  opts: { seed?: number; collect?: boolean; deregisterInHalt?: boolean } = {},
+) {
+  const g: { device: NDIS_HANDLE | null; object: DEVICE_OBJECT | null } = { device: null, object: null };
+  const drv = scriptedDriver(name, {
+    ...hooks,
+    driverEntry: (driver) => {
+      const m: DRIVER_DISPATCH[] = [];
+      m[IRP_MJ_CREATE] = m[IRP_MJ_CLOSE] = m[IRP_MJ_CLEANUP] = (_d, irp) => complete(irp, STATUS_SUCCESS);
+      for (const [k, v] of Object.entries(routines)) if (v !== undefined) m[Number(k)] = v;
+      const r = NdisRegisterDeviceEx(driver, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+          Revision: NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+        },
+        DeviceName: '\\Device\\Trial',
+        SymbolicName: '\\DosDevices\\Trial',
+        MajorFunctions: m,
+        ExtensionSize: 0,
+      });
+      g.device = r.NdisDeviceHandle;
+      g.object = r.pDeviceObject;
+      if (r.pDeviceObject !== null) r.pDeviceObject.Flags |= DO_BUFFERED_IO;
+      return hooks.driverEntry ? hooks.driverEntry(driver) : r.Status;
+    },
+    halt: (a, action) => {
+      hooks.halt?.(a, action);
+      if (opts.deregisterInHalt !== false && g.device !== null) {
+        NdisDeregisterDeviceEx(g.device);
+        g.device = null;
+      }
+    },
+  });
+  const w = testWorld({
+    seed: opts.seed ?? 1,
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: name }],
+    actions,
+    options: { trace: true, verifier: opts.collect ? 'collect' : 'bugcheck' },
+  });
+  return { w, g, drv };
+}
+
+// ---------------------------------------------------------------------------------
+// Rundown protection: IOCTLs count themselves in; the halt stops new ones and waits
+// on an event the last one out sets (the pattern of IoAcquireRemoveLock /
+// ExWaitForRundownProtectionRelease, written with NDIS events).
+
+interface Rundown {
+  active: boolean;
+  inFlight: number;
+  readonly drained: NDIS_EVENT;
+  done: string[];
+  haltWaited: boolean | null;
+}
+
+function rundownWorld(haltWaitMs: number, seed = 1) {
+  const rd: Rundown = { active: false, inFlight: 0, drained: new NDIS_EVENT(), done: [], haltWaited: null };
+  const release = (): void => {
+    if (--rd.inFlight === 0) NdisSetEvent(rd.drained);
+  };
+  const ioctl = function* (_d: DEVICE_OBJECT, irp: Irp): ResumableDispatch {
+    if (!rd.active) return complete(irp, STATUS_DEVICE_REMOVED);
+    if (rd.inFlight++ === 0) NdisResetEvent(rd.drained);
+    // Talks to the hardware for 5 ms.
+    yield NdisMSleep(5000);
+    rd.done.push(`ioctl at ${irp.IoStatus.Information}`);
+    release();
+    return complete(irp, STATUS_SUCCESS);
+  };
+  const { w } = ctlWorld(
+    `rundown-${haltWaitMs}`,
+    { [IRP_MJ_DEVICE_CONTROL]: ioctl },
+    {
+      initialize: () => {
+        NdisInitializeEvent(rd.drained);
+        NdisSetEvent(rd.drained); // none in flight
+        rd.active = true;
+        return NDIS_STATUS_SUCCESS;
+      },
+      halt: () => {
+        rd.active = false;
+        rd.haltWaited = NdisWaitEvent(rd.drained, haltWaitMs);
+      },
+    },
+    [
+      act(100 * ns.ms, { kind: 'open', handle: 'a', link: 'Trial' }),
+      act(100 * ns.ms, { kind: 'open', handle: 'b', link: 'Trial' }),
+      act(1 * ns.s, { kind: 'ioctl', handle: 'a', code: IOCTL_PROBE, input: [], outputLength: 0 }),
+      act(1 * ns.s + 500 * ns.us, {
+        kind: 'ioctl',
+        handle: 'b',
+        code: IOCTL_PROBE,
+        input: [],
+        outputLength: 0,
+      }),
+      act(1 * ns.s + 1 * ns.ms, { kind: 'remove', device: 'nic0' }),
+      act(2 * ns.s, { kind: 'close', handle: 'a' }),
+      act(2 * ns.s, { kind: 'close', handle: 'b' }),
+    ],
+    { seed },
+  );
+  return { w, rd };
+}
+
+test('R2.10: rundown protection: the halt waits (NdisWaitEvent, no time-out) until the resumable IOCTLs in flight have left; both complete, the halt sees the event set', () => {
+  const { w, rd } = rundownWorld(0);
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.equal(rd.haltWaited, true);
+  assert.equal(rd.inFlight, 0);
+  assert.equal(rd.done.length, 2, 'both IOCTLs got in before the halt and finished their 5 ms');
+  assert.deepEqual(
+    w.ioResults.map((x) => x.statusName),
+    ['STATUS_SUCCESS', 'STATUS_SUCCESS'],
+  );
+  // The halt returned after the second IOCTL woke.
+  const ev = w.trace.events;
+  const haltRet = ev.findIndex(is('return', 'MiniportHaltEx'));
+  const wakes = ev.flatMap((e, i) => (e.kind === 'wake' && e.data?.thread !== undefined ? [i] : []));
+  assert.equal(wakes.length, 2);
+  assert.ok(wakes.every((i) => i < haltRet));
+  assert.deepEqual(r.modelNotes, []);
+});
+
+test('rundown with a 1 ms limit: the halt gives up (NdisWaitEvent FALSE); the IOCTL still set aside finishes later, and the driver unloads only once its handles are closed', () => {
+  const { w, rd } = rundownWorld(1);
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.equal(rd.haltWaited, false);
+  const ev = w.trace.events;
+  const haltRet = ev.findIndex(is('return', 'MiniportHaltEx'));
+  const wake = ev.findIndex((e) => e.kind === 'wake' && e.data?.thread === 1);
+  const unload = ev.findIndex(is('call', 'MiniportDriverUnload'));
+  assert.ok(haltRet < wake && wake < unload, `${haltRet} ${wake} ${unload}`);
+  assert.equal(ev[unload]!.t, 2 * ns.s);
+});
+
+test('determinism: the rundown world gives the same trace for the same seed, and differs only by seed', () => {
+  const trace = (seed: number) => {
+    const { w } = rundownWorld(0, seed);
+    w.run(3 * ns.s);
+    return JSON.stringify(w.trace.events);
+  };
+  assert.equal(trace(3), trace(3));
+  assert.equal(trace(7), trace(7));
+});
+
+// ---------------------------------------------------------------------------------
+// A filter driver whose module polls in a work item of its own (NdisAllocateIoWorkItem
+// with the filter driver handle), stopped and waited for in FilterDetach.
+
+interface PollModule {
+  handle: NDIS_HANDLE;
+  item: NDIS_HANDLE | null;
+  stop: boolean;
+  polls: number;
+  readonly ended: NDIS_EVENT;
+  detachWaited: boolean | null;
+}
+
+function pollingFilter(name: string, resumable: boolean, log: PollModule[]): DriverModule {
+  return {
+    name,
+    load() {
+      let driverHandle: NDIS_HANDLE | null = null;
+      const plain = (m: PollModule): void => {
+        while (!m.stop) {
+          m.polls++;
+          NdisMSleep(20_000);
+        }
+        NdisSetEvent(m.ended);
+      };
+      const gen = function* (m: PollModule): ResumableRoutine {
+        while (!m.stop) {
+          m.polls++;
+          yield NdisMSleep(20_000);
+        }
+        NdisSetEvent(m.ended);
+      };
+      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<PollModule, null> = {
+        ...filterIdentity(name, '{00000000-0000-0000-0000-0000000000f1}'),
+        AttachHandler: (h: NDIS_HANDLE) => {
+          const m: PollModule = {
+            handle: h,
+            item: null,
+            stop: false,
+            polls: 0,
+            ended: new NDIS_EVENT(),
+            detachWaited: null,
+          };
+          log.push(m);
+          NdisInitializeEvent(m.ended);
+          m.item = NdisAllocateIoWorkItem(driverHandle!);
+          const s = NdisFSetAttributes(h, m, {
+            Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+            Flags: 0,
+          });
+          if (s !== NDIS_STATUS_SUCCESS) return s;
+          NdisQueueIoWorkItem(m.item!, (resumable ? gen : plain) as (c: unknown, h: NDIS_HANDLE) => void, m);
+          return s;
+        },
+        DetachHandler: (m: PollModule) => {
+          m.stop = true;
+          m.detachWaited = NdisWaitEvent(m.ended, 0);
+          NdisFreeIoWorkItem(m.item!);
+        },
+        RestartHandler: () => NDIS_STATUS_SUCCESS,
+        PauseHandler: () => NDIS_STATUS_SUCCESS,
+        NetPnPEventHandler: (m: PollModule, e) => NdisFNetPnPEvent(m.handle, e),
+      };
+      return {
+        DriverEntry: (d: DRIVER_OBJECT) => {
+          const r = NdisFRegisterFilterDriver(d, null, chars);
+          driverHandle = r.NdisFilterDriverHandle;
+          return r.Status;
+        },
+      };
+    },
+  };
+}
+
+function filterWorld(resumable: boolean, seed = 1) {
+  const log: PollModule[] = [];
+  const f = pollingFilter(resumable ? 'poll-lwf' : 'poll-lwf-plain', resumable, log);
+  const w = testWorld({
+    seed,
+    drivers: [healthyNic, f],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    actions: [act(500 * ns.ms, { kind: 'surprise-remove', device: 'nic0' })],
+    options: { trace: true },
+  });
+  w.addFilter(f.name);
+  return { w, log };
+}
+
+test("R7.11, R8.8: FilterDetach that stops its module's polling work item and waits for it: resumable, it goes on as on Windows; plain, the nested wait deadlocks (not-modelled)", () => {
+  const { w, log } = filterWorld(true);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.equal(log.length, 1);
+  assert.equal(log[0]!.detachWaited, true);
+  // Polled every 20 ms for 0.5 s.
+  assert.ok(log[0]!.polls >= 24 && log[0]!.polls <= 27, `${log[0]!.polls} polls`);
+  const ev = w.trace.events;
+  const lastWake = ev.findLastIndex((e) => e.kind === 'wake' && e.data?.thread !== undefined);
+  const detachRet = ev.findIndex(is('return', 'FilterDetach'));
+  assert.ok(lastWake < detachRet, "the detach returned after the routine's last wake");
+  assert.equal(ev[lastWake]!.actor, 'poll-lwf', 'the routine runs as the filter');
+
+  const plain = filterWorld(false);
+  const rp = plain.w.run(1 * ns.s);
+  assert.equal(rp.verdict, 'not-modelled');
+  assert.match(rp.message ?? '', /write NdisIoWorkItemFunction as a resumable routine/);
+});
+
+// ---------------------------------------------------------------------------------
+// A protocol driver that polls each binding in a WDM work item (IoQueueWorkItemEx with
+// the DRIVER_OBJECT, as examples/sleepy-proto.ts), stopped and waited for in
+// ProtocolUnbindAdapterEx.
+
+interface PollBinding {
+  handle: NDIS_HANDLE | null;
+  item: IO_WORKITEM | null;
+  stop: boolean;
+  polls: number;
+  readonly ended: NDIS_EVENT;
+  unbindWaited: boolean | null;
+}
+
+function pollingProtocol(log: PollBinding[]): DriverModule {
+  return {
+    name: 'poll-proto',
+    load() {
+      let object: DRIVER_OBJECT | null = null;
+      let protoHandle: NDIS_HANDLE | null = null;
+      const chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<PollBinding, null> = {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+          Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        },
+        MajorNdisVersion: 6,
+        MinorNdisVersion: 30,
+        Name: 'poll-proto',
+        BindAdapterHandlerEx: (_drv, BindContext, p) => {
+          const b: PollBinding = {
+            handle: null,
+            item: IoAllocateWorkItem(object as unknown as DEVICE_OBJECT),
+            stop: false,
+            polls: 0,
+            ended: new NDIS_EVENT(),
+            unbindWaited: null,
+          };
+          log.push(b);
+          NdisInitializeEvent(b.ended);
+          const r = NdisOpenAdapterEx(
+            protoHandle!,
+            b,
+            {
+              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+              AdapterName: p.AdapterName,
+              MediumArray: [NdisMedium802_3],
+              MediumArraySize: 1,
+              SelectedMediumIndex: 0,
+              FrameTypeArray: null,
+              FrameTypeArraySize: 0,
+            },
+            BindContext,
+          );
+          b.handle = r.NdisBindingHandle;
+          if (r.Status === NDIS_STATUS_SUCCESS)
+            IoQueueWorkItemEx(
+              b.item!,
+              function* (_o, c: PollBinding): ResumableRoutine {
+                while (!c.stop) {
+                  c.polls++;
+                  yield NdisMSleep(50_000);
+                }
+                NdisSetEvent(c.ended);
+              },
+              DelayedWorkQueue,
+              b,
+            );
+          return r.Status;
+        },
+        OpenAdapterCompleteHandlerEx: () => {},
+        UnbindAdapterHandlerEx: (_ctx, b) => {
+          b.stop = true;
+          b.unbindWaited = NdisWaitEvent(b.ended, 0);
+          IoFreeWorkItem(b.item!);
+          return NdisCloseAdapterEx(b.handle!);
+        },
+        CloseAdapterCompleteHandlerEx: () => {},
+        NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+        OidRequestCompleteHandler: () => {},
+        ReceiveNetBufferListsHandler: (b, chain, _port, _count, flags) => {
+          if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0) NdisReturnNetBufferLists(b.handle!, chain, 0);
+        },
+        SendNetBufferListsCompleteHandler: () => {},
+        StatusHandlerEx: () => {},
+      };
+      return {
+        DriverEntry: (obj: DRIVER_OBJECT) => {
+          object = obj;
+          const r = NdisRegisterProtocolDriver(null, chars);
+          protoHandle = r.NdisProtocolHandle;
+          obj.DriverUnload = () => NdisDeregisterProtocolDriver(protoHandle!);
+          return r.Status;
+        },
+      };
+    },
+  };
+}
+
+test("R7.3: ProtocolUnbindAdapterEx that stops its binding's resumable WDM work item and waits for it goes on once it ends; the driver unloads after", () => {
+  const log: PollBinding[] = [];
+  const p = pollingProtocol(log);
+  const w = testWorld({
+    drivers: [healthyNic, p],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    protocols: [],
+    actions: [act(500 * ns.ms, { kind: 'surprise-remove', device: 'nic0' })],
+    options: { trace: true },
+  });
+  w.addProtocolDriver('poll-proto');
+  w.at(800 * ns.ms, { kind: 'stop-protocol', driver: 'poll-proto' });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.equal(log.length, 1);
+  assert.equal(log[0]!.unbindWaited, true);
+  assert.ok(log[0]!.polls >= 9 && log[0]!.polls <= 11, `${log[0]!.polls} polls`);
+  const ev = w.trace.events;
+  const lastWake = ev.findLastIndex((e) => e.kind === 'wake' && e.data?.thread !== undefined);
+  const unbindRet = ev.findIndex(is('return', 'ProtocolUnbindAdapterEx'));
+  assert.ok(lastWake > 0 && lastWake < unbindRet, `${lastWake} ${unbindRet}`);
+});
+
+// ---------------------------------------------------------------------------------
+// Work items that re-queue themselves, delegate to helpers with `yield*`, and wait
+// with time-outs.
+
+test('R8.8: a resumable work item that re-queues itself before returning runs again; each run is a thread of its own, and the halt that frees the item after the last one passes', () => {
+  const runs: number[] = [];
+  let stop = false;
+  let item: NDIS_HANDLE | null = null;
+  const idle = new NDIS_EVENT();
+  const routine = function* (): ResumableRoutine {
+    runs.push(runs.length);
+    yield NdisMSleep(30_000);
+    if (!stop) NdisQueueIoWorkItem(item!, routine, null);
+    else NdisSetEvent(idle);
+  };
+  const drv = scriptedDriver('requeue', {
+    initialize: (a) => {
+      NdisInitializeEvent(idle);
+      item = NdisAllocateIoWorkItem(a.handle);
+      NdisQueueIoWorkItem(item!, routine, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: () => {
+      stop = true;
+      NdisWaitEvent(idle, 0);
+      NdisFreeIoWorkItem(item!);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'requeue' }],
+    actions: [act(300 * ns.ms, { kind: 'remove', device: 'nic0' })],
+    options: { trace: true },
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  // About one run every 30 ms until the halt at 300 ms.
+  assert.ok(runs.length >= 10 && runs.length <= 11, `${runs.length} runs`);
+  const threads = new Set(
+    w.trace.events.flatMap((e) => (e.kind === 'wake' && e.data?.thread !== undefined ? [e.data.thread] : [])),
+  );
+  assert.equal(threads.size, runs.length, 'each run is a routine of its own');
+  assert.ok(drv.calls.some((c) => c.startsWith('MiniportDriverUnload') || c.startsWith('MiniportHaltEx')));
+});
+
+test("R8.12: a resumable routine delegates with `yield*` to helpers that wait; each helper's wait sets the routine aside, and its result comes back", () => {
+  const got: (string | boolean)[] = [];
+  const ev = new NDIS_EVENT();
+  function* settle(us: number): Generator<unknown, string, boolean> {
+    yield NdisMSleep(us);
+    return `settled ${us}`;
+  }
+  function* waitReady(ms: number): Generator<unknown, boolean, boolean> {
+    const set = yield NdisWaitEvent(ev, ms);
+    if (!set) return yield* waitReady(ms * 2); // back off, recursively
+    return set;
+  }
+  const drv = scriptedDriver('delegate', {
+    initialize: (a) => {
+      NdisInitializeEvent(ev);
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          got.push(yield* settle(1000));
+          got.push(yield* waitReady(10)); // 10, 20, 40 ms: set at 50 ms, during the third
+          got.push(yield* settle(2000));
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      after(a, 50, () => NdisSetEvent(ev));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'delegate' }],
+    options: { trace: true },
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(got, ['settled 1000', true, 'settled 2000']);
+  const waits = w.trace.events.filter((e) => e.kind === 'wake' && e.what === 'NdisWaitEvent');
+  assert.deepEqual(
+    waits.map((e) => e.data?.result),
+    [false, false, true],
+  );
+  assert.ok(waits[2]!.t >= 50 * ns.ms && waits[2]!.t < 51 * ns.ms);
+});
+
+test('R8.12: NdisWaitEvent yielded with a time-out no one sets gives FALSE when the time is up, not before', () => {
+  const got: { ok: boolean; at: number }[] = [];
+  const ev = new NDIS_EVENT();
+  let clock = (): number => 0;
+  const drv = scriptedDriver('timeout', {
+    initialize: (a) => {
+      NdisInitializeEvent(ev);
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          const t0 = clock();
+          const ok = yield NdisWaitEvent(ev, 25);
+          got.push({ ok, at: clock() - t0 });
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'timeout' }] });
+  clock = () => w.kernel.now;
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(got, [{ ok: false, at: 25 * ns.ms }]);
+});
+
+test('R8.12: a notification event set and reset again before the waiting routine runs still gives it TRUE (KeSetEvent satisfies the waits under way)', () => {
+  const got: boolean[] = [];
+  const ev = new NDIS_EVENT();
+  const drv = scriptedDriver('set-reset', {
+    initialize: (a) => {
+      NdisInitializeEvent(ev);
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          got.push(yield NdisWaitEvent(ev, 100));
+          // Reset before it ran: a new wait waits again (FALSE at its time-out).
+          got.push(yield NdisWaitEvent(ev, 5));
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      after(a, 10, () => {
+        NdisSetEvent(ev);
+        NdisResetEvent(ev);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'set-reset' }] });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(got, [true, false]);
+});
+
+// ---------------------------------------------------------------------------------
+// Read and write routines that sleep, and what happens to their requests around them.
+
+/** A read that waits for data (polls every 1 ms, up to `polls` times), a write that takes 3 ms to reach the hardware. */
+function rwRoutines(state: { data: number[]; reads: number; writes: number }, polls = 50) {
+  const read = function* (_d: DEVICE_OBJECT, irp: Irp): ResumableDispatch {
+    state.reads++;
+    for (let i = 0; i < polls && state.data.length === 0; i++) yield NdisMSleep(1000);
+    const b = irp.AssociatedIrp.SystemBuffer;
+    const n = Math.min(state.data.length, b?.length ?? 0);
+    b?.set(state.data.splice(0, n));
+    return complete(irp, STATUS_SUCCESS, n);
+  };
+  const write = function* (_d: DEVICE_OBJECT, irp: Irp): ResumableDispatch {
+    state.writes++;
+    yield NdisMSleep(3000);
+    const b = irp.AssociatedIrp.SystemBuffer;
+    state.data.push(...(b ?? []));
+    return complete(irp, STATUS_SUCCESS, b?.length ?? 0);
+  };
+  return { [IRP_MJ_READ]: read, [IRP_MJ_WRITE]: write };
+}
+
+test('IRP_MJ_READ and IRP_MJ_WRITE routines that sleep complete their requests when they return: the read set aside waiting for data gets the bytes written 3 ms later', () => {
+  const st = { data: [] as number[], reads: 0, writes: 0 };
+  const { w } = ctlWorld('rw-sleepy', rwRoutines(st), {}, [
+    act(100 * ns.ms, { kind: 'open', handle: 'r', link: 'Trial' }),
+    act(100 * ns.ms, { kind: 'open', handle: 'w', link: 'Trial' }),
+    act(200 * ns.ms, { kind: 'read', handle: 'r', length: 8 }),
+    act(205 * ns.ms, { kind: 'write', handle: 'w', data: [1, 2, 3] }),
+    act(500 * ns.ms, { kind: 'close', handle: 'r' }),
+    act(500 * ns.ms, { kind: 'close', handle: 'w' }),
+  ]);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  const res = w.ioResults.map((x) => [x.request, x.statusName, x.information]);
+  assert.deepEqual(res, [
+    ['WriteFile', 'STATUS_SUCCESS', 3],
+    ['ReadFile', 'STATUS_SUCCESS', 3],
+  ]);
+  // The write's 3 ms; the read's next poll, at the same instant or 1 ms later.
+  const [wr, rd] = w.ioResults.map((x) => x.completedNs);
+  assert.equal(wr, 208 * ns.ms);
+  assert.ok(rd! >= wr! && rd! <= 209 * ns.ms, `read completed at ${rd}`);
+});
+
+test('close while a resumable read is set aside: IRP_MJ_CLEANUP comes at once, IRP_MJ_CLOSE only after the routine returns', () => {
+  const st = { data: [] as number[], reads: 0, writes: 0 };
+  const { w } = ctlWorld('rw-close', rwRoutines(st, 20), {}, [
+    act(100 * ns.ms, { kind: 'open', handle: 'r', link: 'Trial' }),
+    act(200 * ns.ms, { kind: 'read', handle: 'r', length: 8 }),
+    act(205 * ns.ms, { kind: 'close', handle: 'r' }),
+  ]);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  const ev = w.trace.events;
+  const cleanup = ev.find(is('call', 'DispatchCleanup'));
+  const close = ev.find(is('call', 'DispatchClose'));
+  const readRet = ev.find(is('return', 'DispatchRead'));
+  assert.equal(cleanup?.t, 205 * ns.ms);
+  assert.equal(readRet?.t, 220 * ns.ms, 'the read gave up after its 20 polls');
+  assert.ok(close !== undefined && close.t >= readRet!.t, `close at ${close?.t}`);
+  assert.ok(ev.indexOf(close!) > ev.indexOf(readRet!));
+});
+
+test('surprise removal while a resumable read is set aside: the halt (which deregisters the device) runs beside it, the read completes after, and the driver unloads once the handle is closed', () => {
+  const st = { data: [] as number[], reads: 0, writes: 0 };
+  const { w } = ctlWorld('rw-removed', rwRoutines(st, 20), {}, [
+    act(100 * ns.ms, { kind: 'open', handle: 'r', link: 'Trial' }),
+    act(200 * ns.ms, { kind: 'read', handle: 'r', length: 8 }),
+    act(205 * ns.ms, { kind: 'surprise-remove', device: 'nic0' }),
+    act(600 * ns.ms, { kind: 'close', handle: 'r' }),
+  ]);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  const ev = w.trace.events;
+  const haltRet = ev.findIndex(is('return', 'MiniportHaltEx'));
+  const readRet = ev.findIndex(is('return', 'DispatchRead'));
+  const unload = ev.findIndex(is('call', 'MiniportDriverUnload'));
+  assert.ok(haltRet >= 0 && haltRet < readRet && readRet < unload, `${haltRet} ${readRet} ${unload}`);
+  assert.equal(ev[unload]!.t, 600 * ns.ms);
+  assert.deepEqual(
+    w.ioResults.map((x) => x.statusName),
+    ['STATUS_SUCCESS'],
+  );
+});
