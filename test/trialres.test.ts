@@ -24,7 +24,6 @@ import {
   IoAllocateWorkItem,
   IoCompleteRequest,
   IoFreeWorkItem,
-  IoQueueWorkItem,
   IoQueueWorkItemEx,
   type IRP,
   IRP_MJ_CLEANUP,
@@ -49,6 +48,7 @@ import {
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
+  NdisAllocateTimerObject,
   NdisCloseAdapterEx,
   NdisDeregisterDeviceEx,
   NdisDeregisterProtocolDriver,
@@ -66,17 +66,17 @@ import {
   NdisResetEvent,
   NdisReturnNetBufferLists,
   NdisSetEvent,
+  NdisSetTimerObject,
   NdisWaitEvent,
   type NTSTATUS,
   type ResumableDispatch,
   type ResumableRoutine,
-  STATUS_CANCELLED,
   STATUS_DEVICE_REMOVED,
   STATUS_SUCCESS,
 } from '../src/index.ts';
 import type { WorldAction } from '../src/world.ts';
 import { filterIdentity } from './helpers/filter.ts';
-import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { after, type Hooks, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
 import { is, ns, testWorld } from './helpers/world.ts';
 
 type Irp = IRP<DISPATCH_IO_STACK_LOCATION>;
@@ -712,4 +712,179 @@ test('surprise removal while a resumable read is set aside: the halt (which dere
     w.ioResults.map((x) => x.statusName),
     ['STATUS_SUCCESS'],
   );
+});
+
+// ---------------------------------------------------------------------------------
+// Mistakes a developer makes with resumable routines.
+
+/** A scripted miniport `name` with `hooks`, removed at 500 ms, run to 1 s in collect mode. */
+function mistake(name: string, hooks: Hooks) {
+  const drv = scriptedDriver(name, hooks);
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: name }],
+    actions: [act(500 * ns.ms, { kind: 'remove', device: 'nic0' })],
+    options: { trace: true, verifier: 'collect' },
+  });
+  return { w, r: w.run(1 * ns.s), drv };
+}
+
+const notResumable = (fn: string) =>
+  new RegExp(
+    `^${fn} is not modelled by ndis-sim: a resumable ${fn} \\(a generator function, \`function\\*\`\\): it returned a generator, so none of its body ran\\. Only the routines of NdisQueueIoWorkItem, IoQueueWorkItem and IoQueueWorkItemEx and the IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ and IRP_MJ_WRITE dispatch routines may yield their waits .*; write ${fn} as a plain function$`,
+  );
+
+test('MiniportHaltEx written as a generator function (its body would never run) stops the run as not-modelled, naming it, instead of passing a halt that did nothing', () => {
+  let ran = false;
+  const { r } = mistake('halt-gen', {
+    characteristics: (c) => {
+      c.HaltHandlerEx = function* (): Generator<unknown, void, boolean> {
+        ran = true;
+        yield NdisMSleep(1000);
+      } as unknown as typeof c.HaltHandlerEx;
+    },
+  });
+  assert.equal(ran, false);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', notResumable('MiniportHaltEx'));
+});
+
+test('a timer callback (NdisTimerFunction, DISPATCH) written as a generator function stops the run as not-modelled, naming it', () => {
+  let ran = false;
+  const { r, w } = mistake('timer-gen', {
+    initialize: (a) => {
+      const t = NdisAllocateTimerObject(
+        a.handle,
+        timerCharacteristics(function* () {
+          ran = true;
+          yield NdisMSleep(1); // a DISPATCH routine may not wait: never reached
+        } as unknown as () => void),
+      );
+      NdisSetTimerObject(t.TimerObject!, -10 * 10_000, 0, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(ran, false);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', notResumable('NdisTimerFunction'));
+  // The run stops as the timer fires, 10 ms after it was set during initialization.
+  const init = w.trace.events.find(is('call', 'MiniportInitializeEx'))!.t;
+  assert.ok(r.endNs >= init + 10 * ns.ms && r.endNs < init + 11 * ns.ms, `${r.endNs}`);
+});
+
+test('MiniportPause written as a generator function is named as such, not as "an unknown status (0x00000000)"', () => {
+  const { r } = mistake('pause-gen', {
+    pause: function* () {
+      yield NdisMSleep(1000);
+      return NDIS_STATUS_SUCCESS;
+    } as unknown as Hooks['pause'],
+  });
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', notResumable('MiniportPause'));
+  assert.deepEqual(r.violations, []);
+});
+
+test('`yield helper()` where `yield* helper()` was meant: the routine would get the generator back and the helper would never run; the run ends with the mistake named', () => {
+  let helperRan = false;
+  function* settle(): Generator<unknown, void, boolean> {
+    helperRan = true;
+    yield NdisMSleep(1000);
+  }
+  const { r } = mistake('yield-not-star', {
+    initialize: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          yield settle() as unknown as boolean;
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(helperRan, false);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  assert.match(
+    r.bugCheck?.message ?? '',
+    /^NdisIoWorkItemFunction threw YieldedGeneratorError: a resumable routine yielded a generator: a helper that is itself a generator function is called with `yield\* helper\(…\)`/,
+  );
+});
+
+test("a wait not yielded before the routine returns is named, with no driver location made up (the routine has returned: no frame of the driver's is left)", () => {
+  const ev = new NDIS_EVENT();
+  const { r } = mistake('forgot-wait', {
+    initialize: (a) => {
+      NdisInitializeEvent(ev);
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        // biome-ignore lint/correctness/useYield: the mistake under test
+        function* (): ResumableRoutine {
+          if (!NdisWaitEvent(ev, 10)) return; // always FALSE: not yielded
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  assert.equal(
+    r.bugCheck?.message,
+    'NdisIoWorkItemFunction threw UnyieldedWaitError: NdisWaitEvent in a resumable routine (a generator function) must be yielded before it returns: write `yield NdisWaitEvent(…)`, and the routine goes on when the wait ends (docs/model.md, "Resumable work-item routines")',
+  );
+});
+
+test('a resumable read that throws after its wait is a driver exception of DispatchRead, at the line that threw', () => {
+  const { w } = ctlWorld(
+    'rw-throws',
+    {
+      [IRP_MJ_READ]: function* (): ResumableDispatch {
+        yield NdisMSleep(1000);
+        throw new RangeError('ring index out of range');
+      },
+    },
+    {},
+    [
+      act(100 * ns.ms, { kind: 'open', handle: 'r', link: 'Trial' }),
+      act(200 * ns.ms, { kind: 'read', handle: 'r', length: 8 }),
+    ],
+  );
+  const r = w.run(1 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  assert.match(
+    r.bugCheck?.message ?? '',
+    /^DispatchRead threw RangeError: ring index out of range at .*test\/trialres\.test\.ts:\d+:\d+/,
+  );
+  assert.equal(r.endNs, 201 * ns.ms);
+});
+
+test('yields inside try/finally: the finally block runs when the routine returns, and may wait itself; a value returned by a work-item routine is ignored, as C ignores it', () => {
+  const order: string[] = [];
+  const { r } = mistake('try-finally', {
+    initialize: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* () {
+          try {
+            yield NdisMSleep(1000);
+            order.push('body');
+            return 42;
+          } finally {
+            order.push('finally');
+            yield NdisMSleep(1000);
+            NdisFreeIoWorkItem(wi);
+            order.push('finally done');
+          }
+        } as unknown as () => ResumableRoutine,
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.verdict, 'ok', r.message ?? r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(order, ['body', 'finally', 'finally done']);
 });

@@ -49,6 +49,25 @@ export class UnyieldedWaitError extends Error {
   }
 }
 
+/** Thrown into the run when a resumable routine yields a generator instead of delegating to it. */
+export class YieldedGeneratorError extends Error {
+  constructor() {
+    super(
+      'a resumable routine yielded a generator: a helper that is itself a generator function is called with `yield* helper(…)`, so that its waits are the routine\'s; `yield helper(…)` would give the routine the generator back and never run the helper\'s body (docs/model.md, "Resumable work-item routines")',
+    );
+    this.name = 'YieldedGeneratorError';
+  }
+}
+
+/**
+ * An error the model finds after the routine's code has returned or yielded: it has no
+ * frame of the driver's to point at, so the report names none (src/report/stack.ts).
+ */
+function modelSide(e: Error): Error {
+  e.stack = `${e.name}: ${e.message}`;
+  return e;
+}
+
 const Resume = 0;
 
 /** True for what a generator function returns. */
@@ -116,7 +135,7 @@ export class ResumableThread {
       const w = n.resumablePending;
       n.resumablePending = null;
       if (r.done) {
-        if (w !== null) n.driverThrew(new UnyieldedWaitError(w, 'returns'), this.fn, this.adapter);
+        if (w !== null) n.driverThrew(modelSide(new UnyieldedWaitError(w, 'returns')), this.fn, this.adapter);
         n.resumables.splice(n.resumables.indexOf(this), 1);
         this.finish(r.value);
         return;
@@ -124,6 +143,9 @@ export class ResumableThread {
       // A yield with no wait begun (an event already set: NdisWaitEvent returned TRUE at
       // once) goes on at once with what it yielded.
       if (w === null) {
+        // `yield helper()` where `yield* helper()` was meant: the helper's body would never run.
+        if (isResumable(r.value))
+          n.driverThrew(modelSide(new YieldedGeneratorError()), this.fn, this.adapter);
         value = r.value;
         continue;
       }
