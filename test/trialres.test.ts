@@ -6,7 +6,11 @@
 // determinism under explore; and the mistakes a developer makes with them.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { pmHooks } from '../src/drivers/buggy/kit.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   CTL_CODE,
@@ -71,10 +75,12 @@ import {
   type NTSTATUS,
   type ResumableDispatch,
   type ResumableRoutine,
+  STATUS_CANCELLED,
   STATUS_DEVICE_REMOVED,
   STATUS_SUCCESS,
 } from '../src/index.ts';
 import type { WorldAction } from '../src/world.ts';
+import { cli } from './helpers/cli.ts';
 import { filterIdentity } from './helpers/filter.ts';
 import { after, type Hooks, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
 import { is, ns, testWorld } from './helpers/world.ts';
@@ -887,4 +893,198 @@ test('yields inside try/finally: the finally block runs when the routine returns
   });
   assert.equal(r.verdict, 'ok', r.message ?? r.violations.map((v) => v.message).join('; '));
   assert.deepEqual(order, ['body', 'finally', 'finally done']);
+});
+
+// ---------------------------------------------------------------------------------
+// CancelIoEx, the application's exit, system sleep and unload while a routine is set aside.
+
+/** An IOCTL that works in 1 ms steps, `steps` of them, and gives up with STATUS_CANCELLED once Irp->Cancel is set. */
+function stepper(steps: number, seen: string[]) {
+  return function* (_d: DEVICE_OBJECT, irp: Irp): ResumableDispatch {
+    for (let i = 0; i < steps; i++) {
+      if (irp.Cancel) {
+        seen.push(`cancelled after ${i}`);
+        return complete(irp, STATUS_CANCELLED);
+      }
+      yield NdisMSleep(1000);
+    }
+    seen.push('done');
+    return complete(irp, STATUS_SUCCESS);
+  };
+}
+
+test('CancelIoEx on a resumable IOCTL in its routine: no Cancel routine is set, so IoCancelIrp only sets Irp->Cancel; the routine sees it at its next step and completes STATUS_CANCELLED', () => {
+  const seen: string[] = [];
+  const { w } = ctlWorld('ioctl-cancel', { [IRP_MJ_DEVICE_CONTROL]: stepper(10, seen) }, {}, [
+    act(100 * ns.ms, { kind: 'open', handle: 'a', link: 'Trial' }),
+    act(200 * ns.ms, { kind: 'ioctl', handle: 'a', code: IOCTL_PROBE, input: [], outputLength: 0 }),
+    act(203.5 * ns.ms, { kind: 'cancel', handle: 'a' }),
+    act(300 * ns.ms, { kind: 'close', handle: 'a' }),
+  ]);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(seen, ['cancelled after 4']);
+  assert.deepEqual(
+    w.ioResults.map((x) => [x.statusName, x.completedNs]),
+    [['STATUS_CANCELLED', 204 * ns.ms]],
+  );
+});
+
+test('the application exits while a resumable IOCTL is in its routine: the request is cancelled (Irp->Cancel) and completes at the next step; IRP_MJ_CLOSE waits for it', () => {
+  const seen: string[] = [];
+  const { w } = ctlWorld('ioctl-exit', { [IRP_MJ_DEVICE_CONTROL]: stepper(10, seen) }, {}, [
+    act(100 * ns.ms, { kind: 'open', handle: 'a', link: 'Trial' }),
+    act(200 * ns.ms, { kind: 'ioctl', handle: 'a', code: IOCTL_PROBE, input: [], outputLength: 0 }),
+    act(202.5 * ns.ms, { kind: 'exit' }),
+  ]);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(seen, ['cancelled after 3']);
+  const ev = w.trace.events;
+  const ret = ev.findIndex(is('return', 'DispatchDeviceControl'));
+  const close = ev.findIndex(is('call', 'DispatchClose'));
+  assert.ok(ret >= 0 && close > ret, `${ret} ${close}`);
+  assert.equal(ev[close]!.t, 203 * ns.ms);
+  assert.deepEqual(r.pending, []);
+});
+
+test('sleep (S3) while a resumable work item is set aside: its wake that falls due in the sleep comes right after the system wakes, and the routine goes on', () => {
+  const returns: number[] = [];
+  let clock = (): number => 0;
+  let stop = false;
+  const ended = new NDIS_EVENT();
+  const drv = scriptedDriver(
+    's3-poller',
+    pmHooks({
+      initialize: (a) => {
+        NdisInitializeEvent(ended);
+        const wi = NdisAllocateIoWorkItem(a.handle)!;
+        NdisQueueIoWorkItem(
+          wi,
+          function* (): ResumableRoutine {
+            while (!stop) {
+              yield NdisMSleep(100_000);
+              returns.push(clock());
+            }
+            NdisFreeIoWorkItem(wi);
+            NdisSetEvent(ended);
+          },
+          null,
+        );
+        return NDIS_STATUS_SUCCESS;
+      },
+      halt: () => {
+        stop = true;
+        NdisWaitEvent(ended, 0);
+      },
+    }),
+  );
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 's3-poller' }],
+    protocols: [],
+    actions: [
+      act(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s }),
+      act(4 * ns.s, { kind: 'remove', device: 'nic0' }),
+    ],
+    options: { verifier: 'collect', trace: true },
+  });
+  clock = () => w.kernel.now;
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; ') || (r.message ?? ''));
+  const frozen = w.trace.events.find(
+    (e) => e.actor === 'power' && e.kind === 'action' && e.what.startsWith('asleep'),
+  )!.t;
+  assert.deepEqual(
+    returns.filter((t) => t > frozen && t < 3 * ns.s),
+    [],
+    'nothing runs while the system sleeps',
+  );
+  const next = returns.filter((t) => t >= 3 * ns.s);
+  assert.ok(next[0]! < 3 * ns.s + 1 * ns.ms, `woke at ${next[0]}`);
+  assert.ok(next[1]! - next[0]! >= 100 * ns.ms);
+  assert.deepEqual(r.modelNotes, []);
+  assert.ok(drv.calls.some((c) => c.startsWith('MiniportHaltEx')));
+});
+
+test('R2.16: the miniport driver unloads only once its resumable NDIS work item (allocated with the driver handle) has returned, however long after the last halt', () => {
+  const order: string[] = [];
+  let driverHandle: NDIS_HANDLE | null = null;
+  const drv = scriptedDriver('unload-waits', {
+    driverEntry: (h) => {
+      driverHandle = h;
+      return NDIS_STATUS_SUCCESS;
+    },
+    initialize: () => {
+      const wi = NdisAllocateIoWorkItem(driverHandle!)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          order.push('start');
+          yield NdisMSleep(700_000);
+          order.push('end');
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: () => order.push('halt'),
+    unload: () => order.push('unload'),
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'unload-waits' }],
+    actions: [act(100 * ns.ms, { kind: 'remove', device: 'nic0' })],
+    options: { trace: true },
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(order, ['start', 'halt', 'end', 'unload']);
+  const unload = w.trace.events.find(is('call', 'MiniportDriverUnload'));
+  assert.ok(unload !== undefined && unload.t >= 700 * ns.ms, `unload at ${unload?.t}`);
+});
+
+// ---------------------------------------------------------------------------------
+// Determinism under explore: worker threads report what one thread reports.
+
+test('explore --jobs over a resumable watch whose halt gives up early (link-watch-hasty): one thread and two worker threads give the same report; a replay runs the same trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-trialres-'));
+  try {
+    const file = join(dir, 'hasty.yaml');
+    writeFileSync(
+      file,
+      readFileSync('examples/link-watch.yaml', 'utf8')
+        .replace('driver: link-watch\n', 'driver: link-watch-hasty\n')
+        .replace(/\nexpect:[\s\S]*$/, '\n'),
+    );
+    const report = (jobs: string) => {
+      const r = cli(
+        'explore',
+        file,
+        '--driver',
+        'examples/link-watch.ts',
+        '--runs',
+        '24',
+        '--jobs',
+        jobs,
+        '--out',
+        join(dir, `j${jobs}`),
+      );
+      assert.equal(r.status, 1, r.stderr);
+      return r.stdout
+        .replace(/ in [\d.]+ s .*/, '')
+        .replace(/ {2}shrinking took [\d.]+ s/, '')
+        .replace(/j\d\//g, '');
+    };
+    const one = report('1');
+    assert.match(one, /NdisSim_CallbackAfterHalt/);
+    assert.equal(report('2'), one);
+    const replay = readdirSync(join(dir, 'j1')).find((f) => f.endsWith('.replay.json'));
+    assert.ok(replay !== undefined);
+    const rp = cli('replay', join(dir, 'j1', replay), '--quiet');
+    assert.match(rp.stdout, /the trace is the one recorded/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
