@@ -50,8 +50,11 @@ import {
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
   NdisAllocateIoWorkItem,
+  NdisAllocateSpinLock,
   NdisAllocateTimerObject,
   NdisCloseAdapterEx,
   NdisDeregisterDeviceEx,
@@ -59,6 +62,7 @@ import {
   NdisFNetPnPEvent,
   NdisFRegisterFilterDriver,
   NdisFreeIoWorkItem,
+  NdisFreeSpinLock,
   NdisFSetAttributes,
   NdisInitializeEvent,
   NdisMedium802_3,
@@ -67,6 +71,7 @@ import {
   NdisQueueIoWorkItem,
   NdisRegisterDeviceEx,
   NdisRegisterProtocolDriver,
+  NdisReleaseSpinLock,
   NdisResetEvent,
   NdisReturnNetBufferLists,
   NdisSetEvent,
@@ -1087,4 +1092,68 @@ test('explore --jobs over a resumable watch whose halt gives up early (link-watc
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------------------------
+// A routine whose code outlives its driver, and a wait at the wrong IRQL.
+
+test('R2.16: a resumable IOCTL that completes its IRP and then sleeps can outlive its driver (the close and the unload no longer wait for it): when it wakes after the unload it is reported (NdisSim_CallbackAfterHalt) and not run', () => {
+  const log: string[] = [];
+  const { w } = ctlWorld(
+    'tail-sleeper',
+    {
+      [IRP_MJ_DEVICE_CONTROL]: function* (_d, irp): ResumableDispatch {
+        complete(irp, STATUS_SUCCESS);
+        yield NdisMSleep(50_000); // after the IRP: nothing holds the driver now
+        log.push('tail ran');
+        return STATUS_SUCCESS;
+      },
+    },
+    { unload: () => log.push('unload') },
+    [
+      act(100 * ns.ms, { kind: 'open', handle: 'a', link: 'Trial' }),
+      act(200 * ns.ms, { kind: 'ioctl', handle: 'a', code: IOCTL_PROBE, input: [], outputLength: 0 }),
+      act(201 * ns.ms, { kind: 'remove', device: 'nic0' }),
+      act(220 * ns.ms, { kind: 'close', handle: 'a' }),
+    ],
+    { collect: true },
+  );
+  const r = w.run(1 * ns.s);
+  assert.deepEqual(log, ['unload'], 'the tail never ran');
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisSim_CallbackAfterHalt'],
+  );
+  assert.match(
+    r.violations[0]!.message,
+    /^DispatchDeviceControl of driver tail-sleeper \(a resumable routine, for DeviceIoControl 0x00222004 of handle a\) woke after the driver unloaded: it completed its request and went on waiting/,
+  );
+  assert.equal(r.violations[0]!.timeNs, 250 * ns.ms);
+  assert.ok(!r.pending.some((p) => p.startsWith('a driver thread')), r.pending.join('\n'));
+});
+
+test('Irql_Miniport_Driver_Function: a resumable routine that waits holding a spin lock is reported once; the wait stays with the thread that holds the lock (collect mode), so its release is not reported as well', () => {
+  const { r } = mistake('wait-locked', {
+    initialize: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      const lock = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(lock);
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          NdisAcquireSpinLock(lock);
+          yield NdisMSleep(1000);
+          NdisReleaseSpinLock(lock);
+          NdisFreeSpinLock(lock);
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule}: ${v.message}`),
+    ['Irql_Miniport_Driver_Function: NdisMSleep called at DISPATCH; it must be called at most APC'],
+  );
 });

@@ -1159,11 +1159,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /**
    * The resumable routine that called the running DDI from its own code, or null: a
    * wait there is set aside, not nested. A callback that one of its DDIs runs (a
-   * plain function) waits nested as ever.
+   * plain function) waits nested as ever, and so does a wait above PASSIVE or under a
+   * spin lock, which the DDI's IRQL check has reported (collect mode goes on): the
+   * IRQL and the locks stay with the thread that holds them.
    */
   resumableHere(): ResumableThread | null {
     const t = this.resumableRunning;
-    return t !== null && t.depth === this.depth ? t : null;
+    if (t === null || t.depth !== this.depth) return null;
+    const ctx = this.kernel.ctx;
+    return ctx.irql === Irql.Passive && ctx.held.length === 0 ? t : null;
   }
 
   /** The running DDI was called after a wait the resumable routine has not yielded. */
@@ -1437,7 +1441,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * A routine that is a generator function (a work item's, a dispatch routine's): its
    * code runs now up to its first yielded wait, and goes on as events of its own
    * (src/ndis/resumable.ts). `finish` runs once it has returned, with what it returned;
-   * it leaves frame `f`.
+   * it leaves frame `f`. `gone`, asked at each wake, says (and reports) that the
+   * routine's code is no longer there to run.
    */
   runResumable(
     gen: Generator<unknown, unknown, boolean>,
@@ -1446,9 +1451,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     b: MiniportBlock | null,
     who: string,
     finish: (value: unknown) => void,
+    gone: (() => boolean) | null = null,
   ): void {
     // The frame keeps who the thread ran for before the routine began.
-    const t = new ResumableThread(this, gen, f, fn, b, f.who, this.kernel.ctx.kind, who, finish);
+    const t = new ResumableThread(this, gen, f, fn, b, f.who, this.kernel.ctx.kind, who, finish, gone);
     this.resumables.push(t);
     t.step(undefined);
   }

@@ -111,6 +111,11 @@ export class ResumableThread {
      * and does its caller's bookkeeping (a work item's references, a dispatch routine's checks).
      */
     private readonly finish: (value: unknown) => void,
+    /**
+     * Asked as the routine wakes: true (reported) when its code is gone, its driver
+     * unloaded beneath it; the routine is then dropped, not run.
+     */
+    private readonly gone: (() => boolean) | null = null,
   ) {
     this.id = ++ndis.resumableCount;
   }
@@ -185,6 +190,10 @@ export class ResumableThread {
           ws.splice(i, 1);
           break;
         }
+    }
+    if (this.gone?.()) {
+      n.resumables.splice(n.resumables.indexOf(this), 1);
+      return;
     }
     const k = n.kernel;
     const c = k.enter(k.pickCpu(), Irql.Passive, this.threadWho, this.kind);
