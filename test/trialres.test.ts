@@ -1157,3 +1157,58 @@ test('Irql_Miniport_Driver_Function: a resumable routine that waits holding a sp
     ['Irql_Miniport_Driver_Function: NdisMSleep called at DISPATCH; it must be called at most APC'],
   );
 });
+
+test('`return helper()` where `return yield* helper()` was meant, in a dispatch routine and in a work item: the helper would never run; the run ends with the mistake named', () => {
+  let helperRan = false;
+  function* finishIoctl(irp: Irp): Generator<unknown, NTSTATUS, boolean> {
+    helperRan = true;
+    yield NdisMSleep(1000);
+    return complete(irp, STATUS_SUCCESS);
+  }
+  const { w } = ctlWorld(
+    'return-gen',
+    {
+      [IRP_MJ_DEVICE_CONTROL]: function* (_d, irp): ResumableDispatch {
+        yield NdisMSleep(1000);
+        return finishIoctl(irp) as unknown as NTSTATUS;
+      },
+    },
+    {},
+    [
+      act(100 * ns.ms, { kind: 'open', handle: 'a', link: 'Trial' }),
+      act(200 * ns.ms, { kind: 'ioctl', handle: 'a', code: IOCTL_PROBE, input: [], outputLength: 0 }),
+    ],
+  );
+  const r = w.run(1 * ns.s);
+  assert.equal(helperRan, false);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  assert.match(
+    r.bugCheck?.message ?? '',
+    /^DispatchDeviceControl threw YieldedGeneratorError: a resumable routine returned a generator: .*`return yield\* helper\(…\)`/,
+  );
+
+  function* cleanUp(): Generator<unknown, void, boolean> {
+    helperRan = true;
+    yield NdisMSleep(1000);
+  }
+  const m = mistake('return-gen-wi', {
+    initialize: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          yield NdisMSleep(1000);
+          NdisFreeIoWorkItem(wi);
+          return cleanUp() as unknown as undefined;
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(helperRan, false);
+  assert.match(
+    m.r.bugCheck?.message ?? '',
+    /^NdisIoWorkItemFunction threw YieldedGeneratorError: a resumable routine returned a generator/,
+  );
+});

@@ -49,11 +49,16 @@ export class UnyieldedWaitError extends Error {
   }
 }
 
-/** Thrown into the run when a resumable routine yields a generator instead of delegating to it. */
+/**
+ * Thrown into the run when a resumable routine yields or returns a generator instead of
+ * delegating to it with `yield*`.
+ */
 export class YieldedGeneratorError extends Error {
-  constructor() {
+  constructor(how: 'yielded' | 'returned') {
     super(
-      'a resumable routine yielded a generator: a helper that is itself a generator function is called with `yield* helper(…)`, so that its waits are the routine\'s; `yield helper(…)` would give the routine the generator back and never run the helper\'s body (docs/model.md, "Resumable work-item routines")',
+      how === 'yielded'
+        ? 'a resumable routine yielded a generator: a helper that is itself a generator function is called with `yield* helper(…)`, so that its waits are the routine\'s; `yield helper(…)` would give the routine the generator back and never run the helper\'s body (docs/model.md, "Resumable work-item routines")'
+        : 'a resumable routine returned a generator: a helper that is itself a generator function is called with `yield*`, `return yield* helper(…)`; returned as it is, the helper\'s body would never run (docs/model.md, "Resumable work-item routines")',
     );
     this.name = 'YieldedGeneratorError';
   }
@@ -141,6 +146,8 @@ export class ResumableThread {
       n.resumablePending = null;
       if (r.done) {
         if (w !== null) n.driverThrew(modelSide(new UnyieldedWaitError(w, 'returns')), this.fn, this.adapter);
+        if (isResumable(r.value))
+          n.driverThrew(modelSide(new YieldedGeneratorError('returned')), this.fn, this.adapter);
         n.resumables.splice(n.resumables.indexOf(this), 1);
         this.finish(r.value);
         return;
@@ -150,7 +157,7 @@ export class ResumableThread {
       if (w === null) {
         // `yield helper()` where `yield* helper()` was meant: the helper's body would never run.
         if (isResumable(r.value))
-          n.driverThrew(modelSide(new YieldedGeneratorError()), this.fn, this.adapter);
+          n.driverThrew(modelSide(new YieldedGeneratorError('yielded')), this.fn, this.adapter);
         value = r.value;
         continue;
       }
