@@ -844,7 +844,7 @@ test("a wait not yielded before the routine returns is named, with no driver loc
   assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
   assert.equal(
     r.bugCheck?.message,
-    'NdisIoWorkItemFunction threw UnyieldedWaitError: NdisWaitEvent in a resumable routine (a generator function) must be yielded before it returns: write `yield NdisWaitEvent(…)`, and the routine goes on when the wait ends (docs/model.md, "Resumable work-item routines")',
+    'NdisIoWorkItemFunction threw UnyieldedWaitError: NdisWaitEvent in a resumable routine (a generator function) must be yielded before it returns: write `yield NdisWaitEvent(…)`, and the routine goes on when the wait ends; a plain function the routine calls cannot yield, so one that waits becomes a generator function too, called with `yield* helper(…)` (docs/model.md, "Resumable work-item routines")',
   );
 });
 
@@ -1211,4 +1211,33 @@ test('`return helper()` where `return yield* helper()` was meant, in a dispatch 
     m.r.bugCheck?.message ?? '',
     /^NdisIoWorkItemFunction threw YieldedGeneratorError: a resumable routine returned a generator/,
   );
+});
+
+test('a plain helper that waits, called from a resumable routine, is named with the way out (make it a generator function, call it with `yield*`)', () => {
+  const pollPhy = (): void => {
+    NdisMSleep(1000); // a plain function cannot yield
+  };
+  const { r } = mistake('plain-helper', {
+    initialize: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      NdisQueueIoWorkItem(
+        wi,
+        function* (): ResumableRoutine {
+          yield NdisMSleep(1000);
+          pollPhy();
+          pollPhy();
+          NdisFreeIoWorkItem(wi);
+        },
+        null,
+      );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  assert.match(
+    r.bugCheck?.message ?? '',
+    /NdisMSleep in a resumable routine \(a generator function\) must be yielded before it calls NdisMSleep: .*a plain function the routine calls cannot yield, so one that waits becomes a generator function too, called with `yield\* helper\(…\)`/,
+  );
+  // The driver's line that made the second call is named.
+  assert.match(r.bugCheck?.message ?? '', / at pollPhy \(test\/trialres\.test\.ts:\d+:\d+\)/);
 });

@@ -43,7 +43,7 @@ export interface ResumableWait {
 export class UnyieldedWaitError extends Error {
   constructor(wait: ResumableWait, what: string) {
     super(
-      `${wait.ddi} in a resumable routine (a generator function) must be yielded before it ${what}: write \`yield ${wait.ddi}(…)\`, and the routine goes on when the wait ends (docs/model.md, "Resumable work-item routines")`,
+      `${wait.ddi} in a resumable routine (a generator function) must be yielded before it ${what}: write \`yield ${wait.ddi}(…)\`, and the routine goes on when the wait ends; a plain function the routine calls cannot yield, so one that waits becomes a generator function too, called with \`yield* helper(…)\` (docs/model.md, "Resumable work-item routines")`,
     );
     this.name = 'UnyieldedWaitError';
   }
