@@ -28,6 +28,7 @@ import {
   IoAllocateWorkItem,
   IoCompleteRequest,
   IoFreeWorkItem,
+  IoQueueWorkItem,
   IoQueueWorkItemEx,
   type IRP,
   IRP_MJ_CLEANUP,
@@ -59,6 +60,7 @@ import {
   NdisCloseAdapterEx,
   NdisDeregisterDeviceEx,
   NdisDeregisterProtocolDriver,
+  NdisFDeregisterFilterDriver,
   NdisFNetPnPEvent,
   NdisFRegisterFilterDriver,
   NdisFreeIoWorkItem,
@@ -1240,4 +1242,99 @@ test('a plain helper that waits, called from a resumable routine, is named with 
   );
   // The driver's line that made the second call is named.
   assert.match(r.bugCheck?.message ?? '', / at pollPhy \(test\/trialres\.test\.ts:\d+:\d+\)/);
+});
+
+test('R2.16, R8.8: a filter driver whose resumable work item (filter driver handle) is set aside when its service stops unloads only after the routine returns', () => {
+  const order: string[] = [];
+  let driverHandle: NDIS_HANDLE | null = null;
+  const name = 'lazy-lwf';
+  const f: DriverModule = {
+    name,
+    load() {
+      const chars: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null> = {
+        ...filterIdentity(name, '{00000000-0000-0000-0000-0000000000f2}'),
+        AttachHandler: (h: NDIS_HANDLE) =>
+          NdisFSetAttributes(h, h, {
+            Header: { Type: NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, Revision: NDIS_FILTER_ATTRIBUTES_REVISION_1 },
+            Flags: 0,
+          }),
+        DetachHandler: () => {
+          order.push('detach');
+          // Flushes its log in a work item that outlives the module.
+          const wi = NdisAllocateIoWorkItem(driverHandle!)!;
+          NdisQueueIoWorkItem(
+            wi,
+            function* (): ResumableRoutine {
+              order.push('flush start');
+              yield NdisMSleep(300_000);
+              order.push('flush end');
+              NdisFreeIoWorkItem(wi);
+            },
+            null,
+          );
+        },
+        RestartHandler: () => NDIS_STATUS_SUCCESS,
+        PauseHandler: () => NDIS_STATUS_SUCCESS,
+        NetPnPEventHandler: (h: NDIS_HANDLE, e) => NdisFNetPnPEvent(h, e),
+      };
+      return {
+        DriverEntry: (d: DRIVER_OBJECT) => {
+          const r = NdisFRegisterFilterDriver(d, null, chars);
+          driverHandle = r.NdisFilterDriverHandle;
+          d.DriverUnload = () => {
+            order.push('unload');
+            NdisFDeregisterFilterDriver(driverHandle!);
+          };
+          return r.Status;
+        },
+      };
+    },
+  };
+  const w = testWorld({
+    drivers: [healthyNic, f],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    options: { trace: true },
+  });
+  w.addFilter(name);
+  w.at(100 * ns.ms, { kind: 'stop-filter', driver: name });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(order, ['detach', 'flush start', 'flush end', 'unload']);
+  const unload = w.trace.events.find((e) => e.kind === 'call' && /Unload/.test(e.what) && e.actor === name);
+  assert.ok(unload !== undefined && unload.t >= 400 * ns.ms, `unload at ${unload?.t}`);
+});
+
+test('IoQueueWorkItem (not Ex) takes a resumable WorkItem routine too: it runs as WorkItem with its DeviceObject and Context, and its sleeps set it aside', () => {
+  const seen: string[] = [];
+  const holder: { object: () => DEVICE_OBJECT | null } = { object: () => null };
+  const { w, g } = ctlWorld(
+    'io-wi',
+    {},
+    {
+      initialize: () => {
+        const wi = IoAllocateWorkItem(holder.object()!)!;
+        IoQueueWorkItem(
+          wi,
+          function* (d: DEVICE_OBJECT, ctx: unknown): ResumableRoutine {
+            seen.push(`${d === holder.object()} ${String(ctx)}`);
+            yield NdisMSleep(5000);
+            seen.push('woke');
+            IoFreeWorkItem(wi);
+          },
+          DelayedWorkQueue,
+          'ctx',
+        );
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    [act(500 * ns.ms, { kind: 'remove', device: 'nic0' })],
+  );
+  holder.object = () => g.object;
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(seen, ['true ctx', 'woke']);
+  const wake = w.trace.events.find((e) => e.kind === 'wake' && e.data?.thread === 1);
+  assert.equal(wake?.actor, 'io-wi');
+  const call = w.trace.events.find(is('call', 'WorkItem'));
+  assert.ok(call !== undefined && wake!.t - call.t === 5 * ns.ms);
 });
