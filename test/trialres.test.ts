@@ -1338,3 +1338,24 @@ test('IoQueueWorkItem (not Ex) takes a resumable WorkItem routine too: it runs a
   const call = w.trace.events.find(is('call', 'WorkItem'));
   assert.ok(call !== undefined && wake!.t - call.t === 5 * ns.ms);
 });
+
+test('MiniportDevicePnPEventNotify written as a generator function (a wait for the hardware to settle at a surprise removal) stops the run as not-modelled, naming it', () => {
+  let ran = false;
+  const drv = scriptedDriver('pnp-gen', {
+    characteristics: (c) => {
+      c.DevicePnPEventNotifyHandler = function* (): Generator<unknown, void, boolean> {
+        ran = true;
+        yield NdisMSleep(1000);
+      } as unknown as typeof c.DevicePnPEventNotifyHandler;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'pnp-gen' }],
+    actions: [act(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' })],
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(ran, false);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', notResumable('MiniportDevicePnPEventNotify'));
+});
