@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pmHooks } from '../src/drivers/buggy/kit.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { type LwfModule, variantOfMonitorLwf, withOidForwarding } from '../src/drivers/lwf.ts';
+import * as N from '../src/index.ts';
 import {
   CTL_CODE,
   type DEVICE_OBJECT,
@@ -86,6 +88,7 @@ import {
   STATUS_DEVICE_REMOVED,
   STATUS_SUCCESS,
 } from '../src/index.ts';
+import { oidRequestData } from '../src/ndis/oid.ts';
 import type { WorldAction } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
 import { filterIdentity } from './helpers/filter.ts';
@@ -1358,4 +1361,134 @@ test('MiniportDevicePnPEventNotify written as a generator function (a wait for t
   assert.equal(ran, false);
   assert.equal(r.verdict, 'not-modelled');
   assert.match(r.message ?? '', notResumable('MiniportDevicePnPEventNotify'));
+});
+
+// A filter's IOCTL that asks the miniport below with an OID of its own.
+
+function addressQuery(): N.NDIS_OID_REQUEST {
+  return {
+    Header: { Type: N.NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: N.NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: 'mine',
+    RequestHandle: null,
+    DATA: oidRequestData(N.OID_802_3_CURRENT_ADDRESS, null, 6),
+    SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
+  };
+}
+test("R7.5: a filter's resumable IOCTL issues its own OID (NdisFOidRequest) and yields NdisWaitEvent until FilterOidRequestComplete sets the event; a surprise removal meanwhile pauses and detaches the module after the OID, and the request completes", () => {
+  const st = {
+    module: null as LwfModule | null,
+    device: null as N.NDIS_HANDLE | null,
+    done: new N.NDIS_EVENT(),
+    mine: null as N.NDIS_OID_REQUEST | null,
+    status: 0,
+    results: [] as string[],
+  };
+  const f = variantOfMonitorLwf('ioctl-lwf', 'x', (c, driver) => {
+    withOidForwarding(c);
+    const attach = c.AttachHandler;
+    const detach = c.DetachHandler;
+    const completeFwd = c.OidRequestCompleteHandler!;
+    c.AttachHandler = (h, ctx, p) => {
+      const s = attach(h, ctx, p);
+      if (s !== N.NDIS_STATUS_SUCCESS) return s;
+      N.NdisInitializeEvent(st.done);
+      const m: N.DRIVER_DISPATCH[] = [];
+      m[N.IRP_MJ_CREATE] =
+        m[N.IRP_MJ_CLOSE] =
+        m[N.IRP_MJ_CLEANUP] =
+          (_d, irp) => complete(irp, STATUS_SUCCESS);
+      m[N.IRP_MJ_DEVICE_CONTROL] = function* (_d, irp): N.ResumableDispatch {
+        const mod = st.module;
+        if (mod === null) return complete(irp, N.STATUS_DEVICE_REMOVED);
+        const q = addressQuery();
+        st.mine = q;
+        N.NdisResetEvent(st.done);
+        let s = N.NdisFOidRequest(mod.handle, q);
+        if (s === N.NDIS_STATUS_PENDING) {
+          yield N.NdisWaitEvent(st.done, 0);
+          s = st.status;
+        }
+        st.results.push(`oid ${s.toString(16)}`);
+        return complete(irp, s === N.NDIS_STATUS_SUCCESS ? N.STATUS_SUCCESS : N.STATUS_UNSUCCESSFUL);
+      };
+      const r = N.NdisRegisterDeviceEx(driver.handle!, {
+        Header: {
+          Type: N.NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+          Revision: N.NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+        },
+        DeviceName: '\\Device\\Lwf',
+        SymbolicName: '\\DosDevices\\Lwf',
+        MajorFunctions: m,
+        ExtensionSize: 0,
+      });
+      if (r.pDeviceObject) r.pDeviceObject.Flags |= N.DO_BUFFERED_IO;
+      st.device = r.NdisDeviceHandle;
+      return s;
+    };
+    c.RestartHandler = (mod: LwfModule) => {
+      st.module = mod;
+      mod.running = true;
+      return N.NDIS_STATUS_SUCCESS;
+    };
+    c.PauseHandler = (mod: LwfModule) => {
+      st.module = null;
+      mod.running = false;
+      return N.NDIS_STATUS_SUCCESS;
+    };
+    c.DetachHandler = (mod) => {
+      detach(mod);
+      N.NdisDeregisterDeviceEx(st.device!);
+    };
+    c.OidRequestCompleteHandler = (mod, r, status) => {
+      if (r !== st.mine) return completeFwd(mod, r, status);
+      st.status = status;
+      N.NdisSetEvent(st.done);
+    };
+  });
+  const mp = scriptedDriver('slow-oid', {
+    oid: (a, req) => {
+      if (req.DATA.Oid !== N.OID_802_3_CURRENT_ADDRESS) return N.NDIS_STATUS_NOT_SUPPORTED;
+      after(a, 5, () => {
+        req.DATA.QUERY_INFORMATION.BytesWritten = 6;
+        N.NdisMOidRequestComplete(a.handle, req, N.NDIS_STATUS_SUCCESS);
+      });
+      return N.NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [mp, f],
+    devices: [{ name: 'nic0', driver: 'slow-oid' }],
+    options: { trace: true },
+    actions: [
+      { atNs: 100 * ns.ms, action: { kind: 'open', handle: 'a', link: 'Lwf' } },
+      {
+        atNs: 200 * ns.ms,
+        action: { kind: 'ioctl', handle: 'a', code: 0x222004, input: [], outputLength: 0 },
+      },
+      { atNs: 201 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } },
+      { atNs: 500 * ns.ms, action: { kind: 'close', handle: 'a' } },
+    ],
+  });
+  w.addFilter('ioctl-lwf');
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? r.bugCheck?.message);
+  assert.deepEqual(st.results, ['oid 0']);
+  assert.deepEqual(
+    w.ioResults.map((x) => [x.statusName, x.completedNs]),
+    [['STATUS_SUCCESS', 205_063_000]],
+  );
+  const ev = w.trace.events;
+  const wake = ev.findIndex((e) => e.kind === 'wake' && e.data?.thread === 1);
+  const complete1 = ev.findIndex((e) => is('call', 'FilterOidRequestComplete')(e) && e.t >= 200 * ns.ms);
+  const detach = ev.findIndex(is('call', 'FilterDetach'));
+  assert.ok(complete1 < wake && wake < detach, `${complete1} ${wake} ${detach}`);
+  assert.equal(ev[wake]!.t, ev[complete1]!.t, 'the routine goes on in the instant its event is set');
 });
