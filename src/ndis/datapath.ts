@@ -168,12 +168,13 @@ function sendToMiniport(
     irql,
     n.trace.on ? { count, SendFlags: flagNames(sendFlags, NDIS_SEND_FLAGS_NAMES) } : undefined,
   );
+  let returned: unknown;
   try {
-    b.driver.chars.SendNetBufferListsHandler(b.context, chain, port, sendFlags);
+    returned = b.driver.chars.SendNetBufferListsHandler(b.context, chain, port, sendFlags);
   } catch (e) {
     n.driverThrew(e, 'MiniportSendNetBufferLists', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** NdisMSendNetBufferListsComplete (R6.9). Checked NBL by NBL; bad ones are reported and skipped. */
@@ -290,12 +291,13 @@ function protocolSendComplete(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST, flag
     n.kernel.ctx.irql,
     n.trace.on ? { SendCompleteFlags: flagNames(flags, NDIS_SEND_COMPLETE_FLAGS_NAMES) } : undefined,
   );
+  let returned: unknown;
   try {
-    bd.protocol.ProtocolSendNetBufferListsComplete(bd, chain, flags);
+    returned = bd.protocol.ProtocolSendNetBufferListsComplete(bd, chain, flags);
   } catch (e) {
     n.driverThrew(e, 'ProtocolSendNetBufferListsComplete', bd.block);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** NdisCancelSendNetBufferLists → MiniportCancelSend (R6.10). */
@@ -311,12 +313,13 @@ export function protocolCancelSend(n: Ndis, bd: Binding, cancelId: unknown): voi
 function cancelToMiniport(n: Ndis, b: MiniportBlock, cancelId: unknown): void {
   if (b.handleDead || b.state === 'Halted') return;
   const f = n.enter(b, b.driver.name, 'MiniportCancelSend', n.kernel.ctx.irql);
+  let returned: unknown;
   try {
-    b.driver.chars.CancelSendHandler(b.context, cancelId);
+    returned = b.driver.chars.CancelSendHandler(b.context, cancelId);
   } catch (e) {
     n.driverThrew(e, 'MiniportCancelSend', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 // ----------------------------------- Driver Verifier's send time-outs
@@ -553,12 +556,13 @@ function deliver(
       n.kernel.ctx.irql,
       n.trace.on ? { count, ReceiveFlags: flagNames(flags, NDIS_RECEIVE_FLAGS_NAMES) } : undefined,
     );
+    let returned: unknown;
     try {
-      bd.protocol.ProtocolReceiveNetBufferLists(bd, chain, port, count, flags);
+      returned = bd.protocol.ProtocolReceiveNetBufferLists(bd, chain, port, count, flags);
     } catch (e) {
       n.driverThrew(e, 'ProtocolReceiveNetBufferLists', bd.block);
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
   }
 }
 
@@ -626,12 +630,13 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
     irql,
     n.trace.on ? { count: k, ReturnFlags: flagNames(returnFlags, NDIS_RETURN_FLAGS_NAMES) } : undefined,
   );
+  let returned: unknown;
   try {
-    b.driver.chars.ReturnNetBufferListsHandler(b.context, chain, returnFlags);
+    returned = b.driver.chars.ReturnNetBufferListsHandler(b.context, chain, returnFlags);
   } catch (e) {
     n.driverThrew(e, 'MiniportReturnNetBufferLists', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
   if (b.receivesOutstanding === 0 && b.op !== null) n.kick(b);
 }
 
@@ -1087,12 +1092,13 @@ function sendDown(
       irql,
       n.trace.on ? { count, SendFlags: flagNames(sendFlags, NDIS_SEND_FLAGS_NAMES) } : undefined,
     );
+    let returned: unknown;
     try {
-      h(m.context, chain, port, sendFlags);
+      returned = h(m.context, chain, port, sendFlags);
     } catch (e) {
       n.driverThrew(e, 'FilterSendNetBufferLists', b);
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
     return;
   }
   // The miniport's side of R4.7: a reset in progress, or a miniport that cannot send.
@@ -1199,12 +1205,13 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       n.kernel.ctx.irql,
       n.trace.on ? { SendCompleteFlags: flagNames(flags, NDIS_SEND_COMPLETE_FLAGS_NAMES) } : undefined,
     );
+    let returned: unknown;
     try {
-      h(t.context, g.head, flags);
+      returned = h(t.context, g.head, flags);
     } catch (e) {
       n.driverThrew(e, 'FilterSendNetBufferListsComplete', t.block);
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
   }
 }
 
@@ -1314,12 +1321,13 @@ function cancelDown(n: Ndis, b: MiniportBlock, from: number, cancelId: unknown):
     const h = m.handlers.CancelSendNetBufferListsHandler;
     if (h == null || m.gone || !dataState(m)) continue;
     const f = n.enter(b, m.driver.name, 'FilterCancelSendNetBufferLists', n.kernel.ctx.irql);
+    let returned: unknown;
     try {
-      h(m.context, cancelId);
+      returned = h(m.context, cancelId);
     } catch (e) {
       n.driverThrew(e, 'FilterCancelSendNetBufferLists', b);
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
     return;
   }
   cancelToMiniport(n, b, cancelId);
@@ -1381,14 +1389,15 @@ function indicateUp(
       irql,
       n.trace.on ? { count, ReceiveFlags: flagNames(rflags, NDIS_RECEIVE_FLAGS_NAMES) } : undefined,
     );
+    let returned: unknown;
     try {
-      h(m.context, chain, port, count, rflags);
+      returned = h(m.context, chain, port, count, rflags);
     } catch (e) {
       n.driverThrew(e, 'FilterReceiveNetBufferLists', b);
     } finally {
       if (resources) d.resources = outer;
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
     return;
   }
   const targets = b.bindings.filter(receiving);
@@ -1464,12 +1473,13 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
         irql,
         n.trace.on ? { ReturnFlags: flagNames(rflags, NDIS_RETURN_FLAGS_NAMES) } : undefined,
       );
+      let returned: unknown;
       try {
-        h(m.context, g.head, rflags);
+        returned = h(m.context, g.head, rflags);
       } catch (e) {
         n.driverThrew(e, 'FilterReturnNetBufferLists', b);
       }
-      n.leave(f, undefined);
+      n.leaveVoid(f, returned);
     }
   }
   if (mhead !== null) returnToMiniport(n, b, mhead);

@@ -674,16 +674,42 @@ function dispatchResumable(
   const io = ioState(n);
   r.file.pending.push(r);
   io.pending.push(r);
-  n.runResumable(gen, f, fn, null, r.file.device.owner.name, (value) => {
-    // Returned: the checks that follow a return, with the request off the lists (a
-    // pending return puts it back).
-    const p = r.file.pending.indexOf(r);
-    if (p >= 0) r.file.pending.splice(p, 1);
-    const q = io.pending.indexOf(r);
-    if (q >= 0) io.pending.splice(q, 1);
-    n.leave(f, n.trace.on && isNtStatus(value) ? ntStatusName(value) : value);
-    dispatchReturned(n, r, fn, value as NTSTATUS);
-  });
+  n.runResumable(
+    gen,
+    f,
+    fn,
+    null,
+    r.file.device.owner.name,
+    (value) => {
+      // Returned: the checks that follow a return, with the request off the lists (a
+      // pending return puts it back).
+      const p = r.file.pending.indexOf(r);
+      if (p >= 0) r.file.pending.splice(p, 1);
+      const q = io.pending.indexOf(r);
+      if (q >= 0) io.pending.splice(q, 1);
+      n.leave(f, n.trace.on && isNtStatus(value) ? ntStatusName(value) : value);
+      dispatchReturned(n, r, fn, value as NTSTATUS);
+    },
+    () => resumedAfterUnload(n, r, fn),
+  );
+}
+
+/**
+ * A resumable dispatch routine wakes after its driver unloaded: it went on after
+ * completing its request, and once that was complete nothing held the driver (the
+ * handle closed, the device deleted). On Windows its code would run in an unloaded
+ * image; the model reports it and does not run it.
+ */
+function resumedAfterUnload(n: Ndis, r: IoRequest, fn: string): boolean {
+  const owner = r.file.device.owner;
+  if (!owner.unloaded) return false;
+  n.verifier.report(
+    'NdisSim_CallbackAfterHalt',
+    fn,
+    null,
+    `${fn} of driver ${owner.name} (a resumable routine, for ${describeRequest(r)} of handle ${r.file.handle}) woke after the driver unloaded: it completed its request and went on waiting, and a completed request holds back neither the handle's IRP_MJ_CLOSE nor the driver's unload, so a routine finishes its work before it completes the IRP; its code would run in an unloaded image, so the model does not run it`,
+  );
+  return true;
 }
 
 /** What the I/O manager does once a dispatch routine has returned `s`. */

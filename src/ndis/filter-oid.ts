@@ -206,12 +206,13 @@ export function filterOidComplete(n: Ndis, m: FilterModule, request: NDIS_OID_RE
     n.kernel.ctx.irql,
     n.trace.on ? { module: m.name, Oid: oidName(request.DATA.Oid), status } : undefined,
   );
+  let returned: unknown;
   try {
-    m.driver.chars.OidRequestCompleteHandler!(m.context, request, status);
+    returned = m.driver.chars.OidRequestCompleteHandler!(m.context, request, status);
   } catch (e) {
     n.driverThrew(e, 'FilterOidRequestComplete', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
   if (b.op !== null) n.kick(b);
 }
 
@@ -238,12 +239,13 @@ export function cancelAtFilter(n: Ndis, m: FilterModule, mine: Mine, requestId: 
     return;
   }
   const f = n.enter(m.block, m.driver.name, 'FilterCancelOidRequest', n.lowOrDispatch());
+  let returned: unknown;
   try {
-    h(m.context, requestId);
+    returned = h(m.context, requestId);
   } catch (e) {
     n.driverThrew(e, 'FilterCancelOidRequest', m.block);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** NdisFCancelOidRequest: cancels the requests module `m` passed down with `requestId`. */
@@ -297,14 +299,15 @@ export function callFilterStatus(n: Ndis, m: FilterModule, indication: NDIS_STAT
   );
   const outer = m.statusIn;
   m.statusIn = indication;
+  let returned: unknown;
   try {
-    m.driver.chars.StatusHandler!(m.context, indication);
+    returned = m.driver.chars.StatusHandler!(m.context, indication);
   } catch (e) {
     n.driverThrew(e, 'FilterStatus', b);
   } finally {
     m.statusIn = outer;
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /**

@@ -824,12 +824,13 @@ function detachable(m: FilterModule): boolean {
 export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   // FilterDetach comes when the module is Paused (nc-ndis-filter_detach); it cannot fail.
   const f = enterFilter(n, m, 'FilterDetach');
+  let returned: unknown;
   try {
-    m.driver.chars.DetachHandler(m.context);
+    returned = m.driver.chars.DetachHandler(m.context);
   } catch (e) {
     n.driverThrew(e, 'FilterDetach', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
   m.gone = true;
   if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
     checkModuleFreed(n, m, 'FilterDetach', 'returned');
@@ -1003,14 +1004,15 @@ function forwardDeviceEvent(
         : undefined,
     );
     m.deviceEvent = { toMiniport };
+    let returned: unknown;
     try {
-      h(m.context, event);
+      returned = h(m.context, event);
     } catch (e) {
       n.driverThrew(e, 'FilterDevicePnPEventNotify', b);
     } finally {
       m.deviceEvent = null;
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
     return;
   }
   toMiniport(event);
@@ -1196,12 +1198,13 @@ function unloadFilterDriver(n: Ndis, d: FilterDriverBlock): void {
     return;
   }
   const f = n.enter(null, d.name, 'FilterDriverUnload', Irql.Passive);
+  let returned: unknown;
   try {
-    unload(d.driverObject);
+    returned = unload(d.driverObject);
   } catch (e) {
     n.driverThrew(e, 'FilterDriverUnload', null);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
   d.unloaded = true;
   if (d.timers !== null || d.workItems !== null) n.checkObjectsAtUnload(d, 'FilterDriverUnload');
   // Driver Verifier's pool tracking, as at a miniport driver's unload (0xC4/0x62).

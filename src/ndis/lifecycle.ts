@@ -1051,14 +1051,15 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
   const f = n.enter(b, b.driver.name, 'MiniportHaltEx', Irql.Passive, {
     HaltAction: NDIS_HALT_ACTION_NAMES[action],
   });
+  let returned: unknown;
   try {
-    b.driver.chars.HaltHandlerEx(b.context, action);
+    returned = b.driver.chars.HaltHandlerEx(b.context, action);
   } catch (e) {
     n.driverThrew(e, 'MiniportHaltEx', b);
   } finally {
     b.inHalt = false;
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
   b.move('MiniportHaltEx');
   // R2.8: the handle is dead from here on.
   b.handleDead = true;
@@ -1152,12 +1153,13 @@ function miniportDevicePnPEventNotify(
   args: Record<string, unknown> | undefined,
 ): void {
   const f = n.enter(b, b.driver.name, 'MiniportDevicePnPEventNotify', Irql.Passive, args);
+  let returned: unknown;
   try {
-    b.driver.chars.DevicePnPEventNotifyHandler(b.context, ev);
+    returned = b.driver.chars.DevicePnPEventNotifyHandler(b.context, ev);
   } catch (e) {
     n.driverThrew(e, 'MiniportDevicePnPEventNotify', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 // ----------------------------------------------------------------- shutdown
@@ -1184,12 +1186,13 @@ export function shutdownAll(n: Ndis): void {
       Irql.Passive,
       n.trace.on ? { ShutdownAction: 'NdisShutdownPowerOff' } : undefined,
     );
+    let returned: unknown;
     try {
-      b.driver.chars.ShutdownHandlerEx(b.context, NdisShutdownPowerOff);
+      returned = b.driver.chars.ShutdownHandlerEx(b.context, NdisShutdownPowerOff);
     } catch (e) {
       n.driverThrew(e, 'MiniportShutdownEx', b);
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
     b.move('MiniportShutdownEx');
   }
 }

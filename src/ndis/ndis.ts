@@ -180,6 +180,18 @@ export function lateWakeNote(count: number, ddis: readonly string[], lateNs: num
   return `${calls} returned up to ${fmtTime(lateNs)} late: a wait of another thread, nested above it, ran past its wake-up time${event} (a limit of the model, not a fault of the driver)`;
 }
 
+/**
+ * A callback other than the resumable ones returned a generator: it was written as a
+ * generator function (`function*`), so none of its body ran. Not modelled: the callers
+ * of these callbacks go on from their return (docs/decisions.md).
+ */
+function notResumable(fn: string): never {
+  throw new NotModelledError(
+    fn,
+    `a resumable ${fn} (a generator function, \`function*\`): it returned a generator, so none of its body ran. Only the routines of NdisQueueIoWorkItem, IoQueueWorkItem and IoQueueWorkItemEx and the IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ and IRP_MJ_WRITE dispatch routines may yield their waits (docs/model.md, "Resumable work-item routines"); write ${fn} as a plain function`,
+  );
+}
+
 /** One call into driver code. Frames are reused by depth: entering allocates nothing. */
 /** One driver callback under way (Ndis.enter, Ndis.leave). */
 export class Frame {
@@ -685,12 +697,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (this.io !== null && devicesBlockUnload(this, d, 'MiniportDriverUnload')) return;
     d.unloaded = true;
     const f = this.enter(null, d.name, 'MiniportDriverUnload', Irql.Passive);
+    let returned: unknown;
     try {
-      d.chars.UnloadHandler(d.driverObject);
+      returned = d.chars.UnloadHandler(d.driverObject);
     } catch (e) {
       this.driverThrew(e, 'MiniportDriverUnload', null);
     }
-    this.leave(f, undefined);
+    this.leaveVoid(f, returned);
     if (!d.deregistered) {
       this.verifier.warn(
         'R2.16',
@@ -985,6 +998,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const ctx = this.kernel.ctx;
     if (this.depth === 0 || this.frames[this.depth - 1] !== f)
       throw new InternalError('Ndis.leave: frame order', [f.fn]);
+    // A callback written as a generator function returned its generator, its body unrun.
+    if (typeof result === 'object' && result !== null && isResumable(result)) notResumable(f.fn);
     this.depth--;
     if (ctx.held.length > f.held) {
       // SpinLockBalanced: every lock taken in the callback is released in it. Put
@@ -1032,6 +1047,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     ctx.who = f.who;
     ctx.irql = f.savedIrql;
+  }
+
+  /**
+   * Leaves a callback that returns VOID, given what it returned: a generator (the
+   * callback is a generator function, whose body never ran) stops the run; anything
+   * else is ignored, as C ignores it.
+   */
+  leaveVoid(f: Frame, returned: unknown): void {
+    if (returned !== undefined && isResumable(returned)) notResumable(f.fn);
+    this.leave(f, undefined);
   }
 
   /** Driver code threw: a bug check (0x1E), unless it is the machine stopping. */
@@ -1170,11 +1195,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /**
    * The resumable routine that called the running DDI from its own code, or null: a
    * wait there is set aside, not nested. A callback that one of its DDIs runs (a
-   * plain function) waits nested as ever.
+   * plain function) waits nested as ever, and so does a wait above PASSIVE or under a
+   * spin lock, which the DDI's IRQL check has reported (collect mode goes on): the
+   * IRQL and the locks stay with the thread that holds them.
    */
   resumableHere(): ResumableThread | null {
     const t = this.resumableRunning;
-    return t !== null && t.depth === this.depth ? t : null;
+    if (t === null || t.depth !== this.depth) return null;
+    const ctx = this.kernel.ctx;
+    return ctx.irql === Irql.Passive && ctx.held.length === 0 ? t : null;
   }
 
   /** The running DDI was called after a wait the resumable routine has not yielded. */
@@ -1384,12 +1413,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       Irql.Dispatch,
       this.trace.on ? { TimerFunction: routineName(t.chars.TimerFunction) } : undefined,
     );
+    let returned: unknown;
     try {
-      t.chars.TimerFunction(null, t.context, null, null);
+      returned = t.chars.TimerFunction(null, t.context, null, null);
     } catch (e) {
       this.driverThrew(e, 'NdisTimerFunction', b);
     }
-    this.leave(f, undefined);
+    this.leaveVoid(f, returned);
   }
 
   runIoWorkItem(w: NdisIoWorkItem): void {
@@ -1447,7 +1477,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * A routine that is a generator function (a work item's, a dispatch routine's): its
    * code runs now up to its first yielded wait, and goes on as events of its own
    * (src/ndis/resumable.ts). `finish` runs once it has returned, with what it returned;
-   * it leaves frame `f`.
+   * it leaves frame `f`. `gone`, asked at each wake, says (and reports) that the
+   * routine's code is no longer there to run.
    */
   runResumable(
     gen: Generator<unknown, unknown, boolean>,
@@ -1456,9 +1487,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     b: MiniportBlock | null,
     who: string,
     finish: (value: unknown) => void,
+    gone: (() => boolean) | null = null,
   ): void {
     // The frame keeps who the thread ran for before the routine began.
-    const t = new ResumableThread(this, gen, f, fn, b, f.who, this.kernel.ctx.kind, who, finish);
+    const t = new ResumableThread(this, gen, f, fn, b, f.who, this.kernel.ctx.kind, who, finish, gone);
     this.resumables.push(t);
     t.step(undefined);
   }
@@ -1638,12 +1670,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       t.MaxNblsToIndicate = NDIS_INDICATE_ALL_NBLS;
       t.MoreNblsPending = false;
     }
+    let returned: unknown;
     try {
-      i.chars.MessageInterruptDpcHandler!(i.context, m.MessageId, i.dpcContexts?.get(dpc) ?? null, t, null);
+      returned = i.chars.MessageInterruptDpcHandler!(
+        i.context,
+        m.MessageId,
+        i.dpcContexts?.get(dpc) ?? null,
+        t,
+        null,
+      );
     } catch (e) {
       this.driverThrew(e, 'MiniportMessageInterruptDPC', b);
     }
-    this.leave(f, undefined);
+    this.leaveVoid(f, returned);
     if (t?.MoreNblsPending && !i.deregistered) this.kernel.queueDpc(dpc, this.kernel.ctx.cpu);
   }
 
@@ -1686,12 +1725,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       t.MaxNblsToIndicate = NDIS_INDICATE_ALL_NBLS;
       t.MoreNblsPending = false;
     }
+    let returned: unknown;
     try {
-      i.chars.InterruptDpcHandler(i.context, i.dpcContexts?.get(dpc) ?? null, t, null);
+      returned = i.chars.InterruptDpcHandler(i.context, i.dpcContexts?.get(dpc) ?? null, t, null);
     } catch (e) {
       this.driverThrew(e, 'MiniportInterruptDPC', b);
     }
-    this.leave(f, undefined);
+    this.leaveVoid(f, returned);
     // Receive Side Throttle: the driver has more to indicate; NDIS runs the DPC again.
     if (t?.MoreNblsPending && !i.deregistered) this.kernel.queueDpc(dpc, this.kernel.ctx.cpu);
   }

@@ -644,23 +644,25 @@ export function protocolOidComplete(
     irql,
     n.trace.on ? { status } : undefined,
   );
+  let returned: unknown;
   try {
-    bd.protocol.ProtocolOidRequestComplete(bd, request, status);
+    returned = bd.protocol.ProtocolOidRequestComplete(bd, request, status);
   } catch (e) {
     n.driverThrew(e, 'ProtocolOidRequestComplete', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** MiniportCancelOidRequest (R6.4): the driver should complete it with REQUEST_ABORTED. */
 function cancelInMiniport(n: Ndis, b: MiniportBlock, r: OidRecord): void {
   const f = n.enter(b, b.driver.name, 'MiniportCancelOidRequest', n.lowOrDispatch());
+  let returned: unknown;
   try {
-    b.driver.chars.CancelOidRequestHandler(b.context, r.request.RequestId);
+    returned = b.driver.chars.CancelOidRequestHandler(b.context, r.request.RequestId);
   } catch (e) {
     n.driverThrew(e, 'MiniportCancelOidRequest', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** Called on every check-for-hang tick: true when a pending request has timed out (R4.5). */

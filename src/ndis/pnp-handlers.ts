@@ -92,10 +92,11 @@ export function callRemoveDevice(n: Ndis, b: MiniportBlock): void {
   const h = b.driver.pnp?.MiniportRemoveDeviceHandler;
   if (typeof h !== 'function') return;
   const f = n.enter(b, b.driver.name, 'MiniportRemoveDevice', Irql.Passive);
+  let returned: unknown;
   try {
-    h(b.addDeviceContext);
+    returned = h(b.addDeviceContext);
   } catch (e) {
     n.driverThrew(e, 'MiniportRemoveDevice', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }

@@ -769,13 +769,14 @@ function finishOpenClose(bd: Binding): void {
     Irql.Passive,
     n.trace.on && open ? { Status: statusText(o.openStatus) } : undefined,
   );
+  let returned: unknown;
   try {
-    if (open) p.chars.OpenAdapterCompleteHandlerEx(bd.protocolContext, o.openStatus);
-    else p.chars.CloseAdapterCompleteHandlerEx(bd.protocolContext);
+    if (open) returned = p.chars.OpenAdapterCompleteHandlerEx(bd.protocolContext, o.openStatus);
+    else returned = p.chars.CloseAdapterCompleteHandlerEx(bd.protocolContext);
   } catch (e) {
     n.driverThrew(e, fn, bd.block);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 const openCloseCompleter: WorkRoutine = {
@@ -1171,12 +1172,13 @@ export function stopProtocolService(n: Ndis, name: string): void {
   }
   n.protocolInstalls.splice(n.protocolInstalls.indexOf(name), 1);
   const f = n.enter(null, name, 'DriverUnload', Irql.Passive);
+  let returned: unknown;
   try {
-    unload(p.driverObject);
+    returned = unload(p.driverObject);
   } catch (e) {
     n.driverThrew(e, 'DriverUnload', null);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
   p.unloaded = true;
   if (!p.deregistered) {
     const left = bindingsOf(n, p).length;

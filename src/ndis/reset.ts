@@ -317,11 +317,12 @@ export function deliverToBindings(
       n.kernel.ctx.irql,
       to === undefined ? { StatusCode: code } : { StatusCode: code, RequestId: String(from?.RequestId) },
     );
+    let returned: unknown;
     try {
-      bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));
+      returned = bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));
     } catch (e) {
       n.driverThrew(e, 'ProtocolStatusEx', b);
     }
-    n.leave(f, undefined);
+    n.leaveVoid(f, returned);
   }
 }

@@ -43,10 +43,34 @@ export interface ResumableWait {
 export class UnyieldedWaitError extends Error {
   constructor(wait: ResumableWait, what: string) {
     super(
-      `${wait.ddi} in a resumable routine (a generator function) must be yielded before it ${what}: write \`yield ${wait.ddi}(…)\`, and the routine goes on when the wait ends (docs/model.md, "Resumable work-item routines")`,
+      `${wait.ddi} in a resumable routine (a generator function) must be yielded before it ${what}: write \`yield ${wait.ddi}(…)\`, and the routine goes on when the wait ends; a plain function the routine calls cannot yield, so one that waits becomes a generator function too, called with \`yield* helper(…)\` (docs/model.md, "Resumable work-item routines")`,
     );
     this.name = 'UnyieldedWaitError';
   }
+}
+
+/**
+ * Thrown into the run when a resumable routine yields or returns a generator instead of
+ * delegating to it with `yield*`.
+ */
+export class YieldedGeneratorError extends Error {
+  constructor(how: 'yielded' | 'returned') {
+    super(
+      how === 'yielded'
+        ? 'a resumable routine yielded a generator: a helper that is itself a generator function is called with `yield* helper(…)`, so that its waits are the routine\'s; `yield helper(…)` would give the routine the generator back and never run the helper\'s body (docs/model.md, "Resumable work-item routines")'
+        : 'a resumable routine returned a generator: a helper that is itself a generator function is called with `yield*`, `return yield* helper(…)`; returned as it is, the helper\'s body would never run (docs/model.md, "Resumable work-item routines")',
+    );
+    this.name = 'YieldedGeneratorError';
+  }
+}
+
+/**
+ * An error the model finds after the routine's code has returned or yielded: it has no
+ * frame of the driver's to point at, so the report names none (src/report/stack.ts).
+ */
+function modelSide(e: Error): Error {
+  e.stack = `${e.name}: ${e.message}`;
+  return e;
 }
 
 const Resume = 0;
@@ -92,6 +116,11 @@ export class ResumableThread {
      * and does its caller's bookkeeping (a work item's references, a dispatch routine's checks).
      */
     private readonly finish: (value: unknown) => void,
+    /**
+     * Asked as the routine wakes: true (reported) when its code is gone, its driver
+     * unloaded beneath it; the routine is then dropped, not run.
+     */
+    private readonly gone: (() => boolean) | null = null,
   ) {
     this.id = ++ndis.resumableCount;
   }
@@ -116,7 +145,9 @@ export class ResumableThread {
       const w = n.resumablePending;
       n.resumablePending = null;
       if (r.done) {
-        if (w !== null) n.driverThrew(new UnyieldedWaitError(w, 'returns'), this.fn, this.adapter);
+        if (w !== null) n.driverThrew(modelSide(new UnyieldedWaitError(w, 'returns')), this.fn, this.adapter);
+        if (isResumable(r.value))
+          n.driverThrew(modelSide(new YieldedGeneratorError('returned')), this.fn, this.adapter);
         n.resumables.splice(n.resumables.indexOf(this), 1);
         this.finish(r.value);
         return;
@@ -124,6 +155,9 @@ export class ResumableThread {
       // A yield with no wait begun (an event already set: NdisWaitEvent returned TRUE at
       // once) goes on at once with what it yielded.
       if (w === null) {
+        // `yield helper()` where `yield* helper()` was meant: the helper's body would never run.
+        if (isResumable(r.value))
+          n.driverThrew(modelSide(new YieldedGeneratorError('yielded')), this.fn, this.adapter);
         value = r.value;
         continue;
       }
@@ -163,6 +197,10 @@ export class ResumableThread {
           ws.splice(i, 1);
           break;
         }
+    }
+    if (this.gone?.()) {
+      n.resumables.splice(n.resumables.indexOf(this), 1);
+      return;
     }
     const k = n.kernel;
     const c = k.enter(k.pickCpu(), Irql.Passive, this.threadWho, this.kind);

@@ -352,12 +352,13 @@ function callCancel(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.cancelCalled = true;
   ss.phase = 'cancelling';
   const f = n.enter(b, b.driver.name, 'MiniportCancelIdleNotification', Irql.Passive);
+  let returned: unknown;
   try {
-    b.driver.ss!.CancelIdleNotificationHandler(b.context);
+    returned = b.driver.ss!.CancelIdleNotificationHandler(b.context);
   } catch (e) {
     n.driverThrew(e, 'MiniportCancelIdleNotification', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /**

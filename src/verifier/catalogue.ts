@@ -978,7 +978,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.10', 'R8.7', 'R2.8', 'R8.8', 'R2.16'],
     summary:
-      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned (or a work item of the adapter still running, blocked in a wait, when MiniportHaltEx returned), or a timer allocated with the driver handle after MiniportDriverUnload returned (a work item of the driver, NDIS or IO_WORKITEM, holds the driver while queued: only one queued during the unload can run after it), or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned, or one of an NdisProtocolHandle after the Unload routine of the protocol driver returned.',
+      'Driver code ran after the code it belongs to was torn down: a timer, work item or interrupt of the adapter after its MiniportHaltEx returned (or a work item of the adapter still running, blocked in a wait, when MiniportHaltEx returned), or a timer allocated with the driver handle after MiniportDriverUnload returned (a work item of the driver, NDIS or IO_WORKITEM, holds the driver while queued: only one queued during the unload can run after it), or a timer allocated with a filter module handle after the module was detached, or one of a filter driver handle after its unload routine returned, or one of an NdisProtocolHandle after the Unload routine of the protocol driver returned, or a resumable dispatch routine that completed its request and woke after its driver unloaded.',
     ddis: [
       'MiniportHaltEx',
       'MiniportDriverUnload',

@@ -569,8 +569,9 @@ function completeAllocation(p: AsyncAllocation): void {
       ? { Length: p.Length, PhysicalAddress: mem === null ? null : hex(PhysicalAddress) }
       : undefined,
   );
+  let returned: unknown;
   try {
-    h.description.SharedMemAllocateCompleteHandler!(
+    returned = h.description.SharedMemAllocateCompleteHandler!(
       b.context,
       VirtualAddress,
       PhysicalAddress,
@@ -580,7 +581,7 @@ function completeAllocation(p: AsyncAllocation): void {
   } catch (e) {
     n.driverThrew(e, fn, b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** NDIS drops every pending allocation of `h`: no memory, no completion; returns how many. */
@@ -756,12 +757,13 @@ function processSgList(list: SgList): void {
     Irql.Dispatch,
     n.trace.on ? { NumberOfElements: list.NumberOfElements } : undefined,
   );
+  let returned: unknown;
   try {
-    h.description.ProcessSGListHandler!(null, null, list, list._context);
+    returned = h.description.ProcessSGListHandler!(null, null, list, list._context);
   } catch (e) {
     n.driverThrew(e, 'MiniportProcessSGList', b);
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /** NDIS takes back every list of `h` the driver did not free; returns how many. */

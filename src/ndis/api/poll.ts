@@ -445,14 +445,15 @@ function notify(n: Ndis, p: NdisPollObject, at: number): void {
     at,
     n.trace.on ? { poll: p.id, Enabled: true } : undefined,
   );
+  let returned: unknown;
   try {
-    p.chars.SetPollNotificationHandler(p.context, Notification);
+    returned = p.chars.SetPollNotificationHandler(p.context, Notification);
   } catch (e) {
     n.driverThrew(e, 'NdisSetPollNotification', b);
   } finally {
     p.inCallback = null;
   }
-  n.leave(f, undefined);
+  n.leaveVoid(f, returned);
 }
 
 /**
