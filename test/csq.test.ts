@@ -363,3 +363,30 @@ test('the mistakes: completing a queued IRP without taking it out (0xC9/0x07), a
     /CsqPeekNextIrp returned an IRP .* that IoCompleteRequest completed already/,
   );
 });
+
+test('a queue routine written as a generator function (CsqInsertIrp here; none of its body would run) stops the run as not-modelled, naming it', () => {
+  const s = setup();
+  let ran = false;
+  s.init = (q) => {
+    NdisAllocateSpinLock(q.lock);
+    return IoCsqInitialize(
+      q.csq,
+      function* () {
+        ran = true;
+        yield 0;
+      } as unknown as Parameters<typeof IoCsqInitialize>[1],
+      () => {},
+      () => null,
+      () => {
+        NdisAcquireSpinLock(q.lock);
+        return 0;
+      },
+      () => NdisReleaseSpinLock(q.lock),
+      () => {},
+    );
+  };
+  const { r } = run(s, [read(ns.s)]);
+  assert.equal(ran, false);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /^CsqInsertIrp is not modelled by ndis-sim: a resumable CsqInsertIrp/);
+});

@@ -29,6 +29,7 @@ import {
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
   NDIS_STATUS_SUCCESS,
   NdisDeregisterDeviceEx,
+  NdisMSleep,
   NdisRegisterDeviceEx,
   type NTSTATUS,
   STATUS_CANCELLED,
@@ -592,5 +593,24 @@ test('named I/O control codes (DriverModule.ioControlCodes): the scenario says c
   assert.throws(
     () => runExample(s, [eventQueue], 1),
     /an ioctl names the I\/O control code IOCTL_EVENTQ_WIAT, which none of the world's drivers gives/,
+  );
+});
+
+test('a Cancel routine written as a generator function (none of its body would run) stops the run as not-modelled, naming it', () => {
+  let ran = false;
+  const { r } = run(
+    {
+      cancel: function* () {
+        ran = true;
+        yield NdisMSleep(10);
+      } as unknown as DRIVER_CANCEL,
+    },
+    [open(ns.s / 2), ioctl(ns.s), cancel(ns.s + ns.ms)],
+  );
+  assert.equal(ran, false);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /^Cancel is not modelled by ndis-sim: a resumable Cancel \(a generator function/,
   );
 });

@@ -38,7 +38,7 @@ import {
   STATUS_PENDING,
 } from './generated/status.ts';
 import { NT_SUCCESS } from './macros.ts';
-import type { Frame, Ndis } from './ndis.ts';
+import { type Frame, type Ndis, notResumable } from './ndis.ts';
 import { isResumable, type ResumableDispatch } from './resumable.ts';
 import type {
   DEVICE_OBJECT,
@@ -1156,11 +1156,14 @@ export function cancelRequest(n: Ndis, r: IoRequest): boolean {
   ctx.take(ioState(n).cancelLock, true);
   r.irp.CancelIrql = callerIrql;
   const lock = ioState(n).cancelLock;
+  let returned: unknown;
   try {
-    routine(dev.deviceObject, r.irp);
+    returned = routine(dev.deviceObject, r.irp);
   } catch (e) {
     n.driverThrew(e, 'Cancel', null);
   }
+  // A Cancel routine written as a generator function ran none of its body.
+  if (returned !== undefined && isResumable(returned)) notResumable('Cancel');
   if (lock.owner === ctx) {
     // The nc-wdm-driver_cancel and IoSetCancelRoutine pages: the routine releases the
     // cancel spin lock before it returns. Let it go so that the run can go on.

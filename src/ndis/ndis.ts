@@ -185,15 +185,17 @@ export function lateWakeNote(count: number, ddis: readonly string[], lateNs: num
  * generator function (`function*`), so none of its body ran. Not modelled: the callers
  * of these callbacks go on from their return (docs/decisions.md).
  */
-function notResumable(fn: string): never {
+export function notResumable(fn: string): never {
   throw new NotModelledError(
     fn,
     `a resumable ${fn} (a generator function, \`function*\`): it returned a generator, so none of its body ran. Only the routines of NdisQueueIoWorkItem, IoQueueWorkItem and IoQueueWorkItemEx and the IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ and IRP_MJ_WRITE dispatch routines may yield their waits (docs/model.md, "Resumable work-item routines"); write ${fn} as a plain function`,
   );
 }
 
-/** One call into driver code. Frames are reused by depth: entering allocates nothing. */
-/** One driver callback under way (Ndis.enter, Ndis.leave). */
+/**
+ * One call into driver code, a callback under way (Ndis.enter, Ndis.leave). Frames are
+ * reused by depth: entering allocates nothing.
+ */
 export class Frame {
   fn = '';
   adapter: MiniportBlock | null = null;

@@ -21,7 +21,8 @@ import {
 } from '../device.ts';
 import { STATUS_SUCCESS } from '../generated/status.ts';
 import { NT_SUCCESS } from '../macros.ts';
-import type { Ndis } from '../ndis.ts';
+import { type Ndis, notResumable } from '../ndis.ts';
+import { isResumable } from '../resumable.ts';
 import type { DEVICE_OBJECT, DISPATCH_IO_STACK_LOCATION, IRP, NTSTATUS } from '../types.ts';
 import { currentNdis } from './common.ts';
 import { atMostDispatch, requestOf } from './device.ts';
@@ -101,6 +102,8 @@ function callRoutine<T>(n: Ndis, name: string, body: () => T): T {
   } catch (e) {
     n.driverThrew(e, name, null);
   }
+  // A queue routine written as a generator function ran none of its body.
+  if (typeof r === 'object' && r !== null && isResumable(r)) notResumable(name);
   n.leave(f, undefined);
   return r;
 }
