@@ -581,7 +581,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (io === null) return;
     for (const owner of io.ioDrivers.values()) {
       if (owner.name !== name) continue;
-      const left = liveDevices(this, owner).map((dev) => dev.name);
+      const devices = liveDevices(this, owner);
+      const left = devices.map((dev) => dev.name);
       const links: string[] = [];
       for (const [key, dev] of io.links)
         if (dev.owner === owner) {
@@ -589,7 +590,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           io.links.delete(key);
           io.ioLinkNames.delete(key);
         }
-      for (const dev of liveDevices(this, owner)) {
+      for (const dev of devices) {
         dev.deregistered = true;
         io.names.delete(dev.name.toLowerCase());
       }
@@ -1459,20 +1460,29 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     } catch (e) {
       this.driverThrew(e, 'NdisIoWorkItemFunction', b);
     }
-    const done = (): void => {
-      this.leave(f, undefined);
-      if (held) this.dropIoRef(w);
-      if (adapter !== null) adapter.ioWorkRunning--;
-      if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
-        md.unloadWaits = false;
-        this.unloadDriverIfIdle(md);
-      }
-    };
-    if (r !== undefined && isResumable(r)) {
-      this.runResumable(r, f, 'NdisIoWorkItemFunction', b, who, done);
-      return;
+    // A closure only for a resumable routine: a plain one, the common case, allocates none.
+    if (r !== undefined && isResumable(r))
+      this.runResumable(r, f, 'NdisIoWorkItemFunction', b, who, () =>
+        this.ioWorkItemDone(f, w, held, adapter, md),
+      );
+    else this.ioWorkItemDone(f, w, held, adapter, md);
+  }
+
+  /** An NDIS work item's routine has returned: its frame, its reference and its counts go. */
+  private ioWorkItemDone(
+    f: Frame,
+    w: NdisIoWorkItem,
+    held: boolean,
+    adapter: MiniportBlock | null,
+    md: MiniportDriverBlock | null,
+  ): void {
+    this.leave(f, undefined);
+    if (held) this.dropIoRef(w);
+    if (adapter !== null) adapter.ioWorkRunning--;
+    if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
+      md.unloadWaits = false;
+      this.unloadDriverIfIdle(md);
     }
-    done();
   }
 
   /**
