@@ -218,6 +218,12 @@ export {
   type NET_BUFFER_POOL_PARAMETERS,
 } from './ndis/api/nblapi.ts';
 export {
+  NdisAllocateNetBufferListContext,
+  NdisFreeNetBufferListContext,
+  NET_BUFFER_LIST_CONTEXT_DATA_SIZE,
+  NET_BUFFER_LIST_CONTEXT_DATA_START,
+} from './ndis/api/nblcontext.ts';
+export {
   type NDIS_POLL,
   type NDIS_POLL_CHARACTERISTICS,
   type NDIS_POLL_DATA,
@@ -305,7 +311,7 @@ export type {
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';
 export { CTL_CODE, NT_SUCCESS } from './ndis/macros.ts';
-export type { NET_BUFFER, NET_BUFFER_LIST } from './ndis/nbl.ts';
+export type { NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_CONTEXT } from './ndis/nbl.ts';
 export {
   IoRegister,
   NDIS_IO_SPACE,

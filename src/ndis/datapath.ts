@@ -7,6 +7,7 @@ import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
+import { contextLeft } from './api/nblcontext.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import { mdlUnlocked } from './device.ts';
@@ -219,6 +220,7 @@ export function miniportSendComplete(
       );
     }
     if (late !== null) notAcceptedCheck(n, b, late, nbl, ddi);
+    if (nbl._ctx !== null) contextLeft(n, nbl, b.driver.name, ddi, b.name);
     nbl._place = 'protocol';
     nbl._block = null;
     nbl._completedNs = n.now;
@@ -588,6 +590,7 @@ export function protocolReturn(n: Ndis, bd: Binding, chain: NET_BUFFER_LIST): vo
       'protocolReturn: NBL not held by a protocol',
       nbl._id,
     );
+    if (nbl._ctx !== null) contextLeft(n, nbl, bd.protocol.name, 'NdisReturnNetBufferLists', b.name);
     if (--nbl._refs === 0) {
       nbl.Next = back;
       back = nbl;
@@ -1305,7 +1308,10 @@ export function filterSendComplete(
   });
   if (head === null) return;
   const d = moduleData(m);
-  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) d.heldSends.delete(x as NblImpl);
+  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    d.heldSends.delete(x as NblImpl);
+    if ((x as NblImpl)._ctx !== null) contextLeft(n, x as NblImpl, m.driver.name, ddi, b.name);
+  }
   completeUp(n, head, n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0);
 }
 
@@ -1583,7 +1589,10 @@ export function filterReturn(n: Ndis, m: FilterModule, chain: NET_BUFFER_LIST | 
     return null;
   });
   if (head === null) return;
-  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) d.heldRecvs.delete(x as NblImpl);
+  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    d.heldRecvs.delete(x as NblImpl);
+    if ((x as NblImpl)._ctx !== null) contextLeft(n, x as NblImpl, m.driver.name, ddi, b.name);
+  }
   returnDown(n, b, head);
 }
 

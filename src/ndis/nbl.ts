@@ -16,6 +16,20 @@ export interface NET_BUFFER {
   Data: Uint8Array | null;
 }
 
+/**
+ * A block of NBL context space (ns-nbl-net_buffer_list_context): `Size` bytes of
+ * `ContextData`, of which the first `Offset` are unused and the rest are in use. Each
+ * driver that needs space takes it from the front of the used part
+ * (NdisAllocateNetBufferListContext) and gives it back (NdisFreeNetBufferListContext); a
+ * block NDIS added for a call that did not fit goes when its last byte is freed.
+ */
+export interface NET_BUFFER_LIST_CONTEXT {
+  Next: NET_BUFFER_LIST_CONTEXT | null;
+  Size: number;
+  Offset: number;
+  ContextData: Uint8Array;
+}
+
 export interface NET_BUFFER_LIST {
   Next: NET_BUFFER_LIST | null;
   FirstNetBuffer: NET_BUFFER | null;
@@ -35,6 +49,19 @@ export interface NET_BUFFER_LIST {
    */
   ParentNetBufferList: NET_BUFFER_LIST | null;
   ChildRefCount: number;
+  /**
+   * Its context space (NET_BUFFER_LIST_CONTEXT_DATA_START), or null: the pool's
+   * ContextSize preallocates it, NdisAllocateNetBufferListContext adds to it.
+   */
+  Context: NET_BUFFER_LIST_CONTEXT | null;
+}
+
+/** Who took a piece of an NBL's context space: a driver's name and how many bytes, the newest last. */
+export interface ContextPiece {
+  readonly who: string;
+  size: number;
+  /** NdisSim_NblContext reported it already (left in place): said once. */
+  reported: boolean;
 }
 
 /**
@@ -116,8 +143,11 @@ export class NblImpl implements NET_BUFFER_LIST {
   CancelId: unknown = null;
   ParentNetBufferList: NET_BUFFER_LIST | null = null;
   ChildRefCount = 0;
+  Context: NET_BUFFER_LIST_CONTEXT | null = null;
 
   /** @internal */ _place: NblPlace;
+  /** @internal The pieces of context space in use and who took them (api/nblcontext.ts), or null. */
+  _ctx: ContextPiece[] | null = null;
   /** @internal What NdisAllocateCloneNetBufferList made it of, or null (api/clone.ts). */
   _clone: CloneOf | null = null;
   /** @internal Adapter it is on while sent or indicated. */ _block: MiniportBlock | null = null;

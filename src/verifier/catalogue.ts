@@ -1506,6 +1506,23 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_NblContext',
+    origin: 'ndis-sim',
+    spec: ['R6.9', 'R6.13', 'R7.5'],
+    summary:
+      'A driver gave an NBL back up (completed a send, returned a receive) with NBL context space it allocated (NdisAllocateNetBufferListContext) still in use, or freed context space another driver allocated: the context space is a stack, and the driver above would read the wrong bytes at NET_BUFFER_LIST_CONTEXT_DATA_START.',
+    ddis: [
+      'NdisFreeNetBufferListContext',
+      'NdisMSendNetBufferListsComplete',
+      'NdisFSendNetBufferListsComplete',
+      'NdisFReturnNetBufferLists',
+      'NdisReturnNetBufferLists',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf9) },
+    source: 'wdk-ddi-src/content/nbl/ns-nbl-net_buffer_list_context.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_FilterDataState',
     origin: 'ndis-sim',
     spec: ['R7.5', 'R7.6'],

@@ -20,6 +20,7 @@ import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } f
 import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { contextSizes } from './nblapi.ts';
+import { initialContext } from './nblcontext.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -263,8 +264,8 @@ export function unlockedMdlChain(
  * PNET_BUFFER_LIST NdisAllocateNetBufferAndNetBufferList(PoolHandle, ContextSize,
  * ContextBackFill, MdlChain, DataOffset, DataLength). <= DISPATCH. The MDL chain is
  * the frame's bytes (a Uint8Array), or null with DataOffset and DataLength 0. The
- * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page). The context area is not
- * modelled; its sizes must be multiples of MEMORY_ALLOCATION_ALIGNMENT.
+ * pool has fAllocateNetBuffer TRUE and DataSize 0 (the page). Its context space is as
+ * NdisAllocateNetBufferList's.
  */
 export function NdisAllocateNetBufferAndNetBufferList(
   PoolHandle: NDIS_HANDLE,
@@ -293,7 +294,10 @@ export function NdisAllocateNetBufferAndNetBufferList(
   }
   contextSizes(n, ddi, adapter, ContextSize, ContextBackFill);
   unlockedMdlChain(n, ddi, adapter, MdlChain);
-  return allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
+  const nbl = allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
+  if (pool.contextSize + ContextSize + ContextBackFill > 0)
+    initialContext(n, nbl, pool, ContextSize, ContextBackFill);
+  return nbl;
 }
 
 export function allocateNbl(

@@ -39,6 +39,7 @@ import { netBufferRangeProblem, poolOf, unlockedMdlChain } from './datapath.ts';
 import { atMostDispatch } from './device.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { maxPoolBytes } from './kernel.ts';
+import { initialContext } from './nblcontext.ts';
 
 const irql = {
   NdisAllocateNetBufferList: ddiIrql.NdisAllocateNetBufferList!,
@@ -139,8 +140,9 @@ function handleOwner(h: AnyHandle): string {
  * PNET_BUFFER_LIST NdisAllocateNetBufferList(PoolHandle, ContextSize, ContextBackFill).
  * <= DISPATCH. From a pool allocated with fAllocateNetBuffer FALSE the NBL has no
  * NET_BUFFER (FirstNetBuffer NULL); from one with TRUE it comes with one, holding
- * DataSize bytes of data when the pool's DataSize is not 0. The context area is not
- * modelled; its sizes must be multiples of MEMORY_ALLOCATION_ALIGNMENT.
+ * DataSize bytes of data when the pool's DataSize is not 0. Its context space is the
+ * pool's ContextSize, with ContextSize bytes of it in use by the caller (api/nblcontext.ts);
+ * both sizes must be multiples of MEMORY_ALLOCATION_ALIGNMENT.
  */
 export function NdisAllocateNetBufferList(
   PoolHandle: NDIS_HANDLE,
@@ -161,6 +163,8 @@ export function NdisAllocateNetBufferList(
   }
   pool.allocated++;
   const nbl = new NblImpl(pool, nb, homePlace(pool), n.nextNblId++);
+  if (pool.contextSize + ContextSize + ContextBackFill > 0)
+    initialContext(n, nbl, pool, ContextSize, ContextBackFill);
   if (n.trace.on) n.traceDdi(ddi, pool.block, { nbl: nbl._id, netBuffer: nb !== null });
   return nbl;
 }

@@ -1,0 +1,234 @@
+// The NBL context area (ns-nbl-net_buffer_list_context, network/net-buffer-list-context-structure):
+// scratch space that travels with a NET_BUFFER_LIST down and up the stack, shared by
+// every driver it passes through as a stack. A driver takes space with
+// NdisAllocateNetBufferListContext (the used part grows toward the front: Offset goes
+// down), reads it at NET_BUFFER_LIST_CONTEXT_DATA_START, and gives it back with
+// NdisFreeNetBufferListContext (Offset goes up). When the unused part of the current
+// block is too small, NDIS puts a new block of ContextSize + ContextBackFill bytes in
+// front, and takes it away once all of it is free again.
+//
+// The model's check (NdisSim_NblContext): the space is a stack, so a driver must give
+// back what it took before the NBL goes back up to whoever handed it over (a send
+// completed, a receive returned). Space left in place shifts every driver above off its
+// own bytes: the one that handed the NBL over reads this one's context at
+// NET_BUFFER_LIST_CONTEXT_DATA_START. Freeing space another driver took breaks it the
+// same way from the other side.
+//
+// Nothing here runs unless a driver asks for context space: an NBL without any has
+// `_ctx` null and the data path checks one field.
+
+import { ddiIrql } from '../generated/irql.ts';
+import { NDIS_STATUS_FAILURE, NDIS_STATUS_SUCCESS } from '../generated/status.ts';
+import { NblImpl, type NblPool, type NET_BUFFER_LIST, type NET_BUFFER_LIST_CONTEXT } from '../nbl.ts';
+import type { Ndis } from '../ndis.ts';
+import type { NDIS_STATUS } from '../types.ts';
+import { currentNdis } from './common.ts';
+
+const irql = {
+  NdisAllocateNetBufferListContext: ddiIrql.NdisAllocateNetBufferListContext!,
+  NdisFreeNetBufferListContext: ddiIrql.NdisFreeNetBufferListContext!,
+};
+
+/** sizeof(void*) on the 64-bit Windows the model stands for: the pages' unit for these sizes. */
+const POINTER_SIZE = 8;
+
+/** A context block; `added` is one NDIS put in front for a call (taken away once all free). */
+class ContextBlock implements NET_BUFFER_LIST_CONTEXT {
+  constructor(
+    public Next: NET_BUFFER_LIST_CONTEXT | null,
+    public Size: number,
+    public Offset: number,
+    public ContextData: Uint8Array,
+    readonly added: boolean,
+  ) {}
+}
+
+/**
+ * The context a new NBL of `pool` comes with: the pool's preallocated ContextSize, and
+ * ContextSize bytes used by the caller of NdisAllocateNetBufferList (or
+ * NdisAllocateNetBufferAndNetBufferList), with ContextBackFill more unused when the pool's
+ * space is too small. Sizes were checked (contextSizes).
+ */
+export function initialContext(n: Ndis, nbl: NblImpl, pool: NblPool, used: number, backFill: number): void {
+  const size = Math.max(pool.contextSize, used + backFill);
+  if (size === 0) return;
+  nbl.Context = new ContextBlock(null, size, size - used, new Uint8Array(size), false);
+  if (used > 0) nbl._ctx = [{ who: n.kernel.ctx.who, size: used, reported: false }];
+}
+
+/** The NBL a context DDI was given, or a stop (not an NBL; freed). */
+function nblArg(n: Ndis, x: NET_BUFFER_LIST, ddi: string): NblImpl | null {
+  if (!(x instanceof NblImpl))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}: not an NBL NDIS allocated`,
+    );
+  if (x._place === 'free') {
+    n.verifier.report(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      x._pool.block?.name ?? null,
+      `${n.kernel.ctx.who} called ${ddi} on NBL #${x._id}, which its pool's owner freed already`,
+    );
+    return null;
+  }
+  return x;
+}
+
+function badSize(x: number): boolean {
+  return !Number.isInteger(x) || x < 0 || x > 0xffff || x % POINTER_SIZE !== 0;
+}
+
+/**
+ * NDIS_STATUS NdisAllocateNetBufferListContext(NetBufferList, ContextSize,
+ * ContextBackFill, PoolTag). <= DISPATCH. ContextSize more bytes of used context space
+ * for the caller: from the unused part of the current block when it is big enough (its
+ * Offset goes down), else from a new block of ContextSize + ContextBackFill bytes NDIS
+ * puts in front. Both sizes are multiples of sizeof(void*)
+ * (nf-nblapi-ndisallocatenetbufferlistcontext). The model never runs out of memory, so
+ * the answer is NDIS_STATUS_SUCCESS.
+ */
+export function NdisAllocateNetBufferListContext(
+  NetBufferList: NET_BUFFER_LIST,
+  ContextSize: number,
+  ContextBackFill: number,
+  PoolTag: number,
+): NDIS_STATUS {
+  const ddi = 'NdisAllocateNetBufferListContext';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  n.verifier.irql(irql.NdisAllocateNetBufferListContext, ddi, adapter);
+  const nbl = nblArg(n, NetBufferList, ddi);
+  if (nbl === null) return NDIS_STATUS_FAILURE;
+  if (badSize(ContextSize) || ContextSize === 0 || badSize(ContextBackFill))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: ContextSize ${ContextSize} must be a positive multiple of sizeof(void*) (${POINTER_SIZE}), and ContextBackFill ${ContextBackFill} a multiple of it`,
+    );
+  const c = nbl.Context;
+  if (c !== null && c.Offset >= ContextSize) c.Offset -= ContextSize;
+  else {
+    const size = ContextSize + ContextBackFill;
+    nbl.Context = new ContextBlock(c, size, ContextBackFill, new Uint8Array(size), true);
+  }
+  const piece = { who: n.kernel.ctx.who, size: ContextSize, reported: false };
+  if (nbl._ctx === null) nbl._ctx = [piece];
+  else nbl._ctx.push(piece);
+  if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize, PoolTag });
+  return NDIS_STATUS_SUCCESS;
+}
+
+/**
+ * VOID NdisFreeNetBufferListContext(NetBufferList, ContextSize). <= DISPATCH. Gives back
+ * ContextSize bytes at the front of the used space (Offset goes up); a block NDIS added
+ * goes once all of it is free (nf-nblapi-ndisfreenetbufferlistcontext). Freeing more than
+ * the current block holds in use is NdisSim_BadParameter; freeing another driver's space
+ * is NdisSim_NblContext.
+ */
+export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, ContextSize: number): void {
+  const ddi = 'NdisFreeNetBufferListContext';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  n.verifier.irql(irql.NdisFreeNetBufferListContext, ddi, adapter);
+  const nbl = nblArg(n, NetBufferList, ddi);
+  if (nbl === null) return;
+  const c = nbl.Context;
+  const inUse = c === null ? 0 : c.Size - c.Offset;
+  if (badSize(ContextSize) || ContextSize === 0 || ContextSize > inUse)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: NBL #${nbl._id}: ContextSize ${ContextSize} ${
+        c === null
+          ? 'but the NBL has no context space (NdisAllocateNetBufferListContext gave none)'
+          : `but only ${inUse} byte(s) of its current context block are in use: free what NdisAllocateNetBufferListContext gave, no more`
+      }`,
+    );
+  const who = n.kernel.ctx.who;
+  const others = takePieces(nbl, ContextSize, who);
+  if (others !== null)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} freed ${others.bytes} byte(s) of NBL #${nbl._id}'s context space that ${others.owners} allocated, not it: the context space is a stack, each driver frees only what it took (ns-nbl-net_buffer_list_context)`,
+    );
+  const block = c!;
+  block.Offset += ContextSize;
+  if (block.Offset === block.Size && block instanceof ContextBlock && block.added) nbl.Context = block.Next;
+  if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
+}
+
+/**
+ * Takes `size` bytes off the top of the NBL's pieces; says how many of them other
+ * drivers took (pieces reported already are not said again), or null.
+ */
+function takePieces(nbl: NblImpl, size: number, who: string): { bytes: number; owners: string } | null {
+  const pieces = nbl._ctx;
+  let bytes = 0;
+  const owners: string[] = [];
+  for (let left = size; left > 0 && pieces !== null && pieces.length > 0; ) {
+    const top = pieces[pieces.length - 1]!;
+    const take = Math.min(left, top.size);
+    if (top.who !== who && !top.reported) {
+      bytes += take;
+      if (!owners.includes(top.who)) owners.push(top.who);
+    }
+    top.size -= take;
+    left -= take;
+    if (top.size === 0) pieces.pop();
+  }
+  if (pieces !== null && pieces.length === 0) nbl._ctx = null;
+  return bytes === 0 ? null : { bytes, owners: owners.join(' and ') };
+}
+
+/**
+ * NdisSim_NblContext: `who` hands `nbl` back up (a send completed, a receive returned)
+ * with context space it took still in use. Called by the data path only for NBLs whose
+ * `_ctx` is not null. Each piece is reported once.
+ */
+export function contextLeft(n: Ndis, nbl: NblImpl, who: string, ddi: string, adapter: string | null): void {
+  let bytes = 0;
+  for (const p of nbl._ctx!)
+    if (p.who === who && !p.reported) {
+      bytes += p.size;
+      p.reported = true;
+    }
+  if (bytes === 0) return;
+  n.verifier.report(
+    'NdisSim_NblContext',
+    ddi,
+    adapter,
+    `${who} gave NBL #${nbl._id} back with ${bytes} byte(s) of context space it allocated (NdisAllocateNetBufferListContext) still in use: call NdisFreeNetBufferListContext first, or the driver it goes back to reads these bytes at NET_BUFFER_LIST_CONTEXT_DATA_START instead of its own (ns-nbl-net_buffer_list_context)`,
+  );
+}
+
+function contextOf(nbl: NET_BUFFER_LIST, macro: string): NET_BUFFER_LIST_CONTEXT {
+  const c = nbl.Context;
+  // In C the macro dereferences a NULL Context; here the driver's code throws.
+  if (c === null)
+    throw new TypeError(
+      `${macro}: NBL${nbl instanceof NblImpl ? ` #${nbl._id}` : ''} has no context space (its Context is NULL)`,
+    );
+  return c;
+}
+
+/**
+ * PUCHAR NET_BUFFER_LIST_CONTEXT_DATA_START(_NBL): the used context space of the current
+ * block, from Offset to its end: the bytes the caller's last NdisAllocateNetBufferListContext
+ * gave come first. A view of ContextData, so writes stay with the NBL.
+ */
+export function NET_BUFFER_LIST_CONTEXT_DATA_START(_NBL: NET_BUFFER_LIST): Uint8Array {
+  const c = contextOf(_NBL, 'NET_BUFFER_LIST_CONTEXT_DATA_START');
+  return c.ContextData.subarray(c.Offset);
+}
+
+/** ULONG NET_BUFFER_LIST_CONTEXT_DATA_SIZE(_NBL): the Size of the current context block. */
+export function NET_BUFFER_LIST_CONTEXT_DATA_SIZE(_NBL: NET_BUFFER_LIST): number {
+  return contextOf(_NBL, 'NET_BUFFER_LIST_CONTEXT_DATA_SIZE').Size;
+}
