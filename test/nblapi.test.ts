@@ -1,6 +1,6 @@
 // NET_BUFFER, NET_BUFFER_LIST and MDL helpers (src/ndis/api/nblapi.ts): NBLs without
-// NET_BUFFERs, NET_BUFFER pools, MDLs, NdisGetDataBuffer, and the retreat and advance of
-// the data start; what a driver leaves at halt (SDV's NdisAllocateNetBuffer and
+// NET_BUFFERs, NET_BUFFER pools, MDLs, NdisGetDataBuffer, the retreat and advance of
+// the data start (per NET_BUFFER and per NBL), NdisCopyFromNetBufferToNetBuffer; what a driver leaves at halt (SDV's NdisAllocateNetBuffer and
 // NdisAllocateMdl, NdisSim_ResourceNotFreed for the pools).
 
 import assert from 'node:assert/strict';
@@ -13,6 +13,7 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
+  NdisAdvanceNetBufferListDataStart,
   NdisAllocateCloneNetBufferList,
   NdisAllocateMdl,
   NdisAllocateMemoryWithTagPriority,
@@ -21,6 +22,7 @@ import {
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
+  NdisCopyFromNetBufferToNetBuffer,
   NdisFreeCloneNetBufferList,
   NdisFreeMdl,
   NdisFreeMemory,
@@ -30,6 +32,7 @@ import {
   NdisFreeNetBufferPool,
   NdisGetDataBuffer,
   NdisRetreatNetBufferDataStart,
+  NdisRetreatNetBufferListDataStart,
   type NET_BUFFER,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
@@ -534,4 +537,99 @@ test('R5.20: after MiniportHaltEx, NdisAllocateNetBufferList and NdisAllocateNet
       ['NdisSim_StaleHandle', 'NdisAllocateNetBufferAndNetBufferList'],
     ],
   );
+});
+
+test('NdisRetreatNetBufferListDataStart NdisAdvanceNetBufferListDataStart: every NET_BUFFER moves; when one cannot get memory the ones before it are advanced back (their new memory to FreeMdlHandler) and the status is the failure; an advance past one NET_BUFFER’s data is NdisSim_BadParameter', () => {
+  const seen: Record<string, unknown> = {};
+  const r = run('nbl-retreat', (a) => {
+    const lp = nblPool(a, false);
+    const bp = nbPool(a);
+    const f1 = new Uint8Array(64);
+    const f2 = new Uint8Array(64);
+    const nbl = NdisAllocateNetBufferList(lp, 0, 0)!;
+    const nb1 = NdisAllocateNetBuffer(bp, f1, 2, 40)!;
+    const nb2 = NdisAllocateNetBuffer(bp, f2, 2, 30)!;
+    nbl.FirstNetBuffer = nb1;
+    nb1.Next = nb2;
+    // Both need new memory for 10 bytes: the first gets it, the second does not.
+    let calls = 0;
+    let given: Uint8Array | null = null;
+    const freed: Uint8Array[] = [];
+    const failed = NdisRetreatNetBufferListDataStart(
+      nbl,
+      10,
+      0,
+      (size) => {
+        calls++;
+        if (calls > 1) return null;
+        given = new Uint8Array(size);
+        return given;
+      },
+      (m) => freed.push(m),
+    );
+    seen.failed = [
+      failed,
+      calls,
+      nb1.Data === f1,
+      nb1.DataOffset,
+      nb1.DataLength,
+      freed.length,
+      freed[0] === given,
+    ];
+    seen.unchanged = [nb2.Data === f2, nb2.DataOffset, nb2.DataLength];
+    const ok = NdisRetreatNetBufferListDataStart(nbl, 2, 0, null, null);
+    seen.ok = [ok, nb1.DataOffset, nb1.DataLength, nb2.DataOffset, nb2.DataLength];
+    NdisAdvanceNetBufferListDataStart(nbl, 2, false, null);
+    seen.back = [nb1.DataOffset, nb1.DataLength, nb2.DataOffset, nb2.DataLength];
+    NdisAdvanceNetBufferListDataStart(nbl, 31, false, null); // fatal: the second holds 30
+  });
+  assert.deepEqual(seen, {
+    failed: [NDIS_STATUS_RESOURCES, 2, true, 2, 40, 1, true],
+    unchanged: [true, 2, 30],
+    ok: [NDIS_STATUS_SUCCESS, 0, 42, 0, 32],
+    back: [2, 40, 2, 30],
+  });
+  assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAdvanceNetBufferListDataStart']]);
+  assert.match(
+    r.violations[0]!.message,
+    /31 is more than the 30 bytes of used data space of NET_BUFFER 2 of 2/,
+  );
+});
+
+test('NdisCopyFromNetBufferToNetBuffer: offsets count from each data start; the copy stops where the source’s data or the destination’s memory ends, says how much it copied, and leaves the destination’s lengths to the caller', () => {
+  const seen: Record<string, unknown> = {};
+  const r = run('nb-copy', (a) => {
+    const bp = nbPool(a);
+    const src = NdisAllocateNetBuffer(
+      bp,
+      new Uint8Array(32).map((_, i) => i),
+      4,
+      20,
+    )!;
+    const dstBytes = new Uint8Array(16);
+    const dst = NdisAllocateNetBuffer(bp, dstBytes, 2, 0)!;
+    // From byte 4 + 3 of the source, to byte 2 + 1 of the destination: 13 bytes fit.
+    const c = NdisCopyFromNetBufferToNetBuffer(dst, 1, 100, src, 3);
+    seen.copy = [
+      c.Status,
+      c.BytesCopied,
+      [...dstBytes.subarray(3, 16)],
+      dstBytes[2],
+      dst.DataOffset,
+      dst.DataLength,
+    ];
+    // The source holds 20 bytes of data: 5 are left past SourceOffset 15.
+    const d = NdisCopyFromNetBufferToNetBuffer(dst, 0, 8, src, 15);
+    seen.short = [d.BytesCopied, [...dstBytes.subarray(2, 7)]];
+    seen.none = NdisCopyFromNetBufferToNetBuffer(dst, 0, 8, src, 25).BytesCopied;
+    NdisFreeNetBuffer(src);
+    NdisFreeNetBuffer(dst);
+    NdisFreeNetBufferPool(bp);
+  });
+  assert.deepEqual(seen, {
+    copy: [NDIS_STATUS_SUCCESS, 13, [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 0, 2, 0],
+    short: [5, [19, 20, 21, 22, 23]],
+    none: 0,
+  });
+  assert.deepEqual(rules(r), []);
 });

@@ -2,7 +2,8 @@
 // NBLs without NET_BUFFERs (NdisAllocateNetBufferList), pools of stand-alone NET_BUFFERs
 // (NdisAllocateNetBufferPool, NdisAllocateNetBuffer), MDLs (NdisAllocateMdl), and the
 // data-start helpers (NdisGetDataBuffer, NdisAdvanceNetBufferDataStart,
-// NdisRetreatNetBufferDataStart). All at IRQL <= DISPATCH (Irql_NetBuffer_Function).
+// NdisRetreatNetBufferDataStart and their NBL forms), and NdisCopyFromNetBufferToNetBuffer.
+// All at IRQL <= DISPATCH (Irql_NetBuffer_Function).
 //
 // The model keeps NET_BUFFER.Data as one Uint8Array standing for the MDL chain (the
 // bytes the chain describes, from the start of its first MDL), so every chain is
@@ -52,6 +53,9 @@ const irql = {
   NdisGetDataBuffer: ddiIrql.NdisGetDataBuffer!,
   NdisAdvanceNetBufferDataStart: ddiIrql.NdisAdvanceNetBufferDataStart!,
   NdisRetreatNetBufferDataStart: ddiIrql.NdisRetreatNetBufferDataStart!,
+  NdisAdvanceNetBufferListDataStart: ddiIrql.NdisAdvanceNetBufferListDataStart!,
+  NdisRetreatNetBufferListDataStart: ddiIrql.NdisRetreatNetBufferListDataStart!,
+  NdisCopyFromNetBufferToNetBuffer: ddiIrql.NdisCopyFromNetBufferToNetBuffer!,
 };
 
 export interface NET_BUFFER_POOL_PARAMETERS {
@@ -563,18 +567,29 @@ export function NdisAdvanceNetBufferDataStart(
     );
     return;
   }
-  nb.DataOffset += DataOffsetDelta;
-  nb.DataLength -= DataOffsetDelta;
-  const stack = FreeMdl ? n.nblApi?.retreats.get(nb) : undefined;
+  advance(n, nb, DataOffsetDelta, FreeMdl, FreeMdlHandler);
+  if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, FreeMdl });
+}
+
+/** The advance of one NET_BUFFER whose used space holds `delta` bytes (checked). */
+function advance(
+  n: Ndis,
+  nb: NET_BUFFER,
+  delta: number,
+  freeMdl: boolean,
+  free: NET_BUFFER_FREE_MDL | null,
+): void {
+  nb.DataOffset += delta;
+  nb.DataLength -= delta;
+  const stack = freeMdl ? n.nblApi?.retreats.get(nb) : undefined;
   while (stack !== undefined && stack.length > 0 && nb.DataOffset >= stack[stack.length - 1]!.front) {
     const r = stack.pop()!;
     const data = nb.Data!;
     r.orig.set(data.subarray(r.front, r.front + (r.orig.length - r.origOffset)), r.origOffset);
     nb.DataOffset = r.origOffset + (nb.DataOffset - r.front);
     nb.Data = r.orig;
-    if (r.mdl !== null) FreeMdlHandler?.(r.mdl);
+    if (r.mdl !== null) free?.(r.mdl);
   }
-  if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, FreeMdl });
 }
 
 /**
@@ -611,15 +626,162 @@ export function NdisRetreatNetBufferDataStart(
     );
     return NDIS_STATUS_FAILURE;
   }
-  let status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
-  if (DataOffsetDelta <= nb.DataOffset) {
-    nb.DataOffset -= DataOffsetDelta;
-    nb.DataLength += DataOffsetDelta;
-  } else {
-    status = retreatIntoNewMemory(n, nb, DataOffsetDelta, DataBackFill, AllocateMdlHandler, ddi);
-  }
+  const status = retreat(n, nb, DataOffsetDelta, DataBackFill, AllocateMdlHandler, ddi);
   if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, DataBackFill, Status: status });
   return status;
+}
+
+/** The retreat of one NET_BUFFER (sizes checked). */
+function retreat(
+  n: Ndis,
+  nb: NET_BUFFER,
+  delta: number,
+  backFill: number,
+  allocate: NET_BUFFER_ALLOCATE_MDL | null,
+  ddi: string,
+): NDIS_STATUS {
+  if (delta > nb.DataOffset) return retreatIntoNewMemory(n, nb, delta, backFill, allocate, ddi);
+  nb.DataOffset -= delta;
+  nb.DataLength += delta;
+  return NDIS_STATUS_SUCCESS;
+}
+
+/** The NET_BUFFERs of an NBL given to a DDI (stops on something else, or a freed NBL). */
+function netBuffersOf(n: Ndis, x: unknown, ddi: string): NET_BUFFER[] {
+  const nbl = x as NET_BUFFER_LIST | null;
+  if (nbl === null || typeof nbl !== 'object' || !('FirstNetBuffer' in nbl))
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      n.runningAdapterName(),
+      `${ddi}: not a NET_BUFFER_LIST`,
+    );
+  if (nbl instanceof NblImpl && nbl._place === 'free')
+    return n.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      nbl._pool.block?.name ?? null,
+      `${n.kernel.ctx.who} called ${ddi} on NBL #${nbl._id}, which its pool's owner freed already`,
+    );
+  const out: NET_BUFFER[] = [];
+  for (let nb = nbl.FirstNetBuffer; nb !== null; nb = nb.Next) out.push(netBuffer(n, nb, ddi));
+  return out;
+}
+
+/**
+ * VOID NdisAdvanceNetBufferListDataStart(NetBufferList, DataOffsetDelta, FreeMdl,
+ * FreeMdlHandler). <= DISPATCH. NdisAdvanceNetBufferDataStart for each NET_BUFFER of the
+ * NBL (nf-nblapi-ndisadvancenetbufferlistdatastart). Each must hold DataOffsetDelta bytes
+ * of used data space; if one does not, the call is NdisSim_BadParameter and none moves.
+ */
+export function NdisAdvanceNetBufferListDataStart(
+  NetBufferList: NET_BUFFER_LIST,
+  DataOffsetDelta: number,
+  FreeMdl: boolean,
+  FreeMdlHandler: NET_BUFFER_FREE_MDL | null,
+): void {
+  const ddi = 'NdisAdvanceNetBufferListDataStart';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  n.verifier.irql(irql.NdisAdvanceNetBufferListDataStart, ddi, adapter);
+  const nbs = netBuffersOf(n, NetBufferList, ddi);
+  const short = nbs.findIndex((nb) => DataOffsetDelta > nb.DataLength);
+  if (!Number.isInteger(DataOffsetDelta) || DataOffsetDelta < 0 || short >= 0)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      short >= 0
+        ? `${ddi}: DataOffsetDelta ${DataOffsetDelta} is more than the ${nbs[short]!.DataLength} bytes of used data space of NET_BUFFER ${short + 1} of ${nbs.length}`
+        : `${ddi}: DataOffsetDelta ${DataOffsetDelta} must be a byte count`,
+    );
+  for (const nb of nbs) advance(n, nb, DataOffsetDelta, FreeMdl, FreeMdlHandler);
+  if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, FreeMdl, netBuffers: nbs.length });
+}
+
+/**
+ * NDIS_STATUS NdisRetreatNetBufferListDataStart(NetBufferList, DataOffsetDelta,
+ * DataBackFill, AllocateMdlHandler, FreeMdlHandler). <= DISPATCH.
+ * NdisRetreatNetBufferDataStart for each NET_BUFFER of the NBL
+ * (nf-nblapi-ndisretreatnetbufferlistdatastart). If one fails, the NET_BUFFERs done
+ * before it are advanced back, new memory freed (FreeMdlHandler gets the driver's MDLs),
+ * so the NBL is as it was, and the status is the failure's.
+ */
+export function NdisRetreatNetBufferListDataStart(
+  NetBufferList: NET_BUFFER_LIST,
+  DataOffsetDelta: number,
+  DataBackFill: number,
+  AllocateMdlHandler: NET_BUFFER_ALLOCATE_MDL | null,
+  FreeMdlHandler: NET_BUFFER_FREE_MDL | null,
+): NDIS_STATUS {
+  const ddi = 'NdisRetreatNetBufferListDataStart';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  n.verifier.irql(irql.NdisRetreatNetBufferListDataStart, ddi, adapter);
+  const nbs = netBuffersOf(n, NetBufferList, ddi);
+  if (
+    !Number.isInteger(DataOffsetDelta) ||
+    DataOffsetDelta < 0 ||
+    !Number.isInteger(DataBackFill) ||
+    DataBackFill < 0
+  )
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: DataOffsetDelta ${DataOffsetDelta} and DataBackFill ${DataBackFill} must be byte counts`,
+    );
+  let status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
+  let done = 0;
+  for (; done < nbs.length; done++) {
+    status = retreat(n, nbs[done]!, DataOffsetDelta, DataBackFill, AllocateMdlHandler, ddi);
+    if (status !== NDIS_STATUS_SUCCESS) break;
+  }
+  if (status !== NDIS_STATUS_SUCCESS)
+    for (let i = 0; i < done; i++) advance(n, nbs[i]!, DataOffsetDelta, true, FreeMdlHandler);
+  if (n.trace.on)
+    n.traceDdi(ddi, null, { DataOffsetDelta, DataBackFill, netBuffers: nbs.length, Status: status });
+  return status;
+}
+
+/**
+ * NDIS_STATUS NdisCopyFromNetBufferToNetBuffer(Destination, DestinationOffset,
+ * BytesToCopy, Source, SourceOffset, BytesCopied). <= DISPATCH. Copies from SourceOffset
+ * bytes past the source's data start to DestinationOffset bytes past the destination's,
+ * and stops early when the source's used data or the destination's memory (its MDL chain
+ * past the data start) runs out (nf-nblapi-ndiscopyfromnetbuffertonetbuffer). The
+ * destination's DataLength and DataOffset stay as they are: the caller updates them.
+ * BytesCopied, an out-parameter in C, is a field of the result; the status is
+ * NDIS_STATUS_SUCCESS (the model never runs out of memory to map MDLs).
+ */
+export function NdisCopyFromNetBufferToNetBuffer(
+  Destination: NET_BUFFER,
+  DestinationOffset: number,
+  BytesToCopy: number,
+  Source: NET_BUFFER,
+  SourceOffset: number,
+): { Status: NDIS_STATUS; BytesCopied: number } {
+  const ddi = 'NdisCopyFromNetBufferToNetBuffer';
+  const n = currentNdis(ddi);
+  const adapter = n.runningAdapterName();
+  n.verifier.irql(irql.NdisCopyFromNetBufferToNetBuffer, ddi, adapter);
+  const dst = netBuffer(n, Destination, ddi);
+  const src = netBuffer(n, Source, ddi);
+  const count = (x: number) => Number.isInteger(x) && x >= 0;
+  if (!count(DestinationOffset) || !count(BytesToCopy) || !count(SourceOffset))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: DestinationOffset ${DestinationOffset}, BytesToCopy ${BytesToCopy} and SourceOffset ${SourceOffset} must be byte counts`,
+    );
+  const from = src.DataOffset + SourceOffset;
+  const to = dst.DataOffset + DestinationOffset;
+  const into = bytesOf(dst);
+  const k = Math.max(0, Math.min(BytesToCopy, src.DataLength - SourceOffset, into.length - to));
+  if (k > 0) into.set(bytesOf(src).subarray(from, from + k), to);
+  if (n.trace.on) n.traceDdi(ddi, null, { BytesToCopy, BytesCopied: k });
+  return { Status: NDIS_STATUS_SUCCESS, BytesCopied: k };
 }
 
 function retreatIntoNewMemory(
