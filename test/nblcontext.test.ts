@@ -8,11 +8,14 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import {
   type DriverModule,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListContext,
@@ -24,6 +27,7 @@ import {
   NdisFreeNetBufferListPool,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
+  NdisMSendNetBufferListsComplete,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_CONTEXT_DATA_SIZE,
   NET_BUFFER_LIST_CONTEXT_DATA_START,
@@ -255,4 +259,43 @@ test('NET_BUFFER_LIST_CONTEXT_DATA_START on an NBL without context space is the 
     w.lastResult!.bugCheck!.message,
     /NET_BUFFER_LIST_CONTEXT_DATA_START: NBL #\d+ has no context space/,
   );
+});
+
+test('NdisSim_NblContext: a miniport that keeps per-send state in NBL context space and completes the sends without freeing it is reported at NdisMSendNetBufferListsComplete; freeing first passes', () => {
+  for (const free of [false, true]) {
+    const name = free ? 'ctx-miniport-frees' : 'ctx-miniport-keeps';
+    const w = new World({ seed: 1, verifier: 'collect' });
+    w.addDriver(
+      scriptedDriver(name, {
+        send(a, chain, _port, flags) {
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+            NdisAllocateNetBufferListContext(x, 16, 0, 0);
+            x.Status = NDIS_STATUS_SUCCESS;
+            if (free) NdisFreeNetBufferListContext(x, 16);
+          }
+          const dispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+          NdisMSendNetBufferListsComplete(
+            a.handle,
+            chain,
+            dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+          );
+        },
+      }),
+    );
+    w.addProtocol('tcpip', { traffic: { ratePerSecond: 100 } });
+    w.addDevice({ name: 'nic0', driver: name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    const r = w.run(200 * ns.ms);
+    if (free) assert.deepEqual(violations(w), []);
+    else {
+      assert.ok(r.violations.length > 5, violations(w).join('\n'));
+      assert.ok(
+        r.violations.every(
+          (v) => v.rule === 'NdisSim_NblContext' && v.ddi === 'NdisMSendNetBufferListsComplete',
+        ),
+        violations(w).join('\n'),
+      );
+      assert.match(r.violations[0]!.message, /ctx-miniport-keeps gave NBL #\d+ back with 16 byte\(s\)/);
+    }
+  }
 });
