@@ -1060,7 +1060,22 @@ test('scenario: open, ioctl (one-shot and repeated) and close validate; bad ones
     one({ at: '1s', do: 'ioctl', handle: 'tool', code: 0, times: 2 }),
     /times: expected times only with every/,
   );
-  assert.match(one({ at: '1s', do: 'ioctl', handle: 'tool', code: 0, input: [256] }), /input\[0\]/);
+  assert.match(
+    one({ at: '1s', do: 'ioctl', handle: 'tool', code: 0, input: [1, 256] }),
+    /actions\[1\]\.input: expected bytes: .*, got a list whose item 1 is 256, not a byte value from 0 to 255/,
+  );
+  assert.match(
+    one({ at: '1s', do: 'ioctl', handle: 'tool', code: 0, input: 'ff 0' }),
+    /input: expected bytes: .*, got "ff 0", which is not pairs of hex digits/,
+  );
+  assert.match(
+    one({ at: '1s', do: 'write', handle: 'tool', data: { ascii: 'caf\u00e9' } }),
+    /data: expected bytes: .*, got "café", which has a character that is not ASCII \(use utf16\)/,
+  );
+  assert.match(
+    one({ at: '1s', do: 'write', handle: 'tool', data: { utf8: 'x' } }),
+    /data: expected bytes: .*, got a mapping of "utf8"/,
+  );
   assert.match(
     one({ at: '1s', do: 'close', handle: 'tool', device: 'nic0' }),
     /device: expected no device for "close"/,
@@ -1077,6 +1092,32 @@ test('scenario: open, ioctl (one-shot and repeated) and close validate; bad ones
     one({ at: '1s', do: 'ioctl', handle: 'tool', code: '0x1234567890' }),
     /code: expected an I\/O control code/,
   );
+});
+
+test('scenario: input and data take byte values, hex bytes, { utf16 } (UTF-16LE, no NUL) or { ascii }, each the same bytes', () => {
+  const s = validateScenario(
+    {
+      ...base,
+      actions: [
+        { at: '1s', do: 'open', handle: 'tool', link: 'SimCtl' },
+        { at: '1s', do: 'ioctl', handle: 'tool', code: 0, input: [0x5c, 0, 0x41, 0] },
+        { at: '1s', do: 'ioctl', handle: 'tool', code: 0, input: '5c 00 41 00' },
+        { at: '1s', do: 'ioctl', handle: 'tool', code: 0, input: { utf16: '\\A' } },
+        { at: '1s', do: 'write', handle: 'tool', data: { ascii: '\\A' } },
+        { at: '1s', do: 'write', handle: 'tool', data: 'FF\n00' },
+      ],
+    },
+    's.yaml',
+    ['healthy-nic'],
+  );
+  const bytes = s.actions!.slice(1).map((a) => a.input ?? a.data);
+  assert.deepEqual(bytes, [
+    [0x5c, 0, 0x41, 0],
+    [0x5c, 0, 0x41, 0],
+    [0x5c, 0, 0x41, 0],
+    [0x5c, 0x41],
+    [0xff, 0],
+  ]);
 });
 
 test('scenario: a repeated ioctl sends `times` requests `every` apart; the CLI exits 2 on a bad one', () => {

@@ -75,6 +75,49 @@ export function show(v: unknown): string {
   return String(v);
 }
 
+/** The most bytes an `input` or `data` buffer holds. */
+const maxBufferBytes = 65536;
+
+/**
+ * The bytes an `input` or `data` field gives, or what it is instead (for the message
+ * after "got"). The forms: a
+ * list of byte values (`[1, 0, 0x2a]`); a string of hex bytes, spaces allowed
+ * (`"ff ff 02 5a"`); `{ utf16: "\\DEVICE\\nic0" }`, a WCHAR string as the
+ * application's buffer holds it (UTF-16LE, no terminating NUL); `{ ascii: "text" }`.
+ */
+export function bufferBytes(v: unknown): number[] | string {
+  let out: number[];
+  if (Array.isArray(v)) {
+    const bad = v.findIndex((b) => !Number.isInteger(b) || b < 0 || b > 255);
+    if (bad >= 0) return `a list whose item ${bad} is ${show(v[bad])}, not a byte value from 0 to 255`;
+    out = v as number[];
+  } else if (typeof v === 'string') {
+    const hex = v.replace(/\s+/g, '');
+    if (!/^(?:[0-9A-Fa-f]{2})*$/.test(hex)) return `${show(v)}, which is not pairs of hex digits`;
+    out = [];
+    for (let i = 0; i < hex.length; i += 2) out.push(Number.parseInt(hex.slice(i, i + 2), 16));
+  } else if (v !== null && typeof v === 'object' && Object.keys(v).length === 1) {
+    const [key, text] = Object.entries(v)[0]!;
+    if (typeof text !== 'string' || (key !== 'utf16' && key !== 'ascii')) return `a mapping of ${show(key)}`;
+    out = [];
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (key === 'utf16') out.push(c & 0xff, c >>> 8);
+      else if (c > 0x7f) return `${show(text)}, which has a character that is not ASCII (use utf16)`;
+      else out.push(c);
+    }
+  } else return `${show(v)}`;
+  return out.length > maxBufferBytes ? `${out.length} bytes (at most ${maxBufferBytes})` : out;
+}
+
+/** An `input` or `data` buffer, as byte values (bufferBytes). */
+const buffer = z
+  .custom<unknown>((v) => typeof bufferBytes(v) !== 'string', {
+    error: (iss) =>
+      `expected bytes: a list of byte values such as [1, 0, 0x2a], a string of hex bytes such as "ff 00 2a", { utf16: "\\DEVICE\\nic0" } or { ascii: "text" }, got ${bufferBytes(iss.input)}`,
+  })
+  .transform((v) => bufferBytes(v) as number[]);
+
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, {
   error: (iss) =>
     `expected a name of letters, digits, - or _ (up to 32, starting with a letter), got ${show(iss.input)}`,
@@ -398,14 +441,14 @@ export const actionSchema = z
           `expected an I/O control code from 0 to 0xFFFFFFFF, such as 0x00222004, or the name a driver gives one (its ioControlCodes), got ${show(iss.input)}`,
       })
       .optional(),
-    /** `ioctl`: the input buffer, as bytes. */
-    input: z.array(z.number().int().min(0).max(255)).max(65536).optional(),
+    /** `ioctl`: the input buffer (bufferBytes: byte values, hex, { utf16 } or { ascii }). */
+    input: buffer.optional(),
     /** `ioctl`: the output buffer's length in bytes (default 0). */
     outputLength: z.number().int().nonnegative().max(65536).optional(),
     /** `read`: how many bytes ReadFile asks for (its buffer's length). */
     length: z.number().int().nonnegative().max(65536).optional(),
-    /** `write`: the bytes WriteFile gives. */
-    data: z.array(z.number().int().min(0).max(255)).max(65536).optional(),
+    /** `write`: the bytes WriteFile gives (as `input`). */
+    data: buffer.optional(),
     /** `ioctl`, `read`, `write`: send it again every so often (until the run ends, or `times` in all). */
     every: duration.optional(),
     /** `ioctl`, `read`, `write` with `every`: how many requests in all. */
