@@ -1,8 +1,9 @@
 // A robustness hunt over the DDIs a miniport calls most: random programs of timer,
 // spin lock, work item, event, memory, NBL pool, NBL context, data-start, status,
-// error-log and NdisMRemoveMiniport calls, run from random callbacks (initialize,
-// restart, pause, send, check-for-hang, halt), on handles the driver made earlier,
-// freed or not. Whatever the program does wrong, the run must end as the model says a
+// error-log, receive-indication, completion (pause, restart, reset, sends, OIDs) and
+// NdisMRemoveMiniport calls, run from random callbacks (initialize, restart, pause,
+// send, check-for-hang, reset, OID request, return, halt), on handles the driver made
+// earlier, freed or not, with the driver pending what NDIS asks or not. Whatever the program does wrong, the run must end as the model says a
 // misbehaving driver ends (rules reported, a bug check, a not-modelled stop) and never
 // as a crash of ndis-sim itself: no InternalError or other exception out of World.run,
 // no NdisSim_DriverException (the programs never throw, so one means ndis-sim's own
@@ -18,9 +19,13 @@ import {
   NDIS_EVENT,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  type NDIS_OID_REQUEST,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_SPIN_LOCK,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
@@ -43,8 +48,13 @@ import {
   NdisFreeSpinLock,
   NdisFreeTimerObject,
   NdisInitializeEvent,
+  NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
+  NdisMOidRequestComplete,
+  NdisMPauseComplete,
   NdisMRemoveMiniport,
+  NdisMResetComplete,
+  NdisMRestartComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisQueueIoWorkItem,
@@ -60,6 +70,7 @@ import {
   NET_BUFFER_LIST_CONTEXT_DATA_START,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NormalPoolPriority,
+  OID_GEN_STATISTICS,
   World,
 } from '../src/index.ts';
 import { formatSummary } from '../src/report/summary.ts';
@@ -88,7 +99,9 @@ type Op =
   | { k: 'allocContext' | 'freeContext'; i: number; bytes: number }
   | { k: 'readContext'; i: number }
   | { k: 'retreat' | 'advance'; i: number; bytes: number }
-  | { k: 'remove' | 'linkDown' | 'errorLog' };
+  | { k: 'remove' | 'linkDown' | 'errorLog' }
+  | { k: 'indicate'; i: number; resources: boolean }
+  | { k: 'pauseComplete' | 'restartComplete' | 'resetComplete' | 'completeSends' | 'completeOids' };
 
 const index = fc.nat(5);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -131,24 +144,66 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     bytes: fc.constantFrom(4, 14, 80),
   }),
   fc.constantFrom({ k: 'remove' as const }, { k: 'linkDown' as const }, { k: 'errorLog' as const }),
+  fc.record({ k: fc.constant('indicate' as const), i: index, resources: fc.boolean() }),
+  fc.constantFrom(
+    { k: 'pauseComplete' as const },
+    { k: 'restartComplete' as const },
+    { k: 'resetComplete' as const },
+    { k: 'completeSends' as const },
+    { k: 'completeOids' as const },
+  ),
 );
 
-const sites = ['initialize', 'restart', 'pause', 'send', 'checkForHang', 'halt'] as const;
+const sites = [
+  'initialize',
+  'restart',
+  'pause',
+  'send',
+  'checkForHang',
+  'halt',
+  'oid',
+  'reset',
+  'returned',
+] as const;
 type Site = (typeof sites)[number];
 type Program = Record<Site, Op[]>;
 
-const programArb: fc.Arbitrary<{
+/** How the driver answers NDIS: which of its requests it pends (completing them in a later op, or never). */
+interface Style {
+  pendPause: boolean;
+  pendRestart: boolean;
+  pendReset: boolean;
+  holdSends: boolean;
+  pendOids: boolean;
+  hang: boolean;
+}
+
+interface Case {
   program: Program;
+  style: Style;
   ending: 'none' | 'remove' | 'surprise-remove';
+  /** Send NDIS OID requests at these times (ms). */
+  oidsAtMs: number[];
   seed: number;
-}> = fc.record({
+}
+
+const caseArb: fc.Arbitrary<Case> = fc.record({
   program: fc.record(
     Object.fromEntries(sites.map((s) => [s, fc.array(opArb, { maxLength: 8 })])) as Record<
       Site,
       fc.Arbitrary<Op[]>
     >,
   ),
+  style: fc.record({
+    pendPause: fc.boolean(),
+    pendRestart: fc.boolean(),
+    pendReset: fc.boolean(),
+    holdSends: fc.boolean(),
+    pendOids: fc.boolean(),
+    hang: fc.boolean(),
+  }),
   ending: fc.constantFrom('none' as const, 'remove' as const, 'surprise-remove' as const),
+  oidsAtMs: fc.array(fc.integer({ min: 1, max: 2500 }), { maxLength: 3 }),
   seed: fc.integer({ min: 1, max: 1000 }),
 });
 
@@ -161,13 +216,26 @@ interface Bag {
   memory: Uint8Array[];
   pools: NDIS_HANDLE[];
   nbls: NET_BUFFER_LIST[];
+  /** Sends the driver holds (holdSends) and OID requests it pended (pendOids). */
+  sends: NET_BUFFER_LIST[];
+  oids: NDIS_OID_REQUEST[];
 }
 
 const pick = <T>(xs: readonly T[], i: number): T | undefined =>
   xs.length === 0 ? undefined : xs[i % xs.length];
 
 function bagOf(a: TestAdapter): Bag {
-  a.state.bag ??= { timers: [], locks: [], items: [], events: [], memory: [], pools: [], nbls: [] };
+  a.state.bag ??= {
+    timers: [],
+    locks: [],
+    items: [],
+    events: [],
+    memory: [],
+    pools: [],
+    nbls: [],
+    sends: [],
+    oids: [],
+  };
   return a.state.bag as Bag;
 }
 
@@ -210,7 +278,9 @@ function newNbl(a: TestAdapter, bag: Bag, i: number, context: number): void {
   const p = pick(bag.pools, i);
   if (p === undefined) return;
   const nbl = NdisAllocateNetBufferAndNetBufferList(p, context, 0, new Uint8Array(64), 16, 48);
-  if (nbl !== null) bag.nbls.push(nbl);
+  if (nbl === null) return;
+  nbl.SourceHandle = a.handle;
+  bag.nbls.push(nbl);
 }
 
 /**
@@ -239,7 +309,8 @@ function runOps(a: TestAdapter, ops: readonly Op[]): void {
         op.k === 'freeContext' ||
         op.k === 'readContext' ||
         op.k === 'retreat' ||
-        op.k === 'advance') &&
+        op.k === 'advance' ||
+        op.k === 'indicate') &&
       bag.nbls.length === 0
     )
       newNbl(a, bag, 0, 0);
@@ -367,11 +438,44 @@ function runOps(a: TestAdapter, ops: readonly Op[]): void {
       case 'errorLog':
         NdisWriteErrorLogEntry(a.handle, 0xc0001234, 2, 1, 2);
         break;
+      case 'indicate': {
+        const x = pick(bag.nbls, op.i);
+        if (x === undefined) break;
+        x.Next = null;
+        NdisMIndicateReceiveNetBufferLists(
+          a.handle,
+          x,
+          0,
+          1,
+          op.resources ? NDIS_RECEIVE_FLAGS_RESOURCES : 0,
+        );
+        break;
+      }
+      case 'pauseComplete':
+        NdisMPauseComplete(a.handle);
+        break;
+      case 'restartComplete':
+        NdisMRestartComplete(a.handle, NDIS_STATUS_SUCCESS);
+        break;
+      case 'resetComplete':
+        NdisMResetComplete(a.handle, NDIS_STATUS_SUCCESS, false);
+        break;
+      case 'completeSends':
+        for (const x of bag.sends.splice(0)) {
+          x.Status = NDIS_STATUS_SUCCESS;
+          x.Next = null;
+          NdisMSendNetBufferListsComplete(a.handle, x, 0);
+        }
+        break;
+      case 'completeOids':
+        for (const r of bag.oids.splice(0)) NdisMOidRequestComplete(a.handle, r, NDIS_STATUS_SUCCESS);
+        break;
     }
   }
 }
 
-function hooks(p: Program): Hooks {
+function hooks(c: Case): Hooks {
+  const { program: p, style } = c;
   return {
     initialize: (a) => {
       runOps(a, p.initialize);
@@ -379,14 +483,18 @@ function hooks(p: Program): Hooks {
     },
     restart: (a) => {
       runOps(a, p.restart);
-      return NDIS_STATUS_SUCCESS;
+      return style.pendRestart ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
     },
     pause: (a) => {
       runOps(a, p.pause);
-      return NDIS_STATUS_SUCCESS;
+      return style.pendPause ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
     },
     send: (a, chain, _port, flags) => {
       runOps(a, p.send);
+      if (style.holdSends) {
+        for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) bagOf(a).sends.push(x);
+        return;
+      }
       for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
       const dispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
       NdisMSendNetBufferListsComplete(
@@ -397,23 +505,39 @@ function hooks(p: Program): Hooks {
     },
     checkForHang: (a) => {
       runOps(a, p.checkForHang);
-      return false;
+      return style.hang;
     },
+    reset: (a) => {
+      runOps(a, p.reset);
+      return { Status: style.pendReset ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS, AddressingReset: false };
+    },
+    oid: (a, req) => {
+      runOps(a, p.oid);
+      if (!style.pendOids) return NDIS_STATUS_NOT_SUPPORTED;
+      bagOf(a).oids.push(req);
+      return NDIS_STATUS_PENDING;
+    },
+    returnNbls: (a) => runOps(a, p.returned),
     halt: (a) => runOps(a, p.halt),
     registrationAttributes: { CheckForHangTimeInSeconds: 1 },
   };
 }
 
-function runProgram(c: {
-  program: Program;
-  ending: 'none' | 'remove' | 'surprise-remove';
-  seed: number;
-}): void {
+function runProgram(c: Case): void {
   const w = new World({ seed: c.seed, verifier: 'collect' });
-  w.addDriver(scriptedDriver('fuzzed', hooks(c.program)));
+  w.addDriver(scriptedDriver('fuzzed', hooks(c)));
   w.addProtocol('tcpip', { traffic: { ratePerSecond: 50 } });
   w.addDevice({ name: 'nic0', driver: 'fuzzed' });
   w.at(0, { kind: 'start', device: 'nic0' });
+  for (const ms of c.oidsAtMs)
+    w.at(ms * ns.ms, {
+      kind: 'oid',
+      device: 'nic0',
+      oid: OID_GEN_STATISTICS,
+      set: false,
+      value: null,
+      timeoutS: 0,
+    });
   if (c.ending !== 'none') w.at(1500 * ns.ms, { kind: c.ending, device: 'nic0' });
   // An exception out of run() (InternalError above all) fails the property as it is.
   const r = w.run(3 * ns.s);
@@ -426,7 +550,7 @@ function runProgram(c: {
 
 test('DDI fuzz: random programs of common miniport DDIs, right or wrong, never crash ndis-sim (no InternalError, no exception of its own inside a DDI, the reports format)', () => {
   fc.assert(
-    fc.property(programArb, (c) => runProgram(c)),
+    fc.property(caseArb, (c) => runProgram(c)),
     { numRuns: 300, seed: 27 },
   );
 });

@@ -208,6 +208,14 @@ export class Frame {
 
 const WatchdogOp = { Pause: 0 } as const;
 
+/**
+ * How many callbacks may be entered one inside another before the model calls it a
+ * kernel stack overflow (NdisSim_StackOverflow). Windows' kernel stack is 24 KB on x64
+ * (12 KB on x86), too small for this many NDIS and driver frames; a real stack of calls
+ * (filters, nested waits) stays far below it.
+ */
+const maxCallbackDepth = 256;
+
 export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly modules = new Map<string, DriverModule>();
   readonly drivers = new Map<string, MiniportDriverBlock>();
@@ -952,6 +960,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   ): Frame {
     const ctx = this.kernel.ctx;
     const depth = this.depth;
+    if (depth >= maxCallbackDepth) this.stackOverflow(fn, b);
     let f = this.frames[depth];
     if (f === undefined) {
       f = new Frame();
@@ -1066,6 +1075,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   driverThrew(e: unknown, fn: string, b: MiniportBlock | null, hint = ''): never {
     if (e instanceof WorldStop || e instanceof InternalError || e instanceof ReplayDiverged) throw e;
     if (e instanceof NotModelledError) throw e;
+    if (e instanceof RangeError && e.message.includes('call stack')) this.stackOverflow(fn, b);
     // Unwind our own frames: the callback will not return.
     const message = e instanceof Error ? `${e.name}: ${e.message}` : `thrown value: ${String(e)}`;
     // Where in the driver, as the debugger's stack would show it; 0x1E's parameter 2
@@ -1080,6 +1090,32 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       [0, top ?? 0],
     );
     throw new WorldStop('driver exception');
+  }
+
+  /**
+   * Driver code and NDIS called each other without end: `fn` is about to be entered
+   * maxCallbackDepth callbacks deep, or the host's own stack ran out inside driver
+   * code. On Windows the kernel stack would overflow into its guard page, a double
+   * fault (0x7F, trap 8). Says which callbacks repeat and how deep. The depth limit
+   * makes the stop the same on every machine, where the host's stack size is not.
+   */
+  private stackOverflow(fn: string, b: MiniportBlock | null): never {
+    // The callbacks entered, innermost last: `fn` among them when driver code threw in it.
+    const names: string[] = [];
+    for (let i = 0; i < this.depth; i++) names.push(this.frames[i]!.fn);
+    if (names.at(-1) !== fn) names.push(fn);
+    const k = names.filter((x) => x === fn).length;
+    // The callbacks that repeat: those from the entry of `fn` before the innermost one.
+    const last = names.lastIndexOf(fn, names.length - 2);
+    const cycle = last >= 0 ? names.slice(last + 1) : [fn];
+    this.verifier.report(
+      'NdisSim_StackOverflow',
+      fn,
+      b?.name ?? null,
+      `the kernel stack ran out: ${cycle.length > 1 ? `${cycle.join(' → ')} → …` : fn} nested ${k} deep. Driver code and NDIS called each other without end: a DDI that calls back into driver code that calls the same DDI again`,
+      [0x08, 0, 0, 0],
+    );
+    throw new WorldStop('kernel stack overflow');
   }
 
   /**

@@ -570,6 +570,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: true,
   },
   {
+    id: 'NdisSim_StackOverflow',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'Driver code and NDIS called each other without end (a callback that calls a DDI which calls the same callback again, say a receive re-indicated from MiniportReturnNetBufferLists that NDIS hands straight back) until the kernel stack ran out: a double fault.',
+    ddis: [],
+    bugCheck: { code: BugCheckCode.UNEXPECTED_KERNEL_MODE_TRAP, p1: 0x08 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7f--unexpected-kernel-mode-trap.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_DriverException',
     origin: 'ndis-sim',
     spec: [],

@@ -17,6 +17,7 @@ import {
   type NDIS_OID_REQUEST,
   NDIS_OID_REQUEST_REVISION_1,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_ADAPTER_NOT_READY,
@@ -581,6 +582,40 @@ export const galleryB: readonly GalleryEntry[] = [
         },
       },
       'buggy: indicates a receive during MiniportInitializeEx',
+    ),
+  },
+  {
+    rule: 'NdisSim_StackOverflow',
+    mistake:
+      'MiniportReturnNetBufferLists puts the NBL back in the RX ring and, with frames still waiting, indicates the next one at once. The protocol copies each frame and returns it inside its receive handler, so NDIS hands the NBL back inside the indication, and the two calls nest until the kernel stack runs out.',
+    driver: galleryDriver(
+      'bad-reindicate-on-return',
+      {
+        initialize: (a) => {
+          const pool = rxPool(a);
+          after(a, 500, () =>
+            NdisMIndicateReceiveNetBufferLists(
+              a.handle,
+              rxNbl(a, pool),
+              0,
+              1,
+              NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+            ),
+          );
+          return NDIS_STATUS_SUCCESS;
+        },
+        returnNbls: (a, chain, flags) => {
+          const dispatch = (flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL) !== 0;
+          NdisMIndicateReceiveNetBufferLists(
+            a.handle,
+            chain,
+            0,
+            1,
+            dispatch ? NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL : 0,
+          );
+        },
+      },
+      'buggy: indicates again from MiniportReturnNetBufferLists',
     ),
   },
   {
