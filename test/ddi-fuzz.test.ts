@@ -1,7 +1,7 @@
 // A robustness hunt over the DDIs a miniport calls most: random programs of timer,
 // spin lock, work item, event, memory, NBL pool, NBL context, data-start, status,
-// error-log, receive-indication, completion (pause, restart, reset, sends, OIDs) and
-// NdisMRemoveMiniport calls, run from random callbacks (initialize, restart, pause,
+// error-log, receive-indication, completion (pause, restart, reset, sends, OIDs),
+// interrupt, I/O space, shared memory, resumable work item and NdisMRemoveMiniport calls, run from random callbacks (initialize, restart, pause,
 // send, check-for-hang, reset, OID request, return, halt), on handles the driver made
 // earlier, freed or not, with the driver pending what NDIS asks or not. Whatever the program does wrong, the run must end as the model says a
 // misbehaving driver ends (rules reported, a bug check, a not-modelled stop) and never
@@ -48,6 +48,9 @@ import {
   NdisFreeSpinLock,
   NdisFreeTimerObject,
   NdisInitializeEvent,
+  NdisMAllocateSharedMemory,
+  NdisMDeregisterInterruptEx,
+  NdisMFreeSharedMemory,
   NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
   NdisMOidRequestComplete,
@@ -57,6 +60,7 @@ import {
   NdisMRestartComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
+  NdisMUnmapIoSpace,
   NdisQueueIoWorkItem,
   NdisReleaseSpinLock,
   NdisResetEvent,
@@ -71,6 +75,7 @@ import {
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NormalPoolPriority,
   OID_GEN_STATISTICS,
+  type ResumableRoutine,
   World,
 } from '../src/index.ts';
 import { formatSummary } from '../src/report/summary.ts';
@@ -101,7 +106,11 @@ type Op =
   | { k: 'retreat' | 'advance'; i: number; bytes: number }
   | { k: 'remove' | 'linkDown' | 'errorLog' }
   | { k: 'indicate'; i: number; resources: boolean }
-  | { k: 'pauseComplete' | 'restartComplete' | 'resetComplete' | 'completeSends' | 'completeOids' };
+  | { k: 'pauseComplete' | 'restartComplete' | 'resetComplete' | 'completeSends' | 'completeOids' }
+  | { k: 'deregisterInterrupt' | 'unmapIoSpace' }
+  | { k: 'sharedMemory'; bytes: number }
+  | { k: 'freeSharedMemory'; i: number }
+  | { k: 'resumable'; sleeps: number; after: 'none' | 'remove' | 'free' };
 
 const index = fc.nat(5);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -152,6 +161,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     { k: 'completeSends' as const },
     { k: 'completeOids' as const },
   ),
+  fc.constantFrom({ k: 'deregisterInterrupt' as const }, { k: 'unmapIoSpace' as const }),
+  fc.record({ k: fc.constant('sharedMemory' as const), bytes: fc.integer({ min: 1, max: 8192 }) }),
+  fc.record({ k: fc.constant('freeSharedMemory' as const), i: index }),
+  fc.record({
+    k: fc.constant('resumable' as const),
+    sleeps: fc.nat(4),
+    after: fc.constantFrom('none' as const, 'remove' as const, 'free' as const),
+  }),
 );
 
 const sites = [
@@ -219,6 +236,7 @@ interface Bag {
   /** Sends the driver holds (holdSends) and OID requests it pended (pendOids). */
   sends: NET_BUFFER_LIST[];
   oids: NDIS_OID_REQUEST[];
+  shared: { va: Uint8Array; pa: number; length: number }[];
 }
 
 const pick = <T>(xs: readonly T[], i: number): T | undefined =>
@@ -235,6 +253,7 @@ function bagOf(a: TestAdapter): Bag {
     nbls: [],
     sends: [],
     oids: [],
+    shared: [],
   };
   return a.state.bag as Bag;
 }
@@ -470,6 +489,39 @@ function runOps(a: TestAdapter, ops: readonly Op[]): void {
       case 'completeOids':
         for (const r of bag.oids.splice(0)) NdisMOidRequestComplete(a.handle, r, NDIS_STATUS_SUCCESS);
         break;
+      case 'deregisterInterrupt':
+        if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+        break;
+      case 'unmapIoSpace':
+        if (a.space !== null) NdisMUnmapIoSpace(a.handle, a.space, 0x100);
+        break;
+      case 'sharedMemory': {
+        const m = NdisMAllocateSharedMemory(a.handle, op.bytes, false);
+        if (m.VirtualAddress !== null)
+          bag.shared.push({ va: m.VirtualAddress, pa: m.PhysicalAddress, length: op.bytes });
+        break;
+      }
+      case 'freeSharedMemory': {
+        const m = pick(bag.shared, op.i);
+        if (m !== undefined) NdisMFreeSharedMemory(a.handle, m.length, false, m.va, m.pa);
+        break;
+      }
+      case 'resumable': {
+        const w = NdisAllocateIoWorkItem(a.handle);
+        if (w === null) break;
+        bag.items.push(w);
+        const { sleeps, after } = op;
+        NdisQueueIoWorkItem(
+          w,
+          function* (): ResumableRoutine {
+            for (let i = 0; i < sleeps; i++) yield NdisMSleep(50_000);
+            if (after === 'remove') NdisMRemoveMiniport(a.handle);
+            else if (after === 'free') NdisFreeIoWorkItem(w);
+          },
+          null,
+        );
+        break;
+      }
     }
   }
 }
