@@ -208,6 +208,7 @@ export {
   NdisAllocateMdl,
   NdisAllocateNetBuffer,
   NdisAllocateNetBufferList,
+  NdisAllocateNetBufferMdlAndData,
   NdisAllocateNetBufferPool,
   NdisCopyFromNetBufferToNetBuffer,
   NdisFreeMdl,

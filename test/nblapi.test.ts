@@ -21,6 +21,7 @@ import {
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateNetBufferMdlAndData,
   NdisAllocateNetBufferPool,
   NdisCopyFromNetBufferToNetBuffer,
   NdisFreeCloneNetBufferList,
@@ -240,6 +241,24 @@ test('NdisSim_BadParameter NdisAllocateNetBuffer, NdisAllocateNetBufferPool page
   });
   assert.deepEqual(rules(r), [['NdisSim_BadParameter', 'NdisAllocateNetBuffer']]);
   assert.match(r.violations[0]!.message, /DataSize is 1514, not 0.*NdisAllocateNetBufferMdlAndData/);
+});
+
+test('NdisAllocateNetBufferMdlAndData: from a pool with a DataSize, a NET_BUFFER over a buffer of its own of that size, all used data, counted until NdisFreeNetBuffer; from a pool with DataSize 0 it is NdisSim_BadParameter', () => {
+  const seen: unknown[] = [];
+  const r = run('nb-mdl-and-data', (a) => {
+    const bp = nbPool(a, 256);
+    const x = NdisAllocateNetBufferMdlAndData(bp)!;
+    const y = NdisAllocateNetBufferMdlAndData(bp)!;
+    seen.push(x.DataOffset, x.DataLength, x.Data?.length, x.Data !== y.Data);
+    NdisFreeNetBuffer(x);
+    NdisFreeNetBufferPool(bp); // y is still out: NdisSim_ObjectFreedInUse
+    NdisAllocateNetBufferMdlAndData(nbPool(a)); // fatal: no data buffers
+  });
+  assert.deepEqual(seen, [0, 256, 256, true]);
+  assert.deepEqual(rules(r), [
+    ['NdisSim_ObjectFreedInUse', 'NdisFreeNetBufferPool'],
+    ['NdisSim_BadParameter', 'NdisAllocateNetBufferMdlAndData'],
+  ]);
 });
 
 test('NdisSim_ObjectFreedInUse NdisFreeNetBufferPool: the pool freed with a NET_BUFFER out; NdisFreeNetBuffer twice', () => {

@@ -47,6 +47,7 @@ const irql = {
   NdisAllocateNetBufferPool: ddiIrql.NdisAllocateNetBufferPool!,
   NdisFreeNetBufferPool: ddiIrql.NdisFreeNetBufferPool!,
   NdisAllocateNetBuffer: ddiIrql.NdisAllocateNetBuffer!,
+  NdisAllocateNetBufferMdlAndData: ddiIrql.NdisAllocateNetBufferMdlAndData!,
   NdisFreeNetBuffer: ddiIrql.NdisFreeNetBuffer!,
   NdisAllocateMdl: ddiIrql.NdisAllocateMdl!,
   NdisFreeMdl: ddiIrql.NdisFreeMdl!,
@@ -61,7 +62,7 @@ const irql = {
 export interface NET_BUFFER_POOL_PARAMETERS {
   Header: NDIS_OBJECT_HEADER;
   PoolTag: number;
-  /** For NdisAllocateNetBufferMdlAndData (not modelled); 0 otherwise. */
+  /** The data buffers' size, for NdisAllocateNetBufferMdlAndData; 0 for NET_BUFFERs over the caller's MDL chains. */
   DataSize: number;
 }
 
@@ -290,10 +291,10 @@ export function NdisAllocateNetBuffer(
   n.verifier.irql(irql.NdisAllocateNetBuffer, ddi, adapter);
   if (pool.block !== null && stale(pool.block, ddi)) return null;
   // The NdisAllocateNetBufferPool page: from a pool with a DataSize, NET_BUFFERs come
-  // from NdisAllocateNetBufferMdlAndData (not modelled), which gives them their data.
+  // from NdisAllocateNetBufferMdlAndData, which gives them their data.
   const bad =
     pool.dataSize !== 0
-      ? `on a pool whose DataSize is ${pool.dataSize}, not 0: such a pool's NET_BUFFERs come from NdisAllocateNetBufferMdlAndData (not modelled), with their data; this call takes the caller's MDL chain`
+      ? `on a pool whose DataSize is ${pool.dataSize}, not 0: such a pool's NET_BUFFERs come from NdisAllocateNetBufferMdlAndData, with their data; this call takes the caller's MDL chain`
       : netBufferRangeProblem(MdlChain, DataOffset, DataLength);
   if (bad !== null) {
     n.verifier.fatal('NdisSim_BadParameter', ddi, adapter, `${ddi}: ${bad}`);
@@ -306,7 +307,37 @@ export function NdisAllocateNetBuffer(
   return nb;
 }
 
-/** VOID NdisFreeNetBuffer(NetBuffer). <= DISPATCH; only a NET_BUFFER from NdisAllocateNetBuffer. */
+/**
+ * PNET_BUFFER NdisAllocateNetBufferMdlAndData(PoolHandle). <= DISPATCH. A NET_BUFFER with
+ * its MDL and a data buffer of the pool's DataSize, all NDIS's, from a pool allocated
+ * with a DataSize (nf-nblapi-ndisallocatenetbuffermdlanddata: the caller gives the
+ * pool the size of the data buffers). As with NdisAllocateNetBufferList's NET_BUFFERs,
+ * the whole buffer is used data: DataOffset 0, DataLength the DataSize. A pool with
+ * DataSize 0 has no data to give: NdisSim_BadParameter. NdisFreeNetBuffer frees it.
+ */
+export function NdisAllocateNetBufferMdlAndData(PoolHandle: NDIS_HANDLE): NET_BUFFER | null {
+  const ddi = 'NdisAllocateNetBufferMdlAndData';
+  const n = currentNdis(ddi);
+  const pool = nbPoolOf(n, PoolHandle, ddi);
+  const adapter = pool.block?.name ?? null;
+  n.verifier.irql(irql.NdisAllocateNetBufferMdlAndData, ddi, adapter);
+  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (pool.dataSize === 0) {
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapter,
+      `${ddi}: the pool was allocated with DataSize 0, so it has no data buffers to give; allocate it with the size of the data, or take the caller's MDL chain with NdisAllocateNetBuffer`,
+    );
+    return null;
+  }
+  pool.allocated++;
+  const nb = new NbImpl(pool, new Uint8Array(pool.dataSize), 0, pool.dataSize);
+  if (n.trace.on) n.traceDdi(ddi, pool.block, { DataLength: pool.dataSize });
+  return nb;
+}
+
+/** VOID NdisFreeNetBuffer(NetBuffer). <= DISPATCH; a NET_BUFFER from NdisAllocateNetBuffer or NdisAllocateNetBufferMdlAndData. */
 export function NdisFreeNetBuffer(NetBuffer: NET_BUFFER): void {
   const ddi = 'NdisFreeNetBuffer';
   const n = currentNdis(ddi);
