@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import {
-  NDIS_CURRENT_IRQL,
+  DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisMSendNetBufferListsComplete,
   type NET_BUFFER_LIST,
+  PASSIVE_LEVEL,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -19,7 +21,7 @@ import { scriptedDriver } from './helpers/scripted.ts';
 function sends(traffic: string) {
   const calls: { nbs: number[]; irql: number }[] = [];
   const drv = scriptedDriver('traffic-sink', {
-    send: (a, chain) => {
+    send: (a, chain, _port, flags) => {
       const nbs: number[] = [];
       for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
         let k = 0;
@@ -27,7 +29,8 @@ function sends(traffic: string) {
         nbs.push(k);
         x.Status = NDIS_STATUS_SUCCESS;
       }
-      calls.push({ nbs, irql: NDIS_CURRENT_IRQL() });
+      // The flag says the IRQL NDIS called at (reading it here would be Flags_Irql).
+      calls.push({ nbs, irql: flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? DISPATCH_LEVEL : PASSIVE_LEVEL });
       NdisMSendNetBufferListsComplete(a.handle, chain, 0);
     },
   });

@@ -265,6 +265,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly eventLog: EventLogEntry[] = [];
   /** Port ranges NdisMRegisterIoPortRange claimed, of every adapter; null until the first. */
   ioPortRanges: IoPortRange[] | null = null;
+  /** Callbacks and adapters Flags_Irql reported already (api/processor.ts), or null. */
+  flagsIrqlSaid: Set<string> | null = null;
   /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
   private depth = 0;
@@ -1090,6 +1092,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       [0, top ?? 0],
     );
     throw new WorldStop('driver exception');
+  }
+
+  /** The callback whose driver code runs now (the innermost frame), or null outside any. */
+  innermostCallback(): string | null {
+    return this.depth === 0 ? null : this.frames[this.depth - 1]!.fn;
   }
 
   /**

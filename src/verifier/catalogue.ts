@@ -204,9 +204,10 @@ const msMappings: Record<string, Mapping> = {
   },
   // IRQL
   Flags_Irql: {
-    status: 'not-applicable',
-    reason:
-      'the model offers no way to read the IRQL (no KeGetCurrentIrql), so a driver can only trust the *_DISPATCH_LEVEL flags; setting one wrongly is NdisSim_DispatchLevelFlag',
+    status: 'enforced',
+    spec: ['R6.14'],
+    bugCheck: dv(simCode(0x19)),
+    how: 'NDIS_CURRENT_IRQL (KeGetCurrentIrql) called by the driver code of a callback that has a *_DISPATCH_LEVEL flag (the send, receive, return and completion handlers) is reported once per callback and adapter; setting such a flag wrongly is NdisSim_DispatchLevelFlag',
   },
   Irql_Gather_DMA_Function: irqlRule(
     ['R8.2'],

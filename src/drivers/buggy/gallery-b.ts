@@ -5,8 +5,10 @@
 import {
   type CM_MEMORY_RANGE,
   CmResourceTypePort,
+  DISPATCH_LEVEL,
   MediaConnectStateConnected,
   MediaDuplexStateFull,
+  NDIS_CURRENT_IRQL,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
   type NDIS_MINIPORT_INIT_PARAMETERS,
@@ -636,6 +638,27 @@ export const galleryB: readonly GalleryEntry[] = [
       },
       'buggy: wrong NumberOfNetBufferLists',
     ),
+  },
+  {
+    rule: 'Flags_Irql',
+    mistake:
+      'MiniportSendNetBufferLists, ported from an NDIS 5 driver, asks NDIS_CURRENT_IRQL (KeGetCurrentIrql) whether it runs at DISPATCH_LEVEL to choose its completion flag, where SendFlags already says so.',
+    driver: galleryDriver(
+      'bad-irql-probe',
+      {
+        send: (a, chain) => {
+          for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+          const dispatch = NDIS_CURRENT_IRQL() === DISPATCH_LEVEL;
+          NdisMSendNetBufferListsComplete(
+            a.handle,
+            chain,
+            dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+          );
+        },
+      },
+      'buggy: reads the IRQL in its send handler',
+    ),
+    scenario: { traffic },
   },
   {
     rule: 'NdisSim_DispatchLevelFlag',

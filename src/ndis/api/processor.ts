@@ -5,6 +5,7 @@
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { ddiIrql } from '../generated/irql.ts';
+import { msRules } from '../generated/rules.ts';
 import type { Ndis } from '../ndis.ts';
 import { currentNdis } from './common.ts';
 import { newestMinorVersion } from './driver.ts';
@@ -47,9 +48,39 @@ export const DISPATCH_LEVEL = Irql.Dispatch;
 /** HIGH_LEVEL: the top of the model's scale (4; 15 on x64), above every device IRQL. */
 export const HIGH_LEVEL = Irql.High;
 
-/** KIRQL NDIS_CURRENT_IRQL(): the IRQL the caller runs at (KeGetCurrentIrql). Any IRQL. */
+/**
+ * The callbacks whose flags say whether they run at DISPATCH_LEVEL (SDV's Flags_Irql,
+ * from rules.json): in them a driver trusts the flag and does not read the IRQL.
+ */
+const flagCallbacks: ReadonlySet<string> = new Set(
+  msRules.find((r) => r.name === 'Flags_Irql')?.appliesTo ?? [],
+);
+
+/**
+ * KIRQL NDIS_CURRENT_IRQL(): the IRQL the caller runs at (KeGetCurrentIrql). Any IRQL.
+ * Called from a callback that got a *_DISPATCH_LEVEL flag, it is SDV's Flags_Irql
+ * (R6.14, dispatch-irql-tracking): the flag says the IRQL, and reading it costs a call
+ * the flag was made to save. Reported once per callback and adapter.
+ */
 export function NDIS_CURRENT_IRQL(): number {
-  return currentNdis('NDIS_CURRENT_IRQL').kernel.ctx.irql;
+  const n = currentNdis('NDIS_CURRENT_IRQL');
+  const fn = n.innermostCallback();
+  if (fn !== null && flagCallbacks.has(fn)) flagsIrql(n, fn);
+  return n.kernel.ctx.irql;
+}
+
+function flagsIrql(n: Ndis, fn: string): void {
+  const adapter = n.runningAdapterName();
+  const key = `${fn} ${adapter ?? ''}`;
+  n.flagsIrqlSaid ??= new Set();
+  if (n.flagsIrqlSaid.has(key)) return;
+  n.flagsIrqlSaid.add(key);
+  n.verifier.report(
+    'Flags_Irql',
+    'NDIS_CURRENT_IRQL',
+    adapter,
+    `${n.kernel.ctx.who} read the IRQL (NDIS_CURRENT_IRQL, KeGetCurrentIrql) in ${fn}, whose flags say whether it runs at DISPATCH_LEVEL: test the *_DISPATCH_LEVEL flag instead (dispatch-irql-tracking, R6.14)`,
+  );
 }
 
 /** USHORT NdisActiveGroupCount(). Any IRQL (NDIS 6.20). The model has one group. */
