@@ -460,6 +460,8 @@ class DeviceObject implements DEVICE_OBJECT {
   constructor(
     /** For traces and debugging: which object of which device. */
     readonly name: string,
+    /** The PDO is the bus driver's; the FDO NDIS makes with the miniport's DRIVER_OBJECT. */
+    readonly role: 'PDO' | 'FDO',
   ) {}
 }
 
@@ -490,12 +492,12 @@ export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
   stale(b, ddi);
   let pdo = pdos.get(b.dev);
   if (pdo === undefined) {
-    pdo = new DeviceObject(`PDO of ${b.dev.instanceId}`);
+    pdo = new DeviceObject(`PDO of ${b.dev.instanceId}`, 'PDO');
     pdos.set(b.dev, pdo);
   }
   let fdo = fdos.get(b);
   if (fdo === undefined) {
-    fdo = new DeviceObject(`FDO of ${b.name}`);
+    fdo = new DeviceObject(`FDO of ${b.name}`, 'FDO');
     fdos.set(b, fdo);
   }
   if (n.trace.on) n.traceDdi(ddi, b, {});

@@ -484,11 +484,23 @@ function ioObjectOwner(n: Ndis, o: unknown, ddi: string): { owner: Owner; driver
         `a work item of the DRIVER_OBJECT before DriverEntry registered the driver with NDIS (allocate it after NdisMRegisterMiniportDriver, NdisFRegisterFilterDriver or NdisRegisterProtocolDriver)`,
       );
   }
+  // NdisMGetDeviceProperty's FDO: NDIS makes it with the miniport's DRIVER_OBJECT, so it
+  // is one of the caller's device objects, which the page allows; the model keeps work
+  // items only of a DRIVER_OBJECT or an NdisRegisterDeviceEx device. The PDO is the bus
+  // driver's, not the caller's.
+  const role = o !== null && typeof o === 'object' ? (o as { role?: unknown }).role : undefined;
+  if (role === 'FDO')
+    throw new NotModelledError(
+      ddi,
+      'a work item of the FDO from NdisMGetDeviceProperty (use NdisAllocateIoWorkItem with the adapter handle, or the DRIVER_OBJECT)',
+    );
   return n.verifier.fatal(
     'NdisSim_BadParameter',
     ddi,
     null,
-    `${ddi}: DeviceObject is neither the DRIVER_OBJECT of a loaded driver registered with NDIS nor the device object of an NdisRegisterDeviceEx device (other device objects are not modelled)`,
+    role === 'PDO'
+      ? `${ddi}: DeviceObject is the PDO from NdisMGetDeviceProperty, the bus driver's; the page takes the caller's own driver or device object`
+      : `${ddi}: DeviceObject is neither the DRIVER_OBJECT of a loaded driver registered with NDIS nor the device object of an NdisRegisterDeviceEx device (other device objects are not modelled)`,
   );
 }
 
