@@ -4,12 +4,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scriptedDriver } from '../src/drivers/buggy/base.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
+  DelayedWorkQueue,
+  type DriverModule,
+  FILE_DEVICE_NETWORK,
   IoAllocateWorkItem,
+  IoCreateDevice,
+  IoDeleteDevice,
   IoFreeWorkItem,
+  IoQueueWorkItem,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
+  NdisDeregisterProtocolDriver,
   NdisMGetDeviceProperty,
+  NdisRegisterProtocolDriver,
 } from '../src/index.ts';
+import { World } from '../src/world.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 /** A miniport that allocates an IO_WORKITEM of a device object NdisMGetDeviceProperty gave it. */
@@ -34,4 +47,66 @@ test("nf-wdm-ioallocateworkitem: IoAllocateWorkItem with the PDO of NdisMGetDevi
   const r = itemOf('PhysicalDeviceObject');
   assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.message ?? '');
   assert.match(r.bugCheck?.message ?? '', /the PDO from NdisMGetDeviceProperty, the bus driver's/);
+});
+
+/**
+ * A protocol driver that makes its own device (IoCreateDevice, as ndisprot does) and
+ * queues a work item of that device object; its Unload frees the item.
+ */
+function protocolWithDeviceItem(ran: unknown[]): DriverModule {
+  return {
+    name: 'device-item',
+    load: () => ({
+      DriverEntry: (obj) => {
+        const r = NdisRegisterProtocolDriver(null, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+            Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+          },
+          MajorNdisVersion: 6,
+          MinorNdisVersion: 30,
+          Name: 'device-item',
+          BindAdapterHandlerEx: () => NDIS_STATUS_FAILURE,
+          UnbindAdapterHandlerEx: () => NDIS_STATUS_SUCCESS,
+          OpenAdapterCompleteHandlerEx: () => {},
+          CloseAdapterCompleteHandlerEx: () => {},
+          NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+          OidRequestCompleteHandler: () => {},
+          ReceiveNetBufferListsHandler: () => {},
+          SendNetBufferListsCompleteHandler: () => {},
+          StatusHandlerEx: () => {},
+        });
+        const dev = IoCreateDevice(obj, 0, '\\Device\\DeviceItem', FILE_DEVICE_NETWORK, 0, false)
+          .DeviceObject!;
+        const item = IoAllocateWorkItem(dev)!;
+        IoQueueWorkItem(item, (d) => ran.push(d), DelayedWorkQueue, null);
+        obj.DriverUnload = () => {
+          IoFreeWorkItem(item);
+          NdisDeregisterProtocolDriver(r.NdisProtocolHandle!);
+          IoDeleteDevice(dev);
+        };
+        return r.Status;
+      },
+    }),
+  };
+}
+
+test("nf-wdm-ioallocateworkitem: a protocol driver's IoAllocateWorkItem with the device object of its own IoCreateDevice device (one of the caller's device objects) gives a work item whose routine gets that device object; it threw a TypeError inside ndis-sim, blamed on the driver as NdisSim_DriverException", () => {
+  const ran: unknown[] = [];
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(protocolWithDeviceItem(ran));
+  w.addProtocolDriver('device-item');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'stop-protocol', driver: 'device-item' });
+  const r = w.run(200 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message ?? r.message ?? '');
+  assert.deepEqual(r.violations, []);
+  assert.equal(ran.length, 1, 'the routine ran once');
+  assert.equal(
+    (ran[0] as { __ndisHandle?: string }).__ndisHandle,
+    'DEVICE_OBJECT',
+    'it got the device object',
+  );
 });

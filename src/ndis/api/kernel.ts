@@ -9,7 +9,7 @@ import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
-import { ControlDevice, ControlDeviceObject } from '../device.ts';
+import { ControlDevice, ControlDeviceObject, IoDriver } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -466,8 +466,15 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
  */
 function ioObjectOwner(n: Ndis, o: unknown, ddi: string): { owner: Owner; driverObject: boolean } {
   if (o instanceof ControlDeviceObject) {
-    const d = deviceOwnerOf(o.device, ddi) as MiniportDriverBlock | FilterDriverBlock;
-    return { owner: ownerOf(d), driverObject: false };
+    const d = deviceOwnerOf(o.device, ddi) as MiniportDriverBlock | FilterDriverBlock | IoDriver;
+    if (!(d instanceof IoDriver)) return { owner: ownerOf(d), driverObject: false };
+    // A protocol driver's own device (IoCreateDevice): the item is the protocol driver's.
+    for (const p of n.protocolDrivers?.values() ?? [])
+      if (p.driverObject === d.driverObject && !p.unloaded) return { owner: ownerOf(p), driverObject: false };
+    throw new NotModelledError(
+      ddi,
+      `a work item of ${o.device.name} before its driver registered with NDIS (allocate it after NdisRegisterProtocolDriver)`,
+    );
   }
   if (o !== null && typeof o === 'object' && !('__ndisHandle' in o)) {
     for (const d of n.drivers.values())
