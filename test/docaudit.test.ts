@@ -2,6 +2,8 @@
 // code was the side at fault. Each test names the Microsoft page it follows.
 
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
@@ -109,4 +111,22 @@ test("nf-wdm-ioallocateworkitem: a protocol driver's IoAllocateWorkItem with the
     'DEVICE_OBJECT',
     'it got the device object',
   );
+});
+
+test('docs/model.md "Determinism" and docs/decisions.md: nothing in the simulation is module-level but the current-world pointer (no top-level let, no module-level WeakMap keyed by one world\'s objects)', () => {
+  const roots = ['src/ndis', 'src/kernel', 'src/sim', 'src/pnp', 'src/hw'];
+  const files = [
+    'src/world.ts',
+    ...roots.flatMap((r) =>
+      readdirSync(r, { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts') && !f.includes('generated'))
+        .map((f) => join(r, f)),
+    ),
+  ];
+  const found: string[] = [];
+  for (const f of files)
+    for (const [i, line] of readFileSync(f, 'utf8').split('\n').entries())
+      if (/^(export )?let /.test(line) || /^(export )?const \w+(: [^=]+)? = new WeakMap/.test(line))
+        found.push(`${f}:${i + 1}: ${line}`);
+  assert.deepEqual(found, ['src/ndis/api/common.ts:15: let current: Ndis | null = null;']);
 });
