@@ -55,7 +55,7 @@ test("nf-wdm-ioallocateworkitem: IoAllocateWorkItem with the PDO of NdisMGetDevi
  * A protocol driver that makes its own device (IoCreateDevice, as ndisprot does) and
  * queues a work item of that device object; its Unload frees the item.
  */
-function protocolWithDeviceItem(ran: unknown[]): DriverModule {
+function protocolWithDeviceItem(ran: unknown[], deleteFirst = false): DriverModule {
   return {
     name: 'device-item',
     load: () => ({
@@ -80,6 +80,7 @@ function protocolWithDeviceItem(ran: unknown[]): DriverModule {
         });
         const dev = IoCreateDevice(obj, 0, '\\Device\\DeviceItem', FILE_DEVICE_NETWORK, 0, false)
           .DeviceObject!;
+        if (deleteFirst) IoDeleteDevice(dev);
         const item = IoAllocateWorkItem(dev)!;
         IoQueueWorkItem(item, (d) => ran.push(d), DelayedWorkQueue, null);
         obj.DriverUnload = () => {
@@ -129,4 +130,19 @@ test('docs/model.md "Determinism" and docs/decisions.md: nothing in the simulati
       if (/^(export )?let /.test(line) || /^(export )?const \w+(: [^=]+)? = new WeakMap/.test(line))
         found.push(`${f}:${i + 1}: ${line}`);
   assert.deepEqual(found, ['src/ndis/api/common.ts:15: let current: Ndis | null = null;']);
+});
+
+test("IoAllocateWorkItem with the device object of a protocol driver's device it deleted (IoDeleteDevice) is NdisSim_ObjectFreedInUse naming IoDeleteDevice, not NdisDeregisterDeviceEx", () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(protocolWithDeviceItem([], true));
+  w.addProtocolDriver('device-item');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(10 * ns.ms);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ObjectFreedInUse', r.message ?? '');
+  assert.match(
+    r.bugCheck?.message ?? '',
+    /device object of \\Device\\DeviceItem, deleted already \(IoDeleteDevice\)/,
+  );
 });

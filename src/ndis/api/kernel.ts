@@ -363,7 +363,9 @@ function deviceOwnerOf(h: unknown, ddi: string): unknown {
       'NdisSim_ObjectFreedInUse',
       ddi,
       null,
-      `${ddi} with the NdisDeviceHandle of ${h.name}, deregistered already (NdisDeregisterDeviceEx deleted its device object)`,
+      h.owner instanceof IoDriver
+        ? `${ddi} with the device object of ${h.name}, deleted already (IoDeleteDevice)`
+        : `${ddi} with the NdisDeviceHandle of ${h.name}, deregistered already (NdisDeregisterDeviceEx deleted its device object)`,
     );
   return h.owner;
 }
