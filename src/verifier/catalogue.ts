@@ -584,8 +584,18 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.1'],
     summary:
-      'DriverEntry failed after NdisMRegisterMiniportDriver succeeded, without calling NdisMDeregisterMiniportDriver.',
-    ddis: ['DriverEntry', 'NdisMRegisterMiniportDriver', 'NdisMDeregisterMiniportDriver'],
+      'DriverEntry failed after registering with NDIS (NdisMRegisterMiniportDriver, NdisFRegisterFilterDriver or NdisRegisterProtocolDriver) without deregistering, or with a device or symbolic link it made (IoCreateDevice, IoCreateSymbolicLink) still in place: the I/O manager unloads such a driver without calling its unload routine.',
+    ddis: [
+      'DriverEntry',
+      'NdisMRegisterMiniportDriver',
+      'NdisMDeregisterMiniportDriver',
+      'NdisFRegisterFilterDriver',
+      'NdisFDeregisterFilterDriver',
+      'NdisRegisterProtocolDriver',
+      'NdisDeregisterProtocolDriver',
+      'IoCreateDevice',
+      'IoCreateSymbolicLink',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x21) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismregisterminiportdriver.md',
     fatal: false,
@@ -1686,7 +1696,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'driver-verifier',
     spec: [],
     summary:
-      'A dispatch routine of a device from NdisRegisterDeviceEx returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending (0xC9/0x23D), returned another status after IoMarkIrpPending (0xC9/0x23E), or completed the IRP with STATUS_PENDING as its final status.',
+      "A dispatch routine of a control device (NdisRegisterDeviceEx, or a protocol driver's IoCreateDevice) returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending (0xC9/0x23D), returned another status after IoMarkIrpPending (0xC9/0x23E), or completed the IRP with STATUS_PENDING as its final status.",
     ddis: [
       'DispatchCreate',
       'DispatchCleanup',
