@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { driverNames } from '../src/drivers/index.ts';
+import { InputError } from '../src/errors.ts';
 import {
   DelayedWorkQueue,
   type DriverModule,
@@ -24,6 +26,7 @@ import {
   NdisMGetDeviceProperty,
   NdisRegisterProtocolDriver,
 } from '../src/index.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import { World } from '../src/world.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -144,5 +147,18 @@ test("IoAllocateWorkItem with the device object of a protocol driver's device it
   assert.match(
     r.bugCheck?.message ?? '',
     /device object of \\Device\\DeviceItem, deleted already \(IoDeleteDevice\)/,
+  );
+});
+
+test('docs/model.md "A protocol driver\'s own device": a scenario\'s open may name the link Global\\X or \\\\.\\Global\\X (the global directory is the one directory of the model); the schema refused it, and its message showed \\.X for \\\\.\\X', () => {
+  const scenario = (link: string): string =>
+    `devices: [{ name: nic0, driver: healthy-nic }]\nactions:\n  - { at: 1ms, do: open, handle: tool, link: '${link}' }\n`;
+  for (const link of ['SimNicCtl', '\\\\.\\SimNicCtl', 'Global\\SimNicCtl', '\\\\.\\Global\\SimNicCtl'])
+    assert.doesNotThrow(() => parseScenarioText(scenario(link), 's.yaml', driverNames()), link);
+  assert.throws(
+    () => parseScenarioText(scenario('a b'), 's.yaml', driverNames()),
+    (e: unknown) =>
+      e instanceof InputError &&
+      e.problems.some((p) => p.includes('such as SimNicCtl (or \\\\.\\SimNicCtl, Global\\SimNicCtl)')),
   );
 });
