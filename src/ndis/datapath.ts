@@ -952,9 +952,6 @@ function dataState(m: FilterModule): boolean {
   return m.state === 'Running' || m.state === 'Pausing';
 }
 
-/** Serial of the filter DDI calls that walk a chain (NblImpl._mark). */
-let walkSerial = 0;
-
 /**
  * The NBLs of `chain` that `accept` takes (it returns null), relinked in order; every
  * other one is reported under `rule` and left alone. Stops at a link back into the chain.
@@ -967,7 +964,7 @@ function take(
   chain: NET_BUFFER_LIST | null,
   accept: (nbl: NblImpl) => string | null,
 ): { head: NblImpl | null; count: number } {
-  const mark = ++walkSerial;
+  const mark = ++n.walkSerial;
   let head: NblImpl | null = null;
   let tail: NblImpl | null = null;
   let count = 0;

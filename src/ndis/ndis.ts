@@ -296,6 +296,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
   /** What a run asked of the model that it accepted without acting on it, once each (RunResult.modelNotes). */
   readonly modelNotes: string[] = [];
+  /** Serial of the filter DDI calls that walk a chain (NblImpl._mark, datapath.ts `take`). */
+  walkSerial = 0;
+  /** NdisMGetDeviceProperty's objects: one PDO per devnode, one FDO per adapter (api/adapter.ts). */
+  readonly deviceObjects = new WeakMap<object, DEVICE_OBJECT>();
   /**
    * Whether the run notes the situations it reaches (situations.ts): a removal and the
    * adapter's state when it came. The explorer turns it on, to show which situations

@@ -24,8 +24,9 @@ import type { NDIS_OID_REQUEST } from './types.ts';
 /**
  * The devtest page of NdisOidComplete: OID_PNP_SET_POWER may complete only with SUCCESS
  * or NOT_ACCEPTED (and be pended). The page's other OIDs (the "delete" and "free" OIDs
- * of receive filters, NIC switches, offloads and wake patterns) are none the model's
- * protocols or NDIS send, so they are left out.
+ * of receive filters, NIC switches, offloads and wake patterns) are none NDIS or the
+ * built-in protocol sends; they are left out, though a driver's own protocol or filter,
+ * or a scenario's oid action by number, may send one (docs/model.md, R6 "Not modelled").
  */
 const restricted = new Map<number, readonly number[]>([
   [OID_PNP_SET_POWER, [NDIS_STATUS_SUCCESS, NDIS_STATUS_NOT_ACCEPTED]],

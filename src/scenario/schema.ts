@@ -429,9 +429,9 @@ export const actionSchema = z
     /** `open`: the symbolic link the application opens, as \\.\<link> (the driver's \DosDevices\<link>). */
     link: z
       .string()
-      .regex(/^(\\\\\.\\)?[A-Za-z0-9_.-]{1,64}$/, {
+      .regex(/^(\\\\\.\\)?(Global\\)?[A-Za-z0-9_.-]{1,64}$/i, {
         error: (iss) =>
-          `expected a symbolic link name such as SimNicCtl (or \\.SimNicCtl), got ${show(iss.input)}`,
+          `expected a symbolic link name such as SimNicCtl (or \\\\.\\SimNicCtl, Global\\SimNicCtl), got ${show(iss.input)}`,
       })
       .optional(),
     /** `ioctl`: the I/O control code (METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT), a number or hex ("0x00222004"). */

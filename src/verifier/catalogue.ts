@@ -596,8 +596,18 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.1'],
     summary:
-      'DriverEntry failed after NdisMRegisterMiniportDriver succeeded, without calling NdisMDeregisterMiniportDriver.',
-    ddis: ['DriverEntry', 'NdisMRegisterMiniportDriver', 'NdisMDeregisterMiniportDriver'],
+      'DriverEntry failed after registering with NDIS (NdisMRegisterMiniportDriver, NdisFRegisterFilterDriver or NdisRegisterProtocolDriver) without deregistering, or with a device or symbolic link it made (IoCreateDevice, IoCreateSymbolicLink) still in place: the I/O manager unloads such a driver without calling its unload routine.',
+    ddis: [
+      'DriverEntry',
+      'NdisMRegisterMiniportDriver',
+      'NdisMDeregisterMiniportDriver',
+      'NdisFRegisterFilterDriver',
+      'NdisFDeregisterFilterDriver',
+      'NdisRegisterProtocolDriver',
+      'NdisDeregisterProtocolDriver',
+      'IoCreateDevice',
+      'IoCreateSymbolicLink',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x21) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismregisterminiportdriver.md',
     fatal: false,
@@ -607,8 +617,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.1', 'R2.2', 'R7.5'],
     summary:
-      'NdisMRegisterMiniportDriver or NdisFRegisterFilterDriver refused the characteristics (a required handler missing, FilterOidRequest without FilterOidRequestComplete, an unknown header or NDIS version, a UniqueName that is no GUID): the driver does not load.',
-    ddis: ['NdisMRegisterMiniportDriver', 'NdisFRegisterFilterDriver'],
+      'NdisMRegisterMiniportDriver, NdisFRegisterFilterDriver or NdisRegisterProtocolDriver refused the characteristics (a required handler missing, FilterOidRequest without FilterOidRequestComplete, an unknown header or NDIS version, a UniqueName that is no GUID, an empty protocol Name): the driver does not load.',
+    ddis: ['NdisMRegisterMiniportDriver', 'NdisFRegisterFilterDriver', 'NdisRegisterProtocolDriver'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xb0) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfregisterfilterdriver.md',
     fatal: false,
@@ -628,7 +638,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_StaleHandle',
     origin: 'ndis-sim',
     spec: ['R5.20', 'R2.8'],
-    summary: 'An NDIS function was called with an adapter handle whose MiniportHaltEx has already returned.',
+    summary:
+      'An NDIS function was called with a handle whose object is gone: an adapter handle after its MiniportHaltEx returned, a filter module handle after its FilterDetach, or a protocol binding handle after NdisCloseAdapterEx.',
     ddis: [],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x01) },
     source: spec,
@@ -1624,7 +1635,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.2'],
     summary:
-      'A protocol driver completed NetEventPause (returned SUCCESS, or NdisCompleteNetPnPEvent) while sends it made on the binding were not yet back in its ProtocolSendNetBufferListsComplete.',
+      'A protocol driver completed NetEventPause (returned SUCCESS, or NdisCompleteNetPnPEvent) while sends it made on the binding were not yet back in its ProtocolSendNetBufferListsComplete, or receives it held were not yet returned with NdisReturnNetBufferLists.',
     ddis: ['ProtocolNetPnPEvent', 'NdisCompleteNetPnPEvent'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf3) },
     source: 'windows-driver-docs-pr/network/pausing-a-binding.md',
@@ -1715,7 +1726,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'driver-verifier',
     spec: [],
     summary:
-      'A dispatch routine of a device from NdisRegisterDeviceEx returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending (0xC9/0x23D), returned another status after IoMarkIrpPending (0xC9/0x23E), or completed the IRP with STATUS_PENDING as its final status.',
+      "A dispatch routine of a control device (NdisRegisterDeviceEx, or a protocol driver's IoCreateDevice) returned a status other than STATUS_PENDING without completing its IRP, returned STATUS_PENDING without IoMarkIrpPending (0xC9/0x23D), returned another status after IoMarkIrpPending (0xC9/0x23E), or completed the IRP with STATUS_PENDING as its final status.",
     ddis: [
       'DispatchCreate',
       'DispatchCleanup',

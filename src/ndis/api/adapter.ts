@@ -3,7 +3,6 @@
 // (handle, IRQL, state) and then delegates to the block's procedures.
 
 import { NotModelledError } from '../../errors.ts';
-import type { DeviceNode } from '../../pnp/pnp.ts';
 import type { PciConfigSpace } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
@@ -460,12 +459,10 @@ class DeviceObject implements DEVICE_OBJECT {
   constructor(
     /** For traces and debugging: which object of which device. */
     readonly name: string,
+    /** The PDO is the bus driver's; the FDO NDIS makes with the miniport's DRIVER_OBJECT. */
+    readonly role: 'PDO' | 'FDO',
   ) {}
 }
-
-/** One PDO per devnode, kept across the FDOs that come and go on it; one FDO per adapter. */
-const pdos = new WeakMap<DeviceNode, DeviceObject>();
-const fdos = new WeakMap<MiniportBlock, DeviceObject>();
 
 /**
  * VOID NdisMGetDeviceProperty(MiniportAdapterHandle, *PhysicalDeviceObject,
@@ -488,15 +485,16 @@ export function NdisMGetDeviceProperty(MiniportAdapterHandle: NDIS_HANDLE): {
   const n = b.ndis;
   n.verifier.irql(irql.NdisMGetDeviceProperty, ddi, b.name);
   stale(b, ddi);
-  let pdo = pdos.get(b.dev);
+  // One PDO per devnode, kept across the FDOs that come and go on it; one FDO per adapter.
+  let pdo = n.deviceObjects.get(b.dev);
   if (pdo === undefined) {
-    pdo = new DeviceObject(`PDO of ${b.dev.instanceId}`);
-    pdos.set(b.dev, pdo);
+    pdo = new DeviceObject(`PDO of ${b.dev.instanceId}`, 'PDO');
+    n.deviceObjects.set(b.dev, pdo);
   }
-  let fdo = fdos.get(b);
+  let fdo = n.deviceObjects.get(b);
   if (fdo === undefined) {
-    fdo = new DeviceObject(`FDO of ${b.name}`);
-    fdos.set(b, fdo);
+    fdo = new DeviceObject(`FDO of ${b.name}`, 'FDO');
+    n.deviceObjects.set(b, fdo);
   }
   if (n.trace.on) n.traceDdi(ddi, b, {});
   return {

@@ -9,7 +9,7 @@ import { limits, ns } from '../../sim/limits.ts';
 import { BugCheckCode } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import { type MiniportBlock, removeFrom } from '../block.ts';
-import { ControlDevice, ControlDeviceObject } from '../device.ts';
+import { ControlDevice, ControlDeviceObject, IoDriver } from '../device.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -363,7 +363,9 @@ function deviceOwnerOf(h: unknown, ddi: string): unknown {
       'NdisSim_ObjectFreedInUse',
       ddi,
       null,
-      `${ddi} with the NdisDeviceHandle of ${h.name}, deregistered already (NdisDeregisterDeviceEx deleted its device object)`,
+      h.owner instanceof IoDriver
+        ? `${ddi} with the device object of ${h.name}, deleted already (IoDeleteDevice)`
+        : `${ddi} with the NdisDeviceHandle of ${h.name}, deregistered already (NdisDeregisterDeviceEx deleted its device object)`,
     );
   return h.owner;
 }
@@ -466,8 +468,15 @@ export function NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE): void {
  */
 function ioObjectOwner(n: Ndis, o: unknown, ddi: string): { owner: Owner; driverObject: boolean } {
   if (o instanceof ControlDeviceObject) {
-    const d = deviceOwnerOf(o.device, ddi) as MiniportDriverBlock | FilterDriverBlock;
-    return { owner: ownerOf(d), driverObject: false };
+    const d = deviceOwnerOf(o.device, ddi) as MiniportDriverBlock | FilterDriverBlock | IoDriver;
+    if (!(d instanceof IoDriver)) return { owner: ownerOf(d), driverObject: false };
+    // A protocol driver's own device (IoCreateDevice): the item is the protocol driver's.
+    for (const p of n.protocolDrivers?.values() ?? [])
+      if (p.driverObject === d.driverObject && !p.unloaded) return { owner: ownerOf(p), driverObject: false };
+    throw new NotModelledError(
+      ddi,
+      `a work item of ${o.device.name} before its driver registered with NDIS (allocate it after NdisRegisterProtocolDriver)`,
+    );
   }
   if (o !== null && typeof o === 'object' && !('__ndisHandle' in o)) {
     for (const d of n.drivers.values())
@@ -484,11 +493,23 @@ function ioObjectOwner(n: Ndis, o: unknown, ddi: string): { owner: Owner; driver
         `a work item of the DRIVER_OBJECT before DriverEntry registered the driver with NDIS (allocate it after NdisMRegisterMiniportDriver, NdisFRegisterFilterDriver or NdisRegisterProtocolDriver)`,
       );
   }
+  // NdisMGetDeviceProperty's FDO: NDIS makes it with the miniport's DRIVER_OBJECT, so it
+  // is one of the caller's device objects, which the page allows; the model keeps work
+  // items only of a DRIVER_OBJECT or an NdisRegisterDeviceEx device. The PDO is the bus
+  // driver's, not the caller's.
+  const role = o !== null && typeof o === 'object' ? (o as { role?: unknown }).role : undefined;
+  if (role === 'FDO')
+    throw new NotModelledError(
+      ddi,
+      'a work item of the FDO from NdisMGetDeviceProperty (use NdisAllocateIoWorkItem with the adapter handle, or the DRIVER_OBJECT)',
+    );
   return n.verifier.fatal(
     'NdisSim_BadParameter',
     ddi,
     null,
-    `${ddi}: DeviceObject is neither the DRIVER_OBJECT of a loaded driver registered with NDIS nor the device object of an NdisRegisterDeviceEx device (other device objects are not modelled)`,
+    role === 'PDO'
+      ? `${ddi}: DeviceObject is the PDO from NdisMGetDeviceProperty, the bus driver's; the page takes the caller's own driver or device object`
+      : `${ddi}: DeviceObject is neither the DRIVER_OBJECT of a loaded driver registered with NDIS nor the device object of an NdisRegisterDeviceEx device (other device objects are not modelled)`,
   );
 }
 
