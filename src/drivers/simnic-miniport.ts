@@ -189,8 +189,13 @@ interface Adapter extends Registers {
   txStuckMs: number;
   lock: NDIS_SPIN_LOCK;
   status: number;
-  /** NBLs the NIC is transmitting, oldest first: a frame for each of their NET_BUFFERs. */
+  /**
+   * NBLs the NIC is transmitting, oldest first, from index txHead on: a frame for each
+   * of their NET_BUFFERs. Those before txHead are done; the array is compacted now and
+   * then, so that a completion costs what it completes, not the queue's length.
+   */
   txQueue: NET_BUFFER_LIST[];
+  txHead: number;
   /** Frames of the oldest NBL in txQueue the NIC has sent already. */
   txHeadSent: number;
   rxPool: NDIS_HANDLE | null;
@@ -299,6 +304,7 @@ export function simnicMiniport(
       lock: new NDIS_SPIN_LOCK(),
       status: fPaused,
       txQueue: [],
+      txHead: 0,
       txHeadSent: 0,
       rxPool: null,
       rxFree: [],
@@ -495,8 +501,9 @@ export function simnicMiniport(
   /** Takes every queued send off the adapter (the NIC will not finish them). */
   function takeQueuedSends(a: Adapter, atDispatch: boolean): NET_BUFFER_LIST | null {
     acquire(a, atDispatch);
-    const chain = toChain(a.txQueue);
+    const chain = toChain(a.txQueue.slice(a.txHead));
     a.txQueue = [];
+    a.txHead = 0;
     a.txHeadSent = 0;
     release(a, atDispatch);
     return chain;
@@ -571,19 +578,28 @@ export function simnicMiniport(
     if (count === 0 || count === allOnes) return;
     NdisDprAcquireSpinLock(a.lock);
     // The NIC counts frames; an NBL is done when all of its NET_BUFFERs are.
-    let nbls = 0;
+    const q = a.txQueue;
+    let end = a.txHead;
     let left = count;
-    while (nbls < a.txQueue.length && left > 0) {
-      const frames = framesOf(a.txQueue[nbls]!) - a.txHeadSent;
+    while (end < q.length && left > 0) {
+      const frames = framesOf(q[end]!) - a.txHeadSent;
       if (left < frames) {
         a.txHeadSent += left;
         break;
       }
       left -= frames;
       a.txHeadSent = 0;
-      nbls++;
+      end++;
     }
-    const done = a.txQueue.splice(0, nbls);
+    const done = q.slice(a.txHead, end);
+    a.txHead = end;
+    if (end === q.length) {
+      a.txQueue = [];
+      a.txHead = 0;
+    } else if (end >= 1024 && end * 2 >= q.length) {
+      a.txQueue = q.slice(end);
+      a.txHead = 0;
+    }
     a.txCompleted += count;
     NdisDprReleaseSpinLock(a.lock);
     a.xmitOk += count;
@@ -602,7 +618,7 @@ export function simnicMiniport(
     const a = ctx as Adapter;
     a.armed &= ~timerTx;
     NdisDprAcquireSpinLock(a.lock);
-    const queued = a.txQueue.length;
+    const queued = a.txQueue.length - a.txHead;
     const progressed = a.txCompleted !== a.txSeen;
     a.txSeen = a.txCompleted;
     a.txStuckMs = progressed ? 0 : a.txStuckMs + txWatchMs;
@@ -638,7 +654,7 @@ export function simnicMiniport(
     const a = ctx as Adapter;
     NdisAcquireSpinLock(a.lock);
     a.status |= fPaused;
-    const drained = a.txQueue.length === 0 && a.rxOutstanding === 0;
+    const drained = a.txQueue.length === a.txHead && a.rxOutstanding === 0;
     a.pausePending = !drained;
     NdisReleaseSpinLock(a.lock);
     if ((a.status & fSurpriseRemoved) === 0) NdisWriteRegisterUlong(a.ctrl, runningCtrl(a));
@@ -647,7 +663,7 @@ export function simnicMiniport(
   }
 
   function maybeFinishPause(a: Adapter): void {
-    if (!a.pausePending || a.txQueue.length > 0 || a.rxOutstanding > 0) return;
+    if (!a.pausePending || a.txQueue.length > a.txHead || a.rxOutstanding > 0) return;
     a.pausePending = false;
     NdisMPauseComplete(a.handle);
   }
