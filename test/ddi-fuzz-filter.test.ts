@@ -332,7 +332,7 @@ function fuzzedLwf(c: Case) {
 }
 
 function runCase(c: Case): void {
-  const w = new World({ seed: c.seed, verifier: 'collect' });
+  const w = new World({ seed: c.seed, verifier: 'collect', traceMax: 100_000 });
   const lwf = fuzzedLwf(c);
   w.addDriver(healthyNic);
   w.addDriver(lwf);

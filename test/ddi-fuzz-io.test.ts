@@ -237,7 +237,7 @@ function runCase(c: Case): void {
       device = null;
     },
   });
-  const w = new World({ seed: c.seed, verifier: 'collect' });
+  const w = new World({ seed: c.seed, verifier: 'collect', traceMax: 100_000 });
   w.addDriver(drv);
   w.addProtocol('tcpip');
   w.addDevice({ name: 'nic0', driver: 'fuzzed-ctl' });

@@ -71,7 +71,7 @@ function runCase(c: Case): void {
   const mistakes: EchoMistakes = { sendPort: c.sendPort };
   for (const f of c.mistakes) mistakes[f] = true;
   const proto = echoProtocol('fuzzed-proto', 'echo-proto with mistakes', mistakes);
-  const w = new World({ seed: c.seed, verifier: 'collect' });
+  const w = new World({ seed: c.seed, verifier: 'collect', traceMax: 100_000 });
   w.addDriver(healthyNic);
   w.addDriver(proto);
   w.addDriver(countingLwf);

@@ -576,7 +576,7 @@ function hooks(c: Case): Hooks {
 }
 
 function runProgram(c: Case): void {
-  const w = new World({ seed: c.seed, verifier: 'collect' });
+  const w = new World({ seed: c.seed, verifier: 'collect', traceMax: 100_000 });
   w.addDriver(scriptedDriver('fuzzed', hooks(c)));
   w.addProtocol('tcpip', { traffic: { ratePerSecond: 50 } });
   w.addDevice({ name: 'nic0', driver: 'fuzzed' });
