@@ -115,7 +115,9 @@ function mutate(data: unknown, ms: readonly Mutation[]): unknown {
   return root;
 }
 
-const line = /^s\.yaml: [^:]+: .+/;
+/** `s.yaml: <path>: <message>`, the path plain names, [index] or ["quoted key"] (pathText). */
+const line =
+  /^s\.yaml: (?:\(top level\)|[A-Za-z_$][\w$-]*|\["(?:[^"\\]|\\.)*"\])(?:\.[A-Za-z_$][\w$-]*|\[(?:\d+|"(?:[^"\\]|\\.)*")\])*: \S/;
 
 function check(base: { file: string; data: unknown }, ms: readonly Mutation[]): void {
   const data = mutate(base.data, ms);
@@ -146,5 +148,26 @@ test('scenario fuzz: mutated example scenarios are refused with "file: path: exp
       check(bases[i]!, ms),
     ),
     { numRuns: 400, seed: 27 },
+  );
+});
+
+test('pathText: a key that is not a plain name is quoted, so a path cannot run into the message after it (registry values, expect keys)', () => {
+  const data = parse(readFileSync('examples/reset-storm.yaml', 'utf8')) as {
+    devices: { registry: Record<string, unknown> }[];
+    expect: { devices: Record<string, unknown> };
+  };
+  data.devices[0]!.registry = { ':': null, 'a b': 1, ResetLimit: [] };
+  data.expect.devices = { '': { problem: 43 } };
+  assert.throws(
+    () => validateScenario(data, 's.yaml', drivers),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError, String(e));
+      assert.deepEqual(e.problems, [
+        's.yaml: devices[0].registry[":"]: expected number or string, got null',
+        's.yaml: devices[0].registry.ResetLimit: expected number or string, got a list',
+        's.yaml: expect.devices[""]: expected one of the devices (nic0), got ""',
+      ]);
+      return true;
+    },
   );
 });

@@ -7,9 +7,19 @@ import type { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { nearest, nicInjectKinds, type Scenario, scenarioSchemaFor, show } from './schema.ts';
 
+/**
+ * A path into the scenario as a message shows it: `devices[0].registry.ResetLimit`. A
+ * key that is not a plain name (a registry value called "a b", or ":") is quoted,
+ * `registry["a b"]`, so that the path cannot run into the message after it.
+ */
 export function pathText(path: readonly PropertyKey[]): string {
   let s = '';
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s === '' ? String(p) : `.${String(p)}`;
+  for (const p of path) {
+    const k = String(p);
+    if (typeof p === 'number') s += `[${p}]`;
+    else if (!/^[A-Za-z_$][\w$-]*$/.test(k)) s += `[${JSON.stringify(k)}]`;
+    else s += s === '' ? k : `.${k}`;
+  }
   return s === '' ? '(top level)' : s;
 }
 
@@ -195,7 +205,7 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
   for (const group of ['devices', 'adapters'] as const) {
     const g = e?.[group];
     if (typeof g === 'object' && g !== null)
-      for (const key of Object.keys(g)) ref(`expect.${group}.${key}`, key);
+      for (const key of Object.keys(g)) ref(pathText(['expect', group, key]), key);
   }
   return out;
 }
