@@ -99,3 +99,35 @@ devices: [{ name: vm0, driver: vmini, hardware: none, registry: { StatisticsDela
   assert.ok(data.oidsRequested > 30, `${data.oidsRequested} requests`);
   assert.equal(a.oidQueue.length, 0);
 });
+
+test('traffic frameBytes over the MTU: the protocol sends frames of MtuSize + 14 bytes and says so in a model note; at or under it, as asked (NDIS_BIND_PARAMETERS.MtuSize)', () => {
+  const run = (frameBytes: number) => {
+    const lengths = new Set<number>();
+    const drv = scriptedDriver('mtu-sink', {
+      send: (a, chain) => {
+        for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+          for (let nb = x.FirstNetBuffer; nb !== null; nb = nb.Next) lengths.add(nb.DataLength);
+          x.Status = NDIS_STATUS_SUCCESS;
+        }
+        NdisMSendNetBufferListsComplete(a.handle, chain, 0);
+      },
+    });
+    const s = parseScenarioText(
+      `until: 50ms\nprotocols: [{ name: tcpip, traffic: { rate: 1000, frameBytes: ${frameBytes}, netBuffersPerNbl: 2 } }]\ndevices: [{ name: nic0, driver: mtu-sink }]\n`,
+      'mtu.yaml',
+      driverNames([drv]),
+    );
+    const r = buildWorld(s, { seed: 1, drivers: [drv] }).run(untilNs(s));
+    assert.equal(r.verdict, 'ok', r.message ?? '');
+    return { lengths: [...lengths], notes: r.modelNotes.filter((m) => m.includes('MtuSize')) };
+  };
+  const jumbo = run(9014);
+  assert.deepEqual(jumbo.lengths, [1514], 'every NET_BUFFER clipped to MtuSize 1500 + 14');
+  assert.equal(jumbo.notes.length, 1, `one note: ${jumbo.notes.join(' | ')}`);
+  assert.match(
+    jumbo.notes[0]!,
+    /frameBytes 9014 is over nic0's MtuSize 1500 plus the 14-byte Ethernet header: its frames there were 1514 bytes/,
+  );
+  assert.deepEqual(run(1514), { lengths: [1514], notes: [] });
+  assert.deepEqual(run(60), { lengths: [60], notes: [] });
+});

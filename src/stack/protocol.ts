@@ -103,6 +103,9 @@ export function trafficOf(t: TrafficInput | undefined): Readonly<TrafficOptions>
   };
 }
 
+/** An 802.3 frame's header ahead of the MTU's payload: two addresses and the EtherType. */
+const ethernetHeaderBytes = 14;
+
 /** What the protocol saw on one binding, for summaries and tests. */
 export interface ProtocolView {
   adapter: string;
@@ -154,6 +157,11 @@ class ProtoBinding implements TimerRoutine {
    * sends made since the last `cancel-sends`, which cancels those and starts another.
    */
   cancelId = 1;
+  /**
+   * Bytes per frame it sends: the traffic's frameBytes, or less where that is over the
+   * adapter's MTU (NDIS_BIND_PARAMETERS.MtuSize) and the 14-byte Ethernet header.
+   */
+  readonly frameBytes: number;
   /** Requests in NDIS that have a completion routine, with it (a few at most). */
   private readonly waiting: { req: NDIS_OID_REQUEST; done: (s: NDIS_STATUS) => void }[] = [];
 
@@ -181,6 +189,16 @@ class ProtoBinding implements TimerRoutine {
       oidsCompleted: 0,
       problems: [],
     };
+    this.frameBytes = proto.options.traffic.frameBytes;
+    // A protocol sends nothing over the MTU the bind gave it: NDIS does not check, and a
+    // miniport may rightly fail or truncate such a frame, so the traffic is clipped.
+    const mtu = bd.block.general?.MtuSize ?? 0;
+    if (mtu > 0 && this.frameBytes > mtu + ethernetHeaderBytes) {
+      this.frameBytes = mtu + ethernetHeaderBytes;
+      const note = `${proto.name}: traffic.frameBytes ${proto.options.traffic.frameBytes} is over ${bd.block.name}'s MtuSize ${mtu} plus the ${ethernetHeaderBytes}-byte Ethernet header: its frames there were ${this.frameBytes} bytes, as a protocol sends none over the MTU of its bind`;
+      const notes = bd.block.ndis.modelNotes;
+      if (!notes.includes(note)) notes.push(note);
+    }
   }
 
   get ndis(): Ndis {
@@ -244,11 +262,11 @@ class ProtoBinding implements TimerRoutine {
     let head: NblImpl | null = null;
     let tail: NblImpl | null = null;
     for (let i = 0; i < t.nblsPerSend; i++) {
-      const nbl = allocateNbl(n, this.proto.pool, null, 0, t.frameBytes);
+      const nbl = allocateNbl(n, this.proto.pool, null, 0, this.frameBytes);
       // More frames: NET_BUFFERs linked behind the NBL's own (NdisFreeNetBufferList frees that one only).
       let nb = nbl.FirstNetBuffer!;
       for (let k = 1; k < t.netBuffersPerNbl; k++) {
-        nb.Next = { Next: null, DataLength: t.frameBytes, DataOffset: 0, Data: null };
+        nb.Next = { Next: null, DataLength: this.frameBytes, DataOffset: 0, Data: null };
         nb = nb.Next;
       }
       this.outstanding.add(nbl);
