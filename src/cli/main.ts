@@ -1,4 +1,4 @@
-// The ndis-sim command. Exit codes (DESIGN.md): 0 the run ended as expected,
+// The ndis-sim command. Exit codes (README, "Exit codes"): 0 the run ended as expected,
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 

@@ -1,4 +1,4 @@
-// The explorer (DESIGN.md "explore/"): one scenario under many seeds, the failing runs
+// The explorer (docs/decisions.md, "The explorer"): one scenario under many seeds, the failing runs
 // grouped by what failed, and the first run of each group shrunk to the fewest choices
 // that still fail the same way.
 //

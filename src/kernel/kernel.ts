@@ -1,5 +1,5 @@
 // The simulated processors: IRQL per running context, per-CPU DPC queues, system
-// worker threads, timers and interrupt dispatch (DESIGN.md "Kernel model").
+// worker threads, timers and interrupt dispatch (docs/decisions.md, "Time and concurrency").
 //
 // Exactly one context runs at any moment (events run to completion). A context is
 // what Windows would call the code running on one CPU at one IRQL: a worker thread

@@ -1,5 +1,5 @@
-// NDIS's PnP procedures on an adapter, as explicit step machines (DESIGN.md
-// "NDIS model"): bring-up after START_DEVICE (R2.3–R2.7, R7.8–R7.10) and teardown
+// NDIS's PnP procedures on an adapter, as explicit step machines (docs/decisions.md,
+// "Tables, layering and state"): bring-up after START_DEVICE (R2.3–R2.7, R7.8–R7.10) and teardown
 // for surprise removal, removal and stop (R5.4–R5.8, R7.11), ending in halt
 // (R2.8–R2.12). Every step either acts or waits; whatever completes a wait kicks
 // the adapter's worker, which runs `advance` again. Steps are idempotent.

@@ -66,7 +66,7 @@ import { isResumable, ResumableThread, type ResumableWait, UnyieldedWaitError } 
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DEVICE_OBJECT, DRIVER_OBJECT, IO_WORKITEM_ROUTINE, IO_WORKITEM_ROUTINE_EX } from './types.ts';
 
-/** Behaviour the docs leave open (**Ambiguity** in ../shared/ndis), as switches. */
+/** Behaviour the docs leave open (an **Ambiguity** of the rule book; docs/model.md lists them), as switches. */
 export interface NdisOptions {
   /** R5.1: a protocol's failure of NetEventQueryRemoveDevice fails IRP_MN_QUERY_REMOVE_DEVICE. */
   honourProtocolVeto: boolean;

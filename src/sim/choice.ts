@@ -1,4 +1,4 @@
-// One door for every nondeterministic decision (DESIGN.md "The world and its clock").
+// One door for every nondeterministic decision (docs/decisions.md, "The explorer").
 // A Strategy answers, the answer is logged; a logged prefix replays a run exactly.
 
 import { Rng } from './rng.ts';

@@ -1,6 +1,6 @@
 // The event queue: a binary min-heap ordered by (time, sequence number).
 // Events carry a target and an opcode instead of a closure, so scheduling one
-// allocates a single small object and nothing else (DESIGN.md "Performance").
+// allocates a single small object and nothing else (docs/decisions.md, "Smaller points").
 
 export interface EventTarget {
   fire(op: number, arg: unknown): void;

@@ -1,6 +1,6 @@
 // The trace: small typed records, formatted only by sinks (src/report).
 // Recording is optional; callers test `trace.on` before building a record so that
-// a run with recording off builds nothing (DESIGN.md "Trace and reports").
+// a run with recording off builds nothing (docs/decisions.md, "The verifier and the trace").
 
 import { limits } from '../sim/limits.ts';
 

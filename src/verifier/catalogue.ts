@@ -48,7 +48,7 @@ export interface RuleSpec {
   /** Is the rule about miniport drivers (rules.json `miniport`; true for ndis-sim's). */
   readonly miniport: boolean;
   readonly status: RuleStatus;
-  /** Spec rule ids (../shared/ndis) the rule enforces. */
+  /** Rule-book ids (R5.11 …, docs/model.md) the rule enforces. */
   readonly spec: readonly string[];
   readonly summary: string;
   /** DDIs and callbacks the rule is about. */
