@@ -5,9 +5,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { driverNames } from '../src/drivers/index.ts';
-import { explore, runOnce, shrink } from '../src/explore/explore.ts';
+import { explore, GuidedStrategy, runOnce, shrink, shrinkHorizonNs } from '../src/explore/explore.ts';
 import { durationText, reduceScenario, roundNumbersBetween, shrinkAndReduce } from '../src/explore/reduce.ts';
-import { NdisMSleep } from '../src/index.ts';
+import {
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_SUCCESS,
+  NdisMSendNetBufferListsComplete,
+  NdisMSleep,
+  type NET_BUFFER_LIST,
+} from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { FixedStrategy } from '../src/sim/choice.ts';
@@ -56,6 +62,7 @@ test('reduceScenario: everything but the failing device goes; the text keeps its
     s.decisions,
     s.outcome.signature,
     500,
+    s.outcome.endNs,
   );
   assert.deepEqual(
     [...r.removed].sort(),
@@ -96,7 +103,15 @@ test('reduceScenario: what the failure needs stays: the device an expectation na
   assert.ok(g !== undefined, 'no seed fails the expectation');
   const seed = g.seeds[0]!;
   const s = shrink(setup, seed, 500);
-  const r = reduceScenario(setup, { text, file, driverNames: names }, seed, s.decisions, g.signature, 500);
+  const r = reduceScenario(
+    setup,
+    { text, file, driverNames: names },
+    seed,
+    s.decisions,
+    g.signature,
+    500,
+    s.outcome.endNs,
+  );
   // nic0 (devices[1]) goes; spare and its disable stay.
   assert.ok(r.removed.includes('devices[1]'), r.removed.join(', '));
   assert.ok(!r.removed.includes('devices[0]') && !r.removed.includes('actions[1]'), r.removed.join(', '));
@@ -147,6 +162,7 @@ devices:
     s.decisions,
     s.outcome.signature,
     500,
+    s.outcome.endNs,
   );
   assert.deepEqual([...r.removed].sort(), ['devices[0]', 'protocols[0]']);
   assert.ok(r.decisions.length < 100, `${r.decisions.length} decisions after the cut`);
@@ -180,6 +196,7 @@ devices:
     first.world.decisions(),
     first.outcome.signature,
     500,
+    first.outcome.endNs,
   );
   assert.deepEqual(r.removed, []);
   // The first frame comes within a second of the binding at rate 1, so the run needs
@@ -217,6 +234,7 @@ devices:
     first.world.decisions(),
     first.outcome.signature,
     500,
+    first.outcome.endNs,
   );
   assert.deepEqual(r.lowered, ['protocols[0].traffic.rate: 3000 → 1']);
   assert.equal(r.untilNs, 20 * ns.s);
@@ -244,6 +262,7 @@ function reduceSeed1(text: string, signature: string) {
     first.world.decisions(),
     signature,
     200,
+    first.outcome.endNs,
   );
 }
 
@@ -303,4 +322,48 @@ test('shrinkAndReduce tells of each run with the group it shrinks, and of none w
     none.push(x),
   );
   assert.deepEqual(none, []);
+});
+
+// A miniport wrong only early in a run and only under some schedules: one of its first
+// ten sends made at PASSIVE (traffic sendIrql: explore) is completed twice. Sends after
+// the 300th (about 0.3 s in) are counted in `lateSends`, to see how far runs go.
+let lateSends = 0;
+const earlyDouble = scriptedDriver('early-double', {
+  send: (a, chain, _port, flags) => {
+    const n = ((a.state.sends as number | undefined) ?? 0) + 1;
+    a.state.sends = n;
+    if (n > 300) lateSends++;
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+    NdisMSendNetBufferListsComplete(a.handle, chain, flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+    if (n <= 10 && (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) === 0)
+      NdisMSendNetBufferListsComplete(a.handle, chain, 0);
+  },
+});
+
+test('shrink: a failure early in a long run is shrunk with candidates that stop a little past it (shrinkHorizonNs), and the shrunk run fails the same way when run to the end', () => {
+  assert.equal(shrinkHorizonNs(20 * ns.ms, 20 * ns.s), 140 * ns.ms);
+  assert.equal(shrinkHorizonNs(19 * ns.s, 20 * ns.s), 20 * ns.s, 'never past the run');
+  assert.equal(
+    shrinkHorizonNs(20 * ns.s, 20 * ns.s),
+    20 * ns.s,
+    'a failure judged at the end keeps the whole run',
+  );
+  const own = [earlyDouble];
+  const scenario = parseScenarioText(
+    'until: 5s\nprotocols: [{ name: tcpip, traffic: { rate: 1000, sendIrql: explore } }]\ndevices: [{ name: nic0, driver: early-double }]\n',
+    file,
+    driverNames(own),
+  );
+  const setup = { scenario, drivers: own, untilNs: untilNs(scenario), verifier: 'bugcheck' as const };
+  const g = explore(setup, { firstSeed: 1, runs: 20, shrinkRuns: 0 }).groups[0];
+  assert.ok(g !== undefined, 'no seed fails');
+  assert.ok(g.signature.includes('NdisSim_SendCompleteUnexpected'), g.signature);
+  lateSends = 0;
+  const s = shrink(setup, g.seeds[0]!, 500);
+  assert.ok(s.runs > 3, `${s.runs} candidate runs`);
+  // The seed's own run (the first of shrink's) fails within 20 ms: no candidate got to 0.3 s.
+  assert.equal(lateSends, 0, 'candidates ran to the end of the 5 s run');
+  const whole = runOnce(setup, g.seeds[0]!, { strategy: new GuidedStrategy(s.decisions) });
+  assert.equal(whole.outcome.signature, g.signature);
+  assert.equal(whole.outcome.endNs, s.outcome.endNs);
 });

@@ -20,6 +20,7 @@ import {
   RandomStrategy,
   type Strategy,
 } from '../sim/choice.ts';
+import { ns } from '../sim/limits.ts';
 import type { RunResult, World } from '../world.ts';
 
 /** What every run of an exploration shares. */
@@ -214,6 +215,25 @@ export interface Shrunk {
   readonly outcome: Outcome;
 }
 
+/** Virtual time a shrinking candidate runs past twice the failure's time (shrinkHorizonNs). */
+export const shrinkSlackNs = 100 * ns.ms;
+
+/**
+ * How long a candidate of a failure's shrinking runs, for a failure that came at
+ * `failedAtNs` of a run `untilNs` long: twice that time and `shrinkSlackNs` more,
+ * and never past the run's end. A failure judged at the run's end (an `expect:`, work
+ * not settled, violations collected) keeps the whole run. A candidate that has not
+ * failed the same way by then counts as one that does not fail: simpler answers make
+ * a failure come sooner, seldom later, and every candidate that does not fail costs
+ * the whole of its run. A failure 20 ms into a 20 s run took 350 s to shrink, nearly
+ * all of it in candidates that ran the 20 s out; a shrunk run still fails as found
+ * when it runs to the end, since a run up to a time does not depend on its length.
+ */
+export function shrinkHorizonNs(failedAtNs: number, untilNs: number): number {
+  if (failedAtNs >= untilNs) return untilNs;
+  return Math.min(untilNs, 2 * failedAtNs + shrinkSlackNs);
+}
+
 /**
  * True when answers `a` are simpler than `b`: fewer answers that are not 0, then a
  * shorter list, then a smaller sum. Every accepted step is strictly simpler, so
@@ -278,6 +298,10 @@ export function shrink(
   if (first.outcome.kind !== 'fail')
     throw new Error(`shrink: seed ${seed} does not fail (${first.outcome.kind})`);
   const signature = first.outcome.signature;
+  // Candidates run only a little past where this failure came: one that has not failed
+  // the same way by then counts as one that does not fail (shrinkHorizonNs).
+  const horizon = shrinkHorizonNs(first.outcome.endNs, setup.untilNs);
+  const bounded = horizon === setup.untilNs ? setup : { ...setup, untilNs: horizon };
   const firstLog = first.world.decisions();
   let best = trimDecisions(firstLog);
   let picks = best.map((d) => d.pick);
@@ -287,7 +311,7 @@ export function shrink(
     if (runs >= maxRuns) return false;
     runs++;
     const guide = cand.map((pick, i) => ({ ...best[i]!, pick }));
-    const r = runOnce(setup, seed, { strategy: new GuidedStrategy(guide), record: true });
+    const r = runOnce(bounded, seed, { strategy: new GuidedStrategy(guide), record: true });
     if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) return false;
     const log = trimDecisions(r.world.decisions());
     const got = log.map((d) => d.pick);

@@ -20,6 +20,7 @@ import {
   type RunSetup,
   runOnce,
   shrink,
+  shrinkHorizonNs,
   trimDecisions,
 } from './explore.ts';
 
@@ -166,19 +167,25 @@ export function reduceScenario(
   decisions: readonly Decision[],
   signature: string,
   maxRuns: number,
+  /** When the failure of `decisions` came: candidates run to shrinkHorizonNs of it. */
+  failedAtNs: number,
 ): Reduced {
   let doc: Document = parseDocument(src.text);
   let text = src.text;
   let scenario = setup.scenario;
   let best = decisions;
   let outcome: Outcome | null = null;
-  let failedAtNs = 0;
   let runs = 0;
   const removed: string[] = [];
   const lowered: string[] = [];
   // The run's length follows the text's `until:` unless the explore's --until set it.
   const ownUntil = setup.untilNs === untilNs(setup.scenario);
   const lengthOf = (s: Scenario): number => (ownUntil ? untilNs(s) : setup.untilNs);
+  // A candidate that takes something out runs a little past the failure's time, where
+  // the failure comes before the run's end (shrinkHorizonNs); the time is the last
+  // kept run's.
+  let horizonNs = shrinkHorizonNs(failedAtNs, lengthOf(scenario));
+  const candidateLength = (s: Scenario): number => Math.min(lengthOf(s), horizonNs);
   // Paths of the current text back to the original's, for the report: entry c of a
   // list is the c-th of the original's entries that are still there.
   const gone = new Map<string, Set<number>>();
@@ -215,12 +222,13 @@ export function reduceScenario(
       }
       const nextText = String(next);
       runs++;
-      const r = runOnce({ ...setup, scenario: s, untilNs: lengthOf(s) }, seed, {
+      const r = runOnce({ ...setup, scenario: s, untilNs: candidateLength(s) }, seed, {
         strategy: new GuidedStrategy(best),
         record: true,
       });
       if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) continue;
       failedAtNs = r.result.endNs;
+      horizonNs = shrinkHorizonNs(failedAtNs, lengthOf(s));
       const at = original(p);
       removed.push(pathText(at));
       if (p.length === 2 && typeof p[1] === 'number') {
@@ -252,6 +260,7 @@ export function reduceScenario(
       const s = tryParse(String(next), src);
       if (s === null) continue;
       runs++;
+      // The whole run: a lower rate or a later time may well move the failure later.
       const r = runOnce({ ...setup, scenario: s, untilNs: lengthOf(s) }, seed, {
         strategy: new GuidedStrategy(best),
         record: true,
@@ -264,6 +273,7 @@ export function reduceScenario(
       best = trimDecisions(r.world.decisions());
       outcome = r.outcome;
       failedAtNs = r.result.endNs;
+      horizonNs = shrinkHorizonNs(failedAtNs, lengthOf(s));
       return;
     }
   };
@@ -312,7 +322,7 @@ function reduceGroup(
   const seed = g.seeds[0]!;
   const first = g.shrunk;
   if (first === null) return;
-  const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns);
+  const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns, first.outcome.endNs);
   if (r.removed.length === 0 && r.lowered.length === 0) return;
   const again = shrink({ ...setup, scenario: r.scenario, untilNs: r.untilNs }, seed, maxRuns, r.decisions);
   g.shrunk = { ...again, from: first.from, runs: first.runs + again.runs };
