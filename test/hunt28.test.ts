@@ -1,0 +1,154 @@
+// Stop 28's hunt for false positives and false negatives in what stop 27 added: NBL
+// context space (NdisSim_NblContext), the NBL data-start DDIs, the DISPATCH_LEVEL
+// flags NDIS passes (R6.14, Flags_Irql) and deep but legal nesting
+// (NdisSim_StackOverflow). Each test drives a correct driver the way real drivers use
+// these DDIs (ndislwf, netvmini, ndisprot) and expects no rule broken, or a wrong one
+// and expects the rule.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
+import {
+  type DriverModule,
+  NDIS_STATUS_SUCCESS,
+  NdisAdvanceNetBufferListDataStart,
+  NdisAllocateNetBufferListContext,
+  NdisFIndicateReceiveNetBufferLists,
+  NdisFReturnNetBufferLists,
+  NdisFreeNetBufferListContext,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
+  NdisRetreatNetBufferListDataStart,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_CONTEXT_DATA_START,
+  World,
+} from '../src/index.ts';
+import { ns } from './helpers/world.ts';
+
+/** A run with `filters` over nic0 (the one nearest the miniport first), traffic both ways. */
+function run(filters: DriverModule[], rxPerSecond = 500): World {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  for (const f of filters) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200, returnDelayNs: ns.ms } });
+  w.addDevice({
+    name: 'nic0',
+    driver: 'healthy-nic',
+    wire: rxPerSecond > 0 ? { rxPerSecond, rxFrameBytes: 100 } : undefined,
+  });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(300 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.run(ns.s);
+  return w;
+}
+
+const violations = (w: World) => (w.lastResult?.violations ?? []).map((v) => `${v.rule}: ${v.message}`);
+
+interface Counts {
+  sent: number;
+  completed: number;
+  received: number;
+  returned: number;
+  bad: number;
+}
+const counts = (): Counts => ({ sent: 0, completed: 0, received: 0, returned: 0, bad: 0 });
+
+/**
+ * A filter in the ndislwf mould that keeps per-NBL state in context space both ways:
+ * allocated in FilterSendNetBufferLists and FilterReceiveNetBufferLists, read back and
+ * freed in FilterSendNetBufferListsComplete and FilterReturnNetBufferLists.
+ */
+function contextLwf(name: string, mark: number, c: Counts): DriverModule {
+  const stamp = (x: NET_BUFFER_LIST) => {
+    assert.equal(NdisAllocateNetBufferListContext(x, 16, 16, 0x78746378), NDIS_STATUS_SUCCESS);
+    const v = NET_BUFFER_LIST_CONTEXT_DATA_START(x);
+    new DataView(v.buffer, v.byteOffset, 16).setUint32(0, mark, true);
+  };
+  const check = (x: NET_BUFFER_LIST) => {
+    const v = NET_BUFFER_LIST_CONTEXT_DATA_START(x);
+    if (new DataView(v.buffer, v.byteOffset, 16).getUint32(0, true) !== mark) c.bad++;
+    NdisFreeNetBufferListContext(x, 16);
+  };
+  return variantOfMonitorLwf(name, 'keeps per-NBL state in context space both ways', (ch) => {
+    ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next, c.sent++) stamp(x);
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next, c.completed++) check(x);
+      NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+    };
+    ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next, c.received++) stamp(x);
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    };
+    ch.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next, c.returned++) check(x);
+      NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+}
+
+test('NdisSim_NblContext false positive hunt: three filters stacked, each keeping context on sends and receives and freeing it on the way back, break no rule and each reads its own bytes', () => {
+  const cs = [counts(), counts(), counts()];
+  const w = run([
+    contextLwf('ctx-low', 1, cs[0]!),
+    contextLwf('ctx-mid', 2, cs[1]!),
+    contextLwf('ctx-top', 3, cs[2]!),
+  ]);
+  assert.deepEqual(violations(w), []);
+  for (const c of cs) {
+    assert.ok(c.sent > 20 && c.received > 20, `sent ${c.sent}, received ${c.received}`);
+    assert.equal(c.bad, 0, 'each filter reads back its own mark');
+    assert.ok(c.completed > 0 && c.returned > 0, `completed ${c.completed}, returned ${c.returned}`);
+  }
+});
+
+/**
+ * A filter that puts a 14-byte encapsulation header in front of each send
+ * (NdisRetreatNetBufferListDataStart, NDIS allocating when the backfill is short) and
+ * takes it off at completion (NdisAdvanceNetBufferListDataStart with FreeMdl).
+ */
+function encapLwf(
+  name: string,
+  seen: { lengths: number[]; restored: number; notRestored: number },
+): DriverModule {
+  const before = new WeakMap<NET_BUFFER_LIST, [number, number, Uint8Array | null]>();
+  return variantOfMonitorLwf(name, 'adds a header to each send', (ch) => {
+    ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) {
+        const nb = x.FirstNetBuffer!;
+        before.set(x, [nb.DataOffset, nb.DataLength, nb.Data]);
+        assert.equal(NdisRetreatNetBufferListDataStart(x, 14, 32, null, null), NDIS_STATUS_SUCCESS);
+        seen.lengths.push(nb.DataLength);
+      }
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) {
+        NdisAdvanceNetBufferListDataStart(x, 14, true, null);
+        const nb = x.FirstNetBuffer!;
+        const [off, len, data] = before.get(x)!;
+        if (nb.DataOffset === off && nb.DataLength === len && (data === null || nb.Data === data))
+          seen.restored++;
+        else seen.notRestored++;
+      }
+      NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+}
+
+test('NdisRetreatNetBufferListDataStart on send and NdisAdvanceNetBufferListDataStart with FreeMdl at completion give the sender its NBL back as it was: no rule broken', () => {
+  const seen = { lengths: [] as number[], restored: 0, notRestored: 0 };
+  const w = run([encapLwf('encap', seen)], 0);
+  assert.deepEqual(violations(w), []);
+  assert.ok(seen.lengths.length > 20, `${seen.lengths.length} sends`);
+  assert.equal(seen.notRestored, 0, 'every NET_BUFFER is as its sender made it');
+  assert.ok(seen.restored > 20);
+});
