@@ -7,8 +7,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
+import { InternalError } from '../src/errors.ts';
 import {
   type DriverModule,
   NDIS_STATUS_SUCCESS,
@@ -151,4 +154,53 @@ test('NdisRetreatNetBufferListDataStart on send and NdisAdvanceNetBufferListData
   assert.ok(seen.lengths.length > 20, `${seen.lengths.length} sends`);
   assert.equal(seen.notRestored, 0, 'every NET_BUFFER is as its sender made it');
   assert.ok(seen.restored > 20);
+});
+
+/**
+ * A RangeError as the host throws it when ndis-sim's own code recurses without end
+ * inside a DDI: every frame on its stack is ndis-sim's (src/ndis), none the driver's.
+ */
+function ndisSimOwnOverflow(): RangeError {
+  const e = new RangeError('Maximum call stack size exceeded');
+  const own = fileURLToPath(new URL('../src/ndis/api/nblcontext.ts', import.meta.url));
+  e.stack = [
+    `RangeError: ${e.message}`,
+    ...Array.from({ length: 10 }, (_, i) => `    at takePieces (${own}:${150 + i}:7)`),
+  ].join('\n');
+  return e;
+}
+
+test('NdisSim_StackOverflow is not blamed on a driver for ndis-sim’s own endless recursion: a host stack overflow with no driver frame on its stack is a crash of ndis-sim (InternalError), which the fuzz tests see', () => {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(
+    scriptedDriver('innocent', {
+      initialize: () => {
+        // Stands for a DDI whose own code ran the host stack out.
+        throw ndisSimOwnOverflow();
+      },
+    }),
+  );
+  w.addDevice({ name: 'nic0', driver: 'innocent' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  assert.throws(
+    () => w.run(ns.s),
+    (e: unknown) => e instanceof InternalError && /own code ran the host's stack out/.test(e.message),
+  );
+});
+
+test('NdisSim_StackOverflow: driver code that recurses until the host stack runs out is still the driver’s kernel stack overflow', () => {
+  const deeper = (k: number): number => (k < 0 ? 0 : 1 + deeper(k + 1));
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(
+    scriptedDriver('self-recursive', {
+      initialize: () => {
+        deeper(0);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  );
+  w.addDevice({ name: 'nic0', driver: 'self-recursive' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_StackOverflow', r.bugCheck?.message);
 });
