@@ -7,7 +7,7 @@ import { assert, InternalError, NotModelledError, WorldStop } from '../errors.ts
 import { Dpc, Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { DeviceNode, FunctionDriver, Irp, PnpManager } from '../pnp/pnp.ts';
 import { fmtTime } from '../report/format.ts';
-import { driverFrames } from '../report/stack.ts';
+import { driverFrames, onlyOurFrames } from '../report/stack.ts';
 import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
@@ -1081,7 +1081,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   driverThrew(e: unknown, fn: string, b: MiniportBlock | null, hint = ''): never {
     if (e instanceof WorldStop || e instanceof InternalError || e instanceof ReplayDiverged) throw e;
     if (e instanceof NotModelledError) throw e;
-    if (e instanceof RangeError && e.message.includes('call stack')) this.stackOverflow(fn, b);
+    if (e instanceof RangeError && e.message.includes('call stack')) {
+      // The host's stack ran out with no driver frame on top: ndis-sim's own code
+      // recursed without end inside a DDI. That is a crash of ndis-sim, not the driver's
+      // kernel stack overflow (the fuzz tests look for crashes).
+      if (onlyOurFrames(e))
+        throw new InternalError(`ndis-sim's own code ran the host's stack out inside ${fn}`, [
+          e.stack?.split('\n').slice(1, 4).join(' ') ?? '',
+        ]);
+      this.stackOverflow(fn, b);
+    }
     // Unwind our own frames: the callback will not return.
     const message = e instanceof Error ? `${e.name}: ${e.message}` : `thrown value: ${String(e)}`;
     // Where in the driver, as the debugger's stack would show it; 0x1E's parameter 2
