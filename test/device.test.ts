@@ -1042,7 +1042,7 @@ test('scenario buffers: a { utf16 } or { ascii } mapping whose text is not a str
   assert.match(one({ ascii: [1, 2] }), /got a mapping of "ascii" to a list, not to text/);
   assert.match(
     one({ utf16: 'a', ascii: 'b' }),
-    /got a mapping of "utf16" and "ascii": give one of utf16 and ascii, not both/,
+    /got a mapping of "utf16" and "ascii": give one key, utf16 or ascii/,
   );
   assert.match(one({}), /got an empty mapping/);
   assert.match(one({ utf8: 'x' }), /got a mapping of "utf8", not of utf16 or ascii/);
