@@ -8,12 +8,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { scriptedDriver } from '../src/drivers/buggy/base.ts';
+import { after, scriptedDriver } from '../src/drivers/buggy/base.ts';
+import { rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
+import { echoProto } from '../src/drivers/echo-proto.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import { InternalError } from '../src/errors.ts';
 import {
   type DriverModule,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferListDataStart,
   NdisAllocateNetBufferListContext,
@@ -22,6 +25,8 @@ import {
   NdisFreeNetBufferListContext,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
+  NdisMIndicateReceiveNetBufferLists,
+  NdisQueueIoWorkItem,
   NdisRetreatNetBufferListDataStart,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_CONTEXT_DATA_START,
@@ -203,4 +208,52 @@ test('NdisSim_StackOverflow: driver code that recurses until the host stack runs
   w.at(0, { kind: 'start', device: 'nic0' });
   const r = w.run(ns.s);
   assert.equal(r.bugCheck?.rule, 'NdisSim_StackOverflow', r.bugCheck?.message);
+});
+
+test('R6.14 NdisSim_DispatchLevelFlag is the miniport’s alone: a receive indicated at PASSIVE with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL reaches ProtocolReceiveNetBufferLists without the flag, so echo-proto, which trusts the flag for its echo’s SendFlags, is not blamed', () => {
+  const w = new World({ seed: 1, verifier: 'collect', trace: true });
+  w.addDriver(
+    scriptedDriver('flag-liar', {
+      // It accepts echo-proto's packet filter, so the receive reaches it.
+      oid: () => NDIS_STATUS_SUCCESS,
+      restart: (a) => {
+        const pool = rxPool(a);
+        // Once echo-proto is bound, a work item, at PASSIVE, indicates claiming DISPATCH.
+        after(a, 100, () =>
+          NdisQueueIoWorkItem(
+            workItem(a),
+            () =>
+              NdisMIndicateReceiveNetBufferLists(
+                a.handle,
+                rxNbl(a, pool),
+                0,
+                1,
+                NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+              ),
+            null,
+          ),
+        );
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  );
+  w.addDriver(echoProto);
+  w.addProtocolDriver(echoProto.name);
+  w.addDevice({ name: 'nic0', driver: 'flag-liar' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(300 * ns.ms);
+  const echoed = w.trace.events.filter(
+    (e) => e.kind === 'call' && e.what === 'ProtocolReceiveNetBufferLists',
+  );
+  assert.equal(echoed.length, 1, 'echo-proto got the receive');
+  assert.doesNotMatch(
+    String(echoed[0]!.data?.ReceiveFlags),
+    /DISPATCH_LEVEL/,
+    'NDIS passes the flag only at DISPATCH',
+  );
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule} ${v.ddi}`),
+    ['NdisSim_DispatchLevelFlag NdisMIndicateReceiveNetBufferLists'],
+    violations(w).join('\n'),
+  );
 });
