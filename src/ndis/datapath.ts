@@ -107,7 +107,12 @@ export function protocolSend(
     for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = reject;
     b.data.rejectedByNdis += count;
     if (n.trace.on) n.traceNdis(b, 'send completed by NDIS', { count, status: reject });
-    protocolSendComplete(n, bd, chain, 0);
+    protocolSendComplete(
+      n,
+      bd,
+      chain,
+      n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+    );
     return;
   }
   // Selective suspend: activity, or held by NDIS while an idle notification is outstanding.
@@ -546,6 +551,13 @@ function deliver(
   count: number,
   flags: number,
 ): void {
+  // R6.14: the DISPATCH flag says the IRQL NDIS calls at, as filters get it (indicateUp).
+  // One set wrongly below was reported there; a protocol that trusts the flag it is
+  // given must not be blamed for it.
+  flags =
+    n.kernel.ctx.irql === Irql.Dispatch
+      ? flags | NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
+      : flags & ~NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL;
   // Each protocol gets the whole chain. A protocol may unlink the NBLs it keeps (R6.13),
   // so with more than one the links are laid again before each indication.
   const nbls = targets.length > 1 ? chainToArray(chain) : null;
