@@ -17,6 +17,8 @@ import { InternalError } from '../src/errors.ts';
 import {
   type DriverModule,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferListDataStart,
   NdisAllocateNetBufferListContext,
@@ -26,6 +28,7 @@ import {
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
   NdisMIndicateReceiveNetBufferLists,
+  NdisMSendNetBufferListsComplete,
   NdisQueueIoWorkItem,
   NdisRetreatNetBufferListDataStart,
   type NET_BUFFER_LIST,
@@ -255,5 +258,40 @@ test('R6.14 NdisSim_DispatchLevelFlag is the miniport’s alone: a receive indic
     r.violations.map((v) => `${v.rule} ${v.ddi}`),
     ['NdisSim_DispatchLevelFlag NdisMIndicateReceiveNetBufferLists'],
     violations(w).join('\n'),
+  );
+});
+
+test('NdisSim_StackOverflow is not tripped by deep but legal nesting: sixteen filters, each keeping NBL context, stacked over a miniport that completes each send inside MiniportSendNetBufferLists', () => {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(
+    scriptedDriver('inline-nic', {
+      send: (a, chain, _port, flags) => {
+        for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+        NdisMSendNetBufferListsComplete(
+          a.handle,
+          chain,
+          flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+        );
+      },
+    }),
+  );
+  const cs: Counts[] = [];
+  for (let i = 0; i < 16; i++) {
+    const c = counts();
+    cs.push(c);
+    const f = contextLwf(`deep-${i}`, i, c);
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 500 } });
+  w.addDevice({ name: 'nic0', driver: 'inline-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.deepEqual(violations(w), []);
+  assert.equal(r.verdict, 'ok');
+  assert.ok(
+    cs[15]!.sent > 50 && cs[0]!.completed === cs[15]!.sent,
+    `${cs[15]!.sent} sent, ${cs[0]!.completed} completed`,
   );
 });
