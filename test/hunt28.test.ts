@@ -16,15 +16,21 @@ import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import { InternalError } from '../src/errors.ts';
 import {
   type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferListDataStart,
+  NdisAllocateNetBufferList,
   NdisAllocateNetBufferListContext,
+  NdisAllocateNetBufferListPool,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
+  NdisFreeNetBufferList,
   NdisFreeNetBufferListContext,
+  NdisFreeNetBufferListPool,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
   NdisMIndicateReceiveNetBufferLists,
@@ -33,6 +39,7 @@ import {
   NdisRetreatNetBufferListDataStart,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_CONTEXT_DATA_START,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   World,
 } from '../src/index.ts';
 import { ns } from './helpers/world.ts';
@@ -294,4 +301,94 @@ test('NdisSim_StackOverflow is not tripped by deep but legal nesting: sixteen fi
     cs[15]!.sent > 50 && cs[0]!.completed === cs[15]!.sent,
     `${cs[15]!.sent} sent, ${cs[0]!.completed} completed`,
   );
+});
+
+test('NBL context from a pool’s ContextSize: a filter’s own sends carry 16 bytes it reserved at allocation, the miniport takes 16 more from the pool’s preallocated space (no new block) and frees them; each reads its own bytes, no rule broken', () => {
+  const seen = { own: 0, mineBack: 0, newBlocks: 0, miniport: 0 };
+  const inlineNic = scriptedDriver('ctx-nic', {
+    send: (a, chain, _port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+        const before = x.Context;
+        assert.equal(NdisAllocateNetBufferListContext(x, 16, 0, 0x7478636e), NDIS_STATUS_SUCCESS);
+        if (x.Context !== before) seen.newBlocks++;
+        NET_BUFFER_LIST_CONTEXT_DATA_START(x).fill(0xee, 0, 16);
+        seen.miniport++;
+        NdisFreeNetBufferListContext(x, 16);
+        x.Status = NDIS_STATUS_SUCCESS;
+      }
+      NdisMSendNetBufferListsComplete(
+        a.handle,
+        chain,
+        flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+      );
+    },
+  });
+  const origin = variantOfMonitorLwf('ctx-origin', 'sends a frame of its own beside each send', (ch) => {
+    const pools = new Map<unknown, NDIS_HANDLE>();
+    ch.RestartHandler = (m) => {
+      m.running = true;
+      pools.set(
+        m,
+        NdisAllocateNetBufferListPool(m.handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+          ProtocolId: 0,
+          fAllocateNetBuffer: true,
+          ContextSize: 32,
+          PoolTag: 0x6e696769,
+          DataSize: 64,
+        })!,
+      );
+      return NDIS_STATUS_SUCCESS;
+    };
+    ch.PauseHandler = (m) => {
+      m.running = false;
+      NdisFreeNetBufferListPool(pools.get(m)!);
+      pools.delete(m);
+      return NDIS_STATUS_SUCCESS;
+    };
+    ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      const own = NdisAllocateNetBufferList(pools.get(m)!, 16, 0)!;
+      own.SourceHandle = m.handle;
+      NET_BUFFER_LIST_CONTEXT_DATA_START(own).fill(0xab, 0, 16);
+      seen.own++;
+      NdisFSendNetBufferLists(m.handle, own, port, flags);
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) => {
+      let theirs: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        if (x.SourceHandle === m.handle) {
+          if (
+            NET_BUFFER_LIST_CONTEXT_DATA_START(x)
+              .subarray(0, 16)
+              .every((b) => b === 0xab)
+          )
+            seen.mineBack++;
+          x.Next = null;
+          NdisFreeNetBufferList(x);
+        } else {
+          x.Next = theirs;
+          theirs = x;
+        }
+        x = next;
+      }
+      if (theirs !== null) NdisFSendNetBufferListsComplete(m.handle, theirs, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(inlineNic);
+  w.addDriver(origin);
+  w.addFilter(origin.name);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
+  w.addDevice({ name: 'nic0', driver: 'ctx-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.run(ns.s);
+  assert.deepEqual(violations(w), []);
+  assert.ok(seen.own > 20, `${seen.own} own sends`);
+  assert.equal(seen.mineBack, seen.own, 'the filter reads its own 16 bytes back');
+  // Only the protocol's NBLs, which have no context space, needed a new block.
+  assert.equal(seen.newBlocks, seen.miniport - seen.own);
 });
