@@ -26,11 +26,15 @@ import {
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListContext,
   NdisAllocateNetBufferListPool,
+  NdisAllocateNetBufferMdlAndData,
+  NdisAllocateNetBufferPool,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
+  NdisFreeNetBuffer,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListContext,
   NdisFreeNetBufferListPool,
+  NdisFreeNetBufferPool,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
   NdisMIndicateReceiveNetBufferLists,
@@ -40,6 +44,7 @@ import {
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_CONTEXT_DATA_START,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NET_BUFFER_POOL_PARAMETERS_REVISION_1,
   World,
 } from '../src/index.ts';
 import { ns } from './helpers/world.ts';
@@ -391,4 +396,65 @@ test('NBL context from a pool’s ContextSize: a filter’s own sends carry 16 b
   assert.equal(seen.mineBack, seen.own, 'the filter reads its own 16 bytes back');
   // Only the protocol's NBLs, which have no context space, needed a new block.
   assert.equal(seen.newBlocks, seen.miniport - seen.own);
+});
+
+test('NdisAllocateNetBufferMdlAndData as receive buffers: NET_BUFFERs with NDIS’s own data chained to NBLs of a pool without NET_BUFFERs, trimmed to the frame, indicated and freed on return, break no rule', () => {
+  const tally = { indicated: 0, returned: 0 };
+  const drv = scriptedDriver('mdldata-nic', {
+    initialize: (a) => {
+      a.state.nbls = NdisAllocateNetBufferListPool(a.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: false,
+        ContextSize: 0,
+        PoolTag: 0x6c626e72,
+        DataSize: 0,
+      });
+      a.state.nbs = NdisAllocateNetBufferPool(a.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+        PoolTag: 0x62656e72,
+        DataSize: 1514,
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: (a) => {
+      const indicate = () => {
+        const nbl = NdisAllocateNetBufferList(a.state.nbls as NDIS_HANDLE, 0, 0)!;
+        const nb = NdisAllocateNetBufferMdlAndData(a.state.nbs as NDIS_HANDLE)!;
+        nb.DataLength = 60;
+        nbl.FirstNetBuffer = nb;
+        nbl.SourceHandle = a.handle;
+        tally.indicated++;
+        NdisMIndicateReceiveNetBufferLists(a.handle, nbl, 0, 1, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+        if (tally.indicated < 20) after(a, 5, indicate);
+      };
+      after(a, 5, indicate);
+      return NDIS_STATUS_SUCCESS;
+    },
+    returnNbls: (_a, chain) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        x.Next = null;
+        NdisFreeNetBuffer(x.FirstNetBuffer!);
+        x.FirstNetBuffer = null;
+        NdisFreeNetBufferList(x);
+        tally.returned++;
+        x = next;
+      }
+    },
+    halt: (a) => {
+      NdisFreeNetBufferPool(a.state.nbs as NDIS_HANDLE);
+      NdisFreeNetBufferListPool(a.state.nbls as NDIS_HANDLE);
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 0, returnDelayNs: ns.ms } });
+  w.addDevice({ name: 'nic0', driver: 'mdldata-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(400 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.run(ns.s);
+  assert.deepEqual(violations(w), []);
+  assert.equal(tally.indicated, 20);
+  assert.equal(tally.returned, 20);
 });
