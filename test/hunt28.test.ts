@@ -47,6 +47,8 @@ import {
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
   World,
 } from '../src/index.ts';
+import { filterRules } from '../src/report/rules.ts';
+import { catalogue } from '../src/verifier/catalogue.ts';
 import { ns } from './helpers/world.ts';
 
 /** A run with `filters` over nic0 (the one nearest the miniport first), traffic both ways. */
@@ -457,4 +459,34 @@ test('NdisAllocateNetBufferMdlAndData as receive buffers: NET_BUFFERs with NDISâ
   assert.deepEqual(violations(w), []);
   assert.equal(tally.indicated, 20);
   assert.equal(tally.returned, 20);
+});
+
+test('R6.14 NdisSim_DispatchLevelFlag names every DDI it is reported at: a filter that sets the DISPATCH flag on what it passes on, called at PASSIVE for a send, is reported at NdisFSendNetBufferLists, which `ndis-sim rules --ddi` finds', () => {
+  const liar = variantOfMonitorLwf(
+    'always-dispatch',
+    'sets the DISPATCH flag on every send it passes on',
+    (ch) => {
+      ch.SendNetBufferListsHandler = (m, nbls, port, flags) =>
+        NdisFSendNetBufferLists(m.handle, nbls, port, flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+      withStatusPassedOn(ch);
+    },
+  );
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(liar);
+  w.addFilter(liar.name);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  // The scenario's send action: the protocol sends at PASSIVE.
+  w.at(100 * ns.ms, { kind: 'send', device: 'nic0' });
+  const r = w.run(300 * ns.ms);
+  const v = r.violations.find((x) => x.rule === 'NdisSim_DispatchLevelFlag');
+  assert.equal(v?.ddi, 'NdisFSendNetBufferLists', violations(w).join('\n'));
+  assert.deepEqual(
+    filterRules([...catalogue.values()], { ddi: 'NdisFSendNetBufferLists' })
+      .map((x) => x.id)
+      .filter((id) => id === 'NdisSim_DispatchLevelFlag'),
+    ['NdisSim_DispatchLevelFlag'],
+  );
 });
