@@ -967,6 +967,12 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: [
       'NdisMIndicateReceiveNetBufferLists',
       'NdisMSendNetBufferListsComplete',
+      'NdisSendNetBufferLists',
+      'NdisReturnNetBufferLists',
+      'NdisFSendNetBufferLists',
+      'NdisFSendNetBufferListsComplete',
+      'NdisFIndicateReceiveNetBufferLists',
+      'NdisFReturnNetBufferLists',
       'NdisAcquireRWLockRead',
       'NdisAcquireRWLockWrite',
     ],
