@@ -490,3 +490,23 @@ test('R6.14 NdisSim_DispatchLevelFlag names every DDI it is reported at: a filte
     ['NdisSim_DispatchLevelFlag'],
   );
 });
+
+test('NdisSim_NblContext: a filter that takes context space in FilterReceiveNetBufferLists but has no FilterReturnNetBufferLists (so NDIS bypasses it on the way back) leaves it for the miniport: reported when the NBL is back with its owner', () => {
+  const passive = variantOfMonitorLwf('ctx-no-return', 'tags receives but does not filter returns', (ch) => {
+    ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+        NdisAllocateNetBufferListContext(x, 8, 0, 0x74676174);
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    };
+    ch.ReturnNetBufferListsHandler = undefined;
+    withStatusPassedOn(ch);
+  });
+  const w = run([passive]);
+  const v = w.lastResult!.violations;
+  assert.ok(v.length > 10, violations(w).join('\n'));
+  assert.ok(
+    v.every((x) => x.rule === 'NdisSim_NblContext' && x.ddi === 'MiniportReturnNetBufferLists'),
+    violations(w).join('\n'),
+  );
+  assert.match(v[0]!.message, /ctx-no-return left 8 byte\(s\) of context space .* NBL #\d+/);
+});
