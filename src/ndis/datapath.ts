@@ -7,7 +7,7 @@ import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
-import { contextLeft } from './api/nblcontext.ts';
+import { contextAtOwner, contextLeft } from './api/nblcontext.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import { mdlUnlocked } from './device.ts';
@@ -629,6 +629,8 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   let k = 0;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
     (x as NblImpl)._place = 'miniport';
+    if ((x as NblImpl)._ctx !== null)
+      contextAtOwner(n, x as NblImpl, b.driver.name, 'MiniportReturnNetBufferLists', b.name);
     k++;
   }
   if (n.io !== null) returnedOverUnlockedPages(n, b, chain);
@@ -1194,11 +1196,21 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownSendsOut--;
+      if (nbl._ctx !== null)
+        contextAtOwner(n, nbl, o.driver.name, 'FilterSendNetBufferListsComplete', o.block.name);
       group(groups, o, nbl);
     } else {
       assert(nbl._binding !== null, 'completeUp: a send with no originator', nbl._id);
       nbl._place = 'protocol';
       nbl._holder = null;
+      if (nbl._ctx !== null)
+        contextAtOwner(
+          n,
+          nbl,
+          nbl._binding!.protocol.name,
+          'ProtocolSendNetBufferListsComplete',
+          nbl._binding!.block.name,
+        );
       group(groups, nbl._binding!, nbl);
     }
     x = next;
@@ -1471,6 +1483,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownRecvsOut--;
+      if (nbl._ctx !== null) contextAtOwner(n, nbl, o.driver.name, 'FilterReturnNetBufferLists', b.name);
       group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, o, nbl);
     }
     x = next;

@@ -208,6 +208,38 @@ export function contextLeft(n: Ndis, nbl: NblImpl, who: string, ddi: string, ada
   );
 }
 
+/**
+ * NdisSim_NblContext: `nbl` is back with `owner`, the driver that allocated it (a
+ * receive returned to its miniport or filter, a send completed to its protocol or
+ * filter), with context space of other drivers still in use. A driver that gives the
+ * NBL back itself is checked there (contextLeft); this catches one NDIS bypassed on the
+ * way back (a filter without FilterReturnNetBufferLists), which never got the chance.
+ * Called only for NBLs whose `_ctx` is not null. Each piece is reported once.
+ */
+export function contextAtOwner(
+  n: Ndis,
+  nbl: NblImpl,
+  owner: string,
+  ddi: string,
+  adapter: string | null,
+): void {
+  let left: Map<string, number> | null = null;
+  for (const p of nbl._ctx!)
+    if (p.who !== owner && !p.reported) {
+      left ??= new Map();
+      left.set(p.who, (left.get(p.who) ?? 0) + p.size);
+      p.reported = true;
+    }
+  if (left === null) return;
+  for (const [who, bytes] of left)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} left ${bytes} byte(s) of context space it allocated (NdisAllocateNetBufferListContext) in NBL #${nbl._id}, which is back with its owner ${owner}: a driver frees its space before the NBL leaves it, and one NDIS bypasses on the way back (no FilterReturnNetBufferLists or FilterSendNetBufferListsComplete) must not take any (ns-nbl-net_buffer_list_context)`,
+    );
+}
+
 function contextOf(nbl: NET_BUFFER_LIST, macro: string): NET_BUFFER_LIST_CONTEXT {
   const c = nbl.Context;
   // In C the macro dereferences a NULL Context; here the driver's code throws.
