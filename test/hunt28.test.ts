@@ -19,6 +19,7 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
@@ -509,4 +510,74 @@ test('NdisSim_NblContext: a filter that takes context space in FilterReceiveNetB
     violations(w).join('\n'),
   );
   assert.match(v[0]!.message, /ctx-no-return left 8 byte\(s\) of context space .* NBL #\d+/);
+});
+
+/** A miniport that indicates a frame every 5 ms with NDIS_RECEIVE_FLAGS_RESOURCES, from a timer (DISPATCH). */
+function resourcesNic(name: string): DriverModule {
+  return scriptedDriver(name, {
+    restart: (a) => {
+      const pool = rxPool(a);
+      const nbl = rxNbl(a, pool);
+      let k = 0;
+      const indicate = () => {
+        NdisMIndicateReceiveNetBufferLists(
+          a.handle,
+          nbl,
+          0,
+          1,
+          NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL | NDIS_RECEIVE_FLAGS_RESOURCES,
+        );
+        if (++k < 20) after(a, 5, indicate);
+      };
+      after(a, 5, indicate);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+}
+
+/** A filter that takes 8 bytes of context on each receive and passes it up, freeing them after (or not). */
+function rxContextLwf(name: string, frees: boolean): DriverModule {
+  return variantOfMonitorLwf(name, 'tags receives in context space', (ch) => {
+    ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+        NdisAllocateNetBufferListContext(x, 8, 0, 0x74676174);
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      // With RESOURCES the NBLs are the filter's again once the indication returns.
+      if (frees && (flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0)
+        for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) NdisFreeNetBufferListContext(x, 8);
+    };
+    ch.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) NdisFreeNetBufferListContext(x, 8);
+      NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+}
+
+test('NdisSim_NblContext with NDIS_RECEIVE_FLAGS_RESOURCES: a filter that frees its context space once NdisFIndicateReceiveNetBufferLists returns breaks no rule; one that never frees it is reported when the indication returns to the miniport', () => {
+  for (const frees of [true, false]) {
+    const name = frees ? 'rx-ctx-frees' : 'rx-ctx-keeps';
+    const w = new World({ seed: 1, verifier: 'collect' });
+    w.addDriver(resourcesNic('res-nic'));
+    const f = rxContextLwf(name, frees);
+    w.addDriver(f);
+    w.addFilter(f.name);
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: 'res-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    w.at(300 * ns.ms, { kind: 'remove', device: 'nic0' });
+    const r = w.run(ns.s);
+    if (frees) assert.deepEqual(violations(w), []);
+    else {
+      // One NBL, indicated 20 times: each indication's 8 bytes are reported once.
+      assert.equal(r.violations.length, 20, violations(w).join('\n'));
+      assert.ok(
+        r.violations.every(
+          (v) => v.rule === 'NdisSim_NblContext' && v.ddi === 'NdisMIndicateReceiveNetBufferLists',
+        ),
+        violations(w).join('\n'),
+      );
+      assert.match(r.violations[0]!.message, /rx-ctx-keeps left 8 byte\(s\) of context space/);
+    }
+  }
 });
