@@ -495,6 +495,7 @@ export function miniportIndicate(
     if (resources) {
       b.data.indicatedWithResources += k;
       indicateUp(n, b, from, chain, port, k, flags, true);
+      resourcesBack(n, b, chain, k);
       return;
     }
     for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
@@ -513,6 +514,7 @@ export function miniportIndicate(
     // R6.13: the driver owns them again when this call returns; protocols copy.
     b.data.indicatedWithResources += k;
     deliver(n, targets, chain, port, k, flags);
+    resourcesBack(n, b, chain, k);
     return;
   }
   const now = n.now;
@@ -541,6 +543,19 @@ function loops(chain: NET_BUFFER_LIST | null): boolean {
     seen.add(x);
   }
   return false;
+}
+
+/**
+ * A receive indicated with NDIS_RECEIVE_FLAGS_RESOURCES is the miniport's again now
+ * that the indication has returned (R6.13): context space the drivers above took and
+ * left in it is NdisSim_NblContext, as at MiniportReturnNetBufferLists.
+ */
+function resourcesBack(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST, count: number): void {
+  // At most the `count` NBLs indicated, whatever links a driver above left.
+  let x: NET_BUFFER_LIST | null = chain;
+  for (let i = 0; i < count && x !== null; i++, x = x.Next)
+    if ((x as NblImpl)._ctx !== null)
+      contextAtOwner(n, x as NblImpl, b.driver.name, 'NdisMIndicateReceiveNetBufferLists', b.name);
 }
 
 function deliver(

@@ -1547,6 +1547,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisFReturnNetBufferLists',
       'NdisReturnNetBufferLists',
       'MiniportReturnNetBufferLists',
+      'NdisMIndicateReceiveNetBufferLists',
       'ProtocolSendNetBufferListsComplete',
       'FilterSendNetBufferListsComplete',
       'FilterReturnNetBufferLists',
