@@ -211,7 +211,7 @@ test('NdisSim_StackOverflow is not blamed on a driver for ndis-sim’s own endle
   );
 });
 
-test('NdisSim_StackOverflow: driver code that recurses until the host stack runs out is still the driver’s kernel stack overflow', () => {
+test('NdisSim_StackOverflow: driver code that recurses until the host stack runs out is still the driver’s kernel stack overflow, and the message says the driver recursed', () => {
   const deeper = (k: number): number => (k < 0 ? 0 : 1 + deeper(k + 1));
   const w = new World({ seed: 1, verifier: 'collect' });
   w.addDriver(
@@ -226,6 +226,9 @@ test('NdisSim_StackOverflow: driver code that recurses until the host stack runs
   w.at(0, { kind: 'start', device: 'nic0' });
   const r = w.run(ns.s);
   assert.equal(r.bugCheck?.rule, 'NdisSim_StackOverflow', r.bugCheck?.message);
+  // It says what happened: the driver's own code recursed; NDIS did not call it back.
+  assert.match(r.bugCheck!.message, /driver code in MiniportInitializeEx recursed until the stack ran out/);
+  assert.doesNotMatch(r.bugCheck!.message, /Driver code and NDIS called each other/);
 });
 
 test('R6.14 NdisSim_DispatchLevelFlag is the miniport’s alone: a receive indicated at PASSIVE with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL reaches ProtocolReceiveNetBufferLists without the flag, so echo-proto, which trusts the flag for its echo’s SendFlags, is not blamed', () => {
