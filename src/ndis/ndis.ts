@@ -1089,7 +1089,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         throw new InternalError(`ndis-sim's own code ran the host's stack out inside ${fn}`, [
           e.stack?.split('\n').slice(1, 4).join(' ') ?? '',
         ]);
-      this.stackOverflow(fn, b);
+      this.stackOverflow(fn, b, true);
     }
     // Unwind our own frames: the callback will not return.
     const message = e instanceof Error ? `${e.name}: ${e.message}` : `thrown value: ${String(e)}`;
@@ -1119,7 +1119,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * fault (0x7F, trap 8). Says which callbacks repeat and how deep. The depth limit
    * makes the stop the same on every machine, where the host's stack size is not.
    */
-  private stackOverflow(fn: string, b: MiniportBlock | null): never {
+  private stackOverflow(fn: string, b: MiniportBlock | null, hostStack = false): never {
     // The callbacks entered, innermost last: `fn` among them when driver code threw in it.
     const names: string[] = [];
     for (let i = 0; i < this.depth; i++) names.push(this.frames[i]!.fn);
@@ -1128,11 +1128,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // The callbacks that repeat: those from the entry of `fn` before the innermost one.
     const last = names.lastIndexOf(fn, names.length - 2);
     const cycle = last >= 0 ? names.slice(last + 1) : [fn];
+    // The host's stack ran out with `fn` entered once: the driver's own code recursed.
+    const why =
+      hostStack && k === 1
+        ? `driver code in ${fn} recursed until the stack ran out (${names.length} callback(s) deep): a function of the driver that calls itself without end`
+        : `${cycle.length > 1 ? `${cycle.join(' → ')} → …` : fn} nested ${k} deep. Driver code and NDIS called each other without end: a DDI that calls back into driver code that calls the same DDI again`;
     this.verifier.report(
       'NdisSim_StackOverflow',
       fn,
       b?.name ?? null,
-      `the kernel stack ran out: ${cycle.length > 1 ? `${cycle.join(' → ')} → …` : fn} nested ${k} deep. Driver code and NDIS called each other without end: a DDI that calls back into driver code that calls the same DDI again`,
+      `the kernel stack ran out: ${why}`,
       [0x08, 0, 0, 0],
     );
     throw new WorldStop('kernel stack overflow');
