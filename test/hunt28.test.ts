@@ -584,3 +584,45 @@ test('NdisSim_NblContext with NDIS_RECEIVE_FLAGS_RESOURCES: a filter that frees 
     }
   }
 });
+
+test('R6.14: every send, receive, return and completion handler NDIS calls gets the DISPATCH_LEVEL flag exactly when it runs at DISPATCH, through filters, to the built-in protocol and a protocol driver, with sends at PASSIVE and DISPATCH', () => {
+  const w = new World({ seed: 2, verifier: 'collect', trace: true });
+  w.addDriver(healthyNic);
+  const cs = [counts(), counts()];
+  for (const [i, c] of cs.entries()) {
+    const f = contextLwf(`flags-${i}`, i, c);
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  w.addDriver(echoProto);
+  w.addProtocolDriver(echoProto.name);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 400, returnDelayNs: ns.ms, sendIrql: 'explore' } });
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 400, rxFrameBytes: 100 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(300 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.deepEqual(violations(w), []);
+  const flagOf: Record<string, string> = {
+    MiniportSendNetBufferLists: 'SendFlags',
+    FilterSendNetBufferLists: 'SendFlags',
+    MiniportReturnNetBufferLists: 'ReturnFlags',
+    FilterReturnNetBufferLists: 'ReturnFlags',
+    FilterReceiveNetBufferLists: 'ReceiveFlags',
+    ProtocolReceiveNetBufferLists: 'ReceiveFlags',
+    FilterSendNetBufferListsComplete: 'SendCompleteFlags',
+    ProtocolSendNetBufferListsComplete: 'SendCompleteFlags',
+  };
+  const seen = new Map<string, Set<number>>();
+  for (const e of w.trace.events) {
+    const key = e.kind === 'call' ? flagOf[e.what] : undefined;
+    if (key === undefined) continue;
+    const flag = /DISPATCH_LEVEL/.test(String(e.data?.[key]));
+    assert.equal(flag, e.irql === 2, `${e.what} at IRQL ${e.irql} with ${key} ${String(e.data?.[key])}`);
+    if (!seen.has(e.what)) seen.set(e.what, new Set());
+    seen.get(e.what)!.add(e.irql);
+  }
+  // Every handler was called, and sends went down at both IRQLs.
+  assert.deepEqual([...seen.keys()].sort(), Object.keys(flagOf).sort());
+  assert.deepEqual([...seen.get('MiniportSendNetBufferLists')!].sort(), [0, 2]);
+  assert.equal(r.verdict, 'ok');
+});
