@@ -1,9 +1,11 @@
 // Stop 28's hunt for false positives and false negatives in what stop 27 added: NBL
-// context space (NdisSim_NblContext), the NBL data-start DDIs, the DISPATCH_LEVEL
-// flags NDIS passes (R6.14, Flags_Irql) and deep but legal nesting
-// (NdisSim_StackOverflow). Each test drives a correct driver the way real drivers use
-// these DDIs (ndislwf, netvmini, ndisprot) and expects no rule broken, or a wrong one
-// and expects the rule.
+// context space (NdisSim_NblContext, with pool ContextSize, RESOURCES receives and a
+// filter NDIS bypasses on the way back), the NBL data-start DDIs and
+// NdisAllocateNetBufferMdlAndData, the DISPATCH_LEVEL flags NDIS passes (R6.14), and
+// NdisSim_StackOverflow (deep but legal nesting; the host's stack run out by the
+// driver or by ndis-sim itself). Each test drives a correct driver the way real drivers
+// use these DDIs (ndislwf, netvmini, ndisprot) and expects no rule broken, or a wrong
+// one and expects the rule.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
