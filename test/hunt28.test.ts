@@ -26,6 +26,8 @@ import {
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferListDataStart,
+  NdisAllocateMdl,
+  NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListContext,
   NdisAllocateNetBufferListPool,
@@ -33,6 +35,7 @@ import {
   NdisAllocateNetBufferPool,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
+  NdisFreeMdl,
   NdisFreeNetBuffer,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListContext,
@@ -627,4 +630,117 @@ test('R6.14: every send, receive, return and completion handler NDIS calls gets 
   assert.deepEqual([...seen.keys()].sort(), Object.keys(flagOf).sort());
   assert.deepEqual([...seen.get('MiniportSendNetBufferLists')!].sort(), [0, 2]);
   assert.equal(r.verdict, 'ok');
+});
+
+test('NdisRetreatNetBufferListDataStart past the backfill with the driver’s NetAllocateMdl, and NdisAdvanceNetBufferListDataStart with FreeMdl: NetFreeMdl gets back exactly the MDL NetAllocateMdl gave, never the sender’s own; within the backfill it is not called; the NET_BUFFER is its sender’s again', () => {
+  const seen = { given: [] as Uint8Array[], freed: [] as Uint8Array[], headers: 0, restored: 0, sent: 0 };
+  const nic = scriptedDriver('header-reader', {
+    send: (a, chain, _port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+        const nb = x.FirstNetBuffer!;
+        if (nb.DataLength === 60 + 14 && nb.Data![nb.DataOffset] === 0x45) seen.headers++;
+        x.Status = NDIS_STATUS_SUCCESS;
+      }
+      NdisMSendNetBufferListsComplete(
+        a.handle,
+        chain,
+        flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+      );
+    },
+  });
+  const f = variantOfMonitorLwf('encap-own', 'sends frames of its own with a header in front', (ch) => {
+    const st = new Map<unknown, { pool: NDIS_HANDLE; mdl: Uint8Array; n: number }>();
+    ch.RestartHandler = (m) => {
+      m.running = true;
+      const pool = NdisAllocateNetBufferListPool(m.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 0x636e6545,
+        DataSize: 0,
+      })!;
+      st.set(m, { pool, mdl: NdisAllocateMdl(m.handle, new Uint8Array(64), 64)!, n: 0 });
+      return NDIS_STATUS_SUCCESS;
+    };
+    ch.PauseHandler = (m) => {
+      m.running = false;
+      const s = st.get(m)!;
+      NdisFreeMdl(s.mdl);
+      NdisFreeNetBufferListPool(s.pool);
+      st.delete(m);
+      return NDIS_STATUS_SUCCESS;
+    };
+    ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      const s = st.get(m)!;
+      // 4 bytes of backfill: a 14-byte header needs new memory every other frame;
+      // the others carry 16 bytes of backfill, enough.
+      const backfill = s.n++ % 2 === 0 ? 4 : 16;
+      const own = NdisAllocateNetBufferAndNetBufferList(s.pool, 0, 0, s.mdl, backfill, 64 - backfill)!;
+      own.FirstNetBuffer!.DataLength = 60;
+      own.SourceHandle = m.handle;
+      const status = NdisRetreatNetBufferListDataStart(
+        own,
+        14,
+        0,
+        (size) => {
+          const mdl = NdisAllocateMdl(m.handle, new Uint8Array(size), size)!;
+          seen.given.push(mdl);
+          return mdl;
+        },
+        null,
+      );
+      assert.equal(status, NDIS_STATUS_SUCCESS);
+      const nb = own.FirstNetBuffer!;
+      nb.Data![nb.DataOffset] = 0x45;
+      seen.sent++;
+      NdisFSendNetBufferLists(m.handle, own, port, flags);
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) => {
+      const s = st.get(m);
+      let theirs: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        x.Next = null;
+        if (x.SourceHandle === m.handle) {
+          NdisAdvanceNetBufferListDataStart(x, 14, true, (mdl) => {
+            seen.freed.push(mdl);
+            NdisFreeMdl(mdl);
+          });
+          const nb = x.FirstNetBuffer!;
+          if (
+            s !== undefined &&
+            nb.Data === s.mdl &&
+            nb.DataLength === 60 &&
+            (nb.DataOffset === 4 || nb.DataOffset === 16)
+          )
+            seen.restored++;
+          NdisFreeNetBufferList(x);
+        } else {
+          x.Next = theirs;
+          theirs = x;
+        }
+        x = next;
+      }
+      if (theirs !== null) NdisFSendNetBufferListsComplete(m.handle, theirs, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(nic);
+  w.addDriver(f);
+  w.addFilter(f.name);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
+  w.addDevice({ name: 'nic0', driver: 'header-reader' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.run(ns.s);
+  assert.deepEqual(violations(w), []);
+  assert.ok(seen.sent > 20, `${seen.sent} frames`);
+  assert.equal(seen.headers, seen.sent, 'the miniport saw each header in front of the frame');
+  assert.equal(seen.restored, seen.sent, 'each NET_BUFFER is its sender’s MDL at its old offset again');
+  // Only the frames with 4 bytes of backfill needed memory: NetAllocateMdl for half.
+  assert.equal(seen.given.length, Math.ceil(seen.sent / 2));
+  assert.deepEqual(seen.freed, seen.given, 'NetFreeMdl got exactly what NetAllocateMdl gave, in order');
 });
