@@ -744,3 +744,38 @@ test('NdisRetreatNetBufferListDataStart past the backfill with the driver’s Ne
   assert.equal(seen.given.length, Math.ceil(seen.sent / 2));
   assert.deepEqual(seen.freed, seen.given, 'NetFreeMdl got exactly what NetAllocateMdl gave, in order');
 });
+
+test('NdisSim_NblContext blames only the driver that left its space: a miniport that completes sends with 8 bytes of context still in use is reported, and the filter above, which frees its own 16 bytes at completion, is not', () => {
+  const leaky = scriptedDriver('ctx-leaky-nic', {
+    send: (a, chain, _port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+        NdisAllocateNetBufferListContext(x, 8, 0, 0x6b61656c);
+        x.Status = NDIS_STATUS_SUCCESS;
+      }
+      NdisMSendNetBufferListsComplete(
+        a.handle,
+        chain,
+        flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+      );
+    },
+  });
+  const c = counts();
+  const f = contextLwf('ctx-above-leak', 7, c);
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(leaky);
+  w.addDriver(f);
+  w.addFilter(f.name);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
+  w.addDevice({ name: 'nic0', driver: 'ctx-leaky-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.ok(c.completed > 20, `${c.completed} completions`);
+  assert.equal(r.violations.length, c.completed, violations(w).join('\n'));
+  assert.ok(
+    r.violations.every(
+      (v) => v.ddi === 'NdisMSendNetBufferListsComplete' && /ctx-leaky-nic gave/.test(v.message),
+    ),
+    violations(w).join('\n'),
+  );
+});
