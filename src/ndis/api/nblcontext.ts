@@ -166,14 +166,20 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
 
 /**
  * Takes `size` bytes off the top of the NBL's pieces; says how many of them other
- * drivers took (pieces reported already are not said again), or null.
+ * drivers took (pieces reported already are not said again), or null. Space a driver
+ * below left in place, reported already, may lie on top of the caller's own: the
+ * caller's free is counted against its own piece beneath, so that the driver that left
+ * its space is the one blamed, not the caller again when it hands the NBL on.
  */
 function takePieces(nbl: NblImpl, size: number, who: string): { bytes: number; owners: string } | null {
   const pieces = nbl._ctx;
   let bytes = 0;
   const owners: string[] = [];
   for (let left = size; left > 0 && pieces !== null && pieces.length > 0; ) {
-    const top = pieces[pieces.length - 1]!;
+    let i = pieces.length - 1;
+    while (i > 0 && pieces[i]!.reported && pieces[i]!.who !== who) i--;
+    if (pieces[i]!.who !== who) i = pieces.length - 1;
+    const top = pieces[i]!;
     const take = Math.min(left, top.size);
     if (top.who !== who && !top.reported) {
       bytes += take;
@@ -181,7 +187,7 @@ function takePieces(nbl: NblImpl, size: number, who: string): { bytes: number; o
     }
     top.size -= take;
     left -= take;
-    if (top.size === 0) pieces.pop();
+    if (top.size === 0) pieces.splice(i, 1);
   }
   if (pieces !== null && pieces.length === 0) nbl._ctx = null;
   return bytes === 0 ? null : { bytes, owners: owners.join(' and ') };
