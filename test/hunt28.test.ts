@@ -779,3 +779,47 @@ test('NdisSim_NblContext blames only the driver that left its space: a miniport 
     violations(w).join('\n'),
   );
 });
+
+test('NdisSim_NblContext, not NdisSim_BadParameter against the driver above: when a miniport leaves 8 bytes in a block NDIS added, the filter above freeing its own 16 bytes (in the block beneath) is not stopped as freeing more than is in use', () => {
+  const leaky = scriptedDriver('ctx-leaky-block-nic', {
+    send: (a, chain, _port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+        NdisAllocateNetBufferListContext(x, 8, 0, 0x6b61656c);
+        x.Status = NDIS_STATUS_SUCCESS;
+      }
+      NdisMSendNetBufferListsComplete(
+        a.handle,
+        chain,
+        flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+      );
+    },
+  });
+  // 16 bytes and no backfill: the miniport's 8 need a block of their own.
+  const f = variantOfMonitorLwf('ctx-no-backfill', 'keeps 16 bytes per send, no backfill', (ch) => {
+    ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+        NdisAllocateNetBufferListContext(x, 16, 0, 0x78746378);
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+    };
+    ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) NdisFreeNetBufferListContext(x, 16);
+      NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(leaky);
+  w.addDriver(f);
+  w.addFilter(f.name);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
+  w.addDevice({ name: 'nic0', driver: 'ctx-leaky-block-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(ns.s);
+  assert.equal(r.bugCheck, undefined, r.bugCheck?.message);
+  assert.ok(r.violations.length > 20, violations(w).join('\n'));
+  assert.ok(
+    r.violations.every((v) => v.rule === 'NdisSim_NblContext' && /ctx-leaky-block-nic gave/.test(v.message)),
+    violations(w).join('\n'),
+  );
+});
