@@ -816,7 +816,7 @@ test('NdisSim_NblContext, not NdisSim_BadParameter against the driver above: whe
   w.at(0, { kind: 'start', device: 'nic0' });
   w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
   const r = w.run(ns.s);
-  assert.equal(r.bugCheck, undefined, r.bugCheck?.message);
+  assert.equal(r.bugCheck ?? null, null, r.bugCheck?.message);
   assert.ok(r.violations.length > 20, violations(w).join('\n'));
   assert.ok(
     r.violations.every((v) => v.rule === 'NdisSim_NblContext' && /ctx-leaky-block-nic gave/.test(v.message)),

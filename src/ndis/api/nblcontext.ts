@@ -138,7 +138,11 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   if (nbl === null) return;
   const c = nbl.Context;
   const inUse = c === null ? 0 : c.Size - c.Offset;
-  if (badSize(ContextSize) || ContextSize === 0 || ContextSize > inUse)
+  const who = n.kernel.ctx.who;
+  // Space a driver below left in place (reported already) may fill a block NDIS added on
+  // top of the caller's: then the caller's free reaches into the blocks beneath.
+  const leftBelow = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
+  if (badSize(ContextSize) || ContextSize === 0 || (ContextSize > inUse && !leftBelow))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
@@ -149,7 +153,6 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
           : `but only ${inUse} byte(s) of its current context block are in use: free what NdisAllocateNetBufferListContext gave, no more`
       }`,
     );
-  const who = n.kernel.ctx.who;
   const others = takePieces(nbl, ContextSize, who);
   if (others !== null)
     n.verifier.report(
@@ -158,9 +161,14 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
       adapter,
       `${who} freed ${others.bytes} byte(s) of NBL #${nbl._id}'s context space that ${others.owners} allocated, not it: the context space is a stack, each driver frees only what it took (ns-nbl-net_buffer_list_context)`,
     );
-  const block = c!;
-  block.Offset += ContextSize;
-  if (block.Offset === block.Size && block instanceof ContextBlock && block.added) nbl.Context = block.Next;
+  let left = ContextSize;
+  for (let block = nbl.Context; left > 0 && block !== null; block = nbl.Context) {
+    const take = Math.min(left, block.Size - block.Offset);
+    block.Offset += take;
+    left -= take;
+    if (block.Offset !== block.Size || !(block instanceof ContextBlock && block.added)) break;
+    nbl.Context = block.Next;
+  }
   if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
 }
 
