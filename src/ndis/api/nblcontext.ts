@@ -139,10 +139,10 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   const c = nbl.Context;
   const inUse = c === null ? 0 : c.Size - c.Offset;
   const who = n.kernel.ctx.who;
-  // Space a driver below left in place (reported already) may fill a block NDIS added on
+  // Space another driver left in place (reported already) may fill a block NDIS added on
   // top of the caller's: then the caller's free reaches into the blocks beneath.
-  const leftBelow = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
-  if (badSize(ContextSize) || ContextSize === 0 || (ContextSize > inUse && !leftBelow))
+  const othersLeft = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
+  if (badSize(ContextSize) || ContextSize === 0 || (ContextSize > inUse && !othersLeft))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
@@ -174,8 +174,8 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
 
 /**
  * Takes `size` bytes off the top of the NBL's pieces; says how many of them other
- * drivers took (pieces reported already are not said again), or null. Space a driver
- * below left in place, reported already, may lie on top of the caller's own: the
+ * drivers took (pieces reported already are not said again), or null. Space another
+ * driver left in place, reported already, may lie on top of the caller's own: the
  * caller's free is counted against its own piece beneath, so that the driver that left
  * its space is the one blamed, not the caller again when it hands the NBL on.
  */
