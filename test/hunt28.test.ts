@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { after, scriptedDriver } from '../src/drivers/buggy/base.ts';
 import { rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
 import { echoProto } from '../src/drivers/echo-proto.ts';
@@ -821,5 +822,102 @@ test('NdisSim_NblContext, not NdisSim_BadParameter against the driver above: whe
   assert.ok(
     r.violations.every((v) => v.rule === 'NdisSim_NblContext' && /ctx-leaky-block-nic gave/.test(v.message)),
     violations(w).join('\n'),
+  );
+});
+
+/** One driver's use of context space: how much it takes, the backfill it asks for, and whether it leaves it. */
+interface ContextUse {
+  size: number;
+  back: number;
+  leak: boolean;
+}
+const contextUse: fc.Arbitrary<ContextUse> = fc.record({
+  size: fc.constantFrom(8, 16, 24),
+  back: fc.constantFrom(0, 8, 16),
+  leak: fc.boolean(),
+});
+
+test('NdisSim_NblContext blames exactly the drivers that leave their space: random stacks of filters (sends and receives) over a miniport, each taking context of random sizes and freeing it or not', () => {
+  fc.assert(
+    fc.property(
+      fc.array(contextUse, { minLength: 1, maxLength: 4 }),
+      fc.option(contextUse),
+      fc.nat(20),
+      (fs, mp, seed) => {
+        const w = new World({ seed, verifier: 'collect' });
+        const leakers = new Set<string>();
+        if (mp !== null) {
+          if (mp.leak) leakers.add('ctx-mp');
+          w.addDriver(
+            scriptedDriver('ctx-mp', {
+              send: (a, chain, _port, flags) => {
+                for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
+                  NdisAllocateNetBufferListContext(x, mp.size, mp.back, 0x706d);
+                  if (!mp.leak) NdisFreeNetBufferListContext(x, mp.size);
+                  x.Status = NDIS_STATUS_SUCCESS;
+                }
+                NdisMSendNetBufferListsComplete(
+                  a.handle,
+                  chain,
+                  flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+                );
+              },
+            }),
+          );
+        } else w.addDriver(healthyNic);
+        fs.forEach((u, i) => {
+          const name = `ctx-f${i}`;
+          if (u.leak) leakers.add(name);
+          const take = (nbls: NET_BUFFER_LIST) => {
+            for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+              NdisAllocateNetBufferListContext(x, u.size, u.back, 0x66);
+          };
+          const give = (nbls: NET_BUFFER_LIST) => {
+            if (!u.leak)
+              for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+                NdisFreeNetBufferListContext(x, u.size);
+          };
+          const f = variantOfMonitorLwf(name, 'takes context both ways', (ch) => {
+            ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+              take(nbls);
+              NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+            };
+            ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) => {
+              give(nbls);
+              NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+            };
+            ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+              take(nbls);
+              NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+            };
+            ch.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+              give(nbls);
+              NdisFReturnNetBufferLists(m.handle, nbls, flags);
+            };
+            withStatusPassedOn(ch);
+          });
+          w.addDriver(f);
+          w.addFilter(name);
+        });
+        w.addProtocol('tcpip', {
+          traffic: { ratePerSecond: 300, returnDelayNs: ns.ms, sendIrql: 'explore' },
+        });
+        w.addDevice({
+          name: 'nic0',
+          driver: mp !== null ? 'ctx-mp' : 'healthy-nic',
+          wire: mp !== null ? undefined : { rxPerSecond: 300, rxFrameBytes: 100 },
+        });
+        w.at(0, { kind: 'start', device: 'nic0' });
+        w.at(150 * ns.ms, { kind: 'remove', device: 'nic0' });
+        const r = w.run(ns.s);
+        const blamed = new Set(
+          r.violations.map(
+            (v) => /^(\S+) (gave|left|freed) /.exec(v.message)?.[1] ?? `${v.rule}: ${v.message}`,
+          ),
+        );
+        assert.deepEqual([...blamed].sort(), [...leakers].sort(), violations(w).slice(0, 5).join('\n'));
+      },
+    ),
+    { numRuns: 150, seed: 28 },
   );
 });
