@@ -921,3 +921,31 @@ test('NdisSim_NblContext blames exactly the drivers that leave their space: rand
     { numRuns: 150, seed: 28 },
   );
 });
+
+test('NdisSim_NblContext blames only the driver that frees too much: an upper filter that frees 16 bytes of receive context where it took 8 is reported for taking the lower filter’s 8, and the lower filter, freeing its own 8 next, is neither blamed nor stopped (NdisSim_BadParameter)', () => {
+  const rx = (name: string, take: number, back: number, free: number) =>
+    variantOfMonitorLwf(name, 'takes receive context', (ch) => {
+      ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+        for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+          NdisAllocateNetBufferListContext(x, take, back, 0x7278);
+        NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      };
+      ch.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+        for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+          NdisFreeNetBufferListContext(x, free);
+        NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      };
+      withStatusPassedOn(ch);
+    });
+  // The lower filter's block has room for the upper one's 8: one block of 16.
+  const w = run([rx('rx-lower', 8, 8, 8), rx('rx-greedy', 8, 0, 16)]);
+  const r = w.lastResult!;
+  assert.equal(r.bugCheck ?? null, null, r.bugCheck?.message);
+  assert.ok(r.violations.length > 20, violations(w).join('\n'));
+  assert.ok(
+    r.violations.every((v) =>
+      /^rx-greedy freed 8 byte\(s\) of NBL #\d+'s context space that rx-lower allocated/.test(v.message),
+    ),
+    violations(w).join('\n'),
+  );
+});
