@@ -267,6 +267,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   ioPortRanges: IoPortRange[] | null = null;
   /** Callbacks and adapters Flags_Irql reported already (api/processor.ts), or null. */
   flagsIrqlSaid: Set<string> | null = null;
+  /**
+   * NBL context space a driver freed that was another's (NdisSim_NblContext, reported):
+   * per NBL, how many bytes each victim's own later free finds freed already
+   * (api/nblcontext.ts). Null until the first such free.
+   */
+  ctxOwed: WeakMap<object, Map<string, number>> | null = null;
   /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
   private depth = 0;

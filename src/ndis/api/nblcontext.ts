@@ -136,13 +136,28 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   n.verifier.irql(irql.NdisFreeNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return;
+  const who = n.kernel.ctx.who;
+  // Bytes of the caller's that a driver freeing too much took already (reported then):
+  // they are gone, and the caller is not blamed for freeing them again.
+  let size = ContextSize;
+  const owed = n.ctxOwed?.get(nbl);
+  const credit = owed?.get(who) ?? 0;
+  if (credit > 0 && !badSize(ContextSize)) {
+    const use = Math.min(credit, size);
+    size -= use;
+    if (credit === use) owed!.delete(who);
+    else owed!.set(who, credit - use);
+    if (size === 0) {
+      if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
+      return;
+    }
+  }
   const c = nbl.Context;
   const inUse = c === null ? 0 : c.Size - c.Offset;
-  const who = n.kernel.ctx.who;
   // Space another driver left in place (reported already) may fill a block NDIS added on
   // top of the caller's: then the caller's free reaches into the blocks beneath.
   const othersLeft = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
-  if (badSize(ContextSize) || ContextSize === 0 || (ContextSize > inUse && !othersLeft))
+  if (badSize(ContextSize) || ContextSize === 0 || (size > inUse && !othersLeft))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
@@ -153,7 +168,7 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
           : `but only ${inUse} byte(s) of its current context block are in use: free what NdisAllocateNetBufferListContext gave, no more`
       }`,
     );
-  const others = takePieces(nbl, ContextSize, who);
+  const others = takePieces(n, nbl, size, who);
   if (others !== null)
     n.verifier.report(
       'NdisSim_NblContext',
@@ -161,7 +176,7 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
       adapter,
       `${who} freed ${others.bytes} byte(s) of NBL #${nbl._id}'s context space that ${others.owners} allocated, not it: the context space is a stack, each driver frees only what it took (ns-nbl-net_buffer_list_context)`,
     );
-  let left = ContextSize;
+  let left = size;
   for (let block = nbl.Context; left > 0 && block !== null; block = nbl.Context) {
     const take = Math.min(left, block.Size - block.Offset);
     block.Offset += take;
@@ -179,7 +194,12 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
  * caller's free is counted against its own piece beneath, so that the driver that left
  * its space is the one blamed, not the caller again when it hands the NBL on.
  */
-function takePieces(nbl: NblImpl, size: number, who: string): { bytes: number; owners: string } | null {
+function takePieces(
+  n: Ndis,
+  nbl: NblImpl,
+  size: number,
+  who: string,
+): { bytes: number; owners: string } | null {
   const pieces = nbl._ctx;
   let bytes = 0;
   const owners: string[] = [];
@@ -192,6 +212,14 @@ function takePieces(nbl: NblImpl, size: number, who: string): { bytes: number; o
     if (top.who !== who && !top.reported) {
       bytes += take;
       if (!owners.includes(top.who)) owners.push(top.who);
+      // The victim's own free of these bytes later finds them freed (ctxOwed).
+      n.ctxOwed ??= new WeakMap();
+      let owed = n.ctxOwed.get(nbl);
+      if (owed === undefined) {
+        owed = new Map();
+        n.ctxOwed.set(nbl, owed);
+      }
+      owed.set(top.who, (owed.get(top.who) ?? 0) + take);
     }
     top.size -= take;
     left -= take;
