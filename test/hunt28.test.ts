@@ -19,6 +19,7 @@ import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import { InternalError } from '../src/errors.ts';
 import {
   type DriverModule,
+  NDIS_CURRENT_IRQL,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
@@ -961,4 +962,37 @@ test('NdisSim_NblContext blames only the driver that frees too much: an upper fi
     ),
     violations(w).join('\n'),
   );
+});
+
+test('Flags_Irql (R6.14): NDIS_CURRENT_IRQL read in MiniportSendNetBufferLists called at PASSIVE, SendFlags clear, is reported once, since the clear flag says PASSIVE; read in the miniport’s timer function, which has no such flag, it is not', () => {
+  const irqls: number[] = [];
+  const drv = scriptedDriver('irql-reader', {
+    restart: (a) => {
+      after(a, 10, () => irqls.push(NDIS_CURRENT_IRQL()));
+      return NDIS_STATUS_SUCCESS;
+    },
+    send: (a, chain, _port, flags) => {
+      irqls.push(NDIS_CURRENT_IRQL());
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+      NdisMSendNetBufferListsComplete(
+        a.handle,
+        chain,
+        flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+      );
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 100, sendIrql: 'passive' } });
+  w.addDevice({ name: 'nic0', driver: 'irql-reader' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(200 * ns.ms);
+  assert.ok(irqls.length > 10 && irqls.slice(1).every((i) => i === 0), `IRQLs read: ${irqls.join(' ')}`);
+  assert.equal(irqls[0], 2, 'the timer function ran at DISPATCH');
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule} ${v.ddi}`),
+    ['Flags_Irql NDIS_CURRENT_IRQL'],
+    violations(w).join('\n'),
+  );
+  assert.match(r.violations[0]!.message, /in MiniportSendNetBufferLists/);
 });
