@@ -1029,6 +1029,25 @@ const problems = (actions: unknown[]): string[] => {
   }
 };
 
+test('scenario buffers: a { utf16 } or { ascii } mapping whose text is not a string, one with both keys or none, says what is wrong with it', () => {
+  const one = (data: unknown): string => {
+    const p = problems([
+      { at: '1s', do: 'open', handle: 'tool', link: 'SimCtl' },
+      { at: '1s', do: 'write', handle: 'tool', data },
+    ]);
+    assert.equal(p.length, 1, p.join('\n'));
+    return p[0]!;
+  };
+  assert.match(one({ utf16: 5 }), /data: expected bytes: .*, got a mapping of "utf16" to 5, not to text/);
+  assert.match(one({ ascii: [1, 2] }), /got a mapping of "ascii" to a list, not to text/);
+  assert.match(
+    one({ utf16: 'a', ascii: 'b' }),
+    /got a mapping of "utf16" and "ascii": give one key, utf16 or ascii/,
+  );
+  assert.match(one({}), /got an empty mapping/);
+  assert.match(one({ utf8: 'x' }), /got a mapping of "utf8", not of utf16 or ascii/);
+});
+
 test('scenario: open, ioctl (one-shot and repeated) and close validate; bad ones get one clear message each', () => {
   assert.deepEqual(
     problems([

@@ -11,7 +11,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisMSendNetBufferListsComplete,
   type NET_BUFFER_LIST,
-  PASSIVE_LEVEL,
+  type World,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -20,6 +20,7 @@ import { scriptedDriver } from './helpers/scripted.ts';
 /** Each MiniportSendNetBufferLists call: its NBLs' NET_BUFFER counts, and its IRQL. */
 function sends(traffic: string) {
   const calls: { nbs: number[]; irql: number }[] = [];
+  let world: World | null = null;
   const drv = scriptedDriver('traffic-sink', {
     send: (a, chain, _port, flags) => {
       const nbs: number[] = [];
@@ -29,8 +30,15 @@ function sends(traffic: string) {
         nbs.push(k);
         x.Status = NDIS_STATUS_SUCCESS;
       }
-      // The flag says the IRQL NDIS called at (reading it here would be Flags_Irql).
-      calls.push({ nbs, irql: flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? DISPATCH_LEVEL : PASSIVE_LEVEL });
+      // The IRQL NDIS called at, read from the model (NDIS_CURRENT_IRQL here would be
+      // Flags_Irql); the flag must say the same (R6.14).
+      const irql = world!.kernel.ctx.irql;
+      assert.equal(
+        (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0,
+        irql === DISPATCH_LEVEL,
+        `NDIS_SEND_FLAGS_DISPATCH_LEVEL ${flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? 'set' : 'clear'} at IRQL ${irql}`,
+      );
+      calls.push({ nbs, irql });
       NdisMSendNetBufferListsComplete(a.handle, chain, 0);
     },
   });
@@ -40,6 +48,7 @@ function sends(traffic: string) {
     driverNames([drv]),
   );
   const w = buildWorld(s, { seed: 1, drivers: [drv] });
+  world = w;
   const r = w.run(untilNs(s));
   assert.equal(r.verdict, 'ok', r.message ?? '');
   assert.deepEqual(w.summary().adapters[0]!.sendsOutstanding, 0);

@@ -7,7 +7,7 @@ import { assert } from '../errors.ts';
 import { Irql } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
 import type { EventTarget } from '../sim/queue.ts';
-import { contextLeft } from './api/nblcontext.ts';
+import { contextAtOwner, contextLeft } from './api/nblcontext.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import { mdlUnlocked } from './device.ts';
@@ -107,7 +107,12 @@ export function protocolSend(
     for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = reject;
     b.data.rejectedByNdis += count;
     if (n.trace.on) n.traceNdis(b, 'send completed by NDIS', { count, status: reject });
-    protocolSendComplete(n, bd, chain, 0);
+    protocolSendComplete(
+      n,
+      bd,
+      chain,
+      n.kernel.ctx.irql === Irql.Dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+    );
     return;
   }
   // Selective suspend: activity, or held by NDIS while an idle notification is outstanding.
@@ -490,6 +495,7 @@ export function miniportIndicate(
     if (resources) {
       b.data.indicatedWithResources += k;
       indicateUp(n, b, from, chain, port, k, flags, true);
+      resourcesBack(n, b, chain, k);
       return;
     }
     for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
@@ -508,6 +514,7 @@ export function miniportIndicate(
     // R6.13: the driver owns them again when this call returns; protocols copy.
     b.data.indicatedWithResources += k;
     deliver(n, targets, chain, port, k, flags);
+    resourcesBack(n, b, chain, k);
     return;
   }
   const now = n.now;
@@ -538,6 +545,19 @@ function loops(chain: NET_BUFFER_LIST | null): boolean {
   return false;
 }
 
+/**
+ * A receive indicated with NDIS_RECEIVE_FLAGS_RESOURCES is the miniport's again now
+ * that the indication has returned (R6.13): context space the drivers above took and
+ * left in it is NdisSim_NblContext, as at MiniportReturnNetBufferLists.
+ */
+function resourcesBack(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST, count: number): void {
+  // At most the `count` NBLs indicated, whatever links a driver above left.
+  let x: NET_BUFFER_LIST | null = chain;
+  for (let i = 0; i < count && x !== null; i++, x = x.Next)
+    if ((x as NblImpl)._ctx !== null)
+      contextAtOwner(n, x as NblImpl, b.driver.name, 'NdisMIndicateReceiveNetBufferLists', b.name);
+}
+
 function deliver(
   n: Ndis,
   targets: Binding[],
@@ -546,6 +566,13 @@ function deliver(
   count: number,
   flags: number,
 ): void {
+  // R6.14: the DISPATCH flag says the IRQL NDIS calls at, as filters get it (indicateUp).
+  // One set wrongly below was reported there; a protocol that trusts the flag it is
+  // given must not be blamed for it.
+  flags =
+    n.kernel.ctx.irql === Irql.Dispatch
+      ? flags | NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
+      : flags & ~NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL;
   // Each protocol gets the whole chain. A protocol may unlink the NBLs it keeps (R6.13),
   // so with more than one the links are laid again before each indication.
   const nbls = targets.length > 1 ? chainToArray(chain) : null;
@@ -617,6 +644,8 @@ function returnToMiniport(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): vo
   let k = 0;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
     (x as NblImpl)._place = 'miniport';
+    if ((x as NblImpl)._ctx !== null)
+      contextAtOwner(n, x as NblImpl, b.driver.name, 'MiniportReturnNetBufferLists', b.name);
     k++;
   }
   if (n.io !== null) returnedOverUnlockedPages(n, b, chain);
@@ -1182,11 +1211,21 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownSendsOut--;
+      if (nbl._ctx !== null)
+        contextAtOwner(n, nbl, o.driver.name, 'FilterSendNetBufferListsComplete', o.block.name);
       group(groups, o, nbl);
     } else {
       assert(nbl._binding !== null, 'completeUp: a send with no originator', nbl._id);
       nbl._place = 'protocol';
       nbl._holder = null;
+      if (nbl._ctx !== null)
+        contextAtOwner(
+          n,
+          nbl,
+          nbl._binding!.protocol.name,
+          'ProtocolSendNetBufferListsComplete',
+          nbl._binding!.block.name,
+        );
       group(groups, nbl._binding!, nbl);
     }
     x = next;
@@ -1459,6 +1498,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
       nbl._place = 'filter';
       nbl._holder = o;
       moduleData(o).ownRecvsOut--;
+      if (nbl._ctx !== null) contextAtOwner(n, nbl, o.driver.name, 'FilterReturnNetBufferLists', b.name);
       group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, o, nbl);
     }
     x = next;

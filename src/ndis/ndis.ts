@@ -7,7 +7,7 @@ import { assert, InternalError, NotModelledError, WorldStop } from '../errors.ts
 import { Dpc, Irql, type Kernel, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import type { DeviceNode, FunctionDriver, Irp, PnpManager } from '../pnp/pnp.ts';
 import { fmtTime } from '../report/format.ts';
-import { driverFrames } from '../report/stack.ts';
+import { driverFrames, onlyOurFrames } from '../report/stack.ts';
 import { ChoiceSite, ReplayDiverged } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
@@ -267,6 +267,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   ioPortRanges: IoPortRange[] | null = null;
   /** Callbacks and adapters Flags_Irql reported already (api/processor.ts), or null. */
   flagsIrqlSaid: Set<string> | null = null;
+  /**
+   * NBL context space a driver freed that was another's (NdisSim_NblContext, reported):
+   * per NBL, how many bytes each victim's own later free finds freed already
+   * (api/nblcontext.ts). Null until the first such free.
+   */
+  ctxOwed: WeakMap<object, Map<string, number>> | null = null;
   /** Frames of the calls into driver code under way: `frames[0 .. depth)`. */
   private readonly frames: Frame[] = [];
   private depth = 0;
@@ -1081,7 +1087,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   driverThrew(e: unknown, fn: string, b: MiniportBlock | null, hint = ''): never {
     if (e instanceof WorldStop || e instanceof InternalError || e instanceof ReplayDiverged) throw e;
     if (e instanceof NotModelledError) throw e;
-    if (e instanceof RangeError && e.message.includes('call stack')) this.stackOverflow(fn, b);
+    if (e instanceof RangeError && e.message.includes('call stack')) {
+      // The host's stack ran out with no driver frame on top: ndis-sim's own code
+      // recursed without end inside a DDI. That is a crash of ndis-sim, not the driver's
+      // kernel stack overflow (the fuzz tests look for crashes).
+      if (onlyOurFrames(e))
+        throw new InternalError(`ndis-sim's own code ran the host's stack out inside ${fn}`, [
+          e.stack?.split('\n').slice(1, 4).join(' ') ?? '',
+        ]);
+      this.stackOverflow(fn, b, true);
+    }
     // Unwind our own frames: the callback will not return.
     const message = e instanceof Error ? `${e.name}: ${e.message}` : `thrown value: ${String(e)}`;
     // Where in the driver, as the debugger's stack would show it; 0x1E's parameter 2
@@ -1110,7 +1125,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * fault (0x7F, trap 8). Says which callbacks repeat and how deep. The depth limit
    * makes the stop the same on every machine, where the host's stack size is not.
    */
-  private stackOverflow(fn: string, b: MiniportBlock | null): never {
+  private stackOverflow(fn: string, b: MiniportBlock | null, hostStack = false): never {
     // The callbacks entered, innermost last: `fn` among them when driver code threw in it.
     const names: string[] = [];
     for (let i = 0; i < this.depth; i++) names.push(this.frames[i]!.fn);
@@ -1119,11 +1134,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // The callbacks that repeat: those from the entry of `fn` before the innermost one.
     const last = names.lastIndexOf(fn, names.length - 2);
     const cycle = last >= 0 ? names.slice(last + 1) : [fn];
+    // The host's stack ran out with `fn` entered once: the driver's own code recursed.
+    const why =
+      hostStack && k === 1
+        ? `driver code in ${fn} recursed until the stack ran out (${names.length} callback(s) deep): a function of the driver that calls itself without end`
+        : `${cycle.length > 1 ? `${cycle.join(' → ')} → …` : fn} nested ${k} deep. Driver code and NDIS called each other without end: a DDI that calls back into driver code that calls the same DDI again`;
     this.verifier.report(
       'NdisSim_StackOverflow',
       fn,
       b?.name ?? null,
-      `the kernel stack ran out: ${cycle.length > 1 ? `${cycle.join(' → ')} → …` : fn} nested ${k} deep. Driver code and NDIS called each other without end: a DDI that calls back into driver code that calls the same DDI again`,
+      `the kernel stack ran out: ${why}`,
       [0x08, 0, 0, 0],
     );
     throw new WorldStop('kernel stack overflow');

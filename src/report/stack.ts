@@ -50,3 +50,20 @@ export function driverFrames(e: unknown, max = 3): { frames: string[]; top: stri
   }
   return { frames, top };
 }
+
+/**
+ * Whether every frame `e`'s stack names is ndis-sim's or node's own, and it names some:
+ * an exception that no driver code was running under (the host's stack run out by
+ * ndis-sim recursing by itself inside a DDI). False when the stack names no frame.
+ */
+export function onlyOurFrames(e: unknown): boolean {
+  if (!(e instanceof Error) || typeof e.stack !== 'string') return false;
+  let any = false;
+  for (const line of e.stack.split('\n')) {
+    const m = frameLine.exec(line);
+    if (m === null) continue;
+    if (!ours(m[2]!.startsWith('file://') ? fileURLToPath(m[2]!) : m[2]!)) return false;
+    any = true;
+  }
+  return any;
+}

@@ -96,9 +96,14 @@ export function bufferBytes(v: unknown): number[] | string {
     if (!/^(?:[0-9A-Fa-f]{2})*$/.test(hex)) return `${show(v)}, which is not pairs of hex digits`;
     out = [];
     for (let i = 0; i < hex.length; i += 2) out.push(Number.parseInt(hex.slice(i, i + 2), 16));
-  } else if (v !== null && typeof v === 'object' && Object.keys(v).length === 1) {
+  } else if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v);
+    if (keys.length === 0) return 'an empty mapping';
+    const shown = keys.map(show).join(' and ');
+    if (keys.length > 1) return `a mapping of ${shown}: give one key, utf16 or ascii`;
     const [key, text] = Object.entries(v)[0]!;
-    if (typeof text !== 'string' || (key !== 'utf16' && key !== 'ascii')) return `a mapping of ${show(key)}`;
+    if (key !== 'utf16' && key !== 'ascii') return `a mapping of ${shown}, not of utf16 or ascii`;
+    if (typeof text !== 'string') return `a mapping of ${shown} to ${show(text)}, not to text`;
     out = [];
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);

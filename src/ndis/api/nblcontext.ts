@@ -136,9 +136,28 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   n.verifier.irql(irql.NdisFreeNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return;
+  const who = n.kernel.ctx.who;
+  // Bytes of the caller's that a driver freeing too much took already (reported then):
+  // they are gone, and the caller is not blamed for freeing them again.
+  let size = ContextSize;
+  const owed = n.ctxOwed?.get(nbl);
+  const credit = owed?.get(who) ?? 0;
+  if (credit > 0 && !badSize(ContextSize)) {
+    const use = Math.min(credit, size);
+    size -= use;
+    if (credit === use) owed!.delete(who);
+    else owed!.set(who, credit - use);
+    if (size === 0) {
+      if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
+      return;
+    }
+  }
   const c = nbl.Context;
   const inUse = c === null ? 0 : c.Size - c.Offset;
-  if (badSize(ContextSize) || ContextSize === 0 || ContextSize > inUse)
+  // Space another driver left in place (reported already) may fill a block NDIS added on
+  // top of the caller's: then the caller's free reaches into the blocks beneath.
+  const othersLeft = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
+  if (badSize(ContextSize) || ContextSize === 0 || (size > inUse && !othersLeft))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
@@ -149,8 +168,7 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
           : `but only ${inUse} byte(s) of its current context block are in use: free what NdisAllocateNetBufferListContext gave, no more`
       }`,
     );
-  const who = n.kernel.ctx.who;
-  const others = takePieces(nbl, ContextSize, who);
+  const others = takePieces(n, nbl, size, who);
   if (others !== null)
     n.verifier.report(
       'NdisSim_NblContext',
@@ -158,30 +176,54 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
       adapter,
       `${who} freed ${others.bytes} byte(s) of NBL #${nbl._id}'s context space that ${others.owners} allocated, not it: the context space is a stack, each driver frees only what it took (ns-nbl-net_buffer_list_context)`,
     );
-  const block = c!;
-  block.Offset += ContextSize;
-  if (block.Offset === block.Size && block instanceof ContextBlock && block.added) nbl.Context = block.Next;
+  let left = size;
+  for (let block = nbl.Context; left > 0 && block !== null; block = nbl.Context) {
+    const take = Math.min(left, block.Size - block.Offset);
+    block.Offset += take;
+    left -= take;
+    if (block.Offset !== block.Size || !(block instanceof ContextBlock && block.added)) break;
+    nbl.Context = block.Next;
+  }
   if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
 }
 
 /**
  * Takes `size` bytes off the top of the NBL's pieces; says how many of them other
- * drivers took (pieces reported already are not said again), or null.
+ * drivers took (pieces reported already are not said again), or null. Space another
+ * driver left in place, reported already, may lie on top of the caller's own: the
+ * caller's free is counted against its own piece beneath, so that the driver that left
+ * its space is the one blamed, not the caller again when it hands the NBL on.
  */
-function takePieces(nbl: NblImpl, size: number, who: string): { bytes: number; owners: string } | null {
+function takePieces(
+  n: Ndis,
+  nbl: NblImpl,
+  size: number,
+  who: string,
+): { bytes: number; owners: string } | null {
   const pieces = nbl._ctx;
   let bytes = 0;
   const owners: string[] = [];
   for (let left = size; left > 0 && pieces !== null && pieces.length > 0; ) {
-    const top = pieces[pieces.length - 1]!;
+    let i = pieces.length - 1;
+    while (i > 0 && pieces[i]!.reported && pieces[i]!.who !== who) i--;
+    if (pieces[i]!.who !== who) i = pieces.length - 1;
+    const top = pieces[i]!;
     const take = Math.min(left, top.size);
     if (top.who !== who && !top.reported) {
       bytes += take;
       if (!owners.includes(top.who)) owners.push(top.who);
+      // The victim's own free of these bytes later finds them freed (ctxOwed).
+      n.ctxOwed ??= new WeakMap();
+      let owed = n.ctxOwed.get(nbl);
+      if (owed === undefined) {
+        owed = new Map();
+        n.ctxOwed.set(nbl, owed);
+      }
+      owed.set(top.who, (owed.get(top.who) ?? 0) + take);
     }
     top.size -= take;
     left -= take;
-    if (top.size === 0) pieces.pop();
+    if (top.size === 0) pieces.splice(i, 1);
   }
   if (pieces !== null && pieces.length === 0) nbl._ctx = null;
   return bytes === 0 ? null : { bytes, owners: owners.join(' and ') };
@@ -206,6 +248,38 @@ export function contextLeft(n: Ndis, nbl: NblImpl, who: string, ddi: string, ada
     adapter,
     `${who} gave NBL #${nbl._id} back with ${bytes} byte(s) of context space it allocated (NdisAllocateNetBufferListContext) still in use: call NdisFreeNetBufferListContext first, or the driver it goes back to reads these bytes at NET_BUFFER_LIST_CONTEXT_DATA_START instead of its own (ns-nbl-net_buffer_list_context)`,
   );
+}
+
+/**
+ * NdisSim_NblContext: `nbl` is back with `owner`, the driver that allocated it (a
+ * receive returned to its miniport or filter, a send completed to its protocol or
+ * filter), with context space of other drivers still in use. A driver that gives the
+ * NBL back itself is checked there (contextLeft); this catches one NDIS bypassed on the
+ * way back (a filter without FilterReturnNetBufferLists), which never got the chance.
+ * Called only for NBLs whose `_ctx` is not null. Each piece is reported once.
+ */
+export function contextAtOwner(
+  n: Ndis,
+  nbl: NblImpl,
+  owner: string,
+  ddi: string,
+  adapter: string | null,
+): void {
+  let left: Map<string, number> | null = null;
+  for (const p of nbl._ctx!)
+    if (p.who !== owner && !p.reported) {
+      left ??= new Map();
+      left.set(p.who, (left.get(p.who) ?? 0) + p.size);
+      p.reported = true;
+    }
+  if (left === null) return;
+  for (const [who, bytes] of left)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} left ${bytes} byte(s) of context space it allocated (NdisAllocateNetBufferListContext) in NBL #${nbl._id}, which is back with its owner ${owner}: a driver frees its space before the NBL leaves it, and one NDIS bypasses on the way back (no FilterReturnNetBufferLists or FilterSendNetBufferListsComplete) must not take any (ns-nbl-net_buffer_list_context)`,
+    );
 }
 
 function contextOf(nbl: NET_BUFFER_LIST, macro: string): NET_BUFFER_LIST_CONTEXT {
