@@ -22,6 +22,7 @@ import {
   nearest,
   oidValue,
   parseDuration,
+  parseFrameBytes,
   parseProbability,
   type Scenario,
 } from './schema.ts';
@@ -151,7 +152,12 @@ function planOf(s: Scenario): Plan {
       wire:
         d.wire === undefined
           ? undefined
-          : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes, rxBurst: d.wire.burst },
+          : {
+              rxPerSecond: d.wire.rxRate,
+              rxFrameBytes: parseFrameBytes(d.wire.frameBytes)!.lo,
+              rxFrameBytesMax: parseFrameBytes(d.wire.frameBytes)!.hi,
+              rxBurst: d.wire.burst,
+            },
       ...(d.msi === undefined ? {} : { msi: d.msi }),
     };
     return { spec, start: d.start };
