@@ -1393,6 +1393,7 @@ function indicateUp(
       n.trace.on ? { count, ReceiveFlags: flagNames(rflags, NDIS_RECEIVE_FLAGS_NAMES) } : undefined,
     );
     let returned: unknown;
+    const given = d.resources;
     try {
       returned = h(m.context, chain, port, count, rflags);
     } catch (e) {
@@ -1401,6 +1402,7 @@ function indicateUp(
       if (resources) d.resources = outer;
     }
     n.leaveVoid(f, returned);
+    if (resources) chainRestored(n, b, m, given!);
     return;
   }
   const targets = b.bindings.filter(receiving);
@@ -1420,6 +1422,34 @@ function indicateUp(
     return;
   }
   deliver(n, targets, chain, port, count, flags);
+}
+
+/**
+ * nc-ndis-filter_receive_net_buffer_lists: with NDIS_RECEIVE_FLAGS_RESOURCES "the filter
+ * driver must retain the original set of NET_BUFFER_LIST structures in the linked list":
+ * one that unlinks NBLs (to drop or indicate them apart) must put the chain back before it
+ * returns, since the driver below walks it again to reclaim its NBLs. A chain left changed
+ * is NdisSim_FilterNblOwnership, and the model puts it back, so that the miniport below is
+ * not blamed for NBLs it can no longer find.
+ */
+function chainRestored(n: Ndis, b: MiniportBlock, m: FilterModule, given: readonly NET_BUFFER_LIST[]): void {
+  let at = -1;
+  for (let i = 0; i < given.length; i++) {
+    if (given[i]!.Next !== (given[i + 1] ?? null)) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) return;
+  const x = given[at] as NblImpl;
+  const to = x.Next as NblImpl | null;
+  n.verifier.report(
+    'NdisSim_FilterNblOwnership',
+    'FilterReceiveNetBufferLists',
+    b.name,
+    `${m.name}: FilterReceiveNetBufferLists returned with the chain of an NDIS_RECEIVE_FLAGS_RESOURCES indication changed (NBL ${at + 1} of ${given.length}, #${x._id}, links to ${to === null ? 'NULL' : `#${to._id}`} instead of ${at + 1 < given.length ? `#${(given[at + 1] as NblImpl)._id}` : 'NULL'}): with that flag the filter must restore the original linked list before it returns, since the NBLs go back to the driver below as they came (nc-ndis-filter_receive_net_buffer_lists)`,
+  );
+  relink(given);
 }
 
 /**

@@ -1506,7 +1506,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5', 'R6.9', 'R6.13'],
     summary:
-      'A filter module passed on, completed or returned an NBL it did not hold: completed or returned twice, used after it was passed on, a send given back as a receive or the other way round, its own NBL completed or returned like one from another driver, an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES kept or passed on without the flag; or a chain that loops, a wrong NumberOfNetBufferLists, a send completed with NDIS_STATUS_PENDING.',
+      'A filter module passed on, completed or returned an NBL it did not hold: completed or returned twice, used after it was passed on, a send given back as a receive or the other way round, its own NBL completed or returned like one from another driver, an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES kept or passed on without the flag, or the chain of such an indication not put back as it came when FilterReceiveNetBufferLists returns; or a chain that loops, a wrong NumberOfNetBufferLists, a send completed with NDIS_STATUS_PENDING.',
     ddis: [
       'NdisFSendNetBufferLists',
       'NdisFSendNetBufferListsComplete',
