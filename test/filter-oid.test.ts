@@ -389,6 +389,40 @@ test('NdisSim_FilterOidClone: forwarding the original request; freeing what is n
   );
 });
 
+test('NdisSim_FilterOidClone: NdisFOidRequestComplete of the original while its clone is not freed yet (freed after, or still below); freed first, it passes (nc-ndis-filter_oid_request_complete)', () => {
+  const clones = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
+  const lateFree = run(
+    [
+      oidLwf('f-late-free', (c) => {
+        c.OidRequestHandler = (m, r) => {
+          const clone = NdisAllocateCloneOidRequest(m.handle, r, 0x656c436c).ClonedOidRequest!;
+          clones.set(clone, r);
+          return NdisFOidRequest(m.handle, clone);
+        };
+        c.OidRequestCompleteHandler = (m, clone, st) => {
+          NdisFOidRequestComplete(m.handle, clones.get(clone)!, st);
+          NdisFreeCloneOidRequest(m.handle, clone); // after: the original is gone by now
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const v = lateFree.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidClone');
+  assert.equal(v.length, 2, "each of tcpip's two requests");
+  assert.equal(v[0]!.ddi, 'NdisFOidRequestComplete');
+  assert.match(
+    v[0]!.message,
+    /f-late-free@nic0 for OID_GEN_CURRENT_PACKET_FILTER while its clone is not freed: a filter calls NdisFreeCloneOidRequest before it completes the original/,
+  );
+  assert.equal(
+    calls(lateFree.trace.events, /ProtocolOidRequestComplete/).length,
+    2,
+    'the completions still climb',
+  );
+  const freedFirst = run([oidLwf('f-free-first')], { collect: true });
+  assert.deepEqual(rules(freedFirst), []);
+});
+
 test('NdisAllocateCloneOidRequest: the clone copies the request, its DATA is its own structure', () => {
   let ok = false;
   run([

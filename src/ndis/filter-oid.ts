@@ -52,8 +52,8 @@ export class FilterOidState implements WorkRoutine, EventTarget {
   current: FilterOidRecord | null = null;
   /** Requests the module passed down with NdisFOidRequest that have not completed. */
   readonly issued = new Set<NDIS_OID_REQUEST>();
-  /** NdisAllocateCloneOidRequest's clones not yet freed. */
-  readonly clones = new Set<NDIS_OID_REQUEST>();
+  /** NdisAllocateCloneOidRequest's clones not yet freed, each with the request it was made from. */
+  readonly clones = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
   /** RequestHandle of the requests the module issues (R6.16). */
   readonly requestHandle: OidSourceHandle;
   readonly item: WorkItem;
@@ -103,7 +103,7 @@ export function filterOidBusy(st: FilterOidState): boolean {
 export function filterOidDetached(n: Ndis, m: FilterModule): void {
   const st = m.oid!;
   if (st.clones.size === 0) return;
-  const oids = [...st.clones].map((r) => oidName(r.DATA.Oid)).join(', ');
+  const oids = [...st.clones.keys()].map((r) => oidName(r.DATA.Oid)).join(', ');
   n.verifier.report(
     'NdisSim_FilterOidClone',
     'FilterDetach',

@@ -1473,8 +1473,14 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5'],
     summary:
-      'A filter forwarded the NDIS_OID_REQUEST its FilterOidRequest got instead of a clone, freed something that is not its clone (or a clone twice, or one still below), or left clones unfreed when FilterDetach returned.',
-    ddis: ['NdisAllocateCloneOidRequest', 'NdisFreeCloneOidRequest', 'NdisFOidRequest', 'FilterDetach'],
+      'A filter forwarded the NDIS_OID_REQUEST its FilterOidRequest got instead of a clone, freed something that is not its clone (or a clone twice, or one still below), completed the original before it freed the clone, or left clones unfreed when FilterDetach returned.',
+    ddis: [
+      'NdisAllocateCloneOidRequest',
+      'NdisFreeCloneOidRequest',
+      'NdisFOidRequest',
+      'NdisFOidRequestComplete',
+      'FilterDetach',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6e) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisallocatecloneoidrequest.md',
     fatal: false,

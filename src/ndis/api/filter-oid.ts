@@ -144,6 +144,19 @@ export function NdisFOidRequestComplete(
     );
     return;
   }
+  // nc-ndis-filter_oid_request_complete: the filter frees its clone with
+  // NdisFreeCloneOidRequest before it completes the original; the clone points into the
+  // original's buffer, which the driver above may free once it has its completion.
+  for (const [clone, original] of m.oid!.clones) {
+    if (original !== OidRequest) continue;
+    n.verifier.report(
+      'NdisSim_FilterOidClone',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} for ${oidText(OidRequest.DATA.Oid)} while its clone ${m.oid!.issued.has(clone) ? 'is still below (not completed yet)' : 'is not freed'}: a filter calls NdisFreeCloneOidRequest before it completes the original (nc-ndis-filter_oid_request_complete)`,
+    );
+    break;
+  }
   if (Status === NDIS_STATUS_PENDING) {
     n.verifier.report(
       'NdisSim_FilterOidComplete',
@@ -199,7 +212,7 @@ export function NdisAllocateCloneOidRequest(
     MiniportReserved: [...(OidRequest.MiniportReserved ?? [null, null])] as [unknown, unknown],
     SourceReserved: [...(OidRequest.SourceReserved ?? [null, null])] as [unknown, unknown],
   };
-  filterOidState(n, m).clones.add(clone);
+  filterOidState(n, m).clones.set(clone, OidRequest);
   if (n.trace.on)
     n.traceDdi(ddi, m.block, { module: m.name, Oid: oidName(d.Oid), PoolTag, result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, ClonedOidRequest: clone };
