@@ -39,7 +39,7 @@ type Irp = N.IRP<N.DISPATCH_IO_STACK_LOCATION>;
 
 /** One mistake each, the kind filter writers make; the reference filter has none. */
 export interface PacketFilterBugs {
-  /** The heartbeat goes down without a look at the module's state: a send while Paused. */
+  /** FilterPause leaves the heartbeat timer running, and the heartbeat goes down without a look at the module's state. */
   sendWhilePaused?: boolean;
   /** A dropped receive that came with NDIS_RECEIVE_FLAGS_RESOURCES is returned with NdisFReturnNetBufferLists. */
   returnResourcesNbl?: boolean;
@@ -47,7 +47,7 @@ export interface PacketFilterBugs {
   pauseBeforeDrained?: boolean;
   /** The clone of a forwarded OID request is freed as soon as NdisFOidRequest returns PENDING. */
   freeCloneEarly?: boolean;
-  /** FilterDetach leaves the module on the global list: a later IOCTL uses its dead NdisFilterHandle. */
+  /** FilterDetach forgets to take the module off the global list: a later IOCTL uses its dead NdisFilterHandle. */
   handleAfterDetach?: boolean;
   /** The send path holds the module's lock across NdisFSendNetBufferLists. */
   lockAcrossSend?: boolean;
@@ -57,6 +57,12 @@ export interface PacketFilterBugs {
   keepChainSplit?: boolean;
   /** FilterOidRequestComplete calls NdisFOidRequestComplete for the filter's own request too. */
   completeOwnOidUp?: boolean;
+  /** FilterOidRequestComplete completes the original first and frees the clone after. */
+  freeCloneAfterComplete?: boolean;
+  /** A dropped send is completed with NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL whatever the IRQL. */
+  dispatchFlagAlways?: boolean;
+  /** A split receive is passed up with the NumberOfNetBufferLists of the whole indication. */
+  wrongReceiveCount?: boolean;
 }
 
 // ndislwf's _NDIS_CONTROL_CODE: CTL_CODE(FILE_DEVICE_PHYSICAL_NETCARD, fn, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -249,7 +255,11 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       for (const k of Object.keys(m.counters) as (keyof Counters)[]) g.retired[k] += m.counters[k];
       m.counters = zeroCounters();
       N.NdisReleaseSpinLock(g.listLock);
-      freeModule(m);
+      if (m.timer !== null) N.NdisFreeTimerObject(m.timer);
+      if (m.pool !== null) N.NdisFreeNetBufferListPool(m.pool);
+      m.timer = m.pool = null;
+      // The bug forgot the module (it stays on the list), so its memory stays too.
+      if (!bugs.handleAfterDetach) N.NdisFreeSpinLock(m.lock);
     };
 
     const setModuleOptions = (_m: Module): N.NDIS_STATUS => N.NDIS_STATUS_SUCCESS; // keeps the driver's handlers
@@ -263,10 +273,14 @@ function driverEntryOf(bugs: PacketFilterBugs) {
     };
 
     const pause = (m: Module, _p: N.NDIS_FILTER_PAUSE_PARAMETERS): N.NDIS_STATUS => {
-      // A periodic timer's cancel, at PASSIVE, waits for a callback that is running (R8.6).
-      N.NdisCancelTimerObject(m.timer!);
+      // Pausing first: a heartbeat that runs from here on sends nothing (NDIS calls the
+      // module Pausing from the moment FilterPause is called, and it originates no send).
       N.NdisAcquireSpinLock(m.lock);
       m.state = 'Pausing';
+      N.NdisReleaseSpinLock(m.lock);
+      // A periodic timer's cancel, at PASSIVE, waits for a callback that is running (R8.6).
+      if (!bugs.sendWhilePaused) N.NdisCancelTimerObject(m.timer!);
+      N.NdisAcquireSpinLock(m.lock);
       const drained = bugs.pauseBeforeDrained || m.inFlight === 0;
       if (drained) m.state = 'Paused';
       else m.pausePending = true;
@@ -309,7 +323,8 @@ function driverEntryOf(bugs: PacketFilterBugs) {
 
     const send = (m: Module, nbls: N.NET_BUFFER_LIST, port: number, flags: number): void => {
       const atDispatch = (flags & N.NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
-      const completeFlags = atDispatch ? N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
+      const completeFlags =
+        atDispatch || bugs.dispatchFlagAlways ? N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
       if (atDispatch) N.NdisDprAcquireSpinLock(m.lock);
       else N.NdisAcquireSpinLock(m.lock);
       if (m.state !== 'Running') {
@@ -429,8 +444,8 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       };
       const passHead = link(pass);
       const dropHead = link(drop);
-      if (passHead !== null)
-        N.NdisFIndicateReceiveNetBufferLists(m.handle, passHead, port, pass.length, flags);
+      const count = bugs.wrongReceiveCount ? original.length : pass.length;
+      if (passHead !== null) N.NdisFIndicateReceiveNetBufferLists(m.handle, passHead, port, count, flags);
       if (canPend || bugs.returnResourcesNbl) {
         if (dropHead !== null) N.NdisFReturnNetBufferLists(m.handle, dropHead, returnFlags);
       }
@@ -475,8 +490,10 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       to.BytesNeeded = from.BytesNeeded;
       original.SupportedRevision = request.SupportedRevision;
       request.SourceReserved[0] = null;
-      if (!bugs.freeCloneEarly) N.NdisFreeCloneOidRequest(m.handle, request);
+      const free = !bugs.freeCloneEarly;
+      if (free && !bugs.freeCloneAfterComplete) N.NdisFreeCloneOidRequest(m.handle, request);
       N.NdisFOidRequestComplete(m.handle, original, status);
+      if (free && bugs.freeCloneAfterComplete) N.NdisFreeCloneOidRequest(m.handle, request);
     };
 
     const cancelOidRequest = (m: Module, RequestId: unknown): void =>
@@ -571,11 +588,12 @@ function driverEntryOf(bugs: PacketFilterBugs) {
     };
 
     const restartAll = (irp: Irp): N.NTSTATUS => {
+      // Under the list lock (NdisFRestartFilter is <= DISPATCH and only schedules the
+      // restart): a module the lock lets us see is not detached meanwhile.
       N.NdisAcquireSpinLock(g.listLock);
-      const targets = g.modules.slice();
-      N.NdisReleaseSpinLock(g.listLock);
       let k = 0;
-      for (const m of targets) if (N.NdisFRestartFilter(m.handle) === N.NDIS_STATUS_SUCCESS) k++;
+      for (const m of g.modules) if (N.NdisFRestartFilter(m.handle) === N.NDIS_STATUS_SUCCESS) k++;
+      N.NdisReleaseSpinLock(g.listLock);
       const out = irp.AssociatedIrp.SystemBuffer;
       const p = irp.Tail.Overlay.CurrentStackLocation.Parameters.DeviceIoControl!;
       if (out !== null && p.OutputBufferLength >= 4) {
