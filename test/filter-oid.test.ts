@@ -182,6 +182,33 @@ test('R7.5 NdisFOidRequest: a module’s own request completes to its FilterOidR
   assert.deepEqual(rules(w), []);
 });
 
+test('NdisSim_FilterOidComplete: NdisFOidRequestComplete for a request the module originated says so (generating-oid-requests-from-an-ndis-filter-driver), not "completed twice"', () => {
+  const w = run(
+    [
+      oidLwf('f-own-up', (c) => {
+        const restart = c.RestartHandler;
+        const complete = c.OidRequestCompleteHandler!;
+        c.RestartHandler = (m, p) => {
+          NdisFOidRequest(m.handle, query(OID_GEN_VENDOR_DESCRIPTION));
+          return restart(m, p);
+        };
+        c.OidRequestCompleteHandler = (m, r, s) => {
+          if (r.RequestId === `own:${OID_GEN_VENDOR_DESCRIPTION}`) NdisFOidRequestComplete(m.handle, r, s);
+          else complete(m, r, s);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidComplete');
+  assert.equal(v.length, 1, v.map((x) => x.message).join('\n'));
+  assert.match(
+    v[0]!.message,
+    /f-own-up@nic0 for OID_GEN_VENDOR_DESCRIPTION[^,]*, a request it originated with NdisFOidRequest: such a request ends in its own FilterOidRequestComplete/,
+  );
+  assert.doesNotMatch(v[0]!.message, /completed twice/);
+});
+
 test('NdisAllocateCloneOidRequest: the clone shares the original’s InformationBuffer (the pointer is copied in C), so the miniport’s answer reaches the original; BytesWritten is the clone’s own; SourceReserved keeps the original', () => {
   const got: { buffer: unknown; bytes: number; status: number }[] = [];
   let originalBytesAtClone = -1;

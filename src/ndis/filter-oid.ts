@@ -52,6 +52,11 @@ export class FilterOidState implements WorkRoutine, EventTarget {
   current: FilterOidRecord | null = null;
   /** Requests the module passed down with NdisFOidRequest that have not completed. */
   readonly issued = new Set<NDIS_OID_REQUEST>();
+  /**
+   * Requests the module originated (passed to NdisFOidRequest and not its clone), so that
+   * an NdisFOidRequestComplete of one can say so. Weak: the module's requests come and go.
+   */
+  readonly own = new WeakSet<NDIS_OID_REQUEST>();
   /** NdisAllocateCloneOidRequest's clones not yet freed, each with the request it was made from. */
   readonly clones = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
   /** RequestHandle of the requests the module issues (R6.16). */

@@ -110,6 +110,7 @@ export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_
     );
   }
   st.issued.add(OidRequest);
+  if (!st.clones.has(OidRequest)) st.own.add(OidRequest);
   const status = submit(n, b, OidRequest, { kind: 'filter', module: m });
   if (status !== NDIS_STATUS_PENDING) st.issued.delete(OidRequest);
   return status;
@@ -135,11 +136,14 @@ export function NdisFOidRequestComplete(
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   const r = m.oid?.current ?? null;
   if (r === null || r.request !== OidRequest || r.state === 'done' || r.state === 'queued') {
+    const own = m.oid?.own.has(OidRequest) === true;
     n.verifier.report(
       'NdisSim_FilterOidComplete',
       ddi,
       b.name,
-      `${ddi} from ${m.name} for a request that is not in its FilterOidRequest nor pended by it: completed twice, after a final return, or never handed to it`,
+      own
+        ? `${ddi} from ${m.name} for ${oidText(OidRequest.DATA.Oid)}, a request it originated with NdisFOidRequest: such a request ends in its own FilterOidRequestComplete, and the filter does not complete it up the stack (generating-oid-requests-from-an-ndis-filter-driver)`
+        : `${ddi} from ${m.name} for a request that is not in its FilterOidRequest nor pended by it: completed twice, after a final return, or never handed to it`,
       ruleParams('filter OID request completed twice', b),
     );
     return;
