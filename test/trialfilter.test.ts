@@ -129,6 +129,17 @@ test('packet-filter: the example runs as its scenario expects: drops both ways, 
     stats.map((x) => x.status),
     ['STATUS_SUCCESS', 'STATUS_DEVICE_REMOVED'],
   );
+  // The service stopped while the tool's handle was open: the unload waited for the close.
+  const close = ev.findIndex((e) => e.kind === 'call' && e.what === 'DispatchClose');
+  const unload = ev.findIndex((e) => e.kind === 'call' && e.what === 'FilterDriverUnload');
+  assert.ok(close > 0 && unload > close, 'FilterDriverUnload after the handle closed');
+  assert.deepEqual(
+    ev
+      .slice(unload)
+      .filter((e) => e.kind === 'ddi')
+      .map((e) => e.what),
+    ['NdisDeregisterDeviceEx', 'NdisFDeregisterFilterDriver'],
+  );
   // The filter's own OID_GEN_STATISTICS went down, NDIS's own went past it.
   const own = ev.filter(
     (e) => e.kind === 'ddi' && e.what === 'NdisFOidRequest' && e.data?.Oid === 'OID_GEN_STATISTICS',
