@@ -322,7 +322,7 @@ function driverEntryOf(bugs: PacketFilterBugs) {
     };
 
     const send = (m: Module, nbls: N.NET_BUFFER_LIST, port: number, flags: number): void => {
-      const atDispatch = (flags & N.NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+      const atDispatch = N.NDIS_TEST_SEND_AT_DISPATCH_LEVEL(flags);
       const completeFlags =
         atDispatch || bugs.dispatchFlagAlways ? N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
       if (atDispatch) N.NdisDprAcquireSpinLock(m.lock);
@@ -410,8 +410,8 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       _count: number,
       flags: number,
     ): void => {
-      const atDispatch = (flags & N.NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) !== 0;
-      const canPend = (flags & N.NDIS_RECEIVE_FLAGS_RESOURCES) === 0;
+      const atDispatch = N.NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL(flags);
+      const canPend = N.NDIS_TEST_RECEIVE_CAN_PEND(flags);
       const returnFlags = atDispatch ? N.NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0;
       if (atDispatch) N.NdisDprAcquireSpinLock(m.lock);
       else N.NdisAcquireSpinLock(m.lock);
