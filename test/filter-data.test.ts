@@ -620,6 +620,40 @@ test('NdisSim_FilterNblOwnership (R6.13): a filter that splits the chain of an N
   assert.deepEqual(rules(ok), []);
 });
 
+test('NdisSim_FilterDataState: a filter that puts its own NdisFilterHandle in SourceHandle of sends from above or receives from below is named when it passes them on (sending-data-from-a-filter-driver)', () => {
+  const stamper = (name: string, way: 'send' | 'receive') =>
+    variantOfMonitorLwf(name, 'stamps SourceHandle', (c) => {
+      c.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+        if (way === 'send') nbls.SourceHandle = m.handle;
+        NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+      };
+      c.SendNetBufferListsCompleteHandler = (m, nbls, flags) =>
+        NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+      c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+        if (way === 'receive') nbls.SourceHandle = m.handle;
+        NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      };
+      c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      withStatusPassedOn(c);
+    });
+  for (const way of ['send', 'receive'] as const) {
+    const w = stack([stamper(`stamp-${way}`, way)], { rate: 200, until: 100 * ns.ms });
+    const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_FilterDataState');
+    assert.ok(v.length > 0, way);
+    assert.match(
+      v[0]!.message,
+      new RegExp(
+        `stamp-${way}@nic0: 1 NBL\\(s\\) it got from ${way === 'send' ? 'above' : 'below'} carry its own NdisFilterHandle in SourceHandle`,
+      ),
+    );
+  }
+  assert.deepEqual(
+    rules(stack([countingLwf], { rate: 200, until: 100 * ns.ms })),
+    [],
+    'passing them on untouched is fine',
+  );
+});
+
 test('NdisSim_FilterRegistration: a filter with FilterReceiveNetBufferLists or FilterReturnNetBufferLists but no FilterStatus is reported at registration; the registration stands (nc-ndis-filter_receive_net_buffer_lists)', () => {
   const passOn = (c: Parameters<typeof withStatusPassedOn>[0]) => {
     c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) =>

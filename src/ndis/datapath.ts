@@ -1215,6 +1215,21 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
   }
 }
 
+/**
+ * sending-data-from-a-filter-driver: "NDIS drivers should not modify the SourceHandle
+ * member for NET_BUFFER_LIST structures that the driver did not originate." A module that
+ * puts its own NdisFilterHandle there takes the NBLs for its own when they come back, and
+ * frees or keeps what belongs to the driver that sent or indicated them.
+ */
+function stampedSource(n: Ndis, m: FilterModule, ddi: string, k: number, from: 'above' | 'below'): void {
+  n.verifier.report(
+    'NdisSim_FilterDataState',
+    ddi,
+    m.block.name,
+    `${ddi} from ${m.name}: ${k} NBL(s) it got from ${from} carry its own NdisFilterHandle in SourceHandle: a filter does not change the SourceHandle of NBLs it did not originate, and would take them for its own when they come back (sending-data-from-a-filter-driver)`,
+  );
+}
+
 /** NdisFSendNetBufferLists: `m` passes sends it got from above on, or originates its own. */
 export function filterSend(
   n: Ndis,
@@ -1237,10 +1252,14 @@ export function filterSend(
   }
   let own = 0;
   let badSource = 0;
+  let stamped = 0;
   const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
     adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
-    if (nbl._place === 'filter-send') return null;
+    if (nbl._place === 'filter-send') {
+      if (nbl.SourceHandle === m) stamped++;
+      return null;
+    }
     if (nbl._place !== 'filter') return whereIs(nbl, m);
     own++;
     if (nbl.SourceHandle !== m) badSource++;
@@ -1269,6 +1288,7 @@ export function filterSend(
       `${ddi} from ${m.name}: ${badSource} NBL(s) it originated do not carry its NdisFilterHandle in SourceHandle (nf-ndis-ndisfsendnetbufferlists)`,
     );
   }
+  if (stamped > 0) stampedSource(n, m, ddi, stamped, 'above');
   const d = moduleData(m);
   for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
@@ -1536,15 +1556,20 @@ export function filterIndicate(
   let own = 0;
   let walked = 0;
   let badSource = 0;
+  let stamped = 0;
   const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
     walked++;
     if (d.resources?.includes(nbl)) {
       // nc-ndis-filter_receive_net_buffer_lists: NBLs that came with the flag cannot be kept.
+      if (nbl.SourceHandle === m) stamped++;
       return resources ? null : 'came with NDIS_RECEIVE_FLAGS_RESOURCES and is passed on without it';
     }
     adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
-    if (nbl._place === 'filter-receive') return null;
+    if (nbl._place === 'filter-receive') {
+      if (nbl.SourceHandle === m) stamped++;
+      return null;
+    }
     if (nbl._place !== 'filter') return whereIs(nbl, m);
     if (!canOwn && !resources)
       return 'is its own, but its driver has no FilterReturnNetBufferLists to get it back (nc-ndis-filter_return_net_buffer_lists)';
@@ -1580,6 +1605,7 @@ export function filterIndicate(
       `${ddi} from ${m.name}: ${badSource} NBL(s) it originated do not carry its NdisFilterHandle in SourceHandle (nf-ndis-ndisfindicatereceivenetbufferlists)`,
     );
   }
+  if (stamped > 0) stampedSource(n, m, ddi, stamped, 'below');
   if (!resources) {
     for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
       const nbl = x as NblImpl;
