@@ -63,6 +63,10 @@ export interface PacketFilterBugs {
   dispatchFlagAlways?: boolean;
   /** A split receive is passed up with the NumberOfNetBufferLists of the whole indication. */
   wrongReceiveCount?: boolean;
+  /** The send path puts the module's handle in SourceHandle of the sends it passes on, to know them in its completion. */
+  stampSourceHandle?: boolean;
+  /** IOCTL_PKTFLT_QUERY_NIC_STATS issues its request still holding the list lock (so the module cannot go). */
+  listLockAcrossOid?: boolean;
 }
 
 // ndislwf's _NDIS_CONTROL_CODE: CTL_CODE(FILE_DEVICE_PHYSICAL_NETCARD, fn, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -364,6 +368,7 @@ function driverEntryOf(bugs: PacketFilterBugs) {
         }
         x = next;
       }
+      if (bugs.stampSourceHandle) for (let x = passHead; x !== null; x = x.Next) x.SourceHandle = m.handle;
       m.inFlight += passed;
       m.counters.sendPassed += passed;
       m.counters.sendDropped += dropped;
@@ -577,6 +582,13 @@ function driverEntryOf(bugs: PacketFilterBugs) {
           m.statsIrp = irp;
         }
         N.NdisDprReleaseSpinLock(m.lock);
+      }
+      if (bugs.listLockAcrossOid && m !== null && request !== null) {
+        N.IoMarkIrpPending(irp);
+        const s0 = N.NdisFOidRequest(m.handle, request);
+        N.NdisReleaseSpinLock(g.listLock);
+        if (s0 !== N.NDIS_STATUS_PENDING) ownRequestComplete(m, request, s0);
+        return N.STATUS_PENDING;
       }
       N.NdisReleaseSpinLock(g.listLock);
       if (m === null) return complete(irp, N.STATUS_DEVICE_REMOVED);

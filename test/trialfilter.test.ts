@@ -308,6 +308,18 @@ const variants: { bugs: PacketFilterBugs; rule: string; says: RegExp; why: strin
     why: 'R6.14: a *_DISPATCH_LEVEL flag states the IRQL the caller runs at',
   },
   {
+    bugs: { stampSourceHandle: true },
+    rule: 'NdisSim_FilterDataState',
+    says: /1 NBL\(s\) it got from above carry its own NdisFilterHandle in SourceHandle/,
+    why: 'sending-data-from-a-filter-driver: a filter does not change the SourceHandle of NBLs it did not originate',
+  },
+  {
+    bugs: { listLockAcrossOid: true },
+    rule: 'NdisSim_LockHeldAcrossCall',
+    says: /called NdisFOidRequest holding 1 spin lock/,
+    why: 'R8.11: no spin lock held across a call that runs other drivers',
+  },
+  {
     bugs: { wrongReceiveCount: true },
     rule: 'NdisSim_FilterNblOwnership',
     says: /NumberOfNetBufferLists/,
