@@ -329,8 +329,12 @@ export interface FilterSummary {
   data: {
     sendsPassed: number;
     sendsOriginated: number;
+    /** Sends from above it completed itself instead of passing them on (dropped, or refused while pausing). */
+    sendsCompleted: number;
     receivesPassed: number;
     receivesOriginated: number;
+    /** Receives from below it did not pass on: returned itself, or left out of a RESOURCES indication. */
+    receivesDropped: number;
   } | null;
 }
 
@@ -1054,8 +1058,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
               : {
                   sendsPassed: m.fdata.sendsPassed,
                   sendsOriginated: m.fdata.sendsOriginated,
+                  sendsCompleted: Math.max(0, m.fdata.sendsCompleted - m.fdata.sendsBack),
                   receivesPassed: m.fdata.recvsPassed,
                   receivesOriginated: m.fdata.recvsOriginated,
+                  receivesDropped: Math.max(0, m.fdata.recvsDropped - m.fdata.recvsBack),
                 },
         })),
       filterLoadFailures: this.ndis.filterLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),

@@ -172,11 +172,21 @@ test('packet-filter: the counters the tool reads by IOCTL match the traffic the 
     'tcpip got each drop back failed',
   );
   assert.equal(last.sendRejected, binding.sendStatus[NDIS_STATUS_PAUSED] ?? 0);
+  assert.equal(
+    last.sendDropped! + last.sendRejected!,
+    f.sendsCompleted,
+    'completed by it, as NDIS counted them',
+  );
   assert.ok(last.sendDropped! > 100 && last.sendPassed! > 50, JSON.stringify(last));
   // Receives: each NBL FilterReceiveNetBufferLists got is passed up or dropped.
   assert.equal(last.recvPassed! + last.recvDropped!, nbls(ev, 'FilterReceiveNetBufferLists'));
   assert.equal(last.recvPassed, f.receivesPassed);
   assert.equal(last.recvPassed, nbls(ev, 'ProtocolReceiveNetBufferLists'), 'what tcpip got');
+  assert.equal(
+    last.recvDropped,
+    f.receivesDropped,
+    'dropped by it, RESOURCES ones included, as NDIS counted them',
+  );
   assert.ok(last.recvDropped! > 50, JSON.stringify(last));
   // RESOURCES trains came, with frames kept and dropped in one chain.
   const resources = ev.filter(

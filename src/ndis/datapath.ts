@@ -870,8 +870,20 @@ export class ModuleData implements EventTarget {
   sendsOriginated = 0;
   recvsPassed = 0;
   recvsOriginated = 0;
+  /**
+   * NBLs from above it completed with NdisFSendNetBufferListsComplete, and NBLs from below
+   * it gave back with NdisFReturnNetBufferLists or left out of a RESOURCES indication; and
+   * of those, the ones that had come back to it from the drivers it passed them to. The
+   * difference is what it completed or dropped itself (sendsCompletedByIt, recvsDroppedByIt).
+   */
+  sendsCompleted = 0;
+  sendsBack = 0;
+  recvsDropped = 0;
+  recvsBack = 0;
   /** The NBLs of the NDIS_RECEIVE_FLAGS_RESOURCES indication FilterReceiveNetBufferLists is handling. */
   resources: readonly NET_BUFFER_LIST[] | null = null;
+  /** How many of `resources` it passed on so far. */
+  resourcesPassed = 0;
   /** NBL pools allocated with its NdisFilterHandle and not freed. */
   readonly pools: NblPool[] = [];
   armed = false;
@@ -1175,6 +1187,7 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       nbl._timedOut = false;
       const d = moduleData(m);
       d.heldSends.add(nbl);
+      d.sendsBack++;
       d.arm();
       group(groups, m, nbl);
     } else if (nbl._pool.kind === 'filter') {
@@ -1326,6 +1339,7 @@ export function filterSendComplete(
   if (head === null) return;
   const d = moduleData(m);
   for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    d.sendsCompleted++;
     d.heldSends.delete(x as NblImpl);
     if ((x as NblImpl)._ctx !== null) contextLeft(n, x as NblImpl, m.driver.name, ddi, b.name);
   }
@@ -1414,12 +1428,18 @@ function indicateUp(
     );
     let returned: unknown;
     const given = d.resources;
+    const outerPassed = d.resourcesPassed;
+    d.resourcesPassed = 0;
     try {
       returned = h(m.context, chain, port, count, rflags);
     } catch (e) {
       n.driverThrew(e, 'FilterReceiveNetBufferLists', b);
     } finally {
-      if (resources) d.resources = outer;
+      if (resources) {
+        d.resources = outer;
+        d.recvsDropped += Math.max(0, given!.length - d.resourcesPassed);
+      }
+      d.resourcesPassed = outerPassed;
     }
     n.leaveVoid(f, returned);
     if (resources) chainRestored(n, b, m, given!);
@@ -1502,6 +1522,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
       nbl._timedOut = false;
       const d = moduleData(m);
       d.heldRecvs.add(nbl);
+      d.recvsBack++;
       d.arm();
       group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, m, nbl);
     } else {
@@ -1562,6 +1583,7 @@ export function filterIndicate(
     if (d.resources?.includes(nbl)) {
       // nc-ndis-filter_receive_net_buffer_lists: NBLs that came with the flag cannot be kept.
       if (nbl.SourceHandle === m) stamped++;
+      d.resourcesPassed++;
       return resources ? null : 'came with NDIS_RECEIVE_FLAGS_RESOURCES and is passed on without it';
     }
     adopt(nbl, m);
@@ -1643,6 +1665,7 @@ export function filterReturn(n: Ndis, m: FilterModule, chain: NET_BUFFER_LIST | 
   });
   if (head === null) return;
   for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    d.recvsDropped++;
     d.heldRecvs.delete(x as NblImpl);
     if ((x as NblImpl)._ctx !== null) contextLeft(n, x as NblImpl, m.driver.name, ddi, b.name);
   }
