@@ -67,6 +67,8 @@ export interface PacketFilterBugs {
   stampSourceHandle?: boolean;
   /** IOCTL_PKTFLT_QUERY_NIC_STATS issues its request still holding the list lock (so the module cannot go). */
   listLockAcrossOid?: boolean;
+  /** A receive that comes while the module is not running is returned without a look at NDIS_RECEIVE_FLAGS_RESOURCES. */
+  returnWhenPausedIgnoringResources?: boolean;
 }
 
 // ndislwf's _NDIS_CONTROL_CODE: CTL_CODE(FILE_DEVICE_PHYSICAL_NETCARD, fn, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -425,7 +427,8 @@ function driverEntryOf(bugs: PacketFilterBugs) {
         if (atDispatch) N.NdisDprReleaseSpinLock(m.lock);
         else N.NdisReleaseSpinLock(m.lock);
         // Not running: back at once (with RESOURCES, returning from here gives them back).
-        if (canPend) N.NdisFReturnNetBufferLists(m.handle, nbls, returnFlags);
+        if (canPend || bugs.returnWhenPausedIgnoringResources)
+          N.NdisFReturnNetBufferLists(m.handle, nbls, returnFlags);
         return;
       }
       const rule = g.rule;

@@ -567,6 +567,31 @@ test('NdisSim_FilterNblOwnership: an NBL that came with NDIS_RECEIVE_FLAGS_RESOU
   assert.doesNotMatch(v[0]!.message, /returned twice/);
 });
 
+test('R7.5 starting-a-filter-module, nc-ndis-filter_pause: a Paused module gets the receives the miniport still indicates while the stack pauses for a removal (after its pause, before MiniportPause); returned with NdisFReturnNetBufferLists they go back to the miniport', () => {
+  const seen = new Map<string, number>();
+  const tap = variantOfMonitorLwf(
+    'state-tap',
+    'notes its state at each receive; returns them unless running',
+    (c) => {
+      c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+        const st = (m.handle as unknown as FilterModule).state;
+        seen.set(st, (seen.get(st) ?? 0) + count);
+        if (st === 'Running') NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+        else if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0)
+          NdisFReturnNetBufferLists(m.handle, nbls, flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+      };
+      c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      withStatusPassedOn(c);
+    },
+  );
+  const w = stack([tap], { rate: 200_000, removeAt: 20 * ns.ms, until: 30 * ns.ms });
+  assert.ok((seen.get('Paused') ?? 0) > 0, `states seen: ${JSON.stringify([...seen])}`);
+  assert.deepEqual(rules(w), []);
+  const a = w.summary().adapters[0]!;
+  assert.ok(a.data.indicated > 100, String(a.data.indicated));
+  assert.equal(a.data.returned, a.data.indicated, 'every receive went back to the miniport');
+});
+
 /** Drops every second NBL of a RESOURCES indication by unlinking it; `restore` puts the chain back before returning. */
 function resourcesDropper(name: string, restore: boolean, seen: { chains: number }): DriverModule {
   return variantOfMonitorLwf(name, 'drops every second NBL of a RESOURCES indication', (c) => {

@@ -30,7 +30,7 @@ import {
   type World,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
+import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 
 const yaml = 'examples/packet-filter.yaml';
@@ -346,6 +346,49 @@ for (const v of variants) {
     }
   });
 }
+
+/**
+ * The tool restarts every module 15 times while a healthy NIC with four receive buffers
+ * indicates frames in trains of four (each train with NDIS_RECEIVE_FLAGS_RESOURCES): at
+ * each stack pause the module is Paused while the miniport still indicates.
+ */
+const restartStorm = `name: packet filter restart storm
+until: 1s
+protocols: [{ name: tcpip, traffic: { rate: 200, frameBytes: 600, returnDelay: 60ms } }]
+filters: [{ driver: DRIVER }]
+devices:
+  - name: nic0
+    driver: healthy-nic
+    registry: { ReceiveBuffers: 4 }
+    wire: { rxRate: 50000, frameBytes: 100..700, burst: 4 }
+actions:
+  - { at: 10ms, do: open, handle: tool, link: PacketFilter }
+  - { at: 20ms, do: ioctl, handle: tool, code: IOCTL_PKTFLT_RESTART, outputLength: 4, every: 50ms, times: 15 }
+`;
+
+function stormRun(driver: DriverModule, seed: number) {
+  const s = parseScenarioText(
+    restartStorm.replace('DRIVER', driver.name),
+    'storm.yaml',
+    driverNames([packetFilter, driver]),
+  );
+  const w = buildWorld(s, { seed, trace: false, drivers: [packetFilter, driver] });
+  return w.run(untilNs(s));
+}
+
+test('packet-filter mistake returnWhenPausedIgnoringResources: caught as NdisSim_FilterNblOwnership when receives reach the Paused module during a restart storm (pausing-a-filter-module: RESOURCES NBLs are not returned with NdisFReturnNetBufferLists); the reference passes', () => {
+  for (const seed of [1, 2]) {
+    const r = stormRun(packetFilterWith({ returnWhenPausedIgnoringResources: true }), seed);
+    const v = r.bugCheck ?? r.violations[0];
+    assert.equal(v?.rule, 'NdisSim_FilterNblOwnership', v?.message);
+    assert.match(
+      v!.message,
+      /came with NDIS_RECEIVE_FLAGS_RESOURCES: it goes back when FilterReceiveNetBufferLists returns/,
+    );
+    const ok = stormRun(packetFilter, seed);
+    assert.equal(ok.verdict, 'ok', ok.violations.map((x) => x.message).join('\n'));
+  }
+});
 
 test('packet-filter: the reference passes the seeds the mistakes are tried on', () => {
   for (const seed of [1, 2]) {

@@ -1391,8 +1391,13 @@ function indicateUp(
     const m = b.filters[i]!;
     const h = m.handlers.ReceiveNetBufferListsHandler;
     if (h == null || m.gone) continue;
-    if (!dataState(m)) {
-      // R7.5: no data for a module that is not Running or Pausing; nobody above runs either.
+    // A Paused or Restarting module gets receives too: the miniport below runs before it
+    // restarts and until after it paused, and the pages tell the filter what to do with
+    // them (starting-a-filter-module: "Can receive network data indications";
+    // nc-ndis-filter_pause: in Pausing or Paused it "can pass on calls to its
+    // FilterReceiveNetBufferLists", never its own buffers). Only an attaching module does
+    // not: nothing below it runs yet.
+    if (m.state === 'Attaching') {
       if (!resources) returnDown(n, b, chain);
       return;
     }
