@@ -450,7 +450,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
    * filters installed before it (R7.8). NDIS loads it when the first stack starts.
    * `mandatory`: a module that fails to attach stops the stack.
    */
-  addFilter(driver: string, options: { mandatory?: boolean } = {}): void {
+  addFilter(
+    driver: string,
+    options: { mandatory?: boolean; registry?: Readonly<Record<string, number | string>> } = {},
+  ): void {
     if (!this.ndis.modules.has(driver))
       throw new NdisSimUsageError(
         `World.addFilter: '${driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
@@ -458,6 +461,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (this.ndis.filterInstalls.some((f) => f.name === driver))
       throw new NdisSimUsageError(`World.addFilter: filter driver '${driver}' is installed already`);
     this.ndis.filterInstalls.push({ name: driver, mandatory: options.mandatory ?? false });
+    // The values the filter's INF writes to each module's instance key.
+    if (options.registry !== undefined)
+      this.ndis.filterDefaults.set(driver, new Map(Object.entries(options.registry)));
   }
 
   /**

@@ -54,7 +54,7 @@ import {
 } from './lifecycle.ts';
 import type { NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import type { NdisConfiguration, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
 import { asleep } from './power.ts';
 import { awaitNetPnPEvent } from './protocol-driver.ts';
@@ -388,6 +388,8 @@ export class FilterModule implements NDIS_HANDLE {
   rwLocks: NDIS_RW_LOCK_EX[] | null = null;
   /** Pool allocations not yet freed (NdisAllocateMemoryWithTagPriority). */
   poolCount = 0;
+  /** Configuration handles opened with its NdisFilterHandle and not closed (NdisOpenConfigurationEx). */
+  configurations: NdisConfiguration[] | null = null;
 
   // OID requests and status indications through the module (filter-oid.ts).
   /** Its requests, clones and request handle: made on first use, null while it has none. */
@@ -525,7 +527,13 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
   if (status !== NDIS_STATUS_SUCCESS) {
     m.attachStatus = status;
     m.gone = true;
-    if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
+    if (
+      m.timers !== null ||
+      m.rwLocks !== null ||
+      m.poolCount > 0 ||
+      m.configurations !== null ||
+      n.nblApi !== null
+    )
       checkModuleFreed(n, m, 'FilterAttach', 'failed');
     setFilter(n, m, 'Detached');
     return false;
@@ -832,7 +840,13 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   }
   n.leaveVoid(f, returned);
   m.gone = true;
-  if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
+  if (
+    m.timers !== null ||
+    m.rwLocks !== null ||
+    m.poolCount > 0 ||
+    m.configurations !== null ||
+    n.nblApi !== null
+  )
     checkModuleFreed(n, m, 'FilterDetach', 'returned');
   if (m.oid !== null) filterOidDetached(n, m);
   const i = b.filters.indexOf(m);
@@ -868,6 +882,11 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
   const locks = m.rwLocks?.length ?? 0;
   if (locks > 0) left.push(`${locks} read/write lock(s) (NdisFreeRWLock)`);
   if (m.poolCount > 0) left.push(`${m.poolCount} pool allocation(s) (NdisFreeMemoryWithTagPriority)`);
+  const configs = m.configurations?.length ?? 0;
+  if (configs > 0) {
+    left.push(`${configs} configuration handle(s) (NdisCloseConfiguration)`);
+    m.configurations!.length = 0;
+  }
   if (n.nblApi !== null) nblApiLeftByModule(n, m, left);
   if (left.length > 0)
     n.verifier.report(

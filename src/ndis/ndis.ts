@@ -378,6 +378,27 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   private driverRegistry: Map<string, Map<string, number | string>> | null = null;
 
+  /**
+   * Filter modules' registry parameters (their instance keys), by driver and adapter:
+   * made from the values the filter's install gave (filterDefaults) when a module of
+   * the driver first opens its configuration on that adapter, kept after, as the
+   * registry keeps a module's key across detaches.
+   */
+  private moduleRegistry: Map<string, Map<string, number | string>> | null = null;
+  /** The registry values each filter driver's install gives its modules (World.addFilter). */
+  readonly filterDefaults = new Map<string, ReadonlyMap<string, number | string>>();
+
+  moduleParameters(driver: string, adapter: string): Map<string, number | string> {
+    this.moduleRegistry ??= new Map();
+    const key = `${driver}\0${adapter}`;
+    let m = this.moduleRegistry.get(key);
+    if (m === undefined) {
+      m = new Map(this.filterDefaults.get(driver) ?? []);
+      this.moduleRegistry.set(key, m);
+    }
+    return m;
+  }
+
   driverParameters(name: string): Map<string, number | string> {
     this.driverRegistry ??= new Map();
     let m = this.driverRegistry.get(name);

@@ -198,7 +198,11 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   });
   for (const d of p.drivers) w.addDriver(d);
   for (const d of o.drivers ?? []) w.addDriver(d);
-  for (const f of s.filters) w.addFilter(f.driver, { mandatory: f.mandatory });
+  for (const f of s.filters)
+    w.addFilter(f.driver, {
+      mandatory: f.mandatory,
+      ...(f.registry === undefined ? {} : { registry: f.registry }),
+    });
   for (const x of p.protocols) w.addProtocol(x.name, x.options);
   for (const d of s.protocolDrivers) w.addProtocolDriver(d.driver);
   for (const d of p.devices) {

@@ -745,7 +745,14 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
      * (R7.8). A mandatory module that fails to attach stops the stack.
      */
     filters: z
-      .array(z.strictObject({ driver: driverName(drivers), mandatory: z.boolean().default(false) }))
+      .array(
+        z.strictObject({
+          driver: driverName(drivers),
+          mandatory: z.boolean().default(false),
+          /** What NdisOpenConfigurationEx with a module's NdisFilterHandle reads (its instance key). */
+          registry: z.record(z.string(), z.union([z.number().int(), z.string()])).optional(),
+        }),
+      )
       .default([]),
     /**
      * Protocol drivers of your own (NdisRegisterProtocolDriver), bound to every adapter
