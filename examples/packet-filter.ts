@@ -69,6 +69,8 @@ export interface PacketFilterBugs {
   listLockAcrossOid?: boolean;
   /** A receive that comes while the module is not running is returned without a look at NDIS_RECEIVE_FLAGS_RESOURCES. */
   returnWhenPausedIgnoringResources?: boolean;
+  /** FilterAttach reads HeartbeatMs and leaves the configuration handle open. */
+  configLeftOpen?: boolean;
 }
 
 // ndislwf's _NDIS_CONTROL_CODE: CTL_CODE(FILE_DEVICE_PHYSICAL_NETCARD, fn, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -105,7 +107,8 @@ const zeroCounters = (): Counters => ({
 const DeviceName = '\\Device\\PacketFilter';
 const LinkName = '\\DosDevices\\PacketFilter';
 const Tag = 0x746b5046; // 'FPkt'
-const HeartbeatMs = 50;
+/** The heartbeat's period when the module's HeartbeatMs parameter is missing. */
+const DefaultHeartbeatMs = 50;
 const HeartbeatBytes = 60;
 const DirSend = 1;
 const DirRecv = 2;
@@ -133,6 +136,8 @@ interface Module {
   counters: Counters;
   pool: N.NDIS_HANDLE | null;
   timer: N.NDIS_HANDLE | null;
+  /** The heartbeat's period: the module's HeartbeatMs parameter (its instance key). */
+  heartbeatMs: number;
   /** The filter's own OID_GEN_STATISTICS request and the IOCTL it answers. */
   statsRequest: N.NDIS_OID_REQUEST | null;
   statsIrp: Irp | null;
@@ -205,6 +210,7 @@ function driverEntryOf(bugs: PacketFilterBugs) {
         counters: zeroCounters(),
         pool: null,
         timer: null,
+        heartbeatMs: readHeartbeatMs(NdisFilterHandle),
         statsRequest: null,
         statsIrp: null,
       };
@@ -246,6 +252,26 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       return N.NDIS_STATUS_SUCCESS;
     };
 
+    /** The module's HeartbeatMs (accessing-configuration-information-for-a-filter-driver). */
+    const readHeartbeatMs = (NdisFilterHandle: N.NDIS_HANDLE): number => {
+      const c = N.NdisOpenConfigurationEx({
+        Header: {
+          Type: N.NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+          Revision: N.NDIS_CONFIGURATION_OBJECT_REVISION_1,
+        },
+        NdisHandle: NdisFilterHandle,
+        Flags: 0,
+      });
+      if (c.Status !== N.NDIS_STATUS_SUCCESS) return DefaultHeartbeatMs;
+      const r = N.NdisReadConfiguration(c.ConfigurationHandle!, 'HeartbeatMs', N.NdisParameterInteger);
+      if (!bugs.configLeftOpen) N.NdisCloseConfiguration(c.ConfigurationHandle!);
+      const v =
+        r.Status === N.NDIS_STATUS_SUCCESS
+          ? (r.ParameterValue!.ParameterData as { IntegerData: number }).IntegerData
+          : 0;
+      return v >= 10 && v <= 10_000 ? v : DefaultHeartbeatMs;
+    };
+
     const freeModule = (m: Module): void => {
       if (m.timer !== null) N.NdisFreeTimerObject(m.timer);
       if (m.pool !== null) N.NdisFreeNetBufferListPool(m.pool);
@@ -274,7 +300,7 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       N.NdisAcquireSpinLock(m.lock);
       m.state = 'Running';
       N.NdisReleaseSpinLock(m.lock);
-      N.NdisSetTimerObject(m.timer!, -HeartbeatMs * 10_000, HeartbeatMs, null);
+      N.NdisSetTimerObject(m.timer!, -m.heartbeatMs * 10_000, m.heartbeatMs, null);
       return N.NDIS_STATUS_SUCCESS;
     };
 

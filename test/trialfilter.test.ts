@@ -38,7 +38,7 @@ const yaml = 'examples/packet-filter.yaml';
 /** The example scenario with `driver` as its filter. */
 function scenario(driver: DriverModule) {
   const s = loadScenario(yaml, driverNames([packetFilter, driver]));
-  s.filters = [{ driver: driver.name, mandatory: true }];
+  s.filters = s.filters.map((f) => ({ ...f, driver: driver.name }));
   return s;
 }
 
@@ -139,6 +139,16 @@ test('packet-filter: the example runs as its scenario expects: drops both ways, 
       .filter((e) => e.kind === 'ddi')
       .map((e) => e.what),
     ['NdisDeregisterDeviceEx', 'NdisFDeregisterFilterDriver'],
+  );
+  // FilterAttach read HeartbeatMs from the module's configuration (filters[].registry).
+  assert.ok(
+    ev.some(
+      (e) =>
+        e.kind === 'ddi' &&
+        e.what === 'NdisReadConfiguration' &&
+        e.data?.Keyword === 'HeartbeatMs' &&
+        e.data?.value === 50,
+    ),
   );
   // The filter's own OID_GEN_STATISTICS went down, NDIS's own went past it.
   const own = ev.filter(
@@ -328,6 +338,12 @@ const variants: { bugs: PacketFilterBugs; rule: string; says: RegExp; why: strin
     rule: 'NdisSim_LockHeldAcrossCall',
     says: /called NdisFOidRequest holding 1 spin lock/,
     why: 'R8.11: no spin lock held across a call that runs other drivers',
+  },
+  {
+    bugs: { configLeftOpen: true },
+    rule: 'NdisSim_ResourceNotFreed',
+    says: /FilterDetach of packet-filter-buggy@nic0 returned without freeing 1 configuration handle\(s\) \(NdisCloseConfiguration\)/,
+    why: 'accessing-configuration-information-for-a-filter-driver: close the handle; it serves until FilterDetach returns',
   },
   {
     bugs: { wrongReceiveCount: true },
