@@ -182,6 +182,28 @@ test('R7.5 NdisFOidRequest: a module’s own request completes to its FilterOidR
   assert.deepEqual(rules(w), []);
 });
 
+test('NdisSim_FilterOidComplete: FilterOidRequest that returns a final status while the clone it forwarded is still below is named at that return (nc-ndis-filter_oid_request)', () => {
+  const w = run(
+    [
+      oidLwf('f-early-success', (c) => {
+        const forward = c.OidRequestHandler!;
+        c.OidRequestHandler = (m, r) => {
+          forward(m, r);
+          return NDIS_STATUS_SUCCESS; // whatever NdisFOidRequest said
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidComplete');
+  assert.ok(v.length > 0, rules(w).join());
+  assert.equal(v[0]!.ddi, 'FilterOidRequest');
+  assert.match(
+    v[0]!.message,
+    /f-early-success@nic0 returned NDIS_STATUS_SUCCESS, a final status, for OID_GEN_CURRENT_PACKET_FILTER while its clone is still below/,
+  );
+});
+
 test('NdisSim_FilterOidComplete: NdisFOidRequestComplete for a request the module originated says so (generating-oid-requests-from-an-ndis-filter-driver), not "completed twice"', () => {
   const w = run(
     [

@@ -179,6 +179,20 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
     r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, st, 0, r);
     return;
   }
+  // nc-ndis-filter_oid_request: a filter that forwarded a clone returns PENDING when
+  // NdisFOidRequest pended it; a final status completes the request now, and again when
+  // the clone comes back to FilterOidRequestComplete.
+  for (const [clone, original] of st.clones) {
+    if (original !== r.request || !st.issued.has(clone)) continue;
+    n.verifier.report(
+      'NdisSim_FilterOidComplete',
+      'FilterOidRequest',
+      b.name,
+      `FilterOidRequest of ${m.name} returned ${statusText(status)}, a final status, for ${oidText(r.request.DATA.Oid)} while its clone is still below (NdisFOidRequest pended it): the request completes now and again when the clone comes back; return NDIS_STATUS_PENDING and complete it in FilterOidRequestComplete (nc-ndis-filter_oid_request)`,
+      ruleParams('filter OID request completed twice', b),
+    );
+    break;
+  }
   finishAtFilter(n, r, status);
 }
 
