@@ -71,6 +71,8 @@ export interface PacketFilterBugs {
   returnWhenPausedIgnoringResources?: boolean;
   /** FilterAttach reads HeartbeatMs and leaves the configuration handle open. */
   configLeftOpen?: boolean;
+  /** FilterOidRequest returns NdisFOidRequest's status turned into SUCCESS when the clone pended. */
+  successWhilePending?: boolean;
 }
 
 // ndislwf's _NDIS_CONTROL_CODE: CTL_CODE(FILE_DEVICE_PHYSICAL_NETCARD, fn, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -506,7 +508,7 @@ function driverEntryOf(bugs: PacketFilterBugs) {
         return N.NDIS_STATUS_PENDING; // completed already with NdisFOidRequestComplete
       }
       if (bugs.freeCloneEarly) N.NdisFreeCloneOidRequest(m.handle, clone);
-      return N.NDIS_STATUS_PENDING;
+      return bugs.successWhilePending ? N.NDIS_STATUS_SUCCESS : N.NDIS_STATUS_PENDING;
     };
 
     const oidRequestComplete = (m: Module, request: N.NDIS_OID_REQUEST, status: N.NDIS_STATUS): void => {

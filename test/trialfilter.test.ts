@@ -346,6 +346,12 @@ const variants: { bugs: PacketFilterBugs; rule: string; says: RegExp; why: strin
     why: 'accessing-configuration-information-for-a-filter-driver: close the handle; it serves until FilterDetach returns',
   },
   {
+    bugs: { successWhilePending: true },
+    rule: 'NdisSim_FilterOidComplete',
+    says: /FilterOidRequest of packet-filter-buggy@nic0 returned NDIS_STATUS_SUCCESS, a final status, for OID_GEN_CURRENT_PACKET_FILTER while its clone is still below/,
+    why: 'nc-ndis-filter_oid_request: PENDING when the forwarded clone pends',
+  },
+  {
     bugs: { wrongReceiveCount: true },
     rule: 'NdisSim_FilterNblOwnership',
     says: /NumberOfNetBufferLists/,
