@@ -19,10 +19,13 @@
 //   returned with NdisFReturnNetBufferLists, or, when it came with
 //   NDIS_RECEIVE_FLAGS_RESOURCES, only left out of the indication, and the chain is put
 //   back as it came before FilterReceiveNetBufferLists returns.
+// - FilterAttach reads the heartbeat period (HeartbeatMs) from the module's configuration
+//   (NdisOpenConfigurationEx with its NdisFilterHandle; the scenario's filters[].registry).
 // - The module sends a heartbeat frame of its own every 50 ms while Running. Every NBL it
 //   passes down (the protocols' and its own) is counted in flight; FilterPause stops the
 //   heartbeat and pends until the count is 0, and the last send completion completes the
-//   pause (NdisFPauseComplete).
+//   pause (NdisFPauseComplete). Receives that come while the module is not running (the
+//   miniport runs before the module restarts and after it paused) go straight back.
 // - OID requests from above are forwarded as clones (NdisAllocateCloneOidRequest, the
 //   original in SourceReserved[0]); the filter's own request (IOCTL_PKTFLT_QUERY_NIC_STATS
 //   asks the NIC for OID_GEN_STATISTICS) has SourceReserved[0] NULL, and its completion
