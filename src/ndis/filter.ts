@@ -415,6 +415,45 @@ export interface FilterInstall {
   readonly mandatory: boolean;
 }
 
+/** A stack waiting for the module of the filter driver being loaded (Ndis.earlyAttach). */
+export interface EarlyAttach {
+  readonly block: MiniportBlock;
+  readonly install: FilterInstall;
+  /** The module NdisFRegisterFilterDriver attached, and whether its FilterAttach succeeded. */
+  module: FilterModule | null;
+  ok: boolean;
+}
+
+/**
+ * NdisFRegisterFilterDriver succeeded with `filterAttach: 'in-registration'`: the stack
+ * that loads the driver gets its module now, inside the call, before DriverEntry goes on
+ * (initializing-a-filter-driver: "NDIS can call the filter driver's FilterAttach function
+ * at any time after the call to FilterSetOptions returns").
+ */
+export function attachInRegistration(n: Ndis, d: FilterDriverBlock): void {
+  const e = n.earlyAttach;
+  if (e === null || e.install.name !== d.name || e.module !== null) return;
+  if (n.trace.on) n.traceNdis(e.block, `attaches ${d.name} inside NdisFRegisterFilterDriver`, {});
+  const m = new FilterModule(d, e.block, e.install.mandatory, n.nextFilterIfIndex++);
+  e.module = m;
+  e.ok = attachModule(n, e.block, m);
+}
+
+/**
+ * The driver of a module attached inside its registration did not load after all
+ * (DriverEntry failed later): its code is gone, so NDIS takes the module out of the
+ * stack without calling it.
+ */
+function dropOrphan(n: Ndis, b: MiniportBlock, m: FilterModule): void {
+  m.gone = true;
+  const i = b.filters.indexOf(m);
+  if (i >= 0) b.filters.splice(i, 1);
+  refreshFilterData(b);
+  const k = m.driver.modules.indexOf(m);
+  if (k >= 0) m.driver.modules.splice(k, 1);
+  setFilter(n, m, 'Detached');
+}
+
 // --------------------------------------------------------------- state moves
 
 function setFilter(n: Ndis, m: FilterModule, to: FilterState): void {
@@ -454,9 +493,29 @@ export function attachFilters(n: Ndis, b: MiniportBlock): boolean {
  * (attaching-a-filter-module). An optional one is left out.
  */
 function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boolean {
-  const d = n.loadFilterDriver(install.name);
-  const m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
-  if (m !== null && attachModule(n, b, m)) return true;
+  const early: EarlyAttach | null =
+    n.options.filterAttach === 'in-registration' && !n.filterDrivers.has(install.name)
+      ? { block: b, install, module: null, ok: false }
+      : null;
+  const outer = n.earlyAttach;
+  if (early !== null) n.earlyAttach = early;
+  let d: FilterDriverBlock | null;
+  try {
+    d = n.loadFilterDriver(install.name);
+  } finally {
+    if (early !== null) n.earlyAttach = outer;
+  }
+  let m: FilterModule | null;
+  let ok: boolean;
+  if (early?.module != null) {
+    m = early.module;
+    ok = early.ok && d !== null;
+    if (early.ok && d === null) dropOrphan(n, b, m);
+  } else {
+    m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
+    ok = m !== null && attachModule(n, b, m);
+  }
+  if (ok) return true;
   if (!install.mandatory) return true;
   b.stackFailure =
     m === null

@@ -737,6 +737,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         receivesWhilePaused: z.enum(['violation', 'returned']).optional(),
         missingHandlerStatus: z.enum(['bad-characteristics', 'failure']).optional(),
         removeInHalt: z.enum(['warning', 'silent']).optional(),
+        filterAttach: z.enum(['after-driver-entry', 'in-registration']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
