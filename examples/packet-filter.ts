@@ -76,6 +76,8 @@ export interface PacketFilterBugs {
   configLeftOpen?: boolean;
   /** FilterOidRequest returns NdisFOidRequest's status turned into SUCCESS when the clone pended. */
   successWhilePending?: boolean;
+  /** DriverEntry allocates the list lock after NdisFRegisterFilterDriver, trusting FilterAttach to come later. */
+  lockAfterRegistration?: boolean;
 }
 
 // ndislwf's _NDIS_CONTROL_CODE: CTL_CODE(FILE_DEVICE_PHYSICAL_NETCARD, fn, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -703,7 +705,8 @@ function driverEntryOf(bugs: PacketFilterBugs) {
 
     // ------------------------------------------------------- registration
 
-    N.NdisAllocateSpinLock(g.listLock);
+    // Before the registration: NDIS may call FilterAttach inside NdisFRegisterFilterDriver.
+    if (!bugs.lockAfterRegistration) N.NdisAllocateSpinLock(g.listLock);
     const chars: N.NDIS_FILTER_DRIVER_CHARACTERISTICS<Module, Globals> = {
       Header: {
         Type: N.NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
@@ -740,6 +743,7 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       return r.Status;
     }
     g.driverHandle = r.NdisFilterDriverHandle;
+    if (bugs.lockAfterRegistration) N.NdisAllocateSpinLock(g.listLock);
     const d = registerDevice();
     if (d !== N.NDIS_STATUS_SUCCESS) {
       N.NdisFDeregisterFilterDriver(g.driverHandle!);

@@ -412,6 +412,31 @@ test('packet-filter mistake returnWhenPausedIgnoringResources: caught as NdisSim
   }
 });
 
+test('packet-filter mistake lockAfterRegistration: with ndis filterAttach in-registration, FilterAttach comes inside NdisFRegisterFilterDriver and takes the list lock DriverEntry allocates only after that call: NdisSim_BadParameter, saying why (initializing-a-filter-driver); the reference, which allocates it first, passes', () => {
+  const text = (d: string) => `until: 300ms
+ndis: { filterAttach: in-registration }
+filters: [{ driver: ${d}, registry: { HeartbeatMs: 50 } }]
+protocols: [{ name: tcpip, traffic: { rate: 200, frameBytes: 600 } }]
+devices: [{ name: nic0, driver: healthy-nic, wire: { rxRate: 500, frameBytes: 100..700 } }]
+actions:
+  - { at: 10ms, do: open, handle: tool, link: PacketFilter }
+  - { at: 20ms, do: ioctl, handle: tool, code: IOCTL_PKTFLT_GET_COUNTERS, outputLength: 32 }
+`;
+  const go = (driver: DriverModule) => {
+    const s = parseScenarioText(text(driver.name), 'early.yaml', driverNames([packetFilter, driver]));
+    return buildWorld(s, { seed: 1, trace: false, drivers: [packetFilter, driver] }).run(untilNs(s));
+  };
+  const r = go(packetFilterWith({ lockAfterRegistration: true }));
+  const v = r.bugCheck ?? r.violations[0];
+  assert.equal(v?.rule, 'NdisSim_BadParameter', v?.message);
+  assert.match(
+    v!.message,
+    /spin lock not allocated.*inside NdisFRegisterFilterDriver of packet-filter-buggy/,
+  );
+  const ok = go(packetFilter);
+  assert.equal(ok.verdict, 'ok', ok.violations.map((x) => x.message).join('\n'));
+});
+
 test('packet-filter: the reference passes the seeds the mistakes are tried on', () => {
   for (const seed of [1, 2]) {
     const r = run(packetFilter, seed, false).lastResult!;
