@@ -314,7 +314,16 @@ export type {
 } from './ndis/filter.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';
-export { CTL_CODE, NT_SUCCESS } from './ndis/macros.ts';
+export {
+  CTL_CODE,
+  NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL,
+  NDIS_TEST_RECEIVE_CAN_PEND,
+  NDIS_TEST_RECEIVE_CANNOT_PEND,
+  NDIS_TEST_RETURN_AT_DISPATCH_LEVEL,
+  NDIS_TEST_SEND_AT_DISPATCH_LEVEL,
+  NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL,
+  NT_SUCCESS,
+} from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_CONTEXT } from './ndis/nbl.ts';
 export {
   IoRegister,

@@ -329,8 +329,12 @@ export interface FilterSummary {
   data: {
     sendsPassed: number;
     sendsOriginated: number;
+    /** Sends from above it completed itself instead of passing them on (dropped, or refused while pausing). */
+    sendsCompleted: number;
     receivesPassed: number;
     receivesOriginated: number;
+    /** Receives from below it did not pass on: returned itself, or left out of a RESOURCES indication. */
+    receivesDropped: number;
   } | null;
 }
 
@@ -446,7 +450,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
    * filters installed before it (R7.8). NDIS loads it when the first stack starts.
    * `mandatory`: a module that fails to attach stops the stack.
    */
-  addFilter(driver: string, options: { mandatory?: boolean } = {}): void {
+  addFilter(
+    driver: string,
+    options: { mandatory?: boolean; registry?: Readonly<Record<string, number | string>> } = {},
+  ): void {
     if (!this.ndis.modules.has(driver))
       throw new NdisSimUsageError(
         `World.addFilter: '${driver}' was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
@@ -454,6 +461,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (this.ndis.filterInstalls.some((f) => f.name === driver))
       throw new NdisSimUsageError(`World.addFilter: filter driver '${driver}' is installed already`);
     this.ndis.filterInstalls.push({ name: driver, mandatory: options.mandatory ?? false });
+    // The values the filter's INF writes to each module's instance key.
+    if (options.registry !== undefined)
+      this.ndis.filterDefaults.set(driver, new Map(Object.entries(options.registry)));
   }
 
   /**
@@ -1054,8 +1064,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
               : {
                   sendsPassed: m.fdata.sendsPassed,
                   sendsOriginated: m.fdata.sendsOriginated,
+                  sendsCompleted: Math.max(0, m.fdata.sendsCompleted - m.fdata.sendsBack),
                   receivesPassed: m.fdata.recvsPassed,
                   receivesOriginated: m.fdata.recvsOriginated,
+                  receivesDropped: Math.max(0, m.fdata.recvsDropped - m.fdata.recvsBack),
                 },
         })),
       filterLoadFailures: this.ndis.filterLoadFailures.map((f) => ({ driver: f.driver, why: f.why })),

@@ -47,7 +47,14 @@ import { ns } from './helpers/world.ts';
 /** A healthy-nic under `filters` (bottom first), tcpip sending and the wire receiving `rate` frames a second. */
 function stack(
   filters: DriverModule[],
-  o: { rate?: number; removeAt?: number; until?: number; collect?: boolean; returnDelayNs?: number } = {},
+  o: {
+    rate?: number;
+    removeAt?: number;
+    until?: number;
+    collect?: boolean;
+    returnDelayNs?: number;
+    burst?: number;
+  } = {},
 ): World {
   const w = new World({ seed: 1, verifier: o.collect === false ? 'bugcheck' : 'collect' });
   w.addDriver(healthyNic);
@@ -64,7 +71,11 @@ function stack(
       statisticsEveryNs: 0,
     },
   });
-  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: rate, rxFrameBytes: 64 } });
+  w.addDevice({
+    name: 'nic0',
+    driver: 'healthy-nic',
+    wire: { rxPerSecond: rate, rxFrameBytes: 64, ...(o.burst === undefined ? {} : { rxBurst: o.burst }) },
+  });
   w.at(0, { kind: 'start', device: 'nic0' });
   if (o.removeAt !== undefined) w.at(o.removeAt, { kind: 'surprise-remove', device: 'nic0' });
   w.run(o.until ?? ns.s);
@@ -554,6 +565,118 @@ test('NdisSim_FilterNblOwnership: an NBL that came with NDIS_RECEIVE_FLAGS_RESOU
     /came to it with NDIS_RECEIVE_FLAGS_RESOURCES, and it kept the NBL past the return of its FilterReceiveNetBufferLists/,
   );
   assert.doesNotMatch(v[0]!.message, /returned twice/);
+});
+
+test('R7.5 starting-a-filter-module, nc-ndis-filter_pause: a Paused module gets the receives the miniport still indicates while the stack pauses for a removal (after its pause, before MiniportPause); returned with NdisFReturnNetBufferLists they go back to the miniport', () => {
+  const seen = new Map<string, number>();
+  const tap = variantOfMonitorLwf(
+    'state-tap',
+    'notes its state at each receive; returns them unless running',
+    (c) => {
+      c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+        const st = (m.handle as unknown as FilterModule).state;
+        seen.set(st, (seen.get(st) ?? 0) + count);
+        if (st === 'Running') NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+        else if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0)
+          NdisFReturnNetBufferLists(m.handle, nbls, flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+      };
+      c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      withStatusPassedOn(c);
+    },
+  );
+  const w = stack([tap], { rate: 200_000, removeAt: 20 * ns.ms, until: 30 * ns.ms });
+  assert.ok((seen.get('Paused') ?? 0) > 0, `states seen: ${JSON.stringify([...seen])}`);
+  assert.deepEqual(rules(w), []);
+  const a = w.summary().adapters[0]!;
+  assert.ok(a.data.indicated > 100, String(a.data.indicated));
+  assert.equal(a.data.returned, a.data.indicated, 'every receive went back to the miniport');
+});
+
+/** Drops every second NBL of a RESOURCES indication by unlinking it; `restore` puts the chain back before returning. */
+function resourcesDropper(name: string, restore: boolean, seen: { chains: number }): DriverModule {
+  return variantOfMonitorLwf(name, 'drops every second NBL of a RESOURCES indication', (c) => {
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0 || count < 2) {
+        NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+        return;
+      }
+      seen.chains++;
+      const all: NET_BUFFER_LIST[] = [];
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) all.push(x);
+      const kept = all.filter((_, i) => i % 2 === 0);
+      for (let i = 0; i < kept.length; i++) kept[i]!.Next = kept[i + 1] ?? null;
+      NdisFIndicateReceiveNetBufferLists(m.handle, kept[0]!, port, kept.length, flags);
+      if (restore) for (let i = 0; i < all.length; i++) all[i]!.Next = all[i + 1] ?? null;
+    };
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    withStatusPassedOn(c);
+  });
+}
+
+test('NdisSim_FilterNblOwnership (R6.13): a filter that splits the chain of an NDIS_RECEIVE_FLAGS_RESOURCES indication and returns without restoring it is named when FilterReceiveNetBufferLists returns; restored, it passes and the miniport gets every NBL back (nc-ndis-filter_receive_net_buffer_lists)', () => {
+  const broken = { chains: 0 };
+  const w = stack([resourcesDropper('res-splitter', false, broken)], {
+    rate: 5000,
+    returnDelayNs: 200 * ns.ms,
+    until: 600 * ns.ms,
+    burst: 8,
+  });
+  assert.ok(broken.chains > 0, 'no RESOURCES chain of two or more NBLs came');
+  const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_FilterNblOwnership');
+  assert.equal(v.length, broken.chains, v.map((x) => x.message).join('\n'));
+  assert.match(
+    v[0]!.message,
+    /res-splitter.*FilterReceiveNetBufferLists returned with the chain of an NDIS_RECEIVE_FLAGS_RESOURCES indication changed/,
+  );
+  assert.match(v[0]!.message, /must restore the original linked list/);
+  assert.deepEqual(
+    rules(w).filter((r) => r !== 'NdisSim_FilterNblOwnership'),
+    [],
+    'the model put the chain back: the miniport is not blamed for NBLs it lost',
+  );
+  const fixed = { chains: 0 };
+  const ok = stack([resourcesDropper('res-restorer', true, fixed)], {
+    rate: 5000,
+    returnDelayNs: 200 * ns.ms,
+    until: 600 * ns.ms,
+    burst: 8,
+  });
+  assert.ok(fixed.chains > 0);
+  assert.deepEqual(rules(ok), []);
+});
+
+test('NdisSim_FilterDataState: a filter that puts its own NdisFilterHandle in SourceHandle of sends from above or receives from below is named when it passes them on (sending-data-from-a-filter-driver)', () => {
+  const stamper = (name: string, way: 'send' | 'receive') =>
+    variantOfMonitorLwf(name, 'stamps SourceHandle', (c) => {
+      c.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+        if (way === 'send') nbls.SourceHandle = m.handle;
+        NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+      };
+      c.SendNetBufferListsCompleteHandler = (m, nbls, flags) =>
+        NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+      c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+        if (way === 'receive') nbls.SourceHandle = m.handle;
+        NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      };
+      c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+      withStatusPassedOn(c);
+    });
+  for (const way of ['send', 'receive'] as const) {
+    const w = stack([stamper(`stamp-${way}`, way)], { rate: 200, until: 100 * ns.ms });
+    const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_FilterDataState');
+    assert.ok(v.length > 0, way);
+    assert.match(
+      v[0]!.message,
+      new RegExp(
+        `stamp-${way}@nic0: 1 NBL\\(s\\) it got from ${way === 'send' ? 'above' : 'below'} carry its own NdisFilterHandle in SourceHandle`,
+      ),
+    );
+  }
+  assert.deepEqual(
+    rules(stack([countingLwf], { rate: 200, until: 100 * ns.ms })),
+    [],
+    'passing them on untouched is fine',
+  );
 });
 
 test('NdisSim_FilterRegistration: a filter with FilterReceiveNetBufferLists or FilterReturnNetBufferLists but no FilterStatus is reported at registration; the registration stands (nc-ndis-filter_receive_net_buffer_lists)', () => {

@@ -182,6 +182,55 @@ test('R7.5 NdisFOidRequest: a module’s own request completes to its FilterOidR
   assert.deepEqual(rules(w), []);
 });
 
+test('NdisSim_FilterOidComplete: FilterOidRequest that returns a final status while the clone it forwarded is still below is named at that return (nc-ndis-filter_oid_request)', () => {
+  const w = run(
+    [
+      oidLwf('f-early-success', (c) => {
+        const forward = c.OidRequestHandler!;
+        c.OidRequestHandler = (m, r) => {
+          forward(m, r);
+          return NDIS_STATUS_SUCCESS; // whatever NdisFOidRequest said
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidComplete');
+  assert.ok(v.length > 0, rules(w).join());
+  assert.equal(v[0]!.ddi, 'FilterOidRequest');
+  assert.match(
+    v[0]!.message,
+    /f-early-success@nic0 returned NDIS_STATUS_SUCCESS, a final status, for OID_GEN_CURRENT_PACKET_FILTER while its clone is still below/,
+  );
+});
+
+test('NdisSim_FilterOidComplete: NdisFOidRequestComplete for a request the module originated says so (generating-oid-requests-from-an-ndis-filter-driver), not "completed twice"', () => {
+  const w = run(
+    [
+      oidLwf('f-own-up', (c) => {
+        const restart = c.RestartHandler;
+        const complete = c.OidRequestCompleteHandler!;
+        c.RestartHandler = (m, p) => {
+          NdisFOidRequest(m.handle, query(OID_GEN_VENDOR_DESCRIPTION));
+          return restart(m, p);
+        };
+        c.OidRequestCompleteHandler = (m, r, s) => {
+          if (r.RequestId === `own:${OID_GEN_VENDOR_DESCRIPTION}`) NdisFOidRequestComplete(m.handle, r, s);
+          else complete(m, r, s);
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidComplete');
+  assert.equal(v.length, 1, v.map((x) => x.message).join('\n'));
+  assert.match(
+    v[0]!.message,
+    /f-own-up@nic0 for OID_GEN_VENDOR_DESCRIPTION[^,]*, a request it originated with NdisFOidRequest: such a request ends in its own FilterOidRequestComplete/,
+  );
+  assert.doesNotMatch(v[0]!.message, /completed twice/);
+});
+
 test('NdisAllocateCloneOidRequest: the clone shares the original’s InformationBuffer (the pointer is copied in C), so the miniport’s answer reaches the original; BytesWritten is the clone’s own; SourceReserved keeps the original', () => {
   const got: { buffer: unknown; bytes: number; status: number }[] = [];
   let originalBytesAtClone = -1;
@@ -387,6 +436,40 @@ test('NdisSim_FilterOidClone: forwarding the original request; freeing what is n
     v.map((x) => `${x.rule}:${x.ddi}`),
     ['NdisSim_FilterOidClone:FilterDetach'],
   );
+});
+
+test('NdisSim_FilterOidClone: NdisFOidRequestComplete of the original while its clone is not freed yet (freed after, or still below); freed first, it passes (nc-ndis-filter_oid_request_complete)', () => {
+  const clones = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
+  const lateFree = run(
+    [
+      oidLwf('f-late-free', (c) => {
+        c.OidRequestHandler = (m, r) => {
+          const clone = NdisAllocateCloneOidRequest(m.handle, r, 0x656c436c).ClonedOidRequest!;
+          clones.set(clone, r);
+          return NdisFOidRequest(m.handle, clone);
+        };
+        c.OidRequestCompleteHandler = (m, clone, st) => {
+          NdisFOidRequestComplete(m.handle, clones.get(clone)!, st);
+          NdisFreeCloneOidRequest(m.handle, clone); // after: the original is gone by now
+        };
+      }),
+    ],
+    { collect: true },
+  );
+  const v = lateFree.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidClone');
+  assert.equal(v.length, 2, "each of tcpip's two requests");
+  assert.equal(v[0]!.ddi, 'NdisFOidRequestComplete');
+  assert.match(
+    v[0]!.message,
+    /f-late-free@nic0 for OID_GEN_CURRENT_PACKET_FILTER while its clone is not freed: a filter calls NdisFreeCloneOidRequest before it completes the original/,
+  );
+  assert.equal(
+    calls(lateFree.trace.events, /ProtocolOidRequestComplete/).length,
+    2,
+    'the completions still climb',
+  );
+  const freedFirst = run([oidLwf('f-free-first')], { collect: true });
+  assert.deepEqual(rules(freedFirst), []);
 });
 
 test('NdisAllocateCloneOidRequest: the clone copies the request, its DATA is its own structure', () => {

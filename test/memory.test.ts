@@ -18,6 +18,7 @@ import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
 import { linkWatch, linkWatchHasty, linkWatchPlain } from '../examples/link-watch.ts';
 import { ndisprotLite } from '../examples/ndisprot-lite.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
+import { packetFilter } from '../examples/packet-filter.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
@@ -70,7 +71,8 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
   // down each run in module-level state shows up as kilobytes a run. The example of a
   // driver of your own (--driver) is one of them, and so are the explorer's timer race,
   // removal race, scatter/gather race, control-device race, poll race and event queue,
-  // the protocol driver that pends its set-power, and the resumable link watch.
+  // the protocol driver that pends its set-power, the resumable link watch, and the
+  // packet filter.
   const own = [
     slowPauseNic,
     sleepyProto,
@@ -90,6 +92,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     linkWatchPlain,
     linkWatchHasty,
     ndisprotLite,
+    packetFilter,
   ];
   const files = [
     ...readdirSync('examples')

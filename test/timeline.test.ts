@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { packetFilter } from '../examples/packet-filter.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
@@ -230,4 +231,22 @@ test('with traffic, a work item that only re-arms a timer is folded, but one tha
   assert.equal(lines.filter((l) => l.includes('NdisIoWorkItemFunction(nic0)')).length, 1, lines.join('\n'));
   assert.ok(lines.some((l) => l.includes('NdisCancelTimerObject')));
   assert.ok(!lines.some((l) => l.includes('NdisSetTimerObject')));
+});
+
+test('R7.6: a pause a filter completes from its last send completion stays in the folded timeline (NdisFPauseComplete, Pausing → Paused, and the data-path call around them); the other send completions fold', () => {
+  const s = loadScenario('examples/packet-filter.yaml', driverNames([packetFilter]));
+  const w = buildWorld(s, { seed: 1, drivers: [packetFilter] });
+  w.run(untilNs(s));
+  const folded = formatTimeline(w.trace.events, { color: false });
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  const at = folded.findIndex((l) => /NdisFPauseComplete\(module=packet-filter@nic0\)/.test(l));
+  assert.ok(at > 0, 'the pause completion is shown');
+  assert.match(folded[at - 1]!, /→ FilterSendNetBufferListsComplete\(nic0/, 'with the call it came from');
+  assert.match(folded[at + 1]!, /filter module Pausing → Paused/);
+  assert.match(folded[at + 2]!, /← FilterSendNetBufferListsComplete/);
+  const completions = (ls: string[]) => ls.filter((l) => /→ FilterSendNetBufferListsComplete/.test(l)).length;
+  assert.equal(completions(folded), 1, 'only the completion that finished the pause is shown');
+  assert.ok(completions(all) > 100, 'the rest were folded');
+  const count = Number(/… ([\d,]+) trace events/.exec(folded.at(-1)!)?.[1]?.replace(/,/g, ''));
+  assert.equal(folded.length - 2 + count, all.length - 1, 'the fold count accounts for every missing line');
 });

@@ -5,10 +5,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
+import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
+import type { InputError } from '../src/errors.ts';
 import {
   DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
+  NdisFIndicateReceiveNetBufferLists,
+  NdisFReturnNetBufferLists,
   NdisMSendNetBufferListsComplete,
   type NET_BUFFER_LIST,
   type World,
@@ -139,4 +143,55 @@ test('traffic frameBytes over the MTU: the protocol sends frames of MtuSize + 14
   );
   assert.deepEqual(run(1514), { lengths: [1514], notes: [] });
   assert.deepEqual(run(60), { lengths: [60], notes: [] });
+});
+
+/** The DataLength of every frame tcpip gets from nic0 (a healthy-nic) under `wire`, in 300 ms. */
+function received(wire: string, seed = 1): number[] {
+  const lengths: number[] = [];
+  const lwf = variantOfMonitorLwf('length-tap', 'notes the size of every received frame', (c) => {
+    c.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+        lengths.push(x.FirstNetBuffer!.DataLength);
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    };
+    c.ReturnNetBufferListsHandler = (m, nbls, flags) => NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    withStatusPassedOn(c);
+  });
+  const s = parseScenarioText(
+    `until: 300ms\nfilters: [{ driver: length-tap }]\ndevices: [{ name: nic0, driver: healthy-nic, wire: ${wire} }]\n`,
+    'wire.yaml',
+    driverNames([lwf]),
+  );
+  buildWorld(s, { seed, drivers: [lwf] }).run(untilNs(s));
+  return lengths;
+}
+
+test('wire frameBytes "a..b": frames arrive in sizes across the range, the same in every run whatever the seed; a single size stays one size; a range the other way round is refused with file, field, expected and found', () => {
+  const mixed = received('{ rxRate: 2000, frameBytes: "100..700", burst: 4 }');
+  assert.ok(mixed.length > 300, `${mixed.length} frames`);
+  assert.ok(
+    mixed.every((n) => n >= 100 && n <= 700),
+    'every size inside the range',
+  );
+  assert.ok(new Set(mixed).size > mixed.length / 3, 'the sizes vary');
+  assert.ok(mixed.some((n) => n < 300) && mixed.some((n) => n > 500), 'both ends of the range come');
+  assert.deepEqual(received('{ rxRate: 2000, frameBytes: "100..700", burst: 4 }'), mixed, 'deterministic');
+  const other = received('{ rxRate: 2000, frameBytes: "100..700", burst: 4 }', 7);
+  const k = Math.min(other.length, mixed.length);
+  assert.deepEqual(other.slice(0, k), mixed.slice(0, k), 'the sizes follow the frame count, not the seed');
+  assert.deepEqual(new Set(received('{ rxRate: 500, frameBytes: 400 }')), new Set([400]));
+  assert.throws(
+    () =>
+      parseScenarioText(
+        'devices: [{ name: nic0, driver: healthy-nic, wire: { frameBytes: "700..100" } }]\n',
+        'w.yaml',
+        driverNames(),
+      ),
+    (e: InputError) =>
+      e.problems.some((p) =>
+        /^w\.yaml: devices\[0\]\.wire\.frameBytes: expected a frame size in bytes from 14 to 9014, or a range of them such as "64\.\.1514" \(low first\), got "700\.\.100"/.test(
+          p,
+        ),
+      ),
+  );
 });

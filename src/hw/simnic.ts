@@ -110,6 +110,12 @@ export interface WireOptions {
   rxPerSecond: number;
   rxFrameBytes: number;
   /**
+   * With a value above rxFrameBytes, frames arrive in sizes from rxFrameBytes to this,
+   * each drawn from the NIC's frame count by a fixed hash: every run has the same
+   * sizes, and no choice of the explorer decides them.
+   */
+  rxFrameBytesMax?: number;
+  /**
    * Frames that arrive back to back, as one train, raising one interrupt (default 1):
    * the receive DPC then finds several and indicates them as one chain.
    */
@@ -392,6 +398,19 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   }
 
   /** Frames arrive from the wire only while receive is enabled (no events otherwise). */
+  /** The size of the next frame from the wire: rxFrameBytes, or one of a range (WireOptions.rxFrameBytesMax). */
+  private frameSize(): number {
+    const lo = this.wire.rxFrameBytes;
+    const hi = this.wire.rxFrameBytesMax ?? lo;
+    if (hi <= lo) return lo;
+    // A fixed integer hash of the frame's number (murmur3's finalizer): sizes look mixed,
+    // and every run gets the same ones.
+    let h = Math.imul(this.rxFrames ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    return lo + ((h >>> 0) % (hi - lo + 1));
+  }
+
   private wireRx(): void {
     const on = this.wire.rxPerSecond > 0 && (this.ctrl & Ctrl.RX_ENABLE) !== 0 && !this.vanished;
     if (on && this.rxEv === null) {
@@ -493,7 +512,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
             this.rxDropped++;
             continue;
           }
-          this.rxQueue.push(this.wire.rxFrameBytes);
+          this.rxQueue.push(this.frameSize());
           this.rxFrames++;
           taken++;
         }

@@ -899,8 +899,20 @@ export class ModuleData implements EventTarget {
   sendsOriginated = 0;
   recvsPassed = 0;
   recvsOriginated = 0;
+  /**
+   * NBLs from above it completed with NdisFSendNetBufferListsComplete, and NBLs from below
+   * it gave back with NdisFReturnNetBufferLists or left out of a RESOURCES indication; and
+   * of those, the ones that had come back to it from the drivers it passed them to. The
+   * difference is what it completed or dropped itself (sendsCompletedByIt, recvsDroppedByIt).
+   */
+  sendsCompleted = 0;
+  sendsBack = 0;
+  recvsDropped = 0;
+  recvsBack = 0;
   /** The NBLs of the NDIS_RECEIVE_FLAGS_RESOURCES indication FilterReceiveNetBufferLists is handling. */
   resources: readonly NET_BUFFER_LIST[] | null = null;
+  /** How many of `resources` it passed on so far. */
+  resourcesPassed = 0;
   /** NBL pools allocated with its NdisFilterHandle and not freed. */
   readonly pools: NblPool[] = [];
   armed = false;
@@ -1204,6 +1216,7 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
       nbl._timedOut = false;
       const d = moduleData(m);
       d.heldSends.add(nbl);
+      d.sendsBack++;
       d.arm();
       group(groups, m, nbl);
     } else if (nbl._pool.kind === 'filter') {
@@ -1254,6 +1267,21 @@ function completeUp(n: Ndis, chain: NET_BUFFER_LIST, flags: number): void {
   }
 }
 
+/**
+ * sending-data-from-a-filter-driver: "NDIS drivers should not modify the SourceHandle
+ * member for NET_BUFFER_LIST structures that the driver did not originate." A module that
+ * puts its own NdisFilterHandle there takes the NBLs for its own when they come back, and
+ * frees or keeps what belongs to the driver that sent or indicated them.
+ */
+function stampedSource(n: Ndis, m: FilterModule, ddi: string, k: number, from: 'above' | 'below'): void {
+  n.verifier.report(
+    'NdisSim_FilterDataState',
+    ddi,
+    m.block.name,
+    `${ddi} from ${m.name}: ${k} NBL(s) it got from ${from} carry its own NdisFilterHandle in SourceHandle: a filter does not change the SourceHandle of NBLs it did not originate, and would take them for its own when they come back (sending-data-from-a-filter-driver)`,
+  );
+}
+
 /** NdisFSendNetBufferLists: `m` passes sends it got from above on, or originates its own. */
 export function filterSend(
   n: Ndis,
@@ -1276,10 +1304,14 @@ export function filterSend(
   }
   let own = 0;
   let badSource = 0;
+  let stamped = 0;
   const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
     adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
-    if (nbl._place === 'filter-send') return null;
+    if (nbl._place === 'filter-send') {
+      if (nbl.SourceHandle === m) stamped++;
+      return null;
+    }
     if (nbl._place !== 'filter') return whereIs(nbl, m);
     own++;
     if (nbl.SourceHandle !== m) badSource++;
@@ -1308,6 +1340,7 @@ export function filterSend(
       `${ddi} from ${m.name}: ${badSource} NBL(s) it originated do not carry its NdisFilterHandle in SourceHandle (nf-ndis-ndisfsendnetbufferlists)`,
     );
   }
+  if (stamped > 0) stampedSource(n, m, ddi, stamped, 'above');
   const d = moduleData(m);
   for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
     const nbl = x as NblImpl;
@@ -1345,6 +1378,7 @@ export function filterSendComplete(
   if (head === null) return;
   const d = moduleData(m);
   for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    d.sendsCompleted++;
     d.heldSends.delete(x as NblImpl);
     if ((x as NblImpl)._ctx !== null) contextLeft(n, x as NblImpl, m.driver.name, ddi, b.name);
   }
@@ -1396,8 +1430,13 @@ function indicateUp(
     const m = b.filters[i]!;
     const h = m.handlers.ReceiveNetBufferListsHandler;
     if (h == null || m.gone) continue;
-    if (!dataState(m)) {
-      // R7.5: no data for a module that is not Running or Pausing; nobody above runs either.
+    // A Paused or Restarting module gets receives too: the miniport below runs before it
+    // restarts and until after it paused, and the pages tell the filter what to do with
+    // them (starting-a-filter-module: "Can receive network data indications";
+    // nc-ndis-filter_pause: in Pausing or Paused it "can pass on calls to its
+    // FilterReceiveNetBufferLists", never its own buffers). Only an attaching module does
+    // not: nothing below it runs yet.
+    if (m.state === 'Attaching') {
       if (!resources) returnDown(n, b, chain);
       return;
     }
@@ -1432,14 +1471,22 @@ function indicateUp(
       n.trace.on ? { count, ReceiveFlags: flagNames(rflags, NDIS_RECEIVE_FLAGS_NAMES) } : undefined,
     );
     let returned: unknown;
+    const given = d.resources;
+    const outerPassed = d.resourcesPassed;
+    d.resourcesPassed = 0;
     try {
       returned = h(m.context, chain, port, count, rflags);
     } catch (e) {
       n.driverThrew(e, 'FilterReceiveNetBufferLists', b);
     } finally {
-      if (resources) d.resources = outer;
+      if (resources) {
+        d.resources = outer;
+        d.recvsDropped += Math.max(0, given!.length - d.resourcesPassed);
+      }
+      d.resourcesPassed = outerPassed;
     }
     n.leaveVoid(f, returned);
+    if (resources) chainRestored(n, b, m, given!);
     return;
   }
   const targets = b.bindings.filter(receiving);
@@ -1459,6 +1506,34 @@ function indicateUp(
     return;
   }
   deliver(n, targets, chain, port, count, flags);
+}
+
+/**
+ * nc-ndis-filter_receive_net_buffer_lists: with NDIS_RECEIVE_FLAGS_RESOURCES "the filter
+ * driver must retain the original set of NET_BUFFER_LIST structures in the linked list":
+ * one that unlinks NBLs (to drop or indicate them apart) must put the chain back before it
+ * returns, since the driver below walks it again to reclaim its NBLs. A chain left changed
+ * is NdisSim_FilterNblOwnership, and the model puts it back, so that the miniport below is
+ * not blamed for NBLs it can no longer find.
+ */
+function chainRestored(n: Ndis, b: MiniportBlock, m: FilterModule, given: readonly NET_BUFFER_LIST[]): void {
+  let at = -1;
+  for (let i = 0; i < given.length; i++) {
+    if (given[i]!.Next !== (given[i + 1] ?? null)) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) return;
+  const x = given[at] as NblImpl;
+  const to = x.Next as NblImpl | null;
+  n.verifier.report(
+    'NdisSim_FilterNblOwnership',
+    'FilterReceiveNetBufferLists',
+    b.name,
+    `${m.name}: FilterReceiveNetBufferLists returned with the chain of an NDIS_RECEIVE_FLAGS_RESOURCES indication changed (NBL ${at + 1} of ${given.length}, #${x._id}, links to ${to === null ? 'NULL' : `#${to._id}`} instead of ${at + 1 < given.length ? `#${(given[at + 1] as NblImpl)._id}` : 'NULL'}): with that flag the filter must restore the original linked list before it returns, since the NBLs go back to the driver below as they came (nc-ndis-filter_receive_net_buffer_lists)`,
+  );
+  relink(given);
 }
 
 /**
@@ -1491,6 +1566,7 @@ function returnDown(n: Ndis, b: MiniportBlock, chain: NET_BUFFER_LIST): void {
       nbl._timedOut = false;
       const d = moduleData(m);
       d.heldRecvs.add(nbl);
+      d.recvsBack++;
       d.arm();
       group(groups as Map<Target, { head: NblImpl; tail: NblImpl }>, m, nbl);
     } else {
@@ -1546,15 +1622,21 @@ export function filterIndicate(
   let own = 0;
   let walked = 0;
   let badSource = 0;
+  let stamped = 0;
   const { head, count } = take(n, m, ddi, 'NdisSim_FilterNblOwnership', chain, (nbl) => {
     walked++;
     if (d.resources?.includes(nbl)) {
       // nc-ndis-filter_receive_net_buffer_lists: NBLs that came with the flag cannot be kept.
+      if (nbl.SourceHandle === m) stamped++;
+      d.resourcesPassed++;
       return resources ? null : 'came with NDIS_RECEIVE_FLAGS_RESOURCES and is passed on without it';
     }
     adopt(nbl, m);
     if (nbl._holder !== m) return whereIs(nbl, m);
-    if (nbl._place === 'filter-receive') return null;
+    if (nbl._place === 'filter-receive') {
+      if (nbl.SourceHandle === m) stamped++;
+      return null;
+    }
     if (nbl._place !== 'filter') return whereIs(nbl, m);
     if (!canOwn && !resources)
       return 'is its own, but its driver has no FilterReturnNetBufferLists to get it back (nc-ndis-filter_return_net_buffer_lists)';
@@ -1590,6 +1672,7 @@ export function filterIndicate(
       `${ddi} from ${m.name}: ${badSource} NBL(s) it originated do not carry its NdisFilterHandle in SourceHandle (nf-ndis-ndisfindicatereceivenetbufferlists)`,
     );
   }
+  if (stamped > 0) stampedSource(n, m, ddi, stamped, 'below');
   if (!resources) {
     for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
       const nbl = x as NblImpl;
@@ -1627,6 +1710,7 @@ export function filterReturn(n: Ndis, m: FilterModule, chain: NET_BUFFER_LIST | 
   });
   if (head === null) return;
   for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    d.recvsDropped++;
     d.heldRecvs.delete(x as NblImpl);
     if ((x as NblImpl)._ctx !== null) contextLeft(n, x as NblImpl, m.driver.name, ddi, b.name);
   }

@@ -52,8 +52,13 @@ export class FilterOidState implements WorkRoutine, EventTarget {
   current: FilterOidRecord | null = null;
   /** Requests the module passed down with NdisFOidRequest that have not completed. */
   readonly issued = new Set<NDIS_OID_REQUEST>();
-  /** NdisAllocateCloneOidRequest's clones not yet freed. */
-  readonly clones = new Set<NDIS_OID_REQUEST>();
+  /**
+   * Requests the module originated (passed to NdisFOidRequest and not its clone), so that
+   * an NdisFOidRequestComplete of one can say so. Weak: the module's requests come and go.
+   */
+  readonly own = new WeakSet<NDIS_OID_REQUEST>();
+  /** NdisAllocateCloneOidRequest's clones not yet freed, each with the request it was made from. */
+  readonly clones = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
   /** RequestHandle of the requests the module issues (R6.16). */
   readonly requestHandle: OidSourceHandle;
   readonly item: WorkItem;
@@ -103,7 +108,7 @@ export function filterOidBusy(st: FilterOidState): boolean {
 export function filterOidDetached(n: Ndis, m: FilterModule): void {
   const st = m.oid!;
   if (st.clones.size === 0) return;
-  const oids = [...st.clones].map((r) => oidName(r.DATA.Oid)).join(', ');
+  const oids = [...st.clones.keys()].map((r) => oidName(r.DATA.Oid)).join(', ');
   n.verifier.report(
     'NdisSim_FilterOidClone',
     'FilterDetach',
@@ -173,6 +178,20 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
     r.state = 'pending';
     r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, st, 0, r);
     return;
+  }
+  // nc-ndis-filter_oid_request: a filter that forwarded a clone returns PENDING when
+  // NdisFOidRequest pended it; a final status completes the request now, and again when
+  // the clone comes back to FilterOidRequestComplete.
+  for (const [clone, original] of st.clones) {
+    if (original !== r.request || !st.issued.has(clone)) continue;
+    n.verifier.report(
+      'NdisSim_FilterOidComplete',
+      'FilterOidRequest',
+      b.name,
+      `FilterOidRequest of ${m.name} returned ${statusText(status)}, a final status, for ${oidText(r.request.DATA.Oid)} while its clone is still below (NdisFOidRequest pended it): the request completes now and again when the clone comes back; return NDIS_STATUS_PENDING and complete it in FilterOidRequestComplete (nc-ndis-filter_oid_request)`,
+      ruleParams('filter OID request completed twice', b),
+    );
+    break;
   }
   finishAtFilter(n, r, status);
 }

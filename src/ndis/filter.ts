@@ -54,7 +54,7 @@ import {
 } from './lifecycle.ts';
 import type { NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import type { NdisConfiguration, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
 import { asleep } from './power.ts';
 import { awaitNetPnPEvent } from './protocol-driver.ts';
@@ -388,6 +388,8 @@ export class FilterModule implements NDIS_HANDLE {
   rwLocks: NDIS_RW_LOCK_EX[] | null = null;
   /** Pool allocations not yet freed (NdisAllocateMemoryWithTagPriority). */
   poolCount = 0;
+  /** Configuration handles opened with its NdisFilterHandle and not closed (NdisOpenConfigurationEx). */
+  configurations: NdisConfiguration[] | null = null;
 
   // OID requests and status indications through the module (filter-oid.ts).
   /** Its requests, clones and request handle: made on first use, null while it has none. */
@@ -411,6 +413,45 @@ export class FilterModule implements NDIS_HANDLE {
 export interface FilterInstall {
   readonly name: string;
   readonly mandatory: boolean;
+}
+
+/** A stack waiting for the module of the filter driver being loaded (Ndis.earlyAttach). */
+export interface EarlyAttach {
+  readonly block: MiniportBlock;
+  readonly install: FilterInstall;
+  /** The module NdisFRegisterFilterDriver attached, and whether its FilterAttach succeeded. */
+  module: FilterModule | null;
+  ok: boolean;
+}
+
+/**
+ * NdisFRegisterFilterDriver succeeded with `filterAttach: 'in-registration'`: the stack
+ * that loads the driver gets its module now, inside the call, before DriverEntry goes on
+ * (initializing-a-filter-driver: "NDIS can call the filter driver's FilterAttach function
+ * at any time after the call to FilterSetOptions returns").
+ */
+export function attachInRegistration(n: Ndis, d: FilterDriverBlock): void {
+  const e = n.earlyAttach;
+  if (e === null || e.install.name !== d.name || e.module !== null) return;
+  if (n.trace.on) n.traceNdis(e.block, `attaches ${d.name} inside NdisFRegisterFilterDriver`, {});
+  const m = new FilterModule(d, e.block, e.install.mandatory, n.nextFilterIfIndex++);
+  e.module = m;
+  e.ok = attachModule(n, e.block, m);
+}
+
+/**
+ * The driver of a module attached inside its registration did not load after all
+ * (DriverEntry failed later): its code is gone, so NDIS takes the module out of the
+ * stack without calling it.
+ */
+function dropOrphan(n: Ndis, b: MiniportBlock, m: FilterModule): void {
+  m.gone = true;
+  const i = b.filters.indexOf(m);
+  if (i >= 0) b.filters.splice(i, 1);
+  refreshFilterData(b);
+  const k = m.driver.modules.indexOf(m);
+  if (k >= 0) m.driver.modules.splice(k, 1);
+  setFilter(n, m, 'Detached');
 }
 
 // --------------------------------------------------------------- state moves
@@ -452,9 +493,29 @@ export function attachFilters(n: Ndis, b: MiniportBlock): boolean {
  * (attaching-a-filter-module). An optional one is left out.
  */
 function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boolean {
-  const d = n.loadFilterDriver(install.name);
-  const m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
-  if (m !== null && attachModule(n, b, m)) return true;
+  const early: EarlyAttach | null =
+    n.options.filterAttach === 'in-registration' && !n.filterDrivers.has(install.name)
+      ? { block: b, install, module: null, ok: false }
+      : null;
+  const outer = n.earlyAttach;
+  if (early !== null) n.earlyAttach = early;
+  let d: FilterDriverBlock | null;
+  try {
+    d = n.loadFilterDriver(install.name);
+  } finally {
+    if (early !== null) n.earlyAttach = outer;
+  }
+  let m: FilterModule | null;
+  let ok: boolean;
+  if (early?.module != null) {
+    m = early.module;
+    ok = early.ok && d !== null;
+    if (early.ok && d === null) dropOrphan(n, b, m);
+  } else {
+    m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
+    ok = m !== null && attachModule(n, b, m);
+  }
+  if (ok) return true;
   if (!install.mandatory) return true;
   b.stackFailure =
     m === null
@@ -525,7 +586,13 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
   if (status !== NDIS_STATUS_SUCCESS) {
     m.attachStatus = status;
     m.gone = true;
-    if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
+    if (
+      m.timers !== null ||
+      m.rwLocks !== null ||
+      m.poolCount > 0 ||
+      m.configurations !== null ||
+      n.nblApi !== null
+    )
       checkModuleFreed(n, m, 'FilterAttach', 'failed');
     setFilter(n, m, 'Detached');
     return false;
@@ -832,7 +899,13 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   }
   n.leaveVoid(f, returned);
   m.gone = true;
-  if (m.timers !== null || m.rwLocks !== null || m.poolCount > 0 || n.nblApi !== null)
+  if (
+    m.timers !== null ||
+    m.rwLocks !== null ||
+    m.poolCount > 0 ||
+    m.configurations !== null ||
+    n.nblApi !== null
+  )
     checkModuleFreed(n, m, 'FilterDetach', 'returned');
   if (m.oid !== null) filterOidDetached(n, m);
   const i = b.filters.indexOf(m);
@@ -868,6 +941,11 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
   const locks = m.rwLocks?.length ?? 0;
   if (locks > 0) left.push(`${locks} read/write lock(s) (NdisFreeRWLock)`);
   if (m.poolCount > 0) left.push(`${m.poolCount} pool allocation(s) (NdisFreeMemoryWithTagPriority)`);
+  const configs = m.configurations?.length ?? 0;
+  if (configs > 0) {
+    left.push(`${configs} configuration handle(s) (NdisCloseConfiguration)`);
+    m.configurations!.length = 0;
+  }
   if (n.nblApi !== null) nblApiLeftByModule(n, m, left);
   if (left.length > 0)
     n.verifier.report(

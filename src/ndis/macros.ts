@@ -1,5 +1,12 @@
 // C macros a ported driver expects, with their C meaning.
 
+import {
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+} from './generated/status.ts';
 import type { NDIS_STATUS } from './types.ts';
 
 /**
@@ -19,4 +26,42 @@ export function NT_SUCCESS(Status: NDIS_STATUS): boolean {
  */
 export function CTL_CODE(DeviceType: number, FunctionCode: number, Method: number, Access: number): number {
   return ((DeviceType << 16) | (Access << 14) | (FunctionCode << 2) | Method) >>> 0;
+}
+
+// The flag tests of ndis.h that filter and protocol drivers use on the data path
+// (ndislwf, ndisprot and most drivers built on them): each is true when the flag is set.
+// The NDIS_SET_*_FLAG macros assign to their argument, which a function cannot do here:
+// write `ReturnFlags |= NDIS_RETURN_FLAGS_DISPATCH_LEVEL`.
+
+/** NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL: the receive indication runs at DISPATCH_LEVEL (R6.14). */
+export function NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL(ReceiveFlags: number): boolean {
+  return (ReceiveFlags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) !== 0;
+}
+
+/**
+ * NDIS_TEST_RECEIVE_CANNOT_PEND: the indication came with NDIS_RECEIVE_FLAGS_RESOURCES,
+ * so its NBLs go back when the receive handler returns and are not returned (R6.13).
+ */
+export function NDIS_TEST_RECEIVE_CANNOT_PEND(ReceiveFlags: number): boolean {
+  return (ReceiveFlags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0;
+}
+
+/** NDIS_TEST_RECEIVE_CAN_PEND: no NDIS_RECEIVE_FLAGS_RESOURCES; the NBLs are returned later (R6.13). */
+export function NDIS_TEST_RECEIVE_CAN_PEND(ReceiveFlags: number): boolean {
+  return (ReceiveFlags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0;
+}
+
+/** NDIS_TEST_SEND_AT_DISPATCH_LEVEL: the send runs at DISPATCH_LEVEL (R6.14). */
+export function NDIS_TEST_SEND_AT_DISPATCH_LEVEL(SendFlags: number): boolean {
+  return (SendFlags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+}
+
+/** NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL: the send completion runs at DISPATCH_LEVEL (R6.14). */
+export function NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL(SendCompleteFlags: number): boolean {
+  return (SendCompleteFlags & NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL) !== 0;
+}
+
+/** NDIS_TEST_RETURN_AT_DISPATCH_LEVEL: the return runs at DISPATCH_LEVEL (R6.14). */
+export function NDIS_TEST_RETURN_AT_DISPATCH_LEVEL(ReturnFlags: number): boolean {
+  return (ReturnFlags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL) !== 0;
 }

@@ -25,6 +25,7 @@ import { MiniportBlock } from './block.ts';
 import { type IoState, liveDevices } from './device.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import {
+  type EarlyAttach,
   type FilterDriverBlock,
   type FilterInstall,
   type FilterModule,
@@ -111,6 +112,12 @@ export interface NdisOptions {
   missingHandlerStatus: 'bad-characteristics' | 'failure';
   /** R5.19: NdisMRemoveMiniport inside MiniportHaltEx is a warning in the report, or silent. */
   removeInHalt: 'warning' | 'silent';
+  /**
+   * When NDIS attaches the module of a filter driver it loads for a stack: after its
+   * DriverEntry returned, or inside NdisFRegisterFilterDriver, right after FilterSetOptions
+   * ("must be prepared for an immediate call to any of their FilterXxx functions").
+   */
+  filterAttach: 'after-driver-entry' | 'in-registration';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -129,6 +136,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   receivesWhilePaused: 'violation',
   missingHandlerStatus: 'bad-characteristics',
   removeInHalt: 'warning',
+  filterAttach: 'after-driver-entry',
 });
 
 export interface LiveDump {
@@ -255,6 +263,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly filterLoadFailures: { driver: string; why: string; cleared?: boolean }[] = [];
   /** Set by NdisFRegisterFilterDriver when it refuses the characteristics of the driver loading. */
   filterRefusal: { name: string; why: string } | null = null;
+  /**
+   * With `filterAttach: 'in-registration'`: the stack whose attach loads a filter
+   * driver, and the module NdisFRegisterFilterDriver attached to it (filter.ts).
+   */
+  earlyAttach: EarlyAttach | null = null;
   /** Every filter module attached in the run, in attach order (for the summary). */
   readonly filterModules: FilterModule[] = [];
   /** Interface indexes of filter modules: the model numbers them from 1000 (adapters from 1). */
@@ -383,6 +396,27 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * outlive a driver's unload, as the registry does.
    */
   private driverRegistry: Map<string, Map<string, number | string>> | null = null;
+
+  /**
+   * Filter modules' registry parameters (their instance keys), by driver and adapter:
+   * made from the values the filter's install gave (filterDefaults) when a module of
+   * the driver first opens its configuration on that adapter, kept after, as the
+   * registry keeps a module's key across detaches.
+   */
+  private moduleRegistry: Map<string, Map<string, number | string>> | null = null;
+  /** The registry values each filter driver's install gives its modules (World.addFilter). */
+  readonly filterDefaults = new Map<string, ReadonlyMap<string, number | string>>();
+
+  moduleParameters(driver: string, adapter: string): Map<string, number | string> {
+    this.moduleRegistry ??= new Map();
+    const key = `${driver}\0${adapter}`;
+    let m = this.moduleRegistry.get(key);
+    if (m === undefined) {
+      m = new Map(this.filterDefaults.get(driver) ?? []);
+      this.moduleRegistry.set(key, m);
+    }
+    return m;
+  }
 
   driverParameters(name: string): Map<string, number | string> {
     this.driverRegistry ??= new Map();

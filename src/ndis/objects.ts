@@ -250,6 +250,8 @@ export class NdisConfiguration implements NDIS_HANDLE {
     readonly ndis: Ndis,
     readonly block: MiniportBlock | null,
     readonly values: Map<string, number | string>,
+    /** A filter module's configuration (NdisFilterHandle): usable until its FilterDetach returns. */
+    readonly module: FilterModule | null = null,
   ) {}
 }
 

@@ -382,8 +382,12 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
             h(f.adapter),
             String(f.position),
             h(f.state),
-            f.data === null ? 'bypassed' : `${f.data.sendsPassed} / ${f.data.sendsOriginated}`,
-            f.data === null ? 'bypassed' : `${f.data.receivesPassed} / ${f.data.receivesOriginated}`,
+            f.data === null
+              ? 'bypassed'
+              : `${f.data.sendsPassed} / ${f.data.sendsOriginated}${f.data.sendsCompleted > 0 ? ` (${f.data.sendsCompleted} completed by it)` : ''}`,
+            f.data === null
+              ? 'bypassed'
+              : `${f.data.receivesPassed} / ${f.data.receivesOriginated}${f.data.receivesDropped > 0 ? ` (${f.data.receivesDropped} dropped by it)` : ''}`,
           ]),
           ...s.filterLoadFailures.map((x) => [
             h(x.driver),

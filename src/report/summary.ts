@@ -195,7 +195,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
         `  Filter ${f.driver} on ${f.adapter}${of > 1 ? ` (module ${i} of ${of})` : ''}${f.mandatory ? ' (mandatory)' : ''}: ${f.state === 'Detached' ? 'detached' : f.state}` +
           (d === null
             ? ''
-            : `, sends ${d.sendsPassed} passed / ${d.sendsOriginated} originated, receives ${d.receivesPassed} passed / ${d.receivesOriginated} originated`),
+            : `, sends ${d.sendsPassed} passed / ${d.sendsOriginated} originated${d.sendsCompleted > 0 ? ` / ${d.sendsCompleted} completed by it` : ''}, receives ${d.receivesPassed} passed / ${d.receivesOriginated} originated${d.receivesDropped > 0 ? ` / ${d.receivesDropped} dropped by it` : ''}`),
       ),
     );
   }

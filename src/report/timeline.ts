@@ -175,6 +175,33 @@ const minorDdis = new Set([
   'NdisRequestPoll',
 ]);
 
+/**
+ * The completions of a pended pause or restart, which a driver often makes from the
+ * data path (its last send coming back completes the pause).
+ */
+const controlDdis = new Set([
+  'NdisFPauseComplete',
+  'NdisFRestartComplete',
+  'NdisMPauseComplete',
+  'NdisCompleteNetPnPEvent',
+]);
+/** Kinds of events that are the control path wherever they happen. */
+const controlKinds: ReadonlySet<TraceEvent['kind']> = new Set([
+  'state',
+  'filter',
+  'binding',
+  'violation',
+  'bugcheck',
+  'dump',
+  'irp',
+  'device',
+]);
+
+/** An event inside a data-path call that the timeline keeps: the control path it set off. */
+function controlInData(e: TraceEvent): boolean {
+  return controlKinds.has(e.kind) || (e.kind === 'ddi' && controlDdis.has(e.what));
+}
+
 /** Whether an event is data-path work, or bookkeeping that may go with it, or neither. */
 function weight(e: TraceEvent): 'data' | 'minor' | 'major' {
   if ((e.kind === 'call' || e.kind === 'return') && dataPathCalls.has(e.what)) return 'data';
@@ -252,6 +279,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   let isr: Line[] | null = null;
   // Inside a data-path call: the depth it started at.
   let inData = -1;
+  let dataCall: Line | null = null;
   let frameKind: 'isr' | 'plumbing' | 'other' = 'other';
   const emit = (ls: readonly Line[]): void => {
     for (const l of ls) {
@@ -302,11 +330,22 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${column(e.actor, aw)}`;
     let w = weight(e);
     // The application's lines stay: a ReadFile or WriteFile that completes inside a
-    // send or a return is the end of a request the timeline showed going in.
-    if (inData >= 0 && e.actor !== 'app') w = 'data';
-    if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
-    else if (e.kind === 'return' && inData === depth) inData = -1;
+    // send or a return is the end of a request the timeline showed going in. So does
+    // the control path a data-path call sets off: the last send completion of a pause
+    // (NdisFPauseComplete and the module's Pausing → Paused), a state change, a rule.
+    const control = inData >= 0 && controlInData(e);
+    if (inData >= 0 && e.actor !== 'app' && !control) w = 'data';
     const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w, index: i };
+    if (e.kind === 'call' && w === 'data' && inData < 0) {
+      inData = depth;
+      dataCall = line;
+    } else if (e.kind === 'return' && inData === depth) {
+      inData = -1;
+      // The data-path call that set the control path off is shown around it.
+      if (dataCall?.weight === 'minor') line.weight = 'minor';
+      dataCall = null;
+    }
+    if (control && dataCall !== null) dataCall.weight = 'minor';
     // An NdisWaitEvent whose event was already set returns at once: its line has the result.
     const sleeps = blocks(e);
     if (frame === null && e.kind === 'call' && depth === 0 && fold) {

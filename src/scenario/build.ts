@@ -22,6 +22,7 @@ import {
   nearest,
   oidValue,
   parseDuration,
+  parseFrameBytes,
   parseProbability,
   type Scenario,
 } from './schema.ts';
@@ -151,7 +152,12 @@ function planOf(s: Scenario): Plan {
       wire:
         d.wire === undefined
           ? undefined
-          : { rxPerSecond: d.wire.rxRate, rxFrameBytes: d.wire.frameBytes, rxBurst: d.wire.burst },
+          : {
+              rxPerSecond: d.wire.rxRate,
+              rxFrameBytes: parseFrameBytes(d.wire.frameBytes)!.lo,
+              rxFrameBytesMax: parseFrameBytes(d.wire.frameBytes)!.hi,
+              rxBurst: d.wire.burst,
+            },
       ...(d.msi === undefined ? {} : { msi: d.msi }),
     };
     return { spec, start: d.start };
@@ -192,7 +198,11 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   });
   for (const d of p.drivers) w.addDriver(d);
   for (const d of o.drivers ?? []) w.addDriver(d);
-  for (const f of s.filters) w.addFilter(f.driver, { mandatory: f.mandatory });
+  for (const f of s.filters)
+    w.addFilter(f.driver, {
+      mandatory: f.mandatory,
+      ...(f.registry === undefined ? {} : { registry: f.registry }),
+    });
   for (const x of p.protocols) w.addProtocol(x.name, x.options);
   for (const d of s.protocolDrivers) w.addProtocolDriver(d.driver);
   for (const d of p.devices) {

@@ -161,10 +161,28 @@ const trafficSchema = z.strictObject({
   sendIrql: z.enum(['dispatch', 'passive', 'explore']).default(trafficDefaults.sendIrql),
 });
 
+/** A frame size in bytes (14..9014), or a range of them such as "64..1514" (low first). */
+export function parseFrameBytes(v: unknown): { lo: number; hi: number } | null {
+  const ok = (x: number) => Number.isInteger(x) && x >= 14 && x <= 9014;
+  if (typeof v === 'number') return ok(v) ? { lo: v, hi: v } : null;
+  if (typeof v !== 'string') return null;
+  const m = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(v);
+  if (m === null) return null;
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  return ok(lo) && ok(hi) && lo <= hi ? { lo, hi } : null;
+}
+
+const frameBytesOrRange = z.custom<number | string>((v) => parseFrameBytes(v) !== null, {
+  error: (iss) =>
+    `expected a frame size in bytes from 14 to 9014, or a range of them such as "64..1514" (low first), got ${show(iss.input)}`,
+});
+
 const wireSchema = z.strictObject({
   /** Frames per second arriving from the wire. */
   rxRate: z.number().nonnegative().max(10_000_000).default(0),
-  frameBytes: z.number().int().min(14).max(9014).default(512),
+  /** A size, or a range "a..b": each frame's size is then drawn from it by a fixed hash of its number. */
+  frameBytes: frameBytesOrRange.default(512),
   /** Frames that arrive back to back with one interrupt (a train); the rate counts frames. */
   burst: z.number().int().min(1).max(256).default(1),
 });
@@ -724,6 +742,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         receivesWhilePaused: z.enum(['violation', 'returned']).optional(),
         missingHandlerStatus: z.enum(['bad-characteristics', 'failure']).optional(),
         removeInHalt: z.enum(['warning', 'silent']).optional(),
+        filterAttach: z.enum(['after-driver-entry', 'in-registration']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
@@ -732,7 +751,14 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
      * (R7.8). A mandatory module that fails to attach stops the stack.
      */
     filters: z
-      .array(z.strictObject({ driver: driverName(drivers), mandatory: z.boolean().default(false) }))
+      .array(
+        z.strictObject({
+          driver: driverName(drivers),
+          mandatory: z.boolean().default(false),
+          /** What NdisOpenConfigurationEx with a module's NdisFilterHandle reads (its instance key). */
+          registry: z.record(z.string(), z.union([z.number().int(), z.string()])).optional(),
+        }),
+      )
       .default([]),
     /**
      * Protocol drivers of your own (NdisRegisterProtocolDriver), bound to every adapter

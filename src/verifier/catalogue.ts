@@ -1479,8 +1479,14 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5'],
     summary:
-      'A filter forwarded the NDIS_OID_REQUEST its FilterOidRequest got instead of a clone, freed something that is not its clone (or a clone twice, or one still below), or left clones unfreed when FilterDetach returned.',
-    ddis: ['NdisAllocateCloneOidRequest', 'NdisFreeCloneOidRequest', 'NdisFOidRequest', 'FilterDetach'],
+      'A filter forwarded the NDIS_OID_REQUEST its FilterOidRequest got instead of a clone, freed something that is not its clone (or a clone twice, or one still below), completed the original before it freed the clone, or left clones unfreed when FilterDetach returned.',
+    ddis: [
+      'NdisAllocateCloneOidRequest',
+      'NdisFreeCloneOidRequest',
+      'NdisFOidRequest',
+      'NdisFOidRequestComplete',
+      'FilterDetach',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6e) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisallocatecloneoidrequest.md',
     fatal: false,
@@ -1512,7 +1518,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5', 'R6.9', 'R6.13'],
     summary:
-      'A filter module passed on, completed or returned an NBL it did not hold: completed or returned twice, used after it was passed on, a send given back as a receive or the other way round, its own NBL completed or returned like one from another driver, an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES kept or passed on without the flag; or a chain that loops, a wrong NumberOfNetBufferLists, a send completed with NDIS_STATUS_PENDING.',
+      'A filter module passed on, completed or returned an NBL it did not hold: completed or returned twice, used after it was passed on, a send given back as a receive or the other way round, its own NBL completed or returned like one from another driver, an NBL that came with NDIS_RECEIVE_FLAGS_RESOURCES kept or passed on without the flag, or the chain of such an indication not put back as it came when FilterReceiveNetBufferLists returns; or a chain that loops, a wrong NumberOfNetBufferLists, a send completed with NDIS_STATUS_PENDING.',
     ddis: [
       'NdisFSendNetBufferLists',
       'NdisFSendNetBufferListsComplete',
@@ -1561,7 +1567,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5', 'R7.6'],
     summary:
-      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, or called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back.',
+      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, put its NdisFilterHandle in SourceHandle of NBLs it did not originate, or called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back.',
     ddis: ['NdisFSendNetBufferLists', 'NdisFIndicateReceiveNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x69) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',

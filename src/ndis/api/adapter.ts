@@ -77,6 +77,7 @@ import {
   logResourceConflict,
   ownerHandle,
   stale,
+  staleModule,
 } from './common.ts';
 import { newestMinorVersion } from './driver.ts';
 import { registerAccessed } from './kernel.ts';
@@ -601,15 +602,21 @@ const predefinedKeywords: ReadonlyMap<string, number> = new Map([
 
 /**
  * NDIS_STATUS NdisOpenConfigurationEx(ConfigObject, *ConfigurationHandle). PASSIVE. The
- * model's registry holds a miniport adapter's and a miniport driver's parameters; the
- * other handles the page names (a protocol driver's, a binding's or its
- * NDIS_BIND_PARAMETERS, a filter driver's or filter module's) are not modelled.
+ * model's registry holds a miniport adapter's and a miniport driver's parameters, a
+ * filter driver's (its NdisFilterDriverHandle: usable until NdisFDeregisterFilterDriver)
+ * and a filter module's (its NdisFilterHandle: the values its install gives, scenario
+ * `filters[].registry`; usable until FilterDetach returns, and closed by then)
+ * (accessing-configuration-information-for-a-filter-driver). A protocol driver's, a
+ * binding's or its NDIS_BIND_PARAMETERS are not modelled.
  */
 export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT): {
   Status: NDIS_STATUS;
   ConfigurationHandle: NDIS_HANDLE | null;
 } {
   const ddi = 'NdisOpenConfigurationEx';
+  const fh = ConfigObject?.NdisHandle;
+  if (fh instanceof FilterModule || fh instanceof FilterDriverBlock)
+    return openFilterConfiguration(ConfigObject, fh);
   const other = otherConfigurationOwner(ConfigObject.NdisHandle);
   if (other !== null)
     throw new NotModelledError(
@@ -633,12 +640,38 @@ export function NdisOpenConfigurationEx(ConfigObject: NDIS_CONFIGURATION_OBJECT)
   return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: h };
 }
 
+/** NdisOpenConfigurationEx with a filter module's or a filter driver's handle. */
+function openFilterConfiguration(
+  ConfigObject: NDIS_CONFIGURATION_OBJECT,
+  h: FilterModule | FilterDriverBlock,
+): { Status: NDIS_STATUS; ConfigurationHandle: NDIS_HANDLE | null } {
+  const ddi = 'NdisOpenConfigurationEx';
+  const n = currentNdis(ddi);
+  const module = h instanceof FilterModule ? h : null;
+  n.verifier.irql(irql.NdisOpenConfigurationEx, ddi, module?.block.name ?? null);
+  const fail = { Status: NDIS_STATUS_FAILURE, ConfigurationHandle: null };
+  if (module !== null ? staleModule(module, ddi, n) : (h as FilterDriverBlock).deregistered) return fail;
+  if (ConfigObject.Header?.Type !== NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT)
+    return { Status: NDIS_STATUS_INVALID_PARAMETER, ConfigurationHandle: null };
+  const values =
+    module !== null ? n.moduleParameters(module.driver.name, module.block.name) : n.driverParameters(h.name);
+  const c = new NdisConfiguration(n, null, values, module);
+  if (module !== null) {
+    module.configurations ??= [];
+    module.configurations.push(c);
+  }
+  if (n.trace.on)
+    n.traceDdi(ddi, module?.block ?? null, {
+      ...(module !== null ? { module: module.name } : { driver: h.name }),
+      result: NDIS_STATUS_SUCCESS,
+    });
+  return { Status: NDIS_STATUS_SUCCESS, ConfigurationHandle: c };
+}
+
 /** What a handle the NdisOpenConfigurationEx page names, but the model does not keep parameters for, is; else null. */
 function otherConfigurationOwner(h: unknown): string | null {
   if (h instanceof ProtocolDriverBlock) return `protocol driver ${h.name}`;
   if (h instanceof Binding) return `a binding of protocol driver ${h.protocol.name}`;
-  if (h instanceof FilterDriverBlock) return `filter driver ${h.name}`;
-  if (h instanceof FilterModule) return `filter module ${h.name}`;
   const header = (h as { Header?: { Type?: unknown } } | null)?.Header;
   if (header?.Type === NDIS_OBJECT_TYPE_BIND_PARAMETERS) return 'a binding (its NDIS_BIND_PARAMETERS)';
   return null;
@@ -804,6 +837,7 @@ export function NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE): void {
   const h = configHandle(ConfigurationHandle, ddi, irql.NdisCloseConfiguration);
   h.closed = true;
   if (h.block !== null) removeFrom(h.block.configurations, h);
+  if (h.module?.configurations) removeFrom(h.module.configurations, h);
 }
 
 /** The configuration handle a DDI was given, its IRQL rule checked; anything else is fatal. */
@@ -825,6 +859,17 @@ function configHandle(x: unknown, ddi: string, bound: DdiIrql): NdisConfiguratio
       x.block?.name ?? null,
       `${ddi} with a configuration handle NdisCloseConfiguration released already (nf-ndis-ndiscloseconfiguration)`,
     );
+  else if (x.module?.gone === true) {
+    // accessing-configuration-information-for-a-filter-driver: a module's handle serves
+    // until FilterDetach returns; NDIS freed what was left open then.
+    x.ndis.verifier.report(
+      'NdisSim_StaleHandle',
+      ddi,
+      x.module.block.name,
+      `${ddi} with a configuration handle of filter module ${x.module.name}, which was detached: the handle served until its FilterDetach returned (accessing-configuration-information-for-a-filter-driver)`,
+    );
+    x.closed = true;
+  }
   return x;
 }
 

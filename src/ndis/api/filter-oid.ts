@@ -110,6 +110,7 @@ export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_
     );
   }
   st.issued.add(OidRequest);
+  if (!st.clones.has(OidRequest)) st.own.add(OidRequest);
   const status = submit(n, b, OidRequest, { kind: 'filter', module: m });
   if (status !== NDIS_STATUS_PENDING) st.issued.delete(OidRequest);
   return status;
@@ -135,14 +136,30 @@ export function NdisFOidRequestComplete(
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   const r = m.oid?.current ?? null;
   if (r === null || r.request !== OidRequest || r.state === 'done' || r.state === 'queued') {
+    const own = m.oid?.own.has(OidRequest) === true;
     n.verifier.report(
       'NdisSim_FilterOidComplete',
       ddi,
       b.name,
-      `${ddi} from ${m.name} for a request that is not in its FilterOidRequest nor pended by it: completed twice, after a final return, or never handed to it`,
+      own
+        ? `${ddi} from ${m.name} for ${oidText(OidRequest.DATA.Oid)}, a request it originated with NdisFOidRequest: such a request ends in its own FilterOidRequestComplete, and the filter does not complete it up the stack (generating-oid-requests-from-an-ndis-filter-driver)`
+        : `${ddi} from ${m.name} for a request that is not in its FilterOidRequest nor pended by it: completed twice, after a final return, or never handed to it`,
       ruleParams('filter OID request completed twice', b),
     );
     return;
+  }
+  // nc-ndis-filter_oid_request_complete: the filter frees its clone with
+  // NdisFreeCloneOidRequest before it completes the original; the clone points into the
+  // original's buffer, which the driver above may free once it has its completion.
+  for (const [clone, original] of m.oid!.clones) {
+    if (original !== OidRequest) continue;
+    n.verifier.report(
+      'NdisSim_FilterOidClone',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} for ${oidText(OidRequest.DATA.Oid)} while its clone ${m.oid!.issued.has(clone) ? 'is still below (not completed yet)' : 'is not freed'}: a filter calls NdisFreeCloneOidRequest before it completes the original (nc-ndis-filter_oid_request_complete)`,
+    );
+    break;
   }
   if (Status === NDIS_STATUS_PENDING) {
     n.verifier.report(
@@ -199,7 +216,7 @@ export function NdisAllocateCloneOidRequest(
     MiniportReserved: [...(OidRequest.MiniportReserved ?? [null, null])] as [unknown, unknown],
     SourceReserved: [...(OidRequest.SourceReserved ?? [null, null])] as [unknown, unknown],
   };
-  filterOidState(n, m).clones.add(clone);
+  filterOidState(n, m).clones.set(clone, OidRequest);
   if (n.trace.on)
     n.traceDdi(ddi, m.block, { module: m.name, Oid: oidName(d.Oid), PoolTag, result: NDIS_STATUS_SUCCESS });
   return { Status: NDIS_STATUS_SUCCESS, ClonedOidRequest: clone };

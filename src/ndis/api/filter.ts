@@ -6,6 +6,7 @@ import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import {
+  attachInRegistration,
   type FILTER_SET_OPTIONS,
   FilterDriverBlock,
   FilterModule,
@@ -170,6 +171,7 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
           status = s;
         }
       }
+      if (handle !== null && n.earlyAttach !== null) attachInRegistration(n, handle);
     }
   }
   // A refusal is the driver's bug: its DriverEntry fails and no module attaches.

@@ -717,7 +717,11 @@ function lockState(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string) {
       'NdisSim_BadParameter',
       ddi,
       null,
-      `${ddi}: spin lock not allocated (NdisAllocateSpinLock)`,
+      `${ddi}: spin lock not allocated (NdisAllocateSpinLock)${
+        n.earlyAttach !== null
+          ? `; NDIS is attaching a module inside NdisFRegisterFilterDriver of ${n.earlyAttach.install.name}, so what its DriverEntry sets up after that call has not run yet (initializing-a-filter-driver: be prepared for an immediate call to any FilterXxx function)`
+          : ''
+      }`,
     );
   }
   if (l._freed)
