@@ -92,6 +92,7 @@ export {
   NdisMDeregisterScatterGatherDma,
   NdisMFreeNetBufferSGList,
   NdisMFreeSharedMemory,
+  NdisMGetDmaAlignment,
   NdisMRegisterScatterGatherDma,
   type SCATTER_GATHER_ELEMENT,
   type SCATTER_GATHER_LIST,

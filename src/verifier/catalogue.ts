@@ -1171,8 +1171,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.3'],
     summary:
-      'NdisMAllocateSharedMemory was called with no scatter/gather DMA channel registered (NdisMRegisterScatterGatherDma comes first); the model returns no memory.',
-    ddis: ['NdisMAllocateSharedMemory', 'NdisMRegisterScatterGatherDma'],
+      'NdisMAllocateSharedMemory or NdisMGetDmaAlignment was called with no scatter/gather DMA channel registered (NdisMRegisterScatterGatherDma comes first); the model returns no memory (NdisMGetDmaAlignment still answers).',
+    ddis: ['NdisMAllocateSharedMemory', 'NdisMGetDmaAlignment', 'NdisMRegisterScatterGatherDma'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3c) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismallocatesharedmemory.md',
     fatal: false,
