@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NDIS_STATUS_SUCCESS, NdisMDeregisterScatterGatherDma, NdisMGetDmaAlignment } from '../src/index.ts';
+import { healthyNic } from '../src/scenario.ts';
 import { busMaster, dma, registerChannel } from './helpers/dma.ts';
 import { removedScripted } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
 
 const rules = (r: { violations: readonly { rule: string; ddi: string }[] }) =>
   r.violations.map((v) => [v.rule, v.ddi]);
@@ -26,4 +28,23 @@ test('NdisMGetDmaAlignment: 64 (the cache line) after NdisMRegisterScatterGather
   assert.deepEqual(rules(r), [['NdisSim_SharedMemoryWithoutDma', 'NdisMGetDmaAlignment']]);
   const traced = w.trace.events.filter((e) => e.what === 'NdisMGetDmaAlignment');
   assert.equal(traced.length, 2, 'each call is in the trace');
+});
+
+test('the trace has NdisMUnmapIoSpace and NdisFreeNetBufferListPool, as it has their NdisMMapIoSpace and NdisAllocateNetBufferListPool', () => {
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+    actions: [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+  });
+  w.run(200 * ns.ms);
+  const ddis = w.trace.events.filter((e) => e.kind === 'ddi').map((e) => e.what);
+  for (const d of [
+    'NdisMMapIoSpace',
+    'NdisAllocateNetBufferListPool',
+    'NdisFreeNetBufferListPool',
+    'NdisMUnmapIoSpace',
+  ])
+    assert.ok(ddis.includes(d), `${d} is traced: ${[...new Set(ddis)].join(', ')}`);
+  const unmap = w.trace.events.find((e) => e.what === 'NdisMUnmapIoSpace');
+  assert.equal(unmap?.data?.VirtualAddress, '0xF0000000', 'the unmap names the range NdisMMapIoSpace mapped');
 });

@@ -892,7 +892,7 @@ export function NdisMMapIoSpace(
 export function NdisMUnmapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
   VirtualAddress: NDIS_IO_SPACE,
-  _Length: number,
+  Length: number,
 ): void {
   const ddi = 'NdisMUnmapIoSpace';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
@@ -922,6 +922,11 @@ export function NdisMUnmapIoSpace(
   }
   VirtualAddress.unmapped = true;
   removeFrom(b.ioSpaces, VirtualAddress);
+  if (n.trace.on)
+    n.traceDdi(ddi, b, {
+      VirtualAddress: `0x${VirtualAddress.physicalAddress.toString(16).toUpperCase()}`,
+      Length,
+    });
 }
 
 /** NdisReadRegisterUlong(Register, *Data): any IRQL. The one out-parameter is the return value. */

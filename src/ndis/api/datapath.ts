@@ -211,6 +211,7 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
   }
   pool.freed = true;
   poolFreed(pool);
+  if (n.trace.on) n.traceDdi(ddi, pool.block, pool.kind === 'protocol' ? { protocol: pool.owner } : {});
   if (pool.kind === 'protocol') {
     const pools = n.protocolDrivers?.get(pool.owner)?.pools;
     if (pools != null) removeFrom(pools, pool);
