@@ -4,10 +4,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NDIS_STATUS_SUCCESS, NdisMDeregisterScatterGatherDma, NdisMGetDmaAlignment } from '../src/index.ts';
-import { healthyNic } from '../src/scenario.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
+import { healthyNic, scenarioWorld } from '../src/scenario.ts';
+import type { World } from '../src/world.ts';
 import { busMaster, dma, registerChannel } from './helpers/dma.ts';
 import { removedScripted } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
+
+const timelineLines = (w: World): string[] => formatTimeline(w.trace.events, { color: false });
 
 const rules = (r: { violations: readonly { rule: string; ddi: string }[] }) =>
   r.violations.map((v) => [v.rule, v.ddi]);
@@ -47,4 +51,31 @@ test('the trace has NdisMUnmapIoSpace and NdisFreeNetBufferListPool, as it has t
     assert.ok(ddis.includes(d), `${d} is traced: ${[...new Set(ddis)].join(', ')}`);
   const unmap = w.trace.events.find((e) => e.what === 'NdisMUnmapIoSpace');
   assert.equal(unmap?.data?.VirtualAddress, '0xF0000000', 'the unmap names the range NdisMMapIoSpace mapped');
+});
+
+test('an OID completion in the timeline shows its lengths: BytesWritten (or BytesRead) and BytesNeeded when the buffer was too short (R6.1)', () => {
+  const text = `name: oid lengths
+until: 1s
+devices:
+  - { name: nic0, driver: healthy-nic }
+actions:
+  - { at: 100ms, do: oid, device: nic0, oid: OID_GEN_STATISTICS }
+  - { at: 200ms, do: oid, device: nic0, oid: OID_GEN_STATISTICS, bufferLength: 8 }
+  - { at: 300ms, do: oid, device: nic0, oid: OID_GEN_CURRENT_PACKET_FILTER, request: set, value: 1 }
+`;
+  const s = scenarioWorld('oid-lengths.yaml', { text });
+  s.run();
+  const lines = timelineLines(s.world).filter((l) => l.includes('OID request completed'));
+  assert.equal(lines.length, 3, lines.join('\n'));
+  assert.match(lines[0]!, /status=NDIS_STATUS_SUCCESS, BytesWritten=152,/);
+  assert.match(lines[1]!, /status=NDIS_STATUS_BUFFER_TOO_SHORT, BytesWritten=0, BytesNeeded=152\)/);
+  assert.match(lines[2]!, /status=NDIS_STATUS_SUCCESS, BytesRead=4\)/);
+  // The protocol's completion line has them too.
+  const w = testWorld({
+    drivers: [healthyNic],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+  });
+  w.run(100 * ns.ms);
+  const done = timelineLines(w).find((l) => l.includes('→ ProtocolOidRequestComplete'));
+  assert.match(done ?? '', /Oid=OID_GEN_CURRENT_PACKET_FILTER, status=NDIS_STATUS_SUCCESS, BytesRead=4\)/);
 });
