@@ -3,12 +3,22 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NDIS_STATUS_SUCCESS, NdisMDeregisterScatterGatherDma, NdisMGetDmaAlignment } from '../src/index.ts';
+import {
+  NDIS_LOWER_IRQL,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_SUCCESS,
+  NdisMDeregisterScatterGatherDma,
+  NdisMGetDmaAlignment,
+  NdisMIndicateReceiveNetBufferLists,
+  NdisMSendNetBufferListsComplete,
+} from '../src/index.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { healthyNic, scenarioWorld } from '../src/scenario.ts';
 import type { World } from '../src/world.ts';
 import { busMaster, dma, registerChannel } from './helpers/dma.ts';
-import { removedScripted } from './helpers/scripted.ts';
+import { after, removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 const timelineLines = (w: World): string[] => formatTimeline(w.trace.events, { color: false });
@@ -78,4 +88,25 @@ actions:
   w.run(100 * ns.ms);
   const done = timelineLines(w).find((l) => l.includes('→ ProtocolOidRequestComplete'));
   assert.match(done ?? '', /Oid=OID_GEN_CURRENT_PACKET_FILTER, status=NDIS_STATUS_SUCCESS, BytesRead=4\)/);
+});
+
+test('a NULL NBL chain to NdisMSendNetBufferListsComplete or NdisMIndicateReceiveNetBufferLists is NdisSim_BadParameter, naming the DDI and its parameter', () => {
+  for (const ddi of ['NdisMSendNetBufferListsComplete', 'NdisMIndicateReceiveNetBufferLists'] as const) {
+    const drv = scriptedDriver(`null-chain-${ddi}`, {
+      initialize: (a) => {
+        after(a, 100, (x) => {
+          const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+          if (ddi === 'NdisMSendNetBufferListsComplete')
+            NdisMSendNetBufferListsComplete(x.handle, null, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+          else NdisMIndicateReceiveNetBufferLists(x.handle, null, 0, 0, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+          NDIS_LOWER_IRQL(old, 2);
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+    const r = w.run(1 * ns.s);
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', `${ddi}: ${r.bugCheck?.message}`);
+    assert.match(r.bugCheck?.message ?? '', new RegExp(`${ddi} with NetBufferList NULL`));
+  }
 });
