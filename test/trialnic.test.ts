@@ -4,15 +4,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  NDIS_EVENT,
   NDIS_LOWER_IRQL,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateIoWorkItem,
+  NdisInitializeEvent,
   NdisMDeregisterScatterGatherDma,
   NdisMGetDmaAlignment,
   NdisMIndicateReceiveNetBufferLists,
   NdisMSendNetBufferListsComplete,
+  NdisMSleep,
+  NdisQueueIoWorkItem,
+  NdisWaitEvent,
 } from '../src/index.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { healthyNic, scenarioWorld } from '../src/scenario.ts';
@@ -109,4 +115,46 @@ test('a NULL NBL chain to NdisMSendNetBufferListsComplete or NdisMIndicateReceiv
     assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', `${ddi}: ${r.bugCheck?.message}`);
     assert.match(r.bugCheck?.message ?? '', new RegExp(`${ddi} with NetBufferList NULL`));
   }
+});
+
+/** A driver whose work item sleeps (NdisMSleep) or waits (an NdisWaitEvent) across the run's end. */
+function sleeperAtEnd(name: string, wait: 'sleep' | 'timed-event' | 'event', resumable: boolean) {
+  return scriptedDriver(name, {
+    initialize: (a) => {
+      const wi = NdisAllocateIoWorkItem(a.handle)!;
+      const ev = new NDIS_EVENT();
+      NdisInitializeEvent(ev);
+      a.state.wi = wi;
+      const plain = (): void => {
+        if (wait === 'sleep') NdisMSleep(5_000_000);
+        else NdisWaitEvent(ev, wait === 'event' ? 0 : 5000);
+      };
+      function* gen(): Generator<unknown, void, boolean> {
+        if (wait === 'sleep') yield NdisMSleep(5_000_000);
+        else yield NdisWaitEvent(ev, wait === 'event' ? 0 : 5000);
+      }
+      NdisQueueIoWorkItem(wi, resumable ? gen : plain, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+}
+
+test('expect settled: a thread in a timed wait at the end (NdisMSleep, NdisWaitEvent with a time-out) is work in flight, not unsettled; a wait with no time-out still is', () => {
+  for (const resumable of [false, true])
+    for (const wait of ['sleep', 'timed-event', 'event'] as const) {
+      const drv = sleeperAtEnd(`sleeper-${wait}-${resumable}`, wait, resumable);
+      const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+      const r = w.run(1 * ns.s);
+      const what = `${wait}, ${resumable ? 'resumable' : 'plain'}: ${r.unsettled.join('; ')}`;
+      assert.equal(r.verdict, 'ok', what);
+      assert.ok(
+        r.pending.some((p) => /NdisMSleep|NdisWaitEvent/.test(p)),
+        `still listed as under way: ${what}`,
+      );
+      assert.equal(
+        r.unsettled.some((p) => /NdisMSleep|NdisWaitEvent/.test(p)),
+        wait === 'event',
+        `counted against settled only without a time-out: ${what}`,
+      );
+    }
 });
