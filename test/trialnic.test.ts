@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   NDIS_EVENT,
+  NDIS_LINK_SPEED_UNKNOWN,
   NDIS_LOWER_IRQL,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
@@ -157,4 +158,8 @@ test('expect settled: a thread in a timed wait at the end (NdisMSleep, NdisWaitE
         `counted against settled only without a time-out: ${what}`,
       );
     }
+});
+
+test('NDIS_LINK_SPEED_UNKNOWN is there for a link-down NDIS_LINK_STATE: ((ULONG64)-1), as the nearest double (2^64)', () => {
+  assert.equal(NDIS_LINK_SPEED_UNKNOWN, 2 ** 64, 'the sentinel a driver reports for an unknown link speed');
 });

@@ -205,7 +205,9 @@ export function filterOidComplete(n: Ndis, m: FilterModule, request: NDIS_OID_RE
     m.driver.name,
     'FilterOidRequestComplete',
     n.kernel.ctx.irql,
-    n.trace.on ? { module: m.name, Oid: oidName(request.DATA.Oid), status, ...oidLengths(request) } : undefined,
+    n.trace.on
+      ? { module: m.name, Oid: oidName(request.DATA.Oid), status, ...oidLengths(request) }
+      : undefined,
   );
   let returned: unknown;
   try {

@@ -17,7 +17,15 @@ import { NdisGenericObject } from '../objects.ts';
 import * as oid from '../oid.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, lockHeldUpCall, nullChain, serviceHandle, stale, staleModule } from './common.ts';
+import {
+  adapterHandle,
+  currentNdis,
+  lockHeldUpCall,
+  nullChain,
+  serviceHandle,
+  stale,
+  staleModule,
+} from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { contextSizes } from './nblapi.ts';
 import { initialContext } from './nblcontext.ts';
