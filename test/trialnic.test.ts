@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pcinic } from '../examples/pcinic.ts';
 import {
   NDIS_EVENT,
   NDIS_LINK_SPEED_UNKNOWN,
@@ -162,4 +163,39 @@ test('expect settled: a thread in a timed wait at the end (NdisMSleep, NdisWaitE
 
 test('NDIS_LINK_SPEED_UNKNOWN is there for a link-down NDIS_LINK_STATE: ((ULONG64)-1), as the nearest double (2^64)', () => {
   assert.equal(NDIS_LINK_SPEED_UNKNOWN, 2 ** 64, 'the sentinel a driver reports for an unknown link speed');
+});
+
+test('the timeline folds an MSI data path (MiniportMessageInterrupt, its DPC and MiniportSynchronizeMessageInterrupt) as it folds the line interrupt, and a run of one bookkeeping line shows once with its count', () => {
+  const s = scenarioWorld('examples/pcinic.yaml', { drivers: [pcinic] });
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(expectation?.problems, [], 'the example runs as its expect: says');
+  const lines = timelineLines(s.world);
+  // 300,000 trace events of traffic; before this fold the timeline had 154,000 lines.
+  assert.ok(
+    s.world.trace.events.length > 200_000,
+    `a run with traffic: ${s.world.trace.events.length} events`,
+  );
+  assert.ok(lines.length < 400, `${lines.length} timeline lines`);
+  const rows = lines.filter((l) => /MiniportMessageInterruptDPC|MiniportSynchronizeMessageInterrupt/.test(l));
+  assert.ok(rows.length < 40, `the message DPCs shown are those that did control work: ${rows.length}`);
+  assert.ok(
+    lines.some((l) => /NdisMIndicateStatusEx\(StatusCode=NDIS_STATUS_LINK_STATE\)/.test(l)),
+    'a DPC that indicated a link change stays',
+  );
+  const sg = lines.filter((l) => l.includes('NdisMFreeNetBufferSGList'));
+  assert.equal(sg.length, 1, sg.join('\n'));
+  assert.match(
+    sg[0]!,
+    /\(×[\d,]+ in a row\)$/,
+    'the reset gives back thousands of lists: one line, with the count',
+  );
+  assert.match(lines.at(-1)!, /[\d,]+ more of a line repeated in a row \(×N\)/);
+  // --datapath shows every event.
+  const all = formatTimeline(s.world.trace.events, { color: false, dataPath: true });
+  assert.equal(
+    all.length,
+    s.world.trace.events.length + 1,
+    'with the data path, a line per event (and the header)',
+  );
 });

@@ -140,6 +140,8 @@ const dataPathCalls = new Set([
 const plumbing = new Set([
   'NdisTimerFunction',
   'MiniportInterruptDPC',
+  // An MSI or MSI-X message's DPC does what the line's does.
+  'MiniportMessageInterruptDPC',
   'NdisIoWorkItemFunction',
   // The routines of WDM work items (IoQueueWorkItem, IoQueueWorkItemEx).
   'WorkItem',
@@ -180,7 +182,11 @@ function weight(e: TraceEvent): 'data' | 'minor' | 'major' {
   if ((e.kind === 'call' || e.kind === 'return') && dataPathCalls.has(e.what)) return 'data';
   if (e.kind === 'ndis' && dataPathNotes.has(e.what)) return 'data';
   if (e.kind === 'hw' || (e.kind === 'ddi' && minorDdis.has(e.what))) return 'minor';
-  if ((e.kind === 'call' || e.kind === 'return') && e.what === 'MiniportSynchronizeInterrupt') return 'minor';
+  if (
+    (e.kind === 'call' || e.kind === 'return') &&
+    (e.what === 'MiniportSynchronizeInterrupt' || e.what === 'MiniportSynchronizeMessageInterrupt')
+  )
+    return 'minor';
   return 'major';
 }
 
@@ -189,6 +195,8 @@ interface Line {
   weight: 'data' | 'minor' | 'major';
   /** The event's index in the trace given. */
   index: number;
+  /** For bookkeeping (minor) lines: what the line says but its time, to fold repeats by. */
+  key: string | null;
 }
 
 /** A DDI call that blocks its thread: NdisMSleep, or NdisWaitEvent on an event not yet set (that one returns at once, its result on its line). */
@@ -246,6 +254,18 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   const traffic = fold && events.some((e) => weight(e) === 'data');
   lines.push(c.dim(`${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(aw)} event`));
   let folded = 0;
+  // A run of the same bookkeeping line (a reset that gives back 8,000 scatter/gather
+  // lists) shows once, with its count: `repeatAt` is that line in `lines`.
+  let repeats = 0;
+  let repeatKey: string | null = null;
+  let repeatAt = -1;
+  let repeatCount = 0;
+  const endRepeat = (): void => {
+    if (repeatCount > 0)
+      lines[repeatAt] += c.dim(` (×${(repeatCount + 1).toLocaleString('en-US')} in a row)`);
+    repeatKey = null;
+    repeatCount = 0;
+  };
   // The top-level callback being read, its lines held until it returns; an interrupt
   // that did nothing visible, held until the callback after it shows what it was for.
   let frame: Line[] | null = null;
@@ -256,9 +276,17 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   const emit = (ls: readonly Line[]): void => {
     for (const l of ls) {
       if (fold && l.weight === 'data') folded++;
-      else {
+      else if (fold && l.key !== null && l.key === repeatKey) {
+        repeatCount++;
+        repeats++;
+      } else {
+        endRepeat();
         lines.push(l.text);
         if (o.shown !== undefined) o.shown[l.index] = true;
+        if (l.key !== null) {
+          repeatKey = l.key;
+          repeatAt = lines.length - 1;
+        }
       }
     }
   };
@@ -306,12 +334,23 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     if (inData >= 0 && e.actor !== 'app') w = 'data';
     if (e.kind === 'call' && w === 'data' && inData < 0) inData = depth;
     else if (e.kind === 'return' && inData === depth) inData = -1;
-    const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w, index: i };
+    const body = `${indent}${describeEvent(e, c)}`;
+    const line: Line = {
+      text: `${c.dim(head)} ${body}`,
+      weight: w,
+      index: i,
+      key: w === 'minor' ? `${e.cpu} ${e.irql} ${e.actor} ${body}` : null,
+    };
     // An NdisWaitEvent whose event was already set returns at once: its line has the result.
     const sleeps = blocks(e);
     if (frame === null && e.kind === 'call' && depth === 0 && fold) {
       frame = [line];
-      frameKind = e.what === 'MiniportInterrupt' ? 'isr' : plumbing.has(e.what) ? 'plumbing' : 'other';
+      frameKind =
+        e.what === 'MiniportInterrupt' || e.what === 'MiniportMessageInterrupt'
+          ? 'isr'
+          : plumbing.has(e.what)
+            ? 'plumbing'
+            : 'other';
     } else if (frame !== null) {
       frame.push(line);
       if (sleeps || e.kind === 'wake') {
@@ -332,10 +371,11 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   // An interrupt held back ran before the frame still open (one a bug check cut short).
   flushIsr();
   if (frame !== null) emit(frame);
-  if (folded > 0)
+  endRepeat();
+  if (folded > 0 || repeats > 0)
     lines.push(
       c.dim(
-        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them (--datapath shows them)`,
+        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them${repeats > 0 ? `; ${repeats.toLocaleString('en-US')} more of a line repeated in a row (×N)` : ''} (--datapath shows them)`,
       ),
     );
   return lines;
