@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkWatch } from '../examples/link-watch.ts';
 import { pcinic } from '../examples/pcinic.ts';
 import {
   NDIS_EVENT,
@@ -197,5 +198,34 @@ test('the timeline folds an MSI data path (MiniportMessageInterrupt, its DPC and
     all.length,
     s.world.trace.events.length + 1,
     'with the data path, a line per event (and the header)',
+  );
+});
+
+test("a resumable routine's wait and wake lines name the routine and say until when it is set aside (NdisMSleep, NdisWaitEvent with and without a time-out)", () => {
+  for (const wait of ['sleep', 'timed-event', 'event'] as const) {
+    const drv = sleeperAtEnd(`wake-lines-${wait}`, wait, true);
+    const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+    w.run(1 * ns.s);
+    const line = timelineLines(w).find((l) => l.includes('set aside'));
+    const until =
+      wait === 'sleep'
+        ? /until 5\.\d+ s$/
+        : wait === 'timed-event'
+          ? /until its event is set or 5\.\d+ s$/
+          : /until its event is set$/;
+    assert.match(
+      line ?? '',
+      /: routine 1 \(NdisIoWorkItemFunction of wake-lines-[a-z-]+ \(nic0\)\) set aside/,
+      wait,
+    );
+    assert.match(line ?? '', until, wait);
+  }
+  // The wake: which routine goes on.
+  const s = scenarioWorld('examples/link-watch.yaml', { drivers: [linkWatch] });
+  s.run();
+  const wake = timelineLines(s.world).find((l) => /NdisMSleep returns/.test(l));
+  assert.match(
+    wake ?? '',
+    /NdisMSleep returns: routine 1 \(NdisIoWorkItemFunction of link-watch \(nic0\)\) goes on$/,
   );
 });

@@ -58,9 +58,20 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     }
     case 'ddi': {
       const r = d?.result;
-      const a = args(d, ['adapter', 'result', 'thread']);
+      const a = args(d, ['adapter', 'result', 'thread', 'routine', 'until']);
       // A resumable routine's wait: the routine leaves its CPU until the wait ends.
-      const aside = d?.thread === undefined ? '' : c.dim(`, routine ${String(d.thread)} set aside`);
+      const until =
+        d?.until === undefined
+          ? ' until its event is set'
+          : e.what === 'NdisWaitEvent'
+            ? ` until its event is set or ${fmtTime(Number(d.until))}`
+            : ` until ${fmtTime(Number(d.until))}`;
+      const aside =
+        d?.thread === undefined
+          ? ''
+          : c.dim(
+              `: routine ${String(d.thread)}${d.routine === undefined ? '' : ` (${String(d.routine)})`} set aside${until}`,
+            );
       return `${c.cyan(e.what)}(${a})${r === undefined ? '' : ` = ${fmtValue(r)}`}${aside}`;
     }
     case 'state':
@@ -88,7 +99,14 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       const held = `, ${fmtTime(late)} late: a wait of another thread, nested above this one, held it past its wake-up time or the setting of its event (a limit of the model)`;
       const result = d?.result === undefined ? '' : ` ${d.result ? 'TRUE' : 'FALSE'}`;
       const verb = d?.goesOn === true ? 'resumes (its wait is over)' : 'returns';
-      return `${c.cyan(e.what)} ${verb}${result}${late > 0 ? c.yellow(held) : ''}`;
+      // A resumable routine: which one goes on, as its wait's line said which was set aside.
+      const who =
+        d?.thread === undefined
+          ? ''
+          : c.dim(
+              `: routine ${String(d.thread)}${d.routine === undefined ? '' : ` (${String(d.routine)})`} goes on`,
+            );
+      return `${c.cyan(e.what)} ${verb}${result}${who}${late > 0 ? c.yellow(held) : ''}`;
     }
     case 'hw':
       return c.dim(e.what);
