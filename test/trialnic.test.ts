@@ -2,9 +2,12 @@
 // gaps the port found in ndis-sim, each with a test here.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { linkWatch } from '../examples/link-watch.ts';
-import { pcinic } from '../examples/pcinic.ts';
+import { pcinic, pcinicBugs } from '../examples/pcinic.ts';
 import {
   NDIS_EVENT,
   NDIS_LINK_SPEED_UNKNOWN,
@@ -23,9 +26,12 @@ import {
   NdisQueueIoWorkItem,
   NdisWaitEvent,
 } from '../src/index.ts';
+import { toHtmlReport } from '../src/report/html.ts';
+import { formatSummary } from '../src/report/summary.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
-import { healthyNic, scenarioWorld } from '../src/scenario.ts';
+import { exploreScenario, healthyNic, scenarioWorld } from '../src/scenario.ts';
 import type { World } from '../src/world.ts';
+import { cli } from './helpers/cli.ts';
 import { busMaster, dma, registerChannel } from './helpers/dma.ts';
 import { after, removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -227,5 +233,88 @@ test("a resumable routine's wait and wake lines name the routine and say until w
   assert.match(
     wake ?? '',
     /NdisMSleep returns: routine 1 \(NdisIoWorkItemFunction of link-watch \(nic0\)\) goes on$/,
+  );
+});
+
+test('R1.7, R6.15: explore of examples/pcinic-explore.yaml finds the planted receive race (a DPC queued before the pause indicates after it), shrinks it to the injected stop alone in a few dozen runs, and the replay file reproduces it', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'ndis-sim-trialnic-'));
+  try {
+    const r = await exploreScenario('examples/pcinic-explore.yaml', {
+      driverFiles: ['examples/pcinic.ts'],
+      firstSeed: 1,
+      runs: 3,
+      jobs: 1,
+      out,
+    });
+    assert.ok(r.failed >= 1, r.text);
+    const f = r.failures[0]!;
+    assert.equal(f.rule, 'NdisSim_ReceiveNotAllowed', r.text);
+    // The failure needs the stop and its time only: the scheduling answers go back to 0.
+    assert.ok(f.shrunk !== null && f.shrunk.choices.length <= 2, r.text);
+    assert.ok(
+      f.shrunk.choices.every((c) => c.site === 'Fault'),
+      r.text,
+    );
+    assert.ok(
+      f.shrunk.runs < 100,
+      `shrunk in ${f.shrunk.runs} runs (it took 2,000, and 4 minutes, before)\n${r.text}`,
+    );
+    const rp = cli('replay', f.replay!, '--quiet');
+    assert.equal(rp.status, 1, rp.stderr);
+    assert.match(rp.stdout, /the trace is the one recorded/);
+    assert.match(rp.stdout, /NdisSim_ReceiveNotAllowed/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  // pcinic checks its paused flag in the DPC: the same seeds pass.
+  const good = await exploreScenario('examples/pcinic-explore.yaml', {
+    text: readFileSync('examples/pcinic-explore.yaml', 'utf8').replace(
+      'driver: pcinic-rx-race',
+      'driver: pcinic',
+    ),
+    drivers: [pcinic, ...pcinicBugs],
+    firstSeed: 1,
+    runs: 3,
+    jobs: 1,
+  });
+  assert.equal(good.failed, 0, good.text);
+});
+
+test('collect mode: a violation repeated on every frame is one line of the summary and one row of the HTML report, with its count; the timeline shows it 3 times (R8.11)', () => {
+  const text = readFileSync('examples/pcinic.yaml', 'utf8')
+    .replace('driver: pcinic\n', 'driver: pcinic-lock-across-indicate\n')
+    .replace('until: 8s', 'until: 1s\nverifier: collect');
+  const s = scenarioWorld('pcinic-collect.yaml', { text, drivers: [pcinic, ...pcinicBugs] });
+  const { result } = s.run();
+  const same = result.violations.filter((v) => v.rule === 'NdisSim_LockHeldAcrossCall');
+  assert.ok(same.length > 200, `the lock is held across every receive indication: ${same.length}`);
+  const summary = formatSummary(s.world.summary(), result, { color: false, seed: 1, expectation: null });
+  const rows = summary.filter((l) => l.includes('NdisSim_LockHeldAcrossCall'));
+  assert.equal(rows.length, 1, rows.join('\n'));
+  assert.match(
+    rows[0]!,
+    new RegExp(
+      `\\(×${same.length.toLocaleString('en-US')}, the same but for its numbers; the last at [\\d.]+ s\\)$`,
+    ),
+  );
+  const html = toHtmlReport({
+    scenario: {},
+    seed: 1,
+    events: s.world.trace.events,
+    dropped: 0,
+    result,
+    summary: s.world.summary(),
+    expectation: null,
+    version: 'test',
+  });
+  const table = /<table class="violations">[\s\S]*?<\/table>/.exec(html)?.[0] ?? '';
+  const rowsHtml = table.match(/<tr><td>/g) ?? [];
+  assert.equal(rowsHtml.length, 1, `one row: ${table.slice(0, 2000)}`);
+  assert.match(table, new RegExp(`×${same.length.toLocaleString('en-US')}, the same but for its numbers`));
+  const shown = timelineLines(s.world).filter((l) => l.includes('violation NdisSim_LockHeldAcrossCall'));
+  assert.equal(shown.length, 3, 'the timeline shows the violation 3 times');
+  assert.match(
+    timelineLines(s.world).at(-1)!,
+    /only broke a rule again that the timeline showed 3 times already/,
   );
 });

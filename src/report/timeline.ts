@@ -215,7 +215,12 @@ interface Line {
   index: number;
   /** For bookkeeping (minor) lines: what the line says but its time, to fold repeats by. */
   key: string | null;
+  /** For a violation (collect mode): its rule and message but their numbers. */
+  violation: string | null;
 }
+
+/** A violation (collect mode) shows this many times in full; callbacks that only repeat it more often fold. */
+const violationShown = 3;
 
 /** A DDI call that blocks its thread: NdisMSleep, or NdisWaitEvent on an event not yet set (that one returns at once, its result on its line). */
 function blocks(e: TraceEvent): boolean {
@@ -275,6 +280,8 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   // A run of the same bookkeeping line (a reset that gives back 8,000 scatter/gather
   // lists) shows once, with its count: `repeatAt` is that line in `lines`.
   let repeats = 0;
+  const violationsSeen = new Map<string, number>();
+  let repeatedViolations = 0;
   let repeatKey: string | null = null;
   let repeatAt = -1;
   let repeatCount = 0;
@@ -315,7 +322,24 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   const closeFrame = (f: Line[]): void => {
     const data = f.some((l) => l.weight === 'data');
     // The callback's own call and return lines say nothing of what it did.
-    const major = f.some((l, i) => i > 0 && i < f.length - 1 && l.weight === 'major');
+    let major = false;
+    // In collect mode a driver breaks a rule on every frame: a callback whose only news
+    // is a violation shown `violationShown` times already folds like the data path.
+    let news = false;
+    for (let i = 1; i < f.length - 1; i++) {
+      const l = f[i]!;
+      if (l.weight !== 'major') continue;
+      major = true;
+      if (l.violation === null || (violationsSeen.get(l.violation) ?? 0) < violationShown) news = true;
+    }
+    for (const l of f)
+      if (l.violation !== null) violationsSeen.set(l.violation, (violationsSeen.get(l.violation) ?? 0) + 1);
+    if (fold && major && !news) {
+      repeatedViolations++;
+      folded += f.length + (isr?.length ?? 0);
+      isr = null;
+      return;
+    }
     if (fold && !major && frameKind === 'plumbing' && (data || traffic)) {
       // Data-path work and its bookkeeping only: fold it, and its interrupt.
       folded += f.length + (isr?.length ?? 0);
@@ -358,6 +382,8 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       weight: w,
       index: i,
       key: w === 'minor' ? `${e.cpu} ${e.irql} ${e.actor} ${body}` : null,
+      violation:
+        e.kind === 'violation' ? `${e.what} ${String(e.data?.message ?? '').replace(/\d+/g, '#')}` : null,
     };
     // An NdisWaitEvent whose event was already set returns at once: its line has the result.
     const sleeps = blocks(e);
@@ -393,7 +419,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   if (folded > 0 || repeats > 0)
     lines.push(
       c.dim(
-        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them${repeats > 0 ? `; ${repeats.toLocaleString('en-US')} more of a line repeated in a row (×N)` : ''} (--datapath shows them)`,
+        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them${repeatedViolations > 0 ? ` (${repeatedViolations.toLocaleString('en-US')} of those callbacks only broke a rule again that the timeline showed ${violationShown} times already; the summary counts every one)` : ''}${repeats > 0 ? `; ${repeats.toLocaleString('en-US')} more of a line repeated in a row (×N)` : ''} (--datapath shows them)`,
       ),
     );
   return lines;
