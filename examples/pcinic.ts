@@ -559,14 +559,21 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
   function flushRing(a: Adapter, status: N.NDIS_STATUS): void {
     N.NdisDprAcquireSpinLock(a.lock);
     const slots = a.txRing.slice(a.txHead);
-    if (!has('double-complete')) {
+    const done: N.NET_BUFFER_LIST[] = [];
+    if (has('double-complete')) {
+      // BUG: every NBL on the ring is completed, but the ring is left as it is, so the
+      // NIC's next TX_DONE counts these slots again.
+      for (const s of slots) {
+        s.nbl.Status = status;
+        if (!done.includes(s.nbl)) done.push(s.nbl);
+      }
+    } else {
       a.txRing = [];
       a.txHead = 0;
-    }
-    const done: N.NET_BUFFER_LIST[] = [];
-    for (const s of slots) {
-      s.nbl.Status = status;
-      if (netBufferDone(s.nbl)) done.push(s.nbl);
+      for (const s of slots) {
+        s.nbl.Status = status;
+        if (netBufferDone(s.nbl)) done.push(s.nbl);
+      }
     }
     a.xmitError += slots.length;
     N.NdisDprReleaseSpinLock(a.lock);
@@ -695,9 +702,11 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
       return { InterruptRecognized: false, QueueDefaultInterruptDpc: false, TargetProcessors: 0 };
     a.isrCauses |= causes;
     if (has('remove-at-dirql') && causes & ICR_RESET_DONE && ++a.isrResets > a.resetLimit) {
-      // BUG: the give-up decision moved into the ISR: NdisWriteErrorLogEntry and
-      // NdisMRemoveMiniport are for <= DISPATCH_LEVEL, not DIRQL.
-      removeAdapter(a);
+      // BUG: the give-up decision moved into the ISR, which knows not to take the
+      // adapter's spin lock there, but not that NdisMRemoveMiniport is for
+      // <= DISPATCH_LEVEL too.
+      a.flags |= F_REMOVING;
+      N.NdisMRemoveMiniport(a.handle);
     }
     return { InterruptRecognized: true, QueueDefaultInterruptDpc: true, TargetProcessors: 0 };
   }
@@ -962,7 +971,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
   /** The RESET_DONE cause: the NIC is back. DISPATCH_LEVEL. */
   function resetDone(a: Adapter): void {
     N.NdisDprAcquireSpinLock(a.lock);
-    const mine = (a.flags & F_RESETTING) !== 0 || has('reset-double-complete');
+    const mine = (a.flags & F_RESETTING) !== 0;
     a.flags &= ~F_RESETTING;
     N.NdisDprReleaseSpinLock(a.lock);
     // The watchdog or a removal may have completed the reset already (R4.14: once).
@@ -979,6 +988,12 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     const resetting = (a.flags & F_RESETTING) !== 0;
     N.NdisDprReleaseSpinLock(a.lock);
     if (!resetting) return;
+    if (has('reset-double-complete')) {
+      // BUG: a slow reset is taken for a transient failure: the reset completes with
+      // an error, but RESETTING stays set, so the late RESET_DONE completes it again.
+      N.NdisMResetComplete(a.handle, N.NDIS_STATUS_HARD_ERRORS, false);
+      return;
+    }
     removeAdapter(a);
     N.NdisMResetComplete(a.handle, N.NDIS_STATUS_HARD_ERRORS, false);
   }
@@ -1114,7 +1129,7 @@ const bugs: [PcinicBug, string][] = [
   ],
   [
     'double-complete',
-    'MiniportResetEx completes the sends the NIC held but leaves them on the ring, so TX_DONE completes them again (NdisSim_SendCompleteUnexpected)',
+    'MiniportResetEx completes the sends the NIC held but leaves them on the ring, so TX_DONE frees their lists and completes them again (NdisSim_SgListFreedTwice, NdisSim_SendCompleteUnexpected)',
   ],
   [
     'sg-free-passive',
@@ -1122,11 +1137,11 @@ const bugs: [PcinicBug, string][] = [
   ],
   [
     'remove-at-dirql',
-    'the give-up decision sits in the ISR: NdisWriteErrorLogEntry and NdisMRemoveMiniport at DIRQL (an IRQL rule)',
+    'the give-up decision sits in the ISR: NdisMRemoveMiniport at DIRQL (Irql_Miniport_Driver_Function)',
   ],
   [
     'reset-double-complete',
-    'the reset-done DPC completes the reset without checking that the watchdog already did (NdisSim_ResetCompleteUnexpected)',
+    'the reset watchdog completes a slow reset but leaves RESETTING set, so the late reset-done DPC completes it again (NdisSim_ResetCompleteUnexpected)',
   ],
   ['lock-across-indicate', 'the receive DPC indicates with its spin lock held (NdisSim_LockHeldAcrossCall)'],
   ['halt-keeps-interrupt', 'MiniportHaltEx forgets NdisMDeregisterInterruptEx (0x7C/0x08)'],

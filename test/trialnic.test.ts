@@ -318,3 +318,114 @@ test('collect mode: a violation repeated on every frame is one line of the summa
     /only broke a rule again that the timeline showed 3 times already/,
   );
 });
+
+/** examples/pcinic.yaml run by pcinic-`bug`, with `edit` applied to the text. */
+function pcinicVariant(bug: string, edit: (t: string) => string = (t) => t, verifier?: 'collect') {
+  const text = edit(
+    readFileSync('examples/pcinic.yaml', 'utf8').replace('driver: pcinic\n', `driver: pcinic-${bug}\n`),
+  );
+  const s = scenarioWorld(`pcinic-${bug}.yaml`, {
+    text,
+    drivers: [pcinic, ...pcinicBugs],
+    trace: false,
+    ...(verifier === undefined ? {} : { verifier }),
+  });
+  return s.run().result;
+}
+
+const surpriseRemovedWhileHung = (t: string): string =>
+  t.replace('  - { at: 7s, do: remove, device: nic0 }', '  - { at: 5s, do: surprise-remove, device: nic0 }');
+
+test('pcinic bug variants: each mistake is caught by the rule that names it', () => {
+  const cases: [bug: string, edit: (t: string) => string, rule: string, ddi: string][] = [
+    // R1.7, R6.15: receives go on after MiniportPause returned SUCCESS.
+    [
+      'pause-keeps-receiving',
+      (t) =>
+        t.replace(
+          'wire: { rxRate: 3000, frameBytes: 900, burst: 4 }',
+          'wire: { rxRate: 50000, frameBytes: 900, burst: 2 }',
+        ),
+      'NdisSim_ReceiveNotAllowed',
+      'NdisMIndicateReceiveNetBufferLists',
+    ],
+    // Irql_Gather_DMA_Function: the lists go back at PASSIVE in the SurpriseRemoved handler (R5.7).
+    ['sg-free-passive', surpriseRemovedWhileHung, 'Irql_Gather_DMA_Function', 'NdisMFreeNetBufferSGList'],
+    // R6.14: NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL from PASSIVE.
+    [
+      'dispatch-flag-at-passive',
+      surpriseRemovedWhileHung,
+      'NdisSim_DispatchLevelFlag',
+      'NdisMSendNetBufferListsComplete',
+    ],
+    // R5.21 done at DIRQL: NdisMRemoveMiniport is for <= DISPATCH (ResetLimit 0: it gives up at the first reset).
+    [
+      'remove-at-dirql',
+      (t) =>
+        t.replace('registry: { ReceiveBuffers: 128 }', 'registry: { ReceiveBuffers: 128, ResetLimit: 0 }'),
+      'Irql_Miniport_Driver_Function',
+      'NdisMRemoveMiniport',
+    ],
+    // R4.15, R3.10: a reset completed by the watchdog and again by the late RESET_DONE.
+    [
+      'reset-double-complete',
+      (t) =>
+        t
+          .replace('hangAt: 4s }', 'hangAt: 4s, resetTime: 5ms }')
+          .replace(
+            'registry: { ReceiveBuffers: 128 }',
+            'registry: { ReceiveBuffers: 128, ResetTimeoutMs: 1 }',
+          ),
+      'NdisSim_ResetCompleteUnexpected',
+      'NdisMResetComplete',
+    ],
+    // R8.11: the spin lock held across the receive indication.
+    ['lock-across-indicate', (t) => t, 'NdisSim_LockHeldAcrossCall', 'NdisMIndicateReceiveNetBufferLists'],
+    // R2.10: the interrupt left connected after MiniportHaltEx.
+    ['halt-keeps-interrupt', (t) => t, 'Init_DeRegisterInterrupt', 'MiniportHaltEx'],
+    // R6.1: BytesWritten beyond the buffer (the scenario's 16-byte OID_GEN_STATISTICS at 3 s).
+    ['stats-overrun', (t) => t, 'NdisSim_OidInvalidBuffer', 'MiniportOidRequest'],
+    // R2.5, R2.10: the receive ring's shared memory not freed in halt.
+    ['halt-leaks-ring', (t) => t, 'NdisSim_ResourceNotFreed', 'MiniportHaltEx'],
+  ];
+  for (const [bug, edit, rule, ddi] of cases) {
+    const r = pcinicVariant(bug, edit);
+    assert.equal(r.bugCheck?.rule, rule, `pcinic-${bug}: ${r.verdict} ${r.bugCheck?.message}`);
+    assert.equal(r.bugCheck?.ddi, ddi, `pcinic-${bug}`);
+  }
+  // R6.9: the sends a reset completed stay on the ring; TX_DONE gives their lists back
+  // again, then completes them again. Collect mode shows both.
+  const r = pcinicVariant('double-complete', (t) => t, 'collect');
+  const rules = new Set(r.violations.map((v) => v.rule));
+  assert.ok(
+    rules.has('NdisSim_SgListFreedTwice') && rules.has('NdisSim_SendCompleteUnexpected'),
+    [...rules].join(', '),
+  );
+  // The explore scenario's planted bug, on a seed that pauses between an interrupt and its DPC.
+  const s = scenarioWorld('examples/pcinic-explore.yaml', {
+    drivers: [pcinic, ...pcinicBugs],
+    seed: 1,
+    trace: false,
+  });
+  assert.equal(s.run().result.bugCheck?.rule, 'NdisSim_ReceiveNotAllowed', 'pcinic-rx-race, seed 1');
+  // Every variant is one of these.
+  assert.equal(pcinicBugs.length, cases.length + 2, pcinicBugs.map((d) => d.name).join(', '));
+});
+
+test("pcinic itself passes the variants' scenarios (R5.7, R5.21: a surprise removal while hung, a NIC that gives up at its first reset, a reset the NIC is slow to finish)", () => {
+  const edits = [
+    surpriseRemovedWhileHung,
+    (t: string) =>
+      t.replace('registry: { ReceiveBuffers: 128 }', 'registry: { ReceiveBuffers: 128, ResetLimit: 0 }'),
+    (t: string) =>
+      t
+        .replace('hangAt: 4s }', 'hangAt: 4s, resetTime: 5ms }')
+        .replace('registry: { ReceiveBuffers: 128 }', 'registry: { ReceiveBuffers: 128, ResetTimeoutMs: 1 }'),
+  ];
+  for (const edit of edits) {
+    const text = edit(readFileSync('examples/pcinic.yaml', 'utf8')).replace(/\nexpect:[\s\S]*$/, '\n');
+    const { result } = scenarioWorld('pcinic.yaml', { text, drivers: [pcinic], trace: false }).run();
+    assert.equal(result.verdict, 'ok', `${result.bugCheck?.rule}: ${result.bugCheck?.message}`);
+    assert.deepEqual(result.unsettled, [], 'nothing left under way');
+  }
+});
