@@ -112,6 +112,8 @@ interface Adapter {
   flags: number;
   // hardware
   regs: N.NDIS_IO_SPACE | null;
+  /** The bytes NdisMMapIoSpace mapped: NdisMUnmapIoSpace gives the same length back. */
+  regsBytes: number;
   ctrl: N.IoRegister;
   status: N.IoRegister;
   heartbeat: N.IoRegister;
@@ -241,6 +243,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
       lock: new N.NDIS_SPIN_LOCK(),
       flags: F_PAUSED,
       regs: null,
+      regsBytes: 0,
       interrupt: null,
       isrCauses: 0,
       dpcCauses: 0,
@@ -308,6 +311,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
       return failInit(a, mapped.Status);
     const r = mapped.VirtualAddress;
     a.regs = r;
+    a.regsBytes = mem.u.Memory.Length;
     a.ctrl = r.at(REG_CTRL);
     a.status = r.at(REG_STATUS);
     a.heartbeat = r.at(REG_HEARTBEAT);
@@ -449,7 +453,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     a.ring = null;
     if (a.dma !== null) N.NdisMDeregisterScatterGatherDma(a.dma);
     a.dma = null;
-    if (a.regs !== null) N.NdisMUnmapIoSpace(a.handle, a.regs, a.regs === null ? 0 : 0x100);
+    if (a.regs !== null) N.NdisMUnmapIoSpace(a.handle, a.regs, a.regsBytes);
     a.regs = null;
     N.NdisFreeSpinLock(a.lock);
   }
