@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { linkWatch } from '../examples/link-watch.ts';
 import { pcinic, pcinicBugs } from '../examples/pcinic.ts';
 import {
+  CmResourceTypeMemory,
   NDIS_EVENT,
   NDIS_LINK_SPEED_UNKNOWN,
   NDIS_LOWER_IRQL,
@@ -21,15 +22,17 @@ import {
   NdisMDeregisterScatterGatherDma,
   NdisMGetDmaAlignment,
   NdisMIndicateReceiveNetBufferLists,
+  NdisMMapIoSpace,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
+  NdisMUnmapIoSpace,
   NdisQueueIoWorkItem,
   NdisWaitEvent,
 } from '../src/index.ts';
 import { toHtmlReport } from '../src/report/html.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
-import { exploreScenario, healthyNic, scenarioWorld } from '../src/scenario.ts';
+import { exploreScenario, flakyNic, healthyNic, scenarioWorld } from '../src/scenario.ts';
 import type { World } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
 import { busMaster, dma, registerChannel } from './helpers/dma.ts';
@@ -427,5 +430,29 @@ test("pcinic itself passes the variants' scenarios (R5.7, R5.21: a surprise remo
     const { result } = scenarioWorld('pcinic.yaml', { text, drivers: [pcinic], trace: false }).run();
     assert.equal(result.verdict, 'ok', `${result.bugCheck?.rule}: ${result.bugCheck?.message}`);
     assert.deepEqual(result.unsettled, [], 'nothing left under way');
+  }
+});
+
+test('NdisSim_UnmapIoSpaceLength (R2.10): NdisMUnmapIoSpace with a Length other than the one mapped is reported and unmaps all the same; the built-in drivers give the mapped length back', () => {
+  const { r } = removedScripted('unmap-length', {
+    initialize: (a, params) => {
+      const mem = params.AllocatedResources!.PartialDescriptors.find((d) => d.Type === CmResourceTypeMemory);
+      assert.ok(mem?.Type === CmResourceTypeMemory, 'a register window');
+      const rx = NdisMMapIoSpace(a.handle, mem.u.Memory.Start + 0x20, 16);
+      NdisMUnmapIoSpace(a.handle, rx.VirtualAddress!, 0);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(r), [['NdisSim_UnmapIoSpaceLength', 'NdisMUnmapIoSpace']]);
+  assert.match(r.violations[0]!.message, /Length 0 for a range NdisMMapIoSpace mapped with Length 16/);
+  // healthy-nic and flaky-nic passed 0 before: a removal now finds nothing to report.
+  for (const drv of [healthyNic, flakyNic]) {
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions: [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }],
+      options: { verifier: 'collect' },
+    });
+    assert.deepEqual(rules(w.run(200 * ns.ms)), [], drv.name);
   }
 });

@@ -886,8 +886,10 @@ export function NdisMMapIoSpace(
  * VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE.
  * VirtualAddress must be a space NdisMMapIoSpace mapped for this adapter
  * (NdisSim_BadParameter otherwise); one unmapped already is NdisSim_ObjectFreedInUse and
- * unmaps nothing. The page's other demands, Length equal to the mapped length and a
- * call from MiniportInitializeEx or MiniportHaltEx only, are not checked.
+ * unmaps nothing. The page: "The Length passed to NdisMUnmapIoSpace must match the
+ * Length originally passed to NdisMMapIoSpace"; another is NdisSim_UnmapIoSpaceLength,
+ * and the space is unmapped all the same. Its other demand, a call from
+ * MiniportInitializeEx or MiniportHaltEx only, is not checked.
  */
 export function NdisMUnmapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -920,6 +922,13 @@ export function NdisMUnmapIoSpace(
     );
     return;
   }
+  if (Length !== VirtualAddress.length)
+    n.verifier.report(
+      'NdisSim_UnmapIoSpaceLength',
+      ddi,
+      b.name,
+      `${ddi} with Length ${String(Length)} for a range NdisMMapIoSpace mapped with Length ${VirtualAddress.length}: the lengths must match (nf-ndis-ndismunmapiospace)`,
+    );
   VirtualAddress.unmapped = true;
   removeFrom(b.ioSpaces, VirtualAddress);
   if (n.trace.on)
