@@ -547,13 +547,30 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     for (const e of sgl.Elements) bytes += e.Length;
     N.NdisDprAcquireSpinLock(a.lock);
     a.txWaitingSg--;
-    a.txRing.push(slot);
-    const gone = (a.flags & F_SURPRISE_REMOVED) !== 0;
-    if (!gone) N.NdisWriteRegisterUlong(a.txPost, bytes);
+    // A list that comes after the NIC was reset or removed: the frame is not posted
+    // (R4.12: a reset completes with no send pending; R5.7: the NIC is gone).
+    const refuse =
+      a.flags & F_SURPRISE_REMOVED
+        ? N.NDIS_STATUS_NOT_ACCEPTED
+        : a.flags & F_RESETTING
+          ? N.NDIS_STATUS_RESET_IN_PROGRESS
+          : N.NDIS_STATUS_SUCCESS;
+    let last = false;
+    if (refuse === N.NDIS_STATUS_SUCCESS) {
+      a.txRing.push(slot);
+      N.NdisWriteRegisterUlong(a.txPost, bytes);
+      a.bytesOut += bytes;
+    } else {
+      slot.nbl.Status = refuse;
+      a.xmitError++;
+      last = netBufferDone(slot.nbl);
+    }
     N.NdisDprReleaseSpinLock(a.lock);
-    a.bytesOut += bytes;
-    // A NIC that is gone sends nothing: the removal path fails what reached the ring.
-    if (gone) flushRing(a, N.NDIS_STATUS_NOT_ACCEPTED);
+    if (refuse === N.NDIS_STATUS_SUCCESS) return;
+    N.NdisMFreeNetBufferSGList(a.dma!, sgl, slot.nb);
+    if (last)
+      N.NdisMSendNetBufferListsComplete(a.handle, slot.nbl, N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+    maybeFinishPause(a);
   }
 
   /**
