@@ -300,8 +300,11 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     const got = N.NdisMGetBusData(handle, N.PCI_WHICHSPACE_CONFIG, 0, ids, 4);
     const vendor = ids[0]! | (ids[1]! << 8);
     const device = ids[2]! | (ids[3]! << 8);
-    if (got !== 4 || vendor !== PCI_VENDOR || device !== PCI_DEVICE)
-      return failInit(a, N.NDIS_STATUS_ADAPTER_NOT_FOUND);
+    if (got !== 4 || vendor !== PCI_VENDOR || device !== PCI_DEVICE) {
+      // Not our silicon, or a device that no longer answers (all ones after a sleep).
+      N.NdisWriteErrorLogEntry(handle, N.NDIS_ERROR_CODE_ADAPTER_NOT_FOUND, 2, vendor, device);
+      return failInit(a, N.NDIS_STATUS_FAILURE);
+    }
 
     // BAR0: the register window PnP assigned.
     const mem = params.AllocatedResources?.PartialDescriptors.find((d) => d.Type === N.CmResourceTypeMemory);
@@ -427,10 +430,16 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     return N.NDIS_STATUS_SUCCESS;
   }
 
-  /** R2.5: a failing initialization gives back what it took, in reverse order. */
+  /**
+   * R2.5: a failing initialization gives back what it took, in reverse order, and
+   * answers one of the four statuses MiniportInitializeEx may return: a DDI's own
+   * failure (RESOURCE_CONFLICT from NdisMMapIoSpace, say) is not one of them.
+   */
   function failInit(a: Adapter, status: N.NDIS_STATUS): N.NDIS_STATUS {
     release(a, true);
-    return status === N.NDIS_STATUS_SUCCESS ? N.NDIS_STATUS_FAILURE : status;
+    return status === N.NDIS_STATUS_RESOURCES || status === N.NDIS_STATUS_NOT_ACCEPTED
+      ? status
+      : N.NDIS_STATUS_FAILURE;
   }
 
   /** Everything initialization took; from a failed initialization or from halt. */

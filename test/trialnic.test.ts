@@ -456,3 +456,31 @@ test('NdisSim_UnmapIoSpaceLength (R2.10): NdisMUnmapIoSpace with a Length other 
     assert.deepEqual(rules(w.run(200 * ns.ms)), [], drv.name);
   }
 });
+
+test('R2.5: pcinic re-initialized on a NIC that vanished across a sleep fails with NDIS_STATUS_FAILURE and an error-log entry, not NDIS_STATUS_ADAPTER_NOT_FOUND (found by explore: MiniportInitializeEx returns SUCCESS, NOT_ACCEPTED, RESOURCES or FAILURE only)', () => {
+  const text = `name: pcinic vanish and sleep
+until: 2s
+devices:
+  - { name: nic0, driver: pcinic }
+actions:
+  - { at: 500ms, do: surprise-remove, device: nic0 }
+  - { at: 1s, do: sleep, for: 200ms }
+`;
+  // The same with the NIC vanishing (registers and configuration space read all ones)
+  // before a sleep, so that the resume initializes it again.
+  const vanish = text
+    .replace('  - { at: 500ms, do: surprise-remove, device: nic0 }\n', '')
+    .replace('driver: pcinic }', 'driver: pcinic, faults: { vanishAt: 500ms } }');
+  const s = scenarioWorld('vanish.yaml', { text: vanish, drivers: [pcinic] });
+  const { result } = s.run();
+  assert.equal(result.verdict, 'ok', `${result.bugCheck?.rule}: ${result.bugCheck?.message}`);
+  const init = s.world.trace.events.filter((e) => e.kind === 'return' && e.what === 'MiniportInitializeEx');
+  assert.ok(init.length >= 2, 'initialized again at the resume');
+  assert.equal(init.at(-1)?.data?.result, 'NDIS_STATUS_FAILURE', 'the last initialization fails');
+  assert.ok(
+    s.world.trace.events.some(
+      (e) => e.kind === 'eventlog' && e.data?.ErrorCode === 'NDIS_ERROR_CODE_ADAPTER_NOT_FOUND',
+    ),
+    'with NDIS_ERROR_CODE_ADAPTER_NOT_FOUND in the event log',
+  );
+});
