@@ -484,3 +484,33 @@ actions:
     'with NDIS_ERROR_CODE_ADAPTER_NOT_FOUND in the event log',
   );
 });
+
+test('R5.21: on a NIC that hangs again after every reset, pcinic resets it ResetLimit times, then logs NDIS_ERROR_CODE_HARDWARE_FAILURE and calls NdisMRemoveMiniport once: Code 43', () => {
+  const text = `name: pcinic persistent hang
+until: 20s
+protocols:
+  - name: tcpip
+    traffic: { rate: 500, frameBytes: 700, returnDelay: 1ms }
+devices:
+  - name: nic0
+    driver: pcinic
+    registry: { ResetLimit: 2, ResetWindowSeconds: 30 }
+    wire: { rxRate: 500, frameBytes: 900 }
+    faults: { hangAt: 1s, rehangAfterReset: 200ms..500ms }
+expect:
+  adapters: { nic0: { state: Halted, haltAction: NdisHaltDeviceFailed, resets: 3 } }
+  devices: { nic0: { problem: 43 } }
+  dumps: 1
+`;
+  const s = scenarioWorld('pcinic-hang.yaml', { text, drivers: [pcinic] });
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(expectation?.problems, []);
+  const ev = s.world.trace.events;
+  const log = ev.findIndex(
+    (e) => e.kind === 'eventlog' && e.data?.ErrorCode === 'NDIS_ERROR_CODE_HARDWARE_FAILURE',
+  );
+  const remove = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport');
+  assert.ok(log >= 0 && remove > log, 'the error-log entry, then NdisMRemoveMiniport');
+  assert.equal(ev.filter((e) => e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport').length, 1, 'once');
+});
