@@ -993,7 +993,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     for (const t of this.ndis.resumables)
       if (t.wait !== null && !(settled && t.wait.wakeNs !== Number.POSITIVE_INFINITY))
         out.push(
-          `a driver thread (${t.describe()}) was blocked in ${t.wait.ddi} since ${fmtTime(t.sinceNs)} when the run ended`,
+          `a driver thread (${t.describe()}) was blocked in ${t.wait.ddi} since ${fmtTime(t.sinceNs)} when the run ended${t.wait.wakeNs === Number.POSITIVE_INFINITY ? '' : `, due to go on at ${fmtTime(t.wait.wakeNs)} (work in flight: expect settled does not count it)`}`,
         );
     const n = this.ndis;
     const timedWait = n.spinningAtEnd === null && n.blockedAtEnd !== null && n.untimedWaitAtEnd === null;
@@ -1001,7 +1001,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       out.push(
         this.ndis.spinningAtEnd !== null
           ? `a driver thread was spinning in ${this.ndis.spinningAtEnd} when the run ended (a loop that never returns?)`
-          : `a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`,
+          : `a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended${timedWait ? ' (a wait with a time-out: work in flight, which expect settled does not count)' : ''}`,
       );
     return out;
   }

@@ -168,6 +168,11 @@ test('expect settled: a thread in a timed wait at the end (NdisMSleep, NdisWaitE
         wait === 'event',
         `counted against settled only without a time-out: ${what}`,
       );
+      assert.equal(
+        r.pending.some((p) => /work in flight/.test(p)),
+        wait !== 'event',
+        `the summary's line says which: ${r.pending.join('; ')}`,
+      );
     }
 });
 
