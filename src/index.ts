@@ -315,7 +315,16 @@ export type {
 } from './ndis/filter.ts';
 // Constants generated from Microsoft's documentation (data/*.json).
 export * from './ndis/generated/status.ts';
-export { CTL_CODE, NT_SUCCESS } from './ndis/macros.ts';
+export {
+  CTL_CODE,
+  NDIS_GET_NET_BUFFER_LIST_CANCEL_ID,
+  NDIS_SET_NET_BUFFER_LIST_CANCEL_ID,
+  NET_BUFFER_DATA_LENGTH,
+  NET_BUFFER_LIST_FIRST_NB,
+  NET_BUFFER_LIST_NEXT_NBL,
+  NET_BUFFER_NEXT_NB,
+  NT_SUCCESS,
+} from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_CONTEXT } from './ndis/nbl.ts';
 export {
   IoRegister,

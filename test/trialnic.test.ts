@@ -11,13 +11,20 @@ import { pcinic, pcinicBugs } from '../examples/pcinic.ts';
 import {
   CmResourceTypeMemory,
   NDIS_EVENT,
+  NDIS_GET_NET_BUFFER_LIST_CANCEL_ID,
   NDIS_LINK_SPEED_UNKNOWN,
   NDIS_LOWER_IRQL,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SET_NET_BUFFER_LIST_CANCEL_ID,
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
   NdisInitializeEvent,
   NdisMDeregisterScatterGatherDma,
   NdisMGetDmaAlignment,
@@ -28,6 +35,11 @@ import {
   NdisMUnmapIoSpace,
   NdisQueueIoWorkItem,
   NdisWaitEvent,
+  NET_BUFFER_DATA_LENGTH,
+  NET_BUFFER_LIST_FIRST_NB,
+  NET_BUFFER_LIST_NEXT_NBL,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NET_BUFFER_NEXT_NB,
 } from '../src/index.ts';
 import { toHtmlReport } from '../src/report/html.ts';
 import { formatSummary } from '../src/report/summary.ts';
@@ -518,4 +530,36 @@ expect:
   const remove = ev.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport');
   assert.ok(log >= 0 && remove > log, 'the error-log entry, then NdisMRemoveMiniport');
   assert.equal(ev.filter((e) => e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport').length, 1, 'once');
+});
+
+test('R6.10: the nbl.h macros a ported driver calls are there: NDIS_SET/GET_NET_BUFFER_LIST_CANCEL_ID and the chain walkers', () => {
+  const got: unknown[] = [];
+  const { r } = removedScripted('nbl-macros', {
+    initialize: (x) => {
+      const pool = NdisAllocateNetBufferListPool(x.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: 0x74736574,
+        DataSize: 0,
+      })!;
+      const a = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(64), 0, 60)!;
+      const b = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, new Uint8Array(64), 0, 42)!;
+      a.Next = b;
+      NDIS_SET_NET_BUFFER_LIST_CANCEL_ID(b, 0x01000007);
+      got.push(NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(b), NET_BUFFER_LIST_NEXT_NBL(a) === b);
+      got.push(
+        NET_BUFFER_DATA_LENGTH(NET_BUFFER_LIST_FIRST_NB(b)!),
+        NET_BUFFER_NEXT_NB(NET_BUFFER_LIST_FIRST_NB(a)!),
+      );
+      a.Next = null;
+      NdisFreeNetBufferList(a);
+      NdisFreeNetBufferList(b);
+      NdisFreeNetBufferListPool(pool);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(r), []);
+  assert.deepEqual(got, [0x01000007, true, 42, null]);
 });
