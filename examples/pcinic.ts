@@ -10,10 +10,12 @@
 //     rounded up to NdisMGetDmaAlignment), pre-allocates one receive NBL per buffer from
 //     its own NBL pool, and connects its interrupt (line, or MSI when the device has
 //     messages) with NdisMRegisterInterruptEx.
-//   - Sends: one scatter/gather list per NET_BUFFER (NdisMAllocateNetBufferSGList);
-//     MiniportProcessSGList posts the frame to the NIC's transmit queue; the TX_DONE
-//     interrupt's DPC frees the lists (NdisMFreeNetBufferSGList) and completes each NBL
-//     once all of its NET_BUFFERs are out.
+//   - Sends: NBLs wait in order for the NIC's transmit descriptors (TransmitBuffers);
+//     each then gets one scatter/gather list per NET_BUFFER (NdisMAllocateNetBufferSGList),
+//     and MiniportProcessSGList posts the frame; the TX_DONE interrupt's DPC frees the
+//     lists (NdisMFreeNetBufferSGList), completes each NBL once all of its NET_BUFFERs
+//     are out, and starts the NBLs waiting. MiniportCancelSend aborts waiting NBLs with
+//     the cancel ID it is given (NDIS_GET_NET_BUFFER_LIST_CANCEL_ID).
 //   - Receives: the DPC pops frames off the NIC, up to the receive throttle, into the
 //     free receive NBLs and indicates them as one chain (with NDIS_RECEIVE_FLAGS_RESOURCES
 //     when the ring runs low); MiniportReturnNetBufferLists puts them back.
@@ -28,8 +30,8 @@
 //   - MiniportPause stops receiving at the NIC and in the DPC, and pends while anything
 //     is still out; MiniportHaltEx gives back everything initialization took.
 //
-// Registry keywords (scenario `registry:`): ReceiveBuffers (64), ResetLimit (3),
-// ResetWindowSeconds (30), ResetTimeoutMs (500).
+// Registry keywords (scenario `registry:`): ReceiveBuffers (64), TransmitBuffers (256),
+// ResetLimit (3), ResetWindowSeconds (30), ResetTimeoutMs (500).
 //
 // The module also exports the driver with one bug each (`pcinicBugs`): mistakes NDIS
 // driver developers make, each caught by the rule test/trialnic.test.ts names. One of
@@ -135,6 +137,10 @@ interface Adapter {
   txRing: TxSlot[];
   txHead: number;
   txWaitingSg: number;
+  /** The NIC's transmit descriptors: frames posted or about to be, at most. */
+  txSlots: number;
+  /** NBLs waiting for descriptors, oldest first (MiniportCancelSend looks here). */
+  txWait: N.NET_BUFFER_LIST[];
   // receive
   rxPool: N.NDIS_HANDLE | null;
   rxFree: N.NET_BUFFER_LIST[];
@@ -218,6 +224,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     params: N.NDIS_MINIPORT_INIT_PARAMETERS,
   ): N.NDIS_STATUS {
     let rxCount = 64;
+    let txSlots = 256;
     let resetLimit = 3;
     let resetWindowSeconds = 30;
     let resetTimeoutMs = 500;
@@ -231,12 +238,14 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     });
     if (cfg.Status === N.NDIS_STATUS_SUCCESS && cfg.ConfigurationHandle !== null) {
       rxCount = readInt(cfg.ConfigurationHandle, 'ReceiveBuffers', rxCount);
+      txSlots = readInt(cfg.ConfigurationHandle, 'TransmitBuffers', txSlots);
       resetLimit = readInt(cfg.ConfigurationHandle, 'ResetLimit', resetLimit);
       resetWindowSeconds = readInt(cfg.ConfigurationHandle, 'ResetWindowSeconds', resetWindowSeconds);
       resetTimeoutMs = readInt(cfg.ConfigurationHandle, 'ResetTimeoutMs', resetTimeoutMs);
       N.NdisCloseConfiguration(cfg.ConfigurationHandle);
     }
     rxCount = Math.min(Math.max(rxCount, 8), 1024);
+    txSlots = Math.min(Math.max(txSlots, 8), 4096);
 
     const a = {
       handle,
@@ -253,6 +262,8 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
       txRing: [],
       txHead: 0,
       txWaitingSg: 0,
+      txSlots,
+      txWait: [],
       rxPool: null,
       rxFree: [],
       rxCount,
@@ -485,20 +496,18 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
             : !a.linkUp
               ? N.NDIS_STATUS_MEDIA_DISCONNECTED
               : N.NDIS_STATUS_SUCCESS;
-    const slots: TxSlot[] = [];
     const bad: N.NET_BUFFER_LIST[] = [];
     if (refuse === N.NDIS_STATUS_SUCCESS) {
-      for (let nbl: N.NET_BUFFER_LIST | null = chain; nbl !== null; nbl = nbl.Next) {
+      // Each NBL waits its turn for descriptors, in order; one without a NET_BUFFER
+      // carries no frame.
+      for (let nbl: N.NET_BUFFER_LIST | null = chain; nbl !== null; nbl = N.NET_BUFFER_LIST_NEXT_NBL(nbl)) {
         let k = 0;
-        for (let nb = nbl.FirstNetBuffer; nb !== null; nb = nb.Next) {
-          slots.push({ nbl, nb, sgl: null });
-          k++;
-        }
+        for (let nb = N.NET_BUFFER_LIST_FIRST_NB(nbl); nb !== null; nb = N.NET_BUFFER_NEXT_NB(nb)) k++;
         nbl.MiniportReserved[0] = k;
-        nbl.Status = N.NDIS_STATUS_SUCCESS;
+        nbl.Status = k === 0 ? N.NDIS_STATUS_INVALID_PACKET : N.NDIS_STATUS_SUCCESS;
         if (k === 0) bad.push(nbl);
+        else a.txWait.push(nbl);
       }
-      a.txWaitingSg += slots.length;
     }
     N.NdisDprReleaseSpinLock(a.lock);
     if (refuse !== N.NDIS_STATUS_SUCCESS) {
@@ -507,38 +516,98 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
       if (!atDispatch) lower(old);
       return;
     }
-    // An NBL without a NET_BUFFER carries no frame.
-    for (const nbl of bad) nbl.Status = N.NDIS_STATUS_INVALID_PACKET;
     // The chain's links are NDIS's until the NBLs come back: keep them apart now.
-    const done: N.NET_BUFFER_LIST[] = [...bad];
     for (let nbl: N.NET_BUFFER_LIST | null = chain; nbl !== null; ) {
       const next: N.NET_BUFFER_LIST | null = nbl.Next;
       nbl.Next = null;
       nbl = next;
     }
-    // The list may come inside the call (MiniportProcessSGList posts it) or later.
-    for (const slot of slots) {
-      const s = N.NdisMAllocateNetBufferSGList(
-        a.dma!,
-        slot.nb,
-        slot,
-        N.NDIS_SG_LIST_WRITE_TO_DEVICE,
-        null,
-        0,
-      );
-      if (s !== N.NDIS_STATUS_SUCCESS) {
+    if (bad.length > 0)
+      N.NdisMSendNetBufferListsComplete(a.handle, chainOf(bad)!, N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+    startSends(a);
+    if (!atDispatch) lower(old);
+  }
+
+  /** Frames the NIC holds or is about to: posted, or waiting for their list. Under the lock. */
+  function inFlight(a: Adapter): number {
+    return a.txRing.length - a.txHead + a.txWaitingSg;
+  }
+
+  /**
+   * Moves waiting NBLs onto the NIC's descriptors while there are enough for all of an
+   * NBL's frames: a list per NET_BUFFER, which MiniportProcessSGList posts, inside
+   * the call or later. DISPATCH_LEVEL, no lock held.
+   */
+  function startSends(a: Adapter): void {
+    const failed: N.NET_BUFFER_LIST[] = [];
+    for (;;) {
+      N.NdisDprAcquireSpinLock(a.lock);
+      const nbl = a.txWait[0];
+      const frames = nbl === undefined ? 0 : (nbl.MiniportReserved[0] as number);
+      const room = inFlight(a) === 0 || inFlight(a) + frames <= a.txSlots;
+      if (nbl === undefined || !room || a.flags & (F_RESETTING | F_SURPRISE_REMOVED)) {
+        N.NdisDprReleaseSpinLock(a.lock);
+        break;
+      }
+      a.txWait.shift();
+      const slots: TxSlot[] = [];
+      for (let nb = N.NET_BUFFER_LIST_FIRST_NB(nbl); nb !== null; nb = N.NET_BUFFER_NEXT_NB(nb))
+        slots.push({ nbl, nb, sgl: null });
+      a.txWaitingSg += slots.length;
+      N.NdisDprReleaseSpinLock(a.lock);
+      for (const slot of slots) {
+        const s = N.NdisMAllocateNetBufferSGList(
+          a.dma!,
+          slot.nb,
+          slot,
+          N.NDIS_SG_LIST_WRITE_TO_DEVICE,
+          null,
+          0,
+        );
+        if (s === N.NDIS_STATUS_SUCCESS) continue;
         N.NdisDprAcquireSpinLock(a.lock);
         a.txWaitingSg--;
         a.xmitError++;
         slot.nbl.Status = s;
         const last = netBufferDone(slot.nbl);
         N.NdisDprReleaseSpinLock(a.lock);
-        if (last) done.push(slot.nbl);
+        if (last) failed.push(slot.nbl);
       }
     }
-    if (done.length > 0)
-      N.NdisMSendNetBufferListsComplete(a.handle, chainOf(done)!, N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
-    if (!atDispatch) lower(old);
+    if (failed.length > 0)
+      N.NdisMSendNetBufferListsComplete(
+        a.handle,
+        chainOf(failed)!,
+        N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+      );
+  }
+
+  /**
+   * MiniportCancelSend, <= DISPATCH_LEVEL (R6.10): the NBLs still waiting for
+   * descriptors that carry this cancel ID complete with NDIS_STATUS_SEND_ABORTED. Those
+   * on the NIC's descriptors cannot be recalled; they complete as the NIC sends them.
+   */
+  function cancelSend(a: Adapter, cancelId: unknown): void {
+    const old = raiseToDispatch();
+    N.NdisDprAcquireSpinLock(a.lock);
+    const cancelled: N.NET_BUFFER_LIST[] = [];
+    const keep: N.NET_BUFFER_LIST[] = [];
+    for (const nbl of a.txWait)
+      (N.NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(nbl) === cancelId ? cancelled : keep).push(nbl);
+    // BUG (double-complete): the cancelled NBLs are completed but left in the queue, so
+    // they go to the NIC, or fail with the next reset, and complete a second time.
+    if (!has('double-complete')) a.txWait = keep;
+    a.xmitError += cancelled.length;
+    N.NdisDprReleaseSpinLock(a.lock);
+    for (const nbl of cancelled) nbl.Status = N.NDIS_STATUS_SEND_ABORTED;
+    if (cancelled.length > 0)
+      N.NdisMSendNetBufferListsComplete(
+        a.handle,
+        chainOf(cancelled)!,
+        N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+      );
+    maybeFinishPause(a);
+    lower(old);
   }
 
   /** One more NET_BUFFER of `nbl` is finished; true when it was the last. Under the lock. */
@@ -589,21 +658,15 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
   function flushRing(a: Adapter, status: N.NDIS_STATUS): void {
     N.NdisDprAcquireSpinLock(a.lock);
     const slots = a.txRing.slice(a.txHead);
-    const done: N.NET_BUFFER_LIST[] = [];
-    if (has('double-complete')) {
-      // BUG: every NBL on the ring is completed, but the ring is left as it is, so the
-      // NIC's next TX_DONE counts these slots again.
-      for (const s of slots) {
-        s.nbl.Status = status;
-        if (!done.includes(s.nbl)) done.push(s.nbl);
-      }
-    } else {
-      a.txRing = [];
-      a.txHead = 0;
-      for (const s of slots) {
-        s.nbl.Status = status;
-        if (netBufferDone(s.nbl)) done.push(s.nbl);
-      }
+    // Those still waiting for descriptors go with them.
+    const done: N.NET_BUFFER_LIST[] = a.txWait;
+    a.txWait = [];
+    for (const nbl of done) nbl.Status = status;
+    a.txRing = [];
+    a.txHead = 0;
+    for (const s of slots) {
+      s.nbl.Status = status;
+      if (netBufferDone(s.nbl)) done.push(s.nbl);
     }
     a.xmitError += slots.length;
     N.NdisDprReleaseSpinLock(a.lock);
@@ -635,6 +698,8 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     for (const s of slots) N.NdisMFreeNetBufferSGList(a.dma!, s.sgl!, s.nb);
     if (done.length > 0)
       N.NdisMSendNetBufferListsComplete(a.handle, chainOf(done)!, N.NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+    // Descriptors are free again: the NBLs waiting for them go to the NIC.
+    startSends(a);
     maybeFinishPause(a);
   }
 
@@ -779,7 +844,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
   function pause(a: Adapter, _params: unknown): N.NDIS_STATUS {
     N.NdisAcquireSpinLock(a.lock);
     if (!has('pause-keeps-receiving')) a.flags |= F_PAUSED;
-    const drained = a.txRing.length === a.txHead && a.txWaitingSg === 0 && a.rxOutstanding === 0;
+    const drained = inFlight(a) === 0 && a.txWait.length === 0 && a.rxOutstanding === 0;
     a.pausePending = !drained;
     const gone = (a.flags & F_SURPRISE_REMOVED) !== 0;
     N.NdisReleaseSpinLock(a.lock);
@@ -792,8 +857,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
 
   function maybeFinishPause(a: Adapter): void {
     N.NdisAcquireSpinLock(a.lock);
-    const finish =
-      a.pausePending && a.txRing.length === a.txHead && a.txWaitingSg === 0 && a.rxOutstanding === 0;
+    const finish = a.pausePending && inFlight(a) === 0 && a.txWait.length === 0 && a.rxOutstanding === 0;
     if (finish) a.pausePending = false;
     N.NdisReleaseSpinLock(a.lock);
     if (finish) N.NdisMPauseComplete(a.handle);
@@ -1058,7 +1122,9 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
     const slots = a.txRing.slice(a.txHead);
     a.txRing = [];
     a.txHead = 0;
-    const done: N.NET_BUFFER_LIST[] = [];
+    const done: N.NET_BUFFER_LIST[] = a.txWait;
+    a.txWait = [];
+    for (const nbl of done) nbl.Status = N.NDIS_STATUS_NOT_ACCEPTED;
     for (const s of slots) {
       s.nbl.Status = N.NDIS_STATUS_NOT_ACCEPTED;
       if (netBufferDone(s.nbl)) done.push(s.nbl);
@@ -1122,8 +1188,7 @@ function makeDriver(name: string, description: string, bug: PcinicBug | null): N
       OidRequestHandler: oidRequest,
       SendNetBufferListsHandler: send,
       ReturnNetBufferListsHandler: returnNbls,
-      // Every NBL goes to the NIC as it comes, and a posted frame cannot be recalled.
-      CancelSendHandler: () => {},
+      CancelSendHandler: cancelSend,
       CheckForHangHandlerEx: checkForHang,
       ResetHandlerEx: reset,
       DevicePnPEventNotifyHandler: devicePnPEventNotify,
@@ -1159,7 +1224,7 @@ const bugs: [PcinicBug, string][] = [
   ],
   [
     'double-complete',
-    'MiniportResetEx completes the sends the NIC held but leaves them on the ring, so TX_DONE frees their lists and completes them again (NdisSim_SgListFreedTwice, NdisSim_SendCompleteUnexpected)',
+    'MiniportCancelSend completes the cancelled NBLs but leaves them in its queue, so they complete again when the reset fails the queue (NdisSim_SendCompleteUnexpected)',
   ],
   [
     'sg-free-passive',
