@@ -210,6 +210,19 @@ test('the timeline folds an MSI data path (MiniportMessageInterrupt, its DPC and
     lines.some((l) => /NdisMIndicateStatusEx\(StatusCode=NDIS_STATUS_LINK_STATE\)/.test(l)),
     'a DPC that indicated a link change stays',
   );
+  // An interrupt shown is followed by its DPC: one whose DPC folded away folds with it,
+  // even when an unrelated line comes between (simnic-traffic's seed 3 showed 109
+  // interrupts whose DPCs never appeared).
+  const isrs = lines.flatMap((l, i) => (/→ MiniportMessageInterrupt\(/.test(l) ? [i] : []));
+  assert.ok(isrs.length > 0, 'the link changes and the reset show their interrupts');
+  for (const i of isrs) assert.match(lines[i + 2] ?? '', /→ MiniportMessageInterruptDPC\(/, lines[i]);
+  const t = scenarioWorld('examples/simnic-traffic.yaml', { seed: 3 });
+  t.run();
+  const tl = timelineLines(t.world);
+  const orphans = tl.filter(
+    (l, i) => /→ MiniportInterrupt\(/.test(l) && !/→ MiniportInterruptDPC\(/.test(tl[i + 2] ?? ''),
+  );
+  assert.deepEqual(orphans, [], 'no interrupt without its DPC');
   const sg = lines.filter((l) => l.includes('NdisMFreeNetBufferSGList'));
   assert.equal(sg.length, 1, sg.join('\n'));
   assert.match(

@@ -319,6 +319,15 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     if (isr !== null) emit(isr);
     isr = null;
   };
+  // Something unrelated comes while an interrupt is held: with traffic, that interrupt
+  // led to data-path work (its DPC folds later, or came to nothing): fold it too, rather
+  // than show an interrupt whose DPC never appears.
+  const passIsr = (): void => {
+    if (isr !== null && fold && traffic) {
+      folded += isr.length;
+      isr = null;
+    } else flushIsr();
+  };
   const closeFrame = (f: Line[]): void => {
     const data = f.some((l) => l.weight === 'data');
     // The callback's own call and return lines say nothing of what it did.
@@ -346,7 +355,8 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       isr = null;
       return;
     }
-    flushIsr();
+    if (frameKind === 'plumbing') flushIsr();
+    else passIsr();
     if (fold && !data && !major && frameKind === 'isr') {
       isr = f;
       return;
@@ -407,7 +417,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
         frame = null;
       }
     } else {
-      if (w !== 'data') flushIsr();
+      if (w !== 'data') passIsr();
       emit([line]);
     }
     if (sleeps) inData = -1;
