@@ -1239,13 +1239,16 @@ const bugs: [PcinicBug, string][] = [
     'the reset watchdog completes a slow reset but leaves RESETTING set, so the late reset-done DPC completes it again (NdisSim_ResetCompleteUnexpected)',
   ],
   ['lock-across-indicate', 'the receive DPC indicates with its spin lock held (NdisSim_LockHeldAcrossCall)'],
-  ['halt-keeps-interrupt', 'MiniportHaltEx forgets NdisMDeregisterInterruptEx (0x7C/0x08)'],
+  ['halt-keeps-interrupt', 'MiniportHaltEx forgets NdisMDeregisterInterruptEx (Init_DeRegisterInterrupt)'],
   [
     'dispatch-flag-at-passive',
     'the SurpriseRemoved handler completes sends at PASSIVE_LEVEL with NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL (NdisSim_DispatchLevelFlag)',
   ],
   ['stats-overrun', 'OID_GEN_STATISTICS is answered whatever the buffer length (NdisSim_OidInvalidBuffer)'],
-  ['halt-leaks-ring', 'MiniportHaltEx does not free the receive ring (NdisMFreeSharedMemory)'],
+  [
+    'halt-leaks-ring',
+    'MiniportHaltEx does not free the receive ring with NdisMFreeSharedMemory (NdisSim_ResourceNotFreed)',
+  ],
 ];
 
 export const pcinicBugs: N.DriverModule[] = bugs.map(([bug, what]) =>
