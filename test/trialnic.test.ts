@@ -207,8 +207,16 @@ test('the timeline folds an MSI data path (MiniportMessageInterrupt, its DPC and
   const rows = lines.filter((l) => /MiniportMessageInterruptDPC|MiniportSynchronizeMessageInterrupt/.test(l));
   assert.ok(rows.length < 40, `the message DPCs shown are those that did control work: ${rows.length}`);
   assert.ok(
-    lines.some((l) => /NdisMIndicateStatusEx\(StatusCode=NDIS_STATUS_LINK_STATE\)/.test(l)),
-    'a DPC that indicated a link change stays',
+    lines.some((l) =>
+      /NdisMIndicateStatusEx\(StatusCode=NDIS_STATUS_LINK_STATE, MediaConnectState=MediaConnectStateDisconnected, XmitLinkSpeed=NDIS_LINK_SPEED_UNKNOWN\)/.test(
+        l,
+      ),
+    ),
+    'a DPC that indicated a link change stays, and its line says what the link is',
+  );
+  assert.ok(
+    lines.some((l) => /MediaConnectState=MediaConnectStateConnected, XmitLinkSpeed=1000000000\)/.test(l)),
+    'and the link back up',
   );
   // An interrupt shown is followed by its DPC: one whose DPC folded away folds with it,
   // even when an unrelated line comes between (simnic-traffic's seed 3 showed 109

@@ -347,6 +347,28 @@ export function NdisMResetMiniport(MiniportAdapterHandle: NDIS_HANDLE): void {
 
 // ---------------------------------------------------- status indications
 
+const connectStates = [
+  'MediaConnectStateUnknown',
+  'MediaConnectStateConnected',
+  'MediaConnectStateDisconnected',
+];
+
+/**
+ * What the trace shows of an indication: its StatusCode, and for a link state what the
+ * link is (connected or not, and its transmit speed), the news it carries.
+ */
+function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
+  const data: Record<string, unknown> = { StatusCode: s.StatusCode };
+  const buf = s.StatusBuffer as { MediaConnectState?: unknown; XmitLinkSpeed?: unknown } | null;
+  if (s.StatusCode === NDIS_STATUS_LINK_STATE && typeof buf === 'object' && buf !== null) {
+    const m = buf.MediaConnectState;
+    data.MediaConnectState = typeof m === 'number' ? (connectStates[m] ?? m) : m;
+    if (typeof buf.XmitLinkSpeed === 'number')
+      data.XmitLinkSpeed = buf.XmitLinkSpeed >= 2 ** 64 ? 'NDIS_LINK_SPEED_UNKNOWN' : buf.XmitLinkSpeed;
+  }
+  return data;
+}
+
 /** VOID NdisMIndicateStatusEx(MiniportAdapterHandle, StatusIndication). <= DISPATCH (R6.16, R6.17). */
 export function NdisMIndicateStatusEx(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -357,7 +379,7 @@ export function NdisMIndicateStatusEx(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateStatusEx, ddi, b.name);
   const code = StatusIndication.StatusCode;
-  if (n.trace.on) n.traceDdi(ddi, b, { StatusCode: code });
+  if (n.trace.on) n.traceDdi(ddi, b, statusTraceData(StatusIndication));
   if (b.handleDead) {
     // SDV NdisMIndicateStatusEx: no indication once MiniportHaltEx returned (R2.8).
     n.verifier.report(
