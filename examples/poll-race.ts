@@ -37,6 +37,8 @@ interface Adapter {
   imr: N.IoRegister;
   rxPop: N.IoRegister;
   space: N.NDIS_IO_SPACE;
+  /** The Length the window was mapped with: NdisMUnmapIoSpace repeats it. */
+  spaceBytes: number;
   /** The value last written to IMR (the register is the NIC's; the driver keeps its copy). */
   imrValue: number;
   interrupt: N.NDIS_HANDLE | null;
@@ -199,7 +201,7 @@ function free(a: Adapter): void {
   a.free.length = 0;
   if (a.pool !== null) N.NdisFreeNetBufferListPool(a.pool);
   a.pool = null;
-  N.NdisMUnmapIoSpace(a.handle, a.space, 0);
+  N.NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
 }
 
 function initialize(
@@ -238,6 +240,7 @@ function initialize(
   const space = mapped.VirtualAddress;
   Object.assign(a, {
     space,
+    spaceBytes: mem.u.Memory.Length,
     ctrl: space.at(N.SimNicReg.CTRL),
     status: space.at(N.SimNicReg.STATUS),
     icr: space.at(N.SimNicReg.ICR),

@@ -38,6 +38,8 @@ import * as N from 'ndis-sim';
 interface Adapter {
   handle: N.NDIS_HANDLE;
   space: N.NDIS_IO_SPACE;
+  /** The Length the window was mapped with: NdisMUnmapIoSpace repeats it. */
+  spaceBytes: number;
   ctrl: N.IoRegister;
   status: N.IoRegister;
   heartbeat: N.IoRegister;
@@ -114,6 +116,7 @@ function initialize(
   const mapped = N.NdisMMapIoSpace(handle, mem.u.Memory.Start, mem.u.Memory.Length);
   if (mapped.Status !== N.NDIS_STATUS_SUCCESS) return mapped.Status;
   a.space = mapped.VirtualAddress!;
+  a.spaceBytes = mem.u.Memory.Length;
   a.ctrl = a.space.at(N.SimNicReg.CTRL);
   a.status = a.space.at(N.SimNicReg.STATUS);
   a.heartbeat = a.space.at(N.SimNicReg.HEARTBEAT);
@@ -178,7 +181,7 @@ function halt(a: Adapter): void {
   N.NdisCancelTimerObject(a.poll);
   N.NdisFreeTimerObject(a.poll);
   N.NdisFreeSpinLock(a.lock);
-  N.NdisMUnmapIoSpace(a.handle, a.space, 0);
+  N.NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
 }
 
 function driverEntry(fixed: boolean) {

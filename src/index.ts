@@ -92,6 +92,7 @@ export {
   NdisMDeregisterScatterGatherDma,
   NdisMFreeNetBufferSGList,
   NdisMFreeSharedMemory,
+  NdisMGetDmaAlignment,
   NdisMRegisterScatterGatherDma,
   type SCATTER_GATHER_ELEMENT,
   type SCATTER_GATHER_LIST,
@@ -316,12 +317,18 @@ export type {
 export * from './ndis/generated/status.ts';
 export {
   CTL_CODE,
+  NDIS_GET_NET_BUFFER_LIST_CANCEL_ID,
+  NDIS_SET_NET_BUFFER_LIST_CANCEL_ID,
   NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL,
   NDIS_TEST_RECEIVE_CAN_PEND,
   NDIS_TEST_RECEIVE_CANNOT_PEND,
   NDIS_TEST_RETURN_AT_DISPATCH_LEVEL,
   NDIS_TEST_SEND_AT_DISPATCH_LEVEL,
   NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL,
+  NET_BUFFER_DATA_LENGTH,
+  NET_BUFFER_LIST_FIRST_NB,
+  NET_BUFFER_LIST_NEXT_NBL,
+  NET_BUFFER_NEXT_NB,
   NT_SUCCESS,
 } from './ndis/macros.ts';
 export type { NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_CONTEXT } from './ndis/nbl.ts';

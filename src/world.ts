@@ -998,16 +998,20 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           `filter driver ${d.name}: its service stop waits to call its unload routine: the application has a handle to one of its devices open, or a request on it`,
         );
     // A resumable work-item routine set aside in a wait that never ended (src/ndis/resumable.ts).
+    // One whose wait has a time-out (NdisMSleep, NdisWaitEvent with MsToWait) is work in
+    // flight, as a thread of a plain routine in such a wait is below: not unsettled.
     for (const t of this.ndis.resumables)
-      if (t.wait !== null)
+      if (t.wait !== null && !(settled && t.wait.wakeNs !== Number.POSITIVE_INFINITY))
         out.push(
-          `a driver thread (${t.describe()}) was blocked in ${t.wait.ddi} since ${fmtTime(t.sinceNs)} when the run ended`,
+          `a driver thread (${t.describe()}) was blocked in ${t.wait.ddi} since ${fmtTime(t.sinceNs)} when the run ended${t.wait.wakeNs === Number.POSITIVE_INFINITY ? '' : `, due to go on at ${fmtTime(t.wait.wakeNs)} (work in flight: expect settled does not count it)`}`,
         );
-    if (this.machine.endedInWait)
+    const n = this.ndis;
+    const timedWait = n.spinningAtEnd === null && n.blockedAtEnd !== null && n.untimedWaitAtEnd === null;
+    if (this.machine.endedInWait && !(settled && timedWait))
       out.push(
         this.ndis.spinningAtEnd !== null
           ? `a driver thread was spinning in ${this.ndis.spinningAtEnd} when the run ended (a loop that never returns?)`
-          : `a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended`,
+          : `a driver thread was blocked in ${this.ndis.blockedAtEnd ?? 'a wait'} when the run ended${timedWait ? ' (a wait with a time-out: work in flight, which expect settled does not count)' : ''}`,
       );
     return out;
   }

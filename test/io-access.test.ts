@@ -269,7 +269,7 @@ test('NdisReadRegisterUshort of something not from NdisMMapIoSpace is NdisSim_Ba
     restart: (a) => {
       const r = reg(a, SimNicReg.IMR);
       assert.ok(r instanceof IoRegister);
-      NdisMUnmapIoSpace(a.handle, a.space!, 0);
+      NdisMUnmapIoSpace(a.handle, a.space!, a.spaceBytes);
       a.space = null;
       NdisWriteRegisterUchar(r, 1);
       return NDIS_STATUS_SUCCESS;

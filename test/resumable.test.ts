@@ -292,9 +292,11 @@ test('the timeline keeps a resumable routine at its own depth when it wakes amon
   );
   assert.ok(
     formatTimeline(ev, { color: false }).some((l) =>
-      /NdisMSleep\(MicrosecondsToSleep=10000\), routine 1 set aside$/.test(l),
+      /NdisMSleep\(MicrosecondsToSleep=10000\): routine 1 \(NdisIoWorkItemFunction of .*\) set aside until [\d.]+ s$/.test(
+        l,
+      ),
     ),
-    'the timeline marks the wait',
+    'the timeline marks the wait: which routine, and until when',
   );
   // Every slice ends, and each wake begins the routine's callback again.
   const t = toChromeTrace(ev, { endNs: r.endNs });

@@ -150,6 +150,8 @@ export interface SimNicOptions {
 /** The mapped register window and the registers the driver uses. */
 interface Registers {
   space: NDIS_IO_SPACE;
+  /** The Length NdisMMapIoSpace mapped, which NdisMUnmapIoSpace must repeat. */
+  spaceBytes: number;
   ctrl: IoRegister;
   statusReg: IoRegister;
   heartbeat: IoRegister;
@@ -163,6 +165,7 @@ interface Registers {
 function registers(space: NDIS_IO_SPACE): Registers {
   return {
     space,
+    spaceBytes: 0,
     ctrl: space.at(SimNicReg.CTRL),
     statusReg: space.at(SimNicReg.STATUS),
     heartbeat: space.at(SimNicReg.HEARTBEAT),
@@ -340,6 +343,7 @@ export function simnicMiniport(
     if (s === NDIS_STATUS_SUCCESS) {
       const mapped = NdisMMapIoSpace(handle, mem.u.Memory.Start, mem.u.Memory.Length);
       if (mapped.VirtualAddress !== null) Object.assign(a, registers(mapped.VirtualAddress));
+      a.spaceBytes = mem.u.Memory.Length;
       s = mapped.Status;
     }
     if (s !== NDIS_STATUS_SUCCESS || a.space === undefined) {
@@ -448,7 +452,7 @@ export function simnicMiniport(
     if (a.txTimer !== null) NdisFreeTimerObject(a.txTimer);
     freeReceiveBuffers(a);
     NdisFreeSpinLock(a.lock);
-    NdisMUnmapIoSpace(a.handle, a.space, 0);
+    NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
     return status === NDIS_STATUS_SUCCESS ? NDIS_STATUS_FAILURE : status;
   }
 
@@ -906,7 +910,7 @@ export function simnicMiniport(
     a.resetTimer = a.txTimer = null;
     freeReceiveBuffers(a);
     NdisFreeSpinLock(a.lock);
-    NdisMUnmapIoSpace(a.handle, a.space, 0);
+    NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
   }
 
   function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_STATUS {

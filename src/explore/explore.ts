@@ -13,7 +13,7 @@ import { fmtTime } from '../report/format.ts';
 import { buildWorld, checkExpectations } from '../scenario/build.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import {
-  type ChoiceSite,
+  ChoiceSite,
   type Decision,
   DeviationStrategy,
   FixedStrategy,
@@ -321,6 +321,20 @@ export function shrink(
     outcome = r.outcome;
     return true;
   };
+  // First, the scenario's own draws alone: keep the answers of the fault plans and the
+  // injected events (whether and when they come) and take every scheduling answer back
+  // to 0. A failure that needs only its injected event at the right time (a stop that
+  // lands between an interrupt and its DPC) is shrunk in one run; a long run with tens
+  // of thousands of scheduling answers otherwise spends the whole budget cutting them
+  // block by block (the pcinic explore scenario took 5 minutes).
+  // If they alone do not fail (the scheduling put the event in its window), each of
+  // them alone: an injected event at the simplest time of its window may.
+  if (picks.some((p, i) => p !== 0 && best[i]!.site !== ChoiceSite.Fault)) {
+    const faults = picks.flatMap((p, i) => (p !== 0 && best[i]!.site === ChoiceSite.Fault ? [i] : []));
+    const only = (keep: readonly number[]): number[] => picks.map((p, i) => (keep.includes(i) ? p : 0));
+    if (faults.length > 0 && !attempt(only(faults)) && faults.length > 1)
+      for (const i of faults) if (attempt(only([i]))) break;
+  }
   for (;;) {
     let progress = false;
     // The tail: keep only a leading part of the answers.

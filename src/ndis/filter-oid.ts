@@ -22,6 +22,7 @@ import type { Ndis } from './ndis.ts';
 import {
   cancelAtMiniport,
   type OidOrigin,
+  oidLengths,
   oidName,
   oidText,
   protocolOidComplete,
@@ -223,7 +224,9 @@ export function filterOidComplete(n: Ndis, m: FilterModule, request: NDIS_OID_RE
     m.driver.name,
     'FilterOidRequestComplete',
     n.kernel.ctx.irql,
-    n.trace.on ? { module: m.name, Oid: oidName(request.DATA.Oid), status } : undefined,
+    n.trace.on
+      ? { module: m.name, Oid: oidName(request.DATA.Oid), status, ...oidLengths(request) }
+      : undefined,
   );
   let returned: unknown;
   try {

@@ -7,6 +7,7 @@ import {
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
 } from './generated/status.ts';
+import type { NET_BUFFER, NET_BUFFER_LIST } from './nbl.ts';
 import type { NDIS_STATUS } from './types.ts';
 
 /**
@@ -64,4 +65,40 @@ export function NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL(SendCompleteFlags: num
 /** NDIS_TEST_RETURN_AT_DISPATCH_LEVEL: the return runs at DISPATCH_LEVEL (R6.14). */
 export function NDIS_TEST_RETURN_AT_DISPATCH_LEVEL(ReturnFlags: number): boolean {
   return (ReturnFlags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL) !== 0;
+}
+
+/**
+ * NDIS_SET_NET_BUFFER_LIST_CANCEL_ID (nbl.h): marks an NBL with the cancel ID a later
+ * NdisCancelSendNetBufferLists names. The NBL's `CancelId` field, set.
+ */
+export function NDIS_SET_NET_BUFFER_LIST_CANCEL_ID(NetBufferList: NET_BUFFER_LIST, CancelId: unknown): void {
+  NetBufferList.CancelId = CancelId;
+}
+
+/**
+ * NDIS_GET_NET_BUFFER_LIST_CANCEL_ID (nbl.h): the cancel ID of an NBL, which a
+ * MiniportCancelSend compares with the one it was given to find the sends to cancel.
+ */
+export function NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(NetBufferList: NET_BUFFER_LIST): unknown {
+  return NetBufferList.CancelId;
+}
+
+/** NET_BUFFER_LIST_FIRST_NB (nbl.h): the NBL's first NET_BUFFER (its `FirstNetBuffer`). */
+export function NET_BUFFER_LIST_FIRST_NB(NetBufferList: NET_BUFFER_LIST): NET_BUFFER | null {
+  return NetBufferList.FirstNetBuffer;
+}
+
+/** NET_BUFFER_LIST_NEXT_NBL (nbl.h): the next NBL of a chain (its `Next`). */
+export function NET_BUFFER_LIST_NEXT_NBL(NetBufferList: NET_BUFFER_LIST): NET_BUFFER_LIST | null {
+  return NetBufferList.Next;
+}
+
+/** NET_BUFFER_NEXT_NB (nbl.h): the next NET_BUFFER of an NBL (its `Next`). */
+export function NET_BUFFER_NEXT_NB(NetBuffer: NET_BUFFER): NET_BUFFER | null {
+  return NetBuffer.Next;
+}
+
+/** NET_BUFFER_DATA_LENGTH (nbl.h): the bytes of a NET_BUFFER's data (its `DataLength`). */
+export function NET_BUFFER_DATA_LENGTH(NetBuffer: NET_BUFFER): number {
+  return NetBuffer.DataLength;
 }

@@ -336,6 +336,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   heldAtEnd: { who: string; ddi: string; dueNs: number } | null = null;
   /** The DDI the innermost thread was blocked in when the run ended in a wait, if it did. */
   blockedAtEnd: string | null = null;
+  /**
+   * The DDI of a wait with no time-out (an NdisWaitEvent with MsToWait 0 whose event was
+   * never set) a thread was in when the run ended; null when every wait then had a time
+   * to end at: work in flight, which `expect: settled` does not count.
+   */
+  untimedWaitAtEnd: string | null = null;
   /** The DDI a thread was spinning in when the run ended, if one was (a poll that never ended). */
   spinningAtEnd: string | null = null;
   /**
@@ -1369,7 +1375,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       if (goesOn) data.goesOn = true;
       this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, k.ctx.who, 'wake', ddi, data);
     }
-    if (this.kernel.machine.stopped !== null) this.blockedAtEnd ??= ddi;
+    if (this.kernel.machine.stopped !== null) {
+      this.blockedAtEnd ??= ddi;
+      if (this.waitWake[this.waitCount] === Number.POSITIVE_INFINITY) this.untimedWaitAtEnd ??= ddi;
+    }
     if (late <= 0) return 0;
     if (this.kernel.machine.stopped !== null) {
       // The run is over, and this thread, whose time was up, never got to run again:

@@ -625,6 +625,20 @@ function finish(
   if (b.op !== null) n.kick(b);
 }
 
+/**
+ * The lengths a completed request carries back, for the trace: a set's BytesRead, a
+ * query's BytesWritten, and BytesNeeded when the miniport set it (a buffer too short).
+ */
+export function oidLengths(request: NDIS_OID_REQUEST): Record<string, number> {
+  const set = request.RequestType === NdisRequestSetInformation;
+  const d = set ? request.DATA.SET_INFORMATION : request.DATA.QUERY_INFORMATION;
+  const out: Record<string, number> = set
+    ? { BytesRead: (d as { BytesRead: number }).BytesRead }
+    : { BytesWritten: (d as { BytesWritten: number }).BytesWritten };
+  if (d.BytesNeeded !== 0) out.BytesNeeded = d.BytesNeeded;
+  return out;
+}
+
 /** ProtocolOidRequestComplete: the binding's request is done. */
 export function protocolOidComplete(
   n: Ndis,
@@ -642,7 +656,7 @@ export function protocolOidComplete(
     bd.protocol.name,
     'ProtocolOidRequestComplete',
     irql,
-    n.trace.on ? { status } : undefined,
+    n.trace.on ? { Oid: oidName(request.DATA.Oid), status, ...oidLengths(request) } : undefined,
   );
   let returned: unknown;
   try {
@@ -748,19 +762,15 @@ export function issueOid(
     done: (status) => {
       completed = true;
       if (!n.trace.on) return;
-      // A query's answer is what the scenario asked for: show it.
+      // The lengths the miniport set (BytesNeeded for a buffer too short); a query's
+      // answer is what the scenario asked for: show it.
       const q = req.DATA.QUERY_INFORMATION;
       n.traceNdis(
         b,
         'OID request completed',
         set || status !== NDIS_STATUS_SUCCESS
-          ? { Oid: oidName(oid), status }
-          : {
-              Oid: oidName(oid),
-              status,
-              BytesWritten: q.BytesWritten,
-              InformationBuffer: q.InformationBuffer,
-            },
+          ? { Oid: oidName(oid), status, ...oidLengths(req) }
+          : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
       );
     },
   });

@@ -217,7 +217,9 @@ export class ResumableThread {
           c.who,
           'wake',
           w.ddi,
-          result === undefined ? { thread: this.id } : { result, thread: this.id },
+          result === undefined
+            ? { thread: this.id, routine: this.describe() }
+            : { result, thread: this.id, routine: this.describe() },
         );
       this.step(result);
     } finally {

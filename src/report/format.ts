@@ -59,3 +59,45 @@ export function column(text: string, width: number): string {
 export function ntStatusName(v: number): string {
   return NTSTATUS_NAMES.get(v) ?? `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
 }
+
+/** Records that happen again and again (a violation in collect mode, a warning), folded. */
+export interface Folded<T> {
+  /** The first of them. */
+  readonly first: T;
+  /** How many there are, the first included. */
+  readonly count: number;
+  /** When the last happened, ns. */
+  readonly lastNs: number;
+}
+
+/**
+ * Folds records of the same rule, DDI and adapter whose messages differ only in their
+ * numbers (an NBL's id, a count) into the first of them, in the order of the first of
+ * each: in collect mode a driver that breaks a rule on every frame records it thousands
+ * of times, and a summary that lists each buries the rest.
+ */
+export function foldRepeats<
+  T extends { rule: string; ddi: string; adapter: string | null; message: string; timeNs: number },
+>(records: readonly T[]): Folded<T>[] {
+  const out: { first: T; count: number; lastNs: number }[] = [];
+  const at = new Map<string, number>();
+  for (const r of records) {
+    const key = `${r.rule}\u0000${r.ddi}\u0000${r.adapter ?? ''}\u0000${r.message.replace(/\d+/g, '#')}`;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, out.length);
+      out.push({ first: r, count: 1, lastNs: r.timeNs });
+    } else {
+      out[i]!.count++;
+      out[i]!.lastNs = r.timeNs;
+    }
+  }
+  return out;
+}
+
+/** What a folded record adds to its line: nothing for one alone, else the count and the last time. */
+export function repeatNote(f: Folded<unknown>): string {
+  return f.count === 1
+    ? ''
+    : ` (×${f.count.toLocaleString('en-US')}, the same but for its numbers; the last at ${fmtTime(f.lastNs)})`;
+}

@@ -20,7 +20,7 @@ import { formatBugCheck } from '../verifier/bugcheck.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { RunResult, Summary } from '../world.ts';
-import { fmtIrql, fmtTime } from './format.ts';
+import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
 import { docUrl } from './rules.ts';
@@ -437,12 +437,15 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
     parts.push(
       table(
         ['Time', 'Rule', 'Where', 'What'],
-        r.violations.map((v) => [
-          v.tracePos >= 0 ? eventLink(v.tracePos, i.dropped, fmtTime(v.timeNs)) : h(fmtTime(v.timeNs)),
-          ruleLink(v.rule),
-          h(`${v.ddi}${v.adapter !== null ? ` on ${v.adapter}` : ''}`),
-          h(v.message),
-        ]),
+        foldRepeats(r.violations).map((f) => {
+          const v = f.first;
+          return [
+            v.tracePos >= 0 ? eventLink(v.tracePos, i.dropped, fmtTime(v.timeNs)) : h(fmtTime(v.timeNs)),
+            ruleLink(v.rule),
+            h(`${v.ddi}${v.adapter !== null ? ` on ${v.adapter}` : ''}`),
+            h(`${v.message}${repeatNote(f)}`),
+          ];
+        }),
         'violations',
       ),
     );
@@ -452,7 +455,11 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
     parts.push(
       table(
         ['Time', 'Rule', 'What'],
-        r.warnings.map((w) => [h(fmtTime(w.timeNs)), ruleLink(w.rule), h(w.message)]),
+        foldRepeats(r.warnings).map((f) => [
+          h(fmtTime(f.first.timeNs)),
+          ruleLink(f.first.rule),
+          h(`${f.first.message}${repeatNote(f)}`),
+        ]),
       ),
     );
   }

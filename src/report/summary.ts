@@ -6,7 +6,7 @@ import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
-import { column, fmtIrql, fmtTime, problemText } from './format.ts';
+import { column, fmtIrql, fmtTime, foldRepeats, problemText, repeatNote } from './format.ts';
 import type { RemovalStory } from './removal.ts';
 import { formatTimeline } from './timeline.ts';
 
@@ -201,10 +201,12 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   }
   out.push(c.bold('  Bug checks'));
   if (r.bugCheck === null && r.violations.length === 0) out.push('    none');
-  for (const v of r.violations) out.push(`    ${fmtTime(v.timeNs)}  ${v.rule}: ${v.message}`);
+  for (const f of foldRepeats(r.violations))
+    out.push(`    ${fmtTime(f.first.timeNs)}  ${f.first.rule}: ${f.first.message}${c.dim(repeatNote(f))}`);
   if (r.warnings.length > 0) {
     out.push(c.bold('  Warnings'));
-    for (const w of r.warnings) out.push(`    ${fmtTime(w.timeNs)}  ${w.rule}: ${w.message}`);
+    for (const f of foldRepeats(r.warnings))
+      out.push(`    ${fmtTime(f.first.timeNs)}  ${f.first.rule}: ${f.first.message}${c.dim(repeatNote(f))}`);
   }
   if (r.modelNotes.length > 0) {
     out.push(c.bold('  Model notes'));

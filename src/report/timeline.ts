@@ -58,9 +58,20 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     }
     case 'ddi': {
       const r = d?.result;
-      const a = args(d, ['adapter', 'result', 'thread']);
+      const a = args(d, ['adapter', 'result', 'thread', 'routine', 'until']);
       // A resumable routine's wait: the routine leaves its CPU until the wait ends.
-      const aside = d?.thread === undefined ? '' : c.dim(`, routine ${String(d.thread)} set aside`);
+      const until =
+        d?.until === undefined
+          ? ' until its event is set'
+          : e.what === 'NdisWaitEvent'
+            ? ` until its event is set or ${fmtTime(Number(d.until))}`
+            : ` until ${fmtTime(Number(d.until))}`;
+      const aside =
+        d?.thread === undefined
+          ? ''
+          : c.dim(
+              `: routine ${String(d.thread)}${d.routine === undefined ? '' : ` (${String(d.routine)})`} set aside${until}`,
+            );
       return `${c.cyan(e.what)}(${a})${r === undefined ? '' : ` = ${fmtValue(r)}`}${aside}`;
     }
     case 'state':
@@ -88,7 +99,14 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
       const held = `, ${fmtTime(late)} late: a wait of another thread, nested above this one, held it past its wake-up time or the setting of its event (a limit of the model)`;
       const result = d?.result === undefined ? '' : ` ${d.result ? 'TRUE' : 'FALSE'}`;
       const verb = d?.goesOn === true ? 'resumes (its wait is over)' : 'returns';
-      return `${c.cyan(e.what)} ${verb}${result}${late > 0 ? c.yellow(held) : ''}`;
+      // A resumable routine: which one goes on, as its wait's line said which was set aside.
+      const who =
+        d?.thread === undefined
+          ? ''
+          : c.dim(
+              `: routine ${String(d.thread)}${d.routine === undefined ? '' : ` (${String(d.routine)})`} goes on`,
+            );
+      return `${c.cyan(e.what)} ${verb}${result}${who}${late > 0 ? c.yellow(held) : ''}`;
     }
     case 'hw':
       return c.dim(e.what);
@@ -140,6 +158,8 @@ const dataPathCalls = new Set([
 const plumbing = new Set([
   'NdisTimerFunction',
   'MiniportInterruptDPC',
+  // An MSI or MSI-X message's DPC does what the line's does.
+  'MiniportMessageInterruptDPC',
   'NdisIoWorkItemFunction',
   // The routines of WDM work items (IoQueueWorkItem, IoQueueWorkItemEx).
   'WorkItem',
@@ -207,7 +227,11 @@ function weight(e: TraceEvent): 'data' | 'minor' | 'major' {
   if ((e.kind === 'call' || e.kind === 'return') && dataPathCalls.has(e.what)) return 'data';
   if (e.kind === 'ndis' && dataPathNotes.has(e.what)) return 'data';
   if (e.kind === 'hw' || (e.kind === 'ddi' && minorDdis.has(e.what))) return 'minor';
-  if ((e.kind === 'call' || e.kind === 'return') && e.what === 'MiniportSynchronizeInterrupt') return 'minor';
+  if (
+    (e.kind === 'call' || e.kind === 'return') &&
+    (e.what === 'MiniportSynchronizeInterrupt' || e.what === 'MiniportSynchronizeMessageInterrupt')
+  )
+    return 'minor';
   return 'major';
 }
 
@@ -216,7 +240,14 @@ interface Line {
   weight: 'data' | 'minor' | 'major';
   /** The event's index in the trace given. */
   index: number;
+  /** For bookkeeping (minor) lines: what the line says but its time, to fold repeats by. */
+  key: string | null;
+  /** For a violation (collect mode): its rule and message but their numbers. */
+  violation: string | null;
 }
+
+/** A violation (collect mode) shows this many times in full; callbacks that only repeat it more often fold. */
+const violationShown = 3;
 
 /** A DDI call that blocks its thread: NdisMSleep, or NdisWaitEvent on an event not yet set (that one returns at once, its result on its line). */
 function blocks(e: TraceEvent): boolean {
@@ -273,6 +304,20 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   const traffic = fold && events.some((e) => weight(e) === 'data');
   lines.push(c.dim(`${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(aw)} event`));
   let folded = 0;
+  // A run of the same bookkeeping line (a reset that gives back 8,000 scatter/gather
+  // lists) shows once, with its count: `repeatAt` is that line in `lines`.
+  let repeats = 0;
+  const violationsSeen = new Map<string, number>();
+  let repeatedViolations = 0;
+  let repeatKey: string | null = null;
+  let repeatAt = -1;
+  let repeatCount = 0;
+  const endRepeat = (): void => {
+    if (repeatCount > 0)
+      lines[repeatAt] += c.dim(` (×${(repeatCount + 1).toLocaleString('en-US')} in a row)`);
+    repeatKey = null;
+    repeatCount = 0;
+  };
   // The top-level callback being read, its lines held until it returns; an interrupt
   // that did nothing visible, held until the callback after it shows what it was for.
   let frame: Line[] | null = null;
@@ -284,9 +329,17 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   const emit = (ls: readonly Line[]): void => {
     for (const l of ls) {
       if (fold && l.weight === 'data') folded++;
-      else {
+      else if (fold && l.key !== null && l.key === repeatKey) {
+        repeatCount++;
+        repeats++;
+      } else {
+        endRepeat();
         lines.push(l.text);
         if (o.shown !== undefined) o.shown[l.index] = true;
+        if (l.key !== null) {
+          repeatKey = l.key;
+          repeatAt = lines.length - 1;
+        }
       }
     }
   };
@@ -294,17 +347,44 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     if (isr !== null) emit(isr);
     isr = null;
   };
+  // Something unrelated comes while an interrupt is held: with traffic, that interrupt
+  // led to data-path work (its DPC folds later, or came to nothing): fold it too, rather
+  // than show an interrupt whose DPC never appears.
+  const passIsr = (): void => {
+    if (isr !== null && fold && traffic) {
+      folded += isr.length;
+      isr = null;
+    } else flushIsr();
+  };
   const closeFrame = (f: Line[]): void => {
     const data = f.some((l) => l.weight === 'data');
     // The callback's own call and return lines say nothing of what it did.
-    const major = f.some((l, i) => i > 0 && i < f.length - 1 && l.weight === 'major');
+    let major = false;
+    // In collect mode a driver breaks a rule on every frame: a callback whose only news
+    // is a violation shown `violationShown` times already folds like the data path.
+    let news = false;
+    for (let i = 1; i < f.length - 1; i++) {
+      const l = f[i]!;
+      if (l.weight !== 'major') continue;
+      major = true;
+      if (l.violation === null || (violationsSeen.get(l.violation) ?? 0) < violationShown) news = true;
+    }
+    for (const l of f)
+      if (l.violation !== null) violationsSeen.set(l.violation, (violationsSeen.get(l.violation) ?? 0) + 1);
+    if (fold && major && !news) {
+      repeatedViolations++;
+      folded += f.length + (isr?.length ?? 0);
+      isr = null;
+      return;
+    }
     if (fold && !major && frameKind === 'plumbing' && (data || traffic)) {
       // Data-path work and its bookkeeping only: fold it, and its interrupt.
       folded += f.length + (isr?.length ?? 0);
       isr = null;
       return;
     }
-    flushIsr();
+    if (frameKind === 'plumbing') flushIsr();
+    else passIsr();
     if (fold && !data && !major && frameKind === 'isr') {
       isr = f;
       return;
@@ -335,7 +415,15 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     // (NdisFPauseComplete and the module's Pausing → Paused), a state change, a rule.
     const control = inData >= 0 && controlInData(e);
     if (inData >= 0 && e.actor !== 'app' && !control) w = 'data';
-    const line: Line = { text: `${c.dim(head)} ${indent}${describeEvent(e, c)}`, weight: w, index: i };
+    const body = `${indent}${describeEvent(e, c)}`;
+    const line: Line = {
+      text: `${c.dim(head)} ${body}`,
+      weight: w,
+      index: i,
+      key: w === 'minor' ? `${e.cpu} ${e.irql} ${e.actor} ${body}` : null,
+      violation:
+        e.kind === 'violation' ? `${e.what} ${String(e.data?.message ?? '').replace(/\d+/g, '#')}` : null,
+    };
     if (e.kind === 'call' && w === 'data' && inData < 0) {
       inData = depth;
       dataCall = line;
@@ -350,7 +438,12 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     const sleeps = blocks(e);
     if (frame === null && e.kind === 'call' && depth === 0 && fold) {
       frame = [line];
-      frameKind = e.what === 'MiniportInterrupt' ? 'isr' : plumbing.has(e.what) ? 'plumbing' : 'other';
+      frameKind =
+        e.what === 'MiniportInterrupt' || e.what === 'MiniportMessageInterrupt'
+          ? 'isr'
+          : plumbing.has(e.what)
+            ? 'plumbing'
+            : 'other';
     } else if (frame !== null) {
       frame.push(line);
       if (sleeps || e.kind === 'wake') {
@@ -363,7 +456,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
         frame = null;
       }
     } else {
-      if (w !== 'data') flushIsr();
+      if (w !== 'data') passIsr();
       emit([line]);
     }
     if (sleeps) inData = -1;
@@ -371,10 +464,11 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   // An interrupt held back ran before the frame still open (one a bug check cut short).
   flushIsr();
   if (frame !== null) emit(frame);
-  if (folded > 0)
+  endRepeat();
+  if (folded > 0 || repeats > 0)
     lines.push(
       c.dim(
-        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them (--datapath shows them)`,
+        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions and the callbacks that only served them${repeatedViolations > 0 ? ` (${repeatedViolations.toLocaleString('en-US')} of those callbacks only broke a rule again that the timeline showed ${violationShown} times already; the summary counts every one)` : ''}${repeats > 0 ? `; ${repeats.toLocaleString('en-US')} more of a line repeated in a row (×N)` : ''} (--datapath shows them)`,
       ),
     );
   return lines;

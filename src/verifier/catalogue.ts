@@ -1173,12 +1173,23 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_UnmapIoSpaceLength',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      'NdisMUnmapIoSpace was called with a Length other than the one NdisMMapIoSpace mapped the range with; the page says the two must match. The model unmaps the range all the same.',
+    ddis: ['NdisMUnmapIoSpace', 'NdisMMapIoSpace'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfa) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismunmapiospace.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SharedMemoryWithoutDma',
     origin: 'ndis-sim',
     spec: ['R2.3'],
     summary:
-      'NdisMAllocateSharedMemory was called with no scatter/gather DMA channel registered (NdisMRegisterScatterGatherDma comes first); the model returns no memory.',
-    ddis: ['NdisMAllocateSharedMemory', 'NdisMRegisterScatterGatherDma'],
+      'NdisMAllocateSharedMemory or NdisMGetDmaAlignment was called with no scatter/gather DMA channel registered (NdisMRegisterScatterGatherDma comes first); the model returns no memory (NdisMGetDmaAlignment still answers).',
+    ddis: ['NdisMAllocateSharedMemory', 'NdisMGetDmaAlignment', 'NdisMRegisterScatterGatherDma'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x3c) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismallocatesharedmemory.md',
     fatal: false,

@@ -67,6 +67,8 @@ import {
 export interface TestAdapter {
   handle: NDIS_HANDLE;
   space: NDIS_IO_SPACE | null;
+  /** The Length the register window was mapped with, for NdisMUnmapIoSpace. */
+  spaceBytes: number;
   interrupt: NDIS_HANDLE | null;
   /** Free-form state a test keeps per adapter. */
   state: Record<string, unknown>;
@@ -231,6 +233,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     const a: TestAdapter = {
       handle,
       space: null,
+      spaceBytes: 0,
       interrupt: null,
       state: {},
       timers: [],
@@ -255,6 +258,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     if (mem !== undefined && mem.Type === CmResourceTypeMemory) {
       const m = NdisMMapIoSpace(handle, mem.u.Memory.Start, mem.u.Memory.Length);
       a.space = m.VirtualAddress;
+      a.spaceBytes = mem.u.Memory.Length;
       const r = NdisMRegisterInterruptEx(handle, a, {
         Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
         InterruptHandler: isr,
@@ -292,7 +296,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     a.timers = [];
     if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
     a.interrupt = null;
-    if (a.space !== null) NdisMUnmapIoSpace(a.handle, a.space, 0);
+    if (a.space !== null) NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
     a.space = null;
     for (const nbl of a.nbls) NdisFreeNetBufferList(nbl);
     a.nbls = [];

@@ -7,6 +7,7 @@ import {
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
   type NDIS_HANDLE,
+  type NDIS_IO_SPACE,
   NDIS_LOWER_IRQL,
   type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
@@ -47,6 +48,7 @@ import {
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisMSynchronizeWithInterruptEx,
+  NdisMUnmapIoSpace,
   NdisOpenConfigurationEx,
   NdisQueueIoWorkItem,
   NdisReadRegisterUlong,
@@ -610,6 +612,31 @@ export const galleryA: readonly GalleryEntry[] = [
       },
       'buggy: NdisMMapIoSpace in MiniportRestart',
     ),
+  },
+  {
+    rule: 'NdisSim_UnmapIoSpaceLength',
+    mistake:
+      'MiniportInitializeEx maps the 16 bytes of the receive registers on their own; MiniportHaltEx unmaps them with the length of the whole register window, 256.',
+    driver: galleryDriver(
+      'bad-unmap-length',
+      {
+        initialize: (a, params) => {
+          const mem = params.AllocatedResources!.PartialDescriptors.find(
+            (d) => d.Type === CmResourceTypeMemory,
+          );
+          if (mem?.Type !== CmResourceTypeMemory) return NDIS_STATUS_SUCCESS;
+          const rx = NdisMMapIoSpace(a.handle, mem.u.Memory.Start + 0x20, 16);
+          a.state.rx = rx.VirtualAddress;
+          return rx.Status;
+        },
+        halt: (a) => {
+          const rx = a.state.rx as NDIS_IO_SPACE | null;
+          if (rx !== null) NdisMUnmapIoSpace(a.handle, rx, 256);
+        },
+      },
+      'buggy: unmaps a range with another length than it mapped',
+    ),
+    scenario: removeAt1s,
   },
   {
     rule: 'CancelTimerObject',

@@ -348,6 +348,28 @@ export function NdisMResetMiniport(MiniportAdapterHandle: NDIS_HANDLE): void {
 
 // ---------------------------------------------------- status indications
 
+const connectStates = [
+  'MediaConnectStateUnknown',
+  'MediaConnectStateConnected',
+  'MediaConnectStateDisconnected',
+];
+
+/**
+ * What the trace shows of an indication: its StatusCode, and for a link state what the
+ * link is (connected or not, and its transmit speed), the news it carries.
+ */
+function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
+  const data: Record<string, unknown> = { StatusCode: s.StatusCode };
+  const buf = s.StatusBuffer as { MediaConnectState?: unknown; XmitLinkSpeed?: unknown } | null;
+  if (s.StatusCode === NDIS_STATUS_LINK_STATE && typeof buf === 'object' && buf !== null) {
+    const m = buf.MediaConnectState;
+    data.MediaConnectState = typeof m === 'number' ? (connectStates[m] ?? m) : m;
+    if (typeof buf.XmitLinkSpeed === 'number')
+      data.XmitLinkSpeed = buf.XmitLinkSpeed >= 2 ** 64 ? 'NDIS_LINK_SPEED_UNKNOWN' : buf.XmitLinkSpeed;
+  }
+  return data;
+}
+
 /** VOID NdisMIndicateStatusEx(MiniportAdapterHandle, StatusIndication). <= DISPATCH (R6.16, R6.17). */
 export function NdisMIndicateStatusEx(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -358,7 +380,7 @@ export function NdisMIndicateStatusEx(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateStatusEx, ddi, b.name);
   const code = StatusIndication.StatusCode;
-  if (n.trace.on) n.traceDdi(ddi, b, { StatusCode: code });
+  if (n.trace.on) n.traceDdi(ddi, b, statusTraceData(StatusIndication));
   if (b.handleDead) {
     // SDV NdisMIndicateStatusEx: no indication once MiniportHaltEx returned (R2.8).
     n.verifier.report(
@@ -931,13 +953,15 @@ export function NdisMMapIoSpace(
  * VOID NdisMUnmapIoSpace(MiniportAdapterHandle, VirtualAddress, Length). PASSIVE.
  * VirtualAddress must be a space NdisMMapIoSpace mapped for this adapter
  * (NdisSim_BadParameter otherwise); one unmapped already is NdisSim_ObjectFreedInUse and
- * unmaps nothing. The page's other demands, Length equal to the mapped length and a
- * call from MiniportInitializeEx or MiniportHaltEx only, are not checked.
+ * unmaps nothing. The page: "The Length passed to NdisMUnmapIoSpace must match the
+ * Length originally passed to NdisMMapIoSpace"; another is NdisSim_UnmapIoSpaceLength,
+ * and the space is unmapped all the same. Its other demand, a call from
+ * MiniportInitializeEx or MiniportHaltEx only, is not checked.
  */
 export function NdisMUnmapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
   VirtualAddress: NDIS_IO_SPACE,
-  _Length: number,
+  Length: number,
 ): void {
   const ddi = 'NdisMUnmapIoSpace';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
@@ -965,8 +989,20 @@ export function NdisMUnmapIoSpace(
     );
     return;
   }
+  if (Length !== VirtualAddress.length)
+    n.verifier.report(
+      'NdisSim_UnmapIoSpaceLength',
+      ddi,
+      b.name,
+      `${ddi} with Length ${String(Length)} for a range NdisMMapIoSpace mapped with Length ${VirtualAddress.length}: the lengths must match (nf-ndis-ndismunmapiospace)`,
+    );
   VirtualAddress.unmapped = true;
   removeFrom(b.ioSpaces, VirtualAddress);
+  if (n.trace.on)
+    n.traceDdi(ddi, b, {
+      VirtualAddress: `0x${VirtualAddress.physicalAddress.toString(16).toUpperCase()}`,
+      Length,
+    });
 }
 
 /** NdisReadRegisterUlong(Register, *Data): any IRQL. The one out-parameter is the return value. */

@@ -198,6 +198,21 @@ export function lockHeldUpCall(
 }
 
 /**
+ * The NBL chain a send, a send completion, an indication or a return hands over: the
+ * pages of those DDIs give it as a pointer to the first NBL of a list, never NULL. NDIS
+ * walks it at once, so a NULL there crashes in NDIS: NdisSim_BadParameter (fatal).
+ */
+export function nullChain(n: Ndis, chain: unknown, ddi: string, param: string, adapter: string | null): void {
+  if (chain !== null && chain !== undefined) return;
+  n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    adapter,
+    `${n.kernel.ctx.who} called ${ddi} with ${param} NULL: the page asks for a list of one NBL or more, and NDIS walks it at once`,
+  );
+}
+
+/**
  * A PASSIVE caller outside MiniportInitializeEx and MiniportHaltEx of `b`, the places
  * the pages of the release DDIs (interrupt, DMA channel) allow. Above PASSIVE the IRQL
  * check has reported the call already, so this is false there.

@@ -17,7 +17,15 @@ import { NdisGenericObject } from '../objects.ts';
 import * as oid from '../oid.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_STATUS } from '../types.ts';
-import { adapterHandle, currentNdis, lockHeldUpCall, serviceHandle, stale, staleModule } from './common.ts';
+import {
+  adapterHandle,
+  currentNdis,
+  lockHeldUpCall,
+  nullChain,
+  serviceHandle,
+  stale,
+  staleModule,
+} from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { contextSizes } from './nblapi.ts';
 import { initialContext } from './nblcontext.ts';
@@ -211,6 +219,7 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
   }
   pool.freed = true;
   poolFreed(pool);
+  if (n.trace.on) n.traceDdi(ddi, pool.block, pool.kind === 'protocol' ? { protocol: pool.owner } : {});
   if (pool.kind === 'protocol') {
     const pools = n.protocolDrivers?.get(pool.owner)?.pools;
     if (pools != null) removeFrom(pools, pool);
@@ -390,6 +399,7 @@ export function NdisMSendNetBufferListsComplete(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMSendNetBufferListsComplete, ddi, b.name);
   if (stale(b, ddi)) return;
+  nullChain(n, NetBufferList, ddi, 'NetBufferList', b.name);
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   data.miniportSendComplete(n, b, NetBufferList, SendCompleteFlags);
 }
@@ -410,6 +420,7 @@ export function NdisMIndicateReceiveNetBufferLists(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMIndicateReceiveNetBufferLists, ddi, b.name);
   if (stale(b, ddi)) return;
+  nullChain(n, NetBufferList, ddi, 'NetBufferList', b.name);
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   data.miniportIndicate(n, b, NetBufferList, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
 }

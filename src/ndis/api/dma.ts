@@ -1,6 +1,6 @@
 // Bus-master DMA: NdisMRegisterScatterGatherDma, NdisMDeregisterScatterGatherDma,
 // NdisMAllocateSharedMemory, NdisMAllocateSharedMemoryAsyncEx, NdisMFreeSharedMemory,
-// NdisMAllocateNetBufferSGList, NdisMFreeNetBufferSGList.
+// NdisMAllocateNetBufferSGList, NdisMFreeNetBufferSGList, NdisMGetDmaAlignment.
 //
 // A bus-master miniport declares NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER in its registration
 // attributes, registers one scatter/gather DMA channel in MiniportInitializeEx, takes the
@@ -69,6 +69,7 @@ const irql = {
   NdisMFreeSharedMemory: ddiIrql.NdisMFreeSharedMemory!,
   NdisMAllocateNetBufferSGList: ddiIrql.NdisMAllocateNetBufferSGList!,
   NdisMFreeNetBufferSGList: ddiIrql.NdisMFreeNetBufferSGList!,
+  NdisMGetDmaAlignment: ddiIrql.NdisMGetDmaAlignment!,
 };
 
 /** SCATTER_GATHER_ELEMENT (wdm.h): one physically contiguous piece of a buffer. */
@@ -381,6 +382,36 @@ export function NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HAND
   if (pending > 0) reportPending(n, b, ddi, ddi, pending);
   h.deregistered = true;
   if (b.dma !== null && b.dma.handle === h) b.dma.handle = null;
+}
+
+/**
+ * The DMA alignment the model's x64 machine reports: its cache-line size. A HAL gives
+ * the DMA adapter's alignment requirement; on x64 that is the data cache fill size.
+ */
+export const dmaAlignmentBytes = 64;
+
+/**
+ * ULONG NdisMGetDmaAlignment(MiniportAdapterHandle). PASSIVE. The alignment, in bytes,
+ * of the DMA system for the NIC: the driver rounds each receive buffer it allocates up
+ * to a multiple of it. Its page: the channel must be registered first
+ * (NdisMRegisterScatterGatherDma); with none it is NdisSim_SharedMemoryWithoutDma, and
+ * the model answers all the same.
+ */
+export function NdisMGetDmaAlignment(MiniportAdapterHandle: NDIS_HANDLE): ULONG {
+  const ddi = 'NdisMGetDmaAlignment';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMGetDmaAlignment, ddi, b.name);
+  if (stale(b, ddi)) return dmaAlignmentBytes;
+  if (b.dma === null || b.dma.handle === null)
+    n.verifier.report(
+      'NdisSim_SharedMemoryWithoutDma',
+      ddi,
+      b.name,
+      `${ddi} before NdisMRegisterScatterGatherDma: its page has the miniport register its scatter/gather DMA channel first`,
+    );
+  if (n.trace.on) n.traceDdi(ddi, b, { result: dmaAlignmentBytes });
+  return dmaAlignmentBytes;
 }
 
 /** Registration and NdisMAllocateSharedMemory belong in MiniportInitializeEx (their pages). */

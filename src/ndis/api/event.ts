@@ -129,7 +129,13 @@ export function NdisWaitEvent(Event: NDIS_EVENT, MsToWait: number): boolean {
   const t = n.resumableHere();
   if (t !== null) {
     // A resumable routine's wait is set aside when it yields (src/ndis/resumable.ts).
-    if (n.trace.on) n.traceDdi(ddi, null, { MsToWait, thread: t.id });
+    if (n.trace.on)
+      n.traceDdi(ddi, null, {
+        MsToWait,
+        thread: t.id,
+        routine: t.describe(),
+        ...(wake === Number.POSITIVE_INFINITY ? {} : { until: wake }),
+      });
     n.resumablePending = { ddi, wakeNs: wake, event: e };
     return false;
   }

@@ -8,7 +8,7 @@ import { ddiIrql } from '../generated/irql.ts';
 import type { NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_PORT_NUMBER, ULONG } from '../types.ts';
-import { currentNdis, lockHeldUpCall } from './common.ts';
+import { currentNdis, lockHeldUpCall, nullChain } from './common.ts';
 import { filterHandle } from './filter.ts';
 
 const irql = {
@@ -48,6 +48,7 @@ export function NdisFSendNetBufferLists(
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
   data.noteLoopback(n, ddi, m.driver.name, SendFlags);
+  nullChain(n, NetBufferList, ddi, 'NetBufferList', m.block.name);
   data.filterSend(n, m, NetBufferList, PortNumber, SendFlags);
 }
 
@@ -65,6 +66,7 @@ export function NdisFSendNetBufferListsComplete(
   const { n, m } = moduleHandle(NdisFilterHandle, ddi);
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  nullChain(n, NetBufferList, ddi, 'NetBufferList', m.block.name);
   data.filterSendComplete(n, m, NetBufferList, SendCompleteFlags);
 }
 
@@ -86,6 +88,7 @@ export function NdisFIndicateReceiveNetBufferLists(
   const { n, m } = moduleHandle(NdisFilterHandle, ddi);
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, count: NumberOfNetBufferLists });
+  nullChain(n, NetBufferLists, ddi, 'NetBufferLists', m.block.name);
   data.filterIndicate(n, m, NetBufferLists, PortNumber, NumberOfNetBufferLists, ReceiveFlags);
 }
 
@@ -103,6 +106,7 @@ export function NdisFReturnNetBufferLists(
   const { n, m } = moduleHandle(NdisFilterHandle, ddi);
   if (m === null) return;
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
+  nullChain(n, NetBufferLists, ddi, 'NetBufferLists', m.block.name);
   data.filterReturn(n, m, NetBufferLists, ReturnFlags);
 }
 

@@ -1185,7 +1185,13 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
   const t = n.resumableHere();
   if (t !== null) {
     // A resumable routine's sleep is set aside when it yields (src/ndis/resumable.ts).
-    if (n.trace.on) n.traceDdi('NdisMSleep', null, { MicrosecondsToSleep, thread: t.id });
+    if (n.trace.on)
+      n.traceDdi('NdisMSleep', null, {
+        MicrosecondsToSleep,
+        thread: t.id,
+        routine: t.describe(),
+        until: wake,
+      });
     n.resumablePending = { ddi: 'NdisMSleep', wakeNs: wake, event: null };
     return;
   }

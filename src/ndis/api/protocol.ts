@@ -61,7 +61,7 @@ import type {
   NDIS_STATUS,
   ULONG,
 } from '../types.ts';
-import { currentNdis, lockHeldUpCall, registrationDone } from './common.ts';
+import { currentNdis, lockHeldUpCall, nullChain, registrationDone } from './common.ts';
 import { headerRefusal, type Refusal } from './driver.ts';
 
 const irql = {
@@ -733,6 +733,7 @@ export function NdisReturnNetBufferLists(
   const b = bd.block;
   const p = bd.protocol as ProtocolDriverBlock;
   if (n.trace.on) n.traceDdi(ddi, b, { protocol: p.name });
+  nullChain(n, NetBufferLists, ddi, 'NetBufferLists', b.name);
   data.checkDispatchFlag(n, b, ddi, ReturnFlags, NDIS_RETURN_FLAGS_DISPATCH_LEVEL);
   const seen = new Set<NblImpl>();
   for (let x: NET_BUFFER_LIST | null = NetBufferLists; x !== null; x = x.Next) {
