@@ -127,6 +127,22 @@ function contextLwf(name: string, mark: number, c: Counts): DriverModule {
   });
 }
 
+/**
+ * nic0 of `nic` under one module of filter `f`, with tcpip sending 200 frames a second,
+ * removed at 200 ms and run to 1 s in collect mode.
+ */
+function filterOverNic(nic: DriverModule, f: DriverModule) {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(nic);
+  w.addDriver(f);
+  w.addFilter(f.name);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
+  w.addDevice({ name: 'nic0', driver: nic.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+  return { w, r: w.run(ns.s) };
+}
+
 test('NdisSim_NblContext false positive hunt: three filters stacked, each keeping context on sends and receives and freeing it on the way back, break no rule and each reads its own bytes', () => {
   const cs = [counts(), counts(), counts()];
   const w = run([
@@ -395,15 +411,7 @@ test('NBL context from a pool’s ContextSize: a filter’s own sends carry 16 b
     };
     withStatusPassedOn(ch);
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(inlineNic);
-  w.addDriver(origin);
-  w.addFilter(origin.name);
-  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
-  w.addDevice({ name: 'nic0', driver: 'ctx-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
-  w.run(ns.s);
+  const { w } = filterOverNic(inlineNic, origin);
   assert.deepEqual(violations(w), []);
   assert.ok(seen.own > 20, `${seen.own} own sends`);
   assert.equal(seen.mineBack, seen.own, 'the filter reads its own 16 bytes back');
@@ -729,15 +737,7 @@ test('NdisRetreatNetBufferListDataStart past the backfill with the driver’s Ne
     };
     withStatusPassedOn(ch);
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(nic);
-  w.addDriver(f);
-  w.addFilter(f.name);
-  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
-  w.addDevice({ name: 'nic0', driver: 'header-reader' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
-  w.run(ns.s);
+  const { w } = filterOverNic(nic, f);
   assert.deepEqual(violations(w), []);
   assert.ok(seen.sent > 20, `${seen.sent} frames`);
   assert.equal(seen.headers, seen.sent, 'the miniport saw each header in front of the frame');
@@ -763,15 +763,7 @@ test('NdisSim_NblContext blames only the driver that left its space: a miniport 
   });
   const c = counts();
   const f = contextLwf('ctx-above-leak', 7, c);
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(leaky);
-  w.addDriver(f);
-  w.addFilter(f.name);
-  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
-  w.addDevice({ name: 'nic0', driver: 'ctx-leaky-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
-  const r = w.run(ns.s);
+  const { w, r } = filterOverNic(leaky, f);
   assert.ok(c.completed > 20, `${c.completed} completions`);
   assert.equal(r.violations.length, c.completed, violations(w).join('\n'));
   assert.ok(
@@ -809,15 +801,7 @@ test('NdisSim_NblContext, not NdisSim_BadParameter against the driver above: whe
     };
     withStatusPassedOn(ch);
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(leaky);
-  w.addDriver(f);
-  w.addFilter(f.name);
-  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200 } });
-  w.addDevice({ name: 'nic0', driver: 'ctx-leaky-block-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
-  const r = w.run(ns.s);
+  const { w, r } = filterOverNic(leaky, f);
   assert.equal(r.bugCheck ?? null, null, r.bugCheck?.message);
   assert.ok(r.violations.length > 20, violations(w).join('\n'));
   assert.ok(
