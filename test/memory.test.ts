@@ -19,6 +19,7 @@ import { linkWatch, linkWatchHasty, linkWatchPlain } from '../examples/link-watc
 import { ndisprotLite } from '../examples/ndisprot-lite.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { packetFilter } from '../examples/packet-filter.ts';
+import { pcinic, pcinicBugs } from '../examples/pcinic.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
@@ -93,6 +94,8 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     linkWatchHasty,
     ndisprotLite,
     packetFilter,
+    pcinic,
+    ...pcinicBugs,
   ];
   const files = [
     ...readdirSync('examples')
