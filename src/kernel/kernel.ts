@@ -208,7 +208,9 @@ export class Kernel implements EventTarget {
       c.kind = kind;
       c.raisedNs = 0;
       c.accesses = 0;
-      c.raises.length = 0;
+      // Setting an array's length calls into V8's runtime even when it is already
+      // 0: unguarded, this line was 5 % of a lifecycle.
+      if (c.raises.length !== 0) c.raises.length = 0;
     }
     this.stack[this.stackDepth++] = this.ctx;
     this.ctx = c;
