@@ -81,11 +81,11 @@ test("a bug check's last events keep the data path: the rule it breaks may be th
 });
 
 test("a timer's or work item's callback names the driver's routine, since they all run as NdisTimerFunction or NdisIoWorkItemFunction", () => {
-  const lines = timeline('examples/vmini-traffic.yaml');
-  assert.ok(lines.some((l) => l.endsWith('→ NdisIoWorkItemFunction(vm0, WorkItemRoutine=statisticsWork)')));
   const s = loadScenario('examples/vmini-traffic.yaml', driverNames());
   const w = buildWorld(s, { seed: 1 });
   w.run(untilNs(s));
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  assert.ok(all.some((l) => l.endsWith('→ NdisIoWorkItemFunction(vm0, WorkItemRoutine=statisticsWork)')));
   const timers = formatTimeline(w.trace.events, { color: false, dataPath: true }).filter((l) =>
     l.includes('→ NdisTimerFunction('),
   );
@@ -249,4 +249,49 @@ test('R7.6: a pause a filter completes from its last send completion stays in th
   assert.ok(completions(all) > 100, 'the rest were folded');
   const count = Number(/… ([\d,]+) trace events/.exec(folded.at(-1)!)?.[1]?.replace(/,/g, ''));
   assert.equal(folded.length - 2 + count, all.length - 1, 'the fold count accounts for every missing line');
+});
+
+test('statistics queries a protocol polls fold with the data path when they succeed; a failed one, and those a scenario asks for, stay', () => {
+  // vmini-traffic polls every 5 ms on three adapters: about 1,800 queries, 8 lines each.
+  const s = loadScenario('examples/vmini-traffic.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  w.run(untilNs(s));
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  const folded = formatTimeline(w.trace.events, { color: false });
+  const stats = (ls: string[]) => ls.filter((l) => l.includes('OID_GEN_STATISTICS'));
+  assert.ok(stats(all).length > 5000, `${stats(all).length} statistics lines with --datapath`);
+  assert.ok(folded.length < 400, `${folded.length} lines folded`);
+  // vm1's query pending at its NdisMRemoveMiniport is refused at surprise removal: shown.
+  assert.deepEqual(
+    stats(folded).map((l) => l.trim().replace(/^.*? (→ |Ndis)/, '$1')),
+    [
+      'NdisMOidRequestComplete(Oid=OID_GEN_STATISTICS, Status=NDIS_STATUS_NOT_ACCEPTED)',
+      '→ ProtocolOidRequestComplete(vm1, Oid=OID_GEN_STATISTICS, status=NDIS_STATUS_NOT_ACCEPTED, BytesWritten=0)',
+    ],
+  );
+  assert.ok(
+    !folded.some((l) => l.includes('WorkItemRoutine=statisticsWork')),
+    'the work item that only completed a query folds too',
+  );
+  assert.match(folded.at(-1)!, /statistics queries that succeeded/);
+  // A scenario that asks a device for its statistics sees every query of that device.
+  const asked = parseScenarioText(
+    `name: asked
+seed: 1
+until: 40ms
+protocols: [{ name: tcpip, traffic: { rate: 100, statisticsEvery: 5ms } }]
+devices: [{ name: vm0, driver: vmini, hardware: none }, { name: vm1, driver: vmini, hardware: none }]
+actions: [{ at: 20ms, do: oid, device: vm0, oid: OID_GEN_STATISTICS }]
+`,
+    'asked.yaml',
+    driverNames(),
+  );
+  const wa = buildWorld(asked, { seed: 1 });
+  wa.run(untilNs(asked));
+  const lines = formatTimeline(wa.trace.events, { color: false });
+  const calls = (dev: string) =>
+    lines.filter((l) => l.includes(`→ MiniportOidRequest(${dev}, Oid=OID_GEN_STATISTICS`)).length;
+  assert.ok(calls('vm0') >= 5, `${calls('vm0')} vm0 queries shown`);
+  assert.equal(calls('vm1'), 0);
+  assert.ok(lines.some((l) => l.includes('vm0: OID request completed (Oid=OID_GEN_STATISTICS')));
 });
