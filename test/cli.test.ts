@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -164,14 +164,57 @@ test('bad input: a misspelled field, at any depth, is reported with the field it
   assert.equal(d.stderr.trim(), `${m}: devices: expected array, got a mapping`);
 });
 
+/** examples/own-driver.yaml with its `driverModules:` line taken out, or naming `module`. */
+function ownScenario(module?: string): string {
+  const text = readFileSync('examples/own-driver.yaml', 'utf8');
+  assert.match(text, /^driverModules: \[own-driver\.ts\]$/m);
+  return text.replace(/^driverModules: .*\n/m, module === undefined ? '' : `driverModules: [${module}]\n`);
+}
+
 test('--driver: a .ts module outside the repository, in a folder with no package.json, imports ndis-sim and runs', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-driver-'));
   try {
     copyFileSync('examples/own-driver.ts', join(dir, 'my-driver.ts'));
-    copyFileSync('examples/own-driver.yaml', join(dir, 'my.yaml'));
+    writeFileSync(join(dir, 'my.yaml'), ownScenario());
     const r = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'my-driver.ts'), '--quiet');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('driverModules: a scenario names its own driver modules, relative to its file; --driver may name the same file again', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-driver-'));
+  try {
+    copyFileSync('examples/own-driver.ts', join(dir, 'my-driver.ts'));
+    writeFileSync(join(dir, 'my.yaml'), ownScenario('my-driver.ts'));
+    // Run from the repository: the module is found beside the scenario, not here.
+    const r = cli('run', join(dir, 'my.yaml'), '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /own0 +slow-pause-nic +Halted +halt action: NdisHaltDeviceFailed/);
+    const twice = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'my-driver.ts'), '--quiet');
+    assert.equal(twice.status, 0, twice.stderr);
+    // A module that is not there, or that exports no driver, is bad input naming the field.
+    writeFileSync(join(dir, 'gone.yaml'), ownScenario('gone.ts'));
+    const gone = cli('run', join(dir, 'gone.yaml'));
+    assert.equal(gone.status, 2);
+    assert.equal(
+      gone.stderr.trim(),
+      `${join(dir, 'gone.yaml')}: driverModules[0]: expected a driver module, relative to the scenario's directory, got "gone.ts" (no such file: ${join(dir, 'gone.ts')})`,
+    );
+    writeFileSync(join(dir, 'none.ts'), 'export const x = 1;\n');
+    writeFileSync(join(dir, 'none.yaml'), ownScenario('none.ts'));
+    const none = cli('run', join(dir, 'none.yaml'));
+    assert.equal(none.status, 2);
+    assert.match(
+      none.stderr,
+      /none\.yaml: driverModules\[0\]: expected a module that exports a DriverModule/,
+    );
+    writeFileSync(join(dir, 'typed.yaml'), ownScenario('[3]'));
+    const typed = cli('run', join(dir, 'typed.yaml'));
+    assert.equal(typed.status, 2);
+    assert.match(typed.stderr, /typed\.yaml: driverModules\[0\]: expected string, got/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -198,7 +241,11 @@ test('--driver: a scenario runs a driver of your own module; ndis-sim drivers li
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /own0 +slow-pause-nic +Halted +halt action: NdisHaltDeviceFailed/);
   assert.match(r.stdout, /Verdict: as expected/);
-  const without = cli('run', 'examples/own-driver.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-driver-'));
+  const bare = join(dir, 'own.yaml');
+  writeFileSync(bare, ownScenario());
+  const without = cli('run', bare);
+  rmSync(dir, { recursive: true, force: true });
   assert.equal(without.status, 2);
   assert.match(
     without.stderr,

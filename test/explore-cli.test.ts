@@ -270,6 +270,30 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   assert.equal(cli('replay', file, '--quiet').status, 1);
 });
 
+test("driverModules: explore loads the scenario's own module, in worker threads too; the replay file names it and replays without --driver", () => {
+  const out = join(dir, 'modules');
+  const r = cli(
+    'explore',
+    'examples/timer-race.yaml',
+    '--runs',
+    '30',
+    '--jobs',
+    '2',
+    '--quiet',
+    '--out',
+    out,
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /bugcheck NdisSim_TimerFreedWhileSet/);
+  // The command that shows a seed needs no --driver: the scenario names its module.
+  assert.match(r.stdout, /as it ran: ndis-sim run examples\/timer-race\.yaml --seed \d+\n/);
+  const file = join(out, readdirSync(out)[0]!);
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).drivers, ['examples/timer-race.ts']);
+  const again = cli('replay', file, '--quiet');
+  assert.equal(again.status, 1, again.stderr);
+  assert.match(again.stdout, /the trace is the one recorded/);
+});
+
 test('an injected event whose window starts after the run ends is bad input for explore and run, exit 2; --until that reaches it makes it good', () => {
   const file = join(dir, 'never.yaml');
   writeFileSync(

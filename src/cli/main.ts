@@ -47,7 +47,7 @@ import {
   untilNs,
 } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
-import { loadDriverModules } from '../scenario/modules.ts';
+import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { nearest, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
@@ -135,8 +135,10 @@ function checkWritable(opts: OutputFiles): void {
 const quietTraceMax = 4096;
 
 async function runCommand(file: string, opts: RunOptions): Promise<number> {
-  const drivers = await loadDriverModules(opts.driver ?? []);
-  const text = withCpus(readScenarioText(file), intOption(opts.cpus, '--cpus', 1, maxCpus));
+  const raw = readScenarioText(file);
+  const named = new Map<string, string>();
+  const drivers = await loadDriverModules(withScenarioModules(opts.driver ?? [], raw, file, named), named);
+  const text = withCpus(raw, intOption(opts.cpus, '--cpus', 1, maxCpus));
   const scenario = parseScenarioText(text, file, driverNames(drivers));
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   const until = untilOption(opts.until, '--until');
@@ -330,6 +332,7 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
     x = await exploreFile({
       file,
       driverFiles: opts.driver ?? [],
+      scenarioModules: true,
       ...(opts.seed === undefined ? {} : { firstSeed: opts.seed }),
       ...(opts.runs === undefined ? {} : { runs: opts.runs }),
       ...(opts.until === undefined ? {} : { until: opts.until }),

@@ -17,7 +17,7 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { checkExpectations, injectWindowsProblems, ioctlNameProblems, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
-import { loadDriverModules } from '../scenario/modules.ts';
+import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { parseDuration, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy } from '../sim/choice.ts';
 import { packageVersion } from '../version.ts';
@@ -157,6 +157,11 @@ export interface ExploreInput {
   readonly drivers?: readonly DriverModule[];
   /** Driver modules by path (--driver): loaded here, by each worker thread, and named in the replay files. */
   readonly driverFiles?: readonly string[];
+  /**
+   * Load the scenario's `driverModules:` too, after `driverFiles` (the command line
+   * does; code passes its drivers itself, as with `loadScenario`).
+   */
+  readonly scenarioModules?: boolean;
   readonly firstSeed?: string | number;
   readonly runs?: string | number;
   readonly until?: string | number;
@@ -209,8 +214,15 @@ export interface Explored {
 export async function exploreFile(o: ExploreInput): Promise<Explored> {
   pretenuringOff();
   const n = o.names;
-  const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(o.driverFiles ?? []))];
-  const text = withCpus(o.text ?? readScenarioText(o.file), intOption(o.cpus, n.cpus, 1, maxCpus));
+  const raw = o.text ?? readScenarioText(o.file);
+  // With the scenario's own driverModules: a worker thread and the replay file load them all.
+  const named = new Map<string, string>();
+  const driverFiles =
+    o.scenarioModules === true
+      ? withScenarioModules(o.driverFiles ?? [], raw, o.file, named)
+      : [...(o.driverFiles ?? [])];
+  const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(driverFiles, named))];
+  const text = withCpus(raw, intOption(o.cpus, n.cpus, 1, maxCpus));
   const scenario = parseScenarioText(text, o.file, driverNames(drivers));
   const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
   const runs = intOption(o.runs, n.runs, 1) ?? 1000;
@@ -246,7 +258,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     ]);
   const t0 = performance.now();
   const tick = o.progress?.(runs);
-  const src = { file: o.file, text, driverFiles: o.driverFiles ?? [] };
+  const src = { file: o.file, text, driverFiles };
   const { report, workers } = await exploreOnCores(
     setup,
     src,

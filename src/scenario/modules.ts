@@ -1,7 +1,10 @@
-// Driver modules named on the command line (--driver): loaded outside the simulation.
+// Driver modules named on the command line (--driver) or in a scenario
+// (`driverModules:`): loaded outside the simulation.
 
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse } from 'yaml';
 import { builtinDrivers } from '../drivers/index.ts';
 import { InputError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
@@ -27,31 +30,80 @@ function loadError(e: unknown): string {
  * The drivers of `--driver` modules: every DriverModule a module exports, by name or
  * in an array (its default export included). Outside the simulation, so it may await.
  */
-export async function loadDriverModules(files: readonly string[]): Promise<DriverModule[]> {
+export async function loadDriverModules(
+  files: readonly string[],
+  named: ReadonlyMap<string, string> = new Map(),
+): Promise<DriverModule[]> {
   const found: DriverModule[] = [];
   const names = new Map<string, string>(builtinDrivers.map((d) => [d.name, 'a built-in driver']));
   for (const f of files) {
+    // Where the module was named: `--driver x.ts`, or a scenario's `driverModules[i]`.
+    const where = named.get(f) ?? `--driver ${f}`;
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
     } catch (e) {
-      throw new InputError([`--driver: cannot load ${JSON.stringify(f)}: ${loadError(e)}`]);
+      throw new InputError([
+        `${named.get(f) ?? '--driver'}: cannot load ${JSON.stringify(f)}: ${loadError(e)}`,
+      ]);
     }
     const mine = [...new Set(Object.values(mod).flatMap((v) => (Array.isArray(v) ? v : [v])))].filter(
       isDriverModule,
     );
     if (mine.length === 0) {
       throw new InputError([
-        `--driver ${f}: expected a module that exports a DriverModule ({ name, load() }), got exports ${Object.keys(mod).join(', ') || 'none'}`,
+        `${where}: expected a module that exports a DriverModule ({ name, load() }), got exports ${Object.keys(mod).join(', ') || 'none'}`,
       ]);
     }
     for (const d of mine) {
       const clash = names.get(d.name);
       if (clash !== undefined)
-        throw new InputError([`--driver ${f}: driver name '${d.name}' is taken by ${clash}`]);
+        throw new InputError([`${where}: driver name '${d.name}' is taken by ${clash}`]);
       names.set(d.name, f);
       found.push(d);
     }
   }
   return found;
+}
+
+/**
+ * The driver modules to load for a scenario: `given` (the --driver files) and then those
+ * its `driverModules:` names, which are relative to the scenario's own directory; as
+ * paths from the working directory, a file named twice once. A scenario that does not
+ * parse, or whose field is not a list of strings, adds none here: its validation says
+ * what is wrong with it. `named` gets where each of the scenario's was named, for
+ * `loadDriverModules`'s messages.
+ */
+export function withScenarioModules(
+  given: readonly string[],
+  text: string,
+  file: string,
+  named?: Map<string, string>,
+): string[] {
+  let listed: unknown;
+  try {
+    listed = (parse(text) as { driverModules?: unknown } | null)?.driverModules;
+  } catch {
+    return [...given];
+  }
+  if (!Array.isArray(listed) || !listed.every((m) => typeof m === 'string' && m !== '')) return [...given];
+  const out = [...given];
+  const seen = new Set(given.map((g) => resolve(g)));
+  const problems: string[] = [];
+  listed.forEach((m: string, i) => {
+    const abs = resolve(dirname(file), m);
+    if (!existsSync(abs)) {
+      problems.push(
+        `${file}: driverModules[${i}]: expected a driver module, relative to the scenario's directory, got ${JSON.stringify(m)} (no such file: ${abs})`,
+      );
+      return;
+    }
+    if (seen.has(abs)) return;
+    seen.add(abs);
+    const f = relative(process.cwd(), abs) || abs;
+    named?.set(f, `${file}: driverModules[${i}]`);
+    out.push(f);
+  });
+  if (problems.length > 0) throw new InputError(problems);
+  return out;
 }

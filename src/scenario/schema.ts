@@ -722,6 +722,12 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
   z.strictObject({
     name: z.string().optional(),
     description: z.string().optional(),
+    /**
+     * Modules of drivers of your own the scenario names, relative to its file (as
+     * --driver gives them). The command line loads them; `loadScenario` only checks
+     * the field, since a library caller passes its drivers itself.
+     */
+    driverModules: z.array(z.string().min(1)).optional(),
     seed: z.number().int().nonnegative().max(0xffffffff).default(1),
     until: duration.default('30s'),
     cpus: z.number().int().min(1).max(64).default(2),
