@@ -963,7 +963,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
             : `${b.name}: ${b.op.kind} waiting at step ${b.op.step}${waitsFor(b)}`,
         );
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
-      if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
+      if (b.pause !== null)
+        out.push(
+          `${b.name}: pause pending (${b.pause.completed ? 'NdisMPauseComplete called before MiniportPause returned' : 'NdisMPauseComplete not called'})`,
+        );
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null && !(settled && this.ndis.now - b.oid.dispatchedNs < oidVerifierLimitNs))
         out.push(`${b.name}: an OID request is pending in the miniport`);
