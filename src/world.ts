@@ -654,10 +654,16 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down') this.nic(e.device);
     else if (e.kind !== 'sleep') this.deviceEntry('World.inject', e.device);
     const m = this.machine;
-    if (!m.chance(ChoiceSite.Fault, chance.num, chance.den)) return null;
+    const what = e.kind === 'sleep' ? 'inject sleep' : `inject ${e.kind} ${e.device}`;
+    let k = m.chooser.length;
+    const injected = m.chance(ChoiceSite.Fault, chance.num, chance.den);
+    m.chooser.note(k, () => `${what}: ${injected ? 'yes' : 'no'}`);
+    if (!injected) return null;
     const steps = Math.min(Math.floor((toNs - fromNs) / 1000), injectStepsMax - 1) + 1;
+    k = m.chooser.length;
     const pick = m.choose(ChoiceSite.Fault, steps);
     const atNs = steps === 1 ? fromNs : fromNs + Math.round((pick * (toNs - fromNs)) / (steps - 1));
+    m.chooser.note(k, () => `${what} at ${fmtTime(atNs)}`);
     if (this.trace.on)
       this.trace.add(
         m.now,

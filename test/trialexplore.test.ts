@@ -3,10 +3,14 @@
 // and what the reports say about the interleaving that breaks each.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { dpcRaces } from '../examples/dpc-races.ts';
 import { fmtTime } from '../src/report/format.ts';
 import { checkExpectations } from '../src/scenario/build.ts';
+import { exploreScenario } from '../src/scenario.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
 
 const drivers = dpcRaces;
@@ -58,5 +62,54 @@ test('R3.10 NdisMPauseComplete from a DPC while MiniportPause sleeps, then SUCCE
   assert.ok(
     w.pending().includes('nic0: pause pending (NdisMPauseComplete called before MiniportPause returned)'),
     `under way: ${w.pending().join('; ')}`,
+  );
+});
+
+test('explore names what a fault draw meant, and its HTML report lists the schedule the failure needs, each choice linked to the trace at its time', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'ndis-sim-trialexplore-'));
+  try {
+    const r = await exploreScenario('examples/rxpool-race.yaml', {
+      driverFiles: ['examples/dpc-races.ts'],
+      firstSeed: 57,
+      runs: 1,
+      out,
+      html: true,
+    });
+    assert.equal(r.failed, 1, r.text);
+    // The injected removal's time draw says which injection and when it came.
+    assert.match(r.text, /Fault answered 296901 of 0–800000 \(inject remove nic0 at 0\.396901 s\)/, r.text);
+    const page = readFileSync(r.failures[0]!.report!, 'utf8');
+    assert.match(page, /<section id="choices"><h2>The schedule<\/h2>/, 'a schedule section');
+    assert.match(page, /Choices not the simplest: 8 of \d+ \(shrunk: the failure needs each\)/);
+    // The DPC latency that lets the halt in: linked to the ISR that queued that DPC.
+    const row =
+      /<tr><td>840<\/td><td>0\.397220 s<\/td><td>DpcLatency answered 1 of 0–3<\/td><td><\/td><td><a href="#e(\d+)"[^>]*>([^<]*)<\/a>/.exec(
+        page,
+      );
+    assert.ok(row !== null, 'the DpcLatency row with its trace link');
+    assert.match(row[2]!, /0\.397220 s {2}cpu 0 {2}rxpool-race {2}→ MiniportInterrupt\(nic0\)/);
+    assert.match(page, /inject remove nic0 at 0\.396901 s/, 'the meaning column');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("a SimNic's fault-plan draws carry their meaning in the decision log (rehangAfterReset, hangEvery), and only they", () => {
+  const s = scenario('giveup-race');
+  s.devices[0]!.faults!.hangEvery = { period: '1s', chance: '25%' };
+  const { w } = runExample(s, drivers, 3);
+  const notes = w.decisions().flatMap((d) => (d.note === undefined ? [] : [`${d.site}:${d.note}`]));
+  assert.ok(
+    notes.some((n) => /^5:nic0: hangs again \d+\.\d{6} s after the reset$/.test(n)),
+    notes.join('\n'),
+  );
+  assert.ok(
+    notes.some((n) => /^5:nic0: hangEvery draw: (no )?hang$/.test(n)),
+    notes.join('\n'),
+  );
+  // Every note is on a Fault decision (site 5), none on the scheduling answers.
+  assert.deepEqual(
+    notes.filter((n) => !n.startsWith('5:')),
+    [],
   );
 });
