@@ -113,3 +113,14 @@ test("a SimNic's fault-plan draws carry their meaning in the decision log (rehan
     [],
   );
 });
+
+test('R8.4 NdisAllocateNetBufferAndNetBufferList on a pool MiniportHaltEx freed before NdisMDeregisterInterruptEx ran the queued DPC: the message says where the pool was freed', () => {
+  const { r } = runExample(scenario('rxpool-race'), drivers, 57);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ObjectFreedInUse', r.bugCheck?.message);
+  assert.equal(r.bugCheck?.ddi, 'NdisAllocateNetBufferAndNetBufferList');
+  assert.match(
+    r.bugCheck!.message,
+    /on a freed pool: NdisFreeNetBufferListPool freed it in MiniportHaltEx on CPU 0 at 0\.397621 s$/,
+    r.bugCheck!.message,
+  );
+});
