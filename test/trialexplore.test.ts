@@ -8,8 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { dpcRaces } from '../examples/dpc-races.ts';
+import { driverNames } from '../src/drivers/index.ts';
+import { InputError } from '../src/errors.ts';
 import { fmtTime } from '../src/report/format.ts';
 import { checkExpectations } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import { exploreScenario } from '../src/scenario.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
 
@@ -122,5 +125,35 @@ test('R8.4 NdisAllocateNetBufferAndNetBufferList on a pool MiniportHaltEx freed 
     r.bugCheck!.message,
     /on a freed pool: NdisFreeNetBufferListPool freed it in MiniportHaltEx on CPU 0 at 0\.397621 s$/,
     r.bugCheck!.message,
+  );
+});
+
+test('bad input: an inject entry given a fixed time (at:) is told of within:, not "did you mean do?"', () => {
+  const text = [
+    'devices:',
+    '  - { name: nic0, driver: rxpool-race }',
+    'inject:',
+    '  - { do: remove, device: nic0, at: 1s }',
+    'actions:',
+    '  - { at: 1s, do: remove, device: nic0, atx: 2 }',
+    '',
+  ].join('\n');
+  let problems: string[] = [];
+  try {
+    parseScenarioText(text, 'mine.yaml', driverNames(drivers));
+  } catch (e) {
+    assert.ok(e instanceof InputError, String(e));
+    problems = e.problems;
+  }
+  assert.ok(
+    problems.includes(
+      'mine.yaml: inject[0]: unknown field "at"; an injected event comes at a time each run draws from within: a..b (a fixed time is an action\'s at:, under actions:)',
+    ),
+    problems.join('\n'),
+  );
+  // Elsewhere the nearest field is still suggested.
+  assert.ok(
+    problems.some((p) => p.startsWith('mine.yaml: actions[0]: unknown field "atx"; did you mean at?')),
+    problems.join('\n'),
   );
 });
