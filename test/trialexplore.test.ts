@@ -117,8 +117,18 @@ test("a SimNic's fault-plan draws carry their meaning in the decision log (rehan
   );
 });
 
-test('R8.4 NdisAllocateNetBufferAndNetBufferList on a pool MiniportHaltEx freed before NdisMDeregisterInterruptEx ran the queued DPC: the message says where the pool was freed', () => {
-  const { r } = runExample(scenario('rxpool-race'), drivers, 57);
+test('R8.4 NdisAllocateNetBufferAndNetBufferList on a pool MiniportHaltEx freed before NdisMDeregisterInterruptEx ran the queued DPC: the message says where the pool was freed, the trace that the DPC ran from the deregistration', () => {
+  const { w, r } = runExample(scenario('rxpool-race'), drivers, 57, true);
+  const ev = w.trace.events;
+  const dereg = ev.findIndex((e) => e.what === 'NdisMDeregisterInterruptEx');
+  assert.ok(dereg > 0, 'the halt deregisters');
+  assert.deepEqual(
+    ev.slice(dereg + 1, dereg + 3).map((e) => [e.kind, e.what, e.data?.queuedOn ?? null]),
+    [
+      ['ndis', 'NdisMDeregisterInterruptEx runs a DPC still queued before it returns', 'CPU 0'],
+      ['call', 'MiniportInterruptDPC', null],
+    ],
+  );
   assert.equal(r.bugCheck?.rule, 'NdisSim_ObjectFreedInUse', r.bugCheck?.message);
   assert.equal(r.bugCheck?.ddi, 'NdisAllocateNetBufferAndNetBufferList');
   assert.match(
