@@ -81,6 +81,12 @@ test('explore names what a fault draw meant, and its HTML report lists the sched
     assert.equal(r.failed, 1, r.text);
     // The injected removal's time draw says which injection and when it came.
     assert.match(r.text, /Fault answered 296901 of 0–800000 \(inject remove nic0 at 0\.396901 s\)/, r.text);
+    // So does --json, and only there: the scheduling answers have no note.
+    const choices = r.failures[0]!.shrunk!.choices;
+    assert.deepEqual(
+      choices.map((c) => c.note),
+      ['inject remove nic0 at 0.396901 s', ...choices.slice(1).map(() => null)],
+    );
     const page = readFileSync(r.failures[0]!.report!, 'utf8');
     assert.match(page, /<section id="choices"><h2>The schedule<\/h2>/, 'a schedule section');
     assert.match(page, /Choices not the simplest: 8 of \d+ \(shrunk: the failure needs each\)/);

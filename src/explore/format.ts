@@ -150,6 +150,8 @@ export interface ChoiceJson {
   readonly answer: number;
   /** The answers there were to choose from (0 … of − 1). */
   readonly of: number;
+  /** What the answer meant, for a fault draw of the scenario's own ("inject remove nic0 at 0.396901 s"), else null. */
+  readonly note: string | null;
 }
 
 /** One kind of failure of an exploration, as `explore --json` gives it. */
@@ -246,6 +248,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
                         site: choiceSiteNames[d.site]!,
                         answer: d.pick,
                         of: d.count,
+                        note: d.note ?? null,
                       },
                     ],
               ),
