@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import { dpcRaces } from '../examples/dpc-races.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
+import { exploreSeeds } from '../src/explore/explore.ts';
 import { fmtTime } from '../src/report/format.ts';
-import { checkExpectations } from '../src/scenario/build.ts';
+import { checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { exploreScenario } from '../src/scenario.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
@@ -171,5 +172,22 @@ test('bad input: an inject entry given a fixed time (at:) is told of within:, no
   assert.ok(
     problems.some((p) => p.startsWith('mine.yaml: actions[0]: unknown field "atx"; did you mean at?')),
     problems.join('\n'),
+  );
+});
+
+test('situations: a halt or pause that comes between an interrupt and its DPC says so (interrupt DPC queued), and for rxpool-race those are exactly the failing runs', () => {
+  const s = scenario('rxpool-race');
+  const r = exploreSeeds({ scenario: s, drivers, untilNs: untilNs(s), verifier: 'bugcheck' }, 1, 80);
+  const failing = r.groups.flatMap((g) => g.seeds);
+  assert.deepEqual(failing, [57, 69], r.groups.map((g) => g.signature).join('; '));
+  const queued = r.situations.find((t) => t.what === 'MiniportHaltEx in Paused, interrupt DPC queued');
+  assert.deepEqual(queued, {
+    what: 'MiniportHaltEx in Paused, interrupt DPC queued',
+    runs: 2,
+    firstSeed: 57,
+  });
+  assert.deepEqual(
+    r.situations.find((t) => t.what === 'MiniportHaltEx in Paused'),
+    { what: 'MiniportHaltEx in Paused', runs: 78, firstSeed: 1 },
   );
 });

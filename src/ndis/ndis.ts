@@ -1838,6 +1838,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
   }
 
+  /** Whether a DPC of interrupt `i` (its line's, a message's, one for a CPU) is queued and has not run yet. */
+  interruptDpcQueued(i: NdisInterrupt): boolean {
+    if (i.k.dpc.queuedOn !== -1) return true;
+    const d = this.cpuDpcs.get(i);
+    if (d !== undefined) for (const dpc of d) if (dpc.queuedOn !== -1) return true;
+    if (i.messages !== null)
+      for (const m of i.messages) {
+        if (m.k.dpc.queuedOn !== -1) return true;
+        if (m.cpuDpcs !== null) for (const dpc of m.cpuDpcs) if (dpc.queuedOn !== -1) return true;
+      }
+    return false;
+  }
+
   /**
    * Runs `dpc` now if it is queued, saying so in the trace: the DPC's lines then sit
    * under NdisMDeregisterInterruptEx's caller, and without this one a reader would
