@@ -69,7 +69,7 @@ test('R3.10 NdisMPauseComplete from a DPC while MiniportPause sleeps, then SUCCE
   );
 });
 
-test('explore names what a fault draw meant, and its HTML report lists the schedule the failure needs, each choice linked to the trace at its time', async () => {
+test('explore shrinks rxpool-race to the removal time and one DPC latency (retiming drops the start-up latencies), names what the fault draw meant, and its HTML report lists that schedule, each choice linked to the trace at its time', async () => {
   const out = mkdtempSync(join(tmpdir(), 'ndis-sim-trialexplore-'));
   try {
     const r = await exploreScenario('examples/rxpool-race.yaml', {
@@ -81,24 +81,34 @@ test('explore names what a fault draw meant, and its HTML report lists the sched
     });
     assert.equal(r.failed, 1, r.text);
     // The injected removal's time draw says which injection and when it came.
-    assert.match(r.text, /Fault answered 296901 of 0–800000 \(inject remove nic0 at 0\.396901 s\)/, r.text);
+    // Without retiming: 8 choices, four of them latencies at start-up and in the removal
+    // that only kept the removal's phase against the frames arriving every millisecond.
+    assert.deepEqual(
+      r.failures[0]!.shrunk!.choices.map((c) => [c.site, c.answer]),
+      [
+        ['Fault', 296911],
+        ['DpcLatency', 1],
+      ],
+      r.text,
+    );
+    assert.match(r.text, /Fault answered 296911 of 0–800000 \(inject remove nic0 at 0\.396911 s\)/, r.text);
     // So does --json, and only there: the scheduling answers have no note.
     const choices = r.failures[0]!.shrunk!.choices;
     assert.deepEqual(
       choices.map((c) => c.note),
-      ['inject remove nic0 at 0.396901 s', ...choices.slice(1).map(() => null)],
+      ['inject remove nic0 at 0.396911 s', null],
     );
     const page = readFileSync(r.failures[0]!.report!, 'utf8');
     assert.match(page, /<section id="choices"><h2>The schedule<\/h2>/, 'a schedule section');
-    assert.match(page, /Choices not the simplest: 8 of \d+ \(shrunk: the failure needs each\)/);
+    assert.match(page, /Choices not the simplest: 2 of \d+ \(shrunk: the failure needs each\)/);
     // The DPC latency that lets the halt in: linked to the ISR that queued that DPC.
     const row =
-      /<tr><td>840<\/td><td>0\.397220 s<\/td><td>DpcLatency answered 1 of 0–3<\/td><td><\/td><td><a href="#e(\d+)"[^>]*>([^<]*)<\/a>/.exec(
+      /<tr><td>840<\/td><td>0\.397080 s<\/td><td>DpcLatency answered 1 of 0–3<\/td><td><\/td><td><a href="#e(\d+)"[^>]*>([^<]*)<\/a>/.exec(
         page,
       );
     assert.ok(row !== null, 'the DpcLatency row with its trace link');
-    assert.match(row[2]!, /0\.397220 s {2}cpu 0 {2}rxpool-race {2}→ MiniportInterrupt\(nic0\)/);
-    assert.match(page, /inject remove nic0 at 0\.396901 s/, 'the meaning column');
+    assert.match(row[2]!, /0\.397080 s {2}cpu 0 {2}rxpool-race {2}→ MiniportInterrupt\(nic0\)/);
+    assert.match(page, /inject remove nic0 at 0\.396911 s/, 'the meaning column');
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
