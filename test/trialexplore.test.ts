@@ -14,6 +14,7 @@ import { exploreSeeds } from '../src/explore/explore.ts';
 import { fmtTime } from '../src/report/format.ts';
 import { checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
+import { loadDriverModules } from '../src/scenario/modules.ts';
 import { exploreScenario } from '../src/scenario.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
 
@@ -200,4 +201,14 @@ test('situations: a halt or pause that comes between an interrupt and its DPC sa
     r.situations.find((t) => t.what === 'MiniportHaltEx in Paused'),
     { what: 'MiniportHaltEx in Paused', runs: 78, firstSeed: 1 },
   );
+});
+
+test('bad input: a mistyped --driver path is "no such file", with the nearest module beside it, not node\'s loader error naming ndis-sim\'s own file', async () => {
+  await assert.rejects(loadDriverModules(['examples/dpc-race.ts']), (e: unknown) => {
+    assert.ok(e instanceof InputError, String(e));
+    assert.deepEqual(e.problems, [
+      `--driver: expected a module file (.ts or .js), got "examples/dpc-race.ts": no such file from ${process.cwd()}; did you mean examples/dpc-races.ts?`,
+    ]);
+    return true;
+  });
 });

@@ -1,10 +1,12 @@
 // Driver modules named on the command line (--driver): loaded outside the simulation.
 
-import { resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { builtinDrivers } from '../drivers/index.ts';
 import { InputError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
+import { nearest } from './schema.ts';
 
 function isDriverModule(v: unknown): v is DriverModule {
   if (typeof v !== 'object' || v === null) return false;
@@ -31,6 +33,22 @@ export async function loadDriverModules(files: readonly string[]): Promise<Drive
   const found: DriverModule[] = [];
   const names = new Map<string, string>(builtinDrivers.map((d) => [d.name, 'a built-in driver']));
   for (const f of files) {
+    // A mistyped path: say so, not what node's loader says of it (which names the
+    // ndis-sim module that imported it).
+    if (!existsSync(resolve(f))) {
+      let near: string | null = null;
+      try {
+        const dir = dirname(f);
+        const scripts = readdirSync(resolve(dir)).filter((x) => /\.(ts|mts|js|mjs)$/.test(x));
+        const n = nearest(basename(f), scripts);
+        near = n === null ? null : join(dir, n);
+      } catch {
+        // No such directory either.
+      }
+      throw new InputError([
+        `--driver: expected a module file (.ts or .js), got ${JSON.stringify(f)}: no such file from ${process.cwd()}${near === null ? '' : `; did you mean ${near}?`}`,
+      ]);
+    }
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
