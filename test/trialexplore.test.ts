@@ -3,10 +3,11 @@
 // and what the reports say about the interleaving that breaks each.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { dpcRaces } from '../examples/dpc-races.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
@@ -110,6 +111,25 @@ test('explore shrinks rxpool-race to the removal time and one DPC latency (retim
     assert.ok(row !== null, 'the DpcLatency row with its trace link');
     assert.match(row[2]!, /0\.397080 s {2}cpu 0 {2}rxpool-race {2}→ MiniportInterrupt\(nic0\)/);
     assert.match(page, /inject remove nic0 at 0\.396911 s/, 'the meaning column');
+    // In a browser (where there is one: test/html-browser.test.ts says how to get it),
+    // the link selects that event and the details name it.
+    const chromium = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].find((p) => existsSync(p));
+    if (chromium !== undefined) {
+      const { chromium: pw } = await import('playwright-core');
+      const browser = await pw.launch({ executablePath: chromium });
+      try {
+        const tab = await browser.newPage();
+        await tab.goto(pathToFileURL(r.failures[0]!.report!).href);
+        await tab.click(`#choices a[data-event="${row[1]}"]`);
+        assert.match(
+          (await tab.textContent('#details')) ?? '',
+          new RegExp(`^Trace event ${row[1]} at 0\\.397080 s`),
+        );
+        assert.match((await tab.textContent('#details')) ?? '', /MiniportInterrupt\(nic0\)/);
+      } finally {
+        await browser.close();
+      }
+    }
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
