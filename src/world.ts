@@ -371,6 +371,17 @@ function waitsFor(b: MiniportBlock): string {
       `protocol ${bd.protocol.name}'s pause waits for ${sends.length} send(s) to complete (${held})`,
     );
   }
+  // R4.7: a reset that never completes holds the OID requests of a protocol's unbind
+  // (clearing its packet filter, say), and the teardown waits behind them.
+  if (b.resetInProgress)
+    for (const bd of b.bindings) {
+      let held = 0;
+      for (const r of b.oidQueue) if (r.origin.kind === 'binding' && r.origin.binding === bd) held++;
+      if (held > 0)
+        parts.push(
+          `protocol ${bd.protocol.name} (${bd.state}) has ${held} OID request(s) NDIS holds until the reset completes`,
+        );
+    }
   return parts.length === 0 ? '' : `: ${parts.join('; ')}`;
 }
 

@@ -232,3 +232,13 @@ test('bad input: a mistyped --driver path is "no such file", with the nearest mo
     return true;
   });
 });
+
+test("R4.7 giveup-race: a reset never completed holds the unbind's OID requests; what is still under way says so, beside the reset itself", () => {
+  const { w, r } = runExample(scenario('giveup-race'), drivers, 1);
+  assert.equal(r.verdict, 'ok', 'no rule broken: the expectations fail');
+  assert.deepEqual(w.pending(true), [
+    'nic0: teardown waiting at step unbind: protocol tcpip (Closing) has 2 OID request(s) NDIS holds until the reset completes',
+    'nic0: reset in progress (MiniportResetEx not completed)',
+    'IRP_MN_REMOVE_DEVICE to nic0 not completed',
+  ]);
+});
