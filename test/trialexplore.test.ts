@@ -10,10 +10,12 @@ import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { dpcRaces } from '../examples/dpc-races.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { variantOfMonitorLwf } from '../src/drivers/lwf.ts';
 import { InputError } from '../src/errors.ts';
 import { exploreSeeds } from '../src/explore/explore.ts';
+import * as N from '../src/index.ts';
 import { fmtTime } from '../src/report/format.ts';
-import { checkExpectations, untilNs } from '../src/scenario/build.ts';
+import { buildWorld, checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
 import { exploreScenario } from '../src/scenario.ts';
@@ -241,4 +243,42 @@ test("R4.7 giveup-race: a reset never completed holds the unbind's OID requests;
     'nic0: reset in progress (MiniportResetEx not completed)',
     'IRP_MN_REMOVE_DEVICE to nic0 not completed',
   ]);
+});
+
+test('R7.6 NdisFPauseComplete from a timer while FilterPause sleeps, then SUCCESS: the report names the timer routine, not FilterPause', () => {
+  const early = variantOfMonitorLwf(
+    'early-pause-lwf',
+    'a timer completes the pause FilterPause then answers',
+    (c) => {
+      c.PauseHandler = (m) => {
+        const t = N.NdisAllocateTimerObject(m.handle, {
+          Header: {
+            Type: N.NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+            Revision: N.NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+          },
+          AllocationTag: 0x656c7265,
+          TimerFunction: () => N.NdisFPauseComplete(m.handle),
+          FunctionContext: null,
+        });
+        N.NdisSetTimerObject(t.TimerObject!, -500, 0, null); // 50 us
+        N.NdisMSleep(200); // the timer's callback runs meanwhile
+        N.NdisFreeTimerObject(t.TimerObject!);
+        return N.NDIS_STATUS_SUCCESS;
+      };
+    },
+  );
+  const text = `until: 300ms
+filters: [{ driver: early-pause-lwf }]
+devices: [{ name: nic0, driver: healthy-nic }]
+actions: [{ at: 100ms, do: stop, device: nic0 }]
+`;
+  const s = parseScenarioText(text, 'early.yaml', driverNames([early]));
+  const r = buildWorld(s, { drivers: [early] }).run(untilNs(s));
+  assert.equal(r.bugCheck?.rule, 'NdisFilterTimedPauseComplete', r.bugCheck?.message ?? r.verdict);
+  assert.match(
+    r.bugCheck!.message,
+    /^NdisFPauseComplete for \S+ came from \S+ on CPU \d at 0\.1\d{5} s, while FilterPause had not returned yet, and FilterPause then returned SUCCESS: the pause completed twice/,
+    r.bugCheck!.message,
+  );
+  assert.doesNotMatch(r.bugCheck!.message, /came from FilterPause/);
 });
