@@ -371,6 +371,17 @@ function waitsFor(b: MiniportBlock): string {
       `protocol ${bd.protocol.name}'s pause waits for ${sends.length} send(s) to complete (${held})`,
     );
   }
+  // R4.7: a reset that never completes holds the OID requests of a protocol's unbind
+  // (clearing its packet filter, say), and the teardown waits behind them.
+  if (b.resetInProgress)
+    for (const bd of b.bindings) {
+      let held = 0;
+      for (const r of b.oidQueue) if (r.origin.kind === 'binding' && r.origin.binding === bd) held++;
+      if (held > 0)
+        parts.push(
+          `protocol ${bd.protocol.name} (${bd.state}) has ${held} OID request(s) NDIS holds until the reset completes`,
+        );
+    }
   return parts.length === 0 ? '' : `: ${parts.join('; ')}`;
 }
 
@@ -654,10 +665,16 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down') this.nic(e.device);
     else if (e.kind !== 'sleep') this.deviceEntry('World.inject', e.device);
     const m = this.machine;
-    if (!m.chance(ChoiceSite.Fault, chance.num, chance.den)) return null;
+    const what = e.kind === 'sleep' ? 'inject sleep' : `inject ${e.kind} ${e.device}`;
+    let k = m.chooser.length;
+    const injected = m.chance(ChoiceSite.Fault, chance.num, chance.den);
+    m.chooser.note(k, () => `${what}: ${injected ? 'yes' : 'no'}`);
+    if (!injected) return null;
     const steps = Math.min(Math.floor((toNs - fromNs) / 1000), injectStepsMax - 1) + 1;
+    k = m.chooser.length;
     const pick = m.choose(ChoiceSite.Fault, steps);
     const atNs = steps === 1 ? fromNs : fromNs + Math.round((pick * (toNs - fromNs)) / (steps - 1));
+    m.chooser.note(k, () => `${what} at ${fmtTime(atNs)}`);
     if (this.trace.on)
       this.trace.add(
         m.now,
@@ -963,7 +980,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
             : `${b.name}: ${b.op.kind} waiting at step ${b.op.step}${waitsFor(b)}`,
         );
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
-      if (b.pause !== null) out.push(`${b.name}: pause pending (NdisMPauseComplete not called)`);
+      if (b.pause !== null)
+        out.push(
+          `${b.name}: pause pending (${b.pause.completed ? 'NdisMPauseComplete called before MiniportPause returned' : 'NdisMPauseComplete not called'})`,
+        );
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null && !(settled && this.ndis.now - b.oid.dispatchedNs < oidVerifierLimitNs))
         out.push(`${b.name}: an OID request is pending in the miniport`);

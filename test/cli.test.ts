@@ -259,7 +259,10 @@ test('--driver: a scenario runs a driver of your own module; ndis-sim drivers li
 
 test('--driver: a module that cannot load, exports no DriverModule, or reuses a built-in name is bad input, exit 2', () => {
   const cases: [string, RegExp][] = [
-    ['no/such/driver.ts', /^--driver: cannot load "no\/such\/driver\.ts": /],
+    [
+      'no/such/driver.ts',
+      /^--driver: expected a module file \(\.ts or \.js\), got "no\/such\/driver\.ts": no such file from /,
+    ],
     [
       'test/fixtures/not-a-driver.ts',
       /^--driver test\/fixtures\/not-a-driver\.ts: expected a module that exports a DriverModule \(\{ name, load\(\) \}\), got exports almost, answer$/m,

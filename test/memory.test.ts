@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { lifecycle } from '../bench/workloads.ts';
+import { dpcRaces } from '../examples/dpc-races.ts';
 import { eventQueue } from '../examples/event-queue.ts';
 import { ioctlRace, ioctlRaceFixed } from '../examples/ioctl-race.ts';
 import { linkWatch, linkWatchHasty, linkWatchPlain } from '../examples/link-watch.ts';
@@ -96,6 +97,7 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     packetFilter,
     pcinic,
     ...pcinicBugs,
+    ...dpcRaces,
   ];
   const files = [
     ...readdirSync('examples')

@@ -49,7 +49,7 @@ import {
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { nearest, type Scenario } from '../scenario/schema.ts';
-import { FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
+import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
@@ -188,6 +188,8 @@ function showRun(
   opts: Omit<RunOptions, 'seed' | 'until' | 'driver' | 'verifier'>,
   /** How the summary names the seed: a replay's shrunk run is not that seed's own. */
   seedLabel = 'seed',
+  /** A replay's decisions, for the HTML report's schedule section. */
+  choices?: { decisions: readonly Decision[]; shrunk: boolean },
 ): number {
   const summary = world.summary();
   const c = color(opts);
@@ -224,6 +226,7 @@ function showRun(
       summary,
       expectation,
       version: packageVersion(),
+      choices,
     });
   };
   for (const flag of outputFlags) {
@@ -444,6 +447,7 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     r.verifier,
     opts,
     r.shrunk ? 'shrunk from seed' : 'seed',
+    { decisions: world.decisions(), shrunk: r.shrunk },
   );
   // What makes this schedule this one: the answers that are not the simplest.
   const log = world.decisions();

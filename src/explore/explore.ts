@@ -158,6 +158,13 @@ export function nonDefault(log: readonly Decision[]): number {
 /** Questions of up to this many answers have an answer lowered value by value; larger ones by halving. */
 const lowerStepByStep = 16;
 
+/** A fault draw of more answers than this is an injected event's time (an answer a microsecond). */
+const retimeMinAnswers = 1024;
+/** The virtual time one answer of an injected time stands for (World.inject). */
+const injectAnswerNs = 1000;
+/** Answers either side of the measured shift the retiming tries. */
+const retimeSpread = 8;
+
 /** How far ahead a guided run looks for a logged question like the one asked. */
 const guideWindow = 16;
 
@@ -307,11 +314,14 @@ export function shrink(
   let picks = best.map((d) => d.pick);
   let outcome = first.outcome;
   let runs = 0;
+  /** The last candidate's run, kept or not (the retiming measures it). */
+  let last: OneRun | null = null;
   const attempt = (cand: number[]): boolean => {
     if (runs >= maxRuns) return false;
     runs++;
     const guide = cand.map((pick, i) => ({ ...best[i]!, pick }));
     const r = runOnce(bounded, seed, { strategy: new GuidedStrategy(guide), record: true });
+    last = r;
     if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) return false;
     const log = trimDecisions(r.world.decisions());
     const got = log.map((d) => d.pick);
@@ -335,6 +345,56 @@ export function shrink(
     if (faults.length > 0 && !attempt(only(faults)) && faults.length > 1)
       for (const i of faults) if (attempt(only([i]))) break;
   }
+  // Retiming: scheduling answers early in a run (a latency at start-up) that only set
+  // the phase of what follows (frames arriving every millisecond from when receive was
+  // turned on) cannot go back to 0 alone: the injected event then lands elsewhere in
+  // that phase. Taken out together with the injected time moved by as much as the
+  // timeline moved, they may. The shift is measured, not searched for: a run without
+  // them (which passes) is compared with the best one at the last decision before the
+  // first answer kept, and the injected time is tried at that shift and a few
+  // microseconds about it. rxpool-race: 8 choices became 3.
+  const retime = (): boolean => {
+    const draws = picks.flatMap((p, i) =>
+      p !== 0 && best[i]!.site === ChoiceSite.Fault && best[i]!.count > retimeMinAnswers ? [i] : [],
+    );
+    if (draws.length !== 1) return false;
+    const f = draws[0]!;
+    const others = picks.flatMap((p, i) => (p !== 0 && best[i]!.site !== ChoiceSite.Fault ? [i] : []));
+    // The earliest ones together (all but the last, all but the last two …), then each alone.
+    const sets = [
+      ...others.slice(0, -1).map((_, n) => others.slice(0, others.length - 1 - n)),
+      ...others.map((i) => [i]),
+    ];
+    for (const drop of sets) {
+      if (runs >= maxRuns) return false;
+      const cand = picks.slice();
+      for (const i of drop) cand[i] = 0;
+      // The first answer the candidate keeps after those it drops, and the decision before it.
+      const after = cand.findIndex((p, i) => p !== 0 && i > drop[drop.length - 1]! && i !== f);
+      const k = (after === -1 ? best.length : after) - 1;
+      const before = best;
+      if (attempt(cand)) return true;
+      const probe: OneRun | null = last;
+      if (probe === null || runs >= maxRuns) return false;
+      const log = probe.world.decisions();
+      const was = before[k]?.atNs;
+      const now = log[k]?.atNs;
+      if (was === undefined || now === undefined || log[k]!.site !== best[k]!.site) continue;
+      const shift = Math.round((now - was) / injectAnswerNs);
+      // Answers before the injected event move the timeline it must keep its place in
+      // (the injected time moves with it); answers after it, in what it set off, move
+      // that instead, and the injected time moves the other way.
+      for (const by of shift === 0 ? [] : [shift, -shift])
+        for (let e = 0; e <= retimeSpread && runs < maxRuns; e = e <= 0 ? 1 - e : -e) {
+          const at = picks[f]! + by + e;
+          if (at < 0 || at >= best[f]!.count) continue;
+          const moved = cand.slice();
+          moved[f] = at;
+          if (attempt(moved)) return true;
+        }
+    }
+    return false;
+  };
   for (;;) {
     let progress = false;
     // The tail: keep only a leading part of the answers.
@@ -417,6 +477,7 @@ export function shrink(
         } else lo = mid;
       }
     }
+    if (!progress && runs < maxRuns && retime()) continue;
     if (!progress || runs >= maxRuns) break;
   }
   return {

@@ -84,7 +84,7 @@ export function formatChoices(log: readonly Decision[], max: number): string[] {
     .slice(0, max)
     .map(
       (d) =>
-        `decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`,
+        `decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}${d.note === undefined ? '' : ` (${d.note})`}`,
     );
   if (needed.length > max) out.push(`… ${needed.length - max} more`);
   return out;
@@ -150,6 +150,8 @@ export interface ChoiceJson {
   readonly answer: number;
   /** The answers there were to choose from (0 … of − 1). */
   readonly of: number;
+  /** What the answer meant, for a fault draw of the scenario's own ("inject remove nic0 at 0.396901 s"), else null. */
+  readonly note: string | null;
 }
 
 /** One kind of failure of an exploration, as `explore --json` gives it. */
@@ -246,6 +248,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
                         site: choiceSiteNames[d.site]!,
                         answer: d.pick,
                         of: d.count,
+                        note: d.note ?? null,
                       },
                     ],
               ),

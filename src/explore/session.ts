@@ -309,6 +309,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
             summary,
             expectation: checkExpectations(ran, traced.result, summary, setup.verifier),
             version: r.ndisSim,
+            choices: { decisions: traced.world.decisions(), shrunk: r.shrunk },
           }),
         );
         reports.set(g.signature, html);
@@ -527,7 +528,13 @@ function replayOf(
       ? g.shrunk.decisions
       : trimDecisions(runOnce(setup, seed, { record: true }).world.decisions());
   // The run once more with its trace, for the digest the replay checks.
-  const traced = runOnce(setup, seed, { replay: decisions, strategy: new FixedStrategy([]), trace: true });
+  // Recorded too: the HTML report lists its decisions, as `replay --html` does.
+  const traced = runOnce(setup, seed, {
+    replay: decisions,
+    strategy: new FixedStrategy([]),
+    trace: true,
+    record: true,
+  });
   const want = g.shrunk?.outcome.signature ?? g.signature;
   if (traced.outcome.signature !== want)
     throw new InternalError('explore: the replayed run does not fail as the explored one did', [

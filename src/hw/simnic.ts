@@ -32,6 +32,7 @@ import {
   PCI_SUBCLASS_NET_ETHERNET_CTLR,
 } from '../ndis/generated/status.ts';
 import type { InterruptLine, MessageInterrupts, Mmio, PciConfigSpace } from '../pnp/resources.ts';
+import { fmtTime } from '../report/format.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
@@ -486,7 +487,11 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     assert(r.maxNs >= r.minNs, 'SimNic: range', r.minNs, r.maxNs);
     if (r.maxNs === r.minNs) return r.minNs;
     const step = (r.maxNs - r.minNs) / (rangeSteps - 1);
-    return r.minNs + Math.round(this.kernel.machine.choose(ChoiceSite.Fault, rangeSteps) * step);
+    const c = this.kernel.machine.chooser;
+    const k = c.length;
+    const ns = r.minNs + Math.round(c.choose(ChoiceSite.Fault, rangeSteps) * step);
+    c.note(k, () => `${this.name}: hangs again ${fmtTime(ns)} after the reset`);
+    return ns;
   }
 
   fire(op: number, arg: unknown): void {
@@ -531,8 +536,13 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         if (this.unplugged) return;
         if (!this.vanished) {
           // Machine.chance: answer 0 is "no hang", so the simplest schedule injects none.
-          if (this.kernel.machine.chance(ChoiceSite.Fault, e.chance.num, e.chance.den))
-            this.hang('fault plan: random hang');
+          const k = this.kernel.machine.chooser.length;
+          const hang = this.kernel.machine.chance(ChoiceSite.Fault, e.chance.num, e.chance.den);
+          this.kernel.machine.chooser.note(
+            k,
+            () => `${this.name}: hangEvery draw: ${hang ? 'hang' : 'no hang'}`,
+          );
+          if (hang) this.hang('fault plan: random hang');
         }
         this.kernel.machine.after(e.periodNs, this, Op.HangTick, null);
         return;

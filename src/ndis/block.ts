@@ -112,6 +112,12 @@ export interface PendingPause {
   /** MiniportPause has returned (PENDING). */
   returned: boolean;
   completed: boolean;
+  /**
+   * Where NdisMPauseComplete came from while MiniportPause had not returned yet, for the
+   * report of a pause then completed twice: "MiniportInterruptDPC on CPU 1 at 0.100196 s".
+   * Null when MiniportPause made the call itself, or none came.
+   */
+  completedBy: string | null;
   watchdog: SimEvent | null;
 }
 

@@ -328,6 +328,8 @@ export interface FilterPending {
   returned: boolean;
   /** The completion DDI ran (possibly inside the handler); `status` is its result. */
   completed: boolean;
+  /** Where a pause's NdisFPauseComplete came from before FilterPause returned, when not from it (as PendingPause). */
+  completedBy: string | null;
   status: number;
   watchdog: SimEvent | null;
 }
@@ -687,7 +689,14 @@ function callSetModuleOptions(
 
 function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   setFilter(n, m, 'Restarting');
-  const p: FilterPending = { kind: 'restart', returned: false, completed: false, status: 0, watchdog: null };
+  const p: FilterPending = {
+    kind: 'restart',
+    returned: false,
+    completed: false,
+    completedBy: null,
+    status: 0,
+    watchdog: null,
+  };
   m.pending = p;
   const g = b.general;
   const f = enterFilter(n, m, 'FilterRestart');
@@ -779,7 +788,14 @@ function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number
   const c = m.driver.chars;
   const reason = pauseReasonSeen(why, c.MajorNdisVersion * 100 + c.MinorNdisVersion, true);
   setFilter(n, m, 'Pausing');
-  const p: FilterPending = { kind: 'pause', returned: false, completed: false, status: 0, watchdog: null };
+  const p: FilterPending = {
+    kind: 'pause',
+    returned: false,
+    completed: false,
+    completedBy: null,
+    status: 0,
+    watchdog: null,
+  };
   m.pending = p;
   const f = enterFilter(
     n,
@@ -817,7 +833,9 @@ function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number
         'NdisFilterTimedPauseComplete',
         'FilterPause',
         b.name,
-        `FilterPause of ${m.name} called NdisFPauseComplete and then returned SUCCESS: the pause completed twice (R7.6)`,
+        p.completedBy === null
+          ? `FilterPause of ${m.name} called NdisFPauseComplete and then returned SUCCESS: the pause completed twice (R7.6)`
+          : `NdisFPauseComplete for ${m.name} came from ${p.completedBy}, while FilterPause had not returned yet, and FilterPause then returned SUCCESS: the pause completed twice; a pause that anything else may complete returns NDIS_STATUS_PENDING (R7.6)`,
       );
     }
     finishFilterPause(n, m);

@@ -17,7 +17,7 @@ import { nblApiLeftAtEnd } from './api/nblapi.ts';
 import { pollsLeftAtEnd } from './api/poll.ts';
 import type { Binding, NetEventCode } from './binding.ts';
 import { Binding as BindingImpl } from './binding.ts';
-import type { MiniportBlock, PnpOp, TeardownWhy } from './block.ts';
+import type { MiniportBlock, PendingPause, PnpOp, TeardownWhy } from './block.ts';
 import { removeFrom } from './block.ts';
 import {
   attachFilters,
@@ -951,7 +951,7 @@ export function callPause(n: Ndis, b: MiniportBlock, why: number): void {
   const reason = pauseReasonSeen(why, b.driver.ndisVersion, false);
   if (n.situationsOn) n.noteSituation(situationCode(SituationKind.Pause, b));
   b.move('MiniportPause');
-  const pending = { returned: false, completed: false, watchdog: null };
+  const pending: PendingPause = { returned: false, completed: false, completedBy: null, watchdog: null };
   b.pause = pending;
   const f = n.enter(
     b,
@@ -987,7 +987,9 @@ export function callPause(n: Ndis, b: MiniportBlock, why: number): void {
         'NdisSim_PauseCompleteUnexpected',
         'MiniportPause',
         b.name,
-        'MiniportPause called NdisMPauseComplete and then returned SUCCESS: the pause completed twice (R3.10)',
+        pending.completedBy === null
+          ? 'MiniportPause called NdisMPauseComplete and then returned SUCCESS: the pause completed twice (R3.10)'
+          : `NdisMPauseComplete came from ${pending.completedBy}, while MiniportPause had not returned yet, and MiniportPause then returned SUCCESS: the pause completed twice; a pause that anything else may complete returns NDIS_STATUS_PENDING (R3.10)`,
         ['PAUSE_COMPLETE', b.name, 0],
       );
     }

@@ -85,6 +85,8 @@ export type NblPlace =
 export class NblPool implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_NBL_POOL';
   freed = false;
+  /** Where NdisFreeNetBufferListPool freed it ("MiniportHaltEx on CPU 0 at 0.397221 s"), for a later use. */
+  freedBy: string | null = null;
   allocated = 0;
   /** The generic object allocated as its handle, which may not be freed before it. */
   generic: NdisGenericObject | null = null;

@@ -1827,15 +1827,42 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * default one and those for TargetProcessors, before it returns (R2.10).
    */
   flushInterruptDpcs(i: NdisInterrupt): void {
-    this.kernel.flushDpc(i.k.dpc);
+    this.flushInterruptDpc(i, i.k.dpc);
     const d = this.cpuDpcs.get(i);
-    if (d !== undefined) for (const dpc of d) this.kernel.flushDpc(dpc);
+    if (d !== undefined) for (const dpc of d) this.flushInterruptDpc(i, dpc);
     if (i.messages === null) return;
     // Message-based: every message's default DPC and its DPCs for TargetProcessors.
     for (const m of i.messages) {
-      this.kernel.flushDpc(m.k.dpc);
-      if (m.cpuDpcs !== null) for (const dpc of m.cpuDpcs) this.kernel.flushDpc(dpc);
+      this.flushInterruptDpc(i, m.k.dpc);
+      if (m.cpuDpcs !== null) for (const dpc of m.cpuDpcs) this.flushInterruptDpc(i, dpc);
     }
+  }
+
+  /** Whether a DPC of interrupt `i` (its line's, a message's, one for a CPU) is queued and has not run yet. */
+  interruptDpcQueued(i: NdisInterrupt): boolean {
+    if (i.k.dpc.queuedOn !== -1) return true;
+    const d = this.cpuDpcs.get(i);
+    if (d !== undefined) for (const dpc of d) if (dpc.queuedOn !== -1) return true;
+    if (i.messages !== null)
+      for (const m of i.messages) {
+        if (m.k.dpc.queuedOn !== -1) return true;
+        if (m.cpuDpcs !== null) for (const dpc of m.cpuDpcs) if (dpc.queuedOn !== -1) return true;
+      }
+    return false;
+  }
+
+  /**
+   * Runs `dpc` now if it is queued, saying so in the trace: the DPC's lines then sit
+   * under NdisMDeregisterInterruptEx's caller, and without this one a reader would
+   * take them for that caller's own doing.
+   */
+  private flushInterruptDpc(i: NdisInterrupt, dpc: Dpc): void {
+    if (dpc.queuedOn === -1) return;
+    if (this.trace.on)
+      this.traceNdis(i.block, 'NdisMDeregisterInterruptEx runs a DPC still queued before it returns', {
+        queuedOn: `CPU ${dpc.queuedOn}`,
+      });
+    this.kernel.flushDpc(dpc);
   }
 
   runInterruptDpc(i: NdisInterrupt, dpc: Dpc): void {

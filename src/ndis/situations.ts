@@ -44,7 +44,16 @@ const kindNames = [
   "a protocol driver's NdisCloseAdapterEx completed before it returned",
   "a protocol driver's NetEventPause with its sends in flight",
 ];
-const flagNames = ['reset pending', 'OID pending', 'in MiniportHaltEx', 'surprise-removed', 'device failed'];
+const flagNames = [
+  'reset pending',
+  'OID pending',
+  'in MiniportHaltEx',
+  'surprise-removed',
+  'device failed',
+  'interrupt DPC queued',
+];
+/** The flags' span in a code. */
+const flagSpan = 2 ** flagNames.length;
 
 /** The situation of `b` for an event of `kind`, as a number (situationName names it). */
 export function situationCode(kind: number, b: MiniportBlock): number {
@@ -53,14 +62,21 @@ export function situationCode(kind: number, b: MiniportBlock): number {
     (b.oid !== null ? 2 : 0) |
     (b.inHalt ? 4 : 0) |
     (b.surpriseRemoved ? 8 : 0) |
-    (b.deviceFailed ? 16 : 0);
-  return (kind * adapterStates.length + adapterStates.indexOf(b.state)) * 32 + flags;
+    (b.deviceFailed ? 16 : 0) |
+    // A pause or halt between an interrupt and its DPC: the DPC runs after MiniportPause
+    // returned, or inside NdisMDeregisterInterruptEx (R2.10, R3.3).
+    ((kind === SituationKind.Pause || kind === SituationKind.Halt) &&
+    b.interrupt !== null &&
+    b.ndis.interruptDpcQueued(b.interrupt)
+      ? 32
+      : 0);
+  return (kind * adapterStates.length + adapterStates.indexOf(b.state)) * flagSpan + flags;
 }
 
 /** "surprise removal in Running, reset pending" */
 export function situationName(code: number): string {
-  const flags = code % 32;
-  const rest = (code - flags) / 32;
+  const flags = code % flagSpan;
+  const rest = (code - flags) / flagSpan;
   const state = rest % adapterStates.length;
   const kind = (rest - state) / adapterStates.length;
   let s = `${kindNames[kind]} in ${adapterStates[state]}`;

@@ -15,6 +15,7 @@ import pc from 'picocolors';
 import { irqlNames } from '../kernel/kernel.ts';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import { adapterEvents, adapterStates, adapterTable, type StateSpec } from '../ndis/states.ts';
+import { choiceSiteNames, type Decision } from '../sim/choice.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import { catalogue } from '../verifier/catalogue.ts';
@@ -40,6 +41,12 @@ export interface HtmlReportInput {
   expectation: { met: boolean; problems: string[] } | null;
   /** ndis-sim's version, for the footer. */
   version: string;
+  /**
+   * A replayed run's decisions (`replay`, and `explore --html` beside each replay
+   * file): the page lists the answers that are not 0 of a shrunk run, each with the
+   * trace at its time, as the terminal lists them after the summary.
+   */
+  choices?: { decisions: readonly Decision[]; shrunk: boolean } | undefined;
 }
 
 /** The data the page's script reads: see html-client.js. */
@@ -248,6 +255,56 @@ ${i.scenario.description ? `<p class="description">${h(i.scenario.description.tr
 <p id="verdict" class="verdict ${good ? 'good' : 'bad'}">Verdict: ${h(verdict)}</p>
 ${problems}
 </header>`;
+}
+
+/** Most decisions the schedule section lists, as the terminal's replay does. */
+const choicesMax = 40;
+
+/**
+ * The answers that are not 0, of a shrunk run: what the failure needs. Each links to
+ * the first trace event at or after its time, where its effect shows (the ISR whose
+ * DPC a DpcLatency answer delays, say).
+ */
+function choicesSection(c: HtmlReportInput['choices'], events: readonly TraceEvent[]): string {
+  if (c === undefined) return '';
+  const needed = c.decisions.flatMap((d, k) => (d.pick === 0 ? [] : [{ d, k }]));
+  const why = !c.shrunk
+    ? " (the seed's own; explore shrinks them)"
+    : needed.length === 0
+      ? ' (shrunk: the simplest schedule fails, so the failure needs no choice)'
+      : ' (shrunk: the failure needs each)';
+  const head = `<p>Choices not the simplest: ${needed.length} of ${c.decisions.length}${h(why)}</p>`;
+  if (!c.shrunk || needed.length === 0)
+    return `<section id="choices"><h2>The schedule</h2>\n${head}\n</section>`;
+  const plain = pc.createColors(false);
+  const rows = needed.slice(0, choicesMax).map(({ d, k }) => {
+    const at = d.atNs ?? 0;
+    // The trace is in time order: the first event at or after the decision's time.
+    let lo = 0;
+    let hi = events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (events[mid]!.t < at) lo = mid + 1;
+      else hi = mid;
+    }
+    const e = events[lo];
+    const trace =
+      e === undefined
+        ? ''
+        : `<a href="#e${lo}" class="ev-link" data-event="${lo}">${h(`${fmtTime(e.t)}  cpu ${e.cpu}  ${e.actor}  ${describeEvent(e, plain)}`)}</a>`;
+    return [
+      String(k + 1),
+      h(fmtTime(at)),
+      h(`${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}`),
+      h(d.note ?? ''),
+      trace,
+    ];
+  });
+  const more = needed.length > choicesMax ? `<p>… ${needed.length - choicesMax} more</p>` : '';
+  return `<section id="choices"><h2>The schedule</h2>
+${head}
+${table(['Decision', 'Time', 'Answer', 'Meaning', 'The trace from then'], rows, 'choices')}
+${more}</section>`;
 }
 
 function bugCheckSection(v: Violation, dropped: number): string {
@@ -643,8 +700,9 @@ ${style}</style>
 </head>
 <body>
 ${headerSection(i)}
-<nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 || i.result.warnings.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
+<nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}${i.choices !== undefined ? '<a href="#choices">The schedule</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 || i.result.warnings.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
 ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
+${choicesSection(i.choices, i.events)}
 ${removalSection(stories, i.events, i.dropped, i.result.endNs)}
 ${timelineSection()}
 ${eventsSection(i.events.length)}

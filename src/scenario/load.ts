@@ -69,6 +69,10 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
     case 'invalid_type':
       return `expected ${i.expected}, got ${show(i.input)}`;
     case 'unrecognized_keys': {
+      // An injected event has no fixed time: each run draws it (the field an action has
+      // is not the one meant, whatever its spelling is near).
+      if (i.path[0] === 'inject' && i.path.length === 2 && i.keys.length === 1 && i.keys[0] === 'at')
+        return 'unknown field "at"; an injected event comes at a time each run draws from within: a..b (a fixed time is an action\'s at:, under actions:)';
       const known = fieldsAt(schema, i.path);
       const near = i.keys.length === 1 ? nearest(i.keys[0]!, known) : null;
       return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${near ? `; did you mean ${near}?` : ''}`;

@@ -1,13 +1,14 @@
 // Driver modules named on the command line (--driver) or in a scenario
 // (`driverModules:`): loaded outside the simulation.
 
-import { existsSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import { builtinDrivers } from '../drivers/index.ts';
 import { InputError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
+import { nearest } from './schema.ts';
 
 function isDriverModule(v: unknown): v is DriverModule {
   if (typeof v !== 'object' || v === null) return false;
@@ -39,6 +40,22 @@ export async function loadDriverModules(
   for (const f of files) {
     // Where the module was named: `--driver x.ts`, or a scenario's `driverModules[i]`.
     const where = named.get(f) ?? `--driver ${f}`;
+    // A mistyped path: say so, not what node's loader says of it (which names the
+    // ndis-sim module that imported it).
+    if (!existsSync(resolve(f))) {
+      let near: string | null = null;
+      try {
+        const dir = dirname(f);
+        const scripts = readdirSync(resolve(dir)).filter((x) => /\.(ts|mts|js|mjs)$/.test(x));
+        const n = nearest(basename(f), scripts);
+        near = n === null ? null : join(dir, n);
+      } catch {
+        // No such directory either.
+      }
+      throw new InputError([
+        `--driver: expected a module file (.ts or .js), got ${JSON.stringify(f)}: no such file from ${process.cwd()}${near === null ? '' : `; did you mean ${near}?`}`,
+      ]);
+    }
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;

@@ -132,6 +132,11 @@ export interface Decision {
   pick: number;
   /** Virtual time of the decision, in a log read back from a run (not in a replay file). */
   atNs?: number;
+  /**
+   * What the answer meant, where the code that asked says so (a recorded log only):
+   * "inject remove nic0 at 0.396901 s" for an injected event's time draw.
+   */
+  note?: string;
 }
 
 export class ReplayDiverged extends Error {
@@ -168,6 +173,8 @@ export class Chooser {
   /** Numbers used in `chunk` (three per decision). */
   private used = 0;
   private n = 0;
+  /** Notes on recorded decisions, by index (Chooser.note): a few per run, none unrecorded. */
+  private notes: Map<number, string> | null = null;
   constructor(
     private readonly strategy: Strategy,
     private readonly prefix: readonly Decision[] = [],
@@ -214,6 +221,18 @@ export class Chooser {
     return this.n;
   }
 
+  /**
+   * Says what the answer of the decision just made meant, for the reports of a
+   * recorded run: `before` is `length` before the question, and a question of one
+   * option (not logged) gets no note. Only for rare questions (the scenario's fault
+   * draws); the text is made only when the log is recorded, so give a function.
+   */
+  note(before: number, text: () => string): void {
+    if (!this.record || this.n === before) return;
+    this.notes ??= new Map();
+    this.notes.set(this.n - 1, text());
+  }
+
   decisions(): Decision[] {
     const out: Decision[] = [];
     const tail = this.chunk === null ? [] : [this.chunk.subarray(0, this.used)];
@@ -228,6 +247,7 @@ export class Chooser {
         });
       }
     }
+    if (this.notes !== null) for (const [k, text] of this.notes) if (k < out.length) out[k]!.note = text;
     return out;
   }
 }

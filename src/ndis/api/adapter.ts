@@ -254,7 +254,15 @@ export function NdisMPauseComplete(MiniportAdapterHandle: NDIS_HANDLE): void {
     return;
   }
   p.completed = true;
-  if (p.returned) life.finishPause(n, b);
+  if (p.returned) {
+    life.finishPause(n, b);
+    return;
+  }
+  // Inside MiniportPause's own call, or from elsewhere while it sleeps or waits: the
+  // report of a pause completed twice names the second (R3.10).
+  const fn = n.runningFunction();
+  if (fn !== 'MiniportPause')
+    p.completedBy = `${fn ?? b.driver.name} on CPU ${n.kernel.ctx.cpu} at ${fmtTime(n.now)}`;
 }
 
 /** VOID NdisMRestartComplete(MiniportAdapterHandle, Status). <= DISPATCH; only for a pended restart. */

@@ -1,6 +1,7 @@
 // Data-path DDIs of a miniport: NBL pools and NBLs, send completion, receive
 // indication, OID completion (06-oid-datapath.md).
 
+import { fmtTime } from '../../report/format.ts';
 import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
 import { mdlUnlocked } from '../device.ts';
@@ -190,7 +191,12 @@ export function poolOf(x: unknown, ddi: string): NblPool {
   if (x instanceof NblPool && !x.freed) return x;
   const n = currentNdis(ddi);
   if (x instanceof NblPool)
-    return n.verifier.fatal('NdisSim_ObjectFreedInUse', ddi, x.block?.name ?? null, `${ddi} on a freed pool`);
+    return n.verifier.fatal(
+      'NdisSim_ObjectFreedInUse',
+      ddi,
+      x.block?.name ?? null,
+      `${ddi} on a freed pool${x.freedBy === null ? '' : `: NdisFreeNetBufferListPool freed it in ${x.freedBy}`}`,
+    );
   const what = x instanceof NbPool ? 'a NET_BUFFER pool (NdisAllocateNetBufferPool), ' : '';
   // NULL: in C a NULL dereference; most often a handle the driver cleared when it freed the pool.
   return n.verifier.fatal(
@@ -218,6 +224,7 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
     );
   }
   pool.freed = true;
+  pool.freedBy = `${n.runningFunction() ?? 'driver code'} on CPU ${n.kernel.ctx.cpu} at ${fmtTime(n.now)}`;
   poolFreed(pool);
   if (n.trace.on) n.traceDdi(ddi, pool.block, pool.kind === 'protocol' ? { protocol: pool.owner } : {});
   if (pool.kind === 'protocol') {

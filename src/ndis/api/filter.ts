@@ -4,6 +4,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
+import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import {
   attachInRegistration,
@@ -317,7 +318,13 @@ export function NdisFPauseComplete(NdisFilterHandle: NDIS_HANDLE): void {
   }
   p.completed = true;
   // Inside FilterPause the handler's return ends the pause (filter.ts).
-  if (p.returned) finishFilterPause(n, m);
+  if (p.returned) {
+    finishFilterPause(n, m);
+    return;
+  }
+  const fn = n.runningFunction();
+  if (fn !== 'FilterPause')
+    p.completedBy = `${fn ?? m.driver.name} on CPU ${n.kernel.ctx.cpu} at ${fmtTime(n.now)}`;
 }
 
 /** VOID NdisFRestartComplete(NdisFilterHandle, Status). PASSIVE: ends a restart FilterRestart pended. */
