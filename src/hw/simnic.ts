@@ -102,6 +102,11 @@ export interface FaultPlan {
   linkDownForNs: number | null;
   /** The NIC does not come back from a low-power state (a system sleep, a selective suspend): powered up again, it reads all ones (R5.8). */
   deadOnResume?: boolean;
+  /**
+   * As deadOnResume, but only for a power-down that begins at or after this time (ns):
+   * the NIC comes back from the low-power stays before it, and not from the first after.
+   */
+  deadOnResumeAfterNs?: number;
 }
 
 /** Traffic arriving from the wire. */
@@ -175,6 +180,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   poweredOff = false;
   /** The low-power state it is in while powered off, for the trace. */
   private offState = 'D3';
+  /** When the bus last powered the NIC down (deadOnResumeAfterNs). */
+  private offSinceNs = 0;
   /** An access while powered off was traced already (once per power-down). */
   private offAccessNoted = false;
   linkUp = true;
@@ -614,6 +621,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (!on) {
       if (this.poweredOff) return;
       this.poweredOff = true;
+      this.offSinceNs = this.now;
       this.offState = state;
       this.offAccessNoted = false;
       this.vanished = true;
@@ -639,7 +647,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (!this.poweredOff) return;
     this.poweredOff = false;
     if (this.unplugged) return;
-    if (this.faults.deadOnResume === true) {
+    const after = this.faults.deadOnResumeAfterNs;
+    if (this.faults.deadOnResume === true || (after !== undefined && this.offSinceNs >= after)) {
       this.unplugged = true;
       if (this.trace.on) this.note('did not power up (fault plan): registers read 0xFFFFFFFF');
       return;

@@ -143,6 +143,8 @@ export const faultsSchema = z.strictObject({
   linkDownFor: duration.optional(),
   /** The NIC does not power up again after NDIS powered it down, for a system sleep or a selective suspend (reads all ones): R5.8. */
   deadOnResume: z.boolean().optional(),
+  /** As deadOnResume, for a power-down that begins at or after this time only: the NIC comes back from those before. */
+  deadOnResumeAfter: duration.optional(),
 });
 
 const trafficSchema = z.strictObject({
