@@ -95,7 +95,7 @@ export type PmnicBug =
   | 'remove-not-complete'
   | 'd3-keeps-sends'
   | 'wake-reason-late'
-  | 'stats-in-d3';
+  | 'shutdown-in-d3';
 
 interface Adapter {
   handle: N.NDIS_HANDLE;
@@ -459,12 +459,12 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
   /** Once a second, DISPATCH_LEVEL: a sample of the NIC for check-for-hang, then again. */
   function statsTick(_s1: unknown, a: Adapter): void {
     N.NdisDprAcquireSpinLock(a.lock);
+    // A tick that was already due when OID_PNP_SET_POWER(D3) cancelled the timer (the
+    // cancel returned FALSE) finds F_LOW_POWER and leaves the NIC alone.
     const quiet = (a.flags & (F_LOW_POWER | F_SURPRISE_REMOVED | F_HALTING)) !== 0;
-    if (quiet && !has('stats-in-d3')) a.statsArmed = false;
+    if (quiet) a.statsArmed = false;
     N.NdisDprReleaseSpinLock(a.lock);
-    if (quiet && !has('stats-in-d3')) return;
-    // BUG (stats-in-d3): the check for low power is missing, so a tick that was
-    // already queued when OID_PNP_SET_POWER(D3) cancelled the timer reads the NIC in D3.
+    if (quiet) return;
     N.NdisReadRegisterUlong(a.heartbeat);
     armStats(a);
   }
@@ -704,9 +704,9 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     const st = N.NdisReadRegisterUlong(a.status);
     if (st !== ALL_ONES) {
       backInD0(a, st);
-      // BUG (wake-reason-late): the wake reason goes up after the link state and after
-      // OID_PNP_SET_POWER(D0) completed.
-      if (woke && has('wake-reason-late')) indicateWakeReason(a);
+      // BUG (wake-reason-late): the wake reason is left to a work item, which runs after
+      // OID_PNP_SET_POWER(D0) completed and after the link state it explains.
+      if (woke && has('wake-reason-late')) N.NdisQueueIoWorkItem(a.removeWork!, indicateWakeReason, a);
       return N.NDIS_STATUS_SUCCESS;
     }
     if (has('set-power-d0-fails')) {
@@ -1020,7 +1020,11 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
       ResetHandlerEx: reset,
       DevicePnPEventNotifyHandler: devicePnPEventNotify,
       ShutdownHandlerEx: (a) => {
-        if ((a.flags & (F_SURPRISE_REMOVED | F_LOW_POWER)) === 0) N.NdisWriteRegisterUlong(a.ctrl, 0);
+        // Any IRQL, no locks: stop the NIC's DMA, unless it is gone or powered down.
+        // BUG (shutdown-in-d3): the power state is not looked at.
+        const offLimits =
+          a.flags & (has('shutdown-in-d3') ? F_SURPRISE_REMOVED : F_SURPRISE_REMOVED | F_LOW_POWER);
+        if (offLimits === 0) N.NdisWriteRegisterUlong(a.ctrl, 0);
       },
       // OID_PNP_SET_POWER(D0) is the only request that pends; NDIS never cancels it.
       CancelOidRequestHandler: () => {},
@@ -1045,8 +1049,8 @@ const bugs: [PmnicBug, string][] = [
     'OID_PNP_SET_POWER(D3) succeeds with the statistics timer still set (NdisSim_SetPowerTimerSet)',
   ],
   [
-    'stats-in-d3',
-    'the statistics timer does not look at the power state: a tick that fires in D3 reads the NIC (NdisSim_HardwareAccessInLowPower)',
+    'shutdown-in-d3',
+    'MiniportShutdownEx stops the NIC without looking at the power state: a shutdown in selective suspend writes to a NIC in D3 (NdisSim_HardwareAccessInLowPower)',
   ],
   [
     'cancel-reads-nic',
@@ -1075,7 +1079,10 @@ const bugs: [PmnicBug, string][] = [
     'd3-keeps-sends',
     'NO_PAUSE_ON_SUSPEND, and OID_PNP_SET_POWER(D3) succeeds with sends still on the NIC (NdisSim_SetPowerSendsPending)',
   ],
-  ['wake-reason-late', 'NDIS_STATUS_PM_WAKE_REASON comes after the link state indication, not first'],
+  [
+    'wake-reason-late',
+    'NDIS_STATUS_PM_WAKE_REASON is indicated from a work item, after OID_PNP_SET_POWER(D0) completed (NdisSim_WakeReasonOutsideSetPower)',
+  ],
 ];
 
 export const pmnicBugs: N.DriverModule[] = bugs.map(([bug, what]) =>

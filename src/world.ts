@@ -819,6 +819,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         }
         case 'wake-signal': {
           const b = this.adapter(a.device);
+          d.nic?.signalWake();
           if (b !== undefined) ssWakeSignal(this.ndis, b);
           break;
         }

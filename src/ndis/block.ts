@@ -59,6 +59,7 @@ export type SleepStep =
   | 'pause-protocols'
   | 'pause-miniport'
   | 'power-down'
+  | 'wait-pm-parameters'
   | 'wait-set-power'
   | 'done';
 export type WakeStep =
