@@ -95,7 +95,8 @@ export type PmnicBug =
   | 'remove-not-complete'
   | 'd3-keeps-sends'
   | 'wake-reason-late'
-  | 'shutdown-in-d3';
+  | 'shutdown-in-d3'
+  | 'removal-race';
 
 interface Adapter {
   handle: N.NDIS_HANDLE;
@@ -723,16 +724,20 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
 
   /** DISPATCH_LEVEL: is the NIC back yet? */
   function resumePoll(_s1: unknown, a: Adapter): void {
+    const st = N.NdisReadRegisterUlong(a.status);
+    const waiting = st === ALL_ONES && N.NdisGetSystemUpTimeEx() < a.resumeDeadlineMs;
+    // The request is taken under the lock: a surprise removal may complete it first.
+    N.NdisDprAcquireSpinLock(a.lock);
     a.resumeArmed = false;
     const req = a.powerRequest;
+    if (req !== null && waiting) a.resumeArmed = true;
+    else a.powerRequest = null;
+    N.NdisDprReleaseSpinLock(a.lock);
     if (req === null) return;
-    const st = N.NdisReadRegisterUlong(a.status);
-    if (st === ALL_ONES && N.NdisGetSystemUpTimeEx() < a.resumeDeadlineMs) {
-      a.resumeArmed = true;
+    if (waiting) {
       N.NdisSetTimerObject(a.resumeTimer!, -10 * 10_000, 0, a);
       return;
     }
-    a.powerRequest = null;
     if (st !== ALL_ONES) {
       backInD0(a, st);
       N.NdisMOidRequestComplete(a.handle, req, N.NDIS_STATUS_SUCCESS);
@@ -962,6 +967,17 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     flushSends(a, N.NDIS_STATUS_NOT_ACCEPTED);
     N.NDIS_LOWER_IRQL(old, N.DISPATCH_LEVEL);
     if (resetting) N.NdisMResetComplete(a.handle, N.NDIS_STATUS_FAILURE, false);
+    // An OID_PNP_SET_POWER(D0) pended while the NIC wakes: it never will now (R5.7).
+    // Taken under the lock, so the poll finds nothing to complete; a poll still set is
+    // cancelled, one already running or queued sees the request gone.
+    // BUG (removal-race): completed, but left in powerRequest for the poll.
+    N.NdisAcquireSpinLock(a.lock);
+    const req = a.powerRequest;
+    if (!has('removal-race')) a.powerRequest = null;
+    N.NdisReleaseSpinLock(a.lock);
+    if (req === null) return;
+    if (!has('removal-race') && N.NdisCancelTimerObject(a.resumeTimer!)) a.resumeArmed = false;
+    N.NdisMOidRequestComplete(a.handle, req, N.NDIS_STATUS_NOT_ACCEPTED);
   }
 
   function halt(a: Adapter, _action: number): void {
@@ -1078,6 +1094,10 @@ const bugs: [PmnicBug, string][] = [
   [
     'd3-keeps-sends',
     'NO_PAUSE_ON_SUSPEND, and OID_PNP_SET_POWER(D3) succeeds with sends still on the NIC (NdisSim_SetPowerSendsPending)',
+  ],
+  [
+    'removal-race',
+    'a surprise removal while OID_PNP_SET_POWER(D0) is pended: the SurpriseRemoved handler completes the request but leaves it to the poll, which completes it again (NdisSim_OidCompleteUnexpected, for explore)',
   ],
   [
     'wake-reason-late',
