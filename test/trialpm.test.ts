@@ -449,3 +449,30 @@ test('examples/pmnic-explore.yaml: explore finds pmnic-removal-race (a surprise 
   const fixed = await exploreScenario('pmnic-explore.yaml', { drivers, text, firstSeed: 300, runs: 10 });
   assert.equal(fixed.failed, 0, fixed.text);
 });
+
+test("scenario input: an oid action with NDIS's own power OIDs, or a set of OID_PM_ADD_WOL_PATTERN, is bad input that says why, on the oid field", () => {
+  const yaml = (oid: string, request = 'set', value = ', value: 4') =>
+    `devices:\n  - { name: nic0, driver: pmnic }\nactions:\n  - { at: 1s, do: oid, device: nic0, oid: ${oid}, request: ${request}${value} }\n`;
+  for (const [oid, request, value, why] of [
+    [
+      'OID_PNP_SET_POWER',
+      'set',
+      ', value: 4',
+      /NDIS sends it itself around a power change .* `sleep` action/,
+    ],
+    ['OID_PNP_QUERY_POWER', 'query', '', /NDIS sends it itself around a power change/],
+    ['0xFD01010A', 'set', ', value: 4', /OID_PM_ADD_WOL_PATTERN: its NDIS_PM_WOL_PATTERN is not modelled/],
+  ] as const) {
+    assert.throws(
+      () => scenarioWorld('bad.yaml', { drivers, text: yaml(oid, request, value) }),
+      (e: { problems?: string[] }) => {
+        assert.equal(e.problems?.length, 1, String(e.problems));
+        assert.match(e.problems![0]!, /^bad\.yaml: actions\[0\]\.oid: expected an OID /);
+        assert.match(e.problems![0]!, why);
+        return true;
+      },
+    );
+  }
+  // A query of the pattern list, and a removal by pattern ID, still go down.
+  assert.doesNotThrow(() => scenarioWorld('ok.yaml', { drivers, text: yaml('OID_PM_REMOVE_WOL_PATTERN') }));
+});

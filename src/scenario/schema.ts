@@ -392,6 +392,19 @@ function oidProblem(v: unknown): string {
 }
 
 /**
+ * What is wrong with the OID of an `oid` action, or null: NDIS's own power requests, which
+ * it sends around a power change and never takes from above, and a set whose structure
+ * the action cannot carry.
+ */
+function ndisOnlyOidProblem(oid: string, request: 'query' | 'set'): string | null {
+  if (oid === 'OID_PNP_SET_POWER' || oid === 'OID_PNP_QUERY_POWER')
+    return `expected an OID a protocol may send, got ${oid}: NDIS sends it itself around a power change (docs/model.md "System sleep and resume"); a scenario changes the power state with a \`sleep\` action, or lets selective suspend do it`;
+  if (oid === 'OID_PM_ADD_WOL_PATTERN' && request === 'set')
+    return `expected an OID whose set carries a ULONG or a list of addresses, got ${oid}: its NDIS_PM_WOL_PATTERN is not modelled (docs/model.md "System sleep and resume")`;
+  return null;
+}
+
+/**
  * What is wrong with the value of an `oid` action, or null. A set carries what its
  * InformationBuffer holds: 6-byte addresses for OID_802_3_MULTICAST_LIST, a ULONG for
  * any other OID (the packet filter's bits, say); a query carries nothing.
@@ -643,8 +656,10 @@ export const actionSchema = z
       });
     }
     if (a.do === 'oid' && a.oid !== undefined) {
-      const problem = oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
-      if (problem !== null) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
+      const wrong = ndisOnlyOidProblem(oidLabel(a.oid), a.request ?? 'query');
+      const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
+      if (problem !== null)
+        ctx.addIssue({ code: 'custom', path: [wrong === null ? 'value' : 'oid'], message: problem });
     }
     if (a.do !== 'oid') {
       const given = oidFields.filter((f) => a[f] !== undefined);
