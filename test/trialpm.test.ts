@@ -379,6 +379,7 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
     (e) => e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON',
   );
   assert.ok(reason > 0, 'pmnic reported a wake reason');
+  assert.equal(data(ev[reason]!).WakeReason, 'NdisWakeReasonMediaConnect', 'the timeline names the reason');
   const call = ev.findLastIndex((e, i) => i < reason && e.kind === 'call');
   assert.equal(data(ev[call]!).Oid, 'OID_PNP_SET_POWER', 'inside OID_PNP_SET_POWER(D0)');
   const link = ev.findIndex(

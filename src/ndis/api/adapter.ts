@@ -363,6 +363,14 @@ const connectStates = [
  * What the trace shows of an indication: its StatusCode, and for a link state what the
  * link is (connected or not, and its transmit speed), the news it carries.
  */
+/** NDIS_PM_WAKE_REASON_TYPE's media-independent values, for the trace. */
+const wakeReasons: Record<number, string> = {
+  0: 'NdisWakeReasonUnspecified',
+  1: 'NdisWakeReasonPacket',
+  2: 'NdisWakeReasonMediaDisconnect',
+  3: 'NdisWakeReasonMediaConnect',
+};
+
 function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
   const data: Record<string, unknown> = { StatusCode: s.StatusCode };
   const buf = s.StatusBuffer as { MediaConnectState?: unknown; XmitLinkSpeed?: unknown } | null;
@@ -371,6 +379,10 @@ function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
     data.MediaConnectState = typeof m === 'number' ? (connectStates[m] ?? m) : m;
     if (typeof buf.XmitLinkSpeed === 'number')
       data.XmitLinkSpeed = buf.XmitLinkSpeed >= 2 ** 64 ? 'NDIS_LINK_SPEED_UNKNOWN' : buf.XmitLinkSpeed;
+  }
+  if (s.StatusCode === NDIS_STATUS_PM_WAKE_REASON && typeof buf === 'object' && buf !== null) {
+    const r = (buf as { WakeReason?: unknown }).WakeReason;
+    data.WakeReason = typeof r === 'number' ? (wakeReasons[r] ?? r) : r;
   }
   return data;
 }
