@@ -140,6 +140,8 @@ interface Adapter {
   enabledPatterns: number;
   /** The WoL patterns NDIS added, by PatternId. */
   patterns: Map<number, unknown>;
+  /** Why the NIC woke, as OID_PNP_SET_POWER(D0) found it (NDIS_PM_WAKE_REASON_TYPE). */
+  wakeReason: number;
   /** The idle notification is outstanding (MiniportIdleNotification returned PENDING). */
   idlePending: boolean;
   /** The pended OID_PNP_SET_POWER(D0) while the NIC wakes, and the poll that watches it. */
@@ -251,6 +253,7 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
       wakeUpFlags: 0,
       enabledPatterns: 0,
       patterns: new Map(),
+      wakeReason: 0,
       idlePending: false,
       powerRequest: null,
       resumeTimer: null,
@@ -699,10 +702,16 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
    * program it and succeed; if not, pend and poll it until ResumeTimeoutMs.
    */
   function setFullPower(a: Adapter, req: N.NDIS_OID_REQUEST): N.NDIS_STATUS {
-    // Wake reason first, before any indication the wake causes (the wake-reason pages).
+    // Wake reason first, before any indication the wake causes (the wake-reason pages):
+    // a link that came up while the NIC slept woke it; anything else (a magic packet, a
+    // pattern) this NIC cannot tell apart.
     const woke = takePmeStatus(a);
-    if (woke && !has('wake-reason-late')) indicateWakeReason(a);
     const st = N.NdisReadRegisterUlong(a.status);
+    a.wakeReason =
+      st !== ALL_ONES && (st & STATUS_LINK_UP) !== 0 && !a.linkUp
+        ? N.NdisWakeReasonMediaConnect
+        : N.NdisWakeReasonUnspecified;
+    if (woke && !has('wake-reason-late')) indicateWakeReason(a);
     if (st !== ALL_ONES) {
       backInD0(a, st);
       // BUG (wake-reason-late): the wake reason is left to a work item, which runs after
@@ -774,7 +783,7 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     const reason = {
       Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NDIS_PM_WAKE_REASON_REVISION_1 },
       Flags: 0,
-      WakeReason: N.NdisWakeReasonMediaConnect,
+      WakeReason: a.wakeReason,
       InfoBufferOffset: 0,
       InfoBufferSize: 0,
     };

@@ -375,24 +375,24 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
   const s = scenarioWorld('examples/pmnic.yaml', { drivers: [pmnic] });
   s.run();
   const ev = s.world.trace.events;
-  const reason = ev.findIndex(
-    (e) => e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON',
+  const reasons = ev.flatMap((e, i) =>
+    e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON' ? [i] : [],
   );
-  assert.ok(reason > 0, 'pmnic reported a wake reason');
-  assert.equal(data(ev[reason]!).WakeReason, 'NdisWakeReasonMediaConnect', 'the timeline names the reason');
-  const call = ev.findLastIndex((e, i) => i < reason && e.kind === 'call');
-  assert.equal(data(ev[call]!).Oid, 'OID_PNP_SET_POWER', 'inside OID_PNP_SET_POWER(D0)');
-  const link = ev.findIndex(
-    (e, i) =>
-      i > call && e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_LINK_STATE',
+  // The magic packet that ends the first sleep, and the link that ends the second selective suspend.
+  assert.deepEqual(
+    reasons.map((i) => data(ev[i]!).WakeReason),
+    ['NdisWakeReasonUnspecified', 'NdisWakeReasonMediaConnect'],
+    'the timeline names each reason',
   );
-  assert.ok(link > reason, 'before the link state the wake brought');
-  assert.equal(
-    ev.filter(
-      (e) => e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON',
-    ).length,
-    1,
-  );
+  for (const reason of reasons) {
+    const call = ev.findLastIndex((e, i) => i < reason && e.kind === 'call');
+    assert.equal(data(ev[call]!).Oid, 'OID_PNP_SET_POWER', 'inside OID_PNP_SET_POWER(D0)');
+    const link = ev.findIndex(
+      (e, i) =>
+        i > call && e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_LINK_STATE',
+    );
+    assert.ok(link > reason, 'before the link state the wake brought');
+  }
 
   const g = scenarioWorld('examples/gallery/NdisSim_WakeReasonOutsideSetPower.yaml', {});
   const gr = g.run().result;
@@ -476,4 +476,42 @@ test("scenario input: an oid action with NDIS's own power OIDs, or a set of OID_
   }
   // A query of the pattern list, and a removal by pattern ID, still go down.
   assert.doesNotThrow(() => scenarioWorld('ok.yaml', { drivers, text: yaml('OID_PM_REMOVE_WOL_PATTERN') }));
+});
+
+test('system sleep: a wake-signal while asleep wakes the system early when NDIS armed the device (its OID_PM_PARAMETERS enabled a wake-up); otherwise it is lost and the sleep runs its length', () => {
+  // low-power-for-wake-on-lan: the adapter asserts PME#, the bus completes NDIS's
+  // IRP_MN_WAIT_WAKE, NDIS sets the device to D0.
+  const run = (registry: Record<string, number>) => {
+    const x = pmRecorder(
+      `pm-wol-${Object.keys(registry).length}`,
+      pmCaps(NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED),
+    );
+    const w = testWorld({
+      drivers: [x.drv],
+      devices: [{ name: 'nic0', driver: x.drv.name, registry }],
+      actions: [
+        { atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 10 * ns.s } },
+        { atNs: 2 * ns.s, action: { kind: 'wake-signal', device: 'nic0' } },
+      ],
+      options: { verifier: 'collect' },
+    });
+    const r = w.run(15 * ns.s);
+    assert.deepEqual(r.violations, []);
+    const wake = w.trace.events.find((e) => e.what === 'wake')!;
+    const signal = w.trace.events.find((e) => e.what === 'wake-signal')!;
+    return {
+      at: wake.t,
+      by: data(wake).by,
+      ignored: data(signal).ignored,
+      pme: w.trace.events.some((e) => e.what === 'wake signalled (PME_Status set)'),
+    };
+  };
+  assert.deepEqual(run({}), { at: 2 * ns.s, by: 'nic0', ignored: undefined, pme: true });
+  const off = run({ '*WakeOnMagicPacket': 0 });
+  assert.deepEqual(off, {
+    at: 11 * ns.s,
+    by: undefined,
+    ignored: 'not armed for wake-up (no wake-up enabled by OID_PM_PARAMETERS)',
+    pme: false,
+  });
 });

@@ -175,6 +175,20 @@ function wakeParameters(b: MiniportBlock): NDIS_PM_PARAMETERS | null {
   };
 }
 
+function wakeEnabled(pm: NDIS_PM_PARAMETERS | null): boolean {
+  return pm !== null && (pm.EnabledWoLPacketPatterns !== 0 || pm.WakeUpFlags !== 0);
+}
+
+/**
+ * A device signals a wake while the system sleeps (the scenario's `wake-signal`): true
+ * when NDIS armed it for wake-up before D3 (its OID_PM_PARAMETERS enabled one), so the
+ * bus completes the IRP_MN_WAIT_WAKE and the system wakes (low-power-for-wake-on-lan).
+ */
+export function armedForWake(b: MiniportBlock): boolean {
+  const p = b.power;
+  return p !== null && p.armed && p.device !== NdisDeviceStateD0 && !b.surpriseRemoved && !b.fdoDeleted;
+}
+
 /** The sleeping states a scenario can ask for. */
 export type SystemSleepState = 'S3' | 'S4';
 
@@ -317,6 +331,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
       how: halts ? 'halt' : 'oid',
       paused: pausesOnSuspend(b, halts),
       wakeRequested: false,
+      armed: false,
       irpWatchdog: null,
     };
     if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SystemSleep, b));
@@ -433,6 +448,9 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
         powerFailed(n, b, 'OID_PM_PARAMETERS before D3 failed (R5.8)', null);
         return false;
       }
+      // low-power-for-wake-on-lan: with a wake-up enabled, NDIS sends the bus an
+      // IRP_MN_WAIT_WAKE before the D3 IRP (no IRP in the model: `armed`).
+      p.armed = wakeEnabled(wakeParameters(b));
       op.step = 'wait-set-power';
       powerOid(n, b, op, OID_PNP_SET_POWER, NdisDeviceStateD3);
       return op.oidDone !== null;
@@ -526,6 +544,7 @@ export function wakeSystem(n: Ndis): void {
 function beginWake(n: Ndis, b: MiniportBlock): void {
   const p = b.power!;
   p.wakeRequested = false;
+  p.armed = false;
   // The bus driver powers the device up before the function driver hears of it.
   b.dev.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {
