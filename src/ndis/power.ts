@@ -186,7 +186,9 @@ function wakeEnabled(pm: NDIS_PM_PARAMETERS | null): boolean {
  */
 export function armedForWake(b: MiniportBlock): boolean {
   const p = b.power;
-  return p !== null && p.armed && p.device !== NdisDeviceStateD0 && !b.surpriseRemoved && !b.fdoDeleted;
+  return (
+    p !== null && p.armed === true && p.device !== NdisDeviceStateD0 && !b.surpriseRemoved && !b.fdoDeleted
+  );
 }
 
 /** The sleeping states a scenario can ask for. */
