@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { pmnic, pmnicBugs } from '../examples/pmnic.ts';
-import { pmHooks, ssHooks } from '../src/drivers/buggy/kit.ts';
+import { pmHooks, rxNbl, rxPool, ssHooks, workItem } from '../src/drivers/buggy/kit.ts';
 import {
   type DriverModule,
+  type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_PM_CAPABILITIES_REVISION_2,
@@ -26,9 +28,13 @@ import {
   NdisDeviceStateD3,
   NdisMGetBusData,
   NdisMIdleNotificationConfirm,
+  NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
+  NdisMOidRequestComplete,
   NdisMSetBusData,
+  NdisQueueIoWorkItem,
   NdisRequestSetInformation,
+  type NET_BUFFER_LIST,
   OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
@@ -514,4 +520,49 @@ test('system sleep: a wake-signal while asleep wakes the system early when NDIS 
     ignored: 'not armed for wake-up (no wake-up enabled by OID_PM_PARAMETERS)',
     pme: false,
   });
+});
+
+test('NdisSim_ReceiveNotAllowed (R1.7): a NO_PAUSE_ON_SUSPEND adapter that indicates a receive after its OID_PNP_SET_POWER(D3) completed; before the completion it may', () => {
+  const run = (after: boolean) => {
+    const drv = scriptedDriver(`late-rx-${after}`, {
+      ...pmHooks({}, NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND),
+      initialize: (a) => {
+        a.state.work = workItem(a);
+        a.state.nbl = rxNbl(a, rxPool(a));
+        return NDIS_STATUS_SUCCESS;
+      },
+      returnNbls: () => {},
+      oid: (a, req) => {
+        const d = req.DATA.SET_INFORMATION;
+        if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
+          return NDIS_STATUS_SUCCESS;
+        if (d.InformationBuffer !== NdisDeviceStateD3) return NDIS_STATUS_SUCCESS;
+        // The work item flushes the last frame of the receive ring, and completes the
+        // request before (the mistake) or after it.
+        NdisQueueIoWorkItem(
+          a.state.work as NDIS_HANDLE,
+          (x: TestAdapter) => {
+            if (after) NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS);
+            NdisMIndicateReceiveNetBufferLists(x.handle, x.state.nbl as NET_BUFFER_LIST, 0, 1, 0);
+            if (!after) NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS);
+          },
+          a,
+        );
+        return NDIS_STATUS_PENDING;
+      },
+    });
+    return sleepOnce(drv).r;
+  };
+  const late = run(true);
+  assert.deepEqual(
+    late.violations.map((v) => v.rule),
+    ['NdisSim_ReceiveNotAllowed'],
+    late.violations.map((v) => v.message).join('\n'),
+  );
+  assert.match(
+    late.violations[0]!.message,
+    /receive indicated after OID_PNP_SET_POWER to a low-power state completed \(the adapter is Running, not paused for it\)/,
+  );
+  const inTime = run(false);
+  assert.deepEqual(inTime.violations, [], inTime.violations.map((v) => v.message).join('\n'));
 });

@@ -297,6 +297,10 @@ function powerOid(
         checkAsleep(n);
         return;
       }
+      // The miniport is in D3 from its completion on (its receive engine stopped, the
+      // datapath's check), before NDIS's worker takes the next step.
+      if (oid === OID_PNP_SET_POWER && state === NdisDeviceStateD3 && status === NDIS_STATUS_SUCCESS)
+        b.power!.device = NdisDeviceStateD3;
       op.oidDone = status;
       n.kick(b);
     },
