@@ -728,14 +728,20 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   private wakeSignalAsleep(device: string, nic: SimNic | null): void {
     const b = this.adapter(device);
     const armed = b !== undefined && armedForWake(b);
+    // A NIC that left the bus (vanished, unplugged) signals nothing.
+    const signalled = armed && (nic === null || nic.signalWake());
     if (this.trace.on)
       this.trace.add(this.kernel.now, 0, Irql.Passive, 'scenario', 'action', 'wake-signal', {
         device,
-        ...(armed ? {} : { ignored: 'not armed for wake-up (no wake-up enabled by OID_PM_PARAMETERS)' }),
+        ...(signalled
+          ? {}
+          : {
+              ignored: armed
+                ? 'the device is gone from the bus'
+                : 'not armed for wake-up (no wake-up enabled by OID_PM_PARAMETERS)',
+            }),
       });
-    if (!armed) return;
-    nic?.signalWake();
-    this.wake(device);
+    if (signalled) this.wake(device);
   }
 
   /** power.ts: every adapter has finished going to D3 (sleepSystem's listener). */

@@ -566,3 +566,26 @@ test('NdisSim_ReceiveNotAllowed (R1.7): a NO_PAUSE_ON_SUSPEND adapter that indic
   const inTime = run(false);
   assert.deepEqual(inTime.violations, [], inTime.violations.map((v) => v.message).join('\n'));
 });
+
+test('a NIC that falls off the bus while entering D3 (vanishAt just before the sleep): its wake signal is lost, and after the wake pmnic gives up on it with NdisMRemoveMiniport: Code 43 (R5.8, R5.21)', () => {
+  const text = base
+    .replace(
+      'faults: { linkDownAt: 5s, linkDownFor: 6s, deadOnResumeAfter: 12s }',
+      'faults: { vanishAt: 1999ms }',
+    )
+    .replace('until: 16s', 'until: 14s');
+  const s = scenarioWorld('vanish.yaml', { drivers, text });
+  const { result } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const ev = s.world.trace.events;
+  const signal = ev.find((e) => e.what === 'wake-signal')!;
+  assert.equal(data(signal).ignored, 'the device is gone from the bus');
+  const wake = ev.find((e) => e.what === 'wake')!;
+  assert.equal(wake.t, 12 * ns.s, 'the sleep runs its length');
+  assert.equal(s.world.device('nic0').problem, 43);
+  assert.equal(s.world.summary().adapters[0]!.haltAction, 'NdisHaltDeviceFailed');
+  assert.ok(
+    ev.some((e) => e.what === 'NdisMRemoveMiniport' && e.t > wake.t),
+    'the driver gives up after the wake',
+  );
+});
