@@ -589,3 +589,20 @@ test('a NIC that falls off the bus while entering D3 (vanishAt just before the s
     'the driver gives up after the wake',
   );
 });
+
+test('a NIC that does not come back from selective suspend (deadOnResumeAfter before the first idle): OID_PNP_SET_POWER(D0) pends, completes with SUCCESS, and the work item gives up: Code 43, no rule broken (R5.8, R5.21)', () => {
+  const text = base
+    .replace('deadOnResumeAfter: 12s', 'deadOnResumeAfter: 6s')
+    .replace('until: 16s', 'until: 10s');
+  const s = scenarioWorld('ss-dead.yaml', { drivers, text });
+  const { result } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(result.violations, []);
+  const ev = s.world.trace.events;
+  const dark = ev.findIndex((e) => e.what === 'did not power up (fault plan): registers read 0xFFFFFFFF');
+  const cancel = ev.findLastIndex((e, i) => i < dark && e.what === 'MiniportCancelIdleNotification');
+  assert.ok(cancel > 0 && dark > cancel, 'the NIC stays dark on the way back from selective suspend');
+  const removed = ev.findIndex((e) => e.what === 'NdisMRemoveMiniport');
+  assert.ok(removed > dark, 'then the driver gives up');
+  assert.equal(s.world.device('nic0').problem, 43);
+});
