@@ -41,6 +41,7 @@ import {
 } from './ndis/ndis.ts';
 import { issueOid, oidName, oidVerifierLimitNs } from './ndis/oid.ts';
 import {
+  armedForWake,
   pendingPowerStep,
   type SleepListener,
   type SystemSleepState,
@@ -406,6 +407,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   private asleep = false;
   /** When the sleep under way ends (its wake event), while `asleep`. */
   private wakeAtNs = 0;
+  /** The sleep's wake event, while `asleep`: a device's wake signal brings it forward. */
+  private wakeEv: SimEvent | null = null;
 
   constructor(options: Partial<WorldOptions> = {}) {
     // Field by field rather than spread: a world per run is the explorer's hot loop, and
@@ -710,7 +713,52 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (ev.target !== this) return false;
     if (ev.op === WorldOp.Wake) return true;
     const kind = (ev.arg as WorldAction).kind;
-    return kind === 'sleep' || kind === 'shutdown';
+    // A device's wake signal is the one thing that can end a sleep early.
+    return kind === 'sleep' || kind === 'shutdown' || kind === 'wake-signal';
+  }
+
+  /**
+   * The sleep's end, at its time or brought forward by a device's wake signal (`by`):
+   * the system is back in S0 (power.ts).
+   */
+  private wake(by: string | null): void {
+    const k = this.kernel;
+    const frozen = this.machine.isFrozen;
+    if (this.wakeEv !== null) this.wakeEv.cancelled = true;
+    this.wakeEv = null;
+    const due = this.machine.thaw();
+    if (this.trace.on)
+      this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {
+        ...(frozen ? { held: due } : {}),
+        ...(by === null ? {} : { by }),
+      });
+    this.asleep = false;
+    wakeSystem(this.ndis);
+  }
+
+  /**
+   * A `wake-signal` while the system sleeps: a device NDIS armed for wake-up before D3
+   * (its OID_PM_PARAMETERS enabled one) latches PME_Status and wakes the system now (the
+   * bus completes NDIS's IRP_MN_WAIT_WAKE: low-power-for-wake-on-lan); any other's signal
+   * is lost.
+   */
+  private wakeSignalAsleep(device: string, nic: SimNic | null): void {
+    const b = this.adapter(device);
+    const armed = b !== undefined && armedForWake(b);
+    // A NIC that left the bus (vanished, unplugged) signals nothing.
+    const signalled = armed && (nic === null || nic.signalWake());
+    if (this.trace.on)
+      this.trace.add(this.kernel.now, 0, Irql.Passive, 'scenario', 'action', 'wake-signal', {
+        device,
+        ...(signalled
+          ? {}
+          : {
+              ignored: armed
+                ? 'the device is gone from the bus'
+                : 'not armed for wake-up (no wake-up enabled by OID_PM_PARAMETERS)',
+            }),
+      });
+    if (signalled) this.wake(device);
   }
 
   /** power.ts: every adapter has finished going to D3 (sleepSystem's listener). */
@@ -738,13 +786,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const c = k.enter(0, Irql.Passive, 'scenario', 'thread');
     try {
       if (op === WorldOp.Wake) {
-        // The sleep's end: the system is back in S0 (power.ts).
-        const frozen = this.machine.isFrozen;
-        const due = this.machine.thaw();
-        if (this.trace.on)
-          this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', frozen ? { held: due } : {});
-        this.asleep = false;
-        wakeSystem(this.ndis);
+        this.wake(null);
         return;
       }
       if (a.kind === 'sleep') {
@@ -760,7 +802,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         }
         this.asleep = true;
         this.wakeAtNs = k.now + a.durationNs;
-        this.machine.at(this.wakeAtNs, this, WorldOp.Wake, a);
+        this.wakeEv = this.machine.at(this.wakeAtNs, this, WorldOp.Wake, a);
         sleepSystem(this.ndis, a.state, this);
         return;
       }
@@ -804,6 +846,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         return;
       }
       const d = this.deviceEntry(`World.at(${a.kind})`, a.device);
+      if (a.kind === 'wake-signal' && this.asleep && this.machine.isFrozen) {
+        this.wakeSignalAsleep(a.device, d.nic);
+        return;
+      }
       if (this.trace.on)
         this.trace.add(
           k.now,
@@ -836,6 +882,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         }
         case 'wake-signal': {
           const b = this.adapter(a.device);
+          d.nic?.signalWake();
           if (b !== undefined) ssWakeSignal(this.ndis, b);
           break;
         }

@@ -21,6 +21,7 @@ import { ndisprotLite } from '../examples/ndisprot-lite.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { packetFilter } from '../examples/packet-filter.ts';
 import { pcinic, pcinicBugs } from '../examples/pcinic.ts';
+import { pmnic, pmnicBugs } from '../examples/pmnic.ts';
 import { pollRace, pollRaceFixed } from '../examples/poll-race.ts';
 import { removalRace, removalRaceFixed } from '../examples/removal-race.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
@@ -98,6 +99,8 @@ test('no built-in driver keeps anything of the runs it took part in', () => {
     pcinic,
     ...pcinicBugs,
     ...dpcRaces,
+    pmnic,
+    ...pmnicBugs,
   ];
   const files = [
     ...readdirSync('examples')

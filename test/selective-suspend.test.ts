@@ -520,11 +520,14 @@ test('System sleep while selectively suspended: NDIS ends the selective suspend 
     ['resumed', ndis(/resumed \(S0, D0\)/)],
     ['idle again', call('MiniportIdleNotification')],
   ]);
-  assert.deepEqual(oids.slice(0, 5), [
+  // The sleep's own OID_PM_PARAMETERS (wake-up settings, no selective suspend) comes
+  // before its OID_PNP_SET_POWER(D3) (obtaining-and-updating-power-management-parameters).
+  assert.deepEqual(oids.slice(0, 6), [
     `PM_PARAMETERS(0x${NDIS_PM_SELECTIVE_SUSPEND_ENABLED.toString(16)})`,
     `SET_POWER(${NdisDeviceStateD2})`,
     `SET_POWER(${NdisDeviceStateD0})`,
     'QUERY_POWER',
+    'PM_PARAMETERS(0x0)',
     'SET_POWER(4)',
   ]);
 });

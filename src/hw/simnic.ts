@@ -74,9 +74,22 @@ export const PciConfig = {
   BAR1: 0x14,
   SUBSYSTEM_VENDOR_ID: 0x2c,
   SUBSYSTEM_ID: 0x2e,
+  /** The first capability (PCI_STATUS_CAPABILITIES_LIST set in STATUS). */
+  CAPABILITIES_PTR: 0x34,
   INTERRUPT_LINE: 0x3c,
   INTERRUPT_PIN: 0x3d,
+  /** The PCI power management capability (ID 0x01, the list's only entry). */
+  PM_CAPABILITY: 0x40,
+  /** Its PMC: version 3, PME from D0, D3hot and D3cold. */
+  PM_PMC: 0x42,
+  /** Its PMCSR: PowerState (bits 0-1, read-only here), PME_En (bit 8), PME_Status (bit 15, write 1 to clear). */
+  PM_PMCSR: 0x44,
 } as const;
+
+/** PMCSR.PME_Status: the device signalled a wake (PME#, or WAKE# on PCIe); sticky until written with 1. */
+export const PMCSR_PME_STATUS = 0x8000;
+/** PMCSR.PME_En. */
+export const PMCSR_PME_ENABLE = 0x0100;
 /** The SimNic's PCI identity, as its device instance ID (PCI\\VEN_5A5A&DEV_0001) shows it. */
 export const simNicVendorId = 0x5a5a;
 export const simNicDeviceId = 0x0001;
@@ -103,6 +116,11 @@ export interface FaultPlan {
   linkDownForNs: number | null;
   /** The NIC does not come back from a low-power state (a system sleep, a selective suspend): powered up again, it reads all ones (R5.8). */
   deadOnResume?: boolean;
+  /**
+   * As deadOnResume, but only for a power-down that begins at or after this time (ns):
+   * the NIC comes back from the low-power stays before it, and not from the first after.
+   */
+  deadOnResumeAfterNs?: number;
 }
 
 /** Traffic arriving from the wire. */
@@ -176,6 +194,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   poweredOff = false;
   /** The low-power state it is in while powered off, for the trace. */
   private offState = 'D3';
+  /** When the bus last powered the NIC down (deadOnResumeAfterNs). */
+  private offSinceNs = 0;
   /** An access while powered off was traced already (once per power-down). */
   private offAccessNoted = false;
   linkUp = true;
@@ -260,6 +280,12 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     c.setUint16(PciConfig.SUBSYSTEM_ID, simNicDeviceId, true);
     c.setUint8(PciConfig.INTERRUPT_LINE, this.line.vector & 0xff);
     c.setUint8(PciConfig.INTERRUPT_PIN, 1);
+    // One capability: power management (PCI Bus Power Management Interface 1.2).
+    c.setUint16(PciConfig.STATUS, 0x0010, true);
+    c.setUint8(PciConfig.CAPABILITIES_PTR, PciConfig.PM_CAPABILITY);
+    c.setUint8(PciConfig.PM_CAPABILITY, 0x01);
+    c.setUint8(PciConfig.PM_CAPABILITY + 1, 0x00);
+    c.setUint16(PciConfig.PM_PMC, 0xc803, true);
     return this.config;
   }
 
@@ -268,12 +294,35 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     return this.vanished ? 0xff : (this.configSpace()[offset] ?? 0xff);
   }
 
-  /** The command register and the interrupt line are writable; the rest is read-only. */
+  /**
+   * The command register, the interrupt line and PMCSR's PME_En are writable; PMCSR's
+   * PME_Status is cleared by writing it with 1; the rest is read-only.
+   */
   writeConfig(offset: number, value: number): void {
     if (this.vanished) return;
+    const c = this.configSpace();
+    if (offset === PciConfig.PM_PMCSR + 1) {
+      // Bit 8 (PME_En) is bit 0 of this byte; bit 15 (PME_Status) is bit 7, write 1 to clear.
+      const old = c[offset]!;
+      c[offset] = (old & ~0x01 & ~(value & 0x80)) | (value & 0x01);
+      return;
+    }
     const writable =
       offset === PciConfig.COMMAND || offset === PciConfig.COMMAND + 1 || offset === PciConfig.INTERRUPT_LINE;
-    if (writable) this.configSpace()[offset] = value & 0xff;
+    if (writable) c[offset] = value & 0xff;
+  }
+
+  /**
+   * The device signals a wake from a low-power state (PME#; the scenario's `wake-signal`):
+   * PMCSR.PME_Status latches, so the driver can tell after D0 that its NIC woke the
+   * machine. A NIC that is not powered down signals nothing.
+   */
+  signalWake(): boolean {
+    if (!this.poweredOff || this.unplugged) return false;
+    const c = this.configSpace();
+    c[PciConfig.PM_PMCSR + 1] = c[PciConfig.PM_PMCSR + 1]! | (PMCSR_PME_STATUS >> 8);
+    if (this.trace.on) this.note('wake signalled (PME_Status set)');
+    return true;
   }
 
   private heartbeat(): number {
@@ -624,6 +673,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (!on) {
       if (this.poweredOff) return;
       this.poweredOff = true;
+      this.offSinceNs = this.now;
       this.offState = state;
       this.offAccessNoted = false;
       this.vanished = true;
@@ -649,7 +699,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (!this.poweredOff) return;
     this.poweredOff = false;
     if (this.unplugged) return;
-    if (this.faults.deadOnResume === true) {
+    const after = this.faults.deadOnResumeAfterNs;
+    if (this.faults.deadOnResume === true || (after !== undefined && this.offSinceNs >= after)) {
       this.unplugged = true;
       if (this.trace.on) this.note('did not power up (fault plan): registers read 0xFFFFFFFF');
       return;

@@ -59,6 +59,7 @@ export type SleepStep =
   | 'pause-protocols'
   | 'pause-miniport'
   | 'power-down'
+  | 'wait-pm-parameters'
   | 'wait-set-power'
   | 'done';
 export type WakeStep =
@@ -104,6 +105,12 @@ export interface AdapterPower {
   paused: boolean;
   /** The resume came while the sleep was still under way: it starts when the sleep ends. */
   wakeRequested: boolean;
+  /**
+   * The OID_PM_PARAMETERS of this sleep enabled a wake-up (a WoL pattern or a wake-up
+   * flag) and succeeded: NDIS armed the device (IRP_MN_WAIT_WAKE), so its wake signal
+   * wakes the system.
+   */
+  armed: boolean;
   /** The power manager's watchdog on the device's IRP_MN_SET_POWER in progress (0x9F/0x3). */
   irpWatchdog: SimEvent | null;
 }

@@ -27,6 +27,7 @@ import {
   NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESET_IN_PROGRESS,
+  NdisDeviceStateD0,
 } from './generated/status.ts';
 import { NblImpl, type NblPool, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
@@ -429,6 +430,19 @@ export function miniportIndicate(
       ddi,
       b.name,
       `receive indicated while the adapter is ${b.state} (R1.7, R6.15)`,
+    );
+  } else if (
+    (b.power !== null && b.power.device !== NdisDeviceStateD0) ||
+    (b.ss !== null && b.ss.device !== NdisDeviceStateD0)
+  ) {
+    // An adapter NDIS did not pause for low power (NO_PAUSE_ON_SUSPEND, or selective
+    // suspend) is still Running: the OID_PNP_SET_POWER page has the miniport stop its
+    // receive engine before it completes the move to D1–D3.
+    n.verifier.report(
+      'NdisSim_ReceiveNotAllowed',
+      ddi,
+      b.name,
+      `receive indicated after OID_PNP_SET_POWER to a low-power state completed (the adapter is ${b.state}, not paused for it): the miniport stops its receive engine before it completes that request (OID_PNP_SET_POWER page)`,
     );
   }
   let k = 0;

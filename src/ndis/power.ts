@@ -23,12 +23,18 @@ import {
   NDIS_DEVICE_POWER_STATE_NAMES,
   NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PAUSE_LOW_POWER,
+  NDIS_PM_PARAMETERS_REVISION_2,
+  NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
+  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+  NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisHaltDevicePoweredDown,
+  OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   STATUS_SUCCESS,
@@ -49,6 +55,7 @@ import { ProtocolDriverBlock } from './protocol-driver.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
+import type { NDIS_PM_PARAMETERS } from './types.ts';
 
 /**
  * The power manager's watchdog on one IRP_MN_SET_POWER of a device (the 0x9F page,
@@ -128,6 +135,8 @@ export function pendingPowerStep(b: MiniportBlock, op: SleepOp | WakeOp): string
         : b.oid !== null || b.oidQueue.length > 0
           ? 'waiting for the OID request in the miniport before MiniportHaltEx'
           : 'waiting to power down';
+    case 'wait-pm-parameters':
+      return 'waiting for OID_PM_PARAMETERS to complete';
     case 'wait-set-power':
       return `waiting for OID_PNP_SET_POWER(${op.kind === 'sleep' ? 'D3' : 'D0'}) to complete`;
     case 'wait-replay':
@@ -138,6 +147,48 @@ export function pendingPowerStep(b: MiniportBlock, op: SleepOp | WakeOp): string
     default:
       return `at step ${op.step}`;
   }
+}
+
+/**
+ * The OID_PM_PARAMETERS NDIS sets before OID_PNP_SET_POWER(D3) of a system sleep, for an
+ * adapter that reported NDIS 6.20 power management (PowerManagementCapabilitiesEx), or
+ * null for one that did not. The obtaining-and-updating-power-management-parameters page:
+ * "Before NDIS transitions the network adapter to the low power state, NDIS sends a set
+ * request to the miniport driver that contains the combined settings"; the
+ * low-power-for-wake-on-lan page: wake on LAN enabled, NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED
+ * cleared. The model's protocols enable nothing, so the combined settings are NDIS's own:
+ * the magic packet, which it enables from the user setting (*WakeOnMagicPacket, 1 by
+ * default on the standardized-INF-keywords page) when the adapter supports it.
+ */
+function wakeParameters(b: MiniportBlock): NDIS_PM_PARAMETERS | null {
+  const caps = b.general?.PowerManagementCapabilitiesEx;
+  if (caps == null) return null;
+  const supported = typeof caps.SupportedWoLPacketPatterns === 'number' ? caps.SupportedWoLPacketPatterns : 0;
+  const keyword = b.dev.registry.get('*WakeOnMagicPacket');
+  const magic = (supported & NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED) !== 0 && keyword !== 0 && keyword !== '0';
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
+    EnabledWoLPacketPatterns: magic ? NDIS_PM_WOL_MAGIC_PACKET_ENABLED : 0,
+    EnabledProtocolOffloads: 0,
+    WakeUpFlags: 0,
+    MediaSpecificWakeUpEvents: 0,
+  };
+}
+
+function wakeEnabled(pm: NDIS_PM_PARAMETERS | null): boolean {
+  return pm !== null && (pm.EnabledWoLPacketPatterns !== 0 || pm.WakeUpFlags !== 0);
+}
+
+/**
+ * A device signals a wake while the system sleeps (the scenario's `wake-signal`): true
+ * when NDIS armed it for wake-up before D3 (its OID_PM_PARAMETERS enabled one), so the
+ * bus completes the IRP_MN_WAIT_WAKE and the system wakes (low-power-for-wake-on-lan).
+ */
+export function armedForWake(b: MiniportBlock): boolean {
+  const p = b.power;
+  return (
+    p !== null && p.armed === true && p.device !== NdisDeviceStateD0 && !b.surpriseRemoved && !b.fdoDeleted
+  );
 }
 
 /** The sleeping states a scenario can ask for. */
@@ -214,8 +265,21 @@ function notifyProtocols(
  * OID_PNP_QUERY_POWER" and "a set request of OID_PNP_SET_POWER", and netvmini answers
  * the first in its query path, the second in its set path).
  */
-function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, state: number): void {
-  const req = ndisRequest(n, oid !== OID_PNP_QUERY_POWER, oid, state, 4);
+function powerOid(
+  n: Ndis,
+  b: MiniportBlock,
+  op: SleepOp | WakeOp,
+  oid: number,
+  state: number | NDIS_PM_PARAMETERS,
+): void {
+  const pm = typeof state !== 'number';
+  const req = ndisRequest(
+    n,
+    oid !== OID_PNP_QUERY_POWER,
+    oid,
+    state,
+    pm ? NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2 : 4,
+  );
   op.oidDone = null;
   const s = submit(n, b, req, {
     kind: 'ndis',
@@ -225,7 +289,7 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
       if (n.trace.on)
         n.traceNdis(b, 'OID request completed', {
           Oid: oidName(oid),
-          state: NDIS_DEVICE_POWER_STATE_NAMES[state],
+          ...(pm ? {} : { state: NDIS_DEVICE_POWER_STATE_NAMES[state] }),
           status,
         });
       if (b.op !== op) {
@@ -233,6 +297,10 @@ function powerOid(n: Ndis, b: MiniportBlock, op: SleepOp | WakeOp, oid: number, 
         checkAsleep(n);
         return;
       }
+      // The miniport is in D3 from its completion on (its receive engine stopped, the
+      // datapath's check), before NDIS's worker takes the next step.
+      if (oid === OID_PNP_SET_POWER && state === NdisDeviceStateD3 && status === NDIS_STATUS_SUCCESS)
+        b.power!.device = NdisDeviceStateD3;
       op.oidDone = status;
       n.kick(b);
     },
@@ -269,6 +337,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
       how: halts ? 'halt' : 'oid',
       paused: pausesOnSuspend(b, halts),
       wakeRequested: false,
+      armed: false,
       irpWatchdog: null,
     };
     if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SystemSleep, b));
@@ -351,6 +420,13 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
     }
     case 'power-down':
       if (p.how === 'oid') {
+        const wake = wakeParameters(b);
+        if (wake !== null) {
+          // NDIS 6.20 power management: the wake-up settings go down first (below).
+          op.step = 'wait-pm-parameters';
+          powerOid(n, b, op, OID_PM_PARAMETERS, wake);
+          return op.oidDone !== null;
+        }
         op.step = 'wait-set-power';
         powerOid(n, b, op, OID_PNP_SET_POWER, NdisDeviceStateD3);
         return op.oidDone !== null;
@@ -371,6 +447,19 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       }
       op.step = 'done';
       return true;
+    case 'wait-pm-parameters':
+      if (op.oidDone === null) return false;
+      if (op.oidDone !== NDIS_STATUS_SUCCESS) {
+        // As for selective suspend's OID_PM_PARAMETERS: a failed power OID (R5.8).
+        powerFailed(n, b, 'OID_PM_PARAMETERS before D3 failed (R5.8)', null);
+        return false;
+      }
+      // low-power-for-wake-on-lan: with a wake-up enabled, NDIS sends the bus an
+      // IRP_MN_WAIT_WAKE before the D3 IRP (no IRP in the model: `armed`).
+      p.armed = wakeEnabled(wakeParameters(b));
+      op.step = 'wait-set-power';
+      powerOid(n, b, op, OID_PNP_SET_POWER, NdisDeviceStateD3);
+      return op.oidDone !== null;
     case 'wait-set-power':
       if (op.oidDone === null) return false;
       if (op.oidDone !== NDIS_STATUS_SUCCESS) {
@@ -461,6 +550,7 @@ export function wakeSystem(n: Ndis): void {
 function beginWake(n: Ndis, b: MiniportBlock): void {
   const p = b.power!;
   p.wakeRequested = false;
+  p.armed = false;
   // The bus driver powers the device up before the function driver hears of it.
   b.dev.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {

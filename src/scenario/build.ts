@@ -148,6 +148,7 @@ function planOf(s: Scenario): Plan {
         linkDownAtNs: f.linkDownAt !== undefined ? dur(f.linkDownAt) : null,
         linkDownForNs: f.linkDownFor !== undefined ? dur(f.linkDownFor) : null,
         ...(f.deadOnResume === true ? { deadOnResume: true } : {}),
+        ...(f.deadOnResumeAfter !== undefined ? { deadOnResumeAfterNs: dur(f.deadOnResumeAfter) } : {}),
       },
       wire:
         d.wire === undefined

@@ -143,6 +143,8 @@ export const faultsSchema = z.strictObject({
   linkDownFor: duration.optional(),
   /** The NIC does not power up again after NDIS powered it down, for a system sleep or a selective suspend (reads all ones): R5.8. */
   deadOnResume: z.boolean().optional(),
+  /** As deadOnResume, for a power-down that begins at or after this time only: the NIC comes back from those before. */
+  deadOnResumeAfter: duration.optional(),
 });
 
 const trafficSchema = z.strictObject({
@@ -387,6 +389,19 @@ function oidProblem(v: unknown): string {
     return `expected an OID number of up to 8 hex digits, such as 0x00010202, got ${show(v)}`;
   const near = typeof v === 'string' ? nearest(v, oidNames) : null;
   return `expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got ${show(v)}${near ? `; did you mean ${near}?` : ''}`;
+}
+
+/**
+ * What is wrong with the OID of an `oid` action, or null: NDIS's own power requests, which
+ * it sends around a power change and never takes from above, and a set whose structure
+ * the action cannot carry.
+ */
+function ndisOnlyOidProblem(oid: string, request: 'query' | 'set'): string | null {
+  if (oid === 'OID_PNP_SET_POWER' || oid === 'OID_PNP_QUERY_POWER')
+    return `expected an OID a protocol may send, got ${oid}: NDIS sends it itself around a power change (docs/model.md "System sleep and resume"); a scenario changes the power state with a \`sleep\` action, or lets selective suspend do it`;
+  if (oid === 'OID_PM_ADD_WOL_PATTERN' && request === 'set')
+    return `expected an OID whose set carries a ULONG or a list of addresses, got ${oid}: its NDIS_PM_WOL_PATTERN is not modelled (docs/model.md "System sleep and resume")`;
+  return null;
 }
 
 /**
@@ -641,8 +656,10 @@ export const actionSchema = z
       });
     }
     if (a.do === 'oid' && a.oid !== undefined) {
-      const problem = oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
-      if (problem !== null) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
+      const wrong = ndisOnlyOidProblem(oidLabel(a.oid), a.request ?? 'query');
+      const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
+      if (problem !== null)
+        ctx.addIssue({ code: 'custom', path: [wrong === null ? 'value' : 'oid'], message: problem });
     }
     if (a.do !== 'oid') {
       const given = oidFields.filter((f) => a[f] !== undefined);

@@ -1369,6 +1369,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_WakeReasonOutsideSetPower',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NDIS_STATUS_PM_WAKE_REASON was indicated while no OID_PNP_SET_POWER(D0) was in the miniport: the miniport issues the wake reason while it handles that request, before it completes it and before any indication the wake caused (a link state, say), so that NDIS and the drivers above learn why the system woke before anything else. Indicated later, or from a work item after the completion, it comes after the events it explains.',
+    ddis: ['NdisMIndicateStatusEx', 'MiniportOidRequest', 'NdisMOidRequestComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfb) },
+    source: 'windows-driver-docs-pr/network/issuing-ndis-wake-reason-indications.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_Irql',
     origin: 'ndis-sim',
     spec: ['R8.2'],

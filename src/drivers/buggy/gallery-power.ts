@@ -6,19 +6,27 @@
 import {
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   type NDIS_OID_REQUEST,
+  NDIS_PM_WAKE_REASON_REVISION_1,
+  NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1,
+  NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WAKE_REASON,
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
   NdisAllocateTimerObject,
   NdisDeviceStateD3,
   NdisMIdleNotificationConfirm,
+  NdisMIndicateStatusEx,
   NdisMOidRequestComplete,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisQueueIoWorkItem,
   NdisRequestSetInformation,
   NdisSetTimerObject,
+  NdisWakeReasonMediaConnect,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   OID_PNP_SET_POWER,
@@ -131,5 +139,46 @@ export const galleryPower: readonly GalleryEntry[] = [
       'buggy: never completes OID_PNP_SET_POWER(D3)',
     ),
     scenario: { until: '10s', ndis: { powerWatchdog: '5s' }, actions: sleep },
+  },
+  {
+    rule: 'NdisSim_WakeReasonOutsideSetPower',
+    mistake:
+      'The wake reason is reported from MiniportRestart, where the driver re-arms the NIC after a sleep: by then OID_PNP_SET_POWER(D0) has completed, and NDIS_STATUS_PM_WAKE_REASON reaches the protocols after the stack restarted.',
+    driver: galleryDriver(
+      'bad-wake-reason-late',
+      pmHooks({
+        restart: (a) => {
+          const reason = {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_WAKE_REASON_REVISION_1 },
+            Flags: 0,
+            WakeReason: NdisWakeReasonMediaConnect,
+            InfoBufferOffset: 0,
+            InfoBufferSize: 0,
+          };
+          if (a.state.slept === true)
+            NdisMIndicateStatusEx(a.handle, {
+              Header: {
+                Type: NDIS_OBJECT_TYPE_STATUS_INDICATION,
+                Revision: NDIS_STATUS_INDICATION_REVISION_1,
+              },
+              SourceHandle: a.handle,
+              PortNumber: 0,
+              StatusCode: NDIS_STATUS_PM_WAKE_REASON,
+              Flags: 0,
+              DestinationHandle: null,
+              RequestId: null,
+              StatusBuffer: reason,
+              StatusBufferSize: NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1,
+            });
+          return NDIS_STATUS_SUCCESS;
+        },
+        oid: (a, req) => {
+          if (isSetD3(req)) a.state.slept = true;
+          return NDIS_STATUS_SUCCESS;
+        },
+      }),
+      'buggy: reports NDIS_STATUS_PM_WAKE_REASON from MiniportRestart',
+    ),
+    scenario: { actions: sleep },
   },
 ];

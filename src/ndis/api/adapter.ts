@@ -30,6 +30,7 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_SIZEOF_LINK_STATE_REVISION_1,
+  NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_PARAMETER,
@@ -37,10 +38,12 @@ import {
   NDIS_STATUS_MEDIA_CONNECT,
   NDIS_STATUS_MEDIA_DISCONNECT,
   NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PM_WAKE_REASON,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_START,
   NDIS_STATUS_RESOURCE_CONFLICT,
   NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
   NdisEnvironmentWindowsNt,
   NdisParameterBinary,
   NdisParameterHexInteger,
@@ -48,6 +51,8 @@ import {
   NdisParameterMultiString,
   NdisParameterString,
   NdisProcessorAmd64,
+  NdisRequestSetInformation,
+  OID_PNP_SET_POWER,
   PCI_WHICHSPACE_CONFIG,
 } from '../generated/status.ts';
 import * as life from '../lifecycle.ts';
@@ -366,6 +371,14 @@ const connectStates = [
  * What the trace shows of an indication: its StatusCode, and for a link state what the
  * link is (connected or not, and its transmit speed), the news it carries.
  */
+/** NDIS_PM_WAKE_REASON_TYPE's media-independent values, for the trace. */
+const wakeReasons: Record<number, string> = {
+  0: 'NdisWakeReasonUnspecified',
+  1: 'NdisWakeReasonPacket',
+  2: 'NdisWakeReasonMediaDisconnect',
+  3: 'NdisWakeReasonMediaConnect',
+};
+
 function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
   const data: Record<string, unknown> = { StatusCode: s.StatusCode };
   const buf = s.StatusBuffer as { MediaConnectState?: unknown; XmitLinkSpeed?: unknown } | null;
@@ -375,7 +388,23 @@ function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
     if (typeof buf.XmitLinkSpeed === 'number')
       data.XmitLinkSpeed = buf.XmitLinkSpeed >= 2 ** 64 ? 'NDIS_LINK_SPEED_UNKNOWN' : buf.XmitLinkSpeed;
   }
+  if (s.StatusCode === NDIS_STATUS_PM_WAKE_REASON && typeof buf === 'object' && buf !== null) {
+    const r = (buf as { WakeReason?: unknown }).WakeReason;
+    data.WakeReason = typeof r === 'number' ? (wakeReasons[r] ?? r) : r;
+  }
   return data;
+}
+
+/** An OID_PNP_SET_POWER(D0) is in the miniport: given to MiniportOidRequest and not completed yet. */
+function settingD0(b: MiniportBlock): boolean {
+  const o = b.oid;
+  if (o === null || (o.state !== 'in-miniport' && o.state !== 'pending')) return false;
+  const r = o.request;
+  return (
+    r.RequestType === NdisRequestSetInformation &&
+    r.DATA.Oid === OID_PNP_SET_POWER &&
+    r.DATA.SET_INFORMATION.InformationBuffer === NdisDeviceStateD0
+  );
 }
 
 /** VOID NdisMIndicateStatusEx(MiniportAdapterHandle, StatusIndication). <= DISPATCH (R6.16, R6.17). */
@@ -428,7 +457,11 @@ export function NdisMIndicateStatusEx(
             (StatusIndication.StatusBuffer == null ||
               StatusIndication.StatusBufferSize < NDIS_SIZEOF_LINK_STATE_REVISION_1)
           ? `NDIS_STATUS_LINK_STATE needs an NDIS_LINK_STATE, StatusBufferSize ${NDIS_SIZEOF_LINK_STATE_REVISION_1}; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''} (R6.17)`
-          : null;
+          : code === NDIS_STATUS_PM_WAKE_REASON &&
+              (StatusIndication.StatusBuffer == null ||
+                StatusIndication.StatusBufferSize < NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1)
+            ? `NDIS_STATUS_PM_WAKE_REASON needs an NDIS_PM_WAKE_REASON, StatusBufferSize ${NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1} at least; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''}`
+            : null;
   if (bad !== null) {
     n.verifier.report('NdisSim_StatusIndicationInvalid', ddi, b.name, `${statusText(code)}: ${bad}`, [
       code,
@@ -437,6 +470,14 @@ export function NdisMIndicateStatusEx(
     ]);
     return;
   }
+  // The wake-reason pages: issued while the miniport handles OID_PNP_SET_POWER(D0).
+  if (code === NDIS_STATUS_PM_WAKE_REASON && !settingD0(b))
+    n.verifier.report(
+      'NdisSim_WakeReasonOutsideSetPower',
+      ddi,
+      b.name,
+      'NDIS_STATUS_PM_WAKE_REASON indicated while no OID_PNP_SET_POWER(D0) is in the miniport: it is issued while the miniport handles that request, before it completes it (issuing-ndis-wake-reason-indications); NDIS passes it on',
+    );
   // The NDIS 5 connect codes: an NDIS 6 miniport indicates NDIS_STATUS_LINK_STATE
   // (the OID_GEN_MEDIA_CONNECT_STATUS page); NDIS passes them on.
   if (code === NDIS_STATUS_MEDIA_CONNECT || code === NDIS_STATUS_MEDIA_DISCONNECT)
