@@ -1,0 +1,106 @@
+// Stop 29's hunt in what stop 28 added (the PCI NIC and filter trials, NBL context,
+// R6.14 Flags_Irql, the shrinking horizon): each test drives a driver the way the
+// Microsoft docs allow, or get wrong, and expects no rule broken, or the rule.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_STATUS_RESOURCES,
+  NDIS_STATUS_SUCCESS,
+  NdisAdvanceNetBufferDataStart,
+  NdisAllocateNetBuffer,
+  NdisAllocateNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisAllocateNetBufferPool,
+  NdisFreeNetBuffer,
+  NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
+  NdisFreeNetBufferPool,
+  NdisRetreatNetBufferDataStart,
+  NdisRetreatNetBufferListDataStart,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+} from '../src/index.ts';
+import { removedScripted, type TestAdapter } from './helpers/scripted.ts';
+
+const tag = 0x39327568; // 'hu29'
+
+function nblPool(a: TestAdapter): NDIS_HANDLE {
+  return NdisAllocateNetBufferListPool(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+    ProtocolId: 0,
+    fAllocateNetBuffer: false,
+    ContextSize: 0,
+    PoolTag: tag,
+    DataSize: 0,
+  })!;
+}
+
+function nbPool(a: TestAdapter): NDIS_HANDLE {
+  return NdisAllocateNetBufferPool(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+    PoolTag: tag,
+    DataSize: 0,
+  })!;
+}
+
+/** `body` in MiniportInitializeEx of a scripted miniport on nic0 (removed at 1 s), collect mode. */
+function inInit(name: string, body: (a: TestAdapter) => void) {
+  return removedScripted(name, {
+    initialize: (a) => {
+      body(a);
+      return NDIS_STATUS_SUCCESS;
+    },
+  }).r;
+}
+
+const rules = (r: ReturnType<typeof inInit>) => r.violations.map((v) => [v.rule, v.ddi]);
+
+test('NdisRetreatNetBufferListDataStart that fails rolls back only what it did: memory an earlier retreat allocated, which the driver kept with an advance without FreeMdl (nf-nblapi-ndisadvancenetbufferdatastart: "NDIS retains unused MDLs for use in subsequent retreat operations"), is neither freed nor taken off the NET_BUFFER', () => {
+  const seen: Record<string, unknown> = {};
+  const r = inInit('retreat-keep', (a) => {
+    const lp = nblPool(a);
+    const bp = nbPool(a);
+    const f1 = new Uint8Array(64);
+    const f2 = new Uint8Array(64);
+    const nbl = NdisAllocateNetBufferList(lp, 0, 0)!;
+    const nb1 = NdisAllocateNetBuffer(bp, f1, 2, 40)!;
+    const nb2 = NdisAllocateNetBuffer(bp, f2, 2, 30)!;
+    nbl.FirstNetBuffer = nb1;
+    nb1.Next = nb2;
+    const freed: Uint8Array[] = [];
+    const free = (m: Uint8Array) => freed.push(m);
+    // nb1 gets 16 bytes of new memory in front, given back without FreeMdl: kept.
+    let mdl: Uint8Array | null = null;
+    const one = NdisRetreatNetBufferDataStart(nb1, 16, 0, (size) => {
+      mdl = new Uint8Array(size);
+      return mdl;
+    });
+    NdisAdvanceNetBufferDataStart(nb1, 16, false, null);
+    const kept = nb1.Data;
+    seen.kept = [one, kept !== f1, nb1.DataOffset, nb1.DataLength];
+    // 4 bytes each: nb1 has them unused in front (no memory), nb2 needs memory and gets none.
+    const failed = NdisRetreatNetBufferListDataStart(nbl, 4, 0, () => null, free);
+    seen.failed = [failed, freed.length, nb1.Data === kept, nb1.DataOffset, nb1.DataLength];
+    seen.nb2 = [nb2.Data === f2, nb2.DataOffset, nb2.DataLength];
+    // The kept memory is still the driver's to give back: a retreat into it and an
+    // advance with FreeMdl hand NetFreeMdl that MDL, and nb1 is over f1 again.
+    NdisRetreatNetBufferDataStart(nb1, 16, 0, null);
+    NdisAdvanceNetBufferDataStart(nb1, 16, true, free);
+    seen.end = [freed.length, freed[0] === mdl, nb1.Data === f1, nb1.DataOffset, nb1.DataLength];
+    NdisFreeNetBufferList(nbl);
+    NdisFreeNetBuffer(nb1);
+    NdisFreeNetBuffer(nb2);
+    NdisFreeNetBufferPool(bp);
+    NdisFreeNetBufferListPool(lp);
+  });
+  assert.deepEqual(seen, {
+    kept: [NDIS_STATUS_SUCCESS, true, 16, 40],
+    failed: [NDIS_STATUS_RESOURCES, 0, true, 16, 40],
+    nb2: [true, 2, 30],
+    end: [1, true, true, 2, 40],
+  });
+  assert.deepEqual(rules(r), []);
+});
