@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NdisDevicePnPEventSurpriseRemoved,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
@@ -18,12 +19,14 @@ import {
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
   NdisFreeNetBufferPool,
+  NdisMUnmapIoSpace,
   NdisRetreatNetBufferDataStart,
   NdisRetreatNetBufferListDataStart,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
 } from '../src/index.ts';
-import { removedScripted, type TestAdapter } from './helpers/scripted.ts';
+import { removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
 
 const tag = 0x39327568; // 'hu29'
 
@@ -103,4 +106,28 @@ test('NdisRetreatNetBufferListDataStart that fails rolls back only what it did: 
     end: [1, true, true, 2, 40],
   });
   assert.deepEqual(rules(r), []);
+});
+
+test('NdisSim_UnmapIoSpaceOutsideInitHalt (nf-ndis-ndismunmapiospace: "can be called only from a miniport driver\'s MiniportInitializeEx and MiniportHaltEx functions"): a miniport that unmaps its registers in MiniportDevicePnPEventNotify when surprise-removed is reported once, there; unmapping in MiniportHaltEx is not', () => {
+  const hooks = (early: boolean) => ({
+    devicePnPEventNotify: (a: TestAdapter, ev: { DevicePnPEvent: number }) => {
+      if (!early || ev.DevicePnPEvent !== NdisDevicePnPEventSurpriseRemoved || a.space === null) return;
+      NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
+      a.space = null;
+    },
+  });
+  const world = (early: boolean) =>
+    testWorld({
+      drivers: [scriptedDriver(early ? 'unmap-on-surprise' : 'unmap-in-halt', hooks(early))],
+      devices: [{ name: 'nic0', driver: early ? 'unmap-on-surprise' : 'unmap-in-halt' }],
+      actions: [{ atNs: 100 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }],
+      options: { verifier: 'collect' },
+    }).run(ns.s);
+  const bad = world(true);
+  assert.deepEqual(
+    bad.violations.map((v) => [v.rule, v.ddi, v.adapter]),
+    [['NdisSim_UnmapIoSpaceOutsideInitHalt', 'NdisMUnmapIoSpace', 'nic0']],
+  );
+  assert.match(bad.violations[0]!.message, /MiniportDevicePnPEventNotify/);
+  assert.deepEqual(world(false).violations, [], 'unmapped in MiniportHaltEx: no rule broken');
 });
