@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NdisDevicePnPEventSurpriseRemoved,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
@@ -15,6 +14,7 @@ import {
   NdisAllocateNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisFreeNetBuffer,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,

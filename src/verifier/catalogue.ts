@@ -1184,6 +1184,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_UnmapIoSpaceOutsideInitHalt',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      'NdisMUnmapIoSpace was called while neither MiniportInitializeEx nor MiniportHaltEx of the adapter was running (in MiniportDevicePnPEventNotify on a surprise removal, say); its page says it can be called only from those two. The model unmaps the range all the same.',
+    ddis: ['NdisMUnmapIoSpace'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfb) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismunmapiospace.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SharedMemoryWithoutDma',
     origin: 'ndis-sim',
     spec: ['R2.3'],
