@@ -4,26 +4,39 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
 import {
+  type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
+  NdisAllocateMdl,
   NdisAllocateNetBuffer,
+  NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferList,
+  NdisAllocateNetBufferListContext,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
   NdisDevicePnPEventSurpriseRemoved,
+  NdisFIndicateReceiveNetBufferLists,
+  NdisFreeMdl,
   NdisFreeNetBuffer,
   NdisFreeNetBufferList,
+  NdisFreeNetBufferListContext,
   NdisFreeNetBufferListPool,
   NdisFreeNetBufferPool,
   NdisMUnmapIoSpace,
   NdisRetreatNetBufferDataStart,
   NdisRetreatNetBufferListDataStart,
+  type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+  World,
 } from '../src/index.ts';
 import { removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
@@ -130,4 +143,102 @@ test('NdisSim_UnmapIoSpaceOutsideInitHalt (nf-ndis-ndismunmapiospace: "can be ca
   );
   assert.match(bad.violations[0]!.message, /MiniportDevicePnPEventNotify/);
   assert.deepEqual(world(false).violations, [], 'unmapped in MiniportHaltEx: no rule broken');
+});
+
+/**
+ * nic0 of healthy-nic receiving 200 frames a second under `filters` (the one nearest the
+ * miniport first), removed at 300 ms, run to 1 s in collect mode.
+ */
+function underFilters(filters: DriverModule[]) {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  for (const f of filters) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 100, returnDelayNs: ns.ms } });
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 200, rxFrameBytes: 100 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(300 * ns.ms, { kind: 'remove', device: 'nic0' });
+  return { w, r: w.run(ns.s) };
+}
+
+/**
+ * A filter that, for each receive from below it passes on, indicates a 60-byte frame of
+ * its own with NDIS_RECEIVE_FLAGS_RESOURCES (so it is the filter's again when the call
+ * returns) and frees it. `own` collects its NBLs.
+ */
+function resourcesOriginator(own: Set<NET_BUFFER_LIST>, sent: { n: number }): DriverModule {
+  return variantOfMonitorLwf('rx-origin', 'indicates frames of its own with RESOURCES', (ch) => {
+    const pools = new Map<unknown, NDIS_HANDLE>();
+    ch.RestartHandler = (m) => {
+      m.running = true;
+      pools.set(
+        m,
+        NdisAllocateNetBufferListPool(m.handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+          ProtocolId: 0,
+          fAllocateNetBuffer: true,
+          ContextSize: 0,
+          PoolTag: tag,
+          DataSize: 0,
+        })!,
+      );
+      return NDIS_STATUS_SUCCESS;
+    };
+    ch.PauseHandler = (m) => {
+      m.running = false;
+      NdisFreeNetBufferListPool(pools.get(m)!);
+      pools.delete(m);
+      return NDIS_STATUS_SUCCESS;
+    };
+    ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      const pool = pools.get(m);
+      if (!m.running || pool === undefined) return;
+      const mdl = NdisAllocateMdl(m.handle, new Uint8Array(60), 60)!;
+      const x = NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, mdl, 0, 60)!;
+      x.SourceHandle = m.handle;
+      own.add(x);
+      sent.n++;
+      const at = flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL;
+      NdisFIndicateReceiveNetBufferLists(m.handle, x, port, 1, at | NDIS_RECEIVE_FLAGS_RESOURCES);
+      own.delete(x);
+      NdisFreeNetBufferList(x);
+      NdisFreeMdl(mdl);
+    };
+    withStatusPassedOn(ch);
+  });
+}
+
+/** A filter above that takes 16 bytes of context in the originator's NBLs, and frees them after the indication returns, or not. */
+function contextTaker(own: Set<NET_BUFFER_LIST>, frees: boolean): DriverModule {
+  return variantOfMonitorLwf(frees ? 'ctx-frees' : 'ctx-keeps', 'takes context in receives', (ch) => {
+    ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      const mine: NET_BUFFER_LIST[] = [];
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next)
+        if (own.has(x) && (flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0) {
+          assert.equal(NdisAllocateNetBufferListContext(x, 16, 0, tag), NDIS_STATUS_SUCCESS);
+          mine.push(x);
+        }
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+      if (frees) for (const x of mine) NdisFreeNetBufferListContext(x, 16);
+    };
+    withStatusPassedOn(ch);
+  });
+}
+
+test('NdisSim_NblContext for a receive a filter originates with NDIS_RECEIVE_FLAGS_RESOURCES: a filter above that keeps context space in it is reported when NdisFIndicateReceiveNetBufferLists returns and the NBL is its originator’s again; one that frees it then breaks no rule', () => {
+  for (const frees of [true, false]) {
+    const own = new Set<NET_BUFFER_LIST>();
+    const sent = { n: 0 };
+    const { r } = underFilters([resourcesOriginator(own, sent), contextTaker(own, frees)]);
+    assert.ok(sent.n > 20, `${sent.n} frames of its own indicated`);
+    const got = r.violations.map((v) => [v.rule, v.ddi]);
+    if (frees) assert.deepEqual(got, [], 'the taker frees its space: nothing to report');
+    else {
+      assert.deepEqual(got[0], ['NdisSim_NblContext', 'NdisFIndicateReceiveNetBufferLists']);
+      assert.match(r.violations[0]!.message, /ctx-keeps left 16 byte\(s\).*back with its owner rx-origin/);
+    }
+  }
 });
