@@ -1576,6 +1576,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisReturnNetBufferLists',
       'MiniportReturnNetBufferLists',
       'NdisMIndicateReceiveNetBufferLists',
+      'NdisFIndicateReceiveNetBufferLists',
       'ProtocolSendNetBufferListsComplete',
       'FilterSendNetBufferListsComplete',
       'FilterReturnNetBufferLists',
