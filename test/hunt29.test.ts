@@ -24,6 +24,7 @@ import {
   NdisAllocateNetBufferPool,
   NdisDevicePnPEventSurpriseRemoved,
   NdisFIndicateReceiveNetBufferLists,
+  NdisFReturnNetBufferLists,
   NdisFreeMdl,
   NdisFreeNetBuffer,
   NdisFreeNetBufferList,
@@ -241,4 +242,31 @@ test('NdisSim_NblContext for a receive a filter originates with NDIS_RECEIVE_FLA
       assert.match(r.violations[0]!.message, /ctx-keeps left 16 byte\(s\).*back with its owner rx-origin/);
     }
   }
+});
+
+test('NdisAllocateNetBufferListContext and NdisFreeNetBufferListContext with ContextSize 0, a multiple of sizeof(void*) as their pages ask, take and give back nothing: a filter whose per-NBL state is empty in this build breaks no rule (it was stopped as NdisSim_BadParameter)', () => {
+  const seen = { status: [] as number[], received: 0 };
+  const f = variantOfMonitorLwf('ctx-empty', 'keeps an empty per-NBL state', (ch) => {
+    ch.ReceiveNetBufferListsHandler = (m, nbls, port, count, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next, seen.received++)
+        seen.status.push(NdisAllocateNetBufferListContext(x, 0, 0, tag));
+      NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, count, flags);
+    };
+    ch.ReturnNetBufferListsHandler = (m, nbls, flags) => {
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) NdisFreeNetBufferListContext(x, 0);
+      NdisFReturnNetBufferLists(m.handle, nbls, flags);
+    };
+    withStatusPassedOn(ch);
+  });
+  const { r } = underFilters([f]);
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+  );
+  assert.equal(r.bugCheck, null, 'no bug check');
+  assert.ok(seen.received > 20, `${seen.received} receives`);
+  assert.ok(
+    seen.status.every((s) => s === NDIS_STATUS_SUCCESS),
+    'NdisAllocateNetBufferListContext(0) succeeds',
+  );
 });
