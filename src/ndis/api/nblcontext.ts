@@ -87,8 +87,8 @@ function badSize(x: number): boolean {
  * for the caller: from the unused part of the current block when it is big enough (its
  * Offset goes down), else from a new block of ContextSize + ContextBackFill bytes NDIS
  * puts in front. Both sizes are multiples of sizeof(void*)
- * (nf-nblapi-ndisallocatenetbufferlistcontext). The model never runs out of memory, so
- * the answer is NDIS_STATUS_SUCCESS.
+ * (nf-nblapi-ndisallocatenetbufferlistcontext); ContextSize 0 takes nothing. The model
+ * never runs out of memory, so the answer is NDIS_STATUS_SUCCESS.
  */
 export function NdisAllocateNetBufferListContext(
   NetBufferList: NET_BUFFER_LIST,
@@ -102,13 +102,18 @@ export function NdisAllocateNetBufferListContext(
   n.verifier.irql(irql.NdisAllocateNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return NDIS_STATUS_FAILURE;
-  if (badSize(ContextSize) || ContextSize === 0 || badSize(ContextBackFill))
+  if (badSize(ContextSize) || badSize(ContextBackFill))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapter,
-      `${ddi}: ContextSize ${ContextSize} must be a positive multiple of sizeof(void*) (${POINTER_SIZE}), and ContextBackFill ${ContextBackFill} a multiple of it`,
+      `${ddi}: ContextSize ${ContextSize} and ContextBackFill ${ContextBackFill} must be multiples of sizeof(void*) (${POINTER_SIZE})`,
     );
+  // 0 is a multiple too: nothing to take, and nothing NDIS must allocate for it.
+  if (ContextSize === 0) {
+    if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize, PoolTag });
+    return NDIS_STATUS_SUCCESS;
+  }
   const c = nbl.Context;
   if (c !== null && c.Offset >= ContextSize) c.Offset -= ContextSize;
   else {
@@ -137,6 +142,11 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return;
   const who = n.kernel.ctx.who;
+  // ContextSize 0 (what a request of 0 took): nothing to give back.
+  if (ContextSize === 0) {
+    if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
+    return;
+  }
   // Bytes of the caller's that a driver freeing too much took already (reported then):
   // they are gone, and the caller is not blamed for freeing them again.
   let size = ContextSize;
@@ -157,7 +167,7 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   // Space another driver left in place (reported already) may fill a block NDIS added on
   // top of the caller's: then the caller's free reaches into the blocks beneath.
   const othersLeft = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
-  if (badSize(ContextSize) || ContextSize === 0 || (size > inUse && !othersLeft))
+  if (badSize(ContextSize) || (size > inUse && !othersLeft))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
