@@ -12,6 +12,9 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_PAUSED,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAdvanceNetBufferDataStart,
@@ -31,6 +34,8 @@ import {
   NdisFreeNetBufferListContext,
   NdisFreeNetBufferListPool,
   NdisFreeNetBufferPool,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
   NdisMUnmapIoSpace,
   NdisRetreatNetBufferDataStart,
   NdisRetreatNetBufferListDataStart,
@@ -269,4 +274,33 @@ test('NdisAllocateNetBufferListContext and NdisFreeNetBufferListContext with Con
     seen.status.every((s) => s === NDIS_STATUS_SUCCESS),
     'NdisAllocateNetBufferListContext(0) succeeds',
   );
+});
+
+test('NdisSim_NblContext: a filter that frees its context space in a send after NdisFSendNetBufferLists returns, when the NBL is the miniport’s (or back with tcpip), is reported at NdisFreeNetBufferListContext: it does not hold the NBL then', () => {
+  const seen = { sent: 0 };
+  const f = variantOfMonitorLwf('ctx-after-send', 'frees its context after passing the send on', (ch) => {
+    ch.SendNetBufferListsHandler = (m, nbls, port, flags) => {
+      if (!m.running) {
+        for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next) x.Status = NDIS_STATUS_PAUSED;
+        const at = flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0;
+        NdisFSendNetBufferListsComplete(m.handle, nbls, at);
+        return;
+      }
+      const mine: NET_BUFFER_LIST[] = [];
+      for (let x: NET_BUFFER_LIST | null = nbls; x !== null; x = x.Next, seen.sent++) {
+        assert.equal(NdisAllocateNetBufferListContext(x, 16, 0, tag), NDIS_STATUS_SUCCESS);
+        mine.push(x);
+      }
+      NdisFSendNetBufferLists(m.handle, nbls, port, flags);
+      for (const x of mine) NdisFreeNetBufferListContext(x, 16);
+    };
+    ch.SendNetBufferListsCompleteHandler = (m, nbls, flags) =>
+      NdisFSendNetBufferListsComplete(m.handle, nbls, flags);
+    withStatusPassedOn(ch);
+  });
+  const { r } = underFilters([f]);
+  assert.ok(seen.sent > 10, `${seen.sent} sends`);
+  const first = r.violations[0];
+  assert.deepEqual([first?.rule, first?.ddi], ['NdisSim_NblContext', 'NdisFreeNetBufferListContext']);
+  assert.match(first!.message, /ctx-after-send .*NBL #\d+, which (healthy-nic|tcpip) holds/);
 });
