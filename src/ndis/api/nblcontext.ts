@@ -77,6 +77,44 @@ function nblArg(n: Ndis, x: NET_BUFFER_LIST, ddi: string): NblImpl | null {
   return x;
 }
 
+/**
+ * The driver that holds `nbl` on the send path, where NDIS knows it for sure: the
+ * miniport it was sent to, the filter module that has it, or the protocol it went back
+ * to. Null elsewhere: a receive passes through drivers above with
+ * NDIS_RECEIVE_FLAGS_RESOURCES without changing hands, and an NBL at home with a
+ * miniport or filter may be in such an indication.
+ */
+function sendHolder(nbl: NblImpl): string | null {
+  switch (nbl._place) {
+    case 'miniport-send':
+      return nbl._block?.driver.name ?? null;
+    case 'filter-send':
+      return nbl._holder?.driver.name ?? null;
+    case 'protocol':
+      return nbl._pool.owner;
+    default:
+      return null;
+  }
+}
+
+/**
+ * NdisSim_NblContext: `who` takes or frees context space of an NBL another driver holds
+ * (it passed the send on, or completed it, and used the NBL after): the space it
+ * changes is under that driver's (ns-nbl-net_buffer_list_context). Reported; the call
+ * goes on.
+ */
+function notHeld(n: Ndis, nbl: NblImpl, ddi: string, adapter: string | null): void {
+  const holder = sendHolder(nbl);
+  const who = n.kernel.ctx.who;
+  if (holder === null || holder === who) return;
+  n.verifier.report(
+    'NdisSim_NblContext',
+    ddi,
+    adapter,
+    `${who} called ${ddi} on NBL #${nbl._id}, which ${holder} holds: a driver uses the context space of an NBL only while it holds it, from when it gets it until it passes it on, completes or returns it (ns-nbl-net_buffer_list_context)`,
+  );
+}
+
 function badSize(x: number): boolean {
   return !Number.isInteger(x) || x < 0 || x > 0xffff || x % POINTER_SIZE !== 0;
 }
@@ -102,6 +140,7 @@ export function NdisAllocateNetBufferListContext(
   n.verifier.irql(irql.NdisAllocateNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return NDIS_STATUS_FAILURE;
+  notHeld(n, nbl, ddi, adapter);
   if (badSize(ContextSize) || badSize(ContextBackFill))
     n.verifier.fatal(
       'NdisSim_BadParameter',
@@ -141,6 +180,7 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   n.verifier.irql(irql.NdisFreeNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return;
+  notHeld(n, nbl, ddi, adapter);
   const who = n.kernel.ctx.who;
   // ContextSize 0 (what a request of 0 took): nothing to give back.
   if (ContextSize === 0) {
