@@ -14,6 +14,7 @@ import {
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_PAUSED,
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
@@ -26,6 +27,7 @@ import {
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
   NdisDevicePnPEventSurpriseRemoved,
+  NdisFDeregisterFilterDriver,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
   NdisFreeMdl,
@@ -303,4 +305,49 @@ test('NdisSim_NblContext: a filter that frees its context space in a send after 
   const first = r.violations[0];
   assert.deepEqual([first?.rule, first?.ddi], ['NdisSim_NblContext', 'NdisFreeNetBufferListContext']);
   assert.match(first!.message, /ctx-after-send .*NBL #\d+, which (healthy-nic|tcpip) holds/);
+});
+
+test('filterAttach in-registration: a DriverEntry that fails after NdisFRegisterFilterDriver and deregisters first, as ndislwf does when its control device cannot be made, is not blamed (NdisSim_FilterRegistration); NdisFDeregisterFilterDriver detaches the module attached inside the registration with FilterDetach (unloading-a-filter-driver), once', () => {
+  let driver: { handle: NDIS_HANDLE | null } | null = null;
+  const base = variantOfMonitorLwf('fails-clean', 'deregisters, then fails DriverEntry', (_c, d) => {
+    driver = d;
+  });
+  const f: DriverModule = {
+    ...base,
+    load: () => {
+      const image = base.load();
+      return {
+        DriverEntry: (o, p) => {
+          const s = image.DriverEntry(o, p);
+          if (s !== NDIS_STATUS_SUCCESS) return s;
+          // FilterRegisterDevice failed: undo the registration and fail.
+          NdisFDeregisterFilterDriver(driver!.handle!);
+          return NDIS_STATUS_FAILURE;
+        },
+      };
+    },
+  };
+  for (const mandatory of [false, true]) {
+    const w = new World({ seed: 1, verifier: 'collect', ndis: { filterAttach: 'in-registration' } });
+    w.addDriver(healthyNic);
+    w.addDriver(f);
+    w.addFilter(f.name, { mandatory });
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    const r = w.run(100 * ns.ms);
+    assert.deepEqual(
+      r.violations.map((v) => `${v.rule}: ${v.message}`),
+      [],
+      `mandatory ${mandatory}`,
+    );
+    const calls = w.trace.events.filter((e) => e.kind === 'call').map((e) => e.what);
+    assert.equal(calls.filter((x) => x === 'FilterAttach').length, 1);
+    assert.equal(calls.filter((x) => x === 'FilterDetach').length, 1, 'the module detached, once');
+    assert.equal(
+      w.summary().adapters[0]!.state,
+      mandatory ? 'Halted' : 'Running',
+      'a mandatory filter that did not load stops the stack; an optional one is left out',
+    );
+  }
 });
