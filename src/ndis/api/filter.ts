@@ -7,6 +7,7 @@ import { Irql } from '../../kernel/kernel.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import {
   attachInRegistration,
+  detachInDriverEntry,
   type FILTER_SET_OPTIONS,
   FilterDriverBlock,
   FilterModule,
@@ -244,7 +245,7 @@ export function NdisFDeregisterFilterDriver(NdisFilterDriverHandle: NDIS_HANDLE)
     n.verifier.report('NdisSim_FilterRegistration', ddi, null, `${d.name}: ${ddi} called twice`);
     return;
   }
-  if (d.modules.length > 0) {
+  if (d.modules.length > 0 && !detachInDriverEntry(n, d)) {
     n.verifier.report(
       'NdisSim_FilterRegistration',
       ddi,
