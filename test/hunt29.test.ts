@@ -46,6 +46,7 @@ import {
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
   World,
 } from '../src/index.ts';
+import { foldRepeats, numbersOut } from '../src/report/format.ts';
 import { removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -350,4 +351,34 @@ test('filterAttach in-registration: a DriverEntry that fails after NdisFRegister
       'a mandatory filter that did not load stops the stack; an optional one is left out',
     );
   }
+});
+
+test('Collect mode’s folding of repeated violations keeps drivers apart: the same rule broken by filter drivers lwf1 and lwf-2 is two summary lines, not one line of lwf1 "(×2, the same but for its numbers)"; an NBL number, a count or a time still fold', () => {
+  const v = (message: string, timeNs: number) => ({
+    rule: 'NdisSim_NblContext',
+    ddi: 'NdisFReturnNetBufferLists',
+    adapter: 'nic0',
+    message,
+    timeNs,
+  });
+  const records = [
+    v('lwf1 gave NBL #3 back with 16 byte(s) of context space', 1),
+    v('lwf1 gave NBL #9 back with 8 byte(s) of context space', 2),
+    v('lwf2 gave NBL #4 back with 16 byte(s) of context space', 3),
+    v('lwf-2 gave NBL #5 back with 16 byte(s) of context space', 4),
+    v('lwf-3 gave NBL #6 back with 16 byte(s) of context space', 5),
+  ];
+  assert.deepEqual(
+    foldRepeats(records).map((f) => [f.first.message.split(' ')[0], f.count]),
+    [
+      ['lwf1', 2],
+      ['lwf2', 1],
+      ['lwf-2', 1],
+      ['lwf-3', 1],
+    ],
+  );
+  assert.equal(
+    numbersOut('filter f1@nic0 at 0.000370 s: NBL #12, 4 bytes'),
+    'filter f1@nic0 at #.# s: NBL ##, # bytes',
+  );
 });
