@@ -382,3 +382,29 @@ test('Collect mode’s folding of repeated violations keeps drivers apart: the s
     'filter f1@nic0 at #.# s: NBL ##, # bytes',
   );
 });
+
+test('NdisSim_NblContext at NdisFreeNetBufferList (nf-nblapi-ndisfreenetbufferlist: context space from NdisAllocateNetBufferListContext "you must free … before you free the NET_BUFFER_LIST", and the space NdisAllocateNetBufferList gave with ContextSize you "must not attempt to free"): both mistakes are reported; freeing the first before the NBL, and leaving the second to go with it, is not', () => {
+  const cases: [string, (nbl: NET_BUFFER_LIST) => void, string[][]][] = [
+    ['ctx-correct', (nbl) => NdisFreeNetBufferListContext(nbl, 8), []],
+    ['ctx-left', () => {}, [['NdisSim_NblContext', 'NdisFreeNetBufferList']]],
+    [
+      'ctx-alloc-freed',
+      (nbl) => {
+        NdisFreeNetBufferListContext(nbl, 8);
+        NdisFreeNetBufferListContext(nbl, 16); // the allocation's ContextSize
+      },
+      [['NdisSim_NblContext', 'NdisFreeNetBufferListContext']],
+    ],
+  ];
+  for (const [name, before, expected] of cases) {
+    const r = inInit(name, (a) => {
+      const lp = nblPool(a);
+      const nbl = NdisAllocateNetBufferList(lp, 16, 0)!;
+      assert.equal(NdisAllocateNetBufferListContext(nbl, 8, 0, tag), NDIS_STATUS_SUCCESS);
+      before(nbl);
+      NdisFreeNetBufferList(nbl);
+      NdisFreeNetBufferListPool(lp);
+    });
+    assert.deepEqual(rules(r), expected, name);
+  }
+});
