@@ -1567,7 +1567,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.9', 'R6.13', 'R7.5'],
     summary:
-      'A driver gave an NBL back up (completed a send, returned a receive) with NBL context space it allocated (NdisAllocateNetBufferListContext) still in use, left such space in an NBL that came back to its owner past it, freed context space another driver allocated, or took or freed space in a send NBL another driver held (after passing it on or completing it): the context space is a stack, and the driver above would read the wrong bytes at NET_BUFFER_LIST_CONTEXT_DATA_START.',
+      'A driver gave an NBL back up (completed a send, returned a receive) with NBL context space it allocated (NdisAllocateNetBufferListContext) still in use, left such space in an NBL that came back to its owner past it, freed context space another driver allocated, took or freed space in a send NBL another driver held (after passing it on or completing it), freed an NBL with such space still in use, or freed the space NdisAllocateNetBufferList gave with its ContextSize: the context space is a stack, and the driver above would read the wrong bytes at NET_BUFFER_LIST_CONTEXT_DATA_START.',
     ddis: [
       'NdisFreeNetBufferListContext',
       'NdisMSendNetBufferListsComplete',
@@ -1577,6 +1577,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'MiniportReturnNetBufferLists',
       'NdisMIndicateReceiveNetBufferLists',
       'NdisFIndicateReceiveNetBufferLists',
+      'NdisFreeNetBufferList',
+      'NdisFreeCloneNetBufferList',
       'ProtocolSendNetBufferListsComplete',
       'FilterSendNetBufferListsComplete',
       'FilterReturnNetBufferLists',

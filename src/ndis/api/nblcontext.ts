@@ -53,7 +53,7 @@ export function initialContext(n: Ndis, nbl: NblImpl, pool: NblPool, used: numbe
   const size = Math.max(pool.contextSize, used + backFill);
   if (size === 0) return;
   nbl.Context = new ContextBlock(null, size, size - used, new Uint8Array(size), false);
-  if (used > 0) nbl._ctx = [{ who: n.kernel.ctx.who, size: used, reported: false }];
+  if (used > 0) nbl._ctx = [{ who: n.kernel.ctx.who, size: used, reported: false, initial: true }];
 }
 
 /** The NBL a context DDI was given, or a stop (not an NBL; freed). */
@@ -218,7 +218,15 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
           : `but only ${inUse} byte(s) of its current context block are in use: free what NdisAllocateNetBufferListContext gave, no more`
       }`,
     );
-  const others = takePieces(n, nbl, size, who);
+  const initial = { bytes: 0 };
+  const others = takePieces(n, nbl, size, who, initial);
+  if (initial.bytes > 0)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} freed ${initial.bytes} byte(s) of NBL #${nbl._id}'s context space that NdisAllocateNetBufferList (or NdisAllocateNetBufferAndNetBufferList) gave with its ContextSize: that space goes with the NBL, and a driver must not free it with ${ddi} (nf-nblapi-ndisfreenetbufferlist)`,
+    );
   if (others !== null)
     n.verifier.report(
       'NdisSim_NblContext',
@@ -249,6 +257,7 @@ function takePieces(
   nbl: NblImpl,
   size: number,
   who: string,
+  initial: { bytes: number },
 ): { bytes: number; owners: string } | null {
   const pieces = nbl._ctx;
   let bytes = 0;
@@ -271,6 +280,7 @@ function takePieces(
       }
       owed.set(top.who, (owed.get(top.who) ?? 0) + take);
     }
+    if (top.who === who && top.initial === true) initial.bytes += take;
     top.size -= take;
     left -= take;
     if (top.size === 0) pieces.splice(i, 1);
@@ -329,6 +339,31 @@ export function contextAtOwner(
       ddi,
       adapter,
       `${who} left ${bytes} byte(s) of context space it allocated (NdisAllocateNetBufferListContext) in NBL #${nbl._id}, which is back with its owner ${owner}: a driver frees its space before the NBL leaves it, and one NDIS bypasses on the way back (no FilterReturnNetBufferLists or FilterSendNetBufferListsComplete) must not take any (ns-nbl-net_buffer_list_context)`,
+    );
+}
+
+/**
+ * NdisSim_NblContext: `nbl` is freed (NdisFreeNetBufferList) with context space from
+ * NdisAllocateNetBufferListContext still in use (nf-nblapi-ndisfreenetbufferlist: free
+ * it first). The space the allocation gave goes with the NBL. Called only for NBLs whose
+ * `_ctx` is not null; pieces reported already are not said again.
+ */
+export function contextAtFree(n: Ndis, nbl: NblImpl, ddi: string, adapter: string | null): void {
+  let left: Map<string, number> | null = null;
+  for (const p of nbl._ctx!)
+    if (p.initial !== true && !p.reported && p.size > 0) {
+      left ??= new Map();
+      left.set(p.who, (left.get(p.who) ?? 0) + p.size);
+      p.reported = true;
+    }
+  if (left === null) return;
+  const who = n.kernel.ctx.who;
+  for (const [owner, bytes] of left)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} freed NBL #${nbl._id} with ${bytes} byte(s) of context space ${owner === who ? 'it' : owner} allocated (NdisAllocateNetBufferListContext) still in use: NdisFreeNetBufferListContext comes before ${ddi} (nf-nblapi-ndisfreenetbufferlist)`,
     );
 }
 
