@@ -381,6 +381,7 @@ test('Collect mode’s folding of repeated violations keeps drivers apart: the s
     numbersOut('filter f1@nic0 at 0.000370 s: NBL #12, 4 bytes'),
     'filter f1@nic0 at #.# s: NBL ##, # bytes',
   );
+  assert.equal(numbersOut('mapped at 0xF0000020, status 0xC0000001'), 'mapped at #, status #');
 });
 
 test('NdisSim_NblContext at NdisFreeNetBufferList (nf-nblapi-ndisfreenetbufferlist: context space from NdisAllocateNetBufferListContext "you must free … before you free the NET_BUFFER_LIST", and the space NdisAllocateNetBufferList gave with ContextSize you "must not attempt to free"): both mistakes are reported; freeing the first before the NBL, and leaving the second to go with it, is not', () => {

@@ -71,13 +71,13 @@ export interface Folded<T> {
 }
 
 /**
- * A message with its numbers (an NBL's id, a count, a time) as `#`, for folding records
+ * A message with its numbers (an NBL's id, a count, a time, an address in hex) as `#`, for folding records
  * that differ only in them. Digits that are part of a name stay: those after a letter, a
  * digit, `_`, `-` or `@` (filter drivers lwf1 and lwf-2, adapter nic0), or before a
  * letter or `_`; so two drivers breaking the same rule are not folded into one.
  */
 export function numbersOut(message: string): string {
-  return message.replace(/(?<![\w@-])\d+(?![A-Za-z_])/g, '#');
+  return message.replace(/(?<![\w@-])(?:0x[0-9A-Fa-f]+|\d+)(?![A-Za-z_])/g, '#');
 }
 
 /**
