@@ -266,7 +266,8 @@ test('NdisReadRegisterUshort of something not from NdisMMapIoSpace is NdisSim_Ba
   });
   assert.deepEqual(rules(wrong).slice(0, 1), [['NdisSim_BadParameter', 'NdisReadRegisterUshort']]);
   const freed = run('narrow-unmapped', {
-    restart: (a) => {
+    // In MiniportInitializeEx: unmapping elsewhere is NdisSim_UnmapIoSpaceOutsideInitHalt.
+    initialize: (a) => {
       const r = reg(a, SimNicReg.IMR);
       assert.ok(r instanceof IoRegister);
       NdisMUnmapIoSpace(a.handle, a.space!, a.spaceBytes);
@@ -332,7 +333,8 @@ test('nf-ndis-ndismunmapiospace: a VirtualAddress NdisMMapIoSpace did not return
   });
   assert.deepEqual(rules(wrong).slice(0, 1), [['NdisSim_BadParameter', 'NdisMUnmapIoSpace']]);
   const twice = run('unmap-twice', {
-    restart: (a) => {
+    // In MiniportInitializeEx: unmapping elsewhere is NdisSim_UnmapIoSpaceOutsideInitHalt.
+    initialize: (a) => {
       const space = a.space!;
       NdisMUnmapIoSpace(a.handle, space, space.length);
       NdisMUnmapIoSpace(a.handle, space, space.length);

@@ -196,7 +196,7 @@ test('NdisSim_BadParameter: a context size that is not a multiple of sizeof(void
   assert.equal(odd.lastResult!.bugCheck?.rule, 'NdisSim_BadParameter');
   assert.match(
     odd.lastResult!.bugCheck!.message,
-    /ContextSize 12 must be a positive multiple of sizeof\(void\*\) \(8\)/,
+    /ContextSize 12 and ContextBackFill 8 must be multiples of sizeof\(void\*\) \(8\)/,
   );
   const over = run([timingLwf('timing-over', 1, t, { freeSize: 24 })]);
   assert.equal(over.lastResult!.bugCheck?.rule, 'NdisSim_BadParameter');

@@ -1687,24 +1687,41 @@ export function filterIndicate(
     );
   }
   if (stamped > 0) stampedSource(n, m, ddi, stamped, 'below');
-  if (!resources) {
-    for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
-      const nbl = x as NblImpl;
-      if (nbl._place === 'filter-receive') {
-        d.heldRecvs.delete(nbl);
-        // A module without FilterReturnNetBufferLists is bypassed on the way back.
-        if (canOwn) {
-          if (nbl._fpath === null) nbl._fpath = [m];
-          else nbl._fpath.push(m);
-        }
-      } else {
-        d.ownRecvsOut++;
-        nbl._fpath = null;
-      }
-      nbl._holder = null;
-    }
+  if (resources) {
+    indicateUp(n, b, b.filters.indexOf(m) + 1, head, port, count, flags, resources);
+    // The module's own NBLs are its again now that the call has returned (R6.13):
+    // context space a driver above left in them is NdisSim_NblContext, as for a
+    // miniport's (resourcesBack). NBLs it passed on go back to the driver below, which
+    // checks them when its own indication returns.
+    if (own > 0) resourcesBackToModule(n, m, head, count);
+    return;
   }
-  indicateUp(n, b, b.filters.indexOf(m) + 1, head, port, count, flags, resources);
+  for (let x: NET_BUFFER_LIST | null = head; x !== null; x = x.Next) {
+    const nbl = x as NblImpl;
+    if (nbl._place === 'filter-receive') {
+      d.heldRecvs.delete(nbl);
+      // A module without FilterReturnNetBufferLists is bypassed on the way back.
+      if (canOwn) {
+        if (nbl._fpath === null) nbl._fpath = [m];
+        else nbl._fpath.push(m);
+      }
+    } else {
+      d.ownRecvsOut++;
+      nbl._fpath = null;
+    }
+    nbl._holder = null;
+  }
+  indicateUp(n, b, b.filters.indexOf(m) + 1, head, port, count, flags, false);
+}
+
+/** resourcesBack for the NBLs module `m` originated in a chain it indicated with the flag. */
+function resourcesBackToModule(n: Ndis, m: FilterModule, chain: NET_BUFFER_LIST, count: number): void {
+  let x: NET_BUFFER_LIST | null = chain;
+  for (let i = 0; i < count && x !== null; i++, x = x.Next) {
+    const nbl = x as NblImpl;
+    if (nbl._ctx !== null && nbl._place === 'filter' && nbl._holder === m)
+      contextAtOwner(n, nbl, m.driver.name, 'NdisFIndicateReceiveNetBufferLists', m.block.name);
+  }
 }
 
 /** NdisFReturnNetBufferLists: `m` gives receives it got from below back. */

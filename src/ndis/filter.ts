@@ -442,6 +442,21 @@ export function attachInRegistration(n: Ndis, d: FilterDriverBlock): void {
 }
 
 /**
+ * NdisFDeregisterFilterDriver from the driver's own DriverEntry, which fails after
+ * registering (ndislwf's path when its control device cannot be made): the modules NDIS
+ * attached inside the registration are Paused, and NDIS detaches them with FilterDetach
+ * (unloading-a-filter-driver: NdisFDeregisterFilterDriver "calls FilterDetach to detach
+ * all currently attached filter modules"). False, with nothing done, anywhere else or
+ * when a module is not Paused.
+ */
+export function detachInDriverEntry(n: Ndis, d: FilterDriverBlock): boolean {
+  if (n.innermostCallback() !== 'DriverEntry' || n.kernel.ctx.who !== d.name) return false;
+  if (!d.modules.every(detachable)) return false;
+  for (const m of d.modules.slice()) detachModule(n, m.block, m);
+  return true;
+}
+
+/**
  * The driver of a module attached inside its registration did not load after all
  * (DriverEntry failed later): its code is gone, so NDIS takes the module out of the
  * stack without calling it.
@@ -512,7 +527,8 @@ function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boo
   if (early?.module != null) {
     m = early.module;
     ok = early.ok && d !== null;
-    if (early.ok && d === null) dropOrphan(n, b, m);
+    // Detached already when DriverEntry deregistered before it failed.
+    if (early.ok && d === null && !m.gone) dropOrphan(n, b, m);
   } else {
     m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
     ok = m !== null && attachModule(n, b, m);

@@ -62,6 +62,8 @@ export interface ContextPiece {
   size: number;
   /** NdisSim_NblContext reported it already (left in place): said once. */
   reported: boolean;
+  /** The ContextSize NdisAllocateNetBufferList gave: it goes with the NBL, not freed on its own. */
+  readonly initial?: boolean;
 }
 
 /**

@@ -71,6 +71,16 @@ export interface Folded<T> {
 }
 
 /**
+ * A message with its numbers (an NBL's id, a count, a time, an address in hex) as `#`, for folding records
+ * that differ only in them. Digits that are part of a name stay: those after a letter, a
+ * digit, `_`, `-` or `@` (filter drivers lwf1 and lwf-2, adapter nic0), or before a
+ * letter or `_`; so two drivers breaking the same rule are not folded into one.
+ */
+export function numbersOut(message: string): string {
+  return message.replace(/(?<![\w@-])(?:0x[0-9A-Fa-f]+|\d+)(?![A-Za-z_])/g, '#');
+}
+
+/**
  * Folds records of the same rule, DDI and adapter whose messages differ only in their
  * numbers (an NBL's id, a count) into the first of them, in the order of the first of
  * each: in collect mode a driver that breaks a rule on every frame records it thousands
@@ -82,7 +92,7 @@ export function foldRepeats<
   const out: { first: T; count: number; lastNs: number }[] = [];
   const at = new Map<string, number>();
   for (const r of records) {
-    const key = `${r.rule}\u0000${r.ddi}\u0000${r.adapter ?? ''}\u0000${r.message.replace(/\d+/g, '#')}`;
+    const key = `${r.rule}\u0000${r.ddi}\u0000${r.adapter ?? ''}\u0000${numbersOut(r.message)}`;
     const i = at.get(key);
     if (i === undefined) {
       at.set(key, out.length);

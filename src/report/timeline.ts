@@ -5,7 +5,7 @@ import pc from 'picocolors';
 import { PNP_DEVICE_STATE_NAMES } from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
-import { column, fmtIrql, fmtTime, fmtValue, ntStatusName } from './format.ts';
+import { column, fmtIrql, fmtTime, fmtValue, ntStatusName, numbersOut } from './format.ts';
 
 export interface TimelineOptions {
   color: boolean;
@@ -448,8 +448,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       weight: w,
       index: i,
       key: w === 'minor' ? `${e.cpu} ${e.irql} ${e.actor} ${body}` : null,
-      violation:
-        e.kind === 'violation' ? `${e.what} ${String(e.data?.message ?? '').replace(/\d+/g, '#')}` : null,
+      violation: e.kind === 'violation' ? `${e.what} ${numbersOut(String(e.data?.message ?? ''))}` : null,
     };
     if (e.kind === 'call' && w === 'data' && inData < 0) {
       inData = depth;

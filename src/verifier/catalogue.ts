@@ -1184,6 +1184,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_UnmapIoSpaceOutsideInitHalt',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      'NdisMUnmapIoSpace was called while neither MiniportInitializeEx nor MiniportHaltEx of the adapter was running (in MiniportDevicePnPEventNotify on a surprise removal, say); its page says it can be called only from those two. The model unmaps the range all the same.',
+    ddis: ['NdisMUnmapIoSpace'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfb) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismunmapiospace.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SharedMemoryWithoutDma',
     origin: 'ndis-sim',
     spec: ['R2.3'],
@@ -1567,7 +1578,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.9', 'R6.13', 'R7.5'],
     summary:
-      'A driver gave an NBL back up (completed a send, returned a receive) with NBL context space it allocated (NdisAllocateNetBufferListContext) still in use, left such space in an NBL that came back to its owner past it, or freed context space another driver allocated: the context space is a stack, and the driver above would read the wrong bytes at NET_BUFFER_LIST_CONTEXT_DATA_START.',
+      'A driver gave an NBL back up (completed a send, returned a receive) with NBL context space it allocated (NdisAllocateNetBufferListContext) still in use, left such space in an NBL that came back to its owner past it, freed context space another driver allocated, took or freed space in a send NBL another driver held (after passing it on or completing it), freed an NBL with such space still in use, or freed the space NdisAllocateNetBufferList gave with its ContextSize: the context space is a stack, and the driver above would read the wrong bytes at NET_BUFFER_LIST_CONTEXT_DATA_START.',
     ddis: [
       'NdisFreeNetBufferListContext',
       'NdisMSendNetBufferListsComplete',
@@ -1576,6 +1587,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisReturnNetBufferLists',
       'MiniportReturnNetBufferLists',
       'NdisMIndicateReceiveNetBufferLists',
+      'NdisFIndicateReceiveNetBufferLists',
+      'NdisFreeNetBufferList',
+      'NdisFreeCloneNetBufferList',
       'ProtocolSendNetBufferListsComplete',
       'FilterSendNetBufferListsComplete',
       'FilterReturnNetBufferLists',

@@ -32,6 +32,7 @@ import {
   NdisAllocateRWLock,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
   NdisFreeIoWorkItem,
@@ -637,6 +638,23 @@ export const galleryA: readonly GalleryEntry[] = [
       'buggy: unmaps a range with another length than it mapped',
     ),
     scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_UnmapIoSpaceOutsideInitHalt',
+    mistake:
+      'MiniportDevicePnPEventNotify unmaps the registers when the NIC is surprise-removed, since the device is gone; only MiniportInitializeEx and MiniportHaltEx may (MiniportHaltEx, which NDIS calls next, is where this belongs).',
+    driver: galleryDriver(
+      'bad-unmap-on-surprise',
+      {
+        devicePnPEventNotify: (a, ev) => {
+          if (ev.DevicePnPEvent !== NdisDevicePnPEventSurpriseRemoved || a.space === null) return;
+          NdisMUnmapIoSpace(a.handle, a.space, a.spaceBytes);
+          a.space = null;
+        },
+      },
+      'buggy: unmaps its registers in MiniportDevicePnPEventNotify',
+    ),
+    scenario: { actions: [{ at: '100ms', do: 'surprise-remove', device: 'nic0' }] },
   },
   {
     rule: 'CancelTimerObject',

@@ -1005,7 +1005,8 @@ export function NdisMMapIoSpace(
  * unmaps nothing. The page: "The Length passed to NdisMUnmapIoSpace must match the
  * Length originally passed to NdisMMapIoSpace"; another is NdisSim_UnmapIoSpaceLength,
  * and the space is unmapped all the same. Its other demand, a call from
- * MiniportInitializeEx or MiniportHaltEx only, is not checked.
+ * MiniportInitializeEx or MiniportHaltEx only (while either runs, as for
+ * NdisMMapIoSpace), is NdisSim_UnmapIoSpaceOutsideInitHalt, and the space is unmapped.
  */
 export function NdisMUnmapIoSpace(
   MiniportAdapterHandle: NDIS_HANDLE,
@@ -1017,7 +1018,7 @@ export function NdisMUnmapIoSpace(
   const n = b.ndis;
   n.verifier.irql(irql.NdisMUnmapIoSpace, ddi, b.name);
   // After halt the handle is dead (R2.8): reported, and the space unmapped all the same.
-  stale(b, ddi);
+  const dead = stale(b, ddi);
   if (!(VirtualAddress instanceof NDIS_IO_SPACE) || VirtualAddress.block !== b) {
     n.verifier.fatal(
       'NdisSim_BadParameter',
@@ -1038,6 +1039,13 @@ export function NdisMUnmapIoSpace(
     );
     return;
   }
+  if (!dead && !b.inInitialize && !b.inHalt)
+    n.verifier.report(
+      'NdisSim_UnmapIoSpaceOutsideInitHalt',
+      ddi,
+      b.name,
+      `${n.kernel.ctx.who} called ${ddi} in ${n.innermostCallback() ?? 'code NDIS did not call'}: it can be called only from MiniportInitializeEx and MiniportHaltEx (nf-ndis-ndismunmapiospace); the range is unmapped all the same`,
+    );
   if (Length !== VirtualAddress.length)
     n.verifier.report(
       'NdisSim_UnmapIoSpaceLength',

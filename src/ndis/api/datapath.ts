@@ -29,7 +29,7 @@ import {
 } from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { contextSizes } from './nblapi.ts';
-import { initialContext } from './nblcontext.ts';
+import { contextAtFree, initialContext } from './nblcontext.ts';
 
 const irql = {
   NdisAllocateNetBufferListPool: ddiIrql.NdisAllocateNetBufferListPool!,
@@ -391,6 +391,7 @@ export function freeNbl(n: Ndis, nbl: NblImpl, ddi: string): void {
     );
     return;
   }
+  if (nbl._ctx !== null) contextAtFree(n, nbl, ddi, nbl._pool.block?.name ?? null);
   nbl._place = 'free';
   nbl._pool.allocated--;
 }

@@ -8,6 +8,7 @@ import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import {
   attachInRegistration,
+  detachInDriverEntry,
   type FILTER_SET_OPTIONS,
   FilterDriverBlock,
   FilterModule,
@@ -245,7 +246,7 @@ export function NdisFDeregisterFilterDriver(NdisFilterDriverHandle: NDIS_HANDLE)
     n.verifier.report('NdisSim_FilterRegistration', ddi, null, `${d.name}: ${ddi} called twice`);
     return;
   }
-  if (d.modules.length > 0) {
+  if (d.modules.length > 0 && !detachInDriverEntry(n, d)) {
     n.verifier.report(
       'NdisSim_FilterRegistration',
       ddi,

@@ -602,18 +602,23 @@ export function NdisAdvanceNetBufferDataStart(
   if (n.trace.on) n.traceDdi(ddi, null, { DataOffsetDelta, FreeMdl });
 }
 
-/** The advance of one NET_BUFFER whose used space holds `delta` bytes (checked). */
+/**
+ * The advance of one NET_BUFFER whose used space holds `delta` bytes (checked). With
+ * `freeMdl`, the memory of retreats past `keep` (how many stay) that the data start has
+ * moved past is freed.
+ */
 function advance(
   n: Ndis,
   nb: NET_BUFFER,
   delta: number,
   freeMdl: boolean,
   free: NET_BUFFER_FREE_MDL | null,
+  keep = 0,
 ): void {
   nb.DataOffset += delta;
   nb.DataLength -= delta;
   const stack = freeMdl ? n.nblApi?.retreats.get(nb) : undefined;
-  while (stack !== undefined && stack.length > 0 && nb.DataOffset >= stack[stack.length - 1]!.front) {
+  while (stack !== undefined && stack.length > keep && nb.DataOffset >= stack[stack.length - 1]!.front) {
     const r = stack.pop()!;
     const data = nb.Data!;
     r.orig.set(data.subarray(r.front, r.front + (r.orig.length - r.origOffset)), r.origOffset);
@@ -735,8 +740,9 @@ export function NdisAdvanceNetBufferListDataStart(
  * DataBackFill, AllocateMdlHandler, FreeMdlHandler). <= DISPATCH.
  * NdisRetreatNetBufferDataStart for each NET_BUFFER of the NBL
  * (nf-nblapi-ndisretreatnetbufferlistdatastart). If one fails, the NET_BUFFERs done
- * before it are advanced back, new memory freed (FreeMdlHandler gets the driver's MDLs),
- * so the NBL is as it was, and the status is the failure's.
+ * before it are advanced back, the memory this call allocated freed (FreeMdlHandler gets
+ * the driver's MDLs; memory earlier retreats left in place stays), so the NBL is as it
+ * was, and the status is the failure's.
  */
 export function NdisRetreatNetBufferListDataStart(
   NetBufferList: NET_BUFFER_LIST,
@@ -763,13 +769,18 @@ export function NdisRetreatNetBufferListDataStart(
       `${ddi}: DataOffsetDelta ${DataOffsetDelta} and DataBackFill ${DataBackFill} must be byte counts`,
     );
   let status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
+  // How many retreats into new memory each NET_BUFFER had before: a rollback frees only
+  // this call's, not memory an earlier retreat left for later ones (an advance without
+  // FreeMdl keeps it).
+  const kept: number[] = [];
   let done = 0;
   for (; done < nbs.length; done++) {
+    kept.push(n.nblApi?.retreats.get(nbs[done]!)?.length ?? 0);
     status = retreat(n, nbs[done]!, DataOffsetDelta, DataBackFill, AllocateMdlHandler, ddi);
     if (status !== NDIS_STATUS_SUCCESS) break;
   }
   if (status !== NDIS_STATUS_SUCCESS)
-    for (let i = 0; i < done; i++) advance(n, nbs[i]!, DataOffsetDelta, true, FreeMdlHandler);
+    for (let i = 0; i < done; i++) advance(n, nbs[i]!, DataOffsetDelta, true, FreeMdlHandler, kept[i]);
   if (n.trace.on)
     n.traceDdi(ddi, null, { DataOffsetDelta, DataBackFill, netBuffers: nbs.length, Status: status });
   return status;

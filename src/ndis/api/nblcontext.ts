@@ -53,7 +53,7 @@ export function initialContext(n: Ndis, nbl: NblImpl, pool: NblPool, used: numbe
   const size = Math.max(pool.contextSize, used + backFill);
   if (size === 0) return;
   nbl.Context = new ContextBlock(null, size, size - used, new Uint8Array(size), false);
-  if (used > 0) nbl._ctx = [{ who: n.kernel.ctx.who, size: used, reported: false }];
+  if (used > 0) nbl._ctx = [{ who: n.kernel.ctx.who, size: used, reported: false, initial: true }];
 }
 
 /** The NBL a context DDI was given, or a stop (not an NBL; freed). */
@@ -77,6 +77,44 @@ function nblArg(n: Ndis, x: NET_BUFFER_LIST, ddi: string): NblImpl | null {
   return x;
 }
 
+/**
+ * The driver that holds `nbl` on the send path, where NDIS knows it for sure: the
+ * miniport it was sent to, the filter module that has it, or the protocol it went back
+ * to. Null elsewhere: a receive passes through drivers above with
+ * NDIS_RECEIVE_FLAGS_RESOURCES without changing hands, and an NBL at home with a
+ * miniport or filter may be in such an indication.
+ */
+function sendHolder(nbl: NblImpl): string | null {
+  switch (nbl._place) {
+    case 'miniport-send':
+      return nbl._block?.driver.name ?? null;
+    case 'filter-send':
+      return nbl._holder?.driver.name ?? null;
+    case 'protocol':
+      return nbl._pool.owner;
+    default:
+      return null;
+  }
+}
+
+/**
+ * NdisSim_NblContext: `who` takes or frees context space of an NBL another driver holds
+ * (it passed the send on, or completed it, and used the NBL after): the space it
+ * changes is under that driver's (ns-nbl-net_buffer_list_context). Reported; the call
+ * goes on.
+ */
+function notHeld(n: Ndis, nbl: NblImpl, ddi: string, adapter: string | null): void {
+  const holder = sendHolder(nbl);
+  const who = n.kernel.ctx.who;
+  if (holder === null || holder === who) return;
+  n.verifier.report(
+    'NdisSim_NblContext',
+    ddi,
+    adapter,
+    `${who} called ${ddi} on NBL #${nbl._id}, which ${holder} holds: a driver uses the context space of an NBL only while it holds it, from when it gets it until it passes it on, completes or returns it (ns-nbl-net_buffer_list_context)`,
+  );
+}
+
 function badSize(x: number): boolean {
   return !Number.isInteger(x) || x < 0 || x > 0xffff || x % POINTER_SIZE !== 0;
 }
@@ -87,8 +125,8 @@ function badSize(x: number): boolean {
  * for the caller: from the unused part of the current block when it is big enough (its
  * Offset goes down), else from a new block of ContextSize + ContextBackFill bytes NDIS
  * puts in front. Both sizes are multiples of sizeof(void*)
- * (nf-nblapi-ndisallocatenetbufferlistcontext). The model never runs out of memory, so
- * the answer is NDIS_STATUS_SUCCESS.
+ * (nf-nblapi-ndisallocatenetbufferlistcontext); ContextSize 0 takes nothing. The model
+ * never runs out of memory, so the answer is NDIS_STATUS_SUCCESS.
  */
 export function NdisAllocateNetBufferListContext(
   NetBufferList: NET_BUFFER_LIST,
@@ -102,13 +140,19 @@ export function NdisAllocateNetBufferListContext(
   n.verifier.irql(irql.NdisAllocateNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return NDIS_STATUS_FAILURE;
-  if (badSize(ContextSize) || ContextSize === 0 || badSize(ContextBackFill))
+  notHeld(n, nbl, ddi, adapter);
+  if (badSize(ContextSize) || badSize(ContextBackFill))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapter,
-      `${ddi}: ContextSize ${ContextSize} must be a positive multiple of sizeof(void*) (${POINTER_SIZE}), and ContextBackFill ${ContextBackFill} a multiple of it`,
+      `${ddi}: ContextSize ${ContextSize} and ContextBackFill ${ContextBackFill} must be multiples of sizeof(void*) (${POINTER_SIZE})`,
     );
+  // 0 is a multiple too: nothing to take, and nothing NDIS must allocate for it.
+  if (ContextSize === 0) {
+    if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize, PoolTag });
+    return NDIS_STATUS_SUCCESS;
+  }
   const c = nbl.Context;
   if (c !== null && c.Offset >= ContextSize) c.Offset -= ContextSize;
   else {
@@ -136,7 +180,13 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   n.verifier.irql(irql.NdisFreeNetBufferListContext, ddi, adapter);
   const nbl = nblArg(n, NetBufferList, ddi);
   if (nbl === null) return;
+  notHeld(n, nbl, ddi, adapter);
   const who = n.kernel.ctx.who;
+  // ContextSize 0 (what a request of 0 took): nothing to give back.
+  if (ContextSize === 0) {
+    if (n.trace.on) n.traceDdi(ddi, null, { nbl: nbl._id, ContextSize });
+    return;
+  }
   // Bytes of the caller's that a driver freeing too much took already (reported then):
   // they are gone, and the caller is not blamed for freeing them again.
   let size = ContextSize;
@@ -157,7 +207,7 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
   // Space another driver left in place (reported already) may fill a block NDIS added on
   // top of the caller's: then the caller's free reaches into the blocks beneath.
   const othersLeft = nbl._ctx?.some((p) => p.reported && p.who !== who) ?? false;
-  if (badSize(ContextSize) || ContextSize === 0 || (size > inUse && !othersLeft))
+  if (badSize(ContextSize) || (size > inUse && !othersLeft))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
@@ -168,7 +218,15 @@ export function NdisFreeNetBufferListContext(NetBufferList: NET_BUFFER_LIST, Con
           : `but only ${inUse} byte(s) of its current context block are in use: free what NdisAllocateNetBufferListContext gave, no more`
       }`,
     );
-  const others = takePieces(n, nbl, size, who);
+  const initial = { bytes: 0 };
+  const others = takePieces(n, nbl, size, who, initial);
+  if (initial.bytes > 0)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} freed ${initial.bytes} byte(s) of NBL #${nbl._id}'s context space that NdisAllocateNetBufferList (or NdisAllocateNetBufferAndNetBufferList) gave with its ContextSize: that space goes with the NBL, and a driver must not free it with ${ddi} (nf-nblapi-ndisfreenetbufferlist)`,
+    );
   if (others !== null)
     n.verifier.report(
       'NdisSim_NblContext',
@@ -199,6 +257,7 @@ function takePieces(
   nbl: NblImpl,
   size: number,
   who: string,
+  initial: { bytes: number },
 ): { bytes: number; owners: string } | null {
   const pieces = nbl._ctx;
   let bytes = 0;
@@ -221,6 +280,7 @@ function takePieces(
       }
       owed.set(top.who, (owed.get(top.who) ?? 0) + take);
     }
+    if (top.who === who && top.initial === true) initial.bytes += take;
     top.size -= take;
     left -= take;
     if (top.size === 0) pieces.splice(i, 1);
@@ -279,6 +339,31 @@ export function contextAtOwner(
       ddi,
       adapter,
       `${who} left ${bytes} byte(s) of context space it allocated (NdisAllocateNetBufferListContext) in NBL #${nbl._id}, which is back with its owner ${owner}: a driver frees its space before the NBL leaves it, and one NDIS bypasses on the way back (no FilterReturnNetBufferLists or FilterSendNetBufferListsComplete) must not take any (ns-nbl-net_buffer_list_context)`,
+    );
+}
+
+/**
+ * NdisSim_NblContext: `nbl` is freed (NdisFreeNetBufferList) with context space from
+ * NdisAllocateNetBufferListContext still in use (nf-nblapi-ndisfreenetbufferlist: free
+ * it first). The space the allocation gave goes with the NBL. Called only for NBLs whose
+ * `_ctx` is not null; pieces reported already are not said again.
+ */
+export function contextAtFree(n: Ndis, nbl: NblImpl, ddi: string, adapter: string | null): void {
+  let left: Map<string, number> | null = null;
+  for (const p of nbl._ctx!)
+    if (p.initial !== true && !p.reported && p.size > 0) {
+      left ??= new Map();
+      left.set(p.who, (left.get(p.who) ?? 0) + p.size);
+      p.reported = true;
+    }
+  if (left === null) return;
+  const who = n.kernel.ctx.who;
+  for (const [owner, bytes] of left)
+    n.verifier.report(
+      'NdisSim_NblContext',
+      ddi,
+      adapter,
+      `${who} freed NBL #${nbl._id} with ${bytes} byte(s) of context space ${owner === who ? 'it' : owner} allocated (NdisAllocateNetBufferListContext) still in use: NdisFreeNetBufferListContext comes before ${ddi} (nf-nblapi-ndisfreenetbufferlist)`,
     );
 }
 
