@@ -27,6 +27,7 @@ import {
   userRead,
   userWrite,
 } from './ndis/device.ts';
+import { issueDirectOid } from './ndis/direct-oid.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
@@ -225,6 +226,8 @@ export type WorldAction =
       timeoutS: number;
       /** InformationBufferLength in bytes; by default the size of the set's value, or room for the query's answer. */
       bufferLength?: number;
+      /** A direct OID request (MiniportDirectOidRequest), not a regular one. */
+      direct?: boolean;
     };
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
@@ -796,7 +799,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           'action',
           a.kind,
           a.kind === 'oid'
-            ? { device: a.device, Oid: oidName(a.oid), request: a.set ? 'set' : 'query' }
+            ? {
+                device: a.device,
+                Oid: oidName(a.oid),
+                request: a.set ? 'set' : 'query',
+                ...(a.direct === true ? { direct: true } : {}),
+              }
             : { device: a.device },
         );
       switch (a.kind) {
@@ -833,7 +841,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           break;
         case 'oid': {
           const b = this.adapter(a.device);
-          if (b !== undefined) issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
+          if (b === undefined) break;
+          if (a.direct === true) issueDirectOid(this.ndis, b, a.oid, a.set, a.value, a.bufferLength);
+          else issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
           break;
         }
       }

@@ -1184,6 +1184,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_DirectOid',
+    origin: 'ndis-sim',
+    spec: ['R6.2', 'R6.3'],
+    summary:
+      'A direct OID request misused: NdisMDirectOidRequestComplete for a request MiniportDirectOidRequest did not pend (completed twice, after a final return value, or never handed to it) or with NDIS_STATUS_PENDING; MiniportDirectOidRequest completed its request and returned a final status; NdisDirectOidRequest or NdisFDirectOidRequest with an OID the direct path does not allow; or NdisDirectOidRequest from a protocol with no ProtocolDirectOidRequestComplete.',
+    ddis: [
+      'NdisMDirectOidRequestComplete',
+      'MiniportDirectOidRequest',
+      'NdisDirectOidRequest',
+      'NdisFDirectOidRequest',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfb) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismdirectoidrequestcomplete.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SharedMemoryWithoutDma',
     origin: 'ndis-sim',
     spec: ['R2.3'],
@@ -1479,8 +1495,15 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.3', 'R7.5'],
     summary:
-      'NdisFOidRequestComplete for a request the module does not hold (completed twice, after FilterOidRequest returned a final status, or never handed to it) or with NDIS_STATUS_PENDING; FilterOidRequest completed its request and returned a final status; or NdisFOidRequest from a driver with no FilterOidRequestComplete.',
-    ddis: ['NdisFOidRequestComplete', 'FilterOidRequest', 'NdisFOidRequest'],
+      'NdisFOidRequestComplete (or NdisFDirectOidRequestComplete) for a request the module does not hold (completed twice, after FilterOidRequest or FilterDirectOidRequest returned a final status, or never handed to it) or with NDIS_STATUS_PENDING; FilterOidRequest or FilterDirectOidRequest completed its request and returned a final status; or NdisFOidRequest (NdisFDirectOidRequest) from a driver with no FilterOidRequestComplete (FilterDirectOidRequestComplete).',
+    ddis: [
+      'NdisFOidRequestComplete',
+      'FilterOidRequest',
+      'NdisFOidRequest',
+      'NdisFDirectOidRequestComplete',
+      'FilterDirectOidRequest',
+      'NdisFDirectOidRequest',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6d) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfoidrequestcomplete.md',
     fatal: false,
