@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { packetFilter } from '../examples/packet-filter.ts';
 import { type Hooks, scriptedDriver, type TestAdapter } from '../src/drivers/buggy/base.ts';
 import { type LwfModule, variantOfMonitorLwf, withDirectOidForwarding } from '../src/drivers/lwf.ts';
 import {
@@ -313,6 +314,23 @@ test('R6.2, R7.5 through one and two filter modules: clone by clone down, Filter
       ...[...names].reverse().map((n) => `${n}:FilterDirectOidRequestComplete`),
       'dproto:ProtocolDirectOidRequestComplete',
     ]);
+    assert.deepEqual(rules(w), []);
+  }
+});
+
+test('R7.5 examples/packet-filter forwards direct requests as ndislwf does: a pended one completes up, a final status completes the original at once and returns PENDING', () => {
+  for (const pend of [true, false]) {
+    const { p, mini } = fresh();
+    const got: number[] = [];
+    const w = run(directNic(mini, { pend }), p, {
+      filters: [packetFilter],
+      steps: [
+        [300, PASSIVE, () => got.push(NdisDirectOidRequest(p.handle!, directRequest('a')))],
+        [400, PASSIVE, () => completeAll(mini)],
+      ],
+    });
+    assert.deepEqual(got, [NDIS_STATUS_PENDING], `pend ${pend}: FilterDirectOidRequest returns PENDING`);
+    assert.deepEqual(p.completed, [{ id: 'a', status: NDIS_STATUS_SUCCESS }], `pend ${pend}: completed once`);
     assert.deepEqual(rules(w), []);
   }
 });
