@@ -977,6 +977,18 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null && !(settled && this.ndis.now - b.oid.dispatchedNs < oidVerifierLimitNs))
         out.push(`${b.name}: an OID request is pending in the miniport`);
+      // Direct requests have no time limit of Driver Verifier's: each counts.
+      if (b.directOids.length > 0)
+        out.push(
+          `${b.name}: ${b.directOids.length} direct OID request(s) pending in the miniport (NdisMDirectOidRequestComplete not called)`,
+        );
+      for (const m of b.filters) {
+        const held = m.direct?.held.filter((r) => r.state === 'pending').length ?? 0;
+        if (held > 0)
+          out.push(
+            `${b.name}: filter module ${m.driver.name} holds ${held} direct OID request(s) (NdisFDirectOidRequestComplete not called)`,
+          );
+      }
       for (const m of b.filters)
         if (m.pending !== null)
           out.push(

@@ -237,7 +237,7 @@ function run(mp: DriverModule, p: Proto, s: Setup): World {
   for (const [atMs, a] of s.actions ?? []) w.at(atMs * ns.ms, a);
   for (const [atMs, irql, fn] of s.steps ?? [])
     w.machine.after(
-      atMs * ns.ms,
+      Math.round(atMs * ns.ms),
       {
         fire() {
           // Driver code of the protocol's: a frame at `irql`, as a callback of its would be.
@@ -622,6 +622,62 @@ test('NdisSim_ProtocolUnbind: a protocol that closes its binding with a direct r
     removeAtMs: 400,
   });
   assert.ok(rules(w).includes('NdisSim_ProtocolUnbind'), rules(w).join(', '));
+});
+
+test("R7.11 a filter module that holds a direct request is detached only once it completes it; one never completed is in the run's pending list", () => {
+  for (const completes of [true, false]) {
+    const { p, mini } = fresh();
+    let held: { handle: NDIS_HANDLE; req: NDIS_OID_REQUEST } | null = null;
+    const holder = variantOfMonitorLwf('f-hold', 'holds direct requests', (c) => {
+      withDirectOidForwarding(c);
+      c.DirectOidRequestHandler = (m: LwfModule, req: NDIS_OID_REQUEST) => {
+        held = { handle: m.handle, req };
+        return NDIS_STATUS_PENDING;
+      };
+    });
+    const w = run(directNic(mini), p, {
+      filters: [holder],
+      collect: true,
+      steps: [
+        [300, PASSIVE, () => NdisDirectOidRequest(p.handle!, directRequest('a'))],
+        ...(completes
+          ? [
+              [
+                600,
+                PASSIVE,
+                () => NdisFDirectOidRequestComplete(held!.handle, held!.req, NDIS_STATUS_SUCCESS),
+              ] as Step,
+            ]
+          : []),
+      ],
+      removeAtMs: 400,
+    });
+    // The test protocol closes its binding with its request still out (its own mistake).
+    assert.deepEqual(rules(w), ['NdisSim_ProtocolUnbind']);
+    const detach = w.trace.events.find((e) => e.kind === 'call' && e.what === 'FilterDetach');
+    if (completes) {
+      assert.ok(
+        detach !== undefined && detach.t >= 600 * ns.ms,
+        `FilterDetach after the completion (${detach?.t})`,
+      );
+      assert.equal(w.ndis.adapters[0]!.state, 'Halted', 'the removal went through');
+    } else {
+      assert.equal(detach, undefined, 'FilterDetach never comes');
+      assert.match(w.lastResult!.pending.join(' | '), /filter module f-hold holds 1 direct OID request\(s\)/);
+    }
+  }
+});
+
+test('R5.7 a direct request that reaches the miniport after its SurpriseRemoved notification and completes with SUCCESS is warned about', () => {
+  const { p, mini } = fresh();
+  const w = run(directNic(mini), p, {
+    // After the notification (300.2 ms), before the teardown pauses the binding.
+    steps: [[300.25, PASSIVE, () => NdisDirectOidRequest(p.handle!, directRequest('a'))]],
+    onWorld: (x) => x.at(300 * ns.ms, { kind: 'surprise-remove', device: 'nic0' }),
+  });
+  const warned = (w.lastResult?.warnings ?? []).filter((x) => x.rule === 'R5.7');
+  assert.equal(warned.length, 1, JSON.stringify(w.lastResult?.warnings));
+  assert.match(warned[0]!.message, /direct OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA/);
 });
 
 test('determinism: the same seed gives the same direct-OID trace', () => {
