@@ -439,9 +439,7 @@ export const actionSchema = z
     /** `oid`: InformationBufferLength in bytes, to override the size of the value (set) or of the answer (query). */
     bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
     /** `oid`: a direct OID request (NDIS 6.1+): MiniportDirectOidRequest, not serialized; only the OIDs the direct path allows. */
-    direct: z
-      .boolean({ error: (iss) => `expected true or false for "direct", got ${show(iss.input)}` })
-      .optional(),
+    direct: z.boolean().optional(),
     /** `remove`, `disable`, `stop`: NDIS accepts the query, the bus driver below fails it; PnP cancels (R5.3). */
     vetoBelow: z.boolean().optional(),
     /** `sleep`: the sleeping state (default S3). */
