@@ -680,6 +680,34 @@ test('R5.7 a direct request that reaches the miniport after its SurpriseRemoved 
   assert.match(warned[0]!.message, /direct OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA/);
 });
 
+test('R4.12 from NDIS 6.30 a reset that completes with direct requests still pending is NdisSim_ResetWithPendingWork; aborting them first is not', () => {
+  for (const abort of [false, true]) {
+    const { p, mini } = fresh();
+    const hooks: Hooks = {
+      checkForHang: () => mini.pended.length > 0,
+      reset: (a) => {
+        if (abort)
+          for (const r of mini.pended.splice(0))
+            NdisMDirectOidRequestComplete(a.handle, r, NDIS_STATUS_REQUEST_ABORTED);
+        return { Status: NDIS_STATUS_SUCCESS, AddressingReset: false };
+      },
+    };
+    const w = run(directNic(mini, { pend: true, hooks }), p, {
+      collect: true,
+      steps: [[300, PASSIVE, () => NdisDirectOidRequest(p.handle!, directRequest('a'))]],
+      untilMs: 5000,
+    });
+    const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_ResetWithPendingWork');
+    if (abort) {
+      assert.deepEqual(v, [], 'aborted before the reset completed');
+      assert.deepEqual(p.completed, [{ id: 'a', status: NDIS_STATUS_REQUEST_ABORTED }]);
+    } else {
+      assert.ok(v.length > 0, `reported: ${rules(w).join(', ')}`);
+      assert.match(v[0]!.message, /1 direct OID request\(s\)/);
+    }
+  }
+});
+
 test('determinism: the same seed gives the same direct-OID trace', () => {
   const once = (): string => {
     const { p, mini } = fresh();
