@@ -6,7 +6,8 @@
 //
 // - DriverEntry registers the filter driver (every handler: attach, detach, restart,
 //   pause, FilterSetModuleOptions, send, send complete, cancel send, receive, return,
-//   OID request, OID complete, cancel OID, status, net PnP event, device PnP event),
+//   OID request, OID complete, cancel OID, their three direct counterparts, status, net
+//   PnP event, device PnP event),
 //   then makes the control device \Device\PacketFilter (NdisRegisterDeviceEx with the
 //   filter driver handle) and its link, as ndislwf does. Unload removes both.
 // - FilterAttach makes one module record (its lock, a timer, a pool for its own frames),
@@ -540,6 +541,37 @@ function driverEntryOf(bugs: PacketFilterBugs) {
     const cancelOidRequest = (m: Module, RequestId: unknown): void =>
       N.NdisFCancelOidRequest(m.handle, RequestId);
 
+    // Direct OID requests (NDIS 6.1), as ndislwf passes them: a clone down with
+    // NdisFDirectOidRequest; a final status completes the original at once.
+    const directOidRequest = (m: Module, request: N.NDIS_OID_REQUEST): N.NDIS_STATUS => {
+      const r = N.NdisAllocateCloneOidRequest(m.handle, request, Tag);
+      if (r.Status !== N.NDIS_STATUS_SUCCESS || r.ClonedOidRequest === null) return N.NDIS_STATUS_RESOURCES;
+      const clone = r.ClonedOidRequest;
+      clone.SourceReserved[0] = request;
+      const s = N.NdisFDirectOidRequest(m.handle, clone);
+      if (s !== N.NDIS_STATUS_PENDING) {
+        directOidRequestComplete(m, clone, s);
+        return N.NDIS_STATUS_PENDING; // completed already with NdisFDirectOidRequestComplete
+      }
+      return N.NDIS_STATUS_PENDING;
+    };
+
+    const directOidRequestComplete = (m: Module, clone: N.NDIS_OID_REQUEST, status: N.NDIS_STATUS): void => {
+      const original = clone.SourceReserved[0] as N.NDIS_OID_REQUEST | null;
+      if (original === null) return; // the filter originates no direct requests
+      const from = clone.DATA.QUERY_INFORMATION;
+      const to = original.DATA.QUERY_INFORMATION;
+      to.InformationBuffer = from.InformationBuffer;
+      to.BytesWritten = from.BytesWritten;
+      to.BytesNeeded = from.BytesNeeded;
+      clone.SourceReserved[0] = null;
+      N.NdisFreeCloneOidRequest(m.handle, clone);
+      N.NdisFDirectOidRequestComplete(m.handle, original, status);
+    };
+
+    const cancelDirectOidRequest = (m: Module, RequestId: unknown): void =>
+      N.NdisFCancelDirectOidRequest(m.handle, RequestId);
+
     /** The filter's own OID_GEN_STATISTICS is back: answer the application's IOCTL. */
     const ownRequestComplete = (m: Module, request: N.NDIS_OID_REQUEST, status: N.NDIS_STATUS): void => {
       N.NdisAcquireSpinLock(m.lock);
@@ -733,6 +765,9 @@ function driverEntryOf(bugs: PacketFilterBugs) {
       OidRequestHandler: oidRequest,
       OidRequestCompleteHandler: oidRequestComplete,
       CancelOidRequestHandler: cancelOidRequest,
+      DirectOidRequestHandler: directOidRequest,
+      DirectOidRequestCompleteHandler: directOidRequestComplete,
+      CancelDirectOidRequestHandler: cancelDirectOidRequest,
       StatusHandler: status,
       NetPnPEventHandler: netPnPEvent,
       DevicePnPEventNotifyHandler: devicePnPEvent,

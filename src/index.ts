@@ -66,6 +66,7 @@ export {
   NdisAllocateNetBufferListPool,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
+  NdisMDirectOidRequestComplete,
   NdisMIndicateReceiveNetBufferLists,
   NdisMOidRequestComplete,
   NdisMSendNetBufferListsComplete,
@@ -128,7 +129,10 @@ export {
 } from './ndis/api/filter-data.ts';
 export {
   NdisAllocateCloneOidRequest,
+  NdisFCancelDirectOidRequest,
   NdisFCancelOidRequest,
+  NdisFDirectOidRequest,
+  NdisFDirectOidRequestComplete,
   NdisFIndicateStatus,
   NdisFOidRequest,
   NdisFOidRequestComplete,
@@ -258,6 +262,7 @@ export {
   PASSIVE_LEVEL,
 } from './ndis/api/processor.ts';
 export {
+  NdisCancelDirectOidRequest,
   NdisCancelOidRequest,
   NdisCancelSendNetBufferLists,
   NdisCloseAdapterEx,
@@ -265,6 +270,7 @@ export {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
+  NdisDirectOidRequest,
   NdisGeneratePartialCancelId,
   NdisOidRequest,
   NdisOpenAdapterEx,

@@ -27,6 +27,7 @@ import {
   userRead,
   userWrite,
 } from './ndis/device.ts';
+import { issueDirectOid } from './ndis/direct-oid.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
@@ -226,6 +227,8 @@ export type WorldAction =
       timeoutS: number;
       /** InformationBufferLength in bytes; by default the size of the set's value, or room for the query's answer. */
       bufferLength?: number;
+      /** A direct OID request (MiniportDirectOidRequest), not a regular one. */
+      direct?: boolean;
     };
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
@@ -859,7 +862,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           'action',
           a.kind,
           a.kind === 'oid'
-            ? { device: a.device, Oid: oidName(a.oid), request: a.set ? 'set' : 'query' }
+            ? {
+                device: a.device,
+                Oid: oidName(a.oid),
+                request: a.set ? 'set' : 'query',
+                ...(a.direct === true ? { direct: true } : {}),
+              }
             : { device: a.device },
         );
       switch (a.kind) {
@@ -897,7 +905,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           break;
         case 'oid': {
           const b = this.adapter(a.device);
-          if (b !== undefined) issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
+          if (b === undefined) break;
+          if (a.direct === true) issueDirectOid(this.ndis, b, a.oid, a.set, a.value, a.bufferLength);
+          else issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
           break;
         }
       }
@@ -1034,6 +1044,18 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null && !(settled && this.ndis.now - b.oid.dispatchedNs < oidVerifierLimitNs))
         out.push(`${b.name}: an OID request is pending in the miniport`);
+      // Direct requests have no time limit of Driver Verifier's: each counts.
+      if (b.directOids.length > 0)
+        out.push(
+          `${b.name}: ${b.directOids.length} direct OID request(s) pending in the miniport (NdisMDirectOidRequestComplete not called)`,
+        );
+      for (const m of b.filters) {
+        const held = m.direct?.held.filter((r) => r.state === 'pending').length ?? 0;
+        if (held > 0)
+          out.push(
+            `${b.name}: filter module ${m.driver.name} holds ${held} direct OID request(s) (NdisFDirectOidRequestComplete not called)`,
+          );
+      }
       for (const m of b.filters)
         if (m.pending !== null)
           out.push(

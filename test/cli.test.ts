@@ -126,7 +126,7 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
 });
 
-test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength, OID fields on another action, and vetoBelow on an action that has no query', () => {
+test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength, OID fields on another action, vetoBelow on an action that has no query, and direct: true with an OID the direct path does not allow, not a boolean, or with a timeout', () => {
   const f = 'test/fixtures/bad-oid-values.yaml';
   const r = cli('run', f);
   assert.equal(r.status, 2);
@@ -139,8 +139,11 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     `${f}: actions[3].value: expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of OID_GEN_CURRENT_PACKET_FILTER, got [[1,0,94,0,0,1]]`,
     `${f}: actions[4].value: expected no value for a query of OID_GEN_STATISTICS, got 4`,
     `${f}: actions[5].bufferLength: expected at least 0, got -1`,
-    `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength) for "remove", got bufferLength`,
+    `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength, direct) for "remove", got bufferLength`,
     `${f}: actions[7].vetoBelow: expected vetoBelow only with remove, disable or stop, got it with "surprise-remove"`,
+    `${f}: actions[8].oid: expected an OID the direct OID path allows (OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_UPDATE_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA_EX) with direct: true, got OID_GEN_STATISTICS`,
+    `${f}: actions[9].direct: expected boolean, got "yes"`,
+    `${f}: actions[10].timeout: expected no timeout with direct: true (NDIS does not time out direct OID requests), got 2`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
 });

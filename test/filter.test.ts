@@ -515,12 +515,44 @@ test('summary: filter lines sorted by adapter, then stack position; each with it
 test('NdisFRegisterFilterDriver refuses a handler the model does not call yet, naming it', () => {
   const mod = testFilter('options', {
     register: (c) => {
-      c.DirectOidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      c.SynchronousOidRequestHandler = () => NDIS_STATUS_SUCCESS;
     },
   });
   const r = filtered([{ mod }]).lastResult!;
   assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*DirectOidRequestHandler/);
+  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*SynchronousOidRequestHandler/);
+});
+
+test('NdisFRegisterFilterDriver takes the direct OID handlers; FilterDirectOidRequest without FilterDirectOidRequestComplete (or a cancel handler alone) is BAD_CHARACTERISTICS', () => {
+  const ok = testFilter('direct-ok', {
+    register: (c) => {
+      c.DirectOidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      c.DirectOidRequestCompleteHandler = () => {};
+      c.CancelDirectOidRequestHandler = () => {};
+    },
+  });
+  const w = filtered([{ mod: ok }], { collect: true });
+  assert.deepEqual(w.summary().filterLoadFailures, [], 'the three handlers together load');
+  for (const [name, edit, why] of [
+    [
+      'direct-no-complete',
+      (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => {
+        c.DirectOidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      },
+      /FilterDirectOidRequest and FilterDirectOidRequestComplete come together/,
+    ],
+    [
+      'direct-cancel-only',
+      (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => {
+        c.CancelDirectOidRequestHandler = () => {};
+      },
+      /FilterCancelDirectOidRequest without FilterDirectOidRequest/,
+    ],
+  ] as const) {
+    const s = filtered([{ mod: testFilter(name, { register: edit }) }], { collect: true }).summary();
+    assert.equal(s.filterLoadFailures.length, 1, `${name} does not load`);
+    assert.match(s.filterLoadFailures[0]!.why, why);
+  }
 });
 
 test('Irql_Filter_Driver_Function: NdisFPauseComplete above DISPATCH is an IRQL violation', () => {

@@ -72,6 +72,21 @@ test('the catalogue has every rule of rules.json, each enforced or not applicabl
   assert.equal(mini.length, 57);
 });
 
+test("each of ndis-sim's own rules has a bug-check parameter 1 of its own (0x4E53xxxx), so a dump names one rule", () => {
+  // Three branches merged in one stop once each gave its new rule 0x4E5300FB.
+  const owners = new Map<number, string[]>();
+  for (const [id, c] of catalogue) {
+    const p1 = c.bugCheck?.p1;
+    if (p1 === null || p1 === undefined || p1 >>> 16 !== 0x4e53) continue;
+    owners.set(p1, [...(owners.get(p1) ?? []), id]);
+  }
+  assert.ok(owners.size > 100, `${owners.size} simCodes`);
+  const shared = [...owners]
+    .filter(([, ids]) => ids.length > 1)
+    .map(([p1, ids]) => `0x${p1.toString(16)}: ${ids.join(', ')}`);
+  assert.deepEqual(shared, []);
+});
+
 test('ndis-sim rules prints every rule and the counts; rules <id> explains one', () => {
   const r = spawnSync(process.execPath, ['bin/ndis-sim.js', 'rules', '--no-color'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

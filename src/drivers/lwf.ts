@@ -20,9 +20,12 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAllocateCloneOidRequest,
+  NdisFCancelDirectOidRequest,
   NdisFCancelOidRequest,
   NdisFDeregisterFilterDriver,
   NdisFDevicePnPEventNotify,
+  NdisFDirectOidRequest,
+  NdisFDirectOidRequestComplete,
   NdisFIndicateReceiveNetBufferLists,
   NdisFIndicateStatus,
   NdisFNetPnPEvent,
@@ -291,6 +294,47 @@ export function withOidForwarding(
       return;
     }
   };
+}
+
+/**
+ * Direct OID requests (NDIS 6.1) as ndislwf passes them: FilterDirectOidRequest forwards
+ * a clone with NdisFDirectOidRequest and returns what that returns (a final status:
+ * copies the answer back and frees the clone first); FilterDirectOidRequestComplete
+ * copies back, frees the clone and completes the original; FilterCancelDirectOidRequest
+ * passes the cancel down.
+ */
+export function withDirectOidForwarding(c: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>): void {
+  const originals = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
+  const copyBack = (clone: NDIS_OID_REQUEST, original: NDIS_OID_REQUEST): void => {
+    const from = clone.DATA.QUERY_INFORMATION;
+    const to = original.DATA.QUERY_INFORMATION;
+    to.InformationBuffer = from.InformationBuffer;
+    to.BytesWritten = from.BytesWritten;
+    to.BytesNeeded = from.BytesNeeded;
+  };
+  c.DirectOidRequestHandler = (m: LwfModule, request: NDIS_OID_REQUEST) => {
+    const r = NdisAllocateCloneOidRequest(m.handle, request, cloneTag);
+    if (r.Status !== NDIS_STATUS_SUCCESS || r.ClonedOidRequest === null) return NDIS_STATUS_RESOURCES;
+    const clone = r.ClonedOidRequest;
+    originals.set(clone, request);
+    const s = NdisFDirectOidRequest(m.handle, clone);
+    if (s !== NDIS_STATUS_PENDING) {
+      copyBack(clone, request);
+      originals.delete(clone);
+      NdisFreeCloneOidRequest(m.handle, clone);
+    }
+    return s;
+  };
+  c.DirectOidRequestCompleteHandler = (m: LwfModule, clone: NDIS_OID_REQUEST, status: number) => {
+    const original = originals.get(clone);
+    if (original === undefined) return;
+    originals.delete(clone);
+    copyBack(clone, original);
+    NdisFreeCloneOidRequest(m.handle, clone);
+    NdisFDirectOidRequestComplete(m.handle, original, status);
+  };
+  c.CancelDirectOidRequestHandler = (m: LwfModule, RequestId: unknown) =>
+    NdisFCancelDirectOidRequest(m.handle, RequestId);
 }
 
 /** oid-logging-lwf: monitor-lwf that also sees every OID request and status indication, and passes them on. */

@@ -59,6 +59,12 @@ export interface ProtocolEdge {
     ReceiveFlags: number,
   ): void;
   ProtocolOidRequestComplete(binding: Binding, OidRequest: NDIS_OID_REQUEST, Status: NDIS_STATUS): void;
+  /** ProtocolDirectOidRequestComplete (direct-oid.ts): only a protocol that issues direct requests has it. */
+  ProtocolDirectOidRequestComplete?(
+    binding: Binding,
+    OidRequest: NDIS_OID_REQUEST,
+    Status: NDIS_STATUS,
+  ): void;
   /** True while the protocol has asked not to be bound to `block` (NdisUnbindAdapter). */
   declines?(block: MiniportBlock): boolean;
 }

@@ -10,6 +10,7 @@ import type { NdisPollObject } from './api/poll.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import { type Binding, OidSourceHandle } from './binding.ts';
 import { type AdapterFilterData, type DataStats, newDataStats, type SendWatch } from './datapath.ts';
+import type { DirectOidRecord } from './direct-oid.ts';
 import type { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock, FilterInstall, FilterModule } from './filter.ts';
 import type { NblImpl, NblPool } from './nbl.ts';
@@ -234,6 +235,10 @@ export class MiniportBlock implements NDIS_HANDLE {
   oidPump: WorkItem | null = null;
   /** Recently completed requests, to tell a double completion from a stray one. */
   readonly lastOids: OidRecord[] = [];
+  /** Direct OID requests in MiniportDirectOidRequest or pended by it: not serialized (direct-oid.ts). */
+  readonly directOids: DirectOidRecord[] = [];
+  /** Direct requests recently done, to tell a double completion from a stray one. */
+  readonly lastDirectOids: DirectOidRecord[] = [];
   /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */
   packetFilter = 0;
   multicastList: readonly (readonly number[])[] = [];

@@ -14,6 +14,7 @@ import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
 import { filterPauseDrained, type ModuleData, moduleDetached, refreshFilterData } from './datapath.ts';
 import { referencedDevice } from './device.ts';
+import { type FilterDirectState, filterDirectBusy } from './direct-oid.ts';
 import { type FilterOidState, filterOidBusy, filterOidDetached } from './filter-oid.ts';
 import { msRules } from './generated/rules.ts';
 import {
@@ -232,9 +233,10 @@ export interface NDIS_FILTER_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
   DevicePnPEventNotifyHandler?: FILTER_DEVICE_PNP_EVENT_NOTIFY<C> | null;
   NetPnPEventHandler?: FILTER_NET_PNP_EVENT<C> | null;
   StatusHandler?: FILTER_STATUS<C> | null;
-  DirectOidRequestHandler?: unknown;
-  DirectOidRequestCompleteHandler?: unknown;
-  CancelDirectOidRequestHandler?: unknown;
+  /** NDIS 6.1: FilterDirectOidRequest, FilterDirectOidRequestComplete, FilterCancelDirectOidRequest (direct-oid.ts). */
+  DirectOidRequestHandler?: FILTER_OID_REQUEST<C> | null;
+  DirectOidRequestCompleteHandler?: FILTER_OID_REQUEST_COMPLETE<C> | null;
+  CancelDirectOidRequestHandler?: FILTER_CANCEL_OID_REQUEST<C> | null;
   SynchronousOidRequestHandler?: unknown;
   SynchronousOidRequestCompleteHandler?: unknown;
 }
@@ -396,6 +398,8 @@ export class FilterModule implements NDIS_HANDLE {
   // OID requests and status indications through the module (filter-oid.ts).
   /** Its requests, clones and request handle: made on first use, null while it has none. */
   oid: FilterOidState | null = null;
+  /** Its direct OID requests (direct-oid.ts): made on first use. */
+  direct: FilterDirectState | null = null;
   /** The status indication its FilterStatus is handling, else null. */
   statusIn: NDIS_STATUS_INDICATION | null = null;
 
@@ -919,7 +923,7 @@ export function detachFilters(n: Ndis, b: MiniportBlock): boolean {
  */
 function detachable(m: FilterModule): boolean {
   if (m.state !== 'Paused' || m.pending !== null) return false;
-  return m.oid === null || !filterOidBusy(m.oid);
+  return (m.oid === null || !filterOidBusy(m.oid)) && !filterDirectBusy(m);
 }
 
 export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {

@@ -786,7 +786,10 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
         default:
           // Running, or a state the table does not make NDIS wait in.
           // R3.4 (option pauseWaitsForOids): by default a pending OID does not hold up a pause.
-          if (n.options.pauseWaitsForOids && (b.oid !== null || b.oidQueue.length > 0)) {
+          if (
+            n.options.pauseWaitsForOids &&
+            (b.oid !== null || b.oidQueue.length > 0 || b.directOids.length > 0)
+          ) {
             if (n.trace.on) n.traceNdis(b, 'pause waits for the pending OID request (R3.4)', {});
             return false;
           }
@@ -821,6 +824,14 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       }
       if (b.oid !== null || b.oidQueue.length > 0) {
         if (n.trace.on) n.traceNdis(b, 'halt waits for the pending OID request (R2.9, R6.5)', {});
+        return false;
+      }
+      // R2.9: and for the direct requests the miniport pended (nc-ndis-miniport_halt).
+      if (b.directOids.length > 0) {
+        if (n.trace.on)
+          n.traceNdis(b, 'halt waits for the pending direct OID requests (R2.9)', {
+            pending: b.directOids.length,
+          });
         return false;
       }
       assert(b.state === 'Paused', 'halt: not Paused', b.name, b.state);
@@ -1043,7 +1054,7 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
   b.haltSnapshot = {
     sends: b.sendsOutstanding,
     receives: b.receivesOutstanding,
-    oid: b.oid !== null || b.oidQueue.length > 0,
+    oid: b.oid !== null || b.oidQueue.length > 0 || b.directOids.length > 0,
     reset: b.resetInProgress,
   };
   if (n.situationsOn) n.noteSituation(situationCode(SituationKind.Halt, b));

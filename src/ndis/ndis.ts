@@ -118,6 +118,13 @@ export interface NdisOptions {
    * ("must be prepared for an immediate call to any of their FilterXxx functions").
    */
   filterAttach: 'after-driver-entry' | 'in-registration';
+  /**
+   * What NdisDirectOidRequest (or NdisFDirectOidRequest) returns when the request reaches
+   * a miniport that registered no MiniportDirectOidRequest; the pages are silent. The
+   * statuses the pages give for a request "invalid or unsupported by the underlying
+   * driver": NDIS_STATUS_NOT_SUPPORTED, or NDIS_STATUS_INVALID_OID.
+   */
+  directOidNoHandler: 'not-supported' | 'invalid-oid';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -137,6 +144,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   missingHandlerStatus: 'bad-characteristics',
   removeInHalt: 'warning',
   filterAttach: 'after-driver-entry',
+  directOidNoHandler: 'not-supported',
 });
 
 export interface LiveDump {

@@ -223,8 +223,8 @@ export interface NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> 
   StatusHandlerEx?: PROTOCOL_STATUS_EX<C> | null;
   ReceiveNetBufferListsHandler: PROTOCOL_RECEIVE_NET_BUFFER_LISTS<C>;
   SendNetBufferListsCompleteHandler: PROTOCOL_SEND_NET_BUFFER_LISTS_COMPLETE<C>;
-  /** NDIS 6.1 (revision 2); the model has no direct OID path for protocols, so NDIS never calls it. */
-  DirectOidRequestCompleteHandler?: unknown;
+  /** NDIS 6.1 (revision 2): ProtocolDirectOidRequestComplete, for a protocol that calls NdisDirectOidRequest. */
+  DirectOidRequestCompleteHandler?: PROTOCOL_OID_REQUEST_COMPLETE<C> | null;
 }
 
 /** The handlers NdisRegisterProtocolDriver requires, in the page's order. */
@@ -584,6 +584,12 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
     const o = bd.open!;
     o.oids--;
     this.chars.OidRequestCompleteHandler(bd.protocolContext, OidRequest, Status);
+  }
+
+  ProtocolDirectOidRequestComplete(bd: Binding, OidRequest: NDIS_OID_REQUEST, Status: NDIS_STATUS): void {
+    const o = bd.open!;
+    o.oids--;
+    this.chars.DirectOidRequestCompleteHandler!(bd.protocolContext, OidRequest, Status);
   }
 }
 
@@ -1058,6 +1064,7 @@ export const protocolEntryPoints = [
   'ProtocolCloseAdapterCompleteEx',
   'ProtocolNetPnPEvent',
   'ProtocolOidRequestComplete',
+  'ProtocolDirectOidRequestComplete',
   'ProtocolStatusEx',
   'ProtocolReceiveNetBufferLists',
   'ProtocolSendNetBufferListsComplete',

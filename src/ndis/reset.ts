@@ -225,9 +225,10 @@ export function completeReset(
   b.reset = null;
   b.lastResetCompletion = { via, timeNs: n.now };
   // R4.12: from NDIS 6.30 the driver completes pending requests and sends before the reset completes.
-  if (b.driver.ndisVersion >= 630 && (b.oid !== null || b.sendsOutstanding > 0)) {
+  if (b.driver.ndisVersion >= 630 && (b.oid !== null || b.sendsOutstanding > 0 || b.directOids.length > 0)) {
     const what: string[] = [];
     if (b.oid !== null) what.push('an OID request');
+    if (b.directOids.length > 0) what.push(`${b.directOids.length} direct OID request(s)`);
     if (b.sendsOutstanding > 0) what.push(`${b.sendsOutstanding} send(s)`);
     n.verifier.report(
       'NdisSim_ResetWithPendingWork',

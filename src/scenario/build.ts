@@ -321,6 +321,7 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         value: a.value ?? null,
         timeoutS: a.timeout ?? 0,
         ...(a.bufferLength === undefined ? {} : { bufferLength: a.bufferLength }),
+        ...(a.direct === true ? { direct: true } : {}),
       };
     }
     case 'start-filter':

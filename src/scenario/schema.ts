@@ -3,6 +3,7 @@
 // found (STYLE.md 13). Scenario files name drivers; they never carry code.
 
 import { z } from 'zod';
+import { directOids } from '../ndis/direct-oid.ts';
 import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
@@ -427,7 +428,7 @@ function oidValueProblem(
 }
 
 /** The fields only an `oid` action has. */
-const oidFields = ['oid', 'request', 'value', 'timeout', 'bufferLength'] as const;
+const oidFields = ['oid', 'request', 'value', 'timeout', 'bufferLength', 'direct'] as const;
 
 export const actionSchema = z
   .strictObject({
@@ -452,6 +453,8 @@ export const actionSchema = z
     timeout: z.number().int().nonnegative().optional(),
     /** `oid`: InformationBufferLength in bytes, to override the size of the value (set) or of the answer (query). */
     bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
+    /** `oid`: a direct OID request (NDIS 6.1+): MiniportDirectOidRequest, not serialized; only the OIDs the direct path allows. */
+    direct: z.boolean().optional(),
     /** `remove`, `disable`, `stop`: NDIS accepts the query, the bus driver below fails it; PnP cancels (R5.3). */
     vetoBelow: z.boolean().optional(),
     /** `sleep`: the sleeping state (default S3). */
@@ -660,6 +663,18 @@ export const actionSchema = z
       const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
       if (problem !== null)
         ctx.addIssue({ code: 'custom', path: [wrong === null ? 'value' : 'oid'], message: problem });
+      if (a.direct === true && !directOids.has(oidValue(a.oid)!))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['oid'],
+          message: `expected an OID the direct OID path allows (${[...directOids].map((o) => OID_NAMES.get(o)).join(', ')}) with direct: true, got ${oidLabel(a.oid)}`,
+        });
+      if (a.direct === true && a.timeout !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['timeout'],
+          message: `expected no timeout with direct: true (NDIS does not time out direct OID requests), got ${a.timeout}`,
+        });
     }
     if (a.do !== 'oid') {
       const given = oidFields.filter((f) => a[f] !== undefined);
@@ -766,6 +781,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         missingHandlerStatus: z.enum(['bad-characteristics', 'failure']).optional(),
         removeInHalt: z.enum(['warning', 'silent']).optional(),
         filterAttach: z.enum(['after-driver-entry', 'in-registration']).optional(),
+        directOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),

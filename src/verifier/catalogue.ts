@@ -1195,6 +1195,22 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_DirectOid',
+    origin: 'ndis-sim',
+    spec: ['R6.2', 'R6.3'],
+    summary:
+      'A direct OID request misused: NdisMDirectOidRequestComplete for a request MiniportDirectOidRequest did not pend (completed twice, after a final return value, or never handed to it) or with NDIS_STATUS_PENDING; MiniportDirectOidRequest completed its request and returned a final status; NdisDirectOidRequest or NdisFDirectOidRequest with an OID the direct path does not allow; or NdisDirectOidRequest from a protocol with no ProtocolDirectOidRequestComplete.',
+    ddis: [
+      'NdisMDirectOidRequestComplete',
+      'MiniportDirectOidRequest',
+      'NdisDirectOidRequest',
+      'NdisFDirectOidRequest',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfd) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismdirectoidrequestcomplete.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SharedMemoryWithoutDma',
     origin: 'ndis-sim',
     spec: ['R2.3'],
@@ -1386,7 +1402,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     summary:
       'NDIS_STATUS_PM_WAKE_REASON was indicated while no OID_PNP_SET_POWER(D0) was in the miniport: the miniport issues the wake reason while it handles that request, before it completes it and before any indication the wake caused (a link state, say), so that NDIS and the drivers above learn why the system woke before anything else. Indicated later, or from a work item after the completion, it comes after the events it explains.',
     ddis: ['NdisMIndicateStatusEx', 'MiniportOidRequest', 'NdisMOidRequestComplete'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfb) },
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xfc) },
     source: 'windows-driver-docs-pr/network/issuing-ndis-wake-reason-indications.md',
     fatal: false,
   },
@@ -1501,8 +1517,15 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.3', 'R7.5'],
     summary:
-      'NdisFOidRequestComplete for a request the module does not hold (completed twice, after FilterOidRequest returned a final status, or never handed to it) or with NDIS_STATUS_PENDING; FilterOidRequest completed its request and returned a final status; or NdisFOidRequest from a driver with no FilterOidRequestComplete.',
-    ddis: ['NdisFOidRequestComplete', 'FilterOidRequest', 'NdisFOidRequest'],
+      'NdisFOidRequestComplete (or NdisFDirectOidRequestComplete) for a request the module does not hold (completed twice, after FilterOidRequest or FilterDirectOidRequest returned a final status, or never handed to it) or with NDIS_STATUS_PENDING; FilterOidRequest or FilterDirectOidRequest completed its request and returned a final status; or NdisFOidRequest (NdisFDirectOidRequest) from a driver with no FilterOidRequestComplete (FilterDirectOidRequestComplete).',
+    ddis: [
+      'NdisFOidRequestComplete',
+      'FilterOidRequest',
+      'NdisFOidRequest',
+      'NdisFDirectOidRequestComplete',
+      'FilterDirectOidRequest',
+      'NdisFDirectOidRequest',
+    ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x6d) },
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfoidrequestcomplete.md',
     fatal: false,

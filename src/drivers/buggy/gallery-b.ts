@@ -32,6 +32,7 @@ import {
   NdisAcquireSpinLock,
   NdisFreeIoWorkItem,
   NdisMDeregisterIoPortRange,
+  NdisMDirectOidRequestComplete,
   NdisMedium802_3,
   NdisMIndicateReceiveNetBufferLists,
   NdisMIndicateStatusEx,
@@ -534,6 +535,38 @@ export const galleryB: readonly GalleryEntry[] = [
     ),
     scenario: {
       actions: [{ at: '1s', do: 'oid', device: 'nic0', oid: 'OID_GEN_XMIT_OK', bufferLength: 4 }],
+    },
+  },
+  {
+    rule: 'NdisSim_DirectOid',
+    mistake:
+      'MiniportDirectOidRequest finds the IPsec SA already offloaded, "completes" the direct request with NdisMDirectOidRequestComplete as its pended path does, and returns NDIS_STATUS_SUCCESS as well.',
+    driver: galleryDriver(
+      'bad-direct-oid-completes-and-returns',
+      {
+        characteristics: (c) => {
+          c.DirectOidRequestHandler = (a: TestAdapter, req: NDIS_OID_REQUEST) => {
+            req.DATA.SET_INFORMATION.BytesRead = req.DATA.SET_INFORMATION.InformationBufferLength;
+            NdisMDirectOidRequestComplete(a.handle, req, NDIS_STATUS_SUCCESS);
+            return NDIS_STATUS_SUCCESS;
+          };
+          c.CancelDirectOidRequestHandler = () => {};
+        },
+      },
+      'buggy: completes a direct OID request and returns a final status',
+    ),
+    scenario: {
+      actions: [
+        {
+          at: '1s',
+          do: 'oid',
+          device: 'nic0',
+          oid: 'OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA',
+          request: 'set',
+          value: 1,
+          direct: true,
+        },
+      ],
     },
   },
   {

@@ -5,6 +5,7 @@ import { fmtTime } from '../../report/format.ts';
 import { MiniportBlock, removeFrom } from '../block.ts';
 import * as data from '../datapath.ts';
 import { mdlUnlocked } from '../device.ts';
+import { miniportDirectComplete } from '../direct-oid.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -39,6 +40,7 @@ const irql = {
   NdisMSendNetBufferListsComplete: ddiIrql.NdisMSendNetBufferListsComplete!,
   NdisMIndicateReceiveNetBufferLists: ddiIrql.NdisMIndicateReceiveNetBufferLists!,
   NdisMOidRequestComplete: ddiIrql.NdisMOidRequestComplete!,
+  NdisMDirectOidRequestComplete: ddiIrql.NdisMDirectOidRequestComplete!,
 };
 
 export interface NET_BUFFER_LIST_POOL_PARAMETERS {
@@ -447,4 +449,24 @@ export function NdisMOidRequestComplete(
   if (n.trace.on) n.traceDdi(ddi, b, { Oid: oid.oidName(OidRequest.DATA.Oid), Status });
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
   oid.miniportComplete(n, b, OidRequest, Status);
+}
+
+/**
+ * VOID NdisMDirectOidRequestComplete(MiniportAdapterHandle, OidRequest, Status).
+ * <= DISPATCH. Completes a direct request MiniportDirectOidRequest pended; the
+ * completion goes to the driver that issued it (direct-oid.ts).
+ */
+export function NdisMDirectOidRequestComplete(
+  MiniportAdapterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_STATUS,
+): void {
+  const ddi = 'NdisMDirectOidRequestComplete';
+  const b = adapterHandle(MiniportAdapterHandle, ddi);
+  const n = b.ndis;
+  n.verifier.irql(irql.NdisMDirectOidRequestComplete, ddi, b.name);
+  if (stale(b, ddi)) return;
+  if (n.trace.on) n.traceDdi(ddi, b, { Oid: oid.oidName(OidRequest.DATA.Oid), Status });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  miniportDirectComplete(n, b, OidRequest, Status);
 }

@@ -5,6 +5,14 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { Binding, OidSourceHandle } from '../binding.ts';
+import {
+  cancelDirectBelow,
+  directOids,
+  directViolation,
+  filterDirectCompleteUp,
+  filterDirectState,
+  submitDirect,
+} from '../direct-oid.ts';
 import type { FilterModule } from '../filter.ts';
 import { cancelBelow, filterOidState, finishAtFilter, statusAbove } from '../filter-oid.ts';
 import { ddiIrql } from '../generated/irql.ts';
@@ -31,6 +39,9 @@ const irql = {
   NdisAllocateCloneOidRequest: ddiIrql.NdisAllocateCloneOidRequest!,
   NdisFreeCloneOidRequest: ddiIrql.NdisFreeCloneOidRequest!,
   NdisFIndicateStatus: ddiIrql.NdisFIndicateStatus!,
+  NdisFDirectOidRequest: ddiIrql.NdisFDirectOidRequest!,
+  NdisFDirectOidRequestComplete: ddiIrql.NdisFDirectOidRequestComplete!,
+  NdisFCancelDirectOidRequest: ddiIrql.NdisFCancelDirectOidRequest!,
 };
 
 /** nf-ndis-ndisfoidrequest: the states in which a module may issue requests (R7.5). */
@@ -318,4 +329,100 @@ export function NdisFIndicateStatus(
     return;
   }
   statusAbove(n, m, StatusIndication, to);
+}
+
+/**
+ * NDIS_STATUS NdisFDirectOidRequest(NdisFilterHandle, OidRequest). <= DISPATCH. NDIS
+ * 6.1: passes a direct request down at once, a clone of one FilterDirectOidRequest got
+ * or one the module originates (direct-oid.ts). PENDING: FilterDirectOidRequestComplete
+ * follows; another status is the final one of the driver below.
+ */
+export function NdisFDirectOidRequest(
+  NdisFilterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+): NDIS_STATUS {
+  const ddi = 'NdisFDirectOidRequest';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFDirectOidRequest, ddi, m?.block.name ?? null);
+  if (m === null) return NDIS_STATUS_FAILURE;
+  badRequest(n, OidRequest, ddi, m);
+  const b = m.block;
+  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  if (!oidState(m)) {
+    n.verifier.report(
+      'NdisSim_FilterState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (nf-ndis-ndisfdirectoidrequest)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  if (m.driver.chars.DirectOidRequestCompleteHandler == null) {
+    n.verifier.report(
+      'NdisSim_FilterOidComplete',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name}, whose driver registered no FilterDirectOidRequestComplete: NDIS has no routine to complete the request with (nf-ndis-ndisfdirectoidrequest)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  if (OidRequest.Header?.Type !== NDIS_OBJECT_TYPE_OID_REQUEST) return NDIS_STATUS_INVALID_PARAMETER;
+  if (!directOids.has(OidRequest.DATA.Oid))
+    directViolation(
+      n,
+      b,
+      ddi,
+      `${m.name} called ${ddi} with ${oidText(OidRequest.DATA.Oid)}, which the direct OID path does not allow: use NdisFOidRequest (nf-ndis-ndisfdirectoidrequest)`,
+    );
+  const st = filterDirectState(m);
+  if (st.held.some((r) => r.request === OidRequest)) {
+    n.verifier.report(
+      'NdisSim_FilterOidClone',
+      ddi,
+      b.name,
+      `${m.name} passed down the very NDIS_OID_REQUEST (${oidText(OidRequest.DATA.Oid)}) its FilterDirectOidRequest got; a filter forwards a clone from NdisAllocateCloneOidRequest (nc-ndis-filter_direct_oid_request)`,
+    );
+  }
+  const ost = filterOidState(n, m);
+  if (!ost.clones.has(OidRequest)) ost.own.add(OidRequest);
+  st.issued.add(OidRequest);
+  const status = submitDirect(n, b, OidRequest, { kind: 'filter', module: m });
+  if (status !== NDIS_STATUS_PENDING) st.issued.delete(OidRequest);
+  return status;
+}
+
+/**
+ * VOID NdisFDirectOidRequestComplete(NdisFilterHandle, OidRequest, Status). <= DISPATCH.
+ * Completes a direct request FilterDirectOidRequest pended; the completion goes on up.
+ */
+export function NdisFDirectOidRequestComplete(
+  NdisFilterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_STATUS,
+): void {
+  const ddi = 'NdisFDirectOidRequestComplete';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFDirectOidRequestComplete, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, Status });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
+  filterDirectCompleteUp(n, m, OidRequest, Status);
+}
+
+/**
+ * VOID NdisFCancelDirectOidRequest(NdisFilterHandle, RequestId). <= DISPATCH. Cancels
+ * the direct requests with that RequestId the module passed down.
+ */
+export function NdisFCancelDirectOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: unknown): void {
+  const ddi = 'NdisFCancelDirectOidRequest';
+  const n = currentNdis(ddi);
+  const m = filterHandle(n, NdisFilterHandle, ddi);
+  n.verifier.irql(irql.NdisFCancelDirectOidRequest, ddi, m?.block.name ?? null);
+  if (m === null) return;
+  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, RequestId: String(RequestId) });
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
+  cancelDirectBelow(n, m, RequestId);
 }

@@ -52,13 +52,7 @@ const irql = {
  * The optional handlers whose paths the model does not run through filter modules yet:
  * registering one would promise calls that never come, so registration refuses it.
  */
-const notModelledHandlers = [
-  'DirectOidRequestHandler',
-  'DirectOidRequestCompleteHandler',
-  'CancelDirectOidRequestHandler',
-  'SynchronousOidRequestHandler',
-  'SynchronousOidRequestCompleteHandler',
-] as const;
+const notModelledHandlers = ['SynchronousOidRequestHandler', 'SynchronousOidRequestCompleteHandler'] as const;
 
 /** Why the characteristics are refused, with the status NDIS returns, or null. */
 function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refusal | null {
@@ -91,6 +85,9 @@ function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refu
     'CancelSendNetBufferListsHandler',
     'ReceiveNetBufferListsHandler',
     'ReturnNetBufferListsHandler',
+    'DirectOidRequestHandler',
+    'DirectOidRequestCompleteHandler',
+    'CancelDirectOidRequestHandler',
   ] as const) {
     const v = c[h];
     if (v != null && typeof v !== 'function')
@@ -101,6 +98,18 @@ function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refu
     return {
       status: NDIS_STATUS_BAD_CHARACTERISTICS,
       why: 'FilterOidRequest and FilterOidRequestComplete come together: one is NULL, the other is not',
+    };
+  // nc-ndis-filter_direct_oid_request(_complete): the same for the direct pair; a cancel
+  // handler without them has nothing to cancel.
+  if ((c.DirectOidRequestHandler == null) !== (c.DirectOidRequestCompleteHandler == null))
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'FilterDirectOidRequest and FilterDirectOidRequestComplete come together: one is NULL, the other is not',
+    };
+  if (c.CancelDirectOidRequestHandler != null && c.DirectOidRequestHandler == null)
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'FilterCancelDirectOidRequest without FilterDirectOidRequest',
     };
   if (typeof c.UniqueName !== 'string' || !/^\{[0-9a-fA-F-]{36}\}$/.test(c.UniqueName))
     return { status: NDIS_STATUS_INVALID_PARAMETER, why: 'UniqueName is not a GUID in braces' };

@@ -14,6 +14,7 @@ import { Irql } from '../../kernel/kernel.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import * as data from '../datapath.ts';
+import { directOids, directViolation, protocolCancelDirect, submitDirect } from '../direct-oid.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
@@ -80,6 +81,8 @@ const irql = {
   NdisGeneratePartialCancelId: ddiIrql.NdisGeneratePartialCancelId!,
   NdisOidRequest: ddiIrql.NdisOidRequest!,
   NdisCancelOidRequest: ddiIrql.NdisCancelOidRequest!,
+  NdisDirectOidRequest: ddiIrql.NdisDirectOidRequest!,
+  NdisCancelDirectOidRequest: ddiIrql.NdisCancelDirectOidRequest!,
 };
 type ProtocolDdi = keyof typeof irql;
 
@@ -96,7 +99,12 @@ function checkCharacteristics(c: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS): Refusal 
   for (const h of requiredProtocolHandlers)
     if (typeof c[h] !== 'function')
       return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is missing` };
-  for (const h of ['SetOptionsHandler', 'UninstallHandler', 'StatusHandlerEx'] as const) {
+  for (const h of [
+    'SetOptionsHandler',
+    'UninstallHandler',
+    'StatusHandlerEx',
+    'DirectOidRequestCompleteHandler',
+  ] as const) {
     const v = c[h];
     if (v != null && typeof v !== 'function')
       return { status: NDIS_STATUS_BAD_CHARACTERISTICS, why: `${h} is neither a routine nor NULL` };
@@ -824,4 +832,57 @@ export function NdisCancelOidRequest(NdisBindingHandle: NDIS_HANDLE, RequestId: 
   if (c === null) return;
   if (c.n.trace.on) c.n.traceDdi(ddi, c.bd.block, { protocol: c.bd.protocol.name });
   oid.protocolCancel(c.n, c.bd, RequestId);
+}
+
+/**
+ * NDIS_STATUS NdisDirectOidRequest(NdisBindingHandle, OidRequest). <= DISPATCH. NDIS 6.1:
+ * the request goes at once to the next driver below with a direct handler, in the
+ * caller's context (direct-oid.ts); what that driver returns comes back here. PENDING:
+ * ProtocolDirectOidRequestComplete follows. Only the OIDs the direct path allows.
+ */
+export function NdisDirectOidRequest(
+  NdisBindingHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+): NDIS_STATUS {
+  const ddi = 'NdisDirectOidRequest';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return NDIS_STATUS_FAILURE;
+  const { n, bd, o } = c;
+  const b = bd.block;
+  const p = bd.protocol as ProtocolDriverBlock;
+  const t = n.trace.on
+    ? n.traceDdi(ddi, b, { protocol: p.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
+    : null;
+  if (p.chars.DirectOidRequestCompleteHandler == null) {
+    directViolation(
+      n,
+      b,
+      ddi,
+      `${p.name} called ${ddi} but registered no ProtocolDirectOidRequestComplete (DirectOidRequestCompleteHandler): NDIS has no routine to complete a pended request with`,
+    );
+    if (t !== null) t.result = statusText(NDIS_STATUS_FAILURE);
+    return NDIS_STATUS_FAILURE;
+  }
+  if (!directOids.has(OidRequest.DATA.Oid))
+    directViolation(
+      n,
+      b,
+      ddi,
+      `${p.name} called ${ddi} with ${oid.oidText(OidRequest.DATA.Oid)}, which the direct OID path does not allow: use NdisOidRequest (direct-oid-request-interface-in-ndis-6-1)`,
+    );
+  o.oids++;
+  const s = submitDirect(n, b, OidRequest, { kind: 'binding', binding: bd });
+  if (s !== NDIS_STATUS_PENDING) o.oids--;
+  if (t !== null) t.result = statusText(s);
+  return s;
+}
+
+/** VOID NdisCancelDirectOidRequest(NdisBindingHandle, RequestId). <= DISPATCH. */
+export function NdisCancelDirectOidRequest(NdisBindingHandle: NDIS_HANDLE, RequestId: unknown): void {
+  const ddi = 'NdisCancelDirectOidRequest';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return;
+  if (c.n.trace.on)
+    c.n.traceDdi(ddi, c.bd.block, { protocol: c.bd.protocol.name, RequestId: String(RequestId) });
+  protocolCancelDirect(c.n, c.bd, RequestId);
 }
