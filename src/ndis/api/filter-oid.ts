@@ -5,6 +5,7 @@
 
 import { NotModelledError } from '../../errors.ts';
 import { Binding, OidSourceHandle } from '../binding.ts';
+import type { MiniportBlock } from '../block.ts';
 import {
   cancelDirectBelow,
   directOids,
@@ -15,7 +16,7 @@ import {
 } from '../direct-oid.ts';
 import type { FilterModule } from '../filter.ts';
 import { cancelBelow, filterOidState, finishAtFilter, statusAbove } from '../filter-oid.ts';
-import { ddiIrql } from '../generated/irql.ts';
+import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
@@ -31,6 +32,19 @@ import { cloneOidRequestData, oidName, oidText, ruleParams, submit } from '../oi
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION, ULONG } from '../types.ts';
 import { currentNdis, lockHeldUpCall } from './common.ts';
 import { filterHandle } from './filter.ts';
+
+/** A filter DDI's module: the one its handle names (null, reported, for a bad one), its IRQL checked. */
+function checkedModule(n: Ndis, handle: NDIS_HANDLE, ddi: string, level: DdiIrql): FilterModule | null {
+  const m = filterHandle(n, handle, ddi);
+  n.verifier.irql(level, ddi, m?.block.name ?? null);
+  return m;
+}
+
+/** The DDI's trace line, and R8.11: no spin lock held across a call up or down the stack. */
+function traced(n: Ndis, ddi: string, b: MiniportBlock, data: Record<string, unknown>): void {
+  if (n.trace.on) n.traceDdi(ddi, b, data);
+  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+}
 
 const irql = {
   NdisFOidRequest: ddiIrql.NdisFOidRequest!,
@@ -84,13 +98,11 @@ function bindingSource(h: unknown, ddi: string): void {
 export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_OID_REQUEST): NDIS_STATUS {
   const ddi = 'NdisFOidRequest';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFOidRequest, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFOidRequest);
   if (m === null) return NDIS_STATUS_FAILURE;
   badRequest(n, OidRequest, ddi, m);
   const b = m.block;
-  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  traced(n, ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
   if (!oidState(m)) {
     n.verifier.report(
       'NdisSim_FilterState',
@@ -139,12 +151,10 @@ export function NdisFOidRequestComplete(
 ): void {
   const ddi = 'NdisFOidRequestComplete';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFOidRequestComplete, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFOidRequestComplete);
   if (m === null) return;
   const b = m.block;
-  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Status });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  traced(n, ddi, b, { module: m.name, Status });
   const r = m.oid?.current ?? null;
   if (r === null || r.request !== OidRequest || r.state === 'done' || r.state === 'queued') {
     const own = m.oid?.own.has(OidRequest) === true;
@@ -191,11 +201,9 @@ export function NdisFOidRequestComplete(
 export function NdisFCancelOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: unknown): void {
   const ddi = 'NdisFCancelOidRequest';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFCancelOidRequest, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFCancelOidRequest);
   if (m === null) return;
-  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, RequestId: String(RequestId) });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
+  traced(n, ddi, m.block, { module: m.name, RequestId: String(RequestId) });
   cancelBelow(n, m, RequestId);
 }
 
@@ -275,13 +283,11 @@ export function NdisFIndicateStatus(
 ): void {
   const ddi = 'NdisFIndicateStatus';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFIndicateStatus, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFIndicateStatus);
   if (m === null) return;
   const b = m.block;
   const code = StatusIndication?.StatusCode;
-  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, StatusCode: code });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  traced(n, ddi, b, { module: m.name, StatusCode: code });
   if (!m.attributesSet) {
     n.verifier.report(
       'NdisSim_FilterState',
@@ -343,13 +349,11 @@ export function NdisFDirectOidRequest(
 ): NDIS_STATUS {
   const ddi = 'NdisFDirectOidRequest';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFDirectOidRequest, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFDirectOidRequest);
   if (m === null) return NDIS_STATUS_FAILURE;
   badRequest(n, OidRequest, ddi, m);
   const b = m.block;
-  if (n.trace.on) n.traceDdi(ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  traced(n, ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
   if (!oidState(m)) {
     n.verifier.report(
       'NdisSim_FilterState',
@@ -404,11 +408,9 @@ export function NdisFDirectOidRequestComplete(
 ): void {
   const ddi = 'NdisFDirectOidRequestComplete';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFDirectOidRequestComplete, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFDirectOidRequestComplete);
   if (m === null) return;
-  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, Status });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
+  traced(n, ddi, m.block, { module: m.name, Status });
   filterDirectCompleteUp(n, m, OidRequest, Status);
 }
 
@@ -419,10 +421,8 @@ export function NdisFDirectOidRequestComplete(
 export function NdisFCancelDirectOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: unknown): void {
   const ddi = 'NdisFCancelDirectOidRequest';
   const n = currentNdis(ddi);
-  const m = filterHandle(n, NdisFilterHandle, ddi);
-  n.verifier.irql(irql.NdisFCancelDirectOidRequest, ddi, m?.block.name ?? null);
+  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFCancelDirectOidRequest);
   if (m === null) return;
-  if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name, RequestId: String(RequestId) });
-  if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, m.block.name, ddi, 'R8.11');
+  traced(n, ddi, m.block, { module: m.name, RequestId: String(RequestId) });
   cancelDirectBelow(n, m, RequestId);
 }
