@@ -15,6 +15,7 @@ import {
   type NDIS_OID_REQUEST,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  type NDIS_STATUS,
   NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_RESOURCES,
@@ -236,12 +237,70 @@ export function variantOfMonitorLwf(
 /** Pool tag of oid-logging-lwf's clones ('Lwfo' as a little-endian ULONG). */
 const cloneTag = 0x6f66774c;
 
+/** How a filter forwards one kind of request: down with `send`, back up with `complete`. */
+interface RequestPath {
+  send(handle: NDIS_HANDLE, clone: NDIS_OID_REQUEST): NDIS_STATUS;
+  complete(handle: NDIS_HANDLE, original: NDIS_OID_REQUEST, status: NDIS_STATUS): void;
+  /** Also copies the revision the driver below supports (regular requests). */
+  revision: boolean;
+}
+
+/**
+ * The pair of handlers that forward requests by clone, as ndislwf does for regular and
+ * direct requests alike: the request handler clones (NdisAllocateCloneOidRequest),
+ * sends the clone down and returns what that returns (for a final status it copies the
+ * answer back and frees the clone first); the completion handler copies back, frees the
+ * clone and completes the original. `originals` maps each clone under way to its request.
+ */
+function cloneForwarding(
+  path: RequestPath,
+  originals: Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>,
+  log?: (m: LwfModule, request: NDIS_OID_REQUEST) => void,
+): {
+  request: (m: LwfModule, request: NDIS_OID_REQUEST) => NDIS_STATUS;
+  completed: (m: LwfModule, clone: NDIS_OID_REQUEST, status: NDIS_STATUS) => void;
+} {
+  const copyBack = (clone: NDIS_OID_REQUEST, original: NDIS_OID_REQUEST): void => {
+    const from = clone.DATA.QUERY_INFORMATION;
+    const to = original.DATA.QUERY_INFORMATION;
+    to.InformationBuffer = from.InformationBuffer;
+    to.BytesWritten = from.BytesWritten;
+    to.BytesNeeded = from.BytesNeeded;
+    if (path.revision) original.SupportedRevision = clone.SupportedRevision;
+  };
+  return {
+    request(m, request) {
+      log?.(m, request);
+      const r = NdisAllocateCloneOidRequest(m.handle, request, cloneTag);
+      if (r.Status !== NDIS_STATUS_SUCCESS || r.ClonedOidRequest === null) return NDIS_STATUS_RESOURCES;
+      const clone = r.ClonedOidRequest;
+      originals.set(clone, request);
+      const s = path.send(m.handle, clone);
+      if (s !== NDIS_STATUS_PENDING) {
+        // Done already (NDIS answered it, or the adapter cannot take requests).
+        copyBack(clone, request);
+        originals.delete(clone);
+        NdisFreeCloneOidRequest(m.handle, clone);
+      }
+      return s;
+    },
+    completed(m, clone, status) {
+      const original = originals.get(clone);
+      if (original === undefined) return;
+      originals.delete(clone);
+      copyBack(clone, original);
+      NdisFreeCloneOidRequest(m.handle, clone);
+      path.complete(m.handle, original, status);
+    },
+  };
+}
+
 /**
  * Installs the OID and status handlers of a filter that passes everything on: each
- * request NDIS hands FilterOidRequest is cloned (NdisAllocateCloneOidRequest) and the
- * clone forwarded with NdisFOidRequest; when the clone completes, its results are copied
- * back, the clone freed and the original completed (NdisFOidRequestComplete). Cancels
- * and status indications are passed on unchanged. `log`, if given, sees every OID.
+ * request NDIS hands FilterOidRequest is cloned and the clone forwarded with
+ * NdisFOidRequest; when the clone completes, its results are copied back, the clone
+ * freed and the original completed (NdisFOidRequestComplete). Cancels and status
+ * indications are passed on unchanged. `log`, if given, sees every OID.
  */
 export function withOidForwarding(
   c: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>,
@@ -249,37 +308,10 @@ export function withOidForwarding(
 ): void {
   /** Clone → the request it was made from, per driver (clones are unique objects). */
   const originals = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
-  const copyBack = (clone: NDIS_OID_REQUEST, original: NDIS_OID_REQUEST): void => {
-    const from = clone.DATA.QUERY_INFORMATION;
-    const to = original.DATA.QUERY_INFORMATION;
-    to.InformationBuffer = from.InformationBuffer;
-    to.BytesWritten = from.BytesWritten;
-    to.BytesNeeded = from.BytesNeeded;
-    original.SupportedRevision = clone.SupportedRevision;
-  };
-  c.OidRequestHandler = (m: LwfModule, request: NDIS_OID_REQUEST) => {
-    log?.(m, request);
-    const r = NdisAllocateCloneOidRequest(m.handle, request, cloneTag);
-    if (r.Status !== NDIS_STATUS_SUCCESS || r.ClonedOidRequest === null) return NDIS_STATUS_RESOURCES;
-    const clone = r.ClonedOidRequest;
-    originals.set(clone, request);
-    const s = NdisFOidRequest(m.handle, clone);
-    if (s !== NDIS_STATUS_PENDING) {
-      // Done already (NDIS answered it, or the adapter cannot take requests).
-      copyBack(clone, request);
-      originals.delete(clone);
-      NdisFreeCloneOidRequest(m.handle, clone);
-    }
-    return s;
-  };
-  c.OidRequestCompleteHandler = (m: LwfModule, clone: NDIS_OID_REQUEST, status: number) => {
-    const original = originals.get(clone);
-    if (original === undefined) return;
-    originals.delete(clone);
-    copyBack(clone, original);
-    NdisFreeCloneOidRequest(m.handle, clone);
-    NdisFOidRequestComplete(m.handle, original, status);
-  };
+  const path = { send: NdisFOidRequest, complete: NdisFOidRequestComplete, revision: true };
+  const f = cloneForwarding(path, originals, log);
+  c.OidRequestHandler = f.request;
+  c.OidRequestCompleteHandler = f.completed;
   c.CancelOidRequestHandler = (m: LwfModule, RequestId: unknown) =>
     NdisFCancelOidRequest(m.handle, RequestId);
   c.StatusHandler = (m: LwfModule, indication) => {
@@ -298,41 +330,15 @@ export function withOidForwarding(
 
 /**
  * Direct OID requests (NDIS 6.1) as ndislwf passes them: FilterDirectOidRequest forwards
- * a clone with NdisFDirectOidRequest and returns what that returns (a final status:
- * copies the answer back and frees the clone first); FilterDirectOidRequestComplete
- * copies back, frees the clone and completes the original; FilterCancelDirectOidRequest
- * passes the cancel down.
+ * a clone with NdisFDirectOidRequest, FilterDirectOidRequestComplete completes the
+ * original (both as `cloneForwarding` does), and FilterCancelDirectOidRequest passes the
+ * cancel down.
  */
 export function withDirectOidForwarding(c: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>): void {
-  const originals = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
-  const copyBack = (clone: NDIS_OID_REQUEST, original: NDIS_OID_REQUEST): void => {
-    const from = clone.DATA.QUERY_INFORMATION;
-    const to = original.DATA.QUERY_INFORMATION;
-    to.InformationBuffer = from.InformationBuffer;
-    to.BytesWritten = from.BytesWritten;
-    to.BytesNeeded = from.BytesNeeded;
-  };
-  c.DirectOidRequestHandler = (m: LwfModule, request: NDIS_OID_REQUEST) => {
-    const r = NdisAllocateCloneOidRequest(m.handle, request, cloneTag);
-    if (r.Status !== NDIS_STATUS_SUCCESS || r.ClonedOidRequest === null) return NDIS_STATUS_RESOURCES;
-    const clone = r.ClonedOidRequest;
-    originals.set(clone, request);
-    const s = NdisFDirectOidRequest(m.handle, clone);
-    if (s !== NDIS_STATUS_PENDING) {
-      copyBack(clone, request);
-      originals.delete(clone);
-      NdisFreeCloneOidRequest(m.handle, clone);
-    }
-    return s;
-  };
-  c.DirectOidRequestCompleteHandler = (m: LwfModule, clone: NDIS_OID_REQUEST, status: number) => {
-    const original = originals.get(clone);
-    if (original === undefined) return;
-    originals.delete(clone);
-    copyBack(clone, original);
-    NdisFreeCloneOidRequest(m.handle, clone);
-    NdisFDirectOidRequestComplete(m.handle, original, status);
-  };
+  const path = { send: NdisFDirectOidRequest, complete: NdisFDirectOidRequestComplete, revision: false };
+  const f = cloneForwarding(path, new Map());
+  c.DirectOidRequestHandler = f.request;
+  c.DirectOidRequestCompleteHandler = f.completed;
   c.CancelDirectOidRequestHandler = (m: LwfModule, RequestId: unknown) =>
     NdisFCancelDirectOidRequest(m.handle, RequestId);
 }
