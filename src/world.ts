@@ -158,6 +158,8 @@ export interface InjectSpec {
 
 /** The most answers an injection's time draw has: a window past 35 minutes is coarser than a µs. */
 const injectStepsMax = 2 ** 31;
+/** The virtual time one answer of an injection's time draw stands for (the shrinker's retiming uses it too). */
+export const injectStepNs = 1000;
 
 /** Things a scenario makes happen at a given time. */
 export type WorldAction =
@@ -676,7 +678,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const injected = m.chance(ChoiceSite.Fault, chance.num, chance.den);
     m.chooser.note(k, () => `${what}: ${injected ? 'yes' : 'no'}`);
     if (!injected) return null;
-    const steps = Math.min(Math.floor((toNs - fromNs) / 1000), injectStepsMax - 1) + 1;
+    const steps = Math.min(Math.floor((toNs - fromNs) / injectStepNs), injectStepsMax - 1) + 1;
     k = m.chooser.length;
     const pick = m.choose(ChoiceSite.Fault, steps);
     const atNs = steps === 1 ? fromNs : fromNs + Math.round((pick * (toNs - fromNs)) / (steps - 1));

@@ -21,7 +21,7 @@ import {
   type Strategy,
 } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
-import type { RunResult, World } from '../world.ts';
+import { injectStepNs, type RunResult, type World } from '../world.ts';
 
 /** What every run of an exploration shares. */
 export interface RunSetup {
@@ -160,8 +160,6 @@ const lowerStepByStep = 16;
 
 /** A fault draw of more answers than this is an injected event's time (an answer a microsecond). */
 const retimeMinAnswers = 1024;
-/** The virtual time one answer of an injected time stands for (World.inject). */
-const injectAnswerNs = 1000;
 /** Answers either side of the measured shift the retiming tries. */
 const retimeSpread = 8;
 
@@ -380,7 +378,7 @@ export function shrink(
       const was = before[k]?.atNs;
       const now = log[k]?.atNs;
       if (was === undefined || now === undefined || log[k]!.site !== best[k]!.site) continue;
-      const shift = Math.round((now - was) / injectAnswerNs);
+      const shift = Math.round((now - was) / injectStepNs);
       // Answers before the injected event move the timeline it must keep its place in
       // (the injected time moves with it); answers after it, in what it set off, move
       // that instead, and the injected time moves the other way.

@@ -15,7 +15,7 @@ import { statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
 import { type MiniportBlock, removeFrom } from './block.ts';
 import type { FilterModule } from './filter.ts';
-import { type FilterOidSource, filterOidState } from './filter-oid.ts';
+import { type FilterOidSource, filterOidState, oidModuleBelow } from './filter-oid.ts';
 import {
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_CLOSING,
@@ -99,15 +99,6 @@ export function filterDirectBusy(m: FilterModule): boolean {
   return st !== null && (st.held.length > 0 || st.issued.size > 0);
 }
 
-/** The nearest module below stack position `index` that has FilterDirectOidRequest, or null. */
-export function directModuleBelow(b: MiniportBlock, index: number): FilterModule | null {
-  for (let i = index - 1; i >= 0; i--) {
-    const m = b.filters[i]!;
-    if (m.driver.chars.DirectOidRequestHandler != null && !m.gone) return m;
-  }
-  return null;
-}
-
 /** NdisSim_DirectOid: a misuse of a direct request by a miniport or a protocol. */
 export function directViolation(n: Ndis, b: MiniportBlock, ddi: string, message: string): void {
   n.verifier.report('NdisSim_DirectOid', ddi, b.name, message, ruleParams('direct OID request misused', b));
@@ -133,9 +124,10 @@ export function submitDirect(
         ? filterOidState(n, origin.module).requestHandle
         : b.ndisRequestHandle;
   if (origin.kind !== 'ndis' && b.filters.length !== 0) {
-    const m = directModuleBelow(
+    const m = oidModuleBelow(
       b,
       origin.kind === 'binding' ? b.filters.length : b.filters.indexOf(origin.module),
+      'DirectOidRequestHandler',
     );
     if (m !== null) return callFilterDirect(n, m, request, origin);
   }
@@ -438,7 +430,7 @@ type Mine = (o: OidOrigin) => boolean;
 export function protocolCancelDirect(n: Ndis, bd: Binding, requestId: unknown): void {
   const b = bd.block;
   const mine: Mine = (o) => o.kind === 'binding' && o.binding === bd;
-  const m = b.filters.length !== 0 ? directModuleBelow(b, b.filters.length) : null;
+  const m = b.filters.length !== 0 ? oidModuleBelow(b, b.filters.length, 'DirectOidRequestHandler') : null;
   if (m !== null) cancelDirectAtFilter(n, m, mine, requestId);
   else cancelDirectAtMiniport(n, b, mine, requestId);
 }
@@ -474,7 +466,7 @@ function cancelDirectAtFilter(n: Ndis, m: FilterModule, mine: Mine, requestId: u
 export function cancelDirectBelow(n: Ndis, m: FilterModule, requestId: unknown): void {
   const b = m.block;
   const mine: Mine = (o) => o.kind === 'filter' && o.module === m;
-  const lower = directModuleBelow(b, b.filters.indexOf(m));
+  const lower = oidModuleBelow(b, b.filters.indexOf(m), 'DirectOidRequestHandler');
   if (lower !== null) cancelDirectAtFilter(n, lower, mine, requestId);
   else cancelDirectAtMiniport(n, b, mine, requestId);
 }

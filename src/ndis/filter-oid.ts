@@ -121,11 +121,18 @@ export function filterOidDetached(n: Ndis, m: FilterModule): void {
 
 // ----------------------------------------------------------------- routing
 
-/** The nearest module below stack position `index` that has FilterOidRequest, or null. */
-export function oidModuleBelow(b: MiniportBlock, index: number): FilterModule | null {
+/**
+ * The nearest module below stack position `index` that has the handler of the path
+ * (FilterOidRequest, or FilterDirectOidRequest for direct requests), or null.
+ */
+export function oidModuleBelow(
+  b: MiniportBlock,
+  index: number,
+  handler: 'OidRequestHandler' | 'DirectOidRequestHandler' = 'OidRequestHandler',
+): FilterModule | null {
   for (let i = index - 1; i >= 0; i--) {
     const m = b.filters[i]!;
-    if (m.driver.chars.OidRequestHandler != null && !m.gone) return m;
+    if (m.driver.chars[handler] != null && !m.gone) return m;
   }
   return null;
 }
