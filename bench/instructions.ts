@@ -10,13 +10,13 @@
 // figure is the median of three counts, against a recompile in the measured runs.
 // The lifecycle and bare-loop counts also simulate the caches, for the
 // instruction-cache misses that make the wall-clock ratio trail the instruction
-// ratio. Needs valgrind; takes about twelve minutes.
+// ratio. Needs valgrind; takes about twelve minutes of CPU time, spread over the cores.
 //
 // Run as a child of itself: `node dist/bench/instructions.js <workload> <warm-up> <n>`.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { hostname, tmpdir, uptime } from 'node:os';
+import { availableParallelism, hostname, tmpdir, uptime } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../src/scenario/schema.ts';
@@ -67,12 +67,14 @@ interface Counts {
  * Counts per unit of `w` after `warm` units of warm-up, over `n` units. With `cache`,
  * callgrind also simulates the caches (its default model of this machine's: a
  * first-level instruction cache of 32 KB), which makes the run about a third slower.
+ * Counts do not depend on what else the machine runs, so the counts run side by side,
+ * one per core.
  */
-function perUnit(w: Workload, warm: number, n: number, cache: boolean): Counts {
+async function perUnit(w: Workload, warm: number, n: number, cache: boolean): Promise<Counts> {
   const self = fileURLToPath(import.meta.url);
   const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-callgrind-'));
   try {
-    const r = spawnSync(
+    const child = spawn(
       'valgrind',
       [
         '--tool=callgrind',
@@ -91,12 +93,20 @@ function perUnit(w: Workload, warm: number, n: number, cache: boolean): Counts {
         String(warm),
         String(n),
       ],
-      { encoding: 'utf8' },
+      { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    if (r.error !== undefined) throw r.error;
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
+      stderr += d;
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', () => resolve());
+    });
     // The dump taken at os.uptime is the second file (`out.1`); `out` holds the rest.
     const dumps = readdirSync(dir).filter((f) => f !== 'out');
-    if (dumps.length !== 1) throw new Error(`callgrind left ${dumps.length} dumps for ${w}:\n${r.stderr}`);
+    if (dumps.length !== 1) throw new Error(`callgrind left ${dumps.length} dumps for ${w}:\n${stderr}`);
     const text = readFileSync(join(dir, dumps[0]!), 'utf8');
     const names = /^events: (.+)$/m.exec(text);
     const totals = /^totals: (.+)$/m.exec(text);
@@ -111,6 +121,33 @@ function perUnit(w: Workload, warm: number, n: number, cache: boolean): Counts {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface Job {
+  w: Workload;
+  warm: number;
+  n: number;
+  cache: boolean;
+}
+
+/** Runs the jobs `width` at a time, saying on stderr as each one ends; results in job order. */
+async function runAll(jobs: readonly Job[], width: number): Promise<Counts[]> {
+  const out: Counts[] = new Array(jobs.length);
+  let next = 0;
+  let done = 0;
+  const t0 = performance.now();
+  const lane = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const i = next++;
+      const j = jobs[i]!;
+      out[i] = await perUnit(j.w, j.warm, j.n, j.cache);
+      done++;
+      const s = ((performance.now() - t0) / 1000).toFixed(0);
+      process.stderr.write(`  counted ${j.w} (${done} of ${jobs.length}, ${s} s)\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, lane));
+  return out;
 }
 
 const [workload, warm, times] = process.argv.slice(2);
@@ -132,15 +169,26 @@ if (workload !== undefined) {
   // The median of three counts, in case a recompilation falls in the measured runs of
   // one: a warm-up of 10,000 lifecycles leaves about one in the next 20,000 (a rare
   // ordering of PnP IRPs that reaches code the JIT has not seen yet).
-  const median = (w: Workload, warm: number, n: number, cache: boolean): Counts => {
-    const counts = [0, 1, 2].map(() => perUnit(w, warm, n, cache));
-    counts.sort((a, b) => a.instructions - b.instructions);
-    return counts[1]!;
+  const kinds: Job[] = [
+    { w: 'lifecycle', warm: 10_000, n: 5000, cache: true },
+    { w: 'lifecycle-verifier-off', warm: 10_000, n: 5000, cache: false },
+    { w: 'reset-storm', warm: 3000, n: 1000, cache: false },
+    { w: 'bare-event', warm: 99_000, n: 99_000, cache: true },
+  ];
+  const width = availableParallelism();
+  process.stderr.write(`bench:instructions: ${kinds.length * 3} callgrind runs, ${width} at a time\n`);
+  const counts = await runAll(
+    kinds.flatMap((k) => [k, k, k]),
+    width,
+  );
+  const median = (k: number): Counts => {
+    const three = counts.slice(3 * k, 3 * k + 3).sort((a, b) => a.instructions - b.instructions);
+    return three[1]!;
   };
-  const on = median('lifecycle', 10_000, 5000, true);
-  const off = median('lifecycle-verifier-off', 10_000, 5000, false);
-  const stormRun = median('reset-storm', 3000, 1000, false);
-  const bare = median('bare-event', 99_000, 99_000, true);
+  const on = median(0);
+  const off = median(1);
+  const stormRun = median(2);
+  const bare = median(3);
   const perEvent = on.instructions / events;
   const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
   console.log('ndis-sim bench:instructions (callgrind, node --single-threaded, warm JIT)');
