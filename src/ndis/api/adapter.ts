@@ -391,6 +391,9 @@ function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
   if (s.StatusCode === NDIS_STATUS_PM_WAKE_REASON && typeof buf === 'object' && buf !== null) {
     const r = (buf as { WakeReason?: unknown }).WakeReason;
     data.WakeReason = typeof r === 'number' ? (wakeReasons[r] ?? r) : r;
+    // A wake packet's pattern (the model's stand-in for the NDIS_PM_WAKE_PACKET at InfoBufferOffset).
+    const id = (buf as { WakePacket?: { PatternId?: unknown } }).WakePacket?.PatternId;
+    if (typeof id === 'number') data.PatternId = id;
   }
   return data;
 }
