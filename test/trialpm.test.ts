@@ -36,6 +36,8 @@ import {
   NdisQueueIoWorkItem,
   NdisReadRegisterUlong,
   NdisRequestSetInformation,
+  NdisWakeReasonMediaConnect,
+  NdisWakeReasonPacket,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   OID_PM_PARAMETERS,
@@ -737,4 +739,50 @@ test('SimNic wake-up filters: in D3 a frame wakes only through a filter armed in
     seen: ['D0: PME_Status 0, WUS 0x0, WUPL 0, WUPM[0..3] 0x0'],
     wakes: 0,
   });
+});
+
+test("NdisSim_StatusIndicationInvalid: an NDIS_PM_WAKE_REASON whose information buffer breaks its page: one on a reason other than NdisWakeReasonPacket, one off a 64-bit boundary, one past StatusBufferSize; pmnic's wake packet passes (examples/pmnic.yaml above)", () => {
+  const run = (WakeReason: number, InfoBufferOffset: number, InfoBufferSize: number, size: number) => {
+    const drv = scriptedDriver(`wake-info-${WakeReason}-${InfoBufferOffset}-${size}`, {
+      ...pmHooks(),
+      oid: (a, req) => {
+        const d = req.DATA.SET_INFORMATION;
+        if (
+          req.RequestType === NdisRequestSetInformation &&
+          d.Oid === OID_PNP_SET_POWER &&
+          d.InformationBuffer === NdisDeviceStateD0
+        )
+          NdisMIndicateStatusEx(a.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+            SourceHandle: a.handle,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_PM_WAKE_REASON,
+            Flags: 0,
+            DestinationHandle: null,
+            RequestId: null,
+            StatusBuffer: {
+              Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
+              Flags: 0,
+              WakeReason,
+              InfoBufferOffset,
+              InfoBufferSize,
+            },
+            StatusBufferSize: size,
+          });
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const r = sleepOnce(drv).r;
+    return r.violations.map((v) => `${v.rule}: ${v.message}`);
+  };
+  assert.deepEqual(run(NdisWakeReasonMediaConnect, 0, 0, 20), []);
+  assert.deepEqual(run(NdisWakeReasonPacket, 24, 160, 184), []);
+  const connect = run(NdisWakeReasonMediaConnect, 24, 160, 184);
+  assert.equal(connect.length, 1, connect.join('\n'));
+  assert.match(
+    connect[0]!,
+    /^NdisSim_StatusIndicationInvalid: .*WakeReason NdisWakeReasonMediaConnect carries no information buffer: InfoBufferOffset and InfoBufferSize must be 0 .*got 24 and 160/,
+  );
+  assert.match(run(NdisWakeReasonPacket, 20, 160, 180)[0]!, /64-bit boundary; got InfoBufferOffset 20/);
+  assert.match(run(NdisWakeReasonPacket, 24, 160, 100)[0]!, /runs past StatusBufferSize 100/);
 });
