@@ -786,3 +786,49 @@ test("NdisSim_StatusIndicationInvalid: an NDIS_PM_WAKE_REASON whose information 
   assert.match(run(NdisWakeReasonPacket, 20, 160, 180)[0]!, /64-bit boundary; got InfoBufferOffset 20/);
   assert.match(run(NdisWakeReasonPacket, 24, 160, 100)[0]!, /runs past StatusBufferSize 100/);
 });
+
+test("scenario input: a frame action takes one of magic (a station address) or data (14 to 1514 bytes), and says why on the field otherwise; in D0 its frame is received like the wire's", () => {
+  const yaml = (fields: string) =>
+    `devices:\n  - { name: nic0, driver: pmnic }\nactions:\n  - { at: 1s, do: frame, device: nic0${fields} }\n`;
+  for (const [fields, field, why] of [
+    ['', 'magic', /expected one of magic .* or data .* for "frame", got neither/],
+    [", magic: '02:50:4d:00:00:01', data: [1]", 'data', /got both/],
+    [
+      ", magic: '02:50:4d:00:00'",
+      'magic',
+      /expected a station address such as "02:50:4d:00:00:01", got "02:50:4d:00:00"/,
+    ],
+    [', data: [1, 2, 3]', 'data', /expected an Ethernet frame of 14 to 1514 bytes .* got 3 bytes/],
+    [
+      ", magic: '02:50:4d:00:00:01', handle: h",
+      'handle',
+      /expected only device and magic or data for "frame", got handle/,
+    ],
+  ] as const) {
+    assert.throws(
+      () => scenarioWorld('bad.yaml', { drivers, text: yaml(fields) }),
+      (e: { problems?: string[] }) => {
+        assert.equal(e.problems?.length, 1, String(e.problems));
+        assert.match(e.problems![0]!, new RegExp(`^bad\\.yaml: actions\\[0\\]\\.${field}: `));
+        assert.match(e.problems![0]!, why);
+        return true;
+      },
+    );
+  }
+  assert.throws(
+    () =>
+      scenarioWorld('bad.yaml', {
+        drivers,
+        text: yaml('').replace('do: frame', "do: send, magic: '02:50:4d:00:00:01'"),
+      }),
+    /actions\[0\]\.magic: expected magic only with "frame", got it with "send"/,
+  );
+  // In D0 with receive on, the frame is taken like the wire's (its length on the queue, an RX interrupt).
+  const s = scenarioWorld('d0.yaml', {
+    drivers,
+    text: `${yaml(', data: "ff ff ff ff ff ff 02 00 00 00 00 09 08 00 45 00"')}until: 2s\n`,
+  });
+  s.run();
+  const frame = s.world.trace.events.find((e) => e.what === 'frame')!;
+  assert.deepEqual(data(frame), { device: 'nic0', bytes: 16, got: 'received' });
+});
