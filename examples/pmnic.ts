@@ -10,7 +10,9 @@
 //     suspend handlers (NdisSetOptionalHandlers).
 //   - OID_PNP_QUERY_POWER is always succeeded. OID_PM_PARAMETERS keeps the wake-up
 //     settings it is given; OID_PM_ADD_WOL_PATTERN and OID_PM_REMOVE_WOL_PATTERN keep a
-//     small pattern table (what the NIC would be programmed with before D3).
+//     small pattern table: a magic-packet pattern's ID goes into the wake reason; bitmap
+//     patterns are kept, not programmed into the NIC's pattern slots (in the model no
+//     OID_PM_ADD_WOL_PATTERN reaches a miniport, and its buffer carries no pattern bytes).
 //   - OID_PNP_SET_POWER(D3): interrupts off, the statistics timer cancelled, the sends
 //     it still holds completed with NDIS_STATUS_LOW_POWER_STATE, then SUCCESS. After it
 //     the driver never touches a register until OID_PNP_SET_POWER(D0).
