@@ -318,7 +318,7 @@ export interface ProtocolDriverSummary {
   unloaded?: true;
 }
 
-/** What a scenario's `expect:` reads of a finished run (a Summary has it all). */
+/** What a scenario's `expect:` reads of a finished run (a Summary has all of it but the devices' `wakes`). */
 export interface ExpectView {
   readonly adapters: readonly Pick<AdapterSummary, 'name' | 'state' | 'haltAction' | 'resets'>[];
   readonly devices: readonly (Pick<DeviceSummary, 'name' | 'status' | 'problem'> & {
