@@ -10,7 +10,9 @@
 //     suspend handlers (NdisSetOptionalHandlers).
 //   - OID_PNP_QUERY_POWER is always succeeded. OID_PM_PARAMETERS keeps the wake-up
 //     settings it is given; OID_PM_ADD_WOL_PATTERN and OID_PM_REMOVE_WOL_PATTERN keep a
-//     small pattern table (what the NIC would be programmed with before D3).
+//     small pattern table: a magic-packet pattern's ID goes into the wake reason; bitmap
+//     patterns are kept, not programmed into the NIC's pattern slots (in the model no
+//     OID_PM_ADD_WOL_PATTERN reaches a miniport, and its buffer carries no pattern bytes).
 //   - OID_PNP_SET_POWER(D3): interrupts off, the statistics timer cancelled, the sends
 //     it still holds completed with NDIS_STATUS_LOW_POWER_STATE, then SUCCESS. After it
 //     the driver never touches a register until OID_PNP_SET_POWER(D0).
@@ -21,10 +23,19 @@
 //     request still completes with SUCCESS, as the OID_PNP_SET_POWER page demands, and
 //     a work item gives up on the adapter: NdisWriteErrorLogEntry, then
 //     NdisMRemoveMiniport (R5.21). NDIS fails the device and it ends at Code 43.
+//   - Wake-up filters: before OID_PNP_SET_POWER(D3) succeeds, the driver programs the
+//     NIC's wake-up logic from what NDIS enabled: the station address (RAL/RAH) and the
+//     magic-packet filter (WUFC.MAG) when OID_PM_PARAMETERS enabled the magic packet,
+//     the link-change filter (WUFC.LNKC) for wake on link change or selective suspend.
+//     The NIC then wakes only on a frame or link change that matches, and only when the
+//     bus armed it (PME_En).
 //   - A wake: the NIC latches its wake event in the PM status register of its PCI
-//     configuration space (PMCSR.PME_Status; configuration space is readable in D3).
-//     While handling OID_PNP_SET_POWER(D0) the driver reads and clears it and, when it
-//     is set, indicates NDIS_STATUS_PM_WAKE_REASON before anything else.
+//     configuration space (PMCSR.PME_Status; configuration space is readable in D3), and
+//     which filter matched in WUS, the wake packet in WUPL/WUPM. While handling
+//     OID_PNP_SET_POWER(D0) the driver reads and clears them and, when PME_Status is
+//     set, indicates NDIS_STATUS_PM_WAKE_REASON before anything else: NdisWakeReasonPacket
+//     with the wake packet (NDIS_PM_WAKE_PACKET) for a magic packet, the media connect or
+//     disconnect for a link change, NdisWakeReasonUnspecified for a wake WUS cannot tell.
 //   - Selective suspend: MiniportIdleNotification confirms D3 with
 //     NdisMIdleNotificationConfirm and pends; MiniportCancelIdleNotification completes it
 //     with NdisMIdleNotificationComplete (NDIS then sets D0 and sends what it held).
@@ -48,6 +59,17 @@ const REG_IMR = 0x10;
 const REG_TX_POST = 0x18;
 const REG_TX_DONE = 0x1c;
 const REG_RX_POP = 0x20;
+// The wake-up logic (kept through D3 on auxiliary power).
+const REG_RAL = 0x28;
+const REG_RAH = 0x2c;
+const REG_WUFC = 0x30;
+const REG_WUS = 0x34;
+const REG_WUPL = 0x38;
+const REG_WUPM = 0x80;
+const WUFC_LNKC = 1 << 0;
+const WUFC_MAG = 1 << 1;
+/** The wake packet bytes the NIC saves in WUPM. */
+const WUPM_BYTES = 128;
 
 const CTRL_RESET = 1 << 0;
 const CTRL_INTR_ENABLE = 1 << 1;
@@ -71,6 +93,14 @@ const LINK_SPEED = 1_000_000_000;
 const MAC = [0x02, 0x50, 0x4d, 0x00, 0x00, 0x01];
 const POOL_TAG = 0x4e494d50; // 'PMIN'
 const MAX_WOL_PATTERNS = 8;
+/**
+ * NDIS_PM_WAKE_PACKET's size (ntddndis.h: the header, five ULONGs and an
+ * NDIS_PM_COUNTED_STRING of a USHORT and 65 WCHARs), and where the saved packet and the
+ * wake packet start, each on a 64-bit boundary (the NDIS_PM_WAKE_PACKET and
+ * NDIS_PM_WAKE_REASON pages).
+ */
+const SIZEOF_PM_WAKE_PACKET = 4 + 4 + 4 + (2 + 65 * 2) + 4 + 4 + 4;
+const align8 = (n: number): number => (n + 7) & ~7;
 const SUPPORTED_FILTERS =
   N.NDIS_PACKET_TYPE_DIRECTED | N.NDIS_PACKET_TYPE_MULTICAST | N.NDIS_PACKET_TYPE_BROADCAST;
 
@@ -96,7 +126,8 @@ export type PmnicBug =
   | 'd3-keeps-sends'
   | 'wake-reason-late'
   | 'shutdown-in-d3'
-  | 'removal-race';
+  | 'removal-race'
+  | 'wol-not-programmed';
 
 interface Adapter {
   handle: N.NDIS_HANDLE;
@@ -139,9 +170,13 @@ interface Adapter {
   wakeUpFlags: number;
   enabledPatterns: number;
   /** The WoL patterns NDIS added, by PatternId. */
-  patterns: Map<number, unknown>;
+  patterns: Map<number, { PatternId: number; WoLPacketType?: number }>;
   /** Why the NIC woke, as OID_PNP_SET_POWER(D0) found it (NDIS_PM_WAKE_REASON_TYPE). */
   wakeReason: number;
+  /** For NdisWakeReasonPacket: the pattern's ID, the packet's length and its first bytes (WUPL, WUPM). */
+  wakePatternId: number;
+  wakePacketBytes: number;
+  wakePacket: Uint8Array | null;
   /** The idle notification is outstanding (MiniportIdleNotification returned PENDING). */
   idlePending: boolean;
   /** The pended OID_PNP_SET_POWER(D0) while the NIC wakes, and the poll that watches it. */
@@ -254,6 +289,9 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
       enabledPatterns: 0,
       patterns: new Map(),
       wakeReason: 0,
+      wakePatternId: 0,
+      wakePacketBytes: 0,
+      wakePacket: null,
       idlePending: false,
       powerRequest: null,
       resumeTimer: null,
@@ -327,7 +365,7 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
       // NDIS 6.20 power management: what the NIC can wake on, from which state.
       PowerManagementCapabilitiesEx: {
         Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: N.NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+        Flags: N.NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED | N.NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED,
         SupportedWoLPacketPatterns:
           N.NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | N.NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
         NumTotalWoLPatterns: MAX_WOL_PATTERNS,
@@ -677,9 +715,9 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     N.NdisReleaseSpinLock(a.lock);
     if (!gone) {
       N.NdisWriteRegisterUlong(a.imr, 0);
-      // Receive off; the wake logic (magic packet, patterns, link) stays armed by the
-      // settings of OID_PM_PARAMETERS in a real NIC: the SimNic keeps none of it.
       N.NdisWriteRegisterUlong(a.ctrl, 0);
+      // BUG (wol-not-programmed): the wake-up filters are left as they are (off).
+      if (!has('wol-not-programmed')) armWakeFilters(a);
     }
     // "Cancel all NDIS timers" (OID_PNP_SET_POWER): one that fired already sees
     // F_LOW_POWER and does not set itself again.
@@ -695,6 +733,58 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     return N.NDIS_STATUS_SUCCESS;
   }
 
+  /**
+   * The wake-up logic, as OID_PM_PARAMETERS enabled it: the magic packet for our address,
+   * the link change for wake on link change and for selective suspend (whose wake-ups are
+   * the link coming or going, as this NIC can tell no other). Any old status is cleared.
+   */
+  function armWakeFilters(a: Adapter): void {
+    const r = a.regs!;
+    N.NdisWriteRegisterUlong(
+      r.at(REG_RAL),
+      (MAC[0]! | (MAC[1]! << 8) | (MAC[2]! << 16) | (MAC[3]! << 24)) >>> 0,
+    );
+    N.NdisWriteRegisterUlong(r.at(REG_RAH), MAC[4]! | (MAC[5]! << 8));
+    N.NdisWriteRegisterUlong(r.at(REG_WUS), ALL_ONES);
+    const magic = (a.enabledPatterns & N.NDIS_PM_WOL_MAGIC_PACKET_ENABLED) !== 0;
+    const link =
+      (a.wakeUpFlags & (N.NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED | N.NDIS_PM_SELECTIVE_SUSPEND_ENABLED)) !== 0;
+    N.NdisWriteRegisterUlong(r.at(REG_WUFC), (magic ? WUFC_MAG : 0) | (link ? WUFC_LNKC : 0));
+  }
+
+  /**
+   * Back in D0: which filter woke the NIC (WUS), and the wake packet; then the filters are
+   * disarmed and the status cleared. The wake reason: the packet for a magic packet
+   * (with the ID of the magic-packet pattern NDIS added, 0 if it enabled the magic packet
+   * through OID_PM_PARAMETERS alone), the media connect or disconnect for a link change.
+   */
+  function takeWakeStatus(a: Adapter, st: number): void {
+    a.wakeReason = N.NdisWakeReasonUnspecified;
+    a.wakePacket = null;
+    if (st === ALL_ONES) return;
+    const r = a.regs!;
+    const wus = N.NdisReadRegisterUlong(r.at(REG_WUS));
+    if (wus & WUFC_MAG) {
+      a.wakeReason = N.NdisWakeReasonPacket;
+      let id = 0;
+      for (const p of a.patterns.values())
+        if (p.WoLPacketType === N.NdisPMWoLPacketMagicPacket) id = p.PatternId;
+      a.wakePatternId = id;
+      a.wakePacketBytes = N.NdisReadRegisterUlong(r.at(REG_WUPL));
+      const saved = new Uint8Array(Math.min(a.wakePacketBytes, WUPM_BYTES));
+      for (let i = 0; i < saved.length; i += 4) {
+        const v = N.NdisReadRegisterUlong(r.at(REG_WUPM + i));
+        for (let j = 0; j < 4 && i + j < saved.length; j++) saved[i + j] = (v >>> (8 * j)) & 0xff;
+      }
+      a.wakePacket = saved;
+    } else if (wus & WUFC_LNKC) {
+      a.wakeReason =
+        (st & STATUS_LINK_UP) !== 0 ? N.NdisWakeReasonMediaConnect : N.NdisWakeReasonMediaDisconnect;
+    }
+    N.NdisWriteRegisterUlong(r.at(REG_WUFC), 0);
+    N.NdisWriteRegisterUlong(r.at(REG_WUS), ALL_ONES);
+  }
+
   // ----------------------------------------------------------------- power: D0
 
   /**
@@ -703,14 +793,10 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
    */
   function setFullPower(a: Adapter, req: N.NDIS_OID_REQUEST): N.NDIS_STATUS {
     // Wake reason first, before any indication the wake causes (the wake-reason pages):
-    // a link that came up while the NIC slept woke it; anything else (a magic packet, a
-    // pattern) this NIC cannot tell apart.
+    // the filter that matched, from the NIC's wake-up status.
     const woke = takePmeStatus(a);
     const st = N.NdisReadRegisterUlong(a.status);
-    a.wakeReason =
-      st !== ALL_ONES && (st & STATUS_LINK_UP) !== 0 && !a.linkUp
-        ? N.NdisWakeReasonMediaConnect
-        : N.NdisWakeReasonUnspecified;
+    takeWakeStatus(a, st);
     if (woke && !has('wake-reason-late')) indicateWakeReason(a);
     if (st !== ALL_ONES) {
       backInD0(a, st);
@@ -779,17 +865,44 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     N.NdisMIndicateStatusEx(a.handle, linkState(a, up));
   }
 
+  /**
+   * NDIS_STATUS_PM_WAKE_REASON. For a wake packet the buffer goes on with an
+   * NDIS_PM_WAKE_PACKET and the saved packet, each on a 64-bit boundary; in the model the
+   * object's WakePacket stands for the bytes at InfoBufferOffset.
+   */
   function indicateWakeReason(a: Adapter): void {
+    const packet = a.wakeReason === N.NdisWakeReasonPacket ? a.wakePacket : null;
+    const offset = align8(N.NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1);
+    const savedAt = align8(SIZEOF_PM_WAKE_PACKET);
+    const info = packet === null ? 0 : savedAt + packet.length;
     const reason = {
       Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NDIS_PM_WAKE_REASON_REVISION_1 },
       Flags: 0,
       WakeReason: a.wakeReason,
-      InfoBufferOffset: 0,
-      InfoBufferSize: 0,
+      InfoBufferOffset: packet === null ? 0 : offset,
+      InfoBufferSize: info,
+      ...(packet === null
+        ? {}
+        : {
+            WakePacket: {
+              Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: 1, Size: SIZEOF_PM_WAKE_PACKET },
+              Flags: 0,
+              PatternId: a.wakePatternId,
+              OriginalPacketSize: a.wakePacketBytes,
+              SavedPacketSize: packet.length,
+              SavedPacketOffset: savedAt,
+              SavedPacket: packet,
+            },
+          }),
     };
     N.NdisMIndicateStatusEx(
       a.handle,
-      statusIndication(a, N.NDIS_STATUS_PM_WAKE_REASON, reason, N.NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1),
+      statusIndication(
+        a,
+        N.NDIS_STATUS_PM_WAKE_REASON,
+        reason,
+        packet === null ? N.NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1 : offset + info,
+      ),
     );
   }
 
@@ -887,11 +1000,13 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         return N.NDIS_STATUS_SUCCESS;
       }
       case N.OID_PM_ADD_WOL_PATTERN: {
-        const p = d.InformationBuffer as { PatternId?: number } | null;
+        const p = d.InformationBuffer as { PatternId?: number; WoLPacketType?: number } | null;
         if (p === null || typeof p !== 'object' || typeof p.PatternId !== 'number')
           return N.NDIS_STATUS_INVALID_DATA;
         if (a.patterns.size >= MAX_WOL_PATTERNS) return N.NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
-        a.patterns.set(p.PatternId, p);
+        // A magic-packet pattern gives the ID the wake reason names; bitmap patterns are
+        // kept, not programmed (the model's OID_PM_ADD_WOL_PATTERN carries no pattern bytes).
+        a.patterns.set(p.PatternId, { PatternId: p.PatternId, WoLPacketType: p.WoLPacketType });
         d.BytesRead = d.InformationBufferLength;
         return N.NDIS_STATUS_SUCCESS;
       }
@@ -1107,6 +1222,10 @@ const bugs: [PmnicBug, string][] = [
   [
     'removal-race',
     'a surprise removal while OID_PNP_SET_POWER(D0) is pended: the SurpriseRemoved handler completes the request but leaves it to the poll, which completes it again (NdisSim_OidCompleteUnexpected, for explore)',
+  ],
+  [
+    'wol-not-programmed',
+    "OID_PNP_SET_POWER(D3) leaves the wake-up filters unprogrammed: the magic packet is dropped and the system sleeps on (caught by the scenario's expect:, not by a rule)",
   ],
   [
     'wake-reason-late',

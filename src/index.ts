@@ -6,13 +6,19 @@ export { InputError, NdisSimUsageError, NotModelledError } from './errors.ts';
 // The simulated hardware's datasheet: register map of SimNic.
 export {
   Ctrl as SimNicCtrl,
+  FLXD_COMPARE as SimNicFlxdCompare,
   Icr as SimNicIcr,
+  magicPacket as simNicMagicPacket,
   messageOf as simNicMessageOf,
   PciConfig as SimNicPciConfig,
   Reg as SimNicReg,
   Status as SimNicStatus,
   simNicDeviceId,
   simNicVendorId,
+  Wake as SimNicWake,
+  wakePacketSaved as simNicWakePacketSaved,
+  wakePatternBytes as simNicWakePatternBytes,
+  wakePatternSlots as simNicWakePatternSlots,
 } from './hw/simnic.ts';
 // DDIs, named and shaped as in ndis.h.
 export {

@@ -181,6 +181,11 @@ export type WorldAction =
    */
   | { kind: 'wake-signal'; device: string }
   /**
+   * A frame with these bytes arrives from the wire at the device's SimNic: received in
+   * D0, matched against the wake-up filters in a low-power state (SimNic.receiveFrame).
+   */
+  | { kind: 'frame'; device: string; data: Uint8Array }
+  /**
    * An orderly removal, a disable, or a stop. `vetoBelow`: NDIS accepts the query, but
    * the bus driver beneath it fails the IRP, so PnP cancels (R5.3).
    */
@@ -313,10 +318,13 @@ export interface ProtocolDriverSummary {
   unloaded?: true;
 }
 
-/** What a scenario's `expect:` reads of a finished run (a Summary has it all). */
+/** What a scenario's `expect:` reads of a finished run (a Summary has all of it but the devices' `wakes`). */
 export interface ExpectView {
   readonly adapters: readonly Pick<AdapterSummary, 'name' | 'state' | 'haltAction' | 'resets'>[];
-  readonly devices: readonly Pick<DeviceSummary, 'name' | 'status' | 'problem'>[];
+  readonly devices: readonly (Pick<DeviceSummary, 'name' | 'status' | 'problem'> & {
+    /** Wakes its SimNic signalled (PME_Status latched) from a low-power state; null: no SimNic (absent: not looked at). */
+    wakes?: number | null;
+  })[];
   readonly dumps: readonly unknown[];
 }
 
@@ -565,6 +573,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       const ports = portBase + registerWindowBytes <= portSpaceEnd ? portBase : null;
       nic.placeAt(memoryBase, ports);
       node.hardware = nic;
+      nic.wakeListener = this;
       node.resources = {
         memoryBase,
         memoryLength: registerWindowBytes,
@@ -719,7 +728,28 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (ev.op === WorldOp.Wake) return true;
     const kind = (ev.arg as WorldAction).kind;
     // A device's wake signal is the one thing that can end a sleep early.
-    return kind === 'sleep' || kind === 'shutdown' || kind === 'wake-signal';
+    // A frame on the wire reaches a sleeping NIC's wake-up filters.
+    return kind === 'sleep' || kind === 'shutdown' || kind === 'wake-signal' || kind === 'frame';
+  }
+
+  /**
+   * A SimNic's wake-up filter fired (a magic packet, a pattern, a link change) with
+   * PME_En set: the bus completes NDIS's IRP_MN_WAIT_WAKE. While the system sleeps it
+   * wakes now (low-power-for-wake-on-lan); in selective suspend NDIS cancels the idle
+   * notification (ss.ts), as for a `wake-signal`.
+   */
+  nicWoke(nic: SimNic): void {
+    const b = this.adapter(nic.name);
+    if (b === undefined) return;
+    const k = this.kernel;
+    const c = k.enter(0, Irql.Passive, 'bus', 'thread');
+    try {
+      if (this.asleep && this.machine.isFrozen) {
+        if (armedForWake(b)) this.wake(nic.name);
+      } else ssWakeSignal(this.ndis, b);
+    } finally {
+      k.exit(c);
+    }
   }
 
   /**
@@ -853,6 +883,13 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       const d = this.deviceEntry(`World.at(${a.kind})`, a.device);
       if (a.kind === 'wake-signal' && this.asleep && this.machine.isFrozen) {
         this.wakeSignalAsleep(a.device, d.nic);
+        return;
+      }
+      if (a.kind === 'frame') {
+        // The action's line first, then what the NIC made of the frame (filled in after).
+        const data: Record<string, unknown> = { device: a.device, bytes: a.data.length };
+        if (this.trace.on) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, data);
+        data.got = d.nic === null ? 'nothing: the device has no SimNic' : d.nic.receiveFrame(a.data);
         return;
       }
       if (this.trace.on)
@@ -1197,7 +1234,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         haltAction: haltActionName(b.haltAction),
         resets: b.resets,
       })),
-      devices: this.pnp.devices.map((d) => ({ name: d.name, status: d.status, problem: d.problem })),
+      devices: this.pnp.devices.map((d) => ({
+        name: d.name,
+        status: d.status,
+        problem: d.problem,
+        wakes: this.devices.get(d.name)?.nic?.wakes ?? null,
+      })),
       dumps: this.ndis.dumps,
     };
   }

@@ -86,7 +86,7 @@ test('bad input: every wrong field is reported as file: path: expected …, got 
     'did you mean flaky-nic?',
     `${f}: devices[0].faults.hangAt: expected a duration`,
     `${f}: devices[0].faults: unknown field "bogus"`,
-    `${f}: actions[0].do: expected one of start, surprise-remove, remove, disable, stop, shutdown, oid, sleep, send, cancel-sends, wake-signal, start-filter, stop-filter, stop-protocol, open, ioctl, read, write, close, cancel, exit, got "explode"`,
+    `${f}: actions[0].do: expected one of start, surprise-remove, remove, disable, stop, shutdown, oid, sleep, send, cancel-sends, wake-signal, frame, start-filter, stop-filter, stop-protocol, open, ioctl, read, write, close, cancel, exit, got "explode"`,
     `${f}: actions[0].device: expected one of the devices (nic0), got "nic9"`,
   ];
   for (const w of want) assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);

@@ -16,6 +16,7 @@ import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
+  NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
@@ -33,13 +34,21 @@ import {
   NdisMOidRequestComplete,
   NdisMSetBusData,
   NdisQueueIoWorkItem,
+  NdisReadRegisterUlong,
   NdisRequestSetInformation,
+  NdisWakeReasonMediaConnect,
+  NdisWakeReasonPacket,
+  NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   PCI_WHICHSPACE_CONFIG,
+  SimNicFlxdCompare,
   SimNicPciConfig,
+  SimNicReg,
+  SimNicWake,
+  simNicMagicPacket,
 } from '../src/index.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { exploreScenario, scenarioWorld } from '../src/scenario.ts';
@@ -200,8 +209,10 @@ for (const [driver, rule, message, edit] of bugCases) {
 
 test('every bug variant of pmnic has its case here, and the driver itself passes each case scenario', () => {
   const named = new Set(bugCases.map(([d]) => d));
-  // pmnic-removal-race needs the explorer (below).
-  for (const d of pmnicBugs) if (d.name !== 'pmnic-removal-race') assert.ok(named.has(d.name), d.name);
+  // pmnic-removal-race needs the explorer, pmnic-wol-not-programmed the scenario's expect: (below).
+  for (const d of pmnicBugs)
+    if (d.name !== 'pmnic-removal-race' && d.name !== 'pmnic-wol-not-programmed')
+      assert.ok(named.has(d.name), d.name);
   for (const [, , , edit] of bugCases) {
     const { result } = runBug('pmnic', edit);
     assert.equal(result.verdict, 'ok', result.bugCheck?.message ?? result.violations[0]?.message);
@@ -384,10 +395,14 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
   const reasons = ev.flatMap((e, i) =>
     e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON' ? [i] : [],
   );
-  // The magic packet that ends the first sleep, and the link that ends the second selective suspend.
+  // The magic packet that ends the first sleep (a wake packet, no pattern added: ID 0),
+  // and the link that ends the second selective suspend.
   assert.deepEqual(
-    reasons.map((i) => data(ev[i]!).WakeReason),
-    ['NdisWakeReasonUnspecified', 'NdisWakeReasonMediaConnect'],
+    reasons.map((i) => [data(ev[i]!).WakeReason, data(ev[i]!).PatternId]),
+    [
+      ['NdisWakeReasonPacket', 0],
+      ['NdisWakeReasonMediaConnect', undefined],
+    ],
     'the timeline names each reason',
   );
   for (const reason of reasons) {
@@ -567,7 +582,7 @@ test('NdisSim_ReceiveNotAllowed (R1.7): a NO_PAUSE_ON_SUSPEND adapter that indic
   assert.deepEqual(inTime.violations, [], inTime.violations.map((v) => v.message).join('\n'));
 });
 
-test('a NIC that falls off the bus while entering D3 (vanishAt just before the sleep): its wake signal is lost, and after the wake pmnic gives up on it with NdisMRemoveMiniport: Code 43 (R5.8, R5.21)', () => {
+test('a NIC that falls off the bus while entering D3 (vanishAt just before the sleep): the magic packet finds no NIC, and after the wake pmnic gives up on it with NdisMRemoveMiniport: Code 43 (R5.8, R5.21)', () => {
   const text = base
     .replace(
       'faults: { linkDownAt: 5s, linkDownFor: 6s, deadOnResumeAfter: 12s }',
@@ -578,8 +593,8 @@ test('a NIC that falls off the bus while entering D3 (vanishAt just before the s
   const { result } = s.run();
   assert.equal(result.verdict, 'ok', result.bugCheck?.message);
   const ev = s.world.trace.events;
-  const signal = ev.find((e) => e.what === 'wake-signal')!;
-  assert.equal(data(signal).ignored, 'the device is gone from the bus');
+  const frame = ev.find((e) => e.what === 'frame')!;
+  assert.equal(data(frame).got, 'lost: the device is gone');
   const wake = ev.find((e) => e.what === 'wake')!;
   assert.equal(wake.t, 12 * ns.s, 'the sleep runs its length');
   assert.equal(s.world.device('nic0').problem, 43);
@@ -605,4 +620,215 @@ test('a NIC that does not come back from selective suspend (deadOnResumeAfter be
   const removed = ev.findIndex((e) => e.what === 'NdisMRemoveMiniport');
   assert.ok(removed > dark, 'then the driver gives up');
   assert.equal(s.world.device('nic0').problem, 43);
+});
+
+test('pmnic-wol-not-programmed: OID_PNP_SET_POWER(D3) leaves the wake-up filters off, so the magic packet is dropped and the system sleeps on; no rule sees it, the scenario expect: (devices.nic0.wakes: 2) does', () => {
+  const text = example.replace('driver: pmnic\n', 'driver: pmnic-wol-not-programmed\n');
+  const s = scenarioWorld('wol-bug.yaml', { drivers, text });
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok', 'no rule is broken');
+  assert.deepEqual(result.violations, []);
+  assert.deepEqual(expectation?.problems, ['devices.nic0.wakes: expected 2, got 0']);
+  assert.deepEqual(expectation?.signatures, ['devices.nic0.wakes<2']);
+  const ev = s.world.trace.events;
+  assert.equal(
+    data(ev.find((e) => e.what === 'frame')!).got,
+    'dropped: powered down, no wake-up filter matches',
+  );
+  assert.equal(ev.find((e) => e.what === 'wake')!.t, 12 * ns.s, 'the first sleep runs its 10 s');
+  // The fixed driver, same scenario: both wakes, no expectation missed.
+  const fixed = scenarioWorld('wol.yaml', { drivers, text: example }).run();
+  assert.deepEqual(fixed.expectation?.problems, []);
+});
+
+/** A driver that programs the SimNic's wake-up logic itself before D3, and reads it back in D0. */
+function wolDriver(name: string, program: (a: TestAdapter) => void, seen: string[]) {
+  return scriptedDriver(name, {
+    registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
+    generalAttributes: pmCaps(NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED),
+    oid: (a, req) => {
+      const d = req.DATA.SET_INFORMATION;
+      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
+        return NDIS_STATUS_SUCCESS;
+      const r = (off: number) => a.space!.at(off);
+      if (d.InformationBuffer === NdisDeviceStateD3) program(a);
+      else {
+        const wupm = NdisReadRegisterUlong(r(SimNicReg.WUPM));
+        seen.push(
+          `D0: PME_Status ${(readPmcsr(a) >> 15) & 1}, WUS 0x${NdisReadRegisterUlong(r(SimNicReg.WUS)).toString(16)}, WUPL ${NdisReadRegisterUlong(r(SimNicReg.WUPL))}, WUPM[0..3] 0x${wupm.toString(16)}`,
+        );
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+}
+
+/** Bitmap pattern slot `slot`: compare the frame's bytes at `at` with `bytes`. */
+function writePattern(a: TestAdapter, slot: number, at: number, bytes: number[]): void {
+  NdisWriteRegisterUlong(a.space!.at(SimNicReg.FLXA), slot | (at << 8));
+  for (const b of bytes) NdisWriteRegisterUlong(a.space!.at(SimNicReg.FLXD), b | SimNicFlxdCompare);
+}
+
+/** An Ethernet frame of `bytes` bytes to a broadcast address with EtherType `type`. */
+function ethFrame(type: number, bytes = 64): number[] {
+  const f = new Array<number>(bytes).fill(0);
+  f.fill(0xff, 0, 6);
+  f[12] = type >> 8;
+  f[13] = type & 0xff;
+  return f;
+}
+
+test('SimNic wake-up filters: in D3 a frame wakes only through a filter armed in WUFC (bitmap pattern slot, magic packet for RAL/RAH) with PME_En set; others are dropped; WUS, WUPL and WUPM tell the driver which and what (R5.8)', () => {
+  const run = (registry: Record<string, number>) => {
+    const seen: string[] = [];
+    const drv = wolDriver(
+      `wol-${Object.keys(registry).length}`,
+      (a) => {
+        const r = (off: number) => a.space!.at(off);
+        NdisWriteRegisterUlong(r(SimNicReg.RAL), 0x00_00_00_02); // 02:00:00:00:00:01
+        NdisWriteRegisterUlong(r(SimNicReg.RAH), 0x01_00);
+        writePattern(a, 0, 12, [0x88, 0xb5]); // EtherType 0x88B5
+        NdisWriteRegisterUlong(r(SimNicReg.WUFC), SimNicWake.MAG | SimNicWake.FLX0);
+      },
+      seen,
+    );
+    const frame = (atNs: number, data: Uint8Array | number[]) => ({
+      atNs,
+      action: { kind: 'frame' as const, device: 'nic0', data: Uint8Array.from(data) },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name, registry }],
+      actions: [
+        { atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 10 * ns.s } },
+        frame(1500 * ns.ms, ethFrame(0x0800)), // IPv4: no filter
+        frame(1600 * ns.ms, simNicMagicPacket([2, 0, 0, 0, 0, 2])), // a magic packet for another NIC
+        frame(2 * ns.s, ethFrame(0x88b5, 80)), // the pattern
+      ],
+      options: { verifier: 'collect' },
+    });
+    const r = w.run(13 * ns.s);
+    assert.deepEqual(r.violations, []);
+    const ev = w.trace.events;
+    return {
+      got: ev.filter((e) => e.what === 'frame').map((e) => data(e).got),
+      wake: ev.find((e) => e.what === 'wake')!.t / ns.ms,
+      seen,
+      wakes: w.expectView().devices[0]!.wakes,
+    };
+  };
+  assert.deepEqual(run({}), {
+    got: [
+      'dropped: powered down, no wake-up filter matches',
+      'dropped: powered down, no wake-up filter matches',
+      'woke the NIC: bitmap pattern slot 0 (FLX0)',
+    ],
+    wake: 2000,
+    seen: [`D0: PME_Status 1, WUS 0x${SimNicWake.FLX0.toString(16)}, WUPL 80, WUPM[0..3] 0xffffffff`],
+    wakes: 1,
+  });
+  // NDIS enabled no wake-up (*WakeOnMagicPacket 0): the bus leaves PME_En clear, and the
+  // matching frame wakes nothing; the sleep runs its 10 s.
+  assert.deepEqual(run({ '*WakeOnMagicPacket': 0 }), {
+    got: [
+      'dropped: powered down, no wake-up filter matches',
+      'dropped: powered down, no wake-up filter matches',
+      'dropped: bitmap pattern slot 0 (FLX0) matches, but PME_En is clear',
+    ],
+    wake: 11000,
+    seen: ['D0: PME_Status 0, WUS 0x0, WUPL 0, WUPM[0..3] 0x0'],
+    wakes: 0,
+  });
+});
+
+test("NdisSim_StatusIndicationInvalid: an NDIS_PM_WAKE_REASON whose information buffer breaks its page: one on a reason other than NdisWakeReasonPacket, one off a 64-bit boundary, one past StatusBufferSize; pmnic's wake packet passes (examples/pmnic.yaml above)", () => {
+  const run = (WakeReason: number, InfoBufferOffset: number, InfoBufferSize: number, size: number) => {
+    const drv = scriptedDriver(`wake-info-${WakeReason}-${InfoBufferOffset}-${size}`, {
+      ...pmHooks(),
+      oid: (a, req) => {
+        const d = req.DATA.SET_INFORMATION;
+        if (
+          req.RequestType === NdisRequestSetInformation &&
+          d.Oid === OID_PNP_SET_POWER &&
+          d.InformationBuffer === NdisDeviceStateD0
+        )
+          NdisMIndicateStatusEx(a.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+            SourceHandle: a.handle,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_PM_WAKE_REASON,
+            Flags: 0,
+            DestinationHandle: null,
+            RequestId: null,
+            StatusBuffer: {
+              Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
+              Flags: 0,
+              WakeReason,
+              InfoBufferOffset,
+              InfoBufferSize,
+            },
+            StatusBufferSize: size,
+          });
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const r = sleepOnce(drv).r;
+    return r.violations.map((v) => `${v.rule}: ${v.message}`);
+  };
+  assert.deepEqual(run(NdisWakeReasonMediaConnect, 0, 0, 20), []);
+  assert.deepEqual(run(NdisWakeReasonPacket, 24, 160, 184), []);
+  const connect = run(NdisWakeReasonMediaConnect, 24, 160, 184);
+  assert.equal(connect.length, 1, connect.join('\n'));
+  assert.match(
+    connect[0]!,
+    /^NdisSim_StatusIndicationInvalid: .*WakeReason NdisWakeReasonMediaConnect carries no information buffer: InfoBufferOffset and InfoBufferSize must be 0 .*got 24 and 160/,
+  );
+  assert.match(run(NdisWakeReasonPacket, 20, 160, 180)[0]!, /64-bit boundary; got InfoBufferOffset 20/);
+  assert.match(run(NdisWakeReasonPacket, 24, 160, 100)[0]!, /runs past StatusBufferSize 100/);
+});
+
+test("scenario input: a frame action takes one of magic (a station address) or data (14 to 1514 bytes), and says why on the field otherwise; in D0 its frame is received like the wire's", () => {
+  const yaml = (fields: string) =>
+    `devices:\n  - { name: nic0, driver: pmnic }\nactions:\n  - { at: 1s, do: frame, device: nic0${fields} }\n`;
+  for (const [fields, field, why] of [
+    ['', 'magic', /expected one of magic .* or data .* for "frame", got neither/],
+    [", magic: '02:50:4d:00:00:01', data: [1]", 'data', /got both/],
+    [
+      ", magic: '02:50:4d:00:00'",
+      'magic',
+      /expected a station address such as "02:50:4d:00:00:01", got "02:50:4d:00:00"/,
+    ],
+    [', data: [1, 2, 3]', 'data', /expected an Ethernet frame of 14 to 1514 bytes .* got 3 bytes/],
+    [
+      ", magic: '02:50:4d:00:00:01', handle: h",
+      'handle',
+      /expected only device and magic or data for "frame", got handle/,
+    ],
+  ] as const) {
+    assert.throws(
+      () => scenarioWorld('bad.yaml', { drivers, text: yaml(fields) }),
+      (e: { problems?: string[] }) => {
+        assert.equal(e.problems?.length, 1, String(e.problems));
+        assert.match(e.problems![0]!, new RegExp(`^bad\\.yaml: actions\\[0\\]\\.${field}: `));
+        assert.match(e.problems![0]!, why);
+        return true;
+      },
+    );
+  }
+  assert.throws(
+    () =>
+      scenarioWorld('bad.yaml', {
+        drivers,
+        text: yaml('').replace('do: frame', "do: send, magic: '02:50:4d:00:00:01'"),
+      }),
+    /actions\[0\]\.magic: expected magic only with "frame", got it with "send"/,
+  );
+  // In D0 with receive on, the frame is taken like the wire's (its length on the queue, an RX interrupt).
+  const s = scenarioWorld('d0.yaml', {
+    drivers,
+    text: `${yaml(', data: "ff ff ff ff ff ff 02 00 00 00 00 09 08 00 45 00"')}until: 2s\n`,
+  });
+  s.run();
+  const frame = s.world.trace.events.find((e) => e.what === 'frame')!;
+  assert.deepEqual(data(frame), { device: 'nic0', bytes: 16, got: 'received' });
 });

@@ -203,7 +203,13 @@ function showRun(
       out(l);
   }
   if (result.bugCheck !== null) for (const l of formatBugCheckReport(result.bugCheck, world.trace, c)) out(l);
-  const expectation = checkExpectations(scenario, result, summary, mode);
+  // The devices as expect: sees them (with their SimNic's wakes).
+  const expectation = checkExpectations(
+    scenario,
+    result,
+    { ...summary, devices: world.expectView().devices },
+    mode,
+  );
   const removals = removalStories(world.trace.events);
   const so = { color: c, seed, seedLabel, expectation, removals, events: world.trace.events, dropped };
   for (const l of formatSummary(summary, result, so)) out(l);

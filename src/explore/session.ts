@@ -307,7 +307,12 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
             dropped: traced.world.trace.dropped,
             result: traced.result,
             summary,
-            expectation: checkExpectations(ran, traced.result, summary, setup.verifier),
+            expectation: checkExpectations(
+              ran,
+              traced.result,
+              { ...summary, devices: traced.world.expectView().devices },
+              setup.verifier,
+            ),
             version: r.ndisSim,
             choices: { decisions: traced.world.decisions(), shrunk: r.shrunk },
           }),

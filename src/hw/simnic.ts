@@ -17,6 +17,18 @@
 //   0x1C TX_DONE    R   frames transmitted since the last read (cleared by the read)
 //   0x20 RX_POP     R   length of the next received frame, taking it off the queue; 0 if none
 //   0x24 RX_PENDING R   received frames waiting
+// Wake-up logic (it keeps its registers through D3 and resets, on auxiliary power; see
+// docs/model.md "SimNic wake-up filters"):
+//   0x28 RAL        RW  station address bytes 0-3 (byte 0 in bits 0-7), for the magic packet
+//   0x2C RAH        RW  station address bytes 4-5 (bits 0-15)
+//   0x30 WUFC       RW  wake-up filters armed for a low-power state: bit 0 LNKC (link change),
+//                       bit 1 MAG (magic packet), bits 16-19 FLX0-3 (bitmap pattern slots 0-3)
+//   0x34 WUS        RW  wake-up status: the filter that woke the NIC (WUFC's bits); write 1 to clear
+//   0x38 WUPL       R   length of the wake packet saved (0: none)
+//   0x3C FLXA       RW  pattern slot address: bits 0-1 slot, bits 8-14 byte (0-127)
+//   0x40 FLXD       RW  pattern entry at FLXA: bits 0-7 the byte, bit 8 COMPARE (the mask
+//                       bit); a write stores it and moves FLXA to the next byte
+//   0x80-0xFC WUPM  R   the wake packet's first 128 bytes (byte 0 in bits 0-7 of 0x80)
 // A hung NIC accepts frames but transmits nothing and receives nothing. A reset
 // drops whatever was queued both ways. A NIC that has vanished (surprise removal,
 // fault "vanish") reads as 0xFFFFFFFF.
@@ -50,11 +62,31 @@ export const Reg = {
   TX_DONE: 0x1c,
   RX_POP: 0x20,
   RX_PENDING: 0x24,
+  RAL: 0x28,
+  RAH: 0x2c,
+  WUFC: 0x30,
+  WUS: 0x34,
+  WUPL: 0x38,
+  FLXA: 0x3c,
+  FLXD: 0x40,
+  WUPM: 0x80,
 } as const;
 export const Ctrl = { RESET: 1 << 0, INTR_ENABLE: 1 << 1, TX_ENABLE: 1 << 2, RX_ENABLE: 1 << 3 } as const;
 export const Status = { LINK_UP: 1 << 0, READY: 1 << 1, TX_ENABLED: 1 << 2, RX_ENABLED: 1 << 3 } as const;
 export const Icr = { RESET_DONE: 1 << 0, LINK_CHANGE: 1 << 1, TX_DONE: 1 << 2, RX: 1 << 3 } as const;
 export const registerWindowBytes = 0x100;
+/** WUFC and WUS: the wake-up filters (FLX(k) is bitmap pattern slot k). */
+export const Wake = { LNKC: 1 << 0, MAG: 1 << 1, FLX0: 1 << 16 } as const;
+/** FLXD's bit 8: compare this byte (its bit in the pattern's mask). */
+export const FLXD_COMPARE = 0x100;
+/** Bitmap pattern slots, and the bytes of a frame each can compare. */
+export const wakePatternSlots = 4;
+export const wakePatternBytes = 128;
+/** The bytes of a wake packet the NIC saves (WUPM). */
+export const wakePacketSaved = 128;
+/** In `flx`, the mask bytes follow the pattern bytes of every slot. */
+const flxMaskAt = wakePatternSlots * wakePatternBytes;
+const wakeFilterBits = Wake.LNKC | Wake.MAG | (((1 << wakePatternSlots) - 1) << 16);
 
 /**
  * Byte offsets of the type-0 PCI header (wdm.h's PCI_COMMON_CONFIG) the SimNic's
@@ -145,6 +177,29 @@ export interface WireOptions {
 
 export const quietWire: WireOptions = { rxPerSecond: 0, rxFrameBytes: 64, txNsPerByte: 8 };
 
+/**
+ * A magic packet for the station address `mac`: a broadcast Ethernet frame (type 0x0842,
+ * the one Wake-on-LAN tools use) whose payload is six bytes of 0xFF and the address
+ * sixteen times.
+ */
+export function magicPacket(mac: readonly number[]): Uint8Array {
+  const f = new Uint8Array(14 + 102);
+  f.fill(0xff, 0, 6);
+  f.set([0x02, 0, 0, 0, 0, 0xfe], 6);
+  f[12] = 0x08;
+  f[13] = 0x42;
+  f.fill(0xff, 14, 20);
+  for (let i = 0; i < 16; i++) f.set(mac, 20 + 6 * i);
+  return f;
+}
+
+/** A WUS bit in words, for the trace. */
+function wakeFilterName(bit: number): string {
+  if (bit === Wake.LNKC) return 'link change (LNKC)';
+  if (bit === Wake.MAG) return 'magic packet (MAG)';
+  return `bitmap pattern slot ${31 - Math.clz32(bit) - 16} (FLX${31 - Math.clz32(bit) - 16})`;
+}
+
 /** Frames the NIC's receive FIFO holds; more are dropped. */
 const rxFifoFrames = 256;
 
@@ -218,6 +273,8 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   private readonly rxQueue: number[] = [];
   txFrames = 0;
   rxFrames = 0;
+  /** Wakes signalled from a low-power state (PME_Status latched): `wake-signal`s and wake-up filters. */
+  wakes = 0;
   rxDropped = 0;
   readonly configBytes = 256;
   /** Where PnP put the register window (BAR0) and the I/O port range (BAR1; null: none). */
@@ -225,6 +282,16 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   private portBase: number | null = null;
   /** The PCI configuration space, made on first access (most runs never read it). */
   private config: Uint8Array | null = null;
+  /** Wake-up logic: station address, WUFC, WUS, the pattern slots (made on first write), the wake packet. */
+  private ral = 0;
+  private rah = 0;
+  private wufc = 0;
+  private wus = 0;
+  private flxa = 0;
+  private flx: Uint8Array | null = null;
+  private wakePacket: Uint8Array | null = null;
+  /** Who hears a wake this NIC signals from its filters (the World: the bus completes IRP_MN_WAIT_WAKE). */
+  wakeListener: { nicWoke(nic: SimNic): void } | null = null;
 
   constructor(
     readonly name: string,
@@ -321,8 +388,101 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (!this.poweredOff || this.unplugged) return false;
     const c = this.configSpace();
     c[PciConfig.PM_PMCSR + 1] = c[PciConfig.PM_PMCSR + 1]! | (PMCSR_PME_STATUS >> 8);
+    this.wakes++;
     if (this.trace.on) this.note('wake signalled (PME_Status set)');
     return true;
+  }
+
+  /**
+   * The bus driver arms the device for wake-up (PMCSR.PME_En set, as it does for
+   * IRP_MN_WAIT_WAKE before the D3 IRP) or disarms it (the wait-wake IRP completed or
+   * was cancelled). The wake-up filters signal nothing while PME_En is clear.
+   */
+  armWake(on: boolean): void {
+    if (this.unplugged) return;
+    const c = this.configSpace();
+    const hi = PciConfig.PM_PMCSR + 1;
+    c[hi] = on ? c[hi]! | (PMCSR_PME_ENABLE >> 8) : c[hi]! & ~(PMCSR_PME_ENABLE >> 8);
+  }
+
+  /** PMCSR.PME_En as the bus or the driver left it. */
+  private pmeEnabled(): boolean {
+    return this.config !== null && (this.config[PciConfig.PM_PMCSR + 1]! & (PMCSR_PME_ENABLE >> 8)) !== 0;
+  }
+
+  /**
+   * A frame from the wire with its bytes (the scenario's `frame` action). In D0 it is
+   * received as any other (queued when receive is on and the link up). Powered down, the
+   * wake-up filters armed in WUFC look at it: a magic packet for the address in RAL/RAH,
+   * or a frame that matches a bitmap pattern slot, wakes the NIC when PME_En is set
+   * (WUS, the wake packet in WUPL/WUPM, PME_Status, and the bus hears of it); any other
+   * frame is dropped. What happened, in words, for the trace.
+   */
+  receiveFrame(frame: Uint8Array): string {
+    if (this.unplugged) return 'lost: the device is gone';
+    if (!this.poweredOff) {
+      const listening = this.linkUp && !this.hung && !this.resetting && (this.ctrl & Ctrl.RX_ENABLE) !== 0;
+      if (!listening) return 'dropped: receive is off';
+      if (this.rxQueue.length >= rxFifoFrames) {
+        this.rxDropped++;
+        return 'dropped: receive FIFO full';
+      }
+      this.rxQueue.push(frame.length);
+      this.rxFrames++;
+      this.raise(Icr.RX);
+      return 'received';
+    }
+    if (!this.linkUp) return 'lost: the link is down';
+    const hit = this.wakeMatch(frame);
+    if (hit === 0) return 'dropped: powered down, no wake-up filter matches';
+    if (!this.pmeEnabled()) return `dropped: ${wakeFilterName(hit)} matches, but PME_En is clear`;
+    this.wakePacket = frame.slice(0, wakePacketSaved);
+    this.wakeBy(hit);
+    return `woke the NIC: ${wakeFilterName(hit)}`;
+  }
+
+  /** The first wake-up filter armed in WUFC that `frame` matches (a WUS bit), or 0. */
+  private wakeMatch(frame: Uint8Array): number {
+    if (this.wufc & Wake.MAG && this.isMagicPacket(frame)) return Wake.MAG;
+    const flx = this.flx;
+    if (flx === null) return 0;
+    for (let k = 0; k < wakePatternSlots; k++) {
+      if ((this.wufc & (Wake.FLX0 << k)) === 0) continue;
+      let compared = 0;
+      let ok = true;
+      for (let i = 0; i < wakePatternBytes && ok; i++) {
+        const at = k * wakePatternBytes + i;
+        if (flx[at + flxMaskAt] === 0) continue;
+        compared++;
+        ok = i < frame.length && frame[i] === flx[at];
+      }
+      // A slot whose mask compares nothing matches nothing.
+      if (ok && compared > 0) return Wake.FLX0 << k;
+    }
+    return 0;
+  }
+
+  /** Six bytes of 0xFF and then the station address (RAL/RAH) sixteen times, anywhere in the frame. */
+  private isMagicPacket(f: Uint8Array): boolean {
+    const mac = (i: number): number =>
+      i < 4 ? (this.ral >>> (8 * i)) & 0xff : (this.rah >>> (8 * (i - 4))) & 0xff;
+    for (let start = 0; start + 102 <= f.length; start++) {
+      let ok = true;
+      for (let i = 0; i < 6 && ok; i++) ok = f[start + i] === 0xff;
+      for (let i = 0; i < 96 && ok; i++) ok = f[start + 6 + i] === mac(i % 6);
+      if (ok) return true;
+    }
+    return false;
+  }
+
+  /** A wake-up filter fired: WUS, PME_Status, and the bus hears of it. */
+  private wakeBy(hit: number): void {
+    this.wus |= hit;
+    this.wakes++;
+    const c = this.configSpace();
+    c[PciConfig.PM_PMCSR + 1] = c[PciConfig.PM_PMCSR + 1]! | (PMCSR_PME_STATUS >> 8);
+    if (this.trace.on) this.note(`wake-up filter matched: ${wakeFilterName(hit)} (WUS, PME_Status set)`);
+    this.wakeListener?.nicWoke(this);
   }
 
   private heartbeat(): number {
@@ -365,8 +525,39 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         return this.rxQueue.shift() ?? 0;
       case Reg.RX_PENDING:
         return this.rxQueue.length;
+      case Reg.RAL:
+        return this.ral;
+      case Reg.RAH:
+        return this.rah;
+      case Reg.WUFC:
+        return this.wufc;
+      case Reg.WUS:
+        return this.wus;
+      case Reg.WUPL:
+        return this.wakePacket === null ? 0 : this.wakePacket.length;
+      case Reg.FLXA:
+        return this.flxa;
+      case Reg.FLXD: {
+        const at = this.flxAt();
+        return this.flx === null ? 0 : this.flx[at]! | (this.flx[at + flxMaskAt]! << 8);
+      }
+    }
+    if (offset >= Reg.WUPM && offset < Reg.WUPM + wakePacketSaved) {
+      const p = this.wakePacket;
+      if (p === null) return 0;
+      const at = offset - Reg.WUPM;
+      return (
+        ((p[at] ?? 0) | ((p[at + 1] ?? 0) << 8) | ((p[at + 2] ?? 0) << 16) | ((p[at + 3] ?? 0) << 24)) >>> 0
+      );
     }
     return 0;
+  }
+
+  /** The pattern byte FLXA points at, as an index into `flx` (its mask bit is flxMaskAt further). */
+  private flxAt(): number {
+    return (
+      (this.flxa & (wakePatternSlots - 1)) * wakePatternBytes + ((this.flxa >>> 8) & (wakePatternBytes - 1))
+    );
   }
 
   write32(offset: number, value: number): void {
@@ -388,6 +579,31 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.txQueue.push(value);
         this.startTx();
         return;
+      case Reg.RAL:
+        this.ral = value >>> 0;
+        return;
+      case Reg.RAH:
+        this.rah = value & 0xffff;
+        return;
+      case Reg.WUFC:
+        this.wufc = value & wakeFilterBits;
+        return;
+      case Reg.WUS:
+        this.wus &= ~value;
+        if (this.wus === 0) this.wakePacket = null;
+        return;
+      case Reg.FLXA:
+        this.flxa = value & (((wakePatternBytes - 1) << 8) | (wakePatternSlots - 1));
+        return;
+      case Reg.FLXD: {
+        this.flx ??= new Uint8Array(2 * flxMaskAt);
+        const at = this.flxAt();
+        this.flx[at] = value & 0xff;
+        this.flx[at + flxMaskAt] = value & FLXD_COMPARE ? 1 : 0;
+        // The next byte of the same slot (wrapping at the slot's end).
+        this.flxa = (this.flxa & ~0x7f00) | ((((this.flxa >>> 8) + 1) & (wakePatternBytes - 1)) << 8);
+        return;
+      }
     }
   }
 
@@ -442,6 +658,17 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.write32(reg, ((this.imr & ~mask) | lanes) >>> 0);
         return;
       case Reg.TX_POST:
+        this.write32(reg, lanes);
+        return;
+      case Reg.RAL:
+      case Reg.RAH:
+      case Reg.WUFC:
+      case Reg.FLXA:
+        this.write32(reg, ((this.read32(reg) & ~mask) | lanes) >>> 0);
+        return;
+      case Reg.WUS:
+      case Reg.FLXD:
+        // Write-1-to-clear and a stored entry: only the lanes written count.
         this.write32(reg, lanes);
         return;
     }
@@ -625,6 +852,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         if (this.trace.on) this.note('link down');
         // Powered down, the NIC interrupts for nothing; it finds the link as it is at power-up.
         if (!this.poweredOff) this.raise(Icr.LINK_CHANGE);
+        else this.linkWake();
         // An injected link-down carries its own duration (-1: for good); the fault plan's, null.
         const forNs = arg === null ? this.faults.linkDownForNs : (arg as number);
         if (forNs !== null && forNs >= 0) this.kernel.machine.after(forNs, this, Op.LinkUp, null);
@@ -635,8 +863,19 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
         this.linkUp = true;
         if (this.trace.on) this.note('link up');
         if (!this.poweredOff) this.raise(Icr.LINK_CHANGE);
+        else this.linkWake();
         return;
     }
+  }
+
+  /** Powered down, a link change wakes the NIC when WUFC.LNKC and PME_En are set. */
+  private linkWake(): void {
+    if (this.unplugged || (this.wufc & Wake.LNKC) === 0) return;
+    if (!this.pmeEnabled()) {
+      if (this.trace.on) this.note('link change: LNKC armed, but PME_En is clear: no wake');
+      return;
+    }
+    this.wakeBy(Wake.LNKC);
   }
 
   /** Powered down (D3) but still there: the wire's events still reach it. */

@@ -457,6 +457,7 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       // low-power-for-wake-on-lan: with a wake-up enabled, NDIS sends the bus an
       // IRP_MN_WAIT_WAKE before the D3 IRP (no IRP in the model: `armed`).
       p.armed = wakeEnabled(wakeParameters(b));
+      b.dev.armWake(p.armed);
       op.step = 'wait-set-power';
       powerOid(n, b, op, OID_PNP_SET_POWER, NdisDeviceStateD3);
       return op.oidDone !== null;
@@ -551,6 +552,8 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
   const p = b.power!;
   p.wakeRequested = false;
   p.armed = false;
+  // The wait-wake IRP is over (completed by the wake, or cancelled): PME_En off.
+  b.dev.armWake(false);
   // The bus driver powers the device up before the function driver hears of it.
   b.dev.setPower(true);
   if (b.fdoDeleted || b.surpriseRemoved || b.pnpState !== 'Started' || b.op !== null) {

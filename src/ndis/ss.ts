@@ -424,7 +424,8 @@ export function ssConfirm(n: Ndis, b: MiniportBlock, IdlePowerState: number): vo
     n.traceNdis(b, 'selective suspend: confirmed', {
       IdlePowerState: NDIS_DEVICE_POWER_STATE_NAMES[IdlePowerState],
     });
-  // IRP_MN_WAIT_WAKE to the bus (pending until a wake signal), then OID_PM_PARAMETERS.
+  // IRP_MN_WAIT_WAKE to the bus (pending until a wake signal: PME_En set), then OID_PM_PARAMETERS.
+  b.dev.armWake(true);
   const pm: NDIS_PM_PARAMETERS = {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
     EnabledWoLPacketPatterns: 0,
@@ -552,6 +553,8 @@ function resume(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
 /** The notification is over and the device in D0: watch again, let held requests go. */
 function backToD0(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.phase = ss.settleWanted ? 'off' : 'monitoring';
+  // The wait-wake IRP is over (completed by a wake signal, or cancelled): PME_En off.
+  b.dev.armWake(false);
   ss.confirmed = false;
   ss.cancelWanted = false;
   ss.cancelCalled = false;

@@ -96,7 +96,7 @@ export class DeviceNode {
    * not a closure: on node 20 a closure stored in a field outlives young-generation
    * collections with the whole world it captures (test/memory.test.ts).
    */
-  hardware: { setPower(on: boolean, state?: string): void } | null = null;
+  hardware: { setPower(on: boolean, state?: string): void; armWake?(on: boolean): void } | null = null;
   /**
    * The device power state the bus driver last set ('D0', or the low-power state it took
    * the device to). The DDIs that reach the hardware check it (a driver cannot touch its
@@ -105,6 +105,13 @@ export class DeviceNode {
   powerState = 'D0';
   /** A register or port access in the current low-power stay was reported already. */
   lowPowerAccessReported = false;
+  /**
+   * The bus driver arms the device for wake-up (IRP_MN_WAIT_WAKE: PME_En set) or disarms
+   * it (the IRP completed or was cancelled: PME_En clear).
+   */
+  armWake(on: boolean): void {
+    this.hardware?.armWake?.(on);
+  }
   /** The bus driver takes the device to D0 (`on`) or to the low-power `state`, and its hardware with it. */
   setPower(on: boolean, state = 'D3'): void {
     if (on) this.powerState = 'D0';

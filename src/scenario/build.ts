@@ -2,6 +2,7 @@
 
 import { builtinDrivers } from '../drivers/index.ts';
 import { NdisSimUsageError } from '../errors.ts';
+import { magicPacket } from '../hw/simnic.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
 import { fmtTime } from '../report/format.ts';
@@ -351,6 +352,15 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
       return { kind: 'read', handle: a.handle ?? '', length: a.length ?? 0, ...repeats(a) };
     case 'write':
       return { kind: 'write', handle: a.handle ?? '', data: a.data ?? [], ...repeats(a) };
+    case 'frame':
+      return {
+        kind: 'frame',
+        device,
+        data:
+          a.magic === undefined
+            ? Uint8Array.from(a.data ?? [])
+            : magicPacket(a.magic.split(/[:-]/).map((h) => Number.parseInt(h, 16))),
+      };
     case 'remove':
     case 'disable':
     case 'stop':
@@ -448,6 +458,15 @@ export function checkExpectations(
       miss(
         `devices.${name}.status=${d.status}`,
         `devices.${name}.status: expected ${want.status}, got ${d.status}`,
+      );
+    }
+    const wakes = d.wakes ?? null;
+    if (want.wakes !== undefined && wakes !== want.wakes) {
+      miss(
+        wakes === null ? `devices.${name}.wakes=none` : `devices.${name}.wakes${way(wakes, want.wakes)}`,
+        wakes === null
+          ? `devices.${name}.wakes: expected ${want.wakes}, got none (the device has no SimNic)`
+          : `devices.${name}.wakes: expected ${want.wakes}, got ${wakes}`,
       );
     }
   }

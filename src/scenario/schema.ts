@@ -207,6 +207,8 @@ const expectAdapter = z.strictObject({
 const expectDevice = z.strictObject({
   problem: z.number().int().nonnegative().optional(),
   status: z.enum(deviceStatuses).optional(),
+  /** Wakes its SimNic signalled from a low-power state (a wake-up filter that matched, or a `wake-signal`). */
+  wakes: z.number().int().nonnegative().optional(),
 });
 
 /** A rule the verifier knows (a typo here would only show as a run that failed). */
@@ -308,6 +310,7 @@ export const actionKinds = [
   'send',
   'cancel-sends',
   'wake-signal',
+  'frame',
   'start-filter',
   'stop-filter',
   'stop-protocol',
@@ -488,8 +491,15 @@ export const actionSchema = z
     outputLength: z.number().int().nonnegative().max(65536).optional(),
     /** `read`: how many bytes ReadFile asks for (its buffer's length). */
     length: z.number().int().nonnegative().max(65536).optional(),
-    /** `write`: the bytes WriteFile gives (as `input`). */
+    /** `write`: the bytes WriteFile gives (as `input`); `frame`: the frame's bytes, from its destination address on. */
     data: buffer.optional(),
+    /** `frame`: a magic packet for this station address ("02:50:4d:00:00:01"), instead of `data`. */
+    magic: z
+      .string()
+      .regex(/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i, {
+        error: (iss) => `expected a station address such as "02:50:4d:00:00:01", got ${show(iss.input)}`,
+      })
+      .optional(),
     /** `ioctl`, `read`, `write`: send it again every so often (until the run ends, or `times` in all). */
     every: duration.optional(),
     /** `ioctl`, `read`, `write` with `every`: how many requests in all. */
@@ -628,6 +638,28 @@ export const actionSchema = z
             message: 'expected a period longer than 0 for every',
           });
       }
+    } else if (a.do === 'frame') {
+      if ((a.data === undefined) === (a.magic === undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: [a.data === undefined ? 'magic' : 'data'],
+          message:
+            'expected one of magic (a magic packet for a station address) or data (the frame\'s bytes) for "frame", got ' +
+            (a.data === undefined ? 'neither' : 'both'),
+        });
+      else if (a.data !== undefined && (a.data.length < 14 || a.data.length > 1514))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['data'],
+          message: `expected an Ethernet frame of 14 to 1514 bytes (destination, source, type, payload) for "frame", got ${a.data.length} bytes`,
+        });
+      const extra = appFields.filter((f) => f !== 'data' && a[f] !== undefined);
+      if (extra.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [extra[0]!],
+          message: `expected only device and magic or data for "frame", got ${extra.join(', ')}`,
+        });
     } else {
       const given = appFields.filter((f) => a[f] !== undefined);
       if (given.length > 0)
@@ -644,6 +676,12 @@ export const actionSchema = z
         message: `expected a device name for "${a.do}", got nothing`,
       });
     }
+    if (a.magic !== undefined && a.do !== 'frame')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['magic'],
+        message: `expected magic only with "frame", got it with "${a.do}"`,
+      });
     if (a.vetoBelow !== undefined && a.do !== 'remove' && a.do !== 'disable' && a.do !== 'stop') {
       ctx.addIssue({
         code: 'custom',

@@ -899,7 +899,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R6.16', 'R6.17'],
     summary:
-      'NdisMIndicateStatusEx was given an indication NDIS cannot read: a header that is not NDIS_OBJECT_TYPE_STATUS_INDICATION, a SourceHandle that is not the adapter, or a link state without its NDIS_LINK_STATE.',
+      'NdisMIndicateStatusEx was given an indication NDIS cannot read: a header that is not NDIS_OBJECT_TYPE_STATUS_INDICATION, a SourceHandle that is not the adapter, a link state without its NDIS_LINK_STATE, or a wake reason without its NDIS_PM_WAKE_REASON or with an information buffer its page does not allow (on a reason other than NdisWakeReasonPacket, off a 64-bit boundary, past StatusBufferSize).',
     ddis: ['NdisMIndicateStatusEx'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x20 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',

@@ -52,6 +52,7 @@ import {
   NdisParameterString,
   NdisProcessorAmd64,
   NdisRequestSetInformation,
+  NdisWakeReasonPacket,
   OID_PNP_SET_POWER,
   PCI_WHICHSPACE_CONFIG,
 } from '../generated/status.ts';
@@ -391,8 +392,35 @@ function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
   if (s.StatusCode === NDIS_STATUS_PM_WAKE_REASON && typeof buf === 'object' && buf !== null) {
     const r = (buf as { WakeReason?: unknown }).WakeReason;
     data.WakeReason = typeof r === 'number' ? (wakeReasons[r] ?? r) : r;
+    // A wake packet's pattern (the model's stand-in for the NDIS_PM_WAKE_PACKET at InfoBufferOffset).
+    const id = (buf as { WakePacket?: { PatternId?: unknown } }).WakePacket?.PatternId;
+    if (typeof id === 'number') data.PatternId = id;
   }
   return data;
+}
+
+/**
+ * The NDIS_PM_WAKE_REASON page: the information buffer (an NDIS_PM_WAKE_PACKET and the
+ * wake packet) is for NdisWakeReasonPacket only, any other reason has InfoBufferOffset
+ * and InfoBufferSize 0; the buffer starts on a 64-bit boundary and lies inside the
+ * indication's StatusBuffer. Null when it does.
+ */
+function wakeReasonProblem(s: NDIS_STATUS_INDICATION): string | null {
+  const r = s.StatusBuffer as { WakeReason?: unknown; InfoBufferOffset?: unknown; InfoBufferSize?: unknown };
+  const at = typeof r.InfoBufferOffset === 'number' ? r.InfoBufferOffset : 0;
+  const size = typeof r.InfoBufferSize === 'number' ? r.InfoBufferSize : 0;
+  if (r.WakeReason !== NdisWakeReasonPacket) {
+    if (at === 0 && size === 0) return null;
+    const reason =
+      typeof r.WakeReason === 'number' ? (wakeReasons[r.WakeReason] ?? r.WakeReason) : r.WakeReason;
+    return `WakeReason ${String(reason)} carries no information buffer: InfoBufferOffset and InfoBufferSize must be 0 (only NdisWakeReasonPacket has one); got ${at} and ${size}`;
+  }
+  if (size === 0) return null;
+  if (at % 8 !== 0 || at < NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1)
+    return `the wake packet's information buffer must follow the NDIS_PM_WAKE_REASON on a 64-bit boundary; got InfoBufferOffset ${at}`;
+  if (at + size > s.StatusBufferSize)
+    return `the information buffer (InfoBufferOffset ${at}, InfoBufferSize ${size}) runs past StatusBufferSize ${s.StatusBufferSize}`;
+  return null;
 }
 
 /** An OID_PNP_SET_POWER(D0) is in the miniport: given to MiniportOidRequest and not completed yet. */
@@ -461,7 +489,9 @@ export function NdisMIndicateStatusEx(
               (StatusIndication.StatusBuffer == null ||
                 StatusIndication.StatusBufferSize < NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1)
             ? `NDIS_STATUS_PM_WAKE_REASON needs an NDIS_PM_WAKE_REASON, StatusBufferSize ${NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1} at least; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''}`
-            : null;
+            : code === NDIS_STATUS_PM_WAKE_REASON
+              ? wakeReasonProblem(StatusIndication)
+              : null;
   if (bad !== null) {
     n.verifier.report('NdisSim_StatusIndicationInvalid', ddi, b.name, `${statusText(code)}: ${bad}`, [
       code,
