@@ -870,7 +870,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
             ? {
                 device: a.device,
                 Oid: oidName(a.oid),
-                request: a.set ? 'set' : 'query',
+                request: a.synchronous === true ? 'method' : a.set ? 'set' : 'query',
                 ...(a.direct === true ? { direct: true } : {}),
                 ...(a.synchronous === true ? { synchronous: true } : {}),
               }
