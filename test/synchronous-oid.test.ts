@@ -39,6 +39,7 @@ import {
   NdisCompleteUnbindAdapterEx,
   NdisFSynchronousOidRequest,
   NdisMedium802_3,
+  NdisMPauseComplete,
   NdisOpenAdapterEx,
   NdisRegisterProtocolDriver,
   NdisRequestMethod,
@@ -169,9 +170,11 @@ function syncNic(
     minor?: number;
     revision?: number;
     edit?: Hooks['characteristics'];
+    hooks?: Hooks;
   } = {},
 ): DriverModule {
   return scriptedDriver('snic', {
+    ...o.hooks,
     characteristics(c) {
       c.Header.Revision = o.revision ?? 3;
       c.MinorNdisVersion = o.minor ?? 80;
@@ -609,4 +612,53 @@ test("R6.2 a scenario oid action with synchronous: true: a method request from a
   assert.deepEqual(rules(w), []);
   const done = w.trace.events.find((e) => e.what === 'synchronous OID request completed');
   assert.ok(done !== undefined, 'the trace says how it ended');
+});
+
+test('R6.2 not serialized against a pause: a synchronous request reaches MiniportSynchronousOidRequest while its MiniportPause is pending; once the adapter is halted it returns NDIS_STATUS_CLOSING unseen', () => {
+  const { p, mini } = fresh();
+  let pausing: { handle: NDIS_HANDLE } | null = null;
+  const states: string[] = [];
+  const action: WorldAction = {
+    kind: 'oid',
+    device: 'nic0',
+    oid: RSS,
+    set: false,
+    value: 1,
+    timeoutS: 0,
+    synchronous: true,
+  };
+  const w = run(
+    syncNic(mini, {
+      hooks: {
+        pause: (a) => {
+          pausing = a;
+          return NDIS_STATUS_PENDING;
+        },
+      },
+    }),
+    p,
+    {
+      actions: [
+        [300, { kind: 'remove', device: 'nic0' }],
+        [400, action],
+        [600, action],
+      ],
+      steps: [
+        [401, PASSIVE, () => states.push(current!.ndis.adapters[0]!.state)],
+        [500, PASSIVE, () => NdisMPauseComplete(pausing!.handle)],
+        [599, PASSIVE, () => states.push(current!.ndis.adapters[0]!.state)],
+      ],
+    },
+  );
+  assert.deepEqual(states, ['Pausing', 'Halted']);
+  assert.equal(
+    mini.seen.length,
+    1,
+    'the request during the pause reached the miniport; the one after the halt did not',
+  );
+  assert.deepEqual(rules(w), []);
+  const done = w.trace.events
+    .filter((e) => e.what === 'synchronous OID request completed')
+    .map((e) => e.data?.status);
+  assert.deepEqual(done, ['NDIS_STATUS_SUCCESS', 'NDIS_STATUS_CLOSING']);
 });
