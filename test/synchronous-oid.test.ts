@@ -37,6 +37,7 @@ import {
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
   NdisCompleteUnbindAdapterEx,
+  NdisFCancelOidRequest,
   NdisFSynchronousOidRequest,
   NdisMedium802_3,
   NdisMPauseComplete,
@@ -501,8 +502,16 @@ test('R6.2 NdisSim_SyncOid: an OID the synchronous path does not allow, OID_GEN_
   }
 });
 
-test('R7.5 NdisSim_SyncOid: a filter that clones the synchronous request it got, or passes it on with NdisFSynchronousOidRequest', () => {
+test('R7.5 NdisSim_SyncOid: a filter that clones the synchronous request it got, cancels it, or passes it on with NdisFSynchronousOidRequest', () => {
   for (const [what, act, why] of [
+    [
+      'cancel',
+      (m: LwfModule, r: NDIS_OID_REQUEST) => {
+        NdisFCancelOidRequest(m.handle, r.RequestId);
+        return NDIS_STATUS_SUCCESS;
+      },
+      /synchronous requests cannot be cancelled/,
+    ],
     [
       'clone',
       (m: LwfModule, r: NDIS_OID_REQUEST) => NdisAllocateCloneOidRequest(m.handle, r, 0x53594e43).Status,
@@ -661,4 +670,14 @@ test('R6.2 not serialized against a pause: a synchronous request reaches Minipor
     .filter((e) => e.what === 'synchronous OID request completed')
     .map((e) => e.data?.status);
   assert.deepEqual(done, ['NDIS_STATUS_SUCCESS', 'NDIS_STATUS_CLOSING']);
+});
+
+test('NdisSim_Irql: NdisSynchronousOidRequest at DIRQL (its page: <= DISPATCH_LEVEL, from the generated table)', () => {
+  const { p, mini } = fresh();
+  const w = run(syncNic(mini), p, {
+    collect: true,
+    steps: [[300, 3, () => NdisSynchronousOidRequest(p.handle!, syncRequest('a'))]],
+  });
+  const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_Irql').map((x) => x.ddi);
+  assert.ok(v.includes('NdisSynchronousOidRequest'), JSON.stringify(rules(w)));
 });

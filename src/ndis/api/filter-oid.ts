@@ -206,6 +206,14 @@ export function NdisFCancelOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: 
   const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFCancelOidRequest);
   if (m === null) return;
   traced(n, ddi, m.block, { module: m.name, RequestId: String(RequestId) });
+  // nf-ndis-filter_synchronous_oid_request: a synchronous request is never cancelled.
+  if (RequestId != null && m.block.syncOids.some((r) => r.RequestId === RequestId))
+    syncViolation(
+      n,
+      m.block,
+      ddi,
+      `${m.name} cancels RequestId ${String(RequestId)}, the RequestId of a synchronous OID request on its way through the stack: synchronous requests cannot be cancelled, and filters must not try (nf-ndis-filter_synchronous_oid_request)`,
+    );
   cancelBelow(n, m, RequestId);
 }
 
