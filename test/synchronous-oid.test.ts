@@ -41,6 +41,7 @@ import {
   NdisFSynchronousOidRequest,
   NdisMedium802_3,
   NdisMPauseComplete,
+  NdisMResetComplete,
   NdisOpenAdapterEx,
   NdisRegisterProtocolDriver,
   NdisRequestMethod,
@@ -680,4 +681,43 @@ test('NdisSim_Irql: NdisSynchronousOidRequest at DIRQL (its page: <= DISPATCH_LE
   });
   const v = (w.lastResult?.violations ?? []).filter((x) => x.rule === 'NdisSim_Irql').map((x) => x.ddi);
   assert.ok(v.includes('NdisSynchronousOidRequest'), JSON.stringify(rules(w)));
+});
+
+test('R6.2 not serialized against a reset: a synchronous request reaches MiniportSynchronousOidRequest while MiniportResetEx is pending', () => {
+  const { p, mini } = fresh();
+  let resetting: { handle: NDIS_HANDLE } | null = null;
+  const inReset: boolean[] = [];
+  const action: WorldAction = {
+    kind: 'oid',
+    device: 'nic0',
+    oid: RSS,
+    set: false,
+    value: 1,
+    timeoutS: 0,
+    synchronous: true,
+  };
+  const w = run(
+    syncNic(mini, {
+      hooks: {
+        checkForHang: () => resetting === null,
+        reset: (a) => {
+          resetting = a;
+          return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+        },
+      },
+    }),
+    p,
+    {
+      actions: [[2500, action]],
+      steps: [
+        [2500.5, PASSIVE, () => inReset.push(current!.ndis.adapters[0]!.resetInProgress)],
+        [2600, PASSIVE, () => NdisMResetComplete(resetting!.handle, NDIS_STATUS_SUCCESS, false)],
+      ],
+      untilMs: 3000,
+    },
+  );
+  assert.ok(resetting !== null, 'NDIS reset the adapter');
+  assert.deepEqual(inReset, [true], 'the request came during the reset');
+  assert.equal(mini.seen.length, 1, 'and reached the miniport');
+  assert.deepEqual(rules(w), []);
 });
