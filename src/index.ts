@@ -143,6 +143,7 @@ export {
   NdisFOidRequest,
   NdisFOidRequestComplete,
   NdisFreeCloneOidRequest,
+  NdisFSynchronousOidRequest,
 } from './ndis/api/filter-oid.ts';
 export { NdisAllocateGenericObject, NdisFreeGenericObject } from './ndis/api/generic.ts';
 export {
@@ -284,6 +285,7 @@ export {
   NdisRegisterProtocolDriver,
   NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
+  NdisSynchronousOidRequest,
   NdisUnbindAdapter,
 } from './ndis/api/protocol.ts';
 export {
@@ -316,6 +318,8 @@ export type {
   FILTER_SET_MODULE_OPTIONS,
   FILTER_SET_OPTIONS,
   FILTER_STATUS,
+  FILTER_SYNCHRONOUS_OID_REQUEST,
+  FILTER_SYNCHRONOUS_OID_REQUEST_COMPLETE,
   NDIS_FILTER_ATTACH_PARAMETERS,
   NDIS_FILTER_ATTRIBUTES,
   NDIS_FILTER_DRIVER_CHARACTERISTICS,

@@ -53,6 +53,7 @@ import { stopProtocolService } from './ndis/protocol-driver.ts';
 import { situationName } from './ndis/situations.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
+import { issueSyncOid } from './ndis/sync-oid.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
@@ -236,6 +237,8 @@ export type WorldAction =
       bufferLength?: number;
       /** A direct OID request (MiniportDirectOidRequest), not a regular one. */
       direct?: boolean;
+      /** A synchronous OID request (NDIS 6.80; sync-oid.ts): a method request with `value` as its input, at DISPATCH. */
+      synchronous?: boolean;
     };
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
@@ -904,8 +907,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
             ? {
                 device: a.device,
                 Oid: oidName(a.oid),
-                request: a.set ? 'set' : 'query',
+                request: a.synchronous === true ? 'method' : a.set ? 'set' : 'query',
                 ...(a.direct === true ? { direct: true } : {}),
+                ...(a.synchronous === true ? { synchronous: true } : {}),
               }
             : { device: a.device },
         );
@@ -945,7 +949,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         case 'oid': {
           const b = this.adapter(a.device);
           if (b === undefined) break;
-          if (a.direct === true) issueDirectOid(this.ndis, b, a.oid, a.set, a.value, a.bufferLength);
+          if (a.synchronous === true) issueSyncOid(this.ndis, b, a.oid, a.value, a.bufferLength);
+          else if (a.direct === true) issueDirectOid(this.ndis, b, a.oid, a.set, a.value, a.bufferLength);
           else issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
           break;
         }

@@ -126,7 +126,7 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
 });
 
-test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength, OID fields on another action, vetoBelow on an action that has no query, and direct: true with an OID the direct path does not allow, not a boolean, or with a timeout', () => {
+test('bad input: an oid action whose value its request cannot carry exits 2 (a set of addresses, a set of a ULONG, a query), and so do a bad bufferLength, OID fields on another action, vetoBelow on an action that has no query, and direct: true with an OID the direct path does not allow, not a boolean, or with a timeout, and synchronous: true (R6.2) with an OID the synchronous path does not allow, a request, a timeout, direct: true or a value that is not a ULONG', () => {
   const f = 'test/fixtures/bad-oid-values.yaml';
   const r = cli('run', f);
   assert.equal(r.status, 2);
@@ -139,11 +139,16 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     `${f}: actions[3].value: expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of OID_GEN_CURRENT_PACKET_FILTER, got [[1,0,94,0,0,1]]`,
     `${f}: actions[4].value: expected no value for a query of OID_GEN_STATISTICS, got 4`,
     `${f}: actions[5].bufferLength: expected at least 0, got -1`,
-    `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength, direct) for "remove", got bufferLength`,
+    `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength, direct, synchronous) for "remove", got bufferLength`,
     `${f}: actions[7].vetoBelow: expected vetoBelow only with remove, disable or stop, got it with "surprise-remove"`,
     `${f}: actions[8].oid: expected an OID the direct OID path allows (OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_UPDATE_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA_EX) with direct: true, got OID_GEN_STATISTICS`,
     `${f}: actions[9].direct: expected boolean, got "yes"`,
     `${f}: actions[10].timeout: expected no timeout with direct: true (NDIS does not time out direct OID requests), got 2`,
+    `${f}: actions[11].oid: expected an OID the synchronous OID path allows (OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES) with synchronous: true, got OID_GEN_STATISTICS`,
+    `${f}: actions[12].request: expected no request with synchronous: true (OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES is a method request only), got set`,
+    `${f}: actions[13].timeout: expected no timeout with synchronous: true (a synchronous request never waits), got 2`,
+    `${f}: actions[13].direct: expected direct or synchronous, not both, got direct: true`,
+    `${f}: actions[14].value: expected a ULONG (a whole number from 0 to 0xFFFFFFFF) as the input of the synchronous request, got [[1,2]]`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
 });

@@ -512,15 +512,40 @@ test('summary: filter lines sorted by adapter, then stack position; each with it
   assert.match(text, /Filter monitor-lwf on nic0: Running\n/);
 });
 
-test('NdisFRegisterFilterDriver refuses a handler the model does not call yet, naming it', () => {
-  const mod = testFilter('options', {
+test('R7.5 NdisFRegisterFilterDriver takes the synchronous OID handlers (NDIS 6.80, revision 3), each without the other; one that is not a routine is BAD_CHARACTERISTICS', () => {
+  for (const [name, edit] of [
+    [
+      'sync-request-only',
+      (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => {
+        c.SynchronousOidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      },
+    ],
+    [
+      'sync-complete-only',
+      (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => {
+        c.SynchronousOidRequestCompleteHandler = () => {};
+      },
+    ],
+  ] as const) {
+    const mod = testFilter(name, {
+      register: (c) => {
+        c.Header.Revision = 3;
+        c.MinorNdisVersion = 80;
+        edit(c);
+      },
+    });
+    const w = filtered([{ mod }], { collect: true });
+    assert.equal(w.lastResult!.verdict, 'ok', name);
+    assert.deepEqual(w.summary().filterLoadFailures, [], `${name} loads`);
+  }
+  const bad = testFilter('sync-not-a-routine', {
     register: (c) => {
-      c.SynchronousOidRequestHandler = () => NDIS_STATUS_SUCCESS;
+      (c as { SynchronousOidRequestHandler: unknown }).SynchronousOidRequestHandler = 42;
     },
   });
-  const r = filtered([{ mod }]).lastResult!;
-  assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /NdisFRegisterFilterDriver.*SynchronousOidRequestHandler/);
+  const s = filtered([{ mod: bad }], { collect: true }).summary();
+  assert.equal(s.filterLoadFailures.length, 1);
+  assert.match(s.filterLoadFailures[0]!.why, /SynchronousOidRequestHandler is neither a routine nor NULL/);
 });
 
 test('NdisFRegisterFilterDriver takes the direct OID handlers; FilterDirectOidRequest without FilterDirectOidRequestComplete (or a cancel handler alone) is BAD_CHARACTERISTICS', () => {

@@ -29,6 +29,7 @@ import type {
   NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_OID_REQUEST,
 } from './types.ts';
 
 /** NDIS's PnP view of the device (R1.11). */
@@ -239,6 +240,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly directOids: DirectOidRecord[] = [];
   /** Direct requests recently done, to tell a double completion from a stray one. */
   readonly lastDirectOids: DirectOidRecord[] = [];
+  /** Synchronous OID requests on their way through the stack now (sync-oid.ts): nested calls stack up. */
+  readonly syncOids: NDIS_OID_REQUEST[] = [];
   /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */
   packetFilter = 0;
   multicastList: readonly (readonly number[])[] = [];

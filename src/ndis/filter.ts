@@ -65,6 +65,7 @@ import type {
   NDIS_HANDLE,
   NDIS_OBJECT_HEADER,
   NDIS_OID_REQUEST,
+  NDIS_OUT,
   NDIS_PORT_NUMBER,
   NDIS_STATUS,
   NDIS_STATUS_INDICATION,
@@ -237,9 +238,39 @@ export interface NDIS_FILTER_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> {
   DirectOidRequestHandler?: FILTER_OID_REQUEST<C> | null;
   DirectOidRequestCompleteHandler?: FILTER_OID_REQUEST_COMPLETE<C> | null;
   CancelDirectOidRequestHandler?: FILTER_CANCEL_OID_REQUEST<C> | null;
-  SynchronousOidRequestHandler?: unknown;
-  SynchronousOidRequestCompleteHandler?: unknown;
+  /**
+   * NDIS 6.80 (Header.Revision NDIS_FILTER_CHARACTERISTICS_REVISION_3):
+   * FilterSynchronousOidRequest and FilterSynchronousOidRequestComplete (sync-oid.ts),
+   * each optional and independent of the other. The C header spells the second
+   * SynchronousOidRequestCompleteHandler; the structure's reference page,
+   * SynchronousOidRequestHandlerComplete.
+   */
+  SynchronousOidRequestHandler?: FILTER_SYNCHRONOUS_OID_REQUEST<C> | null;
+  SynchronousOidRequestCompleteHandler?: FILTER_SYNCHRONOUS_OID_REQUEST_COMPLETE<C> | null;
 }
+
+/**
+ * FILTER_SYNCHRONOUS_OID_REQUEST: previews a synchronous request on its way down.
+ * SUCCESS lets it go on; NDIS_STATUS_ALREADY_COMPLETE stops it with SUCCESS for the
+ * caller; any other status stops it with that status. Never PENDING. `CallContext`
+ * is the PVOID* slot (null at first) whose value NDIS hands to the complete handler.
+ */
+export type FILTER_SYNCHRONOUS_OID_REQUEST<C = unknown> = (
+  FilterModuleContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+  CallContext: NDIS_OUT<unknown>,
+) => NDIS_STATUS;
+/**
+ * FILTER_SYNCHRONOUS_OID_REQUEST_COMPLETE: sees the request on its way back up.
+ * `Status` is the NDIS_STATUS* the filter may rewrite (not to PENDING nor
+ * ALREADY_COMPLETE); `CallContext` is what its request handler left (null without one).
+ */
+export type FILTER_SYNCHRONOUS_OID_REQUEST_COMPLETE<C = unknown> = (
+  FilterModuleContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+  Status: NDIS_OUT<NDIS_STATUS>,
+  CallContext: unknown,
+) => void;
 
 /** FILTER_SET_OPTIONS: NDIS calls it inside NdisFRegisterFilterDriver (nc-ndis-set_options). */
 export type FILTER_SET_OPTIONS<D = unknown> = (

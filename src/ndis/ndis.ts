@@ -125,6 +125,13 @@ export interface NdisOptions {
    * driver": NDIS_STATUS_NOT_SUPPORTED, or NDIS_STATUS_INVALID_OID.
    */
   directOidNoHandler: 'not-supported' | 'invalid-oid';
+  /**
+   * What NdisSynchronousOidRequest (or NdisFSynchronousOidRequest) returns when the
+   * request reaches a miniport that registered no MiniportSynchronousOidRequest; the
+   * pages are silent. NDIS_STATUS_NOT_SUPPORTED, or NDIS_STATUS_INVALID_OID, the two
+   * statuses NdisSynchronousOidRequest lists for an OID the driver below does not support.
+   */
+  syncOidNoHandler: 'not-supported' | 'invalid-oid';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -145,6 +152,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   removeInHalt: 'warning',
   filterAttach: 'after-driver-entry',
   directOidNoHandler: 'not-supported',
+  syncOidNoHandler: 'not-supported',
 });
 
 export interface LiveDump {

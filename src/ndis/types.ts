@@ -211,6 +211,14 @@ export type MINIPORT_OID_REQUEST<C = unknown> = (
   MiniportAdapterContext: C,
   OidRequest: NDIS_OID_REQUEST,
 ) => NDIS_STATUS;
+/**
+ * MINIPORT_SYNCHRONOUS_OID_REQUEST (NDIS 6.80): answers a synchronous request before it
+ * returns; never NDIS_STATUS_PENDING nor NDIS_STATUS_REQUEST_ABORTED.
+ */
+export type MINIPORT_SYNCHRONOUS_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+) => NDIS_STATUS;
 export type MINIPORT_CANCEL_OID_REQUEST<C = unknown> = (
   MiniportAdapterContext: C,
   RequestId: unknown,
@@ -486,9 +494,14 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> 
   DevicePnPEventNotifyHandler: MINIPORT_DEVICE_PNP_EVENT_NOTIFY<C>;
   ShutdownHandlerEx: MINIPORT_SHUTDOWN<C>;
   CancelOidRequestHandler: MINIPORT_CANCEL_OID_REQUEST<C>;
-  /** Direct OIDs: both or neither (R2.2). NDIS in the model issues none. */
+  /** Direct OIDs: both or neither (R2.2); see direct-oid.ts. */
   DirectOidRequestHandler?: unknown;
   CancelDirectOidRequestHandler?: unknown;
+  /**
+   * NDIS 6.80 (Header.Revision NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3):
+   * MiniportSynchronousOidRequest (sync-oid.ts). Optional; no completion routine.
+   */
+  SynchronousOidRequestHandler?: MINIPORT_SYNCHRONOUS_OID_REQUEST<C> | null;
 }
 
 // ---------------------------------------------------------------- attributes
@@ -797,6 +810,14 @@ export interface NDIS_OID_REQUEST {
   VPortId: ULONG;
   /** NDIS_OID_REQUEST_FLAGS_* (NDIS 6.50 and later). */
   Flags: ULONG;
+}
+
+/**
+ * A pointer parameter a handler writes through (C's PVOID* CallContext and NDIS_STATUS*
+ * Status of the synchronous OID handlers): the handler sets `value`.
+ */
+export interface NDIS_OUT<T> {
+  value: T;
 }
 
 /** NDIS_OID_REQUEST.Flags: VPortId is valid and names the VPort the OID is for (ns-oidrequest-ndis_oid_request). */

@@ -323,6 +323,7 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         timeoutS: a.timeout ?? 0,
         ...(a.bufferLength === undefined ? {} : { bufferLength: a.bufferLength }),
         ...(a.direct === true ? { direct: true } : {}),
+        ...(a.synchronous === true ? { synchronous: true } : {}),
       };
     }
     case 'start-filter':

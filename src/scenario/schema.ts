@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { directOids } from '../ndis/direct-oid.ts';
 import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
+import { syncOids } from '../ndis/sync-oid.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
 import { ns } from '../sim/limits.ts';
@@ -430,8 +431,49 @@ function oidValueProblem(
   return `expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of ${oid}, got ${got}`;
 }
 
+/**
+ * The bad input of an `oid` action with `synchronous: true`: an OID the synchronous path
+ * does not allow, `request` (its only OID is a method request), `timeout` (nothing times
+ * out), `direct: true`, or a value that is not a ULONG.
+ */
+function syncOidProblems(
+  a: {
+    oid?: string | number;
+    request?: string;
+    value?: number | number[][];
+    timeout?: number;
+    direct?: boolean;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (field: string, message: string): void => {
+    ctx.addIssue({ code: 'custom', path: [field], message });
+  };
+  if (!syncOids.has(oidValue(a.oid!)!))
+    issue(
+      'oid',
+      `expected an OID the synchronous OID path allows (${[...syncOids].map((o) => OID_NAMES.get(o)).join(', ')}) with synchronous: true, got ${oidLabel(a.oid!)}`,
+    );
+  if (a.request !== undefined)
+    issue(
+      'request',
+      `expected no request with synchronous: true (OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES is a method request only), got ${a.request}`,
+    );
+  if (a.timeout !== undefined)
+    issue(
+      'timeout',
+      `expected no timeout with synchronous: true (a synchronous request never waits), got ${a.timeout}`,
+    );
+  if (a.direct === true) issue('direct', 'expected direct or synchronous, not both, got direct: true');
+  if (a.value !== undefined && !(typeof a.value === 'number' && a.value >= 0 && a.value <= 0xffffffff))
+    issue(
+      'value',
+      `expected a ULONG (a whole number from 0 to 0xFFFFFFFF) as the input of the synchronous request, got ${Array.isArray(a.value) ? JSON.stringify(a.value) : show(a.value)}`,
+    );
+}
+
 /** The fields only an `oid` action has. */
-const oidFields = ['oid', 'request', 'value', 'timeout', 'bufferLength', 'direct'] as const;
+const oidFields = ['oid', 'request', 'value', 'timeout', 'bufferLength', 'direct', 'synchronous'] as const;
 
 export const actionSchema = z
   .strictObject({
@@ -458,6 +500,12 @@ export const actionSchema = z
     bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
     /** `oid`: a direct OID request (NDIS 6.1+): MiniportDirectOidRequest, not serialized; only the OIDs the direct path allows. */
     direct: z.boolean().optional(),
+    /**
+     * `oid`: a synchronous OID request (NDIS 6.80): down through FilterSynchronousOidRequest
+     * to MiniportSynchronousOidRequest and back, at DISPATCH; a method request, only the
+     * OIDs the synchronous path allows; `value` is its input.
+     */
+    synchronous: z.boolean().optional(),
     /** `remove`, `disable`, `stop`: NDIS accepts the query, the bus driver below fails it; PnP cancels (R5.3). */
     vetoBelow: z.boolean().optional(),
     /** `sleep`: the sleeping state (default S3). */
@@ -696,7 +744,8 @@ export const actionSchema = z
         message: 'expected an OID name or number for "oid", got nothing',
       });
     }
-    if (a.do === 'oid' && a.oid !== undefined) {
+    if (a.do === 'oid' && a.oid !== undefined && a.synchronous === true) syncOidProblems(a, ctx);
+    else if (a.do === 'oid' && a.oid !== undefined) {
       const wrong = ndisOnlyOidProblem(oidLabel(a.oid), a.request ?? 'query');
       const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
       if (problem !== null)
@@ -820,6 +869,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         removeInHalt: z.enum(['warning', 'silent']).optional(),
         filterAttach: z.enum(['after-driver-entry', 'in-registration']).optional(),
         directOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
+        syncOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),

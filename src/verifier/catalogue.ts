@@ -1211,6 +1211,26 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_SyncOid',
+    origin: 'ndis-sim',
+    spec: ['R6.2'],
+    summary:
+      'A synchronous OID request (NDIS 6.80) misused: MiniportSynchronousOidRequest or FilterSynchronousOidRequest returned NDIS_STATUS_PENDING (NDIS bug checks: the run stops) or the miniport returned NDIS_STATUS_REQUEST_ABORTED; FilterSynchronousOidRequestComplete wrote NDIS_STATUS_PENDING or NDIS_STATUS_ALREADY_COMPLETE to *Status; NdisSynchronousOidRequest or NdisFSynchronousOidRequest with an OID the path does not allow, or OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES other than as a method request at DISPATCH_LEVEL without NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID; a filter that passes on, clones or cancels a synchronous request it received; a selective suspend miniport that registers MiniportSynchronousOidRequest.',
+    ddis: [
+      'MiniportSynchronousOidRequest',
+      'FilterSynchronousOidRequest',
+      'FilterSynchronousOidRequestComplete',
+      'NdisSynchronousOidRequest',
+      'NdisFSynchronousOidRequest',
+      'NdisAllocateCloneOidRequest',
+      'NdisFCancelOidRequest',
+      'NdisSetOptionalHandlers',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xef) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-miniport_synchronous_oid_request.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_SharedMemoryWithoutDma',
     origin: 'ndis-sim',
     spec: ['R2.3'],

@@ -11,6 +11,7 @@ import {
   NDIS_CURRENT_IRQL,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3,
   type NDIS_MINIPORT_INIT_PARAMETERS,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -565,6 +566,34 @@ export const galleryB: readonly GalleryEntry[] = [
           request: 'set',
           value: 1,
           direct: true,
+        },
+      ],
+    },
+  },
+  {
+    rule: 'NdisSim_SyncOid',
+    mistake:
+      'MiniportSynchronousOidRequest, written like its MiniportOidRequest, hands the RSSv2 indirection table move to a work item and returns NDIS_STATUS_PENDING; a synchronous request cannot pend, and NDIS bug checks.',
+    driver: galleryDriver(
+      'bad-sync-oid-pends',
+      {
+        characteristics: (c) => {
+          c.Header.Revision = NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3;
+          c.MinorNdisVersion = 80;
+          c.SynchronousOidRequestHandler = () => NDIS_STATUS_PENDING;
+        },
+      },
+      'buggy: returns NDIS_STATUS_PENDING from MiniportSynchronousOidRequest',
+    ),
+    scenario: {
+      actions: [
+        {
+          at: '1s',
+          do: 'oid',
+          device: 'nic0',
+          oid: 'OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES',
+          value: 1,
+          synchronous: true,
         },
       ],
     },

@@ -30,6 +30,7 @@ import {
 } from '../generated/status.ts';
 import { describe, type Ndis } from '../ndis.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
+import { syncHandlersUnseen } from '../sync-oid.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_DRIVER_OPTIONAL_HANDLERS,
@@ -139,6 +140,11 @@ function checkCharacteristics(
       why: 'DirectOidRequestHandler and CancelDirectOidRequestHandler go together',
     };
   }
+  if (c.SynchronousOidRequestHandler != null && typeof c.SynchronousOidRequestHandler !== 'function')
+    return {
+      status: NDIS_STATUS_BAD_CHARACTERISTICS,
+      why: 'SynchronousOidRequestHandler is neither a routine nor NULL',
+    };
   return null;
 }
 
@@ -194,12 +200,19 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
   } else if (bad !== null) {
     status = bad.status;
   } else {
-    handle = new MiniportDriverBlock(
-      mod.name,
-      DriverObject,
-      { ...MiniportDriverCharacteristics },
-      MiniportDriverContext,
-    );
+    const chars = { ...MiniportDriverCharacteristics };
+    // MiniportSynchronousOidRequest that NDIS 6.80 would not see (sync-oid.ts, docs/decisions.md).
+    const unseen = chars.SynchronousOidRequestHandler == null ? null : syncHandlersUnseen(chars);
+    if (unseen !== null) {
+      chars.SynchronousOidRequestHandler = null;
+      n.verifier.warn(
+        'R2.2',
+        'NdisMRegisterMiniportDriver',
+        null,
+        `${mod.name} registers MiniportSynchronousOidRequest, but ${unseen}: NDIS never calls it (ns-ndis-_ndis_miniport_driver_characteristics)`,
+      );
+    }
+    handle = new MiniportDriverBlock(mod.name, DriverObject, chars, MiniportDriverContext);
     n.registerDriver(handle);
     // R4.1: the MINIPORT_CHECK_FOR_HANG and MINIPORT_RESET pages discourage both
     // handlers for NDIS 6.83 and later drivers; NDIS still calls them.
@@ -361,6 +374,15 @@ export function NdisSetOptionalHandlers<D = unknown, A = unknown>(
   } else if (type === NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS) {
     // Selective suspend (NDIS 6.30): NDIS uses it on an adapter that also reports it (ss.ts).
     d.ss = { ...(OptionalHandlers as unknown as NDIS_MINIPORT_SS_CHARACTERISTICS) };
+    // nf-ndis-miniport_synchronous_oid_request: a selective suspend miniport must not
+    // register MiniportSynchronousOidRequest; the two are incompatible.
+    if (d.chars.SynchronousOidRequestHandler != null)
+      n.verifier.report(
+        'NdisSim_SyncOid',
+        ddi,
+        null,
+        `${d.name} registers NDIS_MINIPORT_SS_CHARACTERISTICS and also has MiniportSynchronousOidRequest: miniports that implement NDIS selective suspend are incompatible with synchronous OIDs and must not register that handler (nf-ndis-miniport_synchronous_oid_request)`,
+      );
   } else {
     // A copy, as for the driver characteristics: the entry points are those of this call.
     d.pnp = { ...(OptionalHandlers as unknown as NDIS_MINIPORT_PNP_CHARACTERISTICS) };

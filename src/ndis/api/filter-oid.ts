@@ -29,6 +29,7 @@ import {
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
 import { cloneOidRequestData, oidName, oidText, ruleParams, submit } from '../oid.ts';
+import { checkSyncRequest, submitSync, syncInFlight, syncViolation } from '../sync-oid.ts';
 import type { NDIS_HANDLE, NDIS_OID_REQUEST, NDIS_STATUS, NDIS_STATUS_INDICATION, ULONG } from '../types.ts';
 import { currentNdis, lockHeldUpCall } from './common.ts';
 import { filterHandle } from './filter.ts';
@@ -56,6 +57,7 @@ const irql = {
   NdisFDirectOidRequest: ddiIrql.NdisFDirectOidRequest!,
   NdisFDirectOidRequestComplete: ddiIrql.NdisFDirectOidRequestComplete!,
   NdisFCancelDirectOidRequest: ddiIrql.NdisFCancelDirectOidRequest!,
+  NdisFSynchronousOidRequest: ddiIrql.NdisFSynchronousOidRequest!,
 };
 
 /** nf-ndis-ndisfoidrequest: the states in which a module may issue requests (R7.5). */
@@ -204,6 +206,14 @@ export function NdisFCancelOidRequest(NdisFilterHandle: NDIS_HANDLE, RequestId: 
   const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFCancelOidRequest);
   if (m === null) return;
   traced(n, ddi, m.block, { module: m.name, RequestId: String(RequestId) });
+  // nf-ndis-filter_synchronous_oid_request: a synchronous request is never cancelled.
+  if (RequestId != null && m.block.syncOids.some((r) => r.RequestId === RequestId))
+    syncViolation(
+      n,
+      m.block,
+      ddi,
+      `${m.name} cancels RequestId ${String(RequestId)}, the RequestId of a synchronous OID request on its way through the stack: synchronous requests cannot be cancelled, and filters must not try (nf-ndis-filter_synchronous_oid_request)`,
+    );
   cancelBelow(n, m, RequestId);
 }
 
@@ -225,6 +235,14 @@ export function NdisAllocateCloneOidRequest(
   n.verifier.irql(irql.NdisAllocateCloneOidRequest, ddi, m?.block.name ?? null);
   if (m === null) return { Status: NDIS_STATUS_INVALID_PARAMETER, ClonedOidRequest: null };
   badRequest(n, OidRequest, ddi, m);
+  // nf-ndis-filter_synchronous_oid_request: a synchronous request is never cloned.
+  if (syncInFlight(m.block, OidRequest))
+    syncViolation(
+      n,
+      m.block,
+      ddi,
+      `${m.name} clones ${oidText(OidRequest.DATA.Oid)}, a synchronous OID request: filters must not call ${ddi} on one; FilterSynchronousOidRequest lets it go on by returning NDIS_STATUS_SUCCESS (nf-ndis-filter_synchronous_oid_request)`,
+    );
   const d = OidRequest.DATA.QUERY_INFORMATION;
   // The structure is copied (its reserved areas are the clone's own storage); its DATA
   // shares the original's buffer, as the copied InformationBuffer pointer does in C.
@@ -425,4 +443,50 @@ export function NdisFCancelDirectOidRequest(NdisFilterHandle: NDIS_HANDLE, Reque
   if (m === null) return;
   traced(n, ddi, m.block, { module: m.name, RequestId: String(RequestId) });
   cancelDirectBelow(n, m, RequestId);
+}
+
+/**
+ * NDIS_STATUS NdisFSynchronousOidRequest(NdisFilterModuleHandle, OidRequest). <= DISPATCH.
+ * NDIS 6.80: a request the module originates goes down through the modules below it to
+ * MiniportSynchronousOidRequest and back up before the call returns (sync-oid.ts);
+ * never PENDING, no completion handler needed. A request the module received on the
+ * synchronous path is not passed on this way: its handler returns SUCCESS instead.
+ */
+export function NdisFSynchronousOidRequest(
+  NdisFilterModuleHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+): NDIS_STATUS {
+  const ddi = 'NdisFSynchronousOidRequest';
+  const n = currentNdis(ddi);
+  const m = checkedModule(n, NdisFilterModuleHandle, ddi, irql.NdisFSynchronousOidRequest);
+  if (m === null) return NDIS_STATUS_FAILURE;
+  badRequest(n, OidRequest, ddi, m);
+  const b = m.block;
+  traced(n, ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  if (!oidState(m)) {
+    n.verifier.report(
+      'NdisSim_FilterState',
+      ddi,
+      b.name,
+      `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (R7.5)`,
+    );
+    return NDIS_STATUS_FAILURE;
+  }
+  if (OidRequest.Header?.Type !== NDIS_OBJECT_TYPE_OID_REQUEST) return NDIS_STATUS_INVALID_PARAMETER;
+  if (syncInFlight(b, OidRequest))
+    syncViolation(
+      n,
+      b,
+      ddi,
+      `${m.name} called ${ddi} with ${oidText(OidRequest.DATA.Oid)}, a synchronous request already on its way through the stack: a filter must not reissue a request its FilterSynchronousOidRequest(Complete) received; it returns NDIS_STATUS_SUCCESS to let it go on (nf-ndis-filter_synchronous_oid_request)`,
+    );
+  checkSyncRequest(
+    n,
+    b,
+    ddi,
+    m.name,
+    m.driver.chars.MajorNdisVersion * 100 + m.driver.chars.MinorNdisVersion,
+    OidRequest,
+  );
+  return submitSync(n, b, OidRequest, { kind: 'filter', module: m });
 }

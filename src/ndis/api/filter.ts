@@ -2,7 +2,6 @@
 // registration, the module's attributes, the completions of a pended pause or restart,
 // and the forwarding of PnP events through the stack.
 
-import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
@@ -32,6 +31,7 @@ import {
   NDIS_STATUS_SUCCESS,
 } from '../generated/status.ts';
 import type { Ndis } from '../ndis.ts';
+import { syncHandlersUnseen } from '../sync-oid.ts';
 import type { DRIVER_OBJECT, NDIS_HANDLE, NDIS_STATUS, NET_DEVICE_PNP_EVENT } from '../types.ts';
 import { currentNdis, registrationDone, staleModule } from './common.ts';
 import { checkDevicesAtDeregistration } from './device.ts';
@@ -47,12 +47,6 @@ const irql = {
   NdisFDevicePnPEventNotify: ddiIrql.NdisFDevicePnPEventNotify!,
   NdisFRestartFilter: ddiIrql.NdisFRestartFilter!,
 };
-
-/**
- * The optional handlers whose paths the model does not run through filter modules yet:
- * registering one would promise calls that never come, so registration refuses it.
- */
-const notModelledHandlers = ['SynchronousOidRequestHandler', 'SynchronousOidRequestCompleteHandler'] as const;
 
 /** Why the characteristics are refused, with the status NDIS returns, or null. */
 function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refusal | null {
@@ -88,6 +82,8 @@ function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refu
     'DirectOidRequestHandler',
     'DirectOidRequestCompleteHandler',
     'CancelDirectOidRequestHandler',
+    'SynchronousOidRequestHandler',
+    'SynchronousOidRequestCompleteHandler',
   ] as const) {
     const v = c[h];
     if (v != null && typeof v !== 'function')
@@ -130,13 +126,6 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisFRegisterFilterDriver, ddi, null);
   const c = FilterDriverCharacteristics as NDIS_FILTER_DRIVER_CHARACTERISTICS;
-  for (const h of notModelledHandlers) {
-    if (c[h] != null)
-      throw new NotModelledError(
-        ddi,
-        `filter handler ${h}: the model does not route that path through filter modules yet; register NULL to be bypassed`,
-      );
-  }
   const mod = n.loading;
   if (mod === null || n.loadingObject !== DriverObject) {
     n.verifier.report(
@@ -156,7 +145,22 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
     if (n.filterDrivers.has(mod.name)) {
       status = NDIS_STATUS_FAILURE;
     } else {
-      handle = new FilterDriverBlock(mod.name, DriverObject, { ...c }, FilterDriverContext);
+      const chars = { ...c };
+      // Synchronous OID handlers NDIS 6.80 would not see (sync-oid.ts, docs/decisions.md).
+      if (c.SynchronousOidRequestHandler != null || c.SynchronousOidRequestCompleteHandler != null) {
+        const unseen = syncHandlersUnseen(c);
+        if (unseen !== null) {
+          chars.SynchronousOidRequestHandler = null;
+          chars.SynchronousOidRequestCompleteHandler = null;
+          n.verifier.warn(
+            'R7.5',
+            ddi,
+            null,
+            `${mod.name} registers FilterSynchronousOidRequest(Complete), but ${unseen}: NDIS never calls them (nf-ndis-filter_synchronous_oid_request)`,
+          );
+        }
+      }
+      handle = new FilterDriverBlock(mod.name, DriverObject, chars, FilterDriverContext);
       n.filterDrivers.set(mod.name, handle);
       // nc-ndis-filter_receive_net_buffer_lists, nc-ndis-filter_return_net_buffer_lists:
       // a driver that provides either must provide FilterStatus. The pages put it on the

@@ -54,6 +54,7 @@ import {
   unbindAllOf,
   unbindChecks,
 } from '../protocol-driver.ts';
+import { checkSyncRequest, submitSync } from '../sync-oid.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -83,6 +84,7 @@ const irql = {
   NdisCancelOidRequest: ddiIrql.NdisCancelOidRequest!,
   NdisDirectOidRequest: ddiIrql.NdisDirectOidRequest!,
   NdisCancelDirectOidRequest: ddiIrql.NdisCancelDirectOidRequest!,
+  NdisSynchronousOidRequest: ddiIrql.NdisSynchronousOidRequest!,
 };
 type ProtocolDdi = keyof typeof irql;
 
@@ -885,4 +887,38 @@ export function NdisCancelDirectOidRequest(NdisBindingHandle: NDIS_HANDLE, Reque
   if (c.n.trace.on)
     c.n.traceDdi(ddi, c.bd.block, { protocol: c.bd.protocol.name, RequestId: String(RequestId) });
   protocolCancelDirect(c.n, c.bd, RequestId);
+}
+
+/**
+ * NDIS_STATUS NdisSynchronousOidRequest(NdisBindingHandle, OidRequest). <= DISPATCH.
+ * NDIS 6.80: the request goes down through each filter module's
+ * FilterSynchronousOidRequest to MiniportSynchronousOidRequest and back up through
+ * FilterSynchronousOidRequestComplete before the call returns (sync-oid.ts). Never
+ * PENDING; no completion handler. Only the OIDs the synchronous path allows.
+ */
+export function NdisSynchronousOidRequest(
+  NdisBindingHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+): NDIS_STATUS {
+  const ddi = 'NdisSynchronousOidRequest';
+  const c = dataBinding(NdisBindingHandle, ddi);
+  if (c === null) return NDIS_STATUS_FAILURE;
+  const { n, bd, o } = c;
+  const b = bd.block;
+  const p = bd.protocol as ProtocolDriverBlock;
+  const t = n.trace.on
+    ? n.traceDdi(ddi, b, { protocol: p.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
+    : null;
+  checkSyncRequest(n, b, ddi, p.name, p.ndisVersion, OidRequest);
+  // nf-ndis-ndissynchronousoidrequest: the binding stays open until the request is done,
+  // which here is the return of this call.
+  o.oids++;
+  let s: number;
+  try {
+    s = submitSync(n, b, OidRequest, { kind: 'binding', binding: bd });
+  } finally {
+    o.oids--;
+  }
+  if (t !== null) t.result = statusText(s);
+  return s;
 }
