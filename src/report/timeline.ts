@@ -232,10 +232,14 @@ function controlInData(e: TraceEvent): boolean {
 function routineStatistics(e: TraceEvent, asked: ReadonlySet<string>): boolean {
   const d = e.data;
   if (d?.Oid !== 'OID_GEN_STATISTICS' || asked.has(String(d.adapter))) return false;
+  // A filter module between them (FilterOidRequest, which clones and passes it down,
+  // and FilterOidRequestComplete, which completes the original): the same query.
   if (e.kind === 'call')
     return e.what === 'MiniportOidRequest'
       ? d.RequestType === 'NdisRequestQueryInformation'
-      : e.what === 'ProtocolOidRequestComplete' && d.status === 'NDIS_STATUS_SUCCESS';
+      : e.what === 'FilterOidRequest' ||
+          ((e.what === 'ProtocolOidRequestComplete' || e.what === 'FilterOidRequestComplete') &&
+            d.status === 'NDIS_STATUS_SUCCESS');
   if (e.kind !== 'ddi') return false;
   if (e.what === 'NdisMOidRequestComplete') return d.Status === 'NDIS_STATUS_SUCCESS';
   return (
