@@ -1,0 +1,71 @@
+// hunt30: defects found in what stop 29 added (direct OIDs, wake-up, driverModules, the
+// timeline's statistics folding, the shrinker's retiming), each with the test that
+// failed before its fix.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pmHooks, rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
+import {
+  type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
+  NdisMIndicateReceiveNetBufferLists,
+  NdisMOidRequestComplete,
+  NdisQueueIoWorkItem,
+  NdisRequestSetInformation,
+  type NET_BUFFER_LIST,
+  OID_PNP_SET_POWER,
+} from '../src/index.ts';
+import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+function sleepOnce(drv: DriverModule) {
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+    options: { verifier: 'collect' },
+  });
+  return { w, r: w.run(4 * ns.s) };
+}
+
+test('R1.7 a NO_PAUSE_ON_SUSPEND adapter back from a system sleep may indicate receives once its OID_PNP_SET_POWER(D0) completed, before NDIS takes its next resume step (not NdisSim_ReceiveNotAllowed)', () => {
+  let indicated = 0;
+  // The miniport pends the D0 request; its work item powers the receive engine up,
+  // completes the request and indicates the frame the NIC had for it.
+  const drv = scriptedDriver('rx-after-d0', {
+    ...pmHooks({}, NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND),
+    initialize: (a) => {
+      a.state.work = workItem(a);
+      a.state.nbl = rxNbl(a, rxPool(a));
+      return NDIS_STATUS_SUCCESS;
+    },
+    returnNbls: () => {},
+    oid: (a, req) => {
+      const d = req.DATA.SET_INFORMATION;
+      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
+        return NDIS_STATUS_SUCCESS;
+      if (d.InformationBuffer !== NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
+      NdisQueueIoWorkItem(
+        a.state.work as NDIS_HANDLE,
+        (x: TestAdapter) => {
+          NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS);
+          NdisMIndicateReceiveNetBufferLists(x.handle, x.state.nbl as NET_BUFFER_LIST, 0, 1, 0);
+          indicated++;
+        },
+        a,
+      );
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const { r } = sleepOnce(drv);
+  assert.equal(indicated, 1, 'the receive was indicated');
+  assert.deepEqual(
+    r.violations.map((v) => v.message),
+    [],
+    'a receive after the D0 request completed is legal',
+  );
+});
