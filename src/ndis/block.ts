@@ -112,6 +112,12 @@ export interface AdapterPower {
    * wakes the system.
    */
   armed: boolean;
+  /**
+   * The miniport's receive engine counts as stopped (the datapath's check, R1.7): from the
+   * completion of OID_PNP_SET_POWER(D3) with SUCCESS to that of OID_PNP_SET_POWER(D0),
+   * whenever NDIS's worker gets to its next step after either.
+   */
+  receiveOff: boolean;
   /** The power manager's watchdog on the device's IRP_MN_SET_POWER in progress (0x9F/0x3). */
   irpWatchdog: SimEvent | null;
 }

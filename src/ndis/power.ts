@@ -298,9 +298,12 @@ function powerOid(
         return;
       }
       // The miniport is in D3 from its completion on (its receive engine stopped, the
-      // datapath's check), before NDIS's worker takes the next step.
-      if (oid === OID_PNP_SET_POWER && state === NdisDeviceStateD3 && status === NDIS_STATUS_SUCCESS)
-        b.power!.device = NdisDeviceStateD3;
+      // datapath's check), before NDIS's worker takes the next step; its receive engine
+      // may run again from the completion of the D0 request, as in selective suspend.
+      if (oid === OID_PNP_SET_POWER && status === NDIS_STATUS_SUCCESS) {
+        if (state === NdisDeviceStateD3) b.power!.device = NdisDeviceStateD3;
+        b.power!.receiveOff = state === NdisDeviceStateD3;
+      }
       op.oidDone = status;
       n.kick(b);
     },
@@ -338,6 +341,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
       paused: pausesOnSuspend(b, halts),
       wakeRequested: false,
       armed: false,
+      receiveOff: false,
       irpWatchdog: null,
     };
     if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SystemSleep, b));
