@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pmHooks, rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
+import { driverNames } from '../src/drivers/index.ts';
+import type { InputError } from '../src/errors.ts';
 import {
   type DriverModule,
   type NDIS_HANDLE,
@@ -19,6 +21,7 @@ import {
   type NET_BUFFER_LIST,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -68,4 +71,18 @@ test('R1.7 a NO_PAUSE_ON_SUSPEND adapter back from a system sleep may indicate r
     [],
     'a receive after the D0 request completed is legal',
   );
+});
+
+test('bad input: an empty driverModules entry says a non-empty string was expected, not "at least 1"', () => {
+  let problems: string[] = [];
+  try {
+    parseScenarioText(
+      'name: m\nseed: 1\ndriverModules: [""]\ndevices: [{ name: nic0, driver: healthy-nic }]\n',
+      'm.yaml',
+      driverNames(),
+    );
+  } catch (e) {
+    problems = (e as InputError).problems;
+  }
+  assert.deepEqual(problems, ['m.yaml: driverModules[0]: expected a non-empty string, got ""']);
 });
