@@ -22,6 +22,7 @@ import {
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
+import { loadDriverModules } from '../src/scenario/modules.ts';
 import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -85,4 +86,20 @@ test('bad input: an empty driverModules entry says a non-empty string was expect
     problems = (e as InputError).problems;
   }
   assert.deepEqual(problems, ['m.yaml: driverModules[0]: expected a non-empty string, got ""']);
+});
+
+test("bad input: a driver module path that is a directory (--driver, or a driverModules entry) is named as such, not with the loader error that names ndis-sim's own file", async () => {
+  await assert.rejects(loadDriverModules(['examples']), (e: unknown) => {
+    assert.deepEqual((e as InputError).problems, [
+      '--driver: expected a module file (.ts or .js), got "examples": a directory',
+    ]);
+    return true;
+  });
+  const named = new Map([['examples', 'x.yaml: driverModules[0]']]);
+  await assert.rejects(loadDriverModules(['examples'], named), (e: unknown) => {
+    assert.deepEqual((e as InputError).problems, [
+      'x.yaml: driverModules[0]: expected a module file (.ts or .js), got "examples": a directory',
+    ]);
+    return true;
+  });
 });
