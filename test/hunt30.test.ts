@@ -11,6 +11,7 @@ import {
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
@@ -19,8 +20,11 @@ import {
   NdisQueueIoWorkItem,
   NdisRequestSetInformation,
   type NET_BUFFER_LIST,
+  OID_GEN_STATISTICS,
   OID_PNP_SET_POWER,
+  World,
 } from '../src/index.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
 import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
@@ -102,4 +106,28 @@ test("bad input: a driver module path that is a directory (--driver, or a driver
     ]);
     return true;
   });
+});
+
+test("timeline: a statistics poll the miniport fails at once keeps its MiniportOidRequest and the failure it returned, not only the protocol's completion", () => {
+  // A miniport early in its development: OID_GEN_STATISTICS not supported yet.
+  const drv = scriptedDriver('no-stats', {
+    oid: (_a, req) =>
+      req.DATA.QUERY_INFORMATION.Oid === OID_GEN_STATISTICS ? NDIS_STATUS_NOT_SUPPORTED : NDIS_STATUS_SUCCESS,
+  });
+  const w = new World({ seed: 1 });
+  w.addDriver(drv);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 100, statisticsEveryNs: 5 * ns.ms } });
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.run(12 * ns.ms);
+  const lines = formatTimeline(w.trace.events, { color: false });
+  const at = lines.findIndex((l) => l.includes('→ MiniportOidRequest(nic0, Oid=OID_GEN_STATISTICS'));
+  assert.ok(at > 0, 'the failed query reaches the timeline');
+  assert.match(lines[at + 1]!, /← MiniportOidRequest = NDIS_STATUS_NOT_SUPPORTED$/);
+  assert.ok(
+    lines.some((l) =>
+      /ProtocolOidRequestComplete\(nic0, Oid=OID_GEN_STATISTICS, status=NDIS_STATUS_NOT_SUPPORTED/.test(l),
+    ),
+    "and so does the protocol's completion",
+  );
 });
