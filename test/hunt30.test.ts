@@ -11,6 +11,7 @@ import {
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
@@ -22,6 +23,7 @@ import {
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
   OID_PNP_SET_POWER,
+  OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA,
   World,
 } from '../src/index.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
@@ -130,4 +132,50 @@ test("timeline: a statistics poll the miniport fails at once keeps its MiniportO
     ),
     "and so does the protocol's completion",
   );
+});
+
+test('R2.1 a miniport whose characteristics are NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_1 has no direct OID handlers for NDIS: its MiniportDirectOidRequest is never called, and a warning says why (implementing-an-ndis-6-1-driver)', () => {
+  let called = 0;
+  const drv = scriptedDriver('rev1-direct', {
+    characteristics(c) {
+      c.Header.Revision = NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_1;
+      c.DirectOidRequestHandler = () => {
+        called++;
+        return NDIS_STATUS_SUCCESS;
+      };
+      c.CancelDirectOidRequestHandler = () => {};
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [
+      {
+        atNs: 300 * ns.ms,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA,
+          set: true,
+          value: 1,
+          timeoutS: 0,
+          direct: true,
+        },
+      },
+    ],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(called, 0, 'NDIS does not see a handler beyond the revision 1 structure');
+  assert.ok(
+    w.trace.events.some((e) => e.what === 'direct OID request: the miniport has no MiniportDirectOidRequest'),
+    'the request is answered as for a miniport without the handler',
+  );
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual(
+    r.warnings.map((x) => x.rule),
+    ['R2.1'],
+    r.warnings.map((x) => x.message).join('\n'),
+  );
+  assert.match(r.warnings[0]!.message, /Header\.Revision 1.*DirectOidRequestHandler.*REVISION_2/);
 });
