@@ -6,12 +6,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pmHooks, rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { variantOfMonitorLwf, withDirectOidForwarding } from '../src/drivers/lwf.ts';
 import type { InputError } from '../src/errors.ts';
 import {
   type DriverModule,
+  NDIS_FILTER_CHARACTERISTICS_REVISION_1,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
@@ -19,6 +23,7 @@ import {
   NdisMIndicateReceiveNetBufferLists,
   NdisMOidRequestComplete,
   NdisQueueIoWorkItem,
+  NdisRegisterProtocolDriver,
   NdisRequestSetInformation,
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
@@ -178,4 +183,54 @@ test('R2.1 a miniport whose characteristics are NDIS_MINIPORT_DRIVER_CHARACTERIS
     r.warnings.map((x) => x.message).join('\n'),
   );
   assert.match(r.warnings[0]!.message, /Header\.Revision 1.*DirectOidRequestHandler.*REVISION_2/);
+});
+
+test('R2.1 the direct OID handlers of filter and protocol characteristics of Header.Revision 1 are not seen by NDIS (REVISION_2 members, implementing-an-ndis-6-1-driver): the filter module is bypassed on the direct path, and each registration warns', () => {
+  const lwf = variantOfMonitorLwf('rev1-lwf', 'direct handlers in a revision 1 structure', (c) => {
+    withDirectOidForwarding(c);
+    c.Header.Revision = NDIS_FILTER_CHARACTERISTICS_REVISION_1;
+  });
+  const none = (): void => {};
+  const proto: DriverModule = {
+    name: 'rev1-proto',
+    description: 'a protocol with ProtocolDirectOidRequestComplete in a revision 1 structure',
+    load: () => ({
+      DriverEntry: () =>
+        NdisRegisterProtocolDriver(null, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+            Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+          },
+          MajorNdisVersion: 6,
+          MinorNdisVersion: 0,
+          Name: 'rev1-proto',
+          BindAdapterHandlerEx: () => NDIS_STATUS_NOT_SUPPORTED,
+          UnbindAdapterHandlerEx: () => NDIS_STATUS_SUCCESS,
+          OpenAdapterCompleteHandlerEx: none,
+          CloseAdapterCompleteHandlerEx: none,
+          NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+          OidRequestCompleteHandler: none,
+          ReceiveNetBufferListsHandler: none,
+          SendNetBufferListsCompleteHandler: none,
+          DirectOidRequestCompleteHandler: none,
+        }).Status,
+    }),
+  };
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(scriptedDriver('rev1-nic', {}));
+  w.addDriver(lwf);
+  w.addFilter(lwf.name);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: 'rev1-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(100 * ns.ms);
+  assert.equal(w.ndis.filterDrivers.get(lwf.name)?.chars.DirectOidRequestHandler, undefined);
+  assert.equal(w.ndis.protocolDrivers?.get(proto.name)?.chars.DirectOidRequestCompleteHandler, undefined);
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual(
+    r.warnings.map((x) => `${x.rule} ${x.ddi}`),
+    ['R2.1 NdisFRegisterFilterDriver', 'R2.1 NdisRegisterProtocolDriver'],
+    r.warnings.map((x) => x.message).join('\n'),
+  );
 });
