@@ -12,25 +12,47 @@ import {
   type DriverModule,
   NDIS_FILTER_CHARACTERISTICS_REVISION_1,
   type NDIS_HANDLE,
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  type NDIS_PM_PARAMETERS,
+  NDIS_PM_PARAMETERS_REVISION_2,
+  NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+  NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
+  NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
+  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisCloseAdapterEx,
   NdisDeviceStateD0,
+  NdisMedium802_3,
   NdisMIndicateReceiveNetBufferLists,
   NdisMOidRequestComplete,
+  NdisOidRequest,
+  NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
+  NdisRequestQueryInformation,
   NdisRequestSetInformation,
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
+  OID_PM_PARAMETERS,
   OID_PNP_SET_POWER,
   OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA,
   World,
 } from '../src/index.ts';
+import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
@@ -233,4 +255,162 @@ test('R2.1 the direct OID handlers of filter and protocol characteristics of Hea
     ['R2.1 NdisFRegisterFilterDriver', 'R2.1 NdisRegisterProtocolDriver'],
     r.warnings.map((x) => x.message).join('\n'),
   );
+});
+
+// ------------------------------------------------ OID_PM_PARAMETERS from above
+
+/** A protocol driver that binds and, when the test says, sets or queries OID_PM_PARAMETERS. */
+function pmProto(p: { handle: NDIS_HANDLE | null }): DriverModule {
+  const none = (): void => {};
+  return {
+    name: 'pm-proto',
+    description: 'test protocol that sets OID_PM_PARAMETERS',
+    load: () => {
+      let driver: NDIS_HANDLE | null = null;
+      return {
+        DriverEntry: () => {
+          const r = NdisRegisterProtocolDriver(null, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+              Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+            },
+            MajorNdisVersion: 6,
+            MinorNdisVersion: 30,
+            Name: 'pm-proto',
+            BindAdapterHandlerEx: (_d, BindContext, bp) => {
+              const r = NdisOpenAdapterEx(
+                driver!,
+                null,
+                {
+                  Header: {
+                    Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+                    Revision: NDIS_OPEN_PARAMETERS_REVISION_1,
+                  },
+                  AdapterName: bp.AdapterName,
+                  MediumArray: [NdisMedium802_3],
+                  MediumArraySize: 1,
+                  SelectedMediumIndex: 0,
+                  FrameTypeArray: null,
+                  FrameTypeArraySize: 0,
+                },
+                BindContext,
+              );
+              p.handle = r.NdisBindingHandle;
+              return r.Status;
+            },
+            UnbindAdapterHandlerEx: () => {
+              NdisCloseAdapterEx(p.handle!);
+              return NDIS_STATUS_SUCCESS;
+            },
+            OpenAdapterCompleteHandlerEx: none,
+            CloseAdapterCompleteHandlerEx: none,
+            NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+            OidRequestCompleteHandler: none,
+            ReceiveNetBufferListsHandler: none,
+            SendNetBufferListsCompleteHandler: none,
+          });
+          driver = r.NdisProtocolHandle;
+          return r.Status;
+        },
+      };
+    },
+  };
+}
+
+function pmRequest(set: boolean, value: NDIS_PM_PARAMETERS | null): NDIS_OID_REQUEST {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: set ? NdisRequestSetInformation : NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: 'pm',
+    RequestHandle: null,
+    DATA: oidRequestData(OID_PM_PARAMETERS, set ? value : null, NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2),
+    SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
+  };
+}
+
+test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answers the query and keeps the set without passing either to the miniport, and the set it sends before D3 combines what was set with its own', () => {
+  const seen: string[] = [];
+  const drv = scriptedDriver('pm-nic', {
+    registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: 0,
+        SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
+      },
+    },
+    oid: (_a, req) => {
+      if (req.DATA.Oid === OID_PM_PARAMETERS) {
+        const p = req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS | null;
+        seen.push(
+          req.RequestType === NdisRequestSetInformation
+            ? `set WoL=0x${p!.EnabledWoLPacketPatterns.toString(16)}`
+            : 'query',
+        );
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const p = { handle: null as NDIS_HANDLE | null };
+  const proto = pmProto(p);
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
+  const got: number[] = [];
+  let answered: NDIS_PM_PARAMETERS | null = null;
+  const step = (atNs: number, fn: () => void) =>
+    w.machine.after(
+      atNs,
+      {
+        fire() {
+          const c = w.kernel.enter(0, 0, 'pm-proto', 'worker');
+          const f = w.ndis.enter(null, 'pm-proto', 'TestStep', 0);
+          try {
+            fn();
+          } finally {
+            w.ndis.leaveVoid(f, undefined);
+            w.kernel.exit(c);
+          }
+        },
+      },
+      0,
+      null,
+    );
+  step(300 * ns.ms, () => {
+    const set = pmRequest(true, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
+      EnabledWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+      EnabledProtocolOffloads: 0,
+      WakeUpFlags: 0,
+      MediaSpecificWakeUpEvents: 0,
+    });
+    got.push(NdisOidRequest(p.handle!, set));
+    const q = pmRequest(false, null);
+    got.push(NdisOidRequest(p.handle!, q));
+    answered = q.DATA.QUERY_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS;
+  });
+  const r = w.run(3 * ns.s);
+  assert.deepEqual(got, [NDIS_STATUS_SUCCESS, NDIS_STATUS_SUCCESS], 'NDIS completes both at once');
+  assert.equal(
+    (answered as NDIS_PM_PARAMETERS | null)?.EnabledWoLPacketPatterns,
+    NDIS_PM_WOL_BITMAP_PATTERN_ENABLED | NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
+    'the query answers the combined settings',
+  );
+  assert.deepEqual(
+    seen,
+    [`set WoL=0x${(NDIS_PM_WOL_MAGIC_PACKET_ENABLED | NDIS_PM_WOL_BITMAP_PATTERN_ENABLED).toString(16)}`],
+    'the miniport sees only the combined set before D3',
+  );
+  assert.deepEqual(r.violations, []);
 });
