@@ -29,6 +29,7 @@ import type {
   NDIS_HANDLE,
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_PM_PARAMETERS,
 } from './types.ts';
 
 /** NDIS's PnP view of the device (R1.11). */
@@ -245,6 +246,11 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly directOids: DirectOidRecord[] = [];
   /** Direct requests recently done, to tell a double completion from a stray one. */
   readonly lastDirectOids: DirectOidRecord[] = [];
+  /**
+   * The OID_PM_PARAMETERS settings overlying drivers set, by binding or filter module:
+   * NDIS keeps them and combines them into the set it sends before D3 (power.ts).
+   */
+  pmSettings: Map<Binding | FilterModule, NDIS_PM_PARAMETERS> | null = null;
   /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */
   packetFilter = 0;
   multicastList: readonly (readonly number[])[] = [];
