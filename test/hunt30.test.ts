@@ -56,7 +56,7 @@ import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
-import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 function sleepOnce(drv: DriverModule) {
@@ -413,4 +413,53 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answe
     'the miniport sees only the combined set before D3',
   );
   assert.deepEqual(r.violations, []);
+});
+
+test('a wake signal from an armed device that is in D3 while another adapter still goes to sleep is not lost: the system wakes as soon as it can, not at the end of the sleep (low-power-for-wake-on-lan)', () => {
+  const pmCaps = {
+    PowerManagementCapabilitiesEx: {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+      Flags: 0,
+      SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+    },
+  };
+  // `peer` pends its OID_PNP_SET_POWER(D3) for 1.5 s: the system is not asleep meanwhile.
+  const slow = scriptedDriver('slow-d3', {
+    ...pmHooks({
+      oid: (a, req) => {
+        const d = req.DATA.SET_INFORMATION;
+        if (
+          req.RequestType === NdisRequestSetInformation &&
+          d.Oid === OID_PNP_SET_POWER &&
+          d.InformationBuffer !== NdisDeviceStateD0
+        ) {
+          after(a, 1500, (x) => NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS));
+          return NDIS_STATUS_PENDING;
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  });
+  const armed = scriptedDriver('armed-nic', {
+    registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
+    generalAttributes: pmCaps,
+    oid: () => NDIS_STATUS_SUCCESS,
+  });
+  const w = testWorld({
+    drivers: [armed, slow],
+    devices: [
+      { name: 'nic0', driver: armed.name },
+      { name: 'peer', driver: slow.name },
+    ],
+    actions: [
+      { atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 10 * ns.s } },
+      { atNs: 1500 * ns.ms, action: { kind: 'wake-signal', device: 'nic0' } },
+    ],
+    options: { verifier: 'collect', trace: true },
+  });
+  w.run(15 * ns.s);
+  const wake = w.trace.events.find((e) => e.kind === 'action' && e.what === 'wake');
+  assert.ok(wake !== undefined, 'the system woke');
+  assert.equal(wake.data?.by, 'nic0', 'woken by the device');
+  assert.ok(wake.t < 3 * ns.s, `woken at ${wake.t} ns, not at the sleep's end (11 s)`);
 });
