@@ -933,7 +933,15 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         }
         case 'wake-signal': {
           const b = this.adapter(a.device);
-          d.nic?.signalWake();
+          // The system is still going to sleep, but this device is in D3 and armed: its
+          // IRP_MN_WAIT_WAKE completes, and the system comes back as soon as the sleep
+          // allows (adapters still going down finish first, as for an early wake).
+          const armed = this.asleep && b !== undefined && armedForWake(b);
+          const signalled = d.nic === null ? armed : d.nic.signalWake();
+          if (armed && signalled) {
+            this.wake(a.device);
+            break;
+          }
           if (b !== undefined) ssWakeSignal(this.ndis, b);
           break;
         }

@@ -13,6 +13,7 @@ import {
   type DriverModule,
   type NDIS_FILTER_ATTACH_PARAMETERS,
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  NDIS_FILTER_CHARACTERISTICS_REVISION_2,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
@@ -551,6 +552,8 @@ test('R7.5 NdisFRegisterFilterDriver takes the synchronous OID handlers (NDIS 6.
 test('NdisFRegisterFilterDriver takes the direct OID handlers; FilterDirectOidRequest without FilterDirectOidRequestComplete (or a cancel handler alone) is BAD_CHARACTERISTICS', () => {
   const ok = testFilter('direct-ok', {
     register: (c) => {
+      // The direct handlers are members of the revision 2 structure (NDIS 6.1).
+      c.Header.Revision = NDIS_FILTER_CHARACTERISTICS_REVISION_2;
       c.DirectOidRequestHandler = () => NDIS_STATUS_SUCCESS;
       c.DirectOidRequestCompleteHandler = () => {};
       c.CancelDirectOidRequestHandler = () => {};
@@ -562,6 +565,7 @@ test('NdisFRegisterFilterDriver takes the direct OID handlers; FilterDirectOidRe
     [
       'direct-no-complete',
       (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => {
+        c.Header.Revision = NDIS_FILTER_CHARACTERISTICS_REVISION_2;
         c.DirectOidRequestHandler = () => NDIS_STATUS_SUCCESS;
       },
       /FilterDirectOidRequest and FilterDirectOidRequestComplete come together/,
@@ -569,6 +573,7 @@ test('NdisFRegisterFilterDriver takes the direct OID handlers; FilterDirectOidRe
     [
       'direct-cancel-only',
       (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<NDIS_HANDLE, null>) => {
+        c.Header.Revision = NDIS_FILTER_CHARACTERISTICS_REVISION_2;
         c.CancelDirectOidRequestHandler = () => {};
       },
       /FilterCancelDirectOidRequest without FilterDirectOidRequest/,

@@ -295,3 +295,25 @@ actions: [{ at: 20ms, do: oid, device: vm0, oid: OID_GEN_STATISTICS }]
   assert.equal(calls('vm1'), 0);
   assert.ok(lines.some((l) => l.includes('vm0: OID request completed (Oid=OID_GEN_STATISTICS')));
 });
+
+test('statistics queries a protocol polls through a filter module (FilterOidRequest, its clone, FilterOidRequestComplete) fold as they do without one', () => {
+  const text = (filters: string) => `name: stats through a filter
+seed: 1
+until: 40ms
+${filters}
+protocols: [{ name: tcpip, traffic: { rate: 100, statisticsEvery: 5ms } }]
+devices: [{ name: vm0, driver: vmini, hardware: none }]
+`;
+  const lines = (filters: string) => {
+    const s = parseScenarioText(text(filters), 'stats.yaml', driverNames());
+    const w = buildWorld(s, { seed: 1 });
+    w.run(untilNs(s));
+    return formatTimeline(w.trace.events, { color: false }).filter((l) => l.includes('OID_GEN_STATISTICS'));
+  };
+  assert.deepEqual(lines(''), [], 'no filter: every successful poll folds');
+  assert.deepEqual(
+    lines('filters: [{ driver: oid-logging-lwf }]'),
+    [],
+    "a filter's share of a successful poll folds with the rest of it",
+  );
+});

@@ -30,6 +30,7 @@ import type {
   NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OID_REQUEST,
+  NDIS_PM_PARAMETERS,
 } from './types.ts';
 
 /** NDIS's PnP view of the device (R1.11). */
@@ -113,6 +114,12 @@ export interface AdapterPower {
    * wakes the system.
    */
   armed: boolean;
+  /**
+   * The miniport's receive engine counts as stopped (the datapath's check, R1.7): from the
+   * completion of OID_PNP_SET_POWER(D3) with SUCCESS to that of OID_PNP_SET_POWER(D0),
+   * whenever NDIS's worker gets to its next step after either.
+   */
+  receiveOff: boolean;
   /** The power manager's watchdog on the device's IRP_MN_SET_POWER in progress (0x9F/0x3). */
   irpWatchdog: SimEvent | null;
 }
@@ -242,6 +249,11 @@ export class MiniportBlock implements NDIS_HANDLE {
   readonly lastDirectOids: DirectOidRecord[] = [];
   /** Synchronous OID requests on their way through the stack now (sync-oid.ts): nested calls stack up. */
   readonly syncOids: NDIS_OID_REQUEST[] = [];
+  /**
+   * The OID_PM_PARAMETERS settings overlying drivers set, by binding or filter module:
+   * NDIS keeps them and combines them into the set it sends before D3 (power.ts).
+   */
+  pmSettings: Map<Binding | FilterModule, NDIS_PM_PARAMETERS> | null = null;
   /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */
   packetFilter = 0;
   multicastList: readonly (readonly number[])[] = [];

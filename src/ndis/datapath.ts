@@ -431,10 +431,7 @@ export function miniportIndicate(
       b.name,
       `receive indicated while the adapter is ${b.state} (R1.7, R6.15)`,
     );
-  } else if (
-    (b.power !== null && b.power.device !== NdisDeviceStateD0) ||
-    (b.ss !== null && b.ss.device !== NdisDeviceStateD0)
-  ) {
+  } else if (b.power?.receiveOff === true || (b.ss !== null && b.ss.device !== NdisDeviceStateD0)) {
     // An adapter NDIS did not pause for low power (NO_PAUSE_ON_SUSPEND, or selective
     // suspend) is still Running: the OID_PNP_SET_POWER page has the miniport stop its
     // receive engine before it completes the move to D1–D3.

@@ -47,11 +47,13 @@ import {
   OID_GEN_MEDIA_SUPPORTED,
   OID_GEN_STATISTICS,
   OID_GEN_SUPPORTED_LIST,
+  OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   OID_NAMES as oidNames,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { pmParametersByNdis } from './power.ts';
 import { checkOidFinalStatus } from './power-rules.ts';
 import { ssOidActivity, ssUnderWay } from './ss.ts';
 import type {
@@ -301,6 +303,9 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
       return NDIS_STATUS_PENDING;
     }
   }
+  // oid-pm-parameters: an overlying driver's OID_PM_PARAMETERS stops at NDIS (power.ts).
+  if (origin.kind !== 'ndis' && request.DATA.Oid === OID_PM_PARAMETERS)
+    return pmParametersByNdis(n, b, request, origin.kind === 'binding' ? origin.binding : origin.module);
   // Selective suspend: a request NDIS does not answer itself is activity (ss.ts).
   if (b.ss !== null && !(origin.kind === 'ndis' && origin.power === true)) ssOidActivity(n, b);
   // A system sleep has the adapter in D3: the request waits for D0 (nextToDispatch).

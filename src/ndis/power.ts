@@ -16,8 +16,9 @@
 
 import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
+import type { Binding } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
-import { netEventUp } from './filter.ts';
+import { type FilterModule, netEventUp } from './filter.ts';
 import {
   MediaConnectStateUnknown,
   NDIS_DEVICE_POWER_STATE_NAMES,
@@ -26,14 +27,19 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PAUSE_LOW_POWER,
   NDIS_PM_PARAMETERS_REVISION_2,
+  NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
+  NDIS_STATUS_INVALID_DATA,
+  NDIS_STATUS_INVALID_LENGTH,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisHaltDevicePoweredDown,
+  NdisRequestSetInformation,
   OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
@@ -55,7 +61,7 @@ import { ProtocolDriverBlock } from './protocol-driver.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
-import type { NDIS_PM_PARAMETERS } from './types.ts';
+import type { NDIS_OID_REQUEST, NDIS_PM_PARAMETERS } from './types.ts';
 
 /**
  * The power manager's watchdog on one IRP_MN_SET_POWER of a device (the 0x9F page,
@@ -163,16 +169,87 @@ export function pendingPowerStep(b: MiniportBlock, op: SleepOp | WakeOp): string
 function wakeParameters(b: MiniportBlock): NDIS_PM_PARAMETERS | null {
   const caps = b.general?.PowerManagementCapabilitiesEx;
   if (caps == null) return null;
-  const supported = typeof caps.SupportedWoLPacketPatterns === 'number' ? caps.SupportedWoLPacketPatterns : 0;
+  return combinedPmParameters(b);
+}
+
+/**
+ * What NDIS would set of OID_PM_PARAMETERS now: the magic packet it enables itself (above),
+ * and what the overlying drivers still bound or attached set (oid-pm-parameters: "the
+ * combined settings from all of the requests that NDIS stored"), each bit enabled by
+ * any of them, but for wake on link change, which NDIS clears for a system sleep
+ * (low-power-for-wake-on-lan).
+ */
+function combinedPmParameters(b: MiniportBlock): NDIS_PM_PARAMETERS {
+  const caps = b.general?.PowerManagementCapabilitiesEx;
+  const supported =
+    typeof caps?.SupportedWoLPacketPatterns === 'number' ? caps.SupportedWoLPacketPatterns : 0;
   const keyword = b.dev.registry.get('*WakeOnMagicPacket');
   const magic = (supported & NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED) !== 0 && keyword !== 0 && keyword !== '0';
-  return {
+  const p: NDIS_PM_PARAMETERS = {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
     EnabledWoLPacketPatterns: magic ? NDIS_PM_WOL_MAGIC_PACKET_ENABLED : 0,
     EnabledProtocolOffloads: 0,
     WakeUpFlags: 0,
     MediaSpecificWakeUpEvents: 0,
   };
+  if (b.pmSettings !== null)
+    for (const [source, s] of b.pmSettings) {
+      if ('gone' in source ? source.gone : source.open === null || source.open.state !== 'opened') continue;
+      p.EnabledWoLPacketPatterns |= s.EnabledWoLPacketPatterns >>> 0;
+      p.EnabledProtocolOffloads |= s.EnabledProtocolOffloads >>> 0;
+      p.WakeUpFlags |= (s.WakeUpFlags >>> 0) & ~NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED;
+      p.MediaSpecificWakeUpEvents |= (s.MediaSpecificWakeUpEvents ?? 0) >>> 0;
+    }
+  return p;
+}
+
+/** NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_1: the structure through WakeUpFlags. */
+const pmParametersRevision1Size = 16;
+
+/**
+ * OID_PM_PARAMETERS from an overlying driver reaches NDIS, not the miniport
+ * (oid-pm-parameters): a query gets the settings NDIS would set now, a set is kept for
+ * the set NDIS sends before D3. Completes at once; returns the status.
+ */
+export function pmParametersByNdis(
+  n: Ndis,
+  b: MiniportBlock,
+  request: NDIS_OID_REQUEST,
+  source: Binding | FilterModule,
+): number {
+  let status: number;
+  if (request.RequestType === NdisRequestSetInformation) {
+    const d = request.DATA.SET_INFORMATION;
+    const v = d.InformationBuffer as NDIS_PM_PARAMETERS | null;
+    if (d.InformationBufferLength < pmParametersRevision1Size) {
+      d.BytesNeeded = NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2;
+      status = NDIS_STATUS_INVALID_LENGTH;
+    } else if (typeof v !== 'object' || v === null) status = NDIS_STATUS_INVALID_DATA;
+    else {
+      b.pmSettings ??= new Map();
+      b.pmSettings.set(source, { ...v });
+      d.BytesRead = d.InformationBufferLength;
+      status = NDIS_STATUS_SUCCESS;
+    }
+  } else {
+    const d = request.DATA.QUERY_INFORMATION;
+    if (d.InformationBufferLength < NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2) {
+      d.BytesNeeded = NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2;
+      status = NDIS_STATUS_BUFFER_TOO_SHORT;
+    } else {
+      d.InformationBuffer = combinedPmParameters(b);
+      d.BytesWritten = NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2;
+      status = NDIS_STATUS_SUCCESS;
+    }
+  }
+  if (n.trace.on)
+    n.traceNdis(b, 'OID request answered by NDIS', {
+      Oid: 'OID_PM_PARAMETERS',
+      request:
+        request.RequestType === NdisRequestSetInformation ? 'set (kept for the low-power state)' : 'query',
+      status,
+    });
+  return status;
 }
 
 function wakeEnabled(pm: NDIS_PM_PARAMETERS | null): boolean {
@@ -298,9 +375,12 @@ function powerOid(
         return;
       }
       // The miniport is in D3 from its completion on (its receive engine stopped, the
-      // datapath's check), before NDIS's worker takes the next step.
-      if (oid === OID_PNP_SET_POWER && state === NdisDeviceStateD3 && status === NDIS_STATUS_SUCCESS)
-        b.power!.device = NdisDeviceStateD3;
+      // datapath's check), before NDIS's worker takes the next step; its receive engine
+      // may run again from the completion of the D0 request, as in selective suspend.
+      if (oid === OID_PNP_SET_POWER && status === NDIS_STATUS_SUCCESS) {
+        if (state === NdisDeviceStateD3) b.power!.device = NdisDeviceStateD3;
+        b.power!.receiveOff = state === NdisDeviceStateD3;
+      }
       op.oidDone = status;
       n.kick(b);
     },
@@ -338,6 +418,7 @@ export function sleepSystem(n: Ndis, system: SystemSleepState, listener: SleepLi
       paused: pausesOnSuspend(b, halts),
       wakeRequested: false,
       armed: false,
+      receiveOff: false,
       irpWatchdog: null,
     };
     if (n.situationsOn) n.noteSituation(situationCode(SituationKind.SystemSleep, b));

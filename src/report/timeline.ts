@@ -226,16 +226,21 @@ function controlInData(e: TraceEvent): boolean {
  * A statistics query that went well: the counters a protocol polls (a scenario's
  * `statisticsEvery`, every 5 ms in the vmini example: four fifths of its lines). It
  * folds with the data path, and so does the callback that only completed it; one that
- * fails or is refused stays, as does any query of a device a scenario action asked
- * for statistics (`asked`).
+ * fails or is refused stays (the call that failed it with what it returned, too), as
+ * does any query of a device a scenario action asked for statistics (`asked`).
  */
-function routineStatistics(e: TraceEvent, asked: ReadonlySet<string>): boolean {
+function routineStatistics(events: readonly TraceEvent[], i: number, asked: ReadonlySet<string>): boolean {
+  const e = events[i]!;
   const d = e.data;
   if (d?.Oid !== 'OID_GEN_STATISTICS' || asked.has(String(d.adapter))) return false;
+  // A filter module between them (FilterOidRequest, which clones and passes it down,
+  // and FilterOidRequestComplete, which completes the original): the same query.
   if (e.kind === 'call')
-    return e.what === 'MiniportOidRequest'
-      ? d.RequestType === 'NdisRequestQueryInformation'
-      : e.what === 'ProtocolOidRequestComplete' && d.status === 'NDIS_STATUS_SUCCESS';
+    return e.what === 'MiniportOidRequest' || e.what === 'FilterOidRequest'
+      ? (e.what === 'FilterOidRequest' || d.RequestType === 'NdisRequestQueryInformation') &&
+          wentOn(events, i)
+      : (e.what === 'ProtocolOidRequestComplete' || e.what === 'FilterOidRequestComplete') &&
+          d.status === 'NDIS_STATUS_SUCCESS';
   if (e.kind !== 'ddi') return false;
   if (e.what === 'NdisMOidRequestComplete') return d.Status === 'NDIS_STATUS_SUCCESS';
   return (
@@ -243,10 +248,27 @@ function routineStatistics(e: TraceEvent, asked: ReadonlySet<string>): boolean {
   );
 }
 
+/** The request handler called at `i` returned SUCCESS or PENDING (its return: the next of its name on its CPU). */
+function wentOn(events: readonly TraceEvent[], i: number): boolean {
+  const e = events[i]!;
+  for (let j = i + 1; j < events.length; j++) {
+    const r = events[j]!;
+    if (r.kind !== 'return' || r.what !== e.what || r.cpu !== e.cpu) continue;
+    const s = r.data?.result;
+    return s === 'NDIS_STATUS_SUCCESS' || s === 'NDIS_STATUS_PENDING';
+  }
+  return true;
+}
+
 /** Whether an event is data-path work, or bookkeeping that may go with it, or neither. */
-function weight(e: TraceEvent, asked: ReadonlySet<string>): 'data' | 'minor' | 'major' {
+function weight(
+  events: readonly TraceEvent[],
+  i: number,
+  asked: ReadonlySet<string>,
+): 'data' | 'minor' | 'major' {
+  const e = events[i]!;
   if ((e.kind === 'call' || e.kind === 'return') && dataPathCalls.has(e.what)) return 'data';
-  if (routineStatistics(e, asked)) return 'data';
+  if (routineStatistics(events, i, asked)) return 'data';
   if (e.kind === 'ndis' && dataPathNotes.has(e.what)) return 'data';
   if (e.kind === 'hw' || (e.kind === 'ddi' && minorDdis.has(e.what))) return 'minor';
   if (
@@ -328,7 +350,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   for (const e of events)
     if (e.kind === 'action' && e.what === 'oid' && e.data?.Oid === 'OID_GEN_STATISTICS')
       asked.add(String(e.data.device));
-  const traffic = fold && events.some((e) => weight(e, asked) === 'data');
+  const traffic = fold && events.some((_, i) => weight(events, i, asked) === 'data');
   lines.push(c.dim(`${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(aw)} event`));
   let folded = 0;
   // A run of the same bookkeeping line (a reset that gives back 8,000 scatter/gather
@@ -435,7 +457,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       continue;
     const indent = '  '.repeat(Math.min(depth, 8));
     const head = `${fmtTime(e.t).padStart(14)}  ${String(e.cpu).padStart(3)} ${fmtIrql(e.irql).padEnd(8)} ${column(e.actor, aw)}`;
-    let w = weight(e, asked);
+    let w = weight(events, i, asked);
     // The application's lines stay: a ReadFile or WriteFile that completes inside a
     // send or a return is the end of a request the timeline showed going in. So does
     // the control path a data-path call sets off: the last send completion of a pause

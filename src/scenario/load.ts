@@ -78,7 +78,15 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
       return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${near ? `; did you mean ${near}?` : ''}`;
     }
     case 'too_small':
-      return `expected ${i.origin === 'array' ? `at least ${i.minimum} item(s)` : `at least ${i.minimum}`}, got ${show(i.input)}`;
+      return `expected ${
+        i.origin === 'array'
+          ? `at least ${i.minimum} item(s)`
+          : i.origin === 'string'
+            ? i.minimum === 1
+              ? 'a non-empty string'
+              : `a string of at least ${i.minimum} characters`
+            : `at least ${i.minimum}`
+      }, got ${show(i.input)}`;
     case 'too_big':
       return `expected at most ${i.maximum}, got ${show(i.input)}`;
     case 'invalid_value': {

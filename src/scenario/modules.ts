@@ -1,7 +1,7 @@
 // Driver modules named on the command line (--driver) or in a scenario
 // (`driverModules:`): loaded outside the simulation.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
@@ -56,6 +56,11 @@ export async function loadDriverModules(
         `--driver: expected a module file (.ts or .js), got ${JSON.stringify(f)}: no such file from ${process.cwd()}${near === null ? '' : `; did you mean ${near}?`}`,
       ]);
     }
+    // A directory: node's loader would refuse it naming the ndis-sim file that imported it.
+    if (statSync(resolve(f)).isDirectory())
+      throw new InputError([
+        `${named.get(f) ?? '--driver'}: expected a module file (.ts or .js), got ${JSON.stringify(f)}: a directory`,
+      ]);
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;

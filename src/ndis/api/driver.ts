@@ -9,6 +9,7 @@ import type { NDIS_FILTER_PARTIAL_CHARACTERISTICS } from '../filter.ts';
 import { ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_INTERMEDIATE_DRIVER,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_MINIPORT_PNP_CHARACTERISTICS_REVISION_1,
   NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_CLIENT_CHIMNEY_OFFLOAD_CHARACTERISTICS,
@@ -134,7 +135,10 @@ function checkCharacteristics(
   if (typeof c.CheckForHangHandlerEx === 'function' && typeof c.ResetHandlerEx !== 'function') {
     return { status: missingStatus, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
   }
-  if ((c.DirectOidRequestHandler == null) !== (c.CancelDirectOidRequestHandler == null)) {
+  if (
+    c.Header.Revision >= NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 &&
+    (c.DirectOidRequestHandler == null) !== (c.CancelDirectOidRequestHandler == null)
+  ) {
     return {
       status: NDIS_STATUS_BAD_CHARACTERISTICS,
       why: 'DirectOidRequestHandler and CancelDirectOidRequestHandler go together',
@@ -200,11 +204,27 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
   } else if (bad !== null) {
     status = bad.status;
   } else {
-    const chars = { ...MiniportDriverCharacteristics };
+    const copy = { ...MiniportDriverCharacteristics };
+    // implementing-an-ndis-6-1-driver: the direct OID handlers are members of
+    // NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 (its Size reaches them); NDIS reads
+    // a revision 1 structure only up to CancelOidRequestHandler, so it never sees them.
+    if (
+      copy.Header.Revision < NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 &&
+      (copy.DirectOidRequestHandler != null || copy.CancelDirectOidRequestHandler != null)
+    ) {
+      copy.DirectOidRequestHandler = undefined;
+      copy.CancelDirectOidRequestHandler = undefined;
+      n.verifier.warn(
+        'R2.1',
+        'NdisMRegisterMiniportDriver',
+        null,
+        `${mod.name} registers with Header.Revision 1 and sets DirectOidRequestHandler or CancelDirectOidRequestHandler: those members come with NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 (NDIS 6.1), so NDIS ignores them and never calls MiniportDirectOidRequest (implementing-an-ndis-6-1-driver)`,
+      );
+    }
     // MiniportSynchronousOidRequest that NDIS 6.80 would not see (sync-oid.ts, docs/decisions.md).
-    const unseen = chars.SynchronousOidRequestHandler == null ? null : syncHandlersUnseen(chars);
+    const unseen = copy.SynchronousOidRequestHandler == null ? null : syncHandlersUnseen(copy);
     if (unseen !== null) {
-      chars.SynchronousOidRequestHandler = null;
+      copy.SynchronousOidRequestHandler = null;
       n.verifier.warn(
         'R2.2',
         'NdisMRegisterMiniportDriver',
@@ -212,7 +232,7 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
         `${mod.name} registers MiniportSynchronousOidRequest, but ${unseen}: NDIS never calls it (ns-ndis-_ndis_miniport_driver_characteristics)`,
       );
     }
-    handle = new MiniportDriverBlock(mod.name, DriverObject, chars, MiniportDriverContext);
+    handle = new MiniportDriverBlock(mod.name, DriverObject, copy, MiniportDriverContext);
     n.registerDriver(handle);
     // R4.1: the MINIPORT_CHECK_FOR_HANG and MINIPORT_RESET pages discourage both
     // handlers for NDIS 6.83 and later drivers; NDIS still calls them.

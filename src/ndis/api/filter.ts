@@ -23,6 +23,7 @@ import {
 import { ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
+  NDIS_FILTER_CHARACTERISTICS_REVISION_2,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -97,12 +98,13 @@ function checkFilterCharacteristics(c: NDIS_FILTER_DRIVER_CHARACTERISTICS): Refu
     };
   // nc-ndis-filter_direct_oid_request(_complete): the same for the direct pair; a cancel
   // handler without them has nothing to cancel.
-  if ((c.DirectOidRequestHandler == null) !== (c.DirectOidRequestCompleteHandler == null))
+  const direct = c.Header.Revision >= NDIS_FILTER_CHARACTERISTICS_REVISION_2;
+  if (direct && (c.DirectOidRequestHandler == null) !== (c.DirectOidRequestCompleteHandler == null))
     return {
       status: NDIS_STATUS_BAD_CHARACTERISTICS,
       why: 'FilterDirectOidRequest and FilterDirectOidRequestComplete come together: one is NULL, the other is not',
     };
-  if (c.CancelDirectOidRequestHandler != null && c.DirectOidRequestHandler == null)
+  if (direct && c.CancelDirectOidRequestHandler != null && c.DirectOidRequestHandler == null)
     return {
       status: NDIS_STATUS_BAD_CHARACTERISTICS,
       why: 'FilterCancelDirectOidRequest without FilterDirectOidRequest',
@@ -145,13 +147,32 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
     if (n.filterDrivers.has(mod.name)) {
       status = NDIS_STATUS_FAILURE;
     } else {
-      const chars = { ...c };
+      const copy = { ...c };
+      // implementing-an-ndis-6-1-driver: the direct OID handlers are members of
+      // NDIS_FILTER_DRIVER_CHARACTERISTICS from REVISION_2; NDIS does not read them in a
+      // revision 1 structure, so the module is bypassed on the direct path.
+      if (
+        copy.Header.Revision < NDIS_FILTER_CHARACTERISTICS_REVISION_2 &&
+        (copy.DirectOidRequestHandler != null ||
+          copy.DirectOidRequestCompleteHandler != null ||
+          copy.CancelDirectOidRequestHandler != null)
+      ) {
+        copy.DirectOidRequestHandler = undefined;
+        copy.DirectOidRequestCompleteHandler = undefined;
+        copy.CancelDirectOidRequestHandler = undefined;
+        n.verifier.warn(
+          'R2.1',
+          ddi,
+          null,
+          `${mod.name} registers with Header.Revision 1 and sets direct OID handlers: those members come with NDIS_FILTER_CHARACTERISTICS_REVISION_2 (NDIS 6.1), so NDIS ignores them and passes direct requests by its modules (implementing-an-ndis-6-1-driver)`,
+        );
+      }
       // Synchronous OID handlers NDIS 6.80 would not see (sync-oid.ts, docs/decisions.md).
       if (c.SynchronousOidRequestHandler != null || c.SynchronousOidRequestCompleteHandler != null) {
         const unseen = syncHandlersUnseen(c);
         if (unseen !== null) {
-          chars.SynchronousOidRequestHandler = null;
-          chars.SynchronousOidRequestCompleteHandler = null;
+          copy.SynchronousOidRequestHandler = null;
+          copy.SynchronousOidRequestCompleteHandler = null;
           n.verifier.warn(
             'R7.5',
             ddi,
@@ -160,7 +181,7 @@ export function NdisFRegisterFilterDriver<C = unknown, D = unknown>(
           );
         }
       }
-      handle = new FilterDriverBlock(mod.name, DriverObject, chars, FilterDriverContext);
+      handle = new FilterDriverBlock(mod.name, DriverObject, copy, FilterDriverContext);
       n.filterDrivers.set(mod.name, handle);
       // nc-ndis-filter_receive_net_buffer_lists, nc-ndis-filter_return_net_buffer_lists:
       // a driver that provides either must provide FilterStatus. The pages put it on the

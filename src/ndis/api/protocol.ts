@@ -22,6 +22,7 @@ import {
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_ADAPTER_NOT_FOUND,
@@ -153,7 +154,23 @@ export function NdisRegisterProtocolDriver<C = unknown, D = unknown>(
     n.protocolRefusal = { name: mod.name, why: `${ddi} returned ${statusText(status)}: ${bad.why}` };
   else if (n.protocolDrivers?.has(mod.name)) status = NDIS_STATUS_FAILURE;
   else {
-    handle = new ProtocolDriverBlock(n, mod.name, driverObject, { ...c }, ProtocolDriverContext);
+    const copy = { ...c };
+    // implementing-an-ndis-6-1-driver: ProtocolDirectOidRequestComplete is a member of
+    // NDIS_PROTOCOL_DRIVER_CHARACTERISTICS from REVISION_2; NDIS does not read it in a
+    // revision 1 structure.
+    if (
+      copy.Header.Revision < NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2 &&
+      copy.DirectOidRequestCompleteHandler != null
+    ) {
+      copy.DirectOidRequestCompleteHandler = undefined;
+      n.verifier.warn(
+        'R2.1',
+        ddi,
+        null,
+        `${mod.name} registers with Header.Revision 1 and sets DirectOidRequestCompleteHandler: that member comes with NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2 (NDIS 6.1), so NDIS ignores it (implementing-an-ndis-6-1-driver)`,
+      );
+    }
+    handle = new ProtocolDriverBlock(n, mod.name, driverObject, copy, ProtocolDriverContext);
     n.protocolDrivers ??= new Map();
     n.protocolDrivers.set(mod.name, handle);
     const setOptions = c.SetOptionsHandler;
