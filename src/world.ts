@@ -747,9 +747,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const k = this.kernel;
     const c = k.enter(0, Irql.Passive, 'bus', 'thread');
     try {
-      if (this.asleep && this.machine.isFrozen) {
-        if (armedForWake(b)) this.wake(nic.name);
-      } else ssWakeSignal(this.ndis, b);
+      // Asleep, or still going to sleep with this device in D3 and armed: the wake is
+      // not lost (PME_Status stays latched), as for a `wake-signal`.
+      if (this.asleep && armedForWake(b)) this.wake(nic.name);
+      else if (!this.machine.isFrozen) ssWakeSignal(this.ndis, b);
     } finally {
       k.exit(c);
     }

@@ -53,7 +53,7 @@ import {
 import { formatTimeline } from '../src/report/timeline.ts';
 import { exploreScenario, scenarioWorld } from '../src/scenario.ts';
 import type { World } from '../src/world.ts';
-import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 const drivers = [pmnic, ...pmnicBugs];
@@ -831,4 +831,52 @@ test("scenario input: a frame action takes one of magic (a station address) or d
   s.run();
   const frame = s.world.trace.events.find((e) => e.what === 'frame')!;
   assert.deepEqual(data(frame), { device: 'nic0', bytes: 16, got: 'received' });
+});
+
+test('SimNic wake-up filters: a magic packet that matches at an armed NIC already in D3, while another adapter still pends its OID_PNP_SET_POWER(D3), wakes the system as soon as it can, as a wake-signal does (low-power-for-wake-on-lan)', () => {
+  const seen: string[] = [];
+  const armed = wolDriver(
+    'wol-early',
+    (a) => {
+      NdisWriteRegisterUlong(a.space!.at(SimNicReg.RAL), 0x00_00_00_02); // 02:00:00:00:00:01
+      NdisWriteRegisterUlong(a.space!.at(SimNicReg.RAH), 0x01_00);
+      NdisWriteRegisterUlong(a.space!.at(SimNicReg.WUFC), SimNicWake.MAG);
+    },
+    seen,
+  );
+  // `peer` completes its OID_PNP_SET_POWER(D3) 1.5 s late: the system is not asleep meanwhile.
+  const slow = scriptedDriver('slow-d3', {
+    ...pmHooks(),
+    oid: (a, req) => {
+      const d = req.DATA.SET_INFORMATION;
+      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
+        return NDIS_STATUS_SUCCESS;
+      if (d.InformationBuffer === NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
+      after(a, 1500, (x) => NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS));
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [armed, slow],
+    devices: [
+      { name: 'nic0', driver: armed.name },
+      { name: 'peer', driver: slow.name },
+    ],
+    actions: [
+      { atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 10 * ns.s } },
+      {
+        atNs: 1500 * ns.ms,
+        action: { kind: 'frame', device: 'nic0', data: simNicMagicPacket([2, 0, 0, 0, 0, 1]) },
+      },
+    ],
+    options: { verifier: 'collect' },
+  });
+  const r = w.run(15 * ns.s);
+  assert.deepEqual(r.violations, []);
+  const ev = w.trace.events;
+  assert.equal(data(ev.find((e) => e.what === 'frame')!).got, 'woke the NIC: magic packet (MAG)');
+  const wake = ev.find((e) => e.what === 'wake')!;
+  assert.equal(data(wake).by, 'nic0');
+  assert.ok(wake.t < 3 * ns.s, `woken at ${wake.t / ns.ms} ms, not at the sleep's end (11 s)`);
+  assert.equal(seen.length, 1, 'nic0 came back to D0 once');
 });
