@@ -92,6 +92,34 @@ function bindingSource(h: unknown, ddi: string): void {
 }
 
 /**
+ * What NdisFOidRequest, NdisFDirectOidRequest and NdisFSynchronousOidRequest check
+ * first: the module handle with the DDI's IRQL, the request, the trace line, and the
+ * module's state (a module issues requests only when Paused, Restarting, Running or
+ * Pausing: `page` names where that is said). The module, or null when the call fails.
+ */
+function issuingModule(
+  ddi: string,
+  handle: NDIS_HANDLE,
+  level: DdiIrql,
+  OidRequest: NDIS_OID_REQUEST,
+  page: string,
+): FilterModule | null {
+  const n = currentNdis(ddi);
+  const m = checkedModule(n, handle, ddi, level);
+  if (m === null) return null;
+  badRequest(n, OidRequest, ddi, m);
+  traced(n, ddi, m.block, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  if (oidState(m)) return m;
+  n.verifier.report(
+    'NdisSim_FilterState',
+    ddi,
+    m.block.name,
+    `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (${page})`,
+  );
+  return null;
+}
+
+/**
  * NDIS_STATUS NdisFOidRequest(NdisFilterHandle, OidRequest). <= DISPATCH. Passes a
  * request down: a clone of one FilterOidRequest got, or one the module originates.
  * PENDING: FilterOidRequestComplete follows; another status: the request is done
@@ -99,21 +127,10 @@ function bindingSource(h: unknown, ddi: string): void {
  */
 export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_OID_REQUEST): NDIS_STATUS {
   const ddi = 'NdisFOidRequest';
-  const n = currentNdis(ddi);
-  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFOidRequest);
+  const m = issuingModule(ddi, NdisFilterHandle, irql.NdisFOidRequest, OidRequest, 'R7.5');
   if (m === null) return NDIS_STATUS_FAILURE;
-  badRequest(n, OidRequest, ddi, m);
+  const n = m.block.ndis;
   const b = m.block;
-  traced(n, ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
-  if (!oidState(m)) {
-    n.verifier.report(
-      'NdisSim_FilterState',
-      ddi,
-      b.name,
-      `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (R7.5)`,
-    );
-    return NDIS_STATUS_FAILURE;
-  }
   if (m.driver.chars.OidRequestCompleteHandler == null) {
     n.verifier.report(
       'NdisSim_FilterOidComplete',
@@ -366,21 +383,16 @@ export function NdisFDirectOidRequest(
   OidRequest: NDIS_OID_REQUEST,
 ): NDIS_STATUS {
   const ddi = 'NdisFDirectOidRequest';
-  const n = currentNdis(ddi);
-  const m = checkedModule(n, NdisFilterHandle, ddi, irql.NdisFDirectOidRequest);
+  const m = issuingModule(
+    ddi,
+    NdisFilterHandle,
+    irql.NdisFDirectOidRequest,
+    OidRequest,
+    'nf-ndis-ndisfdirectoidrequest',
+  );
   if (m === null) return NDIS_STATUS_FAILURE;
-  badRequest(n, OidRequest, ddi, m);
+  const n = m.block.ndis;
   const b = m.block;
-  traced(n, ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
-  if (!oidState(m)) {
-    n.verifier.report(
-      'NdisSim_FilterState',
-      ddi,
-      b.name,
-      `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (nf-ndis-ndisfdirectoidrequest)`,
-    );
-    return NDIS_STATUS_FAILURE;
-  }
   if (m.driver.chars.DirectOidRequestCompleteHandler == null) {
     n.verifier.report(
       'NdisSim_FilterOidComplete',
@@ -457,21 +469,10 @@ export function NdisFSynchronousOidRequest(
   OidRequest: NDIS_OID_REQUEST,
 ): NDIS_STATUS {
   const ddi = 'NdisFSynchronousOidRequest';
-  const n = currentNdis(ddi);
-  const m = checkedModule(n, NdisFilterModuleHandle, ddi, irql.NdisFSynchronousOidRequest);
+  const m = issuingModule(ddi, NdisFilterModuleHandle, irql.NdisFSynchronousOidRequest, OidRequest, 'R7.5');
   if (m === null) return NDIS_STATUS_FAILURE;
-  badRequest(n, OidRequest, ddi, m);
+  const n = m.block.ndis;
   const b = m.block;
-  traced(n, ddi, b, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
-  if (!oidState(m)) {
-    n.verifier.report(
-      'NdisSim_FilterState',
-      ddi,
-      b.name,
-      `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (R7.5)`,
-    );
-    return NDIS_STATUS_FAILURE;
-  }
   if (OidRequest.Header?.Type !== NDIS_OBJECT_TYPE_OID_REQUEST) return NDIS_STATUS_INVALID_PARAMETER;
   if (syncInFlight(b, OidRequest))
     syncViolation(
