@@ -136,22 +136,35 @@ export function submitDirect(
   return callMiniportDirect(n, b, request, origin);
 }
 
+/**
+ * What NDIS answers a direct or synchronous request for a miniport without the path's
+ * handler, as the option (`directOidNoHandler`, `syncOidNoHandler`) says: the pages are silent.
+ */
+export function noHandlerAnswer(
+  n: Ndis,
+  b: MiniportBlock,
+  request: NDIS_OID_REQUEST,
+  choice: 'not-supported' | 'invalid-oid',
+  path: string,
+  handler: string,
+): number {
+  const s = choice === 'invalid-oid' ? NDIS_STATUS_INVALID_OID : NDIS_STATUS_NOT_SUPPORTED;
+  if (n.trace.on)
+    n.traceNdis(b, `${path} OID request: the miniport has no ${handler}`, {
+      Oid: oidName(request.DATA.Oid),
+      status: s,
+    });
+  return s;
+}
+
 function callMiniportDirect(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, origin: OidOrigin): number {
   const h = b.driver.chars.DirectOidRequestHandler as
     | ((ctx: unknown, r: NDIS_OID_REQUEST) => number)
     | null
     | undefined;
-  if (h == null) {
-    // The pages are silent (option directOidNoHandler).
-    const s =
-      n.options.directOidNoHandler === 'invalid-oid' ? NDIS_STATUS_INVALID_OID : NDIS_STATUS_NOT_SUPPORTED;
-    if (n.trace.on)
-      n.traceNdis(b, 'direct OID request: the miniport has no MiniportDirectOidRequest', {
-        Oid: oidName(request.DATA.Oid),
-        status: s,
-      });
-    return s;
-  }
+  // The pages are silent (option directOidNoHandler).
+  if (h == null)
+    return noHandlerAnswer(n, b, request, n.options.directOidNoHandler, 'direct', 'MiniportDirectOidRequest');
   const r = new DirectOidRecord(request, origin);
   r.afterRemoval = b.removalNotified !== null;
   b.directOids.push(r);

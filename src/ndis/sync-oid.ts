@@ -21,15 +21,14 @@
 import { Irql } from '../kernel/kernel.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { type MiniportBlock, removeFrom } from './block.ts';
+import { noHandlerAnswer } from './direct-oid.ts';
 import type { FilterModule } from './filter.ts';
 import { filterOidState } from './filter-oid.ts';
 import {
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_ALREADY_COMPLETE,
   NDIS_STATUS_CLOSING,
-  NDIS_STATUS_INVALID_OID,
   NDIS_STATUS_NOT_ACCEPTED,
-  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
@@ -271,17 +270,16 @@ function callFilterSyncComplete(
 
 function callMiniportSync(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, irql: number): number {
   const h = b.driver.chars.SynchronousOidRequestHandler as MiniportHandler | null | undefined;
-  if (h == null) {
-    // The pages are silent (option syncOidNoHandler).
-    const s =
-      n.options.syncOidNoHandler === 'invalid-oid' ? NDIS_STATUS_INVALID_OID : NDIS_STATUS_NOT_SUPPORTED;
-    if (n.trace.on)
-      n.traceNdis(b, 'synchronous OID request: the miniport has no MiniportSynchronousOidRequest', {
-        Oid: oidName(request.DATA.Oid),
-        status: s,
-      });
-    return s;
-  }
+  // The pages are silent (option syncOidNoHandler).
+  if (h == null)
+    return noHandlerAnswer(
+      n,
+      b,
+      request,
+      n.options.syncOidNoHandler,
+      'synchronous',
+      'MiniportSynchronousOidRequest',
+    );
   const fn = 'MiniportSynchronousOidRequest';
   const afterRemoval = b.removalNotified !== null;
   const f = n.enter(b, b.driver.name, fn, irql, n.trace.on ? { Oid: oidName(request.DATA.Oid) } : undefined);
