@@ -12,31 +12,18 @@ import {
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OID_REQUEST,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
-  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
-  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
-  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
-  NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_INVALID_OID,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
   NdisCancelDirectOidRequest,
-  NdisCloseAdapterEx,
-  NdisCompleteBindAdapterEx,
-  NdisCompleteUnbindAdapterEx,
   NdisDirectOidRequest,
   NdisFDirectOidRequestComplete,
   NdisMDirectOidRequestComplete,
-  NdisMedium802_3,
   NdisMRemoveMiniport,
-  NdisOpenAdapterEx,
-  NdisRegisterProtocolDriver,
   NdisRequestSetInformation,
-  NdisReturnNetBufferLists,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA,
   OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA,
@@ -46,6 +33,7 @@ import {
 import { oidRequestData } from '../src/ndis/oid.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { WorldAction } from '../src/world.ts';
+import { bindingProtocol } from './helpers/protocol.ts';
 import { ns } from './helpers/world.ts';
 
 const PASSIVE = 0;
@@ -61,73 +49,18 @@ interface Proto {
 
 /** A protocol driver that binds (no packet filter) and issues direct requests when the test says. */
 function directProto(p: Proto, withComplete = true): DriverModule {
-  return {
-    name: 'dproto',
-    description: 'test protocol that issues direct OID requests',
-    load: () => {
-      let driver: NDIS_HANDLE | null = null;
-      interface Ctx {
-        bind: NDIS_HANDLE;
-        unbind: NDIS_HANDLE | null;
-      }
-      const chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx, null> = {
-        Header: {
-          Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
-          Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
-        },
-        MajorNdisVersion: 6,
-        MinorNdisVersion: 30,
-        Name: 'dproto',
-        BindAdapterHandlerEx: (_d, BindContext, bp) => {
-          const ctx: Ctx = { bind: BindContext, unbind: null };
-          const r = NdisOpenAdapterEx(
-            driver!,
-            ctx,
-            {
-              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-              AdapterName: bp.AdapterName,
-              MediumArray: [NdisMedium802_3],
-              MediumArraySize: 1,
-              SelectedMediumIndex: 0,
-              FrameTypeArray: null,
-              FrameTypeArraySize: 0,
-            },
-            BindContext,
-          );
-          p.handle = r.NdisBindingHandle;
-          return r.Status;
-        },
-        OpenAdapterCompleteHandlerEx: (ctx, Status) => NdisCompleteBindAdapterEx(ctx.bind, Status),
-        UnbindAdapterHandlerEx: (UnbindContext, ctx) => {
-          ctx.unbind = UnbindContext;
-          const s = NdisCloseAdapterEx(p.handle!);
-          p.handle = null;
-          return s === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
-        },
-        CloseAdapterCompleteHandlerEx: (ctx) => NdisCompleteUnbindAdapterEx(ctx.unbind!),
-        NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
-        OidRequestCompleteHandler: () => {},
-        ReceiveNetBufferListsHandler: (_ctx, chain, _port, _n, flags) => {
-          if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0) NdisReturnNetBufferLists(p.handle!, chain, 0);
-        },
-        SendNetBufferListsCompleteHandler: () => {},
-        ...(withComplete
-          ? {
-              DirectOidRequestCompleteHandler: (_ctx: Ctx, req: NDIS_OID_REQUEST, status: number) => {
-                p.completed.push({ id: req.RequestId, status });
-              },
-            }
-          : {}),
-      };
-      return {
-        DriverEntry: () => {
-          const r = NdisRegisterProtocolDriver(null, chars);
-          driver = r.NdisProtocolHandle;
-          return r.Status;
-        },
-      };
-    },
-  };
+  return bindingProtocol(
+    'dproto',
+    p,
+    30,
+    withComplete
+      ? {
+          DirectOidRequestCompleteHandler: (_ctx, req: NDIS_OID_REQUEST, status: number) => {
+            p.completed.push({ id: req.RequestId, status });
+          },
+        }
+      : {},
+  );
 }
 
 function directRequest(id: string, oid = OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA): NDIS_OID_REQUEST {

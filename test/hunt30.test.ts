@@ -17,10 +17,8 @@ import {
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OID_REQUEST,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
   NDIS_PM_PARAMETERS_REVISION_2,
@@ -29,18 +27,14 @@ import {
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
-  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
-  NdisCloseAdapterEx,
   NdisDeviceStateD0,
-  NdisMedium802_3,
   NdisMIndicateReceiveNetBufferLists,
   NdisMOidRequestComplete,
   NdisOidRequest,
-  NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
   NdisRequestQueryInformation,
@@ -56,6 +50,7 @@ import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
+import { bindingProtocol } from './helpers/protocol.ts';
 import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -261,60 +256,7 @@ test('R2.1 the direct OID handlers of filter and protocol characteristics of Hea
 
 /** A protocol driver that binds and, when the test says, sets or queries OID_PM_PARAMETERS. */
 function pmProto(p: { handle: NDIS_HANDLE | null }): DriverModule {
-  const none = (): void => {};
-  return {
-    name: 'pm-proto',
-    description: 'test protocol that sets OID_PM_PARAMETERS',
-    load: () => {
-      let driver: NDIS_HANDLE | null = null;
-      return {
-        DriverEntry: () => {
-          const r = NdisRegisterProtocolDriver(null, {
-            Header: {
-              Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
-              Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
-            },
-            MajorNdisVersion: 6,
-            MinorNdisVersion: 30,
-            Name: 'pm-proto',
-            BindAdapterHandlerEx: (_d, BindContext, bp) => {
-              const r = NdisOpenAdapterEx(
-                driver!,
-                null,
-                {
-                  Header: {
-                    Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
-                    Revision: NDIS_OPEN_PARAMETERS_REVISION_1,
-                  },
-                  AdapterName: bp.AdapterName,
-                  MediumArray: [NdisMedium802_3],
-                  MediumArraySize: 1,
-                  SelectedMediumIndex: 0,
-                  FrameTypeArray: null,
-                  FrameTypeArraySize: 0,
-                },
-                BindContext,
-              );
-              p.handle = r.NdisBindingHandle;
-              return r.Status;
-            },
-            UnbindAdapterHandlerEx: () => {
-              NdisCloseAdapterEx(p.handle!);
-              return NDIS_STATUS_SUCCESS;
-            },
-            OpenAdapterCompleteHandlerEx: none,
-            CloseAdapterCompleteHandlerEx: none,
-            NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
-            OidRequestCompleteHandler: none,
-            ReceiveNetBufferListsHandler: none,
-            SendNetBufferListsCompleteHandler: none,
-          });
-          driver = r.NdisProtocolHandle;
-          return r.Status;
-        },
-      };
-    },
-  };
+  return bindingProtocol('pm-proto', p, 30);
 }
 
 function pmRequest(set: boolean, value: NDIS_PM_PARAMETERS | null): NDIS_OID_REQUEST {

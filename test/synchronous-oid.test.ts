@@ -16,14 +16,8 @@ import {
   type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_OID_REQUEST,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
-  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
   NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
-  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
-  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
-  NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_STATUS_ALREADY_COMPLETE,
   NDIS_STATUS_INVALID_DATA,
   NDIS_STATUS_INVALID_OID,
@@ -34,19 +28,12 @@ import {
   NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   NdisAllocateCloneOidRequest,
-  NdisCloseAdapterEx,
-  NdisCompleteBindAdapterEx,
-  NdisCompleteUnbindAdapterEx,
   NdisFCancelOidRequest,
   NdisFSynchronousOidRequest,
-  NdisMedium802_3,
   NdisMPauseComplete,
   NdisMResetComplete,
-  NdisOpenAdapterEx,
-  NdisRegisterProtocolDriver,
   NdisRequestMethod,
   NdisRequestSetInformation,
-  NdisReturnNetBufferLists,
   NdisSetOptionalHandlers,
   NdisSynchronousOidRequest,
   OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES,
@@ -57,6 +44,7 @@ import {
 import { oidRequestData } from '../src/ndis/oid.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { WorldAction } from '../src/world.ts';
+import { bindingProtocol } from './helpers/protocol.ts';
 import { ns } from './helpers/world.ts';
 
 const PASSIVE = 0;
@@ -71,66 +59,7 @@ interface Proto {
 
 /** A protocol driver (NDIS `minor`) that binds and issues synchronous requests when the test says; no completion handlers. */
 function syncProto(p: Proto, minor = 80): DriverModule {
-  return {
-    name: 'sproto',
-    description: 'test protocol that issues synchronous OID requests',
-    load: () => {
-      let driver: NDIS_HANDLE | null = null;
-      interface Ctx {
-        bind: NDIS_HANDLE;
-        unbind: NDIS_HANDLE | null;
-      }
-      const chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx, null> = {
-        Header: {
-          Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
-          Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
-        },
-        MajorNdisVersion: 6,
-        MinorNdisVersion: minor,
-        Name: 'sproto',
-        BindAdapterHandlerEx: (_d, BindContext, bp) => {
-          const ctx: Ctx = { bind: BindContext, unbind: null };
-          const r = NdisOpenAdapterEx(
-            driver!,
-            ctx,
-            {
-              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-              AdapterName: bp.AdapterName,
-              MediumArray: [NdisMedium802_3],
-              MediumArraySize: 1,
-              SelectedMediumIndex: 0,
-              FrameTypeArray: null,
-              FrameTypeArraySize: 0,
-            },
-            BindContext,
-          );
-          p.handle = r.NdisBindingHandle;
-          return r.Status;
-        },
-        OpenAdapterCompleteHandlerEx: (ctx, Status) => NdisCompleteBindAdapterEx(ctx.bind, Status),
-        UnbindAdapterHandlerEx: (UnbindContext, ctx) => {
-          ctx.unbind = UnbindContext;
-          const s = NdisCloseAdapterEx(p.handle!);
-          p.handle = null;
-          return s === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
-        },
-        CloseAdapterCompleteHandlerEx: (ctx) => NdisCompleteUnbindAdapterEx(ctx.unbind!),
-        NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
-        OidRequestCompleteHandler: () => {},
-        ReceiveNetBufferListsHandler: (_ctx, chain, _port, _n, flags) => {
-          if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0) NdisReturnNetBufferLists(p.handle!, chain, 0);
-        },
-        SendNetBufferListsCompleteHandler: () => {},
-      };
-      return {
-        DriverEntry: () => {
-          const r = NdisRegisterProtocolDriver(null, chars);
-          driver = r.NdisProtocolHandle;
-          return r.Status;
-        },
-      };
-    },
-  };
+  return bindingProtocol('sproto', p, minor);
 }
 
 /** A method request for `oid` whose input is the ULONG 1. */

@@ -1,0 +1,104 @@
+// A protocol driver of a test's own that binds to every adapter (no packet filter) and
+// keeps its binding handle where the test can use it: the tests of the direct,
+// synchronous and OID_PM_PARAMETERS paths issue their requests through it.
+
+import {
+  type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisCloseAdapterEx,
+  NdisCompleteBindAdapterEx,
+  NdisCompleteUnbindAdapterEx,
+  NdisMedium802_3,
+  NdisOpenAdapterEx,
+  NdisRegisterProtocolDriver,
+  NdisReturnNetBufferLists,
+} from '../../src/index.ts';
+
+/** Where the protocol keeps its binding (one adapter at a time). */
+export interface BoundProtocol {
+  handle: NDIS_HANDLE | null;
+}
+
+/** The binding's context: what NDIS gave the bind and the unbind, to complete them with. */
+export interface BindingContext {
+  bind: NDIS_HANDLE;
+  unbind: NDIS_HANDLE | null;
+}
+
+/**
+ * A protocol driver `name` of NDIS 6.`minor` that opens every adapter it is offered,
+ * returns the receives it may keep, and closes on unbind; `extra` adds or replaces
+ * characteristics (a completion handler, say).
+ */
+export function bindingProtocol(
+  name: string,
+  p: BoundProtocol,
+  minor: number,
+  extra: Partial<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<BindingContext, null>> = {},
+): DriverModule {
+  return {
+    name,
+    description: `test protocol ${name}`,
+    load: () => {
+      let driver: NDIS_HANDLE | null = null;
+      const chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<BindingContext, null> = {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+          Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        },
+        MajorNdisVersion: 6,
+        MinorNdisVersion: minor,
+        Name: name,
+        BindAdapterHandlerEx: (_d, BindContext, bp) => {
+          const ctx: BindingContext = { bind: BindContext, unbind: null };
+          const r = NdisOpenAdapterEx(
+            driver!,
+            ctx,
+            {
+              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+              AdapterName: bp.AdapterName,
+              MediumArray: [NdisMedium802_3],
+              MediumArraySize: 1,
+              SelectedMediumIndex: 0,
+              FrameTypeArray: null,
+              FrameTypeArraySize: 0,
+            },
+            BindContext,
+          );
+          p.handle = r.NdisBindingHandle;
+          return r.Status;
+        },
+        OpenAdapterCompleteHandlerEx: (ctx, Status) => NdisCompleteBindAdapterEx(ctx.bind, Status),
+        UnbindAdapterHandlerEx: (UnbindContext, ctx) => {
+          ctx.unbind = UnbindContext;
+          const s = NdisCloseAdapterEx(p.handle!);
+          p.handle = null;
+          return s === NDIS_STATUS_PENDING ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS;
+        },
+        CloseAdapterCompleteHandlerEx: (ctx) => NdisCompleteUnbindAdapterEx(ctx.unbind!),
+        NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+        OidRequestCompleteHandler: () => {},
+        ReceiveNetBufferListsHandler: (_ctx, chain, _port, _n, flags) => {
+          if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0) NdisReturnNetBufferLists(p.handle!, chain, 0);
+        },
+        SendNetBufferListsCompleteHandler: () => {},
+        ...extra,
+      };
+      return {
+        DriverEntry: () => {
+          const r = NdisRegisterProtocolDriver(null, chars);
+          driver = r.NdisProtocolHandle;
+          return r.Status;
+        },
+      };
+    },
+  };
+}
