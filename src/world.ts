@@ -277,6 +277,13 @@ export interface DeviceSummary {
   driver: string;
   status: string;
   problem: number;
+  /**
+   * The PnP IRP to the device still with the PnP manager when the run stopped: sent and
+   * not completed, or completed and not yet taken up (a START_DEVICE that completed just
+   * before a bug check: the devnode is not marked started until PnP processes it); null
+   * when there is none.
+   */
+  irp: { name: string; completed: boolean; status: number } | null;
 }
 
 export interface Summary {
@@ -1133,6 +1140,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       driver: d.driverName,
       status: d.status,
       problem: d.problem,
+      irp: this.pnp.irpOf(d),
     }));
     return {
       adapters,

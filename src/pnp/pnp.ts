@@ -204,6 +204,17 @@ export class PnpManager implements EventTarget {
     return null;
   }
 
+  /**
+   * The IRP the PnP manager has out to `dev`: sent and not completed, or completed and
+   * not yet processed (its worker runs a few steps later), as a summary reports it; null
+   * when there is none.
+   */
+  irpOf(dev: DeviceNode): { name: string; completed: boolean; status: number } | null {
+    const irp = this.irp;
+    if (irp === null || irp.device !== dev) return null;
+    return { name: irpName(irp.minor), completed: irp.completed, status: irp.status };
+  }
+
   completeIrp(irp: Irp, status: number, information = 0): void {
     if (irp.completed) throw new InternalError('completeIrp: IRP completed twice', [irp.minor]);
     if (irp !== this.irp) throw new InternalError('completeIrp: not the IRP in flight', [irp.minor]);
