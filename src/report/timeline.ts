@@ -335,7 +335,10 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   // lists) shows once, with its count: `repeatAt` is that line in `lines`.
   let repeats = 0;
   const violationsSeen = new Map<string, number>();
+  // Callbacks (collect mode) folded because their only news was a violation shown
+  // `violationShown` times already, and their trace events (with an interrupt held for them).
   let repeatedViolations = 0;
+  let repeatedViolationEvents = 0;
   let repeatKey: string | null = null;
   let repeatAt = -1;
   let repeatCount = 0;
@@ -399,8 +402,9 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     for (const l of f)
       if (l.violation !== null) violationsSeen.set(l.violation, (violationsSeen.get(l.violation) ?? 0) + 1);
     if (fold && major && !news) {
+      // Counted apart from the data path: these callbacks are not data-path work.
       repeatedViolations++;
-      folded += f.length + (isr?.length ?? 0);
+      repeatedViolationEvents += f.length + (isr?.length ?? 0);
       isr = null;
       return;
     }
@@ -491,11 +495,19 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   flushIsr();
   if (frame !== null) emit(frame);
   endRepeat();
-  if (folded > 0 || repeats > 0)
-    lines.push(
-      c.dim(
-        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions, statistics queries that succeeded and the callbacks that only served them${repeatedViolations > 0 ? ` (${repeatedViolations.toLocaleString('en-US')} of those callbacks only broke a rule again that the timeline showed ${violationShown} times already; the summary counts every one)` : ''}${repeats > 0 ? `; ${repeats.toLocaleString('en-US')} more of a line repeated in a row (×N)` : ''} (--datapath shows them)`,
-      ),
+  // The footer: what was left out, each kind under its own name.
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const parts: string[] = [];
+  if (folded > 0)
+    parts.push(
+      `${n(folded)} trace events of the data path not shown: sends, receives, their completions, statistics queries that succeeded and the callbacks that only served them`,
     );
+  if (repeatedViolations > 0)
+    parts.push(
+      `${n(repeatedViolationEvents)} trace events of ${n(repeatedViolations)} callback${repeatedViolations === 1 ? '' : 's'} not shown that only broke a rule again that the timeline showed ${violationShown} times already (the summary counts every one)`,
+    );
+  if (repeats > 0) parts.push(`${n(repeats)} more of a line repeated in a row (×N)`);
+  if (parts.length > 0)
+    lines.push(c.dim(`${''.padStart(14)}  … ${parts.join('; ')} (--datapath shows them)`));
   return lines;
 }
