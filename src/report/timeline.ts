@@ -262,11 +262,23 @@ interface Line {
   weight: 'data' | 'minor' | 'major';
   /** The event's index in the trace given. */
   index: number;
-  /** For bookkeeping (minor) lines: what the line says but its time, to fold repeats by. */
+  /**
+   * For bookkeeping (minor) lines: what the line says but its time, to fold repeats by;
+   * for an NdisMSleep, its actor, IRQL, depth, length and routine (a wait loop's sleeps
+   * fold into one line with their count and span, whatever CPU each ran on).
+   */
   key: string | null;
+  /** The event's virtual time. */
+  t: number;
   /** For a violation (collect mode): its rule and message but their numbers. */
   violation: string | null;
 }
+
+/**
+ * The start of a sleep's repeat key: consecutive NdisMSleep lines of one actor (a driver
+ * polling its NIC in a loop, a halt waiting for its sends) fold into one.
+ */
+const sleepKey = 'NdisMSleep\0';
 
 /** A violation (collect mode) shows this many times in full; callbacks that only repeat it more often fold. */
 const violationShown = 3;
@@ -342,9 +354,17 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   let repeatKey: string | null = null;
   let repeatAt = -1;
   let repeatCount = 0;
+  // A run of sleeps also says how long it took: from the first line's time to the last's.
+  let repeatFirstT = 0;
+  let repeatLastT = 0;
   const endRepeat = (): void => {
-    if (repeatCount > 0)
-      lines[repeatAt] += c.dim(` (×${(repeatCount + 1).toLocaleString('en-US')} in a row)`);
+    if (repeatCount > 0) {
+      const n = (repeatCount + 1).toLocaleString('en-US');
+      const span = repeatKey?.startsWith(sleepKey)
+        ? ` over ${fmtTime(repeatLastT - repeatFirstT)}, the last at ${fmtTime(repeatLastT)}`
+        : '';
+      lines[repeatAt] += c.dim(` (×${n} in a row${span})`);
+    }
     repeatKey = null;
     repeatCount = 0;
   };
@@ -362,6 +382,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       else if (fold && l.key !== null && l.key === repeatKey) {
         repeatCount++;
         repeats++;
+        repeatLastT = l.t;
       } else {
         endRepeat();
         lines.push(l.text);
@@ -369,6 +390,8 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
         if (l.key !== null) {
           repeatKey = l.key;
           repeatAt = lines.length - 1;
+          repeatFirstT = l.t;
+          repeatLastT = l.t;
         }
       }
     }
@@ -451,7 +474,13 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       text: `${c.dim(head)} ${body}`,
       weight: w,
       index: i,
-      key: w === 'minor' ? `${e.cpu} ${e.irql} ${e.actor} ${body}` : null,
+      key:
+        w === 'minor'
+          ? `${e.cpu} ${e.irql} ${e.actor} ${body}`
+          : e.kind === 'ddi' && e.what === 'NdisMSleep'
+            ? `${sleepKey}${e.irql} ${e.actor} ${depth} ${String(e.data?.MicrosecondsToSleep)} ${String(e.data?.thread)} ${String(e.data?.routine)}`
+            : null,
+      t: e.t,
       violation: e.kind === 'violation' ? `${e.what} ${numbersOut(String(e.data?.message ?? ''))}` : null,
     };
     if (e.kind === 'call' && w === 'data' && inData < 0) {
