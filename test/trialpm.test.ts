@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { parse } from 'yaml';
 import { pmnic, pmnicBugs } from '../examples/pmnic.ts';
 import { pmHooks, rxNbl, rxPool, ssHooks, workItem } from '../src/drivers/buggy/kit.ts';
 import {
@@ -384,7 +385,8 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
   const reasons = ev.flatMap((e, i) =>
     e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON' ? [i] : [],
   );
-  // The magic packet that ends the first sleep, and the link that ends the second selective suspend.
+  // The wake signal that ends the first sleep (no cause the NIC can read), and the link
+  // that ends the second selective suspend.
   assert.deepEqual(
     reasons.map((i) => data(ev[i]!).WakeReason),
     ['NdisWakeReasonUnspecified', 'NdisWakeReasonMediaConnect'],
@@ -399,6 +401,12 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
     );
     assert.ok(link > reason, 'before the link state the wake brought');
   }
+
+  // The example's description names the reasons the run indicates, and claims no magic
+  // packet woke the NIC when the driver does not say so.
+  const description = String(parse(example).description).replace(/\s+/g, ' ');
+  for (const i of reasons) assert.ok(description.includes(String(data(ev[i]!).WakeReason)), description);
+  assert.doesNotMatch(description, /sees a magic packet/);
 
   const g = scenarioWorld('examples/gallery/NdisSim_WakeReasonOutsideSetPower.yaml', {});
   const gr = g.run().result;
