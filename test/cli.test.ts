@@ -93,6 +93,20 @@ test('bad input: every wrong field is reported as file: path: expected …, got 
   assert.equal(r.stdout, '');
 });
 
+test("bad input: an inject window after the run's end is reported with the file's other problems, not only once they are fixed (run and explore; --until moves the end)", () => {
+  const f = 'test/fixtures/bad-inject-window.yaml';
+  const window = `${f}: inject[0].within: expected a window that starts before the run ends at 1.000000 s, got 2s..3s: the event could never happen`;
+  for (const cmd of ['run', 'explore']) {
+    const r = cli(cmd, f, '--quiet');
+    assert.equal(r.status, 2, r.stdout);
+    for (const w of [`${f}: seed: expected at least 0, got -1`, window])
+      assert.ok(r.stderr.includes(w), `${cmd}: missing: ${w}\n--- stderr:\n${r.stderr}`);
+  }
+  const later = cli('run', f, '--until', '5s', '--quiet');
+  assert.equal(later.status, 2);
+  assert.ok(!later.stderr.includes('inject[0]'), later.stderr);
+});
+
 test('bad input: broken YAML names file, line and column, exit 2', () => {
   const r = cli('run', 'test/fixtures/bad-yaml.yaml');
   assert.equal(r.status, 2);

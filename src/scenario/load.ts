@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { nearest, nicInjectKinds, type Scenario, scenarioSchemaFor, show } from './schema.ts';
+import { fmtTime } from '../report/format.ts';
+import { nearest, nicInjectKinds, parseDuration, type Scenario, scenarioSchemaFor, show } from './schema.ts';
 
 /**
  * A path into the scenario as a message shows it: `devices[0].registry.ResetLimit`. A
@@ -214,19 +215,68 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
   return out;
 }
 
-/** Validates parsed data; throws InputError with one line per problem. */
-export function validateScenario(data: unknown, file: string, drivers: readonly string[]): Scenario {
+/**
+ * An injected event whose window starts at or after the run's end could never fire:
+ * an exploration would pass every seed without it and seem to cover it. Checked on the
+ * raw data, so that it is reported with the schema's problems (an entry whose window
+ * does not read as one is the schema's to report). `untilNs`: the run's end (--until),
+ * else the scenario's `until:` (30 s when it has none); one that does not read as a
+ * duration leaves the check out.
+ */
+export function injectWindowProblems(data: unknown, file: string, untilNs?: number): string[] {
+  const out: string[] = [];
+  const d = data as { inject?: unknown; until?: unknown } | null;
+  if (typeof d !== 'object' || d === null || !Array.isArray(d.inject)) return out;
+  const end = untilNs ?? parseDuration(d.until ?? '30s');
+  if (end === null) return out;
+  d.inject.forEach((x: unknown, i) => {
+    const within = (x as { within?: unknown } | null)?.within;
+    if (typeof within !== 'string') return;
+    const parts = within.split('..');
+    const from = parts.length === 2 ? parseDuration(parts[0]) : null;
+    if (from !== null && from >= end)
+      out.push(
+        `${file}: inject[${i}].within: expected a window that starts before the run ends at ${fmtTime(end)}, got ${within}: the event could never happen`,
+      );
+  });
+  return out;
+}
+
+/** What `validateScenario` checks besides the scenario itself. */
+export interface ValidateOptions {
+  /**
+   * Check that every inject window starts before the run ends: at `untilNs` (--until),
+   * or at the scenario's `until:`. A run or an exploration asks for it; a library
+   * caller (or the shrinker, which may shorten `until:`) need not.
+   */
+  injectWindows?: { untilNs?: number | undefined };
+}
+
+/** Validates parsed data; throws InputError with one line per problem, all of them at once. */
+export function validateScenario(
+  data: unknown,
+  file: string,
+  drivers: readonly string[],
+  o: ValidateOptions = {},
+): Scenario {
   const schema = scenarioSchemaFor(drivers);
   const r = schema.safeParse(data, { reportInput: true });
   const problems = r.success
     ? []
     : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i, schema)}`);
   for (const p of crossCheck(data, drivers)) problems.push(`${file}: ${p.path}: ${p.message}`);
+  if (o.injectWindows !== undefined)
+    problems.push(...injectWindowProblems(data, file, o.injectWindows.untilNs));
   if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
 }
 
-export function parseScenarioText(text: string, file: string, drivers: readonly string[]): Scenario {
+export function parseScenarioText(
+  text: string,
+  file: string,
+  drivers: readonly string[],
+  o: ValidateOptions = {},
+): Scenario {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new InputError(
@@ -243,7 +293,7 @@ export function parseScenarioText(text: string, file: string, drivers: readonly 
     // The parser's own limits, e.g. too many alias expansions (a "billion laughs").
     throw new InputError([`${file}: ${e instanceof Error ? e.message : String(e)}`]);
   }
-  return validateScenario(data, file, drivers);
+  return validateScenario(data, file, drivers, o);
 }
 
 /** A scenario file's text; a file that cannot be read is bad input. */
