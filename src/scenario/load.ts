@@ -30,19 +30,39 @@ export function pathText(path: readonly PropertyKey[]): string {
  * wrappers and refinements.
  */
 function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  type Def = {
-    type: string;
-    shape?: Record<string, z.ZodType>;
-    element?: z.ZodType;
-    innerType?: z.ZodType;
-    valueType?: z.ZodType;
-    in?: z.ZodType;
-  };
-  const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+  const at = schemaAt(schema, path);
+  if (at === null) return [];
+  const d = def(at.schema);
+  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+}
+
+type Def = {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  innerType?: z.ZodType;
+  valueType?: z.ZodType;
+  in?: z.ZodType;
+  checks?: { _zod: { def: { check: string; value?: number; inclusive?: boolean; format?: string } } }[];
+};
+const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/**
+ * The schema at `path` with its wrappers taken off, and the description (`.describe`)
+ * of the first wrapper or the schema itself that has one; null when the path leads
+ * nowhere.
+ */
+function schemaAt(
+  schema: z.ZodType,
+  path: readonly PropertyKey[],
+): { schema: z.ZodType; description: string | undefined } | null {
+  let description: string | undefined;
   const unwrap = (s: z.ZodType): z.ZodType => {
+    description ??= s.description;
     let d = def(s);
     while (d.innerType ?? d.in) {
       s = (d.innerType ?? d.in)!;
+      description ??= s.description;
       d = def(s);
     }
     return s;
@@ -58,17 +78,47 @@ function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
           : d.type === 'record'
             ? d.valueType
             : undefined;
-    if (next === undefined) return [];
+    if (next === undefined) return null;
+    description = undefined;
     s = unwrap(next);
   }
-  const d = def(s);
-  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+  return { schema: s, description };
+}
+
+/**
+ * What a number field takes, from its schema's checks: "a whole number from 1 to 256
+ * (frames that arrive with one interrupt)"; null when the path is no number field.
+ */
+function numberWanted(schema: z.ZodType, path: readonly PropertyKey[]): string | null {
+  const at = schemaAt(schema, path);
+  if (at === null || def(at.schema).type !== 'number') return null;
+  let whole = false;
+  let min: number | null = null;
+  let max: number | null = null;
+  for (const c of def(at.schema).checks ?? []) {
+    const k = c._zod.def;
+    if (k.check === 'number_format' && (k.format === 'safeint' || k.format === 'int32')) whole = true;
+    else if (k.check === 'greater_than' && k.value !== undefined) min = k.value + (k.inclusive ? 0 : 1);
+    else if (k.check === 'less_than' && k.value !== undefined) max = k.value - (k.inclusive ? 0 : 1);
+  }
+  const range =
+    min !== null && max !== null
+      ? ` from ${min} to ${max}`
+      : min !== null
+        ? ` of at least ${min}`
+        : max !== null
+          ? ` of at most ${max}`
+          : '';
+  return `${whole ? 'a whole number' : 'a number'}${range}${at.description ? ` (${at.description})` : ''}`;
 }
 
 export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   switch (i.code) {
-    case 'invalid_type':
-      return `expected ${i.expected}, got ${show(i.input)}`;
+    case 'invalid_type': {
+      // A number field says what it takes: whole or not, its range, its unit.
+      const wanted = i.expected === 'number' || i.expected === 'int' ? numberWanted(schema, i.path) : null;
+      return `expected ${wanted ?? i.expected}, got ${show(i.input)}`;
+    }
     case 'unrecognized_keys': {
       // An injected event has no fixed time: each run draws it (the field an action has
       // is not the one meant, whatever its spelling is near).
