@@ -614,3 +614,25 @@ test('a NIC that does not come back from selective suspend (deadOnResumeAfter be
   assert.ok(removed > dark, 'then the driver gives up');
   assert.equal(s.world.device('nic0').problem, 43);
 });
+
+test('examples/pmnic.yaml timeline: configuration-space offsets in hex (NdisMGetBusData(Offset=0x34): the capabilities pointer, PMCSR at 0x44) and the idle time of selective suspend as a time, not raw nanoseconds (R8.12)', () => {
+  const s = scenarioWorld('examples/pmnic.yaml', { drivers: [pmnic] });
+  s.run();
+  const lines = formatTimeline(s.world.trace.events, { color: false });
+  const bus = lines.filter((l) => /NdisM[GS]etBusData\(/.test(l));
+  assert.ok(
+    bus.some((l) => l.endsWith('NdisMGetBusData(Offset=0x34, Length=1) = 1')),
+    bus.join('\n'),
+  );
+  assert.ok(
+    bus.some((l) => l.endsWith('NdisMSetBusData(Offset=0x44, Length=2) = 2')),
+    bus.join('\n'),
+  );
+  assert.ok(
+    bus.every((l) => /Offset=0x[0-9A-F]+,/.test(l)),
+    bus.join('\n'),
+  );
+  const idle = lines.filter((l) => l.includes('selective suspend: adapter idle'));
+  assert.ok(idle.length > 0);
+  for (const l of idle) assert.match(l, /adapter idle \(idle=\d+\.\d{6} s\)$/);
+});

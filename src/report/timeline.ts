@@ -22,7 +22,9 @@ function args(data: Record<string, unknown> | undefined, skip: readonly string[]
   const parts: string[] = [];
   for (const [k, v] of Object.entries(data)) {
     if (skip.includes(k)) continue;
-    parts.push(`${k}=${fmtValue(v)}`);
+    // A length of time in nanoseconds reads as one: `idleNs=2000011000` as `idle=2.000011 s`.
+    if (k.endsWith('Ns') && typeof v === 'number') parts.push(`${k.slice(0, -2)}=${fmtTime(v)}`);
+    else parts.push(`${k}=${fmtValue(v)}`);
   }
   return parts.join(', ');
 }
