@@ -741,7 +741,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const due = this.machine.thaw();
     if (this.trace.on)
       this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {
-        ...(frozen ? { held: due } : {}),
+        // The events (timers, DPCs, work items, interrupts) the sleep held, now run.
+        ...(frozen ? { eventsHeld: due } : {}),
         ...(by === null ? {} : { by }),
       });
     this.asleep = false;
@@ -787,7 +788,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const held = this.machine.freeze(this.wakeAtNs, this);
     if (this.trace.on)
       this.trace.add(this.kernel.now, 0, Irql.Passive, 'power', 'action', `asleep (${state})`, {
-        held,
+        // Named for what they are: a bare "held=3" read as nothing in particular.
+        eventsHeld: held,
         until: fmtTime(this.wakeAtNs),
       });
   }

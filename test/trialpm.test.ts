@@ -636,3 +636,17 @@ test('examples/pmnic.yaml timeline: configuration-space offsets in hex (NdisMGet
   assert.ok(idle.length > 0);
   for (const l of idle) assert.match(l, /adapter idle \(idle=\d+\.\d{6} s\)$/);
 });
+
+test('examples/pmnic.yaml timeline: the system sleep and wake lines say what they count, the events the sleep held (eventsHeld=3), not a bare held=3', () => {
+  const s = scenarioWorld('examples/pmnic.yaml', { drivers: [pmnic] });
+  s.run();
+  const lines = formatTimeline(s.world.trace.events, { color: false });
+  const power = lines.filter((l) => /scenario: (asleep \(S3\)|wake) /.test(l));
+  assert.equal(power.length, 4, power.join('\n'));
+  assert.match(power[0]!, /scenario: asleep \(S3\) \(eventsHeld=3, until=12\.000000 s\)$/);
+  assert.match(power[1]!, /scenario: wake \(eventsHeld=3, by=nic0\)$/);
+  assert.ok(
+    power.every((l) => !/\bheld=/.test(l)),
+    power.join('\n'),
+  );
+});
