@@ -111,6 +111,11 @@ test('R5.16: a bug check between START_DEVICE completing and the PnP manager tak
   const dev = w.summary().devices[0]!;
   assert.equal(dev.status, 'not started');
   assert.deepEqual(dev.irp, { name: 'IRP_MN_START_DEVICE', completed: true, status: 0 });
+  // "Under way when it stopped" says the same, rather than "PnP action start in progress".
+  assert.ok(
+    r.pending.includes('IRP_MN_START_DEVICE to nic0 completed (STATUS_SUCCESS), not yet processed by PnP'),
+    r.pending.join('\n'),
+  );
   const line = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).find((l) =>
     l.includes('PCI\\VEN_'),
   )!;

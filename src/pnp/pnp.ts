@@ -27,6 +27,7 @@ import {
   IRP_MN_START_DEVICE,
   IRP_MN_STOP_DEVICE,
   IRP_MN_SURPRISE_REMOVAL,
+  NTSTATUS_NAMES,
   PNP_DEVICE_FAILED,
   PNP_DEVICE_REMOVED,
   STATUS_SUCCESS,
@@ -199,6 +200,11 @@ export class PnpManager implements EventTarget {
   pending(): string | null {
     if (this.irp !== null && !this.irp.completed) {
       return `${irpName(this.irp.minor)} to ${this.irp.device.name} not completed`;
+    }
+    // An IRP that completed just before the run stopped: the worker had not taken it up.
+    if (this.irp !== null) {
+      const st = NTSTATUS_NAMES.get(this.irp.status) ?? `0x${(this.irp.status >>> 0).toString(16)}`;
+      return `${irpName(this.irp.minor)} to ${this.irp.device.name} completed (${st}), not yet processed by PnP`;
     }
     if (this.cur !== null) return `PnP action ${this.cur.kind} on ${this.cur.dev.name} in progress`;
     return null;
