@@ -285,6 +285,13 @@ export interface DeviceSummary {
   driver: string;
   status: string;
   problem: number;
+  /**
+   * The PnP IRP to the device still with the PnP manager when the run stopped: sent and
+   * not completed, or completed and not yet taken up (a START_DEVICE that completed just
+   * before a bug check: the devnode is not marked started until PnP processes it); null
+   * when there is none.
+   */
+  irp: { name: string; completed: boolean; status: number } | null;
 }
 
 export interface Summary {
@@ -768,7 +775,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const due = this.machine.thaw();
     if (this.trace.on)
       this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {
-        ...(frozen ? { held: due } : {}),
+        // The events (timers, DPCs, work items, interrupts) the sleep held, now run.
+        ...(frozen ? { eventsHeld: due } : {}),
         ...(by === null ? {} : { by }),
       });
     this.asleep = false;
@@ -814,7 +822,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     const held = this.machine.freeze(this.wakeAtNs, this);
     if (this.trace.on)
       this.trace.add(this.kernel.now, 0, Irql.Passive, 'power', 'action', `asleep (${state})`, {
-        held,
+        // Named for what they are: a bare "held=3" read as nothing in particular.
+        eventsHeld: held,
         until: fmtTime(this.wakeAtNs),
       });
   }
@@ -1184,6 +1193,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       driver: d.driverName,
       status: d.status,
       problem: d.problem,
+      irp: this.pnp.irpOf(d),
     }));
     return {
       adapters,

@@ -93,6 +93,34 @@ test('bad input: every wrong field is reported as file: path: expected …, got 
   assert.equal(r.stdout, '');
 });
 
+test("bad input: an inject window after the run's end is reported with the file's other problems, not only once they are fixed (run and explore; --until moves the end)", () => {
+  const f = 'test/fixtures/bad-inject-window.yaml';
+  const window = `${f}: inject[0].within: expected a window that starts before the run ends at 1.000000 s, got 2s..3s: the event could never happen`;
+  for (const cmd of ['run', 'explore']) {
+    const r = cli(cmd, f, '--quiet');
+    assert.equal(r.status, 2, r.stdout);
+    for (const w of [`${f}: seed: expected at least 0, got -1`, window])
+      assert.ok(r.stderr.includes(w), `${cmd}: missing: ${w}\n--- stderr:\n${r.stderr}`);
+  }
+  const later = cli('run', f, '--until', '5s', '--quiet');
+  assert.equal(later.status, 2);
+  assert.ok(!later.stderr.includes('inject[0]'), later.stderr);
+});
+
+test('bad input: a number field of the wrong type (wire.rxRate and the like) names file, field, what it takes (whole or not, range, unit) and what it got', () => {
+  const f = 'test/fixtures/bad-numbers.yaml';
+  const r = cli('run', f);
+  assert.equal(r.status, 2);
+  const want = [
+    `${f}: cpus: expected a whole number from 1 to 64, got 1.5`,
+    `${f}: devices[0].wire.rxRate: expected a number from 0 to 10000000 (frames per second), got "fast"`,
+    `${f}: devices[0].wire.burst: expected a whole number from 1 to 256 (frames that arrive with one interrupt), got "2"`,
+    `${f}: protocols[0].traffic.rate: expected a number from 0 to 10000000 (frames per second on each binding), got "lots"`,
+  ];
+  for (const w of want) assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+  assert.equal(r.stderr.trim().split('\n').length, want.length, r.stderr);
+});
+
 test('bad input: broken YAML names file, line and column, exit 2', () => {
   const r = cli('run', 'test/fixtures/bad-yaml.yaml');
   assert.equal(r.status, 2);

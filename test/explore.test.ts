@@ -265,7 +265,7 @@ test('replay file: bad input is one line per problem, naming file and field', ()
     'r.json: decisions[0]: expected an answer below the count',
   ]);
   assert.deepEqual(problems(JSON.stringify({ ...good, seed: 'one', verifier: 'loud' })), [
-    'r.json: seed: expected number, got "one"',
+    'r.json: seed: expected a whole number from 0 to 4294967295, got "one"',
     'r.json: verifier: expected one of bugcheck, collect, got "loud"',
   ]);
 });

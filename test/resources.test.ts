@@ -185,3 +185,30 @@ test('NdisMGetBusData of a device with no bus (hardware: none) reads nothing', (
   );
   assert.equal(n, 0);
 });
+
+test('PCI power management: in D3 (D3hot: the bus powered the SimNic down for a sleep) its configuration space still answers, PMCSR.PowerState reads 3 and PME_En takes a write; back in D0 PowerState reads 0; a NIC dead on resume reads all ones', () => {
+  const pmcsr = SimNicPciConfig.PM_PMCSR;
+  const world = (deadOnResume: boolean) =>
+    testWorld({
+      drivers: [scriptedDriver('cfg-d3')],
+      devices: [{ name: 'nic0', driver: 'cfg-d3', faults: { deadOnResume } }],
+      actions: [{ atNs: 100 * ns.ms, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+    });
+  const w = world(false);
+  w.run(500 * ns.ms);
+  const nic = w.nic('nic0');
+  assert.equal(nic.poweredOff, true, 'asleep: the bus took the NIC to D3');
+  assert.equal(nic.readConfig(0) | (nic.readConfig(1) << 8), simNicVendorId);
+  assert.equal(nic.readConfig(pmcsr) & 3, 3, 'PowerState D3');
+  nic.writeConfig(pmcsr + 1, 0x01);
+  assert.equal(nic.readConfig(pmcsr + 1) & 0x01, 0x01, 'PME_En written in D3');
+  w.run(2 * ns.s);
+  assert.equal(nic.poweredOff, false);
+  assert.equal(nic.readConfig(pmcsr) & 3, 0, 'PowerState D0');
+  const dead = world(true);
+  dead.run(2 * ns.s);
+  assert.deepEqual(
+    [0, 1, pmcsr].map((o) => dead.nic('nic0').readConfig(o)),
+    [0xff, 0xff, 0xff],
+  );
+});

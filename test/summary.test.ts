@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { World } from '../src/world.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
@@ -89,4 +90,47 @@ test('a driver name longer than the column (32) is shortened in its middle, so t
       `${section}:\n${rows.join('\n')}`,
     );
   }
+});
+
+test('R5.16: a bug check between START_DEVICE completing and the PnP manager taking the completion up: the device line says START_DEVICE completed and the devnode state (DeviceNodeStartCompletion), not just "not started"', () => {
+  // MiniportRestart runs after NDIS completed START_DEVICE (the stack restarts on its
+  // own) and before the PnP worker marks the devnode started; it breaks an IRQL rule.
+  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
+    restart: () => {
+      NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisMSleep(10);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = new World({ seed: 1 });
+  w.addDriver(drv);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  const dev = w.summary().devices[0]!;
+  assert.equal(dev.status, 'not started');
+  assert.deepEqual(dev.irp, { name: 'IRP_MN_START_DEVICE', completed: true, status: 0 });
+  // "Under way when it stopped" says the same, rather than "PnP action start in progress".
+  assert.ok(
+    r.pending.includes('IRP_MN_START_DEVICE to nic0 completed (STATUS_SUCCESS), not yet processed by PnP'),
+    r.pending.join('\n'),
+  );
+  const line = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).find((l) =>
+    l.includes('PCI\\VEN_'),
+  )!;
+  assert.match(
+    line,
+    /not started; IRP_MN_START_DEVICE completed \(STATUS_SUCCESS\), but the run stopped before PnP processed the completion \(devnode DeviceNodeStartCompletion\)$/,
+  );
+});
+
+test('a device the run left with no PnP IRP under way has a plain status line', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const line = summaryOf(w, 100 * ns.ms).find((l) => l.includes('PCI\\VEN_'))!;
+  assert.equal(w.summary().devices[0]!.irp, null);
+  assert.match(line, /started {6}working$/);
 });

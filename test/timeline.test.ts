@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkWatch } from '../examples/link-watch.ts';
 import { packetFilter } from '../examples/packet-filter.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
@@ -23,7 +24,9 @@ function timeline(file: string): string[] {
 test('R8.12: a thread asleep in NdisMSleep keeps its depth; what other threads do meanwhile is not indented under it', () => {
   // A work item sleeps in a loop from 0.2 s; the removal at 1.05 s runs on other threads.
   const lines = timeline('examples/gallery/NdisSim_StaleHandle.yaml');
-  const sleep = lines.findIndex((l) => / {3}NdisMSleep\(MicrosecondsToSleep=100000\)$/.test(l));
+  const sleep = lines.findIndex((l) =>
+    / {3}NdisMSleep\(MicrosecondsToSleep=100000\)( \(×\d+ in a row.*\))?$/.test(l),
+  );
   assert.ok(sleep > 0, 'the work item sleeps one level inside NdisIoWorkItemFunction');
   const halt = lines.find((l) => l.includes('MiniportHaltEx('));
   assert.match(
@@ -40,7 +43,9 @@ test('callbacks name their adapter first; the actor column fits the widest actor
   const width = 'bad-remove-after-halt'.length;
   assert.equal(lines[0], `${'time'.padStart(14)}  cpu ${'irql'.padEnd(8)} ${'actor'.padEnd(width)} event`);
   const event = lines[0]!.indexOf('event');
-  for (const l of lines.slice(1)) assert.equal(l[event - 1], ' ', `column: ${l}`);
+  // Every row but the footer (what was folded), which is no column.
+  for (const l of lines.slice(1).filter((x) => !x.trimStart().startsWith('…')))
+    assert.equal(l[event - 1], ' ', `column: ${l}`);
   assert.ok(lines.some((l) => l.endsWith('→ ProtocolBindAdapterEx(nic0)')));
   assert.ok(lines.some((l) => l.endsWith('→ MiniportPause(nic0, PauseReason=NDIS_PAUSE_NDIS_INTERNAL)')));
 });
@@ -191,7 +196,9 @@ test('an actor longer than the column (32) keeps the columns in line: its start 
   const lines = formatTimeline(t.events, { color: false });
   const event = lines[0]!.indexOf('event');
   assert.equal(event - lines[0]!.indexOf('actor'), 33, 'a column of 32 and a space');
-  for (const l of lines.slice(1)) assert.equal(l[event - 1], ' ', `column: ${l}`);
+  // Every row but the footer (what was folded), which is no column.
+  for (const l of lines.slice(1).filter((x) => !x.trimStart().startsWith('…')))
+    assert.equal(l[event - 1], ' ', `column: ${l}`);
   assert.ok(
     lines.some((l) => l.includes('pcie-nic-bug-hal…ves-nic-enabled → MiniportPause(nic0)')),
     lines.join('\n'),
@@ -316,4 +323,37 @@ devices: [{ name: vm0, driver: vmini, hardware: none }]
     [],
     "a filter's share of a successful poll folds with the rest of it",
   );
+});
+
+test('R2.13: a halt that polls with NdisMSleep in a loop is one timeline line with the count and the time the sleeps span; --datapath shows every sleep', () => {
+  const s = loadScenario('examples/gallery/NdisSim_HaltWatchdog.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  w.run(untilNs(s));
+  const all = formatTimeline(w.trace.events, { color: false, dataPath: true });
+  const folded = formatTimeline(w.trace.events, { color: false });
+  const sleeps = all.filter((l) => l.includes('NdisMSleep(MicrosecondsToSleep=10000)'));
+  assert.ok(sleeps.length > 100, `the halt sleeps ${sleeps.length} times`);
+  const shown = folded.filter((l) => l.includes('NdisMSleep('));
+  assert.equal(shown.length, 1, shown.join('\n'));
+  assert.match(
+    shown[0]!,
+    new RegExp(
+      `^ +1\\.000670 s +0 PASSIVE +bad-halt-waits-forever +NdisMSleep\\(MicrosecondsToSleep=10000\\) \\(×${sleeps.length} in a row over 2\\.000000 s, the last at 3\\.000670 s\\)$`,
+    ),
+  );
+  assert.match(folded.at(-1)!, new RegExp(`… ${sleeps.length - 1} more of a line repeated in a row`));
+  // What follows the loop is still there: the watchdog's rule and the bug check.
+  assert.ok(folded.some((l) => l.includes('violation NdisSim_HaltWatchdog')));
+});
+
+test('R8.12: a resumable routine that polls with NdisMSleep folds the same way, whichever CPU each wake ran on; a sleep after other lines starts a new run', () => {
+  const s = exampleScenario('examples/link-watch.yaml', [linkWatch], 'link-watch');
+  const { w } = runExample(s, [linkWatch], 1, true);
+  const lines = formatTimeline(w.trace.events, { color: false });
+  const sleeps = lines.filter((l) => l.includes('NdisMSleep(MicrosecondsToSleep=250000)'));
+  assert.match(
+    sleeps[1]!,
+    /set aside until 0\.500310 s \(×13 in a row over 3\.000000 s, the last at 3\.250310 s\)$/,
+  );
+  assert.ok(sleeps.length >= 2 && sleeps.length < 5, sleeps.join('\n'));
 });

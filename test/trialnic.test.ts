@@ -360,6 +360,29 @@ test('collect mode: a violation repeated on every frame is one line of the summa
   );
 });
 
+test('collect mode: the timeline footer counts the callbacks folded for a violation shown 3 times already under their own name, not as the data path; with the data path and the repeats they account for every missing line (R8.11)', () => {
+  const text = readFileSync('examples/pcinic.yaml', 'utf8')
+    .replace('driver: pcinic\n', 'driver: pcinic-lock-across-indicate\n')
+    .replace('until: 8s', 'until: 1s\nverifier: collect');
+  const s = scenarioWorld('pcinic-collect.yaml', { text, drivers: [pcinic, ...pcinicBugs] });
+  s.run();
+  const folded = timelineLines(s.world);
+  const all = formatTimeline(s.world.trace.events, { color: false, dataPath: true });
+  const footer = folded.at(-1)!;
+  const count = (re: RegExp): number => Number(re.exec(footer)?.[1]?.replace(/,/g, '') ?? 'NaN');
+  const data = count(/… ([\d,]+) trace events of the data path not shown/);
+  const again = count(
+    /([\d,]+) trace events of [\d,]+ callbacks not shown that only broke a rule again that the timeline showed 3 times already/,
+  );
+  const repeats = /; ([\d,]+) more of a line repeated in a row/.test(footer)
+    ? count(/; ([\d,]+) more of a line repeated in a row/)
+    : 0;
+  assert.ok(again > 100, footer);
+  assert.ok(data > 100, footer);
+  // Header and footer aside, shown and left out make up the whole timeline.
+  assert.equal(folded.length - 2 + data + again + repeats, all.length - 1, footer);
+});
+
 /** examples/pcinic.yaml run by pcinic-`bug`, with `edit` applied to the text. */
 function pcinicVariant(bug: string, edit: (t: string) => string = (t) => t, verifier?: 'collect') {
   const text = edit(

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { parse } from 'yaml';
 import { pmnic, pmnicBugs } from '../examples/pmnic.ts';
 import { pmHooks, rxNbl, rxPool, ssHooks, workItem } from '../src/drivers/buggy/kit.ts';
 import {
@@ -414,6 +415,12 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
     );
     assert.ok(link > reason, 'before the link state the wake brought');
   }
+
+  // The example's description names the reasons the run indicates, and what woke it.
+  const description = String(parse(example).description).replace(/\s+/g, ' ');
+  for (const i of reasons) assert.ok(description.includes(String(data(ev[i]!).WakeReason)), description);
+  assert.equal(data(ev.find((e) => e.what === 'frame')!).got, 'woke the NIC: magic packet (MAG)');
+  assert.match(description, /a magic packet for 02:50:4d:00:00:01 arrives/);
 
   const g = scenarioWorld('examples/gallery/NdisSim_WakeReasonOutsideSetPower.yaml', {});
   const gr = g.run().result;
@@ -879,4 +886,40 @@ test('SimNic wake-up filters: a magic packet that matches at an armed NIC alread
   assert.equal(data(wake).by, 'nic0');
   assert.ok(wake.t < 3 * ns.s, `woken at ${wake.t / ns.ms} ms, not at the sleep's end (11 s)`);
   assert.equal(seen.length, 1, 'nic0 came back to D0 once');
+});
+
+test('examples/pmnic.yaml timeline: configuration-space offsets in hex (NdisMGetBusData(Offset=0x34): the capabilities pointer, PMCSR at 0x44) and the idle time of selective suspend as a time, not raw nanoseconds (R8.12)', () => {
+  const s = scenarioWorld('examples/pmnic.yaml', { drivers: [pmnic] });
+  s.run();
+  const lines = formatTimeline(s.world.trace.events, { color: false });
+  const bus = lines.filter((l) => /NdisM[GS]etBusData\(/.test(l));
+  assert.ok(
+    bus.some((l) => l.endsWith('NdisMGetBusData(Offset=0x34, Length=1) = 1')),
+    bus.join('\n'),
+  );
+  assert.ok(
+    bus.some((l) => l.endsWith('NdisMSetBusData(Offset=0x44, Length=2) = 2')),
+    bus.join('\n'),
+  );
+  assert.ok(
+    bus.every((l) => /Offset=0x[0-9A-F]+,/.test(l)),
+    bus.join('\n'),
+  );
+  const idle = lines.filter((l) => l.includes('selective suspend: adapter idle'));
+  assert.ok(idle.length > 0);
+  for (const l of idle) assert.match(l, /adapter idle \(idle=\d+\.\d{6} s\)$/);
+});
+
+test('examples/pmnic.yaml timeline: the system sleep and wake lines say what they count, the events the sleep held (eventsHeld=3), not a bare held=3', () => {
+  const s = scenarioWorld('examples/pmnic.yaml', { drivers: [pmnic] });
+  s.run();
+  const lines = formatTimeline(s.world.trace.events, { color: false });
+  const power = lines.filter((l) => /scenario: (asleep \(S3\)|wake) /.test(l));
+  assert.equal(power.length, 4, power.join('\n'));
+  assert.match(power[0]!, /scenario: asleep \(S3\) \(eventsHeld=3, until=12\.000000 s\)$/);
+  assert.match(power[1]!, /scenario: wake \(eventsHeld=3, by=nic0\)$/);
+  assert.ok(
+    power.every((l) => !/\bheld=/.test(l)),
+    power.join('\n'),
+  );
 });

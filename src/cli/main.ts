@@ -39,13 +39,7 @@ import {
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
-import {
-  buildWorld,
-  checkExpectations,
-  injectWindowsProblems,
-  ioctlNameProblems,
-  untilNs,
-} from '../scenario/build.ts';
+import { buildWorld, checkExpectations, ioctlNameProblems, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { nearest, type Scenario } from '../scenario/schema.ts';
@@ -139,16 +133,14 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const named = new Map<string, string>();
   const drivers = await loadDriverModules(withScenarioModules(opts.driver ?? [], raw, file, named), named);
   const text = withCpus(raw, intOption(opts.cpus, '--cpus', 1, maxCpus));
-  const scenario = parseScenarioText(text, file, driverNames(drivers));
-  const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   const until = untilOption(opts.until, '--until');
+  // Every problem of the file at once, the inject windows' among them.
+  const scenario = parseScenarioText(text, file, driverNames(drivers), { injectWindows: { untilNs: until } });
+  const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   // An output file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts);
   const runUntil = untilNs(scenario, { untilNs: until });
-  const never = [
-    ...injectWindowsProblems(scenario, file, runUntil),
-    ...ioctlNameProblems(scenario, file, drivers),
-  ];
+  const never = ioctlNameProblems(scenario, file, drivers);
   if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(opts, {
     scenario,

@@ -356,9 +356,17 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     return this.config;
   }
 
-  /** A vanished NIC answers no configuration cycle: every byte reads 0xFF. */
+  /**
+   * A NIC that left the bus (unplugged, vanished, dead on resume) answers no
+   * configuration cycle: every byte reads 0xFF. Powered down it is in D3hot (or D2),
+   * where PCI keeps configuration space reachable: it reads as in D0, but PMCSR's
+   * PowerState, which says the state (D3cold, power removed, is not modelled).
+   */
   readConfig(offset: number): number {
-    return this.vanished ? 0xff : (this.configSpace()[offset] ?? 0xff);
+    if (this.unplugged) return 0xff;
+    const b = this.configSpace()[offset] ?? 0xff;
+    if (offset !== PciConfig.PM_PMCSR || !this.poweredOff) return b;
+    return (b & ~3) | (this.offState === 'D2' ? 2 : 3);
   }
 
   /**
@@ -366,7 +374,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
    * PME_Status is cleared by writing it with 1; the rest is read-only.
    */
   writeConfig(offset: number, value: number): void {
-    if (this.vanished) return;
+    if (this.unplugged) return;
     const c = this.configSpace();
     if (offset === PciConfig.PM_PMCSR + 1) {
       // Bit 8 (PME_En) is bit 0 of this byte; bit 15 (PME_Status) is bit 7, write 1 to clear.

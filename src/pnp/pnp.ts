@@ -27,6 +27,7 @@ import {
   IRP_MN_START_DEVICE,
   IRP_MN_STOP_DEVICE,
   IRP_MN_SURPRISE_REMOVAL,
+  NTSTATUS_NAMES,
   PNP_DEVICE_FAILED,
   PNP_DEVICE_REMOVED,
   STATUS_SUCCESS,
@@ -207,8 +208,24 @@ export class PnpManager implements EventTarget {
     if (this.irp !== null && !this.irp.completed) {
       return `${irpName(this.irp.minor)} to ${this.irp.device.name} not completed`;
     }
+    // An IRP that completed just before the run stopped: the worker had not taken it up.
+    if (this.irp !== null) {
+      const st = NTSTATUS_NAMES.get(this.irp.status) ?? `0x${(this.irp.status >>> 0).toString(16)}`;
+      return `${irpName(this.irp.minor)} to ${this.irp.device.name} completed (${st}), not yet processed by PnP`;
+    }
     if (this.cur !== null) return `PnP action ${this.cur.kind} on ${this.cur.dev.name} in progress`;
     return null;
+  }
+
+  /**
+   * The IRP the PnP manager has out to `dev`: sent and not completed, or completed and
+   * not yet processed (its worker runs a few steps later), as a summary reports it; null
+   * when there is none.
+   */
+  irpOf(dev: DeviceNode): { name: string; completed: boolean; status: number } | null {
+    const irp = this.irp;
+    if (irp === null || irp.device !== dev) return null;
+    return { name: irpName(irp.minor), completed: irp.completed, status: irp.status };
   }
 
   completeIrp(irp: Irp, status: number, information = 0): void {

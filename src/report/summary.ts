@@ -6,7 +6,7 @@ import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
-import { column, fmtIrql, fmtTime, foldRepeats, problemText, repeatNote } from './format.ts';
+import { column, fmtIrql, fmtTime, foldRepeats, ntStatusName, problemText, repeatNote } from './format.ts';
 import type { RemovalStory } from './removal.ts';
 import { formatTimeline } from './timeline.ts';
 
@@ -25,8 +25,23 @@ export interface SummaryOptions {
   dropped?: number;
 }
 
-/** What Device Manager would say of a device at the end of the run. */
+/**
+ * What Device Manager would say of a device at the end of the run, and the PnP IRP that
+ * was under way to it when the run stopped: a START_DEVICE that completed just before a
+ * bug check leaves the devnode "not started" until the PnP manager takes the completion
+ * up, and the line says so (with the devnode state `!devnode` would show).
+ */
 export function deviceStatusText(d: DeviceSummary): string {
+  const text = deviceState(d);
+  const irp = d.irp;
+  if (irp === null) return text;
+  const start = irp.name === 'IRP_MN_START_DEVICE';
+  if (!irp.completed)
+    return `${text}; ${irp.name} sent, not completed when the run stopped${start ? ' (devnode DeviceNodeStartPending)' : ''}`;
+  return `${text}; ${irp.name} completed (${ntStatusName(irp.status)}), but the run stopped before PnP processed the completion${start ? ' (devnode DeviceNodeStartCompletion)' : ''}`;
+}
+
+function deviceState(d: DeviceSummary): string {
   if (d.status === 'gone') return 'not present (unplugged)';
   if (d.problem !== 0) return problemText[d.problem] ?? `Code ${d.problem}`;
   if (d.status === 'started') return 'working';

@@ -22,7 +22,9 @@ function args(data: Record<string, unknown> | undefined, skip: readonly string[]
   const parts: string[] = [];
   for (const [k, v] of Object.entries(data)) {
     if (skip.includes(k)) continue;
-    parts.push(`${k}=${fmtValue(v)}`);
+    // A length of time in nanoseconds reads as one: `idleNs=2000011000` as `idle=2.000011 s`.
+    if (k.endsWith('Ns') && typeof v === 'number') parts.push(`${k.slice(0, -2)}=${fmtTime(v)}`);
+    else parts.push(`${k}=${fmtValue(v)}`);
   }
   return parts.join(', ');
 }
@@ -284,11 +286,23 @@ interface Line {
   weight: 'data' | 'minor' | 'major';
   /** The event's index in the trace given. */
   index: number;
-  /** For bookkeeping (minor) lines: what the line says but its time, to fold repeats by. */
+  /**
+   * For bookkeeping (minor) lines: what the line says but its time, to fold repeats by;
+   * for an NdisMSleep, its actor, IRQL, depth, length and routine (a wait loop's sleeps
+   * fold into one line with their count and span, whatever CPU each ran on).
+   */
   key: string | null;
+  /** The event's virtual time. */
+  t: number;
   /** For a violation (collect mode): its rule and message but their numbers. */
   violation: string | null;
 }
+
+/**
+ * The start of a sleep's repeat key: consecutive NdisMSleep lines of one actor (a driver
+ * polling its NIC in a loop, a halt waiting for its sends) fold into one.
+ */
+const sleepKey = 'NdisMSleep\0';
 
 /** A violation (collect mode) shows this many times in full; callbacks that only repeat it more often fold. */
 const violationShown = 3;
@@ -357,13 +371,24 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   // lists) shows once, with its count: `repeatAt` is that line in `lines`.
   let repeats = 0;
   const violationsSeen = new Map<string, number>();
+  // Callbacks (collect mode) folded because their only news was a violation shown
+  // `violationShown` times already, and their trace events (with an interrupt held for them).
   let repeatedViolations = 0;
+  let repeatedViolationEvents = 0;
   let repeatKey: string | null = null;
   let repeatAt = -1;
   let repeatCount = 0;
+  // A run of sleeps also says how long it took: from the first line's time to the last's.
+  let repeatFirstT = 0;
+  let repeatLastT = 0;
   const endRepeat = (): void => {
-    if (repeatCount > 0)
-      lines[repeatAt] += c.dim(` (×${(repeatCount + 1).toLocaleString('en-US')} in a row)`);
+    if (repeatCount > 0) {
+      const n = (repeatCount + 1).toLocaleString('en-US');
+      const span = repeatKey?.startsWith(sleepKey)
+        ? ` over ${fmtTime(repeatLastT - repeatFirstT)}, the last at ${fmtTime(repeatLastT)}`
+        : '';
+      lines[repeatAt] += c.dim(` (×${n} in a row${span})`);
+    }
     repeatKey = null;
     repeatCount = 0;
   };
@@ -381,6 +406,7 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       else if (fold && l.key !== null && l.key === repeatKey) {
         repeatCount++;
         repeats++;
+        repeatLastT = l.t;
       } else {
         endRepeat();
         lines.push(l.text);
@@ -388,6 +414,8 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
         if (l.key !== null) {
           repeatKey = l.key;
           repeatAt = lines.length - 1;
+          repeatFirstT = l.t;
+          repeatLastT = l.t;
         }
       }
     }
@@ -421,8 +449,9 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
     for (const l of f)
       if (l.violation !== null) violationsSeen.set(l.violation, (violationsSeen.get(l.violation) ?? 0) + 1);
     if (fold && major && !news) {
+      // Counted apart from the data path: these callbacks are not data-path work.
       repeatedViolations++;
-      folded += f.length + (isr?.length ?? 0);
+      repeatedViolationEvents += f.length + (isr?.length ?? 0);
       isr = null;
       return;
     }
@@ -469,7 +498,13 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
       text: `${c.dim(head)} ${body}`,
       weight: w,
       index: i,
-      key: w === 'minor' ? `${e.cpu} ${e.irql} ${e.actor} ${body}` : null,
+      key:
+        w === 'minor'
+          ? `${e.cpu} ${e.irql} ${e.actor} ${body}`
+          : e.kind === 'ddi' && e.what === 'NdisMSleep'
+            ? `${sleepKey}${e.irql} ${e.actor} ${depth} ${String(e.data?.MicrosecondsToSleep)} ${String(e.data?.thread)} ${String(e.data?.routine)}`
+            : null,
+      t: e.t,
       violation: e.kind === 'violation' ? `${e.what} ${numbersOut(String(e.data?.message ?? ''))}` : null,
     };
     if (e.kind === 'call' && w === 'data' && inData < 0) {
@@ -513,11 +548,19 @@ export function formatTimeline(events: readonly TraceEvent[], o: TimelineOptions
   flushIsr();
   if (frame !== null) emit(frame);
   endRepeat();
-  if (folded > 0 || repeats > 0)
-    lines.push(
-      c.dim(
-        `${''.padStart(14)}  … ${folded.toLocaleString('en-US')} trace events of the data path not shown: sends, receives, their completions, statistics queries that succeeded and the callbacks that only served them${repeatedViolations > 0 ? ` (${repeatedViolations.toLocaleString('en-US')} of those callbacks only broke a rule again that the timeline showed ${violationShown} times already; the summary counts every one)` : ''}${repeats > 0 ? `; ${repeats.toLocaleString('en-US')} more of a line repeated in a row (×N)` : ''} (--datapath shows them)`,
-      ),
+  // The footer: what was left out, each kind under its own name.
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const parts: string[] = [];
+  if (folded > 0)
+    parts.push(
+      `${n(folded)} trace events of the data path not shown: sends, receives, their completions, statistics queries that succeeded and the callbacks that only served them`,
     );
+  if (repeatedViolations > 0)
+    parts.push(
+      `${n(repeatedViolationEvents)} trace events of ${n(repeatedViolations)} callback${repeatedViolations === 1 ? '' : 's'} not shown that only broke a rule again that the timeline showed ${violationShown} times already (the summary counts every one)`,
+    );
+  if (repeats > 0) parts.push(`${n(repeats)} more of a line repeated in a row (×N)`);
+  if (parts.length > 0)
+    lines.push(c.dim(`${''.padStart(14)}  … ${parts.join('; ')} (--datapath shows them)`));
   return lines;
 }

@@ -5,7 +5,6 @@ import { NdisSimUsageError } from '../errors.ts';
 import { magicPacket } from '../hw/simnic.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
-import { fmtTime } from '../report/format.ts';
 import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import {
@@ -17,6 +16,7 @@ import {
   type WorldAction,
   type WorldOptions,
 } from '../world.ts';
+import { injectWindowProblems } from './load.ts';
 import {
   ioctlName,
   ioctlValue,
@@ -267,20 +267,12 @@ export function ioctlNameProblems(s: Scenario, file: string, drivers: readonly D
 }
 
 /**
- * An injected event whose window starts at or after the run's end could never fire:
- * an exploration would pass every seed without it and seem to cover it. Bad input,
- * checked against the run's length (the scenario's `until:`, or --until).
+ * An injected event whose window starts at or after the run's end could never fire
+ * (`injectWindowProblems`, which `parseScenarioText` runs with the schema's checks
+ * when asked to): the same check on a scenario already read.
  */
 export function injectWindowsProblems(s: Scenario, file: string, runUntilNs: number): string[] {
-  const out: string[] = [];
-  s.inject.forEach((x, i) => {
-    const { minNs } = range(x.within);
-    if (minNs >= runUntilNs)
-      out.push(
-        `${file}: inject[${i}].within: expected a window that starts before the run ends at ${fmtTime(runUntilNs)}, got ${x.within}: the event could never happen`,
-      );
-  });
-  return out;
+  return injectWindowProblems(s, file, runUntilNs);
 }
 
 function toInject(x: Scenario['inject'][number]): InjectSpec {

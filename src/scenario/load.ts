@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { nearest, nicInjectKinds, type Scenario, scenarioSchemaFor, show } from './schema.ts';
+import { fmtTime } from '../report/format.ts';
+import { nearest, nicInjectKinds, parseDuration, type Scenario, scenarioSchemaFor, show } from './schema.ts';
 
 /**
  * A path into the scenario as a message shows it: `devices[0].registry.ResetLimit`. A
@@ -29,19 +30,39 @@ export function pathText(path: readonly PropertyKey[]): string {
  * wrappers and refinements.
  */
 function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  type Def = {
-    type: string;
-    shape?: Record<string, z.ZodType>;
-    element?: z.ZodType;
-    innerType?: z.ZodType;
-    valueType?: z.ZodType;
-    in?: z.ZodType;
-  };
-  const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+  const at = schemaAt(schema, path);
+  if (at === null) return [];
+  const d = def(at.schema);
+  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+}
+
+type Def = {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  innerType?: z.ZodType;
+  valueType?: z.ZodType;
+  in?: z.ZodType;
+  checks?: { _zod: { def: { check: string; value?: number; inclusive?: boolean; format?: string } } }[];
+};
+const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/**
+ * The schema at `path` with its wrappers taken off, and the description (`.describe`)
+ * of the first wrapper or the schema itself that has one; null when the path leads
+ * nowhere.
+ */
+function schemaAt(
+  schema: z.ZodType,
+  path: readonly PropertyKey[],
+): { schema: z.ZodType; description: string | undefined } | null {
+  let description: string | undefined;
   const unwrap = (s: z.ZodType): z.ZodType => {
+    description ??= s.description;
     let d = def(s);
     while (d.innerType ?? d.in) {
       s = (d.innerType ?? d.in)!;
+      description ??= s.description;
       d = def(s);
     }
     return s;
@@ -57,17 +78,47 @@ function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
           : d.type === 'record'
             ? d.valueType
             : undefined;
-    if (next === undefined) return [];
+    if (next === undefined) return null;
+    description = undefined;
     s = unwrap(next);
   }
-  const d = def(s);
-  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+  return { schema: s, description };
+}
+
+/**
+ * What a number field takes, from its schema's checks: "a whole number from 1 to 256
+ * (frames that arrive with one interrupt)"; null when the path is no number field.
+ */
+function numberWanted(schema: z.ZodType, path: readonly PropertyKey[]): string | null {
+  const at = schemaAt(schema, path);
+  if (at === null || def(at.schema).type !== 'number') return null;
+  let whole = false;
+  let min: number | null = null;
+  let max: number | null = null;
+  for (const c of def(at.schema).checks ?? []) {
+    const k = c._zod.def;
+    if (k.check === 'number_format' && (k.format === 'safeint' || k.format === 'int32')) whole = true;
+    else if (k.check === 'greater_than' && k.value !== undefined) min = k.value + (k.inclusive ? 0 : 1);
+    else if (k.check === 'less_than' && k.value !== undefined) max = k.value - (k.inclusive ? 0 : 1);
+  }
+  const range =
+    min !== null && max !== null
+      ? ` from ${min} to ${max}`
+      : min !== null
+        ? ` of at least ${min}`
+        : max !== null
+          ? ` of at most ${max}`
+          : '';
+  return `${whole ? 'a whole number' : 'a number'}${range}${at.description ? ` (${at.description})` : ''}`;
 }
 
 export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   switch (i.code) {
-    case 'invalid_type':
-      return `expected ${i.expected}, got ${show(i.input)}`;
+    case 'invalid_type': {
+      // A number field says what it takes: whole or not, its range, its unit.
+      const wanted = i.expected === 'number' || i.expected === 'int' ? numberWanted(schema, i.path) : null;
+      return `expected ${wanted ?? i.expected}, got ${show(i.input)}`;
+    }
     case 'unrecognized_keys': {
       // An injected event has no fixed time: each run draws it (the field an action has
       // is not the one meant, whatever its spelling is near).
@@ -222,19 +273,68 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
   return out;
 }
 
-/** Validates parsed data; throws InputError with one line per problem. */
-export function validateScenario(data: unknown, file: string, drivers: readonly string[]): Scenario {
+/**
+ * An injected event whose window starts at or after the run's end could never fire:
+ * an exploration would pass every seed without it and seem to cover it. Checked on the
+ * raw data, so that it is reported with the schema's problems (an entry whose window
+ * does not read as one is the schema's to report). `untilNs`: the run's end (--until),
+ * else the scenario's `until:` (30 s when it has none); one that does not read as a
+ * duration leaves the check out.
+ */
+export function injectWindowProblems(data: unknown, file: string, untilNs?: number): string[] {
+  const out: string[] = [];
+  const d = data as { inject?: unknown; until?: unknown } | null;
+  if (typeof d !== 'object' || d === null || !Array.isArray(d.inject)) return out;
+  const end = untilNs ?? parseDuration(d.until ?? '30s');
+  if (end === null) return out;
+  d.inject.forEach((x: unknown, i) => {
+    const within = (x as { within?: unknown } | null)?.within;
+    if (typeof within !== 'string') return;
+    const parts = within.split('..');
+    const from = parts.length === 2 ? parseDuration(parts[0]) : null;
+    if (from !== null && from >= end)
+      out.push(
+        `${file}: inject[${i}].within: expected a window that starts before the run ends at ${fmtTime(end)}, got ${within}: the event could never happen`,
+      );
+  });
+  return out;
+}
+
+/** What `validateScenario` checks besides the scenario itself. */
+export interface ValidateOptions {
+  /**
+   * Check that every inject window starts before the run ends: at `untilNs` (--until),
+   * or at the scenario's `until:`. A run or an exploration asks for it; a library
+   * caller (or the shrinker, which may shorten `until:`) need not.
+   */
+  injectWindows?: { untilNs?: number | undefined };
+}
+
+/** Validates parsed data; throws InputError with one line per problem, all of them at once. */
+export function validateScenario(
+  data: unknown,
+  file: string,
+  drivers: readonly string[],
+  o: ValidateOptions = {},
+): Scenario {
   const schema = scenarioSchemaFor(drivers);
   const r = schema.safeParse(data, { reportInput: true });
   const problems = r.success
     ? []
     : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i, schema)}`);
   for (const p of crossCheck(data, drivers)) problems.push(`${file}: ${p.path}: ${p.message}`);
+  if (o.injectWindows !== undefined)
+    problems.push(...injectWindowProblems(data, file, o.injectWindows.untilNs));
   if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
 }
 
-export function parseScenarioText(text: string, file: string, drivers: readonly string[]): Scenario {
+export function parseScenarioText(
+  text: string,
+  file: string,
+  drivers: readonly string[],
+  o: ValidateOptions = {},
+): Scenario {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new InputError(
@@ -251,7 +351,7 @@ export function parseScenarioText(text: string, file: string, drivers: readonly 
     // The parser's own limits, e.g. too many alias expansions (a "billion laughs").
     throw new InputError([`${file}: ${e instanceof Error ? e.message : String(e)}`]);
   }
-  return validateScenario(data, file, drivers);
+  return validateScenario(data, file, drivers, o);
 }
 
 /** A scenario file's text; a file that cannot be read is bad input. */

@@ -151,16 +151,28 @@ export const faultsSchema = z.strictObject({
 
 const trafficSchema = z.strictObject({
   /** Frames per second sent on each binding while it runs. */
-  rate: z.number().nonnegative().max(10_000_000),
-  frameBytes: z.number().int().min(14).max(9014).default(trafficDefaults.frameBytes),
+  rate: z.number().nonnegative().max(10_000_000).describe('frames per second on each binding'),
+  frameBytes: z.number().int().min(14).max(9014).describe('bytes').default(trafficDefaults.frameBytes),
   /** How long received NBLs are held before they are returned. */
   returnDelay: duration.default(trafficDefaults.returnDelayNs),
   /** Period of OID_GEN_STATISTICS queries (0: none). */
   statisticsEvery: duration.default(trafficDefaults.statisticsEveryNs),
   /** NBLs chained in each NdisSendNetBufferLists call. */
-  nblsPerSend: z.number().int().min(1).max(64).default(trafficDefaults.nblsPerSend),
+  nblsPerSend: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .describe('NBLs a send chains')
+    .default(trafficDefaults.nblsPerSend),
   /** NET_BUFFERs (frames) in each NBL. */
-  netBuffersPerNbl: z.number().int().min(1).max(64).default(trafficDefaults.netBuffersPerNbl),
+  netBuffersPerNbl: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .describe('NET_BUFFERs in each NBL')
+    .default(trafficDefaults.netBuffersPerNbl),
   /** The IRQL of the sends: dispatch, passive, or explore (drawn per send). */
   sendIrql: z.enum(['dispatch', 'passive', 'explore']).default(trafficDefaults.sendIrql),
 });
@@ -184,11 +196,11 @@ const frameBytesOrRange = z.custom<number | string>((v) => parseFrameBytes(v) !=
 
 const wireSchema = z.strictObject({
   /** Frames per second arriving from the wire. */
-  rxRate: z.number().nonnegative().max(10_000_000).default(0),
+  rxRate: z.number().nonnegative().max(10_000_000).describe('frames per second').default(0),
   /** A size, or a range "a..b": each frame's size is then drawn from it by a fixed hash of its number. */
   frameBytes: frameBytesOrRange.default(512),
   /** Frames that arrive back to back with one interrupt (a train); the rate counts frames. */
-  burst: z.number().int().min(1).max(256).default(1),
+  burst: z.number().int().min(1).max(256).describe('frames that arrive with one interrupt').default(1),
 });
 
 export const protocolSchema = z.strictObject({

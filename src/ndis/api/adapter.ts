@@ -1289,6 +1289,8 @@ function busAccess(
   if (space === null || WhichSpace !== PCI_WHICHSPACE_CONFIG || !Number.isInteger(Offset) || Offset < 0)
     return null;
   const count = Math.max(0, Math.min(Length, space.configBytes - Offset));
-  if (n.trace.on) n.traceDdi(ddi, b, { Offset, Length, result: count });
+  // The offset in hex, as PCI registers are named (0x34 the capabilities pointer, not 52).
+  if (n.trace.on)
+    n.traceDdi(ddi, b, { Offset: `0x${Offset.toString(16).toUpperCase()}`, Length, result: count });
   return { space, count };
 }
