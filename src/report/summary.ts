@@ -77,7 +77,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   out.push(
     c.bold('Summary') +
       c.dim(
-        `  ${o.seedLabel ?? 'seed'} ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} events, ${r.decisions} decisions`,
+        `  ${o.seedLabel ?? 'seed'} ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} queue events, ${r.decisions} decisions`,
       ),
   );
   // Name and driver columns as wide as their widest entry (8 and 12 at least, at most
