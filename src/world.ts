@@ -146,7 +146,11 @@ export type InjectedEvent =
   | { kind: 'sleep'; state: SystemSleepState; durationNs: number }
   | { kind: 'hang' | 'vanish'; device: string }
   /** The link goes down, and up again `forNs` later (null: it stays down). */
-  | { kind: 'link-down'; device: string; forNs: number | null };
+  | { kind: 'link-down'; device: string; forNs: number | null }
+  /** The device signals a wake (as the `wake-signal` action). */
+  | { kind: 'wake-signal'; device: string }
+  /** A frame with these bytes reaches the device's SimNic from the wire (as the `frame` action). */
+  | { kind: 'frame'; device: string; data: Uint8Array };
 
 export interface InjectSpec {
   event: InjectedEvent;
@@ -689,7 +693,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       );
     const e = spec.event;
     // Checked now, not when it fires: a wrong name is the caller's mistake either way.
-    if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down') this.nic(e.device);
+    if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down' || e.kind === 'frame')
+      this.nic(e.device);
     else if (e.kind !== 'sleep') this.deviceEntry('World.inject', e.device);
     const m = this.machine;
     const what = e.kind === 'sleep' ? 'inject sleep' : `inject ${e.kind} ${e.device}`;
@@ -722,6 +727,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         break;
       case 'sleep':
         this.at(atNs, { kind: 'sleep', state: e.state, durationNs: e.durationNs });
+        break;
+      case 'frame':
+        this.at(atNs, { kind: 'frame', device: e.device, data: e.data });
         break;
       default:
         this.at(atNs, { kind: e.kind, device: e.device });

@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { pmnic } from '../examples/pmnic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError, NdisSimUsageError } from '../src/errors.ts';
 import { deviationHorizon, exploreSeeds, runOnce, shrink } from '../src/explore/explore.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
+import { exploreScenario } from '../src/scenario.ts';
 import { ChoiceSite, FixedStrategy } from '../src/sim/choice.ts';
 import { ns } from '../src/sim/limits.ts';
 
@@ -151,7 +153,7 @@ inject:
   - { do: remove, device: nic0, within: 0s..1s, for: 1s, state: S4 }
 `),
     [
-      'inject.test.yaml: inject[0].do: expected one of surprise-remove, remove, disable, stop, sleep, hang, vanish, link-down, got "explode"',
+      'inject.test.yaml: inject[0].do: expected one of surprise-remove, remove, disable, stop, sleep, hang, vanish, link-down, wake-signal, frame, got "explode"',
       'inject.test.yaml: inject[1].device: expected the device "hang" acts on, got nothing',
       'inject.test.yaml: inject[2].device: expected no device for "sleep", got "nic0"',
       'inject.test.yaml: inject[3].within: expected a range of durations such as "1s..3s" (low first), got "1s..0s"',
@@ -273,5 +275,137 @@ inject:
   assert.match(
     readFileSync('README.md', 'utf8'),
     /For a scenario with `inject:`, use\s+random only: the simplest schedule draws no injected event/,
+  );
+});
+
+/**
+ * pmnic sleeps at 1 s for 1 s; the system is asleep (nic0 in D3, its wake-up filters
+ * armed) a little under half a millisecond later, when exactly depends on the seed's
+ * schedule. An injected magic packet drawn within 1 s..1.001 s comes before D3 in some
+ * seeds (received, or dropped once the NIC has stopped receiving) and in D3 in others,
+ * where it matches the magic-packet filter and wakes the system early.
+ */
+const wakeRace = `
+until: 3s
+devices:
+  - { name: nic0, driver: pmnic }
+actions:
+  - { at: 1s, do: sleep, state: S3, for: 1s }
+inject:
+  - { do: frame, device: nic0, magic: '02:50:4d:00:00:01', within: 1s..1001ms, chance: 100% }
+`;
+
+test('inject frame: a magic packet drawn around the moment the NIC enters D3 wakes the system in some seeds and not in others (low-power-for-wake-on-lan, R5.8)', () => {
+  const s = parseScenarioText(wakeRace, 'wake-race.yaml', [...driverNames(), pmnic.name]);
+  const setup = { scenario: s, drivers: [pmnic], untilNs: untilNs(s), verifier: 'bugcheck' as const };
+  const outcomes = new Map<string, number>();
+  for (let seed = 1; seed <= 12; seed++) {
+    const r = runOnce(setup, seed, { record: true, trace: true });
+    assert.equal(r.result.verdict, 'ok', `seed ${seed}: ${r.result.message}`);
+    const ev = r.world.trace.events;
+    const frame = ev.find((e) => e.kind === 'action' && e.what === 'frame');
+    assert.ok(
+      frame !== undefined && frame.t >= 1 * ns.s && frame.t <= 1.001 * ns.s,
+      `seed ${seed}: ${frame?.t}`,
+    );
+    // The explorer's note on the draw names the kind, the device and the time.
+    const note = r.world.decisions().find((d) => d.note?.startsWith('inject frame nic0 at'))?.note;
+    assert.equal(note, `inject frame nic0 at ${(frame.t / ns.s).toFixed(6)} s`);
+    const wake = ev.find((e) => e.what === 'wake')!;
+    const woke = frame.data?.got === 'woke the NIC: magic packet (MAG)';
+    // Woken by the frame: at once and by nic0; else the sleep runs its second.
+    assert.deepEqual(
+      [wake.t, wake.data?.by],
+      woke ? [frame.t, 'nic0'] : [2 * ns.s, undefined],
+      `seed ${seed}`,
+    );
+    assert.equal(r.world.nic('nic0').wakes, woke ? 1 : 0);
+    const k = woke ? 'woke' : String(frame.data?.got);
+    outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+  }
+  assert.ok((outcomes.get('woke') ?? 0) > 0, JSON.stringify([...outcomes]));
+  assert.ok(outcomes.size > 1 && (outcomes.get('woke') ?? 0) < 12, JSON.stringify([...outcomes]));
+});
+
+test('explore: seeds whose injected magic packet wakes the system fail `wakes: 0`; the shrunk failure keeps the frame, its note and entry in the replay file; the other injection is dropped', async () => {
+  const text = `${wakeRace.replace('chance: 100%', 'chance: 50%')}  - { do: link-down, device: nic0, within: 2500ms..2600ms, for: 10ms }
+expect:
+  devices:
+    nic0: { wakes: 0 }
+`;
+  const r = await exploreScenario('wake-race.yaml', { text, drivers: [pmnic], runs: 30, shrinkRuns: 300 });
+  assert.equal(r.failures.length, 1, r.text);
+  const f = r.failures[0]!;
+  assert.equal(f.signature, 'expect devices.nic0.wakes>0');
+  assert.ok(f.seeds.length > 1 && f.seeds.length < 20, `${f.seeds.length} of 30 seeds woke`);
+  // Of the draws only the frame's "yes" is left: the link-down's went, and the frame's
+  // time went to its window's start once the scenario's reduction moved the sleep early
+  // (it is then asleep at 1 s, and the frame wakes it).
+  assert.deepEqual(
+    f.shrunk!.choices.map((c) => [c.site, c.note]),
+    [['Fault', 'inject frame nic0: yes']],
+    r.text,
+  );
+  assert.match(r.text, /took out inject\[1\]/);
+  const replayed = String(JSON.parse(f.replayText).scenario.text);
+  assert.match(replayed, /do: frame,\s+device: nic0,\s+magic: '02:50:4d:00:00:01',\s+within: 1s..1001ms/);
+  assert.doesNotMatch(replayed, /link-down/, 'the scenario was shrunk too');
+});
+
+test('inject wake-signal: a device armed for wake signals during the sleep and the system wakes at once (R5.8)', () => {
+  const s = parseScenarioText(
+    `
+until: 3s
+devices:
+  - { name: nic0, driver: pmnic }
+actions:
+  - { at: 1s, do: sleep, state: S3, for: 1s }
+inject:
+  - { do: wake-signal, device: nic0, within: 1500ms..1500ms, chance: 100% }
+`,
+    'wake-signal.yaml',
+    [...driverNames(), pmnic.name],
+  );
+  const w = buildWorld(s, { seed: 1, drivers: [pmnic] });
+  w.run(untilNs(s));
+  const wake = w.trace.events.find((e) => e.what === 'wake')!;
+  assert.deepEqual([wake.t, wake.data?.by], [1.5 * ns.s, 'nic0']);
+  assert.equal(w.nic('nic0').wakes, 1);
+});
+
+test('inject frame and wake-signal: bad entries, each with its field, as the frame action reports them', () => {
+  assert.deepEqual(
+    problems(`${base}
+inject:
+  - { do: wake-signal, within: 0s..1s }
+  - { do: frame, within: 0s..1s, magic: '02:50:4d:00:00:01' }
+  - { do: frame, device: nic0, within: 0s..1s, magic: '02:50:4d:00:00:01', data: [1, 2] }
+  - { do: frame, device: nic0, within: 0s..1s }
+  - { do: frame, device: nic0, within: 0s..1s, data: [1, 2, 3] }
+  - { do: frame, device: nic0, within: 0s..1s, magic: '02:50:4d' }
+  - { do: sleep, within: 0s..1s, magic: '02:50:4d:00:00:01' }
+  - { do: wake-signal, device: nic0, within: 0s..1s, data: [1] }
+`),
+    [
+      'inject.test.yaml: inject[0].device: expected the device "wake-signal" acts on, got nothing',
+      'inject.test.yaml: inject[1].device: expected the device "frame" acts on, got nothing',
+      'inject.test.yaml: inject[2].data: expected one of magic (a magic packet for a station address) or data (the frame\'s bytes) for "frame", got both',
+      'inject.test.yaml: inject[3].magic: expected one of magic (a magic packet for a station address) or data (the frame\'s bytes) for "frame", got neither',
+      'inject.test.yaml: inject[4].data: expected an Ethernet frame of 14 to 1514 bytes (destination, source, type, payload) for "frame", got 3 bytes',
+      'inject.test.yaml: inject[5].magic: expected a station address such as "02:50:4d:00:00:01", got "02:50:4d"',
+      'inject.test.yaml: inject[6].magic: expected magic only with frame, got it with "sleep"',
+      'inject.test.yaml: inject[7].data: expected data only with frame, got it with "wake-signal"',
+    ],
+  );
+  assert.deepEqual(
+    problems(`
+devices:
+  - { name: v0, driver: vmini, hardware: none }
+inject:
+  - { do: frame, device: v0, within: 0s..1s, magic: '02:50:4d:00:00:01' }
+`),
+    [
+      'inject.test.yaml: inject[0].device: expected a device with a SimNic for "frame", got "v0" (hardware: none)',
+    ],
   );
 });

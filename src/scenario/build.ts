@@ -285,8 +285,17 @@ function toInject(x: Scenario['inject'][number]): InjectSpec {
       ? { kind: 'sleep', state: x.state ?? 'S3', durationNs: dur(x.for ?? '1s') }
       : x.do === 'link-down'
         ? { kind: 'link-down', device, forNs: x.for === undefined ? null : dur(x.for) }
-        : { kind: x.do, device };
+        : x.do === 'frame'
+          ? { kind: 'frame', device, data: frameData(x) }
+          : { kind: x.do, device };
   return { event, fromNs: minNs, toNs: maxNs, chance };
+}
+
+/** A `frame`'s bytes (an action's or an injected one's): a magic packet for `magic`, else `data`. */
+function frameData(a: { magic?: string | undefined; data?: readonly number[] | undefined }): Uint8Array {
+  return a.magic === undefined
+    ? Uint8Array.from(a.data ?? [])
+    : magicPacket(a.magic.split(/[:-]/).map((h) => Number.parseInt(h, 16)));
 }
 
 /** An application request's repetition: `every` and `times`, as World's ioctl, read and write take them. */
@@ -346,14 +355,7 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
     case 'write':
       return { kind: 'write', handle: a.handle ?? '', data: a.data ?? [], ...repeats(a) };
     case 'frame':
-      return {
-        kind: 'frame',
-        device,
-        data:
-          a.magic === undefined
-            ? Uint8Array.from(a.data ?? [])
-            : magicPacket(a.magic.split(/[:-]/).map((h) => Number.parseInt(h, 16))),
-      };
+      return { kind: 'frame', device, data: frameData(a) };
     case 'remove':
     case 'disable':
     case 'stop':

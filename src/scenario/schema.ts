@@ -125,6 +125,35 @@ const buffer = z
   })
   .transform((v) => bufferBytes(v) as number[]);
 
+/** A station (MAC) address, as `frame`'s `magic` takes it. */
+const stationAddress = z.string().regex(/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i, {
+  error: (iss) => `expected a station address such as "02:50:4d:00:00:01", got ${show(iss.input)}`,
+});
+
+/**
+ * A `frame` (an action, or an injected event) gives its bytes one way: `magic` (a magic
+ * packet for a station address) or `data` (an Ethernet frame of 14 to 1514 bytes).
+ */
+function frameProblems(
+  a: { data?: readonly number[] | undefined; magic?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if ((a.data === undefined) === (a.magic === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: [a.data === undefined ? 'magic' : 'data'],
+      message:
+        'expected one of magic (a magic packet for a station address) or data (the frame\'s bytes) for "frame", got ' +
+        (a.data === undefined ? 'neither' : 'both'),
+    });
+  else if (a.data !== undefined && (a.data.length < 14 || a.data.length > 1514))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data'],
+      message: `expected an Ethernet frame of 14 to 1514 bytes (destination, source, type, payload) for "frame", got ${a.data.length} bytes`,
+    });
+}
+
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, {
   error: (iss) =>
     `expected a name of letters, digits, - or _ (up to 32, starting with a letter), got ${show(iss.input)}`,
@@ -554,12 +583,7 @@ export const actionSchema = z
     /** `write`: the bytes WriteFile gives (as `input`); `frame`: the frame's bytes, from its destination address on. */
     data: buffer.optional(),
     /** `frame`: a magic packet for this station address ("02:50:4d:00:00:01"), instead of `data`. */
-    magic: z
-      .string()
-      .regex(/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i, {
-        error: (iss) => `expected a station address such as "02:50:4d:00:00:01", got ${show(iss.input)}`,
-      })
-      .optional(),
+    magic: stationAddress.optional(),
     /** `ioctl`, `read`, `write`: send it again every so often (until the run ends, or `times` in all). */
     every: duration.optional(),
     /** `ioctl`, `read`, `write` with `every`: how many requests in all. */
@@ -699,20 +723,7 @@ export const actionSchema = z
           });
       }
     } else if (a.do === 'frame') {
-      if ((a.data === undefined) === (a.magic === undefined))
-        ctx.addIssue({
-          code: 'custom',
-          path: [a.data === undefined ? 'magic' : 'data'],
-          message:
-            'expected one of magic (a magic packet for a station address) or data (the frame\'s bytes) for "frame", got ' +
-            (a.data === undefined ? 'neither' : 'both'),
-        });
-      else if (a.data !== undefined && (a.data.length < 14 || a.data.length > 1514))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['data'],
-          message: `expected an Ethernet frame of 14 to 1514 bytes (destination, source, type, payload) for "frame", got ${a.data.length} bytes`,
-        });
+      frameProblems(a, ctx);
       const extra = appFields.filter((f) => f !== 'data' && a[f] !== undefined);
       if (extra.length > 0)
         ctx.addIssue({
@@ -786,7 +797,11 @@ export const actionSchema = z
     }
   });
 
-/** What `inject:` may inject: PnP and power events, and SimNic faults. */
+/**
+ * What `inject:` may inject: PnP and power events, SimNic faults, and a device's wake:
+ * its wake signal, or a frame from the wire (a magic packet, a pattern) its wake-up
+ * filters may match.
+ */
 export const injectKinds = [
   'surprise-remove',
   'remove',
@@ -796,10 +811,12 @@ export const injectKinds = [
   'hang',
   'vanish',
   'link-down',
+  'wake-signal',
+  'frame',
 ] as const;
 
 /** The kinds that act on a SimNic, so their device must have one. */
-export const nicInjectKinds: readonly string[] = ['hang', 'vanish', 'link-down'];
+export const nicInjectKinds: readonly string[] = ['hang', 'vanish', 'link-down', 'frame'];
 
 /**
  * An event the run may or may not get: with probability `chance` (default 50 %), at a
@@ -820,8 +837,22 @@ export const injectSchema = z
     for: duration.optional(),
     /** `sleep`: the sleeping state (default S3). */
     state: z.enum(['S3', 'S4']).optional(),
+    /** `frame`: a magic packet for this station address, instead of `data`. */
+    magic: stationAddress.optional(),
+    /** `frame`: the frame's bytes, from its destination address on. */
+    data: buffer.optional(),
   })
   .superRefine((a, ctx) => {
+    if (a.do === 'frame') frameProblems(a, ctx);
+    else {
+      const given = (['magic', 'data'] as const).filter((f) => a[f] !== undefined);
+      if (given.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [given[0]!],
+          message: `expected ${given.join(' and ')} only with frame, got it with "${a.do}"`,
+        });
+    }
     if (a.do === 'sleep' && a.device !== undefined)
       ctx.addIssue({
         code: 'custom',
