@@ -3,7 +3,10 @@
 // explorer's shrinking takes out what a failure does not need.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { pmnic } from '../examples/pmnic.ts';
 import { driverNames } from '../src/drivers/index.ts';
@@ -408,4 +411,24 @@ inject:
       'inject.test.yaml: inject[0].device: expected a device with a SimNic for "frame", got "v0" (hardware: none)',
     ],
   );
+  // `ndis-sim explore` says so, file and field first, and exits 2.
+  const dir = mkdtempSync(join(tmpdir(), 'inject-frame-'));
+  try {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      `${base}inject:\n  - { do: frame, device: nic0, within: 0s..1s, magic: '02:50:4d:00:00:01', data: [1, 2] }\n`,
+    );
+    const r = spawnSync(process.execPath, ['bin/ndis-sim.js', 'explore', file, '--runs', '2'], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      `${file}: inject[0].data: expected one of magic (a magic packet for a station address) or data (the frame's bytes) for "frame", got both`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
