@@ -432,3 +432,40 @@ inject:
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('inject wake-signal: drawn before or during a selective suspend, it does nothing or makes NDIS cancel the idle notification (MiniportCancelIdleNotification, R5.8)', () => {
+  const s = parseScenarioText(
+    `
+until: 5s
+devices:
+  - { name: nic0, driver: pmnic, registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 2 } }
+inject:
+  - { do: wake-signal, device: nic0, within: 0s..4s, chance: 100% }
+`,
+    'ss-wake.yaml',
+    [...driverNames(), pmnic.name],
+  );
+  let before = 0;
+  let during = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const w = buildWorld(s, { seed, drivers: [pmnic] });
+    const r = w.run(untilNs(s));
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message}`);
+    const ev = w.trace.events;
+    const signal = ev.find((e) => e.kind === 'action' && e.what === 'wake-signal')!;
+    // The idle timeout (2 s) puts the idle adapter into selective suspend a little after 2 s.
+    const idle = ev.find((e) => e.what === 'MiniportIdleNotification')!;
+    const cancel = ev.find((e) => e.what === 'MiniportCancelIdleNotification');
+    if (signal.t < idle.t) {
+      before++;
+      assert.equal(cancel, undefined, `seed ${seed}: a signal at ${signal.t} before the suspend`);
+    } else {
+      during++;
+      assert.ok(
+        cancel !== undefined && cancel.t - signal.t < 1 * ns.ms,
+        `seed ${seed}: ${cancel?.t} after ${signal.t}`,
+      );
+    }
+  }
+  assert.ok(before > 0 && during > 0, `${before} before, ${during} during`);
+});
