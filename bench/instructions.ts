@@ -10,13 +10,13 @@
 // figure is the median of three counts, against a recompile in the measured runs.
 // The lifecycle and bare-loop counts also simulate the caches, for the
 // instruction-cache misses that make the wall-clock ratio trail the instruction
-// ratio. Needs valgrind; takes about twelve minutes of CPU time, spread over the cores.
+// ratio. Needs valgrind; takes about twelve minutes, best on a machine doing nothing else.
 //
 // Run as a child of itself: `node dist/bench/instructions.js <workload> <warm-up> <n>`.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, hostname, tmpdir, uptime } from 'node:os';
+import { hostname, tmpdir, uptime } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../src/scenario/schema.ts';
@@ -67,8 +67,6 @@ interface Counts {
  * Counts per unit of `w` after `warm` units of warm-up, over `n` units. With `cache`,
  * callgrind also simulates the caches (its default model of this machine's: a
  * first-level instruction cache of 32 KB), which makes the run about a third slower.
- * Counts do not depend on what else the machine runs, so the counts run side by side,
- * one per core.
  */
 async function perUnit(w: Workload, warm: number, n: number, cache: boolean): Promise<Counts> {
   const self = fileURLToPath(import.meta.url);
@@ -130,23 +128,20 @@ interface Job {
   cache: boolean;
 }
 
-/** Runs the jobs `width` at a time, saying on stderr as each one ends; results in job order. */
-async function runAll(jobs: readonly Job[], width: number): Promise<Counts[]> {
-  const out: Counts[] = new Array(jobs.length);
-  let next = 0;
-  let done = 0;
+/**
+ * Runs the jobs one after another, saying on stderr as each one ends; results in job
+ * order. Not side by side: two callgrind runs of the same bare loop at once counted 464
+ * and 1,548 instructions an event, as the one that ran slower by the clock got
+ * collections or compilations that V8 times by the clock even with --predictable.
+ */
+async function runAll(jobs: readonly Job[]): Promise<Counts[]> {
+  const out: Counts[] = [];
   const t0 = performance.now();
-  const lane = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const i = next++;
-      const j = jobs[i]!;
-      out[i] = await perUnit(j.w, j.warm, j.n, j.cache);
-      done++;
-      const s = ((performance.now() - t0) / 1000).toFixed(0);
-      process.stderr.write(`  counted ${j.w} (${done} of ${jobs.length}, ${s} s)\n`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, lane));
+  for (const [i, j] of jobs.entries()) {
+    out.push(await perUnit(j.w, j.warm, j.n, j.cache));
+    const s = ((performance.now() - t0) / 1000).toFixed(0);
+    process.stderr.write(`  counted ${j.w} (${i + 1} of ${jobs.length}, ${s} s)\n`);
+  }
   return out;
 }
 
@@ -160,8 +155,6 @@ if (workload !== undefined) {
   console.log('bench:instructions needs valgrind (Debian: apt install valgrind).');
   process.exitCode = 1;
 } else {
-  // Not top-level await: a module that awaits at its top level runs its body as an
-  // async function, which changes how the JIT treats the children's measured loops too.
   void measure();
 }
 
@@ -182,12 +175,8 @@ async function measure(): Promise<void> {
     { w: 'reset-storm', warm: 3000, n: 1000, cache: false },
     { w: 'bare-event', warm: 99_000, n: 99_000, cache: true },
   ];
-  const width = availableParallelism();
-  process.stderr.write(`bench:instructions: ${kinds.length * 3} callgrind runs, ${width} at a time\n`);
-  const counts = await runAll(
-    kinds.flatMap((k) => [k, k, k]),
-    width,
-  );
+  process.stderr.write(`bench:instructions: ${kinds.length * 3} callgrind runs, one at a time\n`);
+  const counts = await runAll(kinds.flatMap((k) => [k, k, k]));
   const median = (k: number): Counts => {
     const three = counts.slice(3 * k, 3 * k + 3).sort((a, b) => a.instructions - b.instructions);
     return three[1]!;
