@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pmHooks, rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
+import { pmHooks, rxNbl, rxPool, setPowerState, workItem } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { variantOfMonitorLwf, withDirectOidForwarding } from '../src/drivers/lwf.ts';
 import type { InputError } from '../src/errors.ts';
@@ -42,7 +42,6 @@ import {
   type NET_BUFFER_LIST,
   OID_GEN_STATISTICS,
   OID_PM_PARAMETERS,
-  OID_PNP_SET_POWER,
   OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA,
   World,
 } from '../src/index.ts';
@@ -77,10 +76,7 @@ test('R1.7 a NO_PAUSE_ON_SUSPEND adapter back from a system sleep may indicate r
     },
     returnNbls: () => {},
     oid: (a, req) => {
-      const d = req.DATA.SET_INFORMATION;
-      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
-        return NDIS_STATUS_SUCCESS;
-      if (d.InformationBuffer !== NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
+      if (setPowerState(req) !== NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
       NdisQueueIoWorkItem(
         a.state.work as NDIS_HANDLE,
         (x: TestAdapter) => {
@@ -369,12 +365,8 @@ test('a wake signal from an armed device that is in D3 while another adapter sti
   const slow = scriptedDriver('slow-d3', {
     ...pmHooks({
       oid: (a, req) => {
-        const d = req.DATA.SET_INFORMATION;
-        if (
-          req.RequestType === NdisRequestSetInformation &&
-          d.Oid === OID_PNP_SET_POWER &&
-          d.InformationBuffer !== NdisDeviceStateD0
-        ) {
+        const state = setPowerState(req);
+        if (state !== null && state !== NdisDeviceStateD0) {
           after(a, 1500, (x) => NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS));
           return NDIS_STATUS_PENDING;
         }

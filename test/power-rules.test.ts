@@ -4,12 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pmHooks, ssHooks } from '../src/drivers/buggy/kit.ts';
+import { pmHooks, setPowerState, ssHooks } from '../src/drivers/buggy/kit.ts';
 import { echoProtocol } from '../src/drivers/echo-proto.ts';
 import {
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
-  type NDIS_OID_REQUEST,
   NDIS_PACKET_TYPE_DIRECTED,
   NDIS_STATUS_LOW_POWER_STATE,
   NDIS_STATUS_NOT_ACCEPTED,
@@ -28,7 +27,6 @@ import {
   NdisMSleep,
   NdisQueueIoWorkItem,
   NdisReadRegisterUlong,
-  NdisRequestSetInformation,
   NdisSetTimerObject,
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -48,13 +46,6 @@ import {
 import { is, ns, testWorld } from './helpers/world.ts';
 
 const sleepAt = 1 * ns.s;
-
-/** The state of an OID_PNP_SET_POWER set request, or null for any other request. */
-function setPowerState(req: NDIS_OID_REQUEST): number | null {
-  const d = req.DATA.SET_INFORMATION;
-  if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER) return null;
-  return d.InformationBuffer as number;
-}
 
 function run(name: string, hooks: Hooks, extra: { atNs: number; action: WorldAction }[] = []) {
   const w = testWorld({

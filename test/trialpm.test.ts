@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { pmnic, pmnicBugs } from '../examples/pmnic.ts';
-import { pmHooks, rxNbl, rxPool, ssHooks, workItem } from '../src/drivers/buggy/kit.ts';
+import { pmHooks, rxNbl, rxPool, setPowerState, ssHooks, workItem } from '../src/drivers/buggy/kit.ts';
 import {
   type DriverModule,
   type NDIS_HANDLE,
@@ -347,10 +347,7 @@ test('SimNic: a PCI power management capability; a wake signal while powered dow
       return NDIS_STATUS_SUCCESS;
     },
     oid: (a, req) => {
-      const d = req.DATA.SET_INFORMATION;
-      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
-        return NDIS_STATUS_SUCCESS;
-      if (d.InformationBuffer !== NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
+      if (setPowerState(req) !== NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
       const v = readPmcsr(a);
       seen.push(`D0: PME_Status ${(v >> 15) & 1}`);
       if (v & 0x8000) {
@@ -429,12 +426,7 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
   const drv = scriptedDriver('wake-reason-no-buffer', {
     ...pmHooks(),
     oid: (a, req) => {
-      const d = req.DATA.SET_INFORMATION;
-      if (
-        req.RequestType === NdisRequestSetInformation &&
-        d.Oid === OID_PNP_SET_POWER &&
-        d.InformationBuffer === NdisDeviceStateD0
-      )
+      if (setPowerState(req) === NdisDeviceStateD0)
         NdisMIndicateStatusEx(a.handle, {
           Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
           SourceHandle: a.handle,
@@ -555,10 +547,7 @@ test('NdisSim_ReceiveNotAllowed (R1.7): a NO_PAUSE_ON_SUSPEND adapter that indic
       },
       returnNbls: () => {},
       oid: (a, req) => {
-        const d = req.DATA.SET_INFORMATION;
-        if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
-          return NDIS_STATUS_SUCCESS;
-        if (d.InformationBuffer !== NdisDeviceStateD3) return NDIS_STATUS_SUCCESS;
+        if (setPowerState(req) !== NdisDeviceStateD3) return NDIS_STATUS_SUCCESS;
         // The work item flushes the last frame of the receive ring, and completes the
         // request before (the mistake) or after it.
         NdisQueueIoWorkItem(
@@ -654,11 +643,10 @@ function wolDriver(name: string, program: (a: TestAdapter) => void, seen: string
     registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
     generalAttributes: pmCaps(NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED),
     oid: (a, req) => {
-      const d = req.DATA.SET_INFORMATION;
-      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
-        return NDIS_STATUS_SUCCESS;
+      const state = setPowerState(req);
+      if (state === null) return NDIS_STATUS_SUCCESS;
       const r = (off: number) => a.space!.at(off);
-      if (d.InformationBuffer === NdisDeviceStateD3) program(a);
+      if (state === NdisDeviceStateD3) program(a);
       else {
         const wupm = NdisReadRegisterUlong(r(SimNicReg.WUPM));
         seen.push(
@@ -753,12 +741,7 @@ test("NdisSim_StatusIndicationInvalid: an NDIS_PM_WAKE_REASON whose information 
     const drv = scriptedDriver(`wake-info-${WakeReason}-${InfoBufferOffset}-${size}`, {
       ...pmHooks(),
       oid: (a, req) => {
-        const d = req.DATA.SET_INFORMATION;
-        if (
-          req.RequestType === NdisRequestSetInformation &&
-          d.Oid === OID_PNP_SET_POWER &&
-          d.InformationBuffer === NdisDeviceStateD0
-        )
+        if (setPowerState(req) === NdisDeviceStateD0)
           NdisMIndicateStatusEx(a.handle, {
             Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
             SourceHandle: a.handle,
@@ -855,10 +838,8 @@ test('SimNic wake-up filters: a magic packet that matches at an armed NIC alread
   const slow = scriptedDriver('slow-d3', {
     ...pmHooks(),
     oid: (a, req) => {
-      const d = req.DATA.SET_INFORMATION;
-      if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER)
-        return NDIS_STATUS_SUCCESS;
-      if (d.InformationBuffer === NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
+      const state = setPowerState(req);
+      if (state === null || state === NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
       after(a, 1500, (x) => NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS));
       return NDIS_STATUS_PENDING;
     },

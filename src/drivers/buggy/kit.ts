@@ -11,6 +11,7 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
   NDIS_PM_CAPABILITIES_REVISION_2,
   NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_SPIN_LOCK,
@@ -28,9 +29,11 @@ import {
   NdisMIdleNotificationComplete,
   NdisMSleep,
   NdisQueueIoWorkItem,
+  NdisRequestSetInformation,
   NdisSetOptionalHandlers,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  OID_PNP_SET_POWER,
 } from '../../index.ts';
 import { linkStateIndication } from '../common.ts';
 import { after, type Hooks, type TestAdapter } from './base.ts';
@@ -167,6 +170,13 @@ export function pollerOutlivingHalt(o: {
       item = null;
     },
   };
+}
+
+/** The device state of an OID_PNP_SET_POWER set request, or null for any other request. */
+export function setPowerState(req: NDIS_OID_REQUEST): number | null {
+  const d = req.DATA.SET_INFORMATION;
+  if (req.RequestType !== NdisRequestSetInformation || d.Oid !== OID_PNP_SET_POWER) return null;
+  return d.InformationBuffer as number;
 }
 
 /**
