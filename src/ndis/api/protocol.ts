@@ -671,6 +671,24 @@ function dataBinding(h: unknown, ddi: ProtocolDdi): { n: Ndis; bd: Binding; o: P
 }
 
 /**
+ * What the three OID DDIs of a binding check first (dataBinding), and their trace line,
+ * whose result the caller fills in.
+ */
+function oidBinding(
+  h: unknown,
+  ddi: 'NdisOidRequest' | 'NdisDirectOidRequest' | 'NdisSynchronousOidRequest',
+  OidRequest: NDIS_OID_REQUEST,
+): { n: Ndis; bd: Binding; o: ProtocolOpen; t: Record<string, unknown> | null } | null {
+  const c = dataBinding(h, ddi);
+  if (c === null) return null;
+  const { n, bd } = c;
+  const t = n.trace.on
+    ? n.traceDdi(ddi, bd.block, { protocol: bd.protocol.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
+    : null;
+  return { ...c, t };
+}
+
+/**
  * VOID NdisSendNetBufferLists(NdisBindingHandle, NetBufferLists, PortNumber, SendFlags).
  * <= DISPATCH. Sends NBLs the protocol allocated from its own pool, each with
  * SourceHandle = the binding handle; they come back in ProtocolSendNetBufferListsComplete.
@@ -829,13 +847,9 @@ export function NdisCancelSendNetBufferLists(NdisBindingHandle: NDIS_HANDLE, Can
  * ProtocolOidRequestComplete follows; any other status is final and nothing follows.
  */
 export function NdisOidRequest(NdisBindingHandle: NDIS_HANDLE, OidRequest: NDIS_OID_REQUEST): NDIS_STATUS {
-  const ddi = 'NdisOidRequest';
-  const c = dataBinding(NdisBindingHandle, ddi);
+  const c = oidBinding(NdisBindingHandle, 'NdisOidRequest', OidRequest);
   if (c === null) return NDIS_STATUS_FAILURE;
-  const { n, bd, o } = c;
-  const t = n.trace.on
-    ? n.traceDdi(ddi, bd.block, { protocol: bd.protocol.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
-    : null;
+  const { n, bd, o, t } = c;
   o.oids++;
   (bd.protocol as ProtocolDriverBlock).oidRequests++;
   const s = oid.submit(n, bd.block, OidRequest, { kind: 'binding', binding: bd });
@@ -864,14 +878,11 @@ export function NdisDirectOidRequest(
   OidRequest: NDIS_OID_REQUEST,
 ): NDIS_STATUS {
   const ddi = 'NdisDirectOidRequest';
-  const c = dataBinding(NdisBindingHandle, ddi);
+  const c = oidBinding(NdisBindingHandle, ddi, OidRequest);
   if (c === null) return NDIS_STATUS_FAILURE;
-  const { n, bd, o } = c;
+  const { n, bd, o, t } = c;
   const b = bd.block;
   const p = bd.protocol as ProtocolDriverBlock;
-  const t = n.trace.on
-    ? n.traceDdi(ddi, b, { protocol: p.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
-    : null;
   if (p.chars.DirectOidRequestCompleteHandler == null) {
     directViolation(
       n,
@@ -918,14 +929,11 @@ export function NdisSynchronousOidRequest(
   OidRequest: NDIS_OID_REQUEST,
 ): NDIS_STATUS {
   const ddi = 'NdisSynchronousOidRequest';
-  const c = dataBinding(NdisBindingHandle, ddi);
+  const c = oidBinding(NdisBindingHandle, ddi, OidRequest);
   if (c === null) return NDIS_STATUS_FAILURE;
-  const { n, bd, o } = c;
+  const { n, bd, o, t } = c;
   const b = bd.block;
   const p = bd.protocol as ProtocolDriverBlock;
-  const t = n.trace.on
-    ? n.traceDdi(ddi, b, { protocol: p.name, Oid: oid.oidName(OidRequest.DATA.Oid) })
-    : null;
   checkSyncRequest(n, b, ddi, p.name, p.ndisVersion, OidRequest);
   // nf-ndis-ndissynchronousoidrequest: the binding stays open until the request is done,
   // which here is the return of this call.
