@@ -8,13 +8,13 @@ import { test } from 'node:test';
 import { parse } from 'yaml';
 import { pmnic, pmnicBugs } from '../examples/pmnic.ts';
 import { pmHooks, rxNbl, rxPool, setPowerState, ssHooks, workItem } from '../src/drivers/buggy/kit.ts';
+import { statusIndication } from '../src/drivers/common.ts';
 import {
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
   NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
@@ -22,7 +22,6 @@ import {
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_STATUS_FAILURE,
-  NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WAKE_REASON,
   NDIS_STATUS_SUCCESS,
@@ -427,17 +426,7 @@ test('NdisSim_WakeReasonOutsideSetPower: pmnic reports the wake reason inside OI
     ...pmHooks(),
     oid: (a, req) => {
       if (setPowerState(req) === NdisDeviceStateD0)
-        NdisMIndicateStatusEx(a.handle, {
-          Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
-          SourceHandle: a.handle,
-          PortNumber: 0,
-          StatusCode: NDIS_STATUS_PM_WAKE_REASON,
-          Flags: 0,
-          DestinationHandle: null,
-          RequestId: null,
-          StatusBuffer: null,
-          StatusBufferSize: 0,
-        });
+        NdisMIndicateStatusEx(a.handle, statusIndication(a.handle, NDIS_STATUS_PM_WAKE_REASON, null, 0));
       return NDIS_STATUS_SUCCESS;
     },
   });
@@ -742,23 +731,21 @@ test("NdisSim_StatusIndicationInvalid: an NDIS_PM_WAKE_REASON whose information 
       ...pmHooks(),
       oid: (a, req) => {
         if (setPowerState(req) === NdisDeviceStateD0)
-          NdisMIndicateStatusEx(a.handle, {
-            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
-            SourceHandle: a.handle,
-            PortNumber: 0,
-            StatusCode: NDIS_STATUS_PM_WAKE_REASON,
-            Flags: 0,
-            DestinationHandle: null,
-            RequestId: null,
-            StatusBuffer: {
-              Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
-              Flags: 0,
-              WakeReason,
-              InfoBufferOffset,
-              InfoBufferSize,
-            },
-            StatusBufferSize: size,
-          });
+          NdisMIndicateStatusEx(
+            a.handle,
+            statusIndication(
+              a.handle,
+              NDIS_STATUS_PM_WAKE_REASON,
+              {
+                Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
+                Flags: 0,
+                WakeReason,
+                InfoBufferOffset,
+                InfoBufferSize,
+              },
+              size,
+            ),
+          );
         return NDIS_STATUS_SUCCESS;
       },
     });

@@ -41,12 +41,12 @@ export function readIntegerParameter(config: NDIS_HANDLE, keyword: string, fallb
   return 'IntegerData' in d ? d.IntegerData : fallback;
 }
 
-/** An NDIS_STATUS_LINK_STATE indication (full duplex) for NdisMIndicateStatusEx. */
-export function linkStateIndication(
+/** An unsolicited NDIS_STATUS_INDICATION of `StatusCode` on port 0, for NdisMIndicateStatusEx. */
+export function statusIndication(
   SourceHandle: NDIS_HANDLE,
-  up: boolean,
-  linkSpeed: number,
-  StatusCode: NDIS_STATUS = NDIS_STATUS_LINK_STATE,
+  StatusCode: NDIS_STATUS,
+  StatusBuffer: NDIS_STATUS_INDICATION['StatusBuffer'],
+  StatusBufferSize: number,
 ): NDIS_STATUS_INDICATION {
   return {
     Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
@@ -56,7 +56,22 @@ export function linkStateIndication(
     Flags: 0,
     DestinationHandle: null,
     RequestId: null,
-    StatusBuffer: {
+    StatusBuffer,
+    StatusBufferSize,
+  };
+}
+
+/** An NDIS_STATUS_LINK_STATE indication (full duplex) for NdisMIndicateStatusEx. */
+export function linkStateIndication(
+  SourceHandle: NDIS_HANDLE,
+  up: boolean,
+  linkSpeed: number,
+  StatusCode: NDIS_STATUS = NDIS_STATUS_LINK_STATE,
+): NDIS_STATUS_INDICATION {
+  return statusIndication(
+    SourceHandle,
+    StatusCode,
+    {
       Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1 },
       MediaConnectState: up ? MediaConnectStateConnected : MediaConnectStateDisconnected,
       MediaDuplexState: MediaDuplexStateFull,
@@ -65,8 +80,8 @@ export function linkStateIndication(
       PauseFunctions: 0,
       AutoNegotiationFlags: 0,
     },
-    StatusBufferSize: NDIS_SIZEOF_LINK_STATE_REVISION_1,
-  };
+    NDIS_SIZEOF_LINK_STATE_REVISION_1,
+  );
 }
 
 /** The packet filters the reference miniports support (general attributes' SupportedPacketFilters). */
