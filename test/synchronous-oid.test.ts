@@ -62,6 +62,17 @@ function syncProto(p: Proto, minor = 80): DriverModule {
   return bindingProtocol('sproto', p, minor);
 }
 
+/** The scenario's synchronous request to nic0 (`do: oid`, `synchronous: true`, value 1). */
+const syncAction: WorldAction = {
+  kind: 'oid',
+  device: 'nic0',
+  oid: RSS,
+  set: false,
+  value: 1,
+  timeoutS: 0,
+  synchronous: true,
+};
+
 /** A method request for `oid` whose input is the ULONG 1. */
 function syncRequest(id: string, oid = RSS, type = NdisRequestMethod): NDIS_OID_REQUEST {
   return {
@@ -539,9 +550,7 @@ test("R6.2 a scenario oid action with synchronous: true: a method request from a
   const { p, mini, log } = fresh();
   const w = run(syncNic(mini), p, {
     filters: [syncLwf('f-low', log)],
-    actions: [
-      [300, { kind: 'oid', device: 'nic0', oid: RSS, set: false, value: 1, timeoutS: 0, synchronous: true }],
-    ],
+    actions: [[300, syncAction]],
   });
   assert.deepEqual(
     mini.seen.map((x) => x.irql),
@@ -557,15 +566,7 @@ test('R6.2 not serialized against a pause: a synchronous request reaches Minipor
   const { p, mini } = fresh();
   let pausing: { handle: NDIS_HANDLE } | null = null;
   const states: string[] = [];
-  const action: WorldAction = {
-    kind: 'oid',
-    device: 'nic0',
-    oid: RSS,
-    set: false,
-    value: 1,
-    timeoutS: 0,
-    synchronous: true,
-  };
+
   const w = run(
     syncNic(mini, {
       hooks: {
@@ -579,8 +580,8 @@ test('R6.2 not serialized against a pause: a synchronous request reaches Minipor
     {
       actions: [
         [300, { kind: 'remove', device: 'nic0' }],
-        [400, action],
-        [600, action],
+        [400, syncAction],
+        [600, syncAction],
       ],
       steps: [
         [401, PASSIVE, () => states.push(current!.ndis.adapters[0]!.state)],
@@ -616,15 +617,7 @@ test('R6.2 not serialized against a reset: a synchronous request reaches Minipor
   const { p, mini } = fresh();
   let resetting: { handle: NDIS_HANDLE } | null = null;
   const inReset: boolean[] = [];
-  const action: WorldAction = {
-    kind: 'oid',
-    device: 'nic0',
-    oid: RSS,
-    set: false,
-    value: 1,
-    timeoutS: 0,
-    synchronous: true,
-  };
+
   const w = run(
     syncNic(mini, {
       hooks: {
@@ -637,7 +630,7 @@ test('R6.2 not serialized against a reset: a synchronous request reaches Minipor
     }),
     p,
     {
-      actions: [[2500, action]],
+      actions: [[2500, syncAction]],
       steps: [
         [2500.5, PASSIVE, () => inReset.push(current!.ndis.adapters[0]!.resetInProgress)],
         [2600, PASSIVE, () => NdisMResetComplete(resetting!.handle, NDIS_STATUS_SUCCESS, false)],
