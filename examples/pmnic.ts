@@ -10,9 +10,10 @@
 //     suspend handlers (NdisSetOptionalHandlers).
 //   - OID_PNP_QUERY_POWER is always succeeded. OID_PM_PARAMETERS keeps the wake-up
 //     settings it is given; OID_PM_ADD_WOL_PATTERN and OID_PM_REMOVE_WOL_PATTERN keep a
-//     small pattern table: a magic-packet pattern's ID goes into the wake reason; bitmap
-//     patterns are kept, not programmed into the NIC's pattern slots (in the model no
-//     OID_PM_ADD_WOL_PATTERN reaches a miniport, and its buffer carries no pattern bytes).
+//     pattern table: a bitmap pattern takes one of the NIC's four pattern slots (no free
+//     slot: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL), a magic-packet pattern takes none; any
+//     other type is NDIS_STATUS_NOT_SUPPORTED. The PatternId NDIS gave the pattern that
+//     woke the NIC goes into the wake reason.
 //   - OID_PNP_SET_POWER(D3): interrupts off, the statistics timer cancelled, the sends
 //     it still holds completed with NDIS_STATUS_LOW_POWER_STATE, then SUCCESS. After it
 //     the driver never touches a register until OID_PNP_SET_POWER(D0).
@@ -26,7 +27,9 @@
 //   - Wake-up filters: before OID_PNP_SET_POWER(D3) succeeds, the driver programs the
 //     NIC's wake-up logic from what NDIS enabled: the station address (RAL/RAH) and the
 //     magic-packet filter (WUFC.MAG) when OID_PM_PARAMETERS enabled the magic packet,
-//     the link-change filter (WUFC.LNKC) for wake on link change or selective suspend.
+//     the link-change filter (WUFC.LNKC) for wake on link change or selective suspend,
+//     and the bitmap patterns, each into its slot (FLXA/FLXD) and armed (WUFC.FLXn), when
+//     it enabled bitmap patterns.
 //     The NIC then wakes only on a frame or link change that matches, and only when the
 //     bus armed it (PME_En).
 //   - A wake: the NIC latches its wake event in the PM status register of its PCI
@@ -34,7 +37,8 @@
 //     which filter matched in WUS, the wake packet in WUPL/WUPM. While handling
 //     OID_PNP_SET_POWER(D0) the driver reads and clears them and, when PME_Status is
 //     set, indicates NDIS_STATUS_PM_WAKE_REASON before anything else: NdisWakeReasonPacket
-//     with the wake packet (NDIS_PM_WAKE_PACKET) for a magic packet, the media connect or
+//     with the wake packet (NDIS_PM_WAKE_PACKET, with the PatternId of the pattern that
+//     matched) for a magic packet or a bitmap pattern, the media connect or
 //     disconnect for a link change, NdisWakeReasonUnspecified for a wake WUS cannot tell.
 //   - Selective suspend: MiniportIdleNotification confirms D3 with
 //     NdisMIdleNotificationConfirm and pends; MiniportCancelIdleNotification completes it
@@ -65,9 +69,18 @@ const REG_RAH = 0x2c;
 const REG_WUFC = 0x30;
 const REG_WUS = 0x34;
 const REG_WUPL = 0x38;
+const REG_FLXA = 0x3c;
+const REG_FLXD = 0x40;
 const REG_WUPM = 0x80;
 const WUFC_LNKC = 1 << 0;
 const WUFC_MAG = 1 << 1;
+/** WUFC/WUS bit of bitmap pattern slot k: FLX0 << k. */
+const WUFC_FLX0 = 1 << 16;
+/** The NIC's bitmap pattern slots, and the bytes each compares (from the frame's first byte). */
+const FLX_SLOTS = 4;
+const FLX_BYTES = 128;
+/** FLXD bit 8: compare this byte. */
+const FLXD_COMPARE = 1 << 8;
 /** The wake packet bytes the NIC saves in WUPM. */
 const WUPM_BYTES = 128;
 
@@ -92,7 +105,6 @@ const PMCSR_PME_STATUS = 1 << 15;
 const LINK_SPEED = 1_000_000_000;
 const MAC = [0x02, 0x50, 0x4d, 0x00, 0x00, 0x01];
 const POOL_TAG = 0x4e494d50; // 'PMIN'
-const MAX_WOL_PATTERNS = 8;
 /**
  * NDIS_PM_WAKE_PACKET's size (ntddndis.h: the header, five ULONGs and an
  * NDIS_PM_COUNTED_STRING of a USHORT and 65 WCHARs), and where the saved packet and the
@@ -169,8 +181,8 @@ interface Adapter {
   /** OID_PM_PARAMETERS as last set. */
   wakeUpFlags: number;
   enabledPatterns: number;
-  /** The WoL patterns NDIS added, by PatternId. */
-  patterns: Map<number, { PatternId: number; WoLPacketType?: number }>;
+  /** The WoL patterns NDIS added, by PatternId: a bitmap pattern with its slot, mask and bytes. */
+  patterns: Map<number, WolPattern>;
   /** Why the NIC woke, as OID_PNP_SET_POWER(D0) found it (NDIS_PM_WAKE_REASON_TYPE). */
   wakeReason: number;
   /** For NdisWakeReasonPacket: the pattern's ID, the packet's length and its first bytes (WUPL, WUPM). */
@@ -187,6 +199,16 @@ interface Adapter {
   resumeTimeoutMs: number;
   /** The work item that gives up on the adapter at PASSIVE_LEVEL. */
   removeWork: N.NDIS_HANDLE | null;
+}
+
+/** A pattern the driver keeps (its own copy: the request's buffer is NDIS's). */
+interface WolPattern {
+  PatternId: number;
+  WoLPacketType: number;
+  /** A bitmap pattern's slot on the NIC (-1: none), and which bytes it compares with what. */
+  slot: number;
+  compare: boolean[];
+  bytes: number[];
 }
 
 function readInt(config: N.NDIS_HANDLE, keyword: string, fallback: number): number {
@@ -368,9 +390,11 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         Flags: N.NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED | N.NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED,
         SupportedWoLPacketPatterns:
           N.NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | N.NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
-        NumTotalWoLPatterns: MAX_WOL_PATTERNS,
-        MaxWoLPatternSize: 128,
-        MaxWoLPatternOffset: 256,
+        // The four bitmap slots (the magic packet is not counted), 128 bytes each from
+        // the frame's first byte.
+        NumTotalWoLPatterns: FLX_SLOTS,
+        MaxWoLPatternSize: FLX_BYTES,
+        MaxWoLPatternOffset: FLX_BYTES,
         MaxWoLPacketSaveBuffer: 0,
         SupportedProtocolOffloads: 0,
         NumArpOffloadIPv4Addresses: 0,
@@ -749,14 +773,28 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     const magic = (a.enabledPatterns & N.NDIS_PM_WOL_MAGIC_PACKET_ENABLED) !== 0;
     const link =
       (a.wakeUpFlags & (N.NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED | N.NDIS_PM_SELECTIVE_SUSPEND_ENABLED)) !== 0;
-    N.NdisWriteRegisterUlong(r.at(REG_WUFC), (magic ? WUFC_MAG : 0) | (link ? WUFC_LNKC : 0));
+    let flex = 0;
+    if ((a.enabledPatterns & N.NDIS_PM_WOL_BITMAP_PATTERN_ENABLED) !== 0)
+      for (const p of a.patterns.values()) {
+        if (p.slot < 0) continue;
+        // The whole slot: its bytes, and 0 without COMPARE past the pattern's end.
+        N.NdisWriteRegisterUlong(r.at(REG_FLXA), p.slot);
+        for (let i = 0; i < FLX_BYTES; i++)
+          N.NdisWriteRegisterUlong(
+            r.at(REG_FLXD),
+            (p.bytes[i] ?? 0) | (p.compare[i] === true ? FLXD_COMPARE : 0),
+          );
+        flex |= WUFC_FLX0 << p.slot;
+      }
+    N.NdisWriteRegisterUlong(r.at(REG_WUFC), (magic ? WUFC_MAG : 0) | (link ? WUFC_LNKC : 0) | flex);
   }
 
   /**
    * Back in D0: which filter woke the NIC (WUS), and the wake packet; then the filters are
    * disarmed and the status cleared. The wake reason: the packet for a magic packet
    * (with the ID of the magic-packet pattern NDIS added, 0 if it enabled the magic packet
-   * through OID_PM_PARAMETERS alone), the media connect or disconnect for a link change.
+   * through OID_PM_PARAMETERS alone) or a bitmap pattern (the ID of the pattern in the
+   * slot that matched), the media connect or disconnect for a link change.
    */
   function takeWakeStatus(a: Adapter, st: number): void {
     a.wakeReason = N.NdisWakeReasonUnspecified;
@@ -764,11 +802,13 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     if (st === ALL_ONES) return;
     const r = a.regs!;
     const wus = N.NdisReadRegisterUlong(r.at(REG_WUS));
-    if (wus & WUFC_MAG) {
+    const flex = (wus >>> 16) & ((1 << FLX_SLOTS) - 1);
+    if (wus & WUFC_MAG || flex !== 0) {
       a.wakeReason = N.NdisWakeReasonPacket;
       let id = 0;
+      const slot = flex === 0 ? -1 : 31 - Math.clz32(flex & -flex);
       for (const p of a.patterns.values())
-        if (p.WoLPacketType === N.NdisPMWoLPacketMagicPacket) id = p.PatternId;
+        if (flex === 0 ? p.WoLPacketType === N.NdisPMWoLPacketMagicPacket : p.slot === slot) id = p.PatternId;
       a.wakePatternId = id;
       a.wakePacketBytes = N.NdisReadRegisterUlong(r.at(REG_WUPL));
       const saved = new Uint8Array(Math.min(a.wakePacketBytes, WUPM_BYTES));
@@ -999,20 +1039,11 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         d.BytesRead = N.NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2;
         return N.NDIS_STATUS_SUCCESS;
       }
-      case N.OID_PM_ADD_WOL_PATTERN: {
-        const p = d.InformationBuffer as { PatternId?: number; WoLPacketType?: number } | null;
-        if (p === null || typeof p !== 'object' || typeof p.PatternId !== 'number')
-          return N.NDIS_STATUS_INVALID_DATA;
-        if (a.patterns.size >= MAX_WOL_PATTERNS) return N.NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
-        // A magic-packet pattern gives the ID the wake reason names; bitmap patterns are
-        // kept, not programmed (the model's OID_PM_ADD_WOL_PATTERN carries no pattern bytes).
-        a.patterns.set(p.PatternId, { PatternId: p.PatternId, WoLPacketType: p.WoLPacketType });
-        d.BytesRead = d.InformationBufferLength;
-        return N.NDIS_STATUS_SUCCESS;
-      }
+      case N.OID_PM_ADD_WOL_PATTERN:
+        return addPattern(a, d);
       case N.OID_PM_REMOVE_WOL_PATTERN: {
-        const id = d.InformationBuffer as number;
-        if (!a.patterns.delete(id)) return N.NDIS_STATUS_FILE_NOT_FOUND;
+        // NDIS passes only a PatternId it gave (NdisOidComplete allows SUCCESS here, not a failure).
+        a.patterns.delete(d.InformationBuffer as number);
         d.BytesRead = 4;
         return N.NDIS_STATUS_SUCCESS;
       }
@@ -1033,6 +1064,48 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         return N.NDIS_STATUS_SUCCESS;
     }
     return N.NDIS_STATUS_NOT_SUPPORTED;
+  }
+
+  /**
+   * OID_PM_ADD_WOL_PATTERN: a bitmap pattern takes a free slot of the NIC (programmed before
+   * D3, armWakeFilters); a magic-packet pattern needs none (the NIC has one magic-packet
+   * filter). The driver copies what it needs: the buffer is NDIS's.
+   */
+  function addPattern(a: Adapter, d: N.NDIS_OID_SET_INFORMATION): N.NDIS_STATUS {
+    if (d.InformationBufferLength < N.NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1) {
+      d.BytesNeeded = N.NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1;
+      return N.NDIS_STATUS_BUFFER_TOO_SHORT;
+    }
+    const p = d.InformationBuffer as N.NDIS_PM_WOL_PATTERN;
+    const kept: WolPattern = {
+      PatternId: p.PatternId,
+      WoLPacketType: p.WoLPacketType,
+      slot: -1,
+      compare: [],
+      bytes: [],
+    };
+    if (p.WoLPacketType === N.NdisPMWoLPacketBitmapPattern) {
+      const bm = p.WoLPattern.WoLBitMapPattern;
+      const mask = p.Mask;
+      const bytes = p.Pattern;
+      if (bm === undefined || mask === undefined || bytes === undefined)
+        return N.NDIS_STATUS_INVALID_PARAMETER;
+      // Byte i is compared when bit i of the mask is set and the pattern has a byte i.
+      for (let i = 0; i < Math.min(bm.MaskSize * 8, bm.PatternSize); i++) {
+        const on = ((mask[i >>> 3] ?? 0) & (1 << (i & 7))) !== 0;
+        if (on && i >= FLX_BYTES) return N.NDIS_STATUS_INVALID_PARAMETER; // beyond MaxWoLPatternSize
+        kept.compare.push(on);
+        kept.bytes.push(bytes[i] ?? 0);
+      }
+      const used = new Set([...a.patterns.values()].map((q) => q.slot));
+      let slot = 0;
+      while (slot < FLX_SLOTS && used.has(slot)) slot++;
+      if (slot === FLX_SLOTS) return N.NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
+      kept.slot = slot;
+    } else if (p.WoLPacketType !== N.NdisPMWoLPacketMagicPacket) return N.NDIS_STATUS_NOT_SUPPORTED;
+    a.patterns.set(p.PatternId, kept);
+    d.BytesRead = d.InformationBufferLength;
+    return N.NDIS_STATUS_SUCCESS;
   }
 
   // ---------------------------------------------------------- hang, reset, removal

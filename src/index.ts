@@ -374,6 +374,8 @@ export type {
 } from './ndis/protocol-driver.ts';
 export type { ResumableDispatch, ResumableRoutine } from './ndis/resumable.ts';
 export * from './ndis/types.ts';
+// An NDIS_PM_WOL_PATTERN to add (OID_PM_ADD_WOL_PATTERN), with its InformationBufferLength.
+export { bitmapWolPattern, magicPacketWolPattern } from './ndis/wol.ts';
 export { ns } from './sim/limits.ts';
 export { type TrafficInput, type TrafficOptions, trafficDefaults } from './stack/protocol.ts';
 // Running a machine.

@@ -54,6 +54,7 @@ import { situationName } from './ndis/situations.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { issueSyncOid } from './ndis/sync-oid.ts';
+import { bitmapWolPattern, magicPacketWolPattern, WOL_PACKET_NAMES } from './ndis/wol.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
@@ -229,7 +230,11 @@ export type WorldAction =
   | { kind: 'close'; handle: string }
   | { kind: 'cancel'; handle: string }
   | { kind: 'exit' }
-  /** NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). */
+  /**
+   * NDIS sends an OID request to the adapter (as NDIS or an overlying driver would). The
+   * value of a set of OID_PM_ADD_WOL_PATTERN is a WolPatternSpec: each request gets a
+   * fresh NDIS_PM_WOL_PATTERN built from it.
+   */
   | {
       kind: 'oid';
       device: string;
@@ -244,6 +249,28 @@ export type WorldAction =
       /** A synchronous OID request (NDIS 6.80; sync-oid.ts): a method request with `value` as its input, at DISPATCH. */
       synchronous?: boolean;
     };
+
+/** A Wake-on-LAN pattern to add (OID_PM_ADD_WOL_PATTERN), as an `oid` action's value gives it. */
+export interface WolPatternSpec {
+  wolPattern: 'bitmap' | 'magic-packet';
+  /** A bitmap pattern's mask bytes: bit i (bit i % 8 of byte i / 8) says whether byte i is compared. */
+  mask?: readonly number[];
+  /** A bitmap pattern's bytes, from the frame's first byte. */
+  pattern?: readonly number[];
+  /** NDIS_PM_WOL_PATTERN.Priority (NDIS_PM_WOL_PRIORITY_NORMAL if not given). */
+  priority?: number;
+}
+
+function isWolPatternSpec(v: unknown): v is WolPatternSpec {
+  return typeof v === 'object' && v !== null && 'wolPattern' in v;
+}
+
+/** The NDIS_PM_WOL_PATTERN of a spec, and its InformationBufferLength. */
+function wolPatternOf(s: WolPatternSpec): { pattern: unknown; length: number } {
+  return s.wolPattern === 'bitmap'
+    ? bitmapWolPattern(Uint8Array.from(s.mask ?? []), Uint8Array.from(s.pattern ?? []), s.priority)
+    : magicPacketWolPattern(s.priority);
+}
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
 
@@ -281,6 +308,8 @@ export interface AdapterSummary {
   receivesOutstanding: number;
   /** Why NDIS stopped the stack: a mandatory filter module that did not attach; else null. */
   stackFailure: string | null;
+  /** The Wake-on-LAN patterns added and not removed, by PatternId (NDIS's list; wol.ts). */
+  wolPatterns: { PatternId: number; type: string }[];
 }
 
 export interface DeviceSummary {
@@ -975,9 +1004,13 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         case 'oid': {
           const b = this.adapter(a.device);
           if (b === undefined) break;
-          if (a.synchronous === true) issueSyncOid(this.ndis, b, a.oid, a.value, a.bufferLength);
-          else if (a.direct === true) issueDirectOid(this.ndis, b, a.oid, a.set, a.value, a.bufferLength);
-          else issueOid(this.ndis, b, a.oid, a.set, a.value, a.timeoutS, a.bufferLength);
+          // A WoL pattern: a new NDIS_PM_WOL_PATTERN each time (NDIS writes its PatternId into it).
+          const wol = isWolPatternSpec(a.value) ? wolPatternOf(a.value) : null;
+          const value = wol === null ? a.value : wol.pattern;
+          const bufferLength = a.bufferLength ?? wol?.length;
+          if (a.synchronous === true) issueSyncOid(this.ndis, b, a.oid, value, bufferLength);
+          else if (a.direct === true) issueDirectOid(this.ndis, b, a.oid, a.set, value, bufferLength);
+          else issueOid(this.ndis, b, a.oid, a.set, value, a.timeoutS, bufferLength);
           break;
         }
       }
@@ -1193,6 +1226,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       sendsOutstanding: b.sendsOutstanding,
       receivesOutstanding: b.receivesOutstanding,
       stackFailure: b.stackFailure,
+      wolPatterns: [...b.wolPatterns.values()].map((e) => ({
+        PatternId: e.PatternId,
+        type: WOL_PACKET_NAMES[e.WoLPacketType] ?? String(e.WoLPacketType),
+      })),
     }));
     adapters.sort((a, b) => byDevice(a.name, b.name));
     const devices: DeviceSummary[] = this.pnp.devices.map((d) => ({

@@ -32,6 +32,7 @@ import type {
   NDIS_OID_REQUEST,
   NDIS_PM_PARAMETERS,
 } from './types.ts';
+import type { WolPatternEntry } from './wol.ts';
 
 /** NDIS's PnP view of the device (R1.11). */
 export type PnpDeviceState =
@@ -254,6 +255,16 @@ export class MiniportBlock implements NDIS_HANDLE {
    * NDIS keeps them and combines them into the set it sends before D3 (power.ts).
    */
   pmSettings: Map<Binding | FilterModule, NDIS_PM_PARAMETERS> | null = null;
+  /** The Wake-on-LAN patterns added to the adapter and not removed, by PatternId (wol.ts). */
+  readonly wolPatterns = new Map<number, WolPatternEntry>();
+  /** The PatternId NDIS gives the next OID_PM_ADD_WOL_PATTERN (wol.ts): from 1, never twice. */
+  nextWolPatternId = 1;
+  /**
+   * The NDIS_PM_WOL_PATTERN buffers NDIS gave a PatternId, with who added each (a binding,
+   * a filter module, or null for an application): a filter's clone shares the buffer, so
+   * NDIS gives it no second ID (wol.ts).
+   */
+  readonly wolOwners = new WeakMap<object, Binding | FilterModule | null>();
   /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */
   packetFilter = 0;
   multicastList: readonly (readonly number[])[] = [];

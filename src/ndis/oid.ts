@@ -64,6 +64,7 @@ import type {
   NDIS_OID_SET_INFORMATION,
   UINT,
 } from './types.ts';
+import { wolPatternByNdis, wolPatternCompleted, wolTraceData } from './wol.ts';
 
 /**
  * One storage behind the three names of the `DATA` union. In C, QUERY_INFORMATION and
@@ -291,6 +292,18 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
     if (origin.kind === 'ndis') origin.done(status);
     return status;
   }
+  // OID_PM_ADD_WOL_PATTERN and OID_PM_REMOVE_WOL_PATTERN from above: NDIS checks them and
+  // gives an add its PatternId before the request goes down (wol.ts). The scenario's
+  // requests are NDIS's on behalf of an application (its WMI GUIDs); NDIS's own power and
+  // restore requests are neither.
+  if (!(origin.kind === 'ndis' && (origin.power === true || origin.restore))) {
+    const from = origin.kind === 'binding' ? origin.binding : origin.kind === 'filter' ? origin.module : null;
+    const wol = wolPatternByNdis(n, b, request, from);
+    if (wol !== null) {
+      if (origin.kind === 'ndis') origin.done(wol);
+      return wol;
+    }
+  }
   // A protocol's or a module's request goes first to the next module below that has
   // FilterOidRequest (filter-oid.ts); NDIS's own requests go straight to the miniport.
   if (origin.kind !== 'ndis' && b.filters.length !== 0) {
@@ -460,6 +473,7 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
           Oid: oidName(r.request.DATA.Oid),
           RequestType: NDIS_REQUEST_TYPE_NAMES.get(r.request.RequestType) ?? r.request.RequestType,
           InformationBufferLength: r.request.DATA.QUERY_INFORMATION.InformationBufferLength,
+          ...wolTraceData(r.request),
         }
       : undefined,
   );
@@ -616,6 +630,7 @@ function finish(
   if (b.lastOids.length > 8) b.lastOids.shift();
   b.data.oidsCompleted++;
   const o = r.origin;
+  if (!(o.kind === 'ndis' && (o.power === true || o.restore))) wolPatternCompleted(b, r.request, status);
   if (o.kind !== 'ndis' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
     // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
     const d = r.request.DATA.SET_INFORMATION;
@@ -774,7 +789,7 @@ export function issueOid(
         b,
         'OID request completed',
         set || status !== NDIS_STATUS_SUCCESS
-          ? { Oid: oidName(oid), status, ...oidLengths(req) }
+          ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
           : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
       );
     },

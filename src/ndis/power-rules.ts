@@ -4,7 +4,8 @@
 //   the adapter goes to D3 it has cancelled its NDIS timers; once the bus driver took
 //   the adapter to D3 the miniport cannot access it (NdisSim_SetPowerSendsPending,
 //   NdisSim_SetPowerTimerSet, NdisSim_HardwareAccessInLowPower);
-// - Driver Verifier's NdisOidComplete rule: the statuses OID_PNP_SET_POWER may complete with.
+// - Driver Verifier's NdisOidComplete rule: the statuses OID_PNP_SET_POWER and
+//   OID_PM_REMOVE_WOL_PATTERN may complete with.
 
 import { statusText } from '../verifier/bugcheck.ts';
 import type { MiniportBlock } from './block.ts';
@@ -12,10 +13,12 @@ import {
   NDIS_DEVICE_POWER_STATE_NAMES,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisRequestSetInformation,
+  OID_PM_REMOVE_WOL_PATTERN,
   OID_PNP_SET_POWER,
 } from './generated/status.ts';
 import { oidName, ruleParams } from './oid.ts';
@@ -23,13 +26,16 @@ import type { NDIS_OID_REQUEST } from './types.ts';
 
 /**
  * The devtest page of NdisOidComplete: OID_PNP_SET_POWER may complete only with SUCCESS
- * or NOT_ACCEPTED (and be pended). The page's other OIDs (the "delete" and "free" OIDs
- * of receive filters, NIC switches, offloads and wake patterns) are none NDIS or the
- * built-in protocol sends; they are left out, though a driver's own protocol or filter,
- * or a scenario's oid action by number, may send one (docs/model.md, R6 "Not modelled").
+ * or NOT_ACCEPTED (and be pended); OID_PM_REMOVE_WOL_PATTERN, one of its "delete" and
+ * "free" OIDs, only with SUCCESS, NOT_ACCEPTED or REQUEST_ABORTED (a PatternId NDIS does
+ * not know never reaches the miniport: NDIS fails it, wol.ts). The page's other such OIDs
+ * (receive filters, NIC switches, offloads) are none NDIS or the built-in protocol sends;
+ * they are left out, though a driver's own protocol or filter, or a scenario's oid action
+ * by number, may send one (docs/model.md, R6 "Not modelled").
  */
 const restricted = new Map<number, readonly number[]>([
   [OID_PNP_SET_POWER, [NDIS_STATUS_SUCCESS, NDIS_STATUS_NOT_ACCEPTED]],
+  [OID_PM_REMOVE_WOL_PATTERN, [NDIS_STATUS_SUCCESS, NDIS_STATUS_NOT_ACCEPTED, NDIS_STATUS_REQUEST_ABORTED]],
 ]);
 
 /**

@@ -62,6 +62,7 @@ import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_PARAMETERS } from './types.ts';
+import { wolPatternsEnabled } from './wol.ts';
 
 /**
  * The power manager's watchdog on one IRP_MN_SET_POWER of a device (the 0x9F page,
@@ -174,6 +175,7 @@ function wakeParameters(b: MiniportBlock): NDIS_PM_PARAMETERS | null {
 
 /**
  * What NDIS would set of OID_PM_PARAMETERS now: the magic packet it enables itself (above),
+ * the types of the WoL patterns added to the adapter (wol.ts: their owners enable them),
  * and what the overlying drivers still bound or attached set (oid-pm-parameters: "the
  * combined settings from all of the requests that NDIS stored"), each bit enabled by
  * any of them, but for wake on link change, which NDIS clears for a system sleep
@@ -187,7 +189,7 @@ function combinedPmParameters(b: MiniportBlock): NDIS_PM_PARAMETERS {
   const magic = (supported & NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED) !== 0 && keyword !== 0 && keyword !== '0';
   const p: NDIS_PM_PARAMETERS = {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
-    EnabledWoLPacketPatterns: magic ? NDIS_PM_WOL_MAGIC_PACKET_ENABLED : 0,
+    EnabledWoLPacketPatterns: (magic ? NDIS_PM_WOL_MAGIC_PACKET_ENABLED : 0) | wolPatternsEnabled(b),
     EnabledProtocolOffloads: 0,
     WakeUpFlags: 0,
     MediaSpecificWakeUpEvents: 0,

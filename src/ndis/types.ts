@@ -594,6 +594,39 @@ export interface NDIS_PM_PARAMETERS {
   MediaSpecificWakeUpEvents: ULONG;
 }
 
+/**
+ * NDIS_PM_WOL_PATTERN, the buffer of OID_PM_ADD_WOL_PATTERN (revision 1 or 2). PatternId is
+ * NDIS's to set. In C a bitmap pattern's mask and pattern bytes follow the structure in the
+ * same InformationBuffer, at MaskOffset and PatternOffset from its start; the model's
+ * buffers are values, so `Mask` and `Pattern` stand for those bytes (the offsets and sizes
+ * are still the C layout's, and InformationBufferLength counts the bytes).
+ */
+export interface NDIS_PM_WOL_PATTERN {
+  Header: NDIS_OBJECT_HEADER;
+  Flags: ULONG;
+  Priority: ULONG;
+  /** An NDIS_PM_WOL_PACKET value (NdisPMWoLPacketBitmapPattern, NdisPMWoLPacketMagicPacket, …). */
+  WoLPacketType: number;
+  FriendlyName?: string;
+  PatternId: ULONG;
+  NextWoLPatternOffset: ULONG;
+  /** The union; the model fills the member of WoLPacketType (only WoLBitMapPattern is modelled). */
+  WoLPattern: {
+    WoLBitMapPattern?: {
+      Flags: ULONG;
+      MaskOffset: ULONG;
+      MaskSize: ULONG;
+      PatternOffset: ULONG;
+      PatternSize: ULONG;
+    };
+    [member: string]: unknown;
+  };
+  /** The MaskSize bytes at MaskOffset: bit i of the mask (bit i % 8 of byte i / 8) says whether byte i is compared. */
+  Mask?: Uint8Array;
+  /** The PatternSize bytes at PatternOffset, compared from the frame's first byte. */
+  Pattern?: Uint8Array;
+}
+
 export type NDIS_MINIPORT_ADAPTER_ATTRIBUTES<C = unknown> =
   | NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES<C>
   | NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES

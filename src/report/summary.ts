@@ -124,6 +124,10 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     }
     if (a.stackFailure !== null)
       out.push(`${' '.repeat(5 + nameW)}${c.red('stack stopped:')} ${a.stackFailure}`);
+    if (a.wolPatterns.length > 0)
+      out.push(
+        `${c.dim(' '.repeat(5 + nameW))}WoL patterns: ${a.wolPatterns.map((p) => `PatternId ${p.PatternId} (${p.type})`).join(', ')}`,
+      );
   }
   out.push(c.bold('  Devices'));
   for (const d of s.devices) {

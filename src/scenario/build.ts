@@ -12,12 +12,14 @@ import {
   type ExpectView,
   type InjectSpec,
   type RunResult,
+  type WolPatternSpec,
   World,
   type WorldAction,
   type WorldOptions,
 } from '../world.ts';
 import { injectWindowProblems } from './load.ts';
 import {
+  bufferBytes,
   ioctlName,
   ioctlValue,
   nearest,
@@ -306,6 +308,20 @@ function repeats(a: Scenario['actions'][number]): { everyNs?: number; times?: nu
   };
 }
 
+/** An OID_PM_ADD_WOL_PATTERN value (schema.ts checked it) as World takes it; null for any other value. */
+function wolSpec(v: Scenario['actions'][number]['value']): WolPatternSpec | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const bytes = (b: unknown): number[] => (b === undefined ? [] : (bufferBytes(b) as number[]));
+  return v.type === 'bitmap'
+    ? {
+        wolPattern: 'bitmap',
+        mask: bytes(v.mask),
+        pattern: bytes(v.pattern),
+        ...(typeof v.priority === 'number' ? { priority: v.priority } : {}),
+      }
+    : { wolPattern: 'magic-packet', ...(typeof v.priority === 'number' ? { priority: v.priority } : {}) };
+}
+
 function toAction(a: Scenario['actions'][number]): WorldAction {
   const device = a.device ?? '';
   switch (a.do) {
@@ -320,7 +336,7 @@ function toAction(a: Scenario['actions'][number]): WorldAction {
         device,
         oid,
         set: a.request === 'set',
-        value: a.value ?? null,
+        value: wolSpec(a.value) ?? a.value ?? null,
         timeoutS: a.timeout ?? 0,
         ...(a.bufferLength === undefined ? {} : { bufferLength: a.bufferLength }),
         ...(a.direct === true ? { direct: true } : {}),

@@ -439,15 +439,76 @@ function oidProblem(v: unknown): string {
 
 /**
  * What is wrong with the OID of an `oid` action, or null: NDIS's own power requests, which
- * it sends around a power change and never takes from above, and a set whose structure
- * the action cannot carry.
+ * it sends around a power change and never takes from above.
  */
-function ndisOnlyOidProblem(oid: string, request: 'query' | 'set'): string | null {
+function ndisOnlyOidProblem(oid: string): string | null {
   if (oid === 'OID_PNP_SET_POWER' || oid === 'OID_PNP_QUERY_POWER')
     return `expected an OID a protocol may send, got ${oid}: NDIS sends it itself around a power change (docs/model.md "System sleep and resume"); a scenario changes the power state with a \`sleep\` action, or lets selective suspend do it`;
-  if (oid === 'OID_PM_ADD_WOL_PATTERN' && request === 'set')
-    return `expected an OID whose set carries a ULONG or a list of addresses, got ${oid}: its NDIS_PM_WOL_PATTERN is not modelled (docs/model.md "System sleep and resume")`;
   return null;
+}
+
+/**
+ * The `value` of a set of OID_PM_ADD_WOL_PATTERN: the NDIS_PM_WOL_PATTERN to add, as a
+ * mapping. `type` is bitmap (with `mask` and `pattern` bytes) or magic-packet; the other
+ * NDIS_PM_WOL_PACKET types are not modelled. `priority`: the pattern's Priority (a ULONG,
+ * NDIS_PM_WOL_PRIORITY_NORMAL if not given). Fields loose here, checked by wolPatternProblems.
+ */
+const wolPatternValue = z.strictObject({
+  type: z.unknown(),
+  mask: z.unknown().optional(),
+  pattern: z.unknown().optional(),
+  priority: z.unknown().optional(),
+});
+
+export type WolPatternValue = z.infer<typeof wolPatternValue>;
+
+/** The WoL pattern types a scenario names, and the NDIS_PM_WOL_PACKET value of each not modelled. */
+const wolPatternTypes = ['bitmap', 'magic-packet'] as const;
+const wolTypesNotModelled: Record<string, string> = {
+  'ipv4-tcp-syn': 'NdisPMWoLPacketIPv4TcpSyn',
+  'ipv6-tcp-syn': 'NdisPMWoLPacketIPv6TcpSyn',
+  'eapol-request-id': 'NdisPMWoLPacketEapolRequestIdMessage',
+};
+
+function isWolPatternValue(v: unknown): v is WolPatternValue {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The bad input of an OID_PM_ADD_WOL_PATTERN value (a mapping), each as [field under value, message]. */
+function wolPatternProblems(v: WolPatternValue): [string, string][] {
+  const out: [string, string][] = [];
+  const t = v.type;
+  if (typeof t === 'string' && t in wolTypesNotModelled) {
+    out.push([
+      'type',
+      `expected ${wolPatternTypes.join(' or ')}, got ${t}: ${wolTypesNotModelled[t]} patterns are not modelled (docs/model.md "Wake-on-LAN patterns")`,
+    ]);
+    return out;
+  }
+  if (t !== 'bitmap' && t !== 'magic-packet') {
+    out.push(['type', `expected ${wolPatternTypes.join(' or ')}, got ${show(t)}`]);
+    return out;
+  }
+  if (t === 'bitmap') {
+    for (const f of ['mask', 'pattern'] as const) {
+      const bytes = v[f] === undefined ? 'nothing' : bufferBytes(v[f]);
+      if (typeof bytes === 'string')
+        out.push([
+          f,
+          `expected the ${f} bytes of a bitmap pattern, such as ${f === 'mask' ? '"3f" (bytes 0 to 5 compared)' : '"02 50 4d 00 00 01"'}, got ${bytes}`,
+        ]);
+      else if (bytes.length === 0) out.push([f, `expected at least one ${f} byte, got none`]);
+    }
+  } else
+    for (const f of ['mask', 'pattern'] as const)
+      if (v[f] !== undefined) out.push([f, `expected no ${f} for a magic-packet pattern, got ${show(v[f])}`]);
+  const p = v.priority;
+  if (p !== undefined && !(typeof p === 'number' && Number.isInteger(p) && p >= 0 && p <= 0xffffffff))
+    out.push([
+      'priority',
+      `expected a ULONG priority (1 is NDIS_PM_WOL_PRIORITY_HIGHEST, 0x10000000 NORMAL, 0xFFFFFFFF LOWEST), got ${show(p)}`,
+    ]);
+  return out;
 }
 
 /**
@@ -458,11 +519,17 @@ function ndisOnlyOidProblem(oid: string, request: 'query' | 'set'): string | nul
 function oidValueProblem(
   oid: string,
   request: 'query' | 'set',
-  value: number | number[][] | undefined,
+  value: number | number[][] | WolPatternValue | undefined,
 ): string | null {
   const got = Array.isArray(value) ? JSON.stringify(value) : show(value);
   if (request === 'query')
     return value === undefined ? null : `expected no value for a query of ${oid}, got ${got}`;
+  if (oid === 'OID_PM_ADD_WOL_PATTERN')
+    return isWolPatternValue(value)
+      ? null
+      : `expected the pattern to add for a set of ${oid}, such as { type: bitmap, mask: "3f", pattern: "02 50 4d 00 00 01" } or { type: magic-packet }, got ${got}`;
+  if (isWolPatternValue(value))
+    return `expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of ${oid}, got a mapping (a WoL pattern is the value of OID_PM_ADD_WOL_PATTERN only)`;
   if (oid === 'OID_802_3_MULTICAST_LIST') {
     const address = (m: number[]): boolean => m.length === 6 && m.every((x) => x >= 0 && x <= 255);
     if (Array.isArray(value) && value.every(address)) return null;
@@ -481,7 +548,7 @@ function syncOidProblems(
   a: {
     oid?: string | number;
     request?: string;
-    value?: number | number[][];
+    value?: number | number[][] | WolPatternValue;
     timeout?: number;
     direct?: boolean;
   },
@@ -530,9 +597,9 @@ export const actionSchema = z
     request: z.enum(['query', 'set']).optional(),
     /** `oid`: the value of a set. */
     value: z
-      .union([z.number().int(), z.array(z.array(z.number().int()))], {
+      .union([z.number().int(), z.array(z.array(z.number().int())), wolPatternValue], {
         error: (iss) =>
-          `expected a whole number (the ULONG of a set, such as a packet filter) or, for OID_802_3_MULTICAST_LIST, a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], got ${Array.isArray(iss.input) ? JSON.stringify(iss.input) : show(iss.input)}`,
+          `expected a whole number (the ULONG of a set, such as a packet filter), for OID_802_3_MULTICAST_LIST a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], or for OID_PM_ADD_WOL_PATTERN a mapping of type, mask, pattern and priority, got ${Array.isArray(iss.input) ? JSON.stringify(iss.input) : show(iss.input)}`,
       })
       .optional(),
     /** `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4). */
@@ -769,10 +836,13 @@ export const actionSchema = z
     }
     if (a.do === 'oid' && a.oid !== undefined && a.synchronous === true) syncOidProblems(a, ctx);
     else if (a.do === 'oid' && a.oid !== undefined) {
-      const wrong = ndisOnlyOidProblem(oidLabel(a.oid), a.request ?? 'query');
+      const wrong = ndisOnlyOidProblem(oidLabel(a.oid));
       const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
       if (problem !== null)
         ctx.addIssue({ code: 'custom', path: [wrong === null ? 'value' : 'oid'], message: problem });
+      else if (isWolPatternValue(a.value))
+        for (const [field, message] of wolPatternProblems(a.value))
+          ctx.addIssue({ code: 'custom', path: ['value', field], message });
       if (a.direct === true && !directOids.has(oidValue(a.oid)!))
         ctx.addIssue({
           code: 'custom',

@@ -1,0 +1,238 @@
+// Wake-on-LAN patterns added from above: OID_PM_ADD_WOL_PATTERN and
+// OID_PM_REMOVE_WOL_PATTERN (NDIS 6.20), from the pages of the two OIDs, of
+// NDIS_PM_WOL_PATTERN and of "Adding and Deleting Wake on LAN Patterns":
+// - NDIS gives each pattern added to an adapter a PatternId unique among that adapter's
+//   patterns, before the request goes down, and keeps the list of patterns added;
+// - a removal names a PatternId of that list, or NDIS fails it (NDIS_STATUS_FILE_NOT_FOUND);
+// - once NDIS has begun to take the adapter to a low-power state, an add fails;
+// - a miniport older than NDIS 6.20 gets neither (NDIS_STATUS_NOT_SUPPORTED).
+// The miniport answers the rest: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL when out of room,
+// NDIS_STATUS_NOT_SUPPORTED for a type it cannot match, and so on. Bitmap and magic-packet
+// patterns are modelled; the other NDIS_PM_WOL_PACKET types are not (a scenario refuses
+// them). docs/model.md "Wake-on-LAN patterns".
+
+import type { Binding } from './binding.ts';
+import type { MiniportBlock } from './block.ts';
+import type { FilterModule } from './filter.ts';
+import {
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+  NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
+  NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_PM_WOL_PRIORITY_NORMAL,
+  NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1,
+  NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_FILE_NOT_FOUND,
+  NDIS_STATUS_INVALID_LENGTH,
+  NDIS_STATUS_INVALID_PARAMETER,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_SUCCESS,
+  NdisDeviceStateD0,
+  NdisPMWoLPacketBitmapPattern,
+  NdisPMWoLPacketMagicPacket,
+  NdisRequestSetInformation,
+  OID_PM_ADD_WOL_PATTERN,
+  OID_PM_REMOVE_WOL_PATTERN,
+} from './generated/status.ts';
+import type { Ndis } from './ndis.ts';
+import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
+
+/** NDIS_PM_WOL_PACKET's names, for the trace and for messages. */
+export const WOL_PACKET_NAMES: Readonly<Record<number, string>> = {
+  0: 'NdisPMWoLPacketUnspecified',
+  1: 'NdisPMWoLPacketBitmapPattern',
+  2: 'NdisPMWoLPacketMagicPacket',
+  3: 'NdisPMWoLPacketIPv4TcpSyn',
+  4: 'NdisPMWoLPacketIPv6TcpSyn',
+  5: 'NdisPMWoLPacketEapolRequestIdMessage',
+};
+
+/** A pattern NDIS keeps for an adapter: added, and not removed yet. */
+export interface WolPatternEntry {
+  readonly PatternId: number;
+  readonly WoLPacketType: number;
+  readonly Priority: number;
+  /** Who added it: a binding, a filter module, or null for NDIS itself (an application's WMI request: a scenario's `oid` action). */
+  readonly owner: Binding | FilterModule | null;
+}
+
+/** Who sent a request from above: a binding, a filter module, or null for an application's request through NDIS. */
+type From = Binding | FilterModule | null;
+
+/**
+ * An NDIS_PM_WOL_PATTERN for a bitmap pattern, and the InformationBufferLength of its
+ * OID_PM_ADD_WOL_PATTERN: the structure (revision 2), then the mask, then the pattern,
+ * as MaskOffset and PatternOffset say. PatternId is 0: NDIS sets it.
+ */
+export function bitmapWolPattern(
+  mask: Uint8Array,
+  pattern: Uint8Array,
+  priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
+): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
+  const maskAt = NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2;
+  const patternAt = maskAt + mask.length;
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketBitmapPattern, priority),
+      WoLPattern: {
+        WoLBitMapPattern: {
+          Flags: 0,
+          MaskOffset: maskAt,
+          MaskSize: mask.length,
+          PatternOffset: patternAt,
+          PatternSize: pattern.length,
+        },
+      },
+      Mask: Uint8Array.from(mask),
+      Pattern: Uint8Array.from(pattern),
+    },
+    length: patternAt + pattern.length,
+  };
+}
+
+/** An NDIS_PM_WOL_PATTERN for the magic packet (the adapter's own address), and its length. */
+export function magicPacketWolPattern(priority: number = NDIS_PM_WOL_PRIORITY_NORMAL): {
+  pattern: NDIS_PM_WOL_PATTERN;
+  length: number;
+} {
+  return {
+    pattern: { ...wolHeader(NdisPMWoLPacketMagicPacket, priority), WoLPattern: {} },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+function wolHeader(type: number, priority: number): Omit<NDIS_PM_WOL_PATTERN, 'WoLPattern'> {
+  return {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_DEFAULT,
+      Revision: NDIS_PM_WOL_PATTERN_REVISION_2,
+      Size: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+    },
+    Flags: 0,
+    Priority: priority >>> 0,
+    WoLPacketType: type,
+    PatternId: 0,
+    NextWoLPatternOffset: 0,
+  };
+}
+
+/**
+ * NDIS has begun to take the adapter to a low-power state for a system sleep, and it is
+ * not back in D0: the OID_PM_ADD_WOL_PATTERN page has NDIS fail an add then.
+ */
+function lowPowerUnderWay(b: MiniportBlock): boolean {
+  return b.op?.kind === 'sleep' || (b.power !== null && b.power.device !== NdisDeviceStateD0);
+}
+
+/**
+ * NDIS's part of an OID_PM_ADD_WOL_PATTERN or OID_PM_REMOVE_WOL_PATTERN set from above
+ * (`from`: the binding or filter module that sent it, null for an application's request
+ * through NDIS): the status NDIS completes it with itself, or null to send it on, with
+ * an add's PatternId set. Any other request: null.
+ */
+export function wolPatternByNdis(
+  n: Ndis,
+  b: MiniportBlock,
+  request: NDIS_OID_REQUEST,
+  from: From,
+): number | null {
+  const oid = request.DATA.Oid;
+  if (oid !== OID_PM_ADD_WOL_PATTERN && oid !== OID_PM_REMOVE_WOL_PATTERN) return null;
+  if (request.RequestType !== NdisRequestSetInformation) return null;
+  const d = request.DATA.SET_INFORMATION;
+  let status: number | null = null;
+  let why = '';
+  if (b.driver.ndisVersion < 620) {
+    status = NDIS_STATUS_NOT_SUPPORTED;
+    why = 'the miniport is older than NDIS 6.20';
+  } else if (oid === OID_PM_REMOVE_WOL_PATTERN) {
+    const id = d.InformationBuffer;
+    if (d.InformationBufferLength < 4) {
+      d.BytesNeeded = 4;
+      status = NDIS_STATUS_INVALID_LENGTH;
+      why = 'the buffer is shorter than a ULONG';
+    } else if (typeof id !== 'number' || !b.wolPatterns.has(id)) {
+      status = NDIS_STATUS_FILE_NOT_FOUND;
+      why = `no pattern of the adapter has PatternId ${typeof id === 'number' ? id : String(id)}`;
+    }
+  } else {
+    const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
+    if (d.InformationBufferLength < NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1) {
+      d.BytesNeeded = NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1;
+      status = NDIS_STATUS_BUFFER_TOO_SHORT;
+      why = 'the buffer is shorter than an NDIS_PM_WOL_PATTERN';
+    } else if (typeof p !== 'object' || p === null) {
+      status = NDIS_STATUS_INVALID_PARAMETER;
+      why = 'the buffer holds no NDIS_PM_WOL_PATTERN';
+    } else if (lowPowerUnderWay(b)) {
+      status = NDIS_STATUS_FAILURE;
+      why = 'NDIS has begun to take the adapter to a low-power state';
+    } else if (!b.wolOwners.has(p)) {
+      // Unique among the adapter's patterns: NDIS counts up and never gives an ID twice.
+      p.PatternId = b.nextWolPatternId++;
+      b.wolOwners.set(p, from);
+      if (n.trace.on)
+        n.traceNdis(b, 'WoL pattern ID assigned', {
+          PatternId: p.PatternId,
+          WoLPacketType: WOL_PACKET_NAMES[p.WoLPacketType] ?? p.WoLPacketType,
+        });
+    }
+  }
+  if (status !== null && n.trace.on)
+    n.traceNdis(b, 'OID request answered by NDIS', { Oid: oidLabel(oid), status, why });
+  return status;
+}
+
+function oidLabel(oid: number): string {
+  return oid === OID_PM_ADD_WOL_PATTERN ? 'OID_PM_ADD_WOL_PATTERN' : 'OID_PM_REMOVE_WOL_PATTERN';
+}
+
+/** The miniport completed a set of OID_PM_ADD_WOL_PATTERN or OID_PM_REMOVE_WOL_PATTERN: NDIS's list follows it. */
+export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST, status: number): void {
+  if (status !== NDIS_STATUS_SUCCESS || request.RequestType !== NdisRequestSetInformation) return;
+  const d = request.DATA.SET_INFORMATION;
+  if (d.Oid === OID_PM_REMOVE_WOL_PATTERN) {
+    if (typeof d.InformationBuffer === 'number') b.wolPatterns.delete(d.InformationBuffer);
+    return;
+  }
+  if (d.Oid !== OID_PM_ADD_WOL_PATTERN) return;
+  const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
+  if (typeof p !== 'object' || p === null || !b.wolOwners.has(p)) return;
+  b.wolPatterns.set(p.PatternId, {
+    PatternId: p.PatternId,
+    WoLPacketType: p.WoLPacketType,
+    Priority: p.Priority,
+    owner: b.wolOwners.get(p) ?? null,
+  });
+}
+
+/**
+ * The EnabledWoLPacketPatterns bits of the patterns NDIS keeps for the adapter whose owner
+ * is still there: an overlying driver that adds a pattern enables its type, and NDIS
+ * does so for the patterns an application added (docs/decisions.md).
+ */
+export function wolPatternsEnabled(b: MiniportBlock): number {
+  let bits = 0;
+  for (const e of b.wolPatterns.values()) {
+    const o = e.owner;
+    if (o !== null && ('gone' in o ? o.gone : o.open === null || o.open.state !== 'opened')) continue;
+    if (e.WoLPacketType === NdisPMWoLPacketBitmapPattern) bits |= NDIS_PM_WOL_BITMAP_PATTERN_ENABLED;
+    else if (e.WoLPacketType === NdisPMWoLPacketMagicPacket) bits |= NDIS_PM_WOL_MAGIC_PACKET_ENABLED;
+  }
+  return bits;
+}
+
+/** What the trace shows of a pattern request: the PatternId (of the pattern added, or to remove). */
+export function wolTraceData(request: NDIS_OID_REQUEST): Record<string, unknown> {
+  const d = request.DATA.SET_INFORMATION;
+  if (request.RequestType !== NdisRequestSetInformation) return {};
+  if (d.Oid === OID_PM_REMOVE_WOL_PATTERN)
+    return typeof d.InformationBuffer === 'number' ? { PatternId: d.InformationBuffer } : {};
+  if (d.Oid !== OID_PM_ADD_WOL_PATTERN) return {};
+  const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
+  // 0: NDIS gave it none (it failed the request first); its IDs start at 1.
+  if (typeof p !== 'object' || p === null || typeof p.PatternId !== 'number' || p.PatternId === 0) return {};
+  return { PatternId: p.PatternId, WoLPacketType: WOL_PACKET_NAMES[p.WoLPacketType] ?? p.WoLPacketType };
+}

@@ -1,0 +1,361 @@
+// Wake-on-LAN patterns added from above (src/ndis/wol.ts, docs/model.md "Wake-on-LAN
+// patterns"): OID_PM_ADD_WOL_PATTERN and OID_PM_REMOVE_WOL_PATTERN through NDIS to pmnic
+// (examples/pmnic.ts), which programs the SimNic's bitmap pattern slots and names the
+// pattern that woke it in its NDIS_STATUS_PM_WAKE_REASON. The pages: OID_PM_ADD_WOL_PATTERN,
+// OID_PM_REMOVE_WOL_PATTERN, NDIS_PM_WOL_PATTERN, "Adding and Deleting Wake on LAN
+// Patterns", and Driver Verifier's NdisOidComplete rule.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { pmnic } from '../examples/pmnic.ts';
+import {
+  bitmapWolPattern,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  type NDIS_PM_PARAMETERS,
+  NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+  NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
+  NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
+  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+  type NDIS_PM_WOL_PATTERN,
+  NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_SUCCESS,
+  NdisPMWoLPacketIPv4TcpSyn,
+  NdisRequestSetInformation,
+  OID_PM_ADD_WOL_PATTERN,
+  OID_PM_PARAMETERS,
+  OID_PM_REMOVE_WOL_PATTERN,
+} from '../src/index.ts';
+import { scenarioWorld } from '../src/scenario.ts';
+import type { TraceEvent } from '../src/trace/trace.ts';
+import type { World } from '../src/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
+
+const data = (e: TraceEvent): Record<string, unknown> => (e.data ?? {}) as Record<string, unknown>;
+
+/** A pmnic scenario with these actions (YAML flow mappings, one a line). */
+function pmnicScenario(actions: string[], until = '5s'): string {
+  return `seed: 1\nuntil: ${until}\nprotocols: [{ name: tcpip }]\ndevices:\n  - { name: nic0, driver: pmnic }\nactions:\n${actions.map((a) => `  - ${a}`).join('\n')}\n`;
+}
+
+const IPV4_TO_PMNIC = "{ type: bitmap, mask: '3f 30', pattern: '02 50 4d 00 00 01 00 00 00 00 00 00 08 00' }";
+const add = (at: string, value: string) =>
+  `{ at: ${at}, do: oid, device: nic0, oid: OID_PM_ADD_WOL_PATTERN, request: set, value: ${value} }`;
+const remove = (at: string, id: number, extra = '') =>
+  `{ at: ${at}, do: oid, device: nic0, oid: OID_PM_REMOVE_WOL_PATTERN, request: set, value: ${id}${extra} }`;
+/** An IPv4 frame for pmnic's station address (matches IPV4_TO_PMNIC), and one of another EtherType. */
+const ipv4Frame = "'02 50 4d 00 00 01 02 00 00 00 00 09 08 00 45 00 00 1c'";
+const arpFrame = "'02 50 4d 00 00 01 02 00 00 00 00 09 08 06 00 01 08 00'";
+
+function run(text: string) {
+  const s = scenarioWorld('wol.yaml', { drivers: [pmnic], text });
+  const out = s.run();
+  return { ...out, w: s.world };
+}
+
+/** The scenario's OID requests as NDIS completed them: OID, status, PatternId. */
+function completions(w: World): string[] {
+  return w.trace.events
+    .filter((e) => e.what === 'OID request completed')
+    .filter((e) => /WOL_PATTERN/.test(String(data(e).Oid)))
+    .map(
+      (e) =>
+        `${data(e).Oid} ${String(data(e).status)}${data(e).PatternId === undefined ? '' : ` id=${data(e).PatternId}`}`,
+    );
+}
+
+/** What MiniportOidRequest saw of the pattern requests. */
+function miniportSaw(w: World): string[] {
+  return w.trace.events
+    .filter(
+      (e) => e.kind === 'call' && e.what === 'MiniportOidRequest' && /WOL_PATTERN/.test(String(data(e).Oid)),
+    )
+    .map((e) => `${data(e).Oid} id=${data(e).PatternId}`);
+}
+
+test('OID_PM_ADD_WOL_PATTERN: NDIS gives each pattern a PatternId unique on the adapter before MiniportOidRequest sees it, and never gives one twice; the trace and the summary show it (OID_PM_ADD_WOL_PATTERN page)', () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', IPV4_TO_PMNIC),
+      add('1100ms', '{ type: magic-packet }'),
+      remove('1200ms', 1),
+      add('1300ms', IPV4_TO_PMNIC),
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(miniportSaw(w), [
+    'OID_PM_ADD_WOL_PATTERN id=1',
+    'OID_PM_ADD_WOL_PATTERN id=2',
+    'OID_PM_REMOVE_WOL_PATTERN id=1',
+    'OID_PM_ADD_WOL_PATTERN id=3',
+  ]);
+  assert.deepEqual(completions(w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+  ]);
+  // NDIS's list: what was added and not removed.
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, [
+    { PatternId: 2, type: 'NdisPMWoLPacketMagicPacket' },
+    { PatternId: 3, type: 'NdisPMWoLPacketBitmapPattern' },
+  ]);
+});
+
+test('OID_PM_REMOVE_WOL_PATTERN: a PatternId NDIS does not know is NDIS_STATUS_FILE_NOT_FOUND and a buffer under a ULONG NDIS_STATUS_INVALID_LENGTH, from NDIS: the miniport never sees either (OID_PM_REMOVE_WOL_PATTERN page)', () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', '{ type: magic-packet }'),
+      remove('1100ms', 7),
+      remove('1200ms', 1, ', bufferLength: 2'),
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(completions(w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_FILE_NOT_FOUND id=7',
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_INVALID_LENGTH id=1',
+  ]);
+  assert.deepEqual(miniportSaw(w), ['OID_PM_ADD_WOL_PATTERN id=1']);
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, [
+    { PatternId: 1, type: 'NdisPMWoLPacketMagicPacket' },
+  ]);
+});
+
+test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatterns 4): a fifth bitmap pattern is NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL and NDIS keeps no pattern for it; a magic-packet pattern takes no slot (NDIS_PM_CAPABILITIES, OID_PM_ADD_WOL_PATTERN pages)", () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', IPV4_TO_PMNIC),
+      add('1010ms', IPV4_TO_PMNIC),
+      add('1020ms', IPV4_TO_PMNIC),
+      add('1030ms', IPV4_TO_PMNIC),
+      add('1040ms', IPV4_TO_PMNIC),
+      add('1050ms', '{ type: magic-packet }'),
+      remove('1060ms', 2),
+      add('1070ms', IPV4_TO_PMNIC),
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(completions(w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=4',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=5',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=6',
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    // The slot pattern 2 freed.
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=7',
+  ]);
+  assert.deepEqual(
+    w.summary().adapters[0]!.wolPatterns.map((p) => p.PatternId),
+    [1, 3, 4, 6, 7],
+    'the refused pattern 5 is not in NDIS list',
+  );
+});
+
+test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes it down and pmnic answers NDIS_STATUS_NOT_SUPPORTED (OID_PM_ADD_WOL_PATTERN page); a scenario cannot name such a type (bad input naming the NDIS_PM_WOL_PACKET value)', () => {
+  // A World-level request with an IPv4 TCP SYN pattern built by hand.
+  const syn: NDIS_PM_WOL_PATTERN = {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_DEFAULT,
+      Revision: NDIS_PM_WOL_PATTERN_REVISION_2,
+      Size: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+    },
+    Flags: 0,
+    Priority: 1,
+    WoLPacketType: NdisPMWoLPacketIPv4TcpSyn,
+    PatternId: 0,
+    NextWoLPatternOffset: 0,
+    WoLPattern: {},
+  };
+  const w = testWorld({
+    drivers: [pmnic],
+    devices: [{ name: 'nic0', driver: 'pmnic' }],
+    actions: [
+      {
+        atNs: 1 * ns.s,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_PM_ADD_WOL_PATTERN,
+          set: true,
+          value: syn,
+          timeoutS: 0,
+          bufferLength: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+        },
+      },
+    ],
+  });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  assert.deepEqual(miniportSaw(w), ['OID_PM_ADD_WOL_PATTERN id=1']);
+  assert.deepEqual(completions(w), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_NOT_SUPPORTED id=1']);
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
+  // In a scenario: exit 2 with the type named (test/cli.test.ts runs the whole fixture).
+  assert.throws(
+    () =>
+      scenarioWorld('bad.yaml', {
+        drivers: [pmnic],
+        text: pmnicScenario([add('1s', '{ type: ipv6-tcp-syn }')]),
+      }),
+    (e: { problems?: string[] }) => {
+      assert.deepEqual(e.problems, [
+        'bad.yaml: actions[0].value.type: expected bitmap or magic-packet, got ipv6-tcp-syn: NdisPMWoLPacketIPv6TcpSyn patterns are not modelled (docs/model.md "Wake-on-LAN patterns")',
+      ]);
+      return true;
+    },
+  );
+});
+
+test('examples/pmnic-wol.yaml: a bitmap pattern added from above, programmed into a SimNic slot before D3, wakes the system on a matching frame; the wake reason is NdisWakeReasonPacket with the PatternId NDIS gave (NDIS_PM_WAKE_PACKET page)', () => {
+  const s = scenarioWorld('examples/pmnic-wol.yaml', { drivers: [pmnic] });
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(expectation?.problems, []);
+  const reasons = s.world.trace.events
+    .filter((e) => e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON')
+    .map((e) => `${data(e).WakeReason} ${data(e).PatternId}`);
+  assert.deepEqual(reasons, ['NdisWakeReasonPacket 1']);
+});
+
+test('WoL patterns: a frame a pattern does not match, or a pattern removed before the sleep, wakes nothing: the system sleeps its length (SimNic wake-up filters, OID_PM_REMOVE_WOL_PATTERN page)', () => {
+  const sleep = '{ at: 2s, do: sleep, state: S3, for: 2s }';
+  const frame = (bytes: string) => `{ at: 3s, do: frame, device: nic0, data: ${bytes} }`;
+  const wakes = (actions: string[]) => {
+    const { result, w } = run(pmnicScenario(actions));
+    assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+    const woke = w.trace.events
+      .filter((e) => e.what === 'wake')
+      .map((e) => String(data(e).by ?? 'end of sleep'));
+    return woke;
+  };
+  assert.deepEqual(wakes([add('1s', IPV4_TO_PMNIC), sleep, frame(ipv4Frame)]), ['nic0']);
+  assert.deepEqual(
+    wakes([add('1s', IPV4_TO_PMNIC), sleep, frame(arpFrame)]),
+    ['end of sleep'],
+    "woken by the sleep's end",
+  );
+  assert.deepEqual(wakes([add('1s', IPV4_TO_PMNIC), remove('1500ms', 1), sleep, frame(ipv4Frame)]), [
+    'end of sleep',
+  ]);
+});
+
+test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types of the patterns it holds (bitmap, magic packet) and not of those removed (OID_PM_PARAMETERS, Adding and Deleting Wake on LAN Patterns pages)', () => {
+  const seen: number[] = [];
+  const drv = scriptedDriver('wol-rec', {
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: 0,
+        SupportedWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED | NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+        NumTotalWoLPatterns: 4,
+      },
+    },
+    oid: (_a, req) => {
+      if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_PARAMETERS)
+        seen.push(
+          (req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS).EnabledWoLPacketPatterns,
+        );
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
+  const oid = (atNs: number, o: number, value: unknown, bufferLength: number) => ({
+    atNs,
+    action: { kind: 'oid' as const, device: 'nic0', oid: o, set: true, value, timeoutS: 0, bufferLength },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'wol-rec', registry: { '*WakeOnMagicPacket': 0 } }],
+    actions: [
+      oid(1 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+      { atNs: 2 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } },
+      oid(4 * ns.s, OID_PM_REMOVE_WOL_PATTERN, 1, 4),
+      { atNs: 5 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } },
+    ],
+  });
+  const r = w.run(7 * ns.s);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  assert.deepEqual(
+    seen,
+    [NDIS_PM_WOL_BITMAP_PATTERN_ENABLED, 0],
+    'magic packet off by *WakeOnMagicPacket; bitmap while pattern 1 is held',
+  );
+  assert.notEqual(NDIS_PM_WOL_BITMAP_PATTERN_ENABLED, NDIS_PM_WOL_MAGIC_PACKET_ENABLED);
+});
+
+test('OID_PM_ADD_WOL_PATTERN once NDIS has begun to take the adapter to a low-power state: NDIS fails it (NDIS_STATUS_FAILURE) and the miniport never sees it (OID_PM_ADD_WOL_PATTERN page)', () => {
+  // The sleep begins at 2 s; the add comes while NDIS is on its way down.
+  const { result, w } = run(
+    pmnicScenario(['{ at: 2s, do: sleep, state: S3, for: 1s }', add('2000001us', '{ type: magic-packet }')]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(completions(w), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_FAILURE']);
+  assert.deepEqual(miniportSaw(w), []);
+});
+
+test('NdisOidComplete (Driver Verifier): OID_PM_REMOVE_WOL_PATTERN may complete only with SUCCESS, NOT_ACCEPTED or REQUEST_ABORTED; a miniport that fails it breaks the rule', () => {
+  const drv = scriptedDriver('wol-remove-fails', {
+    oid: (_a, req) =>
+      req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS,
+  });
+  const pattern = bitmapWolPattern(Uint8Array.of(1), Uint8Array.of(2));
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'wol-remove-fails' }],
+    options: { verifier: 'collect' },
+    actions: [
+      {
+        atNs: 1 * ns.s,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_PM_ADD_WOL_PATTERN,
+          set: true,
+          value: pattern.pattern,
+          timeoutS: 0,
+          bufferLength: pattern.length,
+        },
+      },
+      {
+        atNs: 2 * ns.s,
+        action: {
+          kind: 'oid',
+          device: 'nic0',
+          oid: OID_PM_REMOVE_WOL_PATTERN,
+          set: true,
+          value: 1,
+          timeoutS: 0,
+        },
+      },
+    ],
+  });
+  const r = w.run(3 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisOidComplete'],
+  );
+  assert.match(r.violations[0]!.message, /OID_PM_REMOVE_WOL_PATTERN completed with NDIS_STATUS_FAILURE/);
+  // The failed removal leaves the pattern in NDIS's list.
+  assert.deepEqual(
+    w.summary().adapters[0]!.wolPatterns.map((p) => p.PatternId),
+    [1],
+  );
+});
+
+test('WoL patterns: two runs of examples/pmnic-wol.yaml give the same trace, line for line (determinism: PatternIds come from a per-adapter count, not from the clock or a draw)', () => {
+  const text = readFileSync('examples/pmnic-wol.yaml', 'utf8');
+  const once = () => {
+    const s = scenarioWorld('pmnic-wol.yaml', { drivers: [pmnic], text });
+    s.run();
+    return s.world.trace.events.map((e) => JSON.stringify(e));
+  };
+  const a = once();
+  assert.ok(a.some((e) => e.includes('"PatternId":1')));
+  assert.deepEqual(once(), a);
+});
