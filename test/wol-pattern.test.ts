@@ -359,3 +359,21 @@ test('WoL patterns: two runs of examples/pmnic-wol.yaml give the same trace, lin
   assert.ok(a.some((e) => e.includes('"PatternId":1')));
   assert.deepEqual(once(), a);
 });
+
+test("WoL patterns: a PnP stop halts pmnic, and NDIS's list of the adapter starts again empty when it is initialized again; PatternIds go on counting (docs/decisions.md, R1.8)", () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', IPV4_TO_PMNIC),
+      '{ at: 2s, do: stop, device: nic0 }',
+      add('3s', '{ type: magic-packet }'),
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.ok(
+    w.trace.events.some((e) => e.what === 'MiniportHaltEx'),
+    'the stop halted the adapter',
+  );
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, [
+    { PatternId: 2, type: 'NdisPMWoLPacketMagicPacket' },
+  ]);
+});

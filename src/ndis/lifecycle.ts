@@ -913,6 +913,9 @@ export function resetForRestart(b: MiniportBlock): void {
   b.registration = null;
   b.general = null;
   b.initialized = false;
+  // The halted miniport took its WoL patterns with it: NDIS's list starts again empty
+  // (its IDs go on counting; docs/decisions.md).
+  b.wolPatterns.clear();
 }
 
 function pauseReasonForRemoval(b: MiniportBlock): number {
