@@ -1097,6 +1097,9 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         kept.compare.push(on);
         kept.bytes.push(bytes[i] ?? 0);
       }
+      // A mask that compares no byte would match every frame; a slot that compares none
+      // matches nothing, so the NIC cannot do it.
+      if (!kept.compare.includes(true)) return N.NDIS_STATUS_INVALID_PARAMETER;
       const used = new Set([...a.patterns.values()].map((q) => q.slot));
       let slot = 0;
       while (slot < FLX_SLOTS && used.has(slot)) slot++;

@@ -126,7 +126,7 @@ test('OID_PM_REMOVE_WOL_PATTERN: a PatternId NDIS does not know is NDIS_STATUS_F
   ]);
 });
 
-test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatterns 4): a fifth bitmap pattern is NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL and NDIS keeps no pattern for it; a magic-packet pattern takes no slot (NDIS_PM_CAPABILITIES, OID_PM_ADD_WOL_PATTERN pages)", () => {
+test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatterns 4): a fifth bitmap pattern is NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL and NDIS keeps no pattern for it; a magic-packet pattern takes no slot; a mask that compares nothing is NDIS_STATUS_INVALID_PARAMETER (NDIS_PM_CAPABILITIES, OID_PM_ADD_WOL_PATTERN pages)", () => {
   const { result, w } = run(
     pmnicScenario([
       add('1s', IPV4_TO_PMNIC),
@@ -137,6 +137,8 @@ test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatt
       add('1050ms', '{ type: magic-packet }'),
       remove('1060ms', 2),
       add('1070ms', IPV4_TO_PMNIC),
+      // A mask that compares no byte: pmnic's NIC cannot match it.
+      add('1080ms', "{ type: bitmap, mask: '00', pattern: '02' }"),
     ]),
   );
   assert.equal(result.verdict, 'ok', result.bugCheck?.message);
@@ -150,6 +152,7 @@ test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatt
     'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
     // The slot pattern 2 freed.
     'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=7',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_INVALID_PARAMETER id=8',
   ]);
   assert.deepEqual(
     w.summary().adapters[0]!.wolPatterns.map((p) => p.PatternId),
