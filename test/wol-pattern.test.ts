@@ -24,11 +24,15 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_SUCCESS,
   NdisPMWoLPacketIPv4TcpSyn,
+  NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
   OID_PM_PARAMETERS,
   OID_PM_REMOVE_WOL_PATTERN,
+  OID_PM_WOL_PATTERN_LIST,
 } from '../src/index.ts';
+import { oidRequest } from '../src/ndis/oid.ts';
+import { wolPatternList } from '../src/ndis/wol.ts';
 import { scenarioWorld } from '../src/scenario.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { World } from '../src/world.ts';
@@ -379,4 +383,49 @@ test("WoL patterns: a PnP stop halts pmnic, and NDIS's list of the adapter start
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, [
     { PatternId: 2, type: 'NdisPMWoLPacketMagicPacket' },
   ]);
+});
+
+test("OID_PM_WOL_PATTERN_LIST: NDIS answers the query from its list, the miniport never sees it: none gives SUCCESS with BytesWritten 0; the patterns one after the other (196 bytes each and a bitmap's mask and pattern), BUFFER_TOO_SHORT with BytesNeeded for a short buffer (OID_PM_WOL_PATTERN_LIST page)", () => {
+  const list = (at: string, extra = '') =>
+    `{ at: ${at}, do: oid, device: nic0, oid: OID_PM_WOL_PATTERN_LIST${extra} }`;
+  const { result, w } = run(
+    pmnicScenario([
+      list('900ms'),
+      add('1s', '{ type: magic-packet }'),
+      add('1100ms', IPV4_TO_PMNIC),
+      list('1200ms'),
+      list('1300ms', ', bufferLength: 8'),
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const answers = w.trace.events
+    .filter((e) => e.what === 'OID request completed' && data(e).Oid === 'OID_PM_WOL_PATTERN_LIST')
+    .map((e) => {
+      const d = data(e);
+      return `${d.status} written=${d.BytesWritten ?? 0} needed=${d.BytesNeeded ?? '-'} ids=${d.PatternIds ?? '-'}`;
+    });
+  // 196 + 2 mask bytes + 14 pattern bytes = 212 for the bitmap pattern, after the 196 of the magic packet.
+  assert.deepEqual(answers, [
+    'NDIS_STATUS_SUCCESS written=0 needed=- ids=-',
+    'NDIS_STATUS_SUCCESS written=408 needed=- ids=1,2',
+    'NDIS_STATUS_BUFFER_TOO_SHORT written=0 needed=408 ids=-',
+  ]);
+  assert.ok(
+    !w.trace.events.some(
+      (e) =>
+        e.kind === 'call' && e.what === 'MiniportOidRequest' && data(e).Oid === 'OID_PM_WOL_PATTERN_LIST',
+    ),
+    'NDIS handles the query for miniport drivers',
+  );
+  // The structures: NextWoLPatternOffset from the buffer's start, 0 on the last; PatternIds NDIS gave.
+  const q = oidRequest(NdisRequestQueryInformation, OID_PM_WOL_PATTERN_LIST, null, 4096);
+  assert.equal(wolPatternList(w.ndis.adapters[0]!, q), NDIS_STATUS_SUCCESS);
+  const got = q.DATA.QUERY_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN[];
+  assert.deepEqual(
+    got.map((p) => [p.PatternId, p.NextWoLPatternOffset, p.WoLPattern.WoLBitMapPattern?.MaskSize ?? null]),
+    [
+      [1, 196, null],
+      [2, 0, 2],
+    ],
+  );
 });

@@ -48,6 +48,7 @@ import {
   OID_GEN_STATISTICS,
   OID_GEN_SUPPORTED_LIST,
   OID_PM_PARAMETERS,
+  OID_PM_WOL_PATTERN_LIST,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   OID_NAMES as oidNames,
@@ -64,7 +65,7 @@ import type {
   NDIS_OID_SET_INFORMATION,
   UINT,
 } from './types.ts';
-import { wolPatternByNdis, wolPatternCompleted, wolTraceData } from './wol.ts';
+import { wolPatternByNdis, wolPatternCompleted, wolPatternList, wolTraceData } from './wol.ts';
 
 /**
  * One storage behind the three names of the `DATA` union. In C, QUERY_INFORMATION and
@@ -288,6 +289,7 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
         Oid: oidName(request.DATA.Oid),
         status,
         BytesWritten: request.DATA.QUERY_INFORMATION.BytesWritten,
+        ...wolTraceData(request),
       });
     if (origin.kind === 'ndis') origin.done(status);
     return status;
@@ -359,6 +361,8 @@ function answeredByNdis(oid: number): boolean {
     case OID_GEN_MEDIA_SUPPORTED:
     case OID_GEN_MEDIA_IN_USE:
     case OID_GEN_DRIVER_VERSION:
+    // The OID_PM_WOL_PATTERN_LIST page: NDIS handles it from the patterns it keeps (wol.ts).
+    case OID_PM_WOL_PATTERN_LIST:
       return true;
     default:
       return false;
@@ -375,6 +379,7 @@ function answeredByNdis(oid: number): boolean {
  */
 function answerForMiniport(b: MiniportBlock, request: NDIS_OID_REQUEST, origin: OidOrigin): number {
   const d = request.DATA.QUERY_INFORMATION;
+  if (d.Oid === OID_PM_WOL_PATTERN_LIST) return wolPatternList(b, request);
   let answer: unknown;
   let bytes: number;
   const g = b.general;
@@ -790,7 +795,9 @@ export function issueOid(
         'OID request completed',
         set || status !== NDIS_STATUS_SUCCESS
           ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
-          : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
+          : oid === OID_PM_WOL_PATTERN_LIST
+            ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
+            : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
       );
     },
   });
@@ -870,6 +877,9 @@ export function queryBufferLength(oid: number): number {
     case OID_802_3_CURRENT_ADDRESS:
     case OID_802_3_PERMANENT_ADDRESS:
       return 6;
+    // Room for a list of WoL patterns (wol.ts).
+    case OID_PM_WOL_PATTERN_LIST:
+      return 4096;
   }
   return 8;
 }

@@ -35,6 +35,7 @@ import {
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
   OID_PM_REMOVE_WOL_PATTERN,
+  OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
@@ -56,6 +57,9 @@ export interface WolPatternEntry {
   readonly Priority: number;
   /** Who added it: a binding, a filter module, or null for NDIS itself (an application's WMI request: a scenario's `oid` action). */
   readonly owner: Binding | FilterModule | null;
+  /** NDIS's copy of the NDIS_PM_WOL_PATTERN, and its bytes (with a bitmap's mask and pattern), for OID_PM_WOL_PATTERN_LIST. */
+  readonly pattern: NDIS_PM_WOL_PATTERN;
+  readonly bytes: number;
 }
 
 /** Who sent a request from above: a binding, a filter module, or null for an application's request through NDIS. */
@@ -205,7 +209,54 @@ export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST,
     WoLPacketType: p.WoLPacketType,
     Priority: p.Priority,
     owner: b.wolOwners.get(p) ?? null,
+    pattern: copyPattern(p),
+    bytes: Math.max(d.InformationBufferLength, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1),
   });
+}
+
+function copyPattern(p: NDIS_PM_WOL_PATTERN): NDIS_PM_WOL_PATTERN {
+  const bm = p.WoLPattern?.WoLBitMapPattern;
+  return {
+    ...p,
+    Header: { ...p.Header },
+    WoLPattern: bm === undefined ? {} : { WoLBitMapPattern: { ...bm } },
+    ...(p.Mask instanceof Uint8Array ? { Mask: Uint8Array.from(p.Mask) } : {}),
+    ...(p.Pattern instanceof Uint8Array ? { Pattern: Uint8Array.from(p.Pattern) } : {}),
+  };
+}
+
+/**
+ * NDIS's answer to a query of OID_PM_WOL_PATTERN_LIST (the page: "NDIS handles the query
+ * for miniport drivers"): the patterns of the adapter as NDIS_PM_WOL_PATTERN structures one
+ * after the other, each at a 4-byte boundary (its ULONGs), NextWoLPatternOffset the next
+ * one's offset from the start of the buffer, 0 on the last. No pattern: SUCCESS with
+ * BytesWritten 0 and the buffer untouched; a buffer too short: BUFFER_TOO_SHORT with
+ * BytesNeeded. The model's buffer is the array of structures (copies of NDIS's).
+ */
+export function wolPatternList(b: MiniportBlock, request: NDIS_OID_REQUEST): number {
+  const d = request.DATA.QUERY_INFORMATION;
+  const list = [...b.wolPatterns.values()];
+  if (list.length === 0) {
+    d.BytesWritten = 0;
+    return NDIS_STATUS_SUCCESS;
+  }
+  const at: number[] = [];
+  let end = 0;
+  for (const e of list) {
+    at.push(end);
+    end = (end + e.bytes + 3) & ~3;
+  }
+  const needed = at[at.length - 1]! + list[list.length - 1]!.bytes;
+  if (d.InformationBufferLength < needed) {
+    d.BytesNeeded = needed;
+    return NDIS_STATUS_BUFFER_TOO_SHORT;
+  }
+  d.InformationBuffer = list.map((e, i) => ({
+    ...copyPattern(e.pattern),
+    NextWoLPatternOffset: at[i + 1] ?? 0,
+  }));
+  d.BytesWritten = needed;
+  return NDIS_STATUS_SUCCESS;
 }
 
 /**
@@ -224,9 +275,14 @@ export function wolPatternsEnabled(b: MiniportBlock): number {
   return bits;
 }
 
-/** What the trace shows of a pattern request: the PatternId (of the pattern added, or to remove). */
+/**
+ * What the trace shows of a pattern request: the PatternId (of the pattern added, or to
+ * remove); for the list, the PatternIds it holds.
+ */
 export function wolTraceData(request: NDIS_OID_REQUEST): Record<string, unknown> {
   const d = request.DATA.SET_INFORMATION;
+  if (d.Oid === OID_PM_WOL_PATTERN_LIST && Array.isArray(d.InformationBuffer))
+    return { PatternIds: (d.InformationBuffer as NDIS_PM_WOL_PATTERN[]).map((p) => p.PatternId).join(',') };
   if (request.RequestType !== NdisRequestSetInformation) return {};
   if (d.Oid === OID_PM_REMOVE_WOL_PATTERN)
     return typeof d.InformationBuffer === 'number' ? { PatternId: d.InformationBuffer } : {};
