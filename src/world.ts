@@ -1228,7 +1228,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       stackFailure: b.stackFailure,
       wolPatterns: [...b.wolPatterns.values()].map((e) => ({
         PatternId: e.PatternId,
-        type: WOL_PACKET_NAMES[e.WoLPacketType] ?? String(e.WoLPacketType),
+        type: WOL_PACKET_NAMES.get(e.WoLPacketType) ?? String(e.WoLPacketType),
       })),
     }));
     adapters.sort((a, b) => byDevice(a.name, b.name));

@@ -14,6 +14,7 @@
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { FilterModule } from './filter.ts';
+import * as generated from './generated/status.ts';
 import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
@@ -40,15 +41,12 @@ import {
 import type { Ndis } from './ndis.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
 
-/** NDIS_PM_WOL_PACKET's names, for the trace and for messages. */
-export const WOL_PACKET_NAMES: Readonly<Record<number, string>> = {
-  0: 'NdisPMWoLPacketUnspecified',
-  1: 'NdisPMWoLPacketBitmapPattern',
-  2: 'NdisPMWoLPacketMagicPacket',
-  3: 'NdisPMWoLPacketIPv4TcpSyn',
-  4: 'NdisPMWoLPacketIPv6TcpSyn',
-  5: 'NdisPMWoLPacketEapolRequestIdMessage',
-};
+/** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
+export const WOL_PACKET_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(generated).flatMap(([name, value]) =>
+    name.startsWith('NdisPMWoLPacket') && typeof value === 'number' ? [[value, name] as const] : [],
+  ),
+);
 
 /** A pattern NDIS keeps for an adapter: added, and not removed yet. */
 export interface WolPatternEntry {
@@ -180,7 +178,7 @@ export function wolPatternByNdis(
       if (n.trace.on)
         n.traceNdis(b, 'WoL pattern ID assigned', {
           PatternId: p.PatternId,
-          WoLPacketType: WOL_PACKET_NAMES[p.WoLPacketType] ?? p.WoLPacketType,
+          WoLPacketType: WOL_PACKET_NAMES.get(p.WoLPacketType) ?? p.WoLPacketType,
         });
     }
   }
@@ -290,5 +288,5 @@ export function wolTraceData(request: NDIS_OID_REQUEST): Record<string, unknown>
   const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
   // 0: NDIS gave it none (it failed the request first); its IDs start at 1.
   if (typeof p !== 'object' || p === null || typeof p.PatternId !== 'number' || p.PatternId === 0) return {};
-  return { PatternId: p.PatternId, WoLPacketType: WOL_PACKET_NAMES[p.WoLPacketType] ?? p.WoLPacketType };
+  return { PatternId: p.PatternId, WoLPacketType: WOL_PACKET_NAMES.get(p.WoLPacketType) ?? p.WoLPacketType };
 }
