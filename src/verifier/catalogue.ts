@@ -921,7 +921,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.9'],
     summary:
-      'NdisMSendNetBufferListsComplete was given an NBL that is not a send pending on the adapter, or a PENDING status.',
+      'NdisMSendNetBufferListsComplete was given an NBL that is not a send pending on the adapter, a PENDING status, or an NBL whose NET_BUFFER list the miniport changed.',
     ddis: ['NdisMSendNetBufferListsComplete'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x0a) },
     source: spec,

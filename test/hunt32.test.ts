@@ -1,0 +1,100 @@
+// Session 32's divergence hunt over the kernel-service rules (08-kernel-services.md) and
+// the data-path rules (06-oid-datapath.md): each test pins a place where the model
+// differed from the rule or its Microsoft page, and cites both.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_SUCCESS,
+  NdisMSendNetBufferListsComplete,
+  type NET_BUFFER_LIST,
+} from '../src/index.ts';
+import { World } from '../src/world.ts';
+import { type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { ns } from './helpers/world.ts';
+
+/** nic0 of a scripted driver with `hooks` under a protocol sending 200 frames a second, run 1 s, collect mode. */
+function sending(name: string, hooks: Hooks) {
+  const drv = scriptedDriver(name, hooks);
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 200, returnDelayNs: ns.ms } });
+  w.addDevice({ name: 'nic0', driver: name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  return w.run(1 * ns.s);
+}
+
+/** Completes `nbls` (an array) as one chain with SUCCESS, flagged as the send was. */
+function completeAll(a: TestAdapter, nbls: NET_BUFFER_LIST[], sendFlags: number): void {
+  if (nbls.length === 0) return;
+  for (let i = 0; i < nbls.length; i++) {
+    nbls[i]!.Status = NDIS_STATUS_SUCCESS;
+    nbls[i]!.Next = nbls[i + 1] ?? null;
+  }
+  const atDispatch = (sendFlags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+  NdisMSendNetBufferListsComplete(
+    a.handle,
+    nbls[0]!,
+    atDispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+  );
+}
+
+function listOf(chain: NET_BUFFER_LIST): NET_BUFFER_LIST[] {
+  const out: NET_BUFFER_LIST[] = [];
+  for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) out.push(x);
+  return out;
+}
+
+test('R6.9, NdisMSendNetBufferListsComplete page: a miniport that completes an NBL with its NET_BUFFER list changed is NdisSim_SendCompleteUnexpected', () => {
+  const r = sending('nb-dropper', {
+    send: (a, chain, _port, flags) => {
+      const nbls = listOf(chain);
+      // A driver that consumes the NET_BUFFERs it sent and leaves the NBL without them.
+      for (const x of nbls) x.FirstNetBuffer = null;
+      completeAll(a, nbls, flags);
+    },
+  });
+  const v = r.violations.filter((x) => x.rule === 'NdisSim_SendCompleteUnexpected');
+  assert.ok(v.length > 0, JSON.stringify(r.violations.map((x) => x.rule)));
+  assert.equal(v[0]!.ddi, 'NdisMSendNetBufferListsComplete');
+  assert.match(v[0]!.message, /NET_BUFFER list changed \(FirstNetBuffer is NULL now\).*\(R6\.9\)/);
+});
+
+test('R6.9: an NBL completed with a NET_BUFFER chained onto its list is reported; one split from its chain, held and completed in reverse order with others is not', () => {
+  const r = sending('nb-appender', {
+    send: (a, chain, _port, flags) => {
+      const nbls = listOf(chain);
+      // Chains a NET_BUFFER of its own onto the sender's list.
+      const nb = nbls[0]!.FirstNetBuffer!;
+      let last = nb;
+      while (last.Next !== null) last = last.Next;
+      last.Next = { ...nb, Next: null };
+      completeAll(a, nbls, flags);
+    },
+  });
+  const v = r.violations.filter((x) => x.rule === 'NdisSim_SendCompleteUnexpected');
+  assert.ok(v.length > 0, JSON.stringify(r.violations.map((x) => x.rule)));
+  assert.match(v[0]!.message, /\(2 NET_BUFFER\(s\), 1 sent\)/);
+
+  const held: NET_BUFFER_LIST[] = [];
+  const ok = sending('nbl-regrouper', {
+    send: (a, chain, _port, flags) => {
+      for (const x of listOf(chain)) {
+        x.Next = null;
+        held.push(x);
+      }
+      // Every third send completes what is held, newest first: chains merged and split.
+      if (held.length >= 3) completeAll(a, held.splice(0).reverse(), flags);
+    },
+    pause: (a) => {
+      completeAll(a, held.splice(0), 0);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(
+    ok.violations.map((x) => `${x.rule}: ${x.message}`),
+    [],
+  );
+});
