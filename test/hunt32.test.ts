@@ -9,10 +9,12 @@ import {
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisMSendNetBufferListsComplete,
+  NdisMSleep,
+  NdisStallExecution,
   type NET_BUFFER_LIST,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
-import { type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import { type Hooks, removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 /** nic0 of a scripted driver with `hooks` under a protocol sending 200 frames a second, run 1 s, collect mode. */
@@ -97,4 +99,34 @@ test('R6.9: an NBL completed with a NET_BUFFER chained onto its list is reported
     ok.violations.map((x) => `${x.rule}: ${x.message}`),
     [],
   );
+});
+
+test('R8.12, NdisMSleep and NdisStallExecution pages: a delay that is no unsigned 32-bit count of microseconds (negative, a fraction) is NdisSim_BadParameter; 0 and whole counts pass', () => {
+  const cases: [string, () => void][] = [
+    ['NdisMSleep', () => NdisMSleep(-1)],
+    ['NdisMSleep', () => NdisMSleep(1.5)],
+    ['NdisStallExecution', () => NdisStallExecution(-20)],
+    ['NdisStallExecution', () => NdisStallExecution(0.5)],
+  ];
+  for (const [i, [ddi, call]] of cases.entries()) {
+    const { r } = removedScripted(`bad-delay-${i}`, {
+      initialize: () => {
+        call();
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', `case ${i}: ${r.verdict}`);
+    assert.equal(r.bugCheck?.ddi, ddi);
+    assert.match(r.bugCheck!.message, /unsigned 32-bit count of microseconds, got -?[0-9.]+/);
+  }
+  const { r } = removedScripted('good-delays', {
+    initialize: () => {
+      NdisMSleep(0);
+      NdisMSleep(1000);
+      NdisStallExecution(0);
+      NdisStallExecution(50);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.verdict, 'ok', JSON.stringify(r.violations));
 });

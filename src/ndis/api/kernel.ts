@@ -1148,6 +1148,22 @@ function queueInterruptDpcs(
 
 // ------------------------------------------------------- waits and time
 
+/**
+ * R8.12: both delays take an unsigned 32-bit count of microseconds (NdisMSleep a ULONG,
+ * NdisStallExecution a UINT). In C a negative count wraps to over an hour, which the
+ * model cannot mean by treating it as 0; a fraction has no C value at all. Either is
+ * NdisSim_BadParameter (fatal), as NdisWaitEvent's MsToWait is.
+ */
+function microseconds(n: Ndis, ddi: string, param: string, us: number): void {
+  if (!Number.isInteger(us) || us < 0 || us > 0xffffffff)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ${param} is an unsigned 32-bit count of microseconds, got ${us}`,
+    );
+}
+
 /** The longest delay the NdisMSleep page allows one call: 30 s (R8.12). */
 const maxSleepUs = 30_000_000;
 /** The longest wait MiniportResetEx may make before it returns (R4.13). */
@@ -1160,6 +1176,7 @@ const maxResetWaitUs = 50;
 export function NdisMSleep(MicrosecondsToSleep: number): void {
   const n = currentNdis('NdisMSleep');
   n.verifier.irql(irql.NdisMSleep, 'NdisMSleep', null);
+  microseconds(n, 'NdisMSleep', 'MicrosecondsToSleep', MicrosecondsToSleep);
   if (MicrosecondsToSleep > maxSleepUs) {
     // R8.12: the NdisMSleep page forbids a delay above 30 s; the thread still sleeps it.
     n.verifier.report(
@@ -1181,7 +1198,7 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
         `NdisMSleep(${MicrosecondsToSleep}) inside MiniportResetEx: a reset waits at most ${maxResetWaitUs} µs; for longer it sets a timer, returns NDIS_STATUS_PENDING and calls NdisMResetComplete (R4.13)`,
       );
   }
-  const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
+  const wake = n.now + MicrosecondsToSleep * 1000;
   const t = n.resumableHere();
   if (t !== null) {
     // A resumable routine's sleep is set aside when it yields (src/ndis/resumable.ts).
@@ -1215,6 +1232,7 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
 export function NdisStallExecution(MicrosecondsToStall: number): void {
   const n = currentNdis('NdisStallExecution');
   n.verifier.irql(irql.NdisStallExecution, 'NdisStallExecution', null);
+  microseconds(n, 'NdisStallExecution', 'MicrosecondsToStall', MicrosecondsToStall);
   if (MicrosecondsToStall > 50) {
     n.verifier.report(
       'NdisStallExecution_Delay',
@@ -1238,7 +1256,7 @@ export function NdisStallExecution(MicrosecondsToStall: number): void {
       );
     }
   }
-  spin(n, 'NdisStallExecution', Math.max(0, MicrosecondsToStall) * 1000);
+  spin(n, 'NdisStallExecution', MicrosecondsToStall * 1000);
 }
 
 /** What one register or port access costs a thread that polls: about a read across PCIe. */
