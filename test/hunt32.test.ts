@@ -8,6 +8,8 @@ import {
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateMemoryWithTagPriority,
+  NdisFreeMemoryWithTagPriority,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisStallExecution,
@@ -129,4 +131,28 @@ test('R8.12, NdisMSleep and NdisStallExecution pages: a delay that is no unsigne
     },
   });
   assert.equal(r.verdict, 'ok', JSON.stringify(r.violations));
+});
+
+test("NdisFreeMemoryWithTagPriority page, bug check 0xC2 page: freeing with a Tag other than the allocation's is NdisSim_PoolTagMismatch, BAD_POOL_CALLER 0x0A with both tags; the allocation's own tag passes", () => {
+  const tag = 0x74736574; // 'tset'
+  const run = (freeTag: number) =>
+    removedScripted(`pool-tag-${freeTag.toString(16)}`, {
+      initialize: (a) => {
+        const mem = NdisAllocateMemoryWithTagPriority(a.handle, 64, tag, 16);
+        NdisFreeMemoryWithTagPriority(a.handle, mem!, freeTag);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }).r;
+  assert.deepEqual(run(tag).violations, []);
+  const r = run(0x52696e67); // 'Ring'
+  assert.equal(r.violations.length, 1, JSON.stringify(r.violations.map((v) => v.rule)));
+  const v = r.violations[0]!;
+  assert.equal(v.rule, 'NdisSim_PoolTagMismatch');
+  assert.equal(v.ddi, 'NdisFreeMemoryWithTagPriority');
+  assert.match(
+    v.message,
+    /with Tag 'Ring' \(0x52696E67\), but the memory was allocated with Tag 'tset' \(0x74736574\)/,
+  );
+  assert.equal(v.bugCheck.code, 0xc2);
+  assert.deepEqual(v.bugCheck.params, [0x0a, '64-byte pool block', tag, 0x52696e67]);
 });

@@ -1517,7 +1517,7 @@ export function poolLeftBy(
 export function NdisFreeMemoryWithTagPriority(
   NdisHandle: NDIS_HANDLE,
   VirtualAddress: Uint8Array,
-  _Tag: number,
+  Tag: number,
 ): void {
   const ddi = 'NdisFreeMemoryWithTagPriority';
   const h = memoryHandle(NdisHandle, ddi);
@@ -1529,7 +1529,29 @@ export function NdisFreeMemoryWithTagPriority(
   if (h instanceof FilterModule) staleModule(h, ddi, n);
   else if (b !== null) stale(b, ddi);
   else if (NdisHandle instanceof Binding) staleBinding(n, NdisHandle, ddi);
+  // ExFreePoolWithTag underneath: the Tag must be the allocation's (the kernel's 0xC2/0x0A).
+  const e = n.allocations?.get(VirtualAddress);
+  if (e !== undefined && Tag >>> 0 !== e.tag >>> 0)
+    n.verifier.report(
+      'NdisSim_PoolTagMismatch',
+      ddi,
+      b?.name ?? null,
+      `${ddi} with Tag ${tagText(Tag)}, but the memory was allocated with Tag ${tagText(e.tag)}: the free names the tag of the allocation (the memory may be another component's)`,
+      [`${VirtualAddress.length}-byte pool block`, e.tag >>> 0, Tag >>> 0],
+    );
   releasePool(n, VirtualAddress, ddi, b?.name ?? null);
+}
+
+/** A pool tag as C writes it: 0x74657374 is 'test' (pool tools show its bytes in memory order, "tset"). */
+function tagText(tag: number): string {
+  const t = tag >>> 0;
+  let chars = '';
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const c = (t >>> shift) & 0xff;
+    if (c < 0x20 || c > 0x7e) return `0x${t.toString(16).toUpperCase()}`;
+    chars += String.fromCharCode(c);
+  }
+  return `'${chars}' (0x${t.toString(16).toUpperCase()})`;
 }
 
 /** Gives pool memory back; memory that is not allocated (freed twice?) is reported. */
