@@ -5,18 +5,42 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAllocateMemoryWithTagPriority,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
+  NdisAllocateTimerObject,
+  NdisCompleteBindAdapterEx,
   NdisFreeMemoryWithTagPriority,
+  NdisMedium802_3,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
+  NdisOpenAdapterEx,
+  NdisRegisterProtocolDriver,
+  NdisSendNetBufferLists,
+  NdisSetTimerObject,
   NdisStallExecution,
   type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
-import { type Hooks, removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
+import {
+  after,
+  type Hooks,
+  removedScripted,
+  scriptedDriver,
+  type TestAdapter,
+  timerCharacteristics,
+} from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 /** nic0 of a scripted driver with `hooks` under a protocol sending 200 frames a second, run 1 s, collect mode. */
@@ -155,4 +179,119 @@ test("NdisFreeMemoryWithTagPriority page, bug check 0xC2 page: freeing with a Ta
   );
   assert.equal(v.bugCheck.code, 0xc2);
   assert.deepEqual(v.bugCheck.params, [0x0a, '64-byte pool block', tag, 0x52696e67]);
+});
+
+/**
+ * A protocol driver that, 200 ms after it binds, sends one NBL of its own and sends the
+ * same NBL again each time it comes back with SUCCESS (as a driver with a fixed set of
+ * send NBLs does).
+ */
+function resendingProtocol(): DriverModule {
+  return {
+    name: 'nbl-resender',
+    description: 'test protocol: sends one NBL over and over',
+    load: () => {
+      const g: { proto: NDIS_HANDLE | null; binding: NDIS_HANDLE | null; own: NET_BUFFER_LIST | null } = {
+        proto: null,
+        binding: null,
+        own: null,
+      };
+      const send = (flags: number) => NdisSendNetBufferLists(g.binding!, g.own!, 0, flags);
+      return {
+        DriverEntry: () => {
+          const r = NdisRegisterProtocolDriver(null, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+              Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+            },
+            MajorNdisVersion: 6,
+            MinorNdisVersion: 0,
+            Name: 'nbl-resender',
+            BindAdapterHandlerEx: (_d, BindContext, bp) => {
+              const o = NdisOpenAdapterEx(
+                g.proto!,
+                BindContext,
+                {
+                  Header: {
+                    Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+                    Revision: NDIS_OPEN_PARAMETERS_REVISION_1,
+                  },
+                  AdapterName: bp.AdapterName,
+                  MediumArray: [NdisMedium802_3],
+                  MediumArraySize: 1,
+                  SelectedMediumIndex: 0,
+                  FrameTypeArray: null,
+                  FrameTypeArraySize: 0,
+                },
+                BindContext,
+              );
+              g.binding = o.NdisBindingHandle;
+              const pool = NdisAllocateNetBufferListPool(g.proto, {
+                Header: {
+                  Type: NDIS_OBJECT_TYPE_DEFAULT,
+                  Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+                },
+                ProtocolId: 0,
+                fAllocateNetBuffer: true,
+                ContextSize: 0,
+                PoolTag: 0x736e6572,
+                DataSize: 0,
+              });
+              g.own = NdisAllocateNetBufferAndNetBufferList(pool!, 0, 0, new Uint8Array(60), 0, 60);
+              g.own!.SourceHandle = g.binding;
+              g.own!.ProtocolReserved[0] = 'resent';
+              const t = NdisAllocateTimerObject(
+                g.proto!,
+                timerCharacteristics(() => send(NDIS_SEND_FLAGS_DISPATCH_LEVEL)),
+              ).TimerObject!;
+              NdisSetTimerObject(t, -2_000_000, 0, null);
+              return o.Status;
+            },
+            OpenAdapterCompleteHandlerEx: (ctx, Status) =>
+              NdisCompleteBindAdapterEx(ctx as NDIS_HANDLE, Status),
+            UnbindAdapterHandlerEx: () => NDIS_STATUS_SUCCESS,
+            CloseAdapterCompleteHandlerEx: () => {},
+            NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+            OidRequestCompleteHandler: () => {},
+            ReceiveNetBufferListsHandler: () => {},
+            SendNetBufferListsCompleteHandler: (_ctx, nbls, flags) => {
+              if (nbls === g.own && nbls.Status === NDIS_STATUS_SUCCESS)
+                send(
+                  (flags & NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL) !== 0
+                    ? NDIS_SEND_FLAGS_DISPATCH_LEVEL
+                    : 0,
+                );
+            },
+          });
+          g.proto = r.NdisProtocolHandle;
+          return r.Status;
+        },
+      };
+    },
+  };
+}
+
+test('R6.11 NdisTimedDataSend: an NBL the miniport held past 30 s, completed and sent again, is reported again when it is held past 30 s once more', () => {
+  // A miniport that holds each send 31 s before it completes it.
+  const holder = scriptedDriver('holds-31s', {
+    send: (a, chain) => {
+      for (const x of listOf(chain)) {
+        x.Next = null;
+        after(a, 31_000, (ta) => completeAll(ta, [x], NDIS_SEND_FLAGS_DISPATCH_LEVEL));
+      }
+    },
+  });
+  const proto = resendingProtocol();
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(holder);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: holder.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(70 * ns.s);
+  const timedOut = r.violations.filter((v) => v.rule === 'NdisTimedDataSend');
+  // Sent at 0.2 s and held to 31.2 s, sent again then and held to 62.2 s: two reports.
+  assert.equal(timedOut.length, 2, JSON.stringify(r.violations.map((v) => `${v.rule} ${v.message}`)));
+  assert.equal(timedOut[0]!.message, timedOut[1]!.message, 'the same NBL both times');
+  assert.ok(timedOut[1]!.timeNs > 60 * ns.s, `${timedOut[1]!.timeNs}`);
 });
