@@ -27,6 +27,7 @@ import {
   NdisOpenAdapterEx,
   NdisRegisterProtocolDriver,
   NdisSendNetBufferLists,
+  NdisSetCoalescableTimerObject,
   NdisSetTimerObject,
   NdisStallExecution,
   type NET_BUFFER_LIST,
@@ -294,4 +295,52 @@ test('R6.11 NdisTimedDataSend: an NBL the miniport held past 30 s, completed and
   assert.equal(timedOut.length, 2, JSON.stringify(r.violations.map((v) => `${v.rule} ${v.message}`)));
   assert.equal(timedOut[0]!.message, timedOut[1]!.message, 'the same NBL both times');
   assert.ok(timedOut[1]!.timeNs > 60 * ns.s, `${timedOut[1]!.timeNs}`);
+});
+
+test('R8.5, NdisSetTimerObject page: a DueTime that is no LARGE_INTEGER (NaN, a fraction, an infinity, beyond 64 bits) is NdisSim_BadParameter, for NdisSetCoalescableTimerObject too; whole counts either side of 0 pass', () => {
+  const cases: [string, number][] = [
+    ['NdisSetTimerObject', Number.NaN],
+    ['NdisSetTimerObject', -1.5],
+    ['NdisSetTimerObject', Number.NEGATIVE_INFINITY],
+    ['NdisSetTimerObject', 2 ** 70],
+    ['NdisSetCoalescableTimerObject', -0.25],
+  ];
+  for (const [i, [ddi, due]] of cases.entries()) {
+    const { r } = removedScripted(`bad-due-${i}`, {
+      initialize: (a) => {
+        const t = NdisAllocateTimerObject(
+          a.handle,
+          timerCharacteristics(() => {}),
+        ).TimerObject!;
+        if (ddi === 'NdisSetTimerObject') NdisSetTimerObject(t, due, 0, null);
+        else NdisSetCoalescableTimerObject(t, due, 0, null, 5);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', `case ${i}: ${r.verdict}`);
+    assert.equal(r.bugCheck?.ddi, ddi);
+    assert.match(r.bugCheck!.message, /DueTime is a LARGE_INTEGER count of 100 ns units/);
+  }
+  let fired = 0;
+  const { r } = removedScripted('good-due', {
+    initialize: (a) => {
+      const t = NdisAllocateTimerObject(
+        a.handle,
+        timerCharacteristics(() => fired++),
+      ).TimerObject!;
+      const u = NdisAllocateTimerObject(
+        a.handle,
+        timerCharacteristics(() => fired++),
+      ).TimerObject!;
+      NdisSetTimerObject(t, -10_000, 0, null); // 1 ms from now
+      NdisSetTimerObject(u, 0, 0, null); // an absolute time long past: at once
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  // Both fired; the timers are left unfreed, which halt reports, but nothing else.
+  assert.equal(fired, 2);
+  assert.ok(
+    r.violations.every((v) => v.rule !== 'NdisSim_BadParameter'),
+    JSON.stringify(r.violations),
+  );
 });

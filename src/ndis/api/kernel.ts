@@ -230,6 +230,8 @@ export function NdisSetCoalescableTimerObject(
 
 /** MAXLONG (winnt.h): the largest MillisecondsPeriod the timer pages allow. */
 const maxLong = 0x7fffffff;
+/** 2^63: no LARGE_INTEGER lies further from 0 (the double nearest MAXLONGLONG). */
+const maxLargeInteger = 2 ** 63;
 
 function setTimerObject(
   ddi: 'NdisSetTimerObject' | 'NdisSetCoalescableTimerObject',
@@ -249,6 +251,16 @@ function setTimerObject(
       ddi,
       adapterName(t.owner),
       `${ddi}: MillisecondsPeriod is a count of milliseconds from 0 (one-shot) to MAXLONG, got ${MillisecondsPeriod}`,
+    );
+  // DueTime is a LARGE_INTEGER: a whole count of 100 ns units within a signed 64-bit
+  // value. NaN, a fraction or an infinity has no C value, and would leave the timer's
+  // expiry undefined.
+  if (!Number.isInteger(DueTime) || Math.abs(DueTime) > maxLargeInteger)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapterName(t.owner),
+      `${ddi}: DueTime is a LARGE_INTEGER count of 100 ns units (negative relative, otherwise absolute), got ${DueTime}`,
     );
   if (!Number.isInteger(Tolerance) || Tolerance < 0 || Tolerance > 0xffffffff)
     return n.verifier.fatal(
