@@ -22,6 +22,8 @@ import {
   NdisCompleteBindAdapterEx,
   NdisFreeMemoryWithTagPriority,
   NdisMedium802_3,
+  NdisMQueueDpc,
+  NdisMQueueDpcEx,
   NdisMSendNetBufferListsComplete,
   NdisMSleep,
   NdisOpenAdapterEx,
@@ -343,4 +345,34 @@ test('R8.5, NdisSetTimerObject page: a DueTime that is no LARGE_INTEGER (NaN, a 
     r.violations.every((v) => v.rule !== 'NdisSim_BadParameter'),
     JSON.stringify(r.violations),
   );
+});
+
+test('R8.1, NdisMQueueDpc and NdisMQueueDpcEx pages: TargetProcessors that is no bitmap (negative, as ~0 gives in JavaScript; NaN; a fraction) is NdisSim_BadParameter; a bitmap queues', () => {
+  const cases: [string, (a: TestAdapter) => number][] = [
+    ['NdisMQueueDpc', (a) => NdisMQueueDpc(a.interrupt!, 0, ~0, null)],
+    ['NdisMQueueDpc', (a) => NdisMQueueDpc(a.interrupt!, 0, 1.5, null)],
+    ['NdisMQueueDpcEx', (a) => NdisMQueueDpcEx(a.interrupt!, 0, { Mask: Number.NaN, Group: 0 }, null)],
+    ['NdisMQueueDpcEx', (a) => NdisMQueueDpcEx(a.interrupt!, 0, { Mask: -2, Group: 1 }, null)],
+  ];
+  for (const [i, [ddi, call]] of cases.entries()) {
+    const { r } = removedScripted(`bad-mask-${i}`, {
+      initialize: (a) => {
+        call(a);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', `case ${i}: ${r.verdict}`);
+    assert.equal(r.bugCheck?.ddi, ddi);
+    assert.match(r.bugCheck!.message, /is a bitmap of processors \(bit n for processor n\), got /);
+  }
+  const queued: number[] = [];
+  const { r } = removedScripted('good-mask', {
+    initialize: (a) => {
+      queued.push(NdisMQueueDpc(a.interrupt!, 0, 0b1, null));
+      queued.push(NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0b10, Group: 0 }, null));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.verdict, 'ok', JSON.stringify(r.violations));
+  assert.deepEqual(queued, [0b1, 0b10]);
 });

@@ -1136,6 +1136,17 @@ function queueInterruptDpcs(
   if (i === null) return 0;
   const n: Ndis = i.ndis;
   const k = n.kernel;
+  // A KAFFINITY (NdisMQueueDpc: a ULONG) is a bitmap: NaN, a fraction or a negative
+  // number (JavaScript's ~0 for "every processor", say) is none, and would pick CPUs
+  // the driver never named.
+  const raw = affinity === undefined ? mask : affinity.Mask;
+  if (!Number.isInteger(raw) || raw < 0)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      i.block.name,
+      `${ddi}: ${affinity === undefined ? 'TargetProcessors' : 'TargetProcessors->Mask'} is a bitmap of processors (bit n for processor n), got ${raw}`,
+    );
   const m = messageOf(i, messageId, ddi);
   if (m === null) return 0;
   let queued = 0;
