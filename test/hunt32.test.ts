@@ -347,12 +347,11 @@ test('R8.5, NdisSetTimerObject page: a DueTime that is no LARGE_INTEGER (NaN, a 
   );
 });
 
-test('R8.1, NdisMQueueDpc and NdisMQueueDpcEx pages: TargetProcessors that is no bitmap (negative, as ~0 gives in JavaScript; NaN; a fraction) is NdisSim_BadParameter; a bitmap queues', () => {
+test("R8.1, NdisMQueueDpc and NdisMQueueDpcEx pages: TargetProcessors that is no bitmap (NaN, a fraction) is NdisSim_BadParameter; a bitmap queues, and a negative one is its two's complement as in C (~0: every processor)", () => {
   const cases: [string, (a: TestAdapter) => number][] = [
-    ['NdisMQueueDpc', (a) => NdisMQueueDpc(a.interrupt!, 0, ~0, null)],
     ['NdisMQueueDpc', (a) => NdisMQueueDpc(a.interrupt!, 0, 1.5, null)],
     ['NdisMQueueDpcEx', (a) => NdisMQueueDpcEx(a.interrupt!, 0, { Mask: Number.NaN, Group: 0 }, null)],
-    ['NdisMQueueDpcEx', (a) => NdisMQueueDpcEx(a.interrupt!, 0, { Mask: -2, Group: 1 }, null)],
+    ['NdisMQueueDpcEx', (a) => NdisMQueueDpcEx(a.interrupt!, 0, { Mask: 0.5, Group: 1 }, null)],
   ];
   for (const [i, [ddi, call]] of cases.entries()) {
     const { r } = removedScripted(`bad-mask-${i}`, {
@@ -375,4 +374,15 @@ test('R8.1, NdisMQueueDpc and NdisMQueueDpcEx pages: TargetProcessors that is no
   });
   assert.equal(r.verdict, 'ok', JSON.stringify(r.violations));
   assert.deepEqual(queued, [0b1, 0b10]);
+  // Two CPUs: ~0 names both, ~1 (…11110) only CPU 1.
+  const all: number[] = [];
+  removedScripted('complement-mask', {
+    initialize: (a) => {
+      all.push(NdisMQueueDpc(a.interrupt!, 0, ~1, null));
+      all.push(NdisMQueueDpcEx(a.interrupt!, 0, { Mask: ~0, Group: 0 }, null));
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  // The second call finds CPU 1's DPC still queued: only CPU 0's is new.
+  assert.deepEqual(all, [0b10, 0b01]);
 });

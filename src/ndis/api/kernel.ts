@@ -1136,11 +1136,11 @@ function queueInterruptDpcs(
   if (i === null) return 0;
   const n: Ndis = i.ndis;
   const k = n.kernel;
-  // A KAFFINITY (NdisMQueueDpc: a ULONG) is a bitmap: NaN, a fraction or a negative
-  // number (JavaScript's ~0 for "every processor", say) is none, and would pick CPUs
-  // the driver never named.
+  // A KAFFINITY (NdisMQueueDpc: a ULONG) is a bitmap. A negative whole number is its
+  // two's complement, as C converts it (JavaScript's ~0: every processor), which the
+  // loop below reads bit by bit; NaN or a fraction is no bitmap, and NaN picked every CPU.
   const raw = affinity === undefined ? mask : affinity.Mask;
-  if (!Number.isInteger(raw) || raw < 0)
+  if (!Number.isInteger(raw))
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
