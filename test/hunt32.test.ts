@@ -7,11 +7,13 @@ import { test } from 'node:test';
 import {
   type DriverModule,
   type NDIS_HANDLE,
+  NDIS_LOWER_IRQL,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
@@ -385,4 +387,37 @@ test("R8.1, NdisMQueueDpc and NdisMQueueDpcEx pages: TargetProcessors that is no
   });
   // The second call finds CPU 1's DPC still queued: only CPU 0's is new.
   assert.deepEqual(all, [0b10, 0b01]);
+});
+
+test('R8.3, NDIS_LOWER_IRQL page: an _OldIrql or _CurIrql that is no KIRQL (NaN, negative, a fraction) is NdisSim_BadParameter; the code never runs at no IRQL', () => {
+  const cases: [number, number][] = [
+    [Number.NaN, 2],
+    [-1, 2],
+    [0.5, 2],
+    [0, Number.NaN],
+  ];
+  for (const [i, [oldIrql, curIrql]] of cases.entries()) {
+    const { r } = removedScripted(`bad-lower-${i}`, {
+      initialize: () => {
+        NDIS_RAISE_IRQL_TO_DISPATCH();
+        NDIS_LOWER_IRQL(oldIrql, curIrql);
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    assert.equal(
+      r.bugCheck?.rule,
+      'NdisSim_BadParameter',
+      `case ${i}: ${r.verdict} ${JSON.stringify(r.violations)}`,
+    );
+    assert.equal(r.bugCheck?.ddi, 'NDIS_LOWER_IRQL');
+    assert.match(r.bugCheck!.message, /(_OldIrql|_CurIrql) is a KIRQL, got /);
+  }
+  const { r } = removedScripted('good-lower', {
+    initialize: () => {
+      const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+      NDIS_LOWER_IRQL(old, 2);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.verdict, 'ok', JSON.stringify(r.violations));
 });

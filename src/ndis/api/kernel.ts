@@ -1385,6 +1385,13 @@ export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
   const ddi = 'NDIS_LOWER_IRQL';
   const n: Ndis = currentNdis(ddi);
   n.verifier.irql(irqlLower, ddi, null);
+  // Both are KIRQLs (UCHAR): a value that is none would leave the processor at no IRQL.
+  for (const [name, v] of [
+    ['_OldIrql', _OldIrql],
+    ['_CurIrql', _CurIrql],
+  ] as const)
+    if (!Number.isInteger(v) || v < 0 || v > 0xff)
+      n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: ${name} is a KIRQL, got ${v}`);
   const ctx = n.kernel.ctx;
   const raised = ctx.raises.length === 0 ? null : ctx.raises[ctx.raises.length - 1]!;
   if (_OldIrql === _CurIrql) {
