@@ -29,7 +29,7 @@ import {
   NDIS_STATUS_RESET_IN_PROGRESS,
   NdisDeviceStateD0,
 } from './generated/status.ts';
-import { NblImpl, type NblPool, type NET_BUFFER_LIST } from './nbl.ts';
+import { NblImpl, type NblPool, type NET_BUFFER, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
 import { ssHoldSend } from './ss.ts';
@@ -156,6 +156,17 @@ function sendToMiniport(
     nbl._place = 'miniport-send';
     nbl._block = b;
     nbl._sinceNs = now;
+    nbl._timedOut = false;
+    // R6.9: what the completion must give back unchanged.
+    let nbs = 0;
+    let last: NET_BUFFER | null = null;
+    for (let nb = nbl.FirstNetBuffer; nb !== null && nbs <= maxNbWalk; nb = nb.Next) {
+      last = nb;
+      nbs++;
+    }
+    nbl._sentFirstNb = nbl.FirstNetBuffer;
+    nbl._sentLastNb = last;
+    nbl._sentNbCount = nbs;
     b.inFlight.add(nbl);
   }
   if (b.sendsOutstanding === 0) {
@@ -225,6 +236,15 @@ export function miniportSendComplete(
         `NBL #${nbl._id} completed with NDIS_STATUS_PENDING (R6.9)`,
       );
     }
+    const altered = nbListAltered(nbl);
+    if (altered !== null) {
+      n.verifier.report(
+        'NdisSim_SendCompleteUnexpected',
+        ddi,
+        b.name,
+        `NBL #${nbl._id} completed with its NET_BUFFER list changed (${altered}): a miniport may split or merge chains of NBLs but must not modify the list of NET_BUFFERs of an NBL (R6.9)`,
+      );
+    }
     if (late !== null) notAcceptedCheck(n, b, late, nbl, ddi);
     if (nbl._ctx !== null) contextLeft(n, nbl, b.driver.name, ddi, b.name);
     nbl._place = 'protocol';
@@ -270,6 +290,31 @@ export function miniportSendComplete(
   else if (single !== null && head !== null) protocolSendComplete(n, single, head, upFlags);
   else if (fd !== null && head !== null) completeUp(n, head, upFlags);
   if (b.sendsOutstanding === 0 && b.op !== null) n.kick(b);
+}
+
+/** A NET_BUFFER list longer than this is not walked to its end (a loop in it stops here). */
+const maxNbWalk = 1 << 16;
+
+/**
+ * How a sent NBL's NET_BUFFER list differs from the one NDIS handed to
+ * MiniportSendNetBufferLists, or null if it does not: its first or last NET_BUFFER, or
+ * how many there are (the NdisMSendNetBufferListsComplete page: the miniport must not
+ * modify the list of NET_BUFFERs of an NBL, R6.9).
+ */
+function nbListAltered(nbl: NblImpl): string | null {
+  if (nbl.FirstNetBuffer !== nbl._sentFirstNb)
+    return nbl.FirstNetBuffer === null
+      ? 'FirstNetBuffer is NULL now'
+      : 'FirstNetBuffer is another NET_BUFFER';
+  let nbs = 0;
+  let last: NET_BUFFER | null = null;
+  for (let nb = nbl.FirstNetBuffer; nb !== null && nbs <= maxNbWalk; nb = nb.Next) {
+    last = nb;
+    nbs++;
+  }
+  if (nbs !== nbl._sentNbCount) return `${nbs} NET_BUFFER(s), ${nbl._sentNbCount} sent`;
+  if (last !== nbl._sentLastNb) return 'its last NET_BUFFER is another one';
+  return null;
 }
 
 /**

@@ -159,6 +159,13 @@ export class NblImpl implements NET_BUFFER_LIST {
   /** @internal Protocols still holding an indicated NBL. */ _refs = 0;
   /** @internal Virtual time it was handed to the miniport or indicated (ns). */ _sinceNs = 0;
   /** @internal NdisTimedDataSend already reported it. */ _timedOut = false;
+  /**
+   * @internal The NET_BUFFER list it had when NDIS handed it to MiniportSendNetBufferLists:
+   * its first and last NET_BUFFER and how many; the completion must give the same back (R6.9).
+   */
+  _sentFirstNb: NET_BUFFER | null = null;
+  /** @internal See _sentFirstNb. */ _sentLastNb: NET_BUFFER | null = null;
+  /** @internal See _sentFirstNb. */ _sentNbCount = 0;
   /** @internal When the miniport last completed it as a send (ns; -1 never): a double completion says so. */
   _completedNs = -1;
   /** @internal The filter module that holds it ('filter', 'filter-send', 'filter-receive'). */

@@ -863,6 +863,20 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    // The kernel's own check under NdisFreeMemoryWithTagPriority (ExFreePoolWithTag):
+    // BAD_POOL_CALLER 0x0A, parameter 2 the pool address, 3 the allocation's tag, 4 the
+    // tag of the free (bug-check-0xc2--bad-pool-caller).
+    id: 'NdisSim_PoolTagMismatch',
+    origin: 'kernel',
+    spec: [],
+    summary:
+      'NdisFreeMemoryWithTagPriority was given a Tag other than the one NdisAllocateMemoryWithTagPriority allocated the memory with.',
+    ddis: ['NdisFreeMemoryWithTagPriority'],
+    bugCheck: { code: BugCheckCode.BAD_POOL_CALLER, p1: 0x0a },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0xc2--bad-pool-caller.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_StatusBeforeRegistration',
     origin: 'ndis-sim',
     spec: ['R2.7', 'R6.16', 'R1.7'],
@@ -921,7 +935,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R6.9'],
     summary:
-      'NdisMSendNetBufferListsComplete was given an NBL that is not a send pending on the adapter, or a PENDING status.',
+      'NdisMSendNetBufferListsComplete was given an NBL that is not a send pending on the adapter, a PENDING status, or an NBL whose NET_BUFFER list the miniport changed.',
     ddis: ['NdisMSendNetBufferListsComplete'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x0a) },
     source: spec,

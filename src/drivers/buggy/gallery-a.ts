@@ -595,6 +595,26 @@ export const galleryA: readonly GalleryEntry[] = [
     scenario: removeAt1s,
   },
   {
+    rule: 'NdisSim_PoolTagMismatch',
+    mistake:
+      "MiniportHaltEx frees the statistics block with the receive ring's pool tag, copied from the line above.",
+    driver: galleryDriver(
+      'bad-pool-tag-on-free',
+      {
+        initialize: (a) => {
+          a.state.stats = NdisAllocateMemoryWithTagPriority(a.handle, 256, galleryTag, 16);
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          // 'Ring' where the allocation said galleryTag.
+          NdisFreeMemoryWithTagPriority(a.handle, a.state.stats as Uint8Array, 0x52696e67);
+        },
+      },
+      'buggy: frees pool with the wrong tag',
+    ),
+    scenario: removeAt1s,
+  },
+  {
     rule: 'NdisMMapIoSpace',
     mistake: 'MiniportRestart maps a second register window lazily, outside MiniportInitializeEx.',
     driver: galleryDriver(

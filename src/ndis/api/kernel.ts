@@ -230,6 +230,8 @@ export function NdisSetCoalescableTimerObject(
 
 /** MAXLONG (winnt.h): the largest MillisecondsPeriod the timer pages allow. */
 const maxLong = 0x7fffffff;
+/** 2^63: no LARGE_INTEGER lies further from 0 (the double nearest MAXLONGLONG). */
+const maxLargeInteger = 2 ** 63;
 
 function setTimerObject(
   ddi: 'NdisSetTimerObject' | 'NdisSetCoalescableTimerObject',
@@ -249,6 +251,16 @@ function setTimerObject(
       ddi,
       adapterName(t.owner),
       `${ddi}: MillisecondsPeriod is a count of milliseconds from 0 (one-shot) to MAXLONG, got ${MillisecondsPeriod}`,
+    );
+  // DueTime is a LARGE_INTEGER: a whole count of 100 ns units within a signed 64-bit
+  // value. NaN, a fraction or an infinity has no C value, and would leave the timer's
+  // expiry undefined.
+  if (!Number.isInteger(DueTime) || Math.abs(DueTime) > maxLargeInteger)
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      adapterName(t.owner),
+      `${ddi}: DueTime is a LARGE_INTEGER count of 100 ns units (negative relative, otherwise absolute), got ${DueTime}`,
     );
   if (!Number.isInteger(Tolerance) || Tolerance < 0 || Tolerance > 0xffffffff)
     return n.verifier.fatal(
@@ -1124,6 +1136,17 @@ function queueInterruptDpcs(
   if (i === null) return 0;
   const n: Ndis = i.ndis;
   const k = n.kernel;
+  // A KAFFINITY (NdisMQueueDpc: a ULONG) is a bitmap. A negative whole number is its
+  // two's complement, as C converts it (JavaScript's ~0: every processor), which the
+  // loop below reads bit by bit; NaN or a fraction is no bitmap, and NaN picked every CPU.
+  const raw = affinity === undefined ? mask : affinity.Mask;
+  if (!Number.isInteger(raw))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      i.block.name,
+      `${ddi}: ${affinity === undefined ? 'TargetProcessors' : 'TargetProcessors->Mask'} is a bitmap of processors (bit n for processor n), got ${raw}`,
+    );
   const m = messageOf(i, messageId, ddi);
   if (m === null) return 0;
   let queued = 0;
@@ -1148,6 +1171,22 @@ function queueInterruptDpcs(
 
 // ------------------------------------------------------- waits and time
 
+/**
+ * R8.12: both delays take an unsigned 32-bit count of microseconds (NdisMSleep a ULONG,
+ * NdisStallExecution a UINT). In C a negative count wraps to over an hour, which the
+ * model cannot mean by treating it as 0; a fraction has no C value at all. Either is
+ * NdisSim_BadParameter (fatal), as NdisWaitEvent's MsToWait is.
+ */
+function microseconds(n: Ndis, ddi: string, param: string, us: number): void {
+  if (!Number.isInteger(us) || us < 0 || us > 0xffffffff)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ${param} is an unsigned 32-bit count of microseconds, got ${us}`,
+    );
+}
+
 /** The longest delay the NdisMSleep page allows one call: 30 s (R8.12). */
 const maxSleepUs = 30_000_000;
 /** The longest wait MiniportResetEx may make before it returns (R4.13). */
@@ -1160,6 +1199,7 @@ const maxResetWaitUs = 50;
 export function NdisMSleep(MicrosecondsToSleep: number): void {
   const n = currentNdis('NdisMSleep');
   n.verifier.irql(irql.NdisMSleep, 'NdisMSleep', null);
+  microseconds(n, 'NdisMSleep', 'MicrosecondsToSleep', MicrosecondsToSleep);
   if (MicrosecondsToSleep > maxSleepUs) {
     // R8.12: the NdisMSleep page forbids a delay above 30 s; the thread still sleeps it.
     n.verifier.report(
@@ -1181,7 +1221,7 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
         `NdisMSleep(${MicrosecondsToSleep}) inside MiniportResetEx: a reset waits at most ${maxResetWaitUs} µs; for longer it sets a timer, returns NDIS_STATUS_PENDING and calls NdisMResetComplete (R4.13)`,
       );
   }
-  const wake = n.now + Math.max(0, MicrosecondsToSleep) * 1000;
+  const wake = n.now + MicrosecondsToSleep * 1000;
   const t = n.resumableHere();
   if (t !== null) {
     // A resumable routine's sleep is set aside when it yields (src/ndis/resumable.ts).
@@ -1215,6 +1255,7 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
 export function NdisStallExecution(MicrosecondsToStall: number): void {
   const n = currentNdis('NdisStallExecution');
   n.verifier.irql(irql.NdisStallExecution, 'NdisStallExecution', null);
+  microseconds(n, 'NdisStallExecution', 'MicrosecondsToStall', MicrosecondsToStall);
   if (MicrosecondsToStall > 50) {
     n.verifier.report(
       'NdisStallExecution_Delay',
@@ -1238,7 +1279,7 @@ export function NdisStallExecution(MicrosecondsToStall: number): void {
       );
     }
   }
-  spin(n, 'NdisStallExecution', Math.max(0, MicrosecondsToStall) * 1000);
+  spin(n, 'NdisStallExecution', MicrosecondsToStall * 1000);
 }
 
 /** What one register or port access costs a thread that polls: about a read across PCIe. */
@@ -1344,6 +1385,13 @@ export function NDIS_LOWER_IRQL(_OldIrql: number, _CurIrql: number): void {
   const ddi = 'NDIS_LOWER_IRQL';
   const n: Ndis = currentNdis(ddi);
   n.verifier.irql(irqlLower, ddi, null);
+  // Both are KIRQLs (UCHAR): a value that is none would leave the processor at no IRQL.
+  for (const [name, v] of [
+    ['_OldIrql', _OldIrql],
+    ['_CurIrql', _CurIrql],
+  ] as const)
+    if (!Number.isInteger(v) || v < 0 || v > 0xff)
+      n.verifier.fatal('NdisSim_BadParameter', ddi, null, `${ddi}: ${name} is a KIRQL, got ${v}`);
   const ctx = n.kernel.ctx;
   const raised = ctx.raises.length === 0 ? null : ctx.raises[ctx.raises.length - 1]!;
   if (_OldIrql === _CurIrql) {
@@ -1499,7 +1547,7 @@ export function poolLeftBy(
 export function NdisFreeMemoryWithTagPriority(
   NdisHandle: NDIS_HANDLE,
   VirtualAddress: Uint8Array,
-  _Tag: number,
+  Tag: number,
 ): void {
   const ddi = 'NdisFreeMemoryWithTagPriority';
   const h = memoryHandle(NdisHandle, ddi);
@@ -1511,7 +1559,29 @@ export function NdisFreeMemoryWithTagPriority(
   if (h instanceof FilterModule) staleModule(h, ddi, n);
   else if (b !== null) stale(b, ddi);
   else if (NdisHandle instanceof Binding) staleBinding(n, NdisHandle, ddi);
+  // ExFreePoolWithTag underneath: the Tag must be the allocation's (the kernel's 0xC2/0x0A).
+  const e = n.allocations?.get(VirtualAddress);
+  if (e !== undefined && Tag >>> 0 !== e.tag >>> 0)
+    n.verifier.report(
+      'NdisSim_PoolTagMismatch',
+      ddi,
+      b?.name ?? null,
+      `${ddi} with Tag ${tagText(Tag)}, but the memory was allocated with Tag ${tagText(e.tag)}: the free names the tag of the allocation (the memory may be another component's)`,
+      [`${VirtualAddress.length}-byte pool block`, e.tag >>> 0, Tag >>> 0],
+    );
   releasePool(n, VirtualAddress, ddi, b?.name ?? null);
+}
+
+/** A pool tag as C writes it: 0x74657374 is 'test' (pool tools show its bytes in memory order, "tset"). */
+function tagText(tag: number): string {
+  const t = tag >>> 0;
+  let chars = '';
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const c = (t >>> shift) & 0xff;
+    if (c < 0x20 || c > 0x7e) return `0x${t.toString(16).toUpperCase()}`;
+    chars += String.fromCharCode(c);
+  }
+  return `'${chars}' (0x${t.toString(16).toUpperCase()})`;
 }
 
 /** Gives pool memory back; memory that is not allocated (freed twice?) is reported. */
