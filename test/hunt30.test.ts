@@ -22,6 +22,7 @@ import {
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
   NDIS_PM_PARAMETERS_REVISION_2,
+  NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
   NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
@@ -351,6 +352,75 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answe
     'the miniport sees only the combined set before D3',
   );
   assert.deepEqual(r.violations, []);
+});
+
+test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters, low-power-for-wake-on-lan): for a system sleep NDIS clears NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED from what it stored, and once the protocol that set it is unbound its settings no longer count', () => {
+  const seen: string[] = [];
+  const drv = scriptedDriver('pm-nic-2', {
+    registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: 0,
+        SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
+      },
+    },
+    oid: (_a, req) => {
+      if (req.DATA.Oid === OID_PM_PARAMETERS && req.RequestType === NdisRequestSetInformation) {
+        const p = req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS;
+        seen.push(
+          `WoL=0x${p.EnabledWoLPacketPatterns.toString(16)} WakeUpFlags=0x${p.WakeUpFlags.toString(16)}`,
+        );
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const p = { handle: null as NDIS_HANDLE | null, unloadable: true };
+  const proto = pmProto(p);
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const got: number[] = [];
+  w.machine.after(
+    300 * ns.ms,
+    {
+      fire() {
+        const c = w.kernel.enter(0, 0, 'pm-proto', 'worker');
+        const f = w.ndis.enter(null, 'pm-proto', 'TestStep', 0);
+        try {
+          const set = pmRequest(true, {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
+            EnabledWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+            EnabledProtocolOffloads: 0,
+            WakeUpFlags: NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED,
+            MediaSpecificWakeUpEvents: 0,
+          });
+          got.push(NdisOidRequest(p.handle!, set));
+        } finally {
+          w.ndis.leaveVoid(f, undefined);
+          w.kernel.exit(c);
+        }
+      },
+    },
+    0,
+    null,
+  );
+  w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
+  w.at(3 * ns.s, { kind: 'stop-protocol', driver: proto.name });
+  w.at(4 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
+  const r = w.run(6 * ns.s);
+  assert.deepEqual(got, [NDIS_STATUS_SUCCESS]);
+  assert.deepEqual(r.violations, []);
+  const magic = NDIS_PM_WOL_MAGIC_PACKET_ENABLED.toString(16);
+  const both = (NDIS_PM_WOL_MAGIC_PACKET_ENABLED | NDIS_PM_WOL_BITMAP_PATTERN_ENABLED).toString(16);
+  assert.deepEqual(
+    seen,
+    [`WoL=0x${both} WakeUpFlags=0x0`, `WoL=0x${magic} WakeUpFlags=0x0`],
+    "the protocol's bitmap while it is bound, never its wake on link change; NDIS's magic packet alone after",
+  );
 });
 
 test('a wake signal from an armed device that is in D3 while another adapter still goes to sleep is not lost: the system wakes as soon as it can, not at the end of the sleep (low-power-for-wake-on-lan)', () => {

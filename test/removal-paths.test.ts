@@ -20,6 +20,8 @@ import {
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateTimerObject,
+  NdisCloseAdapterEx,
+  NdisCompleteUnbindAdapterEx,
   NdisDevicePnPEventPowerProfileChanged,
   NdisDevicePnPEventSurpriseRemoved,
   NdisFreeTimerObject,
@@ -41,6 +43,7 @@ import {
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { trafficDefaults } from '../src/stack/protocol.ts';
+import { type BindingContext, type BoundProtocol, bindingProtocol } from './helpers/protocol.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
@@ -608,6 +611,73 @@ test('flaky-nic under traffic: removal after the reset storm balances every send
   const v = w.protocols[0]!.views[0]!;
   assert.deepEqual(v.problems, []);
   assert.equal(v.sent, v.sendCompleted);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R5.13, R5.21: flaky-nic answers FALSE to every MiniportCheckForHangEx once it has called NdisMRemoveMiniport, though its NIC is still hung; a protocol that holds its unbind for 5 s keeps the adapter up long enough for the hang ticks', () => {
+  const p: BoundProtocol = { handle: null };
+  let unbind: BindingContext | null = null;
+  const slow = bindingProtocol('slow-unbind', p, 30, {
+    UnbindAdapterHandlerEx: (UnbindContext, ctx) => {
+      ctx.unbind = UnbindContext;
+      unbind = ctx;
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [flakyNic, slow],
+    devices: [
+      {
+        name: 'nic0',
+        driver: 'flaky-nic',
+        registry: { ResetLimit: 1 },
+        faults: { hangAtNs: 1 * ns.s, rehangAfterReset: { minNs: 1 * ns.s, maxNs: 2 * ns.s } },
+      },
+    ],
+  });
+  w.addProtocolDriver(slow.name);
+  // Every 100 ms: an unbind held for 5 s is completed (the close, then the unbind).
+  let heldSince: number | null = null;
+  const poll = () =>
+    w.machine.after(
+      100 * ns.ms,
+      {
+        fire() {
+          if (unbind !== null) heldSince ??= w.machine.now;
+          if (unbind !== null && w.machine.now - heldSince! >= 5 * ns.s) {
+            const ctx: BindingContext = unbind;
+            unbind = null;
+            const c = w.kernel.enter(0, 0, 'slow-unbind', 'worker');
+            const f = w.ndis.enter(null, 'slow-unbind', 'TestStep', 0);
+            try {
+              if (NdisCloseAdapterEx(p.handle!) !== NDIS_STATUS_PENDING)
+                NdisCompleteUnbindAdapterEx(ctx.unbind!);
+            } finally {
+              w.ndis.leaveVoid(f, undefined);
+              w.kernel.exit(c);
+            }
+          }
+          poll();
+        },
+      },
+      0,
+      null,
+    );
+  poll();
+  const r = w.run(30 * ns.s);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  const ev = w.trace.events;
+  const removed = ev.findIndex((e) => e.what === 'NdisMRemoveMiniport');
+  const halted = ev.findIndex((e) => e.kind === 'call' && e.what === 'MiniportHaltEx');
+  assert.ok(removed > 0 && halted > removed, 'flaky-nic gave up, and was halted after');
+  const between = ev.slice(removed, halted);
+  const hangs = between.filter((e) => e.kind === 'return' && e.what === 'MiniportCheckForHangEx');
+  assert.ok(hangs.length >= 2, `hang ticks while the unbind is held: ${hangs.length}`);
+  assert.deepEqual(
+    hangs.map((e) => String(e.data?.result)),
+    hangs.map(() => 'false'),
+  );
+  assert.equal(between.filter((e) => e.kind === 'call' && e.what === 'MiniportResetEx').length, 0);
   assert.equal(w.device('nic0').problem, 43);
 });
 

@@ -14,6 +14,7 @@ import {
   NdisFreeMemoryWithTagPriority,
   NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
+  NdisHaltDevicePoweredDown,
   NdisHaltDeviceStopped,
   NdisMMapIoSpace,
   NdisMPauseComplete,
@@ -226,6 +227,35 @@ test('R5.19, R5.11, R5.15: inside the halt of a PnP stop the call counts: the re
   assert.equal(w.ndis.dumps.length, 1);
   assert.deepEqual(halts(drv.calls), [
     `MiniportHaltEx(${NdisHaltDeviceStopped})`,
+    `MiniportHaltEx(${NdisHaltDeviceFailed})`,
+  ]);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
+test('R5.19, R5.11: inside the halt of a system sleep (NdisHaltDevicePoweredDown) the call counts too: the adapter is found failed after the wake and removed (Code 43), with a warning that says so', () => {
+  const drv = scriptedDriver('sleep-nic', {
+    halt: (a, action) => {
+      if (action === NdisHaltDevicePoweredDown) NdisMRemoveMiniport(a.handle);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'sleep-nic' }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+  });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  assert.deepEqual(
+    r.warnings.map((x) => x.rule),
+    ['R5.11'],
+  );
+  assert.match(
+    r.warnings[0]!.message,
+    /MiniportHaltEx\(NdisHaltDevicePoweredDown\).*ends at Code 43 instead of starting again after the wake/,
+  );
+  assert.equal(w.ndis.dumps.length, 1);
+  assert.deepEqual(halts(drv.calls), [
+    `MiniportHaltEx(${NdisHaltDevicePoweredDown})`,
     `MiniportHaltEx(${NdisHaltDeviceFailed})`,
   ]);
   assert.equal(w.device('nic0').problem, 43);

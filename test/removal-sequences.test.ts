@@ -94,6 +94,28 @@ test('S-b, R5.14: NdisMRemoveMiniport twice before halt: both SUCCESS, one dump,
   }
 });
 
+test('R5.14, R5.11: NdisMRemoveMiniport inside MiniportRestart, which then fails: the failed restart finds the device failed already, so one dump (reason 71), one invalidation, one halt', () => {
+  const drv = scriptedDriver('sr-nic', {
+    restart: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_FAILURE;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'sr-nic' }] });
+  const r = w.run(3 * ns.s);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+  const ev = w.trace.events;
+  assert.deepEqual(
+    w.ndis.dumps.map((d) => d.params[3]),
+    [71],
+    'the failed restart (reason 73) adds no second dump',
+  );
+  assert.equal(count(ev, is('device', 'IoInvalidateDeviceState')), 1);
+  assert.equal(count(ev, is('ndis', 'device-failed flag set')), 1);
+  assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
 test('S-c 3a: NdisMRemoveMiniport inside MiniportResetEx, which returns HARD_ERRORS: RESET_END, teardown, Failed, Code 43', () => {
   for (const seed of [1, 2, 3]) {
     const drv = scriptedDriver('sc-nic', {

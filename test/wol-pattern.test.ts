@@ -11,6 +11,8 @@ import { test } from 'node:test';
 import { pmnic } from '../examples/pmnic.ts';
 import {
   bitmapWolPattern,
+  magicPacketWolPattern,
+  type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
@@ -20,9 +22,13 @@ import {
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   type NDIS_PM_WOL_PATTERN,
   NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisOidRequest,
   NdisPMWoLPacketIPv4TcpSyn,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
@@ -35,7 +41,8 @@ import { oidRequest } from '../src/ndis/oid.ts';
 import { wolPatternList } from '../src/ndis/wol.ts';
 import { scenarioWorld } from '../src/scenario.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
-import type { World } from '../src/world.ts';
+import { World } from '../src/world.ts';
+import { bindingProtocol } from './helpers/protocol.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -272,6 +279,7 @@ test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types
     },
   });
   const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
+  const magic = magicPacketWolPattern();
   const oid = (atNs: number, o: number, value: unknown, bufferLength: number) => ({
     atNs,
     action: { kind: 'oid' as const, device: 'nic0', oid: o, set: true, value, timeoutS: 0, bufferLength },
@@ -281,6 +289,7 @@ test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types
     devices: [{ name: 'nic0', driver: 'wol-rec', registry: { '*WakeOnMagicPacket': 0 } }],
     actions: [
       oid(1 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+      oid(1.5 * ns.s, OID_PM_ADD_WOL_PATTERN, magic.pattern, magic.length),
       { atNs: 2 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } },
       oid(4 * ns.s, OID_PM_REMOVE_WOL_PATTERN, 1, 4),
       { atNs: 5 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } },
@@ -290,8 +299,8 @@ test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types
   assert.equal(r.verdict, 'ok', r.bugCheck?.message);
   assert.deepEqual(
     seen,
-    [NDIS_PM_WOL_BITMAP_PATTERN_ENABLED, 0],
-    'magic packet off by *WakeOnMagicPacket; bitmap while pattern 1 is held',
+    [NDIS_PM_WOL_BITMAP_PATTERN_ENABLED | NDIS_PM_WOL_MAGIC_PACKET_ENABLED, NDIS_PM_WOL_MAGIC_PACKET_ENABLED],
+    "NDIS's own magic packet off by *WakeOnMagicPacket; the magic-packet pattern 2 enables it all the same; bitmap while pattern 1 is held",
   );
   assert.notEqual(NDIS_PM_WOL_BITMAP_PATTERN_ENABLED, NDIS_PM_WOL_MAGIC_PACKET_ENABLED);
 });
@@ -427,5 +436,161 @@ test("OID_PM_WOL_PATTERN_LIST: NDIS answers the query from its list, the minipor
       [1, 196, null],
       [2, 0, 2],
     ],
+  );
+});
+
+/** A scripted miniport with bitmap and magic-packet WoL that records the pattern requests it sees and the EnabledWoLPacketPatterns NDIS sets before D3. */
+function wolRecorder(name: string, minor = 30) {
+  const saw: string[] = [];
+  const enabled: number[] = [];
+  const drv = scriptedDriver(name, {
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: 0,
+        SupportedWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED | NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+        NumTotalWoLPatterns: 4,
+      },
+    },
+    characteristics: (c) => {
+      c.MinorNdisVersion = minor;
+    },
+    oid: (_a, req) => {
+      if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_PARAMETERS)
+        enabled.push(
+          (req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS).EnabledWoLPacketPatterns,
+        );
+      if (req.DATA.Oid === OID_PM_ADD_WOL_PATTERN || req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN)
+        saw.push(req.DATA.Oid === OID_PM_ADD_WOL_PATTERN ? 'add' : 'remove');
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  return { drv, saw, enabled };
+}
+
+const addAction = (atNs: number, value: unknown, bufferLength: number) => ({
+  atNs,
+  action: {
+    kind: 'oid' as const,
+    device: 'nic0',
+    oid: OID_PM_ADD_WOL_PATTERN,
+    set: true,
+    value,
+    timeoutS: 0,
+    bufferLength,
+  },
+});
+
+test('OID_PM_ADD_WOL_PATTERN that NDIS fails itself (OID_PM_ADD_WOL_PATTERN, NDIS_PM_WOL_PATTERN pages): to a miniport older than NDIS 6.20 NDIS_STATUS_NOT_SUPPORTED; a buffer shorter than an NDIS_PM_WOL_PATTERN NDIS_STATUS_BUFFER_TOO_SHORT with BytesNeeded; a buffer with no NDIS_PM_WOL_PATTERN NDIS_STATUS_INVALID_PARAMETER; the miniport sees none of them and NDIS keeps no pattern', () => {
+  const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
+  const runOn = (minor: number, value: unknown, bufferLength: number) => {
+    const rec = wolRecorder(`wol-ndis-${minor}`, minor);
+    const w = testWorld({
+      drivers: [rec.drv],
+      devices: [{ name: 'nic0', driver: rec.drv.name }],
+      actions: [addAction(1 * ns.s, value, bufferLength)],
+    });
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+    const done = w.trace.events
+      .filter((e) => e.what === 'OID request completed' && data(e).Oid === 'OID_PM_ADD_WOL_PATTERN')
+      .map((e) => `${String(data(e).status)} needed=${data(e).BytesNeeded ?? '-'}`);
+    return { done, saw: rec.saw, kept: w.summary().adapters[0]!.wolPatterns };
+  };
+  // NDIS 6.20 takes the same pattern: the refusals below are NDIS's, not the driver's.
+  assert.deepEqual(runOn(20, pattern.pattern, pattern.length), {
+    done: ['NDIS_STATUS_SUCCESS needed=-'],
+    saw: ['add'],
+    kept: [{ PatternId: 1, type: 'NdisPMWoLPacketBitmapPattern' }],
+  });
+  assert.deepEqual(runOn(1, pattern.pattern, pattern.length), {
+    done: ['NDIS_STATUS_NOT_SUPPORTED needed=-'],
+    saw: [],
+    kept: [],
+  });
+  assert.deepEqual(runOn(30, pattern.pattern, 8), {
+    done: [`NDIS_STATUS_BUFFER_TOO_SHORT needed=${NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1}`],
+    saw: [],
+    kept: [],
+  });
+  assert.deepEqual(runOn(30, null, pattern.length), {
+    done: ['NDIS_STATUS_INVALID_PARAMETER needed=-'],
+    saw: [],
+    kept: [],
+  });
+});
+
+test('OID_PM_WOL_PATTERN_LIST: each NDIS_PM_WOL_PATTERN starts at a 4-byte boundary, so a bitmap pattern of 203 bytes (196, a 1-byte mask, a 6-byte pattern) puts the next at offset 204 (OID_PM_WOL_PATTERN_LIST page)', () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', "{ type: bitmap, mask: '3f', pattern: '02 50 4d 00 00 01' }"),
+      add('1100ms', '{ type: magic-packet }'),
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const q = oidRequest(NdisRequestQueryInformation, OID_PM_WOL_PATTERN_LIST, null, 4096);
+  assert.equal(wolPatternList(w.ndis.adapters[0]!, q), NDIS_STATUS_SUCCESS);
+  const got = q.DATA.QUERY_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN[];
+  assert.deepEqual(
+    got.map((p) => [p.PatternId, p.NextWoLPatternOffset]),
+    [
+      [1, 204],
+      [2, 0],
+    ],
+  );
+  assert.equal(q.DATA.QUERY_INFORMATION.BytesWritten, 204 + 196);
+  // One byte short of the last structure: BUFFER_TOO_SHORT, 400 needed.
+  const short = oidRequest(NdisRequestQueryInformation, OID_PM_WOL_PATTERN_LIST, null, 399);
+  assert.equal(wolPatternList(w.ndis.adapters[0]!, short), NDIS_STATUS_BUFFER_TOO_SHORT);
+  assert.equal(short.DATA.QUERY_INFORMATION.BytesNeeded, 400);
+});
+
+test('WoL patterns: a pattern a protocol added no longer enables its type once the protocol is unbound: the OID_PM_PARAMETERS NDIS sends before D3 counts the patterns whose owner is still there (docs/decisions.md, Adding and Deleting Wake on LAN Patterns page)', () => {
+  const rec = wolRecorder('wol-owner');
+  const p = { handle: null as NDIS_HANDLE | null, unloadable: true };
+  const proto = bindingProtocol('wol-proto', p, 30);
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(rec.drv);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: rec.drv.name, registry: { '*WakeOnMagicPacket': 0 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
+  const statuses: number[] = [];
+  w.machine.after(
+    500 * ns.ms,
+    {
+      fire() {
+        const c = w.kernel.enter(0, 0, 'wol-proto', 'worker');
+        const f = w.ndis.enter(null, 'wol-proto', 'TestStep', 0);
+        try {
+          const req = oidRequest(
+            NdisRequestSetInformation,
+            OID_PM_ADD_WOL_PATTERN,
+            pattern.pattern,
+            pattern.length,
+          );
+          statuses.push(NdisOidRequest(p.handle!, req));
+        } finally {
+          w.ndis.leaveVoid(f, undefined);
+          w.kernel.exit(c);
+        }
+      },
+    },
+    0,
+    null,
+  );
+  w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
+  w.at(3 * ns.s, { kind: 'stop-protocol', driver: proto.name });
+  w.at(4 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
+  const r = w.run(6 * ns.s);
+  assert.deepEqual(r.violations, []);
+  // The miniport's queue: NDIS pends the request and completes it to ProtocolOidRequestComplete.
+  assert.deepEqual(statuses, [NDIS_STATUS_PENDING]);
+  assert.deepEqual(rec.saw, ['add']);
+  assert.deepEqual(
+    rec.enabled,
+    [NDIS_PM_WOL_BITMAP_PATTERN_ENABLED, 0],
+    'bitmap while wol-proto is bound; nothing once it is gone (magic packet off by *WakeOnMagicPacket)',
   );
 });

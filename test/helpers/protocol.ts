@@ -16,6 +16,7 @@ import {
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
   NdisCompleteUnbindAdapterEx,
+  NdisDeregisterProtocolDriver,
   NdisMedium802_3,
   NdisOpenAdapterEx,
   NdisRegisterProtocolDriver,
@@ -25,6 +26,8 @@ import {
 /** Where the protocol keeps its binding (one adapter at a time). */
 export interface BoundProtocol {
   handle: NDIS_HANDLE | null;
+  /** Give the driver an Unload routine (NdisDeregisterProtocolDriver), so a stop-protocol action unbinds and unloads it. */
+  unloadable?: boolean;
 }
 
 /** The binding's context: what NDIS gave the bind and the unbind, to complete them with. */
@@ -93,9 +96,10 @@ export function bindingProtocol(
         ...extra,
       };
       return {
-        DriverEntry: () => {
+        DriverEntry: (obj) => {
           const r = NdisRegisterProtocolDriver(null, chars);
           driver = r.NdisProtocolHandle;
+          if (p.unloadable === true) obj.DriverUnload = () => NdisDeregisterProtocolDriver(driver!);
           return r.Status;
         },
       };
