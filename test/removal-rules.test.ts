@@ -490,3 +490,34 @@ test('R3.9: NdisMRestartComplete with NDIS_STATUS_PENDING is NdisSim_RestartRetu
   assert.ok(findEvent(w.trace.events, is('state', 'Restarting → Paused')) > 0);
   assert.equal(w.device('nic0').problem, 43);
 });
+
+test('R5.10: NdisMRemoveMiniport returns NDIS_STATUS_SUCCESS wherever it is called: the first call, a repeat, inside MiniportHaltEx (in init: the R5.16 tests)', () => {
+  const returned: [string, number][] = [];
+  const call = (where: string, a: { handle: NDIS_HANDLE }) =>
+    returned.push([where, NdisMRemoveMiniport(a.handle)]);
+  let hangs = 0;
+  const drv = scriptedDriver('r510-nic', {
+    checkForHang: (a) => {
+      if (++hangs === 1) {
+        call('check-for-hang, first', a);
+        call('check-for-hang, repeat', a);
+      }
+      return false;
+    },
+    halt: (a) => call('halt', a),
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'r510-nic' }],
+    options: { verifier: 'collect' },
+  });
+  w.run(10 * ns.s);
+  assert.deepEqual(
+    returned.map(([where]) => where),
+    ['check-for-hang, first', 'check-for-hang, repeat', 'halt'],
+  );
+  for (const [where, status] of returned) assert.equal(status, NDIS_STATUS_SUCCESS, where);
+  // The calls were taken, not ignored: one failed device (R5.14 makes the repeat a no-op).
+  assert.equal(w.ndis.dumps.length, 1);
+  assert.equal(w.device('nic0').problem, 43);
+});
