@@ -5,14 +5,23 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   NDIS_CURRENT_IRQL,
+  NDIS_LOWER_IRQL,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
+  NdisAcquireSpinLock,
+  NdisAllocateSpinLock,
+  NdisDprAcquireSpinLock,
+  NdisDprReleaseSpinLock,
+  NdisFreeSpinLock,
   NdisMSendNetBufferListsComplete,
+  NdisReleaseSpinLock,
   type NET_BUFFER_LIST,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 test("R6.8: MiniportSendNetBufferLists runs at the sender's IRQL, never above DISPATCH, with NDIS_SEND_FLAGS_DISPATCH_LEVEL set exactly when it runs at DISPATCH, and gets every NBL the protocol sent", () => {
@@ -55,4 +64,83 @@ test("R6.8: MiniportSendNetBufferLists runs at the sender's IRQL, never above DI
     assert.equal(b.sent, nbls, sendIrql);
     assert.equal(b.sendCompleted, nbls, sendIrql);
   }
+});
+
+test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A released first) are reported as that, naming both locks, under Irql_Synch_Function (0xC4) at the release that comes at the wrong IRQL; released in reverse order, nothing is reported', () => {
+  const run = (name: string, aFirst: boolean) =>
+    removedScripted(name, {
+      initialize: () => {
+        const a = new NDIS_SPIN_LOCK();
+        const b = new NDIS_SPIN_LOCK();
+        NdisAllocateSpinLock(a);
+        NdisAllocateSpinLock(b);
+        NdisAcquireSpinLock(a);
+        NdisAcquireSpinLock(b);
+        NdisReleaseSpinLock(aFirst ? a : b);
+        NdisReleaseSpinLock(aFirst ? b : a);
+        NdisFreeSpinLock(a);
+        NdisFreeSpinLock(b);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }).r;
+  assert.deepEqual(
+    run('lock-order-ok', false).violations.map((v) => v.rule),
+    [],
+  );
+  const r = run('lock-order-bad', true);
+  const v = r.violations[0]!;
+  assert.equal(v.rule, 'Irql_Synch_Function', JSON.stringify(r.violations.map((x) => x.rule)));
+  assert.equal(v.ddi, 'NdisReleaseSpinLock');
+  assert.equal(v.bugCheck.code, 0xc4);
+  assert.match(
+    v.message,
+    /called at PASSIVE; it must be called exactly DISPATCH: spin locks released out of order \(R8\.11\): NdisReleaseSpinLock released spin lock #1 \(allocated by lock-order-bad in MiniportInitializeEx \(nic0\)\) while spin lock #2 \(allocated by lock-order-bad in MiniportInitializeEx \(nic0\)\), acquired after it, was still held/,
+  );
+  assert.match(v.message, /leaves the caller at DISPATCH.*IRQL_NOT_LESS_OR_EQUAL/);
+  // The later lock taken and released with the Dpr pair: its release below DISPATCH says the same.
+  const dpr = removedScripted('lock-order-dpr', {
+    initialize: () => {
+      const a = new NDIS_SPIN_LOCK();
+      const b = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(a);
+      NdisAllocateSpinLock(b);
+      NdisAcquireSpinLock(a);
+      NdisDprAcquireSpinLock(b);
+      NdisReleaseSpinLock(a);
+      NdisDprReleaseSpinLock(b);
+      return NDIS_STATUS_SUCCESS;
+    },
+  }).r.violations[0]!;
+  assert.equal(dpr.rule, 'Irql_Synch_Function');
+  assert.equal(dpr.ddi, 'NdisDprReleaseSpinLock');
+  assert.deepEqual([dpr.bugCheck.code, dpr.bugCheck.params[0]], [0xc4, 0x41]);
+  assert.match(
+    dpr.message,
+    /released out of order \(R8\.11\): NdisReleaseSpinLock released spin lock #1 .* while spin lock #2 /,
+  );
+  assert.deepEqual([v.bugCheck.code, v.bugCheck.params[0]], [0xc4, 0x32]);
+});
+
+test('R8.11: the same out-of-order release with both locks acquired at DISPATCH restores DISPATCH both times, leaves no code at the wrong IRQL, and is not reported', () => {
+  const { r } = removedScripted('lock-order-dispatch', {
+    initialize: () => {
+      const a = new NDIS_SPIN_LOCK();
+      const b = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(a);
+      NdisAllocateSpinLock(b);
+      const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisAcquireSpinLock(a);
+      NdisAcquireSpinLock(b);
+      NdisReleaseSpinLock(a);
+      NdisReleaseSpinLock(b);
+      NDIS_LOWER_IRQL(old, 2);
+      NdisFreeSpinLock(a);
+      NdisFreeSpinLock(b);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+  );
 });

@@ -369,6 +369,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
+  /** Serial numbers of NDIS spin locks, to name them in R8.11's messages. */
+  nextSpinLockId = 1;
   nextRequestId = 1;
   /** What NdisGeneratePartialCancelId gives next (1–255). */
   nextPartialCancelId = 1;

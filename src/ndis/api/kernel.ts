@@ -2,7 +2,7 @@
 // locks, interrupts, sleeps and stalls, system time.
 
 import { NotModelledError } from '../../errors.ts';
-import { Irql, irqlNames } from '../../kernel/kernel.ts';
+import { type Context, Irql, irqlNames, type LockState } from '../../kernel/kernel.ts';
 import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
@@ -698,10 +698,15 @@ export function IoFreeWorkItem(IoWorkItem: IO_WORKITEM): void {
 export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisAllocateSpinLock');
   n.verifier.irql(irql.NdisAllocateSpinLock, 'NdisAllocateSpinLock', null);
-  SpinLock._state = { owner: null, savedIrql: 0, raised: false };
+  SpinLock._allocatedBy = whereNow(n);
+  SpinLock._state = {
+    owner: null,
+    savedIrql: 0,
+    raised: false,
+    name: `spin lock #${n.nextSpinLockId++} (allocated by ${SpinLock._allocatedBy})`,
+  };
   SpinLock._freed = false;
   SpinLock._balance = 0;
-  SpinLock._allocatedBy = whereNow(n);
 }
 
 /** "flaky-nic in MiniportHaltEx (nic0)": the driver running, its call under way, and the adapter. */
@@ -770,6 +775,7 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
     n.verifier.report(rule, ddi, null, `${ddi} on a spin lock the caller does not hold`);
     return;
   }
+  if (lower && s.raised && s.savedIrql < Irql.Dispatch) releasedOutOfOrder(ctx, s, ddi);
   ctx.drop(s);
   if (lower !== s.raised) {
     // R8.10: the pairs must match. The plain release would restore an IRQL the Dpr
@@ -785,6 +791,32 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
   l._balance--;
 }
 
+/**
+ * R8.11 (synchronization-and-notification-in-network-drivers, "Avoiding Spin Lock
+ * Problems"): locks are released in the reverse of the order they were acquired. A lock
+ * released while one acquired after it is still held restores the IRQL its acquire saved,
+ * below DISPATCH, and the later lock is held there. Nothing stops on the spot: the
+ * locks acquired after `s` are marked, and the IRQL report that follows (the later
+ * lock's release, now below DISPATCH) says what went wrong and names both locks.
+ */
+function releasedOutOfOrder(ctx: Context, s: LockState, ddi: string): void {
+  const held = ctx.held;
+  const at = held.lastIndexOf(s);
+  for (let i = at + 1; i < held.length; i++) {
+    const later = held[i]!;
+    const a = s.name ?? 'a spin lock';
+    const b = later.name ?? 'a spin lock';
+    const saved = irqlNames[s.savedIrql];
+    later.outOfOrder ??= `spin locks released out of order (R8.11): ${ddi} released ${a} while ${b}, acquired after it, was still held. That release went back to the ${saved} saved when ${lockNo(a)} was acquired, so ${lockNo(b)} was held at ${saved}; releasing ${lockNo(b)} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers). Release spin locks in the reverse of the order they were acquired`;
+  }
+}
+
+/** "spin lock #2" of "spin lock #2 (allocated by …)". */
+function lockNo(name: string): string {
+  const i = name.indexOf(' (');
+  return i < 0 ? name : name.slice(0, i);
+}
+
 /** VOID NdisAcquireSpinLock(SpinLock). <= DISPATCH; raises to DISPATCH (R8.10). */
 export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisAcquireSpinLock');
@@ -795,7 +827,7 @@ export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisReleaseSpinLock(SpinLock). Restores the IRQL saved by the acquire. */
 export function NdisReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisReleaseSpinLock');
-  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null);
+  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null, SpinLock._state?.outOfOrder);
   release(n, SpinLock, 'NdisReleaseSpinLock', 'SpinLockRelease', true);
 }
 
@@ -809,7 +841,7 @@ export function NdisDprAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisDprReleaseSpinLock(SpinLock). Exactly DISPATCH. */
 export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisDprReleaseSpinLock');
-  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null);
+  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null, SpinLock._state?.outOfOrder);
   release(n, SpinLock, 'NdisDprReleaseSpinLock', 'SpinLockDprRelease', false);
 }
 
