@@ -12,9 +12,11 @@ import {
   NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
+  NdisAllocateMemoryWithTagPriority,
   NdisAllocateSpinLock,
   NdisDprAcquireSpinLock,
   NdisDprReleaseSpinLock,
+  NdisFreeMemoryWithTagPriority,
   NdisFreeSpinLock,
   NdisMSendNetBufferListsComplete,
   NdisReleaseSpinLock,
@@ -143,4 +145,34 @@ test('R8.11: the same out-of-order release with both locks acquired at DISPATCH 
     r.violations.map((v) => `${v.rule}: ${v.message}`),
     [],
   );
+});
+
+test('NdisAllocateMemoryWithTagPriority page, BAD_POOL_CALLER 0xC2 page (docs/decisions.md "A zero-byte NdisAllocateMemoryWithTagPriority"): Length 0 gives a block of no bytes, not NULL and not a bug check; it is pool like any other, freed cleanly, and left at unload it is NdisSim_PoolNotFreedAtUnload (R2.16)', () => {
+  const tag = 0x6f72657a; // 'zero'
+  let got: Uint8Array | null | undefined;
+  const freed = removedScripted('zero-bytes-freed', {
+    initialize: (a) => {
+      got = NdisAllocateMemoryWithTagPriority(a.handle, 0, tag, 16);
+      a.state.mem = got;
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => NdisFreeMemoryWithTagPriority(a.handle, a.state.mem as Uint8Array, tag),
+  }).r;
+  assert.ok(got instanceof Uint8Array, String(got));
+  assert.equal(got.length, 0);
+  assert.deepEqual(
+    freed.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+  );
+  const left = removedScripted('zero-bytes-left', {
+    initialize: (a) => {
+      a.state.mem = NdisAllocateMemoryWithTagPriority(a.handle, 0, tag, 16);
+      return NDIS_STATUS_SUCCESS;
+    },
+  }).r;
+  assert.deepEqual(
+    left.violations.map((v) => v.rule),
+    ['NdisSim_PoolNotFreedAtUnload'],
+  );
+  assert.match(left.violations[0]!.message, /1 pool allocation\(s\)/);
 });
