@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  LIST_ENTRY,
   NDIS_CURRENT_IRQL,
   NDIS_LOWER_IRQL,
   NDIS_RAISE_IRQL_TO_DISPATCH,
@@ -18,6 +19,10 @@ import {
   NdisDprReleaseSpinLock,
   NdisFreeMemoryWithTagPriority,
   NdisFreeSpinLock,
+  NdisInitializeListHead,
+  NdisInterlockedInsertHeadList,
+  NdisInterlockedInsertTailList,
+  NdisInterlockedRemoveHeadList,
   NdisMSendNetBufferListsComplete,
   NdisReleaseSpinLock,
   type NET_BUFFER_LIST,
@@ -175,4 +180,97 @@ test('NdisAllocateMemoryWithTagPriority page, BAD_POOL_CALLER 0xC2 page (docs/de
     ['NdisSim_PoolNotFreedAtUnload'],
   );
   assert.match(left.violations[0]!.message, /1 pool allocation\(s\)/);
+});
+
+/** A driver's queued record: the C struct embeds the LIST_ENTRY; here it extends it. */
+class Rec extends LIST_ENTRY {
+  constructor(readonly id: number) {
+    super();
+  }
+}
+
+test('R8.10, NdisInterlocked...List pages: a queue kept with NdisInitializeListHead and the interlocked insert and remove calls keeps its order, returns what the pages say, takes the spin lock at DISPATCH for each call (the trace shows it) and gives the IRQL back', () => {
+  const out: (number | null)[] = [];
+  const inserted: (number | null)[] = [];
+  const irqlAfter: number[] = [];
+  const drv = scriptedDriver('list-queue', {
+    initialize: () => {
+      const head = new LIST_ENTRY();
+      const lock = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(lock);
+      NdisInitializeListHead(head);
+      const id = (e: LIST_ENTRY | null) => (e === null ? null : (e as Rec).id);
+      inserted.push(id(NdisInterlockedInsertTailList(head, new Rec(1), lock)));
+      inserted.push(id(NdisInterlockedInsertTailList(head, new Rec(2), lock)));
+      inserted.push(id(NdisInterlockedInsertHeadList(head, new Rec(0), lock)));
+      inserted.push(id(NdisInterlockedInsertTailList(head, new Rec(3), lock)));
+      irqlAfter.push(NDIS_CURRENT_IRQL());
+      for (let i = 0; i < 5; i++) out.push(id(NdisInterlockedRemoveHeadList(head, lock)));
+      irqlAfter.push(NDIS_CURRENT_IRQL());
+      // At DISPATCH the call leaves the IRQL at DISPATCH.
+      const old = NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisInterlockedInsertTailList(head, new Rec(4), lock);
+      irqlAfter.push(NDIS_CURRENT_IRQL());
+      out.push(id(NdisInterlockedRemoveHeadList(head, lock)));
+      NDIS_LOWER_IRQL(old, 2);
+      NdisFreeSpinLock(lock);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(100 * ns.ms);
+  assert.deepEqual(
+    r.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+  );
+  // Insert returns the entry that was first (head) or last (tail) before, NULL on an empty list.
+  assert.deepEqual(inserted, [null, 1, 1, 2]);
+  assert.deepEqual(out, [0, 1, 2, 3, null, 4]);
+  assert.deepEqual(irqlAfter, [0, 0, 2]);
+  const calls = w.trace.events.filter((e) => e.kind === 'ddi' && e.what.startsWith('NdisInterlocked'));
+  assert.equal(calls.length, 11);
+  for (const e of calls) {
+    assert.equal(e.irql, 2, `${e.what} runs under the lock at DISPATCH`);
+    assert.match(
+      String(e.data?.SpinLock),
+      /^spin lock #1 \(allocated by list-queue in MiniportInitializeEx \(nic0\)\)$/,
+    );
+  }
+});
+
+test('R8.10: an NdisInterlocked...List call on a spin lock the caller holds is SpinLock (it acquires the lock itself: a deadlock); a head never given to NdisInitializeListHead is NdisSim_BadParameter', () => {
+  const held = removedScripted('list-lock-held', {
+    initialize: () => {
+      const head = new LIST_ENTRY();
+      const lock = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(lock);
+      NdisInitializeListHead(head);
+      NdisAcquireSpinLock(lock);
+      NdisInterlockedInsertTailList(head, new Rec(1), lock);
+      NdisReleaseSpinLock(lock);
+      return NDIS_STATUS_SUCCESS;
+    },
+  }).r;
+  assert.deepEqual(
+    held.violations.map((v) => [v.rule, v.ddi]),
+    [['SpinLock', 'NdisInterlockedInsertTailList']],
+  );
+  assert.match(
+    held.violations[0]!.message,
+    /already held by the caller: the call acquires it itself \(R8\.10\)/,
+  );
+  const raw = removedScripted('list-no-init', {
+    initialize: () => {
+      const lock = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(lock);
+      NdisInterlockedRemoveHeadList(new LIST_ENTRY(), lock);
+      return NDIS_STATUS_SUCCESS;
+    },
+  }).r;
+  assert.equal(raw.bugCheck?.rule, 'NdisSim_BadParameter', raw.verdict);
+  assert.equal(raw.bugCheck?.ddi, 'NdisInterlockedRemoveHeadList');
+  assert.match(raw.bugCheck!.message, /never initialized with NdisInitializeListHead/);
 });

@@ -32,6 +32,7 @@ import type { Ndis } from '../ndis.ts';
 import {
   IoWorkItem,
   interruptLock,
+  LIST_ENTRY,
   NDIS_SPIN_LOCK,
   NdisInterrupt,
   NdisIoWorkItem,
@@ -94,6 +95,10 @@ const irql = {
   NdisStallExecution: ddiIrql.NdisStallExecution!,
   NdisMQueueDpc: ddiIrql.NdisMQueueDpc!,
   NdisMQueueDpcEx: ddiIrql.NdisMQueueDpcEx!,
+  NdisInitializeListHead: ddiIrql.NdisInitializeListHead!,
+  NdisInterlockedInsertHeadList: ddiIrql.NdisInterlockedInsertHeadList!,
+  NdisInterlockedInsertTailList: ddiIrql.NdisInterlockedInsertTailList!,
+  NdisInterlockedRemoveHeadList: ddiIrql.NdisInterlockedRemoveHeadList!,
 };
 
 function ownerOf(h: ServiceHandle | ProtocolDriverBlock): Owner {
@@ -843,6 +848,154 @@ export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisDprReleaseSpinLock');
   n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null, SpinLock._state?.outOfOrder);
   release(n, SpinLock, 'NdisDprReleaseSpinLock', 'SpinLockDprRelease', false);
+}
+
+// ------------------------------------------------------- interlocked lists
+
+/** VOID NdisInitializeListHead(ListHead): an empty list, its head linked to itself. Any IRQL. */
+export function NdisInitializeListHead(ListHead: LIST_ENTRY): void {
+  const ddi = 'NdisInitializeListHead';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisInitializeListHead, ddi, null);
+  if (!(ListHead instanceof LIST_ENTRY))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ListHead is not a LIST_ENTRY, got ${argOf(ListHead)}`,
+    );
+  ListHead.Flink = ListHead;
+  ListHead.Blink = ListHead;
+}
+
+/**
+ * The NdisInterlocked...List pages: the call takes `SpinLock` itself, raising to
+ * DISPATCH (the IRQL stays where it is above DISPATCH: the table allows any level),
+ * runs `op` under it and restores the IRQL. The lock is the kernel's own, so a lock
+ * the caller already holds is `SpinLock` (a deadlock, R8.10), an unallocated or freed
+ * one is reported as for NdisAcquireSpinLock, and while `op` runs the lock counts as
+ * held (the trace line of the call shows DISPATCH). The head must have been
+ * initialized with NdisInitializeListHead (the pages' remarks).
+ */
+function underListLock<T>(
+  ddi: 'NdisInterlockedInsertHeadList' | 'NdisInterlockedInsertTailList' | 'NdisInterlockedRemoveHeadList',
+  ListHead: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+  op: () => T,
+): T {
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql[ddi], ddi, null);
+  if (!(ListHead instanceof LIST_ENTRY))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ListHead is not a LIST_ENTRY, got ${argOf(ListHead)}`,
+    );
+  if (ListHead.Flink === null || ListHead.Blink === null)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ListHead was never initialized with NdisInitializeListHead, which the page requires before any NdisInterlocked...List call`,
+    );
+  const s = lockState(n, SpinLock, ddi);
+  const ctx = n.kernel.ctx;
+  if (s.owner !== null) {
+    n.verifier.report(
+      'SpinLock',
+      ddi,
+      null,
+      `${ddi} on a spin lock already held by ${s.owner === ctx ? 'the caller' : s.owner.who}: the call acquires it itself (R8.10)`,
+    );
+    return op();
+  }
+  const raise = ctx.irql <= Irql.Dispatch;
+  ctx.take(s, raise);
+  SpinLock._balance++;
+  try {
+    const result = op();
+    if (n.trace.on)
+      n.traceDdi(ddi, null, { SpinLock: s.name ?? null, returned: result === null ? 'NULL' : 'an entry' });
+    return result;
+  } finally {
+    ctx.drop(s);
+    if (raise) ctx.irql = s.savedIrql;
+    SpinLock._balance--;
+  }
+}
+
+/** How a message names an argument that is not a LIST_ENTRY. */
+function argOf(x: unknown): string {
+  if (x === null) return 'NULL';
+  if (typeof x === 'object') return `an object of type ${x.constructor?.name ?? 'Object'}`;
+  return `${typeof x} ${String(x)}`;
+}
+
+function listEntryArg(ddi: string, e: unknown): LIST_ENTRY {
+  if (e instanceof LIST_ENTRY) return e;
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: ListEntry is not a LIST_ENTRY, got ${argOf(e)}`,
+  );
+}
+
+/**
+ * PLIST_ENTRY NdisInterlockedInsertHeadList(ListHead, ListEntry, SpinLock): puts the
+ * entry first, under the lock. Returns the entry that was first, or NULL if the list
+ * was empty (the ExInterlocked routine the ndis.h macro is; the NDIS page says a driver
+ * may convert the returned value with CONTAINING_RECORD). Any IRQL.
+ */
+export function NdisInterlockedInsertHeadList(
+  ListHead: LIST_ENTRY,
+  ListEntry: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+): LIST_ENTRY | null {
+  const ddi = 'NdisInterlockedInsertHeadList';
+  const e = listEntryArg(ddi, ListEntry);
+  return underListLock(ddi, ListHead, SpinLock, () => {
+    const first = ListHead.Flink!;
+    e.Flink = first;
+    e.Blink = ListHead;
+    first.Blink = e;
+    ListHead.Flink = e;
+    return first === ListHead ? null : first;
+  });
+}
+
+/** PLIST_ENTRY NdisInterlockedInsertTailList(ListHead, ListEntry, SpinLock): puts the entry last; returns the entry that was last, or NULL. Any IRQL. */
+export function NdisInterlockedInsertTailList(
+  ListHead: LIST_ENTRY,
+  ListEntry: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+): LIST_ENTRY | null {
+  const ddi = 'NdisInterlockedInsertTailList';
+  const e = listEntryArg(ddi, ListEntry);
+  return underListLock(ddi, ListHead, SpinLock, () => {
+    const last = ListHead.Blink!;
+    e.Flink = ListHead;
+    e.Blink = last;
+    last.Flink = e;
+    ListHead.Blink = e;
+    return last === ListHead ? null : last;
+  });
+}
+
+/** PLIST_ENTRY NdisInterlockedRemoveHeadList(ListHead, SpinLock): takes the first entry off the list and returns it, or NULL if the list is empty. Any IRQL. */
+export function NdisInterlockedRemoveHeadList(
+  ListHead: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+): LIST_ENTRY | null {
+  return underListLock('NdisInterlockedRemoveHeadList', ListHead, SpinLock, () => {
+    const first = ListHead.Flink!;
+    if (first === ListHead) return null;
+    const next = first.Flink!;
+    ListHead.Flink = next;
+    next.Blink = ListHead;
+    return first;
+  });
 }
 
 // ------------------------------------------------------------- interrupts
