@@ -27,6 +27,8 @@ import {
   NdisReleaseSpinLock,
   type NET_BUFFER_LIST,
 } from '../src/index.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
+import { Trace } from '../src/trace/trace.ts';
 import { World } from '../src/world.ts';
 import { removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
@@ -273,4 +275,22 @@ test('R8.10: an NdisInterlocked...List call on a spin lock the caller holds is S
   assert.equal(raw.bugCheck?.rule, 'NdisSim_BadParameter', raw.verdict);
   assert.equal(raw.bugCheck?.ddi, 'NdisInterlockedRemoveHeadList');
   assert.match(raw.bugCheck!.message, /never initialized with NdisInitializeListHead/);
+});
+
+test('R8.10: with traffic, a DPC that only queues and dequeues under its lock with the NdisInterlocked...List calls is folded with the data path, as one that takes a spin lock is; --datapath shows the calls', () => {
+  const t = new Trace(true);
+  t.add(500, 0, 2, 'drv', 'call', 'MiniportSendNetBufferLists', { adapter: 'nic0' });
+  t.add(500, 0, 2, 'drv', 'return', 'MiniportSendNetBufferLists');
+  t.add(1000, 0, 2, 'drv', 'call', 'MiniportInterruptDPC', { adapter: 'nic0' });
+  for (const ddi of [
+    'NdisInterlockedInsertTailList',
+    'NdisInterlockedInsertHeadList',
+    'NdisInterlockedRemoveHeadList',
+  ])
+    t.add(1000, 0, 2, 'drv', 'ddi', ddi, { SpinLock: 'spin lock #1', returned: 'NULL' });
+  t.add(1000, 0, 2, 'drv', 'return', 'MiniportInterruptDPC');
+  const folded = formatTimeline(t.events, { color: false });
+  assert.ok(!folded.some((l) => l.includes('NdisInterlocked')), folded.join('\n'));
+  const all = formatTimeline(t.events, { color: false, dataPath: true });
+  assert.equal(all.filter((l) => l.includes('NdisInterlocked')).length, 3, all.join('\n'));
 });
