@@ -128,6 +128,24 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
     /released out of order \(R8\.11\): NdisReleaseSpinLock released spin lock #1 .* while spin lock #2 /,
   );
   assert.deepEqual([v.bugCheck.code, v.bugCheck.params[0]], [0xc4, 0x32]);
+  // A callback that returns still holding the later lock: SpinLockBalanced says why.
+  const kept = removedScripted('lock-order-kept', {
+    initialize: () => {
+      const a = new NDIS_SPIN_LOCK();
+      const b = new NDIS_SPIN_LOCK();
+      NdisAllocateSpinLock(a);
+      NdisAllocateSpinLock(b);
+      NdisAcquireSpinLock(a);
+      NdisAcquireSpinLock(b);
+      NdisReleaseSpinLock(a);
+      return NDIS_STATUS_SUCCESS;
+    },
+  }).r.violations[0]!;
+  assert.equal(kept.rule, 'SpinLockBalanced');
+  assert.match(
+    kept.message,
+    /returned holding 1 lock\(s\) it acquired \(R8\.10\); spin locks released out of order \(R8\.11\): .*so spin lock #2 was held at PASSIVE\. Release spin locks in the reverse/,
+  );
 });
 
 test('R8.11: the same out-of-order release with both locks acquired at DISPATCH restores DISPATCH both times, leaves no code at the wrong IRQL, and is not reported', () => {

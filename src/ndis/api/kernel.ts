@@ -812,9 +812,19 @@ function releasedOutOfOrder(ctx: Context, s: LockState, ddi: string): void {
     const a = s.name ?? 'a spin lock';
     const b = later.name ?? 'a spin lock';
     const saved = irqlNames[s.savedIrql];
-    later.outOfOrder ??= `spin locks released out of order (R8.11): ${ddi} released ${a} while ${b}, acquired after it, was still held. That release went back to the ${saved} saved when ${lockNo(a)} was acquired, so ${lockNo(b)} was held at ${saved}; releasing ${lockNo(b)} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers). Release spin locks in the reverse of the order they were acquired`;
+    later.outOfOrder ??= `spin locks released out of order (R8.11): ${ddi} released ${a} while ${b}, acquired after it, was still held. That release went back to the ${saved} saved when ${lockNo(a)} was acquired, so ${lockNo(b)} was held at ${saved}`;
   }
 }
+
+/** R8.11: what the release of a lock held after an out-of-order release says, if it was. */
+function outOfOrderRelease(l: NDIS_SPIN_LOCK): string | undefined {
+  const s = l._state;
+  if (s === null || s.outOfOrder === undefined) return undefined;
+  return `${s.outOfOrder}; releasing ${lockNo(s.name ?? 'it')} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers). ${inReverse}`;
+}
+
+/** R8.11's advice, closing its messages. */
+export const inReverse = 'Release spin locks in the reverse of the order they were acquired';
 
 /** "spin lock #2" of "spin lock #2 (allocated by …)". */
 function lockNo(name: string): string {
@@ -832,7 +842,7 @@ export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisReleaseSpinLock(SpinLock). Restores the IRQL saved by the acquire. */
 export function NdisReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisReleaseSpinLock');
-  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null, SpinLock._state?.outOfOrder);
+  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null, outOfOrderRelease(SpinLock));
   release(n, SpinLock, 'NdisReleaseSpinLock', 'SpinLockRelease', true);
 }
 
@@ -846,7 +856,7 @@ export function NdisDprAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisDprReleaseSpinLock(SpinLock). Exactly DISPATCH. */
 export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisDprReleaseSpinLock');
-  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null, SpinLock._state?.outOfOrder);
+  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null, outOfOrderRelease(SpinLock));
   release(n, SpinLock, 'NdisDprReleaseSpinLock', 'SpinLockDprRelease', false);
 }
 
