@@ -191,6 +191,10 @@ export {
   NdisFreeTimerObject,
   NdisGetCurrentSystemTime,
   NdisGetSystemUpTimeEx,
+  NdisInitializeListHead,
+  NdisInterlockedInsertHeadList,
+  NdisInterlockedInsertTailList,
+  NdisInterlockedRemoveHeadList,
   NdisMDeregisterInterruptEx,
   NdisMQueueDpc,
   NdisMQueueDpcEx,
@@ -350,6 +354,7 @@ export {
 export type { NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_CONTEXT } from './ndis/nbl.ts';
 export {
   IoRegister,
+  LIST_ENTRY,
   NDIS_IO_SPACE,
   NDIS_SPIN_LOCK,
   type NdisGenericObject as NDIS_GENERIC_OBJECT,

@@ -25,6 +25,13 @@ export interface LockState {
   raised: boolean;
   /** The driver whose code acquired it (Context.who then), for R8.11's message. */
   by?: string;
+  /** How messages name it: "spin lock #2 (allocated by flaky-nic in MiniportInitializeEx (nic0))". */
+  name?: string;
+  /**
+   * R8.11: a lock acquired before this one was released while this one was held, and its
+   * release lowered the IRQL under this one: what happened, for the report that follows.
+   */
+  outOfOrder?: string;
 }
 
 export class Context {
@@ -52,6 +59,7 @@ export class Context {
     lock.savedIrql = this.irql;
     lock.raised = raise;
     lock.by = this.who;
+    lock.outOfOrder = undefined;
     if (raise) this.irql = Irql.Dispatch;
     this.held.push(lock);
   }

@@ -176,6 +176,8 @@ function sendToMiniport(
   b.sendsOutstanding += count;
   b.data.sent += count;
   assert(!b.handleDead, 'protocolSend: NDIS would call a halted miniport', b.name);
+  // R6.8: the handler runs at the sender's IRQL (≤ DISPATCH), and NDIS sets
+  // NDIS_SEND_FLAGS_DISPATCH_LEVEL exactly when that is DISPATCH, whatever the sender passed.
   const irql = n.kernel.ctx.irql;
   const sendFlags =
     irql === Irql.Dispatch ? flags | NDIS_SEND_FLAGS_DISPATCH_LEVEL : flags & ~NDIS_SEND_FLAGS_DISPATCH_LEVEL;

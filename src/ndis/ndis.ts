@@ -18,7 +18,7 @@ import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
 import { genericObjectsLeft } from './api/generic.ts';
 import { namesLeftBy, namesLeftText } from './api/instance-name.ts';
-import { poolLeftBy } from './api/kernel.ts';
+import { inReverse, poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
 import { MiniportBlock } from './block.ts';
@@ -369,6 +369,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly oidTimers = new OidTimers(this);
   /** Serial numbers of NBLs (per machine, so traces do not depend on earlier runs). */
   nextNblId = 1;
+  /** Serial numbers of NDIS spin locks, to name them in R8.11's messages. */
+  nextSpinLockId = 1;
   nextRequestId = 1;
   /** What NdisGeneratePartialCancelId gives next (1–255). */
   nextPartialCancelId = 1;
@@ -1085,14 +1087,20 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       // SpinLockBalanced: every lock taken in the callback is released in it. Put
       // things back so that the model can go on in collect mode.
       const held = ctx.held.length - f.held;
-      for (let i = f.held; i < ctx.held.length; i++) ctx.held[i]!.owner = null;
+      // R8.11: a lock left held below DISPATCH by an out-of-order release says so.
+      let why = '';
+      for (let i = f.held; i < ctx.held.length; i++) {
+        const l = ctx.held[i]!;
+        if (why === '' && l.outOfOrder !== undefined) why = `; ${l.outOfOrder}. ${inReverse}`;
+        l.owner = null;
+      }
       ctx.held.length = f.held;
       ctx.irql = f.irql;
       this.verifier.report(
         'SpinLockBalanced',
         f.fn,
         f.adapter?.name ?? null,
-        `${f.fn} returned holding ${held} lock(s) it acquired (R8.10)`,
+        `${f.fn} returned holding ${held} lock(s) it acquired (R8.10)${why}`,
       );
     } else if (ctx.held.length < f.held) {
       // SpinLockBalanced the other way: the callback released locks its caller took

@@ -238,6 +238,18 @@ export class NDIS_SPIN_LOCK {
 }
 
 /**
+ * LIST_ENTRY: a link of a circular doubly linked list, as in C. A list head links to
+ * itself when empty (NdisInitializeListHead); until then its links are null, as the
+ * C struct's are garbage. A driver's queued record extends this class where the C
+ * struct embeds the field, so the entry the interlocked DDIs return is the record
+ * itself (CONTAINING_RECORD in C).
+ */
+export class LIST_ENTRY {
+  Flink: LIST_ENTRY | null = null;
+  Blink: LIST_ENTRY | null = null;
+}
+
+/**
  * A ConfigurationHandle from NdisOpenConfigurationEx: of an adapter (`block`), or of
  * the driver (`block` null). `values` is the registry key itself, not a copy (the
  * device's parameters, or the driver's): NdisWriteConfiguration changes them for

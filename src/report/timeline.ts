@@ -189,6 +189,10 @@ const minorDdis = new Set([
   'NdisReleaseSpinLock',
   'NdisDprAcquireSpinLock',
   'NdisDprReleaseSpinLock',
+  // A driver's own queue, each call under its spin lock.
+  'NdisInterlockedInsertHeadList',
+  'NdisInterlockedInsertTailList',
+  'NdisInterlockedRemoveHeadList',
   'NdisQueueIoWorkItem',
   'NdisMSynchronizeWithInterruptEx',
   // A bus-master send's scatter/gather list, asked for and freed.

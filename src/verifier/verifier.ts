@@ -132,11 +132,11 @@ export class Verifier {
   }
 
   /** IRQL check of a DDI entry point against the generated table (rule Irql_*). */
-  irql(spec: DdiIrql, ddi: string, adapter: string | null): void {
+  irql(spec: DdiIrql, ddi: string, adapter: string | null, why?: string): void {
     const irql = this.kernel.ctx.irql;
     if (spec.anyLevel || this.mode === 'off') return;
     if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
-    this.irqlViolation(spec, spec.max, spec.exact, ddi, adapter);
+    this.irqlViolation(spec, spec.max, spec.exact, ddi, adapter, undefined, why);
   }
 
   /** The same for a conditional entry, with the bound the arguments select. */
@@ -161,11 +161,12 @@ export class Verifier {
     ddi: string,
     adapter: string | null,
     ruleOverride?: string,
+    why?: string,
   ): void {
     const irql = this.kernel.ctx.irql;
     const ruleId = ruleOverride ?? spec.irqlRule ?? 'NdisSim_Irql';
     const want = exact ? `exactly ${irqlNames[max]}` : `at most ${irqlNames[max]}`;
-    const message = `${ddi} called at ${irqlNames[irql]}; it must be called ${want}`;
+    const message = `${ddi} called at ${irqlNames[irql]}; it must be called ${want}${why === undefined ? '' : `: ${why}`}`;
     // A spin lock or IRQL call at the wrong IRQL: Driver Verifier's own code; parameter 2
     // is the current IRQL, and for KeRaiseIrql parameter 3 the IRQL asked for (0xC4 page).
     const own = ownIrqlBugCheck(ddi, irql < max);

@@ -2,7 +2,7 @@
 // locks, interrupts, sleeps and stalls, system time.
 
 import { NotModelledError } from '../../errors.ts';
-import { Irql, irqlNames } from '../../kernel/kernel.ts';
+import { type Context, Irql, irqlNames, type LockState } from '../../kernel/kernel.ts';
 import type { MessageInterrupts } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { limits, ns } from '../../sim/limits.ts';
@@ -32,6 +32,7 @@ import type { Ndis } from '../ndis.ts';
 import {
   IoWorkItem,
   interruptLock,
+  LIST_ENTRY,
   NDIS_SPIN_LOCK,
   NdisInterrupt,
   NdisIoWorkItem,
@@ -94,6 +95,10 @@ const irql = {
   NdisStallExecution: ddiIrql.NdisStallExecution!,
   NdisMQueueDpc: ddiIrql.NdisMQueueDpc!,
   NdisMQueueDpcEx: ddiIrql.NdisMQueueDpcEx!,
+  NdisInitializeListHead: ddiIrql.NdisInitializeListHead!,
+  NdisInterlockedInsertHeadList: ddiIrql.NdisInterlockedInsertHeadList!,
+  NdisInterlockedInsertTailList: ddiIrql.NdisInterlockedInsertTailList!,
+  NdisInterlockedRemoveHeadList: ddiIrql.NdisInterlockedRemoveHeadList!,
 };
 
 function ownerOf(h: ServiceHandle | ProtocolDriverBlock): Owner {
@@ -698,10 +703,15 @@ export function IoFreeWorkItem(IoWorkItem: IO_WORKITEM): void {
 export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisAllocateSpinLock');
   n.verifier.irql(irql.NdisAllocateSpinLock, 'NdisAllocateSpinLock', null);
-  SpinLock._state = { owner: null, savedIrql: 0, raised: false };
+  SpinLock._allocatedBy = whereNow(n);
+  SpinLock._state = {
+    owner: null,
+    savedIrql: 0,
+    raised: false,
+    name: `spin lock #${n.nextSpinLockId++} (allocated by ${SpinLock._allocatedBy})`,
+  };
   SpinLock._freed = false;
   SpinLock._balance = 0;
-  SpinLock._allocatedBy = whereNow(n);
 }
 
 /** "flaky-nic in MiniportHaltEx (nic0)": the driver running, its call under way, and the adapter. */
@@ -770,6 +780,7 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
     n.verifier.report(rule, ddi, null, `${ddi} on a spin lock the caller does not hold`);
     return;
   }
+  if (lower && s.raised && s.savedIrql < Irql.Dispatch) releasedOutOfOrder(ctx, s, ddi);
   ctx.drop(s);
   if (lower !== s.raised) {
     // R8.10: the pairs must match. The plain release would restore an IRQL the Dpr
@@ -785,6 +796,42 @@ function release(n: Ndis, l: NDIS_SPIN_LOCK, ddi: string, rule: string, lower: b
   l._balance--;
 }
 
+/**
+ * R8.11 (synchronization-and-notification-in-network-drivers, "Avoiding Spin Lock
+ * Problems"): locks are released in the reverse of the order they were acquired. A lock
+ * released while one acquired after it is still held restores the IRQL its acquire saved,
+ * below DISPATCH, and the later lock is held there. Nothing stops on the spot: the
+ * locks acquired after `s` are marked, and the IRQL report that follows (the later
+ * lock's release, now below DISPATCH) says what went wrong and names both locks.
+ */
+function releasedOutOfOrder(ctx: Context, s: LockState, ddi: string): void {
+  const held = ctx.held;
+  const at = held.lastIndexOf(s);
+  for (let i = at + 1; i < held.length; i++) {
+    const later = held[i]!;
+    const a = s.name ?? 'a spin lock';
+    const b = later.name ?? 'a spin lock';
+    const saved = irqlNames[s.savedIrql];
+    later.outOfOrder ??= `spin locks released out of order (R8.11): ${ddi} released ${a} while ${b}, acquired after it, was still held. That release went back to the ${saved} saved when ${lockNo(a)} was acquired, so ${lockNo(b)} was held at ${saved}`;
+  }
+}
+
+/** R8.11: what the release of a lock held after an out-of-order release says, if it was. */
+function outOfOrderRelease(l: NDIS_SPIN_LOCK): string | undefined {
+  const s = l._state;
+  if (s === null || s.outOfOrder === undefined) return undefined;
+  return `${s.outOfOrder}; releasing ${lockNo(s.name ?? 'it')} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers). ${inReverse}`;
+}
+
+/** R8.11's advice, closing its messages. */
+export const inReverse = 'Release spin locks in the reverse of the order they were acquired';
+
+/** "spin lock #2" of "spin lock #2 (allocated by …)". */
+function lockNo(name: string): string {
+  const i = name.indexOf(' (');
+  return i < 0 ? name : name.slice(0, i);
+}
+
 /** VOID NdisAcquireSpinLock(SpinLock). <= DISPATCH; raises to DISPATCH (R8.10). */
 export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisAcquireSpinLock');
@@ -795,7 +842,7 @@ export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisReleaseSpinLock(SpinLock). Restores the IRQL saved by the acquire. */
 export function NdisReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisReleaseSpinLock');
-  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null);
+  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null, outOfOrderRelease(SpinLock));
   release(n, SpinLock, 'NdisReleaseSpinLock', 'SpinLockRelease', true);
 }
 
@@ -809,8 +856,156 @@ export function NdisDprAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisDprReleaseSpinLock(SpinLock). Exactly DISPATCH. */
 export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisDprReleaseSpinLock');
-  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null);
+  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null, outOfOrderRelease(SpinLock));
   release(n, SpinLock, 'NdisDprReleaseSpinLock', 'SpinLockDprRelease', false);
+}
+
+// ------------------------------------------------------- interlocked lists
+
+/** VOID NdisInitializeListHead(ListHead): an empty list, its head linked to itself. Any IRQL. */
+export function NdisInitializeListHead(ListHead: LIST_ENTRY): void {
+  const ddi = 'NdisInitializeListHead';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisInitializeListHead, ddi, null);
+  if (!(ListHead instanceof LIST_ENTRY))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ListHead is not a LIST_ENTRY, got ${argOf(ListHead)}`,
+    );
+  ListHead.Flink = ListHead;
+  ListHead.Blink = ListHead;
+}
+
+/**
+ * The NdisInterlocked...List pages: the call takes `SpinLock` itself, raising to
+ * DISPATCH (the IRQL stays where it is above DISPATCH: the table allows any level),
+ * runs `op` under it and restores the IRQL. The lock is the kernel's own, so a lock
+ * the caller already holds is `SpinLock` (a deadlock, R8.10), an unallocated or freed
+ * one is reported as for NdisAcquireSpinLock, and while `op` runs the lock counts as
+ * held (the trace line of the call shows DISPATCH). The head must have been
+ * initialized with NdisInitializeListHead (the pages' remarks).
+ */
+function underListLock<T>(
+  ddi: 'NdisInterlockedInsertHeadList' | 'NdisInterlockedInsertTailList' | 'NdisInterlockedRemoveHeadList',
+  ListHead: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+  op: () => T,
+): T {
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql[ddi], ddi, null);
+  if (!(ListHead instanceof LIST_ENTRY))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ListHead is not a LIST_ENTRY, got ${argOf(ListHead)}`,
+    );
+  if (ListHead.Flink === null || ListHead.Blink === null)
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: ListHead was never initialized with NdisInitializeListHead, which the page requires before any NdisInterlocked...List call`,
+    );
+  const s = lockState(n, SpinLock, ddi);
+  const ctx = n.kernel.ctx;
+  if (s.owner !== null) {
+    n.verifier.report(
+      'SpinLock',
+      ddi,
+      null,
+      `${ddi} on a spin lock already held by ${s.owner === ctx ? 'the caller' : s.owner.who}: the call acquires it itself (R8.10)`,
+    );
+    return op();
+  }
+  const raise = ctx.irql <= Irql.Dispatch;
+  ctx.take(s, raise);
+  SpinLock._balance++;
+  try {
+    const result = op();
+    if (n.trace.on)
+      n.traceDdi(ddi, null, { SpinLock: s.name ?? null, returned: result === null ? 'NULL' : 'an entry' });
+    return result;
+  } finally {
+    ctx.drop(s);
+    if (raise) ctx.irql = s.savedIrql;
+    SpinLock._balance--;
+  }
+}
+
+/** How a message names an argument that is not a LIST_ENTRY. */
+function argOf(x: unknown): string {
+  if (x === null) return 'NULL';
+  if (typeof x === 'object') return `an object of type ${x.constructor?.name ?? 'Object'}`;
+  return `${typeof x} ${String(x)}`;
+}
+
+function listEntryArg(ddi: string, e: unknown): LIST_ENTRY {
+  if (e instanceof LIST_ENTRY) return e;
+  return currentNdis(ddi).verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: ListEntry is not a LIST_ENTRY, got ${argOf(e)}`,
+  );
+}
+
+/**
+ * PLIST_ENTRY NdisInterlockedInsertHeadList(ListHead, ListEntry, SpinLock): puts the
+ * entry first, under the lock. Returns the entry that was first, or NULL if the list
+ * was empty (the ExInterlocked routine the ndis.h macro is; the NDIS page says a driver
+ * may convert the returned value with CONTAINING_RECORD). Any IRQL.
+ */
+export function NdisInterlockedInsertHeadList(
+  ListHead: LIST_ENTRY,
+  ListEntry: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+): LIST_ENTRY | null {
+  const ddi = 'NdisInterlockedInsertHeadList';
+  const e = listEntryArg(ddi, ListEntry);
+  return underListLock(ddi, ListHead, SpinLock, () => {
+    const first = ListHead.Flink!;
+    e.Flink = first;
+    e.Blink = ListHead;
+    first.Blink = e;
+    ListHead.Flink = e;
+    return first === ListHead ? null : first;
+  });
+}
+
+/** PLIST_ENTRY NdisInterlockedInsertTailList(ListHead, ListEntry, SpinLock): puts the entry last; returns the entry that was last, or NULL. Any IRQL. */
+export function NdisInterlockedInsertTailList(
+  ListHead: LIST_ENTRY,
+  ListEntry: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+): LIST_ENTRY | null {
+  const ddi = 'NdisInterlockedInsertTailList';
+  const e = listEntryArg(ddi, ListEntry);
+  return underListLock(ddi, ListHead, SpinLock, () => {
+    const last = ListHead.Blink!;
+    e.Flink = ListHead;
+    e.Blink = last;
+    last.Flink = e;
+    ListHead.Blink = e;
+    return last === ListHead ? null : last;
+  });
+}
+
+/** PLIST_ENTRY NdisInterlockedRemoveHeadList(ListHead, SpinLock): takes the first entry off the list and returns it, or NULL if the list is empty. Any IRQL. */
+export function NdisInterlockedRemoveHeadList(
+  ListHead: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+): LIST_ENTRY | null {
+  return underListLock('NdisInterlockedRemoveHeadList', ListHead, SpinLock, () => {
+    const first = ListHead.Flink!;
+    if (first === ListHead) return null;
+    const next = first.Flink!;
+    ListHead.Flink = next;
+    next.Blink = ListHead;
+    return first;
+  });
 }
 
 // ------------------------------------------------------------- interrupts
