@@ -25,6 +25,7 @@ import {
   withCpus,
 } from '../explore/session.ts';
 import { pretenuringOff } from '../explore/tuning.ts';
+import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { OID_NAMES } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
@@ -32,10 +33,14 @@ import { toPerfettoJson } from '../report/perfetto.ts';
 import { removalStories } from '../report/removal.ts';
 import {
   filterRules,
+  formatBookRule,
   formatRule,
   formatRuleTable,
   formatStateTable,
+  nearRuleIds,
   type RuleFilter,
+  ruleBookId,
+  ruleBookRange,
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
@@ -490,18 +495,21 @@ function rulesCommand(
   }
   const all = [...catalogue.values()];
   if (id !== undefined) {
-    const r = catalogue.get(id);
-    if (r === undefined) {
-      const near = nearest(
-        id,
-        all.map((x) => x.id),
-      );
-      throw new InputError([
-        `rules: expected a rule id, got ${JSON.stringify(id)}${near ? `; did you mean ${near}?` : ''}`,
-      ]);
+    const r = catalogue.get(id) ?? all.find((x) => x.id.toLowerCase() === id.toLowerCase());
+    if (r !== undefined) {
+      for (const l of formatRule(r, gallery, c)) out(l);
+      return 0;
     }
-    for (const l of formatRule(r, gallery, c)) out(l);
-    return 0;
+    const bookId = ruleBookId(id);
+    const book = bookId === null ? undefined : ruleBook.get(bookId);
+    if (book !== undefined) {
+      for (const l of formatBookRule(book, all, c)) out(l);
+      return 0;
+    }
+    const near = nearRuleIds(id, all);
+    throw new InputError([
+      `rules: expected a verifier rule (ndis-sim rules lists them) or a rule-book id (${ruleBookRange()}), got ${JSON.stringify(id)}${near.length > 0 ? `; did you mean ${near.join(', ')}?` : ''}`,
+    ]);
   }
   // A filter value no rule has is a typo, not an empty answer.
   const problems: string[] = [];
@@ -579,6 +587,7 @@ Examples:
   ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts --quiet
   ndis-sim explore examples/reset-storm.yaml --runs 500
   ndis-sim rules Irql_Miniport_Driver_Function
+  ndis-sim rules R5.14
   ndis-sim rules --ddi NdisMRemoveMiniport`,
     );
   program
@@ -654,8 +663,10 @@ Examples:
     });
   program
     .command('rules')
-    .description('list the rules the verifier knows, or explain one')
-    .argument('[id]', 'a rule id, e.g. Irql_Miniport_Driver_Function')
+    .description(
+      'list the rules the verifier knows, or explain one of them or a rule of the rule book (R5.14)',
+    )
+    .argument('[id]', 'a verifier rule, e.g. Irql_Miniport_Driver_Function, or a rule-book id, e.g. R5.14')
     .option('--category <name>', 'only this category (irql, locking, oid, timing, …, model)')
     .addOption(
       new Option('--status <status>', 'only enforced or not applicable rules').choices([

@@ -3,6 +3,12 @@
 import pc from 'picocolors';
 import type { GalleryEntry } from '../drivers/buggy/index.ts';
 import { galleryScenario } from '../drivers/buggy/index.ts';
+import {
+  type RuleBookEntry,
+  type RuleBookSource,
+  ruleBook,
+  ruleBookFiles,
+} from '../ndis/generated/rulebook.ts';
 import { adapterEvents, adapterStates, adapterTable, type StateSpec } from '../ndis/states.ts';
 import { bugCheckName } from '../verifier/bugcheck.ts';
 import type { BugCheckSpec, RuleSpec } from '../verifier/catalogue.ts';
@@ -84,7 +90,7 @@ export function formatRuleTable(
   if (rules.length !== all.length) out.push(`Shown: ${rules.length} of ${all.length}.`);
   out.push(
     c.dim(
-      '`ndis-sim rules <id>` explains one rule; `ndis-sim rules --states` prints the adapter state table.',
+      '`ndis-sim rules <id>` explains one rule, and `ndis-sim rules R5.14` one rule of the rule book (SPEC); `ndis-sim rules --states` prints the adapter state table.',
     ),
   );
   return out;
@@ -103,8 +109,11 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
     out.push(`  In ndis-sim:           enforced at run time — ${r.status.how}`);
   else out.push(`  In ndis-sim:           not applicable — ${r.status.reason}`);
   out.push(`  Category:              ${r.category}`);
-  if (r.spec.length > 0)
-    out.push(`  Spec rules:            ${r.spec.join(', ')} (ndis-sim's NDIS rule book)`);
+  // The rule-book rules it enforces, each with its title (`ndis-sim rules R5.14` tells more).
+  r.spec.forEach((id, i) => {
+    const title = ruleBook.get(id)?.title ?? '';
+    out.push(`  ${i === 0 ? 'Rule book:' : ''.padEnd(10)}             ${id.padEnd(6)} ${title}`);
+  });
   if (r.ddis.length > 0) out.push(`  DDIs and callbacks:    ${r.ddis.join(', ')}`);
   if (r.bugCheck !== null) {
     const b = r.bugCheck;
@@ -131,6 +140,109 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
     out.push(`                         ndis-sim run ${galleryScenario(r.id)}`);
   }
   return out;
+}
+
+/** A rule-book id as the user may type it: R5.14, r5.14 or 5.14. */
+export function ruleBookId(id: string): string | null {
+  const m = /^[Rr]?(\d+\.\d+)$/.exec(id.trim());
+  return m === null ? null : `R${m[1]}`;
+}
+
+const sourceText: Readonly<Record<RuleBookSource['kind'], string>> = {
+  docs: 'Microsoft documentation',
+  ddi: 'Microsoft DDI reference',
+  sample: 'Windows-driver-samples',
+  'ndis.sys': "ndis.sys's behaviour, read from its code",
+  'native-wifi': "an older WDK Native WiFi sample, not in today's Windows-driver-samples",
+};
+
+/**
+ * One rule of the rule book: its title, where it sits, what it cites, and the
+ * verifier rules whose spec names it (the SPEC column of the table).
+ */
+export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], color: boolean): string[] {
+  const c = pc.createColors(color);
+  const out: string[] = [];
+  out.push(`${c.bold(e.id)}  ${e.title}`);
+  out.push('');
+  const topic = ruleBookFiles.find((f) => f.file === e.file)?.topic;
+  out.push(
+    `  Rule book:             ${e.file}${topic === undefined ? '' : ` (${topic})`}${e.section === null ? '' : `, section "${e.section}"`}`,
+  );
+  e.sources.forEach((s, i) => {
+    const head = i === 0 ? 'Sources:' : '';
+    out.push(`  ${head.padEnd(21)}  ${s.url ?? `${sourceText[s.kind]} (${s.ref})`}`);
+  });
+  if (e.sources.every((s) => s.url === null))
+    out.push('                         No Microsoft page states it: the documentation leaves it out.');
+  if (e.ambiguity)
+    out.push(
+      '  Open point:            the documentation leaves part of this open; docs/model.md, "Options for the',
+      '                         points the docs leave open", says what the model does there',
+    );
+  const enforcing = rules.filter((r) => r.spec.includes(e.id));
+  if (enforcing.length === 0) out.push('  Verifier rules:        none names it in its SPEC column');
+  else {
+    // The columns of the rules table: rule, who checks it on Windows, status, bug check.
+    const w = Math.max(...enforcing.map((r) => r.id.length));
+    enforcing.forEach((r, i) => {
+      const head = i === 0 ? 'Verifier rules:' : '';
+      const status = r.status.kind === 'enforced' ? c.green('enforced'.padEnd(14)) : c.dim('not applicable');
+      out.push(
+        `  ${head.padEnd(21)}  ${r.id.padEnd(w)}  ${(originText[r.origin] ?? r.origin).padEnd(15)}  ${status}  ${bugCheckText(r.bugCheck)}`,
+      );
+    });
+  }
+  out.push(`  Model:                 docs/model.md, in its section on ${e.file}`);
+  out.push(c.dim('`ndis-sim rules <verifier rule>` explains one verifier rule.'));
+  return out;
+}
+
+/** The first and last rule-book ids, for a message: R1.1 to R8.13. */
+export function ruleBookRange(): string {
+  const ids = [...ruleBook.keys()];
+  return `${ids[0]} to ${ids[ids.length - 1]}`;
+}
+
+/** The ids nearest a rule id that is neither a verifier rule nor in the rule book, best first. */
+export function nearRuleIds(id: string, rules: readonly RuleSpec[]): string[] {
+  const book = ruleBookId(id);
+  if (book !== null) {
+    // Past a chapter's last rule: that chapter's nearest ids; a chapter the book lacks:
+    // the rule of the same number in each chapter.
+    const [ch, n] = book.slice(1).split('.') as [string, string];
+    const ids = [...ruleBook.keys()];
+    const same = ids.filter((x) => x.startsWith(`R${ch}.`));
+    const pool = same.length > 0 ? same : ids.filter((x) => x.endsWith(`.${n}`));
+    const scored = pool.map((x) => ({ x, d: editDistance(book, x) }));
+    const best = Math.min(...scored.map((o) => o.d));
+    return scored
+      .filter((o) => o.d === best && o.d <= 2)
+      .sort((a, b) => a.x.localeCompare(b.x, 'en', { numeric: true }))
+      .slice(0, 5)
+      .map((o) => o.x);
+  }
+  const lower = id.toLowerCase();
+  return rules
+    .map((r) => ({ x: r.id, d: editDistance(lower, r.id.toLowerCase()) }))
+    .filter((o) => o.d <= Math.max(2, Math.floor(id.length / 4)) || o.x.toLowerCase().includes(lower))
+    .sort((a, b) => a.d - b.d || a.x.localeCompare(b.x))
+    .slice(0, 5)
+    .map((o) => o.x);
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
 }
 
 /** R1.2 as a table: each state's accepted events, and what it defers (R1.4). */

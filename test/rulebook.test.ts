@@ -1,0 +1,166 @@
+// `ndis-sim rules R5.14`: a rule-book id from a test name, a trace line or docs/model.md
+// looked up from the committed index (src/ndis/generated/rulebook.ts, made by
+// scripts/gen-tables.ts from ../shared/ndis/0*.md and data/rule-book.json).
+
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ruleBook, ruleBookFiles } from '../src/ndis/generated/rulebook.ts';
+import { formatBookRule, formatRule } from '../src/report/rules.ts';
+import { catalogue } from '../src/verifier/catalogue.ts';
+import { cli } from './helpers/cli.ts';
+
+const all = [...catalogue.values()];
+
+test('rules R5.14 prints the rule-book rule: title, file, its source, and that no verifier rule names it', () => {
+  const r = cli('rules', 'R5.14');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const e = ruleBook.get('R5.14')!;
+  const lines = r.stdout.split('\n');
+  assert.equal(lines[0], `R5.14  ${e.title}`);
+  assert.match(
+    r.stdout,
+    /Rule book: +05-removal\.md \(Removal and NdisMRemoveMiniport\), section "NdisMRemoveMiniport"/,
+  );
+  // R5.14 comes from ndis.sys's code only: no page to link, and the output says so.
+  assert.match(
+    r.stdout,
+    /Sources: +ndis\.sys's behaviour, read from its code \(NdisMRemoveMiniportInternal\)/,
+  );
+  assert.match(r.stdout, /No Microsoft page states it/);
+  assert.deepEqual(
+    all.filter((x) => x.spec.includes('R5.14')),
+    [],
+    'the test below covers a rule some verifier rule names',
+  );
+  assert.match(r.stdout, /Verifier rules: +none names it/);
+  assert.match(r.stdout, /Model: +docs\/model\.md, in its section on 05-removal\.md/);
+});
+
+test('rules R8.2 links every Microsoft page the rule cites and lists each verifier rule whose SPEC names it', () => {
+  const r = cli('rules', 'R8.2');
+  assert.equal(r.status, 0, r.stderr);
+  const e = ruleBook.get('R8.2')!;
+  assert.ok(e.sources.length >= 2);
+  for (const s of e.sources) {
+    assert.ok(s.url?.startsWith('https://learn.microsoft.com/en-us/windows-hardware/drivers/'), s.ref);
+    assert.ok(r.stdout.includes(s.url!), `missing ${s.url}`);
+  }
+  const enforcing = all.filter((x) => x.spec.includes('R8.2'));
+  assert.ok(enforcing.length > 1);
+  for (const x of enforcing) assert.match(r.stdout, new RegExp(`^ +(Verifier rules: +)?${x.id} +`, 'm'));
+  // Rules that do not name R8.2 stay out.
+  assert.ok(!/^ +SpinLockBalanced /m.test(r.stdout));
+});
+
+test('a rule-book id is found in any case and without its R; the output is the same', () => {
+  const a = cli('rules', 'R5.20');
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(cli('rules', 'r5.20').stdout, a.stdout);
+  assert.equal(cli('rules', '5.20').stdout, a.stdout);
+  assert.match(a.stdout, /NdisSim_StaleHandle +ndis-sim +enforced +0xC4\/0x4E530001/);
+});
+
+test('an unknown rule id is bad usage (exit 2) with the near matches, nothing on stdout', () => {
+  const a = cli('rules', 'R5.99');
+  assert.equal(a.status, 2);
+  assert.equal(a.stdout, '');
+  assert.match(
+    a.stderr,
+    /^rules: expected a verifier rule \(ndis-sim rules lists them\) or a rule-book id \(R1\.1 to R8\.13\), got "R5\.99"; did you mean R5\.9, R5\.19\?\n$/,
+  );
+  // A chapter the book lacks: the rules of the same number in each chapter.
+  const b = cli('rules', 'R9.1');
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /got "R9\.1"; did you mean R1\.1, R2\.1, R3\.1, R4\.1, R5\.1\?/);
+  const c = cli('rules', 'SpinLockBalancd');
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /did you mean SpinLockBalanced\?/);
+  const d = cli('rules', 'nothing-like-it');
+  assert.equal(d.status, 2);
+  assert.match(d.stderr, /got "nothing-like-it"\n$/);
+});
+
+test('a verifier rule is found in any case, and shows the title of each rule-book rule it enforces', () => {
+  const r = cli('rules', 'spinlockbalanced');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^SpinLockBalanced\n/);
+  const spec = catalogue.get('SpinLockBalanced')!.spec;
+  assert.ok(spec.length > 0);
+  for (const id of spec) assert.ok(r.stdout.includes(`${id.padEnd(6)} ${ruleBook.get(id)!.title}`), id);
+});
+
+test('every rule-book id the SPEC column, docs/model.md and the code cite can be looked up', () => {
+  for (const r of all) for (const id of r.spec) assert.ok(ruleBook.has(id), `${r.id} names ${id}`);
+  const cited = new Set<string>();
+  const scan = (dir: string): void => {
+    for (const f of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, f.name);
+      if (f.isDirectory()) scan(p);
+      else if (/\.(ts|md)$/.test(f.name) && !p.includes('generated'))
+        for (const m of readFileSync(p, 'utf8').matchAll(/\bR\d+\.\d+\b/g)) cited.add(m[0]);
+    }
+  };
+  scan('src');
+  scan('docs');
+  assert.ok(cited.size > 100);
+  for (const id of cited) assert.ok(ruleBook.has(id), `${id} is cited but not in the rule book`);
+});
+
+test('each rule the book marks as an open point is in docs/model.md "Options for the points the docs leave open"', () => {
+  const model = readFileSync('docs/model.md', 'utf8');
+  const start = model.indexOf('## Options for the points the docs leave open');
+  const options = model.slice(start, model.indexOf('\n## ', start + 1));
+  const open = [...ruleBook.values()].filter((e) => e.ambiguity);
+  assert.ok(open.length > 5);
+  for (const e of open) {
+    assert.ok(new RegExp(`\\b${e.id.replace('.', '\\.')}\\b`).test(options), `${e.id} missing there`);
+    assert.ok(formatBookRule(e, all, false).some((l) => l.includes('Open point:')));
+  }
+  assert.ok(!formatBookRule(ruleBook.get('R5.14')!, all, false).some((l) => l.includes('Open point:')));
+});
+
+test('docs/model.md has a section for each rule-book file the output points to', () => {
+  const model = readFileSync('docs/model.md', 'utf8');
+  assert.equal(ruleBookFiles.length, 8);
+  for (const f of ruleBookFiles)
+    assert.match(model, new RegExp(`^## .* — ${f.file.replace('.', '\\.')}$`, 'm'));
+});
+
+test('rules --help names rule-book ids; the rules table footer says how to look one up', () => {
+  const h = cli('rules', '--help');
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /a\s+rule-book id, e\.g\. R5\.14/);
+  const t = cli('rules');
+  assert.match(t.stdout, /`ndis-sim rules R5\.14` one rule of the rule book \(SPEC\)/);
+  assert.ok(
+    formatRule(catalogue.get('SpinLock')!, [], false).some((l) => /^ {2}Rule book: +R8\.10 /.test(l)),
+  );
+});
+
+// Clean room: the titles are our own words. Against the rule book itself, where it is
+// here: no run of five words of a title is copied from it.
+test('rule-book titles copy no five-word run of the rule book', {
+  skip: !existsSync('../shared/ndis') && 'no ../shared here',
+}, () => {
+  const words = (s: string): string[] =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9_.]+/g, ' ')
+      .trim()
+      .split(' ');
+  const book = ` ${readdirSync('../shared/ndis')
+    .filter((f) => /^\d\d-.*\.md$/.test(f))
+    .map((f) => words(readFileSync(join('../shared/ndis', f), 'utf8')).join(' '))
+    .join(' ')} `;
+  assert.equal(ruleBook.size, 122);
+  for (const e of ruleBook.values()) {
+    const w = words(e.title);
+    for (let i = 0; i + 5 <= w.length; i++) {
+      const run = ` ${w.slice(i, i + 5).join(' ')} `;
+      assert.ok(!book.includes(run), `${e.id}: "${run.trim()}" is the rule book's wording`);
+    }
+  }
+});
