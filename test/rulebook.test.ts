@@ -6,8 +6,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { driverNames } from '../src/drivers/index.ts';
 import { ruleBook, ruleBookFiles } from '../src/ndis/generated/rulebook.ts';
+import { toHtmlReport } from '../src/report/html.ts';
 import { formatBookRule, formatRule } from '../src/report/rules.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { loadScenario } from '../src/scenario/load.ts';
 import { catalogue } from '../src/verifier/catalogue.ts';
 import { cli } from './helpers/cli.ts';
 
@@ -163,4 +167,63 @@ test('rule-book titles copy no five-word run of the rule book', {
       assert.ok(!book.includes(run), `${e.id}: "${run.trim()}" is the rule book's wording`);
     }
   }
+});
+
+test("a bug check's block gives the title of each rule-book rule beside its id (R8.6, the gallery's NdisSim_TimerFreedWhileSet)", () => {
+  const spec = catalogue.get('NdisSim_TimerFreedWhileSet')!.spec;
+  assert.ok(spec.length > 1);
+  const r = cli('run', 'examples/gallery/NdisSim_TimerFreedWhileSet.yaml', '--quiet');
+  assert.equal(r.status, 0, r.stderr); // the gallery scenario expects its bug check
+  const lines = r.stdout.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('  Spec:'));
+  assert.ok(at > 0, r.stdout);
+  spec.forEach((id, i) => {
+    assert.equal(lines[at + i]!.slice(12).trimEnd(), `${id.padEnd(6)} ${ruleBook.get(id)!.title}`);
+  });
+  assert.match(lines[at + spec.length]!, /^ {2}Where: /);
+});
+
+/** The HTML report of a scenario's own run. */
+function htmlReport(file: string): { html: string; rule: string | undefined } {
+  const s = loadScenario(file, driverNames());
+  const w = buildWorld(s, { seed: s.seed });
+  const result = w.run(untilNs(s));
+  const html = toHtmlReport({
+    scenario: s,
+    seed: s.seed,
+    events: w.trace.events,
+    dropped: w.trace.dropped,
+    result,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  return { html, rule: result.bugCheck?.rule };
+}
+
+const abbr = (id: string): string =>
+  `<abbr title="${id}: ${ruleBook.get(id)!.title} (ndis-sim rules ${id})">${id}</abbr>`;
+
+test("the HTML report marks each rule-book id of the bug check and of the rules with the rule's title", () => {
+  const { html, rule } = htmlReport('examples/gallery/NdisSim_TimerFreedWhileSet.yaml');
+  assert.equal(rule, 'NdisSim_TimerFreedWhileSet');
+  const spec = catalogue.get('NdisSim_TimerFreedWhileSet')!.spec;
+  // The bug check: the ids, each marked. The Rules section: each with its title as text.
+  assert.ok(html.includes(`<dt>Rule book</dt><dd>${spec.map(abbr).join(', ')}</dd>`));
+  assert.ok(
+    html.includes(
+      `<dt>Rule book</dt><dd>${spec.map((id) => `${abbr(id)} ${ruleBook.get(id)!.title}`).join('<br>')}</dd>`,
+    ),
+  );
+});
+
+test("the HTML report's removal steps mark their rule-book ids (R5.11, R5.12) with the titles", () => {
+  const { html } = htmlReport('examples/reset-storm.yaml');
+  const removal = html.slice(
+    html.indexOf('<section id="removal">'),
+    html.indexOf('</section>', html.indexOf('<section id="removal">')),
+  );
+  assert.ok(removal.length > 0);
+  for (const id of ['R5.11', 'R5.12']) assert.ok(removal.includes(abbr(id)), `${id} marked in the steps`);
+  assert.ok(!/\(R\d+\.\d+[,)]/.test(removal), 'no step cites a bare id');
 });
