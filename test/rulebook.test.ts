@@ -227,3 +227,36 @@ test("the HTML report's removal steps mark their rule-book ids (R5.11, R5.12) wi
   for (const id of ['R5.11', 'R5.12']) assert.ok(removal.includes(abbr(id)), `${id} marked in the steps`);
   assert.ok(!/\(R\d+\.\d+[,)]/.test(removal), 'no step cites a bare id');
 });
+
+test('rules takes an id, filters or --states, one form at a time: a mix is bad usage (exit 2), not a silent choice', () => {
+  const a = cli('rules', '--states', 'R5.14');
+  assert.equal(a.status, 2);
+  assert.equal(a.stdout, '');
+  assert.equal(
+    a.stderr,
+    'rules --states: expected no rule id and no filter (it prints the adapter state table), got "R5.14"\n',
+  );
+  const b = cli('rules', 'SpinLock', '--status', 'enforced', '--origin', 'sdv');
+  assert.equal(b.status, 2);
+  assert.equal(b.stdout, '');
+  assert.equal(
+    b.stderr,
+    'rules SpinLock: expected no filter with a rule id (it explains that one rule), got --status, --origin\n',
+  );
+  const c = cli('rules', '--states', '--ddi', 'NdisMRemoveMiniport');
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /got --ddi\n$/);
+  // Each form alone still works.
+  assert.equal(cli('rules', '--states').status, 0);
+  assert.equal(cli('rules', '--ddi', 'NdisMRemoveMiniport').status, 0);
+});
+
+test("run and replay --help say that --quiet keeps a bug check's report", () => {
+  for (const command of ['run', 'replay']) {
+    const h = cli(command, '--help');
+    assert.match(
+      h.stdout,
+      /--quiet +print only the summary \(after a bug check's\s+report,\s+if\s+there is one\)/,
+    );
+  }
+});

@@ -489,6 +489,18 @@ function rulesCommand(
   opts: RuleFilter & { states?: boolean; color?: boolean },
 ): number {
   const c = color(opts);
+  // The three forms take nothing of each other: the table's filters, an id, --states.
+  const filters = (['category', 'status', 'ddi', 'origin'] as const)
+    .filter((k) => opts[k] !== undefined)
+    .map((k) => `--${k}`);
+  if (opts.states && (id !== undefined || filters.length > 0))
+    throw new InputError([
+      `rules --states: expected no rule id and no filter (it prints the adapter state table), got ${[...(id === undefined ? [] : [JSON.stringify(id)]), ...filters].join(', ')}`,
+    ]);
+  if (id !== undefined && filters.length > 0)
+    throw new InputError([
+      `rules ${id}: expected no filter with a rule id (it explains that one rule), got ${filters.join(', ')}`,
+    ]);
   if (opts.states) {
     for (const l of formatStateTable(c)) out(l);
     return 0;
@@ -606,7 +618,7 @@ Examples:
     .addOption(outputFileFlag('--trace'))
     .addOption(outputFileFlag('--perfetto'))
     .addOption(outputFileFlag('--html'))
-    .option('--quiet', 'print only the summary')
+    .option('--quiet', "print only the summary (after a bug check's report, if there is one)")
     .option('--datapath', 'show the data path in the timeline too (sends, receives, their completions)')
     .option('--no-color', 'no colours')
     .addOption(verifierFlag())
@@ -655,7 +667,7 @@ Examples:
     .addOption(outputFileFlag('--trace'))
     .addOption(outputFileFlag('--perfetto'))
     .addOption(outputFileFlag('--html'))
-    .option('--quiet', 'print only the summary')
+    .option('--quiet', "print only the summary (after a bug check's report, if there is one)")
     .option('--datapath', 'show the data path in the timeline too')
     .option('--no-color', 'no colours')
     .action(async (file: string, opts: ReplayCliOptions) => {
