@@ -80,6 +80,19 @@ test('scenarioWorld on a scenario whose driverModules: the command loads: a driv
   );
 });
 
+test('examples/own-driver.ts, the driver to start from, runs its scenario without a warning: after SurpriseRemoved its OIDs fail with NOT_ACCEPTED (R5.7)', () => {
+  const own = scenarioWorld('examples/own-driver.yaml', { drivers: [slowPauseNic] });
+  const { result, expectation } = own.run();
+  assert.equal(expectation?.met, true);
+  assert.deepEqual(result.warnings, []);
+  // The tcpip unbind's OIDs came after the notification, and got NOT_ACCEPTED.
+  const late = own.world.trace.events.filter(
+    (e) =>
+      e.kind === 'return' && e.what === 'MiniportOidRequest' && e.data?.result === 'NDIS_STATUS_NOT_ACCEPTED',
+  );
+  assert.ok(late.length > 0);
+});
+
 test("the reference drivers are exported under their scenario names, for a World built by hand; 'ndis-sim/scenario' is the package's", async () => {
   const viaPackage = await import('ndis-sim/scenario');
   assert.equal(viaPackage.scenarioWorld, scenarioWorld);
