@@ -706,9 +706,28 @@ Examples:
     .description('list the drivers a scenario can name')
     .option('--driver <module>', 'also the drivers a module exports (repeatable)', collect)
     .action(async (opts: { driver?: string[] }) => {
-      const all = [...builtinDrivers, ...(await loadDriverModules(opts.driver ?? []))];
+      const own = await loadDriverModules(opts.driver ?? []);
+      const all = [...builtinDrivers, ...own];
       const width = Math.max(...all.map((d) => d.name.length)) + 2;
-      for (const d of all) out(`${d.name.padEnd(width)}${d.description ?? ''}`);
+      // Three groups, each under a heading: the reference drivers, the gallery (each
+      // with the rule it breaks), the --driver modules'.
+      const ruleOf = new Map(gallery.map((g) => [g.driver, g.rule]));
+      const line = (d: (typeof all)[number]): string => {
+        const rule = ruleOf.get(d);
+        return `${d.name.padEnd(width)}${d.description ?? ''}${rule === undefined ? '' : ` (${rule})`}`;
+      };
+      out('Reference drivers:');
+      for (const d of builtinDrivers) if (!ruleOf.has(d)) out(line(d));
+      out('');
+      out(
+        'The gallery: each breaks the rule in brackets (ndis-sim run examples/gallery/<rule>.yaml, ndis-sim rules <rule>):',
+      );
+      for (const d of builtinDrivers) if (ruleOf.has(d)) out(line(d));
+      if (own.length > 0) {
+        out('');
+        out('From --driver modules:');
+        for (const d of own) out(line(d));
+      }
     });
   program
     .command('oids')
