@@ -260,3 +260,26 @@ test("run and replay --help say that --quiet keeps a bug check's report", () => 
     );
   }
 });
+
+test('rules --ddi NdisMRemoveMiniport also names the rules about any DDI, such as NdisSim_StaleHandle (R5.20), which its filter leaves out', () => {
+  const r = cli('rules', '--ddi', 'NdisMRemoveMiniport');
+  assert.equal(r.status, 0, r.stderr);
+  const general = all.filter((x) => x.ddis.length === 0).map((x) => x.id);
+  assert.ok(general.includes('NdisSim_StaleHandle'));
+  assert.ok(
+    r.stdout.includes(
+      `Rules about any DDI or callback, this one too (they name none): ${general.join(', ')}.`,
+    ),
+    r.stdout,
+  );
+  // They stay out of the table itself, which lists the rules that name the DDI.
+  assert.ok(!/^NdisSim_StaleHandle /m.test(r.stdout));
+  assert.match(r.stdout, /^Irql_Miniport_Driver_Function /m);
+  // Without --ddi there is no such line; the other filters apply to it too.
+  assert.ok(!cli('rules').stdout.includes('Rules about any DDI'));
+  const na = cli('rules', '--ddi', 'NdisMRemoveMiniport', '--status', 'not-applicable');
+  const naGeneral = all
+    .filter((x) => x.ddis.length === 0 && x.status.kind === 'not-applicable')
+    .map((x) => x.id);
+  assert.ok(na.stdout.includes(`(they name none): ${naGeneral.join(', ')}.`), na.stdout);
+});

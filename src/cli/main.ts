@@ -537,7 +537,11 @@ function rulesCommand(
   known('--ddi', opts.ddi, [...new Set(all.flatMap((r) => r.ddis))].sort());
   if (problems.length > 0) throw new InputError(problems);
   const shown = filterRules(all, opts);
-  for (const l of formatRuleTable(shown, all, c)) out(l);
+  const anyDdi =
+    opts.ddi === undefined
+      ? []
+      : filterRules(all, { ...opts, ddi: undefined }).filter((r) => r.ddis.length === 0);
+  for (const l of formatRuleTable(shown, all, c, anyDdi)) out(l);
   return 0;
 }
 

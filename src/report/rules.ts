@@ -58,6 +58,8 @@ export function formatRuleTable(
   rules: readonly RuleSpec[],
   all: readonly RuleSpec[],
   color: boolean,
+  /** With --ddi: the rules about every DDI (no list of their own), which the filter leaves out. */
+  anyDdi: readonly RuleSpec[] = [],
 ): string[] {
   const c = pc.createColors(color);
   const out: string[] = [];
@@ -73,6 +75,11 @@ export function formatRuleTable(
       `${r.id.padEnd(w)}  ${(originText[r.origin] ?? r.origin).padEnd(15)}  ${r.category.padEnd(9)}  ${status}  ${bugCheckText(r.bugCheck).padEnd(16)}  ${r.spec.join(' ')}`,
     );
   }
+  if (anyDdi.length > 0)
+    out.push(
+      '',
+      `Rules about any DDI or callback, this one too (they name none): ${anyDdi.map((r) => r.id).join(', ')}.`,
+    );
   out.push('');
   const windows = all.filter((r) => r.category !== 'model');
   const mini = windows.filter((r) => r.miniport);
