@@ -251,16 +251,6 @@ test('rules takes an id, filters or --states, one form at a time: a mix is bad u
   assert.equal(cli('rules', '--ddi', 'NdisMRemoveMiniport').status, 0);
 });
 
-test("run and replay --help say that --quiet keeps a bug check's report", () => {
-  for (const command of ['run', 'replay']) {
-    const h = cli(command, '--help');
-    assert.match(
-      h.stdout,
-      /--quiet +print only the summary \(after a bug check's\s+report,\s+if\s+there is one\)/,
-    );
-  }
-});
-
 test('rules --ddi NdisMRemoveMiniport also names the rules about any DDI, such as NdisSim_StaleHandle (R5.20), which its filter leaves out', () => {
   const r = cli('rules', '--ddi', 'NdisMRemoveMiniport');
   assert.equal(r.status, 0, r.stderr);

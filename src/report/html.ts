@@ -265,7 +265,7 @@ function headerSection(i: HtmlReportInput): string {
   return `<header>
 <h1>${h(name)}</h1>
 ${i.scenario.description ? `<p class="description">${h(i.scenario.description.trim())}</p>` : ''}
-<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} simulation events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
+<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} queue events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
 <p id="verdict" class="verdict ${good ? 'good' : 'bad'}">Verdict: ${h(verdict)}</p>
 ${problems}
 </header>`;
