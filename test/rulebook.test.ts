@@ -273,3 +273,14 @@ test('rules --ddi NdisMRemoveMiniport also names the rules about any DDI, such a
     .map((x) => x.id);
   assert.ok(na.stdout.includes(`(they name none): ${naGeneral.join(', ')}.`), na.stdout);
 });
+
+test('rules R1.2 and R1.4 point to the state table, whose cells they are; other rules do not', () => {
+  for (const id of ['R1.2', 'R1.4'])
+    assert.ok(
+      formatBookRule(ruleBook.get(id)!, all, false).includes(
+        "  State table:           `ndis-sim rules --states` prints the model's (src/ndis/states.ts)",
+      ),
+      id,
+    );
+  assert.ok(!formatBookRule(ruleBook.get('R1.3')!, all, false).some((l) => l.includes('State table:')));
+});

@@ -201,6 +201,9 @@ export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], col
     });
   }
   out.push(`  Model:                 docs/model.md, in its section on ${e.file}`);
+  // The transitions (R1.2) and what each state defers (R1.4) are the state table's cells.
+  if (e.id === 'R1.2' || e.id === 'R1.4')
+    out.push("  State table:           `ndis-sim rules --states` prints the model's (src/ndis/states.ts)");
   out.push(c.dim('`ndis-sim rules <verifier rule>` explains one verifier rule.'));
   return out;
 }
