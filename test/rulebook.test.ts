@@ -284,3 +284,30 @@ test('rules R1.2 and R1.4 point to the state table, whose cells they are; other 
     );
   assert.ok(!formatBookRule(ruleBook.get('R1.3')!, all, false).some((l) => l.includes('State table:')));
 });
+
+test('rules --book lists every rule of the rule book under its file, with its title, its open point and how many verifier rules name it', () => {
+  const r = cli('rules', '--book');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  for (const f of ruleBookFiles) assert.ok(lines.includes(`${f.file}: ${f.topic}`), f.file);
+  const rows = lines.filter((l) => /^ {2}R\d+\.\d+ /.test(l));
+  assert.deepEqual(
+    rows.map((l) => l.trim().split(' ')[0]),
+    [...ruleBook.keys()],
+  );
+  for (const e of ruleBook.values()) {
+    const row = rows.find((l) => l.startsWith(`  ${e.id.padEnd(6)} `))!;
+    assert.ok(row.includes(e.title), e.id);
+    assert.equal(row.includes('[open point]'), e.ambiguity, e.id);
+    const n = all.filter((x) => x.spec.includes(e.id)).length;
+    assert.equal(row.endsWith(`(${n} verifier rule${n === 1 ? '' : 's'})`), n > 0, `${e.id}: ${row}`);
+  }
+  // With an id, a filter or --states it is bad usage.
+  const bad = cli('rules', '--book', 'R5.1');
+  assert.equal(bad.status, 2);
+  assert.equal(
+    bad.stderr,
+    'rules --book: expected no rule id and no filter (it prints the rule book), got "R5.1"\n',
+  );
+  assert.equal(cli('rules', '--book', '--states').status, 2);
+});

@@ -34,6 +34,7 @@ import { removalStories } from '../report/removal.ts';
 import {
   filterRules,
   formatBookRule,
+  formatBookTable,
   formatRule,
   formatRuleTable,
   formatStateTable,
@@ -486,17 +487,32 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
 
 function rulesCommand(
   id: string | undefined,
-  opts: RuleFilter & { states?: boolean; color?: boolean },
+  opts: RuleFilter & { states?: boolean; book?: boolean; color?: boolean },
 ): number {
   const c = color(opts);
   // The three forms take nothing of each other: the table's filters, an id, --states.
   const filters = (['category', 'status', 'ddi', 'origin'] as const)
     .filter((k) => opts[k] !== undefined)
     .map((k) => `--${k}`);
-  if (opts.states && (id !== undefined || filters.length > 0))
-    throw new InputError([
-      `rules --states: expected no rule id and no filter (it prints the adapter state table), got ${[...(id === undefined ? [] : [JSON.stringify(id)]), ...filters].join(', ')}`,
-    ]);
+  for (const [flag, what] of [
+    ['--states', 'the adapter state table'],
+    ['--book', 'the rule book'],
+  ] as const) {
+    if (!(flag === '--states' ? opts.states : opts.book)) continue;
+    const other = [
+      ...(id === undefined ? [] : [JSON.stringify(id)]),
+      ...filters,
+      ...(flag === '--book' && opts.states ? ['--states'] : []),
+    ];
+    if (other.length > 0)
+      throw new InputError([
+        `rules ${flag}: expected no rule id and no filter (it prints ${what}), got ${other.join(', ')}`,
+      ]);
+  }
+  if (opts.book) {
+    for (const l of formatBookTable([...catalogue.values()], c)) out(l);
+    return 0;
+  }
   if (id !== undefined && filters.length > 0)
     throw new InputError([
       `rules ${id}: expected no filter with a rule id (it explains that one rule), got ${filters.join(', ')}`,
@@ -701,10 +717,13 @@ Examples:
       ]),
     )
     .option('--states', 'print the adapter state table instead')
+    .option('--book', 'list the rules of the rule book (R1.1 …, the SPEC column) with their titles instead')
     .option('--no-color', 'no colours')
-    .action((id: string | undefined, opts: RuleFilter & { states?: boolean; color?: boolean }) => {
-      code = rulesCommand(id, opts);
-    });
+    .action(
+      (id: string | undefined, opts: RuleFilter & { states?: boolean; book?: boolean; color?: boolean }) => {
+        code = rulesCommand(id, opts);
+      },
+    );
   program
     .command('drivers')
     .description('list the drivers a scenario can name')

@@ -208,6 +208,29 @@ export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], col
   return out;
 }
 
+/** `rules --book`: every rule of the rule book, file by file, with how many verifier rules name it. */
+export function formatBookTable(rules: readonly RuleSpec[], color: boolean): string[] {
+  const c = pc.createColors(color);
+  const out: string[] = [];
+  for (const f of ruleBookFiles) {
+    if (out.length > 0) out.push('');
+    out.push(c.bold(`${f.file}: ${f.topic}`));
+    for (const e of ruleBook.values()) {
+      if (e.file !== f.file) continue;
+      const n = rules.filter((r) => r.spec.includes(e.id)).length;
+      const checked = n === 0 ? '' : c.dim(` (${n} verifier rule${n === 1 ? '' : 's'})`);
+      out.push(`  ${e.id.padEnd(6)} ${e.title}${e.ambiguity ? c.yellow(' [open point]') : ''}${checked}`);
+    }
+  }
+  out.push('');
+  out.push(
+    c.dim(
+      '`ndis-sim rules R5.14` gives one rule: its sources, the verifier rules that name it. [open point]: the documentation leaves part of it open.',
+    ),
+  );
+  return out;
+}
+
 /** The first and last rule-book ids, for a message: R1.1 to R8.13. */
 export function ruleBookRange(): string {
   const ids = [...ruleBook.keys()];
