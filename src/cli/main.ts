@@ -38,7 +38,6 @@ import {
   formatRule,
   formatRuleTable,
   formatStateTable,
-  nearRuleIds,
   type RuleFilter,
   ruleBookId,
   ruleBookRange,
@@ -48,7 +47,7 @@ import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, ioctlNameProblems, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
-import { nearest, type Scenario } from '../scenario/schema.ts';
+import { distance, nearest, type Scenario } from '../scenario/schema.ts';
 import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
@@ -483,6 +482,33 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     return 0;
   }
   return Math.max(code, 1);
+}
+
+/** The ids nearest a rule id that is neither a verifier rule nor in the rule book, best first. */
+function nearRuleIds(id: string, rules: readonly { readonly id: string }[]): string[] {
+  const book = ruleBookId(id);
+  if (book !== null) {
+    // Past a chapter's last rule: that chapter's nearest ids; a chapter the book lacks:
+    // the rule of the same number in each chapter.
+    const [ch, n] = book.slice(1).split('.') as [string, string];
+    const ids = [...ruleBook.keys()];
+    const same = ids.filter((x) => x.startsWith(`R${ch}.`));
+    const pool = same.length > 0 ? same : ids.filter((x) => x.endsWith(`.${n}`));
+    const scored = pool.map((x) => ({ x, d: distance(book, x) }));
+    const best = Math.min(...scored.map((o) => o.d));
+    return scored
+      .filter((o) => o.d === best && o.d <= 2)
+      .sort((a, b) => a.x.localeCompare(b.x, 'en', { numeric: true }))
+      .slice(0, 5)
+      .map((o) => o.x);
+  }
+  const lower = id.toLowerCase();
+  return rules
+    .map((r) => ({ x: r.id, d: distance(lower, r.id.toLowerCase()) }))
+    .filter((o) => o.d <= Math.max(2, Math.floor(id.length / 4)) || o.x.toLowerCase().includes(lower))
+    .sort((a, b) => a.d - b.d || a.x.localeCompare(b.x))
+    .slice(0, 5)
+    .map((o) => o.x);
 }
 
 function rulesCommand(

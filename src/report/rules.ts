@@ -97,7 +97,7 @@ export function formatRuleTable(
   if (rules.length !== all.length) out.push(`Shown: ${rules.length} of ${all.length}.`);
   out.push(
     c.dim(
-      '`ndis-sim rules <id>` explains one rule, and `ndis-sim rules R5.14` one rule of the rule book (SPEC); `ndis-sim rules --states` prints the adapter state table.',
+      '`ndis-sim rules <id>` explains one rule, and `ndis-sim rules R5.14` one rule of the rule book (SPEC), which `--book` lists; `--states` prints the adapter state table.',
     ),
   );
   return out;
@@ -235,47 +235,6 @@ export function formatBookTable(rules: readonly RuleSpec[], color: boolean): str
 export function ruleBookRange(): string {
   const ids = [...ruleBook.keys()];
   return `${ids[0]} to ${ids[ids.length - 1]}`;
-}
-
-/** The ids nearest a rule id that is neither a verifier rule nor in the rule book, best first. */
-export function nearRuleIds(id: string, rules: readonly RuleSpec[]): string[] {
-  const book = ruleBookId(id);
-  if (book !== null) {
-    // Past a chapter's last rule: that chapter's nearest ids; a chapter the book lacks:
-    // the rule of the same number in each chapter.
-    const [ch, n] = book.slice(1).split('.') as [string, string];
-    const ids = [...ruleBook.keys()];
-    const same = ids.filter((x) => x.startsWith(`R${ch}.`));
-    const pool = same.length > 0 ? same : ids.filter((x) => x.endsWith(`.${n}`));
-    const scored = pool.map((x) => ({ x, d: editDistance(book, x) }));
-    const best = Math.min(...scored.map((o) => o.d));
-    return scored
-      .filter((o) => o.d === best && o.d <= 2)
-      .sort((a, b) => a.x.localeCompare(b.x, 'en', { numeric: true }))
-      .slice(0, 5)
-      .map((o) => o.x);
-  }
-  const lower = id.toLowerCase();
-  return rules
-    .map((r) => ({ x: r.id, d: editDistance(lower, r.id.toLowerCase()) }))
-    .filter((o) => o.d <= Math.max(2, Math.floor(id.length / 4)) || o.x.toLowerCase().includes(lower))
-    .sort((a, b) => a.d - b.d || a.x.localeCompare(b.x))
-    .slice(0, 5)
-    .map((o) => o.x);
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
 }
 
 /** R1.2 as a table: each state's accepted events, and what it defers (R1.4). */
