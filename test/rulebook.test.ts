@@ -311,3 +311,34 @@ test('rules --book lists every rule of the rule book under its file, with its ti
   );
   assert.equal(cli('rules', '--book', '--states').status, 2);
 });
+
+test('every verifier rule explained gives a page to read: a DDI reference page as a learn.microsoft.com address, a rule of the rule book the pages its rule-book rules cite', () => {
+  for (const r of all) {
+    const lines = formatRule(r, [], false);
+    const at = lines.findIndex((l) => l.startsWith('  Documentation:'));
+    assert.ok(at > 0, r.id);
+    const first = lines[at]!.slice(25);
+    assert.ok(
+      first.startsWith('https://learn.microsoft.com/en-us/windows-hardware/drivers/') ||
+        first.startsWith('docs/model.md'),
+      `${r.id}: ${first}`,
+    );
+  }
+  // A DDI reference page of the catalogue: its address, not its path in the docs repository.
+  const reset = formatRule(catalogue.get('NdisSim_ResetDoubleComplete')!, [], false).join('\n');
+  assert.match(
+    reset,
+    /Documentation: +https:\/\/learn\.microsoft\.com\/en-us\/windows-hardware\/drivers\/ddi\/ndis\/nc-ndis-miniport_reset$/m,
+  );
+  // NdisSim_StaleHandle (R5.20, R2.8): the pages those two cite, once each.
+  const stale = catalogue.get('NdisSim_StaleHandle')!;
+  const pages = [
+    ...new Set(stale.spec.flatMap((id) => ruleBook.get(id)!.sources.flatMap((s) => s.url ?? []))),
+  ];
+  assert.ok(pages.length > 0);
+  const text = formatRule(stale, [], false).join('\n');
+  for (const p of pages) assert.equal(text.split(p).length, 2, p);
+  assert.ok(!text.includes('ndis-sim spec'));
+  // An ndis-sim rule says how in its summary: "enforced at run time" is not followed by it again.
+  assert.match(text, /In ndis-sim: +enforced at run time\n/);
+});

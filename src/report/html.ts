@@ -25,7 +25,7 @@ import type { RunResult, Summary } from '../world.ts';
 import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
-import { docUrl } from './rules.ts';
+import { ruleDocs } from './rules.ts';
 import { deviceStatusText, formatSummary } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
@@ -667,7 +667,6 @@ function rulesSection(r: RunResult): string {
   const items = ids.map((id) => {
     const spec = catalogue.get(id);
     if (spec === undefined) return `<div class="rule" id="rule-${h(id)}"><h3>${h(id)}</h3></div>`;
-    const url = docUrl(spec.source);
     const how =
       spec.status.kind === 'enforced'
         ? `enforced at run time — ${spec.status.how}`
@@ -679,7 +678,9 @@ function rulesSection(r: RunResult): string {
 <dt>In ndis-sim</dt><dd>${h(how)}</dd>
 ${spec.spec.length > 0 ? `<dt>Rule book</dt><dd>${spec.spec.map((x) => `${withBookTitles(x)} ${h(ruleBook.get(x)?.title ?? '')}`).join('<br>')}</dd>` : ''}
 ${spec.ddis.length > 0 ? `<dt>DDIs</dt><dd>${h(spec.ddis.join(', '))}</dd>` : ''}
-<dt>Documentation</dt><dd>${url === null ? h(spec.source) : `<a href="${h(url)}">${h(url)}</a>`}</dd>
+<dt>Documentation</dt><dd>${ruleDocs(spec)
+      .map((d) => (d.startsWith('https://') ? `<a href="${h(d)}">${h(d)}</a>` : h(d)))
+      .join('<br>')}</dd>
 </dl>
 </div>`;
   });

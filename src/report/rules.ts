@@ -38,9 +38,32 @@ export function bugCheckText(b: BugCheckSpec | null): string {
     : `${code}/${p1}`;
 }
 
+/** The source of the rules that come from the rule book alone (catalogue.ts). */
+const specSource = 'ndis-sim spec';
+
+/**
+ * Where to read about a verifier rule: its Microsoft page; for a rule of the rule book
+ * alone, the pages its rule-book rules cite; else where docs/model.md names it.
+ */
+export function ruleDocs(r: RuleSpec): string[] {
+  const url = docUrl(r.source);
+  if (url !== null) return [url];
+  if (r.source !== specSource) return [r.source];
+  if (r.spec.length === 0) return ["docs/model.md, where it names the rule (a rule of ndis-sim's own)"];
+  const pages = [
+    ...new Set(r.spec.flatMap((id) => (ruleBook.get(id)?.sources ?? []).flatMap((x) => x.url ?? []))),
+  ];
+  return pages.length > 0
+    ? pages
+    : ['none: its rule-book rules describe what ndis.sys does, which the docs leave out'];
+}
+
+/** The learn.microsoft.com page of a windows-driver-docs or windows-driver-docs-ddi file. */
 export function docUrl(source: string): string | null {
   const m = /^windows-driver-docs-pr\/(.+)\.md$/.exec(source);
   if (m !== null) return `https://learn.microsoft.com/en-us/windows-hardware/drivers/${m[1]}`;
+  const d = /^wdk-ddi-src\/content\/(.+)\.md$/.exec(source);
+  if (d !== null) return `https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/${d[1]}`;
   return null;
 }
 
@@ -113,7 +136,10 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
     `  Checked on Windows by: ${originText[r.origin] ?? r.origin}${r.origin === 'sdv' ? ' (statically, at build time)' : ''}`,
   );
   if (r.status.kind === 'enforced')
-    out.push(`  In ndis-sim:           enforced at run time — ${r.status.how}`);
+    // ndis-sim's own rules say how in their summary, printed above.
+    out.push(
+      `  In ndis-sim:           enforced at run time${r.status.how === r.summary ? '' : ` — ${r.status.how}`}`,
+    );
   else out.push(`  In ndis-sim:           not applicable — ${r.status.reason}`);
   out.push(`  Category:              ${r.category}`);
   // The rule-book rules it enforces, each with its title (`ndis-sim rules R5.14` tells more).
@@ -139,8 +165,9 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
     );
     out.push(...own1);
   }
-  const url = docUrl(r.source);
-  out.push(`  Documentation:         ${url ?? r.source}`);
+  ruleDocs(r).forEach((d, i) => {
+    out.push(`  ${i === 0 ? 'Documentation:' : ''.padEnd(14)}         ${d}`);
+  });
   const g = gallery.filter((x) => x.rule === r.id);
   for (const e of g) {
     out.push(`  Gallery:               ${e.driver.name} — ${e.mistake}`);
