@@ -8,13 +8,15 @@ interface Adapter {
   handle: N.NDIS_HANDLE;
   pauseTimer: N.NDIS_HANDLE;
   ticks: number;
+  /** The SurpriseRemoved notification came: the hardware is gone (R5.7). */
+  gone: boolean;
 }
 
 const ok = (): N.NDIS_STATUS => N.NDIS_STATUS_SUCCESS;
 const none = (): void => {};
 
 function initialize(handle: N.NDIS_HANDLE): N.NDIS_STATUS {
-  const a: Adapter = { handle, pauseTimer: handle, ticks: 0 };
+  const a: Adapter = { handle, pauseTimer: handle, ticks: 0, gone: false };
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
   N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
   const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
@@ -49,7 +51,8 @@ function DriverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
       return false;
     },
     HaltHandlerEx: (a) => N.NdisFreeTimerObject(a.pauseTimer),
-    OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED,
+    // Once the hardware is gone, a request fails at once with NOT_ACCEPTED (R5.7).
+    OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
     RestartHandler: ok,
     ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
     SendNetBufferListsHandler: none,
@@ -57,7 +60,9 @@ function DriverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
     CancelSendHandler: none,
     CancelOidRequestHandler: none,
     ShutdownHandlerEx: none,
-    DevicePnPEventNotifyHandler: none,
+    DevicePnPEventNotifyHandler(a, e) {
+      if (e.DevicePnPEvent === N.NdisDevicePnPEventSurpriseRemoved) a.gone = true;
+    },
     UnloadHandler: () => N.NdisMDeregisterMiniportDriver(r.NdisMiniportDriverHandle!),
   });
   return r.Status;

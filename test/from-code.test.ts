@@ -57,6 +57,42 @@ test('scenarioWorld: bad input throws an InputError with a line per problem: fil
   assert.throws(() => scenarioWorld(join(dir, 'none.yaml')), InputError);
 });
 
+test('scenarioWorld on a scenario whose driverModules: the command loads: a driver not passed in drivers is bad input that says to pass it', () => {
+  assert.throws(
+    () => scenarioWorld('examples/own-driver.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError);
+      assert.deepEqual(e.problems.slice(1), [
+        'examples/own-driver.yaml: driverModules: scenarioWorld loads no modules (own-driver.ts): import the drivers they export and pass them in its drivers option',
+      ]);
+      assert.match(e.problems[0]!, /devices\[0\]\.driver: .*got "slow-pause-nic"/);
+      return true;
+    },
+  );
+  // Without driverModules: the schema's line alone; with the driver passed: no error.
+  assert.throws(
+    () => scenarioWorld('x.yaml', { text: 'devices: [{ name: n, driver: own-nic }]\n' }),
+    (e: unknown) => e instanceof InputError && e.problems.length === 1,
+  );
+  assert.equal(
+    scenarioWorld('examples/own-driver.yaml', { drivers: [slowPauseNic] }).scenario.devices.length,
+    1,
+  );
+});
+
+test('examples/own-driver.ts, the driver to start from, runs its scenario without a warning: after SurpriseRemoved its OIDs fail with NOT_ACCEPTED (R5.7)', () => {
+  const own = scenarioWorld('examples/own-driver.yaml', { drivers: [slowPauseNic] });
+  const { result, expectation } = own.run();
+  assert.equal(expectation?.met, true);
+  assert.deepEqual(result.warnings, []);
+  // The tcpip unbind's OIDs came after the notification, and got NOT_ACCEPTED.
+  const late = own.world.trace.events.filter(
+    (e) =>
+      e.kind === 'return' && e.what === 'MiniportOidRequest' && e.data?.result === 'NDIS_STATUS_NOT_ACCEPTED',
+  );
+  assert.ok(late.length > 0);
+});
+
 test("the reference drivers are exported under their scenario names, for a World built by hand; 'ndis-sim/scenario' is the package's", async () => {
   const viaPackage = await import('ndis-sim/scenario');
   assert.equal(viaPackage.scenarioWorld, scenarioWorld);

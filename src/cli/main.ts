@@ -25,6 +25,7 @@ import {
   withCpus,
 } from '../explore/session.ts';
 import { pretenuringOff } from '../explore/tuning.ts';
+import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { OID_NAMES } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
@@ -32,17 +33,21 @@ import { toPerfettoJson } from '../report/perfetto.ts';
 import { removalStories } from '../report/removal.ts';
 import {
   filterRules,
+  formatBookRule,
+  formatBookTable,
   formatRule,
   formatRuleTable,
   formatStateTable,
   type RuleFilter,
+  ruleBookId,
+  ruleBookRange,
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, ioctlNameProblems, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
-import { nearest, type Scenario } from '../scenario/schema.ts';
+import { distance, nearest, type Scenario } from '../scenario/schema.ts';
 import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
@@ -479,29 +484,86 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
   return Math.max(code, 1);
 }
 
+/** The ids nearest a rule id that is neither a verifier rule nor in the rule book, best first. */
+function nearRuleIds(id: string, rules: readonly { readonly id: string }[]): string[] {
+  const book = ruleBookId(id);
+  if (book !== null) {
+    // Past a chapter's last rule: that chapter's nearest ids; a chapter the book lacks:
+    // the rule of the same number in each chapter.
+    const [ch, n] = book.slice(1).split('.') as [string, string];
+    const ids = [...ruleBook.keys()];
+    const same = ids.filter((x) => x.startsWith(`R${ch}.`));
+    const pool = same.length > 0 ? same : ids.filter((x) => x.endsWith(`.${n}`));
+    const scored = pool.map((x) => ({ x, d: distance(book, x) }));
+    const best = Math.min(...scored.map((o) => o.d));
+    return scored
+      .filter((o) => o.d === best && o.d <= 2)
+      .sort((a, b) => a.x.localeCompare(b.x, 'en', { numeric: true }))
+      .slice(0, 5)
+      .map((o) => o.x);
+  }
+  const lower = id.toLowerCase();
+  return rules
+    .map((r) => ({ x: r.id, d: distance(lower, r.id.toLowerCase()) }))
+    .filter((o) => o.d <= Math.max(2, Math.floor(id.length / 4)) || o.x.toLowerCase().includes(lower))
+    .sort((a, b) => a.d - b.d || a.x.localeCompare(b.x))
+    .slice(0, 5)
+    .map((o) => o.x);
+}
+
 function rulesCommand(
   id: string | undefined,
-  opts: RuleFilter & { states?: boolean; color?: boolean },
+  opts: RuleFilter & { states?: boolean; book?: boolean; color?: boolean },
 ): number {
   const c = color(opts);
+  // The three forms take nothing of each other: the table's filters, an id, --states.
+  const filters = (['category', 'status', 'ddi', 'origin'] as const)
+    .filter((k) => opts[k] !== undefined)
+    .map((k) => `--${k}`);
+  for (const [flag, what] of [
+    ['--states', 'the adapter state table'],
+    ['--book', 'the rule book'],
+  ] as const) {
+    if (!(flag === '--states' ? opts.states : opts.book)) continue;
+    const other = [
+      ...(id === undefined ? [] : [JSON.stringify(id)]),
+      ...filters,
+      ...(flag === '--book' && opts.states ? ['--states'] : []),
+    ];
+    if (other.length > 0)
+      throw new InputError([
+        `rules ${flag}: expected no rule id and no filter (it prints ${what}), got ${other.join(', ')}`,
+      ]);
+  }
+  if (opts.book) {
+    for (const l of formatBookTable([...catalogue.values()], c)) out(l);
+    return 0;
+  }
+  if (id !== undefined && filters.length > 0)
+    throw new InputError([
+      `rules ${id}: expected no filter with a rule id (it explains that one rule), got ${filters.join(', ')}`,
+    ]);
   if (opts.states) {
     for (const l of formatStateTable(c)) out(l);
     return 0;
   }
   const all = [...catalogue.values()];
   if (id !== undefined) {
-    const r = catalogue.get(id);
-    if (r === undefined) {
-      const near = nearest(
-        id,
-        all.map((x) => x.id),
-      );
-      throw new InputError([
-        `rules: expected a rule id, got ${JSON.stringify(id)}${near ? `; did you mean ${near}?` : ''}`,
-      ]);
+    const r = catalogue.get(id) ?? all.find((x) => x.id.toLowerCase() === id.toLowerCase());
+    if (r !== undefined) {
+      for (const l of formatRule(r, gallery, c)) out(l);
+      return 0;
     }
-    for (const l of formatRule(r, gallery, c)) out(l);
-    return 0;
+    const bookId = ruleBookId(id);
+    const book = bookId === null ? undefined : ruleBook.get(bookId);
+    if (book !== undefined) {
+      for (const l of formatBookRule(book, all, c)) out(l);
+      return 0;
+    }
+    const near = nearRuleIds(id, all);
+    throw new InputError([
+      `rules: expected a verifier rule (ndis-sim rules lists them) or a rule-book id (${ruleBookRange()}), got ${JSON.stringify(id)}${near.length > 0 ? `; did you mean ${near.join(', ')}?` : ''}`,
+    ]);
   }
   // A filter value no rule has is a typo, not an empty answer.
   const problems: string[] = [];
@@ -517,7 +579,11 @@ function rulesCommand(
   known('--ddi', opts.ddi, [...new Set(all.flatMap((r) => r.ddis))].sort());
   if (problems.length > 0) throw new InputError(problems);
   const shown = filterRules(all, opts);
-  for (const l of formatRuleTable(shown, all, c)) out(l);
+  const anyDdi =
+    opts.ddi === undefined
+      ? []
+      : filterRules(all, { ...opts, ddi: undefined }).filter((r) => r.ddis.length === 0);
+  for (const l of formatRuleTable(shown, all, c, anyDdi)) out(l);
   return 0;
 }
 
@@ -579,6 +645,7 @@ Examples:
   ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts --quiet
   ndis-sim explore examples/reset-storm.yaml --runs 500
   ndis-sim rules Irql_Miniport_Driver_Function
+  ndis-sim rules R5.14
   ndis-sim rules --ddi NdisMRemoveMiniport`,
     );
   program
@@ -597,7 +664,7 @@ Examples:
     .addOption(outputFileFlag('--trace'))
     .addOption(outputFileFlag('--perfetto'))
     .addOption(outputFileFlag('--html'))
-    .option('--quiet', 'print only the summary')
+    .option('--quiet', "print only the summary (after a bug check's report, if there is one)")
     .option('--datapath', 'show the data path in the timeline too (sends, receives, their completions)')
     .option('--no-color', 'no colours')
     .addOption(verifierFlag())
@@ -646,7 +713,7 @@ Examples:
     .addOption(outputFileFlag('--trace'))
     .addOption(outputFileFlag('--perfetto'))
     .addOption(outputFileFlag('--html'))
-    .option('--quiet', 'print only the summary')
+    .option('--quiet', "print only the summary (after a bug check's report, if there is one)")
     .option('--datapath', 'show the data path in the timeline too')
     .option('--no-color', 'no colours')
     .action(async (file: string, opts: ReplayCliOptions) => {
@@ -654,8 +721,10 @@ Examples:
     });
   program
     .command('rules')
-    .description('list the rules the verifier knows, or explain one')
-    .argument('[id]', 'a rule id, e.g. Irql_Miniport_Driver_Function')
+    .description(
+      'list the rules the verifier knows, or explain one of them or a rule of the rule book (R5.14)',
+    )
+    .argument('[id]', 'a verifier rule, e.g. Irql_Miniport_Driver_Function, or a rule-book id, e.g. R5.14')
     .option('--category <name>', 'only this category (irql, locking, oid, timing, …, model)')
     .addOption(
       new Option('--status <status>', 'only enforced or not applicable rules').choices([
@@ -674,18 +743,40 @@ Examples:
       ]),
     )
     .option('--states', 'print the adapter state table instead')
+    .option('--book', 'list the rules of the rule book (R1.1 …, the SPEC column) with their titles instead')
     .option('--no-color', 'no colours')
-    .action((id: string | undefined, opts: RuleFilter & { states?: boolean; color?: boolean }) => {
-      code = rulesCommand(id, opts);
-    });
+    .action(
+      (id: string | undefined, opts: RuleFilter & { states?: boolean; book?: boolean; color?: boolean }) => {
+        code = rulesCommand(id, opts);
+      },
+    );
   program
     .command('drivers')
     .description('list the drivers a scenario can name')
     .option('--driver <module>', 'also the drivers a module exports (repeatable)', collect)
     .action(async (opts: { driver?: string[] }) => {
-      const all = [...builtinDrivers, ...(await loadDriverModules(opts.driver ?? []))];
+      const own = await loadDriverModules(opts.driver ?? []);
+      const all = [...builtinDrivers, ...own];
       const width = Math.max(...all.map((d) => d.name.length)) + 2;
-      for (const d of all) out(`${d.name.padEnd(width)}${d.description ?? ''}`);
+      // Three groups, each under a heading: the reference drivers, the gallery (each
+      // with the rule it breaks), the --driver modules'.
+      const ruleOf = new Map(gallery.map((g) => [g.driver, g.rule]));
+      const line = (d: (typeof all)[number]): string => {
+        const rule = ruleOf.get(d);
+        return `${d.name.padEnd(width)}${d.description ?? ''}${rule === undefined ? '' : ` (${rule})`}`;
+      };
+      out('Reference drivers:');
+      for (const d of builtinDrivers) if (!ruleOf.has(d)) out(line(d));
+      out('');
+      out(
+        'The gallery: each breaks the rule in brackets (ndis-sim run examples/gallery/<rule>.yaml, ndis-sim rules <rule>):',
+      );
+      for (const d of builtinDrivers) if (ruleOf.has(d)) out(line(d));
+      if (own.length > 0) {
+        out('');
+        out('From --driver modules:');
+        for (const d of own) out(line(d));
+      }
     });
   program
     .command('oids')

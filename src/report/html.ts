@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import pc from 'picocolors';
 import { irqlNames } from '../kernel/kernel.ts';
+import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import { adapterEvents, adapterStates, adapterTable, type StateSpec } from '../ndis/states.ts';
 import { choiceSiteNames, type Decision } from '../sim/choice.ts';
@@ -24,7 +25,7 @@ import type { RunResult, Summary } from '../world.ts';
 import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
-import { docUrl } from './rules.ts';
+import { ruleDocs } from './rules.ts';
 import { deviceStatusText, formatSummary } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
@@ -217,6 +218,19 @@ function eventLink(tracePos: number, dropped: number, label: string): string {
   return i < 0 ? h(label) : `<a href="#e${i}" class="ev-link" data-event="${i}">${h(label)}</a>`;
 }
 
+/**
+ * Text with each rule-book id (R5.11 …) it cites marked up with the rule's title, shown
+ * when the pointer rests on it: the rule book itself is not beside the report.
+ */
+function withBookTitles(text: string): string {
+  return h(text).replace(/\bR\d+\.\d+\b/g, (id) => {
+    const e = ruleBook.get(id);
+    return e === undefined
+      ? id
+      : `<abbr title="${h(`${id}: ${e.title} (ndis-sim rules ${id})`)}">${id}</abbr>`;
+  });
+}
+
 function ruleLink(rule: string): string {
   return `<a href="#rule-${h(rule)}">${h(rule)}</a>`;
 }
@@ -251,7 +265,7 @@ function headerSection(i: HtmlReportInput): string {
   return `<header>
 <h1>${h(name)}</h1>
 ${i.scenario.description ? `<p class="description">${h(i.scenario.description.trim())}</p>` : ''}
-<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} simulation events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
+<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} queue events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
 <p id="verdict" class="verdict ${good ? 'good' : 'bad'}">Verdict: ${h(verdict)}</p>
 ${problems}
 </header>`;
@@ -314,7 +328,7 @@ function bugCheckSection(v: Violation, dropped: number): string {
     ['Context', h(`CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`)],
     ['What', h(v.message)],
   ];
-  if (v.spec.length > 0) rows.splice(1, 0, ['Spec', h(v.spec.join(', '))]);
+  if (v.spec.length > 0) rows.splice(1, 0, ['Rule book', withBookTitles(v.spec.join(', '))]);
   if (v.tracePos >= 0) rows.push(['Trace', eventLink(v.tracePos, dropped, 'show it in the trace')]);
   return `<section id="bugcheck" class="bugcheck">
 <h2>Bug check</h2>
@@ -577,7 +591,7 @@ function removalSection(
   const parts = [
     `<section id="removal">
 <h2>The removal</h2>
-<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from: R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last.</p>`,
+<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from (rest the pointer on one for its title; <code>ndis-sim rules R5.11</code> tells more): R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last.</p>`,
   ];
   for (const st of stories) {
     parts.push(
@@ -586,12 +600,12 @@ function removalSection(
     for (const s of st.steps) {
       if (s.at === null) {
         parts.push(
-          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${h(s.rules)})</span> — <b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}</li>`,
+          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${withBookTitles(s.rules)})</span> — <b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}</li>`,
         );
         continue;
       }
       parts.push(
-        `<li><span class="t">${h(fmtTime(events[s.at]!.t))}</span> ${eventLink(s.at + dropped, dropped, s.what)} <span class="dim">(${h(s.rules)})</span></li>`,
+        `<li><span class="t">${h(fmtTime(events[s.at]!.t))}</span> ${eventLink(s.at + dropped, dropped, s.what)} <span class="dim">(${withBookTitles(s.rules)})</span></li>`,
       );
     }
     parts.push('</ol>');
@@ -653,7 +667,6 @@ function rulesSection(r: RunResult): string {
   const items = ids.map((id) => {
     const spec = catalogue.get(id);
     if (spec === undefined) return `<div class="rule" id="rule-${h(id)}"><h3>${h(id)}</h3></div>`;
-    const url = docUrl(spec.source);
     const how =
       spec.status.kind === 'enforced'
         ? `enforced at run time — ${spec.status.how}`
@@ -663,9 +676,11 @@ function rulesSection(r: RunResult): string {
 <p>${h(spec.summary)}</p>
 <dl>
 <dt>In ndis-sim</dt><dd>${h(how)}</dd>
-${spec.spec.length > 0 ? `<dt>Rule book</dt><dd>${h(spec.spec.join(', '))}</dd>` : ''}
+${spec.spec.length > 0 ? `<dt>Rule book</dt><dd>${spec.spec.map((x) => `${withBookTitles(x)} ${h(ruleBook.get(x)?.title ?? '')}`).join('<br>')}</dd>` : ''}
 ${spec.ddis.length > 0 ? `<dt>DDIs</dt><dd>${h(spec.ddis.join(', '))}</dd>` : ''}
-<dt>Documentation</dt><dd>${url === null ? h(spec.source) : `<a href="${h(url)}">${h(url)}</a>`}</dd>
+<dt>Documentation</dt><dd>${ruleDocs(spec)
+      .map((d) => (d.startsWith('https://') ? `<a href="${h(d)}">${h(d)}</a>` : h(d)))
+      .join('<br>')}</dd>
 </dl>
 </div>`;
   });

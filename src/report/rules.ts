@@ -3,6 +3,12 @@
 import pc from 'picocolors';
 import type { GalleryEntry } from '../drivers/buggy/index.ts';
 import { galleryScenario } from '../drivers/buggy/index.ts';
+import {
+  type RuleBookEntry,
+  type RuleBookSource,
+  ruleBook,
+  ruleBookFiles,
+} from '../ndis/generated/rulebook.ts';
 import { adapterEvents, adapterStates, adapterTable, type StateSpec } from '../ndis/states.ts';
 import { bugCheckName } from '../verifier/bugcheck.ts';
 import type { BugCheckSpec, RuleSpec } from '../verifier/catalogue.ts';
@@ -32,9 +38,32 @@ export function bugCheckText(b: BugCheckSpec | null): string {
     : `${code}/${p1}`;
 }
 
+/** The source of the rules that come from the rule book alone (catalogue.ts). */
+const specSource = 'ndis-sim spec';
+
+/**
+ * Where to read about a verifier rule: its Microsoft page; for a rule of the rule book
+ * alone, the pages its rule-book rules cite; else where docs/model.md names it.
+ */
+export function ruleDocs(r: RuleSpec): string[] {
+  const url = docUrl(r.source);
+  if (url !== null) return [url];
+  if (r.source !== specSource) return [r.source];
+  if (r.spec.length === 0) return ["docs/model.md, where it names the rule (a rule of ndis-sim's own)"];
+  const pages = [
+    ...new Set(r.spec.flatMap((id) => (ruleBook.get(id)?.sources ?? []).flatMap((x) => x.url ?? []))),
+  ];
+  return pages.length > 0
+    ? pages
+    : ['none: its rule-book rules describe what ndis.sys does, which the docs leave out'];
+}
+
+/** The learn.microsoft.com page of a windows-driver-docs or windows-driver-docs-ddi file. */
 export function docUrl(source: string): string | null {
   const m = /^windows-driver-docs-pr\/(.+)\.md$/.exec(source);
   if (m !== null) return `https://learn.microsoft.com/en-us/windows-hardware/drivers/${m[1]}`;
+  const d = /^wdk-ddi-src\/content\/(.+)\.md$/.exec(source);
+  if (d !== null) return `https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/${d[1]}`;
   return null;
 }
 
@@ -52,6 +81,8 @@ export function formatRuleTable(
   rules: readonly RuleSpec[],
   all: readonly RuleSpec[],
   color: boolean,
+  /** With --ddi: the rules about every DDI (no list of their own), which the filter leaves out. */
+  anyDdi: readonly RuleSpec[] = [],
 ): string[] {
   const c = pc.createColors(color);
   const out: string[] = [];
@@ -67,6 +98,11 @@ export function formatRuleTable(
       `${r.id.padEnd(w)}  ${(originText[r.origin] ?? r.origin).padEnd(15)}  ${r.category.padEnd(9)}  ${status}  ${bugCheckText(r.bugCheck).padEnd(16)}  ${r.spec.join(' ')}`,
     );
   }
+  if (anyDdi.length > 0)
+    out.push(
+      '',
+      `Rules about any DDI or callback, this one too (they name none): ${anyDdi.map((r) => r.id).join(', ')}.`,
+    );
   out.push('');
   const windows = all.filter((r) => r.category !== 'model');
   const mini = windows.filter((r) => r.miniport);
@@ -84,7 +120,7 @@ export function formatRuleTable(
   if (rules.length !== all.length) out.push(`Shown: ${rules.length} of ${all.length}.`);
   out.push(
     c.dim(
-      '`ndis-sim rules <id>` explains one rule; `ndis-sim rules --states` prints the adapter state table.',
+      '`ndis-sim rules <id>` explains one rule, and `ndis-sim rules R5.14` one rule of the rule book (SPEC), which `--book` lists; `--states` prints the adapter state table.',
     ),
   );
   return out;
@@ -100,11 +136,17 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
     `  Checked on Windows by: ${originText[r.origin] ?? r.origin}${r.origin === 'sdv' ? ' (statically, at build time)' : ''}`,
   );
   if (r.status.kind === 'enforced')
-    out.push(`  In ndis-sim:           enforced at run time — ${r.status.how}`);
+    // ndis-sim's own rules say how in their summary, printed above.
+    out.push(
+      `  In ndis-sim:           enforced at run time${r.status.how === r.summary ? '' : ` — ${r.status.how}`}`,
+    );
   else out.push(`  In ndis-sim:           not applicable — ${r.status.reason}`);
   out.push(`  Category:              ${r.category}`);
-  if (r.spec.length > 0)
-    out.push(`  Spec rules:            ${r.spec.join(', ')} (ndis-sim's NDIS rule book)`);
+  // The rule-book rules it enforces, each with its title (`ndis-sim rules R5.14` tells more).
+  r.spec.forEach((id, i) => {
+    const title = ruleBook.get(id)?.title ?? '';
+    out.push(`  ${i === 0 ? 'Rule book:' : ''.padEnd(10)}             ${id.padEnd(6)} ${title}`);
+  });
   if (r.ddis.length > 0) out.push(`  DDIs and callbacks:    ${r.ddis.join(', ')}`);
   if (r.bugCheck !== null) {
     const b = r.bugCheck;
@@ -123,14 +165,103 @@ export function formatRule(r: RuleSpec, gallery: readonly GalleryEntry[], color:
     );
     out.push(...own1);
   }
-  const url = docUrl(r.source);
-  out.push(`  Documentation:         ${url ?? r.source}`);
+  ruleDocs(r).forEach((d, i) => {
+    out.push(`  ${i === 0 ? 'Documentation:' : ''.padEnd(14)}         ${d}`);
+  });
   const g = gallery.filter((x) => x.rule === r.id);
   for (const e of g) {
     out.push(`  Gallery:               ${e.driver.name} — ${e.mistake}`);
     out.push(`                         ndis-sim run ${galleryScenario(r.id)}`);
   }
   return out;
+}
+
+/** A rule-book id as the user may type it: R5.14, r5.14 or 5.14. */
+export function ruleBookId(id: string): string | null {
+  const m = /^[Rr]?(\d+\.\d+)$/.exec(id.trim());
+  return m === null ? null : `R${m[1]}`;
+}
+
+const sourceText: Readonly<Record<RuleBookSource['kind'], string>> = {
+  docs: 'Microsoft documentation',
+  ddi: 'Microsoft DDI reference',
+  sample: 'Windows-driver-samples',
+  'ndis.sys': "ndis.sys's behaviour, read from its code",
+  'native-wifi': "an older WDK Native WiFi sample, not in today's Windows-driver-samples",
+};
+
+/**
+ * One rule of the rule book: its title, where it sits, what it cites, and the
+ * verifier rules whose spec names it (the SPEC column of the table).
+ */
+export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], color: boolean): string[] {
+  const c = pc.createColors(color);
+  const out: string[] = [];
+  out.push(`${c.bold(e.id)}  ${e.title}`);
+  out.push('');
+  const topic = ruleBookFiles.find((f) => f.file === e.file)?.topic;
+  out.push(
+    `  Rule book:             ${e.file}${topic === undefined ? '' : ` (${topic})`}${e.section === null ? '' : `, section "${e.section}"`}`,
+  );
+  e.sources.forEach((s, i) => {
+    const head = i === 0 ? 'Sources:' : '';
+    out.push(`  ${head.padEnd(21)}  ${s.url ?? `${sourceText[s.kind]} (${s.ref})`}`);
+  });
+  if (e.sources.every((s) => s.url === null))
+    out.push('                         No Microsoft page states it: the documentation leaves it out.');
+  if (e.ambiguity)
+    out.push(
+      '  Open point:            the documentation leaves part of this open; docs/model.md, "Options for the',
+      '                         points the docs leave open", says what the model does there',
+    );
+  const enforcing = rules.filter((r) => r.spec.includes(e.id));
+  if (enforcing.length === 0) out.push('  Verifier rules:        none names it in its SPEC column');
+  else {
+    // The columns of the rules table: rule, who checks it on Windows, status, bug check.
+    const w = Math.max(...enforcing.map((r) => r.id.length));
+    enforcing.forEach((r, i) => {
+      const head = i === 0 ? 'Verifier rules:' : '';
+      const status = r.status.kind === 'enforced' ? c.green('enforced'.padEnd(14)) : c.dim('not applicable');
+      out.push(
+        `  ${head.padEnd(21)}  ${r.id.padEnd(w)}  ${(originText[r.origin] ?? r.origin).padEnd(15)}  ${status}  ${bugCheckText(r.bugCheck)}`,
+      );
+    });
+  }
+  out.push(`  Model:                 docs/model.md, in its section on ${e.file}`);
+  // The transitions (R1.2) and what each state defers (R1.4) are the state table's cells.
+  if (e.id === 'R1.2' || e.id === 'R1.4')
+    out.push("  State table:           `ndis-sim rules --states` prints the model's (src/ndis/states.ts)");
+  out.push(c.dim('`ndis-sim rules <verifier rule>` explains one verifier rule.'));
+  return out;
+}
+
+/** `rules --book`: every rule of the rule book, file by file, with how many verifier rules name it. */
+export function formatBookTable(rules: readonly RuleSpec[], color: boolean): string[] {
+  const c = pc.createColors(color);
+  const out: string[] = [];
+  for (const f of ruleBookFiles) {
+    if (out.length > 0) out.push('');
+    out.push(c.bold(`${f.file}: ${f.topic}`));
+    for (const e of ruleBook.values()) {
+      if (e.file !== f.file) continue;
+      const n = rules.filter((r) => r.spec.includes(e.id)).length;
+      const checked = n === 0 ? '' : c.dim(` (${n} verifier rule${n === 1 ? '' : 's'})`);
+      out.push(`  ${e.id.padEnd(6)} ${e.title}${e.ambiguity ? c.yellow(' [open point]') : ''}${checked}`);
+    }
+  }
+  out.push('');
+  out.push(
+    c.dim(
+      '`ndis-sim rules R5.14` gives one rule: its sources, the verifier rules that name it. [open point]: the documentation leaves part of it open.',
+    ),
+  );
+  return out;
+}
+
+/** The first and last rule-book ids, for a message: R1.1 to R8.13. */
+export function ruleBookRange(): string {
+  const ids = [...ruleBook.keys()];
+  return `${ids[0]} to ${ids[ids.length - 1]}`;
 }
 
 /** R1.2 as a table: each state's accepted events, and what it defers (R1.4). */

@@ -1,6 +1,7 @@
 // The end-of-run summary and the bug-check report (a short `!analyze`).
 
 import pc from 'picocolors';
+import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
@@ -299,7 +300,10 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
   out.push(c.bgRed(c.white(c.bold(' *** BUG CHECK *** '))));
   out.push(`  ${c.bold(formatBugCheck(v.bugCheck.code, v.bugCheck.params))}`);
   out.push(`  Rule:     ${c.bold(v.rule)} — ${v.summary}`);
-  if (v.spec.length > 0) out.push(`  Spec:     ${v.spec.join(', ')}`);
+  // The rule-book rules, each with its title (`ndis-sim rules R8.6` tells more).
+  v.spec.forEach((id, i) => {
+    out.push(`  ${i === 0 ? 'Spec:    ' : '         '} ${id.padEnd(6)} ${ruleBook.get(id)?.title ?? ''}`);
+  });
   out.push(`  Where:    ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
   out.push(`  Context:  CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
   out.push(`  What:     ${v.message}`);

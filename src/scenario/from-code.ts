@@ -2,7 +2,10 @@
 // your own (README "Using it from code"). Bad input throws an InputError whose
 // `problems` are the lines the CLI prints.
 
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { driverNames } from '../drivers/index.ts';
+import { InputError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { RunResult, World } from '../world.ts';
 import { buildWorld, checkExpectations, type Expectation, untilNs } from './build.ts';
@@ -38,7 +41,12 @@ export interface ScenarioWorld {
 /** The machine of a scenario file (YAML or JSON), with the built-in drivers and `o.drivers`. */
 export function scenarioWorld(file: string, o: ScenarioWorldOptions = {}): ScenarioWorld {
   const names = driverNames(o.drivers);
-  const scenario = o.text === undefined ? loadScenario(file, names) : parseScenarioText(o.text, file, names);
+  let scenario: Scenario;
+  try {
+    scenario = o.text === undefined ? loadScenario(file, names) : parseScenarioText(o.text, file, names);
+  } catch (e) {
+    throw e instanceof InputError ? withModulesHint(e, file, o.text) : e;
+  }
   const mode = o.verifier ?? scenario.verifier;
   const world = buildWorld(scenario, {
     drivers: o.drivers ?? [],
@@ -56,4 +64,24 @@ export function scenarioWorld(file: string, o: ScenarioWorldOptions = {}): Scena
       return { result, expectation: checkExpectations(scenario, result, world.expectView(), mode) };
     },
   };
+}
+
+/**
+ * A driver the scenario names but `drivers` lacks, in a scenario whose `driverModules:`
+ * would give it to the command: say that code passes drivers itself (this function is
+ * synchronous and loads no module), beside the schema's line, which speaks of --driver.
+ */
+function withModulesHint(e: InputError, file: string, text: string | undefined): InputError {
+  if (!e.problems.some((p) => /\bdriver: expected one of /.test(p))) return e;
+  let listed: unknown;
+  try {
+    listed = (parse(text ?? readFileSync(file, 'utf8')) as { driverModules?: unknown } | null)?.driverModules;
+  } catch {
+    return e;
+  }
+  if (!Array.isArray(listed) || listed.length === 0) return e;
+  return new InputError([
+    ...e.problems,
+    `${file}: driverModules: scenarioWorld loads no modules (${listed.map(String).join(', ')}): import the drivers they export and pass them in its drivers option`,
+  ]);
 }

@@ -286,7 +286,8 @@ export function nearest(x: string, options: readonly string[]): string | null {
   return best;
 }
 
-function distance(a: string, b: string): number {
+/** Levenshtein distance: the edits that turn `a` into `b`. */
+export function distance(a: string, b: string): number {
   const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let prev = dp[0]!;
