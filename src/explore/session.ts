@@ -15,7 +15,7 @@ import { driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import { toHtmlReport } from '../report/html.ts';
-import { checkExpectations, ioctlNameProblems, untilNs } from '../scenario/build.ts';
+import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { parseDuration, type Scenario } from '../scenario/schema.ts';
@@ -224,9 +224,10 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(driverFiles, named))];
   const text = withCpus(raw, intOption(o.cpus, n.cpus, 1, maxCpus));
   const until = untilOption(o.until, n.until);
-  // Every problem of the file at once, the inject windows' among them.
+  // Every problem of the file at once, the inject windows' and the ioctl codes' among them.
   const scenario = parseScenarioText(text, o.file, driverNames(drivers), {
     injectWindows: { untilNs: until },
+    ioctlCodes: ioctlCodesFor(drivers),
   });
   const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
   const runs = intOption(o.runs, n.runs, 1) ?? 1000;
@@ -242,8 +243,6 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     untilNs: untilNs(scenario, { untilNs: until }),
     verifier: oneOf(o.verifier, n.verifier, ['bugcheck', 'collect']) ?? scenario.verifier,
   };
-  const never = ioctlNameProblems(scenario, o.file, drivers);
-  if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;

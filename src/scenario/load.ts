@@ -6,7 +6,15 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { fmtTime } from '../report/format.ts';
-import { nearest, nicInjectKinds, parseDuration, type Scenario, scenarioSchemaFor, show } from './schema.ts';
+import {
+  ioctlName,
+  nearest,
+  nicInjectKinds,
+  parseDuration,
+  type Scenario,
+  scenarioSchemaFor,
+  show,
+} from './schema.ts';
 
 /**
  * A path into the scenario as a message shows it: `devices[0].registry.ResetLimit`. A
@@ -308,6 +316,40 @@ export interface ValidateOptions {
    * caller (or the shrinker, which may shorten `until:`) need not.
    */
   injectWindows?: { untilNs?: number | undefined };
+  /**
+   * The I/O control codes an `ioctl` may name, for the scenario's raw data: those the
+   * drivers its world will have give (`ioctlCodesFor` in build.ts). With it, a name no
+   * driver gives, or a named METHOD_NEITHER code, is reported with every other problem
+   * of the file; without it (a library caller that has not loaded its drivers yet), the
+   * world checks the names when it is built.
+   */
+  ioctlCodes?: (data: unknown) => ReadonlyMap<string, number>;
+}
+
+/**
+ * The `ioctl` actions whose code is a name (IOCTL_EVENTQ_WAIT) that `codes` lacks, or
+ * that names a METHOD_NEITHER code, which is not modelled. On the raw data, so that
+ * they are reported with the schema's problems.
+ */
+export function ioctlCodeProblems(data: unknown, file: string, codes: ReadonlyMap<string, number>): string[] {
+  const out: string[] = [];
+  const actions = (data as { actions?: unknown } | null)?.actions;
+  if (!Array.isArray(actions)) return out;
+  actions.forEach((a: unknown, i) => {
+    const x = a as { do?: unknown; code?: unknown } | null;
+    if (x?.do !== 'ioctl' || !ioctlName(x.code)) return;
+    const code = codes.get(x.code);
+    if (code === undefined) {
+      const near = nearest(x.code, [...codes.keys()]);
+      out.push(
+        `${file}: actions[${i}].code: expected an I/O control code, as a number or as a name the drivers give (${codes.size === 0 ? 'they name none' : [...codes.keys()].join(', ')}), got "${x.code}"${near ? `; did you mean ${near}?` : ''}`,
+      );
+    } else if ((code & 3) === 3)
+      out.push(
+        `${file}: actions[${i}].code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT: METHOD_NEITHER is not modelled, got ${x.code} (0x${code.toString(16).padStart(8, '0')})`,
+      );
+  });
+  return out;
 }
 
 /** Validates parsed data; throws InputError with one line per problem, all of them at once. */
@@ -325,6 +367,7 @@ export function validateScenario(
   for (const p of crossCheck(data, drivers)) problems.push(`${file}: ${p.path}: ${p.message}`);
   if (o.injectWindows !== undefined)
     problems.push(...injectWindowProblems(data, file, o.injectWindows.untilNs));
+  if (o.ioctlCodes !== undefined) problems.push(...ioctlCodeProblems(data, file, o.ioctlCodes(data)));
   if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
 }

@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { directOids } from '../ndis/direct-oid.ts';
-import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
+import { NDIS_HALT_ACTION_NAMES, OID_NAMES, OID_REQUESTS } from '../ndis/generated/status.ts';
 import { syncOids } from '../ndis/sync-oid.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
@@ -451,6 +451,25 @@ function ndisOnlyOidProblem(oid: string, request: 'query' | 'set'): string | nul
 }
 
 /**
+ * A request type the OID's page does not give it, or null: a set of a statistic that
+ * is queried only (OID_GEN_XMIT_OK), a query of one that is set only
+ * (OID_GEN_LINK_PARAMETERS), or either of one that is a method request only
+ * (OID_PM_GET_PROTOCOL_OFFLOAD). What NDIS does with such a request is nowhere said, so
+ * the model does not guess. The types come from the docs (data/extra.json oidRequests,
+ * OID_REQUESTS); an OID whose pages state none (a vendor's number, say) is not checked.
+ */
+export function oidRequestProblem(oid: number, request: 'query' | 'set' | undefined): string | null {
+  const takes = OID_REQUESTS.get(oid);
+  if (takes === undefined || takes.includes(request ?? 'query')) return null;
+  const label = OID_NAMES.get(oid) ?? String(oid);
+  const method =
+    takes.includes('method') && takes.length === 1
+      ? `; an oid action sends a method request only with synchronous: true, for the OIDs the synchronous path allows (${[...syncOids].map((o) => OID_NAMES.get(o)).join(', ')})`
+      : '';
+  return `expected a request ${label} takes (${takes.join(' or ')}, as its page in the docs says; ndis-sim oids lists them), got ${request ?? 'query (an oid action without request: is a query)'}${method}`;
+}
+
+/**
  * What is wrong with the value of an `oid` action, or null. A set carries what its
  * InformationBuffer holds: 6-byte addresses for OID_802_3_MULTICAST_LIST, a ULONG for
  * any other OID (the packet filter's bits, say); a query carries nothing.
@@ -770,7 +789,11 @@ export const actionSchema = z
     if (a.do === 'oid' && a.oid !== undefined && a.synchronous === true) syncOidProblems(a, ctx);
     else if (a.do === 'oid' && a.oid !== undefined) {
       const wrong = ndisOnlyOidProblem(oidLabel(a.oid), a.request ?? 'query');
-      const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
+      // A request type the OID does not take: its value would be a follow-on error.
+      const untaken = wrong === null ? oidRequestProblem(oidValue(a.oid)!, a.request) : null;
+      if (untaken !== null) ctx.addIssue({ code: 'custom', path: ['request'], message: untaken });
+      const problem =
+        wrong ?? (untaken === null ? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value) : null);
       if (problem !== null)
         ctx.addIssue({ code: 'custom', path: [wrong === null ? 'value' : 'oid'], message: problem });
       if (a.direct === true && !directOids.has(oidValue(a.oid)!))
