@@ -401,6 +401,14 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     ]);
   }
   const r = parseReplayFile(text, file);
+  // Drivers an exploration from code was given as objects: the file cannot name their
+  // module, and without --driver the scenario would only say it does not know them.
+  if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {
+    const modules = r.drivers.map((d) => ` --driver ${d}`).join('');
+    throw new InputError([
+      `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (${r.driverObjects.join(', ')}), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file}${modules} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
+    ]);
+  }
   // The file names its modules as explore was given them, from the directory it ran in.
   if (opts.driver === undefined) {
     const missing = r.drivers.flatMap((d, i) =>

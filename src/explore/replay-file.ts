@@ -22,6 +22,12 @@ const replaySchema = z.strictObject({
   scenario: z.strictObject({ file: z.string(), text: z.string() }),
   /** The --driver modules the run loaded, as they were named on the command line. */
   drivers: z.array(z.string()),
+  /**
+   * The drivers an exploration from code was given as objects (exploreScenario's
+   * `drivers`), by name: no module path names them, so a replay needs --driver.
+   * Absent when there were none.
+   */
+  driverObjects: z.array(z.string()).optional(),
   seed: count,
   untilNs: z.number().int().min(0),
   verifier: z.enum(['bugcheck', 'collect']),

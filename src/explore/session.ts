@@ -286,7 +286,16 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     }
   }
   for (const g of report.groups) {
-    const { file: r, traced, scenario: ran } = replayOf(g, setup, src);
+    const {
+      file: r,
+      traced,
+      scenario: ran,
+    } = replayOf(
+      g,
+      setup,
+      src,
+      (o.drivers ?? []).map((d) => d.name),
+    );
     const replayText = formatReplayFile(r);
     replayTexts.set(g.signature, replayText);
     if (o.out === undefined) continue;
@@ -521,6 +530,8 @@ function replayOf(
   g: FailureGroup,
   setup: RunSetup,
   src: { file: string; text: string; driverFiles: readonly string[] },
+  /** The names of the drivers given as objects (exploreScenario's `drivers`), which no file names; the file lists those the scenario names. */
+  driverObjects: readonly string[],
 ): { file: ReplayFile; traced: OneRun; scenario: Scenario } {
   const seed = g.seeds[0]!;
   // A reduced scenario is the one the shrunk decisions run against.
@@ -546,11 +557,21 @@ function replayOf(
       want,
       traced.outcome.signature,
     ]);
+  // Of the drivers given as objects, those the scenario (as the run had it) names.
+  const s = setup.scenario;
+  const named = new Set([
+    ...s.devices.map((d) => d.driver),
+    ...s.filters.map((f) => f.driver),
+    ...s.protocolDrivers.map((p) => p.driver),
+    ...s.actions.flatMap((a) => (a.driver === undefined ? [] : [a.driver])),
+  ]);
+  const needed = driverObjects.filter((d) => named.has(d));
   const file: ReplayFile = {
     format: 'ndis-sim replay 1',
     ndisSim: packageVersion(),
     scenario: { file: src.file, text: src.text },
     drivers: [...src.driverFiles],
+    ...(needed.length === 0 ? {} : { driverObjects: needed }),
     seed,
     untilNs: setup.untilNs,
     verifier: setup.verifier,
