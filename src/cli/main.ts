@@ -2,7 +2,7 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
@@ -40,7 +40,7 @@ import {
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
-import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
+import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { nearest, type Scenario } from '../scenario/schema.ts';
 import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
@@ -392,15 +392,7 @@ interface ReplayCliOptions {
 }
 
 async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError([
-      `${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-    ]);
-  }
-  const r = parseReplayFile(text, file);
+  const r = parseReplayFile(readInputFile(file, 'a replay file (.replay.json) that explore wrote'), file);
   // Drivers an exploration from code was given as objects: the file cannot name their
   // module, and without --driver the scenario would only say it does not know them.
   if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {

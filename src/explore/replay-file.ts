@@ -115,12 +115,16 @@ function oneLine(v: unknown): string | null {
 
 /** Parses and checks a replay file's text; every problem as "file: field: expected …, got …". */
 export function parseReplayFile(text: string, file: string): ReplayFile {
+  if (text.trim() === '')
+    throw new InputError([`${file}: expected a replay file (JSON) that explore wrote, got an empty file`]);
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
+    // A scenario given to replay: say which command runs one.
+    const scenario = /\.ya?ml$/i.test(file) ? ' (a scenario? ndis-sim run or explore takes it)' : '';
     throw new InputError([
-      `${file}: expected a replay file (JSON), got text that does not parse: ${(e as Error).message}`,
+      `${file}: expected a replay file (JSON), got text that does not parse: ${(e as Error).message}${scenario}`,
     ]);
   }
   const r = replaySchema.safeParse(data, { reportInput: true });

@@ -18,7 +18,7 @@ import { toHtmlReport } from '../report/html.ts';
 import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
-import { parseDuration, type Scenario } from '../scenario/schema.ts';
+import { durationMaxText, durationTooLong, parseDuration, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy } from '../sim/choice.ts';
 import { packageVersion } from '../version.ts';
 import {
@@ -99,14 +99,22 @@ export function intOption(
   return n;
 }
 
-/** A duration as a scenario's `until:` gives it ("30s", "500ms"), or nanoseconds. */
+/**
+ * A duration above 0 as a scenario's `until:` gives it ("30s", "500ms"), or
+ * nanoseconds: --until (a run that ends at 0 runs nothing: every seed would pass) and
+ * --seed-timeout.
+ */
 export function untilOption(v: string | number | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
-  const d = parseDuration(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
+  const given = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  const d = parseDuration(given);
   if (d === null)
     throw new InputError([
-      `${name}: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
+      durationTooLong(given)
+        ? `${name}: expected a duration of at most ${durationMaxText}, got ${JSON.stringify(v)}`
+        : `${name}: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
     ]);
+  if (d === 0) throw new InputError([`${name}: expected a duration above 0, got ${JSON.stringify(v)}`]);
   return d;
 }
 
@@ -247,10 +255,6 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;
   const seedLimitNs = untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs;
-  if (seedLimitNs <= 0)
-    throw new InputError([
-      `${n.seedTimeout}: expected a duration above 0, got ${JSON.stringify(o.seedTimeout)}`,
-    ]);
   // A worker thread loads the drivers from their files: objects cannot go to it.
   if (jobs !== null && jobs > 1 && (o.drivers ?? []).length > 0)
     throw new InputError([

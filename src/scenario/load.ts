@@ -120,12 +120,23 @@ function numberWanted(schema: z.ZodType, path: readonly PropertyKey[]): string |
   return `${whole ? 'a whole number' : 'a number'}${range}${at.description ? ` (${at.description})` : ''}`;
 }
 
+/** zod's type names in the words a YAML file's author uses (show's for what was found). */
+const typeWords: Readonly<Record<string, string>> = {
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  number: 'a number',
+  int: 'a whole number',
+  string: 'a string',
+  boolean: 'true or false',
+};
+
 export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   switch (i.code) {
     case 'invalid_type': {
       // A number field says what it takes: whole or not, its range, its unit.
       const wanted = i.expected === 'number' || i.expected === 'int' ? numberWanted(schema, i.path) : null;
-      return `expected ${wanted ?? i.expected}, got ${show(i.input)}`;
+      return `expected ${wanted ?? typeWords[i.expected] ?? i.expected}, got ${show(i.input)}`;
     }
     case 'unrecognized_keys': {
       // An injected event has no fixed time: each run draws it (the field an action has
@@ -139,13 +150,20 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
     case 'too_small':
       return `expected ${
         i.origin === 'array'
-          ? `at least ${i.minimum} item(s)`
+          ? `at least ${i.minimum} ${i.path.at(-1) === 'devices' && i.minimum === 1 ? 'device' : 'item(s)'}`
           : i.origin === 'string'
             ? i.minimum === 1
               ? 'a non-empty string'
               : `a string of at least ${i.minimum} characters`
             : `at least ${i.minimum}`
-      }, got ${show(i.input)}`;
+      }, got ${
+        // A list's length, not only that it is one.
+        Array.isArray(i.input)
+          ? i.input.length === 0
+            ? 'an empty list'
+            : `a list of ${i.input.length}`
+          : show(i.input)
+      }`;
     case 'too_big':
       return `expected at most ${i.maximum}, got ${show(i.input)}`;
     case 'invalid_value': {
@@ -159,7 +177,10 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
       // list, and the union's own message says what it should hold).
       const firsts = i.errors.map((e) => e[0]);
       if (firsts.every((f) => f?.code === 'invalid_type' && f.path.length === 0))
-        return `expected ${firsts.map((f) => (f as { expected: string }).expected).join(' or ')}, got ${show(i.input)}`;
+        return `expected ${firsts
+          .map((f) => (f as { expected: string }).expected)
+          .map((x) => typeWords[x] ?? x)
+          .join(' or ')}, got ${show(i.input)}`;
       return i.message;
     }
     default:
@@ -352,6 +373,8 @@ export function ioctlCodeProblems(data: unknown, file: string, codes: ReadonlyMa
   return out;
 }
 
+const scenarioWanted = "a scenario: a mapping of its fields (devices:, actions: …, README 'Scenario files')";
+
 /** Validates parsed data; throws InputError with one line per problem, all of them at once. */
 export function validateScenario(
   data: unknown,
@@ -359,6 +382,10 @@ export function validateScenario(
   drivers: readonly string[],
   o: ValidateOptions = {},
 ): Scenario {
+  // A file that is not a mapping (a list, a number): one problem, not the schema's
+  // report of every field as missing.
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new InputError([`${file}: (top level): expected ${scenarioWanted}, got ${show(data)}`]);
   const schema = scenarioSchemaFor(drivers);
   const r = schema.safeParse(data, { reportInput: true });
   const problems = r.success
@@ -387,6 +414,8 @@ export function parseScenarioText(
       }),
     );
   }
+  // Nothing but comments and blank lines.
+  if (doc.contents === null) throw new InputError([`${file}: expected ${scenarioWanted}, got an empty file`]);
   let data: unknown;
   try {
     data = doc.toJS();
@@ -399,12 +428,27 @@ export function parseScenarioText(
 
 /** A scenario file's text; a file that cannot be read is bad input. */
 export function readScenarioText(file: string): string {
+  return readInputFile(file, 'a scenario file (YAML or JSON)');
+}
+
+/**
+ * The text of a file the command reads (`what` it should be); one that cannot be read
+ * is bad input that says why: no such file, a directory, or the system's code.
+ */
+export function readInputFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new InputError([
-      `${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-    ]);
+    const code = (e as NodeJS.ErrnoException).code;
+    const got =
+      code === 'ENOENT'
+        ? `no such file from ${process.cwd()} (ENOENT)`
+        : code === 'EISDIR'
+          ? 'a directory (EISDIR)'
+          : code === 'EACCES'
+            ? 'a file it may not read (EACCES)'
+            : `a file that cannot be read (${code ?? String(e)})`;
+    throw new InputError([`${file}: expected ${what}, got ${got}`]);
   }
 }
 

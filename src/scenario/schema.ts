@@ -34,8 +34,25 @@ export function parseDuration(v: unknown): number | null {
 
 const durationHint = 'a duration such as "1.5s", "200ms", "50us", "30min" or an integer of nanoseconds';
 
+/** The longest duration: the clock counts whole nanoseconds in a double, up to 2^53 - 1. */
+export const durationMaxText = '2501h (the clock counts whole nanoseconds up to 2^53 - 1, about 104 days)';
+
+/**
+ * A duration written well whose nanoseconds the clock cannot count ("99999h", 1e20):
+ * its message says how long one may be, not that it is no duration.
+ */
+export function durationTooLong(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isFinite(v) && v > Number.MAX_SAFE_INTEGER;
+  if (typeof v !== 'string') return false;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min|h)\s*$/.exec(v);
+  return m !== null && Math.round(Number(m[1]) * unitNs[m[2]!]!) > Number.MAX_SAFE_INTEGER;
+}
+
 export const duration = z.custom<string | number>((v) => parseDuration(v) !== null, {
-  error: (iss) => `expected ${durationHint}, got ${show(iss.input)}`,
+  error: (iss) =>
+    durationTooLong(iss.input)
+      ? `expected a duration of at most ${durationMaxText}, got ${show(iss.input)}`
+      : `expected ${durationHint}, got ${show(iss.input)}`,
 });
 
 /** "1s..3s": a range of durations. */
@@ -914,7 +931,12 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
      */
     driverModules: z.array(z.string().min(1)).optional(),
     seed: z.number().int().nonnegative().max(0xffffffff).default(1),
-    until: duration.default('30s'),
+    /** When the run ends: above 0 (a run that ends at 0 runs nothing but its first instant). */
+    until: duration
+      .refine((v) => parseDuration(v) !== 0, {
+        error: (iss) => `expected a duration above 0 (when the run ends), got ${show(iss.input)}`,
+      })
+      .default('30s'),
     cpus: z.number().int().min(1).max(64).default(2),
     verifier: z.enum(['bugcheck', 'collect']).default('bugcheck'),
     ndis: z
