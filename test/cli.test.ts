@@ -558,6 +558,14 @@ test('bad input the commands meet at the edges: each is one clear line, exit 2, 
       assert.equal(r.stderr.trim(), want, args.join(' '));
       assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
     }
+    // Nesting past the parser's stack: one line, not its message twice (where it gave
+    // out depends on the stack's size).
+    const deep = cli('run', file('deep.yaml', `devices: ${'['.repeat(5000)}${']'.repeat(5000)}\n`));
+    assert.equal(deep.status, 2, deep.stderr);
+    assert.match(
+      deep.stderr,
+      /^.*deep\.yaml:1:\d+: expected YAML the parser can read, got lists or mappings nested too deeply\n$/,
+    );
     const yamlReplay = cli('replay', ok);
     assert.equal(yamlReplay.status, 2);
     assert.match(

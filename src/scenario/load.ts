@@ -407,6 +407,14 @@ export function parseScenarioText(
 ): Scenario {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
+    // The parser's own stack running out is nesting too deep to read, said once.
+    const deep = doc.errors.find((e) => /Maximum call stack size exceeded/.test(e.message));
+    if (deep !== undefined) {
+      const pos = deep.linePos?.[0];
+      throw new InputError([
+        `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: expected YAML the parser can read, got lists or mappings nested too deeply`,
+      ]);
+    }
     throw new InputError(
       doc.errors.map((e) => {
         const pos = e.linePos?.[0];
