@@ -558,6 +558,29 @@ test('bad input the commands meet at the edges: each is one clear line, exit 2, 
       assert.equal(r.stderr.trim(), want, args.join(' '));
       assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
     }
+    // An output file that is a file the command reads (it would be overwritten, the
+    // scenario lost) or another flag's: refused before anything is written.
+    const before = readFileSync(ok, 'utf8');
+    for (const [args, want] of [
+      [
+        ['run', ok, '--trace', ok],
+        `--trace: expected a file other than the scenario (it would be overwritten), got ${JSON.stringify(ok)}`,
+      ],
+      [
+        ['run', ok, '--trace', join(dir, 't.out'), '--html', `${dir}/./t.out`],
+        `--html: expected a file other than the file of --trace (it would be overwritten), got "${dir}/./t.out"`,
+      ],
+      [
+        ['run', ok, '--driver', 'examples/own-driver.ts', '--perfetto', 'examples/own-driver.ts'],
+        '--perfetto: expected a file other than the driver module "examples/own-driver.ts" (it would be overwritten), got "examples/own-driver.ts"',
+      ],
+    ] as [string[], string][]) {
+      const r = cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), want, args.join(' '));
+      assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
+    }
+    assert.equal(readFileSync(ok, 'utf8'), before, 'the scenario is untouched');
     // Nesting past the parser's stack: one line, not its message twice (where it gave
     // out depends on the stack's size).
     const deep = cli('run', file('deep.yaml', `devices: ${'['.repeat(5000)}${']'.repeat(5000)}\n`));

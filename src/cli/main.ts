@@ -2,7 +2,8 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
@@ -112,8 +113,35 @@ function cannotWrite(flag: OutputFlag, file: string, e: unknown): InputError {
   ]);
 }
 
-/** Creates (or empties) the --trace, --perfetto and --html files, so that a bad path fails before the run. */
-function checkWritable(opts: OutputFiles): void {
+/** A path as the file system knows it: through links, for a file that exists. */
+function samePath(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
+
+/**
+ * Creates (or empties) the --trace, --perfetto and --html files, so that a bad path
+ * fails before the run. None may be one of the files the command reads (`inputs`: the
+ * scenario or replay file, the driver modules), which it would overwrite, nor the
+ * file of another of these flags.
+ */
+function checkWritable(opts: OutputFiles, inputs: readonly { what: string; file: string }[]): void {
+  const taken = inputs.map((x) => ({ ...x, path: samePath(x.file) }));
+  const problems: string[] = [];
+  for (const flag of outputFlags) {
+    const file = outputFile(opts, flag);
+    if (file === undefined) continue;
+    const clash = taken.find((x) => x.path === samePath(file));
+    if (clash !== undefined)
+      problems.push(
+        `${flag}: expected a file other than ${clash.what} (it would be overwritten), got ${JSON.stringify(file)}`,
+      );
+    else taken.push({ what: `the file of ${flag}`, file, path: samePath(file) });
+  }
+  if (problems.length > 0) throw new InputError(problems);
   for (const flag of outputFlags) {
     const file = outputFile(opts, flag);
     if (file === undefined) continue;
@@ -131,7 +159,8 @@ const quietTraceMax = 4096;
 async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const raw = readScenarioText(file);
   const named = new Map<string, string>();
-  const drivers = await loadDriverModules(withScenarioModules(opts.driver ?? [], raw, file, named), named);
+  const driverFiles = withScenarioModules(opts.driver ?? [], raw, file, named);
+  const drivers = await loadDriverModules(driverFiles, named);
   const text = withCpus(raw, intOption(opts.cpus, '--cpus', 1, maxCpus));
   const until = untilOption(opts.until, '--until');
   // Every problem of the file at once, the inject windows' and the ioctl codes' among them.
@@ -141,7 +170,10 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
   });
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   // An output file that cannot be written is bad input: say so before the run, not after.
-  checkWritable(opts);
+  checkWritable(opts, [
+    { what: 'the scenario', file },
+    ...driverFiles.map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
+  ]);
   const runUntil = untilNs(scenario, { untilNs: until });
   const spec = strategyOption(opts, {
     scenario,
@@ -419,7 +451,10 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     driverNames(drivers),
     { ioctlCodes: ioctlCodesFor(drivers) },
   );
-  checkWritable(opts);
+  checkWritable(opts, [
+    { what: 'the replay file', file },
+    ...(opts.driver ?? r.drivers).map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
+  ]);
   // The whole trace, whatever --quiet says: the digest is of the whole trace.
   const world = buildWorld(scenario, {
     seed: r.seed,
