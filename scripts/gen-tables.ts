@@ -300,6 +300,10 @@ interface ExtraJson {
     parameter1?: { parameter1: string; name?: string; meaning: string }[];
     source: string;
   }[];
+  /** The request types of each OID, as its page states them (an OID whose pages state none is absent). */
+  oidRequests: {
+    oids: { name: string; requests: ('query' | 'set' | 'method')[]; source: string; note?: string }[];
+  };
 }
 
 /** The object types the model's drivers use: a miniport's, and a filter driver's. */
@@ -391,7 +395,35 @@ function genStatus(s: StatusJson, extra: ExtraJson): string {
     }
     out.push('');
   }
+  out.push(...genOidRequests(extra));
   return out.join('\n');
+}
+
+/** OID_REQUESTS: the request types each OID takes, by number, from the OID codes' own numbers. */
+function genOidRequests(extra: ExtraJson): string[] {
+  const numbers = new Map<string, number | string>();
+  for (const g of Object.values(extra.constants))
+    if (g.namesMap === 'OID_NAMES') for (const v of g.values) numbers.set(v.name, v.value);
+  const out: string[] = [];
+  out.push("export type OidRequestType = 'query' | 'set' | 'method';");
+  out.push(
+    '/** The request types each OID takes, as its page states them (data/extra.json: oidRequests); an OID whose pages state none is absent. */',
+  );
+  out.push('export const OID_REQUESTS: ReadonlyMap<number, readonly OidRequestType[]> = new Map([');
+  const seen = new Set<string>();
+  for (const o of extra.oidRequests.oids) {
+    const value = numbers.get(o.name);
+    if (value === undefined)
+      throw new Error(`data/extra.json oidRequests: ${o.name} is not among the OID codes`);
+    if (seen.has(o.name)) throw new Error(`data/extra.json oidRequests: ${o.name} twice`);
+    seen.add(o.name);
+    if (o.requests.length === 0 || o.requests.some((r) => r !== 'query' && r !== 'set' && r !== 'method'))
+      throw new Error(`data/extra.json oidRequests: ${o.name}: requests must be query, set or method`);
+    out.push(`  [${value}, ${JSON.stringify(o.requests)}], // ${o.name}: ${o.source}`);
+  }
+  out.push(']);');
+  out.push('');
+  return out;
 }
 
 // ---------------------------------------------------------------- irql.ts

@@ -130,7 +130,10 @@ test('bad input: broken YAML names file, line and column, exit 2', () => {
 test('bad input: a missing file and a bad --seed exit 2 with a message', () => {
   const a = cli('run', 'no/such/file.yaml');
   assert.equal(a.status, 2);
-  assert.match(a.stderr, /no\/such\/file\.yaml: cannot read the file \(ENOENT\)/);
+  assert.match(
+    a.stderr,
+    /no\/such\/file\.yaml: expected a scenario file \(YAML or JSON\), got no such file from .* \(ENOENT\)/,
+  );
   const b = cli('run', 'examples/reset-storm.yaml', '--seed', 'abc');
   assert.equal(b.status, 2);
   assert.match(b.stderr, /--seed: expected an integer from 0 to 4294967295, got "abc"/);
@@ -147,8 +150,8 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
   const b = cli('run', f);
   assert.equal(b.status, 2);
   for (const w of [
-    `${f}: devices[0].registry.ResetLimit: expected int or string, got 1.5`,
-    `${f}: devices[0].registry.Verbose: expected number or string, got true`,
+    `${f}: devices[0].registry.ResetLimit: expected a whole number or a string, got 1.5`,
+    `${f}: devices[0].registry.Verbose: expected a number or a string, got true`,
     `${f}: protocols[1].name: expected a unique name, got "tcpip" twice`,
   ])
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
@@ -170,7 +173,7 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     `${f}: actions[6].bufferLength: expected no OID fields (oid, request, value, timeout, bufferLength, direct, synchronous) for "remove", got bufferLength`,
     `${f}: actions[7].vetoBelow: expected vetoBelow only with remove, disable or stop, got it with "surprise-remove"`,
     `${f}: actions[8].oid: expected an OID the direct OID path allows (OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_UPDATE_SA, OID_TCP_TASK_IPSEC_OFFLOAD_V2_ADD_SA_EX) with direct: true, got OID_GEN_STATISTICS`,
-    `${f}: actions[9].direct: expected boolean, got "yes"`,
+    `${f}: actions[9].direct: expected true or false, got "yes"`,
     `${f}: actions[10].timeout: expected no timeout with direct: true (NDIS does not time out direct OID requests), got 2`,
     `${f}: actions[11].oid: expected an OID the synchronous OID path allows (OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES) with synchronous: true, got OID_GEN_STATISTICS`,
     `${f}: actions[12].request: expected no request with synchronous: true (OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES is a method request only), got set`,
@@ -217,7 +220,7 @@ test('bad input: a misspelled field, at any depth, is reported with the field it
   const m = 'test/fixtures/devices-mapping.yaml';
   const d = cli('run', m);
   assert.equal(d.status, 2);
-  assert.equal(d.stderr.trim(), `${m}: devices: expected array, got a mapping`);
+  assert.equal(d.stderr.trim(), `${m}: devices: expected a list, got a mapping`);
 });
 
 /** examples/own-driver.yaml with its `driverModules:` line taken out, or naming `module`. */
@@ -270,7 +273,7 @@ test('driverModules: a scenario names its own driver modules, relative to its fi
     writeFileSync(join(dir, 'typed.yaml'), ownScenario('[3]'));
     const typed = cli('run', join(dir, 'typed.yaml'));
     assert.equal(typed.status, 2);
-    assert.match(typed.stderr, /typed\.yaml: driverModules\[0\]: expected string, got/);
+    assert.match(typed.stderr, /typed\.yaml: driverModules\[0\]: expected a string, got/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -509,5 +512,110 @@ test('the CLI compiles with its own tsconfig wherever it runs: a --driver module
     assert.match(r.stdout, /Verdict: as expected/);
   } finally {
     rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
+test('bad input the commands meet at the edges: each is one clear line, exit 2, nothing run and no stack trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-edges-'));
+  try {
+    const file = (name: string, text: string): string => {
+      const f = join(dir, name);
+      writeFileSync(f, text);
+      return f;
+    };
+    const ok = file('ok.yaml', 'devices: [{ name: nic0, driver: healthy-nic }]\nuntil: 1s\n');
+    const scenario = "a scenario: a mapping of its fields (devices:, actions: …, README 'Scenario files')";
+    const cases: [string[], string][] = [
+      // A directory, a file with nothing in it (or only a comment), one that is not a mapping.
+      [['run', dir], `${dir}: expected a scenario file (YAML or JSON), got a directory (EISDIR)`],
+      [['run', file('empty.yaml', '')], `${dir}/empty.yaml: expected ${scenario}, got an empty file`],
+      [
+        ['explore', file('comment.yaml', '# nothing yet\n')],
+        `${dir}/comment.yaml: expected ${scenario}, got an empty file`,
+      ],
+      [
+        ['run', file('list.yaml', '- a\n')],
+        `${dir}/list.yaml: (top level): expected ${scenario}, got a list`,
+      ],
+      [['run', file('num.yaml', '42\n')], `${dir}/num.yaml: (top level): expected ${scenario}, got 42`],
+      [
+        ['run', file('nodev.yaml', 'devices: []\n')],
+        `${dir}/nodev.yaml: devices: expected at least 1 device, got an empty list`,
+      ],
+      // A run that ends at 0 runs nothing (an exploration of it would pass every seed).
+      [
+        ['run', file('u0.yaml', 'devices: [{ name: nic0, driver: healthy-nic }]\nuntil: 0\n')],
+        `${dir}/u0.yaml: until: expected a duration above 0 (when the run ends), got 0`,
+      ],
+      [['run', ok, '--until', '0'], '--until: expected a duration above 0, got "0"'],
+      [['explore', ok, '--until', '0s', '--runs', '2'], '--until: expected a duration above 0, got "0s"'],
+      // A duration written well that the clock cannot count says how long one may be.
+      [
+        ['run', ok, '--until', '99999h'],
+        '--until: expected a duration of at most 2501h (the clock counts whole nanoseconds up to 2^53 - 1, about 104 days), got "99999h"',
+      ],
+      [
+        ['run', file('long.yaml', 'devices: [{ name: nic0, driver: healthy-nic }]\nuntil: 3000h\n')],
+        `${dir}/long.yaml: until: expected a duration of at most 2501h (the clock counts whole nanoseconds up to 2^53 - 1, about 104 days), got "3000h"`,
+      ],
+      // A scenario where a module belongs, and a replay file that is not one.
+      [
+        ['run', ok, '--driver', ok],
+        `--driver: expected a module file (.ts or .js), got ${JSON.stringify(ok)} (a scenario? it goes first, without --driver)`,
+      ],
+      [
+        ['replay', dir],
+        `${dir}: expected a replay file (.replay.json) that explore wrote, got a directory (EISDIR)`,
+      ],
+      [
+        ['replay', file('empty.replay.json', '')],
+        `${dir}/empty.replay.json: expected a replay file (JSON) that explore wrote, got an empty file`,
+      ],
+    ];
+    for (const [args, want] of cases) {
+      const r = cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), want, args.join(' '));
+      assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
+    }
+    // An output file that is a file the command reads (it would be overwritten, the
+    // scenario lost) or another flag's: refused before anything is written.
+    const before = readFileSync(ok, 'utf8');
+    for (const [args, want] of [
+      [
+        ['run', ok, '--trace', ok],
+        `--trace: expected a file other than the scenario (it would be overwritten), got ${JSON.stringify(ok)}`,
+      ],
+      [
+        ['run', ok, '--trace', join(dir, 't.out'), '--html', `${dir}/./t.out`],
+        `--html: expected a file other than the file of --trace (it would be overwritten), got "${dir}/./t.out"`,
+      ],
+      [
+        ['run', ok, '--driver', 'examples/own-driver.ts', '--perfetto', 'examples/own-driver.ts'],
+        '--perfetto: expected a file other than the driver module "examples/own-driver.ts" (it would be overwritten), got "examples/own-driver.ts"',
+      ],
+    ] as [string[], string][]) {
+      const r = cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), want, args.join(' '));
+      assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
+    }
+    assert.equal(readFileSync(ok, 'utf8'), before, 'the scenario is untouched');
+    // Nesting past the parser's stack: one line, not its message twice (where it gave
+    // out depends on the stack's size).
+    const deep = cli('run', file('deep.yaml', `devices: ${'['.repeat(5000)}${']'.repeat(5000)}\n`));
+    assert.equal(deep.status, 2, deep.stderr);
+    assert.match(
+      deep.stderr,
+      /^.*deep\.yaml:1:\d+: expected YAML the parser can read, got lists or mappings nested too deeply\n$/,
+    );
+    const yamlReplay = cli('replay', ok);
+    assert.equal(yamlReplay.status, 2);
+    assert.match(
+      yamlReplay.stderr,
+      /ok\.yaml: expected a replay file \(JSON\), got text that does not parse: .* \(a scenario\? ndis-sim run or explore takes it\)$/m,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,9 +11,11 @@ import {
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_802_3_XMIT_ONE_COLLISION,
+  OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_RCV_DISCARDS,
   OID_NAMES,
   OID_PNP_ENABLE_WAKE_UP,
+  OID_REQUESTS,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -88,10 +90,10 @@ test('oid: a number, in YAML hex, in decimal or as a quoted hex string, reaches 
     );
   }
   // A number the table has is that OID, with its name, and a set carries its value.
-  const set = runOid(`oid: ${OID_GEN_RCV_DISCARDS}, request: set, value: 7`);
+  const set = runOid(`oid: ${OID_GEN_CURRENT_PACKET_FILTER}, request: set, value: 7`);
   assert.deepEqual(
     set.map((x) => [x.Oid, x.RequestType, x.traced]),
-    [[OID_GEN_RCV_DISCARDS, NdisRequestSetInformation, 'OID_GEN_RCV_DISCARDS']],
+    [[OID_GEN_CURRENT_PACKET_FILTER, NdisRequestSetInformation, 'OID_GEN_CURRENT_PACKET_FILTER']],
   );
 });
 
@@ -106,8 +108,8 @@ test('oid: a bad name says a number is allowed and where the names are, with did
   // The command the message points a user at lists the names, with their numbers.
   const listed = spawnSync(process.execPath, ['bin/ndis-sim.js', 'oids'], { encoding: 'utf8' });
   assert.equal(listed.status, 0, listed.stderr);
-  assert.match(listed.stdout, /^OID_GEN_RCV_DISCARDS +0x0002021B$/m);
-  assert.match(listed.stdout, /^OID_GEN_STATISTICS +0x00020106$/m);
+  assert.match(listed.stdout, /^OID_GEN_RCV_DISCARDS +0x0002021B +query$/m);
+  assert.match(listed.stdout, /^OID_GEN_STATISTICS +0x00020106 +query$/m);
   assert.equal(listed.stdout.trim().split('\n').length, OID_NAMES.size);
   assert.deepEqual(problems(yaml('0x100000000')), [
     'oid.yaml: actions[0].oid: expected an OID number from 0 to 0xFFFFFFFF, got 4294967296',
@@ -146,6 +148,51 @@ test('oid: the command line reports every bad oid of a file and exits 2', () => 
     `${f}: actions[4].value: expected a list of 6-byte addresses for a set of OID_802_3_MULTICAST_LIST, such as [[1, 0, 94, 0, 0, 1]], got 5`,
   ])
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
+});
+
+test("oid: a request type the OID's page does not give it (a set of a statistic, a query of a set-only or method-only OID) is bad input on request, every one of a file at once; ndis-sim oids lists the types", () => {
+  const yaml = (...actions: string[]) =>
+    `devices: [{ name: nic0, driver: healthy-nic }]\nactions:\n${actions.map((a) => `  - { at: 1s, do: oid, device: nic0, ${a} }\n`).join('')}`;
+  assert.deepEqual(
+    problems(
+      yaml(
+        'oid: OID_GEN_XMIT_OK, request: set, value: 3',
+        'oid: OID_GEN_LINK_PARAMETERS',
+        'oid: OID_PM_GET_PROTOCOL_OFFLOAD, request: set, value: 1',
+        // A number the table names is checked as its name is; the missing value of the set is not a second problem.
+        'oid: 0x00020106, request: set',
+      ),
+    ),
+    [
+      'oid.yaml: actions[0].request: expected a request OID_GEN_XMIT_OK takes (query, as its page in the docs says; ndis-sim oids lists them), got set',
+      'oid.yaml: actions[1].request: expected a request OID_GEN_LINK_PARAMETERS takes (set, as its page in the docs says; ndis-sim oids lists them), got query (an oid action without request: is a query)',
+      'oid.yaml: actions[2].request: expected a request OID_PM_GET_PROTOCOL_OFFLOAD takes (method, as its page in the docs says; ndis-sim oids lists them), got set; an oid action sends a method request only with synchronous: true, for the OIDs the synchronous path allows (OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES)',
+      'oid.yaml: actions[3].request: expected a request OID_GEN_STATISTICS takes (query, as its page in the docs says; ndis-sim oids lists them), got set',
+    ],
+  );
+  // Both types of an OID that takes both; an OID whose pages state none, and a vendor's, go unchecked.
+  const ok = parseScenarioText(
+    yaml(
+      'oid: OID_GEN_CURRENT_PACKET_FILTER, request: set, value: 1',
+      'oid: OID_GEN_CURRENT_PACKET_FILTER',
+      'oid: OID_802_3_PERMANENT_ADDRESS, request: set, value: 1',
+      `oid: ${VENDOR_OID}, request: set, value: 1`,
+    ),
+    'oid.yaml',
+    driverNames(),
+  );
+  assert.equal(ok.actions.length, 4);
+  assert.equal(
+    OID_REQUESTS.has(0x01010101),
+    false,
+    'OID_802_3_PERMANENT_ADDRESS: its page states no request type',
+  );
+  const listed = spawnSync(process.execPath, ['bin/ndis-sim.js', 'oids'], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, /^OID_GEN_CURRENT_PACKET_FILTER +0x0001010E +query, set$/m);
+  assert.match(listed.stdout, /^OID_GEN_LINK_PARAMETERS +0x00010208 +set$/m);
+  assert.match(listed.stdout, /^OID_PM_GET_PROTOCOL_OFFLOAD +0xFD01010E +method$/m);
+  assert.match(listed.stdout, /^OID_802_3_PERMANENT_ADDRESS +0x01010101 +not stated$/m);
 });
 
 test('bug-check subcodes: a named one gives its name, one the data names not gives null (not an empty string)', () => {

@@ -78,10 +78,22 @@ test('R8.6 exploreScenario with drivers as objects: the same report; no file unl
   );
   assert.equal(seen.at(-1), 60);
   // A replay file names no module for drivers given as objects: `replay --driver` does.
+  // It records the names of those the scenario uses (not timer-race-fixed), so that a
+  // replay without --driver says what is missing and how to give it (exit 2).
   const file = join(dir, 'objects.replay.json');
   writeFileSync(file, r.failures[0]!.replayText);
-  assert.deepEqual((JSON.parse(r.failures[0]!.replayText) as { drivers: string[] }).drivers, []);
-  assert.equal(cli('replay', file, '--driver', driver, '--quiet').status, 1);
+  const written = JSON.parse(r.failures[0]!.replayText) as { drivers: string[]; driverObjects?: string[] };
+  assert.deepEqual([written.drivers, written.driverObjects], [[], ['timer-race']]);
+  const bare = cli('replay', file, '--quiet');
+  assert.equal(bare.status, 2, bare.stderr);
+  assert.equal(
+    bare.stderr.trim(),
+    `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (timer-race), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
+  );
+  assert.equal(bare.stdout, '', 'nothing ran');
+  const given = cli('replay', file, '--driver', driver, '--quiet');
+  assert.equal(given.status, 1, given.stderr);
+  assert.match(given.stdout, /the trace is the one recorded/);
   // No command can name drivers given as objects.
   assert.doesNotMatch(r.text, /as it ran/);
   const text = readFileSync(scenario, 'utf8').replace(

@@ -596,6 +596,20 @@ test('named I/O control codes (DriverModule.ioControlCodes): the scenario says c
   );
 });
 
+test('a code name no driver gives is reported with every other problem of the file, by run and by explore (not only once the rest is fixed)', () => {
+  const f = 'test/fixtures/bad-ioctl-name-and-more.yaml';
+  for (const command of [['run'], ['explore', '--runs', '2']]) {
+    const r = cli(...command, f, '--driver', 'examples/event-queue.ts');
+    assert.equal(r.status, 2, r.stderr);
+    assert.deepEqual(r.stderr.trim().split('\n').sort(), [
+      `${f}: actions[1].code: expected an I/O control code, as a number or as a name the drivers give (IOCTL_EVENTQ_WAIT), got "IOCTL_EVENTQ_WIAT"; did you mean IOCTL_EVENTQ_WAIT?`,
+      `${f}: actions[2].oid: expected an OID name such as OID_GEN_STATISTICS (run ndis-sim oids for the list) or an OID number such as 0x00010202, got "OID_GEN_XMIT_OKK"; did you mean OID_GEN_XMIT_OK?`,
+      `${f}: actions[3].code: expected an I/O control code, as a number or as a name the drivers give (IOCTL_EVENTQ_WAIT), got "IOCTL_NOSUCH"`,
+      `${f}: until: expected a duration such as "1.5s", "200ms", "50us", "30min" or an integer of nanoseconds, got "1sx"`,
+    ]);
+  }
+});
+
 test('a Cancel routine written as a generator function (none of its body would run) stops the run as not-modelled, naming it', () => {
   let ran = false;
   const { r } = run(

@@ -169,8 +169,8 @@ test('pathText: a key that is not a plain name is quoted, so a path cannot run i
     (e: unknown) => {
       assert.ok(e instanceof InputError, String(e));
       assert.deepEqual(e.problems, [
-        's.yaml: devices[0].registry[":"]: expected number or string, got null',
-        's.yaml: devices[0].registry.ResetLimit: expected number or string, got a list',
+        's.yaml: devices[0].registry[":"]: expected a number or a string, got null',
+        's.yaml: devices[0].registry.ResetLimit: expected a number or a string, got a list',
         's.yaml: expect.devices[""]: expected one of the devices (nic0), got ""',
       ]);
       return true;

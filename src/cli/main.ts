@@ -2,7 +2,8 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
@@ -26,7 +27,7 @@ import {
 } from '../explore/session.ts';
 import { pretenuringOff } from '../explore/tuning.ts';
 import { ruleBook } from '../ndis/generated/rulebook.ts';
-import { OID_NAMES } from '../ndis/generated/status.ts';
+import { OID_NAMES, OID_REQUESTS } from '../ndis/generated/status.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import { toPerfettoJson } from '../report/perfetto.ts';
@@ -44,8 +45,8 @@ import {
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
-import { buildWorld, checkExpectations, ioctlNameProblems, untilNs } from '../scenario/build.ts';
-import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
+import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
+import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { distance, nearest, type Scenario } from '../scenario/schema.ts';
 import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
@@ -117,8 +118,35 @@ function cannotWrite(flag: OutputFlag, file: string, e: unknown): InputError {
   ]);
 }
 
-/** Creates (or empties) the --trace, --perfetto and --html files, so that a bad path fails before the run. */
-function checkWritable(opts: OutputFiles): void {
+/** A path as the file system knows it: through links, for a file that exists. */
+function samePath(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
+
+/**
+ * Creates (or empties) the --trace, --perfetto and --html files, so that a bad path
+ * fails before the run. None may be one of the files the command reads (`inputs`: the
+ * scenario or replay file, the driver modules), which it would overwrite, nor the
+ * file of another of these flags.
+ */
+function checkWritable(opts: OutputFiles, inputs: readonly { what: string; file: string }[]): void {
+  const taken = inputs.map((x) => ({ ...x, path: samePath(x.file) }));
+  const problems: string[] = [];
+  for (const flag of outputFlags) {
+    const file = outputFile(opts, flag);
+    if (file === undefined) continue;
+    const clash = taken.find((x) => x.path === samePath(file));
+    if (clash !== undefined)
+      problems.push(
+        `${flag}: expected a file other than ${clash.what} (it would be overwritten), got ${JSON.stringify(file)}`,
+      );
+    else taken.push({ what: `the file of ${flag}`, file, path: samePath(file) });
+  }
+  if (problems.length > 0) throw new InputError(problems);
   for (const flag of outputFlags) {
     const file = outputFile(opts, flag);
     if (file === undefined) continue;
@@ -136,17 +164,22 @@ const quietTraceMax = 4096;
 async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const raw = readScenarioText(file);
   const named = new Map<string, string>();
-  const drivers = await loadDriverModules(withScenarioModules(opts.driver ?? [], raw, file, named), named);
+  const driverFiles = withScenarioModules(opts.driver ?? [], raw, file, named);
+  const drivers = await loadDriverModules(driverFiles, named);
   const text = withCpus(raw, intOption(opts.cpus, '--cpus', 1, maxCpus));
   const until = untilOption(opts.until, '--until');
-  // Every problem of the file at once, the inject windows' among them.
-  const scenario = parseScenarioText(text, file, driverNames(drivers), { injectWindows: { untilNs: until } });
+  // Every problem of the file at once, the inject windows' and the ioctl codes' among them.
+  const scenario = parseScenarioText(text, file, driverNames(drivers), {
+    injectWindows: { untilNs: until },
+    ioctlCodes: ioctlCodesFor(drivers),
+  });
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
   // An output file that cannot be written is bad input: say so before the run, not after.
-  checkWritable(opts);
+  checkWritable(opts, [
+    { what: 'the scenario', file },
+    ...driverFiles.map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
+  ]);
   const runUntil = untilNs(scenario, { untilNs: until });
-  const never = ioctlNameProblems(scenario, file, drivers);
-  if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(opts, {
     scenario,
     drivers,
@@ -396,15 +429,15 @@ interface ReplayCliOptions {
 }
 
 async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
+  const r = parseReplayFile(readInputFile(file, 'a replay file (.replay.json) that explore wrote'), file);
+  // Drivers an exploration from code was given as objects: the file cannot name their
+  // module, and without --driver the scenario would only say it does not know them.
+  if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {
+    const modules = r.drivers.map((d) => ` --driver ${d}`).join('');
     throw new InputError([
-      `${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (${r.driverObjects.join(', ')}), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file}${modules} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
     ]);
   }
-  const r = parseReplayFile(text, file);
   // The file names its modules as explore was given them, from the directory it ran in.
   if (opts.driver === undefined) {
     const missing = r.drivers.flatMap((d, i) =>
@@ -421,8 +454,12 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     r.scenario.text,
     `${file} (scenario ${r.scenario.file})`,
     driverNames(drivers),
+    { ioctlCodes: ioctlCodesFor(drivers) },
   );
-  checkWritable(opts);
+  checkWritable(opts, [
+    { what: 'the replay file', file },
+    ...(opts.driver ?? r.drivers).map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
+  ]);
   // The whole trace, whatever --quiet says: the digest is of the whole trace.
   const world = buildWorld(scenario, {
     seed: r.seed,
@@ -780,13 +817,19 @@ Examples:
     });
   program
     .command('oids')
-    .description('list the OID names an oid action accepts, with their numbers')
+    .description(
+      'list the OID names an oid action accepts, with their numbers and the request types their pages give them',
+    )
     .action(() => {
-      // The names the scenario checks against (OID_NAMES, from ntddndis.h), in number order.
+      // The names the scenario checks against (OID_NAMES, from ntddndis.h), in number
+      // order, with the request types an oid action is checked against (OID_REQUESTS,
+      // from each OID's page; "not stated" where the pages say none, and nothing is checked).
       const all = [...OID_NAMES].sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0));
       const width = Math.max(...all.map(([, name]) => name.length)) + 2;
       for (const [value, name] of all)
-        out(`${name.padEnd(width)}0x${(value >>> 0).toString(16).padStart(8, '0').toUpperCase()}`);
+        out(
+          `${name.padEnd(width)}0x${(value >>> 0).toString(16).padStart(8, '0').toUpperCase()}  ${OID_REQUESTS.get(value)?.join(', ') ?? 'not stated'}`,
+        );
     });
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -22,6 +22,12 @@ const replaySchema = z.strictObject({
   scenario: z.strictObject({ file: z.string(), text: z.string() }),
   /** The --driver modules the run loaded, as they were named on the command line. */
   drivers: z.array(z.string()),
+  /**
+   * The drivers an exploration from code was given as objects (exploreScenario's
+   * `drivers`), by name: no module path names them, so a replay needs --driver.
+   * Absent when there were none.
+   */
+  driverObjects: z.array(z.string()).optional(),
   seed: count,
   untilNs: z.number().int().min(0),
   verifier: z.enum(['bugcheck', 'collect']),
@@ -109,12 +115,16 @@ function oneLine(v: unknown): string | null {
 
 /** Parses and checks a replay file's text; every problem as "file: field: expected …, got …". */
 export function parseReplayFile(text: string, file: string): ReplayFile {
+  if (text.trim() === '')
+    throw new InputError([`${file}: expected a replay file (JSON) that explore wrote, got an empty file`]);
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
+    // A scenario given to replay: say which command runs one.
+    const scenario = /\.ya?ml$/i.test(file) ? ' (a scenario? ndis-sim run or explore takes it)' : '';
     throw new InputError([
-      `${file}: expected a replay file (JSON), got text that does not parse: ${(e as Error).message}`,
+      `${file}: expected a replay file (JSON), got text that does not parse: ${(e as Error).message}${scenario}`,
     ]);
   }
   const r = replaySchema.safeParse(data, { reportInput: true });

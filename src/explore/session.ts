@@ -15,10 +15,10 @@ import { driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import { toHtmlReport } from '../report/html.ts';
-import { checkExpectations, ioctlNameProblems, untilNs } from '../scenario/build.ts';
+import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
-import { parseDuration, type Scenario } from '../scenario/schema.ts';
+import { durationMaxText, durationTooLong, parseDuration, type Scenario } from '../scenario/schema.ts';
 import { FixedStrategy } from '../sim/choice.ts';
 import { packageVersion } from '../version.ts';
 import {
@@ -99,14 +99,22 @@ export function intOption(
   return n;
 }
 
-/** A duration as a scenario's `until:` gives it ("30s", "500ms"), or nanoseconds. */
+/**
+ * A duration above 0 as a scenario's `until:` gives it ("30s", "500ms"), or
+ * nanoseconds: --until (a run that ends at 0 runs nothing: every seed would pass) and
+ * --seed-timeout.
+ */
 export function untilOption(v: string | number | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
-  const d = parseDuration(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
+  const given = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  const d = parseDuration(given);
   if (d === null)
     throw new InputError([
-      `${name}: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
+      durationTooLong(given)
+        ? `${name}: expected a duration of at most ${durationMaxText}, got ${JSON.stringify(v)}`
+        : `${name}: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
     ]);
+  if (d === 0) throw new InputError([`${name}: expected a duration above 0, got ${JSON.stringify(v)}`]);
   return d;
 }
 
@@ -224,9 +232,10 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(driverFiles, named))];
   const text = withCpus(raw, intOption(o.cpus, n.cpus, 1, maxCpus));
   const until = untilOption(o.until, n.until);
-  // Every problem of the file at once, the inject windows' among them.
+  // Every problem of the file at once, the inject windows' and the ioctl codes' among them.
   const scenario = parseScenarioText(text, o.file, driverNames(drivers), {
     injectWindows: { untilNs: until },
+    ioctlCodes: ioctlCodesFor(drivers),
   });
   const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
   const runs = intOption(o.runs, n.runs, 1) ?? 1000;
@@ -242,16 +251,10 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     untilNs: untilNs(scenario, { untilNs: until }),
     verifier: oneOf(o.verifier, n.verifier, ['bugcheck', 'collect']) ?? scenario.verifier,
   };
-  const never = ioctlNameProblems(scenario, o.file, drivers);
-  if (never.length > 0) throw new InputError(never);
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;
   const seedLimitNs = untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs;
-  if (seedLimitNs <= 0)
-    throw new InputError([
-      `${n.seedTimeout}: expected a duration above 0, got ${JSON.stringify(o.seedTimeout)}`,
-    ]);
   // A worker thread loads the drivers from their files: objects cannot go to it.
   if (jobs !== null && jobs > 1 && (o.drivers ?? []).length > 0)
     throw new InputError([
@@ -287,7 +290,16 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     }
   }
   for (const g of report.groups) {
-    const { file: r, traced, scenario: ran } = replayOf(g, setup, src);
+    const {
+      file: r,
+      traced,
+      scenario: ran,
+    } = replayOf(
+      g,
+      setup,
+      src,
+      (o.drivers ?? []).map((d) => d.name),
+    );
     const replayText = formatReplayFile(r);
     replayTexts.set(g.signature, replayText);
     if (o.out === undefined) continue;
@@ -522,6 +534,8 @@ function replayOf(
   g: FailureGroup,
   setup: RunSetup,
   src: { file: string; text: string; driverFiles: readonly string[] },
+  /** The names of the drivers given as objects (exploreScenario's `drivers`), which no file names; the file lists those the scenario names. */
+  driverObjects: readonly string[],
 ): { file: ReplayFile; traced: OneRun; scenario: Scenario } {
   const seed = g.seeds[0]!;
   // A reduced scenario is the one the shrunk decisions run against.
@@ -547,11 +561,21 @@ function replayOf(
       want,
       traced.outcome.signature,
     ]);
+  // Of the drivers given as objects, those the scenario (as the run had it) names.
+  const s = setup.scenario;
+  const named = new Set([
+    ...s.devices.map((d) => d.driver),
+    ...s.filters.map((f) => f.driver),
+    ...s.protocolDrivers.map((p) => p.driver),
+    ...s.actions.flatMap((a) => (a.driver === undefined ? [] : [a.driver])),
+  ]);
+  const needed = driverObjects.filter((d) => named.has(d));
   const file: ReplayFile = {
     format: 'ndis-sim replay 1',
     ndisSim: packageVersion(),
     scenario: { file: src.file, text: src.text },
     drivers: [...src.driverFiles],
+    ...(needed.length === 0 ? {} : { driverObjects: needed }),
     seed,
     untilNs: setup.untilNs,
     verifier: setup.verifier,

@@ -22,7 +22,6 @@ import {
   bufferBytes,
   ioctlName,
   ioctlValue,
-  nearest,
   oidValue,
   parseDuration,
   parseFrameBytes,
@@ -244,28 +243,27 @@ function ioctlCodeHint(codes: ReadonlyMap<string, number>): string {
 }
 
 /**
- * An `ioctl` whose code is a name: one of the drivers' `ioControlCodes` (the built-in
- * drivers the scenario uses, and `drivers`), and not METHOD_NEITHER. Bad input, checked
- * once the drivers are loaded.
+ * The I/O control codes an `ioctl` of a scenario may name (ValidateOptions.ioctlCodes):
+ * those of the built-in drivers the scenario's raw data names (as its world will have
+ * them, planOf) and of every module in `drivers`.
  */
-export function ioctlNameProblems(s: Scenario, file: string, drivers: readonly DriverModule[]): string[] {
-  const out: string[] = [];
-  let codes: ReadonlyMap<string, number> | null = null;
-  s.actions.forEach((a, i) => {
-    if (a.do !== 'ioctl' || !ioctlName(a.code)) return;
-    codes ??= namedCodes([...planOf(s).drivers, ...drivers]);
-    const code = codes.get(a.code);
-    if (code === undefined) {
-      const near = nearest(a.code, [...codes.keys()]);
-      out.push(
-        `${file}: actions[${i}].code: expected an I/O control code, as a number or as a name the drivers give (${codes.size === 0 ? 'they name none' : [...codes.keys()].join(', ')}), got "${a.code}"${near ? `; did you mean ${near}?` : ''}`,
-      );
-    } else if ((code & 3) === 3)
-      out.push(
-        `${file}: actions[${i}].code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT: METHOD_NEITHER is not modelled, got ${a.code} (0x${code.toString(16).padStart(8, '0')})`,
-      );
-  });
-  return out;
+export function ioctlCodesFor(
+  drivers: readonly DriverModule[],
+): (data: unknown) => ReadonlyMap<string, number> {
+  return (data) => {
+    const named = new Set<string>();
+    const d = data as Record<string, unknown> | null;
+    const add = (list: unknown): void => {
+      if (Array.isArray(list))
+        for (const x of list) {
+          const name = (x as { driver?: unknown } | null)?.driver;
+          if (typeof name === 'string') named.add(name);
+        }
+    };
+    if (typeof d === 'object' && d !== null)
+      for (const k of ['devices', 'filters', 'protocolDrivers', 'actions']) add(d[k]);
+    return namedCodes([...builtinDrivers.filter((x) => named.has(x.name)), ...drivers]);
+  };
 }
 
 /**

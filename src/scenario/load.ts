@@ -6,7 +6,15 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { fmtTime } from '../report/format.ts';
-import { nearest, nicInjectKinds, parseDuration, type Scenario, scenarioSchemaFor, show } from './schema.ts';
+import {
+  ioctlName,
+  nearest,
+  nicInjectKinds,
+  parseDuration,
+  type Scenario,
+  scenarioSchemaFor,
+  show,
+} from './schema.ts';
 
 /**
  * A path into the scenario as a message shows it: `devices[0].registry.ResetLimit`. A
@@ -112,12 +120,23 @@ function numberWanted(schema: z.ZodType, path: readonly PropertyKey[]): string |
   return `${whole ? 'a whole number' : 'a number'}${range}${at.description ? ` (${at.description})` : ''}`;
 }
 
+/** zod's type names in the words a YAML file's author uses (show's for what was found). */
+const typeWords: Readonly<Record<string, string>> = {
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  number: 'a number',
+  int: 'a whole number',
+  string: 'a string',
+  boolean: 'true or false',
+};
+
 export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   switch (i.code) {
     case 'invalid_type': {
       // A number field says what it takes: whole or not, its range, its unit.
       const wanted = i.expected === 'number' || i.expected === 'int' ? numberWanted(schema, i.path) : null;
-      return `expected ${wanted ?? i.expected}, got ${show(i.input)}`;
+      return `expected ${wanted ?? typeWords[i.expected] ?? i.expected}, got ${show(i.input)}`;
     }
     case 'unrecognized_keys': {
       // An injected event has no fixed time: each run draws it (the field an action has
@@ -131,13 +150,20 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
     case 'too_small':
       return `expected ${
         i.origin === 'array'
-          ? `at least ${i.minimum} item(s)`
+          ? `at least ${i.minimum} ${i.path.at(-1) === 'devices' && i.minimum === 1 ? 'device' : 'item(s)'}`
           : i.origin === 'string'
             ? i.minimum === 1
               ? 'a non-empty string'
               : `a string of at least ${i.minimum} characters`
             : `at least ${i.minimum}`
-      }, got ${show(i.input)}`;
+      }, got ${
+        // A list's length, not only that it is one.
+        Array.isArray(i.input)
+          ? i.input.length === 0
+            ? 'an empty list'
+            : `a list of ${i.input.length}`
+          : show(i.input)
+      }`;
     case 'too_big':
       return `expected at most ${i.maximum}, got ${show(i.input)}`;
     case 'invalid_value': {
@@ -151,7 +177,10 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
       // list, and the union's own message says what it should hold).
       const firsts = i.errors.map((e) => e[0]);
       if (firsts.every((f) => f?.code === 'invalid_type' && f.path.length === 0))
-        return `expected ${firsts.map((f) => (f as { expected: string }).expected).join(' or ')}, got ${show(i.input)}`;
+        return `expected ${firsts
+          .map((f) => (f as { expected: string }).expected)
+          .map((x) => typeWords[x] ?? x)
+          .join(' or ')}, got ${show(i.input)}`;
       return i.message;
     }
     default:
@@ -308,7 +337,43 @@ export interface ValidateOptions {
    * caller (or the shrinker, which may shorten `until:`) need not.
    */
   injectWindows?: { untilNs?: number | undefined };
+  /**
+   * The I/O control codes an `ioctl` may name, for the scenario's raw data: those the
+   * drivers its world will have give (`ioctlCodesFor` in build.ts). With it, a name no
+   * driver gives, or a named METHOD_NEITHER code, is reported with every other problem
+   * of the file; without it (a library caller that has not loaded its drivers yet), the
+   * world checks the names when it is built.
+   */
+  ioctlCodes?: (data: unknown) => ReadonlyMap<string, number>;
 }
+
+/**
+ * The `ioctl` actions whose code is a name (IOCTL_EVENTQ_WAIT) that `codes` lacks, or
+ * that names a METHOD_NEITHER code, which is not modelled. On the raw data, so that
+ * they are reported with the schema's problems.
+ */
+export function ioctlCodeProblems(data: unknown, file: string, codes: ReadonlyMap<string, number>): string[] {
+  const out: string[] = [];
+  const actions = (data as { actions?: unknown } | null)?.actions;
+  if (!Array.isArray(actions)) return out;
+  actions.forEach((a: unknown, i) => {
+    const x = a as { do?: unknown; code?: unknown } | null;
+    if (x?.do !== 'ioctl' || !ioctlName(x.code)) return;
+    const code = codes.get(x.code);
+    if (code === undefined) {
+      const near = nearest(x.code, [...codes.keys()]);
+      out.push(
+        `${file}: actions[${i}].code: expected an I/O control code, as a number or as a name the drivers give (${codes.size === 0 ? 'they name none' : [...codes.keys()].join(', ')}), got "${x.code}"${near ? `; did you mean ${near}?` : ''}`,
+      );
+    } else if ((code & 3) === 3)
+      out.push(
+        `${file}: actions[${i}].code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT: METHOD_NEITHER is not modelled, got ${x.code} (0x${code.toString(16).padStart(8, '0')})`,
+      );
+  });
+  return out;
+}
+
+const scenarioWanted = "a scenario: a mapping of its fields (devices:, actions: …, README 'Scenario files')";
 
 /** Validates parsed data; throws InputError with one line per problem, all of them at once. */
 export function validateScenario(
@@ -317,6 +382,10 @@ export function validateScenario(
   drivers: readonly string[],
   o: ValidateOptions = {},
 ): Scenario {
+  // A file that is not a mapping (a list, a number): one problem, not the schema's
+  // report of every field as missing.
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new InputError([`${file}: (top level): expected ${scenarioWanted}, got ${show(data)}`]);
   const schema = scenarioSchemaFor(drivers);
   const r = schema.safeParse(data, { reportInput: true });
   const problems = r.success
@@ -325,6 +394,7 @@ export function validateScenario(
   for (const p of crossCheck(data, drivers)) problems.push(`${file}: ${p.path}: ${p.message}`);
   if (o.injectWindows !== undefined)
     problems.push(...injectWindowProblems(data, file, o.injectWindows.untilNs));
+  if (o.ioctlCodes !== undefined) problems.push(...ioctlCodeProblems(data, file, o.ioctlCodes(data)));
   if (problems.length > 0 || !r.success) throw new InputError(problems);
   return r.data;
 }
@@ -337,6 +407,14 @@ export function parseScenarioText(
 ): Scenario {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
+    // The parser's own stack running out is nesting too deep to read, said once.
+    const deep = doc.errors.find((e) => /Maximum call stack size exceeded/.test(e.message));
+    if (deep !== undefined) {
+      const pos = deep.linePos?.[0];
+      throw new InputError([
+        `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: expected YAML the parser can read, got lists or mappings nested too deeply`,
+      ]);
+    }
     throw new InputError(
       doc.errors.map((e) => {
         const pos = e.linePos?.[0];
@@ -344,6 +422,8 @@ export function parseScenarioText(
       }),
     );
   }
+  // Nothing but comments and blank lines.
+  if (doc.contents === null) throw new InputError([`${file}: expected ${scenarioWanted}, got an empty file`]);
   let data: unknown;
   try {
     data = doc.toJS();
@@ -356,12 +436,27 @@ export function parseScenarioText(
 
 /** A scenario file's text; a file that cannot be read is bad input. */
 export function readScenarioText(file: string): string {
+  return readInputFile(file, 'a scenario file (YAML or JSON)');
+}
+
+/**
+ * The text of a file the command reads (`what` it should be); one that cannot be read
+ * is bad input that says why: no such file, a directory, or the system's code.
+ */
+export function readInputFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new InputError([
-      `${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-    ]);
+    const code = (e as NodeJS.ErrnoException).code;
+    const got =
+      code === 'ENOENT'
+        ? `no such file from ${process.cwd()} (ENOENT)`
+        : code === 'EISDIR'
+          ? 'a directory (EISDIR)'
+          : code === 'EACCES'
+            ? 'a file it may not read (EACCES)'
+            : `a file that cannot be read (${code ?? String(e)})`;
+    throw new InputError([`${file}: expected ${what}, got ${got}`]);
   }
 }
 

@@ -61,6 +61,12 @@ export async function loadDriverModules(
       throw new InputError([
         `${named.get(f) ?? '--driver'}: expected a module file (.ts or .js), got ${JSON.stringify(f)}: a directory`,
       ]);
+    // Not a script (a scenario given as --driver, say): node's loader would name only
+    // the extension it does not know.
+    if (!/\.[cm]?[jt]sx?$/.test(f))
+      throw new InputError([
+        `${named.get(f) ?? '--driver'}: expected a module file (.ts or .js), got ${JSON.stringify(f)}${!named.has(f) && /\.(ya?ml|json)$/i.test(f) ? ' (a scenario? it goes first, without --driver)' : ''}`,
+      ]);
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;

@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { directOids } from '../ndis/direct-oid.ts';
-import { NDIS_HALT_ACTION_NAMES, OID_NAMES } from '../ndis/generated/status.ts';
+import { NDIS_HALT_ACTION_NAMES, OID_NAMES, OID_REQUESTS } from '../ndis/generated/status.ts';
 import { syncOids } from '../ndis/sync-oid.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
@@ -34,8 +34,25 @@ export function parseDuration(v: unknown): number | null {
 
 const durationHint = 'a duration such as "1.5s", "200ms", "50us", "30min" or an integer of nanoseconds';
 
+/** The longest duration: the clock counts whole nanoseconds in a double, up to 2^53 - 1. */
+export const durationMaxText = '2501h (the clock counts whole nanoseconds up to 2^53 - 1, about 104 days)';
+
+/**
+ * A duration written well whose nanoseconds the clock cannot count ("99999h", 1e20):
+ * its message says how long one may be, not that it is no duration.
+ */
+export function durationTooLong(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isFinite(v) && v > Number.MAX_SAFE_INTEGER;
+  if (typeof v !== 'string') return false;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min|h)\s*$/.exec(v);
+  return m !== null && Math.round(Number(m[1]) * unitNs[m[2]!]!) > Number.MAX_SAFE_INTEGER;
+}
+
 export const duration = z.custom<string | number>((v) => parseDuration(v) !== null, {
-  error: (iss) => `expected ${durationHint}, got ${show(iss.input)}`,
+  error: (iss) =>
+    durationTooLong(iss.input)
+      ? `expected a duration of at most ${durationMaxText}, got ${show(iss.input)}`
+      : `expected ${durationHint}, got ${show(iss.input)}`,
 });
 
 /** "1s..3s": a range of durations. */
@@ -513,6 +530,25 @@ function wolPatternProblems(v: WolPatternValue): [string, string][] {
 }
 
 /**
+ * A request type the OID's page does not give it, or null: a set of a statistic that
+ * is queried only (OID_GEN_XMIT_OK), a query of one that is set only
+ * (OID_GEN_LINK_PARAMETERS), or either of one that is a method request only
+ * (OID_PM_GET_PROTOCOL_OFFLOAD). What NDIS does with such a request is nowhere said, so
+ * the model does not guess. The types come from the docs (data/extra.json oidRequests,
+ * OID_REQUESTS); an OID whose pages state none (a vendor's number, say) is not checked.
+ */
+export function oidRequestProblem(oid: number, request: 'query' | 'set' | undefined): string | null {
+  const takes = OID_REQUESTS.get(oid);
+  if (takes === undefined || takes.includes(request ?? 'query')) return null;
+  const label = OID_NAMES.get(oid) ?? String(oid);
+  const method =
+    takes.includes('method') && takes.length === 1
+      ? `; an oid action sends a method request only with synchronous: true, for the OIDs the synchronous path allows (${[...syncOids].map((o) => OID_NAMES.get(o)).join(', ')})`
+      : '';
+  return `expected a request ${label} takes (${takes.join(' or ')}, as its page in the docs says; ndis-sim oids lists them), got ${request ?? 'query (an oid action without request: is a query)'}${method}`;
+}
+
+/**
  * What is wrong with the value of an `oid` action, or null. A set carries what its
  * InformationBuffer holds: 6-byte addresses for OID_802_3_MULTICAST_LIST, a ULONG for
  * any other OID (the packet filter's bits, say); a query carries nothing.
@@ -838,10 +874,14 @@ export const actionSchema = z
     if (a.do === 'oid' && a.oid !== undefined && a.synchronous === true) syncOidProblems(a, ctx);
     else if (a.do === 'oid' && a.oid !== undefined) {
       const wrong = ndisOnlyOidProblem(oidLabel(a.oid));
-      const problem = wrong ?? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value);
+      // A request type the OID does not take: its value would be a follow-on error.
+      const untaken = wrong === null ? oidRequestProblem(oidValue(a.oid)!, a.request) : null;
+      if (untaken !== null) ctx.addIssue({ code: 'custom', path: ['request'], message: untaken });
+      const problem =
+        wrong ?? (untaken === null ? oidValueProblem(oidLabel(a.oid), a.request ?? 'query', a.value) : null);
       if (problem !== null)
         ctx.addIssue({ code: 'custom', path: [wrong === null ? 'value' : 'oid'], message: problem });
-      else if (isWolPatternValue(a.value))
+      else if (untaken === null && isWolPatternValue(a.value))
         for (const [field, message] of wolPatternProblems(a.value))
           ctx.addIssue({ code: 'custom', path: ['value', field], message });
       if (a.direct === true && !directOids.has(oidValue(a.oid)!))
@@ -962,7 +1002,12 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
      */
     driverModules: z.array(z.string().min(1)).optional(),
     seed: z.number().int().nonnegative().max(0xffffffff).default(1),
-    until: duration.default('30s'),
+    /** When the run ends: above 0 (a run that ends at 0 runs nothing but its first instant). */
+    until: duration
+      .refine((v) => parseDuration(v) !== 0, {
+        error: (iss) => `expected a duration above 0 (when the run ends), got ${show(iss.input)}`,
+      })
+      .default('30s'),
     cpus: z.number().int().min(1).max(64).default(2),
     verifier: z.enum(['bugcheck', 'collect']).default('bugcheck'),
     ndis: z
