@@ -295,6 +295,53 @@ test('R8.10: an NdisInterlocked...List call on a spin lock the caller holds is S
   assert.match(raw.bugCheck!.message, /never initialized with NdisInitializeListHead/);
 });
 
+test('NdisInterlocked...List pages: a ListHead or ListEntry that is no LIST_ENTRY is NdisSim_BadParameter naming the parameter and what it got, and the list is left as it was', () => {
+  const cases: [string, (head: LIST_ENTRY, lock: NDIS_SPIN_LOCK) => void, string, RegExp][] = [
+    [
+      'init-not-entry',
+      () => NdisInitializeListHead({ Flink: null, Blink: null } as LIST_ENTRY),
+      'NdisInitializeListHead',
+      /ListHead is not a LIST_ENTRY, got an object of type Object$/,
+    ],
+    [
+      'insert-null',
+      (head, lock) => NdisInterlockedInsertHeadList(head, null as unknown as LIST_ENTRY, lock),
+      'NdisInterlockedInsertHeadList',
+      /ListEntry is not a LIST_ENTRY, got NULL$/,
+    ],
+    [
+      'insert-number',
+      (head, lock) => NdisInterlockedInsertTailList(head, 7 as unknown as LIST_ENTRY, lock),
+      'NdisInterlockedInsertTailList',
+      /ListEntry is not a LIST_ENTRY, got number 7$/,
+    ],
+    [
+      'remove-head-null',
+      (_head, lock) => NdisInterlockedRemoveHeadList(null as unknown as LIST_ENTRY, lock),
+      'NdisInterlockedRemoveHeadList',
+      /ListHead is not a LIST_ENTRY, got NULL$/,
+    ],
+  ];
+  for (const [name, call, ddi, message] of cases) {
+    let head: LIST_ENTRY | null = null;
+    const r = removedScripted(name, {
+      initialize: () => {
+        head = new LIST_ENTRY();
+        const lock = new NDIS_SPIN_LOCK();
+        NdisAllocateSpinLock(lock);
+        NdisInitializeListHead(head);
+        call(head, lock);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }).r;
+    assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', `${name}: ${r.verdict}`);
+    assert.equal(r.bugCheck?.ddi, ddi, name);
+    assert.match(r.bugCheck!.message, message, name);
+    const h = head as LIST_ENTRY | null;
+    assert.ok(h !== null && h.Flink === h && h.Blink === h, `${name}: the list is still empty`);
+  }
+});
+
 test('R8.10: with traffic, a DPC that only queues and dequeues under its lock with the NdisInterlocked...List calls is folded with the data path, as one that takes a spin lock is; --datapath shows the calls', () => {
   const t = new Trace(true);
   t.add(500, 0, 2, 'drv', 'call', 'MiniportSendNetBufferLists', { adapter: 'nic0' });

@@ -867,15 +867,26 @@ export function NdisInitializeListHead(ListHead: LIST_ENTRY): void {
   const ddi = 'NdisInitializeListHead';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisInitializeListHead, ddi, null);
-  if (!(ListHead instanceof LIST_ENTRY))
-    n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      null,
-      `${ddi}: ListHead is not a LIST_ENTRY, got ${argOf(ListHead)}`,
-    );
-  ListHead.Flink = ListHead;
-  ListHead.Blink = ListHead;
+  const head = listEntryOf(n, ddi, 'ListHead', ListHead);
+  head.Flink = head;
+  head.Blink = head;
+}
+
+/** `x` if it is a LIST_ENTRY; else NdisSim_BadParameter naming the parameter and what it got. */
+function listEntryOf(n: Ndis, ddi: string, param: 'ListHead' | 'ListEntry', x: unknown): LIST_ENTRY {
+  if (x instanceof LIST_ENTRY) return x;
+  const got =
+    x === null
+      ? 'NULL'
+      : typeof x === 'object'
+        ? `an object of type ${x.constructor?.name ?? 'Object'}`
+        : `${typeof x} ${String(x)}`;
+  return n.verifier.fatal(
+    'NdisSim_BadParameter',
+    ddi,
+    null,
+    `${ddi}: ${param} is not a LIST_ENTRY, got ${got}`,
+  );
 }
 
 /**
@@ -885,24 +896,18 @@ export function NdisInitializeListHead(ListHead: LIST_ENTRY): void {
  * the caller already holds is `SpinLock` (a deadlock, R8.10), an unallocated or freed
  * one is reported as for NdisAcquireSpinLock, and while `op` runs the lock counts as
  * held (the trace line of the call shows DISPATCH). The head must have been
- * initialized with NdisInitializeListHead (the pages' remarks).
+ * initialized with NdisInitializeListHead (the pages' remarks). `op` gets the head.
  */
 function underListLock<T>(
   ddi: 'NdisInterlockedInsertHeadList' | 'NdisInterlockedInsertTailList' | 'NdisInterlockedRemoveHeadList',
   ListHead: LIST_ENTRY,
   SpinLock: NDIS_SPIN_LOCK,
-  op: () => T,
+  op: (head: LIST_ENTRY) => T,
 ): T {
   const n = currentNdis(ddi);
   n.verifier.irql(irql[ddi], ddi, null);
-  if (!(ListHead instanceof LIST_ENTRY))
-    n.verifier.fatal(
-      'NdisSim_BadParameter',
-      ddi,
-      null,
-      `${ddi}: ListHead is not a LIST_ENTRY, got ${argOf(ListHead)}`,
-    );
-  if (ListHead.Flink === null || ListHead.Blink === null)
+  const head = listEntryOf(n, ddi, 'ListHead', ListHead);
+  if (head.Flink === null || head.Blink === null)
     n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
@@ -918,13 +923,13 @@ function underListLock<T>(
       null,
       `${ddi} on a spin lock already held by ${s.owner === ctx ? 'the caller' : s.owner.who}: the call acquires it itself (R8.10)`,
     );
-    return op();
+    return op(head);
   }
   const raise = ctx.irql <= Irql.Dispatch;
   ctx.take(s, raise);
   SpinLock._balance++;
   try {
-    const result = op();
+    const result = op(head);
     if (n.trace.on)
       n.traceDdi(ddi, null, { SpinLock: s.name ?? null, returned: result === null ? 'NULL' : 'an entry' });
     return result;
@@ -935,44 +940,39 @@ function underListLock<T>(
   }
 }
 
-/** How a message names an argument that is not a LIST_ENTRY. */
-function argOf(x: unknown): string {
-  if (x === null) return 'NULL';
-  if (typeof x === 'object') return `an object of type ${x.constructor?.name ?? 'Object'}`;
-  return `${typeof x} ${String(x)}`;
-}
-
-function listEntryArg(ddi: string, e: unknown): LIST_ENTRY {
-  if (e instanceof LIST_ENTRY) return e;
-  return currentNdis(ddi).verifier.fatal(
-    'NdisSim_BadParameter',
-    ddi,
-    null,
-    `${ddi}: ListEntry is not a LIST_ENTRY, got ${argOf(e)}`,
-  );
-}
-
 /**
- * PLIST_ENTRY NdisInterlockedInsertHeadList(ListHead, ListEntry, SpinLock): puts the
- * entry first, under the lock. Returns the entry that was first, or NULL if the list
- * was empty (the ExInterlocked routine the ndis.h macro is; the NDIS page says a driver
- * may convert the returned value with CONTAINING_RECORD). Any IRQL.
+ * The two inserts: `ListEntry` goes first (`atHead`) or last, under the lock. Returns the
+ * entry that was first (last) before, or NULL if the list was empty (the ExInterlocked
+ * routine the ndis.h macro is; the NDIS page says a driver may convert the returned value
+ * with CONTAINING_RECORD). Any IRQL.
  */
+function insertList(
+  ddi: 'NdisInterlockedInsertHeadList' | 'NdisInterlockedInsertTailList',
+  ListHead: LIST_ENTRY,
+  ListEntry: LIST_ENTRY,
+  SpinLock: NDIS_SPIN_LOCK,
+  atHead: boolean,
+): LIST_ENTRY | null {
+  return underListLock(ddi, ListHead, SpinLock, (head) => {
+    const e = listEntryOf(currentNdis(ddi), ddi, 'ListEntry', ListEntry);
+    const before = atHead ? head : head.Blink!;
+    const after = before.Flink!;
+    e.Blink = before;
+    e.Flink = after;
+    before.Flink = e;
+    after.Blink = e;
+    const was = atHead ? after : before;
+    return was === head ? null : was;
+  });
+}
+
+/** PLIST_ENTRY NdisInterlockedInsertHeadList(ListHead, ListEntry, SpinLock): puts the entry first; returns the entry that was first, or NULL. Any IRQL. */
 export function NdisInterlockedInsertHeadList(
   ListHead: LIST_ENTRY,
   ListEntry: LIST_ENTRY,
   SpinLock: NDIS_SPIN_LOCK,
 ): LIST_ENTRY | null {
-  const ddi = 'NdisInterlockedInsertHeadList';
-  const e = listEntryArg(ddi, ListEntry);
-  return underListLock(ddi, ListHead, SpinLock, () => {
-    const first = ListHead.Flink!;
-    e.Flink = first;
-    e.Blink = ListHead;
-    first.Blink = e;
-    ListHead.Flink = e;
-    return first === ListHead ? null : first;
-  });
+  return insertList('NdisInterlockedInsertHeadList', ListHead, ListEntry, SpinLock, true);
 }
 
 /** PLIST_ENTRY NdisInterlockedInsertTailList(ListHead, ListEntry, SpinLock): puts the entry last; returns the entry that was last, or NULL. Any IRQL. */
@@ -981,16 +981,7 @@ export function NdisInterlockedInsertTailList(
   ListEntry: LIST_ENTRY,
   SpinLock: NDIS_SPIN_LOCK,
 ): LIST_ENTRY | null {
-  const ddi = 'NdisInterlockedInsertTailList';
-  const e = listEntryArg(ddi, ListEntry);
-  return underListLock(ddi, ListHead, SpinLock, () => {
-    const last = ListHead.Blink!;
-    e.Flink = ListHead;
-    e.Blink = last;
-    last.Flink = e;
-    ListHead.Blink = e;
-    return last === ListHead ? null : last;
-  });
+  return insertList('NdisInterlockedInsertTailList', ListHead, ListEntry, SpinLock, false);
 }
 
 /** PLIST_ENTRY NdisInterlockedRemoveHeadList(ListHead, SpinLock): takes the first entry off the list and returns it, or NULL if the list is empty. Any IRQL. */
@@ -998,12 +989,12 @@ export function NdisInterlockedRemoveHeadList(
   ListHead: LIST_ENTRY,
   SpinLock: NDIS_SPIN_LOCK,
 ): LIST_ENTRY | null {
-  return underListLock('NdisInterlockedRemoveHeadList', ListHead, SpinLock, () => {
-    const first = ListHead.Flink!;
-    if (first === ListHead) return null;
+  return underListLock('NdisInterlockedRemoveHeadList', ListHead, SpinLock, (head) => {
+    const first = head.Flink!;
+    if (first === head) return null;
     const next = first.Flink!;
-    ListHead.Flink = next;
-    next.Blink = ListHead;
+    head.Flink = next;
+    next.Blink = head;
     return first;
   });
 }
