@@ -6,14 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { driverNames } from '../src/drivers/index.ts';
 import { ruleBook, ruleBookFiles } from '../src/ndis/generated/rulebook.ts';
-import { toHtmlReport } from '../src/report/html.ts';
 import { formatBookRule, formatRule } from '../src/report/rules.ts';
-import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
 import { catalogue } from '../src/verifier/catalogue.ts';
 import { cli } from './helpers/cli.ts';
+import { scenarioHtml } from './helpers/report.ts';
 
 const all = [...catalogue.values()];
 
@@ -183,21 +180,9 @@ test("a bug check's block gives the title of each rule-book rule beside its id (
   assert.match(lines[at + spec.length]!, /^ {2}Where: /);
 });
 
-/** The HTML report of a scenario's own run. */
+/** The HTML report of a scenario's own run, and the rule of its bug check. */
 function htmlReport(file: string): { html: string; rule: string | undefined } {
-  const s = loadScenario(file, driverNames());
-  const w = buildWorld(s, { seed: s.seed });
-  const result = w.run(untilNs(s));
-  const html = toHtmlReport({
-    scenario: s,
-    seed: s.seed,
-    events: w.trace.events,
-    dropped: w.trace.dropped,
-    result,
-    summary: w.summary(),
-    expectation: null,
-    version: '0.0.0-test',
-  });
+  const { html, result } = scenarioHtml(file);
   return { html, rule: result.bugCheck?.rule };
 }
 

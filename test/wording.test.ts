@@ -3,11 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { driverNames } from '../src/drivers/index.ts';
-import { toHtmlReport } from '../src/report/html.ts';
-import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
 import { cli } from './helpers/cli.ts';
+import { scenarioHtml } from './helpers/report.ts';
 
 test("run and replay --help say that --quiet keeps a bug check's report", () => {
   for (const command of ['run', 'replay']) {
@@ -20,19 +17,7 @@ test("run and replay --help say that --quiet keeps a bug check's report", () => 
 });
 
 test("the HTML report's header counts queue events, the word of the summary line and the README", () => {
-  const s = loadScenario('examples/reset-storm.yaml', driverNames());
-  const w = buildWorld(s, { seed: s.seed });
-  const result = w.run(untilNs(s));
-  const html = toHtmlReport({
-    scenario: s,
-    seed: s.seed,
-    events: w.trace.events,
-    dropped: w.trace.dropped,
-    result,
-    summary: w.summary(),
-    expectation: null,
-    version: '0.0.0-test',
-  });
+  const { html } = scenarioHtml('examples/reset-storm.yaml');
   const facts = /<p class="facts">([^<]*)<\/p>/.exec(html)?.[1] ?? '';
   const summary = cli('run', 'examples/reset-storm.yaml', '--quiet').stdout;
   const n = /, (\d+) queue events, /.exec(summary)?.[1];
