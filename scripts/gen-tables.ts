@@ -127,7 +127,7 @@ export function generate(sharedData: string): GeneratedFile[] {
  * from data/rule-book.json. Its own digest, so that the other tables do not change
  * with it. No sentence of the rule book is copied: only ids, headings and citations.
  */
-function genRuleBook(bookDir: string, titlesPath: string): GeneratedFile {
+export function genRuleBook(bookDir: string, titlesPath: string): GeneratedFile {
   const titles = readJson<{ titles: Record<string, string> }>(titlesPath).titles;
   const files = readdirSync(bookDir)
     .filter((f) => /^\d\d-.*\.md$/.test(f))
@@ -161,6 +161,10 @@ function genRuleBook(bookDir: string, titlesPath: string): GeneratedFile {
         cur.entry.sources.push(s);
       }
       if (cur.entry.sources.length === 0) throw new Error(`${file} ${cur.entry.id}: no source cited`);
+      // The index is a Map by id: a second rule of the same id would silently replace the first.
+      const twice = entries.find((e) => e.id === cur!.entry.id);
+      if (twice !== undefined)
+        throw new Error(`${file} ${cur.entry.id}: the id is taken by a rule of ${twice.file}`);
       entries.push(cur.entry);
       cur = null;
     };
