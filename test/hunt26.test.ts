@@ -42,10 +42,8 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_FAILURE,
@@ -62,7 +60,6 @@ import {
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
   NdisFreeNetBufferList,
-  NdisMedium802_3,
   NdisOpenAdapterEx,
   NdisRegisterDeviceEx,
   NdisRegisterProtocolDriver,
@@ -80,6 +77,7 @@ import {
   World,
 } from '../src/index.ts';
 import type { WorldAction } from '../src/world.ts';
+import { openParameters } from './helpers/protocol.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -633,20 +631,7 @@ function sendingProtocol(early: boolean): DriverModule {
               DataSize: 0,
             });
             g.ctx.bind = bindContext;
-            const o = NdisOpenAdapterEx(
-              g.proto!,
-              g.ctx,
-              {
-                Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-                AdapterName: p.AdapterName,
-                MediumArray: [NdisMedium802_3],
-                MediumArraySize: 1,
-                SelectedMediumIndex: 0,
-                FrameTypeArray: null,
-                FrameTypeArraySize: 0,
-              },
-              bindContext,
-            );
+            const o = NdisOpenAdapterEx(g.proto!, g.ctx, openParameters(p.AdapterName), bindContext);
             g.ctx.handle = o.NdisBindingHandle;
             return o.Status;
           },

@@ -9,9 +9,7 @@ import {
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_RAISE_IRQL_TO_DISPATCH,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
@@ -23,7 +21,6 @@ import {
   NdisAllocateTimerObject,
   NdisCompleteBindAdapterEx,
   NdisFreeMemoryWithTagPriority,
-  NdisMedium802_3,
   NdisMQueueDpc,
   NdisMQueueDpcEx,
   NdisMSendNetBufferListsComplete,
@@ -38,6 +35,7 @@ import {
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
+import { openParameters } from './helpers/protocol.ts';
 import {
   after,
   type Hooks,
@@ -213,23 +211,7 @@ function resendingProtocol(): DriverModule {
             MinorNdisVersion: 0,
             Name: 'nbl-resender',
             BindAdapterHandlerEx: (_d, BindContext, bp) => {
-              const o = NdisOpenAdapterEx(
-                g.proto!,
-                BindContext,
-                {
-                  Header: {
-                    Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
-                    Revision: NDIS_OPEN_PARAMETERS_REVISION_1,
-                  },
-                  AdapterName: bp.AdapterName,
-                  MediumArray: [NdisMedium802_3],
-                  MediumArraySize: 1,
-                  SelectedMediumIndex: 0,
-                  FrameTypeArray: null,
-                  FrameTypeArraySize: 0,
-                },
-                BindContext,
-              );
+              const o = NdisOpenAdapterEx(g.proto!, BindContext, openParameters(bp.AdapterName), BindContext);
               g.binding = o.NdisBindingHandle;
               const pool = NdisAllocateNetBufferListPool(g.proto, {
                 Header: {

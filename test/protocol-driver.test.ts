@@ -43,10 +43,8 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PACKET_TYPE_DIRECTED,
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
@@ -117,6 +115,7 @@ import { oidRequest } from '../src/ndis/oid.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
+import { openParameters } from './helpers/protocol.ts';
 import { ns } from './helpers/world.ts';
 
 /** NdisMediumWan of NDIS_MEDIUM (ndis.h numbers the enum from NdisMedium802_3 = 0). */
@@ -385,21 +384,11 @@ function open(
   ctx: Ctx,
   media = [NdisMedium802_3],
 ) {
-  const o = openParams(name, media);
+  const o = openParameters(name, media);
   const r = NdisOpenAdapterEx(proto, ctx, o, bindContext);
   ctx.handle = r.NdisBindingHandle;
   return { ...r, params: o };
 }
-
-const openParams = (adapter: string, media: number[]) => ({
-  Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-  AdapterName: adapter,
-  MediumArray: media,
-  MediumArraySize: media.length,
-  SelectedMediumIndex: 0,
-  FrameTypeArray: null,
-  FrameTypeArraySize: 0,
-});
 
 test("nf-ndis-ndisopenadapterex: an open whose MediumArray lacks the adapter's medium fails with NDIS_STATUS_UNSUPPORTED_MEDIA; the bind fails cleanly", () => {
   let got = -1;
@@ -472,7 +461,7 @@ test('ns-ndis-_ndis_open_parameters: a MediumArraySize or FrameTypeArraySize pas
   ] as const) {
     let got = -1;
     const p = protocolDriver('bad-sizes', (proto, bc, name, ctx) => {
-      const o = { ...openParams(name, [NdisMedium802_3]), ...bad };
+      const o = { ...openParameters(name, [NdisMedium802_3]), ...bad };
       got = NdisOpenAdapterEx(proto, ctx, o, bc).Status;
       return got === NDIS_STATUS_SUCCESS ? got : NDIS_STATUS_FAILURE;
     });

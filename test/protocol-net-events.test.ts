@@ -21,10 +21,8 @@ import {
   IoAllocateWorkItem,
   IoQueueWorkItemEx,
   type NDIS_HANDLE,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   NDIS_STATUS_FAILURE,
@@ -37,7 +35,6 @@ import {
   NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
-  NdisMedium802_3,
   NdisOpenAdapterEx,
   NdisRegisterProtocolDriver,
   NdisSetTimerObject,
@@ -52,6 +49,7 @@ import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import { exploreScenario } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
+import { openParameters } from './helpers/protocol.ts';
 import { ns } from './helpers/world.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-net-events-'));
@@ -110,15 +108,7 @@ function protocol(name: string, a: Answer): DriverModule {
             unbindContext: null,
             work: IoAllocateWorkItem(g.obj!),
           };
-          const o = {
-            Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-            AdapterName: p.AdapterName,
-            MediumArray: [NdisMedium802_3],
-            MediumArraySize: 1,
-            SelectedMediumIndex: 0,
-            FrameTypeArray: null,
-            FrameTypeArraySize: 0,
-          };
+          const o = openParameters(p.AdapterName);
           const r = NdisOpenAdapterEx(g.handle!, c, o, bindContext);
           c.handle = r.NdisBindingHandle;
           g.bound.push(c);

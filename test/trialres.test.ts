@@ -47,9 +47,7 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
-  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
-  NDIS_OPEN_PARAMETERS_REVISION_1,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_RECEIVE_FLAGS_RESOURCES,
@@ -69,7 +67,6 @@ import {
   NdisFreeSpinLock,
   NdisFSetAttributes,
   NdisInitializeEvent,
-  NdisMedium802_3,
   NdisMSleep,
   NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
@@ -92,6 +89,7 @@ import { oidRequestData } from '../src/ndis/oid.ts';
 import type { WorldAction } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
 import { filterIdentity } from './helpers/filter.ts';
+import { openParameters } from './helpers/protocol.ts';
 import { after, type Hooks, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
 import { is, ns, testWorld } from './helpers/world.ts';
 
@@ -412,20 +410,7 @@ function pollingProtocol(log: PollBinding[]): DriverModule {
           };
           log.push(b);
           NdisInitializeEvent(b.ended);
-          const r = NdisOpenAdapterEx(
-            protoHandle!,
-            b,
-            {
-              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-              AdapterName: p.AdapterName,
-              MediumArray: [NdisMedium802_3],
-              MediumArraySize: 1,
-              SelectedMediumIndex: 0,
-              FrameTypeArray: null,
-              FrameTypeArraySize: 0,
-            },
-            BindContext,
-          );
+          const r = NdisOpenAdapterEx(protoHandle!, b, openParameters(p.AdapterName), BindContext);
           b.handle = r.NdisBindingHandle;
           if (r.Status === NDIS_STATUS_SUCCESS)
             IoQueueWorkItemEx(

@@ -7,6 +7,7 @@ import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  type NDIS_OPEN_PARAMETERS,
   NDIS_OPEN_PARAMETERS_REVISION_1,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
@@ -22,6 +23,22 @@ import {
   NdisRegisterProtocolDriver,
   NdisReturnNetBufferLists,
 } from '../../src/index.ts';
+
+/** The NDIS_OPEN_PARAMETERS of a test protocol's NdisOpenAdapterEx: the adapter, the media it can use (802.3), no frame types. */
+export function openParameters(
+  AdapterName: string,
+  media: number[] = [NdisMedium802_3],
+): NDIS_OPEN_PARAMETERS {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+    AdapterName,
+    MediumArray: media,
+    MediumArraySize: media.length,
+    SelectedMediumIndex: 0,
+    FrameTypeArray: null,
+    FrameTypeArraySize: 0,
+  };
+}
 
 /** Where the protocol keeps its binding (one adapter at a time). */
 export interface BoundProtocol {
@@ -62,20 +79,7 @@ export function bindingProtocol(
         Name: name,
         BindAdapterHandlerEx: (_d, BindContext, bp) => {
           const ctx: BindingContext = { bind: BindContext, unbind: null };
-          const r = NdisOpenAdapterEx(
-            driver!,
-            ctx,
-            {
-              Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
-              AdapterName: bp.AdapterName,
-              MediumArray: [NdisMedium802_3],
-              MediumArraySize: 1,
-              SelectedMediumIndex: 0,
-              FrameTypeArray: null,
-              FrameTypeArraySize: 0,
-            },
-            BindContext,
-          );
+          const r = NdisOpenAdapterEx(driver!, ctx, openParameters(bp.AdapterName), BindContext);
           p.handle = r.NdisBindingHandle;
           return r.Status;
         },
