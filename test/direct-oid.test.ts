@@ -33,7 +33,7 @@ import {
 import { oidRequestData } from '../src/ndis/oid.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { WorldAction } from '../src/world.ts';
-import { bindingProtocol } from './helpers/protocol.ts';
+import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
 import { ns } from './helpers/world.ts';
 
 const PASSIVE = 0;
@@ -168,25 +168,7 @@ function run(mp: DriverModule, p: Proto, s: Setup): World {
   w.addDevice({ name: 'nic0', driver: mp.name });
   w.at(0, { kind: 'start', device: 'nic0' });
   for (const [atMs, a] of s.actions ?? []) w.at(atMs * ns.ms, a);
-  for (const [atMs, irql, fn] of s.steps ?? [])
-    w.machine.after(
-      Math.round(atMs * ns.ms),
-      {
-        fire() {
-          // Driver code of the protocol's: a frame at `irql`, as a callback of its would be.
-          const c = w.kernel.enter(0, PASSIVE, 'dproto', 'worker');
-          const f = w.ndis.enter(null, 'dproto', 'TestStep', irql);
-          try {
-            fn();
-          } finally {
-            w.ndis.leaveVoid(f, undefined);
-            w.kernel.exit(c);
-          }
-        },
-      },
-      0,
-      null,
-    );
+  for (const [atMs, irql, fn] of s.steps ?? []) protocolStep(w, Math.round(atMs * ns.ms), 'dproto', fn, irql);
   if (s.removeAtMs !== undefined) w.at(s.removeAtMs * ns.ms, { kind: 'remove', device: 'nic0' });
   w.run((s.untilMs ?? 1000) * ns.ms);
   return w;

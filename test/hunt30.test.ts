@@ -50,7 +50,7 @@ import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
-import { bindingProtocol } from './helpers/protocol.ts';
+import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
 import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -308,24 +308,7 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answe
   w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
   const got: number[] = [];
   let answered: NDIS_PM_PARAMETERS | null = null;
-  const step = (atNs: number, fn: () => void) =>
-    w.machine.after(
-      atNs,
-      {
-        fire() {
-          const c = w.kernel.enter(0, 0, 'pm-proto', 'worker');
-          const f = w.ndis.enter(null, 'pm-proto', 'TestStep', 0);
-          try {
-            fn();
-          } finally {
-            w.ndis.leaveVoid(f, undefined);
-            w.kernel.exit(c);
-          }
-        },
-      },
-      0,
-      null,
-    );
+  const step = (atNs: number, fn: () => void) => protocolStep(w, atNs, 'pm-proto', fn);
   step(300 * ns.ms, () => {
     const set = pmRequest(true, {
       Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
@@ -384,30 +367,16 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters, low-power-f
   w.addDevice({ name: 'nic0', driver: drv.name });
   w.at(0, { kind: 'start', device: 'nic0' });
   const got: number[] = [];
-  w.machine.after(
-    300 * ns.ms,
-    {
-      fire() {
-        const c = w.kernel.enter(0, 0, 'pm-proto', 'worker');
-        const f = w.ndis.enter(null, 'pm-proto', 'TestStep', 0);
-        try {
-          const set = pmRequest(true, {
-            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
-            EnabledWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
-            EnabledProtocolOffloads: 0,
-            WakeUpFlags: NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED,
-            MediaSpecificWakeUpEvents: 0,
-          });
-          got.push(NdisOidRequest(p.handle!, set));
-        } finally {
-          w.ndis.leaveVoid(f, undefined);
-          w.kernel.exit(c);
-        }
-      },
-    },
-    0,
-    null,
-  );
+  protocolStep(w, 300 * ns.ms, 'pm-proto', () => {
+    const set = pmRequest(true, {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
+      EnabledWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+      EnabledProtocolOffloads: 0,
+      WakeUpFlags: NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED,
+      MediaSpecificWakeUpEvents: 0,
+    });
+    got.push(NdisOidRequest(p.handle!, set));
+  });
   w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
   w.at(3 * ns.s, { kind: 'stop-protocol', driver: proto.name });
   w.at(4 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });

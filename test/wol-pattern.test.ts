@@ -42,7 +42,7 @@ import { wolPatternList } from '../src/ndis/wol.ts';
 import { scenarioWorld } from '../src/scenario.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { World } from '../src/world.ts';
-import { bindingProtocol } from './helpers/protocol.ts';
+import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -557,29 +557,15 @@ test('WoL patterns: a pattern a protocol added no longer enables its type once t
   w.at(0, { kind: 'start', device: 'nic0' });
   const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
   const statuses: number[] = [];
-  w.machine.after(
-    500 * ns.ms,
-    {
-      fire() {
-        const c = w.kernel.enter(0, 0, 'wol-proto', 'worker');
-        const f = w.ndis.enter(null, 'wol-proto', 'TestStep', 0);
-        try {
-          const req = oidRequest(
-            NdisRequestSetInformation,
-            OID_PM_ADD_WOL_PATTERN,
-            pattern.pattern,
-            pattern.length,
-          );
-          statuses.push(NdisOidRequest(p.handle!, req));
-        } finally {
-          w.ndis.leaveVoid(f, undefined);
-          w.kernel.exit(c);
-        }
-      },
-    },
-    0,
-    null,
-  );
+  protocolStep(w, 500 * ns.ms, 'wol-proto', () => {
+    const req = oidRequest(
+      NdisRequestSetInformation,
+      OID_PM_ADD_WOL_PATTERN,
+      pattern.pattern,
+      pattern.length,
+    );
+    statuses.push(NdisOidRequest(p.handle!, req));
+  });
   w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
   w.at(3 * ns.s, { kind: 'stop-protocol', driver: proto.name });
   w.at(4 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });

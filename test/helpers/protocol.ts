@@ -23,6 +23,7 @@ import {
   NdisRegisterProtocolDriver,
   NdisReturnNetBufferLists,
 } from '../../src/index.ts';
+import type { World } from '../../src/world.ts';
 
 /** The NDIS_OPEN_PARAMETERS of a test protocol's NdisOpenAdapterEx: the adapter, the media it can use (802.3), no frame types. */
 export function openParameters(
@@ -109,4 +110,29 @@ export function bindingProtocol(
       };
     },
   };
+}
+
+/**
+ * Runs `fn` as code of the protocol driver `driver` at `atNs` of `w`'s virtual time: on a
+ * worker thread, inside a frame at `irql` as one of its callbacks would be, so that the
+ * DDIs it calls see their caller (its NdisOidRequest, its NdisCloseAdapterEx, …).
+ */
+export function protocolStep(w: World, atNs: number, driver: string, fn: () => void, irql = 0): void {
+  w.machine.after(
+    atNs,
+    {
+      fire() {
+        const c = w.kernel.enter(0, 0, driver, 'worker');
+        const f = w.ndis.enter(null, driver, 'TestStep', irql);
+        try {
+          fn();
+        } finally {
+          w.ndis.leaveVoid(f, undefined);
+          w.kernel.exit(c);
+        }
+      },
+    },
+    0,
+    null,
+  );
 }
