@@ -33,6 +33,15 @@ import { World } from '../src/world.ts';
 import { removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
+/** Two spin locks, allocated in this order (spin lock #1, #2 of the driver's messages). */
+function twoLocks(): [NDIS_SPIN_LOCK, NDIS_SPIN_LOCK] {
+  const a = new NDIS_SPIN_LOCK();
+  const b = new NDIS_SPIN_LOCK();
+  NdisAllocateSpinLock(a);
+  NdisAllocateSpinLock(b);
+  return [a, b];
+}
+
 test("R6.8: MiniportSendNetBufferLists runs at the sender's IRQL, never above DISPATCH, with NDIS_SEND_FLAGS_DISPATCH_LEVEL set exactly when it runs at DISPATCH, and gets every NBL the protocol sent", () => {
   for (const sendIrql of ['passive', 'dispatch'] as const) {
     const seen: { irql: number; flag: boolean }[] = [];
@@ -79,10 +88,7 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
   const run = (name: string, aFirst: boolean) =>
     removedScripted(name, {
       initialize: () => {
-        const a = new NDIS_SPIN_LOCK();
-        const b = new NDIS_SPIN_LOCK();
-        NdisAllocateSpinLock(a);
-        NdisAllocateSpinLock(b);
+        const [a, b] = twoLocks();
         NdisAcquireSpinLock(a);
         NdisAcquireSpinLock(b);
         NdisReleaseSpinLock(aFirst ? a : b);
@@ -109,10 +115,7 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
   // The later lock taken and released with the Dpr pair: its release below DISPATCH says the same.
   const dpr = removedScripted('lock-order-dpr', {
     initialize: () => {
-      const a = new NDIS_SPIN_LOCK();
-      const b = new NDIS_SPIN_LOCK();
-      NdisAllocateSpinLock(a);
-      NdisAllocateSpinLock(b);
+      const [a, b] = twoLocks();
       NdisAcquireSpinLock(a);
       NdisDprAcquireSpinLock(b);
       NdisReleaseSpinLock(a);
@@ -131,10 +134,7 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
   // A callback that returns still holding the later lock: SpinLockBalanced says why.
   const kept = removedScripted('lock-order-kept', {
     initialize: () => {
-      const a = new NDIS_SPIN_LOCK();
-      const b = new NDIS_SPIN_LOCK();
-      NdisAllocateSpinLock(a);
-      NdisAllocateSpinLock(b);
+      const [a, b] = twoLocks();
       NdisAcquireSpinLock(a);
       NdisAcquireSpinLock(b);
       NdisReleaseSpinLock(a);
@@ -151,10 +151,7 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
 test('R8.11: the same out-of-order release with both locks acquired at DISPATCH restores DISPATCH both times, leaves no code at the wrong IRQL, and is not reported', () => {
   const { r } = removedScripted('lock-order-dispatch', {
     initialize: () => {
-      const a = new NDIS_SPIN_LOCK();
-      const b = new NDIS_SPIN_LOCK();
-      NdisAllocateSpinLock(a);
-      NdisAllocateSpinLock(b);
+      const [a, b] = twoLocks();
       const old = NDIS_RAISE_IRQL_TO_DISPATCH();
       NdisAcquireSpinLock(a);
       NdisAcquireSpinLock(b);
