@@ -793,11 +793,10 @@ export function issueOid(
       n.traceNdis(
         b,
         'OID request completed',
-        set || status !== NDIS_STATUS_SUCCESS
+        // The list's answer is structures: the trace shows their PatternIds (wolTraceData).
+        set || status !== NDIS_STATUS_SUCCESS || oid === OID_PM_WOL_PATTERN_LIST
           ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
-          : oid === OID_PM_WOL_PATTERN_LIST
-            ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
-            : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
+          : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
       );
     },
   });
