@@ -339,6 +339,29 @@ test('NdisInterlocked...List pages: a ListHead or ListEntry that is no LIST_ENTR
   }
 });
 
+test('NdisInterlocked...List pages (NdisAllocateSpinLock before any NdisInterlocked call): a spin lock never allocated is NdisSim_BadParameter and a freed one NdisSim_ObjectFreedInUse, as for NdisAcquireSpinLock', () => {
+  const run = (name: string, freed: boolean) =>
+    removedScripted(name, {
+      initialize: () => {
+        const head = new LIST_ENTRY();
+        NdisInitializeListHead(head);
+        const lock = new NDIS_SPIN_LOCK();
+        if (freed) {
+          NdisAllocateSpinLock(lock);
+          NdisFreeSpinLock(lock);
+        }
+        NdisInterlockedInsertTailList(head, new Rec(1), lock);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }).r.bugCheck;
+  const never = run('list-lock-never', false);
+  assert.deepEqual([never?.rule, never?.ddi], ['NdisSim_BadParameter', 'NdisInterlockedInsertTailList']);
+  assert.match(never!.message, /spin lock not allocated \(NdisAllocateSpinLock\)/);
+  const freed = run('list-lock-freed', true);
+  assert.deepEqual([freed?.rule, freed?.ddi], ['NdisSim_ObjectFreedInUse', 'NdisInterlockedInsertTailList']);
+  assert.match(freed!.message, /on a freed spin lock: allocated by list-lock-freed in MiniportInitializeEx/);
+});
+
 test('R8.10: with traffic, a DPC that only queues and dequeues under its lock with the NdisInterlocked...List calls is folded with the data path, as one that takes a spin lock is; --datapath shows the calls', () => {
   const t = new Trace(true);
   t.add(500, 0, 2, 'drv', 'call', 'MiniportSendNetBufferLists', { adapter: 'nic0' });
