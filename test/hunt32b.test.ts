@@ -148,6 +148,23 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
   );
 });
 
+test('R8.11 regression: NdisReleaseSpinLock and NdisDprReleaseSpinLock of NULL or of no NDIS_SPIN_LOCK are NdisSim_BadParameter (spin lock not allocated), not a TypeError of the out-of-order check', () => {
+  for (const [ddi, release] of [
+    ['NdisReleaseSpinLock', NdisReleaseSpinLock],
+    ['NdisDprReleaseSpinLock', NdisDprReleaseSpinLock],
+  ] as const)
+    for (const bad of [null, {}]) {
+      const b = removedScripted(`release-${ddi}`, {
+        initialize: () => {
+          release(bad as unknown as NDIS_SPIN_LOCK);
+          return NDIS_STATUS_SUCCESS;
+        },
+      }).r.bugCheck;
+      assert.deepEqual([b?.rule, b?.ddi], ['NdisSim_BadParameter', ddi], b?.message);
+      assert.match(b!.message, /spin lock not allocated \(NdisAllocateSpinLock\)/);
+    }
+});
+
 test('R8.11: the same out-of-order release with both locks acquired at DISPATCH restores DISPATCH both times, leaves no code at the wrong IRQL, and is not reported', () => {
   const { r } = removedScripted('lock-order-dispatch', {
     initialize: () => {

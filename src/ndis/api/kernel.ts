@@ -818,7 +818,8 @@ function releasedOutOfOrder(ctx: Context, s: LockState, ddi: string): void {
 
 /** R8.11: what the release of a lock held after an out-of-order release says, if it was. */
 function outOfOrderRelease(l: NDIS_SPIN_LOCK): string | undefined {
-  const s = l._state;
+  // Anything but an allocated lock is for release() to report (lockState), not to throw here.
+  const s = l instanceof NDIS_SPIN_LOCK ? l._state : null;
   if (s === null || s.outOfOrder === undefined) return undefined;
   return `${s.outOfOrder}; releasing ${lockNo(s.name ?? 'it')} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers). ${inReverse}`;
 }
