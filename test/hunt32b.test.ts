@@ -148,7 +148,7 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
   );
 });
 
-test('R8.11 regression: NdisReleaseSpinLock and NdisDprReleaseSpinLock of NULL or of no NDIS_SPIN_LOCK are NdisSim_BadParameter (spin lock not allocated), not a TypeError of the out-of-order check', () => {
+test('R8.11 regression: NdisReleaseSpinLock and NdisDprReleaseSpinLock of NULL or of no NDIS_SPIN_LOCK are NdisSim_BadParameter (spin lock not allocated), not a TypeError of the out-of-order check; NdisAllocateSpinLock and NdisFreeSpinLock of NULL are NdisSim_BadParameter too', () => {
   for (const [ddi, release] of [
     ['NdisReleaseSpinLock', NdisReleaseSpinLock],
     ['NdisDprReleaseSpinLock', NdisDprReleaseSpinLock],
@@ -163,6 +163,20 @@ test('R8.11 regression: NdisReleaseSpinLock and NdisDprReleaseSpinLock of NULL o
       assert.deepEqual([b?.rule, b?.ddi], ['NdisSim_BadParameter', ddi], b?.message);
       assert.match(b!.message, /spin lock not allocated \(NdisAllocateSpinLock\)/);
     }
+  // NdisAllocateSpinLock and NdisFreeSpinLock of NULL: the same rule, naming the parameter.
+  for (const [ddi, call] of [
+    ['NdisAllocateSpinLock', NdisAllocateSpinLock],
+    ['NdisFreeSpinLock', NdisFreeSpinLock],
+  ] as const) {
+    const b = removedScripted(`null-${ddi}`, {
+      initialize: () => {
+        call(null as unknown as NDIS_SPIN_LOCK);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }).r.bugCheck;
+    assert.deepEqual([b?.rule, b?.ddi], ['NdisSim_BadParameter', ddi], b?.message);
+    assert.match(b!.message, /SpinLock is not an NDIS_SPIN_LOCK, got NULL$/);
+  }
 });
 
 test('R8.11: the same out-of-order release with both locks acquired at DISPATCH restores DISPATCH both times, leaves no code at the wrong IRQL, and is not reported', () => {

@@ -703,6 +703,7 @@ export function IoFreeWorkItem(IoWorkItem: IO_WORKITEM): void {
 export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisAllocateSpinLock');
   n.verifier.irql(irql.NdisAllocateSpinLock, 'NdisAllocateSpinLock', null);
+  spinLockArg(n, 'NdisAllocateSpinLock', SpinLock);
   SpinLock._allocatedBy = whereNow(n);
   SpinLock._state = {
     owner: null,
@@ -712,6 +713,17 @@ export function NdisAllocateSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   };
   SpinLock._freed = false;
   SpinLock._balance = 0;
+}
+
+/** NULL or anything but an NDIS_SPIN_LOCK (the model's opaque variable) is NdisSim_BadParameter, not a TypeError. */
+function spinLockArg(n: Ndis, ddi: string, l: unknown): void {
+  if (!(l instanceof NDIS_SPIN_LOCK))
+    n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      null,
+      `${ddi}: SpinLock is not an NDIS_SPIN_LOCK, got ${l === null ? 'NULL' : typeof l === 'object' ? 'another object' : `${typeof l} ${String(l)}`}`,
+    );
 }
 
 /** "flaky-nic in MiniportHaltEx (nic0)": the driver running, its call under way, and the adapter. */
@@ -725,6 +737,7 @@ function whereNow(n: Ndis): string {
 export function NdisFreeSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisFreeSpinLock');
   n.verifier.irql(irql.NdisFreeSpinLock, 'NdisFreeSpinLock', null);
+  spinLockArg(n, 'NdisFreeSpinLock', SpinLock);
   if (SpinLock._state?.owner) {
     n.verifier.report('NdisSim_ObjectFreedInUse', 'NdisFreeSpinLock', null, 'spin lock freed while held');
   }
