@@ -91,6 +91,16 @@ test('R6.9, NdisMSendNetBufferListsComplete page: a miniport that completes an N
   assert.ok(v.length > 0, JSON.stringify(r.violations.map((x) => x.rule)));
   assert.equal(v[0]!.ddi, 'NdisMSendNetBufferListsComplete');
   assert.match(v[0]!.message, /NET_BUFFER list changed \(FirstNetBuffer is NULL now\).*\(R6\.9\)/);
+  // One that swaps the NET_BUFFER for a copy of its own: the same count, another buffer.
+  const swapped = sending('nb-swapper', {
+    send: (a, chain, _port, flags) => {
+      const nbls = listOf(chain);
+      for (const x of nbls) x.FirstNetBuffer = { ...x.FirstNetBuffer!, Next: x.FirstNetBuffer!.Next };
+      completeAll(a, nbls, flags);
+    },
+  }).violations.filter((x) => x.rule === 'NdisSim_SendCompleteUnexpected');
+  assert.ok(swapped.length > 0, 'the swap is reported');
+  assert.match(swapped[0]!.message, /NET_BUFFER list changed \(FirstNetBuffer is another NET_BUFFER\)/);
 });
 
 test('R6.9: an NBL completed with a NET_BUFFER chained onto its list is reported; one split from its chain, held and completed in reverse order with others is not', () => {
