@@ -182,6 +182,15 @@ export type OidOrigin =
       power?: boolean;
     };
 
+/**
+ * Whether NDIS's WoL pattern bookkeeping (wol.ts) sees a request of this origin: one from
+ * above (a binding, a filter module, an application's through NDIS: a scenario's), not
+ * NDIS's own power or restore requests.
+ */
+function wolPatternsApply(o: OidOrigin): boolean {
+  return !(o.kind === 'ndis' && (o.power === true || o.restore));
+}
+
 export class OidRecord {
   state: 'queued' | 'in-miniport' | 'pending' | 'done' = 'queued';
   /** How it finished: MiniportOidRequest's return value, or NdisMOidRequestComplete. */
@@ -298,7 +307,7 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
   // gives an add its PatternId before the request goes down (wol.ts). The scenario's
   // requests are NDIS's on behalf of an application (its WMI GUIDs); NDIS's own power and
   // restore requests are neither.
-  if (!(origin.kind === 'ndis' && (origin.power === true || origin.restore))) {
+  if (wolPatternsApply(origin)) {
     const from = origin.kind === 'binding' ? origin.binding : origin.kind === 'filter' ? origin.module : null;
     const wol = wolPatternByNdis(n, b, request, from);
     if (wol !== null) {
@@ -635,7 +644,7 @@ function finish(
   if (b.lastOids.length > 8) b.lastOids.shift();
   b.data.oidsCompleted++;
   const o = r.origin;
-  if (!(o.kind === 'ndis' && (o.power === true || o.restore))) wolPatternCompleted(b, r.request, status);
+  if (wolPatternsApply(o)) wolPatternCompleted(b, r.request, status);
   if (o.kind !== 'ndis' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
     // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
     const d = r.request.DATA.SET_INFORMATION;
