@@ -274,17 +274,22 @@ function pmRequest(set: boolean, value: NDIS_PM_PARAMETERS | null): NDIS_OID_REQ
   };
 }
 
+/** A hardware miniport that advertises magic-packet and bitmap WoL patterns (NDIS_PM_CAPABILITIES). */
+const wolCapable = {
+  registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
+  generalAttributes: {
+    PowerManagementCapabilitiesEx: {
+      Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+      Flags: 0,
+      SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
+    },
+  },
+};
+
 test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answers the query and keeps the set without passing either to the miniport, and the set it sends before D3 combines what was set with its own', () => {
   const seen: string[] = [];
   const drv = scriptedDriver('pm-nic', {
-    registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: 0,
-        SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
-      },
-    },
+    ...wolCapable,
     oid: (_a, req) => {
       if (req.DATA.Oid === OID_PM_PARAMETERS) {
         const p = req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS | null;
@@ -340,14 +345,7 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answe
 test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters, low-power-for-wake-on-lan): for a system sleep NDIS clears NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED from what it stored, and once the protocol that set it is unbound its settings no longer count', () => {
   const seen: string[] = [];
   const drv = scriptedDriver('pm-nic-2', {
-    registrationAttributes: { AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE },
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: 0,
-        SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
-      },
-    },
+    ...wolCapable,
     oid: (_a, req) => {
       if (req.DATA.Oid === OID_PM_PARAMETERS && req.RequestType === NdisRequestSetInformation) {
         const p = req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_PARAMETERS;
