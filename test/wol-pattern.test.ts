@@ -88,6 +88,14 @@ function miniportSaw(w: World): string[] {
     .map((e) => `${data(e).Oid} id=${data(e).PatternId}`);
 }
 
+/** A testWorld action: at `atNs`, a set of `oid` to nic0 with `value` (no timeout). */
+function setAt(atNs: number, oid: number, value: unknown, bufferLength?: number) {
+  return {
+    atNs,
+    action: { kind: 'oid' as const, device: 'nic0', oid, set: true, value, timeoutS: 0, bufferLength },
+  };
+}
+
 test('OID_PM_ADD_WOL_PATTERN: NDIS gives each pattern a PatternId unique on the adapter before MiniportOidRequest sees it, and never gives one twice; the trace and the summary show it (OID_PM_ADD_WOL_PATTERN page)', () => {
   const { result, w } = run(
     pmnicScenario([
@@ -190,20 +198,7 @@ test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes
   const w = testWorld({
     drivers: [pmnic],
     devices: [{ name: 'nic0', driver: 'pmnic' }],
-    actions: [
-      {
-        atNs: 1 * ns.s,
-        action: {
-          kind: 'oid',
-          device: 'nic0',
-          oid: OID_PM_ADD_WOL_PATTERN,
-          set: true,
-          value: syn,
-          timeoutS: 0,
-          bufferLength: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
-        },
-      },
-    ],
+    actions: [setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, syn, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2)],
   });
   const r = w.run(2 * ns.s);
   assert.equal(r.verdict, 'ok', r.bugCheck?.message);
@@ -280,18 +275,14 @@ test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types
   });
   const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
   const magic = magicPacketWolPattern();
-  const oid = (atNs: number, o: number, value: unknown, bufferLength: number) => ({
-    atNs,
-    action: { kind: 'oid' as const, device: 'nic0', oid: o, set: true, value, timeoutS: 0, bufferLength },
-  });
   const w = testWorld({
     drivers: [drv],
     devices: [{ name: 'nic0', driver: 'wol-rec', registry: { '*WakeOnMagicPacket': 0 } }],
     actions: [
-      oid(1 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
-      oid(1.5 * ns.s, OID_PM_ADD_WOL_PATTERN, magic.pattern, magic.length),
+      setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+      setAt(1.5 * ns.s, OID_PM_ADD_WOL_PATTERN, magic.pattern, magic.length),
       { atNs: 2 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } },
-      oid(4 * ns.s, OID_PM_REMOVE_WOL_PATTERN, 1, 4),
+      setAt(4 * ns.s, OID_PM_REMOVE_WOL_PATTERN, 1, 4),
       { atNs: 5 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } },
     ],
   });
@@ -326,29 +317,8 @@ test('NdisOidComplete (Driver Verifier): OID_PM_REMOVE_WOL_PATTERN may complete 
     devices: [{ name: 'nic0', driver: 'wol-remove-fails' }],
     options: { verifier: 'collect' },
     actions: [
-      {
-        atNs: 1 * ns.s,
-        action: {
-          kind: 'oid',
-          device: 'nic0',
-          oid: OID_PM_ADD_WOL_PATTERN,
-          set: true,
-          value: pattern.pattern,
-          timeoutS: 0,
-          bufferLength: pattern.length,
-        },
-      },
-      {
-        atNs: 2 * ns.s,
-        action: {
-          kind: 'oid',
-          device: 'nic0',
-          oid: OID_PM_REMOVE_WOL_PATTERN,
-          set: true,
-          value: 1,
-          timeoutS: 0,
-        },
-      },
+      setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+      setAt(2 * ns.s, OID_PM_REMOVE_WOL_PATTERN, 1),
     ],
   });
   const r = w.run(3 * ns.s);
