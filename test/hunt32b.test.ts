@@ -130,6 +130,9 @@ test('R8.11: spin locks released out of order (A, B acquired at PASSIVE, A relea
     dpr.message,
     /released out of order \(R8\.11\): NdisReleaseSpinLock released spin lock #1 .* while spin lock #2 /,
   );
+  // The Dpr release restores nothing: the message does not say it leaves the caller at DISPATCH.
+  assert.match(dpr.message, /NdisDprReleaseSpinLock changes no IRQL, so the caller goes on below DISPATCH/);
+  assert.doesNotMatch(dpr.message, /leaves the caller at DISPATCH/);
   assert.deepEqual([v.bugCheck.code, v.bugCheck.params[0]], [0xc4, 0x32]);
   // A callback that returns still holding the later lock: SpinLockBalanced says why.
   const kept = removedScripted('lock-order-kept', {

@@ -829,12 +829,20 @@ function releasedOutOfOrder(ctx: Context, s: LockState, ddi: string): void {
   }
 }
 
-/** R8.11: what the release of a lock held after an out-of-order release says, if it was. */
-function outOfOrderRelease(l: NDIS_SPIN_LOCK): string | undefined {
+/**
+ * R8.11: what the release of a lock held after an out-of-order release says, if it was.
+ * `lowers`: NdisReleaseSpinLock, which restores the IRQL its acquire saved (DISPATCH,
+ * the earlier lock being held then); NdisDprReleaseSpinLock changes no IRQL.
+ */
+function outOfOrderRelease(l: NDIS_SPIN_LOCK, lowers: boolean): string | undefined {
   // Anything but an allocated lock is for release() to report (lockState), not to throw here.
   const s = l instanceof NDIS_SPIN_LOCK ? l._state : null;
   if (s === null || s.outOfOrder === undefined) return undefined;
-  return `${s.outOfOrder}; releasing ${lockNo(s.name ?? 'it')} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers). ${inReverse}`;
+  const it = lockNo(s.name ?? 'it');
+  const then = lowers
+    ? `releasing ${it} goes back to the DISPATCH saved when it was acquired and leaves the caller at DISPATCH, to fail later (IRQL_NOT_LESS_OR_EQUAL, synchronization-and-notification-in-network-drivers)`
+    : `NdisDprReleaseSpinLock changes no IRQL, so the caller goes on below DISPATCH, where the code under ${it} already ran`;
+  return `${s.outOfOrder}; ${then}. ${inReverse}`;
 }
 
 /** R8.11's advice, closing its messages. */
@@ -856,7 +864,7 @@ export function NdisAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisReleaseSpinLock(SpinLock). Restores the IRQL saved by the acquire. */
 export function NdisReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisReleaseSpinLock');
-  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null, outOfOrderRelease(SpinLock));
+  n.verifier.irql(irql.NdisReleaseSpinLock, 'NdisReleaseSpinLock', null, outOfOrderRelease(SpinLock, true));
   release(n, SpinLock, 'NdisReleaseSpinLock', 'SpinLockRelease', true);
 }
 
@@ -870,7 +878,12 @@ export function NdisDprAcquireSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
 /** VOID NdisDprReleaseSpinLock(SpinLock). Exactly DISPATCH. */
 export function NdisDprReleaseSpinLock(SpinLock: NDIS_SPIN_LOCK): void {
   const n = currentNdis('NdisDprReleaseSpinLock');
-  n.verifier.irql(irql.NdisDprReleaseSpinLock, 'NdisDprReleaseSpinLock', null, outOfOrderRelease(SpinLock));
+  n.verifier.irql(
+    irql.NdisDprReleaseSpinLock,
+    'NdisDprReleaseSpinLock',
+    null,
+    outOfOrderRelease(SpinLock, false),
+  );
   release(n, SpinLock, 'NdisDprReleaseSpinLock', 'SpinLockDprRelease', false);
 }
 
