@@ -550,3 +550,30 @@ test('WoL patterns: a pattern a protocol added no longer enables its type once t
     'bitmap while wol-proto is bound; nothing once it is gone (magic packet off by *WakeOnMagicPacket)',
   );
 });
+
+test('OID_PM_ADD_WOL_PATTERN page (NDIS sets PatternId to a unique value before the request goes down): the same NDIS_PM_WOL_PATTERN buffer added again after its add completed, as a driver with one static buffer does, gets a new PatternId, and NDIS keeps both patterns', () => {
+  const rec = wolRecorder('wol-same-buffer');
+  const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
+  const w = testWorld({
+    drivers: [rec.drv],
+    devices: [{ name: 'nic0', driver: rec.drv.name }],
+    actions: [
+      setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+      setAt(2 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+      setAt(3 * ns.s, OID_PM_REMOVE_WOL_PATTERN, 1),
+      setAt(4 * ns.s, OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length),
+    ],
+  });
+  const r = w.run(5 * ns.s);
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual(miniportSaw(w), [
+    'OID_PM_ADD_WOL_PATTERN id=1',
+    'OID_PM_ADD_WOL_PATTERN id=2',
+    'OID_PM_REMOVE_WOL_PATTERN id=1',
+    'OID_PM_ADD_WOL_PATTERN id=3',
+  ]);
+  assert.deepEqual(
+    w.summary().adapters[0]!.wolPatterns.map((p) => p.PatternId),
+    [2, 3],
+  );
+});

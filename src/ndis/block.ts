@@ -260,9 +260,10 @@ export class MiniportBlock implements NDIS_HANDLE {
   /** The PatternId NDIS gives the next OID_PM_ADD_WOL_PATTERN (wol.ts): from 1, never twice. */
   nextWolPatternId = 1;
   /**
-   * The NDIS_PM_WOL_PATTERN buffers NDIS gave a PatternId, with who added each (a binding,
-   * a filter module, or null for an application): a filter's clone shares the buffer, so
-   * NDIS gives it no second ID (wol.ts).
+   * The NDIS_PM_WOL_PATTERN buffers of the adds under way that NDIS gave a PatternId, with
+   * who added each (a binding, a filter module, or null for an application): a filter's
+   * clone shares the buffer, so NDIS gives it no second ID; once the miniport completes
+   * the add the buffer leaves this map, and adding it again gets a new ID (wol.ts).
    */
   readonly wolOwners = new WeakMap<object, Binding | FilterModule | null>();
   /** Addressing settings protocols made, replayed after an AddressingReset (R4.10). */

@@ -191,22 +191,30 @@ function oidLabel(oid: number): string {
   return oid === OID_PM_ADD_WOL_PATTERN ? 'OID_PM_ADD_WOL_PATTERN' : 'OID_PM_REMOVE_WOL_PATTERN';
 }
 
-/** The miniport completed a set of OID_PM_ADD_WOL_PATTERN or OID_PM_REMOVE_WOL_PATTERN: NDIS's list follows it. */
+/**
+ * The miniport completed a set of OID_PM_ADD_WOL_PATTERN or OID_PM_REMOVE_WOL_PATTERN:
+ * NDIS's list follows it. An add's buffer is done with, whatever the status: the same
+ * buffer added again is a new request and gets a new PatternId.
+ */
 export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST, status: number): void {
-  if (status !== NDIS_STATUS_SUCCESS || request.RequestType !== NdisRequestSetInformation) return;
+  if (request.RequestType !== NdisRequestSetInformation) return;
   const d = request.DATA.SET_INFORMATION;
   if (d.Oid === OID_PM_REMOVE_WOL_PATTERN) {
-    if (typeof d.InformationBuffer === 'number') b.wolPatterns.delete(d.InformationBuffer);
+    if (status === NDIS_STATUS_SUCCESS && typeof d.InformationBuffer === 'number')
+      b.wolPatterns.delete(d.InformationBuffer);
     return;
   }
   if (d.Oid !== OID_PM_ADD_WOL_PATTERN) return;
   const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
   if (typeof p !== 'object' || p === null || !b.wolOwners.has(p)) return;
+  const owner = b.wolOwners.get(p) ?? null;
+  b.wolOwners.delete(p);
+  if (status !== NDIS_STATUS_SUCCESS) return;
   b.wolPatterns.set(p.PatternId, {
     PatternId: p.PatternId,
     WoLPacketType: p.WoLPacketType,
     Priority: p.Priority,
-    owner: b.wolOwners.get(p) ?? null,
+    owner,
     pattern: copyPattern(p),
     bytes: Math.max(d.InformationBufferLength, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1),
   });
