@@ -438,19 +438,6 @@ function wolRecorder(name: string, minor = 30) {
   return { drv, saw, enabled };
 }
 
-const addAction = (atNs: number, value: unknown, bufferLength: number) => ({
-  atNs,
-  action: {
-    kind: 'oid' as const,
-    device: 'nic0',
-    oid: OID_PM_ADD_WOL_PATTERN,
-    set: true,
-    value,
-    timeoutS: 0,
-    bufferLength,
-  },
-});
-
 test('OID_PM_ADD_WOL_PATTERN that NDIS fails itself (OID_PM_ADD_WOL_PATTERN, NDIS_PM_WOL_PATTERN pages): to a miniport older than NDIS 6.20 NDIS_STATUS_NOT_SUPPORTED; a buffer shorter than an NDIS_PM_WOL_PATTERN NDIS_STATUS_BUFFER_TOO_SHORT with BytesNeeded; a buffer with no NDIS_PM_WOL_PATTERN NDIS_STATUS_INVALID_PARAMETER; the miniport sees none of them and NDIS keeps no pattern', () => {
   const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
   const runOn = (minor: number, value: unknown, bufferLength: number) => {
@@ -458,7 +445,7 @@ test('OID_PM_ADD_WOL_PATTERN that NDIS fails itself (OID_PM_ADD_WOL_PATTERN, NDI
     const w = testWorld({
       drivers: [rec.drv],
       devices: [{ name: 'nic0', driver: rec.drv.name }],
-      actions: [addAction(1 * ns.s, value, bufferLength)],
+      actions: [setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, value, bufferLength)],
     });
     const r = w.run(2 * ns.s);
     assert.equal(r.verdict, 'ok', r.bugCheck?.message);
