@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   type DriverModule,
+  type GROUP_AFFINITY,
   type NDIS_HANDLE,
   NDIS_LOWER_IRQL,
   NDIS_OBJECT_TYPE_DEFAULT,
@@ -412,4 +413,16 @@ test('R8.3, NDIS_LOWER_IRQL page: an _OldIrql or _CurIrql that is no KIRQL (NaN,
     },
   });
   assert.equal(r.verdict, 'ok', JSON.stringify(r.violations));
+});
+
+test('R8.1, NdisMQueueDpcEx page: a NULL TargetProcessors is NdisSim_BadParameter naming the GROUP_AFFINITY, not an exception inside ndis-sim', () => {
+  const { r } = removedScripted('null-affinity', {
+    initialize: (a) => {
+      NdisMQueueDpcEx(a.interrupt!, 0, null as unknown as GROUP_AFFINITY, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter', r.verdict);
+  assert.equal(r.bugCheck?.ddi, 'NdisMQueueDpcEx');
+  assert.match(r.bugCheck!.message, /TargetProcessors points to a GROUP_AFFINITY \(Mask, Group\), got null/);
 });

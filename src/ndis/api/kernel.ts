@@ -1310,9 +1310,9 @@ export function NdisMQueueDpcEx(
     'NdisMQueueDpcEx',
     NdisInterruptHandle,
     MessageId,
-    TargetProcessors.Group === 0 ? TargetProcessors.Mask : 0,
+    TargetProcessors?.Group === 0 ? TargetProcessors.Mask : 0,
     MiniportDpcContext,
-    TargetProcessors,
+    TargetProcessors ?? null,
   );
 }
 
@@ -1343,12 +1343,20 @@ function queueInterruptDpcs(
   messageId: number,
   mask: number,
   context: unknown,
-  affinity?: GROUP_AFFINITY,
+  affinity?: GROUP_AFFINITY | null,
 ): number {
   const i = liveInterrupt(handle, ddi, irql[ddi]);
   if (i === null) return 0;
   const n: Ndis = i.ndis;
   const k = n.kernel;
+  // NdisMQueueDpcEx's TargetProcessors points to a GROUP_AFFINITY; NULL is no processor set.
+  if (affinity === null || (affinity !== undefined && typeof affinity !== 'object'))
+    return n.verifier.fatal(
+      'NdisSim_BadParameter',
+      ddi,
+      i.block.name,
+      `${ddi}: TargetProcessors points to a GROUP_AFFINITY (Mask, Group), got ${String(affinity)}`,
+    );
   // A KAFFINITY (NdisMQueueDpc: a ULONG) is a bitmap. A negative whole number is its
   // two's complement, as C converts it (JavaScript's ~0: every processor), which the
   // loop below reads bit by bit; NaN or a fraction is no bitmap, and NaN picked every CPU.
