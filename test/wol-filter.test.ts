@@ -4,7 +4,9 @@
 // too. The pages: OID_PM_ADD_WOL_PATTERN ("before NDIS sends this OID request down to the
 // underlying NDIS drivers ... sets PatternId"), Adding and Deleting Wake on LAN Patterns
 // ("NDIS returns the identifier to the overlying driver that added the WOL pattern"),
-// NdisAllocateCloneOidRequest and FilterOidRequestComplete.
+// NdisAllocateCloneOidRequest and FilterOidRequestComplete. And what becomes of a
+// protocol's patterns when it closes its binding: the same page has the protocol remove
+// them first, and NDIS remove only an application's (NdisSim_ProtocolWolPatterns).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,6 +22,7 @@ import {
   NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   type NDIS_PM_WOL_PATTERN,
+  NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisFOidRequest,
@@ -42,7 +45,7 @@ interface Seen {
 }
 
 /** A miniport (NDIS 6.30) with bitmap and magic-packet patterns that takes every pattern request. */
-function wolMiniport(name: string) {
+function wolMiniport(name: string, removeStatus: number = NDIS_STATUS_SUCCESS) {
   const seen: Seen[] = [];
   const drv = scriptedDriver(name, {
     generalAttributes: {
@@ -63,8 +66,10 @@ function wolMiniport(name: string) {
           id: (req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN).PatternId,
           request: req,
         });
-      else if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN)
+      else if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN) {
         seen.push({ oid: 'remove', id: req.DATA.SET_INFORMATION.InformationBuffer as number, request: req });
+        return removeStatus;
+      }
       return NDIS_STATUS_SUCCESS;
     },
   });
@@ -253,4 +258,64 @@ test("WoL patterns: a filter module's own OID_PM_ADD_WOL_PATTERN (NdisFOidReques
   const owner2 = list.get(2)?.owner;
   assert.ok(owner1 != null && 'gone' in owner1, "pattern 1 is the filter module's");
   assert.ok(owner2 != null && !('gone' in owner2), "pattern 2 is the protocol binding's");
+});
+
+/**
+ * The pattern miniport and a protocol (no filter) that adds a bitmap pattern at 500 ms,
+ * removes it at 1 s when `removes`, and is stopped (unbound, its binding closed) at 2 s.
+ */
+function protocolStopped(removes: boolean, removeStatus: number = NDIS_STATUS_SUCCESS) {
+  const mp = wolMiniport('wol-mp-close', removeStatus);
+  const p = { handle: null as NDIS_HANDLE | null, unloadable: true };
+  const proto = bindingProtocol('wol-proto', p, 30);
+  const w = new World({ seed: 1, verifier: 'collect', trace: true });
+  w.addDriver(mp.drv);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: mp.drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
+  stepAt(w, 500 * ns.ms, proto.name, () =>
+    NdisOidRequest(p.handle!, set(OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length)),
+  );
+  if (removes)
+    stepAt(w, 1 * ns.s, proto.name, () =>
+      NdisOidRequest(p.handle!, set(OID_PM_REMOVE_WOL_PATTERN, pattern.pattern.PatternId, 4)),
+    );
+  w.at(2 * ns.s, { kind: 'stop-protocol', driver: proto.name });
+  const r = w.run(3 * ns.s);
+  return { w, r, mp };
+}
+
+test('NdisSim_ProtocolWolPatterns: a protocol that closes its binding (NdisCloseAdapterEx, from its unbind) with a WoL pattern it added still on the adapter breaks the rule; NDIS sends no OID_PM_REMOVE_WOL_PATTERN for it and keeps the pattern in its list (Adding and Deleting Wake on LAN Patterns: protocols must remove their patterns before they close a binding)', () => {
+  const t = protocolStopped(false);
+  assert.deepEqual(
+    t.r.violations.map((v) => v.rule),
+    ['NdisSim_ProtocolWolPatterns'],
+  );
+  const v = t.r.violations[0]!;
+  assert.equal(v.ddi, 'NdisCloseAdapterEx');
+  assert.match(v.message, /PatternId 1\b/);
+  // NDIS does not remove a binding's patterns itself: the miniport saw only the add.
+  assert.deepEqual(
+    t.mp.seen.map((s) => s.oid),
+    ['add'],
+  );
+  assert.deepEqual([...t.w.ndis.adapters[0]!.wolPatterns.keys()], [1]);
+});
+
+test('NdisSim_ProtocolWolPatterns: a protocol that removed its pattern (OID_PM_REMOVE_WOL_PATTERN) before it is unbound breaks nothing; one whose removal the miniport failed (NDIS_STATUS_NOT_ACCEPTED) did its part too, and the pattern stays in the list (Adding and Deleting Wake on LAN Patterns, OID_PM_REMOVE_WOL_PATTERN page)', () => {
+  const ok = protocolStopped(true);
+  assert.deepEqual(ok.r.violations, []);
+  assert.deepEqual(
+    ok.mp.seen.map((s) => [s.oid, s.id]),
+    [
+      ['add', 1],
+      ['remove', 1],
+    ],
+  );
+  assert.equal(ok.w.ndis.adapters[0]!.wolPatterns.size, 0);
+  const failed = protocolStopped(true, NDIS_STATUS_NOT_ACCEPTED);
+  assert.deepEqual(failed.r.violations, []);
+  assert.deepEqual([...failed.w.ndis.adapters[0]!.wolPatterns.keys()], [1]);
 });

@@ -58,6 +58,11 @@ export interface WolPatternEntry {
   /** NDIS's copy of the NDIS_PM_WOL_PATTERN, and its bytes (with a bitmap's mask and pattern), for OID_PM_WOL_PATTERN_LIST. */
   readonly pattern: NDIS_PM_WOL_PATTERN;
   readonly bytes: number;
+  /**
+   * Its owner issued an OID_PM_REMOVE_WOL_PATTERN for it that NDIS passed down: the
+   * protocol did its part even if the miniport failed the removal.
+   */
+  removeIssued: boolean;
 }
 
 /** Who sent a request from above: a binding, a filter module, or null for an application's request through NDIS. */
@@ -158,6 +163,9 @@ export function wolPatternByNdis(
     } else if (typeof id !== 'number' || !b.wolPatterns.has(id)) {
       status = NDIS_STATUS_FILE_NOT_FOUND;
       why = `no pattern of the adapter has PatternId ${typeof id === 'number' ? id : String(id)}`;
+    } else {
+      const e = b.wolPatterns.get(id)!;
+      if (e.owner === from) e.removeIssued = true;
     }
   } else {
     const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
@@ -209,6 +217,7 @@ export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST,
     owner: b.wolOwners.get(p) ?? null,
     pattern: copyPattern(p),
     bytes: Math.max(d.InformationBufferLength, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1),
+    removeIssued: false,
   });
 }
 
@@ -221,6 +230,18 @@ function copyPattern(p: NDIS_PM_WOL_PATTERN): NDIS_PM_WOL_PATTERN {
     ...(p.Mask instanceof Uint8Array ? { Mask: Uint8Array.from(p.Mask) } : {}),
     ...(p.Pattern instanceof Uint8Array ? { Pattern: Uint8Array.from(p.Pattern) } : {}),
   };
+}
+
+/**
+ * The PatternIds of the patterns `owner` added to the adapter and never asked to remove.
+ * The Adding and Deleting Wake on LAN Patterns page: a protocol must remove every pattern
+ * it added (OID_PM_REMOVE_WOL_PATTERN) before it closes its binding; NDIS removes only an
+ * application's, before it halts the adapter (NdisSim_ProtocolWolPatterns).
+ */
+export function wolPatternsLeftBy(b: MiniportBlock, owner: Binding | FilterModule): number[] {
+  const ids: number[] = [];
+  for (const e of b.wolPatterns.values()) if (e.owner === owner && !e.removeIssued) ids.push(e.PatternId);
+  return ids;
 }
 
 /**
