@@ -9,15 +9,16 @@ import {
   NDIS_STATUS_SUCCESS,
 } from '../../index.ts';
 import { echoProtocol } from '../echo-proto.ts';
-import { scriptedDriver } from './base.ts';
+import { galleryDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 
 /**
  * wol-nic: a miniport (NDIS 6.30) that wakes on a magic packet and takes every WoL
  * pattern request (its NIC has room for the magic packet only, which takes no slot).
  */
-const wolNic = {
-  ...scriptedDriver('wol-nic', {
+const wolNic = galleryDriver(
+  'wol-nic',
+  {
     generalAttributes: {
       PowerManagementCapabilitiesEx: {
         Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
@@ -30,9 +31,9 @@ const wolNic = {
       c.MinorNdisVersion = 30;
     },
     oid: () => NDIS_STATUS_SUCCESS,
-  }),
-  description: 'a miniport that wakes on a magic packet and takes every WoL pattern request',
-};
+  },
+  'a miniport that wakes on a magic packet and takes every WoL pattern request',
+);
 
 /** The stack is torn down at 100 ms: pauses and unbinds follow. */
 const removedAt100ms = { actions: [{ at: '100ms', do: 'surprise-remove', device: 'nic0' }] };
