@@ -598,3 +598,29 @@ test('WoL patterns: a pattern a protocol added no longer enables its type once t
     'bitmap while wol-proto is bound; nothing once it is gone (magic packet off by *WakeOnMagicPacket)',
   );
 });
+
+test("WoL patterns: before NDIS halts the adapter (a PnP stop) it removes the patterns applications added: an OID_PM_REMOVE_WOL_PATTERN of its own for each reaches MiniportOidRequest, and the halt waits for it (Adding and Deleting Wake on LAN Patterns: 'NDIS deletes all of the WOL patterns that an application added ... before it halts the network adapter')", () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', IPV4_TO_PMNIC),
+      add('1100ms', '{ type: magic-packet }'),
+      '{ at: 2s, do: stop, device: nic0 }',
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const ev = w.trace.events;
+  const removals = ev
+    .map((e, i) => ({ e, i }))
+    .filter(({ e }) => e.what === 'MiniportOidRequest' && data(e).Oid === 'OID_PM_REMOVE_WOL_PATTERN');
+  assert.deepEqual(
+    removals.map(({ e }) => data(e).PatternId),
+    [1, 2],
+  );
+  const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
+  assert.ok(halt > 0, 'the stop halted the adapter');
+  assert.ok(removals[1]!.i < halt, 'both removals reached the miniport before MiniportHaltEx');
+  const waited = ev.findIndex((e) => e.what === "halt waits for the removal of applications' WoL patterns");
+  assert.ok(waited > 0 && waited < removals[0]!.i, 'the halt waited for them');
+  // pmnic took both: NDIS's list is empty, and stays so through the start that follows.
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
+});

@@ -29,6 +29,7 @@ import {
   NDIS_STATUS_INVALID_LENGTH,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisPMWoLPacketBitmapPattern,
@@ -39,6 +40,7 @@ import {
   OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { oidRequest, submit } from './oid.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
 
 /** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
@@ -230,6 +232,38 @@ function copyPattern(p: NDIS_PM_WOL_PATTERN): NDIS_PM_WOL_PATTERN {
     ...(p.Mask instanceof Uint8Array ? { Mask: Uint8Array.from(p.Mask) } : {}),
     ...(p.Pattern instanceof Uint8Array ? { Pattern: Uint8Array.from(p.Pattern) } : {}),
   };
+}
+
+/**
+ * Before NDIS halts the adapter it removes the patterns applications added (the Adding
+ * and Deleting Wake on LAN Patterns page): an OID_PM_REMOVE_WOL_PATTERN of its own for
+ * each, down to the miniport. Returns the count of those not completed yet, which each
+ * completion takes down. None while the adapter is out of D0 (a removal in D3: no
+ * request but NDIS's power OID reaches it then), nor to a miniport older than NDIS 6.20.
+ */
+export function removeApplicationWolPatterns(n: Ndis, b: MiniportBlock): { left: number } {
+  const pending = { left: 0 };
+  if (b.power !== null && b.power.device !== NdisDeviceStateD0) return pending;
+  for (const e of [...b.wolPatterns.values()]) {
+    if (e.owner !== null || e.removeIssued) continue;
+    let done = false;
+    pending.left++;
+    const status = submit(
+      n,
+      b,
+      oidRequest(NdisRequestSetInformation, OID_PM_REMOVE_WOL_PATTERN, e.PatternId, 4),
+      {
+        kind: 'ndis',
+        restore: false,
+        done: () => {
+          done = true;
+          pending.left--;
+        },
+      },
+    );
+    if (status !== NDIS_STATUS_PENDING && !done) pending.left--;
+  }
+  return pending;
 }
 
 /**
