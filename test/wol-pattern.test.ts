@@ -624,3 +624,19 @@ test("WoL patterns: before NDIS halts the adapter (a PnP stop) it removes the pa
   // pmnic took both: NDIS's list is empty, and stays so through the start that follows.
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
 });
+
+test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an application's pattern still goes down before MiniportHaltEx; the run ends without a rule broken (Adding and Deleting Wake on LAN Patterns, docs/decisions.md)", () => {
+  const { result, w } = run(
+    pmnicScenario([add('1s', '{ type: magic-packet }'), '{ at: 2s, do: surprise-remove, device: nic0 }']),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const ev = w.trace.events;
+  const removal = ev.findIndex(
+    (e) =>
+      e.what === 'MiniportOidRequest' &&
+      data(e).Oid === 'OID_PM_REMOVE_WOL_PATTERN' &&
+      data(e).PatternId === 1,
+  );
+  const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
+  assert.ok(removal > 0 && halt > removal, `removal at ${removal}, halt at ${halt}`);
+});
