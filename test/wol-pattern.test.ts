@@ -527,7 +527,11 @@ test('WoL patterns: a pattern a protocol added no longer enables its type once t
   w.at(3 * ns.s, { kind: 'stop-protocol', driver: proto.name });
   w.at(4 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
   const r = w.run(6 * ns.s);
-  assert.deepEqual(r.violations, []);
+  // It closes with its pattern still added: the one rule it breaks (test/wol-filter.test.ts).
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisSim_ProtocolWolPatterns'],
+  );
   // The miniport's queue: NDIS pends the request and completes it to ProtocolOidRequestComplete.
   assert.deepEqual(statuses, [NDIS_STATUS_PENDING]);
   assert.deepEqual(rec.saw, ['add']);
@@ -563,4 +567,46 @@ test('OID_PM_ADD_WOL_PATTERN page (NDIS sets PatternId to a unique value before 
     w.summary().adapters[0]!.wolPatterns.map((p) => p.PatternId),
     [2, 3],
   );
+});
+
+test("WoL patterns: before NDIS halts the adapter (a PnP stop) it removes the patterns applications added: an OID_PM_REMOVE_WOL_PATTERN of its own for each reaches MiniportOidRequest, and the halt waits for it (Adding and Deleting Wake on LAN Patterns: 'NDIS deletes all of the WOL patterns that an application added ... before it halts the network adapter')", () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', IPV4_TO_PMNIC),
+      add('1100ms', '{ type: magic-packet }'),
+      '{ at: 2s, do: stop, device: nic0 }',
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const ev = w.trace.events;
+  const removals = ev
+    .map((e, i) => ({ e, i }))
+    .filter(({ e }) => e.what === 'MiniportOidRequest' && data(e).Oid === 'OID_PM_REMOVE_WOL_PATTERN');
+  assert.deepEqual(
+    removals.map(({ e }) => data(e).PatternId),
+    [1, 2],
+  );
+  const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
+  assert.ok(halt > 0, 'the stop halted the adapter');
+  assert.ok(removals[1]!.i < halt, 'both removals reached the miniport before MiniportHaltEx');
+  const waited = ev.findIndex((e) => e.what === "halt waits for the removal of applications' WoL patterns");
+  assert.ok(waited > 0 && waited < removals[0]!.i, 'the halt waited for them');
+  // pmnic took both: NDIS's list is empty, and stays so through the start that follows.
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
+});
+
+test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an application's pattern still goes down before MiniportHaltEx; the run ends without a rule broken (Adding and Deleting Wake on LAN Patterns, docs/decisions.md)", () => {
+  const { result, w } = run(
+    pmnicScenario([add('1s', '{ type: magic-packet }'), '{ at: 2s, do: surprise-remove, device: nic0 }']),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  const ev = w.trace.events;
+  const removal = ev.findIndex(
+    (e) =>
+      e.what === 'MiniportOidRequest' &&
+      data(e).Oid === 'OID_PM_REMOVE_WOL_PATTERN' &&
+      data(e).PatternId === 1,
+  );
+  const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
+  assert.ok(removal > 0 && halt > removal, `removal at ${removal}, halt at ${halt}`);
 });

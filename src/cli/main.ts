@@ -798,6 +798,8 @@ Examples:
       // Three groups, each under a heading: the reference drivers, the gallery (each
       // with the rule it breaks), the --driver modules'.
       const ruleOf = new Map(gallery.map((g) => [g.driver, g.rule]));
+      // A miniport a gallery entry's protocol or filter runs over (wol-nic).
+      for (const g of gallery) if (g.miniport !== undefined) ruleOf.set(g.miniport, `under ${g.driver.name}`);
       const line = (d: (typeof all)[number]): string => {
         const rule = ruleOf.get(d);
         return `${d.name.padEnd(width)}${d.description ?? ''}${rule === undefined ? '' : ` (${rule})`}`;

@@ -9,6 +9,7 @@
 import {
   type DRIVER_OBJECT,
   type DriverModule,
+  magicPacketWolPattern,
   NDIS_EVENT,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
@@ -58,6 +59,7 @@ import {
   NetEventPause,
   NetEventRestart,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_PM_ADD_WOL_PATTERN,
   oidRequestData,
 } from '../index.ts';
 
@@ -99,6 +101,11 @@ export interface EchoMistakes {
   countsEventsInContext?: boolean;
   /** The adapter's name from NdisQueryBindInstanceName is never given back (NdisFreeMemory). */
   keepsBindName?: boolean;
+  /**
+   * The binding's first NetEventRestart adds a magic-packet WoL pattern
+   * (OID_PM_ADD_WOL_PATTERN), and the unbind closes without removing it.
+   */
+  leavesWolPattern?: boolean;
 }
 
 /** Per binding (the ProtocolBindingContext). */
@@ -131,6 +138,8 @@ interface EchoBinding {
   events: number;
   /** The adapter's friendly name (NdisQueryBindInstanceName), NDIS's buffer, freed at unbind. */
   adapterName: NDIS_STRING | null;
+  /** It added its WoL pattern (leavesWolPattern). */
+  addedWolPattern: boolean;
 }
 
 interface EchoDriver {
@@ -144,6 +153,11 @@ interface EchoDriver {
 }
 
 function setPacketFilter(e: EchoBinding, filter: number): number {
+  return setOid(e, OID_GEN_CURRENT_PACKET_FILTER, filter, 4);
+}
+
+/** A set request on the binding, waited for (PASSIVE: its bind, unbind and PnP handlers). */
+function setOid(e: EchoBinding, oid: number, buffer: unknown, length: number): number {
   const req: NDIS_OID_REQUEST = {
     Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
     RequestType: NdisRequestSetInformation,
@@ -151,7 +165,7 @@ function setPacketFilter(e: EchoBinding, filter: number): number {
     Timeout: 0,
     RequestId: null,
     RequestHandle: null,
-    DATA: oidRequestData(OID_GEN_CURRENT_PACKET_FILTER, filter, 4),
+    DATA: oidRequestData(oid, buffer, length),
     SupportedRevision: 0,
     MiniportReserved: [null, null],
     SourceReserved: [null, null],
@@ -255,6 +269,7 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             echoed: 0,
             events: 0,
             adapterName: null,
+            addedWolPattern: false,
           };
           NdisInitializeEvent(e.drained);
           NdisInitializeEvent(e.oidDone);
@@ -312,6 +327,11 @@ export function echoProtocol(name: string, description: string, mistakes: EchoMi
             case NetEventRestart: {
               const s = setPacketFilter(e, NDIS_PACKET_TYPE_DIRECTED);
               e.running = s === NDIS_STATUS_SUCCESS;
+              if (mistakes.leavesWolPattern && e.running && !e.addedWolPattern) {
+                // Wake on a magic packet; the unbind never removes it (the mistake).
+                const wol = magicPacketWolPattern();
+                e.addedWolPattern = setOid(e, OID_PM_ADD_WOL_PATTERN, wol.pattern, wol.length) === 0;
+              }
               return s;
             }
             case NetEventPause:

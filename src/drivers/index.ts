@@ -8,7 +8,7 @@ import { healthyNic } from './healthy-nic.ts';
 import { countingLwf, monitorLwf, oidLoggingLwf } from './lwf.ts';
 import { vmini } from './vmini.ts';
 
-/** Reference drivers (miniports, then the filter), then the gallery of buggy ones (drivers/buggy). */
+/** Reference drivers (miniports, then the filter), then the gallery of buggy ones (drivers/buggy) and the miniports some of them run over. */
 export const builtinDrivers: readonly DriverModule[] = [
   healthyNic,
   flakyNic,
@@ -17,7 +17,7 @@ export const builtinDrivers: readonly DriverModule[] = [
   oidLoggingLwf,
   countingLwf,
   echoProto,
-  ...gallery.map((g) => g.driver),
+  ...gallery.flatMap((g) => (g.miniport === undefined ? [g.driver] : [g.driver, g.miniport])),
 ];
 
 export function driverNames(extra: readonly DriverModule[] = []): string[] {

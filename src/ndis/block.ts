@@ -79,7 +79,17 @@ export type WakeStep =
 /** The PnP operation NDIS is running on the adapter; one at a time. */
 export type PnpOp =
   | { kind: 'bring-up'; step: BringUpStep; irp: Irp | null; restartCalled: boolean }
-  | { kind: 'teardown'; step: TeardownStep; why: TeardownWhy; waiting: Irp[] }
+  | {
+      kind: 'teardown';
+      step: TeardownStep;
+      why: TeardownWhy;
+      waiting: Irp[];
+      /**
+       * The OID_PM_REMOVE_WOL_PATTERN requests NDIS sent before the halt for the patterns
+       * applications added (wol.ts), not completed yet; undefined until it sent them.
+       */
+      wolRemoving?: { left: number };
+    }
   /** A system sleep (power.ts); `oidDone`: the status of NDIS's power OID, once it completed. */
   | { kind: 'sleep'; step: SleepStep; oidDone: number | null }
   | { kind: 'wake'; step: WakeStep; oidDone: number | null; restartCalled: boolean }

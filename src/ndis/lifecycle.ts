@@ -96,6 +96,7 @@ import type {
   NDIS_RESOURCE_LIST,
   NET_DEVICE_PNP_EVENT,
 } from './types.ts';
+import { removeApplicationWolPatterns } from './wol.ts';
 
 /**
  * Runs one step of the adapter's current PnP operation. NDIS does each step in a
@@ -812,6 +813,18 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
       if (b.state === 'Halted' || b.state === 'Shutdown') {
         op.step = 'done';
         return true;
+      }
+      // Adding and Deleting Wake on LAN Patterns: NDIS removes the patterns applications
+      // added before it halts the adapter, and waits for the removals (wol.ts).
+      if (!b.halting) {
+        op.wolRemoving ??= removeApplicationWolPatterns(n, b);
+        if (op.wolRemoving.left > 0) {
+          if (n.trace.on)
+            n.traceNdis(b, "halt waits for the removal of applications' WoL patterns", {
+              pending: op.wolRemoving.left,
+            });
+          return false;
+        }
       }
       // R2.9: mark halting (no new resets, no check-for-hang), then wait for a reset in progress.
       if (!b.halting) {

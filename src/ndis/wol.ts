@@ -29,6 +29,7 @@ import {
   NDIS_STATUS_INVALID_LENGTH,
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisPMWoLPacketBitmapPattern,
@@ -39,6 +40,7 @@ import {
   OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { oidRequest, submit } from './oid.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
 
 /** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
@@ -58,6 +60,11 @@ export interface WolPatternEntry {
   /** NDIS's copy of the NDIS_PM_WOL_PATTERN, and its bytes (with a bitmap's mask and pattern), for OID_PM_WOL_PATTERN_LIST. */
   readonly pattern: NDIS_PM_WOL_PATTERN;
   readonly bytes: number;
+  /**
+   * Its owner issued an OID_PM_REMOVE_WOL_PATTERN for it that NDIS passed down: the
+   * protocol did its part even if the miniport failed the removal.
+   */
+  removeIssued: boolean;
 }
 
 /** Who sent a request from above: a binding, a filter module, or null for an application's request through NDIS. */
@@ -158,6 +165,9 @@ export function wolPatternByNdis(
     } else if (typeof id !== 'number' || !b.wolPatterns.has(id)) {
       status = NDIS_STATUS_FILE_NOT_FOUND;
       why = `no pattern of the adapter has PatternId ${typeof id === 'number' ? id : String(id)}`;
+    } else {
+      const e = b.wolPatterns.get(id)!;
+      if (e.owner === from) e.removeIssued = true;
     }
   } else {
     const p = d.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
@@ -217,6 +227,7 @@ export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST,
     owner,
     pattern: copyPattern(p),
     bytes: Math.max(d.InformationBufferLength, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1),
+    removeIssued: false,
   });
 }
 
@@ -229,6 +240,50 @@ function copyPattern(p: NDIS_PM_WOL_PATTERN): NDIS_PM_WOL_PATTERN {
     ...(p.Mask instanceof Uint8Array ? { Mask: Uint8Array.from(p.Mask) } : {}),
     ...(p.Pattern instanceof Uint8Array ? { Pattern: Uint8Array.from(p.Pattern) } : {}),
   };
+}
+
+/**
+ * Before NDIS halts the adapter it removes the patterns applications added (the Adding
+ * and Deleting Wake on LAN Patterns page): an OID_PM_REMOVE_WOL_PATTERN of its own for
+ * each, down to the miniport. Returns the count of those not completed yet, which each
+ * completion takes down. None while the adapter is out of D0 (a removal in D3: no
+ * request but NDIS's power OID reaches it then), nor to a miniport older than NDIS 6.20.
+ */
+export function removeApplicationWolPatterns(n: Ndis, b: MiniportBlock): { left: number } {
+  const pending = { left: 0 };
+  if (b.power !== null && b.power.device !== NdisDeviceStateD0) return pending;
+  for (const e of [...b.wolPatterns.values()]) {
+    if (e.owner !== null || e.removeIssued) continue;
+    let done = false;
+    pending.left++;
+    const status = submit(
+      n,
+      b,
+      oidRequest(NdisRequestSetInformation, OID_PM_REMOVE_WOL_PATTERN, e.PatternId, 4),
+      {
+        kind: 'ndis',
+        restore: false,
+        done: () => {
+          done = true;
+          pending.left--;
+        },
+      },
+    );
+    if (status !== NDIS_STATUS_PENDING && !done) pending.left--;
+  }
+  return pending;
+}
+
+/**
+ * The PatternIds of the patterns `owner` added to the adapter and never asked to remove.
+ * The Adding and Deleting Wake on LAN Patterns page: a protocol must remove every pattern
+ * it added (OID_PM_REMOVE_WOL_PATTERN) before it closes its binding; NDIS removes only an
+ * application's, before it halts the adapter (NdisSim_ProtocolWolPatterns).
+ */
+export function wolPatternsLeftBy(b: MiniportBlock, owner: Binding | FilterModule): number[] {
+  const ids: number[] = [];
+  for (const e of b.wolPatterns.values()) if (e.owner === owner && !e.removeIssued) ids.push(e.PatternId);
+  return ids;
 }
 
 /**

@@ -1784,6 +1784,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     source: 'windows-driver-docs-pr/network/initializing-a-protocol-driver.md',
     fatal: false,
   },
+  {
+    id: 'NdisSim_ProtocolWolPatterns',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'A protocol driver closed its binding (NdisCloseAdapterEx) while Wake-on-LAN patterns it added with OID_PM_ADD_WOL_PATTERN were still on the adapter, never removed with OID_PM_REMOVE_WOL_PATTERN: protocols must remove their patterns before they close; NDIS removes only the patterns of applications, and leaves these on the miniport, where they may wake the system for a driver that is gone.',
+    ddis: ['NdisCloseAdapterEx', 'ProtocolUnbindAdapterEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xee) },
+    source: 'windows-driver-docs-pr/network/adding-and-deleting-wake-on-lan-patterns.md',
+    fatal: false,
+  },
   // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch
   // routines (docs/model.md, "Standalone device objects"). The range 0x80.. is theirs.
   {

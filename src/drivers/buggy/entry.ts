@@ -41,4 +41,10 @@ export interface GalleryEntry {
    * which runs the healthy-nic miniport.
    */
   readonly protocol?: boolean;
+  /**
+   * The miniport nic0 runs under a filter or protocol entry instead of healthy-nic, when
+   * the mistake needs what healthy-nic does not offer (WoL patterns). A scenario can name
+   * it like any built-in driver.
+   */
+  readonly miniport?: DriverModule;
 }

@@ -2,8 +2,38 @@
 // echo-proto (src/drivers/echo-proto.ts) with one realistic mistake, bound to nic0, which
 // runs the healthy-nic miniport. See index.ts.
 
+import {
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+  NDIS_STATUS_SUCCESS,
+} from '../../index.ts';
 import { echoProtocol } from '../echo-proto.ts';
+import { galleryDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
+
+/**
+ * wol-nic: a miniport (NDIS 6.30) that wakes on a magic packet and takes every WoL
+ * pattern request (its NIC has room for the magic packet only, which takes no slot).
+ */
+const wolNic = galleryDriver(
+  'wol-nic',
+  {
+    generalAttributes: {
+      PowerManagementCapabilitiesEx: {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+        Flags: 0,
+        SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+        NumTotalWoLPatterns: 0,
+      },
+    },
+    characteristics: (c) => {
+      c.MinorNdisVersion = 30;
+    },
+    oid: () => NDIS_STATUS_SUCCESS,
+  },
+  'a miniport that wakes on a magic packet and takes every WoL pattern request',
+);
 
 /** The stack is torn down at 100 ms: pauses and unbinds follow. */
 const removedAt100ms = { actions: [{ at: '100ms', do: 'surprise-remove', device: 'nic0' }] };
@@ -122,6 +152,17 @@ export const galleryProtocol: readonly GalleryEntry[] = [
       actions: [{ at: '100ms', do: 'stop-protocol', driver: 'echo-unload-no-deregister' }],
     },
     noAdapter: true,
+  },
+  {
+    rule: 'NdisSim_ProtocolWolPatterns',
+    protocol: true,
+    miniport: wolNic,
+    mistake:
+      "The binding's first restart adds a magic-packet wake pattern (OID_PM_ADD_WOL_PATTERN); ProtocolUnbindAdapterEx clears the packet filter and closes, but nothing removes the pattern, which stays on the NIC after the protocol is gone.",
+    driver: echoProtocol('echo-leaves-wol-pattern', 'closes its binding with its WoL pattern still added', {
+      leavesWolPattern: true,
+    }),
+    scenario: { until: '1s', ...removedAt100ms },
   },
   {
     rule: 'NdisQueryBindInstanceName',

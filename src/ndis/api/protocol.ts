@@ -64,6 +64,7 @@ import type {
   NDIS_STATUS,
   ULONG,
 } from '../types.ts';
+import { wolPatternsLeftBy } from '../wol.ts';
 import { currentNdis, lockHeldUpCall, nullChain, registrationDone } from './common.ts';
 import { headerRefusal, type Refusal } from './driver.ts';
 
@@ -392,6 +393,16 @@ export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS 
       ddi,
       b.name,
       `${p.name} closed its binding with ${left.join(', ')}: wait for its sends and OID requests, and return its receives, before ${ddi} (the handle is dead after it; nf-ndis-ndiscloseadapterex, R7.3)`,
+    );
+  // Adding and Deleting Wake on LAN Patterns: the protocol removes its patterns before it
+  // closes; NDIS does not remove them for it (only an application's, before a halt).
+  const patterns = wolPatternsLeftBy(b, bd);
+  if (patterns.length > 0)
+    n.verifier.report(
+      'NdisSim_ProtocolWolPatterns',
+      ddi,
+      b.name,
+      `${p.name} closed its binding with WoL pattern(s) it added still on the adapter (PatternId ${patterns.join(', ')}): a protocol must remove each with OID_PM_REMOVE_WOL_PATTERN before ${ddi}; NDIS leaves them on the miniport (Adding and Deleting Wake on LAN Patterns)`,
     );
   if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
   if (openClosePends(n, bd, 'closing')) return NDIS_STATUS_PENDING;
