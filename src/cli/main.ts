@@ -731,7 +731,7 @@ Examples:
     )
     .option(
       '--seed-timeout <duration>',
-      'with worker threads: stop when one seed runs longer than this wall-clock time, a driver callback that never returns (default 60s)',
+      'stop when a seed in a worker thread runs longer than this wall-clock time, a driver callback that never returns (default 60s); given without --jobs, every seed runs in worker threads; refused with --jobs 1, whose seeds nothing can stop',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")
