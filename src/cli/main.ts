@@ -679,7 +679,8 @@ input, or a run the model cannot carry; 3 an internal error of ndis-sim.
 
 Examples:
   ndis-sim run examples/reset-storm.yaml
-  ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts --quiet
+  ndis-sim run examples/own-driver.yaml --quiet
+  ndis-sim drivers --driver examples/own-driver.ts
   ndis-sim explore examples/reset-storm.yaml --runs 500
   ndis-sim rules Irql_Miniport_Driver_Function
   ndis-sim rules R5.14
