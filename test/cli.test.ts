@@ -396,7 +396,7 @@ test('a driver callback that throws ends the run with KMODE_EXCEPTION_NOT_HANDLE
   const r = cli('run', 'test/fixtures/throwing.yaml');
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /KMODE_EXCEPTION_NOT_HANDLED \(0x1E\)/);
-  assert.match(r.stdout, /Rule: {5}NdisSim_DriverException/);
+  assert.match(r.stdout, /Rule: {6}NdisSim_DriverException/);
   assert.match(r.stdout, /MiniportRestart threw TypeError: Cannot set properties of undefined/);
   // Where in the driver: its frame, as a debugger's stack shows it, and 0x1E's
   // parameter 2 (the exception's address) as its file, line and column.

@@ -781,7 +781,10 @@ Examples:
       ]),
     )
     .option('--states', 'print the adapter state table instead')
-    .option('--book', 'list the rules of the rule book (R1.1 …, the SPEC column) with their titles instead')
+    .option(
+      '--book',
+      'list the rules of the rule book (R1.1 …, the RULE BOOK column) with their titles instead',
+    )
     .option('--no-color', 'no colours')
     .action(
       (id: string | undefined, opts: RuleFilter & { states?: boolean; book?: boolean; color?: boolean }) => {
