@@ -159,7 +159,7 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
   assert.equal(b.status, 2);
   for (const w of [
     `${f}: devices[0].registry.ResetLimit: expected a whole number or a string, got 1.5`,
-    `${f}: devices[0].registry.Verbose: expected a number or a string, got true`,
+    `${f}: devices[0].registry.Verbose: expected a whole number or a string, got true`,
     `${f}: protocols[1].name: expected a unique name, got "tcpip" twice`,
   ])
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
