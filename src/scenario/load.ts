@@ -408,8 +408,10 @@ export interface ValidateOptions {
    * The I/O control codes an `ioctl` may name, for the scenario's raw data: those the
    * drivers its world will have give (`ioctlCodesFor` in build.ts). With it, a name no
    * driver gives, or a named METHOD_NEITHER code, is reported with every other problem
-   * of the file; without it (a library caller that has not loaded its drivers yet), the
-   * world checks the names when it is built.
+   * of the file. Without it (loadScenario, for the tests; the explorer's worker threads
+   * and shrinker, which parse text already checked) a name is left for buildWorld, which throws an NdisSimUsageError
+   * for one no driver gives. Every public entry point passes it: the commands,
+   * scenarioWorld and exploreScenario.
    */
   ioctlCodes?: (data: unknown) => ReadonlyMap<string, number>;
 }
