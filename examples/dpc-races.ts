@@ -1,8 +1,8 @@
 // Three teardown races of a SimNic miniport, for `ndis-sim explore`, one mistake each.
 // Each passes the scenario's own seed; only some schedules break a rule.
-//   ndis-sim explore examples/rxpool-race.yaml --driver examples/dpc-races.ts
-//   ndis-sim explore examples/pausetx-race.yaml --driver examples/dpc-races.ts
-//   ndis-sim explore examples/giveup-race.yaml --driver examples/dpc-races.ts
+//   ndis-sim explore examples/rxpool-race.yaml
+//   ndis-sim explore examples/pausetx-race.yaml
+//   ndis-sim explore examples/giveup-race.yaml
 //
 // rxpool-race: MiniportHaltEx frees the receive NBL pool, then deregisters the
 //   interrupt. NdisMDeregisterInterruptEx runs the DPCs still queued before it returns,

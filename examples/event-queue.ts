@@ -1,5 +1,5 @@
 // A control device with an "inverted call" queue, whose requests the tool cancels:
-//   ndis-sim explore examples/event-queue.yaml --driver examples/event-queue.ts --runs 300
+//   ndis-sim explore examples/event-queue.yaml --runs 300
 //
 // event-queue registers a standalone device (NdisRegisterDeviceEx) in DriverEntry. A
 // user-mode service opens \\.\EventQueue and keeps requests with IOCTL_EVENTQ_WAIT

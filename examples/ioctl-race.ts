@@ -1,5 +1,5 @@
 // A control-device race for `ndis-sim explore`:
-//   ndis-sim explore examples/ioctl-race.yaml --driver examples/ioctl-race.ts --runs 300
+//   ndis-sim explore examples/ioctl-race.yaml --runs 300
 //
 // ioctl-race registers a standalone device (NdisRegisterDeviceEx) in MiniportInitializeEx
 // of its first adapter, so that a diagnostic tool can open \\.\IoctlRace and ask for a

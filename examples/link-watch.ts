@@ -1,7 +1,7 @@
 // A miniport whose link watch is a work item that polls in a loop, written as a
 // resumable routine (a generator function that yields its waits):
-//   ndis-sim run examples/link-watch.yaml --driver examples/link-watch.ts
-//   ndis-sim explore examples/link-watch.yaml --driver examples/link-watch.ts
+//   ndis-sim run examples/link-watch.yaml
+//   ndis-sim explore examples/link-watch.yaml
 //
 // The watch reads the PHY every 250 ms. When the PHY has answered nothing three polls
 // in a row, the adapter is beyond recovery: the watch calls NdisMRemoveMiniport, and

@@ -1,7 +1,7 @@
 // ndisprot-lite: a protocol driver shaped after the Windows-driver-samples NDIS 6
 // protocol (ndisprot), written from its structure against ndis-sim's public API:
-//   ndis-sim run examples/ndisprot-lite.yaml --driver examples/ndisprot-lite.ts
-//   ndis-sim explore examples/ndisprot-lite.yaml --driver examples/ndisprot-lite.ts --runs 200
+//   ndis-sim run examples/ndisprot-lite.yaml
+//   ndis-sim explore examples/ndisprot-lite.yaml --runs 200
 //
 // - DriverEntry makes \Device\NdisProtLite with IoCreateDevice (DO_DIRECT_IO) and its
 //   link \DosDevices\NdisProtLite, fills DRIVER_OBJECT.MajorFunction, and registers

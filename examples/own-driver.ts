@@ -1,5 +1,8 @@
-// Your own driver on the command line:
-//   ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts
+// Your own driver on the command line (examples/own-driver.yaml names this module
+// under driverModules:, so the run loads it):
+//   ndis-sim run examples/own-driver.yaml
+// A scenario that does not name it loads it with --driver; this lists what it exports:
+//   ndis-sim drivers --driver examples/own-driver.ts
 // The module exports a DriverModule: a name that scenarios use, and load(), which
 // hands NDIS the driver image (its DriverEntry). It imports only the public API.
 import * as N from 'ndis-sim';

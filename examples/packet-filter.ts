@@ -1,8 +1,8 @@
 // packet-filter: a lightweight filter (LWF) shaped after the Windows-driver-samples
 // ndislwf filter, grown into a small monitoring filter that drops frames by a rule.
 // Written against ndis-sim's public API only:
-//   ndis-sim run examples/packet-filter.yaml --driver examples/packet-filter.ts
-//   ndis-sim explore examples/packet-filter.yaml --driver examples/packet-filter.ts --runs 200
+//   ndis-sim run examples/packet-filter.yaml
+//   ndis-sim explore examples/packet-filter.yaml --runs 200
 //
 // - DriverEntry registers the filter driver (every handler: attach, detach, restart,
 //   pause, FilterSetModuleOptions, send, send complete, cancel send, receive, return,

@@ -1,7 +1,7 @@
 // pcinic: a PCI Ethernet miniport, ported to ndis-sim to test it before it meets the
 // hardware. Run it with:
-//   ndis-sim run examples/pcinic.yaml --driver examples/pcinic.ts
-//   ndis-sim explore examples/pcinic-explore.yaml --driver examples/pcinic.ts
+//   ndis-sim run examples/pcinic.yaml
+//   ndis-sim explore examples/pcinic-explore.yaml
 //
 // It is written the way a bus-master NIC driver is, against the public API only:
 //   - MiniportInitializeEx reads its registry keywords, checks the PCI IDs in the

@@ -1,7 +1,7 @@
 // pmnic: a PCI Ethernet miniport with power management, ported to ndis-sim to try its
 // power paths before it meets the hardware. Run it with:
-//   ndis-sim run examples/pmnic.yaml --driver examples/pmnic.ts
-//   ndis-sim explore examples/pmnic-explore.yaml --driver examples/pmnic.ts
+//   ndis-sim run examples/pmnic.yaml
+//   ndis-sim explore examples/pmnic-explore.yaml
 //
 // What it does about power, as an NDIS 6.30 NIC driver does:
 //   - MiniportInitializeEx reports NDIS_PM_CAPABILITIES (revision 2) in its general

@@ -1,6 +1,6 @@
 // A poll-mode miniport (NDIS 6.85) whose bug shows only under some schedules, for
 // `ndis-sim explore`:
-//   ndis-sim explore examples/poll-race.yaml --driver examples/poll-race.ts
+//   ndis-sim explore examples/poll-race.yaml
 //
 // poll-race receives through an NDIS poll object instead of an interrupt DPC. Its ISR
 // masks the receive interrupt and calls NdisRequestPoll; NDIS calls NdisPoll, which

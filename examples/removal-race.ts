@@ -1,5 +1,5 @@
 // A removal race for `ndis-sim explore`, shown by an injected surprise removal:
-//   ndis-sim explore examples/removal-race.yaml --driver examples/removal-race.ts
+//   ndis-sim explore examples/removal-race.yaml
 //
 // removal-race drives a SimNic without interrupts. MiniportCheckForHangEx reads the
 // firmware's HEARTBEAT register and calls the NIC hung when it has not moved since the

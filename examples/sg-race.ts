@@ -1,5 +1,5 @@
 // A bus-master driver whose bug shows only under some schedules, for `ndis-sim explore`:
-//   ndis-sim explore examples/sg-race.yaml --driver examples/sg-race.ts
+//   ndis-sim explore examples/sg-race.yaml
 //
 // sg-race sends the bus-master way. MiniportSendNetBufferLists asks NDIS for a
 // scatter/gather list of each NET_BUFFER (NdisMAllocateNetBufferSGList, with a

@@ -1,5 +1,5 @@
 // A protocol driver that pends NetEventSetPower until its sends have come back:
-//   ndis-sim run examples/sleepy-proto.yaml --driver examples/sleepy-proto.ts
+//   ndis-sim run examples/sleepy-proto.yaml
 // It echoes every frame it receives, as echo-proto does. When the adapter is about to
 // leave D0 (NetEventSetPower with a low-power state) it stops sending at once, as the
 // protocol power page asks from NDIS 6.30, and, rather than wait inside the handler,

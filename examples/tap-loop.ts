@@ -1,7 +1,7 @@
 // A TAP-style virtual adapter: a VPN service reads and writes the adapter's frames
 // through a control device, with ReadFile and WriteFile:
-//   ndis-sim run examples/tap-loop.yaml --driver examples/tap-loop.ts
-//   ndis-sim explore examples/tap-loop.yaml --driver examples/tap-loop.ts --runs 300
+//   ndis-sim run examples/tap-loop.yaml
+//   ndis-sim explore examples/tap-loop.yaml --runs 300
 //
 // tap-loop registers \Device\TapLoop with DO_DIRECT_IO, so each request carries an MDL
 // of the service's own buffer (Irp.MdlAddress):

@@ -1,5 +1,5 @@
 // A driver whose bug shows only under some schedules, for `ndis-sim explore`:
-//   ndis-sim run examples/timer-race.yaml --driver examples/timer-race.ts
+//   ndis-sim run examples/timer-race.yaml
 //
 // timer-race polls its link every millisecond with a one-shot NDIS timer that its
 // callback sets again each time (a self-rearming timer). The poll also finishes a

@@ -2,9 +2,17 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -151,7 +159,7 @@ test('bad input: an alias bomb, a registry value of the wrong type and a protoco
   assert.equal(b.status, 2);
   for (const w of [
     `${f}: devices[0].registry.ResetLimit: expected a whole number or a string, got 1.5`,
-    `${f}: devices[0].registry.Verbose: expected a number or a string, got true`,
+    `${f}: devices[0].registry.Verbose: expected a whole number or a string, got true`,
     `${f}: protocols[1].name: expected a unique name, got "tcpip" twice`,
   ])
     assert.ok(b.stderr.includes(w), `missing: ${w}\n--- stderr:\n${b.stderr}`);
@@ -388,7 +396,7 @@ test('a driver callback that throws ends the run with KMODE_EXCEPTION_NOT_HANDLE
   const r = cli('run', 'test/fixtures/throwing.yaml');
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /KMODE_EXCEPTION_NOT_HANDLED \(0x1E\)/);
-  assert.match(r.stdout, /Rule: {5}NdisSim_DriverException/);
+  assert.match(r.stdout, /Rule: {6}NdisSim_DriverException/);
   assert.match(r.stdout, /MiniportRestart threw TypeError: Cannot set properties of undefined/);
   // Where in the driver: its frame, as a debugger's stack shows it, and 0x1E's
   // parameter 2 (the exception's address) as its file, line and column.
@@ -435,10 +443,59 @@ test('--version prints the package version; --help gives the exit codes and exam
   const h = cli('--help');
   assert.equal(h.status, 0);
   assert.match(h.stdout, /Exit codes: 0 .*\n1 .*2 bad usage/s);
-  for (const line of h.stdout.split('\n').filter((l) => l.startsWith('  ndis-sim '))) {
-    const r = cli(...line.trim().split(/ +/).slice(1), '--no-color');
+  // Every command's help, and every example any of them gives, which must exit 0 (no
+  // example shows a failure) and pass no --driver its scenario loads already.
+  const commands = [...h.stdout.matchAll(/^ {2}([a-z]+) .*$/gm)]
+    .map((m) => m[1]!)
+    .filter((c) => c !== 'help');
+  assert.deepEqual(commands, ['run', 'explore', 'replay', 'rules', 'drivers', 'oids']);
+  const examples = [h, ...commands.map((c) => cli(c, '--help'))].flatMap((x) =>
+    x.stdout.split('\n').filter((l) => l.startsWith('  ndis-sim ')),
+  );
+  assert.ok(
+    examples.some((l) => l.includes(' --driver ')),
+    examples.join('\n'),
+  );
+  for (const line of examples) {
+    const args = line.trim().split(/ +/).slice(1);
+    checkDriverFlags(line, args);
+    const r = cli(...args);
     assert.equal(r.status, 0, `${line}: ${r.stderr}`);
   }
+});
+
+/**
+ * A command shown to a reader (help, an example module's header) passes with --driver
+ * only modules its scenario does not load itself (driverModules:): the scenario file
+ * must exist, and each --driver module too.
+ */
+function checkDriverFlags(line: string, args: readonly string[]): void {
+  const scenario = args[0] === 'run' || args[0] === 'explore' ? args[1]! : null;
+  const listed = new Set<string>();
+  if (scenario !== null) {
+    const text = readFileSync(scenario, 'utf8');
+    const m = /^driverModules: \[(.*)\]$/m.exec(text);
+    for (const f of m?.[1]?.split(',') ?? []) listed.add(join(dirname(scenario), f.trim()));
+  }
+  args.forEach((a, i) => {
+    if (a !== '--driver') return;
+    const module = args[i + 1]!;
+    assert.ok(existsSync(module), `${line}: no ${module}`);
+    assert.ok(!listed.has(join(module)), `${line}: ${scenario}'s driverModules: loads ${module} already`);
+  });
+}
+
+test("the commands in the example modules' headers name scenarios that exist, and no --driver the scenario loads already", () => {
+  let seen = 0;
+  for (const f of readdirSync('examples').filter((x) => x.endsWith('.ts'))) {
+    for (const m of readFileSync(join('examples', f), 'utf8').matchAll(/^\/\/ +(ndis-sim .*)$/gm)) {
+      const args = m[1]!.split(/ +/).slice(1);
+      if (args[0] === 'run' || args[0] === 'explore') assert.ok(existsSync(args[1]!), `${f}: ${m[1]}`);
+      checkDriverFlags(`${f}: ${m[1]}`, args);
+      seen++;
+    }
+  }
+  assert.ok(seen > 20, `${seen} commands`);
 });
 
 test('--verifier collect: a gallery scenario that expects its rule is met by recording it', () => {

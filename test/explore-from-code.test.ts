@@ -210,6 +210,32 @@ test('exploreScenario with jobs: a seed whose driver callback never returns reje
     seedTimeout: '2s',
   });
   await assert.rejects(loop, (e) => e instanceof SeedTimeout && e.seed === 3 && e.limitMs === 2000);
+  // seedTimeout alone: the seeds run in worker threads, which are watched.
+  const alone = exploreScenario('test/fixtures/sleeps-in-reset.yaml', {
+    driverFiles: ['test/fixtures/loops-forever.ts'],
+    runs: 6,
+    seedTimeout: '2s',
+  });
+  await assert.rejects(alone, (e) => e instanceof SeedTimeout && e.seed === 3);
+  // No worker thread would watch a seed: refused, not ignored.
+  assert.deepEqual(
+    await problems(() =>
+      exploreScenario('test/fixtures/sleeps-in-reset.yaml', {
+        driverFiles: ['test/fixtures/loops-forever.ts'],
+        jobs: 1,
+        seedTimeout: '2s',
+      }),
+    ),
+    [
+      "seedTimeout: expected it with jobs 2 or more, or without jobs (a seed that runs in the command's own thread cannot be stopped), got jobs 1",
+    ],
+  );
+  assert.deepEqual(
+    await problems(() => exploreScenario(scenario, { drivers: [timerRace], seedTimeout: '2s' })),
+    [
+      'seedTimeout: expected it only with drivers loaded from driverFiles (drivers given as objects run in this thread, where a seed cannot be stopped)',
+    ],
+  );
 });
 
 test('README "Exploring from code": its example is examples/explore-from-code.ts, and as a node:test file it fails showing the shrunk choices and the replay command', () => {

@@ -276,3 +276,26 @@ test('explore --jobs: a seed whose driver callback never returns (a pure loop) i
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^--seed-timeout: expected a duration above 0, got "0s"/);
 });
+
+test("explore --seed-timeout: refused with --jobs 1, whose seeds nothing can stop; without --jobs every seed runs in worker threads, the first second's too, and a hang is stopped", () => {
+  const base = [
+    'explore',
+    'test/fixtures/sleeps-in-reset.yaml',
+    '--driver',
+    'test/fixtures/loops-forever.ts',
+  ];
+  const one = cli([...base, '--jobs', '1', '--seed-timeout', '3s']);
+  assert.equal(one.status, 2, one.stderr);
+  assert.equal(
+    one.stderr,
+    "--seed-timeout: expected it with --jobs 2 or more, or without --jobs (a seed that runs in the command's own thread cannot be stopped), got --jobs 1\n",
+  );
+  // Seed 3 hangs at once, within the first second that the command's thread would
+  // otherwise run itself, unwatched.
+  const r = cli([...base, '--runs', '8', '--seed-timeout', '3s', '--out', join(dir, 'loop-nojobs')], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.status, 1, `status ${r.status} after ${Math.round(r.ms)} ms; ${r.stderr}`);
+  assert.match(r.stderr, /^ndis-sim: seed 3 did not return within 3 s of wall-clock time/);
+  assert.ok(r.ms < 20_000, `${Math.round(r.ms)} ms`);
+});

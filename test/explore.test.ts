@@ -34,7 +34,13 @@ import {
 import { NDIS_STATUS_PENDING, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
 import { checkExpectations, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
-import { ChoiceSite, DeviationStrategy, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
+import {
+  ChoiceSite,
+  choiceSiteNames,
+  DeviationStrategy,
+  FixedStrategy,
+  RandomStrategy,
+} from '../src/sim/choice.ts';
 import type { RunResult } from '../src/world.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 
@@ -262,7 +268,40 @@ test('replay file: bad input is one line per problem, naming file and field', ()
     'r.json: format: expected "ndis-sim replay 1" (a file ndis-sim explore wrote), got "other"',
   ]);
   assert.deepEqual(problems(JSON.stringify({ ...good, decisions: [[0, 2, 2]] })), [
-    'r.json: decisions[0]: expected an answer below the count',
+    'r.json: decisions[0]: expected a decision [site, count, answer] whose answer is below its count, got [0,2,2]',
+  ]);
+  // A decision entry that is not one: what an entry is, in the file's terms, and which
+  // entry, not zod's "expected at least 3 item(s)" or "expected tuple".
+  const entry = (n: number, got: string) =>
+    `r.json: decisions[${n}]: expected a decision [site, count, answer]: three whole numbers, the choice site (0 to ${choiceSiteNames.length - 1}), the number of options it had (at least 2) and the option taken (from 0 to below the count), got ${got}`;
+  const rows = [
+    [0, 2, 1],
+    [0, 2, 1],
+    [0, 2, 1],
+    [0, 2, 1],
+  ];
+  assert.deepEqual(problems(JSON.stringify({ ...good, decisions: [...rows, [1, 2]] })), [entry(4, '[1,2]')]);
+  assert.deepEqual(
+    problems(JSON.stringify({ ...good, decisions: [[0, 2, 1, 4], { site: 1 }, 5, [0, '2', 1]] })),
+    [entry(0, '[0,2,1,4]'), entry(1, 'a mapping'), entry(2, '5'), entry(3, '[0,"2",1]')],
+  );
+  assert.deepEqual(
+    problems(
+      JSON.stringify({
+        ...good,
+        decisions: [
+          [99, 2, 0],
+          [0, 1, 0],
+        ],
+      }),
+    ),
+    [
+      `r.json: decisions[0]: expected a decision [site, count, answer] whose site is a choice site from 0 to ${choiceSiteNames.length - 1}, got [99,2,0]`,
+      'r.json: decisions[1]: expected a decision [site, count, answer] whose count (options the choice had) is from 2 to 4294967295, got [0,1,0]',
+    ],
+  );
+  assert.deepEqual(problems(JSON.stringify({ ...good, trace: { events: 0, sha256: 'abc' } })), [
+    'r.json: trace.sha256: expected a SHA-256 digest (64 lowercase hex digits), got "abc"',
   ]);
   assert.deepEqual(problems(JSON.stringify({ ...good, seed: 'one', verifier: 'loud' })), [
     'r.json: seed: expected a whole number from 0 to 4294967295, got "one"',

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { eventQueue } from '../examples/event-queue.ts';
 import { slowPauseNic } from '../examples/own-driver.ts';
 import { InputError, ns, World } from '../src/index.ts';
 import { toJsonLines } from '../src/report/jsonl.ts';
@@ -55,6 +56,31 @@ test('scenarioWorld: bad input throws an InputError with a line per problem: fil
     },
   );
   assert.throws(() => scenarioWorld(join(dir, 'none.yaml')), InputError);
+});
+
+test("scenarioWorld: an ioctl's code name no driver gives is an InputError with the file's other problems, in file order, as the command reports it (not an error once the world is built)", () => {
+  const f = 'test/fixtures/bad-ioctl-name-and-more.yaml';
+  assert.throws(
+    () => scenarioWorld(f, { drivers: [eventQueue] }),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError, String(e));
+      assert.deepEqual(
+        e.problems,
+        cli('run', f, '--driver', 'examples/event-queue.ts').stderr.trimEnd().split('\n'),
+      );
+      assert.equal(e.problems.filter((p) => /actions\[\d\]\.code: /.test(p)).length, 2);
+      return true;
+    },
+  );
+  // A name alone: the same InputError, from the text.
+  const text = readFileSync('test/fixtures/bad-ioctl-name.yaml', 'utf8');
+  assert.throws(
+    () => scenarioWorld('b.yaml', { text, drivers: [eventQueue] }),
+    (e: unknown) =>
+      e instanceof InputError &&
+      e.problems.length === 1 &&
+      e.problems[0]!.startsWith('b.yaml: actions[1].code: expected an I/O control code'),
+  );
 });
 
 test('scenarioWorld on a scenario whose driverModules: the command loads: a driver not passed in drivers is bad input that says to pass it', () => {

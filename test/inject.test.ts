@@ -145,7 +145,7 @@ expect:
   assert.equal(s.decisions.filter((d) => d.pick !== 0).length, 1);
 });
 
-test('inject: bad entries are one line each, with the field', () => {
+test('inject: bad entries are one line each, with the field, in the order of the file', () => {
   assert.deepEqual(
     problems(`${base}
 inject:
@@ -159,10 +159,10 @@ inject:
       'inject.test.yaml: inject[0].do: expected one of surprise-remove, remove, disable, stop, sleep, hang, vanish, link-down, wake-signal, frame, got "explode"',
       'inject.test.yaml: inject[1].device: expected the device "hang" acts on, got nothing',
       'inject.test.yaml: inject[2].device: expected no device for "sleep", got "nic0"',
-      'inject.test.yaml: inject[3].within: expected a range of durations such as "1s..3s" (low first), got "1s..0s"',
-      'inject.test.yaml: inject[4].state: expected state only with sleep, got it with "remove"',
-      'inject.test.yaml: inject[4].for: expected for only with sleep or link-down, got it with "remove"',
       'inject.test.yaml: inject[3].device: expected one of the devices (nic0), got "nic9"; did you mean nic0?',
+      'inject.test.yaml: inject[3].within: expected a range of durations such as "1s..3s" (low first), got "1s..0s"',
+      'inject.test.yaml: inject[4].for: expected for only with sleep or link-down, got it with "remove"',
+      'inject.test.yaml: inject[4].state: expected state only with sleep, got it with "remove"',
     ],
   );
   assert.deepEqual(

@@ -40,7 +40,7 @@ test('rules R5.14 prints the rule-book rule: title, file, its source, and that n
   assert.match(r.stdout, /Model: +docs\/model\.md, in its section on 05-removal\.md/);
 });
 
-test('rules R8.2 links every Microsoft page the rule cites and lists each verifier rule whose SPEC names it', () => {
+test('rules R8.2 links every Microsoft page the rule cites and lists each verifier rule whose RULE BOOK column names it', () => {
   const r = cli('rules', 'R8.2');
   assert.equal(r.status, 0, r.stderr);
   const e = ruleBook.get('R8.2')!;
@@ -93,7 +93,7 @@ test('a verifier rule is found in any case, and shows the title of each rule-boo
   for (const id of spec) assert.ok(r.stdout.includes(`${id.padEnd(6)} ${ruleBook.get(id)!.title}`), id);
 });
 
-test('every rule-book id the SPEC column, docs/model.md and the code cite can be looked up', () => {
+test('every rule-book id the RULE BOOK column, docs/model.md and the code cite can be looked up', () => {
   for (const r of all) for (const id of r.spec) assert.ok(ruleBook.has(id), `${r.id} names ${id}`);
   const cited = new Set<string>();
   const scan = (dir: string): void => {
@@ -135,7 +135,7 @@ test('rules --help names rule-book ids; the rules table footer says how to look 
   assert.equal(h.status, 0);
   assert.match(h.stdout, /a\s+rule-book id, e\.g\. R5\.14/);
   const t = cli('rules');
-  assert.match(t.stdout, /`ndis-sim rules R5\.14` one rule of the rule book \(SPEC\)/);
+  assert.match(t.stdout, /`ndis-sim rules R5\.14` one rule of the rule book \(the RULE BOOK column\)/);
   assert.ok(
     formatRule(catalogue.get('SpinLock')!, [], false).some((l) => /^ {2}Rule book: +R8\.10 /.test(l)),
   );
@@ -166,18 +166,22 @@ test('rule-book titles copy no five-word run of the rule book', {
   }
 });
 
-test("a bug check's block gives the title of each rule-book rule beside its id (R8.6, the gallery's NdisSim_TimerFreedWhileSet)", () => {
+test('a bug check\'s block gives the title of each rule-book rule beside its id, labelled "Rule book:" as `rules <id>` labels them (R8.6, the gallery\'s NdisSim_TimerFreedWhileSet)', () => {
   const spec = catalogue.get('NdisSim_TimerFreedWhileSet')!.spec;
   assert.ok(spec.length > 1);
   const r = cli('run', 'examples/gallery/NdisSim_TimerFreedWhileSet.yaml', '--quiet');
   assert.equal(r.status, 0, r.stderr); // the gallery scenario expects its bug check
   const lines = r.stdout.split('\n');
-  const at = lines.findIndex((l) => l.startsWith('  Spec:'));
+  const at = lines.findIndex((l) => l.startsWith('  Rule book: '));
   assert.ok(at > 0, r.stdout);
   spec.forEach((id, i) => {
-    assert.equal(lines[at + i]!.slice(12).trimEnd(), `${id.padEnd(6)} ${ruleBook.get(id)!.title}`);
+    assert.equal(lines[at + i]!.slice(13).trimEnd(), `${id.padEnd(6)} ${ruleBook.get(id)!.title}`);
   });
   assert.match(lines[at + spec.length]!, /^ {2}Where: /);
+  // The same label in `rules <id>` (and the HTML report's, below): not "Spec:" in one place.
+  const rules = cli('rules', 'NdisSim_TimerFreedWhileSet').stdout;
+  assert.match(rules, new RegExp(`^ {2}Rule book: +${spec[0]} `, 'm'));
+  assert.ok(!/Spec:|\bSPEC\b/.test(r.stdout + rules), 'the old label');
 });
 
 /** The HTML report of a scenario's own run, and the rule of its bug check. */

@@ -14,7 +14,7 @@ import { parse } from 'yaml';
 import { driverNames } from '../src/drivers/index.ts';
 import { InputError } from '../src/errors.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { validateScenario } from '../src/scenario/load.ts';
+import { parseScenarioText, validateScenario } from '../src/scenario/load.ts';
 
 const drivers = driverNames();
 
@@ -169,10 +169,45 @@ test('pathText: a key that is not a plain name is quoted, so a path cannot run i
     (e: unknown) => {
       assert.ok(e instanceof InputError, String(e));
       assert.deepEqual(e.problems, [
-        's.yaml: devices[0].registry[":"]: expected a number or a string, got null',
-        's.yaml: devices[0].registry.ResetLimit: expected a number or a string, got a list',
+        's.yaml: devices[0].registry[":"]: expected a whole number or a string, got null',
+        's.yaml: devices[0].registry.ResetLimit: expected a whole number or a string, got a list',
         's.yaml: expect.devices[""]: expected one of the devices (nic0), got ""',
       ]);
+      return true;
+    },
+  );
+});
+
+test("a file's problems come in the order of the file, whichever check finds them (schema, references, unknown fields); a registry value must be a whole number or a string", () => {
+  const text = `
+bogus: 1
+devices:
+  - { name: nic0, driver: healthy-nic, registry: { A: 1.5, B: 2 } }
+actions:
+  - { at: 1ms, do: start, device: nic9 }
+  - { at: 2ms, do: bogus }
+protocols: [{ name: 5 }]
+until: 1sx
+`;
+  assert.throws(
+    () => parseScenarioText(text, 's.yaml', drivers),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError, String(e));
+      assert.deepEqual(
+        e.problems.map((p) => p.split(': ')[1]),
+        [
+          '(top level)',
+          'devices[0].registry.A',
+          'actions[0].device',
+          'actions[1].do',
+          'protocols[0].name',
+          'until',
+        ],
+      );
+      assert.equal(
+        e.problems[1],
+        's.yaml: devices[0].registry.A: expected a whole number or a string, got 1.5',
+      );
       return true;
     },
   );

@@ -679,7 +679,8 @@ input, or a run the model cannot carry; 3 an internal error of ndis-sim.
 
 Examples:
   ndis-sim run examples/reset-storm.yaml
-  ndis-sim run examples/own-driver.yaml --driver examples/own-driver.ts --quiet
+  ndis-sim run examples/own-driver.yaml --quiet
+  ndis-sim drivers --driver examples/own-driver.ts
   ndis-sim explore examples/reset-storm.yaml --runs 500
   ndis-sim rules Irql_Miniport_Driver_Function
   ndis-sim rules R5.14
@@ -731,7 +732,7 @@ Examples:
     )
     .option(
       '--seed-timeout <duration>',
-      'with worker threads: stop when one seed runs longer than this wall-clock time, a driver callback that never returns (default 60s)',
+      'stop when a seed in a worker thread runs longer than this wall-clock time, a driver callback that never returns (default 60s); given without --jobs, every seed runs in worker threads; refused with --jobs 1, whose seeds nothing can stop',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")
@@ -780,7 +781,10 @@ Examples:
       ]),
     )
     .option('--states', 'print the adapter state table instead')
-    .option('--book', 'list the rules of the rule book (R1.1 …, the SPEC column) with their titles instead')
+    .option(
+      '--book',
+      'list the rules of the rule book (R1.1 …, the RULE BOOK column) with their titles instead',
+    )
     .option('--no-color', 'no colours')
     .action(
       (id: string | undefined, opts: RuleFilter & { states?: boolean; book?: boolean; color?: boolean }) => {

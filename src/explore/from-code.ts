@@ -36,15 +36,20 @@ export interface ExploreScenarioOptions {
   readonly depth?: number;
   /** Default: the scenario's `verifier:`. */
   readonly verifier?: 'bugcheck' | 'collect';
-  /** Worker threads for the seeds (default 1: this thread); above 1 only with `driverFiles`. */
+  /**
+   * Worker threads for the seeds (default 1: this thread, or one a core when
+   * `seedTimeout` is given); above 1 only with `driverFiles`.
+   */
   readonly jobs?: number;
   /** A directory to write the replay files to (default: none is written). */
   readonly out?: string;
   /** With `out`: each replayed run's HTML report beside its replay file. */
   readonly html?: boolean;
   /**
-   * With `jobs` above 1: wall-clock time one seed may run in a worker before the
-   * exploration stops with a SeedTimeout naming it ("30s", or nanoseconds; default 60 s).
+   * Wall-clock time one seed may run in a worker thread before the exploration stops
+   * with a SeedTimeout naming it ("30s", or nanoseconds; default 60 s). Given without
+   * `jobs`, every seed runs in worker threads (one a core); with `jobs: 1`, or drivers
+   * given as objects, no seed runs in one, and it is an InputError.
    */
   readonly seedTimeout?: string | number;
   /** Called after each run (or batch of runs, in worker threads): runs done, failures found. */
@@ -88,7 +93,8 @@ export async function exploreScenario(file: string, o: ExploreScenarioOptions = 
   const x = await exploreFile({
     ...rest,
     file,
-    jobs: o.jobs ?? 1,
+    // This thread by default; a seedTimeout alone asks for worker threads, as on the command line.
+    ...(o.jobs === undefined && o.seedTimeout !== undefined ? {} : { jobs: o.jobs ?? 1 }),
     ...(progress === undefined ? {} : { progress: () => progress }),
     names: fieldNames,
   });

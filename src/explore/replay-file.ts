@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { toJsonLines } from '../report/jsonl.ts';
 import { issueText, pathText } from '../scenario/load.ts';
+import { show } from '../scenario/schema.ts';
 import { choiceSiteNames, type Decision } from '../sim/choice.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 
@@ -43,6 +44,25 @@ const replaySchema = z.strictObject({
       .refine(([, n, pick]) => pick < n, { message: 'expected an answer below the count' }),
   ),
 });
+
+/** What a decision entry is, in the replay file's terms. */
+const decisionWords = () =>
+  `a decision [site, count, answer]: three whole numbers, the choice site (0 to ${choiceSiteNames.length - 1}), the number of options it had (at least 2) and the option taken (from 0 to below the count)`;
+
+/** What is wrong with one entry of `decisions`, as "expected …, got …". */
+function decisionProblem(v: unknown): string {
+  const got = Array.isArray(v) && v.length <= 8 ? JSON.stringify(v) : show(v);
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => Number.isInteger(x) && x >= 0))
+    return `expected ${decisionWords()}, got ${got}`;
+  const [site, count, pick] = v as number[];
+  if (site! > choiceSiteNames.length - 1)
+    return `expected a decision [site, count, answer] whose site is a choice site from 0 to ${choiceSiteNames.length - 1}, got ${got}`;
+  if (count! < 2 || count! > 0xffffffff)
+    return `expected a decision [site, count, answer] whose count (options the choice had) is from 2 to 4294967295, got ${got}`;
+  if (pick! >= count!)
+    return `expected a decision [site, count, answer] whose answer is below its count, got ${got}`;
+  return `expected ${decisionWords()}, got ${got}`;
+}
 
 export type ReplayFile = z.output<typeof replaySchema>;
 
@@ -134,9 +154,15 @@ export function parseReplayFile(text: string, file: string): ReplayFile {
       throw new InputError([
         `${file}: format: expected "${replayFormat}" (a file ndis-sim explore wrote), got ${JSON.stringify(format) ?? 'none'}`,
       ]);
-    throw new InputError(
-      r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i, replaySchema)}`),
-    );
+    // One line a problem; a decision entry's problems as one line naming the entry.
+    const lines = r.error.issues.map((i) => {
+      if (i.path[0] === 'decisions' && typeof i.path[1] === 'number')
+        return `${file}: decisions[${i.path[1]}]: ${decisionProblem((data as { decisions: unknown[] }).decisions[i.path[1]])}`;
+      if (i.code === 'invalid_format' && i.path.join('.') === 'trace.sha256')
+        return `${file}: trace.sha256: expected a SHA-256 digest (64 lowercase hex digits), got ${show(i.input)}`;
+      return `${file}: ${pathText(i.path)}: ${issueText(i, replaySchema)}`;
+    });
+    throw new InputError([...new Set(lines)]);
   }
   return r.data;
 }

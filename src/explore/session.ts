@@ -260,13 +260,31 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     throw new InputError([
       `${n.jobs}: expected 1 with drivers given as objects (a worker thread loads its drivers from driverFiles), got ${jobs}`,
     ]);
+  // Only a worker thread can be stopped from outside (docs/decisions.md): a limit that no
+  // seed would be watched by is refused rather than ignored; one given without a thread
+  // count has every seed run in worker threads, the first second's too.
+  const watchAll = o.seedTimeout !== undefined;
+  if (watchAll && jobs === 1)
+    throw new InputError([
+      `${n.seedTimeout}: expected it with ${n.jobs} 2 or more, or without ${n.jobs} (a seed that runs in the command's own thread cannot be stopped), got ${n.jobs} 1`,
+    ]);
+  if (watchAll && (o.drivers ?? []).length > 0)
+    throw new InputError([
+      `${n.seedTimeout}: expected it only with drivers loaded from driverFiles (drivers given as objects run in this thread, where a seed cannot be stopped)`,
+    ]);
   const t0 = performance.now();
   const tick = o.progress?.(runs);
   const src = { file: o.file, text, driverFiles };
   const { report, workers } = await exploreOnCores(
     setup,
     src,
-    { firstSeed, runs, jobs: (o.drivers ?? []).length > 0 ? 1 : jobs, seedLimitMs: seedLimitNs / 1e6 },
+    {
+      firstSeed,
+      runs,
+      jobs: (o.drivers ?? []).length > 0 ? 1 : jobs,
+      seedLimitMs: seedLimitNs / 1e6,
+      watchAll,
+    },
     tick,
   );
   // The runs' rate is of the exploring alone; shrinking is timed apart.
@@ -411,8 +429,8 @@ const batchRuns = 100;
 const workersWorthSeconds = 10;
 
 /**
- * Runs the seeds: in `jobs` worker threads when given (1: in this thread only). By
- * default this thread runs batches of seeds for a second; if the rest would take more
+ * Runs the seeds: in `jobs` worker threads when given (1: in this thread only), or,
+ * with a --seed-timeout and no `jobs`, in one worker thread a core. By default this thread runs batches of seeds for a second; if the rest would take more
  * than ten seconds more at the last batch's pace, it goes to one worker thread a
  * core (each starts cold: it loads the modules and warms its JIT up). The report is
  * the same either way.
@@ -420,10 +438,17 @@ const workersWorthSeconds = 10;
 async function exploreOnCores(
   setup: RunSetup,
   src: { file: string; text: string; driverFiles: readonly string[] },
-  seeds: { firstSeed: number; runs: number; jobs: number | null; seedLimitMs: number },
+  seeds: {
+    firstSeed: number;
+    runs: number;
+    jobs: number | null;
+    seedLimitMs: number;
+    /** A --seed-timeout was given: without `jobs`, every seed runs in a worker thread (one a core). */
+    watchAll: boolean;
+  },
   progress: ((done: number, failed: number) => void) | undefined,
 ): Promise<{ report: ExploreReport; workers: number }> {
-  const { firstSeed, runs, jobs, seedLimitMs } = seeds;
+  const { firstSeed, runs, jobs, seedLimitMs, watchAll } = seeds;
   const job = {
     ...src,
     untilNs: setup.untilNs,
@@ -436,6 +461,11 @@ async function exploreOnCores(
       workers: jobs,
     };
   const cores = availableParallelism();
+  if (jobs === null && watchAll)
+    return {
+      report: await exploreInWorkers(job, firstSeed, runs, cores, progress, seedLimitMs),
+      workers: cores,
+    };
   if (jobs === 1 || cores === 1)
     return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
   let workers = 1;

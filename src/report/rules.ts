@@ -89,7 +89,7 @@ export function formatRuleTable(
   const w = Math.max(8, ...rules.map((r) => r.id.length));
   out.push(
     c.bold(
-      `${'RULE'.padEnd(w)}  ${'CHECKED BY'.padEnd(15)}  ${'CATEGORY'.padEnd(9)}  ${'STATUS'.padEnd(14)}  ${'BUG CHECK'.padEnd(16)}  SPEC`,
+      `${'RULE'.padEnd(w)}  ${'CHECKED BY'.padEnd(15)}  ${'CATEGORY'.padEnd(9)}  ${'STATUS'.padEnd(14)}  ${'BUG CHECK'.padEnd(16)}  RULE BOOK`,
     ),
   );
   for (const r of rules) {
@@ -120,7 +120,7 @@ export function formatRuleTable(
   if (rules.length !== all.length) out.push(`Shown: ${rules.length} of ${all.length}.`);
   out.push(
     c.dim(
-      '`ndis-sim rules <id>` explains one rule, and `ndis-sim rules R5.14` one rule of the rule book (SPEC), which `--book` lists; `--states` prints the adapter state table.',
+      '`ndis-sim rules <id>` explains one rule, and `ndis-sim rules R5.14` one rule of the rule book (the RULE BOOK column), which `--book` lists; `--states` prints the adapter state table.',
     ),
   );
   return out;
@@ -192,7 +192,7 @@ const sourceText: Readonly<Record<RuleBookSource['kind'], string>> = {
 
 /**
  * One rule of the rule book: its title, where it sits, what it cites, and the
- * verifier rules whose spec names it (the SPEC column of the table).
+ * verifier rules whose spec names it (the RULE BOOK column of the table).
  */
 export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], color: boolean): string[] {
   const c = pc.createColors(color);
@@ -215,7 +215,7 @@ export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], col
       '                         points the docs leave open", says what the model does there',
     );
   const enforcing = rules.filter((r) => r.spec.includes(e.id));
-  if (enforcing.length === 0) out.push('  Verifier rules:        none names it in its SPEC column');
+  if (enforcing.length === 0) out.push('  Verifier rules:        none names it in its RULE BOOK column');
   else {
     // The columns of the rules table: rule, who checks it on Windows, status, bug check.
     const w = Math.max(...enforcing.map((r) => r.id.length));

@@ -299,14 +299,15 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
   out.push('');
   out.push(c.bgRed(c.white(c.bold(' *** BUG CHECK *** '))));
   out.push(`  ${c.bold(formatBugCheck(v.bugCheck.code, v.bugCheck.params))}`);
-  out.push(`  Rule:     ${c.bold(v.rule)} — ${v.summary}`);
-  // The rule-book rules, each with its title (`ndis-sim rules R8.6` tells more).
+  out.push(`  Rule:      ${c.bold(v.rule)} — ${v.summary}`);
+  // The rule-book rules, each with its title (`ndis-sim rules R8.6` tells more), under
+  // the label `rules` and the HTML report give them.
   v.spec.forEach((id, i) => {
-    out.push(`  ${i === 0 ? 'Spec:    ' : '         '} ${id.padEnd(6)} ${ruleBook.get(id)?.title ?? ''}`);
+    out.push(`  ${i === 0 ? 'Rule book:' : '          '} ${id.padEnd(6)} ${ruleBook.get(id)?.title ?? ''}`);
   });
-  out.push(`  Where:    ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
-  out.push(`  Context:  CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
-  out.push(`  What:     ${v.message}`);
+  out.push(`  Where:     ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
+  out.push(`  Context:   CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
+  out.push(`  What:      ${v.message}`);
   if (v.tracePos >= 0) {
     const from = Math.max(trace.dropped, v.tracePos - 12);
     out.push(`  Last events before it (trace events ${from}–${v.tracePos - 1}):`);

@@ -8,8 +8,8 @@ import { driverNames } from '../drivers/index.ts';
 import { InputError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { RunResult, World } from '../world.ts';
-import { buildWorld, checkExpectations, type Expectation, untilNs } from './build.ts';
-import { loadScenario, parseScenarioText } from './load.ts';
+import { buildWorld, checkExpectations, type Expectation, ioctlCodesFor, untilNs } from './build.ts';
+import { parseScenarioText, readScenarioText } from './load.ts';
 import type { Scenario } from './schema.ts';
 
 export interface ScenarioWorldOptions {
@@ -38,12 +38,19 @@ export interface ScenarioWorld {
   run(): { result: RunResult; expectation: Expectation | null };
 }
 
-/** The machine of a scenario file (YAML or JSON), with the built-in drivers and `o.drivers`. */
+/**
+ * The machine of a scenario file (YAML or JSON), with the built-in drivers and
+ * `o.drivers`. Every problem of the file is an InputError thrown here, the I/O control
+ * code names an `ioctl` gives among them (checked against the drivers' ioControlCodes,
+ * as the command checks them), before any world is built.
+ */
 export function scenarioWorld(file: string, o: ScenarioWorldOptions = {}): ScenarioWorld {
   const names = driverNames(o.drivers);
   let scenario: Scenario;
   try {
-    scenario = o.text === undefined ? loadScenario(file, names) : parseScenarioText(o.text, file, names);
+    scenario = parseScenarioText(o.text ?? readScenarioText(file), file, names, {
+      ioctlCodes: ioctlCodesFor(o.drivers ?? []),
+    });
   } catch (e) {
     throw e instanceof InputError ? withModulesHint(e, file, o.text) : e;
   }

@@ -51,6 +51,7 @@ type Def = {
   innerType?: z.ZodType;
   valueType?: z.ZodType;
   in?: z.ZodType;
+  options?: readonly z.ZodType[];
   checks?: { _zod: { def: { check: string; value?: number; inclusive?: boolean; format?: string } } }[];
 };
 const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
@@ -100,10 +101,21 @@ function schemaAt(
 function numberWanted(schema: z.ZodType, path: readonly PropertyKey[]): string | null {
   const at = schemaAt(schema, path);
   if (at === null || def(at.schema).type !== 'number') return null;
+  return numberText(at.schema, at.description);
+}
+
+/** The alternatives of the union at `path`, in order; undefined when it is none. */
+function unionOptions(schema: z.ZodType, path: readonly PropertyKey[]): readonly z.ZodType[] | undefined {
+  const at = schemaAt(schema, path);
+  return at !== null && def(at.schema).type === 'union' ? def(at.schema).options : undefined;
+}
+
+/** What a number schema takes, from its checks (see numberWanted). */
+function numberText(s: z.ZodType, description: string | undefined): string {
   let whole = false;
   let min: number | null = null;
   let max: number | null = null;
-  for (const c of def(at.schema).checks ?? []) {
+  for (const c of def(s).checks ?? []) {
     const k = c._zod.def;
     if (k.check === 'number_format' && (k.format === 'safeint' || k.format === 'int32')) whole = true;
     else if (k.check === 'greater_than' && k.value !== undefined) min = k.value + (k.inclusive ? 0 : 1);
@@ -117,7 +129,7 @@ function numberWanted(schema: z.ZodType, path: readonly PropertyKey[]): string |
         : max !== null
           ? ` of at most ${max}`
           : '';
-  return `${whole ? 'a whole number' : 'a number'}${range}${at.description ? ` (${at.description})` : ''}`;
+  return `${whole ? 'a whole number' : 'a number'}${range}${description ? ` (${description})` : ''}`;
 }
 
 /** zod's type names in the words a YAML file's author uses (show's for what was found). */
@@ -175,11 +187,18 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
       // "expected an integer or a string", when every alternative failed on the type of
       // the value itself (not of something inside it: a list of the wrong items is a
       // list, and the union's own message says what it should hold).
+      // An alternative that is a number says whether it must be whole from the schema:
+      // zod's issue names only the type it checked first.
       const firsts = i.errors.map((e) => e[0]);
+      const options = unionOptions(schema, i.path);
       if (firsts.every((f) => f?.code === 'invalid_type' && f.path.length === 0))
         return `expected ${firsts
-          .map((f) => (f as { expected: string }).expected)
-          .map((x) => typeWords[x] ?? x)
+          .map((f, k) => {
+            const o = options?.[k];
+            if (o !== undefined && def(o).type === 'number') return numberText(o, undefined);
+            const x = (f as { expected: string }).expected;
+            return typeWords[x] ?? x;
+          })
           .join(' or ')}, got ${show(i.input)}`;
       return i.message;
     }
@@ -188,12 +207,55 @@ export function issueText(i: z.core.$ZodIssue, schema: z.ZodType): string {
   }
 }
 
+/** One problem of a scenario: where (a path into its data) and what. */
+interface Problem {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  /** Where in the file it is, when not at `path`: an unknown field's own place. */
+  readonly place?: readonly PropertyKey[];
+}
+
+/**
+ * The problems in the order of the file: by where their path leads, a mapping's keys
+ * in the order the file gives them (as the parsed data keeps them), a list's items by
+ * index. A field the file lacks comes after its mapping's fields. Problems at the same
+ * place keep the order they were found in (the sort is stable).
+ */
+function inFileOrder(data: unknown, problems: readonly Problem[]): Problem[] {
+  const place = (path: readonly PropertyKey[]): number[] => {
+    const out: number[] = [];
+    let v: unknown = data;
+    for (const k of path) {
+      if (Array.isArray(v) && typeof k === 'number') {
+        out.push(k);
+        v = v[k];
+      } else if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        const keys = Object.keys(v);
+        const at = keys.indexOf(String(k));
+        out.push(at < 0 ? keys.length : at);
+        v = at < 0 ? undefined : (v as Record<string, unknown>)[String(k)];
+      } else {
+        out.push(Number.MAX_SAFE_INTEGER);
+        v = undefined;
+      }
+    }
+    return out;
+  };
+  const placed = problems.map((p) => ({ p, at: place(p.place ?? p.path) }));
+  placed.sort((a, b) => {
+    for (let i = 0; i < Math.min(a.at.length, b.at.length); i++)
+      if (a.at[i] !== b.at[i]) return a.at[i]! - b.at[i]!;
+    return a.at.length - b.at.length;
+  });
+  return placed.map((x) => x.p);
+}
+
 /**
  * Checks zod cannot make alone: names that must refer to something. Works on the
  * raw data so that these problems are reported together with the schema's.
  */
-function crossCheck(data: unknown, drivers: readonly string[]): { path: string; message: string }[] {
-  const out: { path: string; message: string }[] = [];
+function crossCheck(data: unknown, drivers: readonly string[]): Problem[] {
+  const out: Problem[] = [];
   if (typeof data !== 'object' || data === null) return out;
   const d = data as { devices?: unknown; actions?: unknown; expect?: unknown };
   const names = new Set<string>();
@@ -209,7 +271,7 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
         return;
       }
       if (names.has(n))
-        out.push({ path: `devices[${i}].name`, message: `expected a unique name, got ${show(n)} twice` });
+        out.push({ path: ['devices', i, 'name'], message: `expected a unique name, got ${show(n)} twice` });
       names.add(n);
     });
   }
@@ -220,12 +282,12 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
       const n = (p as { name?: unknown } | null)?.name;
       if (typeof n !== 'string') return;
       if (seen.has(n))
-        out.push({ path: `protocols[${i}].name`, message: `expected a unique name, got ${show(n)} twice` });
+        out.push({ path: ['protocols', i, 'name'], message: `expected a unique name, got ${show(n)} twice` });
       seen.add(n);
     });
   }
   const list = [...names].join(', ');
-  const ref = (path: string, v: unknown): void => {
+  const ref = (path: PropertyKey[], v: unknown): void => {
     if (!namesWhole || typeof v !== 'string' || names.has(v)) return;
     const near = nearest(v, [...names]);
     out.push({
@@ -251,11 +313,11 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
       ) {
         const near = nearest(x.handle, [...opened]);
         out.push({
-          path: `actions[${i}].handle`,
+          path: ['actions', i, 'handle'],
           message: `expected a handle an "open" action opens${opened.size > 0 ? ` (${[...opened].join(', ')})` : ' (there is none)'}, got ${show(x.handle)}${near ? `; did you mean ${near}?` : ''}`,
         });
       }
-      ref(`actions[${i}].device`, (a as { device?: unknown } | null)?.device);
+      ref(['actions', i, 'device'], (a as { device?: unknown } | null)?.device);
       // start-filter and stop-filter name a driver module; stop-protocol one the
       // scenario installs as a protocol driver.
       const drv = (a as { driver?: unknown } | null)?.driver;
@@ -264,14 +326,14 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
         if (typeof drv === 'string' && !installed.includes(drv)) {
           const near = nearest(drv, installed);
           out.push({
-            path: `actions[${i}].driver`,
+            path: ['actions', i, 'driver'],
             message: `expected a protocol driver the scenario installs (protocolDrivers: ${installed.join(', ') || 'none'}), got ${show(drv)}${near ? `; did you mean ${near}?` : ''}`,
           });
         }
       } else if (typeof drv === 'string' && !drivers.includes(drv)) {
         const near = nearest(drv, drivers);
         out.push({
-          path: `actions[${i}].driver`,
+          path: ['actions', i, 'driver'],
           message: `expected a filter driver (one of the drivers \`ndis-sim drivers\` lists, or your own), got ${show(drv)}${near ? `; did you mean ${near}?` : ''}`,
         });
       }
@@ -285,10 +347,10 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
         if (dev?.hardware === 'none' && typeof dev.name === 'string') bare.add(dev.name);
     inject.forEach((a: unknown, i) => {
       const x = a as { device?: unknown; do?: unknown } | null;
-      ref(`inject[${i}].device`, x?.device);
+      ref(['inject', i, 'device'], x?.device);
       if (typeof x?.device === 'string' && bare.has(x.device) && nicInjectKinds.includes(String(x.do)))
         out.push({
-          path: `inject[${i}].device`,
+          path: ['inject', i, 'device'],
           message: `expected a device with a SimNic for "${String(x.do)}", got ${show(x.device)} (hardware: none)`,
         });
     });
@@ -297,7 +359,7 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
   for (const group of ['devices', 'adapters'] as const) {
     const g = e?.[group];
     if (typeof g === 'object' && g !== null)
-      for (const key of Object.keys(g)) ref(pathText(['expect', group, key]), key);
+      for (const key of Object.keys(g)) ref(['expect', group, key], key);
   }
   return out;
 }
@@ -311,7 +373,11 @@ function crossCheck(data: unknown, drivers: readonly string[]): { path: string; 
  * duration leaves the check out.
  */
 export function injectWindowProblems(data: unknown, file: string, untilNs?: number): string[] {
-  const out: string[] = [];
+  return injectWindowIssues(data, untilNs).map((p) => `${file}: ${pathText(p.path)}: ${p.message}`);
+}
+
+function injectWindowIssues(data: unknown, untilNs?: number): Problem[] {
+  const out: Problem[] = [];
   const d = data as { inject?: unknown; until?: unknown } | null;
   if (typeof d !== 'object' || d === null || !Array.isArray(d.inject)) return out;
   const end = untilNs ?? parseDuration(d.until ?? '30s');
@@ -322,9 +388,10 @@ export function injectWindowProblems(data: unknown, file: string, untilNs?: numb
     const parts = within.split('..');
     const from = parts.length === 2 ? parseDuration(parts[0]) : null;
     if (from !== null && from >= end)
-      out.push(
-        `${file}: inject[${i}].within: expected a window that starts before the run ends at ${fmtTime(end)}, got ${within}: the event could never happen`,
-      );
+      out.push({
+        path: ['inject', i, 'within'],
+        message: `expected a window that starts before the run ends at ${fmtTime(end)}, got ${within}: the event could never happen`,
+      });
   });
   return out;
 }
@@ -341,8 +408,10 @@ export interface ValidateOptions {
    * The I/O control codes an `ioctl` may name, for the scenario's raw data: those the
    * drivers its world will have give (`ioctlCodesFor` in build.ts). With it, a name no
    * driver gives, or a named METHOD_NEITHER code, is reported with every other problem
-   * of the file; without it (a library caller that has not loaded its drivers yet), the
-   * world checks the names when it is built.
+   * of the file. Without it (loadScenario, for the tests; the explorer's worker threads
+   * and shrinker, which parse text already checked) a name is left for buildWorld, which throws an NdisSimUsageError
+   * for one no driver gives. Every public entry point passes it: the commands,
+   * scenarioWorld and exploreScenario.
    */
   ioctlCodes?: (data: unknown) => ReadonlyMap<string, number>;
 }
@@ -352,8 +421,8 @@ export interface ValidateOptions {
  * that names a METHOD_NEITHER code, which is not modelled. On the raw data, so that
  * they are reported with the schema's problems.
  */
-export function ioctlCodeProblems(data: unknown, file: string, codes: ReadonlyMap<string, number>): string[] {
-  const out: string[] = [];
+function ioctlCodeProblems(data: unknown, codes: ReadonlyMap<string, number>): Problem[] {
+  const out: Problem[] = [];
   const actions = (data as { actions?: unknown } | null)?.actions;
   if (!Array.isArray(actions)) return out;
   actions.forEach((a: unknown, i) => {
@@ -362,13 +431,15 @@ export function ioctlCodeProblems(data: unknown, file: string, codes: ReadonlyMa
     const code = codes.get(x.code);
     if (code === undefined) {
       const near = nearest(x.code, [...codes.keys()]);
-      out.push(
-        `${file}: actions[${i}].code: expected an I/O control code, as a number or as a name the drivers give (${codes.size === 0 ? 'they name none' : [...codes.keys()].join(', ')}), got "${x.code}"${near ? `; did you mean ${near}?` : ''}`,
-      );
+      out.push({
+        path: ['actions', i, 'code'],
+        message: `expected an I/O control code, as a number or as a name the drivers give (${codes.size === 0 ? 'they name none' : [...codes.keys()].join(', ')}), got "${x.code}"${near ? `; did you mean ${near}?` : ''}`,
+      });
     } else if ((code & 3) === 3)
-      out.push(
-        `${file}: actions[${i}].code: expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT: METHOD_NEITHER is not modelled, got ${x.code} (0x${code.toString(16).padStart(8, '0')})`,
-      );
+      out.push({
+        path: ['actions', i, 'code'],
+        message: `expected a code of METHOD_BUFFERED, METHOD_IN_DIRECT or METHOD_OUT_DIRECT: METHOD_NEITHER is not modelled, got ${x.code} (0x${code.toString(16).padStart(8, '0')})`,
+      });
   });
   return out;
 }
@@ -388,14 +459,18 @@ export function validateScenario(
     throw new InputError([`${file}: (top level): expected ${scenarioWanted}, got ${show(data)}`]);
   const schema = scenarioSchemaFor(drivers);
   const r = schema.safeParse(data, { reportInput: true });
-  const problems = r.success
+  const found: Problem[] = r.success
     ? []
-    : r.error.issues.map((i) => `${file}: ${pathText(i.path)}: ${issueText(i, schema)}`);
-  for (const p of crossCheck(data, drivers)) problems.push(`${file}: ${p.path}: ${p.message}`);
-  if (o.injectWindows !== undefined)
-    problems.push(...injectWindowProblems(data, file, o.injectWindows.untilNs));
-  if (o.ioctlCodes !== undefined) problems.push(...ioctlCodeProblems(data, file, o.ioctlCodes(data)));
-  if (problems.length > 0 || !r.success) throw new InputError(problems);
+    : r.error.issues.map((i) => ({
+        path: i.path,
+        message: issueText(i, schema),
+        ...(i.code === 'unrecognized_keys' ? { place: [...i.path, i.keys[0]!] } : {}),
+      }));
+  found.push(...crossCheck(data, drivers));
+  if (o.injectWindows !== undefined) found.push(...injectWindowIssues(data, o.injectWindows.untilNs));
+  if (o.ioctlCodes !== undefined) found.push(...ioctlCodeProblems(data, o.ioctlCodes(data)));
+  if (found.length > 0 || !r.success)
+    throw new InputError(inFileOrder(data, found).map((p) => `${file}: ${pathText(p.path)}: ${p.message}`));
   return r.data;
 }
 
