@@ -16,11 +16,7 @@ import {
   bitmapWolPattern,
   type DriverModule,
   type NDIS_HANDLE,
-  NDIS_OBJECT_TYPE_DEFAULT,
   type NDIS_OID_REQUEST,
-  NDIS_PM_CAPABILITIES_REVISION_2,
-  NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
-  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   type NDIS_PM_WOL_PATTERN,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
@@ -34,7 +30,7 @@ import {
 import { oidRequest } from '../src/ndis/oid.ts';
 import { World } from '../src/world.ts';
 import { bindingProtocol } from './helpers/protocol.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { scriptedDriver, wolPatternAttributes } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 /** What the miniport saw of a pattern request: the OID, the PatternId, the request object. */
@@ -48,14 +44,7 @@ interface Seen {
 function wolMiniport(name: string, removeStatus: number = NDIS_STATUS_SUCCESS) {
   const seen: Seen[] = [];
   const drv = scriptedDriver(name, {
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: 0,
-        SupportedWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED | NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
-        NumTotalWoLPatterns: 4,
-      },
-    },
+    generalAttributes: wolPatternAttributes,
     characteristics: (c) => {
       c.MinorNdisVersion = 30;
     },

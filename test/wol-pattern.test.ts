@@ -14,12 +14,9 @@ import {
   magicPacketWolPattern,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
-  NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
-  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   type NDIS_PM_WOL_PATTERN,
   NDIS_PM_WOL_PATTERN_REVISION_2,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1,
@@ -43,7 +40,7 @@ import { scenarioWorld } from '../src/scenario.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { World } from '../src/world.ts';
 import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { scriptedDriver, wolPatternAttributes } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 const data = (e: TraceEvent): Record<string, unknown> => (e.data ?? {}) as Record<string, unknown>;
@@ -257,14 +254,7 @@ test('WoL patterns: a frame a pattern does not match, or a pattern removed befor
 test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types of the patterns it holds (bitmap, magic packet) and not of those removed (OID_PM_PARAMETERS, Adding and Deleting Wake on LAN Patterns pages)', () => {
   const seen: number[] = [];
   const drv = scriptedDriver('wol-rec', {
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: 0,
-        SupportedWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED | NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
-        NumTotalWoLPatterns: 4,
-      },
-    },
+    generalAttributes: wolPatternAttributes,
     oid: (_a, req) => {
       if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_PARAMETERS)
         seen.push(
@@ -414,14 +404,7 @@ function wolRecorder(name: string, minor = 30) {
   const saw: string[] = [];
   const enabled: number[] = [];
   const drv = scriptedDriver(name, {
-    generalAttributes: {
-      PowerManagementCapabilitiesEx: {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
-        Flags: 0,
-        SupportedWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED | NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
-        NumTotalWoLPatterns: 4,
-      },
-    },
+    generalAttributes: wolPatternAttributes,
     characteristics: (c) => {
       c.MinorNdisVersion = minor;
     },

@@ -3,7 +3,12 @@
 import { type Hooks, scriptedDriver, type TestAdapter } from '../../src/drivers/buggy/base.ts';
 import {
   type DriverModule,
+  type NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_DEFAULT,
   type NDIS_OID_REQUEST,
+  NDIS_PM_CAPABILITIES_REVISION_2,
+  NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
+  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_STATUS_REQUEST_ABORTED,
   NdisMOidRequestComplete,
 } from '../../src/index.ts';
@@ -60,3 +65,13 @@ export function abortPendingOid(a: TestAdapter, RequestId: unknown): void {
   a.state.pending = undefined;
   NdisMOidRequestComplete(a.handle, req, NDIS_STATUS_REQUEST_ABORTED);
 }
+
+/** General attributes of a miniport that takes bitmap and magic-packet WoL patterns, four of them (NDIS_PM_CAPABILITIES). */
+export const wolPatternAttributes: Partial<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES> = {
+  PowerManagementCapabilitiesEx: {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+    Flags: 0,
+    SupportedWoLPacketPatterns: NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED | NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+    NumTotalWoLPatterns: 4,
+  },
+};
