@@ -17,8 +17,10 @@ import {
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_SUCCESS,
   NdisAllocateMemoryWithTagPriority,
+  NdisAllocateNetBuffer,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
+  NdisAllocateNetBufferPool,
   NdisAllocateTimerObject,
   NdisCompleteBindAdapterEx,
   NdisFreeMemoryWithTagPriority,
@@ -34,6 +36,7 @@ import {
   NdisStallExecution,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+  NET_BUFFER_POOL_PARAMETERS_REVISION_1,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
 import { openParameters } from './helpers/protocol.ts';
@@ -198,9 +201,10 @@ test("NdisFreeMemoryWithTagPriority page, bug check 0xC2 page: freeing with a Ta
 /**
  * A protocol driver that, 200 ms after it binds, sends one NBL of its own and sends the
  * same NBL again each time it comes back with SUCCESS (as a driver with a fixed set of
- * send NBLs does).
+ * send NBLs does). With `twoNetBuffers` the NBL carries a second NET_BUFFER chained
+ * after the first.
  */
-function resendingProtocol(): DriverModule {
+function resendingProtocol(twoNetBuffers = false): DriverModule {
   return {
     name: 'nbl-resender',
     description: 'test protocol: sends one NBL over and over',
@@ -236,6 +240,14 @@ function resendingProtocol(): DriverModule {
                 DataSize: 0,
               });
               g.own = NdisAllocateNetBufferAndNetBufferList(pool!, 0, 0, new Uint8Array(60), 0, 60);
+              if (twoNetBuffers) {
+                const nbPool = NdisAllocateNetBufferPool(g.proto, {
+                  Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+                  PoolTag: 0x736e6572,
+                  DataSize: 0,
+                });
+                g.own!.FirstNetBuffer!.Next = NdisAllocateNetBuffer(nbPool!, new Uint8Array(60), 0, 60);
+              }
               g.own!.SourceHandle = g.binding;
               g.own!.ProtocolReserved[0] = 'resent';
               const t = NdisAllocateTimerObject(
@@ -292,6 +304,37 @@ test('R6.11 NdisTimedDataSend: an NBL the miniport held past 30 s, completed and
   assert.equal(timedOut.length, 2, JSON.stringify(r.violations.map((v) => `${v.rule} ${v.message}`)));
   assert.equal(timedOut[0]!.message, timedOut[1]!.message, 'the same NBL both times');
   assert.ok(timedOut[1]!.timeNs > 60 * ns.s, `${timedOut[1]!.timeNs}`);
+});
+
+test('R6.9, NdisMSendNetBufferListsComplete page: a miniport that gives back an NBL of two NET_BUFFERs with the second replaced by its own is NdisSim_SendCompleteUnexpected ("its last NET_BUFFER is another one"); the same NBL given back as sent is not', () => {
+  const run = (swapLast: boolean) => {
+    const drv = scriptedDriver(swapLast ? 'nb-tail-swapper' : 'nb-keeper', {
+      send: (a, chain, _port, flags) => {
+        const nbls = listOf(chain);
+        for (const x of nbls) {
+          const first = x.FirstNetBuffer!;
+          if (swapLast && first.Next !== null) first.Next = { ...first.Next, Next: null };
+        }
+        // Later, not inside the send: the protocol sends the NBL again from its completion.
+        after(a, 1, (ta) => completeAll(ta, nbls, flags));
+      },
+    });
+    const proto = resendingProtocol(true);
+    const w = new World({ seed: 1, verifier: 'collect' });
+    w.addDriver(drv);
+    w.addDriver(proto);
+    w.addProtocolDriver(proto.name);
+    w.addDevice({ name: 'nic0', driver: drv.name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    return w.run(1 * ns.s);
+  };
+  assert.deepEqual(
+    run(false).violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+  );
+  const v = run(true).violations.filter((x) => x.rule === 'NdisSim_SendCompleteUnexpected');
+  assert.ok(v.length > 0, 'the swapped tail is reported');
+  assert.match(v[0]!.message, /NET_BUFFER list changed \(its last NET_BUFFER is another one\)/);
 });
 
 test('R8.5, NdisSetTimerObject page: a DueTime that is no LARGE_INTEGER (NaN, a fraction, an infinity, beyond 64 bits) is NdisSim_BadParameter, for NdisSetCoalescableTimerObject too; whole counts either side of 0 pass', () => {
