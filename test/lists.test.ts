@@ -81,7 +81,7 @@ test('0x139 page (a double insert): an entry inserted at the tail twice is not c
   assertCorruption(
     r,
     'NdisInterlockedRemoveHeadList',
-    /the first entry, an entry \(Packet\), has Blink pointing to itself, not the head\./,
+    /: the first entry \(Packet\) has Blink pointing to itself, not the head\./,
   );
 });
 
@@ -100,7 +100,26 @@ test('0x139 page (a double insert): an entry inserted again at the head while tw
   assertCorruption(
     r,
     'NdisInterlockedInsertHeadList',
-    /the head's Flink is an entry \(Packet\), whose Blink is an entry \(Packet\), not the head\./,
+    /: the head's Flink is entry 1 of the list \(Packet\), whose Blink is an entry \(Packet\) the Flinks from the head do not reach, not the head\./,
+  );
+});
+
+test('0x139 page (a double insert): the last entry inserted again at the head turns the Flinks into a loop that misses the head; inserts at the head still pass, the next insert at the tail fails, and the message places both entries on the list', () => {
+  const { r, steps } = run('list-tail-to-head', (head, lock, steps) => {
+    const [a, b, c] = [new Packet(1), new Packet(2), new Packet(3)];
+    for (const p of [a, b, c]) NdisInterlockedInsertTailList(head, p, lock);
+    steps.push(`insert ${id(NdisInterlockedInsertHeadList(head, c, lock))}`);
+    // head → c → a → b → c …: the Flinks never come back to the head.
+    steps.push(`loop ${head.Flink === c && c.Flink === a && a.Flink === b && b.Flink === c}`);
+    steps.push(`insert ${id(NdisInterlockedInsertHeadList(head, new Packet(4), lock))}`);
+    NdisInterlockedInsertTailList(head, new Packet(5), lock);
+    steps.push('not reached');
+  });
+  assert.deepEqual(steps, ['insert 1', 'loop true', 'insert 3']);
+  assertCorruption(
+    r,
+    'NdisInterlockedInsertTailList',
+    /: the head's Blink is entry 2 of the list \(Packet\), whose Flink is entry 3 of the list \(Packet\), not the head\./,
   );
 });
 
@@ -122,7 +141,7 @@ test('0x139 page: an entry inserted on a second list while still on the first le
   assertCorruption(
     r,
     'NdisInterlockedInsertHeadList',
-    /the head's Flink is an entry \(Packet\), whose Blink is list head #2 \(initialized by \S+ in MiniportInitializeEx \(nic0\)\), not the head\./,
+    /: the head's Flink is entry 1 of the list \(Packet\), whose Blink is list head #2 \(initialized by \S+ in MiniportInitializeEx \(nic0\)\), not the head\./,
   );
 });
 
@@ -138,7 +157,7 @@ test('0x139 page: the same entry on two lists, found from the tail side: an inse
   assertCorruption(
     r,
     'NdisInterlockedInsertTailList',
-    /the head's Blink is an entry \(Packet\), whose Flink is list head #2 \(.*\), not the head\./,
+    /: the head's Blink is entry 1 of the list \(Packet\), whose Flink is list head #2 \(.*\), not the head\./,
   );
 });
 

@@ -1050,7 +1050,21 @@ function linkText(
   if (x === entry) return entryIs;
   const name = n.listHeads?.get(x);
   if (name !== undefined) return name;
-  return `an entry (${x.constructor?.name ?? 'LIST_ENTRY'})`;
+  const type = x.constructor?.name ?? 'LIST_ENTRY';
+  const at = positionOn(head, x);
+  return at === 0
+    ? `an entry (${type}) the Flinks from the head do not reach`
+    : `entry ${at} of the list (${type})`;
+}
+
+/** Bound on the walk `positionOn` makes along a list that may be corrupt (a cycle without the head). */
+const listWalkMax = 100_000;
+
+/** Where `x` is on the list, following Flinks from `head` (1: the first entry), or 0 if the walk does not reach it. For a corruption message only. */
+function positionOn(head: LIST_ENTRY, x: LIST_ENTRY): number {
+  let e = head.Flink;
+  for (let i = 1; e !== null && e !== head && i <= listWalkMax; i++, e = e.Flink) if (e === x) return i;
+  return 0;
 }
 
 /** PLIST_ENTRY NdisInterlockedInsertHeadList(ListHead, ListEntry, SpinLock): puts the entry first; returns the entry that was first, or NULL. Any IRQL. */
@@ -1090,7 +1104,7 @@ export function NdisInterlockedRemoveHeadList(
         ddi,
         head,
         lock,
-        `the first entry, ${linkText(n, first, head, null)}, has Blink ${linkText(n, first.Blink, head, first, 'pointing to itself')}, not the head`,
+        `the first entry (${first.constructor?.name ?? 'LIST_ENTRY'}) has Blink ${linkText(n, first.Blink, head, first, 'pointing to itself')}, not the head`,
       );
     }
     if (next === null || next.Blink !== first) {
@@ -1100,7 +1114,7 @@ export function NdisInterlockedRemoveHeadList(
         ddi,
         head,
         lock,
-        `the first entry, ${linkText(n, first, head, null)}, has Flink ${linkText(n, next, head, first, 'pointing to itself')}, whose Blink is ${next === null ? 'unreadable' : linkText(n, next.Blink, head, first, 'that first entry')}, not that entry`,
+        `the first entry (${first.constructor?.name ?? 'LIST_ENTRY'}) has Flink ${linkText(n, next, head, first, 'pointing to itself')}, whose Blink is ${next === null ? 'unreadable' : linkText(n, next.Blink, head, first, 'that first entry')}, not that entry`,
       );
     }
     head.Flink = next;
