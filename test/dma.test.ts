@@ -117,6 +117,17 @@ test('NdisMRegisterScatterGatherDma: ScatterGatherListSize is filled in on succe
   assert.deepEqual(seen.sgSize, [16 + 24 * 17]);
 });
 
+test('NdisMRegisterScatterGatherDma: the trace names the Flags (NDIS_SG_DMA_64_BIT_ADDRESS), 0 for none, as it names the send flags', () => {
+  const flags: unknown[] = [];
+  for (const f of [NDIS_SG_DMA_64_BIT_ADDRESS, 0]) {
+    const seen = { blocks: [] as Block[][], sgSize: [] as number[] };
+    const { r, w } = removedScripted(`dma-trace-${f}`, dmaHooks(f, [], seen));
+    assert.deepEqual(rules(r), []);
+    for (const e of w.trace.events) if (e.what === 'NdisMRegisterScatterGatherDma') flags.push(e.data?.Flags);
+  }
+  assert.deepEqual(flags, ['NDIS_SG_DMA_64_BIT_ADDRESS', 0]);
+});
+
 test('NdisMAllocateSharedMemory: addresses are deterministic, and the memory one initialization freed is handed out again at the next', () => {
   const seen = { blocks: [] as Block[][], sgSize: [] as number[] };
   const drv = scriptedDriver('dma-again', dmaHooks(0, [4096, 4096], seen));

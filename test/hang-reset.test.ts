@@ -17,9 +17,11 @@ import {
   NdisMResetComplete,
   NdisMSleep,
   NdisStallExecution,
+  OID_802_3_MULTICAST_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
+import { formatTimeline } from '../src/report/timeline.ts';
 import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
@@ -226,4 +228,33 @@ test('R4.3, R4.11: a TRUE from check-for-hang before a slow MiniportInitializeEx
     [['R4.3', 'MiniportCheckForHangEx', 'nic0']],
   );
   assert.deepEqual(slowInit(false).r.warnings, []);
+});
+
+test("R4.10: NDIS's own restore requests after an AddressingReset have a completion line in the trace, as a protocol's request has its ProtocolOidRequestComplete: the OID, the status by name and BytesRead, right after MiniportOidRequest returns", () => {
+  let hung = 0;
+  const drv = scriptedDriver('addr-trace-nic', {
+    checkForHang: () => hung++ === 0,
+    oid: (_a, r) => {
+      if (r.DATA.Oid === OID_802_3_MULTICAST_LIST) return NDIS_STATUS_NOT_SUPPORTED;
+      r.DATA.SET_INFORMATION.BytesRead = r.DATA.SET_INFORMATION.InformationBufferLength;
+      return NDIS_STATUS_SUCCESS;
+    },
+    reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: true }),
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'addr-trace-nic' }] });
+  assert.equal(w.run(4 * ns.s).verdict, 'ok');
+  const ev = w.trace.events;
+  const start = findEvent(ev, is('ndis', /^reset begins/));
+  const lines = formatTimeline(ev.slice(start), { color: false })
+    .map((l) => l.replace(/^.*?(→|←|nic0:)/, '$1'))
+    .filter((l) => /OID_GEN_CURRENT_PACKET_FILTER|OID_802_3_MULTICAST_LIST|MiniportOidRequest/.test(l));
+  assert.deepEqual(lines, [
+    '→ MiniportOidRequest(nic0, Oid=OID_GEN_CURRENT_PACKET_FILTER, RequestType=NdisRequestSetInformation, InformationBufferLength=4)',
+    '← MiniportOidRequest = NDIS_STATUS_SUCCESS',
+    'nic0: OID request completed (Oid=OID_GEN_CURRENT_PACKET_FILTER, status=NDIS_STATUS_SUCCESS, BytesRead=4)',
+    // The protocol's own multicast set failed too, so NDIS restores the empty list it keeps.
+    '→ MiniportOidRequest(nic0, Oid=OID_802_3_MULTICAST_LIST, RequestType=NdisRequestSetInformation, InformationBufferLength=0)',
+    '← MiniportOidRequest = NDIS_STATUS_NOT_SUPPORTED',
+    'nic0: OID request completed (Oid=OID_802_3_MULTICAST_LIST, status=NDIS_STATUS_NOT_SUPPORTED, BytesRead=0)',
+  ]);
 });

@@ -304,6 +304,12 @@ test("FILE_OBJECT.FsContext and FsContext2 (NULL at IRP_MJ_CREATE, kept per hand
     w.ioResults.map((x) => `${x.handle} ${x.information}`),
     ['b 2', 'a 1', 'b 2'],
   );
+  // The trace names the DeviceType (FILE_DEVICE_NETWORK, 0x12), as it names statuses.
+  const created = w.trace.events.filter((e) => e.what === 'IoCreateDevice');
+  assert.deepEqual(
+    created.map((e) => e.data?.DeviceType),
+    ['FILE_DEVICE_NETWORK'],
+  );
 });
 
 test('nf-ndis-ndisgeneratepartialcancelid: ndisprot-lite takes the high byte of its send cancel IDs from it in DriverEntry; each call gives the next value, 1 to 255 and round again, per machine', () => {

@@ -593,3 +593,34 @@ test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an
   const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
   assert.ok(removal > 0 && halt > removal, `removal at ${removal}, halt at ${halt}`);
 });
+
+test("WoL patterns: NDIS's own OID_PM_REMOVE_WOL_PATTERN before a halt has a completion line in the trace, as the application's requests have: the status by name, BytesRead and the PatternId, each before MiniportHaltEx (Adding and Deleting Wake on LAN Patterns page)", () => {
+  const { result, w } = run(
+    pmnicScenario([
+      add('1s', IPV4_TO_PMNIC),
+      add('1100ms', '{ type: magic-packet }'),
+      '{ at: 2s, do: stop, device: nic0 }',
+    ]),
+  );
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(completions(w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    // NDIS's own, before the halt.
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+  ]);
+  const ev = w.trace.events;
+  const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
+  const done = ev
+    .map((e, i) => ({ e, i }))
+    .filter(({ e }) => e.what === 'OID request completed' && data(e).Oid === 'OID_PM_REMOVE_WOL_PATTERN');
+  assert.ok(done.length === 2 && done.every(({ i }) => i < halt), 'both completed before MiniportHaltEx');
+  assert.deepEqual(
+    done.map(({ e }) => [data(e).adapter, data(e).BytesRead]),
+    [
+      ['nic0', 4],
+      ['nic0', 4],
+    ],
+  );
+});

@@ -51,6 +51,7 @@ import {
 import * as life from './lifecycle.ts';
 import type {
   IoPortRange,
+  LIST_ENTRY,
   NdisGenericObject,
   NdisInterrupt,
   NdisIoWorkItem,
@@ -371,6 +372,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   nextNblId = 1;
   /** Serial numbers of NDIS spin locks, to name them in R8.11's messages. */
   nextSpinLockId = 1;
+  /**
+   * The list heads NdisInitializeListHead set up, by name ("list head #1 (initialized by
+   * …)"), for NdisSim_ListEntryCorruption's message (made on first use; read only then).
+   */
+  listHeads: WeakMap<LIST_ENTRY, string> | null = null;
+  nextListHeadId = 1;
   nextRequestId = 1;
   /** What NdisGeneratePartialCancelId gives next (1–255). */
   nextPartialCancelId = 1;

@@ -769,7 +769,8 @@ export function replayAddressing(n: Ndis, b: MiniportBlock, done: () => void): v
     const s = submit(n, b, req, {
       kind: 'ndis',
       restore: true,
-      done: () => {
+      done: (status) => {
+        if (n.trace.on) traceNdisOidCompleted(n, b, req, status);
         if (--left === 0) done();
       },
     });
@@ -795,23 +796,38 @@ export function issueOid(
     restore: false,
     done: (status) => {
       completed = true;
-      if (!n.trace.on) return;
-      // The lengths the miniport set (BytesNeeded for a buffer too short); a query's
-      // answer is what the scenario asked for: show it.
-      const q = req.DATA.QUERY_INFORMATION;
-      n.traceNdis(
-        b,
-        'OID request completed',
-        // The list's answer is structures: the trace shows their PatternIds (wolTraceData).
-        set || status !== NDIS_STATUS_SUCCESS || oid === OID_PM_WOL_PATTERN_LIST
-          ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
-          : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
-      );
+      if (n.trace.on) traceNdisOidCompleted(n, b, req, status);
     },
   });
   // Not completed, and not pending: NDIS did not take it (the adapter's state).
   if (!completed && s !== NDIS_STATUS_PENDING && n.trace.on)
     n.traceNdis(b, 'OID request refused', { Oid: oidName(oid), status: s });
+}
+
+/**
+ * The trace line of a request of NDIS's own when it completes, as a protocol's has its
+ * ProtocolOidRequestComplete line: the OID, the status by name, the lengths the miniport
+ * set (BytesNeeded for a buffer too short), a WoL request's PatternId, and a successful
+ * query's answer. Called only with tracing on (`n.trace.on`), so it costs nothing else.
+ */
+export function traceNdisOidCompleted(
+  n: Ndis,
+  b: MiniportBlock,
+  req: NDIS_OID_REQUEST,
+  status: number,
+): void {
+  const oid = req.DATA.Oid;
+  const q = req.DATA.QUERY_INFORMATION;
+  n.traceNdis(
+    b,
+    'OID request completed',
+    // The list's answer is structures: the trace shows their PatternIds (wolTraceData).
+    req.RequestType === NdisRequestSetInformation ||
+      status !== NDIS_STATUS_SUCCESS ||
+      oid === OID_PM_WOL_PATTERN_LIST
+      ? { Oid: oidName(oid), status, ...oidLengths(req), ...wolTraceData(req) }
+      : { Oid: oidName(oid), status, ...oidLengths(req), InformationBuffer: q.InformationBuffer },
+  );
 }
 
 /**

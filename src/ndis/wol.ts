@@ -40,7 +40,7 @@ import {
   OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
-import { oidRequest, submit } from './oid.ts';
+import { oidRequest, submit, traceNdisOidCompleted } from './oid.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
 
 /** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
@@ -256,19 +256,16 @@ export function removeApplicationWolPatterns(n: Ndis, b: MiniportBlock): { left:
     if (e.owner !== null || e.removeIssued) continue;
     let done = false;
     pending.left++;
-    const status = submit(
-      n,
-      b,
-      oidRequest(NdisRequestSetInformation, OID_PM_REMOVE_WOL_PATTERN, e.PatternId, 4),
-      {
-        kind: 'ndis',
-        restore: false,
-        done: () => {
-          done = true;
-          pending.left--;
-        },
+    const req = oidRequest(NdisRequestSetInformation, OID_PM_REMOVE_WOL_PATTERN, e.PatternId, 4);
+    const status = submit(n, b, req, {
+      kind: 'ndis',
+      restore: false,
+      done: (s) => {
+        if (n.trace.on) traceNdisOidCompleted(n, b, req, s);
+        done = true;
+        pending.left--;
       },
-    );
+    });
     if (status !== NDIS_STATUS_PENDING && !done) pending.left--;
   }
   return pending;

@@ -877,6 +877,21 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    // The kernel's checked list routines under NdisInterlocked...List (the ndis.h macros are
+    // ExInterlocked...List, which do what InsertHeadList and RemoveHeadList do, under the
+    // lock): a neighbour whose link does not point back fails fast, KERNEL_SECURITY_CHECK_FAILURE
+    // 0x03, parameter 2 the trap frame, 3 the exception record (bug-check-0x139 page).
+    id: 'NdisSim_ListEntryCorruption',
+    origin: 'kernel',
+    spec: [],
+    summary:
+      "An NdisInterlocked...List call found the list's links inconsistent (a neighbour's Flink or Blink does not point back), as after an entry was inserted while it was still on this list or another.",
+    ddis: ['NdisInterlockedInsertHeadList', 'NdisInterlockedInsertTailList', 'NdisInterlockedRemoveHeadList'],
+    bugCheck: { code: BugCheckCode.KERNEL_SECURITY_CHECK_FAILURE, p1: 0x03 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x139--kernel-security-check-failure.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_StatusBeforeRegistration',
     origin: 'ndis-sim',
     spec: ['R2.7', 'R6.16', 'R1.7'],

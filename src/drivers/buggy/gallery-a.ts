@@ -3,6 +3,7 @@
 
 import {
   CmResourceTypeMemory,
+  LIST_ENTRY,
   LOCK_STATE_EX,
   NDIS_CONFIGURATION_OBJECT_REVISION_1,
   NDIS_ERROR_CODE_HARDWARE_FAILURE,
@@ -17,6 +18,7 @@ import {
   NDIS_RAISE_IRQL_TO_DISPATCH,
   type NDIS_RW_LOCK_EX,
   NDIS_RWL_AT_DISPATCH_LEVEL,
+  type NDIS_SPIN_LOCK,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
@@ -39,6 +41,9 @@ import {
   NdisFreeMemoryWithTagPriority,
   NdisFreeRWLock,
   NdisFreeTimerObject,
+  NdisInitializeListHead,
+  NdisInterlockedInsertTailList,
+  NdisInterlockedRemoveHeadList,
   NdisMDeregisterInterruptEx,
   NdisMIndicateStatusEx,
   NdisMMapIoSpace,
@@ -78,6 +83,11 @@ import {
   spinLock,
   workItem,
 } from './kit.ts';
+
+/** A receive buffer the driver keeps on a free list (the C struct embeds its LIST_ENTRY). */
+class RxBuffer extends LIST_ENTRY {
+  readonly data = new Uint8Array(64);
+}
 
 const removeAt1s = { actions: [{ at: '1s', do: 'remove', device: 'nic0' }] };
 /** The link drops at 1 s: the NIC raises LINK_CHANGE and MiniportInterrupt runs at DIRQL. */
@@ -611,6 +621,35 @@ export const galleryA: readonly GalleryEntry[] = [
         },
       },
       'buggy: frees pool with the wrong tag',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_ListEntryCorruption',
+    mistake:
+      'MiniportHaltEx puts every receive buffer back on the free list before it drains the list, those still on it too: each is linked in twice.',
+    driver: galleryDriver(
+      'bad-list-double-insert',
+      {
+        initialize: (a) => {
+          const lock = spinLock();
+          const free = new LIST_ENTRY();
+          NdisInitializeListHead(free);
+          const buffers = [new RxBuffer(), new RxBuffer(), new RxBuffer(), new RxBuffer()];
+          for (const r of buffers) NdisInterlockedInsertTailList(free, r, lock);
+          // One buffer goes to the NIC; the other three stay on the free list.
+          NdisInterlockedRemoveHeadList(free, lock);
+          a.state.rx = { lock, free, buffers };
+          return NDIS_STATUS_SUCCESS;
+        },
+        halt: (a) => {
+          const rx = a.state.rx as { lock: NDIS_SPIN_LOCK; free: LIST_ENTRY; buffers: RxBuffer[] };
+          // Meant for the buffer the NIC holds; the loop takes all four.
+          for (const r of rx.buffers) NdisInterlockedInsertTailList(rx.free, r, rx.lock);
+          while (NdisInterlockedRemoveHeadList(rx.free, rx.lock) !== null) {}
+        },
+      },
+      'buggy: inserts list entries that are already on the list',
     ),
     scenario: removeAt1s,
   },

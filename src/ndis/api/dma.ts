@@ -38,6 +38,7 @@ import {
 import { fmtTime } from '../../report/format.ts';
 import { ChoiceSite } from '../../sim/choice.ts';
 import type { MiniportBlock } from '../block.ts';
+import { flagNames } from '../datapath.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
 import {
   NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
@@ -45,6 +46,7 @@ import {
   NDIS_SG_DMA_64_BIT_ADDRESS,
   NDIS_SG_DMA_DESCRIPTION_REVISION_1,
   NDIS_SG_DMA_DESCRIPTION_REVISION_2,
+  NDIS_SG_DMA_FLAG_NAMES,
   NDIS_SG_LIST_WRITE_TO_DEVICE,
   NDIS_STATUS_BAD_VERSION,
   NDIS_STATUS_FAILURE,
@@ -323,7 +325,7 @@ export function NdisMRegisterScatterGatherDma<C = unknown>(
   }
   if (n.trace.on)
     n.traceDdi(ddi, b, {
-      Flags: DmaDescription.Flags,
+      Flags: flagNames(DmaDescription.Flags >>> 0, NDIS_SG_DMA_FLAG_NAMES),
       MaximumPhysicalMapping: DmaDescription.MaximumPhysicalMapping,
       result: Status,
     });

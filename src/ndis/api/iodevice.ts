@@ -11,6 +11,7 @@ import { Irql, irqlNames } from '../../kernel/kernel.ts';
 import { ntStatusName } from '../../report/format.ts';
 import { ControlDevice, ControlDeviceObject, IoDriver, ioState, linkKey } from '../device.ts';
 import {
+  DEVICE_TYPE_NAMES,
   STATUS_OBJECT_NAME_COLLISION,
   STATUS_OBJECT_NAME_NOT_FOUND,
   STATUS_SUCCESS,
@@ -102,7 +103,8 @@ export function IoCreateDevice(
       driver: name,
       DeviceName,
       DeviceExtensionSize,
-      DeviceType,
+      // A FILE_DEVICE_* by name (a driver's own type, 0x8000 and up, as hex).
+      DeviceType: DEVICE_TYPE_NAMES.get(DeviceType) ?? `0x${(DeviceType >>> 0).toString(16).toUpperCase()}`,
       DeviceCharacteristics,
       Exclusive,
       result: ntStatusName(status),

@@ -897,6 +897,9 @@ export function NdisInitializeListHead(ListHead: LIST_ENTRY): void {
   const head = listEntryOf(n, ddi, 'ListHead', ListHead);
   head.Flink = head;
   head.Blink = head;
+  // Named for a corruption report (NdisSim_ListEntryCorruption), as spin locks are.
+  n.listHeads ??= new WeakMap();
+  n.listHeads.set(head, `list head #${n.nextListHeadId++} (initialized by ${whereNow(n)})`);
 }
 
 /** `x` if it is a LIST_ENTRY; else NdisSim_BadParameter naming the parameter and what it got. */
@@ -929,7 +932,7 @@ function underListLock<T>(
   ddi: 'NdisInterlockedInsertHeadList' | 'NdisInterlockedInsertTailList' | 'NdisInterlockedRemoveHeadList',
   ListHead: LIST_ENTRY,
   SpinLock: NDIS_SPIN_LOCK,
-  op: (head: LIST_ENTRY) => T,
+  op: (head: LIST_ENTRY, lock: string | null) => T,
 ): T {
   const n = currentNdis(ddi);
   n.verifier.irql(irql[ddi], ddi, null);
@@ -950,13 +953,13 @@ function underListLock<T>(
       null,
       `${ddi} on a spin lock already held by ${s.owner === ctx ? 'the caller' : s.owner.who}: the call acquires it itself (R8.10)`,
     );
-    return op(head);
+    return op(head, s.name ?? null);
   }
   const raise = ctx.irql <= Irql.Dispatch;
   ctx.take(s, raise);
   SpinLock._balance++;
   try {
-    const result = op(head);
+    const result = op(head, s.name ?? null);
     if (n.trace.on)
       n.traceDdi(ddi, null, { SpinLock: s.name ?? null, returned: result === null ? 'NULL' : 'an entry' });
     return result;
@@ -980,17 +983,88 @@ function insertList(
   SpinLock: NDIS_SPIN_LOCK,
   atHead: boolean,
 ): LIST_ENTRY | null {
-  return underListLock(ddi, ListHead, SpinLock, (head) => {
-    const e = listEntryOf(currentNdis(ddi), ddi, 'ListEntry', ListEntry);
-    const before = atHead ? head : head.Blink!;
-    const after = before.Flink!;
-    e.Blink = before;
-    e.Flink = after;
-    before.Flink = e;
-    after.Blink = e;
-    const was = atHead ? after : before;
-    return was === head ? null : was;
+  return underListLock(ddi, ListHead, SpinLock, (head, lock) => {
+    const n = currentNdis(ddi);
+    const e = listEntryOf(n, ddi, 'ListEntry', ListEntry);
+    // As wdm.h's InsertHeadList / InsertTailList: the entry's links are written, then the
+    // neighbour on the head's side must point back at the head, or the call fails fast.
+    // The entry itself is not looked at: one still on a list is linked in again, and its
+    // old neighbours keep pointing at it, for a later call to find.
+    if (atHead) {
+      const next = head.Flink!;
+      e.Flink = next;
+      e.Blink = head;
+      if (next.Blink !== head)
+        listCorrupt(
+          n,
+          ddi,
+          head,
+          lock,
+          `the head's Flink is ${linkText(n, next, head, e)}, whose Blink is ${linkText(n, next.Blink, head, e)}, not the head`,
+        );
+      next.Blink = e;
+      head.Flink = e;
+      return next === head ? null : next;
+    }
+    const prev = head.Blink!;
+    e.Flink = head;
+    e.Blink = prev;
+    if (prev.Flink !== head)
+      listCorrupt(
+        n,
+        ddi,
+        head,
+        lock,
+        `the head's Blink is ${linkText(n, prev, head, e)}, whose Flink is ${linkText(n, prev.Flink, head, e)}, not the head`,
+      );
+    prev.Flink = e;
+    head.Blink = e;
+    return prev === head ? null : prev;
   });
+}
+
+/**
+ * The kernel's fail fast in a checked list routine: KERNEL_SECURITY_CHECK_FAILURE with
+ * FAST_FAIL_CORRUPT_LIST_ENTRY (bug-check-0x139 page). It stops the machine.
+ */
+function listCorrupt(n: Ndis, ddi: string, head: LIST_ENTRY, lock: string | null, found: string): never {
+  return n.verifier.fatal(
+    'NdisSim_ListEntryCorruption',
+    ddi,
+    null,
+    `${ddi}: LIST_ENTRY corruption in ${n.listHeads?.get(head) ?? 'a list head'}${lock === null ? '' : ` under ${lock}`}: ${found}. The list's links no longer agree, as when an entry is inserted while it is still on this list or on another (its old neighbours keep pointing at it); the kernel's checked list routine fails fast`,
+    ['trap frame of the fail fast', 'exception record of the fail fast', 0],
+  );
+}
+
+/** What a link points at, for a corruption report: the head, the entry of the call, another list's head, or an entry. */
+function linkText(
+  n: Ndis,
+  x: LIST_ENTRY | null,
+  head: LIST_ENTRY,
+  entry: LIST_ENTRY | null,
+  entryIs = 'the entry being inserted',
+): string {
+  if (x === null) return 'NULL';
+  if (x === head) return 'the head';
+  if (x === entry) return entryIs;
+  const name = n.listHeads?.get(x);
+  if (name !== undefined) return name;
+  const type = x.constructor?.name ?? 'LIST_ENTRY';
+  const at = positionOn(head, x);
+  return at === 0
+    ? `an entry (${type}) the Flinks from the head do not reach`
+    : `entry ${at} of the list (${type})`;
+}
+
+/** Bound on the walk `positionOn` makes along a list that may be corrupt (a cycle without the head). */
+const listWalkMax = 100_000;
+
+/** Where `x` is on the list, following Flinks from `head` (1: the first entry), or 0 if the walk does not reach it. For a corruption message only. */
+function positionOn(head: LIST_ENTRY, x: LIST_ENTRY): number {
+  let e = head.Flink;
+  for (let i = 1; e !== null && e !== head && i <= listWalkMax; i++, e = e.Flink) if (e === x) return i;
+  return 0;
 }
 
 /** PLIST_ENTRY NdisInterlockedInsertHeadList(ListHead, ListEntry, SpinLock): puts the entry first; returns the entry that was first, or NULL. Any IRQL. */
@@ -1016,10 +1090,33 @@ export function NdisInterlockedRemoveHeadList(
   ListHead: LIST_ENTRY,
   SpinLock: NDIS_SPIN_LOCK,
 ): LIST_ENTRY | null {
-  return underListLock('NdisInterlockedRemoveHeadList', ListHead, SpinLock, (head) => {
+  const ddi = 'NdisInterlockedRemoveHeadList';
+  return underListLock(ddi, ListHead, SpinLock, (head, lock) => {
+    // ExInterlockedRemoveHeadList: NULL for an empty list, else wdm.h's RemoveHeadList,
+    // which checks both links around the entry it takes off before it unlinks it.
     const first = head.Flink!;
     if (first === head) return null;
-    const next = first.Flink!;
+    const next = first.Flink;
+    if (first.Blink !== head) {
+      const n = currentNdis(ddi);
+      listCorrupt(
+        n,
+        ddi,
+        head,
+        lock,
+        `the first entry (${first.constructor?.name ?? 'LIST_ENTRY'}) has Blink ${linkText(n, first.Blink, head, first, 'pointing to itself')}, not the head`,
+      );
+    }
+    if (next === null || next.Blink !== first) {
+      const n = currentNdis(ddi);
+      listCorrupt(
+        n,
+        ddi,
+        head,
+        lock,
+        `the first entry (${first.constructor?.name ?? 'LIST_ENTRY'}) has Flink ${linkText(n, next, head, first, 'pointing to itself')}, whose Blink is ${next === null ? 'unreadable' : linkText(n, next.Blink, head, first, 'that first entry')}, not that entry`,
+      );
+    }
     head.Flink = next;
     next.Blink = head;
     return first;
