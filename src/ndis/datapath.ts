@@ -32,6 +32,7 @@ import {
 import { NblImpl, type NblPool, type NET_BUFFER, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
+import { portProblem } from './ports.ts';
 import { ssHoldSend } from './ss.ts';
 
 /** Data-path counters of an adapter, for the summary and the conservation checks. */
@@ -453,15 +454,21 @@ export function miniportIndicate(
 ): void {
   const ddi = 'NdisMIndicateReceiveNetBufferLists';
   checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
-  // The page: a driver that allocated no ports (NdisMAllocatePort, which the model does
-  // not have) indicates on the default port, 0.
-  if (port !== 0)
-    n.verifier.report(
-      'NdisSim_ReceiveIndication',
-      ddi,
-      b.name,
-      `PortNumber ${port} is not a port of ${b.name}: a driver that allocated no ports with NdisMAllocatePort indicates on the default port, NDIS_DEFAULT_PORT_NUMBER (0) (R6.12)`,
-    );
+  // The page: a driver that allocated no ports indicates on the default port, 0; one
+  // that did, on a port it activated (NdisMNetPnPEvent, ports.ts). One numeric check
+  // for a driver without ports.
+  if (port !== 0) {
+    const why = b.ports === null ? null : portProblem(b, port);
+    if (b.ports === null || why !== null)
+      n.verifier.report(
+        'NdisSim_ReceiveIndication',
+        ddi,
+        b.name,
+        b.ports === null
+          ? `PortNumber ${port} is not a port of ${b.name}: a driver that allocated no ports with NdisMAllocatePort indicates on the default port, NDIS_DEFAULT_PORT_NUMBER (0) (R6.12)`
+          : `${why} (R6.12)`,
+      );
+  }
   if (b.ss !== null) b.ss.lastActivityNs = n.now;
   // R1.7, R6.15: receives are legal in Running, in Restarting once MiniportRestart was
   // called, and while Pausing (drained before the pause completes, R3.3; option

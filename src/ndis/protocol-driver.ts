@@ -34,6 +34,8 @@ import {
   NetEventBindsComplete,
   NetEventCancelRemoveDevice,
   NetEventPause,
+  NetEventPortActivation,
+  NetEventPortDeactivation,
   NetEventQueryPower,
   NetEventQueryRemoveDevice,
   NetEventRestart,
@@ -43,6 +45,7 @@ import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBind
 import type { NblImpl, NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import { defaultPortActive, netEventBufferLength } from './ports.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import type {
   DRIVER_OBJECT,
@@ -444,7 +447,7 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
             : {
                 NetEvent: netEventNumber[event],
                 Buffer: buffer ?? null,
-                BufferLength: buffer === undefined || buffer === null ? 0 : 4,
+                BufferLength: netEventBufferLength(event, buffer),
               },
     };
     const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
@@ -600,6 +603,8 @@ const netEventNumber: Readonly<Record<NetEventCode, number>> = {
   NetEventRestart,
   NetEventQueryPower,
   NetEventSetPower,
+  NetEventPortActivation,
+  NetEventPortDeactivation,
 };
 
 const statusName = statusText;
@@ -1027,6 +1032,8 @@ const rebinder: WorkRoutine = {
     let again = false;
     for (const b of n.adapters) {
       if (b.fdoDeleted || b.handleDead || (b.state !== 'Running' && b.state !== 'Paused')) continue;
+      // R7.12: nothing binds while a default port the miniport controls is inactive.
+      if (!defaultPortActive(b)) continue;
       if (b.op !== null) {
         again = true;
         continue;
