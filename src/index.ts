@@ -259,6 +259,7 @@ export {
 } from './ndis/api/poll.ts';
 export {
   type NDIS_PORT,
+  type NDIS_PORT_ARRAY,
   type NDIS_PORT_CHARACTERISTICS,
   NdisMAllocatePort,
   NdisMFreePort,

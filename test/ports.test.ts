@@ -17,7 +17,9 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
+  type NDIS_PORT_ARRAY,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_INVALID_DATA,
@@ -43,6 +45,7 @@ import {
   NetEventPortDeactivation,
   NetEventQueryPower,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_ENUMERATE_PORTS,
   OID_GEN_STATISTICS,
   oidRequestData,
 } from '../src/index.ts';
@@ -414,6 +417,81 @@ test("handling-the-port-activation-pnp-event: a protocol's OID request on an act
     r.violations[0]!.message,
     /portproto issued an OID request on PortNumber 1: PortNumber 1 of nic0 is allocated but not activated/,
   );
+});
+
+test('OID_GEN_ENUMERATE_PORTS: NDIS answers it itself with an NDIS_PORT_ARRAY of the active ports, default port first, leaving out ports only allocated (nf-ndis-ndismallocateport); a short buffer is BUFFER_TOO_SHORT with BytesNeeded; the miniport never sees it', () => {
+  const p = { handle: null as NDIS_HANDLE | null };
+  const proto = bindingProtocol('portproto', p, 30);
+  const seenByMiniport: number[] = [];
+  const drv = scriptedDriver('port-nic', {
+    initialize: (a) => {
+      const c1 = portCharacteristics();
+      const c2 = portCharacteristics();
+      NdisMAllocatePort(a.handle, c1);
+      NdisMAllocatePort(a.handle, c2);
+      passiveAt(a, 400, (y) => activatePorts(y.handle, [c2]));
+      return NDIS_STATUS_SUCCESS;
+    },
+    oid: (_a, req) => {
+      seenByMiniport.push(req.DATA.Oid);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      freeWork(a);
+      deactivatePorts(a.handle, [2]);
+      NdisMFreePort(a.handle, 1);
+      NdisMFreePort(a.handle, 2);
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const query = (length: number): NDIS_OID_REQUEST => ({
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+    RequestType: NdisRequestQueryInformation,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: 'ports',
+    RequestHandle: null,
+    DATA: oidRequestData(OID_GEN_ENUMERATE_PORTS, null, length),
+    SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
+  });
+  const answers: { status: number; ports: number[]; bytes: number; needed: number }[] = [];
+  const ask = (length: number) => () => {
+    const q = query(length);
+    const status = NdisOidRequest(p.handle!, q);
+    const d = q.DATA.QUERY_INFORMATION;
+    const arr = d.InformationBuffer as NDIS_PORT_ARRAY | null;
+    answers.push({
+      status,
+      ports: status === NDIS_STATUS_SUCCESS ? arr!.Ports.map((c) => c.PortNumber) : [],
+      bytes: d.BytesWritten,
+      needed: d.BytesNeeded,
+    });
+  };
+  protocolStep(w, 300 * ns.ms, 'portproto', ask(1024));
+  protocolStep(w, 500 * ns.ms, 'portproto', ask(1024));
+  protocolStep(w, 500 * ns.ms, 'portproto', ask(16));
+  w.at(700 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    [],
+  );
+  assert.deepEqual(answers, [
+    { status: NDIS_STATUS_SUCCESS, ports: [0], bytes: 16 + 64, needed: 0 },
+    { status: NDIS_STATUS_SUCCESS, ports: [0, 2], bytes: 16 + 2 * 64, needed: 0 },
+    { status: NDIS_STATUS_BUFFER_TOO_SHORT, ports: [], bytes: 0, needed: 16 + 2 * 64 },
+  ]);
+  assert.ok(!seenByMiniport.includes(OID_GEN_ENUMERATE_PORTS));
 });
 
 test('NdisSim_PortState: MiniportHaltEx that returns with a port still allocated is reported, naming the port and its state; a failing MiniportInitializeEx with a port is too', () => {

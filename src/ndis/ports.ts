@@ -10,9 +10,22 @@
 // asks this module only about a PortNumber other than 0 (one numeric check per call).
 
 import type { MiniportBlock } from './block.ts';
-import { NDIS_MAXIMUM_PORTS, NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT } from './generated/status.ts';
+import {
+  NDIS_MAXIMUM_PORTS,
+  NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT,
+  NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_PORT_ARRAY_REVISION_1,
+  NDIS_PORT_CHARACTERISTICS_REVISION_1,
+  NDIS_SIZEOF_PORT_CHARACTERISTICS_REVISION_1,
+  NDIS_STATUS_BUFFER_TOO_SHORT,
+  NDIS_STATUS_SUCCESS,
+  NdisPortAuthorizationUnknown,
+  NdisPortControlStateUnknown,
+  NdisPortTypeUndefined,
+  NET_IF_DIRECTION_SENDRECEIVE,
+} from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
-import type { NDIS_OBJECT_HEADER, NDIS_PORT_NUMBER, ULONG } from './types.ts';
+import type { NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER, ULONG } from './types.ts';
 
 /** NDIS_PORT_CHARACTERISTICS (ntddndis.h). NdisMAllocatePort writes PortNumber. */
 export interface NDIS_PORT_CHARACTERISTICS {
@@ -69,6 +82,8 @@ export class AdapterPorts {
   next = 1;
   /** The miniport controls the default port and activated it (R7.12). */
   defaultActivated = false;
+  /** The characteristics of that activation's NDIS_PORT, listed by OID_GEN_ENUMERATE_PORTS. */
+  defaultCharacteristics: NDIS_PORT_CHARACTERISTICS | null = null;
   /** Ports ever activated, for the trace and tests. */
   activations = 0;
 }
@@ -108,15 +123,6 @@ export function portProblem(b: MiniportBlock, port: number): string | null {
   if (e.state !== 'activated')
     return `PortNumber ${port} of ${b.name} is allocated but not activated: until the miniport's NdisMNetPnPEvent(NetEventPortActivation) for it, and after its NetEventPortDeactivation, the port carries no data, requests or indications (activating-an-ndis-port, deactivating-an-ndis-port)`;
   return null;
-}
-
-/** The numbers of the activated ports of `b`, default port first when it is active (OID_GEN_ENUMERATE_PORTS lists these). */
-export function activePorts(b: MiniportBlock): number[] {
-  const out: number[] = [];
-  if (defaultPortActive(b)) out.push(0);
-  if (b.ports !== null)
-    for (const e of b.ports.ports.values()) if (e.state === 'activated') out.push(e.number);
-  return out;
 }
 
 /**
@@ -169,4 +175,77 @@ export function netEventBufferLength(code: string, buffer: unknown): number {
   }
   if (code === 'NetEventPortDeactivation') return (buffer as unknown[]).length * NDIS_PORT_NUMBER_SIZE;
   return 4;
+}
+
+/** NDIS_PORT_ARRAY (ntddndis.h): the answer NDIS gives to OID_GEN_ENUMERATE_PORTS. */
+export interface NDIS_PORT_ARRAY {
+  Header: NDIS_OBJECT_HEADER;
+  NumberOfPorts: ULONG;
+  /** Bytes from the start of the structure to Ports[0]: three ULONGs after the header, aligned to 8. */
+  OffsetFirstPort: ULONG;
+  /** sizeof(NDIS_PORT_CHARACTERISTICS) on x64. */
+  ElementSize: ULONG;
+  Ports: NDIS_PORT_CHARACTERISTICS[];
+}
+
+/** sizeof(NDIS_PORT_CHARACTERISTICS) on x64: 60 bytes through RcvAuthorizationState, padded to 8. */
+const portCharacteristicsSize = 64;
+const portArrayOffsetFirstPort = 16;
+
+/**
+ * The characteristics NDIS lists for the default port it activated itself: a port of
+ * no particular type, in the adapter's link state and speeds, sending and receiving,
+ * with no 802.1X control (a model choice: the pages name no values). A default port the
+ * miniport controls is listed with the characteristics of its activation.
+ */
+function defaultPortCharacteristics(b: MiniportBlock): NDIS_PORT_CHARACTERISTICS {
+  const own = b.ports?.defaultCharacteristics;
+  if (own != null) return { ...own, PortNumber: 0 };
+  const g = b.general;
+  return {
+    Header: {
+      Type: NDIS_OBJECT_TYPE_DEFAULT,
+      Revision: NDIS_PORT_CHARACTERISTICS_REVISION_1,
+      Size: NDIS_SIZEOF_PORT_CHARACTERISTICS_REVISION_1,
+    },
+    PortNumber: 0,
+    Flags: 0,
+    Type: NdisPortTypeUndefined,
+    MediaConnectState: b.mediaConnectState,
+    XmitLinkSpeed: g?.XmitLinkSpeed ?? 0,
+    RcvLinkSpeed: g?.RcvLinkSpeed ?? 0,
+    Direction: NET_IF_DIRECTION_SENDRECEIVE,
+    SendControlState: NdisPortControlStateUnknown,
+    RcvControlState: NdisPortControlStateUnknown,
+    SendAuthorizationState: NdisPortAuthorizationUnknown,
+    RcvAuthorizationState: NdisPortAuthorizationUnknown,
+  };
+}
+
+/**
+ * OID_GEN_ENUMERATE_PORTS, which NDIS answers itself (the miniport never sees it): an
+ * NDIS_PORT_ARRAY of the active ports, the default port first; ports only allocated are
+ * left out (nf-ndis-ndismallocateport). BUFFER_TOO_SHORT, with BytesNeeded, for a buffer
+ * smaller than the array.
+ */
+export function enumeratePorts(b: MiniportBlock, request: NDIS_OID_REQUEST): number {
+  const d = request.DATA.QUERY_INFORMATION;
+  const Ports: NDIS_PORT_CHARACTERISTICS[] = [];
+  if (defaultPortActive(b)) Ports.push(defaultPortCharacteristics(b));
+  if (b.ports !== null)
+    for (const e of b.ports.ports.values()) if (e.state === 'activated') Ports.push({ ...e.characteristics });
+  const bytes = portArrayOffsetFirstPort + portCharacteristicsSize * Ports.length;
+  if (d.InformationBufferLength < bytes) {
+    d.BytesNeeded = bytes;
+    return NDIS_STATUS_BUFFER_TOO_SHORT;
+  }
+  d.InformationBuffer = {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PORT_ARRAY_REVISION_1, Size: bytes },
+    NumberOfPorts: Ports.length,
+    OffsetFirstPort: portArrayOffsetFirstPort,
+    ElementSize: portCharacteristicsSize,
+    Ports,
+  } satisfies NDIS_PORT_ARRAY;
+  d.BytesWritten = bytes;
+  return NDIS_STATUS_SUCCESS;
 }

@@ -40,7 +40,7 @@ import {
 import type { NDIS_HANDLE, NDIS_PORT_NUMBER, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, stale } from './common.ts';
 
-export type { NDIS_PORT, NDIS_PORT_CHARACTERISTICS } from '../ports.ts';
+export type { NDIS_PORT, NDIS_PORT_ARRAY, NDIS_PORT_CHARACTERISTICS } from '../ports.ts';
 
 const irql = {
   NdisMAllocatePort: ddiIrql.NdisMAllocatePort!,
@@ -225,9 +225,12 @@ function activate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STAT
   b.ports ??= new AdapterPorts();
   const ports = b.ports;
   const wasDefault = defaultPortActive(b);
-  for (const k of numbers) {
-    if (k === 0) ports.defaultActivated = true;
-    else ports.ports.get(k)!.state = 'activated';
+  for (let p = ev.Buffer as NDIS_PORT | null; p != null; p = p.Next) {
+    const k = p.PortCharacteristics.PortNumber;
+    if (k === 0) {
+      ports.defaultActivated = true;
+      ports.defaultCharacteristics = { ...p.PortCharacteristics };
+    } else ports.ports.get(k)!.state = 'activated';
     ports.activations++;
   }
   const n = b.ndis;
