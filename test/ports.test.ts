@@ -494,6 +494,40 @@ test('OID_GEN_ENUMERATE_PORTS: NDIS answers it itself with an NDIS_PORT_ARRAY of
   assert.ok(!seenByMiniport.includes(OID_GEN_ENUMERATE_PORTS));
 });
 
+test('activating-an-ndis-port: ProtocolBindAdapterEx gets every port active then in NDIS_BIND_PARAMETERS.ActivePorts, the default port first; ports only allocated are not in it', () => {
+  const lists: number[][] = [];
+  const proto = bindingProtocol(
+    'portproto',
+    {
+      handle: null,
+      onBind: (bp) => {
+        const a = bp.ActivePorts;
+        lists.push(a === null ? [] : a.Ports.map((c) => c.PortNumber));
+        assert.equal(a?.NumberOfPorts, a?.Ports.length);
+      },
+    },
+    30,
+  );
+  const drv = scriptedDriver('port-nic', {
+    initialize: (a) => {
+      const c1 = portCharacteristics();
+      const c2 = portCharacteristics();
+      NdisMAllocatePort(a.handle, c1);
+      NdisMAllocatePort(a.handle, c2);
+      activatePorts(a.handle, [c2]);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.run(300 * ns.ms);
+  assert.deepEqual(lists, [[0, 2]]);
+});
+
 test('NdisSim_PortState: MiniportHaltEx that returns with a port still allocated is reported, naming the port and its state; a failing MiniportInitializeEx with a port is too', () => {
   const leak = run(
     {

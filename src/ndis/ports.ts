@@ -230,22 +230,33 @@ function defaultPortCharacteristics(b: MiniportBlock): NDIS_PORT_CHARACTERISTICS
  */
 export function enumeratePorts(b: MiniportBlock, request: NDIS_OID_REQUEST): number {
   const d = request.DATA.QUERY_INFORMATION;
+  const array = activePortArray(b);
+  const bytes = array.Header.Size!;
+  if (d.InformationBufferLength < bytes) {
+    d.BytesNeeded = bytes;
+    return NDIS_STATUS_BUFFER_TOO_SHORT;
+  }
+  d.InformationBuffer = array;
+  d.BytesWritten = bytes;
+  return NDIS_STATUS_SUCCESS;
+}
+
+/**
+ * An NDIS_PORT_ARRAY of the adapter's active ports, the default port first: the answer
+ * to OID_GEN_ENUMERATE_PORTS and NDIS_BIND_PARAMETERS.ActivePorts (activating-an-ndis-port:
+ * a bind lists every port active then). A fresh copy each time.
+ */
+export function activePortArray(b: MiniportBlock): NDIS_PORT_ARRAY {
   const Ports: NDIS_PORT_CHARACTERISTICS[] = [];
   if (defaultPortActive(b)) Ports.push(defaultPortCharacteristics(b));
   if (b.ports !== null)
     for (const e of b.ports.ports.values()) if (e.state === 'activated') Ports.push({ ...e.characteristics });
   const bytes = portArrayOffsetFirstPort + portCharacteristicsSize * Ports.length;
-  if (d.InformationBufferLength < bytes) {
-    d.BytesNeeded = bytes;
-    return NDIS_STATUS_BUFFER_TOO_SHORT;
-  }
-  d.InformationBuffer = {
+  return {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PORT_ARRAY_REVISION_1, Size: bytes },
     NumberOfPorts: Ports.length,
     OffsetFirstPort: portArrayOffsetFirstPort,
     ElementSize: portCharacteristicsSize,
     Ports,
-  } satisfies NDIS_PORT_ARRAY;
-  d.BytesWritten = bytes;
-  return NDIS_STATUS_SUCCESS;
+  };
 }

@@ -45,7 +45,7 @@ import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBind
 import type { NblImpl, NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
-import { defaultPortActive, netEventBufferLength } from './ports.ts';
+import { activePortArray, defaultPortActive, type NDIS_PORT_ARRAY, netEventBufferLength } from './ports.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import type {
   DRIVER_OBJECT,
@@ -97,7 +97,8 @@ export interface NDIS_BIND_PARAMETERS {
   ConnectionType: number;
   IfType: number;
   IfConnectorPresent: boolean;
-  ActivePorts: null;
+  /** NDIS_PORT_ARRAY of the ports active at the bind, the default port first (ports.ts). */
+  ActivePorts: NDIS_PORT_ARRAY | null;
   DataBackFillSize: ULONG;
   ContextBackFillSize: ULONG;
   MacOptions: ULONG;
@@ -642,7 +643,7 @@ function bindParameters(p: ProtocolDriverBlock, b: MiniportBlock): NDIS_BIND_PAR
     ConnectionType: g?.ConnectionType ?? 0,
     IfType: g?.IfType ?? 0,
     IfConnectorPresent: g?.IfConnectorPresent ?? false,
-    ActivePorts: null,
+    ActivePorts: activePortArray(b),
     DataBackFillSize: g?.DataBackFillSize ?? 0,
     ContextBackFillSize: g?.ContextBackFillSize ?? 0,
     MacOptions: g?.MacOptions ?? 0,
