@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { activatePorts, deactivatePorts, portCharacteristics } from '../src/drivers/buggy/gallery-ports.ts';
 import { rxNbl, rxPool, workItem } from '../src/drivers/buggy/kit.ts';
 import { linkStateIndication } from '../src/drivers/common.ts';
-import { monitorLwf as lwf } from '../src/drivers/lwf.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { monitorLwf as lwf, variantOfMonitorLwf } from '../src/drivers/lwf.ts';
 import {
   type NDIS_HANDLE,
   NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT,
@@ -28,7 +29,11 @@ import {
   NDIS_STATUS_INVALID_PORT_STATE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisAllocateNetBufferAndNetBufferList,
+  NdisAllocateNetBufferListPool,
   NdisFreeIoWorkItem,
+  NdisFSendNetBufferLists,
+  NdisFSendNetBufferListsComplete,
   NdisMAllocatePort,
   NdisMFreePort,
   NdisMIndicateReceiveNetBufferLists,
@@ -39,6 +44,8 @@ import {
   NdisPortTypeMax,
   NdisQueueIoWorkItem,
   NdisRequestQueryInformation,
+  type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   type NET_PNP_EVENT_NOTIFICATION,
   NET_PNP_EVENT_NOTIFICATION_REVISION_1,
   NetEventPortActivation,
@@ -359,7 +366,7 @@ test('activating-an-ndis-port: a status indication on an activated port is accep
   assert.deepEqual(rules(bad), ['NdisSim_PortState']);
   assert.match(
     bad.r.violations[0]!.message,
-    /NDIS_STATUS_LINK_STATE indicated on PortNumber 5 is not a port of nic0/,
+    /NDIS_STATUS_LINK_STATE indicated: PortNumber 5 is not a port of nic0/,
   );
 });
 
@@ -526,6 +533,61 @@ test('activating-an-ndis-port: ProtocolBindAdapterEx gets every port active then
   w.at(0, { kind: 'start', device: 'nic0' });
   w.run(300 * ns.ms);
   assert.deepEqual(lists, [[0, 2]]);
+});
+
+test("handling-the-port-activation-pnp-event: a filter module originating a send on a port the miniport never allocated is NdisSim_FilterDataState; the protocol's sends it passes on (port 0) are not", () => {
+  let sentOwn = false;
+  let pool: NDIS_HANDLE | null = null;
+  const portFilter = variantOfMonitorLwf('port-lwf', 'sends one frame of its own on port 3', (c) => {
+    c.SendNetBufferListsHandler = (m, nbl, port, flags) => {
+      if (!sentOwn) {
+        sentOwn = true;
+        pool ??= NdisAllocateNetBufferListPool(m.handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+          ProtocolId: 0,
+          fAllocateNetBuffer: true,
+          ContextSize: 0,
+          PoolTag: 0,
+          DataSize: 0,
+        });
+        const own = NdisAllocateNetBufferAndNetBufferList(pool!, 0, 0, new Uint8Array(60), 0, 60)!;
+        own.SourceHandle = m.handle;
+        NdisFSendNetBufferLists(m.handle, own, 3, flags);
+      }
+      NdisFSendNetBufferLists(m.handle, nbl, port, flags);
+    };
+    c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+      let pass: NET_BUFFER_LIST | null = null;
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        if (x.SourceHandle !== m.handle) {
+          x.Next = pass;
+          pass = x;
+        } else x.Next = null;
+        x = next;
+      }
+      if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+    };
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(portFilter);
+  w.addFilter(portFilter.name);
+  w.addProtocol('tcpip', {
+    traffic: { ratePerSecond: 100, frameBytes: 64, returnDelayNs: ns.ms, statisticsEveryNs: 0 },
+  });
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(300 * ns.ms);
+  assert.ok(sentOwn);
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisSim_FilterDataState'],
+  );
+  assert.match(
+    r.violations[0]!.message,
+    /NdisFSendNetBufferLists from port-lwf@nic0: PortNumber 3 is not a port of nic0/,
+  );
 });
 
 test('NdisSim_PortState: MiniportHaltEx that returns with a port still allocated is reported, naming the port and its state; a failing MiniportInitializeEx with a port is too', () => {

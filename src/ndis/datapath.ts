@@ -1348,6 +1348,18 @@ function stampedSource(n: Ndis, m: FilterModule, ddi: string, k: number, from: '
 }
 
 /** NdisFSendNetBufferLists: `m` passes sends it got from above on, or originates its own. */
+/**
+ * A filter module sends or indicates on PortNumber `port` (not the default port 0): a
+ * port of the adapter the miniport activated, which NDIS told the module of
+ * (handling-the-port-activation-pnp-event). Reported as NdisSim_FilterDataState; the
+ * NBLs go on with the number given.
+ */
+function filterPortCheck(n: Ndis, m: FilterModule, ddi: string, port: number): void {
+  const why = portProblem(m.block, port);
+  if (why !== null)
+    n.verifier.report('NdisSim_FilterDataState', ddi, m.block.name, `${ddi} from ${m.name}: ${why}`);
+}
+
 export function filterSend(
   n: Ndis,
   m: FilterModule,
@@ -1385,6 +1397,8 @@ export function filterSend(
   if (head === null) return;
   if (own > 0)
     sentOverUnlockedPages(n, b, ddi, `filter module ${m.name}`, head, (x) => x._place === 'filter');
+  // What it passes on carries the sender's port, checked where the sender sent it.
+  if (port !== 0 && own > 0) filterPortCheck(n, m, ddi, port);
   const md = moduleData(m);
   md.sendsOriginated += own;
   md.sendsPassed += count - own;
@@ -1718,6 +1732,8 @@ export function filterIndicate(
     );
   }
   if (head === null) return;
+  // What it passes on carries the miniport's port, checked at NdisMIndicateReceiveNetBufferLists.
+  if (port !== 0 && own > 0) filterPortCheck(n, m, ddi, port);
   d.recvsOriginated += own;
   d.recvsPassed += count - own;
   // nc-ndis-filter_pause: a Pausing or Paused module may pass receives on, never its own.

@@ -1666,7 +1666,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5', 'R7.6'],
     summary:
-      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, put its NdisFilterHandle in SourceHandle of NBLs it did not originate, or called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back.',
+      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, put its NdisFilterHandle in SourceHandle of NBLs it did not originate, called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back, or originated sends or receive indications on a PortNumber other than 0 that is not a port the miniport allocated and activated.',
     ddis: ['NdisFSendNetBufferLists', 'NdisFIndicateReceiveNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x69) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',

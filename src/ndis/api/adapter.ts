@@ -506,7 +506,7 @@ export function NdisMIndicateStatusEx(
   if (StatusIndication.PortNumber !== 0) {
     const why = portProblem(b, StatusIndication.PortNumber);
     if (why !== null)
-      n.verifier.report('NdisSim_PortState', ddi, b.name, `${statusText(code)} indicated on ${why}`);
+      n.verifier.report('NdisSim_PortState', ddi, b.name, `${statusText(code)} indicated: ${why}`);
   }
   // The wake-reason pages: issued while the miniport handles OID_PNP_SET_POWER(D0).
   if (code === NDIS_STATUS_PM_WAKE_REASON && !settingD0(b))
