@@ -18,6 +18,7 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
+  type NDIS_PORT,
   type NDIS_PORT_ARRAY,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_BUFFER_TOO_SHORT,
@@ -209,6 +210,52 @@ test('activating-an-ndis-port, deactivating-an-ndis-port: NdisMNetPnPEvent is al
     S,
     S,
   ]);
+  assert.deepEqual(rules(x), []);
+});
+
+test('deactivating-an-ndis-port: the NDIS_PORT_NUMBER array may be a Uint32Array and only BufferLength / 4 of it counts; an NDIS_PORT list that loops back on itself is INVALID_PARAMETER', () => {
+  const x = run({
+    initialize: (a) => {
+      const c1 = portCharacteristics();
+      const c2 = portCharacteristics();
+      NdisMAllocatePort(a.handle, c1);
+      NdisMAllocatePort(a.handle, c2);
+      const p1: NDIS_PORT = {
+        Next: null,
+        NdisReserved: null,
+        MiniportReserved: null,
+        ProtocolReserved: null,
+        PortCharacteristics: c1,
+      };
+      const p2: NDIS_PORT = {
+        Next: p1,
+        NdisReserved: null,
+        MiniportReserved: null,
+        ProtocolReserved: null,
+        PortCharacteristics: c2,
+      };
+      p1.Next = p2;
+      const event = (code: number, Buffer: unknown, BufferLength: number) =>
+        NdisMNetPnPEvent(a.handle, {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+          PortNumber: 0,
+          NetPnPEvent: { NetEvent: code, Buffer, BufferLength },
+        });
+      a.state.s = [
+        event(NetEventPortActivation, p1, 192),
+        activatePorts(a.handle, [c1, c2]),
+        // Only the first element counts: port 2 stays active.
+        event(NetEventPortDeactivation, new Uint32Array([1, 2]), 4),
+        NdisMFreePort(a.handle, 1),
+        NdisMFreePort(a.handle, 2),
+        event(NetEventPortDeactivation, new Uint32Array([2]), 4),
+        NdisMFreePort(a.handle, 2),
+      ];
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const S = NDIS_STATUS_SUCCESS;
+  assert.deepEqual(st(x).s, [NDIS_STATUS_INVALID_PARAMETER, S, S, S, NDIS_STATUS_INVALID_PORT_STATE, S, S]);
   assert.deepEqual(rules(x), []);
 });
 

@@ -157,7 +157,10 @@ export function portEventNumbers(code: string, buffer: unknown): number[] {
   if (code === 'NetEventPortActivation') {
     for (let p = buffer as NDIS_PORT | null; p != null && out.length < 64; p = p.Next)
       out.push(p.PortCharacteristics?.PortNumber);
-  } else if (Array.isArray(buffer)) for (const x of buffer) out.push(x as number);
+  } else if (buffer != null) {
+    const a = buffer as ArrayLike<number>;
+    for (let i = 0; i < a.length && i < 64; i++) out.push(a[i]!);
+  }
   return out;
 }
 
@@ -173,7 +176,8 @@ export function netEventBufferLength(code: string, buffer: unknown): number {
     for (let p = buffer as NDIS_PORT | null; p != null && count < NDIS_MAXIMUM_PORTS; p = p.Next) count++;
     return count * NDIS_PORT_SIZE;
   }
-  if (code === 'NetEventPortDeactivation') return (buffer as unknown[]).length * NDIS_PORT_NUMBER_SIZE;
+  if (code === 'NetEventPortDeactivation')
+    return (buffer as ArrayLike<number>).length * NDIS_PORT_NUMBER_SIZE;
   return 4;
 }
 

@@ -197,8 +197,11 @@ function activate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STAT
   if (ev.Buffer == null || ev.BufferLength === 0)
     return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
   const numbers: number[] = [];
+  // A list that loops back on itself is no list NDIS can walk.
+  const walked = new Set<NDIS_PORT>();
   for (let p = ev.Buffer as NDIS_PORT | null; p != null; p = p.Next) {
-    if (numbers.length > portNumberMax) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
+    if (walked.has(p)) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
+    walked.add(p);
     numbers.push(p.PortCharacteristics?.PortNumber);
   }
   const t = b.ports;
@@ -254,12 +257,13 @@ function deactivate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_ST
     NetEvent: 'NetEventPortDeactivation',
     ports: portEventNumbers('NetEventPortDeactivation', ev.Buffer).join(' '),
   };
-  if (ev.Buffer == null || ev.BufferLength === 0 || !Array.isArray(ev.Buffer))
+  // An array of NDIS_PORT_NUMBER: a number[] or a Uint32Array.
+  const buffer = ev.Buffer as ArrayLike<number> | null;
+  if (buffer == null || ev.BufferLength === 0 || typeof buffer.length !== 'number')
     return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
   const count = Math.floor(ev.BufferLength / NDIS_PORT_NUMBER_SIZE);
-  if (count === 0 || count > ev.Buffer.length)
-    return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
-  const numbers = (ev.Buffer as number[]).slice(0, count);
+  if (count === 0 || count > buffer.length) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
+  const numbers = Array.from({ length: count }, (_, i) => buffer[i]!);
   const t = b.ports;
   let missing = false;
   let wrongState = false;
@@ -290,7 +294,7 @@ function deactivate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_ST
   }
   // The ports stay active until the call returns: overlying drivers hear it first.
   if (defaultPortActive(b))
-    netEventUp(n, b, 'NetEventPortDeactivation', count === ev.Buffer.length ? ev.Buffer : numbers);
+    netEventUp(n, b, 'NetEventPortDeactivation', count === buffer.length ? buffer : numbers);
   for (const k of numbers) t!.ports.get(k)!.state = 'allocated';
   return NDIS_STATUS_SUCCESS;
 }
