@@ -20,6 +20,7 @@ import {
   type NDIS_OID_REQUEST,
   type NDIS_PORT,
   type NDIS_PORT_ARRAY,
+  type NDIS_PORT_CHARACTERISTICS,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_CLOSING,
@@ -257,6 +258,29 @@ test('deactivating-an-ndis-port: the NDIS_PORT_NUMBER array may be a Uint32Array
   const S = NDIS_STATUS_SUCCESS;
   assert.deepEqual(st(x).s, [NDIS_STATUS_INVALID_PARAMETER, S, S, S, NDIS_STATUS_INVALID_PORT_STATE, S, S]);
   assert.deepEqual(rules(x), []);
+});
+
+test('nf-ndis-ndismnetpnpevent: the call is PASSIVE only; from a timer callback at DISPATCH it breaks Irql_Protocol_Driver_Function (the IRQL rule its page names), while NdisMAllocatePort and NdisMFreePort are fine there (<= DISPATCH)', () => {
+  const x = run(
+    {
+      initialize: (a) => {
+        after(a, 100, (y) => {
+          const c = portCharacteristics();
+          y.state.alloc = NdisMAllocatePort(y.handle, c);
+          y.state.free = NdisMFreePort(y.handle, c.PortNumber);
+          y.state.c = portCharacteristics();
+          NdisMAllocatePort(y.handle, y.state.c as NDIS_PORT_CHARACTERISTICS);
+          activatePorts(y.handle, [y.state.c as NDIS_PORT_CHARACTERISTICS]);
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+    { untilMs: 300 },
+  );
+  assert.equal(st(x).alloc, NDIS_STATUS_SUCCESS);
+  assert.equal(st(x).free, NDIS_STATUS_SUCCESS);
+  assert.deepEqual(rules(x), ['Irql_Protocol_Driver_Function']);
+  assert.match(x.r.violations[0]!.ddi, /NdisMNetPnPEvent/);
 });
 
 test('nf-ndis-ndismnetpnpevent: from a miniport that is not an intermediate driver, an event other than port activation and deactivation is "not modelled", naming the event', () => {
