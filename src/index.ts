@@ -258,6 +258,14 @@ export {
   type PROCESSOR_NUMBER,
 } from './ndis/api/poll.ts';
 export {
+  type NDIS_PORT,
+  type NDIS_PORT_ARRAY,
+  type NDIS_PORT_CHARACTERISTICS,
+  NdisMAllocatePort,
+  NdisMFreePort,
+  NdisMNetPnPEvent,
+} from './ndis/api/ports.ts';
+export {
   ALL_PROCESSOR_GROUPS,
   APC_LEVEL,
   DISPATCH_LEVEL,

@@ -26,7 +26,10 @@ export type NetEventCode =
   | 'NetEventRestart'
   /** A system sleep or resume (power.ts); the buffer is the NDIS_DEVICE_POWER_STATE. */
   | 'NetEventQueryPower'
-  | 'NetEventSetPower';
+  | 'NetEventSetPower'
+  /** A miniport's port events (ports.ts); the buffer is its NDIS_PORT list or NDIS_PORT_NUMBER array. */
+  | 'NetEventPortActivation'
+  | 'NetEventPortDeactivation';
 
 /** What NDIS calls on a protocol driver. A PENDING return obliges the matching completion. */
 export interface ProtocolEdge {

@@ -23,6 +23,7 @@ import type {
   NdisTimerObject,
 } from './objects.ts';
 import type { OidRecord } from './oid.ts';
+import type { AdapterPorts } from './ports.ts';
 import type { AdapterSs } from './ss.ts';
 import { type AdapterEvent, type AdapterState, adapterStates, edgeFrom } from './states.ts';
 import type {
@@ -219,6 +220,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   polls: NdisPollObject[] | null = null;
   /** Poll objects registered so far, for their numbers in the trace. */
   pollsMade = 0;
+  /** NDIS ports the miniport allocated (ports.ts); null until its first NdisMAllocatePort or port event. */
+  ports: AdapterPorts | null = null;
 
   readonly bindings: Binding[] = [];
   /** The filter modules attached over the miniport, bottom first (R7.5). */

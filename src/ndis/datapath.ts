@@ -32,6 +32,7 @@ import {
 import { NblImpl, type NblPool, type NET_BUFFER, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
+import { portProblem } from './ports.ts';
 import { ssHoldSend } from './ss.ts';
 
 /** Data-path counters of an adapter, for the summary and the conservation checks. */
@@ -453,15 +454,21 @@ export function miniportIndicate(
 ): void {
   const ddi = 'NdisMIndicateReceiveNetBufferLists';
   checkDispatchFlag(n, b, ddi, flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
-  // The page: a driver that allocated no ports (NdisMAllocatePort, which the model does
-  // not have) indicates on the default port, 0.
-  if (port !== 0)
-    n.verifier.report(
-      'NdisSim_ReceiveIndication',
-      ddi,
-      b.name,
-      `PortNumber ${port} is not a port of ${b.name}: a driver that allocated no ports with NdisMAllocatePort indicates on the default port, NDIS_DEFAULT_PORT_NUMBER (0) (R6.12)`,
-    );
+  // The page: a driver that allocated no ports indicates on the default port, 0; one
+  // that did, on a port it activated (NdisMNetPnPEvent, ports.ts). One numeric check
+  // for a driver without ports.
+  if (port !== 0) {
+    const why = b.ports === null ? null : portProblem(b, port);
+    if (b.ports === null || why !== null)
+      n.verifier.report(
+        'NdisSim_ReceiveIndication',
+        ddi,
+        b.name,
+        b.ports === null
+          ? `PortNumber ${port} is not a port of ${b.name}: a driver that allocated no ports with NdisMAllocatePort indicates on the default port, NDIS_DEFAULT_PORT_NUMBER (0) (R6.12)`
+          : `${why} (R6.12)`,
+      );
+  }
   if (b.ss !== null) b.ss.lastActivityNs = n.now;
   // R1.7, R6.15: receives are legal in Running, in Restarting once MiniportRestart was
   // called, and while Pausing (drained before the pause completes, R3.3; option
@@ -1341,6 +1348,18 @@ function stampedSource(n: Ndis, m: FilterModule, ddi: string, k: number, from: '
 }
 
 /** NdisFSendNetBufferLists: `m` passes sends it got from above on, or originates its own. */
+/**
+ * A filter module sends or indicates on PortNumber `port` (not the default port 0): a
+ * port of the adapter the miniport activated, which NDIS told the module of
+ * (handling-the-port-activation-pnp-event). Reported as NdisSim_FilterDataState; the
+ * NBLs go on with the number given.
+ */
+function filterPortCheck(n: Ndis, m: FilterModule, ddi: string, port: number): void {
+  const why = portProblem(m.block, port);
+  if (why !== null)
+    n.verifier.report('NdisSim_FilterDataState', ddi, m.block.name, `${ddi} from ${m.name}: ${why}`);
+}
+
 export function filterSend(
   n: Ndis,
   m: FilterModule,
@@ -1378,6 +1397,8 @@ export function filterSend(
   if (head === null) return;
   if (own > 0)
     sentOverUnlockedPages(n, b, ddi, `filter module ${m.name}`, head, (x) => x._place === 'filter');
+  // What it passes on carries the sender's port, checked where the sender sent it.
+  if (port !== 0 && own > 0) filterPortCheck(n, m, ddi, port);
   const md = moduleData(m);
   md.sendsOriginated += own;
   md.sendsPassed += count - own;
@@ -1711,6 +1732,8 @@ export function filterIndicate(
     );
   }
   if (head === null) return;
+  // What it passes on carries the miniport's port, checked at NdisMIndicateReceiveNetBufferLists.
+  if (port !== 0 && own > 0) filterPortCheck(n, m, ddi, port);
   d.recvsOriginated += own;
   d.recvsPassed += count - own;
   // nc-ndis-filter_pause: a Pausing or Paused module may pass receives on, never its own.

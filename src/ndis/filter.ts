@@ -39,6 +39,8 @@ import {
   NET_PNP_EVENT_NOTIFICATION_REVISION_1,
   NetEventCancelRemoveDevice,
   NetEventPause,
+  NetEventPortActivation,
+  NetEventPortDeactivation,
   NetEventQueryPower,
   NetEventQueryRemoveDevice,
   NetEventRestart,
@@ -57,6 +59,7 @@ import type { NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisConfiguration, NdisIoWorkItem, NdisTimerObject } from './objects.ts';
 import { ruleParams } from './oid.ts';
+import { netEventBufferLength } from './ports.ts';
 import { asleep } from './power.ts';
 import { awaitNetPnPEvent } from './protocol-driver.ts';
 import { ssResumeMonitoring, ssSettled } from './ss.ts';
@@ -387,7 +390,8 @@ export class FilterModule implements NDIS_HANDLE {
   netEvent: {
     note: NET_PNP_EVENT_NOTIFICATION;
     code: NetEventCode;
-    powerState: number | null;
+    /** NET_PNP_EVENT.Buffer: an NDIS_DEVICE_POWER_STATE, a port event's ports (ports.ts), or null. */
+    powerState: unknown;
   } | null = null;
   /** The device PnP event FilterDevicePnPEventNotify is handling (for NdisFDevicePnPEventNotify). */
   deviceEvent: { toMiniport: (event: NET_DEVICE_PNP_EVENT) => void } | null = null;
@@ -1034,6 +1038,8 @@ const netEventCodes: Readonly<Record<NetEventCode, number>> = {
   NetEventRestart,
   NetEventQueryPower,
   NetEventSetPower,
+  NetEventPortActivation,
+  NetEventPortDeactivation,
 };
 
 /**
@@ -1042,7 +1048,7 @@ const netEventCodes: Readonly<Record<NetEventCode, number>> = {
  * up; past the top it reaches every bound protocol. Modules without the handler are
  * skipped. Returns the status of the whole climb: the first failure, else SUCCESS.
  */
-export function netEventUp(n: Ndis, b: MiniportBlock, code: NetEventCode, powerState: number | null): number {
+export function netEventUp(n: Ndis, b: MiniportBlock, code: NetEventCode, powerState: unknown): number {
   if (b.filters.length === 0) return netEventToProtocols(n, b, code, powerState);
   const note: NET_PNP_EVENT_NOTIFICATION = {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
@@ -1050,7 +1056,7 @@ export function netEventUp(n: Ndis, b: MiniportBlock, code: NetEventCode, powerS
     NetPnPEvent: {
       NetEvent: netEventCodes[code],
       Buffer: powerState,
-      BufferLength: powerState === null ? 0 : 4,
+      BufferLength: netEventBufferLength(code, powerState),
     },
   };
   return forwardNetEvent(n, b, 0, note, code, powerState);
@@ -1063,7 +1069,7 @@ function forwardNetEvent(
   from: number,
   note: NET_PNP_EVENT_NOTIFICATION,
   code: NetEventCode,
-  powerState: number | null,
+  powerState: unknown,
 ): number {
   for (let i = from; i < b.filters.length; i++) {
     const m = b.filters[i]!;
@@ -1096,12 +1102,7 @@ export function forwardNetEventAbove(n: Ndis, m: FilterModule): number {
   return forwardNetEvent(n, m.block, m.block.filters.indexOf(m) + 1, e.note, e.code, e.powerState);
 }
 
-function netEventToProtocols(
-  n: Ndis,
-  b: MiniportBlock,
-  code: NetEventCode,
-  powerState: number | null,
-): number {
+function netEventToProtocols(n: Ndis, b: MiniportBlock, code: NetEventCode, powerState: unknown): number {
   let result = NDIS_STATUS_SUCCESS;
   for (const bd of b.bindings.slice()) {
     if (!isBound(bd)) continue;

@@ -85,6 +85,7 @@ import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids } from './oid.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
+import { defaultPortActive, portEventNumbers, portsAtEnd } from './ports.ts';
 import { checkAsleep, powerTakenOver, powerUpForStart, stepPower } from './power.ts';
 import { cancelHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
@@ -331,8 +332,9 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
     case 'init':
       return initialize(n, b, op);
     case 'attach':
-      // R7.8: the filter modules attach bottom-up once the miniport is Paused.
-      if (b.state !== 'Paused') return false;
+      // R7.8: the filter modules attach bottom-up once the miniport is Paused; R7.12:
+      // and once the default port is active (NdisMNetPnPEvent kicks the worker).
+      if (b.state !== 'Paused' || !defaultPortActive(b)) return false;
       if (!attachFilters(n, b)) {
         // A mandatory module failed (attaching-a-filter-module): NDIS stops the stack.
         b.op = null;
@@ -345,6 +347,8 @@ function stepBringUp(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'brin
       // R7.8: protocols bind once the miniport is Paused.
       if (b.state !== 'Paused' && b.state !== 'Restarting' && b.state !== 'Running') return false;
       if (op.irp !== null) return false;
+      // R7.12: no binding while a default port the miniport controls is inactive.
+      if (!defaultPortActive(b)) return false;
       // Protocol drivers' services start with the first stack that binds.
       if (n.protocolInstalls.length > 0) n.loadProtocolDrivers();
       for (const p of n.protocols) {
@@ -647,6 +651,7 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
   const who = b.name;
   checkConfigurationsClosed(n, b, 'MiniportInitializeEx');
   checkResourcesReturned(n, b, 'MiniportInitializeEx', 'failed');
+  if (b.ports !== null) portsAtEnd(n, b, 'MiniportInitializeEx', 'failed');
   if (b.interrupt !== null && !b.interrupt.deregistered) {
     n.verifier.report(
       'Init_RegisterInterrupt',
@@ -1099,6 +1104,7 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
 
 function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   checkConfigurationsClosed(n, b, 'MiniportHaltEx');
+  if (b.ports !== null) portsAtEnd(n, b, 'MiniportHaltEx', 'returned');
   checkResourcesReturned(n, b, 'MiniportHaltEx', 'returned');
   const generic = n.genericObjects === null ? 0 : genericObjectsLeft(n, b);
   if (generic > 0)
@@ -1402,7 +1408,7 @@ export function callProtocol(
   n: Ndis,
   bd: Binding,
   what: 'bind' | 'unbind' | NetEventCode,
-  powerState: number | null = null,
+  powerState: unknown = null,
 ): number {
   const p = bd.protocol;
   const fn =
@@ -1416,7 +1422,9 @@ export function callProtocol(
     args =
       powerState === null
         ? { NetEvent: what }
-        : { NetEvent: what, Buffer: NDIS_DEVICE_POWER_STATE_NAMES[powerState] ?? powerState };
+        : what === 'NetEventPortActivation' || what === 'NetEventPortDeactivation'
+          ? { NetEvent: what, ports: portEventNumbers(what, powerState).join(' ') }
+          : { NetEvent: what, Buffer: NDIS_DEVICE_POWER_STATE_NAMES[powerState as number] ?? powerState };
   const f = n.enter(bd.block, p.name, fn, Irql.Passive, args);
   let s: number;
   try {

@@ -39,6 +39,7 @@ import {
   OID_802_3_PERMANENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_DRIVER_VERSION,
+  OID_GEN_ENUMERATE_PORTS,
   OID_GEN_MAC_OPTIONS,
   OID_GEN_MAXIMUM_FRAME_SIZE,
   OID_GEN_MAXIMUM_LOOKAHEAD,
@@ -54,6 +55,7 @@ import {
   OID_NAMES as oidNames,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
+import { enumeratePorts } from './ports.ts';
 import { pmParametersByNdis } from './power.ts';
 import { checkOidFinalStatus } from './power-rules.ts';
 import { ssOidActivity, ssUnderWay } from './ss.ts';
@@ -372,6 +374,8 @@ function answeredByNdis(oid: number): boolean {
     case OID_GEN_DRIVER_VERSION:
     // The OID_PM_WOL_PATTERN_LIST page: NDIS handles it from the patterns it keeps (wol.ts).
     case OID_PM_WOL_PATTERN_LIST:
+    // The OID_GEN_ENUMERATE_PORTS page: NDIS handles it from its port table (ports.ts).
+    case OID_GEN_ENUMERATE_PORTS:
       return true;
     default:
       return false;
@@ -389,6 +393,7 @@ function answeredByNdis(oid: number): boolean {
 function answerForMiniport(b: MiniportBlock, request: NDIS_OID_REQUEST, origin: OidOrigin): number {
   const d = request.DATA.QUERY_INFORMATION;
   if (d.Oid === OID_PM_WOL_PATTERN_LIST) return wolPatternList(b, request);
+  if (d.Oid === OID_GEN_ENUMERATE_PORTS) return enumeratePorts(b, request);
   let answer: unknown;
   let bytes: number;
   const g = b.general;

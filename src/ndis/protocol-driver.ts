@@ -34,6 +34,8 @@ import {
   NetEventBindsComplete,
   NetEventCancelRemoveDevice,
   NetEventPause,
+  NetEventPortActivation,
+  NetEventPortDeactivation,
   NetEventQueryPower,
   NetEventQueryRemoveDevice,
   NetEventRestart,
@@ -43,6 +45,7 @@ import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBind
 import type { NblImpl, NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import { activePortArray, defaultPortActive, type NDIS_PORT_ARRAY, netEventBufferLength } from './ports.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import type {
   DRIVER_OBJECT,
@@ -94,7 +97,8 @@ export interface NDIS_BIND_PARAMETERS {
   ConnectionType: number;
   IfType: number;
   IfConnectorPresent: boolean;
-  ActivePorts: null;
+  /** NDIS_PORT_ARRAY of the ports active at the bind, the default port first (ports.ts). */
+  ActivePorts: NDIS_PORT_ARRAY | null;
   DataBackFillSize: ULONG;
   ContextBackFillSize: ULONG;
   MacOptions: ULONG;
@@ -444,7 +448,7 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
             : {
                 NetEvent: netEventNumber[event],
                 Buffer: buffer ?? null,
-                BufferLength: buffer === undefined || buffer === null ? 0 : 4,
+                BufferLength: netEventBufferLength(event, buffer),
               },
     };
     const pausable = event === 'NetEventPause' || event === 'NetEventRestart';
@@ -600,6 +604,8 @@ const netEventNumber: Readonly<Record<NetEventCode, number>> = {
   NetEventRestart,
   NetEventQueryPower,
   NetEventSetPower,
+  NetEventPortActivation,
+  NetEventPortDeactivation,
 };
 
 const statusName = statusText;
@@ -637,7 +643,7 @@ function bindParameters(p: ProtocolDriverBlock, b: MiniportBlock): NDIS_BIND_PAR
     ConnectionType: g?.ConnectionType ?? 0,
     IfType: g?.IfType ?? 0,
     IfConnectorPresent: g?.IfConnectorPresent ?? false,
-    ActivePorts: null,
+    ActivePorts: activePortArray(b),
     DataBackFillSize: g?.DataBackFillSize ?? 0,
     ContextBackFillSize: g?.ContextBackFillSize ?? 0,
     MacOptions: g?.MacOptions ?? 0,
@@ -1027,6 +1033,8 @@ const rebinder: WorkRoutine = {
     let again = false;
     for (const b of n.adapters) {
       if (b.fdoDeleted || b.handleDead || (b.state !== 'Running' && b.state !== 'Paused')) continue;
+      // R7.12: nothing binds while a default port the miniport controls is inactive.
+      if (!defaultPortActive(b)) continue;
       if (b.op !== null) {
         again = true;
         continue;

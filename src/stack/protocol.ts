@@ -526,6 +526,10 @@ export class SimProtocol implements ProtocolEdge {
         // statistics queries stop until NetEventSetPower(D0).
         pb.lowPower = buffer !== NdisDeviceStateD0;
         return NDIS_STATUS_SUCCESS;
+      case 'NetEventPortActivation':
+      case 'NetEventPortDeactivation':
+        // It sends on the default port only; it notes the event (view.events) and is done.
+        return NDIS_STATUS_SUCCESS;
     }
   }
 

@@ -401,7 +401,13 @@ const msMappings: Record<string, Mapping> = {
     bugCheck: dv(0x00091002),
     how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
   },
-  NdisMNetPnPEventInOIDRequest: notModelled('NdisMNetPnPEvent'),
+  // SDV checks it statically and Driver Verifier has no code for it: the model's own.
+  NdisMNetPnPEventInOIDRequest: {
+    status: 'enforced',
+    spec: ['R6.1', 'R6.3'],
+    bugCheck: dv(simCode(0xe7)),
+    how: 'NdisMNetPnPEvent called inside MiniportOidRequest, or while an OID request the miniport returned NDIS_STATUS_PENDING for is not yet completed with NdisMOidRequestComplete, is reported (the deadlock the page warns of); the event goes on',
+  },
   NdisOidComplete: {
     status: 'enforced',
     spec: ['R6.3', 'R6.1'],
@@ -1675,7 +1681,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.5', 'R7.6'],
     summary:
-      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, put its NdisFilterHandle in SourceHandle of NBLs it did not originate, or called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back.',
+      'A filter module originated sends or receive indications while not Running (Pausing, Paused, Restarting), passed sends on while Paused or Restarting, originated NBLs whose SourceHandle is not its NdisFilterHandle, put its NdisFilterHandle in SourceHandle of NBLs it did not originate, called NdisFSendNetBufferLists without a FilterSendNetBufferListsComplete to get the NBLs back, or originated sends or receive indications on a PortNumber other than 0 that is not a port the miniport allocated and activated.',
     ddis: ['NdisFSendNetBufferLists', 'NdisFIndicateReceiveNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x69) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_pause.md',
@@ -1749,7 +1755,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R7.1', 'R7.2'],
     summary:
-      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED. Or it sent on a PortNumber other than the default port 0, which is the only port of an adapter in the model.',
+      'A protocol driver sent on a binding that is not Running (Paused, Pausing, Restarting, or still opening): NDIS gives the NBLs back with NDIS_STATUS_PAUSED. Or it sent, or issued an OID request, on a PortNumber other than the default port 0 that is not a port the miniport allocated and activated (NdisMAllocatePort, NetEventPortActivation).',
     ddis: ['NdisSendNetBufferLists'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf2) },
     source: 'windows-driver-docs-pr/network/binding-states-of-a-protocol-driver.md',
@@ -1797,6 +1803,23 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['DriverUnload', 'NdisDeregisterProtocolDriver'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xf8) },
     source: 'windows-driver-docs-pr/network/initializing-a-protocol-driver.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_PortState',
+    origin: 'ndis-sim',
+    spec: ['R2.5', 'R2.10', 'R7.12'],
+    summary:
+      'A miniport left NDIS ports allocated (NdisMAllocatePort without NdisMFreePort), or a default port it controls activated, when MiniportHaltEx or a failing MiniportInitializeEx returned; or it indicated status (NdisMIndicateStatusEx) on a port number it has not allocated, or allocated but not activated. The message names the ports.',
+    ddis: [
+      'NdisMAllocatePort',
+      'NdisMFreePort',
+      'NdisMNetPnPEvent',
+      'MiniportHaltEx',
+      'NdisMIndicateStatusEx',
+    ],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xe8) },
+    source: 'windows-driver-docs-pr/network/allocating-an-ndis-port.md',
     fatal: false,
   },
   {

@@ -4,6 +4,7 @@
 
 import {
   type DriverModule,
+  type NDIS_BIND_PARAMETERS,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
@@ -46,6 +47,8 @@ export interface BoundProtocol {
   handle: NDIS_HANDLE | null;
   /** Give the driver an Unload routine (NdisDeregisterProtocolDriver), so a stop-protocol action unbinds and unloads it. */
   unloadable?: boolean;
+  /** Sees each NDIS_BIND_PARAMETERS before the bind opens the adapter. */
+  onBind?: (bp: NDIS_BIND_PARAMETERS) => void;
 }
 
 /** The binding's context: what NDIS gave the bind and the unbind, to complete them with. */
@@ -79,6 +82,7 @@ export function bindingProtocol(
         MinorNdisVersion: minor,
         Name: name,
         BindAdapterHandlerEx: (_d, BindContext, bp) => {
+          p.onBind?.(bp);
           const ctx: BindingContext = { bind: BindContext, unbind: null };
           const r = NdisOpenAdapterEx(driver!, ctx, openParameters(bp.AdapterName), BindContext);
           p.handle = r.NdisBindingHandle;

@@ -12,6 +12,7 @@ import { galleryDma } from './gallery-dma.ts';
 import { galleryFilter } from './gallery-filter.ts';
 import { galleryNbl } from './gallery-nbl.ts';
 import { galleryPoll } from './gallery-poll.ts';
+import { galleryPorts } from './gallery-ports.ts';
 import { galleryPower } from './gallery-power.ts';
 import { galleryProtocol } from './gallery-protocol.ts';
 import { gallerySs } from './gallery-ss.ts';
@@ -36,6 +37,7 @@ export const gallery: readonly GalleryEntry[] = [
   ...galleryProtocol,
   ...galleryClone,
   ...galleryDevice,
+  ...galleryPorts,
 ];
 
 export function galleryScenario(rule: string): string {

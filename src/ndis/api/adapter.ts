@@ -60,6 +60,7 @@ import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
 import { cmResourcesOf } from '../pnp-handlers.ts';
+import { portProblem } from '../ports.ts';
 import { lowPowerAccess } from '../power-rules.ts';
 import { ProtocolDriverBlock } from '../protocol-driver.ts';
 import { completeReset, indicateToProtocols, requestReset, startHangTimer } from '../reset.ts';
@@ -499,6 +500,13 @@ export function NdisMIndicateStatusEx(
       'StatusBuffer',
     ]);
     return;
+  }
+  // Activating / Deactivating an NDIS Port: status only on the default port or on a
+  // port the miniport activated (ports.ts). NDIS passes it on.
+  if (StatusIndication.PortNumber !== 0) {
+    const why = portProblem(b, StatusIndication.PortNumber);
+    if (why !== null)
+      n.verifier.report('NdisSim_PortState', ddi, b.name, `${statusText(code)} indicated: ${why}`);
   }
   // The wake-reason pages: issued while the miniport handles OID_PNP_SET_POWER(D0).
   if (code === NDIS_STATUS_PM_WAKE_REASON && !settingD0(b))

@@ -13,6 +13,7 @@ import { NotModelledError } from '../../errors.ts';
 import { Irql } from '../../kernel/kernel.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
+import type { MiniportBlock } from '../block.ts';
 import * as data from '../datapath.ts';
 import { directOids, directViolation, protocolCancelDirect, submitDirect } from '../direct-oid.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from '../filter.ts';
@@ -38,6 +39,7 @@ import * as life from '../lifecycle.ts';
 import type { NblImpl, NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import * as oid from '../oid.ts';
+import { portProblem } from '../ports.ts';
 import {
   adapterName,
   bindResult,
@@ -749,15 +751,10 @@ export function NdisSendNetBufferLists(
   }
   data.sentOverUnlockedPages(n, b, ddi, p.name, NetBufferLists, null);
   // The page: PortNumber names a miniport adapter port, and a protocol that uses no
-  // ports sends on the default one, 0. The model has no NdisMAllocatePort, so every
-  // adapter has only port 0; the send goes on, with the number the driver gave.
+  // ports sends on the default one, 0; another must be a port the miniport activated
+  // (handling-the-port-activation-pnp-event). The send goes on, with the number given.
   if (PortNumber !== NDIS_DEFAULT_PORT_NUMBER)
-    n.verifier.report(
-      'NdisSim_ProtocolDataState',
-      ddi,
-      b.name,
-      `${p.name} sent ${count} NBL(s) on PortNumber ${String(PortNumber)}, which is not a port of ${b.name}: it has only the default port, NDIS_DEFAULT_PORT_NUMBER (0), the one a protocol that uses no ports must give (nf-ndis-ndissendnetbufferlists)`,
-    );
+    portMisused(n, b, ddi, p.name, `sent ${count} NBL(s) on`, PortNumber);
   // R7.1, R7.2: sends flow in Running (and Pausing, for what was under way); NDIS
   // gives a paused binding's sends back with NDIS_STATUS_PAUSED.
   if (bd.state !== 'Running')
@@ -861,6 +858,17 @@ export function NdisOidRequest(NdisBindingHandle: NDIS_HANDLE, OidRequest: NDIS_
   const c = oidBinding(NdisBindingHandle, 'NdisOidRequest', OidRequest);
   if (c === null) return NDIS_STATUS_FAILURE;
   const { n, bd, o, t } = c;
+  // Handling the Port Activation PnP Event: a protocol uses a port number in a request
+  // only once it heard the port is active.
+  if (OidRequest.PortNumber !== NDIS_DEFAULT_PORT_NUMBER)
+    portMisused(
+      n,
+      bd.block,
+      'NdisOidRequest',
+      bd.protocol.name,
+      'issued an OID request on',
+      OidRequest.PortNumber,
+    );
   o.oids++;
   (bd.protocol as ProtocolDriverBlock).oidRequests++;
   const s = oid.submit(n, bd.block, OidRequest, { kind: 'binding', binding: bd });
@@ -957,4 +965,23 @@ export function NdisSynchronousOidRequest(
   }
   if (t !== null) t.result = statusText(s);
   return s;
+}
+
+/**
+ * A protocol used PortNumber `port` (not the default port 0) in a send or a request: it
+ * must be a port the miniport activated, which NDIS told the protocol of (its bind
+ * parameters or NetEventPortActivation). Reported as NdisSim_ProtocolDataState.
+ */
+function portMisused(n: Ndis, b: MiniportBlock, ddi: string, who: string, what: string, port: number): void {
+  const why =
+    b.ports === null
+      ? `PortNumber ${String(port)}, which is not a port of ${b.name}: it has only the default port, NDIS_DEFAULT_PORT_NUMBER (0), the one a protocol that uses no ports must give (nf-ndis-ndissendnetbufferlists)`
+      : portProblem(b, port);
+  if (why === null) return;
+  n.verifier.report(
+    'NdisSim_ProtocolDataState',
+    ddi,
+    b.name,
+    b.ports === null ? `${who} ${what} ${why}` : `${who} ${what} PortNumber ${String(port)}: ${why}`,
+  );
 }
