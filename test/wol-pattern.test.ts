@@ -578,7 +578,7 @@ test("WoL patterns: before NDIS halts the adapter (a PnP stop) it removes the pa
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
 });
 
-test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an application's pattern still goes down before MiniportHaltEx; the run ends without a rule broken (Adding and Deleting Wake on LAN Patterns, docs/decisions.md)", () => {
+test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an application's pattern still goes down before MiniportHaltEx; the run ends without a rule broken, and the pattern whose removal pmnic refused is gone with the halted adapter (Adding and Deleting Wake on LAN Patterns, docs/decisions.md)", () => {
   const { result, w } = run(
     pmnicScenario([add('1s', '{ type: magic-packet }'), '{ at: 2s, do: surprise-remove, device: nic0 }']),
   );
@@ -592,4 +592,9 @@ test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an
   );
   const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
   assert.ok(removal > 0 && halt > removal, `removal at ${removal}, halt at ${halt}`);
+  // pmnic refuses the removal (R5.7: its NIC is gone), yet the pattern went with the
+  // halted adapter: the summary lists none (it used to list PatternId 1).
+  assert.deepEqual(data(ev[removal + 1]!), { result: 'NDIS_STATUS_NOT_ACCEPTED', adapter: 'nic0' });
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
+  assert.equal(w.ndis.adapters[0]!.wolPatterns.size, 0);
 });
