@@ -7,9 +7,9 @@
 // - once NDIS has begun to take the adapter to a low-power state, an add fails;
 // - a miniport older than NDIS 6.20 gets neither (NDIS_STATUS_NOT_SUPPORTED).
 // The miniport answers the rest: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL when out of room,
-// NDIS_STATUS_NOT_SUPPORTED for a type it cannot match, and so on. Bitmap and magic-packet
-// patterns are modelled; the other NDIS_PM_WOL_PACKET types are not (a scenario refuses
-// them). docs/model.md "Wake-on-LAN patterns".
+// NDIS_STATUS_NOT_SUPPORTED for a type it cannot match, and so on. Every NDIS_PM_WOL_PACKET
+// type is modelled: bitmap, magic packet, IPv4 and IPv6 TCP SYN, EAPOL request identity.
+// docs/model.md "Wake-on-LAN patterns".
 
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
@@ -18,6 +18,9 @@ import * as generated from './generated/status.ts';
 import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+  NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED,
+  NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED,
+  NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_PATTERN_REVISION_2,
   NDIS_PM_WOL_PRIORITY_NORMAL,
@@ -33,6 +36,9 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisPMWoLPacketBitmapPattern,
+  NdisPMWoLPacketEapolRequestIdMessage,
+  NdisPMWoLPacketIPv4TcpSyn,
+  NdisPMWoLPacketIPv6TcpSyn,
   NdisPMWoLPacketMagicPacket,
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
@@ -108,6 +114,75 @@ export function magicPacketWolPattern(priority: number = NDIS_PM_WOL_PRIORITY_NO
 } {
   return {
     pattern: { ...wolHeader(NdisPMWoLPacketMagicPacket, priority), WoLPattern: {} },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+/**
+ * An NDIS_PM_WOL_PATTERN for an IPv4 TCP SYN (IPv4TcpSynParameters), and its length: the
+ * SYN's source and destination addresses (4 bytes each) and TCP ports. Zero bytes and
+ * port 0 are the page's "unspecified" values, wildcards only when an overlying driver
+ * enabled NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED.
+ */
+export function ipv4TcpSynWolPattern(
+  source: Uint8Array,
+  dest: Uint8Array,
+  sourcePort: number,
+  destPort: number,
+  priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
+): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketIPv4TcpSyn, priority),
+      WoLPattern: {
+        IPv4TcpSynParameters: {
+          Flags: 0,
+          IPv4SourceAddress: Uint8Array.from(source),
+          IPv4DestAddress: Uint8Array.from(dest),
+          TCPSourcePortNumber: sourcePort & 0xffff,
+          TCPDestPortNumber: destPort & 0xffff,
+        },
+      },
+    },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+/** The same for an IPv6 TCP SYN (IPv6TcpSynParameters, 16-byte addresses). */
+export function ipv6TcpSynWolPattern(
+  source: Uint8Array,
+  dest: Uint8Array,
+  sourcePort: number,
+  destPort: number,
+  priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
+): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketIPv6TcpSyn, priority),
+      WoLPattern: {
+        IPv6TcpSynParameters: {
+          Flags: 0,
+          IPv6SourceAddress: Uint8Array.from(source),
+          IPv6DestAddress: Uint8Array.from(dest),
+          TCPSourcePortNumber: sourcePort & 0xffff,
+          TCPDestPortNumber: destPort & 0xffff,
+        },
+      },
+    },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+/** An NDIS_PM_WOL_PATTERN for an 802.1X EAPOL request identity message (no parameters), and its length. */
+export function eapolRequestIdWolPattern(priority: number = NDIS_PM_WOL_PRIORITY_NORMAL): {
+  pattern: NDIS_PM_WOL_PATTERN;
+  length: number;
+} {
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketEapolRequestIdMessage, priority),
+      WoLPattern: { EapolRequestIdMessageParameters: { Flags: 0 } },
+    },
     length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
   };
 }
@@ -232,14 +307,39 @@ export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST,
 }
 
 function copyPattern(p: NDIS_PM_WOL_PATTERN): NDIS_PM_WOL_PATTERN {
-  const bm = p.WoLPattern?.WoLBitMapPattern;
   return {
     ...p,
     Header: { ...p.Header },
-    WoLPattern: bm === undefined ? {} : { WoLBitMapPattern: { ...bm } },
+    WoLPattern: copyUnion(p.WoLPattern ?? {}),
     ...(p.Mask instanceof Uint8Array ? { Mask: Uint8Array.from(p.Mask) } : {}),
     ...(p.Pattern instanceof Uint8Array ? { Pattern: Uint8Array.from(p.Pattern) } : {}),
   };
+}
+
+/** A copy of the WoLPattern union's member (a TCP SYN's addresses copied too). */
+function copyUnion(u: NDIS_PM_WOL_PATTERN['WoLPattern']): NDIS_PM_WOL_PATTERN['WoLPattern'] {
+  const bm = u.WoLBitMapPattern;
+  if (bm !== undefined) return { WoLBitMapPattern: { ...bm } };
+  const v4 = u.IPv4TcpSynParameters;
+  if (v4 !== undefined)
+    return {
+      IPv4TcpSynParameters: {
+        ...v4,
+        IPv4SourceAddress: Uint8Array.from(v4.IPv4SourceAddress),
+        IPv4DestAddress: Uint8Array.from(v4.IPv4DestAddress),
+      },
+    };
+  const v6 = u.IPv6TcpSynParameters;
+  if (v6 !== undefined)
+    return {
+      IPv6TcpSynParameters: {
+        ...v6,
+        IPv6SourceAddress: Uint8Array.from(v6.IPv6SourceAddress),
+        IPv6DestAddress: Uint8Array.from(v6.IPv6DestAddress),
+      },
+    };
+  const eapol = u.EapolRequestIdMessageParameters;
+  return eapol === undefined ? {} : { EapolRequestIdMessageParameters: { ...eapol } };
 }
 
 /**
@@ -330,10 +430,27 @@ export function wolPatternsEnabled(b: MiniportBlock): number {
   for (const e of b.wolPatterns.values()) {
     const o = e.owner;
     if (o !== null && ('gone' in o ? o.gone : o.open === null || o.open.state !== 'opened')) continue;
-    if (e.WoLPacketType === NdisPMWoLPacketBitmapPattern) bits |= NDIS_PM_WOL_BITMAP_PATTERN_ENABLED;
-    else if (e.WoLPacketType === NdisPMWoLPacketMagicPacket) bits |= NDIS_PM_WOL_MAGIC_PACKET_ENABLED;
+    bits |= wolEnabledBit(e.WoLPacketType);
   }
   return bits;
+}
+
+/** The NDIS_PM_PARAMETERS.EnabledWoLPacketPatterns bit of an NDIS_PM_WOL_PACKET type, 0 for none. */
+function wolEnabledBit(type: number): number {
+  switch (type) {
+    case NdisPMWoLPacketBitmapPattern:
+      return NDIS_PM_WOL_BITMAP_PATTERN_ENABLED;
+    case NdisPMWoLPacketMagicPacket:
+      return NDIS_PM_WOL_MAGIC_PACKET_ENABLED;
+    case NdisPMWoLPacketIPv4TcpSyn:
+      return NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED;
+    case NdisPMWoLPacketIPv6TcpSyn:
+      return NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED;
+    case NdisPMWoLPacketEapolRequestIdMessage:
+      return NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED;
+    default:
+      return 0;
+  }
 }
 
 /**
