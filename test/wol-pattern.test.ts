@@ -22,12 +22,16 @@ import {
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   type NDIS_PM_WOL_PATTERN,
   NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_PM_WOL_PRIORITY_HIGHEST,
+  NDIS_PM_WOL_PRIORITY_LOWEST,
   NDIS_PM_WOL_PRIORITY_NORMAL,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
   NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
+  NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
   NDIS_STATUS_SUCCESS,
   NdisOidRequest,
   NdisPMWoLPacketEapolRequestIdMessage,
@@ -677,4 +681,156 @@ test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an
   assert.deepEqual(data(ev[removal + 1]!), { result: 'NDIS_STATUS_NOT_ACCEPTED', adapter: 'nic0' });
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
   assert.equal(w.ndis.adapters[0]!.wolPatterns.size, 0);
+});
+
+/**
+ * A scripted miniport with room for `capacity` patterns (of any type): an add beyond it is
+ * NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL. `seen`: what MiniportOidRequest got, in order.
+ */
+function wolTable(name: string, capacity: number) {
+  const held = new Set<number>();
+  const seen: string[] = [];
+  const drv = scriptedDriver(name, {
+    generalAttributes: wolPatternAttributes,
+    oid: (_a, req) => {
+      if (req.RequestType !== NdisRequestSetInformation) return NDIS_STATUS_SUCCESS;
+      const d = req.DATA.SET_INFORMATION;
+      if (d.Oid === OID_PM_ADD_WOL_PATTERN) {
+        const id = (d.InformationBuffer as NDIS_PM_WOL_PATTERN).PatternId;
+        if (held.size >= capacity) {
+          seen.push(`add ${id} full`);
+          return NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
+        }
+        held.add(id);
+        seen.push(`add ${id}`);
+      } else if (d.Oid === OID_PM_REMOVE_WOL_PATTERN) {
+        held.delete(d.InformationBuffer as number);
+        seen.push(`remove ${d.InformationBuffer}`);
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  return { drv, seen };
+}
+
+test('WoL pattern priorities (Adding and Deleting Wake on LAN Patterns, NDIS_STATUS_PM_WOL_PATTERN_REJECTED pages): after NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL NDIS removes the lowest-priority pattern with an OID_PM_REMOVE_WOL_PATTERN of its own, indicates NDIS_STATUS_PM_WOL_PATTERN_REJECTED (a ULONG PatternId) to the binding that added it alone, and adds again; the requester sees one SUCCESS. No pattern of lower priority: the LIST_FULL goes back and nothing is removed; option wolPatternEviction: off never removes', () => {
+  const runWith = (eviction?: 'off') => {
+    const table = wolTable(`wol-table-${eviction ?? 'on'}`, 2);
+    const got: [number, unknown, number][] = [];
+    const others: number[] = [];
+    const p = { handle: null as NDIS_HANDLE | null };
+    const proto = bindingProtocol('wol-owner-proto', p, 30, {
+      StatusHandlerEx: (_ctx, ind) => {
+        if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED)
+          got.push([ind.StatusCode, ind.StatusBuffer, ind.StatusBufferSize]);
+      },
+    });
+    const other = bindingProtocol('wol-other-proto', { handle: null }, 30, {
+      StatusHandlerEx: (_ctx, ind) => {
+        if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED) others.push(ind.StatusCode);
+      },
+    });
+    const w = new World({
+      seed: 1,
+      verifier: 'collect',
+      ...(eviction ? { ndis: { wolPatternEviction: eviction } } : {}),
+    });
+    w.addDriver(table.drv);
+    w.addDriver(proto);
+    w.addDriver(other);
+    w.addProtocolDriver(proto.name);
+    w.addProtocolDriver(other.name);
+    w.addDevice({ name: 'nic0', driver: table.drv.name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    const low = bitmapWolPattern(
+      Uint8Array.of(0x3f),
+      Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1),
+      NDIS_PM_WOL_PRIORITY_LOWEST,
+    );
+    protocolStep(w, 500 * ns.ms, proto.name, () => {
+      NdisOidRequest(
+        p.handle!,
+        oidRequest(NdisRequestSetInformation, OID_PM_ADD_WOL_PATTERN, low.pattern, low.length),
+      );
+    });
+    const normal = magicPacketWolPattern();
+    const high = magicPacketWolPattern(NDIS_PM_WOL_PRIORITY_HIGHEST);
+    const normal2 = magicPacketWolPattern();
+    w.at(600 * ns.ms, setAt(0, OID_PM_ADD_WOL_PATTERN, normal.pattern, normal.length).action);
+    w.at(1 * ns.s, setAt(0, OID_PM_ADD_WOL_PATTERN, high.pattern, high.length).action);
+    w.at(1.5 * ns.s, setAt(0, OID_PM_ADD_WOL_PATTERN, normal2.pattern, normal2.length).action);
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+    return { table, got, others, w };
+  };
+  const on = runWith();
+  assert.deepEqual(on.table.seen, ['add 1', 'add 2', 'add 3 full', 'remove 1', 'add 3', 'add 4 full']);
+  assert.deepEqual(on.got, [[NDIS_STATUS_PM_WOL_PATTERN_REJECTED, 1, 4]]);
+  assert.deepEqual(on.others, [], 'only the binding that added the pattern hears of it');
+  assert.deepEqual(completions(on.w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=4',
+  ]);
+  assert.deepEqual(
+    on.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [2, 3],
+  );
+  const off = runWith('off');
+  assert.deepEqual(off.table.seen, ['add 1', 'add 2', 'add 3 full', 'add 4 full']);
+  assert.deepEqual(off.got, []);
+  assert.deepEqual(
+    off.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [1, 2],
+  );
+});
+
+test('WoL pattern priorities, option wolPatternEviction (the page does not say whether NDIS tries again after a second LIST_FULL): pmnic has four bitmap slots and a magic packet takes none; a highest-priority bitmap pattern evicts the lowest-priority magic-packet pattern, which frees no slot: once (default) the add ends with LIST_FULL, repeat removes the last-added of the normal bitmap patterns too and the add succeeds', () => {
+  const bitmap = (priority = '') =>
+    `{ type: bitmap, mask: '3f', pattern: '02 50 4d 00 00 01'${priority === '' ? '' : `, priority: ${priority}`} }`;
+  const actions = [
+    ...[1, 2, 3, 4].map((i) => add(`${i / 10}s`, bitmap())),
+    add('0.5s', '{ type: magic-packet, priority: 0xFFFFFFFF }'),
+    add('1s', bitmap('1')),
+  ];
+  const runWith = (mode: string) => {
+    const text = pmnicScenario(actions).replace(
+      'seed: 1\n',
+      `seed: 1\nndis: { wolPatternEviction: ${mode} }\n`,
+    );
+    return run(text);
+  };
+  const once = runWith('once');
+  assert.equal(once.result.verdict, 'ok', once.result.bugCheck?.message);
+  assert.deepEqual(miniportSaw(once.w).slice(5), [
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=5',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+  ]);
+  assert.deepEqual(completions(once.w).slice(-1), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=6',
+  ]);
+  assert.deepEqual(
+    once.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [1, 2, 3, 4],
+  );
+  const repeat = runWith('repeat');
+  assert.deepEqual(miniportSaw(repeat.w).slice(5), [
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=5',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=4',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+  ]);
+  assert.deepEqual(completions(repeat.w).slice(-1), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=6']);
+  assert.deepEqual(
+    repeat.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [1, 2, 3, 6],
+  );
+  // An application's pattern has no binding to tell: the trace says so.
+  assert.ok(
+    repeat.w.trace.events.some(
+      (e) => /WoL pattern rejected: an application's/.test(e.what) && data(e).PatternId === 4,
+    ),
+  );
 });

@@ -33,6 +33,8 @@ import {
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
+  NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisPMWoLPacketBitmapPattern,
@@ -46,7 +48,8 @@ import {
   OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
-import { oidRequest, submit } from './oid.ts';
+import { type OidRecord, oidRequest, submit } from './oid.ts';
+import { indicateToProtocols } from './reset.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
 
 /** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
@@ -340,6 +343,103 @@ function copyUnion(u: NDIS_PM_WOL_PATTERN['WoLPattern']): NDIS_PM_WOL_PATTERN['W
     };
   const eapol = u.EapolRequestIdMessageParameters;
   return eapol === undefined ? {} : { EapolRequestIdMessageParameters: { ...eapol } };
+}
+
+/**
+ * NDIS's answer to NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL for an add it knows (the Adding
+ * and Deleting Wake on LAN Patterns page): when the adapter holds a pattern of lower
+ * priority (a greater Priority value: NDIS_PM_WOL_PRIORITY_HIGHEST is 1), NDIS removes it
+ * from the miniport with an OID_PM_REMOVE_WOL_PATTERN of its own, tells its owner with
+ * NDIS_STATUS_PM_WOL_PATTERN_REJECTED (a ULONG PatternId), and sends the add down again
+ * (`retry`). True when it took the add over; a removal the miniport fails ends the add
+ * with LIST_FULL (`deliver`). The option wolPatternEviction says how often: once per add
+ * (default), again after each LIST_FULL, or never. docs/decisions.md.
+ */
+export function evictForAdd(
+  n: Ndis,
+  b: MiniportBlock,
+  r: OidRecord,
+  retry: (n: Ndis, b: MiniportBlock, r: OidRecord) => void,
+  deliver: (n: Ndis, b: MiniportBlock, r: OidRecord, status: number) => void,
+): boolean {
+  const mode = n.options.wolPatternEviction;
+  if (mode === 'off' || (mode === 'once' && r.wolEvictions > 0)) return false;
+  const request = r.request;
+  if (request.RequestType !== NdisRequestSetInformation || request.DATA.Oid !== OID_PM_ADD_WOL_PATTERN)
+    return false;
+  const p = request.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
+  if (typeof p !== 'object' || p === null || !b.wolOwners.has(p)) return false;
+  const victim = lowestBelow(b, p.Priority >>> 0);
+  if (victim === null) return false;
+  r.wolEvictions++;
+  if (n.trace.on)
+    n.traceNdis(b, 'WoL pattern list full: NDIS removes a lower-priority pattern and adds again', {
+      PatternId: p.PatternId,
+      Priority: p.Priority >>> 0,
+      removes: victim.PatternId,
+      itsPriority: victim.Priority >>> 0,
+    });
+  const issued = victim.removeIssued;
+  let done = false;
+  const after = (status: number): void => {
+    done = true;
+    if (status !== NDIS_STATUS_SUCCESS) {
+      // The miniport kept it: nothing was freed, the add ends as the miniport said.
+      victim.removeIssued = issued;
+      deliver(n, b, r, NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL);
+      return;
+    }
+    wolPatternRejected(n, b, victim);
+    retry(n, b, r);
+  };
+  const status = submit(
+    n,
+    b,
+    oidRequest(NdisRequestSetInformation, OID_PM_REMOVE_WOL_PATTERN, victim.PatternId, 4),
+    { kind: 'ndis', restore: false, done: after },
+  );
+  if (status !== NDIS_STATUS_PENDING && !done) after(status);
+  return true;
+}
+
+/**
+ * The pattern NDIS removes for an add of priority `priority`: of those with a lower
+ * priority and no removal under way, the lowest; of equals, the one added last (the
+ * highest PatternId). Null when there is none.
+ */
+function lowestBelow(b: MiniportBlock, priority: number): WolPatternEntry | null {
+  let pick: WolPatternEntry | null = null;
+  for (const e of b.wolPatterns.values()) {
+    const p = e.Priority >>> 0;
+    if (e.removeIssued || p <= priority) continue;
+    if (
+      pick === null ||
+      p > pick.Priority >>> 0 ||
+      (p === pick.Priority >>> 0 && e.PatternId > pick.PatternId)
+    )
+      pick = e;
+  }
+  return pick;
+}
+
+/**
+ * NDIS_STATUS_PM_WOL_PATTERN_REJECTED for a pattern NDIS removed, to the overlying driver
+ * that added it only (its page: "only ... to the binding that added the removed
+ * pattern"): a binding's ProtocolStatusEx, a filter module's FilterStatus. The
+ * StatusBuffer is the ULONG PatternId. An application's pattern: NDIS's WMI event is not
+ * modelled, the trace says so.
+ */
+function wolPatternRejected(n: Ndis, b: MiniportBlock, e: WolPatternEntry): void {
+  const o = e.owner;
+  if (o === null) {
+    if (n.trace.on)
+      n.traceNdis(b, "WoL pattern rejected: an application's (NDIS's WMI event to it is not modelled)", {
+        PatternId: e.PatternId,
+      });
+    return;
+  }
+  if ('gone' in o ? o.gone : o.open === null || o.open.state !== 'opened') return;
+  indicateToProtocols(n, b, NDIS_STATUS_PM_WOL_PATTERN_REJECTED, e.PatternId, null, o);
 }
 
 /**

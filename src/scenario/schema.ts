@@ -1076,6 +1076,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         filterAttach: z.enum(['after-driver-entry', 'in-registration']).optional(),
         directOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
         syncOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
+        wolPatternEviction: z.enum(['once', 'repeat', 'off']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
