@@ -37,6 +37,7 @@ import {
   NdisPMWoLPacketEapolRequestIdMessage,
   NdisPMWoLPacketIPv4TcpSyn,
   NdisPMWoLPacketIPv6TcpSyn,
+  NdisPMWoLPacketUnspecified,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
@@ -187,9 +188,10 @@ test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatt
   );
 });
 
-test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes it down and pmnic answers NDIS_STATUS_NOT_SUPPORTED (OID_PM_ADD_WOL_PATTERN page), from a driver (a structure built by hand) or from a scenario (an IPv6 TCP SYN)', () => {
-  // A World-level request with an IPv4 TCP SYN pattern built by hand.
-  const syn: NDIS_PM_WOL_PATTERN = {
+test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes it down and pmnic answers NDIS_STATUS_NOT_SUPPORTED (OID_PM_ADD_WOL_PATTERN page); an IPv4 TCP SYN without its IPv4TcpSynParameters is NDIS_STATUS_INVALID_PARAMETER from pmnic', () => {
+  // World-level requests with structures built by hand: NdisPMWoLPacketUnspecified, and a
+  // SYN whose union member is missing.
+  const header = (type: number): NDIS_PM_WOL_PATTERN => ({
     Header: {
       Type: NDIS_OBJECT_TYPE_DEFAULT,
       Revision: NDIS_PM_WOL_PATTERN_REVISION_2,
@@ -197,27 +199,102 @@ test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes
     },
     Flags: 0,
     Priority: 1,
-    WoLPacketType: NdisPMWoLPacketIPv4TcpSyn,
+    WoLPacketType: type,
     PatternId: 0,
     NextWoLPatternOffset: 0,
     WoLPattern: {},
-  };
+  });
   const w = testWorld({
     drivers: [pmnic],
     devices: [{ name: 'nic0', driver: 'pmnic' }],
-    actions: [setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, syn, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2)],
+    actions: [
+      setAt(
+        1 * ns.s,
+        OID_PM_ADD_WOL_PATTERN,
+        header(NdisPMWoLPacketUnspecified),
+        NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+      ),
+      setAt(
+        1.5 * ns.s,
+        OID_PM_ADD_WOL_PATTERN,
+        header(NdisPMWoLPacketIPv4TcpSyn),
+        NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+      ),
+    ],
   });
   const r = w.run(2 * ns.s);
   assert.equal(r.verdict, 'ok', r.bugCheck?.message);
-  assert.deepEqual(miniportSaw(w), ['OID_PM_ADD_WOL_PATTERN id=1']);
-  assert.deepEqual(completions(w), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_NOT_SUPPORTED id=1']);
+  assert.deepEqual(miniportSaw(w), ['OID_PM_ADD_WOL_PATTERN id=1', 'OID_PM_ADD_WOL_PATTERN id=2']);
+  assert.deepEqual(completions(w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_NOT_SUPPORTED id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_INVALID_PARAMETER id=2',
+  ]);
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
-  // From a scenario: an application's IPv6 TCP SYN pattern, down to pmnic all the same.
-  const { result, w: sw } = run(pmnicScenario([add('1s', '{ type: ipv6-tcp-syn, destPort: 80 }')]));
-  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
-  assert.deepEqual(miniportSaw(sw), ['OID_PM_ADD_WOL_PATTERN id=1']);
-  assert.deepEqual(completions(sw), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_NOT_SUPPORTED id=1']);
-  assert.deepEqual(sw.summary().adapters[0]!.wolPatterns, []);
+});
+
+/** An Ethernet frame to pmnic from 02:00:00:00:00:09 with this EtherType and payload (hex), as a scenario's data. */
+const toPmnic = (etherType: string, payload: string) =>
+  `'02 50 4d 00 00 01 02 00 00 00 00 09 ${etherType} ${payload}'`;
+/** An IPv4 TCP SYN (IHL 5, flags 0x02) from 192.168.0.9:49152 to 192.168.0.2:`port`, as a frame to pmnic. */
+const ipv4Syn = (port: number, flags = '02') =>
+  toPmnic(
+    '08 00',
+    `45 00 00 28 00 01 00 00 40 06 00 00 c0 a8 00 09 c0 a8 00 02 c0 00 ${(port >>> 8).toString(16).padStart(2, '0')} ${(port & 0xff).toString(16).padStart(2, '0')} 00 00 00 00 00 00 00 00 50 ${flags} 20 00 00 00 00 00`,
+  );
+/** An IPv6 TCP SYN from fe80::9 port 49152 to fe80::2 port 445. */
+const ipv6Syn = toPmnic(
+  '86 dd',
+  `60 00 00 00 00 14 06 40 fe 80 00 00 00 00 00 00 00 00 00 00 00 00 00 09 fe 80 00 00 00 00 00 00 00 00 00 00 00 00 00 02 c0 00 01 bd 00 00 00 00 00 00 00 00 50 02 20 00 00 00 00 00`,
+);
+/** An EAPOL (802.1X v2) EAP-Request/Identity, and an EAP-Success. */
+const eapolRequestId = toPmnic('88 8e', '02 00 00 05 01 07 00 05 01');
+const eapolSuccess = toPmnic('88 8e', '02 00 00 04 03 07 00 04');
+
+/** The PatternId of the wake reason pmnic indicated, or null without one. */
+function wokeBy(w: World): unknown {
+  const ev = w.trace.events.find(
+    (e) => e.what === 'NdisMIndicateStatusEx' && data(e).PatternId !== undefined,
+  );
+  return ev === undefined ? null : data(ev).PatternId;
+}
+
+test('WoL patterns of the protocol types wake pmnic (SimNic wake-up filters, NDIS_PM_WOL_PATTERN and NDIS_PM_CAPABILITIES pages): pmnic advertises the IPv4 and IPv6 TCP SYN and EAPOL request-identifier patterns and writes each into a flexible filter slot; a matching SYN or EAPOL-Request/Identity frame in S3 wakes the system with the PatternId NDIS gave; a SYN to another port, a SYN-ACK, an EAP-Success wake nothing', () => {
+  const syn4 =
+    "{ type: ipv4-tcp-syn, source: '192.168.0.9', dest: '192.168.0.2', sourcePort: 49152, destPort: 3389 }";
+  const syn6 = "{ type: ipv6-tcp-syn, source: 'fe80::9', dest: 'fe80::2', sourcePort: 49152, destPort: 445 }";
+  const sleepThen = (frame: string) =>
+    run(
+      pmnicScenario(
+        [
+          add('0.1s', syn4),
+          add('0.2s', syn6),
+          add('0.3s', '{ type: eapol-request-id }'),
+          '{ at: 1s, do: sleep, state: S3, for: 10s }',
+          `{ at: 2s, do: frame, device: nic0, data: ${frame} }`,
+        ],
+        '15s',
+      ),
+    );
+  const woke = (frame: string) => {
+    const { result, w } = sleepThen(frame);
+    assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+    assert.deepEqual(completions(w).slice(0, 3), [
+      'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+      'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+      'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    ]);
+    const wake = w.trace.events.find((e) => e.what === 'wake');
+    return { by: wokeBy(w), at: wake?.t ?? null };
+  };
+  assert.deepEqual(woke(ipv4Syn(3389)), { by: 1, at: 2 * ns.s });
+  assert.deepEqual(woke(ipv6Syn), { by: 2, at: 2 * ns.s });
+  assert.deepEqual(woke(eapolRequestId), { by: 3, at: 2 * ns.s });
+  // Frames no pattern matches: the system sleeps its 10 s.
+  for (const f of [ipv4Syn(80), ipv4Syn(3389, '12'), eapolSuccess]) {
+    const r = woke(f);
+    assert.equal(r.by, null, f);
+    assert.equal(r.at, 11 * ns.s, f);
+  }
 });
 
 test('examples/pmnic-wol.yaml: a bitmap pattern added from above, programmed into a SimNic slot before D3, wakes the system on a matching frame; the wake reason is NdisWakeReasonPacket with the PatternId NDIS gave (NDIS_PM_WAKE_PACKET page)', () => {
