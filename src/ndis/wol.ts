@@ -438,6 +438,8 @@ function wolPatternRejected(n: Ndis, b: MiniportBlock, e: WolPatternEntry): void
       });
     return;
   }
+  // A module gets it in its FilterStatus alone (the PatternId tells it the pattern is
+  // its own; one that passes it up anyway is its own doing), a binding in ProtocolStatusEx.
   if ('gone' in o ? o.gone : o.open === null || o.open.state !== 'opened') return;
   indicateToProtocols(n, b, NDIS_STATUS_PM_WOL_PATTERN_REJECTED, e.PatternId, null, o);
 }
