@@ -11,12 +11,15 @@ import { test } from 'node:test';
 import { pmnic } from '../examples/pmnic.ts';
 import {
   bitmapWolPattern,
+  ipv4TcpSynWolPattern,
   magicPacketWolPattern,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   type NDIS_PM_PARAMETERS,
+  NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
   NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED,
+  NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED,
   NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED,
   NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
@@ -25,6 +28,7 @@ import {
   NDIS_PM_WOL_PRIORITY_HIGHEST,
   NDIS_PM_WOL_PRIORITY_LOWEST,
   NDIS_PM_WOL_PRIORITY_NORMAL,
+  NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
   NDIS_STATUS_BUFFER_TOO_SHORT,
@@ -910,4 +914,47 @@ test('WoL pattern priorities, option wolPatternEviction (the page does not say w
       (e) => /WoL pattern rejected: an application's/.test(e.what) && data(e).PatternId === 4,
     ),
   );
+});
+
+test('WoL patterns: a TCP SYN pattern with its source left unspecified (zeros) matches only a SYN from 0.0.0.0 port 0 unless an overlying driver enabled NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED in its OID_PM_PARAMETERS; with it pmnic leaves the zeros out and any source wakes the system (NDIS_PM_CAPABILITIES, NDIS_PM_PARAMETERS and NDIS_PM_WOL_PATTERN pages)', () => {
+  const hex = (t: string): Uint8Array =>
+    Uint8Array.from(t.replace(/'/g, '').trim().split(/\s+/), (x) => Number.parseInt(x, 16));
+  const wakeAt = (wildcard: boolean) => {
+    const p = { handle: null as NDIS_HANDLE | null };
+    const proto = bindingProtocol('wildcard-proto', p, 30);
+    const w = new World({ seed: 1, verifier: 'collect', trace: true });
+    w.addDriver(pmnic);
+    w.addDriver(proto);
+    w.addProtocolDriver(proto.name);
+    w.addDevice({ name: 'nic0', driver: 'pmnic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    if (wildcard)
+      protocolStep(w, 500 * ns.ms, proto.name, () => {
+        const pm: NDIS_PM_PARAMETERS = {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
+          EnabledWoLPacketPatterns: NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED,
+          EnabledProtocolOffloads: 0,
+          WakeUpFlags: 0,
+          MediaSpecificWakeUpEvents: 0,
+        };
+        NdisOidRequest(
+          p.handle!,
+          oidRequest(
+            NdisRequestSetInformation,
+            OID_PM_PARAMETERS,
+            pm,
+            NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
+          ),
+        );
+      });
+    const syn = ipv4TcpSynWolPattern(new Uint8Array(4), Uint8Array.of(192, 168, 0, 2), 0, 3389);
+    w.at(600 * ns.ms, setAt(0, OID_PM_ADD_WOL_PATTERN, syn.pattern, syn.length).action);
+    w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 10 * ns.s });
+    w.at(2 * ns.s, { kind: 'frame', device: 'nic0', data: hex(ipv4Syn(3389)) });
+    const r = w.run(15 * ns.s);
+    assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+    return { at: w.trace.events.find((e) => e.what === 'wake')?.t, by: wokeBy(w) };
+  };
+  assert.deepEqual(wakeAt(false), { at: 11 * ns.s, by: null });
+  assert.deepEqual(wakeAt(true), { at: 2 * ns.s, by: 1 });
 });
