@@ -312,6 +312,29 @@ test('examples/pmnic-wol.yaml: a bitmap pattern added from above, programmed int
   assert.deepEqual(reasons, ['NdisWakeReasonPacket 1']);
 });
 
+test('examples/pmnic-wol-syn.yaml: an IPv4 TCP SYN pattern at the highest priority, four lowest-priority bitmap patterns of which the fourth finds pmnic full (no lower priority to remove), an EAPOL pattern that makes NDIS remove the last-added bitmap pattern; a SYN to another port wakes nothing, the SYN to 3389 wakes the system with PatternId 1 (Adding and Deleting Wake on LAN Patterns, NDIS_PM_WOL_PATTERN pages)', () => {
+  const s = scenarioWorld('examples/pmnic-wol-syn.yaml', { drivers: [pmnic] });
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(expectation?.problems, []);
+  assert.deepEqual(completions(s.world), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=4',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=5',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=6',
+  ]);
+  assert.deepEqual(miniportSaw(s.world).slice(-3), [
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=4',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+  ]);
+  const wake = s.world.trace.events.find((e) => e.what === 'wake');
+  assert.equal(wake?.t, 4 * ns.s);
+  assert.equal(wokeBy(s.world), 1);
+});
+
 test('WoL patterns: a frame a pattern does not match, or a pattern removed before the sleep, wakes nothing: the system sleeps its length (SimNic wake-up filters, OID_PM_REMOVE_WOL_PATTERN page)', () => {
   const sleep = '{ at: 2s, do: sleep, state: S3, for: 2s }';
   const frame = (bytes: string) => `{ at: 3s, do: frame, device: nic0, data: ${bytes} }`;
