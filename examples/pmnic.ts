@@ -5,15 +5,16 @@
 //
 // What it does about power, as an NDIS 6.30 NIC driver does:
 //   - MiniportInitializeEx reports NDIS_PM_CAPABILITIES (revision 2) in its general
-//     attributes: magic-packet and bitmap wake-on-LAN patterns, wake on link change, and
+//     attributes: magic-packet, bitmap, IPv4 and IPv6 TCP SYN and EAPOL request-identity
+//     wake-on-LAN patterns (with the address and port wildcards), wake on link change, and
 //     NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED; MiniportSetOptions registers the selective
 //     suspend handlers (NdisSetOptionalHandlers).
 //   - OID_PNP_QUERY_POWER is always succeeded. OID_PM_PARAMETERS keeps the wake-up
 //     settings it is given; OID_PM_ADD_WOL_PATTERN and OID_PM_REMOVE_WOL_PATTERN keep a
-//     pattern table: a bitmap pattern takes one of the NIC's four pattern slots (no free
-//     slot: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL), a magic-packet pattern takes none; any
-//     other type is NDIS_STATUS_NOT_SUPPORTED. The PatternId NDIS gave the pattern that
-//     woke the NIC goes into the wake reason.
+//     pattern table: a bitmap, TCP SYN or EAPOL pattern takes one of the NIC's four
+//     flexible filter slots (no free slot: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL), a
+//     magic-packet pattern takes none; any other type is NDIS_STATUS_NOT_SUPPORTED. The
+//     PatternId NDIS gave the pattern that woke the NIC goes into the wake reason.
 //   - OID_PNP_SET_POWER(D3): interrupts off, the statistics timer cancelled, the sends
 //     it still holds completed with NDIS_STATUS_LOW_POWER_STATE, then SUCCESS. After it
 //     the driver never touches a register until OID_PNP_SET_POWER(D0).
@@ -28,8 +29,10 @@
 //     NIC's wake-up logic from what NDIS enabled: the station address (RAL/RAH) and the
 //     magic-packet filter (WUFC.MAG) when OID_PM_PARAMETERS enabled the magic packet,
 //     the link-change filter (WUFC.LNKC) for wake on link change or selective suspend,
-//     and the bitmap patterns, each into its slot (FLXA/FLXD) and armed (WUFC.FLXn), when
-//     it enabled bitmap patterns.
+//     and the patterns, each into its slot (FLXA/FLXD) and armed (WUFC.FLXn), when it
+//     enabled their type. The NIC has no TCP or EAPOL logic of its own: the driver writes
+//     a SYN or an EAPOL request identity as the bytes a flexible filter compares (see
+//     protocolFilter).
 //     The NIC then wakes only on a frame or link change that matches, and only when the
 //     bus armed it (PME_En).
 //   - A wake: the NIC latches its wake event in the PM status register of its PCI
@@ -205,10 +208,12 @@ interface Adapter {
 interface WolPattern {
   PatternId: number;
   WoLPacketType: number;
-  /** A bitmap pattern's slot on the NIC (-1: none), and which bytes it compares with what. */
+  /** Its flexible filter slot on the NIC (-1: none, a magic packet), and which bytes it compares with what. */
   slot: number;
   compare: boolean[];
   bytes: number[];
+  /** A TCP SYN's fields (addresses, ports): the bytes are made when the filters are armed, for the wildcards. */
+  syn: { v6: boolean; source: number[]; dest: number[]; sourcePort: number; destPort: number } | null;
 }
 
 function readInt(config: N.NDIS_HANDLE, keyword: string, fallback: number): number {
@@ -389,9 +394,15 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NDIS_PM_CAPABILITIES_REVISION_2 },
         Flags: N.NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED | N.NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED,
         SupportedWoLPacketPatterns:
-          N.NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED | N.NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
-        // The four bitmap slots (the magic packet is not counted), 128 bytes each from
-        // the frame's first byte.
+          N.NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED |
+          N.NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED |
+          N.NDIS_PM_WOL_IPV4_TCP_SYN_SUPPORTED |
+          N.NDIS_PM_WOL_IPV6_TCP_SYN_SUPPORTED |
+          N.NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_SUPPORTED |
+          N.NDIS_PM_WOL_IPV6_DEST_ADDR_WILDCARD_SUPPORTED |
+          N.NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_SUPPORTED,
+        // The four flexible filter slots, for bitmap and protocol patterns alike (the
+        // magic packet is not counted), 128 bytes each from the frame's first byte.
         NumTotalWoLPatterns: FLX_SLOTS,
         MaxWoLPatternSize: FLX_BYTES,
         MaxWoLPatternOffset: FLX_BYTES,
@@ -774,19 +785,86 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
     const link =
       (a.wakeUpFlags & (N.NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED | N.NDIS_PM_SELECTIVE_SUSPEND_ENABLED)) !== 0;
     let flex = 0;
-    if ((a.enabledPatterns & N.NDIS_PM_WOL_BITMAP_PATTERN_ENABLED) !== 0)
-      for (const p of a.patterns.values()) {
-        if (p.slot < 0) continue;
-        // The whole slot: its bytes, and 0 without COMPARE past the pattern's end.
-        N.NdisWriteRegisterUlong(r.at(REG_FLXA), p.slot);
-        for (let i = 0; i < FLX_BYTES; i++)
-          N.NdisWriteRegisterUlong(
-            r.at(REG_FLXD),
-            (p.bytes[i] ?? 0) | (p.compare[i] === true ? FLXD_COMPARE : 0),
-          );
-        flex |= WUFC_FLX0 << p.slot;
-      }
+    for (const p of a.patterns.values()) {
+      if (p.slot < 0 || (a.enabledPatterns & enabledBit(p.WoLPacketType)) === 0) continue;
+      if (p.syn !== null) protocolFilter(p, a.enabledPatterns);
+      // The whole slot: its bytes, and 0 without COMPARE past the pattern's end.
+      N.NdisWriteRegisterUlong(r.at(REG_FLXA), p.slot);
+      for (let i = 0; i < FLX_BYTES; i++)
+        N.NdisWriteRegisterUlong(
+          r.at(REG_FLXD),
+          (p.bytes[i] ?? 0) | (p.compare[i] === true ? FLXD_COMPARE : 0),
+        );
+      flex |= WUFC_FLX0 << p.slot;
+    }
     N.NdisWriteRegisterUlong(r.at(REG_WUFC), (magic ? WUFC_MAG : 0) | (link ? WUFC_LNKC : 0) | flex);
+  }
+
+  /** The EnabledWoLPacketPatterns bit that arms a pattern of this type. */
+  function enabledBit(type: number): number {
+    switch (type) {
+      case N.NdisPMWoLPacketBitmapPattern:
+        return N.NDIS_PM_WOL_BITMAP_PATTERN_ENABLED;
+      case N.NdisPMWoLPacketIPv4TcpSyn:
+        return N.NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED;
+      case N.NdisPMWoLPacketIPv6TcpSyn:
+        return N.NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED;
+      case N.NdisPMWoLPacketEapolRequestIdMessage:
+        return N.NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED;
+      default:
+        return 0;
+    }
+  }
+
+  /**
+   * A protocol pattern as the bytes a flexible filter compares, from the frame's first
+   * byte (Ethernet II, no VLAN tag). A TCP SYN: the EtherType, the IP header's protocol
+   * (IPv4 without options: byte 14 is 0x45) or next header (IPv6 without extension
+   * headers), the addresses, the TCP ports and the flags byte 0x02 (SYN alone). A zero
+   * address or port is compared as zeros unless NDIS enabled the wildcard of its IP
+   * version, when it is left out (NDIS_PM_CAPABILITIES: restrict the wake to the given
+   * values unless an overlying driver enables the wildcard).
+   */
+  function protocolFilter(p: WolPattern, enabled: number): void {
+    const syn = p.syn!;
+    p.compare = [];
+    p.bytes = [];
+    const put = (at: number, bytes: readonly number[], wild = false): void => {
+      const skip = wild && bytes.every((x) => x === 0);
+      bytes.forEach((x, i) => {
+        p.compare[at + i] = !skip;
+        p.bytes[at + i] = x;
+      });
+    };
+    const wild =
+      (enabled &
+        (syn.v6
+          ? N.NDIS_PM_WOL_IPV6_DEST_ADDR_WILDCARD_ENABLED
+          : N.NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED)) !==
+      0;
+    const port = (v: number): number[] => [v >>> 8, v & 0xff];
+    if (syn.v6) {
+      put(12, [0x86, 0xdd]);
+      put(20, [6]);
+      put(22, syn.source, wild);
+      put(38, syn.dest, wild);
+      put(54, port(syn.sourcePort), wild);
+      put(56, port(syn.destPort), wild);
+      put(67, [0x02]);
+    } else {
+      put(12, [0x08, 0x00]);
+      put(14, [0x45]);
+      put(23, [6]);
+      put(26, syn.source, wild);
+      put(30, syn.dest, wild);
+      put(34, port(syn.sourcePort), wild);
+      put(36, port(syn.destPort), wild);
+      put(47, [0x02]);
+    }
+    for (let i = 0; i < p.bytes.length; i++) {
+      p.bytes[i] ??= 0;
+      p.compare[i] ??= false;
+    }
   }
 
   /**
@@ -1067,8 +1145,8 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
   }
 
   /**
-   * OID_PM_ADD_WOL_PATTERN: a bitmap pattern takes a free slot of the NIC (programmed before
-   * D3, armWakeFilters); a magic-packet pattern needs none (the NIC has one magic-packet
+   * OID_PM_ADD_WOL_PATTERN: a bitmap, TCP SYN or EAPOL pattern takes a free slot of the
+   * NIC (programmed before D3, armWakeFilters); a magic-packet pattern needs none (the NIC has one magic-packet
    * filter). The driver copies what it needs: the buffer is NDIS's.
    */
   function addPattern(a: Adapter, d: N.NDIS_OID_SET_INFORMATION): N.NDIS_STATUS {
@@ -1083,6 +1161,7 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
       slot: -1,
       compare: [],
       bytes: [],
+      syn: null,
     };
     if (p.WoLPacketType === N.NdisPMWoLPacketBitmapPattern) {
       const bm = p.WoLPattern.WoLBitMapPattern;
@@ -1100,12 +1179,51 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
       // A mask that compares no byte would match every frame; a slot that compares none
       // matches nothing, so the NIC cannot do it.
       if (!kept.compare.includes(true)) return N.NDIS_STATUS_INVALID_PARAMETER;
+    } else if (
+      p.WoLPacketType === N.NdisPMWoLPacketIPv4TcpSyn ||
+      p.WoLPacketType === N.NdisPMWoLPacketIPv6TcpSyn
+    ) {
+      const v6 = p.WoLPacketType === N.NdisPMWoLPacketIPv6TcpSyn;
+      const q = v6 ? p.WoLPattern.IPv6TcpSynParameters : p.WoLPattern.IPv4TcpSynParameters;
+      if (q === undefined) return N.NDIS_STATUS_INVALID_PARAMETER;
+      const [source, dest] =
+        'IPv6SourceAddress' in q
+          ? [q.IPv6SourceAddress, q.IPv6DestAddress]
+          : [q.IPv4SourceAddress, q.IPv4DestAddress];
+      if (source.length !== (v6 ? 16 : 4) || dest.length !== (v6 ? 16 : 4))
+        return N.NDIS_STATUS_INVALID_PARAMETER;
+      kept.syn = {
+        v6,
+        source: [...source],
+        dest: [...dest],
+        sourcePort: q.TCPSourcePortNumber,
+        destPort: q.TCPDestPortNumber,
+      };
+    } else if (p.WoLPacketType === N.NdisPMWoLPacketEapolRequestIdMessage) {
+      // An 802.1X EAPOL frame (EtherType 0x888E) of packet type 0 (EAP) carrying an EAP
+      // Request (code 1) of type 1, Identity.
+      for (const [at, x] of [
+        [12, 0x88],
+        [13, 0x8e],
+        [15, 0],
+        [18, 1],
+        [22, 1],
+      ] as const) {
+        kept.compare[at] = true;
+        kept.bytes[at] = x;
+      }
+      for (let i = 0; i < kept.bytes.length; i++) {
+        kept.bytes[i] ??= 0;
+        kept.compare[i] ??= false;
+      }
+    } else if (p.WoLPacketType !== N.NdisPMWoLPacketMagicPacket) return N.NDIS_STATUS_NOT_SUPPORTED;
+    if (p.WoLPacketType !== N.NdisPMWoLPacketMagicPacket) {
       const used = new Set([...a.patterns.values()].map((q) => q.slot));
       let slot = 0;
       while (slot < FLX_SLOTS && used.has(slot)) slot++;
       if (slot === FLX_SLOTS) return N.NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
       kept.slot = slot;
-    } else if (p.WoLPacketType !== N.NdisPMWoLPacketMagicPacket) return N.NDIS_STATUS_NOT_SUPPORTED;
+    }
     a.patterns.set(p.PatternId, kept);
     d.BytesRead = d.InformationBufferLength;
     return N.NDIS_STATUS_SUCCESS;

@@ -388,7 +388,13 @@ export type {
 export type { ResumableDispatch, ResumableRoutine } from './ndis/resumable.ts';
 export * from './ndis/types.ts';
 // An NDIS_PM_WOL_PATTERN to add (OID_PM_ADD_WOL_PATTERN), with its InformationBufferLength.
-export { bitmapWolPattern, magicPacketWolPattern } from './ndis/wol.ts';
+export {
+  bitmapWolPattern,
+  eapolRequestIdWolPattern,
+  ipv4TcpSynWolPattern,
+  ipv6TcpSynWolPattern,
+  magicPacketWolPattern,
+} from './ndis/wol.ts';
 export { ns } from './sim/limits.ts';
 export { type TrafficInput, type TrafficOptions, trafficDefaults } from './stack/protocol.ts';
 // Running a machine.

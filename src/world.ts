@@ -54,7 +54,14 @@ import { situationName } from './ndis/situations.ts';
 import { ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { issueSyncOid } from './ndis/sync-oid.ts';
-import { bitmapWolPattern, magicPacketWolPattern, WOL_PACKET_NAMES } from './ndis/wol.ts';
+import {
+  bitmapWolPattern,
+  eapolRequestIdWolPattern,
+  ipv4TcpSynWolPattern,
+  ipv6TcpSynWolPattern,
+  magicPacketWolPattern,
+  WOL_PACKET_NAMES,
+} from './ndis/wol.ts';
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
@@ -252,11 +259,16 @@ export type WorldAction =
 
 /** A Wake-on-LAN pattern to add (OID_PM_ADD_WOL_PATTERN), as an `oid` action's value gives it. */
 export interface WolPatternSpec {
-  wolPattern: 'bitmap' | 'magic-packet';
+  wolPattern: 'bitmap' | 'magic-packet' | 'ipv4-tcp-syn' | 'ipv6-tcp-syn' | 'eapol-request-id';
   /** A bitmap pattern's mask bytes: bit i (bit i % 8 of byte i / 8) says whether byte i is compared. */
   mask?: readonly number[];
   /** A bitmap pattern's bytes, from the frame's first byte. */
   pattern?: readonly number[];
+  /** A TCP SYN's source and destination addresses (4 or 16 bytes; zeros, unspecified, if not given) and ports (0 if not given). */
+  source?: readonly number[];
+  dest?: readonly number[];
+  sourcePort?: number;
+  destPort?: number;
   /** NDIS_PM_WOL_PATTERN.Priority (NDIS_PM_WOL_PRIORITY_NORMAL if not given). */
   priority?: number;
 }
@@ -267,9 +279,32 @@ function isWolPatternSpec(v: unknown): v is WolPatternSpec {
 
 /** The NDIS_PM_WOL_PATTERN of a spec, and its InformationBufferLength. */
 function wolPatternOf(s: WolPatternSpec): { pattern: unknown; length: number } {
-  return s.wolPattern === 'bitmap'
-    ? bitmapWolPattern(Uint8Array.from(s.mask ?? []), Uint8Array.from(s.pattern ?? []), s.priority)
-    : magicPacketWolPattern(s.priority);
+  const address = (a: readonly number[] | undefined, size: number): Uint8Array =>
+    a === undefined ? new Uint8Array(size) : Uint8Array.from(a);
+  switch (s.wolPattern) {
+    case 'bitmap':
+      return bitmapWolPattern(Uint8Array.from(s.mask ?? []), Uint8Array.from(s.pattern ?? []), s.priority);
+    case 'magic-packet':
+      return magicPacketWolPattern(s.priority);
+    case 'ipv4-tcp-syn':
+      return ipv4TcpSynWolPattern(
+        address(s.source, 4),
+        address(s.dest, 4),
+        s.sourcePort ?? 0,
+        s.destPort ?? 0,
+        s.priority,
+      );
+    case 'ipv6-tcp-syn':
+      return ipv6TcpSynWolPattern(
+        address(s.source, 16),
+        address(s.dest, 16),
+        s.sourcePort ?? 0,
+        s.destPort ?? 0,
+        s.priority,
+      );
+    case 'eapol-request-id':
+      return eapolRequestIdWolPattern(s.priority);
+  }
 }
 
 export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';

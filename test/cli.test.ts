@@ -192,17 +192,21 @@ test('bad input: an oid action whose value its request cannot carry exits 2 (a s
     assert.ok(r.stderr.includes(w), `missing: ${w}\n--- stderr:\n${r.stderr}`);
 });
 
-test('bad input: a set of OID_PM_ADD_WOL_PATTERN whose pattern the model cannot take exits 2 on the field: a type not modelled (named as its NDIS_PM_WOL_PACKET value), a bitmap pattern without its bytes, a magic packet with a mask, a ULONG, bad bytes, a bad priority; a pattern as the value of another OID; an unknown field', () => {
+test('bad input: a set of OID_PM_ADD_WOL_PATTERN whose pattern the model cannot take exits 2 on the field: an unknown type, a TCP SYN with a bad address or port, a field the type does not take (EAPOL with an address, a magic packet with a mask), a bitmap pattern without its bytes, a ULONG, bad bytes, a bad priority; a pattern as the value of another OID; an unknown field', () => {
   const f = 'test/fixtures/bad-wol-patterns.yaml';
   const r = cli('run', f);
   assert.equal(r.status, 2);
-  const types = 'expected bitmap or magic-packet, got';
   for (const w of [
-    `${f}: actions[0].value.type: ${types} ipv4-tcp-syn: NdisPMWoLPacketIPv4TcpSyn patterns are not modelled (docs/model.md "Wake-on-LAN patterns")`,
-    `${f}: actions[1].value.type: ${types} eapol-request-id: NdisPMWoLPacketEapolRequestIdMessage patterns are not modelled`,
+    `${f}: actions[0].value.dest: expected the destination IPv4 address of the SYN, such as "192.168.0.2" ("0.0.0.0" unspecified), got "192.168.0.300"`,
+    `${f}: actions[0].value.destPort: expected a TCP port from 0 (unspecified) to 65535, got 70000`,
+    `${f}: actions[1].value.source: expected no source for an eapol-request-id pattern (it takes only priority), got "::1"`,
+    `${f}: actions[8].value.type: expected bitmap, magic-packet, ipv4-tcp-syn, ipv6-tcp-syn, eapol-request-id, got "wildcard"`,
+    `${f}: actions[9].value.source: expected the source IPv6 address of the SYN, such as "fe80::2" ("::" unspecified), got "fe80:::1"`,
+    `${f}: actions[9].value.sourcePort: expected a TCP port from 0 (unspecified) to 65535, got 1.5`,
+    `${f}: actions[10].value.dest: expected the destination IPv6 address of the SYN, such as "fe80::2" ("::" unspecified), got "192.168.0.2"`,
     `${f}: actions[2].value.pattern: expected the pattern bytes of a bitmap pattern, such as "02 50 4d 00 00 01", got nothing`,
-    `${f}: actions[3].value.mask: expected no mask for a magic-packet pattern, got "3f"`,
-    `${f}: actions[4].value: expected the pattern to add for a set of OID_PM_ADD_WOL_PATTERN, such as { type: bitmap, mask: "3f", pattern: "02 50 4d 00 00 01" } or { type: magic-packet }, got 4`,
+    `${f}: actions[3].value.mask: expected no mask for a magic-packet pattern (it takes only priority), got "3f"`,
+    `${f}: actions[4].value: expected the pattern to add for a set of OID_PM_ADD_WOL_PATTERN, such as { type: bitmap, mask: "3f", pattern: "02 50 4d 00 00 01" }, { type: magic-packet } or { type: ipv4-tcp-syn, dest: "192.168.0.2", destPort: 80 }, got 4`,
     `${f}: actions[5].value.mask: expected the mask bytes of a bitmap pattern, such as "3f" (bytes 0 to 5 compared), got "zz", which is not pairs of hex digits`,
     `${f}: actions[5].value.priority: expected a ULONG priority (1 is NDIS_PM_WOL_PRIORITY_HIGHEST, 0x10000000 NORMAL, 0xFFFFFFFF LOWEST), got -1`,
     `${f}: actions[6].value: expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of OID_GEN_CURRENT_PACKET_FILTER, got a mapping (a WoL pattern is the value of OID_PM_ADD_WOL_PATTERN only)`,

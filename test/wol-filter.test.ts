@@ -15,11 +15,16 @@ import { monitorLwf, oidLoggingLwf, variantOfMonitorLwf, withOidForwarding } fro
 import {
   bitmapWolPattern,
   type DriverModule,
+  magicPacketWolPattern,
   type NDIS_HANDLE,
   type NDIS_OID_REQUEST,
   type NDIS_PM_WOL_PATTERN,
+  NDIS_PM_WOL_PRIORITY_HIGHEST,
+  NDIS_PM_WOL_PRIORITY_LOWEST,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
+  NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
   NDIS_STATUS_SUCCESS,
   NdisFOidRequest,
   NdisOidRequest,
@@ -40,23 +45,35 @@ interface Seen {
   request: NDIS_OID_REQUEST;
 }
 
-/** A miniport (NDIS 6.30) with bitmap and magic-packet patterns that takes every pattern request. */
-function wolMiniport(name: string, removeStatus: number = NDIS_STATUS_SUCCESS) {
+/**
+ * A miniport (NDIS 6.30) with bitmap and magic-packet patterns that takes every pattern
+ * request, up to `capacity` patterns (beyond: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL).
+ */
+function wolMiniport(
+  name: string,
+  removeStatus: number = NDIS_STATUS_SUCCESS,
+  capacity = Number.POSITIVE_INFINITY,
+) {
   const seen: Seen[] = [];
+  const held = new Set<number>();
   const drv = scriptedDriver(name, {
     generalAttributes: wolPatternAttributes,
     characteristics: (c) => {
       c.MinorNdisVersion = 30;
     },
     oid: (_a, req) => {
-      if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_ADD_WOL_PATTERN)
-        seen.push({
-          oid: 'add',
-          id: (req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN).PatternId,
-          request: req,
-        });
-      else if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN) {
+      if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_PM_ADD_WOL_PATTERN) {
+        const id = (req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN).PatternId;
+        seen.push({ oid: 'add', id, request: req });
+        if (held.size >= capacity) return NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
+        held.add(id);
+      } else if (
+        req.RequestType === NdisRequestSetInformation &&
+        req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN
+      ) {
         seen.push({ oid: 'remove', id: req.DATA.SET_INFORMATION.InformationBuffer as number, request: req });
+        if (removeStatus === NDIS_STATUS_SUCCESS)
+          held.delete(req.DATA.SET_INFORMATION.InformationBuffer as number);
         return removeStatus;
       }
       return NDIS_STATUS_SUCCESS;
@@ -307,4 +324,77 @@ test('NdisSim_ProtocolWolPatterns: a protocol that removed its pattern (OID_PM_R
   const failed = protocolStopped(true, NDIS_STATUS_NOT_ACCEPTED);
   assert.deepEqual(failed.r.violations, []);
   assert.deepEqual([...failed.w.ndis.adapters[0]!.wolPatterns.keys()], [1]);
+});
+
+test("WoL pattern priorities through a filter module (Adding and Deleting Wake on LAN Patterns: NDIS 'notifies the overlying driver that set the deleted pattern'): a module's own lowest-priority pattern makes room for a protocol's highest-priority one; NDIS removes it below the module, tells the module alone through FilterStatus (StatusBuffer its PatternId, a ULONG), never the protocol, and the protocol's request, passed down once by the module, completes once with SUCCESS", () => {
+  const modules: LwfModule[] = [];
+  const mine = new Set<NDIS_OID_REQUEST>();
+  const filterHeard: [unknown, number][] = [];
+  const protoHeard: number[] = [];
+  const lwf = variantOfMonitorLwf('wol-evict-lwf', 'a filter that adds a WoL pattern of its own', (c) => {
+    withOidForwarding(c);
+    const attach = c.AttachHandler;
+    c.AttachHandler = (h, ctx, ap) => {
+      const s = attach(h, ctx, ap);
+      modules.push({ handle: h } as LwfModule);
+      return s;
+    };
+    const forwarded = c.OidRequestCompleteHandler!;
+    c.OidRequestCompleteHandler = (m, request, status) => {
+      if (!mine.delete(request)) forwarded(m, request, status);
+    };
+    // It keeps the rejection of its own pattern to itself and passes the rest up.
+    const status = c.StatusHandler!;
+    c.StatusHandler = (m, ind) => {
+      if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED)
+        filterHeard.push([ind.StatusBuffer, ind.StatusBufferSize]);
+      else status(m, ind);
+    };
+  });
+  const mp = wolMiniport('wol-mp-evict', NDIS_STATUS_SUCCESS, 1);
+  const p = { handle: null as NDIS_HANDLE | null };
+  const completed: number[] = [];
+  const proto = bindingProtocol('wol-proto', p, 30, {
+    OidRequestCompleteHandler: (_ctx, _request, status) => completed.push(status),
+    StatusHandlerEx: (_ctx, ind) => {
+      if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED) protoHeard.push(ind.StatusCode);
+    },
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(mp.drv);
+  w.addDriver(lwf);
+  w.addFilter(lwf.name);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: mp.drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const low = magicPacketWolPattern(NDIS_PM_WOL_PRIORITY_LOWEST);
+  const high = bitmapWolPattern(
+    Uint8Array.of(0x3f),
+    Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1),
+    NDIS_PM_WOL_PRIORITY_HIGHEST,
+  );
+  stepAt(w, 500 * ns.ms, lwf.name, () => {
+    const req = set(OID_PM_ADD_WOL_PATTERN, low.pattern, low.length);
+    mine.add(req);
+    NdisFOidRequest(modules[0]!.handle, req);
+  });
+  stepAt(w, 700 * ns.ms, proto.name, () =>
+    NdisOidRequest(p.handle!, set(OID_PM_ADD_WOL_PATTERN, high.pattern, high.length)),
+  );
+  const r = w.run(1 * ns.s);
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual(
+    mp.seen.map((x) => [x.oid, x.id]),
+    [
+      ['add', 1],
+      ['add', 2],
+      ['remove', 1],
+      ['add', 2],
+    ],
+  );
+  assert.deepEqual(filterHeard, [[1, 4]]);
+  assert.deepEqual(protoHeard, [], 'NDIS indicated it to the module, not to the bindings above it');
+  assert.deepEqual(completed, [NDIS_STATUS_SUCCESS]);
+  assert.deepEqual([...w.ndis.adapters[0]!.wolPatterns.keys()], [2]);
 });

@@ -11,22 +11,37 @@ import { test } from 'node:test';
 import { pmnic } from '../examples/pmnic.ts';
 import {
   bitmapWolPattern,
+  ipv4TcpSynWolPattern,
   magicPacketWolPattern,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
   type NDIS_PM_PARAMETERS,
+  NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+  NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED,
+  NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED,
+  NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED,
+  NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   type NDIS_PM_WOL_PATTERN,
   NDIS_PM_WOL_PATTERN_REVISION_2,
+  NDIS_PM_WOL_PRIORITY_HIGHEST,
+  NDIS_PM_WOL_PRIORITY_LOWEST,
+  NDIS_PM_WOL_PRIORITY_NORMAL,
+  NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_1,
   NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
   NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
+  NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
   NDIS_STATUS_SUCCESS,
   NdisOidRequest,
+  NdisPMWoLPacketEapolRequestIdMessage,
   NdisPMWoLPacketIPv4TcpSyn,
+  NdisPMWoLPacketIPv6TcpSyn,
+  NdisPMWoLPacketUnspecified,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
@@ -177,9 +192,10 @@ test("OID_PM_ADD_WOL_PATTERN: pmnic's NIC has four bitmap slots (NumTotalWoLPatt
   );
 });
 
-test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes it down and pmnic answers NDIS_STATUS_NOT_SUPPORTED (OID_PM_ADD_WOL_PATTERN page); a scenario cannot name such a type (bad input naming the NDIS_PM_WOL_PACKET value)', () => {
-  // A World-level request with an IPv4 TCP SYN pattern built by hand.
-  const syn: NDIS_PM_WOL_PATTERN = {
+test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes it down and pmnic answers NDIS_STATUS_NOT_SUPPORTED (OID_PM_ADD_WOL_PATTERN page); an IPv4 TCP SYN without its IPv4TcpSynParameters is NDIS_STATUS_INVALID_PARAMETER from pmnic', () => {
+  // World-level requests with structures built by hand: NdisPMWoLPacketUnspecified, and a
+  // SYN whose union member is missing.
+  const header = (type: number): NDIS_PM_WOL_PATTERN => ({
     Header: {
       Type: NDIS_OBJECT_TYPE_DEFAULT,
       Revision: NDIS_PM_WOL_PATTERN_REVISION_2,
@@ -187,35 +203,102 @@ test('OID_PM_ADD_WOL_PATTERN of a type the adapter does not support: NDIS passes
     },
     Flags: 0,
     Priority: 1,
-    WoLPacketType: NdisPMWoLPacketIPv4TcpSyn,
+    WoLPacketType: type,
     PatternId: 0,
     NextWoLPatternOffset: 0,
     WoLPattern: {},
-  };
+  });
   const w = testWorld({
     drivers: [pmnic],
     devices: [{ name: 'nic0', driver: 'pmnic' }],
-    actions: [setAt(1 * ns.s, OID_PM_ADD_WOL_PATTERN, syn, NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2)],
+    actions: [
+      setAt(
+        1 * ns.s,
+        OID_PM_ADD_WOL_PATTERN,
+        header(NdisPMWoLPacketUnspecified),
+        NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+      ),
+      setAt(
+        1.5 * ns.s,
+        OID_PM_ADD_WOL_PATTERN,
+        header(NdisPMWoLPacketIPv4TcpSyn),
+        NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+      ),
+    ],
   });
   const r = w.run(2 * ns.s);
   assert.equal(r.verdict, 'ok', r.bugCheck?.message);
-  assert.deepEqual(miniportSaw(w), ['OID_PM_ADD_WOL_PATTERN id=1']);
-  assert.deepEqual(completions(w), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_NOT_SUPPORTED id=1']);
+  assert.deepEqual(miniportSaw(w), ['OID_PM_ADD_WOL_PATTERN id=1', 'OID_PM_ADD_WOL_PATTERN id=2']);
+  assert.deepEqual(completions(w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_NOT_SUPPORTED id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_INVALID_PARAMETER id=2',
+  ]);
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
-  // In a scenario: exit 2 with the type named (test/cli.test.ts runs the whole fixture).
-  assert.throws(
-    () =>
-      scenarioWorld('bad.yaml', {
-        drivers: [pmnic],
-        text: pmnicScenario([add('1s', '{ type: ipv6-tcp-syn }')]),
-      }),
-    (e: { problems?: string[] }) => {
-      assert.deepEqual(e.problems, [
-        'bad.yaml: actions[0].value.type: expected bitmap or magic-packet, got ipv6-tcp-syn: NdisPMWoLPacketIPv6TcpSyn patterns are not modelled (docs/model.md "Wake-on-LAN patterns")',
-      ]);
-      return true;
-    },
+});
+
+/** An Ethernet frame to pmnic from 02:00:00:00:00:09 with this EtherType and payload (hex), as a scenario's data. */
+const toPmnic = (etherType: string, payload: string) =>
+  `'02 50 4d 00 00 01 02 00 00 00 00 09 ${etherType} ${payload}'`;
+/** An IPv4 TCP SYN (IHL 5, flags 0x02) from 192.168.0.9:49152 to 192.168.0.2:`port`, as a frame to pmnic. */
+const ipv4Syn = (port: number, flags = '02') =>
+  toPmnic(
+    '08 00',
+    `45 00 00 28 00 01 00 00 40 06 00 00 c0 a8 00 09 c0 a8 00 02 c0 00 ${(port >>> 8).toString(16).padStart(2, '0')} ${(port & 0xff).toString(16).padStart(2, '0')} 00 00 00 00 00 00 00 00 50 ${flags} 20 00 00 00 00 00`,
   );
+/** An IPv6 TCP SYN from fe80::9 port 49152 to fe80::2 port 445. */
+const ipv6Syn = toPmnic(
+  '86 dd',
+  `60 00 00 00 00 14 06 40 fe 80 00 00 00 00 00 00 00 00 00 00 00 00 00 09 fe 80 00 00 00 00 00 00 00 00 00 00 00 00 00 02 c0 00 01 bd 00 00 00 00 00 00 00 00 50 02 20 00 00 00 00 00`,
+);
+/** An EAPOL (802.1X v2) EAP-Request/Identity, and an EAP-Success. */
+const eapolRequestId = toPmnic('88 8e', '02 00 00 05 01 07 00 05 01');
+const eapolSuccess = toPmnic('88 8e', '02 00 00 04 03 07 00 04');
+
+/** The PatternId of the wake reason pmnic indicated, or null without one. */
+function wokeBy(w: World): unknown {
+  const ev = w.trace.events.find(
+    (e) => e.what === 'NdisMIndicateStatusEx' && data(e).PatternId !== undefined,
+  );
+  return ev === undefined ? null : data(ev).PatternId;
+}
+
+test('WoL patterns of the protocol types wake pmnic (SimNic wake-up filters, NDIS_PM_WOL_PATTERN and NDIS_PM_CAPABILITIES pages): pmnic advertises the IPv4 and IPv6 TCP SYN and EAPOL request-identifier patterns and writes each into a flexible filter slot; a matching SYN or EAPOL-Request/Identity frame in S3 wakes the system with the PatternId NDIS gave; a SYN to another port, a SYN-ACK, an EAP-Success wake nothing', () => {
+  const syn4 =
+    "{ type: ipv4-tcp-syn, source: '192.168.0.9', dest: '192.168.0.2', sourcePort: 49152, destPort: 3389 }";
+  const syn6 = "{ type: ipv6-tcp-syn, source: 'fe80::9', dest: 'fe80::2', sourcePort: 49152, destPort: 445 }";
+  const sleepThen = (frame: string) =>
+    run(
+      pmnicScenario(
+        [
+          add('0.1s', syn4),
+          add('0.2s', syn6),
+          add('0.3s', '{ type: eapol-request-id }'),
+          '{ at: 1s, do: sleep, state: S3, for: 10s }',
+          `{ at: 2s, do: frame, device: nic0, data: ${frame} }`,
+        ],
+        '15s',
+      ),
+    );
+  const woke = (frame: string) => {
+    const { result, w } = sleepThen(frame);
+    assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+    assert.deepEqual(completions(w).slice(0, 3), [
+      'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+      'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+      'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    ]);
+    const wake = w.trace.events.find((e) => e.what === 'wake');
+    return { by: wokeBy(w), at: wake?.t ?? null };
+  };
+  assert.deepEqual(woke(ipv4Syn(3389)), { by: 1, at: 2 * ns.s });
+  assert.deepEqual(woke(ipv6Syn), { by: 2, at: 2 * ns.s });
+  assert.deepEqual(woke(eapolRequestId), { by: 3, at: 2 * ns.s });
+  // Frames no pattern matches: the system sleeps its 10 s.
+  for (const f of [ipv4Syn(80), ipv4Syn(3389, '12'), eapolSuccess]) {
+    const r = woke(f);
+    assert.equal(r.by, null, f);
+    assert.equal(r.at, 11 * ns.s, f);
+  }
 });
 
 test('examples/pmnic-wol.yaml: a bitmap pattern added from above, programmed into a SimNic slot before D3, wakes the system on a matching frame; the wake reason is NdisWakeReasonPacket with the PatternId NDIS gave (NDIS_PM_WAKE_PACKET page)', () => {
@@ -227,6 +310,30 @@ test('examples/pmnic-wol.yaml: a bitmap pattern added from above, programmed int
     .filter((e) => e.what === 'NdisMIndicateStatusEx' && data(e).StatusCode === 'NDIS_STATUS_PM_WAKE_REASON')
     .map((e) => `${data(e).WakeReason} ${data(e).PatternId}`);
   assert.deepEqual(reasons, ['NdisWakeReasonPacket 1']);
+});
+
+test('examples/pmnic-wol-syn.yaml: an IPv4 TCP SYN pattern at the highest priority, four lowest-priority bitmap patterns of which the fourth finds pmnic full (no lower priority to remove), an EAPOL pattern that makes NDIS remove the last-added bitmap pattern; a SYN to another port wakes nothing, the SYN to 3389 wakes the system with PatternId 1 (Adding and Deleting Wake on LAN Patterns, NDIS_PM_WOL_PATTERN pages)', () => {
+  const s = scenarioWorld('examples/pmnic-wol-syn.yaml', { drivers: [pmnic] });
+  const { result, expectation } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(expectation?.problems, []);
+  assert.deepEqual(completions(s.world), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=4',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=5',
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=4',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=6',
+  ]);
+  assert.deepEqual(miniportSaw(s.world).slice(-3), [
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=4',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+  ]);
+  const wake = s.world.trace.events.find((e) => e.what === 'wake');
+  assert.equal(wake?.t, 4 * ns.s);
+  assert.equal(wokeBy(s.world), 1);
 });
 
 test('WoL patterns: a frame a pattern does not match, or a pattern removed before the sleep, wakes nothing: the system sleeps its length (SimNic wake-up filters, OID_PM_REMOVE_WOL_PATTERN page)', () => {
@@ -284,6 +391,73 @@ test('WoL patterns: the OID_PM_PARAMETERS NDIS sends before D3 enables the types
     "NDIS's own magic packet off by *WakeOnMagicPacket; the magic-packet pattern 2 enables it all the same; bitmap while pattern 1 is held",
   );
   assert.notEqual(NDIS_PM_WOL_BITMAP_PATTERN_ENABLED, NDIS_PM_WOL_MAGIC_PACKET_ENABLED);
+});
+
+test('WoL patterns of the protocol types (NDIS_PM_WOL_PATTERN page): a scenario adds an IPv4 TCP SYN, an IPv6 TCP SYN and an EAPOL request-identifier pattern; MiniportOidRequest sees each with its WoLPattern member (addresses, ports, zeros for what is unspecified), each gets a PatternId, OID_PM_WOL_PATTERN_LIST gives them back, and the OID_PM_PARAMETERS before D3 enables NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED, IPV6 and EAPOL_REQUEST_ID_MESSAGE (NDIS_PM_PARAMETERS page)', () => {
+  const rec = wolRecorder('wol-types');
+  const text = `seed: 1\nuntil: 5s\ndevices:\n  - { name: nic0, driver: wol-types, registry: { '*WakeOnMagicPacket': 0 } }\nactions:\n${[
+    "{ type: ipv4-tcp-syn, source: '192.168.0.9', dest: '192.168.0.2', destPort: 3389, priority: 1 }",
+    "{ type: ipv6-tcp-syn, dest: 'fe80::250:4dff:fe00:1', sourcePort: 0, destPort: 445 }",
+    '{ type: eapol-request-id }',
+  ]
+    .map((v, i) => `  - ${add(`${1 + i / 10}s`, v)}`)
+    .join(
+      '\n',
+    )}\n  - { at: 1.5s, do: oid, device: nic0, oid: OID_PM_WOL_PATTERN_LIST }\n  - { at: 2s, do: sleep, state: S3, for: 1s }\n`;
+  const s = scenarioWorld('types.yaml', { drivers: [rec.drv], text });
+  const { result } = s.run();
+  assert.equal(result.verdict, 'ok', result.bugCheck?.message);
+  assert.deepEqual(
+    rec.added.map((p) => [p.PatternId, p.WoLPacketType, p.Priority]),
+    [
+      [1, NdisPMWoLPacketIPv4TcpSyn, 1],
+      [2, NdisPMWoLPacketIPv6TcpSyn, NDIS_PM_WOL_PRIORITY_NORMAL],
+      [3, NdisPMWoLPacketEapolRequestIdMessage, NDIS_PM_WOL_PRIORITY_NORMAL],
+    ],
+  );
+  assert.deepEqual(rec.added[0]!.WoLPattern, {
+    IPv4TcpSynParameters: {
+      Flags: 0,
+      IPv4SourceAddress: Uint8Array.of(192, 168, 0, 9),
+      IPv4DestAddress: Uint8Array.of(192, 168, 0, 2),
+      TCPSourcePortNumber: 0,
+      TCPDestPortNumber: 3389,
+    },
+  });
+  assert.deepEqual(rec.added[1]!.WoLPattern, {
+    IPv6TcpSynParameters: {
+      Flags: 0,
+      IPv6SourceAddress: new Uint8Array(16),
+      IPv6DestAddress: Uint8Array.of(0xfe, 0x80, 0, 0, 0, 0, 0, 0, 2, 0x50, 0x4d, 0xff, 0xfe, 0, 0, 1),
+      TCPSourcePortNumber: 0,
+      TCPDestPortNumber: 445,
+    },
+  });
+  assert.deepEqual(rec.added[2]!.WoLPattern, { EapolRequestIdMessageParameters: { Flags: 0 } });
+  assert.ok(rec.added.every((p) => p.Header.Size === NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2));
+  // NDIS's answer to the list: the three, with their members, 196 bytes apart.
+  const list = s.world.trace.events.find(
+    (e) => e.what === 'OID request completed' && data(e).Oid === 'OID_PM_WOL_PATTERN_LIST',
+  );
+  assert.equal(data(list!).PatternIds, '1,2,3');
+  assert.deepEqual(
+    s.world.summary().adapters[0]!.wolPatterns.map((p) => p.type),
+    ['NdisPMWoLPacketIPv4TcpSyn', 'NdisPMWoLPacketIPv6TcpSyn', 'NdisPMWoLPacketEapolRequestIdMessage'],
+  );
+  assert.deepEqual(rec.enabled, [
+    NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED |
+      NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED |
+      NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED,
+  ]);
+  // The values of ntddndis.h (the WDI_TLV_PM_CAPABILITIES page lists them): EAPOL is bit 16.
+  assert.deepEqual(
+    [
+      NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED,
+      NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED,
+      NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED,
+    ],
+    [0x4, 0x8, 0x10000],
+  );
 });
 
 test('OID_PM_ADD_WOL_PATTERN once NDIS has begun to take the adapter to a low-power state: NDIS fails it (NDIS_STATUS_FAILURE) and the miniport never sees it (OID_PM_ADD_WOL_PATTERN page)', () => {
@@ -400,9 +574,19 @@ test("OID_PM_WOL_PATTERN_LIST: NDIS answers the query from its list, the minipor
 });
 
 /** A scripted miniport with bitmap and magic-packet WoL that records the pattern requests it sees and the EnabledWoLPacketPatterns NDIS sets before D3. */
-function wolRecorder(name: string, minor = 30) {
+/**
+ * A scripted miniport that takes every WoL pattern request (or answers an add with
+ * `addStatus`), recording what it saw: 'add'/'remove', the patterns added (copies), and
+ * the EnabledWoLPacketPatterns of each OID_PM_PARAMETERS.
+ */
+function wolRecorder(
+  name: string,
+  minor = 30,
+  addStatus: (p: NDIS_PM_WOL_PATTERN) => number = () => NDIS_STATUS_SUCCESS,
+) {
   const saw: string[] = [];
   const enabled: number[] = [];
+  const added: NDIS_PM_WOL_PATTERN[] = [];
   const drv = scriptedDriver(name, {
     generalAttributes: wolPatternAttributes,
     characteristics: (c) => {
@@ -415,10 +599,15 @@ function wolRecorder(name: string, minor = 30) {
         );
       if (req.DATA.Oid === OID_PM_ADD_WOL_PATTERN || req.DATA.Oid === OID_PM_REMOVE_WOL_PATTERN)
         saw.push(req.DATA.Oid === OID_PM_ADD_WOL_PATTERN ? 'add' : 'remove');
+      if (req.DATA.Oid === OID_PM_ADD_WOL_PATTERN && req.RequestType === NdisRequestSetInformation) {
+        const p = req.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN;
+        added.push(structuredClone(p));
+        return addStatus(p);
+      }
       return NDIS_STATUS_SUCCESS;
     },
   });
-  return { drv, saw, enabled };
+  return { drv, saw, enabled, added };
 }
 
 test('OID_PM_ADD_WOL_PATTERN that NDIS fails itself (OID_PM_ADD_WOL_PATTERN, NDIS_PM_WOL_PATTERN pages): to a miniport older than NDIS 6.20 NDIS_STATUS_NOT_SUPPORTED; a buffer shorter than an NDIS_PM_WOL_PATTERN NDIS_STATUS_BUFFER_TOO_SHORT with BytesNeeded; a buffer with no NDIS_PM_WOL_PATTERN NDIS_STATUS_INVALID_PARAMETER; the miniport sees none of them and NDIS keeps no pattern', () => {
@@ -578,7 +767,7 @@ test("WoL patterns: before NDIS halts the adapter (a PnP stop) it removes the pa
   assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
 });
 
-test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an application's pattern still goes down before MiniportHaltEx; the run ends without a rule broken (Adding and Deleting Wake on LAN Patterns, docs/decisions.md)", () => {
+test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an application's pattern still goes down before MiniportHaltEx; the run ends without a rule broken, and the pattern whose removal pmnic refused is gone with the halted adapter (Adding and Deleting Wake on LAN Patterns, docs/decisions.md)", () => {
   const { result, w } = run(
     pmnicScenario([add('1s', '{ type: magic-packet }'), '{ at: 2s, do: surprise-remove, device: nic0 }']),
   );
@@ -592,6 +781,208 @@ test("WoL patterns: a surprise removal halts pmnic too, and NDIS's removal of an
   );
   const halt = ev.findIndex((e) => e.what === 'MiniportHaltEx');
   assert.ok(removal > 0 && halt > removal, `removal at ${removal}, halt at ${halt}`);
+  // pmnic refuses the removal (R5.7: its NIC is gone), yet the pattern went with the
+  // halted adapter: the summary lists none (it used to list PatternId 1).
+  assert.deepEqual(data(ev[removal + 1]!), { result: 'NDIS_STATUS_NOT_ACCEPTED', adapter: 'nic0' });
+  assert.deepEqual(w.summary().adapters[0]!.wolPatterns, []);
+  assert.equal(w.ndis.adapters[0]!.wolPatterns.size, 0);
+});
+
+/**
+ * A scripted miniport with room for `capacity` patterns (of any type): an add beyond it is
+ * NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL. `seen`: what MiniportOidRequest got, in order.
+ */
+function wolTable(name: string, capacity: number) {
+  const held = new Set<number>();
+  const seen: string[] = [];
+  const drv = scriptedDriver(name, {
+    generalAttributes: wolPatternAttributes,
+    oid: (_a, req) => {
+      if (req.RequestType !== NdisRequestSetInformation) return NDIS_STATUS_SUCCESS;
+      const d = req.DATA.SET_INFORMATION;
+      if (d.Oid === OID_PM_ADD_WOL_PATTERN) {
+        const id = (d.InformationBuffer as NDIS_PM_WOL_PATTERN).PatternId;
+        if (held.size >= capacity) {
+          seen.push(`add ${id} full`);
+          return NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL;
+        }
+        held.add(id);
+        seen.push(`add ${id}`);
+      } else if (d.Oid === OID_PM_REMOVE_WOL_PATTERN) {
+        held.delete(d.InformationBuffer as number);
+        seen.push(`remove ${d.InformationBuffer}`);
+      }
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  return { drv, seen };
+}
+
+test('WoL pattern priorities (Adding and Deleting Wake on LAN Patterns, NDIS_STATUS_PM_WOL_PATTERN_REJECTED pages): after NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL NDIS removes the lowest-priority pattern with an OID_PM_REMOVE_WOL_PATTERN of its own, indicates NDIS_STATUS_PM_WOL_PATTERN_REJECTED (a ULONG PatternId) to the binding that added it alone, and adds again; the requester sees one SUCCESS. No pattern of lower priority: the LIST_FULL goes back and nothing is removed; option wolPatternEviction: off never removes', () => {
+  const runWith = (eviction?: 'off') => {
+    const table = wolTable(`wol-table-${eviction ?? 'on'}`, 2);
+    const got: [number, unknown, number][] = [];
+    const others: number[] = [];
+    const p = { handle: null as NDIS_HANDLE | null };
+    const proto = bindingProtocol('wol-owner-proto', p, 30, {
+      StatusHandlerEx: (_ctx, ind) => {
+        if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED)
+          got.push([ind.StatusCode, ind.StatusBuffer, ind.StatusBufferSize]);
+      },
+    });
+    const other = bindingProtocol('wol-other-proto', { handle: null }, 30, {
+      StatusHandlerEx: (_ctx, ind) => {
+        if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED) others.push(ind.StatusCode);
+      },
+    });
+    const w = new World({
+      seed: 1,
+      verifier: 'collect',
+      ...(eviction ? { ndis: { wolPatternEviction: eviction } } : {}),
+    });
+    w.addDriver(table.drv);
+    w.addDriver(proto);
+    w.addDriver(other);
+    w.addProtocolDriver(proto.name);
+    w.addProtocolDriver(other.name);
+    w.addDevice({ name: 'nic0', driver: table.drv.name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    const low = bitmapWolPattern(
+      Uint8Array.of(0x3f),
+      Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1),
+      NDIS_PM_WOL_PRIORITY_LOWEST,
+    );
+    protocolStep(w, 500 * ns.ms, proto.name, () => {
+      NdisOidRequest(
+        p.handle!,
+        oidRequest(NdisRequestSetInformation, OID_PM_ADD_WOL_PATTERN, low.pattern, low.length),
+      );
+    });
+    const normal = magicPacketWolPattern();
+    const high = magicPacketWolPattern(NDIS_PM_WOL_PRIORITY_HIGHEST);
+    const normal2 = magicPacketWolPattern();
+    w.at(600 * ns.ms, setAt(0, OID_PM_ADD_WOL_PATTERN, normal.pattern, normal.length).action);
+    w.at(1 * ns.s, setAt(0, OID_PM_ADD_WOL_PATTERN, high.pattern, high.length).action);
+    w.at(1.5 * ns.s, setAt(0, OID_PM_ADD_WOL_PATTERN, normal2.pattern, normal2.length).action);
+    const r = w.run(2 * ns.s);
+    assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+    return { table, got, others, w };
+  };
+  const on = runWith();
+  assert.deepEqual(on.table.seen, ['add 1', 'add 2', 'add 3 full', 'remove 1', 'add 3', 'add 4 full']);
+  assert.deepEqual(on.got, [[NDIS_STATUS_PM_WOL_PATTERN_REJECTED, 1, 4]]);
+  assert.deepEqual(on.others, [], 'only the binding that added the pattern hears of it');
+  assert.deepEqual(completions(on.w), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=2',
+    // NDIS's own removal of the lowest-priority pattern, completed before the add goes again.
+    'OID_PM_REMOVE_WOL_PATTERN NDIS_STATUS_SUCCESS id=1',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=3',
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=4',
+  ]);
+  assert.deepEqual(
+    on.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [2, 3],
+  );
+  const off = runWith('off');
+  assert.deepEqual(off.table.seen, ['add 1', 'add 2', 'add 3 full', 'add 4 full']);
+  assert.deepEqual(off.got, []);
+  assert.deepEqual(
+    off.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [1, 2],
+  );
+});
+
+test('WoL pattern priorities, option wolPatternEviction (the page does not say whether NDIS tries again after a second LIST_FULL): pmnic has four bitmap slots and a magic packet takes none; a highest-priority bitmap pattern evicts the lowest-priority magic-packet pattern, which frees no slot: once (default) the add ends with LIST_FULL, repeat removes the last-added of the normal bitmap patterns too and the add succeeds', () => {
+  const bitmap = (priority = '') =>
+    `{ type: bitmap, mask: '3f', pattern: '02 50 4d 00 00 01'${priority === '' ? '' : `, priority: ${priority}`} }`;
+  const actions = [
+    ...[1, 2, 3, 4].map((i) => add(`${i / 10}s`, bitmap())),
+    add('0.5s', '{ type: magic-packet, priority: 0xFFFFFFFF }'),
+    add('1s', bitmap('1')),
+  ];
+  const runWith = (mode: string) => {
+    const text = pmnicScenario(actions).replace(
+      'seed: 1\n',
+      `seed: 1\nndis: { wolPatternEviction: ${mode} }\n`,
+    );
+    return run(text);
+  };
+  const once = runWith('once');
+  assert.equal(once.result.verdict, 'ok', once.result.bugCheck?.message);
+  assert.deepEqual(miniportSaw(once.w).slice(5), [
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=5',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+  ]);
+  assert.deepEqual(completions(once.w).slice(-1), [
+    'OID_PM_ADD_WOL_PATTERN NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL id=6',
+  ]);
+  assert.deepEqual(
+    once.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [1, 2, 3, 4],
+  );
+  const repeat = runWith('repeat');
+  assert.deepEqual(miniportSaw(repeat.w).slice(5), [
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=5',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+    'OID_PM_REMOVE_WOL_PATTERN id=4',
+    'OID_PM_ADD_WOL_PATTERN id=6',
+  ]);
+  assert.deepEqual(completions(repeat.w).slice(-1), ['OID_PM_ADD_WOL_PATTERN NDIS_STATUS_SUCCESS id=6']);
+  assert.deepEqual(
+    repeat.w.summary().adapters[0]!.wolPatterns.map((x) => x.PatternId),
+    [1, 2, 3, 6],
+  );
+  // An application's pattern has no binding to tell: the trace says so.
+  assert.ok(
+    repeat.w.trace.events.some(
+      (e) => /WoL pattern rejected: an application's/.test(e.what) && data(e).PatternId === 4,
+    ),
+  );
+});
+
+test('WoL patterns: a TCP SYN pattern with its source left unspecified (zeros) matches only a SYN from 0.0.0.0 port 0 unless an overlying driver enabled NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED in its OID_PM_PARAMETERS; with it pmnic leaves the zeros out and any source wakes the system (NDIS_PM_CAPABILITIES, NDIS_PM_PARAMETERS and NDIS_PM_WOL_PATTERN pages)', () => {
+  const hex = (t: string): Uint8Array =>
+    Uint8Array.from(t.replace(/'/g, '').trim().split(/\s+/), (x) => Number.parseInt(x, 16));
+  const wakeAt = (wildcard: boolean) => {
+    const p = { handle: null as NDIS_HANDLE | null };
+    const proto = bindingProtocol('wildcard-proto', p, 30);
+    const w = new World({ seed: 1, verifier: 'collect', trace: true });
+    w.addDriver(pmnic);
+    w.addDriver(proto);
+    w.addProtocolDriver(proto.name);
+    w.addDevice({ name: 'nic0', driver: 'pmnic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    if (wildcard)
+      protocolStep(w, 500 * ns.ms, proto.name, () => {
+        const pm: NDIS_PM_PARAMETERS = {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
+          EnabledWoLPacketPatterns: NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED,
+          EnabledProtocolOffloads: 0,
+          WakeUpFlags: 0,
+          MediaSpecificWakeUpEvents: 0,
+        };
+        NdisOidRequest(
+          p.handle!,
+          oidRequest(
+            NdisRequestSetInformation,
+            OID_PM_PARAMETERS,
+            pm,
+            NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_2,
+          ),
+        );
+      });
+    const syn = ipv4TcpSynWolPattern(new Uint8Array(4), Uint8Array.of(192, 168, 0, 2), 0, 3389);
+    w.at(600 * ns.ms, setAt(0, OID_PM_ADD_WOL_PATTERN, syn.pattern, syn.length).action);
+    w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 10 * ns.s });
+    w.at(2 * ns.s, { kind: 'frame', device: 'nic0', data: hex(ipv4Syn(3389)) });
+    const r = w.run(15 * ns.s);
+    assert.equal(r.verdict, 'ok', r.bugCheck?.message);
+    return { at: w.trace.events.find((e) => e.what === 'wake')?.t, by: wokeBy(w) };
+  };
+  assert.deepEqual(wakeAt(false), { at: 11 * ns.s, by: null });
+  assert.deepEqual(wakeAt(true), { at: 2 * ns.s, by: 1 });
 });
 
 test("WoL patterns: NDIS's own OID_PM_REMOVE_WOL_PATTERN before a halt has a completion line in the trace, as the application's requests have: the status by name, BytesRead and the PatternId, each before MiniportHaltEx (Adding and Deleting Wake on LAN Patterns page)", () => {

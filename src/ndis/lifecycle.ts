@@ -931,8 +931,8 @@ export function resetForRestart(b: MiniportBlock): void {
   b.registration = null;
   b.general = null;
   b.initialized = false;
-  // The halted miniport took its WoL patterns with it: NDIS's list starts again empty
-  // (its IDs go on counting; docs/decisions.md).
+  // NDIS's WoL pattern list went at the halt; a fresh start has none either (its IDs go
+  // on counting; docs/decisions.md).
   b.wolPatterns.clear();
 }
 
@@ -1097,6 +1097,10 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
   b.move('MiniportHaltEx');
   // R2.8: the handle is dead from here on.
   b.handleDead = true;
+  // The halted miniport holds no pattern: NDIS's list goes with it, also the patterns
+  // whose removal the miniport refused (a surprise removal's NOT_ACCEPTED) and those of
+  // a binding that closed without removing them (docs/decisions.md).
+  b.wolPatterns.clear();
   if (b.ss !== null) endSelectiveSuspend(n, b);
   cancelHangTimer(n, b);
   checkHaltLeaks(n, b);

@@ -133,6 +133,15 @@ export interface NdisOptions {
    * statuses NdisSynchronousOidRequest lists for an OID the driver below does not support.
    */
   syncOidNoHandler: 'not-supported' | 'invalid-oid';
+  /**
+   * What NDIS does when the miniport fails an OID_PM_ADD_WOL_PATTERN with
+   * NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL while a lower-priority pattern is held: the
+   * Adding and Deleting Wake on LAN Patterns page has it delete one and try again, but not
+   * whether it tries once or until the add fits. `once`: one pattern removed, one retry;
+   * `repeat`: another after each LIST_FULL while one of lower priority is left; `off`:
+   * the LIST_FULL goes back to the requester (wol.ts).
+   */
+  wolPatternEviction: 'once' | 'repeat' | 'off';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -154,6 +163,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   filterAttach: 'after-driver-entry',
   directOidNoHandler: 'not-supported',
   syncOidNoHandler: 'not-supported',
+  wolPatternEviction: 'once',
 });
 
 export interface LiveDump {

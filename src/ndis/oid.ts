@@ -27,6 +27,7 @@ import {
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
   NDIS_STATUS_REQUEST_ABORTED,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
@@ -67,7 +68,7 @@ import type {
   NDIS_OID_SET_INFORMATION,
   UINT,
 } from './types.ts';
-import { wolPatternByNdis, wolPatternCompleted, wolPatternList, wolTraceData } from './wol.ts';
+import { evictForAdd, wolPatternByNdis, wolPatternCompleted, wolPatternList, wolTraceData } from './wol.ts';
 
 /**
  * One storage behind the three names of the `DATA` union. In C, QUERY_INFORMATION and
@@ -206,6 +207,8 @@ export class OidRecord {
   dispatchedNs = 0;
   /** NdisTimedOidComplete was reported for it (while the handler blocked, or later). */
   overdue = false;
+  /** An OID_PM_ADD_WOL_PATTERN: the patterns NDIS removed to make room for it (wol.ts). */
+  wolEvictions = 0;
   constructor(
     readonly block: MiniportBlock,
     readonly request: NDIS_OID_REQUEST,
@@ -647,6 +650,32 @@ function finish(
   if (b.oid === r) b.oid = null;
   b.lastOids.push(r);
   if (b.lastOids.length > 8) b.lastOids.shift();
+  // An add the miniport found no room for: NDIS may remove a lower-priority pattern and
+  // send it again (wol.ts); the requester hears only of the end.
+  if (
+    status === NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL &&
+    wolPatternsApply(r.origin) &&
+    evictForAdd(n, b, r, retryOid, deliverOid)
+  ) {
+    if (b.oidQueue.length > 0) pump(n, b);
+    if (b.op !== null) n.kick(b);
+    return;
+  }
+  deliverOid(n, b, r, status);
+}
+
+/** NDIS sends `r` down again, ahead of the requests queued behind it (an add after an eviction). */
+function retryOid(n: Ndis, b: MiniportBlock, r: OidRecord): void {
+  r.state = 'queued';
+  r.via = null;
+  r.strikes = 0;
+  b.oidQueue.unshift(r);
+  pump(n, b);
+}
+
+/** `r` is done: NDIS's bookkeeping, then its requester's completion. */
+function deliverOid(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): void {
+  r.state = 'done';
   b.data.oidsCompleted++;
   const o = r.origin;
   if (wolPatternsApply(o)) wolPatternCompleted(b, r.request, status);

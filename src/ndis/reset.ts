@@ -13,6 +13,7 @@ import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   NDIS_STATUS_HARD_ERRORS,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
   NDIS_STATUS_RESET_END,
   NDIS_STATUS_RESET_IN_PROGRESS,
   NDIS_STATUS_RESET_START,
@@ -294,8 +295,10 @@ export function statusIndication(
     DestinationHandle: from?.DestinationHandle ?? null,
     RequestId: from?.RequestId ?? null,
     StatusBuffer: payload,
-    // RESET_END carries the reset's NDIS_STATUS.
-    StatusBufferSize: from?.StatusBufferSize ?? (code === NDIS_STATUS_RESET_END ? 4 : 0),
+    // RESET_END carries the reset's NDIS_STATUS, PM_WOL_PATTERN_REJECTED a PatternId: ULONGs.
+    StatusBufferSize:
+      from?.StatusBufferSize ??
+      (code === NDIS_STATUS_RESET_END || code === NDIS_STATUS_PM_WOL_PATTERN_REJECTED ? 4 : 0),
   };
 }
 

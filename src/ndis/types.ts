@@ -610,7 +610,11 @@ export interface NDIS_PM_WOL_PATTERN {
   FriendlyName?: string;
   PatternId: ULONG;
   NextWoLPatternOffset: ULONG;
-  /** The union; the model fills the member of WoLPacketType (only WoLBitMapPattern is modelled). */
+  /**
+   * The union; the model fills the member of WoLPacketType: WoLBitMapPattern,
+   * IPv4TcpSynParameters, IPv6TcpSynParameters or EapolRequestIdMessageParameters (a
+   * magic packet has none). Each member's Flags is reserved for NDIS.
+   */
   WoLPattern: {
     WoLBitMapPattern?: {
       Flags: ULONG;
@@ -619,6 +623,24 @@ export interface NDIS_PM_WOL_PATTERN {
       PatternOffset: ULONG;
       PatternSize: ULONG;
     };
+    /** An IPv4 TCP SYN: the SYN's addresses (4 bytes each) and ports; zeros are unspecified values. */
+    IPv4TcpSynParameters?: {
+      Flags: ULONG;
+      IPv4SourceAddress: Uint8Array;
+      IPv4DestAddress: Uint8Array;
+      TCPSourcePortNumber: number;
+      TCPDestPortNumber: number;
+    };
+    /** An IPv6 TCP SYN: the SYN's addresses (16 bytes each) and ports; zeros are unspecified values. */
+    IPv6TcpSynParameters?: {
+      Flags: ULONG;
+      IPv6SourceAddress: Uint8Array;
+      IPv6DestAddress: Uint8Array;
+      TCPSourcePortNumber: number;
+      TCPDestPortNumber: number;
+    };
+    /** An 802.1X EAPOL request identity message: no parameter but the reserved Flags. */
+    EapolRequestIdMessageParameters?: { Flags: ULONG };
     [member: string]: unknown;
   };
   /** The MaskSize bytes at MaskOffset: bit i of the mask (bit i % 8 of byte i / 8) says whether byte i is compared. */

@@ -7,9 +7,9 @@
 // - once NDIS has begun to take the adapter to a low-power state, an add fails;
 // - a miniport older than NDIS 6.20 gets neither (NDIS_STATUS_NOT_SUPPORTED).
 // The miniport answers the rest: NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL when out of room,
-// NDIS_STATUS_NOT_SUPPORTED for a type it cannot match, and so on. Bitmap and magic-packet
-// patterns are modelled; the other NDIS_PM_WOL_PACKET types are not (a scenario refuses
-// them). docs/model.md "Wake-on-LAN patterns".
+// NDIS_STATUS_NOT_SUPPORTED for a type it cannot match, and so on. Every NDIS_PM_WOL_PACKET
+// type is modelled: bitmap, magic packet, IPv4 and IPv6 TCP SYN, EAPOL request identity.
+// docs/model.md "Wake-on-LAN patterns".
 
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
@@ -18,6 +18,9 @@ import * as generated from './generated/status.ts';
 import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
+  NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED,
+  NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED,
+  NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_PATTERN_REVISION_2,
   NDIS_PM_WOL_PRIORITY_NORMAL,
@@ -30,9 +33,14 @@ import {
   NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
+  NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisPMWoLPacketBitmapPattern,
+  NdisPMWoLPacketEapolRequestIdMessage,
+  NdisPMWoLPacketIPv4TcpSyn,
+  NdisPMWoLPacketIPv6TcpSyn,
   NdisPMWoLPacketMagicPacket,
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
@@ -40,7 +48,8 @@ import {
   OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
-import { oidRequest, submit, traceNdisOidCompleted } from './oid.ts';
+import { type OidRecord, oidRequest, submit, traceNdisOidCompleted } from './oid.ts';
+import { indicateToProtocols } from './reset.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
 
 /** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
@@ -108,6 +117,75 @@ export function magicPacketWolPattern(priority: number = NDIS_PM_WOL_PRIORITY_NO
 } {
   return {
     pattern: { ...wolHeader(NdisPMWoLPacketMagicPacket, priority), WoLPattern: {} },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+/**
+ * An NDIS_PM_WOL_PATTERN for an IPv4 TCP SYN (IPv4TcpSynParameters), and its length: the
+ * SYN's source and destination addresses (4 bytes each) and TCP ports. Zero bytes and
+ * port 0 are the page's "unspecified" values, wildcards only when an overlying driver
+ * enabled NDIS_PM_WOL_IPV4_DEST_ADDR_WILDCARD_ENABLED.
+ */
+export function ipv4TcpSynWolPattern(
+  source: Uint8Array,
+  dest: Uint8Array,
+  sourcePort: number,
+  destPort: number,
+  priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
+): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketIPv4TcpSyn, priority),
+      WoLPattern: {
+        IPv4TcpSynParameters: {
+          Flags: 0,
+          IPv4SourceAddress: Uint8Array.from(source),
+          IPv4DestAddress: Uint8Array.from(dest),
+          TCPSourcePortNumber: sourcePort & 0xffff,
+          TCPDestPortNumber: destPort & 0xffff,
+        },
+      },
+    },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+/** The same for an IPv6 TCP SYN (IPv6TcpSynParameters, 16-byte addresses). */
+export function ipv6TcpSynWolPattern(
+  source: Uint8Array,
+  dest: Uint8Array,
+  sourcePort: number,
+  destPort: number,
+  priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
+): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketIPv6TcpSyn, priority),
+      WoLPattern: {
+        IPv6TcpSynParameters: {
+          Flags: 0,
+          IPv6SourceAddress: Uint8Array.from(source),
+          IPv6DestAddress: Uint8Array.from(dest),
+          TCPSourcePortNumber: sourcePort & 0xffff,
+          TCPDestPortNumber: destPort & 0xffff,
+        },
+      },
+    },
+    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
+  };
+}
+
+/** An NDIS_PM_WOL_PATTERN for an 802.1X EAPOL request identity message (no parameters), and its length. */
+export function eapolRequestIdWolPattern(priority: number = NDIS_PM_WOL_PRIORITY_NORMAL): {
+  pattern: NDIS_PM_WOL_PATTERN;
+  length: number;
+} {
+  return {
+    pattern: {
+      ...wolHeader(NdisPMWoLPacketEapolRequestIdMessage, priority),
+      WoLPattern: { EapolRequestIdMessageParameters: { Flags: 0 } },
+    },
     length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
   };
 }
@@ -232,14 +310,135 @@ export function wolPatternCompleted(b: MiniportBlock, request: NDIS_OID_REQUEST,
 }
 
 function copyPattern(p: NDIS_PM_WOL_PATTERN): NDIS_PM_WOL_PATTERN {
-  const bm = p.WoLPattern?.WoLBitMapPattern;
   return {
     ...p,
     Header: { ...p.Header },
-    WoLPattern: bm === undefined ? {} : { WoLBitMapPattern: { ...bm } },
+    WoLPattern: copyUnion(p.WoLPattern ?? {}),
     ...(p.Mask instanceof Uint8Array ? { Mask: Uint8Array.from(p.Mask) } : {}),
     ...(p.Pattern instanceof Uint8Array ? { Pattern: Uint8Array.from(p.Pattern) } : {}),
   };
+}
+
+/** A copy of the WoLPattern union's member (a TCP SYN's addresses copied too). */
+function copyUnion(u: NDIS_PM_WOL_PATTERN['WoLPattern']): NDIS_PM_WOL_PATTERN['WoLPattern'] {
+  const bm = u.WoLBitMapPattern;
+  if (bm !== undefined) return { WoLBitMapPattern: { ...bm } };
+  const v4 = u.IPv4TcpSynParameters;
+  if (v4 !== undefined)
+    return {
+      IPv4TcpSynParameters: {
+        ...v4,
+        IPv4SourceAddress: Uint8Array.from(v4.IPv4SourceAddress),
+        IPv4DestAddress: Uint8Array.from(v4.IPv4DestAddress),
+      },
+    };
+  const v6 = u.IPv6TcpSynParameters;
+  if (v6 !== undefined)
+    return {
+      IPv6TcpSynParameters: {
+        ...v6,
+        IPv6SourceAddress: Uint8Array.from(v6.IPv6SourceAddress),
+        IPv6DestAddress: Uint8Array.from(v6.IPv6DestAddress),
+      },
+    };
+  const eapol = u.EapolRequestIdMessageParameters;
+  return eapol === undefined ? {} : { EapolRequestIdMessageParameters: { ...eapol } };
+}
+
+/**
+ * NDIS's answer to NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL for an add it knows (the Adding
+ * and Deleting Wake on LAN Patterns page): when the adapter holds a pattern of lower
+ * priority (a greater Priority value: NDIS_PM_WOL_PRIORITY_HIGHEST is 1), NDIS removes it
+ * from the miniport with an OID_PM_REMOVE_WOL_PATTERN of its own, tells its owner with
+ * NDIS_STATUS_PM_WOL_PATTERN_REJECTED (a ULONG PatternId), and sends the add down again
+ * (`retry`). True when it took the add over; a removal the miniport fails ends the add
+ * with LIST_FULL (`deliver`). The option wolPatternEviction says how often: once per add
+ * (default), again after each LIST_FULL, or never. docs/decisions.md.
+ */
+export function evictForAdd(
+  n: Ndis,
+  b: MiniportBlock,
+  r: OidRecord,
+  retry: (n: Ndis, b: MiniportBlock, r: OidRecord) => void,
+  deliver: (n: Ndis, b: MiniportBlock, r: OidRecord, status: number) => void,
+): boolean {
+  const mode = n.options.wolPatternEviction;
+  if (mode === 'off' || (mode === 'once' && r.wolEvictions > 0)) return false;
+  const request = r.request;
+  if (request.RequestType !== NdisRequestSetInformation || request.DATA.Oid !== OID_PM_ADD_WOL_PATTERN)
+    return false;
+  const p = request.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN | null;
+  if (typeof p !== 'object' || p === null || !b.wolOwners.has(p)) return false;
+  const victim = lowestBelow(b, p.Priority >>> 0);
+  if (victim === null) return false;
+  r.wolEvictions++;
+  if (n.trace.on)
+    n.traceNdis(b, 'WoL pattern list full: NDIS removes a lower-priority pattern and adds again', {
+      PatternId: p.PatternId,
+      Priority: p.Priority >>> 0,
+      removes: victim.PatternId,
+      itsPriority: victim.Priority >>> 0,
+    });
+  const issued = victim.removeIssued;
+  const req = oidRequest(NdisRequestSetInformation, OID_PM_REMOVE_WOL_PATTERN, victim.PatternId, 4);
+  let done = false;
+  const after = (status: number): void => {
+    if (n.trace.on) traceNdisOidCompleted(n, b, req, status);
+    done = true;
+    if (status !== NDIS_STATUS_SUCCESS) {
+      // The miniport kept it: nothing was freed, the add ends as the miniport said.
+      victim.removeIssued = issued;
+      deliver(n, b, r, NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL);
+      return;
+    }
+    wolPatternRejected(n, b, victim);
+    retry(n, b, r);
+  };
+  const status = submit(n, b, req, { kind: 'ndis', restore: false, done: after });
+  if (status !== NDIS_STATUS_PENDING && !done) after(status);
+  return true;
+}
+
+/**
+ * The pattern NDIS removes for an add of priority `priority`: of those with a lower
+ * priority and no removal under way, the lowest; of equals, the one added last (the
+ * highest PatternId). Null when there is none.
+ */
+function lowestBelow(b: MiniportBlock, priority: number): WolPatternEntry | null {
+  let pick: WolPatternEntry | null = null;
+  for (const e of b.wolPatterns.values()) {
+    const p = e.Priority >>> 0;
+    if (e.removeIssued || p <= priority) continue;
+    if (
+      pick === null ||
+      p > pick.Priority >>> 0 ||
+      (p === pick.Priority >>> 0 && e.PatternId > pick.PatternId)
+    )
+      pick = e;
+  }
+  return pick;
+}
+
+/**
+ * NDIS_STATUS_PM_WOL_PATTERN_REJECTED for a pattern NDIS removed, to the overlying driver
+ * that added it only (its page: "only ... to the binding that added the removed
+ * pattern"): a binding's ProtocolStatusEx, a filter module's FilterStatus. The
+ * StatusBuffer is the ULONG PatternId. An application's pattern: NDIS's WMI event is not
+ * modelled, the trace says so.
+ */
+function wolPatternRejected(n: Ndis, b: MiniportBlock, e: WolPatternEntry): void {
+  const o = e.owner;
+  if (o === null) {
+    if (n.trace.on)
+      n.traceNdis(b, "WoL pattern rejected: an application's (NDIS's WMI event to it is not modelled)", {
+        PatternId: e.PatternId,
+      });
+    return;
+  }
+  // A module gets it in its FilterStatus alone (the PatternId tells it the pattern is
+  // its own; one that passes it up anyway is its own doing), a binding in ProtocolStatusEx.
+  if ('gone' in o ? o.gone : o.open === null || o.open.state !== 'opened') return;
+  indicateToProtocols(n, b, NDIS_STATUS_PM_WOL_PATTERN_REJECTED, e.PatternId, null, o);
 }
 
 /**
@@ -327,10 +526,27 @@ export function wolPatternsEnabled(b: MiniportBlock): number {
   for (const e of b.wolPatterns.values()) {
     const o = e.owner;
     if (o !== null && ('gone' in o ? o.gone : o.open === null || o.open.state !== 'opened')) continue;
-    if (e.WoLPacketType === NdisPMWoLPacketBitmapPattern) bits |= NDIS_PM_WOL_BITMAP_PATTERN_ENABLED;
-    else if (e.WoLPacketType === NdisPMWoLPacketMagicPacket) bits |= NDIS_PM_WOL_MAGIC_PACKET_ENABLED;
+    bits |= wolEnabledBit(e.WoLPacketType);
   }
   return bits;
+}
+
+/** The NDIS_PM_PARAMETERS.EnabledWoLPacketPatterns bit of an NDIS_PM_WOL_PACKET type, 0 for none. */
+function wolEnabledBit(type: number): number {
+  switch (type) {
+    case NdisPMWoLPacketBitmapPattern:
+      return NDIS_PM_WOL_BITMAP_PATTERN_ENABLED;
+    case NdisPMWoLPacketMagicPacket:
+      return NDIS_PM_WOL_MAGIC_PACKET_ENABLED;
+    case NdisPMWoLPacketIPv4TcpSyn:
+      return NDIS_PM_WOL_IPV4_TCP_SYN_ENABLED;
+    case NdisPMWoLPacketIPv6TcpSyn:
+      return NDIS_PM_WOL_IPV6_TCP_SYN_ENABLED;
+    case NdisPMWoLPacketEapolRequestIdMessage:
+      return NDIS_PM_WOL_EAPOL_REQUEST_ID_MESSAGE_ENABLED;
+    default:
+      return 0;
+  }
 }
 
 /**

@@ -22,6 +22,8 @@ import {
   bufferBytes,
   ioctlName,
   ioctlValue,
+  ipv4Bytes,
+  ipv6Bytes,
   oidValue,
   parseDuration,
   parseFrameBytes,
@@ -310,14 +312,27 @@ function repeats(a: Scenario['actions'][number]): { everyNs?: number; times?: nu
 function wolSpec(v: Scenario['actions'][number]['value']): WolPatternSpec | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
   const bytes = (b: unknown): number[] => (b === undefined ? [] : (bufferBytes(b) as number[]));
-  return v.type === 'bitmap'
-    ? {
-        wolPattern: 'bitmap',
-        mask: bytes(v.mask),
-        pattern: bytes(v.pattern),
-        ...(typeof v.priority === 'number' ? { priority: v.priority } : {}),
-      }
-    : { wolPattern: 'magic-packet', ...(typeof v.priority === 'number' ? { priority: v.priority } : {}) };
+  const priority = typeof v.priority === 'number' ? { priority: v.priority } : {};
+  switch (v.type) {
+    case 'bitmap':
+      return { wolPattern: 'bitmap', mask: bytes(v.mask), pattern: bytes(v.pattern), ...priority };
+    case 'ipv4-tcp-syn':
+    case 'ipv6-tcp-syn': {
+      const address = v.type === 'ipv4-tcp-syn' ? ipv4Bytes : ipv6Bytes;
+      return {
+        wolPattern: v.type,
+        ...(v.source === undefined ? {} : { source: address(v.source)! }),
+        ...(v.dest === undefined ? {} : { dest: address(v.dest)! }),
+        ...(typeof v.sourcePort === 'number' ? { sourcePort: v.sourcePort } : {}),
+        ...(typeof v.destPort === 'number' ? { destPort: v.destPort } : {}),
+        ...priority,
+      };
+    }
+    case 'eapol-request-id':
+      return { wolPattern: 'eapol-request-id', ...priority };
+    default:
+      return { wolPattern: 'magic-packet', ...priority };
+  }
 }
 
 function toAction(a: Scenario['actions'][number]): WorldAction {

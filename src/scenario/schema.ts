@@ -467,47 +467,80 @@ function ndisOnlyOidProblem(oid: string): string | null {
 
 /**
  * The `value` of a set of OID_PM_ADD_WOL_PATTERN: the NDIS_PM_WOL_PATTERN to add, as a
- * mapping. `type` is bitmap (with `mask` and `pattern` bytes) or magic-packet; the other
- * NDIS_PM_WOL_PACKET types are not modelled. `priority`: the pattern's Priority (a ULONG,
+ * mapping. `type` names the NDIS_PM_WOL_PACKET: bitmap (with `mask` and `pattern`
+ * bytes), magic-packet, ipv4-tcp-syn or ipv6-tcp-syn (the SYN's `source` and `dest`
+ * addresses and `sourcePort` and `destPort`, each unspecified, zero, if not given), or
+ * eapol-request-id. `priority`: the pattern's Priority (a ULONG,
  * NDIS_PM_WOL_PRIORITY_NORMAL if not given). Fields loose here, checked by wolPatternProblems.
  */
 const wolPatternValue = z.strictObject({
   type: z.unknown(),
   mask: z.unknown().optional(),
   pattern: z.unknown().optional(),
+  source: z.unknown().optional(),
+  dest: z.unknown().optional(),
+  sourcePort: z.unknown().optional(),
+  destPort: z.unknown().optional(),
   priority: z.unknown().optional(),
 });
 
 export type WolPatternValue = z.infer<typeof wolPatternValue>;
 
-/** The WoL pattern types a scenario names, and the NDIS_PM_WOL_PACKET value of each not modelled. */
-const wolPatternTypes = ['bitmap', 'magic-packet'] as const;
-const wolTypesNotModelled: Record<string, string> = {
-  'ipv4-tcp-syn': 'NdisPMWoLPacketIPv4TcpSyn',
-  'ipv6-tcp-syn': 'NdisPMWoLPacketIPv6TcpSyn',
-  'eapol-request-id': 'NdisPMWoLPacketEapolRequestIdMessage',
+/** The WoL pattern types a scenario names (NDIS_PM_WOL_PACKET), and the fields each takes besides type and priority. */
+const wolPatternFields: Record<string, readonly (keyof WolPatternValue)[]> = {
+  bitmap: ['mask', 'pattern'],
+  'magic-packet': [],
+  'ipv4-tcp-syn': ['source', 'dest', 'sourcePort', 'destPort'],
+  'ipv6-tcp-syn': ['source', 'dest', 'sourcePort', 'destPort'],
+  'eapol-request-id': [],
 };
+const wolPatternTypes = Object.keys(wolPatternFields);
 
 function isWolPatternValue(v: unknown): v is WolPatternValue {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The 4 bytes of a dotted IPv4 address ("192.168.0.2"), or null. */
+export function ipv4Bytes(v: unknown): number[] | null {
+  if (typeof v !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(v)) return null;
+  const out = v.split('.').map(Number);
+  return out.every((b) => b <= 255) ? out : null;
+}
+
+/** The 16 bytes of an IPv6 address in hex groups, with at most one "::" ("fe80::1", "::"), or null. */
+export function ipv6Bytes(v: unknown): number[] | null {
+  if (typeof v !== 'string') return null;
+  const halves = v.split('::');
+  if (halves.length > 2) return null;
+  const groups = (t: string): string[] => (t === '' ? [] : t.split(':'));
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
+  const all = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  if (!all.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return null;
+  return all.flatMap((g) => {
+    const x = Number.parseInt(g, 16);
+    return [x >>> 8, x & 0xff];
+  });
 }
 
 /** The bad input of an OID_PM_ADD_WOL_PATTERN value (a mapping), each as [field under value, message]. */
 function wolPatternProblems(v: WolPatternValue): [string, string][] {
   const out: [string, string][] = [];
   const t = v.type;
-  if (typeof t === 'string' && t in wolTypesNotModelled) {
-    out.push([
-      'type',
-      `expected ${wolPatternTypes.join(' or ')}, got ${t}: ${wolTypesNotModelled[t]} patterns are not modelled (docs/model.md "Wake-on-LAN patterns")`,
-    ]);
+  const fields = typeof t === 'string' ? wolPatternFields[t] : undefined;
+  if (fields === undefined) {
+    out.push(['type', `expected ${wolPatternTypes.join(', ')}, got ${show(t)}`]);
     return out;
   }
-  if (t !== 'bitmap' && t !== 'magic-packet') {
-    out.push(['type', `expected ${wolPatternTypes.join(' or ')}, got ${show(t)}`]);
-    return out;
-  }
-  if (t === 'bitmap') {
+  for (const f of ['mask', 'pattern', 'source', 'dest', 'sourcePort', 'destPort'] as const)
+    if (v[f] !== undefined && !fields.includes(f))
+      out.push([
+        f,
+        `expected no ${f} for ${/^[aei]/.test(String(t)) ? 'an' : 'a'} ${t} pattern (it takes ${fields.join(', ') || 'only priority'}), got ${show(v[f])}`,
+      ]);
+  if (t === 'bitmap')
     for (const f of ['mask', 'pattern'] as const) {
       const bytes = v[f] === undefined ? 'nothing' : bufferBytes(v[f]);
       if (typeof bytes === 'string')
@@ -517,9 +550,23 @@ function wolPatternProblems(v: WolPatternValue): [string, string][] {
         ]);
       else if (bytes.length === 0) out.push([f, `expected at least one ${f} byte, got none`]);
     }
-  } else
-    for (const f of ['mask', 'pattern'] as const)
-      if (v[f] !== undefined) out.push([f, `expected no ${f} for a magic-packet pattern, got ${show(v[f])}`]);
+  if (t === 'ipv4-tcp-syn' || t === 'ipv6-tcp-syn') {
+    const v4 = t === 'ipv4-tcp-syn';
+    for (const f of ['source', 'dest'] as const)
+      if (v[f] !== undefined && (v4 ? ipv4Bytes(v[f]) : ipv6Bytes(v[f])) === null)
+        out.push([
+          f,
+          `expected the ${f === 'source' ? 'source' : 'destination'} ${v4 ? 'IPv4 address of the SYN, such as "192.168.0.2" ("0.0.0.0" unspecified)' : 'IPv6 address of the SYN, such as "fe80::2" ("::" unspecified)'}, got ${show(v[f])}`,
+        ]);
+    for (const f of ['sourcePort', 'destPort'] as const) {
+      const port = v[f];
+      if (
+        port !== undefined &&
+        !(typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 0xffff)
+      )
+        out.push([f, `expected a TCP port from 0 (unspecified) to 65535, got ${show(port)}`]);
+    }
+  }
   const p = v.priority;
   if (p !== undefined && !(typeof p === 'number' && Number.isInteger(p) && p >= 0 && p <= 0xffffffff))
     out.push([
@@ -564,7 +611,7 @@ function oidValueProblem(
   if (oid === 'OID_PM_ADD_WOL_PATTERN')
     return isWolPatternValue(value)
       ? null
-      : `expected the pattern to add for a set of ${oid}, such as { type: bitmap, mask: "3f", pattern: "02 50 4d 00 00 01" } or { type: magic-packet }, got ${got}`;
+      : `expected the pattern to add for a set of ${oid}, such as { type: bitmap, mask: "3f", pattern: "02 50 4d 00 00 01" }, { type: magic-packet } or { type: ipv4-tcp-syn, dest: "192.168.0.2", destPort: 80 }, got ${got}`;
   if (isWolPatternValue(value))
     return `expected a ULONG (a whole number from 0 to 0xFFFFFFFF) for a set of ${oid}, got a mapping (a WoL pattern is the value of OID_PM_ADD_WOL_PATTERN only)`;
   if (oid === 'OID_802_3_MULTICAST_LIST') {
@@ -636,7 +683,7 @@ export const actionSchema = z
     value: z
       .union([z.number().int(), z.array(z.array(z.number().int())), wolPatternValue], {
         error: (iss) =>
-          `expected a whole number (the ULONG of a set, such as a packet filter), for OID_802_3_MULTICAST_LIST a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], or for OID_PM_ADD_WOL_PATTERN a mapping of type, mask, pattern and priority, got ${Array.isArray(iss.input) ? JSON.stringify(iss.input) : show(iss.input)}`,
+          `expected a whole number (the ULONG of a set, such as a packet filter), for OID_802_3_MULTICAST_LIST a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], or for OID_PM_ADD_WOL_PATTERN a mapping of type and the pattern's fields (mask, pattern, source, dest, sourcePort, destPort, priority), got ${Array.isArray(iss.input) ? JSON.stringify(iss.input) : show(iss.input)}`,
       })
       .optional(),
     /** `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4). */
@@ -1029,6 +1076,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         filterAttach: z.enum(['after-driver-entry', 'in-registration']).optional(),
         directOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
         syncOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
+        wolPatternEviction: z.enum(['once', 'repeat', 'off']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),
