@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkStateIndication } from '../src/drivers/common.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic, variantOfHealthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
@@ -34,6 +35,7 @@ import {
   NdisFRestartFilter,
   NdisFreeTimerObject,
   NdisFSetAttributes,
+  NdisMIndicateStatusEx,
   NdisMSleep,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
@@ -42,11 +44,15 @@ import {
   World,
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
-import { NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH } from '../src/ndis/generated/rules.ts';
+import {
+  NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
+} from '../src/ndis/generated/rules.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { filterIdentity } from './helpers/filter.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns } from './helpers/world.ts';
 
 /** The calls into driver code, as `actor:function`, in order. */
@@ -944,6 +950,42 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   const p = filtered([{ mod: slowPause }], { removeAt: 100 * ns.ms, until: 20 * ns.s });
   assert.equal(p.lastResult!.bugCheck?.rule, 'NdisFilterTimedPauseComplete');
   assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
+});
+
+test('R7.13: a FilterStatus that blocks in a status indication at PASSIVE past the pause watchdog is 0x7C/0x25 with the filter-status operation (0x13), naming the filter; one that returns in time is not', () => {
+  const run = (sleeps: number) => {
+    // The miniport indicates its link state from MiniportRestart, at PASSIVE.
+    const nic = scriptedDriver('status-at-restart', {
+      restart: (a) => {
+        NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, true, 1e9));
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const slowStatus = testFilter('slow-status', {
+      register: (c) => {
+        // A second at a time: NdisMSleep is for short waits.
+        c.StatusHandler = () => {
+          for (let i = 0; i < sleeps; i++) NdisMSleep(1_000_000);
+        };
+      },
+    });
+    const w = new World({ seed: 1 });
+    w.addDriver(nic);
+    w.addDriver(slowStatus);
+    w.addFilter('slow-status');
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: nic.name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    return w.run(70 * ns.s);
+  };
+  const r = run(61);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_FilterWatchdog', r.message ?? '');
+  assert.deepEqual(r.bugCheck.bugCheck.params.slice(0, 2), [
+    0x25,
+    NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
+  ]);
+  assert.match(r.bugCheck.message, /FilterStatus of slow-status on nic0 has not returned after 60 s/);
+  assert.equal(run(2).bugCheck, null);
 });
 
 test('NdisSim_PoolNotFreedAtUnload: pool a filter driver allocated with its driver handle and never freed is reported when its service stops', () => {

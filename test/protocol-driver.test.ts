@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkStateIndication } from '../src/drivers/common.ts';
 import { echoProto, echoProtocol } from '../src/drivers/echo-proto.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
@@ -79,6 +80,8 @@ import {
   NdisGetDeviceReservedExtension,
   NdisInitializeEvent,
   NdisMedium802_3,
+  NdisMIndicateStatusEx,
+  NdisMSleep,
   NdisOidRequest,
   NdisOpenAdapterEx,
   NdisOpenConfigurationEx,
@@ -116,7 +119,8 @@ import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { openParameters } from './helpers/protocol.ts';
-import { ns } from './helpers/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
 
 /** NdisMediumWan of NDIS_MEDIUM (ndis.h numbers the enum from NdisMedium802_3 = 0). */
 const NdisMediumWan = 3;
@@ -1053,6 +1057,79 @@ test('R7.13: a NetEventPause pended and never completed is NDIS watchdog 0x7C/0x
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog');
   assert.match(r.bugCheck.message, /ProtocolNetPnPEvent\(NetEventPause\) of echo-pause-never-done/);
   assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+});
+
+/** Blocks the calling thread for good: NdisWaitEvent with no time limit on an event nobody sets. */
+function blockForGood(): void {
+  const ev = new NDIS_EVENT();
+  NdisInitializeEvent(ev);
+  NdisWaitEvent(ev, 0);
+}
+
+test('R7.13: a ProtocolNetPnPEvent(NetEventPause) or ProtocolUnbindAdapterEx that blocks and never returns is NDIS watchdog 0x7C/0x25, as the same step pended is (0x01 pause, 0x04 unbind)', () => {
+  const blocked = (name: string, more: Partial<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx>>) => {
+    const w = world(
+      protocolDriver(name, (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status, more),
+    );
+    w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+    return w.run(70 * ns.s);
+  };
+  const pause = blocked('pause-blocks', {
+    NetPnPEventHandler: (_c, note) => {
+      if (note.NetPnPEvent.NetEvent === NetEventPause) blockForGood();
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(pause.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', pause.message ?? '');
+  assert.deepEqual(pause.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.match(
+    pause.bugCheck.message,
+    /ProtocolNetPnPEvent\(NetEventPause\) of pause-blocks on the binding pause-blocks→nic0 has not returned after 60 s/,
+  );
+  // At the watchdog's time, not before: the pause began at 100.3 ms, after the surprise removal.
+  assert.ok(Math.abs(pause.bugCheck.timeNs - 60_100.3 * ns.ms) < ns.ms, String(pause.bugCheck.timeNs));
+  const unbind = blocked('unbind-blocks', {
+    UnbindAdapterHandlerEx: () => {
+      blockForGood();
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(unbind.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', unbind.message ?? '');
+  assert.deepEqual(unbind.bugCheck.bugCheck.params, [0x25, 0x04, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.match(
+    unbind.bugCheck.message,
+    /ProtocolUnbindAdapterEx of unbind-blocks .* has not returned after 60 s/,
+  );
+});
+
+test('R7.13: a ProtocolStatusEx that blocks in a status indication at PASSIVE is NDIS watchdog 0x7C/0x25 with operation 0x03 (NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION); one that returns in time is not', () => {
+  const run = (waitMs: number) => {
+    // The miniport indicates its link state from MiniportRestart, at PASSIVE.
+    const nic = scriptedDriver('status-at-restart', {
+      restart: (a) => {
+        NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, true, 1e9));
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const p = protocolDriver(
+      'status-blocks',
+      (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status,
+      {
+        StatusHandlerEx: () => {
+          if (waitMs === 0) blockForGood();
+          else NdisMSleep(waitMs * 1000);
+        },
+      },
+    );
+    const w = testWorld({ drivers: [nic, p], devices: [{ name: 'nic0', driver: nic.name }], protocols: [] });
+    w.addProtocolDriver(p.name);
+    return w.run(70 * ns.s);
+  };
+  const r = run(0);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', r.message ?? '');
+  assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x03, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.match(r.bugCheck.message, /ProtocolStatusEx of status-blocks .* has not returned after 60 s/);
+  assert.equal(run(20).bugCheck, null);
 });
 
 test('nf-ndis-ndisderegisterprotocoldriver: the call from an entry point NDIS called (its unbind handler, its NetEventBindsComplete) is NdisSim_ProtocolDeregister (0xF7), and the driver stays registered', () => {

@@ -1418,6 +1418,7 @@ export function callProtocol(
         ? { NetEvent: what }
         : { NetEvent: what, Buffer: NDIS_DEVICE_POWER_STATE_NAMES[powerState] ?? powerState };
   const f = n.enter(bd.block, p.name, fn, Irql.Passive, args);
+  f.binding = bd;
   let s: number;
   try {
     if (what === 'bind') s = p.ProtocolBindAdapterEx(bd);

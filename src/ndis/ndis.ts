@@ -37,6 +37,7 @@ import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
   NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
 } from './generated/rules.ts';
 import {
   CM_PROB_FAILED_ADD,
@@ -62,7 +63,12 @@ import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName } from './obje
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
-import { checkBindsComplete, type ProtocolDriverBlock, type ProtocolWatchdog } from './protocol-driver.ts';
+import {
+  blockedProtocolStep,
+  checkBindsComplete,
+  type ProtocolDriverBlock,
+  type ProtocolWatchdog,
+} from './protocol-driver.ts';
 import { isResumable, ResumableThread, type ResumableWait, UnyieldedWaitError } from './resumable.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DEVICE_OBJECT, DRIVER_OBJECT, IO_WORKITEM_ROUTINE, IO_WORKITEM_ROUTINE_EX } from './types.ts';
@@ -228,6 +234,12 @@ export class Frame {
   who = '';
   savedIrql = 0;
   startNs = 0;
+  /**
+   * The binding a protocol handler runs for. Set only by the callers of the handlers
+   * NDIS's watchdog covers (ProtocolNetPnPEvent, ProtocolUnbindAdapterEx,
+   * ProtocolStatusEx, R7.13), and read only for those; others leave it stale.
+   */
+  binding: Binding | null = null;
 }
 
 const WatchdogOp = { Pause: 0 } as const;
@@ -1240,6 +1252,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         if (d < due) due = d;
         continue;
       }
+      if (f.fn.startsWith('Protocol')) {
+        const d = this.protocolCallbackOverdueAt(f);
+        if (d < due) due = d;
+        continue;
+      }
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
       const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
@@ -1297,14 +1314,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         limit = this.options.haltWatchdogNs;
         op = NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH;
         break;
+      case 'FilterStatus':
+        limit = this.options.pauseWatchdogNs;
+        op = NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION;
+        break;
       default:
         return Number.POSITIVE_INFINITY;
     }
     if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
-    // The innermost module handling a net PnP event is the highest one with the event.
+    // The innermost module handling a net PnP event (a status) is the highest one with it.
     const b = f.adapter!;
     let who = 'a filter module';
     if (f.fn === 'FilterNetPnPEvent') for (const m of b.filters) if (m.netEvent !== null) who = m.driver.name;
+    if (f.fn === 'FilterStatus') for (const m of b.filters) if (m.statusIn !== null) who = m.driver.name;
     const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
     if (op === 0)
       this.verifier.fatal(
@@ -1319,6 +1341,29 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NDIS_WATCHDOG_TRIAGE_BLOCK',
       0,
     ]);
+  }
+
+  /**
+   * R7.13: a protocol handler NDIS's watchdog covers (a pause, another net PnP event,
+   * an unbind, a status indication) blocked past the pause watchdog's time, as for the
+   * same step pended (protocol-driver.ts ProtocolWatchdog). Returns when the frame's
+   * limit falls due (+Infinity when it has none).
+   */
+  private protocolCallbackOverdueAt(f: Frame): number {
+    const bd = f.binding;
+    // A global event (NULL binding context, no adapter) and a bind are not watched.
+    if (f.adapter === null || bd === null || bd.block !== f.adapter) return Number.POSITIVE_INFINITY;
+    const step = blockedProtocolStep(f.fn, bd);
+    if (step === null) return Number.POSITIVE_INFINITY;
+    const limit = this.options.pauseWatchdogNs;
+    if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
+    this.verifier.fatal(
+      'NdisSim_ProtocolWatchdog',
+      f.fn,
+      f.adapter.name,
+      `${step.name} of ${bd.protocol.name} on the binding ${bd.name} has not returned after ${limit / ns.s} s (R7.13)`,
+      [step.op, 'NDIS_WATCHDOG_TRIAGE_BLOCK', step.code],
+    );
   }
 
   /** How many driver callbacks are under way on the host's stack. */

@@ -17,6 +17,7 @@ import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE,
+  NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION,
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND,
 } from './generated/rules.ts';
 import {
@@ -881,6 +882,34 @@ export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): v
   if (o.watchdog !== null) o.watchdog.cancelled = true;
   n.protocolWatchdog ??= new ProtocolWatchdog(n);
   o.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, n.protocolWatchdog, waitOp[what], bd);
+}
+
+/**
+ * The step of a protocol handler `fn` that has not returned on `bd`, as NDIS's
+ * watchdog names it (R7.13, bug-check-0x7c): parameter 2 the operation, parameter 4
+ * the NET_PNP_EVENT_CODE of a net PnP event other than a pause. Null for a handler the
+ * page names no watchdog for (a bind, a completion handler).
+ */
+export function blockedProtocolStep(
+  fn: string,
+  bd: Binding,
+): { name: string; op: number; code: number } | null {
+  if (fn === 'ProtocolUnbindAdapterEx')
+    return { name: fn, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND, code: 0 };
+  if (fn === 'ProtocolStatusEx')
+    return { name: fn, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION, code: 0 };
+  if (fn !== 'ProtocolNetPnPEvent') return null;
+  if (bd.pending === 'NetEventPause')
+    return { name: `${fn}(NetEventPause)`, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE, code: 0 };
+  let event: NetEventCode | null = bd.pending === 'NetEventRestart' ? 'NetEventRestart' : null;
+  // Another event is in the handler now (query-remove, power): the innermost one.
+  const events = bd.open?.events;
+  if (events != null) for (const rec of events) if (rec.inHandler) event = rec.event;
+  return {
+    name: `${fn}(${event ?? 'a net PnP event'})`,
+    op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
+    code: event === null ? 0 : netEventNumber[event],
+  };
 }
 
 /** Removes `rec` from its binding's events under way. */

@@ -318,6 +318,7 @@ export function deliverToBindings(
       n.kernel.ctx.irql,
       to === undefined ? { StatusCode: code } : { StatusCode: code, RequestId: String(from?.RequestId) },
     );
+    f.binding = bd;
     let returned: unknown;
     try {
       returned = bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));
