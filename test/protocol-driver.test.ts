@@ -1059,6 +1059,36 @@ test('R7.13: a NetEventPause pended and never completed is NDIS watchdog 0x7C/0x
   assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
 });
 
+test('R7.1, R7.10: a binding whose NetEventRestart fails goes back to Paused and stays there; the removal does not pause it again but unbinds it, and the built-in protocol beside it runs', () => {
+  const p = protocolDriver('no-restart', (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status, {
+    NetPnPEventHandler: (_c, note) =>
+      note.NetPnPEvent.NetEvent === NetEventRestart ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS,
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  w.addProtocol('tcpip');
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const states = (): string[] =>
+    w.trace.events
+      .filter((e) => e.kind === 'binding' && e.actor === 'no-restart')
+      .map((e) => e.what.replace('nic0: binding ', ''));
+  w.run(50 * ns.ms);
+  assert.deepEqual(states(), [
+    'Unbound → Opening',
+    'Opening → Paused',
+    'Paused → Restarting',
+    'Restarting → Paused',
+  ]);
+  assert.deepEqual(w.summary().protocolDrivers[0]!.bindings, [{ adapter: 'nic0', state: 'Paused' }]);
+  assert.equal(w.adapter('nic0')!.bindings.find((b) => b.protocol.name === 'tcpip')?.state, 'Running');
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(states().slice(4), ['Paused → Closing', 'Closing → Unbound']);
+  const pauses = w.trace.events.filter(
+    (e) => e.kind === 'call' && e.actor === 'no-restart' && e.data?.NetEvent === 'NetEventPause',
+  );
+  assert.equal(pauses.length, 0, 'a Paused binding gets no NetEventPause');
+});
+
 /** Blocks the calling thread for good: NdisWaitEvent with no time limit on an event nobody sets. */
 function blockForGood(): void {
   const ev = new NDIS_EVENT();
