@@ -15,6 +15,8 @@ import {
   MediaConnectStateDisconnected,
   type NDIS_HANDLE,
   NDIS_INTERMEDIATE_DRIVER,
+  NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT,
+  NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   type NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
@@ -147,6 +149,23 @@ test('ns-ndis-_ndis_miniport_driver_characteristics: Flags NDIS_INTERMEDIATE_DRI
   assert.equal(wdm.r.verdict, 'ok', wdm.r.message ?? '');
   const reg = wdm.w.trace.events.find((e) => e.what === 'NdisMRegisterMiniportDriver');
   assert.equal(reg?.data?.Flags, 'NDIS_WDM_DRIVER');
+});
+
+test('R7.12: NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT is not modelled, and says so, instead of binding protocols before the miniport activated its default port', () => {
+  const drv = scriptedDriver('port-nic', {
+    registrationAttributes: {
+      AttributeFlags:
+        NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT,
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(
+    r.message ?? '',
+    /^NdisMSetMiniportAttributes is not modelled.*CONTROLS_DEFAULT_PORT.*NetEventPortActivation.*\(R7\.12\)/,
+  );
+  assert.ok(!w.trace.events.some((e) => e.what === 'ProtocolBindAdapterEx'), 'nothing bound');
 });
 
 test('R2.1: a device whose driver fails DriverEntry shows Code 37, or Code 3 for NDIS_STATUS_RESOURCES; one that loads without registering shows Code 31', () => {

@@ -18,6 +18,7 @@ import {
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_1,
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES_REVISION_1,
+  NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT,
   NDIS_OBJECT_TYPE_BIND_PARAMETERS,
   NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
   NDIS_OBJECT_TYPE_HD_SPLIT_ATTRIBUTES,
@@ -157,6 +158,14 @@ function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): n
         n.verifier.report('NdisSim_AttributesOrder', ddi, b.name, 'registration attributes set twice (R2.4)');
         return NDIS_STATUS_FAILURE;
       }
+      // R7.12: such a miniport activates its default port itself (NdisMNetPnPEvent with
+      // NetEventPortActivation), and NDIS binds and attaches nothing before; binding at
+      // once would hide the driver's part.
+      if (((r.AttributeFlags ?? 0) & NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT) !== 0)
+        throw new NotModelledError(
+          ddi,
+          'NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT in the registration attributes: the miniport activates its default port with NdisMNetPnPEvent(NetEventPortActivation), and NDIS binds no protocol and attaches no filter until then (R7.12); the model has no NDIS ports',
+        );
       b.registration = { ...r };
       startHangTimer(n, b);
       return NDIS_STATUS_SUCCESS;
