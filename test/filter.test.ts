@@ -22,6 +22,7 @@ import {
   type NDIS_OID_REQUEST,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
@@ -46,6 +47,7 @@ import {
 import { Irql } from '../src/kernel/kernel.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
   NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
 } from '../src/ndis/generated/rules.ts';
 import { formatSummary } from '../src/report/summary.ts';
@@ -952,6 +954,29 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
 });
 
+test("R7.13: a FilterNetPnPEvent that blocks past the pause watchdog is 0x7C/0x25/0x12 with the stuck event's NET_PNP_EVENT_CODE in parameter 4, naming the filter", () => {
+  const slowEvent = testFilter('slow-event', {
+    netEvent: (h, e) => {
+      if (e.NetPnPEvent.NetEvent === NetEventQueryRemoveDevice)
+        for (let i = 0; i < 61; i++) NdisMSleep(1_000_000);
+      return NdisFNetPnPEvent(h, e);
+    },
+  });
+  const w = runningStack([slowEvent], [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }], {
+    install: ['slow-event'],
+    until: 70 * ns.s,
+  });
+  const b = w.lastResult!.bugCheck!;
+  assert.equal(b.rule, 'NdisSim_FilterWatchdog', w.lastResult!.message ?? '');
+  assert.deepEqual(b.bugCheck.params, [
+    0x25,
+    NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NetEventQueryRemoveDevice,
+  ]);
+  assert.match(b.message, /FilterNetPnPEvent of slow-event on nic0 has not returned after 60 s/);
+});
+
 test('R7.13: a FilterStatus that blocks in a status indication at PASSIVE past the pause watchdog is 0x7C/0x25 with the filter-status operation (0x13), naming the filter; one that returns in time is not', () => {
   const run = (sleeps: number) => {
     // The miniport indicates its link state from MiniportRestart, at PASSIVE.
@@ -980,9 +1005,12 @@ test('R7.13: a FilterStatus that blocks in a status indication at PASSIVE past t
   };
   const r = run(61);
   assert.equal(r.bugCheck?.rule, 'NdisSim_FilterWatchdog', r.message ?? '');
-  assert.deepEqual(r.bugCheck.bugCheck.params.slice(0, 2), [
+  // Parameter 4: the NDIS_STATUS of the stuck indication (bug-check-0x7c).
+  assert.deepEqual(r.bugCheck.bugCheck.params, [
     0x25,
     NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NDIS_STATUS_LINK_STATE,
   ]);
   assert.match(r.bugCheck.message, /FilterStatus of slow-status on nic0 has not returned after 60 s/);
   assert.equal(run(2).bugCheck, null);

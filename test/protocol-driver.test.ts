@@ -54,6 +54,7 @@ import {
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
@@ -1157,8 +1158,17 @@ test('R7.13: a ProtocolStatusEx that blocks in a status indication at PASSIVE is
   };
   const r = run(0);
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', r.message ?? '');
-  assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x03, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
-  assert.match(r.bugCheck.message, /ProtocolStatusEx of status-blocks .* has not returned after 60 s/);
+  // Parameter 4: the NDIS_STATUS of the stuck indication (bug-check-0x7c).
+  assert.deepEqual(r.bugCheck.bugCheck.params, [
+    0x25,
+    0x03,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NDIS_STATUS_LINK_STATE,
+  ]);
+  assert.match(
+    r.bugCheck.message,
+    /ProtocolStatusEx\(NDIS_STATUS_LINK_STATE\) of status-blocks .* has not returned after 60 s/,
+  );
   assert.equal(run(20).bugCheck, null);
 });
 

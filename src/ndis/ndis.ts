@@ -240,6 +240,8 @@ export class Frame {
    * ProtocolStatusEx, R7.13), and read only for those; others leave it stale.
    */
   binding: Binding | null = null;
+  /** With `binding` on a ProtocolStatusEx frame: the indication's StatusCode. */
+  statusCode = 0;
 }
 
 const WatchdogOp = { Pause: 0 } as const;
@@ -1294,9 +1296,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   /**
    * R7.13: a filter handler blocked past its limit. FilterPause has Driver Verifier's
-   * 10 s (NdisFilterTimedPauseComplete); FilterNetPnPEvent and FilterDetach have NDIS's
-   * watchdog (0x7C/0x25 with the filter's operation), at the pause and halt watchdog
-   * times. Returns when the frame's limit falls due (+Infinity when it has none).
+   * 10 s (NdisFilterTimedPauseComplete); FilterNetPnPEvent, FilterStatus and
+   * FilterDetach have NDIS's watchdog (0x7C/0x25 with the filter's operation), at the
+   * pause, pause and halt watchdog times. Returns when the frame's limit falls due (+Infinity when it has none).
    */
   private filterCallbackOverdueAt(f: Frame): number {
     let limit: number;
@@ -1323,10 +1325,22 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
     // The innermost module handling a net PnP event (a status) is the highest one with it.
+    // Parameter 4 is its NET_PNP_EVENT_CODE (the indication's NDIS_STATUS), as the page says.
     const b = f.adapter!;
     let who = 'a filter module';
-    if (f.fn === 'FilterNetPnPEvent') for (const m of b.filters) if (m.netEvent !== null) who = m.driver.name;
-    if (f.fn === 'FilterStatus') for (const m of b.filters) if (m.statusIn !== null) who = m.driver.name;
+    let code = 0;
+    if (f.fn === 'FilterNetPnPEvent')
+      for (const m of b.filters)
+        if (m.netEvent !== null) {
+          who = m.driver.name;
+          code = m.netEvent.note.NetPnPEvent.NetEvent;
+        }
+    if (f.fn === 'FilterStatus')
+      for (const m of b.filters)
+        if (m.statusIn !== null) {
+          who = m.driver.name;
+          code = m.statusIn.StatusCode;
+        }
     const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
     if (op === 0)
       this.verifier.fatal(
@@ -1339,7 +1353,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     this.verifier.fatal('NdisSim_FilterWatchdog', f.fn, f.adapter?.name ?? null, what, [
       op,
       'NDIS_WATCHDOG_TRIAGE_BLOCK',
-      0,
+      code,
     ]);
   }
 
@@ -1353,7 +1367,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const bd = f.binding;
     // A global event (NULL binding context, no adapter) and a bind are not watched.
     if (f.adapter === null || bd === null || bd.block !== f.adapter) return Number.POSITIVE_INFINITY;
-    const step = blockedProtocolStep(f.fn, bd);
+    const step = blockedProtocolStep(f.fn, bd, f.statusCode);
     if (step === null) return Number.POSITIVE_INFINITY;
     const limit = this.options.pauseWatchdogNs;
     if (this.now - f.startNs <= limit) return f.startNs + limit + 1;

@@ -887,17 +887,23 @@ export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): v
 /**
  * The step of a protocol handler `fn` that has not returned on `bd`, as NDIS's
  * watchdog names it (R7.13, bug-check-0x7c): parameter 2 the operation, parameter 4
- * the NET_PNP_EVENT_CODE of a net PnP event other than a pause. Null for a handler the
+ * the NET_PNP_EVENT_CODE of a net PnP event other than a pause, or the NDIS_STATUS of a
+ * status indication (`statusCode`). Null for a handler the
  * page names no watchdog for (a bind, a completion handler).
  */
 export function blockedProtocolStep(
   fn: string,
   bd: Binding,
+  statusCode: number,
 ): { name: string; op: number; code: number } | null {
   if (fn === 'ProtocolUnbindAdapterEx')
     return { name: fn, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND, code: 0 };
   if (fn === 'ProtocolStatusEx')
-    return { name: fn, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION, code: 0 };
+    return {
+      name: `${fn}(${statusText(statusCode)})`,
+      op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION,
+      code: statusCode,
+    };
   if (fn !== 'ProtocolNetPnPEvent') return null;
   if (bd.pending === 'NetEventPause')
     return { name: `${fn}(NetEventPause)`, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE, code: 0 };

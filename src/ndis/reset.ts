@@ -319,6 +319,7 @@ export function deliverToBindings(
       to === undefined ? { StatusCode: code } : { StatusCode: code, RequestId: String(from?.RequestId) },
     );
     f.binding = bd;
+    f.statusCode = code;
     let returned: unknown;
     try {
       returned = bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));
