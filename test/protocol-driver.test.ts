@@ -10,6 +10,7 @@ import { echoProto, echoProtocol } from '../src/drivers/echo-proto.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { countingLwf, monitorLwf } from '../src/drivers/lwf.ts';
 import {
   CriticalWorkQueue,
   DelayedWorkQueue,
@@ -50,6 +51,7 @@ import {
   NDIS_PAUSE_NDIS_INTERNAL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  type NDIS_PROTOCOL_RESTART_PARAMETERS,
   NDIS_RW_LOCK_EX,
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
@@ -1088,6 +1090,39 @@ test('R7.1, R7.10: a binding whose NetEventRestart fails goes back to Paused and
     (e) => e.kind === 'call' && e.actor === 'no-restart' && e.data?.NetEvent === 'NetEventPause',
   );
   assert.equal(pauses.length, 0, 'a Paused binding gets no NetEventPause');
+});
+
+test("ns-ndis-_ndis_protocol_restart_parameters: NetEventRestart names the filter modules below, and FilterModuleNameBufferLength is the buffer's length in bytes (a USHORT and UTF-16 characters per name), not a count", () => {
+  const seen: NDIS_PROTOCOL_RESTART_PARAMETERS[] = [];
+  const p = protocolDriver(
+    'reads-restart',
+    (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status,
+    {
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventRestart)
+          seen.push(note.NetPnPEvent.Buffer as NDIS_PROTOCOL_RESTART_PARAMETERS);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p);
+  for (const f of [monitorLwf, countingLwf]) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+  assert.equal(seen.length, 1);
+  const r = seen[0]!;
+  const names = w
+    .adapter('nic0')!
+    .filters.map((m) => m.name)
+    .reverse();
+  assert.equal(names.length, 2);
+  assert.deepEqual(r.FilterModuleNameBuffer, names);
+  assert.equal(
+    r.FilterModuleNameBufferLength,
+    names.reduce((bytes, x) => bytes + 2 + 2 * x.length, 0),
+  );
 });
 
 /** Blocks the calling thread for good: NdisWaitEvent with no time limit on an event nobody sets. */

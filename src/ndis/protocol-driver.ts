@@ -138,6 +138,10 @@ export interface NDIS_PROTOCOL_RESTART_PARAMETERS {
   Header: NDIS_OBJECT_HEADER;
   /** The filter modules between the protocol and the miniport, top first. */
   FilterModuleNameBuffer: readonly string[];
+  /**
+   * The buffer's length in bytes, as in C, where each name is a USHORT length followed
+   * by its UTF-16 characters (the page): 2 + 2 × its length for each name.
+   */
   FilterModuleNameBufferLength: ULONG;
   /** NULL in the model, as for MiniportRestart (R3.8). */
   RestartAttributes: null;
@@ -659,6 +663,13 @@ function topIfIndex(b: MiniportBlock): number {
   return b.filters.length === 0 ? b.ifIndex : b.filters[b.filters.length - 1]!.ifIndex;
 }
 
+/** Bytes of FilterModuleNameBuffer in C: per name a USHORT length, then its UTF-16 characters. */
+function nameBufferBytes(names: readonly string[]): number {
+  let bytes = 0;
+  for (const x of names) bytes += 2 + 2 * x.length;
+  return bytes;
+}
+
 function restartParameters(b: MiniportBlock): NDIS_PROTOCOL_RESTART_PARAMETERS {
   const names = b.filters.map((m) => m.name).reverse();
   return {
@@ -667,7 +678,7 @@ function restartParameters(b: MiniportBlock): NDIS_PROTOCOL_RESTART_PARAMETERS {
       Revision: NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
     },
     FilterModuleNameBuffer: names,
-    FilterModuleNameBufferLength: names.length,
+    FilterModuleNameBufferLength: nameBufferBytes(names),
     RestartAttributes: null,
     BoundIfIndex: topIfIndex(b),
     BoundIfNetluid: topIfIndex(b),
