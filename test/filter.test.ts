@@ -954,6 +954,24 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
 });
 
+test('R7.7, nc-ndis-filter_net_pnp_event: PENDING from FilterNetPnPEvent, which has no completion call, is NdisSim_FilterReturn and taken as a failure: the query-remove is vetoed', () => {
+  const pends = testFilter('pends-event', {
+    netEvent: (h, e) =>
+      e.NetPnPEvent.NetEvent === NetEventQueryRemoveDevice ? NDIS_STATUS_PENDING : NdisFNetPnPEvent(h, e),
+  });
+  const w = runningStack([pends], [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }], {
+    install: ['pends-event'],
+    collect: true,
+  });
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => `${x.rule} ${x.ddi}`),
+    ['NdisSim_FilterReturn FilterNetPnPEvent'],
+  );
+  assert.match(v[0]!.message, /returned NDIS_STATUS_PENDING for NetEventQueryRemoveDevice/);
+  assert.ok(w.trace.events.some((e) => e.kind === 'ndis' && /query-remove vetoed/.test(e.what)));
+});
+
 test("R7.13: a FilterNetPnPEvent that blocks past the pause watchdog is 0x7C/0x25/0x12 with the stuck event's NET_PNP_EVENT_CODE in parameter 4, naming the filter", () => {
   const slowEvent = testFilter('slow-event', {
     netEvent: (h, e) => {

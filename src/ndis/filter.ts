@@ -1085,6 +1085,17 @@ function forwardNetEvent(
       m.netEvent = null;
     }
     n.leave(f, status);
+    if (status === NDIS_STATUS_PENDING) {
+      // The page allows SUCCESS or FAILURE: there is no completion call for a filter's
+      // net PnP event, so nothing would ever give the answer. The model takes a failure.
+      n.verifier.report(
+        'NdisSim_FilterReturn',
+        'FilterNetPnPEvent',
+        b.name,
+        `FilterNetPnPEvent of ${m.name} returned NDIS_STATUS_PENDING for ${code}: a filter answers a net PnP event when it returns (SUCCESS or FAILURE; nc-ndis-filter_net_pnp_event), and the model takes it as NDIS_STATUS_FAILURE`,
+      );
+      return NDIS_STATUS_FAILURE;
+    }
     return status;
   }
   return netEventToProtocols(n, b, code, powerState);

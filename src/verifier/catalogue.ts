@@ -1485,8 +1485,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_FilterReturn',
     origin: 'ndis-sim',
     spec: ['R7.5'],
-    summary: 'A filter restart ended with a status other than SUCCESS, RESOURCES or FAILURE.',
-    ddis: ['FilterRestart', 'NdisFRestartComplete'],
+    summary:
+      'A filter restart ended with a status other than SUCCESS, RESOURCES or FAILURE, or FilterSetModuleOptions or FilterNetPnPEvent returned NDIS_STATUS_PENDING, which neither may.',
+    ddis: ['FilterRestart', 'NdisFRestartComplete', 'FilterSetModuleOptions', 'FilterNetPnPEvent'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x61) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_restart.md',
     fatal: false,
