@@ -28,6 +28,7 @@ import {
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
+  NdisCompleteNetPnPEvent,
   NdisFNetPnPEvent,
   NdisFOidRequestComplete,
   NdisFPauseComplete,
@@ -40,6 +41,7 @@ import {
   NdisMSleep,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
+  NetEventPause,
   NetEventQueryRemoveDevice,
   NormalPoolPriority,
   World,
@@ -54,6 +56,7 @@ import { formatSummary } from '../src/report/summary.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { filterIdentity } from './helpers/filter.ts';
+import { type BoundProtocol, bindingProtocol, protocolStep } from './helpers/protocol.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns } from './helpers/world.ts';
 
@@ -175,6 +178,43 @@ test('R5.5, R7.9, R7.11: a surprise removal pauses protocols, filters top-down, 
     ['Detached', 'Detached'],
   );
   assert.equal(w.lastResult?.bugCheck, null);
+});
+
+test('R7.9: with a protocol that pends NetEventPause, NDIS pauses the filters and the miniport only after NdisCompleteNetPnPEvent', () => {
+  const bound: BoundProtocol = { handle: null };
+  let pending: NET_PNP_EVENT_NOTIFICATION | null = null;
+  const proto = bindingProtocol('slow-pauser', bound, 20, {
+    NetPnPEventHandler: (_c, note) => {
+      if (note.NetPnPEvent.NetEvent !== NetEventPause) return NDIS_STATUS_SUCCESS;
+      pending = note;
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = new World({ seed: 1 });
+  for (const d of [healthyNic, proto, testFilter('f-low'), testFilter('f-high')]) w.addDriver(d);
+  w.addFilter('f-low');
+  w.addFilter('f-high');
+  w.addProtocolDriver('slow-pauser');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  protocolStep(w, 150 * ns.ms, 'slow-pauser', () =>
+    NdisCompleteNetPnPEvent(bound.handle!, pending!, NDIS_STATUS_SUCCESS),
+  );
+  w.run(ns.s);
+  assert.equal(w.lastResult?.bugCheck, null, w.lastResult?.message ?? '');
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  inOrder(ev, [
+    ['the protocol pends its pause', call('slow-pauser', 'ProtocolNetPnPEvent')],
+    ['it completes it at 150 ms', (e) => e.kind === 'ddi' && e.what === 'NdisCompleteNetPnPEvent'],
+    ['then the top filter pauses', call('f-high', 'FilterPause')],
+    ['then the lower one', call('f-low', 'FilterPause')],
+    ['then the miniport', call('healthy-nic', 'MiniportPause')],
+  ]);
+  const firstFilterPause = ev.find(call('f-high', 'FilterPause'))!;
+  assert.ok(firstFilterPause.t >= 150 * ns.ms, String(firstFilterPause.t));
 });
 
 test('R7.7: a module that does not forward a net PnP event keeps it from the modules and protocols above; its answer is the answer', () => {
