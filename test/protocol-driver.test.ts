@@ -48,7 +48,9 @@ import {
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_PACKET_TYPE_DIRECTED,
+  NDIS_PAUSE_LOW_POWER,
   NDIS_PAUSE_NDIS_INTERNAL,
+  NDIS_PAUSE_UNBIND_PROTOCOL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
   type NDIS_PROTOCOL_RESTART_PARAMETERS,
@@ -777,6 +779,27 @@ test('NDIS_PROTOCOL_PAUSE_PARAMETERS: NetEventPause carries a PauseReason, NDIS_
   assert.equal(w.run(100 * ns.ms).verdict, 'ok');
   assert.equal(seen.length, 1);
   assert.equal((seen[0] as { PauseReason: number }).PauseReason, NDIS_PAUSE_NDIS_INTERNAL);
+});
+
+test("R3.2, NDIS_PROTOCOL_PAUSE_PARAMETERS: the pause before an unbind of the binding alone (stop-protocol) carries NDIS_PAUSE_UNBIND_PROTOCOL, not the reason of the last stack pause (a sleep's NDIS_PAUSE_LOW_POWER)", () => {
+  const reasons: number[] = [];
+  const p = protocolDriver(
+    'reads-unbind-pause',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      MinorNdisVersion: 20,
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventPause)
+          reasons.push((note.NetPnPEvent.Buffer as { PauseReason: number }).PauseReason);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p);
+  w.at(100 * ns.ms, { kind: 'sleep', state: 'S3', durationNs: 100 * ns.ms });
+  w.at(500 * ns.ms, { kind: 'stop-protocol', driver: p.name });
+  assert.equal(w.run(ns.s).verdict, 'ok');
+  assert.deepEqual(reasons, [NDIS_PAUSE_LOW_POWER, NDIS_PAUSE_UNBIND_PROTOCOL]);
 });
 
 test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidRequestComplete at DISPATCH (the page allows it), and a PASSIVE-only call from there is Irql_Protocol_Driver_Function", () => {

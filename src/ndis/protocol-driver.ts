@@ -25,6 +25,7 @@ import {
   NDIS_OBJECT_TYPE_BIND_PARAMETERS,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS,
+  NDIS_PAUSE_UNBIND_PROTOCOL,
   NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
   NDIS_RECEIVE_FLAGS_RESOURCES,
@@ -1045,7 +1046,7 @@ const selfUnbinder: WorkRoutine = {
     const n = b.ndis;
     if (!b.bindings.includes(bd)) return;
     if (b.op === null && bd.pending === null) {
-      if (bd.state === 'Running') pauseBinding(n, bd);
+      if (bd.state === 'Running') pauseBinding(n, bd, NDIS_PAUSE_UNBIND_PROTOCOL);
       else if (bd.state === 'Paused') {
         unbindBinding(n, bd);
         return;
@@ -1147,7 +1148,7 @@ export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void 
     if (left.length === 0) return;
     const ready = left.find(unbindStepReady);
     if (ready !== undefined) {
-      if (ready.state === 'Running') pauseBinding(n, ready);
+      if (ready.state === 'Running') pauseBinding(n, ready, NDIS_PAUSE_UNBIND_PROTOCOL);
       else unbindBinding(n, ready);
       continue;
     }
