@@ -981,7 +981,7 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   const b = d.lastResult!.bugCheck!;
   assert.equal(b.rule, 'NdisSim_FilterWatchdog');
   assert.deepEqual(b.bugCheck.params.slice(0, 2), [0x25, NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH]);
-  assert.match(b.message, /FilterDetach of a filter module on nic0 has not returned after 60 s/);
+  assert.match(b.message, /FilterDetach of slow-detach on nic0 has not returned after 60 s/);
 
   const slowPause = testFilter('slow-pause', {
     pause: () => {
@@ -991,6 +991,10 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   });
   const p = filtered([{ mod: slowPause }], { removeAt: 100 * ns.ms, until: 20 * ns.s });
   assert.equal(p.lastResult!.bugCheck?.rule, 'NdisFilterTimedPauseComplete');
+  assert.match(
+    p.lastResult!.bugCheck!.message,
+    /FilterPause of slow-pause on nic0 has not returned after 10 s/,
+  );
   assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
 });
 

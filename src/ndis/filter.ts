@@ -379,6 +379,8 @@ export class FilterModule implements NDIS_HANDLE {
   pending: FilterPending | null = null;
   /** FilterDetach returned, or the attach failed: the handle is dead. */
   gone = false;
+  /** Inside its FilterDetach now (for the watchdog's message, R7.13). */
+  inDetach = false;
   /** Its last restart failed: the stack above it stays paused until the next pause (R7.10). */
   restartFailed = false;
   /** NDIS's pool for clones of the NBLs the module holds, made without a pool (api/clone.ts). */
@@ -961,10 +963,13 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   // FilterDetach comes when the module is Paused (nc-ndis-filter_detach); it cannot fail.
   const f = enterFilter(n, m, 'FilterDetach');
   let returned: unknown;
+  m.inDetach = true;
   try {
     returned = m.driver.chars.DetachHandler(m.context);
   } catch (e) {
     n.driverThrew(e, 'FilterDetach', b);
+  } finally {
+    m.inDetach = false;
   }
   n.leaveVoid(f, returned);
   m.gone = true;

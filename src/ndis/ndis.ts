@@ -1341,6 +1341,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           who = m.driver.name;
           code = m.statusIn.StatusCode;
         }
+    if (f.fn === 'FilterDetach') for (const m of b.filters) if (m.inDetach) who = m.driver.name;
+    if (f.fn === 'FilterPause')
+      for (const m of b.filters) if (m.pending?.kind === 'pause' && !m.pending.returned) who = m.driver.name;
     const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
     if (op === 0)
       this.verifier.fatal(
