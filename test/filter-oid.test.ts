@@ -510,6 +510,14 @@ test('NdisSim_FilterOidWatchdog: a module that pends a request and never complet
   const bc = w.lastResult!.bugCheck;
   assert.equal(bc?.rule, 'NdisSim_FilterOidWatchdog');
   assert.ok(bc!.timeNs >= 60 * ns.s && bc!.timeNs < 61 * ns.s);
+  // bug-check-0x7c: parameter 4 of 0x24 is the OID of the stuck request.
+  assert.match(bc!.message, /pended OID_GEN_CURRENT_PACKET_FILTER/);
+  assert.deepEqual(bc!.bugCheck.params, [
+    0x25,
+    0x24,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    OID_GEN_CURRENT_PACKET_FILTER,
+  ]);
 });
 
 test('R7.6: a module waiting for its own request below is not blamed by the watchdog', () => {

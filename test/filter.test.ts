@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkStateIndication } from '../src/drivers/common.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic, variantOfHealthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
@@ -21,11 +22,13 @@ import {
   type NDIS_OID_REQUEST,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
+  NdisCompleteNetPnPEvent,
   NdisFNetPnPEvent,
   NdisFOidRequestComplete,
   NdisFPauseComplete,
@@ -34,19 +37,27 @@ import {
   NdisFRestartFilter,
   NdisFreeTimerObject,
   NdisFSetAttributes,
+  NdisMIndicateStatusEx,
   NdisMSleep,
   NdisSetTimerObject,
   type NET_PNP_EVENT_NOTIFICATION,
+  NetEventPause,
   NetEventQueryRemoveDevice,
   NormalPoolPriority,
   World,
 } from '../src/index.ts';
 import { Irql } from '../src/kernel/kernel.ts';
-import { NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH } from '../src/ndis/generated/rules.ts';
+import {
+  NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
+} from '../src/ndis/generated/rules.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { filterIdentity } from './helpers/filter.ts';
+import { type BoundProtocol, bindingProtocol, protocolStep } from './helpers/protocol.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, is, ns } from './helpers/world.ts';
 
 /** The calls into driver code, as `actor:function`, in order. */
@@ -167,6 +178,43 @@ test('R5.5, R7.9, R7.11: a surprise removal pauses protocols, filters top-down, 
     ['Detached', 'Detached'],
   );
   assert.equal(w.lastResult?.bugCheck, null);
+});
+
+test('R7.9: with a protocol that pends NetEventPause, NDIS pauses the filters and the miniport only after NdisCompleteNetPnPEvent', () => {
+  const bound: BoundProtocol = { handle: null };
+  let pending: NET_PNP_EVENT_NOTIFICATION | null = null;
+  const proto = bindingProtocol('slow-pauser', bound, 20, {
+    NetPnPEventHandler: (_c, note) => {
+      if (note.NetPnPEvent.NetEvent !== NetEventPause) return NDIS_STATUS_SUCCESS;
+      pending = note;
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = new World({ seed: 1 });
+  for (const d of [healthyNic, proto, testFilter('f-low'), testFilter('f-high')]) w.addDriver(d);
+  w.addFilter('f-low');
+  w.addFilter('f-high');
+  w.addProtocolDriver('slow-pauser');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  protocolStep(w, 150 * ns.ms, 'slow-pauser', () =>
+    NdisCompleteNetPnPEvent(bound.handle!, pending!, NDIS_STATUS_SUCCESS),
+  );
+  w.run(ns.s);
+  assert.equal(w.lastResult?.bugCheck, null, w.lastResult?.message ?? '');
+  const ev = w.trace.events;
+  const call = (actor: string, fn: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.actor === actor && e.what === fn;
+  inOrder(ev, [
+    ['the protocol pends its pause', call('slow-pauser', 'ProtocolNetPnPEvent')],
+    ['it completes it at 150 ms', (e) => e.kind === 'ddi' && e.what === 'NdisCompleteNetPnPEvent'],
+    ['then the top filter pauses', call('f-high', 'FilterPause')],
+    ['then the lower one', call('f-low', 'FilterPause')],
+    ['then the miniport', call('healthy-nic', 'MiniportPause')],
+  ]);
+  const firstFilterPause = ev.find(call('f-high', 'FilterPause'))!;
+  assert.ok(firstFilterPause.t >= 150 * ns.ms, String(firstFilterPause.t));
 });
 
 test('R7.7: a module that does not forward a net PnP event keeps it from the modules and protocols above; its answer is the answer', () => {
@@ -933,7 +981,7 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   const b = d.lastResult!.bugCheck!;
   assert.equal(b.rule, 'NdisSim_FilterWatchdog');
   assert.deepEqual(b.bugCheck.params.slice(0, 2), [0x25, NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH]);
-  assert.match(b.message, /FilterDetach of a filter module on nic0 has not returned after 60 s/);
+  assert.match(b.message, /FilterDetach of slow-detach on nic0 has not returned after 60 s/);
 
   const slowPause = testFilter('slow-pause', {
     pause: () => {
@@ -943,7 +991,91 @@ test('R7.13: FilterDetach that blocks past the halt watchdog is 0x7C/0x25 with t
   });
   const p = filtered([{ mod: slowPause }], { removeAt: 100 * ns.ms, until: 20 * ns.s });
   assert.equal(p.lastResult!.bugCheck?.rule, 'NdisFilterTimedPauseComplete');
+  assert.match(
+    p.lastResult!.bugCheck!.message,
+    /FilterPause of slow-pause on nic0 has not returned after 10 s/,
+  );
   assert.ok(Math.abs(p.lastResult!.bugCheck!.timeNs - 10_100 * ns.ms) < ns.ms);
+});
+
+test('R7.7, nc-ndis-filter_net_pnp_event: PENDING from FilterNetPnPEvent, which has no completion call, is NdisSim_FilterReturn and taken as a failure: the query-remove is vetoed', () => {
+  const pends = testFilter('pends-event', {
+    netEvent: (h, e) =>
+      e.NetPnPEvent.NetEvent === NetEventQueryRemoveDevice ? NDIS_STATUS_PENDING : NdisFNetPnPEvent(h, e),
+  });
+  const w = runningStack([pends], [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }], {
+    install: ['pends-event'],
+    collect: true,
+  });
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => `${x.rule} ${x.ddi}`),
+    ['NdisSim_FilterReturn FilterNetPnPEvent'],
+  );
+  assert.match(v[0]!.message, /returned NDIS_STATUS_PENDING for NetEventQueryRemoveDevice/);
+  assert.ok(w.trace.events.some((e) => e.kind === 'ndis' && /query-remove vetoed/.test(e.what)));
+});
+
+test("R7.13: a FilterNetPnPEvent that blocks past the pause watchdog is 0x7C/0x25/0x12 with the stuck event's NET_PNP_EVENT_CODE in parameter 4, naming the filter", () => {
+  const slowEvent = testFilter('slow-event', {
+    netEvent: (h, e) => {
+      if (e.NetPnPEvent.NetEvent === NetEventQueryRemoveDevice)
+        for (let i = 0; i < 61; i++) NdisMSleep(1_000_000);
+      return NdisFNetPnPEvent(h, e);
+    },
+  });
+  const w = runningStack([slowEvent], [{ atNs: 100 * ns.ms, action: { kind: 'remove', device: 'nic0' } }], {
+    install: ['slow-event'],
+    until: 70 * ns.s,
+  });
+  const b = w.lastResult!.bugCheck!;
+  assert.equal(b.rule, 'NdisSim_FilterWatchdog', w.lastResult!.message ?? '');
+  assert.deepEqual(b.bugCheck.params, [
+    0x25,
+    NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NetEventQueryRemoveDevice,
+  ]);
+  assert.match(b.message, /FilterNetPnPEvent of slow-event on nic0 has not returned after 60 s/);
+});
+
+test('R7.13: a FilterStatus that blocks in a status indication at PASSIVE past the pause watchdog is 0x7C/0x25 with the filter-status operation (0x13), naming the filter; one that returns in time is not', () => {
+  const run = (sleeps: number) => {
+    // The miniport indicates its link state from MiniportRestart, at PASSIVE.
+    const nic = scriptedDriver('status-at-restart', {
+      restart: (a) => {
+        NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, true, 1e9));
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const slowStatus = testFilter('slow-status', {
+      register: (c) => {
+        // A second at a time: NdisMSleep is for short waits.
+        c.StatusHandler = () => {
+          for (let i = 0; i < sleeps; i++) NdisMSleep(1_000_000);
+        };
+      },
+    });
+    const w = new World({ seed: 1 });
+    w.addDriver(nic);
+    w.addDriver(slowStatus);
+    w.addFilter('slow-status');
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: nic.name });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    return w.run(70 * ns.s);
+  };
+  const r = run(61);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_FilterWatchdog', r.message ?? '');
+  // Parameter 4: the NDIS_STATUS of the stuck indication (bug-check-0x7c).
+  assert.deepEqual(r.bugCheck.bugCheck.params, [
+    0x25,
+    NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NDIS_STATUS_LINK_STATE,
+  ]);
+  assert.match(r.bugCheck.message, /FilterStatus of slow-status on nic0 has not returned after 60 s/);
+  assert.equal(run(2).bugCheck, null);
 });
 
 test('NdisSim_PoolNotFreedAtUnload: pool a filter driver allocated with its driver handle and never freed is reported when its service stops', () => {

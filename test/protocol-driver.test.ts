@@ -5,10 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { linkStateIndication } from '../src/drivers/common.ts';
 import { echoProto, echoProtocol } from '../src/drivers/echo-proto.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { countingLwf, monitorLwf } from '../src/drivers/lwf.ts';
 import {
   CriticalWorkQueue,
   DelayedWorkQueue,
@@ -46,13 +48,17 @@ import {
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_PACKET_TYPE_DIRECTED,
+  NDIS_PAUSE_LOW_POWER,
   NDIS_PAUSE_NDIS_INTERNAL,
+  NDIS_PAUSE_UNBIND_PROTOCOL,
   type NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
+  type NDIS_PROTOCOL_RESTART_PARAMETERS,
   NDIS_RW_LOCK_EX,
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_STATUS_BAD_CHARACTERISTICS,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
@@ -79,6 +85,8 @@ import {
   NdisGetDeviceReservedExtension,
   NdisInitializeEvent,
   NdisMedium802_3,
+  NdisMIndicateStatusEx,
+  NdisMSleep,
   NdisOidRequest,
   NdisOpenAdapterEx,
   NdisOpenConfigurationEx,
@@ -116,7 +124,8 @@ import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { openParameters } from './helpers/protocol.ts';
-import { ns } from './helpers/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns, testWorld } from './helpers/world.ts';
 
 /** NdisMediumWan of NDIS_MEDIUM (ndis.h numbers the enum from NdisMedium802_3 = 0). */
 const NdisMediumWan = 3;
@@ -772,6 +781,27 @@ test('NDIS_PROTOCOL_PAUSE_PARAMETERS: NetEventPause carries a PauseReason, NDIS_
   assert.equal((seen[0] as { PauseReason: number }).PauseReason, NDIS_PAUSE_NDIS_INTERNAL);
 });
 
+test("R3.2, NDIS_PROTOCOL_PAUSE_PARAMETERS: the pause before an unbind of the binding alone (stop-protocol) carries NDIS_PAUSE_UNBIND_PROTOCOL, not the reason of the last stack pause (a sleep's NDIS_PAUSE_LOW_POWER)", () => {
+  const reasons: number[] = [];
+  const p = protocolDriver(
+    'reads-unbind-pause',
+    (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status,
+    {
+      MinorNdisVersion: 20,
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventPause)
+          reasons.push((note.NetPnPEvent.Buffer as { PauseReason: number }).PauseReason);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p);
+  w.at(100 * ns.ms, { kind: 'sleep', state: 'S3', durationNs: 100 * ns.ms });
+  w.at(500 * ns.ms, { kind: 'stop-protocol', driver: p.name });
+  assert.equal(w.run(ns.s).verdict, 'ok');
+  assert.deepEqual(reasons, [NDIS_PAUSE_LOW_POWER, NDIS_PAUSE_UNBIND_PROTOCOL]);
+});
+
 test("ndis.callbackIrql: a protocol driver of one's own may get ProtocolOidRequestComplete at DISPATCH (the page allows it), and a PASSIVE-only call from there is Irql_Protocol_Driver_Function", () => {
   const p = protocolDriver(
     'closes-in-oid-complete',
@@ -1053,6 +1083,151 @@ test('R7.13: a NetEventPause pended and never completed is NDIS watchdog 0x7C/0x
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog');
   assert.match(r.bugCheck.message, /ProtocolNetPnPEvent\(NetEventPause\) of echo-pause-never-done/);
   assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+});
+
+test('R7.1, R7.10: a binding whose NetEventRestart fails goes back to Paused and stays there; the removal does not pause it again but unbinds it, and the built-in protocol beside it runs', () => {
+  const p = protocolDriver('no-restart', (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status, {
+    NetPnPEventHandler: (_c, note) =>
+      note.NetPnPEvent.NetEvent === NetEventRestart ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS,
+  });
+  const w = world(p, { strategy: always(ChoiceSite.ProtocolOpenClose, 0) });
+  w.addProtocol('tcpip');
+  w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const states = (): string[] =>
+    w.trace.events
+      .filter((e) => e.kind === 'binding' && e.actor === 'no-restart')
+      .map((e) => e.what.replace('nic0: binding ', ''));
+  w.run(50 * ns.ms);
+  assert.deepEqual(states(), [
+    'Unbound → Opening',
+    'Opening → Paused',
+    'Paused → Restarting',
+    'Restarting → Paused',
+  ]);
+  assert.deepEqual(w.summary().protocolDrivers[0]!.bindings, [{ adapter: 'nic0', state: 'Paused' }]);
+  assert.equal(w.adapter('nic0')!.bindings.find((b) => b.protocol.name === 'tcpip')?.state, 'Running');
+  const r = w.run(ns.s);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(states().slice(4), ['Paused → Closing', 'Closing → Unbound']);
+  const pauses = w.trace.events.filter(
+    (e) => e.kind === 'call' && e.actor === 'no-restart' && e.data?.NetEvent === 'NetEventPause',
+  );
+  assert.equal(pauses.length, 0, 'a Paused binding gets no NetEventPause');
+});
+
+test("ns-ndis-_ndis_protocol_restart_parameters: NetEventRestart names the filter modules below, and FilterModuleNameBufferLength is the buffer's length in bytes (a USHORT and UTF-16 characters per name), not a count", () => {
+  const seen: NDIS_PROTOCOL_RESTART_PARAMETERS[] = [];
+  const p = protocolDriver(
+    'reads-restart',
+    (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status,
+    {
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventRestart)
+          seen.push(note.NetPnPEvent.Buffer as NDIS_PROTOCOL_RESTART_PARAMETERS);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p);
+  for (const f of [monitorLwf, countingLwf]) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+  assert.equal(seen.length, 1);
+  const r = seen[0]!;
+  const names = w
+    .adapter('nic0')!
+    .filters.map((m) => m.name)
+    .reverse();
+  assert.equal(names.length, 2);
+  assert.deepEqual(r.FilterModuleNameBuffer, names);
+  assert.equal(
+    r.FilterModuleNameBufferLength,
+    names.reduce((bytes, x) => bytes + 2 + 2 * x.length, 0),
+  );
+});
+
+/** Blocks the calling thread for good: NdisWaitEvent with no time limit on an event nobody sets. */
+function blockForGood(): void {
+  const ev = new NDIS_EVENT();
+  NdisInitializeEvent(ev);
+  NdisWaitEvent(ev, 0);
+}
+
+test('R7.13: a ProtocolNetPnPEvent(NetEventPause) or ProtocolUnbindAdapterEx that blocks and never returns is NDIS watchdog 0x7C/0x25, as the same step pended is (0x01 pause, 0x04 unbind)', () => {
+  const blocked = (name: string, more: Partial<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS<Ctx>>) => {
+    const w = world(
+      protocolDriver(name, (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status, more),
+    );
+    w.at(100 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+    return w.run(70 * ns.s);
+  };
+  const pause = blocked('pause-blocks', {
+    NetPnPEventHandler: (_c, note) => {
+      if (note.NetPnPEvent.NetEvent === NetEventPause) blockForGood();
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(pause.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', pause.message ?? '');
+  assert.deepEqual(pause.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.match(
+    pause.bugCheck.message,
+    /ProtocolNetPnPEvent\(NetEventPause\) of pause-blocks on the binding pause-blocks→nic0 has not returned after 60 s/,
+  );
+  // At the watchdog's time, not before: the pause began at 100.3 ms, after the surprise removal.
+  assert.ok(Math.abs(pause.bugCheck.timeNs - 60_100.3 * ns.ms) < ns.ms, String(pause.bugCheck.timeNs));
+  const unbind = blocked('unbind-blocks', {
+    UnbindAdapterHandlerEx: () => {
+      blockForGood();
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(unbind.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', unbind.message ?? '');
+  assert.deepEqual(unbind.bugCheck.bugCheck.params, [0x25, 0x04, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.match(
+    unbind.bugCheck.message,
+    /ProtocolUnbindAdapterEx of unbind-blocks .* has not returned after 60 s/,
+  );
+});
+
+test('R7.13: a ProtocolStatusEx that blocks in a status indication at PASSIVE is NDIS watchdog 0x7C/0x25 with operation 0x03 (NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION); one that returns in time is not', () => {
+  const run = (waitMs: number) => {
+    // The miniport indicates its link state from MiniportRestart, at PASSIVE.
+    const nic = scriptedDriver('status-at-restart', {
+      restart: (a) => {
+        NdisMIndicateStatusEx(a.handle, linkStateIndication(a.handle, true, 1e9));
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const p = protocolDriver(
+      'status-blocks',
+      (proto, bc, adapter, ctx) => open(proto, bc, adapter, ctx).Status,
+      {
+        StatusHandlerEx: () => {
+          if (waitMs === 0) blockForGood();
+          else NdisMSleep(waitMs * 1000);
+        },
+      },
+    );
+    const w = testWorld({ drivers: [nic, p], devices: [{ name: 'nic0', driver: nic.name }], protocols: [] });
+    w.addProtocolDriver(p.name);
+    return w.run(70 * ns.s);
+  };
+  const r = run(0);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog', r.message ?? '');
+  // Parameter 4: the NDIS_STATUS of the stuck indication (bug-check-0x7c).
+  assert.deepEqual(r.bugCheck.bugCheck.params, [
+    0x25,
+    0x03,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    NDIS_STATUS_LINK_STATE,
+  ]);
+  assert.match(
+    r.bugCheck.message,
+    /ProtocolStatusEx\(NDIS_STATUS_LINK_STATE\) of status-blocks .* has not returned after 60 s/,
+  );
+  assert.equal(run(20).bugCheck, null);
 });
 
 test('nf-ndis-ndisderegisterprotocoldriver: the call from an entry point NDIS called (its unbind handler, its NetEventBindsComplete) is NdisSim_ProtocolDeregister (0xF7), and the driver stays registered', () => {

@@ -90,7 +90,8 @@ export class FilterOidState implements WorkRoutine, EventTarget {
       'FilterOidRequest',
       this.module.block.name,
       `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.pauseWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
-      ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      // Parameter 4: the OID of the stuck request (bug-check-0x7c).
+      ['NDIS_WATCHDOG_TRIAGE_BLOCK', r.request.DATA.Oid],
     );
   }
 }

@@ -382,6 +382,8 @@ export class FilterModule implements NDIS_HANDLE {
   pending: FilterPending | null = null;
   /** FilterDetach returned, or the attach failed: the handle is dead. */
   gone = false;
+  /** Inside its FilterDetach now (for the watchdog's message, R7.13). */
+  inDetach = false;
   /** Its last restart failed: the stack above it stays paused until the next pause (R7.10). */
   restartFailed = false;
   /** NDIS's pool for clones of the NBLs the module holds, made without a pool (api/clone.ts). */
@@ -965,10 +967,13 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   // FilterDetach comes when the module is Paused (nc-ndis-filter_detach); it cannot fail.
   const f = enterFilter(n, m, 'FilterDetach');
   let returned: unknown;
+  m.inDetach = true;
   try {
     returned = m.driver.chars.DetachHandler(m.context);
   } catch (e) {
     n.driverThrew(e, 'FilterDetach', b);
+  } finally {
+    m.inDetach = false;
   }
   n.leaveVoid(f, returned);
   m.gone = true;
@@ -1091,6 +1096,17 @@ function forwardNetEvent(
       m.netEvent = null;
     }
     n.leave(f, status);
+    if (status === NDIS_STATUS_PENDING) {
+      // The page allows SUCCESS or FAILURE: there is no completion call for a filter's
+      // net PnP event, so nothing would ever give the answer. The model takes a failure.
+      n.verifier.report(
+        'NdisSim_FilterReturn',
+        'FilterNetPnPEvent',
+        b.name,
+        `FilterNetPnPEvent of ${m.name} returned NDIS_STATUS_PENDING for ${code}: a filter answers a net PnP event when it returns (SUCCESS or FAILURE; nc-ndis-filter_net_pnp_event), and the model takes it as NDIS_STATUS_FAILURE`,
+      );
+      return NDIS_STATUS_FAILURE;
+    }
     return status;
   }
   return netEventToProtocols(n, b, code, powerState);

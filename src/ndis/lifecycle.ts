@@ -1355,7 +1355,13 @@ export function restartBinding(n: Ndis, bd: Binding): void {
   if (s !== NDIS_STATUS_PENDING) completeNetPnPEvent(n, bd, s);
 }
 
-export function pauseBinding(n: Ndis, bd: Binding): void {
+/**
+ * NetEventPause to `bd`. `reason`: the PauseReason of a pause of this binding alone
+ * (NDIS_PAUSE_UNBIND_PROTOCOL before an unbind NDIS does outside a stack operation);
+ * without it the binding gets the reason of the stack's pause (pauseAbove).
+ */
+export function pauseBinding(n: Ndis, bd: Binding, reason?: number): void {
+  if (reason !== undefined) bd.block.stackPauseReason = reason;
   setBinding(n, bd, 'Pausing');
   bd.pending = 'NetEventPause';
   const s = callProtocol(n, bd, 'NetEventPause');
@@ -1430,6 +1436,7 @@ export function callProtocol(
           ? { NetEvent: what, ports: portEventNumbers(what, powerState).join(' ') }
           : { NetEvent: what, Buffer: NDIS_DEVICE_POWER_STATE_NAMES[powerState as number] ?? powerState };
   const f = n.enter(bd.block, p.name, fn, Irql.Passive, args);
+  f.binding = bd;
   let s: number;
   try {
     if (what === 'bind') s = p.ProtocolBindAdapterEx(bd);

@@ -37,6 +37,7 @@ import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
   NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
 } from './generated/rules.ts';
 import {
   CM_PROB_FAILED_ADD,
@@ -63,7 +64,12 @@ import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName } from './obje
 import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
-import { checkBindsComplete, type ProtocolDriverBlock, type ProtocolWatchdog } from './protocol-driver.ts';
+import {
+  blockedProtocolStep,
+  checkBindsComplete,
+  type ProtocolDriverBlock,
+  type ProtocolWatchdog,
+} from './protocol-driver.ts';
 import { isResumable, ResumableThread, type ResumableWait, UnyieldedWaitError } from './resumable.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DEVICE_OBJECT, DRIVER_OBJECT, IO_WORKITEM_ROUTINE, IO_WORKITEM_ROUTINE_EX } from './types.ts';
@@ -239,6 +245,14 @@ export class Frame {
   who = '';
   savedIrql = 0;
   startNs = 0;
+  /**
+   * The binding a protocol handler runs for. Set only by the callers of the handlers
+   * NDIS's watchdog covers (ProtocolNetPnPEvent, ProtocolUnbindAdapterEx,
+   * ProtocolStatusEx, R7.13), and read only for those; others leave it stale.
+   */
+  binding: Binding | null = null;
+  /** With `binding` on a ProtocolStatusEx frame: the indication's StatusCode. */
+  statusCode = 0;
 }
 
 const WatchdogOp = { Pause: 0 } as const;
@@ -1257,6 +1271,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         if (d < due) due = d;
         continue;
       }
+      if (f.fn.startsWith('Protocol')) {
+        const d = this.protocolCallbackOverdueAt(f);
+        if (d < due) due = d;
+        continue;
+      }
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
       const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
@@ -1294,9 +1313,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   /**
    * R7.13: a filter handler blocked past its limit. FilterPause has Driver Verifier's
-   * 10 s (NdisFilterTimedPauseComplete); FilterNetPnPEvent and FilterDetach have NDIS's
-   * watchdog (0x7C/0x25 with the filter's operation), at the pause and halt watchdog
-   * times. Returns when the frame's limit falls due (+Infinity when it has none).
+   * 10 s (NdisFilterTimedPauseComplete); FilterNetPnPEvent, FilterStatus and
+   * FilterDetach have NDIS's watchdog (0x7C/0x25 with the filter's operation), at the
+   * pause, pause and halt watchdog times. Returns when the frame's limit falls due (+Infinity when it has none).
    */
   private filterCallbackOverdueAt(f: Frame): number {
     let limit: number;
@@ -1314,14 +1333,34 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         limit = this.options.haltWatchdogNs;
         op = NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH;
         break;
+      case 'FilterStatus':
+        limit = this.options.pauseWatchdogNs;
+        op = NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION;
+        break;
       default:
         return Number.POSITIVE_INFINITY;
     }
     if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
-    // The innermost module handling a net PnP event is the highest one with the event.
+    // The innermost module handling a net PnP event (a status) is the highest one with it.
+    // Parameter 4 is its NET_PNP_EVENT_CODE (the indication's NDIS_STATUS), as the page says.
     const b = f.adapter!;
     let who = 'a filter module';
-    if (f.fn === 'FilterNetPnPEvent') for (const m of b.filters) if (m.netEvent !== null) who = m.driver.name;
+    let code = 0;
+    if (f.fn === 'FilterNetPnPEvent')
+      for (const m of b.filters)
+        if (m.netEvent !== null) {
+          who = m.driver.name;
+          code = m.netEvent.note.NetPnPEvent.NetEvent;
+        }
+    if (f.fn === 'FilterStatus')
+      for (const m of b.filters)
+        if (m.statusIn !== null) {
+          who = m.driver.name;
+          code = m.statusIn.StatusCode;
+        }
+    if (f.fn === 'FilterDetach') for (const m of b.filters) if (m.inDetach) who = m.driver.name;
+    if (f.fn === 'FilterPause')
+      for (const m of b.filters) if (m.pending?.kind === 'pause' && !m.pending.returned) who = m.driver.name;
     const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
     if (op === 0)
       this.verifier.fatal(
@@ -1334,8 +1373,31 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     this.verifier.fatal('NdisSim_FilterWatchdog', f.fn, f.adapter?.name ?? null, what, [
       op,
       'NDIS_WATCHDOG_TRIAGE_BLOCK',
-      0,
+      code,
     ]);
+  }
+
+  /**
+   * R7.13: a protocol handler NDIS's watchdog covers (a pause, another net PnP event,
+   * an unbind, a status indication) blocked past the pause watchdog's time, as for the
+   * same step pended (protocol-driver.ts ProtocolWatchdog). Returns when the frame's
+   * limit falls due (+Infinity when it has none).
+   */
+  private protocolCallbackOverdueAt(f: Frame): number {
+    const bd = f.binding;
+    // A global event (NULL binding context, no adapter) and a bind are not watched.
+    if (f.adapter === null || bd === null || bd.block !== f.adapter) return Number.POSITIVE_INFINITY;
+    const step = blockedProtocolStep(f.fn, bd, f.statusCode);
+    if (step === null) return Number.POSITIVE_INFINITY;
+    const limit = this.options.pauseWatchdogNs;
+    if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
+    this.verifier.fatal(
+      'NdisSim_ProtocolWatchdog',
+      f.fn,
+      f.adapter.name,
+      `${step.name} of ${bd.protocol.name} on the binding ${bd.name} has not returned after ${limit / ns.s} s (R7.13)`,
+      [step.op, 'NDIS_WATCHDOG_TRIAGE_BLOCK', step.code],
+    );
   }
 
   /** How many driver callbacks are under way on the host's stack. */

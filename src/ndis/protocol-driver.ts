@@ -17,6 +17,7 @@ import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE,
+  NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION,
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND,
 } from './generated/rules.ts';
 import {
@@ -24,6 +25,7 @@ import {
   NDIS_OBJECT_TYPE_BIND_PARAMETERS,
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS,
+  NDIS_PAUSE_UNBIND_PROTOCOL,
   NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
   NDIS_RECEIVE_FLAGS_RESOURCES,
@@ -141,6 +143,10 @@ export interface NDIS_PROTOCOL_RESTART_PARAMETERS {
   Header: NDIS_OBJECT_HEADER;
   /** The filter modules between the protocol and the miniport, top first. */
   FilterModuleNameBuffer: readonly string[];
+  /**
+   * The buffer's length in bytes, as in C, where each name is a USHORT length followed
+   * by its UTF-16 characters (the page): 2 + 2 × its length for each name.
+   */
   FilterModuleNameBufferLength: ULONG;
   /** NULL in the model, as for MiniportRestart (R3.8). */
   RestartAttributes: null;
@@ -664,6 +670,13 @@ function topIfIndex(b: MiniportBlock): number {
   return b.filters.length === 0 ? b.ifIndex : b.filters[b.filters.length - 1]!.ifIndex;
 }
 
+/** Bytes of FilterModuleNameBuffer in C: per name a USHORT length, then its UTF-16 characters. */
+function nameBufferBytes(names: readonly string[]): number {
+  let bytes = 0;
+  for (const x of names) bytes += 2 + 2 * x.length;
+  return bytes;
+}
+
 function restartParameters(b: MiniportBlock): NDIS_PROTOCOL_RESTART_PARAMETERS {
   const names = b.filters.map((m) => m.name).reverse();
   return {
@@ -672,7 +685,7 @@ function restartParameters(b: MiniportBlock): NDIS_PROTOCOL_RESTART_PARAMETERS {
       Revision: NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
     },
     FilterModuleNameBuffer: names,
-    FilterModuleNameBufferLength: names.length,
+    FilterModuleNameBufferLength: nameBufferBytes(names),
     RestartAttributes: null,
     BoundIfIndex: topIfIndex(b),
     BoundIfNetluid: topIfIndex(b),
@@ -889,6 +902,40 @@ export function armProtocolWatchdog(n: Ndis, bd: Binding, what: ProtocolWait): v
   o.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, n.protocolWatchdog, waitOp[what], bd);
 }
 
+/**
+ * The step of a protocol handler `fn` that has not returned on `bd`, as NDIS's
+ * watchdog names it (R7.13, bug-check-0x7c): parameter 2 the operation, parameter 4
+ * the NET_PNP_EVENT_CODE of a net PnP event other than a pause, or the NDIS_STATUS of a
+ * status indication (`statusCode`). Null for a handler the
+ * page names no watchdog for (a bind, a completion handler).
+ */
+export function blockedProtocolStep(
+  fn: string,
+  bd: Binding,
+  statusCode: number,
+): { name: string; op: number; code: number } | null {
+  if (fn === 'ProtocolUnbindAdapterEx')
+    return { name: fn, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_UNBIND, code: 0 };
+  if (fn === 'ProtocolStatusEx')
+    return {
+      name: `${fn}(${statusText(statusCode)})`,
+      op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_STATUS_INDICATION,
+      code: statusCode,
+    };
+  if (fn !== 'ProtocolNetPnPEvent') return null;
+  if (bd.pending === 'NetEventPause')
+    return { name: `${fn}(NetEventPause)`, op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_PAUSE, code: 0 };
+  let event: NetEventCode | null = bd.pending === 'NetEventRestart' ? 'NetEventRestart' : null;
+  // Another event is in the handler now (query-remove, power): the innermost one.
+  const events = bd.open?.events;
+  if (events != null) for (const rec of events) if (rec.inHandler) event = rec.event;
+  return {
+    name: `${fn}(${event ?? 'a net PnP event'})`,
+    op: NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
+    code: event === null ? 0 : netEventNumber[event],
+  };
+}
+
 /** Removes `rec` from its binding's events under way. */
 function dropPended(o: ProtocolOpen, rec: PendedNetEvent): void {
   const list = o.events;
@@ -1005,7 +1052,7 @@ const selfUnbinder: WorkRoutine = {
     const n = b.ndis;
     if (!b.bindings.includes(bd)) return;
     if (b.op === null && bd.pending === null) {
-      if (bd.state === 'Running') pauseBinding(n, bd);
+      if (bd.state === 'Running') pauseBinding(n, bd, NDIS_PAUSE_UNBIND_PROTOCOL);
       else if (bd.state === 'Paused') {
         unbindBinding(n, bd);
         return;
@@ -1109,7 +1156,7 @@ export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void 
     if (left.length === 0) return;
     const ready = left.find(unbindStepReady);
     if (ready !== undefined) {
-      if (ready.state === 'Running') pauseBinding(n, ready);
+      if (ready.state === 'Running') pauseBinding(n, ready, NDIS_PAUSE_UNBIND_PROTOCOL);
       else unbindBinding(n, ready);
       continue;
     }

@@ -321,6 +321,8 @@ export function deliverToBindings(
       n.kernel.ctx.irql,
       to === undefined ? { StatusCode: code } : { StatusCode: code, RequestId: String(from?.RequestId) },
     );
+    f.binding = bd;
+    f.statusCode = code;
     let returned: unknown;
     try {
       returned = bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));

@@ -1506,8 +1506,9 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_FilterReturn',
     origin: 'ndis-sim',
     spec: ['R7.5'],
-    summary: 'A filter restart ended with a status other than SUCCESS, RESOURCES or FAILURE.',
-    ddis: ['FilterRestart', 'NdisFRestartComplete'],
+    summary:
+      'A filter restart ended with a status other than SUCCESS, RESOURCES or FAILURE, or FilterSetModuleOptions or FilterNetPnPEvent returned NDIS_STATUS_PENDING, which neither may.',
+    ddis: ['FilterRestart', 'NdisFRestartComplete', 'FilterSetModuleOptions', 'FilterNetPnPEvent'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x61) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-filter_restart.md',
     fatal: false,
@@ -1550,8 +1551,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R7.13'],
     summary:
-      "FilterNetPnPEvent or FilterDetach did not return within NDIS's watchdog time (the pause and halt watchdog times); parameter 2 names the operation.",
-    ddis: ['FilterNetPnPEvent', 'FilterDetach'],
+      "FilterNetPnPEvent, FilterStatus or FilterDetach did not return within NDIS's watchdog time (the pause watchdog's for the first two, the halt watchdog's for the detach); parameter 2 names the operation.",
+    ddis: ['FilterNetPnPEvent', 'FilterStatus', 'FilterDetach'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
@@ -1777,8 +1778,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R7.13'],
     summary:
-      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (any event sent to a binding) and did not complete it within NDIS's watchdog time (the pause watchdog's); parameter 2 is the operation as the 0x7C page numbers it (0x01 a pause, 0x04 an unbind, 0x02 NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT any other net PnP event, with its code in parameter 4; 0 a bind, which the page does not name).",
-    ddis: ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx', 'ProtocolNetPnPEvent'],
+      "A protocol driver returned NDIS_STATUS_PENDING from ProtocolBindAdapterEx, ProtocolUnbindAdapterEx or ProtocolNetPnPEvent (any event sent to a binding) and did not complete it within NDIS's watchdog time (the pause watchdog's), or its ProtocolUnbindAdapterEx, ProtocolNetPnPEvent or ProtocolStatusEx blocked that long without returning; parameter 2 is the operation as the 0x7C page numbers it (0x01 a pause, 0x04 an unbind, 0x03 a status indication, 0x02 NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT any other net PnP event, with its code in parameter 4; 0 a bind, which the page does not name).",
+    ddis: ['ProtocolBindAdapterEx', 'ProtocolUnbindAdapterEx', 'ProtocolNetPnPEvent', 'ProtocolStatusEx'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
