@@ -156,6 +156,30 @@ test('R5.23: examples/im-mux.yaml — flaky-nic gives up with NdisMRemoveMinipor
   assert.equal(w.summary().devices.find((d) => d.name === 'nic0')?.problem, 43);
 });
 
+test('a stop of the adapter below (resource rebalancing) takes the VELAN down with NdisHaltDeviceInstanceDeInitialized, and the rebind after the restart brings it up again on a new FDO', () => {
+  const w = imWorld({ at: [[20 * ns.ms, { kind: 'stop', device: 'nic0' }]] });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.pending, []);
+  inOrder(w.trace.events, [
+    ['first init', call('MiniportInitializeEx', 'nic0-velan')],
+    [
+      'halt',
+      (e) =>
+        call('MiniportHaltEx', 'nic0-velan')(e) &&
+        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
+    ],
+    [
+      'nic0 stopped',
+      (e) => call('MiniportHaltEx', 'nic0')(e) && e.data?.HaltAction === 'NdisHaltDeviceStopped',
+    ],
+    ['asked again', is('ddi', 'NdisIMInitializeDeviceInstanceEx')],
+    ['second init', call('MiniportInitializeEx', 'nic0-velan')],
+  ]);
+  assert.equal(w.adapter('nic0-velan')?.state, 'Running');
+  assert.equal(w.adapter('nic0')?.state, 'Running');
+});
+
 test('NdisIMCancelInitializeDeviceInstance: the adapter below goes before the VELAN started; the IM unbind cancels the queued start (SUCCESS), closes at once, and the VELAN never initializes (seed 2)', () => {
   const w = imWorld({ seed: 2, at: [[0, { kind: 'surprise-remove', device: 'nic0' }]] });
   const r = w.run(50 * ns.ms);

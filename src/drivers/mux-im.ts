@@ -415,5 +415,5 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
 /** The reference intermediate driver. */
 export const muxIm: DriverModule = muxIntermediate(
   'mux-im',
-  'intermediate driver: one virtual miniport (VELAN) over each adapter it binds to (hardware: none)',
+  'intermediate driver (install it under protocolDrivers:): a virtual miniport (VELAN) over each adapter it binds to',
 );
