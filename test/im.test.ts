@@ -180,6 +180,28 @@ test('a stop of the adapter below (resource rebalancing) takes the VELAN down wi
   assert.equal(w.adapter('nic0')?.state, 'Running');
 });
 
+test("stopping the IM driver's service (stop-protocol): its Unload routine deregisters the protocol edge, whose unbind de-initializes the VELAN (NdisHaltDeviceInstanceDeInitialized), then the miniport edge; the image unloads once, with no MiniportDriverUnload after it", () => {
+  const w = imWorld({ verifier: 'collect', at: [[20 * ns.ms, { kind: 'stop-protocol', driver: 'mux-im' }]] });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.pending, []);
+  const ev = w.trace.events;
+  inOrder(ev, [
+    ['Unload routine', is('call', 'DriverUnload')],
+    ['deregister protocol edge', is('ddi', 'NdisDeregisterProtocolDriver')],
+    ['de-initialize', is('ddi', 'NdisIMDeInitializeDeviceInstance')],
+    [
+      'VELAN halted',
+      (e) =>
+        call('MiniportHaltEx', 'nic0-velan')(e) &&
+        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
+    ],
+    ['deregister miniport edge', is('ddi', 'NdisMDeregisterMiniportDriver')],
+  ]);
+  assert.ok(!ev.some(is('call', 'MiniportDriverUnload')));
+  assert.equal(w.adapter('nic0')?.state, 'Running');
+});
+
 test('NdisIMCancelInitializeDeviceInstance: the adapter below goes before the VELAN started; the IM unbind cancels the queued start (SUCCESS), closes at once, and the VELAN never initializes (seed 2)', () => {
   const w = imWorld({ seed: 2, at: [[0, { kind: 'surprise-remove', device: 'nic0' }]] });
   const r = w.run(50 * ns.ms);

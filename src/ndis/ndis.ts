@@ -763,8 +763,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapterCount > 0 || d.unloaded) return;
     // An intermediate driver stays loaded while its protocol edge is registered: its
-    // virtual miniports come and go with its bindings below (im.ts).
-    if (d.imProtocol !== null && !d.imProtocol.deregistered) return;
+    // virtual miniports come and go with its bindings below (im.ts). Once its service
+    // stopped (the Unload routine ran, stop-protocol), the one image has unloaded: no
+    // second unload call for the miniport edge.
+    if (d.imProtocol !== null && (!d.imProtocol.deregistered || d.imProtocol.unloaded)) return;
     // An I/O work item of the driver still running holds a reference on its device
     // object (NdisAllocateIoWorkItem wraps IoAllocateWorkItem): the driver cannot unload
     // until its routine returns (runIoWorkItem unloads it then).
