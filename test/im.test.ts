@@ -202,6 +202,38 @@ test("stopping the IM driver's service (stop-protocol): its Unload routine dereg
   assert.equal(w.adapter('nic0')?.state, 'Running');
 });
 
+test('R5.8: a virtual miniport whose MiniportInitializeEx fails is a device failure: the VELAN is surprise-removed and shows Code 43 (not Code 10), with no halt; the adapter below runs on', () => {
+  const refused = muxIntermediate('im-refuses-velan', 'refuses its VELAN', {
+    initializeStatus: NDIS_STATUS_FAILURE,
+  });
+  const w = new World({ seed: 1 });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addDriver(refused);
+  w.addProtocol('tcpip');
+  w.addProtocolDriver('im-refuses-velan');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(50 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  inOrder(ev, [
+    [
+      'init fails',
+      (e) => e.kind === 'return' && e.what === 'MiniportInitializeEx' && e.data?.adapter === 'nic0-velan',
+    ],
+    ['device failed', (e) => e.what === 'device-failed flag set' && e.data?.adapter === 'nic0-velan'],
+    [
+      'surprise removal',
+      (e) => e.kind === 'irp' && e.what === 'IRP_MN_SURPRISE_REMOVAL' && e.data?.device === 'nic0-velan',
+    ],
+  ]);
+  assert.ok(!ev.some(call('MiniportHaltEx', 'nic0-velan')));
+  const dev = w.summary().devices.find((d) => d.name === 'nic0-velan');
+  assert.equal(dev?.status, 'failed');
+  assert.equal(dev?.problem, 43);
+  assert.equal(w.adapter('nic0')?.state, 'Running');
+});
+
 test('NdisIMCancelInitializeDeviceInstance: the adapter below goes before the VELAN started; the IM unbind cancels the queued start (SUCCESS), closes at once, and the VELAN never initializes (seed 2)', () => {
   const w = imWorld({ seed: 2, at: [[0, { kind: 'surprise-remove', device: 'nic0' }]] });
   const r = w.run(50 * ns.ms);

@@ -88,6 +88,8 @@ export interface ImMistakes {
   removeMiniportOnUnbind?: boolean;
   /** The bind asks for the VELAN while it holds the spin lock of its list of bindings. */
   initUnderLock?: boolean;
+  /** Not a mistake: MiniportInitializeEx refuses the VELAN with this status (a bad configuration, say). */
+  initializeStatus?: NDIS_STATUS;
 }
 
 /** A binding of the protocol edge to an adapter below, and its VELAN. */
@@ -198,6 +200,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           closeLower(l);
           return NDIS_STATUS_FAILURE;
         }
+        if (mistakes.initializeStatus !== undefined) return mistakes.initializeStatus;
         const v: Velan = {
           handle: MiniportAdapterHandle,
           lower: l,

@@ -491,6 +491,13 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   const ok = initializeAdapter(n, b);
   if (!ok) {
     b.op = null;
+    // R5.8: a virtual miniport's failed initialization fails its device (surprise
+    // removal, Code 43) rather than its start (Code 10).
+    if (b.im !== null && !b.initialized) {
+      markDeviceFailed(n, b, 'MiniportInitializeEx of a virtual miniport failed (R5.8)', null);
+      n.pnp.completeIrp(irp, STATUS_SUCCESS);
+      return false;
+    }
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return false;
   }
