@@ -1804,7 +1804,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R5.23'],
     summary:
-      'A virtual miniport of an intermediate driver (an adapter of a driver registered with NDIS_INTERMEDIATE_DRIVER) called NdisMRemoveMiniport: an intermediate driver gives up a virtual miniport with NdisIMDeInitializeDeviceInstance, which halts it with NdisHaltDeviceInstanceDeInitialized, not by failing its device. The model reports it and goes on as NdisMRemoveMiniport does (the device fails, Code 43).',
+      "A virtual miniport of an intermediate driver (an adapter of a driver registered with NDIS_INTERMEDIATE_DRIVER) called NdisMRemoveMiniport: an intermediate driver gives up a virtual miniport with NdisIMDeInitializeDeviceInstance, which halts it with NdisHaltDeviceInstanceDeInitialized, not by failing its device. The model reports it and goes on as NdisMRemoveMiniport does: NDIS fails the device. Called from the IM's unbind, that failure waits in the PnP manager behind the removal of the adapter below, which waits for the unbind.",
     ddis: ['NdisMRemoveMiniport', 'NdisIMDeInitializeDeviceInstance'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xed) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_halt.md',
