@@ -450,7 +450,7 @@ function genIrql(entries: IrqlEntry[], other: IrqlEntry[]): string {
   out.push('  /** Every SDV / Driver Verifier rule whose page lists this DDI. */');
   out.push('  readonly rules: readonly string[];');
   out.push(
-    '  /** True for DDIs a miniport calls or implements (irql.json), false for the protocol and filter sides (irql-other.json). */',
+    '  /** True for DDIs a miniport calls or implements (irql.json), false for the protocol, filter and intermediate sides (irql-other.json). */',
   );
   out.push('  readonly miniport: boolean;');
   out.push('  /** windows-driver-docs-ddi page. */');
@@ -480,7 +480,13 @@ function genIrql(entries: IrqlEntry[], other: IrqlEntry[]): string {
   }
   for (const e of other) {
     if (names.has(e.name)) continue;
-    if (e.audience.includes('protocol') || e.audience.includes('filter')) emit(e, false);
+    // Intermediate drivers too: their protocol edge and virtual miniports (docs/model.md).
+    if (
+      e.audience.includes('protocol') ||
+      e.audience.includes('filter') ||
+      e.audience.includes('intermediate')
+    )
+      emit(e, false);
   }
   out.push('};');
   out.push('');

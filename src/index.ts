@@ -147,6 +147,14 @@ export {
 } from './ndis/api/filter-oid.ts';
 export { NdisAllocateGenericObject, NdisFreeGenericObject } from './ndis/api/generic.ts';
 export {
+  NdisIMAssociateMiniport,
+  NdisIMCancelInitializeDeviceInstance,
+  NdisIMDeInitializeDeviceInstance,
+  NdisIMGetBindingContext,
+  NdisIMInitializeDeviceInstanceEx,
+  NdisIMNotifyPnPEvent,
+} from './ndis/api/im.ts';
+export {
   type NDIS_STRING,
   NdisMQueryAdapterInstanceName,
   NdisQueryAdapterInstanceName,

@@ -65,7 +65,7 @@ for (const g of gallery) {
       // The bug check names the adapter (none exists yet when DriverEntry fails).
       assert.equal(
         v.adapter,
-        g.rule === 'NdisSim_DriverEntryLeak' || g.noAdapter === true ? null : 'nic0',
+        g.rule === 'NdisSim_DriverEntryLeak' || g.noAdapter === true ? null : (g.adapter ?? 'nic0'),
         'the adapter',
       );
       assert.ok(checkExpectations(s, r, w.summary())?.met, 'the scenario expects it');

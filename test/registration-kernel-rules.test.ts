@@ -130,7 +130,7 @@ test("nf-ndis-ndismregisterminiportdriver: a second registration from one Driver
   );
 });
 
-test('ns-ndis-_ndis_miniport_driver_characteristics: Flags NDIS_INTERMEDIATE_DRIVER is not modelled, and says so; NDIS_WDM_DRIVER is taken and shown in the trace', () => {
+test('ns-ndis-_ndis_miniport_driver_characteristics: a device of its own for a driver registered with NDIS_INTERMEDIATE_DRIVER is not modelled, and says so (its adapters are virtual miniports: test/im.test.ts); NDIS_WDM_DRIVER is taken and shown in the trace', () => {
   const go = (Flags: number) => {
     const drv = scriptedDriver(`flags-${Flags}-nic`, {
       characteristics: (c) => {
@@ -142,7 +142,10 @@ test('ns-ndis-_ndis_miniport_driver_characteristics: Flags NDIS_INTERMEDIATE_DRI
   };
   const im = go(NDIS_INTERMEDIATE_DRIVER);
   assert.equal(im.r.verdict, 'not-modelled');
-  assert.match(im.r.message ?? '', /^NdisMRegisterMiniportDriver is not modelled.*NDIS_INTERMEDIATE_DRIVER/);
+  assert.match(
+    im.r.message ?? '',
+    /^NdisMRegisterMiniportDriver is not modelled.*device nic0 names .*NDIS_INTERMEDIATE_DRIVER.*a device of its own/,
+  );
   const wdm = go(NDIS_WDM_DRIVER);
   assert.equal(wdm.r.verdict, 'ok', wdm.r.message ?? '');
   const reg = wdm.w.trace.events.find((e) => e.what === 'NdisMRegisterMiniportDriver');

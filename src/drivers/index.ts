@@ -6,6 +6,7 @@ import { echoProto } from './echo-proto.ts';
 import { flakyNic } from './flaky-nic.ts';
 import { healthyNic } from './healthy-nic.ts';
 import { countingLwf, monitorLwf, oidLoggingLwf } from './lwf.ts';
+import { muxIm } from './mux-im.ts';
 import { vmini } from './vmini.ts';
 
 /** Reference drivers (miniports, then the filter), then the gallery of buggy ones (drivers/buggy) and the miniports some of them run over. */
@@ -17,6 +18,7 @@ export const builtinDrivers: readonly DriverModule[] = [
   oidLoggingLwf,
   countingLwf,
   echoProto,
+  muxIm,
   ...gallery.flatMap((g) => (g.miniport === undefined ? [g.driver] : [g.driver, g.miniport])),
 ];
 

@@ -54,8 +54,11 @@ export type TeardownStep =
   | 'detach'
   | 'halt'
   | 'done';
-/** `stack-failed`: a mandatory filter module failed to attach (attaching-a-filter-module). */
-export type TeardownWhy = 'surprise-removal' | 'remove' | 'stop' | 'stack-failed';
+/**
+ * `stack-failed`: a mandatory filter module failed to attach (attaching-a-filter-module).
+ * `im-deinit`: an intermediate driver called NdisIMDeInitializeDeviceInstance (im.ts).
+ */
+export type TeardownWhy = 'surprise-removal' | 'remove' | 'stop' | 'stack-failed' | 'im-deinit';
 
 export type SleepStep =
   | 'query-power'
@@ -76,6 +79,22 @@ export type WakeStep =
   | 'restart-protocols'
   | 'set-power-protocols'
   | 'done';
+
+/**
+ * NDIS's record of a virtual miniport's device instance (NdisIMInitializeDeviceInstanceEx):
+ * `requested` from the call until its MiniportInitializeEx, or until a cancel; `cancelled`
+ * after NdisIMCancelInitializeDeviceInstance; `initialized` from MiniportInitializeEx on;
+ * `deinitializing` from NdisIMDeInitializeDeviceInstance until the FDO goes; `idle` after.
+ */
+export interface ImDevice {
+  readonly name: string;
+  /** The intermediate driver's miniport edge. */
+  readonly driver: MiniportDriverBlock;
+  readonly dev: DeviceNode;
+  /** DeviceContext of NdisIMInitializeDeviceInstanceEx: IMDeviceInstanceContext at init. */
+  context: unknown;
+  state: 'requested' | 'cancelled' | 'initialized' | 'deinitializing' | 'idle';
+}
 
 /** The PnP operation NDIS is running on the adapter; one at a time. */
 export type PnpOp =
@@ -183,6 +202,11 @@ export class MiniportBlock implements NDIS_HANDLE {
   inAddDevice = false;
   /** NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES.MiniportAddDeviceContext; null until set. */
   addDeviceContext: unknown = null;
+  /**
+   * A virtual miniport of an intermediate driver: the device instance that
+   * NdisIMInitializeDeviceInstanceEx asked for (im.ts); null for any other adapter.
+   */
+  im: ImDevice | null = null;
   /** MiniportInitializeEx returned SUCCESS at least once on this FDO. */
   initialized = false;
 

@@ -2,6 +2,7 @@
 // creates): its copied characteristics and a count of its adapters.
 
 import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import type { ProtocolDriverBlock } from './protocol-driver.ts';
 import type {
   DRIVER_OBJECT,
   NDIS_HANDLE,
@@ -67,6 +68,13 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
   ss: NDIS_MINIPORT_SS_CHARACTERISTICS | null = null;
   /** MiniportSetOptions is running: the one place a miniport calls NdisSetOptionalHandlers. */
   inSetOptions = false;
+  /**
+   * Registered with NDIS_INTERMEDIATE_DRIVER in Flags: its adapters are virtual
+   * miniports that NdisIMInitializeDeviceInstanceEx brings up (docs/model.md, IM drivers).
+   */
+  intermediate = false;
+  /** The protocol edge NdisIMAssociateMiniport tied to this miniport edge; null until then. */
+  imProtocol: ProtocolDriverBlock | null = null;
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,

@@ -74,6 +74,7 @@ import {
   NdisHaltDeviceDisabled,
   NdisHaltDeviceFailed,
   NdisHaltDeviceInitializationFailed,
+  NdisHaltDeviceInstanceDeInitialized,
   NdisHaltDevicePoweredDown,
   NdisHaltDeviceStopped,
   NdisHaltDeviceSurpriseRemoved,
@@ -320,8 +321,29 @@ function finishRemove(n: Ndis, b: MiniportBlock, irp: Irp): void {
   b.pnpState = 'Removed';
   b.driver.adapterCount--;
   b.dev.fdoExtension = null;
+  // A virtual miniport's instance may be initialized again (NdisIMInitializeDeviceInstanceEx).
+  if (b.im !== null) b.im.state = 'idle';
   if (n.trace.on) n.traceNdis(b, 'FDO deleted', {});
   n.pnp.completeIrp(irp, STATUS_SUCCESS);
+  n.unloadDriverIfIdle(b.driver);
+}
+
+/**
+ * The end of NdisIMDeInitializeDeviceInstance: the virtual miniport is halted, and its
+ * FDO goes as it would with a removal, without an IRP; the devnode stays installed and
+ * not started, ready for the next NdisIMInitializeDeviceInstanceEx.
+ */
+export function finishImDeInit(n: Ndis, b: MiniportBlock): void {
+  assert(!b.fdoDeleted, 'finishImDeInit: the FDO was deleted already', b.name);
+  if (b.driver.pnp !== null) callRemoveDevice(n, b);
+  if (n.ioPortRanges !== null) portRangesAtFdoEnd(n, b, 'MiniportRemoveDevice', 'returned');
+  b.fdoDeleted = true;
+  b.pnpState = 'Removed';
+  b.driver.adapterCount--;
+  b.dev.fdoExtension = null;
+  if (b.im !== null) b.im.state = 'idle';
+  if (n.trace.on) n.traceNdis(b, 'FDO deleted (NdisIMDeInitializeDeviceInstance)', {});
+  n.pnp.stackGone(b.dev);
   n.unloadDriverIfIdle(b.driver);
 }
 
@@ -473,6 +495,13 @@ function initialize(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'bring
   const ok = initializeAdapter(n, b);
   if (!ok) {
     b.op = null;
+    // R5.8: a virtual miniport's failed initialization fails its device (surprise
+    // removal, Code 43) rather than its start (Code 10).
+    if (b.im !== null && !b.initialized) {
+      markDeviceFailed(n, b, 'MiniportInitializeEx of a virtual miniport failed (R5.8)', null);
+      n.pnp.completeIrp(irp, STATUS_SUCCESS);
+      return false;
+    }
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return false;
   }
@@ -494,6 +523,8 @@ export function initializeAdapter(n: Ndis, b: MiniportBlock): boolean {
   b.warnedHangInInit = false;
   b.inInitialize = true;
   b.inits++;
+  // A virtual miniport: NdisIMCancelInitializeDeviceInstance can no longer call it off.
+  if (b.im !== null) b.im.state = 'initialized';
   b.registration = null;
   b.general = null;
   const params: NDIS_MINIPORT_INIT_PARAMETERS = {
@@ -503,6 +534,8 @@ export function initializeAdapter(n: Ndis, b: MiniportBlock): boolean {
     },
     Flags: 0,
     AllocatedResources: resourcesOf(b),
+    // The DeviceContext of NdisIMInitializeDeviceInstanceEx, for a virtual miniport.
+    IMDeviceInstanceContext: b.im === null ? null : b.im.context,
     MiniportAddDeviceContext: b.addDeviceContext,
     IfIndex: b.ifIndex,
     NetLuid: b.ifIndex,
@@ -859,6 +892,10 @@ function stepTeardown(n: Ndis, b: MiniportBlock, op: Extract<PnpOp, { kind: 'tea
     case 'done': {
       b.op = null;
       const waiting = op.waiting.splice(0);
+      // NdisIMDeInitializeDeviceInstance: no IRP waits; the FDO goes once halted (im.ts),
+      // unless a removal IRP came meanwhile and takes it.
+      if (op.why === 'im-deinit' && !waiting.some((irp) => irp.minor === IRP_MN_REMOVE_DEVICE))
+        finishImDeInit(n, b);
       for (const irp of waiting) {
         if (irp.minor === IRP_MN_REMOVE_DEVICE) finishRemove(n, b, irp);
         else if (irp.minor === IRP_MN_STOP_DEVICE) {
@@ -957,6 +994,8 @@ export function pauseReasonSeen(reason: number, version: number, filter: boolean
 export function haltActionFor(b: MiniportBlock, why: TeardownWhy): number {
   if (b.deviceFailed) return NdisHaltDeviceFailed;
   if (b.surpriseRemoved) return NdisHaltDeviceSurpriseRemoved;
+  // Halting a Virtual Miniport: the intermediate driver asked for it (R5.23).
+  if (why === 'im-deinit') return NdisHaltDeviceInstanceDeInitialized;
   if (why === 'stop' || b.pnpState === 'Stopped') return NdisHaltDeviceStopped;
   return NdisHaltDeviceDisabled;
 }

@@ -21,7 +21,7 @@ import { namesLeftBy, namesLeftText } from './api/instance-name.ts';
 import { inReverse, poolLeftBy } from './api/kernel.ts';
 import type { NblApiState } from './api/nblapi.ts';
 import type { Binding, ProtocolEdge } from './binding.ts';
-import { MiniportBlock } from './block.ts';
+import { type ImDevice, MiniportBlock } from './block.ts';
 import { type IoState, liveDevices } from './device.ts';
 import type { DriverModule, MiniportDriverBlock } from './driver.ts';
 import {
@@ -275,6 +275,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * by module name; NDIS starts their services when the first stack binds.
    */
   readonly protocolInstalls: string[] = [];
+  /**
+   * The device instances intermediate drivers asked for (NdisIMInitializeDeviceInstanceEx),
+   * by lower-case name; null until the first.
+   */
+  imDevices: Map<string, ImDevice> | null = null;
   /** Registered protocol drivers, by module name (NdisRegisterProtocolDriver); null until the first. */
   protocolDrivers: Map<string, ProtocolDriverBlock> | null = null;
   /** Protocol drivers whose service failed to start, with why (for the summary). */
@@ -788,6 +793,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapterCount > 0 || d.unloaded) return;
+    // An intermediate driver stays loaded while its protocol edge is registered: its
+    // virtual miniports come and go with its bindings below (im.ts). Once its service
+    // stopped (the Unload routine ran, stop-protocol), the one image has unloaded: no
+    // second unload call for the miniport edge.
+    if (d.imProtocol !== null && (!d.imProtocol.deregistered || d.imProtocol.unloaded)) return;
     // An I/O work item of the driver still running holds a reference on its device
     // object (NdisAllocateIoWorkItem wraps IoAllocateWorkItem): the driver cannot unload
     // until its routine returns (runIoWorkItem unloads it then).
@@ -913,7 +923,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       if (s === NDIS_STATUS_SUCCESS) return CM_PROB_FAILED_ADD;
       return s === NDIS_STATUS_RESOURCES ? CM_PROB_OUT_OF_MEMORY : CM_PROB_FAILED_DRIVER_ENTRY;
     }
+    // A virtual miniport's device: NDIS's record of NdisIMInitializeDeviceInstanceEx.
+    const im = d.intermediate ? (this.imDevices?.get(dev.name.toLowerCase()) ?? null) : null;
+    if (d.intermediate && im === null)
+      throw new NotModelledError(
+        'NdisMRegisterMiniportDriver',
+        `device ${dev.name} names ${d.name}, which registered with NDIS_INTERMEDIATE_DRIVER: an intermediate driver's adapters are the virtual miniports its NdisIMInitializeDeviceInstanceEx asks for (install it with protocolDrivers:); a device of its own is not modelled`,
+      );
     const b = new MiniportBlock(this, dev.name, d, dev);
+    b.im = im;
     d.adapterCount++;
     if (this.trace.on) this.traceNdis(b, 'FDO created (AddDevice)', {});
     // MiniportAddDevice, when the driver registered the PnP set (NdisSetOptionalHandlers).

@@ -13,6 +13,7 @@ import { statusText } from '../verifier/bugcheck.ts';
 import { type Binding, Binding as BindingImpl, type NetEventCode, type ProtocolEdge } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import { danglingLinks, IoManagerThread, liveDevices, referencedDevice } from './device.ts';
+import type { MiniportDriverBlock } from './driver.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from './filter.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT,
@@ -358,7 +359,16 @@ export class ProtocolDriverBlock implements NDIS_HANDLE, ProtocolEdge {
    */
   unboundFrom: Map<MiniportBlock, number> | null = null;
 
+  /**
+   * The miniport edge NdisIMAssociateMiniport tied to this protocol edge (an intermediate
+   * driver); null for a plain protocol driver.
+   */
+  imMiniport: MiniportDriverBlock | null = null;
+
   declines(b: MiniportBlock): boolean {
+    // An intermediate driver's protocol edge binds below it, never to its own virtual
+    // miniports (the bindings its INF allows: docs/model.md, IM drivers).
+    if (this.imMiniport !== null && b.driver === this.imMiniport) return true;
     return this.unboundFrom?.get(b) === b.inits;
   }
 

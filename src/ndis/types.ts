@@ -60,9 +60,13 @@ export interface NDIS_MINIPORT_INIT_PARAMETERS {
   /** The hardware resources PnP assigned: memory ranges and the interrupt. */
   AllocatedResources: NDIS_RESOURCE_LIST | null;
   /**
+   * For a virtual miniport of an intermediate driver, the DeviceContext it gave
+   * NdisIMInitializeDeviceInstanceEx; NULL for any other adapter.
+   */
+  IMDeviceInstanceContext: unknown;
+  /**
    * What MiniportAddDevice set in NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES; NULL
-   * when the driver has no MiniportAddDevice or set none. (IMDeviceInstanceContext,
-   * before it in ndis.h, is for intermediate drivers and left out.)
+   * when the driver has no MiniportAddDevice or set none.
    */
   MiniportAddDeviceContext: unknown;
   IfIndex: ULONG;
@@ -477,7 +481,7 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> 
   MinorNdisVersion: number;
   MajorDriverVersion?: number;
   MinorDriverVersion?: number;
-  /** Zero, NDIS_INTERMEDIATE_DRIVER (not modelled) or NDIS_WDM_DRIVER. */
+  /** Zero, NDIS_INTERMEDIATE_DRIVER (an intermediate driver's miniport edge) or NDIS_WDM_DRIVER. */
   Flags?: ULONG;
   SetOptionsHandler?: MINIPORT_SET_OPTIONS<D> | null;
   InitializeHandlerEx: MINIPORT_INITIALIZE<D>;

@@ -107,6 +107,11 @@ export class DeviceNode {
   /** A register or port access in the current low-power stay was reported already. */
   lowPowerAccessReported = false;
   /**
+   * The function driver called off the start queued for this device before it began (an
+   * intermediate driver's NdisIMCancelInitializeDeviceInstance): the start lapses.
+   */
+  startCancelled = false;
+  /**
    * The bus driver arms the device for wake-up (IRP_MN_WAIT_WAKE: PME_En set) or disarms
    * it (the IRP completed or was cancelled: PME_En clear).
    */
@@ -226,6 +231,18 @@ export class PnpManager implements EventTarget {
     const irp = this.irp;
     if (irp === null || irp.device !== dev) return null;
     return { name: irpName(irp.minor), completed: irp.completed, status: irp.status };
+  }
+
+  /**
+   * The function driver tore down the stack of a started device on its own and deleted
+   * its FDO, without a removal IRP (an intermediate driver's virtual miniport after
+   * NdisIMDeInitializeDeviceInstance): the devnode stays installed, not started, and a
+   * later start builds a new FDO.
+   */
+  stackGone(dev: DeviceNode): void {
+    dev.hasFdo = false;
+    this.setStatus(dev, 'not started', 0);
+    if (this.trace.on) this.note(dev, 'device stack gone (its function driver tore it down)');
   }
 
   completeIrp(irp: Irp, status: number, information = 0): void {
@@ -374,6 +391,11 @@ export class PnpManager implements EventTarget {
 
   private stepStart(dev: DeviceNode, irp: Irp | null): boolean {
     if (this.step === 0) {
+      if (dev.startCancelled) {
+        dev.startCancelled = false;
+        if (this.trace.on) this.note(dev, 'start cancelled by its function driver');
+        return false;
+      }
       if (dev.status === 'gone' || dev.status === 'started') return false;
       if (!dev.hasFdo) {
         assert(this.fdoDriver !== null, 'PnpManager: no function driver');

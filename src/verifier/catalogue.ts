@@ -257,7 +257,10 @@ const msMappings: Record<string, Mapping> = {
     ['R7.5', 'R7.6', 'R7.7'],
     'the filter DDIs the model has (NdisFRegisterFilterDriver, NdisFSetAttributes, NdisFPauseComplete, NdisFRestartComplete, NdisFRestartFilter, NdisFNetPnPEvent, NdisFDevicePnPEventNotify, NdisFDeregisterFilterDriver; on the data path NdisFSendNetBufferLists, NdisFSendNetBufferListsComplete, NdisFIndicateReceiveNetBufferLists, NdisFReturnNetBufferLists, NdisFCancelSendNetBufferLists)',
   ),
-  Irql_IM_Function: otherDriverKind('intermediate drivers'),
+  Irql_IM_Function: irqlRule(
+    ['R5.23'],
+    'the intermediate-driver DDIs the model has (NdisIMAssociateMiniport, NdisIMInitializeDeviceInstanceEx, NdisIMCancelInitializeDeviceInstance, NdisIMDeInitializeDeviceInstance)',
+  ),
   Irql_Interfaces_Function: otherDriverKind('interface providers'),
   Irql_Protocol_Driver_Function: irqlRule(
     ['R7.1', 'R7.2', 'R7.3'],
@@ -1832,6 +1835,29 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['NdisCloseAdapterEx', 'ProtocolUnbindAdapterEx'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xee) },
     source: 'windows-driver-docs-pr/network/adding-and-deleting-wake-on-lan-patterns.md',
+    fatal: false,
+  },
+  // Intermediate drivers (src/ndis/api/im.ts; docs/model.md, "Intermediate drivers").
+  {
+    id: 'NdisSim_IMRemoveMiniport',
+    origin: 'ndis-sim',
+    spec: ['R5.23'],
+    summary:
+      "A virtual miniport of an intermediate driver (an adapter of a driver registered with NDIS_INTERMEDIATE_DRIVER) called NdisMRemoveMiniport: an intermediate driver gives up a virtual miniport with NdisIMDeInitializeDeviceInstance, which halts it with NdisHaltDeviceInstanceDeInitialized, not by failing its device. The model reports it and goes on as NdisMRemoveMiniport does: NDIS fails the device. Called from the IM's unbind, that failure waits in the PnP manager behind the removal of the adapter below, which waits for the unbind.",
+    ddis: ['NdisMRemoveMiniport', 'NdisIMDeInitializeDeviceInstance'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xed) },
+    source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_halt.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_IMDeviceInstance',
+    origin: 'ndis-sim',
+    spec: ['R5.23'],
+    summary:
+      'NdisIMDeInitializeDeviceInstance with the handle of an adapter that is not a virtual miniport of an intermediate driver (one NdisIMInitializeDeviceInstanceEx did not bring up): NDIS fails the call with NDIS_STATUS_FAILURE, and the adapter stays up.',
+    ddis: ['NdisIMDeInitializeDeviceInstance'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xec) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisimdeinitializedeviceinstance.md',
     fatal: false,
   },
   // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch

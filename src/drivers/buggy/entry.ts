@@ -32,6 +32,11 @@ export interface GalleryEntry {
    */
   readonly noAdapter?: boolean;
   /**
+   * The adapter the bug check names when it is not nic0: the virtual miniport of an
+   * intermediate driver installed over nic0 (its DriverInstance).
+   */
+  readonly adapter?: string;
+  /**
    * `driver` is a filter driver: the scenario installs it over nic0, which runs the
    * healthy-nic miniport (07-protocols-filters.md).
    */

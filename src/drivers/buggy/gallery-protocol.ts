@@ -7,8 +7,10 @@ import {
   NDIS_PM_CAPABILITIES_REVISION_2,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_STATUS_SUCCESS,
+  NdisIMDeInitializeDeviceInstance,
 } from '../../index.ts';
 import { echoProtocol } from '../echo-proto.ts';
+import { muxIntermediate } from '../mux-im.ts';
 import { galleryDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 
@@ -175,5 +177,48 @@ export const galleryProtocol: readonly GalleryEntry[] = [
       actions: [{ at: '100ms', do: 'stop-protocol', driver: 'echo-keeps-bind-name' }],
     },
     noAdapter: true,
+  },
+  // Intermediate drivers (R5.23): mux-im (src/drivers/mux-im.ts) with one mistake,
+  // installed as a protocol driver and bound to nic0, which runs healthy-nic.
+  {
+    rule: 'NdisSim_IMRemoveMiniport',
+    protocol: true,
+    mistake:
+      'ProtocolUnbindAdapterEx gives up the virtual miniport over the departing adapter with NdisMRemoveMiniport, as the physical miniport it was copied from did, instead of NdisIMDeInitializeDeviceInstance.',
+    driver: muxIntermediate('im-remove-miniport', 'intermediate driver: NdisMRemoveMiniport for its VELAN', {
+      removeMiniportOnUnbind: true,
+    }),
+    scenario: { until: '1s', ...removedAt100ms },
+    adapter: 'nic0-velan',
+  },
+  {
+    rule: 'Irql_IM_Function',
+    protocol: true,
+    mistake:
+      "ProtocolBindAdapterEx adds the new binding to the driver's list under its spin lock and, still holding it, asks for the virtual miniport with NdisIMInitializeDeviceInstanceEx: at DISPATCH_LEVEL, where that PASSIVE-only call is not allowed.",
+    driver: muxIntermediate(
+      'im-init-under-lock',
+      'intermediate driver: asks for its VELAN holding a spin lock',
+      {
+        initUnderLock: true,
+      },
+    ),
+    scenario: { until: '1s' },
+  },
+  {
+    rule: 'NdisSim_IMDeviceInstance',
+    mistake:
+      'A miniport carved out of an intermediate driver still gives up its adapter the intermediate way: MiniportRestart finds its configuration unusable and calls NdisIMDeInitializeDeviceInstance on its own, physical, adapter; NDIS fails the call and the adapter stays up.',
+    driver: galleryDriver(
+      'physical-im-deinit',
+      {
+        restart: (a) => {
+          NdisIMDeInitializeDeviceInstance(a.handle);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+      'buggy: NdisIMDeInitializeDeviceInstance on a physical adapter',
+    ),
+    scenario: { until: '1s' },
   },
 ];

@@ -342,6 +342,14 @@ export function NdisMRemoveMiniport(MiniportHandle: NDIS_HANDLE): NDIS_STATUS {
   n.verifier.irql(irql.NdisMRemoveMiniport, ddi, b.name);
   if (stale(b, ddi)) return NDIS_STATUS_SUCCESS;
   const t = n.trace.on ? n.traceDdi(ddi, b, {}) : null;
+  // R5.23: an intermediate driver gives up its virtual miniport another way.
+  if (b.driver.intermediate)
+    n.verifier.report(
+      'NdisSim_IMRemoveMiniport',
+      ddi,
+      b.name,
+      `${b.driver.name} called ${ddi} for its virtual miniport ${b.name}: an intermediate driver tears a virtual miniport down with NdisIMDeInitializeDeviceInstance (halt action NdisHaltDeviceInstanceDeInitialized), not NdisMRemoveMiniport (R5.23, nc-ndis-miniport_halt)`,
+    );
   const status = life.removeMiniport(n, b);
   if (t !== null) t.result = describe(status);
   return status;

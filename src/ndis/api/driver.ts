@@ -57,6 +57,13 @@ export const knownMinorVersions: ReadonlySet<number> = new Set([
 /** The newest NDIS version the model accepts: NDIS 6, this minor version. */
 export const newestMinorVersion = Math.max(...knownMinorVersions);
 
+/** NDIS_MINIPORT_DRIVER_CHARACTERISTICS.Flags as the trace shows them. */
+function flagsText(flags: number): string {
+  if (flags === NDIS_WDM_DRIVER) return 'NDIS_WDM_DRIVER';
+  if (flags === NDIS_INTERMEDIATE_DRIVER) return 'NDIS_INTERMEDIATE_DRIVER';
+  return `0x${flags.toString(16)}`;
+}
+
 /** A refusal of a driver's characteristics: the status NDIS returns, and why. */
 export type Refusal = { status: number; why: string };
 
@@ -176,25 +183,19 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
   if (prev !== undefined && prev.driverObject === DriverObject && !prev.deregistered)
     throw new NotModelledError(
       'NdisMRegisterMiniportDriver',
-      `a second registration by ${prev.name} (a miniport-intermediate driver registering its virtual miniport; intermediate drivers are not modelled)`,
+      `a second registration by ${prev.name} (a miniport-intermediate driver registering its virtual miniport next to its physical one is not modelled; an intermediate driver with NDIS_INTERMEDIATE_DRIVER and a protocol edge is, installed as a protocol driver)`,
     );
-  // The characteristics page's Flags: an intermediate driver has a protocol lower edge
-  // and virtual miniports, none of which the model has. NDIS_WDM_DRIVER (a WDM lower
-  // edge, USB say) is taken: the model's lower edge is its simulated device either way.
+  // The characteristics page's Flags: NDIS_INTERMEDIATE_DRIVER marks an intermediate
+  // driver, whose adapters are virtual miniports over its own protocol edge (im.ts).
+  // NDIS_WDM_DRIVER (a WDM lower edge, USB say) is taken: the model's lower edge is its
+  // simulated device either way.
   const flags = MiniportDriverCharacteristics.Flags ?? 0;
-  if ((flags & NDIS_INTERMEDIATE_DRIVER) !== 0)
-    throw new NotModelledError(
-      'NdisMRegisterMiniportDriver',
-      `Flags has NDIS_INTERMEDIATE_DRIVER${mod === null ? '' : ` (${mod.name})`}: intermediate drivers (a miniport upper edge over a protocol lower edge, NdisIMInitializeDeviceInstanceEx) are not modelled`,
-    );
   const bad = checkCharacteristics(MiniportDriverCharacteristics, n.options.missingHandlerStatus);
   const tr = n.trace.on
     ? n.traceDdi('NdisMRegisterMiniportDriver', null, {
         RegistryPath,
         NdisVersion: `${MiniportDriverCharacteristics.MajorNdisVersion}.${MiniportDriverCharacteristics.MinorNdisVersion}`,
-        ...(flags === 0
-          ? {}
-          : { Flags: flags === NDIS_WDM_DRIVER ? 'NDIS_WDM_DRIVER' : `0x${flags.toString(16)}` }),
+        ...(flags === 0 ? {} : { Flags: flagsText(flags) }),
       })
     : null;
   let status: number = NDIS_STATUS_SUCCESS;
@@ -233,6 +234,7 @@ export function NdisMRegisterMiniportDriver<C = unknown, D = unknown>(
       );
     }
     handle = new MiniportDriverBlock(mod.name, DriverObject, copy, MiniportDriverContext);
+    handle.intermediate = (flags & NDIS_INTERMEDIATE_DRIVER) !== 0;
     n.registerDriver(handle);
     // R4.1: the MINIPORT_CHECK_FOR_HANG and MINIPORT_RESET pages discourage both
     // handlers for NDIS 6.83 and later drivers; NDIS still calls them.

@@ -139,7 +139,7 @@ export function NdisRegisterProtocolDriver<C = unknown, D = unknown>(
   if (mod !== null && !n.protocolInstalls.includes(mod.name))
     throw new NotModelledError(
       ddi,
-      `the DriverEntry of ${mod.name}, which is not installed as a protocol driver (World.addProtocolDriver, scenario protocolDrivers: - driver:): a driver that is a miniport and a protocol at once is an intermediate driver, which the model leaves out`,
+      `the DriverEntry of ${mod.name}, which is not installed as a protocol driver (World.addProtocolDriver, scenario protocolDrivers: - driver:): an intermediate driver (a miniport upper edge with NDIS_INTERMEDIATE_DRIVER over this protocol edge) is installed as a protocol driver, and NDIS starts its virtual miniports when it calls NdisIMInitializeDeviceInstanceEx; a physical miniport with a protocol edge of its own is not modelled`,
     );
   if (mod === null || driverObject === null) {
     n.verifier.report(
@@ -199,7 +199,7 @@ export function NdisRegisterProtocolDriver<C = unknown, D = unknown>(
 }
 
 /** The driver behind an NdisProtocolHandle; anything else is a bad parameter (a wild pointer in C). */
-function protocolHandle(n: Ndis, h: unknown, ddi: string): ProtocolDriverBlock {
+export function protocolHandle(n: Ndis, h: unknown, ddi: string): ProtocolDriverBlock {
   if (h instanceof ProtocolDriverBlock) return h;
   return n.verifier.fatal(
     'NdisSim_BadParameter',

@@ -16,7 +16,7 @@ export interface DdiIrql {
   readonly irqlRule: string | null;
   /** Every SDV / Driver Verifier rule whose page lists this DDI. */
   readonly rules: readonly string[];
-  /** True for DDIs a miniport calls or implements (irql.json), false for the protocol and filter sides (irql-other.json). */
+  /** True for DDIs a miniport calls or implements (irql.json), false for the protocol, filter and intermediate sides (irql-other.json). */
   readonly miniport: boolean;
   /** windows-driver-docs-ddi page. */
   readonly source: string;
@@ -444,6 +444,11 @@ export const ddiIrql: Readonly<Record<string, DdiIrql>> = {
   NdisFSendNetBufferListsComplete: { max: 2, exact: false, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_Filter_Driver_Function", rules: ["Irql_Filter_Driver_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisfsendnetbufferlistscomplete.md" },
   NdisFSetAttributes: { max: 0, exact: true, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_Filter_Driver_Function", rules: ["Irql_Filter_Driver_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisfsetattributes.md" },
   NdisFSynchronousOidRequest: { max: 2, exact: false, anyLevel: false, conditions: null, kind: "function", irqlRule: null, rules: [], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisfsynchronousoidrequest.md" },
+  NdisIMAssociateMiniport: { max: 0, exact: true, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_IM_Function", rules: ["Irql_IM_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisimassociateminiport.md" },
+  NdisIMCancelInitializeDeviceInstance: { max: 0, exact: true, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_IM_Function", rules: ["Irql_IM_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisimcancelinitializedeviceinstance.md" },
+  NdisIMDeInitializeDeviceInstance: { max: 0, exact: true, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_IM_Function", rules: ["Irql_IM_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisimdeinitializedeviceinstance.md" },
+  NdisIMGetBindingContext: { max: 1, exact: false, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_IM_Function", rules: ["Irql_IM_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisimgetbindingcontext.md" },
+  NdisIMInitializeDeviceInstanceEx: { max: 0, exact: true, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_IM_Function", rules: ["Irql_IM_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisiminitializedeviceinstanceex.md" },
   NdisOidRequest: { max: 2, exact: false, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_OID_Function", rules: ["Irql_OID_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisoidrequest.md" },
   NdisOpenAdapterEx: { max: 0, exact: true, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_Protocol_Driver_Function", rules: ["Irql_Protocol_Driver_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisopenadapterex.md" },
   NdisQueryAdapterInstanceName: { max: 2, exact: false, anyLevel: false, conditions: null, kind: "function", irqlRule: "Irql_Miscellaneous_Function", rules: ["Irql_Miscellaneous_Function"], miniport: false, source: "wdk-ddi-src/content/ndis/nf-ndis-ndisqueryadapterinstancename.md" },

@@ -1,0 +1,422 @@
+// mux-im: an NDIS 6 intermediate driver in the shape of the Windows-driver-samples MUX
+// driver (network/ndis/mux), cut down to its lifecycle: one virtual miniport (a VELAN)
+// over each adapter its protocol edge binds to. Written only against ndis-sim's public
+// API, as a user would.
+//
+// - DriverEntry registers the miniport edge with NDIS_INTERMEDIATE_DRIVER, then the
+//   protocol edge, and ties them together with NdisIMAssociateMiniport.
+// - ProtocolBindAdapterEx opens the adapter below; once the open is complete it asks
+//   NDIS for the VELAN with NdisIMInitializeDeviceInstanceEx, passing its binding as
+//   DeviceContext, which comes back as IMDeviceInstanceContext in MiniportInitializeEx.
+//   The VELAN's device instance is named after the adapter below ("nic0-velan"; the
+//   sample reads the names from its binding's UpperBindings registry value).
+// - ProtocolUnbindAdapterEx gives the VELAN up: NdisIMDeInitializeDeviceInstance once
+//   MiniportInitializeEx ran, else NdisIMCancelInitializeDeviceInstance. It returns
+//   NDIS_STATUS_PENDING; the VELAN's MiniportHaltEx (NdisHaltDeviceInstanceDeInitialized)
+//   closes the binding below and completes the unbind (the sample's unbind thread waits
+//   for the halt instead). So the adapter below is halted only after the VELAN.
+//
+// First cut: no data moves between the edges. The VELAN completes its sends at once and
+// indicates no receives; the protocol edge returns what the adapter below indicates and
+// sends nothing. OID requests to the VELAN are answered by the VELAN itself.
+//
+// `ImMistakes` switches on one mistake at a time (the gallery).
+
+import {
+  type DRIVER_OBJECT,
+  type DriverModule,
+  MediaConnectStateConnected,
+  MediaDuplexStateFull,
+  type NDIS_HANDLE,
+  NDIS_INTERMEDIATE_DRIVER,
+  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+  NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
+  type NDIS_MINIPORT_INIT_PARAMETERS,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+  NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+  type NDIS_OID_REQUEST,
+  NDIS_OPEN_PARAMETERS_REVISION_1,
+  NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+  NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+  NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+  NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  NDIS_SPIN_LOCK,
+  type NDIS_STATUS,
+  NDIS_STATUS_FAILURE,
+  NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  type NDIS_STRING,
+  NdisAcquireSpinLock,
+  NdisAllocateSpinLock,
+  NdisCloseAdapterEx,
+  NdisCompleteBindAdapterEx,
+  NdisCompleteUnbindAdapterEx,
+  NdisDeregisterProtocolDriver,
+  NdisFreeSpinLock,
+  NdisIMAssociateMiniport,
+  NdisIMCancelInitializeDeviceInstance,
+  NdisIMDeInitializeDeviceInstance,
+  NdisIMInitializeDeviceInstanceEx,
+  NdisInterfaceInternal,
+  NdisMDeregisterMiniportDriver,
+  NdisMedium802_3,
+  NdisMRegisterMiniportDriver,
+  NdisMRemoveMiniport,
+  NdisMSendNetBufferListsComplete,
+  NdisMSetMiniportAttributes,
+  NdisOpenAdapterEx,
+  NdisRegisterProtocolDriver,
+  NdisReleaseSpinLock,
+  NdisRequestSetInformation,
+  NdisReturnNetBufferLists,
+  type NET_BUFFER_LIST,
+} from '../index.ts';
+import { type AddressingState, setAddressingOid, supportedPacketFilters } from './common.ts';
+
+/** One mistake each; the reference driver has none. */
+export interface ImMistakes {
+  /**
+   * The unbind gives the VELAN up with NdisMRemoveMiniport instead of
+   * NdisIMDeInitializeDeviceInstance (R5.23), as a physical miniport would.
+   */
+  removeMiniportOnUnbind?: boolean;
+  /** The bind asks for the VELAN while it holds the spin lock of its list of bindings. */
+  initUnderLock?: boolean;
+  /** Not a mistake: MiniportInitializeEx refuses the VELAN with this status (a bad configuration, say). */
+  initializeStatus?: NDIS_STATUS;
+}
+
+/** A binding of the protocol edge to an adapter below, and its VELAN. */
+interface Lower {
+  handle: NDIS_HANDLE | null;
+  bindContext: NDIS_HANDLE;
+  /** While its unbind waits for the VELAN's halt. */
+  unbindContext: NDIS_HANDLE | null;
+  /** The VELAN's device instance (DriverInstance). */
+  instance: NDIS_STRING;
+  instanceName: string;
+  mac: readonly number[];
+  linkSpeed: number;
+  /** NdisIMInitializeDeviceInstanceEx succeeded and no cancel or halt ended it. */
+  velanRequested: boolean;
+  velan: Velan | null;
+}
+
+/** The VELAN: the miniport edge's adapter context. */
+interface Velan extends AddressingState {
+  handle: NDIS_HANDLE;
+  lower: Lower;
+  /** HaltAction of the last MiniportHaltEx (for tests). */
+  haltAction: number | null;
+}
+
+interface MuxDriver {
+  miniport: NDIS_HANDLE | null;
+  protocol: NDIS_HANDLE | null;
+  /** Guards `bindings` (initUnderLock). */
+  lock: NDIS_SPIN_LOCK;
+  bindings: Lower[];
+}
+
+/** A counted UTF-16 string of `text` (what RtlInitUnicodeString would build). */
+function ndisString(text: string): NDIS_STRING {
+  const Buffer = new Uint8Array(2 * text.length + 2);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    Buffer[2 * i] = c & 0xff;
+    Buffer[2 * i + 1] = c >> 8;
+  }
+  return { Length: 2 * text.length, MaximumLength: Buffer.length, Buffer };
+}
+
+/** The adapter's name: the last key of the binding's registry section. */
+function adapterOf(protocolSection: string): string {
+  const i = protocolSection.lastIndexOf('\\');
+  return i < 0 ? protocolSection : protocolSection.slice(i + 1);
+}
+
+/** The intermediate driver, with `mistakes` switched on; `name` is its service name. */
+export function muxIntermediate(name: string, description: string, mistakes: ImMistakes = {}): DriverModule {
+  return {
+    name,
+    description,
+    load: () => {
+      const d: MuxDriver = { miniport: null, protocol: null, lock: new NDIS_SPIN_LOCK(), bindings: [] };
+
+      /** The binding below is open: ask NDIS for its VELAN. */
+      const startVelan = (l: Lower): void => {
+        NdisAcquireSpinLock(d.lock);
+        d.bindings.push(l);
+        // The mistake: the PASSIVE-only request under the lock.
+        if (mistakes.initUnderLock) requestVelan(l);
+        NdisReleaseSpinLock(d.lock);
+        if (!mistakes.initUnderLock) requestVelan(l);
+      };
+
+      const requestVelan = (l: Lower): void => {
+        const s = NdisIMInitializeDeviceInstanceEx(d.miniport!, l.instance, l);
+        l.velanRequested = s === NDIS_STATUS_SUCCESS;
+      };
+
+      /** The binding leaves the driver's list. */
+      const forget = (l: Lower): void => {
+        NdisAcquireSpinLock(d.lock);
+        const i = d.bindings.indexOf(l);
+        if (i >= 0) d.bindings.splice(i, 1);
+        NdisReleaseSpinLock(d.lock);
+      };
+
+      /** The VELAN is gone (or never came): close the binding below and finish the unbind. */
+      const closeLower = (l: Lower): void => {
+        const s = NdisCloseAdapterEx(l.handle!);
+        // PENDING: ProtocolCloseAdapterCompleteEx completes the unbind.
+        if (s !== NDIS_STATUS_PENDING) finishUnbind(l);
+      };
+
+      const finishUnbind = (l: Lower): void => {
+        forget(l);
+        const u = l.unbindContext;
+        l.unbindContext = null;
+        if (u !== null) NdisCompleteUnbindAdapterEx(u);
+      };
+
+      // ------------------------------------------------------- miniport edge (VELAN)
+
+      const initialize = (
+        MiniportAdapterHandle: NDIS_HANDLE,
+        _driverContext: MuxDriver,
+        p: NDIS_MINIPORT_INIT_PARAMETERS,
+      ): NDIS_STATUS => {
+        const l = p.IMDeviceInstanceContext as Lower;
+        // The binding below is going away already (its cancel came too late): no VELAN.
+        if (l.unbindContext !== null) {
+          l.velanRequested = false;
+          closeLower(l);
+          return NDIS_STATUS_FAILURE;
+        }
+        if (mistakes.initializeStatus !== undefined) return mistakes.initializeStatus;
+        const v: Velan = {
+          handle: MiniportAdapterHandle,
+          lower: l,
+          haltAction: null,
+          packetFilter: 0,
+          multicast: [],
+        };
+        let s = NdisMSetMiniportAttributes(MiniportAdapterHandle, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+            Revision: NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+          },
+          MiniportAdapterContext: v,
+          InterfaceType: NdisInterfaceInternal,
+        });
+        if (s !== NDIS_STATUS_SUCCESS) return s;
+        s = NdisMSetMiniportAttributes(MiniportAdapterHandle, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+            Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+          },
+          MediaType: NdisMedium802_3,
+          MtuSize: 1500,
+          MaxXmitLinkSpeed: l.linkSpeed,
+          MaxRcvLinkSpeed: l.linkSpeed,
+          XmitLinkSpeed: l.linkSpeed,
+          RcvLinkSpeed: l.linkSpeed,
+          MediaConnectState: MediaConnectStateConnected,
+          MediaDuplexState: MediaDuplexStateFull,
+          LookaheadSize: 1500,
+          MacAddressLength: 6,
+          PermanentMacAddress: [...l.mac],
+          CurrentMacAddress: [...l.mac],
+          MaxMulticastListSize: 32,
+          SupportedPacketFilters: supportedPacketFilters,
+        });
+        if (s !== NDIS_STATUS_SUCCESS) return s;
+        l.velan = v;
+        return NDIS_STATUS_SUCCESS;
+      };
+
+      const halt = (v: Velan, HaltAction: number): void => {
+        v.haltAction = HaltAction;
+        const l = v.lower;
+        l.velan = null;
+        l.velanRequested = false;
+        // The unbind below waits for this halt (NdisIMDeInitializeDeviceInstance).
+        if (l.unbindContext !== null) closeLower(l);
+      };
+
+      const send = (v: Velan, chain: NET_BUFFER_LIST, _port: number, flags: number): void => {
+        // First cut: nothing goes down; every send completes at once.
+        for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+        NdisMSendNetBufferListsComplete(
+          v.handle,
+          chain,
+          (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0 ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+        );
+      };
+
+      const oidRequest = (v: Velan, req: NDIS_OID_REQUEST): NDIS_STATUS => {
+        if (req.RequestType === NdisRequestSetInformation)
+          return setAddressingOid(v, req.DATA.SET_INFORMATION, 32);
+        return NDIS_STATUS_NOT_SUPPORTED;
+      };
+
+      // ------------------------------------------------------------- protocol edge
+
+      const bind = (
+        drv: MuxDriver,
+        BindContext: NDIS_HANDLE,
+        p: {
+          AdapterName: string;
+          ProtocolSection: string;
+          CurrentMacAddress: readonly number[];
+          XmitLinkSpeed: number;
+        },
+      ): NDIS_STATUS => {
+        const instanceName = `${adapterOf(p.ProtocolSection)}-velan`;
+        const l: Lower = {
+          handle: null,
+          bindContext: BindContext,
+          unbindContext: null,
+          instance: ndisString(instanceName),
+          instanceName,
+          mac: p.CurrentMacAddress,
+          linkSpeed: p.XmitLinkSpeed,
+          velanRequested: false,
+          velan: null,
+        };
+        const r = NdisOpenAdapterEx(
+          drv.protocol!,
+          l,
+          {
+            Header: { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: NDIS_OPEN_PARAMETERS_REVISION_1 },
+            AdapterName: p.AdapterName,
+            MediumArray: [NdisMedium802_3],
+            MediumArraySize: 1,
+            SelectedMediumIndex: 0,
+            FrameTypeArray: null,
+            FrameTypeArraySize: 0,
+          },
+          BindContext,
+        );
+        l.handle = r.NdisBindingHandle;
+        // PENDING: ProtocolOpenAdapterCompleteEx starts the VELAN and completes the bind.
+        if (r.Status === NDIS_STATUS_SUCCESS) startVelan(l);
+        return r.Status;
+      };
+
+      const unbind = (UnbindContext: NDIS_HANDLE, l: Lower): NDIS_STATUS => {
+        l.unbindContext = UnbindContext;
+        if (l.velan !== null) {
+          if (mistakes.removeMiniportOnUnbind) NdisMRemoveMiniport(l.velan.handle);
+          else NdisIMDeInitializeDeviceInstance(l.velan.handle);
+          // The VELAN's MiniportHaltEx closes the binding and completes the unbind.
+          return NDIS_STATUS_PENDING;
+        }
+        if (
+          l.velanRequested &&
+          NdisIMCancelInitializeDeviceInstance(d.miniport!, l.instance) !== NDIS_STATUS_SUCCESS
+        )
+          // Too late to cancel: MiniportInitializeEx is on its way and sees the unbind.
+          return NDIS_STATUS_PENDING;
+        l.velanRequested = false;
+        const s = NdisCloseAdapterEx(l.handle!);
+        if (s === NDIS_STATUS_PENDING) return NDIS_STATUS_PENDING;
+        l.unbindContext = null;
+        forget(l);
+        return NDIS_STATUS_SUCCESS;
+      };
+
+      const unload = (): void => {
+        if (d.protocol !== null) NdisDeregisterProtocolDriver(d.protocol);
+        d.protocol = null;
+        if (d.miniport !== null) {
+          NdisMDeregisterMiniportDriver(d.miniport);
+          NdisFreeSpinLock(d.lock);
+        }
+        d.miniport = null;
+      };
+
+      return {
+        DriverEntry: (obj: DRIVER_OBJECT, path: string): NDIS_STATUS => {
+          const m = NdisMRegisterMiniportDriver<Velan, MuxDriver>(obj, path, d, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+              Revision: NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
+            },
+            MajorNdisVersion: 6,
+            MinorNdisVersion: 30,
+            Flags: NDIS_INTERMEDIATE_DRIVER,
+            InitializeHandlerEx: initialize,
+            HaltHandlerEx: halt,
+            UnloadHandler: () => unload(),
+            PauseHandler: () => NDIS_STATUS_SUCCESS,
+            RestartHandler: () => NDIS_STATUS_SUCCESS,
+            OidRequestHandler: oidRequest,
+            SendNetBufferListsHandler: send,
+            ReturnNetBufferListsHandler: () => {},
+            CancelSendHandler: () => {},
+            DevicePnPEventNotifyHandler: () => {},
+            ShutdownHandlerEx: () => {},
+            CancelOidRequestHandler: () => {},
+          });
+          if (m.Status !== NDIS_STATUS_SUCCESS) return m.Status;
+          d.miniport = m.NdisMiniportDriverHandle;
+          NdisAllocateSpinLock(d.lock);
+          const p = NdisRegisterProtocolDriver<Lower, MuxDriver>(d, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+              Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+            },
+            MajorNdisVersion: 6,
+            MinorNdisVersion: 30,
+            Name: name,
+            BindAdapterHandlerEx: bind,
+            OpenAdapterCompleteHandlerEx: (l, Status) => {
+              if (Status === NDIS_STATUS_SUCCESS) startVelan(l);
+              NdisCompleteBindAdapterEx(l.bindContext, Status);
+            },
+            UnbindAdapterHandlerEx: unbind,
+            CloseAdapterCompleteHandlerEx: (l) => finishUnbind(l),
+            NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+            OidRequestCompleteHandler: () => {},
+            ReceiveNetBufferListsHandler: (l, chain, _port, _count, flags) => {
+              // First cut: nothing goes up; what is not NDIS's to take back goes back now.
+              if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0)
+                NdisReturnNetBufferLists(
+                  l.handle!,
+                  chain,
+                  (flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) !== 0 ? 1 : 0,
+                );
+            },
+            SendNetBufferListsCompleteHandler: () => {},
+            StatusHandlerEx: () => {},
+          });
+          if (p.Status !== NDIS_STATUS_SUCCESS) {
+            NdisFreeSpinLock(d.lock);
+            NdisMDeregisterMiniportDriver(d.miniport!);
+            return p.Status;
+          }
+          d.protocol = p.NdisProtocolHandle;
+          NdisIMAssociateMiniport(d.miniport!, d.protocol!);
+          // The Unload routine, whichever edge's service stop runs it (the sample's
+          // MiniportDriverUnload): the protocol edge first, which unbinds, then the miniport edge.
+          obj.DriverUnload = unload;
+          return NDIS_STATUS_SUCCESS;
+        },
+      };
+    },
+  };
+}
+
+/** The reference intermediate driver. */
+export const muxIm: DriverModule = muxIntermediate(
+  'mux-im',
+  'intermediate driver (install it under protocolDrivers:): a virtual miniport (VELAN) over each adapter it binds to',
+);
