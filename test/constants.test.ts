@@ -128,7 +128,7 @@ test('oid: a bad name says a number is allowed and where the names are, with did
   assert.deepEqual(
     problems(yaml('OID_802_3_MULTICAST_LIST', ', request: set, value: ["01:00:5e:00:00:01"]')),
     [
-      'oid.yaml: actions[0].value: expected a whole number (the ULONG of a set, such as a packet filter), for OID_802_3_MULTICAST_LIST a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], or for OID_PM_ADD_WOL_PATTERN a mapping of type, mask, pattern and priority, got ["01:00:5e:00:00:01"]',
+      'oid.yaml: actions[0].value: expected a whole number (the ULONG of a set, such as a packet filter), for OID_802_3_MULTICAST_LIST a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], or for OID_PM_ADD_WOL_PATTERN a mapping of type and the pattern\'s fields (mask, pattern, source, dest, sourcePort, destPort, priority), got ["01:00:5e:00:00:01"]',
     ],
   );
 });
