@@ -9,7 +9,10 @@ import { builtinDrivers, driverNames } from '../src/drivers/index.ts';
 import { muxIntermediate } from '../src/drivers/mux-im.ts';
 import {
   type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_SUCCESS,
   type NDIS_STRING,
@@ -17,6 +20,12 @@ import {
   NdisIMDeInitializeDeviceInstance,
   NdisIMGetBindingContext,
   NdisIMInitializeDeviceInstanceEx,
+  NdisMNetPnPEvent,
+  type NET_PNP_EVENT_NOTIFICATION,
+  NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+  NetEventPause,
+  NetEventQueryRemoveDevice,
+  NetEventReconfigure,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -349,14 +358,7 @@ test('Irql_IM_Function: NdisIMInitializeDeviceInstanceEx at DISPATCH_LEVEL break
   assert.equal(r.bugCheck?.rule, 'Irql_IM_Function');
 });
 
-test('not modelled, and says so: NdisIMGetBindingContext; a scenario device of its own for a driver registered with NDIS_INTERMEDIATE_DRIVER', () => {
-  const w = imWorld();
-  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
-    NdisIMGetBindingContext(w.adapter('nic0')!);
-  });
-  const r = w.run(40 * ns.ms);
-  assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /^NdisIMGetBindingContext is not modelled/);
+test('not modelled, and says so: a scenario device of its own for a driver registered with NDIS_INTERMEDIATE_DRIVER', () => {
   const own: DriverModule = muxIntermediate('im-own-device', 'an IM driver named by a device');
   const v = new World({ seed: 1 });
   v.addDriver(own);
@@ -369,6 +371,164 @@ test('not modelled, and says so: NdisIMGetBindingContext; a scenario device of i
     r2.message ?? '',
     /^NdisRegisterProtocolDriver is not modelled.*installed as a protocol driver/,
   );
+});
+
+/** A binding of protocol driver `protocol` to `adapter`, as its NdisBindingHandle. */
+function bindingOfDriver(w: World, adapter: string, protocol: string): NDIS_HANDLE {
+  const bd = w.adapter(adapter)?.bindings.find((x) => x.protocol.name === protocol && x.open !== null);
+  assert.ok(bd, `${protocol} is bound to ${adapter}`);
+  return bd;
+}
+
+test('nf-ndis-ndisimgetbindingcontext: a protocol bound to the VELAN reads the DeviceContext mux-im gave NdisIMInitializeDeviceInstanceEx (its binding below); over a physical adapter the answer is NULL', () => {
+  const w = imWorld();
+  w.addProtocolDriver('echo-proto');
+  let above: unknown;
+  let below: unknown = 'unset';
+  let lower: unknown;
+  protocolStep(w, 20 * ns.ms, 'echo-proto', () => {
+    above = NdisIMGetBindingContext(bindingOfDriver(w, 'nic0-velan', 'echo-proto'));
+    below = NdisIMGetBindingContext(bindingOfDriver(w, 'nic0', 'echo-proto'));
+    lower = bindingOfDriver(w, 'nic0', 'mux-im');
+  });
+  const r = w.run(40 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.equal(below, null);
+  // mux-im's DeviceContext is its record of the binding below, whose handle is mux-im's binding to nic0.
+  assert.ok(above !== null && typeof above === 'object');
+  assert.equal((above as { handle: unknown }).handle, lower);
+  assert.equal(w.adapter('nic0-velan')?.im?.context, above);
+});
+
+test('nf-ndis-ndismnetpnpevent: an orderly removal of nic0; mux-im passes NetEventQueryRemoveDevice up to its VELAN from its ProtocolNetPnPEvent, tcpip above hears it there, and the SUCCESS it returns lets the removal go on', () => {
+  const w = imWorld({ at: [[20 * ns.ms, { kind: 'remove', device: 'nic0' }]] });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  const at = inOrder(ev, [
+    [
+      'IM hears the query below',
+      (e) =>
+        call('ProtocolNetPnPEvent', 'nic0')(e) &&
+        e.actor === 'mux-im' &&
+        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+    ],
+    [
+      'propagated',
+      (e) =>
+        e.what === 'NdisMNetPnPEvent' &&
+        e.data?.adapter === 'nic0-velan' &&
+        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+    ],
+    [
+      'tcpip above hears it',
+      (e) =>
+        call('ProtocolNetPnPEvent', 'nic0-velan')(e) &&
+        e.actor === 'tcpip' &&
+        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+    ],
+    ['answered', (e) => e.what === 'NdisMNetPnPEvent NetEventQueryRemoveDevice answered'],
+    [
+      'IM answers below',
+      (e) =>
+        e.kind === 'return' &&
+        e.what === 'ProtocolNetPnPEvent' &&
+        e.actor === 'mux-im' &&
+        e.data?.adapter === 'nic0',
+    ],
+    [
+      'VELAN halted',
+      (e) =>
+        call('MiniportHaltEx', 'nic0-velan')(e) &&
+        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
+    ],
+  ]);
+  assert.equal(ev[at[3]!]!.data?.status, 'NDIS_STATUS_SUCCESS');
+  assert.equal(ev[at[4]!]!.data?.result, 'NDIS_STATUS_SUCCESS');
+  assert.equal(w.summary().devices.find((d) => d.name === 'nic0')?.status, 'removed');
+});
+
+test('nf-ndis-ndismnetpnpevent, R5.1: a veto above the VELAN is the answer below: tcpip fails the propagated NetEventQueryRemoveDevice, NdisMNetPnPEvent returns its status, mux-im returns it, the removal of nic0 is refused, and the NetEventCancelRemoveDevice that follows is passed up too', () => {
+  const w = new World({ seed: 1, verifier: 'bugcheck' });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addProtocol('tcpip', { vetoQueryRemove: true });
+  w.addProtocolDriver('mux-im');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(20 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(60 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  const at = inOrder(ev, [
+    ['veto above', (e) => e.what === 'NdisMNetPnPEvent NetEventQueryRemoveDevice answered'],
+    [
+      'IM answers below',
+      (e) =>
+        e.kind === 'return' &&
+        e.what === 'ProtocolNetPnPEvent' &&
+        e.actor === 'mux-im' &&
+        e.data?.adapter === 'nic0',
+    ],
+    [
+      'cancel propagated',
+      (e) =>
+        e.what === 'NdisMNetPnPEvent' &&
+        e.data?.adapter === 'nic0-velan' &&
+        e.data?.NetEvent === 'NetEventCancelRemoveDevice',
+    ],
+    [
+      'tcpip above hears the cancel',
+      (e) =>
+        call('ProtocolNetPnPEvent', 'nic0-velan')(e) && e.data?.NetEvent === 'NetEventCancelRemoveDevice',
+    ],
+  ]);
+  assert.equal(ev[at[0]!]!.data?.status, 'NDIS_STATUS_FAILURE');
+  assert.equal(ev[at[1]!]!.data?.result, 'NDIS_STATUS_FAILURE');
+  // Nothing came down: both adapters run on.
+  assert.ok(!ev.some(call('MiniportHaltEx', 'nic0-velan')));
+  assert.ok(!ev.some(call('MiniportHaltEx', 'nic0')));
+});
+
+/** A NET_PNP_EVENT_NOTIFICATION of `code` with no buffer. */
+function netEvent(code: number): NET_PNP_EVENT_NOTIFICATION {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+    PortNumber: 0,
+    NetPnPEvent: { NetEvent: code, Buffer: null, BufferLength: 0 },
+  };
+}
+
+test('NdisSim_IMNetPnPEvent (nf-ndis-ndismnetpnpevent): NetEventPause from the VELAN is not delivered (SUCCESS); NetEventQueryRemoveDevice from a physical miniport neither (NDIS_STATUS_INVALID_PARAMETER); both are reported', () => {
+  const w = imWorld({ verifier: 'collect' });
+  const got: number[] = [];
+  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
+    got.push(NdisMNetPnPEvent(w.adapter('nic0-velan')!, netEvent(NetEventPause)));
+    got.push(NdisMNetPnPEvent(w.adapter('nic0')!, netEvent(NetEventQueryRemoveDevice)));
+  });
+  const r = w.run(40 * ns.ms);
+  assert.deepEqual(got, [NDIS_STATUS_SUCCESS, NDIS_STATUS_INVALID_PARAMETER]);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.adapter]),
+    [
+      ['NdisSim_IMNetPnPEvent', 'nic0-velan'],
+      ['NdisSim_IMNetPnPEvent', 'nic0'],
+    ],
+  );
+  const ev = w.trace.events.filter((e) => e.t >= 20 * ns.ms);
+  assert.ok(!ev.some((e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventPause'));
+  assert.ok(
+    !ev.some((e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventQueryRemoveDevice'),
+  );
+});
+
+test('not modelled, and says so: NdisMNetPnPEvent with NetEventReconfigure from a virtual miniport', () => {
+  const w = imWorld();
+  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
+    NdisMNetPnPEvent(w.adapter('nic0-velan')!, netEvent(NetEventReconfigure));
+  });
+  const r = w.run(40 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /^NdisMNetPnPEvent is not modelled.*NetEventReconfigure/);
 });
 
 test('determinism: examples/im-mux.yaml under one seed gives the same trace twice, byte for byte (seed 3), and another seed still ends the same way', () => {

@@ -66,6 +66,7 @@ import {
   NdisInterfaceInternal,
   NdisMDeregisterMiniportDriver,
   NdisMedium802_3,
+  NdisMNetPnPEvent,
   NdisMRegisterMiniportDriver,
   NdisMRemoveMiniport,
   NdisMSendNetBufferListsComplete,
@@ -76,6 +77,11 @@ import {
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
   type NET_BUFFER_LIST,
+  type NET_PNP_EVENT_NOTIFICATION,
+  NetEventCancelRemoveDevice,
+  NetEventPause,
+  NetEventQueryRemoveDevice,
+  NetEventRestart,
 } from '../index.ts';
 import { type AddressingState, setAddressingOid, supportedPacketFilters } from './common.ts';
 
@@ -90,6 +96,11 @@ export interface ImMistakes {
   initUnderLock?: boolean;
   /** Not a mistake: MiniportInitializeEx refuses the VELAN with this status (a bad configuration, say). */
   initializeStatus?: NDIS_STATUS;
+  /**
+   * ProtocolNetPnPEvent passes NetEventPause and NetEventRestart of the binding below up
+   * to the VELAN with NdisMNetPnPEvent, which the page forbids (NdisSim_IMNetPnPEvent).
+   */
+  propagatePause?: boolean;
 }
 
 /** A binding of the protocol edge to an adapter below, and its VELAN. */
@@ -333,6 +344,28 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         return NDIS_STATUS_SUCCESS;
       };
 
+      /**
+       * ProtocolNetPnPEvent of the binding below. A query-remove of the adapter below is
+       * passed up to the VELAN (NdisMNetPnPEvent), and its answer (a veto of the
+       * protocols above) is the answer below; a cancel follows it up. The sample's
+       * handler waits for its I/O on a NetEventSetPower and passes no event up; NDIS
+       * tells the protocols above the VELAN of a system power change itself, since the
+       * VELAN is a device of its own, so mux-im does not pass power events up either.
+       */
+      const netPnPEvent = (l: Lower | null, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STATUS => {
+        const code = note.NetPnPEvent.NetEvent;
+        const v = l?.velan ?? null;
+        if (v === null) return NDIS_STATUS_SUCCESS;
+        if (code === NetEventQueryRemoveDevice || code === NetEventCancelRemoveDevice) {
+          const s = NdisMNetPnPEvent(v.handle, note);
+          return code === NetEventQueryRemoveDevice ? s : NDIS_STATUS_SUCCESS;
+        }
+        // The mistake: NDIS pauses and restarts the bindings above the VELAN itself.
+        if (mistakes.propagatePause && (code === NetEventPause || code === NetEventRestart))
+          NdisMNetPnPEvent(v.handle, note);
+        return NDIS_STATUS_SUCCESS;
+      };
+
       const unload = (): void => {
         if (d.protocol !== null) NdisDeregisterProtocolDriver(d.protocol);
         d.protocol = null;
@@ -384,7 +417,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
             },
             UnbindAdapterHandlerEx: unbind,
             CloseAdapterCompleteHandlerEx: (l) => finishUnbind(l),
-            NetPnPEventHandler: () => NDIS_STATUS_SUCCESS,
+            NetPnPEventHandler: netPnPEvent,
             OidRequestCompleteHandler: () => {},
             ReceiveNetBufferListsHandler: (l, chain, _port, _count, flags) => {
               // First cut: nothing goes up; what is not NDIS's to take back goes back now.
