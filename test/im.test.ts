@@ -531,6 +531,86 @@ test('not modelled, and says so: NdisMNetPnPEvent with NetEventReconfigure from 
   assert.match(r.message ?? '', /^NdisMNetPnPEvent is not modelled.*NetEventReconfigure/);
 });
 
+/** nic0 with frames from the wire, tcpip sending on every binding, mux-im above nic0. */
+function busyImWorld(seed: number, at: [number, WorldAction][] = []): World {
+  const w = new World({ seed, verifier: 'collect' });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addProtocol('tcpip', { traffic: { ratePerSecond: 2000, frameBytes: 300, returnDelayNs: ns.ms } });
+  w.addProtocolDriver('mux-im');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 2000 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  for (const [t, a] of at) w.at(t, a);
+  return w;
+}
+
+/** What mux-im's VELAN counted (its MiniportAdapterContext). */
+const velanOf = (w: World) =>
+  w.adapter('nic0-velan')?.context as {
+    forwardedSends: number;
+    forwardedReceives: number;
+    sends: number;
+    receives: number;
+  };
+
+test("data between the edges: tcpip's sends to the VELAN go down nic0 as mux-im's clones (NdisAllocateCloneNetBufferList, NdisSendNetBufferLists) and complete above (NdisMSendNetBufferListsComplete); nic0's receives go up the VELAN (NdisMIndicateReceiveNetBufferLists) and back below (NdisReturnNetBufferLists) when tcpip returns them", () => {
+  const w = busyImWorld(1);
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.violations, []);
+  const v = velanOf(w);
+  assert.ok(v.forwardedSends > 20, `sends forwarded: ${v.forwardedSends}`);
+  assert.ok(v.forwardedReceives > 20, `receives forwarded: ${v.forwardedReceives}`);
+  const ev = w.trace.events;
+  inOrder(ev, [
+    ['a send to the VELAN', (e) => call('MiniportSendNetBufferLists', 'nic0-velan')(e)],
+    ['cloned', (e) => e.what === 'NdisAllocateCloneNetBufferList' && e.actor === 'mux-im'],
+    [
+      'sent below',
+      (e) => e.what === 'NdisSendNetBufferLists' && e.actor === 'mux-im' && e.data?.adapter === 'nic0',
+    ],
+    ['completed below', (e) => call('ProtocolSendNetBufferListsComplete', 'nic0')(e) && e.actor === 'mux-im'],
+    [
+      'completed above',
+      (e) => call('ProtocolSendNetBufferListsComplete', 'nic0-velan')(e) && e.actor === 'tcpip',
+    ],
+  ]);
+  inOrder(ev, [
+    ['received below', (e) => call('ProtocolReceiveNetBufferLists', 'nic0')(e) && e.actor === 'mux-im'],
+    ['indicated above', (e) => call('ProtocolReceiveNetBufferLists', 'nic0-velan')(e) && e.actor === 'tcpip'],
+    ['returned above', (e) => call('MiniportReturnNetBufferLists', 'nic0-velan')(e)],
+    ['returned below', (e) => e.what === 'NdisReturnNetBufferLists' && e.actor === 'mux-im'],
+  ]);
+  // The protocol edge sent exactly what the VELAN forwarded.
+  const p = w.summary().protocolDrivers.find((x) => x.driver === 'mux-im');
+  assert.equal(p?.sent, v.forwardedSends);
+});
+
+test('data between the edges under teardown (R7.1, R3.3, R6.13): with sends and receives flowing, nic0 goes at different times and ways under several seeds; every send completes, every receive comes back, the VELAN pauses and halts (NdisHaltDeviceInstanceDeInitialized), and no rule is broken', () => {
+  const ways = ['surprise-remove', 'remove', 'disable'] as const;
+  let runs = 0;
+  for (const seed of [1, 2, 3, 5]) {
+    for (const [i, atMs] of [23, 47, 71].entries()) {
+      const kind = ways[(seed + i) % ways.length]!;
+      const w = busyImWorld(seed, [[atMs * ns.ms + seed * 137 * ns.us, { kind, device: 'nic0' }]]);
+      const r = w.run(150 * ns.ms);
+      const what = `seed ${seed}, ${kind} at ${atMs} ms`;
+      assert.equal(r.verdict, 'ok', `${what}: ${r.message ?? ''}`);
+      assert.deepEqual(
+        r.violations.map((x) => `${x.rule}: ${x.message}`),
+        [],
+        what,
+      );
+      assert.deepEqual(r.pending, [], what);
+      assert.equal(w.adapter('nic0-velan')?.haltAction, NdisHaltDeviceInstanceDeInitialized, what);
+      const v = velanOf(w);
+      assert.ok(v.forwardedSends > 0 && v.forwardedReceives > 0, what);
+      assert.deepEqual([v.sends, v.receives], [0, 0], what);
+      runs++;
+    }
+  }
+  assert.equal(runs, 12);
+});
+
 test('determinism: examples/im-mux.yaml under one seed gives the same trace twice, byte for byte (seed 3), and another seed still ends the same way', () => {
   const sc = loadScenario('examples/im-mux.yaml', driverNames());
   const once = (seed: number) => {

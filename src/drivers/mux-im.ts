@@ -16,9 +16,21 @@
 //   closes the binding below and completes the unbind (the sample's unbind thread waits
 //   for the halt instead). So the adapter below is halted only after the VELAN.
 //
-// First cut: no data moves between the edges. The VELAN completes its sends at once and
-// indicates no receives; the protocol edge returns what the adapter below indicates and
-// sends nothing. OID requests to the VELAN are answered by the VELAN itself.
+// - Data crosses the edges in clones (NdisAllocateCloneNetBufferList), each with its
+//   original in ParentNetBufferList: a send to the VELAN goes down the binding below as
+//   a clone from the protocol edge's pool, and its completion frees the clone and
+//   completes the original above (NdisMSendNetBufferListsComplete); a receive from below
+//   goes up the VELAN as a clone from the VELAN's pool (NdisMIndicateReceiveNetBufferLists),
+//   and its return frees the clone and returns the original below. The MUX sample has
+//   NBLs of its own for both directions, the model's NDIS takes a protocol's sends only
+//   from its own pools, and a clone is the cheapest NBL of its own.
+// - Teardown: a send while the binding below is not running completes at once with
+//   NDIS_STATUS_PAUSED; a receive while the VELAN is not running goes straight back.
+//   The VELAN's MiniportPause pends until its sends below are complete and its receives
+//   above are returned (NdisMPauseComplete); the pause of the binding below
+//   (NetEventPause) pends for the same, and a work item of the VELAN completes it at
+//   PASSIVE (NdisCompleteNetPnPEvent).
+// OID requests to the VELAN are answered by the VELAN itself.
 //
 // `ImMistakes` switches on one mistake at a time (the gallery).
 
@@ -33,6 +45,7 @@ import {
   NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
   NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,
   type NDIS_MINIPORT_INIT_PARAMETERS,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
@@ -43,21 +56,31 @@ import {
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
+  NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_SPIN_LOCK,
   type NDIS_STATUS,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
+  NDIS_STATUS_PAUSED,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESOURCES,
   NDIS_STATUS_SUCCESS,
   type NDIS_STRING,
   NdisAcquireSpinLock,
+  NdisAllocateCloneNetBufferList,
+  NdisAllocateIoWorkItem,
+  NdisAllocateNetBufferListPool,
   NdisAllocateSpinLock,
   NdisCloseAdapterEx,
   NdisCompleteBindAdapterEx,
+  NdisCompleteNetPnPEvent,
   NdisCompleteUnbindAdapterEx,
   NdisDeregisterProtocolDriver,
+  NdisFreeCloneNetBufferList,
+  NdisFreeIoWorkItem,
+  NdisFreeNetBufferListPool,
   NdisFreeSpinLock,
   NdisIMAssociateMiniport,
   NdisIMCancelInitializeDeviceInstance,
@@ -66,17 +89,22 @@ import {
   NdisInterfaceInternal,
   NdisMDeregisterMiniportDriver,
   NdisMedium802_3,
+  NdisMIndicateReceiveNetBufferLists,
   NdisMNetPnPEvent,
+  NdisMPauseComplete,
   NdisMRegisterMiniportDriver,
   NdisMRemoveMiniport,
   NdisMSendNetBufferListsComplete,
   NdisMSetMiniportAttributes,
   NdisOpenAdapterEx,
+  NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
   NdisReleaseSpinLock,
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
+  NdisSendNetBufferLists,
   type NET_BUFFER_LIST,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   type NET_PNP_EVENT_NOTIFICATION,
   NetEventCancelRemoveDevice,
   NetEventPause,
@@ -106,6 +134,16 @@ export interface ImMistakes {
 /** A binding of the protocol edge to an adapter below, and its VELAN. */
 interface Lower {
   handle: NDIS_HANDLE | null;
+  /** Restarted and not paused (NetEventRestart, NetEventPause): sends may go down. */
+  running: boolean;
+  /** Clones sent down and not complete. */
+  sendsBelow: number;
+  /** Receives from below held: their clones are above, not returned yet. */
+  held: number;
+  /** A NetEventPause pended until neither sends nor receives are out. */
+  pausing: NET_PNP_EVENT_NOTIFICATION | null;
+  /** Its completion is queued (the VELAN's work item). */
+  pauseQueued: boolean;
   bindContext: NDIS_HANDLE;
   /** While its unbind waits for the VELAN's halt. */
   unbindContext: NDIS_HANDLE | null;
@@ -125,11 +163,28 @@ interface Velan extends AddressingState {
   lower: Lower;
   /** HaltAction of the last MiniportHaltEx (for tests). */
   haltAction: number | null;
+  /** The pool of its receive clones (allocated with its adapter handle). */
+  pool: NDIS_HANDLE | null;
+  /** Completes the pause of the binding below at PASSIVE. */
+  workItem: NDIS_HANDLE | null;
+  /** Restarted and not paused: receives go up. */
+  running: boolean;
+  /** MiniportPause returned NDIS_STATUS_PENDING. */
+  pausing: boolean;
+  /** Sends from above not complete yet. */
+  sends: number;
+  /** Receive clones indicated up and not returned. */
+  receives: number;
+  /** Counters for tests. */
+  forwardedSends: number;
+  forwardedReceives: number;
 }
 
 interface MuxDriver {
   miniport: NDIS_HANDLE | null;
   protocol: NDIS_HANDLE | null;
+  /** The protocol edge's pool of send clones. */
+  sendPool: NDIS_HANDLE | null;
   /** Guards `bindings` (initUnderLock). */
   lock: NDIS_SPIN_LOCK;
   bindings: Lower[];
@@ -152,13 +207,29 @@ function adapterOf(protocolSection: string): string {
   return i < 0 ? protocolSection : protocolSection.slice(i + 1);
 }
 
+/** A pool of clones: NBLs without NET_BUFFERs or data of their own. */
+const clonePoolParameters = {
+  Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+  ProtocolId: 0,
+  fAllocateNetBuffer: false,
+  ContextSize: 0,
+  PoolTag: 0x78754d49, // 'IMux'
+  DataSize: 0,
+};
+
 /** The intermediate driver, with `mistakes` switched on; `name` is its service name. */
 export function muxIntermediate(name: string, description: string, mistakes: ImMistakes = {}): DriverModule {
   return {
     name,
     description,
     load: () => {
-      const d: MuxDriver = { miniport: null, protocol: null, lock: new NDIS_SPIN_LOCK(), bindings: [] };
+      const d: MuxDriver = {
+        miniport: null,
+        protocol: null,
+        sendPool: null,
+        lock: new NDIS_SPIN_LOCK(),
+        bindings: [],
+      };
 
       /** The binding below is open: ask NDIS for its VELAN. */
       const startVelan = (l: Lower): void => {
@@ -216,6 +287,14 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           handle: MiniportAdapterHandle,
           lower: l,
           haltAction: null,
+          pool: null,
+          workItem: null,
+          running: false,
+          pausing: false,
+          sends: 0,
+          receives: 0,
+          forwardedSends: 0,
+          forwardedReceives: 0,
           packetFilter: 0,
           multicast: [],
         };
@@ -249,12 +328,23 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           SupportedPacketFilters: supportedPacketFilters,
         });
         if (s !== NDIS_STATUS_SUCCESS) return s;
+        v.pool = NdisAllocateNetBufferListPool(MiniportAdapterHandle, clonePoolParameters);
+        if (v.pool === null) return NDIS_STATUS_RESOURCES;
+        v.workItem = NdisAllocateIoWorkItem(MiniportAdapterHandle);
+        if (v.workItem === null) {
+          NdisFreeNetBufferListPool(v.pool);
+          return NDIS_STATUS_RESOURCES;
+        }
         l.velan = v;
         return NDIS_STATUS_SUCCESS;
       };
 
       const halt = (v: Velan, HaltAction: number): void => {
         v.haltAction = HaltAction;
+        if (v.pool !== null) NdisFreeNetBufferListPool(v.pool);
+        v.pool = null;
+        if (v.workItem !== null) NdisFreeIoWorkItem(v.workItem);
+        v.workItem = null;
         const l = v.lower;
         l.velan = null;
         l.velanRequested = false;
@@ -262,14 +352,184 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         if (l.unbindContext !== null) closeLower(l);
       };
 
+      /** A paused VELAN with nothing out completes its pause. */
+      const maybePaused = (v: Velan): void => {
+        if (v.pausing && v.sends === 0 && v.receives === 0) {
+          v.pausing = false;
+          NdisMPauseComplete(v.handle);
+        }
+      };
+
+      /** The binding below has nothing out: a pended NetEventPause completes, at PASSIVE. */
+      const maybeDrained = (l: Lower): void => {
+        if (l.pausing === null || l.pauseQueued || l.sendsBelow > 0 || l.held > 0) return;
+        l.pauseQueued = true;
+        NdisQueueIoWorkItem(l.velan!.workItem!, completePause, l);
+      };
+
+      const completePause = (l: Lower): void => {
+        const note = l.pausing!;
+        l.pausing = null;
+        l.pauseQueued = false;
+        NdisCompleteNetPnPEvent(l.handle!, note, NDIS_STATUS_SUCCESS);
+      };
+
+      const pause = (v: Velan): NDIS_STATUS => {
+        v.running = false;
+        if (v.sends === 0 && v.receives === 0) return NDIS_STATUS_SUCCESS;
+        v.pausing = true;
+        return NDIS_STATUS_PENDING;
+      };
+
+      const restart = (v: Velan): NDIS_STATUS => {
+        v.running = true;
+        return NDIS_STATUS_SUCCESS;
+      };
+
+      /** MiniportSendNetBufferLists: each NBL goes down as a clone; what cannot go completes now. */
       const send = (v: Velan, chain: NET_BUFFER_LIST, _port: number, flags: number): void => {
-        // First cut: nothing goes down; every send completes at once.
-        for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+        const l = v.lower;
+        const dispatch = (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0;
+        let down: NET_BUFFER_LIST | null = null;
+        let downTail: NET_BUFFER_LIST | null = null;
+        let failed: NET_BUFFER_LIST | null = null;
+        let count = 0;
+        let x: NET_BUFFER_LIST | null = chain;
+        while (x !== null) {
+          const next: NET_BUFFER_LIST | null = x.Next;
+          x.Next = null;
+          const clone =
+            l.running && l.handle !== null && d.sendPool !== null
+              ? NdisAllocateCloneNetBufferList(x, d.sendPool, null, 0)
+              : null;
+          if (clone === null) {
+            x.Status = l.running ? NDIS_STATUS_RESOURCES : NDIS_STATUS_PAUSED;
+            x.Next = failed;
+            failed = x;
+          } else {
+            clone.ParentNetBufferList = x;
+            clone.SourceHandle = l.handle;
+            if (downTail === null) down = clone;
+            else downTail.Next = clone;
+            downTail = clone;
+            count++;
+          }
+          x = next;
+        }
+        if (failed !== null)
+          NdisMSendNetBufferListsComplete(
+            v.handle,
+            failed,
+            dispatch ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+          );
+        if (down === null) return;
+        v.sends += count;
+        v.forwardedSends += count;
+        l.sendsBelow += count;
+        NdisSendNetBufferLists(l.handle!, down, 0, dispatch ? NDIS_SEND_FLAGS_DISPATCH_LEVEL : 0);
+      };
+
+      /** ProtocolSendNetBufferListsComplete: free the clones, complete their originals above. */
+      const sendComplete = (l: Lower, chain: NET_BUFFER_LIST, flags: number): void => {
+        let up: NET_BUFFER_LIST | null = null;
+        let count = 0;
+        let x: NET_BUFFER_LIST | null = chain;
+        while (x !== null) {
+          const next: NET_BUFFER_LIST | null = x.Next;
+          const original = x.ParentNetBufferList!;
+          original.Status = x.Status;
+          NdisFreeCloneNetBufferList(x, 0);
+          original.Next = up;
+          up = original;
+          count++;
+          x = next;
+        }
+        l.sendsBelow -= count;
+        const v = l.velan!;
+        v.sends -= count;
         NdisMSendNetBufferListsComplete(
           v.handle,
-          chain,
-          (flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL) !== 0 ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL : 0,
+          up,
+          (flags & NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL) !== 0
+            ? NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL
+            : 0,
         );
+        maybePaused(v);
+        maybeDrained(l);
+      };
+
+      /** ProtocolReceiveNetBufferLists: each NBL goes up the VELAN as a clone, or straight back. */
+      const receive = (l: Lower, chain: NET_BUFFER_LIST, flags: number): void => {
+        const v = l.velan;
+        const resources = (flags & NDIS_RECEIVE_FLAGS_RESOURCES) !== 0;
+        const returnFlags =
+          (flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) !== 0 ? NDIS_RETURN_FLAGS_DISPATCH_LEVEL : 0;
+        // A pausing binding below takes no more up: its pause waits for what is above.
+        if (v === null || !v.running || !l.running || v.pool === null) {
+          // What is not NDIS's to take back goes back now.
+          if (!resources) NdisReturnNetBufferLists(l.handle!, chain, returnFlags);
+          return;
+        }
+        let up: NET_BUFFER_LIST | null = null;
+        let upTail: NET_BUFFER_LIST | null = null;
+        let back: NET_BUFFER_LIST | null = null;
+        let count = 0;
+        let x: NET_BUFFER_LIST | null = chain;
+        while (x !== null) {
+          const next: NET_BUFFER_LIST | null = x.Next;
+          x.Next = null;
+          const clone = NdisAllocateCloneNetBufferList(x, v.pool, null, 0);
+          if (clone === null) {
+            x.Next = back;
+            back = x;
+          } else {
+            clone.ParentNetBufferList = x;
+            clone.SourceHandle = v.handle;
+            if (upTail === null) up = clone;
+            else upTail.Next = clone;
+            upTail = clone;
+            count++;
+          }
+          x = next;
+        }
+        if (back !== null && !resources) NdisReturnNetBufferLists(l.handle!, back, returnFlags);
+        if (up === null) return;
+        v.forwardedReceives += count;
+        if (resources) {
+          // The originals go back below when this handler returns: so do the clones above.
+          NdisMIndicateReceiveNetBufferLists(v.handle, up, 0, count, flags);
+          for (let c: NET_BUFFER_LIST | null = up; c !== null; ) {
+            const next: NET_BUFFER_LIST | null = c.Next;
+            NdisFreeCloneNetBufferList(c, 0);
+            c = next;
+          }
+          return;
+        }
+        v.receives += count;
+        l.held += count;
+        NdisMIndicateReceiveNetBufferLists(v.handle, up, 0, count, flags);
+      };
+
+      /** MiniportReturnNetBufferLists: free the clones, return their originals below. */
+      const returnNbls = (v: Velan, chain: NET_BUFFER_LIST, flags: number): void => {
+        let back: NET_BUFFER_LIST | null = null;
+        let count = 0;
+        let x: NET_BUFFER_LIST | null = chain;
+        while (x !== null) {
+          const next: NET_BUFFER_LIST | null = x.Next;
+          const original = x.ParentNetBufferList!;
+          NdisFreeCloneNetBufferList(x, 0);
+          original.Next = back;
+          back = original;
+          count++;
+          x = next;
+        }
+        v.receives -= count;
+        const l = v.lower;
+        l.held -= count;
+        NdisReturnNetBufferLists(l.handle!, back!, flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL);
+        maybePaused(v);
+        maybeDrained(l);
       };
 
       const oidRequest = (v: Velan, req: NDIS_OID_REQUEST): NDIS_STATUS => {
@@ -293,6 +553,11 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         const instanceName = `${adapterOf(p.ProtocolSection)}-velan`;
         const l: Lower = {
           handle: null,
+          running: false,
+          sendsBelow: 0,
+          held: 0,
+          pausing: null,
+          pauseQueued: false,
           bindContext: BindContext,
           unbindContext: null,
           instance: ndisString(instanceName),
@@ -354,8 +619,21 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
        */
       const netPnPEvent = (l: Lower | null, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STATUS => {
         const code = note.NetPnPEvent.NetEvent;
+        if (l !== null && code === NetEventRestart) l.running = true;
+        let status: NDIS_STATUS = NDIS_STATUS_SUCCESS;
+        if (l !== null && code === NetEventPause) {
+          // No more sends go down; the pause waits for the sends under way and for the
+          // receives above to come back (R7.2). The sample blocks on an event; mux-im
+          // pends and completes from a work item, since the protocols above return
+          // their receives in NDIS's worker, the thread that called it here.
+          l.running = false;
+          if (l.sendsBelow > 0 || l.held > 0) {
+            l.pausing = note;
+            status = NDIS_STATUS_PENDING;
+          }
+        }
         const v = l?.velan ?? null;
-        if (v === null) return NDIS_STATUS_SUCCESS;
+        if (v === null) return status;
         if (code === NetEventQueryRemoveDevice || code === NetEventCancelRemoveDevice) {
           const s = NdisMNetPnPEvent(v.handle, note);
           return code === NetEventQueryRemoveDevice ? s : NDIS_STATUS_SUCCESS;
@@ -363,12 +641,14 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         // The mistake: NDIS pauses and restarts the bindings above the VELAN itself.
         if (mistakes.propagatePause && (code === NetEventPause || code === NetEventRestart))
           NdisMNetPnPEvent(v.handle, note);
-        return NDIS_STATUS_SUCCESS;
+        return status;
       };
 
       const unload = (): void => {
         if (d.protocol !== null) NdisDeregisterProtocolDriver(d.protocol);
         d.protocol = null;
+        if (d.sendPool !== null) NdisFreeNetBufferListPool(d.sendPool);
+        d.sendPool = null;
         if (d.miniport !== null) {
           NdisMDeregisterMiniportDriver(d.miniport);
           NdisFreeSpinLock(d.lock);
@@ -389,11 +669,11 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
             InitializeHandlerEx: initialize,
             HaltHandlerEx: halt,
             UnloadHandler: () => unload(),
-            PauseHandler: () => NDIS_STATUS_SUCCESS,
-            RestartHandler: () => NDIS_STATUS_SUCCESS,
+            PauseHandler: pause,
+            RestartHandler: restart,
             OidRequestHandler: oidRequest,
             SendNetBufferListsHandler: send,
-            ReturnNetBufferListsHandler: () => {},
+            ReturnNetBufferListsHandler: returnNbls,
             CancelSendHandler: () => {},
             DevicePnPEventNotifyHandler: () => {},
             ShutdownHandlerEx: () => {},
@@ -419,16 +699,8 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
             CloseAdapterCompleteHandlerEx: (l) => finishUnbind(l),
             NetPnPEventHandler: netPnPEvent,
             OidRequestCompleteHandler: () => {},
-            ReceiveNetBufferListsHandler: (l, chain, _port, _count, flags) => {
-              // First cut: nothing goes up; what is not NDIS's to take back goes back now.
-              if ((flags & NDIS_RECEIVE_FLAGS_RESOURCES) === 0)
-                NdisReturnNetBufferLists(
-                  l.handle!,
-                  chain,
-                  (flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) !== 0 ? 1 : 0,
-                );
-            },
-            SendNetBufferListsCompleteHandler: () => {},
+            ReceiveNetBufferListsHandler: (l, chain, _port, _count, flags) => receive(l, chain, flags),
+            SendNetBufferListsCompleteHandler: sendComplete,
             StatusHandlerEx: () => {},
           });
           if (p.Status !== NDIS_STATUS_SUCCESS) {
@@ -437,6 +709,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
             return p.Status;
           }
           d.protocol = p.NdisProtocolHandle;
+          d.sendPool = NdisAllocateNetBufferListPool(d.protocol, clonePoolParameters);
           NdisIMAssociateMiniport(d.miniport!, d.protocol!);
           // The Unload routine, whichever edge's service stop runs it (the sample's
           // MiniportDriverUnload): the protocol edge first, which unbinds, then the miniport edge.
