@@ -535,7 +535,9 @@ test('not modelled, and says so: NdisMNetPnPEvent with NetEventReconfigure from 
 function busyImWorld(seed: number, at: [number, WorldAction][] = []): World {
   const w = new World({ seed, verifier: 'collect' });
   for (const d of builtinDrivers) w.addDriver(d);
-  w.addProtocol('tcpip', { traffic: { ratePerSecond: 2000, frameBytes: 300, returnDelayNs: ns.ms } });
+  w.addProtocol('tcpip', {
+    traffic: { ratePerSecond: 2000, frameBytes: 300, returnDelayNs: ns.ms, statisticsEveryNs: 5 * ns.ms },
+  });
   w.addProtocolDriver('mux-im');
   w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 2000 } });
   w.at(0, { kind: 'start', device: 'nic0' });
@@ -546,6 +548,7 @@ function busyImWorld(seed: number, at: [number, WorldAction][] = []): World {
 /** What mux-im's VELAN counted (its MiniportAdapterContext). */
 const velanOf = (w: World) =>
   w.adapter('nic0-velan')?.context as {
+    forwardedOids: number;
     forwardedSends: number;
     forwardedReceives: number;
     sends: number;
@@ -583,6 +586,43 @@ test("data between the edges: tcpip's sends to the VELAN go down nic0 as mux-im'
   // The protocol edge sent exactly what the VELAN forwarded.
   const p = w.summary().protocolDrivers.find((x) => x.driver === 'mux-im');
   assert.equal(p?.sent, v.forwardedSends);
+});
+
+test("OID requests between the edges: the VELAN answers tcpip's packet filter set itself, and passes its OID_GEN_STATISTICS queries down as copies (NdisOidRequest on nic0) whose answer completes the original above (NdisMOidRequestComplete, with nic0's BytesWritten)", () => {
+  const w = busyImWorld(1);
+  const r = w.run(30 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.violations, []);
+  const ev = w.trace.events;
+  const filter = ev.find(
+    (e) => call('MiniportOidRequest', 'nic0-velan')(e) && e.data?.Oid === 'OID_GEN_CURRENT_PACKET_FILTER',
+  );
+  assert.ok(filter !== undefined);
+  // Answered by the VELAN: no packet filter goes down from mux-im.
+  assert.ok(
+    !ev.some(
+      (e) => e.what === 'NdisOidRequest' && e.actor === 'mux-im' && e.data?.Oid !== 'OID_GEN_STATISTICS',
+    ),
+  );
+  const at = inOrder(ev, [
+    [
+      'query to the VELAN',
+      (e) => call('MiniportOidRequest', 'nic0-velan')(e) && e.data?.Oid === 'OID_GEN_STATISTICS',
+    ],
+    ['copy below', (e) => e.what === 'NdisOidRequest' && e.actor === 'mux-im' && e.data?.adapter === 'nic0'],
+    ['nic0 answers', (e) => call('MiniportOidRequest', 'nic0')(e) && e.data?.Oid === 'OID_GEN_STATISTICS'],
+    ['completed below', (e) => call('ProtocolOidRequestComplete', 'nic0')(e) && e.actor === 'mux-im'],
+    ['completed above', (e) => e.what === 'NdisMOidRequestComplete' && e.data?.adapter === 'nic0-velan'],
+    [
+      'tcpip has the answer',
+      (e) =>
+        call('ProtocolOidRequestComplete', 'nic0-velan')(e) &&
+        e.data?.Oid === 'OID_GEN_STATISTICS' &&
+        e.data?.status === 'NDIS_STATUS_SUCCESS',
+    ],
+  ]);
+  assert.ok(Number(ev[at[5]!]!.data?.BytesWritten) > 0);
+  assert.ok(velanOf(w).forwardedOids >= 4, `queries forwarded: ${velanOf(w).forwardedOids}`);
 });
 
 test('data between the edges under teardown (R7.1, R3.3, R6.13): with sends and receives flowing, nic0 goes at different times and ways under several seeds; every send completes, every receive comes back, the VELAN pauses and halts (NdisHaltDeviceInstanceDeInitialized), and no rule is broken', () => {

@@ -1,5 +1,5 @@
 // mux-im: an NDIS 6 intermediate driver in the shape of the Windows-driver-samples MUX
-// driver (network/ndis/mux), cut down to its lifecycle: one virtual miniport (a VELAN)
+// driver (network/ndis/mux), cut down: one virtual miniport (a VELAN)
 // over each adapter its protocol edge binds to. Written only against ndis-sim's public
 // API, as a user would.
 //
@@ -21,16 +21,18 @@
 //   a clone from the protocol edge's pool, and its completion frees the clone and
 //   completes the original above (NdisMSendNetBufferListsComplete); a receive from below
 //   goes up the VELAN as a clone from the VELAN's pool (NdisMIndicateReceiveNetBufferLists),
-//   and its return frees the clone and returns the original below. The MUX sample has
-//   NBLs of its own for both directions, the model's NDIS takes a protocol's sends only
-//   from its own pools, and a clone is the cheapest NBL of its own.
+//   and its return frees the clone and returns the original below. The model's NDIS
+//   takes a protocol's sends only from the protocol's own pools (R6.9), and a clone is
+//   the cheapest NBL of its own that carries the same data.
 // - Teardown: a send while the binding below is not running completes at once with
 //   NDIS_STATUS_PAUSED; a receive while the VELAN is not running goes straight back.
 //   The VELAN's MiniportPause pends until its sends below are complete and its receives
 //   above are returned (NdisMPauseComplete); the pause of the binding below
 //   (NetEventPause) pends for the same, and a work item of the VELAN completes it at
 //   PASSIVE (NdisCompleteNetPnPEvent).
-// OID requests to the VELAN are answered by the VELAN itself.
+// - OID requests: the VELAN answers the sets of its packet filter and multicast list
+//   itself and passes queries below as copies (NdisOidRequest), completing the original
+//   with the answer (NdisMOidRequestComplete when the copy pended).
 //
 // `ImMistakes` switches on one mistake at a time (the gallery).
 
@@ -49,9 +51,11 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
+  NDIS_OBJECT_TYPE_OID_REQUEST,
   NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
   NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
   type NDIS_OID_REQUEST,
+  NDIS_OID_REQUEST_REVISION_1,
   NDIS_OPEN_PARAMETERS_REVISION_1,
   NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
@@ -91,15 +95,18 @@ import {
   NdisMedium802_3,
   NdisMIndicateReceiveNetBufferLists,
   NdisMNetPnPEvent,
+  NdisMOidRequestComplete,
   NdisMPauseComplete,
   NdisMRegisterMiniportDriver,
   NdisMRemoveMiniport,
   NdisMSendNetBufferListsComplete,
   NdisMSetMiniportAttributes,
+  NdisOidRequest,
   NdisOpenAdapterEx,
   NdisQueueIoWorkItem,
   NdisRegisterProtocolDriver,
   NdisReleaseSpinLock,
+  NdisRequestQueryInformation,
   NdisRequestSetInformation,
   NdisReturnNetBufferLists,
   NdisSendNetBufferLists,
@@ -110,6 +117,7 @@ import {
   NetEventPause,
   NetEventQueryRemoveDevice,
   NetEventRestart,
+  oidRequestData,
 } from '../index.ts';
 import { type AddressingState, setAddressingOid, supportedPacketFilters } from './common.ts';
 
@@ -176,6 +184,7 @@ interface Velan extends AddressingState {
   /** Receive clones indicated up and not returned. */
   receives: number;
   /** Counters for tests. */
+  forwardedOids: number;
   forwardedSends: number;
   forwardedReceives: number;
 }
@@ -205,6 +214,15 @@ function ndisString(text: string): NDIS_STRING {
 function adapterOf(protocolSection: string): string {
   const i = protocolSection.lastIndexOf('\\');
   return i < 0 ? protocolSection : protocolSection.slice(i + 1);
+}
+
+/** A query's answer, from the copy that went down to the original. */
+function copyQueryAnswer(down: NDIS_OID_REQUEST, up: NDIS_OID_REQUEST): void {
+  const a = down.DATA.QUERY_INFORMATION;
+  const b = up.DATA.QUERY_INFORMATION;
+  b.InformationBuffer = a.InformationBuffer;
+  b.BytesWritten = a.BytesWritten;
+  b.BytesNeeded = a.BytesNeeded;
 }
 
 /** A pool of clones: NBLs without NET_BUFFERs or data of their own. */
@@ -293,6 +311,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           pausing: false,
           sends: 0,
           receives: 0,
+          forwardedOids: 0,
           forwardedSends: 0,
           forwardedReceives: 0,
           packetFilter: 0,
@@ -532,10 +551,46 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         maybeDrained(l);
       };
 
+      /**
+       * MiniportOidRequest. The VELAN keeps its own packet filter and multicast list (sets
+       * it answers itself, as the sample does); a query goes down the binding below as a
+       * copy (NdisOidRequest) that keeps the original in SourceReserved, and its answer
+       * is the VELAN's, at once or from ProtocolOidRequestComplete (NdisMOidRequestComplete).
+       */
       const oidRequest = (v: Velan, req: NDIS_OID_REQUEST): NDIS_STATUS => {
         if (req.RequestType === NdisRequestSetInformation)
           return setAddressingOid(v, req.DATA.SET_INFORMATION, 32);
-        return NDIS_STATUS_NOT_SUPPORTED;
+        const l = v.lower;
+        if (req.RequestType !== NdisRequestQueryInformation || l.handle === null)
+          return NDIS_STATUS_NOT_SUPPORTED;
+        const q = req.DATA.QUERY_INFORMATION;
+        const down: NDIS_OID_REQUEST = {
+          Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+          RequestType: NdisRequestQueryInformation,
+          PortNumber: 0,
+          Timeout: 0,
+          RequestId: null,
+          RequestHandle: null,
+          DATA: oidRequestData(q.Oid, q.InformationBuffer, q.InformationBufferLength),
+          SupportedRevision: 0,
+          MiniportReserved: [null, null],
+          SourceReserved: [req, v],
+          SwitchId: 0,
+          VPortId: 0,
+          Flags: 0,
+        };
+        v.forwardedOids++;
+        const s = NdisOidRequest(l.handle, down);
+        if (s !== NDIS_STATUS_PENDING) copyQueryAnswer(down, req);
+        return s;
+      };
+
+      /** ProtocolOidRequestComplete of a forwarded query: the VELAN completes the original. */
+      const oidRequestComplete = (_l: Lower, down: NDIS_OID_REQUEST, status: NDIS_STATUS): void => {
+        const req = down.SourceReserved[0] as NDIS_OID_REQUEST;
+        const v = down.SourceReserved[1] as Velan;
+        copyQueryAnswer(down, req);
+        NdisMOidRequestComplete(v.handle, req, status);
       };
 
       // ------------------------------------------------------------- protocol edge
@@ -698,7 +753,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
             UnbindAdapterHandlerEx: unbind,
             CloseAdapterCompleteHandlerEx: (l) => finishUnbind(l),
             NetPnPEventHandler: netPnPEvent,
-            OidRequestCompleteHandler: () => {},
+            OidRequestCompleteHandler: oidRequestComplete,
             ReceiveNetBufferListsHandler: (l, chain, _port, _count, flags) => receive(l, chain, flags),
             SendNetBufferListsCompleteHandler: sendComplete,
             StatusHandlerEx: () => {},
