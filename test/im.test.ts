@@ -16,6 +16,8 @@ import {
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_SUCCESS,
   type NDIS_STRING,
+  NdisDeviceStateD0,
+  NdisDeviceStateD3,
   NdisHaltDeviceInstanceDeInitialized,
   NdisIMDeInitializeDeviceInstance,
   NdisIMGetBindingContext,
@@ -24,8 +26,10 @@ import {
   type NET_PNP_EVENT_NOTIFICATION,
   NET_PNP_EVENT_NOTIFICATION_REVISION_1,
   NetEventPause,
+  NetEventQueryPower,
   NetEventQueryRemoveDevice,
   NetEventReconfigure,
+  NetEventSetPower,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -518,6 +522,43 @@ test('NdisSim_IMNetPnPEvent (nf-ndis-ndismnetpnpevent): NetEventPause from the V
   assert.ok(!ev.some((e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventPause'));
   assert.ok(
     !ev.some((e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventQueryRemoveDevice'),
+  );
+});
+
+test("nf-ndis-ndismnetpnpevent: NetEventQueryPower passed up from the VELAN reaches tcpip above with the caller's buffer (the device power state), and the call returns its answer; NetEventSetPower returns SUCCESS", () => {
+  const w = imWorld();
+  const got: number[] = [];
+  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
+    const q = netEvent(NetEventQueryPower);
+    q.NetPnPEvent.Buffer = NdisDeviceStateD3;
+    q.NetPnPEvent.BufferLength = 4;
+    got.push(NdisMNetPnPEvent(w.adapter('nic0-velan')!, q));
+    const d0 = netEvent(NetEventSetPower);
+    d0.NetPnPEvent.Buffer = NdisDeviceStateD0;
+    d0.NetPnPEvent.BufferLength = 4;
+    got.push(NdisMNetPnPEvent(w.adapter('nic0-velan')!, d0));
+  });
+  const r = w.run(40 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(got, [NDIS_STATUS_SUCCESS, NDIS_STATUS_SUCCESS]);
+  const ev = w.trace.events.filter((e) => e.t >= 20 * ns.ms);
+  const heard = ev.filter(
+    (e) =>
+      call('ProtocolNetPnPEvent', 'nic0-velan')(e) &&
+      e.actor === 'tcpip' &&
+      /Power/.test(String(e.data?.NetEvent)),
+  );
+  assert.deepEqual(
+    heard.map((e) => e.data?.NetEvent),
+    ['NetEventQueryPower', 'NetEventSetPower'],
+  );
+  assert.deepEqual(
+    heard.map((e) => e.data?.Buffer),
+    ['NdisDeviceStateD3', 'NdisDeviceStateD0'],
+  );
+  // Only the VELAN's protocols: nothing reached nic0's.
+  assert.ok(
+    !ev.some((e) => call('ProtocolNetPnPEvent', 'nic0')(e) && /Power/.test(String(e.data?.NetEvent))),
   );
 });
 
