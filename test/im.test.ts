@@ -9,14 +9,27 @@ import { builtinDrivers, driverNames } from '../src/drivers/index.ts';
 import { muxIntermediate } from '../src/drivers/mux-im.ts';
 import {
   type DriverModule,
+  type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_STATUS_FAILURE,
+  NDIS_STATUS_INVALID_PARAMETER,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_SUCCESS,
   type NDIS_STRING,
+  NdisDeviceStateD0,
+  NdisDeviceStateD3,
   NdisHaltDeviceInstanceDeInitialized,
   NdisIMDeInitializeDeviceInstance,
   NdisIMGetBindingContext,
   NdisIMInitializeDeviceInstanceEx,
+  NdisMNetPnPEvent,
+  type NET_PNP_EVENT_NOTIFICATION,
+  NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+  NetEventPause,
+  NetEventQueryPower,
+  NetEventQueryRemoveDevice,
+  NetEventReconfigure,
+  NetEventSetPower,
 } from '../src/index.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -349,14 +362,7 @@ test('Irql_IM_Function: NdisIMInitializeDeviceInstanceEx at DISPATCH_LEVEL break
   assert.equal(r.bugCheck?.rule, 'Irql_IM_Function');
 });
 
-test('not modelled, and says so: NdisIMGetBindingContext; a scenario device of its own for a driver registered with NDIS_INTERMEDIATE_DRIVER', () => {
-  const w = imWorld();
-  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
-    NdisIMGetBindingContext(w.adapter('nic0')!);
-  });
-  const r = w.run(40 * ns.ms);
-  assert.equal(r.verdict, 'not-modelled');
-  assert.match(r.message ?? '', /^NdisIMGetBindingContext is not modelled/);
+test('not modelled, and says so: a scenario device of its own for a driver registered with NDIS_INTERMEDIATE_DRIVER', () => {
   const own: DriverModule = muxIntermediate('im-own-device', 'an IM driver named by a device');
   const v = new World({ seed: 1 });
   v.addDriver(own);
@@ -369,6 +375,321 @@ test('not modelled, and says so: NdisIMGetBindingContext; a scenario device of i
     r2.message ?? '',
     /^NdisRegisterProtocolDriver is not modelled.*installed as a protocol driver/,
   );
+});
+
+/** A binding of protocol driver `protocol` to `adapter`, as its NdisBindingHandle. */
+function bindingOfDriver(w: World, adapter: string, protocol: string): NDIS_HANDLE {
+  const bd = w.adapter(adapter)?.bindings.find((x) => x.protocol.name === protocol && x.open !== null);
+  assert.ok(bd, `${protocol} is bound to ${adapter}`);
+  return bd;
+}
+
+test('nf-ndis-ndisimgetbindingcontext: a protocol bound to the VELAN reads the DeviceContext mux-im gave NdisIMInitializeDeviceInstanceEx (its binding below); over a physical adapter the answer is NULL', () => {
+  const w = imWorld();
+  w.addProtocolDriver('echo-proto');
+  let above: unknown;
+  let below: unknown = 'unset';
+  let lower: unknown;
+  protocolStep(w, 20 * ns.ms, 'echo-proto', () => {
+    above = NdisIMGetBindingContext(bindingOfDriver(w, 'nic0-velan', 'echo-proto'));
+    below = NdisIMGetBindingContext(bindingOfDriver(w, 'nic0', 'echo-proto'));
+    lower = bindingOfDriver(w, 'nic0', 'mux-im');
+  });
+  const r = w.run(40 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.equal(below, null);
+  // mux-im's DeviceContext is its record of the binding below, whose handle is mux-im's binding to nic0.
+  assert.ok(above !== null && typeof above === 'object');
+  assert.equal((above as { handle: unknown }).handle, lower);
+  assert.equal(w.adapter('nic0-velan')?.im?.context, above);
+});
+
+test('nf-ndis-ndismnetpnpevent: an orderly removal of nic0; mux-im passes NetEventQueryRemoveDevice up to its VELAN from its ProtocolNetPnPEvent, tcpip above hears it there, and the SUCCESS it returns lets the removal go on', () => {
+  const w = imWorld({ at: [[20 * ns.ms, { kind: 'remove', device: 'nic0' }]] });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  const at = inOrder(ev, [
+    [
+      'IM hears the query below',
+      (e) =>
+        call('ProtocolNetPnPEvent', 'nic0')(e) &&
+        e.actor === 'mux-im' &&
+        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+    ],
+    [
+      'propagated',
+      (e) =>
+        e.what === 'NdisMNetPnPEvent' &&
+        e.data?.adapter === 'nic0-velan' &&
+        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+    ],
+    [
+      'tcpip above hears it',
+      (e) =>
+        call('ProtocolNetPnPEvent', 'nic0-velan')(e) &&
+        e.actor === 'tcpip' &&
+        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+    ],
+    ['answered', (e) => e.what === 'NdisMNetPnPEvent NetEventQueryRemoveDevice answered'],
+    [
+      'IM answers below',
+      (e) =>
+        e.kind === 'return' &&
+        e.what === 'ProtocolNetPnPEvent' &&
+        e.actor === 'mux-im' &&
+        e.data?.adapter === 'nic0',
+    ],
+    [
+      'VELAN halted',
+      (e) =>
+        call('MiniportHaltEx', 'nic0-velan')(e) &&
+        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
+    ],
+  ]);
+  assert.equal(ev[at[3]!]!.data?.status, 'NDIS_STATUS_SUCCESS');
+  assert.equal(ev[at[4]!]!.data?.result, 'NDIS_STATUS_SUCCESS');
+  assert.equal(w.summary().devices.find((d) => d.name === 'nic0')?.status, 'removed');
+});
+
+test('nf-ndis-ndismnetpnpevent, R5.1: a veto above the VELAN is the answer below: tcpip fails the propagated NetEventQueryRemoveDevice, NdisMNetPnPEvent returns its status, mux-im returns it, the removal of nic0 is refused, and the NetEventCancelRemoveDevice that follows is passed up too', () => {
+  const w = new World({ seed: 1, verifier: 'bugcheck' });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addProtocol('tcpip', { vetoQueryRemove: true });
+  w.addProtocolDriver('mux-im');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(20 * ns.ms, { kind: 'remove', device: 'nic0' });
+  const r = w.run(60 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  const ev = w.trace.events;
+  const at = inOrder(ev, [
+    ['veto above', (e) => e.what === 'NdisMNetPnPEvent NetEventQueryRemoveDevice answered'],
+    [
+      'IM answers below',
+      (e) =>
+        e.kind === 'return' &&
+        e.what === 'ProtocolNetPnPEvent' &&
+        e.actor === 'mux-im' &&
+        e.data?.adapter === 'nic0',
+    ],
+    [
+      'cancel propagated',
+      (e) =>
+        e.what === 'NdisMNetPnPEvent' &&
+        e.data?.adapter === 'nic0-velan' &&
+        e.data?.NetEvent === 'NetEventCancelRemoveDevice',
+    ],
+    [
+      'tcpip above hears the cancel',
+      (e) =>
+        call('ProtocolNetPnPEvent', 'nic0-velan')(e) && e.data?.NetEvent === 'NetEventCancelRemoveDevice',
+    ],
+  ]);
+  assert.equal(ev[at[0]!]!.data?.status, 'NDIS_STATUS_FAILURE');
+  assert.equal(ev[at[1]!]!.data?.result, 'NDIS_STATUS_FAILURE');
+  // Nothing came down: both adapters run on.
+  assert.ok(!ev.some(call('MiniportHaltEx', 'nic0-velan')));
+  assert.ok(!ev.some(call('MiniportHaltEx', 'nic0')));
+});
+
+/** A NET_PNP_EVENT_NOTIFICATION of `code` with no buffer. */
+function netEvent(code: number): NET_PNP_EVENT_NOTIFICATION {
+  return {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+    PortNumber: 0,
+    NetPnPEvent: { NetEvent: code, Buffer: null, BufferLength: 0 },
+  };
+}
+
+test('NdisSim_IMNetPnPEvent (nf-ndis-ndismnetpnpevent): NetEventPause from the VELAN is not delivered (SUCCESS); NetEventQueryRemoveDevice from a physical miniport neither (NDIS_STATUS_INVALID_PARAMETER); both are reported', () => {
+  const w = imWorld({ verifier: 'collect' });
+  const got: number[] = [];
+  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
+    got.push(NdisMNetPnPEvent(w.adapter('nic0-velan')!, netEvent(NetEventPause)));
+    got.push(NdisMNetPnPEvent(w.adapter('nic0')!, netEvent(NetEventQueryRemoveDevice)));
+  });
+  const r = w.run(40 * ns.ms);
+  assert.deepEqual(got, [NDIS_STATUS_SUCCESS, NDIS_STATUS_INVALID_PARAMETER]);
+  assert.deepEqual(
+    r.violations.map((v) => [v.rule, v.adapter]),
+    [
+      ['NdisSim_IMNetPnPEvent', 'nic0-velan'],
+      ['NdisSim_IMNetPnPEvent', 'nic0'],
+    ],
+  );
+  const ev = w.trace.events.filter((e) => e.t >= 20 * ns.ms);
+  assert.ok(!ev.some((e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventPause'));
+  assert.ok(
+    !ev.some((e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventQueryRemoveDevice'),
+  );
+});
+
+test("nf-ndis-ndismnetpnpevent: NetEventQueryPower passed up from the VELAN reaches tcpip above with the caller's buffer (the device power state), and the call returns its answer; NetEventSetPower returns SUCCESS", () => {
+  const w = imWorld();
+  const got: number[] = [];
+  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
+    const q = netEvent(NetEventQueryPower);
+    q.NetPnPEvent.Buffer = NdisDeviceStateD3;
+    q.NetPnPEvent.BufferLength = 4;
+    got.push(NdisMNetPnPEvent(w.adapter('nic0-velan')!, q));
+    const d0 = netEvent(NetEventSetPower);
+    d0.NetPnPEvent.Buffer = NdisDeviceStateD0;
+    d0.NetPnPEvent.BufferLength = 4;
+    got.push(NdisMNetPnPEvent(w.adapter('nic0-velan')!, d0));
+  });
+  const r = w.run(40 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(got, [NDIS_STATUS_SUCCESS, NDIS_STATUS_SUCCESS]);
+  const ev = w.trace.events.filter((e) => e.t >= 20 * ns.ms);
+  const heard = ev.filter(
+    (e) =>
+      call('ProtocolNetPnPEvent', 'nic0-velan')(e) &&
+      e.actor === 'tcpip' &&
+      /Power/.test(String(e.data?.NetEvent)),
+  );
+  assert.deepEqual(
+    heard.map((e) => e.data?.NetEvent),
+    ['NetEventQueryPower', 'NetEventSetPower'],
+  );
+  assert.deepEqual(
+    heard.map((e) => e.data?.Buffer),
+    ['NdisDeviceStateD3', 'NdisDeviceStateD0'],
+  );
+  // Only the VELAN's protocols: nothing reached nic0's.
+  assert.ok(
+    !ev.some((e) => call('ProtocolNetPnPEvent', 'nic0')(e) && /Power/.test(String(e.data?.NetEvent))),
+  );
+});
+
+test('not modelled, and says so: NdisMNetPnPEvent with NetEventReconfigure from a virtual miniport', () => {
+  const w = imWorld();
+  protocolStep(w, 20 * ns.ms, 'mux-im', () => {
+    NdisMNetPnPEvent(w.adapter('nic0-velan')!, netEvent(NetEventReconfigure));
+  });
+  const r = w.run(40 * ns.ms);
+  assert.equal(r.verdict, 'not-modelled');
+  assert.match(r.message ?? '', /^NdisMNetPnPEvent is not modelled.*NetEventReconfigure/);
+});
+
+/** nic0 with frames from the wire, tcpip sending on every binding, mux-im above nic0. */
+function busyImWorld(seed: number, at: [number, WorldAction][] = []): World {
+  const w = new World({ seed, verifier: 'collect' });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addProtocol('tcpip', {
+    traffic: { ratePerSecond: 2000, frameBytes: 300, returnDelayNs: ns.ms, statisticsEveryNs: 5 * ns.ms },
+  });
+  w.addProtocolDriver('mux-im');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic', wire: { rxPerSecond: 2000 } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  for (const [t, a] of at) w.at(t, a);
+  return w;
+}
+
+/** What mux-im's VELAN counted (its MiniportAdapterContext). */
+const velanOf = (w: World) =>
+  w.adapter('nic0-velan')?.context as {
+    forwardedOids: number;
+    forwardedSends: number;
+    forwardedReceives: number;
+    sends: number;
+    receives: number;
+  };
+
+test("data between the edges: tcpip's sends to the VELAN go down nic0 as mux-im's clones (NdisAllocateCloneNetBufferList, NdisSendNetBufferLists) and complete above (NdisMSendNetBufferListsComplete); nic0's receives go up the VELAN (NdisMIndicateReceiveNetBufferLists) and back below (NdisReturnNetBufferLists) when tcpip returns them", () => {
+  const w = busyImWorld(1);
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.violations, []);
+  const v = velanOf(w);
+  assert.ok(v.forwardedSends > 20, `sends forwarded: ${v.forwardedSends}`);
+  assert.ok(v.forwardedReceives > 20, `receives forwarded: ${v.forwardedReceives}`);
+  const ev = w.trace.events;
+  inOrder(ev, [
+    ['a send to the VELAN', (e) => call('MiniportSendNetBufferLists', 'nic0-velan')(e)],
+    ['cloned', (e) => e.what === 'NdisAllocateCloneNetBufferList' && e.actor === 'mux-im'],
+    [
+      'sent below',
+      (e) => e.what === 'NdisSendNetBufferLists' && e.actor === 'mux-im' && e.data?.adapter === 'nic0',
+    ],
+    ['completed below', (e) => call('ProtocolSendNetBufferListsComplete', 'nic0')(e) && e.actor === 'mux-im'],
+    [
+      'completed above',
+      (e) => call('ProtocolSendNetBufferListsComplete', 'nic0-velan')(e) && e.actor === 'tcpip',
+    ],
+  ]);
+  inOrder(ev, [
+    ['received below', (e) => call('ProtocolReceiveNetBufferLists', 'nic0')(e) && e.actor === 'mux-im'],
+    ['indicated above', (e) => call('ProtocolReceiveNetBufferLists', 'nic0-velan')(e) && e.actor === 'tcpip'],
+    ['returned above', (e) => call('MiniportReturnNetBufferLists', 'nic0-velan')(e)],
+    ['returned below', (e) => e.what === 'NdisReturnNetBufferLists' && e.actor === 'mux-im'],
+  ]);
+  // The protocol edge sent exactly what the VELAN forwarded.
+  const p = w.summary().protocolDrivers.find((x) => x.driver === 'mux-im');
+  assert.equal(p?.sent, v.forwardedSends);
+});
+
+test("OID requests between the edges: the VELAN answers tcpip's packet filter set itself, and passes its OID_GEN_STATISTICS queries down as copies (NdisOidRequest on nic0) whose answer completes the original above (NdisMOidRequestComplete, with nic0's BytesWritten)", () => {
+  const w = busyImWorld(1);
+  const r = w.run(30 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.violations, []);
+  const ev = w.trace.events;
+  const filter = ev.find(
+    (e) => call('MiniportOidRequest', 'nic0-velan')(e) && e.data?.Oid === 'OID_GEN_CURRENT_PACKET_FILTER',
+  );
+  assert.ok(filter !== undefined);
+  // Answered by the VELAN: no packet filter goes down from mux-im.
+  assert.ok(
+    !ev.some(
+      (e) => e.what === 'NdisOidRequest' && e.actor === 'mux-im' && e.data?.Oid !== 'OID_GEN_STATISTICS',
+    ),
+  );
+  const at = inOrder(ev, [
+    [
+      'query to the VELAN',
+      (e) => call('MiniportOidRequest', 'nic0-velan')(e) && e.data?.Oid === 'OID_GEN_STATISTICS',
+    ],
+    ['copy below', (e) => e.what === 'NdisOidRequest' && e.actor === 'mux-im' && e.data?.adapter === 'nic0'],
+    ['nic0 answers', (e) => call('MiniportOidRequest', 'nic0')(e) && e.data?.Oid === 'OID_GEN_STATISTICS'],
+    ['completed below', (e) => call('ProtocolOidRequestComplete', 'nic0')(e) && e.actor === 'mux-im'],
+    ['completed above', (e) => e.what === 'NdisMOidRequestComplete' && e.data?.adapter === 'nic0-velan'],
+    [
+      'tcpip has the answer',
+      (e) =>
+        call('ProtocolOidRequestComplete', 'nic0-velan')(e) &&
+        e.data?.Oid === 'OID_GEN_STATISTICS' &&
+        e.data?.status === 'NDIS_STATUS_SUCCESS',
+    ],
+  ]);
+  assert.ok(Number(ev[at[5]!]!.data?.BytesWritten) > 0);
+  assert.ok(velanOf(w).forwardedOids >= 4, `queries forwarded: ${velanOf(w).forwardedOids}`);
+});
+
+test('data between the edges under teardown (R7.1, R3.3, R6.13): with sends and receives flowing, nic0 goes at different times and ways under several seeds; every send completes, every receive comes back, the VELAN pauses and halts (NdisHaltDeviceInstanceDeInitialized), and no rule is broken', () => {
+  const ways = ['surprise-remove', 'remove', 'disable'] as const;
+  let runs = 0;
+  for (const seed of [1, 2, 3, 5]) {
+    for (const [i, atMs] of [23, 47, 71].entries()) {
+      const kind = ways[(seed + i) % ways.length]!;
+      const w = busyImWorld(seed, [[atMs * ns.ms + seed * 137 * ns.us, { kind, device: 'nic0' }]]);
+      const r = w.run(150 * ns.ms);
+      const what = `seed ${seed}, ${kind} at ${atMs} ms`;
+      assert.equal(r.verdict, 'ok', `${what}: ${r.message ?? ''}`);
+      assert.deepEqual(
+        r.violations.map((x) => `${x.rule}: ${x.message}`),
+        [],
+        what,
+      );
+      assert.deepEqual(r.pending, [], what);
+      assert.equal(w.adapter('nic0-velan')?.haltAction, NdisHaltDeviceInstanceDeInitialized, what);
+      const v = velanOf(w);
+      assert.ok(v.forwardedSends > 0 && v.forwardedReceives > 0, what);
+      assert.deepEqual([v.sends, v.receives], [0, 0], what);
+      runs++;
+    }
+  }
+  assert.equal(runs, 12);
 });
 
 test('determinism: examples/im-mux.yaml under one seed gives the same trace twice, byte for byte (seed 3), and another seed still ends the same way', () => {

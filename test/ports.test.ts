@@ -283,23 +283,25 @@ test('nf-ndis-ndismnetpnpevent: the call is PASSIVE only; from a timer callback 
   assert.match(x.r.violations[0]!.ddi, /NdisMNetPnPEvent/);
 });
 
-test('nf-ndis-ndismnetpnpevent: from a miniport that is not an intermediate driver, an event other than port activation and deactivation is "not modelled", naming the event', () => {
-  const x = (): Run =>
-    run({
-      initialize: (a) => {
-        NdisMNetPnPEvent(a.handle, {
-          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
-          PortNumber: 0,
-          NetPnPEvent: { NetEvent: NetEventQueryPower, Buffer: 4, BufferLength: 4 },
-        });
-        return NDIS_STATUS_SUCCESS;
-      },
-    });
-  const r = x().r;
-  assert.equal(r.verdict, 'not-modelled');
-  assert.match(
-    r.message ?? '',
-    /NdisMNetPnPEvent is not modelled by ndis-sim: NetEventQueryPower from port-nic/,
+test('NdisSim_IMNetPnPEvent, nf-ndis-ndismnetpnpevent: a miniport that is not an intermediate driver sends an event other than port activation and deactivation; NDIS does not deliver it and returns NDIS_STATUS_INVALID_PARAMETER', () => {
+  let status = -1;
+  const x = run({
+    initialize: (a) => {
+      status = NdisMNetPnPEvent(a.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+        PortNumber: 0,
+        NetPnPEvent: { NetEvent: NetEventQueryPower, Buffer: 4, BufferLength: 4 },
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.deepEqual(rules(x), ['NdisSim_IMNetPnPEvent']);
+  assert.match(x.r.violations[0]!.message, /^NetEventQueryPower from nic0, which is not a virtual miniport/);
+  assert.equal(status, NDIS_STATUS_INVALID_PARAMETER);
+  assert.ok(
+    !x.w.trace.events.some(
+      (e) => e.what === 'ProtocolNetPnPEvent' && e.data?.NetEvent === 'NetEventQueryPower',
+    ),
   );
 });
 

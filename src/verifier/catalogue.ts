@@ -1860,6 +1860,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisimdeinitializedeviceinstance.md',
     fatal: false,
   },
+  {
+    id: 'NdisSim_IMNetPnPEvent',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      'NdisMNetPnPEvent with an event the caller may not send: a miniport that is not a virtual miniport of an intermediate driver sends only NetEventPortActivation and NetEventPortDeactivation, and an intermediate driver does not propagate NetEventBindsComplete, NetEventPause or NetEventRestart (NDIS pauses and restarts the bindings above its virtual miniport itself). NDIS does not deliver the event; the call returns NDIS_STATUS_INVALID_PARAMETER to the miniport, SUCCESS to the intermediate driver.',
+    ddis: ['NdisMNetPnPEvent', 'ProtocolNetPnPEvent'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xe6) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismnetpnpevent.md',
+    fatal: false,
+  },
   // Standalone device objects (NdisRegisterDeviceEx) and the IRPs of their dispatch
   // routines (docs/model.md, "Standalone device objects"). The range 0x80.. is theirs.
   {

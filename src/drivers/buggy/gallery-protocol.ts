@@ -192,6 +192,21 @@ export const galleryProtocol: readonly GalleryEntry[] = [
     adapter: 'nic0-velan',
   },
   {
+    rule: 'NdisSim_IMNetPnPEvent',
+    protocol: true,
+    mistake:
+      'ProtocolNetPnPEvent passes every event of its binding below up to the virtual miniport with NdisMNetPnPEvent, NetEventPause included: when the adapter below goes, the pause of its binding is propagated, which an intermediate driver must not do (NDIS pauses the bindings above the virtual miniport itself).',
+    driver: muxIntermediate(
+      'im-propagates-pause',
+      'intermediate driver: passes NetEventPause up to its VELAN',
+      {
+        propagatePause: true,
+      },
+    ),
+    scenario: { until: '1s', ...removedAt100ms },
+    adapter: 'nic0-velan',
+  },
+  {
     rule: 'Irql_IM_Function',
     protocol: true,
     mistake:

@@ -15,13 +15,14 @@ import { describe, type Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from '../types.ts';
 import { adapterHandle, currentNdis, driverHandle, stale } from './common.ts';
 import type { NDIS_STRING } from './instance-name.ts';
-import { protocolHandle } from './protocol.ts';
+import { bindingOf, protocolHandle } from './protocol.ts';
 
 const irql = {
   NdisIMAssociateMiniport: ddiIrql.NdisIMAssociateMiniport!,
   NdisIMInitializeDeviceInstanceEx: ddiIrql.NdisIMInitializeDeviceInstanceEx!,
   NdisIMCancelInitializeDeviceInstance: ddiIrql.NdisIMCancelInitializeDeviceInstance!,
   NdisIMDeInitializeDeviceInstance: ddiIrql.NdisIMDeInitializeDeviceInstance!,
+  NdisIMGetBindingContext: ddiIrql.NdisIMGetBindingContext!,
 };
 
 /** The text of a counted UTF-16 string, or null when `s` is not one. */
@@ -212,14 +213,25 @@ export function NdisIMDeInitializeDeviceInstance(NdisMiniportHandle: NDIS_HANDLE
 }
 
 /**
- * NDIS_HANDLE NdisIMGetBindingContext(NdisBindingHandle). Not modelled: the device
- * context a protocol above a virtual miniport would read.
+ * NDIS_HANDLE NdisIMGetBindingContext(NdisBindingHandle). Below DISPATCH, typically from
+ * a protocol's ProtocolBindAdapterEx. NdisBindingHandle is the caller's binding (from
+ * NdisOpenAdapterEx) to a virtual miniport; the result is the DeviceContext the
+ * intermediate driver below gave NdisIMInitializeDeviceInstanceEx for it, shared by
+ * every protocol bound to that virtual miniport and only to be read. NULL when the
+ * adapter is no virtual miniport, or its driver gave no context.
  */
-export function NdisIMGetBindingContext(_NdisBindingHandle: NDIS_HANDLE): NDIS_HANDLE {
-  throw new NotModelledError(
-    'NdisIMGetBindingContext',
-    'the DeviceContext of a virtual miniport, read by a protocol bound above it, is not handed out by the model',
-  );
+export function NdisIMGetBindingContext(NdisBindingHandle: NDIS_HANDLE): NDIS_HANDLE | null {
+  const ddi = 'NdisIMGetBindingContext';
+  const n = currentNdis(ddi);
+  n.verifier.irql(irql.NdisIMGetBindingContext, ddi, null);
+  const { bd } = bindingOf(n, NdisBindingHandle, ddi, 'a binding handle');
+  const b = bd.block;
+  const context = (b.im?.context ?? null) as NDIS_HANDLE | null;
+  if (n.trace.on) {
+    const t = n.traceDdi(ddi, b, {});
+    t.result = context === null ? 'NULL' : 'the device context';
+  }
+  return context;
 }
 
 /**
@@ -229,6 +241,6 @@ export function NdisIMGetBindingContext(_NdisBindingHandle: NDIS_HANDLE): NDIS_H
 export function NdisIMNotifyPnPEvent(_MiniportHandle: NDIS_HANDLE, _NetPnPEvent: unknown): NDIS_STATUS {
   throw new NotModelledError(
     'NdisIMNotifyPnPEvent',
-    'an NDIS 5.x intermediate-driver DDI; NDIS 6 drivers propagate PnP events with NdisMNetPnPEvent, which the model does not have either',
+    'an NDIS 5.x intermediate-driver DDI; NDIS 6 intermediate drivers propagate PnP events with NdisMNetPnPEvent',
   );
 }

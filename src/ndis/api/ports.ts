@@ -6,6 +6,7 @@
 // net PnP events (filter.ts netEventUp).
 
 import { NotModelledError } from '../../errors.ts';
+import type { NetEventCode } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
 import type { NET_PNP_EVENT_NOTIFICATION } from '../filter.ts';
 import { netEventUp } from '../filter.ts';
@@ -25,9 +26,17 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisPortTypeMax,
   NET_PNP_EVENT_CODE_NAMES,
+  NetEventBindsComplete,
+  NetEventCancelRemoveDevice,
+  NetEventPause,
   NetEventPortActivation,
   NetEventPortDeactivation,
+  NetEventQueryPower,
+  NetEventQueryRemoveDevice,
+  NetEventRestart,
+  NetEventSetPower,
 } from '../generated/status.ts';
+import { describe } from '../ndis.ts';
 import {
   AdapterPorts,
   controlsDefaultPort,
@@ -152,8 +161,8 @@ export function NdisMFreePort(MiniportAdapterHandle: NDIS_HANDLE, PortNumber: ND
  * with the miniport's buffer, once the default port is active; the call returns
  * SUCCESS (its status matters only for query events).
  *
- * Other events are an intermediate driver's, propagating what its protocol edge heard:
- * not modelled here. The call must not come from MiniportOidRequest, nor while an OID
+ * Other events are an intermediate driver's, propagating what its protocol edge heard
+ * (propagate, below). The call must not come from MiniportOidRequest, nor while an OID
  * request the miniport pended is not completed (NdisMNetPnPEventInOIDRequest).
  */
 export function NdisMNetPnPEvent(
@@ -178,12 +187,72 @@ export function NdisMNetPnPEvent(
   const ev = NetPnPEvent?.NetPnPEvent;
   if (ev == null) return traceResult(b, ddi, {}, NDIS_STATUS_INVALID_PARAMETER);
   const code = ev.NetEvent;
-  if (code !== NetEventPortActivation && code !== NetEventPortDeactivation)
+  // Port events: any miniport, an intermediate driver's virtual miniport included (the
+  // page lets it generate port events of its own for its virtual miniports).
+  if (code === NetEventPortActivation) return activate(b, NetPnPEvent);
+  if (code === NetEventPortDeactivation) return deactivate(b, NetPnPEvent);
+  return propagate(b, NetPnPEvent);
+}
+
+/** The events an intermediate driver passes up that the model delivers, by code. */
+const propagated: ReadonlyMap<number, NetEventCode> = new Map<number, NetEventCode>([
+  [NetEventQueryRemoveDevice, 'NetEventQueryRemoveDevice'],
+  [NetEventCancelRemoveDevice, 'NetEventCancelRemoveDevice'],
+  [NetEventQueryPower, 'NetEventQueryPower'],
+  [NetEventSetPower, 'NetEventSetPower'],
+]);
+
+/**
+ * Any event but the port events: only an intermediate driver, on its virtual miniport,
+ * makes those notifications; it propagates what its ProtocolNetPnPEvent heard below.
+ * NDIS delivers it to the filter modules and protocols bound to the virtual miniport,
+ * as its own events (filter.ts netEventUp), with the caller's buffer. The status is
+ * theirs for NetEventQueryRemoveDevice and NetEventQueryPower (the first that is not
+ * SUCCESS, a veto), SUCCESS for the others (nf-ndis-ndismnetpnpevent).
+ *
+ * NdisSim_IMNetPnPEvent: such an event from a miniport that is not a virtual miniport,
+ * or NetEventBindsComplete, NetEventPause or NetEventRestart from one (the page says an
+ * intermediate driver must not propagate them). Neither is delivered; the call returns
+ * NDIS_STATUS_INVALID_PARAMETER for the first and SUCCESS for the second
+ * (docs/decisions.md). NetEventReconfigure, NetEventBindList, NetEventPnPCapabilities
+ * and the later codes are not modelled.
+ */
+function propagate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STATUS {
+  const ddi = 'NdisMNetPnPEvent';
+  const n = b.ndis;
+  const ev = note.NetPnPEvent;
+  const code = ev.NetEvent;
+  const name = NET_PNP_EVENT_CODE_NAMES.get(code) ?? `NetEvent ${code}`;
+  const data = { NetEvent: name };
+  if (b.im === null) {
+    n.verifier.report(
+      'NdisSim_IMNetPnPEvent',
+      ddi,
+      b.name,
+      `${name} from ${b.name}, which is not a virtual miniport of an intermediate driver: any miniport may send NetEventPortActivation and NetEventPortDeactivation, only intermediate drivers other events (nf-ndis-ndismnetpnpevent). NDIS does not deliver it`,
+    );
+    return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
+  }
+  if (code === NetEventBindsComplete || code === NetEventPause || code === NetEventRestart) {
+    n.verifier.report(
+      'NdisSim_IMNetPnPEvent',
+      ddi,
+      b.name,
+      `${b.driver.name} propagated ${name} to the drivers above its virtual miniport ${b.name}: an intermediate driver does not propagate NetEventBindsComplete, NetEventPause or NetEventRestart (nf-ndis-ndismnetpnpevent); NDIS pauses and restarts the virtual miniport's bindings itself. NDIS does not deliver it`,
+    );
+    return traceResult(b, ddi, data, NDIS_STATUS_SUCCESS);
+  }
+  const what = propagated.get(code);
+  if (what === undefined)
     throw new NotModelledError(
       ddi,
-      `${NET_PNP_EVENT_CODE_NAMES.get(code) ?? `NetEvent ${code}`} from ${b.driver.name}: a miniport sends NetEventPortActivation and NetEventPortDeactivation; other events are an intermediate driver's to propagate, and the model has no intermediate drivers on this path`,
+      `${name} from the virtual miniport ${b.name}: the model passes up NetEventQueryRemoveDevice, NetEventCancelRemoveDevice, NetEventQueryPower and NetEventSetPower for an intermediate driver`,
     );
-  return code === NetEventPortActivation ? activate(b, NetPnPEvent) : deactivate(b, NetPnPEvent);
+  if (n.trace.on) n.traceDdi(ddi, b, data);
+  const s = netEventUp(n, b, what, ev.Buffer);
+  const status = code === NetEventQueryRemoveDevice || code === NetEventQueryPower ? s : NDIS_STATUS_SUCCESS;
+  if (n.trace.on) n.traceNdis(b, `${ddi} ${name} answered`, { status: describe(status) });
+  return status;
 }
 
 /** NetEventPortActivation (activating-an-ndis-port). */
