@@ -538,7 +538,7 @@ export function initializeAdapter(n: Ndis, b: MiniportBlock): boolean {
     IMDeviceInstanceContext: b.im === null ? null : b.im.context,
     MiniportAddDeviceContext: b.addDeviceContext,
     IfIndex: b.ifIndex,
-    NetLuid: b.ifIndex,
+    NetLuid: b.netLuid,
   };
   const f = n.enter(b, b.driver.name, 'MiniportInitializeEx', Irql.Passive);
   let status: number;
