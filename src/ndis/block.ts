@@ -220,8 +220,11 @@ export class MiniportBlock implements NDIS_HANDLE {
   pause: PendingPause | null = null;
   /** Why NDIS last paused the stack above the miniport (an NDIS_PAUSE_* reason): protocols of one's own get it in NDIS_PROTOCOL_PAUSE_PARAMETERS. */
   stackPauseReason = 0;
-  /** MiniportRestart was called and has not completed; `returned` once it returned PENDING. */
-  restart: { returned: boolean } | null = null;
+  /**
+   * MiniportRestart was called and has not completed; `returned` once it returned
+   * PENDING; `sinceNs` when it was called (World.stuck).
+   */
+  restart: { returned: boolean; sinceNs: number } | null = null;
   /** MiniportResetEx was called and has not completed; `returned` once it returned PENDING. */
   reset: { returned: boolean } | null = null;
   haltAction: number | null = null;

@@ -370,6 +370,8 @@ export interface FilterPending {
   completedBy: string | null;
   status: number;
   watchdog: SimEvent | null;
+  /** When NDIS called the handler: a restart still pending at the end says since when (World.stuck). */
+  readonly sinceNs: number;
 }
 
 /** One filter module: an instance of a filter driver in one adapter's stack (NdisFilterHandle). */
@@ -772,6 +774,7 @@ function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
     completedBy: null,
     status: 0,
     watchdog: null,
+    sinceNs: n.now,
   };
   m.pending = p;
   const g = b.general;
@@ -876,6 +879,7 @@ function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number
     completedBy: null,
     status: 0,
     watchdog: null,
+    sinceNs: n.now,
   };
   m.pending = p;
   const f = enterFilter(

@@ -743,7 +743,7 @@ function checkTimersFreed(n: Ndis, b: MiniportBlock, fn: string, who: string, ho
 
 export function callRestart(n: Ndis, b: MiniportBlock): void {
   b.move('MiniportRestart');
-  b.restart = { returned: false };
+  b.restart = { returned: false, sinceNs: n.now };
   const f = n.enter(b, b.driver.name, 'MiniportRestart', Irql.Passive);
   let status: number;
   try {
