@@ -1117,6 +1117,13 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         );
       message = `the run ended with ${held.who} blocked in ${held.ddi} since ${held.ddi === 'NdisMSleep' ? 'its wake-up time' : 'its event was set at'} ${fmtTime(held.dueNs)}, held up by a wait of another thread nested above it: the model runs blocking waits one inside another, so threads that wait for each other deadlock here where Windows would go on (docs/model.md)${resumable ? `; write ${held.who.split(' ')[0]} as a resumable routine, a generator function that yields its waits (\`yield ${held.ddi}(…)\`), and it is set aside at each wait instead` : ''}`;
     }
+    // The queue ran dry: nothing that is pending now can ever complete.
+    // The clock stops at the last event; the run lasted to `untilNs` all the same.
+    if (verdict === 'ok' || verdict === 'violations')
+      this.warnStuck(
+        this.machine.drained,
+        Number.isFinite(untilNs) ? Math.max(untilNs, this.machine.now) : this.machine.now,
+      );
     this.result = {
       verdict,
       endNs: this.machine.now,
@@ -1131,6 +1138,43 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       message,
     };
     return this.result;
+  }
+
+  /**
+   * A warning for each operation a driver pended that no watchdog of Windows covers and
+   * that was still not completed at the end, the pause watchdog's time or more after NDIS
+   * called it, or at all when nothing was left to happen (`drained`): Windows would wait
+   * for it for good (a hang, not a bug check), so a run that ends "ok" says so. A MiniportRestart or a FilterRestart (the 0x7C page lists no
+   * watchdog for either, R3.9, R7.5). Pended protocol events and filter pauses, OID
+   * requests and the rest have a watchdog or Driver Verifier's limit, and end in a bug
+   * check; one not yet due is work in flight, in "Still under way".
+   */
+  private warnStuck(drained: boolean, endNs: number): void {
+    const n = this.ndis;
+    const limit = n.options.pauseWatchdogNs;
+    const since = (t: number) =>
+      drained ? ', and nothing was left to happen' : ` in the ${fmtTime(endNs - t)} to the end of the run`;
+    for (const b of n.adapters) {
+      const r = b.restart;
+      if (r?.returned && (drained || endNs - r.sinceNs >= limit))
+        this.verifier.warn(
+          'R3.9',
+          'MiniportRestart',
+          b.name,
+          `pending for good: MiniportRestart of ${b.name} returned NDIS_STATUS_PENDING at ${fmtTime(r.sinceNs)} and NdisMRestartComplete was not called${since(r.sinceNs)}; no watchdog covers a restart, so Windows would leave the adapter Restarting for good (a hang)`,
+        );
+      for (const m of b.filters) {
+        const p = m.pending;
+        if (p === null || p.kind !== 'restart' || !p.returned || p.completed) continue;
+        if (!drained && endNs - p.sinceNs < limit) continue;
+        this.verifier.warn(
+          'R7.5',
+          'FilterRestart',
+          b.name,
+          `pending for good: FilterRestart of ${m.name} returned NDIS_STATUS_PENDING at ${fmtTime(p.sinceNs)} and NdisFRestartComplete was not called${since(p.sinceNs)}; no watchdog covers a filter restart, so Windows would leave the module Restarting and the stack above it paused for good (a hang)`,
+        );
+      }
+    }
   }
 
   /** A scenario action the sleeping system does not take, traced. */

@@ -388,6 +388,43 @@ test('R7.5: FilterRestart may pend and complete with NdisFRestartComplete; a fai
   assert.equal(w.lastResult?.bugCheck, null);
 });
 
+test('R7.5: a FilterRestart that pends and is never completed ends the run "ok" (no watchdog covers it) but with a warning that it is pending for good, in the summary', () => {
+  /** `later`: a removal at 10 s keeps something to happen after the run's end. */
+  const run = (untilNs: number, later: boolean) => {
+    const w = new World({ seed: 1, ndis: { pauseWatchdogNs: 2 * ns.s } });
+    w.addDriver(healthyNic);
+    w.addDriver(testFilter('f-stuck', { restart: () => NDIS_STATUS_PENDING }));
+    w.addFilter('f-stuck');
+    w.addProtocol('tcpip');
+    w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    if (later) w.at(10 * ns.s, { kind: 'surprise-remove', device: 'nic0' });
+    return { w, r: w.run(untilNs) };
+  };
+  const { w, r } = run(3 * ns.s, true);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(
+    w.summary().filters.map((f) => f.state),
+    ['Restarting'],
+  );
+  assert.deepEqual(
+    r.warnings.map((x) => [x.rule, x.ddi, x.adapter]),
+    [['R7.5', 'FilterRestart', 'nic0']],
+  );
+  assert.match(
+    r.warnings[0]!.message,
+    /^pending for good: FilterRestart of f-stuck@nic0 returned NDIS_STATUS_PENDING at .* and NdisFRestartComplete was not called in the /,
+  );
+  const text = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).join('\n');
+  assert.match(text, /Warnings\n.*R7\.5: pending for good: FilterRestart of f-stuck@nic0/);
+  // Pended for less than the watchdog's time, with more to come: work in flight, no warning.
+  assert.deepEqual(run(1 * ns.s, true).r.warnings, []);
+  // Nothing left to happen: pending for good however short the run.
+  const drained = run(1 * ns.s, false).r;
+  assert.equal(drained.warnings.length, 1);
+  assert.match(drained.warnings[0]!.message, /not called, and nothing was left to happen/);
+});
+
 test('attaching-a-filter-module: an optional module that fails to attach is left out; a mandatory one stops the stack', () => {
   const fail = testFilter('bad', { attach: () => NDIS_STATUS_FAILURE });
   const optional = filtered([{ mod: fail }, { mod: testFilter('good') }]);

@@ -312,6 +312,10 @@ test('NdisSim_IMRemoveMiniport (R5.23): an IM unbind that gives up its VELAN wit
   assert.equal(r.verdict, 'bugcheck');
   assert.equal(r.bugCheck?.rule, 'NdisSim_IMRemoveMiniport');
   assert.match(r.bugCheck?.message ?? '', /NdisIMDeInitializeDeviceInstance.*R5\.23/);
+  // NdisMRemoveMiniport writes its trace line before this check: the bug check adds none.
+  const removes = stop.trace.events.filter((e) => e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport');
+  assert.equal(removes.length, 1);
+  assert.equal(removes[0]!.data?.result, undefined);
   const go = imWorld({
     im: 'im-remove-miniport',
     verifier: 'collect',

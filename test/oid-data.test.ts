@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { oidLoggingLwf } from '../src/drivers/lwf.ts';
 import { vmini } from '../src/drivers/vmini.ts';
 import {
   type NDIS_HANDLE,
@@ -257,6 +258,64 @@ test('R6.16: a DestinationHandle that is no RequestHandle of the adapter, or one
   const noId = whoHeard(answersWithStatus('no-request-id', (req) => req.RequestHandle, false));
   assert.deepEqual(noId.heard, []);
   assert.match(noId.r.violations[0]!.message, /needs the RequestId of the request it answers/);
+});
+
+test("R6.16, oid-logging-lwf (withOidForwarding): an answer to its clone on one adapter goes to that adapter's requester, not to a clone of the same RequestId on another adapter", () => {
+  // st0's statistics query stays pending; st1's is answered with an indication to its source.
+  let queries = 0;
+  const drv = scriptedDriver('answers-st1', {
+    oid: (a, req) => {
+      if (req.DATA.Oid !== OID_GEN_STATISTICS) return NDIS_STATUS_SUCCESS;
+      queries++;
+      if (a.handle === w.adapter('st0')) return NDIS_STATUS_PENDING;
+      NdisMIndicateStatusEx(a.handle, {
+        Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+        SourceHandle: a.handle,
+        PortNumber: 0,
+        StatusCode: NDIS_STATUS_MEDIA_SPECIFIC_INDICATION,
+        Flags: 0,
+        DestinationHandle: req.RequestHandle,
+        RequestId: req.RequestId,
+        StatusBuffer: null,
+        StatusBufferSize: 0,
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv, oidLoggingLwf],
+    devices: [
+      { name: 'st0', driver: drv.name },
+      { name: 'st1', driver: drv.name },
+    ],
+    protocols: ['p1'],
+    options: { verifier: 'collect' },
+  });
+  w.addFilter(oidLoggingLwf.name);
+  w.run(50 * ns.ms);
+  for (const device of ['st0', 'st1']) {
+    const bd = w.adapter(device)!.bindings.find((x) => x.protocol.name === 'p1')!;
+    const req = statisticsRequest(NDIS_SIZEOF_STATISTICS_INFO_REVISION_1);
+    req.RequestId = 'same-id';
+    NdisOidRequest(bd, req);
+  }
+  const r = w.run(1 * ns.s);
+  assert.equal(queries, 2);
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    [],
+  );
+  const heard = w.trace.events
+    .filter(
+      (e) =>
+        e.kind === 'call' &&
+        e.what === 'ProtocolStatusEx' &&
+        e.data?.StatusCode === 'NDIS_STATUS_MEDIA_SPECIFIC_INDICATION',
+    )
+    .map((e) => [e.actor, e.data?.adapter, e.data?.RequestId ?? null]);
+  // Sent on with st0's requester as DestinationHandle, NDIS would refuse it (not a
+  // RequestHandle of st1) and nobody would hear it.
+  assert.deepEqual(heard, [['p1', 'st1', 'same-id']]);
 });
 
 /** A query NDIS itself sends (the scenario's `oid` action). */

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
-import { World } from '../src/index.ts';
+import { NDIS_STATUS_PENDING, World } from '../src/index.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 test('an operation stuck at a pause says whose sends the pausing protocol waits for, and where they are', () => {
@@ -29,5 +30,26 @@ test('an operation stuck at a pause says whose sends the pausing protocol waits 
   assert.match(
     line ?? r.pending.join('\n'),
     /^nic0: \w+ waiting at step pause-protocols: protocol tcpip's pause waits for (\d+) send\(s\) to complete \(\1 with filter module send-keeper@nic0\)$/,
+  );
+});
+
+test('R3.9: a MiniportRestart that pends and is never completed: the run ends "ok" with a warning that it is pending for good (no watchdog covers a restart)', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(scriptedDriver('restart-never-done', { restart: () => NDIS_STATUS_PENDING }));
+  w.addDevice({ name: 'nic0', driver: 'restart-never-done' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.ok(
+    r.pending.includes('nic0: restart pending (NdisMRestartComplete not called)'),
+    r.pending.join('\n'),
+  );
+  assert.deepEqual(
+    r.warnings.map((x) => [x.rule, x.ddi, x.adapter]),
+    [['R3.9', 'MiniportRestart', 'nic0']],
+  );
+  assert.match(
+    r.warnings[0]!.message,
+    /^pending for good: MiniportRestart of nic0 returned NDIS_STATUS_PENDING/,
   );
 });

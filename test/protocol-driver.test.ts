@@ -19,6 +19,7 @@ import {
   type DRIVER_OBJECT,
   type DriverModule,
   FILE_DEVICE_NETWORK,
+  IF_TYPE_ETHERNET_CSMACD,
   IO_NO_INCREMENT,
   type IO_WORKITEM,
   type IO_WORKITEM_ROUTINE_EX,
@@ -1146,6 +1147,48 @@ test("ns-ndis-_ndis_protocol_restart_parameters: NetEventRestart names the filte
     r.FilterModuleNameBufferLength,
     names.reduce((bytes, x) => bytes + 2 + 2 * x.length, 0),
   );
+});
+
+test('ns-ifdef-net_luid_lh: BoundIfNetluid and LowestIfNetluid are NET_LUIDs (IfType IF_TYPE_ETHERNET_CSMACD in bits 48-63, an NDIS-allocated NetLuidIndex in bits 24-47), not the IfIndex', () => {
+  let bind: NDIS_BIND_PARAMETERS | null = null;
+  const restarts: NDIS_PROTOCOL_RESTART_PARAMETERS[] = [];
+  const p = protocolDriver(
+    'reads-luids',
+    (proto, bc, adapter, ctx, params) => {
+      bind = params;
+      return open(proto, bc, adapter, ctx).Status;
+    },
+    {
+      NetPnPEventHandler: (_c, note) => {
+        if (note.NetPnPEvent.NetEvent === NetEventRestart)
+          restarts.push(note.NetPnPEvent.Buffer as NDIS_PROTOCOL_RESTART_PARAMETERS);
+        return NDIS_STATUS_SUCCESS;
+      },
+    },
+  );
+  const w = world(p);
+  for (const f of [monitorLwf, countingLwf]) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  assert.equal(w.run(100 * ns.ms).verdict, 'ok');
+  const b = w.adapter('nic0')!;
+  const top = b.filters[b.filters.length - 1]!;
+  const luid = (index: number) => (6n << 48n) | (BigInt(index) << 24n);
+  const got = bind as NDIS_BIND_PARAMETERS | null;
+  assert.ok(got !== null);
+  assert.equal(b.netLuid.Info.IfType, IF_TYPE_ETHERNET_CSMACD);
+  assert.equal(got.LowestIfNetluid.Value, luid(b.netLuid.Info.NetLuidIndex));
+  assert.equal(got.LowestIfNetluid, b.netLuid);
+  assert.equal(got.BoundIfNetluid, top.netLuid);
+  assert.equal(got.BoundIfNetluid.Value, luid(top.netLuid.Info.NetLuidIndex));
+  assert.equal(got.BoundIfNetluid.Info.IfType, IF_TYPE_ETHERNET_CSMACD);
+  assert.notEqual(got.BoundIfNetluid.Value, BigInt(got.BoundIfIndex));
+  // Every interface has its own index.
+  const indexes = new Set([b.netLuid, ...b.filters.map((m) => m.netLuid)].map((l) => l.Info.NetLuidIndex));
+  assert.equal(indexes.size, 1 + b.filters.length);
+  assert.equal(restarts.length, 1);
+  assert.equal(restarts[0]!.BoundIfNetluid, top.netLuid);
 });
 
 /** Blocks the calling thread for good: NdisWaitEvent with no time limit on an event nobody sets. */

@@ -121,7 +121,7 @@ test('R5.16: a bug check between START_DEVICE completing and the PnP manager tak
   )!;
   assert.match(
     line,
-    /not started; IRP_MN_START_DEVICE completed \(STATUS_SUCCESS\), but the run stopped before PnP processed the completion \(devnode DeviceNodeStartCompletion\)$/,
+    /not started {2}installed, no problem code; IRP_MN_START_DEVICE completed \(STATUS_SUCCESS\), but the run stopped before PnP processed the completion \(devnode DeviceNodeStartCompletion\)$/,
   );
 });
 
@@ -133,4 +133,14 @@ test('a device the run left with no PnP IRP under way has a plain status line', 
   const line = summaryOf(w, 100 * ns.ms).find((l) => l.includes('PCI\\VEN_'))!;
   assert.equal(w.summary().devices[0]!.irp, null);
   assert.match(line, /started {6}working$/);
+});
+
+test('a device the run never started says "not started" once, in the status column, and that it has no problem code', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  const line = summaryOf(w, 100 * ns.ms).find((l) => l.includes('PCI\\VEN_'))!;
+  assert.equal(w.summary().devices[0]!.status, 'not started');
+  assert.match(line, /not started {2}installed, no problem code$/);
+  assert.equal(line.split('not started').length, 2, line);
 });

@@ -7,12 +7,16 @@ import { linkWatch } from '../examples/link-watch.ts';
 import { packetFilter } from '../examples/packet-filter.ts';
 import { sgRace, sgRaceFixed } from '../examples/sg-race.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
 import { callDepths, formatTimeline } from '../src/report/timeline.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 import { Trace } from '../src/trace/trace.ts';
+import { World } from '../src/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
 import { exampleScenario, runExample } from './helpers/seeds.ts';
+import { ns } from './helpers/world.ts';
 
 function timeline(file: string): string[] {
   const s = loadScenario(file, driverNames());
@@ -356,4 +360,29 @@ test('R8.12: a resumable routine that polls with NdisMSleep folds the same way, 
     /set aside until 0\.500310 s \(×13 in a row over 3\.000000 s, the last at 3\.250310 s\)$/,
   );
   assert.ok(sleeps.length >= 2 && sleeps.length < 5, sleeps.join('\n'));
+});
+
+test('Irql_Miniport_Driver_Function: a DDI call the bug check stops before it returns still has its line, before the violation and the bug check', () => {
+  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
+    restart: () => {
+      NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisMSleep(10);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = new World({ seed: 1 });
+  w.addDriver(drv);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'Irql_Miniport_Driver_Function');
+  const lines = formatTimeline(w.trace.events, { color: false });
+  const call = lines.findIndex((l) => /NdisMSleep\(\) = no return \(bug check\)$/.test(l));
+  assert.ok(call > 0, lines.slice(-5).join('\n'));
+  assert.match(lines[call]!, /DISPATCH/);
+  assert.match(lines[call + 1]!, /Irql_Miniport_Driver_Function/);
+  assert.match(lines[call + 2]!, /DRIVER_IRQL_NOT_LESS_OR_EQUAL/);
+  assert.equal(lines.filter((l) => l.includes('NdisMSleep(')).length, 1);
+  const report = formatBugCheckReport(r.bugCheck!, w.trace, false);
+  assert.ok(report.some((l) => l.includes('NdisMSleep() = no return (bug check)')));
 });

@@ -320,8 +320,14 @@ export function withOidForwarding(
       return;
     }
     // An answer to one of its clones (R6.16): it goes on to whoever sent the original.
+    // The map holds the clones of every module of the driver: only this module's, those
+    // NDIS gave its own RequestHandle (the indication's DestinationHandle), can match,
+    // and only by a RequestId: a NULL one names no request, so it matches none.
+    const id = indication.RequestId;
+    if (id === null || id === undefined) return;
     for (const [clone, original] of originals) {
-      if (clone.RequestId !== indication.RequestId || original.RequestHandle === null) continue;
+      if (clone.RequestHandle !== indication.DestinationHandle || clone.RequestId !== id) continue;
+      if (original.RequestHandle === null) return;
       NdisFIndicateStatus(m.handle, { ...indication, DestinationHandle: original.RequestHandle });
       return;
     }

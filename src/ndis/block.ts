@@ -13,6 +13,7 @@ import { type AdapterFilterData, type DataStats, newDataStats, type SendWatch } 
 import type { DirectOidRecord } from './direct-oid.ts';
 import type { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock, FilterInstall, FilterModule } from './filter.ts';
+import { IF_TYPE_ETHERNET_CSMACD } from './generated/status.ts';
 import type { NblImpl, NblPool } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
 import type {
@@ -26,12 +27,14 @@ import type { OidRecord } from './oid.ts';
 import type { AdapterPorts } from './ports.ts';
 import type { AdapterSs } from './ss.ts';
 import { type AdapterEvent, type AdapterState, adapterStates, edgeFrom } from './states.ts';
-import type {
-  NDIS_HANDLE,
-  NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-  NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
-  NDIS_OID_REQUEST,
-  NDIS_PM_PARAMETERS,
+import {
+  makeNetLuid,
+  type NDIS_HANDLE,
+  type NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  type NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+  type NDIS_OID_REQUEST,
+  type NDIS_PM_PARAMETERS,
+  type NET_LUID,
 } from './types.ts';
 import type { WolPatternEntry } from './wol.ts';
 
@@ -217,8 +220,11 @@ export class MiniportBlock implements NDIS_HANDLE {
   pause: PendingPause | null = null;
   /** Why NDIS last paused the stack above the miniport (an NDIS_PAUSE_* reason): protocols of one's own get it in NDIS_PROTOCOL_PAUSE_PARAMETERS. */
   stackPauseReason = 0;
-  /** MiniportRestart was called and has not completed; `returned` once it returned PENDING. */
-  restart: { returned: boolean } | null = null;
+  /**
+   * MiniportRestart was called and has not completed; `returned` once it returned
+   * PENDING; `sinceNs` when it was called (World.stuck).
+   */
+  restart: { returned: boolean; sinceNs: number } | null = null;
   /** MiniportResetEx was called and has not completed; `returned` once it returned PENDING. */
   reset: { returned: boolean } | null = null;
   haltAction: number | null = null;
@@ -333,8 +339,13 @@ export class MiniportBlock implements NDIS_HANDLE {
   removeCalls = 0;
   inits = 0;
 
-  /** IfIndex and NetLuid of the interface (1 for the machine's first adapter). */
+  /** IfIndex of the interface (1 for the machine's first adapter). */
   readonly ifIndex: number;
+  /**
+   * NET_LUID of the interface: the IfType of the device's *IfType keyword (the INF sets it;
+   * IF_TYPE_ETHERNET_CSMACD when the scenario gives none) and a NetLuidIndex NDIS allocates.
+   */
+  readonly netLuid: NET_LUID;
 
   constructor(
     readonly ndis: Ndis,
@@ -343,6 +354,11 @@ export class MiniportBlock implements NDIS_HANDLE {
     readonly dev: DeviceNode,
   ) {
     this.ifIndex = ndis.adapters.length + 1;
+    const ifType = dev.registry.get('*IfType');
+    this.netLuid = makeNetLuid(
+      typeof ifType === 'number' ? ifType : IF_TYPE_ETHERNET_CSMACD,
+      ndis.nextNetLuidIndex++,
+    );
   }
 
   /** What ended the handle's life, once `handleDead` (R2.8). */

@@ -63,17 +63,19 @@ import { netEventBufferLength } from './ports.ts';
 import { asleep } from './power.ts';
 import { awaitNetPnPEvent } from './protocol-driver.ts';
 import { ssResumeMonitoring, ssSettled } from './ss.ts';
-import type {
-  DRIVER_OBJECT,
-  NDIS_HANDLE,
-  NDIS_OBJECT_HEADER,
-  NDIS_OID_REQUEST,
-  NDIS_OUT,
-  NDIS_PORT_NUMBER,
-  NDIS_STATUS,
-  NDIS_STATUS_INDICATION,
-  NET_DEVICE_PNP_EVENT,
-  ULONG,
+import {
+  type DRIVER_OBJECT,
+  makeNetLuid,
+  type NDIS_HANDLE,
+  type NDIS_OBJECT_HEADER,
+  type NDIS_OID_REQUEST,
+  type NDIS_OUT,
+  type NDIS_PORT_NUMBER,
+  type NDIS_STATUS,
+  type NDIS_STATUS_INDICATION,
+  type NET_DEVICE_PNP_EVENT,
+  type NET_LUID,
+  type ULONG,
 } from './types.ts';
 
 // ------------------------------------------------------------------ structures
@@ -83,7 +85,7 @@ export interface NDIS_FILTER_ATTACH_PARAMETERS {
   Header: NDIS_OBJECT_HEADER;
   /** The interface of this filter module. */
   IfIndex: number;
-  NetLuid: number;
+  NetLuid: NET_LUID;
   FilterModuleGuidName: string;
   /** The miniport adapter at the bottom of the stack. */
   BaseMiniportIfIndex: number;
@@ -121,7 +123,7 @@ export interface NDIS_FILTER_RESTART_PARAMETERS {
   /** NULL in the model, as for MiniportRestart: there is no attribute list to edit (R3.8). */
   RestartAttributes: null;
   LowerIfIndex: number;
-  LowerIfNetLuid: number;
+  LowerIfNetLuid: NET_LUID;
   Flags: ULONG;
 }
 
@@ -368,6 +370,8 @@ export interface FilterPending {
   completedBy: string | null;
   status: number;
   watchdog: SimEvent | null;
+  /** When NDIS called the handler: a restart still pending at the end says since when (World.stuck). */
+  readonly sinceNs: number;
 }
 
 /** One filter module: an instance of a filter driver in one adapter's stack (NdisFilterHandle). */
@@ -406,6 +410,8 @@ export class FilterModule implements NDIS_HANDLE {
     /** A mandatory module's failed attach stops the stack (attaching-a-filter-module). */
     readonly mandatory: boolean,
     readonly ifIndex: number,
+    /** Its NET_LUID: the adapter's IfType, a NetLuidIndex of its own. */
+    readonly netLuid: NET_LUID,
   ) {
     // In the constructor, not as a field initializer: with define semantics (a tsconfig
     // other than ours) field initializers run before the parameter properties are set.
@@ -477,7 +483,13 @@ export function attachInRegistration(n: Ndis, d: FilterDriverBlock): void {
   const e = n.earlyAttach;
   if (e === null || e.install.name !== d.name || e.module !== null) return;
   if (n.trace.on) n.traceNdis(e.block, `attaches ${d.name} inside NdisFRegisterFilterDriver`, {});
-  const m = new FilterModule(d, e.block, e.install.mandatory, n.nextFilterIfIndex++);
+  const m = new FilterModule(
+    d,
+    e.block,
+    e.install.mandatory,
+    n.nextFilterIfIndex++,
+    makeNetLuid(e.block.netLuid.Info.IfType, n.nextNetLuidIndex++),
+  );
   e.module = m;
   e.ok = attachModule(n, e.block, m);
 }
@@ -571,7 +583,16 @@ function attachInstalled(n: Ndis, b: MiniportBlock, install: FilterInstall): boo
     // Detached already when DriverEntry deregistered before it failed.
     if (early.ok && d === null && !m.gone) dropOrphan(n, b, m);
   } else {
-    m = d === null ? null : new FilterModule(d, b, install.mandatory, n.nextFilterIfIndex++);
+    m =
+      d === null
+        ? null
+        : new FilterModule(
+            d,
+            b,
+            install.mandatory,
+            n.nextFilterIfIndex++,
+            makeNetLuid(b.netLuid.Info.IfType, n.nextNetLuidIndex++),
+          );
     ok = m !== null && attachModule(n, b, m);
   }
   if (ok) return true;
@@ -593,7 +614,7 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
       Revision: NDIS_FILTER_ATTACH_PARAMETERS_REVISION_4,
     },
     IfIndex: m.ifIndex,
-    NetLuid: m.ifIndex,
+    NetLuid: m.netLuid,
     FilterModuleGuidName: `${m.driver.chars.UniqueName}-${b.name}`,
     BaseMiniportIfIndex: b.ifIndex,
     BaseMiniportInstanceName: b.name,
@@ -753,6 +774,7 @@ function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
     completedBy: null,
     status: 0,
     watchdog: null,
+    sinceNs: n.now,
   };
   m.pending = p;
   const g = b.general;
@@ -768,7 +790,7 @@ function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
       MiniportPhysicalMediaType: g?.PhysicalMediumType ?? 0,
       RestartAttributes: null,
       LowerIfIndex: lowerIfIndex(b, m),
-      LowerIfNetLuid: lowerIfIndex(b, m),
+      LowerIfNetLuid: lowerNetLuid(b, m),
       Flags: 0,
     });
   } catch (e) {
@@ -822,6 +844,11 @@ function lowerIfIndex(b: MiniportBlock, m: FilterModule): number {
   return i <= 0 ? b.ifIndex : b.filters[i - 1]!.ifIndex;
 }
 
+function lowerNetLuid(b: MiniportBlock, m: FilterModule): NET_LUID {
+  const i = b.filters.indexOf(m);
+  return i <= 0 ? b.netLuid : b.filters[i - 1]!.netLuid;
+}
+
 /**
  * R7.9: the filter modules pause top-down, each once the one above is Paused; true
  * when none is left running, restarting or pausing.
@@ -852,6 +879,7 @@ function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number
     completedBy: null,
     status: 0,
     watchdog: null,
+    sinceNs: n.now,
   };
   m.pending = p;
   const f = enterFilter(

@@ -538,7 +538,7 @@ export function initializeAdapter(n: Ndis, b: MiniportBlock): boolean {
     IMDeviceInstanceContext: b.im === null ? null : b.im.context,
     MiniportAddDeviceContext: b.addDeviceContext,
     IfIndex: b.ifIndex,
-    NetLuid: b.ifIndex,
+    NetLuid: b.netLuid,
   };
   const f = n.enter(b, b.driver.name, 'MiniportInitializeEx', Irql.Passive);
   let status: number;
@@ -743,7 +743,7 @@ function checkTimersFreed(n: Ndis, b: MiniportBlock, fn: string, who: string, ho
 
 export function callRestart(n: Ndis, b: MiniportBlock): void {
   b.move('MiniportRestart');
-  b.restart = { returned: false };
+  b.restart = { returned: false, sinceNs: n.now };
   const f = n.enter(b, b.driver.name, 'MiniportRestart', Irql.Passive);
   let status: number;
   try {

@@ -318,6 +318,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   readonly filterModules: FilterModule[] = [];
   /** Interface indexes of filter modules: the model numbers them from 1000 (adapters from 1). */
   nextFilterIfIndex = 1000;
+  /** NetLuidIndex NDIS allocates next, for an adapter or a filter module (their NET_LUIDs). */
+  nextNetLuidIndex = 1;
   private filterWatchdogTarget: FilterWatchdog | null = null;
   private filterServiceTarget: FilterService | null = null;
   readonly dumps: LiveDump[] = [];

@@ -58,6 +58,7 @@ import type {
   NDIS_PORT_NUMBER,
   NDIS_STATUS,
   NDIS_STATUS_INDICATION,
+  NET_LUID,
   ULONG,
 } from './types.ts';
 
@@ -91,9 +92,9 @@ export interface NDIS_BIND_PARAMETERS {
   CurrentMacAddress: readonly number[];
   PhysicalMediumType: number;
   RcvScaleCapabilities: null;
-  BoundIfNetluid: number;
+  BoundIfNetluid: NET_LUID;
   BoundIfIndex: number;
-  LowestIfNetluid: number;
+  LowestIfNetluid: NET_LUID;
   LowestIfIndex: number;
   AccessType: number;
   DirectionType: number;
@@ -152,7 +153,7 @@ export interface NDIS_PROTOCOL_RESTART_PARAMETERS {
   /** NULL in the model, as for MiniportRestart (R3.8). */
   RestartAttributes: null;
   BoundIfIndex: number;
-  BoundIfNetluid: number;
+  BoundIfNetluid: NET_LUID;
   Flags: ULONG;
 }
 
@@ -650,9 +651,9 @@ function bindParameters(p: ProtocolDriverBlock, b: MiniportBlock): NDIS_BIND_PAR
     CurrentMacAddress: g?.CurrentMacAddress ?? [],
     PhysicalMediumType: g?.PhysicalMediumType ?? 0,
     RcvScaleCapabilities: null,
-    BoundIfNetluid: topIfIndex(b),
+    BoundIfNetluid: topNetLuid(b),
     BoundIfIndex: topIfIndex(b),
-    LowestIfNetluid: b.ifIndex,
+    LowestIfNetluid: b.netLuid,
     LowestIfIndex: b.ifIndex,
     AccessType: g?.AccessType ?? 0,
     DirectionType: g?.DirectionType ?? 0,
@@ -680,6 +681,11 @@ function topIfIndex(b: MiniportBlock): number {
   return b.filters.length === 0 ? b.ifIndex : b.filters[b.filters.length - 1]!.ifIndex;
 }
 
+/** The NET_LUID of that interface. */
+function topNetLuid(b: MiniportBlock): NET_LUID {
+  return b.filters.length === 0 ? b.netLuid : b.filters[b.filters.length - 1]!.netLuid;
+}
+
 /** Bytes of FilterModuleNameBuffer in C: per name a USHORT length, then its UTF-16 characters. */
 function nameBufferBytes(names: readonly string[]): number {
   let bytes = 0;
@@ -698,7 +704,7 @@ function restartParameters(b: MiniportBlock): NDIS_PROTOCOL_RESTART_PARAMETERS {
     FilterModuleNameBufferLength: nameBufferBytes(names),
     RestartAttributes: null,
     BoundIfIndex: topIfIndex(b),
-    BoundIfNetluid: topIfIndex(b),
+    BoundIfNetluid: topNetLuid(b),
     Flags: 0,
   };
 }

@@ -23,6 +23,23 @@ export type UCHAR = number;
 export type USHORT = number;
 export type NDIS_OID = number;
 
+/**
+ * NET_LUID (NET_LUID_LH, ifdef.h): a 64-bit interface identifier. The union is modelled
+ * by both of its views: Value, the ULONG64 (a bigint, as a C ULONG64 does not fit a
+ * number), and Info, its fields: Reserved in bits 0-23, NetLuidIndex (which NDIS
+ * allocates, unique on the machine) in bits 24-47, IfType (IANA) in bits 48-63.
+ */
+export interface NET_LUID {
+  readonly Value: bigint;
+  readonly Info: { readonly Reserved: number; readonly NetLuidIndex: number; readonly IfType: number };
+}
+
+/** NET_LUID of an interface of type `ifType` with the index NDIS allocated for it. */
+export function makeNetLuid(ifType: number, netLuidIndex: number): NET_LUID {
+  const Value = (BigInt(ifType & 0xffff) << 48n) | (BigInt(netLuidIndex & 0xffffff) << 24n);
+  return { Value, Info: { Reserved: 0, NetLuidIndex: netLuidIndex, IfType: ifType } };
+}
+
 /** An opaque handle issued by NDIS (driver, adapter, timer, work item, interrupt, configuration). */
 export interface NDIS_HANDLE {
   readonly __ndisHandle: string;
@@ -70,7 +87,7 @@ export interface NDIS_MINIPORT_INIT_PARAMETERS {
    */
   MiniportAddDeviceContext: unknown;
   IfIndex: ULONG;
-  NetLuid: number;
+  NetLuid: NET_LUID;
 }
 
 /**

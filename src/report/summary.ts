@@ -47,7 +47,8 @@ function deviceState(d: DeviceSummary): string {
   if (d.problem !== 0) return problemText[d.problem] ?? `Code ${d.problem}`;
   if (d.status === 'started') return 'working';
   if (d.status === 'stopped') return 'stopped for a rebalance';
-  if (d.status === 'not started') return 'not started';
+  // The status column says "not started" already: say what else is known, no problem code.
+  if (d.status === 'not started') return 'installed, no problem code';
   return 'its driver stack is gone';
 }
 

@@ -211,6 +211,11 @@ export class Machine implements EventTarget {
     return this.frozen !== null;
   }
 
+  /** Nothing is left to run: no event queued, due now or held by a sleep (a run that ran dry). */
+  get drained(): boolean {
+    return this.readyCount === 0 && this.frozen === null && this.queue.peek() === undefined;
+  }
+
   /**
    * The system is in S3 or S4 until `untilNs` (its wake): every queued event but those
    * `keeper` keeps (the wake itself, the scenario's actions the sleeping system ignores)

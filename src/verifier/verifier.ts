@@ -4,7 +4,7 @@
 
 import { assert, WorldStop } from '../errors.ts';
 import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
-import type { DdiIrql } from '../ndis/generated/irql.ts';
+import { type DdiIrql, ddiIrql } from '../ndis/generated/irql.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
 import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
@@ -54,6 +54,17 @@ export interface RunningAdapterSource {
   runningAdapterName(): string | null;
 }
 
+/** The contexts that are not a driver's code (Kernel.enter's `who` for them). */
+const systemActors: ReadonlySet<string> = new Set([
+  'bus',
+  'io',
+  'kernel',
+  'ndis',
+  'pnp',
+  'scenario',
+  'verifier',
+]);
+
 export class Verifier {
   readonly violations: Violation[] = [];
   readonly warnings: Warning[] = [];
@@ -96,8 +107,10 @@ export class Verifier {
       ruleId,
     );
     if (this.mode === 'off' && !rule.fatal) return;
+    const stops = this.mode === 'bugcheck' || rule.fatal;
+    if (stops && this.trace.on) this.traceStoppedCall(ddi, adapter);
     const v = this.record(rule, ddi, adapter, message, params ?? [], bugCheck);
-    if (this.mode === 'bugcheck' || rule.fatal) this.stopWith(v);
+    if (stops) this.stopWith(v);
   }
 
   /** A rule break the run cannot go on from, in any mode. */
@@ -114,7 +127,38 @@ export class Verifier {
       'Verifier.fatal: not an enforced rule',
       ruleId,
     );
+    if (this.trace.on) this.traceStoppedCall(ddi, adapter);
     this.stopWith(this.record(rule, ddi, adapter, message, params ?? []));
+  }
+
+  /**
+   * The machine stops inside a call of `ddi` by the running driver: its trace record,
+   * which the DDI writes when it returns (most do) or begins (some do), may not be there.
+   * This writes it, so that the timeline shows the failing call before the violation and
+   * the bug check. Only on this path: a run without a bug check traces as before. Not
+   * for a callback NDIS was running (the rule names the driver's routine, not a call it
+   * made), nor when NDIS, the kernel or the PnP manager runs, nor when the driver's last
+   * record at this instant is that call already. The record has no arguments: they are
+   * the DDI's to format, and it did not get that far.
+   */
+  private traceStoppedCall(ddi: string, adapter: string | null): void {
+    const spec = ddiIrql[ddi];
+    if (spec === undefined || spec.kind !== 'function') return;
+    const k = this.kernel;
+    const who = k.ctx.who;
+    if (systemActors.has(who)) return;
+    const ev = this.trace.events;
+    for (let i = ev.length - 1; i >= 0 && ev[i]!.t === k.now; i--) {
+      const e = ev[i]!;
+      if (e.actor !== who) continue;
+      if (e.kind === 'ddi' && e.what === ddi) return;
+      break;
+    }
+    const data: Record<string, unknown> = {};
+    const at = adapter ?? (this.adapterSource === null ? null : this.adapterSource.runningAdapterName());
+    if (at !== null) data.adapter = at;
+    data.result = 'no return (bug check)';
+    this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, who, 'ddi', ddi, data);
   }
 
   /** Something worth knowing that is not a rule break (R5.19: NdisMRemoveMiniport inside halt). */
