@@ -87,8 +87,11 @@ export type NblPlace =
 export class NblPool implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_NBL_POOL';
   freed = false;
-  /** Where NdisFreeNetBufferListPool freed it ("MiniportHaltEx on CPU 0 at 0.397221 s"), for a later use. */
-  freedBy: string | null = null;
+  /**
+   * Where NdisFreeNetBufferListPool freed it, for a message about a later use: the
+   * function running (null: driver code), its CPU and the time; formatted only then.
+   */
+  freedBy: { fn: string | null; cpu: number; ns: number } | null = null;
   allocated = 0;
   /** The generic object allocated as its handle, which may not be freed before it. */
   generic: NdisGenericObject | null = null;

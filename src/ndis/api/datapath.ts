@@ -197,7 +197,7 @@ export function poolOf(x: unknown, ddi: string): NblPool {
       'NdisSim_ObjectFreedInUse',
       ddi,
       x.block?.name ?? null,
-      `${ddi} on a freed pool${x.freedBy === null ? '' : `: NdisFreeNetBufferListPool freed it in ${x.freedBy}`}`,
+      `${ddi} on a freed pool${x.freedBy === null ? '' : `: NdisFreeNetBufferListPool freed it in ${x.freedBy.fn ?? 'driver code'} on CPU ${x.freedBy.cpu} at ${fmtTime(x.freedBy.ns)}`}`,
     );
   const what = x instanceof NbPool ? 'a NET_BUFFER pool (NdisAllocateNetBufferPool), ' : '';
   // NULL: in C a NULL dereference; most often a handle the driver cleared when it freed the pool.
@@ -226,7 +226,7 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
     );
   }
   pool.freed = true;
-  pool.freedBy = `${n.runningFunction() ?? 'driver code'} on CPU ${n.kernel.ctx.cpu} at ${fmtTime(n.now)}`;
+  pool.freedBy = { fn: n.runningFunction(), cpu: n.kernel.ctx.cpu, ns: n.now };
   poolFreed(pool);
   if (n.trace.on) n.traceDdi(ddi, pool.block, pool.kind === 'protocol' ? { protocol: pool.owner } : {});
   if (pool.kind === 'protocol') {
