@@ -59,7 +59,7 @@ import {
   oidRequestData,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
-import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
+import { bindingProtocol, nicWithProtocol, protocolStep } from './helpers/protocol.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { findEvent, is, ns } from './helpers/world.ts';
 
@@ -459,12 +459,7 @@ test("handling-the-port-activation-pnp-event: a protocol's OID request on an act
       NdisMFreePort(a.handle, 1);
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(drv, proto);
   const request = (id: string): NDIS_OID_REQUEST => ({
     Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
     RequestType: NdisRequestQueryInformation,
@@ -523,12 +518,7 @@ test('OID_GEN_ENUMERATE_PORTS: NDIS answers it itself with an NDIS_PORT_ARRAY of
       NdisMFreePort(a.handle, 2);
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(drv, proto);
   const query = (length: number): NDIS_OID_REQUEST => ({
     Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
     RequestType: NdisRequestQueryInformation,
@@ -598,12 +588,7 @@ test('activating-an-ndis-port: ProtocolBindAdapterEx gets every port active then
       return NDIS_STATUS_SUCCESS;
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(drv, proto);
   w.run(300 * ns.ms);
   assert.deepEqual(lists, [[0, 2]]);
 });
