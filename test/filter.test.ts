@@ -388,6 +388,27 @@ test('R7.5: FilterRestart may pend and complete with NdisFRestartComplete; a fai
   assert.equal(w.lastResult?.bugCheck, null);
 });
 
+test('R7.5: a restart completed twice (NdisFRestartComplete inside FilterRestart, then SUCCESS) is NdisSim_FilterCompleteUnexpected with 0xC4 and a sim code, not 0x7C/0x1F, which the 0x7C page keeps for miniports', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addDriver(
+    testFilter('f-twice', {
+      restart: (h) => {
+        NdisFRestartComplete(h, NDIS_STATUS_SUCCESS);
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  );
+  w.addFilter('f-twice');
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const v = w.run(ns.s).bugCheck!;
+  assert.equal(v.rule, 'NdisSim_FilterCompleteUnexpected');
+  assert.equal(v.bugCheck.code, 0xc4);
+  assert.equal(v.bugCheck.params[0], 0x4e5300eb);
+});
+
 test('R7.5: a FilterRestart that pends and is never completed ends the run "ok" (no watchdog covers it) but with a warning that it is pending for good, in the summary', () => {
   /** `later`: a removal at 10 s keeps something to happen after the run's end. */
   const run = (untilNs: number, later: boolean) => {

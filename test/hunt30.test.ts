@@ -50,7 +50,7 @@ import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { loadDriverModules } from '../src/scenario/modules.ts';
-import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
+import { bindingProtocol, nicWithProtocol, protocolStep } from './helpers/protocol.ts';
 import { after, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -304,12 +304,7 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters): NDIS answe
   });
   const p = { handle: null as NDIS_HANDLE | null };
   const proto = pmProto(p);
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(drv, proto);
   w.at(1 * ns.s, { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s });
   const got: number[] = [];
   let answered: NDIS_PM_PARAMETERS | null = null;
@@ -358,12 +353,7 @@ test('OID_PM_PARAMETERS from an overlying driver (oid-pm-parameters, low-power-f
   });
   const p = { handle: null as NDIS_HANDLE | null, unloadable: true };
   const proto = pmProto(p);
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(drv, proto);
   const got: number[] = [];
   protocolStep(w, 300 * ns.ms, 'pm-proto', () => {
     const set = pmRequest(true, {

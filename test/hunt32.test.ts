@@ -39,7 +39,7 @@ import {
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
-import { openParameters } from './helpers/protocol.ts';
+import { nicWithProtocol, openParameters } from './helpers/protocol.ts';
 import {
   after,
   type Hooks,
@@ -292,12 +292,7 @@ test('R6.11 NdisTimedDataSend: an NBL the miniport held past 30 s, completed and
     },
   });
   const proto = resendingProtocol();
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(holder);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: holder.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(holder, proto);
   const r = w.run(70 * ns.s);
   const timedOut = r.violations.filter((v) => v.rule === 'NdisTimedDataSend');
   // Sent at 0.2 s and held to 31.2 s, sent again then and held to 62.2 s: two reports.
@@ -320,12 +315,7 @@ test('R6.9, NdisMSendNetBufferListsComplete page: a miniport that gives back an 
       },
     });
     const proto = resendingProtocol(true);
-    const w = new World({ seed: 1, verifier: 'collect' });
-    w.addDriver(drv);
-    w.addDriver(proto);
-    w.addProtocolDriver(proto.name);
-    w.addDevice({ name: 'nic0', driver: drv.name });
-    w.at(0, { kind: 'start', device: 'nic0' });
+    const w = nicWithProtocol(drv, proto);
     return w.run(1 * ns.s);
   };
   assert.deepEqual(

@@ -55,6 +55,21 @@ function imWorld(
 const call = (what: string, adapter: string) => (e: TraceEvent) =>
   e.kind === 'call' && e.what === what && e.data?.adapter === adapter;
 
+/** The VELAN's MiniportHaltEx for NdisIMDeInitializeDeviceInstance (R5.23). */
+const velanDeInitHalt = (e: TraceEvent): boolean =>
+  call('MiniportHaltEx', 'nic0-velan')(e) && e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized';
+
+/** mux-im's ProtocolNetPnPEvent for nic0 returning: its answer below. */
+const imAnswersBelow = (e: TraceEvent): boolean =>
+  e.kind === 'return' &&
+  e.what === 'ProtocolNetPnPEvent' &&
+  e.actor === 'mux-im' &&
+  e.data?.adapter === 'nic0';
+
+/** NdisMNetPnPEvent passing `netEvent` up from the VELAN. */
+const passedUp = (netEvent: string) => (e: TraceEvent) =>
+  e.what === 'NdisMNetPnPEvent' && e.data?.adapter === 'nic0-velan' && e.data?.NetEvent === netEvent;
+
 function ustr(text: string): NDIS_STRING {
   const Buffer = new Uint8Array(2 * text.length + 2);
   for (let i = 0; i < text.length; i++) Buffer[2 * i] = text.charCodeAt(i);
@@ -123,12 +138,7 @@ test('R5.23, NdisHaltDeviceInstanceDeInitialized: the adapter below is surprise-
     ],
     ['VELAN paused', call('MiniportPause', 'nic0-velan')],
     ['tcpip unbound above', (e) => call('ProtocolUnbindAdapterEx', 'nic0-velan')(e) && e.actor === 'tcpip'],
-    [
-      'VELAN halted',
-      (e) =>
-        call('MiniportHaltEx', 'nic0-velan')(e) &&
-        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
-    ],
+    ['VELAN halted', velanDeInitHalt],
     ['IM closes below', (e) => e.what === 'NdisCloseAdapterEx' && e.actor === 'mux-im'],
     [
       'nic0 halted',
@@ -156,12 +166,7 @@ test('R5.23: examples/im-mux.yaml — flaky-nic gives up with NdisMRemoveMinipor
   const ev = w.trace.events;
   inOrder(ev, [
     ['NdisMRemoveMiniport', (e) => e.what === 'NdisMRemoveMiniport' && e.data?.adapter === 'nic0'],
-    [
-      'VELAN halted',
-      (e) =>
-        call('MiniportHaltEx', 'nic0-velan')(e) &&
-        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
-    ],
+    ['VELAN halted', velanDeInitHalt],
     [
       'nic0 halted',
       (e) => call('MiniportHaltEx', 'nic0')(e) && e.data?.HaltAction === 'NdisHaltDeviceFailed',
@@ -177,12 +182,7 @@ test('a stop of the adapter below (resource rebalancing) takes the VELAN down wi
   assert.deepEqual(r.pending, []);
   inOrder(w.trace.events, [
     ['first init', call('MiniportInitializeEx', 'nic0-velan')],
-    [
-      'halt',
-      (e) =>
-        call('MiniportHaltEx', 'nic0-velan')(e) &&
-        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
-    ],
+    ['halt', velanDeInitHalt],
     [
       'nic0 stopped',
       (e) => call('MiniportHaltEx', 'nic0')(e) && e.data?.HaltAction === 'NdisHaltDeviceStopped',
@@ -204,12 +204,7 @@ test("stopping the IM driver's service (stop-protocol): its Unload routine dereg
     ['Unload routine', is('call', 'DriverUnload')],
     ['deregister protocol edge', is('ddi', 'NdisDeregisterProtocolDriver')],
     ['de-initialize', is('ddi', 'NdisIMDeInitializeDeviceInstance')],
-    [
-      'VELAN halted',
-      (e) =>
-        call('MiniportHaltEx', 'nic0-velan')(e) &&
-        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
-    ],
+    ['VELAN halted', velanDeInitHalt],
     ['deregister miniport edge', is('ddi', 'NdisMDeregisterMiniportDriver')],
   ]);
   assert.ok(!ev.some(is('call', 'MiniportDriverUnload')));
@@ -289,12 +284,7 @@ test('NdisIMInitializeDeviceInstanceEx for an instance that is up already is NDI
   const ev = w.trace.events;
   inOrder(ev, [
     ['first init', call('MiniportInitializeEx', 'nic0-velan')],
-    [
-      'halt',
-      (e) =>
-        call('MiniportHaltEx', 'nic0-velan')(e) &&
-        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
-    ],
+    ['halt', velanDeInitHalt],
     ['FDO gone', (e) => e.what === 'FDO deleted (NdisIMDeInitializeDeviceInstance)'],
     ['second init', call('MiniportInitializeEx', 'nic0-velan')],
     ['tcpip binds again', (e) => call('ProtocolBindAdapterEx', 'nic0-velan')(e) && e.actor === 'tcpip'],
@@ -421,13 +411,7 @@ test('nf-ndis-ndismnetpnpevent: an orderly removal of nic0; mux-im passes NetEve
         e.actor === 'mux-im' &&
         e.data?.NetEvent === 'NetEventQueryRemoveDevice',
     ],
-    [
-      'propagated',
-      (e) =>
-        e.what === 'NdisMNetPnPEvent' &&
-        e.data?.adapter === 'nic0-velan' &&
-        e.data?.NetEvent === 'NetEventQueryRemoveDevice',
-    ],
+    ['propagated', passedUp('NetEventQueryRemoveDevice')],
     [
       'tcpip above hears it',
       (e) =>
@@ -436,20 +420,8 @@ test('nf-ndis-ndismnetpnpevent: an orderly removal of nic0; mux-im passes NetEve
         e.data?.NetEvent === 'NetEventQueryRemoveDevice',
     ],
     ['answered', (e) => e.what === 'NdisMNetPnPEvent NetEventQueryRemoveDevice answered'],
-    [
-      'IM answers below',
-      (e) =>
-        e.kind === 'return' &&
-        e.what === 'ProtocolNetPnPEvent' &&
-        e.actor === 'mux-im' &&
-        e.data?.adapter === 'nic0',
-    ],
-    [
-      'VELAN halted',
-      (e) =>
-        call('MiniportHaltEx', 'nic0-velan')(e) &&
-        e.data?.HaltAction === 'NdisHaltDeviceInstanceDeInitialized',
-    ],
+    ['IM answers below', imAnswersBelow],
+    ['VELAN halted', velanDeInitHalt],
   ]);
   assert.equal(ev[at[3]!]!.data?.status, 'NDIS_STATUS_SUCCESS');
   assert.equal(ev[at[4]!]!.data?.result, 'NDIS_STATUS_SUCCESS');
@@ -469,21 +441,8 @@ test('nf-ndis-ndismnetpnpevent, R5.1: a veto above the VELAN is the answer below
   const ev = w.trace.events;
   const at = inOrder(ev, [
     ['veto above', (e) => e.what === 'NdisMNetPnPEvent NetEventQueryRemoveDevice answered'],
-    [
-      'IM answers below',
-      (e) =>
-        e.kind === 'return' &&
-        e.what === 'ProtocolNetPnPEvent' &&
-        e.actor === 'mux-im' &&
-        e.data?.adapter === 'nic0',
-    ],
-    [
-      'cancel propagated',
-      (e) =>
-        e.what === 'NdisMNetPnPEvent' &&
-        e.data?.adapter === 'nic0-velan' &&
-        e.data?.NetEvent === 'NetEventCancelRemoveDevice',
-    ],
+    ['IM answers below', imAnswersBelow],
+    ['cancel propagated', passedUp('NetEventCancelRemoveDevice')],
     [
       'tcpip above hears the cancel',
       (e) =>

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { oidLoggingLwf } from '../src/drivers/lwf.ts';
 import {
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_OID_REQUEST,
@@ -26,6 +27,7 @@ import {
 import type { Binding } from '../src/ndis/binding.ts';
 import { NdisCancelOidRequest, NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
+import { protocolStep } from './helpers/protocol.ts';
 import { abortPendingOid, scriptedDriver } from './helpers/scripted.ts';
 import { ns, statisticsQuery, testWorld } from './helpers/world.ts';
 
@@ -107,6 +109,54 @@ test("NdisCancelOidRequest cancels only the calling binding's requests with that
   ]);
   const cancels = w.trace.events.filter((e) => e.kind === 'call' && e.what === 'MiniportCancelOidRequest');
   assert.equal(cancels.length, 1);
+  assert.equal(w.adapter('nic0')!.oid, null);
+});
+
+test("R6.2, NdisFCancelOidRequest: through oid-logging-lwf, whose clones keep their original's RequestId, two protocols' requests with the same RequestId cannot both be below it (one regular request per adapter): p2's cancel aborts its own queued request and leaves p1's clone in the miniport; p1's cancel reaches that clone", () => {
+  const drv = scriptedDriver('oid-cancel', {
+    oid: (a, req) => {
+      if (typeof req.RequestId !== 'string' || !req.RequestId.startsWith('t-')) return 0xc00000bb;
+      a.state.pending = req;
+      return NDIS_STATUS_PENDING;
+    },
+    cancelOid: abortPendingOid,
+  });
+  const w = testWorld({
+    drivers: [drv, oidLoggingLwf],
+    devices: [{ name: 'nic0', driver: 'oid-cancel' }],
+    protocols: ['p1', 'p2'],
+  });
+  w.addFilter(oidLoggingLwf.name);
+  w.run(100 * ns.ms);
+  const bindings = w.adapter('nic0')!.bindings;
+  const on = (name: string): Binding => bindings.find((x) => x.protocol.name === name)!;
+  assert.equal(NdisOidRequest(on('p1'), request('t-same')), NDIS_STATUS_PENDING);
+  assert.equal(NdisOidRequest(on('p2'), request('t-same')), NDIS_STATUS_PENDING);
+  w.run(200 * ns.ms);
+  const below = w.adapter('nic0')!.oid?.request;
+  assert.equal(below?.RequestId, 't-same', "p1's clone is in the miniport");
+  const aborted = (): string[] =>
+    w.trace.events
+      .filter(
+        (e) =>
+          e.kind === 'call' &&
+          e.what === 'ProtocolOidRequestComplete' &&
+          e.data?.status === 'NDIS_STATUS_REQUEST_ABORTED',
+      )
+      .map((e) => e.actor);
+  const miniportCancels = () =>
+    w.trace.events.filter((e) => e.kind === 'call' && e.what === 'MiniportCancelOidRequest').length;
+  // From each protocol's own thread: p1's cancel runs the filter's FilterCancelOidRequest.
+  protocolStep(w, 10 * ns.ms, 'p2', () => NdisCancelOidRequest(on('p2'), 't-same'));
+  w.run(220 * ns.ms);
+  assert.deepEqual(aborted(), ['p2']);
+  assert.equal(miniportCancels(), 0, "p2's cancel did not reach p1's clone");
+  assert.equal(w.adapter('nic0')!.oid?.request, below);
+  protocolStep(w, 10 * ns.ms, 'p1', () => NdisCancelOidRequest(on('p1'), 't-same'));
+  w.run(240 * ns.ms);
+  assert.deepEqual(w.lastResult?.violations, []);
+  assert.deepEqual(aborted(), ['p2', 'p1']);
+  assert.equal(miniportCancels(), 1);
   assert.equal(w.adapter('nic0')!.oid, null);
 });
 

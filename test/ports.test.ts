@@ -59,7 +59,7 @@ import {
   oidRequestData,
 } from '../src/index.ts';
 import { World } from '../src/world.ts';
-import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
+import { bindingProtocol, nicWithProtocol, protocolStep } from './helpers/protocol.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { findEvent, is, ns } from './helpers/world.ts';
 
@@ -105,57 +105,110 @@ function run(
 const rules = (r: Run): string[] => r.r.violations.map((v) => v.rule);
 const st = (r: Run): Record<string, unknown> => r.drv.adapters[0]!.state;
 
-test('nf-ndis-ndismallocateport: port numbers go from 1, NdisMAllocatePort writes them to PortCharacteristics.PortNumber, and a freed number is used again (nf-ndis-ndismfreeport); bad characteristics are INVALID_DATA', () => {
+/**
+ * Runs `calls` in MiniportInitializeEx (which then succeeds) and returns the statuses
+ * they gave, in order, once it asserted that the run broke no rule.
+ */
+function statusesInInitialize(calls: (a: TestAdapter) => number[]): number[] {
   const x = run({
     initialize: (a) => {
-      const c1 = portCharacteristics();
-      const c2 = portCharacteristics();
-      const c3 = portCharacteristics();
-      const bad = portCharacteristics();
-      bad.Type = NdisPortTypeMax;
-      const badHeader = portCharacteristics();
-      badHeader.Header = { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 0 };
-      a.state.s = [
-        NdisMAllocatePort(a.handle, c1),
-        NdisMAllocatePort(a.handle, c2),
-        NdisMFreePort(a.handle, c1.PortNumber),
-        NdisMAllocatePort(a.handle, c3),
-        NdisMAllocatePort(a.handle, bad),
-        NdisMAllocatePort(a.handle, badHeader),
-        NdisMFreePort(a.handle, c2.PortNumber),
-        NdisMFreePort(a.handle, c3.PortNumber),
-      ];
-      a.state.numbers = [c1.PortNumber, c2.PortNumber, c3.PortNumber, bad.PortNumber];
+      a.state.s = calls(a);
       return NDIS_STATUS_SUCCESS;
     },
   });
-  const S = NDIS_STATUS_SUCCESS;
-  assert.deepEqual(st(x).s, [S, S, S, S, NDIS_STATUS_INVALID_DATA, NDIS_STATUS_INVALID_DATA, S, S]);
-  assert.deepEqual(st(x).numbers, [1, 2, 1, 0]);
   assert.deepEqual(rules(x), []);
+  return st(x).s as number[];
+}
+
+/** Two new port characteristics, allocated with NdisMAllocatePort in order (ports 1 and 2 of a fresh miniport). */
+function twoPorts(a: TestAdapter): [NDIS_PORT_CHARACTERISTICS, NDIS_PORT_CHARACTERISTICS] {
+  const c1 = portCharacteristics();
+  const c2 = portCharacteristics();
+  NdisMAllocatePort(a.handle, c1);
+  NdisMAllocatePort(a.handle, c2);
+  return [c1, c2];
+}
+
+/** NdisMNetPnPEvent from the miniport on the default port: `NetEvent` with this buffer. */
+const miniportEvent = (a: TestAdapter, NetEvent: number, Buffer: unknown, BufferLength: number): number =>
+  NdisMNetPnPEvent(a.handle, {
+    Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
+    PortNumber: 0,
+    NetPnPEvent: { NetEvent, Buffer, BufferLength },
+  });
+
+/** An NDIS_PORT list entry for `c`, followed by `Next`. */
+const portEntry = (c: NDIS_PORT_CHARACTERISTICS, Next: NDIS_PORT | null): NDIS_PORT => ({
+  Next,
+  NdisReserved: null,
+  MiniportReserved: null,
+  ProtocolReserved: null,
+  PortCharacteristics: c,
+});
+
+/** A protocol's query of `oid` on `PortNumber` with a buffer of `length` bytes. */
+const portQuery = (oid: number, PortNumber: number, RequestId: string, length: number): NDIS_OID_REQUEST => ({
+  Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
+  RequestType: NdisRequestQueryInformation,
+  PortNumber,
+  Timeout: 0,
+  RequestId,
+  RequestHandle: null,
+  DATA: oidRequestData(oid, null, length),
+  SupportedRevision: 0,
+  MiniportReserved: [null, null],
+  SourceReserved: [null, null],
+  SwitchId: 0,
+  VPortId: 0,
+  Flags: 0,
+});
+
+test('nf-ndis-ndismallocateport: port numbers go from 1, NdisMAllocatePort writes them to PortCharacteristics.PortNumber, and a freed number is used again (nf-ndis-ndismfreeport); bad characteristics are INVALID_DATA', () => {
+  let numbers: number[] = [];
+  const s = statusesInInitialize((a) => {
+    const c1 = portCharacteristics();
+    const c2 = portCharacteristics();
+    const c3 = portCharacteristics();
+    const bad = portCharacteristics();
+    bad.Type = NdisPortTypeMax;
+    const badHeader = portCharacteristics();
+    badHeader.Header = { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 0 };
+    const statuses = [
+      NdisMAllocatePort(a.handle, c1),
+      NdisMAllocatePort(a.handle, c2),
+      NdisMFreePort(a.handle, c1.PortNumber),
+      NdisMAllocatePort(a.handle, c3),
+      NdisMAllocatePort(a.handle, bad),
+      NdisMAllocatePort(a.handle, badHeader),
+      NdisMFreePort(a.handle, c2.PortNumber),
+      NdisMFreePort(a.handle, c3.PortNumber),
+    ];
+    numbers = [c1.PortNumber, c2.PortNumber, c3.PortNumber, bad.PortNumber];
+    return statuses;
+  });
+  const S = NDIS_STATUS_SUCCESS;
+  assert.deepEqual(s, [S, S, S, S, NDIS_STATUS_INVALID_DATA, NDIS_STATUS_INVALID_DATA, S, S]);
+  assert.deepEqual(numbers, [1, 2, 1, 0]);
 });
 
 test('nf-ndis-ndismfreeport: 0 (the default port) and numbers past 0xffffff are INVALID_DATA, a number never allocated INVALID_PORT, an activated port INVALID_PORT_STATE until its NetEventPortDeactivation', () => {
-  const x = run({
-    initialize: (a) => {
-      const c = portCharacteristics();
-      NdisMAllocatePort(a.handle, c);
-      const k = c.PortNumber;
-      a.state.s = [
-        NdisMFreePort(a.handle, 0),
-        NdisMFreePort(a.handle, 0x1000000),
-        NdisMFreePort(a.handle, 7),
-        activatePorts(a.handle, [c]),
-        NdisMFreePort(a.handle, k),
-        deactivatePorts(a.handle, [k]),
-        NdisMFreePort(a.handle, k),
-        NdisMFreePort(a.handle, k),
-      ];
-      return NDIS_STATUS_SUCCESS;
-    },
+  const s = statusesInInitialize((a) => {
+    const c = portCharacteristics();
+    NdisMAllocatePort(a.handle, c);
+    const k = c.PortNumber;
+    return [
+      NdisMFreePort(a.handle, 0),
+      NdisMFreePort(a.handle, 0x1000000),
+      NdisMFreePort(a.handle, 7),
+      activatePorts(a.handle, [c]),
+      NdisMFreePort(a.handle, k),
+      deactivatePorts(a.handle, [k]),
+      NdisMFreePort(a.handle, k),
+      NdisMFreePort(a.handle, k),
+    ];
   });
   const S = NDIS_STATUS_SUCCESS;
-  assert.deepEqual(st(x).s, [
+  assert.deepEqual(s, [
     NDIS_STATUS_INVALID_DATA,
     NDIS_STATUS_INVALID_DATA,
     NDIS_STATUS_INVALID_PORT,
@@ -165,40 +218,29 @@ test('nf-ndis-ndismfreeport: 0 (the default port) and numbers past 0xffffff are 
     S,
     NDIS_STATUS_INVALID_PORT,
   ]);
-  assert.deepEqual(rules(x), []);
 });
 
 test('activating-an-ndis-port, deactivating-an-ndis-port: NdisMNetPnPEvent is all or nothing: INVALID_PORT for a port that does not exist or a default port not alone, INVALID_PORT_STATE for one active already (or not active, to deactivate), INVALID_PARAMETER without a buffer', () => {
-  const x = run({
-    initialize: (a) => {
-      const c1 = portCharacteristics();
-      const c2 = portCharacteristics();
-      NdisMAllocatePort(a.handle, c1);
-      NdisMAllocatePort(a.handle, c2);
-      const ghost = { ...portCharacteristics(), PortNumber: 9 };
-      const dflt = { ...portCharacteristics(), PortNumber: 0 };
-      a.state.s = [
-        activatePorts(a.handle, [c1, ghost]), // 9 does not exist: c1 stays allocated
-        deactivatePorts(a.handle, [c1.PortNumber]), // so it is not active
-        activatePorts(a.handle, [c1]),
-        activatePorts(a.handle, [c1, c2]), // c1 active already: c2 stays allocated
-        NdisMFreePort(a.handle, c2.PortNumber), // and can be freed
-        activatePorts(a.handle, [dflt, c1]), // the default port must be alone
-        activatePorts(a.handle, [dflt]), // NDIS activated it: the miniport does not control it
-        NdisMNetPnPEvent(a.handle, {
-          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
-          PortNumber: 0,
-          NetPnPEvent: { NetEvent: NetEventPortDeactivation, Buffer: null, BufferLength: 0 },
-        }),
-        deactivatePorts(a.handle, [c1.PortNumber, c1.PortNumber]),
-        deactivatePorts(a.handle, [c1.PortNumber]),
-        NdisMFreePort(a.handle, c1.PortNumber),
-      ];
-      return NDIS_STATUS_SUCCESS;
-    },
+  const s = statusesInInitialize((a) => {
+    const [c1, c2] = twoPorts(a);
+    const ghost = { ...portCharacteristics(), PortNumber: 9 };
+    const dflt = { ...portCharacteristics(), PortNumber: 0 };
+    return [
+      activatePorts(a.handle, [c1, ghost]), // 9 does not exist: c1 stays allocated
+      deactivatePorts(a.handle, [c1.PortNumber]), // so it is not active
+      activatePorts(a.handle, [c1]),
+      activatePorts(a.handle, [c1, c2]), // c1 active already: c2 stays allocated
+      NdisMFreePort(a.handle, c2.PortNumber), // and can be freed
+      activatePorts(a.handle, [dflt, c1]), // the default port must be alone
+      activatePorts(a.handle, [dflt]), // NDIS activated it: the miniport does not control it
+      miniportEvent(a, NetEventPortDeactivation, null, 0),
+      deactivatePorts(a.handle, [c1.PortNumber, c1.PortNumber]),
+      deactivatePorts(a.handle, [c1.PortNumber]),
+      NdisMFreePort(a.handle, c1.PortNumber),
+    ];
   });
   const S = NDIS_STATUS_SUCCESS;
-  assert.deepEqual(st(x).s, [
+  assert.deepEqual(s, [
     NDIS_STATUS_INVALID_PORT,
     NDIS_STATUS_INVALID_PORT_STATE,
     S,
@@ -211,53 +253,26 @@ test('activating-an-ndis-port, deactivating-an-ndis-port: NdisMNetPnPEvent is al
     S,
     S,
   ]);
-  assert.deepEqual(rules(x), []);
 });
 
 test('deactivating-an-ndis-port: the NDIS_PORT_NUMBER array may be a Uint32Array and only BufferLength / 4 of it counts; an NDIS_PORT list that loops back on itself is INVALID_PARAMETER', () => {
-  const x = run({
-    initialize: (a) => {
-      const c1 = portCharacteristics();
-      const c2 = portCharacteristics();
-      NdisMAllocatePort(a.handle, c1);
-      NdisMAllocatePort(a.handle, c2);
-      const p1: NDIS_PORT = {
-        Next: null,
-        NdisReserved: null,
-        MiniportReserved: null,
-        ProtocolReserved: null,
-        PortCharacteristics: c1,
-      };
-      const p2: NDIS_PORT = {
-        Next: p1,
-        NdisReserved: null,
-        MiniportReserved: null,
-        ProtocolReserved: null,
-        PortCharacteristics: c2,
-      };
-      p1.Next = p2;
-      const event = (code: number, Buffer: unknown, BufferLength: number) =>
-        NdisMNetPnPEvent(a.handle, {
-          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
-          PortNumber: 0,
-          NetPnPEvent: { NetEvent: code, Buffer, BufferLength },
-        });
-      a.state.s = [
-        event(NetEventPortActivation, p1, 192),
-        activatePorts(a.handle, [c1, c2]),
-        // Only the first element counts: port 2 stays active.
-        event(NetEventPortDeactivation, new Uint32Array([1, 2]), 4),
-        NdisMFreePort(a.handle, 1),
-        NdisMFreePort(a.handle, 2),
-        event(NetEventPortDeactivation, new Uint32Array([2]), 4),
-        NdisMFreePort(a.handle, 2),
-      ];
-      return NDIS_STATUS_SUCCESS;
-    },
+  const s = statusesInInitialize((a) => {
+    const [c1, c2] = twoPorts(a);
+    const p1 = portEntry(c1, null);
+    p1.Next = portEntry(c2, p1);
+    return [
+      miniportEvent(a, NetEventPortActivation, p1, 192),
+      activatePorts(a.handle, [c1, c2]),
+      // Only the first element counts: port 2 stays active.
+      miniportEvent(a, NetEventPortDeactivation, new Uint32Array([1, 2]), 4),
+      NdisMFreePort(a.handle, 1),
+      NdisMFreePort(a.handle, 2),
+      miniportEvent(a, NetEventPortDeactivation, new Uint32Array([2]), 4),
+      NdisMFreePort(a.handle, 2),
+    ];
   });
   const S = NDIS_STATUS_SUCCESS;
-  assert.deepEqual(st(x).s, [NDIS_STATUS_INVALID_PARAMETER, S, S, S, NDIS_STATUS_INVALID_PORT_STATE, S, S]);
-  assert.deepEqual(rules(x), []);
+  assert.deepEqual(s, [NDIS_STATUS_INVALID_PARAMETER, S, S, S, NDIS_STATUS_INVALID_PORT_STATE, S, S]);
 });
 
 test('nf-ndis-ndismnetpnpevent: the call is PASSIVE only; from a timer callback at DISPATCH it breaks Irql_Protocol_Driver_Function (the IRQL rule its page names), while NdisMAllocatePort and NdisMFreePort are fine there (<= DISPATCH)', () => {
@@ -287,11 +302,7 @@ test('NdisSim_IMNetPnPEvent, nf-ndis-ndismnetpnpevent: a miniport that is not an
   let status = -1;
   const x = run({
     initialize: (a) => {
-      status = NdisMNetPnPEvent(a.handle, {
-        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
-        PortNumber: 0,
-        NetPnPEvent: { NetEvent: NetEventQueryPower, Buffer: 4, BufferLength: 4 },
-      });
+      status = miniportEvent(a, NetEventQueryPower, 4, 4);
       return NDIS_STATUS_SUCCESS;
     },
   });
@@ -330,11 +341,7 @@ test("handling-the-port-activation-pnp-event: NDIS passes the miniport's activat
       passiveAt(a, 300, (y) => {
         const numbers = [c.PortNumber];
         y.state.numbers = numbers;
-        y.state.off = NdisMNetPnPEvent(y.handle, {
-          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1 },
-          PortNumber: 0,
-          NetPnPEvent: { NetEvent: NetEventPortDeactivation, Buffer: numbers, BufferLength: 4 },
-        });
+        y.state.off = miniportEvent(y, NetEventPortDeactivation, numbers, 4);
       });
       return NDIS_STATUS_SUCCESS;
     },
@@ -459,27 +466,8 @@ test("handling-the-port-activation-pnp-event: a protocol's OID request on an act
       NdisMFreePort(a.handle, 1);
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  const request = (id: string): NDIS_OID_REQUEST => ({
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-    RequestType: NdisRequestQueryInformation,
-    PortNumber: 1,
-    Timeout: 0,
-    RequestId: id,
-    RequestHandle: null,
-    DATA: oidRequestData(OID_GEN_STATISTICS, null, 0),
-    SupportedRevision: 0,
-    MiniportReserved: [null, null],
-    SourceReserved: [null, null],
-    SwitchId: 0,
-    VPortId: 0,
-    Flags: 0,
-  });
+  const w = nicWithProtocol(drv, proto);
+  const request = (id: string): NDIS_OID_REQUEST => portQuery(OID_GEN_STATISTICS, 1, id, 0);
   const status: number[] = [];
   protocolStep(w, 300 * ns.ms, 'portproto', () =>
     status.push(NdisOidRequest(p.handle!, request('on-active'))),
@@ -505,10 +493,7 @@ test('OID_GEN_ENUMERATE_PORTS: NDIS answers it itself with an NDIS_PORT_ARRAY of
   const seenByMiniport: number[] = [];
   const drv = scriptedDriver('port-nic', {
     initialize: (a) => {
-      const c1 = portCharacteristics();
-      const c2 = portCharacteristics();
-      NdisMAllocatePort(a.handle, c1);
-      NdisMAllocatePort(a.handle, c2);
+      const [, c2] = twoPorts(a);
       passiveAt(a, 400, (y) => activatePorts(y.handle, [c2]));
       return NDIS_STATUS_SUCCESS;
     },
@@ -523,27 +508,8 @@ test('OID_GEN_ENUMERATE_PORTS: NDIS answers it itself with an NDIS_PORT_ARRAY of
       NdisMFreePort(a.handle, 2);
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  const query = (length: number): NDIS_OID_REQUEST => ({
-    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-    RequestType: NdisRequestQueryInformation,
-    PortNumber: 0,
-    Timeout: 0,
-    RequestId: 'ports',
-    RequestHandle: null,
-    DATA: oidRequestData(OID_GEN_ENUMERATE_PORTS, null, length),
-    SupportedRevision: 0,
-    MiniportReserved: [null, null],
-    SourceReserved: [null, null],
-    SwitchId: 0,
-    VPortId: 0,
-    Flags: 0,
-  });
+  const w = nicWithProtocol(drv, proto);
+  const query = (length: number): NDIS_OID_REQUEST => portQuery(OID_GEN_ENUMERATE_PORTS, 0, 'ports', length);
   const answers: { status: number; ports: number[]; bytes: number; needed: number }[] = [];
   const ask = (length: number) => () => {
     const q = query(length);
@@ -590,20 +556,12 @@ test('activating-an-ndis-port: ProtocolBindAdapterEx gets every port active then
   );
   const drv = scriptedDriver('port-nic', {
     initialize: (a) => {
-      const c1 = portCharacteristics();
-      const c2 = portCharacteristics();
-      NdisMAllocatePort(a.handle, c1);
-      NdisMAllocatePort(a.handle, c2);
+      const [, c2] = twoPorts(a);
       activatePorts(a.handle, [c2]);
       return NDIS_STATUS_SUCCESS;
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = nicWithProtocol(drv, proto);
   w.run(300 * ns.ms);
   assert.deepEqual(lists, [[0, 2]]);
 });
@@ -667,10 +625,7 @@ test('NdisSim_PortState: MiniportHaltEx that returns with a port still allocated
   const leak = run(
     {
       initialize: (a) => {
-        const c1 = portCharacteristics();
-        const c2 = portCharacteristics();
-        NdisMAllocatePort(a.handle, c1);
-        NdisMAllocatePort(a.handle, c2);
+        const [, c2] = twoPorts(a);
         activatePorts(a.handle, [c2]);
         return NDIS_STATUS_SUCCESS;
       },

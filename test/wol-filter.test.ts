@@ -16,6 +16,7 @@ import {
   bitmapWolPattern,
   type DriverModule,
   magicPacketWolPattern,
+  type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_HANDLE,
   type NDIS_OID_REQUEST,
   type NDIS_PM_WOL_PATTERN,
@@ -34,7 +35,7 @@ import {
 } from '../src/index.ts';
 import { oidRequest } from '../src/ndis/oid.ts';
 import { World } from '../src/world.ts';
-import { bindingProtocol } from './helpers/protocol.ts';
+import { bindingProtocol, protocolStep } from './helpers/protocol.ts';
 import { scriptedDriver, wolPatternAttributes } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
@@ -82,29 +83,65 @@ function wolMiniport(
   return { drv, seen };
 }
 
-/** Runs `step` at `atNs` as driver `who`'s worker (a test step that calls a DDI). */
-function stepAt(w: World, atNs: number, who: string, step: () => void): void {
-  w.machine.after(
-    atNs,
-    {
-      fire() {
-        const c = w.kernel.enter(0, 0, who, 'worker');
-        const f = w.ndis.enter(null, who, 'TestStep', 0);
-        try {
-          step();
-        } finally {
-          w.ndis.leaveVoid(f, undefined);
-          w.kernel.exit(c);
-        }
-      },
-    },
-    0,
-    null,
-  );
-}
-
 const set = (oid: number, buffer: unknown, length: number) =>
   oidRequest(NdisRequestSetInformation, oid, buffer, length);
+
+/**
+ * A world (seed 1, violations collected) of the pattern miniport `mp` for nic0, started at
+ * 0, with `filter` attached above it (when given) and the protocol driver `proto`.
+ */
+function patternWorld(
+  mp: DriverModule,
+  filter: DriverModule | null,
+  proto: DriverModule,
+  trace = false,
+): World {
+  const w = new World({ seed: 1, verifier: 'collect', trace });
+  w.addDriver(mp);
+  if (filter !== null) {
+    w.addDriver(filter);
+    w.addFilter(filter.name);
+  }
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: mp.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  return w;
+}
+
+/**
+ * A filter that forwards OID requests by clone (withOidForwarding) and sends requests of
+ * its own from its first module: `sendOwn` sends one (NdisFOidRequest) and returns the
+ * status; their completions go to `ownCompleted`, not up. `more` adds to its handlers.
+ */
+function ownRequestLwf(
+  name: string,
+  ownCompleted: (status: number, request: NDIS_OID_REQUEST) => void,
+  more?: (c: NDIS_FILTER_DRIVER_CHARACTERISTICS<LwfModule, null>) => void,
+) {
+  const modules: LwfModule[] = [];
+  const mine = new Set<NDIS_OID_REQUEST>();
+  const lwf = variantOfMonitorLwf(name, 'a filter that adds a WoL pattern of its own', (c) => {
+    withOidForwarding(c);
+    const attach = c.AttachHandler;
+    c.AttachHandler = (h, ctx, ap) => {
+      const s = attach(h, ctx, ap);
+      modules.push({ handle: h } as LwfModule);
+      return s;
+    };
+    const forwarded = c.OidRequestCompleteHandler!;
+    c.OidRequestCompleteHandler = (m, request, status) => {
+      if (mine.delete(request)) ownCompleted(status, request);
+      else forwarded(m, request, status);
+    };
+    more?.(c);
+  });
+  const sendOwn = (request: NDIS_OID_REQUEST): number => {
+    mine.add(request);
+    return NdisFOidRequest(modules[0]!.handle, request);
+  };
+  return { lwf, sendOwn };
+}
 
 /**
  * A world of the pattern miniport, `filter` attached above it and a protocol that adds a
@@ -118,20 +155,13 @@ function protocolThroughFilter(filter: DriverModule) {
     OidRequestCompleteHandler: (_ctx, request, status) =>
       completed.push({ oid: request.DATA.Oid, status, request }),
   });
-  const w = new World({ seed: 1, verifier: 'collect', trace: true });
-  w.addDriver(mp.drv);
-  w.addDriver(filter);
-  w.addFilter(filter.name);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: mp.drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = patternWorld(mp.drv, filter, proto, true);
   const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
   const add = set(OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length);
   const returned: number[] = [];
-  stepAt(w, 500 * ns.ms, proto.name, () => returned.push(NdisOidRequest(p.handle!, add)));
+  protocolStep(w, 500 * ns.ms, proto.name, () => returned.push(NdisOidRequest(p.handle!, add)));
   const listAfterAdd: number[] = [];
-  stepAt(w, 1 * ns.s, proto.name, () => {
+  protocolStep(w, 1 * ns.s, proto.name, () => {
     listAfterAdd.push(...w.ndis.adapters[0]!.wolPatterns.keys());
     const id = (add.DATA.SET_INFORMATION.InformationBuffer as NDIS_PM_WOL_PATTERN).PatternId;
     returned.push(NdisOidRequest(p.handle!, set(OID_PM_REMOVE_WOL_PATTERN, id, 4)));
@@ -201,43 +231,19 @@ test("WoL patterns through monitor-lwf (no FilterOidRequest): NDIS passes the pr
 });
 
 test("WoL patterns: a filter module's own OID_PM_ADD_WOL_PATTERN (NdisFOidRequest) gets its PatternId from NDIS like a protocol's; NDIS keeps the pattern as the module's, and a protocol's next pattern gets the next ID (Adding and Deleting Wake on LAN Patterns: 'NDIS assigns an identifier ... to every WOL pattern')", () => {
-  const modules: LwfModule[] = [];
   const own: { status: number; request: NDIS_OID_REQUEST }[] = [];
-  const mine = new Set<NDIS_OID_REQUEST>();
-  const lwf = variantOfMonitorLwf('wol-lwf', 'a filter that adds a WoL pattern of its own', (c) => {
-    withOidForwarding(c);
-    const attach = c.AttachHandler;
-    c.AttachHandler = (h, ctx, ap) => {
-      const s = attach(h, ctx, ap);
-      modules.push({ handle: h } as LwfModule);
-      return s;
-    };
-    const forwarded = c.OidRequestCompleteHandler!;
-    c.OidRequestCompleteHandler = (m, request, status) => {
-      if (mine.delete(request)) own.push({ status, request });
-      else forwarded(m, request, status);
-    };
-  });
+  const { lwf, sendOwn } = ownRequestLwf('wol-lwf', (status, request) => own.push({ status, request }));
   const mp = wolMiniport('wol-mp-own');
   const p = { handle: null as NDIS_HANDLE | null };
   const proto = bindingProtocol('wol-proto', p, 30);
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(mp.drv);
-  w.addDriver(lwf);
-  w.addFilter(lwf.name);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: mp.drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = patternWorld(mp.drv, lwf, proto);
   const filterPattern = bitmapWolPattern(Uint8Array.of(0x03), Uint8Array.of(2, 0x50));
   const protoPattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
   const returned: number[] = [];
-  stepAt(w, 500 * ns.ms, lwf.name, () => {
-    const req = set(OID_PM_ADD_WOL_PATTERN, filterPattern.pattern, filterPattern.length);
-    mine.add(req);
-    returned.push(NdisFOidRequest(modules[0]!.handle, req));
-  });
-  stepAt(w, 700 * ns.ms, proto.name, () =>
+  protocolStep(w, 500 * ns.ms, lwf.name, () =>
+    returned.push(sendOwn(set(OID_PM_ADD_WOL_PATTERN, filterPattern.pattern, filterPattern.length))),
+  );
+  protocolStep(w, 700 * ns.ms, proto.name, () =>
     returned.push(
       NdisOidRequest(p.handle!, set(OID_PM_ADD_WOL_PATTERN, protoPattern.pattern, protoPattern.length)),
     ),
@@ -274,18 +280,13 @@ function protocolStopped(removes: boolean, removeStatus: number = NDIS_STATUS_SU
   const mp = wolMiniport('wol-mp-close', removeStatus);
   const p = { handle: null as NDIS_HANDLE | null, unloadable: true };
   const proto = bindingProtocol('wol-proto', p, 30);
-  const w = new World({ seed: 1, verifier: 'collect', trace: true });
-  w.addDriver(mp.drv);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: mp.drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = patternWorld(mp.drv, null, proto, true);
   const pattern = bitmapWolPattern(Uint8Array.of(0x3f), Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1));
-  stepAt(w, 500 * ns.ms, proto.name, () =>
+  protocolStep(w, 500 * ns.ms, proto.name, () =>
     NdisOidRequest(p.handle!, set(OID_PM_ADD_WOL_PATTERN, pattern.pattern, pattern.length)),
   );
   if (removes)
-    stepAt(w, 1 * ns.s, proto.name, () =>
+    protocolStep(w, 1 * ns.s, proto.name, () =>
       NdisOidRequest(p.handle!, set(OID_PM_REMOVE_WOL_PATTERN, pattern.pattern.PatternId, 4)),
     );
   w.at(2 * ns.s, { kind: 'stop-protocol', driver: proto.name });
@@ -327,30 +328,21 @@ test('NdisSim_ProtocolWolPatterns: a protocol that removed its pattern (OID_PM_R
 });
 
 test("WoL pattern priorities through a filter module (Adding and Deleting Wake on LAN Patterns: NDIS 'notifies the overlying driver that set the deleted pattern'): a module's own lowest-priority pattern makes room for a protocol's highest-priority one; NDIS removes it below the module, tells the module alone through FilterStatus (StatusBuffer its PatternId, a ULONG), never the protocol, and the protocol's request, passed down once by the module, completes once with SUCCESS", () => {
-  const modules: LwfModule[] = [];
-  const mine = new Set<NDIS_OID_REQUEST>();
   const filterHeard: [unknown, number][] = [];
   const protoHeard: number[] = [];
-  const lwf = variantOfMonitorLwf('wol-evict-lwf', 'a filter that adds a WoL pattern of its own', (c) => {
-    withOidForwarding(c);
-    const attach = c.AttachHandler;
-    c.AttachHandler = (h, ctx, ap) => {
-      const s = attach(h, ctx, ap);
-      modules.push({ handle: h } as LwfModule);
-      return s;
-    };
-    const forwarded = c.OidRequestCompleteHandler!;
-    c.OidRequestCompleteHandler = (m, request, status) => {
-      if (!mine.delete(request)) forwarded(m, request, status);
-    };
-    // It keeps the rejection of its own pattern to itself and passes the rest up.
-    const status = c.StatusHandler!;
-    c.StatusHandler = (m, ind) => {
-      if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED)
-        filterHeard.push([ind.StatusBuffer, ind.StatusBufferSize]);
-      else status(m, ind);
-    };
-  });
+  const { lwf, sendOwn } = ownRequestLwf(
+    'wol-evict-lwf',
+    () => {},
+    (c) => {
+      // It keeps the rejection of its own pattern to itself and passes the rest up.
+      const status = c.StatusHandler!;
+      c.StatusHandler = (m, ind) => {
+        if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED)
+          filterHeard.push([ind.StatusBuffer, ind.StatusBufferSize]);
+        else status(m, ind);
+      };
+    },
+  );
   const mp = wolMiniport('wol-mp-evict', NDIS_STATUS_SUCCESS, 1);
   const p = { handle: null as NDIS_HANDLE | null };
   const completed: number[] = [];
@@ -360,26 +352,15 @@ test("WoL pattern priorities through a filter module (Adding and Deleting Wake o
       if (ind.StatusCode === NDIS_STATUS_PM_WOL_PATTERN_REJECTED) protoHeard.push(ind.StatusCode);
     },
   });
-  const w = new World({ seed: 1, verifier: 'collect' });
-  w.addDriver(mp.drv);
-  w.addDriver(lwf);
-  w.addFilter(lwf.name);
-  w.addDriver(proto);
-  w.addProtocolDriver(proto.name);
-  w.addDevice({ name: 'nic0', driver: mp.drv.name });
-  w.at(0, { kind: 'start', device: 'nic0' });
+  const w = patternWorld(mp.drv, lwf, proto);
   const low = magicPacketWolPattern(NDIS_PM_WOL_PRIORITY_LOWEST);
   const high = bitmapWolPattern(
     Uint8Array.of(0x3f),
     Uint8Array.of(2, 0x50, 0x4d, 0, 0, 1),
     NDIS_PM_WOL_PRIORITY_HIGHEST,
   );
-  stepAt(w, 500 * ns.ms, lwf.name, () => {
-    const req = set(OID_PM_ADD_WOL_PATTERN, low.pattern, low.length);
-    mine.add(req);
-    NdisFOidRequest(modules[0]!.handle, req);
-  });
-  stepAt(w, 700 * ns.ms, proto.name, () =>
+  protocolStep(w, 500 * ns.ms, lwf.name, () => sendOwn(set(OID_PM_ADD_WOL_PATTERN, low.pattern, low.length)));
+  protocolStep(w, 700 * ns.ms, proto.name, () =>
     NdisOidRequest(p.handle!, set(OID_PM_ADD_WOL_PATTERN, high.pattern, high.length)),
   );
   const r = w.run(1 * ns.s);

@@ -115,10 +115,7 @@ export function magicPacketWolPattern(priority: number = NDIS_PM_WOL_PRIORITY_NO
   pattern: NDIS_PM_WOL_PATTERN;
   length: number;
 } {
-  return {
-    pattern: { ...wolHeader(NdisPMWoLPacketMagicPacket, priority), WoLPattern: {} },
-    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
-  };
+  return fixedSizeWolPattern(NdisPMWoLPacketMagicPacket, priority, {});
 }
 
 /**
@@ -134,21 +131,15 @@ export function ipv4TcpSynWolPattern(
   destPort: number,
   priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
 ): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
-  return {
-    pattern: {
-      ...wolHeader(NdisPMWoLPacketIPv4TcpSyn, priority),
-      WoLPattern: {
-        IPv4TcpSynParameters: {
-          Flags: 0,
-          IPv4SourceAddress: Uint8Array.from(source),
-          IPv4DestAddress: Uint8Array.from(dest),
-          TCPSourcePortNumber: sourcePort & 0xffff,
-          TCPDestPortNumber: destPort & 0xffff,
-        },
-      },
+  return fixedSizeWolPattern(NdisPMWoLPacketIPv4TcpSyn, priority, {
+    IPv4TcpSynParameters: {
+      Flags: 0,
+      IPv4SourceAddress: Uint8Array.from(source),
+      IPv4DestAddress: Uint8Array.from(dest),
+      TCPSourcePortNumber: sourcePort & 0xffff,
+      TCPDestPortNumber: destPort & 0xffff,
     },
-    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
-  };
+  });
 }
 
 /** The same for an IPv6 TCP SYN (IPv6TcpSynParameters, 16-byte addresses). */
@@ -159,21 +150,15 @@ export function ipv6TcpSynWolPattern(
   destPort: number,
   priority: number = NDIS_PM_WOL_PRIORITY_NORMAL,
 ): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
-  return {
-    pattern: {
-      ...wolHeader(NdisPMWoLPacketIPv6TcpSyn, priority),
-      WoLPattern: {
-        IPv6TcpSynParameters: {
-          Flags: 0,
-          IPv6SourceAddress: Uint8Array.from(source),
-          IPv6DestAddress: Uint8Array.from(dest),
-          TCPSourcePortNumber: sourcePort & 0xffff,
-          TCPDestPortNumber: destPort & 0xffff,
-        },
-      },
+  return fixedSizeWolPattern(NdisPMWoLPacketIPv6TcpSyn, priority, {
+    IPv6TcpSynParameters: {
+      Flags: 0,
+      IPv6SourceAddress: Uint8Array.from(source),
+      IPv6DestAddress: Uint8Array.from(dest),
+      TCPSourcePortNumber: sourcePort & 0xffff,
+      TCPDestPortNumber: destPort & 0xffff,
     },
-    length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
-  };
+  });
 }
 
 /** An NDIS_PM_WOL_PATTERN for an 802.1X EAPOL request identity message (no parameters), and its length. */
@@ -181,11 +166,23 @@ export function eapolRequestIdWolPattern(priority: number = NDIS_PM_WOL_PRIORITY
   pattern: NDIS_PM_WOL_PATTERN;
   length: number;
 } {
+  return fixedSizeWolPattern(NdisPMWoLPacketEapolRequestIdMessage, priority, {
+    EapolRequestIdMessageParameters: { Flags: 0 },
+  });
+}
+
+/**
+ * A pattern whose WoLPattern member holds all of it (every type but the bitmap, which
+ * adds its mask and bytes after the structure): the header and `WoLPattern`, and the
+ * structure's size as its length.
+ */
+function fixedSizeWolPattern(
+  type: number,
+  priority: number,
+  WoLPattern: NDIS_PM_WOL_PATTERN['WoLPattern'],
+): { pattern: NDIS_PM_WOL_PATTERN; length: number } {
   return {
-    pattern: {
-      ...wolHeader(NdisPMWoLPacketEapolRequestIdMessage, priority),
-      WoLPattern: { EapolRequestIdMessageParameters: { Flags: 0 } },
-    },
+    pattern: { ...wolHeader(type, priority), WoLPattern },
     length: NDIS_SIZEOF_NDIS_PM_WOL_PATTERN_REVISION_2,
   };
 }

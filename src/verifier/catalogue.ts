@@ -1523,8 +1523,10 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     summary:
       'NdisFRestartComplete was called with no restart pending, or inside FilterRestart before it returned a final status (the restart completed twice).',
     ddis: ['NdisFRestartComplete', 'FilterRestart'],
-    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x1f },
-    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    // Not 0x7C/0x1F: the 0x7C page defines 0x1F (ILLEGAL_MINIPORT_STATE_TRANSITION) for
+    // miniports only, and no NDIS code covers a filter's restart completed out of turn.
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xeb) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndisfrestartcomplete.md',
     fatal: false,
   },
   {

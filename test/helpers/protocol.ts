@@ -24,7 +24,7 @@ import {
   NdisRegisterProtocolDriver,
   NdisReturnNetBufferLists,
 } from '../../src/index.ts';
-import type { World } from '../../src/world.ts';
+import { World } from '../../src/world.ts';
 
 /** The NDIS_OPEN_PARAMETERS of a test protocol's NdisOpenAdapterEx: the adapter, the media it can use (802.3), no frame types. */
 export function openParameters(
@@ -139,4 +139,18 @@ export function protocolStep(w: World, atNs: number, driver: string, fn: () => v
     0,
     null,
   );
+}
+
+/**
+ * A world (seed 1, violations collected) with the miniport driver `nic` for device nic0,
+ * started at time 0, and the protocol driver `proto` registered to bind to it.
+ */
+export function nicWithProtocol(nic: DriverModule, proto: DriverModule): World {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(nic);
+  w.addDriver(proto);
+  w.addProtocolDriver(proto.name);
+  w.addDevice({ name: 'nic0', driver: nic.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  return w;
 }

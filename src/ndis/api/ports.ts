@@ -255,6 +255,41 @@ function propagate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STA
   return status;
 }
 
+/**
+ * The check of a port event's numbers, all before any port changes: every port must be
+ * in state `from` (allocated to activate, activated to deactivate), named once.
+ * INVALID_PORT when one does not exist or the default port (0) is not alone,
+ * INVALID_PORT_STATE when one is in the other state, is named twice, or is the default
+ * port and the miniport does not control it (NDIS activated it itself); null when the
+ * event can go on.
+ */
+function portsNotIn(
+  b: MiniportBlock,
+  numbers: readonly number[],
+  from: 'allocated' | 'activated',
+): NDIS_STATUS | null {
+  const t = b.ports;
+  let missing = false;
+  let wrongState = false;
+  const seen = new Set<number>();
+  for (const k of numbers) {
+    if (k === 0) {
+      // The default port is the only one of its event.
+      const state = t?.defaultActivated === true ? 'activated' : 'allocated';
+      if (numbers.length > 1) missing = true;
+      else if (!controlsDefaultPort(b) || state !== from) wrongState = true;
+      continue;
+    }
+    const e = t?.ports.get(k);
+    if (e === undefined) missing = true;
+    else if (e.state !== from || seen.has(k)) wrongState = true;
+    seen.add(k);
+  }
+  if (missing) return NDIS_STATUS_INVALID_PORT;
+  if (wrongState) return NDIS_STATUS_INVALID_PORT_STATE;
+  return null;
+}
+
 /** NetEventPortActivation (activating-an-ndis-port). */
 function activate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STATUS {
   const ddi = 'NdisMNetPnPEvent';
@@ -273,25 +308,8 @@ function activate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_STAT
     walked.add(p);
     numbers.push(p.PortCharacteristics?.PortNumber);
   }
-  const t = b.ports;
-  let missing = false;
-  let wrongState = false;
-  const seen = new Set<number>();
-  for (const k of numbers) {
-    if (k === 0) {
-      // The default port is the only one of its event; NDIS activated it itself unless
-      // the miniport controls it.
-      if (numbers.length > 1) missing = true;
-      else if (!controlsDefaultPort(b) || t?.defaultActivated === true) wrongState = true;
-      continue;
-    }
-    const e = t?.ports.get(k);
-    if (e === undefined) missing = true;
-    else if (e.state !== 'allocated' || seen.has(k)) wrongState = true;
-    seen.add(k);
-  }
-  if (missing) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PORT);
-  if (wrongState) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PORT_STATE);
+  const refused = portsNotIn(b, numbers, 'allocated');
+  if (refused !== null) return traceResult(b, ddi, data, refused);
   // Active from here: the miniport must take sends and requests on the ports before the
   // call returns (activating-an-ndis-port).
   b.ports ??= new AdapterPorts();
@@ -333,23 +351,9 @@ function deactivate(b: MiniportBlock, note: NET_PNP_EVENT_NOTIFICATION): NDIS_ST
   const count = Math.floor(ev.BufferLength / NDIS_PORT_NUMBER_SIZE);
   if (count === 0 || count > buffer.length) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PARAMETER);
   const numbers = Array.from({ length: count }, (_, i) => buffer[i]!);
+  const refused = portsNotIn(b, numbers, 'activated');
+  if (refused !== null) return traceResult(b, ddi, data, refused);
   const t = b.ports;
-  let missing = false;
-  let wrongState = false;
-  const seen = new Set<number>();
-  for (const k of numbers) {
-    if (k === 0) {
-      if (numbers.length > 1) missing = true;
-      else if (!controlsDefaultPort(b) || t === null || !t.defaultActivated) wrongState = true;
-      continue;
-    }
-    const e = t?.ports.get(k);
-    if (e === undefined) missing = true;
-    else if (e.state !== 'activated' || seen.has(k)) wrongState = true;
-    seen.add(k);
-  }
-  if (missing) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PORT);
-  if (wrongState) return traceResult(b, ddi, data, NDIS_STATUS_INVALID_PORT_STATE);
   const n = b.ndis;
   if (n.trace.on) n.traceDdi(ddi, b, data);
   if (numbers[0] === 0) {

@@ -755,8 +755,12 @@ export function NdisSendNetBufferLists(
   // (handling-the-port-activation-pnp-event). The send goes on, with the number given.
   if (PortNumber !== NDIS_DEFAULT_PORT_NUMBER)
     portMisused(n, b, ddi, p.name, `sent ${count} NBL(s) on`, PortNumber);
-  // R7.1, R7.2: sends flow in Running (and Pausing, for what was under way); NDIS
-  // gives a paused binding's sends back with NDIS_STATUS_PAUSED.
+  // R7.1, R7.2: a protocol starts sends only in Running. R7.1's "data flows in Running
+  // and Pausing" is what was under way: "Pausing a binding" says that in Pausing the
+  // protocol should not initiate new sends and waits for its outstanding ones to
+  // complete (and still handles receives), and in Paused must not send at all. So a
+  // send made after NetEventPause is reported here as well; NDIS gives a paused
+  // binding's sends back with NDIS_STATUS_PAUSED.
   if (bd.state !== 'Running')
     n.verifier.report(
       'NdisSim_ProtocolDataState',
