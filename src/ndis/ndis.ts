@@ -87,6 +87,11 @@ export interface NdisOptions {
   pauseWatchdogNs: number;
   /** R2.13: halt watchdog (undocumented time-out). */
   haltWatchdogNs: number;
+  /**
+   * R6.6: NDIS's watchdog over an OID request the miniport pended (0x7C/0x25/0x23,
+   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID; undocumented time-out), or one it blocks in.
+   */
+  oidWatchdogNs: number;
   /** R8.11: how long one DPC, ISR or lock holder may spin at DISPATCH or above (0x133). */
   dpcWatchdogNs: number;
   /**
@@ -156,6 +161,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   surpriseRemovalCompletes: 'early',
   pauseWatchdogNs: 60 * ns.s,
   haltWatchdogNs: 60 * ns.s,
+  oidWatchdogNs: 60 * ns.s,
   dpcWatchdogNs: 20 * ns.s,
   powerWatchdogNs: 600 * ns.s,
   callbackIrql: 'explore',

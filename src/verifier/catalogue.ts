@@ -10,6 +10,7 @@ import {
   msRules,
   NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL,
   NDIS_BUGCHECK_WATCHDOG_FILTER_OID,
+  NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID,
 } from '../ndis/generated/rules.ts';
 import { BugCheckCode } from './bugcheck.ts';
 
@@ -576,6 +577,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     summary: 'MiniportHaltEx did not return within the halt watchdog time.',
     ddis: ['MiniportHaltEx'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: 0x22 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_MiniportOidWatchdog',
+    origin: 'ndis',
+    spec: ['R6.6'],
+    summary:
+      "An OID request the miniport pended (MiniportOidRequest returned NDIS_STATUS_PENDING) was not completed with NdisMOidRequestComplete within NDIS's OID watchdog time (ndis: oidWatchdog, 60 s by default; the real time is undocumented), or MiniportOidRequest blocked that long without returning. Parameter 2 is 0x23 (NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID), parameter 4 the OID. Driver Verifier's 12 s (NdisTimedOidComplete) comes first when both are on and the watchdog is not set below it; the resets NDIS starts over a stuck request (R4.5) do not stop the watchdog.",
+    ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
   },
