@@ -1,7 +1,8 @@
 // NDIS's own watchdogs of bug check 0x7C, parameter 1 0x25 (NDIS_BUGCHECK_WATCHDOG), for
 // the operations the other test files do not cover: parameter 2 0x23
 // NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID (a miniport OID request pended and never
-// completed). Each time-out is undocumented and a documented option (docs/model.md,
+// completed). The idle watchdogs (0x25, 0x26) are in selective-suspend.test.ts, the
+// filter pause (0x11) in filter.test.ts. Each time-out is undocumented and a documented option (docs/model.md,
 // "Options for the points the docs leave open").
 
 import assert from 'node:assert/strict';
@@ -129,13 +130,15 @@ test('R6.6 NdisSim_MiniportOidWatchdog: a MiniportOidRequest that blocks past th
   assert.equal(statsWorld(drv).run(30 * ns.s).verdict, 'ok');
 });
 
-test('R6.6: oidWatchdog is a scenario duration under ndis:, 60 s when unset', () => {
+test('R6.6: oidWatchdog and idleWatchdog are scenario durations under ndis:, 60 s when unset', () => {
   const yaml = (ndis: string) => `until: 1s
 ndis: { ${ndis} }
 devices: [{ name: nic0, driver: healthy-nic }]
 `;
-  const set = parseScenarioText(yaml('oidWatchdog: 7s'), 'o.yaml', driverNames());
+  const set = parseScenarioText(yaml('oidWatchdog: 7s, idleWatchdog: 9s'), 'o.yaml', driverNames());
   assert.equal(buildWorld(set).ndis.options.oidWatchdogNs, 7 * ns.s);
+  assert.equal(buildWorld(set).ndis.options.idleWatchdogNs, 9 * ns.s);
   const unset = parseScenarioText(yaml(''), 'o.yaml', driverNames());
   assert.equal(buildWorld(unset).ndis.options.oidWatchdogNs, 60 * ns.s);
+  assert.equal(buildWorld(unset).ndis.options.idleWatchdogNs, 60 * ns.s);
 });

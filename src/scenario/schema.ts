@@ -1064,6 +1064,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         pauseWatchdog: duration.optional(),
         haltWatchdog: duration.optional(),
         oidWatchdog: duration.optional(),
+        idleWatchdog: duration.optional(),
         dpcWatchdog: duration.optional(),
         powerWatchdog: duration.optional(),
         callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),
