@@ -26,6 +26,7 @@ import {
   NdisFOidRequest,
   NdisFOidRequestComplete,
   NdisFreeCloneOidRequest,
+  NdisMSleep,
   NdisRequestQueryInformation,
   OID_802_3_CURRENT_ADDRESS,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -518,6 +519,32 @@ test('NdisSim_FilterOidWatchdog: a module that pends a request and never complet
     'NDIS_WATCHDOG_TRIAGE_BLOCK',
     OID_GEN_CURRENT_PACKET_FILTER,
   ]);
+});
+
+test('R7.13 NdisSim_FilterOidWatchdog: a FilterOidRequest that blocks past the watchdog is caught while it blocks, timed from its call; one that returns in time is not', () => {
+  const blocking = (name: string, seconds: number) =>
+    oidLwf(name, (c) => {
+      c.OidRequestHandler = () => {
+        for (let i = 0; i < seconds; i++) NdisMSleep(1_000_000);
+        return NDIS_STATUS_SUCCESS;
+      };
+    });
+  const w = run([blocking('f-blocks', 70)], { until: 90 * ns.s });
+  const bc = w.lastResult!.bugCheck!;
+  assert.equal(bc.rule, 'NdisSim_FilterOidWatchdog');
+  assert.match(
+    bc.message,
+    /FilterOidRequest of f-blocks\S* for OID_GEN_CURRENT_PACKET_FILTER has not returned after 60 s/,
+  );
+  assert.deepEqual(bc.bugCheck.params, [
+    0x25,
+    0x24,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    OID_GEN_CURRENT_PACKET_FILTER,
+  ]);
+  const call = w.trace.events.find((e) => e.kind === 'call' && e.what === 'FilterOidRequest')!;
+  assert.ok(bc.timeNs - call.t > 60 * ns.s && bc.timeNs - call.t < 61 * ns.s, `after ${bc.timeNs - call.t}`);
+  assert.equal(run([blocking('f-slow-ok', 50)], { until: 90 * ns.s }).lastResult!.bugCheck, null);
 });
 
 test('R7.6: a module waiting for its own request below is not blamed by the watchdog', () => {

@@ -50,11 +50,13 @@ import { Irql } from '../src/kernel/kernel.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
   NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE,
   NDIS_BUGCHECK_WATCHDOG_FILTER_STATUS_INDICATION,
 } from '../src/ndis/generated/rules.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
+import type { WorldOptions } from '../src/world.ts';
 import { filterIdentity } from './helpers/filter.ts';
 import { type BoundProtocol, bindingProtocol, protocolStep } from './helpers/protocol.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
@@ -104,9 +106,19 @@ function testFilter(name: string, o: TestFilterOptions = {}): DriverModule {
 /** One healthy-nic with `filters` installed bottom first; `removeAt`: surprise removal then. */
 function filtered(
   filters: { mod: DriverModule; mandatory?: boolean }[],
-  opts: { removeAt?: number; until?: number; collect?: boolean } = {},
+  opts: {
+    removeAt?: number;
+    until?: number;
+    collect?: boolean;
+    verifierOff?: boolean;
+    ndis?: WorldOptions['ndis'];
+  } = {},
 ): World {
-  const w = new World({ seed: 1, verifier: opts.collect ? 'collect' : 'bugcheck' });
+  const w = new World({
+    seed: 1,
+    verifier: opts.verifierOff ? 'off' : opts.collect ? 'collect' : 'bugcheck',
+    ...(opts.ndis === undefined ? {} : { ndis: opts.ndis }),
+  });
   w.addDriver(healthyNic);
   for (const f of filters) {
     w.addDriver(f.mod);
@@ -1314,4 +1326,115 @@ test('R8.4, R8.8 at a filter driver unload: a driver-handle timer not freed is N
     w2.lastResult!.violations.map((v) => `${v.rule} ${v.ddi}`),
     ['NdisSim_TimerNotFreed FilterDriverUnload'],
   );
+});
+
+// ------------------------------------ R7.13: NDIS's watchdog over a pended FilterPause (0x11)
+
+/** A filter whose FilterPause pends and completes `completeMs` later from a timer (never when null). */
+function pausePends(name: string, completeMs: number | null): DriverModule {
+  return testFilter(name, {
+    pause: (h) => {
+      if (completeMs === null) return NDIS_STATUS_PENDING;
+      const t = NdisAllocateTimerObject(h, {
+        Header: {
+          Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+          Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+        },
+        AllocationTag: 0x7061756c,
+        TimerFunction: () => {
+          NdisFreeTimerObject(t.TimerObject!);
+          NdisFPauseComplete(h);
+        },
+        FunctionContext: null,
+      });
+      NdisSetTimerObject(t.TimerObject!, -completeMs * 10_000, 0, null);
+      return NDIS_STATUS_PENDING;
+    },
+  });
+}
+
+test("R7.13 NdisSim_FilterPauseWatchdog: a pended FilterPause never completed is NDIS's 0x7C/0x25/0x11 at the pause watchdog's time, after Driver Verifier's NdisFilterTimedPauseComplete at 10 s", () => {
+  const w = filtered([{ mod: pausePends('f-pause-stuck', null) }], {
+    removeAt: 100 * ns.ms,
+    until: 90 * ns.s,
+    collect: true,
+  });
+  const r = w.lastResult!;
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisFilterTimedPauseComplete', 'NdisSim_FilterPauseWatchdog'],
+  );
+  const bc = r.bugCheck!;
+  assert.equal(bc.rule, 'NdisSim_FilterPauseWatchdog');
+  assert.deepEqual(bc.bugCheck.params, [
+    0x25,
+    NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE,
+    'NDIS_WATCHDOG_TRIAGE_BLOCK',
+    0,
+  ]);
+  const dv = r.violations[0]!;
+  assert.ok(Math.abs(dv.timeNs - 10_100 * ns.ms) < ns.ms, `Driver Verifier at ${dv.timeNs}`);
+  assert.equal(bc.timeNs - dv.timeNs, 50 * ns.s, 'DV at 10 s, NDIS at 60 s, both from the PENDING return');
+  assert.match(
+    bc.message,
+    /FilterPause of f-pause-stuck\S* returned PENDING and NdisFPauseComplete did not follow within 60 s/,
+  );
+});
+
+test("R7.13 NdisSim_FilterPauseWatchdog: without Driver Verifier's checks (verifier off) NDIS's own watchdog still stops the machine", () => {
+  const w = filtered([{ mod: pausePends('f-pause-stuck-off', null) }], {
+    removeAt: 100 * ns.ms,
+    until: 90 * ns.s,
+    verifierOff: true,
+  });
+  const bc = w.lastResult!.bugCheck;
+  assert.equal(bc?.rule, 'NdisSim_FilterPauseWatchdog');
+  assert.ok(Math.abs(bc!.timeNs - 60_100 * ns.ms) < ns.ms, `fired at ${bc!.timeNs}`);
+});
+
+test("R7.13 NdisSim_FilterPauseWatchdog: a completion just before the time-out is no bug check; just after, it is (pauseWatchdog 5 s, under Driver Verifier's 10 s)", () => {
+  const ndis = { pauseWatchdogNs: 5 * ns.s };
+  const ok = filtered([{ mod: pausePends('f-pause-4999', 4_999) }], {
+    removeAt: 100 * ns.ms,
+    until: 20 * ns.s,
+    ndis,
+  });
+  assert.equal(ok.lastResult!.bugCheck, null, ok.lastResult!.bugCheck?.message);
+  assert.equal(ok.device('nic0').status, 'gone');
+  const late = filtered([{ mod: pausePends('f-pause-5001', 5_001) }], {
+    removeAt: 100 * ns.ms,
+    until: 20 * ns.s,
+    ndis,
+  });
+  assert.equal(late.lastResult!.bugCheck?.rule, 'NdisSim_FilterPauseWatchdog');
+});
+
+test("R7.13: at a tie (pauseWatchdog 10 s) Driver Verifier's NdisFilterTimedPauseComplete is reported first", () => {
+  const w = filtered([{ mod: pausePends('f-pause-tie', null) }], {
+    removeAt: 100 * ns.ms,
+    until: 30 * ns.s,
+    collect: true,
+    ndis: { pauseWatchdogNs: 10 * ns.s },
+  });
+  assert.deepEqual(
+    w.lastResult!.violations.map((v) => v.rule),
+    ['NdisFilterTimedPauseComplete', 'NdisSim_FilterPauseWatchdog'],
+  );
+});
+
+test("R7.13: a FilterPause that blocks is NdisFilterTimedPauseComplete at 10 s (recorded, the wait goes on in collect mode), then NDIS's watchdog at the pause watchdog's time", () => {
+  const slowPause = testFilter('slow-pause-70', {
+    pause: () => {
+      for (let i = 0; i < 70; i++) NdisMSleep(1_000_000);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = filtered([{ mod: slowPause }], { removeAt: 100 * ns.ms, until: 90 * ns.s, collect: true });
+  const r = w.lastResult!;
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisFilterTimedPauseComplete', 'NdisSim_FilterPauseWatchdog'],
+  );
+  assert.match(r.bugCheck!.message, /FilterPause of slow-pause-70 on nic0 has not returned after 60 s/);
+  assert.ok(Math.abs(r.bugCheck!.timeNs - 60_100 * ns.ms) < ns.ms, `fired at ${r.bugCheck!.timeNs}`);
 });

@@ -30,6 +30,7 @@ import {
   NdisMOidRequestComplete,
   NdisMRemoveMiniport,
   NdisMResetMiniport,
+  NdisMSleep,
   NdisRequestSetInformation,
   NdisSetOptionalHandlers,
   OID_PM_PARAMETERS,
@@ -623,4 +624,100 @@ test('R7.9 start-filter while selectively suspended: NDIS ends the suspension be
     ['suspended again', ndis(/selective suspend: suspended/)],
   ]);
   assert.equal(w.adapter('nic0')!.filters.length, 1);
+});
+
+// ------------------------------------------------ NDIS's watchdogs (bug-check-0x7c, 0x25/0x26)
+
+/** ssDriver on nic0 (idle after 5 s) with NDIS options, in collect mode. */
+function ssWatchdogWorld(
+  name: string,
+  s: SsScript,
+  actions: { atNs: number; action: WorldAction }[],
+  ndisOptions: { idleWatchdogNs?: number } = {},
+) {
+  const x = ssDriver(name, s);
+  return testWorld({
+    drivers: [x.drv],
+    devices: [{ name: 'nic0', driver: name, registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 5 } }],
+    actions,
+    options: { verifier: 'collect', trace: true, ndis: ndisOptions },
+  });
+}
+
+const wakeAt8s = [{ atNs: 8 * ns.s, action: { kind: 'wake-signal', device: 'nic0' } as WorldAction }];
+
+test('NdisSim_CancelIdleWatchdog: NDIS cancelled the idle notification and NdisMIdleNotificationComplete never came: 0x7C/0x25/0x26, idleWatchdog (60 s) after MiniportCancelIdleNotification', () => {
+  const w = ssWatchdogWorld('ss-cancel-stuck', { cancel: () => {} }, wakeAt8s);
+  const r = w.run(120 * ns.s);
+  const bc = r.bugCheck!;
+  assert.equal(bc.rule, 'NdisSim_CancelIdleWatchdog');
+  assert.deepEqual(bc.bugCheck.params, [0x25, 0x26, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  const cancel = w.trace.events[findEvent(w.trace.events, call('MiniportCancelIdleNotification'))]!;
+  assert.equal(bc.timeNs - cancel.t, 60 * ns.s);
+  // The only finding: nothing else in the run is wrong.
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    ['NdisSim_CancelIdleWatchdog'],
+  );
+});
+
+test('NdisSim_CancelIdleWatchdog: a completion just before the time-out is no bug check; just after, it is', () => {
+  const lateBy = (ms: number) => ({
+    cancel: (a: TestAdapter) => after(a, ms, (x) => NdisMIdleNotificationComplete(x.handle)),
+  });
+  const ok = ssWatchdogWorld('ss-cancel-2999', lateBy(2_999), wakeAt8s, { idleWatchdogNs: 3 * ns.s });
+  clean(ok.run(30 * ns.s));
+  const late = ssWatchdogWorld('ss-cancel-3001', lateBy(3_001), wakeAt8s, { idleWatchdogNs: 3 * ns.s });
+  assert.equal(late.run(30 * ns.s).bugCheck?.rule, 'NdisSim_CancelIdleWatchdog');
+});
+
+test('NdisSim_CancelIdleWatchdog: a MiniportCancelIdleNotification that blocks past the watchdog is caught while it blocks', () => {
+  const w = ssWatchdogWorld(
+    'ss-cancel-blocks',
+    {
+      cancel: (a) => {
+        NdisMSleep(4_000_000);
+        NdisMIdleNotificationComplete(a.handle);
+      },
+    },
+    wakeAt8s,
+    { idleWatchdogNs: 3 * ns.s },
+  );
+  const r = w.run(30 * ns.s);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_CancelIdleWatchdog');
+  assert.match(r.bugCheck!.message, /MiniportCancelIdleNotification of nic0 has not returned after 3 s/);
+  assert.equal(
+    r.bugCheck!.timeNs - w.trace.events[findEvent(w.trace.events, call('MiniportCancelIdleNotification'))]!.t,
+    3 * ns.s,
+  );
+});
+
+test('NdisSim_IdleWatchdog: a MiniportIdleNotification that does not return within idleWatchdog is 0x7C/0x25/0x25; one that returns in time is not', () => {
+  const slowIdle = (a: TestAdapter) => {
+    NdisMSleep(4_000_000);
+    NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+    return NDIS_STATUS_PENDING;
+  };
+  const w = ssWatchdogWorld('ss-idle-blocks', { idle: slowIdle }, [], { idleWatchdogNs: 3 * ns.s });
+  const r = w.run(30 * ns.s);
+  const bc = r.bugCheck!;
+  assert.equal(bc.rule, 'NdisSim_IdleWatchdog');
+  assert.deepEqual(bc.bugCheck.params, [0x25, 0x25, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  assert.equal(
+    bc.timeNs - w.trace.events[findEvent(w.trace.events, call('MiniportIdleNotification'))]!.t,
+    3 * ns.s,
+  );
+  // With the default 60 s the 4 s wait is no bug check: the adapter is suspended after it.
+  const ok = ssWatchdogWorld('ss-idle-slow', { idle: slowIdle }, []);
+  clean(ok.run(30 * ns.s));
+  assert.ok(findEvent(ok.trace.events, ndis(/selective suspend: suspended/)) >= 0);
+});
+
+test('NdisSim_IdleWatchdog: a pended idle notification is not timed: never confirmed and never cancelled, it stays outstanding without a bug check', () => {
+  const w = ssWatchdogWorld('ss-idle-pends', { idle: () => NDIS_STATUS_PENDING }, [], {
+    idleWatchdogNs: 3 * ns.s,
+  });
+  const r = w.run(200 * ns.s);
+  clean(r);
+  assert.equal(w.adapter('nic0')!.ss?.phase, 'notifying');
 });

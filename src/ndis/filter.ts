@@ -369,7 +369,15 @@ export interface FilterPending {
   /** Where a pause's NdisFPauseComplete came from before FilterPause returned, when not from it (as PendingPause). */
   completedBy: string | null;
   status: number;
+  /** A pended pause: Driver Verifier's 10 s (NdisFilterTimedPauseComplete). */
   watchdog: SimEvent | null;
+  /**
+   * A pended pause: NDIS's own watchdog (bug-check-0x7c, 0x25/0x11
+   * NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE, R7.13), the pause watchdog's time.
+   */
+  ndisWatchdog: SimEvent | null;
+  /** A pause: NdisFilterTimedPauseComplete was reported for it (pended, or while FilterPause blocked). */
+  overdue: boolean;
   /** When NDIS called the handler: a restart still pending at the end says since when (World.stuck). */
   readonly sinceNs: number;
 }
@@ -774,6 +782,8 @@ function callFilterRestart(n: Ndis, b: MiniportBlock, m: FilterModule): void {
     completedBy: null,
     status: 0,
     watchdog: null,
+    ndisWatchdog: null,
+    overdue: false,
     sinceNs: n.now,
   };
   m.pending = p;
@@ -879,6 +889,8 @@ function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number
     completedBy: null,
     status: 0,
     watchdog: null,
+    ndisWatchdog: null,
+    overdue: false,
     sinceNs: n.now,
   };
   m.pending = p;
@@ -931,22 +943,55 @@ function callFilterPause(n: Ndis, b: MiniportBlock, m: FilterModule, why: number
     finishFilterPause(n, m);
     return;
   }
-  p.watchdog = n.kernel.machine.after(filterPauseLimitNs, n.filterWatchdog, 0, m);
+  const machine = n.kernel.machine;
+  p.watchdog = machine.after(filterPauseLimitNs, n.filterWatchdog, FilterWatchdogOp.DriverVerifier, m);
+  // R7.13, bug-check-0x7c: NDIS's own watchdog over the pended pause (0x11), from the PENDING return.
+  p.ndisWatchdog = machine.after(n.options.pauseWatchdogNs, n.filterWatchdog, FilterWatchdogOp.Ndis, m);
 }
+
+const FilterWatchdogOp = { DriverVerifier: 0, Ndis: 1 } as const;
 
 /** NdisFilterTimedPauseComplete: Driver Verifier's time for a pended FilterPause (rules.json: 10 s). */
 export const filterPauseLimitNs =
   msRules.find((r) => r.name === 'NdisFilterTimedPauseComplete')!.timeoutSeconds! * ns.s;
 
-/** Fires when a pended FilterPause has run out of time (NdisFilterTimedPauseComplete, R7.13). */
+/**
+ * Fires when a pended FilterPause has run out of time: Driver Verifier's 10 s
+ * (NdisFilterTimedPauseComplete, a Driver Verifier check, recorded in collect mode), then
+ * NDIS's own watchdog (NdisSim_FilterPauseWatchdog, 0x7C/0x25/0x11, fatal in every mode;
+ * R7.13). With the defaults (10 s, 60 s) Driver Verifier's comes first; at a tie it is
+ * reported first.
+ */
 export class FilterWatchdog implements EventTarget {
   constructor(private readonly n: Ndis) {}
 
-  fire(_op: number, arg: unknown): void {
+  fire(op: number, arg: unknown): void {
     const m = arg as FilterModule;
     const p = m.pending;
     if (p === null || p.kind !== 'pause' || p.completed) return;
-    p.watchdog = null;
+    if (op === FilterWatchdogOp.DriverVerifier) {
+      p.watchdog = null;
+      this.timedPauseComplete(m, p);
+      return;
+    }
+    p.ndisWatchdog = null;
+    if (p.watchdog !== null && p.watchdog.at <= this.n.now) {
+      p.watchdog.cancelled = true;
+      p.watchdog = null;
+      this.timedPauseComplete(m, p);
+    }
+    this.n.reportInDpc(
+      'ndis',
+      'NdisSim_FilterPauseWatchdog',
+      'FilterPause',
+      m.block.name,
+      `FilterPause of ${m.name} returned PENDING and NdisFPauseComplete did not follow within ${this.n.options.pauseWatchdogNs / ns.s} s (R7.13)`,
+      ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+    );
+  }
+
+  private timedPauseComplete(m: FilterModule, p: FilterPending): void {
+    p.overdue = true;
     this.n.reportInDpc(
       'ndis',
       'NdisFilterTimedPauseComplete',
@@ -962,6 +1007,7 @@ export class FilterWatchdog implements EventTarget {
 export function finishFilterPause(n: Ndis, m: FilterModule): void {
   const p = m.pending;
   if (p?.watchdog != null) p.watchdog.cancelled = true;
+  if (p?.ndisWatchdog != null) p.ndisWatchdog.cancelled = true;
   m.pending = null;
   if (m.fdata !== null) filterPauseDrained(n, m);
   setFilter(n, m, 'Paused');

@@ -61,7 +61,7 @@ import type {
   Owner,
 } from './objects.ts';
 import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName } from './objects.ts';
-import { OidTimers, oidOverdueAt, ruleParams } from './oid.ts';
+import { OidTimers, oidName, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
 import {
@@ -71,6 +71,7 @@ import {
   type ProtocolWatchdog,
 } from './protocol-driver.ts';
 import { isResumable, ResumableThread, type ResumableWait, UnyieldedWaitError } from './resumable.ts';
+import { idleCallbackOverdueAt } from './ss.ts';
 import type { AdapterEvent, AdapterState } from './states.ts';
 import type { DEVICE_OBJECT, DRIVER_OBJECT, IO_WORKITEM_ROUTINE, IO_WORKITEM_ROUTINE_EX } from './types.ts';
 
@@ -87,6 +88,18 @@ export interface NdisOptions {
   pauseWatchdogNs: number;
   /** R2.13: halt watchdog (undocumented time-out). */
   haltWatchdogNs: number;
+  /**
+   * R6.6: NDIS's watchdog over an OID request the miniport pended (0x7C/0x25/0x23,
+   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID; undocumented time-out), or one it blocks in.
+   */
+  oidWatchdogNs: number;
+  /**
+   * NDIS's watchdogs over selective suspend (undocumented time-out): a
+   * MiniportIdleNotification that does not return (0x7C/0x25/0x25,
+   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_IDLE) and an idle notification NDIS cancelled that
+   * NdisMIdleNotificationComplete does not complete (0x26, NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE).
+   */
+  idleWatchdogNs: number;
   /** R8.11: how long one DPC, ISR or lock holder may spin at DISPATCH or above (0x133). */
   dpcWatchdogNs: number;
   /**
@@ -156,6 +169,8 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   surpriseRemovalCompletes: 'early',
   pauseWatchdogNs: 60 * ns.s,
   haltWatchdogNs: 60 * ns.s,
+  oidWatchdogNs: 60 * ns.s,
+  idleWatchdogNs: 60 * ns.s,
   dpcWatchdogNs: 20 * ns.s,
   powerWatchdogNs: 600 * ns.s,
   callbackIrql: 'explore',
@@ -1296,6 +1311,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         if (d < due) due = d;
         continue;
       }
+      if (f.fn === 'MiniportIdleNotification' || f.fn === 'MiniportCancelIdleNotification') {
+        const d = idleCallbackOverdueAt(this, f.fn, f.adapter!, f.startNs);
+        if (d < due) due = d;
+        continue;
+      }
       const halt = f.fn === 'MiniportHaltEx';
       if (!halt && f.fn !== 'MiniportPause') continue;
       const limit = halt ? this.options.haltWatchdogNs : this.options.pauseWatchdogNs;
@@ -1333,18 +1353,18 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
 
   /**
    * R7.13: a filter handler blocked past its limit. FilterPause has Driver Verifier's
-   * 10 s (NdisFilterTimedPauseComplete); FilterNetPnPEvent, FilterStatus and
-   * FilterDetach have NDIS's watchdog (0x7C/0x25 with the filter's operation), at the
-   * pause, pause and halt watchdog times. Returns when the frame's limit falls due (+Infinity when it has none).
+   * 10 s (NdisFilterTimedPauseComplete) and then NDIS's watchdog (filterPauseOverdueAt);
+   * FilterNetPnPEvent, FilterStatus and FilterDetach have NDIS's watchdog (0x7C/0x25 with
+   * the filter's operation), at the pause, pause and halt watchdog times. Returns when the frame's limit falls due (+Infinity when it has none).
    */
   private filterCallbackOverdueAt(f: Frame): number {
     let limit: number;
     let op: number;
     switch (f.fn) {
       case 'FilterPause':
-        limit = filterPauseLimitNs;
-        op = 0;
-        break;
+        return this.filterPauseOverdueAt(f);
+      case 'FilterOidRequest':
+        return this.filterOidOverdueAt(f);
       case 'FilterNetPnPEvent':
         limit = this.options.pauseWatchdogNs;
         op = NDIS_BUGCHECK_WATCHDOG_FILTER_NETPNPEVENT;
@@ -1379,22 +1399,74 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           code = m.statusIn.StatusCode;
         }
     if (f.fn === 'FilterDetach') for (const m of b.filters) if (m.inDetach) who = m.driver.name;
-    if (f.fn === 'FilterPause')
-      for (const m of b.filters) if (m.pending?.kind === 'pause' && !m.pending.returned) who = m.driver.name;
     const what = `${f.fn} of ${who} on ${b.name} has not returned after ${limit / ns.s} s (R7.13)`;
-    if (op === 0)
-      this.verifier.fatal(
-        'NdisFilterTimedPauseComplete',
-        f.fn,
-        f.adapter?.name ?? null,
-        what,
-        ruleParams('a filter pause is not completed within 10 s', f.adapter!),
-      );
     this.verifier.fatal('NdisSim_FilterWatchdog', f.fn, f.adapter?.name ?? null, what, [
       op,
       'NDIS_WATCHDOG_TRIAGE_BLOCK',
       code,
     ]);
+  }
+
+  /**
+   * R7.13: a FilterOidRequest blocked past the pause watchdog's time from its call is
+   * NDIS's filter OID watchdog (0x7C/0x25/0x24, NdisSim_FilterOidWatchdog, the OID in
+   * parameter 4), as one pended that long is (filter-oid.ts). A module that waits there
+   * for a request of its own below is not the one stuck, as for a pended one.
+   */
+  private filterOidOverdueAt(f: Frame): number {
+    const limit = this.options.pauseWatchdogNs;
+    if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
+    const b = f.adapter!;
+    for (const m of b.filters) {
+      const st = m.oid;
+      const r = st?.current;
+      if (st == null || r == null || r.state !== 'in-filter') continue;
+      if (st.issued.size > 0) continue;
+      this.verifier.fatal(
+        'NdisSim_FilterOidWatchdog',
+        f.fn,
+        b.name,
+        `FilterOidRequest of ${m.name} for ${oidName(r.request.DATA.Oid)} has not returned after ${limit / ns.s} s, with nothing of its own outstanding below (R7.13)`,
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', r.request.DATA.Oid],
+      );
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * R7.13: a FilterPause blocked past Driver Verifier's 10 s is NdisFilterTimedPauseComplete
+   * (reported once; the thread goes on waiting in collect mode), and past the pause
+   * watchdog's time NDIS's own watchdog, 0x7C/0x25/0x11 NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE
+   * (NdisSim_FilterPauseWatchdog, fatal). Both run from the call. Returns when the next
+   * limit falls due.
+   */
+  private filterPauseOverdueAt(f: Frame): number {
+    const b = f.adapter!;
+    let m: FilterModule | null = null;
+    for (const x of b.filters) if (x.pending?.kind === 'pause' && !x.pending.returned) m = x;
+    const p = m?.pending ?? null;
+    const dvDue = f.startNs + filterPauseLimitNs + 1;
+    const ndisDue = f.startNs + this.options.pauseWatchdogNs + 1;
+    const who = m?.driver.name ?? 'a filter module';
+    if (p !== null && !p.overdue && this.now >= dvDue) {
+      p.overdue = true;
+      this.verifier.report(
+        'NdisFilterTimedPauseComplete',
+        f.fn,
+        b.name,
+        `${f.fn} of ${who} on ${b.name} has not returned after ${filterPauseLimitNs / ns.s} s (R7.6, R7.13)`,
+        ruleParams('a filter pause is not completed within 10 s', b),
+      );
+    }
+    if (this.now >= ndisDue)
+      this.verifier.fatal(
+        'NdisSim_FilterPauseWatchdog',
+        f.fn,
+        b.name,
+        `${f.fn} of ${who} on ${b.name} has not returned after ${this.options.pauseWatchdogNs / ns.s} s (R7.13)`,
+        ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      );
+    return p === null || p.overdue ? ndisDue : Math.min(dvDue, ndisDue);
   }
 
   /**

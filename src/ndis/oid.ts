@@ -202,6 +202,8 @@ export class OidRecord {
   strikes = 0;
   timeout: SimEvent | null = null;
   verifierTimer: SimEvent | null = null;
+  /** NDIS's watchdog over the pended request (0x7C/0x25/0x23), armed at the PENDING return. */
+  watchdog: SimEvent | null = null;
   issuedNs = 0;
   /** When MiniportOidRequest was called: Driver Verifier's 12 s run from here (R6.6). */
   dispatchedNs = 0;
@@ -232,9 +234,13 @@ class OidPump implements WorkRoutine {
   }
 }
 
-const TimerOp = { RequestTimeout: 0, VerifierLimit: 1 } as const;
+const TimerOp = { RequestTimeout: 0, VerifierLimit: 1, Watchdog: 2 } as const;
 
-/** Timeouts of requests (their own Timeout field, and Driver Verifier's 12 s). */
+/**
+ * Timeouts of requests (their own Timeout field, Driver Verifier's 12 s, and NDIS's
+ * watchdog). All three are armed only when MiniportOidRequest returns PENDING and
+ * cancelled by the completion (finish), so a request completed at once costs nothing.
+ */
 export class OidTimers implements EventTarget {
   constructor(readonly ndis: Ndis) {}
   fire(op: number, arg: unknown): void {
@@ -242,6 +248,21 @@ export class OidTimers implements EventTarget {
     const b = r.block;
     if (r.state !== 'pending') return;
     const k = this.ndis.kernel;
+    if (op === TimerOp.Watchdog) {
+      r.watchdog = null;
+      // Driver Verifier's 12 s falling due at the same instant is reported first (R6.6),
+      // from its own time: the watchdog never hides it (docs/decisions.md).
+      if (!r.overdue && this.ndis.now >= r.dispatchedNs + oidVerifierLimitNs) {
+        const c = k.enter(k.pickCpu(), Irql.Passive, 'ndis', 'worker');
+        try {
+          reportOverdue(this.ndis, r);
+        } finally {
+          k.exit(c);
+        }
+      }
+      oidWatchdogFires(this.ndis, r, false);
+      return;
+    }
     const c = k.enter(k.pickCpu(), Irql.Passive, 'ndis', 'worker');
     try {
       if (op === TimerOp.RequestTimeout) {
@@ -249,12 +270,42 @@ export class OidTimers implements EventTarget {
         cancelInMiniport(this.ndis, b, r);
       } else {
         r.verifierTimer = null;
-        reportOverdue(this.ndis, r);
+        if (!r.overdue) reportOverdue(this.ndis, r);
       }
     } finally {
       k.exit(c);
     }
   }
+}
+
+/**
+ * NDIS's watchdog over a miniport OID request (R6.6; bug-check-0x7c, parameter 2 0x23
+ * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID, parameter 4 the OID): `ndis.oidWatchdogNs` after
+ * MiniportOidRequest returned NDIS_STATUS_PENDING with no NdisMOidRequestComplete
+ * (`blocked` false: from the timer's DPC), or after its call while it still blocks
+ * (`blocked`: from the frame check of the blocked thread). Fatal in every mode.
+ */
+function oidWatchdogFires(n: Ndis, r: OidRecord, blocked: boolean): void {
+  const limit = n.options.oidWatchdogNs / 1_000_000_000;
+  const oid = r.request.DATA.Oid;
+  const params: BugCheckParam[] = ['NDIS_WATCHDOG_TRIAGE_BLOCK', oid];
+  if (blocked) {
+    n.verifier.fatal(
+      'NdisSim_MiniportOidWatchdog',
+      'MiniportOidRequest',
+      r.block.name,
+      `MiniportOidRequest of ${r.block.name} for ${oidText(oid)} has not returned after ${limit} s (R6.6)`,
+      params,
+    );
+  }
+  n.reportInDpc(
+    'ndis',
+    'NdisSim_MiniportOidWatchdog',
+    'MiniportOidRequest',
+    r.block.name,
+    `MiniportOidRequest of ${r.block.name} pended ${oidText(oid)} and NdisMOidRequestComplete did not follow within ${limit} s (R6.6)`,
+    params,
+  );
 }
 
 /** Driver Verifier's time for an OID request: 12 s from the call of MiniportOidRequest (R6.6). */
@@ -278,10 +329,14 @@ function reportOverdue(n: Ndis, r: OidRecord): void {
  */
 export function oidOverdueAt(n: Ndis, b: MiniportBlock): number {
   const r = b.oid;
-  if (r === null || r.state !== 'in-miniport' || r.overdue) return Number.POSITIVE_INFINITY;
+  if (r === null || r.state !== 'in-miniport') return Number.POSITIVE_INFINITY;
   const due = r.dispatchedNs + oidVerifierLimitNs;
-  if (n.now >= due) reportOverdue(n, r);
-  return r.overdue ? Number.POSITIVE_INFINITY : due;
+  if (!r.overdue && n.now >= due) reportOverdue(n, r);
+  // NDIS's watchdog (0x7C/0x25/0x23) times a blocked handler from its call, as the
+  // halt and pause watchdogs do theirs; Driver Verifier's 12 s go first at a tie.
+  const watchdogDue = r.dispatchedNs + n.options.oidWatchdogNs;
+  if (n.now >= watchdogDue) oidWatchdogFires(n, r, true);
+  return r.overdue ? watchdogDue : Math.min(due, watchdogDue);
 }
 
 /** A request enters NDIS's queue for the adapter; it reaches the miniport in order. */
@@ -526,6 +581,8 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
       r.timeout = m.after(r.request.Timeout * 1_000_000_000, n.oidTimers, TimerOp.RequestTimeout, r);
     if (!r.overdue)
       r.verifierTimer = m.at(r.dispatchedNs + oidVerifierLimitNs, n.oidTimers, TimerOp.VerifierLimit, r);
+    // R6.6, bug-check-0x7c: NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID, timed from the PENDING return.
+    r.watchdog = m.after(n.options.oidWatchdogNs, n.oidTimers, TimerOp.Watchdog, r);
     return;
   }
   checkBuffer(n, b, r.request, 'MiniportOidRequest');
@@ -646,7 +703,8 @@ function finish(
     );
   if (r.timeout !== null) r.timeout.cancelled = true;
   if (r.verifierTimer !== null) r.verifierTimer.cancelled = true;
-  r.timeout = r.verifierTimer = null;
+  if (r.watchdog !== null) r.watchdog.cancelled = true;
+  r.timeout = r.verifierTimer = r.watchdog = null;
   if (b.oid === r) b.oid = null;
   b.lastOids.push(r);
   if (b.lastOids.length > 8) b.lastOids.shift();

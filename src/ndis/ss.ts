@@ -19,6 +19,7 @@
 // device up, sends OID_PNP_SET_POWER(D0), lets the held requests go, and watches again.
 
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
@@ -78,7 +79,7 @@ interface HeldSend {
   flags: number;
 }
 
-export class AdapterSs implements TimerRoutine, WorkRoutine {
+export class AdapterSs implements TimerRoutine, WorkRoutine, EventTarget {
   phase: SsPhase = 'monitoring';
   readonly timeoutNs: number;
   lastActivityNs: number;
@@ -102,6 +103,14 @@ export class AdapterSs implements TimerRoutine, WorkRoutine {
    */
   readonly held: HeldSend[] = [];
   releaseQueued = false;
+  /**
+   * NDIS's watchdog over the cancel (0x7C/0x25/0x26, NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE):
+   * armed when MiniportCancelIdleNotification returns with the notification still
+   * outstanding, ended by NdisMIdleNotificationComplete.
+   */
+  cancelWatchdog: SimEvent | null = null;
+  /** When NDIS called MiniportCancelIdleNotification: the cancel's watchdog runs from here. */
+  cancelSinceNs = 0;
   readonly timer: KTimer;
   readonly work: WorkItem;
 
@@ -139,6 +148,30 @@ export class AdapterSs implements TimerRoutine, WorkRoutine {
     }
     if (this.phase === 'monitoring') idleCheck(this.ndis, b, this);
   }
+
+  /** The cancel's watchdog ran out (bug-check-0x7c: 0x26 NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE). */
+  fire(): void {
+    this.cancelWatchdog = null;
+    const b = this.block;
+    if (b.ss !== this || !this.outstanding || !this.cancelCalled) return;
+    const n = this.ndis;
+    n.reportInDpc(
+      'ndis',
+      'NdisSim_CancelIdleWatchdog',
+      'MiniportCancelIdleNotification',
+      b.name,
+      `NDIS called MiniportCancelIdleNotification of ${b.name} and NdisMIdleNotificationComplete did not follow within ${n.options.idleWatchdogNs / 1_000_000_000} s`,
+      // Parameter 2 (0x26) comes from the rule; parameter 4 is 0.
+      ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+    );
+  }
+}
+
+/** The cancel's watchdog is over (the notification completed, or selective suspend ended). */
+function endCancelWatchdog(ss: AdapterSs): void {
+  if (ss.cancelWatchdog === null) return;
+  ss.cancelWatchdog.cancelled = true;
+  ss.cancelWatchdog = null;
 }
 
 // ------------------------------------------------------------------ set-up
@@ -184,6 +217,7 @@ export function endSelectiveSuspend(n: Ndis, b: MiniportBlock): void {
   const ss = b.ss;
   if (ss === null) return;
   n.kernel.cancelTimer(ss.timer);
+  endCancelWatchdog(ss);
   b.ss = null;
 }
 
@@ -351,6 +385,7 @@ function wantCancel(n: Ndis, b: MiniportBlock, ss: AdapterSs, why: string): void
 function callCancel(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.cancelCalled = true;
   ss.phase = 'cancelling';
+  ss.cancelSinceNs = n.now;
   const f = n.enter(b, b.driver.name, 'MiniportCancelIdleNotification', Irql.Passive);
   let returned: unknown;
   try {
@@ -359,6 +394,10 @@ function callCancel(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
     n.driverThrew(e, 'MiniportCancelIdleNotification', b);
   }
   n.leaveVoid(f, returned);
+  // bug-check-0x7c, 0x26: the cancel is timed from its call; only a notification the
+  // handler left outstanding arms the watchdog (most complete inside it or soon after).
+  if (b.ss === ss && ss.outstanding && ss.cancelCalled)
+    ss.cancelWatchdog = n.kernel.machine.at(ss.cancelSinceNs + n.options.idleWatchdogNs, ss, 0, null);
 }
 
 /**
@@ -453,6 +492,7 @@ export function ssComplete(n: Ndis, b: MiniportBlock): void {
     return;
   }
   ss.outstanding = false;
+  endCancelWatchdog(ss);
   if (n.trace.on) n.traceNdis(b, 'selective suspend: idle notification completed', { phase: ss.phase });
   if (ss.phase === 'suspending') {
     ss.completedEarly = true; // resumes once the device reached the low-power state
@@ -602,7 +642,27 @@ function failed(n: Ndis, b: MiniportBlock, ss: AdapterSs, why: string, dump: Liv
   ss.phase = 'off';
   ss.outstanding = false;
   n.kernel.cancelTimer(ss.timer);
+  endCancelWatchdog(ss);
   queueRelease(n, b, ss);
   markDeviceFailed(n, b, why, dump);
   if (ss.settleWanted) n.kick(b);
+}
+
+/**
+ * bug-check-0x7c: a MiniportIdleNotification (0x25, NDIS_BUGCHECK_WATCHDOG_MINIPORT_IDLE)
+ * or MiniportCancelIdleNotification (0x26, NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE) blocked
+ * past `ndis.idleWatchdogNs` from its call, found by the frame check of the blocked
+ * thread (Ndis.checkCallbackWatchdog). Returns when the limit falls due.
+ */
+export function idleCallbackOverdueAt(n: Ndis, fn: string, b: MiniportBlock, startNs: number): number {
+  const limit = n.options.idleWatchdogNs;
+  if (n.now - startNs < limit) return startNs + limit;
+  const cancel = fn === 'MiniportCancelIdleNotification';
+  n.verifier.fatal(
+    cancel ? 'NdisSim_CancelIdleWatchdog' : 'NdisSim_IdleWatchdog',
+    fn,
+    b.name,
+    `${fn} of ${b.name} has not returned after ${limit / 1_000_000_000} s`,
+    ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+  );
 }

@@ -63,7 +63,10 @@ function range(v: string): { minNs: number; maxNs: number } {
 type OnlyOptionNames<T extends never> = T;
 export type ScenarioNdisNamesChecked = OnlyOptionNames<
   Exclude<
-    keyof Omit<Scenario['ndis'], 'pauseWatchdog' | 'haltWatchdog' | 'dpcWatchdog' | 'powerWatchdog'>,
+    keyof Omit<
+      Scenario['ndis'],
+      'pauseWatchdog' | 'haltWatchdog' | 'oidWatchdog' | 'idleWatchdog' | 'dpcWatchdog' | 'powerWatchdog'
+    >,
     keyof NdisOptions
   >
 >;
@@ -100,10 +103,13 @@ function planOf(s: Scenario): Plan {
   const known = plans.get(s);
   if (known !== undefined) return known;
   // The scenario's `ndis:` names are NdisOptions' names, except the two durations.
-  const { pauseWatchdog, haltWatchdog, dpcWatchdog, powerWatchdog, ...same } = s.ndis;
+  const { pauseWatchdog, haltWatchdog, oidWatchdog, idleWatchdog, dpcWatchdog, powerWatchdog, ...same } =
+    s.ndis;
   const ndis: WorldOptions['ndis'] = definedOnly(same);
   if (pauseWatchdog !== undefined) ndis.pauseWatchdogNs = dur(pauseWatchdog);
   if (haltWatchdog !== undefined) ndis.haltWatchdogNs = dur(haltWatchdog);
+  if (oidWatchdog !== undefined) ndis.oidWatchdogNs = dur(oidWatchdog);
+  if (idleWatchdog !== undefined) ndis.idleWatchdogNs = dur(idleWatchdog);
   if (dpcWatchdog !== undefined) ndis.dpcWatchdogNs = dur(dpcWatchdog);
   if (powerWatchdog !== undefined) ndis.powerWatchdogNs = dur(powerWatchdog);
   // Only the built-in drivers the scenario names: adding all 119 to every world took

@@ -1063,6 +1063,8 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         surpriseRemovalCompletes: z.enum(['early', 'after-halt']).optional(),
         pauseWatchdog: duration.optional(),
         haltWatchdog: duration.optional(),
+        oidWatchdog: duration.optional(),
+        idleWatchdog: duration.optional(),
         dpcWatchdog: duration.optional(),
         powerWatchdog: duration.optional(),
         callbackIrql: z.enum(['passive', 'dispatch', 'explore']).optional(),

@@ -9,7 +9,11 @@ import { ddiIrql } from '../ndis/generated/irql.ts';
 import {
   msRules,
   NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL,
+  NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE,
   NDIS_BUGCHECK_WATCHDOG_FILTER_OID,
+  NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE,
+  NDIS_BUGCHECK_WATCHDOG_MINIPORT_IDLE,
+  NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID,
 } from '../ndis/generated/rules.ts';
 import { BugCheckCode } from './bugcheck.ts';
 
@@ -576,6 +580,39 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     summary: 'MiniportHaltEx did not return within the halt watchdog time.',
     ddis: ['MiniportHaltEx'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: 0x22 },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_MiniportOidWatchdog',
+    origin: 'ndis',
+    spec: ['R6.6'],
+    summary:
+      "An OID request the miniport pended (MiniportOidRequest returned NDIS_STATUS_PENDING) was not completed with NdisMOidRequestComplete within NDIS's OID watchdog time (ndis: oidWatchdog, 60 s by default; the real time is undocumented), or MiniportOidRequest blocked that long without returning. Parameter 2 is 0x23 (NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID), parameter 4 the OID. Driver Verifier's 12 s (NdisTimedOidComplete) comes first when both are on and the watchdog is not set below it; the resets NDIS starts over a stuck request (R4.5) do not stop the watchdog.",
+    ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_IdleWatchdog',
+    origin: 'ndis',
+    spec: [],
+    summary:
+      "MiniportIdleNotification (selective suspend) did not return within NDIS's idle watchdog time (ndis: idleWatchdog, 60 s by default; the real time is undocumented). Parameter 2 is 0x25 (NDIS_BUGCHECK_WATCHDOG_MINIPORT_IDLE). A notification the miniport pended is not timed: the pages leave it pending until NdisMIdleNotificationComplete, and NDIS's cancel has a watchdog of its own (NdisSim_CancelIdleWatchdog).",
+    ddis: ['MiniportIdleNotification'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_MINIPORT_IDLE },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
+    id: 'NdisSim_CancelIdleWatchdog',
+    origin: 'ndis',
+    spec: [],
+    summary:
+      "NDIS called MiniportCancelIdleNotification (activity, or a wake-up signal, on a selectively suspended adapter; or a removal or system sleep that ends selective suspend) and NdisMIdleNotificationComplete did not follow within NDIS's idle watchdog time from that call (ndis: idleWatchdog, 60 s by default; the real time is undocumented), or the handler blocked that long without returning. Parameter 2 is 0x26 (NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE).",
+    ddis: ['MiniportCancelIdleNotification', 'NdisMIdleNotificationComplete'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
     fatal: true,
   },
@@ -1563,6 +1600,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: true,
   },
   {
+    id: 'NdisSim_FilterPauseWatchdog',
+    origin: 'ndis',
+    spec: ['R7.13'],
+    summary:
+      "A filter module's FilterPause returned NDIS_STATUS_PENDING and NdisFPauseComplete did not follow within NDIS's watchdog time (the pause watchdog's, ndis: pauseWatchdog, 60 s), or FilterPause blocked that long without returning. Parameter 2 is 0x11 (NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE). NDIS's own check, with or without Driver Verifier; Driver Verifier's NdisFilterTimedPauseComplete (10 s) comes first when it is on.",
+    ddis: ['FilterPause', 'NdisFPauseComplete'],
+    bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_FILTER_PAUSE },
+    source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
+    fatal: true,
+  },
+  {
     id: 'NdisSim_FilterState',
     origin: 'ndis-sim',
     spec: ['R7.5'],
@@ -1624,7 +1672,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R7.13'],
     summary:
-      'A filter module pended an OID request in FilterOidRequest and did not complete it within the watchdog time, with nothing of its own outstanding below.',
+      "A filter module pended an OID request in FilterOidRequest and did not complete it within the watchdog time (the pause watchdog's, from the PENDING return), or its FilterOidRequest blocked that long without returning (from the call), with nothing of its own outstanding below.",
     ddis: ['FilterOidRequest', 'NdisFOidRequestComplete'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_FILTER_OID },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',

@@ -187,6 +187,21 @@ export const galleryB: readonly GalleryEntry[] = [
     scenario: { until: '14s' },
   },
   {
+    rule: 'NdisSim_MiniportOidWatchdog',
+    mistake:
+      'The packet filter goes to a firmware mailbox; when the mailbox is busy the request is dropped instead of queued, so NdisMOidRequestComplete never comes.',
+    driver: galleryDriver(
+      'bad-oid-mailbox-drop',
+      pendPacketFilter((a) => {
+        // The mailbox is busy with the start-up commands: the request is forgotten.
+        a.state.dropped = (Number(a.state.dropped) || 0) + 1;
+      }),
+      'buggy: drops a pended OID when its mailbox is busy',
+    ),
+    // NDIS's OID watchdog shortened below Driver Verifier's 12 s, so the watchdog is what stops it.
+    scenario: { until: '10s', ndis: { oidWatchdog: '5s' } },
+  },
+  {
     rule: 'NdisTimedDataSend',
     mistake: 'A TX ring wrap bug drops one NBL on the floor; every other send completes at once.',
     driver: galleryDriver(

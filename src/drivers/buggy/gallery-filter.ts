@@ -128,6 +128,24 @@ export const galleryFilter: readonly GalleryEntry[] = [
     scenario: { until: '15s', ...removedAt100ms },
   },
   {
+    rule: 'NdisSim_FilterPauseWatchdog',
+    filter: true,
+    mistake:
+      'FilterPause queues the pause to the module’s worker thread and returns NDIS_STATUS_PENDING, but the worker exits as soon as it sees the module is no longer running, before it reads its queue: NdisFPauseComplete never comes.',
+    driver: variantOfMonitorLwf(
+      'lwf-pause-worker-exits',
+      'pends FilterPause on a worker that has exited',
+      (c) => {
+        c.PauseHandler = (m: LwfModule) => {
+          m.running = false; // the worker checks this first and exits
+          return NDIS_STATUS_PENDING;
+        };
+      },
+    ),
+    // NDIS's pause watchdog shortened below Driver Verifier's 10 s, so NDIS's is what stops it.
+    scenario: { until: '8s', ndis: { pauseWatchdog: '5s' }, ...removedAt100ms },
+  },
+  {
     rule: 'NdisSim_FilterAttach',
     filter: true,
     mistake:

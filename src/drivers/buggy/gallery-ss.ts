@@ -9,6 +9,7 @@ import {
   NdisDeviceStateD2,
   NdisMIdleNotificationComplete,
   NdisMIdleNotificationConfirm,
+  NdisMSleep,
 } from '../../index.ts';
 import { after, galleryDriver } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
@@ -77,5 +78,48 @@ export const gallerySs: readonly GalleryEntry[] = [
       'buggy: advertises selective suspend although it is disabled',
     ),
     scenario: { device: { registry: { '*SelectiveSuspend': 0 } } },
+  },
+  {
+    rule: 'NdisSim_CancelIdleWatchdog',
+    mistake:
+      'MiniportCancelIdleNotification only cancels the bus idle request and leaves NdisMIdleNotificationComplete to its completion routine, but that request had already completed when the device was confirmed: the completion never comes.',
+    driver: galleryDriver(
+      'bad-ss-cancel-never-completes',
+      ssHooks(
+        (a) => {
+          // The bus idle request completes at once and is freed: nothing is left to cancel.
+          a.state.busIdleRequest = null;
+          NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+          return NDIS_STATUS_PENDING;
+        },
+        (a) => {
+          // Cancels the bus request, if any; its completion routine would complete the notification.
+          if (a.state.busIdleRequest != null) NdisMIdleNotificationComplete(a.handle);
+        },
+      ),
+      'buggy: never completes an idle notification NDIS cancelled',
+    ),
+    // Idle at 1 s; the wake signal at 2 s makes NDIS cancel; the watchdog (3 s here) follows.
+    scenario: {
+      ...ssOn,
+      until: '8s',
+      ndis: { idleWatchdog: '3s' },
+      actions: [{ at: '2s', do: 'wake-signal', device: 'nic0' }],
+    },
+  },
+  {
+    rule: 'NdisSim_IdleWatchdog',
+    mistake:
+      'MiniportIdleNotification waits in a sleep loop for the bus to call its idle callback before it returns, but the bus calls it only once the notification has returned PENDING.',
+    driver: galleryDriver(
+      'bad-ss-idle-waits-for-bus',
+      ssHooks((a) => {
+        while (a.state.busSaysIdle !== true) NdisMSleep(100_000);
+        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
+        return NDIS_STATUS_PENDING;
+      }),
+      'buggy: blocks in MiniportIdleNotification',
+    ),
+    scenario: { ...ssOn, until: '8s', ndis: { idleWatchdog: '3s' } },
   },
 ];
