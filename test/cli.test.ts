@@ -255,6 +255,29 @@ test('--driver: a .ts module outside the repository, in a folder with no package
   }
 });
 
+test('--driver: a driver split across two .ts files in a folder with no package.json: the module the entry imports finds ndis-sim too; a helper that cannot load is one line, exit 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-split-'));
+  try {
+    // own-driver.ts does `import * as N from 'ndis-sim'`; the entry only re-exports it.
+    copyFileSync('examples/own-driver.ts', join(dir, 'nic.ts'));
+    writeFileSync(join(dir, 'entry.ts'), "export * from './nic.ts';\n");
+    writeFileSync(join(dir, 'my.yaml'), ownScenario());
+    const r = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'entry.ts'), '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
+    // A CommonJS helper that require()s ndis-sim cannot load: node reports it twice (a
+    // rejection and an unhandled one); the CLI says it once, without a stack.
+    writeFileSync(join(dir, 'helper.cts'), "require('ndis-sim');\nmodule.exports = {};\n");
+    writeFileSync(join(dir, 'cjs.ts'), "export * from './helper.cts';\nexport * from './nic.ts';\n");
+    const bad = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'cjs.ts'), '--quiet');
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, /^--driver: cannot load ".*cjs\.ts": Cannot find module 'ndis-sim'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('driverModules: a scenario names its own driver modules, relative to its file; --driver may name the same file again', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-driver-'));
   try {

@@ -47,7 +47,7 @@ import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
-import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
+import { isFailedDriverLoad, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { distance, nearest, type Scenario } from '../scenario/schema.ts';
 import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
@@ -862,6 +862,13 @@ function fail(e: unknown): number {
 
 // Output piped into `head` and closed early: stop quietly; any other failure: one line.
 process.stdout.on('error', outputFailed);
+
+// A driver module that failed to load, reported again by node as an unhandled rejection:
+// said once already (exit 2). Any other: a bug in ndis-sim, told as one, not a stack.
+process.on('unhandledRejection', (e) => {
+  if (isFailedDriverLoad(e)) return;
+  process.exit(fail(e));
+});
 
 // Before the first world (src/explore/tuning.ts): a long run gains as an exploration does.
 pretenuringOff();
