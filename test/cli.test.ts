@@ -632,6 +632,15 @@ test('bad input the commands meet at the edges: each is one clear line, exit 2, 
         `${dir}/u0.yaml: until: expected a duration above 0 (when the run ends), got 0`,
       ],
       [['run', ok, '--until', '0'], '--until: expected a duration above 0, got "0"'],
+      // A bare number is no duration: seconds or nanoseconds, nothing says (it ran 5 ns).
+      [
+        ['run', ok, '--until', '5'],
+        '--until: expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h), got "5"',
+      ],
+      [
+        ['explore', ok, '--seed-timeout', '60', '--runs', '2'],
+        '--seed-timeout: expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h), got "60"',
+      ],
       [['explore', ok, '--until', '0s', '--runs', '2'], '--until: expected a duration above 0, got "0s"'],
       // A duration written well that the clock cannot count says how long one may be.
       [

@@ -694,7 +694,7 @@ Examples:
     .option('--seed <n>', "seed for every choice of the run (default: the scenario's)")
     .option(
       '--until <duration>',
-      "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
+      "virtual time to stop at, e.g. 30s or 500ms, with its unit (default: the scenario's)",
     )
     .option('--cpus <n>', "the machine's processors, 1 to 64 (default: the scenario's cpus:)")
     .addOption(strategyFlag())
@@ -716,7 +716,10 @@ Examples:
     .option('--driver <module>', 'load the drivers a module exports (a .ts or .js file; repeatable)', collect)
     .option('--seed <n>', 'the first seed (default 1)')
     .option('--runs <n>', 'how many seeds to run, from --seed on (default 1000)')
-    .option('--until <duration>', "virtual time each run stops at (default: the scenario's)")
+    .option(
+      '--until <duration>',
+      "virtual time each run stops at, e.g. 30s or 500ms, with its unit (default: the scenario's)",
+    )
     .option('--cpus <n>', "the machine's processors, 1 to 64, for every run (default: the scenario's cpus:)")
     .option(
       '--shrink-runs <n>',

@@ -18,7 +18,14 @@ import { toHtmlReport } from '../report/html.ts';
 import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
-import { durationMaxText, durationTooLong, parseDuration, type Scenario } from '../scenario/schema.ts';
+import {
+  bareDuration,
+  bareDurationText,
+  durationMaxText,
+  durationTooLong,
+  parseDuration,
+  type Scenario,
+} from '../scenario/schema.ts';
 import { FixedStrategy } from '../sim/choice.ts';
 import { packageVersion } from '../version.ts';
 import {
@@ -100,13 +107,15 @@ export function intOption(
 }
 
 /**
- * A duration above 0 as a scenario's `until:` gives it ("30s", "500ms"), or
- * nanoseconds: --until (a run that ends at 0 runs nothing: every seed would pass) and
- * --seed-timeout.
+ * A duration above 0 with its unit, as a scenario's `until:` gives it ("30s", "500ms"):
+ * --until (a run that ends at 0 runs nothing: every seed would pass) and --seed-timeout,
+ * and exploreScenario's `until` and `seedTimeout`.
  */
 export function untilOption(v: string | number | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
-  const given = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  // "--until 5": a unit is needed, as in a scenario (bareDuration).
+  if (bareDuration(v)) throw new InputError([`${name}: ${bareDurationText(v)}`]);
+  const given = typeof v === 'string' && /^\s*0+\s*$/.test(v) ? 0 : v;
   const d = parseDuration(given);
   if (d === null)
     throw new InputError([
