@@ -9,6 +9,7 @@ import { syncOids } from '../ndis/sync-oid.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
 import { ns } from '../sim/limits.ts';
+import { distance, nearest } from '../sim/nearest.ts';
 import { trafficDefaults } from '../stack/protocol.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
@@ -324,34 +325,8 @@ export const expectSchema = z.strictObject({
   settled: z.boolean().optional(),
 });
 
-/** "did you mean" for a name close to one of `options`. */
-export function nearest(x: string, options: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = 3;
-  for (const o of options) {
-    const d = distance(x, o);
-    if (d < bestD) {
-      bestD = d;
-      best = o;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance: the edits that turn `a` into `b`. */
-export function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
-}
+/** "did you mean" (src/sim/nearest.ts, which the World's messages use too). */
+export { distance, nearest };
 
 function driverName(drivers: readonly string[]) {
   return z.string().refine((v) => drivers.includes(v), {
