@@ -135,6 +135,63 @@ test('bad input: broken YAML names file, line and column, exit 2', () => {
   assert.match(r.stderr, /^test\/fixtures\/bad-yaml\.yaml:\d+:\d+: /);
 });
 
+test('bad input: one YAML indentation mistake is one error with its line and a caret, and the count of those it caused; exit 2, also when the output is piped into a reader that quits (EPIPE)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-yaml-'));
+  try {
+    // An item indented a space too little: the parser reports 13 errors, all from this one.
+    const file = join(dir, 'indent.yaml');
+    writeFileSync(
+      file,
+      [
+        'until: 30s',
+        'devices:',
+        '  - name: nic0',
+        '   bad: [unclosed',
+        '    driver: flaky-nic',
+        '    registry:',
+        '      ResetLimit: 3',
+        '    faults:',
+        '      hangAt: 1.5s',
+        'expect:',
+        '  devices:',
+        '    nic0: { problem: 43 }',
+        '',
+      ].join('\n'),
+    );
+    const r = cli('run', file);
+    assert.equal(r.status, 2, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines[0], `${file}:4:1: Sequence item without - indicator`);
+    assert.equal(lines[1], '  4 |    bad: [unclosed');
+    assert.equal(lines[2], '    | ^');
+    assert.match(
+      lines[3]!,
+      /^\(\d+ more YAML errors after it, most likely caused by it: fix this one first\)$/,
+    );
+    assert.equal(lines.length, 4, r.stderr);
+    // `2>&1 | true`: the reader is gone before the message is written; the exit code
+    // is still the command's 2, not node's 1 for an unhandled EPIPE.
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const args of [[file], [join(dir, 'none.yaml')]]) {
+      const piped = spawnSync(
+        'bash',
+        [
+          '-c',
+          '"$1" bin/ndis-sim.js run "$2" 2>&1 | true; exit $PIPESTATUS',
+          'sh',
+          process.execPath,
+          ...args,
+        ],
+        { encoding: 'utf8', env },
+      );
+      assert.equal(piped.status, 2, `${args[0]}: ${piped.stderr}`);
+      assert.equal(piped.stderr, '');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('bad input: a missing file and a bad --seed exit 2 with a message', () => {
   const a = cli('run', 'no/such/file.yaml');
   assert.equal(a.status, 2);

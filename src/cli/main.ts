@@ -54,14 +54,26 @@ import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
 
-/** An output stream that cannot be written (a full disk, say): one line, exit 2. */
-function outputFailed(e: NodeJS.ErrnoException): never {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // piped into `head`
+/**
+ * The reader of the output is gone (`ndis-sim run x.yaml 2>&1 | head -1`): EPIPE on
+ * stdout or stderr. Nothing more is written, quietly, and the command still ends with
+ * the exit code its run chooses (2 for bad input, 1 for a broken rule), not with
+ * node's 1 for an unhandled 'error' event.
+ */
+let readerGone = false;
+
+/** An output stream that cannot be written: the reader gone (above), or a full disk, say: one line, exit 2. */
+function outputFailed(e: NodeJS.ErrnoException): void {
+  if (readerGone || e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
+    readerGone = true;
+    return;
+  }
   process.stderr.write(`ndis-sim: cannot write the output (${e.code ?? e.message})\n`);
   process.exit(2);
 }
 
 const out = (s: string): void => {
+  if (readerGone) return;
   try {
     process.stdout.write(`${s}\n`);
   } catch (e) {
@@ -863,8 +875,12 @@ function fail(e: unknown): number {
   return 3;
 }
 
-// Output piped into `head` and closed early: stop quietly; any other failure: one line.
+// Output piped into `head` and closed early: no more output, the exit code the run
+// chooses; any other failure of stdout: one line. stderr has nowhere else to say so.
 process.stdout.on('error', outputFailed);
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') readerGone = true;
+});
 
 // A driver module that failed to load, reported again by node as an unhandled rejection:
 // said once already (exit 2). Any other: a bug in ndis-sim, told as one, not a stack.
