@@ -3,7 +3,7 @@
 // bad input, 3 an internal error of ndis-sim.
 
 import { closeSync, existsSync, openSync, realpathSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
@@ -441,27 +441,31 @@ interface ReplayCliOptions {
 }
 
 async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
+  const fromFile = (d: string): string => (isAbsolute(d) ? d : join(dirname(file), d));
   const r = parseReplayFile(readInputFile(file, 'a replay file (.replay.json) that explore wrote'), file);
   // Drivers an exploration from code was given as objects: the file cannot name their
   // module, and without --driver the scenario would only say it does not know them.
   if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {
-    const modules = r.drivers.map((d) => ` --driver ${d}`).join('');
+    const flags = r.drivers.map((d) => ` --driver ${fromFile(d)}`).join('');
     throw new InputError([
-      `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (${r.driverObjects.join(', ')}), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file}${modules} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
+      `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (${r.driverObjects.join(', ')}), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file}${flags} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
     ]);
   }
-  // The file names its modules as explore was given them, from the directory it ran in.
+  // The file names its modules from its own directory (driverPathFrom); a file an
+  // older ndis-sim wrote named them from the directory explore ran in: tried second.
+  const modules =
+    opts.driver ?? r.drivers.map((d) => (existsSync(fromFile(d)) || !existsSync(d) ? fromFile(d) : d));
   if (opts.driver === undefined) {
     const missing = r.drivers.flatMap((d, i) =>
-      existsSync(d)
+      existsSync(modules[i]!)
         ? []
         : [
-            `${file}: drivers[${i}]: expected the module ${JSON.stringify(d)} from the directory explore ran in, got no such file from ${process.cwd()}; replay from that directory, or name the module with --driver`,
+            `${file}: drivers[${i}]: expected the module ${JSON.stringify(d)} relative to the replay file, got no such file: ${fromFile(d)} (nor ${JSON.stringify(d)} from ${process.cwd()}, as a file of an older ndis-sim names it); name the module with --driver`,
           ],
     );
     if (missing.length > 0) throw new InputError(missing);
   }
-  const drivers = await loadDriverModules(opts.driver ?? r.drivers);
+  const drivers = await loadDriverModules(modules);
   const scenario = parseScenarioText(
     r.scenario.text,
     `${file} (scenario ${r.scenario.file})`,
@@ -470,7 +474,7 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
   );
   checkWritable(opts, [
     { what: 'the replay file', file },
-    ...(opts.driver ?? r.drivers).map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
+    ...modules.map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
   ]);
   // The whole trace, whatever --quiet says: the digest is of the whole trace.
   const world = buildWorld(scenario, {
