@@ -68,6 +68,7 @@ import { fmtTime } from './report/format.ts';
 import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
 import { Machine, type SleepKeeper } from './sim/machine.ts';
+import { nearest } from './sim/nearest.ts';
 import type { EventTarget, SimEvent } from './sim/queue.ts';
 import {
   type ProtocolView,
@@ -256,6 +257,135 @@ export type WorldAction =
       /** A synchronous OID request (NDIS 6.80; sync-oid.ts): a method request with `value` as its input, at DISPATCH. */
       synchronous?: boolean;
     };
+
+/** Every WorldAction kind, for World.at's check of what it is given. */
+const worldActionKinds: readonly WorldAction['kind'][] = [
+  'shutdown',
+  'sleep',
+  'start',
+  'surprise-remove',
+  'send',
+  'cancel-sends',
+  'wake-signal',
+  'frame',
+  'remove',
+  'disable',
+  'stop',
+  'start-filter',
+  'stop-filter',
+  'stop-protocol',
+  'open',
+  'ioctl',
+  'read',
+  'write',
+  'close',
+  'cancel',
+  'exit',
+  'oid',
+];
+
+/** The kinds that name a device, and those that name a driver or an application handle. */
+const deviceActionKinds = new Set<string>([
+  'start',
+  'surprise-remove',
+  'send',
+  'cancel-sends',
+  'wake-signal',
+  'frame',
+  'remove',
+  'disable',
+  'stop',
+  'oid',
+]);
+const driverActionKinds = new Set<string>(['start-filter', 'stop-filter', 'stop-protocol']);
+const handleActionKinds = new Set<string>(['open', 'ioctl', 'read', 'write', 'close', 'cancel']);
+
+/** A value as a usage message shows it: strings quoted, objects as JSON. */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array)) {
+    try {
+      return JSON.stringify(v);
+    } catch {
+      return String(v);
+    }
+  }
+  return String(v);
+}
+
+/**
+ * What is wrong with an action given to World.at, as "expected …, got …", or null. Code
+ * that is not type-checked (JavaScript, a cast) may pass anything: a misspelt kind would
+ * otherwise do nothing when it fires, and a missing field fail deep inside NDIS.
+ */
+function actionProblem(a: unknown): string | null {
+  if (typeof a !== 'object' || a === null)
+    return `World.at: expected an action ({ kind, … }), got ${shown(a)}`;
+  const x = a as Record<string, unknown>;
+  const kind = x.kind;
+  if (typeof kind !== 'string' || !(worldActionKinds as readonly string[]).includes(kind)) {
+    const near = typeof kind === 'string' ? nearest(kind, worldActionKinds) : null;
+    return `World.at: expected an action kind, one of ${worldActionKinds.join(', ')}, got ${shown(kind)}${near === null ? '' : ` (did you mean '${near}'?)`}`;
+  }
+  const fn = `World.at(${kind})`;
+  const str = (k: string, what: string): string | null =>
+    typeof x[k] === 'string' && x[k] !== '' ? null : `${fn}: expected ${k}, ${what}, got ${shown(x[k])}`;
+  const whole = (k: string, what: string, max = Number.MAX_SAFE_INTEGER): string | null => {
+    const v = x[k];
+    return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max
+      ? null
+      : `${fn}: expected ${k}, ${what}, got ${shown(v)}`;
+  };
+  if (deviceActionKinds.has(kind)) {
+    const p = str('device', 'the name of a device added with addDevice');
+    if (p !== null) return p;
+  }
+  if (driverActionKinds.has(kind)) {
+    const p = str('driver', 'the name of a driver added with addDriver');
+    if (p !== null) return p;
+  }
+  if (handleActionKinds.has(kind)) {
+    const p = str('handle', "the application's name for its handle");
+    if (p !== null) return p;
+  }
+  switch (kind) {
+    case 'sleep':
+      return x.state === 'S3' || x.state === 'S4'
+        ? null
+        : `${fn}: expected state 'S3' or 'S4', got ${shown(x.state)}`;
+    case 'frame':
+      return x.data instanceof Uint8Array
+        ? null
+        : `${fn}: expected data, the frame's bytes as a Uint8Array, got ${shown(x.data)}`;
+    case 'open':
+      return str('link', 'the symbolic link to open (such as SimNicCtl)');
+    case 'ioctl':
+      return (
+        whole('code', 'an I/O control code from 0 to 0xFFFFFFFF', 0xffffffff) ??
+        (Array.isArray(x.input)
+          ? null
+          : `${fn}: expected input, the input bytes as an array of numbers, got ${shown(x.input)}`) ??
+        whole('outputLength', "the output buffer's length in bytes from 0 up")
+      );
+    case 'write':
+      return Array.isArray(x.data)
+        ? null
+        : `${fn}: expected data, the bytes to write as an array of numbers, got ${shown(x.data)}`;
+    case 'oid':
+      return (
+        whole('oid', 'an OID, a number from 0 to 0xFFFFFFFF such as OID_GEN_STATISTICS', 0xffffffff) ??
+        (typeof x.set === 'boolean'
+          ? null
+          : `${fn}: expected set, true for a set request and false for a query, got ${shown(x.set)}`) ??
+        whole('timeoutS', 'NDIS_OID_REQUEST.Timeout in whole seconds from 0 up (0: none)', 0xffffffff) ??
+        (x.bufferLength === undefined
+          ? null
+          : whole('bufferLength', 'InformationBufferLength in bytes', 0xffffffff))
+      );
+    default:
+      return null;
+  }
+}
 
 /** A Wake-on-LAN pattern to add (OID_PM_ADD_WOL_PATTERN), as an `oid` action's value gives it. */
 export interface WolPatternSpec {
@@ -547,6 +677,17 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   addDriver(mod: DriverModule): void {
+    const m = mod as unknown as Record<string, unknown> | null;
+    if (
+      typeof m !== 'object' ||
+      m === null ||
+      typeof m.name !== 'string' ||
+      m.name === '' ||
+      typeof m.load !== 'function'
+    )
+      throw new NdisSimUsageError(
+        `World.addDriver: expected a DriverModule ({ name, load() }), got ${typeof m === 'object' && m !== null ? `an object with ${Object.keys(m).join(', ') || 'no fields'}` : shown(m)}`,
+      );
     this.ndis.modules.set(mod.name, mod);
   }
 
@@ -603,6 +744,14 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   addDevice(spec: DeviceSpec): DeviceNode {
+    if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '')
+      throw new NdisSimUsageError(
+        `World.addDevice: expected a device spec with a name ({ name, driver, … }), got ${shown(typeof spec === 'object' && spec !== null ? spec.name : spec)} as its name`,
+      );
+    if (spec.hardware !== undefined && spec.hardware !== 'simnic' && spec.hardware !== 'none')
+      throw new NdisSimUsageError(
+        `World.addDevice: device '${spec.name}': expected hardware 'simnic' (the default) or 'none', got ${shown(spec.hardware)}`,
+      );
     if (this.devices.has(spec.name))
       throw new NdisSimUsageError(`World.addDevice: a device named '${spec.name}' was added already`);
     if (!this.ndis.modules.has(spec.driver)) {
@@ -702,6 +851,8 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       throw new NdisSimUsageError(
         `World.at: the time must be whole nanoseconds from 0 up, got ${String(timeNs)}`,
       );
+    const problem = actionProblem(action);
+    if (problem !== null) throw new NdisSimUsageError(problem);
     if (action.kind === 'sleep' && (!Number.isSafeInteger(action.durationNs) || action.durationNs < 0))
       throw new NdisSimUsageError(
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
@@ -1082,6 +1233,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
 
   /** Runs until `untilNs` of virtual time, or until the machine stops. */
   run(untilNs: number): RunResult {
+    // -5 or NaN would run nothing and pass; a time already past, too.
+    if (!Number.isSafeInteger(untilNs) || untilNs < 0)
+      throw new NdisSimUsageError(
+        `World.run: expected untilNs, the virtual time to stop at in whole nanoseconds from 0 up (such as 5 * ns.s), got ${String(untilNs)}`,
+      );
     const prev = setCurrentNdis(this.ndis);
     let verdict: Verdict = 'ok';
     let message: string | null = null;

@@ -135,6 +135,63 @@ test('bad input: broken YAML names file, line and column, exit 2', () => {
   assert.match(r.stderr, /^test\/fixtures\/bad-yaml\.yaml:\d+:\d+: /);
 });
 
+test('bad input: one YAML indentation mistake is one error with its line and a caret, and the count of those it caused; exit 2, also when the output is piped into a reader that quits (EPIPE)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-yaml-'));
+  try {
+    // An item indented a space too little: the parser reports 13 errors, all from this one.
+    const file = join(dir, 'indent.yaml');
+    writeFileSync(
+      file,
+      [
+        'until: 30s',
+        'devices:',
+        '  - name: nic0',
+        '   bad: [unclosed',
+        '    driver: flaky-nic',
+        '    registry:',
+        '      ResetLimit: 3',
+        '    faults:',
+        '      hangAt: 1.5s',
+        'expect:',
+        '  devices:',
+        '    nic0: { problem: 43 }',
+        '',
+      ].join('\n'),
+    );
+    const r = cli('run', file);
+    assert.equal(r.status, 2, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines[0], `${file}:4:1: Sequence item without - indicator`);
+    assert.equal(lines[1], '  4 |    bad: [unclosed');
+    assert.equal(lines[2], '    | ^');
+    assert.match(
+      lines[3]!,
+      /^\(\d+ more YAML errors after it, most likely caused by it: fix this one first\)$/,
+    );
+    assert.equal(lines.length, 4, r.stderr);
+    // `2>&1 | true`: the reader is gone before the message is written; the exit code
+    // is still the command's 2, not node's 1 for an unhandled EPIPE.
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const args of [[file], [join(dir, 'none.yaml')]]) {
+      const piped = spawnSync(
+        'bash',
+        [
+          '-c',
+          '"$1" bin/ndis-sim.js run "$2" 2>&1 | true; exit $PIPESTATUS',
+          'sh',
+          process.execPath,
+          ...args,
+        ],
+        { encoding: 'utf8', env },
+      );
+      assert.equal(piped.status, 2, `${args[0]}: ${piped.stderr}`);
+      assert.equal(piped.stderr, '');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('bad input: a missing file and a bad --seed exit 2 with a message', () => {
   const a = cli('run', 'no/such/file.yaml');
   assert.equal(a.status, 2);
@@ -250,6 +307,29 @@ test('--driver: a .ts module outside the repository, in a folder with no package
     const r = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'my-driver.ts'), '--quiet');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--driver: a driver split across two .ts files in a folder with no package.json: the module the entry imports finds ndis-sim too; a helper that cannot load is one line, exit 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-split-'));
+  try {
+    // own-driver.ts does `import * as N from 'ndis-sim'`; the entry only re-exports it.
+    copyFileSync('examples/own-driver.ts', join(dir, 'nic.ts'));
+    writeFileSync(join(dir, 'entry.ts'), "export * from './nic.ts';\n");
+    writeFileSync(join(dir, 'my.yaml'), ownScenario());
+    const r = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'entry.ts'), '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
+    // A CommonJS helper that require()s ndis-sim cannot load: node reports it twice (a
+    // rejection and an unhandled one); the CLI says it once, without a stack.
+    writeFileSync(join(dir, 'helper.cts'), "require('ndis-sim');\nmodule.exports = {};\n");
+    writeFileSync(join(dir, 'cjs.ts'), "export * from './helper.cts';\nexport * from './nic.ts';\n");
+    const bad = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'cjs.ts'), '--quiet');
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, /^--driver: cannot load ".*cjs\.ts": Cannot find module 'ndis-sim'/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -609,6 +689,15 @@ test('bad input the commands meet at the edges: each is one clear line, exit 2, 
         `${dir}/u0.yaml: until: expected a duration above 0 (when the run ends), got 0`,
       ],
       [['run', ok, '--until', '0'], '--until: expected a duration above 0, got "0"'],
+      // A bare number is no duration: seconds or nanoseconds, nothing says (it ran 5 ns).
+      [
+        ['run', ok, '--until', '5'],
+        '--until: expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h), got "5"',
+      ],
+      [
+        ['explore', ok, '--seed-timeout', '60', '--runs', '2'],
+        '--seed-timeout: expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h), got "60"',
+      ],
       [['explore', ok, '--until', '0s', '--runs', '2'], '--until: expected a duration above 0, got "0s"'],
       // A duration written well that the clock cannot count says how long one may be.
       [

@@ -4,9 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { runOnce, shrink } from '../src/explore/explore.ts';
@@ -120,7 +120,7 @@ test('judge: a run that breaks the rule its expect: asks for fails by the other 
   }
 });
 
-test('replay from another directory: a --driver module the file names is looked for from there, and the message says so', () => {
+test('replay from another directory: the file names its --driver modules relative to itself, so it replays from anywhere; a file of an older ndis-sim (paths from where explore ran) still replays from there', () => {
   const out = join(dir, 'r');
   const driver = 'test/fixtures/sleeps-in-reset.ts';
   const e = cli([
@@ -135,13 +135,27 @@ test('replay from another directory: a --driver module the file names is looked 
   ]);
   assert.equal(e.status, 1, e.stderr);
   const file = join(out, readdirSync(out)[0]!);
-  const away = cli(['replay', file, '--quiet'], { cwd: tmpdir() });
+  const written = JSON.parse(readFileSync(file, 'utf8')) as { drivers: string[] };
+  assert.deepEqual(written.drivers, [relative(out, join(root, driver))]);
+  // `cd / && ndis-sim replay <file>` exited 2: the module was looked for from /.
+  for (const cwd of [tmpdir(), '/', root]) {
+    const away = cli(['replay', file, '--quiet'], { cwd });
+    assert.equal(away.status, 1, `${cwd}: ${away.stderr}`);
+    assert.match(away.stdout, /the trace is the one recorded/);
+  }
+  // An older file: its path from the directory explore ran in, tried after the file's own.
+  const old = join(dir, 'old.replay.json');
+  writeFileSync(old, JSON.stringify({ ...written, drivers: [driver] }));
+  const there = cli(['replay', old, '--quiet']);
+  assert.equal(there.status, 1, there.stderr);
+  assert.match(there.stdout, /the trace is the one recorded/);
+  const away = cli(['replay', old, '--quiet'], { cwd: tmpdir() });
   assert.equal(away.status, 2);
   assert.equal(
     away.stderr,
-    `${file}: drivers[0]: expected the module "${driver}" from the directory explore ran in, got no such file from ${tmpdir()}; replay from that directory, or name the module with --driver\n`,
+    `${old}: drivers[0]: expected the module "${driver}" relative to the replay file, got no such file: ${join(dir, driver)} (nor "${driver}" from ${tmpdir()}, as a file of an older ndis-sim names it); name the module with --driver\n`,
   );
-  const named = cli(['replay', file, '--quiet', '--driver', join(root, driver)], { cwd: tmpdir() });
+  const named = cli(['replay', old, '--quiet', '--driver', join(root, driver)], { cwd: tmpdir() });
   assert.equal(named.status, 1, named.stderr);
   assert.match(named.stdout, /the trace is the one recorded/);
 });

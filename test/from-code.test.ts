@@ -135,3 +135,49 @@ test("the reference drivers are exported under their scenario names, for a World
   assert.equal(w.run(ns.s).verdict, 'ok');
   assert.equal(w.summary().adapters[0]!.state, 'Running');
 });
+
+test('durations carry their unit: a bare number but 0 is bad input naming the field; an oid timeout (NDIS_OID_REQUEST.Timeout, R6.4) takes whole seconds as 5 or "5s"', () => {
+  const problems = (text: string): string[] => {
+    try {
+      scenarioWorld('units.yaml', { text, trace: false });
+    } catch (e) {
+      assert.ok(e instanceof InputError);
+      return e.problems;
+    }
+    return [];
+  };
+  const unit = 'expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h)';
+  assert.deepEqual(
+    problems(
+      'until: 5\ndevices: [{ name: nic0, driver: flaky-nic, faults: { hangAt: 2 } }]\nactions:\n  - { at: 0, do: sleep, for: 2 }\n',
+    ),
+    [
+      `units.yaml: until: ${unit}, got 5`,
+      `units.yaml: devices[0].faults.hangAt: ${unit}, got 2`,
+      `units.yaml: actions[0].for: ${unit}, got 2`,
+    ],
+  );
+  // 0 needs no unit; units as before.
+  assert.deepEqual(
+    problems('until: 2s\ndevices: [{ name: nic0, driver: flaky-nic, faults: { hangAt: 0 } }]\n'),
+    [],
+  );
+  // The timeout mirrors the structure's ULONG of seconds: the integer, or whole seconds.
+  const oid = (timeout: string): string =>
+    `until: 2s\ndevices: [{ name: nic0, driver: healthy-nic }]\nactions:\n  - { at: 1s, do: oid, device: nic0, oid: OID_GEN_STATISTICS, timeout: ${timeout} }\n`;
+  assert.deepEqual(problems(oid('1500ms')), [
+    'units.yaml: actions[0].timeout: expected NDIS_OID_REQUEST.Timeout in whole seconds: an integer such as 5 or a duration of whole seconds such as "5s" (0: no timeout), got "1500ms"',
+  ]);
+  const given: number[] = [];
+  const at = World.prototype.at;
+  World.prototype.at = function (this: World, t, action) {
+    if (action.kind === 'oid') given.push(action.timeoutS);
+    return at.call(this, t, action);
+  };
+  try {
+    for (const t of ['5', '5s', '2min', '0']) scenarioWorld('units.yaml', { text: oid(t), trace: false });
+  } finally {
+    World.prototype.at = at;
+  }
+  assert.deepEqual(given, [5, 5, 120, 0]);
+});

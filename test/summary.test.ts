@@ -63,7 +63,7 @@ test('after a PnP stop and start the protocol has two bindings to the adapter: t
   assert.equal(new Set(lines).size, lines.length);
 });
 
-test('a driver name longer than the column (32) is shortened in its middle, so the adapter and device rows of every driver keep their columns', () => {
+test('a driver name longer than the column (32, its last place blank) is shortened in its middle, so the adapter and device rows of every driver keep their columns', () => {
   const long = 'pcie-nic-bug-halt-leaves-the-nic-enabled-after-removal';
   const w = new World({ seed: 1 });
   w.addDriver(scriptedDriver(long));
@@ -73,8 +73,8 @@ test('a driver name longer than the column (32) is shortened in its middle, so t
   w.at(0, { kind: 'start', device: 'nic0' });
   w.at(0, { kind: 'start', device: 'nic1' });
   const lines = summaryOf(w, 100 * ns.ms);
-  const shown = 'pcie-nic-bug-hal…d-after-removal';
-  assert.equal(shown.length, 32);
+  const shown = 'pcie-nic-bug-ha…d-after-removal';
+  assert.equal(shown.length, 31);
   for (const [section, state] of [
     ['Adapters', 'Running'],
     ['Devices', 'started'],
@@ -90,6 +90,32 @@ test('a driver name longer than the column (32) is shortened in its middle, so t
       `${section}:\n${rows.join('\n')}`,
     );
   }
+});
+
+test('names of 17 characters and more: the name and driver columns are one wider than the longest, so two spaces part each from the next column and the rows stay in line', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(scriptedDriver('mynic-pause-twice'));
+  w.addDriver(scriptedDriver('short-nic'));
+  w.addDevice({ name: 'adapter-with-a-long-name', driver: 'mynic-pause-twice' });
+  w.addDevice({ name: 'nic1', driver: 'short-nic' });
+  w.at(0, { kind: 'start', device: 'adapter-with-a-long-name' });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  const lines = summaryOf(w, 100 * ns.ms);
+  const adapters = lines.indexOf('  Adapters');
+  // Was "adapter-with-a-long-name mynic-pause-twice Running": three names run together.
+  assert.match(
+    lines[adapters + 1]!,
+    /^ {4}adapter-with-a-long-name {2}mynic-pause-twice {2}Running {6}halt action: -/,
+  );
+  const nic1 = lines.slice(adapters + 1).find((l) => l.startsWith('    nic1 '))!;
+  assert.equal(nic1.indexOf('short-nic'), lines[adapters + 1]!.indexOf('mynic-pause-twice'));
+  assert.equal(nic1.indexOf('Running'), lines[adapters + 1]!.indexOf('Running'));
+  const devices = lines.indexOf('  Devices');
+  assert.match(
+    lines[devices + 1]!,
+    /^ {4}adapter-with-a-long-name {2}PCI\\\S+ +mynic-pause-twice {2}started/,
+  );
+  assert.equal(lines[devices + 2]!.indexOf('short-nic'), lines[devices + 1]!.indexOf('mynic-pause-twice'));
 });
 
 test('R5.16: a bug check between START_DEVICE completing and the PnP manager taking the completion up: the device line says START_DEVICE completed and the devnode state (DeviceNodeStartCompletion), not just "not started"', () => {

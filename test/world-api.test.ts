@@ -93,3 +93,51 @@ test('addProtocol takes a traffic object with only its rate and fills the rest w
     sendIrql: 'dispatch',
   });
 });
+
+test('run and at check their arguments: a time that is not whole nanoseconds from 0, an unknown action kind (with a did-you-mean), a missing field', () => {
+  const w = new World();
+  w.addDriver(lifecycleNic);
+  w.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
+  // run(-5) and run(NaN) ran nothing and returned verdict ok.
+  usage(
+    () => w.run(-5),
+    /^World\.run: expected untilNs, the virtual time to stop at in whole nanoseconds from 0 up \(such as 5 \* ns\.s\), got -5$/,
+  );
+  usage(() => w.run(Number.NaN), /^World\.run: .*, got NaN$/);
+  usage(() => w.run(Number.POSITIVE_INFINITY), /got Infinity$/);
+  // A misspelt kind was accepted and ignored when it fired.
+  const at = (action: unknown): void => w.at(0, action as Parameters<World['at']>[1]);
+  usage(
+    () => at({ kind: 'strat', device: 'nic0' }),
+    /^World\.at: expected an action kind, one of shutdown, sleep, start, .*, got "strat" \(did you mean 'start'\?\)$/,
+  );
+  usage(() => at({ kind: 'zzzzzz' }), /got "zzzzzz"$/);
+  usage(() => at(null), /^World\.at: expected an action \(\{ kind, … \}\), got null$/);
+  usage(
+    () => at({ kind: 'start' }),
+    /^World\.at\(start\): expected device, the name of a device added with addDevice, got undefined$/,
+  );
+  usage(
+    () => at({ kind: 'sleep', state: 'S5', durationNs: 0 }),
+    /^World\.at\(sleep\): expected state 'S3' or 'S4', got "S5"$/,
+  );
+  usage(
+    () => at({ kind: 'oid', device: 'nic0', oid: 0x00010202, set: false, value: 0, timeoutS: 1.5 }),
+    /^World\.at\(oid\): expected timeoutS, NDIS_OID_REQUEST\.Timeout in whole seconds from 0 up \(0: none\), got 1\.5$/,
+  );
+  usage(
+    () => at({ kind: 'oid', device: 'nic0', oid: 'OID_GEN_STATISTICS', set: false, timeoutS: 0 }),
+    /expected oid, an OID, a number/,
+  );
+  usage(
+    () => w.addDriver({ name: 'x' } as never),
+    /^World\.addDriver: expected a DriverModule \(\{ name, load\(\) \}\), got an object with name$/,
+  );
+  usage(
+    () => w.addDevice({ name: 'nic1', driver: 'lifecycle-nic', hardware: 'simnik' as never }),
+    /^World\.addDevice: device 'nic1': expected hardware 'simnic' \(the default\) or 'none', got "simnik"$/,
+  );
+  // Nothing was scheduled by the refused calls; the right ones still work.
+  w.at(0, { kind: 'start', device: 'nic0' });
+  assert.equal(w.run(1 * ns.s).verdict, 'ok');
+});

@@ -16,7 +16,13 @@ export async function resolve(specifier, context, next) {
   if (specifier === 'ndis-sim') return { url: api, format: 'module', shortCircuit: true };
   if (specifier === 'ndis-sim/scenario') return { url: scenarioApi, format: 'module', shortCircuit: true };
   const r = await next(specifier, context);
-  if (r.url.startsWith('file:') && r.url.endsWith('.ts') && !r.url.includes('/node_modules/'))
-    return { ...r, format: 'module' };
+  if (!r.url.startsWith('file:') || r.url.includes('/node_modules/')) return r;
+  // tsx marks a .ts file in a folder without a package.json for CommonJS: it appends
+  // query parameters (tsx-commonjs-…, sometimes percent-encoded into the path) that
+  // send the file through Node's CommonJS loader, where 'ndis-sim' resolves to nothing.
+  // Drop them, so every module a driver imports loads as the entry does.
+  const cut = r.url.search(/(\?|%3F)tsx-/i);
+  const url = cut < 0 ? r.url : r.url.slice(0, cut);
+  if (/\.m?tsx?$/.test(url.replace(/[?#].*$/, ''))) return { ...r, url, format: 'module' };
   return r;
 }

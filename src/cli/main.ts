@@ -3,7 +3,7 @@
 // bad input, 3 an internal error of ndis-sim.
 
 import { closeSync, existsSync, openSync, realpathSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
@@ -47,21 +47,33 @@ import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
 import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
-import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
+import { isFailedDriverLoad, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { distance, nearest, type Scenario } from '../scenario/schema.ts';
 import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
 
-/** An output stream that cannot be written (a full disk, say): one line, exit 2. */
-function outputFailed(e: NodeJS.ErrnoException): never {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // piped into `head`
+/**
+ * The reader of the output is gone (`ndis-sim run x.yaml 2>&1 | head -1`): EPIPE on
+ * stdout or stderr. Nothing more is written, quietly, and the command still ends with
+ * the exit code its run chooses (2 for bad input, 1 for a broken rule), not with
+ * node's 1 for an unhandled 'error' event.
+ */
+let readerGone = false;
+
+/** An output stream that cannot be written: the reader gone (above), or a full disk, say: one line, exit 2. */
+function outputFailed(e: NodeJS.ErrnoException): void {
+  if (readerGone || e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
+    readerGone = true;
+    return;
+  }
   process.stderr.write(`ndis-sim: cannot write the output (${e.code ?? e.message})\n`);
   process.exit(2);
 }
 
 const out = (s: string): void => {
+  if (readerGone) return;
   try {
     process.stdout.write(`${s}\n`);
   } catch (e) {
@@ -429,27 +441,31 @@ interface ReplayCliOptions {
 }
 
 async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
+  const fromFile = (d: string): string => (isAbsolute(d) ? d : join(dirname(file), d));
   const r = parseReplayFile(readInputFile(file, 'a replay file (.replay.json) that explore wrote'), file);
   // Drivers an exploration from code was given as objects: the file cannot name their
   // module, and without --driver the scenario would only say it does not know them.
   if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {
-    const modules = r.drivers.map((d) => ` --driver ${d}`).join('');
+    const flags = r.drivers.map((d) => ` --driver ${fromFile(d)}`).join('');
     throw new InputError([
-      `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (${r.driverObjects.join(', ')}), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file}${modules} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
+      `${file}: driverObjects: expected driver modules the replay can load, got drivers exploreScenario was given as objects (${r.driverObjects.join(', ')}), which a replay file cannot name; replay with --driver naming the module that exports them (ndis-sim replay ${file}${flags} --driver <module>), or explore from code with driverFiles: [<module>] instead of drivers: a file written then names its modules`,
     ]);
   }
-  // The file names its modules as explore was given them, from the directory it ran in.
+  // The file names its modules from its own directory (driverPathFrom); a file an
+  // older ndis-sim wrote named them from the directory explore ran in: tried second.
+  const modules =
+    opts.driver ?? r.drivers.map((d) => (existsSync(fromFile(d)) || !existsSync(d) ? fromFile(d) : d));
   if (opts.driver === undefined) {
     const missing = r.drivers.flatMap((d, i) =>
-      existsSync(d)
+      existsSync(modules[i]!)
         ? []
         : [
-            `${file}: drivers[${i}]: expected the module ${JSON.stringify(d)} from the directory explore ran in, got no such file from ${process.cwd()}; replay from that directory, or name the module with --driver`,
+            `${file}: drivers[${i}]: expected the module ${JSON.stringify(d)} relative to the replay file, got no such file: ${fromFile(d)} (nor ${JSON.stringify(d)} from ${process.cwd()}, as a file of an older ndis-sim names it); name the module with --driver`,
           ],
     );
     if (missing.length > 0) throw new InputError(missing);
   }
-  const drivers = await loadDriverModules(opts.driver ?? r.drivers);
+  const drivers = await loadDriverModules(modules);
   const scenario = parseScenarioText(
     r.scenario.text,
     `${file} (scenario ${r.scenario.file})`,
@@ -458,7 +474,7 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
   );
   checkWritable(opts, [
     { what: 'the replay file', file },
-    ...(opts.driver ?? r.drivers).map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
+    ...modules.map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),
   ]);
   // The whole trace, whatever --quiet says: the digest is of the whole trace.
   const world = buildWorld(scenario, {
@@ -694,7 +710,7 @@ Examples:
     .option('--seed <n>', "seed for every choice of the run (default: the scenario's)")
     .option(
       '--until <duration>',
-      "virtual time to stop at, e.g. 30s or 500ms; a bare number is nanoseconds (default: the scenario's)",
+      "virtual time to stop at, e.g. 30s or 500ms, with its unit (default: the scenario's)",
     )
     .option('--cpus <n>', "the machine's processors, 1 to 64 (default: the scenario's cpus:)")
     .addOption(strategyFlag())
@@ -716,7 +732,10 @@ Examples:
     .option('--driver <module>', 'load the drivers a module exports (a .ts or .js file; repeatable)', collect)
     .option('--seed <n>', 'the first seed (default 1)')
     .option('--runs <n>', 'how many seeds to run, from --seed on (default 1000)')
-    .option('--until <duration>', "virtual time each run stops at (default: the scenario's)")
+    .option(
+      '--until <duration>',
+      "virtual time each run stops at, e.g. 30s or 500ms, with its unit (default: the scenario's)",
+    )
     .option('--cpus <n>', "the machine's processors, 1 to 64, for every run (default: the scenario's cpus:)")
     .option(
       '--shrink-runs <n>',
@@ -860,8 +879,19 @@ function fail(e: unknown): number {
   return 3;
 }
 
-// Output piped into `head` and closed early: stop quietly; any other failure: one line.
+// Output piped into `head` and closed early: no more output, the exit code the run
+// chooses; any other failure of stdout: one line. stderr has nowhere else to say so.
 process.stdout.on('error', outputFailed);
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') readerGone = true;
+});
+
+// A driver module that failed to load, reported again by node as an unhandled rejection:
+// said once already (exit 2). Any other: a bug in ndis-sim, told as one, not a stack.
+process.on('unhandledRejection', (e) => {
+  if (isFailedDriverLoad(e)) return;
+  process.exit(fail(e));
+});
 
 // Before the first world (src/explore/tuning.ts): a long run gains as an exploration does.
 pretenuringOff();

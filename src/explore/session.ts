@@ -8,7 +8,7 @@
 
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMap, parseDocument } from 'yaml';
 import { driverNames } from '../drivers/index.ts';
@@ -18,7 +18,14 @@ import { toHtmlReport } from '../report/html.ts';
 import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
-import { durationMaxText, durationTooLong, parseDuration, type Scenario } from '../scenario/schema.ts';
+import {
+  bareDuration,
+  bareDurationText,
+  durationMaxText,
+  durationTooLong,
+  parseDuration,
+  type Scenario,
+} from '../scenario/schema.ts';
 import { FixedStrategy } from '../sim/choice.ts';
 import { packageVersion } from '../version.ts';
 import {
@@ -100,13 +107,15 @@ export function intOption(
 }
 
 /**
- * A duration above 0 as a scenario's `until:` gives it ("30s", "500ms"), or
- * nanoseconds: --until (a run that ends at 0 runs nothing: every seed would pass) and
- * --seed-timeout.
+ * A duration above 0 with its unit, as a scenario's `until:` gives it ("30s", "500ms"):
+ * --until (a run that ends at 0 runs nothing: every seed would pass) and --seed-timeout,
+ * and exploreScenario's `until` and `seedTimeout`.
  */
 export function untilOption(v: string | number | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
-  const given = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  // "--until 5": a unit is needed, as in a scenario (bareDuration).
+  if (bareDuration(v)) throw new InputError([`${name}: ${bareDurationText(v)}`]);
+  const given = typeof v === 'string' && /^\s*0+\s*$/.test(v) ? 0 : v;
   const d = parseDuration(given);
   if (d === null)
     throw new InputError([
@@ -318,7 +327,13 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
       src,
       (o.drivers ?? []).map((d) => d.name),
     );
-    const replayText = formatReplayFile(r);
+    // A file written names its modules from its own directory, so `ndis-sim replay`
+    // finds them from anywhere (an absolute path stays one); `replayText` without `out`
+    // names them as given, from the directory the exploration ran in.
+    const out = o.out;
+    const replayText = formatReplayFile(
+      out === undefined ? r : { ...r, drivers: r.drivers.map((d) => driverPathFrom(out, d)) },
+    );
     replayTexts.set(g.signature, replayText);
     if (o.out === undefined) continue;
     const stem = join(o.out, `${basename(o.file, extname(o.file))}.seed${g.seeds[0]}`);
@@ -523,6 +538,15 @@ function checkOutDir(dir: string, name: string): void {
       p = up;
     }
   }
+}
+
+/**
+ * A driver module's path as a replay file in `dir` records it: relative to that
+ * directory, with '/' between its parts; an absolute path as it is.
+ */
+export function driverPathFrom(dir: string, module: string): string {
+  if (isAbsolute(module)) return module;
+  return relative(resolve(dir), resolve(module)).split(sep).join('/');
 }
 
 /** Other names tried for a replay file whose name another failure's file has: `-2` … */

@@ -55,6 +55,11 @@ function deviceState(d: DeviceSummary): string {
 /** The widest a name or driver column gets (as the timeline's actor column). */
 const columnMax = 32;
 
+/** A name in a column `width` wide whose last place stays blank (a longer name is shortened). */
+function cell(text: string, width: number): string {
+  return `${column(text, width - 1)} `;
+}
+
 /**
  * Whether a pair of data-path counts adds up, said plainly: "(all completed)", or
  * "(accounted for: 622 still in the miniport)" when NBLs are out, or "NOT accounted
@@ -82,21 +87,24 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
         `  ${o.seedLabel ?? 'seed'} ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} queue events, ${r.decisions} decisions`,
       ),
   );
-  // Name and driver columns as wide as their widest entry (8 and 12 at least, at most
-  // columnMax: a longer name is shortened in its middle so the columns stay in line).
+  // Name and driver columns as wide as their widest entry and one more, so at least two
+  // spaces part a long name from the next column ("mynic-pause-twice  Pausing", not
+  // "mynic-pause-twice Pausing", which reads as one field); 8 and 12 at least, at most
+  // columnMax: a longer name is shortened in its middle so the columns stay in line,
+  // still with the space after it).
   const nameW = Math.min(
     columnMax,
-    Math.max(8, ...s.adapters.map((a) => a.name.length), ...s.devices.map((d) => d.name.length)),
+    Math.max(8, ...s.adapters.map((a) => a.name.length + 1), ...s.devices.map((d) => d.name.length + 1)),
   );
   const driverW = Math.min(
     columnMax,
-    Math.max(12, ...s.adapters.map((a) => a.driver.length), ...s.devices.map((d) => d.driver.length)),
+    Math.max(12, ...s.adapters.map((a) => a.driver.length + 1), ...s.devices.map((d) => d.driver.length + 1)),
   );
   out.push(c.bold('  Adapters'));
   if (s.adapters.length === 0) out.push('    none');
   for (const a of s.adapters) {
     out.push(
-      `    ${column(a.name, nameW)} ${column(a.driver, driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
+      `    ${cell(a.name, nameW)} ${cell(a.driver, driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
         `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
     );
     const d = a.data;
@@ -136,7 +144,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     const text = deviceStatusText(d);
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
-      `    ${column(d.name, nameW)} ${d.instanceId.padEnd(28)} ${column(d.driver, driverW)} ${d.status.padEnd(12)} ${status}`,
+      `    ${cell(d.name, nameW)} ${d.instanceId.padEnd(28)} ${cell(d.driver, driverW)} ${d.status.padEnd(12)} ${status}`,
     );
   }
   out.push(c.bold('  Live dumps'));
@@ -160,10 +168,10 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     const told = new Set(o.removals.map((st) => st.adapter));
     const untold = lost.filter((a) => !told.has(a.name));
     if (o.removals.length > 0 || untold.length > 0) out.push(c.bold('  Removal (R5.8, R5.12)'));
-    for (const st of o.removals) out.push(`    ${column(st.adapter, nameW)} ${removalLine(st, o.events, c)}`);
+    for (const st of o.removals) out.push(`    ${cell(st.adapter, nameW)} ${removalLine(st, o.events, c)}`);
     for (const a of untold)
       out.push(
-        `    ${column(a.name, nameW)} ${c.dim(`its device failed before the ${(o.events.length).toLocaleString('en-US')} trace events the run kept, so its removal is not shown (without --quiet the run keeps far more)`)}`,
+        `    ${cell(a.name, nameW)} ${c.dim(`its device failed before the ${(o.events.length).toLocaleString('en-US')} trace events the run kept, so its removal is not shown (without --quiet the run keeps far more)`)}`,
       );
   }
   for (const p of s.protocols) {

@@ -474,6 +474,42 @@ export function validateScenario(
   return r.data;
 }
 
+/**
+ * A YAML syntax error as the CLI prints it: the first one in the file, the line it is on
+ * with a caret under the place, and how many more the parser reported. One mistake (an
+ * item indented a space too little) makes the parser lose its place and report a dozen
+ * errors after it, which say nothing the first does not.
+ */
+function yamlErrorLines(
+  text: string,
+  file: string,
+  errors: readonly {
+    message: string;
+    pos: [number, number];
+    linePos?: [{ line: number; col: number }, ...unknown[]];
+  }[],
+): string[] {
+  const first = [...errors].sort((a, b) => a.pos[0] - b.pos[0])[0]!;
+  const pos = first.linePos?.[0];
+  const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const out = [`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${message}`];
+  const line = pos === undefined ? undefined : text.split(/\r?\n/)[pos.line - 1];
+  if (pos !== undefined && line !== undefined && line.trim() !== '') {
+    // A long line (JSON on one line) shows the 80 characters before the place and 40 after.
+    const from = Math.max(0, pos.col - 1 - 80);
+    const shown = line.slice(from, pos.col - 1 + 40).replaceAll('\t', ' ');
+    const n = String(pos.line);
+    out.push(`  ${n} | ${from > 0 ? '…' : ''}${shown}`);
+    out.push(`  ${' '.repeat(n.length)} | ${' '.repeat(pos.col - 1 - from + (from > 0 ? 1 : 0))}^`);
+  }
+  const more = errors.length - 1;
+  if (more > 0)
+    out.push(
+      `(${more} more YAML error${more === 1 ? '' : 's'} after it, most likely caused by it: fix this one first)`,
+    );
+  return out;
+}
+
 export function parseScenarioText(
   text: string,
   file: string,
@@ -490,12 +526,7 @@ export function parseScenarioText(
         `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: expected YAML the parser can read, got lists or mappings nested too deeply`,
       ]);
     }
-    throw new InputError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
-      }),
-    );
+    throw new InputError(yamlErrorLines(text, file, doc.errors));
   }
   // Nothing but comments and blank lines.
   if (doc.contents === null) throw new InputError([`${file}: expected ${scenarioWanted}, got an empty file`]);

@@ -20,6 +20,18 @@ function isDriverModule(v: unknown): v is DriverModule {
  * Why a module did not load, in a line: the error's message, or for a compile error
  * ("Transform failed with 1 error:") the errors it lists, each with file:line:col.
  */
+/**
+ * The errors a driver module's import failed with. Node reports some a second time as
+ * an unhandled rejection (a CommonJS module, such as a .cts file, that throws while an
+ * ES module imports it); the CLI has said it once already and ignores that repeat.
+ */
+const failedLoads = new WeakSet<object>();
+
+/** Whether `e` is the error a `loadDriverModules` import failed with (reported already). */
+export function isFailedDriverLoad(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && failedLoads.has(e);
+}
+
 function loadError(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const lines = e.message.split('\n').filter((l) => l.trim() !== '');
@@ -71,6 +83,7 @@ export async function loadDriverModules(
     try {
       mod = (await import(pathToFileURL(resolve(f)).href)) as Record<string, unknown>;
     } catch (e) {
+      if (typeof e === 'object' && e !== null) failedLoads.add(e);
       throw new InputError([
         `${named.get(f) ?? '--driver'}: cannot load ${JSON.stringify(f)}: ${loadError(e)}`,
       ]);

@@ -9,6 +9,7 @@ import { syncOids } from '../ndis/sync-oid.ts';
 import { deviceStatuses } from '../pnp/pnp.ts';
 import { maxMessages } from '../pnp/resources.ts';
 import { ns } from '../sim/limits.ts';
+import { distance, nearest } from '../sim/nearest.ts';
 import { trafficDefaults } from '../stack/protocol.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 
@@ -22,7 +23,11 @@ const unitNs: Record<string, number> = {
   h: 3600 * ns.s,
 };
 
-/** Parses "1.5s", "200ms", "50us", "10ns", "30min", "1h" or a plain integer of nanoseconds. */
+/**
+ * Parses "1.5s", "200ms", "50us", "10ns", "30min", "1h", or an integer of nanoseconds
+ * (ndis-sim's own values, such as the defaults; a scenario's `duration` refuses a bare
+ * number but 0).
+ */
 export function parseDuration(v: unknown): number | null {
   if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : null;
   if (typeof v !== 'string') return null;
@@ -32,7 +37,24 @@ export function parseDuration(v: unknown): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-const durationHint = 'a duration such as "1.5s", "200ms", "50us", "30min" or an integer of nanoseconds';
+const durationHint = 'a duration such as "1.5s", "200ms", "50us" or "30min"';
+
+/**
+ * A number without a unit, in a scenario or a flag: 0 alone says the same in every unit.
+ * Another ("until: 5", "--until 5") is refused: five seconds or five nanoseconds, the
+ * reader of the file cannot tell, and nanoseconds ran a 5 ns run that found nothing.
+ */
+export function bareDuration(v: unknown): boolean {
+  return (
+    (typeof v === 'number' && v !== 0) ||
+    (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) && Number(v) !== 0)
+  );
+}
+
+/** The message for a bare number where a duration goes. */
+export function bareDurationText(v: unknown): string {
+  return `expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h), got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`;
+}
 
 /** The longest duration: the clock counts whole nanoseconds in a double, up to 2^53 - 1. */
 export const durationMaxText = '2501h (the clock counts whole nanoseconds up to 2^53 - 1, about 104 days)';
@@ -48,12 +70,26 @@ export function durationTooLong(v: unknown): boolean {
   return m !== null && Math.round(Number(m[1]) * unitNs[m[2]!]!) > Number.MAX_SAFE_INTEGER;
 }
 
-export const duration = z.custom<string | number>((v) => parseDuration(v) !== null, {
+/** A duration in a scenario: a number and its unit ("30s", "500ms"), or a bare 0. */
+export const duration = z.custom<string | number>((v) => !bareDuration(v) && parseDuration(v) !== null, {
   error: (iss) =>
-    durationTooLong(iss.input)
-      ? `expected a duration of at most ${durationMaxText}, got ${show(iss.input)}`
-      : `expected ${durationHint}, got ${show(iss.input)}`,
+    bareDuration(iss.input)
+      ? bareDurationText(iss.input)
+      : durationTooLong(iss.input)
+        ? `expected a duration of at most ${durationMaxText}, got ${show(iss.input)}`
+        : `expected ${durationHint}, got ${show(iss.input)}`,
 });
+
+/**
+ * An oid action's `timeout` as NDIS_OID_REQUEST.Timeout takes it, in whole seconds:
+ * the integer itself, or a duration of whole seconds ("5s"); null for anything else.
+ */
+export function oidTimeoutS(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 && v <= 0xffffffff ? v : null;
+  const n = typeof v === 'string' ? parseDuration(v) : null;
+  if (n === null || n % ns.s !== 0 || n / ns.s > 0xffffffff) return null;
+  return n / ns.s;
+}
 
 /** "1s..3s": a range of durations. */
 export const durationRange = z.custom<string>(
@@ -289,34 +325,8 @@ export const expectSchema = z.strictObject({
   settled: z.boolean().optional(),
 });
 
-/** "did you mean" for a name close to one of `options`. */
-export function nearest(x: string, options: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = 3;
-  for (const o of options) {
-    const d = distance(x, o);
-    if (d < bestD) {
-      bestD = d;
-      best = o;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance: the edits that turn `a` into `b`. */
-export function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
-}
+/** "did you mean" (src/sim/nearest.ts, which the World's messages use too). */
+export { distance, nearest };
 
 function driverName(drivers: readonly string[]) {
   return z.string().refine((v) => drivers.includes(v), {
@@ -633,7 +643,7 @@ function syncOidProblems(
     oid?: string | number;
     request?: string;
     value?: number | number[][] | WolPatternValue;
-    timeout?: number;
+    timeout?: string | number;
     direct?: boolean;
   },
   ctx: z.RefinementCtx,
@@ -686,8 +696,16 @@ export const actionSchema = z
           `expected a whole number (the ULONG of a set, such as a packet filter), for OID_802_3_MULTICAST_LIST a list of 6-byte addresses such as [[1, 0, 94, 0, 0, 1]], or for OID_PM_ADD_WOL_PATTERN a mapping of type and the pattern's fields (mask, pattern, source, dest, sourcePort, destPort, priority), got ${Array.isArray(iss.input) ? JSON.stringify(iss.input) : show(iss.input)}`,
       })
       .optional(),
-    /** `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4). */
-    timeout: z.number().int().nonnegative().optional(),
+    /**
+     * `oid`: NDIS_OID_REQUEST.Timeout, in whole seconds (R6.4): the structure's ULONG
+     * (5), or a duration that is whole seconds ("5s", "2min").
+     */
+    timeout: z
+      .custom<string | number>((v) => oidTimeoutS(v) !== null, {
+        error: (iss) =>
+          `expected NDIS_OID_REQUEST.Timeout in whole seconds: an integer such as 5 or a duration of whole seconds such as "5s" (0: no timeout), got ${show(iss.input)}`,
+      })
+      .optional(),
     /** `oid`: InformationBufferLength in bytes, to override the size of the value (set) or of the answer (query). */
     bufferLength: z.number().int().nonnegative().max(0xffffffff).optional(),
     /** `oid`: a direct OID request (NDIS 6.1+): MiniportDirectOidRequest, not serialized; only the OIDs the direct path allows. */
