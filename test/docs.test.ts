@@ -158,6 +158,15 @@ test('every file of the repository the docs cite exists', () => {
   }
 });
 
+test('the docs cite no file a clone lacks: the team notes beside the repository (../shared, DESIGN.md, STYLE.md)', () => {
+  for (const [file, text] of Object.entries(docs))
+    assert.deepEqual(
+      [...text.matchAll(/\.\.\/shared\b|\b(?:DESIGN|STYLE)(?:\.md\b|'s\b|\b)/g)].map((m) => m[0]),
+      [],
+      `${file} points to the internal design notes: say what they decided instead`,
+    );
+});
+
 test('docs/model.md "Options for the points the docs leave open" has a row for every ndis: option, with its default', () => {
   const d = defaultNdisOptions as unknown as Record<string, unknown>;
   for (const key of Object.keys(objectOf(scenario.ndis))) {
