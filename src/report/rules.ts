@@ -235,7 +235,10 @@ export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], col
     out.push(`  ${head.padEnd(21)}  ${s.url ?? `${sourceText[s.kind]} (${s.ref})`}`);
   });
   if (e.sources.every((s) => s.url === null))
-    out.push('                         No Microsoft page states it: the documentation leaves it out.');
+    out.push(
+      "                         The rule book cites only ndis.sys's code for it: what ndis.sys does, which the",
+      '                         Microsoft pages may leave out or state otherwise.',
+    );
   if (e.ambiguity)
     out.push(
       '  Open point:            the documentation leaves part of this open; docs/model.md, "Options for the',
