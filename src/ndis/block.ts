@@ -185,6 +185,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   stackFailure: string | null = null;
   // Flags of R1.11 and R5.11.
   deviceFailed = false;
+  /** What set `deviceFailed` (markDeviceFailed's `why`: 'NdisMRemoveMiniport', a failed power OID …). */
+  deviceFailedWhy: string | null = null;
   resetInProgress = false;
   halting = false;
   surpriseRemoved = false;

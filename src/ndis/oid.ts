@@ -954,7 +954,10 @@ export function oidText(oid: number): string {
 /**
  * R5.7: a send (`kind` 1) or OID request (`kind` 2) that reached the miniport after its
  * SurpriseRemoved notification completed with `status`; the MINIPORT_DEVICE_PNP_EVENT_NOTIFY
- * page asks for NDIS_STATUS_NOT_ACCEPTED at once. One warning per kind and adapter.
+ * page asks for NDIS_STATUS_NOT_ACCEPTED at once. One warning per kind and adapter. The
+ * message names the cause of the notification: the hardware surprise-removed, or the
+ * PnP manager's teardown of a failed device (R5.8), which NdisMRemoveMiniport asks for
+ * with the hardware still there (R5.13).
  */
 export function notAcceptedExpected(
   n: Ndis,
@@ -967,10 +970,16 @@ export function notAcceptedExpected(
   const r = b.removalNotified!;
   if ((r.warned & kind) !== 0) return;
   r.warned = (r.warned | kind) as 0 | 1 | 2 | 3;
+  const why = b.deviceFailedWhy;
+  const cause = !b.deviceFailed
+    ? 'the hardware was surprise-removed and is gone'
+    : why === 'NdisMRemoveMiniport'
+      ? "the notification is the teardown of the failed device the driver's own NdisMRemoveMiniport asked for (R5.8, R5.13), and the hardware may still be there"
+      : `the notification is the teardown of a failed device (${why ?? 'device failure'}; R5.8)`;
   n.verifier.warn(
     'R5.7',
     ddi,
     b.name,
-    `${what} reached the miniport after its SurpriseRemoved notification and completed with ${statusText(status)}; the hardware is gone, so it should complete with NDIS_STATUS_NOT_ACCEPTED at once`,
+    `${what} reached the miniport after its SurpriseRemoved notification and completed with ${statusText(status)}: ${cause}. From that notification until the halt, the driver completes sends and OID requests with NDIS_STATUS_NOT_ACCEPTED at once`,
   );
 }
