@@ -339,7 +339,8 @@ test('R5.7: a send or OID request that reaches the miniport after the SurpriseRe
     };
     const r = w.run(1 * ns.s);
     assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
-    return r.warnings.map((x) => [x.rule, x.ddi, x.adapter]);
+    // holding-nic fails the packet filter's set too (R6.1's warning): only R5.7 counts here.
+    return r.warnings.filter((x) => x.rule === 'R5.7').map((x) => [x.rule, x.ddi, x.adapter]);
   };
   // A driver that never hears of the removal: it sends into the void and says SUCCESS.
   assert.deepEqual(

@@ -26,6 +26,7 @@ import {
   NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_NOT_ACCEPTED,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
   NDIS_STATUS_REQUEST_ABORTED,
@@ -673,12 +674,33 @@ function retryOid(n: Ndis, b: MiniportBlock, r: OidRecord): void {
   pump(n, b);
 }
 
+/**
+ * R6.1: the set of OID_GEN_CURRENT_PACKET_FILTER is mandatory for every miniport (the
+ * "Mandatory OIDs for miniport drivers" page; its query NDIS answers). A miniport that
+ * fails it with NDIS_STATUS_NOT_SUPPORTED, as one whose OidRequest handler supports
+ * nothing does, leaves the protocol that set it unfiltered. NDIS passes the status up
+ * and goes on, so this is a warning, once per adapter. The page's other mandatory OIDs
+ * are not checked.
+ */
+function mandatoryOidUnsupported(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST): void {
+  if (b.packetFilterUnsupportedWarned || request.RequestType !== NdisRequestSetInformation) return;
+  if (request.DATA.SET_INFORMATION.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return;
+  b.packetFilterUnsupportedWarned = true;
+  n.verifier.warn(
+    'R6.1',
+    'MiniportOidRequest',
+    b.name,
+    `${b.name}'s miniport failed a set of OID_GEN_CURRENT_PACKET_FILTER with NDIS_STATUS_NOT_SUPPORTED: the set is mandatory for every miniport (mandatory-oids-for-miniport-drivers), and the packet filter says which frames the protocols above receive`,
+  );
+}
+
 /** `r` is done: NDIS's bookkeeping, then its requester's completion. */
 function deliverOid(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): void {
   r.state = 'done';
   b.data.oidsCompleted++;
   const o = r.origin;
   if (wolPatternsApply(o)) wolPatternCompleted(b, r.request, status);
+  if (status === NDIS_STATUS_NOT_SUPPORTED) mandatoryOidUnsupported(n, b, r.request);
   if (o.kind !== 'ndis' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
     // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
     const d = r.request.DATA.SET_INFORMATION;
