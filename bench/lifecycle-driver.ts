@@ -15,6 +15,9 @@ import {
   NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
   NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+  NDIS_PACKET_TYPE_BROADCAST,
+  NDIS_PACKET_TYPE_DIRECTED,
+  NDIS_PACKET_TYPE_MULTICAST,
   type NDIS_STATUS,
   NDIS_STATUS_NOT_ACCEPTED,
   NDIS_STATUS_NOT_SUPPORTED,
@@ -29,7 +32,9 @@ import {
   NdisMRegisterMiniportDriver,
   NdisMRemoveMiniport,
   NdisMSetMiniportAttributes,
+  NdisRequestSetInformation,
   NdisSetTimerObject,
+  OID_GEN_CURRENT_PACKET_FILTER,
 } from '../src/index.ts';
 
 interface Adapter {
@@ -70,6 +75,8 @@ function initialize(handle: NDIS_HANDLE): NDIS_STATUS {
     MacAddressLength: 6,
     PermanentMacAddress: mac,
     CurrentMacAddress: mac,
+    SupportedPacketFilters:
+      NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_MULTICAST | NDIS_PACKET_TYPE_BROADCAST,
   });
   const t = NdisAllocateTimerObject(handle, {
     Header: { Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1 },
@@ -104,8 +111,14 @@ function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_ST
       if (a.timer !== null) NdisSetTimerObject(a.timer, -10_000, 0, a);
       return NDIS_STATUS_SUCCESS;
     },
-    OidRequestHandler: (ctx) =>
-      (ctx as Adapter).removed ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_NOT_SUPPORTED,
+    OidRequestHandler: (ctx, req) => {
+      if ((ctx as Adapter).removed) return NDIS_STATUS_NOT_ACCEPTED;
+      // R6.1: the set of the packet filter is mandatory.
+      if (req.RequestType !== NdisRequestSetInformation || req.DATA.Oid !== OID_GEN_CURRENT_PACKET_FILTER)
+        return NDIS_STATUS_NOT_SUPPORTED;
+      req.DATA.SET_INFORMATION.BytesRead = 4;
+      return NDIS_STATUS_SUCCESS;
+    },
     SendNetBufferListsHandler: () => {},
     ReturnNetBufferListsHandler: () => {},
     CancelSendHandler: () => {},

@@ -23,7 +23,21 @@ function initialize(handle: N.NDIS_HANDLE): N.NDIS_STATUS {
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
   N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
   const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  // What an 802.3 adapter must fill in (R2.4): NDIS answers the OIDs from these members.
+  const s = N.NdisMSetMiniportAttributes(handle, {
+    Header: gen,
+    MediaType: N.NdisMedium802_3,
+    MtuSize: 1500,
+    MaxXmitLinkSpeed: 1e9,
+    MaxRcvLinkSpeed: 1e9,
+    XmitLinkSpeed: 1e9,
+    RcvLinkSpeed: 1e9,
+    MacAddressLength: 6,
+    PermanentMacAddress: [0x02, 0, 0, 0, 0, 0x42],
+    CurrentMacAddress: [0x02, 0, 0, 0, 0, 0x42],
+    SupportedPacketFilters:
+      N.NDIS_PACKET_TYPE_DIRECTED | N.NDIS_PACKET_TYPE_MULTICAST | N.NDIS_PACKET_TYPE_BROADCAST,
+  });
   if (s !== N.NDIS_STATUS_SUCCESS) return s;
   // The receive DMA takes a while to drain: a pause pends until this timer completes it.
   const t = N.NdisAllocateTimerObject(handle, {
@@ -54,8 +68,15 @@ function DriverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
       return false;
     },
     HaltHandlerEx: (a) => N.NdisFreeTimerObject(a.pauseTimer),
-    // Once the hardware is gone, a request fails at once with NOT_ACCEPTED (R5.7).
-    OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
+    // After the SurpriseRemoved notification a request fails at once with NOT_ACCEPTED
+    // (R5.7). The set of the packet filter is mandatory (R6.1); this NIC takes any.
+    OidRequestHandler(a, req) {
+      if (a.gone) return N.NDIS_STATUS_NOT_ACCEPTED;
+      if (req.RequestType !== N.NdisRequestSetInformation || req.DATA.Oid !== N.OID_GEN_CURRENT_PACKET_FILTER)
+        return N.NDIS_STATUS_NOT_SUPPORTED;
+      req.DATA.SET_INFORMATION.BytesRead = 4;
+      return ok();
+    },
     RestartHandler: ok,
     ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
     SendNetBufferListsHandler: none,

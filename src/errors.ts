@@ -1,4 +1,4 @@
-// Two kinds of failure, kept apart (STYLE.md 6): a bug in ndis-sim itself
+// Two kinds of failure, kept apart: a bug in ndis-sim itself
 // (InternalError, exit 3) and a stop of the simulated machine (WorldStop), which
 // carries a bug check or another reason and unwinds to the event loop.
 

@@ -447,7 +447,7 @@ export interface RunResult {
   bugCheck: Violation | null;
   violations: Violation[];
   warnings: Warning[];
-  /** What was still under way when the run ended (STYLE.md 12). */
+  /** What was still under way when the run ended. */
   pending: string[];
   /** The part of `pending` that `expect: settled` judges (World.pending). */
   unsettled: string[];

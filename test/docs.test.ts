@@ -150,10 +150,21 @@ test('every file of the repository the docs cite exists', () => {
       const path = m[0];
       // A pattern (examples/gallery/<rule>.yaml, src/ndis/api/*.ts) is not a file.
       if (/[<*]/.test(text.slice(m.index + path.length, m.index + path.length + 1))) continue;
+      // What `npm run build` writes (dist/src/index.d.ts) is no file of the repository.
+      if (text.slice(Math.max(0, m.index - 5), m.index) === 'dist/') continue;
       if (!existsSync(path)) missing.add(path);
     }
     assert.deepEqual([...missing], [], `${file} cites files that do not exist`);
   }
+});
+
+test('the docs cite no file a clone lacks: the team notes beside the repository (../shared, DESIGN.md, STYLE.md)', () => {
+  for (const [file, text] of Object.entries(docs))
+    assert.deepEqual(
+      [...text.matchAll(/\.\.\/shared\b|\b(?:DESIGN|STYLE)(?:\.md\b|'s\b|\b)/g)].map((m) => m[0]),
+      [],
+      `${file} points to the internal design notes: say what they decided instead`,
+    );
 });
 
 test('docs/model.md "Options for the points the docs leave open" has a row for every ndis: option, with its default', () => {

@@ -3,7 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 
 const readme = readFileSync('README.md', 'utf8');
@@ -26,6 +28,31 @@ test('the README shows examples/readme-driver.ts, at most 40 lines, and it ends 
   });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'ok failed Code 43');
+});
+
+test("the README names the warnings its miniport's run has: R2.4 (general attributes), R6.1 (packet filter), R5.7 (after its own NdisMRemoveMiniport)", () => {
+  // The example with its last line printing the run's warnings instead.
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-readme-'));
+  try {
+    const file = join(dir, 'readme-driver.ts');
+    writeFileSync(
+      file,
+      readFileSync('examples/readme-driver.ts', 'utf8')
+        .replace("from 'ndis-sim'", `from '${resolve('src/index.ts')}'`)
+        .replace(
+          /^console\.log\(.*$/m,
+          'console.log(world.lastResult!.warnings.map((w) => w.rule).join(" "));',
+        ),
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split(' ').sort(), ['R2.4', 'R5.7', 'R6.1']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const text = readme.replace(/\s+/g, ' ');
+  assert.match(text, /cuts three corners, and the run's summary says so with three warnings/);
+  for (const id of ['(R2.4)', '(R6.1)', '(R5.7)']) assert.ok(text.includes(id), id);
 });
 
 test('the README names the commands', () => {

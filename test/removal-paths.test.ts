@@ -339,7 +339,8 @@ test('R5.7: a send or OID request that reaches the miniport after the SurpriseRe
     };
     const r = w.run(1 * ns.s);
     assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
-    return r.warnings.map((x) => [x.rule, x.ddi, x.adapter]);
+    // holding-nic fails the packet filter's set too (R6.1's warning): only R5.7 counts here.
+    return r.warnings.filter((x) => x.rule === 'R5.7').map((x) => [x.rule, x.ddi, x.adapter]);
   };
   // A driver that never hears of the removal: it sends into the void and says SUCCESS.
   assert.deepEqual(
@@ -381,6 +382,54 @@ test('R5.7: a send or OID request that reaches the miniport after the SurpriseRe
     }),
     [],
   );
+});
+
+test("R5.7, R5.8, R5.13: the warning names the notification's cause: an unplugged NIC is gone, NdisMRemoveMiniport's failed-device teardown may leave it there", () => {
+  const complete = (a: TestAdapter, chain: NET_BUFFER_LIST) => {
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) x.Status = NDIS_STATUS_SUCCESS;
+    NdisMSendNetBufferListsComplete(a.handle, chain, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+  };
+  const warnings = (name: string, cause: 'unplug' | 'remove-miniport') => {
+    const drv = scriptedDriver(name, {
+      initialize: (a) => {
+        if (cause === 'remove-miniport') after(a, 500, (x) => NdisMRemoveMiniport(x.handle));
+        return NDIS_STATUS_SUCCESS;
+      },
+      // It never heeds the notification: every send and request says SUCCESS.
+      send: (a, chain) => complete(a, chain),
+      oid: () => NDIS_STATUS_SUCCESS,
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: drv.name }],
+      actions:
+        cause === 'unplug'
+          ? [{ atNs: 500 * ns.ms, action: { kind: 'surprise-remove', device: 'nic0' } }]
+          : [],
+    });
+    w.protocols[0]!.options.traffic = {
+      ...trafficDefaults,
+      ratePerSecond: 20_000,
+      frameBytes: 600,
+      returnDelayNs: 1 * ns.ms,
+      statisticsEveryNs: 0,
+    };
+    const r = w.run(1 * ns.s);
+    assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+    const r57 = r.warnings.filter((x) => x.rule === 'R5.7').map((x) => x.message);
+    assert.ok(r57.length > 0, `${name}: no R5.7 warning`);
+    return r57;
+  };
+  for (const m of warnings('unplugged-nic', 'unplug')) {
+    assert.match(m, /the hardware was surprise-removed and is gone/);
+    assert.match(m, /completes sends and OID requests with NDIS_STATUS_NOT_ACCEPTED at once/);
+    assert.doesNotMatch(m, /NdisMRemoveMiniport/);
+  }
+  for (const m of warnings('giving-up-nic', 'remove-miniport')) {
+    assert.match(m, /teardown of the failed device the driver's own NdisMRemoveMiniport asked for/);
+    assert.match(m, /the hardware may still be there/);
+    assert.doesNotMatch(m, /is gone|surprise-removed/);
+  }
 });
 
 test('R1.8: a PnP stop halts with NdisHaltDeviceStopped and a fresh MiniportInitializeEx follows', () => {

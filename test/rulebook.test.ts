@@ -30,7 +30,7 @@ test('rules R5.14 prints the rule-book rule: title, file, its source, and that n
     r.stdout,
     /Sources: +ndis\.sys's behaviour, read from its code \(NdisMRemoveMiniportInternal\)/,
   );
-  assert.match(r.stdout, /No Microsoft page states it/);
+  assert.match(r.stdout, /The rule book cites only ndis\.sys's code for it/);
   assert.deepEqual(
     all.filter((x) => x.spec.includes('R5.14')),
     [],
@@ -330,4 +330,51 @@ test('every verifier rule explained gives a page to read: a DDI reference page a
   assert.ok(!text.includes('ndis-sim spec'));
   // An ndis-sim rule says how in its summary: "enforced at run time" is not followed by it again.
   assert.match(text, /In ndis-sim: +enforced at run time\n/);
+});
+
+test("rules R5.7 prints what the rule says, wrapped, without the rule book's bracketed citations (they are its Sources)", () => {
+  const r = cli('rules', 'R5.7');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  const body = lines.slice(2, lines.indexOf('', 2));
+  assert.ok(body.length > 1 && body.every((l) => l.startsWith('  ') && l.length <= 88), body.join('\n'));
+  const text = body.map((l) => l.trim()).join(' ');
+  assert.match(text, /completes every send or OID that arrives before halt with NDIS_STATUS_NOT_ACCEPTED/);
+  assert.doesNotMatch(r.stdout, /\[windows-driver-docs/);
+  assert.ok(lines.indexOf('', 2) < lines.findIndex((l) => l.startsWith('  Rule book:')));
+  for (const e of ruleBook.values()) {
+    assert.ok(e.text.length > 0, e.id);
+    assert.doesNotMatch(
+      e.text,
+      /\[(?:windows-driver-docs|Windows-driver-samples|ndis\.sys RE|Native WiFi)/,
+      e.id,
+    );
+    assert.ok(!e.text.startsWith(`**${e.id}**`), e.id);
+  }
+});
+
+// Each rule's text is the rule book's, word for word, less its citations.
+test("each rule-book entry's text is its rule's words in the rule book", {
+  skip: !existsSync('../shared/ndis') && 'no ../shared here',
+}, () => {
+  const words = (s: string): string =>
+    s
+      .replace(/\[([A-Za-z][^\]:]*?): ([^\]]+)\](?:[ \t]*\([^)]*\))?/g, ' ')
+      .toLowerCase()
+      .replace(/[^a-z0-9_]+/g, ' ')
+      .trim();
+  for (const e of ruleBook.values()) {
+    const book = words(readFileSync(join('../shared/ndis', e.file), 'utf8'));
+    assert.ok(book.includes(`${words(e.id)} ${words(e.text)}`), `${e.id}: ${e.text.slice(0, 80)}`);
+  }
+});
+
+test('rules R5.10: the page lists SUCCESS and FAILURE, ndis.sys returns SUCCESS (request recorded); nothing says the documentation leaves the status out', () => {
+  const r = cli('rules', 'R5.10');
+  assert.equal(r.status, 0, r.stderr);
+  const text = r.stdout.replace(/\s+/g, ' ');
+  assert.match(text, /docs list SUCCESS \("removed"\) and FAILURE/);
+  assert.match(text, /meaning "request recorded"/);
+  assert.doesNotMatch(text, /leaves it out|No Microsoft page states it/);
+  assert.doesNotMatch(readFileSync('docs/model.md', 'utf8'), /leaves it out/);
 });

@@ -185,6 +185,10 @@ export class MiniportBlock implements NDIS_HANDLE {
   stackFailure: string | null = null;
   // Flags of R1.11 and R5.11.
   deviceFailed = false;
+  /** What set `deviceFailed` (markDeviceFailed's `why`: 'NdisMRemoveMiniport', a failed power OID …). */
+  deviceFailedWhy: string | null = null;
+  /** R6.1: the miniport failed the mandatory set of OID_GEN_CURRENT_PACKET_FILTER, warned about once. */
+  packetFilterUnsupportedWarned = false;
   resetInProgress = false;
   halting = false;
   surpriseRemoved = false;

@@ -880,7 +880,7 @@ function outputText(output: readonly number[]): string {
 }
 
 /**
- * A bound on the results kept (STYLE.md 7): a tool that polls every millisecond for an
+ * A bound on the results kept (every buffer has one): a tool that polls every millisecond for an
  * hour makes millions. When full, the oldest quarter goes, as in the trace.
  */
 export const ioResultsMax = 100_000;

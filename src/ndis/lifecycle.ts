@@ -1341,6 +1341,7 @@ const liveDumpReasonNames: Readonly<Record<LiveDumpReason, string>> = {
 export function markDeviceFailed(n: Ndis, b: MiniportBlock, why: string, dump: LiveDumpReason | null): void {
   if (b.deviceFailed) return;
   b.deviceFailed = true;
+  b.deviceFailedWhy = why;
   // R5.11: what is under way is left alone; the trace records it.
   if (n.trace.on) {
     n.traceNdis(b, 'device-failed flag set', {

@@ -26,6 +26,7 @@ import {
   NDIS_STATUS_BUFFER_TOO_SHORT,
   NDIS_STATUS_CLOSING,
   NDIS_STATUS_NOT_ACCEPTED,
+  NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WOL_PATTERN_LIST_FULL,
   NDIS_STATUS_REQUEST_ABORTED,
@@ -731,12 +732,33 @@ function retryOid(n: Ndis, b: MiniportBlock, r: OidRecord): void {
   pump(n, b);
 }
 
+/**
+ * R6.1: the set of OID_GEN_CURRENT_PACKET_FILTER is mandatory for every miniport (the
+ * "Mandatory OIDs for miniport drivers" page; its query NDIS answers). A miniport that
+ * fails it with NDIS_STATUS_NOT_SUPPORTED, as one whose OidRequest handler supports
+ * nothing does, leaves the protocol that set it unfiltered. NDIS passes the status up
+ * and goes on, so this is a warning, once per adapter. The page's other mandatory OIDs
+ * are not checked.
+ */
+function mandatoryOidUnsupported(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST): void {
+  if (b.packetFilterUnsupportedWarned || request.RequestType !== NdisRequestSetInformation) return;
+  if (request.DATA.SET_INFORMATION.Oid !== OID_GEN_CURRENT_PACKET_FILTER) return;
+  b.packetFilterUnsupportedWarned = true;
+  n.verifier.warn(
+    'R6.1',
+    'MiniportOidRequest',
+    b.name,
+    `${b.name}'s miniport failed a set of OID_GEN_CURRENT_PACKET_FILTER with NDIS_STATUS_NOT_SUPPORTED: the set is mandatory for every miniport (mandatory-oids-for-miniport-drivers), and the packet filter says which frames the protocols above receive`,
+  );
+}
+
 /** `r` is done: NDIS's bookkeeping, then its requester's completion. */
 function deliverOid(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): void {
   r.state = 'done';
   b.data.oidsCompleted++;
   const o = r.origin;
   if (wolPatternsApply(o)) wolPatternCompleted(b, r.request, status);
+  if (status === NDIS_STATUS_NOT_SUPPORTED) mandatoryOidUnsupported(n, b, r.request);
   if (o.kind !== 'ndis' && status === 0 && r.request.RequestType === NdisRequestSetInformation) {
     // R4.10: NDIS remembers the addressing settings to replay them after an AddressingReset.
     const d = r.request.DATA.SET_INFORMATION;
@@ -1012,7 +1034,10 @@ export function oidText(oid: number): string {
 /**
  * R5.7: a send (`kind` 1) or OID request (`kind` 2) that reached the miniport after its
  * SurpriseRemoved notification completed with `status`; the MINIPORT_DEVICE_PNP_EVENT_NOTIFY
- * page asks for NDIS_STATUS_NOT_ACCEPTED at once. One warning per kind and adapter.
+ * page asks for NDIS_STATUS_NOT_ACCEPTED at once. One warning per kind and adapter. The
+ * message names the cause of the notification: the hardware surprise-removed, or the
+ * PnP manager's teardown of a failed device (R5.8), which NdisMRemoveMiniport asks for
+ * with the hardware still there (R5.13).
  */
 export function notAcceptedExpected(
   n: Ndis,
@@ -1025,10 +1050,16 @@ export function notAcceptedExpected(
   const r = b.removalNotified!;
   if ((r.warned & kind) !== 0) return;
   r.warned = (r.warned | kind) as 0 | 1 | 2 | 3;
+  const why = b.deviceFailedWhy;
+  const cause = !b.deviceFailed
+    ? 'the hardware was surprise-removed and is gone'
+    : why === 'NdisMRemoveMiniport'
+      ? "the notification is the teardown of the failed device the driver's own NdisMRemoveMiniport asked for (R5.8, R5.13), and the hardware may still be there"
+      : `the notification is the teardown of a failed device (${why ?? 'device failure'}; R5.8)`;
   n.verifier.warn(
     'R5.7',
     ddi,
     b.name,
-    `${what} reached the miniport after its SurpriseRemoved notification and completed with ${statusText(status)}; the hardware is gone, so it should complete with NDIS_STATUS_NOT_ACCEPTED at once`,
+    `${what} reached the miniport after its SurpriseRemoved notification and completed with ${statusText(status)}: ${cause}. From that notification until the halt, the driver completes sends and OID requests with NDIS_STATUS_NOT_ACCEPTED at once`,
   );
 }

@@ -191,13 +191,40 @@ const sourceText: Readonly<Record<RuleBookSource['kind'], string>> = {
 };
 
 /**
- * One rule of the rule book: its title, where it sits, what it cites, and the
- * verifier rules whose spec names it (the RULE BOOK column of the table).
+ * A rule's text (RuleBookEntry.text) for the terminal: each paragraph or list item
+ * wrapped at `width` columns under a two-space indent (a list item's later lines under
+ * its text), table rows as they are.
+ */
+export function ruleTextLines(text: string, width = 88): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('|')) {
+      out.push(line === '' ? '' : `  ${line}`);
+      continue;
+    }
+    const hang = ' '.repeat(/^([-*] |\d+\. )/.exec(line)?.[1]?.length ?? 0);
+    let cur = '';
+    for (const word of line.split(' ')) {
+      if (cur !== '' && 2 + cur.length + 1 + word.length > width) {
+        out.push(`  ${cur}`);
+        cur = hang + word;
+      } else cur = cur === '' || cur === hang ? `${cur}${word}` : `${cur} ${word}`;
+    }
+    if (cur !== '') out.push(`  ${cur}`);
+  }
+  return out;
+}
+
+/**
+ * One rule of the rule book: its title, what it says, where it sits, what it cites,
+ * and the verifier rules whose spec names it (the RULE BOOK column of the table).
  */
 export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], color: boolean): string[] {
   const c = pc.createColors(color);
   const out: string[] = [];
   out.push(`${c.bold(e.id)}  ${e.title}`);
+  out.push('');
+  out.push(...ruleTextLines(e.text));
   out.push('');
   const topic = ruleBookFiles.find((f) => f.file === e.file)?.topic;
   out.push(
@@ -208,7 +235,10 @@ export function formatBookRule(e: RuleBookEntry, rules: readonly RuleSpec[], col
     out.push(`  ${head.padEnd(21)}  ${s.url ?? `${sourceText[s.kind]} (${s.ref})`}`);
   });
   if (e.sources.every((s) => s.url === null))
-    out.push('                         No Microsoft page states it: the documentation leaves it out.');
+    out.push(
+      "                         The rule book cites only ndis.sys's code for it: what ndis.sys does, which the",
+      '                         Microsoft pages may leave out or state otherwise.',
+    );
   if (e.ambiguity)
     out.push(
       '  Open point:            the documentation leaves part of this open; docs/model.md, "Options for the',

@@ -1,6 +1,6 @@
 // The scenario file: what machine to build and what happens to it. Validated with
 // zod; every problem is reported as file, field path, what was expected, what was
-// found (STYLE.md 13). Scenario files name drivers; they never carry code.
+// found. Scenario files name drivers; they never carry code.
 
 import { z } from 'zod';
 import { directOids } from '../ndis/direct-oid.ts';

@@ -1,4 +1,4 @@
-// The run-time verifier: every rule break goes out through `report` (STYLE.md 6).
+// The run-time verifier: every rule break goes out through `report`.
 // In bugcheck mode the first one stops the machine, as Windows does; in collect
 // mode it is recorded and the model goes on where it can.
 

@@ -55,14 +55,17 @@ import {
   NdisMSleep,
   NdisMUnmapIoSpace,
   NdisReadRegisterUlong,
+  NdisRequestSetInformation,
   NdisSetTimerObject,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   type NET_DEVICE_PNP_EVENT,
+  OID_GEN_CURRENT_PACKET_FILTER,
   SimNicCtrl,
   SimNicIcr,
   SimNicReg,
 } from '../../index.ts';
+import { supportedPacketFilters } from '../common.ts';
 
 export interface TestAdapter {
   handle: NDIS_HANDLE;
@@ -143,7 +146,10 @@ export interface Hooks {
   /** MiniportSendNetBufferLists; default: complete every NBL at once with SUCCESS. */
   send?(a: TestAdapter, chain: NET_BUFFER_LIST, port: number, flags: number): void;
   returnNbls?(a: TestAdapter, chain: NET_BUFFER_LIST, flags: number): void;
-  /** MiniportOidRequest; default: NDIS_STATUS_NOT_SUPPORTED. */
+  /**
+   * MiniportOidRequest; default: the mandatory set of OID_GEN_CURRENT_PACKET_FILTER
+   * succeeds (R6.1), anything else is NDIS_STATUS_NOT_SUPPORTED.
+   */
   oid?(a: TestAdapter, req: NDIS_OID_REQUEST): NDIS_STATUS;
   cancelOid?(a: TestAdapter, requestId: unknown): void;
   shutdown?(a: TestAdapter, action: number): void;
@@ -191,6 +197,7 @@ function generalAttributes(
     MacAddressLength: 6,
     PermanentMacAddress: mac,
     CurrentMacAddress: mac,
+    SupportedPacketFilters: supportedPacketFilters,
     ...extra,
   });
 }
@@ -351,9 +358,13 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
         note('MiniportOidRequest');
         if (hooks.oid) return hooks.oid(ctx as TestAdapter, req);
         // R5.7: once the hardware is gone, requests complete NOT_ACCEPTED at once.
-        return (ctx as TestAdapter).state.surpriseRemoved === true
-          ? NDIS_STATUS_NOT_ACCEPTED
-          : NDIS_STATUS_NOT_SUPPORTED;
+        if ((ctx as TestAdapter).state.surpriseRemoved === true) return NDIS_STATUS_NOT_ACCEPTED;
+        // R6.1: the packet filter's set is mandatory; the filter itself is not kept.
+        if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_GEN_CURRENT_PACKET_FILTER) {
+          req.DATA.SET_INFORMATION.BytesRead = 4;
+          return NDIS_STATUS_SUCCESS;
+        }
+        return NDIS_STATUS_NOT_SUPPORTED;
       },
       SendNetBufferListsHandler: (ctx, chain, port, flags) => {
         if (hooks.send) {

@@ -45,6 +45,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisEnvironmentWindowsNt,
+  NdisMedium802_3,
   NdisParameterBinary,
   NdisParameterHexInteger,
   NdisParameterInteger,
@@ -136,6 +137,44 @@ export function NdisMSetMiniportAttributes(
   return status;
 }
 
+/**
+ * R2.4: general attributes that leave at 0 a member an 802.3 adapter cannot do without,
+ * as a driver that sets only MediaType does. Setting them is mandatory (the structure's
+ * page), each member is what NDIS answers for its OID, and MacAddressLength is the
+ * medium's (6 bytes for 802.3). NDIS does not check them, so this is a warning, once per
+ * adapter: MtuSize 0 leaves the protocols that bind no MTU (tcpip sends its frames
+ * unclipped), SupportedPacketFilters 0 says the adapter filters nothing, and the link
+ * speeds 0 that it has no link. MtuSize is checked for any medium.
+ */
+function generalAttributesWarning(b: MiniportBlock, g: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES): void {
+  const missing: string[] = [];
+  if ((g.MtuSize ?? 0) === 0)
+    missing.push(
+      'MtuSize 0 (OID_GEN_MAXIMUM_FRAME_SIZE; 1500 for Ethernet: the protocols that bind have no MTU to keep to)',
+    );
+  if (g.MediaType === NdisMedium802_3) {
+    if ((g.MacAddressLength ?? 0) !== 6)
+      missing.push(
+        `MacAddressLength ${g.MacAddressLength ?? 0} (an 802.3 address is 6 bytes; with PermanentMacAddress and CurrentMacAddress)`,
+      );
+    if ((g.SupportedPacketFilters ?? 0) === 0)
+      missing.push(
+        'SupportedPacketFilters 0 (OID_GEN_SUPPORTED_PACKET_FILTERS: the NDIS_PACKET_TYPE_* the adapter filters on)',
+      );
+    const speeds = (['MaxXmitLinkSpeed', 'MaxRcvLinkSpeed'] as const).filter((m) => (g[m] ?? 0) === 0);
+    if (speeds.length > 0)
+      missing.push(`${speeds.join(' and ')} 0 (OID_GEN_MAX_LINK_SPEED, bits per second)`);
+  }
+  if (missing.length === 0) return;
+  const medium = g.MediaType === NdisMedium802_3 ? 'an 802.3 adapter' : 'an adapter';
+  b.ndis.verifier.warn(
+    'R2.4',
+    'NdisMSetMiniportAttributes',
+    b.name,
+    `${b.name}'s NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES leave members ${medium} must set: ${missing.join('; ')}. NDIS does not check them and answers their OIDs from them`,
+  );
+}
+
 function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): number {
   const n = b.ndis;
   const ddi = 'NdisMSetMiniportAttributes';
@@ -180,6 +219,7 @@ function setAttributes(b: MiniportBlock, a: NDIS_MINIPORT_ADAPTER_ATTRIBUTES): n
         return NDIS_STATUS_FAILURE;
       }
       b.general = { ...g };
+      generalAttributesWarning(b, g);
       return NDIS_STATUS_SUCCESS;
     }
   }

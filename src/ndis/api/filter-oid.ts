@@ -79,15 +79,15 @@ function badRequest(n: Ndis, r: unknown, ddi: string, m: FilterModule): asserts 
 
 /**
  * The pages of NdisAllocateCloneOidRequest and NdisFreeCloneOidRequest allow an
- * intermediate driver's protocol binding as SourceHandle; the model has no
- * intermediate drivers, so a binding handle there stops the run as not modelled
- * rather than pass for a wild handle.
+ * intermediate driver's protocol binding as SourceHandle; the model's intermediate
+ * drivers pass requests between their edges as copies of their own (mux-im), so a
+ * binding handle there stops the run as not modelled rather than pass for a wild handle.
  */
 function bindingSource(h: unknown, ddi: string): void {
   if (h instanceof Binding)
     throw new NotModelledError(
       ddi,
-      `a protocol binding (${h.name}) as SourceHandle: the page allows an intermediate driver's binding, and the model has no intermediate drivers; a filter passes its NdisFilterHandle`,
+      `a protocol binding (${h.name}) as SourceHandle: the page allows an intermediate driver's binding, which the model does not take (an intermediate driver passes a request between its edges as a copy of its own); a filter passes its NdisFilterHandle`,
     );
 }
 
