@@ -8,7 +8,7 @@ import { type DdiIrql, ddiIrql } from '../ndis/generated/irql.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
 import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
-import { type BugCheckSpec, catalogue, ownIrqlBugCheck, type RuleSpec } from './catalogue.ts';
+import { type BugCheckSpec, catalogue, ownIrqlBugCheck, type RuleSpec, specFor } from './catalogue.ts';
 
 /**
  * bugcheck: the first violation stops the machine, as on Windows (the default).
@@ -244,7 +244,8 @@ export class Verifier {
     const v: Violation = {
       rule: rule.id,
       summary: rule.summary,
-      spec: rule.spec,
+      // R8.2: an IRQL rule cites the rule-book rules of the DDI that was called.
+      spec: specFor(rule, ddi),
       ddi,
       adapter,
       cpu: k.ctx.cpu,

@@ -1,0 +1,48 @@
+// What the bug-check block tells a driver writer: the rule-book rules of the DDI that
+// was called (R8.2), the way to the rule's documentation, which Windows rule names the
+// code, the line of the driver that made the bad call, and a handler's bad return.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
+import { formatBugCheckReport } from '../src/report/summary.ts';
+import { catalogue, specFor } from '../src/verifier/catalogue.ts';
+import { World } from '../src/world.ts';
+import { scriptedDriver } from './helpers/scripted.ts';
+import { ns } from './helpers/world.ts';
+
+/** A one-device world of `drv`, started at 0 and run for `untilS` seconds. */
+function runOne(drv: ReturnType<typeof scriptedDriver>, untilS = 1) {
+  const w = new World({ seed: 1 });
+  w.addDriver(drv);
+  w.addDevice({ name: 'nic0', driver: drv.name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(untilS * ns.s);
+  return { w, r };
+}
+
+test('R8.2: NdisMSleep at DISPATCH cites R8.2 only, not the NdisMRemoveMiniport rules R5.9 and R8.13 of the same Irql_Miniport_Driver_Function', () => {
+  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
+    restart: () => {
+      NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisMSleep(10);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const { w, r } = runOne(drv);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'Irql_Miniport_Driver_Function');
+  assert.deepEqual(v.spec, ['R8.2']);
+  const block = formatBugCheckReport(v, w.trace, false).join('\n');
+  assert.match(block, /Rule book: R8\.2 /);
+  assert.doesNotMatch(block, /R5\.9|R8\.13/);
+});
+
+test('R6.3, R7.5: specFor keeps the rule-book rules that name no DDI and those naming the one called, for every Irql_* rule', () => {
+  const oid = catalogue.get('Irql_OID_Function')!;
+  assert.deepEqual(specFor(oid, 'NdisMOidRequestComplete'), ['R6.3', 'R7.5']);
+  assert.deepEqual(specFor(oid, 'NdisFOidRequest'), ['R7.5']);
+  // Rules other than the IRQL ones cite their whole list.
+  const dc = catalogue.get('NdisOidDoubleComplete')!;
+  assert.deepEqual(specFor(dc, 'MiniportOidRequest'), dc.spec);
+});
