@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
+import { ruleDocs } from '../src/report/rules.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
 import { catalogue, specFor } from '../src/verifier/catalogue.ts';
 import { World } from '../src/world.ts';
@@ -45,4 +46,25 @@ test('R6.3, R7.5: specFor keeps the rule-book rules that name no DDI and those n
   // Rules other than the IRQL ones cite their whole list.
   const dc = catalogue.get('NdisOidDoubleComplete')!;
   assert.deepEqual(specFor(dc, 'MiniportOidRequest'), dc.spec);
+});
+
+test("R8.2: the bug-check block has a See line: `ndis-sim rules Irql_Miniport_Driver_Function` and the rule's Microsoft page, after the rule-book lines", () => {
+  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
+    restart: () => {
+      NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisMSleep(10);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const { w, r } = runOne(drv);
+  const lines = formatBugCheckReport(r.bugCheck!, w.trace, false);
+  const see = lines.findIndex((l) => l.startsWith('  See:'));
+  assert.ok(see > 0, lines.join('\n'));
+  assert.match(lines[see - 1]!, /^ {2}Rule book: R8\.2 /);
+  assert.equal(
+    lines[see],
+    '  See:       ndis-sim rules Irql_Miniport_Driver_Function · https://learn.microsoft.com/en-us/windows-hardware/drivers/devtest/ndis-irql-miniport-driver-function',
+  );
+  // The page is the one `ndis-sim rules` and the HTML report give for the rule.
+  assert.ok(ruleDocs(catalogue.get('Irql_Miniport_Driver_Function')!).includes(lines[see]!.split(' · ')[1]!));
 });

@@ -5,10 +5,12 @@ import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
+import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
 import { column, fmtIrql, fmtTime, foldRepeats, ntStatusName, problemText, repeatNote } from './format.ts';
 import type { RemovalStory } from './removal.ts';
+import { ruleDocs } from './ruledocs.ts';
 import { formatTimeline } from './timeline.ts';
 
 export interface SummaryOptions {
@@ -306,6 +308,11 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
   v.spec.forEach((id, i) => {
     out.push(`  ${i === 0 ? 'Rule book:' : '          '} ${id.padEnd(6)} ${ruleBook.get(id)?.title ?? ''}`);
   });
+  // Where to read more: `ndis-sim rules` and the rule's Microsoft page (the link the
+  // HTML report's rule entry gives), or the first page its rule-book rules cite.
+  const rule = catalogue.get(v.rule);
+  const page = rule === undefined ? undefined : ruleDocs(rule).find((d) => d.startsWith('https://'));
+  out.push(`  See:       ndis-sim rules ${v.rule}${page === undefined ? '' : ` · ${page}`}`);
   out.push(`  Where:     ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
   out.push(`  Context:   CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
   out.push(`  What:      ${v.message}`);
