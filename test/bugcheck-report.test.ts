@@ -3,12 +3,18 @@
 // code, the line of the driver that made the bad call, and a handler's bad return.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { galleryScenario } from '../src/drivers/buggy/index.ts';
 import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
 import { ruleDocs } from '../src/report/rules.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
+import { analyzeRule } from '../src/verifier/bugcheck.ts';
 import { catalogue, specFor } from '../src/verifier/catalogue.ts';
 import { World } from '../src/world.ts';
+import { cli } from './helpers/cli.ts';
 import { scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
@@ -67,4 +73,47 @@ test("R8.2: the bug-check block has a See line: `ndis-sim rules Irql_Miniport_Dr
   );
   // The page is the one `ndis-sim rules` and the HTML report give for the rule.
   assert.ok(ruleDocs(catalogue.get('Irql_Miniport_Driver_Function')!).includes(lines[see]!.split(' · ')[1]!));
+});
+
+test("R3.10, R6.3: DoubleComplete raises 0xC4/0x91002, whose rule !analyze names NdisOidDoubleComplete: the block, the HTML report and the trace name both, Driver Verifier's first", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-dc-'));
+  const trace = join(dir, 't.jsonl');
+  const html = join(dir, 'r.html');
+  const r = cli('run', galleryScenario('DoubleComplete'), '--quiet', '--trace', trace, '--html', html);
+  assert.equal(r.status, 0, r.stderr); // the gallery scenario expects its rule
+  const lines = r.stdout.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('  Rule:'));
+  assert.match(lines[at - 1]!, /^ {2}DRIVER_VERIFIER_DETECTED_VIOLATION \(0xC4\) 0x91002, /);
+  assert.match(lines[at]!, /^ {2}Rule: +NdisOidDoubleComplete — .*as !analyze names it\)$/);
+  assert.match(
+    lines[at + 1]!,
+    /^ {13}DoubleComplete — .*\(Static Driver Verifier's rule for the same mistake\)$/,
+  );
+  assert.ok(
+    lines.includes(
+      '             ndis-sim rules DoubleComplete · https://learn.microsoft.com/en-us/windows-hardware/drivers/devtest/ndis-doublecomplete',
+    ),
+  );
+  const bc = readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((e) => e.kind === 'bugcheck')!;
+  assert.equal(bc.rule, 'DoubleComplete');
+  assert.equal(bc.windowsRule, 'NdisOidDoubleComplete');
+  assert.match(
+    readFileSync(html, 'utf8'),
+    /NdisOidDoubleComplete — [^<]*as !analyze names it\)<br><a href="#rule-DoubleComplete">/,
+  );
+  rmSync(dir, { recursive: true });
+});
+
+test('R6.3: NdisOidDoubleComplete, the rule 0x91002 belongs to, is named once; analyzeRule finds the rule of a 0xC4 code in rules.json', () => {
+  assert.equal(analyzeRule(0xc4, [0x91002, 0, 0, 0], 'DoubleCompleteWorkItem'), 'NdisOidDoubleComplete');
+  assert.equal(analyzeRule(0xc4, [0x91002, 0, 0, 0], 'NdisOidDoubleComplete'), null);
+  assert.equal(analyzeRule(0xc4, [0x4e530014, 0, 0, 0], 'MiniportPause_Return'), null, 'an ndis-sim code');
+  assert.equal(analyzeRule(0xd1, [0x91002, 2, 0, 0], 'Irql_Miniport_Driver_Function'), null);
+  const r = cli('run', galleryScenario('NdisOidDoubleComplete'), '--quiet');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}Rule: +NdisOidDoubleComplete — [^\n]*\n {2}Rule book:/m);
 });

@@ -397,13 +397,13 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
     bugCheck: dv(0x00091002),
-    how: "NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
+    how: "NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status, or a final status returned after NdisMOidRequestComplete, is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002); as !analyze would, the bug check names that code's rule, NdisOidDoubleComplete, first and this rule beside it",
   },
   DoubleCompleteWorkItem: {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
     bugCheck: dv(0x00091002),
-    how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
+    how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002); as !analyze would, the bug check names that code's rule, NdisOidDoubleComplete, first and this rule beside it",
   },
   // SDV checks it statically and Driver Verifier has no code for it: the model's own.
   NdisMNetPnPEventInOIDRequest: {

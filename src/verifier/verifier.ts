@@ -7,7 +7,7 @@ import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
 import { type DdiIrql, ddiIrql } from '../ndis/generated/irql.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
-import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
+import { analyzeRule, type BugCheckParam, bugCheckName } from './bugcheck.ts';
 import { type BugCheckSpec, catalogue, ownIrqlBugCheck, type RuleSpec, specFor } from './catalogue.ts';
 
 /**
@@ -38,6 +38,12 @@ export interface Violation {
   tracePos: number;
   message: string;
   bugCheck: { code: number; name: string; params: BugCheckParam[] };
+  /**
+   * The Driver Verifier rule Windows' `!analyze` names for this bug check when it is not
+   * `rule` (0xC4/0x91002 is NdisOidDoubleComplete, found by the model as SDV's
+   * DoubleComplete), else null (analyzeRule).
+   */
+  windowsRule: string | null;
   fatal: boolean;
 }
 
@@ -254,6 +260,7 @@ export class Verifier {
       tracePos: this.trace.on ? this.trace.position : -1,
       message,
       bugCheck: { code: bc.code, name: bugCheckName(bc.code), params: p },
+      windowsRule: analyzeRule(bc.code, p, rule.id),
       fatal: rule.fatal,
     };
     this.violations.push(v);
@@ -273,11 +280,14 @@ export class Verifier {
     this.stoppedBy = v;
     const k = this.kernel;
     if (this.trace.on) {
-      this.trace.add(k.now, k.ctx.cpu, Irql.High, 'kernel', 'bugcheck', v.bugCheck.name, {
+      const data: Record<string, unknown> = {
         code: v.bugCheck.code,
         params: v.bugCheck.params,
         rule: v.rule,
-      });
+      };
+      // Only where !analyze names another rule than the model's: other traces keep their bytes.
+      if (v.windowsRule !== null) data.windowsRule = v.windowsRule;
+      this.trace.add(k.now, k.ctx.cpu, Irql.High, 'kernel', 'bugcheck', v.bugCheck.name, data);
     }
     this.machine.stopped = `bug check ${v.bugCheck.name} (${v.rule})`;
     throw new WorldStop(this.machine.stopped);
