@@ -8,14 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { galleryScenario } from '../src/drivers/buggy/index.ts';
-import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
+import {
+  NDIS_RAISE_IRQL_TO_DISPATCH,
+  type NDIS_STATUS,
+  NDIS_STATUS_SUCCESS,
+  NdisMSleep,
+} from '../src/index.ts';
 import { ruleDocs } from '../src/report/rules.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
 import { analyzeRule } from '../src/verifier/bugcheck.ts';
 import { catalogue, specFor } from '../src/verifier/catalogue.ts';
 import { World } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { removedScripted, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 /** A one-device world of `drv`, started at 0 and run for `untilS` seconds. */
@@ -116,4 +121,86 @@ test('R6.3: NdisOidDoubleComplete, the rule 0x91002 belongs to, is named once; a
   const r = cli('run', galleryScenario('NdisOidDoubleComplete'), '--quiet');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ {2}Rule: +NdisOidDoubleComplete — [^\n]*\n {2}Rule book:/m);
+});
+
+/** Rule and message of every violation of a collect-mode run. */
+const said = (r: { violations: readonly { rule: string; message: string }[] }) =>
+  r.violations.map((v) => `${v.rule}: ${v.message}`);
+
+test('NdisSim_CallbackReturnValue, R3.5: an async MiniportPause returns a Promise, reported as such, not as "an unknown status (0x00000000)"', () => {
+  const { r } = removedScripted('async-pause', {
+    pause: () => (async () => NDIS_STATUS_SUCCESS)() as unknown as NDIS_STATUS,
+  });
+  const s = said(r);
+  assert.ok(
+    s.includes(
+      'NdisSim_CallbackReturnValue: MiniportPause returned a Promise — handlers must be synchronous (async handler?); NDIS reads an NDIS_STATUS from it',
+    ),
+    s.join('\n'),
+  );
+  // Reported once: the pause goes on as SUCCESS, with no MiniportPause_Return after it.
+  assert.ok(!s.some((x) => x.startsWith('MiniportPause_Return:')), s.join('\n'));
+  assert.ok(!s.some((x) => x.includes('0x00000000')), s.join('\n'));
+});
+
+test('NdisSim_CallbackReturnValue, R2.5: MiniportInitializeEx with no return statement returns undefined (no return statement?); in bugcheck mode 0xC4/0x4E5300EA', () => {
+  const drv = scriptedDriver('init-no-return', {
+    initialize: () => undefined as unknown as NDIS_STATUS,
+  });
+  const { r } = runOne(drv);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_CallbackReturnValue');
+  assert.equal(v.ddi, 'MiniportInitializeEx');
+  assert.equal(
+    v.message,
+    'MiniportInitializeEx returned undefined (no return statement?); NDIS reads an NDIS_STATUS from it',
+  );
+  assert.equal(v.bugCheck.code, 0xc4);
+  assert.equal(v.bugCheck.params[0], 0x4e5300ea);
+});
+
+test('NdisSim_CallbackReturnValue, R6.1, R3.9: MiniportOidRequest returning undefined and MiniportRestart returning a string are reported with what they returned', () => {
+  const { r } = removedScripted('oid-no-return', {
+    oid: () => undefined as unknown as NDIS_STATUS,
+    restart: () => 'SUCCESS' as unknown as NDIS_STATUS,
+  });
+  const s = said(r);
+  assert.ok(
+    s.includes(
+      'NdisSim_CallbackReturnValue: MiniportOidRequest returned undefined (no return statement?); NDIS reads an NDIS_STATUS from it',
+    ),
+    s.join('\n'),
+  );
+  assert.ok(
+    s.includes(
+      'NdisSim_CallbackReturnValue: MiniportRestart returned the string "SUCCESS", not a number; NDIS reads an NDIS_STATUS from it',
+    ),
+    s.join('\n'),
+  );
+  // Where the callback's own check follows in collect mode, it names the value the same way.
+  const own = s.find((x) => x.startsWith('NdisSim_RestartReturn:'));
+  assert.match(own ?? '', /a string value, not a status/);
+  assert.ok(!s.some((x) => x.includes('0x00000000')), s.join('\n'));
+});
+
+test('NdisSim_CallbackReturnValue, R4.2: a Promise from a BOOLEAN callback (async MiniportCheckForHangEx) is reported too; a plain false is not', () => {
+  const a = removedScripted(
+    'async-hang',
+    {
+      checkForHang: () => (async () => false)() as unknown as boolean,
+    },
+    3 * ns.s,
+    4 * ns.s,
+  );
+  assert.ok(
+    said(a.r).includes(
+      'NdisSim_CallbackReturnValue: MiniportCheckForHangEx returned a Promise — handlers must be synchronous (async handler?)',
+    ),
+    said(a.r).join('\n'),
+  );
+  const b = removedScripted('plain-hang', { checkForHang: () => false }, 3 * ns.s, 4 * ns.s);
+  assert.deepEqual(
+    b.r.violations.filter((v) => v.rule === 'NdisSim_CallbackReturnValue'),
+    [],
+  );
 });

@@ -42,11 +42,22 @@ export function formatBugCheck(code: number, params: readonly BugCheckParam[]): 
   return `${bugCheckName(code)} (${hex}) ${params.map(formatParam).join(', ')}`;
 }
 
+/** statusText of a value that is not a number (ndis.ts's returnedText, kept here to avoid a cycle). */
+function nonNumberText(v: unknown): string {
+  if (typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function')
+    return 'a Promise (async handler?)';
+  if (v === undefined) return 'undefined (no return statement?)';
+  return `a ${v === null ? 'null' : typeof v} value, not a status`;
+}
+
 /**
  * An NDIS_STATUS value for a verifier message: its name (NDIS_STATUS_BAD_VERSION), or,
  * for a value no NDIS_STATUS_* has, that and its hex: "an unknown status (0xC0FF0001)".
  */
 export function statusText(v: number): string {
+  // A driver's answer that is no number (NdisSim_CallbackReturnValue has reported it; in
+  // collect mode the caller's own check follows): not "an unknown status (0x00000000)".
+  if (typeof v !== 'number') return nonNumberText(v);
   const name = statusInfo.get(v)?.name;
   if (name !== undefined) return name;
   return `an unknown status (0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')})`;

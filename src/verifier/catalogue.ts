@@ -689,6 +689,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_CallbackReturnValue',
+    origin: 'ndis-sim',
+    spec: ['R2.2'],
+    summary:
+      'A driver callback returned what NDIS cannot read as its result: a Promise (an async handler; handlers must be synchronous) from any callback, or anything but a number (undefined from a missing return statement) from one whose result is an NDIS_STATUS.',
+    ddis: [],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xea) },
+    source: spec,
+    fatal: false,
+  },
+  {
     id: 'NdisSim_RestartReturn',
     origin: 'ndis-sim',
     spec: ['R3.9'],
