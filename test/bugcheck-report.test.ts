@@ -204,3 +204,65 @@ test('NdisSim_CallbackReturnValue, R4.2: a Promise from a BOOLEAN callback (asyn
     [],
   );
 });
+
+/** The line number of the frame that made `e`, in this file. */
+function lineOf(e: Error): number {
+  const m = /bugcheck-report\.test\.ts:(\d+):\d+/.exec(e.stack ?? '');
+  assert.ok(m !== null, e.stack);
+  return Number(m[1]);
+}
+
+test('R8.2, Irql_Miniport_Driver_Function: the bug check names the driver line that called NdisMSleep at DISPATCH and the callback it ran in', () => {
+  let mark: Error | null = null;
+  const drv = scriptedDriver('restart-sleeps-here', {
+    restart: () => {
+      NDIS_RAISE_IRQL_TO_DISPATCH();
+      mark = new Error('mark');
+      NdisMSleep(10);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const { w, r } = runOne(drv);
+  const v = r.bugCheck!;
+  const line = lineOf(mark!) + 1;
+  assert.match(
+    v.callSite ?? '',
+    new RegExp(`^test/bugcheck-report\\.test\\.ts:${line}:\\d+ \\(in MiniportRestart\\)$`),
+  );
+  const block = formatBugCheckReport(v, w.trace, false);
+  const where = block.findIndex((l) => l.startsWith('  Where:'));
+  assert.equal(block[where + 1], `  Call site: at ${v.callSite}`);
+  // The trace's violation event carries it as `at`.
+  const ev = w.trace.events.find((e) => e.kind === 'violation')!;
+  assert.equal(ev.data?.at, v.callSite);
+});
+
+test('SpinLock (R8.10): a built-in driver is driver code: the call site is its line in src/drivers/, relative to the working directory, in the trace and the HTML report', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-cs-'));
+  const trace = join(dir, 't.jsonl');
+  const html = join(dir, 'r.html');
+  const r = cli('run', galleryScenario('SpinLock'), '--quiet', '--trace', trace, '--html', html);
+  assert.equal(r.status, 0, r.stderr);
+  const ev = readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((e) => e.kind === 'violation')!;
+  assert.match(String(ev.at), /^src\/drivers\/buggy\/[\w-]+\.ts:\d+:\d+ \(in \w+\)$/);
+  assert.match(r.stdout, new RegExp(`^ {2}Call site: at ${String(ev.at).replace(/[()]/g, '\\$&')}$`, 'm'));
+  assert.ok(readFileSync(html, 'utf8').includes(`<dt>Call site</dt><dd>at ${String(ev.at)}</dd>`));
+  rmSync(dir, { recursive: true });
+});
+
+test('CancelTimerObject (R8.7), NdisSim_PauseWatchdog (R3.7): what NDIS finds on its own, at halt or by a watchdog, has no call site, in the block or the trace', () => {
+  for (const rule of ['CancelTimerObject', 'NdisSim_PauseWatchdog']) {
+    const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-cs-'));
+    const trace = join(dir, 't.jsonl');
+    const r = cli('run', galleryScenario(rule), '--quiet', '--trace', trace);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^ {2}Rule: +${rule} `, 'm'));
+    assert.doesNotMatch(r.stdout, /Call site:/);
+    assert.doesNotMatch(readFileSync(trace, 'utf8'), /"at":/);
+    rmSync(dir, { recursive: true });
+  }
+});

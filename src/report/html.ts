@@ -330,6 +330,7 @@ function bugCheckSection(v: Violation, dropped: number): string {
         : `${h(v.windowsRule)} — ${h(catalogue.get(v.windowsRule)?.summary ?? '')} (Driver Verifier's rule of this code, as !analyze names it)<br>${ruleLink(v.rule)} — ${h(v.summary)} (found as this rule)`,
     ],
     ['Where', h(`${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`)],
+    ...(v.callSite === null ? [] : [['Call site', h(`at ${v.callSite}`)] as [string, string]]),
     ['Context', h(`CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`)],
     ['What', h(v.message)],
   ];

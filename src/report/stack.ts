@@ -67,3 +67,19 @@ export function onlyOurFrames(e: unknown): boolean {
   }
   return any;
 }
+
+/**
+ * The line of driver code that is calling the DDI under way, `file:line:col`, from a
+ * stack captured now: the first frame outside ndis-sim's own code (src/, but not
+ * src/drivers/; node's; node_modules). Null when no driver frame is on the stack (NDIS,
+ * the kernel or a watchdog is running). Only for a violation, never on the hot path:
+ * capturing a stack costs microseconds. The limit of V8's stack depth is raised for the
+ * capture, since a DDI's own frames may be more than the default ten.
+ */
+export function driverCallSite(): string | null {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  const e = new Error('call site');
+  Error.stackTraceLimit = limit;
+  return driverFrames(e, 1).top;
+}

@@ -341,6 +341,8 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
     );
   });
   out.push(`  Where:     ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
+  // The driver's line that made the call, as a debugger's stack shows the faulting frame.
+  if (v.callSite !== null) out.push(`  Call site: at ${v.callSite}`);
   out.push(`  Context:   CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
   out.push(`  What:      ${v.message}`);
   if (v.tracePos >= 0) {
