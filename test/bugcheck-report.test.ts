@@ -3,9 +3,10 @@
 // code, the line of the driver that made the bad call, and a handler's bad return.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { galleryScenario } from '../src/drivers/buggy/index.ts';
 import {
@@ -265,4 +266,18 @@ test('CancelTimerObject (R8.7), NdisSim_PauseWatchdog (R3.7): what NDIS finds on
     assert.doesNotMatch(readFileSync(trace, 'utf8'), /"at":/);
     rmSync(dir, { recursive: true });
   }
+});
+
+test('SpinLock (R8.10): the call site is the same from another working directory, so a replay elsewhere traces the same bytes', () => {
+  const here = cli('run', galleryScenario('SpinLock'), '--quiet').stdout.split('\n');
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.FORCE_COLOR;
+  const away = spawnSync(
+    process.execPath,
+    [resolve('bin/ndis-sim.js'), 'run', resolve(galleryScenario('SpinLock')), '--quiet'],
+    { encoding: 'utf8', env, cwd: tmpdir() },
+  ).stdout.split('\n');
+  const site = (lines: string[]) => lines.find((l) => l.startsWith('  Call site:'));
+  assert.match(site(here) ?? '', /^ {2}Call site: at src\/drivers\/buggy\//);
+  assert.equal(site(away), site(here));
 });
