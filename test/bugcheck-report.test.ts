@@ -281,3 +281,17 @@ test('SpinLock (R8.10): the call site is the same from another working directory
   assert.match(site(here) ?? '', /^ {2}Call site: at src\/drivers\/buggy\//);
   assert.equal(site(away), site(here));
 });
+
+test('NdisSim_CallbackReturnValue: an async VOID callback (MiniportDevicePnPEventNotify) is reported too, without a status to read', () => {
+  const drv = scriptedDriver('async-pnp-notify', {
+    characteristics: (c) => {
+      c.DevicePnPEventNotifyHandler = async () => {};
+    },
+  });
+  const { r } = runOne(drv);
+  assert.equal(r.bugCheck?.rule, 'NdisSim_CallbackReturnValue');
+  assert.equal(
+    r.bugCheck?.message,
+    'MiniportDevicePnPEventNotify returned a Promise — handlers must be synchronous (async handler?)',
+  );
+});

@@ -1180,7 +1180,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /** Leaves driver code: checks the IRQL and locks the callback left (R8.10), traces the result. */
-  leave(f: Frame, result: unknown): void {
+  leave(f: Frame, result: unknown, voidReturn = false): void {
     const ctx = this.kernel.ctx;
     if (this.depth === 0 || this.frames[this.depth - 1] !== f)
       throw new InternalError('Ndis.leave: frame order', [f.fn]);
@@ -1240,7 +1240,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // A status callback that returned no number, or any callback that returned a Promise
     // (an async handler, whose body after its first await would run outside the model).
     // Checked after the return is traced, so the timeline shows what came back.
-    if (typeof result !== 'number' && (statusCallbacks.has(f.fn) || isThenable(result)))
+    // A VOID callback (leaveVoid) skips the look-up: its return is checked for a Promise only.
+    if (typeof result !== 'number' && (isThenable(result) || (!voidReturn && statusCallbacks.has(f.fn))))
       this.badReturn(f, result);
     ctx.who = f.who;
     ctx.irql = f.savedIrql;
@@ -1264,7 +1265,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   leaveVoid(f: Frame, returned: unknown): void {
     if (returned !== undefined && isResumable(returned)) notResumable(f.fn);
     // An async VOID handler: its Promise is traced as what came back, then reported.
-    this.leave(f, returned !== undefined && isThenable(returned) ? returned : undefined);
+    this.leave(f, returned !== undefined && isThenable(returned) ? returned : undefined, true);
   }
 
   /** Driver code threw: a bug check (0x1E), unless it is the machine stopping. */
