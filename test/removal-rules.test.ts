@@ -392,6 +392,8 @@ test('R5.9, R8.13: NdisMRemoveMiniport from MiniportInterrupt at DIRQL is a bug 
     const v = r.bugCheck!;
     assert.equal(v.rule, 'Irql_Miniport_Driver_Function');
     assert.equal(v.ddi, 'NdisMRemoveMiniport');
+    // The rule-book rules of NdisMRemoveMiniport with the generic IRQL one (specFor).
+    assert.deepEqual(v.spec, ['R8.2', 'R5.9', 'R8.13']);
     assert.equal(v.irql, 3);
     assert.equal(v.bugCheck.code, 0xd1);
     assert.equal(v.bugCheck.name, 'DRIVER_IRQL_NOT_LESS_OR_EQUAL');

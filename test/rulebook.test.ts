@@ -177,7 +177,11 @@ test('a bug check\'s block gives the title of each rule-book rule beside its id,
   spec.forEach((id, i) => {
     assert.equal(lines[at + i]!.slice(13).trimEnd(), `${id.padEnd(6)} ${ruleBook.get(id)!.title}`);
   });
-  assert.match(lines[at + spec.length]!, /^ {2}Where: /);
+  assert.match(
+    lines[at + spec.length]!,
+    /^ {2}See: +ndis-sim rules NdisSim_TimerFreedWhileSet( · https:\/\/\S+)?$/,
+  );
+  assert.match(lines[at + spec.length + 1]!, /^ {2}Where: /);
   // The same label in `rules <id>` (and the HTML report's, below): not "Spec:" in one place.
   const rules = cli('rules', 'NdisSim_TimerFreedWhileSet').stdout;
   assert.match(rules, new RegExp(`^ {2}Rule book: +${spec[0]} `, 'm'));

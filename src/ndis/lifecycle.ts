@@ -1042,6 +1042,9 @@ export function callPause(n: Ndis, b: MiniportBlock, why: number): void {
     n.driverThrew(e, 'MiniportPause', b);
   }
   n.leave(f, status);
+  // A value that is no number (an async MiniportPause's Promise) was reported as it came
+  // back (NdisSim_CallbackReturnValue); in collect mode the pause goes on as SUCCESS.
+  if (typeof status !== 'number') status = NDIS_STATUS_SUCCESS;
   if (status !== NDIS_STATUS_SUCCESS && status !== NDIS_STATUS_PENDING) {
     // R3.5: only SUCCESS or PENDING; the model goes on as if it had returned SUCCESS.
     n.verifier.report(

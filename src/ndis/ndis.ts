@@ -249,6 +249,59 @@ export function notResumable(fn: string): never {
 }
 
 /**
+ * The callbacks whose return value NDIS reads as an NDIS_STATUS (DriverEntry's as an
+ * NTSTATUS). Any other value there, an async handler's Promise or the undefined of a
+ * missing return statement, is NdisSim_CallbackReturnValue: C would have returned some
+ * status, and `v >>> 0` would read both as 0, NDIS_STATUS_SUCCESS. MiniportResetEx's
+ * answer is an object (its status and AddressingReset) and is checked where it is read.
+ */
+const statusCallbacks: ReadonlySet<string> = new Set([
+  'DriverEntry',
+  'MiniportAddDevice',
+  'MiniportStartDevice',
+  'MiniportSetOptions',
+  'MiniportInitializeEx',
+  'MiniportPause',
+  'MiniportRestart',
+  'MiniportOidRequest',
+  'MiniportDirectOidRequest',
+  'MiniportSynchronousOidRequest',
+  'MiniportIdleNotification',
+  'FilterSetOptions',
+  'FilterSetModuleOptions',
+  'FilterAttach',
+  'FilterPause',
+  'FilterRestart',
+  'FilterOidRequest',
+  'FilterDirectOidRequest',
+  'FilterSynchronousOidRequest',
+  'FilterNetPnPEvent',
+  'ProtocolSetOptions',
+  'ProtocolBindAdapterEx',
+  'ProtocolUnbindAdapterEx',
+  'ProtocolNetPnPEvent',
+]);
+
+/** Whether `v` is a Promise (or another thenable): what an `async` handler returns. */
+export function isThenable(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * What a callback returned where a number was due, for a verifier message: "a Promise —
+ * handlers must be synchronous (async handler?)", "undefined (no return statement?)",
+ * or the value's type and text.
+ */
+export function returnedText(v: unknown): string {
+  if (isThenable(v)) return 'a Promise — handlers must be synchronous (async handler?)';
+  if (v === undefined) return 'undefined (no return statement?)';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return `an object (${Object.prototype.toString.call(v)}), not a status`;
+  if (typeof v === 'bigint') return `the bigint ${String(v)}n, not a number`;
+  return `the ${typeof v} ${JSON.stringify(v) ?? String(v)}, not a number`;
+}
+
+/**
  * One call into driver code, a callback under way (Ndis.enter, Ndis.leave). Frames are
  * reused by depth: entering allocates nothing.
  */
@@ -1142,7 +1195,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /** Leaves driver code: checks the IRQL and locks the callback left (R8.10), traces the result. */
-  leave(f: Frame, result: unknown): void {
+  leave(f: Frame, result: unknown, voidReturn = false): void {
     const ctx = this.kernel.ctx;
     if (this.depth === 0 || this.frames[this.depth - 1] !== f)
       throw new InternalError('Ndis.leave: frame order', [f.fn]);
@@ -1199,8 +1252,24 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       if (f.adapter !== null) data.adapter = f.adapter.name;
       this.trace.add(this.kernel.now, ctx.cpu, ctx.irql, ctx.who, 'return', f.fn, data);
     }
+    // A status callback that returned no number, or any callback that returned a Promise
+    // (an async handler, whose body after its first await would run outside the model).
+    // Checked after the return is traced, so the timeline shows what came back.
+    // A VOID callback (leaveVoid) skips the look-up: its return is checked for a Promise only.
+    if (typeof result !== 'number' && (isThenable(result) || (!voidReturn && statusCallbacks.has(f.fn))))
+      this.badReturn(f, result);
     ctx.who = f.who;
     ctx.irql = f.savedIrql;
+  }
+
+  /** NdisSim_CallbackReturnValue: `f`'s callback returned `result`, not a status. */
+  private badReturn(f: Frame, result: unknown): void {
+    this.verifier.report(
+      'NdisSim_CallbackReturnValue',
+      f.fn,
+      f.adapter?.name ?? null,
+      `${f.fn} returned ${returnedText(result)}${statusCallbacks.has(f.fn) ? '; NDIS reads an NDIS_STATUS from it' : ''}`,
+    );
   }
 
   /**
@@ -1210,7 +1279,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    */
   leaveVoid(f: Frame, returned: unknown): void {
     if (returned !== undefined && isResumable(returned)) notResumable(f.fn);
-    this.leave(f, undefined);
+    // An async VOID handler: its Promise is traced as what came back, then reported.
+    this.leave(f, returned !== undefined && isThenable(returned) ? returned : undefined, true);
   }
 
   /** Driver code threw: a bug check (0x1E), unless it is the machine stopping. */
@@ -2130,6 +2200,7 @@ export function objectTypeName(type: number): string {
 /** A callback result for the trace: status names for NDIS_STATUS values. */
 export function describe(result: unknown): unknown {
   if (typeof result === 'number') return statusInfo.get(result)?.name ?? result;
+  if (isThenable(result)) return 'a Promise';
   if (result !== null && typeof result === 'object') {
     const o: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(result)) o[k] = k === 'Status' ? describe(v) : v;

@@ -323,8 +323,14 @@ ${more}</section>`;
 
 function bugCheckSection(v: Violation, dropped: number): string {
   const rows: [string, string][] = [
-    ['Rule', `${ruleLink(v.rule)} — ${h(v.summary)}`],
+    [
+      'Rule',
+      v.windowsRule === null
+        ? `${ruleLink(v.rule)} — ${h(v.summary)}`
+        : `${h(v.windowsRule)} — ${h(catalogue.get(v.windowsRule)?.summary ?? '')} (Driver Verifier's rule of this code, as !analyze names it)<br>${ruleLink(v.rule)} — ${h(v.summary)} (found as this rule)`,
+    ],
     ['Where', h(`${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`)],
+    ...(v.callSite === null ? [] : [['Call site', h(`at ${v.callSite}`)] as [string, string]]),
     ['Context', h(`CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`)],
     ['What', h(v.message)],
   ];

@@ -5,10 +5,12 @@ import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
+import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
 import { column, fmtIrql, fmtTime, foldRepeats, ntStatusName, problemText, repeatNote } from './format.ts';
 import type { RemovalStory } from './removal.ts';
+import { ruleDocs } from './ruledocs.ts';
 import { formatTimeline } from './timeline.ts';
 
 export interface SummaryOptions {
@@ -301,6 +303,18 @@ function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.cr
   return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;
 }
 
+/** Who checks a rule on Windows, for the second Rule line. */
+function originName(rule: string): string {
+  const o = catalogue.get(rule)?.origin;
+  return o === 'sdv'
+    ? 'Static Driver Verifier'
+    : o === 'driver-verifier'
+      ? 'Driver Verifier'
+      : o === 'ndis-sim'
+        ? 'ndis-sim'
+        : (o ?? 'ndis-sim');
+}
+
 /** A bug check as `!analyze` would summarise it, with the events that led to it. */
 export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean): string[] {
   const c = pc.createColors(color);
@@ -308,13 +322,35 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
   out.push('');
   out.push(c.bgRed(c.white(c.bold(' *** BUG CHECK *** '))));
   out.push(`  ${c.bold(formatBugCheck(v.bugCheck.code, v.bugCheck.params))}`);
-  out.push(`  Rule:      ${c.bold(v.rule)} — ${v.summary}`);
+  if (v.windowsRule === null) out.push(`  Rule:      ${c.bold(v.rule)} — ${v.summary}`);
+  else {
+    // Two rules meant: the one !analyze names from parameter 1, and the model's finding.
+    const dv = catalogue.get(v.windowsRule);
+    out.push(
+      `  Rule:      ${c.bold(v.windowsRule)} — ${dv?.summary ?? ''} (Driver Verifier's rule of this code, as !analyze names it)`,
+    );
+    out.push(
+      `             ${c.bold(v.rule)} — ${v.summary} (${originName(v.rule)}'s rule for the same mistake)`,
+    );
+  }
   // The rule-book rules, each with its title (`ndis-sim rules R8.6` tells more), under
   // the label `rules` and the HTML report give them.
   v.spec.forEach((id, i) => {
     out.push(`  ${i === 0 ? 'Rule book:' : '          '} ${id.padEnd(6)} ${ruleBook.get(id)?.title ?? ''}`);
   });
+  // Where to read more: `ndis-sim rules` and the rule's Microsoft page (the link the
+  // HTML report's rule entry gives), or the first page its rule-book rules cite.
+  const named = v.windowsRule === null ? [v.rule] : [v.windowsRule, v.rule];
+  named.forEach((id, i) => {
+    const rule = catalogue.get(id);
+    const page = rule === undefined ? undefined : ruleDocs(rule).find((d) => d.startsWith('https://'));
+    out.push(
+      `  ${i === 0 ? 'See:' : '    '}       ndis-sim rules ${id}${page === undefined ? '' : ` · ${page}`}`,
+    );
+  });
   out.push(`  Where:     ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
+  // The driver's line that made the call, as a debugger's stack shows the faulting frame.
+  if (v.callSite !== null) out.push(`  Call site: at ${v.callSite}`);
   out.push(`  Context:   CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
   out.push(`  What:      ${v.message}`);
   if (v.tracePos >= 0) {

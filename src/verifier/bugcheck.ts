@@ -1,7 +1,7 @@
 // Bug-check codes the model raises, with names from the generated tables where the
 // shared data has them and from data/extra.json otherwise.
 
-import { bugChecks } from '../ndis/generated/rules.ts';
+import { bugChecks, msRules } from '../ndis/generated/rules.ts';
 import { statusInfo } from '../ndis/generated/status.ts';
 
 export const BugCheckCode = {
@@ -42,12 +42,39 @@ export function formatBugCheck(code: number, params: readonly BugCheckParam[]): 
   return `${bugCheckName(code)} (${hex}) ${params.map(formatParam).join(', ')}`;
 }
 
+/** statusText of a value that is not a number (ndis.ts's returnedText, kept here to avoid a cycle). */
+function nonNumberText(v: unknown): string {
+  if (typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function')
+    return 'a Promise (async handler?)';
+  if (v === undefined) return 'undefined (no return statement?)';
+  return `a ${v === null ? 'null' : typeof v} value, not a status`;
+}
+
 /**
  * An NDIS_STATUS value for a verifier message: its name (NDIS_STATUS_BAD_VERSION), or,
  * for a value no NDIS_STATUS_* has, that and its hex: "an unknown status (0xC0FF0001)".
  */
 export function statusText(v: number): string {
+  // A driver's answer that is no number (NdisSim_CallbackReturnValue has reported it; in
+  // collect mode the caller's own check follows): not "an unknown status (0x00000000)".
+  if (typeof v !== 'number') return nonNumberText(v);
   const name = statusInfo.get(v)?.name;
   if (name !== undefined) return name;
   return `an unknown status (0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')})`;
+}
+
+/**
+ * The Driver Verifier rule `!analyze` names for a bug check: 0xC4's parameter 1 is the ID
+ * of the rule broken (rules.json's verifierCode), so 0xC4/0x91002 reads as
+ * NdisOidDoubleComplete whichever rule of the model found the mistake. Null when that is
+ * `rule` itself, or the code names no rule of rules.json. Static Driver Verifier's
+ * DoubleComplete and DoubleCompleteWorkItem raise no code of their own at run time: the
+ * model raises NdisOidDoubleComplete's, and the bug check names both (R3.10, R6.3).
+ */
+export function analyzeRule(code: number, params: readonly BugCheckParam[], rule: string): string | null {
+  if (code !== BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION) return null;
+  const p1 = params[0];
+  if (typeof p1 !== 'number') return null;
+  const dv = msRules.find((r) => r.checkedBy === 'DriverVerifier' && r.verifierCode === p1);
+  return dv === undefined || dv.name === rule ? null : dv.name;
 }

@@ -6,6 +6,7 @@
 import { assert } from '../errors.ts';
 import { irqlNames } from '../kernel/kernel.ts';
 import { ddiIrql } from '../ndis/generated/irql.ts';
+import { ruleBook } from '../ndis/generated/rulebook.ts';
 import {
   msRules,
   NDIS_BUGCHECK_WAIT_EVENT_HIGH_IRQL,
@@ -400,13 +401,13 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
     bugCheck: dv(0x00091002),
-    how: "NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
+    how: "NdisMOidRequestComplete for a request MiniportOidRequest already finished with a final status, or a final status returned after NdisMOidRequestComplete, is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002); as !analyze would, the bug check names that code's rule, NdisOidDoubleComplete, first and this rule beside it",
   },
   DoubleCompleteWorkItem: {
     status: 'enforced',
     spec: ['R3.10', 'R6.3'],
     bugCheck: dv(0x00091002),
-    how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002)",
+    how: "a second NdisMOidRequestComplete for one request, made from a work item routine (NdisQueueIoWorkItem's, or a WDM IO_WORKITEM's of the driver), is reported, with Driver Verifier's run-time code for a request no longer pending (0xC4/0x91002); as !analyze would, the bug check names that code's rule, NdisOidDoubleComplete, first and this rule beside it",
   },
   // SDV checks it statically and Driver Verifier has no code for it: the model's own.
   NdisMNetPnPEventInOIDRequest: {
@@ -722,6 +723,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['MiniportInitializeEx'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x23) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_initialize.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_CallbackReturnValue',
+    origin: 'ndis-sim',
+    spec: ['R2.2'],
+    summary:
+      'A driver callback returned what NDIS cannot read as its result: a Promise (an async handler; handlers must be synchronous) from any callback, or anything but a number (undefined from a missing return statement) from one whose result is an NDIS_STATUS.',
+    ddis: [],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xea) },
+    source: spec,
     fatal: false,
   },
   {
@@ -2105,6 +2117,34 @@ export function ownIrqlBugCheck(ddi: string, tooLow: boolean): BugCheckSpec | nu
   const rule = ddiIrql[ddi]?.irqlRule;
   const own = rule === undefined || rule === null ? undefined : catalogue.get(rule)?.ddiBugChecks;
   return own?.[ddi]?.[tooLow ? 0 : 1] ?? null;
+}
+
+/** A name in a rule-book title that may be a DDI's (NdisMRemoveMiniport, NDIS_RAISE_IRQL_TO_DISPATCH). */
+const ddiWord = /\b(?:Ndis|NDIS_)\w+/g;
+
+/** The DDIs (of the generated IRQL table) a rule-book rule's title names: R5.9 names NdisMRemoveMiniport. */
+function titleDdis(id: string): readonly string[] {
+  const title = ruleBook.get(id)?.title ?? '';
+  return (title.match(ddiWord) ?? []).filter((w) => ddiIrql[w] !== undefined);
+}
+
+/**
+ * The rule-book rules a violation of `rule` by a call of `ddi` cites. An SDV IRQL rule
+ * (Irql_*) covers many DDIs, and its spec list joins the rule-book rules of all of them:
+ * Irql_Miniport_Driver_Function cites R8.2 for every NdisM* service and R5.9 and R8.13
+ * for NdisMRemoveMiniport. For an IRQL violation the rules whose rule-book title names
+ * some DDI are cited only when that DDI is `ddi`; the generic ones always are. Which
+ * rule names which DDI comes from the titles (data/rule-book.json), not a list here.
+ * Every other rule, and a call no entry of the list would be left for, cites the whole list.
+ * Only called when a violation is recorded.
+ */
+export function specFor(rule: RuleSpec, ddi: string): readonly string[] {
+  if (!rule.id.startsWith('Irql_') || rule.spec.length < 2) return rule.spec;
+  const kept = rule.spec.filter((id) => {
+    const named = titleDdis(id);
+    return named.length === 0 || named.includes(ddi);
+  });
+  return kept.length === 0 ? rule.spec : kept;
 }
 
 /** Rules with a mapping but no entry in rules.json (a typo would hide a rule). */

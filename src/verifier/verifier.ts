@@ -5,10 +5,11 @@
 import { assert, WorldStop } from '../errors.ts';
 import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
 import { type DdiIrql, ddiIrql } from '../ndis/generated/irql.ts';
+import { driverCallSite } from '../report/stack.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
-import { type BugCheckParam, bugCheckName } from './bugcheck.ts';
-import { type BugCheckSpec, catalogue, ownIrqlBugCheck, type RuleSpec } from './catalogue.ts';
+import { analyzeRule, type BugCheckParam, bugCheckName } from './bugcheck.ts';
+import { type BugCheckSpec, catalogue, ownIrqlBugCheck, type RuleSpec, specFor } from './catalogue.ts';
 
 /**
  * bugcheck: the first violation stops the machine, as on Windows (the default).
@@ -37,7 +38,19 @@ export interface Violation {
   /** Index of the trace event that records it (-1 with recording off). */
   tracePos: number;
   message: string;
+  /**
+   * The line of the driver's code that made the call `ddi` broke the rule in, and the
+   * callback it ran in: `mynic.ts:41:7 (in MiniportPause)`. Null when the rule is about
+   * a callback (its return) or NDIS found it later (a watchdog, a check at halt).
+   */
+  callSite: string | null;
   bugCheck: { code: number; name: string; params: BugCheckParam[] };
+  /**
+   * The Driver Verifier rule Windows' `!analyze` names for this bug check when it is not
+   * `rule` (0xC4/0x91002 is NdisOidDoubleComplete, found by the model as SDV's
+   * DoubleComplete), else null (analyzeRule).
+   */
+  windowsRule: string | null;
   fatal: boolean;
 }
 
@@ -52,6 +65,8 @@ export interface Warning {
 /** What the verifier asks to name the adapter whose code is running. */
 export interface RunningAdapterSource {
   runningAdapterName(): string | null;
+  /** The callback whose driver code runs now (the innermost), or null outside any. */
+  innermostCallback(): string | null;
 }
 
 /** The contexts that are not a driver's code (Kernel.enter's `who` for them). */
@@ -64,6 +79,19 @@ const systemActors: ReadonlySet<string> = new Set([
   'scenario',
   'verifier',
 ]);
+
+/** A kernel routine's name, for a DDI the generated IRQL table does not list (IoCompleteRequest). */
+const kernelRoutine = /^(?:Io|Ke|Mm|Ex|Rtl|Ob|Zw|Po|Ndis|NDIS_)/;
+
+/**
+ * Whether `ddi`, a violation's place, is a routine driver code calls rather than a
+ * callback of the driver (MiniportPause, NdisTimerFunction, a Cancel routine): the IRQL
+ * table's kind where it lists it, else the name of a kernel routine.
+ */
+function isDdiFunction(ddi: string): boolean {
+  const spec = ddiIrql[ddi];
+  return spec === undefined ? kernelRoutine.test(ddi) : spec.kind === 'function';
+}
 
 export class Verifier {
   readonly violations: Violation[] = [];
@@ -244,7 +272,8 @@ export class Verifier {
     const v: Violation = {
       rule: rule.id,
       summary: rule.summary,
-      spec: rule.spec,
+      // R8.2: an IRQL rule cites the rule-book rules of the DDI that was called.
+      spec: specFor(rule, ddi),
       ddi,
       adapter,
       cpu: k.ctx.cpu,
@@ -252,19 +281,38 @@ export class Verifier {
       timeNs: k.now,
       tracePos: this.trace.on ? this.trace.position : -1,
       message,
+      callSite: this.callSite(ddi),
       bugCheck: { code: bc.code, name: bugCheckName(bc.code), params: p },
+      windowsRule: analyzeRule(bc.code, p, rule.id),
       fatal: rule.fatal,
     };
     this.violations.push(v);
     if (this.trace.on) {
-      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'verifier', 'violation', rule.id, {
-        severity: 'violation',
-        ddi,
-        adapter,
-        message,
-      });
+      const data: Record<string, unknown> = { severity: 'violation', ddi, adapter, message };
+      // Only with a call site: violations NDIS finds on its own keep their bytes.
+      if (v.callSite !== null) data.at = v.callSite;
+      this.trace.add(k.now, k.ctx.cpu, k.ctx.irql, 'verifier', 'violation', rule.id, data);
     }
     return v;
+  }
+
+  /**
+   * Where driver code called `ddi`, for a violation raised inside it: the first frame of
+   * the JS stack that is the driver's (src/report/stack.ts), with the callback it ran
+   * in. Null for a rule about a callback itself (`ddi` is a callback: NDIS checks what it
+   * returned), when NDIS, the kernel or the PnP manager is running (a watchdog, a check
+   * at halt), or when no frame of driver code is on the stack. Called only as a
+   * violation is recorded.
+   */
+  private callSite(ddi: string): string | null {
+    const who = this.kernel.ctx.who;
+    if (systemActors.has(who)) return null;
+    if (!isDdiFunction(ddi)) return null;
+    const src = this.adapterSource;
+    const cb = src === null ? null : src.innermostCallback();
+    if (cb === null || cb === ddi) return null;
+    const top = driverCallSite();
+    return top === null ? null : `${top} (in ${cb})`;
   }
 
   /** Stops the machine with `v` as its bug check; unwinds to the event loop. */
@@ -272,11 +320,14 @@ export class Verifier {
     this.stoppedBy = v;
     const k = this.kernel;
     if (this.trace.on) {
-      this.trace.add(k.now, k.ctx.cpu, Irql.High, 'kernel', 'bugcheck', v.bugCheck.name, {
+      const data: Record<string, unknown> = {
         code: v.bugCheck.code,
         params: v.bugCheck.params,
         rule: v.rule,
-      });
+      };
+      // Only where !analyze names another rule than the model's: other traces keep their bytes.
+      if (v.windowsRule !== null) data.windowsRule = v.windowsRule;
+      this.trace.add(k.now, k.ctx.cpu, Irql.High, 'kernel', 'bugcheck', v.bugCheck.name, data);
     }
     this.machine.stopped = `bug check ${v.bugCheck.name} (${v.rule})`;
     throw new WorldStop(this.machine.stopped);

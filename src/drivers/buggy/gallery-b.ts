@@ -23,6 +23,7 @@ import {
   NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+  type NDIS_STATUS,
   NDIS_STATUS_ADAPTER_NOT_READY,
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_NOT_SUPPORTED,
@@ -106,6 +107,18 @@ export const galleryB: readonly GalleryEntry[] = [
       'bad-pause-status',
       { pause: () => NDIS_STATUS_RESOURCES },
       'buggy: MiniportPause fails',
+    ),
+    scenario: removeAt1s,
+  },
+  {
+    rule: 'NdisSim_CallbackReturnValue',
+    mistake:
+      'MiniportPause is written as an async function: it returns a Promise, where NDIS reads an NDIS_STATUS.',
+    driver: galleryDriver(
+      'bad-async-pause',
+      // An async handler; the cast stands for a driver whose types let it through.
+      { pause: () => (async () => NDIS_STATUS_SUCCESS)() as unknown as NDIS_STATUS },
+      'buggy: an async MiniportPause',
     ),
     scenario: removeAt1s,
   },
