@@ -149,11 +149,17 @@ function registerDevice(g: Globals): N.NDIS_STATUS {
   return r.Status;
 }
 
+/** The adapter keeps only its packet filter: the events come from the driver's timer. */
+interface Adapter {
+  packetFilter: number;
+}
+
 function initialize(g: Globals, handle: N.NDIS_HANDLE): N.NDIS_STATUS {
+  const a: Adapter = { packetFilter: 0 };
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
-  N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: {} });
-  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+  const s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x45, 0x51]));
   if (s !== N.NDIS_STATUS_SUCCESS) return s;
   if (g.adapters++ === 0) N.NdisSetTimerObject(g.eventTimer!, -EventPeriodMs * 10_000, EventPeriodMs, null);
   return N.NDIS_STATUS_SUCCESS;
@@ -179,7 +185,7 @@ function driverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
     events: 0,
     eventTimer: null,
   };
-  const r = N.NdisMRegisterMiniportDriver<object>(driverObject, registryPath, null, {
+  const r = N.NdisMRegisterMiniportDriver<Adapter>(driverObject, registryPath, null, {
     Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS, Revision: 2 },
     MajorNdisVersion: 6,
     MinorNdisVersion: 30,
@@ -188,7 +194,7 @@ function driverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
     ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
     PauseHandler: ok,
     RestartHandler: ok,
-    OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED,
+    OidRequestHandler: N.packetFilterOidRequest, // R6.1: the one OID every miniport must take
     SendNetBufferListsHandler(_a, nbls) {
       for (let nbl: N.NET_BUFFER_LIST | null = nbls; nbl !== null; nbl = nbl.Next) nbl.Status = ok();
     },

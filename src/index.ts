@@ -1,6 +1,13 @@
 // ndis-sim: the one front door. Everything a miniport author may use is exported
 // here; anything else under src/ is internal.
 
+// What an Ethernet miniport must give NDIS (R2.4, R6.1), from the bundled drivers' common
+// source: its general attributes, and a MiniportOidRequest that keeps the packet filter.
+export {
+  ethernetGeneralAttributes,
+  packetFilterOidRequest,
+  supportedPacketFilters,
+} from './drivers/common.ts';
 // What a wrong call or bad input throws.
 export { InputError, NdisSimUsageError, NotModelledError } from './errors.ts';
 // The simulated hardware's datasheet: register map of SimNic.

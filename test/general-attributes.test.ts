@@ -7,10 +7,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  ethernetGeneralAttributes,
+  NDIS_PACKET_TYPE_BROADCAST,
+  NDIS_PACKET_TYPE_DIRECTED,
+  NDIS_STATUS_INVALID_LENGTH,
   NDIS_STATUS_NOT_SUPPORTED,
   NDIS_STATUS_SUCCESS,
+  NdisMSetMiniportAttributes,
+  NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_GEN_CURRENT_PACKET_FILTER,
+  OID_GEN_STATISTICS,
+  oidRequestData,
+  packetFilterOidRequest,
 } from '../src/index.ts';
 import { trafficDefaults } from '../src/stack/protocol.ts';
 import { type Hooks, scriptedDriver } from './helpers/scripted.ts';
@@ -107,4 +116,58 @@ test('R6.1: a miniport that fails the mandatory set of OID_GEN_CURRENT_PACKET_FI
     quiet.r.warnings.filter((x) => x.rule === 'R6.1'),
     [],
   );
+});
+
+test("R2.4, R6.1: 'ndis-sim' helpers an example miniport uses: ethernetGeneralAttributes alone gives no R2.4 warning, and packetFilterOidRequest keeps tcpip's filter and gives no R6.1 warning", () => {
+  const mac = [0x02, 0, 0, 0, 0, 0x77];
+  const adapter = { packetFilter: 0 };
+  const { r, w } = run(
+    'helper-nic',
+    {
+      noGeneralAttributes: true,
+      initialize: (a) => NdisMSetMiniportAttributes(a.handle, ethernetGeneralAttributes(mac)),
+      oid: (_a, req) => packetFilterOidRequest(adapter, req),
+    },
+    true,
+  );
+  assert.deepEqual(
+    r.warnings.filter((x) => x.rule === 'R2.4' || x.rule === 'R6.1').map((x) => x.message),
+    [],
+  );
+  const g = ethernetGeneralAttributes(mac, { MaxMulticastListSize: 32 });
+  assert.equal(g.MtuSize, 1500);
+  assert.equal(g.MacAddressLength, 6);
+  assert.deepEqual(g.CurrentMacAddress, mac);
+  assert.equal(g.MaxMulticastListSize, 32, 'more adds a member');
+  // tcpip's last set is the 0 of its unbind at the stop; the bind after the start set it again.
+  assert.notEqual(adapter.packetFilter, 0, 'the filter tcpip set at its last bind is kept');
+  assert.ok(w.summary().adapters[0]!.data.sent > 0);
+});
+
+test('R6.1: packetFilterOidRequest takes a filter of supported NDIS_PACKET_TYPE_* bits only, needs 4 bytes, and fails every other request with NOT_SUPPORTED', () => {
+  const a = { packetFilter: 0 };
+  const req = (type: number, oid: number, value: unknown, length: number) =>
+    ({ RequestType: type, DATA: oidRequestData(oid, value, length) }) as Parameters<
+      typeof packetFilterOidRequest
+    >[1];
+  const filter = NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_BROADCAST;
+  const set = req(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, filter, 4);
+  assert.equal(packetFilterOidRequest(a, set), NDIS_STATUS_SUCCESS);
+  assert.equal(a.packetFilter, filter);
+  assert.equal(set.DATA.SET_INFORMATION.BytesRead, 4);
+  const short = req(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0, 2);
+  assert.equal(packetFilterOidRequest(a, short), NDIS_STATUS_INVALID_LENGTH);
+  assert.equal(short.DATA.SET_INFORMATION.BytesNeeded, 4);
+  // 0x10 is NDIS_PACKET_TYPE_SOURCE_ROUTING (ntddndis.h), a Token Ring filter.
+  const unsupported = req(NdisRequestSetInformation, OID_GEN_CURRENT_PACKET_FILTER, 0x10, 4);
+  assert.equal(packetFilterOidRequest(a, unsupported), NDIS_STATUS_NOT_SUPPORTED);
+  assert.equal(
+    packetFilterOidRequest(a, req(NdisRequestQueryInformation, OID_GEN_CURRENT_PACKET_FILTER, null, 4)),
+    NDIS_STATUS_NOT_SUPPORTED,
+  );
+  assert.equal(
+    packetFilterOidRequest(a, req(NdisRequestSetInformation, OID_GEN_STATISTICS, 0, 4)),
+    NDIS_STATUS_NOT_SUPPORTED,
+  );
+  assert.equal(a.packetFilter, filter, 'a failed set keeps the filter');
 });
