@@ -44,6 +44,8 @@ interface Adapter {
   ticks: number;
   /** NdisDevicePnPEventSurpriseRemoved came: OIDs are refused (R5.7). */
   gone: boolean;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 /** A reset request between its dispatch routine and its timer. */
@@ -139,11 +141,11 @@ function registerDevice(g: Globals): N.NDIS_STATUS {
 }
 
 function initialize(g: Globals, handle: N.NDIS_HANDLE): N.NDIS_STATUS {
-  const a: Adapter = { handle, ticks: 0, gone: false };
+  const a: Adapter = { handle, ticks: 0, gone: false, packetFilter: 0 };
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
   N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
-  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+  const s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x10, 0x01]));
   if (s !== N.NDIS_STATUS_SUCCESS) return s;
   if (g.adapters === 0) {
     const d = registerDevice(g);
@@ -191,7 +193,7 @@ function driverEntry(fixed: boolean) {
       ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
       PauseHandler: ok,
       RestartHandler: ok,
-      OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
+      OidRequestHandler: (a, req) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.packetFilterOidRequest(a, req)),
       SendNetBufferListsHandler(_a, nbls) {
         for (let nbl: N.NET_BUFFER_LIST | null = nbls; nbl !== null; nbl = nbl.Next) nbl.Status = ok();
       },

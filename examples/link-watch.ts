@@ -33,6 +33,8 @@ interface Adapter {
   removed: boolean;
   /** The PnP manager said the device is gone (NdisDevicePnPEventSurpriseRemoved). */
   gone: boolean;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 /** The PHY of this model answers for the first 3 s (12 polls), then never again. */
@@ -87,11 +89,12 @@ function driver(name: string, routine: (a: Adapter) => void, haltWaitMs = 0): N.
       deadPolls: 0,
       removed: false,
       gone: false,
+      packetFilter: 0,
     };
     const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
     N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
-    const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-    const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+    // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+    const s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x1e, 0x01]));
     if (s !== N.NDIS_STATUS_SUCCESS) return s;
     N.NdisInitializeEvent(a.watchEnded);
     a.watch = N.NdisAllocateIoWorkItem(handle);
@@ -118,7 +121,7 @@ function driver(name: string, routine: (a: Adapter) => void, haltWaitMs = 0): N.
       PauseHandler: ok,
       RestartHandler: ok,
       // R5.7: once the device is gone, requests fail at once.
-      OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
+      OidRequestHandler: (a, req) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.packetFilterOidRequest(a, req)),
       SendNetBufferListsHandler(a, nbls) {
         for (let nbl: N.NET_BUFFER_LIST | null = nbls; nbl !== null; nbl = nbl.Next) nbl.Status = ok();
         N.NdisMSendNetBufferListsComplete(a.handle, nbls, 0);

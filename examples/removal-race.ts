@@ -50,6 +50,8 @@ interface Adapter {
   resetting: boolean;
   /** NdisDevicePnPEventSurpriseRemoved came: OIDs are refused (R5.7), no hang is reported (R5.13). */
   gone: boolean;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 /** The poll of STATUS during a reset: every 5 ms (100 ns units; negative: relative). */
@@ -101,6 +103,7 @@ function initialize(
     lastHeartbeat: 0,
     resetting: false,
     gone: false,
+    packetFilter: 0,
   } as Adapter;
   // R2.4: the registration attributes first, then the hardware.
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
@@ -120,8 +123,8 @@ function initialize(
   a.ctrl = a.space.at(N.SimNicReg.CTRL);
   a.status = a.space.at(N.SimNicReg.STATUS);
   a.heartbeat = a.space.at(N.SimNicReg.HEARTBEAT);
-  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+  s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x2e, 0x01]));
   const t =
     s === N.NDIS_STATUS_SUCCESS
       ? N.NdisAllocateTimerObject(handle, {
@@ -194,7 +197,7 @@ function driverEntry(fixed: boolean) {
       HaltHandlerEx: halt,
       PauseHandler: ok,
       RestartHandler: ok,
-      OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
+      OidRequestHandler: (a, req) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.packetFilterOidRequest(a, req)),
       DevicePnPEventNotifyHandler: (a, e) => pnpEvent(a, e, fixed),
       CheckForHangHandlerEx: checkForHang,
       ResetHandlerEx: reset,

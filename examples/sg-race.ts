@@ -25,6 +25,8 @@ interface Adapter {
   dma: N.NDIS_HANDLE | null;
   /** Bytes handed to the NIC's TX descriptors (it has no ring to write in this example). */
   txBytes: number;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 /** One send in flight: what MiniportProcessSGList and the send path share. */
@@ -79,15 +81,15 @@ function processSgList(a: Adapter, sgl: N.SCATTER_GATHER_LIST, tx: TxRecord, fix
 }
 
 function initialize(handle: N.NDIS_HANDLE, fixed: boolean): N.NDIS_STATUS {
-  const a: Adapter = { handle, dma: null, txBytes: 0 };
+  const a: Adapter = { handle, dma: null, txBytes: 0, packetFilter: 0 };
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
   N.NdisMSetMiniportAttributes(handle, {
     Header: reg,
     MiniportAdapterContext: a,
     AttributeFlags: N.NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
   });
-  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+  const s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x5e, 0x01]));
   if (s !== N.NDIS_STATUS_SUCCESS) return s;
   const r = N.NdisMRegisterScatterGatherDma(handle, {
     Header: { Type: N.NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, Revision: N.NDIS_SG_DMA_DESCRIPTION_REVISION_1 },
@@ -114,7 +116,7 @@ function driverEntry(fixed: boolean) {
       // MiniportProcessSGList returns, so there is nothing to wait for.
       PauseHandler: ok,
       RestartHandler: ok,
-      OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED,
+      OidRequestHandler: N.packetFilterOidRequest, // R6.1: the one OID every miniport must take
       DevicePnPEventNotifyHandler: none,
       ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
       SendNetBufferListsHandler: (a, chain) => send(a, chain, fixed),

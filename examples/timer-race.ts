@@ -38,6 +38,8 @@ interface Adapter {
   lock: N.NDIS_SPIN_LOCK;
   halting: boolean;
   pollDone: N.NDIS_EVENT;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 /** A poll every 1 ms (DueTime in 100 ns units; negative: relative to now). */
@@ -78,11 +80,12 @@ function initialize(handle: N.NDIS_HANDLE, fixed: boolean): N.NDIS_STATUS {
     lock: new N.NDIS_SPIN_LOCK(),
     halting: false,
     pollDone: new N.NDIS_EVENT(),
+    packetFilter: 0,
   };
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
   N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: a });
-  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+  const s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x71, 0x01]));
   if (s !== N.NDIS_STATUS_SUCCESS) return s;
   const t = N.NdisAllocateTimerObject(handle, {
     Header: { Type: N.NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: 1 },
@@ -131,7 +134,7 @@ function driverEntry(fixed: boolean) {
         return N.NDIS_STATUS_PENDING;
       },
       RestartHandler: ok,
-      OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
+      OidRequestHandler: (a, req) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.packetFilterOidRequest(a, req)),
       DevicePnPEventNotifyHandler(a, e) {
         if (e.DevicePnPEvent === N.NdisDevicePnPEventSurpriseRemoved) a.gone = true;
       },
