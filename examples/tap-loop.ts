@@ -39,6 +39,8 @@ interface Tap {
   up: number;
   /** ReadFile requests waiting for a frame, oldest first. */
   reads: Irp[];
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 function complete(irp: Irp, status: N.NTSTATUS, information = 0): N.NTSTATUS {
@@ -228,8 +230,8 @@ function initialize(t: Tap, handle: N.NDIS_HANDLE): N.NDIS_STATUS {
   if (t.adapter !== null) return N.NDIS_STATUS_FAILURE; // one tunnel, one adapter
   const reg = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 };
   N.NdisMSetMiniportAttributes(handle, { Header: reg, MiniportAdapterContext: t });
-  const gen = { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 };
-  const s = N.NdisMSetMiniportAttributes(handle, { Header: gen, MediaType: N.NdisMedium802_3 });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link).
+  const s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x7a, 0x01]));
   if (s !== N.NDIS_STATUS_SUCCESS) return s;
   t.pool = N.NdisAllocateNetBufferListPool(handle, {
     Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
@@ -288,6 +290,7 @@ function driverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
     pausing: false,
     up: 0,
     reads: [],
+    packetFilter: 0,
   };
   const none = (): void => {};
   const r = N.NdisMRegisterMiniportDriver<Tap>(driverObject, registryPath, null, {
@@ -299,7 +302,7 @@ function driverEntry(driverObject: N.DRIVER_OBJECT, registryPath: string): N.NDI
     ResetHandlerEx: () => ({ Status: N.NDIS_STATUS_SUCCESS, AddressingReset: false }),
     PauseHandler: () => pause(t),
     RestartHandler: () => restart(t),
-    OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED,
+    OidRequestHandler: (_a, req) => N.packetFilterOidRequest(t, req), // R6.1: the one OID every miniport must take
     SendNetBufferListsHandler: (_a, nbls, _port, flags) => send(t, nbls, flags),
     ReturnNetBufferListsHandler: (_a, nbls, flags) => returnNbls(t, nbls, flags),
     DevicePnPEventNotifyHandler: none,
