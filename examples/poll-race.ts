@@ -54,6 +54,8 @@ interface Adapter {
   gone: boolean;
   /** In D3 for a system sleep (OID_PNP_SET_POWER): the registers read all ones. */
   lowPower: boolean;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
 }
 
 const none = (): void => {};
@@ -177,7 +179,7 @@ function oidRequest(a: Adapter, req: N.NDIS_OID_REQUEST): N.NDIS_STATUS {
     return N.NDIS_STATUS_SUCCESS;
   }
   const oid = req.DATA.QUERY_INFORMATION?.Oid;
-  return oid === N.OID_PNP_QUERY_POWER ? N.NDIS_STATUS_SUCCESS : N.NDIS_STATUS_NOT_SUPPORTED;
+  return oid === N.OID_PNP_QUERY_POWER ? N.NDIS_STATUS_SUCCESS : N.packetFilterOidRequest(a, req);
 }
 
 /** R2.10: stop what can request a poll (the interrupt, the watchdog), then the poll object; then the rest. */
@@ -225,6 +227,7 @@ function initialize(
     pausePending: false,
     gone: false,
     lowPower: false,
+    packetFilter: 0,
   } as unknown as Adapter;
   let s = N.NdisMSetMiniportAttributes(handle, {
     Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 },
@@ -247,13 +250,8 @@ function initialize(
     imr: space.at(N.SimNicReg.IMR),
     rxPop: space.at(N.SimNicReg.RX_POP),
   });
-  s = N.NdisMSetMiniportAttributes(handle, {
-    Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 },
-    MediaType: N.NdisMedium802_3,
-    MtuSize: 1500,
-    MediaConnectState: N.MediaConnectStateConnected,
-    MediaDuplexState: N.MediaDuplexStateFull,
-  });
+  // R2.4: what an Ethernet adapter must tell NDIS (MTU, MAC address, filters, link up, full duplex).
+  s = N.NdisMSetMiniportAttributes(handle, N.ethernetGeneralAttributes([0x02, 0, 0, 0, 0x90, 0x01]));
   if (s === N.NDIS_STATUS_SUCCESS) {
     a.pool = N.NdisAllocateNetBufferListPool(handle, {
       Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
