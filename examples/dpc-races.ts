@@ -73,6 +73,8 @@ interface Adapter {
   gone: boolean;
   giveUp: N.NDIS_HANDLE | null;
   giveUpQueued: boolean;
+  /** OID_GEN_CURRENT_PACKET_FILTER as the protocols set it (R6.1). */
+  packetFilter: number;
   /** Causes the DPC took from the ISR. */
   lastCauses: number;
   /** pausetx-race: the pause was answered (inside MiniportPause or by the DPC). */
@@ -105,6 +107,7 @@ function make(name: string, description: string, bug: Bug): N.DriverModule {
       gone: false,
       giveUp: null,
       giveUpQueued: false,
+      packetFilter: 0,
     } as unknown as Adapter; // the registers come with NdisMMapIoSpace below
     N.NdisAllocateSpinLock(a.lock);
     N.NdisMSetMiniportAttributes(handle, {
@@ -131,19 +134,13 @@ function make(name: string, description: string, bug: Bug): N.DriverModule {
     a.rxPop = r.at(REG_RX_POP);
     N.NdisWriteRegisterUlong(a.ctrl, 0);
     const up = (N.NdisReadRegisterUlong(r.at(REG_STATUS)) & 1) !== 0;
-    N.NdisMSetMiniportAttributes(handle, {
-      Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 },
-      MediaType: N.NdisMedium802_3,
-      MtuSize: 1500,
-      MaxXmitLinkSpeed: 1e9,
-      MaxRcvLinkSpeed: 1e9,
-      XmitLinkSpeed: 1e9,
-      RcvLinkSpeed: 1e9,
-      MediaConnectState: up ? N.MediaConnectStateConnected : N.MediaConnectStateDisconnected,
-      MacAddressLength: 6,
-      PermanentMacAddress: [2, 0, 0, 0, 0, 1],
-      CurrentMacAddress: [2, 0, 0, 0, 0, 1],
-    });
+    // R2.4: an Ethernet adapter's attributes (MTU, MAC address, filters, 1 Gb/s), with the link the NIC reports.
+    N.NdisMSetMiniportAttributes(
+      handle,
+      N.ethernetGeneralAttributes([2, 0, 0, 0, 0, 1], {
+        MediaConnectState: up ? N.MediaConnectStateConnected : N.MediaConnectStateDisconnected,
+      }),
+    );
     a.pool = N.NdisAllocateNetBufferListPool(handle, {
       Header: { Type: N.NDIS_OBJECT_TYPE_DEFAULT, Revision: N.NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
       ProtocolId: 0,
@@ -354,7 +351,7 @@ function make(name: string, description: string, bug: Bug): N.DriverModule {
       HaltHandlerEx: halt,
       PauseHandler: pause,
       RestartHandler: restart,
-      OidRequestHandler: (a) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.NDIS_STATUS_NOT_SUPPORTED),
+      OidRequestHandler: (a, req) => (a.gone ? N.NDIS_STATUS_NOT_ACCEPTED : N.packetFilterOidRequest(a, req)),
       DevicePnPEventNotifyHandler(a, e) {
         if (e.DevicePnPEvent === N.NdisDevicePnPEventSurpriseRemoved) a.gone = true;
       },
