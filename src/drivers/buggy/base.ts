@@ -220,6 +220,21 @@ export function scriptedDriver(
  * process: it writes nothing down (`calls` and `adapters` stay empty), or it would
  * keep alive every world it ever ran in.
  */
+/**
+ * The scripted driver's MiniportOidRequest without an `oid` hook, for a hook to fall back
+ * on: NOT_ACCEPTED once surprise-removed (R5.7), SUCCESS for the mandatory set of
+ * OID_GEN_CURRENT_PACKET_FILTER (R6.1; the filter itself is not kept), NOT_SUPPORTED
+ * for anything else.
+ */
+export function defaultOid(a: TestAdapter, req: NDIS_OID_REQUEST): NDIS_STATUS {
+  if (a.state.surpriseRemoved === true) return NDIS_STATUS_NOT_ACCEPTED;
+  if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_GEN_CURRENT_PACKET_FILTER) {
+    req.DATA.SET_INFORMATION.BytesRead = 4;
+    return NDIS_STATUS_SUCCESS;
+  }
+  return NDIS_STATUS_NOT_SUPPORTED;
+}
+
 export function galleryDriver(name: string, hooks: Hooks, description: string): ScriptedDriver {
   return scripted(name, hooks, description, false);
 }
@@ -356,15 +371,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
       },
       OidRequestHandler: (ctx, req) => {
         note('MiniportOidRequest');
-        if (hooks.oid) return hooks.oid(ctx as TestAdapter, req);
-        // R5.7: once the hardware is gone, requests complete NOT_ACCEPTED at once.
-        if ((ctx as TestAdapter).state.surpriseRemoved === true) return NDIS_STATUS_NOT_ACCEPTED;
-        // R6.1: the packet filter's set is mandatory; the filter itself is not kept.
-        if (req.RequestType === NdisRequestSetInformation && req.DATA.Oid === OID_GEN_CURRENT_PACKET_FILTER) {
-          req.DATA.SET_INFORMATION.BytesRead = 4;
-          return NDIS_STATUS_SUCCESS;
-        }
-        return NDIS_STATUS_NOT_SUPPORTED;
+        return hooks.oid ? hooks.oid(ctx as TestAdapter, req) : defaultOid(ctx as TestAdapter, req);
       },
       SendNetBufferListsHandler: (ctx, chain, port, flags) => {
         if (hooks.send) {

@@ -62,7 +62,7 @@ import {
   SimNicStatus,
 } from '../../index.ts';
 import { linkStateIndication } from '../common.ts';
-import { after, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
+import { after, defaultOid, galleryDriver, type Hooks, type TestAdapter } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
 import {
   adapterLock,
@@ -551,10 +551,10 @@ export const galleryB: readonly GalleryEntry[] = [
     driver: galleryDriver(
       'bad-oid-overflows-buffer',
       {
-        oid: (_a, req) => {
+        oid: (a, req) => {
           const d = req.DATA.QUERY_INFORMATION;
           if (req.RequestType !== NdisRequestQueryInformation || d.Oid !== OID_GEN_XMIT_OK)
-            return NDIS_STATUS_NOT_SUPPORTED;
+            return defaultOid(a, req); // the packet filter's set too (R6.1)
           d.InformationBuffer = 1234;
           d.BytesWritten = 8;
           return NDIS_STATUS_SUCCESS;
