@@ -1,9 +1,9 @@
 // Helpers the bundled miniports share, written against the public API only, as a
 // driver family's common source file would be: reading an integer parameter, a
 // link-state indication, the general attributes of an Ethernet adapter and the
-// addressing OIDs every Ethernet miniport accepts. 'ndis-sim' exports the last two to
-// driver authors (ethernetGeneralAttributes, packetFilterOidRequest), so this file
-// imports the modules src/index.ts re-exports rather than src/index.ts itself.
+// addressing OIDs every Ethernet miniport accepts. 'ndis-sim' exports some to driver
+// authors (ethernetGeneralAttributes, packetFilterOidRequest, supportedPacketFilters),
+// so this file imports the modules src/index.ts re-exports, not src/index.ts itself.
 
 import { NdisReadConfiguration } from '../ndis/api/adapter.ts';
 import {
