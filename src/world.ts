@@ -65,6 +65,7 @@ import {
 import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
+import { actionKinds } from './scenario/action-kinds.ts';
 import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
 import { Machine, type SleepKeeper } from './sim/machine.ts';
@@ -259,30 +260,7 @@ export type WorldAction =
     };
 
 /** Every WorldAction kind, for World.at's check of what it is given. */
-const worldActionKinds: readonly WorldAction['kind'][] = [
-  'shutdown',
-  'sleep',
-  'start',
-  'surprise-remove',
-  'send',
-  'cancel-sends',
-  'wake-signal',
-  'frame',
-  'remove',
-  'disable',
-  'stop',
-  'start-filter',
-  'stop-filter',
-  'stop-protocol',
-  'open',
-  'ioctl',
-  'read',
-  'write',
-  'close',
-  'cancel',
-  'exit',
-  'oid',
-];
+const worldActionKinds: readonly string[] = actionKinds;
 
 /** The kinds that name a device, and those that name a driver or an application handle. */
 const deviceActionKinds = new Set<string>([

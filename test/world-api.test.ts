@@ -109,7 +109,7 @@ test('run and at check their arguments: a time that is not whole nanoseconds fro
   const at = (action: unknown): void => w.at(0, action as Parameters<World['at']>[1]);
   usage(
     () => at({ kind: 'strat', device: 'nic0' }),
-    /^World\.at: expected an action kind, one of shutdown, sleep, start, .*, got "strat" \(did you mean 'start'\?\)$/,
+    /^World\.at: expected an action kind, one of start, surprise-remove, .*, got "strat" \(did you mean 'start'\?\)$/,
   );
   usage(() => at({ kind: 'zzzzzz' }), /got "zzzzzz"$/);
   usage(() => at(null), /^World\.at: expected an action \(\{ kind, … \}\), got null$/);

@@ -12,6 +12,7 @@ import { ns } from '../sim/limits.ts';
 import { distance, nearest } from '../sim/nearest.ts';
 import { trafficDefaults } from '../stack/protocol.ts';
 import { catalogue } from '../verifier/catalogue.ts';
+import { actionKinds } from './action-kinds.ts';
 
 const unitNs: Record<string, number> = {
   ns: 1,
@@ -368,30 +369,7 @@ const deviceSchemaFor = (drivers: readonly string[]) =>
     msi: msiSchema.optional(),
   });
 
-export const actionKinds = [
-  'start',
-  'surprise-remove',
-  'remove',
-  'disable',
-  'stop',
-  'shutdown',
-  'oid',
-  'sleep',
-  'send',
-  'cancel-sends',
-  'wake-signal',
-  'frame',
-  'start-filter',
-  'stop-filter',
-  'stop-protocol',
-  'open',
-  'ioctl',
-  'read',
-  'write',
-  'close',
-  'cancel',
-  'exit',
-] as const;
+export { actionKinds };
 
 /** The actions of the user-mode application (device.ts): they name a handle, not a device. */
 export const appActionKinds: readonly string[] = [
