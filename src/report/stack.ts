@@ -21,12 +21,6 @@ function ours(file: string): boolean {
   return file.includes(`${sep}node_modules${sep}`);
 }
 
-/** A path relative to the working directory when it lies beneath it, as a user typed it. */
-function shown(file: string): string {
-  const r = relative(process.cwd(), file);
-  return r.startsWith('..') || r === '' ? file : r;
-}
-
 /**
  * The driver's frames of `e`'s stack, innermost first, each `fn (file:line:col)`: the
  * first run of frames outside ndis-sim, after any of ndis-sim's own on top (a DDI
@@ -36,7 +30,7 @@ function shown(file: string): string {
 export function driverFrames(
   e: unknown,
   max = 3,
-  show: (file: string) => string = shown,
+  show: (file: string) => string = siteShown,
 ): { frames: string[]; top: string | null } {
   const frames: string[] = [];
   let top: string | null = null;
@@ -87,7 +81,7 @@ export function driverCallSite(): string | null {
   Error.stackTraceLimit = 64;
   const e = new Error('call site');
   Error.stackTraceLimit = limit;
-  return driverFrames(e, 1, siteShown).top;
+  return driverFrames(e, 1).top;
 }
 
 /**
