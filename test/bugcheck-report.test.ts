@@ -282,6 +282,35 @@ test('SpinLock (R8.10): the call site is the same from another working directory
   assert.equal(site(away), site(here));
 });
 
+test('NdisSim_DriverException: the thrown exception names the driver frames the same from another working directory, so a replay elsewhere traces the same bytes', () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.FORCE_COLOR;
+  const run = (cwd: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-ex-'));
+    const trace = join(dir, 'trace.jsonl');
+    const r = spawnSync(
+      process.execPath,
+      [
+        resolve('bin/ndis-sim.js'),
+        'run',
+        resolve(galleryScenario('NdisSim_DriverException')),
+        '--quiet',
+        '--trace',
+        trace,
+      ],
+      { encoding: 'utf8', env, cwd },
+    );
+    // 0: the gallery scenario expects this bug check.
+    assert.equal(r.status, 0, r.stderr);
+    const text = readFileSync(trace, 'utf8');
+    rmSync(dir, { recursive: true });
+    return text;
+  };
+  const here = run(process.cwd());
+  assert.match(here, /threw [^"]* at [^"]*src\/drivers\/buggy\/[a-z-]+\.ts:\d+:\d+/);
+  assert.equal(run(tmpdir()), here);
+});
+
 test('NdisSim_CallbackReturnValue: an async VOID callback (MiniportDevicePnPEventNotify) is reported too, without a status to read', () => {
   const drv = scriptedDriver('async-pnp-notify', {
     characteristics: (c) => {
