@@ -88,7 +88,8 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
   );
   const file = join(out, readdirSync(out)[0]!);
   const data = JSON.parse(readFileSync(file, 'utf8')) as { decisions: number[][]; trace: { sha256: string } };
-  const diverged = join(dir, 'diverged.replay.json');
+  // Beside the file explore wrote: the file names its driver module from its own directory.
+  const diverged = join(out, 'diverged.replay.json');
   const first = data.decisions[0]!;
   writeFileSync(
     diverged,
@@ -100,7 +101,7 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
     d.stderr,
     /diverged\.replay\.json: decisions: replay diverged at decision 0: .*has changed since/,
   );
-  const tampered = join(dir, 'tampered.replay.json');
+  const tampered = join(out, 'tampered.replay.json');
   writeFileSync(tampered, JSON.stringify({ ...data, trace: { ...data.trace, sha256: 'f'.repeat(64) } }));
   const t = cli('replay', tampered, '--quiet');
   assert.equal(t.status, 1);
