@@ -16,7 +16,6 @@ import {
   NDIS_MINIPORT_ATTRIBUTES_CONTROLS_DEFAULT_PORT,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
   NDIS_OBJECT_TYPE_DEFAULT,
-  NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
   type NDIS_PORT,
   type NDIS_PORT_ARRAY,
@@ -56,8 +55,8 @@ import {
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_ENUMERATE_PORTS,
   OID_GEN_STATISTICS,
-  oidRequestData,
 } from '../src/index.ts';
+import { oidRequest } from '../src/ndis/oid.ts';
 import { World } from '../src/world.ts';
 import { bindingProtocol, nicWithProtocol, protocolStep } from './helpers/protocol.ts';
 import { after, type Hooks, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
@@ -148,19 +147,8 @@ const portEntry = (c: NDIS_PORT_CHARACTERISTICS, Next: NDIS_PORT | null): NDIS_P
 
 /** A protocol's query of `oid` on `PortNumber` with a buffer of `length` bytes. */
 const portQuery = (oid: number, PortNumber: number, RequestId: string, length: number): NDIS_OID_REQUEST => ({
-  Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
-  RequestType: NdisRequestQueryInformation,
+  ...oidRequest(NdisRequestQueryInformation, oid, null, length, RequestId),
   PortNumber,
-  Timeout: 0,
-  RequestId,
-  RequestHandle: null,
-  DATA: oidRequestData(oid, null, length),
-  SupportedRevision: 0,
-  MiniportReserved: [null, null],
-  SourceReserved: [null, null],
-  SwitchId: 0,
-  VPortId: 0,
-  Flags: 0,
 });
 
 test('nf-ndis-ndismallocateport: port numbers go from 1, NdisMAllocatePort writes them to PortCharacteristics.PortNumber, and a freed number is used again (nf-ndis-ndismfreeport); bad characteristics are INVALID_DATA', () => {

@@ -12,7 +12,7 @@ import { ns } from '../sim/limits.ts';
 import { distance, nearest } from '../sim/nearest.ts';
 import { trafficDefaults } from '../stack/protocol.ts';
 import { catalogue } from '../verifier/catalogue.ts';
-import { actionKinds } from './action-kinds.ts';
+import { actionKinds, appActionKinds } from './action-kinds.ts';
 
 const unitNs: Record<string, number> = {
   ns: 1,
@@ -369,18 +369,7 @@ const deviceSchemaFor = (drivers: readonly string[]) =>
     msi: msiSchema.optional(),
   });
 
-export { actionKinds };
-
-/** The actions of the user-mode application (device.ts): they name a handle, not a device. */
-export const appActionKinds: readonly string[] = [
-  'open',
-  'ioctl',
-  'read',
-  'write',
-  'close',
-  'cancel',
-  'exit',
-];
+export { actionKinds, appActionKinds };
 
 /** The fields only the application's actions have. */
 const appFields = [
@@ -786,7 +775,7 @@ export const actionSchema = z
         path: ['mandatory'],
         message: `expected mandatory only with start-filter, got it with "${a.do}"`,
       });
-    const appAction = appActionKinds.includes(a.do);
+    const appAction = (appActionKinds as readonly string[]).includes(a.do);
     if (appAction) {
       if (a.device !== undefined)
         ctx.addIssue({
