@@ -114,6 +114,16 @@ export function generate(sharedData: string): GeneratedFile[] {
     path: 'rules.ts',
     text: head + genRules(readJson(inputs.rules), readJson(inputs.status), readJson(inputs.extra)),
   });
+  files.push({
+    path: 'callbacks.ts',
+    text:
+      head +
+      genCallbacks(
+        readJson(inputs.extra),
+        readJson<IrqlEntry[]>(inputs.irql),
+        readJson<IrqlEntry[]>(inputs.irqlOther),
+      ),
+  });
   files.push({ path: 'version.ts', text: `${head}export const generatedDigest = ${q(digest)};\n` });
   files.push(genRuleBook(resolve(sharedData, '..'), join(root, 'data/rule-book.json')));
   return files;
@@ -358,6 +368,10 @@ interface ExtraJson {
   oidRequests: {
     oids: { name: string; requests: ('query' | 'set' | 'method')[]; source: string; note?: string }[];
   };
+  /** The return type of each callback the model calls, as its page declares it. */
+  callbackReturns: {
+    callbacks: { name: string; returns: string; source: string; note?: string }[];
+  };
 }
 
 /** The object types the model's drivers use: a miniport's, and a filter driver's. */
@@ -544,6 +558,70 @@ function genIrql(entries: IrqlEntry[], other: IrqlEntry[]): string {
   out.push(`export const miniportDdiCount = ${entries.length};`);
   out.push('');
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------- callbacks.ts
+
+const callbackReturnTypes = ['NDIS_STATUS', 'NTSTATUS', 'BOOLEAN', 'VOID'];
+const ddiPages = 'https://learn.microsoft.com/windows-hardware/drivers/ddi/';
+
+/** The page of a windows-driver-docs-ddi file (wdk-ddi-src/content/ndis/x.md) on learn.microsoft.com. */
+export function ddiPageUrl(source: string): string {
+  const m = /^wdk-ddi-src\/content\/(.+)\.md$/.exec(source);
+  if (m === null) throw new Error(`not a windows-driver-docs-ddi page: ${source}`);
+  return ddiPages + m[1];
+}
+
+/**
+ * What each callback the model calls returns (data/extra.json: callbackReturns), and
+ * the two sets the verifier reads: the callbacks whose NDIS_STATUS (or NTSTATUS) and
+ * whose BOOLEAN their caller reads. A callback of irql.json or irql-other.json must cite
+ * the page that file names for it.
+ */
+export function genCallbacks(extra: ExtraJson, irql: IrqlEntry[], other: IrqlEntry[]): string {
+  const pages = new Map<string, string>();
+  for (const e of [...irql, ...other])
+    if (e.kind === 'callback' && !pages.has(e.name)) pages.set(e.name, e.source);
+  const seen = new Set<string>();
+  const rows: string[] = [];
+  for (const c of extra.callbackReturns.callbacks) {
+    const where = `data/extra.json callbackReturns: ${c.name}`;
+    if (seen.has(c.name)) throw new Error(`${where} twice`);
+    seen.add(c.name);
+    if (!callbackReturnTypes.includes(c.returns))
+      throw new Error(`${where}: returns must be one of ${callbackReturnTypes.join(', ')}, not ${c.returns}`);
+    if (!c.source.startsWith(ddiPages))
+      throw new Error(`${where}: the source must be a page under ${ddiPages}`);
+    const page = pages.get(c.name);
+    if (page !== undefined && c.source !== ddiPageUrl(page))
+      throw new Error(`${where}: the source must be ${ddiPageUrl(page)}, the page the IRQL table cites`);
+    rows.push(`  [${q(c.name)}, ${q(c.returns)}],`);
+  }
+  const setOf = (types: string[]): string =>
+    extra.callbackReturns.callbacks
+      .filter((c) => types.includes(c.returns))
+      .map((c) => `  ${q(c.name)},`)
+      .join('\n');
+  return [
+    `/** A callback's return type, as its page declares it. */`,
+    `export type CallbackReturn = ${callbackReturnTypes.map(q).join(' | ')};`,
+    '',
+    `/** The return type of each callback the model calls (data/extra.json: callbackReturns). */`,
+    'export const callbackReturns: ReadonlyMap<string, CallbackReturn> = new Map<string, CallbackReturn>([',
+    ...rows,
+    ']);',
+    '',
+    '/** The callbacks whose result is an NDIS_STATUS (DriverEntry: an NTSTATUS). */',
+    'export const statusReturnCallbacks: ReadonlySet<string> = new Set([',
+    setOf(['NDIS_STATUS', 'NTSTATUS']),
+    ']);',
+    '',
+    '/** The callbacks whose result is a BOOLEAN. */',
+    'export const booleanReturnCallbacks: ReadonlySet<string> = new Set([',
+    setOf(['BOOLEAN']),
+    ']);',
+    '',
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------- rules.ts

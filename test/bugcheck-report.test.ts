@@ -195,7 +195,7 @@ test('NdisSim_CallbackReturnValue, R4.2: a Promise from a BOOLEAN callback (asyn
   );
   assert.ok(
     said(a.r).includes(
-      'NdisSim_CallbackReturnValue: MiniportCheckForHangEx returned a Promise — handlers must be synchronous (async handler?)',
+      'NdisSim_CallbackReturnValue: MiniportCheckForHangEx returned a Promise — handlers must be synchronous (async handler?); its caller reads a BOOLEAN from it: answer true or false',
     ),
     said(a.r).join('\n'),
   );

@@ -33,6 +33,7 @@ import {
   FilterWatchdog,
   filterPauseLimitNs,
 } from './filter.ts';
+import { booleanReturnCallbacks, statusReturnCallbacks } from './generated/callbacks.ts';
 import { type DdiIrql, ddiIrql } from './generated/irql.ts';
 import {
   NDIS_BUGCHECK_WATCHDOG_FILTER_DETACH,
@@ -250,37 +251,23 @@ export function notResumable(fn: string): never {
 
 /**
  * The callbacks whose return value NDIS reads as an NDIS_STATUS (DriverEntry's as an
- * NTSTATUS). Any other value there, an async handler's Promise or the undefined of a
- * missing return statement, is NdisSim_CallbackReturnValue: C would have returned some
- * status, and `v >>> 0` would read both as 0, NDIS_STATUS_SUCCESS. MiniportResetEx's
- * answer is an object (its status and AddressingReset) and is checked where it is read.
+ * NTSTATUS), from the generated table of return types (data/extra.json: callbackReturns).
+ * Any other value there, an async handler's Promise or the undefined of a missing return
+ * statement, is NdisSim_CallbackReturnValue: C would have returned some status, and
+ * `v >>> 0` would read both as 0, NDIS_STATUS_SUCCESS. MiniportResetEx's answer is an
+ * object (its status and AddressingReset) and is checked where it is read.
  */
-const statusCallbacks: ReadonlySet<string> = new Set([
-  'DriverEntry',
-  'MiniportAddDevice',
-  'MiniportStartDevice',
-  'MiniportSetOptions',
-  'MiniportInitializeEx',
-  'MiniportPause',
-  'MiniportRestart',
-  'MiniportOidRequest',
-  'MiniportDirectOidRequest',
-  'MiniportSynchronousOidRequest',
-  'MiniportIdleNotification',
-  'FilterSetOptions',
-  'FilterSetModuleOptions',
-  'FilterAttach',
-  'FilterPause',
-  'FilterRestart',
-  'FilterOidRequest',
-  'FilterDirectOidRequest',
-  'FilterSynchronousOidRequest',
-  'FilterNetPnPEvent',
-  'ProtocolSetOptions',
-  'ProtocolBindAdapterEx',
-  'ProtocolUnbindAdapterEx',
-  'ProtocolNetPnPEvent',
-]);
+const statusCallbacks: ReadonlySet<string> = new Set(
+  [...statusReturnCallbacks].filter((fn) => fn !== 'MiniportResetEx'),
+);
+
+/**
+ * The callbacks whose BOOLEAN result their caller reads (MiniportCheckForHangEx, the ISRs'
+ * InterruptRecognized, the synchronized routines). A number there is
+ * NdisSim_CallbackReturnValue as much as undefined: C would read a 1 as TRUE, but the
+ * model tests for `true`, so a hang the driver meant to report would pass as FALSE.
+ */
+const booleanCallbacks: ReadonlySet<string> = booleanReturnCallbacks;
 
 /** Whether `v` is a Promise (or another thenable): what an `async` handler returns. */
 export function isThenable(v: unknown): boolean {
@@ -292,13 +279,15 @@ export function isThenable(v: unknown): boolean {
  * handlers must be synchronous (async handler?)", "undefined (no return statement?)",
  * or the value's type and text.
  */
-export function returnedText(v: unknown): string {
+export function returnedText(v: unknown, due: 'number' | 'boolean' | 'object' = 'number'): string {
   if (isThenable(v)) return 'a Promise — handlers must be synchronous (async handler?)';
   if (v === undefined) return 'undefined (no return statement?)';
   if (v === null) return 'null';
-  if (typeof v === 'object') return `an object (${Object.prototype.toString.call(v)}), not a status`;
-  if (typeof v === 'bigint') return `the bigint ${String(v)}n, not a number`;
-  return `the ${typeof v} ${JSON.stringify(v) ?? String(v)}, not a number`;
+  if (typeof v === 'object')
+    return `an object (${Object.prototype.toString.call(v)}), not a ${due === 'number' ? 'status' : 'boolean'}`;
+  const want = due === 'object' ? 'an object' : `a ${due}`;
+  if (typeof v === 'bigint') return `the bigint ${String(v)}n, not ${want}`;
+  return `the ${typeof v} ${JSON.stringify(v) ?? String(v)}, not ${want}`;
 }
 
 /**
@@ -1252,11 +1241,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       if (f.adapter !== null) data.adapter = f.adapter.name;
       this.trace.add(this.kernel.now, ctx.cpu, ctx.irql, ctx.who, 'return', f.fn, data);
     }
-    // A status callback that returned no number, or any callback that returned a Promise
-    // (an async handler, whose body after its first await would run outside the model).
-    // Checked after the return is traced, so the timeline shows what came back.
-    // A VOID callback (leaveVoid) skips the look-up: its return is checked for a Promise only.
-    if (typeof result !== 'number' && (isThenable(result) || (!voidReturn && statusCallbacks.has(f.fn))))
+    // A status callback that returned no number, a BOOLEAN one that returned no boolean,
+    // or any callback that returned a Promise (an async handler, whose body after its
+    // first await would run outside the model). Checked after the return is traced, so
+    // the timeline shows what came back. A VOID callback (leaveVoid) skips the look-ups:
+    // its return is checked for a Promise only. A number, the common answer, costs a
+    // look-up only when it may be a BOOLEAN callback's.
+    if (typeof result === 'number') {
+      if (!voidReturn && booleanCallbacks.has(f.fn)) this.badReturn(f, result);
+    } else if (
+      isThenable(result) ||
+      (!voidReturn &&
+        (statusCallbacks.has(f.fn) || (typeof result !== 'boolean' && booleanCallbacks.has(f.fn))))
+    )
       this.badReturn(f, result);
     ctx.who = f.who;
     ctx.irql = f.savedIrql;
@@ -1268,7 +1265,11 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       'NdisSim_CallbackReturnValue',
       f.fn,
       f.adapter?.name ?? null,
-      `${f.fn} returned ${returnedText(result)}${statusCallbacks.has(f.fn) ? '; NDIS reads an NDIS_STATUS from it' : ''}`,
+      statusCallbacks.has(f.fn)
+        ? `${f.fn} returned ${returnedText(result)}; NDIS reads an NDIS_STATUS from it`
+        : booleanCallbacks.has(f.fn)
+          ? `${f.fn} returned ${returnedText(result, 'boolean')}; its caller reads a BOOLEAN from it: answer true or false`
+          : `${f.fn} returned ${returnedText(result)}`,
     );
   }
 
@@ -1960,6 +1961,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     } finally {
       i.lockHeld = false;
     }
+    if (this.isrNoAnswer(f, r)) return;
     this.leave(f, r.InterruptRecognized);
     // MINIPORT_ISR: the two out values alone decide the DPCs; the return value only
     // says whether the NIC raised the interrupt (the model shares no line, so nothing
@@ -1974,6 +1976,25 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const mask = r.TargetProcessors >>> 0;
     if (mask === 0) return;
     this.queueTargetDpcs(i, mask, this.interruptDpcs(i));
+  }
+
+  /**
+   * An ISR that answered no object (a bare boolean, as MINIPORT_ISR returns in C, or
+   * undefined): its frame is left and NdisSim_CallbackReturnValue reported, R8.1; the
+   * interrupt then counts as not recognized, with no DPC. False for an answer to read.
+   */
+  private isrNoAnswer(f: Frame, r: unknown): boolean {
+    if (typeof r === 'object' && r !== null && !isThenable(r)) return false;
+    // A Promise is reported as it comes back; anything else here.
+    this.leave(f, r, true);
+    if (!isThenable(r))
+      this.verifier.report(
+        'NdisSim_CallbackReturnValue',
+        f.fn,
+        f.adapter?.name ?? null,
+        `${f.fn} returned ${returnedText(r, 'object')}; it answers { InterruptRecognized, QueueDefaultInterruptDpc, TargetProcessors }, the BOOLEAN of MINIPORT_ISR and its two out parameters`,
+      );
+    return true;
   }
 
   /** An ISR's TargetProcessors: one DPC of `dpcs` on each CPU whose bit is set. */
@@ -2019,6 +2040,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     } finally {
       lock.lockHeld = false;
     }
+    if (this.isrNoAnswer(f, r)) return;
     this.leave(f, r.InterruptRecognized);
     const k = this.kernel;
     if (r.QueueDefaultInterruptDpc) {

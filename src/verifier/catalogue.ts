@@ -730,7 +730,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R2.2'],
     summary:
-      'A driver callback returned what NDIS cannot read as its result: a Promise (an async handler; handlers must be synchronous) from any callback, or anything but a number (undefined from a missing return statement) from one whose result is an NDIS_STATUS.',
+      'A driver callback returned what NDIS cannot read as its result: a Promise (an async handler; handlers must be synchronous) from any callback, anything but a number (undefined from a missing return statement) from one whose result is an NDIS_STATUS, anything but true or false from one whose result is a BOOLEAN (MiniportCheckForHangEx, an ISR), or no object from an ISR.',
     ddis: [],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xea) },
     source: spec,
