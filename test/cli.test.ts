@@ -323,13 +323,48 @@ test('--driver: a driver split across two .ts files in a folder with no package.
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
     // A CommonJS helper that require()s ndis-sim cannot load: node reports it twice (a
-    // rejection and an unhandled one); the CLI says it once, without a stack.
+    // rejection and an unhandled one); the CLI says it once, without a stack, and says
+    // what to do (node's own "Cannot find module 'ndis-sim'" does not).
     writeFileSync(join(dir, 'helper.cts'), "require('ndis-sim');\nmodule.exports = {};\n");
     writeFileSync(join(dir, 'cjs.ts'), "export * from './helper.cts';\nexport * from './nic.ts';\n");
     const bad = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'cjs.ts'), '--quiet');
     assert.equal(bad.status, 2, bad.stderr);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
-    assert.match(bad.stderr, /^--driver: cannot load ".*cjs\.ts": Cannot find module 'ndis-sim'/);
+    assert.match(
+      bad.stderr,
+      /^--driver: cannot load ".*cjs\.ts": helper\.cts calls require\('ndis-sim'\), but ndis-sim is an ES module that only import loads: rename helper\.cts to \.mts \(or \.ts\) and write import … from 'ndis-sim'$/m,
+    );
+    // The same helper as an ES module loads.
+    writeFileSync(join(dir, 'helper.mts'), "import 'ndis-sim';\nexport {};\n");
+    writeFileSync(join(dir, 'esm.ts'), "export * from './helper.mts';\nexport * from './nic.ts';\n");
+    const good = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'esm.ts'), '--quiet');
+    assert.equal(good.status, 0, good.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--driver: a .js module with import syntax in a folder with no package.json loads as an ES module, as node detects it (tsx alone took it for CommonJS: "Cannot require() ES Module … in a cycle")', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-js-'));
+  try {
+    copyFileSync('examples/own-driver.ts', join(dir, 'nic.ts'));
+    writeFileSync(
+      join(dir, 'entry.js'),
+      "import { NDIS_STATUS_SUCCESS } from 'ndis-sim';\nexport * from './nic.ts';\nexport const ok = NDIS_STATUS_SUCCESS;\n",
+    );
+    writeFileSync(join(dir, 'my.yaml'), ownScenario());
+    const r = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'entry.js'), '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /own0 +slow-pause-nic +Halted/);
+    // A package.json that says "type": "commonjs" keeps it CommonJS, as in node: one
+    // line of ours says what to do (node adds a warning of its own before it).
+    writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n');
+    const cjs = cli('run', join(dir, 'my.yaml'), '--driver', join(dir, 'entry.js'), '--quiet');
+    assert.equal(cjs.status, 2, cjs.stderr);
+    assert.match(
+      cjs.stderr,
+      /^--driver: cannot load ".*entry\.js": Cannot use import statement outside a module: the file is CommonJS \(named \.cjs or \.cts, or a \.js file under a package\.json with "type": "commonjs"\); name it \.mjs or \.ts to use import and export$/m,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

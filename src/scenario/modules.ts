@@ -2,7 +2,7 @@
 // (`driverModules:`): loaded outside the simulation.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import { builtinDrivers } from '../drivers/index.ts';
@@ -32,10 +32,33 @@ export function isFailedDriverLoad(e: unknown): boolean {
   return typeof e === 'object' && e !== null && failedLoads.has(e);
 }
 
-function loadError(e: unknown): string {
+function loadError(e: unknown, f: string): string {
   if (!(e instanceof Error)) return String(e);
   const lines = e.message.split('\n').filter((l) => l.trim() !== '');
   const head = lines[0] ?? '';
+  // A CommonJS file (a .cts helper, say) that require()s ndis-sim: the CLI's hooks
+  // resolve 'ndis-sim' for import only, and ndis-sim is an ES module.
+  const stack = (e as { requireStack?: unknown }).requireStack;
+  const api = /^Cannot find module '(ndis-sim(?:\/scenario)?)'/.exec(head);
+  if (api !== null && Array.isArray(stack) && typeof stack[0] === 'string') {
+    const from = stack[0];
+    const inDir = relative(dirname(resolve(f)), from);
+    const shown = inDir.startsWith('..') ? from : inDir;
+    const ext = extname(from);
+    const rename =
+      ext === '.cts'
+        ? `rename ${basename(from)} to .mts (or .ts) and `
+        : ext === '.ts'
+          ? ''
+          : `rename ${basename(from)} to .mjs and `;
+    return `${shown} calls require('${api[1]}'), but ${api[1]} is an ES module that only import loads: ${rename}write import … from '${api[1]}'`;
+  }
+  // import or export in a file Node loads as CommonJS.
+  if (
+    e instanceof SyntaxError &&
+    /^(Cannot use import statement outside a module|Unexpected token 'export')$/.test(head)
+  )
+    return `${head}: the file is CommonJS (named .cjs or .cts, or a .js file under a package.json with "type": "commonjs"); name it .mjs or .ts to use import and export`;
   return head.endsWith(':') && lines.length > 1 ? lines.slice(1, 4).join('; ') : head;
 }
 
@@ -85,7 +108,7 @@ export async function loadDriverModules(
     } catch (e) {
       if (typeof e === 'object' && e !== null) failedLoads.add(e);
       throw new InputError([
-        `${named.get(f) ?? '--driver'}: cannot load ${JSON.stringify(f)}: ${loadError(e)}`,
+        `${named.get(f) ?? '--driver'}: cannot load ${JSON.stringify(f)}: ${loadError(e, f)}`,
       ]);
     }
     const mine = [...new Set(Object.values(mod).flatMap((v) => (Array.isArray(v) ? v : [v])))].filter(
