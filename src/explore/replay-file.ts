@@ -21,7 +21,12 @@ const replaySchema = z.strictObject({
   /** The ndis-sim version that wrote it. */
   ndisSim: z.string(),
   scenario: z.strictObject({ file: z.string(), text: z.string() }),
-  /** The --driver modules the run loaded, as they were named on the command line. */
+  /**
+   * The driver modules the run loaded (--driver, then the scenario's driverModules):
+   * relative to the replay file's directory in a file explore wrote (an absolute path
+   * stays one; driverPathFrom), from the working directory in a file of an older
+   * ndis-sim, as given in a `replayText` without `out`.
+   */
   drivers: z.array(z.string()),
   /**
    * The drivers an exploration from code was given as objects (exploreScenario's
