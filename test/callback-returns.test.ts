@@ -229,3 +229,37 @@ test('NdisSim_CallbackReturnValue, R8.1: a MiniportInterrupt answering a bare BO
     ]);
   }
 });
+
+test('NdisSim_CallbackReturnValue, R8.1: MiniportResetEx answering no { Status, AddressingReset } is reported, and the reset read as failed (a TypeError inside the model before)', () => {
+  for (const [answer, text] of [
+    [undefined, 'undefined (no return statement?)'],
+    [0, 'the number 0, not an object'],
+    [{ AddressingReset: false }, 'an object with no Status'],
+  ] as const) {
+    let hangs = 0;
+    const { r } = removedScripted(
+      'reset-answer',
+      { checkForHang: () => ++hangs === 2, reset: () => answer as never },
+      5 * ns.s,
+      6 * ns.s,
+    );
+    assert.deepEqual(
+      bad(r),
+      [
+        `MiniportResetEx returned ${text}; it answers { Status, AddressingReset }, the NDIS_STATUS of MINIPORT_RESET and its out parameter`,
+      ],
+      String(answer),
+    );
+  }
+  let hangs = 0;
+  const { r } = removedScripted(
+    'reset-answer',
+    {
+      checkForHang: () => ++hangs === 2,
+      reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+    },
+    5 * ns.s,
+    6 * ns.s,
+  );
+  assert.deepEqual(bad(r), []);
+});

@@ -11,6 +11,7 @@ import { FilterModule } from './filter.ts';
 import { statusIntoFilters } from './filter-oid.ts';
 import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_HARD_ERRORS,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
@@ -20,7 +21,7 @@ import {
   NDIS_STATUS_SOFT_ERRORS,
   NDIS_STATUS_SUCCESS,
 } from './generated/status.ts';
-import type { Ndis } from './ndis.ts';
+import { isThenable, type Ndis, returnedText } from './ndis.ts';
 import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
 import { inLowPower } from './power.ts';
 import { SituationKind, situationCode } from './situations.ts';
@@ -174,6 +175,19 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
     n.driverThrew(e, 'MiniportResetEx', b);
   }
   n.leave(f, r);
+  // R8.1: MiniportResetEx answers { Status, AddressingReset } (the NDIS_STATUS and its
+  // out parameter). Anything else (undefined, a bare status, a Promise, which leave has
+  // reported) is reported, and read as a reset that failed.
+  if (typeof r !== 'object' || r === null || typeof r.Status !== 'number') {
+    if (!isThenable(r))
+      n.verifier.report(
+        'NdisSim_CallbackReturnValue',
+        'MiniportResetEx',
+        b.name,
+        `MiniportResetEx returned ${typeof r === 'object' && r !== null ? resetStatusText((r as { Status?: unknown }).Status) : returnedText(r, 'object')}; it answers { Status, AddressingReset }, the NDIS_STATUS of MINIPORT_RESET and its out parameter`,
+      );
+    r = { Status: NDIS_STATUS_FAILURE, AddressingReset: false };
+  }
   const pending = b.reset;
   if (pending === null) {
     // NdisMResetComplete ran inside MiniportResetEx: the return must be PENDING (R3.10).
@@ -197,10 +211,16 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   return true;
 }
 
+/** What MiniportResetEx's answer held as its Status, when that was no number. */
+function resetStatusText(v: unknown): string {
+  return v === undefined ? 'an object with no Status' : `an object whose Status is ${returnedText(v)}`;
+}
+
 const resetResults = new Set([
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_RESET_IN_PROGRESS,
   NDIS_STATUS_SOFT_ERRORS,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_HARD_ERRORS,
 ]);
 
