@@ -80,6 +80,30 @@ test('npm pack ships the built JavaScript, its declarations and what they load b
     files.filter((f) => /^(test|bench|scripts|data|\.ci)\//.test(f) || f.startsWith('dist/bench/')),
     [],
   );
+  // Source maps for the built drivers only: their call sites map back to the .ts lines.
+  assert.ok(files.includes('dist/src/drivers/lwf.js.map'));
+  assert.ok(files.includes('dist/src/drivers/buggy/gallery-a.js.map'));
+  assert.deepEqual(
+    files.filter((f) => f.endsWith('.map') && !f.startsWith('dist/src/drivers/')),
+    [],
+  );
+});
+
+test("a built-in driver's call site (R8.2) from the package's JavaScript is the one its command prints from the TypeScript", () => {
+  const yaml = 'node_modules/ndis-sim/examples/gallery/Irql_Filter_Driver_Function.yaml';
+  writeFileSync(
+    join(dir, 'site.mjs'),
+    `import { scenarioWorld } from 'ndis-sim/scenario';
+console.log(scenarioWorld(${JSON.stringify(yaml)}).run().result.bugCheck.callSite);
+`,
+  );
+  const api = node(['site.mjs']);
+  assert.equal(api.stderr, '');
+  const cli = node(['node_modules/ndis-sim/bin/ndis-sim.js', 'run', yaml, '--quiet']);
+  assert.equal(cli.status, 0, cli.stderr);
+  const shown = /^ {2}Call site: at (.+)$/m.exec(cli.stdout)?.[1];
+  assert.match(shown ?? '', /^src\/drivers\/lwf\.ts:\d+:\d+ \(in FilterAttach\)$/);
+  assert.equal(api.stdout.trim(), shown);
 });
 
 test("a project's strictest tsconfig typechecks against the declarations, libraries checked too", () => {

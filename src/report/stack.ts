@@ -4,12 +4,27 @@
 
 import { basename, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { originalPosition } from './source-map.ts';
 
-/** ndis-sim's src/ directory (src/report/ → src/), and its drivers' within it. */
-const srcDir = fileURLToPath(new URL('../', import.meta.url));
-const driversDir = `${srcDir}drivers${sep}`;
-/** The ndis-sim checkout or package src/ lies in (its examples/ and test/ beside it). */
-const rootDir = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * Whether this is the built package's JavaScript (dist/src/report/stack.js) rather than
+ * the TypeScript that tsx runs (src/report/stack.ts).
+ */
+const built = import.meta.url.endsWith('.js');
+/** The ndis-sim checkout or package: src/ (and dist/ when built), examples/ and test/ lie in it. */
+const rootDir = fileURLToPath(new URL(built ? '../../../' : '../../', import.meta.url));
+/**
+ * ndis-sim's code: its TypeScript, and when built its JavaScript too. A frame of the
+ * built code names the .ts file where Node maps it back itself (source maps on, as tsx
+ * turns them on, and a map beside the file: the build keeps only the drivers' maps, but
+ * a build of one's own may keep all). Each with its drivers' directory, whose frames
+ * are a driver's.
+ */
+const codeDirs = [...new Set([`${rootDir}src${sep}`, fileURLToPath(new URL('../', import.meta.url))])].map(
+  (dir) => ({ dir, drivers: `${dir}drivers${sep}` }),
+);
+/** The built JavaScript of ndis-sim's drivers, whose positions map back to their TypeScript. */
+const builtDriversDir = built ? fileURLToPath(new URL('../drivers/', import.meta.url)) : null;
 
 /** One line of a V8 stack: `at fn (file:line:col)` or `at file:line:col`. */
 const frameLine = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/;
@@ -17,8 +32,22 @@ const frameLine = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/;
 /** Whether a file is ndis-sim's or node's own code rather than a driver's. */
 function ours(file: string): boolean {
   if (file.startsWith('node:')) return true;
-  if (file.startsWith(srcDir)) return !file.startsWith(driversDir);
+  for (const { dir, drivers } of codeDirs) if (file.startsWith(dir)) return !file.startsWith(drivers);
   return file.includes(`${sep}node_modules${sep}`);
+}
+
+/**
+ * A driver frame's `file:line:col` as the call site names it: for the built JavaScript
+ * of one of ndis-sim's drivers, the TypeScript line it was compiled from, by the source
+ * map beside it (src/drivers/lwf.ts:120:5 however ndis-sim runs); any other file as V8
+ * names it. Reads a map only here, as a violation or exception is reported.
+ */
+function position(file: string, line: number, col: number, show: (file: string) => string): string {
+  if (builtDriversDir !== null && file.startsWith(builtDriversDir) && file.endsWith('.js')) {
+    const p = originalPosition(file, line, col);
+    if (p !== null) return `${show(p.file)}:${p.line}:${p.col}`;
+  }
+  return `${show(file)}:${line}:${col}`;
 }
 
 /**
@@ -43,7 +72,7 @@ export function driverFrames(
       if (frames.length > 0) break;
       continue;
     }
-    const where = `${show(file)}:${m[3]}:${m[4]}`;
+    const where = position(file, Number(m[3]), Number(m[4]), show);
     top ??= where;
     frames.push(m[1] === undefined ? where : `${m[1]} (${where})`);
     if (frames.length === max) break;
