@@ -250,6 +250,12 @@ test('NdisSim_CallbackReturnValue, R8.1: MiniportResetEx answering no { Status, 
       ],
       String(answer),
     );
+    // Read as HARD_ERRORS, a result MiniportResetEx may give: nothing else is reported.
+    assert.deepEqual(
+      [...new Set(r.violations.map((v) => v.rule))],
+      ['NdisSim_CallbackReturnValue'],
+      String(answer),
+    );
   }
   let hangs = 0;
   const { r } = removedScripted(

@@ -11,7 +11,6 @@ import { FilterModule } from './filter.ts';
 import { statusIntoFilters } from './filter-oid.ts';
 import {
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
-  NDIS_STATUS_FAILURE,
   NDIS_STATUS_HARD_ERRORS,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WOL_PATTERN_REJECTED,
@@ -177,7 +176,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   n.leave(f, r);
   // R8.1: MiniportResetEx answers { Status, AddressingReset } (the NDIS_STATUS and its
   // out parameter). Anything else (undefined, a bare status, a Promise, which leave has
-  // reported) is reported, and read as a reset that failed.
+  // reported) is reported, and read as a reset that failed (HARD_ERRORS, R4.9).
   if (typeof r !== 'object' || r === null || typeof r.Status !== 'number') {
     if (!isThenable(r))
       n.verifier.report(
@@ -186,7 +185,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
         b.name,
         `MiniportResetEx returned ${typeof r === 'object' && r !== null ? resetStatusText((r as { Status?: unknown }).Status) : returnedText(r, 'object')}; it answers { Status, AddressingReset }, the NDIS_STATUS of MINIPORT_RESET and its out parameter`,
       );
-    r = { Status: NDIS_STATUS_FAILURE, AddressingReset: false };
+    r = { Status: NDIS_STATUS_HARD_ERRORS, AddressingReset: false };
   }
   const pending = b.reset;
   if (pending === null) {
@@ -220,7 +219,6 @@ const resetResults = new Set([
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_RESET_IN_PROGRESS,
   NDIS_STATUS_SOFT_ERRORS,
-  NDIS_STATUS_FAILURE,
   NDIS_STATUS_HARD_ERRORS,
 ]);
 
