@@ -1361,7 +1361,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null && !(settled && this.ndis.now - b.oid.dispatchedNs < oidVerifierLimitNs))
         out.push(
-          `${b.name}: an OID request is pending in the miniport: ${oidHeldText(b.oid.request, b.oid.origin)} since ${fmtTime(b.oid.dispatchedNs)} (${b.oid.state === 'in-miniport' ? 'MiniportOidRequest has not returned' : 'NdisMOidRequestComplete not called'})`,
+          `${b.name}: an OID request is pending in the miniport: ${oidHeldText(b.oid.request, b.oid.origin)} since ${fmtTime(b.oid.dispatchedNs)} (${b.oid.state === 'in-miniport' ? 'MiniportOidRequest has not returned' : 'NdisMOidRequestComplete not called'})${b.oidQueue.length > 0 ? `; ${b.oidQueue.length} more queued behind it (R6.2)` : ''}`,
         );
       // R7.5: a request a filter module holds (FilterOidRequest pended it and did not complete it).
       for (const m of b.filters) out.push(...filterOidHeld(this.ndis, m, settled, oidVerifierLimitNs));

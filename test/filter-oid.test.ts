@@ -759,6 +759,17 @@ test('R6.2 oidCallDown inline: NdisFOidRequest and NdisOidRequest pass the reque
   assert.deepEqual(rules(w), []);
   // tcpip's packet filter reached the miniport and NDIS kept it (R4.10).
   assert.notEqual(w.ndis.adapters[0]?.packetFilter ?? 0, 0);
+  // No filter: tcpip's NdisOidRequest itself returns the miniport's status, and no
+  // ProtocolOidRequestComplete follows.
+  const bare = runCallDown([], 'inline');
+  const bc = calls(bare.trace.events, /Oid/);
+  assert.ok(bc.includes('healthy-nic:MiniportOidRequest'), bc.join(' '));
+  assert.ok(!bc.includes('tcpip:ProtocolOidRequestComplete'), bc.join(' '));
+  assert.deepEqual(rules(bare), []);
+  assert.notEqual(bare.ndis.adapters[0]?.packetFilter ?? 0, 0);
+  assert.ok(
+    calls(runCallDown([], 'queued').trace.events, /Oid/).includes('tcpip:ProtocolOidRequestComplete'),
+  );
   // Queued, the same filter sees PENDING for each and its completion handler runs.
   const q: number[] = [];
   const wq = runCallDown([recordingLwf('f-inline', q)], 'queued');
