@@ -39,7 +39,7 @@ import {
 } from '../src/index.ts';
 import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatSummary } from '../src/report/summary.ts';
-import { untilNs } from '../src/scenario/build.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { choiceSiteNames } from '../src/sim/choice.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
@@ -824,6 +824,11 @@ test('R6.2, NdisSim_FilterOidComplete: lwf-sync-oid-completes-twice completes a 
     { firstSeed: 1, runs: 8, shrinkRuns: 0 },
   );
   assert.equal(quiet.failed, 0);
+  assert.equal(buildWorld(plain, { drivers }).ndis.options.oidCallDown, 'queued');
+  assert.throws(
+    () => parseScenarioText(text.replace('explore }', 'sometimes }'), 'sync-oid.yaml', driverNames(drivers)),
+    /sync-oid\.yaml: ndis\.oidCallDown: expected/,
+  );
 });
 
 test('R7.5, R6.3: a request a filter module pended and never completed is named under "Still under way": the module, the OID, its requester and since when', () => {
