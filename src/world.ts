@@ -30,6 +30,7 @@ import {
 import { issueDirectOid } from './ndis/direct-oid.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
+import { filterOidHeld } from './ndis/filter-oid.ts';
 import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
 import { shutdownAll } from './ndis/lifecycle.ts';
 import {
@@ -40,7 +41,7 @@ import {
   Ndis,
   type NdisOptions,
 } from './ndis/ndis.ts';
-import { issueOid, oidName, oidVerifierLimitNs } from './ndis/oid.ts';
+import { issueOid, oidHeldText, oidName, oidVerifierLimitNs } from './ndis/oid.ts';
 import {
   armedForWake,
   pendingPowerStep,
@@ -1359,7 +1360,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         );
       if (b.restart !== null) out.push(`${b.name}: restart pending (NdisMRestartComplete not called)`);
       if (b.oid !== null && !(settled && this.ndis.now - b.oid.dispatchedNs < oidVerifierLimitNs))
-        out.push(`${b.name}: an OID request is pending in the miniport`);
+        out.push(
+          `${b.name}: an OID request is pending in the miniport: ${oidHeldText(b.oid.request, b.oid.origin)} since ${fmtTime(b.oid.dispatchedNs)} (${b.oid.state === 'in-miniport' ? 'MiniportOidRequest has not returned' : 'NdisMOidRequestComplete not called'})${b.oidQueue.length > 0 ? `; ${b.oidQueue.length} more queued behind it (R6.2)` : ''}`,
+        );
+      // R7.5: a request a filter module holds (FilterOidRequest pended it and did not complete it).
+      for (const m of b.filters) out.push(...filterOidHeld(this.ndis, m, settled, oidVerifierLimitNs));
       // Direct requests have no time limit of Driver Verifier's: each counts.
       if (b.directOids.length > 0)
         out.push(

@@ -3,9 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { lwfSyncOidCompletesTwice } from '../src/drivers/buggy/gallery-filter.ts';
 import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { driverNames } from '../src/drivers/index.ts';
 import { type LwfModule, monitorLwf, variantOfMonitorLwf, withOidForwarding } from '../src/drivers/lwf.ts';
+import { explore } from '../src/explore/explore.ts';
 import {
   type DriverModule,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
@@ -35,6 +38,10 @@ import {
   World,
 } from '../src/index.ts';
 import { oidRequestData } from '../src/ndis/oid.ts';
+import { formatSummary } from '../src/report/summary.ts';
+import { buildWorld, untilNs } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
+import { choiceSiteNames } from '../src/sim/choice.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import { ns, statisticsQuery } from './helpers/world.ts';
 
@@ -695,4 +702,159 @@ test('R6.4 NdisFCancelOidRequest: a request still queued at the module below com
   assert.deepEqual(seen, [`issued:${NDIS_STATUS_PENDING}`, `done:${NDIS_STATUS_REQUEST_ABORTED}`]);
   assert.ok(!lowSaw.includes(`own:${OID_GEN_VENDOR_DESCRIPTION}`));
   assert.deepEqual(rules(w), []);
+});
+
+// ------------------------------------------------------------ R6.2: a request passed down inside the call
+
+/** `run` with the option oidCallDown, tracing, and the rule ids broken. */
+function runCallDown(filters: DriverModule[], how: 'queued' | 'inline' | 'explore'): World {
+  const w = new World({ seed: 1, verifier: 'collect', ndis: { oidCallDown: how } });
+  w.addDriver(healthyNic);
+  for (const f of filters) {
+    w.addDriver(f);
+    w.addFilter(f.name);
+  }
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.run(200 * ns.ms);
+  return w;
+}
+
+/** A filter that forwards clones and records what each NdisFOidRequest returned. */
+function recordingLwf(name: string, got: number[]): DriverModule {
+  return oidLwf(name, (c) => {
+    c.OidRequestHandler = (m: LwfModule, r) => {
+      const clone = NdisAllocateCloneOidRequest(m.handle, r, 1).ClonedOidRequest!;
+      clone.SourceReserved[0] = r;
+      const s = NdisFOidRequest(m.handle, clone);
+      got.push(s);
+      if (s !== NDIS_STATUS_PENDING) NdisFreeCloneOidRequest(m.handle, clone);
+      return s;
+    };
+    c.OidRequestCompleteHandler = (m: LwfModule, clone, status) => {
+      const r = clone.SourceReserved[0] as NDIS_OID_REQUEST;
+      NdisFreeCloneOidRequest(m.handle, clone);
+      NdisFOidRequestComplete(m.handle, r, status);
+    };
+  });
+}
+
+test('R6.2 oidCallDown inline: NdisFOidRequest and NdisOidRequest pass the request down inside the call; MiniportOidRequest’s final status comes back from them and no FilterOidRequestComplete or ProtocolOidRequestComplete runs', () => {
+  const got: number[] = [];
+  const w = runCallDown([recordingLwf('f-inline', got)], 'inline');
+  const c = calls(w.trace.events, /Oid/);
+  assert.deepEqual(c.slice(0, 2), ['f-inline:FilterOidRequest', 'healthy-nic:MiniportOidRequest']);
+  assert.deepEqual(
+    c.filter((x) => /RequestComplete/.test(x)),
+    [],
+    'a request finished inside the call has no completion handler',
+  );
+  // healthy-nic answers at once: each NdisFOidRequest returned its final status.
+  assert.ok(got.length >= 2, `${got.length} requests`);
+  assert.ok(
+    got.every((s) => s === NDIS_STATUS_SUCCESS),
+    got.join(' '),
+  );
+  assert.deepEqual(rules(w), []);
+  // tcpip's packet filter reached the miniport and NDIS kept it (R4.10).
+  assert.notEqual(w.ndis.adapters[0]?.packetFilter ?? 0, 0);
+  // No filter: tcpip's NdisOidRequest itself returns the miniport's status, and no
+  // ProtocolOidRequestComplete follows.
+  const bare = runCallDown([], 'inline');
+  const bc = calls(bare.trace.events, /Oid/);
+  assert.ok(bc.includes('healthy-nic:MiniportOidRequest'), bc.join(' '));
+  assert.ok(!bc.includes('tcpip:ProtocolOidRequestComplete'), bc.join(' '));
+  assert.deepEqual(rules(bare), []);
+  assert.notEqual(bare.ndis.adapters[0]?.packetFilter ?? 0, 0);
+  assert.ok(
+    calls(runCallDown([], 'queued').trace.events, /Oid/).includes('tcpip:ProtocolOidRequestComplete'),
+  );
+  // Queued, the same filter sees PENDING for each and its completion handler runs.
+  const q: number[] = [];
+  const wq = runCallDown([recordingLwf('f-inline', q)], 'queued');
+  assert.ok(q.length >= 2 && q.every((s) => s === NDIS_STATUS_PENDING), q.join(' '));
+  assert.ok(calls(wq.trace.events, /Oid/).includes('f-inline:FilterOidRequestComplete'));
+});
+
+test('R6.2 oidCallDown queued (the default): every request goes through NDIS’s worker, NdisFOidRequest returns PENDING and FilterOidRequestComplete follows', () => {
+  const def = runCallDown([oidLwf('f-queued')], 'queued');
+  const c = calls(def.trace.events, /Oid/);
+  assert.deepEqual(c.slice(0, 4), [
+    'f-queued:FilterOidRequest',
+    'healthy-nic:MiniportOidRequest',
+    'f-queued:FilterOidRequestComplete',
+    'tcpip:ProtocolOidRequestComplete',
+  ]);
+  // No option given: the same as queued, decision for decision (no new question asked).
+  const plain = run([oidLwf('f-queued')], { until: 200 * ns.ms });
+  assert.deepEqual(calls(plain.trace.events, /Oid/), c);
+  assert.equal(plain.machine.chooser.length, def.machine.chooser.length);
+});
+
+test('R6.2, NdisSim_FilterOidComplete: lwf-sync-oid-completes-twice completes a request NdisFOidRequest finished at once and returns its status too; queued it passes, inline it fails, and explore (oidCallDown: explore) finds it within a few seeds', () => {
+  assert.deepEqual(rules(runCallDown([lwfSyncOidCompletesTwice], 'queued')), []);
+  const bad = rules(runCallDown([lwfSyncOidCompletesTwice], 'inline'));
+  assert.ok(bad.includes('NdisSim_FilterOidComplete'), bad.join(' '));
+  const drivers = [lwfSyncOidCompletesTwice];
+  const text = `name: sync oid\nuntil: 200ms\nndis: { oidCallDown: explore }\nfilters: [{ driver: ${lwfSyncOidCompletesTwice.name} }]\ndevices: [{ name: nic0, driver: healthy-nic }]\n`;
+  const scenario = parseScenarioText(text, 'sync-oid.yaml', driverNames(drivers));
+  const report = explore(
+    { scenario, drivers, untilNs: untilNs(scenario), verifier: 'bugcheck' },
+    { firstSeed: 1, runs: 8, shrinkRuns: 200 },
+  );
+  assert.ok(report.failed > 0, `failed ${report.failed} of 8`);
+  const g = report.groups[0]!;
+  assert.equal(g.signature, 'bugcheck NdisSim_FilterOidComplete');
+  // Shrunk to a choice or two, the request passed down inside the call among them.
+  const shrunk = g.shrunk!.decisions.filter((d) => d.pick !== 0);
+  assert.ok(shrunk.length <= 2, shrunk.map((d) => choiceSiteNames[d.site]).join(' '));
+  assert.ok(
+    shrunk.some((d) => choiceSiteNames[d.site] === 'OidCallDown' && d.pick === 1),
+    shrunk.map((d) => choiceSiteNames[d.site]).join(' '),
+  );
+  // Without the option, no seed can fail: the question is never asked.
+  const plain = parseScenarioText(
+    text.replace('ndis: { oidCallDown: explore }\n', ''),
+    'sync-oid.yaml',
+    driverNames(drivers),
+  );
+  const quiet = explore(
+    { scenario: plain, drivers, untilNs: untilNs(plain), verifier: 'bugcheck' },
+    { firstSeed: 1, runs: 8, shrinkRuns: 0 },
+  );
+  assert.equal(quiet.failed, 0);
+  assert.equal(buildWorld(plain, { drivers }).ndis.options.oidCallDown, 'queued');
+  assert.throws(
+    () => parseScenarioText(text.replace('explore }', 'sometimes }'), 'sync-oid.yaml', driverNames(drivers)),
+    /sync-oid\.yaml: ndis\.oidCallDown: expected/,
+  );
+});
+
+test('R7.5, R6.3: a request a filter module pended and never completed is named under "Still under way": the module, the OID, its requester and since when', () => {
+  const never = oidLwf('f-never', (c) => {
+    c.OidRequestHandler = () => NDIS_STATUS_PENDING;
+  });
+  const w = run([never], { until: 2 * ns.s, collect: true });
+  const p = w.lastResult!.pending;
+  const line = p.find((x) => x.includes('f-never@nic0'));
+  assert.ok(line !== undefined, p.join('; '));
+  assert.match(
+    line,
+    /^nic0: an OID request is pending in filter module f-never@nic0: OID_GEN_CURRENT_PACKET_FILTER \(set\) from tcpip since \d+\.\d{6} s \(NdisFOidRequestComplete not called\); \d+ more queued for its FilterOidRequest$/,
+  );
+  // The run's summary prints it under "Still under way at the end".
+  const text = formatSummary(w.summary(), w.lastResult!, { color: false, seed: 1, expectation: null }).join(
+    '\n',
+  );
+  assert.match(
+    text,
+    /Still under way at the end\n(?:.*\n)*? {4}nic0: an OID request is pending in filter module f-never@nic0: OID_GEN_CURRENT_PACKET_FILTER/,
+  );
+  // A module whose clone is below is not the holder: the miniport's line names it.
+  const slow = run([oidLwf('f-fwd')], { until: 2 * ns.s, collect: true, miniport: healthyNic });
+  assert.ok(
+    !slow.lastResult!.pending.some((x) => x.includes('filter module')),
+    slow.lastResult!.pending.join('; '),
+  );
 });

@@ -12,6 +12,7 @@
 // reset.ts test `b.filters.length !== 0` first).
 
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { Binding, OidSourceHandle } from './binding.ts';
@@ -20,8 +21,10 @@ import type { FilterModule } from './filter.ts';
 import { NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import {
+  callsDown,
   cancelAtMiniport,
   type OidOrigin,
+  oidHeldText,
   oidLengths,
   oidName,
   oidText,
@@ -38,6 +41,12 @@ export type FilterOidSource = Extract<OidOrigin, { kind: 'binding' } | { kind: '
 export class FilterOidRecord {
   state: 'queued' | 'in-filter' | 'pending' | 'done' = 'queued';
   watchdog: SimEvent | null = null;
+  /** Handed to FilterOidRequest inside the requester's call (ChoiceSite.OidCallDown). */
+  inline = false;
+  /** The final status FilterOidRequest returned for an inline request: the call's own. */
+  syncStatus: number | null = null;
+  /** When NDIS handed it to FilterOidRequest. */
+  sinceNs = 0;
   constructor(
     readonly module: FilterModule,
     readonly request: NDIS_OID_REQUEST,
@@ -120,6 +129,25 @@ export function filterOidDetached(n: Ndis, m: FilterModule): void {
   st.clones.clear();
 }
 
+/**
+ * For the run's "Still under way" list (R6.3, R7.5): the requests module `m` holds, in
+ * FilterOidRequest or pended by it, with nothing of its own below for them (a clone still
+ * below is the lower driver's to finish, and is listed there), and those queued for it.
+ * `settled` (expect settled): one held for less than `graceNs` is work in flight.
+ */
+export function filterOidHeld(n: Ndis, m: FilterModule, settled: boolean, graceNs: number): string[] {
+  const st = m.oid;
+  if (st === null) return [];
+  const out: string[] = [];
+  const r = st.current;
+  const below = r !== null && [...st.clones].some(([c, o]) => o === r.request && st.issued.has(c));
+  if (r !== null && r.state !== 'done' && !below && !(settled && n.now - r.sinceNs < graceNs))
+    out.push(
+      `${m.block.name}: an OID request is pending in filter module ${m.name}: ${oidHeldText(r.request, r.source)} since ${fmtTime(r.sinceNs)} (${r.state === 'in-filter' ? 'FilterOidRequest has not returned' : 'NdisFOidRequestComplete not called'})${st.queue.length > 0 ? `; ${st.queue.length} more queued for its FilterOidRequest` : ''}`,
+    );
+  return out;
+}
+
 // ----------------------------------------------------------------- routing
 
 /**
@@ -138,16 +166,33 @@ export function oidModuleBelow(
   return null;
 }
 
-/** A request enters module `m`'s queue; FilterOidRequest gets it from NDIS's worker. */
+/**
+ * A request enters module `m`'s queue; FilterOidRequest gets it from NDIS's worker, and
+ * the call returns NDIS_STATUS_PENDING. With nothing ahead of it at the module, NDIS may
+ * instead call FilterOidRequest inside the requester's call (R6.2, ChoiceSite.OidCallDown):
+ * a final status it returns is then the call's own, and no completion handler runs.
+ */
 export function queueAtFilter(
   n: Ndis,
   m: FilterModule,
   request: NDIS_OID_REQUEST,
   source: FilterOidSource,
-): void {
+): number {
   const st = filterOidState(n, m);
-  st.queue.push(new FilterOidRecord(m, request, source));
-  n.kernel.queueWork(st.item);
+  const r = new FilterOidRecord(m, request, source);
+  const idle = st.current === null && st.queue.length === 0;
+  st.queue.push(r);
+  if (!idle || !callsDown(n)) {
+    n.kernel.queueWork(st.item);
+    return NDIS_STATUS_PENDING;
+  }
+  r.inline = true;
+  try {
+    dispatchToFilter(n, m);
+  } finally {
+    r.inline = false;
+  }
+  return r.syncStatus ?? NDIS_STATUS_PENDING;
 }
 
 function dispatchToFilter(n: Ndis, m: FilterModule): void {
@@ -156,6 +201,7 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
   const r = st.queue.shift()!;
   st.current = r;
   r.state = 'in-filter';
+  r.sinceNs = n.now;
   const b = m.block;
   const f = n.enter(
     b,
@@ -202,11 +248,14 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
     );
     break;
   }
-  finishAtFilter(n, r, status);
+  finishAtFilter(n, r, status, true);
 }
 
-/** The module is done with `r` (its return value, NdisFOidRequestComplete, or a cancel while queued). */
-export function finishAtFilter(n: Ndis, r: FilterOidRecord, status: number): void {
+/**
+ * The module is done with `r` (its return value, `returned`; NdisFOidRequestComplete; or
+ * a cancel while queued).
+ */
+export function finishAtFilter(n: Ndis, r: FilterOidRecord, status: number, returned = false): void {
   const m = r.module;
   const st = m.oid!;
   r.state = 'done';
@@ -215,7 +264,10 @@ export function finishAtFilter(n: Ndis, r: FilterOidRecord, status: number): voi
   if (st.current === r) st.current = null;
   const b = m.block;
   const s = r.source;
-  if (s.kind === 'binding') protocolOidComplete(n, b, s.binding, r.request, status);
+  // Called inside the requester's NdisOidRequest / NdisFOidRequest and returned a final
+  // status: that call returns it, and no completion handler runs (queueAtFilter).
+  if (returned && r.inline) r.syncStatus = status;
+  else if (s.kind === 'binding') protocolOidComplete(n, b, s.binding, r.request, status);
   else filterOidComplete(n, s.module, r.request, status);
   if (st.queue.length > 0) n.kernel.queueWork(st.item);
   // A detach may be waiting for this request.

@@ -162,6 +162,17 @@ export interface NdisOptions {
    * the LIST_FULL goes back to the requester (wol.ts).
    */
   wolPatternEviction: 'once' | 'repeat' | 'off';
+  /**
+   * R6.2: how NDIS takes a protocol's NdisOidRequest or a filter's NdisFOidRequest when
+   * no other request is ahead of it at the driver below. The pages allow a final status
+   * from the call (NDIS passed it down inside the call) or NDIS_STATUS_PENDING, and do
+   * not say when NDIS does which. `queued`: always PENDING, from NDIS's worker; `inline`:
+   * always inside the call, where possible (at PASSIVE_LEVEL); `explore`: drawn per
+   * request (ChoiceSite.OidCallDown, answer 0 queued). Not `explore` by default: `run`
+   * draws a seed's answers at random, and a new question in every OID request would
+   * change the schedule of every seeded run there is.
+   */
+  oidCallDown: 'queued' | 'inline' | 'explore';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -186,6 +197,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   directOidNoHandler: 'not-supported',
   syncOidNoHandler: 'not-supported',
   wolPatternEviction: 'once',
+  oidCallDown: 'queued',
 });
 
 export interface LiveDump {

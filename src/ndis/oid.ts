@@ -4,6 +4,7 @@
 // (→ reset); the addressing OIDs NDIS replays after an AddressingReset.
 
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { type BugCheckParam, statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
@@ -212,6 +213,13 @@ export class OidRecord {
   overdue = false;
   /** An OID_PM_ADD_WOL_PATTERN: the patterns NDIS removed to make room for it (wol.ts). */
   wolEvictions = 0;
+  /**
+   * NDIS passed it down inside the requester's call (ChoiceSite.OidCallDown): while true, a
+   * final status MiniportOidRequest returns goes back as that call's status (`syncStatus`)
+   * instead of to the requester's completion handler.
+   */
+  inline = false;
+  syncStatus: number | null = null;
   constructor(
     readonly block: MiniportBlock,
     readonly request: NDIS_OID_REQUEST,
@@ -383,10 +391,7 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
       b,
       origin.kind === 'binding' ? b.filters.length : b.filters.indexOf(origin.module),
     );
-    if (m !== null) {
-      queueAtFilter(n, m, request, origin);
-      return NDIS_STATUS_PENDING;
-    }
+    if (m !== null) return queueAtFilter(n, m, request, origin);
   }
   // oid-pm-parameters: an overlying driver's OID_PM_PARAMETERS stops at NDIS (power.ts).
   if (origin.kind !== 'ndis' && request.DATA.Oid === OID_PM_PARAMETERS)
@@ -398,10 +403,45 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
     n.traceNdis(b, 'OID request held until D0', { Oid: oidName(request.DATA.Oid) });
   const r = new OidRecord(b, request, origin);
   r.issuedNs = n.now;
+  const idle = b.oidQueue.length === 0;
   b.oidQueue.push(r);
   b.data.oidsRequested++;
+  if (
+    idle &&
+    origin.kind !== 'ndis' &&
+    !b.handleDead &&
+    !b.halting &&
+    nextToDispatch(b) === r &&
+    callsDown(n)
+  )
+    return dispatchInline(n, b, r);
   pump(n, b);
   return NDIS_STATUS_PENDING;
+}
+
+/**
+ * R6.2, the NdisFOidRequest and NdisOidRequest pages: with no other request ahead of it
+ * at the driver below, NDIS may hand a request down inside the requester's call and
+ * return the lower driver's final status from it, or queue it and return
+ * NDIS_STATUS_PENDING. Which, the option `oidCallDown` says: `queued` (the default),
+ * `inline`, or `explore` (ChoiceSite.OidCallDown; answer 0, the queue, is the simplest).
+ * Only from PASSIVE_LEVEL: FilterOidRequest and MiniportOidRequest run at PASSIVE here.
+ */
+export function callsDown(n: Ndis): boolean {
+  const how = n.options.oidCallDown;
+  if (how === 'queued' || n.kernel.ctx.irql !== Irql.Passive) return false;
+  return how === 'inline' || n.kernel.machine.choose(ChoiceSite.OidCallDown, 2) === 1;
+}
+
+/** `r`, the only request queued, goes to MiniportOidRequest now, inside the requester's call. */
+function dispatchInline(n: Ndis, b: MiniportBlock, r: OidRecord): number {
+  r.inline = true;
+  try {
+    dispatch(n, b);
+  } finally {
+    r.inline = false;
+  }
+  return r.syncStatus ?? NDIS_STATUS_PENDING;
 }
 
 /**
@@ -765,7 +805,10 @@ function deliverOid(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): vo
     if (d.Oid === OID_GEN_CURRENT_PACKET_FILTER) b.packetFilter = d.InformationBuffer as number;
     else if (d.Oid === OID_802_3_MULTICAST_LIST) b.multicastList = d.InformationBuffer as number[][];
   }
-  if (o.kind === 'binding') protocolOidComplete(n, b, o.binding, r.request, status);
+  // Passed down inside NdisOidRequest / NdisFOidRequest and returned at once: the status
+  // is that call's, and no completion handler runs (dispatchInline).
+  if (r.inline && r.via === 'return') r.syncStatus = status;
+  else if (o.kind === 'binding') protocolOidComplete(n, b, o.binding, r.request, status);
   else if (o.kind === 'filter') filterOidComplete(n, o.module, r.request, status);
   else o.done(status);
   if (b.oidQueue.length > 0) pump(n, b);
@@ -1024,6 +1067,19 @@ export function queryBufferLength(oid: number): number {
 
 export function oidName(oid: number): string {
   return oidNames.get(oid) ?? `0x${oid.toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/**
+ * A request held somewhere, for the run's "Still under way" list: its OID, its type and
+ * who issued it ("OID_GEN_CURRENT_PACKET_FILTER (set) from tcpip").
+ */
+export function oidHeldText(request: NDIS_OID_REQUEST, from: OidOrigin): string {
+  const t = request.RequestType;
+  const type =
+    t === NdisRequestSetInformation ? 'set' : t === NdisRequestQueryInformation ? 'query' : 'method';
+  const who =
+    from.kind === 'binding' ? from.binding.protocol.name : from.kind === 'filter' ? from.module.name : 'NDIS';
+  return `${oidText(request.DATA.Oid)} (${type}) from ${who}`;
 }
 
 /** An OID for a verifier message: its name, or "OID 0x0001010E" when the model has none. */

@@ -1064,6 +1064,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         directOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
         syncOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
         wolPatternEviction: z.enum(['once', 'repeat', 'off']).optional(),
+        oidCallDown: z.enum(['queued', 'inline', 'explore']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),

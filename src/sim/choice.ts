@@ -64,6 +64,15 @@ export const ChoiceSite = {
    * DISPATCH (0), from its send timer's DPC, or PASSIVE (1), from a work item.
    */
   SendIrql: 14,
+  /**
+   * How NDIS takes a protocol's NdisOidRequest or a filter's NdisFOidRequest when no other
+   * request is ahead of it at the driver below (R6.2): queued for NDIS's worker, the call
+   * returning NDIS_STATUS_PENDING and the completion handler following (0), or passed down
+   * inside the call, FilterOidRequest or MiniportOidRequest's final status coming back as
+   * the call's own with no completion handler (1). The NdisFOidRequest and NdisOidRequest
+   * pages allow both. Asked only with the option `oidCallDown: explore`.
+   */
+  OidCallDown: 15,
 } as const;
 export type ChoiceSite = (typeof ChoiceSite)[keyof typeof ChoiceSite];
 export const choiceSiteNames: readonly string[] = Object.keys(ChoiceSite);

@@ -15,6 +15,7 @@ import {
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisAcquireSpinLock,
+  NdisAllocateCloneOidRequest,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateSpinLock,
@@ -25,6 +26,7 @@ import {
   NdisFOidRequestComplete,
   NdisFRestartComplete,
   NdisFReturnNetBufferLists,
+  NdisFreeCloneOidRequest,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
   NdisFSendNetBufferLists,
@@ -443,3 +445,41 @@ export const galleryFilter: readonly GalleryEntry[] = [
     scenario: { ...removedAt100ms, device: { wire: { rxRate: 1000, frameBytes: 64 } } },
   },
 ];
+
+/**
+ * Not in the gallery list (its rule, NdisSim_FilterOidComplete, has its entry above): a
+ * filter whose mistake shows only when NDIS passes a request down inside NdisFOidRequest
+ * (R6.2; the option `oidCallDown`, `explore` or `inline`). On a final status from
+ * NdisFOidRequest, FilterOidRequest copies the answer back and frees the clone, as
+ * ndislwf does, but then also completes the original with NdisFOidRequestComplete and
+ * returns the status: the request completes twice. With requests always queued
+ * (`oidCallDown: queued`, the default) NdisFOidRequest never returns a final status for
+ * a request the miniport takes, and the path never runs.
+ */
+export const lwfSyncOidCompletesTwice = variantOfMonitorLwf(
+  'lwf-sync-oid-completes-twice',
+  'completes a request NdisFOidRequest finished at once, and returns its status too',
+  (c) => {
+    withOidForwarding(c);
+    c.OidRequestHandler = (m: LwfModule, r) => {
+      const a = NdisAllocateCloneOidRequest(m.handle, r, 0x664c);
+      if (a.Status !== NDIS_STATUS_SUCCESS || a.ClonedOidRequest === null) return NDIS_STATUS_FAILURE;
+      const clone = a.ClonedOidRequest;
+      clone.SourceReserved[0] = r;
+      const s = NdisFOidRequest(m.handle, clone);
+      if (s === NDIS_STATUS_PENDING) return s;
+      r.DATA.QUERY_INFORMATION.BytesWritten = clone.DATA.QUERY_INFORMATION.BytesWritten;
+      r.DATA.QUERY_INFORMATION.BytesNeeded = clone.DATA.QUERY_INFORMATION.BytesNeeded;
+      NdisFreeCloneOidRequest(m.handle, clone);
+      NdisFOidRequestComplete(m.handle, r, s); // the mistake: the return below completes it too
+      return s;
+    };
+    c.OidRequestCompleteHandler = (m: LwfModule, clone, status) => {
+      const r = clone.SourceReserved[0] as typeof clone;
+      r.DATA.QUERY_INFORMATION.BytesWritten = clone.DATA.QUERY_INFORMATION.BytesWritten;
+      r.DATA.QUERY_INFORMATION.BytesNeeded = clone.DATA.QUERY_INFORMATION.BytesNeeded;
+      NdisFreeCloneOidRequest(m.handle, clone);
+      NdisFOidRequestComplete(m.handle, r, status);
+    };
+  },
+);
