@@ -2,7 +2,7 @@
 // file, and a replay's trace against `run --seed`'s, byte for byte.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -95,8 +95,11 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
     diverged,
     JSON.stringify({ ...data, decisions: [[first[0], first[1]! + 1, 0], ...data.decisions.slice(1)] }),
   );
-  const d = cli('replay', diverged, '--quiet');
+  // The output files checkWritable made before the run diverged are removed, not left empty.
+  const outputs = [join(out, 'diverged.jsonl'), join(out, 'diverged.html')];
+  const d = cli('replay', diverged, '--quiet', '--trace', outputs[0]!, '--html', outputs[1]!);
   assert.equal(d.status, 2, d.stdout);
+  for (const f of outputs) assert.equal(existsSync(f), false, f);
   assert.match(
     d.stderr,
     /diverged\.replay\.json: decisions: replay diverged at decision 0: .*has changed since/,

@@ -2,7 +2,7 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
@@ -140,8 +140,21 @@ function samePath(file: string): string {
 }
 
 /**
+ * The --trace, --perfetto and --html files checkWritable made and showRun has not
+ * written yet. A command that fails between the two (bad input found after the check,
+ * a replay that diverges, an internal error) removes them: no empty file is left.
+ */
+const unwritten = new Set<string>();
+
+function removeUnwritten(): void {
+  for (const file of unwritten) rmSync(file, { force: true });
+  unwritten.clear();
+}
+
+/**
  * Creates (or empties) the --trace, --perfetto and --html files, so that a bad path
- * fails before the run. None may be one of the files the command reads (`inputs`: the
+ * fails before the run; a command that fails before writing them removes them
+ * (`unwritten`). None may be one of the files the command reads (`inputs`: the
  * scenario or replay file, the driver modules), which it would overwrite, nor the
  * file of another of these flags.
  */
@@ -165,8 +178,10 @@ function checkWritable(opts: OutputFiles, inputs: readonly { what: string; file:
     try {
       closeSync(openSync(file, 'w'));
     } catch (e) {
+      removeUnwritten();
       throw cannotWrite(flag, file, e);
     }
+    unwritten.add(file);
   }
 }
 
@@ -285,6 +300,7 @@ function showRun(
     } catch (e) {
       throw cannotWrite(flag, file, e);
     }
+    unwritten.delete(file);
     if (dropped > 0) process.stderr.write(`ndis-sim: ${file}: ${keptNote}\n`);
   }
   if (result.verdict === 'not-modelled') {
@@ -866,6 +882,7 @@ Examples:
 }
 
 function fail(e: unknown): number {
+  removeUnwritten();
   if (e instanceof InputError) {
     for (const p of e.problems) process.stderr.write(`${p}\n`);
     return 2;
