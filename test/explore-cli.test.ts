@@ -89,11 +89,14 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
   const file = join(out, readdirSync(out)[0]!);
   const data = JSON.parse(readFileSync(file, 'utf8')) as { decisions: number[][]; trace: { sha256: string } };
   // Beside the file explore wrote: the file names its driver module from its own directory.
+  // Edited without its content digest (which would call it damaged: the next test), as
+  // a file of an older ndis-sim: the run now asks another question first.
+  const { contentSha256: _, ...old } = data as typeof data & { contentSha256?: string };
   const diverged = join(out, 'diverged.replay.json');
   const first = data.decisions[0]!;
   writeFileSync(
     diverged,
-    JSON.stringify({ ...data, decisions: [[first[0], first[1]! + 1, 0], ...data.decisions.slice(1)] }),
+    JSON.stringify({ ...old, decisions: [[first[0], first[1]! + 1, 0], ...data.decisions.slice(1)] }),
   );
   // The output files checkWritable made before the run diverged are removed, not left empty.
   const outputs = [join(out, 'diverged.jsonl'), join(out, 'diverged.html')];
@@ -104,11 +107,76 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
     d.stderr,
     /diverged\.replay\.json: decisions: replay diverged at decision 0: .*has changed since/,
   );
+  // A file without the content digest whose trace digest is not the run's: the trace
+  // differs, exit 1.
   const tampered = join(out, 'tampered.replay.json');
-  writeFileSync(tampered, JSON.stringify({ ...data, trace: { ...data.trace, sha256: 'f'.repeat(64) } }));
+  writeFileSync(tampered, JSON.stringify({ ...old, trace: { ...data.trace, sha256: 'f'.repeat(64) } }));
   const t = cli('replay', tampered, '--quiet');
   assert.equal(t.status, 1);
   assert.match(t.stderr, /the trace differs from the one recorded/);
+});
+
+test('replay: a damaged file is a divergence, exit 2, never a fixed driver: an edited answer or trace digest (the content digest), a log cut short or its last answer set to 0, recorded decisions left unused', () => {
+  const out = join(dir, 'damaged');
+  const args = ['examples/timer-race.yaml', '--driver', 'examples/timer-race.ts', '--runs', '30', '--quiet'];
+  assert.equal(cli('explore', ...args, '--out', out).status, 1);
+  const file = join(out, readdirSync(out)[0]!);
+  const data = JSON.parse(readFileSync(file, 'utf8')) as {
+    decisions: [number, number, number][];
+    trace: { sha256: string };
+    contentSha256?: string;
+  };
+  assert.match(data.contentSha256 ?? '', /^[0-9a-f]{64}$/, 'explore writes the content digest');
+  const n = data.decisions.length;
+  assert.ok(n > 10);
+  assert.notEqual(data.decisions[n - 1]![2], 0, 'explore drops the trailing answers 0');
+  const replay = (name: string, edit: object) => {
+    const f = join(out, `${name}.replay.json`);
+    writeFileSync(f, JSON.stringify({ ...data, ...edit }));
+    return cli('replay', f, '--quiet');
+  };
+  const last = data.decisions[n - 1]!;
+  const other: [number, number, number] = [last[0], last[1], last[2] === 1 ? 2 % last[1] : 1];
+  // With the content digest: any edit of what it covers is a damaged file.
+  for (const [name, edit] of [
+    ['answer', { decisions: [...data.decisions.slice(0, -1), other] }],
+    ['trace', { trace: { ...data.trace, sha256: 'f'.repeat(64) } }],
+  ] as const) {
+    const r = replay(name, edit);
+    assert.equal(r.status, 2, `${name}: ${r.stdout}`);
+    assert.match(
+      r.stderr,
+      /contentSha256: expected the digest of the content explore recorded, got one that does not match it: the file is damaged/,
+    );
+  }
+  // Without it (an older file): a log that ends at 0 and runs out, or decisions left over.
+  const old = { contentSha256: undefined };
+  // Cut after an answer 0 (explore never ends a log there): the run asks past it.
+  let k = n - 1;
+  while (data.decisions[k - 1]![2] !== 0) k--;
+  const cut = replay('cut', { ...old, decisions: data.decisions.slice(0, k) });
+  assert.equal(cut.status, 2, cut.stdout);
+  assert.match(
+    cut.stderr,
+    new RegExp(
+      `decisions: the replay file's decision log ran out at decision ${k} of the run; the file is damaged or the driver asks more questions now`,
+    ),
+  );
+  const zero = replay('zero', { ...old, decisions: [...data.decisions.slice(0, -1), [last[0], last[1], 0]] });
+  assert.equal(zero.status, 2, zero.stdout);
+  assert.match(zero.stderr, new RegExp(`decision log ran out at decision ${n} of the run`));
+  const long = replay('long', { ...old, decisions: [...data.decisions, [3, 4, 1], [3, 4, 0]] });
+  assert.equal(long.status, 2, long.stdout);
+  assert.match(
+    long.stderr,
+    new RegExp(
+      `decisions: 2 recorded decisions were not used: the run ended after decision ${n} of the file's ${n + 2}`,
+    ),
+  );
+  // The intact file still replays to the trace recorded.
+  const intact = cli('replay', file, '--quiet');
+  assert.equal(intact.status, 1);
+  assert.match(intact.stdout, /the trace is the one recorded/);
 });
 
 test('explore --jobs: worker threads (loading the --driver module themselves) report what one thread reports', () => {

@@ -12,7 +12,13 @@ import { InputError, InternalError } from '../errors.ts';
 import { strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import { SeedTimeout } from '../explore/pool.ts';
-import { fromDecisionRows, parseReplayFile, traceDigest } from '../explore/replay-file.ts';
+import {
+  fromDecisionRows,
+  logMustNotRunOut,
+  parseReplayFile,
+  replayFileDamage,
+  traceDigest,
+} from '../explore/replay-file.ts';
 import {
   type Explored,
   exploreFile,
@@ -49,7 +55,13 @@ import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenar
 import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
 import { isFailedDriverLoad, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { distance, nearest, type Scenario } from '../scenario/schema.ts';
-import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
+import {
+  type Decision,
+  FixedStrategy,
+  LogEndStrategy,
+  ReplayDiverged,
+  ReplayLogRanOut,
+} from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
@@ -459,6 +471,9 @@ interface ReplayCliOptions {
 async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
   const fromFile = (d: string): string => (isAbsolute(d) ? d : join(dirname(file), d));
   const r = parseReplayFile(readInputFile(file, 'a replay file (.replay.json) that explore wrote'), file);
+  // A file damaged or edited since explore wrote it is bad input, not a changed driver.
+  const damage = replayFileDamage(r, file);
+  if (damage.length > 0) throw new InputError(damage);
   // Drivers an exploration from code was given as objects: the file cannot name their
   // module, and without --driver the scenario would only say it does not know them.
   if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {
@@ -499,18 +514,30 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     verifier: r.verifier,
     drivers,
     replay: fromDecisionRows(r.decisions),
-    strategy: new FixedStrategy([]),
+    // Past the log every answer is 0, unless the log cannot have ended there.
+    strategy: logMustNotRunOut(r) ? new LogEndStrategy(r.decisions.length) : new FixedStrategy([]),
   });
   let result: RunResult;
   try {
     result = world.run(r.untilNs);
   } catch (e) {
+    if (e instanceof ReplayLogRanOut)
+      throw new InputError([
+        `${file}: decisions: ${e.message} (a log explore writes ends at an answer that is not 0; this one ends at 0)`,
+      ]);
     if (e instanceof ReplayDiverged)
       throw new InputError([
         `${file}: decisions: ${e.message}; the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file (a driver changed to fix the failure asks other questions: check it with run --seed ${r.seed} or explore)`,
       ]);
     throw e;
   }
+  // Every recorded decision is one the run asked: one left over was added to the file,
+  // or the driver now asks fewer questions. The schedule does not fit (exit 2).
+  const asked = world.decisions().length;
+  if (asked < r.decisions.length)
+    throw new InputError([
+      `${file}: decisions: ${r.decisions.length - asked} recorded decisions were not used: the run ended after decision ${asked} of the file's ${r.decisions.length}; the file is damaged or the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote it`,
+    ]);
   const code = showRun(
     scenario,
     world,
