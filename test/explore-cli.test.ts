@@ -324,7 +324,7 @@ test('replay of a failure the simplest schedule already has: no choice is needed
   );
 });
 
-test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying the recorded failure no longer happens; the buggy driver still exits 1', () => {
+test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying the recorded failure no longer happens; the buggy driver still exits 1; a driver that now fails otherwise (R8.4) is named with both failures', () => {
   const out = join(dir, 'fixed');
   const args = ['examples/timer-race.yaml', '--driver', 'examples/timer-race.ts', '--runs', '30', '--quiet'];
   assert.equal(cli('explore', ...args, '--out', out).status, 1);
@@ -343,6 +343,23 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   );
   assert.match(r.stderr, /the trace differs from the one recorded/);
   assert.equal(cli('replay', file, '--quiet').status, 1);
+  // A driver that now fails otherwise (the halt no longer frees the timer, R8.4): the
+  // verdict names the recorded failure and this run's, exit 1.
+  const other = join(dir, 'timer-race-not-freed.ts');
+  const source = readFileSync('examples/timer-race.ts', 'utf8');
+  const leaky = source.replace('    N.NdisFreeTimerObject(a.poll);\n    return;', '    return;');
+  assert.notEqual(leaky, source);
+  writeFileSync(other, leaky);
+  const o = cli('replay', file, '--driver', other, '--quiet');
+  assert.equal(o.status, 1, o.stderr);
+  assert.match(
+    o.stdout,
+    /the run fails otherwise than recorded: recorded: bugcheck NdisSim_TimerFreedWhileSet; this run: bugcheck NdisSim_TimerNotFreed\n/,
+  );
+  assert.match(
+    o.stderr,
+    /the trace differs from the one recorded \(\d+ events against \d+; recorded: bugcheck NdisSim_TimerFreedWhileSet; this run: bugcheck NdisSim_TimerNotFreed\)/,
+  );
 });
 
 test("driverModules: explore loads the scenario's own module, in worker threads too; the replay file names it and replays without --driver", () => {

@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
-import { strategyFor } from '../explore/explore.ts';
+import { judge, strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import { SeedTimeout } from '../explore/pool.ts';
 import {
@@ -566,17 +566,24 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     );
     return code;
   }
+  // What this run came to, in the words the file records its failure in.
+  const recorded = r.failure?.signature ?? 'none';
+  const now = judge({ scenario, drivers, untilNs: r.untilNs, verifier: r.verifier }, result, world);
+  const mine = now.kind === 'pass' ? 'passes' : now.signature;
   process.stderr.write(
-    `ndis-sim: ${file}: the trace differs from the one recorded (${got.events} events against ${r.trace.events}); the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file\n`,
+    `ndis-sim: ${file}: the trace differs from the one recorded (${got.events} events against ${r.trace.events}; recorded: ${recorded}; this run: ${mine}); the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file\n`,
   );
   // The same schedule no longer fails: a fixed driver passes, so the file works as a
   // regression test in CI (exit 0 only then).
   if (code === 0) {
-    out(
-      `Replayed ${file}: the recorded failure (${r.failure?.signature ?? 'none'}) no longer happens: the run passes`,
-    );
+    out(`Replayed ${file}: the recorded failure (${recorded}) no longer happens: the run passes`);
     return 0;
   }
+  out(
+    now.signature === recorded
+      ? `Replayed ${file}: the run fails as recorded (${recorded}), with another trace`
+      : `Replayed ${file}: the run fails otherwise than recorded: recorded: ${recorded}; this run: ${mine}`,
+  );
   return Math.max(code, 1);
 }
 
