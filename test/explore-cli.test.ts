@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { after, test } from 'node:test';
+import type { ExploreJson } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
 
 const scenario = 'test/fixtures/sleeps-in-reset.yaml';
@@ -437,4 +438,63 @@ test('explore --cpus and run --cpus: every run has that many processors, the com
     assert.equal(b.status, 2, bad);
     assert.match(b.stderr, /--cpus: expected an integer from 1 to 64/);
   }
+});
+
+test("explore --json: every key of a real report (failures shrunk and reduced, an HTML report, deviations, a run not modelled) is in docs/model.md's table of the format", () => {
+  const doc = readFileSync('docs/model.md', 'utf8');
+  const section = doc.slice(doc.indexOf('### The `--json` report'), doc.indexOf('\n## The verifier'));
+  assert.ok(section.length > 1000, 'the section is there');
+  /** Every key path of `v`: `failures[].shrunk.runs`; an array's items as `[]`. */
+  const paths = (v: unknown, at: string, into: Set<string>): Set<string> => {
+    if (Array.isArray(v)) for (const x of v) paths(x, `${at}[]`, into);
+    else if (v !== null && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        const p = at === '' ? k : `${at}.${k}`;
+        into.add(p);
+        paths(x, p, into);
+      }
+    return into;
+  };
+  const keys = new Set<string>();
+  const json = (...args: string[]) => {
+    const r = cli('explore', ...args, '--json', '--quiet');
+    assert.ok(r.status !== null && r.status <= 2, `exit ${r.status}: ${r.stderr}`);
+    // The type the section names, from the entry point it names.
+    const report = JSON.parse(r.stdout) as ExploreJson;
+    assert.equal(report.format, 'ndis-sim explore 1');
+    paths(report, '', keys);
+  };
+  json(scenario, '--driver', driver, '--runs', '30', '--out', join(dir, 'json-a'), '--html');
+  json(
+    scenario,
+    '--driver',
+    driver,
+    '--runs',
+    '5',
+    '--no-shrink',
+    '--strategy',
+    'deviations',
+    '--depth',
+    '1',
+    '--out',
+    join(dir, 'json-b'),
+  );
+  json(
+    'test/fixtures/unmodelled.yaml',
+    '--driver',
+    'test/fixtures/unmodelled-driver.ts',
+    '--runs',
+    '2',
+    '--out',
+    join(dir, 'json-c'),
+  );
+  for (const k of [
+    'failures[].shrunk.choices[].note',
+    'failures[].reduced.removed',
+    'strategy.depth',
+    'notModelled.seeds',
+  ])
+    assert.ok(keys.has(k), `the reports cover ${k}`);
+  const missing = [...keys].filter((k) => !section.includes(`| \`${k}\` |`));
+  assert.deepEqual(missing, [], 'keys of explore --json missing from docs/model.md "The `--json` report"');
 });
