@@ -12,12 +12,14 @@ import { galleryScenario } from '../src/drivers/buggy/index.ts';
 import {
   NDIS_RAISE_IRQL_TO_DISPATCH,
   type NDIS_STATUS,
+  type NDIS_STATUS_INDICATION,
   NDIS_STATUS_SUCCESS,
+  NdisMIndicateStatusEx,
   NdisMSleep,
 } from '../src/index.ts';
 import { ruleDocs } from '../src/report/rules.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
-import { analyzeRule } from '../src/verifier/bugcheck.ts';
+import { analyzeRule, formatBugCheck, formatParam } from '../src/verifier/bugcheck.ts';
 import { catalogue, specFor } from '../src/verifier/catalogue.ts';
 import { World } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
@@ -322,5 +324,37 @@ test('NdisSim_CallbackReturnValue: an async VOID callback (MiniportDevicePnPEven
   assert.equal(
     r.bugCheck?.message,
     'MiniportDevicePnPEventNotify returned a Promise — handlers must be synchronous (async handler?)',
+  );
+});
+
+test('R6.16, bug check 0x7C/0x20: an empty NDIS_STATUS_INDICATION ({}) is NdisSim_StatusIndicationInvalid with number parameters (StatusCode 0), and its report prints', () => {
+  const drv = scriptedDriver('empty-status-indication', {
+    restart: (a) => {
+      NdisMIndicateStatusEx(a.handle, {} as NDIS_STATUS_INDICATION);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const { w, r } = runOne(drv);
+  const v = r.bugCheck!;
+  assert.equal(v.rule, 'NdisSim_StatusIndicationInvalid');
+  // Parameter 2 is the status code NDIS read: 0 in a zeroed struct, not undefined.
+  assert.deepEqual(v.bugCheck.params, [0x20, 0, 'nic0 miniport block', 'StatusBuffer']);
+  assert.equal(
+    v.message,
+    'an indication without a StatusCode: Header.Type is missing, not NDIS_OBJECT_TYPE_STATUS_INDICATION',
+  );
+  // The report that threw "reading 'toString'" on the undefined parameter.
+  const block = formatBugCheckReport(v, w.trace, false).join('\n');
+  assert.match(block, /BUGCODE_NDIS_DRIVER \(0x7C\) 0x20, 0x0, nic0 miniport block, StatusBuffer/);
+});
+
+test('formatParam: a parameter that is neither a number nor a string is shown, never thrown on (the bug-check report must get out)', () => {
+  assert.equal(formatParam(0x7c), '0x7C');
+  assert.equal(formatParam('StatusBuffer'), 'StatusBuffer');
+  for (const p of [undefined, null, Number.NaN, {}] as unknown as number[])
+    assert.doesNotThrow(() => formatParam(p));
+  assert.equal(
+    formatBugCheck(0x7c, [0x20, undefined as unknown as number]),
+    'BUGCODE_NDIS_DRIVER (0x7C) 0x20, ?(undefined)',
   );
 });

@@ -495,6 +495,19 @@ test('bad input: a typo in expect: (a rule id, a halt action, a device status) i
   assert.equal(r.stdout, '');
 });
 
+test('output files: a command that fails after making its --trace file (here a bad --html path after it) leaves no empty file behind', () => {
+  const d = mkdtempSync(join(tmpdir(), 'ndis-sim-outputs-'));
+  try {
+    const trace = join(d, 't.jsonl');
+    const r = cli('run', 'examples/reset-storm.yaml', '--trace', trace, '--html', join(d, 'no/such/r.html'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--html: expected a file that can be written/);
+    assert.deepEqual(readdirSync(d), [], 'the --trace file made before the --html check is gone');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('bad input: an unwritable --trace path fails before the run, and unknown rules filters exit 2', () => {
   const a = cli('run', 'examples/reset-storm.yaml', '--trace', 'no/such/dir/t.jsonl');
   assert.equal(a.status, 2);

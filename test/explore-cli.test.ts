@@ -2,10 +2,11 @@
 // file, and a replay's trace against `run --seed`'s, byte for byte.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { after, test } from 'node:test';
+import type { ExploreJson } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
 
 const scenario = 'test/fixtures/sleeps-in-reset.yaml';
@@ -89,23 +90,94 @@ test('replay: a file whose decisions no longer fit the run exits 2 naming the de
   const file = join(out, readdirSync(out)[0]!);
   const data = JSON.parse(readFileSync(file, 'utf8')) as { decisions: number[][]; trace: { sha256: string } };
   // Beside the file explore wrote: the file names its driver module from its own directory.
+  // Edited without its content digest (which would call it damaged: the next test), as
+  // a file of an older ndis-sim: the run now asks another question first.
+  const { contentSha256: _, ...old } = data as typeof data & { contentSha256?: string };
   const diverged = join(out, 'diverged.replay.json');
   const first = data.decisions[0]!;
   writeFileSync(
     diverged,
-    JSON.stringify({ ...data, decisions: [[first[0], first[1]! + 1, 0], ...data.decisions.slice(1)] }),
+    JSON.stringify({ ...old, decisions: [[first[0], first[1]! + 1, 0], ...data.decisions.slice(1)] }),
   );
-  const d = cli('replay', diverged, '--quiet');
+  // The output files checkWritable made before the run diverged are removed, not left empty.
+  const outputs = [join(out, 'diverged.jsonl'), join(out, 'diverged.html')];
+  const d = cli('replay', diverged, '--quiet', '--trace', outputs[0]!, '--html', outputs[1]!);
   assert.equal(d.status, 2, d.stdout);
+  for (const f of outputs) assert.equal(existsSync(f), false, f);
   assert.match(
     d.stderr,
     /diverged\.replay\.json: decisions: replay diverged at decision 0: .*has changed since/,
   );
+  // A file without the content digest whose trace digest is not the run's: the trace
+  // differs, exit 1.
   const tampered = join(out, 'tampered.replay.json');
-  writeFileSync(tampered, JSON.stringify({ ...data, trace: { ...data.trace, sha256: 'f'.repeat(64) } }));
+  writeFileSync(tampered, JSON.stringify({ ...old, trace: { ...data.trace, sha256: 'f'.repeat(64) } }));
   const t = cli('replay', tampered, '--quiet');
   assert.equal(t.status, 1);
   assert.match(t.stderr, /the trace differs from the one recorded/);
+});
+
+test('replay: a damaged file is a divergence, exit 2, never a fixed driver: an edited answer or trace digest (the content digest), a log cut short or its last answer set to 0, recorded decisions left unused', () => {
+  const out = join(dir, 'damaged');
+  const args = ['examples/timer-race.yaml', '--driver', 'examples/timer-race.ts', '--runs', '30', '--quiet'];
+  assert.equal(cli('explore', ...args, '--out', out).status, 1);
+  const file = join(out, readdirSync(out)[0]!);
+  const data = JSON.parse(readFileSync(file, 'utf8')) as {
+    decisions: [number, number, number][];
+    trace: { sha256: string };
+    contentSha256?: string;
+  };
+  assert.match(data.contentSha256 ?? '', /^[0-9a-f]{64}$/, 'explore writes the content digest');
+  const n = data.decisions.length;
+  assert.ok(n > 10);
+  assert.notEqual(data.decisions[n - 1]![2], 0, 'explore drops the trailing answers 0');
+  const replay = (name: string, edit: object) => {
+    const f = join(out, `${name}.replay.json`);
+    writeFileSync(f, JSON.stringify({ ...data, ...edit }));
+    return cli('replay', f, '--quiet');
+  };
+  const last = data.decisions[n - 1]!;
+  const other: [number, number, number] = [last[0], last[1], last[2] === 1 ? 2 % last[1] : 1];
+  // With the content digest: any edit of what it covers is a damaged file.
+  for (const [name, edit] of [
+    ['answer', { decisions: [...data.decisions.slice(0, -1), other] }],
+    ['trace', { trace: { ...data.trace, sha256: 'f'.repeat(64) } }],
+  ] as const) {
+    const r = replay(name, edit);
+    assert.equal(r.status, 2, `${name}: ${r.stdout}`);
+    assert.match(
+      r.stderr,
+      /contentSha256: expected the digest of the content explore recorded, got one that does not match it: the file is damaged/,
+    );
+  }
+  // Without it (an older file): a log that ends at 0 and runs out, or decisions left over.
+  const old = { contentSha256: undefined };
+  // Cut after an answer 0 (explore never ends a log there): the run asks past it.
+  let k = n - 1;
+  while (data.decisions[k - 1]![2] !== 0) k--;
+  const cut = replay('cut', { ...old, decisions: data.decisions.slice(0, k) });
+  assert.equal(cut.status, 2, cut.stdout);
+  assert.match(
+    cut.stderr,
+    new RegExp(
+      `decisions: the replay file's decision log ran out at decision ${k} of the run; the file is damaged or the driver asks more questions now`,
+    ),
+  );
+  const zero = replay('zero', { ...old, decisions: [...data.decisions.slice(0, -1), [last[0], last[1], 0]] });
+  assert.equal(zero.status, 2, zero.stdout);
+  assert.match(zero.stderr, new RegExp(`decision log ran out at decision ${n} of the run`));
+  const long = replay('long', { ...old, decisions: [...data.decisions, [3, 4, 1], [3, 4, 0]] });
+  assert.equal(long.status, 2, long.stdout);
+  assert.match(
+    long.stderr,
+    new RegExp(
+      `decisions: 2 recorded decisions were not used: the run ended after decision ${n} of the file's ${n + 2}`,
+    ),
+  );
+  // The intact file still replays to the trace recorded.
+  const intact = cli('replay', file, '--quiet');
+  assert.equal(intact.status, 1);
+  assert.match(intact.stdout, /the trace is the one recorded/);
 });
 
 test('explore --jobs: worker threads (loading the --driver module themselves) report what one thread reports', () => {
@@ -253,7 +325,7 @@ test('replay of a failure the simplest schedule already has: no choice is needed
   );
 });
 
-test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying the recorded failure no longer happens; the buggy driver still exits 1', () => {
+test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying the recorded failure no longer happens; the buggy driver still exits 1; a driver that now fails otherwise (R8.4) is named with both failures', () => {
   const out = join(dir, 'fixed');
   const args = ['examples/timer-race.yaml', '--driver', 'examples/timer-race.ts', '--runs', '30', '--quiet'];
   assert.equal(cli('explore', ...args, '--out', out).status, 1);
@@ -272,6 +344,23 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   );
   assert.match(r.stderr, /the trace differs from the one recorded/);
   assert.equal(cli('replay', file, '--quiet').status, 1);
+  // A driver that now fails otherwise (the halt no longer frees the timer, R8.4): the
+  // verdict names the recorded failure and this run's, exit 1.
+  const other = join(dir, 'timer-race-not-freed.ts');
+  const source = readFileSync('examples/timer-race.ts', 'utf8');
+  const leaky = source.replace('    N.NdisFreeTimerObject(a.poll);\n    return;', '    return;');
+  assert.notEqual(leaky, source);
+  writeFileSync(other, leaky);
+  const o = cli('replay', file, '--driver', other, '--quiet');
+  assert.equal(o.status, 1, o.stderr);
+  assert.match(
+    o.stdout,
+    /the run fails otherwise than recorded: recorded: bugcheck NdisSim_TimerFreedWhileSet; this run: bugcheck NdisSim_TimerNotFreed\n/,
+  );
+  assert.match(
+    o.stderr,
+    /the trace differs from the one recorded \(\d+ events against \d+; recorded: bugcheck NdisSim_TimerFreedWhileSet; this run: bugcheck NdisSim_TimerNotFreed\)/,
+  );
 });
 
 test("driverModules: explore loads the scenario's own module, in worker threads too; the replay file names it and replays without --driver", () => {
@@ -349,4 +438,63 @@ test('explore --cpus and run --cpus: every run has that many processors, the com
     assert.equal(b.status, 2, bad);
     assert.match(b.stderr, /--cpus: expected an integer from 1 to 64/);
   }
+});
+
+test("explore --json: every key of a real report (failures shrunk and reduced, an HTML report, deviations, a run not modelled) is in docs/model.md's table of the format", () => {
+  const doc = readFileSync('docs/model.md', 'utf8');
+  const section = doc.slice(doc.indexOf('### The `--json` report'), doc.indexOf('\n## The verifier'));
+  assert.ok(section.length > 1000, 'the section is there');
+  /** Every key path of `v`: `failures[].shrunk.runs`; an array's items as `[]`. */
+  const paths = (v: unknown, at: string, into: Set<string>): Set<string> => {
+    if (Array.isArray(v)) for (const x of v) paths(x, `${at}[]`, into);
+    else if (v !== null && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        const p = at === '' ? k : `${at}.${k}`;
+        into.add(p);
+        paths(x, p, into);
+      }
+    return into;
+  };
+  const keys = new Set<string>();
+  const json = (...args: string[]) => {
+    const r = cli('explore', ...args, '--json', '--quiet');
+    assert.ok(r.status !== null && r.status <= 2, `exit ${r.status}: ${r.stderr}`);
+    // The type the section names, from the entry point it names.
+    const report = JSON.parse(r.stdout) as ExploreJson;
+    assert.equal(report.format, 'ndis-sim explore 1');
+    paths(report, '', keys);
+  };
+  json(scenario, '--driver', driver, '--runs', '30', '--out', join(dir, 'json-a'), '--html');
+  json(
+    scenario,
+    '--driver',
+    driver,
+    '--runs',
+    '5',
+    '--no-shrink',
+    '--strategy',
+    'deviations',
+    '--depth',
+    '1',
+    '--out',
+    join(dir, 'json-b'),
+  );
+  json(
+    'test/fixtures/unmodelled.yaml',
+    '--driver',
+    'test/fixtures/unmodelled-driver.ts',
+    '--runs',
+    '2',
+    '--out',
+    join(dir, 'json-c'),
+  );
+  for (const k of [
+    'failures[].shrunk.choices[].note',
+    'failures[].reduced.removed',
+    'strategy.depth',
+    'notModelled.seeds',
+  ])
+    assert.ok(keys.has(k), `the reports cover ${k}`);
+  const missing = [...keys].filter((k) => !section.includes(`| \`${k}\` |`));
+  assert.deepEqual(missing, [], 'keys of explore --json missing from docs/model.md "The `--json` report"');
 });

@@ -2,17 +2,23 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
-import { strategyFor } from '../explore/explore.ts';
+import { judge, strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import { SeedTimeout } from '../explore/pool.ts';
-import { fromDecisionRows, parseReplayFile, traceDigest } from '../explore/replay-file.ts';
+import {
+  fromDecisionRows,
+  logMustNotRunOut,
+  parseReplayFile,
+  replayFileDamage,
+  traceDigest,
+} from '../explore/replay-file.ts';
 import {
   type Explored,
   exploreFile,
@@ -49,7 +55,13 @@ import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenar
 import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
 import { isFailedDriverLoad, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { distance, nearest, type Scenario } from '../scenario/schema.ts';
-import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
+import {
+  type Decision,
+  FixedStrategy,
+  LogEndStrategy,
+  ReplayDiverged,
+  ReplayLogRanOut,
+} from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
@@ -140,8 +152,21 @@ function samePath(file: string): string {
 }
 
 /**
+ * The --trace, --perfetto and --html files checkWritable made and showRun has not
+ * written yet. A command that fails between the two (bad input found after the check,
+ * a replay that diverges, an internal error) removes them: no empty file is left.
+ */
+const unwritten = new Set<string>();
+
+function removeUnwritten(): void {
+  for (const file of unwritten) rmSync(file, { force: true });
+  unwritten.clear();
+}
+
+/**
  * Creates (or empties) the --trace, --perfetto and --html files, so that a bad path
- * fails before the run. None may be one of the files the command reads (`inputs`: the
+ * fails before the run; a command that fails before writing them removes them
+ * (`unwritten`). None may be one of the files the command reads (`inputs`: the
  * scenario or replay file, the driver modules), which it would overwrite, nor the
  * file of another of these flags.
  */
@@ -165,8 +190,10 @@ function checkWritable(opts: OutputFiles, inputs: readonly { what: string; file:
     try {
       closeSync(openSync(file, 'w'));
     } catch (e) {
+      removeUnwritten();
       throw cannotWrite(flag, file, e);
     }
+    unwritten.add(file);
   }
 }
 
@@ -285,6 +312,7 @@ function showRun(
     } catch (e) {
       throw cannotWrite(flag, file, e);
     }
+    unwritten.delete(file);
     if (dropped > 0) process.stderr.write(`ndis-sim: ${file}: ${keptNote}\n`);
   }
   if (result.verdict === 'not-modelled') {
@@ -443,6 +471,9 @@ interface ReplayCliOptions {
 async function replayCommand(file: string, opts: ReplayCliOptions): Promise<number> {
   const fromFile = (d: string): string => (isAbsolute(d) ? d : join(dirname(file), d));
   const r = parseReplayFile(readInputFile(file, 'a replay file (.replay.json) that explore wrote'), file);
+  // A file damaged or edited since explore wrote it is bad input, not a changed driver.
+  const damage = replayFileDamage(r, file);
+  if (damage.length > 0) throw new InputError(damage);
   // Drivers an exploration from code was given as objects: the file cannot name their
   // module, and without --driver the scenario would only say it does not know them.
   if (opts.driver === undefined && r.driverObjects !== undefined && r.driverObjects.length > 0) {
@@ -483,18 +514,30 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     verifier: r.verifier,
     drivers,
     replay: fromDecisionRows(r.decisions),
-    strategy: new FixedStrategy([]),
+    // Past the log every answer is 0, unless the log cannot have ended there.
+    strategy: logMustNotRunOut(r) ? new LogEndStrategy(r.decisions.length) : new FixedStrategy([]),
   });
   let result: RunResult;
   try {
     result = world.run(r.untilNs);
   } catch (e) {
+    if (e instanceof ReplayLogRanOut)
+      throw new InputError([
+        `${file}: decisions: ${e.message} (a log explore writes ends at an answer that is not 0; this one ends at 0)`,
+      ]);
     if (e instanceof ReplayDiverged)
       throw new InputError([
         `${file}: decisions: ${e.message}; the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file (a driver changed to fix the failure asks other questions: check it with run --seed ${r.seed} or explore)`,
       ]);
     throw e;
   }
+  // Every recorded decision is one the run asked: one left over was added to the file,
+  // or the driver now asks fewer questions. The schedule does not fit (exit 2).
+  const asked = world.decisions().length;
+  if (asked < r.decisions.length)
+    throw new InputError([
+      `${file}: decisions: ${r.decisions.length - asked} recorded decisions were not used: the run ended after decision ${asked} of the file's ${r.decisions.length}; the file is damaged or the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote it`,
+    ]);
   const code = showRun(
     scenario,
     world,
@@ -523,17 +566,24 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     );
     return code;
   }
+  // What this run came to, in the words the file records its failure in.
+  const recorded = r.failure?.signature ?? 'none';
+  const now = judge({ scenario, drivers, untilNs: r.untilNs, verifier: r.verifier }, result, world);
+  const mine = now.kind === 'pass' ? 'passes' : now.signature;
   process.stderr.write(
-    `ndis-sim: ${file}: the trace differs from the one recorded (${got.events} events against ${r.trace.events}); the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file\n`,
+    `ndis-sim: ${file}: the trace differs from the one recorded (${got.events} events against ${r.trace.events}; recorded: ${recorded}; this run: ${mine}); the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file\n`,
   );
   // The same schedule no longer fails: a fixed driver passes, so the file works as a
   // regression test in CI (exit 0 only then).
   if (code === 0) {
-    out(
-      `Replayed ${file}: the recorded failure (${r.failure?.signature ?? 'none'}) no longer happens: the run passes`,
-    );
+    out(`Replayed ${file}: the recorded failure (${recorded}) no longer happens: the run passes`);
     return 0;
   }
+  out(
+    now.signature === recorded
+      ? `Replayed ${file}: the run fails as recorded (${recorded}), with another trace`
+      : `Replayed ${file}: the run fails otherwise than recorded: recorded: ${recorded}; this run: ${mine}`,
+  );
   return Math.max(code, 1);
 }
 
@@ -866,6 +916,7 @@ Examples:
 }
 
 function fail(e: unknown): number {
+  removeUnwritten();
   if (e instanceof InputError) {
     for (const p of e.problems) process.stderr.write(`${p}\n`);
     return 2;

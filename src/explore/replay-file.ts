@@ -1,7 +1,9 @@
 // Replay files: one run, written so that `ndis-sim replay` gives it again, byte for
 // byte, on another machine. The file holds the scenario's text (not its path), the
 // decisions up to the last one that is not 0 (every later answer is 0), and the
-// digest of the run's JSON Lines trace, which the replay checks.
+// digest of the run's JSON Lines trace, which the replay checks, and (in newer files) the
+// digest of that recorded content, so that a damaged or hand-edited file is reported as
+// one, not taken for a fixed driver.
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -48,6 +50,14 @@ const replaySchema = z.strictObject({
       .tuple([count.max(choiceSiteNames.length - 1), count.min(2), count])
       .refine(([, n, pick]) => pick < n, { message: 'expected an answer below the count' }),
   ),
+  /**
+   * SHA-256 of the recorded content (contentDigest): everything but the driver paths,
+   * which may be corrected by hand when the file moves. Absent in older files.
+   */
+  contentSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 
 /** What a decision entry is, in the replay file's terms. */
@@ -74,6 +84,57 @@ export type ReplayFile = z.output<typeof replaySchema>;
 /** The digest a replay compares: of the trace as `--trace` writes it. */
 export function traceDigest(events: readonly TraceEvent[]): { events: number; sha256: string } {
   return { events: events.length, sha256: createHash('sha256').update(toJsonLines(events)).digest('hex') };
+}
+
+/**
+ * The digest of what a replay file records: the format, the version, the scenario, the
+ * seed, the end, the verifier mode, the failure, how the decisions were found, the trace
+ * digest and the decisions. Not `drivers` or `driverObjects`: a path to a module may be
+ * corrected by hand (or given with --driver), and the trace digest checks the run.
+ */
+export function contentDigest(r: ReplayFile): string {
+  const content = [
+    r.format,
+    r.ndisSim,
+    r.scenario.file,
+    r.scenario.text,
+    r.seed,
+    r.untilNs,
+    r.verifier,
+    r.failure,
+    r.shrunk,
+    r.trace.events,
+    r.trace.sha256,
+    r.decisions,
+  ];
+  return createHash('sha256').update(JSON.stringify(content)).digest('hex');
+}
+
+/** The file with its content digest (replaced if it had one), as explore writes it. */
+export function withContentDigest(r: ReplayFile): ReplayFile {
+  const { contentSha256: _, ...rest } = r;
+  return { ...rest, contentSha256: contentDigest(rest) };
+}
+
+/**
+ * What shows a replay file was damaged or edited since explore wrote it: its content
+ * digest, when it has one, does not match. Empty when nothing does.
+ */
+export function replayFileDamage(r: ReplayFile, file: string): string[] {
+  if (r.contentSha256 === undefined || r.contentSha256 === contentDigest(r)) return [];
+  return [
+    `${file}: contentSha256: expected the digest of the content explore recorded, got one that does not match it: the file is damaged or was edited (the scenario, the seed, the failure, the trace digest or a decision changed); explore again to write a new one`,
+  ];
+}
+
+/**
+ * Whether the replay must stop when the run asks past the file's decisions: a log
+ * explore wrote ends at an answer that is not 0 (trimDecisions), after which the run
+ * answers 0 itself; one that ends at 0 was cut short or had its last answer changed.
+ */
+export function logMustNotRunOut(r: ReplayFile): boolean {
+  const last = r.decisions.at(-1);
+  return last !== undefined && last[2] === 0;
 }
 
 export function toDecisionRows(log: readonly Decision[]): [number, number, number][] {

@@ -43,7 +43,13 @@ import {
 import type { ExploreFormatOptions } from './format.ts';
 import { exploreInWorkers } from './pool.ts';
 import { shrinkAndReduce } from './reduce.ts';
-import { formatReplayFile, type ReplayFile, toDecisionRows, traceDigest } from './replay-file.ts';
+import {
+  formatReplayFile,
+  type ReplayFile,
+  toDecisionRows,
+  traceDigest,
+  withContentDigest,
+} from './replay-file.ts';
 import { pretenuringOff } from './tuning.ts';
 
 /** How a message names each option: as the command line spells it, or as code does. */
@@ -624,7 +630,7 @@ function replayOf(
     ...s.actions.flatMap((a) => (a.driver === undefined ? [] : [a.driver])),
   ]);
   const needed = driverObjects.filter((d) => named.has(d));
-  const file: ReplayFile = {
+  const file: ReplayFile = withContentDigest({
     format: 'ndis-sim replay 1',
     ndisSim: packageVersion(),
     scenario: { file: src.file, text: src.text },
@@ -637,6 +643,6 @@ function replayOf(
     shrunk: g.shrunk !== null,
     trace: traceDigest(traced.world.trace.events),
     decisions: toDecisionRows(decisions),
-  };
+  });
   return { file, traced, scenario: setup.scenario };
 }

@@ -158,6 +158,29 @@ export class ReplayDiverged extends Error {
   }
 }
 
+/**
+ * A replay whose log ran out where the file cannot have ended: a log that explore wrote
+ * ends at an answer that is not 0 (it drops the trailing 0s, which the run gives itself),
+ * so a log ending in 0 that the run asks past was cut short or had its last answer
+ * changed. A ReplayDiverged, so that the run stops as for a question that differs.
+ */
+export class ReplayLogRanOut extends ReplayDiverged {
+  constructor(readonly index: number) {
+    super(index, { site: 0, count: 0, pick: 0 }, { site: 0, count: 0 });
+    this.message = `the replay file's decision log ran out at decision ${index} of the run; the file is damaged or the driver asks more questions now`;
+    this.name = 'ReplayLogRanOut';
+  }
+}
+
+/** The strategy after a replay log that must not run out (ReplayLogRanOut): it is never asked. */
+export class LogEndStrategy implements Strategy {
+  readonly name = 'log-end';
+  constructor(private readonly logLength: number) {}
+  pick(): number {
+    throw new ReplayLogRanOut(this.logLength);
+  }
+}
+
 /** Decisions kept in a plain array before the log moves to typed chunks, and the chunks' size. */
 const plainMax = 512;
 const chunkSize = 16_384;

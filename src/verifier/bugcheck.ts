@@ -32,9 +32,15 @@ export function subcodeName(code: number, p1: number): string | null {
   return bugChecks.get(code)?.subcodes.get(p1)?.name ?? null;
 }
 
+/**
+ * A parameter as a debugger prints it: hex for a number, the stand-in's text for a
+ * string. Anything else (a parameter a check built from a driver's bad argument) is
+ * shown as what it is, never thrown on: the bug check's report must get out.
+ */
 export function formatParam(p: BugCheckParam): string {
   if (typeof p === 'string') return p;
-  return `0x${p.toString(16).toUpperCase()}`;
+  if (typeof p === 'number' && Number.isFinite(p)) return `0x${p.toString(16).toUpperCase()}`;
+  return `?(${String(p)})`;
 }
 
 export function formatBugCheck(code: number, params: readonly BugCheckParam[]): string {

@@ -525,25 +525,32 @@ export function NdisMIndicateStatusEx(
   }
   // 0x7C/0x20: an indication NDIS cannot read. Its header names its type, it comes from
   // the adapter's own handle (R6.16), and a link state carries an NDIS_LINK_STATE (R6.17).
+  // A StatusCode that is no number (a driver's `{}`): NDIS reads the ULONG the struct
+  // holds, 0 in a zeroed one, so the bug check's parameter 2 is a number either way (R6.16).
+  const codeNumber = typeof code === 'number' ? code : 0;
+  const headerType = StatusIndication.Header?.Type;
   const bad =
-    StatusIndication.Header?.Type !== NDIS_OBJECT_TYPE_STATUS_INDICATION
-      ? `Header.Type is 0x${(StatusIndication.Header?.Type ?? 0).toString(16)}, not NDIS_OBJECT_TYPE_STATUS_INDICATION`
-      : StatusIndication.SourceHandle !== MiniportAdapterHandle
-        ? 'SourceHandle is not the adapter handle NDIS gave MiniportInitializeEx (R6.16)'
-        : code === NDIS_STATUS_LINK_STATE &&
-            (StatusIndication.StatusBuffer == null ||
-              StatusIndication.StatusBufferSize < NDIS_SIZEOF_LINK_STATE_REVISION_1)
-          ? `NDIS_STATUS_LINK_STATE needs an NDIS_LINK_STATE, StatusBufferSize ${NDIS_SIZEOF_LINK_STATE_REVISION_1}; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''} (R6.17)`
-          : code === NDIS_STATUS_PM_WAKE_REASON &&
+    headerType !== NDIS_OBJECT_TYPE_STATUS_INDICATION
+      ? `Header.Type is ${typeof headerType === 'number' ? `0x${headerType.toString(16)}` : 'missing'}, not NDIS_OBJECT_TYPE_STATUS_INDICATION`
+      : typeof code !== 'number'
+        ? `StatusCode is ${code === undefined ? 'missing' : `a ${code === null ? 'null' : typeof code} value`}, not an NDIS_STATUS (R6.16)`
+        : StatusIndication.SourceHandle !== MiniportAdapterHandle
+          ? 'SourceHandle is not the adapter handle NDIS gave MiniportInitializeEx (R6.16)'
+          : code === NDIS_STATUS_LINK_STATE &&
               (StatusIndication.StatusBuffer == null ||
-                StatusIndication.StatusBufferSize < NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1)
-            ? `NDIS_STATUS_PM_WAKE_REASON needs an NDIS_PM_WAKE_REASON, StatusBufferSize ${NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1} at least; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''}`
-            : code === NDIS_STATUS_PM_WAKE_REASON
-              ? wakeReasonProblem(StatusIndication)
-              : null;
+                StatusIndication.StatusBufferSize < NDIS_SIZEOF_LINK_STATE_REVISION_1)
+            ? `NDIS_STATUS_LINK_STATE needs an NDIS_LINK_STATE, StatusBufferSize ${NDIS_SIZEOF_LINK_STATE_REVISION_1}; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''} (R6.17)`
+            : code === NDIS_STATUS_PM_WAKE_REASON &&
+                (StatusIndication.StatusBuffer == null ||
+                  StatusIndication.StatusBufferSize < NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1)
+              ? `NDIS_STATUS_PM_WAKE_REASON needs an NDIS_PM_WAKE_REASON, StatusBufferSize ${NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1} at least; got StatusBufferSize ${StatusIndication.StatusBufferSize}${StatusIndication.StatusBuffer == null ? ' and no buffer' : ''}`
+              : code === NDIS_STATUS_PM_WAKE_REASON
+                ? wakeReasonProblem(StatusIndication)
+                : null;
   if (bad !== null) {
-    n.verifier.report('NdisSim_StatusIndicationInvalid', ddi, b.name, `${statusText(code)}: ${bad}`, [
-      code,
+    const what = typeof code === 'number' ? statusText(code) : 'an indication without a StatusCode';
+    n.verifier.report('NdisSim_StatusIndicationInvalid', ddi, b.name, `${what}: ${bad}`, [
+      codeNumber,
       `${b.name} miniport block`,
       'StatusBuffer',
     ]);
