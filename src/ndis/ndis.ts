@@ -161,6 +161,14 @@ export interface NdisOptions {
    * the LIST_FULL goes back to the requester (wol.ts).
    */
   wolPatternEviction: 'once' | 'repeat' | 'off';
+  /**
+   * A removal, surprise removal, stop or other PnP IRP still outstanding when the run
+   * ends, with nothing left to happen that could finish it (behind a reset never
+   * completed, say: no NDIS watchdog times one): `fail`, the run's verdict is `hang`;
+   * `warning`, the run passes with a warning (World.hungTeardowns). Not a behaviour of
+   * NDIS but of the report: for a driver whose completion comes from outside the model.
+   */
+  hungTeardown: 'fail' | 'warning';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -185,6 +193,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   directOidNoHandler: 'not-supported',
   syncOidNoHandler: 'not-supported',
   wolPatternEviction: 'once',
+  hungTeardown: 'fail',
 });
 
 export interface LiveDump {
