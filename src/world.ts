@@ -434,6 +434,8 @@ export interface Hang {
   readonly text: string;
   /** The same without times, as runs that hang the same way share it: `the removal of nic0: MiniportResetEx pended`. */
   readonly key: string;
+  /** The rule-book id: R4.16 behind a reset, R3.9 a restart, R7.5 a filter restart, else R5.8. */
+  readonly rule: string;
 }
 
 export interface RunResult {
@@ -601,15 +603,16 @@ function irpWhat(minor: number, name: string): string {
 
 /**
  * What an adapter's teardown or IRP waits for that no watchdog of NDIS times, so
- * Windows would wait for it for good: a pended reset (R4.7), restart (R3.9) or filter
+ * Windows would wait for it for good: a pended reset (R4.16), restart (R3.9) or filter
  * restart (R7.5), or direct OID requests; null when it is none of those.
  */
-function hangCause(b: MiniportBlock): { text: string; key: string; sinceNs: number } | null {
+function hangCause(b: MiniportBlock): { text: string; key: string; rule: string; sinceNs: number } | null {
   const r = b.reset;
   if (b.resetInProgress && r?.returned)
     return {
       text: `MiniportResetEx pended at ${fmtTime(r.sinceNs)} and NdisMResetComplete never came; Windows would hang here (no NDIS watchdog times a reset)`,
       key: 'MiniportResetEx pended',
+      rule: 'R4.16',
       sinceNs: r.sinceNs,
     };
   const s = b.restart;
@@ -617,6 +620,7 @@ function hangCause(b: MiniportBlock): { text: string; key: string; sinceNs: numb
     return {
       text: `MiniportRestart pended at ${fmtTime(s.sinceNs)} and NdisMRestartComplete never came; Windows would hang here (no NDIS watchdog times a restart)`,
       key: 'MiniportRestart pended',
+      rule: 'R3.9',
       sinceNs: s.sinceNs,
     };
   for (const m of b.filters) {
@@ -625,6 +629,7 @@ function hangCause(b: MiniportBlock): { text: string; key: string; sinceNs: numb
     return {
       text: `FilterRestart of ${m.name} pended at ${fmtTime(p.sinceNs)} and NdisFRestartComplete never came; Windows would hang here (no NDIS watchdog times a filter restart)`,
       key: 'FilterRestart pended',
+      rule: 'R7.5',
       sinceNs: p.sinceNs,
     };
   }
@@ -632,6 +637,7 @@ function hangCause(b: MiniportBlock): { text: string; key: string; sinceNs: numb
     return {
       text: `${b.directOids.length} direct OID request(s) pended in the miniport and NdisMDirectOidRequestComplete never came; Windows would hang here (no NDIS watchdog times a direct OID request)`,
       key: 'direct OID requests pended',
+      rule: 'R5.8',
       sinceNs: 0,
     };
   return null;
@@ -1353,7 +1359,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         verdict = 'hang';
         message = hangs.map((h) => h.text).join('; also ');
       } else
-        for (const h of hangs) this.verifier.warn('R5.8', 'IRP_MN_REMOVE_DEVICE', null, `hung: ${h.text}`);
+        for (const h of hangs) this.verifier.warn(h.rule, 'IRP_MN_REMOVE_DEVICE', null, `hung: ${h.text}`);
     }
     this.result = {
       verdict,
@@ -1418,14 +1424,16 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
    * a run cut off by its end time while work is still scheduled is work in flight, not a
    * hang; so is one in a wait, asleep or shut down. Only events that repeat what already
    * ran since the thing got stuck (a periodic timer whose routine ran since, its DPC) are
-   * taken as nothing new. R5.8, R4.7.
+   * taken as nothing new. R4.16 ("a reset never completed blocks removal forever (model:
+   * liveness error)"), R5.8.
    */
   private hungTeardowns(): Hang[] {
     const n = this.ndis;
     if (this.shutDown || this.machine.endedInWait || n.heldAtEnd !== null) return [];
+    const irp = this.pnp.outstanding;
+    if (irp === null && !n.adapters.some((b) => b.op?.kind === 'teardown')) return [];
     const events = this.machine.liveEvents();
     if (events === null) return [];
-    const irp = this.pnp.outstanding;
     const out: Hang[] = [];
     const idleSince = (sinceNs: number): boolean =>
       events.every((ev) => this.kernel.repeatsOnly(ev, sinceNs));
@@ -1441,6 +1449,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       out.push({
         text: `${what} never finished: ${cause}`,
         key: `${what}: ${c?.key ?? 'nothing left to happen'}`,
+        rule: c?.rule ?? 'R5.8',
       });
     };
     for (const b of n.adapters) {

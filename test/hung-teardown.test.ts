@@ -1,5 +1,6 @@
-// A teardown that never finishes (R5.8 behind R4.7): a miniport whose MiniportResetEx
-// pends for good hangs the removal on Windows, with no bug check (no NDIS watchdog
+// A teardown that never finishes (R4.16: "a reset never completed blocks removal forever
+// (model: liveness error)"; R5.8): a miniport whose MiniportResetEx pends for good hangs
+// the removal on Windows, with no bug check (no NDIS watchdog
 // times a reset). A run that ends so, with nothing left to happen that could finish it,
 // fails with the verdict `hang` (World.hungTeardowns); one cut off by its end time while
 // the completion is still scheduled does not.
@@ -74,7 +75,7 @@ function world(name: string, periodMs: number, completeAfterMs?: number, hung?: 
 const hangText =
   /^the (surprise )?removal of nic0 never finished: MiniportResetEx pended at 2\.\d{6} s and NdisMResetComplete never came; Windows would hang here \(no NDIS watchdog times a reset\)$/;
 
-test('R4.7, R5.8: a MiniportResetEx that pends for good hangs the removal: verdict hang, not "no rule broken", though a periodic timer still fires', () => {
+test('R4.16, R5.8: a MiniportResetEx that pends for good hangs the removal: verdict hang, not "no rule broken", though a periodic timer still fires', () => {
   const w = world('hung-reset-nic', 7);
   const r = w.run(10 * ns.s);
   assert.equal(r.verdict, 'hang', r.message ?? '');
@@ -101,7 +102,7 @@ test('R4.7, R5.8: a MiniportResetEx that pends for good hangs the removal: verdi
   );
 });
 
-test("R4.7, R5.8: the reviewer's case through explore: every seed fails, grouped as one hang, where it used to pass", () => {
+test("R4.16, R5.8: the reviewer's case through explore: every seed fails, grouped as one hang, where it used to pass", () => {
   const drv = hungResetNic('hung-reset-nic', 7);
   const text = 'until: 10s\ndevices: [{ name: nic0, driver: hung-reset-nic }]\n';
   const s = parseScenarioText(text, 'hung.yaml', [drv.name]);
@@ -116,7 +117,7 @@ test("R4.7, R5.8: the reviewer's case through explore: every seed fails, grouped
   assert.deepEqual(report.groups[0]!.seeds, [1, 2, 3, 4, 5]);
 });
 
-test('R4.7: a run cut off by its end time while the reset is still scheduled to complete is work in flight, not a hang; run on, the removal finishes', () => {
+test('R4.16: a run cut off by its end time while the reset is still scheduled to complete is work in flight, not a hang; run on, the removal finishes', () => {
   // The reset pends at about 2 s and its completion is due 5 s later.
   const cut = world('late-reset-nic', 7, 5000).run(4 * ns.s);
   assert.equal(cut.verdict, 'ok', cut.message ?? '');
@@ -130,7 +131,7 @@ test('R4.7: a run cut off by its end time while the reset is still scheduled to 
   assert.ok(!whole.pending.some((p) => p.includes('not completed')), whole.pending.join('\n'));
 });
 
-test('R4.7: a periodic timer that has not run since the removal got stuck could still finish it: no hang until it has had its chance', () => {
+test('R4.16: a periodic timer that has not run since the removal got stuck could still finish it: no hang until it has had its chance', () => {
   // Due at 100 ms, then every 5 s: it runs at 0.1 s and 5.1 s; the reset pends at about 2 s.
   const before = world('slow-beat-nic', 5000).run(4 * ns.s);
   assert.equal(before.verdict, 'ok', before.message ?? '');
@@ -138,13 +139,13 @@ test('R4.7: a periodic timer that has not run since the removal got stuck could 
   assert.equal(afterIt.verdict, 'hang', afterIt.message ?? '');
 });
 
-test('ndis: hungTeardown: warning keeps the old verdict (no rule broken) and says it in a warning', () => {
+test('R4.16 ndis: hungTeardown: warning keeps the old verdict (no rule broken) and says it in a warning', () => {
   const r = world('hung-reset-nic', 7, undefined, 'warning').run(10 * ns.s);
   assert.equal(r.verdict, 'ok');
   assert.equal(r.hangs.length, 1);
   assert.deepEqual(
     r.warnings.map((x) => x.rule),
-    ['R5.8'],
+    ['R4.16'],
   );
   assert.match(
     r.warnings[0]!.message,
@@ -164,7 +165,7 @@ test('ndis: hungTeardown: warning keeps the old verdict (no rule broken) and say
   );
 });
 
-test('expect: a hang is the `settled` expectation missed, as before (same signature); with settled: false it is the verdict missed', () => {
+test('R4.16 expect: a hang is the `settled` expectation missed, as before (same signature); with settled: false it is the verdict missed', () => {
   const drv = hungResetNic('hung-reset-nic', 7);
   const base = 'until: 10s\ndevices: [{ name: nic0, driver: hung-reset-nic }]\n';
   for (const [extra, sig] of [

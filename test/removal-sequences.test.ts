@@ -176,7 +176,7 @@ test('S-c 3b, R5.17, R4.16: the reset pends and completes later; MiniportHaltEx 
   }
 });
 
-test('R4.16: a reset that is never completed blocks the removal: no halt, the run says what is pending, and its verdict is hang (R5.8)', () => {
+test('R4.16: a reset that is never completed blocks the removal: no halt, the run says what is pending, and its verdict is hang (a liveness error)', () => {
   const drv = scriptedDriver('sc-nic', {
     ...hangOnce,
     reset: (a) => {
