@@ -14,7 +14,7 @@ import {
 import { Irql, Kernel } from './kernel/kernel.ts';
 import { setCurrentNdis } from './ndis/api/common.ts';
 import type { BindingState } from './ndis/binding.ts';
-import type { MiniportBlock } from './ndis/block.ts';
+import type { MiniportBlock, TeardownWhy } from './ndis/block.ts';
 import type { DataStats } from './ndis/datapath.ts';
 import {
   type IoResult,
@@ -31,7 +31,13 @@ import { issueDirectOid } from './ndis/direct-oid.ts';
 import type { DriverModule } from './ndis/driver.ts';
 import { type FilterState, startFilterService, stopFilterService } from './ndis/filter.ts';
 import { filterOidHeld } from './ndis/filter-oid.ts';
-import { NDIS_HALT_ACTION_NAMES } from './ndis/generated/status.ts';
+import {
+  IRP_MN_REMOVE_DEVICE,
+  IRP_MN_START_DEVICE,
+  IRP_MN_STOP_DEVICE,
+  IRP_MN_SURPRISE_REMOVAL,
+  NDIS_HALT_ACTION_NAMES,
+} from './ndis/generated/status.ts';
 import { shutdownAll } from './ndis/lifecycle.ts';
 import {
   defaultNdisOptions,
@@ -63,7 +69,7 @@ import {
   magicPacketWolPattern,
   WOL_PACKET_NAMES,
 } from './ndis/wol.ts';
-import { type DeviceNode, PnpManager } from './pnp/pnp.ts';
+import { type DeviceNode, irpName, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
 import { actionKinds } from './scenario/action-kinds.ts';
@@ -416,7 +422,22 @@ function wolPatternOf(s: WolPatternSpec): { pattern: unknown; length: number } {
   }
 }
 
-export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled';
+/**
+ * `hang`: no rule broken, but a removal, surprise removal, stop or other PnP IRP never
+ * finished, nothing left to happen that could finish it (World.hungTeardowns): Windows
+ * would hang there, with no bug check (ndis: hungTeardown).
+ */
+export type Verdict = 'ok' | 'bugcheck' | 'violations' | 'livelock' | 'not-modelled' | 'hang';
+
+/** A teardown or PnP IRP that never finished and never could (RunResult.hangs). */
+export interface Hang {
+  /** For people: what never finished, why, and that Windows would hang there. */
+  readonly text: string;
+  /** The same without times, as runs that hang the same way share it: `the removal of nic0: MiniportResetEx pended`. */
+  readonly key: string;
+  /** The rule-book id: R4.16 behind a reset, R3.9 a restart, R7.5 a filter restart, else R5.8. */
+  readonly rule: string;
+}
 
 export interface RunResult {
   verdict: Verdict;
@@ -432,6 +453,12 @@ export interface RunResult {
   unsettled: string[];
   /** Where the run met a limit of the model that bent its timing (docs/model.md). */
   modelNotes: string[];
+  /**
+   * Teardowns and PnP IRPs still outstanding at the end that nothing left to happen
+   * could finish (World.hungTeardowns); empty when none, or when the run stopped on a
+   * bug check, a livelock or something not modelled.
+   */
+  hangs: Hang[];
   message: string | null;
 }
 
@@ -551,6 +578,72 @@ const noSituations: readonly number[] = [];
  * pausing protocol's sends not yet completed, and who holds them (a filter module, the
  * miniport). Empty when no protocol is pausing with sends out.
  */
+/** "the removal of nic0", for World.hungTeardowns. */
+function teardownWhat(why: TeardownWhy, name: string): string {
+  switch (why) {
+    case 'remove':
+      return `the removal of ${name}`;
+    case 'surprise-removal':
+      return `the surprise removal of ${name}`;
+    case 'stop':
+      return `the stop of ${name}`;
+    case 'stack-failed':
+      return `the teardown of ${name} after its stack failed`;
+    case 'im-deinit':
+      return `the teardown of ${name} (NdisIMDeInitializeDeviceInstance)`;
+  }
+}
+
+function irpWhat(minor: number, name: string): string {
+  if (minor === IRP_MN_REMOVE_DEVICE) return `the removal of ${name}`;
+  if (minor === IRP_MN_SURPRISE_REMOVAL) return `the surprise removal of ${name}`;
+  if (minor === IRP_MN_STOP_DEVICE) return `the stop of ${name}`;
+  if (minor === IRP_MN_START_DEVICE) return `the start of ${name}`;
+  return `${irpName(minor)} to ${name}`;
+}
+
+/**
+ * What an adapter's teardown or IRP waits for that no watchdog of NDIS times, so
+ * Windows would wait for it for good: a pended reset (R4.16), restart (R3.9) or filter
+ * restart (R7.5), or direct OID requests; null when it is none of those.
+ */
+function hangCause(b: MiniportBlock): { text: string; key: string; rule: string; sinceNs: number } | null {
+  const r = b.reset;
+  if (b.resetInProgress && r?.returned)
+    return {
+      text: `MiniportResetEx pended at ${fmtTime(r.sinceNs)} and NdisMResetComplete never came; Windows would hang here (no NDIS watchdog times a reset)`,
+      key: 'MiniportResetEx pended',
+      rule: 'R4.16',
+      sinceNs: r.sinceNs,
+    };
+  const s = b.restart;
+  if (s?.returned)
+    return {
+      text: `MiniportRestart pended at ${fmtTime(s.sinceNs)} and NdisMRestartComplete never came; Windows would hang here (no NDIS watchdog times a restart)`,
+      key: 'MiniportRestart pended',
+      rule: 'R3.9',
+      sinceNs: s.sinceNs,
+    };
+  for (const m of b.filters) {
+    const p = m.pending;
+    if (p === null || p.kind !== 'restart' || !p.returned || p.completed) continue;
+    return {
+      text: `FilterRestart of ${m.name} pended at ${fmtTime(p.sinceNs)} and NdisFRestartComplete never came; Windows would hang here (no NDIS watchdog times a filter restart)`,
+      key: 'FilterRestart pended',
+      rule: 'R7.5',
+      sinceNs: p.sinceNs,
+    };
+  }
+  if (b.directOids.length > 0)
+    return {
+      text: `${b.directOids.length} direct OID request(s) pended in the miniport and NdisMDirectOidRequestComplete never came; Windows would hang here (no NDIS watchdog times a direct OID request)`,
+      key: 'direct OID requests pended',
+      rule: 'R5.8',
+      sinceNs: 0,
+    };
+  return null;
+}
+
 function waitsFor(b: MiniportBlock): string {
   const parts: string[] = [];
   for (const bd of b.bindings) {
@@ -1254,11 +1347,21 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     }
     // The queue ran dry: nothing that is pending now can ever complete.
     // The clock stops at the last event; the run lasted to `untilNs` all the same.
-    if (verdict === 'ok' || verdict === 'violations')
+    let hangs: Hang[] = [];
+    if (verdict === 'ok' || verdict === 'violations') {
       this.warnStuck(
         this.machine.drained,
         Number.isFinite(untilNs) ? Math.max(untilNs, this.machine.now) : this.machine.now,
       );
+      hangs = this.hungTeardowns();
+      // A hang fails a run that broke no rule (ndis: hungTeardown); beside violations,
+      // or with the option set to warning, it is a warning.
+      if (hangs.length > 0 && verdict === 'ok' && this.ndis.options.hungTeardown === 'fail') {
+        verdict = 'hang';
+        message = hangs.map((h) => h.text).join('; also ');
+      } else
+        for (const h of hangs) this.verifier.warn(h.rule, 'IRP_MN_REMOVE_DEVICE', null, `hung: ${h.text}`);
+    }
     this.result = {
       verdict,
       endNs: this.machine.now,
@@ -1270,6 +1373,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       pending: this.pending(),
       unsettled: this.pending(true),
       modelNotes: this.modelNotes(),
+      hangs,
       message,
     };
     return this.result;
@@ -1310,6 +1414,57 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
         );
       }
     }
+  }
+
+  /**
+   * The teardowns (removal, surprise removal, stop) and the PnP IRP still outstanding at
+   * the end for good: nothing left in the event queue could finish them. Windows has no
+   * watchdog over a reset, a restart or a direct OID request (the 0x7C page's parameter 2
+   * list for 0x25 has none), so a teardown waiting behind one never ends: the remove IRP
+   * never completes, the device never goes, and a later sleep meets 0x9F. Conservative:
+   * a run cut off by its end time while work is still scheduled is work in flight, not a
+   * hang; so is one in a wait, asleep or shut down. Only events that repeat what already
+   * ran since the thing got stuck (a periodic timer whose routine ran since, its DPC) are
+   * taken as nothing new. R4.16 ("a reset never completed blocks removal forever (model:
+   * liveness error)"), R5.8.
+   */
+  private hungTeardowns(): Hang[] {
+    const n = this.ndis;
+    if (this.shutDown || this.machine.endedInWait || n.heldAtEnd !== null) return [];
+    const irp = this.pnp.outstanding;
+    if (irp === null && !n.adapters.some((b) => b.op?.kind === 'teardown')) return [];
+    const events = this.machine.liveEvents();
+    if (events === null) return [];
+    const out: Hang[] = [];
+    const idleSince = (sinceNs: number): boolean =>
+      events.every((ev) => this.kernel.repeatsOnly(ev, sinceNs));
+    const seen = new Set<MiniportBlock>();
+    const judge = (b: MiniportBlock | null, what: string, sinceNs: number): void => {
+      const c = b === null ? null : hangCause(b);
+      const since = Math.max(sinceNs, c?.sinceNs ?? 0);
+      if (!idleSince(since)) return;
+      const under = b === null ? [] : this.pending(true).filter((p) => p.startsWith(`${b.name}: `));
+      const cause =
+        c?.text ??
+        `nothing left to happen could finish it${under.length > 0 ? ` (${under.map((p) => p.slice(b!.name.length + 2)).join('; ')})` : ''}; Windows would hang here`;
+      out.push({
+        text: `${what} never finished: ${cause}`,
+        key: `${what}: ${c?.key ?? 'nothing left to happen'}`,
+        rule: c?.rule ?? 'R5.8',
+      });
+    };
+    for (const b of n.adapters) {
+      const op = b.op;
+      if (op === null || op.kind !== 'teardown') continue;
+      seen.add(b);
+      const own = irp !== null && irp.device === b.dev ? irp : null;
+      judge(b, teardownWhat(op.why, b.name), Math.max(op.sinceNs, own?.sentNs ?? 0));
+    }
+    if (irp !== null) {
+      const b = n.adapters.findLast((x) => x.dev === irp.device && !x.fdoDeleted) ?? null;
+      if (b === null || !seen.has(b)) judge(b, irpWhat(irp.minor, irp.device.name), irp.sentNs);
+    }
+    return out;
   }
 
   /** A scenario action the sleeping system does not take, traced. */

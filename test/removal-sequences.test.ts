@@ -176,7 +176,7 @@ test('S-c 3b, R5.17, R4.16: the reset pends and completes later; MiniportHaltEx 
   }
 });
 
-test('R4.16: a reset that is never completed blocks the removal: no halt, and the run says what is pending', () => {
+test('R4.16: a reset that is never completed blocks the removal: no halt, the run says what is pending, and its verdict is hang (a liveness error)', () => {
   const drv = scriptedDriver('sc-nic', {
     ...hangOnce,
     reset: (a) => {
@@ -186,7 +186,11 @@ test('R4.16: a reset that is never completed blocks the removal: no halt, and th
   });
   const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'sc-nic' }] });
   const r = w.run(10 * ns.s);
-  assert.equal(r.verdict, 'ok');
+  assert.equal(r.verdict, 'hang', r.message ?? '');
+  assert.match(
+    r.message ?? '',
+    /^the (surprise )?removal of nic0 never finished: MiniportResetEx pended at /,
+  );
   assert.deepEqual(halts(drv.calls), []);
   assert.ok(
     r.pending.some((p) => p.includes('reset in progress')),

@@ -98,7 +98,13 @@ export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
     };
   }
   if (exp === null || (ruleMissed && r.verdict === 'livelock'))
-    return { kind: 'fail', signature: r.verdict, detail: r.message ?? r.verdict, endNs };
+    return {
+      kind: 'fail',
+      // What never finished and behind what, without times: `hang the removal of nic0: MiniportResetEx pended`.
+      signature: r.verdict === 'hang' ? `hang ${r.hangs.map((h) => h.key).join('; ')}` : r.verdict,
+      detail: r.message ?? r.verdict,
+      endNs,
+    };
   // With the values found (`expect devices.nic0.problem=0`): a run shrunk to `until: 1ms`
   // misses the same fields, but for another reason, and must not pass for the same failure.
   return {

@@ -115,6 +115,8 @@ export class KTimer {
   ev: SimEvent | null = null;
   periodNs = 0;
   dueNs = 0;
+  /** When its DPC last ran its routine, or -1 (World.hungTeardowns: a periodic timer that had its chance). */
+  ranNs = -1;
   readonly dpc: Dpc;
   constructor(
     readonly routine: TimerRoutine,
@@ -291,6 +293,7 @@ export class Kernel implements EventTarget {
   }
 
   private runDpcOn(cpu: number, dpc: Dpc): void {
+    if (dpc.routine === timerDpcRoutine) (dpc.arg as KTimer).ranNs = this.now;
     const c = this.enter(cpu, Irql.Dispatch, dpc.who, 'dpc');
     try {
       dpc.routine.runDpc(dpc);
@@ -369,6 +372,21 @@ export class Kernel implements EventTarget {
       intr.pendingEv.cancelled = true;
       intr.pendingEv = null;
     }
+  }
+
+  /**
+   * `ev` (one of this kernel's queued events) only repeats what already ran at or after
+   * `sinceNs`: the next expiry of a periodic timer whose routine ran since then, or the
+   * DPC drain of a CPU whose queued DPCs are all such timers' DPCs. Work it could do it
+   * has had its chance to do (World.hungTeardowns); anything else may change the state.
+   */
+  repeatsOnly(ev: SimEvent, sinceNs: number): boolean {
+    if (ev.target !== this) return false;
+    const ranSince = (t: KTimer): boolean => t.periodNs > 0 && t.ranNs >= sinceNs;
+    if (ev.op === Op.TimerExpiry) return ranSince(ev.arg as KTimer);
+    if (ev.op === Op.DpcDrain)
+      return (ev.arg as Cpu).dpcs.every((d) => d.routine === timerDpcRoutine && ranSince(d.arg as KTimer));
+    return false;
   }
 
   // ---------------------------------------------------------------- events

@@ -107,6 +107,8 @@ export type PnpOp =
       step: TeardownStep;
       why: TeardownWhy;
       waiting: Irp[];
+      /** When it began (World.hungTeardowns). */
+      sinceNs: number;
       /**
        * The OID_PM_REMOVE_WOL_PATTERN requests NDIS sent before the halt for the patterns
        * applications added (wol.ts), not completed yet; undefined until it sent them.
@@ -229,8 +231,11 @@ export class MiniportBlock implements NDIS_HANDLE {
    * PENDING; `sinceNs` when it was called (World.stuck).
    */
   restart: { returned: boolean; sinceNs: number } | null = null;
-  /** MiniportResetEx was called and has not completed; `returned` once it returned PENDING. */
-  reset: { returned: boolean } | null = null;
+  /**
+   * MiniportResetEx was called and has not completed; `returned` once it returned
+   * PENDING; `sinceNs` when it was called (World.hungTeardowns).
+   */
+  reset: { returned: boolean; sinceNs: number } | null = null;
   haltAction: number | null = null;
   /** What was outstanding when MiniportHaltEx was called (for checks). */
   haltSnapshot: { sends: number; receives: number; oid: boolean; reset: boolean } | null = null;

@@ -299,6 +299,7 @@ export function beginTeardown(
     step: why === 'surprise-removal' ? 'notify' : 'pause-protocols',
     why,
     waiting: [],
+    sinceNs: n.now,
   };
   b.op = op;
   if (n.trace.on) n.traceNdis(b, `teardown begins (${why})`, {});

@@ -173,6 +173,14 @@ export interface NdisOptions {
    * change the schedule of every seeded run there is.
    */
   oidCallDown: 'queued' | 'inline' | 'explore';
+  /**
+   * A removal, surprise removal, stop or other PnP IRP still outstanding when the run
+   * ends, with nothing left to happen that could finish it (behind a reset never
+   * completed, say: no NDIS watchdog times one): `fail`, the run's verdict is `hang`;
+   * `warning`, the run passes with a warning (World.hungTeardowns). Not a behaviour of
+   * NDIS but of the report: for a driver whose completion comes from outside the model.
+   */
+  hungTeardown: 'fail' | 'warning';
 }
 
 /** Frozen: every world without overrides shares it. */
@@ -198,6 +206,7 @@ export const defaultNdisOptions: Readonly<NdisOptions> = Object.freeze({
   syncOidNoHandler: 'not-supported',
   wolPatternEviction: 'once',
   oidCallDown: 'queued',
+  hungTeardown: 'fail',
 });
 
 export interface LiveDump {

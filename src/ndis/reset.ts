@@ -163,7 +163,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   b.resets++;
   if (n.trace.on) n.traceNdis(b, 'reset begins', { cause });
   indicateToProtocols(n, b, NDIS_STATUS_RESET_START, null);
-  b.reset = { returned: false };
+  b.reset = { returned: false, sinceNs: n.now };
   const handler = b.driver.chars.ResetHandlerEx;
   b.resetStallUs = 0;
   const f = n.enter(b, b.driver.name, 'MiniportResetEx', n.lowOrDispatch());

@@ -48,6 +48,8 @@ export class Irp {
   status = STATUS_SUCCESS;
   information = 0;
   completed = false;
+  /** When the PnP manager sent it (World.hungTeardowns). */
+  sentNs = 0;
   constructor(
     readonly minor: number,
     readonly device: DeviceNode,
@@ -208,6 +210,11 @@ export class PnpManager implements EventTarget {
     return this.urgent.some((a) => a.kind === 'start');
   }
 
+  /** The IRP sent and not completed yet, or null (World.hungTeardowns). */
+  get outstanding(): Irp | null {
+    return this.irp !== null && !this.irp.completed ? this.irp : null;
+  }
+
   /** Anything the PnP manager is still working on, for `pending()` reports. */
   pending(): string | null {
     if (this.irp !== null && !this.irp.completed) {
@@ -311,6 +318,7 @@ export class PnpManager implements EventTarget {
 
   private send(minor: number, dev: DeviceNode): void {
     const irp = new Irp(minor, dev);
+    irp.sentNs = this.kernel.now;
     this.irp = irp;
     if (this.trace.on) {
       const k = this.kernel;

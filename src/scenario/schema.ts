@@ -316,7 +316,7 @@ const ruleId = z.custom<string>((v) => typeof v === 'string' && catalogue.has(v)
 });
 
 export const expectSchema = z.strictObject({
-  verdict: z.enum(['ok', 'bugcheck', 'violations']).optional(),
+  verdict: z.enum(['ok', 'bugcheck', 'violations', 'hang']).optional(),
   /** The rule the run must stop on (bug check) or record (collect mode). */
   rule: ruleId.optional(),
   adapters: z.record(z.string(), expectAdapter).optional(),
@@ -1065,6 +1065,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
         syncOidNoHandler: z.enum(['not-supported', 'invalid-oid']).optional(),
         wolPatternEviction: z.enum(['once', 'repeat', 'off']).optional(),
         oidCallDown: z.enum(['queued', 'inline', 'explore']).optional(),
+        hungTeardown: z.enum(['fail', 'warning']).optional(),
       })
       .default({}),
     protocols: z.array(protocolSchema).default([{ name: 'tcpip', vetoQueryRemove: false }]),

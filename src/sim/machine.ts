@@ -217,6 +217,17 @@ export class Machine implements EventTarget {
   }
 
   /**
+   * Every live event still to run: due now (the ready set) or queued; null while the
+   * system sleeps (the events it holds are not counted here, so the caller cannot judge).
+   */
+  liveEvents(): SimEvent[] | null {
+    if (this.frozen !== null) return null;
+    const out = this.queue.live();
+    for (let i = 0; i < this.readyCount; i++) if (!this.ready[i]!.cancelled) out.push(this.ready[i]!);
+    return out;
+  }
+
+  /**
    * The system is in S3 or S4 until `untilNs` (its wake): every queued event but those
    * `keeper` keeps (the wake itself, the scenario's actions the sleeping system ignores)
    * is held off the queue until `thaw`. The clock goes on; nothing held runs. Called

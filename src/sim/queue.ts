@@ -86,6 +86,13 @@ export class EventQueue {
     return top;
   }
 
+  /** The live (not cancelled) events, in no particular order. */
+  live(): SimEvent[] {
+    const out: SimEvent[] = [];
+    for (let i = 0; i < this.n; i++) if (!this.heap[i]!.cancelled) out.push(this.heap[i]!);
+    return out;
+  }
+
   clear(): void {
     this.heap.length = 0;
     this.n = 0;
