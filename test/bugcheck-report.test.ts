@@ -17,6 +17,7 @@ import {
   NdisMIndicateStatusEx,
   NdisMSleep,
 } from '../src/index.ts';
+import { toHtmlReport } from '../src/report/html.ts';
 import { ruleDocs } from '../src/report/rules.ts';
 import { formatBugCheckReport } from '../src/report/summary.ts';
 import { analyzeRule, formatBugCheck, formatParam } from '../src/verifier/bugcheck.ts';
@@ -357,4 +358,42 @@ test('formatParam: a parameter that is neither a number nor a string is shown, n
     formatBugCheck(0x7c, [0x20, undefined as unknown as number]),
     'BUGCODE_NDIS_DRIVER (0x7C) 0x20, ?(undefined)',
   );
+});
+
+test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule that ends in 0xD1 gets a line saying why, right under the rule, in the block and the HTML report; a Driver Verifier rule (0xC4) does not', () => {
+  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
+    restart: () => {
+      NDIS_RAISE_IRQL_TO_DISPATCH();
+      NdisMSleep(10);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const { w, r } = runOne(drv);
+  const v = r.bugCheck!;
+  assert.equal(v.bugCheck.code, 0xd1);
+  assert.equal(catalogue.get(v.rule)?.origin, 'sdv');
+  const lines = formatBugCheckReport(v, w.trace, false);
+  const at = lines.findIndex((l) => l.startsWith('  Rule:'));
+  assert.equal(
+    lines[at + 1],
+    "  Why 0xD1:  Irql_Miniport_Driver_Function is Static Driver Verifier's rule, checked when the driver is built; at run time Windows most often stops here with 0xD1",
+  );
+  const html = toHtmlReport({
+    scenario: {},
+    seed: 1,
+    events: w.trace.events,
+    dropped: w.trace.dropped,
+    result: r,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  assert.match(
+    html,
+    /<dt>Rule<\/dt><dd>[\s\S]*?<\/dd><dt>Why 0xD1<\/dt><dd>Irql_Miniport_Driver_Function is Static Driver Verifier&#39;s rule, checked when the driver is built; at run time Windows most often stops here with 0xD1<\/dd>/,
+  );
+  // A rule Driver Verifier checks at run time stops with its own 0xC4 code: no such line.
+  const dv = cli('run', galleryScenario('DoubleComplete'), '--quiet');
+  assert.match(dv.stdout, /DRIVER_VERIFIER_DETECTED_VIOLATION \(0xC4\)/);
+  assert.doesNotMatch(dv.stdout, /Why 0xD1/);
 });

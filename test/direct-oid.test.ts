@@ -229,6 +229,16 @@ test('R6.2, R7.5 through one and two filter modules: clone by clone down, Filter
       ...[...names].reverse().map((n) => `${n}:FilterDirectOidRequestComplete`),
       'dproto:ProtocolDirectOidRequestComplete',
     ]);
+    // Its trace line shows what it returned, as NdisDirectOidRequest's does ('= NDIS_STATUS_PENDING').
+    const results = w.trace.events
+      .filter(
+        (e) => e.kind === 'ddi' && (e.what === 'NdisFDirectOidRequest' || e.what === 'NdisDirectOidRequest'),
+      )
+      .map((e) => `${e.what} = ${String(e.data?.result)}`);
+    assert.deepEqual(results, [
+      'NdisDirectOidRequest = NDIS_STATUS_PENDING',
+      ...names.map(() => 'NdisFDirectOidRequest = NDIS_STATUS_PENDING'),
+    ]);
     assert.deepEqual(rules(w), []);
   }
 });

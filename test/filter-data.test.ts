@@ -19,23 +19,30 @@ import {
   type DriverModule,
   type NDIS_HANDLE,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
   NDIS_SEND_FLAGS_DISPATCH_LEVEL,
   NDIS_SPIN_LOCK,
   NDIS_STATUS_SUCCESS,
+  NDIS_TIMER_CHARACTERISTICS_REVISION_1,
   NdisAcquireSpinLock,
   NdisAllocateNetBufferAndNetBufferList,
   NdisAllocateNetBufferListPool,
   NdisAllocateNetBufferPool,
   NdisAllocateSpinLock,
+  NdisAllocateTimerObject,
+  NdisCancelTimerObject,
   NdisFIndicateReceiveNetBufferLists,
   NdisFReturnNetBufferLists,
   NdisFreeNetBufferList,
+  NdisFreeNetBufferListPool,
+  NdisFreeTimerObject,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
   NdisReleaseSpinLock,
+  NdisSetTimerObject,
   type NET_BUFFER_LIST,
   NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   NET_BUFFER_POOL_PARAMETERS_REVISION_1,
@@ -763,4 +770,108 @@ test('nf-ndis-ndisfsendnetbufferlists: a module that passes sends on with NDIS_S
       'asks-loopback: NdisFSendNetBufferLists with NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: loopback is not modelled, so the sends went down and no copy of them was indicated back to the sender',
     ],
   );
+});
+
+/**
+ * A filter whose module allocates an NBL pool and a timer with its NdisFilterHandle when
+ * it restarts the first time, and sets the timer 50 ms on in FilterPause; the timer, if
+ * the module is still Paused, takes an NBL from the pool and frees it (`send`: sends it
+ * instead). Both are freed in FilterDetach.
+ */
+function pausedAllocator(name: string, send: boolean) {
+  const s = { pool: null as NDIS_HANDLE | null, timer: null as NDIS_HANDLE | null, pausedAllocs: 0 };
+  const mod = variantOfMonitorLwf(name, 'allocates from its own pool while Paused', (c) => {
+    c.SendNetBufferListsCompleteHandler = (_m, chain) => {
+      for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+        const next: NET_BUFFER_LIST | null = x.Next;
+        NdisFreeNetBufferList(x);
+        x = next;
+      }
+    };
+    const restart = c.RestartHandler;
+    c.RestartHandler = (m, p) => {
+      if (s.pool === null) {
+        s.pool = ownPool(m.handle);
+        s.timer = NdisAllocateTimerObject(m.handle, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+            Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+          },
+          AllocationTag: 0x6c776170,
+          TimerFunction: () => {
+            if (m.running) return;
+            const nbl = NdisAllocateNetBufferAndNetBufferList(s.pool!, 0, 0, new Uint8Array(60), 0, 60);
+            if (nbl === null) return;
+            s.pausedAllocs++;
+            if (!send) {
+              NdisFreeNetBufferList(nbl);
+              return;
+            }
+            nbl.SourceHandle = m.handle;
+            NdisFSendNetBufferLists(m.handle, nbl, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+          },
+          FunctionContext: null,
+        }).TimerObject;
+      }
+      return restart(m, p);
+    };
+    const pause = c.PauseHandler;
+    c.PauseHandler = (m, p) => {
+      // 50 ms on: within the sleep, so it runs as the machine wakes, before MiniportInitializeEx.
+      NdisSetTimerObject(s.timer!, -50 * 10_000, 0, null);
+      return pause(m, p);
+    };
+    c.DetachHandler = () => {
+      NdisCancelTimerObject(s.timer!);
+      NdisFreeTimerObject(s.timer!);
+      NdisFreeNetBufferListPool(s.pool!);
+    };
+  });
+  return { mod, s };
+}
+
+/** healthy-nic (halted for a sleep: NdisHaltDevicePoweredDown) under `filter`; S3 at 100 ms for 200 ms. */
+function sleptStack(filter: DriverModule): World {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(healthyNic);
+  w.addDriver(filter);
+  w.addFilter(filter.name);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: 'sleep', state: 'S3', durationNs: 200 * ns.ms });
+  w.at(600 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.run(ns.s);
+  return w;
+}
+
+/** Whether the filter's timer ran between MiniportHaltEx(NdisHaltDevicePoweredDown) and the MiniportInitializeEx of the wake. */
+function timerRanWhileHalted(w: World, actor: string): boolean {
+  const ev = w.trace.events;
+  const halt = ev.findIndex((e) => e.kind === 'call' && e.what === 'MiniportHaltEx');
+  assert.ok(halt >= 0, 'healthy-nic is halted for the sleep');
+  assert.equal(ev[halt]!.data?.HaltAction, 'NdisHaltDevicePoweredDown');
+  const init = ev.findIndex((e, i) => i > halt && e.kind === 'call' && e.what === 'MiniportInitializeEx');
+  assert.ok(init > halt, 'and initialized again on wake');
+  return ev
+    .slice(halt, init)
+    .some((e) => e.kind === 'call' && e.actor === actor && e.what === 'NdisTimerFunction');
+}
+
+test('R7.5, R7.9, R5.20: a module stays attached (Paused) across a sleep that halts the miniport, so the NBL pool of its NdisFilterHandle stays valid: no NdisSim_StaleHandle for NdisAllocateNetBufferAndNetBufferList while the miniport is halted', () => {
+  const { mod, s } = pausedAllocator('paused-allocator', false);
+  const w = sleptStack(mod);
+  assert.ok(timerRanWhileHalted(w, 'paused-allocator'), 'the timer ran while healthy-nic was halted');
+  assert.equal(s.pausedAllocs, 1, 'and got its NBL');
+  assert.deepEqual(rules(w), []);
+  assert.equal(w.lastResult?.verdict, 'ok');
+});
+
+test('R7.6: a Paused module that sends an NBL of its own pool while the miniport is halted for a sleep is NdisSim_FilterDataState (the module is Paused), not NdisSim_StaleHandle (its handle is alive)', () => {
+  const { mod } = pausedAllocator('paused-sender', true);
+  const w = sleptStack(mod);
+  assert.ok(timerRanWhileHalted(w, 'paused-sender'), 'the timer ran while healthy-nic was halted');
+  const r = rules(w);
+  assert.ok(r.includes('NdisSim_FilterDataState'), r.join());
+  assert.ok(!r.includes('NdisSim_StaleHandle'), r.join());
 });

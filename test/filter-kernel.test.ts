@@ -18,6 +18,7 @@ import {
   NDIS_FILTER_ATTRIBUTES_REVISION_1,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   type NDIS_HANDLE,
+  NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
   NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
   type NDIS_RW_LOCK_EX,
@@ -27,6 +28,7 @@ import {
   NdisAcquireRWLockWrite,
   NdisAllocateIoWorkItem,
   NdisAllocateMemoryWithTagPriority,
+  NdisAllocateNetBufferListPool,
   NdisAllocateRWLock,
   NdisAllocateTimerObject,
   NdisCancelTimerObject,
@@ -41,6 +43,7 @@ import {
   NdisQueueIoWorkItem,
   NdisReleaseRWLock,
   NdisSetTimerObject,
+  NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
   type RunResult,
   World,
 } from '../src/index.ts';
@@ -287,7 +290,32 @@ test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed, NdisSim_CallbackAfterHalt
     ['NdisSim_CallbackAfterHalt', 'NdisTimerFunction', 'nic0'],
   ]);
   assert.match(r.violations[0]!.message, /FilterAttach of kf-attach-fails@nic0 failed without freeing/);
+  // The page of a failing attach, not FilterDetach's.
+  for (const v of r.violations.slice(0, 2)) assert.match(v.message, /\(nc-ndis-filter_attach\)$/);
   assert.match(r.violations[2]!.message, /fired after its FilterAttach failed/);
+});
+
+test('R7.5 NdisSim_ResourceNotFreed: a failing FilterAttach that returns holding an NBL pool of its module handle is reported, as at FilterDetach, and the message cites nc-ndis-filter_attach', () => {
+  const hooks: Hooks = {
+    attach(c) {
+      const pool = NdisAllocateNetBufferListPool(c.h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 },
+        ProtocolId: 0,
+        fAllocateNetBuffer: true,
+        ContextSize: 0,
+        PoolTag: tag,
+        DataSize: 0,
+      });
+      assert.ok(pool !== null, 'the pool is allocated');
+      return NDIS_STATUS_FAILURE;
+    },
+  };
+  const { r } = run(kernelFilter('kf-attach-leaks-pool', hooks));
+  assert.deepEqual(rules(r), [['NdisSim_ResourceNotFreed', 'FilterAttach', 'nic0']]);
+  assert.match(
+    r.violations[0]!.message,
+    /^FilterAttach of kf-attach-leaks-pool@nic0 failed without freeing 1 NBL pool\(s\) \(NdisFreeNetBufferListPool\) \(nc-ndis-filter_attach\)$/,
+  );
 });
 
 test('NdisAllocateIoWorkItem with the filter driver handle: the routine runs at PASSIVE as the filter; objects of the driver handle outlive the module', () => {

@@ -387,3 +387,15 @@ test('an NDIS-answered query into too small a buffer fails with BUFFER_TOO_SHORT
   assert.equal(NdisOidRequest(bd, r), NDIS_STATUS_BUFFER_TOO_SHORT);
   assert.equal(r.DATA.QUERY_INFORMATION.BytesNeeded, 4);
 });
+
+test('R7.5 the trace line of NdisFOidRequest shows the status it returned, as NdisOidRequest and NdisAllocateCloneOidRequest show theirs', () => {
+  const w = testWorld({
+    drivers: [healthyNic, oidLoggingLwf],
+    devices: [{ name: 'nic0', driver: 'healthy-nic' }],
+  });
+  w.addFilter(oidLoggingLwf.name);
+  w.run(100 * ns.ms);
+  const lines = w.trace.events.filter((e) => e.kind === 'ddi' && e.what === 'NdisFOidRequest');
+  assert.ok(lines.length > 0, 'oid-logging-lwf forwarded requests');
+  for (const e of lines) assert.match(String(e.data?.result), /^NDIS_STATUS_(SUCCESS|PENDING)$/);
+});

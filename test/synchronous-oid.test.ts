@@ -334,6 +334,13 @@ test('R7.5 NdisFSynchronousOidRequest from a module: through the modules below i
     steps: [[300, DISPATCH, () => got.push(NdisFSynchronousOidRequest(mid!.handle, syncRequest('own')))]],
   });
   assert.deepEqual(got, [NDIS_STATUS_NOT_SUPPORTED]);
+  // The trace line of the call shows the status it returned, as every DDI's.
+  assert.deepEqual(
+    w.trace.events
+      .filter((e) => e.kind === 'ddi' && e.what === 'NdisFSynchronousOidRequest')
+      .map((e) => e.data?.result),
+    ['NDIS_STATUS_NOT_SUPPORTED'],
+  );
   assert.deepEqual(mini.seen, [{ id: 'own', irql: DISPATCH }]);
   assert.deepEqual(log, [
     'f-low:Request',

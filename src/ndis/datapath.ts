@@ -1838,15 +1838,23 @@ export function filterPauseDrained(n: Ndis, m: FilterModule): void {
   );
 }
 
-/** FilterDetach returned: the module's NBL pools must be freed by then. */
-export function moduleDetached(n: Ndis, m: FilterModule): void {
+/** The page that says what `fn` (FilterAttach failing, FilterDetach) frees. */
+export function modulePage(fn: string): string {
+  return fn === 'FilterAttach' ? 'nc-ndis-filter_attach' : 'nc-ndis-filter_detach';
+}
+
+/**
+ * A module's NBL pools still allocated when FilterDetach returned, or when FilterAttach
+ * failed (R7.5: a failing attach frees what it allocated; nc-ndis-filter_attach).
+ */
+export function moduleDetached(n: Ndis, m: FilterModule, fn = 'FilterDetach', how = 'returned'): void {
   const d = m.fdata!;
   if (d.pools.length === 0) return;
   n.verifier.report(
     'NdisSim_ResourceNotFreed',
-    'FilterDetach',
+    fn,
     m.block.name,
-    `FilterDetach of ${m.name} returned without freeing ${d.pools.length} NBL pool(s) (NdisFreeNetBufferListPool) (nc-ndis-filter_detach)`,
+    `${fn} of ${m.name} ${how} without freeing ${d.pools.length} NBL pool(s) (NdisFreeNetBufferListPool) (${modulePage(fn)})`,
   );
   d.pools.length = 0;
 }

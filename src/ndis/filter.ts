@@ -12,7 +12,13 @@ import { nblApiLeftByModule } from './api/nblapi.ts';
 import type { NDIS_RW_LOCK_EX } from './api/rwlock.ts';
 import type { NetEventCode } from './binding.ts';
 import type { MiniportBlock, PnpOp } from './block.ts';
-import { filterPauseDrained, type ModuleData, moduleDetached, refreshFilterData } from './datapath.ts';
+import {
+  filterPauseDrained,
+  type ModuleData,
+  moduleDetached,
+  modulePage,
+  refreshFilterData,
+} from './datapath.ts';
 import { referencedDevice } from './device.ts';
 import { type FilterDirectState, filterDirectBusy } from './direct-oid.ts';
 import { type FilterOidState, filterOidBusy, filterOidDetached } from './filter-oid.ts';
@@ -682,6 +688,8 @@ function attachModule(n: Ndis, b: MiniportBlock, m: FilterModule): boolean {
       n.nblApi !== null
     )
       checkModuleFreed(n, m, 'FilterAttach', 'failed');
+    // Its NBL pools too, as at FilterDetach (R7.5).
+    if (m.fdata !== null) moduleDetached(n, m, 'FilterAttach', 'failed');
     setFilter(n, m, 'Detached');
     return false;
   }
@@ -1086,7 +1094,7 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
       'NdisSim_TimerNotFreed',
       fn,
       m.block.name,
-      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (nc-ndis-filter_detach)`,
+      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (${modulePage(fn)})`,
     );
   }
   const left: string[] = [];
@@ -1104,7 +1112,7 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
       'NdisSim_ResourceNotFreed',
       fn,
       m.block.name,
-      `${fn} of ${m.name} ${how} without freeing ${left.join(' and ')} allocated with its NdisFilterHandle (nc-ndis-filter_detach)`,
+      `${fn} of ${m.name} ${how} without freeing ${left.join(' and ')} allocated with its NdisFilterHandle (${modulePage(fn)})`,
     );
 }
 

@@ -923,8 +923,14 @@ export interface NDIS_OID_SET_INFORMATION {
 /**
  * The `DATA` union of NDIS_OID_REQUEST, as C reaches it: `DATA.Oid`,
  * `DATA.QUERY_INFORMATION.…` and `DATA.SET_INFORMATION.…` are views of one storage,
- * so a set's BytesRead is a query's BytesWritten. METHOD_INFORMATION is not modelled:
- * nothing issues NdisRequestMethod. Build one with `oidRequestData`.
+ * so a set's BytesRead is a query's BytesWritten. METHOD_INFORMATION has no view of its
+ * own. Method requests (NdisRequestMethod) travel only the synchronous OID path of NDIS
+ * 6.80 (sync-oid.ts: NDIS's own and a driver's NdisSynchronousOidRequest or
+ * NdisFSynchronousOidRequest); such a request carries its input in SET_INFORMATION
+ * (InformationBuffer, with InformationBufferLength for InputBufferLength), and a handler
+ * reads it and writes the counts through SET_INFORMATION or QUERY_INFORMATION, which are
+ * one storage. OutputBufferLength and MethodId have no field (docs/decisions.md).
+ * Build one with `oidRequestData`.
  */
 export interface NDIS_OID_REQUEST_DATA {
   Oid: NDIS_OID;

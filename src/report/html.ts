@@ -26,7 +26,7 @@ import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
 import { ruleDocs } from './rules.ts';
-import { deviceStatusText, formatSummary } from './summary.ts';
+import { deviceStatusText, formatSummary, sdvIrqlNote } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
 export interface HtmlReportInput {
@@ -335,6 +335,9 @@ function bugCheckSection(v: Violation, dropped: number): string {
     ['What', h(v.message)],
   ];
   if (v.spec.length > 0) rows.splice(1, 0, ['Rule book', withBookTitles(v.spec.join(', '))]);
+  // Right under the rule, as in the text report.
+  const why = sdvIrqlNote(v);
+  if (why !== null) rows.splice(1, 0, ['Why 0xD1', h(why)]);
   if (v.tracePos >= 0) rows.push(['Trace', eventLink(v.tracePos, dropped, 'show it in the trace')]);
   return `<section id="bugcheck" class="bugcheck">
 <h2>Bug check</h2>

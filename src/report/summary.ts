@@ -4,7 +4,7 @@ import pc from 'picocolors';
 import { ruleBook } from '../ndis/generated/rulebook.ts';
 import { NDIS_ERROR_CODE_NAMES } from '../ndis/generated/status.ts';
 import type { Trace, TraceEvent } from '../trace/trace.ts';
-import { formatBugCheck } from '../verifier/bugcheck.ts';
+import { BugCheckCode, formatBugCheck } from '../verifier/bugcheck.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
 import type { DeviceSummary, RunResult, Summary } from '../world.ts';
@@ -315,6 +315,19 @@ function originName(rule: string): string {
         : (o ?? 'ndis-sim');
 }
 
+/**
+ * Why an IRQL mistake that Static Driver Verifier's rule names stops with 0xD1 and not
+ * with Driver Verifier's 0xC4, for a reader who meets both families: SDV checks the rule
+ * when the driver is built (rules.json `checkedBy`), so on a running Windows nothing
+ * checks it, and the wrong IRQL most often ends in DRIVER_IRQL_NOT_LESS_OR_EQUAL
+ * (docs/decisions.md). Null for any other bug check.
+ */
+export function sdvIrqlNote(v: Violation): string | null {
+  if (v.bugCheck.code !== BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL) return null;
+  if (catalogue.get(v.rule)?.origin !== 'sdv') return null;
+  return `${v.rule} is Static Driver Verifier's rule, checked when the driver is built; at run time Windows most often stops here with 0xD1`;
+}
+
 /** A bug check as `!analyze` would summarise it, with the events that led to it. */
 export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean): string[] {
   const c = pc.createColors(color);
@@ -333,6 +346,8 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
       `             ${c.bold(v.rule)} — ${v.summary} (${originName(v.rule)}'s rule for the same mistake)`,
     );
   }
+  const why = sdvIrqlNote(v);
+  if (why !== null) out.push(`  Why 0xD1:  ${why}`);
   // The rule-book rules, each with its title (`ndis-sim rules R8.6` tells more), under
   // the label `rules` and the HTML report give them.
   v.spec.forEach((id, i) => {

@@ -20,7 +20,7 @@ import { NDIS_CLONE_FLAGS_RESERVED, NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS } from '.
 import { homePlace, NblImpl, NblPool, NbPool, type NET_BUFFER, type NET_BUFFER_LIST } from '../nbl.ts';
 import type { Ndis } from '../ndis.ts';
 import type { NDIS_HANDLE, ULONG } from '../types.ts';
-import { currentNdis, stale } from './common.ts';
+import { currentNdis, stalePool } from './common.ts';
 import { freeNbl, poolOf } from './datapath.ts';
 
 const irql = {
@@ -104,7 +104,7 @@ export function NdisAllocateCloneNetBufferList(
       ddi,
       `a clone without a pool handle of NBL #${original._id}, which a protocol holds (${original._place}): pass the NBL pool the clone is to come from`,
     );
-  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (stalePool(pool, ddi, n)) return null;
   // New NET_BUFFERs over the original's bytes, from the start of their used space.
   let first: NET_BUFFER | null = null;
   let last: NET_BUFFER | null = null;

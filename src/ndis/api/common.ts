@@ -154,6 +154,23 @@ export function staleModule(m: FilterModule, ddi: string, n: Ndis): boolean {
   return true;
 }
 
+/**
+ * A pool (NBL or NET_BUFFER) is as alive as the handle that allocated it. One of a filter
+ * module's NdisFilterHandle serves until that module's FilterDetach (R7.5), whatever
+ * happens to the miniport below: a halt for a sleep (NdisHaltDevicePoweredDown) leaves the
+ * module attached and Paused (R7.9), so the pool stays valid across it. One of an adapter
+ * handle dies with MiniportHaltEx (R5.20). A driver's or protocol's pool has neither.
+ * True when the DDI must stop (reported).
+ */
+export function stalePool(
+  pool: { readonly block: MiniportBlock | null; readonly module: FilterModule | null },
+  ddi: string,
+  n: Ndis,
+): boolean {
+  if (pool.module !== null) return staleModule(pool.module, ddi, n);
+  return pool.block !== null && stale(pool.block, ddi);
+}
+
 /** R2.4: the registration attributes come before any call that claims the hardware. */
 export function claimsHardware(b: MiniportBlock, ddi: string): void {
   if (b.registration !== null) return;

@@ -27,6 +27,7 @@ import {
   serviceHandle,
   stale,
   staleModule,
+  stalePool,
 } from './common.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
 import { contextSizes } from './nblapi.ts';
@@ -299,7 +300,7 @@ export function NdisAllocateNetBufferAndNetBufferList(
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBufferAndNetBufferList, ddi, adapter);
   // As NdisAllocateNetBufferList: a pool of an adapter handle dies with the handle.
-  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (stalePool(pool, ddi, n)) return null;
   // The page: the pool must have been allocated with fAllocateNetBuffer TRUE and DataSize 0.
   const bad = !pool.allocateNetBuffer
     ? 'on a pool allocated with fAllocateNetBuffer FALSE: its NBLs have no NET_BUFFER; use NdisAllocateNetBufferList and NdisAllocateNetBuffer'

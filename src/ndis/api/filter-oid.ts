@@ -4,6 +4,7 @@
 // NdisFIndicateStatus. The routing is in ../filter-oid.ts.
 
 import { NotModelledError } from '../../errors.ts';
+import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding, OidSourceHandle } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
 import {
@@ -42,9 +43,26 @@ function checkedModule(n: Ndis, handle: NDIS_HANDLE, ddi: string, level: DdiIrql
 }
 
 /** The DDI's trace line, and R8.11: no spin lock held across a call up or down the stack. */
-function traced(n: Ndis, ddi: string, b: MiniportBlock, data: Record<string, unknown>): void {
-  if (n.trace.on) n.traceDdi(ddi, b, data);
+function traced(
+  n: Ndis,
+  ddi: string,
+  b: MiniportBlock,
+  data: Record<string, unknown>,
+): Record<string, unknown> | null {
+  const t = n.trace.on ? n.traceDdi(ddi, b, data) : null;
   if (n.kernel.ctx.held.length > 0) lockHeldUpCall(n, b.name, ddi, 'R8.11');
+  return t;
+}
+
+/** The trace record of a DDI that returns a status, to which the status is added on return. */
+interface TraceSlot {
+  t: Record<string, unknown> | null;
+}
+
+/** `status`, after it went into the DDI's trace line (`= NDIS_STATUS_...`, as every DDI's). */
+function traceResult(slot: TraceSlot, status: NDIS_STATUS): NDIS_STATUS {
+  if (slot.t !== null) slot.t.result = statusText(status);
+  return status;
 }
 
 const irql = {
@@ -103,12 +121,13 @@ function issuingModule(
   level: DdiIrql,
   OidRequest: NDIS_OID_REQUEST,
   page: string,
+  slot: TraceSlot,
 ): FilterModule | null {
   const n = currentNdis(ddi);
   const m = checkedModule(n, handle, ddi, level);
   if (m === null) return null;
   badRequest(n, OidRequest, ddi, m);
-  traced(n, ddi, m.block, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
+  slot.t = traced(n, ddi, m.block, { module: m.name, Oid: oidName(OidRequest.DATA.Oid) });
   if (oidState(m)) return m;
   n.verifier.report(
     'NdisSim_FilterState',
@@ -126,8 +145,17 @@ function issuingModule(
  * (NDIS answered it, or the adapter cannot take requests).
  */
 export function NdisFOidRequest(NdisFilterHandle: NDIS_HANDLE, OidRequest: NDIS_OID_REQUEST): NDIS_STATUS {
+  const slot: TraceSlot = { t: null };
+  return traceResult(slot, fOidRequest(NdisFilterHandle, OidRequest, slot));
+}
+
+function fOidRequest(
+  NdisFilterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  slot: TraceSlot,
+): NDIS_STATUS {
   const ddi = 'NdisFOidRequest';
-  const m = issuingModule(ddi, NdisFilterHandle, irql.NdisFOidRequest, OidRequest, 'R7.5');
+  const m = issuingModule(ddi, NdisFilterHandle, irql.NdisFOidRequest, OidRequest, 'R7.5', slot);
   if (m === null) return NDIS_STATUS_FAILURE;
   const n = m.block.ndis;
   const b = m.block;
@@ -382,6 +410,15 @@ export function NdisFDirectOidRequest(
   NdisFilterHandle: NDIS_HANDLE,
   OidRequest: NDIS_OID_REQUEST,
 ): NDIS_STATUS {
+  const slot: TraceSlot = { t: null };
+  return traceResult(slot, fDirectOidRequest(NdisFilterHandle, OidRequest, slot));
+}
+
+function fDirectOidRequest(
+  NdisFilterHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  slot: TraceSlot,
+): NDIS_STATUS {
   const ddi = 'NdisFDirectOidRequest';
   const m = issuingModule(
     ddi,
@@ -389,6 +426,7 @@ export function NdisFDirectOidRequest(
     irql.NdisFDirectOidRequest,
     OidRequest,
     'nf-ndis-ndisfdirectoidrequest',
+    slot,
   );
   if (m === null) return NDIS_STATUS_FAILURE;
   const n = m.block.ndis;
@@ -468,8 +506,24 @@ export function NdisFSynchronousOidRequest(
   NdisFilterModuleHandle: NDIS_HANDLE,
   OidRequest: NDIS_OID_REQUEST,
 ): NDIS_STATUS {
+  const slot: TraceSlot = { t: null };
+  return traceResult(slot, fSynchronousOidRequest(NdisFilterModuleHandle, OidRequest, slot));
+}
+
+function fSynchronousOidRequest(
+  NdisFilterModuleHandle: NDIS_HANDLE,
+  OidRequest: NDIS_OID_REQUEST,
+  slot: TraceSlot,
+): NDIS_STATUS {
   const ddi = 'NdisFSynchronousOidRequest';
-  const m = issuingModule(ddi, NdisFilterModuleHandle, irql.NdisFSynchronousOidRequest, OidRequest, 'R7.5');
+  const m = issuingModule(
+    ddi,
+    NdisFilterModuleHandle,
+    irql.NdisFSynchronousOidRequest,
+    OidRequest,
+    'R7.5',
+    slot,
+  );
   if (m === null) return NDIS_STATUS_FAILURE;
   const n = m.block.ndis;
   const b = m.block;

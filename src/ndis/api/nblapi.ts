@@ -35,7 +35,14 @@ import type { Ndis } from '../ndis.ts';
 import { NdisGenericObject } from '../objects.ts';
 import type { ProtocolDriverBlock } from '../protocol-driver.ts';
 import type { NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS } from '../types.ts';
-import { currentNdis, type ServiceHandle, serviceOrProtocolHandle, stale, staleModule } from './common.ts';
+import {
+  currentNdis,
+  type ServiceHandle,
+  serviceOrProtocolHandle,
+  stale,
+  staleModule,
+  stalePool,
+} from './common.ts';
 import { netBufferRangeProblem, poolOf, unlockedMdlChain } from './datapath.ts';
 import { atMostDispatch } from './device.ts';
 import { poolFreed, poolOfGenericObject } from './generic.ts';
@@ -159,7 +166,7 @@ export function NdisAllocateNetBufferList(
   const n = currentNdis(ddi);
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBufferList, ddi, adapter);
-  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (stalePool(pool, ddi, n)) return null;
   contextSizes(n, ddi, adapter, ContextSize, ContextBackFill);
   let nb: NET_BUFFER | null = null;
   if (pool.allocateNetBuffer) {
@@ -289,7 +296,7 @@ export function NdisAllocateNetBuffer(
   const pool = nbPoolOf(n, PoolHandle, ddi);
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBuffer, ddi, adapter);
-  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (stalePool(pool, ddi, n)) return null;
   // The NdisAllocateNetBufferPool page: from a pool with a DataSize, NET_BUFFERs come
   // from NdisAllocateNetBufferMdlAndData, which gives them their data.
   const bad =
@@ -321,7 +328,7 @@ export function NdisAllocateNetBufferMdlAndData(PoolHandle: NDIS_HANDLE): NET_BU
   const pool = nbPoolOf(n, PoolHandle, ddi);
   const adapter = pool.block?.name ?? null;
   n.verifier.irql(irql.NdisAllocateNetBufferMdlAndData, ddi, adapter);
-  if (pool.block !== null && stale(pool.block, ddi)) return null;
+  if (stalePool(pool, ddi, n)) return null;
   if (pool.dataSize === 0) {
     n.verifier.fatal(
       'NdisSim_BadParameter',
