@@ -82,3 +82,14 @@ test("expect: settled counts a stuck OID request, not one the miniport got a mom
   assert.deepEqual(r.unsettled, []);
   assert.equal(checkExpectations(sc, r, w.summary())?.met, true);
 });
+
+test('vmini-traffic: NdisAllocateNetBufferAndNetBufferList is traced as NdisAllocateNetBufferList is, with the NBL it gave and its data length', () => {
+  const w = buildWorld(s);
+  w.run(untilNs(s));
+  const allocs = w.trace.events.filter(is('ddi', 'NdisAllocateNetBufferAndNetBufferList'));
+  assert.ok(allocs.length > 0, 'vmini allocates its receive NBLs with it');
+  for (const e of allocs) {
+    assert.equal(typeof e.data?.nbl, 'number', JSON.stringify(e.data));
+    assert.ok((e.data?.dataLength as number) > 0, JSON.stringify(e.data));
+  }
+});

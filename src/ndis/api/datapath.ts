@@ -316,6 +316,7 @@ export function NdisAllocateNetBufferAndNetBufferList(
   const nbl = allocateNbl(n, pool, MdlChain, DataOffset, DataLength);
   if (pool.contextSize + ContextSize + ContextBackFill > 0)
     initialContext(n, nbl, pool, ContextSize, ContextBackFill);
+  if (n.trace.on) n.traceDdi(ddi, pool.block, { nbl: nbl._id, dataLength: DataLength });
   return nbl;
 }
 
