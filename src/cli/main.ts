@@ -11,7 +11,6 @@ import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import { strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
-import { SeedTimeout } from '../explore/pool.ts';
 import { fromDecisionRows, parseReplayFile, traceDigest } from '../explore/replay-file.ts';
 import {
   type Explored,
@@ -412,12 +411,6 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
       },
       names: flagNames,
     });
-  } catch (e) {
-    // A seed stuck in a worker: the driver's failure (exit 1), found outside the simulation.
-    if (!(e instanceof SeedTimeout)) throw e;
-    bar?.stop(); // before the line: both go to stderr
-    process.stderr.write(`ndis-sim: ${e.message}\n`);
-    return 1;
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
     status?.stop();
@@ -426,7 +419,8 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
   const { report } = x;
   if (opts.json) out(JSON.stringify(exploreJson(report, fo, packageVersion()), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
-  if (report.failed > 0) return 1;
+  // A seed stopped at --seed-timeout counts as a failure: a driver callback that never returns, most likely.
+  if (report.failed > 0 || report.timedOut.length > 0) return 1;
   return report.notModelled !== null ? 2 : 0;
 }
 
@@ -751,7 +745,7 @@ Examples:
     )
     .option(
       '--seed-timeout <duration>',
-      'stop when a seed in a worker thread runs longer than this wall-clock time, a driver callback that never returns (default 60s); given without --jobs, every seed runs in worker threads; refused with --jobs 1, whose seeds nothing can stop',
+      'stop a seed that runs longer than this wall-clock time in a worker thread (a driver callback that never returns?) and report it as timed out, exit 1 (default 60s); given without --jobs, every seed runs in worker threads; refused with --jobs 1, whose seeds nothing can stop',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")

@@ -23,6 +23,8 @@ export interface ExploreFormatOptions {
   readonly reports?: ReadonlyMap<string, string>;
   /** The command that shows a seed's own run (`ndis-sim run … --seed N`), when known. */
   readonly runCommand?: (seed: number) => string;
+  /** Wall-clock time a seed could run in a worker thread (--seed-timeout), for the timed-out seeds. */
+  readonly seedLimitMs?: number;
 }
 
 /** Seeds as "3, 17, 40, … (12 more)". */
@@ -109,10 +111,23 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
       `  strategy deviations: the simplest schedule with ${st.depth} choice${st.depth === 1 ? '' : 's'} drawn otherwise, among its first ${fmtCount(st.horizon)}`,
     );
   const nm = r.notModelled?.seeds.length ?? 0;
+  const to = r.timedOut.length;
   out.push(
     `  ${c.green(`${fmtCount(r.passed)} passed`)}, ${r.failed > 0 ? c.red(`${fmtCount(r.failed)} failed`) : '0 failed'}` +
-      (nm > 0 ? `, ${c.yellow(`${fmtCount(nm)} not modelled`)}` : ''),
+      (nm > 0 ? `, ${c.yellow(`${fmtCount(nm)} not modelled`)}` : '') +
+      (to > 0 ? `, ${c.red(`${fmtCount(to)} timed out`)}` : ''),
   );
+  if (to > 0) {
+    // Only slow, or never returning: nothing tells the two apart from outside.
+    const limit = o.seedLimitMs === undefined ? 'the limit' : `${o.seedLimitMs / 1000} s`;
+    out.push(
+      c.red(
+        `  timed out: seed ${seedList(r.timedOut)}: ${to === 1 ? 'took' : 'each took'} longer than ${limit} of wall-clock time in a worker thread and was stopped (a driver callback that never returns, or a seed slower than the limit)`,
+      ),
+    );
+    if (o.runCommand !== undefined)
+      out.push(`     seed ${r.timedOut[0]} as it ran: ${o.runCommand(r.timedOut[0]!)}`);
+  }
   if (r.notModelled !== null)
     out.push(
       c.yellow(`  not modelled: seed ${seedList(r.notModelled.seeds)}: ${r.notModelled.first.detail}`),
@@ -195,6 +210,12 @@ export interface ExploreJson {
   readonly passed: number;
   readonly failed: number;
   readonly notModelled: { readonly seeds: readonly number[]; readonly detail: string } | null;
+  /**
+   * Seeds stopped after running longer than `limitMs` of wall-clock time in a worker
+   * thread (--seed-timeout), in order; counted in `runs`, not in `passed` or `failed`,
+   * and with no replay file. Null when none was.
+   */
+  readonly timedOut: { readonly seeds: readonly number[]; readonly limitMs: number } | null;
   readonly failures: readonly FailureJson[];
   readonly situations: readonly Situation[];
   readonly wallMs: number;
@@ -225,6 +246,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
     failed: r.failed,
     notModelled:
       r.notModelled === null ? null : { seeds: r.notModelled.seeds, detail: r.notModelled.first.detail },
+    timedOut: r.timedOut.length === 0 ? null : { seeds: r.timedOut, limitMs: o.seedLimitMs ?? 0 },
     failures: r.groups.map((g) => ({
       signature: g.signature,
       rule: ruleOf(g.signature),

@@ -197,7 +197,7 @@ export interface ExploreInput {
   readonly out?: string;
   /** Beside each replay file, its run's HTML report. */
   readonly html?: boolean;
-  /** Wall-clock time one seed may run in a worker thread before the exploration stops (default 60 s). */
+  /** Wall-clock time one seed may run in a worker thread before it is stopped and reported as timed out (default 60 s). */
   readonly seedTimeout?: string | number;
   /** Called once the options hold, with the number of runs: what to tell of each run done. */
   readonly progress?: (runs: number) => ((done: number, failed: number) => void) | undefined;
@@ -217,6 +217,8 @@ export interface Explored {
   readonly firstSeed: number;
   readonly strategy: StrategySpec | null;
   readonly workers: number;
+  /** Wall-clock time a seed may run in a worker thread (--seed-timeout). */
+  readonly seedLimitMs: number;
   /** Wall time of the seeds' runs, and of the shrinking after them. */
   readonly wallMs: number;
   readonly shrinkMs: number;
@@ -376,6 +378,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     firstSeed,
     strategy: spec ?? null,
     workers,
+    seedLimitMs: seedLimitNs / 1e6,
     wallMs,
     shrinkMs,
     replayTexts,
@@ -397,6 +400,7 @@ export function formatOptions(
     wallMs: x.wallMs,
     shrinkMs: x.shrinkMs,
     workers: x.workers,
+    seedLimitMs: x.seedLimitMs,
     replays: x.replays,
     reports: x.reports,
     strategy: x.strategy,
