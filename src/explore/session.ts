@@ -436,9 +436,11 @@ export function runCommandFor(
   return (seed) => `ndis-sim run ${sh(x.file)}${flags} --seed ${seed}`;
 }
 
-/** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
+/**
+ * How long this thread runs seeds before it decides whether the rest go to worker
+ * threads; it looks at the clock after each run, so a slow seed does not keep it.
+ */
 const probeMs = 1000;
-const batchRuns = 100;
 /**
  * Rest of an exploration, in seconds of this thread, worth starting worker threads
  * for. A worker takes about a second to start (it loads ndis-sim through tsx and
@@ -449,10 +451,11 @@ const workersWorthSeconds = 10;
 
 /**
  * Runs the seeds: in `jobs` worker threads when given (1: in this thread only), or,
- * with a --seed-timeout and no `jobs`, in one worker thread a core. By default this thread runs batches of seeds for a second; if the rest would take more
- * than ten seconds more at the last batch's pace, it goes to one worker thread a
- * core (each starts cold: it loads the modules and warms its JIT up). The report is
- * the same either way.
+ * with a --seed-timeout and no `jobs`, in one worker thread a core. By default this
+ * thread runs seeds for a second, looking at the clock after each; if the rest would
+ * take more than ten seconds more at that pace, it goes to one worker thread a core
+ * (each starts cold: it loads the modules and warms its JIT up). Never more workers
+ * than seeds. The report is the same either way.
  */
 async function exploreOnCores(
   setup: RunSetup,
@@ -474,12 +477,12 @@ async function exploreOnCores(
     verifier: setup.verifier,
     ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
   };
-  if (jobs !== null && jobs > 1)
-    return {
-      report: await exploreInWorkers(job, firstSeed, runs, jobs, progress, seedLimitMs),
-      workers: jobs,
-    };
-  const cores = availableParallelism();
+  // A worker a seed at most: more would load ndis-sim for nothing.
+  const cores = Math.min(availableParallelism(), runs);
+  if (jobs !== null && jobs > 1) {
+    const n = Math.min(jobs, runs);
+    return { report: await exploreInWorkers(job, firstSeed, runs, n, progress, seedLimitMs), workers: n };
+  }
   if (jobs === null && watchAll)
     return {
       report: await exploreInWorkers(job, firstSeed, runs, cores, progress, seedLimitMs),
@@ -487,32 +490,20 @@ async function exploreOnCores(
     };
   if (jobs === 1 || cores === 1)
     return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
-  let workers = 1;
-  const parts: ExploreReport[] = [];
   const t0 = performance.now();
-  let done = 0;
-  let failed = 0;
-  while (done < runs) {
-    const tb = performance.now();
-    const n = Math.min(batchRuns, runs - done);
-    const base = { done, failed };
-    const part = exploreSeeds(setup, firstSeed + done, n, (d, f) =>
-      progress?.(base.done + d, base.failed + f),
+  const first = exploreSeeds(setup, firstSeed, runs, progress, () => performance.now() - t0 >= probeMs);
+  const done = first.runs;
+  const restSeconds = (((performance.now() - t0) / done) * (runs - done)) / 1000;
+  if (done === runs || restSeconds <= workersWorthSeconds) {
+    const rest = exploreSeeds(setup, firstSeed + done, runs - done, (d, f) =>
+      progress?.(done + d, first.failed + f),
     );
-    parts.push(part);
-    done += n;
-    failed += part.failed;
-    const now = performance.now();
-    const restSeconds = (((now - tb) / n) * (runs - done)) / 1000;
-    if (now - t0 >= probeMs && restSeconds > workersWorthSeconds) {
-      const base2 = { done, failed };
-      const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
-      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more, seedLimitMs));
-      workers = cores;
-      break;
-    }
+    return { report: mergeReports([first, rest]), workers: 1 };
   }
-  return { report: mergeReports(parts), workers };
+  const n = Math.min(cores, runs - done);
+  const more = (d: number, f: number): void => progress?.(done + d, first.failed + f);
+  const rest = await exploreInWorkers(job, firstSeed + done, runs - done, n, more, seedLimitMs);
+  return { report: mergeReports([first, rest]), workers: n };
 }
 
 function cannotWriteOut(dir: string, name: string, e: unknown): InputError {
