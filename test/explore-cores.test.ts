@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { plainProgress } from '../src/cli/progress.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-explore-cores-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,10 +21,17 @@ function env(): NodeJS.ProcessEnv {
 }
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string; ms: number } {
+  return cliEnv({}, ...args);
+}
+
+function cliEnv(
+  extra: NodeJS.ProcessEnv,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string; ms: number } {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, ['bin/ndis-sim.js', ...args], {
     encoding: 'utf8',
-    env: env(),
+    env: { ...env(), ...extra },
     timeout: 120_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0 };
@@ -65,4 +73,37 @@ test('explore --jobs 64 --runs 3: three worker threads, one a seed, not 64', () 
   );
   assert.ok(r.status === 0 || r.status === 1, r.stderr);
   assert.equal(JSON.parse(r.stdout).workers, 3);
+});
+
+test('explore progress on a stderr that is not a terminal: a plain line at most every interval, none for a run that ends sooner', () => {
+  let t = 0;
+  const lines: string[] = [];
+  const p = plainProgress(5000, { everyMs: 10_000, now: () => t, write: (l) => lines.push(l), timer: false });
+  t = 4000;
+  p.tick(400, 0);
+  assert.deepEqual(lines, []);
+  t = 10_000;
+  p.tick(1200, 3);
+  t = 15_000;
+  p.tick(1500, 3);
+  assert.deepEqual(lines, ['explore: 1,200/5,000 seeds, 3 failed, 10 s\n']);
+  t = 41_000;
+  p.shrinkRun(0, 2);
+  assert.deepEqual(lines.at(-1), 'explore: shrinking failure 1 of 2: 1 runs, 41 s\n');
+  p.stop();
+});
+
+test('explore on a non-terminal stderr: the progress line reaches a CI log (NDIS_SIM_PROGRESS_EVERY_MS sets its interval); --quiet and a short run have none', () => {
+  const args = ['explore', scenario, '--driver', 'test/fixtures/slow-seeds.ts', '--runs', '8', '--jobs', '1'];
+  const r = cliEnv({ NDIS_SIM_PROGRESS_EVERY_MS: '300' }, ...args, '--out', join(dir, 'p1'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^explore: [1-8]\/8 seeds, 0 failed, \d+ s$/m);
+  assert.ok(
+    r.stderr.split('\n').every((l) => l === '' || /^explore: /.test(l)),
+    r.stderr,
+  );
+  const q = cliEnv({ NDIS_SIM_PROGRESS_EVERY_MS: '300' }, ...args, '--quiet', '--out', join(dir, 'p2'));
+  assert.equal(q.stderr, '');
+  const short = cli(...args, '--out', join(dir, 'p3'));
+  assert.equal(short.stderr, '');
 });

@@ -52,6 +52,7 @@ import { type Decision, FixedStrategy, ReplayDiverged } from '../sim/choice.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
+import { plainProgress, plainProgressEveryMs } from './progress.ts';
 
 /**
  * The reader of the output is gone (`ndis-sim run x.yaml 2>&1 | head -1`): EPIPE on
@@ -316,12 +317,29 @@ interface ExploreCliOptions {
   verifier?: 'bugcheck' | 'collect';
 }
 
-/** A bar on stderr while the seeds run, when stderr is a terminal. */
+/**
+ * A bar on stderr while the seeds run, when stderr is a terminal; else (a CI log) a
+ * plain line at most every 10 s (src/cli/progress.ts), which goes on while failures
+ * are shrunk (`shrinkRun`). Nothing with --quiet.
+ */
 function progressBar(
   total: number,
   quiet: boolean,
-): { tick: (done: number, failed: number) => void; stop: () => void } | undefined {
-  if (quiet || !process.stderr.isTTY) return undefined;
+):
+  | {
+      tick: (done: number, failed: number) => void;
+      stop: () => void;
+      shrinkRun?: (group: number, groups: number) => void;
+    }
+  | undefined {
+  if (quiet) return undefined;
+  if (!process.stderr.isTTY) {
+    const every = Number(process.env.NDIS_SIM_PROGRESS_EVERY_MS);
+    return plainProgress(total, {
+      everyMs: Number.isFinite(every) && every > 0 ? every : plainProgressEveryMs,
+      write: (l) => process.stderr.write(l),
+    });
+  }
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
@@ -405,6 +423,8 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
         return bar?.tick;
       },
       shrinking: (groups) => {
+        const plain = bar?.shrinkRun;
+        if (plain !== undefined) return (group) => plain(group, groups);
         bar?.stop();
         status = shrinkStatus(groups, opts.quiet === true);
         return status?.onRun;
@@ -749,7 +769,10 @@ Examples:
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")
-    .option('--quiet', 'no progress bar, and no status line while failures are shrunk')
+    .option(
+      '--quiet',
+      'no progress bar (or, when stderr is not a terminal, no progress line every 10 s), and no status line while failures are shrunk',
+    )
     .option('--json', 'print the report as JSON (seeds, failure groups, shrunk choices, replay files)')
     .option('--no-color', 'no colours')
     .addOption(verifierFlag())
