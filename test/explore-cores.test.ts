@@ -3,8 +3,8 @@
 // when it is interrupted. None of it changes what a seed gives.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -107,3 +107,68 @@ test('explore on a non-terminal stderr: the progress line reaches a CI log (NDIS
   const short = cli(...args, '--out', join(dir, 'p3'));
   assert.equal(short.stderr, '');
 });
+
+/**
+ * Starts explore, sends it `signal` once its first progress line shows it at work (so
+ * after its listeners are set), and gives its exit code and output.
+ */
+function interrupted(
+  signal: NodeJS.Signals,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['bin/ndis-sim.js', ...args], {
+      env: { ...env(), NDIS_SIM_PROGRESS_EVERY_MS: '500' },
+    });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    const limit = setTimeout(() => p.kill('SIGKILL'), 120_000);
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+      if (!sent && /^explore: [\d,]+\/[\d,]+ seeds, [1-9][\d,]* failed/m.test(stderr)) {
+        sent = true;
+        p.kill(signal);
+      }
+    });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(limit);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+for (const [signal, code, jobs] of [
+  ['SIGINT', 130, '1'],
+  ['SIGTERM', 143, '2'],
+] as const) {
+  test(`explore: ${signal} mid-run (--jobs ${jobs}) prints the report of the seeds done, with the replay files of the failures found (not shrunk), and exits ${code}`, async () => {
+    const out = join(dir, `sig${jobs}`);
+    // Seeds enough for many minutes; timer-race fails first on seed 20.
+    const args = [
+      'explore',
+      'examples/timer-race.yaml',
+      '--runs',
+      '2000000',
+      '--jobs',
+      jobs,
+      '--json',
+      '--out',
+      out,
+    ];
+    const r = await interrupted(signal, args);
+    assert.equal(r.code, code, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(j.interrupted, { signal, of: 2000000 });
+    assert.ok(j.runs > 0 && j.runs < 2000000, String(j.runs));
+    assert.equal(j.passed + j.failed, j.runs);
+    assert.equal(j.failures[0].signature, 'bugcheck NdisSim_TimerFreedWhileSet');
+    assert.equal(j.failures[0].shrunk, null);
+    assert.ok(existsSync(j.failures[0].replay), j.failures[0].replay);
+    assert.match(r.stderr, new RegExp(`ndis-sim: ${signal}: stopping; the report of the seeds done follows`));
+  });
+}

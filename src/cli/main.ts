@@ -392,10 +392,31 @@ function shrinkStatus(
   };
 }
 
+/** The exit code of a command ended by a signal, as a shell gives it: 128 + its number. */
+const signalExit = { SIGINT: 130, SIGTERM: 143 } as const;
+
 async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
   let bar: ReturnType<typeof progressBar>;
   let status: ReturnType<typeof shrinkStatus>;
   let x: Explored;
+  // Ctrl-C, or a CI runner's SIGTERM at its time limit: the workers stop and the report
+  // of the seeds done is printed, with the replay files of the failures found (not
+  // shrunk); then exit 130 or 143. The same signal again ends the command at once.
+  const stop = new AbortController();
+  const onSignal = (signal: keyof typeof signalExit): void => {
+    if (stop.signal.aborted) process.exit(signalExit[signal]);
+    bar?.stop();
+    status?.stop();
+    if (opts.quiet !== true)
+      process.stderr.write(
+        `ndis-sim: ${signal}: stopping; the report of the seeds done follows (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`,
+      );
+    stop.abort(signal);
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   try {
     x = await exploreFile({
       file,
@@ -429,16 +450,20 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
         status = shrinkStatus(groups, opts.quiet === true);
         return status?.onRun;
       },
+      interrupt: { signal: stop.signal, sigint: onInt },
       names: flagNames,
     });
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
     status?.stop();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
   }
   const fo = formatOptions(x, color(opts), runCommandFor(x, opts.driver ?? [], opts));
   const { report } = x;
   if (opts.json) out(JSON.stringify(exploreJson(report, fo, packageVersion()), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
+  if (x.interrupted !== null) return signalExit[x.interrupted.signal as keyof typeof signalExit];
   // A seed stopped at --seed-timeout counts as a failure: a driver callback that never returns, most likely.
   if (report.failed > 0 || report.timedOut.length > 0) return 1;
   return report.notModelled !== null ? 2 : 0;

@@ -23,6 +23,8 @@ export interface ExploreFormatOptions {
   readonly reports?: ReadonlyMap<string, string>;
   /** The command that shows a seed's own run (`ndis-sim run … --seed N`), when known. */
   readonly runCommand?: (seed: number) => string;
+  /** Stopped by a signal before its end: which (SIGINT, SIGTERM), and the seeds it was to run. */
+  readonly interrupted?: { readonly signal: string; readonly of: number } | null;
   /** Wall-clock time a seed could run in a worker thread (--seed-timeout), for the timed-out seeds. */
   readonly seedLimitMs?: number;
 }
@@ -97,8 +99,14 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   const out: string[] = [];
   const lastSeed = o.firstSeed + r.runs - 1;
   const secs = o.wallMs / 1000;
+  const stop = o.interrupted ?? null;
+  // Interrupted, the seeds done need not be consecutive: each worker thread's slice up to where it stopped.
+  const what =
+    stop === null
+      ? `seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'}`
+      : `interrupted by ${stop.signal} after ${fmtCount(r.runs)} of ${fmtCount(stop.of)} seeds (from seed ${o.firstSeed})`;
   out.push(
-    `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'} in ${secs.toFixed(2)} s` +
+    `${c.bold('Explored')} ${o.file}: ${what} in ${secs.toFixed(2)} s` +
       c.dim(
         secs > 0
           ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s${(o.workers ?? 1) > 1 ? `, ${o.workers} worker threads` : ''})`
@@ -146,7 +154,10 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     const shrunk = r.groups.some((g) => g.shrunk !== null);
     out.push(
       c.bold(`Failures (${r.groups.length} kind${r.groups.length === 1 ? '' : 's'})`) +
-        (shrunk ? c.dim(`  shrinking took ${(o.shrinkMs / 1000).toFixed(2)} s`) : ''),
+        (shrunk ? c.dim(`  shrinking took ${(o.shrinkMs / 1000).toFixed(2)} s`) : '') +
+        (stop !== null && !shrunk
+          ? c.dim("  not shrunk (interrupted): the replay files hold the seeds' own runs")
+          : ''),
     );
     r.groups.forEach((g, i) => {
       out.push(...group(g, i, o));
@@ -206,6 +217,12 @@ export interface ExploreJson {
   readonly strategy: StrategySpec;
   readonly firstSeed: number;
   readonly workers: number;
+  /**
+   * Stopped by a signal before its end (null when it ran to it): the signal, and the
+   * seeds it was to run (`of`); `runs` then counts those done, and the failures are
+   * not shrunk.
+   */
+  readonly interrupted: { readonly signal: string; readonly of: number } | null;
   readonly runs: number;
   readonly passed: number;
   readonly failed: number;
@@ -241,6 +258,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
     strategy: o.strategy ?? { kind: 'random' },
     firstSeed: o.firstSeed,
     workers: o.workers ?? 1,
+    interrupted: o.interrupted ?? null,
     runs: r.runs,
     passed: r.passed,
     failed: r.failed,
