@@ -169,6 +169,10 @@ for (const [signal, code, jobs] of [
     assert.equal(j.failures[0].signature, 'bugcheck NdisSim_TimerFreedWhileSet');
     assert.equal(j.failures[0].shrunk, null);
     assert.ok(existsSync(j.failures[0].replay), j.failures[0].replay);
-    assert.match(r.stderr, new RegExp(`ndis-sim: ${signal}: stopping; the report of the seeds done follows`));
+    assert.match(
+      r.stderr,
+      new RegExp(`ndis-sim: ${signal}: stopping; the report of the seeds done follows`),
+      JSON.stringify(r.stderr),
+    );
   });
 }

@@ -211,8 +211,8 @@ export interface ExploreInput {
    * A stop asked from outside (the command's SIGINT and SIGTERM): when `signal` aborts
    * (its reason names the signal), the workers stop after the seed they run, the
    * shrinking is skipped, and the report holds the seeds done so far. With `sigint`,
-   * this thread's own runs of seeds and the shrinking can be broken by a SIGINT
-   * (node:vm's breakOnSigint): `sigint` is then called, as a SIGINT listener would be.
+   * the shrinking (one long call of this thread) can be broken by a SIGINT (node:vm's
+   * breakOnSigint): `sigint` is then called, as a SIGINT listener would be.
    */
   readonly interrupt?: { readonly signal: AbortSignal; readonly sigint?: () => void };
   readonly names: OptionNames;
@@ -327,6 +327,8 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
         o.interrupt?.sigint !== undefined,
       );
     } catch (e) {
+      // (A SIGINT that lands in a write of the shrinking's status line may leave stderr
+      // stuck, its later lines lost; stdout, where the report goes, is not touched there.)
       if (!brokenBySigint(e)) throw e;
       o.interrupt?.sigint?.();
       // A group may be half done (its scenario reduced, its decisions not shrunk again for it).
@@ -511,7 +513,7 @@ function brokenBySigint(e: unknown): boolean {
 
 /**
  * Seeds `firstSeed` … in this thread, `sliceMs` at a time with a turn of the event
- * loop between (a SIGTERM's listener runs there), until they are done, `until` says
+ * loop between (a signal's listener runs there), until they are done, `until` says
  * so after a run, or the interrupt's signal aborts.
  */
 async function seedsInThisThread(
@@ -529,25 +531,15 @@ async function seedsInThisThread(
   while (done < runs && !aborted()) {
     const t = performance.now();
     const base = { done, failed };
-    let part: ExploreReport;
-    try {
-      part = inThisThread(
-        () =>
-          exploreSeeds(
-            setup,
-            firstSeed + done,
-            runs - done,
-            (d, f) => progress?.(base.done + d, base.failed + f),
-            () => until?.() === true || performance.now() - t >= sliceMs,
-          ),
-        interrupt?.sigint !== undefined,
-      );
-    } catch (e) {
-      // The seeds of this slice are lost; those before it are kept.
-      if (!brokenBySigint(e)) throw e;
-      interrupt?.sigint?.();
-      break;
-    }
+    // Not through inThisThread: node:vm takes the SIGINT listeners off and puts them
+    // back around each call, and a SIGINT in between ends the process (docs/decisions.md).
+    const part = exploreSeeds(
+      setup,
+      firstSeed + done,
+      runs - done,
+      (d, f) => progress?.(base.done + d, base.failed + f),
+      () => until?.() === true || performance.now() - t >= sliceMs,
+    );
     parts.push(part);
     done += part.runs;
     failed += part.failed;
