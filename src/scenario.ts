@@ -13,6 +13,5 @@ export {
   type ExploreScenarioOptions,
   exploreScenario,
 } from './explore/from-code.ts';
-export { SeedTimeout } from './explore/pool.ts';
 export type { Expectation } from './scenario/build.ts';
 export { type ScenarioWorld, type ScenarioWorldOptions, scenarioWorld } from './scenario/from-code.ts';

@@ -11,7 +11,6 @@ import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import { judge, strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
-import { SeedTimeout } from '../explore/pool.ts';
 import {
   fromDecisionRows,
   logMustNotRunOut,
@@ -65,6 +64,7 @@ import {
 import { catalogue } from '../verifier/catalogue.ts';
 import { packageVersion } from '../version.ts';
 import type { RunResult, World } from '../world.ts';
+import { plainProgress, plainProgressEveryMs } from './progress.ts';
 
 /**
  * The reader of the output is gone (`ndis-sim run x.yaml 2>&1 | head -1`): EPIPE on
@@ -345,12 +345,29 @@ interface ExploreCliOptions {
   verifier?: 'bugcheck' | 'collect';
 }
 
-/** A bar on stderr while the seeds run, when stderr is a terminal. */
+/**
+ * A bar on stderr while the seeds run, when stderr is a terminal; else (a CI log) a
+ * plain line at most every 10 s (src/cli/progress.ts), which goes on while failures
+ * are shrunk (`shrinkRun`). Nothing with --quiet.
+ */
 function progressBar(
   total: number,
   quiet: boolean,
-): { tick: (done: number, failed: number) => void; stop: () => void } | undefined {
-  if (quiet || !process.stderr.isTTY) return undefined;
+):
+  | {
+      tick: (done: number, failed: number) => void;
+      stop: () => void;
+      shrinkRun?: (group: number, groups: number) => void;
+    }
+  | undefined {
+  if (quiet) return undefined;
+  if (!process.stderr.isTTY) {
+    const every = Number(process.env.NDIS_SIM_PROGRESS_EVERY_MS);
+    return plainProgress(total, {
+      everyMs: Number.isFinite(every) && every > 0 ? every : plainProgressEveryMs,
+      write: (l) => process.stderr.write(l),
+    });
+  }
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
@@ -403,10 +420,31 @@ function shrinkStatus(
   };
 }
 
+/** The exit code of a command ended by a signal, as a shell gives it: 128 + its number. */
+const signalExit = { SIGINT: 130, SIGTERM: 143 } as const;
+
 async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<number> {
   let bar: ReturnType<typeof progressBar>;
   let status: ReturnType<typeof shrinkStatus>;
   let x: Explored;
+  // Ctrl-C, or a CI runner's SIGTERM at its time limit: the workers stop and the report
+  // of the seeds done is printed, with the replay files of the failures found (not
+  // shrunk); then exit 130 or 143. The same signal again ends the command at once.
+  const stop = new AbortController();
+  const onSignal = (signal: keyof typeof signalExit): void => {
+    if (stop.signal.aborted) process.exit(signalExit[signal]);
+    bar?.stop();
+    status?.stop();
+    if (opts.quiet !== true)
+      process.stderr.write(
+        `ndis-sim: ${signal}: stopping; the report of the seeds done follows (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`,
+      );
+    stop.abort(signal);
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   try {
     x = await exploreFile({
       file,
@@ -434,27 +472,28 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
         return bar?.tick;
       },
       shrinking: (groups) => {
+        const plain = bar?.shrinkRun;
+        if (plain !== undefined) return (group) => plain(group, groups);
         bar?.stop();
         status = shrinkStatus(groups, opts.quiet === true);
         return status?.onRun;
       },
+      interrupt: { signal: stop.signal, sigint: onInt },
       names: flagNames,
     });
-  } catch (e) {
-    // A seed stuck in a worker: the driver's failure (exit 1), found outside the simulation.
-    if (!(e instanceof SeedTimeout)) throw e;
-    bar?.stop(); // before the line: both go to stderr
-    process.stderr.write(`ndis-sim: ${e.message}\n`);
-    return 1;
   } finally {
     bar?.stop(); // on a failure too: the bar hides the cursor until it stops
     status?.stop();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
   }
   const fo = formatOptions(x, color(opts), runCommandFor(x, opts.driver ?? [], opts));
   const { report } = x;
   if (opts.json) out(JSON.stringify(exploreJson(report, fo, packageVersion()), null, 2));
   else for (const l of formatExploreReport(report, fo)) out(l);
-  if (report.failed > 0) return 1;
+  if (x.interrupted !== null) return signalExit[x.interrupted.signal as keyof typeof signalExit];
+  // A seed stopped at --seed-timeout counts as a failure: a driver callback that never returns, most likely.
+  if (report.failed > 0 || report.timedOut.length > 0) return 1;
   return report.notModelled !== null ? 2 : 0;
 }
 
@@ -801,11 +840,14 @@ Examples:
     )
     .option(
       '--seed-timeout <duration>',
-      'stop when a seed in a worker thread runs longer than this wall-clock time, a driver callback that never returns (default 60s); given without --jobs, every seed runs in worker threads; refused with --jobs 1, whose seeds nothing can stop',
+      'stop a seed that runs longer than this wall-clock time in a worker thread (a driver callback that never returns?) and report it as timed out, exit 1 (default 60s); given without --jobs, every seed runs in worker threads; refused with --jobs 1, whose seeds nothing can stop',
     )
     .option('--out <dir>', 'directory for the replay files (default: the current one)')
     .option('--html', "beside each replay file, the replayed run's HTML report")
-    .option('--quiet', 'no progress bar, and no status line while failures are shrunk')
+    .option(
+      '--quiet',
+      'no progress bar (or, when stderr is not a terminal, no progress line every 10 s), and no status line while failures are shrunk',
+    )
     .option('--json', 'print the report as JSON (seeds, failure groups, shrunk choices, replay files)')
     .option('--no-color', 'no colours')
     .addOption(verifierFlag())

@@ -539,6 +539,12 @@ export interface ExploreReport {
    * state when it came), by name: in how many runs, and the first seed that did.
    */
   readonly situations: readonly Situation[];
+  /**
+   * Seeds that ran longer than the wall-clock limit in a worker thread (--seed-timeout)
+   * and were stopped, in order: no outcome, no replay file. Outside the simulation:
+   * a seed that never returns does so for any worker count.
+   */
+  readonly timedOut: readonly number[];
 }
 
 export interface Situation {
@@ -574,12 +580,17 @@ function byName(m: ReadonlyMap<number, { runs: number; firstSeed: number }>) {
   return new Map([...m].map(([code, v]) => [situationName(code), v]));
 }
 
-/** Runs seeds firstSeed … firstSeed + runs − 1 and groups the failures (no shrinking). */
+/**
+ * Runs seeds firstSeed … firstSeed + runs − 1 and groups the failures (no shrinking).
+ * `stop`, asked after each run, ends it early (wall clock, an interrupt: outside the
+ * simulation); the report then covers the seeds run, from `firstSeed` on.
+ */
 export function exploreSeeds(
   setup: RunSetup,
   firstSeed: number,
   runs: number,
   progress?: (done: number, failed: number) => void,
+  stop?: () => boolean,
 ): ExploreReport {
   const groups = new Map<string, FailureGroup>();
   let passed = 0;
@@ -606,6 +617,10 @@ export function exploreSeeds(
       g.seeds.push(seed);
     }
     progress?.(i + 1, failed);
+    if (stop?.() === true) {
+      runs = i + 1;
+      break;
+    }
   }
   return {
     runs,
@@ -615,6 +630,7 @@ export function exploreSeeds(
     groups: [...groups.values()],
     events,
     situations: situationList(byName(situations)),
+    timedOut: [],
   };
 }
 
@@ -651,6 +667,7 @@ export function mergeReports(parts: readonly ExploreReport[]): ExploreReport {
     groups: [...groups.values()],
     events: sum((r) => r.events),
     situations: situationList(situations),
+    timedOut: parts.flatMap((r) => r.timedOut).sort((a, b) => a - b),
   };
 }
 

@@ -23,6 +23,10 @@ export interface ExploreFormatOptions {
   readonly reports?: ReadonlyMap<string, string>;
   /** The command that shows a seed's own run (`ndis-sim run … --seed N`), when known. */
   readonly runCommand?: (seed: number) => string;
+  /** Stopped by a signal before its end: which (SIGINT, SIGTERM), and the seeds it was to run. */
+  readonly interrupted?: { readonly signal: string; readonly of: number } | null;
+  /** Wall-clock time a seed could run in a worker thread (--seed-timeout), for the timed-out seeds. */
+  readonly seedLimitMs?: number;
 }
 
 /** Seeds as "3, 17, 40, … (12 more)". */
@@ -95,8 +99,14 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
   const out: string[] = [];
   const lastSeed = o.firstSeed + r.runs - 1;
   const secs = o.wallMs / 1000;
+  const stop = o.interrupted ?? null;
+  // Interrupted, the seeds done need not be consecutive: each worker thread's slice up to where it stopped.
+  const what =
+    stop === null
+      ? `seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'}`
+      : `interrupted by ${stop.signal} after ${fmtCount(r.runs)} of ${fmtCount(stop.of)} seeds (from seed ${o.firstSeed})`;
   out.push(
-    `${c.bold('Explored')} ${o.file}: seeds ${o.firstSeed}–${lastSeed}, ${fmtCount(r.runs)} run${r.runs === 1 ? '' : 's'} in ${secs.toFixed(2)} s` +
+    `${c.bold('Explored')} ${o.file}: ${what} in ${secs.toFixed(2)} s` +
       c.dim(
         secs > 0
           ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s${(o.workers ?? 1) > 1 ? `, ${o.workers} worker threads` : ''})`
@@ -109,10 +119,23 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
       `  strategy deviations: the simplest schedule with ${st.depth} choice${st.depth === 1 ? '' : 's'} drawn otherwise, among its first ${fmtCount(st.horizon)}`,
     );
   const nm = r.notModelled?.seeds.length ?? 0;
+  const to = r.timedOut.length;
   out.push(
     `  ${c.green(`${fmtCount(r.passed)} passed`)}, ${r.failed > 0 ? c.red(`${fmtCount(r.failed)} failed`) : '0 failed'}` +
-      (nm > 0 ? `, ${c.yellow(`${fmtCount(nm)} not modelled`)}` : ''),
+      (nm > 0 ? `, ${c.yellow(`${fmtCount(nm)} not modelled`)}` : '') +
+      (to > 0 ? `, ${c.red(`${fmtCount(to)} timed out`)}` : ''),
   );
+  if (to > 0) {
+    // Only slow, or never returning: nothing tells the two apart from outside.
+    const limit = o.seedLimitMs === undefined ? 'the limit' : `${o.seedLimitMs / 1000} s`;
+    out.push(
+      c.red(
+        `  timed out: seed ${seedList(r.timedOut)}: ${to === 1 ? 'took' : 'each took'} longer than ${limit} of wall-clock time in a worker thread and was stopped (a driver callback that never returns, or a seed slower than the limit)`,
+      ),
+    );
+    if (o.runCommand !== undefined)
+      out.push(`     seed ${r.timedOut[0]} as it ran: ${o.runCommand(r.timedOut[0]!)}`);
+  }
   if (r.notModelled !== null)
     out.push(
       c.yellow(`  not modelled: seed ${seedList(r.notModelled.seeds)}: ${r.notModelled.first.detail}`),
@@ -131,7 +154,10 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     const shrunk = r.groups.some((g) => g.shrunk !== null);
     out.push(
       c.bold(`Failures (${r.groups.length} kind${r.groups.length === 1 ? '' : 's'})`) +
-        (shrunk ? c.dim(`  shrinking took ${(o.shrinkMs / 1000).toFixed(2)} s`) : ''),
+        (shrunk ? c.dim(`  shrinking took ${(o.shrinkMs / 1000).toFixed(2)} s`) : '') +
+        (stop !== null && !shrunk
+          ? c.dim("  not shrunk (interrupted): the replay files hold the seeds' own runs")
+          : ''),
     );
     r.groups.forEach((g, i) => {
       out.push(...group(g, i, o));
@@ -191,10 +217,22 @@ export interface ExploreJson {
   readonly strategy: StrategySpec;
   readonly firstSeed: number;
   readonly workers: number;
+  /**
+   * Stopped by a signal before its end (null when it ran to it): the signal, and the
+   * seeds it was to run (`of`); `runs` then counts those done, and the failures are
+   * not shrunk.
+   */
+  readonly interrupted: { readonly signal: string; readonly of: number } | null;
   readonly runs: number;
   readonly passed: number;
   readonly failed: number;
   readonly notModelled: { readonly seeds: readonly number[]; readonly detail: string } | null;
+  /**
+   * Seeds stopped after running longer than `limitMs` of wall-clock time in a worker
+   * thread (--seed-timeout), in order; counted in `runs`, not in `passed` or `failed`,
+   * and with no replay file. Null when none was.
+   */
+  readonly timedOut: { readonly seeds: readonly number[]; readonly limitMs: number } | null;
   readonly failures: readonly FailureJson[];
   readonly situations: readonly Situation[];
   readonly wallMs: number;
@@ -220,11 +258,13 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
     strategy: o.strategy ?? { kind: 'random' },
     firstSeed: o.firstSeed,
     workers: o.workers ?? 1,
+    interrupted: o.interrupted ?? null,
     runs: r.runs,
     passed: r.passed,
     failed: r.failed,
     notModelled:
       r.notModelled === null ? null : { seeds: r.notModelled.seeds, detail: r.notModelled.first.detail },
+    timedOut: r.timedOut.length === 0 ? null : { seeds: r.timedOut, limitMs: o.seedLimitMs ?? 0 },
     failures: r.groups.map((g) => ({
       signature: g.signature,
       rule: ruleOf(g.signature),

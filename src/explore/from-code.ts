@@ -46,8 +46,8 @@ export interface ExploreScenarioOptions {
   /** With `out`: each replayed run's HTML report beside its replay file. */
   readonly html?: boolean;
   /**
-   * Wall-clock time one seed may run in a worker thread before the exploration stops
-   * with a SeedTimeout naming it ("30s", or nanoseconds; default 60 s). Given without
+   * Wall-clock time one seed may run in a worker thread before it is stopped and
+   * listed in the result's `timedOut` ("30s", or nanoseconds; default 60 s). Given without
    * `jobs`, every seed runs in worker threads (one a core); with `jobs: 1`, or drivers
    * given as objects, no seed runs in one, and it is an InputError.
    */

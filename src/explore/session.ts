@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, w
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Script } from 'node:vm';
 import { isMap, parseDocument } from 'yaml';
 import { driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
@@ -203,7 +204,7 @@ export interface ExploreInput {
   readonly out?: string;
   /** Beside each replay file, its run's HTML report. */
   readonly html?: boolean;
-  /** Wall-clock time one seed may run in a worker thread before the exploration stops (default 60 s). */
+  /** Wall-clock time one seed may run in a worker thread before it is stopped and reported as timed out (default 60 s). */
   readonly seedTimeout?: string | number;
   /** Called once the options hold, with the number of runs: what to tell of each run done. */
   readonly progress?: (runs: number) => ((done: number, failed: number) => void) | undefined;
@@ -212,6 +213,14 @@ export interface ExploreInput {
    * each of its runs (the index of the group it shrinks).
    */
   readonly shrinking?: (groups: number) => ((group: number) => void) | undefined;
+  /**
+   * A stop asked from outside (the command's SIGINT and SIGTERM): when `signal` aborts
+   * (its reason names the signal), the workers stop after the seed they run, the
+   * shrinking is skipped, and the report holds the seeds done so far. With `sigint`,
+   * the shrinking (one long call of this thread) can be broken by a SIGINT (node:vm's
+   * breakOnSigint): `sigint` is then called, as a SIGINT listener would be.
+   */
+  readonly interrupt?: { readonly signal: AbortSignal; readonly sigint?: () => void };
   readonly names: OptionNames;
 }
 
@@ -223,6 +232,10 @@ export interface Explored {
   readonly firstSeed: number;
   readonly strategy: StrategySpec | null;
   readonly workers: number;
+  /** Stopped by a signal (`interrupt`) before its end: which, and the seeds it was to run. */
+  readonly interrupted: { readonly signal: string; readonly of: number } | null;
+  /** Wall-clock time a seed may run in a worker thread (--seed-timeout). */
+  readonly seedLimitMs: number;
   /** Wall time of the seeds' runs, and of the shrinking after them. */
   readonly wallMs: number;
   readonly shrinkMs: number;
@@ -301,16 +314,37 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
       watchAll,
     },
     tick,
+    o.interrupt,
   );
   // The runs' rate is of the exploring alone; shrinking is timed apart.
   const wallMs = performance.now() - t0;
-  shrinkAndReduce(
-    setup,
-    report,
-    shrinkRuns,
-    o.reduce === false ? null : { text, file: o.file, driverNames: driverNames(drivers) },
-    shrinkRuns > 0 && report.groups.length > 0 ? o.shrinking?.(report.groups.length) : undefined,
-  );
+  // Interrupted: no shrinking (it can take minutes); the replay files hold the seeds' own runs.
+  if (o.interrupt?.signal.aborted !== true) {
+    try {
+      inThisThread(
+        () =>
+          shrinkAndReduce(
+            setup,
+            report,
+            shrinkRuns,
+            o.reduce === false ? null : { text, file: o.file, driverNames: driverNames(drivers) },
+            shrinkRuns > 0 && report.groups.length > 0 ? o.shrinking?.(report.groups.length) : undefined,
+          ),
+        o.interrupt?.sigint !== undefined,
+      );
+    } catch (e) {
+      // (A SIGINT that lands in a write of the shrinking's status line may leave stderr
+      // stuck, its later lines lost; stdout, where the report goes, is not touched there.)
+      if (!brokenBySigint(e)) throw e;
+      o.interrupt?.sigint?.();
+      // A group may be half done (its scenario reduced, its decisions not shrunk again for it).
+      for (const g of report.groups) {
+        g.shrunk = null;
+        g.reduced = null;
+      }
+    }
+  }
+  const aborted = o.interrupt?.signal.aborted === true ? o.interrupt.signal : null;
   const shrinkMs = performance.now() - t0 - wallMs;
   const replayTexts = new Map<string, string>();
   const replays = new Map<string, string>();
@@ -382,6 +416,8 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     firstSeed,
     strategy: spec ?? null,
     workers,
+    interrupted: aborted === null ? null : { signal: String(aborted.reason), of: runs },
+    seedLimitMs: seedLimitNs / 1e6,
     wallMs,
     shrinkMs,
     replayTexts,
@@ -403,6 +439,8 @@ export function formatOptions(
     wallMs: x.wallMs,
     shrinkMs: x.shrinkMs,
     workers: x.workers,
+    interrupted: x.interrupted,
+    seedLimitMs: x.seedLimitMs,
     replays: x.replays,
     reports: x.reports,
     strategy: x.strategy,
@@ -438,9 +476,11 @@ export function runCommandFor(
   return (seed) => `ndis-sim run ${sh(x.file)}${flags} --seed ${seed}`;
 }
 
-/** Seeds run in this thread before the rest may go to workers, in batches of `batchRuns`. */
+/**
+ * How long this thread runs seeds before it decides whether the rest go to worker
+ * threads; it looks at the clock after each run, so a slow seed does not keep it.
+ */
 const probeMs = 1000;
-const batchRuns = 100;
 /**
  * Rest of an exploration, in seconds of this thread, worth starting worker threads
  * for. A worker takes about a second to start (it loads ndis-sim through tsx and
@@ -449,12 +489,80 @@ const batchRuns = 100;
  */
 const workersWorthSeconds = 10;
 
+/** This thread runs seeds this long at a time, then lets a signal's listener run. */
+const sliceMs = 100;
+
+/** The script through which this thread's runs go when a SIGINT may break them. */
+const sigintGuard = new Script('globalThis[Symbol.for("ndis-sim.explore.run")]()');
+
+/**
+ * `f()`, through node:vm with breakOnSigint when `breakable`: a SIGINT then throws out
+ * of it (brokenBySigint), even out of a driver callback that never returns, where a
+ * listener of the signal would wait for it for ever. Outside the simulation: what was
+ * run is thrown away.
+ */
+function inThisThread<T>(f: () => T, breakable: boolean): T {
+  if (!breakable) return f();
+  const key = Symbol.for('ndis-sim.explore.run');
+  const g = globalThis as unknown as Record<symbol, unknown>;
+  g[key] = f;
+  try {
+    return sigintGuard.runInThisContext({ breakOnSigint: true }) as T;
+  } finally {
+    delete g[key];
+  }
+}
+
+function brokenBySigint(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | null)?.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED';
+}
+
+/**
+ * Seeds `firstSeed` … in this thread, `sliceMs` at a time with a turn of the event
+ * loop between (a signal's listener runs there), until they are done, `until` says
+ * so after a run, or the interrupt's signal aborts.
+ */
+async function seedsInThisThread(
+  setup: RunSetup,
+  firstSeed: number,
+  runs: number,
+  progress: ((done: number, failed: number) => void) | undefined,
+  interrupt: ExploreInput['interrupt'],
+  until?: () => boolean,
+): Promise<ExploreReport> {
+  const parts: ExploreReport[] = [];
+  let done = 0;
+  let failed = 0;
+  const aborted = (): boolean => interrupt?.signal.aborted === true;
+  while (done < runs && !aborted()) {
+    const t = performance.now();
+    const base = { done, failed };
+    // Not through inThisThread: node:vm takes the SIGINT listeners off and puts them
+    // back around each call, and a SIGINT in between ends the process (docs/decisions.md).
+    const part = exploreSeeds(
+      setup,
+      firstSeed + done,
+      runs - done,
+      (d, f) => progress?.(base.done + d, base.failed + f),
+      () => until?.() === true || performance.now() - t >= sliceMs,
+    );
+    parts.push(part);
+    done += part.runs;
+    failed += part.failed;
+    if (until?.() === true) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  return mergeReports(parts);
+}
+
 /**
  * Runs the seeds: in `jobs` worker threads when given (1: in this thread only), or,
- * with a --seed-timeout and no `jobs`, in one worker thread a core. By default this thread runs batches of seeds for a second; if the rest would take more
- * than ten seconds more at the last batch's pace, it goes to one worker thread a
- * core (each starts cold: it loads the modules and warms its JIT up). The report is
- * the same either way.
+ * with a --seed-timeout and no `jobs`, in one worker thread a core. By default this
+ * thread runs seeds for a second, looking at the clock after each; if the rest would
+ * take more than ten seconds more at that pace, it goes to one worker thread a core
+ * (each starts cold: it loads the modules and warms its JIT up). Never more workers
+ * than seeds. The report is the same either way. When the interrupt's signal aborts,
+ * the report holds the seeds done by then.
  */
 async function exploreOnCores(
   setup: RunSetup,
@@ -468,6 +576,7 @@ async function exploreOnCores(
     watchAll: boolean;
   },
   progress: ((done: number, failed: number) => void) | undefined,
+  interrupt: ExploreInput['interrupt'],
 ): Promise<{ report: ExploreReport; workers: number }> {
   const { firstSeed, runs, jobs, seedLimitMs, watchAll } = seeds;
   const job = {
@@ -476,45 +585,42 @@ async function exploreOnCores(
     verifier: setup.verifier,
     ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
   };
-  if (jobs !== null && jobs > 1)
+  const signal = interrupt?.signal;
+  // A worker a seed at most: more would load ndis-sim for nothing.
+  const cores = Math.min(availableParallelism(), runs);
+  if (jobs !== null && jobs > 1) {
+    const n = Math.min(jobs, runs);
     return {
-      report: await exploreInWorkers(job, firstSeed, runs, jobs, progress, seedLimitMs),
-      workers: jobs,
+      report: await exploreInWorkers(job, firstSeed, runs, n, progress, seedLimitMs, signal),
+      workers: n,
     };
-  const cores = availableParallelism();
+  }
   if (jobs === null && watchAll)
     return {
-      report: await exploreInWorkers(job, firstSeed, runs, cores, progress, seedLimitMs),
+      report: await exploreInWorkers(job, firstSeed, runs, cores, progress, seedLimitMs, signal),
       workers: cores,
     };
   if (jobs === 1 || cores === 1)
-    return { report: exploreSeeds(setup, firstSeed, runs, progress), workers: 1 };
-  let workers = 1;
-  const parts: ExploreReport[] = [];
+    return { report: await seedsInThisThread(setup, firstSeed, runs, progress, interrupt), workers: 1 };
   const t0 = performance.now();
-  let done = 0;
-  let failed = 0;
-  while (done < runs) {
-    const tb = performance.now();
-    const n = Math.min(batchRuns, runs - done);
-    const base = { done, failed };
-    const part = exploreSeeds(setup, firstSeed + done, n, (d, f) =>
-      progress?.(base.done + d, base.failed + f),
-    );
-    parts.push(part);
-    done += n;
-    failed += part.failed;
-    const now = performance.now();
-    const restSeconds = (((now - tb) / n) * (runs - done)) / 1000;
-    if (now - t0 >= probeMs && restSeconds > workersWorthSeconds) {
-      const base2 = { done, failed };
-      const more = (d: number, f: number): void => progress?.(base2.done + d, base2.failed + f);
-      parts.push(await exploreInWorkers(job, firstSeed + done, runs - done, cores, more, seedLimitMs));
-      workers = cores;
-      break;
-    }
+  const first = await seedsInThisThread(
+    setup,
+    firstSeed,
+    runs,
+    progress,
+    interrupt,
+    () => performance.now() - t0 >= probeMs,
+  );
+  const done = first.runs;
+  const more = (d: number, f: number): void => progress?.(done + d, first.failed + f);
+  const restSeconds = (((performance.now() - t0) / done) * (runs - done)) / 1000;
+  if (done === runs || signal?.aborted === true || restSeconds <= workersWorthSeconds) {
+    const rest = await seedsInThisThread(setup, firstSeed + done, runs - done, more, interrupt);
+    return { report: mergeReports([first, rest]), workers: 1 };
   }
-  return { report: mergeReports(parts), workers };
+  const n = Math.min(cores, runs - done);
+  const rest = await exploreInWorkers(job, firstSeed + done, runs - done, n, more, seedLimitMs, signal);
+  return { report: mergeReports([first, rest]), workers: n };
 }
 
 function cannotWriteOut(dir: string, name: string, e: unknown): InputError {
