@@ -73,7 +73,11 @@ export class FilterOidState implements WorkRoutine, EventTarget {
   runWork(): void {
     dispatchToFilter(this.n, this.module);
   }
-  /** The watchdog of a request the module pended (NDIS_BUGCHECK_WATCHDOG_FILTER_OID). */
+  /**
+   * The watchdog of a request the module pended (NDIS_BUGCHECK_WATCHDOG_FILTER_OID), on
+   * `oidWatchdogNs`: the 0x7C page names 0x24 the same operation as the miniport's 0x23,
+   * delivering an OID request, to a filter module instead (R7.13; docs/decisions.md).
+   */
   fire(_op: number, arg: unknown): void {
     const r = arg as FilterOidRecord;
     if (r.state !== 'pending') return;
@@ -81,7 +85,7 @@ export class FilterOidState implements WorkRoutine, EventTarget {
     const n = this.n;
     // Still waiting for its own request below: the module is not the one stuck.
     if (this.issued.size > 0) {
-      r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, this, 0, r);
+      r.watchdog = n.kernel.machine.after(n.options.oidWatchdogNs, this, 0, r);
       return;
     }
     n.reportInDpc(
@@ -89,7 +93,7 @@ export class FilterOidState implements WorkRoutine, EventTarget {
       'NdisSim_FilterOidWatchdog',
       'FilterOidRequest',
       this.module.block.name,
-      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.pauseWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
+      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.oidWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
       // Parameter 4: the OID of the stuck request (bug-check-0x7c).
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', r.request.DATA.Oid],
     );
@@ -185,7 +189,7 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
   }
   if (status === NDIS_STATUS_PENDING) {
     r.state = 'pending';
-    r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, st, 0, r);
+    r.watchdog = n.kernel.machine.after(n.options.oidWatchdogNs, st, 0, r);
     return;
   }
   // nc-ndis-filter_oid_request: a filter that forwarded a clone returns PENDING when

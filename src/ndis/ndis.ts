@@ -90,7 +90,9 @@ export interface NdisOptions {
   haltWatchdogNs: number;
   /**
    * R6.6: NDIS's watchdog over an OID request the miniport pended (0x7C/0x25/0x23,
-   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID; undocumented time-out), or one it blocks in.
+   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID; undocumented time-out), or one it blocks in;
+   * R7.13: and over one a filter module pended or blocks in (0x24,
+   * NDIS_BUGCHECK_WATCHDOG_FILTER_OID), the same operation to a filter module.
    */
   oidWatchdogNs: number;
   /**
@@ -1478,13 +1480,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
-   * R7.13: a FilterOidRequest blocked past the pause watchdog's time from its call is
+   * R7.13: a FilterOidRequest blocked past the OID watchdog's time from its call is
    * NDIS's filter OID watchdog (0x7C/0x25/0x24, NdisSim_FilterOidWatchdog, the OID in
    * parameter 4), as one pended that long is (filter-oid.ts). A module that waits there
    * for a request of its own below is not the one stuck, as for a pended one.
    */
   private filterOidOverdueAt(f: Frame): number {
-    const limit = this.options.pauseWatchdogNs;
+    const limit = this.options.oidWatchdogNs;
     if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
     const b = f.adapter!;
     for (const m of b.filters) {
