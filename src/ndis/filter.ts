@@ -1082,11 +1082,16 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
   if (timers > 0) {
     let set = 0;
     for (const t of m.timers!) if (t.k.queued) set++;
+    // Named: a set one first (it goes on firing), else the first allocated.
+    const t = m.timers!.find((x) => x.k.queued) ?? m.timers![0]!;
     n.verifier.report(
       'NdisSim_TimerNotFreed',
       fn,
       m.block.name,
-      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (nc-ndis-filter_detach)`,
+      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (nc-ndis-filter_detach): ${timers > 1 ? 'one is ' : ''}${t.story()}`,
+      undefined,
+      undefined,
+      t.origin(),
     );
   }
   const left: string[] = [];

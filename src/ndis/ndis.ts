@@ -13,7 +13,7 @@ import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
 import { BugCheckCode, type BugCheckParam, bugCheckName, statusText } from '../verifier/bugcheck.ts';
-import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
+import type { RunningAdapterSource, Verifier, ViolationOrigin } from '../verifier/verifier.ts';
 import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
 import { genericObjectsLeft } from './api/generic.ts';
@@ -60,7 +60,7 @@ import type {
   NdisTimerObject,
   Owner,
 } from './objects.ts';
-import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName } from './objects.ts';
+import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName, routineName } from './objects.ts';
 import { OidTimers, oidName, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
@@ -926,22 +926,33 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           what: `${d.name}: a work item of its driver handle left queued at ${fn}`,
           k: w.k,
         });
-    if (d.timers?.some((t) => !t.k.queued))
+    // The first one left names where the driver allocated it (NdisSim_TimerNotFreed's "Made in").
+    const t = d.timers?.find((x) => !x.k.queued);
+    if (t !== undefined)
       this.verifier.report(
         'NdisSim_TimerNotFreed',
         fn,
         null,
-        `${d.name}: ${fn} returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4)`,
+        `${d.name}: ${fn} returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4): ${t.story()}`,
+        undefined,
+        undefined,
+        t.origin(),
       );
-    if (d.workItems?.some((w) => !w.k.queued))
+    if (d.workItems?.some((w) => !w.k.queued)) {
+      const ndisItem = d.workItems.find((w) => !w.k.queued && !(w instanceof IoWorkItem));
+      const w = ndisItem ?? d.workItems.find((x) => !x.k.queued)!;
       this.verifier.report(
         'NdisSim_WorkItemNotFreed',
         fn,
         null,
-        d.workItems.some((w) => !w.k.queued && !(w instanceof IoWorkItem))
-          ? `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`
-          : `${d.name}: ${fn} returned without freeing an IO_WORKITEM allocated with IoAllocateWorkItem (IoFreeWorkItem; nf-wdm-ioallocateworkitem)`,
+        ndisItem !== undefined
+          ? `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8): ${w.story()}`
+          : `${d.name}: ${fn} returned without freeing an IO_WORKITEM allocated with IoAllocateWorkItem (IoFreeWorkItem; nf-wdm-ioallocateworkitem): ${w.story()}`,
+        undefined,
+        undefined,
+        w.origin(),
       );
+    }
   }
 
   /**
@@ -1108,11 +1119,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     adapter: string | null,
     message: string,
     params: BugCheckParam[],
+    origin?: ViolationOrigin,
   ): void {
     const k = this.kernel;
     const c = k.enter(0, Irql.Dispatch, who, 'dpc');
     try {
-      this.verifier.report(rule, ddi, adapter, message, params);
+      this.verifier.report(rule, ddi, adapter, message, params, undefined, origin);
     } finally {
       k.exit(c);
     }
@@ -2212,6 +2224,3 @@ export function describe(result: unknown): unknown {
 }
 
 /** A driver routine's name for the timeline, as its function is named in the driver's code. */
-function routineName(f: (...args: never[]) => unknown): string {
-  return f.name === '' ? '(anonymous)' : f.name;
-}

@@ -47,7 +47,7 @@ import {
 import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBinding } from './lifecycle.ts';
 import type { NblImpl, NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import { type NdisIoWorkItem, type NdisTimerObject, placeText } from './objects.ts';
 import { activePortArray, defaultPortActive, type NDIS_PORT_ARRAY, netEventBufferLength } from './ports.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import type {
@@ -1284,11 +1284,15 @@ function retryStop(n: Ndis, name: unknown): void {
 function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
   if (p.timers !== null || p.workItems !== null) n.checkObjectsAtUnload(p, 'DriverUnload');
   if (p.pools !== null && p.pools.length > 0) {
+    const pool = p.pools[0]!;
     n.verifier.report(
       'NdisSim_ResourceNotFreed',
       'DriverUnload',
       null,
-      `${p.name}: its Unload routine returned without freeing ${p.pools.length} NBL pool(s) allocated with its NdisProtocolHandle (NdisFreeNetBufferListPool)`,
+      `${p.name}: its Unload routine returned without freeing ${p.pools.length} NBL pool(s) allocated with its NdisProtocolHandle (NdisFreeNetBufferListPool; ${p.pools.length > 1 ? 'the first ' : ''}allocated in ${placeText(pool.madeIn, pool.madeNs)})`,
+      undefined,
+      undefined,
+      pool.origin(),
     );
     p.pools.length = 0;
   }
