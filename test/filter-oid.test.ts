@@ -514,7 +514,13 @@ test('NdisSim_FilterOidWatchdog: a module that pends a request and never complet
   assert.equal(bc?.rule, 'NdisSim_FilterOidWatchdog');
   assert.ok(bc!.timeNs >= 60 * ns.s && bc!.timeNs < 61 * ns.s);
   // bug-check-0x7c: parameter 4 of 0x24 is the OID of the stuck request.
-  assert.match(bc!.message, /pended OID_GEN_CURRENT_PACKET_FILTER/);
+  assert.match(bc!.message, /pended OID_GEN_CURRENT_PACKET_FILTER at 0\.\d{6} s /);
+  // Which module pended it, when, and whose request it was (Pended by).
+  assert.equal(bc!.origin?.label, 'Pended by');
+  assert.match(
+    bc!.origin!.at,
+    /^FilterOidRequest of f-stuck\S* at 0\.\d{6} s \(OID_GEN_CURRENT_PACKET_FILTER, a request of tcpip\)$/,
+  );
   assert.deepEqual(bc!.bugCheck.params, [
     0x25,
     0x24,

@@ -12,6 +12,7 @@
 // reset.ts test `b.filters.length !== 0` first).
 
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import { Binding, OidSourceHandle } from './binding.ts';
@@ -26,6 +27,7 @@ import {
   oidName,
   oidText,
   protocolOidComplete,
+  requesterText,
   ruleParams,
 } from './oid.ts';
 import { deliverToBindings, statusIndication } from './reset.ts';
@@ -38,6 +40,8 @@ export type FilterOidSource = Extract<OidOrigin, { kind: 'binding' } | { kind: '
 export class FilterOidRecord {
   state: 'queued' | 'in-filter' | 'pending' | 'done' = 'queued';
   watchdog: SimEvent | null = null;
+  /** When FilterOidRequest returned PENDING (-1: it has not): the watchdog's "Pended by". */
+  pendedNs = -1;
   constructor(
     readonly module: FilterModule,
     readonly request: NDIS_OID_REQUEST,
@@ -93,9 +97,13 @@ export class FilterOidState implements WorkRoutine, EventTarget {
       'NdisSim_FilterOidWatchdog',
       'FilterOidRequest',
       this.module.block.name,
-      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.oidWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
+      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} at ${fmtTime(r.pendedNs)} and NdisFOidRequestComplete did not follow within ${n.options.oidWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
       // Parameter 4: the OID of the stuck request (bug-check-0x7c).
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', r.request.DATA.Oid],
+      {
+        label: 'Pended by',
+        at: `FilterOidRequest of ${this.module.name} at ${fmtTime(r.pendedNs)} (${oidName(r.request.DATA.Oid)}, ${requesterText(r.source)})`,
+      },
     );
   }
 }
@@ -189,6 +197,7 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
   }
   if (status === NDIS_STATUS_PENDING) {
     r.state = 'pending';
+    r.pendedNs = n.now;
     r.watchdog = n.kernel.machine.after(n.options.oidWatchdogNs, st, 0, r);
     return;
   }

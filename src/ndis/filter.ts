@@ -5,6 +5,7 @@
 // travel through the modules (R7.7, R5.1, R5.5).
 
 import { Irql } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
@@ -985,8 +986,13 @@ export class FilterWatchdog implements EventTarget {
       'NdisSim_FilterPauseWatchdog',
       'FilterPause',
       m.block.name,
-      `FilterPause of ${m.name} returned PENDING and NdisFPauseComplete did not follow within ${this.n.options.pauseWatchdogNs / ns.s} s (R7.13)`,
+      `FilterPause of ${m.name} returned PENDING at ${fmtTime(this.n.now - this.n.options.pauseWatchdogNs)} and NdisFPauseComplete did not follow within ${this.n.options.pauseWatchdogNs / ns.s} s (R7.13)`,
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      // Armed at the PENDING return.
+      {
+        label: 'Pended by',
+        at: `FilterPause of ${m.name} at ${fmtTime(this.n.now - this.n.options.pauseWatchdogNs)}`,
+      },
     );
   }
 

@@ -1098,13 +1098,17 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = arg as MiniportBlock;
     if (b.pause === null || b.pause.completed) return;
     b.pause.watchdog = null;
+    // The watchdog was armed at the PENDING return. What the pause still waits for is
+    // what the driver has not handed back (R3.3): the likeliest reason it never completes.
+    const pendedNs = this.now - this.options.pauseWatchdogNs;
     this.reportInDpc(
       'ndis',
       'NdisSim_PauseWatchdog',
       'MiniportPause',
       b.name,
-      `MiniportPause returned PENDING and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)`,
+      `MiniportPause returned PENDING at ${fmtTime(pendedNs)} and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)${b.sendsOutstanding + b.receivesOutstanding === 0 ? '' : `, with ${b.sendsOutstanding} send(s) not completed and ${b.receivesOutstanding} receive(s) not returned`}`,
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      { label: 'Pended by', at: `MiniportPause at ${fmtTime(pendedNs)}` },
     );
   }
 
