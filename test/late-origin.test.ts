@@ -191,3 +191,44 @@ test('CancelTimerObject (R8.7): the run report and the HTML report show the "Set
   assert.ok(readFileSync(html, 'utf8').includes(`<dt>Set in</dt><dd>${line[1]!}</dd>`));
   rmSync(dir, { recursive: true });
 });
+
+test('NdisSim_CallbackAfterHalt (R2.10): a timer that fires after MiniportHaltEx names where it was set, and a work item queued in the halt names the halt', () => {
+  const { r } = removedScripted('origin-after-halt', {
+    initialize: (a) => {
+      a.state.work = NdisAllocateIoWorkItem(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: (a) => {
+      a.state.stats ??= statsTimer(a);
+      NdisSetTimerObject(a.state.stats as NDIS_HANDLE, -15_000_000, 0, null);
+      return NDIS_STATUS_SUCCESS;
+    },
+    halt: (a) => {
+      NdisQueueIoWorkItem(a.state.work as NDIS_HANDLE, () => {}, a);
+    },
+  });
+  const late = r.violations.filter((v) => v.rule === 'NdisSim_CallbackAfterHalt');
+  const timer = late.find((v) => v.ddi === 'NdisTimerFunction')!;
+  assert.match(
+    timer.message,
+    new RegExp(
+      `\\(the timer object allocated in MiniportRestart at ${t}, function statsTick, last set in MiniportRestart at ${t}\\)$`,
+    ),
+  );
+  assert.equal(timer.origin?.label, 'Set in');
+  assert.match(timer.origin!.at, new RegExp(`^MiniportRestart at ${t} \\(timer function statsTick;`));
+  const work = late.find((v) => v.ddi === 'NdisIoWorkItemFunction')!;
+  assert.match(
+    work.message,
+    new RegExp(
+      `\\(the work item allocated in MiniportInitializeEx at ${t}, last queued in MiniportHaltEx at ${t}\\)$`,
+    ),
+  );
+  assert.match(
+    work.origin!.at,
+    new RegExp(
+      `^MiniportHaltEx at ${t} \\(allocated with NdisAllocateIoWorkItem in MiniportInitializeEx at ${t}\\)$`,
+    ),
+  );
+  assert.equal(work.origin!.label, 'Queued in');
+});

@@ -1723,13 +1723,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * MiniportHaltEx returned, or its MiniportInitializeEx failed: driver code runs
    * against freed state (R2.5, R2.10, R8.7).
    */
-  private afterHalt(b: MiniportBlock, fn: string): boolean {
+  private afterHalt(b: MiniportBlock, fn: string, obj: LateObject | null = null): boolean {
     if (!b.handleDead) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       b.name,
-      `${fn} of ${b.name} fired after ${b.handleEnd}: the driver left it armed (R2.10); its code would run against freed state, so the model does not run it`,
+      `${fn} of ${b.name} fired after ${b.handleEnd}: the driver left it armed (R2.10); its code would run against freed state, so the model does not run it${lateStory(obj)}`,
+      undefined,
+      undefined,
+      lateOrigin(obj),
     );
     return true;
   }
@@ -1744,15 +1747,20 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock,
     fn: string,
     unload: string,
+    obj: LateObject | null,
   ): boolean {
     if (!d.unloaded) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       null,
-      fn === 'WorkItem' || fn === 'WorkItemEx'
+      (fn === 'WorkItem' || fn === 'WorkItemEx'
         ? `${fn} of driver ${d.name} fired after its ${unload} returned: an IO_WORKITEM was queued during or after the unload (the unload waits only for those queued before it began) and ${unload} returned without making sure it had run (releasing-driver-allocated-resources: an Unload routine ensures the work items it queued have completed); the model does not run it`
-        : `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`,
+        : `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`) +
+        lateStory(obj),
+      undefined,
+      undefined,
+      lateOrigin(obj),
     );
     return true;
   }
@@ -1762,13 +1770,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * code runs against a module context it freed (nc-ndis-filter_detach: FilterDetach
    * frees the module's resources).
    */
-  private afterDetach(m: FilterModule, fn: string): boolean {
+  private afterDetach(m: FilterModule, fn: string, obj: LateObject | null): boolean {
     if (!m.gone) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       m.block.name,
-      `${fn} of filter module ${m.name} fired after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11); the model does not run it`,
+      `${fn} of filter module ${m.name} fired after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11); the model does not run it${lateStory(obj)}`,
+      undefined,
+      undefined,
+      lateOrigin(obj),
     );
     return true;
   }
@@ -1777,19 +1788,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * The owner of a timer or work item is gone: its adapter halted, its driver unloaded,
    * its filter module detached.
    */
-  private ownerGone(o: Owner, fn: string): boolean {
+  private ownerGone(o: Owner, fn: string, obj: LateObject | null = null): boolean {
     switch (o.kind) {
       case 'adapter':
-        return this.afterHalt(o.block, fn);
+        return this.afterHalt(o.block, fn, obj);
       case 'driver':
-        return this.afterUnload(o.driver, fn, 'MiniportDriverUnload');
+        return this.afterUnload(o.driver, fn, 'MiniportDriverUnload', obj);
       case 'module':
-        return this.afterDetach(o.module, fn);
+        return this.afterDetach(o.module, fn, obj);
       case 'filterDriver':
-        return this.afterUnload(o.driver, fn, 'FilterDriverUnload');
+        return this.afterUnload(o.driver, fn, 'FilterDriverUnload', obj);
       case 'protocolDriver':
         // Its Unload routine, when its service stopped (scenario stop-protocol).
-        return this.afterUnload(o.driver, fn, 'DriverUnload');
+        return this.afterUnload(o.driver, fn, 'DriverUnload', obj);
     }
   }
 
@@ -1797,7 +1808,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = ownerAdapter(t.owner);
     const who = ownerDriverName(t.owner);
     if (t.freed || t.firedAfterOwner) return;
-    if (this.ownerGone(t.owner, 'NdisTimerFunction')) {
+    if (this.ownerGone(t.owner, 'NdisTimerFunction', t)) {
       t.firedAfterOwner = true;
       return;
     }
@@ -1829,7 +1840,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // The item is dequeued: the routine may queue it again (a new reference) or free it.
     const held = w.referenced;
     w.referenced = false;
-    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) {
+    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction', w)) {
       if (held) this.dropIoRef(w);
       return;
     }
@@ -1910,7 +1921,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const fn = w.ex ? 'WorkItemEx' : 'WorkItem';
     const held = w.referenced;
     w.referenced = false;
-    if (routine !== null && !this.ownerGone(w.owner, fn)) {
+    if (routine !== null && !this.ownerGone(w.owner, fn, w)) {
       const f = this.enter(
         null,
         ownerDriverName(w.owner),
@@ -2228,3 +2239,18 @@ export function describe(result: unknown): unknown {
 }
 
 /** A driver routine's name for the timeline, as its function is named in the driver's code. */
+
+/** A timer or work item whose routine came due after its owner was gone. */
+type LateObject = NdisTimerObject | NdisIoWorkItem;
+
+/**
+ * NdisSim_CallbackAfterHalt's word on which object it was (R2.10, R8.8): where the
+ * driver allocated it and last set or queued it, made only as the violation is reported.
+ */
+function lateStory(obj: LateObject | null): string {
+  return obj === null ? '' : ` (${obj.story()})`;
+}
+
+function lateOrigin(obj: LateObject | null): ViolationOrigin | undefined {
+  return obj === null ? undefined : obj.origin(true);
+}

@@ -105,10 +105,13 @@ export class NdisTimerObject implements NDIS_HANDLE {
     return `the timer object allocated in ${placeText(this.madeIn, this.madeNs)}, function ${routineName(this.chars.TimerFunction)}, ${set}`;
   }
 
-  /** The report's "Set in" line of a timer left set, or "Made in" of one not freed. */
-  origin(): { label: string; at: string } {
+  /**
+   * The report's "Set in" line of a timer left set (`set`: it is set, or fired after its
+   * owner was gone), or "Made in" of one not freed.
+   */
+  origin(set = this.k.queued): { label: string; at: string } {
     const fn = `timer function ${routineName(this.chars.TimerFunction)}`;
-    return this.k.queued && this.setNs >= 0
+    return set && this.setNs >= 0
       ? {
           label: 'Set in',
           at: `${placeText(this.setIn, this.setNs)} (${fn}; allocated in ${placeText(this.madeIn, this.madeNs)})`,
@@ -156,10 +159,19 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
     return `the work item allocated in ${placeText(this.madeIn, this.madeNs)}, ${q}`;
   }
 
-  /** The report's "Made in" line of a work item not freed. */
-  origin(): { label: string; at: string } {
+  /**
+   * The report's "Made in" line of a work item not freed, or with `queued` the "Queued
+   * in" line of one whose routine came due after its owner was gone.
+   */
+  origin(queued = false): { label: string; at: string } {
     const api = this instanceof IoWorkItem ? 'IoAllocateWorkItem' : 'NdisAllocateIoWorkItem';
-    return { label: 'Made in', at: `${placeText(this.madeIn, this.madeNs)} (${api})` };
+    const made = placeText(this.madeIn, this.madeNs);
+    return queued && this.queuedNs >= 0
+      ? {
+          label: 'Queued in',
+          at: `${placeText(this.queuedIn, this.queuedNs)} (allocated with ${api} in ${made})`,
+        }
+      : { label: 'Made in', at: `${made} (${api})` };
   }
 
   runWork(): void {
