@@ -232,3 +232,19 @@ test('NdisSim_CallbackAfterHalt (R2.10): a timer that fires after MiniportHaltEx
   );
   assert.equal(work.origin!.label, 'Queued in');
 });
+
+test('Init_DeRegisterInterrupt (R2.10): an interrupt still registered at MiniportHaltEx names where it was registered', () => {
+  const { r } = removedScripted('origin-halt-interrupt', {
+    // The base driver registers its interrupt in MiniportInitializeEx; this halt forgets it.
+    halt: (a) => {
+      a.interrupt = null;
+    },
+  });
+  const v = only(r.violations, 'Init_DeRegisterInterrupt');
+  assert.match(
+    v.message,
+    new RegExp(`still registered \\(R2\\.10\\): registered in MiniportInitializeEx at ${t}$`),
+  );
+  assert.equal(v.origin?.label, 'Made in');
+  assert.match(v.origin!.at, new RegExp(`^MiniportInitializeEx at ${t} \\(NdisMRegisterInterruptEx\\)$`));
+});

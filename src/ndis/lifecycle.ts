@@ -695,12 +695,15 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
   checkResourcesReturned(n, b, 'MiniportInitializeEx', 'failed');
   if (b.ports !== null) portsAtEnd(n, b, 'MiniportInitializeEx', 'failed');
   if (b.interrupt !== null && !b.interrupt.deregistered) {
+    const i = b.interrupt;
     n.verifier.report(
       'Init_RegisterInterrupt',
       'MiniportInitializeEx',
       who,
-      'MiniportInitializeEx failed with its interrupt still registered (R2.5)',
+      `MiniportInitializeEx failed with its interrupt still registered (R2.5): registered in ${placeText(i.madeIn, i.madeNs)}`,
       [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
+      undefined,
+      { label: 'Made in', at: `${placeText(i.madeIn, i.madeNs)} (NdisMRegisterInterruptEx)` },
     );
   }
   for (const t of b.timers) {
@@ -1181,13 +1184,15 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   // NDIS has subcodes of its own for the halt right after a successful initialize (R2.6).
   const afterInit = b.haltAction === NdisHaltDeviceInitializationFailed;
   if (b.interrupt !== null && !b.interrupt.deregistered) {
+    const i = b.interrupt;
     n.verifier.report(
       'Init_DeRegisterInterrupt',
       'MiniportHaltEx',
       b.name,
-      'MiniportHaltEx returned with the interrupt still registered (R2.10)',
+      `MiniportHaltEx returned with the interrupt still registered (R2.10): registered in ${placeText(i.madeIn, i.madeNs)}`,
       [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
       afterInit ? ndisCheck(NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER) : undefined,
+      { label: 'Made in', at: `${placeText(i.madeIn, i.madeNs)} (NdisMRegisterInterruptEx)` },
     );
   }
   for (const t of b.timers) {

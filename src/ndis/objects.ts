@@ -206,6 +206,9 @@ export class IoWorkItem extends NdisIoWorkItem implements IO_WORKITEM {
 
 export class NdisInterrupt implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_INTERRUPT';
+  /** The driver callback that registered it, and when (placeText; R2.5, R2.10 reports). */
+  readonly madeIn: string | null;
+  readonly madeNs: number;
   /** The line's interrupt object (connected only when the interrupt is line-based). */
   readonly k: KInterrupt;
   deregistered = false;
@@ -232,6 +235,8 @@ export class NdisInterrupt implements NDIS_HANDLE {
     who: string,
   ) {
     this.k = new KInterrupt(this, who, this);
+    this.madeIn = ndis.innermostCallback();
+    this.madeNs = ndis.now;
     this.throttle =
       block.driver.ndisVersion >= 620
         ? { MaxNblsToIndicate: NDIS_INDICATE_ALL_NBLS, MoreNblsPending: false }
