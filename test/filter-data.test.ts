@@ -493,8 +493,14 @@ test('R7.6 NdisSim_FilterDataState: a module that originates a send inside Filte
   const w = stack([drv], { removeAt: 100 * ns.ms, until: 300 * ns.ms, rate: 0 });
   const r = rules(w);
   assert.ok(r.includes('NdisSim_FilterDataState'), r.join());
-  // And the pool was never freed.
+  // And the pool was never freed: the report names the callback that allocated it (R7.11).
   assert.ok(r.includes('NdisSim_ResourceNotFreed'), r.join());
+  const leak = w.lastResult!.violations.find((v) => v.rule === 'NdisSim_ResourceNotFreed')!;
+  assert.match(
+    leak.message,
+    /1 NBL pool\(s\) \(NdisFreeNetBufferListPool; allocated in FilterRestart at 0\.\d{6} s\)/,
+  );
+  assert.match(leak.origin!.at, /^FilterRestart at 0\.\d{6} s \(NdisAllocateNetBufferListPool\)$/);
 });
 
 test("NdisFIndicateReceiveNetBufferLists with NDIS_RECEIVE_FLAGS_RESOURCES: an own NBL is the module's again when the call returns; FilterReturnNetBufferLists is not called for it", () => {

@@ -215,6 +215,16 @@ test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed: FilterDetach returns hold
     all.violations[0]!.message,
     /FilterDetach of kf-keeps-all@nic0 returned without freeing 1 timer object\(s\) allocated with its NdisFilterHandle \(NdisFreeTimerObject\)/,
   );
+  // R8.4: it names the timer: where the module allocated it and last set it.
+  assert.match(
+    all.violations[0]!.message,
+    /: the timer object allocated in FilterAttach at 0\.\d{6} s, function TimerFunction, last set in FilterRestart at 0\.\d{6} s$/,
+  );
+  assert.equal(all.violations[0]!.origin?.label, 'Made in');
+  assert.match(
+    all.violations[0]!.origin!.at,
+    /^FilterAttach at 0\.\d{6} s \(NdisAllocateTimerObject; timer function TimerFunction\)$/,
+  );
   assert.match(
     all.violations[1]!.message,
     /1 read\/write lock\(s\) \(NdisFreeRWLock\) and 1 pool allocation\(s\)/,

@@ -37,6 +37,7 @@ import {
   OID_GEN_VENDOR_DESCRIPTION,
   World,
 } from '../src/index.ts';
+import type { NdisOptions } from '../src/ndis/ndis.ts';
 import { oidRequestData } from '../src/ndis/oid.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
@@ -62,11 +63,12 @@ interface Opts {
   until?: number;
   collect?: boolean;
   oidAt?: number;
+  ndis?: Partial<NdisOptions>;
 }
 
 /** One nic0 (healthy-nic by default) with `filters` installed bottom first, and tcpip bound. */
 function run(filters: DriverModule[], o: Opts = {}): World {
-  const w = new World({ seed: 1, verifier: o.collect ? 'collect' : 'bugcheck' });
+  const w = new World({ seed: 1, verifier: o.collect ? 'collect' : 'bugcheck', ndis: o.ndis ?? {} });
   const mp = o.miniport ?? healthyNic;
   w.addDriver(mp);
   for (const f of filters) {
@@ -519,7 +521,13 @@ test('NdisSim_FilterOidWatchdog: a module that pends a request and never complet
   assert.equal(bc?.rule, 'NdisSim_FilterOidWatchdog');
   assert.ok(bc!.timeNs >= 60 * ns.s && bc!.timeNs < 61 * ns.s);
   // bug-check-0x7c: parameter 4 of 0x24 is the OID of the stuck request.
-  assert.match(bc!.message, /pended OID_GEN_CURRENT_PACKET_FILTER/);
+  assert.match(bc!.message, /pended OID_GEN_CURRENT_PACKET_FILTER at 0\.\d{6} s /);
+  // Which module pended it, when, and whose request it was (Pended by).
+  assert.equal(bc!.origin?.label, 'Pended by');
+  assert.match(
+    bc!.origin!.at,
+    /^FilterOidRequest of f-stuck\S* at 0\.\d{6} s \(OID_GEN_CURRENT_PACKET_FILTER, a request of tcpip\)$/,
+  );
   assert.deepEqual(bc!.bugCheck.params, [
     0x25,
     0x24,
@@ -552,6 +560,34 @@ test('R7.13 NdisSim_FilterOidWatchdog: a FilterOidRequest that blocks past the w
   const call = w.trace.events.find((e) => e.kind === 'call' && e.what === 'FilterOidRequest')!;
   assert.ok(bc.timeNs - call.t > 60 * ns.s && bc.timeNs - call.t < 61 * ns.s, `after ${bc.timeNs - call.t}`);
   assert.equal(run([blocking('f-slow-ok', 50)], { until: 90 * ns.s }).lastResult!.bugCheck, null);
+});
+
+test('R7.13 NdisSim_FilterOidWatchdog (0x24) is timed by oidWatchdog, as the miniport OID watchdog (0x23) is, not by pauseWatchdog: pended and blocked', () => {
+  const ndis = { oidWatchdogNs: 5 * ns.s, pauseWatchdogNs: 120 * ns.s };
+  const pended = run(
+    [
+      oidLwf('f-pends', (c) => {
+        c.OidRequestHandler = () => NDIS_STATUS_PENDING;
+      }),
+    ],
+    { until: 20 * ns.s, ndis },
+  ).lastResult!.bugCheck!;
+  assert.equal(pended.rule, 'NdisSim_FilterOidWatchdog');
+  assert.ok(pended.timeNs >= 5 * ns.s && pended.timeNs < 6 * ns.s, `at ${pended.timeNs}`);
+  assert.match(pended.message, /did not follow within 5 s/);
+  const blocked = run(
+    [
+      oidLwf('f-sleeps', (c) => {
+        c.OidRequestHandler = () => {
+          for (let i = 0; i < 30; i++) NdisMSleep(1_000_000);
+          return NDIS_STATUS_SUCCESS;
+        };
+      }),
+    ],
+    { until: 40 * ns.s, ndis },
+  ).lastResult!.bugCheck!;
+  assert.equal(blocked.rule, 'NdisSim_FilterOidWatchdog');
+  assert.match(blocked.message, /has not returned after 5 s/);
 });
 
 test('R7.6: a module waiting for its own request below is not blamed by the watchdog', () => {

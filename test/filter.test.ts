@@ -1375,10 +1375,13 @@ test("R7.13 NdisSim_FilterPauseWatchdog: a pended FilterPause never completed is
   const dv = r.violations[0]!;
   assert.ok(Math.abs(dv.timeNs - 10_100 * ns.ms) < ns.ms, `Driver Verifier at ${dv.timeNs}`);
   assert.equal(bc.timeNs - dv.timeNs, 50 * ns.s, 'DV at 10 s, NDIS at 60 s, both from the PENDING return');
+  // The watchdog names when the module pended the pause (the removal's, at 100 ms).
   assert.match(
     bc.message,
-    /FilterPause of f-pause-stuck\S* returned PENDING and NdisFPauseComplete did not follow within 60 s/,
+    /FilterPause of f-pause-stuck\S* returned PENDING at 0\.100\d{3} s and NdisFPauseComplete did not follow within 60 s/,
   );
+  assert.equal(bc.origin?.label, 'Pended by');
+  assert.match(bc.origin!.at, /^FilterPause of f-pause-stuck\S* at 0\.100\d{3} s$/);
 });
 
 test("R7.13 NdisSim_FilterPauseWatchdog: without Driver Verifier's checks (verifier off) NDIS's own watchdog still stops the machine", () => {

@@ -17,6 +17,7 @@ import {
 } from '../src/index.ts';
 import type { NdisOptions } from '../src/ndis/ndis.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
+import { fmtTime } from '../src/report/format.ts';
 import { buildWorld } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { WorldOptions } from '../src/world.ts';
@@ -82,6 +83,12 @@ test('R6.6 NdisSim_MiniportOidWatchdog: a pended request never completed is 0x7C
   const dv = w.verifier.violations.find((v) => v.rule === 'NdisTimedOidComplete');
   assert.equal(dv?.timeNs, call + 12 * ns.s);
   assert.ok(w.ndis.adapters[0]!.resets >= 1, 'R4.5: NDIS reset the adapter over the stuck request');
+  // Both name the callback that pended the request, when, and who asked (Pended by).
+  const pended = `MiniportOidRequest at ${fmtTime(call)} (OID_GEN_STATISTICS, a request through NDIS)`;
+  assert.ok(bc.message.includes(`pended OID_GEN_STATISTICS at ${fmtTime(call)}`), bc.message);
+  assert.deepEqual(bc.origin, { label: 'Pended by', at: pended });
+  assert.deepEqual(dv.origin, { label: 'Pended by', at: pended });
+  assert.match(dv.message, /: MiniportOidRequest pended it at /);
 });
 
 test('R6.6 NdisSim_MiniportOidWatchdog: a completion just before the time-out is no bug check; just after, it is', () => {

@@ -1084,6 +1084,12 @@ test('R7.13: a NetEventPause pended and never completed is NDIS watchdog 0x7C/0x
   assert.equal(r.bugCheck?.rule, 'NdisSim_ProtocolWatchdog');
   assert.match(r.bugCheck.message, /ProtocolNetPnPEvent\(NetEventPause\) of echo-pause-never-done/);
   assert.deepEqual(r.bugCheck.bugCheck.params, [0x25, 0x01, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
+  // Pended by: the handler that pended the pause, at the surprise removal (100 ms).
+  assert.equal(r.bugCheck.origin?.label, 'Pended by');
+  assert.match(
+    r.bugCheck.origin!.at,
+    /^ProtocolNetPnPEvent\(NetEventPause\) of echo-pause-never-done at 0\.1\d{5} s$/,
+  );
 });
 
 test('R7.1, R7.10: a binding whose NetEventRestart fails goes back to Paused and stays there; the removal does not pause it again but unbinds it, and the built-in protocol beside it runs', () => {

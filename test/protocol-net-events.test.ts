@@ -45,6 +45,7 @@ import {
   NetEventSetPower,
   World,
 } from '../src/index.ts';
+import { fmtTime } from '../src/report/format.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import { exploreScenario } from '../src/scenario.ts';
@@ -306,9 +307,14 @@ test('R7.13: a NetEventQueryPower pended and never completed is NdisSim_Protocol
   ]);
   assert.match(
     r.bugCheck!.message,
-    /ProtocolNetPnPEvent\(NetEventQueryPower\) of query-power-stuck on the binding query-power-stuck→nic0 returned NDIS_STATUS_PENDING and NdisCompleteNetPnPEvent did not follow within 60 s \(R7\.13\)/,
+    /ProtocolNetPnPEvent\(NetEventQueryPower\) of query-power-stuck on the binding query-power-stuck→nic0 returned NDIS_STATUS_PENDING at 0\.0\d{5} s and NdisCompleteNetPnPEvent did not follow within 60 s \(R7\.13\)/,
   );
   assert.ok(Math.abs(r.bugCheck!.timeNs - (50 * ns.ms + 60 * ns.s)) < 10 * ns.ms, String(r.bugCheck!.timeNs));
+  // Pended by: the handler that pended the event, and when (the watchdog time before).
+  assert.deepEqual(r.bugCheck!.origin, {
+    label: 'Pended by',
+    at: `ProtocolNetPnPEvent(NetEventQueryPower) of query-power-stuck at ${fmtTime(r.bugCheck!.timeNs - 60 * ns.s)}`,
+  });
 });
 
 test('nf-ndis-ndiscompletenetpnpevent: a pended query-remove completed twice, or completed inside the handler that then returns SUCCESS, is NdisSim_ProtocolNetPnPEvent naming the event', () => {

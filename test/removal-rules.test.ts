@@ -23,6 +23,7 @@ import {
   NdisMRestartComplete,
   NdisMUnmapIoSpace,
 } from '../src/index.ts';
+import { fmtTime } from '../src/report/format.ts';
 import type { World } from '../src/world.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { findEvent, inOrder, irpDone, is, ns, type TestWorldSpec, testWorld } from './helpers/world.ts';
@@ -453,6 +454,14 @@ test('R3.7: a pended pause never completed trips the pause watchdog: 0x7C/0x25, 
   assert.equal(v.adapter, 'nic0');
   assert.deepEqual(v.bugCheck.params, [0x25, 0x21, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
   assert.ok(v.timeNs >= 6 * ns.s);
+  // It names when MiniportPause pended the pause: the watchdog time before it fired.
+  const pended = v.timeNs - 5 * ns.s;
+  assert.ok(pended >= 1 * ns.s && pended < 1.1 * ns.s, `pended at ${pended}`);
+  assert.match(
+    v.message,
+    new RegExp(`^MiniportPause returned PENDING at ${fmtTime(pended).replace('.', '\\.')} `),
+  );
+  assert.deepEqual(v.origin, { label: 'Pended by', at: `MiniportPause at ${fmtTime(pended)}` });
 });
 
 test('R4.15: NdisMResetComplete with no reset pending is BUGCODE_NDIS_DRIVER 0x7C/0x0F', () => {

@@ -37,6 +37,7 @@ import {
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
 } from '../src/index.ts';
+import { fmtTime } from '../src/report/format.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
@@ -654,6 +655,13 @@ test('NdisSim_CancelIdleWatchdog: NDIS cancelled the idle notification and NdisM
   assert.deepEqual(bc.bugCheck.params, [0x25, 0x26, 'NDIS_WATCHDOG_TRIAGE_BLOCK', 0]);
   const cancel = w.trace.events[findEvent(w.trace.events, call('MiniportCancelIdleNotification'))]!;
   assert.equal(bc.timeNs - cancel.t, 60 * ns.s);
+  // It names the notification left outstanding: when MiniportIdleNotification pended it.
+  const notify = w.trace.events[findEvent(w.trace.events, call('MiniportIdleNotification'))]!;
+  assert.deepEqual(bc.origin, {
+    label: 'Pended by',
+    at: `MiniportIdleNotification at ${fmtTime(notify.t)} (cancelled with MiniportCancelIdleNotification at ${fmtTime(cancel.t)})`,
+  });
+  assert.ok(bc.message.endsWith(`pended at ${fmtTime(notify.t)} is still outstanding`), bc.message);
   // The only finding: nothing else in the run is wrong.
   assert.deepEqual(
     r.violations.map((v) => v.rule),

@@ -31,6 +31,7 @@ import {
 } from './generated/status.ts';
 import { NblImpl, type NblPool, type NET_BUFFER, type NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import { placeText } from './objects.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
 import { portProblem } from './ports.ts';
 import { ssHoldSend } from './ss.ts';
@@ -1850,11 +1851,16 @@ export function modulePage(fn: string): string {
 export function moduleDetached(n: Ndis, m: FilterModule, fn = 'FilterDetach', how = 'returned'): void {
   const d = m.fdata!;
   if (d.pools.length === 0) return;
+  // The first one names where the module allocated it (R7.11): NDIS finds it only now.
+  const pool = d.pools[0]!;
   n.verifier.report(
     'NdisSim_ResourceNotFreed',
     fn,
     m.block.name,
-    `${fn} of ${m.name} ${how} without freeing ${d.pools.length} NBL pool(s) (NdisFreeNetBufferListPool) (${modulePage(fn)})`,
+    `${fn} of ${m.name} ${how} without freeing ${d.pools.length} NBL pool(s) (NdisFreeNetBufferListPool; ${d.pools.length > 1 ? 'the first ' : ''}allocated in ${placeText(pool.madeIn, pool.madeNs)}) (${modulePage(fn)})`,
+    undefined,
+    undefined,
+    pool.origin(),
   );
   d.pools.length = 0;
 }

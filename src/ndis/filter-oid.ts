@@ -29,6 +29,7 @@ import {
   oidName,
   oidText,
   protocolOidComplete,
+  requesterText,
   ruleParams,
 } from './oid.ts';
 import { deliverToBindings, statusIndication } from './reset.ts';
@@ -47,6 +48,8 @@ export class FilterOidRecord {
   syncStatus: number | null = null;
   /** When NDIS handed it to FilterOidRequest. */
   sinceNs = 0;
+  /** When FilterOidRequest returned PENDING (-1: it has not): the watchdog's "Pended by". */
+  pendedNs = -1;
   constructor(
     readonly module: FilterModule,
     readonly request: NDIS_OID_REQUEST,
@@ -82,7 +85,11 @@ export class FilterOidState implements WorkRoutine, EventTarget {
   runWork(): void {
     dispatchToFilter(this.n, this.module);
   }
-  /** The watchdog of a request the module pended (NDIS_BUGCHECK_WATCHDOG_FILTER_OID). */
+  /**
+   * The watchdog of a request the module pended (NDIS_BUGCHECK_WATCHDOG_FILTER_OID), on
+   * `oidWatchdogNs`: the 0x7C page names 0x24 the same operation as the miniport's 0x23,
+   * delivering an OID request, to a filter module instead (R7.13; docs/decisions.md).
+   */
   fire(_op: number, arg: unknown): void {
     const r = arg as FilterOidRecord;
     if (r.state !== 'pending') return;
@@ -90,7 +97,7 @@ export class FilterOidState implements WorkRoutine, EventTarget {
     const n = this.n;
     // Still waiting for its own request below: the module is not the one stuck.
     if (this.issued.size > 0) {
-      r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, this, 0, r);
+      r.watchdog = n.kernel.machine.after(n.options.oidWatchdogNs, this, 0, r);
       return;
     }
     n.reportInDpc(
@@ -98,9 +105,13 @@ export class FilterOidState implements WorkRoutine, EventTarget {
       'NdisSim_FilterOidWatchdog',
       'FilterOidRequest',
       this.module.block.name,
-      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} and NdisFOidRequestComplete did not follow within ${n.options.pauseWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
+      `FilterOidRequest of ${this.module.name} pended ${oidText(r.request.DATA.Oid)} at ${fmtTime(r.pendedNs)} and NdisFOidRequestComplete did not follow within ${n.options.oidWatchdogNs / 1e9} s, with nothing of its own outstanding below (R7.13)`,
       // Parameter 4: the OID of the stuck request (bug-check-0x7c).
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', r.request.DATA.Oid],
+      {
+        label: 'Pended by',
+        at: `FilterOidRequest of ${this.module.name} at ${fmtTime(r.pendedNs)} (${oidName(r.request.DATA.Oid)}, ${requesterText(r.source)})`,
+      },
     );
   }
 }
@@ -231,7 +242,8 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
   }
   if (status === NDIS_STATUS_PENDING) {
     r.state = 'pending';
-    r.watchdog = n.kernel.machine.after(n.options.pauseWatchdogNs, st, 0, r);
+    r.pendedNs = n.now;
+    r.watchdog = n.kernel.machine.after(n.options.oidWatchdogNs, st, 0, r);
     return;
   }
   // nc-ndis-filter_oid_request: a filter that forwarded a clone returns PENDING when

@@ -5,6 +5,7 @@
 // travel through the modules (R7.7, R5.1, R5.5).
 
 import { Irql } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import { ns } from '../sim/limits.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
@@ -993,8 +994,13 @@ export class FilterWatchdog implements EventTarget {
       'NdisSim_FilterPauseWatchdog',
       'FilterPause',
       m.block.name,
-      `FilterPause of ${m.name} returned PENDING and NdisFPauseComplete did not follow within ${this.n.options.pauseWatchdogNs / ns.s} s (R7.13)`,
+      `FilterPause of ${m.name} returned PENDING at ${fmtTime(this.n.now - this.n.options.pauseWatchdogNs)} and NdisFPauseComplete did not follow within ${this.n.options.pauseWatchdogNs / ns.s} s (R7.13)`,
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      // Armed at the PENDING return.
+      {
+        label: 'Pended by',
+        at: `FilterPause of ${m.name} at ${fmtTime(this.n.now - this.n.options.pauseWatchdogNs)}`,
+      },
     );
   }
 
@@ -1090,11 +1096,16 @@ function checkModuleFreed(n: Ndis, m: FilterModule, fn: string, how: string): vo
   if (timers > 0) {
     let set = 0;
     for (const t of m.timers!) if (t.k.queued) set++;
+    // Named: a set one first (it goes on firing), else the first allocated.
+    const t = m.timers!.find((x) => x.k.queued) ?? m.timers![0]!;
     n.verifier.report(
       'NdisSim_TimerNotFreed',
       fn,
       m.block.name,
-      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (${modulePage(fn)})`,
+      `${fn} of ${m.name} ${how} without freeing ${timers} timer object(s) allocated with its NdisFilterHandle (NdisFreeTimerObject${set > 0 ? `; ${set} still set` : ''}) (${modulePage(fn)}): ${timers > 1 ? 'one is ' : ''}${t.story()}`,
+      undefined,
+      undefined,
+      t.origin(),
     );
   }
   const left: string[] = [];

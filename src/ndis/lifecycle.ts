@@ -84,6 +84,7 @@ import {
 } from './generated/status.ts';
 import type { NblImpl } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
+import { placeText } from './objects.ts';
 import { kickOids } from './oid.ts';
 import { callRemoveDevice, callStartDevice } from './pnp-handlers.ts';
 import { defaultPortActive, portEventNumbers, portsAtEnd } from './ports.ts';
@@ -658,7 +659,12 @@ export function portRangesAtFdoEnd(n: Ndis, b: MiniportBlock, fn: string, how: s
 
 function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: string): void {
   const left: string[] = [];
-  if (b.pools.length > 0) left.push(`${b.pools.length} NBL pool(s) (NdisFreeNetBufferListPool)`);
+  // The first pool left names where the driver allocated it (R2.10): NDIS finds it only now.
+  const pool = b.pools.length > 0 ? b.pools[0]! : null;
+  if (pool !== null)
+    left.push(
+      `${b.pools.length} NBL pool(s) (NdisFreeNetBufferListPool; ${b.pools.length > 1 ? 'the first ' : ''}allocated in ${placeText(pool.madeIn, pool.madeNs)})`,
+    );
   if (b.ioSpaces.length > 0) left.push(`${b.ioSpaces.length} mapped I/O space(s) (NdisMUnmapIoSpace)`);
   if (b.rwLocks.length > 0) left.push(`${b.rwLocks.length} read/write lock(s) (NdisFreeRWLock)`);
   const ports = portRangesLeft(n, b);
@@ -678,6 +684,9 @@ function checkResourcesReturned(n: Ndis, b: MiniportBlock, fn: string, how: stri
     fn,
     b.name,
     `${fn} ${how} without freeing ${left.join(' and ')} (R2.5, R2.10)`,
+    undefined,
+    undefined,
+    pool === null ? undefined : pool.origin(),
   );
 }
 
@@ -687,22 +696,28 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
   checkResourcesReturned(n, b, 'MiniportInitializeEx', 'failed');
   if (b.ports !== null) portsAtEnd(n, b, 'MiniportInitializeEx', 'failed');
   if (b.interrupt !== null && !b.interrupt.deregistered) {
+    const i = b.interrupt;
     n.verifier.report(
       'Init_RegisterInterrupt',
       'MiniportInitializeEx',
       who,
-      'MiniportInitializeEx failed with its interrupt still registered (R2.5)',
+      `MiniportInitializeEx failed with its interrupt still registered (R2.5): registered in ${placeText(i.madeIn, i.madeNs)}`,
       [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
+      undefined,
+      { label: 'Made in', at: `${placeText(i.madeIn, i.madeNs)} (NdisMRegisterInterruptEx)` },
     );
   }
   for (const t of b.timers) {
     if (t.k.queued) {
+      // Which timer, and where the driver allocated and last set it: NDIS finds it only now.
       n.verifier.report(
         'NdisSim_InitFailedTimerSet',
         'MiniportInitializeEx',
         who,
-        'MiniportInitializeEx failed with a timer still set (R2.5)',
+        `MiniportInitializeEx failed with a timer still set (R2.5): ${t.story()}`,
         [b.name, 'timer queue', 0],
+        undefined,
+        t.origin(),
       );
       break;
     }
@@ -713,7 +728,10 @@ function checkInitFailureLeaks(n: Ndis, b: MiniportBlock): void {
         'Init_NdisAllocateIoWorkItem',
         'MiniportInitializeEx',
         who,
-        'MiniportInitializeEx failed without freeing an I/O work item it allocated (R8.8)',
+        `MiniportInitializeEx failed without freeing an I/O work item it allocated (R8.8): ${w.story()}`,
+        undefined,
+        undefined,
+        w.origin(),
       );
       break;
     }
@@ -735,7 +753,10 @@ function checkTimersFreed(n: Ndis, b: MiniportBlock, fn: string, who: string, ho
         'NdisSim_TimerNotFreed',
         fn,
         who,
-        `${fn} ${how} without freeing a timer object allocated with the adapter handle (NdisFreeTimerObject; R8.4, R8.7)`,
+        `${fn} ${how} without freeing a timer object allocated with the adapter handle (NdisFreeTimerObject; R8.4, R8.7): ${t.story()}`,
+        undefined,
+        undefined,
+        t.origin(),
       );
       return;
     }
@@ -1164,13 +1185,15 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   // NDIS has subcodes of its own for the halt right after a successful initialize (R2.6).
   const afterInit = b.haltAction === NdisHaltDeviceInitializationFailed;
   if (b.interrupt !== null && !b.interrupt.deregistered) {
+    const i = b.interrupt;
     n.verifier.report(
       'Init_DeRegisterInterrupt',
       'MiniportHaltEx',
       b.name,
-      'MiniportHaltEx returned with the interrupt still registered (R2.10)',
+      `MiniportHaltEx returned with the interrupt still registered (R2.10): registered in ${placeText(i.madeIn, i.madeNs)}`,
       [b.name, 'NDIS_MINIPORT_INTERRUPT', 0],
       afterInit ? ndisCheck(NDIS_BUGCHECK_HALT_INIT_WITHOUT_INTERRUPT_DEREGISTER) : undefined,
+      { label: 'Made in', at: `${placeText(i.madeIn, i.madeNs)} (NdisMRegisterInterruptEx)` },
     );
   }
   for (const t of b.timers) {
@@ -1179,9 +1202,10 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
         'CancelTimerObject',
         'MiniportHaltEx',
         b.name,
-        'MiniportHaltEx returned with a timer still set (R8.7)',
+        `MiniportHaltEx returned with a timer still set (R8.7): ${t.story()}`,
         [b.name, 'timer queue', 0],
         afterInit ? ndisCheck(NDIS_BUGCHECK_HALT_INIT_WITHOUT_CANCEL_TIMER) : undefined,
+        t.origin(),
       );
       break;
     }
@@ -1202,7 +1226,10 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
         'Init_NdisAllocateIoWorkItem',
         'MiniportHaltEx',
         b.name,
-        'MiniportHaltEx returned without freeing an I/O work item allocated with the adapter handle (R8.8)',
+        `MiniportHaltEx returned without freeing an I/O work item allocated with the adapter handle (R8.8): ${w.story()}`,
+        undefined,
+        undefined,
+        w.origin(),
       );
       break;
     }

@@ -5,7 +5,7 @@
 import type { Binding } from './binding.ts';
 import type { MiniportBlock } from './block.ts';
 import type { FilterDriverBlock, FilterModule } from './filter.ts';
-import type { NdisGenericObject } from './objects.ts';
+import { type NdisGenericObject, placeText } from './objects.ts';
 import type { NDIS_HANDLE, NDIS_STATUS } from './types.ts';
 
 export interface NET_BUFFER {
@@ -93,6 +93,13 @@ export class NblPool implements NDIS_HANDLE {
    */
   freedBy: { fn: string | null; cpu: number; ns: number } | null = null;
   allocated = 0;
+  /**
+   * The driver callback that allocated it with NdisAllocateNetBufferListPool, and when
+   * (objects.ts placeText), for the report of a pool not freed (R2.10); null and -1 for
+   * NDIS's own pools.
+   */
+  madeIn: string | null = null;
+  madeNs = -1;
   /** The generic object allocated as its handle, which may not be freed before it. */
   generic: NdisGenericObject | null = null;
   constructor(
@@ -113,6 +120,11 @@ export class NblPool implements NDIS_HANDLE {
      */
     readonly filterDriver: FilterDriverBlock | null = null,
   ) {}
+
+  /** Where the driver allocated it, for a report of a pool not freed (R2.10). */
+  origin(): { label: string; at: string } {
+    return { label: 'Made in', at: `${placeText(this.madeIn, this.madeNs)} (NdisAllocateNetBufferListPool)` };
+  }
 }
 
 /** Where a new NBL of `pool` is: with its owner. */

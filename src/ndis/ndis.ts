@@ -13,7 +13,7 @@ import { ns } from '../sim/limits.ts';
 import type { EventTarget } from '../sim/queue.ts';
 import type { Trace } from '../trace/trace.ts';
 import { BugCheckCode, type BugCheckParam, bugCheckName, statusText } from '../verifier/bugcheck.ts';
-import type { RunningAdapterSource, Verifier } from '../verifier/verifier.ts';
+import type { RunningAdapterSource, Verifier, ViolationOrigin } from '../verifier/verifier.ts';
 import { devicesBlockUnload } from './api/device.ts';
 import type { PhysicalMemory } from './api/dma.ts';
 import { genericObjectsLeft } from './api/generic.ts';
@@ -61,7 +61,7 @@ import type {
   NdisTimerObject,
   Owner,
 } from './objects.ts';
-import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName } from './objects.ts';
+import { IoWorkItem, interruptLock, ownerAdapter, ownerDriverName, routineName } from './objects.ts';
 import { OidTimers, oidName, oidOverdueAt, ruleParams } from './oid.ts';
 import { callAddDevice } from './pnp-handlers.ts';
 import type { SleepListener } from './power.ts';
@@ -91,7 +91,9 @@ export interface NdisOptions {
   haltWatchdogNs: number;
   /**
    * R6.6: NDIS's watchdog over an OID request the miniport pended (0x7C/0x25/0x23,
-   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID; undocumented time-out), or one it blocks in.
+   * NDIS_BUGCHECK_WATCHDOG_MINIPORT_OID; undocumented time-out), or one it blocks in;
+   * R7.13: and over one a filter module pended or blocks in (0x24,
+   * NDIS_BUGCHECK_WATCHDOG_FILTER_OID), the same operation to a filter module.
    */
   oidWatchdogNs: number;
   /**
@@ -934,22 +936,33 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           what: `${d.name}: a work item of its driver handle left queued at ${fn}`,
           k: w.k,
         });
-    if (d.timers?.some((t) => !t.k.queued))
+    // The first one left names where the driver allocated it (NdisSim_TimerNotFreed's "Made in").
+    const t = d.timers?.find((x) => !x.k.queued);
+    if (t !== undefined)
       this.verifier.report(
         'NdisSim_TimerNotFreed',
         fn,
         null,
-        `${d.name}: ${fn} returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4)`,
+        `${d.name}: ${fn} returned without freeing a timer object allocated with the driver handle (NdisFreeTimerObject; R8.4): ${t.story()}`,
+        undefined,
+        undefined,
+        t.origin(),
       );
-    if (d.workItems?.some((w) => !w.k.queued))
+    if (d.workItems?.some((w) => !w.k.queued)) {
+      const ndisItem = d.workItems.find((w) => !w.k.queued && !(w instanceof IoWorkItem));
+      const w = ndisItem ?? d.workItems.find((x) => !x.k.queued)!;
       this.verifier.report(
         'NdisSim_WorkItemNotFreed',
         fn,
         null,
-        d.workItems.some((w) => !w.k.queued && !(w instanceof IoWorkItem))
-          ? `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8)`
-          : `${d.name}: ${fn} returned without freeing an IO_WORKITEM allocated with IoAllocateWorkItem (IoFreeWorkItem; nf-wdm-ioallocateworkitem)`,
+        ndisItem !== undefined
+          ? `${d.name}: ${fn} returned without freeing an I/O work item allocated with the driver handle (NdisFreeIoWorkItem; R8.8): ${w.story()}`
+          : `${d.name}: ${fn} returned without freeing an IO_WORKITEM allocated with IoAllocateWorkItem (IoFreeWorkItem; nf-wdm-ioallocateworkitem): ${w.story()}`,
+        undefined,
+        undefined,
+        w.origin(),
       );
+    }
   }
 
   /**
@@ -1095,13 +1108,17 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = arg as MiniportBlock;
     if (b.pause === null || b.pause.completed) return;
     b.pause.watchdog = null;
+    // The watchdog was armed at the PENDING return. What the pause still waits for is
+    // what the driver has not handed back (R3.3): the likeliest reason it never completes.
+    const pendedNs = this.now - this.options.pauseWatchdogNs;
     this.reportInDpc(
       'ndis',
       'NdisSim_PauseWatchdog',
       'MiniportPause',
       b.name,
-      `MiniportPause returned PENDING and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)`,
+      `MiniportPause returned PENDING at ${fmtTime(pendedNs)} and NdisMPauseComplete did not follow within ${this.options.pauseWatchdogNs / ns.s} s (R3.7)${b.sendsOutstanding + b.receivesOutstanding === 0 ? '' : `, with ${b.sendsOutstanding} send(s) not completed and ${b.receivesOutstanding} receive(s) not returned`}`,
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      { label: 'Pended by', at: `MiniportPause at ${fmtTime(pendedNs)}` },
     );
   }
 
@@ -1116,11 +1133,12 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     adapter: string | null,
     message: string,
     params: BugCheckParam[],
+    origin?: ViolationOrigin,
   ): void {
     const k = this.kernel;
     const c = k.enter(0, Irql.Dispatch, who, 'dpc');
     try {
-      this.verifier.report(rule, ddi, adapter, message, params);
+      this.verifier.report(rule, ddi, adapter, message, params, undefined, origin);
     } finally {
       k.exit(c);
     }
@@ -1500,13 +1518,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /**
-   * R7.13: a FilterOidRequest blocked past the pause watchdog's time from its call is
+   * R7.13: a FilterOidRequest blocked past the OID watchdog's time from its call is
    * NDIS's filter OID watchdog (0x7C/0x25/0x24, NdisSim_FilterOidWatchdog, the OID in
    * parameter 4), as one pended that long is (filter-oid.ts). A module that waits there
    * for a request of its own below is not the one stuck, as for a pended one.
    */
   private filterOidOverdueAt(f: Frame): number {
-    const limit = this.options.pauseWatchdogNs;
+    const limit = this.options.oidWatchdogNs;
     if (this.now - f.startNs <= limit) return f.startNs + limit + 1;
     const b = f.adapter!;
     for (const m of b.filters) {
@@ -1727,13 +1745,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * MiniportHaltEx returned, or its MiniportInitializeEx failed: driver code runs
    * against freed state (R2.5, R2.10, R8.7).
    */
-  private afterHalt(b: MiniportBlock, fn: string): boolean {
+  private afterHalt(b: MiniportBlock, fn: string, obj: LateObject | null = null): boolean {
     if (!b.handleDead) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       b.name,
-      `${fn} of ${b.name} fired after ${b.handleEnd}: the driver left it armed (R2.10); its code would run against freed state, so the model does not run it`,
+      `${fn} of ${b.name} fired after ${b.handleEnd}: the driver left it armed (R2.10); its code would run against freed state, so the model does not run it${lateStory(obj)}`,
+      undefined,
+      undefined,
+      lateOrigin(obj),
     );
     return true;
   }
@@ -1748,15 +1769,20 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     d: MiniportDriverBlock | FilterDriverBlock | ProtocolDriverBlock,
     fn: string,
     unload: string,
+    obj: LateObject | null,
   ): boolean {
     if (!d.unloaded) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       null,
-      fn === 'WorkItem' || fn === 'WorkItemEx'
+      (fn === 'WorkItem' || fn === 'WorkItemEx'
         ? `${fn} of driver ${d.name} fired after its ${unload} returned: an IO_WORKITEM was queued during or after the unload (the unload waits only for those queued before it began) and ${unload} returned without making sure it had run (releasing-driver-allocated-resources: an Unload routine ensures the work items it queued have completed); the model does not run it`
-        : `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`,
+        : `${fn} of driver ${d.name} fired after its ${unload} returned: a timer or work item allocated with the driver handle was left armed (R8.8, R2.16); the model does not run it`) +
+        lateStory(obj),
+      undefined,
+      undefined,
+      lateOrigin(obj),
     );
     return true;
   }
@@ -1766,13 +1792,16 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * code runs against a module context it freed (nc-ndis-filter_detach: FilterDetach
    * frees the module's resources).
    */
-  private afterDetach(m: FilterModule, fn: string): boolean {
+  private afterDetach(m: FilterModule, fn: string, obj: LateObject | null): boolean {
     if (!m.gone) return false;
     this.verifier.report(
       'NdisSim_CallbackAfterHalt',
       fn,
       m.block.name,
-      `${fn} of filter module ${m.name} fired after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11); the model does not run it`,
+      `${fn} of filter module ${m.name} fired after ${this.filterModules.includes(m) ? 'its FilterDetach returned' : 'its FilterAttach failed'}: the filter left it armed (R7.11); the model does not run it${lateStory(obj)}`,
+      undefined,
+      undefined,
+      lateOrigin(obj),
     );
     return true;
   }
@@ -1781,19 +1810,19 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * The owner of a timer or work item is gone: its adapter halted, its driver unloaded,
    * its filter module detached.
    */
-  private ownerGone(o: Owner, fn: string): boolean {
+  private ownerGone(o: Owner, fn: string, obj: LateObject | null = null): boolean {
     switch (o.kind) {
       case 'adapter':
-        return this.afterHalt(o.block, fn);
+        return this.afterHalt(o.block, fn, obj);
       case 'driver':
-        return this.afterUnload(o.driver, fn, 'MiniportDriverUnload');
+        return this.afterUnload(o.driver, fn, 'MiniportDriverUnload', obj);
       case 'module':
-        return this.afterDetach(o.module, fn);
+        return this.afterDetach(o.module, fn, obj);
       case 'filterDriver':
-        return this.afterUnload(o.driver, fn, 'FilterDriverUnload');
+        return this.afterUnload(o.driver, fn, 'FilterDriverUnload', obj);
       case 'protocolDriver':
         // Its Unload routine, when its service stopped (scenario stop-protocol).
-        return this.afterUnload(o.driver, fn, 'DriverUnload');
+        return this.afterUnload(o.driver, fn, 'DriverUnload', obj);
     }
   }
 
@@ -1801,7 +1830,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const b = ownerAdapter(t.owner);
     const who = ownerDriverName(t.owner);
     if (t.freed || t.firedAfterOwner) return;
-    if (this.ownerGone(t.owner, 'NdisTimerFunction')) {
+    if (this.ownerGone(t.owner, 'NdisTimerFunction', t)) {
       t.firedAfterOwner = true;
       return;
     }
@@ -1833,7 +1862,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // The item is dequeued: the routine may queue it again (a new reference) or free it.
     const held = w.referenced;
     w.referenced = false;
-    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction')) {
+    if (routine === null || this.ownerGone(w.owner, 'NdisIoWorkItemFunction', w)) {
       if (held) this.dropIoRef(w);
       return;
     }
@@ -1914,7 +1943,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const fn = w.ex ? 'WorkItemEx' : 'WorkItem';
     const held = w.referenced;
     w.referenced = false;
-    if (routine !== null && !this.ownerGone(w.owner, fn)) {
+    if (routine !== null && !this.ownerGone(w.owner, fn, w)) {
       const f = this.enter(
         null,
         ownerDriverName(w.owner),
@@ -2253,6 +2282,18 @@ export function describe(result: unknown): unknown {
 }
 
 /** A driver routine's name for the timeline, as its function is named in the driver's code. */
-function routineName(f: (...args: never[]) => unknown): string {
-  return f.name === '' ? '(anonymous)' : f.name;
+
+/** A timer or work item whose routine came due after its owner was gone. */
+type LateObject = NdisTimerObject | NdisIoWorkItem;
+
+/**
+ * NdisSim_CallbackAfterHalt's word on which object it was (R2.10, R8.8): where the
+ * driver allocated it and last set or queued it, made only as the violation is reported.
+ */
+function lateStory(obj: LateObject | null): string {
+  return obj === null ? '' : ` (${obj.story()})`;
+}
+
+function lateOrigin(obj: LateObject | null): ViolationOrigin | undefined {
+  return obj === null ? undefined : obj.origin(true);
 }

@@ -4,6 +4,7 @@
 
 import { type Dpc, Irql, KInterrupt, KTimer, type LockState, WorkItem } from '../kernel/kernel.ts';
 import type { InterruptLine, MessageInterrupts, Mmio } from '../pnp/resources.ts';
+import { fmtTime } from '../report/format.ts';
 import type { MiniportBlock } from './block.ts';
 import type { MiniportDriverBlock } from './driver.ts';
 import type { FilterDriverBlock, FilterModule } from './filter.ts';
@@ -49,10 +50,31 @@ export function ownerDriverName(o: Owner): string {
       : o.driver.name;
 }
 
+/**
+ * Where a driver did something NDIS may later find wrong, for the report of a check at
+ * halt, unload or a watchdog: `MiniportResetEx at 2.400000 s`. The object keeps only the
+ * callback's name (Ndis.innermostCallback, a string the frame has already) and the time;
+ * this text is made only when a violation is reported.
+ */
+export function placeText(callback: string | null, atNs: number): string {
+  return `${callback ?? 'no driver callback'} at ${fmtTime(atNs)}`;
+}
+
+/** A routine's name as a report gives it. */
+export function routineName(f: (...args: never[]) => unknown): string {
+  return f.name === '' ? '(anonymous)' : f.name;
+}
+
 export class NdisTimerObject implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_TIMER_OBJECT';
   readonly k: KTimer;
   freed = false;
+  /** The driver callback that allocated it, and when (placeText; R8.4, R8.7 reports). */
+  readonly madeIn: string | null;
+  readonly madeNs: number;
+  /** The driver callback of its last NdisSetTimerObject, and when (-1: never set). */
+  setIn: string | null = null;
+  setNs = -1;
   /** FunctionContext of the last NdisSetTimerObject (or the default). */
   context: unknown;
   periodic = false;
@@ -70,6 +92,31 @@ export class NdisTimerObject implements NDIS_HANDLE {
   ) {
     this.k = new KTimer(this, who);
     this.context = chars.FunctionContext;
+    this.madeIn = ndis.innermostCallback();
+    this.madeNs = ndis.now;
+  }
+
+  /**
+   * What a report says of it: `the timer object allocated in MiniportInitializeEx at
+   * 0.000000 s, function hangTimer, last set in MiniportResetEx at 2.400000 s`.
+   */
+  story(): string {
+    const set = this.setNs < 0 ? 'never set' : `last set in ${placeText(this.setIn, this.setNs)}`;
+    return `the timer object allocated in ${placeText(this.madeIn, this.madeNs)}, function ${routineName(this.chars.TimerFunction)}, ${set}`;
+  }
+
+  /**
+   * The report's "Set in" line of a timer left set (`set`: it is set, or fired after its
+   * owner was gone), or "Made in" of one not freed.
+   */
+  origin(set = this.k.queued): { label: string; at: string } {
+    const fn = `timer function ${routineName(this.chars.TimerFunction)}`;
+    return set && this.setNs >= 0
+      ? {
+          label: 'Set in',
+          at: `${placeText(this.setIn, this.setNs)} (${fn}; allocated in ${placeText(this.madeIn, this.madeNs)})`,
+        }
+      : { label: 'Made in', at: `${placeText(this.madeIn, this.madeNs)} (NdisAllocateTimerObject; ${fn})` };
   }
 
   runTimer(): void {
@@ -89,12 +136,42 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
    * return (or a free that drops the run) releases it. The driver cannot unload meanwhile.
    */
   referenced = false;
+  /** The driver callback that allocated it, and when (placeText; R8.8 reports). */
+  readonly madeIn: string | null;
+  readonly madeNs: number;
+  /** The driver callback of its last queuing, and when (-1: never queued). */
+  queuedIn: string | null = null;
+  queuedNs = -1;
   constructor(
     readonly ndis: Ndis,
     readonly owner: Owner,
     who: string,
   ) {
     this.k = new WorkItem(this, who);
+    this.madeIn = ndis.innermostCallback();
+    this.madeNs = ndis.now;
+  }
+
+  /** What a report says of it: `the work item allocated in … at …, last queued in … at …`. */
+  story(): string {
+    const q =
+      this.queuedNs < 0 ? 'never queued' : `last queued in ${placeText(this.queuedIn, this.queuedNs)}`;
+    return `the work item allocated in ${placeText(this.madeIn, this.madeNs)}, ${q}`;
+  }
+
+  /**
+   * The report's "Made in" line of a work item not freed, or with `queued` the "Queued
+   * in" line of one whose routine came due after its owner was gone.
+   */
+  origin(queued = false): { label: string; at: string } {
+    const api = this instanceof IoWorkItem ? 'IoAllocateWorkItem' : 'NdisAllocateIoWorkItem';
+    const made = placeText(this.madeIn, this.madeNs);
+    return queued && this.queuedNs >= 0
+      ? {
+          label: 'Queued in',
+          at: `${placeText(this.queuedIn, this.queuedNs)} (allocated with ${api} in ${made})`,
+        }
+      : { label: 'Made in', at: `${made} (${api})` };
   }
 
   runWork(): void {
@@ -129,6 +206,9 @@ export class IoWorkItem extends NdisIoWorkItem implements IO_WORKITEM {
 
 export class NdisInterrupt implements NDIS_HANDLE {
   readonly __ndisHandle = 'NDIS_INTERRUPT';
+  /** The driver callback that registered it, and when (placeText; R2.5, R2.10 reports). */
+  readonly madeIn: string | null;
+  readonly madeNs: number;
   /** The line's interrupt object (connected only when the interrupt is line-based). */
   readonly k: KInterrupt;
   deregistered = false;
@@ -155,6 +235,8 @@ export class NdisInterrupt implements NDIS_HANDLE {
     who: string,
   ) {
     this.k = new KInterrupt(this, who, this);
+    this.madeIn = ndis.innermostCallback();
+    this.madeNs = ndis.now;
     this.throttle =
       block.driver.ndisVersion >= 620
         ? { MaxNblsToIndicate: NDIS_INDICATE_ALL_NBLS, MoreNblsPending: false }

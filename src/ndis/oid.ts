@@ -4,6 +4,7 @@
 // (→ reset); the addressing OIDs NDIS replays after an AddressingReset.
 
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { type BugCheckParam, statusText } from '../verifier/bugcheck.ts';
@@ -209,6 +210,8 @@ export class OidRecord {
   issuedNs = 0;
   /** When MiniportOidRequest was called: Driver Verifier's 12 s run from here (R6.6). */
   dispatchedNs = 0;
+  /** When MiniportOidRequest returned PENDING (-1: it has not): a watchdog's "Pended by". */
+  pendedNs = -1;
   /** NdisTimedOidComplete was reported for it (while the handler blocked, or later). */
   overdue = false;
   /** An OID_PM_ADD_WOL_PATTERN: the patterns NDIS removed to make room for it (wol.ts). */
@@ -312,9 +315,35 @@ function oidWatchdogFires(n: Ndis, r: OidRecord, blocked: boolean): void {
     'NdisSim_MiniportOidWatchdog',
     'MiniportOidRequest',
     r.block.name,
-    `MiniportOidRequest of ${r.block.name} pended ${oidText(oid)} and NdisMOidRequestComplete did not follow within ${limit} s (R6.6)`,
+    `MiniportOidRequest of ${r.block.name} pended ${oidText(oid)} at ${fmtTime(r.pendedNs)} and NdisMOidRequestComplete did not follow within ${limit} s (R6.6)`,
     params,
+    pendedBy(r),
   );
+}
+
+/**
+ * Who the request came from, for a report: `a request of tcpip`, `a request of the
+ * filter module lwf-x`, NDIS's own (a restore, a power request), or `a request through
+ * NDIS` (an application's, the scenario's `oid` action).
+ */
+export function requesterText(o: OidOrigin): string {
+  return o.kind === 'binding'
+    ? `a request of ${o.binding.protocol.name}`
+    : o.kind === 'filter'
+      ? `a request of the filter module ${o.module.name}`
+      : o.restore
+        ? "NDIS's own request (a setting put back after a reset)"
+        : o.power === true
+          ? "NDIS's own power request"
+          : 'a request through NDIS';
+}
+
+/** The "Pended by" line of a request MiniportOidRequest pended (R6.6). */
+function pendedBy(r: OidRecord): { label: string; at: string } {
+  return {
+    label: 'Pended by',
+    at: `MiniportOidRequest at ${fmtTime(r.pendedNs)} (${oidName(r.request.DATA.Oid)}, ${requesterText(r.origin)})`,
+  };
 }
 
 /** Driver Verifier's time for an OID request: 12 s from the call of MiniportOidRequest (R6.6). */
@@ -326,8 +355,10 @@ function reportOverdue(n: Ndis, r: OidRecord): void {
     'NdisTimedOidComplete',
     'MiniportOidRequest',
     r.block.name,
-    `${oidText(r.request.DATA.Oid)} not completed within 12 s (R6.6)`,
+    `${oidText(r.request.DATA.Oid)} not completed within 12 s (R6.6)${r.state === 'pending' ? `: MiniportOidRequest pended it at ${fmtTime(r.pendedNs)}` : ''}`,
     ruleParams('an OID request is not completed within 12 s', r.block),
+    undefined,
+    r.state === 'pending' ? pendedBy(r) : undefined,
   );
 }
 
@@ -617,6 +648,7 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
   }
   if (status === NDIS_STATUS_PENDING) {
     r.state = 'pending';
+    r.pendedNs = n.now;
     const m = n.kernel.machine;
     if (r.request.Timeout > 0)
       r.timeout = m.after(r.request.Timeout * 1_000_000_000, n.oidTimers, TimerOp.RequestTimeout, r);

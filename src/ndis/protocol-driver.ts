@@ -7,6 +7,7 @@
 
 import { NotModelledError } from '../errors.ts';
 import { Irql, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
@@ -47,7 +48,7 @@ import {
 import { bindProtocol, pauseBinding, pauseReasonSeen, restartBinding, unbindBinding } from './lifecycle.ts';
 import type { NblImpl, NblPool, NET_BUFFER_LIST } from './nbl.ts';
 import type { Ndis } from './ndis.ts';
-import type { NdisIoWorkItem, NdisTimerObject } from './objects.ts';
+import { type NdisIoWorkItem, type NdisTimerObject, placeText } from './objects.ts';
 import { activePortArray, defaultPortActive, type NDIS_PORT_ARRAY, netEventBufferLength } from './ports.ts';
 import { SituationKind, situationCode } from './situations.ts';
 import type {
@@ -899,13 +900,19 @@ export class ProtocolWatchdog implements EventTarget {
         : what === 'unbind'
           ? 'ProtocolUnbindAdapterEx'
           : `ProtocolNetPnPEvent(NetEvent${what === 'pause' ? 'Pause' : 'Restart'})`;
+    // Armed at the PENDING return (armProtocolWatchdog).
+    const pendedNs = this.n.now - this.n.options.pauseWatchdogNs;
     this.n.reportInDpc(
       'ndis',
       'NdisSim_ProtocolWatchdog',
       what === 'bind' || what === 'unbind' ? handler : 'ProtocolNetPnPEvent',
       bd.block.name,
-      `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} returned NDIS_STATUS_PENDING and ${completion} did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
+      `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} returned NDIS_STATUS_PENDING at ${fmtTime(pendedNs)} and ${completion} did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
       [...watchdogParams[what]],
+      {
+        label: 'Pended by',
+        at: `${handler} of ${(bd.protocol as ProtocolDriverBlock).name} at ${fmtTime(pendedNs)}`,
+      },
     );
   }
 }
@@ -973,13 +980,17 @@ class NetEventWatchdog implements EventTarget {
     if (rec.watchdog === null) return;
     rec.watchdog = null;
     const bd = rec.binding;
+    const name = (bd.protocol as ProtocolDriverBlock).name;
+    // Armed at the PENDING return.
+    const pendedNs = this.n.now - this.n.options.pauseWatchdogNs;
     this.n.reportInDpc(
       'ndis',
       'NdisSim_ProtocolWatchdog',
       'ProtocolNetPnPEvent',
       bd.block.name,
-      `ProtocolNetPnPEvent(${rec.event}) of ${(bd.protocol as ProtocolDriverBlock).name} on the binding ${bd.name} returned NDIS_STATUS_PENDING and NdisCompleteNetPnPEvent did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
+      `ProtocolNetPnPEvent(${rec.event}) of ${name} on the binding ${bd.name} returned NDIS_STATUS_PENDING at ${fmtTime(pendedNs)} and NdisCompleteNetPnPEvent did not follow within ${this.n.options.pauseWatchdogNs / 1e9} s (R7.13)`,
       [NDIS_BUGCHECK_WATCHDOG_PROTOCOL_NETPNPEVENT, 'NDIS_WATCHDOG_TRIAGE_BLOCK', netEventNumber[rec.event]],
+      { label: 'Pended by', at: `ProtocolNetPnPEvent(${rec.event}) of ${name} at ${fmtTime(pendedNs)}` },
     );
   }
 }
@@ -1284,11 +1295,15 @@ function retryStop(n: Ndis, name: unknown): void {
 function unloadLeaks(n: Ndis, p: ProtocolDriverBlock): void {
   if (p.timers !== null || p.workItems !== null) n.checkObjectsAtUnload(p, 'DriverUnload');
   if (p.pools !== null && p.pools.length > 0) {
+    const pool = p.pools[0]!;
     n.verifier.report(
       'NdisSim_ResourceNotFreed',
       'DriverUnload',
       null,
-      `${p.name}: its Unload routine returned without freeing ${p.pools.length} NBL pool(s) allocated with its NdisProtocolHandle (NdisFreeNetBufferListPool)`,
+      `${p.name}: its Unload routine returned without freeing ${p.pools.length} NBL pool(s) allocated with its NdisProtocolHandle (NdisFreeNetBufferListPool; ${p.pools.length > 1 ? 'the first ' : ''}allocated in ${placeText(pool.madeIn, pool.madeNs)})`,
+      undefined,
+      undefined,
+      pool.origin(),
     );
     p.pools.length = 0;
   }

@@ -19,6 +19,7 @@
 // device up, sends OID_PNP_SET_POWER(D0), lets the held requests go, and watches again.
 
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
+import { fmtTime } from '../report/format.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 import { statusText } from '../verifier/bugcheck.ts';
 import type { Binding } from './binding.ts';
@@ -111,6 +112,8 @@ export class AdapterSs implements TimerRoutine, WorkRoutine, EventTarget {
   cancelWatchdog: SimEvent | null = null;
   /** When NDIS called MiniportCancelIdleNotification: the cancel's watchdog runs from here. */
   cancelSinceNs = 0;
+  /** When NDIS last called MiniportIdleNotification: the cancel watchdog's "Pended by". */
+  notifiedNs = 0;
   readonly timer: KTimer;
   readonly work: WorkItem;
 
@@ -160,9 +163,13 @@ export class AdapterSs implements TimerRoutine, WorkRoutine, EventTarget {
       'NdisSim_CancelIdleWatchdog',
       'MiniportCancelIdleNotification',
       b.name,
-      `NDIS called MiniportCancelIdleNotification of ${b.name} and NdisMIdleNotificationComplete did not follow within ${n.options.idleWatchdogNs / 1_000_000_000} s`,
+      `NDIS called MiniportCancelIdleNotification of ${b.name} at ${fmtTime(this.cancelSinceNs)} and NdisMIdleNotificationComplete did not follow within ${n.options.idleWatchdogNs / 1_000_000_000} s: the idle notification MiniportIdleNotification pended at ${fmtTime(this.notifiedNs)} is still outstanding`,
       // Parameter 2 (0x26) comes from the rule; parameter 4 is 0.
       ['NDIS_WATCHDOG_TRIAGE_BLOCK', 0],
+      {
+        label: 'Pended by',
+        at: `MiniportIdleNotification at ${fmtTime(this.notifiedNs)} (cancelled with MiniportCancelIdleNotification at ${fmtTime(this.cancelSinceNs)})`,
+      },
     );
   }
 }
@@ -274,6 +281,7 @@ function callIdleNotification(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   ss.cancelWanted = false;
   ss.cancelCalled = false;
   ss.completedEarly = false;
+  ss.notifiedNs = n.now;
   if (n.trace.on) n.traceNdis(b, 'selective suspend: adapter idle', { idleNs: n.now - ss.lastActivityNs });
   const h = b.driver.ss!.IdleNotificationHandler;
   const f = n.enter(b, b.driver.name, 'MiniportIdleNotification', Irql.Passive, { ForceIdle: false });

@@ -331,6 +331,7 @@ function bugCheckSection(v: Violation, dropped: number): string {
     ],
     ['Where', h(`${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`)],
     ...(v.callSite === null ? [] : [['Call site', h(`at ${v.callSite}`)] as [string, string]]),
+    ...(v.origin === null ? [] : [[h(v.origin.label), h(v.origin.at)] as [string, string]]),
     ['Context', h(`CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`)],
     ['What', h(v.message)],
   ];

@@ -366,6 +366,8 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
   out.push(`  Where:     ${v.ddi}${v.adapter !== null ? ` on adapter ${v.adapter}` : ''}`);
   // The driver's line that made the call, as a debugger's stack shows the faulting frame.
   if (v.callSite !== null) out.push(`  Call site: at ${v.callSite}`);
+  // A violation found later (a watchdog, a check at halt): where in the driver it began.
+  if (v.origin !== null) out.push(`  ${`${v.origin.label}:`.padEnd(10)} ${v.origin.at}`);
   out.push(`  Context:   CPU ${v.cpu}, IRQL ${fmtIrql(v.irql)}, virtual time ${fmtTime(v.timeNs)}`);
   out.push(`  What:      ${v.message}`);
   if (v.tracePos >= 0) {

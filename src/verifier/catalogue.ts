@@ -1684,7 +1684,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis',
     spec: ['R7.13'],
     summary:
-      "A filter module pended an OID request in FilterOidRequest and did not complete it within the watchdog time (the pause watchdog's, from the PENDING return), or its FilterOidRequest blocked that long without returning (from the call), with nothing of its own outstanding below.",
+      "A filter module pended an OID request in FilterOidRequest and did not complete it within NDIS's OID watchdog time (ndis: oidWatchdog, as for a miniport's 0x23, from the PENDING return), or its FilterOidRequest blocked that long without returning (from the call), with nothing of its own outstanding below.",
     ddis: ['FilterOidRequest', 'NdisFOidRequestComplete'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: NDIS_BUGCHECK_WATCHDOG_FILTER_OID },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',

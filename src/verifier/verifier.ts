@@ -44,6 +44,15 @@ export interface Violation {
    * a callback (its return) or NDIS found it later (a watchdog, a check at halt).
    */
   callSite: string | null;
+  /**
+   * For a violation NDIS or the kernel finds later (a watchdog, a check at halt or
+   * unload), where in the driver it began: the callback that set the timer left set,
+   * allocated the object not freed, pended the request that never completed, with the
+   * virtual time. The summary and the HTML report show it as a line of its own under
+   * `label` ("Set in", "Made in", "Pended by"); the message says it too. Null where the
+   * rule has none (and for every violation with a call site).
+   */
+  origin: ViolationOrigin | null;
   bugCheck: { code: number; name: string; params: BugCheckParam[] };
   /**
    * The Driver Verifier rule Windows' `!analyze` names for this bug check when it is not
@@ -52,6 +61,14 @@ export interface Violation {
    */
   windowsRule: string | null;
   fatal: boolean;
+}
+
+/** Where a late violation began in the driver (Violation.origin). */
+export interface ViolationOrigin {
+  /** The report's label: "Set in", "Made in", "Pended by". */
+  label: string;
+  /** `MiniportResetEx at 2.400000 s (NdisSetTimerObject; timer function hangTimer)`. */
+  at: string;
 }
 
 export interface Warning {
@@ -127,6 +144,7 @@ export class Verifier {
     message: string,
     params?: BugCheckParam[],
     bugCheck?: BugCheckSpec,
+    origin?: ViolationOrigin,
   ): void {
     const rule = catalogue.get(ruleId);
     assert(
@@ -137,7 +155,7 @@ export class Verifier {
     if (this.mode === 'off' && !rule.fatal) return;
     const stops = this.mode === 'bugcheck' || rule.fatal;
     if (stops && this.trace.on) this.traceStoppedCall(ddi, adapter);
-    const v = this.record(rule, ddi, adapter, message, params ?? [], bugCheck);
+    const v = this.record(rule, ddi, adapter, message, params ?? [], bugCheck, origin);
     if (stops) this.stopWith(v);
   }
 
@@ -148,6 +166,7 @@ export class Verifier {
     adapter: string | null,
     message: string,
     params?: BugCheckParam[],
+    origin?: ViolationOrigin,
   ): never {
     const rule = catalogue.get(ruleId);
     assert(
@@ -156,7 +175,7 @@ export class Verifier {
       ruleId,
     );
     if (this.trace.on) this.traceStoppedCall(ddi, adapter);
-    this.stopWith(this.record(rule, ddi, adapter, message, params ?? []));
+    this.stopWith(this.record(rule, ddi, adapter, message, params ?? [], undefined, origin));
   }
 
   /**
@@ -258,6 +277,7 @@ export class Verifier {
     message: string,
     params: BugCheckParam[],
     override?: BugCheckSpec,
+    origin?: ViolationOrigin,
   ): Violation {
     const k = this.kernel;
     const bc = override ?? rule.bugCheck;
@@ -282,6 +302,7 @@ export class Verifier {
       tracePos: this.trace.on ? this.trace.position : -1,
       message,
       callSite: this.callSite(ddi),
+      origin: origin ?? null,
       bugCheck: { code: bc.code, name: bugCheckName(bc.code), params: p },
       windowsRule: analyzeRule(bc.code, p, rule.id),
       fatal: rule.fatal,

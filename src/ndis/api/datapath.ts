@@ -105,6 +105,8 @@ export function NdisAllocateNetBufferListPool(
       Parameters.DataSize,
       Parameters.fAllocateNetBuffer,
     );
+    pool.madeIn = n.innermostCallback();
+    pool.madeNs = n.now;
     // Checked when the driver unloads (stop-protocol).
     protocol.pools ??= [];
     protocol.pools.push(pool);
@@ -136,6 +138,8 @@ export function NdisAllocateNetBufferListPool(
     null,
     fd,
   );
+  pool.madeIn = n.innermostCallback();
+  pool.madeNs = n.now;
   if (b !== null) b.pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, h === null ? { NdisHandle: 'NULL' } : {});
   return pool;
@@ -185,6 +189,8 @@ function filterPool(m: FilterModule, Parameters: NET_BUFFER_LIST_POOL_PARAMETERS
     Parameters.fAllocateNetBuffer,
     m,
   );
+  pool.madeIn = n.innermostCallback();
+  pool.madeNs = n.now;
   data.moduleData(m).pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });
   return pool;

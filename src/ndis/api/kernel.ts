@@ -282,6 +282,9 @@ function setTimerObject(
   t.periodic = MillisecondsPeriod > 0;
   t.k.coalescable = Tolerance > 0;
   t.k.toleranceNs = Tolerance * 1_000_000;
+  // Where it was set, for a report at halt or unload (no formatting here: the hot path).
+  t.setIn = n.innermostCallback();
+  t.setNs = now;
   const was = n.kernel.setTimer(t.k, dueNs, MillisecondsPeriod * 1_000_000);
   if (n.trace.on) {
     const args =
@@ -439,6 +442,8 @@ export function NdisQueueIoWorkItem<T = unknown>(
   }
   w.routine = Routine as NDIS_IO_WORKITEM_FUNCTION;
   w.context = WorkItemContext;
+  w.queuedIn = n.innermostCallback();
+  w.queuedNs = n.now;
   // NdisAllocateIoWorkItem wraps IoAllocateWorkItem with the object its handle stands
   // for: an item of the driver handle or of a device holds the driver as an IO_WORKITEM does.
   queueHoldingDriver(n, w);
@@ -629,6 +634,8 @@ function queueIoWorkItem(
   w.ioRoutine = WorkerRoutine;
   w.ex = ddi === 'IoQueueWorkItemEx';
   w.context = Context;
+  w.queuedIn = n.innermostCallback();
+  w.queuedNs = n.now;
   queueHoldingDriver(n, w);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});
 }
