@@ -386,3 +386,21 @@ test('Irql_Miniport_Driver_Function: a DDI call the bug check stops before it re
   const report = formatBugCheckReport(r.bugCheck!, w.trace, false);
   assert.ok(report.some((l) => l.includes('NdisMSleep() = no return (bug check)')));
 });
+
+test('NBL allocations fold with the data path (a receive ring of 64 filled in MiniportInitializeEx was 64 lines); --datapath shows each, and the pool allocation stays', () => {
+  const s = loadScenario('examples/simnic-traffic.yaml', driverNames());
+  const w = buildWorld(s, { seed: 1 });
+  w.run(untilNs(s));
+  const allocs = (ls: string[]) =>
+    ls.filter((l) => /NdisAllocateNetBuffer(AndNetBuffer)?List\(/.test(l)).length;
+  assert.ok(
+    allocs(formatTimeline(w.trace.events, { color: false, dataPath: true })) > 100,
+    'every allocation',
+  );
+  const folded = formatTimeline(w.trace.events, { color: false });
+  assert.equal(allocs(folded), 0, 'folded');
+  assert.ok(
+    folded.some((l) => l.includes('NdisAllocateNetBufferListPool(')),
+    'the pool allocation stays',
+  );
+});

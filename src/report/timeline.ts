@@ -202,6 +202,12 @@ const minorDdis = new Set([
 ]);
 
 /**
+ * NBL allocations: the buffers a driver fills its receive ring with (64 at a time, in
+ * MiniportInitializeEx) or sends from, data-path bookkeeping wherever it runs.
+ */
+const dataPathDdis = new Set(['NdisAllocateNetBufferList', 'NdisAllocateNetBufferAndNetBufferList']);
+
+/**
  * The completions of a pended pause or restart, which a driver often makes from the
  * data path (its last send coming back completes the pause).
  */
@@ -276,6 +282,7 @@ function weight(
   if ((e.kind === 'call' || e.kind === 'return') && dataPathCalls.has(e.what)) return 'data';
   if (routineStatistics(events, i, asked)) return 'data';
   if (e.kind === 'ndis' && dataPathNotes.has(e.what)) return 'data';
+  if (e.kind === 'ddi' && dataPathDdis.has(e.what)) return 'data';
   if (e.kind === 'hw' || (e.kind === 'ddi' && minorDdis.has(e.what))) return 'minor';
   if (
     (e.kind === 'call' || e.kind === 'return') &&
