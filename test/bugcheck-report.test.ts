@@ -37,15 +37,18 @@ function runOne(drv: ReturnType<typeof scriptedDriver>, untilS = 1) {
   return { w, r };
 }
 
-test('R8.2: NdisMSleep at DISPATCH cites R8.2 only, not the NdisMRemoveMiniport rules R5.9 and R8.13 of the same Irql_Miniport_Driver_Function', () => {
-  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
+/** MiniportRestart raises to DISPATCH and sleeps there: Irql_Miniport_Driver_Function, an SDV rule (0xD1). */
+const sleepsAtDispatch = () =>
+  scriptedDriver('restart-sleeps-at-dispatch', {
     restart: () => {
       NDIS_RAISE_IRQL_TO_DISPATCH();
       NdisMSleep(10);
       return NDIS_STATUS_SUCCESS;
     },
   });
-  const { w, r } = runOne(drv);
+
+test('R8.2: NdisMSleep at DISPATCH cites R8.2 only, not the NdisMRemoveMiniport rules R5.9 and R8.13 of the same Irql_Miniport_Driver_Function', () => {
+  const { w, r } = runOne(sleepsAtDispatch());
   const v = r.bugCheck!;
   assert.equal(v.rule, 'Irql_Miniport_Driver_Function');
   assert.deepEqual(v.spec, ['R8.2']);
@@ -64,14 +67,7 @@ test('R6.3, R7.5: specFor keeps the rule-book rules that name no DDI and those n
 });
 
 test("R8.2: the bug-check block has a See line: `ndis-sim rules Irql_Miniport_Driver_Function` and the rule's Microsoft page, after the rule-book lines", () => {
-  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
-    restart: () => {
-      NDIS_RAISE_IRQL_TO_DISPATCH();
-      NdisMSleep(10);
-      return NDIS_STATUS_SUCCESS;
-    },
-  });
-  const { w, r } = runOne(drv);
+  const { w, r } = runOne(sleepsAtDispatch());
   const lines = formatBugCheckReport(r.bugCheck!, w.trace, false);
   const see = lines.findIndex((l) => l.startsWith('  See:'));
   assert.ok(see > 0, lines.join('\n'));
@@ -361,14 +357,7 @@ test('formatParam: a parameter that is neither a number nor a string is shown, n
 });
 
 test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule that ends in 0xD1 gets a line saying why, right under the rule, in the block and the HTML report; a Driver Verifier rule (0xC4) does not', () => {
-  const drv = scriptedDriver('restart-sleeps-at-dispatch', {
-    restart: () => {
-      NDIS_RAISE_IRQL_TO_DISPATCH();
-      NdisMSleep(10);
-      return NDIS_STATUS_SUCCESS;
-    },
-  });
-  const { w, r } = runOne(drv);
+  const { w, r } = runOne(sleepsAtDispatch());
   const v = r.bugCheck!;
   assert.equal(v.bugCheck.code, 0xd1);
   assert.equal(catalogue.get(v.rule)?.origin, 'sdv');

@@ -7,26 +7,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { genCallbacks } from '../scripts/gen-tables.ts';
-import {
-  type MINIPORT_ISR,
-  NDIS_MINIPORT_INTERRUPT_REVISION_1,
-  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
-  NDIS_STATUS_SUCCESS,
-  NdisMDeregisterInterruptEx,
-  NdisMRegisterInterruptEx,
-  NdisReadRegisterUlong,
-  NdisWriteRegisterUlong,
-  SimNicCtrl,
-  SimNicReg,
-} from '../src/index.ts';
+import { NDIS_STATUS_SUCCESS } from '../src/index.ts';
 import {
   booleanReturnCallbacks,
   callbackReturns,
   statusReturnCallbacks,
 } from '../src/ndis/generated/callbacks.ts';
 import { ddiIrql } from '../src/ndis/generated/irql.ts';
-import { removedScripted, scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
-import { ns, testWorld } from './helpers/world.ts';
+import { isrAnswerRun, removedScripted } from './helpers/scripted.ts';
+import { ns } from './helpers/world.ts';
 
 /** Rule and message of every NdisSim_CallbackReturnValue of a collect-mode run. */
 const bad = (r: { violations: readonly { rule: string; message: string }[] }) =>
@@ -169,41 +158,8 @@ test('NdisSim_CallbackReturnValue, R4.3: MiniportCheckForHangEx answering 1 or u
   }
 });
 
-/**
- * A driver whose MiniportInterrupt returns `out` (as test/kernel.test.ts's isrRun): its
- * MiniportInitializeEx swaps the scripted interrupt for one with this ISR and resets the
- * NIC, whose RESET_DONE raises the line once. Collect mode.
- */
-function isrRun(out: unknown) {
-  let isrs = 0;
-  const drv = scriptedDriver('isr-answer', {
-    initialize: (a) => {
-      if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
-      const r = NdisMRegisterInterruptEx(a.handle, a, {
-        Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
-        InterruptHandler: ((ctx: unknown) => {
-          isrs++;
-          NdisReadRegisterUlong((ctx as TestAdapter).space!.at(SimNicReg.ICR));
-          return out;
-        }) as MINIPORT_ISR,
-        InterruptDpcHandler: () => {},
-        DisableInterruptHandler: () => {},
-        EnableInterruptHandler: () => {},
-      });
-      a.interrupt = r.NdisInterruptHandle;
-      NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), SimNicCtrl.RESET | SimNicCtrl.INTR_ENABLE);
-      return NDIS_STATUS_SUCCESS;
-    },
-  });
-  const w = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: 'isr-answer' }],
-    options: { verifier: 'collect' },
-  });
-  const r = w.run(1 * ns.s);
-  assert.equal(isrs, 1, 'one interrupt');
-  return r;
-}
+/** A driver whose MiniportInterrupt returns `out` (isrAnswerRun), in collect mode. */
+const isrRun = (out: unknown) => isrAnswerRun('isr-answer', out).r;
 
 test('NdisSim_CallbackReturnValue, R8.1: MiniportInterrupt answering InterruptRecognized 1, not a BOOLEAN, is reported; true and false are not', () => {
   const r = isrRun({ InterruptRecognized: 1, QueueDefaultInterruptDpc: true, TargetProcessors: 0 });

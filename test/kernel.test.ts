@@ -7,8 +7,6 @@ import {
   type MINIPORT_ISR,
   type NDIS_HANDLE,
   NDIS_INDICATE_ALL_NBLS,
-  NDIS_MINIPORT_INTERRUPT_REVISION_1,
-  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
   NDIS_RECEIVE_FLAGS_RESOURCES,
   NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE,
@@ -42,7 +40,6 @@ import {
   NdisMQueueDpcEx,
   NdisMRegisterInterruptEx,
   NdisMSleep,
-  NdisReadRegisterUlong,
   NdisSetCoalescableTimerObject,
   NdisSetTimerObject,
   NdisWriteRegisterUlong,
@@ -58,6 +55,7 @@ import {
   after,
   type Hooks,
   idleInterrupt,
+  isrAnswerRun,
   removedScripted,
   scriptedDriver,
   type TestAdapter,
@@ -94,39 +92,12 @@ test('R8.5: 1,100 timers due at the same instant on one CPU all run their DPCs (
 // ------------------------------------------------------------ MiniportInterrupt outputs
 
 /**
- * A driver whose MiniportInterrupt returns `out`: MiniportInitializeEx swaps the
- * scripted driver's interrupt for one with this ISR and resets the NIC, whose
- * RESET_DONE raises the line once. Returns the CPU of every MiniportInterruptDPC.
+ * A driver whose MiniportInterrupt returns `out` (isrAnswerRun) on `cpus` CPUs. Returns
+ * the CPU of the ISR and of every MiniportInterruptDPC.
  */
 function isrRun(out: ReturnType<MINIPORT_ISR>, cpus: number) {
-  let isrs = 0;
-  const drv = scriptedDriver('isr-outputs', {
-    initialize: (a) => {
-      if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
-      const r = NdisMRegisterInterruptEx(a.handle, a, {
-        Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
-        InterruptHandler: (ctx) => {
-          isrs++;
-          NdisReadRegisterUlong((ctx as TestAdapter).space!.at(SimNicReg.ICR)); // read to clear
-          return out;
-        },
-        InterruptDpcHandler: () => {},
-        DisableInterruptHandler: () => {},
-        EnableInterruptHandler: () => {},
-      });
-      a.interrupt = r.NdisInterruptHandle;
-      NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), SimNicCtrl.RESET | SimNicCtrl.INTR_ENABLE);
-      return NDIS_STATUS_SUCCESS;
-    },
-  });
-  const w = testWorld({
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: 'isr-outputs' }],
-    options: { cpus, trace: true, verifier: 'collect' },
-  });
-  const r = w.run(1 * ns.s);
+  const { w, r } = isrAnswerRun('isr-outputs', out, { cpus, trace: true });
   assert.equal(r.verdict, 'ok', r.message ?? undefined);
-  assert.equal(isrs, 1, 'one interrupt');
   const isrCpu = w.trace.events.find((e) => e.kind === 'call' && e.what === 'MiniportInterrupt')!.cpu;
   const dpcCpus = w.trace.events
     .filter((e) => e.kind === 'call' && e.what === 'MiniportInterruptDPC')

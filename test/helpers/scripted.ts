@@ -1,16 +1,28 @@
 // Tests use the gallery's scriptable miniport (src/drivers/buggy/base.ts).
 
+import assert from 'node:assert/strict';
 import { type Hooks, scriptedDriver, type TestAdapter } from '../../src/drivers/buggy/base.ts';
 import {
   type DriverModule,
+  type MINIPORT_ISR,
   type NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+  NDIS_MINIPORT_INTERRUPT_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
   type NDIS_OID_REQUEST,
   NDIS_PM_CAPABILITIES_REVISION_2,
   NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_STATUS_REQUEST_ABORTED,
+  NDIS_STATUS_SUCCESS,
+  NdisMDeregisterInterruptEx,
   NdisMOidRequestComplete,
+  NdisMRegisterInterruptEx,
+  NdisReadRegisterUlong,
+  NdisWriteRegisterUlong,
+  SimNicCtrl,
+  SimNicReg,
+  type WorldOptions,
 } from '../../src/index.ts';
 import { ns, testWorld } from './world.ts';
 
@@ -37,6 +49,42 @@ export function removedScripted(name: string, hooks: Hooks, removeAtNs = 1 * ns.
     options: { verifier: 'collect' },
   });
   return { w, r: w.run(untilNs), drv };
+}
+
+/**
+ * A scripted driver `name` whose MiniportInterrupt returns `out`: its MiniportInitializeEx
+ * swaps the scripted interrupt for one with this ISR and resets the NIC, whose RESET_DONE
+ * raises the line once. Run 1 s in collect mode with `options`; the ISR ran once.
+ */
+export function isrAnswerRun(name: string, out: unknown, options: Partial<WorldOptions> = {}) {
+  let isrs = 0;
+  const drv = scriptedDriver(name, {
+    initialize: (a) => {
+      if (a.interrupt !== null) NdisMDeregisterInterruptEx(a.interrupt);
+      const r = NdisMRegisterInterruptEx(a.handle, a, {
+        Header: { Type: NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT, Revision: NDIS_MINIPORT_INTERRUPT_REVISION_1 },
+        InterruptHandler: ((ctx: unknown) => {
+          isrs++;
+          NdisReadRegisterUlong((ctx as TestAdapter).space!.at(SimNicReg.ICR)); // read to clear
+          return out;
+        }) as MINIPORT_ISR,
+        InterruptDpcHandler: () => {},
+        DisableInterruptHandler: () => {},
+        EnableInterruptHandler: () => {},
+      });
+      a.interrupt = r.NdisInterruptHandle;
+      NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), SimNicCtrl.RESET | SimNicCtrl.INTR_ENABLE);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: name }],
+    options: { verifier: 'collect', ...options },
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(isrs, 1, 'one interrupt');
+  return { w, r };
 }
 
 /**
