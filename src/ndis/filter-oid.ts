@@ -21,6 +21,7 @@ import type { FilterModule } from './filter.ts';
 import { NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import {
+  callInline,
   callsDown,
   cancelAtMiniport,
   type OidOrigin,
@@ -197,13 +198,7 @@ export function queueAtFilter(
     n.kernel.queueWork(st.item);
     return NDIS_STATUS_PENDING;
   }
-  r.inline = true;
-  try {
-    dispatchToFilter(n, m);
-  } finally {
-    r.inline = false;
-  }
-  return r.syncStatus ?? NDIS_STATUS_PENDING;
+  return callInline(r, () => dispatchToFilter(n, m));
 }
 
 function dispatchToFilter(n: Ndis, m: FilterModule): void {

@@ -466,9 +466,19 @@ export function callsDown(n: Ndis): boolean {
 
 /** `r`, the only request queued, goes to MiniportOidRequest now, inside the requester's call. */
 function dispatchInline(n: Ndis, b: MiniportBlock, r: OidRecord): number {
+  return callInline(r, () => dispatch(n, b));
+}
+
+/**
+ * Hands request `r` to the driver below inside the requester's call (`down`): the final
+ * status that driver's handler returned is the call's own (a completion inside the
+ * handler, or PENDING, leaves it null: the call returns PENDING and the completion
+ * handler runs). A miniport's OidRecord or a filter module's FilterOidRecord.
+ */
+export function callInline(r: { inline: boolean; syncStatus: number | null }, down: () => void): number {
   r.inline = true;
   try {
-    dispatch(n, b);
+    down();
   } finally {
     r.inline = false;
   }
