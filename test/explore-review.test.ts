@@ -10,7 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { driverNames } from '../src/drivers/index.ts';
 import { runOnce, shrink } from '../src/explore/explore.ts';
-import { progressSteps } from '../src/explore/format.ts';
+import { fmtRate, formatExploreReport, progressSteps } from '../src/explore/format.ts';
 import { NDIS_STATUS_SUCCESS, NdisGetSystemUpTimeEx, NdisMSleep } from '../src/index.ts';
 import { untilNs } from '../src/scenario/build.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
@@ -325,4 +325,32 @@ test("explore --seed-timeout: refused with --jobs 1, whose seeds nothing can sto
     /\n {2}timed out: seed 3: took longer than 3 s of wall-clock time in a worker thread and was stopped \(a driver callback that never returns, or a seed slower than the limit\)\n/,
   );
   assert.ok(r.ms < 30_000, `${Math.round(r.ms)} ms`);
+});
+
+test('explore report: a rate below 1 run a second is shown, not rounded to "0 runs/s"; from 10 a second, whole numbers as the README quotes them', () => {
+  const report = {
+    runs: 2,
+    passed: 2,
+    failed: 0,
+    notModelled: null,
+    groups: [],
+    events: 90,
+    situations: [],
+    timedOut: [],
+  };
+  const o = { color: false, file: 'x.yaml', firstSeed: 1, shrinkMs: 0, strategy: null, replays: new Map() };
+  const [slow] = formatExploreReport(report, { ...o, wallMs: 5000 });
+  assert.equal(slow, 'Explored x.yaml: seeds 1–2, 2 runs in 5.00 s  (0.4 runs/s, 18 events/s)');
+  const [fast] = formatExploreReport({ ...report, runs: 300, events: 34_280 }, { ...o, wallMs: 200 });
+  assert.match(fast!, /\(1,500 runs\/s, 171,400 events\/s\)$/);
+  assert.deepEqual([0, 0.0004, 0.043, 0.4, 2.5, 9.94, 10, 1534.6].map(fmtRate), [
+    '0',
+    '< 0.001',
+    '0.043',
+    '0.4',
+    '2.5',
+    '9.9',
+    '10',
+    '1,535',
+  ]);
 });

@@ -39,6 +39,16 @@ function fmtCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/**
+ * A rate a second: whole numbers from 10 ("1,535"), two significant digits below
+ * ("2.5", "0.4", "0.043"), so a slow exploration does not read "0 runs/s".
+ */
+export function fmtRate(n: number): string {
+  if (n >= 10 || n === 0) return fmtCount(n);
+  if (n < 0.001) return '< 0.001';
+  return String(Number(n.toPrecision(2)));
+}
+
 function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
   const c = pc.createColors(o.color);
   const out: string[] = [];
@@ -109,7 +119,7 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     `${c.bold('Explored')} ${o.file}: ${what} in ${secs.toFixed(2)} s` +
       c.dim(
         secs > 0
-          ? `  (${fmtCount(r.runs / secs)} runs/s, ${fmtCount(r.events / secs)} events/s${(o.workers ?? 1) > 1 ? `, ${o.workers} worker threads` : ''})`
+          ? `  (${fmtRate(r.runs / secs)} runs/s, ${fmtRate(r.events / secs)} events/s${(o.workers ?? 1) > 1 ? `, ${o.workers} worker threads` : ''})`
           : '',
       ),
   );
