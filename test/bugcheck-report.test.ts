@@ -324,7 +324,7 @@ test('NdisSim_CallbackReturnValue: an async VOID callback (MiniportDevicePnPEven
   );
 });
 
-test('R6.16, bug check 0x7C/0x20: an empty NDIS_STATUS_INDICATION ({}) is NdisSim_StatusIndicationInvalid with number parameters (StatusCode 0), and its report prints', () => {
+test('R6.16, bug check 0x7C/0x20: an empty NDIS_STATUS_INDICATION ({}) is NdisSim_StatusIndicationInvalid with number parameters (StatusCode 0), its report prints, and its trace line says StatusCode=missing as the message does', () => {
   const drv = scriptedDriver('empty-status-indication', {
     restart: (a) => {
       NdisMIndicateStatusEx(a.handle, {} as NDIS_STATUS_INDICATION);
@@ -343,6 +343,11 @@ test('R6.16, bug check 0x7C/0x20: an empty NDIS_STATUS_INDICATION ({}) is NdisSi
   // The report that threw "reading 'toString'" on the undefined parameter.
   const block = formatBugCheckReport(v, w.trace, false).join('\n');
   assert.match(block, /BUGCODE_NDIS_DRIVER \(0x7C\) 0x20, 0x0, nic0 miniport block, StatusBuffer/);
+  // The trace line says what the message says, StatusCode missing, not NULL, a pointer
+  // NDIS never read (R6.16); the JSON trace keeps the field too.
+  assert.match(block, /NdisMIndicateStatusEx\(StatusCode=missing\)/);
+  const ddi = w.trace.events.find((e) => e.kind === 'ddi' && e.what === 'NdisMIndicateStatusEx');
+  assert.equal(ddi?.data?.StatusCode, 'missing');
 });
 
 test('formatParam: a parameter that is neither a number nor a string is shown, never thrown on (the bug-check report must get out)', () => {

@@ -430,7 +430,10 @@ const wakeReasons: Record<number, string> = {
 };
 
 function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
-  const data: Record<string, unknown> = { StatusCode: s.StatusCode };
+  // A StatusCode the driver left out (`{}`) is "missing", as the violation's message
+  // says (R6.16); the generic rendering of an absent value, NULL, would read as a
+  // pointer, and NDIS reads a ULONG (0 in a zeroed struct, bug check parameter 2).
+  const data: Record<string, unknown> = { StatusCode: s.StatusCode === undefined ? 'missing' : s.StatusCode };
   const buf = s.StatusBuffer as { MediaConnectState?: unknown; XmitLinkSpeed?: unknown } | null;
   if (s.StatusCode === NDIS_STATUS_LINK_STATE && typeof buf === 'object' && buf !== null) {
     const m = buf.MediaConnectState;
