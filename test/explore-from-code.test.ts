@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -240,14 +240,13 @@ test('exploreScenario with jobs: a seed whose driver callback never returns is r
   );
 });
 
-test('README "Exploring from code": its example is examples/explore-from-code.ts, and as a node:test file it fails showing the shrunk choices and the replay command', () => {
+test('README "Exploring from code": its example is examples/explore-from-code.ts, and as a node:test file it fails showing the shrunk choices and the replay command, its file in a directory of its own under tmpdir(), none in the working directory', () => {
   const readme = readFileSync('README.md', 'utf8');
   const file = readFileSync('examples/explore-from-code.ts', 'utf8');
   const block = /## Exploring from code\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
   assert.equal(block, file, 'the README block and examples/explore-from-code.ts differ');
-  // It writes to explored/ in the repository, as it would in yours.
+  // A leftover of an older example's run would hide a new one.
   rmSync('explored', { recursive: true, force: true });
-  after(() => rmSync('explored', { recursive: true, force: true }));
   // Its own test run, not a part of this one's report (the runner's context variable unset).
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
@@ -259,6 +258,13 @@ test('README "Exploring from code": its example is examples/explore-from-code.ts
   assert.match(r.stdout, /not ok 1 - timer-race survives 300 schedules/);
   assert.match(r.stdout, /1\. bugcheck NdisSim_TimerFreedWhileSet {2}19 runs: seed 20, 24, 31/);
   assert.match(r.stdout, /decision \d+ at [\d.]+ s: DpcLatency answered 1 of 0–3/);
-  assert.match(r.stdout, /replay: ndis-sim replay explored\/timer-race\.seed20\.replay\.json/);
-  assert.deepEqual(readdirSync('explored'), ['timer-race.seed20.replay.json']);
+  // Its replay file goes to a new directory under tmpdir(), which it names, and nothing
+  // to the working directory it ran in (it wrote explored/ there).
+  const out = /# replay files go to (.+)/.exec(r.stdout)?.[1] ?? '';
+  assert.ok(out.startsWith(join(tmpdir(), 'ndis-sim-explored-')), r.stdout);
+  after(() => rmSync(out, { recursive: true, force: true }));
+  const replay = join(out, 'timer-race.seed20.replay.json');
+  assert.ok(r.stdout.includes(`replay: ndis-sim replay ${replay}`), r.stdout);
+  assert.deepEqual(readdirSync(out), ['timer-race.seed20.replay.json']);
+  assert.equal(existsSync('explored'), false);
 });
