@@ -417,10 +417,6 @@ const connectStates = [
   'MediaConnectStateDisconnected',
 ];
 
-/**
- * What the trace shows of an indication: its StatusCode, and for a link state what the
- * link is (connected or not, and its transmit speed), the news it carries.
- */
 /** NDIS_PM_WAKE_REASON_TYPE's media-independent values, for the trace. */
 const wakeReasons: Record<number, string> = {
   0: 'NdisWakeReasonUnspecified',
@@ -429,6 +425,10 @@ const wakeReasons: Record<number, string> = {
   3: 'NdisWakeReasonMediaConnect',
 };
 
+/**
+ * What the trace shows of an indication: its StatusCode, and for a link state what the
+ * link is (connected or not, and its transmit speed), the news it carries.
+ */
 function statusTraceData(s: NDIS_STATUS_INDICATION): Record<string, unknown> {
   // A StatusCode the driver left out (`{}`) is "missing", as the violation's message
   // says (R6.16); the generic rendering of an absent value, NULL, would read as a
