@@ -20,6 +20,7 @@ import {
   NdisMediaStateConnected,
   NdisMIndicateStatusEx,
   NdisMOidRequestComplete,
+  NdisRequestMethod,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_GEN_CURRENT_PACKET_FILTER,
@@ -28,6 +29,7 @@ import {
   OID_GEN_SUPPORTED_LIST,
   oidRequestData,
 } from '../src/index.ts';
+import { cloneOidRequestData } from '../src/ndis/oid.ts';
 import { NdisOidRequest } from '../src/ndis/protocol-api.ts';
 import type { NDIS_OID_REQUEST } from '../src/ndis/types.ts';
 import type { WorldAction } from '../src/world.ts';
@@ -52,6 +54,71 @@ test('NDIS_OID_REQUEST.DATA is a union: DATA.Oid, QUERY_INFORMATION and SET_INFO
   d.SET_INFORMATION.Oid = OID_GEN_STATISTICS;
   assert.equal(d.Oid, OID_GEN_STATISTICS);
   assert.equal(d.QUERY_INFORMATION.Oid, OID_GEN_STATISTICS);
+});
+
+test("R6.1 DATA.METHOD_INFORMATION: Oid, InformationBuffer and InputBufferLength are the union's Oid, buffer and InformationBufferLength; OutputBufferLength, MethodId and its counts are its own, zero at first; a clone copies them", () => {
+  const d = oidRequestData(OID_GEN_CURRENT_PACKET_FILTER, 0x0b, 4);
+  const m = d.METHOD_INFORMATION;
+  assert.equal(m, d.METHOD_INFORMATION, 'one view, not a copy per read');
+  assert.deepEqual(
+    [m.Oid, m.InformationBuffer, m.InputBufferLength],
+    [OID_GEN_CURRENT_PACKET_FILTER, 0x0b, 4],
+  );
+  assert.deepEqual(
+    [m.OutputBufferLength, m.MethodId, m.BytesWritten, m.BytesRead, m.BytesNeeded],
+    [0, 0, 0, 0, 0],
+  );
+  m.InputBufferLength = 12;
+  m.InformationBuffer = 'in';
+  m.Oid = OID_GEN_STATISTICS;
+  assert.deepEqual(
+    [d.Oid, d.SET_INFORMATION.InformationBuffer, d.SET_INFORMATION.InformationBufferLength],
+    [OID_GEN_STATISTICS, 'in', 12],
+  );
+  m.OutputBufferLength = 24;
+  m.MethodId = 7;
+  m.BytesWritten = 20;
+  m.BytesRead = 12;
+  m.BytesNeeded = 3;
+  // The set and query views' counts are a different storage (types.ts: NDIS_OID_REQUEST_DATA).
+  d.SET_INFORMATION.BytesRead = 99;
+  d.QUERY_INFORMATION.BytesNeeded = 98;
+  assert.deepEqual(
+    [m.OutputBufferLength, m.MethodId, m.BytesWritten, m.BytesRead, m.BytesNeeded],
+    [24, 7, 20, 12, 3],
+  );
+
+  const original: NDIS_OID_REQUEST = {
+    Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: NDIS_OID_REQUEST_REVISION_1 },
+    RequestType: NdisRequestMethod,
+    PortNumber: 0,
+    Timeout: 0,
+    RequestId: null,
+    RequestHandle: null,
+    DATA: d,
+    SupportedRevision: 0,
+    MiniportReserved: [null, null],
+    SourceReserved: [null, null],
+    SwitchId: 0,
+    VPortId: 0,
+    Flags: 0,
+  };
+  const c = cloneOidRequestData(original).METHOD_INFORMATION;
+  assert.deepEqual(
+    [
+      c.Oid,
+      c.InformationBuffer,
+      c.InputBufferLength,
+      c.OutputBufferLength,
+      c.MethodId,
+      c.BytesWritten,
+      c.BytesRead,
+      c.BytesNeeded,
+    ],
+    [OID_GEN_STATISTICS, 'in', 12, 24, 7, 20, 12, 3],
+  );
+  c.BytesWritten = 5;
+  assert.equal(m.BytesWritten, 20, "the clone's counts are its own");
 });
 
 /** A miniport that reads `bytesRead` bytes of every packet-filter set and completes it late. */

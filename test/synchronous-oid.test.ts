@@ -123,7 +123,7 @@ function syncNic(
       if (o.sync !== false)
         c.SynchronousOidRequestHandler = (_a: unknown, req: NDIS_OID_REQUEST) => {
           mini.seen.push({ id: req.RequestId, irql: current!.kernel.ctx.irql });
-          req.DATA.SET_INFORMATION.BytesRead = 4;
+          req.DATA.METHOD_INFORMATION.BytesRead = 4;
           return o.answer ?? NDIS_STATUS_SUCCESS;
         };
       o.edit?.(c);
@@ -550,6 +550,155 @@ test("R6.2 a scenario oid action with synchronous: true: a method request from a
   assert.deepEqual(rules(w), []);
   const done = w.trace.events.find((e) => e.what === 'synchronous OID request completed');
   assert.ok(done !== undefined, 'the trace says how it ended');
+});
+
+/** A method request as syncRequest builds it, with METHOD_INFORMATION's parameters set as a requester would. */
+function methodRequest(id: string): NDIS_OID_REQUEST {
+  const r = syncRequest(id);
+  const m = r.DATA.METHOD_INFORMATION;
+  m.InputBufferLength = 12;
+  m.OutputBufferLength = 24;
+  m.MethodId = 7;
+  return r;
+}
+
+/** What a handler saw through DATA.METHOD_INFORMATION. */
+type MethodSeen = Record<string, unknown>;
+
+function methodSeen(r: NDIS_OID_REQUEST): MethodSeen {
+  const m = r.DATA.METHOD_INFORMATION;
+  return {
+    Oid: m.Oid,
+    InformationBuffer: m.InformationBuffer,
+    InputBufferLength: m.InputBufferLength,
+    OutputBufferLength: m.OutputBufferLength,
+    MethodId: m.MethodId,
+  };
+}
+
+const issued: MethodSeen = {
+  Oid: RSS,
+  InformationBuffer: 1,
+  InputBufferLength: 12,
+  OutputBufferLength: 24,
+  MethodId: 7,
+};
+
+test('R6.1, R6.2 DATA.METHOD_INFORMATION: MiniportSynchronousOidRequest reads InputBufferLength, OutputBufferLength and MethodId as issued; the BytesRead, BytesWritten and BytesNeeded it writes come back to the NdisSynchronousOidRequest caller', () => {
+  const { p, mini } = fresh();
+  const seen: MethodSeen[] = [];
+  let req: NDIS_OID_REQUEST | null = null;
+  const w = run(
+    syncNic(mini, {
+      edit: (c) => {
+        c.SynchronousOidRequestHandler = (_a: unknown, r: NDIS_OID_REQUEST) => {
+          seen.push(methodSeen(r));
+          const m = r.DATA.METHOD_INFORMATION;
+          m.BytesRead = 12;
+          m.BytesWritten = 20;
+          m.BytesNeeded = 3;
+          return NDIS_STATUS_SUCCESS;
+        };
+      },
+    }),
+    p,
+    {
+      steps: [
+        [
+          300,
+          DISPATCH,
+          () => {
+            req = methodRequest('a');
+            NdisSynchronousOidRequest(p.handle!, req);
+          },
+        ],
+      ],
+    },
+  );
+  assert.deepEqual(seen, [issued]);
+  const m = (req as NDIS_OID_REQUEST | null)!.DATA.METHOD_INFORMATION;
+  assert.deepEqual(
+    [m.BytesRead, m.BytesWritten, m.BytesNeeded],
+    [12, 20, 3],
+    'the caller reads the counts back',
+  );
+  assert.deepEqual(
+    [m.InputBufferLength, m.OutputBufferLength, m.MethodId],
+    [12, 24, 7],
+    'the counts do not overwrite the parameters',
+  );
+  // InputBufferLength is the union's InformationBufferLength slot, as in C.
+  assert.equal((req as NDIS_OID_REQUEST | null)!.DATA.SET_INFORMATION.InformationBufferLength, 12);
+  assert.deepEqual(rules(w), []);
+});
+
+test('R7.5 DATA.METHOD_INFORMATION through a filter: FilterSynchronousOidRequest of a module issuing NdisFSynchronousOidRequest sees the parameters as issued, the one below it too; what the miniport writes comes back to the module', () => {
+  const { p, mini, log } = fresh();
+  const seen: MethodSeen[] = [];
+  let mid: LwfModule | null = null;
+  let req: NDIS_OID_REQUEST | null = null;
+  run(
+    syncNic(mini, {
+      edit: (c) => {
+        c.SynchronousOidRequestHandler = (_a: unknown, r: NDIS_OID_REQUEST) => {
+          seen.push(methodSeen(r));
+          r.DATA.METHOD_INFORMATION.BytesRead = 12;
+          r.DATA.METHOD_INFORMATION.BytesWritten = 16;
+          return NDIS_STATUS_SUCCESS;
+        };
+      },
+    }),
+    p,
+    {
+      filters: [
+        syncLwf('f-low', log, {
+          request: (_m, r) => {
+            seen.push(methodSeen(r));
+            return NDIS_STATUS_SUCCESS;
+          },
+        }),
+        syncLwf('f-mid', log, { onRestart: (m) => (mid = m) }),
+      ],
+      steps: [
+        [
+          300,
+          DISPATCH,
+          () => {
+            req = methodRequest('own');
+            NdisFSynchronousOidRequest(mid!.handle, req);
+          },
+        ],
+      ],
+    },
+  );
+  assert.deepEqual(seen, [issued, issued], 'f-low, then the miniport');
+  const m = (req as NDIS_OID_REQUEST | null)!.DATA.METHOD_INFORMATION;
+  assert.deepEqual([m.BytesRead, m.BytesWritten], [12, 16]);
+});
+
+test('R6.2 the scenario synchronous request: METHOD_INFORMATION has the value as input, InputBufferLength and OutputBufferLength the buffer length, MethodId 0; the trace line shows the BytesRead and BytesWritten the miniport wrote', () => {
+  const { p, mini } = fresh();
+  const seen: MethodSeen[] = [];
+  const w = run(
+    syncNic(mini, {
+      edit: (c) => {
+        c.SynchronousOidRequestHandler = (_a: unknown, r: NDIS_OID_REQUEST) => {
+          seen.push(methodSeen(r));
+          r.DATA.METHOD_INFORMATION.BytesRead = 4;
+          r.DATA.METHOD_INFORMATION.BytesWritten = 2;
+          return NDIS_STATUS_SUCCESS;
+        };
+      },
+    }),
+    p,
+    { actions: [[300, syncAction]] },
+  );
+  assert.deepEqual(seen, [
+    { Oid: RSS, InformationBuffer: 1, InputBufferLength: 4, OutputBufferLength: 4, MethodId: 0 },
+  ]);
+  const done = w.trace.events.find((e) => e.what === 'synchronous OID request completed');
+  assert.equal(done?.data?.BytesRead, 4);
+  assert.equal(done?.data?.BytesWritten, 2);
 });
 
 test('R6.2 not serialized against a pause: a synchronous request reaches MiniportSynchronousOidRequest while its MiniportPause is pending; once the adapter is halted it returns NDIS_STATUS_CLOSING unseen', () => {

@@ -36,6 +36,7 @@ import {
   NdisDeviceStateD0,
   NdisMediaStateConnected,
   NdisMediaStateDisconnected,
+  NdisRequestMethod,
   NdisRequestQueryInformation,
   NdisRequestSetInformation,
   OID_802_3_CURRENT_ADDRESS,
@@ -65,6 +66,7 @@ import { checkOidFinalStatus } from './power-rules.ts';
 import { ssOidActivity, ssUnderWay } from './ss.ts';
 import type {
   NDIS_OID,
+  NDIS_OID_METHOD_INFORMATION,
   NDIS_OID_QUERY_INFORMATION,
   NDIS_OID_REQUEST,
   NDIS_OID_REQUEST_DATA,
@@ -74,12 +76,13 @@ import type {
 import { evictForAdd, wolPatternByNdis, wolPatternCompleted, wolPatternList, wolTraceData } from './wol.ts';
 
 /**
- * One storage behind the three names of the `DATA` union. In C, QUERY_INFORMATION and
+ * One storage behind the names of the `DATA` union. In C, QUERY_INFORMATION and
  * SET_INFORMATION overlay: Oid, InformationBuffer, InformationBufferLength and
  * BytesNeeded sit at the same offsets in both, and a query's BytesWritten shares its
- * slot with a set's BytesRead. So here both views are this object. A request's own
- * DATA (OidRequestData) and a clone's (CloneOidRequestData) differ only in where the
- * buffer lives.
+ * slot with a set's BytesRead. So here both views are this object. METHOD_INFORMATION
+ * is a view of its own (OidMethodView) over the same Oid, InformationBuffer and
+ * length. A request's own DATA (OidRequestData) and a clone's (CloneOidRequestData)
+ * differ only in where the buffer lives.
  */
 abstract class OidDataViews
   implements NDIS_OID_REQUEST_DATA, NDIS_OID_QUERY_INFORMATION, NDIS_OID_SET_INFORMATION
@@ -89,6 +92,7 @@ abstract class OidDataViews
   abstract InformationBufferLength: UINT;
   BytesWritten = 0;
   BytesNeeded = 0;
+  private method: OidMethodView | null = null;
   get BytesRead(): UINT {
     return this.BytesWritten;
   }
@@ -100,6 +104,45 @@ abstract class OidDataViews
   }
   get SET_INFORMATION(): NDIS_OID_SET_INFORMATION {
     return this;
+  }
+  get METHOD_INFORMATION(): NDIS_OID_METHOD_INFORMATION {
+    if (this.method === null) this.method = new OidMethodView(this);
+    return this.method;
+  }
+}
+
+/**
+ * `DATA.METHOD_INFORMATION` (ns-oidrequest-ndis_oid_request). Oid, InformationBuffer
+ * and InputBufferLength are the DATA's Oid, InformationBuffer and
+ * InformationBufferLength, as in C, where they share those slots. OutputBufferLength,
+ * MethodId and the three counts are kept here: C overlays the first two on the other
+ * views' counts, which the model does not reproduce (NDIS_OID_REQUEST_DATA in
+ * types.ts). All start at 0, as after NdisZeroMemory.
+ */
+class OidMethodView implements NDIS_OID_METHOD_INFORMATION {
+  OutputBufferLength = 0;
+  MethodId = 0;
+  BytesWritten = 0;
+  BytesRead = 0;
+  BytesNeeded = 0;
+  constructor(private readonly data: OidDataViews) {}
+  get Oid(): NDIS_OID {
+    return this.data.Oid;
+  }
+  set Oid(v: NDIS_OID) {
+    this.data.Oid = v;
+  }
+  get InformationBuffer(): unknown {
+    return this.data.InformationBuffer;
+  }
+  set InformationBuffer(v: unknown) {
+    this.data.InformationBuffer = v;
+  }
+  get InputBufferLength(): UINT {
+    return this.data.InformationBufferLength;
+  }
+  set InputBufferLength(v: UINT) {
+    this.data.InformationBufferLength = v;
   }
 }
 
@@ -149,6 +192,14 @@ export function cloneOidRequestData(original: NDIS_OID_REQUEST): NDIS_OID_REQUES
   const c = new CloneOidRequestData(original.DATA.Oid, original);
   c.BytesWritten = d.BytesWritten;
   c.BytesNeeded = d.BytesNeeded;
+  // The clone copies the whole DATA, so a method request's parameters and counts too.
+  const m = original.DATA.METHOD_INFORMATION;
+  const cm = c.METHOD_INFORMATION;
+  cm.OutputBufferLength = m.OutputBufferLength;
+  cm.MethodId = m.MethodId;
+  cm.BytesWritten = m.BytesWritten;
+  cm.BytesRead = m.BytesRead;
+  cm.BytesNeeded = m.BytesNeeded;
   return c;
 }
 
@@ -860,9 +911,16 @@ function deliverOid(n: Ndis, b: MiniportBlock, r: OidRecord, status: number): vo
 
 /**
  * The lengths a completed request carries back, for the trace: a set's BytesRead, a
- * query's BytesWritten, and BytesNeeded when the miniport set it (a buffer too short).
+ * query's BytesWritten, a method request's BytesRead and BytesWritten (through
+ * METHOD_INFORMATION), and BytesNeeded when the miniport set it (a buffer too short).
  */
 export function oidLengths(request: NDIS_OID_REQUEST): Record<string, number> {
+  if (request.RequestType === NdisRequestMethod) {
+    const m = request.DATA.METHOD_INFORMATION;
+    const out: Record<string, number> = { BytesRead: m.BytesRead, BytesWritten: m.BytesWritten };
+    if (m.BytesNeeded !== 0) out.BytesNeeded = m.BytesNeeded;
+    return out;
+  }
   const set = request.RequestType === NdisRequestSetInformation;
   const d = set ? request.DATA.SET_INFORMATION : request.DATA.QUERY_INFORMATION;
   const out: Record<string, number> = set

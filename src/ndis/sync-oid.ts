@@ -313,7 +313,11 @@ function callMiniportSync(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, 
 /**
  * A synchronous OID request NDIS itself issues (the scenario's `oid` action with
  * `synchronous: true`): a method request, from above the topmost module, at
- * DISPATCH_LEVEL. `value` is its input buffer.
+ * DISPATCH_LEVEL. `value` is its input buffer, in `DATA.METHOD_INFORMATION`:
+ * InputBufferLength is the buffer's length, and so is OutputBufferLength, since the
+ * miniport answers OID_GEN_RSS_SET_INDIRECTION_TABLE_ENTRIES in the same structure
+ * (each entry's EntryStatus; ns-ntddndis-_ndis_rss_set_indirection_entry). MethodId
+ * stays 0: the OID's page names no method.
  */
 export function issueSyncOid(
   n: Ndis,
@@ -324,6 +328,8 @@ export function issueSyncOid(
 ): void {
   const request = ndisRequest(n, true, oid, value, bufferLength ?? (value === null ? 0 : 4));
   request.RequestType = NdisRequestMethod;
+  const m = request.DATA.METHOD_INFORMATION;
+  m.OutputBufferLength = m.InputBufferLength;
   const s = submitSync(n, b, request, { kind: 'ndis', restore: false, done: () => {} });
   if (n.trace.on)
     n.traceNdis(b, 'synchronous OID request completed', {

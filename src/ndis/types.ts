@@ -921,19 +921,42 @@ export interface NDIS_OID_SET_INFORMATION {
 }
 
 /**
+ * METHOD_INFORMATION in the `DATA` union (ns-oidrequest-ndis_oid_request): a method
+ * request's InformationBuffer holds its input on the way down and its output on the
+ * way back. InputBufferLength is how many bytes of input it holds, OutputBufferLength
+ * how many bytes of output it has room for, MethodId which method of the OID is meant;
+ * the handler writes BytesRead (input consumed), BytesWritten (output produced) and,
+ * when the buffer is short, BytesNeeded.
+ */
+export interface NDIS_OID_METHOD_INFORMATION {
+  Oid: NDIS_OID;
+  InformationBuffer: unknown;
+  InputBufferLength: UINT;
+  OutputBufferLength: UINT;
+  MethodId: UINT;
+  BytesWritten: UINT;
+  BytesRead: UINT;
+  BytesNeeded: UINT;
+}
+
+/**
  * The `DATA` union of NDIS_OID_REQUEST, as C reaches it: `DATA.Oid`,
  * `DATA.QUERY_INFORMATION.…` and `DATA.SET_INFORMATION.…` are views of one storage,
- * so a set's BytesRead is a query's BytesWritten. METHOD_INFORMATION has no view of its
- * own. Method requests (NdisRequestMethod) travel only the synchronous OID path of NDIS
- * 6.80 (sync-oid.ts: NDIS's own and a driver's NdisSynchronousOidRequest or
- * NdisFSynchronousOidRequest); such a request carries its input in SET_INFORMATION
- * (InformationBuffer, with InformationBufferLength for InputBufferLength), and a handler
- * reads it and writes the counts through SET_INFORMATION or QUERY_INFORMATION, which are
- * one storage. OutputBufferLength and MethodId have no field (docs/decisions.md).
+ * so a set's BytesRead is a query's BytesWritten. `DATA.METHOD_INFORMATION.…` is the
+ * view a method request (NdisRequestMethod) is read and answered through: its Oid,
+ * InformationBuffer and InputBufferLength are the storage of `DATA.Oid`,
+ * InformationBuffer and InformationBufferLength (the same slots in C), while
+ * OutputBufferLength, MethodId, BytesWritten, BytesRead and BytesNeeded are its own.
+ * In C those five sit where the other views keep their counts, so a handler that
+ * answered a method request through SET_INFORMATION would overwrite
+ * OutputBufferLength; the model keeps them apart, and NDIS and the requester read a
+ * method request's counts only through METHOD_INFORMATION (docs/decisions.md). Method
+ * requests travel only the synchronous OID path of NDIS 6.80 (sync-oid.ts).
  * Build one with `oidRequestData`.
  */
 export interface NDIS_OID_REQUEST_DATA {
   Oid: NDIS_OID;
   readonly QUERY_INFORMATION: NDIS_OID_QUERY_INFORMATION;
   readonly SET_INFORMATION: NDIS_OID_SET_INFORMATION;
+  readonly METHOD_INFORMATION: NDIS_OID_METHOD_INFORMATION;
 }
