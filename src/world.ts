@@ -1380,22 +1380,36 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   /**
-   * A warning for each operation a driver pended that no watchdog of Windows covers and
-   * that was still not completed at the end, the pause watchdog's time or more after NDIS
-   * called it, or at all when nothing was left to happen (`drained`): Windows would wait
-   * for it for good (a hang, not a bug check), so a run that ends "ok" says so. A MiniportRestart or a FilterRestart (the 0x7C page lists no
-   * watchdog for either, R3.9, R7.5). Pended protocol events and filter pauses, OID
-   * requests and the rest have a watchdog or Driver Verifier's limit, and end in a bug
-   * check; one not yet due is work in flight, in "Still under way".
+   * A warning for each operation a driver pended that no watchdog of Windows covers, a
+   * MiniportRestart or a FilterRestart (the 0x7C page lists no watchdog for either, R3.9,
+   * R7.5), still not completed at the end: the pause watchdog's time or more after NDIS
+   * called it, or at all when nothing was left to happen (`drained`) or nothing but the
+   * periodic timers whose routines already ran since it pended (as World.hungTeardowns
+   * judges). Windows would wait for it for good (a hang, not a bug check), so a run that
+   * ends "ok" says so. Pended protocol events and filter pauses, OID requests and the rest
+   * have a watchdog or Driver Verifier's limit, and end in a bug check; one not yet due is
+   * work in flight, in "Still under way".
    */
   private warnStuck(drained: boolean, endNs: number): void {
     const n = this.ndis;
     const limit = n.options.pauseWatchdogNs;
+    // As World.hungTeardowns judges a teardown: what is left to happen only repeats what
+    // already ran since the operation pended (a periodic timer whose routine ran since).
+    const events =
+      drained || this.shutDown || this.machine.endedInWait || n.heldAtEnd !== null
+        ? null
+        : this.machine.liveEvents();
+    const idle = (t: number): boolean => events?.every((ev) => this.kernel.repeatsOnly(ev, t)) === true;
+    const stuck = (t: number): boolean => drained || endNs - t >= limit || idle(t);
     const since = (t: number) =>
-      drained ? ', and nothing was left to happen' : ` in the ${fmtTime(endNs - t)} to the end of the run`;
+      drained
+        ? ', and nothing was left to happen'
+        : endNs - t < limit
+          ? `, and nothing left to happen could complete it (only periodic timers whose routines already ran since)`
+          : ` in the ${fmtTime(endNs - t)} to the end of the run`;
     for (const b of n.adapters) {
       const r = b.restart;
-      if (r?.returned && (drained || endNs - r.sinceNs >= limit))
+      if (r?.returned && stuck(r.sinceNs))
         this.verifier.warn(
           'R3.9',
           'MiniportRestart',
@@ -1405,7 +1419,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       for (const m of b.filters) {
         const p = m.pending;
         if (p === null || p.kind !== 'restart' || !p.returned || p.completed) continue;
-        if (!drained && endNs - p.sinceNs < limit) continue;
+        if (!stuck(p.sinceNs)) continue;
         this.verifier.warn(
           'R7.5',
           'FilterRestart',

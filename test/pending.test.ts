@@ -6,8 +6,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { variantOfMonitorLwf, withStatusPassedOn } from '../src/drivers/lwf.ts';
-import { NDIS_STATUS_PENDING, World } from '../src/index.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import {
+  NDIS_STATUS_PENDING,
+  NDIS_STATUS_SUCCESS,
+  NdisAllocateTimerObject,
+  NdisMRestartComplete,
+  NdisSetTimerObject,
+  World,
+} from '../src/index.ts';
+import { after, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 test('an operation stuck at a pause says whose sends the pausing protocol waits for, and where they are', () => {
@@ -51,5 +58,45 @@ test('R3.9: a MiniportRestart that pends and is never completed: the run ends "o
   assert.match(
     r.warnings[0]!.message,
     /^pending for good: MiniportRestart of nic0 returned NDIS_STATUS_PENDING/,
+  );
+});
+
+test('R3.9: a MiniportRestart pended for good is warned of in a short run though a periodic timer still ticks, once its routine ran since; a restart a later timer would complete is not', () => {
+  // The driver's own 100 ms statistics timer keeps the event queue busy for ever.
+  const run = (completeAtMs: number | null) => {
+    const drv = scriptedDriver('restart-ticking', {
+      restart: (a) => {
+        const t = NdisAllocateTimerObject(
+          a.handle,
+          timerCharacteristics(() => {}),
+        );
+        NdisSetTimerObject(t.TimerObject!, -1_000_000, 100, null); // every 100 ms
+        if (completeAtMs !== null)
+          after(a, completeAtMs, () => NdisMRestartComplete(a.handle, NDIS_STATUS_SUCCESS));
+        return NDIS_STATUS_PENDING;
+      },
+    });
+    const w = new World({ seed: 1 });
+    w.addDriver(drv);
+    w.addDevice({ name: 'nic0', driver: 'restart-ticking' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    return w.run(1 * ns.s);
+  };
+  const stuck = run(null);
+  assert.equal(stuck.verdict, 'ok');
+  assert.deepEqual(
+    stuck.warnings.map((x) => [x.rule, x.ddi, x.adapter]),
+    [['R3.9', 'MiniportRestart', 'nic0']],
+  );
+  assert.match(
+    stuck.warnings[0]!.message,
+    /NdisMRestartComplete was not called, and nothing left to happen could complete it \(only periodic timers whose routines already ran since\)/,
+  );
+  // A one-shot timer due after the end would still complete it: work in flight.
+  const late = run(5_000);
+  assert.deepEqual(late.warnings, [], late.warnings.map((x) => x.message).join('\n'));
+  assert.ok(
+    late.pending.includes('nic0: restart pending (NdisMRestartComplete not called)'),
+    late.pending.join('\n'),
   );
 });
