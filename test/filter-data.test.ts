@@ -444,6 +444,12 @@ test('NdisFilterTimedDataSend: a send a module keeps for 30 s is a bug check (0x
   assert.equal(r.bugCheck?.bugCheck.params[0], 0x00092011);
   const at = r.bugCheck!.timeNs;
   assert.ok(at >= 30 * ns.s && at < 32 * ns.s, `at ${at}`);
+  // Where the module got it: from the protocol above, 30 s or more before.
+  assert.equal(r.bugCheck!.origin?.label, 'Got in');
+  const got = /^FilterSendNetBufferLists at (\d+\.\d{6}) s \(an NBL of (\S+)\)$/.exec(r.bugCheck!.origin!.at);
+  assert.ok(got !== null, r.bugCheck!.origin!.at);
+  assert.ok(at - Number(got[1]) * ns.s >= 30 * ns.s, r.bugCheck!.origin!.at);
+  assert.equal(got[2], 'tcpip');
 });
 
 test('NdisFilterTimedDataReceive: a receive a module keeps for 30 s is a bug check (0xC4/0x92012)', () => {
@@ -456,6 +462,7 @@ test('NdisFilterTimedDataReceive: a receive a module keeps for 30 s is a bug che
   const r = w.lastResult!;
   assert.equal(r.bugCheck?.rule, 'NdisFilterTimedDataReceive');
   assert.equal(r.bugCheck?.bugCheck.params[0], 0x00092012);
+  assert.match(r.bugCheck!.origin?.at ?? '', /^FilterReceiveNetBufferLists at \d+\.\d{6} s$/);
 });
 
 test('R7.6 NdisSim_FilterPauseNotDrained: FilterPause returns SUCCESS while the module still holds receives from below', () => {

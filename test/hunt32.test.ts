@@ -299,6 +299,23 @@ test('R6.11 NdisTimedDataSend: an NBL the miniport held past 30 s, completed and
   assert.equal(timedOut.length, 2, JSON.stringify(r.violations.map((v) => `${v.rule} ${v.message}`)));
   assert.equal(timedOut[0]!.message, timedOut[1]!.message, 'the same NBL both times');
   assert.ok(timedOut[1]!.timeNs > 60 * ns.s, `${timedOut[1]!.timeNs}`);
+  // Each names its own send: when the miniport got the NBL, and whose it is.
+  assert.deepEqual(
+    timedOut.map((v) => [v.origin?.label, v.origin?.at]),
+    [
+      ['Sent in', 'MiniportSendNetBufferLists at 0.200342 s (an NBL of nbl-resender)'],
+      ['Sent in', 'MiniportSendNetBufferLists at 31.200342 s (an NBL of nbl-resender)'],
+    ],
+  );
+  // NdisTimedDataHang (22 s with none completed) counts from the first send, then from
+  // the last completion.
+  assert.deepEqual(
+    r.violations.filter((v) => v.rule === 'NdisTimedDataHang').map((v) => v.origin?.at),
+    [
+      '0.200342 s (the first pending send reached MiniportSendNetBufferLists)',
+      '31.200342 s (its last NdisMSendNetBufferListsComplete)',
+    ],
+  );
 });
 
 test('R6.9, NdisMSendNetBufferListsComplete page: a miniport that gives back an NBL of two NET_BUFFERs with the second replaced by its own is NdisSim_SendCompleteUnexpected ("its last NET_BUFFER is another one"); the same NBL given back as sent is not', () => {

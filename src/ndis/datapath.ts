@@ -414,6 +414,11 @@ export class SendWatch implements EventTarget {
           b.name,
           `NBL #${oldest._id} not completed within 30 s (R6.11)`,
           ruleParams('a sent NBL is not completed within 30 s', b),
+          undefined,
+          {
+            label: 'Sent in',
+            at: `MiniportSendNetBufferLists at ${fmtTime(oldest._sinceNs)} (an NBL of ${senderOf(oldest)})`,
+          },
         );
       }
       const since = Math.max(b.lastSendCompletionNs, b.sendsPendingSinceNs);
@@ -425,6 +430,11 @@ export class SendWatch implements EventTarget {
           b.name,
           `${b.sendsOutstanding} send(s) pending and none completed for 22 s (R6.11)`,
           ruleParams('sends are pending and none completed for 22 s', b),
+          undefined,
+          {
+            label: 'Stalled since',
+            at: `${fmtTime(since)} (${since === b.lastSendCompletionNs ? 'its last NdisMSendNetBufferListsComplete' : 'the first pending send reached MiniportSendNetBufferLists'})`,
+          },
         );
       }
     } finally {
@@ -1045,6 +1055,11 @@ function overdue(
       m.block.name,
       `filter module ${m.name} has held NBL #${nbl._id} it got in ${fn} for ${filterDataLimitNs / 1e9} s: neither ${what} (R7.6)`,
       ruleParams(`a filter does not finish an NBL it got in ${fn} in time`, m.block),
+      undefined,
+      {
+        label: 'Got in',
+        at: `${fn} at ${fmtTime(nbl._sinceNs)}${held === m.fdata?.heldSends ? ` (an NBL of ${senderOf(nbl)})` : ''}`,
+      },
     );
     return;
   }
