@@ -312,8 +312,8 @@ test('R6.11 NdisTimedDataSend: an NBL the miniport held past 30 s, completed and
   assert.deepEqual(
     r.violations.filter((v) => v.rule === 'NdisTimedDataHang').map((v) => v.origin?.at),
     [
-      '0.200342 s (the first pending send reached MiniportSendNetBufferLists)',
-      '31.200342 s (its last NdisMSendNetBufferListsComplete)',
+      'since 0.200342 s (the first pending send reached MiniportSendNetBufferLists)',
+      'since 31.200342 s (its last NdisMSendNetBufferListsComplete)',
     ],
   );
 });

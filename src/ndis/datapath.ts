@@ -432,8 +432,8 @@ export class SendWatch implements EventTarget {
           ruleParams('sends are pending and none completed for 22 s', b),
           undefined,
           {
-            label: 'Stalled since',
-            at: `${fmtTime(since)} (${since === b.lastSendCompletionNs ? 'its last NdisMSendNetBufferListsComplete' : 'the first pending send reached MiniportSendNetBufferLists'})`,
+            label: 'Stalled',
+            at: `since ${fmtTime(since)} (${since === b.lastSendCompletionNs ? 'its last NdisMSendNetBufferListsComplete' : 'the first pending send reached MiniportSendNetBufferLists'})`,
           },
         );
       }
