@@ -370,7 +370,7 @@ test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule th
   const at = lines.findIndex((l) => l.startsWith('  Rule:'));
   assert.equal(
     lines[at + 1],
-    "  Why 0xD1:  Irql_Miniport_Driver_Function is Static Driver Verifier's rule, checked when the driver is built; at run time Windows most often stops here with 0xD1",
+    "  Why 0xD1:  Irql_Miniport_Driver_Function is Static Driver Verifier's rule, checked when the driver is built; on a running Windows nothing checks it, and what happens depends on what the DDI does at that IRQL (most often 0xD1, when it touches pageable memory); ndis-sim stops every such call with 0xD1 (docs/decisions.md)",
   );
   const html = toHtmlReport({
     scenario: {},
@@ -384,7 +384,7 @@ test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule th
   });
   assert.match(
     html,
-    /<dt>Rule<\/dt><dd>[\s\S]*?<\/dd><dt>Why 0xD1<\/dt><dd>Irql_Miniport_Driver_Function is Static Driver Verifier&#39;s rule, checked when the driver is built; at run time Windows most often stops here with 0xD1<\/dd>/,
+    /<dt>Rule<\/dt><dd>[\s\S]*?<\/dd><dt>Why 0xD1<\/dt><dd>Irql_Miniport_Driver_Function is Static Driver Verifier&#39;s rule, checked when the driver is built; on a running Windows nothing checks it, and what happens depends on what the DDI does at that IRQL \(most often 0xD1, when it touches pageable memory\); ndis-sim stops every such call with 0xD1 \(docs\/decisions\.md\)<\/dd>/,
   );
   // A rule Driver Verifier checks at run time stops with its own 0xC4 code: no such line.
   const dv = cli('run', galleryScenario('DoubleComplete'), '--quiet');

@@ -319,13 +319,14 @@ function originName(rule: string): string {
  * Why an IRQL mistake that Static Driver Verifier's rule names stops with 0xD1 and not
  * with Driver Verifier's 0xC4, for a reader who meets both families: SDV checks the rule
  * when the driver is built (rules.json `checkedBy`), so on a running Windows nothing
- * checks it, and the wrong IRQL most often ends in DRIVER_IRQL_NOT_LESS_OR_EQUAL
- * (docs/decisions.md). Null for any other bug check.
+ * checks it: what happens depends on what the DDI does at that IRQL, most often
+ * DRIVER_IRQL_NOT_LESS_OR_EQUAL, and the model's 0xD1 is a convention (docs/decisions.md).
+ * Null for any other bug check.
  */
 export function sdvIrqlNote(v: Violation): string | null {
   if (v.bugCheck.code !== BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL) return null;
   if (catalogue.get(v.rule)?.origin !== 'sdv') return null;
-  return `${v.rule} is Static Driver Verifier's rule, checked when the driver is built; at run time Windows most often stops here with 0xD1`;
+  return `${v.rule} is Static Driver Verifier's rule, checked when the driver is built; on a running Windows nothing checks it, and what happens depends on what the DDI does at that IRQL (most often 0xD1, when it touches pageable memory); ndis-sim stops every such call with 0xD1 (docs/decisions.md)`;
 }
 
 /** A bug check as `!analyze` would summarise it, with the events that led to it. */
