@@ -12,6 +12,7 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
+  NdisDevicePnPEventSurpriseRemoved,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisHaltDeviceFailed,
@@ -339,6 +340,56 @@ test('R5.4 a surprise removal while asleep (D3 by OID): the halt is NdisHaltDevi
   assert.ok(drv.calls.includes('MiniportHaltEx(3)'));
   assert.deepEqual(drv.adapters[0]!.state.powerStates, [NdisDeviceStateD3]);
   assert.ok(w.trace.events.some(ndis(/^not resumed/)));
+});
+
+/** A driver that gives up on its adapter in MiniportPause: here only the sleep's pause. */
+function pauseRemoveWorld(seed: number) {
+  const drv = scriptedDriver('pwr-pause-remove', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    seed,
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+    options: { verifier: 'collect', trace: true },
+  });
+  return { w, drv, r: w.run(8 * ns.s) };
+}
+const haltCalls = (calls: string[]): string[] => calls.filter((c) => c.startsWith('MiniportHaltEx'));
+
+test('R2.12, R5.18: NdisMRemoveMiniport inside MiniportPause(NDIS_PAUSE_LOW_POWER) of a sleep: the sleep halts with NdisHaltDeviceFailed, not NdisHaltDevicePoweredDown; Code 43 after the wake', () => {
+  // Seed 3: PnP's state query and surprise removal come before the system reaches S3;
+  // the removal finds the adapter halted: one halt, no SurpriseRemoved notification (R5.5).
+  const a = pauseRemoveWorld(3);
+  assert.equal(a.r.verdict, 'ok', a.r.violations.map((v) => v.message).join('; '));
+  inOrder(a.w.trace.events, [
+    ['sleep action', is('action', 'sleep')],
+    ['MiniportPause', call('MiniportPause', 'PauseReason', 'NDIS_PAUSE_LOW_POWER')],
+    ['flag', ndis('device-failed flag set')],
+    ['state query', irpDone('IRP_MN_QUERY_PNP_DEVICE_STATE')],
+    ['halt for the sleep', call('MiniportHaltEx', 'HaltAction', 'NdisHaltDeviceFailed')],
+    [
+      'surprise removal',
+      (e) => e.kind === 'irp' && e.what === 'IRP_MN_SURPRISE_REMOVAL' && e.data?.phase === 'sent',
+    ],
+    ['wake', is('action', 'wake')],
+  ]);
+  assert.deepEqual(haltCalls(a.drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  assert.ok(!a.drv.calls.includes(`MiniportDevicePnPEventNotify(${NdisDevicePnPEventSurpriseRemoved})`));
+  assert.equal(a.w.device('nic0').problem, 43);
+  // Seed 1: the state query waits for the wake, which initializes the adapter again (R1.8)
+  // before the removal halts it: both halts are NdisHaltDeviceFailed.
+  const b = pauseRemoveWorld(1);
+  assert.equal(b.r.verdict, 'ok', b.r.violations.map((v) => v.message).join('; '));
+  assert.deepEqual(haltCalls(b.drv.calls), [
+    `MiniportHaltEx(${NdisHaltDeviceFailed})`,
+    `MiniportHaltEx(${NdisHaltDeviceFailed})`,
+  ]);
+  assert.equal(b.w.device('nic0').problem, 43);
 });
 
 test('R5.8 NdisMRemoveMiniport while the adapter sleeps in D3: Code 43 with NdisHaltDeviceFailed', () => {

@@ -61,6 +61,8 @@ import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_LINK_STATE,
   NDIS_STATUS_PENDING,
+  NDIS_STATUS_RESET_END,
+  NDIS_STATUS_RESET_START,
   NDIS_STATUS_SUCCESS,
   NDIS_STATUS_UNSUPPORTED_MEDIA,
   type NDIS_STRING,
@@ -87,6 +89,7 @@ import {
   NdisInitializeEvent,
   NdisMedium802_3,
   NdisMIndicateStatusEx,
+  NdisMResetComplete,
   NdisMSleep,
   NdisOidRequest,
   NdisOpenAdapterEx,
@@ -125,7 +128,7 @@ import { formatTimeline } from '../src/report/timeline.ts';
 import { parseScenarioText } from '../src/scenario/load.ts';
 import { ChoiceSite, type Strategy } from '../src/sim/choice.ts';
 import { openParameters } from './helpers/protocol.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { after as afterMs, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 /** NdisMediumWan of NDIS_MEDIUM (ndis.h numbers the enum from NdisMedium802_3 = 0). */
@@ -2289,4 +2292,105 @@ test("IoCreateDevice from a miniport driver's DRIVER_OBJECT is not modelled (NDI
     r.message ?? '',
     /IoCreateDevice is not modelled by ndis-sim: for mini-iocreate, which is not installed as a protocol driver/,
   );
+});
+
+/**
+ * A protocol driver whose unbind pends and ends 100 ms later, from a timer's work item
+ * (or the ProtocolCloseAdapterCompleteEx of a close NDIS pended, whichever is last);
+ * with `closeFirst` it calls NdisCloseAdapterEx at once in ProtocolUnbindAdapterEx, else
+ * only in that work item. It records the status codes it is given.
+ */
+function lateUnbindProtocol(name: string, closeFirst: boolean, seen: number[]): DriverModule {
+  let obj: DRIVER_OBJECT | null = null;
+  let proto: NDIS_HANDLE | null = null;
+  let closed = false;
+  let workDone = false;
+  return protocolDriver(
+    name,
+    (p, bc, adapter, ctx) => open(p, bc, adapter, ctx).Status,
+    {
+      StatusHandlerEx: (_c, ind) => {
+        seen.push(ind.StatusCode);
+      },
+      UnbindAdapterHandlerEx: (u, c) => {
+        c.unbindContext = u;
+        if (closeFirst) closed = NdisCloseAdapterEx(c.handle!) !== NDIS_STATUS_PENDING;
+        const work = IoAllocateWorkItem(obj!)!;
+        const t = NdisAllocateTimerObject(proto!, {
+          Header: {
+            Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+            Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+          },
+          AllocationTag: 0x74736554,
+          TimerFunction: () =>
+            IoQueueWorkItemEx(
+              work,
+              () => {
+                NdisFreeTimerObject(t.TimerObject!);
+                IoFreeWorkItem(work);
+                workDone = true;
+                // A close NDIS pends ends the unbind in ProtocolCloseAdapterCompleteEx.
+                if (!closeFirst && NdisCloseAdapterEx(c.handle!) === NDIS_STATUS_PENDING) return;
+                if (closeFirst && !closed) return;
+                NdisCompleteUnbindAdapterEx(c.unbindContext!);
+              },
+              DelayedWorkQueue,
+              null,
+            ),
+          FunctionContext: null,
+        });
+        NdisSetTimerObject(t.TimerObject!, -100 * 10_000, 0, null);
+        return NDIS_STATUS_PENDING;
+      },
+      // A pended close ends the unbind once the work item has run.
+      CloseAdapterCompleteHandlerEx: (c) => {
+        closed = true;
+        if (workDone) NdisCompleteUnbindAdapterEx(c.unbindContext!);
+      },
+    },
+    (p, o) => {
+      obj = o;
+      proto = p;
+      o.DriverUnload = () => NdisDeregisterProtocolDriver(p);
+    },
+  );
+}
+
+test('S-d step 4, R4.8, nf-ndis-ndiscloseadapterex: RESET_END reaches a Closing binding of a protocol driver that has not called NdisCloseAdapterEx, and not one that has', () => {
+  for (const closeFirst of [false, true]) {
+    const seen: number[] = [];
+    const p = lateUnbindProtocol(closeFirst ? 'closes-first' : 'closes-late', closeFirst, seen);
+    let w: World | null = null;
+    let hung = false;
+    const nic = scriptedDriver('reset-then-disable', {
+      checkForHang: () => {
+        if (hung) return false;
+        hung = true;
+        return true;
+      },
+      // The reset takes 50 ms; a disable 1 ms in unbinds the protocol meanwhile.
+      reset: (a) => {
+        w!.at(w!.kernel.now + 1 * ns.ms, { kind: 'disable', device: 'nic0' });
+        afterMs(a, 50, (x) => NdisMResetComplete(x.handle, NDIS_STATUS_SUCCESS, false));
+        return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+      },
+    });
+    w = testWorld({ drivers: [nic, p], devices: [{ name: 'nic0', driver: nic.name }] });
+    w.addProtocolDriver(p.name);
+    const r = w.run(4 * ns.s);
+    assert.equal(
+      r.verdict,
+      'ok',
+      `${closeFirst}: ${r.bugCheck?.rule} ${r.bugCheck?.message ?? r.message ?? ''}`,
+    );
+    const unbound = w.trace.events.findIndex(
+      (e) => e.kind === 'binding' && e.actor === p.name && e.what.endsWith('→ Unbound'),
+    );
+    const resetDone = w.trace.events.findIndex((e) => e.kind === 'ddi' && e.what === 'NdisMResetComplete');
+    assert.ok(resetDone >= 0 && resetDone < unbound, 'the reset completes while the binding is Closing');
+    assert.deepEqual(
+      seen.filter((c) => c === NDIS_STATUS_RESET_START || c === NDIS_STATUS_RESET_END),
+      closeFirst ? [NDIS_STATUS_RESET_START] : [NDIS_STATUS_RESET_START, NDIS_STATUS_RESET_END],
+    );
+  }
 });

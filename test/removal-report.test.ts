@@ -396,3 +396,75 @@ test('R7.1, R5.5: a protocol whose unbind was already under way when the device 
   assert.ok(!st!.steps.some((x) => x.what === "echo-proto's binding is paused"));
   assert.ok(st!.steps.some((x) => x.what === 'echo-proto unbinds'));
 });
+
+/** A driver that gives up in MiniportPause, here the only pause: the one of a system sleep at 1 s. */
+function sleepPauseRemoval(seed: number) {
+  const drv = scriptedDriver('sleep-pause-remove', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    seed,
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+  });
+  const r = w.run(8 * ns.s);
+  const stories = removalStories(w.trace.events);
+  const text = formatSummary(w.summary(), r, {
+    color: false,
+    seed,
+    expectation: null,
+    removals: stories,
+    events: w.trace.events,
+  }).join('\n');
+  return { r, stories, text };
+}
+
+test('R2.12, R5.5: a device failed in the sleep\'s MiniportPause and halted (NdisHaltDeviceFailed) before its surprise removal reaches Code 43 with every step; no SurpriseRemoved notification is due, none is "not reached"', () => {
+  // Seed 3: the surprise removal comes after the sleep's halt, and the adapter stays halted.
+  const { r, stories, text } = sleepPauseRemoval(3);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(stories.length, 1);
+  const st = stories[0]!;
+  assert.equal(st.end, 'Code 43');
+  assert.ok(
+    st.steps.every((x) => x.at !== null),
+    JSON.stringify(st.steps),
+  );
+  assert.ok(!st.steps.some((x) => x.what.startsWith('MiniportDevicePnPEventNotify')));
+  assert.ok(
+    st.steps.some(
+      (x) =>
+        x.what ===
+        'MiniportHaltEx(NdisHaltDeviceFailed) for the system sleep, before the surprise removal: no SurpriseRemoved notification is due',
+    ),
+  );
+  assert.match(
+    text,
+    /Removal \(R5\.8, R5\.12\)\n {4}nic0 +NdisMRemoveMiniport at 1\.\d+ s: every step to Code 43, in /,
+  );
+  assert.doesNotMatch(text, /not reached/);
+  assert.match(text, /halt action: NdisHaltDeviceFailed/);
+});
+
+test("R2.12, R1.8, R5.5: when the wake initializes the failed adapter again before its surprise removal, the story tells the sleep's halt, the re-initialization, the notification and the removal's own halt", () => {
+  // Seed 1: PnP's state query waits for the wake; the resume initializes the adapter again.
+  const { r, stories, text } = sleepPauseRemoval(1);
+  assert.equal(r.verdict, 'ok');
+  const st = stories[0]!;
+  assert.ok(
+    st.steps.every((x) => x.at !== null),
+    JSON.stringify(st.steps),
+  );
+  const whats = st.steps.map((x) => x.what);
+  const sleepHalt = whats.indexOf(
+    'MiniportHaltEx(NdisHaltDeviceFailed) for the system sleep; then MiniportInitializeEx again at the wake',
+  );
+  const notify = whats.indexOf('MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)');
+  const removalHalt = whats.indexOf('MiniportHaltEx(NdisHaltDeviceFailed)');
+  assert.ok(sleepHalt >= 0 && sleepHalt < notify && notify < removalHalt, JSON.stringify(whats));
+  assert.match(text, /nic0 +NdisMRemoveMiniport at 1\.\d+ s: every step to Code 43, in /);
+});

@@ -264,3 +264,35 @@ test('S-d, R2.12: if the driver also called NdisMRemoveMiniport in time, the hal
     assert.deepEqual(halts(drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
   }
 });
+
+test('S-d step 4, R4.8: a binding whose unbind is under way (Closing) when the pended reset completes still gets RESET_END, then unbinds', () => {
+  let w: ReturnType<typeof testWorld> | null = null;
+  const drv = scriptedDriver('sd-closing-nic', {
+    ...hangOnce,
+    reset: (a) => {
+      // The hardware reset takes 50 ms; a disable comes 1 ms in. Its teardown pauses the
+      // stack (R4.14) and unbinds tcpip, whose clean-up OID requests NDIS holds until the
+      // reset completes (R4.7), so tcpip is still Closing then.
+      w!.at(w!.kernel.now + 1 * ns.ms, { kind: 'disable', device: 'nic0' });
+      after(a, 50, (x) => NdisMResetComplete(x.handle, NDIS_STATUS_SUCCESS, false));
+      return { Status: NDIS_STATUS_PENDING, AddressingReset: false };
+    },
+  });
+  w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  const r = w.run(4 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  const ev = w.trace.events;
+  const status = (code: string) => (e: TraceEvent) =>
+    e.kind === 'call' && e.what === 'ProtocolStatusEx' && e.actor === 'tcpip' && e.data?.StatusCode === code;
+  inOrder(ev, [
+    ['RESET_START', status('NDIS_STATUS_RESET_START')],
+    ['tcpip Closing', (e) => e.kind === 'binding' && e.actor === 'tcpip' && e.what.endsWith('→ Closing')],
+    ['NdisMResetComplete', is('ddi', 'NdisMResetComplete')],
+    ['RESET_END', status('NDIS_STATUS_RESET_END')],
+    ['tcpip Unbound', (e) => e.kind === 'binding' && e.actor === 'tcpip' && e.what.endsWith('→ Unbound')],
+    ['MiniportHaltEx', is('call', 'MiniportHaltEx')],
+  ]);
+  assert.equal(count(ev, status('NDIS_STATUS_RESET_START')), 1);
+  assert.equal(count(ev, status('NDIS_STATUS_RESET_END')), 1);
+  assert.equal(w.device('nic0').problem, 22);
+});

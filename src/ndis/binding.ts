@@ -95,6 +95,11 @@ export class Binding implements NDIS_HANDLE {
   pending: 'bind' | 'unbind' | 'NetEventPause' | 'NetEventRestart' | null = null;
   /** Protocol's answer to the last NetEventQueryRemoveDevice. */
   queryRemoveStatus = 0;
+  /**
+   * It heard a RESET_START whose RESET_END it has not heard yet (reset.ts): that
+   * RESET_END still reaches it once its unbind is under way (R4.8, S-d step 4).
+   */
+  inReset = false;
   /** Protocol-private state (ProtocolBindingContext). */
   protocolContext: unknown = null;
   /**

@@ -38,6 +38,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
+  NdisHaltDeviceFailed,
   NdisHaltDevicePoweredDown,
   NdisRequestSetInformation,
   OID_PM_PARAMETERS,
@@ -521,7 +522,11 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       }
       if (b.resetInProgress || b.oid !== null || b.oidQueue.length > 0) return false;
       if (b.state !== 'Paused') return false;
-      halt(n, b, NdisHaltDevicePoweredDown);
+      // R2.12: the device-failed flag comes first. A driver that called
+      // NdisMRemoveMiniport before this halt (in its MiniportPause(NDIS_PAUSE_LOW_POWER),
+      // say) is halted with NdisHaltDeviceFailed, as a removal that took the sleep over
+      // would; the surprise removal that follows finds the adapter halted (R5.5).
+      halt(n, b, b.deviceFailed ? NdisHaltDeviceFailed : NdisHaltDevicePoweredDown);
       p.device = NdisDeviceStateD3;
       if (b.op !== op) {
         // A removal came while the halt waited: this transition is over.

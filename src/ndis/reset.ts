@@ -331,7 +331,7 @@ export function deliverToBindings(
 ): void {
   for (const bd of b.bindings) {
     if (to !== undefined && bd !== to) continue;
-    if (bd.state === 'Unbound' || bd.state === 'Opening' || bd.state === 'Closing') continue;
+    if (!hearsStatus(bd, code)) continue;
     const f = n.enter(
       b,
       bd.protocol.name,
@@ -348,5 +348,21 @@ export function deliverToBindings(
       n.driverThrew(e, 'ProtocolStatusEx', b);
     }
     n.leaveVoid(f, returned);
+    if (code === NDIS_STATUS_RESET_START) bd.inReset = true;
+    else if (code === NDIS_STATUS_RESET_END) bd.inReset = false;
   }
+}
+
+/**
+ * Whether ProtocolStatusEx of `bd` gets an indication of `code`: not before its bind has
+ * completed (Opening) nor after it ended (Unbound); and a binding whose unbind is under
+ * way (Closing) gets only the RESET_END of a reset whose RESET_START it heard, while it
+ * has not closed its open (R4.8: the protocol holds its sends from RESET_START to
+ * RESET_END; S-d step 4: RESET_END reaches it when the reset completes, then it is
+ * unbound; the NdisCloseAdapterEx page: the binding handle is invalid from that call).
+ * Other indications skip a Closing binding (docs/decisions.md).
+ */
+function hearsStatus(bd: Binding, code: number): boolean {
+  if (bd.state !== 'Closing') return bd.state !== 'Unbound' && bd.state !== 'Opening';
+  return code === NDIS_STATUS_RESET_END && bd.inReset && (bd.open === null || bd.open.state === 'opened');
 }

@@ -173,6 +173,30 @@ function story(
           (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
       ),
     );
+  // A halt before any surprise removal: a system sleep's, which NDIS makes with
+  // NdisHaltDeviceFailed once the flag is set (R2.12, power.ts). Either the adapter stays
+  // halted until the removal, which then owes it no SurpriseRemoved notification (R5.5:
+  // only an adapter not halted gets one) and no second halt; or the wake initializes it
+  // again (R1.8: the state query waited for the wake), and the removal's halt follows.
+  const isHalt: Match = (e) => e.kind === 'call' && e.what === 'MiniportHaltEx';
+  const firstHalt = find(isHalt);
+  const earlyHalt =
+    firstHalt !== null && early === null && (surprise === null || firstHalt < surprise) ? firstHalt : null;
+  const reinit =
+    earlyHalt === null
+      ? null
+      : find((e) => e.kind === 'state' && e.data?.event === 'MiniportInitializeEx', earlyHalt);
+  const stayedHalted = earlyHalt !== null && (reinit === null || (surprise !== null && reinit > surprise));
+  const halt = earlyHalt !== null && !stayedHalted ? find(isHalt, reinit!) : firstHalt;
+  const sleepBegan =
+    earlyHalt === null ? null : find((e) => e.kind === 'ndis' && e.what.startsWith('system sleep ('), begin);
+  const forSleep = sleepBegan !== null && sleepBegan < earlyHalt!;
+  if (earlyHalt !== null && !stayedHalted)
+    step(
+      `MiniportHaltEx(${String(events[earlyHalt]!.data?.HaltAction)})${forSleep ? ' for the system sleep' : ''}; then MiniportInitializeEx again${forSleep ? ' at the wake' : ''}`,
+      forSleep ? 'R2.11, R2.12, R1.8' : 'R2.12, R1.8',
+      earlyHalt,
+    );
   if (early === null) {
     step(
       surprise !== null && surprise < flag
@@ -181,17 +205,18 @@ function story(
       surprise !== null && surprise < flag ? 'R5.5' : 'R5.12',
       surprise,
     );
-    step(
-      'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
-      'R5.5, R5.7',
-      find(
-        (e) =>
-          e.kind === 'call' &&
-          e.what === 'MiniportDevicePnPEventNotify' &&
-          e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
-        begin,
-      ),
-    );
+    if (!stayedHalted)
+      step(
+        'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
+        'R5.5, R5.7',
+        find(
+          (e) =>
+            e.kind === 'call' &&
+            e.what === 'MiniportDevicePnPEventNotify' &&
+            e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
+          begin,
+        ),
+      );
   }
   // Each protocol bound at the flag: paused, then unbound.
   const teardownFrom = Math.min(flag, surprise ?? flag);
@@ -213,9 +238,15 @@ function story(
       'R5.5, R3.1',
       find((e) => e.kind === 'state' && e.data?.event === 'MiniportPause', teardownFrom),
     );
-  const halt = find((e) => e.kind === 'call' && e.what === 'MiniportHaltEx');
   const action = halt === null ? 'NdisHaltDeviceFailed' : String(events[halt]!.data?.HaltAction);
-  if (failedStart === null) step(`MiniportHaltEx(${action})`, 'R5.5, R2.12', halt);
+  if (failedStart === null)
+    step(
+      stayedHalted
+        ? `MiniportHaltEx(${action})${forSleep ? ' for the system sleep' : ''}, before the surprise removal: no SurpriseRemoved notification is due`
+        : `MiniportHaltEx(${action})`,
+      stayedHalted ? (forSleep ? 'R2.11, R2.12, R5.5' : 'R2.12, R5.5') : 'R5.5, R2.12',
+      halt,
+    );
   step(
     'IRP_MN_REMOVE_DEVICE completes',
     'R5.12, R5.4',
