@@ -2394,3 +2394,44 @@ test('S-d step 4, R4.8, nf-ndis-ndiscloseadapterex: RESET_END reaches a Closing 
     );
   }
 });
+
+test('R4.8, ndis-status-reset-start: a protocol driver that makes an OID request between RESET_START and RESET_END is warned of once per reset; one made inside RESET_END is not', () => {
+  const calls: string[] = [];
+  const p = protocolDriver('asks-during-reset', (proto, bc, name, ctx) => open(proto, bc, name, ctx).Status, {
+    StatusHandlerEx: (c, ind) => {
+      const ask = (when: string) => {
+        calls.push(when);
+        NdisOidRequest(
+          c!.handle!,
+          oidRequest(NdisRequestQueryInformation, OID_GEN_MAXIMUM_FRAME_SIZE, null, 4),
+        );
+      };
+      if (ind.StatusCode === NDIS_STATUS_RESET_START) {
+        ask('start');
+        ask('start again');
+      } else if (ind.StatusCode === NDIS_STATUS_RESET_END) ask('end');
+    },
+    OidRequestCompleteHandler: () => {},
+  });
+  let hung = false;
+  const nic = scriptedDriver('resets-once', {
+    checkForHang: () => {
+      if (hung) return false;
+      hung = true;
+      return true;
+    },
+  });
+  const w = testWorld({ drivers: [nic, p], devices: [{ name: 'nic0', driver: nic.name }] });
+  w.addProtocolDriver(p.name);
+  const r = w.run(4 * ns.s);
+  assert.equal(r.verdict, 'ok', r.bugCheck?.message ?? r.message ?? '');
+  assert.deepEqual(calls, ['start', 'start again', 'end']);
+  assert.deepEqual(
+    r.warnings.filter((x) => x.rule === 'R4.8').map((x) => [x.ddi, x.adapter]),
+    [['NdisOidRequest', 'nic0']],
+  );
+  assert.match(
+    r.warnings.find((x) => x.rule === 'R4.8')!.message,
+    /^asks-during-reset called NdisOidRequest on nic0 after RESET_START and before RESET_END/,
+  );
+});

@@ -100,6 +100,8 @@ export class Binding implements NDIS_HANDLE {
    * RESET_END still reaches it once its unbind is under way (R4.8, S-d step 4).
    */
   inReset = false;
+  /** The R4.8 warning of a call during this reset was given (reset.ts resetCallByProtocol). */
+  resetCallWarned = false;
   /** Protocol-private state (ProtocolBindingContext). */
   protocolContext: unknown = null;
   /**

@@ -34,6 +34,7 @@ import type { Ndis } from './ndis.ts';
 import { placeText } from './objects.ts';
 import { notAcceptedExpected, ruleParams } from './oid.ts';
 import { portProblem } from './ports.ts';
+import { resetCallByProtocol } from './reset.ts';
 import { ssHoldSend } from './ss.ts';
 
 /** Data-path counters of an adapter, for the summary and the conservation checks. */
@@ -82,6 +83,7 @@ export function protocolSend(
   flags: number,
 ): void {
   const b = bd.block;
+  if (bd.inReset) resetCallByProtocol(n, bd, 'NdisSendNetBufferLists');
   let count = 0;
   for (let x: NET_BUFFER_LIST | null = chain; x !== null; x = x.Next) {
     const nbl = x as NblImpl;

@@ -63,6 +63,7 @@ import type { Ndis } from './ndis.ts';
 import { enumeratePorts } from './ports.ts';
 import { pmParametersByNdis } from './power.ts';
 import { checkOidFinalStatus } from './power-rules.ts';
+import { resetCallByProtocol } from './reset.ts';
 import { ssOidActivity, ssUnderWay } from './ss.ts';
 import type {
   NDIS_OID,
@@ -435,6 +436,8 @@ export function submit(n: Ndis, b: MiniportBlock, request: NDIS_OID_REQUEST, ori
   if (b.state === 'Halted' || b.state === 'Initializing' || b.state === 'Shutdown' || b.handleDead) {
     return b.halting || b.handleDead ? NDIS_STATUS_CLOSING : NDIS_STATUS_ADAPTER_NOT_READY;
   }
+  if (origin.kind === 'binding' && origin.binding.inReset)
+    resetCallByProtocol(n, origin.binding, 'NdisOidRequest');
   // NDIS names the request's source, for a status indication that answers it (R6.16).
   request.RequestHandle =
     origin.kind === 'binding'

@@ -341,6 +341,12 @@ export function deliverToBindings(
     );
     f.binding = bd;
     f.statusCode = code;
+    // From RESET_START's call to RESET_END's, the protocol makes no calls on the binding
+    // but returns (R4.8, resetCallByProtocol); inside RESET_END's call it may again.
+    if (code === NDIS_STATUS_RESET_START) {
+      bd.inReset = true;
+      bd.resetCallWarned = false;
+    } else if (code === NDIS_STATUS_RESET_END) bd.inReset = false;
     let returned: unknown;
     try {
       returned = bd.protocol.ProtocolStatusEx(bd, statusIndication(b, code, payload, from));
@@ -348,9 +354,25 @@ export function deliverToBindings(
       n.driverThrew(e, 'ProtocolStatusEx', b);
     }
     n.leaveVoid(f, returned);
-    if (code === NDIS_STATUS_RESET_START) bd.inReset = true;
-    else if (code === NDIS_STATUS_RESET_END) bd.inReset = false;
   }
+}
+
+/**
+ * R4.8 (ndis-status-reset-start, nc-ndis-protocol_status_ex): between RESET_START and
+ * RESET_END a protocol holds its sends and makes no call on the binding that goes to
+ * the miniport but returning NBLs; NDIS does not take its sends or OID requests then.
+ * Windows does not check it; the model holds such a request and completes such sends
+ * (R4.7), and warns once per reset of the binding.
+ */
+export function resetCallByProtocol(n: Ndis, bd: Binding, ddi: string): void {
+  if (bd.resetCallWarned) return;
+  bd.resetCallWarned = true;
+  n.verifier.warn(
+    'R4.8',
+    ddi,
+    bd.block.name,
+    `${bd.protocol.name} called ${ddi} on ${bd.block.name} after RESET_START and before RESET_END: a protocol holds its sends and makes no calls to the miniport but returning NBLs until RESET_END (ndis-status-reset-start)`,
+  );
 }
 
 /**

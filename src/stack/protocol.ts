@@ -150,6 +150,8 @@ class ProtoBinding implements TimerRoutine {
   /** Between NetEventSetPower to a low-power state and NetEventSetPower(D0): no OID requests. */
   lowPower = false;
   unbindOids = 0;
+  /** An unbind began between RESET_START and RESET_END: its requests wait for RESET_END (R4.8). */
+  unbindWaitsForReset = false;
   configured = false;
   nextRequestId = 1;
   /**
@@ -411,6 +413,20 @@ class ProtoBinding implements TimerRoutine {
     this.stopTraffic();
     this.returnDue(true);
     this.unbindPending = true;
+    // R4.8: no requests between RESET_START and RESET_END; they wait for RESET_END,
+    // which reaches a Closing binding that heard RESET_START (S-d step 4).
+    if (this.view.inReset) this.unbindWaitsForReset = true;
+    else this.clearAndClose();
+  }
+
+  /** After RESET_END: the clean-up requests an unbind held back (R4.8). */
+  resetEnded(): void {
+    if (!this.unbindWaitsForReset) return;
+    this.unbindWaitsForReset = false;
+    this.clearAndClose();
+  }
+
+  private clearAndClose(): void {
     this.unbindOids = 2;
     const done = (): void => {
       if (--this.unbindOids === 0) this.finishUnbind();
@@ -545,6 +561,7 @@ export class SimProtocol implements ProtocolEdge {
         v.resetEnds++;
         v.inReset = false;
         v.lastResetStatus = indication.StatusBuffer as number;
+        this.pb(b).resetEnded();
         return;
       case NDIS_STATUS_LINK_STATE: {
         const s = indication.StatusBuffer as { MediaConnectState?: number } | null;
