@@ -20,7 +20,10 @@ test('explore: failures found exit 1, grouped, shrunk and written as a replay fi
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /seeds 1–30, 30 runs/);
   assert.match(r.stdout, /\d+ passed, \d+ failed/);
-  assert.match(r.stdout, /1\. bugcheck Irql_Miniport_Driver_Function {2}\d+ runs: seed /);
+  assert.match(
+    r.stdout,
+    /1\. bugcheck Irql_Miniport_Driver_Function at test\/fixtures\/sleeps-in-reset\.ts:\d+:\d+ \(in MiniportResetEx\) {2}\d+ runs: seed /,
+  );
   assert.match(r.stdout, /shrunk in \d+ runs: 1 choice not the simplest/);
   assert.match(r.stdout, /decision \d+ at [\d.]+ s: CallbackIrql answered 1 of 0–1/);
   // The protocol goes, and the run's 6 s to the round 5 s (the failure comes at 2 s).
@@ -340,7 +343,7 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   assert.equal(r.status, 0, r.stderr);
   assert.match(
     r.stdout,
-    /the recorded failure \(bugcheck NdisSim_TimerFreedWhileSet\) no longer happens: the run passes/,
+    /the recorded failure \(bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:\d+:\d+ \(in MiniportHaltEx\)\) no longer happens: the run passes/,
   );
   assert.match(r.stderr, /the trace differs from the one recorded/);
   assert.equal(cli('replay', file, '--quiet').status, 1);
@@ -355,11 +358,11 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   assert.equal(o.status, 1, o.stderr);
   assert.match(
     o.stdout,
-    /the run fails otherwise than recorded: recorded: bugcheck NdisSim_TimerFreedWhileSet; this run: bugcheck NdisSim_TimerNotFreed\n/,
+    /the run fails otherwise than recorded: recorded: bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:\d+:\d+ \(in MiniportHaltEx\); this run: bugcheck NdisSim_TimerNotFreed made in MiniportInitializeEx \(NdisAllocateTimerObject; timer function TimerFunction\)\n/,
   );
   assert.match(
     o.stderr,
-    /the trace differs from the one recorded \(\d+ events against \d+; recorded: bugcheck NdisSim_TimerFreedWhileSet; this run: bugcheck NdisSim_TimerNotFreed\)/,
+    /the trace differs from the one recorded \(\d+ events against \d+; recorded: bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:\d+:\d+ \(in MiniportHaltEx\); this run: bugcheck NdisSim_TimerNotFreed made in MiniportInitializeEx \(NdisAllocateTimerObject; timer function TimerFunction\)\)/,
   );
 });
 

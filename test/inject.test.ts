@@ -233,9 +233,10 @@ actions:
   assert.deepEqual(
     slept.situations.map((t) => [t.what, t.runs]),
     [
-      // healthy-nic is not power-management aware: halted for the sleep (R2.11).
-      ['MiniportHaltEx in Paused', 5],
-      ['MiniportPause in Running', 5],
+      // healthy-nic is not power-management aware: halted for the sleep (R2.11), which
+      // the pause and the halt say is under way.
+      ['MiniportHaltEx in Paused, system sleep under way', 5],
+      ['MiniportPause in Running, system sleep under way', 5],
       ['system sleep in Running', 5],
     ],
   );

@@ -60,7 +60,7 @@ test('reduceScenario: everything but the failing device goes; the text keeps its
     { text: noisy, file, driverNames: names },
     seed,
     s.decisions,
-    s.outcome.signature,
+    s.outcome.key,
     500,
     s.outcome.endNs,
   );
@@ -160,7 +160,7 @@ devices:
     { text, file, driverNames: names },
     seed,
     s.decisions,
-    s.outcome.signature,
+    s.outcome.key,
     500,
     s.outcome.endNs,
   );
@@ -194,7 +194,7 @@ devices:
     { text, file, driverNames: ownNames },
     1,
     first.world.decisions(),
-    first.outcome.signature,
+    first.outcome.key,
     500,
     first.outcome.endNs,
   );
@@ -232,7 +232,7 @@ devices:
     { text, file, driverNames: ownNames },
     1,
     first.world.decisions(),
-    first.outcome.signature,
+    first.outcome.key,
     500,
     first.outcome.endNs,
   );
@@ -260,7 +260,7 @@ function reduceSeed1(text: string, signature: string) {
     { text, file, driverNames: names },
     1,
     first.world.decisions(),
-    signature,
+    first.outcome.key,
     200,
     first.outcome.endNs,
   );

@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
-import { judge, strategyFor } from '../explore/explore.ts';
+import { failureKey, judge, strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import {
   fromDecisionRows,
@@ -479,6 +479,8 @@ async function exploreCommand(file: string, opts: ExploreCliOptions): Promise<nu
         return status?.onRun;
       },
       interrupt: { signal: stop.signal, sigint: onInt },
+      // Before the runs, which may take minutes: --strategy deviations with inject: (docs/model.md, "Strategies").
+      warn: (w) => process.stderr.write(`ndis-sim: warning: ${file}: ${w}\n`),
       names: flagNames,
     });
   } finally {
@@ -606,9 +608,12 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     return code;
   }
   // What this run came to, in the words the file records its failure in.
-  const recorded = r.failure?.signature ?? 'none';
+  // The kind of failure (Outcome.key), with where the rule was broken; a file of an
+  // older version records the signature alone, and is compared by it.
+  const f = r.failure;
+  const recorded = f === null ? 'none' : failureKey(f.signature, f.where ?? null);
   const now = judge({ scenario, drivers, untilNs: r.untilNs, verifier: r.verifier }, result, world);
-  const mine = now.kind === 'pass' ? 'passes' : now.signature;
+  const mine = now.kind === 'pass' ? 'passes' : f !== null && f.where === undefined ? now.signature : now.key;
   process.stderr.write(
     `ndis-sim: ${file}: the trace differs from the one recorded (${got.events} events against ${r.trace.events}; recorded: ${recorded}; this run: ${mine}); the scenario, a driver or ndis-sim has changed since ndis-sim ${r.ndisSim} wrote the file\n`,
   );
@@ -619,7 +624,7 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     return 0;
   }
   out(
-    now.signature === recorded
+    mine === recorded
       ? `Replayed ${file}: the run fails as recorded (${recorded}), with another trace`
       : `Replayed ${file}: the run fails otherwise than recorded: recorded: ${recorded}; this run: ${mine}`,
   );

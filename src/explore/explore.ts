@@ -21,6 +21,7 @@ import {
   type Strategy,
 } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
+import type { Violation } from '../verifier/verifier.ts';
 import { injectStepNs, type RunResult, type World } from '../world.ts';
 
 /** What every run of an exploration shares. */
@@ -64,21 +65,77 @@ export interface Outcome {
    * NdisSim_TimerFreedWhileSet`, `livelock`, `expect devices.nic0.problem=0`. Empty on a pass.
    */
   readonly signature: string;
+  /**
+   * Where in the driver the rule broken was broken, in words runs failing at the same
+   * place share (failureWhere): `at pmx.ts:25:5 (in NdisTimerFunction)`, or for a
+   * violation found later the place it began, without times: `set in MiniportResetEx
+   * (timer function hangTimer; …)`. Null when the failure names no rule or the
+   * violation has neither.
+   */
+  readonly where: string | null;
+  /**
+   * The kind of failure: `signature`, then `where` after a space. Runs of one kind are
+   * one group, and shrinking keeps a run only while it fails with the same key, so two
+   * bugs under one rule at two places are two kinds, each with its own shrunk run.
+   */
+  readonly key: string;
   /** One line for people: the rule, where and when, or the expectations not met. */
   readonly detail: string;
   readonly endNs: number;
+}
+
+/** A kind of failure's key: the signature, then where after a space (Outcome.key). */
+export function failureKey(signature: string, where: string | null): string {
+  return where === null ? signature : `${signature} ${where}`;
+}
+
+/**
+ * Where a violation was made, as a failure kind tells it apart (Outcome.where): the
+ * line of driver code that made the call (`at mynic.ts:41:7 (in MiniportPause)`), for
+ * an exception the line that threw it (`thrown at sg-race.ts:44:23 (in
+ * MiniportSendNetBufferLists)`), or
+ * for a violation NDIS or the kernel found later, the place it began (Violation.origin)
+ * without its virtual times, which differ from run to run: `pended by MiniportOidRequest
+ * (OID_PNP_SET_POWER, NDIS's own power request)`. For the data-path time-outs only the
+ * callback the NBL was in counts (`sent in MiniportSendNetBufferLists`), not whose NBL it
+ * was or how the stall was measured: one driver holding sends is one bug. Null with neither.
+ */
+export function failureWhere(
+  v: Pick<Violation, 'rule' | 'ddi' | 'callSite' | 'origin' | 'bugCheck'>,
+): string | null {
+  if (v.callSite !== null) return `at ${v.callSite}`;
+  // A driver's exception (0x1E): parameter 2 is where it was thrown, the driver's file:line:col.
+  const thrown = v.bugCheck.params[1];
+  if (v.rule === 'NdisSim_DriverException' && typeof thrown === 'string')
+    return `thrown at ${thrown} (in ${v.ddi})`;
+  const o = v.origin;
+  if (o === null) return null;
+  const label = o.label.charAt(0).toLowerCase() + o.label.slice(1);
+  // The label alone: "Stalled since 3.2 s (its last …)".
+  if (o.label === 'Stalled') return label;
+  let at = o.at.replace(/ (?:at|since) \d+\.\d{6} s/g, '');
+  if (o.label === 'Sent in' || o.label === 'Got in') at = at.replace(/ \(an NBL of [^)]*\)$/, '');
+  return `${label} ${at}`;
 }
 
 /** The run's outcome against the scenario's `expect:`, or without one, against "no rule broken". */
 export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
   const endNs = r.endNs;
   if (r.verdict === 'not-modelled')
-    return { kind: 'not-modelled', signature: 'not-modelled', detail: r.message ?? '', endNs };
+    return {
+      kind: 'not-modelled',
+      signature: 'not-modelled',
+      where: null,
+      key: 'not-modelled',
+      detail: r.message ?? '',
+      endNs,
+    };
   const exp =
     setup.scenario.expect === undefined
       ? null
       : checkExpectations(setup.scenario, r, world.expectView(), setup.verifier);
-  if (exp === null ? r.verdict === 'ok' : exp.met) return { kind: 'pass', signature: '', detail: '', endNs };
+  if (exp === null ? r.verdict === 'ok' : exp.met)
+    return { kind: 'pass', signature: '', where: null, key: '', detail: '', endNs };
   // A rule broken names the failure; the expectations it upset follow from it. Not the
   // rule `expect:` asks for, nor any rule when the verdict and the rule are as expected:
   // then the failure is the other expectations missed.
@@ -89,30 +146,27 @@ export function judge(setup: RunSetup, r: RunResult, world: World): Outcome {
     ? ([r.bugCheck, ...r.violations].find((v) => v !== null && v.rule !== asked) ?? null)
     : null;
   if (first !== null && (r.verdict === 'bugcheck' || r.verdict === 'violations')) {
-    const where = `${first.ddi}${first.adapter === null ? '' : ` (${first.adapter})`}`;
+    const ddi = `${first.ddi}${first.adapter === null ? '' : ` (${first.adapter})`}`;
+    const signature = `${r.verdict} ${first.rule}`;
+    const where = failureWhere(first);
     return {
       kind: 'fail',
-      signature: `${r.verdict} ${first.rule}`,
-      detail: `${first.rule} in ${where} at ${fmtTime(first.timeNs)}: ${first.message}`,
+      signature,
+      where,
+      key: failureKey(signature, where),
+      detail: `${first.rule} in ${ddi} at ${fmtTime(first.timeNs)}: ${first.message}`,
       endNs,
     };
   }
-  if (exp === null || (ruleMissed && r.verdict === 'livelock'))
-    return {
-      kind: 'fail',
-      // What never finished and behind what, without times: `hang the removal of nic0: MiniportResetEx pended`.
-      signature: r.verdict === 'hang' ? `hang ${r.hangs.map((h) => h.key).join('; ')}` : r.verdict,
-      detail: r.message ?? r.verdict,
-      endNs,
-    };
+  if (exp === null || (ruleMissed && r.verdict === 'livelock')) {
+    // What never finished and behind what, without times: `hang the removal of nic0: MiniportResetEx pended`.
+    const signature = r.verdict === 'hang' ? `hang ${r.hangs.map((h) => h.key).join('; ')}` : r.verdict;
+    return { kind: 'fail', signature, where: null, key: signature, detail: r.message ?? r.verdict, endNs };
+  }
   // With the values found (`expect devices.nic0.problem=0`): a run shrunk to `until: 1ms`
   // misses the same fields, but for another reason, and must not pass for the same failure.
-  return {
-    kind: 'fail',
-    signature: `expect ${exp.signatures.join(', ')}`,
-    detail: exp.problems.join('; '),
-    endNs,
-  };
+  const signature = `expect ${exp.signatures.join(', ')}`;
+  return { kind: 'fail', signature, where: null, key: signature, detail: exp.problems.join('; '), endNs };
 }
 
 export interface RunOnceOptions {
@@ -291,7 +345,7 @@ function firstAbove(list: readonly number[], j: number): number | undefined {
 /**
  * Shrinks the failing run of `seed`: its answers are taken back to 0, the tail first,
  * then in blocks of halving size, then each remaining answer is lowered, for as long
- * as a change keeps a run that fails with the same signature and `maxRuns` allows.
+ * as a change keeps a run that fails the same way (Outcome.key) and `maxRuns` allows.
  * Each candidate runs with the guided strategy, and the log it records (not the list
  * it was given: a changed answer changes the questions after it) becomes the next best.
  */
@@ -308,7 +362,8 @@ export function shrink(
   });
   if (first.outcome.kind !== 'fail')
     throw new Error(`shrink: seed ${seed} does not fail (${first.outcome.kind})`);
-  const signature = first.outcome.signature;
+  // The kind of failure (Outcome.key): the rule and where it was broken.
+  const kind = first.outcome.key;
   // Candidates run only a little past where this failure came: one that has not failed
   // the same way by then counts as one that does not fail (shrinkHorizonNs).
   const horizon = shrinkHorizonNs(first.outcome.endNs, setup.untilNs);
@@ -326,7 +381,7 @@ export function shrink(
     const guide = cand.map((pick, i) => ({ ...best[i]!, pick }));
     const r = runOnce(bounded, seed, { strategy: new GuidedStrategy(guide), record: true });
     last = r;
-    if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) return false;
+    if (r.outcome.kind !== 'fail' || r.outcome.key !== kind) return false;
     const log = trimDecisions(r.world.decisions());
     const got = log.map((d) => d.pick);
     if (!simpler(got, picks)) return false;
@@ -504,6 +559,10 @@ export interface ExploreOptions {
 
 export interface FailureGroup {
   readonly signature: string;
+  /** Where its runs broke the rule (Outcome.where), or null. */
+  readonly where: string | null;
+  /** The kind of failure (Outcome.key): the group's runs share it, and no other group has it. */
+  readonly key: string;
   /** Every failing seed of the group, in order. */
   readonly seeds: number[];
   /** The first failing run's outcome. */
@@ -609,10 +668,18 @@ export function exploreSeeds(
       notModelled.seeds.push(seed);
     } else {
       failed++;
-      let g = groups.get(outcome.signature);
+      let g = groups.get(outcome.key);
       if (g === undefined) {
-        g = { signature: outcome.signature, seeds: [], first: outcome, shrunk: null, reduced: null };
-        groups.set(outcome.signature, g);
+        g = {
+          signature: outcome.signature,
+          where: outcome.where,
+          key: outcome.key,
+          seeds: [],
+          first: outcome,
+          shrunk: null,
+          reduced: null,
+        };
+        groups.set(outcome.key, g);
       }
       g.seeds.push(seed);
     }
@@ -649,8 +716,8 @@ export function mergeReports(parts: readonly ExploreReport[]): ExploreReport {
       else s.runs += x.runs;
     }
     for (const g of p.groups) {
-      const mine = groups.get(g.signature);
-      if (mine === undefined) groups.set(g.signature, { ...g, seeds: [...g.seeds] });
+      const mine = groups.get(g.key);
+      if (mine === undefined) groups.set(g.key, { ...g, seeds: [...g.seeds] });
       else mine.seeds.push(...g.seeds);
     }
     if (p.notModelled !== null) {

@@ -17,9 +17,11 @@ export interface ExploreFormatOptions {
   readonly workers?: number;
   /** The strategy when it is not random. */
   readonly strategy: StrategySpec | null;
-  /** The replay file written for each group, by signature. */
+  /** Warnings about the options (session.ts deviationsInjectWarning), a line each under the strategy's. */
+  readonly warnings?: readonly string[];
+  /** The replay file written for each group, by its kind (FailureGroup.key). */
   readonly replays: ReadonlyMap<string, string>;
-  /** The HTML report written beside it (`--html`), by signature. */
+  /** The HTML report written beside it (`--html`), by kind. */
   readonly reports?: ReadonlyMap<string, string>;
   /** The command that shows a seed's own run (`ndis-sim run … --seed N`), when known. */
   readonly runCommand?: (seed: number) => string;
@@ -53,7 +55,7 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
   const c = pc.createColors(o.color);
   const out: string[] = [];
   out.push(
-    `  ${i + 1}. ${c.red(g.signature)}  ${c.dim(`${g.seeds.length} run${g.seeds.length === 1 ? '' : 's'}: seed ${seedList(g.seeds)}`)}`,
+    `  ${i + 1}. ${c.red(g.signature)}${g.where === null ? '' : ` ${g.where}`}  ${c.dim(`${g.seeds.length} run${g.seeds.length === 1 ? '' : 's'}: seed ${seedList(g.seeds)}`)}`,
   );
   out.push(`     seed ${g.seeds[0]}: ${g.first.detail}`);
   const s = g.shrunk;
@@ -77,10 +79,10 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
     }
     if (s.outcome.detail !== g.first.detail) out.push(`     shrunk run: ${s.outcome.detail}`);
   }
-  const file = o.replays.get(g.signature);
+  const file = o.replays.get(g.key);
   if (o.runCommand !== undefined) out.push(`     seed ${g.seeds[0]} as it ran: ${o.runCommand(g.seeds[0]!)}`);
   if (file !== undefined) out.push(`     replay: ${c.bold(`ndis-sim replay ${file}`)}`);
-  const html = o.reports?.get(g.signature);
+  const html = o.reports?.get(g.key);
   if (html !== undefined) out.push(`     report: ${html}`);
   return out;
 }
@@ -128,6 +130,7 @@ export function formatExploreReport(r: ExploreReport, o: ExploreFormatOptions): 
     out.push(
       `  strategy deviations: the simplest schedule with ${st.depth} choice${st.depth === 1 ? '' : 's'} drawn otherwise, among its first ${fmtCount(st.horizon)}`,
     );
+  for (const w of o.warnings ?? []) out.push(c.yellow(`  warning: ${w}`));
   const nm = r.notModelled?.seeds.length ?? 0;
   const to = r.timedOut.length;
   out.push(
@@ -196,6 +199,13 @@ export interface FailureJson {
   readonly signature: string;
   /** The rule the runs broke (`NdisSim_TimerFreedWhileSet`), or null for a livelock or an expectation missed. */
   readonly rule: string | null;
+  /**
+   * Where the rule was broken (Outcome.where): `at pmx.ts:25:5 (in NdisTimerFunction)`,
+   * or for a violation found later where it began, without times (`set in
+   * MiniportResetEx (…)`); null when there is neither. A kind of failure is its
+   * signature and this: two entries may share a signature.
+   */
+  readonly where: string | null;
   /** The first failing seed's failure, in a line. */
   readonly detail: string;
   /** Every seed that failed this way, in order. */
@@ -278,6 +288,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
     failures: r.groups.map((g) => ({
       signature: g.signature,
       rule: ruleOf(g.signature),
+      where: g.where,
       detail: g.first.detail,
       seeds: g.seeds,
       shrunk:
@@ -307,8 +318,8 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
         g.reduced === null
           ? null
           : { removed: g.reduced.removed, lowered: g.reduced.lowered, runs: g.reduced.runs },
-      replay: o.replays.get(g.signature) ?? null,
-      report: o.reports?.get(g.signature) ?? null,
+      replay: o.replays.get(g.key) ?? null,
+      report: o.reports?.get(g.key) ?? null,
     })),
     situations: r.situations,
     wallMs: Math.round(o.wallMs),

@@ -102,7 +102,10 @@ export async function exploreScenario(file: string, o: ExploreScenarioOptions = 
   const json = exploreJson(x.report, fo, packageVersion());
   return {
     ...json,
-    failures: json.failures.map((f) => ({ ...f, replayText: x.replayTexts.get(f.signature)! })),
+    failures: json.failures.map((f, i) => ({
+      ...f,
+      replayText: x.replayTexts.get(x.report.groups[i]!.key)!,
+    })),
     text: formatExploreReport(x.report, fo).join('\n'),
   };
 }

@@ -157,15 +157,15 @@ function tryParse(
 }
 
 /**
- * Takes out of `text` what the failure of `decisions` (a run that fails with
- * `signature`) does not need, with at most `maxRuns` runs.
+ * Takes out of `text` what the failure of `decisions` (a run that fails as `kind`
+ * says: Outcome.key, the rule and where it was broken) does not need, with at most `maxRuns` runs.
  */
 export function reduceScenario(
   setup: RunSetup,
   src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] },
   seed: number,
   decisions: readonly Decision[],
-  signature: string,
+  kind: string,
   maxRuns: number,
   /** When the failure of `decisions` came: candidates run to shrinkHorizonNs of it. */
   failedAtNs: number,
@@ -226,7 +226,7 @@ export function reduceScenario(
         strategy: new GuidedStrategy(best),
         record: true,
       });
-      if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) continue;
+      if (r.outcome.kind !== 'fail' || r.outcome.key !== kind) continue;
       failedAtNs = r.result.endNs;
       horizonNs = shrinkHorizonNs(failedAtNs, lengthOf(s));
       const at = original(p);
@@ -265,7 +265,7 @@ export function reduceScenario(
         strategy: new GuidedStrategy(best),
         record: true,
       });
-      if (r.outcome.kind !== 'fail' || r.outcome.signature !== signature) continue;
+      if (r.outcome.kind !== 'fail' || r.outcome.key !== kind) continue;
       lowered.push(`${pathText(l.path)}: ${l.now} → ${v}`);
       doc = next;
       text = String(next);
@@ -322,7 +322,7 @@ function reduceGroup(
   const seed = g.seeds[0]!;
   const first = g.shrunk;
   if (first === null) return;
-  const r = reduceScenario(setup, src, seed, first.decisions, g.signature, maxRuns, first.outcome.endNs);
+  const r = reduceScenario(setup, src, seed, first.decisions, g.key, maxRuns, first.outcome.endNs);
   if (r.removed.length === 0 && r.lowered.length === 0) return;
   const again = shrink({ ...setup, scenario: r.scenario, untilNs: r.untilNs }, seed, maxRuns, r.decisions);
   g.shrunk = { ...again, from: first.from, runs: first.runs + again.runs };

@@ -40,7 +40,17 @@ const replaySchema = z.strictObject({
   untilNs: z.number().int().min(0),
   verifier: z.enum(['bugcheck', 'collect']),
   /** What the run found; null for a run that passed. */
-  failure: z.strictObject({ signature: z.string(), detail: z.string() }).nullable(),
+  failure: z
+    .strictObject({
+      signature: z.string(),
+      /**
+       * Where the rule was broken, as the explorer tells kinds apart (Outcome.where);
+       * absent when the failure has none, and in files of older versions.
+       */
+      where: z.string().optional(),
+      detail: z.string(),
+    })
+    .nullable(),
   /** How the decisions were found: a seed's own, or shrunk from them. */
   shrunk: z.boolean(),
   trace: z.strictObject({ events: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) }),

@@ -25,6 +25,7 @@ import {
   durationMaxText,
   durationTooLong,
   parseDuration,
+  parseProbability,
   type Scenario,
 } from '../scenario/schema.ts';
 import { FixedStrategy } from '../sim/choice.ts';
@@ -147,6 +148,36 @@ const depthMax = 16;
  * The strategy `strategy` and `depth` name, for `setup`'s scenario: for deviations,
  * with the horizon of its simplest run (explore and run draw the same from it).
  */
+/**
+ * What to say of an exploration with `--strategy deviations` of a scenario with
+ * `inject:` events drawn by chance (docs/model.md, "Strategies"): the simplest schedule
+ * draws none of them ("not injected" is answer 0), and a run answers otherwise only
+ * `depth` of the simplest run's `horizon` decisions, so it gets one only when a
+ * deviation lands on that event's draw, about depth/horizon of the runs at most.
+ * Null when there is nothing to say (random, no such event).
+ */
+export function deviationsInjectWarning(
+  scenario: Scenario,
+  spec: StrategySpec | undefined,
+  names: Pick<OptionNames, 'strategy'> = flagNames,
+): string | null {
+  if (spec === undefined || spec.kind !== 'deviations') return null;
+  const drawn = scenario.inject.filter((i) => {
+    const p = parseProbability(i.chance);
+    return p !== null && p.num > 0 && p.num < p.den;
+  });
+  if (drawn.length === 0) return null;
+  const n = drawn.length;
+  const d = Math.min(spec.depth, spec.horizon);
+  const oneIn = Math.max(1, Math.round(spec.horizon / d));
+  const one = n === 1;
+  return (
+    `inject: ${one ? 'its event' : `its ${n} events`} drawn by chance ${one ? 'is' : 'are'} not injected in the simplest schedule, ` +
+    `and ${names.strategy} deviations changes ${d} of its ${spec.horizon.toLocaleString('en-US')} decisions a run: ` +
+    `at most about 1 run in ${oneIn.toLocaleString('en-US')} gets ${one ? 'it' : 'each'}; use ${names.strategy} random for a scenario with inject:`
+  );
+}
+
 export function strategyOption(
   opts: { strategy?: 'random' | 'deviations'; depth?: string | number },
   setup: RunSetup,
@@ -221,6 +252,8 @@ export interface ExploreInput {
    * breakOnSigint): `sigint` is then called, as a SIGINT listener would be.
    */
   readonly interrupt?: { readonly signal: AbortSignal; readonly sigint?: () => void };
+  /** Told each warning about the options (deviationsInjectWarning) once they hold, before the runs. */
+  readonly warn?: (message: string) => void;
   readonly names: OptionNames;
 }
 
@@ -239,11 +272,13 @@ export interface Explored {
   /** Wall time of the seeds' runs, and of the shrinking after them. */
   readonly wallMs: number;
   readonly shrinkMs: number;
-  /** Each group's replay file as text, by signature. */
+  /** Each group's replay file as text, by its kind (FailureGroup.key). */
   readonly replayTexts: ReadonlyMap<string, string>;
-  /** The files written (with `out`), by signature. */
+  /** The files written (with `out`), by kind. */
   readonly replays: ReadonlyMap<string, string>;
   readonly reports: ReadonlyMap<string, string>;
+  /** What the options call for a warning about (deviationsInjectWarning), in order. */
+  readonly warnings: readonly string[];
 }
 
 /** Runs an exploration as `ndis-sim explore` does; bad input throws an InputError before any run. */
@@ -281,6 +316,9 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   };
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
+  const warnings: string[] = [];
+  const deviationsWarning = deviationsInjectWarning(scenario, spec, n);
+  if (deviationsWarning !== null) warnings.push(deviationsWarning);
   const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;
   const seedLimitNs = untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs;
   // A worker thread loads the drivers from their files: objects cannot go to it.
@@ -300,6 +338,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     throw new InputError([
       `${n.seedTimeout}: expected it only with drivers loaded from driverFiles (drivers given as objects run in this thread, where a seed cannot be stopped)`,
     ]);
+  for (const w of warnings) o.warn?.(w);
   const t0 = performance.now();
   const tick = o.progress?.(runs);
   const src = { file: o.file, text, driverFiles };
@@ -374,12 +413,12 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     const replayText = formatReplayFile(
       out === undefined ? r : { ...r, drivers: r.drivers.map((d) => driverPathFrom(out, d)) },
     );
-    replayTexts.set(g.signature, replayText);
+    replayTexts.set(g.key, replayText);
     if (o.out === undefined) continue;
     const stem = join(o.out, `${basename(o.file, extname(o.file))}.seed${g.seeds[0]}`);
     try {
       const path = writeOwnFile(stem, '.replay.json', replayText);
-      replays.set(g.signature, path);
+      replays.set(g.key, path);
       const html = path.replace(/\.replay\.json$/, '.html');
       if (o.html === true) {
         const summary = traced.world.summary();
@@ -403,7 +442,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
             choices: { decisions: traced.world.decisions(), shrunk: r.shrunk },
           }),
         );
-        reports.set(g.signature, html);
+        reports.set(g.key, html);
       }
     } catch (e) {
       throw cannotWriteOut(o.out, n.out, e);
@@ -423,6 +462,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
     replayTexts,
     replays,
     reports,
+    warnings,
   };
 }
 
@@ -444,6 +484,7 @@ export function formatOptions(
     replays: x.replays,
     reports: x.reports,
     strategy: x.strategy,
+    warnings: x.warnings,
     ...(runCommand === undefined ? {} : { runCommand }),
   };
 }
@@ -721,11 +762,11 @@ function replayOf(
     trace: true,
     record: true,
   });
-  const want = g.shrunk?.outcome.signature ?? g.signature;
-  if (traced.outcome.signature !== want)
+  const want = g.shrunk?.outcome.key ?? g.key;
+  if (traced.outcome.key !== want)
     throw new InternalError('explore: the replayed run does not fail as the explored one did', [
       want,
-      traced.outcome.signature,
+      traced.outcome.key,
     ]);
   // Of the drivers given as objects, those the scenario (as the run had it) names.
   const s = setup.scenario;
@@ -745,7 +786,12 @@ function replayOf(
     seed,
     untilNs: setup.untilNs,
     verifier: setup.verifier,
-    failure: { signature: traced.outcome.signature, detail: traced.outcome.detail },
+    failure: {
+      signature: traced.outcome.signature,
+      // Only where the failure has one: a file of a failure without keeps its bytes.
+      ...(traced.outcome.where === null ? {} : { where: traced.outcome.where }),
+      detail: traced.outcome.detail,
+    },
     shrunk: g.shrunk !== null,
     trace: traceDigest(traced.world.trace.events),
     decisions: toDecisionRows(decisions),
