@@ -8,10 +8,14 @@ import { statusIndication } from '../src/drivers/common.ts';
 import {
   bitmapWolPattern,
   NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE,
+  NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+  NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
   NDIS_OBJECT_TYPE_DEFAULT,
+  NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
   type NDIS_PM_CAPABILITIES,
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
+  NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
   NDIS_PM_WAKE_ON_MEDIA_CONNECT_SUPPORTED,
   NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED,
   NDIS_PM_WOL_BITMAP_PATTERN_ENABLED,
@@ -19,13 +23,17 @@ import {
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_SIZEOF_NDIS_PM_CAPABILITIES_REVISION_2,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WAKE_REASON,
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisDeviceStateUnspecified,
+  NdisMIdleNotificationComplete,
+  NdisMIdleNotificationConfirm,
   NdisMIndicateStatusEx,
   NdisRequestSetInformation,
+  NdisSetOptionalHandlers,
   NdisWakeReasonMediaConnect,
   NdisWakeReasonPacket,
   NdisWriteRegisterUlong,
@@ -36,7 +44,7 @@ import {
   simNicMagicPacket,
 } from '../src/index.ts';
 import { scenarioWorld } from '../src/scenario.ts';
-import type { World } from '../src/world.ts';
+import type { World, WorldAction } from '../src/world.ts';
 import { scriptedDriver, type TestAdapter } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -336,4 +344,74 @@ test('examples/pmnic.yaml: pmnic reports MaxWoLPacketSaveBuffer for the 128 byte
   );
   const reasons = s.world.trace.events.filter((e) => e.data?.StatusCode === 'NDIS_STATUS_PM_WAKE_REASON');
   assert.ok(reasons.length > 0, 'pmnic reports wake reasons in this scenario');
+});
+
+test('NdisSim_WakeReasonContent (a warning): selective suspend that a send ends has no wake-up signal behind it, so a wake reason then is warned of; one a wake-signal ends passes (issuing-ndis-wake-reason-indications, NDIS selective suspend)', () => {
+  const run = (name: string, end: WorldAction) => {
+    const drv = scriptedDriver(name, {
+      registrationAttributes: {
+        AttributeFlags:
+          NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE | NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND,
+      },
+      generalAttributes: {
+        PowerManagementCapabilitiesEx: {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+          Flags: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED,
+        },
+      },
+      oid: (a, req) => {
+        if (setPowerState(req) === NdisDeviceStateD0)
+          NdisMIndicateStatusEx(
+            a.handle,
+            statusIndication(
+              a.handle,
+              NDIS_STATUS_PM_WAKE_REASON,
+              {
+                Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1 },
+                Flags: 0,
+                WakeReason: NdisWakeReasonMediaConnect,
+                InfoBufferOffset: 0,
+                InfoBufferSize: 0,
+              },
+              24,
+            ),
+          );
+        return NDIS_STATUS_SUCCESS;
+      },
+      characteristics: (c) => {
+        c.SetOptionsHandler = (h) =>
+          NdisSetOptionalHandlers(h, {
+            Header: {
+              Type: NDIS_OBJECT_TYPE_MINIPORT_SS_CHARACTERISTICS,
+              Revision: NDIS_MINIPORT_SS_CHARACTERISTICS_REVISION_1,
+            },
+            IdleNotificationHandler: (a: TestAdapter) => {
+              NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+              return NDIS_STATUS_PENDING;
+            },
+            CancelIdleNotificationHandler: (a: TestAdapter) => NdisMIdleNotificationComplete(a.handle),
+          });
+      },
+    });
+    const w = testWorld({
+      drivers: [drv],
+      devices: [{ name: 'nic0', driver: name, registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': 2 } }],
+      actions: [{ atNs: 5 * ns.s, action: end }],
+      options: { verifier: 'collect' },
+    });
+    const r = w.run(7 * ns.s);
+    assert.ok(
+      w.trace.events.some((e) => e.what === 'MiniportCancelIdleNotification'),
+      'selective suspend was entered and ended',
+    );
+    assert.ok(
+      w.trace.events.some((e) => e.data?.StatusCode === 'NDIS_STATUS_PM_WAKE_REASON'),
+      'the driver reported a wake reason in OID_PNP_SET_POWER(D0)',
+    );
+    return r.warnings.filter((x) => x.rule === 'NdisSim_WakeReasonContent').map((x) => x.message);
+  };
+  const sent = run('ss-wr-send', { kind: 'send', device: 'nic0' });
+  assert.equal(sent.length, 1);
+  assert.match(sent[0]!, /the device sent no wake-up signal since NDIS took it to low power/);
+  assert.deepEqual(run('ss-wr-signal', { kind: 'wake-signal', device: 'nic0' }), []);
 });
