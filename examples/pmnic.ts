@@ -406,7 +406,8 @@ function makeDriver(name: string, description: string, bug: PmnicBug | null): N.
         NumTotalWoLPatterns: FLX_SLOTS,
         MaxWoLPatternSize: FLX_BYTES,
         MaxWoLPatternOffset: FLX_BYTES,
-        MaxWoLPacketSaveBuffer: 0,
+        // The wake packet bytes the NIC saves (WUPM), which pmnic passes with the wake reason.
+        MaxWoLPacketSaveBuffer: WUPM_BYTES,
         SupportedProtocolOffloads: 0,
         NumArpOffloadIPv4Addresses: 0,
         NumNSOffloadIPv6Addresses: 0,

@@ -9,6 +9,7 @@ import {
   quietWire,
   registerWindowBytes,
   SimNic,
+  Wake,
   type WireOptions,
 } from './hw/simnic.ts';
 import { Irql, Kernel } from './kernel/kernel.ts';
@@ -1043,9 +1044,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
    * wakes now (low-power-for-wake-on-lan); in selective suspend NDIS cancels the idle
    * notification (ss.ts), as for a `wake-signal`.
    */
-  nicWoke(nic: SimNic): void {
+  nicWoke(nic: SimNic, filter: number): void {
     const b = this.adapter(nic.name);
     if (b === undefined) return;
+    // What woke it, for the wake reason's check (NdisSim_WakeReasonContent).
+    b.wakeCause = filter === Wake.LNKC ? 'link' : 'packet';
     const k = this.kernel;
     const c = k.enter(0, Irql.Passive, 'bus', 'thread');
     try {
@@ -1100,7 +1103,10 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
                 : 'not armed for wake-up (no wake-up enabled by OID_PM_PARAMETERS)',
             }),
       });
-    if (signalled) this.wake(device);
+    if (signalled) {
+      b!.wakeCause = 'signal';
+      this.wake(device);
+    }
   }
 
   /** power.ts: every adapter has finished going to D3 (sleepSystem's listener). */
@@ -1243,6 +1249,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
           // allows (adapters still going down finish first, as for an early wake).
           const armed = this.asleep && b !== undefined && armedForWake(b);
           const signalled = d.nic === null ? armed : d.nic.signalWake();
+          if (signalled && b !== undefined) b.wakeCause = 'signal';
           if (armed && signalled) {
             this.wake(a.device);
             break;

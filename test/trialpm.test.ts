@@ -17,6 +17,7 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_PM_CAPABILITIES_REVISION_2,
   type NDIS_PM_PARAMETERS,
+  NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED,
   NDIS_PM_WOL_BITMAP_PATTERN_SUPPORTED,
   NDIS_PM_WOL_MAGIC_PACKET_ENABLED,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
@@ -734,6 +735,14 @@ test("NdisSim_StatusIndicationInvalid: an NDIS_PM_WAKE_REASON whose information 
   const run = (WakeReason: number, InfoBufferOffset: number, InfoBufferSize: number, size: number) => {
     const drv = scriptedDriver(`wake-info-${WakeReason}-${InfoBufferOffset}-${size}`, {
       ...pmHooks(),
+      // It may pass a wake packet (NdisSim_WakeReasonContent looks at that, not this test).
+      generalAttributes: {
+        PowerManagementCapabilitiesEx: {
+          Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+          Flags: NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED,
+          MaxWoLPacketSaveBuffer: 128,
+        },
+      },
       oid: (a, req) => {
         if (setPowerState(req) === NdisDeviceStateD0)
           NdisMIndicateStatusEx(

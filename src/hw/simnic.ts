@@ -291,7 +291,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
   private flx: Uint8Array | null = null;
   private wakePacket: Uint8Array | null = null;
   /** Who hears a wake this NIC signals from its filters (the World: the bus completes IRP_MN_WAIT_WAKE). */
-  wakeListener: { nicWoke(nic: SimNic): void } | null = null;
+  wakeListener: { nicWoke(nic: SimNic, filter: number): void } | null = null;
 
   constructor(
     readonly name: string,
@@ -490,7 +490,7 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     const c = this.configSpace();
     c[PciConfig.PM_PMCSR + 1] = c[PciConfig.PM_PMCSR + 1]! | (PMCSR_PME_STATUS >> 8);
     if (this.trace.on) this.note(`wake-up filter matched: ${wakeFilterName(hit)} (WUS, PME_Status set)`);
-    this.wakeListener?.nicWoke(this);
+    this.wakeListener?.nicWoke(this, hit);
   }
 
   private heartbeat(): number {

@@ -307,6 +307,14 @@ export class MiniportBlock implements NDIS_HANDLE {
    * NDIS keeps them and combines them into the set it sends before D3 (power.ts).
    */
   pmSettings: Map<Binding | FilterModule, NDIS_PM_PARAMETERS> | null = null;
+  /**
+   * The device's wake-up signal since NDIS last armed it for a low-power state (a system
+   * sleep or selective suspend): null for none, else what raised it, when the SimNic's
+   * wake-up filter tells ('packet': a magic packet or a pattern; 'link': a link change;
+   * 'signal': a `wake-signal`, whose cause the model does not follow). NDIS_STATUS_PM_WAKE_REASON
+   * is checked against it (api/adapter.ts, NdisSim_WakeReasonContent).
+   */
+  wakeCause: 'packet' | 'link' | 'signal' | null = null;
   /** The Wake-on-LAN patterns added to the adapter and not removed, by PatternId (wol.ts). */
   readonly wolPatterns = new Map<number, WolPatternEntry>();
   /** The PatternId NDIS gives the next OID_PM_ADD_WOL_PATTERN (wol.ts): from 1, never twice. */

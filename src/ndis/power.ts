@@ -58,6 +58,7 @@ import {
 } from './lifecycle.ts';
 import type { Ndis } from './ndis.ts';
 import { kickOids, ndisRequest, oidName, replayAddressing, ruleParams, submit } from './oid.ts';
+import { wakeEnabledFromD3 } from './pm-caps.ts';
 import { ProtocolDriverBlock } from './protocol-driver.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
@@ -175,6 +176,17 @@ function wakeParameters(b: MiniportBlock): NDIS_PM_PARAMETERS | null {
 }
 
 /**
+ * What NDIS leaves out of the combined settings for D3 (pm-caps.ts): the wake types whose
+ * minimum wake state in NDIS_PM_CAPABILITIES rules out a wake from D3 (R2.4's attributes;
+ * how-ndis-sets-the-power-policy-for-a-network-adapter), in words for the trace.
+ */
+function wakeTypesLeftOut(b: MiniportBlock): string[] {
+  const caps = b.general?.PowerManagementCapabilitiesEx;
+  if (caps == null) return [];
+  return wakeEnabledFromD3(caps, combinedPmParameters(b, false)).dropped;
+}
+
+/**
  * What NDIS would set of OID_PM_PARAMETERS now: the magic packet it enables itself (above),
  * the types of the WoL patterns added to the adapter (wol.ts: their owners enable them),
  * and what the overlying drivers still bound or attached set (oid-pm-parameters: "the
@@ -182,7 +194,7 @@ function wakeParameters(b: MiniportBlock): NDIS_PM_PARAMETERS | null {
  * any of them, but for wake on link change, which NDIS clears for a system sleep
  * (low-power-for-wake-on-lan).
  */
-function combinedPmParameters(b: MiniportBlock): NDIS_PM_PARAMETERS {
+function combinedPmParameters(b: MiniportBlock, forD3 = true): NDIS_PM_PARAMETERS {
   const caps = b.general?.PowerManagementCapabilitiesEx;
   const supported =
     typeof caps?.SupportedWoLPacketPatterns === 'number' ? caps.SupportedWoLPacketPatterns : 0;
@@ -203,7 +215,8 @@ function combinedPmParameters(b: MiniportBlock): NDIS_PM_PARAMETERS {
       p.WakeUpFlags |= (s.WakeUpFlags >>> 0) & ~NDIS_PM_WAKE_ON_LINK_CHANGE_ENABLED;
       p.MediaSpecificWakeUpEvents |= (s.MediaSpecificWakeUpEvents ?? 0) >>> 0;
     }
-  return p;
+  // Only the wake types the adapter can signal from D3, the model's sleep state (pm-caps.ts).
+  return forD3 && caps != null ? wakeEnabledFromD3(caps, p).pm : p;
 }
 
 /** NDIS_SIZEOF_NDIS_PM_PARAMETERS_REVISION_1: the structure through WakeUpFlags. */
@@ -503,10 +516,17 @@ function stepSleep(n: Ndis, b: MiniportBlock, op: SleepOp): boolean {
       return true;
     }
     case 'power-down':
+      // A wake reason after this sleep needs a wake signal from now on (NdisSim_WakeReasonContent).
+      b.wakeCause = null;
       if (p.how === 'oid') {
         const wake = wakeParameters(b);
         if (wake !== null) {
           // NDIS 6.20 power management: the wake-up settings go down first (below).
+          const left = n.trace.on ? wakeTypesLeftOut(b) : [];
+          if (left.length > 0)
+            n.traceNdis(b, 'wake types not enabled: the adapter cannot signal them from D3', {
+              left: left.join('; '),
+            });
           op.step = 'wait-pm-parameters';
           powerOid(n, b, op, OID_PM_PARAMETERS, wake);
           return op.oidDone !== null;

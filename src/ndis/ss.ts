@@ -378,6 +378,7 @@ export function ssWakeSignal(n: Ndis, b: MiniportBlock): void {
       );
     return;
   }
+  b.wakeCause ??= 'signal';
   if (n.trace.on) n.traceNdis(b, 'selective suspend: IRP_MN_WAIT_WAKE completed (wake-up signal)', {});
   wantCancel(n, b, ss, 'wake-up signal');
 }
@@ -473,6 +474,10 @@ export function ssConfirm(n: Ndis, b: MiniportBlock, IdlePowerState: number): vo
     });
   // IRP_MN_WAIT_WAKE to the bus (pending until a wake signal: PME_En set), then OID_PM_PARAMETERS.
   b.dev.armWake(true);
+  b.wakeCause = null;
+  // The NDIS_PM_PARAMETERS page: with NDIS_PM_SELECTIVE_SUSPEND_ENABLED no other wake-up
+  // flag is set and EnabledWoLPacketPatterns is 0; the adapter wakes on a packet its
+  // receive filters (OID_GEN_CURRENT_PACKET_FILTER) pass and on a link change instead.
   const pm: NDIS_PM_PARAMETERS = {
     Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_PARAMETERS_REVISION_2 },
     EnabledWoLPacketPatterns: 0,

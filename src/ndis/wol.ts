@@ -44,13 +44,14 @@ import {
   NdisPMWoLPacketMagicPacket,
   NdisRequestSetInformation,
   OID_PM_ADD_WOL_PATTERN,
+  OID_PM_PARAMETERS,
   OID_PM_REMOVE_WOL_PATTERN,
   OID_PM_WOL_PATTERN_LIST,
 } from './generated/status.ts';
 import type { Ndis } from './ndis.ts';
 import { type OidRecord, oidRequest, submit, traceNdisOidCompleted } from './oid.ts';
 import { indicateToProtocols } from './reset.ts';
-import type { NDIS_OID_REQUEST, NDIS_PM_WOL_PATTERN } from './types.ts';
+import type { NDIS_OID_REQUEST, NDIS_PM_PARAMETERS, NDIS_PM_WOL_PATTERN } from './types.ts';
 
 /** NDIS_PM_WOL_PACKET's names, for the trace and for messages: the generated NdisPMWoLPacket* constants. */
 export const WOL_PACKET_NAMES: ReadonlyMap<number, string> = new Map(
@@ -548,10 +549,22 @@ function wolEnabledBit(type: number): number {
 
 /**
  * What the trace shows of a pattern request: the PatternId (of the pattern added, or to
- * remove); for the list, the PatternIds it holds.
+ * remove); for the list, the PatternIds it holds. Of a set of OID_PM_PARAMETERS: its
+ * WakeUpFlags, EnabledWoLPacketPatterns and EnabledProtocolOffloads, in hexadecimal.
  */
 export function wolTraceData(request: NDIS_OID_REQUEST): Record<string, unknown> {
   const d = request.DATA.SET_INFORMATION;
+  // A set of OID_PM_PARAMETERS (NDIS's before a low-power state): what it enables.
+  if (d.Oid === OID_PM_PARAMETERS && request.RequestType === NdisRequestSetInformation) {
+    const pm = d.InformationBuffer as NDIS_PM_PARAMETERS | null;
+    if (typeof pm !== 'object' || pm === null) return {};
+    const hex = (v: unknown): unknown => (typeof v === 'number' ? `0x${(v >>> 0).toString(16)}` : v);
+    return {
+      WakeUpFlags: hex(pm.WakeUpFlags),
+      EnabledWoLPacketPatterns: hex(pm.EnabledWoLPacketPatterns),
+      EnabledProtocolOffloads: hex(pm.EnabledProtocolOffloads),
+    };
+  }
   if (d.Oid === OID_PM_WOL_PATTERN_LIST && Array.isArray(d.InformationBuffer))
     return { PatternIds: (d.InformationBuffer as NDIS_PM_WOL_PATTERN[]).map((p) => p.PatternId).join(',') };
   if (request.RequestType !== NdisRequestSetInformation) return {};

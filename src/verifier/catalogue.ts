@@ -1514,6 +1514,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
+    id: 'NdisSim_WakeReasonContent',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      "NDIS_STATUS_PM_WAKE_REASON says what its pages forbid: a wake packet from an adapter whose NDIS_PM_CAPABILITIES does not set NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED, a SavedPacketSize past MaxWoLPacketSaveBuffer, or a PatternId that names no WoL pattern NDIS gave the adapter (NDIS takes PatternFriendlyName from that pattern). NDIS passes it on. A warning under the same name, not a violation, when the verifier knows better than NDIS can: a wake reason with no wake-up signal from the device since it went to low power, or a media event reported for a packet's wake (or a packet for a link change's).",
+    ddis: ['NdisMIndicateStatusEx', 'MiniportOidRequest'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x130) },
+    source: 'windows-driver-docs-pr/network/issuing-ndis-wake-reason-indications.md',
+    fatal: false,
+  },
+  {
     id: 'NdisSim_Irql',
     origin: 'ndis-sim',
     spec: ['R8.2'],

@@ -9,7 +9,9 @@ import {
   NDIS_OBJECT_TYPE_DEFAULT,
   NDIS_OBJECT_TYPE_STATUS_INDICATION,
   type NDIS_OID_REQUEST,
+  NDIS_PM_CAPABILITIES_REVISION_2,
   NDIS_PM_WAKE_REASON_REVISION_1,
+  NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1,
   NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_PENDING,
@@ -17,6 +19,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisAllocateIoWorkItem,
   NdisAllocateTimerObject,
+  NdisDeviceStateD0,
   NdisDeviceStateD3,
   NdisMIdleNotificationConfirm,
   NdisMIndicateStatusEx,
@@ -27,6 +30,7 @@ import {
   NdisRequestSetInformation,
   NdisSetTimerObject,
   NdisWakeReasonMediaConnect,
+  NdisWakeReasonPacket,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   OID_PNP_SET_POWER,
@@ -34,7 +38,7 @@ import {
 } from '../../index.ts';
 import { galleryDriver, type TestAdapter, timerCharacteristics } from './base.ts';
 import type { GalleryEntry } from './entry.ts';
-import { pmHooks, ssHooks } from './kit.ts';
+import { pmHooks, setPowerState, ssHooks } from './kit.ts';
 
 /** A sleep to S3 at 1 s for 1 s. */
 const sleep = [{ at: '1s', do: 'sleep', state: 'S3', for: '1s' }];
@@ -178,6 +182,62 @@ export const galleryPower: readonly GalleryEntry[] = [
         },
       }),
       'buggy: reports NDIS_STATUS_PM_WAKE_REASON from MiniportRestart',
+    ),
+    scenario: { actions: sleep },
+  },
+  {
+    rule: 'NdisSim_WakeReasonContent',
+    mistake:
+      'The NIC saves the frame that woke it, and OID_PNP_SET_POWER(D0) passes it with NDIS_STATUS_PM_WAKE_REASON; but the driver kept the NDIS_PM_CAPABILITIES of its NDIS 6.20 version, without NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED and with MaxWoLPacketSaveBuffer 0, so it reported it cannot save a wake packet.',
+    driver: galleryDriver(
+      'bad-wake-packet-unreported',
+      pmHooks({
+        generalAttributes: {
+          PowerManagementCapabilitiesEx: {
+            Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_CAPABILITIES_REVISION_2 },
+            Flags: 0,
+            SupportedWoLPacketPatterns: NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
+            NumTotalWoLPatterns: 0,
+            MaxWoLPacketSaveBuffer: 0,
+            MinMagicPacketWakeUp: NdisDeviceStateD3,
+          },
+        },
+        oid: (a, req) => {
+          if (setPowerState(req) !== NdisDeviceStateD0) return NDIS_STATUS_SUCCESS;
+          // NDIS_PM_WAKE_REASON, then an NDIS_PM_WAKE_PACKET (156 bytes, 160 with its
+          // padding) and 64 saved bytes, each on a 64-bit boundary.
+          const at = (NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1 + 7) & ~7;
+          const info = 160 + 64;
+          NdisMIndicateStatusEx(a.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1 },
+            SourceHandle: a.handle,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_PM_WAKE_REASON,
+            Flags: 0,
+            DestinationHandle: null,
+            RequestId: null,
+            StatusBuffer: {
+              Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PM_WAKE_REASON_REVISION_1 },
+              Flags: 0,
+              WakeReason: NdisWakeReasonPacket,
+              InfoBufferOffset: at,
+              InfoBufferSize: info,
+              WakePacket: {
+                Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: 1, Size: 156 },
+                Flags: 0,
+                PatternId: 0,
+                OriginalPacketSize: 64,
+                SavedPacketSize: 64,
+                SavedPacketOffset: 160,
+                SavedPacket: new Uint8Array(64),
+              },
+            },
+            StatusBufferSize: at + info,
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+      }),
+      'buggy: passes a wake packet its NDIS_PM_CAPABILITIES says it cannot save',
     ),
     scenario: { actions: sleep },
   },

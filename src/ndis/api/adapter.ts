@@ -53,6 +53,8 @@ import {
   NdisParameterString,
   NdisProcessorAmd64,
   NdisRequestSetInformation,
+  NdisWakeReasonMediaConnect,
+  NdisWakeReasonMediaDisconnect,
   NdisWakeReasonPacket,
   OID_PNP_SET_POWER,
   PCI_WHICHSPACE_CONFIG,
@@ -60,6 +62,7 @@ import {
 import * as life from '../lifecycle.ts';
 import { describe } from '../ndis.ts';
 import { IoRegister, NDIS_IO_SPACE, NdisConfiguration } from '../objects.ts';
+import { pmCapabilitiesProblems, wakePacketLimit } from '../pm-caps.ts';
 import { cmResourcesOf } from '../pnp-handlers.ts';
 import { portProblem } from '../ports.ts';
 import { lowPowerAccess } from '../power-rules.ts';
@@ -165,6 +168,7 @@ function generalAttributesWarning(b: MiniportBlock, g: NDIS_MINIPORT_ADAPTER_GEN
     if (speeds.length > 0)
       missing.push(`${speeds.join(' and ')} 0 (OID_GEN_MAX_LINK_SPEED, bits per second)`);
   }
+  pmCapabilitiesWarning(b, g);
   if (missing.length === 0) return;
   const medium = g.MediaType === NdisMedium802_3 ? 'an 802.3 adapter' : 'an adapter';
   b.ndis.verifier.warn(
@@ -172,6 +176,26 @@ function generalAttributesWarning(b: MiniportBlock, g: NDIS_MINIPORT_ADAPTER_GEN
     'NdisMSetMiniportAttributes',
     b.name,
     `${b.name}'s NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES leave members ${medium} must set: ${missing.join('; ')}. NDIS does not check them and answers their OIDs from them`,
+  );
+}
+
+/**
+ * R2.4: an NDIS_PM_CAPABILITIES (PowerManagementCapabilitiesEx) that contradicts itself or
+ * its page (pm-caps.ts): a Header.Size that is not its revision's, a wake type supported
+ * with no state to wake from, wake packets with no room to save one. NDIS does not check
+ * it; it enables no wake type the minimum wake states rule out for D3. A warning, once
+ * per adapter.
+ */
+function pmCapabilitiesWarning(b: MiniportBlock, g: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES): void {
+  const caps = g.PowerManagementCapabilitiesEx;
+  if (caps == null) return;
+  const problems = pmCapabilitiesProblems(caps, g.MtuSize ?? 0);
+  if (problems.length === 0) return;
+  b.ndis.verifier.warn(
+    'R2.4',
+    'NdisMSetMiniportAttributes',
+    b.name,
+    `${b.name}'s NDIS_PM_CAPABILITIES contradicts itself: ${problems.join('; ')} (ns-ntddndis-_ndis_pm_capabilities). NDIS does not check it, and enables no wake type whose minimum wake state rules out D3`,
   );
 }
 
@@ -475,6 +499,59 @@ function wakeReasonProblem(s: NDIS_STATUS_INDICATION): string | null {
   return null;
 }
 
+/**
+ * What an NDIS_STATUS_PM_WAKE_REASON says that its pages forbid, in words, or null
+ * (NdisSim_WakeReasonContent, a violation):
+ * - a wake packet from an adapter whose NDIS_PM_CAPABILITIES does not let it pass one
+ *   (no NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED, reporting-wake-reason-status-indication-capabilities),
+ *   or with a SavedPacketSize past MaxWoLPacketSaveBuffer (issuing-ndis-wake-reason-indications);
+ * - a PatternId that names no WoL pattern of the adapter: it is the PatternId NDIS gave the
+ *   OID_PM_ADD_WOL_PATTERN that matched, and NDIS fills PatternFriendlyName from it
+ *   (ns-ntddndis-_ndis_pm_wake_packet). 0 names none (a magic packet NDIS enabled with
+ *   OID_PM_PARAMETERS alone, docs/decisions.md); NDIS gives IDs from 1.
+ */
+function wakeReasonContentProblem(b: MiniportBlock, s: NDIS_STATUS_INDICATION): string | null {
+  const r = s.StatusBuffer as { WakeReason?: unknown; InfoBufferSize?: unknown; WakePacket?: unknown };
+  if (r.WakeReason !== NdisWakeReasonPacket) return null;
+  const size = typeof r.InfoBufferSize === 'number' ? r.InfoBufferSize : 0;
+  const wp =
+    typeof r.WakePacket === 'object' && r.WakePacket !== null
+      ? (r.WakePacket as Record<string, unknown>)
+      : null;
+  if (size === 0 && wp === null) return null;
+  const limit = wakePacketLimit(b.general?.PowerManagementCapabilitiesEx);
+  if (limit === null)
+    return "it passes a wake packet, but the adapter's NDIS_PM_CAPABILITIES does not set NDIS_PM_WAKE_PACKET_INDICATION_SUPPORTED in a revision-2 structure: it reported it cannot save one (reporting-wake-reason-status-indication-capabilities)";
+  const saved = wp !== null && typeof wp.SavedPacketSize === 'number' ? wp.SavedPacketSize : null;
+  if (saved !== null && saved > limit)
+    return `the wake packet's SavedPacketSize ${saved} is more than MaxWoLPacketSaveBuffer ${limit} of the adapter's NDIS_PM_CAPABILITIES (issuing-ndis-wake-reason-indications)`;
+  const id = wp?.PatternId;
+  if (typeof id === 'number' && id !== 0 && !b.wolPatterns.has(id))
+    return `the wake packet's PatternId ${id} names no WoL pattern of the adapter (${b.wolPatterns.size === 0 ? 'none was added' : `it has ${[...b.wolPatterns.keys()].join(', ')}`}): it is the PatternId NDIS gave the OID_PM_ADD_WOL_PATTERN that matched, and NDIS takes PatternFriendlyName from that pattern (ns-ntddndis-_ndis_pm_wake_packet)`;
+  return null;
+}
+
+/**
+ * A wake reason the verifier knows to be wrong, in words, or null (a warning: NDIS cannot
+ * tell): the device sent no wake-up signal since NDIS armed it for its low-power state (the
+ * system woke for another reason, or selective suspend ended on activity), so there is no
+ * wake-up event to report (issuing-ndis-wake-reason-indications: the indication follows the
+ * adapter's wake-up event); or the SimNic's wake-up filter that fired says a packet woke it
+ * and the reason is a media event, or the other way round.
+ */
+function wakeReasonCauseProblem(b: MiniportBlock, s: NDIS_STATUS_INDICATION): string | null {
+  const reason = (s.StatusBuffer as { WakeReason?: unknown }).WakeReason;
+  const name = typeof reason === 'number' ? (wakeReasons[reason] ?? String(reason)) : String(reason);
+  if (b.wakeCause === null)
+    return `WakeReason ${name}, but the device sent no wake-up signal since NDIS took it to low power: the system woke, or selective suspend ended, for another reason, and there is no wake-up event of the adapter to report`;
+  const media = reason === NdisWakeReasonMediaConnect || reason === NdisWakeReasonMediaDisconnect;
+  if (b.wakeCause === 'packet' && media)
+    return `WakeReason ${name}, but a packet (a magic packet or a WoL pattern) woke the adapter: NdisWakeReasonPacket, with the wake packet`;
+  if (b.wakeCause === 'link' && reason === NdisWakeReasonPacket)
+    return `WakeReason ${name}, but a link change woke the adapter: NdisWakeReasonMediaConnect or NdisWakeReasonMediaDisconnect`;
+  return null;
+}
+
 /** An OID_PNP_SET_POWER(D0) is in the miniport: given to MiniportOidRequest and not completed yet. */
 function settingD0(b: MiniportBlock): boolean {
   const o = b.oid;
@@ -574,6 +651,20 @@ export function NdisMIndicateStatusEx(
       b.name,
       'NDIS_STATUS_PM_WAKE_REASON indicated while no OID_PNP_SET_POWER(D0) is in the miniport: it is issued while the miniport handles that request, before it completes it (issuing-ndis-wake-reason-indications); NDIS passes it on',
     );
+  if (code === NDIS_STATUS_PM_WAKE_REASON) {
+    const wrong = wakeReasonContentProblem(b, StatusIndication);
+    if (wrong !== null)
+      n.verifier.report(
+        'NdisSim_WakeReasonContent',
+        ddi,
+        b.name,
+        `NDIS_STATUS_PM_WAKE_REASON: ${wrong}; NDIS passes it on`,
+      );
+    // Judged inside OID_PNP_SET_POWER(D0) only: outside it the rule above speaks.
+    const cause = settingD0(b) ? wakeReasonCauseProblem(b, StatusIndication) : null;
+    if (cause !== null)
+      n.verifier.warn('NdisSim_WakeReasonContent', ddi, b.name, `NDIS_STATUS_PM_WAKE_REASON: ${cause}`);
+  }
   // The NDIS 5 connect codes: an NDIS 6 miniport indicates NDIS_STATUS_LINK_STATE
   // (the OID_GEN_MEDIA_CONNECT_STATUS page); NDIS passes them on.
   if (code === NDIS_STATUS_MEDIA_CONNECT || code === NDIS_STATUS_MEDIA_DISCONNECT)
