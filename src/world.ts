@@ -586,6 +586,8 @@ export interface AdapterSummary {
   resets: number;
   hangsReported: number;
   removeCalls: number;
+  /** NdisMRemoveMiniport calls that never reached the flag (a bug check stopped them, or a dead handle, R5.20). */
+  removeCallsRefused: number;
   deviceFailed: boolean;
   initializations: number;
   /** Data path and requests (NDIS's counts). */
@@ -1726,6 +1728,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       resets: b.resets,
       hangsReported: b.hangsReported,
       removeCalls: b.removeCalls,
+      removeCallsRefused: b.removeCallsRefused,
       deviceFailed: b.deviceFailed,
       initializations: b.inits,
       data: { ...b.data },

@@ -5,10 +5,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
-import { NDIS_RAISE_IRQL_TO_DISPATCH, NDIS_STATUS_SUCCESS, NdisMSleep } from '../src/index.ts';
+import {
+  type NDIS_HANDLE,
+  NDIS_RAISE_IRQL_TO_DISPATCH,
+  NDIS_STATUS_SUCCESS,
+  NdisMRemoveMiniport,
+  NdisMSleep,
+  NdisWriteRegisterUlong,
+  SimNicCtrl,
+  SimNicReg,
+} from '../src/index.ts';
+import { toHtmlReport } from '../src/report/html.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { World } from '../src/world.ts';
-import { scriptedDriver } from './helpers/scripted.ts';
+import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
 /** Runs `w` to `until` and formats its summary. */
@@ -169,4 +179,97 @@ test('a device the run never started says "not started" once, in the status colu
   assert.equal(w.summary().devices[0]!.status, 'not started');
   assert.match(line, /not started {2}installed, no problem code$/);
   assert.equal(line.split('not started').length, 2, line);
+});
+
+/** Runs a scripted nic0 whose hooks may call NdisMRemoveMiniport wrongly; its summary's adapter lines. */
+function refusedRun(
+  name: string,
+  hooks: Hooks,
+  verifier: 'bugcheck' | 'collect' = 'bugcheck',
+  extra: (w: World) => void = () => {},
+) {
+  const w = new World({ seed: 1, verifier });
+  w.addDriver(scriptedDriver(name, hooks));
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: name });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  extra(w);
+  const r = w.run(1 * ns.s);
+  const text = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null });
+  return {
+    w,
+    r,
+    html: toHtmlReport({
+      scenario: { name },
+      seed: 1,
+      events: w.trace.events,
+      dropped: 0,
+      result: r,
+      summary: w.summary(),
+      expectation: null,
+      version: '0',
+    }),
+    adapters: text.filter((l) => l.includes('NdisMRemoveMiniport calls')),
+  };
+}
+
+test('R5.9, R8.13: an NdisMRemoveMiniport call the bug check stopped (from the ISR, at DIRQL) is counted "1 (refused)", not "0" beside the bug check about it', () => {
+  const { r, adapters, html } = refusedRun('isr-remover', {
+    initialize: (a) => {
+      NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), SimNicCtrl.RESET | SimNicCtrl.INTR_ENABLE);
+      return NDIS_STATUS_SUCCESS;
+    },
+    isr: (a) => {
+      NdisMRemoveMiniport(a.handle);
+    },
+  });
+  assert.equal(r.verdict, 'bugcheck');
+  assert.equal(r.bugCheck?.ddi, 'NdisMRemoveMiniport');
+  assert.match(adapters[0]!, /NdisMRemoveMiniport calls: 1 \(refused\)$/);
+  assert.match(html, /<td>1 \(refused\)<\/td>/);
+});
+
+test('R5.9: an NdisMRemoveMiniport call with a handle NDIS did not issue (a timer handle) counts as refused on the adapter whose callback made it', () => {
+  const { r, adapters } = refusedRun('bad-handle-remover', {
+    restart: (a) => {
+      after(a, 100, () => {
+        NdisMRemoveMiniport(a.timers[0]!.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.equal(r.bugCheck?.rule, 'NdisSim_BadParameter');
+  assert.match(adapters[0]!, /NdisMRemoveMiniport calls: 1 \(refused\)$/);
+});
+
+test('R5.20, R5.14: a call on a handle dead after its halt is refused; accepted calls and refused ones add up ("3 (1 refused)")', () => {
+  let dead: NDIS_HANDLE | null = null;
+  const { r, adapters } = refusedRun(
+    'late-remover',
+    {
+      restart: (a) => {
+        if (dead !== null) {
+          // The adapter of the second start: the first one's handle, and its own twice.
+          after(a, 100, () => {
+            NdisMRemoveMiniport(dead!);
+            NdisMRemoveMiniport(a.handle);
+            NdisMRemoveMiniport(a.handle);
+          });
+        }
+        return NDIS_STATUS_SUCCESS;
+      },
+      halt: (a) => {
+        dead = a.handle;
+      },
+    },
+    // Collected, not stopped: the stale call is reported (R5.20) and has no effect.
+    'collect',
+    (w) => {
+      w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
+      w.at(400 * ns.ms, { kind: 'start', device: 'nic0' });
+    },
+  );
+  assert.ok(r.violations.some((v) => v.rule === 'NdisSim_StaleHandle'));
+  const counts = adapters.map((l) => l.slice(l.indexOf('calls: ') + 7));
+  assert.deepEqual(counts, ['1 (refused)', '2']);
 });

@@ -26,7 +26,7 @@ import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
 import { ruleDocs } from './rules.ts';
-import { deviceStatusText, formatSummary, sdvIrqlNote } from './summary.ts';
+import { deviceStatusText, formatSummary, removeCallsText, sdvIrqlNote } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
 export interface HtmlReportInput {
@@ -376,7 +376,7 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
             h(a.state),
             h(a.haltAction ?? '-'),
             String(a.resets),
-            String(a.removeCalls),
+            h(removeCallsText(a)),
           ]),
           'adapters',
         ),

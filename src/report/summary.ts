@@ -7,7 +7,7 @@ import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { BugCheckCode, formatBugCheck } from '../verifier/bugcheck.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
-import type { DeviceSummary, RunResult, Summary } from '../world.ts';
+import type { AdapterSummary, DeviceSummary, RunResult, Summary } from '../world.ts';
 import { column, fmtIrql, fmtTime, foldRepeats, ntStatusName, problemText, repeatNote } from './format.ts';
 import type { RemovalStory } from './removal.ts';
 import { ruleDocs } from './ruledocs.ts';
@@ -52,6 +52,19 @@ function deviceState(d: DeviceSummary): string {
   // The status column says "not started" already: say what else is known, no problem code.
   if (d.status === 'not started') return 'installed, no problem code';
   return 'its driver stack is gone';
+}
+
+/**
+ * An adapter's NdisMRemoveMiniport calls: "2", or with those that never reached the
+ * device-failed flag (R5.11) because the verifier stopped them or the handle was dead
+ * (R5.20), "1 (refused)" or "3 (1 refused)": a bug check about the call is never next
+ * to "0".
+ */
+export function removeCallsText(a: Pick<AdapterSummary, 'removeCalls' | 'removeCallsRefused'>): string {
+  const refused = a.removeCallsRefused;
+  if (refused === 0) return String(a.removeCalls);
+  if (a.removeCalls === 0) return `${refused} (refused)`;
+  return `${a.removeCalls + refused} (${refused} refused)`;
 }
 
 /** The widest a name or driver column gets (as the timeline's actor column). */
@@ -107,7 +120,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   for (const a of s.adapters) {
     out.push(
       `    ${cell(a.name, nameW)} ${cell(a.driver, driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
-        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
+        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${removeCallsText(a)}`,
     );
     const d = a.data;
     if (d.sent + d.indicated + d.indicatedWithResources + d.oidsRequested + d.rejectedByNdis > 0) {
