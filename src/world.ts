@@ -614,6 +614,14 @@ export interface DeviceSummary {
    * when there is none.
    */
   irp: { name: string; completed: boolean; status: number } | null;
+  /**
+   * The PnP manager sent IRP_MN_SURPRISE_REMOVAL and the devnode's stack is not removed
+   * yet (R5.5): 'unplugged' when the device left the bus, 'failed' when it reported
+   * PNP_DEVICE_FAILED (R5.12); null otherwise. The status column still says "started"
+   * until IRP_MN_REMOVE_DEVICE completes; a report says "surprise-removed" (R6 of the
+   * newcomer review: "started  working" read as a healthy device).
+   */
+  surpriseRemoved: 'failed' | 'unplugged' | null;
 }
 
 export interface Summary {
@@ -621,7 +629,8 @@ export interface Summary {
   devices: DeviceSummary[];
   dumps: LiveDump[];
   eventLog: EventLogEntry[];
-  protocols: { name: string; bindings: ProtocolView[] }[];
+  /** Each binding's view, with the NDIS state of the binding at the end (R7.1). */
+  protocols: { name: string; bindings: (ProtocolView & { state: BindingState })[] }[];
   /** Every filter module the run attached, by adapter then stack position (bottom first), with its state at the end (R7.5). */
   filters: FilterSummary[];
   /** Filter drivers whose service failed to start (DriverEntry failed or did not register), with why. */
@@ -1748,6 +1757,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       status: d.status,
       problem: d.problem,
       irp: this.pnp.irpOf(d),
+      // A started devnode with a surprise-removal reason: IRP_MN_SURPRISE_REMOVAL went out
+      // (PnpManager.stepSurpriseRemove sets the reason as it sends it).
+      surpriseRemoved:
+        d.status === 'started' && (d.removalReason === 'failed' || d.removalReason === 'unplugged')
+          ? d.removalReason
+          : null,
     }));
     return {
       adapters,
@@ -1756,7 +1771,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       eventLog: this.ndis.eventLog,
       protocols: this.protocols.map((p) => ({
         name: p.name,
-        bindings: [...p.views].sort((a, b) => byDevice(a.adapter, b.adapter)),
+        bindings: p.viewsWithState().sort((a, b) => byDevice(a.adapter, b.adapter)),
       })),
       // By adapter, then place in the stack (bottom first), then attach order.
       filters: this.ndis.filterModules

@@ -8,6 +8,7 @@ import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   type NDIS_HANDLE,
   NDIS_RAISE_IRQL_TO_DISPATCH,
+  NDIS_STATUS_PENDING,
   NDIS_STATUS_SUCCESS,
   NdisMRemoveMiniport,
   NdisMSleep,
@@ -272,4 +273,71 @@ test('R5.20, R5.14: a call on a handle dead after its halt is refused; accepted 
   assert.ok(r.violations.some((v) => v.rule === 'NdisSim_StaleHandle'));
   const counts = adapters.map((l) => l.slice(l.indexOf('calls: ') + 7));
   assert.deepEqual(counts, ['1 (refused)', '2']);
+});
+
+test('R5.5, R7.1: a device surprise-removed whose teardown waits says "surprise-removed" and not present, not "started  working", and its binding says Closing, not "bound"', () => {
+  // A reset that never completes holds the unbind's OID requests (R4.16): the teardown
+  // stops at the unbind, with IRP_MN_REMOVE_DEVICE out (the review's seed 95).
+  const drv = scriptedDriver('reset-pends', {
+    checkForHang: () => true,
+    reset: () => ({ Status: NDIS_STATUS_PENDING, AddressingReset: false }),
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'reset-pends' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(2500 * ns.ms, { kind: 'surprise-remove', device: 'nic0' });
+  const r = w.run(4 * ns.s);
+  const s = w.summary();
+  assert.equal(s.devices[0]!.status, 'started');
+  assert.equal(s.devices[0]!.surpriseRemoved, 'unplugged');
+  assert.equal(s.protocols[0]!.bindings[0]!.state, 'Closing');
+  const text = formatSummary(s, r, { color: false, seed: 1, expectation: null });
+  const dev = text.find((l) => l.includes('PCI\\VEN_'))!;
+  assert.match(
+    dev,
+    /reset-pends {2}surprise-removed {2}not present \(unplugged\), its stack not yet removed; IRP_MN_REMOVE_DEVICE sent, not completed when the run stopped$/,
+  );
+  assert.doesNotMatch(dev, /working/);
+  assert.match(
+    text.join('\n'),
+    /Protocol tcpip on nic0: Closing \(its unbind not completed\), RESET_START 1 \/ RESET_END 0/,
+  );
+  const html = toHtmlReport({
+    scenario: { name: 'sr' },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary: s,
+    expectation: null,
+    version: '0',
+  });
+  assert.match(html, /<td>surprise-removed<\/td>/);
+  assert.match(html, /<td>Closing \(its unbind not completed\)<\/td>/);
+});
+
+test('R5.12: a device that reported PNP_DEVICE_FAILED and is being surprise-removed says so and that Code 43 follows; a binding paused by the teardown says "bound, Paused"', () => {
+  const drv = scriptedDriver('pause-hangs', {
+    restart: (a) => {
+      after(a, 100, () => {
+        NdisMRemoveMiniport(a.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+    pause: () => NDIS_STATUS_PENDING,
+  });
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(drv);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'pause-hangs' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  const text = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).join('\n');
+  assert.match(
+    text,
+    /surprise-removed {2}it reported PNP_DEVICE_FAILED \(R5\.12\); Code 43 once its stack is removed/,
+  );
+  assert.match(text, /Protocol tcpip on nic0: bound, Paused,/);
 });

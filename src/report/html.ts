@@ -26,7 +26,14 @@ import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
 import { ruleDocs } from './rules.ts';
-import { deviceStatusText, formatSummary, removeCallsText, sdvIrqlNote } from './summary.ts';
+import {
+  bindingStateText,
+  deviceStatusColumn,
+  deviceStatusText,
+  formatSummary,
+  removeCallsText,
+  sdvIrqlNote,
+} from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
 export interface HtmlReportInput {
@@ -358,7 +365,7 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
         h(d.name),
         h(d.instanceId),
         h(d.driver),
-        h(d.status),
+        h(deviceStatusColumn(d)),
         `<span class="${d.problem !== 0 ? 'bad' : ''}">${h(deviceStatusText(d))}</span>`,
       ]),
       'devices',
@@ -398,7 +405,7 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
         bindings.map(({ name, b }) => [
           h(name),
           h(b.adapter),
-          b.unbound ? 'unbound' : 'bound',
+          h(bindingStateText(b)),
           `${b.sent} (${b.sendCompleted})`,
           `${b.received} (${b.returned})`,
           `${b.oidsIssued} (${b.oidsCompleted})`,

@@ -46,6 +46,10 @@ export function deviceStatusText(d: DeviceSummary): string {
 
 function deviceState(d: DeviceSummary): string {
   if (d.status === 'gone') return 'not present (unplugged)';
+  // R5.5: surprise-removed, its stack not yet removed: neither working nor Code 43 yet.
+  if (d.surpriseRemoved === 'unplugged') return 'not present (unplugged), its stack not yet removed';
+  if (d.surpriseRemoved === 'failed')
+    return 'it reported PNP_DEVICE_FAILED (R5.12); Code 43 once its stack is removed';
   if (d.problem !== 0) return problemText[d.problem] ?? `Code ${d.problem}`;
   if (d.status === 'started') return 'working';
   if (d.status === 'stopped') return 'stopped for a rebalance';
@@ -65,6 +69,23 @@ export function removeCallsText(a: Pick<AdapterSummary, 'removeCalls' | 'removeC
   if (refused === 0) return String(a.removeCalls);
   if (a.removeCalls === 0) return `${refused} (refused)`;
   return `${a.removeCalls + refused} (${refused} refused)`;
+}
+
+/** A device's status column: the devnode's status, or "surprise-removed" while it is (R5.5). */
+export function deviceStatusColumn(d: DeviceSummary): string {
+  return d.surpriseRemoved !== null ? 'surprise-removed' : d.status;
+}
+
+/**
+ * A protocol binding's state at the end, in the words of the summary: "bound" while it
+ * runs, "unbound" when its unbind completed, else the NDIS binding state (R7.1), so a
+ * binding whose ProtocolUnbindAdapterEx is still pending says "Closing", not "bound".
+ */
+export function bindingStateText(b: { unbound: boolean; state: string }): string {
+  if (b.unbound || b.state === 'Unbound') return 'unbound';
+  if (b.state === 'Running') return 'bound';
+  if (b.state === 'Closing') return 'Closing (its unbind not completed)';
+  return `bound, ${b.state}`;
 }
 
 /** The widest a name or driver column gets (as the timeline's actor column). */
@@ -155,11 +176,12 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       );
   }
   out.push(c.bold('  Devices'));
+  const statusW = Math.max(12, ...s.devices.map((d) => deviceStatusColumn(d).length + 1));
   for (const d of s.devices) {
     const text = deviceStatusText(d);
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
-      `    ${cell(d.name, nameW)} ${d.instanceId.padEnd(28)} ${cell(d.driver, driverW)} ${d.status.padEnd(12)} ${status}`,
+      `    ${cell(d.name, nameW)} ${d.instanceId.padEnd(28)} ${cell(d.driver, driverW)} ${deviceStatusColumn(d).padEnd(statusW)} ${status}`,
     );
   }
   out.push(c.bold('  Live dumps'));
@@ -201,7 +223,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       nth.set(b.adapter, i);
       out.push(
         c.dim(
-          `  Protocol ${p.name} on ${b.adapter}${of > 1 ? ` (binding ${i} of ${of})` : ''}: ${b.unbound ? 'unbound' : 'bound'}, ` +
+          `  Protocol ${p.name} on ${b.adapter}${of > 1 ? ` (binding ${i} of ${of})` : ''}: ${bindingStateText(b)}, ` +
             `RESET_START ${b.resetStarts} / RESET_END ${b.resetEnds}, query-remove ${b.queryRemoves}`,
         ),
       );
