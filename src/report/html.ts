@@ -612,12 +612,17 @@ function removalSection(
   ];
   for (const st of stories) {
     parts.push(
-      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}</h3>\n<ol class="removal">`,
+      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}${st.shutDownAt !== null ? ', cut short: the machine shut down' : ''}</h3>\n<ol class="removal">`,
     );
     for (const s of st.steps) {
       if (s.at === null) {
+        // R1.6: after a shutdown the step was never to come; otherwise the run stopped first.
+        const why =
+          st.shutDownAt === null
+            ? `<b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}`
+            : `<b>never comes</b>: the machine shut down at ${h(fmtTime(events[st.shutDownAt]!.t))}, and nothing follows a shutdown (${withBookTitles('R1.6')})`;
         parts.push(
-          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${withBookTitles(s.rules)})</span> — <b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}</li>`,
+          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${withBookTitles(s.rules)})</span> — ${why}</li>`,
         );
         continue;
       }

@@ -30,6 +30,12 @@ export interface RemovalStory {
   end: 'Code 43' | 'unplugged' | 'removed' | 'disabled' | 'Code 10';
   /** The steps in the order they happened, then those that did not. */
   steps: RemovalStep[];
+  /**
+   * Index of the trace event of a system shutdown that cut the teardown short (R1.6:
+   * nothing follows a shutdown, not even the halt), or null: the steps not reached were
+   * never to come, and a report says so rather than list them as a stall.
+   */
+  shutDownAt: number | null;
 }
 
 type Match = (e: TraceEvent) => boolean;
@@ -239,6 +245,15 @@ function story(
   else step('the device is failed: Code 43 (CM_PROB_FAILED_POST_START)', 'R5.8, R5.12', failedAt);
   // In the order they happened; those that did not, last, in the order above.
   const happened = steps.filter((s) => s.at !== null).sort((a, b) => a.at! - b.at!);
+  // R1.6: a shutdown (one a sleeping system did not ignore) ends the machine; the flag may
+  // come after it, set in MiniportShutdownEx.
+  let shutDownAt: number | null = null;
+  if (steps.some((s) => s.at === null))
+    for (let i = begin; i < limit && shutDownAt === null; i++) {
+      const e = events[i]!;
+      if (e.kind !== 'action' || e.actor !== 'scenario' || e.what !== 'shutdown') continue;
+      if (!String(events[i + 1]?.what ?? '').startsWith('shutdown ignored')) shutDownAt = i;
+    }
   return {
     adapter,
     why,
@@ -250,6 +265,7 @@ function story(
           ? 'Code 10'
           : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
+    shutDownAt,
   };
 }
 

@@ -304,20 +304,23 @@ function removalLine(
   const flag = done.find((x) => x.what.startsWith('NDIS sets the device-failed flag')) ?? done[0]!;
   const first = events[flag.at!]!.t;
   const from = `${st.why} at ${fmtTime(first)}`;
+  const to =
+    st.end === 'Code 43'
+      ? 'Code 43'
+      : st.end === 'unplugged'
+        ? 'the unplugged device gone, no Code 43'
+        : st.end === 'disabled'
+          ? 'the device disabled (Code 22), no Code 43'
+          : st.end === 'Code 10'
+            ? 'Code 10 (a failed start, no halt)'
+            : 'the device removed, no Code 43';
   if (missing.length === 0) {
     const last = events[done[done.length - 1]!.at!]!.t;
-    const to =
-      st.end === 'Code 43'
-        ? 'Code 43'
-        : st.end === 'unplugged'
-          ? 'the unplugged device gone, no Code 43'
-          : st.end === 'disabled'
-            ? 'the device disabled (Code 22), no Code 43'
-            : st.end === 'Code 10'
-              ? 'Code 10 (a failed start, no halt)'
-              : 'the device removed, no Code 43';
     return `${from}: every step to ${to}, in ${fmtTime(last - first)}`;
   }
+  // R1.6: the machine shut down: nothing was left to stall, the rest was never to come.
+  if (st.shutDownAt !== null)
+    return `${from}; nothing follows a shutdown (R1.6), so its ${missing.length} later step(s), to ${to}, never come: machine shut down at ${fmtTime(events[st.shutDownAt]!.t)}`;
   return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
 }
 
