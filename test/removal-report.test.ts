@@ -452,3 +452,40 @@ test('R1.6, R5.11: NdisMRemoveMiniport from MiniportShutdownEx: the removal line
   assert.ok(cut!.steps.some((x) => x.at === null));
   assert.equal(cut!.shutDownAt, null);
 });
+
+test('R5.14: a second NdisMRemoveMiniport call before the halt is a step of the removal (a no-op that returns SUCCESS), in the story and the HTML steps', () => {
+  const drv = scriptedDriver('twice-remover', {
+    restart: (a) => {
+      after(a, 100, () => {
+        NdisMRemoveMiniport(a.handle);
+        NdisMRemoveMiniport(a.handle);
+        NdisMRemoveMiniport(a.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'twice-remover' }] });
+  const r = w.run(1 * ns.s);
+  const [st] = removalStories(w.trace.events);
+  const again = st!.steps.find((x) => x.rules === 'R5.14');
+  assert.equal(
+    again?.what,
+    'the driver calls NdisMRemoveMiniport again (2 times): the flag is set already, so it only returns NDIS_STATUS_SUCCESS',
+  );
+  const flagAt = st!.steps.find((x) => x.what.startsWith('NDIS sets the device-failed flag'))!.at!;
+  assert.ok(again!.at! > flagAt);
+  assert.equal(w.trace.events[again!.at!]!.what, 'NdisMRemoveMiniport');
+  assert.ok(st!.steps.every((x) => x.at !== null));
+  const html = toHtmlReport({
+    scenario: { name: 'twice' },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  assert.match(html, /the driver calls NdisMRemoveMiniport again \(2 times\): the flag is set already/);
+  assert.match(summaryOf(w, r), /every step to Code 43/);
+});

@@ -17,7 +17,7 @@ import {
   SimNicReg,
 } from '../src/index.ts';
 import { toHtmlReport } from '../src/report/html.ts';
-import { formatSummary } from '../src/report/summary.ts';
+import { formatSummary, removeCallsText } from '../src/report/summary.ts';
 import { World } from '../src/world.ts';
 import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
@@ -243,7 +243,7 @@ test('R5.9: an NdisMRemoveMiniport call with a handle NDIS did not issue (a time
   assert.match(adapters[0]!, /NdisMRemoveMiniport calls: 1 \(refused\)$/);
 });
 
-test('R5.20, R5.14: a call on a handle dead after its halt is refused; accepted calls and refused ones add up ("3 (1 refused)")', () => {
+test("R5.20, R5.14: a call on a handle dead after its halt counts as refused on the dead adapter, beside the new adapter's own two calls", () => {
   let dead: NDIS_HANDLE | null = null;
   const { r, adapters } = refusedRun(
     'late-remover',
@@ -272,7 +272,7 @@ test('R5.20, R5.14: a call on a handle dead after its halt is refused; accepted 
   );
   assert.ok(r.violations.some((v) => v.rule === 'NdisSim_StaleHandle'));
   const counts = adapters.map((l) => l.slice(l.indexOf('calls: ') + 7));
-  assert.deepEqual(counts, ['1 (refused)', '2']);
+  assert.deepEqual(counts, ["1 (refused)   (nic0's adapter 1 of 2)", "2   (nic0's adapter 2 of 2)"]);
 });
 
 test('R5.5, R7.1: a device surprise-removed whose teardown waits says "surprise-removed" and not present, not "started  working", and its binding says Closing, not "bound"', () => {
@@ -340,4 +340,43 @@ test('R5.12: a device that reported PNP_DEVICE_FAILED and is being surprise-remo
     /surprise-removed {2}it reported PNP_DEVICE_FAILED \(R5\.12\); Code 43 once its stack is removed/,
   );
   assert.match(text, /Protocol tcpip on nic0: bound, Paused,/);
+});
+
+test('R5.15: a device started again after its removal has two adapters of one name: the summary and the HTML number them ("adapter 1 of 2") so the rows can be told apart', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.addDevice({ name: 'nic1', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  w.at(100 * ns.ms, { kind: 'remove', device: 'nic0' });
+  w.at(200 * ns.ms, { kind: 'start', device: 'nic0' });
+  const r = w.run(400 * ns.ms);
+  const rows = formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null }).filter((l) =>
+    l.includes('NdisMRemoveMiniport calls'),
+  );
+  assert.equal(rows.length, 3);
+  assert.match(rows[0]!, /^ {4}nic0 +healthy-nic +Halted .*calls: 0 {3}\(nic0's adapter 1 of 2\)$/);
+  assert.match(rows[1]!, /^ {4}nic0 +healthy-nic +Running .*calls: 0 {3}\(nic0's adapter 2 of 2\)$/);
+  assert.match(rows[2]!, /^ {4}nic1 .*calls: 0$/);
+  const html = toHtmlReport({
+    scenario: { name: 'two' },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary: w.summary(),
+    expectation: null,
+    version: '0',
+  });
+  assert.match(html, /<td>nic0 <span class="dim">\(adapter 1 of 2\)<\/span><\/td>/);
+  assert.match(html, /<td>nic0 <span class="dim">\(adapter 2 of 2\)<\/span><\/td>/);
+  assert.match(html, /<td>nic1<\/td>/);
+});
+
+test('R5.11: removeCallsText adds refused calls to accepted ones: "2", "1 (refused)", "3 (1 refused)"', () => {
+  assert.equal(removeCallsText({ removeCalls: 2, removeCallsRefused: 0 }), '2');
+  assert.equal(removeCallsText({ removeCalls: 0, removeCallsRefused: 1 }), '1 (refused)');
+  assert.equal(removeCallsText({ removeCalls: 2, removeCallsRefused: 1 }), '3 (1 refused)');
 });

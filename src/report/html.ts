@@ -27,6 +27,7 @@ import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
 import { ruleDocs } from './rules.ts';
 import {
+  adapterOrdinals,
   bindingStateText,
   deviceStatusColumn,
   deviceStatusText,
@@ -372,13 +373,14 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
     ),
   );
   parts.push('<h3>Adapters</h3>');
+  const ordinals = adapterOrdinals(s.adapters);
   parts.push(
     s.adapters.length === 0
       ? '<p>none</p>'
       : table(
           ['Adapter', 'Driver', 'State', 'Halt action', 'Resets', 'NdisMRemoveMiniport calls'],
-          s.adapters.map((a) => [
-            h(a.name),
+          s.adapters.map((a, k) => [
+            h(a.name) + (ordinals[k] === '' ? '' : ` <span class="dim">(${h(ordinals[k]!)})</span>`),
             h(a.driver),
             h(a.state),
             h(a.haltAction ?? '-'),

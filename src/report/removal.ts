@@ -107,6 +107,25 @@ function story(
       step('the driver calls NdisMRemoveMiniport; it returns NDIS_STATUS_SUCCESS', 'R5.9, R5.10', call);
   }
   step(`NDIS sets the device-failed flag (${why})`, own, flag);
+  // R5.14: the driver's later calls before the halt find the flag set and only return
+  // SUCCESS; the first is listed (with how many there were), as a step that happened.
+  let repeats = 0;
+  let firstRepeat: number | null = null;
+  for (let i = flag + 1; i < limit; i++) {
+    const e = events[i]!;
+    // A new adapter of the device (started again, R5.15) makes calls of its own.
+    if (e.kind === 'state' && whose(e) === adapter && e.data?.event === 'MiniportInitializeEx') break;
+    if (e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport' && whose(e) === adapter) {
+      repeats++;
+      firstRepeat ??= i;
+    }
+  }
+  if (firstRepeat !== null)
+    step(
+      `the driver calls NdisMRemoveMiniport${byCall ? ' again' : ''}${repeats > 1 ? ` (${repeats} times)` : ''}: the flag is set already, so it only returns NDIS_STATUS_SUCCESS`,
+      'R5.14',
+      firstRepeat,
+    );
   // NDIS writes its live dump as it sets the flag, for the failures the 0x15E page
   // lists (NdisMRemoveMiniport, a failed MiniportRestart, a failed OID_PNP_SET_POWER);
   // NdisMRemoveMiniport's is listed even when the trace lost it.

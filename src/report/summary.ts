@@ -88,6 +88,23 @@ export function bindingStateText(b: { unbound: boolean; state: string }): string
   return `bound, ${b.state}`;
 }
 
+/**
+ * For each adapter, "adapter 2 of 2" when its device had more than one (a start after a
+ * removal builds a new FDO and adapter, R5.15), in the order they were made; else "".
+ * The summary's rows and the HTML table would otherwise list the same name twice.
+ */
+export function adapterOrdinals(adapters: readonly { name: string }[]): string[] {
+  const of = new Map<string, number>();
+  for (const a of adapters) of.set(a.name, (of.get(a.name) ?? 0) + 1);
+  const nth = new Map<string, number>();
+  return adapters.map((a) => {
+    const n = of.get(a.name)!;
+    const i = (nth.get(a.name) ?? 0) + 1;
+    nth.set(a.name, i);
+    return n > 1 ? `adapter ${i} of ${n}` : '';
+  });
+}
+
 /** The widest a name or driver column gets (as the timeline's actor column). */
 const columnMax = 32;
 
@@ -138,10 +155,12 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   );
   out.push(c.bold('  Adapters'));
   if (s.adapters.length === 0) out.push('    none');
-  for (const a of s.adapters) {
+  const ordinals = adapterOrdinals(s.adapters);
+  s.adapters.forEach((a, k) => {
     out.push(
       `    ${cell(a.name, nameW)} ${cell(a.driver, driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
-        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${removeCallsText(a)}`,
+        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${removeCallsText(a)}` +
+        (ordinals[k] === '' ? '' : c.dim(`   (${a.name}'s ${ordinals[k]})`)),
     );
     const d = a.data;
     if (d.sent + d.indicated + d.indicatedWithResources + d.oidsRequested + d.rejectedByNdis > 0) {
@@ -174,7 +193,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       out.push(
         `${c.dim(' '.repeat(5 + nameW))}WoL patterns: ${a.wolPatterns.map((p) => `PatternId ${p.PatternId} (${p.type})`).join(', ')}`,
       );
-  }
+  });
   out.push(c.bold('  Devices'));
   const statusW = Math.max(12, ...s.devices.map((d) => deviceStatusColumn(d).length + 1));
   for (const d of s.devices) {
