@@ -15,7 +15,7 @@ import { Irql, Kernel } from './kernel/kernel.ts';
 import { setCurrentNdis } from './ndis/api/common.ts';
 import type { BindingState } from './ndis/binding.ts';
 import type { MiniportBlock, TeardownWhy } from './ndis/block.ts';
-import type { DataStats } from './ndis/datapath.ts';
+import { type DataStats, sendLimitDueNs } from './ndis/datapath.ts';
 import {
   type IoResult,
   ioPending,
@@ -594,6 +594,11 @@ export interface AdapterSummary {
   data: DataStats;
   /** Still out at the end: sends not completed, receives not returned. */
   sendsOutstanding: number;
+  /**
+   * When Driver Verifier's send time-outs would stop the run for the sends still out if
+   * none completed (datapath.ts sendLimitDueNs, R6.11); null when none is out.
+   */
+  sendLimitDueNs: number | null;
   receivesOutstanding: number;
   /** Why NDIS stopped the stack: a mandatory filter module that did not attach; else null. */
   stackFailure: string | null;
@@ -1742,6 +1747,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       initializations: b.inits,
       data: { ...b.data },
       sendsOutstanding: b.sendsOutstanding,
+      sendLimitDueNs: sendLimitDueNs(b),
       receivesOutstanding: b.receivesOutstanding,
       stackFailure: b.stackFailure,
       wolPatterns: [...b.wolPatterns.values()].map((e) => ({

@@ -17,6 +17,7 @@ import {
   SimNicReg,
 } from '../src/index.ts';
 import { toHtmlReport } from '../src/report/html.ts';
+import { removalStories } from '../src/report/removal.ts';
 import { formatSummary, removeCallsText } from '../src/report/summary.ts';
 import { World } from '../src/world.ts';
 import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
@@ -379,4 +380,90 @@ test('R5.11: removeCallsText adds refused calls to accepted ones: "2", "1 (refus
   assert.equal(removeCallsText({ removeCalls: 2, removeCallsRefused: 0 }), '2');
   assert.equal(removeCallsText({ removeCalls: 0, removeCallsRefused: 1 }), '1 (refused)');
   assert.equal(removeCallsText({ removeCalls: 2, removeCallsRefused: 1 }), '3 (1 refused)');
+});
+
+test("R5.8, R6.11: a removal stuck behind sends the miniport holds is said on the verdict line, with when Driver Verifier's send time-outs would come; running that long gets them", () => {
+  const make = () => {
+    const drv = scriptedDriver('send-holder', {
+      send: () => {},
+      restart: (a) => {
+        after(a, 500, () => {
+          NdisMRemoveMiniport(a.handle);
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    });
+    const w = new World({ seed: 1 });
+    w.addDriver(drv);
+    w.addProtocol('tcpip', { traffic: { ratePerSecond: 100 } });
+    w.addDevice({ name: 'nic0', driver: 'send-holder' });
+    w.at(0, { kind: 'start', device: 'nic0' });
+    return w;
+  };
+  const w = make();
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const a = w.summary().adapters[0]!;
+  assert.ok(a.sendsOutstanding > 10);
+  // No completion ever: NdisTimedDataHang is due 22 s after the first send.
+  assert.ok(a.sendLimitDueNs! > 22 * ns.s && a.sendLimitDueNs! < 23 * ns.s, String(a.sendLimitDueNs));
+  const opts = {
+    color: false,
+    seed: 1,
+    expectation: null,
+    removals: removalStories(w.trace.events),
+    events: w.trace.events,
+  };
+  const text = formatSummary(w.summary(), r, opts);
+  const at = text.findIndex((l) => l.startsWith('Verdict:'));
+  assert.equal(
+    text[at],
+    'Verdict: no rule broken; but the removal of nic0 was still under way when the run ended (see "Still under way")\n' +
+      `    nic0's miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) stop the run by 24 s; run it to 24 s or later (--until 24s) to see whether they do`,
+  );
+  const html = toHtmlReport({
+    scenario: { name: 'held' },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary: w.summary(),
+    expectation: null,
+    version: '0',
+  });
+  assert.match(
+    html,
+    /class="verdict unfinished">Verdict: no rule broken; but the removal of nic0 was still under way/,
+  );
+  assert.match(html, /<ul class="hints"><li>nic0&#39;s miniport holds \d+ send\(s\)/);
+  // The hint holds: run to its time, the verifier stops the run.
+  const longer = make().run(24 * ns.s);
+  assert.equal(longer.verdict, 'bugcheck');
+  assert.equal(longer.bugCheck?.rule, 'NdisTimedDataHang');
+});
+
+test('R5.8: a removal that finished, or a run with none, leaves the verdict line as it was', () => {
+  const w = new World({ seed: 1 });
+  w.addDriver(
+    scriptedDriver('quick-remover', {
+      restart: (a) => {
+        after(a, 100, () => {
+          NdisMRemoveMiniport(a.handle);
+        });
+        return NDIS_STATUS_SUCCESS;
+      },
+    }),
+  );
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'quick-remover' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(1 * ns.s);
+  const text = formatSummary(w.summary(), r, {
+    color: false,
+    seed: 1,
+    expectation: null,
+    removals: removalStories(w.trace.events),
+    events: w.trace.events,
+  });
+  assert.equal(text.at(-1), 'Verdict: no rule broken');
 });

@@ -34,6 +34,7 @@ import {
   formatSummary,
   removeCallsText,
   sdvIrqlNote,
+  unfinishedRemovals,
 } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
@@ -258,13 +259,20 @@ function verdictText(r: RunResult): string {
   }
 }
 
-function headerSection(i: HtmlReportInput): string {
+function headerSection(i: HtmlReportInput, removals: readonly RemovalStory[]): string {
   const r = i.result;
+  // A removal still under way at the end is said beside the verdict, as in the text (R5.8).
+  const stuck = unfinishedRemovals(i.summary, r, removals);
   const good = i.expectation === null ? r.verdict === 'ok' : i.expectation.met;
   const verdict =
-    i.expectation === null
+    (i.expectation === null
       ? verdictText(r)
-      : `${i.expectation.met ? 'as expected' : 'not as expected'} (${verdictText(r)})`;
+      : `${i.expectation.met ? 'as expected' : 'not as expected'} (${verdictText(r)})`) +
+    (stuck === null ? '' : `; but ${stuck.text}`);
+  const hints =
+    stuck === null || stuck.hints.length === 0
+      ? ''
+      : `<ul class="hints">${stuck.hints.map((x) => `<li>${h(x)}</li>`).join('')}</ul>`;
   const problems =
     i.expectation !== null && !i.expectation.met
       ? `<ul class="problems">${i.expectation.problems.map((p) => `<li>${h(p)}</li>`).join('')}</ul>`
@@ -274,8 +282,8 @@ function headerSection(i: HtmlReportInput): string {
 <h1>${h(name)}</h1>
 ${i.scenario.description ? `<p class="description">${h(i.scenario.description.trim())}</p>` : ''}
 <p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} queue events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
-<p id="verdict" class="verdict ${good ? 'good' : 'bad'}">Verdict: ${h(verdict)}</p>
-${problems}
+<p id="verdict" class="verdict ${good ? (stuck === null ? 'good' : 'unfinished') : 'bad'}">Verdict: ${h(verdict)}</p>
+${hints}${problems}
 </header>`;
 }
 
@@ -738,7 +746,7 @@ export function toHtmlReport(i: HtmlReportInput): string {
 ${style}</style>
 </head>
 <body>
-${headerSection(i)}
+${headerSection(i, stories)}
 <nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}${i.choices !== undefined ? '<a href="#choices">The schedule</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 || i.result.warnings.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
 ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
 ${choicesSection(i.choices, i.events)}

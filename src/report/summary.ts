@@ -306,7 +306,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     for (const p of r.pending) out.push(`    ${p}`);
   }
   out.push('');
-  out.push(verdictLine(r, o, c));
+  out.push(verdictLine(r, o, c, s));
   return out;
 }
 
@@ -343,8 +343,58 @@ function removalLine(
   return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
 }
 
-function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.createColors>): string {
+/**
+ * The removals still under way when a run that broke no rule, or only some, ended: the
+ * verdict is the rule book's (nothing broke yet), but a removal stuck until the end is
+ * no pass, so the verdict line says so (R5.8), with a hint for one stuck behind sends
+ * its miniport holds: Driver Verifier's send time-outs (R6.11) come only 22 to 30 s
+ * after, so a run that ends first never sees them. `text` goes after the verdict,
+ * `hints` under it; null when there is nothing to say. A removal a shutdown cut short
+ * is finished (R1.6); one whose device reached its end state is too.
+ */
+export function unfinishedRemovals(
+  s: Summary,
+  r: RunResult,
+  removals: readonly RemovalStory[] | undefined,
+): { text: string; hints: string[] } | null {
+  if (removals === undefined || (r.verdict !== 'ok' && r.verdict !== 'violations')) return null;
+  const names: string[] = [];
+  const hints: string[] = [];
+  for (const st of removals) {
+    if (st.shutDownAt !== null || st.steps.every((x) => x.at !== null) || names.includes(st.adapter))
+      continue;
+    // The device's latest adapter: a new one cannot start before the removal ends.
+    const a = s.adapters.filter((x) => x.name === st.adapter).at(-1);
+    const d = s.devices.find((x) => x.name === st.adapter);
+    const open = a !== undefined && a.state !== 'Halted';
+    if (!open && (d === undefined || (d.irp === null && d.surpriseRemoved === null))) continue;
+    names.push(st.adapter);
+    if (a?.sendLimitDueNs === null || a?.sendLimitDueNs === undefined) continue;
+    // SendWatch checks once a second: the report comes within a second of the due time.
+    const by = Math.ceil((a.sendLimitDueNs + 1_000_000_000) / 1_000_000_000);
+    hints.push(
+      `${st.adapter}'s miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) stop the run by ${by} s; run it to ${by} s or later (--until ${by}s) to see whether they do`,
+    );
+  }
+  if (names.length === 0) return null;
+  return {
+    text: `the removal of ${names.join(' and ')} was still under way when the run ended (see "Still under way")`,
+    hints,
+  };
+}
+
+function verdictLine(
+  r: RunResult,
+  o: SummaryOptions,
+  c: ReturnType<typeof pc.createColors>,
+  s: Summary,
+): string {
   const e = o.expectation;
+  const stuck = unfinishedRemovals(s, r, o.removals);
+  const under =
+    stuck === null
+      ? ''
+      : `${c.yellow(`; but ${stuck.text}`)}${stuck.hints.map((h) => `\n    ${h}`).join('')}`;
   const what =
     r.verdict === 'ok'
       ? 'no rule broken'
@@ -355,9 +405,9 @@ function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.cr
           : r.verdict === 'not-modelled'
             ? `not modelled: ${r.message ?? ''}`
             : (r.message ?? r.verdict);
-  if (e === null) return `${c.bold('Verdict:')} ${what}`;
-  if (e.met) return `${c.bold('Verdict:')} ${c.green('as expected')} (${what})`;
-  return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;
+  if (e === null) return `${c.bold('Verdict:')} ${what}${under}`;
+  if (e.met) return `${c.bold('Verdict:')} ${c.green('as expected')} (${what})${under}`;
+  return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})${under}\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;
 }
 
 /** Who checks a rule on Windows, for the second Rule line. */
