@@ -419,7 +419,7 @@ test("R5.8, R6.11: a removal stuck behind sends the miniport holds is said on th
   assert.equal(
     text[at],
     'Verdict: no rule broken; but the removal of nic0 was still under way when the run ended (see "Still under way")\n' +
-      `    nic0's miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) stop the run by 24 s; run it to 24 s or later (--until 24s) to see whether they do`,
+      `    nic0's miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) come by 24 s; run it to 24 s or later (--until 24s) to see whether they do`,
   );
   const html = toHtmlReport({
     scenario: { name: 'held' },

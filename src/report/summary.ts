@@ -373,7 +373,7 @@ export function unfinishedRemovals(
     // SendWatch checks once a second: the report comes within a second of the due time.
     const by = Math.ceil((a.sendLimitDueNs + 1_000_000_000) / 1_000_000_000);
     hints.push(
-      `${st.adapter}'s miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) stop the run by ${by} s; run it to ${by} s or later (--until ${by}s) to see whether they do`,
+      `${st.adapter}'s miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) come by ${by} s; run it to ${by} s or later (--until ${by}s) to see whether they do`,
     );
   }
   if (names.length === 0) return null;
