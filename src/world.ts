@@ -16,7 +16,7 @@ import { Irql, Kernel } from './kernel/kernel.ts';
 import { setCurrentNdis } from './ndis/api/common.ts';
 import type { BindingState } from './ndis/binding.ts';
 import type { MiniportBlock, TeardownWhy } from './ndis/block.ts';
-import type { DataStats } from './ndis/datapath.ts';
+import { type DataStats, sendLimitDueNs } from './ndis/datapath.ts';
 import {
   type IoResult,
   ioPending,
@@ -300,6 +300,122 @@ function shown(v: unknown): string {
 }
 
 /**
+ * The keys of a SimNic's FaultPlan and WireOptions World.addDevice takes, each with the
+ * kind of value it wants, and the scenario file's names that mean the same in nanoseconds
+ * (`hangAt: 1.5s` in YAML is `hangAtNs: 1.5e9` in code).
+ */
+const faultKeys: Record<string, 'ns' | 'ns?' | 'hangEvery' | 'range' | 'boolean'> = {
+  hangAtNs: 'ns?',
+  hangEvery: 'hangEvery',
+  rehangAfterReset: 'range',
+  resetNs: 'ns',
+  vanishAtNs: 'ns?',
+  linkDownAtNs: 'ns?',
+  linkDownForNs: 'ns?',
+  deadOnResume: 'boolean',
+  deadOnResumeAfterNs: 'ns',
+};
+const faultYamlNames: Record<string, string> = {
+  hangAt: 'hangAtNs',
+  resetTime: 'resetNs',
+  vanishAt: 'vanishAtNs',
+  linkDownAt: 'linkDownAtNs',
+  linkDownFor: 'linkDownForNs',
+  deadOnResumeAfter: 'deadOnResumeAfterNs',
+};
+const wireKeys = ['rxPerSecond', 'rxFrameBytes', 'rxFrameBytesMax', 'rxBurst', 'txNsPerByte'];
+const wireYamlNames: Record<string, string> = {
+  rxRate: 'rxPerSecond',
+  frameBytes: 'rxFrameBytes',
+  burst: 'rxBurst',
+};
+
+/** An unknown key of an addDevice sub-object, said with the name it may have meant. */
+function unknownKey(
+  where: string,
+  key: string,
+  known: readonly string[],
+  yaml: Record<string, string>,
+): string {
+  const code = Object.hasOwn(yaml, key) ? yaml[key] : undefined;
+  const near = code !== undefined ? null : nearest(key, known);
+  return `${where}: unknown field ${JSON.stringify(key)}${
+    code !== undefined
+      ? ` (the scenario file's name, a duration there); in code it is ${code}, in nanoseconds`
+      : near === null
+        ? ''
+        : `; did you mean ${near}?`
+  } (known: ${known.join(', ')})`;
+}
+
+/**
+ * What is wrong with a device spec's `faults` or `wire`, or null. Unchecked code (a cast,
+ * JavaScript, a key of the YAML form) would otherwise have a fault that never fires and a
+ * run that passes for the wrong reason; the scenario loader refuses the same mistakes.
+ */
+function deviceSpecProblem(spec: DeviceSpec): string | null {
+  const fn = `World.addDevice: device '${spec.name}'`;
+  const isNs = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const f = spec.faults as unknown;
+  if (f !== undefined) {
+    if (typeof f !== 'object' || f === null)
+      return `${fn}: expected faults, an object of FaultPlan fields, got ${shown(f)}`;
+    for (const [k, v] of Object.entries(f)) {
+      const kind = Object.hasOwn(faultKeys, k) ? faultKeys[k] : undefined;
+      if (kind === undefined) return unknownKey(`${fn} faults`, k, Object.keys(faultKeys), faultYamlNames);
+      if (v === undefined) continue;
+      const r = v as Record<string, unknown> | null;
+      const ok =
+        kind === 'ns'
+          ? isNs(v)
+          : kind === 'ns?'
+            ? v === null || isNs(v)
+            : kind === 'boolean'
+              ? typeof v === 'boolean'
+              : kind === 'range'
+                ? v === null ||
+                  (typeof r === 'object' &&
+                    r !== null &&
+                    isNs(r.minNs) &&
+                    isNs(r.maxNs) &&
+                    Number(r.minNs) <= Number(r.maxNs))
+                : v === null ||
+                  (typeof r === 'object' &&
+                    r !== null &&
+                    isNs(r.periodNs) &&
+                    Number(r.periodNs) > 0 &&
+                    typeof r.chance === 'object' &&
+                    r.chance !== null);
+      if (!ok) {
+        const want =
+          kind === 'ns'
+            ? 'a whole number of nanoseconds from 0 up'
+            : kind === 'ns?'
+              ? 'a whole number of nanoseconds from 0 up, or null'
+              : kind === 'boolean'
+                ? 'true or false'
+                : kind === 'range'
+                  ? '{ minNs, maxNs } in whole nanoseconds, minNs <= maxNs, or null'
+                  : '{ periodNs, chance: { num, den } }, or null';
+        return `${fn}: expected faults.${k}, ${want}, got ${shown(v)}`;
+      }
+    }
+  }
+  const w = spec.wire as unknown;
+  if (w !== undefined) {
+    if (typeof w !== 'object' || w === null)
+      return `${fn}: expected wire, an object of WireOptions fields, got ${shown(w)}`;
+    for (const [k, v] of Object.entries(w)) {
+      if (!wireKeys.includes(k)) return unknownKey(`${fn} wire`, k, wireKeys, wireYamlNames);
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+        return `${fn}: expected wire.${k}, a number from 0 up, got ${shown(v)}`;
+    }
+  }
+  return null;
+}
+
+/**
  * What is wrong with an action given to World.at, as "expected …, got …", or null. Code
  * that is not type-checked (JavaScript, a cast) may pass anything: a misspelt kind would
  * otherwise do nothing when it fires, and a missing field fail deep inside NDIS.
@@ -471,12 +587,19 @@ export interface AdapterSummary {
   resets: number;
   hangsReported: number;
   removeCalls: number;
+  /** NdisMRemoveMiniport calls that never reached the flag (a bug check stopped them, or a dead handle, R5.20). */
+  removeCallsRefused: number;
   deviceFailed: boolean;
   initializations: number;
   /** Data path and requests (NDIS's counts). */
   data: DataStats;
   /** Still out at the end: sends not completed, receives not returned. */
   sendsOutstanding: number;
+  /**
+   * When Driver Verifier's send time-outs would stop the run for the sends still out if
+   * none completed (datapath.ts sendLimitDueNs, R6.11); null when none is out.
+   */
+  sendLimitDueNs: number | null;
   receivesOutstanding: number;
   /** Why NDIS stopped the stack: a mandatory filter module that did not attach; else null. */
   stackFailure: string | null;
@@ -497,6 +620,14 @@ export interface DeviceSummary {
    * when there is none.
    */
   irp: { name: string; completed: boolean; status: number } | null;
+  /**
+   * The PnP manager sent IRP_MN_SURPRISE_REMOVAL and the devnode's stack is not removed
+   * yet (R5.5): 'unplugged' when the device left the bus, 'failed' when it reported
+   * PNP_DEVICE_FAILED (R5.12); null otherwise. The status column still says "started"
+   * until IRP_MN_REMOVE_DEVICE completes; a report says "surprise-removed" (R6 of the
+   * newcomer review: "started  working" read as a healthy device).
+   */
+  surpriseRemoved: 'failed' | 'unplugged' | null;
 }
 
 export interface Summary {
@@ -504,7 +635,8 @@ export interface Summary {
   devices: DeviceSummary[];
   dumps: LiveDump[];
   eventLog: EventLogEntry[];
-  protocols: { name: string; bindings: ProtocolView[] }[];
+  /** Each binding's view, with the NDIS state of the binding at the end (R7.1). */
+  protocols: { name: string; bindings: (ProtocolView & { state: BindingState })[] }[];
   /** Every filter module the run attached, by adapter then stack position (bottom first), with its state at the end (R7.5). */
   filters: FilterSummary[];
   /** Filter drivers whose service failed to start (DriverEntry failed or did not register), with why. */
@@ -827,6 +959,9 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       );
     if (this.devices.has(spec.name))
       throw new NdisSimUsageError(`World.addDevice: a device named '${spec.name}' was added already`);
+    // A fault key misspelt, or in its scenario-file form, would leave the fault unarmed.
+    const problem = deviceSpecProblem(spec);
+    if (problem !== null) throw new NdisSimUsageError(problem);
     if (!this.ndis.modules.has(spec.driver)) {
       throw new NdisSimUsageError(
         `World.addDevice: device '${spec.name}' names driver '${spec.driver}', which was not added (call addDriver first); added: ${[...this.ndis.modules.keys()].join(', ') || 'none'}`,
@@ -1614,10 +1749,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       resets: b.resets,
       hangsReported: b.hangsReported,
       removeCalls: b.removeCalls,
+      removeCallsRefused: b.removeCallsRefused,
       deviceFailed: b.deviceFailed,
       initializations: b.inits,
       data: { ...b.data },
       sendsOutstanding: b.sendsOutstanding,
+      sendLimitDueNs: sendLimitDueNs(b),
       receivesOutstanding: b.receivesOutstanding,
       stackFailure: b.stackFailure,
       wolPatterns: [...b.wolPatterns.values()].map((e) => ({
@@ -1633,6 +1770,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       status: d.status,
       problem: d.problem,
       irp: this.pnp.irpOf(d),
+      // A started devnode with a surprise-removal reason: IRP_MN_SURPRISE_REMOVAL went out
+      // (PnpManager.stepSurpriseRemove sets the reason as it sends it).
+      surpriseRemoved:
+        d.status === 'started' && (d.removalReason === 'failed' || d.removalReason === 'unplugged')
+          ? d.removalReason
+          : null,
     }));
     return {
       adapters,
@@ -1641,7 +1784,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       eventLog: this.ndis.eventLog,
       protocols: this.protocols.map((p) => ({
         name: p.name,
-        bindings: [...p.views].sort((a, b) => byDevice(a.adapter, b.adapter)),
+        bindings: p.viewsWithState().sort((a, b) => byDevice(a.adapter, b.adapter)),
       })),
       // By adapter, then place in the stack (bottom first), then attach order.
       filters: this.ndis.filterModules

@@ -468,3 +468,96 @@ test("R2.12, R1.8, R5.5: when the wake initializes the failed adapter again befo
   assert.ok(sleepHalt >= 0 && sleepHalt < notify && notify < removalHalt, JSON.stringify(whats));
   assert.match(text, /nic0 +NdisMRemoveMiniport at 1\.\d+ s: every step to Code 43, in /);
 });
+
+test('R1.6, R5.11: NdisMRemoveMiniport from MiniportShutdownEx: the removal line and the HTML say the machine shut down, not a list of steps "not reached" as if the teardown stalled', () => {
+  const drv = scriptedDriver('shutdown-remover', {
+    shutdown: (a) => {
+      NdisMRemoveMiniport(a.handle);
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: 'shutdown-remover' }],
+    actions: [{ atNs: 100 * ns.ms, action: { kind: 'shutdown' } }],
+  });
+  const r = w.run(1 * ns.s);
+  const [st] = removalStories(w.trace.events);
+  assert.ok(st!.shutDownAt !== null);
+  assert.equal(w.trace.events[st!.shutDownAt!]!.what, 'shutdown');
+  const text = summaryOf(w, r);
+  assert.match(
+    text,
+    /nic0 +NdisMRemoveMiniport at 0\.1\d* s; nothing follows a shutdown \(R1\.6\), so its \d+ later step\(s\), to Code 43, never come: machine shut down at 0\.100000 s$/m,
+  );
+  assert.doesNotMatch(text, /not reached/);
+  const html = toHtmlReport({
+    scenario: { name: 'shutdown' },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  assert.match(html, /cut short: the machine shut down<\/h3>/);
+  assert.match(html, /<b>never comes<\/b>: the machine shut down at 0\.100000 s/);
+  assert.doesNotMatch(html, /not reached<\/b>/);
+  // A removal cut short by the end of the run, not by a shutdown, keeps its "not reached".
+  const u = testWorld({
+    drivers: [
+      scriptedDriver('late-remover', {
+        restart: (a) => {
+          after(a, 100, () => {
+            NdisMRemoveMiniport(a.handle);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+        pause: () => NDIS_STATUS_PENDING,
+      }),
+    ],
+    devices: [{ name: 'nic0', driver: 'late-remover' }],
+    options: { verifier: 'collect' },
+  });
+  u.run(1 * ns.s);
+  const [cut] = removalStories(u.trace.events);
+  assert.ok(cut!.steps.some((x) => x.at === null));
+  assert.equal(cut!.shutDownAt, null);
+});
+
+test('R5.14: a second NdisMRemoveMiniport call before the halt is a step of the removal (a no-op that returns SUCCESS), in the story and the HTML steps', () => {
+  const drv = scriptedDriver('twice-remover', {
+    restart: (a) => {
+      after(a, 100, () => {
+        NdisMRemoveMiniport(a.handle);
+        NdisMRemoveMiniport(a.handle);
+        NdisMRemoveMiniport(a.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'twice-remover' }] });
+  const r = w.run(1 * ns.s);
+  const [st] = removalStories(w.trace.events);
+  const again = st!.steps.find((x) => x.rules === 'R5.14');
+  assert.equal(
+    again?.what,
+    'the driver calls NdisMRemoveMiniport again (2 times): the flag is set already, so it only returns NDIS_STATUS_SUCCESS',
+  );
+  const flagAt = st!.steps.find((x) => x.what.startsWith('NDIS sets the device-failed flag'))!.at!;
+  assert.ok(again!.at! > flagAt);
+  assert.equal(w.trace.events[again!.at!]!.what, 'NdisMRemoveMiniport');
+  assert.ok(st!.steps.every((x) => x.at !== null));
+  const html = toHtmlReport({
+    scenario: { name: 'twice' },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary: w.summary(),
+    expectation: null,
+    version: '0.0.0-test',
+  });
+  assert.match(html, /the driver calls NdisMRemoveMiniport again \(2 times\): the flag is set already/);
+  assert.match(summaryOf(w, r), /every step to Code 43/);
+});

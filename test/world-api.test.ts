@@ -43,6 +43,40 @@ test('addDevice refuses a second device of the same name and a driver that was n
   );
 });
 
+test('addDevice refuses an unknown fault or wire key with a did-you-mean, a scenario-file name with its code name, and a value of the wrong kind (README: a wrong call throws NdisSimUsageError)', () => {
+  const w = new World();
+  w.addDriver(lifecycleNic);
+  const add = (extra: object) => () =>
+    w.addDevice({ name: 'nic0', driver: 'lifecycle-nic', ...extra } as never);
+  usage(
+    add({ faults: { hangAtNs: 1.5e9, rehangAfterResetNs: 5 } }),
+    /^World\.addDevice: device 'nic0' faults: unknown field "rehangAfterResetNs"; did you mean rehangAfterReset\? \(known: hangAtNs, /,
+  );
+  usage(
+    add({ faults: { hangAt: '1.5s' } }),
+    /faults: unknown field "hangAt" \(the scenario file's name, a duration there\); in code it is hangAtNs, in nanoseconds/,
+  );
+  usage(add({ faults: { resetTime: 5 } }), /unknown field "resetTime" .*in code it is resetNs/);
+  usage(
+    add({ faults: { hangAtNs: '1.5s' } }),
+    /expected faults\.hangAtNs, a whole number of nanoseconds from 0 up, or null, got "1\.5s"/,
+  );
+  usage(
+    add({ faults: { rehangAfterReset: { minNs: 3, maxNs: 1 } } }),
+    /expected faults\.rehangAfterReset, \{ minNs, maxNs \}/,
+  );
+  usage(add({ wire: { rxRate: 100 } }), /wire: unknown field "rxRate" .*in code it is rxPerSecond/);
+  usage(add({ wire: { rxPerSecnd: 100 } }), /wire: unknown field "rxPerSecnd"; did you mean rxPerSecond\?/);
+  // Nothing was added by the refused calls; a right spec (undefined fields allowed) is taken.
+  w.addDevice({
+    name: 'nic0',
+    driver: 'lifecycle-nic',
+    faults: { hangAtNs: 1_500_000_000, rehangAfterReset: { minNs: 1, maxNs: 2 }, deadOnResume: true },
+    wire: { rxPerSecond: 10, rxFrameBytesMax: undefined },
+  } as never);
+  assert.equal(w.nic('nic0').name, 'nic0');
+});
+
 test('device(), nic() and an action name the device they did not find, and the devices there are', () => {
   const w = new World();
   w.addDriver(lifecycleNic);

@@ -354,6 +354,8 @@ export class MiniportBlock implements NDIS_HANDLE {
   lastResetCompletion: { via: string; timeNs: number } | null = null;
   hangsReported = 0;
   removeCalls = 0;
+  /** NdisMRemoveMiniport calls that never reached the flag: stopped by the verifier, or on a dead handle (R5.20). */
+  removeCallsRefused = 0;
   inits = 0;
 
   /** IfIndex of the interface (1 for the machine's first adapter). */

@@ -446,6 +446,20 @@ export class SendWatch implements EventTarget {
   }
 }
 
+/**
+ * When Driver Verifier's send time-outs (R6.11) would first stop a run for the sends
+ * `b` holds now if none of them completed: the earlier of NdisTimedDataSend (the oldest
+ * NBL's 30 s) and NdisTimedDataHang (22 s without a completion). SendWatch checks once
+ * a second, so the report comes by a second after it at the latest. Null when no send
+ * is out, the handle is dead or the verifier is off. For reports (a run that ended first).
+ */
+export function sendLimitDueNs(b: MiniportBlock): number | null {
+  if (b.sendsOutstanding === 0 || b.handleDead || b.ndis.verifier.mode === 'off') return null;
+  const oldest = b.inFlight.values().next().value;
+  const hang = Math.max(b.lastSendCompletionNs, b.sendsPendingSinceNs) + sendHangLimitNs;
+  return oldest === undefined ? hang : Math.min(hang, oldest._sinceNs + sendTimeLimitNs);
+}
+
 function watchSends(n: Ndis, b: MiniportBlock): void {
   if (b.sendWatch === null) b.sendWatch = new SendWatch(n, b);
   const w = b.sendWatch;

@@ -26,7 +26,16 @@ import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
 import { ruleDocs } from './rules.ts';
-import { deviceStatusText, formatSummary, sdvIrqlNote } from './summary.ts';
+import {
+  adapterOrdinals,
+  bindingStateText,
+  deviceStatusColumn,
+  deviceStatusText,
+  formatSummary,
+  removeCallsText,
+  sdvIrqlNote,
+  unfinishedRemovals,
+} from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
 export interface HtmlReportInput {
@@ -250,13 +259,20 @@ function verdictText(r: RunResult): string {
   }
 }
 
-function headerSection(i: HtmlReportInput): string {
+function headerSection(i: HtmlReportInput, removals: readonly RemovalStory[]): string {
   const r = i.result;
+  // A removal still under way at the end is said beside the verdict, as in the text (R5.8).
+  const stuck = unfinishedRemovals(i.summary, r, removals);
   const good = i.expectation === null ? r.verdict === 'ok' : i.expectation.met;
   const verdict =
-    i.expectation === null
+    (i.expectation === null
       ? verdictText(r)
-      : `${i.expectation.met ? 'as expected' : 'not as expected'} (${verdictText(r)})`;
+      : `${i.expectation.met ? 'as expected' : 'not as expected'} (${verdictText(r)})`) +
+    (stuck === null ? '' : `; but ${stuck.text}`);
+  const hints =
+    stuck === null || stuck.hints.length === 0
+      ? ''
+      : `<ul class="hints">${stuck.hints.map((x) => `<li>${h(x)}</li>`).join('')}</ul>`;
   const problems =
     i.expectation !== null && !i.expectation.met
       ? `<ul class="problems">${i.expectation.problems.map((p) => `<li>${h(p)}</li>`).join('')}</ul>`
@@ -266,8 +282,8 @@ function headerSection(i: HtmlReportInput): string {
 <h1>${h(name)}</h1>
 ${i.scenario.description ? `<p class="description">${h(i.scenario.description.trim())}</p>` : ''}
 <p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} queue events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
-<p id="verdict" class="verdict ${good ? 'good' : 'bad'}">Verdict: ${h(verdict)}</p>
-${problems}
+<p id="verdict" class="verdict ${good ? (stuck === null ? 'good' : 'unfinished') : 'bad'}">Verdict: ${h(verdict)}</p>
+${hints}${problems}
 </header>`;
 }
 
@@ -358,25 +374,26 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
         h(d.name),
         h(d.instanceId),
         h(d.driver),
-        h(d.status),
+        h(deviceStatusColumn(d)),
         `<span class="${d.problem !== 0 ? 'bad' : ''}">${h(deviceStatusText(d))}</span>`,
       ]),
       'devices',
     ),
   );
   parts.push('<h3>Adapters</h3>');
+  const ordinals = adapterOrdinals(s.adapters);
   parts.push(
     s.adapters.length === 0
       ? '<p>none</p>'
       : table(
           ['Adapter', 'Driver', 'State', 'Halt action', 'Resets', 'NdisMRemoveMiniport calls'],
-          s.adapters.map((a) => [
-            h(a.name),
+          s.adapters.map((a, k) => [
+            h(a.name) + (ordinals[k] === '' ? '' : ` <span class="dim">(${h(ordinals[k]!)})</span>`),
             h(a.driver),
             h(a.state),
             h(a.haltAction ?? '-'),
             String(a.resets),
-            String(a.removeCalls),
+            h(removeCallsText(a)),
           ]),
           'adapters',
         ),
@@ -398,7 +415,7 @@ function endSection(i: HtmlReportInput, removals: readonly RemovalStory[]): stri
         bindings.map(({ name, b }) => [
           h(name),
           h(b.adapter),
-          b.unbound ? 'unbound' : 'bound',
+          h(bindingStateText(b)),
           `${b.sent} (${b.sendCompleted})`,
           `${b.received} (${b.returned})`,
           `${b.oidsIssued} (${b.oidsCompleted})`,
@@ -605,12 +622,17 @@ function removalSection(
   ];
   for (const st of stories) {
     parts.push(
-      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}</h3>\n<ol class="removal">`,
+      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}${st.shutDownAt !== null ? ', cut short: the machine shut down' : ''}</h3>\n<ol class="removal">`,
     );
     for (const s of st.steps) {
       if (s.at === null) {
+        // R1.6: after a shutdown the step was never to come; otherwise the run stopped first.
+        const why =
+          st.shutDownAt === null
+            ? `<b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}`
+            : `<b>never comes</b>: the machine shut down at ${h(fmtTime(events[st.shutDownAt]!.t))}, and nothing follows a shutdown (${withBookTitles('R1.6')})`;
         parts.push(
-          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${withBookTitles(s.rules)})</span> — <b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}</li>`,
+          `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${withBookTitles(s.rules)})</span> — ${why}</li>`,
         );
         continue;
       }
@@ -724,7 +746,7 @@ export function toHtmlReport(i: HtmlReportInput): string {
 ${style}</style>
 </head>
 <body>
-${headerSection(i)}
+${headerSection(i, stories)}
 <nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}${i.choices !== undefined ? '<a href="#choices">The schedule</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 || i.result.warnings.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
 ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
 ${choicesSection(i.choices, i.events)}

@@ -30,6 +30,12 @@ export interface RemovalStory {
   end: 'Code 43' | 'unplugged' | 'removed' | 'disabled' | 'Code 10';
   /** The steps in the order they happened, then those that did not. */
   steps: RemovalStep[];
+  /**
+   * Index of the trace event of a system shutdown that cut the teardown short (R1.6:
+   * nothing follows a shutdown, not even the halt), or null: the steps not reached were
+   * never to come, and a report says so rather than list them as a stall.
+   */
+  shutDownAt: number | null;
 }
 
 type Match = (e: TraceEvent) => boolean;
@@ -101,6 +107,25 @@ function story(
       step('the driver calls NdisMRemoveMiniport; it returns NDIS_STATUS_SUCCESS', 'R5.9, R5.10', call);
   }
   step(`NDIS sets the device-failed flag (${why})`, own, flag);
+  // R5.14: the driver's later calls before the halt find the flag set and only return
+  // SUCCESS; the first is listed (with how many there were), as a step that happened.
+  let repeats = 0;
+  let firstRepeat: number | null = null;
+  for (let i = flag + 1; i < limit; i++) {
+    const e = events[i]!;
+    // A new adapter of the device (started again, R5.15) makes calls of its own.
+    if (e.kind === 'state' && whose(e) === adapter && e.data?.event === 'MiniportInitializeEx') break;
+    if (e.kind === 'ddi' && e.what === 'NdisMRemoveMiniport' && whose(e) === adapter) {
+      repeats++;
+      firstRepeat ??= i;
+    }
+  }
+  if (firstRepeat !== null)
+    step(
+      `the driver calls NdisMRemoveMiniport${byCall ? ' again' : ''}${repeats > 1 ? ` (${repeats} times)` : ''}: the flag is set already, so it only returns NDIS_STATUS_SUCCESS`,
+      'R5.14',
+      firstRepeat,
+    );
   // NDIS writes its live dump as it sets the flag, for the failures the 0x15E page
   // lists (NdisMRemoveMiniport, a failed MiniportRestart, a failed OID_PNP_SET_POWER);
   // NdisMRemoveMiniport's is listed even when the trace lost it.
@@ -270,6 +295,15 @@ function story(
   else step('the device is failed: Code 43 (CM_PROB_FAILED_POST_START)', 'R5.8, R5.12', failedAt);
   // In the order they happened; those that did not, last, in the order above.
   const happened = steps.filter((s) => s.at !== null).sort((a, b) => a.at! - b.at!);
+  // R1.6: a shutdown (one a sleeping system did not ignore) ends the machine; the flag may
+  // come after it, set in MiniportShutdownEx.
+  let shutDownAt: number | null = null;
+  if (steps.some((s) => s.at === null))
+    for (let i = begin; i < limit && shutDownAt === null; i++) {
+      const e = events[i]!;
+      if (e.kind !== 'action' || e.actor !== 'scenario' || e.what !== 'shutdown') continue;
+      if (!String(events[i + 1]?.what ?? '').startsWith('shutdown ignored')) shutDownAt = i;
+    }
   return {
     adapter,
     why,
@@ -281,6 +315,7 @@ function story(
           ? 'Code 10'
           : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
+    shutDownAt,
   };
 }
 

@@ -7,7 +7,7 @@ import type { Trace, TraceEvent } from '../trace/trace.ts';
 import { BugCheckCode, formatBugCheck } from '../verifier/bugcheck.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
-import type { DeviceSummary, RunResult, Summary } from '../world.ts';
+import type { AdapterSummary, DeviceSummary, RunResult, Summary } from '../world.ts';
 import { column, fmtIrql, fmtTime, foldRepeats, ntStatusName, problemText, repeatNote } from './format.ts';
 import type { RemovalStory } from './removal.ts';
 import { ruleDocs } from './ruledocs.ts';
@@ -46,12 +46,63 @@ export function deviceStatusText(d: DeviceSummary): string {
 
 function deviceState(d: DeviceSummary): string {
   if (d.status === 'gone') return 'not present (unplugged)';
+  // R5.5: surprise-removed, its stack not yet removed: neither working nor Code 43 yet.
+  if (d.surpriseRemoved === 'unplugged') return 'not present (unplugged), its stack not yet removed';
+  if (d.surpriseRemoved === 'failed')
+    return 'it reported PNP_DEVICE_FAILED (R5.12); Code 43 once its stack is removed';
   if (d.problem !== 0) return problemText[d.problem] ?? `Code ${d.problem}`;
   if (d.status === 'started') return 'working';
   if (d.status === 'stopped') return 'stopped for a rebalance';
   // The status column says "not started" already: say what else is known, no problem code.
   if (d.status === 'not started') return 'installed, no problem code';
   return 'its driver stack is gone';
+}
+
+/**
+ * An adapter's NdisMRemoveMiniport calls: "2", or with those that never reached the
+ * device-failed flag (R5.11) because the verifier stopped them or the handle was dead
+ * (R5.20), "1 (refused)" or "3 (1 refused)": a bug check about the call is never next
+ * to "0".
+ */
+export function removeCallsText(a: Pick<AdapterSummary, 'removeCalls' | 'removeCallsRefused'>): string {
+  const refused = a.removeCallsRefused;
+  if (refused === 0) return String(a.removeCalls);
+  if (a.removeCalls === 0) return `${refused} (refused)`;
+  return `${a.removeCalls + refused} (${refused} refused)`;
+}
+
+/** A device's status column: the devnode's status, or "surprise-removed" while it is (R5.5). */
+export function deviceStatusColumn(d: DeviceSummary): string {
+  return d.surpriseRemoved !== null ? 'surprise-removed' : d.status;
+}
+
+/**
+ * A protocol binding's state at the end, in the words of the summary: "bound" while it
+ * runs, "unbound" when its unbind completed, else the NDIS binding state (R7.1), so a
+ * binding whose ProtocolUnbindAdapterEx is still pending says "Closing", not "bound".
+ */
+export function bindingStateText(b: { unbound: boolean; state: string }): string {
+  if (b.unbound || b.state === 'Unbound') return 'unbound';
+  if (b.state === 'Running') return 'bound';
+  if (b.state === 'Closing') return 'Closing (its unbind not completed)';
+  return `bound, ${b.state}`;
+}
+
+/**
+ * For each adapter, "adapter 2 of 2" when its device had more than one (a start after a
+ * removal builds a new FDO and adapter, R5.15), in the order they were made; else "".
+ * The summary's rows and the HTML table would otherwise list the same name twice.
+ */
+export function adapterOrdinals(adapters: readonly { name: string }[]): string[] {
+  const of = new Map<string, number>();
+  for (const a of adapters) of.set(a.name, (of.get(a.name) ?? 0) + 1);
+  const nth = new Map<string, number>();
+  return adapters.map((a) => {
+    const n = of.get(a.name)!;
+    const i = (nth.get(a.name) ?? 0) + 1;
+    nth.set(a.name, i);
+    return n > 1 ? `adapter ${i} of ${n}` : '';
+  });
 }
 
 /** The widest a name or driver column gets (as the timeline's actor column). */
@@ -104,10 +155,12 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   );
   out.push(c.bold('  Adapters'));
   if (s.adapters.length === 0) out.push('    none');
-  for (const a of s.adapters) {
+  const ordinals = adapterOrdinals(s.adapters);
+  s.adapters.forEach((a, k) => {
     out.push(
       `    ${cell(a.name, nameW)} ${cell(a.driver, driverW)} ${a.state.padEnd(12)} halt action: ${a.haltAction ?? '-'}` +
-        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${a.removeCalls}`,
+        `   resets: ${a.resets}   NdisMRemoveMiniport calls: ${removeCallsText(a)}` +
+        (ordinals[k] === '' ? '' : c.dim(`   (${a.name}'s ${ordinals[k]})`)),
     );
     const d = a.data;
     if (d.sent + d.indicated + d.indicatedWithResources + d.oidsRequested + d.rejectedByNdis > 0) {
@@ -140,13 +193,14 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       out.push(
         `${c.dim(' '.repeat(5 + nameW))}WoL patterns: ${a.wolPatterns.map((p) => `PatternId ${p.PatternId} (${p.type})`).join(', ')}`,
       );
-  }
+  });
   out.push(c.bold('  Devices'));
+  const statusW = Math.max(12, ...s.devices.map((d) => deviceStatusColumn(d).length + 1));
   for (const d of s.devices) {
     const text = deviceStatusText(d);
     const status = d.problem !== 0 ? c.red(text) : text;
     out.push(
-      `    ${cell(d.name, nameW)} ${d.instanceId.padEnd(28)} ${cell(d.driver, driverW)} ${d.status.padEnd(12)} ${status}`,
+      `    ${cell(d.name, nameW)} ${d.instanceId.padEnd(28)} ${cell(d.driver, driverW)} ${deviceStatusColumn(d).padEnd(statusW)} ${status}`,
     );
   }
   out.push(c.bold('  Live dumps'));
@@ -188,7 +242,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       nth.set(b.adapter, i);
       out.push(
         c.dim(
-          `  Protocol ${p.name} on ${b.adapter}${of > 1 ? ` (binding ${i} of ${of})` : ''}: ${b.unbound ? 'unbound' : 'bound'}, ` +
+          `  Protocol ${p.name} on ${b.adapter}${of > 1 ? ` (binding ${i} of ${of})` : ''}: ${bindingStateText(b)}, ` +
             `RESET_START ${b.resetStarts} / RESET_END ${b.resetEnds}, query-remove ${b.queryRemoves}`,
         ),
       );
@@ -252,7 +306,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     for (const p of r.pending) out.push(`    ${p}`);
   }
   out.push('');
-  out.push(verdictLine(r, o, c));
+  out.push(verdictLine(r, o, c, s));
   return out;
 }
 
@@ -269,25 +323,78 @@ function removalLine(
   const flag = done.find((x) => x.what.startsWith('NDIS sets the device-failed flag')) ?? done[0]!;
   const first = events[flag.at!]!.t;
   const from = `${st.why} at ${fmtTime(first)}`;
+  const to =
+    st.end === 'Code 43'
+      ? 'Code 43'
+      : st.end === 'unplugged'
+        ? 'the unplugged device gone, no Code 43'
+        : st.end === 'disabled'
+          ? 'the device disabled (Code 22), no Code 43'
+          : st.end === 'Code 10'
+            ? 'Code 10 (a failed start, no halt)'
+            : 'the device removed, no Code 43';
   if (missing.length === 0) {
     const last = events[done[done.length - 1]!.at!]!.t;
-    const to =
-      st.end === 'Code 43'
-        ? 'Code 43'
-        : st.end === 'unplugged'
-          ? 'the unplugged device gone, no Code 43'
-          : st.end === 'disabled'
-            ? 'the device disabled (Code 22), no Code 43'
-            : st.end === 'Code 10'
-              ? 'Code 10 (a failed start, no halt)'
-              : 'the device removed, no Code 43';
     return `${from}: every step to ${to}, in ${fmtTime(last - first)}`;
   }
+  // R1.6: the machine shut down: nothing was left to stall, the rest was never to come.
+  if (st.shutDownAt !== null)
+    return `${from}; nothing follows a shutdown (R1.6), so its ${missing.length} later step(s), to ${to}, never come: machine shut down at ${fmtTime(events[st.shutDownAt]!.t)}`;
   return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
 }
 
-function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.createColors>): string {
+/**
+ * The removals still under way when a run that broke no rule, or only some, ended: the
+ * verdict is the rule book's (nothing broke yet), but a removal stuck until the end is
+ * no pass, so the verdict line says so (R5.8), with a hint for one stuck behind sends
+ * its miniport holds: Driver Verifier's send time-outs (R6.11) come only 22 to 30 s
+ * after, so a run that ends first never sees them. `text` goes after the verdict,
+ * `hints` under it; null when there is nothing to say. A removal a shutdown cut short
+ * is finished (R1.6); one whose device reached its end state is too.
+ */
+export function unfinishedRemovals(
+  s: Summary,
+  r: RunResult,
+  removals: readonly RemovalStory[] | undefined,
+): { text: string; hints: string[] } | null {
+  if (removals === undefined || (r.verdict !== 'ok' && r.verdict !== 'violations')) return null;
+  const names: string[] = [];
+  const hints: string[] = [];
+  for (const st of removals) {
+    if (st.shutDownAt !== null || st.steps.every((x) => x.at !== null) || names.includes(st.adapter))
+      continue;
+    // The device's latest adapter: a new one cannot start before the removal ends.
+    const a = s.adapters.filter((x) => x.name === st.adapter).at(-1);
+    const d = s.devices.find((x) => x.name === st.adapter);
+    const open = a !== undefined && a.state !== 'Halted';
+    if (!open && (d === undefined || (d.irp === null && d.surpriseRemoved === null))) continue;
+    names.push(st.adapter);
+    if (a?.sendLimitDueNs === null || a?.sendLimitDueNs === undefined) continue;
+    // SendWatch checks once a second: the report comes within a second of the due time.
+    const by = Math.ceil((a.sendLimitDueNs + 1_000_000_000) / 1_000_000_000);
+    hints.push(
+      `${st.adapter}'s miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) come by ${by} s; run it to ${by} s or later (--until ${by}s) to see whether they do`,
+    );
+  }
+  if (names.length === 0) return null;
+  return {
+    text: `the removal of ${names.join(' and ')} was still under way when the run ended (see "Still under way")`,
+    hints,
+  };
+}
+
+function verdictLine(
+  r: RunResult,
+  o: SummaryOptions,
+  c: ReturnType<typeof pc.createColors>,
+  s: Summary,
+): string {
   const e = o.expectation;
+  const stuck = unfinishedRemovals(s, r, o.removals);
+  const under =
+    stuck === null
+      ? ''
+      : `${c.yellow(`; but ${stuck.text}`)}${stuck.hints.map((h) => `\n    ${h}`).join('')}`;
   const what =
     r.verdict === 'ok'
       ? 'no rule broken'
@@ -298,9 +405,9 @@ function verdictLine(r: RunResult, o: SummaryOptions, c: ReturnType<typeof pc.cr
           : r.verdict === 'not-modelled'
             ? `not modelled: ${r.message ?? ''}`
             : (r.message ?? r.verdict);
-  if (e === null) return `${c.bold('Verdict:')} ${what}`;
-  if (e.met) return `${c.bold('Verdict:')} ${c.green('as expected')} (${what})`;
-  return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;
+  if (e === null) return `${c.bold('Verdict:')} ${what}${under}`;
+  if (e.met) return `${c.bold('Verdict:')} ${c.green('as expected')} (${what})${under}`;
+  return `${c.bold('Verdict:')} ${c.red('not as expected')} (${what})${under}\n${e.problems.map((p) => `    - ${p}`).join('\n')}`;
 }
 
 /** Who checks a rule on Windows, for the second Rule line. */

@@ -8,7 +8,7 @@
 import { assert } from '../errors.ts';
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { allocateNbl, freeNbl } from '../ndis/api/datapath.ts';
-import type { Binding, NetEventCode, ProtocolEdge } from '../ndis/binding.ts';
+import type { Binding, BindingState, NetEventCode, ProtocolEdge } from '../ndis/binding.ts';
 import type { MiniportBlock } from '../ndis/block.ts';
 import {
   NDIS_PACKET_TYPE_BROADCAST,
@@ -456,6 +456,8 @@ export function sendsOutstanding(b: Binding): readonly NblImpl[] {
 export class SimProtocol implements ProtocolEdge {
   /** What each binding saw, in bind order (a binding that comes again adds another). */
   readonly views: ProtocolView[] = [];
+  /** The bindings behind `views`, in the same order. */
+  private readonly made: ProtoBinding[] = [];
   readonly pool: NblPool;
 
   constructor(
@@ -463,6 +465,11 @@ export class SimProtocol implements ProtocolEdge {
     readonly options: ProtocolOptions,
   ) {
     this.pool = new NblPool(null, name, 'protocol', 0, 0);
+  }
+
+  /** What each binding saw, as `views`, with the NDIS state of its binding now (R7.1). */
+  viewsWithState(): (ProtocolView & { state: BindingState })[] {
+    return this.made.map((pb) => ({ ...pb.view, state: pb.bd.state }));
   }
 
   /**
@@ -494,6 +501,7 @@ export class SimProtocol implements ProtocolEdge {
     const pb = new ProtoBinding(this, b);
     b.protocolContext = pb;
     this.views.push(pb.view);
+    this.made.push(pb);
     return NDIS_STATUS_SUCCESS;
   }
 

@@ -7,7 +7,7 @@ import type { PciConfigSpace } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding, OidSourceHandle } from '../binding.ts';
-import { type MiniportBlock, removeFrom } from '../block.ts';
+import { MiniportBlock, removeFrom } from '../block.ts';
 import { MiniportDriverBlock } from '../driver.ts';
 import { FilterDriverBlock, FilterModule } from '../filter.ts';
 import { type DdiIrql, ddiIrql } from '../generated/irql.ts';
@@ -401,22 +401,36 @@ export function NdisMResetComplete(
  */
 export function NdisMRemoveMiniport(MiniportHandle: NDIS_HANDLE): NDIS_STATUS {
   const ddi = 'NdisMRemoveMiniport';
+  // A call that never reaches the flag (R5.11) is counted as refused, so the summary
+  // does not say "0 calls" beside a bug check about one: a handle NDIS did not issue
+  // (counted on the adapter whose callback made it), a wrong IRQL or an intermediate
+  // driver's call the verifier stops, a handle dead after its halt (R5.20).
+  if (!(MiniportHandle instanceof MiniportBlock)) {
+    const running = currentNdis(ddi).runningAdapter();
+    if (running !== null) running.removeCallsRefused++;
+  }
   const b = adapterHandle(MiniportHandle, ddi);
   const n = b.ndis;
-  n.verifier.irql(irql.NdisMRemoveMiniport, ddi, b.name);
-  if (stale(b, ddi)) return NDIS_STATUS_SUCCESS;
-  const t = n.trace.on ? n.traceDdi(ddi, b, {}) : null;
-  // R5.23: an intermediate driver gives up its virtual miniport another way.
-  if (b.driver.intermediate)
-    n.verifier.report(
-      'NdisSim_IMRemoveMiniport',
-      ddi,
-      b.name,
-      `${b.driver.name} called ${ddi} for its virtual miniport ${b.name}: an intermediate driver tears a virtual miniport down with NdisIMDeInitializeDeviceInstance (halt action NdisHaltDeviceInstanceDeInitialized), not NdisMRemoveMiniport (R5.23, nc-ndis-miniport_halt)`,
-    );
-  const status = life.removeMiniport(n, b);
-  if (t !== null) t.result = describe(status);
-  return status;
+  let reached = false;
+  try {
+    n.verifier.irql(irql.NdisMRemoveMiniport, ddi, b.name);
+    if (stale(b, ddi)) return NDIS_STATUS_SUCCESS;
+    const t = n.trace.on ? n.traceDdi(ddi, b, {}) : null;
+    // R5.23: an intermediate driver gives up its virtual miniport another way.
+    if (b.driver.intermediate)
+      n.verifier.report(
+        'NdisSim_IMRemoveMiniport',
+        ddi,
+        b.name,
+        `${b.driver.name} called ${ddi} for its virtual miniport ${b.name}: an intermediate driver tears a virtual miniport down with NdisIMDeInitializeDeviceInstance (halt action NdisHaltDeviceInstanceDeInitialized), not NdisMRemoveMiniport (R5.23, nc-ndis-miniport_halt)`,
+      );
+    reached = true;
+    const status = life.removeMiniport(n, b);
+    if (t !== null) t.result = describe(status);
+    return status;
+  } finally {
+    if (!reached) b.removeCallsRefused++;
+  }
 }
 
 /**
