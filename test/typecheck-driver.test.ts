@@ -117,7 +117,7 @@ test('the type check catches req.Oid, which the CLI (tsx, no type check) would r
   );
 });
 
-// T4, T5, T11 of the stop-36 review. Each @ts-expect-error fails the check when its line
+// T4, T5, T7, T11 of the stop-36 review. Each @ts-expect-error fails the check when its line
 // compiles: a type left loose, or an internal member back in the declarations.
 const consumer = `import * as N from 'ndis-sim';
 import { InputError, type Scenario, type Situation, type StrategySpec } from 'ndis-sim/scenario';
@@ -155,9 +155,17 @@ export function internals(w: N.World, e: N.TraceEvent): void {
 }
 // @ts-expect-error a class whose members are all internal stays nominal: a spin lock is no event
 N.NdisInitializeEvent(new N.NDIS_SPIN_LOCK());
+export function direct(c: N.NDIS_MINIPORT_DRIVER_CHARACTERISTICS<{ n: number }>): void {
+  c.DirectOidRequestHandler = (a, req) => (a.n === req.DATA.Oid ? N.NDIS_STATUS_SUCCESS : N.NDIS_STATUS_NOT_SUPPORTED);
+  c.CancelDirectOidRequestHandler = null;
+  // @ts-expect-error MINIPORT_DIRECT_OID_REQUEST, not anything (T7)
+  c.DirectOidRequestHandler = 42;
+  // @ts-expect-error MINIPORT_CANCEL_DIRECT_OID_REQUEST
+  c.CancelDirectOidRequestHandler = 'cancel';
+}
 `;
 
-test('a project names the types of the public API from the declarations, and not the internals (T4, T5, T11)', () => {
+test('a project names the types of the public API from the declarations, and not the internals (T4, T5, T7, T11)', () => {
   writeFileSync(join(dir, 'consumer.ts'), consumer);
   const r = typesProject(['consumer.ts']);
   assert.equal(r.status, 0, r.stdout);

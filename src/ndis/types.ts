@@ -244,6 +244,19 @@ export type MINIPORT_CANCEL_OID_REQUEST<C = unknown> = (
   MiniportAdapterContext: C,
   RequestId: unknown,
 ) => void;
+/**
+ * NDIS_STATUS MiniportDirectOidRequest(MiniportAdapterContext, OidRequest): a direct OID
+ * request (NDIS 6.1, direct-oid.ts); PENDING is completed with NdisMDirectOidRequestComplete.
+ */
+export type MINIPORT_DIRECT_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+) => NDIS_STATUS;
+/** VOID MiniportCancelDirectOidRequest(MiniportAdapterContext, RequestId). */
+export type MINIPORT_CANCEL_DIRECT_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
+  RequestId: unknown,
+) => void;
 export type MINIPORT_SEND_NET_BUFFER_LISTS<C = unknown> = (
   MiniportAdapterContext: C,
   NetBufferList: NET_BUFFER_LIST,
@@ -515,9 +528,12 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> 
   DevicePnPEventNotifyHandler: MINIPORT_DEVICE_PNP_EVENT_NOTIFY<C>;
   ShutdownHandlerEx: MINIPORT_SHUTDOWN<C>;
   CancelOidRequestHandler: MINIPORT_CANCEL_OID_REQUEST<C>;
-  /** Direct OIDs: both or neither (R2.2); see direct-oid.ts. */
-  DirectOidRequestHandler?: unknown;
-  CancelDirectOidRequestHandler?: unknown;
+  /**
+   * Direct OIDs (Header.Revision NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 and up):
+   * both or neither, each a routine or NULL (R2.2); see direct-oid.ts.
+   */
+  DirectOidRequestHandler?: MINIPORT_DIRECT_OID_REQUEST<C> | null;
+  CancelDirectOidRequestHandler?: MINIPORT_CANCEL_DIRECT_OID_REQUEST<C> | null;
   /**
    * NDIS 6.80 (Header.Revision NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3):
    * MiniportSynchronousOidRequest (sync-oid.ts). Optional; no completion routine.
