@@ -117,7 +117,7 @@ test('the type check catches req.Oid, which the CLI (tsx, no type check) would r
   );
 });
 
-// T4, T5, T7, T11 of the stop-36 review. Each @ts-expect-error fails the check when its line
+// T4, T5, T6, T7, T11 of the stop-36 review. Each @ts-expect-error fails the check when its line
 // compiles: a type left loose, or an internal member back in the declarations.
 const consumer = `import * as N from 'ndis-sim';
 import { InputError, type Scenario, type Situation, type StrategySpec } from 'ndis-sim/scenario';
@@ -155,6 +155,26 @@ export function internals(w: N.World, e: N.TraceEvent): void {
 }
 // @ts-expect-error a class whose members are all internal stays nominal: a spin lock is no event
 N.NdisInitializeEvent(new N.NDIS_SPIN_LOCK());
+// A timer handle remembers its timer function's context type (T6).
+export function timer(h: N.NDIS_HANDLE): void {
+  const t = N.NdisAllocateTimerObject(h, {
+    Header: { Type: N.NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS, Revision: 1 },
+    AllocationTag: 0,
+    TimerFunction: (_s, ctx: { n: number }) => {
+      ctx.n++;
+    },
+    FunctionContext: { n: 0 },
+  });
+  if (t.TimerObject === null) return;
+  N.NdisSetTimerObject(t.TimerObject, -10_000, 0, { n: 1 });
+  // @ts-expect-error FunctionContext is the context its timer function takes
+  N.NdisSetTimerObject(t.TimerObject, -10_000, 0, 'not the context');
+  // @ts-expect-error the coalescable one too
+  N.NdisSetCoalescableTimerObject(t.TimerObject, -10_000, 0, 'not the context', 0);
+  // Kept as a plain NDIS_HANDLE it takes any context, as before.
+  const kept: N.NDIS_HANDLE = t.TimerObject;
+  N.NdisSetTimerObject(kept, -10_000, 0, 'any');
+}
 export function direct(c: N.NDIS_MINIPORT_DRIVER_CHARACTERISTICS<{ n: number }>): void {
   c.DirectOidRequestHandler = (a, req) => (a.n === req.DATA.Oid ? N.NDIS_STATUS_SUCCESS : N.NDIS_STATUS_NOT_SUPPORTED);
   c.CancelDirectOidRequestHandler = null;
@@ -165,7 +185,7 @@ export function direct(c: N.NDIS_MINIPORT_DRIVER_CHARACTERISTICS<{ n: number }>)
 }
 `;
 
-test('a project names the types of the public API from the declarations, and not the internals (T4, T5, T7, T11)', () => {
+test('a project names the types of the public API from the declarations, and not the internals (T4, T5, T6, T7, T11)', () => {
   writeFileSync(join(dir, 'consumer.ts'), consumer);
   const r = typesProject(['consumer.ts']);
   assert.equal(r.status, 0, r.stdout);

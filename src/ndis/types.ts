@@ -44,6 +44,17 @@ export function makeNetLuid(ifType: number, netLuidIndex: number): NET_LUID {
 export interface NDIS_HANDLE {
   readonly __ndisHandle: string;
 }
+/**
+ * The TimerObject NdisAllocateTimerObject returns: an NDIS_HANDLE that remembers the type
+ * `T` of its timer function's context, so NdisSetTimerObject's FunctionContext is checked
+ * against it (stop-36 review T6). A plain NDIS_HANDLE is one with T unknown. It is not a
+ * kind of its own: a timer handle still compiles where an adapter handle is expected
+ * (docs/decisions.md, "Handle types").
+ */
+export interface NDIS_TIMER_OBJECT_HANDLE<T = unknown> extends NDIS_HANDLE {
+  /** Type-only: never set. */
+  readonly __timerContext?: T;
+}
 
 export interface NDIS_OBJECT_HEADER {
   Type: number;
