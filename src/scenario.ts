@@ -6,6 +6,9 @@ export { flakyNic } from './drivers/flaky-nic.ts';
 export { healthyNic } from './drivers/healthy-nic.ts';
 export { countingLwf, monitorLwf, oidLoggingLwf } from './drivers/lwf.ts';
 export { vmini } from './drivers/vmini.ts';
+// What the functions below throw on bad input (T5 of the stop-36 review).
+export { InputError } from './errors.ts';
+export type { Situation, StrategySpec } from './explore/explore.ts';
 export type { ChoiceJson, ExploreJson, FailureJson } from './explore/format.ts';
 export {
   type Exploration,
@@ -15,3 +18,4 @@ export {
 } from './explore/from-code.ts';
 export type { Expectation } from './scenario/build.ts';
 export { type ScenarioWorld, type ScenarioWorldOptions, scenarioWorld } from './scenario/from-code.ts';
+export type { Scenario } from './scenario/schema.ts';

@@ -2,7 +2,7 @@
 // protocols, devices, verifier and trace, wired together. Many worlds can live in
 // one process; nothing here is module-level state.
 
-import { NdisSimUsageError, NotModelledError, WorldStop } from './errors.ts';
+import { assert, NdisSimUsageError, NotModelledError, WorldStop } from './errors.ts';
 import {
   type FaultPlan,
   noFaults,
@@ -52,7 +52,6 @@ import { issueOid, oidHeldText, oidName, oidVerifierLimitNs } from './ndis/oid.t
 import {
   armedForWake,
   pendingPowerStep,
-  type SleepListener,
   type SystemSleepState,
   sleepSystem,
   wakeSystem,
@@ -70,15 +69,15 @@ import {
   magicPacketWolPattern,
   WOL_PACKET_NAMES,
 } from './ndis/wol.ts';
-import { type DeviceNode, irpName, PnpManager } from './pnp/pnp.ts';
+import { type DeviceNode, type DeviceStatus, irpName, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
 import { actionKinds } from './scenario/action-kinds.ts';
 import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
-import { Machine, type SleepKeeper } from './sim/machine.ts';
+import { Machine } from './sim/machine.ts';
 import { nearest } from './sim/nearest.ts';
-import type { EventTarget, SimEvent } from './sim/queue.ts';
+import type { SimEvent } from './sim/queue.ts';
 import {
   type ProtocolView,
   SimProtocol,
@@ -583,7 +582,8 @@ export interface AdapterSummary {
   name: string;
   driver: string;
   state: AdapterState;
-  haltAction: string | null;
+  /** The NDIS_HALT_ACTION of its last MiniportHaltEx (R2.11); null: never halted. */
+  haltAction: HaltActionName | null;
   resets: number;
   hangsReported: number;
   removeCalls: number;
@@ -611,7 +611,7 @@ export interface DeviceSummary {
   name: string;
   instanceId: string;
   driver: string;
-  status: string;
+  status: DeviceStatus;
   problem: number;
   /**
    * The PnP IRP to the device still with the PnP manager when the run stopped: sent and
@@ -812,17 +812,45 @@ function waitsFor(b: MiniportBlock): string {
   return parts.length === 0 ? '' : `: ${parts.join('; ')}`;
 }
 
-function haltActionName(a: number | null): string | null {
-  return a === null ? null : (NDIS_HALT_ACTION_NAMES[a] ?? String(a));
+/** The names of the NDIS_HALT_ACTION values (R2.11), in value order: AdapterSummary.haltAction. */
+export type HaltActionName =
+  | 'NdisHaltDeviceDisabled'
+  | 'NdisHaltDeviceInstanceDeInitialized'
+  | 'NdisHaltDevicePoweredDown'
+  | 'NdisHaltDeviceSurpriseRemoved'
+  | 'NdisHaltDeviceFailed'
+  | 'NdisHaltDeviceInitializationFailed'
+  | 'NdisHaltDeviceStopped';
+
+/** NDIS only halts with one of the seven values (R2.11); test/public-types.test.ts checks the names match the generated list. */
+function haltActionName(a: number | null): HaltActionName | null {
+  if (a === null) return null;
+  const name = NDIS_HALT_ACTION_NAMES[a];
+  assert(name !== undefined, `halt action ${a} is not an NDIS_HALT_ACTION`);
+  return name as HaltActionName;
 }
 
-export class World implements EventTarget, SleepKeeper, SleepListener {
+// World is the event queue's target (EventTarget), the machine's sleep keeper and
+// power.ts's sleep listener, checked where it is passed as each rather than with
+// `implements`: those members are internal (left out of the package's declarations),
+// and a declaration file that says `implements EventTarget` without `fire` fails a
+// project's `skipLibCheck: false` (test/typecheck-driver.test.ts).
+export class World {
   readonly options: WorldOptions;
+  // The model's parts: internal, left out of the package's declarations (stripInternal in
+  // tsconfig.build.json); ndis-sim's own tests reach them through the sources (T11 of the
+  // stop-36 review). A project reads a run through run(), summary(), trace and the rest.
+  /** @internal */
   readonly machine: Machine;
+  /** @internal */
   readonly kernel: Kernel;
+  /** The run's events (`trace.events`, the timeline as data). */
   readonly trace: Trace;
+  /** @internal */
   readonly verifier: Verifier;
+  /** @internal */
   readonly pnp: PnpManager;
+  /** @internal */
   readonly ndis: Ndis;
   readonly protocols: SimProtocol[] = [];
   private readonly devices = new Map<string, DeviceEntry>();
@@ -1047,6 +1075,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     return d;
   }
 
+  /** @internal NDIS's block for the adapter (summary().adapters has what a project reads). */
   adapter(name: string): MiniportBlock | undefined {
     let last: MiniportBlock | undefined;
     for (const a of this.ndis.adapters) if (a.name === name) last = a;
@@ -1161,7 +1190,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   /**
-   * What still runs while the machine is frozen in S3/S4 (Machine.freeze): the wake, and
+   * @internal What still runs while the machine is frozen in S3/S4 (Machine.freeze): the wake, and
    * the scenario's sleep and shutdown, which the sleeping system ignores (power.ts).
    */
   keepsAsleep(ev: SimEvent): boolean {
@@ -1174,7 +1203,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   /**
-   * A SimNic's wake-up filter fired (a magic packet, a pattern, a link change) with
+   * @internal A SimNic's wake-up filter fired (a magic packet, a pattern, a link change) with
    * PME_En set: the bus completes NDIS's IRP_MN_WAIT_WAKE. While the system sleeps it
    * wakes now (low-power-for-wake-on-lan); in selective suspend NDIS cancels the idle
    * notification (ss.ts), as for a `wake-signal`.
@@ -1244,7 +1273,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     }
   }
 
-  /** power.ts: every adapter has finished going to D3 (sleepSystem's listener). */
+  /** @internal power.ts: every adapter has finished going to D3 (sleepSystem's listener). */
   systemAsleep(state: SystemSleepState): void {
     this.freeze(state);
   }
@@ -1264,6 +1293,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       });
   }
 
+  /** @internal The event queue's call (EventTarget): a scenario action or the wake falls due. */
   fire(op: number, arg: unknown): void {
     const a = arg as WorldAction;
     const k = this.kernel;
@@ -1829,7 +1859,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
   }
 
   /**
-   * The part of summary() a scenario's `expect:` reads, without the rest: the explorer
+   * @internal The part of summary() a scenario's `expect:` reads, without the rest: the explorer
    * judges every run by it (a whole summary took a third of a reset-storm run).
    */
   expectView(): ExpectView {
@@ -1863,7 +1893,7 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     return m;
   }
 
-  /** The same as numbers (situations.ts), in the order reached: what the explorer adds up. */
+  /** @internal The same as numbers (situations.ts), in the order reached: what the explorer adds up. */
   situationCodes(): readonly number[] {
     return this.ndis.situations ?? noSituations;
   }

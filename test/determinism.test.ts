@@ -17,7 +17,7 @@ import type { TraceEvent } from '../src/trace/trace.ts';
 
 const storm = loadScenario('examples/reset-storm.yaml', driverNames());
 
-function run(seed: number): TraceEvent[] {
+function run(seed: number): readonly TraceEvent[] {
   const w = buildWorld(storm, { seed });
   w.run(untilNs(storm));
   return w.trace.events;

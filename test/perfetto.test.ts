@@ -19,7 +19,7 @@ import type { TraceEvent } from '../src/trace/trace.ts';
 import type { RunResult } from '../src/world.ts';
 import { cli } from './helpers/cli.ts';
 
-function runScenario(file: string): { events: TraceEvent[]; result: RunResult; json: string } {
+function runScenario(file: string): { events: readonly TraceEvent[]; result: RunResult; json: string } {
   const s = loadScenario(file, driverNames());
   const w = buildWorld(s, { seed: s.seed });
   const result = w.run(untilNs(s));

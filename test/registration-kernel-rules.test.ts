@@ -236,6 +236,46 @@ test('R2.2: DirectOidRequestHandler and CancelDirectOidRequestHandler come as a 
   );
 });
 
+test('R2.2: a DirectOidRequestHandler or CancelDirectOidRequestHandler that is not a routine is BAD_CHARACTERISTICS at registration, not a crash at the first direct OID request (stop-36 review T7)', () => {
+  const direct = () => NDIS_STATUS_SUCCESS;
+  const cancelDirect = () => {};
+  // A JavaScript driver (no type check) or a cast: the values the characteristics type refuses.
+  const notRoutine = 42 as unknown as typeof direct;
+  for (const [label, edit, why] of [
+    [
+      'direct 42',
+      (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) => {
+        c.DirectOidRequestHandler = notRoutine;
+        c.CancelDirectOidRequestHandler = cancelDirect;
+      },
+      /DirectOidRequestHandler is neither a routine nor NULL/,
+    ],
+    [
+      'cancel direct 42',
+      (c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS) => {
+        c.DirectOidRequestHandler = direct;
+        c.CancelDirectOidRequestHandler = notRoutine;
+      },
+      /CancelDirectOidRequestHandler is neither a routine nor NULL/,
+    ],
+  ] as const) {
+    const x = register(label.replaceAll(' ', '-'), edit);
+    assertRefused(x, NDIS_STATUS_BAD_CHARACTERISTICS, label);
+    const reg = x.w.trace.events.find((e) => e.what === 'NdisMRegisterMiniportDriver');
+    assert.match(String(reg?.data?.why), why, label);
+  }
+  // A revision 1 structure ends before these members: NDIS never reads them (R2.1's warning).
+  const rev1 = register('direct-42-rev1', (c) => {
+    c.Header.Revision = 1;
+    c.DirectOidRequestHandler = notRoutine;
+    c.CancelDirectOidRequestHandler = notRoutine;
+  });
+  assertAccepted(rev1, 'revision 1');
+  assert.ok(
+    rev1.r.warnings.some((wn) => /Header\.Revision 1 and sets DirectOidRequestHandler/.test(wn.message)),
+  );
+});
+
 test('R2.1, R2.2: an NDIS 6 minor version that was never released (6.2, 6.31, 6.90) is BAD_VERSION and no adapter; released ones (6.0, 6.30, 6.89) are accepted', () => {
   // Released NDIS 6 versions: 6.0, 6.1, 6.20, 6.30, 6.40, 6.50, 6.51, 6.60, 6.70, 6.80–6.89.
   for (const minor of [2, 31, 90]) {

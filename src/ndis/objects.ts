@@ -305,6 +305,11 @@ export class NdisMessage {
  * as in C (`NDIS_SPIN_LOCK Lock; NdisAllocateSpinLock(&Lock);`).
  */
 export class NDIS_SPIN_LOCK {
+  /**
+   * Its members are internal, left out of the package's declarations (stripInternal): this
+   * private one keeps the declared class nominal, so another object is not one (T11).
+   */
+  declare private readonly kind: 'NDIS_SPIN_LOCK';
   /** @internal Kernel lock state; null until NdisAllocateSpinLock. */
   _state: LockState | null = null;
   /** @internal */

@@ -44,6 +44,17 @@ export function makeNetLuid(ifType: number, netLuidIndex: number): NET_LUID {
 export interface NDIS_HANDLE {
   readonly __ndisHandle: string;
 }
+/**
+ * The TimerObject NdisAllocateTimerObject returns: an NDIS_HANDLE that remembers the type
+ * `T` of its timer function's context, so NdisSetTimerObject's FunctionContext is checked
+ * against it (stop-36 review T6). A plain NDIS_HANDLE is one with T unknown. It is not a
+ * kind of its own: a timer handle still compiles where an adapter handle is expected
+ * (docs/decisions.md, "Handle types").
+ */
+export interface NDIS_TIMER_OBJECT_HANDLE<T = unknown> extends NDIS_HANDLE {
+  /** Type-only: never set. */
+  readonly __timerContext?: T;
+}
 
 export interface NDIS_OBJECT_HEADER {
   Type: number;
@@ -241,6 +252,19 @@ export type MINIPORT_SYNCHRONOUS_OID_REQUEST<C = unknown> = (
   OidRequest: NDIS_OID_REQUEST,
 ) => NDIS_STATUS;
 export type MINIPORT_CANCEL_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
+  RequestId: unknown,
+) => void;
+/**
+ * NDIS_STATUS MiniportDirectOidRequest(MiniportAdapterContext, OidRequest): a direct OID
+ * request (NDIS 6.1, direct-oid.ts); PENDING is completed with NdisMDirectOidRequestComplete.
+ */
+export type MINIPORT_DIRECT_OID_REQUEST<C = unknown> = (
+  MiniportAdapterContext: C,
+  OidRequest: NDIS_OID_REQUEST,
+) => NDIS_STATUS;
+/** VOID MiniportCancelDirectOidRequest(MiniportAdapterContext, RequestId). */
+export type MINIPORT_CANCEL_DIRECT_OID_REQUEST<C = unknown> = (
   MiniportAdapterContext: C,
   RequestId: unknown,
 ) => void;
@@ -515,9 +539,12 @@ export interface NDIS_MINIPORT_DRIVER_CHARACTERISTICS<C = unknown, D = unknown> 
   DevicePnPEventNotifyHandler: MINIPORT_DEVICE_PNP_EVENT_NOTIFY<C>;
   ShutdownHandlerEx: MINIPORT_SHUTDOWN<C>;
   CancelOidRequestHandler: MINIPORT_CANCEL_OID_REQUEST<C>;
-  /** Direct OIDs: both or neither (R2.2); see direct-oid.ts. */
-  DirectOidRequestHandler?: unknown;
-  CancelDirectOidRequestHandler?: unknown;
+  /**
+   * Direct OIDs (Header.Revision NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 and up):
+   * both or neither, each a routine or NULL (R2.2); see direct-oid.ts.
+   */
+  DirectOidRequestHandler?: MINIPORT_DIRECT_OID_REQUEST<C> | null;
+  CancelDirectOidRequestHandler?: MINIPORT_CANCEL_DIRECT_OID_REQUEST<C> | null;
   /**
    * NDIS 6.80 (Header.Revision NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3):
    * MiniportSynchronousOidRequest (sync-oid.ts). Optional; no completion routine.

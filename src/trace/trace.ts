@@ -54,7 +54,8 @@ export interface TraceEvent {
  * dropped events too: position p is `events[p - dropped]`.
  */
 export class Trace {
-  readonly events: TraceEvent[] = [];
+  /** Read-only to a project (T11 of the stop-36 review): only add() appends to it. */
+  readonly events: readonly TraceEvent[] = [];
   /** The oldest events, dropped to stay within `max`. */
   dropped = 0;
   constructor(
@@ -67,6 +68,7 @@ export class Trace {
     return this.dropped + this.events.length;
   }
 
+  /** @internal The model records an event (left out of the package's declarations). */
   add(
     t: number,
     cpu: number,
@@ -78,11 +80,11 @@ export class Trace {
   ): void {
     if (this.events.length >= this.max) {
       const n = Math.max(1, this.max >> 2);
-      this.events.splice(0, n);
+      (this.events as TraceEvent[]).splice(0, n);
       this.dropped += n;
     }
     const ev: TraceEvent = { t, cpu, irql, actor, kind, what };
     if (data !== undefined) ev.data = data;
-    this.events.push(ev);
+    (this.events as TraceEvent[]).push(ev);
   }
 }

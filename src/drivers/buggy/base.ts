@@ -160,7 +160,7 @@ export interface Hooks {
   /** Members to set in the registration attributes besides the defaults (CheckForHangTimeInSeconds, say). */
   registrationAttributes?: Partial<NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES>;
   /** Edits the characteristics before registration (e.g. to drop a handler). */
-  characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS): void;
+  characteristics?(c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS<TestAdapter>): void;
   /** Runs in DriverEntry after a successful registration; its status is DriverEntry's. */
   driverEntry?(driverHandle: NDIS_HANDLE): NDIS_STATUS;
   /** Runs in MiniportDriverUnload before NdisMDeregisterMiniportDriver. */
@@ -340,7 +340,7 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
   function DriverEntry(DriverObject: DRIVER_OBJECT, RegistryPath: string): NDIS_STATUS {
     let driverHandle: NDIS_HANDLE | null = null;
     const hangAndReset = hooks.checkForHang !== undefined || hooks.reset !== undefined;
-    const c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS = {
+    const c: NDIS_MINIPORT_DRIVER_CHARACTERISTICS<TestAdapter> = {
       Header: {
         Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
         Revision: NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2,

@@ -142,14 +142,26 @@ function checkCharacteristics(
   if (typeof c.CheckForHangHandlerEx === 'function' && typeof c.ResetHandlerEx !== 'function') {
     return { status: missingStatus, why: 'CheckForHangHandlerEx needs ResetHandlerEx' };
   }
-  if (
-    c.Header.Revision >= NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2 &&
-    (c.DirectOidRequestHandler == null) !== (c.CancelDirectOidRequestHandler == null)
-  ) {
-    return {
-      status: NDIS_STATUS_BAD_CHARACTERISTICS,
-      why: 'DirectOidRequestHandler and CancelDirectOidRequestHandler go together',
-    };
+  if (c.Header.Revision >= NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2) {
+    if ((c.DirectOidRequestHandler == null) !== (c.CancelDirectOidRequestHandler == null))
+      return {
+        status: NDIS_STATUS_BAD_CHARACTERISTICS,
+        why: 'DirectOidRequestHandler and CancelDirectOidRequestHandler go together',
+      };
+    // R2.2: an entry point that is not a routine is refused here, as
+    // SynchronousOidRequestHandler below, not found at the first direct OID request as
+    // "h is not a function" in the driver's name (stop-36 review T7). A revision 1
+    // structure ends before these members: NDIS never reads them (the warning below).
+    if (c.DirectOidRequestHandler != null && typeof c.DirectOidRequestHandler !== 'function')
+      return {
+        status: NDIS_STATUS_BAD_CHARACTERISTICS,
+        why: 'DirectOidRequestHandler is neither a routine nor NULL',
+      };
+    if (c.CancelDirectOidRequestHandler != null && typeof c.CancelDirectOidRequestHandler !== 'function')
+      return {
+        status: NDIS_STATUS_BAD_CHARACTERISTICS,
+        why: 'CancelDirectOidRequestHandler is neither a routine nor NULL',
+      };
   }
   if (c.SynchronousOidRequestHandler != null && typeof c.SynchronousOidRequestHandler !== 'function')
     return {

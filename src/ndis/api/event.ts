@@ -27,6 +27,11 @@ const irql = {
  * (`NDIS_EVENT Event; NdisInitializeEvent(&Event);`).
  */
 export class NDIS_EVENT {
+  /**
+   * Its members are internal, left out of the package's declarations (stripInternal): this
+   * private one keeps the declared class nominal, so another object is not one (T11).
+   */
+  declare private readonly kind: 'NDIS_EVENT';
   /** @internal False until NdisInitializeEvent. */
   _initialized = false;
   /** @internal */

@@ -58,6 +58,7 @@ import {
   type NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
   type NDIS_STATUS,
   type NDIS_TIMER_CHARACTERISTICS,
+  type NDIS_TIMER_OBJECT_HANDLE,
   type WORK_QUEUE_TYPE,
 } from '../types.ts';
 import {
@@ -156,7 +157,7 @@ function timerList(o: Owner, create: boolean): NdisTimerObject[] | null {
 export function NdisAllocateTimerObject<T = unknown>(
   NdisHandle: NDIS_HANDLE,
   TimerCharacteristics: NDIS_TIMER_CHARACTERISTICS<T>,
-): { Status: NDIS_STATUS; TimerObject: NDIS_HANDLE | null } {
+): { Status: NDIS_STATUS; TimerObject: NDIS_TIMER_OBJECT_HANDLE<T> | null } {
   const ddi = 'NdisAllocateTimerObject';
   const h = serviceOrProtocolHandle(NdisHandle, ddi);
   const n = currentNdis(ddi);
@@ -175,7 +176,7 @@ export function NdisAllocateTimerObject<T = unknown>(
   const t = new NdisTimerObject(n, owner, { ...c }, ownerDriverName(owner));
   timerList(owner, true)?.push(t);
   if (n.trace.on) traceObject(n, ddi, owner, { result: NDIS_STATUS_SUCCESS });
-  return { Status: NDIS_STATUS_SUCCESS, TimerObject: t };
+  return { Status: NDIS_STATUS_SUCCESS, TimerObject: t as unknown as NDIS_TIMER_OBJECT_HANDLE<T> };
 }
 
 function timerOf(x: unknown, ddi: string): NdisTimerObject {
@@ -199,11 +200,11 @@ function timerOf(x: unknown, ddi: string): NdisTimerObject {
  * system time (NdisGetCurrentSystemTime's scale, from 1601); one already past fires at
  * once. Returns TRUE if the timer was already queued (R8.5).
  */
-export function NdisSetTimerObject(
-  TimerObject: NDIS_HANDLE,
+export function NdisSetTimerObject<T = unknown>(
+  TimerObject: NDIS_TIMER_OBJECT_HANDLE<T>,
   DueTime: number,
   MillisecondsPeriod: number,
-  FunctionContext: unknown,
+  FunctionContext: NoInfer<T>,
 ): boolean {
   return setTimerObject('NdisSetTimerObject', TimerObject, DueTime, MillisecondsPeriod, FunctionContext, 0);
 }
@@ -216,11 +217,11 @@ export function NdisSetTimerObject(
  * after the one before. Where in that window is a choice (TimerSlack): on time, at
  * its start or at its end. Tolerance 0 is NdisSetTimerObject.
  */
-export function NdisSetCoalescableTimerObject(
-  TimerObject: NDIS_HANDLE,
+export function NdisSetCoalescableTimerObject<T = unknown>(
+  TimerObject: NDIS_TIMER_OBJECT_HANDLE<T>,
   DueTime: number,
   MillisecondsPeriod: number,
-  FunctionContext: unknown,
+  FunctionContext: NoInfer<T>,
   Tolerance: number,
 ): boolean {
   return setTimerObject(
@@ -300,7 +301,7 @@ function setTimerObject(
  * BOOLEAN NdisCancelTimerObject(TimerObject). <= DISPATCH for a one-shot timer,
  * PASSIVE for a periodic one, which also waits for a callback already queued (R8.6).
  */
-export function NdisCancelTimerObject(TimerObject: NDIS_HANDLE): boolean {
+export function NdisCancelTimerObject(TimerObject: NDIS_TIMER_OBJECT_HANDLE): boolean {
   const ddi = 'NdisCancelTimerObject';
   const t = timerOf(TimerObject, ddi);
   const n = t.ndis;
@@ -315,7 +316,7 @@ export function NdisCancelTimerObject(TimerObject: NDIS_HANDLE): boolean {
 }
 
 /** VOID NdisFreeTimerObject(TimerObject). <= DISPATCH; the timer must not be set. */
-export function NdisFreeTimerObject(TimerObject: NDIS_HANDLE): void {
+export function NdisFreeTimerObject(TimerObject: NDIS_TIMER_OBJECT_HANDLE): void {
   const ddi = 'NdisFreeTimerObject';
   const t = timerOf(TimerObject, ddi);
   const n = t.ndis;

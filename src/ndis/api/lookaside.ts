@@ -46,6 +46,11 @@ interface ListState {
 
 /** The caller-allocated list head NdisInitializeNPagedLookasideList fills in. */
 export class NPAGED_LOOKASIDE_LIST {
+  /**
+   * Its members are internal, left out of the package's declarations (stripInternal): this
+   * private one keeps the declared class nominal, so another object is not one (T11).
+   */
+  declare private readonly kind: 'NPAGED_LOOKASIDE_LIST';
   /** @internal null until initialized. */
   _state: ListState | null = null;
 }

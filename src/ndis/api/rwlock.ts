@@ -34,6 +34,11 @@ interface Hold extends LockState {
 
 /** The opaque NDIS_RW_LOCK_EX that NdisAllocateRWLock returns. */
 export class NDIS_RW_LOCK_EX {
+  /**
+   * Its members are internal, left out of the package's declarations (stripInternal): this
+   * private one keeps the declared class nominal, so another object is not one (T11).
+   */
+  declare private readonly kind: 'NDIS_RW_LOCK_EX';
   /** @internal Acquisitions not yet released (an entry whose owner is null was dropped). */
   readonly _holds: Hold[] = [];
   /** @internal */
@@ -53,6 +58,11 @@ function lockAdapter(l: NDIS_RW_LOCK_EX): string | null {
 
 /** LOCK_STATE_EX: the caller's storage for one acquisition, a new one for each (the pages say). */
 export class LOCK_STATE_EX {
+  /**
+   * Its members are internal, left out of the package's declarations (stripInternal): this
+   * private one keeps the declared class nominal, so another object is not one (T11).
+   */
+  declare private readonly kind: 'LOCK_STATE_EX';
   /** @internal */
   _hold: Hold | null = null;
   /** @internal The acquire was a reported deadlock: its release is no second mistake. */
