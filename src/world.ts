@@ -1906,4 +1906,21 @@ export class World {
   get lastResult(): RunResult | null {
     return this.result;
   }
+
+  /**
+   * Runs `fn` now, between runs, with this world running: the DDIs it calls act, as the
+   * actor "setup" (CPU 0, PASSIVE, inside no callback), and their results come back
+   * through `fn`'s. The one way test code calls a DDI outside World.run: a DDI called
+   * while no world runs (from a Promise continuation or a setTimeout of driver code, after
+   * run() returned) throws NdisSimUsageError (docs/decisions.md, "DDIs only while a world
+   * runs"). A bug check inside `fn` stops the world and throws, as in run().
+   */
+  call<T>(fn: () => T): T {
+    const prev = setCurrentNdis(this.ndis);
+    try {
+      return fn();
+    } finally {
+      setCurrentNdis(prev);
+    }
+  }
 }

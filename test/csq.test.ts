@@ -364,6 +364,30 @@ test('the mistakes: completing a queued IRP without taking it out (0xC9/0x07), a
   );
 });
 
+test('NdisSim_CallbackReturnValue, R8.1: an async queue routine (CsqInsertIrp here) is reported as an async handler is', () => {
+  const s = setup();
+  s.init = (q) => {
+    NdisAllocateSpinLock(q.lock);
+    return IoCsqInitialize(
+      q.csq,
+      (async () => {}) as unknown as Parameters<typeof IoCsqInitialize>[1],
+      () => {},
+      () => null,
+      () => {
+        NdisAcquireSpinLock(q.lock);
+        return 0;
+      },
+      () => NdisReleaseSpinLock(q.lock),
+      () => {},
+    );
+  };
+  const { r } = run(s, [read(ns.s)]);
+  assert.deepEqual(
+    r.violations.filter((v) => v.rule === 'NdisSim_CallbackReturnValue').map((v) => v.message),
+    ['CsqInsertIrp returned a Promise — handlers must be synchronous (async handler?)'],
+  );
+});
+
 test('a queue routine written as a generator function (CsqInsertIrp here; none of its body would run) stops the run as not-modelled, naming it', () => {
   const s = setup();
   let ran = false;

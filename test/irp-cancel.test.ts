@@ -611,6 +611,22 @@ test('a code name no driver gives is reported with every other problem of the fi
   }
 });
 
+test('NdisSim_CallbackReturnValue, R8.1: an async Cancel routine (its Promise, the rest of its body after an await outside the model) is reported as an async handler is', () => {
+  const { r } = run(
+    {
+      cancel: (async (_d: unknown, irp: Irp) => {
+        IoReleaseCancelSpinLock(irp.CancelIrql);
+        complete(irp, STATUS_CANCELLED);
+      }) as unknown as DRIVER_CANCEL,
+    },
+    [open(ns.s / 2), ioctl(ns.s), cancel(ns.s + ns.ms)],
+  );
+  assert.deepEqual(
+    r.violations.filter((v) => v.rule === 'NdisSim_CallbackReturnValue').map((v) => v.message),
+    ['Cancel returned a Promise — handlers must be synchronous (async handler?)'],
+  );
+});
+
 test('a Cancel routine written as a generator function (none of its body would run) stops the run as not-modelled, naming it', () => {
   let ran = false;
   const { r } = run(

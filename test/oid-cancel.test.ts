@@ -90,20 +90,21 @@ test("NdisCancelOidRequest cancels only the calling binding's requests with that
       .map((e) => ({ protocol: e.actor, status: e.data?.status }));
   const before = completed().length;
 
+  // Between runs, as the actor "setup" (World.call: DDIs only while a world runs).
   // p2 cancels "t-same": its own queued request goes, p1's request in the miniport stays.
-  NdisCancelOidRequest(p2, 't-same');
+  w.call(() => NdisCancelOidRequest(p2, 't-same'));
   assert.deepEqual(completed().slice(before), [{ protocol: 'p2', status: 'NDIS_STATUS_REQUEST_ABORTED' }]);
   assert.equal(w.adapter('nic0')!.oid?.request, inMiniport);
 
   // p1 cancels "t-twice": both of its queued requests with that RequestId go.
-  NdisCancelOidRequest(p1, 't-twice');
+  w.call(() => NdisCancelOidRequest(p1, 't-twice'));
   assert.deepEqual(completed().slice(before + 1), [
     { protocol: 'p1', status: 'NDIS_STATUS_REQUEST_ABORTED' },
     { protocol: 'p1', status: 'NDIS_STATUS_REQUEST_ABORTED' },
   ]);
 
   // p1 cancels "t-same": now the request in the miniport goes to MiniportCancelOidRequest.
-  NdisCancelOidRequest(p1, 't-same');
+  w.call(() => NdisCancelOidRequest(p1, 't-same'));
   assert.deepEqual(completed().slice(before + 3), [
     { protocol: 'p1', status: 'NDIS_STATUS_REQUEST_ABORTED' },
   ]);

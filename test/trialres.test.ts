@@ -527,11 +527,11 @@ test('R8.8: a resumable work item that re-queues itself before returning runs ag
 test("R8.12: a resumable routine delegates with `yield*` to helpers that wait; each helper's wait sets the routine aside, and its result comes back", () => {
   const got: (string | boolean)[] = [];
   const ev = new NDIS_EVENT();
-  function* settle(us: number): Generator<unknown, string, boolean> {
+  function* settle(us: number): ResumableRoutine<string> {
     yield NdisMSleep(us);
     return `settled ${us}`;
   }
-  function* waitReady(ms: number): Generator<unknown, boolean, boolean> {
+  function* waitReady(ms: number): ResumableRoutine<boolean> {
     const set = yield NdisWaitEvent(ev, ms);
     if (!set) return yield* waitReady(ms * 2); // back off, recursively
     return set;

@@ -6,7 +6,7 @@
 // at PASSIVE, a DPC at DISPATCH, an ISR at DIRQL. Contexts nest only when a
 // blocking wait lets other events run (Machine.waitUntil).
 
-import { assert, InternalError } from '../errors.ts';
+import { assert, InternalError, NdisSimUsageError } from '../errors.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
@@ -176,7 +176,25 @@ export const latency = {
   timerSlackSteps: 4,
 } as const;
 
+/**
+ * A DDI called while its world is not running (Kernel.running false): after World.run
+ * returned, from a Promise continuation (`.then`, the code after an `await`) or a
+ * setTimeout of driver code, or from a test between two runs. Driver code runs only in
+ * the callbacks NDIS makes during World.run; its DDIs are called from them, synchronously
+ * (docs/decisions.md, "DDIs only while a world runs").
+ */
+export function notRunning(ddi: string): never {
+  throw new NdisSimUsageError(
+    `${ddi} was called while no ndis-sim world is running, outside any callback: from a Promise continuation (.then, the code after an await) or a setTimeout that ran after World.run returned? Driver code runs only in the callbacks NDIS makes during World.run, and calls DDIs from them synchronously; a test calls a DDI between runs inside world.call(() => …)`,
+  );
+}
+
 export class Kernel implements EventTarget {
+  /**
+   * Whether this kernel's world is running (World.run on the stack, set with the running
+   * world in api/common.ts setCurrentNdis). The DDIs check it (notRunning).
+   */
+  running = false;
   readonly cpus: Cpu[] = [];
   /** The running context. Between events it is the idle setup context of CPU 0. */
   ctx: Context;

@@ -38,7 +38,7 @@ import {
   STATUS_PENDING,
 } from './generated/status.ts';
 import { NT_SUCCESS } from './macros.ts';
-import { type Frame, type Ndis, notResumable } from './ndis.ts';
+import { type Frame, isAsync, type Ndis, notResumable } from './ndis.ts';
 import { isResumable, type ResumableDispatch } from './resumable.ts';
 import type {
   DEVICE_OBJECT,
@@ -1189,7 +1189,8 @@ export function cancelRequest(n: Ndis, r: IoRequest): boolean {
     // The frame was entered at DISPATCH_LEVEL; it returns to the caller's IRQL as every frame does.
     ctx.irql = Irql.Dispatch;
   }
-  n.leave(f, undefined);
+  // VOID: read only for an async routine's Promise (NdisSim_CallbackReturnValue, R8.1).
+  n.leave(f, returned !== undefined && isAsync(returned) ? returned : undefined, true);
   return true;
 }
 

@@ -297,6 +297,20 @@ export function isThenable(v: unknown): boolean {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
+/** Whether `v` is what an async generator function (`async function*`) returns. */
+export function isAsyncIterator(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && Symbol.asyncIterator in v && !(Symbol.iterator in v);
+}
+
+/**
+ * Whether `v` is an async handler's result: a Promise, or an async generator (whose body
+ * runs, up to its first await, only when it is stepped, and then after the run goes on).
+ * NdisSim_CallbackReturnValue for every callback, whatever it returns in C (R8.1).
+ */
+export function isAsync(v: unknown): boolean {
+  return isThenable(v) || isAsyncIterator(v);
+}
+
 /**
  * What a callback returned where a number was due, for a verifier message: "a Promise —
  * handlers must be synchronous (async handler?)", "undefined (no return statement?)",
@@ -304,6 +318,7 @@ export function isThenable(v: unknown): boolean {
  */
 export function returnedText(v: unknown, due: 'number' | 'boolean' | 'object' = 'number'): string {
   if (isThenable(v)) return 'a Promise — handlers must be synchronous (async handler?)';
+  if (isAsyncIterator(v)) return 'an async generator — handlers must be synchronous (async function*?)';
   if (v === undefined) return 'undefined (no return statement?)';
   if (v === null) return 'null';
   if (typeof v === 'object')
@@ -1289,7 +1304,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     if (typeof result === 'number') {
       if (!voidReturn && booleanCallbacks.has(f.fn)) this.badReturn(f, result);
     } else if (
-      isThenable(result) ||
+      isAsync(result) ||
       (!voidReturn &&
         (statusCallbacks.has(f.fn) || (typeof result !== 'boolean' && booleanCallbacks.has(f.fn))))
     )
@@ -1320,7 +1335,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   leaveVoid(f: Frame, returned: unknown): void {
     if (returned !== undefined && isResumable(returned)) notResumable(f.fn);
     // An async VOID handler: its Promise is traced as what came back, then reported.
-    this.leave(f, returned !== undefined && isThenable(returned) ? returned : undefined, true);
+    this.leave(f, returned !== undefined && isAsync(returned) ? returned : undefined, true);
   }
 
   /** Driver code threw: a bug check (0x1E), unless it is the machine stopping. */
@@ -1889,20 +1904,25 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     // A closure only for a resumable routine: a plain one, the common case, allocates none.
     if (r !== undefined && isResumable(r))
       this.runResumable(r, f, 'NdisIoWorkItemFunction', b, who, () =>
-        this.ioWorkItemDone(f, w, held, adapter, md),
+        this.ioWorkItemDone(f, w, held, adapter, md, undefined),
       );
-    else this.ioWorkItemDone(f, w, held, adapter, md);
+    else this.ioWorkItemDone(f, w, held, adapter, md, r);
   }
 
-  /** An NDIS work item's routine has returned: its frame, its reference and its counts go. */
+  /**
+   * An NDIS work item's routine has returned: its frame, its reference and its counts go.
+   * What a plain routine returned is read only for a Promise or an async generator (an
+   * async routine, NdisSim_CallbackReturnValue, R8.1), as for every VOID callback.
+   */
   private ioWorkItemDone(
     f: Frame,
     w: NdisIoWorkItem,
     held: boolean,
     adapter: MiniportBlock | null,
     md: MiniportDriverBlock | null,
+    returned: unknown,
   ): void {
-    this.leave(f, undefined);
+    this.leave(f, returned !== undefined && isAsync(returned) ? returned : undefined, true);
     if (held) this.dropIoRef(w);
     if (adapter !== null) adapter.ioWorkRunning--;
     if (md !== null && --md.ioWorkRunning === 0 && md.unloadWaits && md.ioRefs === 0) {
@@ -1965,7 +1985,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         });
         return;
       }
-      this.leave(f, undefined);
+      this.leave(f, r !== undefined && isAsync(r) ? r : undefined, true);
     }
     // The routine may have queued the item again (a new reference): only the old one goes.
     if (held) this.dropIoRef(w);
@@ -2034,10 +2054,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * interrupt then counts as not recognized, with no DPC. False for an answer to read.
    */
   private isrNoAnswer(f: Frame, r: unknown): boolean {
-    if (typeof r === 'object' && r !== null && !isThenable(r)) return false;
+    if (typeof r === 'object' && r !== null && !isAsync(r)) return false;
     // A Promise is reported as it comes back; anything else here.
     this.leave(f, r, true);
-    if (!isThenable(r))
+    if (!isAsync(r))
       this.verifier.report(
         'NdisSim_CallbackReturnValue',
         f.fn,
@@ -2273,6 +2293,7 @@ export function objectTypeName(type: number): string {
 export function describe(result: unknown): unknown {
   if (typeof result === 'number') return statusInfo.get(result)?.name ?? result;
   if (isThenable(result)) return 'a Promise';
+  if (isAsyncIterator(result)) return 'an async generator';
   if (result !== null && typeof result === 'object') {
     const o: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(result)) o[k] = k === 'Status' ? describe(v) : v;

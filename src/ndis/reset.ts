@@ -20,7 +20,7 @@ import {
   NDIS_STATUS_SOFT_ERRORS,
   NDIS_STATUS_SUCCESS,
 } from './generated/status.ts';
-import { isThenable, type Ndis, returnedText } from './ndis.ts';
+import { isAsync, type Ndis, returnedText } from './ndis.ts';
 import { kickOids, oidTimedOut, replayAddressing } from './oid.ts';
 import { inLowPower } from './power.ts';
 import { SituationKind, situationCode } from './situations.ts';
@@ -178,7 +178,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   // out parameter). Anything else (undefined, a bare status, a Promise, which leave has
   // reported) is reported, and read as a reset that failed (HARD_ERRORS, R4.9).
   if (typeof r !== 'object' || r === null || typeof r.Status !== 'number') {
-    if (!isThenable(r))
+    if (!isAsync(r))
       n.verifier.report(
         'NdisSim_CallbackReturnValue',
         'MiniportResetEx',

@@ -15,20 +15,25 @@ import { type ContextKind, Irql } from '../kernel/kernel.ts';
 import type { SimEvent } from '../sim/queue.ts';
 import type { NDIS_EVENT } from './api/event.ts';
 import type { MiniportBlock } from './block.ts';
-import type { Frame, Ndis } from './ndis.ts';
+import { type Frame, isAsyncIterator, isThenable, type Ndis } from './ndis.ts';
 import type { NTSTATUS } from './types.ts';
 
 /**
  * What a resumable routine returns: `function* (Context, Handle): ResumableRoutine`. A
- * yield gives back what the DDI returns, `true` or `false` for NdisWaitEvent.
+ * yield gives back what the DDI returns, `true` or `false` for NdisWaitEvent. What it
+ * yields is a wait's DDI call: NdisMSleep's VOID or NdisWaitEvent's BOOLEAN, so `yield
+ * 'x'` or a yielded Promise does not compile (and is a driver exception at run time).
+ * A helper it delegates to with `yield*` returns `ResumableRoutine<T>`, T its result.
  */
-export type ResumableRoutine = Generator<unknown, void, boolean>;
+// biome-ignore lint/suspicious/noConfusingVoidType: `yield NdisMSleep(…)` yields NdisMSleep's void
+export type ResumableRoutine<TReturn = void> = Generator<boolean | void, TReturn, boolean>;
 
 /**
  * What a resumable dispatch routine returns: `function* (DeviceObject, Irp):
  * ResumableDispatch`, its `return` the NTSTATUS the I/O manager gets.
  */
-export type ResumableDispatch = Generator<unknown, NTSTATUS, boolean>;
+// biome-ignore lint/suspicious/noConfusingVoidType: `yield NdisMSleep(…)` yields NdisMSleep's void
+export type ResumableDispatch = Generator<boolean | void, NTSTATUS, boolean>;
 
 /** A wait a resumable routine began with NdisMSleep or NdisWaitEvent and has yet to yield. */
 export interface ResumableWait {
@@ -65,6 +70,30 @@ export class YieldedGeneratorError extends Error {
 }
 
 /**
+ * Thrown into the run when a resumable routine yields something that is not a wait: a
+ * resumable routine yields only `NdisMSleep(…)` or `NdisWaitEvent(…)`, whose results are
+ * VOID (undefined) and BOOLEAN. A yielded Promise (an `await` written as `yield`) or any
+ * other value would be ignored, its routine going on at once as if it had waited.
+ */
+export class YieldedValueError extends Error {
+  constructor(value: unknown) {
+    super(
+      `a resumable routine yielded ${yieldedText(value)}: it yields only its waits, \`yield NdisMSleep(…)\` or \`yield NdisWaitEvent(…)\`, and the model cannot wait for anything else${isThenable(value) ? '; a Promise belongs to no simulated thread, so driver code cannot wait for one (handlers must be synchronous)' : ''} (docs/model.md, "Resumable work-item routines")`,
+    );
+    this.name = 'YieldedValueError';
+  }
+}
+
+function yieldedText(v: unknown): string {
+  if (isThenable(v)) return 'a Promise';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return `an object (${Object.prototype.toString.call(v)})`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'bigint') return `the bigint ${String(v)}n`;
+  return `the ${typeof v} ${JSON.stringify(v) ?? String(v)}`;
+}
+
+/**
  * An error the model finds after the routine's code has returned or yielded: it has no
  * frame of the driver's to point at, so the report names none (src/report/stack.ts).
  */
@@ -75,13 +104,18 @@ function modelSide(e: Error): Error {
 
 const Resume = 0;
 
-/** True for what a generator function returns. */
+/**
+ * True for what a generator function returns. Not for an async generator's (`async
+ * function*`), whose results come as Promises: Ndis.leave reports it as it reports an
+ * async handler's Promise (NdisSim_CallbackReturnValue).
+ */
 export function isResumable(r: unknown): r is Generator<unknown, unknown, boolean> {
   return (
     typeof r === 'object' &&
     r !== null &&
     typeof (r as Iterator<unknown>).next === 'function' &&
-    typeof (r as Iterator<unknown>).throw === 'function'
+    typeof (r as Iterator<unknown>).throw === 'function' &&
+    !isAsyncIterator(r)
   );
 }
 
@@ -144,6 +178,12 @@ export class ResumableThread {
       n.resumableRunning = outer;
       const w = n.resumablePending;
       n.resumablePending = null;
+      // An iterator whose next() gave a Promise (an async generator's): its `done` would
+      // never be read as true, and the routine would be stepped for good (T1).
+      if (isThenable(r)) {
+        this.asyncRoutine();
+        return;
+      }
       if (r.done) {
         if (w !== null) n.driverThrew(modelSide(new UnyieldedWaitError(w, 'returns')), this.fn, this.adapter);
         if (isResumable(r.value))
@@ -154,16 +194,37 @@ export class ResumableThread {
       }
       // A yield with no wait begun (an event already set: NdisWaitEvent returned TRUE at
       // once) goes on at once with what it yielded.
+      // `yield helper()` where `yield* helper()` was meant: the helper's body would never run.
+      if (isResumable(r.value))
+        n.driverThrew(modelSide(new YieldedGeneratorError('yielded')), this.fn, this.adapter);
+      // Only a wait's result may be yielded: VOID or a BOOLEAN (`yield 'x'`, a yielded
+      // Promise: the routine would go on at once as if it had waited).
+      if (r.value !== undefined && typeof r.value !== 'boolean')
+        n.driverThrew(modelSide(new YieldedValueError(r.value)), this.fn, this.adapter);
       if (w === null) {
-        // `yield helper()` where `yield* helper()` was meant: the helper's body would never run.
-        if (isResumable(r.value))
-          n.driverThrew(modelSide(new YieldedGeneratorError('yielded')), this.fn, this.adapter);
         value = r.value;
         continue;
       }
       this.park(w);
       return;
     }
+  }
+
+  /**
+   * NdisSim_CallbackReturnValue: the routine's next() gave a Promise (an iterator of the
+   * driver's own making; an `async function*` is caught before it runs, by isResumable). The routine is dropped as if it had
+   * returned (collect mode goes on), its frame left and its caller's bookkeeping done.
+   */
+  private asyncRoutine(): void {
+    const n = this.ndis;
+    n.resumables.splice(n.resumables.indexOf(this), 1);
+    n.verifier.report(
+      'NdisSim_CallbackReturnValue',
+      this.fn,
+      this.adapter?.name ?? null,
+      `${this.describe()} returned an iterator whose next() returns a Promise — handlers must be synchronous: the model cannot step it, since its results come after the run has gone on (write a generator function, \`function*\`, that yields its waits: docs/model.md, "Resumable work-item routines")`,
+    );
+    this.finish(undefined);
   }
 
   /** Sets the routine aside in wait `w`: its frame leaves the stack, its thread the CPU. */

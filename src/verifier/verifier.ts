@@ -3,7 +3,7 @@
 // mode it is recorded and the model goes on where it can.
 
 import { assert, WorldStop } from '../errors.ts';
-import { Irql, irqlNames, type Kernel } from '../kernel/kernel.ts';
+import { Irql, irqlNames, type Kernel, notRunning } from '../kernel/kernel.ts';
 import { type DdiIrql, ddiIrql } from '../ndis/generated/irql.ts';
 import { driverCallSite } from '../report/stack.ts';
 import type { Machine } from '../sim/machine.ts';
@@ -224,6 +224,8 @@ export class Verifier {
 
   /** IRQL check of a DDI entry point against the generated table (rule Irql_*). */
   irql(spec: DdiIrql, ddi: string, adapter: string | null, why?: string): void {
+    // A DDI whose world is not running: a usage error, whatever the verifier's mode.
+    if (!this.kernel.running) notRunning(ddi);
     const irql = this.kernel.ctx.irql;
     if (spec.anyLevel || this.mode === 'off') return;
     if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
@@ -239,6 +241,7 @@ export class Verifier {
     adapter: string | null,
     rule?: string,
   ): void {
+    if (!this.kernel.running) notRunning(ddi);
     if (this.mode === 'off') return;
     const irql = this.kernel.ctx.irql;
     if (irql <= max && (!exact || irql === max)) return;

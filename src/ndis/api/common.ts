@@ -1,7 +1,7 @@
 // What every DDI does first: find its world, check its handle, check its IRQL.
 
 import { NdisSimUsageError } from '../../errors.ts';
-import { Irql } from '../../kernel/kernel.ts';
+import { Irql, notRunning } from '../../kernel/kernel.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
@@ -28,6 +28,9 @@ const shared = globalThis as { [runningCopy]?: symbol | null };
 /** The world whose code is running (set by World while it runs; DDIs without a handle use it). */
 export function setCurrentNdis(n: Ndis | null): Ndis | null {
   const old = current;
+  // Only the world on top runs: its handles are live, the others' are not (Kernel.running).
+  if (old !== null) old.kernel.running = false;
+  if (n !== null) n.kernel.running = true;
   current = n;
   if (n !== null) shared[runningCopy] = thisCopy;
   else if (shared[runningCopy] === thisCopy) shared[runningCopy] = null;
@@ -37,11 +40,11 @@ export function setCurrentNdis(n: Ndis | null): Ndis | null {
 export function currentNdis(ddi: string): Ndis {
   if (current === null) {
     const other = shared[runningCopy];
-    throw new NdisSimUsageError(
-      other !== undefined && other !== null && other !== thisCopy
-        ? `${ddi} was called from a second copy of ndis-sim's modules: the driver imported 'ndis-sim' as other modules than its world's. Run the driver with bin/ndis-sim.js (npx ndis-sim), whose hooks give a --driver file anywhere the world's own 'ndis-sim'`
-        : `${ddi} was called outside a running ndis-sim world`,
-    );
+    if (other !== undefined && other !== null && other !== thisCopy)
+      throw new NdisSimUsageError(
+        `${ddi} was called from a second copy of ndis-sim's modules: the driver imported 'ndis-sim' as other modules than its world's. Run the driver with bin/ndis-sim.js (npx ndis-sim), whose hooks give a --driver file anywhere the world's own 'ndis-sim'`,
+      );
+    notRunning(ddi);
   }
   // A resumable routine went on without yielding the wait it began (src/ndis/resumable.ts).
   if (current.resumablePending !== null) current.unyielded(ddi);
@@ -53,7 +56,11 @@ export function currentNdis(ddi: string): Ndis {
  * fatal bad-parameter violation (a wild pointer in C).
  */
 export function adapterHandle(h: unknown, ddi: string): MiniportBlock {
-  if (h instanceof Block) return h;
+  if (h instanceof Block) {
+    // A live handle reaches its world without currentNdis: is that world running?
+    if (!h.ndis.kernel.running) notRunning(ddi);
+    return h;
+  }
   const n = currentNdis(ddi);
   return n.verifier.fatal(
     'NdisSim_BadParameter',
@@ -66,6 +73,8 @@ export function adapterHandle(h: unknown, ddi: string): MiniportBlock {
 /** R5.20, R2.8: a handle whose MiniportHaltEx returned is dead. True when the DDI must stop. */
 export function stale(b: MiniportBlock, ddi: string): boolean {
   if (!b.handleDead) return false;
+  // After the last run: a usage error, not a bug check escaping as WorldStop.
+  if (!b.ndis.kernel.running) notRunning(ddi);
   b.ndis.verifier.report(
     'NdisSim_StaleHandle',
     ddi,

@@ -21,7 +21,7 @@ import {
 } from '../device.ts';
 import { STATUS_SUCCESS } from '../generated/status.ts';
 import { NT_SUCCESS } from '../macros.ts';
-import { type Ndis, notResumable } from '../ndis.ts';
+import { isAsync, type Ndis, notResumable } from '../ndis.ts';
 import { isResumable } from '../resumable.ts';
 import type { DEVICE_OBJECT, DISPATCH_IO_STACK_LOCATION, IRP, NTSTATUS } from '../types.ts';
 import { currentNdis } from './common.ts';
@@ -104,7 +104,9 @@ function callRoutine<T>(n: Ndis, name: string, body: () => T): T {
   }
   // A queue routine written as a generator function ran none of its body.
   if (typeof r === 'object' && r !== null && isResumable(r)) notResumable(name);
-  n.leave(f, undefined);
+  // An async routine's Promise is NdisSim_CallbackReturnValue (R8.1); what else it
+  // returns (PeekNextIrp's IRP, InsertIrpEx's NTSTATUS) its caller reads.
+  n.leave(f, r !== undefined && isAsync(r) ? r : undefined, true);
   return r;
 }
 
