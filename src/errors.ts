@@ -59,3 +59,10 @@ export class NdisSimUsageError extends Error {
     this.name = 'NdisSimUsageError';
   }
 }
+
+/**
+ * A DDI called while no world runs (kernel.ts notRunning): driver code that outlived
+ * its callback, a Promise continuation or a setTimeout. The command tells it as the
+ * driver's, after the run's report (cli/main.ts), not as a bug of ndis-sim.
+ */
+export class DriverOutsideRunError extends NdisSimUsageError {}

@@ -817,3 +817,58 @@ test('bad input the commands meet at the edges: each is one clear line, exit 2, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('driver code that outlives its run (an async handler continuing after an await, a setTimeout) and calls a DDI: one line saying so after the report, exit 1, not "internal error"', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-stray-'));
+  try {
+    const handlers = {
+      // NdisMPauseComplete after an await: a Promise continuation (unhandledRejection).
+      'await-pause':
+        'async PauseHandler(c) { await new Promise((r) => setTimeout(r, 5)); N.NdisMPauseComplete(c); return N.NDIS_STATUS_PENDING; }',
+      // NdisMPauseComplete from a setTimeout the handler set (uncaughtException).
+      'timeout-pause':
+        'PauseHandler(c) { setTimeout(() => N.NdisMPauseComplete(c), 5); return N.NDIS_STATUS_PENDING; }',
+    };
+    const module = (name: string, pause: string) => `
+import * as N from 'ndis-sim';
+const ok = () => N.NDIS_STATUS_SUCCESS, none = () => {};
+function DriverEntry(o: N.DRIVER_OBJECT, path: string): N.NDIS_STATUS {
+  const r = N.NdisMRegisterMiniportDriver(o, path, null, {
+    Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS, Revision: 2 },
+    MajorNdisVersion: 6, MinorNdisVersion: 30,
+    InitializeHandlerEx(h: N.NDIS_HANDLE) {
+      N.NdisMSetMiniportAttributes(h, { Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, Revision: 2 }, MiniportAdapterContext: h });
+      return N.NdisMSetMiniportAttributes(h, { Header: { Type: N.NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, Revision: 2 }, MediaType: N.NdisMedium802_3 });
+    },
+    ${pause},
+    ResetHandlerEx: () => ({ Status: ok(), AddressingReset: false }),
+    SendNetBufferListsHandler: (c: N.NDIS_HANDLE, nbls: N.NET_BUFFER_LIST) => N.NdisMSendNetBufferListsComplete(c, nbls, 0),
+    OidRequestHandler: () => N.NDIS_STATUS_NOT_SUPPORTED, RestartHandler: ok,
+    HaltHandlerEx: none, ShutdownHandlerEx: none, DevicePnPEventNotifyHandler: none,
+    ReturnNetBufferListsHandler: none, CancelSendHandler: none, CancelOidRequestHandler: none,
+    UnloadHandler: () => N.NdisMDeregisterMiniportDriver(r.NdisMiniportDriverHandle!),
+  } as never);
+  return r.Status;
+}
+export const drv: N.DriverModule = { name: '${name}', load: () => ({ DriverEntry }) };
+`;
+    for (const [name, pause] of Object.entries(handlers)) {
+      writeFileSync(join(dir, `${name}.ts`), module(name, pause));
+      writeFileSync(
+        join(dir, `${name}.yaml`),
+        `name: ${name}\ndriverModules: [${name}.ts]\nuntil: 3s\nprotocols:\n  - name: tcpip\ndevices:\n  - name: nic0\n    driver: ${name}\n    hardware: none\nactions:\n  - at: 1s\n    do: disable\n    device: nic0\n`,
+      );
+      const r = cli('run', join(dir, `${name}.yaml`), '--quiet');
+      assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stdout, /^Verdict: /m, name);
+      assert.match(
+        r.stderr,
+        /^ndis-sim: your driver's code ran after its run ended: NdisMPauseComplete was called while no ndis-sim world is running/m,
+        name,
+      );
+      assert.doesNotMatch(r.stderr, /internal error|bug in ndis-sim|at .*\.ts:\d+/, name);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

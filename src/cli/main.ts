@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { gallery } from '../drivers/buggy/index.ts';
 import { builtinDrivers, driverNames } from '../drivers/index.ts';
-import { InputError, InternalError } from '../errors.ts';
+import { DriverOutsideRunError, InputError, InternalError } from '../errors.ts';
 import { failureKey, judge, strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import {
@@ -984,10 +984,31 @@ process.stderr.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') readerGone = true;
 });
 
+// Driver code that ran after its run ended (an async handler's continuation, a
+// setTimeout) and called a DDI: the run's report stands; the command says so, once per
+// message, and fails (exit 1 at least), however late it comes.
+let mainDone = false;
+let strayDriverCode = false;
+const strayTold = new Set<string>();
+function strayDriverCall(e: unknown): boolean {
+  if (!(e instanceof DriverOutsideRunError)) return false;
+  strayDriverCode = true;
+  if (!strayTold.has(e.message)) {
+    strayTold.add(e.message);
+    process.stderr.write(`ndis-sim: your driver's code ran after its run ended: ${e.message}\n`);
+  }
+  if (mainDone) process.exitCode = Math.max(Number(process.exitCode ?? 0), 1);
+  return true;
+}
+
 // A driver module that failed to load, reported again by node as an unhandled rejection:
 // said once already (exit 2). Any other: a bug in ndis-sim, told as one, not a stack.
 process.on('unhandledRejection', (e) => {
-  if (isFailedDriverLoad(e)) return;
+  if (isFailedDriverLoad(e) || strayDriverCall(e)) return;
+  process.exit(fail(e));
+});
+process.on('uncaughtException', (e) => {
+  if (strayDriverCall(e)) return;
   process.exit(fail(e));
 });
 
@@ -999,4 +1020,5 @@ try {
 } catch (e) {
   exitCode = fail(e);
 }
-process.exitCode = exitCode;
+mainDone = true;
+process.exitCode = strayDriverCode ? Math.max(exitCode, 1) : exitCode;

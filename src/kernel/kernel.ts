@@ -6,7 +6,7 @@
 // at PASSIVE, a DPC at DISPATCH, an ISR at DIRQL. Contexts nest only when a
 // blocking wait lets other events run (Machine.waitUntil).
 
-import { assert, InternalError, NdisSimUsageError } from '../errors.ts';
+import { assert, DriverOutsideRunError, InternalError } from '../errors.ts';
 import { ChoiceSite } from '../sim/choice.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
@@ -184,7 +184,7 @@ export const latency = {
  * (docs/decisions.md, "DDIs only while a world runs").
  */
 export function notRunning(ddi: string): never {
-  throw new NdisSimUsageError(
+  throw new DriverOutsideRunError(
     `${ddi} was called while no ndis-sim world is running, outside any callback: from a Promise continuation (.then, the code after an await) or a setTimeout that ran after World.run returned? Driver code runs only in the callbacks NDIS makes during World.run, and calls DDIs from them synchronously; a test calls a DDI between runs inside world.call(() => …)`,
   );
 }
