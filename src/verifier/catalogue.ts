@@ -1483,7 +1483,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: [],
     summary:
-      'A register or I/O port DDI (NdisReadRegister*, NdisWriteRegister*, NdisRawReadPort*, NdisRawWritePort*) reached the adapter while the bus driver had the device out of D0 (a system sleep or selective suspend took it to a low-power state): a miniport cannot access its network adapter then. The NIC does not decode the access: a read gives all ones, a write is lost. Reported once per low-power stay.',
+      'A register or I/O port DDI (NdisReadRegister*, NdisWriteRegister*, NdisRawReadPort*, NdisRawWritePort*) reached the adapter while the bus driver had the device out of D0 (a system sleep or selective suspend took it to a low-power state): a miniport cannot access its network adapter then. The NIC does not decode the access: a read gives all ones, a write is lost. Reported once per low-power stay. After the SurpriseRemoved notification the hardware is gone whatever its last power state: an access then is an R5.7 warning instead, in D0 and in D3 alike.',
     ddis: [
       'NdisReadRegisterUlong',
       'NdisWriteRegisterUlong',
