@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setPowerState } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
@@ -33,9 +34,12 @@ import {
   NdisMSleep,
   NdisRequestSetInformation,
   NdisSetOptionalHandlers,
+  NdisWriteRegisterUlong,
   OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
+  SimNicCtrl,
+  SimNicReg,
 } from '../src/index.ts';
 import { fmtTime } from '../src/report/format.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
@@ -728,4 +732,48 @@ test('NdisSim_IdleWatchdog: a pended idle notification is not timed: never confi
   const r = w.run(200 * ns.s);
   clean(r);
   assert.equal(w.adapter('nic0')!.ss?.phase, 'notifying');
+});
+
+test('NdisMIdleNotificationComplete powers nothing up by itself: the D0 IRP_MN_SET_POWER comes from NDIS after MiniportCancelIdleNotification returns, so a register write right after the completion is NdisSim_HardwareAccessInLowPower; the same write in OID_PNP_SET_POWER(D0) is not', () => {
+  const ctrl = (a: TestAdapter) => a.space!.at(SimNicReg.CTRL);
+  const early = ssWorld(
+    'ss-touch-early',
+    {
+      cancel: (a) => {
+        NdisMIdleNotificationComplete(a.handle);
+        NdisWriteRegisterUlong(ctrl(a), SimNicCtrl.TX_ENABLE | SimNicCtrl.RX_ENABLE);
+      },
+    },
+    [{ atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    11 * ns.s,
+  );
+  assert.deepEqual(
+    early.r.violations.map((v) => v.rule),
+    ['NdisSim_HardwareAccessInLowPower'],
+  );
+  assert.match(early.r.violations[0]!.message, /in D2.*NdisMIdleNotificationComplete powers nothing up/);
+  // The D0 IRP follows the cancel handler's return, and OID_PNP_SET_POWER(D0) the IRP.
+  inOrder(early.w.trace.events, [
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['complete', ddi('NdisMIdleNotificationComplete')],
+    ['cancel returns', (e) => e.kind === 'return' && e.what === 'MiniportCancelIdleNotification'],
+    ['bus to D0', irp('D0')],
+    ['OID_PNP_SET_POWER(D0)', oidCall('OID_PNP_SET_POWER')],
+  ]);
+  const late = ssWorld(
+    'ss-touch-in-d0',
+    {
+      hooks: {
+        oid: (a, req) => {
+          if (setPowerState(req) === NdisDeviceStateD0)
+            NdisWriteRegisterUlong(ctrl(a), SimNicCtrl.TX_ENABLE | SimNicCtrl.RX_ENABLE);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+    },
+    [{ atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    11 * ns.s,
+  );
+  clean(late.r);
+  assert.ok(late.w.trace.events.some(ndis(/selective suspend: back in D0/)));
 });

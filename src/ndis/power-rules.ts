@@ -109,7 +109,7 @@ export function lowPowerAccess(b: MiniportBlock, ddi: string): void {
     'NdisSim_HardwareAccessInLowPower',
     ddi,
     b.name,
-    `${ddi} while the bus driver has the device in ${dev.powerState}: a miniport cannot access its network adapter once the bus driver took it out of D0 (OID_PNP_SET_POWER page); the NIC ignores the access`,
+    `${ddi} while the bus driver has the device in ${dev.powerState}: a miniport cannot access its network adapter once the bus driver took it out of D0 (OID_PNP_SET_POWER page); the NIC ignores the access${b.ss !== null && b.ss.phase === 'resuming' ? ". The idle notification is complete, but NdisMIdleNotificationComplete powers nothing up: NDIS's worker sends the bus the D0 IRP_MN_SET_POWER afterwards, then OID_PNP_SET_POWER(D0), from which on the miniport may touch the NIC again (canceling-the-ndis-selective-suspend-idle-notification page)" : ''}`,
   );
 }
 
