@@ -58,7 +58,7 @@ import {
 } from './ndis/power.ts';
 import { stopProtocolService } from './ndis/protocol-driver.ts';
 import { situationName } from './ndis/situations.ts';
-import { ssWakeSignal } from './ndis/ss.ts';
+import { ssWaitText, ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { issueSyncOid } from './ndis/sync-oid.ts';
 import {
@@ -646,6 +646,10 @@ function hangCause(b: MiniportBlock): { text: string; key: string; rule: string;
 
 function waitsFor(b: MiniportBlock): string {
   const parts: string[] = [];
+  // A teardown's or a restack's pause waits first for selective suspend to end (ss.ts
+  // ssSettled): the idle notification's cancel and completion, the return to D0.
+  const ss = ssWaitText(b);
+  if (ss !== null) parts.push(ss);
   for (const bd of b.bindings) {
     if (bd.state !== 'Pausing') continue;
     const sends = sendsOutstanding(bd);

@@ -777,3 +777,24 @@ test('NdisMIdleNotificationComplete powers nothing up by itself: the D0 IRP_MN_S
   clean(late.r);
   assert.ok(late.w.trace.events.some(ndis(/selective suspend: back in D0/)));
 });
+
+test('R5.8 NdisMRemoveMiniport in MiniportIdleNotification and a MiniportCancelIdleNotification that never completes: "still under way" names the wait for NdisMIdleNotificationComplete, not only the teardown step', () => {
+  const { r } = ssWorld(
+    'ss-remove-stuck',
+    {
+      idle: (a) => {
+        NdisMRemoveMiniport(a.handle);
+        return NDIS_STATUS_PENDING;
+      },
+      cancel: () => {},
+    },
+    [],
+    20 * ns.s,
+  );
+  const teardown = r.pending.filter((p) => /^nic0: teardown waiting/.test(p));
+  assert.equal(teardown.length, 1, r.pending.join('; '));
+  assert.match(
+    teardown[0]!,
+    /waiting at step pause-protocols: waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification/,
+  );
+});

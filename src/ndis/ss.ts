@@ -443,6 +443,25 @@ export function ssSettled(n: Ndis, b: MiniportBlock): boolean {
   return false;
 }
 
+/**
+ * What an operation held by ssSettled (a sleep's first step, a teardown's or a restack's
+ * pause) waits for, in words, for the "still under way" list and the power watchdog; null
+ * when selective suspend holds nothing up.
+ */
+export function ssWaitText(b: MiniportBlock): string | null {
+  const ss = b.ss;
+  if (ss === null) return null;
+  if (ss.phase !== 'off' && ss.phase !== 'monitoring') {
+    if (ss.phase === 'cancelling')
+      return 'waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification (selective suspend must end first)';
+    if (ss.phase === 'notifying' && !ss.cancelCalled)
+      return 'waiting for selective suspend to end: MiniportCancelIdleNotification is due';
+    return `waiting for selective suspend to end (${ss.phase})`;
+  }
+  if (ss.held.length > 0) return 'waiting for the sends held over selective suspend to go down';
+  return null;
+}
+
 /** A system resume ended: NDIS watches the adapter again. */
 export function ssResumeMonitoring(n: Ndis, b: MiniportBlock): void {
   const ss = b.ss!;
