@@ -1072,12 +1072,25 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (this.wakeEv !== null) this.wakeEv.cancelled = true;
     this.wakeEv = null;
     const due = this.machine.thaw();
-    if (this.trace.on)
+    if (this.trace.on) {
+      // A sleep whose end comes before every adapter reached D3 never reached S3/S4: the
+      // wake then ends a transition still under way, and the timeline says which.
+      const s = this.ndis.systemSleep;
+      const going =
+        s !== null && !s.reached
+          ? this.ndis.adapters.filter((b) => b.op !== null && b.op.kind === 'sleep').map((b) => b.name)
+          : [];
       this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {
         // The events (timers, DPCs, work items, interrupts) the sleep held, now run.
         ...(frozen ? { eventsHeld: due } : {}),
         ...(by === null ? {} : { by }),
+        ...(s !== null && !s.reached
+          ? {
+              slept: `never: the system did not reach ${s.system}${going.length > 0 ? `, ${going.join(', ')} still on its way to D3` : ''}`,
+            }
+          : {}),
       });
+    }
     this.asleep = false;
     wakeSystem(this.ndis);
   }
