@@ -212,8 +212,10 @@ export function startSelectiveSuspend(n: Ndis, b: MiniportBlock): void {
           ? `NDIS_PM_CAPABILITIES has Header.Revision ${caps.Header?.Revision}, not NDIS_PM_CAPABILITIES_REVISION_2`
           : null;
   if (why !== null) {
-    n.verifier.report(
-      'NdisSim_SelectiveSuspendCapability',
+    // A warning, not a rule break: NDIS checks nothing at run time and simply leaves
+    // selective suspend off; the adapter works at full power (docs/decisions.md).
+    n.verifier.warn(
+      'NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED',
       'MiniportInitializeEx',
       b.name,
       `NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED reported, but ${why}; NDIS does not use selective suspend on the adapter`,
