@@ -58,7 +58,7 @@ import {
 } from './ndis/power.ts';
 import { stopProtocolService } from './ndis/protocol-driver.ts';
 import { situationName } from './ndis/situations.ts';
-import { ssWakeSignal } from './ndis/ss.ts';
+import { ssWaitText, ssWakeSignal } from './ndis/ss.ts';
 import type { AdapterState } from './ndis/states.ts';
 import { issueSyncOid } from './ndis/sync-oid.ts';
 import {
@@ -779,6 +779,10 @@ function hangCause(b: MiniportBlock): { text: string; key: string; rule: string;
 
 function waitsFor(b: MiniportBlock): string {
   const parts: string[] = [];
+  // A teardown's or a restack's pause waits first for selective suspend to end (ss.ts
+  // ssSettled): the idle notification's cancel and completion, the return to D0.
+  const ss = ssWaitText(b);
+  if (ss !== null) parts.push(ss);
   for (const bd of b.bindings) {
     if (bd.state !== 'Pausing') continue;
     const sends = sendsOutstanding(bd);
@@ -1235,12 +1239,25 @@ export class World {
     if (this.wakeEv !== null) this.wakeEv.cancelled = true;
     this.wakeEv = null;
     const due = this.machine.thaw();
-    if (this.trace.on)
+    if (this.trace.on) {
+      // A sleep whose end comes before every adapter reached D3 never reached S3/S4: the
+      // wake then ends a transition still under way, and the timeline says which.
+      const s = this.ndis.systemSleep;
+      const going =
+        s !== null && !s.reached
+          ? this.ndis.adapters.filter((b) => b.op !== null && b.op.kind === 'sleep').map((b) => b.name)
+          : [];
       this.trace.add(k.now, 0, Irql.Passive, 'power', 'action', 'wake', {
         // The events (timers, DPCs, work items, interrupts) the sleep held, now run.
         ...(frozen ? { eventsHeld: due } : {}),
         ...(by === null ? {} : { by }),
+        ...(s !== null && !s.reached
+          ? {
+              slept: `never: the system did not reach ${s.system}${going.length > 0 ? `, ${going.join(', ')} still on its way to D3` : ''}`,
+            }
+          : {}),
       });
+    }
     this.asleep = false;
     wakeSystem(this.ndis);
   }

@@ -20,6 +20,7 @@ import {
   NdisCancelTimerObject,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
+  NdisFreeIoWorkItem,
   NdisMIdleNotificationConfirm,
   NdisMOidRequestComplete,
   NdisMRemoveMiniport,
@@ -28,6 +29,7 @@ import {
   NdisQueueIoWorkItem,
   NdisReadRegisterUlong,
   NdisSetTimerObject,
+  NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
   OID_GEN_CURRENT_PACKET_FILTER,
   OID_GEN_STATISTICS,
@@ -389,4 +391,105 @@ test('oid-pnp-set-power: a NO_PAUSE_ON_SUSPEND adapter is not paused for a sleep
   };
   assert.equal(pauses(30), 0);
   assert.equal(pauses(20), 1);
+});
+
+test('R5.7 a resume whose OID_PNP_SET_POWER(D0) is still queued when the surprise removal comes: NDIS drops it, the miniport hears no power OID after NdisDevicePnPEventSurpriseRemoved', () => {
+  // The device fails on its way to D3 (NdisMRemoveMiniport from the work item that
+  // completes the pended D3 request); the wake then queues the D0 request and PnP's
+  // surprise removal of the failed device comes before NDIS's OID worker runs.
+  const log: string[] = [];
+  const w = testWorld({
+    drivers: [
+      scriptedDriver(
+        'pr-d3-remove',
+        pmHooks({
+          initialize: (a) => {
+            a.state.work = NdisAllocateIoWorkItem(a.handle);
+            return NDIS_STATUS_SUCCESS;
+          },
+          halt: (a) => NdisFreeIoWorkItem(a.state.work as NDIS_HANDLE),
+          oid: (a, req) => {
+            const state = setPowerState(req);
+            if (state !== null) log.push(`OID_PNP_SET_POWER(D${state - NdisDeviceStateD0})`);
+            if (state === NdisDeviceStateD3) {
+              NdisQueueIoWorkItem(
+                a.state.work as NDIS_HANDLE,
+                (x: TestAdapter) => {
+                  NdisMRemoveMiniport(x.handle);
+                  NdisMOidRequestComplete(x.handle, req, NDIS_STATUS_SUCCESS);
+                },
+                a,
+              );
+              return NDIS_STATUS_PENDING;
+            }
+            return a.state.surpriseRemoved === true ? NDIS_STATUS_NOT_ACCEPTED : NDIS_STATUS_SUCCESS;
+          },
+          devicePnPEventNotify: (a) => {
+            if (a.state.surpriseRemoved === true) log.push('SurpriseRemoved');
+          },
+        }),
+      ),
+    ],
+    devices: [{ name: 'nic0', driver: 'pr-d3-remove' }],
+    actions: [{ atNs: sleepAt, action: { kind: 'sleep', state: 'S3', durationNs: 1 * ns.s } }],
+    options: { verifier: 'collect', trace: true },
+  });
+  const r = w.run(sleepAt + 3 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    [],
+    r.violations.map((v) => v.message).join('; '),
+  );
+  assert.deepEqual(log, ['OID_PNP_SET_POWER(D3)', 'SurpriseRemoved']);
+  assert.ok(w.trace.events.some(is('ndis', /power OID not sent: the device was surprise-removed/)));
+  assert.equal(w.device('nic0').problem, 43);
+});
+
+/** A selectively suspending miniport (D3) whose MiniportHaltEx stops the NIC whatever the halt action. */
+function haltWriter(): Hooks {
+  return {
+    ...ssHooks((a) => {
+      NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD3);
+      return NDIS_STATUS_PENDING;
+    }),
+    halt: (a) => NdisWriteRegisterUlong(a.space!.at(SimNicReg.CTRL), 0),
+  };
+}
+
+test('R5.7 a register write in MiniportHaltEx(NdisHaltDeviceSurpriseRemoved) is judged the same whether the removal came in selective suspend (D3) or in D0: one R5.7 warning naming the surprise removal, not NdisSim_HardwareAccessInLowPower', () => {
+  const outcomes = [1, 60].map((idleS) => {
+    const w = testWorld({
+      drivers: [scriptedDriver(`pr-haltw-${idleS}`, haltWriter())],
+      devices: [
+        {
+          name: 'nic0',
+          driver: `pr-haltw-${idleS}`,
+          registry: { '*SelectiveSuspend': 1, '*SSIdleTimeout': idleS },
+        },
+      ],
+      actions: [{ atNs: 3 * ns.s, action: { kind: 'surprise-remove', device: 'nic0' } }],
+      options: { verifier: 'collect', trace: true },
+    });
+    const r = w.run(4 * ns.s);
+    const suspended = w.trace.events.some(is('ndis', /selective suspend: suspended/));
+    return { r, suspended };
+  });
+  // The first adapter was in D3 (selective suspend) at the removal, the second in D0.
+  assert.deepEqual(
+    outcomes.map((o) => o.suspended),
+    [true, false],
+  );
+  for (const { r } of outcomes) {
+    assert.deepEqual(
+      r.violations.map((v) => v.rule),
+      [],
+    );
+    // (pmHooks answers every OID request SUCCESS: the R5.7 warning on those is another.)
+    const warned = r.warnings.filter((x) => x.rule === 'R5.7' && x.ddi === 'NdisWriteRegisterUlong');
+    assert.equal(warned.length, 1, r.warnings.map((x) => x.message).join('; '));
+    assert.match(
+      warned[0]!.message,
+      /after the SurpriseRemoved notification in MiniportHaltEx\(NdisHaltDeviceSurpriseRemoved\).*surprise-removed/,
+    );
+  }
 });

@@ -586,3 +586,35 @@ test('R7.11 stop-filter while the system goes to sleep: no restack on an adapter
   assert.equal(w.adapter('nic0')!.filters.length, 0);
   assert.equal(w.adapter('nic0')!.state, 'Running');
 });
+
+test('R4.11, R4.5 a pended OID_PNP_QUERY_POWER never completed: no OID time-out reset in the middle of the sleep (the device still in D0); the wake of a system that never reached S3 says so', () => {
+  const drv = scriptedDriver(
+    'pwr-qp-stuck',
+    pmHooks(undefined, {
+      checkForHang: () => false,
+      reset: () => ({ Status: NDIS_STATUS_SUCCESS, AddressingReset: false }),
+      oid: (_a, req) => (req.DATA.Oid === OID_PNP_QUERY_POWER ? NDIS_STATUS_PENDING : NDIS_STATUS_SUCCESS),
+    }),
+  );
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+    options: { verifier: 'collect', trace: true },
+  });
+  // Ticks every 2 s; the power OIDs get four (R4.5), so the time-out falls due at the
+  // fourth (8 s) and again at the fifth. The run ends (11 s) before Driver Verifier's
+  // 12 s for the pended request.
+  const r = w.run(11 * ns.s);
+  assert.deepEqual(
+    r.violations.map((v) => v.rule),
+    [],
+  );
+  assert.ok(!drv.calls.includes('MiniportResetEx'), drv.calls.join(' '));
+  const refused = w.trace.events.filter(ndis('reset not started (R4.11)'));
+  assert.ok(refused.length >= 2, 'the OID time-out asked for a reset and NDIS started none');
+  assert.ok(refused.every((e) => e.data?.cause === 'OID request time-out'));
+  const wake = w.trace.events.find(is('action', 'wake'))!;
+  assert.equal(wake.data?.slept, 'never: the system did not reach S3, nic0 still on its way to D3');
+  assert.ok(r.pending.some((p) => /sleep waiting at step wait-query-power/.test(p)));
+});

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setPowerState } from '../src/drivers/buggy/kit.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { monitorLwf } from '../src/drivers/lwf.ts';
 import {
@@ -33,9 +34,12 @@ import {
   NdisMSleep,
   NdisRequestSetInformation,
   NdisSetOptionalHandlers,
+  NdisWriteRegisterUlong,
   OID_PM_PARAMETERS,
   OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
+  SimNicCtrl,
+  SimNicReg,
 } from '../src/index.ts';
 import { fmtTime } from '../src/report/format.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
@@ -316,21 +320,20 @@ test('NdisSim_IdleNotificationStatus: MiniportIdleNotification returns NDIS_STAT
   );
 });
 
-test('NdisSim_SelectiveSuspendCapability: NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED reported with *SelectiveSuspend 0, or without the handlers', () => {
+test('NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED reported with *SelectiveSuspend 0, or without the handlers: a warning (Windows checks nothing at run time), no violation, and NDIS leaves selective suspend off', () => {
   const zero = ssWorld('ss-kw0', {}, [], 7 * ns.s, { '*SelectiveSuspend': 0 });
-  assert.deepEqual(
-    zero.r.violations.map((v) => v.rule),
-    ['NdisSim_SelectiveSuspendCapability'],
-  );
-  assert.match(zero.r.violations[0]!.message, /\*SelectiveSuspend keyword is 0/);
+  clean(zero.r);
+  const zw = zero.r.warnings.filter((x) => x.rule === 'NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED');
+  assert.equal(zw.length, 1);
+  assert.match(zw[0]!.message, /\*SelectiveSuspend keyword is 0/);
   assert.equal(zero.w.trace.events.findIndex(call('MiniportIdleNotification')), -1);
 
   const none = ssWorld('ss-nohandlers', { noHandlers: true }, [], 7 * ns.s);
-  assert.deepEqual(
-    none.r.violations.map((v) => v.rule),
-    ['NdisSim_SelectiveSuspendCapability'],
-  );
-  assert.match(none.r.violations[0]!.message, /registered no NDIS_MINIPORT_SS_CHARACTERISTICS/);
+  clean(none.r);
+  const nw = none.r.warnings.filter((x) => x.rule === 'NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED');
+  assert.equal(nw.length, 1);
+  assert.match(nw[0]!.message, /registered no NDIS_MINIPORT_SS_CHARACTERISTICS/);
+  assert.equal(none.w.adapter('nic0')!.ss, null);
 });
 
 test('NdisMIdleNotificationConfirm: an OID request from above while suspended is held, cancels the notification, and reaches the miniport after OID_PNP_SET_POWER(D0)', () => {
@@ -728,4 +731,69 @@ test('NdisSim_IdleWatchdog: a pended idle notification is not timed: never confi
   const r = w.run(200 * ns.s);
   clean(r);
   assert.equal(w.adapter('nic0')!.ss?.phase, 'notifying');
+});
+
+test('NdisMIdleNotificationComplete powers nothing up by itself: the D0 IRP_MN_SET_POWER comes from NDIS after MiniportCancelIdleNotification returns, so a register write right after the completion is NdisSim_HardwareAccessInLowPower; the same write in OID_PNP_SET_POWER(D0) is not', () => {
+  const ctrl = (a: TestAdapter) => a.space!.at(SimNicReg.CTRL);
+  const early = ssWorld(
+    'ss-touch-early',
+    {
+      cancel: (a) => {
+        NdisMIdleNotificationComplete(a.handle);
+        NdisWriteRegisterUlong(ctrl(a), SimNicCtrl.TX_ENABLE | SimNicCtrl.RX_ENABLE);
+      },
+    },
+    [{ atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    11 * ns.s,
+  );
+  assert.deepEqual(
+    early.r.violations.map((v) => v.rule),
+    ['NdisSim_HardwareAccessInLowPower'],
+  );
+  assert.match(early.r.violations[0]!.message, /in D2.*NdisMIdleNotificationComplete powers nothing up/);
+  // The D0 IRP follows the cancel handler's return, and OID_PNP_SET_POWER(D0) the IRP.
+  inOrder(early.w.trace.events, [
+    ['cancel', call('MiniportCancelIdleNotification')],
+    ['complete', ddi('NdisMIdleNotificationComplete')],
+    ['cancel returns', (e) => e.kind === 'return' && e.what === 'MiniportCancelIdleNotification'],
+    ['bus to D0', irp('D0')],
+    ['OID_PNP_SET_POWER(D0)', oidCall('OID_PNP_SET_POWER')],
+  ]);
+  const late = ssWorld(
+    'ss-touch-in-d0',
+    {
+      hooks: {
+        oid: (a, req) => {
+          if (setPowerState(req) === NdisDeviceStateD0)
+            NdisWriteRegisterUlong(ctrl(a), SimNicCtrl.TX_ENABLE | SimNicCtrl.RX_ENABLE);
+          return NDIS_STATUS_SUCCESS;
+        },
+      },
+    },
+    [{ atNs: 9 * ns.s, action: { kind: 'send', device: 'nic0' } }],
+    11 * ns.s,
+  );
+  clean(late.r);
+  assert.ok(late.w.trace.events.some(ndis(/selective suspend: back in D0/)));
+});
+
+test('R5.8 NdisMRemoveMiniport in MiniportIdleNotification and a MiniportCancelIdleNotification that never completes: "still under way" names the wait for NdisMIdleNotificationComplete, not only the teardown step', () => {
+  const { r } = ssWorld(
+    'ss-remove-stuck',
+    {
+      idle: (a) => {
+        NdisMRemoveMiniport(a.handle);
+        return NDIS_STATUS_PENDING;
+      },
+      cancel: () => {},
+    },
+    [],
+    20 * ns.s,
+  );
+  const teardown = r.pending.filter((p) => /^nic0: teardown waiting/.test(p));
+  assert.equal(teardown.length, 1, r.pending.join('; '));
+  assert.match(
+    teardown[0]!,
+    /waiting at step pause-protocols: waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification/,
+  );
 });

@@ -279,10 +279,15 @@ export class MiniportBlock implements NDIS_HANDLE {
    * R5.7: set when MiniportDevicePnPEventNotify(SurpriseRemoved) returns, with the sends
    * and the OID request the miniport had then. What reaches the miniport after that
    * should complete with NDIS_STATUS_NOT_ACCEPTED; the first send and the first request
-   * that do not are a warning each.
+   * that do not are a warning each. `touched`: the driver accessed the gone hardware's
+   * registers or ports since, warned about once (power-rules.ts removedAccess).
    */
-  removalNotified: { sends: ReadonlySet<NblImpl>; oid: OidRecord | null; warned: 0 | 1 | 2 | 3 } | null =
-    null;
+  removalNotified: {
+    sends: ReadonlySet<NblImpl>;
+    oid: OidRecord | null;
+    warned: 0 | 1 | 2 | 3;
+    touched: boolean;
+  } | null = null;
   sendsPendingSinceNs = 0;
   lastSendCompletionNs = 0;
   sendWatch: SendWatch | null = null;

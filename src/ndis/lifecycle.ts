@@ -210,7 +210,7 @@ function surpriseRemoval(n: Ndis, b: MiniportBlock, irp: Irp): void {
   if (b.initialized && b.state !== 'Halted') {
     devicePnPEventNotify(n, b, NdisDevicePnPEventSurpriseRemoved);
     const sends = b.inFlight.size === 0 ? noSends : new Set(b.inFlight);
-    b.removalNotified = { sends, oid: b.oid, warned: 0 };
+    b.removalNotified = { sends, oid: b.oid, warned: 0, touched: false };
   }
   const op = beginTeardown(n, b, 'surprise-removal');
   if (op !== null && protocolsFirst && op.step === 'notify') op.step = 'pause-protocols';

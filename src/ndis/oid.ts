@@ -672,6 +672,18 @@ function dispatch(n: Ndis, b: MiniportBlock): void {
   }
   const r = nextToDispatch(b);
   if (r === undefined) return;
+  if (b.surpriseRemoved && r.origin.kind === 'ndis' && r.origin.power === true) {
+    // R5.7: NDIS sends no power OID to a device it knows is gone. One queued before the
+    // surprise removal (a resume's OID_PNP_SET_POWER(D0) behind the OID worker) is
+    // dropped, not sent: NDIS completes it itself; the power change is over.
+    removeFrom(b.oidQueue, r);
+    if (n.trace.on)
+      n.traceNdis(b, 'power OID not sent: the device was surprise-removed', {
+        Oid: oidName(r.request.DATA.Oid),
+      });
+    finish(n, b, r, NDIS_STATUS_NOT_ACCEPTED);
+    return;
+  }
   removeFrom(b.oidQueue, r);
   b.oid = r;
   r.state = 'in-miniport';

@@ -17,6 +17,7 @@ import {
   NDIS_STATUS_SUCCESS,
   NdisDeviceStateD0,
   NdisDeviceStateD3,
+  NdisHaltDeviceSurpriseRemoved,
   NdisRequestSetInformation,
   OID_PM_REMOVE_WOL_PATTERN,
   OID_PNP_SET_POWER,
@@ -88,19 +89,53 @@ export function checkOidFinalStatus(
 }
 
 /**
- * A register or I/O port DDI reached the adapter's hardware: with the device out of D0
- * (the bus driver took it to a low-power state) that is NdisSim_HardwareAccessInLowPower,
- * once per low-power stay. The NIC does not decode the access (it reads all ones and
- * drops writes). An adapter already halted is left to the halt's own rules.
+ * A register or I/O port DDI reached the adapter's hardware while the device is out of
+ * D0 or surprise-removed (the callers test both first). Out of D0 (the bus driver took
+ * it to a low-power state) that is NdisSim_HardwareAccessInLowPower, once per low-power
+ * stay: the NIC does not decode the access (it reads all ones and drops writes). An
+ * adapter already halted is left to the halt's own rules. Once the miniport heard of a
+ * surprise removal the hardware is gone, whatever power state the bus last gave it: the
+ * R5.7 warning below, not the low-power rule, in D0 and in D3 alike.
  */
 export function lowPowerAccess(b: MiniportBlock, ddi: string): void {
+  if (b.removalNotified !== null && !b.deviceFailed) {
+    removedAccess(b, b.removalNotified, ddi);
+    return;
+  }
   const dev = b.dev;
-  if (dev.lowPowerAccessReported || b.handleDead) return;
+  if (dev.powerState === 'D0' || dev.lowPowerAccessReported || b.handleDead) return;
   dev.lowPowerAccessReported = true;
   b.ndis.verifier.report(
     'NdisSim_HardwareAccessInLowPower',
     ddi,
     b.name,
-    `${ddi} while the bus driver has the device in ${dev.powerState}: a miniport cannot access its network adapter once the bus driver took it out of D0 (OID_PNP_SET_POWER page); the NIC ignores the access`,
+    `${ddi} while the bus driver has the device in ${dev.powerState}: a miniport cannot access its network adapter once the bus driver took it out of D0 (OID_PNP_SET_POWER page); the NIC ignores the access${b.ss !== null && b.ss.phase === 'resuming' ? ". The idle notification is complete, but NdisMIdleNotificationComplete powers nothing up: NDIS's worker sends the bus the D0 IRP_MN_SET_POWER afterwards, then OID_PNP_SET_POWER(D0), from which on the miniport may touch the NIC again (canceling-the-ndis-selective-suspend-idle-notification page)" : ''}`,
+  );
+}
+
+/**
+ * R5.7: after its SurpriseRemoved notification the driver notes that the hardware is
+ * gone and stops touching it; the MiniportHaltEx page says of NdisHaltDeviceSurpriseRemoved
+ * that the hardware is not present. The access reaches nothing (a read gives all ones, a
+ * write is lost) and Windows has no check for it, so a warning, once per removal. A
+ * device-failed teardown (R5.8, NdisMRemoveMiniport) is not meant: its hardware may still
+ * be there, and the low-power rule judges it.
+ */
+function removedAccess(
+  b: MiniportBlock,
+  late: NonNullable<MiniportBlock['removalNotified']>,
+  ddi: string,
+): void {
+  if (late.touched || b.handleDead) return;
+  late.touched = true;
+  const where =
+    b.inHalt && b.haltAction === NdisHaltDeviceSurpriseRemoved
+      ? ' in MiniportHaltEx(NdisHaltDeviceSurpriseRemoved), whose page says the hardware is not present'
+      : '';
+  b.ndis.verifier.warn(
+    'R5.7',
+    ddi,
+    b.name,
+    `${ddi} after the SurpriseRemoved notification${where}: the NIC was surprise-removed, so the access reaches no hardware (a read gives all ones, a write is lost${b.dev.powerState === 'D0' ? '' : `; the bus last had the device in ${b.dev.powerState}`}). Once told of the surprise removal the driver stops touching the NIC's registers and ports`,
   );
 }

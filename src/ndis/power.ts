@@ -62,7 +62,7 @@ import { wakeEnabledFromD3 } from './pm-caps.ts';
 import { ProtocolDriverBlock } from './protocol-driver.ts';
 import { cancelHangTimer, startHangTimer } from './reset.ts';
 import { SituationKind, situationCode } from './situations.ts';
-import { ssLowPower, ssResumeMonitoring, ssSettled } from './ss.ts';
+import { ssLowPower, ssResumeMonitoring, ssSettled, ssWaitText } from './ss.ts';
 import type { NDIS_OID_REQUEST, NDIS_PM_PARAMETERS } from './types.ts';
 import { wolPatternsEnabled } from './wol.ts';
 
@@ -119,19 +119,9 @@ function disarmIrpWatchdog(b: MiniportBlock): void {
  * watchdog: the driver call or completion it needs.
  */
 export function pendingPowerStep(b: MiniportBlock, op: SleepOp | WakeOp): string {
-  const ss = b.ss;
   switch (op.step) {
     case 'query-power':
-      if (ss !== null && ss.phase !== 'off' && ss.phase !== 'monitoring') {
-        if (ss.phase === 'cancelling')
-          return 'waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification (selective suspend must end first)';
-        if (ss.phase === 'notifying' && !ss.cancelCalled)
-          return 'waiting for selective suspend to end: MiniportCancelIdleNotification is due';
-        return `waiting for selective suspend to end (${ss.phase})`;
-      }
-      if (ss !== null && ss.held.length > 0)
-        return 'waiting for the sends held over selective suspend to go down';
-      return 'waiting to query power';
+      return ssWaitText(b) ?? 'waiting to query power';
     case 'wait-query-power':
       return 'waiting for OID_PNP_QUERY_POWER to complete';
     case 'pause-protocols':

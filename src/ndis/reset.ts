@@ -143,7 +143,11 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
   // the surprise removal was notified, until halting begins.
   const removalBlocks = b.surpriseRemoved && !n.options.resetsAfterSurpriseRemoval;
   // R4.11: none in low power (a system sleep, power.ts; selective suspend, ss.ts, from
-  // the idle notification to the return to D0).
+  // the idle notification to the return to D0). Read as broadly for a system sleep as
+  // for selective suspend: none from the D3 IRP's arrival on either, though the device
+  // is still in D0 (a power OID the miniport never completes is no R4.5 time-out reset
+  // in the middle of the transition; the power IRP's and NDIS's OID watchdogs judge it).
+  const sleeping = b.op !== null && b.op.kind === 'sleep';
   if (
     b.resetInProgress ||
     b.halting ||
@@ -151,6 +155,7 @@ export function startReset(n: Ndis, b: MiniportBlock, cause: string): boolean {
     stateBlocks ||
     removalBlocks ||
     inLowPower(b) ||
+    sleeping ||
     ssUnderWay(b) ||
     !b.driver.chars.ResetHandlerEx
   ) {

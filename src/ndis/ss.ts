@@ -15,8 +15,11 @@
 // then the device goes to that state. From MiniportIdleNotification's PENDING on, NDIS
 // holds sends and OID requests from above; one of them (or a wake signal of the
 // device) makes NDIS call MiniportCancelIdleNotification. The miniport answers with
-// NdisMIdleNotificationComplete (it may also call it on its own); NDIS then powers the
-// device up, sends OID_PNP_SET_POWER(D0), lets the held requests go, and watches again.
+// NdisMIdleNotificationComplete (it may also call it on its own); NDIS then, from its
+// worker (not inside the driver's call: IRP_MN_SET_POWER is asynchronous), has the bus
+// power the device up, sends OID_PNP_SET_POWER(D0), lets the held requests go, and
+// watches again. Until the bus has powered it up the device is still in the low-power
+// state: a register access in between is NdisSim_HardwareAccessInLowPower.
 
 import { Irql, KTimer, type TimerRoutine, WorkItem, type WorkRoutine } from '../kernel/kernel.ts';
 import { fmtTime } from '../report/format.ts';
@@ -58,7 +61,7 @@ import type { NDIS_PM_PARAMETERS } from './types.ts';
  * - suspending: confirmed; NDIS's OID_PM_PARAMETERS and OID_PNP_SET_POWER are under way.
  * - suspended: the device is in the IdlePowerState.
  * - cancelling: MiniportCancelIdleNotification was called; NdisMIdleNotificationComplete awaited.
- * - resuming: completed; OID_PNP_SET_POWER(D0) is under way.
+ * - resuming: completed; the D0 IRP_MN_SET_POWER (from NDIS's worker), then OID_PNP_SET_POWER(D0), are under way.
  * - off: no monitoring (a removal or a system sleep took over, or a power OID failed).
  */
 export type SsPhase =
@@ -104,6 +107,8 @@ export class AdapterSs implements TimerRoutine, WorkRoutine, EventTarget {
    */
   readonly held: HeldSend[] = [];
   releaseQueued = false;
+  /** The notification completed in low power: NDIS's worker sends the D0 IRP_MN_SET_POWER next. */
+  powerUpQueued = false;
   /**
    * NDIS's watchdog over the cancel (0x7C/0x25/0x26, NDIS_BUGCHECK_WATCHDOG_CANCEL_IDLE):
    * armed when MiniportCancelIdleNotification returns with the notification still
@@ -141,6 +146,11 @@ export class AdapterSs implements TimerRoutine, WorkRoutine, EventTarget {
       if (this.settleWanted && b.op !== null) this.ndis.kick(b);
     }
     if (b.ss !== this) return; // the adapter was halted meanwhile
+    if (this.powerUpQueued) {
+      this.powerUpQueued = false;
+      powerUp(this.ndis, b, this);
+      return;
+    }
     if (
       this.cancelWanted &&
       !this.cancelCalled &&
@@ -202,8 +212,10 @@ export function startSelectiveSuspend(n: Ndis, b: MiniportBlock): void {
           ? `NDIS_PM_CAPABILITIES has Header.Revision ${caps.Header?.Revision}, not NDIS_PM_CAPABILITIES_REVISION_2`
           : null;
   if (why !== null) {
-    n.verifier.report(
-      'NdisSim_SelectiveSuspendCapability',
+    // A warning, not a rule break: NDIS checks nothing at run time and simply leaves
+    // selective suspend off; the adapter works at full power (docs/decisions.md).
+    n.verifier.warn(
+      'NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED',
       'MiniportInitializeEx',
       b.name,
       `NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED reported, but ${why}; NDIS does not use selective suspend on the adapter`,
@@ -434,6 +446,25 @@ export function ssSettled(n: Ndis, b: MiniportBlock): boolean {
   return false;
 }
 
+/**
+ * What an operation held by ssSettled (a sleep's first step, a teardown's or a restack's
+ * pause) waits for, in words, for the "still under way" list and the power watchdog; null
+ * when selective suspend holds nothing up.
+ */
+export function ssWaitText(b: MiniportBlock): string | null {
+  const ss = b.ss;
+  if (ss === null) return null;
+  if (ss.phase !== 'off' && ss.phase !== 'monitoring') {
+    if (ss.phase === 'cancelling')
+      return 'waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification (selective suspend must end first)';
+    if (ss.phase === 'notifying' && !ss.cancelCalled)
+      return 'waiting for selective suspend to end: MiniportCancelIdleNotification is due';
+    return `waiting for selective suspend to end (${ss.phase})`;
+  }
+  if (ss.held.length > 0) return 'waiting for the sends held over selective suspend to go down';
+  return null;
+}
+
 /** A system resume ended: NDIS watches the adapter again. */
 export function ssResumeMonitoring(n: Ndis, b: MiniportBlock): void {
   const ss = b.ss!;
@@ -511,7 +542,7 @@ export function ssComplete(n: Ndis, b: MiniportBlock): void {
     ss.completedEarly = true; // resumes once the device reached the low-power state
     return;
   }
-  if (ss.device !== NdisDeviceStateD0) resume(n, b, ss);
+  if (ss.device !== NdisDeviceStateD0) resume(n, ss);
   else backToD0(n, b, ss);
 }
 
@@ -579,11 +610,25 @@ function suspended(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
     n.traceNdis(b, 'selective suspend: suspended', {
       DeviceState: NDIS_DEVICE_POWER_STATE_NAMES[ss.device],
     });
-  if (ss.completedEarly) resume(n, b, ss);
+  if (ss.completedEarly) resume(n, ss);
   else if (ss.cancelWanted) n.kernel.queueWork(ss.work);
 }
 
-function resume(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
+/**
+ * The notification completed with the device in low power: NDIS brings it back to D0.
+ * The canceling-the-ndis-selective-suspend-idle-notification page: NDIS issues
+ * IRP_MN_SET_POWER(D0) to the bus, then OID_PNP_SET_POWER(D0). NDIS does so from its
+ * worker, after the driver's NdisMIdleNotificationComplete call (often made inside
+ * MiniportCancelIdleNotification, or from a DPC) has returned; the device stays in
+ * the low-power state until then.
+ */
+function resume(n: Ndis, ss: AdapterSs): void {
+  ss.phase = 'resuming';
+  ss.powerUpQueued = true;
+  n.kernel.queueWork(ss.work);
+}
+
+function powerUp(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
   if (b.surpriseRemoved) {
     // The device is gone: no IRP_MN_SET_POWER, no OID_PNP_SET_POWER(D0) after the
     // SurpriseRemoved notification (R5.7; a system resume skips it too, power.ts).
@@ -592,7 +637,6 @@ function resume(n: Ndis, b: MiniportBlock, ss: AdapterSs): void {
     backToD0(n, b, ss);
     return;
   }
-  ss.phase = 'resuming';
   // The bus powers the device up first, then the miniport hears OID_PNP_SET_POWER(D0).
   powerIrp(n, b, NdisDeviceStateD0);
   b.dev.setPower(true);

@@ -1216,17 +1216,6 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     fatal: false,
   },
   {
-    id: 'NdisSim_SelectiveSuspendCapability',
-    origin: 'ndis-sim',
-    spec: [],
-    summary:
-      'The general attributes set NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED although the *SelectiveSuspend keyword is 0, the driver registered no selective suspend handlers, or NDIS_PM_CAPABILITIES is not revision 2; NDIS does not use selective suspend on the adapter.',
-    ddis: ['NdisMSetMiniportAttributes', 'NdisSetOptionalHandlers'],
-    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x53) },
-    source: 'windows-driver-docs-pr/network/reporting-ndis-selective-suspend-capabilities.md',
-    fatal: false,
-  },
-  {
     id: 'NdisSim_InterruptSyncDeadlock',
     origin: 'ndis-sim',
     spec: ['R8.10'],
@@ -1472,7 +1461,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.5', 'R8.6'],
     summary:
-      'OID_PNP_SET_POWER(D3) completed with SUCCESS while an NDIS timer allocated with the adapter handle was still set: before the adapter goes to D3 the miniport cancels all its NDIS timers (NdisCancelTimerObject). A timer left set runs after the wake, with the NIC still in D3.',
+      'OID_PNP_SET_POWER(D3) completed with SUCCESS while an NDIS timer allocated with the adapter handle was still set: before the adapter goes to D3 the miniport cancels all its NDIS timers (NdisCancelTimerObject). A timer left set fires while the NIC is still in D3: in selective suspend at its due time, with the device idle in D3; for a system sleep as soon as the system wakes, before OID_PNP_SET_POWER(D0).',
     ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete', 'NdisSetTimerObject', 'NdisCancelTimerObject'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd1) },
     source: 'windows-driver-docs-pr/network/oid-pnp-set-power.md',
@@ -1483,7 +1472,7 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: [],
     summary:
-      'A register or I/O port DDI (NdisReadRegister*, NdisWriteRegister*, NdisRawReadPort*, NdisRawWritePort*) reached the adapter while the bus driver had the device out of D0 (a system sleep or selective suspend took it to a low-power state): a miniport cannot access its network adapter then. The NIC does not decode the access: a read gives all ones, a write is lost. Reported once per low-power stay.',
+      'A register or I/O port DDI (NdisReadRegister*, NdisWriteRegister*, NdisRawReadPort*, NdisRawWritePort*) reached the adapter while the bus driver had the device out of D0 (a system sleep or selective suspend took it to a low-power state): a miniport cannot access its network adapter then. The NIC does not decode the access: a read gives all ones, a write is lost. Reported once per low-power stay. After the SurpriseRemoved notification the hardware is gone whatever its last power state: an access then is an R5.7 warning instead, in D0 and in D3 alike.',
     ddis: [
       'NdisReadRegisterUlong',
       'NdisWriteRegisterUlong',

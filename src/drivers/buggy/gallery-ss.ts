@@ -66,20 +66,6 @@ export const gallerySs: readonly GalleryEntry[] = [
     scenario: ssOn,
   },
   {
-    rule: 'NdisSim_SelectiveSuspendCapability',
-    mistake:
-      'MiniportInitializeEx reports NDIS_PM_SELECTIVE_SUSPEND_SUPPORTED without reading the *SelectiveSuspend keyword, which the administrator set to 0 (Disabled).',
-    driver: galleryDriver(
-      'bad-ss-ignores-keyword',
-      ssHooks((a) => {
-        NdisMIdleNotificationConfirm(a.handle, NdisDeviceStateD2);
-        return NDIS_STATUS_PENDING;
-      }),
-      'buggy: advertises selective suspend although it is disabled',
-    ),
-    scenario: { device: { registry: { '*SelectiveSuspend': 0 } } },
-  },
-  {
     rule: 'NdisSim_CancelIdleWatchdog',
     mistake:
       'MiniportCancelIdleNotification only cancels the bus idle request and leaves NdisMIdleNotificationComplete to its completion routine, but that request had already completed when the device was confirmed: the completion never comes.',

@@ -1283,7 +1283,8 @@ export function NdisReadRegisterUlong(Register: IoRegister): number {
     );
   }
   outsideMapping(Register, 4, 'NdisReadRegisterUlong');
-  if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisReadRegisterUlong');
+  if (s.block.dev.powerState !== 'D0' || s.block.removalNotified !== null)
+    lowPowerAccess(s.block, 'NdisReadRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisReadRegisterUlong');
   return s.mmio.read32(s.deviceOffset + Register.offset) >>> 0;
 }
@@ -1308,7 +1309,8 @@ export function NdisWriteRegisterUlong(Register: IoRegister, Data: number): void
     );
   }
   outsideMapping(Register, 4, 'NdisWriteRegisterUlong');
-  if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
+  if (s.block.dev.powerState !== 'D0' || s.block.removalNotified !== null)
+    lowPowerAccess(s.block, 'NdisWriteRegisterUlong');
   registerAccessed(s.block.ndis, 'NdisWriteRegisterUlong');
   s.mmio.write32(s.deviceOffset + Register.offset, Data >>> 0);
 }
@@ -1363,7 +1365,7 @@ function narrowRegister(
       `register ${what} after NdisMUnmapIoSpace`,
     );
   outsideMapping(Register, width, ddi);
-  if (s.block.dev.powerState !== 'D0') lowPowerAccess(s.block, ddi);
+  if (s.block.dev.powerState !== 'D0' || s.block.removalNotified !== null) lowPowerAccess(s.block, ddi);
   registerAccessed(s.block.ndis, ddi);
   return Register;
 }

@@ -147,7 +147,7 @@ function portRange(ddi: string, bound: DdiIrql, Port: number, bytes: number): Io
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
       if (Port >= r.InitialPort && Port + bytes <= r.InitialPort + r.NumberOfPorts) {
-        if (r.block.dev.powerState !== 'D0') lowPowerAccess(r.block, ddi);
+        if (r.block.dev.powerState !== 'D0' || r.block.removalNotified !== null) lowPowerAccess(r.block, ddi);
         registerAccessed(n, ddi);
         return r;
       }
