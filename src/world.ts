@@ -942,12 +942,6 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       );
     const problem = actionProblem(action);
     if (problem !== null) throw new NdisSimUsageError(problem);
-    // An action before the time the world has run to fired at once, at the clock's
-    // last event, not when it was asked for (T8).
-    if (timeNs < this.ranToNs)
-      throw new NdisSimUsageError(
-        `World.at(${action.kind}): expected a time from ${this.ranToNs} ns (${fmtTime(this.ranToNs)}) up, where the world has run to already, got ${timeNs} ns (${fmtTime(timeNs)}): an action cannot go in the past`,
-      );
     if (action.kind === 'sleep' && (!Number.isSafeInteger(action.durationNs) || action.durationNs < 0))
       throw new NdisSimUsageError(
         `World.at(sleep): durationNs must be whole nanoseconds from 0 up, got ${String(action.durationNs)}`,
@@ -974,6 +968,12 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
     if (action.kind === 'stop-protocol' && !this.ndis.protocolInstalls.includes(action.driver))
       throw new NdisSimUsageError(
         `World.at(stop-protocol): '${action.driver}' is not installed as a protocol driver (call addProtocolDriver first); installed: ${this.ndis.protocolInstalls.join(', ') || 'none'}`,
+      );
+    // An action before the time the world has run to fired at once, at the clock's
+    // last event, not when it was asked for (T8).
+    if (timeNs < this.ranToNs)
+      throw new NdisSimUsageError(
+        `World.at(${action.kind}): expected a time from ${this.ranToNs} ns (${fmtTime(this.ranToNs)}) up, where the world has run to already, got ${timeNs} ns (${fmtTime(timeNs)}): an action cannot go in the past`,
       );
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
