@@ -1001,6 +1001,11 @@ export class World implements EventTarget, SleepKeeper, SleepListener {
       throw new NdisSimUsageError(
         `World.inject: expected a chance num/den with 0 <= num <= den and den >= 1, got ${String(chance.num)}/${String(chance.den)}`,
       );
+    // Before the draws: a window in the past is the caller's mistake, as at() says (T8).
+    if (fromNs < this.ranToNs)
+      throw new NdisSimUsageError(
+        `World.inject: expected a window from ${this.ranToNs} ns (${fmtTime(this.ranToNs)}) up, where the world has run to already, got ${fromNs}..${toNs}`,
+      );
     const e = spec.event;
     // Checked now, not when it fires: a wrong name is the caller's mistake either way.
     if (e.kind === 'hang' || e.kind === 'vanish' || e.kind === 'link-down' || e.kind === 'frame')

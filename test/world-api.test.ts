@@ -163,6 +163,16 @@ test('T8 a world runs forward: run() to an earlier time than the last run, and a
     /^World\.at\(remove\): expected a time from 3000000000 ns \(3\.000000 s\) up, where the world has run to already, got 500000000 ns \(0\.500000 s\): an action cannot go in the past$/,
   );
   assert.equal(w.device('nic0').status, 'started');
+  usage(
+    () =>
+      w.inject({
+        event: { kind: 'remove', device: 'nic0' },
+        fromNs: 2 * ns.s,
+        toNs: 4 * ns.s,
+        chance: { num: 1, den: 1 },
+      }),
+    /^World\.inject: expected a window from 3000000000 ns \(3\.000000 s\) up, where the world has run to already, got 2000000000\.\.4000000000$/,
+  );
   // The time reached, and later, are the future.
   w.at(3 * ns.s, { kind: 'remove', device: 'nic0' });
   assert.equal(w.run(3 * ns.s).verdict, 'ok');
