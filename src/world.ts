@@ -859,6 +859,11 @@ export class World {
   readonly protocols: SimProtocol[] = [];
   private readonly devices = new Map<string, DeviceEntry>();
   private result: RunResult | null = null;
+  /**
+   * The virtual time the runs so far went to (the largest `untilNs` of a finished run):
+   * the world only runs forward, and an action goes at this time or later (T8).
+   */
+  private ranToNs = 0;
   /** The machine was shut down (a normal end of the run). */
   shutDown = false;
   /** A system sleep is on: from its action until its wake (sleeps do not nest). */
@@ -925,6 +930,12 @@ export class World {
       throw new NdisSimUsageError(
         `World.addDriver: expected a DriverModule ({ name, load() }), got ${typeof m === 'object' && m !== null ? `an object with ${Object.keys(m).join(', ') || 'no fields'}` : shown(m)}`,
       );
+    // A second module of the same name replaced the first without a word; a device,
+    // a filter and an action name a driver by its name, so it must name one.
+    if (this.ndis.modules.has(mod.name))
+      throw new NdisSimUsageError(
+        `World.addDriver: a driver named '${mod.name}' was added already${this.ndis.modules.get(mod.name) === mod ? ' (the same module, twice)' : ''}`,
+      );
     this.ndis.modules.set(mod.name, mod);
   }
 
@@ -954,6 +965,12 @@ export class World {
    * ratePerSecond; frameBytes, returnDelayNs and statisticsEveryNs default as in YAML.
    */
   addProtocol(name: string, options: ProtocolInput = {}): SimProtocol {
+    if (typeof name !== 'string' || name === '')
+      throw new NdisSimUsageError(`World.addProtocol: expected a name for the protocol, got ${shown(name)}`);
+    // The bindings, the summary and the trace tell protocols apart by name (a scenario's
+    // `protocols:` takes unique names too).
+    if (this.protocols.some((x) => x.name === name))
+      throw new NdisSimUsageError(`World.addProtocol: a protocol named '${name}' was added already`);
     const p = new SimProtocol(name, {
       vetoQueryRemove: options.vetoQueryRemove ?? false,
       traffic: trafficOf(options.traffic),
@@ -1121,6 +1138,12 @@ export class World {
       throw new NdisSimUsageError(
         `World.at(stop-protocol): '${action.driver}' is not installed as a protocol driver (call addProtocolDriver first); installed: ${this.ndis.protocolInstalls.join(', ') || 'none'}`,
       );
+    // An action before the time the world has run to fired at once, at the clock's
+    // last event, not when it was asked for (T8).
+    if (timeNs < this.ranToNs)
+      throw new NdisSimUsageError(
+        `World.at(${action.kind}): expected a time from ${this.ranToNs} ns (${fmtTime(this.ranToNs)}) up, where the world has run to already, got ${timeNs} ns (${fmtTime(timeNs)}): an action cannot go in the past`,
+      );
     this.machine.at(timeNs, this, WorldOp.Action, action);
     // Frozen in a system sleep: an action for the machine waits for the wake.
     if (this.machine.isFrozen) this.machine.freeze(this.wakeAtNs, this);
@@ -1146,6 +1169,11 @@ export class World {
     )
       throw new NdisSimUsageError(
         `World.inject: expected a chance num/den with 0 <= num <= den and den >= 1, got ${String(chance.num)}/${String(chance.den)}`,
+      );
+    // Before the draws: a window in the past is the caller's mistake, as at() says (T8).
+    if (fromNs < this.ranToNs)
+      throw new NdisSimUsageError(
+        `World.inject: expected a window from ${this.ranToNs} ns (${fmtTime(this.ranToNs)}) up, where the world has run to already, got ${fromNs}..${toNs}`,
       );
     const e = spec.event;
     // Checked now, not when it fires: a wrong name is the caller's mistake either way.
@@ -1499,6 +1527,19 @@ export class World {
       throw new NdisSimUsageError(
         `World.run: expected untilNs, the virtual time to stop at in whole nanoseconds from 0 up (such as 5 * ns.s), got ${String(untilNs)}`,
       );
+    // A world runs on from where its last run stopped (T8). Once its machine stopped (a
+    // bug check, a shutdown, the livelock bound, a wait the run ended in, what the model
+    // leaves out) nothing runs in it again: a second run returned 'livelock' with the
+    // first one's reason. A time before the last run's end ran nothing and returned 'ok'.
+    const stopped = this.machine.stopped;
+    if (stopped !== null)
+      throw new NdisSimUsageError(
+        `World.run: the machine stopped at ${fmtTime(this.machine.now)} in an earlier run (${stopped === 'shutdown' ? 'a shutdown powered it off' : stopped}), and a world runs no more after that: build a new World to run again`,
+      );
+    if (untilNs < this.ranToNs)
+      throw new NdisSimUsageError(
+        `World.run: expected a time from ${this.ranToNs} ns (${fmtTime(this.ranToNs)}) up, where the last run stopped (a world only runs forward), got ${untilNs} ns (${fmtTime(untilNs)})`,
+      );
     const prev = setCurrentNdis(this.ndis);
     let verdict: Verdict = 'ok';
     let message: string | null = null;
@@ -1519,6 +1560,7 @@ export class World {
       }
     } finally {
       setCurrentNdis(prev);
+      this.ranToNs = untilNs;
     }
     if (verdict === 'livelock') message = this.machine.stopped;
     if (verdict === 'ok' && this.verifier.violations.length > 0) verdict = 'violations';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { timerRace, timerRaceFixed } from '../examples/timer-race.ts';
 import { pretenuringIsOff } from '../src/explore/tuning.ts';
-import { InputError } from '../src/index.ts';
+import { InputError, ns } from '../src/index.ts';
 import { type Exploration, exploreScenario, type FailureJson } from '../src/scenario.ts';
 import { cli } from './helpers/cli.ts';
 
@@ -159,7 +159,14 @@ test('exploreScenario: bad input throws the InputError the command prints, befor
   const c = cli('explore', bad, '--driver', driver);
   assert.equal(c.status, 2);
   const got = await problems(() => exploreScenario(bad, { drivers: [timerRace] }));
-  assert.deepEqual(got, c.stderr.trimEnd().split('\n'));
+  // The same, but for how your own drivers are given: options, not --driver (T9).
+  assert.deepEqual(
+    got,
+    c.stderr
+      .trimEnd()
+      .replace('loaded with --driver <module>', 'passed in drivers: [...] or driverFiles: [...]')
+      .split('\n'),
+  );
   assert.match(got[0]!, /driver: expected .*did you mean timer-race/);
   const none = join(dir, 'none.yaml');
   assert.deepEqual(await problems(() => exploreScenario(none)), [cli('explore', none).stderr.trimEnd()]);
@@ -192,9 +199,33 @@ test('exploreScenario: bad input throws the InputError the command prints, befor
     ),
     ['verifier: expected bugcheck or collect, got "strict"'],
   );
+  // A module is named by its place in driverFiles, where the command says --driver (T9).
   assert.deepEqual(await problems(() => exploreScenario(scenario, { driverFiles: ['examples/none.ts'] })), [
-    cli('explore', scenario, '--driver', 'examples/none.ts').stderr.trimEnd(),
+    cli('explore', scenario, '--driver', 'examples/none.ts')
+      .stderr.trimEnd()
+      .replace(/^--driver:/, 'driverFiles[0]:'),
   ]);
+  assert.match(
+    (await problems(() => exploreScenario(scenario, { driverFiles: [driver, 'examples/none.ts'] })))[0]!,
+    /^driverFiles\[1\]: expected a module file \(\.ts or \.js\), got "examples\/none\.ts": no such file from /,
+  );
+  assert.deepEqual(
+    await problems(() => exploreScenario(scenario, { driverFiles: ['test/fixtures/sleeps-in-reset.yaml'] })),
+    ['driverFiles[0]: expected a module file (.ts or .js), got "test/fixtures/sleeps-in-reset.yaml"'],
+  );
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { driverFiles: ['src/sim/limits.ts'] })), [
+    `driverFiles[0]: expected a module that exports a DriverModule ({ name, load() }), got exports ${Object.keys(await import('../src/sim/limits.ts')).join(', ')}`,
+  ]);
+  // A driver object and a module's driver of the same name.
+  assert.deepEqual(
+    await problems(() =>
+      exploreScenario(scenario, {
+        drivers: [{ ...timerRace, load: timerRaceFixed.load }],
+        driverFiles: [driver],
+      }),
+    ),
+    ["driverFiles[0]: driver name 'timer-race' is taken by drivers[0]"],
+  );
   // An `out` that cannot be a directory is refused before the runs, as --out is.
   assert.deepEqual(
     await problems(() => exploreScenario(scenario, { driverFiles: [driver], out: 'package.json/x' })),
@@ -256,7 +287,10 @@ test('README "Exploring from code": its example is examples/explore-from-code.ts
   });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /not ok 1 - timer-race survives 300 schedules/);
-  assert.match(r.stdout, /1\. bugcheck NdisSim_TimerFreedWhileSet {2}19 runs: seed 20, 24, 31/);
+  assert.match(
+    r.stdout,
+    /1\. bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:111:7 \(in MiniportHaltEx\) {2}19 runs: seed 20, 24, 31/,
+  );
   assert.match(r.stdout, /decision \d+ at [\d.]+ s: DpcLatency answered 1 of 0–3/);
   // Its replay file goes to a new directory under tmpdir(), which it names, and nothing
   // to the working directory it ran in (it wrote explored/ there).
@@ -267,4 +301,50 @@ test('README "Exploring from code": its example is examples/explore-from-code.ts
   assert.ok(r.stdout.includes(`replay: ndis-sim replay ${replay}`), r.stdout);
   assert.deepEqual(readdirSync(out), ['timer-race.seed20.replay.json']);
   assert.equal(existsSync('explored'), false);
+});
+
+test('T3 exploreScenario takes until and seedTimeout as a number of whole nanoseconds, as World.run does (text still needs its unit); the run command of a failure says --until with ns', async () => {
+  // Seeds 20 and 24 break R8.6 (NdisSim_TimerFreedWhileSet) within the scenario's 1 s.
+  const o = { driverFiles: [driver], firstSeed: 20, runs: 5, shrinkRuns: 0 };
+  const text = await exploreScenario(scenario, { ...o, until: '1s' });
+  const number = await exploreScenario(scenario, { ...o, until: 1 * ns.s });
+  assert.deepEqual(number.failures[0]!.seeds, [20, 24]);
+  assert.deepEqual(
+    number.failures.map((f) => f.seeds),
+    text.failures.map((f) => f.seeds),
+  );
+  assert.ok(number.text.includes('--until 1000000000ns --seed 20'), number.text);
+  // 30 ms, before the timer race gives up at its 40th 1 ms poll: as "30ms" ends, not as 1 s.
+  const short = await exploreScenario(scenario, { ...o, until: 30 * ns.ms });
+  const shortText = await exploreScenario(scenario, { ...o, until: '30ms' });
+  assert.deepEqual(
+    short.failures.map((f) => [f.signature, f.seeds]),
+    shortText.failures.map((f) => [f.signature, f.seeds]),
+  );
+  assert.notDeepEqual(
+    short.failures.map((f) => f.signature),
+    number.failures.map((f) => f.signature),
+  );
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { ...o, until: 1.5 })), [
+    'until: expected whole nanoseconds (such as 30 * ns.s) or a duration such as "30s", got 1.5',
+  ]);
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { ...o, until: 0 })), [
+    'until: expected a duration above 0, got 0',
+  ]);
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { ...o, until: '5' })), [
+    'until: expected a duration with a unit such as 30s or 500ms (ns, us, ms, s, min, h), got "5"',
+  ]);
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { ...o, until: 2 ** 60 })), [
+    `until: expected a duration of at most 2501h (the clock counts whole nanoseconds up to 2^53 - 1, about 104 days), got ${2 ** 60}`,
+  ]);
+  // seedTimeout too: a number passes as nanoseconds, to the check that comes after it.
+  assert.deepEqual(
+    await problems(() => exploreScenario(scenario, { ...o, jobs: 1, seedTimeout: 2 * ns.s })),
+    [
+      "seedTimeout: expected it with jobs 2 or more, or without jobs (a seed that runs in the command's own thread cannot be stopped), got jobs 1",
+    ],
+  );
+  assert.deepEqual(await problems(() => exploreScenario(scenario, { ...o, seedTimeout: -1 })), [
+    'seedTimeout: expected whole nanoseconds (such as 30 * ns.s) or a duration such as "30s", got -1',
+  ]);
 });

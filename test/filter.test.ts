@@ -234,7 +234,8 @@ test('R7.7: a module that does not forward a net PnP event keeps it from the mod
     [{ mod: testFilter('f-low', { netEvent: () => NDIS_STATUS_FAILURE }) }, { mod: testFilter('f-high') }],
     { until: 200 * ns.ms },
   );
-  w.at(100 * ns.ms, { kind: 'remove', device: 'nic0' });
+  // At the time the world ran to: one before it is refused (T8).
+  w.at(200 * ns.ms, { kind: 'remove', device: 'nic0' });
   w.run(ns.s);
   const c = calls(w.trace.events);
   assert.ok(c.includes('f-low:FilterNetPnPEvent'));

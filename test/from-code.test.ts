@@ -181,3 +181,38 @@ test('durations carry their unit: a bare number but 0 is bad input naming the fi
   }
   assert.deepEqual(given, [5, 5, 120, 0]);
 });
+
+test('T9 scenarioWorld names its own option, not a CLI flag: a driver missing from `drivers` says "passed in drivers: [...]"; a driver object whose name is taken is drivers[i] (T8: World.addDriver refuses a name twice)', () => {
+  const problems = (f: () => unknown): string[] => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof InputError, String(e));
+      return e.problems;
+    }
+    return [];
+  };
+  const text = 'until: 1s\ndevices: [{ name: nic0, driver: my-nic }]\n';
+  assert.deepEqual(
+    problems(() => scenarioWorld('x.yaml', { text })),
+    [
+      'x.yaml: devices[0].driver: expected one of the drivers `ndis-sim drivers` lists (or your own, passed in drivers: [...]), got "my-nic"',
+    ],
+  );
+  // A driver of the same name as a built-in one, or as one given before it.
+  const mine = { ...flakyNic, name: 'my-nic' };
+  assert.deepEqual(
+    problems(() => scenarioWorld('x.yaml', { text, drivers: [{ ...flakyNic, name: 'healthy-nic' }, mine] })),
+    ["drivers[0]: driver name 'healthy-nic' is taken by a built-in driver"],
+  );
+  assert.deepEqual(
+    problems(() => scenarioWorld('x.yaml', { text, drivers: [mine, { ...healthyNic, name: 'my-nic' }] })),
+    ["drivers[1]: driver name 'my-nic' is taken by drivers[0]"],
+  );
+  // The same module twice, or a built-in driver given itself, is one driver.
+  const healthy =
+    'until: 1s\ndevices: [{ name: nic0, driver: healthy-nic }, { name: nic1, driver: my-nic }]\n';
+  const w = scenarioWorld('x.yaml', { text: healthy, drivers: [healthyNic, mine, mine], trace: false });
+  assert.equal(w.run().result.verdict, 'ok');
+  assert.equal(w.world.ndis.modules.get('healthy-nic'), healthyNic);
+});

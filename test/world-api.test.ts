@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lifecycleNic } from '../bench/lifecycle-driver.ts';
+import { scriptedDriver } from '../src/drivers/buggy/base.ts';
+import { flakyNic } from '../src/drivers/flaky-nic.ts';
+import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import { driverNames } from '../src/drivers/index.ts';
 import { NdisSimUsageError } from '../src/errors.ts';
 import { trafficDefaults } from '../src/index.ts';
@@ -174,4 +177,96 @@ test('run and at check their arguments: a time that is not whole nanoseconds fro
   // Nothing was scheduled by the refused calls; the right ones still work.
   w.at(0, { kind: 'start', device: 'nic0' });
   assert.equal(w.run(1 * ns.s).verdict, 'ok');
+});
+
+test('T8 a world runs forward: run() to an earlier time than the last run, and at() before it, are NdisSimUsageErrors; the same time again, or later, runs on', () => {
+  const w = new World();
+  w.addDriver(healthyNic);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  assert.equal(w.run(3 * ns.s).verdict, 'ok');
+  // run(1 s) after run(3 s) ran nothing and returned 'ok'.
+  usage(
+    () => w.run(1 * ns.s),
+    /^World\.run: expected a time from 3000000000 ns \(3\.000000 s\) up, where the last run stopped \(a world only runs forward\), got 1000000000 ns \(1\.000000 s\)$/,
+  );
+  // An action at 0.5 s fired at once in the next run, at the clock's last event.
+  usage(
+    () => w.at(500 * ns.ms, { kind: 'remove', device: 'nic0' }),
+    /^World\.at\(remove\): expected a time from 3000000000 ns \(3\.000000 s\) up, where the world has run to already, got 500000000 ns \(0\.500000 s\): an action cannot go in the past$/,
+  );
+  assert.equal(w.device('nic0').status, 'started');
+  usage(
+    () =>
+      w.inject({
+        event: { kind: 'remove', device: 'nic0' },
+        fromNs: 2 * ns.s,
+        toNs: 4 * ns.s,
+        chance: { num: 1, den: 1 },
+      }),
+    /^World\.inject: expected a window from 3000000000 ns \(3\.000000 s\) up, where the world has run to already, got 2000000000\.\.4000000000$/,
+  );
+  // The time reached, and later, are the future.
+  w.at(3 * ns.s, { kind: 'remove', device: 'nic0' });
+  assert.equal(w.run(3 * ns.s).verdict, 'ok');
+  assert.equal(w.run(4 * ns.s).verdict, 'ok');
+  assert.equal(w.device('nic0').status, 'removed');
+  const actions = w.trace.events.filter((e) => e.kind === 'action').map((e) => [e.t, e.what]);
+  assert.deepEqual(actions, [
+    [0, 'start'],
+    [3 * ns.s, 'remove'],
+  ]);
+});
+
+test('T8 a world whose machine stopped (a bug check, a shutdown) runs no more: a second run() is an NdisSimUsageError, not a "livelock" verdict with the bug check\'s message', () => {
+  const thrower = scriptedDriver('pause-throws', {
+    pause: () => {
+      throw new TypeError('oops in my pause');
+    },
+  });
+  const w = new World();
+  w.addDriver(thrower);
+  w.addDevice({ name: 'nic0', driver: 'pause-throws' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(1 * ns.s, { kind: 'remove', device: 'nic0' });
+  const r = w.run(5 * ns.s);
+  assert.equal(r.verdict, 'bugcheck');
+  assert.equal(r.bugCheck?.rule, 'NdisSim_DriverException');
+  usage(
+    () => w.run(10 * ns.s),
+    /^World\.run: the machine stopped at 1\.\d{6} s in an earlier run \(bug check KMODE_EXCEPTION_NOT_HANDLED \(NdisSim_DriverException\)\), and a world runs no more after that: build a new World to run again$/,
+  );
+  // A shutdown powers the machine off (R1.6): nothing runs after it either.
+  const off = new World();
+  off.addDriver(lifecycleNic);
+  off.addDevice({ name: 'nic0', driver: 'lifecycle-nic' });
+  off.at(0, { kind: 'start', device: 'nic0' });
+  off.at(1 * ns.s, { kind: 'shutdown' });
+  assert.equal(off.run(2 * ns.s).verdict, 'ok');
+  usage(
+    () => off.run(3 * ns.s),
+    /^World\.run: the machine stopped at 1\.\d{6} s in an earlier run \(a shutdown powered it off\)/,
+  );
+});
+
+test('T8 addDriver and addProtocol refuse a name already added, as addDevice does (a second driver of the same name replaced the first without a word)', () => {
+  const w = new World();
+  w.addDriver(healthyNic);
+  usage(
+    () => w.addDriver({ ...flakyNic, name: healthyNic.name }),
+    /^World\.addDriver: a driver named 'healthy-nic' was added already$/,
+  );
+  usage(
+    () => w.addDriver(healthyNic),
+    /^World\.addDriver: a driver named 'healthy-nic' was added already \(the same module, twice\)$/,
+  );
+  assert.equal(w.ndis.modules.get('healthy-nic'), healthyNic);
+  w.addProtocol('tcpip');
+  usage(() => w.addProtocol('tcpip'), /^World\.addProtocol: a protocol named 'tcpip' was added already$/);
+  usage(() => w.addProtocol(''), /^World\.addProtocol: expected a name for the protocol, got ""$/);
+  assert.deepEqual(
+    w.protocols.map((p) => p.name),
+    ['tcpip'],
+  );
 });

@@ -23,7 +23,11 @@ export interface ExploreScenarioOptions {
   readonly firstSeed?: number;
   /** How many seeds to run from `firstSeed` on (default 1000). */
   readonly runs?: number;
-  /** Virtual time each run stops at: "30s", "500ms", or nanoseconds (default: the scenario's `until:`). */
+  /**
+   * Virtual time each run stops at (default: the scenario's `until:`): a duration with
+   * its unit ("30s", "500ms"), or a number of whole nanoseconds, as World.run takes it
+   * (`30 * ns.s`); a string of digits alone ("30") is bad input, as in a scenario.
+   */
   readonly until?: string | number;
   /** The machine's CPUs, 1 to 64, in place of the scenario's `cpus:`. */
   readonly cpus?: number;
@@ -47,7 +51,8 @@ export interface ExploreScenarioOptions {
   readonly html?: boolean;
   /**
    * Wall-clock time one seed may run in a worker thread before it is stopped and
-   * listed in the result's `timedOut` ("30s", or nanoseconds; default 60 s). Given without
+   * listed in the result's `timedOut` ("30s", or a number of whole nanoseconds such as
+   * `30 * ns.s`; default 60 s). Given without
    * `jobs`, every seed runs in worker threads (one a core); with `jobs: 1`, or drivers
    * given as objects, no seed runs in one, and it is an InputError.
    */
@@ -82,6 +87,8 @@ const fieldNames: OptionNames = {
   out: 'out',
   verifier: 'verifier',
   seedTimeout: 'seedTimeout',
+  driverFiles: 'driverFiles',
+  ownDrivers: 'passed in drivers: [...] or driverFiles: [...]',
 };
 
 /**

@@ -18,12 +18,13 @@ import type { DriverModule } from '../ndis/driver.ts';
 import { toHtmlReport } from '../report/html.ts';
 import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
-import { loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
+import { checkDriverObjects, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import {
   bareDuration,
   bareDurationText,
   durationMaxText,
   durationTooLong,
+  ownDriversByFlag,
   parseDuration,
   parseProbability,
   type Scenario,
@@ -67,6 +68,13 @@ export interface OptionNames {
   readonly out: string;
   readonly verifier: string;
   readonly seedTimeout: string;
+  /**
+   * The option of driver module paths, whose entries messages name (`driverFiles[0]`),
+   * or null on the command line, whose messages say `--driver <path>`.
+   */
+  readonly driverFiles: string | null;
+  /** How the caller gives drivers of its own, in the message for a driver name none gave. */
+  readonly ownDrivers: string;
 }
 
 export const flagNames: OptionNames = {
@@ -81,6 +89,8 @@ export const flagNames: OptionNames = {
   out: '--out',
   verifier: '--verifier',
   seedTimeout: '--seed-timeout',
+  driverFiles: null,
+  ownDrivers: ownDriversByFlag,
 };
 
 /** The most CPUs a machine has (a scenario's `cpus:`). */
@@ -115,23 +125,27 @@ export function intOption(
 }
 
 /**
- * A duration above 0 with its unit, as a scenario's `until:` gives it ("30s", "500ms"):
- * --until (a run that ends at 0 runs nothing: every seed would pass) and --seed-timeout,
- * and exploreScenario's `until` and `seedTimeout`.
+ * A duration above 0: text with its unit, as a scenario's `until:` gives it ("30s",
+ * "500ms"), for --until (a run that ends at 0 runs nothing: every seed would pass) and
+ * --seed-timeout; from code (exploreScenario's `until` and `seedTimeout`) also a number,
+ * whole nanoseconds as World.run and World.at take them (T3; text still needs its unit).
  */
 export function untilOption(v: string | number | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   // "--until 5": a unit is needed, as in a scenario (bareDuration).
-  if (bareDuration(v)) throw new InputError([`${name}: ${bareDurationText(v)}`]);
+  if (typeof v === 'string' && bareDuration(v)) throw new InputError([`${name}: ${bareDurationText(v)}`]);
   const given = typeof v === 'string' && /^\s*0+\s*$/.test(v) ? 0 : v;
   const d = parseDuration(given);
+  const shown = typeof v === 'number' ? String(v) : JSON.stringify(v);
   if (d === null)
     throw new InputError([
       durationTooLong(given)
-        ? `${name}: expected a duration of at most ${durationMaxText}, got ${JSON.stringify(v)}`
-        : `${name}: expected a duration such as "30s", "500ms" or "1h", got ${JSON.stringify(v)}`,
+        ? `${name}: expected a duration of at most ${durationMaxText}, got ${shown}`
+        : typeof v === 'number'
+          ? `${name}: expected whole nanoseconds (such as 30 * ns.s) or a duration such as "30s", got ${shown}`
+          : `${name}: expected a duration such as "30s", "500ms" or "1h", got ${shown}`,
     ]);
-  if (d === 0) throw new InputError([`${name}: expected a duration above 0, got ${JSON.stringify(v)}`]);
+  if (d === 0) throw new InputError([`${name}: expected a duration above 0, got ${shown}`]);
   return d;
 }
 
@@ -235,7 +249,10 @@ export interface ExploreInput {
   readonly out?: string;
   /** Beside each replay file, its run's HTML report. */
   readonly html?: boolean;
-  /** Wall-clock time one seed may run in a worker thread before it is stopped and reported as timed out (default 60 s). */
+  /**
+   * Wall-clock time one seed may run in a worker thread before it is stopped and reported
+   * as timed out (default 60 s): text with its unit, or from code whole nanoseconds.
+   */
   readonly seedTimeout?: string | number;
   /** Called once the options hold, with the number of runs: what to tell of each run done. */
   readonly progress?: (runs: number) => ((done: number, failed: number) => void) | undefined;
@@ -288,17 +305,24 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   const raw = o.text ?? readScenarioText(o.file);
   // With the scenario's own driverModules: a worker thread and the replay file load them all.
   const named = new Map<string, string>();
+  // From code, a module is named by its place in the option (driverFiles[0]), and a
+  // driver object by its place in `drivers` (T9).
+  const nf = n.driverFiles;
+  if (nf !== null)
+    for (const [i, f] of (o.driverFiles ?? []).entries()) if (!named.has(f)) named.set(f, `${nf}[${i}]`);
+  const taken = checkDriverObjects(o.drivers ?? []);
   const driverFiles =
     o.scenarioModules === true
       ? withScenarioModules(o.driverFiles ?? [], raw, o.file, named)
       : [...(o.driverFiles ?? [])];
-  const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(driverFiles, named))];
+  const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(driverFiles, named, taken))];
   const text = withCpus(raw, intOption(o.cpus, n.cpus, 1, maxCpus));
   const until = untilOption(o.until, n.until);
   // Every problem of the file at once, the inject windows' and the ioctl codes' among them.
   const scenario = parseScenarioText(text, o.file, driverNames(drivers), {
     injectWindows: { untilNs: until },
     ioctlCodes: ioctlCodesFor(drivers),
+    ownDrivers: n.ownDrivers,
   });
   const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
   const runs = intOption(o.runs, n.runs, 1) ?? 1000;
@@ -509,7 +533,10 @@ export function runCommandFor(
   const spec = x.strategy;
   const flags = [
     ...driverFiles.map((d) => ` --driver ${sh(d)}`),
-    ...(o.until === undefined ? [] : [` --until ${sh(String(o.until))}`]),
+    // A number from code is nanoseconds: the flag needs the unit (T3).
+    ...(o.until === undefined
+      ? []
+      : [` --until ${sh(typeof o.until === 'number' ? `${o.until}ns` : o.until)}`]),
     ...(o.cpus === undefined ? [] : [` --cpus ${sh(String(o.cpus))}`]),
     ...(o.verifier === undefined ? [] : [` --verifier ${o.verifier}`]),
     ...(spec?.kind === 'deviations' ? [` --strategy deviations --depth ${spec.depth}`] : []),

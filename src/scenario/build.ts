@@ -209,7 +209,9 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
     ...(o.situations === undefined ? {} : { situations: o.situations }),
   });
   for (const d of p.drivers) w.addDriver(d);
-  for (const d of o.drivers ?? []) w.addDriver(d);
+  // A built-in driver given again itself is the one already added (World.addDriver
+  // refuses a name twice; scenarioWorld and exploreScenario report another clash first).
+  for (const d of o.drivers ?? []) if (w.ndis.modules.get(d.name) !== d) w.addDriver(d);
   for (const f of s.filters)
     w.addFilter(f.driver, {
       mandatory: f.mandatory,

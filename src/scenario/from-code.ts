@@ -10,6 +10,7 @@ import type { DriverModule } from '../ndis/driver.ts';
 import type { RunResult, World } from '../world.ts';
 import { buildWorld, checkExpectations, type Expectation, ioctlCodesFor, untilNs } from './build.ts';
 import { parseScenarioText, readScenarioText } from './load.ts';
+import { checkDriverObjects } from './modules.ts';
 import type { Scenario } from './schema.ts';
 
 export interface ScenarioWorldOptions {
@@ -45,11 +46,15 @@ export interface ScenarioWorld {
  * as the command checks them), before any world is built.
  */
 export function scenarioWorld(file: string, o: ScenarioWorldOptions = {}): ScenarioWorld {
+  // A driver whose name is taken is bad input naming its place (drivers[1]), not a
+  // World.addDriver error.
+  checkDriverObjects(o.drivers ?? []);
   const names = driverNames(o.drivers);
   let scenario: Scenario;
   try {
     scenario = parseScenarioText(o.text ?? readScenarioText(file), file, names, {
       ioctlCodes: ioctlCodesFor(o.drivers ?? []),
+      ownDrivers: 'passed in drivers: [...]',
     });
   } catch (e) {
     throw e instanceof InputError ? withModulesHint(e, file, o.text) : e;
@@ -76,7 +81,7 @@ export function scenarioWorld(file: string, o: ScenarioWorldOptions = {}): Scena
 /**
  * A driver the scenario names but `drivers` lacks, in a scenario whose `driverModules:`
  * would give it to the command: say that code passes drivers itself (this function is
- * synchronous and loads no module), beside the schema's line, which speaks of --driver.
+ * synchronous and loads no module), beside the schema's line.
  */
 function withModulesHint(e: InputError, file: string, text: string | undefined): InputError {
   if (!e.problems.some((p) => /\bdriver: expected one of /.test(p))) return e;

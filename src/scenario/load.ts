@@ -414,6 +414,11 @@ export interface ValidateOptions {
    * scenarioWorld and exploreScenario.
    */
   ioctlCodes?: (data: unknown) => ReadonlyMap<string, number>;
+  /**
+   * How the caller gives drivers of its own, in the message for a driver name none
+   * gave (default: the command line's --driver; from code, the option's name).
+   */
+  ownDrivers?: string;
 }
 
 /**
@@ -457,7 +462,7 @@ export function validateScenario(
   // report of every field as missing.
   if (typeof data !== 'object' || data === null || Array.isArray(data))
     throw new InputError([`${file}: (top level): expected ${scenarioWanted}, got ${show(data)}`]);
-  const schema = scenarioSchemaFor(drivers);
+  const schema = scenarioSchemaFor(drivers, o.ownDrivers);
   const r = schema.safeParse(data, { reportInput: true });
   const found: Problem[] = r.success
     ? []

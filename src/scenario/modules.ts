@@ -69,9 +69,13 @@ function loadError(e: unknown, f: string): string {
 export async function loadDriverModules(
   files: readonly string[],
   named: ReadonlyMap<string, string> = new Map(),
+  taken: ReadonlyMap<string, string> = new Map(),
 ): Promise<DriverModule[]> {
   const found: DriverModule[] = [];
-  const names = new Map<string, string>(builtinDrivers.map((d) => [d.name, 'a built-in driver']));
+  const names = new Map<string, string>([
+    ...builtinDrivers.map((d): [string, string] => [d.name, 'a built-in driver']),
+    ...taken,
+  ]);
   for (const f of files) {
     // Where the module was named: `--driver x.ts`, or a scenario's `driverModules[i]`.
     const where = named.get(f) ?? `--driver ${f}`;
@@ -88,7 +92,7 @@ export async function loadDriverModules(
         // No such directory either.
       }
       throw new InputError([
-        `--driver: expected a module file (.ts or .js), got ${JSON.stringify(f)}: no such file from ${process.cwd()}${near === null ? '' : `; did you mean ${near}?`}`,
+        `${named.get(f) ?? '--driver'}: expected a module file (.ts or .js), got ${JSON.stringify(f)}: no such file from ${process.cwd()}${near === null ? '' : `; did you mean ${near}?`}`,
       ]);
     }
     // A directory: node's loader would refuse it naming the ndis-sim file that imported it.
@@ -128,6 +132,44 @@ export async function loadDriverModules(
     }
   }
   return found;
+}
+
+/**
+ * Drivers given as objects from code (scenarioWorld's and exploreScenario's `drivers`):
+ * a name a built-in driver or an earlier one has is bad input that names the option
+ * (`drivers[1]`), as `--driver` reports a module's (T8: World.addDriver refuses a name
+ * twice). A built-in driver given itself is no clash. Returns each name and where it
+ * was given, for `loadDriverModules`'s `taken`.
+ */
+export function checkDriverObjects(
+  drivers: readonly DriverModule[],
+  option = 'drivers',
+): Map<string, string> {
+  const given = new Map<string, { where: string; d: DriverModule }>();
+  const problems: string[] = [];
+  drivers.forEach((d, i) => {
+    if (!isDriverModule(d)) {
+      problems.push(`${option}[${i}]: expected a DriverModule ({ name, load() }), got ${shownValue(d)}`);
+      return;
+    }
+    const builtin = builtinDrivers.find((b) => b.name === d.name);
+    const before = given.get(d.name);
+    // The same module twice, or a built-in one given itself: one driver.
+    if (builtin === d || before?.d === d) return;
+    if (builtin !== undefined || before !== undefined)
+      problems.push(
+        `${option}[${i}]: driver name '${d.name}' is taken by ${builtin !== undefined ? 'a built-in driver' : before!.where}`,
+      );
+    else given.set(d.name, { where: `${option}[${i}]`, d });
+  });
+  if (problems.length > 0) throw new InputError(problems);
+  return new Map([...given].map(([name, g]) => [name, g.where]));
+}
+
+function shownValue(v: unknown): string {
+  if (typeof v !== 'object' || v === null)
+    return v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v));
+  return `an object with ${Object.keys(v).join(', ') || 'no fields'}`;
 }
 
 /**

@@ -329,13 +329,19 @@ export const expectSchema = z.strictObject({
 /** "did you mean" (src/sim/nearest.ts, which the World's messages use too). */
 export { distance, nearest };
 
-function driverName(drivers: readonly string[]) {
+/**
+ * How the caller gives drivers of its own, for the message of a driver name no one
+ * gave: the command line's flag, or the option of scenarioWorld and exploreScenario (T9).
+ */
+export const ownDriversByFlag = 'loaded with --driver <module>';
+
+function driverName(drivers: readonly string[], own: string) {
   return z.string().refine((v) => drivers.includes(v), {
     error: (iss) => {
       const got = String(iss.input);
       const near = typeof iss.input === 'string' ? nearest(got, drivers) : null;
       const which = drivers.length <= 8 ? drivers.join(', ') : 'the drivers `ndis-sim drivers` lists';
-      return `expected one of ${which} (or your own, loaded with --driver <module>), got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
+      return `expected one of ${which} (or your own, ${own}), got ${show(iss.input)}${near ? `; did you mean ${near}?` : ''}`;
     },
   });
 }
@@ -354,10 +360,10 @@ const msiSchema = z
     path: ['messages'],
   });
 
-const deviceSchemaFor = (drivers: readonly string[]) =>
+const deviceSchemaFor = (drivers: readonly string[], own: string) =>
   z.strictObject({
     name,
-    driver: driverName(drivers),
+    driver: driverName(drivers, own),
     /** simnic (default): a SimNic with registers and an interrupt; none: a virtual device. */
     hardware: z.enum(['simnic', 'none']).default('simnic'),
     /** Start the device at time 0 (default true). */
@@ -1023,7 +1029,7 @@ export const injectSchema = z
   });
 
 /** The scenario schema for a set of loadable drivers. */
-export const scenarioSchemaFor = (drivers: readonly string[]) =>
+export const scenarioSchemaFor = (drivers: readonly string[], own: string = ownDriversByFlag) =>
   z.strictObject({
     name: z.string().optional(),
     description: z.string().optional(),
@@ -1076,7 +1082,7 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
     filters: z
       .array(
         z.strictObject({
-          driver: driverName(drivers),
+          driver: driverName(drivers, own),
           mandatory: z.boolean().default(false),
           /** What NdisOpenConfigurationEx with a module's NdisFilterHandle reads (its instance key). */
           registry: z.record(z.string(), z.union([z.number().int(), z.string()])).optional(),
@@ -1087,8 +1093,8 @@ export const scenarioSchemaFor = (drivers: readonly string[]) =>
      * Protocol drivers of your own (NdisRegisterProtocolDriver), bound to every adapter
      * beside the built-in `protocols`.
      */
-    protocolDrivers: z.array(z.strictObject({ driver: driverName(drivers) })).default([]),
-    devices: z.array(deviceSchemaFor(drivers)).min(1),
+    protocolDrivers: z.array(z.strictObject({ driver: driverName(drivers, own) })).default([]),
+    devices: z.array(deviceSchemaFor(drivers, own)).min(1),
     actions: z.array(actionSchema).default([]),
     /** Events each run draws whether and when to get (the explorer's faults). */
     inject: z.array(injectSchema).default([]),
