@@ -13,12 +13,12 @@ import {
   NdisDevicePnPEventSurpriseRemoved,
   NdisMRemoveMiniport,
 } from '../src/index.ts';
-import { toHtmlReport } from '../src/report/html.ts';
 import { removalStories } from '../src/report/removal.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import type { RunResult, World } from '../src/world.ts';
+import { worldHtml } from './helpers/report.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
@@ -89,16 +89,7 @@ test('R5.12: a pause that never completes leaves the unbind, the halt, the remov
     [null, null, null, null],
   );
   assert.ok(st!.steps.some((x) => x.what === 'MiniportPause' && x.at !== null));
-  const html = toHtmlReport({
-    scenario: { name: 'stuck pause' },
-    seed: 1,
-    events: w.trace.events,
-    dropped: 0,
-    result: r,
-    summary: w.summary(),
-    expectation: null,
-    version: '0.0.0-test',
-  });
+  const html = worldHtml(w, r, 'stuck pause');
   assert.match(html, /<li class="missing">.*MiniportHaltEx\(NdisHaltDeviceFailed\).*<b>not reached<\/b>/);
   assert.match(html, /<a href="#removal">The removal<\/a>/);
   // The text summary names what was not reached.
@@ -490,16 +481,7 @@ test('R1.6, R5.11: NdisMRemoveMiniport from MiniportShutdownEx: the removal line
     /nic0 +NdisMRemoveMiniport at 0\.1\d* s; nothing follows a shutdown \(R1\.6\), so its \d+ later step\(s\), to Code 43, never come: machine shut down at 0\.100000 s$/m,
   );
   assert.doesNotMatch(text, /not reached/);
-  const html = toHtmlReport({
-    scenario: { name: 'shutdown' },
-    seed: 1,
-    events: w.trace.events,
-    dropped: 0,
-    result: r,
-    summary: w.summary(),
-    expectation: null,
-    version: '0.0.0-test',
-  });
+  const html = worldHtml(w, r, 'shutdown');
   assert.match(html, /cut short: the machine shut down<\/h3>/);
   assert.match(html, /<b>never comes<\/b>: the machine shut down at 0\.100000 s/);
   assert.doesNotMatch(html, /not reached<\/b>/);
@@ -548,16 +530,7 @@ test('R5.14: a second NdisMRemoveMiniport call before the halt is a step of the 
   assert.ok(again!.at! > flagAt);
   assert.equal(w.trace.events[again!.at!]!.what, 'NdisMRemoveMiniport');
   assert.ok(st!.steps.every((x) => x.at !== null));
-  const html = toHtmlReport({
-    scenario: { name: 'twice' },
-    seed: 1,
-    events: w.trace.events,
-    dropped: 0,
-    result: r,
-    summary: w.summary(),
-    expectation: null,
-    version: '0.0.0-test',
-  });
+  const html = worldHtml(w, r, 'twice');
   assert.match(html, /the driver calls NdisMRemoveMiniport again \(2 times\): the flag is set already/);
   assert.match(summaryOf(w, r), /every step to Code 43/);
 });

@@ -16,10 +16,10 @@ import {
   SimNicCtrl,
   SimNicReg,
 } from '../src/index.ts';
-import { toHtmlReport } from '../src/report/html.ts';
 import { removalStories } from '../src/report/removal.ts';
 import { formatSummary, removeCallsText } from '../src/report/summary.ts';
 import { World } from '../src/world.ts';
+import { worldHtml } from './helpers/report.ts';
 import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
@@ -27,6 +27,18 @@ import { ns } from './helpers/world.ts';
 function summaryOf(w: World, until: number): string[] {
   const r = w.run(until);
   return formatSummary(w.summary(), r, { color: false, seed: 1, expectation: null });
+}
+
+/** Two healthy-nic devices, nic0 and nic1, started at 0, with tcpip bound to both. */
+function twoNics(): World {
+  const w = new World({ seed: 1 });
+  w.addDriver(healthyNic);
+  w.addProtocol('tcpip');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.addDevice({ name: 'nic1', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(0, { kind: 'start', device: 'nic1' });
+  return w;
 }
 
 test('data-path counts: "(accounted for: N still in the miniport)" for sends a miniport holds, "(all completed)" / "(all returned)" when none is out, never "balanced, N out"', () => {
@@ -55,13 +67,7 @@ test('data-path counts: "(accounted for: N still in the miniport)" for sends a m
 });
 
 test('after a PnP stop and start the protocol has two bindings to the adapter: the summary numbers them ("binding 1 of 2") instead of printing two identical lines', () => {
-  const w = new World({ seed: 1 });
-  w.addDriver(healthyNic);
-  w.addProtocol('tcpip');
-  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
-  w.addDevice({ name: 'nic1', driver: 'healthy-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(0, { kind: 'start', device: 'nic1' });
+  const w = twoNics();
   w.at(1 * ns.s, { kind: 'stop', device: 'nic0' });
   const lines = summaryOf(w, 3 * ns.s).filter((l) => l.startsWith('  Protocol'));
   assert.deepEqual(
@@ -201,16 +207,7 @@ function refusedRun(
   return {
     w,
     r,
-    html: toHtmlReport({
-      scenario: { name },
-      seed: 1,
-      events: w.trace.events,
-      dropped: 0,
-      result: r,
-      summary: w.summary(),
-      expectation: null,
-      version: '0',
-    }),
+    html: worldHtml(w, r, name),
     adapters: text.filter((l) => l.includes('NdisMRemoveMiniport calls')),
   };
 }
@@ -305,16 +302,7 @@ test('R5.5, R7.1: a device surprise-removed whose teardown waits says "surprise-
     text.join('\n'),
     /Protocol tcpip on nic0: Closing \(its unbind not completed\), RESET_START 1 \/ RESET_END 0/,
   );
-  const html = toHtmlReport({
-    scenario: { name: 'sr' },
-    seed: 1,
-    events: w.trace.events,
-    dropped: 0,
-    result: r,
-    summary: s,
-    expectation: null,
-    version: '0',
-  });
+  const html = worldHtml(w, r, 'sr', s);
   assert.match(html, /<td>surprise-removed<\/td>/);
   assert.match(html, /<td>Closing \(its unbind not completed\)<\/td>/);
 });
@@ -344,13 +332,7 @@ test('R5.12: a device that reported PNP_DEVICE_FAILED and is being surprise-remo
 });
 
 test('R5.15: a device started again after its removal has two adapters of one name: the summary and the HTML number them ("adapter 1 of 2") so the rows can be told apart', () => {
-  const w = new World({ seed: 1 });
-  w.addDriver(healthyNic);
-  w.addProtocol('tcpip');
-  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
-  w.addDevice({ name: 'nic1', driver: 'healthy-nic' });
-  w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(0, { kind: 'start', device: 'nic1' });
+  const w = twoNics();
   w.at(100 * ns.ms, { kind: 'remove', device: 'nic0' });
   w.at(200 * ns.ms, { kind: 'start', device: 'nic0' });
   const r = w.run(400 * ns.ms);
@@ -361,16 +343,7 @@ test('R5.15: a device started again after its removal has two adapters of one na
   assert.match(rows[0]!, /^ {4}nic0 +healthy-nic +Halted .*calls: 0 {3}\(nic0's adapter 1 of 2\)$/);
   assert.match(rows[1]!, /^ {4}nic0 +healthy-nic +Running .*calls: 0 {3}\(nic0's adapter 2 of 2\)$/);
   assert.match(rows[2]!, /^ {4}nic1 .*calls: 0$/);
-  const html = toHtmlReport({
-    scenario: { name: 'two' },
-    seed: 1,
-    events: w.trace.events,
-    dropped: 0,
-    result: r,
-    summary: w.summary(),
-    expectation: null,
-    version: '0',
-  });
+  const html = worldHtml(w, r, 'two');
   assert.match(html, /<td>nic0 <span class="dim">\(adapter 1 of 2\)<\/span><\/td>/);
   assert.match(html, /<td>nic0 <span class="dim">\(adapter 2 of 2\)<\/span><\/td>/);
   assert.match(html, /<td>nic1<\/td>/);
@@ -421,16 +394,7 @@ test("R5.8, R6.11: a removal stuck behind sends the miniport holds is said on th
     'Verdict: no rule broken; but the removal of nic0 was still under way when the run ended (see "Still under way")\n' +
       `    nic0's miniport holds ${a.sendsOutstanding} send(s): if none completes, Driver Verifier's send time-outs (NdisTimedDataHang at 22 s without a completion, NdisTimedDataSend at 30 s per NBL; R6.11) come by 24 s; run it to 24 s or later (--until 24s) to see whether they do`,
   );
-  const html = toHtmlReport({
-    scenario: { name: 'held' },
-    seed: 1,
-    events: w.trace.events,
-    dropped: 0,
-    result: r,
-    summary: w.summary(),
-    expectation: null,
-    version: '0',
-  });
+  const html = worldHtml(w, r, 'held');
   assert.match(
     html,
     /class="verdict unfinished">Verdict: no rule broken; but the removal of nic0 was still under way/,

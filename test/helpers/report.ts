@@ -5,7 +5,7 @@ import { driverNames } from '../../src/drivers/index.ts';
 import { toHtmlReport } from '../../src/report/html.ts';
 import { buildWorld, untilNs } from '../../src/scenario/build.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
-import type { RunResult } from '../../src/world.ts';
+import type { RunResult, World } from '../../src/world.ts';
 
 export function scenarioHtml(file: string): { html: string; result: RunResult } {
   const s = loadScenario(file, driverNames());
@@ -22,4 +22,18 @@ export function scenarioHtml(file: string): { html: string; result: RunResult } 
     version: '0.0.0-test',
   });
   return { html, result };
+}
+
+/** The HTML report of `w`'s run `r` (seed 1, nothing dropped), the scenario named `name`. */
+export function worldHtml(w: World, r: RunResult, name: string, summary = w.summary()): string {
+  return toHtmlReport({
+    scenario: { name },
+    seed: 1,
+    events: w.trace.events,
+    dropped: 0,
+    result: r,
+    summary,
+    expectation: null,
+    version: '0.0.0-test',
+  });
 }
