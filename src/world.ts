@@ -84,6 +84,7 @@ import {
   sendsOutstanding,
   type TrafficInput,
   trafficOf,
+  unbindWaitsForReset,
 } from './stack/protocol.ts';
 import { Trace } from './trace/trace.ts';
 import { Verifier, type VerifierMode, type Violation, type Warning } from './verifier/verifier.ts';
@@ -803,7 +804,8 @@ function waitsFor(b: MiniportBlock): string {
     );
   }
   // R4.7: a reset that never completes holds the OID requests of a protocol's unbind
-  // (clearing its packet filter, say), and the teardown waits behind them.
+  // (clearing its packet filter, say), and the teardown waits behind them; the model's
+  // own protocol holds them itself until RESET_END (R4.8).
   if (b.resetInProgress)
     for (const bd of b.bindings) {
       let held = 0;
@@ -811,6 +813,10 @@ function waitsFor(b: MiniportBlock): string {
       if (held > 0)
         parts.push(
           `protocol ${bd.protocol.name} (${bd.state}) has ${held} OID request(s) NDIS holds until the reset completes`,
+        );
+      else if (unbindWaitsForReset(bd))
+        parts.push(
+          `protocol ${bd.protocol.name} (${bd.state}) holds its unbind's clean-up OID requests until RESET_END (R4.8)`,
         );
     }
   return parts.length === 0 ? '' : `: ${parts.join('; ')}`;

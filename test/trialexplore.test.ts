@@ -235,7 +235,7 @@ test('bad input: a mistyped --driver path is "no such file", with the nearest mo
   });
 });
 
-test("R4.7 giveup-race: a reset never completed holds the unbind's OID requests; what is still under way says so, beside the reset itself", () => {
+test("R4.7, R4.8 giveup-race: a reset never completed holds the unbind's OID requests (tcpip holds them until RESET_END); what is still under way says so, beside the reset itself", () => {
   const { w, r } = runExample(scenario('giveup-race'), drivers, 1);
   // No rule broken, but nothing left could finish the removal: a hang (R5.8).
   assert.equal(r.verdict, 'hang', r.message ?? '');
@@ -244,7 +244,7 @@ test("R4.7 giveup-race: a reset never completed holds the unbind's OID requests;
     /^the surprise removal of nic0 never finished: MiniportResetEx pended at \d+\.\d{6} s and NdisMResetComplete never came; Windows would hang here \(no NDIS watchdog times a reset\)$/,
   );
   assert.deepEqual(w.pending(true), [
-    'nic0: teardown waiting at step unbind: protocol tcpip (Closing) has 2 OID request(s) NDIS holds until the reset completes',
+    "nic0: teardown waiting at step unbind: protocol tcpip (Closing) holds its unbind's clean-up OID requests until RESET_END (R4.8)",
     'nic0: reset in progress (MiniportResetEx not completed)',
     'IRP_MN_REMOVE_DEVICE to nic0 not completed',
   ]);

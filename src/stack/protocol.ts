@@ -447,6 +447,12 @@ class ProtoBinding implements TimerRoutine {
   }
 }
 
+/** The built-in protocol's unbind of `b` holds its clean-up requests until RESET_END (R4.8). */
+export function unbindWaitsForReset(b: Binding): boolean {
+  const pb = b.protocolContext;
+  return pb instanceof ProtoBinding && pb.unbindWaitsForReset;
+}
+
 /** The built-in protocol's sends on `b` not yet completed (empty for another protocol). */
 export function sendsOutstanding(b: Binding): readonly NblImpl[] {
   const pb = b.protocolContext;
