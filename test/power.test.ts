@@ -28,7 +28,7 @@ import {
 } from '../src/index.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { World, WorldAction } from '../src/world.ts';
-import { after, type Hooks, scriptedDriver } from './helpers/scripted.ts';
+import { after, type Hooks, pauseRemoveWorld, scriptedDriver } from './helpers/scripted.ts';
 import { inOrder, irpDone, is, ns, testWorld } from './helpers/world.ts';
 
 const call = (fn: string, k?: string, v?: string) => (e: TraceEvent) =>
@@ -342,23 +342,6 @@ test('R5.4 a surprise removal while asleep (D3 by OID): the halt is NdisHaltDevi
   assert.ok(w.trace.events.some(ndis(/^not resumed/)));
 });
 
-/** A driver that gives up on its adapter in MiniportPause: here only the sleep's pause. */
-function pauseRemoveWorld(seed: number) {
-  const drv = scriptedDriver('pwr-pause-remove', {
-    pause: (a) => {
-      NdisMRemoveMiniport(a.handle);
-      return NDIS_STATUS_SUCCESS;
-    },
-  });
-  const w = testWorld({
-    seed,
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: drv.name }],
-    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
-    options: { verifier: 'collect', trace: true },
-  });
-  return { w, drv, r: w.run(8 * ns.s) };
-}
 const haltCalls = (calls: string[]): string[] => calls.filter((c) => c.startsWith('MiniportHaltEx'));
 
 test('R2.12, R5.18: NdisMRemoveMiniport inside MiniportPause(NDIS_PAUSE_LOW_POWER) of a sleep: the sleep halts with NdisHaltDeviceFailed, not NdisHaltDevicePoweredDown; Code 43 after the wake', () => {

@@ -19,7 +19,7 @@ import { buildWorld, untilNs } from '../src/scenario/build.ts';
 import { loadScenario } from '../src/scenario/load.ts';
 import type { RunResult, World } from '../src/world.ts';
 import { worldHtml } from './helpers/report.ts';
-import { after, scriptedDriver } from './helpers/scripted.ts';
+import { after, pauseRemoveWorld, scriptedDriver } from './helpers/scripted.ts';
 import { ns, testWorld } from './helpers/world.ts';
 
 test('R5.11, R5.12: the reset storm tells its removal from NdisMRemoveMiniport to Code 43, every step in trace order', () => {
@@ -388,21 +388,9 @@ test('R7.1, R5.5: a protocol whose unbind was already under way when the device 
   assert.ok(st!.steps.some((x) => x.what === 'echo-proto unbinds'));
 });
 
-/** A driver that gives up in MiniportPause, here the only pause: the one of a system sleep at 1 s. */
+/** pauseRemoveWorld's run (a driver that gives up in the sleep's MiniportPause), told. */
 function sleepPauseRemoval(seed: number) {
-  const drv = scriptedDriver('sleep-pause-remove', {
-    pause: (a) => {
-      NdisMRemoveMiniport(a.handle);
-      return NDIS_STATUS_SUCCESS;
-    },
-  });
-  const w = testWorld({
-    seed,
-    drivers: [drv],
-    devices: [{ name: 'nic0', driver: drv.name }],
-    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
-  });
-  const r = w.run(8 * ns.s);
+  const { w, r } = pauseRemoveWorld(seed);
   const stories = removalStories(w.trace.events);
   const text = formatSummary(w.summary(), r, {
     color: false,

@@ -18,6 +18,7 @@ import {
   NdisMDeregisterInterruptEx,
   NdisMOidRequestComplete,
   NdisMRegisterInterruptEx,
+  NdisMRemoveMiniport,
   NdisReadRegisterUlong,
   NdisWriteRegisterUlong,
   SimNicCtrl,
@@ -123,3 +124,21 @@ export const wolPatternAttributes: Partial<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBU
     NumTotalWoLPatterns: 4,
   },
 };
+
+/** A driver that gives up on its adapter in MiniportPause: here only the sleep's pause. */
+export function pauseRemoveWorld(seed: number) {
+  const drv = scriptedDriver('pwr-pause-remove', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    seed,
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 1 * ns.s, action: { kind: 'sleep', state: 'S3', durationNs: 2 * ns.s } }],
+    options: { verifier: 'collect', trace: true },
+  });
+  return { w, drv, r: w.run(8 * ns.s) };
+}
