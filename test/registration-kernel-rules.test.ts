@@ -152,14 +152,24 @@ test('ns-ndis-_ndis_miniport_driver_characteristics: a device of its own for a d
   assert.equal(reg?.data?.Flags, 'NDIS_WDM_DRIVER');
 });
 
-test('R2.1: a device whose driver fails DriverEntry shows Code 37, or Code 3 for NDIS_STATUS_RESOURCES; one that loads without registering shows Code 31', () => {
+test('R2.1: a device whose driver fails DriverEntry shows Code 37, or Code 3 for NDIS_STATUS_RESOURCES; one that loads without registering shows Code 31, with a warning that it did not register', () => {
   // install/cm-prob-failed-driver-entry.md, cm-prob-out-of-memory.md, cm-prob-failed-add.md
   const problem = (entry: () => number) => {
     const mod: DriverModule = { name: 'entry-nic', load: () => ({ DriverEntry: entry }) };
     const w = testWorld({ drivers: [mod], devices: [{ name: 'nic0', driver: mod.name }] });
-    w.run(100 * ns.ms);
+    const r = w.run(100 * ns.ms);
     const dev = w.device('nic0');
     assert.equal(dev.status, 'failed');
+    // Only a DriverEntry that succeeds without registering is warned of: the others
+    // tell their failure themselves.
+    assert.deepEqual(
+      r.warnings.filter((x) => x.ddi === 'DriverEntry').map((x) => x.message),
+      dev.problem === CM_PROB_FAILED_ADD
+        ? [
+            'DriverEntry of entry-nic returned NDIS_STATUS_SUCCESS without calling NdisMRegisterMiniportDriver: NDIS has no registration of it, so its device gets no AddDevice and ends at Code 31 (CM_PROB_FAILED_ADD)',
+          ]
+        : [],
+    );
     return dev.problem;
   };
   assert.equal(

@@ -686,6 +686,15 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
         `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisMDeregisterMiniportDriver (R2.1)`,
       );
     }
+    // R2.1: a miniport's DriverEntry registers; one that returns SUCCESS without (or
+    // having deregistered) leaves its device no AddDevice: Code 31, no rule of Windows.
+    if (status === 0 && (d === undefined || d.deregistered))
+      this.verifier.warn(
+        'R2.1',
+        'DriverEntry',
+        null,
+        `DriverEntry of ${name} returned NDIS_STATUS_SUCCESS ${d === undefined ? 'without calling NdisMRegisterMiniportDriver' : 'after NdisMDeregisterMiniportDriver'}: NDIS has no registration of it, so its device gets no AddDevice and ends at Code 31 (CM_PROB_FAILED_ADD)`,
+      );
     if (status !== 0 || d === undefined || d.deregistered) {
       if (d !== undefined) this.drivers.delete(name);
       return null;
