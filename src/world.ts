@@ -299,12 +299,15 @@ function shown(v: unknown): string {
   return String(v);
 }
 
+type FaultKind = 'ns' | 'ns?' | 'hangEvery' | 'range' | 'boolean';
+
 /**
  * The keys of a SimNic's FaultPlan and WireOptions World.addDevice takes, each with the
  * kind of value it wants, and the scenario file's names that mean the same in nanoseconds
  * (`hangAt: 1.5s` in YAML is `hangAtNs: 1.5e9` in code).
  */
-const faultKeys: Record<string, 'ns' | 'ns?' | 'hangEvery' | 'range' | 'boolean'> = {
+// `satisfies`: a FaultPlan or WireOptions field added without its entry here fails to compile.
+const faultKeys: Record<string, FaultKind> = {
   hangAtNs: 'ns?',
   hangEvery: 'hangEvery',
   rehangAfterReset: 'range',
@@ -314,7 +317,7 @@ const faultKeys: Record<string, 'ns' | 'ns?' | 'hangEvery' | 'range' | 'boolean'
   linkDownForNs: 'ns?',
   deadOnResume: 'boolean',
   deadOnResumeAfterNs: 'ns',
-};
+} satisfies Record<keyof FaultPlan, FaultKind>;
 const faultYamlNames: Record<string, string> = {
   hangAt: 'hangAtNs',
   resetTime: 'resetNs',
@@ -323,7 +326,13 @@ const faultYamlNames: Record<string, string> = {
   linkDownFor: 'linkDownForNs',
   deadOnResumeAfter: 'deadOnResumeAfterNs',
 };
-const wireKeys = ['rxPerSecond', 'rxFrameBytes', 'rxFrameBytesMax', 'rxBurst', 'txNsPerByte'];
+const wireKeys = Object.keys({
+  rxPerSecond: true,
+  rxFrameBytes: true,
+  rxFrameBytesMax: true,
+  rxBurst: true,
+  txNsPerByte: true,
+} satisfies Record<keyof WireOptions, true>);
 const wireYamlNames: Record<string, string> = {
   rxRate: 'rxPerSecond',
   frameBytes: 'rxFrameBytes',

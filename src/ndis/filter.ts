@@ -518,7 +518,7 @@ export function attachInRegistration(n: Ndis, d: FilterDriverBlock): void {
  * when a module is not Paused.
  */
 export function detachInDriverEntry(n: Ndis, d: FilterDriverBlock): boolean {
-  if (n.innermostCallback() !== 'DriverEntry' || n.kernel.ctx.who !== d.name) return false;
+  if (n.runningFunction() !== 'DriverEntry' || n.kernel.ctx.who !== d.name) return false;
   if (!d.modules.every(detachable)) return false;
   for (const m of d.modules.slice()) detachModule(n, m.block, m);
   return true;

@@ -1377,11 +1377,6 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     throw new WorldStop('driver exception');
   }
 
-  /** The callback whose driver code runs now (the innermost frame), or null outside any. */
-  innermostCallback(): string | null {
-    return this.depth === 0 ? null : this.frames[this.depth - 1]!.fn;
-  }
-
   /**
    * Driver code and NDIS called each other without end: `fn` is about to be entered
    * maxCallbackDepth callbacks deep, or the host's own stack ran out inside driver

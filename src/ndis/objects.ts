@@ -53,7 +53,7 @@ export function ownerDriverName(o: Owner): string {
 /**
  * Where a driver did something NDIS may later find wrong, for the report of a check at
  * halt, unload or a watchdog: `MiniportResetEx at 2.400000 s`. The object keeps only the
- * callback's name (Ndis.innermostCallback, a string the frame has already) and the time;
+ * callback's name (Ndis.runningFunction, a string the frame has already) and the time;
  * this text is made only when a violation is reported.
  */
 export function placeText(callback: string | null, atNs: number): string {
@@ -92,7 +92,7 @@ export class NdisTimerObject implements NDIS_HANDLE {
   ) {
     this.k = new KTimer(this, who);
     this.context = chars.FunctionContext;
-    this.madeIn = ndis.innermostCallback();
+    this.madeIn = ndis.runningFunction();
     this.madeNs = ndis.now;
   }
 
@@ -148,7 +148,7 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
     who: string,
   ) {
     this.k = new WorkItem(this, who);
-    this.madeIn = ndis.innermostCallback();
+    this.madeIn = ndis.runningFunction();
     this.madeNs = ndis.now;
   }
 
@@ -235,7 +235,7 @@ export class NdisInterrupt implements NDIS_HANDLE {
     who: string,
   ) {
     this.k = new KInterrupt(this, who, this);
-    this.madeIn = ndis.innermostCallback();
+    this.madeIn = ndis.runningFunction();
     this.madeNs = ndis.now;
     this.throttle =
       block.driver.ndisVersion >= 620

@@ -83,7 +83,7 @@ export interface Warning {
 export interface RunningAdapterSource {
   runningAdapterName(): string | null;
   /** The callback whose driver code runs now (the innermost), or null outside any. */
-  innermostCallback(): string | null;
+  runningFunction(): string | null;
 }
 
 /** The contexts that are not a driver's code (Kernel.enter's `who` for them). */
@@ -333,7 +333,7 @@ export class Verifier {
     if (systemActors.has(who)) return null;
     if (!isDdiFunction(ddi)) return null;
     const src = this.adapterSource;
-    const cb = src === null ? null : src.innermostCallback();
+    const cb = src === null ? null : src.runningFunction();
     if (cb === null || cb === ddi) return null;
     const top = driverCallSite();
     return top === null ? null : `${top} (in ${cb})`;

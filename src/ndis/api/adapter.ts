@@ -1245,7 +1245,7 @@ export function NdisMUnmapIoSpace(
       'NdisSim_UnmapIoSpaceOutsideInitHalt',
       ddi,
       b.name,
-      `${n.kernel.ctx.who} called ${ddi} in ${n.innermostCallback() ?? 'code NDIS did not call'}: it can be called only from MiniportInitializeEx and MiniportHaltEx (nf-ndis-ndismunmapiospace); the range is unmapped all the same`,
+      `${n.kernel.ctx.who} called ${ddi} in ${n.runningFunction() ?? 'code NDIS did not call'}: it can be called only from MiniportInitializeEx and MiniportHaltEx (nf-ndis-ndismunmapiospace); the range is unmapped all the same`,
     );
   if (Length !== VirtualAddress.length)
     n.verifier.report(

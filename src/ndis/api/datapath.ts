@@ -105,7 +105,7 @@ export function NdisAllocateNetBufferListPool(
       Parameters.DataSize,
       Parameters.fAllocateNetBuffer,
     );
-    pool.madeIn = n.innermostCallback();
+    pool.madeIn = n.runningFunction();
     pool.madeNs = n.now;
     // Checked when the driver unloads (stop-protocol).
     protocol.pools ??= [];
@@ -138,7 +138,7 @@ export function NdisAllocateNetBufferListPool(
     null,
     fd,
   );
-  pool.madeIn = n.innermostCallback();
+  pool.madeIn = n.runningFunction();
   pool.madeNs = n.now;
   if (b !== null) b.pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, b, h === null ? { NdisHandle: 'NULL' } : {});
@@ -189,7 +189,7 @@ function filterPool(m: FilterModule, Parameters: NET_BUFFER_LIST_POOL_PARAMETERS
     Parameters.fAllocateNetBuffer,
     m,
   );
-  pool.madeIn = n.innermostCallback();
+  pool.madeIn = n.runningFunction();
   pool.madeNs = n.now;
   data.moduleData(m).pools.push(pool);
   if (n.trace.on) n.traceDdi(ddi, m.block, { module: m.name });

@@ -284,7 +284,7 @@ function setTimerObject(
   t.k.coalescable = Tolerance > 0;
   t.k.toleranceNs = Tolerance * 1_000_000;
   // Where it was set, for a report at halt or unload (no formatting here: the hot path).
-  t.setIn = n.innermostCallback();
+  t.setIn = n.runningFunction();
   t.setNs = now;
   const was = n.kernel.setTimer(t.k, dueNs, MillisecondsPeriod * 1_000_000);
   if (n.trace.on) {
@@ -443,7 +443,7 @@ export function NdisQueueIoWorkItem<T = unknown>(
   }
   w.routine = Routine as NDIS_IO_WORKITEM_FUNCTION;
   w.context = WorkItemContext;
-  w.queuedIn = n.innermostCallback();
+  w.queuedIn = n.runningFunction();
   w.queuedNs = n.now;
   // NdisAllocateIoWorkItem wraps IoAllocateWorkItem with the object its handle stands
   // for: an item of the driver handle or of a device holds the driver as an IO_WORKITEM does.
@@ -635,7 +635,7 @@ function queueIoWorkItem(
   w.ioRoutine = WorkerRoutine;
   w.ex = ddi === 'IoQueueWorkItemEx';
   w.context = Context;
-  w.queuedIn = n.innermostCallback();
+  w.queuedIn = n.runningFunction();
   w.queuedNs = n.now;
   queueHoldingDriver(n, w);
   if (n.trace.on) traceObject(n, ddi, w.owner, {});

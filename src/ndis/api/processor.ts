@@ -64,7 +64,7 @@ const flagCallbacks: ReadonlySet<string> = new Set(
  */
 export function NDIS_CURRENT_IRQL(): number {
   const n = currentNdis('NDIS_CURRENT_IRQL');
-  const fn = n.innermostCallback();
+  const fn = n.runningFunction();
   if (fn !== null && flagCallbacks.has(fn)) flagsIrql(n, fn);
   return n.kernel.ctx.irql;
 }
