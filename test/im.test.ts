@@ -211,6 +211,24 @@ test("stopping the IM driver's service (stop-protocol): its Unload routine dereg
   assert.equal(w.adapter('nic0')?.state, 'Running');
 });
 
+test('R2.16, R5.23: stop-protocol of mux-im over several seeds: while its Unload routine is blocked in NdisDeregisterProtocolDriver (the unbind de-initializes the VELAN, whose halt pends the close below), the removal of the last VELAN unloads nothing; the driver stops once, cleanly', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const w = imWorld({
+      seed,
+      verifier: 'collect',
+      at: [[4 * ns.s, { kind: 'stop-protocol', driver: 'mux-im' }]],
+    });
+    const r = w.run(5 * ns.s);
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message ?? ''}`);
+    assert.deepEqual(r.pending, [], `seed ${seed}`);
+    const ev = w.trace.events;
+    assert.ok(!ev.some(is('call', 'MiniportDriverUnload')), `seed ${seed}: MiniportDriverUnload called`);
+    assert.equal(ev.filter(is('call', 'DriverUnload')).length, 1, `seed ${seed}`);
+    assert.equal(ev.filter(is('ddi', 'NdisDeregisterProtocolDriver')).length, 1, `seed ${seed}`);
+    assert.equal(w.adapter('nic0')?.state, 'Running', `seed ${seed}`);
+  }
+});
+
 test('R5.8: a virtual miniport whose MiniportInitializeEx fails is a device failure: the VELAN is surprise-removed and shows Code 43 (not Code 10), with no halt; the adapter below runs on', () => {
   const refused = muxIntermediate('im-refuses-velan', 'refuses its VELAN', {
     initializeStatus: NDIS_STATUS_FAILURE,

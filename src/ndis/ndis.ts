@@ -899,11 +899,13 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   /** R2.16: after its last adapter is removed, NDIS unloads the driver. */
   unloadDriverIfIdle(d: MiniportDriverBlock): void {
     if (d.adapterCount > 0 || d.unloaded) return;
-    // An intermediate driver stays loaded while its protocol edge is registered: its
-    // virtual miniports come and go with its bindings below (im.ts). Once its service
-    // stopped (the Unload routine ran, stop-protocol), the one image has unloaded: no
-    // second unload call for the miniport edge.
-    if (d.imProtocol !== null && (!d.imProtocol.deregistered || d.imProtocol.unloaded)) return;
+    // An intermediate driver is a service: its virtual miniports come and go with its
+    // bindings below (im.ts), and the removal of the last one does not unload it. Its
+    // image unloads once, when its service stops (stop-protocol runs its Unload routine,
+    // the MiniportDriverUnload of initializing-an-intermediate-driver): never here, and
+    // above all not while that routine runs and its NdisDeregisterProtocolDriver
+    // de-initializes the last VELAN (R2.16, R5.23).
+    if (d.intermediate) return;
     // An I/O work item of the driver still running holds a reference on its device
     // object (NdisAllocateIoWorkItem wraps IoAllocateWorkItem): the driver cannot unload
     // until its routine returns (runIoWorkItem unloads it then).
