@@ -685,3 +685,78 @@ test('determinism: examples/im-mux.yaml under one seed gives the same trace twic
   assert.equal(once(3), once(3));
   assert.notEqual(once(3), once(4));
 });
+
+/** nic0 and tcpip under the mux-im variant `m`, which goes by the name `name`. */
+function mistakeWorld(
+  name: string,
+  m: DriverModule,
+  opts: { seed?: number; at?: [number, WorldAction][] } = {},
+): World {
+  const w = new World({ seed: opts.seed ?? 1, verifier: 'collect' });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addDriver(m);
+  w.addProtocol('tcpip');
+  w.addProtocolDriver(name);
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  for (const [t, a] of opts.at ?? []) w.at(t, a);
+  return w;
+}
+
+test('R5.23: an intermediate driver whose DriverEntry never called NdisIMAssociateMiniport is a driver bug: NdisIMInitializeDeviceInstanceEx fails (NDIS_STATUS_FAILURE) and is NdisSim_IMDeviceInstance naming the missing call, not "not modelled"', () => {
+  const w = mistakeWorld(
+    'im-no-assoc',
+    muxIntermediate('im-no-assoc', 'no association', { noAssociate: true }),
+  );
+  const r = w.run(50 * ns.ms);
+  assert.equal(r.verdict, 'violations', r.message ?? '');
+  const v = r.violations.find((x) => x.rule === 'NdisSim_IMDeviceInstance');
+  assert.ok(v, JSON.stringify(r.violations.map((x) => x.rule)));
+  assert.match(v.message, /never called NdisIMAssociateMiniport/);
+  assert.equal(w.adapter('nic0-velan'), undefined);
+});
+
+test('R5.23: a second NdisIMDeInitializeDeviceInstance for a VELAN being de-initialized returns NDIS_STATUS_FAILURE and is NdisSim_IMDeviceInstance; the teardown goes on', () => {
+  const log: string[] = [];
+  const m = muxIntermediate('im-deinit-twice', 'de-initializes twice', { deinitTwice: true, log });
+  const w = mistakeWorld('im-deinit-twice', m, { at: [[20 * ns.ms, { kind: 'remove', device: 'nic0' }]] });
+  const r = w.run(200 * ns.ms);
+  assert.deepEqual(log, [`deinit 1: ${NDIS_STATUS_SUCCESS}`, `deinit 2: ${NDIS_STATUS_FAILURE}`]);
+  assert.ok(
+    r.violations.some((x) => x.rule === 'NdisSim_IMDeviceInstance' && /a second time/.test(x.message)),
+  );
+  assert.ok(w.trace.events.some(velanDeInitHalt));
+  assert.deepEqual(r.pending, []);
+});
+
+test("R5.23: NdisIMDeInitializeDeviceInstance from the VELAN's own MiniportHaltEx (it would wait for itself) returns NDIS_STATUS_FAILURE and is NdisSim_IMDeviceInstance", () => {
+  const log: string[] = [];
+  const m = muxIntermediate('im-deinit-in-halt', 'de-initializes in its halt', { deinitInHalt: true, log });
+  const w = mistakeWorld('im-deinit-in-halt', m, { at: [[20 * ns.ms, { kind: 'remove', device: 'nic0' }]] });
+  const r = w.run(200 * ns.ms);
+  assert.deepEqual(log, [`deinit in halt: ${NDIS_STATUS_FAILURE}`]);
+  assert.ok(
+    r.violations.some((x) => x.rule === 'NdisSim_IMDeviceInstance' && /own MiniportHaltEx/.test(x.message)),
+  );
+});
+
+test('R5.23, R2.16: an IM unbind that closes below but never de-initializes its VELAN is warned of when the unbind completes; a later service stop that deregisters the miniport edge with that VELAN still up is NdisSim_IMDeviceInstance', () => {
+  const m = muxIntermediate('im-skip-deinit', 'forgets its VELAN', { unbindSkipsDeinit: true });
+  const w = mistakeWorld('im-skip-deinit', m, {
+    at: [
+      [20 * ns.ms, { kind: 'remove', device: 'nic0' }],
+      [100 * ns.ms, { kind: 'stop-protocol', driver: 'im-skip-deinit' }],
+    ],
+  });
+  const r = w.run(200 * ns.ms);
+  const warned = r.warnings.find((x) => x.rule === 'R5.23');
+  assert.ok(warned, JSON.stringify(r.warnings));
+  assert.match(warned.message, /nic0-velan .*still initialized/);
+  assert.equal(w.adapter('nic0-velan')?.state, 'Running');
+  assert.ok(
+    r.violations.some(
+      (x) => x.rule === 'NdisSim_IMDeviceInstance' && /deregistered its miniport edge/.test(x.message),
+    ),
+    JSON.stringify(r.violations.map((x) => x.rule)),
+  );
+});

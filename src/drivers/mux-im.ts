@@ -137,6 +137,20 @@ export interface ImMistakes {
    * to the VELAN with NdisMNetPnPEvent, which the page forbids (NdisSim_IMNetPnPEvent).
    */
   propagatePause?: boolean;
+  /** DriverEntry registers both edges but never calls NdisIMAssociateMiniport (NdisSim_IMDeviceInstance). */
+  noAssociate?: boolean;
+  /** The unbind calls NdisIMDeInitializeDeviceInstance twice (NdisSim_IMDeviceInstance). */
+  deinitTwice?: boolean;
+  /** MiniportHaltEx calls NdisIMDeInitializeDeviceInstance for its own VELAN (NdisSim_IMDeviceInstance). */
+  deinitInHalt?: boolean;
+  /**
+   * The unbind closes the binding below and never gives the VELAN up: the VELAN runs on
+   * over a closed binding (R5.23's warning), and after the service stop the driver's
+   * code is gone with its VELAN still up.
+   */
+  unbindSkipsDeinit?: boolean;
+  /** The statuses its IM DDIs returned, for tests. */
+  log?: string[];
 }
 
 /** A binding of the protocol edge to an adapter below, and its VELAN. */
@@ -364,6 +378,8 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         v.pool = null;
         if (v.workItem !== null) NdisFreeIoWorkItem(v.workItem);
         v.workItem = null;
+        if (mistakes.deinitInHalt)
+          mistakes.log?.push(`deinit in halt: ${NdisIMDeInitializeDeviceInstance(v.handle)}`);
         const l = v.lower;
         l.velan = null;
         l.velanRequested = false;
@@ -644,9 +660,22 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
 
       const unbind = (UnbindContext: NDIS_HANDLE, l: Lower): NDIS_STATUS => {
         l.unbindContext = UnbindContext;
+        if (l.velan !== null && mistakes.unbindSkipsDeinit) {
+          // The mistake: the VELAN is forgotten, not given up.
+          l.velan = null;
+          l.velanRequested = false;
+        }
         if (l.velan !== null) {
           if (mistakes.removeMiniportOnUnbind) NdisMRemoveMiniport(l.velan.handle);
-          else NdisIMDeInitializeDeviceInstance(l.velan.handle);
+          else {
+            const s = NdisIMDeInitializeDeviceInstance(l.velan.handle);
+            if (mistakes.deinitTwice) {
+              mistakes.log?.push(`deinit 1: ${s}`);
+              // A VELAN whose teardown finished inside the first call is halted: its handle is stale.
+              if (l.velan !== null)
+                mistakes.log?.push(`deinit 2: ${NdisIMDeInitializeDeviceInstance(l.velan.handle)}`);
+            }
+          }
           // The VELAN's MiniportHaltEx closes the binding and completes the unbind.
           return NDIS_STATUS_PENDING;
         }
@@ -765,7 +794,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           }
           d.protocol = p.NdisProtocolHandle;
           d.sendPool = NdisAllocateNetBufferListPool(d.protocol, clonePoolParameters);
-          NdisIMAssociateMiniport(d.miniport!, d.protocol!);
+          if (!mistakes.noAssociate) NdisIMAssociateMiniport(d.miniport!, d.protocol!);
           // The Unload routine, whichever edge's service stop runs it (the sample's
           // MiniportDriverUnload): the protocol edge first, which unbinds, then the miniport edge.
           obj.DriverUnload = unload;

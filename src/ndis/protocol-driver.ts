@@ -757,6 +757,7 @@ export function unbindChecks(n: Ndis, bd: Binding, where: string): void {
     o.watchdog.cancelled = true;
     o.watchdog = null;
   }
+  if (p.imMiniport !== null && n.imDevices !== null) velansLeftOver(n, p, bd, where);
   if (o.state === 'closed') return;
   n.verifier.report(
     'NdisSim_ProtocolUnbind',
@@ -766,6 +767,27 @@ export function unbindChecks(n: Ndis, bd: Binding, where: string): void {
       ? `${where} of ${p.name} completed the unbind before ProtocolCloseAdapterCompleteEx: the pended NdisCloseAdapterEx has not finished (nc-ndis-protocol_unbind_adapter_ex)`
       : `${where} of ${p.name} completed the unbind without NdisCloseAdapterEx: the binding is still open (R7.3, nc-ndis-protocol_unbind_adapter_ex)`,
   );
+}
+
+/**
+ * R5.23 (intermediate-driver-unbinding-operations): an intermediate driver's unbind of a
+ * binding below gives up the virtual miniports over it (NdisIMDeInitializeDeviceInstance,
+ * or NdisIMCancelInitializeDeviceInstance before they start). A virtual miniport whose
+ * IMDeviceInstanceContext is this binding's ProtocolBindingContext, still up or still
+ * asked for when the unbind completes, runs over a binding that is gone: warned of.
+ * (The check sees the MUX sample's pattern, the binding context as DeviceContext.)
+ */
+function velansLeftOver(n: Ndis, p: ProtocolDriverBlock, bd: Binding, where: string): void {
+  for (const rec of n.imDevices!.values()) {
+    if (rec.driver !== p.imMiniport || rec.context !== bd.protocolContext) continue;
+    if (rec.state !== 'initialized' && rec.state !== 'requested') continue;
+    n.verifier.warn(
+      'R5.23',
+      where,
+      bd.block.name,
+      `${p.name} completed its unbind from ${bd.block.name} with virtual miniport ${rec.name} (whose IMDeviceInstanceContext is that binding) still ${rec.state === 'initialized' ? 'initialized' : 'asked for'}: an intermediate driver's unbind gives up the virtual miniports over the binding with NdisIMDeInitializeDeviceInstance${rec.state === 'requested' ? ' or NdisIMCancelInitializeDeviceInstance' : ''} before it closes it (intermediate-driver-unbinding-operations)`,
+    );
+  }
 }
 
 /** R7.2: a binding's pause completes only once every send it made has come back. */
@@ -1269,6 +1291,7 @@ export function stopProtocolService(n: Ndis, name: string): void {
   }
   n.leaveVoid(f, returned);
   p.unloaded = true;
+  if (p.imMiniport !== null) imImageUnloaded(n, p.imMiniport);
   if (!p.deregistered) {
     const left = bindingsOf(n, p).length;
     n.verifier.report(
@@ -1281,6 +1304,26 @@ export function stopProtocolService(n: Ndis, name: string): void {
     n.dropProtocolBinds(p);
   }
   unloadLeaks(n, p);
+}
+
+/**
+ * An intermediate driver's Unload routine returned: its one image is gone, the miniport
+ * edge's code with it (its MiniportDriverUnload is that routine: no second call comes,
+ * R2.16). A miniport edge left registered is warned of, as after MiniportDriverUnload;
+ * what its driver handle still holds is checked as at MiniportDriverUnload.
+ */
+function imImageUnloaded(n: Ndis, m: MiniportDriverBlock): void {
+  if (m.unloaded) return;
+  m.unloaded = true;
+  if (!m.deregistered)
+    n.verifier.warn(
+      'R2.16',
+      'DriverUnload',
+      null,
+      `${m.name}: its Unload routine returned without NdisMDeregisterMiniportDriver for its miniport edge (unloading-an-intermediate-driver)`,
+    );
+  if (m.adapterCount === 0) n.drivers.delete(m.name);
+  if (m.timers !== null || m.workItems !== null) n.checkObjectsAtUnload(m, 'DriverUnload');
 }
 
 /** How soon a service stop that waits for blocked threads tries again. */

@@ -312,6 +312,21 @@ export function NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HAN
     return;
   }
   if (n.io !== null) checkDevicesAtDeregistration(n, d, 'NdisMDeregisterMiniportDriver');
+  // R5.23, R2.16: an intermediate driver deregisters its miniport edge in its unload,
+  // once its unbinds gave up every virtual miniport; one still up would be called in
+  // code that is about to go (unloading-an-intermediate-driver).
+  if (d.intermediate && d.adapterCount > 0) {
+    const live = n.adapters
+      .filter((b) => b.driver === d && !b.fdoDeleted && !b.handleDead)
+      .map((b) => b.name);
+    if (live.length > 0)
+      n.verifier.report(
+        'NdisSim_IMDeviceInstance',
+        'NdisMDeregisterMiniportDriver',
+        live[0]!,
+        `${d.name} deregistered its miniport edge with virtual miniport(s) ${live.join(', ')} not halted: its unbinds never gave them up (NdisIMDeInitializeDeviceInstance), and NDIS goes on calling their handlers in a driver that is unloading (unloading-an-intermediate-driver)`,
+      );
+  }
   d.deregistered = true;
   if (n.trace.on) n.traceDdi('NdisMDeregisterMiniportDriver', null, { driver: d.name });
 }

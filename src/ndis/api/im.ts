@@ -48,19 +48,28 @@ function instanceName(n: Ndis, s: unknown, ddi: string, param: string): string {
   );
 }
 
-/** The miniport driver handle of an intermediate driver that associated its edges. */
-function imDriver(h: unknown, ddi: string): ReturnType<typeof driverHandle> {
+/**
+ * The miniport driver handle of an intermediate driver that associated its edges; null
+ * (reported) when its DriverEntry never called NdisIMAssociateMiniport, which an
+ * intermediate driver's DriverEntry must (initializing-an-intermediate-driver, R5.23):
+ * the caller fails the call.
+ */
+function imDriver(n: Ndis, h: unknown, ddi: string): ReturnType<typeof driverHandle> | null {
   const d = driverHandle(h, ddi);
   if (!d.intermediate)
     throw new NotModelledError(
       ddi,
       `${d.name} registered its miniport edge without NDIS_INTERMEDIATE_DRIVER: a virtual miniport of a driver that is not an intermediate driver`,
     );
-  if (d.imProtocol === null)
-    throw new NotModelledError(
+  if (d.imProtocol === null) {
+    n.verifier.report(
+      'NdisSim_IMDeviceInstance',
       ddi,
-      `${d.name} never called NdisIMAssociateMiniport in its DriverEntry: an intermediate driver without a protocol edge`,
+      null,
+      `${d.name} called ${ddi} but its DriverEntry never called NdisIMAssociateMiniport: an intermediate driver's DriverEntry must register its miniport edge, register its protocol edge and then tie the two together with NdisIMAssociateMiniport (initializing-an-intermediate-driver); the model fails the call (NDIS_STATUS_FAILURE)`,
     );
+    return null;
+  }
   return d;
 }
 
@@ -107,7 +116,8 @@ export function NdisIMInitializeDeviceInstanceEx(
   const ddi = 'NdisIMInitializeDeviceInstanceEx';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisIMInitializeDeviceInstanceEx, ddi, null);
-  const d = imDriver(DriverHandle, ddi);
+  const d = imDriver(n, DriverHandle, ddi);
+  if (d === null) return NDIS_STATUS_FAILURE;
   const name = instanceName(n, DriverInstance, ddi, 'DriverInstance');
   const key = name.toLowerCase();
   n.imDevices ??= new Map();
@@ -159,7 +169,8 @@ export function NdisIMCancelInitializeDeviceInstance(
   const ddi = 'NdisIMCancelInitializeDeviceInstance';
   const n = currentNdis(ddi);
   n.verifier.irql(irql.NdisIMCancelInitializeDeviceInstance, ddi, null);
-  const d = imDriver(DriverHandle, ddi);
+  const d = imDriver(n, DriverHandle, ddi);
+  if (d === null) return NDIS_STATUS_FAILURE;
   const name = instanceName(n, DeviceInstance, ddi, 'DeviceInstance');
   const rec = n.imDevices?.get(name.toLowerCase());
   let status: number = NDIS_STATUS_FAILURE;
@@ -183,8 +194,11 @@ export function NdisIMCancelInitializeDeviceInstance(
  * virtual miniport, pauses it, halts it with NdisHaltDeviceInstanceDeInitialized and
  * deletes its FDO (R5.23). The model returns NDIS_STATUS_SUCCESS once the teardown has
  * begun; it runs in NDIS's worker like any other, and the driver learns it is done in
- * its MiniportHaltEx (docs/decisions.md). NDIS_STATUS_FAILURE for a handle that is not
- * a virtual miniport's, reported as NdisSim_IMDeviceInstance.
+ * its MiniportHaltEx (docs/decisions.md). NDIS_STATUS_FAILURE, reported as
+ * NdisSim_IMDeviceInstance, for a handle that is not a virtual miniport's, for a second
+ * call while the first one's teardown runs (on Windows the first returns only once the
+ * miniport is halted, its handle dead), and for a call from the miniport's own
+ * MiniportHaltEx (it would wait for itself).
  */
 export function NdisIMDeInitializeDeviceInstance(NdisMiniportHandle: NDIS_HANDLE): NDIS_STATUS {
   const ddi = 'NdisIMDeInitializeDeviceInstance';
@@ -203,11 +217,31 @@ export function NdisIMDeInitializeDeviceInstance(NdisMiniportHandle: NDIS_HANDLE
       b.name,
       `${ddi} with the handle of ${b.name}, which is not a virtual miniport of an intermediate driver (no NdisIMInitializeDeviceInstanceEx brought it up): NDIS fails the call (nf-ndis-ndisimdeinitializedeviceinstance)`,
     );
+  } else if (b.inHalt) {
+    // From the virtual miniport's own MiniportHaltEx: on Windows the call returns once
+    // the miniport is halted, so it would wait for the halt it runs in (R5.23).
+    status = NDIS_STATUS_FAILURE;
+    n.verifier.report(
+      'NdisSim_IMDeviceInstance',
+      ddi,
+      b.name,
+      `${im.driver.name} called ${ddi} for ${b.name} inside that virtual miniport's own MiniportHaltEx: the call returns only once the virtual miniport is halted, so it waits for the halt it is called from; NDIS halts it already (halting-a-virtual-miniport). The model fails the call (NDIS_STATUS_FAILURE)`,
+    );
   } else if (im.state === 'initialized') {
     im.state = 'deinitializing';
     if (life.beginTeardown(n, b, 'im-deinit') === null && !b.fdoDeleted) life.finishImDeInit(n, b);
+  } else {
+    // Called again for an instance already being de-initialized: on Windows the first
+    // call returned once the miniport was halted, so this one passes a handle that is
+    // dead, which the page fails (R5.23, nf-ndis-ndisimdeinitializedeviceinstance).
+    status = NDIS_STATUS_FAILURE;
+    n.verifier.report(
+      'NdisSim_IMDeviceInstance',
+      ddi,
+      b.name,
+      `${im.driver.name} called ${ddi} for ${b.name} a second time: the first call de-initializes that virtual miniport, and on Windows it returns only once the miniport is halted and its handle invalid, so this call passes a stale handle; NDIS fails it (NDIS_STATUS_FAILURE, nf-ndis-ndisimdeinitializedeviceinstance) and the teardown under way goes on`,
+    );
   }
-  // Called again while its teardown runs: that teardown goes on; nothing more to do.
   if (t !== null) t.result = describe(status);
   return status;
 }
