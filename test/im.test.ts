@@ -760,3 +760,27 @@ test('R5.23, R2.16: an IM unbind that closes below but never de-initializes its 
     JSON.stringify(r.violations.map((x) => x.rule)),
   );
 });
+
+test("R5.23 (docs/decisions.md): the model's NdisIMDeInitializeDeviceInstance returns before the VELAN halts, so an unbind that closes below at once closes before the halt, which Windows (whose call returns after the halt) cannot do: the trace says so at the close", () => {
+  const m = muxIntermediate('im-sync-deinit', 'closes right after de-initializing', {
+    assumeSyncDeinit: true,
+  });
+  const w = mistakeWorld('im-sync-deinit', m, { at: [[20 * ns.ms, { kind: 'remove', device: 'nic0' }]] });
+  w.run(200 * ns.ms);
+  const ev = w.trace.events;
+  const note = (e: TraceEvent) =>
+    e.kind === 'ndis' && /closes its binding below before nic0-velan is halted/.test(e.what);
+  inOrder(ev, [
+    ['de-initialize', is('ddi', 'NdisIMDeInitializeDeviceInstance')],
+    [
+      'close below',
+      (e) => e.kind === 'ddi' && e.what === 'NdisCloseAdapterEx' && e.actor === 'im-sync-deinit',
+    ],
+    ['the note', note],
+    ['VELAN halted', velanDeInitHalt],
+  ]);
+  // The reference driver closes from the halt: no note.
+  const ref = imWorld({ at: [[20 * ns.ms, { kind: 'remove', device: 'nic0' }]] });
+  ref.run(200 * ns.ms);
+  assert.ok(!ref.trace.events.some(note));
+});

@@ -149,6 +149,12 @@ export interface ImMistakes {
    * code is gone with its VELAN still up.
    */
   unbindSkipsDeinit?: boolean;
+  /**
+   * The unbind calls NdisIMDeInitializeDeviceInstance and closes the binding below at
+   * once, as code written for Windows' call (which returns once the VELAN is halted)
+   * does; in the model the close comes before the halt (docs/decisions.md).
+   */
+  assumeSyncDeinit?: boolean;
   /** The statuses its IM DDIs returned, for tests. */
   log?: string[];
 }
@@ -169,6 +175,8 @@ interface Lower {
   bindContext: NDIS_HANDLE;
   /** While its unbind waits for the VELAN's halt. */
   unbindContext: NDIS_HANDLE | null;
+  /** NdisCloseAdapterEx was called (assumeSyncDeinit closes before the halt). */
+  closeCalled: boolean;
   /** The VELAN's device instance (DriverInstance). */
   instance: NDIS_STRING;
   instanceName: string;
@@ -288,6 +296,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
 
       /** The VELAN is gone (or never came): close the binding below and finish the unbind. */
       const closeLower = (l: Lower): void => {
+        l.closeCalled = true;
         const s = NdisCloseAdapterEx(l.handle!);
         // PENDING: ProtocolCloseAdapterCompleteEx completes the unbind.
         if (s !== NDIS_STATUS_PENDING) finishUnbind(l);
@@ -384,7 +393,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
         l.velan = null;
         l.velanRequested = false;
         // The unbind below waits for this halt (NdisIMDeInitializeDeviceInstance).
-        if (l.unbindContext !== null) closeLower(l);
+        if (l.unbindContext !== null && !l.closeCalled) closeLower(l);
       };
 
       /** A paused VELAN with nothing out completes its pause. */
@@ -631,6 +640,7 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           pauseQueued: false,
           bindContext: BindContext,
           unbindContext: null,
+          closeCalled: false,
           instance: ndisString(instanceName),
           instanceName,
           mac: p.CurrentMacAddress,
@@ -675,6 +685,8 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
               if (l.velan !== null)
                 mistakes.log?.push(`deinit 2: ${NdisIMDeInitializeDeviceInstance(l.velan.handle)}`);
             }
+            // The mistake: the close as if the VELAN were halted already.
+            if (mistakes.assumeSyncDeinit && l.velan !== null) closeLower(l);
           }
           // The VELAN's MiniportHaltEx closes the binding and completes the unbind.
           return NDIS_STATUS_PENDING;

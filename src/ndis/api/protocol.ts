@@ -367,6 +367,28 @@ export function NdisOpenAdapterEx<C>(
  * handle is dead from the call on. NDIS may pend the close
  * (ChoiceSite.ProtocolOpenClose): ProtocolCloseAdapterCompleteEx follows.
  */
+/**
+ * R5.23: an intermediate driver closes a binding below while a virtual miniport over it
+ * (IMDeviceInstanceContext = this binding's context) is being de-initialized and not yet
+ * halted. The model's NdisIMDeInitializeDeviceInstance returns once the teardown has
+ * begun; Windows' returns once the miniport is halted, so there this close would come
+ * after the halt (docs/decisions.md). The trace says so; the order is the model's.
+ */
+function closeBeforeVelanHalt(n: Ndis, p: ProtocolDriverBlock, bd: Binding): void {
+  for (const rec of n.imDevices!.values()) {
+    if (rec.driver !== p.imMiniport || rec.context !== bd.protocolContext || rec.state !== 'deinitializing')
+      continue;
+    // From its MiniportHaltEx on, the close comes where Windows has it.
+    const velan = n.adapters.find((a) => a.im === rec && !a.fdoDeleted);
+    if (velan === undefined || velan.inHalt || velan.handleDead) continue;
+    n.traceNdis(
+      bd.block,
+      `${p.name} closes its binding below before ${rec.name} is halted: the model's NdisIMDeInitializeDeviceInstance returned when the teardown began; on Windows it returns once the virtual miniport is halted, so this close would come after the halt (docs/decisions.md)`,
+      {},
+    );
+  }
+}
+
 export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS {
   const ddi = 'NdisCloseAdapterEx';
   const n = currentNdis(ddi);
@@ -406,6 +428,7 @@ export function NdisCloseAdapterEx(NdisBindingHandle: NDIS_HANDLE): NDIS_STATUS 
       b.name,
       `${p.name} closed its binding with WoL pattern(s) it added still on the adapter (PatternId ${patterns.join(', ')}): a protocol must remove each with OID_PM_REMOVE_WOL_PATTERN before ${ddi}; NDIS leaves them on the miniport (Adding and Deleting Wake on LAN Patterns)`,
     );
+  if (n.trace.on && p.imMiniport !== null && n.imDevices !== null) closeBeforeVelanHalt(n, p, bd);
   if (t !== null) t.result = statusText(NDIS_STATUS_PENDING);
   if (openClosePends(n, bd, 'closing')) return NDIS_STATUS_PENDING;
   o.state = 'closed';
