@@ -690,12 +690,15 @@ test('determinism: examples/im-mux.yaml under one seed gives the same trace twic
 function mistakeWorld(
   name: string,
   m: DriverModule,
-  opts: { seed?: number; at?: [number, WorldAction][] } = {},
+  opts: { seed?: number; at?: [number, WorldAction][]; sendsPerSecond?: number } = {},
 ): World {
   const w = new World({ seed: opts.seed ?? 1, verifier: 'collect' });
   for (const d of builtinDrivers) w.addDriver(d);
   w.addDriver(m);
-  w.addProtocol('tcpip');
+  w.addProtocol(
+    'tcpip',
+    opts.sendsPerSecond === undefined ? {} : { traffic: { ratePerSecond: opts.sendsPerSecond } },
+  );
   w.addProtocolDriver(name);
   w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
   w.at(0, { kind: 'start', device: 'nic0' });
@@ -743,6 +746,7 @@ test("R5.23: NdisIMDeInitializeDeviceInstance from the VELAN's own MiniportHaltE
 test('R5.23, R2.16: an IM unbind that closes below but never de-initializes its VELAN is warned of when the unbind completes; a later service stop that deregisters the miniport edge with that VELAN still up is NdisSim_IMDeviceInstance', () => {
   const m = muxIntermediate('im-skip-deinit', 'forgets its VELAN', { unbindSkipsDeinit: true });
   const w = mistakeWorld('im-skip-deinit', m, {
+    sendsPerSecond: 200,
     at: [
       [20 * ns.ms, { kind: 'remove', device: 'nic0' }],
       [100 * ns.ms, { kind: 'stop-protocol', driver: 'im-skip-deinit' }],
@@ -759,6 +763,10 @@ test('R5.23, R2.16: an IM unbind that closes below but never de-initializes its 
     ),
     JSON.stringify(r.violations.map((x) => x.rule)),
   );
+  // tcpip's sends reach the VELAN of the unloaded driver: driver code after its unload.
+  const late = r.violations.filter((x) => x.rule === 'NdisSim_CallbackAfterHalt');
+  assert.equal(late.length, 1, JSON.stringify(late.map((x) => x.message)));
+  assert.match(late[0]!.message, /of nic0-velan after its driver im-skip-deinit unloaded/);
 });
 
 test("R5.23 (docs/decisions.md): the model's NdisIMDeInitializeDeviceInstance returns before the VELAN halts, so an unbind that closes below at once closes before the halt, which Windows (whose call returns after the halt) cannot do: the trace says so at the close", () => {

@@ -1217,6 +1217,9 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     f.who = ctx.who;
     f.savedIrql = ctx.irql;
     f.startNs = this.kernel.now;
+    // R2.16: a call into a miniport whose driver image is gone (an intermediate driver
+    // whose Unload routine returned with a virtual miniport still up).
+    if (b?.driver.unloaded && who === b.driver.name) this.calledAfterUnload(b, fn);
     // The model's own check: NDIS calls each callback at its documented IRQL (R8.1).
     // A call made at the IRQL of the driver code that called NDIS inherits the
     // driver's IRQL: when that is wrong, the DDI's IRQL check has reported it.
@@ -1778,6 +1781,25 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       lateOrigin(obj),
     );
     return true;
+  }
+
+  /** Adapters reported by calledAfterUnload: once each. */
+  private unloadedCalls: Set<MiniportBlock> | null = null;
+
+  /**
+   * NDIS calls `fn` of adapter `b` after its driver's image unloaded: on Windows that code
+   * is gone. Reported once per adapter (NdisSim_CallbackAfterHalt); the model runs it.
+   */
+  private calledAfterUnload(b: MiniportBlock, fn: string): void {
+    this.unloadedCalls ??= new Set();
+    if (this.unloadedCalls.has(b)) return;
+    this.unloadedCalls.add(b);
+    this.verifier.report(
+      'NdisSim_CallbackAfterHalt',
+      fn,
+      b.name,
+      `NDIS called ${fn} of ${b.name} after its driver ${b.driver.name} unloaded: the adapter was never halted (an intermediate driver's unbind gives its virtual miniport up with NdisIMDeInitializeDeviceInstance before the driver unloads; R2.16, R5.23), and on Windows its code is gone. The model runs it; later calls of this adapter are not reported again`,
+    );
   }
 
   /**
