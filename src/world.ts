@@ -1431,31 +1431,27 @@ export class World {
         data.got = d.nic === null ? 'nothing: the device has no SimNic' : d.nic.receiveFrame(a.data);
         return;
       }
-      if (this.trace.on)
-        this.trace.add(
-          k.now,
-          0,
-          Irql.Passive,
-          'scenario',
-          'action',
-          a.kind,
-          a.kind === 'oid'
-            ? {
-                device: a.device,
-                Oid: oidName(a.oid),
-                request: a.synchronous === true ? 'method' : a.set ? 'set' : 'query',
-                ...(a.direct === true ? { direct: true } : {}),
-                ...(a.synchronous === true ? { synchronous: true } : {}),
-              }
-            : { device: a.device },
-        );
+      // The action's trace data: a PnP action that turns out to have nothing to do gets
+      // its reason written in (`ignored`), filled in after, as for a frame.
+      const data: Record<string, unknown> | null = !this.trace.on
+        ? null
+        : a.kind === 'oid'
+          ? {
+              device: a.device,
+              Oid: oidName(a.oid),
+              request: a.synchronous === true ? 'method' : a.set ? 'set' : 'query',
+              ...(a.direct === true ? { direct: true } : {}),
+              ...(a.synchronous === true ? { synchronous: true } : {}),
+            }
+          : { device: a.device };
+      if (data !== null) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, data);
       switch (a.kind) {
         case 'start':
-          this.pnp.start(d.node);
+          this.pnp.start(d.node, data);
           break;
         case 'surprise-remove':
           d.nic?.unplug();
-          this.pnp.unplug(d.node);
+          this.pnp.unplug(d.node, data);
           break;
         case 'send': {
           const b = this.adapter(a.device);
@@ -1483,13 +1479,13 @@ export class World {
           break;
         }
         case 'remove':
-          this.pnp.requestRemoval(d.node, false, a.vetoBelow === true);
+          this.pnp.requestRemoval(d.node, false, a.vetoBelow === true, data);
           break;
         case 'disable':
-          this.pnp.requestRemoval(d.node, true, a.vetoBelow === true);
+          this.pnp.requestRemoval(d.node, true, a.vetoBelow === true, data);
           break;
         case 'stop':
-          this.pnp.requestStop(d.node, a.vetoBelow === true);
+          this.pnp.requestStop(d.node, a.vetoBelow === true, data);
           break;
         case 'oid': {
           const b = this.adapter(a.device);
