@@ -1388,7 +1388,9 @@ export class World {
           return;
         }
         shutdownAll(this.ndis);
-        // R1.6: nothing follows a shutdown; the machine is off.
+        // R1.6: nothing follows a shutdown; the machine is off. The scenario's actions
+        // still to come say so, each on a line of its own (review-pnp #4).
+        if (this.trace.on) this.traceNotTaken();
         this.machine.stopped = 'shutdown';
         this.machine.poweredOff = true;
         this.shutDown = true;
@@ -1721,6 +1723,37 @@ export class World {
       if (b === null || !seen.has(b)) judge(b, irpWhat(irp.minor, irp.device.name), irp.sentNs);
     }
     return out;
+  }
+
+  /** The scenario actions a shutdown leaves queued, traced as not taken (at most 10 named). */
+  private traceNotTaken(): void {
+    const late = (this.machine.liveEvents() ?? [])
+      .filter((e) => e.target === this && e.op === WorldOp.Action)
+      .sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const k = this.kernel;
+    for (const e of late.slice(0, 10)) {
+      const a = e.arg as WorldAction;
+      const device = 'device' in a ? ` ${a.device}` : 'driver' in a ? ` ${a.driver}` : '';
+      this.trace.add(
+        k.now,
+        0,
+        Irql.Passive,
+        'scenario',
+        'action',
+        `${a.kind}${device} at ${fmtTime(e.at)} not taken: the machine is off`,
+        {},
+      );
+    }
+    if (late.length > 10)
+      this.trace.add(
+        k.now,
+        0,
+        Irql.Passive,
+        'scenario',
+        'action',
+        `${late.length - 10} more actions not taken: the machine is off`,
+        {},
+      );
   }
 
   /** A scenario action the sleeping system does not take, traced. */

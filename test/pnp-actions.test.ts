@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
+import { driverNames } from '../src/drivers/index.ts';
 import { NDIS_STATUS_FAILURE, NDIS_STATUS_SUCCESS, NdisMRemoveMiniport } from '../src/index.ts';
+import { buildWorld, scenarioWarnings } from '../src/scenario/build.ts';
+import { parseScenarioText } from '../src/scenario/load.ts';
 import type { TraceEvent } from '../src/trace/trace.ts';
 import type { WorldAction } from '../src/world.ts';
 import { after, scriptedDriver } from './helpers/scripted.ts';
@@ -173,4 +176,46 @@ test('R5.1, R5.3: a vetoed uninstall is still reported as a removal vetoed', () 
   w.run(2 * ns.s);
   assert.ok(w.trace.events.some((e) => e.kind === 'device' && e.what.startsWith('removal vetoed')));
   assert.equal(w.device('nic0').status, 'started');
+});
+
+const shutdownScenario = `
+name: shutdown then start
+until: 20s
+protocols: [{ name: tcpip }]
+devices:
+  - { name: nic0, driver: healthy-nic }
+actions:
+  - { at: 12s, do: start, device: nic0 }
+  - { at: 10s, do: shutdown }
+  - { at: 10s, do: disable, device: nic0 }
+  - { at: 5s, do: stop, device: nic0 }
+`;
+
+test('R1.6, review-pnp #4: the scenario check warns of every action after a shutdown, in time and file order', () => {
+  const s = parseScenarioText(shutdownScenario, 'sd.yaml', driverNames([]));
+  const warnings = scenarioWarnings(s);
+  assert.equal(warnings.length, 2);
+  assert.match(
+    warnings[0]!,
+    /^actions\[0\]: start nic0 at 12\.000000 s comes after the shutdown at 10\.000000 s \(actions\[1\]\)/,
+  );
+  assert.match(warnings[1]!, /^actions\[2\]: disable nic0 at 10\.000000 s comes after the shutdown/);
+  const none = parseScenarioText(
+    shutdownScenario.replace('do: shutdown', 'do: send, device: nic0'),
+    's.yaml',
+    driverNames([]),
+  );
+  assert.deepEqual(scenarioWarnings(none), []);
+});
+
+test('R1.6, review-pnp #4: the actions a shutdown leaves queued are traced as not taken', () => {
+  const s = parseScenarioText(shutdownScenario, 'sd.yaml', driverNames([]));
+  const w = buildWorld(s);
+  w.run(20 * ns.s);
+  const lines = w.trace.events.filter((e) => e.kind === 'action').map((e) => e.what);
+  assert.deepEqual(lines.slice(-3), [
+    'shutdown',
+    'disable nic0 at 10.000000 s not taken: the machine is off',
+    'start nic0 at 12.000000 s not taken: the machine is off',
+  ]);
 });
