@@ -842,6 +842,15 @@ export type HaltActionName =
   | 'NdisHaltDeviceStopped';
 
 /** NDIS only halts with one of the seven values (R2.11); test/public-types.test.ts checks the names match the generated list. */
+/**
+ * The halt action a summary shows: the current one, or for a Halted adapter whose
+ * restart after a stop failed (its FDO went with no second halt), the last halt's
+ * (NdisHaltDeviceStopped; review-pnp #3).
+ */
+function summaryHaltAction(b: MiniportBlock): number | null {
+  return b.haltAction ?? (b.state === 'Halted' ? b.lastHaltAction : null);
+}
+
 function haltActionName(a: number | null): HaltActionName | null {
   if (a === null) return null;
   const name = NDIS_HALT_ACTION_NAMES[a];
@@ -1878,7 +1887,7 @@ export class World {
       name: b.name,
       driver: b.driver.name,
       state: b.state,
-      haltAction: haltActionName(b.haltAction),
+      haltAction: haltActionName(summaryHaltAction(b)),
       resets: b.resets,
       hangsReported: b.hangsReported,
       removeCalls: b.removeCalls,
@@ -1970,7 +1979,7 @@ export class World {
       adapters: this.ndis.adapters.map((b) => ({
         name: b.name,
         state: b.state,
-        haltAction: haltActionName(b.haltAction),
+        haltAction: haltActionName(summaryHaltAction(b)),
         resets: b.resets,
       })),
       devices: this.pnp.devices.map((d) => ({

@@ -219,3 +219,33 @@ test('R1.6, review-pnp #4: the actions a shutdown leaves queued are traced as no
     'start nic0 at 12.000000 s not taken: the machine is off',
   ]);
 });
+
+test('R1.8, R2.5: a start that fails after a successful stop: SURPRISE_REMOVAL, then REMOVE_DEVICE, Code 10; the summary names the stop halt', () => {
+  let inits = 0;
+  const drv = scriptedDriver('t-restart-fail', {
+    initialize: () => (++inits === 1 ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE),
+  });
+  const { w, r } = run(drv, [{ atNs: 1 * ns.s, action: { kind: 'stop', device: 'nic0' } }]);
+  assert.equal(r.verdict, 'ok');
+  assert.deepEqual(irpsAfter(w.trace.events, 1 * ns.s), [
+    'IRP_MN_QUERY_STOP_DEVICE',
+    'IRP_MN_STOP_DEVICE',
+    'IRP_MN_START_DEVICE',
+    'IRP_MN_SURPRISE_REMOVAL',
+    'IRP_MN_REMOVE_DEVICE',
+  ]);
+  assert.equal(w.device('nic0').problem, 10);
+  assert.equal(w.device('nic0').status, 'failed');
+  const a = w.summary().adapters.find((x) => x.name === 'nic0')!;
+  assert.equal(a.state, 'Halted');
+  assert.equal(a.haltAction, 'NdisHaltDeviceStopped');
+});
+
+test('R1.8: after a stop whose restart succeeds, the running adapter shows no halt action', () => {
+  const { w } = run(scriptedDriver('t-restart-ok'), [
+    { atNs: 1 * ns.s, action: { kind: 'stop', device: 'nic0' } },
+  ]);
+  const a = w.summary().adapters.find((x) => x.name === 'nic0')!;
+  assert.equal(a.state, 'Running');
+  assert.equal(a.haltAction, null);
+});

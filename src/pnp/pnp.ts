@@ -8,7 +8,8 @@
 //                        SURPRISE_REMOVAL → REMOVE_DEVICE → Code 43 (R5.8, R5.12)
 //   unplug               SURPRISE_REMOVAL → REMOVE_DEVICE; the devnode is gone (R5.5)
 //   remove / disable     QUERY_REMOVE_DEVICE → REMOVE_DEVICE, or CANCEL_REMOVE_DEVICE on a veto (R5.1–R5.4)
-//   stop (rebalance)     QUERY_STOP_DEVICE → STOP_DEVICE → START_DEVICE (R1.8)
+//   stop (rebalance)     QUERY_STOP_DEVICE → STOP_DEVICE → START_DEVICE (R1.8); a failed
+//                        restart → SURPRISE_REMOVAL → REMOVE_DEVICE, Code 10
 
 import { assert, InternalError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -631,11 +632,26 @@ export class PnpManager implements EventTarget {
         return true;
       case 3:
         assert(irp !== null, 'stop: no start IRP');
-        if (irp.status !== STATUS_SUCCESS) return this.failStart(dev, 5);
+        if (irp.status !== STATUS_SUCCESS) {
+          // A start that fails after a successful stop: the PnP manager surprise-removes
+          // the device, which is probably still there, and removes its stack (Handling
+          // an IRP_MN_SURPRISE_REMOVAL Request; review-pnp #3). The devnode keeps its
+          // Code 10 (R2.5), as after any failed start (R5.16).
+          this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
+          dev.removalReason = null;
+          this.step = 5;
+          this.send(IRP_MN_SURPRISE_REMOVAL, dev);
+          return true;
+        }
         this.setStatus(dev, 'started', 0);
         return false;
+      case 5:
+        // R5.5: the surprise-removal IRP cannot fail; REMOVE_DEVICE follows.
+        this.step = 6;
+        this.send(IRP_MN_REMOVE_DEVICE, dev);
+        return true;
       default:
-        // 5: the failed restart's REMOVE_DEVICE is done (`removed`).
+        // 6: the failed restart's REMOVE_DEVICE is done (`removed`).
         return false;
     }
   }
