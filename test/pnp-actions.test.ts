@@ -113,6 +113,7 @@ test('review-pnp #4: actions with nothing to do say why on their own line', () =
     { atNs: 2 * ns.s + 2 * ns.ms, action: { kind: 'disable', device: 'nic0' } },
     { atNs: 2 * ns.s + 3 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
     { atNs: 2 * ns.s + 4 * ns.ms, action: { kind: 'remove', device: 'nic0' } },
+    { atNs: 2 * ns.s + 5 * ns.ms, action: { kind: 'stop', device: 'nic0' } },
   ]);
   const ev = w.trace.events;
   assert.deepEqual(
@@ -121,7 +122,7 @@ test('review-pnp #4: actions with nothing to do say why on their own line', () =
   );
   assert.deepEqual(
     actionLines(ev, 'stop').map((e) => e.data?.ignored),
-    ['not started: Code 43'],
+    ['not started: Code 43', 'not started: uninstalled'],
   );
   assert.deepEqual(
     actionLines(ev, 'disable').map((e) => e.data?.ignored),

@@ -609,7 +609,13 @@ export class PnpManager implements EventTarget {
       case 0:
         if (dev.status !== 'started')
           return this.ignore(
-            dev.status === 'gone' || dev.status === 'failed' ? statusReason(dev) : 'not started',
+            dev.status === 'gone'
+              ? statusReason(dev)
+              : dev.problem !== 0
+                ? `not started: Code ${dev.problem}`
+                : dev.status === 'removed'
+                  ? 'not started: uninstalled'
+                  : 'not started',
           );
         this.step = 1;
         this.send(IRP_MN_QUERY_STOP_DEVICE, dev);
