@@ -842,6 +842,15 @@ export type HaltActionName =
   | 'NdisHaltDeviceStopped';
 
 /** NDIS only halts with one of the seven values (R2.11); test/public-types.test.ts checks the names match the generated list. */
+/**
+ * The halt action a summary shows: the current one, or for a Halted adapter whose
+ * restart after a stop failed (its FDO went with no second halt), the last halt's
+ * (NdisHaltDeviceStopped; review-pnp #3).
+ */
+function summaryHaltAction(b: MiniportBlock): number | null {
+  return b.haltAction ?? (b.state === 'Halted' ? b.lastHaltAction : null);
+}
+
 function haltActionName(a: number | null): HaltActionName | null {
   if (a === null) return null;
   const name = NDIS_HALT_ACTION_NAMES[a];
@@ -1388,7 +1397,9 @@ export class World {
           return;
         }
         shutdownAll(this.ndis);
-        // R1.6: nothing follows a shutdown; the machine is off.
+        // R1.6: nothing follows a shutdown; the machine is off. The scenario's actions
+        // still to come say so, each on a line of its own (review-pnp #4).
+        if (this.trace.on) this.traceNotTaken();
         this.machine.stopped = 'shutdown';
         this.machine.poweredOff = true;
         this.shutDown = true;
@@ -1431,31 +1442,27 @@ export class World {
         data.got = d.nic === null ? 'nothing: the device has no SimNic' : d.nic.receiveFrame(a.data);
         return;
       }
-      if (this.trace.on)
-        this.trace.add(
-          k.now,
-          0,
-          Irql.Passive,
-          'scenario',
-          'action',
-          a.kind,
-          a.kind === 'oid'
-            ? {
-                device: a.device,
-                Oid: oidName(a.oid),
-                request: a.synchronous === true ? 'method' : a.set ? 'set' : 'query',
-                ...(a.direct === true ? { direct: true } : {}),
-                ...(a.synchronous === true ? { synchronous: true } : {}),
-              }
-            : { device: a.device },
-        );
+      // The action's trace data: a PnP action that turns out to have nothing to do gets
+      // its reason written in (`ignored`), filled in after, as for a frame.
+      const data: Record<string, unknown> | null = !this.trace.on
+        ? null
+        : a.kind === 'oid'
+          ? {
+              device: a.device,
+              Oid: oidName(a.oid),
+              request: a.synchronous === true ? 'method' : a.set ? 'set' : 'query',
+              ...(a.direct === true ? { direct: true } : {}),
+              ...(a.synchronous === true ? { synchronous: true } : {}),
+            }
+          : { device: a.device };
+      if (data !== null) this.trace.add(k.now, 0, Irql.Passive, 'scenario', 'action', a.kind, data);
       switch (a.kind) {
         case 'start':
-          this.pnp.start(d.node);
+          this.pnp.start(d.node, data);
           break;
         case 'surprise-remove':
           d.nic?.unplug();
-          this.pnp.unplug(d.node);
+          this.pnp.unplug(d.node, data);
           break;
         case 'send': {
           const b = this.adapter(a.device);
@@ -1483,13 +1490,13 @@ export class World {
           break;
         }
         case 'remove':
-          this.pnp.requestRemoval(d.node, false, a.vetoBelow === true);
+          this.pnp.requestRemoval(d.node, false, a.vetoBelow === true, data);
           break;
         case 'disable':
-          this.pnp.requestRemoval(d.node, true, a.vetoBelow === true);
+          this.pnp.requestRemoval(d.node, true, a.vetoBelow === true, data);
           break;
         case 'stop':
-          this.pnp.requestStop(d.node, a.vetoBelow === true);
+          this.pnp.requestStop(d.node, a.vetoBelow === true, data);
           break;
         case 'oid': {
           const b = this.adapter(a.device);
@@ -1727,6 +1734,37 @@ export class World {
     return out;
   }
 
+  /** The scenario actions a shutdown leaves queued, traced as not taken (at most 10 named). */
+  private traceNotTaken(): void {
+    const late = (this.machine.liveEvents() ?? [])
+      .filter((e) => e.target === this && e.op === WorldOp.Action)
+      .sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const k = this.kernel;
+    for (const e of late.slice(0, 10)) {
+      const a = e.arg as WorldAction;
+      const device = 'device' in a ? ` ${a.device}` : 'driver' in a ? ` ${a.driver}` : '';
+      this.trace.add(
+        k.now,
+        0,
+        Irql.Passive,
+        'scenario',
+        'action',
+        `${a.kind}${device} at ${fmtTime(e.at)} not taken: the machine is off`,
+        {},
+      );
+    }
+    if (late.length > 10)
+      this.trace.add(
+        k.now,
+        0,
+        Irql.Passive,
+        'scenario',
+        'action',
+        `${late.length - 10} more actions not taken: the machine is off`,
+        {},
+      );
+  }
+
   /** A scenario action the sleeping system does not take, traced. */
   private ignoredAsleep(what: 'sleep' | 'shutdown'): void {
     if (this.trace.on)
@@ -1849,7 +1887,7 @@ export class World {
       name: b.name,
       driver: b.driver.name,
       state: b.state,
-      haltAction: haltActionName(b.haltAction),
+      haltAction: haltActionName(summaryHaltAction(b)),
       resets: b.resets,
       hangsReported: b.hangsReported,
       removeCalls: b.removeCalls,
@@ -1941,7 +1979,7 @@ export class World {
       adapters: this.ndis.adapters.map((b) => ({
         name: b.name,
         state: b.state,
-        haltAction: haltActionName(b.haltAction),
+        haltAction: haltActionName(summaryHaltAction(b)),
         resets: b.resets,
       })),
       devices: this.pnp.devices.map((d) => ({

@@ -50,7 +50,13 @@ import {
 } from '../report/rules.ts';
 import { formatBugCheckReport, formatSummary } from '../report/summary.ts';
 import { formatTimeline } from '../report/timeline.ts';
-import { buildWorld, checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
+import {
+  buildWorld,
+  checkExpectations,
+  ioctlCodesFor,
+  scenarioWarnings,
+  untilNs,
+} from '../scenario/build.ts';
 import { parseScenarioText, readInputFile, readScenarioText } from '../scenario/load.ts';
 import { isFailedDriverLoad, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import { distance, nearest, type Scenario } from '../scenario/schema.ts';
@@ -213,6 +219,7 @@ async function runCommand(file: string, opts: RunOptions): Promise<number> {
     ioctlCodes: ioctlCodesFor(drivers),
   });
   const seed = intOption(opts.seed, '--seed') ?? scenario.seed;
+  for (const w of scenarioWarnings(scenario)) process.stderr.write(`ndis-sim: warning: ${file}: ${w}\n`);
   // An output file that cannot be written is bad input: say so before the run, not after.
   checkWritable(opts, [
     { what: 'the scenario', file },

@@ -237,6 +237,12 @@ export class MiniportBlock implements NDIS_HANDLE {
    */
   reset: { returned: boolean; sinceNs: number } | null = null;
   haltAction: number | null = null;
+  /**
+   * The HaltAction of the last MiniportHaltEx on this FDO; unlike `haltAction`, a restart
+   * after a stop (resetForRestart) keeps it, so a summary of an adapter halted by a stop
+   * whose restart failed still names that halt (review-pnp #3).
+   */
+  lastHaltAction: number | null = null;
   /** What was outstanding when MiniportHaltEx was called (for checks). */
   haltSnapshot: { sends: number; receives: number; oid: boolean; reset: boolean } | null = null;
 

@@ -1144,6 +1144,7 @@ export function halt(n: Ndis, b: MiniportBlock, action: number): void {
   };
   if (n.situationsOn) n.noteSituation(situationCode(SituationKind.Halt, b));
   b.haltAction = action;
+  b.lastHaltAction = action;
   b.inHalt = true;
   b.haltStartNs = n.now;
   const f = n.enter(b, b.driver.name, 'MiniportHaltEx', Irql.Passive, {

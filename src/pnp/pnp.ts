@@ -8,7 +8,8 @@
 //                        SURPRISE_REMOVAL → REMOVE_DEVICE → Code 43 (R5.8, R5.12)
 //   unplug               SURPRISE_REMOVAL → REMOVE_DEVICE; the devnode is gone (R5.5)
 //   remove / disable     QUERY_REMOVE_DEVICE → REMOVE_DEVICE, or CANCEL_REMOVE_DEVICE on a veto (R5.1–R5.4)
-//   stop (rebalance)     QUERY_STOP_DEVICE → STOP_DEVICE → START_DEVICE (R1.8)
+//   stop (rebalance)     QUERY_STOP_DEVICE → STOP_DEVICE → START_DEVICE (R1.8); a failed
+//                        restart → SURPRISE_REMOVAL → REMOVE_DEVICE, Code 10
 
 import { assert, InternalError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -136,13 +137,38 @@ export class DeviceNode {
   ) {}
 }
 
+/**
+ * The trace data of the scenario action that asked for a PnP action, when the trace is
+ * on: an action the PnP manager drops gets `ignored` (why) written into it, so the
+ * action's own line says so (the timeline formats the trace after the run).
+ */
+export type ActionNote = Record<string, unknown> | null;
+
 type Action =
-  | { kind: 'start'; dev: DeviceNode }
-  | { kind: 'query-state'; dev: DeviceNode }
-  | { kind: 'surprise-remove'; dev: DeviceNode; reason: 'failed' | 'unplugged' }
+  | { kind: 'start'; dev: DeviceNode; note?: ActionNote }
+  | { kind: 'query-state'; dev: DeviceNode; note?: ActionNote }
+  | { kind: 'surprise-remove'; dev: DeviceNode; reason: 'failed' | 'unplugged'; note?: ActionNote }
   /** `vetoBelow`: the bus driver under the FDO fails the query that the FDO passed. */
-  | { kind: 'remove'; dev: DeviceNode; disable: boolean; vetoBelow: boolean }
-  | { kind: 'stop'; dev: DeviceNode; vetoBelow: boolean };
+  | { kind: 'remove'; dev: DeviceNode; disable: boolean; vetoBelow: boolean; note?: ActionNote }
+  | { kind: 'stop'; dev: DeviceNode; vetoBelow: boolean; note?: ActionNote };
+
+/** Why an action finds nothing to do on a devnode (the action line's `ignored`). */
+function statusReason(dev: DeviceNode): string {
+  switch (dev.status) {
+    case 'gone':
+      return 'not present: unplugged';
+    case 'started':
+      return 'already started';
+    case 'disabled':
+      return 'already disabled';
+    case 'removed':
+      return 'already uninstalled';
+    case 'failed':
+      return `not started: Code ${dev.problem}`;
+    default:
+      return dev.status;
+  }
+}
 
 /** PnP worker latency: a few steps of this size, drawn through the choice door. */
 const stepNs = 50_000;
@@ -175,8 +201,8 @@ export class PnpManager implements EventTarget {
   }
 
   /** Enumerates and starts a device. */
-  start(dev: DeviceNode): void {
-    this.enqueue({ kind: 'start', dev });
+  start(dev: DeviceNode, note: ActionNote = null): void {
+    this.enqueue({ kind: 'start', dev, note });
   }
 
   /** IoInvalidateDeviceState: PnP will query the device's PnP state. */
@@ -186,21 +212,21 @@ export class PnpManager implements EventTarget {
   }
 
   /** The bus reports the device gone: surprise removal. */
-  unplug(dev: DeviceNode): void {
-    this.enqueue({ kind: 'surprise-remove', dev, reason: 'unplugged' });
+  unplug(dev: DeviceNode, note: ActionNote = null): void {
+    this.enqueue({ kind: 'surprise-remove', dev, reason: 'unplugged', note });
   }
 
   /**
    * An orderly removal (uninstall) or a disable from Device Manager. With `vetoBelow`
    * the query passes the FDO and fails in the bus driver beneath it: a cancel follows.
    */
-  requestRemoval(dev: DeviceNode, disable: boolean, vetoBelow = false): void {
-    this.enqueue({ kind: 'remove', dev, disable, vetoBelow });
+  requestRemoval(dev: DeviceNode, disable: boolean, vetoBelow = false, note: ActionNote = null): void {
+    this.enqueue({ kind: 'remove', dev, disable, vetoBelow, note });
   }
 
   /** A stop for resource rebalancing, then a new start; `vetoBelow` as for a removal. */
-  requestStop(dev: DeviceNode, vetoBelow = false): void {
-    this.enqueue({ kind: 'stop', dev, vetoBelow });
+  requestStop(dev: DeviceNode, vetoBelow = false, note: ActionNote = null): void {
+    this.enqueue({ kind: 'stop', dev, vetoBelow, note });
   }
 
   /** A device start is under way or queued (NDIS's NetEventBindsComplete waits for them). */
@@ -347,6 +373,16 @@ export class PnpManager implements EventTarget {
     }
   }
 
+  /**
+   * The current action has nothing to do: like Windows, the PnP manager drops it, and
+   * the scenario action's line says why (review-pnp #4). Returns false (the action is over).
+   */
+  private ignore(why: string): false {
+    const note = this.cur?.note;
+    if (note !== undefined && note !== null) note.ignored = why;
+    return false;
+  }
+
   private nextAction(): Action | undefined {
     if (this.urgent.length > 0) return this.urgent.pop();
     if (this.head === this.actions.length) return undefined;
@@ -404,7 +440,7 @@ export class PnpManager implements EventTarget {
         if (this.trace.on) this.note(dev, 'start cancelled by its function driver');
         return false;
       }
-      if (dev.status === 'gone' || dev.status === 'started') return false;
+      if (dev.status === 'gone' || dev.status === 'started') return this.ignore(statusReason(dev));
       if (!dev.hasFdo) {
         assert(this.fdoDriver !== null, 'PnpManager: no function driver');
         const problem = this.fdoDriver.addDevice(dev);
@@ -473,6 +509,7 @@ export class PnpManager implements EventTarget {
   private stepSurpriseRemove(dev: DeviceNode, irp: Irp | null, reason: 'failed' | 'unplugged'): boolean {
     switch (this.step) {
       case 0:
+        if (reason === 'unplugged' && dev.status === 'gone') return this.ignore(statusReason(dev));
         if (reason === 'unplugged' && dev.status !== 'started') {
           // Nothing is running on it: the devnode just goes away.
           if (dev.hasFdo) {
@@ -516,7 +553,18 @@ export class PnpManager implements EventTarget {
   private stepRemove(dev: DeviceNode, irp: Irp | null, disable: boolean, vetoBelow: boolean): boolean {
     switch (this.step) {
       case 0:
-        if (!dev.hasFdo) return false;
+        if (dev.status === 'gone' || dev.status === 'removed' || (disable && dev.status === 'disabled'))
+          return this.ignore(statusReason(dev));
+        if (!dev.hasFdo) {
+          // No driver stack (Code 43, 10 or 31, or never started): nothing to send an IRP
+          // to. Device Manager's disable still leaves the devnode disabled (Code 22), and an
+          // uninstall still deletes it (review-pnp #1; device-manager-error-messages).
+          if (this.trace.on)
+            this.note(dev, `${disable ? 'disabled' : 'uninstalled'} with no driver stack: no IRP to send`);
+          if (disable) this.setStatus(dev, 'disabled', CM_PROB_DISABLED);
+          else this.setStatus(dev, 'removed', 0);
+          return false;
+        }
         if (dev.status !== 'started') {
           // A device that never started (or failed) is removed without a query.
           this.step = 2;
@@ -543,7 +591,15 @@ export class PnpManager implements EventTarget {
         // The devnode's status was recorded as REMOVE_DEVICE completed (`removed`).
         return false;
       default:
-        this.note(dev, 'removal vetoed');
+        // A vetoed disable leaves the device running. Windows then keeps the disable for
+        // the next restart and asks for one (the Win32_PnPEntity Disable method's
+        // rebootNeeded); the model has no restart, so the device stays started (review-pnp #6).
+        this.note(
+          dev,
+          disable
+            ? 'disable vetoed: the device keeps running (Windows would disable it at the next restart)'
+            : 'removal vetoed: the device keeps running',
+        );
         return false;
     }
   }
@@ -551,7 +607,16 @@ export class PnpManager implements EventTarget {
   private stepStop(dev: DeviceNode, irp: Irp | null, vetoBelow: boolean): boolean {
     switch (this.step) {
       case 0:
-        if (dev.status !== 'started') return false;
+        if (dev.status !== 'started')
+          return this.ignore(
+            dev.status === 'gone'
+              ? statusReason(dev)
+              : dev.problem !== 0
+                ? `not started: Code ${dev.problem}`
+                : dev.status === 'removed'
+                  ? 'not started: uninstalled'
+                  : 'not started',
+          );
         this.step = 1;
         this.send(IRP_MN_QUERY_STOP_DEVICE, dev);
         return true;
@@ -573,11 +638,26 @@ export class PnpManager implements EventTarget {
         return true;
       case 3:
         assert(irp !== null, 'stop: no start IRP');
-        if (irp.status !== STATUS_SUCCESS) return this.failStart(dev, 5);
+        if (irp.status !== STATUS_SUCCESS) {
+          // A start that fails after a successful stop: the PnP manager surprise-removes
+          // the device, which is probably still there, and removes its stack (Handling
+          // an IRP_MN_SURPRISE_REMOVAL Request; review-pnp #3). The devnode keeps its
+          // Code 10 (R2.5), as after any failed start (R5.16).
+          this.setStatus(dev, 'failed', CM_PROB_FAILED_START);
+          dev.removalReason = null;
+          this.step = 5;
+          this.send(IRP_MN_SURPRISE_REMOVAL, dev);
+          return true;
+        }
         this.setStatus(dev, 'started', 0);
         return false;
+      case 5:
+        // R5.5: the surprise-removal IRP cannot fail; REMOVE_DEVICE follows.
+        this.step = 6;
+        this.send(IRP_MN_REMOVE_DEVICE, dev);
+        return true;
       default:
-        // 5: the failed restart's REMOVE_DEVICE is done (`removed`).
+        // 6: the failed restart's REMOVE_DEVICE is done (`removed`).
         return false;
     }
   }

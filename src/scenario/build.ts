@@ -5,6 +5,7 @@ import { NdisSimUsageError } from '../errors.ts';
 import { magicPacket } from '../hw/simnic.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import type { NdisOptions } from '../ndis/ndis.ts';
+import { fmtTime } from '../report/format.ts';
 import type { Decision, Strategy } from '../sim/choice.ts';
 import { ns } from '../sim/limits.ts';
 import {
@@ -239,6 +240,27 @@ export function buildWorld(s: Scenario, o: BuildOptions = {}): World {
   }
   for (const x of p.inject) w.inject(x);
   return w;
+}
+
+/**
+ * What in a valid scenario cannot do what it seems to, as warnings to print before the
+ * run: an action after a `shutdown` never runs, since nothing follows a shutdown (R1.6),
+ * unless the system is asleep at the shutdown, which ignores it (review-pnp #4). Actions
+ * at the shutdown's own time run in file order: those listed after it count as after.
+ */
+export function scenarioWarnings(s: Scenario): string[] {
+  const acts = s.actions.map((a, i) => ({ i, atNs: dur(a.at), what: a.do, device: a.device }));
+  let off: { i: number; atNs: number } | null = null;
+  for (const a of acts)
+    if (a.what === 'shutdown' && (off === null || a.atNs < off.atNs || (a.atNs === off.atNs && a.i < off.i)))
+      off = a;
+  if (off === null) return [];
+  const shut = off;
+  const late = acts.filter((a) => a.atNs > shut.atNs || (a.atNs === shut.atNs && a.i > shut.i));
+  return late.map(
+    (a) =>
+      `actions[${a.i}]: ${a.what}${a.device === undefined ? '' : ` ${a.device}`} at ${fmtTime(a.atNs)} comes after the shutdown at ${fmtTime(shut.atNs)} (actions[${shut.i}]) and will not run: nothing follows a shutdown (R1.6), unless the system is asleep then and ignores it`,
+  );
 }
 
 /** The I/O control codes the drivers name (DriverModule.ioControlCodes), by name. */
