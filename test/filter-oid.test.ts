@@ -362,6 +362,58 @@ test('NdisSim_FilterState: NdisFIndicateStatus before NdisFSetAttributes; allowe
   assert.deepEqual(rules(w), ['NdisSim_FilterState']);
 });
 
+test('R7.5 NdisSim_FilterState: the module is Detached from the start of FilterDetach (detaching-a-filter-module): NdisFOidRequest there is refused and reported, and nothing completes into the detached module; NdisFIndicateStatus there is allowed (nf-ndis-ndisfindicatestatus: not after FilterDetach returns)', () => {
+  const seen: string[] = [];
+  const w = run(
+    [
+      oidLwf('f-oid-in-detach', (c) => {
+        const complete = c.OidRequestCompleteHandler!;
+        c.DetachHandler = (m) => {
+          const s = NdisFOidRequest(m.handle, query(OID_GEN_STATISTICS));
+          seen.push(`issued:${s === NDIS_STATUS_FAILURE ? 'FAILURE' : s}`);
+          NdisFIndicateStatus(m.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+            SourceHandle: m.handle,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_LINK_STATE,
+            Flags: 0,
+            DestinationHandle: null,
+            RequestId: null,
+            StatusBuffer: null,
+            StatusBufferSize: 0,
+          });
+        };
+        c.OidRequestCompleteHandler = (m, r, s) => {
+          if (r.RequestId === `own:${OID_GEN_STATISTICS}`) seen.push(`own done:${s}`);
+          else complete(m, r, s);
+        };
+      }),
+    ],
+    { collect: true, removeAt: 100 * ns.ms },
+  );
+  assert.deepEqual(seen, ['issued:FAILURE']);
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => `${x.rule}:${x.ddi}`),
+    ['NdisSim_FilterState:NdisFOidRequest'],
+  );
+  assert.match(
+    v[0]!.message,
+    /inside its FilterDetach: the module is Detached from the start of FilterDetach/,
+  );
+  // The module's state line comes before its FilterDetach, and the request never went down.
+  const ev = w.trace.events;
+  const detached = ev.findIndex((e) => e.kind === 'filter' && e.what === 'Paused → Detached');
+  const call = ev.findIndex((e) => e.kind === 'call' && e.what === 'FilterDetach');
+  assert.ok(detached >= 0 && detached < call, `${detached} < ${call}`);
+  assert.equal(
+    ev.filter(
+      (e) => e.kind === 'call' && e.what === 'MiniportOidRequest' && e.data?.Oid === 'OID_GEN_STATISTICS',
+    ).length,
+    0,
+  );
+});
+
 test('NdisSim_FilterOidComplete: FilterOidRequest completes its request and returns SUCCESS as well', () => {
   const w = run(
     [

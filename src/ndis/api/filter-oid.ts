@@ -133,7 +133,9 @@ function issuingModule(
     'NdisSim_FilterState',
     ddi,
     m.block.name,
-    `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (${page})`,
+    m.inDetach
+      ? `${ddi} from ${m.name} inside its FilterDetach: the module is Detached from the start of FilterDetach (detaching-a-filter-module), and a module issues requests only when Paused, Restarting, Running or Pausing (${page}); the request would complete after the module is gone`
+      : `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (${page})`,
   );
   return null;
 }
