@@ -38,6 +38,7 @@ import {
   NdisFReturnNetBufferLists,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
+  NdisFreeNetBufferPool,
   NdisFreeTimerObject,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
@@ -133,6 +134,38 @@ test('FilterSendNetBufferLists, FilterReceiveNetBufferLists: counting-lwf passes
     assert.ok(calls.includes(`counting-lwf:${fn}`), fn);
   assert.ok(!calls.some((c) => c.startsWith('monitor-lwf:Filter') && /NetBufferLists/.test(c)));
   assert.equal(w.ndis.adapters[0]!.data.sent, view.sent);
+});
+
+test('R7.5 trace: the NBL and NET_BUFFER pools of a module are named by module= at their allocation and at their free in FilterDetach, as the other filter DDIs are', () => {
+  const pools = { nbl: null as NDIS_HANDLE | null, nb: null as NDIS_HANDLE | null };
+  const f = variantOfMonitorLwf('pool-namer', 'allocates pools with its module handle', (c) => {
+    const attach = c.AttachHandler;
+    c.AttachHandler = (h, ctx, p) => {
+      const s = attach(h, ctx, p);
+      pools.nbl = ownPool(h);
+      pools.nb = NdisAllocateNetBufferPool(h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+        PoolTag: 0,
+        DataSize: 0,
+      });
+      return s;
+    };
+    c.DetachHandler = () => {
+      NdisFreeNetBufferPool(pools.nb!);
+      NdisFreeNetBufferListPool(pools.nbl!);
+    };
+  });
+  const w = stack([f], { rate: 0, removeAt: 100 * ns.ms });
+  assert.deepEqual(rules(w), []);
+  const named = w.trace.events
+    .filter((e) => e.actor === 'pool-namer' && /^Ndis(Allocate|Free)NetBuffer(List)?Pool$/.test(e.what))
+    .map((e) => `${e.what}:${String(e.data?.module)}`);
+  assert.deepEqual(named.sort(), [
+    'NdisAllocateNetBufferListPool:pool-namer@nic0',
+    'NdisAllocateNetBufferPool:pool-namer@nic0',
+    'NdisFreeNetBufferListPool:pool-namer@nic0',
+    'NdisFreeNetBufferPool:pool-namer@nic0',
+  ]);
 });
 
 test('hot path: an adapter whose modules have no data handlers keeps the path without modules', () => {
