@@ -454,6 +454,68 @@ test('NdisSim_FilterOidComplete: NdisFOidRequestComplete for a request completed
   assert.deepEqual(rules(w), ['NdisSim_FilterOidComplete']);
 });
 
+test('NdisSim_FilterOidComplete: an NdisFOidRequestComplete for a request the module no longer holds says which case it is: completed already (and when), completed by a final return, or never handed to it', () => {
+  /** The message of the module's bad completion, with `edit` making it. */
+  const message = (name: string, edit: (c: Chars) => void): string => {
+    const w = run([oidLwf(name, edit)], { collect: true, removeAt: 100 * ns.ms });
+    const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidComplete');
+    assert.equal(v.length >= 1, true, name);
+    return v[0]!.message;
+  };
+  // Completed twice: the forwarding module completes the original twice in FilterOidRequestComplete.
+  const twice = message('f-complete-twice', (c) => {
+    const complete = c.OidRequestCompleteHandler!;
+    const originals = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
+    c.OidRequestHandler = (m, r) => {
+      const clone = NdisAllocateCloneOidRequest(m.handle, r, 0).ClonedOidRequest!;
+      originals.set(clone, r);
+      return NdisFOidRequest(m.handle, clone);
+    };
+    c.OidRequestCompleteHandler = (m, clone, s) => {
+      const r = originals.get(clone);
+      if (r === undefined) return complete(m, clone, s);
+      NdisFreeCloneOidRequest(m.handle, clone);
+      NdisFOidRequestComplete(m.handle, r, s);
+      NdisFOidRequestComplete(m.handle, r, s);
+    };
+  });
+  assert.match(
+    twice,
+    /the module completed it already, with NdisFOidRequestComplete \(NDIS_STATUS_SUCCESS\) at \d+\.\d{6} s: the request is completed twice$/,
+  );
+  // After a final return: FilterOidRequest answers at once, then completes it later as well.
+  let answered: NDIS_OID_REQUEST | null = null;
+  const afterReturn = message('f-after-return', (c) => {
+    c.OidRequestHandler = (_m, r) => {
+      answered ??= r;
+      return NDIS_STATUS_NOT_SUPPORTED;
+    };
+    const pause = c.PauseHandler;
+    c.PauseHandler = (m, p) => {
+      if (answered !== null) NdisFOidRequestComplete(m.handle, answered, NDIS_STATUS_SUCCESS);
+      return pause(m, p);
+    };
+  });
+  assert.match(
+    afterReturn,
+    /its FilterOidRequest completed it at \d+\.\d{6} s by returning NDIS_STATUS_NOT_SUPPORTED, a final status: a request is completed by that return or, after PENDING, by NdisFOidRequestComplete, never by both/,
+  );
+  // Never handed to it.
+  const never = message('f-never-handed', (c) => {
+    const restart = c.RestartHandler;
+    c.RestartHandler = (m, p) => {
+      NdisFOidRequestComplete(m.handle, query(OID_GEN_STATISTICS), NDIS_STATUS_SUCCESS);
+      return restart(m, p);
+    };
+  });
+  assert.match(
+    never,
+    /for a request \(OID_GEN_STATISTICS\) that is not in its FilterOidRequest nor pended by it: NDIS never handed it to its FilterOidRequest$/,
+  );
+  for (const m of [twice, afterReturn, never])
+    assert.doesNotMatch(m, /completed twice, after a final return, or never handed/);
+});
+
 test('NdisSim_FilterOidClone: forwarding the original request; freeing what is not a clone; clones left at FilterDetach', () => {
   const original = run(
     [
