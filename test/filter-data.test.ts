@@ -1017,3 +1017,18 @@ test('R7.6 NdisSim_FilterPauseNotDrained, docs/model.md recipe: a SimNic hung (f
   }
   assert.deepEqual(rules(hungThen('surprise-remove')), []);
 });
+
+test('R7.5, R7.6 NdisSim_FilterDataState: a send the module originates inside FilterDetach is from a Detached module (detaching-a-filter-module: Detached from the start of FilterDetach)', () => {
+  const f = variantOfMonitorLwf('detach-sender', 'sends a frame of its own in FilterDetach', (c) => {
+    c.SendNetBufferListsCompleteHandler = (_m, chain) => NdisFreeNetBufferList(chain);
+    c.DetachHandler = (m) => {
+      const own = NdisAllocateNetBufferAndNetBufferList(ownPool(m.handle), 0, 0, new Uint8Array(60), 0, 60)!;
+      own.SourceHandle = m.handle;
+      NdisFSendNetBufferLists(m.handle, own, 0, 0);
+    };
+  });
+  const v = stack([f], { rate: 0, removeAt: 100 * ns.ms }).lastResult!.violations;
+  const state = v.filter((x) => x.rule === 'NdisSim_FilterDataState');
+  assert.equal(state.length, 1);
+  assert.match(state[0]!.message, /from detach-sender@nic0 while it is Detached: 1 NBL\(s\) it originated/);
+});
