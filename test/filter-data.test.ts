@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { flakyNic } from '../src/drivers/flaky-nic.ts';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
 import {
   countingLwf,
@@ -38,6 +39,7 @@ import {
   NdisFReturnNetBufferLists,
   NdisFreeNetBufferList,
   NdisFreeNetBufferListPool,
+  NdisFreeNetBufferPool,
   NdisFreeTimerObject,
   NdisFSendNetBufferLists,
   NdisFSendNetBufferListsComplete,
@@ -133,6 +135,38 @@ test('FilterSendNetBufferLists, FilterReceiveNetBufferLists: counting-lwf passes
     assert.ok(calls.includes(`counting-lwf:${fn}`), fn);
   assert.ok(!calls.some((c) => c.startsWith('monitor-lwf:Filter') && /NetBufferLists/.test(c)));
   assert.equal(w.ndis.adapters[0]!.data.sent, view.sent);
+});
+
+test('R7.5 trace: the NBL and NET_BUFFER pools of a module are named by module= at their allocation and at their free in FilterDetach, as the other filter DDIs are', () => {
+  const pools = { nbl: null as NDIS_HANDLE | null, nb: null as NDIS_HANDLE | null };
+  const f = variantOfMonitorLwf('pool-namer', 'allocates pools with its module handle', (c) => {
+    const attach = c.AttachHandler;
+    c.AttachHandler = (h, ctx, p) => {
+      const s = attach(h, ctx, p);
+      pools.nbl = ownPool(h);
+      pools.nb = NdisAllocateNetBufferPool(h, {
+        Header: { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1 },
+        PoolTag: 0,
+        DataSize: 0,
+      });
+      return s;
+    };
+    c.DetachHandler = () => {
+      NdisFreeNetBufferPool(pools.nb!);
+      NdisFreeNetBufferListPool(pools.nbl!);
+    };
+  });
+  const w = stack([f], { rate: 0, removeAt: 100 * ns.ms });
+  assert.deepEqual(rules(w), []);
+  const named = w.trace.events
+    .filter((e) => e.actor === 'pool-namer' && /^Ndis(Allocate|Free)NetBuffer(List)?Pool$/.test(e.what))
+    .map((e) => `${e.what}:${String(e.data?.module)}`);
+  assert.deepEqual(named.sort(), [
+    'NdisAllocateNetBufferListPool:pool-namer@nic0',
+    'NdisAllocateNetBufferPool:pool-namer@nic0',
+    'NdisFreeNetBufferListPool:pool-namer@nic0',
+    'NdisFreeNetBufferPool:pool-namer@nic0',
+  ]);
 });
 
 test('hot path: an adapter whose modules have no data handlers keeps the path without modules', () => {
@@ -887,4 +921,114 @@ test('R7.6: a Paused module that sends an NBL of its own pool while the miniport
   const r = rules(w);
   assert.ok(r.includes('NdisSim_FilterDataState'), r.join());
   assert.ok(!r.includes('NdisSim_StaleHandle'), r.join());
+});
+
+/**
+ * A filter that sends a frame of its own every 20 ms while Running, and whose FilterPause
+ * returns SUCCESS at once, with its own sends possibly still out (the classic bug).
+ */
+const eagerPauser = variantOfMonitorLwf('eager-pauser', 'pauses without waiting for its own sends', (c) => {
+  const s = { pool: null as NDIS_HANDLE | null, timer: null as NDIS_HANDLE | null };
+  const attach = c.AttachHandler;
+  c.AttachHandler = (h, ctx, p) => {
+    const st = attach(h, ctx, p);
+    s.pool = ownPool(h);
+    s.timer = NdisAllocateTimerObject(h, {
+      Header: {
+        Type: NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+        Revision: NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+      },
+      AllocationTag: 0,
+      // The context is the module's, from NdisSetTimerObject in FilterRestart.
+      TimerFunction: (_s, ctx: unknown) => {
+        const m = ctx as LwfModule;
+        if (!m.running) return;
+        const own = NdisAllocateNetBufferAndNetBufferList(s.pool!, 0, 0, new Uint8Array(60), 0, 60)!;
+        own.SourceHandle = m.handle;
+        NdisFSendNetBufferLists(m.handle, own, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+      },
+      FunctionContext: null,
+    }).TimerObject;
+    return st;
+  };
+  const restart = c.RestartHandler;
+  c.RestartHandler = (m, p) => {
+    const st = restart(m, p);
+    NdisSetTimerObject(s.timer!, -20 * 10_000, 20, m);
+    return st;
+  };
+  const pause = c.PauseHandler;
+  c.PauseHandler = (m, p) => {
+    NdisCancelTimerObject(s.timer!);
+    return pause(m, p);
+  };
+  c.SendNetBufferListsCompleteHandler = (m, chain, flags) => {
+    let pass: NET_BUFFER_LIST | null = null;
+    for (let x: NET_BUFFER_LIST | null = chain; x !== null; ) {
+      const next: NET_BUFFER_LIST | null = x.Next;
+      x.Next = null;
+      if (x.SourceHandle === m.handle) NdisFreeNetBufferList(x);
+      else {
+        x.Next = pass;
+        pass = x;
+      }
+      x = next;
+    }
+    if (pass !== null) NdisFSendNetBufferListsComplete(m.handle, pass, flags);
+  };
+  c.DetachHandler = () => {
+    NdisFreeTimerObject(s.timer!);
+    NdisFreeNetBufferListPool(s.pool!);
+  };
+});
+
+/** flaky-nic hung at 1 s under eager-pauser, tcpip bound with no traffic, `action` at 1.2 s. */
+function hungThen(action: 'stop-filter' | 'sleep' | 'surprise-remove'): World {
+  const w = new World({ seed: 1, verifier: 'collect' });
+  w.addDriver(flakyNic);
+  w.addDriver(eagerPauser);
+  w.addFilter('eager-pauser');
+  w.addProtocol('tcpip', {
+    traffic: { ratePerSecond: 0, frameBytes: 64, returnDelayNs: ns.ms, statisticsEveryNs: 0 },
+  });
+  w.addDevice({ name: 'nic0', driver: 'flaky-nic', faults: { hangAtNs: ns.s } });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  w.at(
+    1200 * ns.ms,
+    action === 'stop-filter'
+      ? { kind: 'stop-filter', driver: 'eager-pauser' }
+      : action === 'sleep'
+        ? { kind: 'sleep', state: 'S3', durationNs: 500 * ns.ms }
+        : { kind: 'surprise-remove', device: 'nic0' },
+  );
+  w.run(3 * ns.s);
+  return w;
+}
+
+test('R7.6 NdisSim_FilterPauseNotDrained, docs/model.md recipe: a SimNic hung (faults.hangAt) holds the module’s own sends; a stop-filter or a sleep before the reset pauses it with them out; a removal does not (the surprise-removal notification gets them back first)', () => {
+  for (const action of ['stop-filter', 'sleep'] as const) {
+    const v = hungThen(action).lastResult!.violations;
+    assert.deepEqual(
+      v.map((x) => x.rule),
+      ['NdisSim_FilterPauseNotDrained'],
+      action,
+    );
+    assert.match(v[0]!.message, /send\(s\) it originated not back/, action);
+  }
+  assert.deepEqual(rules(hungThen('surprise-remove')), []);
+});
+
+test('R7.5, R7.6 NdisSim_FilterDataState: a send the module originates inside FilterDetach is from a Detached module (detaching-a-filter-module: Detached from the start of FilterDetach)', () => {
+  const f = variantOfMonitorLwf('detach-sender', 'sends a frame of its own in FilterDetach', (c) => {
+    c.SendNetBufferListsCompleteHandler = (_m, chain) => NdisFreeNetBufferList(chain);
+    c.DetachHandler = (m) => {
+      const own = NdisAllocateNetBufferAndNetBufferList(ownPool(m.handle), 0, 0, new Uint8Array(60), 0, 60)!;
+      own.SourceHandle = m.handle;
+      NdisFSendNetBufferLists(m.handle, own, 0, 0);
+    };
+  });
+  const v = stack([f], { rate: 0, removeAt: 100 * ns.ms }).lastResult!.violations;
+  const state = v.filter((x) => x.rule === 'NdisSim_FilterDataState');
+  assert.equal(state.length, 1);
+  assert.match(state[0]!.message, /from detach-sender@nic0 while it is Detached: 1 NBL\(s\) it originated/);
 });

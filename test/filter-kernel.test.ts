@@ -229,6 +229,14 @@ test('NdisSim_TimerNotFreed, NdisSim_ResourceNotFreed: FilterDetach returns hold
     all.violations[1]!.message,
     /1 read\/write lock\(s\) \(NdisFreeRWLock\) and 1 pool allocation\(s\)/,
   );
+  // R2.5, R7.5: its "Rule:" line is the filter's part of the rule, not the miniport's
+  // (MiniportHaltEx, I/O space, ports).
+  const summary = all.violations[1]!.summary;
+  assert.match(
+    summary,
+    /^FilterDetach, or a failing FilterAttach, returned with .*NdisFilterHandle not freed/,
+  );
+  assert.doesNotMatch(summary, /MiniportHaltEx|I\/O space|port range|Unload routine of a protocol/);
   const memOnly = run(allocating('kf-keeps-mem', { timer: true, mem: false, lock: true })).r;
   assert.deepEqual(rules(memOnly), [['NdisSim_ResourceNotFreed', 'FilterDetach', 'nic0']]);
   assert.match(memOnly.violations[0]!.message, /without freeing 1 pool allocation\(s\)/);
@@ -264,6 +272,25 @@ test('NdisSim_CallbackAfterHalt: a module timer left set when FilterDetach retur
     findEvent(w.trace.events, (e) => e.kind === 'call' && e.what === 'NdisTimerFunction'),
     -1,
   );
+});
+
+test('R8.4 NdisSim_TimerFreedWhileSet: a module timer freed in FilterDetach while still set is named as NdisSim_TimerNotFreed names one: its filter module, where it was allocated, when it was last set', () => {
+  const hooks: Hooks = {
+    attach(c) {
+      c.timer = moduleTimer(c, hooks);
+      return NDIS_STATUS_SUCCESS;
+    },
+    restart: (c) => NdisSetTimerObject(c.timer!, -500 * 10_000, 0, c),
+    // Never cancelled: FilterDetach frees it while it is still set.
+    detach: (c) => NdisFreeTimerObject(c.timer!),
+  };
+  const { r } = run(kernelFilter('kf-free-set', hooks));
+  assert.deepEqual(rules(r), [['NdisSim_TimerFreedWhileSet', 'NdisFreeTimerObject', 'nic0']]);
+  assert.match(
+    r.violations[0]!.message,
+    /^timer of filter module kf-free-set@nic0 freed while still set: the timer object allocated in FilterAttach at \d+\.\d{6} s, function TimerFunction, last set in FilterRestart at \d+\.\d{6} s; cancel it \(NdisCancelTimerObject\) before freeing it/,
+  );
+  assert.match(r.violations[0]!.callSite ?? '', /\(in FilterDetach\)$/);
 });
 
 test('NdisSim_CallbackAfterHalt: a periodic module timer left set after FilterDetach is reported once, not at every tick, and never runs', () => {

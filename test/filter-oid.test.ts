@@ -362,6 +362,58 @@ test('NdisSim_FilterState: NdisFIndicateStatus before NdisFSetAttributes; allowe
   assert.deepEqual(rules(w), ['NdisSim_FilterState']);
 });
 
+test('R7.5 NdisSim_FilterState: the module is Detached from the start of FilterDetach (detaching-a-filter-module): NdisFOidRequest there is refused and reported, and nothing completes into the detached module; NdisFIndicateStatus there is allowed (nf-ndis-ndisfindicatestatus: not after FilterDetach returns)', () => {
+  const seen: string[] = [];
+  const w = run(
+    [
+      oidLwf('f-oid-in-detach', (c) => {
+        const complete = c.OidRequestCompleteHandler!;
+        c.DetachHandler = (m) => {
+          const s = NdisFOidRequest(m.handle, query(OID_GEN_STATISTICS));
+          seen.push(`issued:${s === NDIS_STATUS_FAILURE ? 'FAILURE' : s}`);
+          NdisFIndicateStatus(m.handle, {
+            Header: { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: 1 },
+            SourceHandle: m.handle,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_LINK_STATE,
+            Flags: 0,
+            DestinationHandle: null,
+            RequestId: null,
+            StatusBuffer: null,
+            StatusBufferSize: 0,
+          });
+        };
+        c.OidRequestCompleteHandler = (m, r, s) => {
+          if (r.RequestId === `own:${OID_GEN_STATISTICS}`) seen.push(`own done:${s}`);
+          else complete(m, r, s);
+        };
+      }),
+    ],
+    { collect: true, removeAt: 100 * ns.ms },
+  );
+  assert.deepEqual(seen, ['issued:FAILURE']);
+  const v = w.lastResult!.violations;
+  assert.deepEqual(
+    v.map((x) => `${x.rule}:${x.ddi}`),
+    ['NdisSim_FilterState:NdisFOidRequest'],
+  );
+  assert.match(
+    v[0]!.message,
+    /inside its FilterDetach: the module is Detached from the start of FilterDetach/,
+  );
+  // The module's state line comes before its FilterDetach, and the request never went down.
+  const ev = w.trace.events;
+  const detached = ev.findIndex((e) => e.kind === 'filter' && e.what === 'Paused → Detached');
+  const call = ev.findIndex((e) => e.kind === 'call' && e.what === 'FilterDetach');
+  assert.ok(detached >= 0 && detached < call, `${detached} < ${call}`);
+  assert.equal(
+    ev.filter(
+      (e) => e.kind === 'call' && e.what === 'MiniportOidRequest' && e.data?.Oid === 'OID_GEN_STATISTICS',
+    ).length,
+    0,
+  );
+});
+
 test('NdisSim_FilterOidComplete: FilterOidRequest completes its request and returns SUCCESS as well', () => {
   const w = run(
     [
@@ -400,6 +452,68 @@ test('NdisSim_FilterOidComplete: NdisFOidRequestComplete for a request completed
     { collect: true },
   );
   assert.deepEqual(rules(w), ['NdisSim_FilterOidComplete']);
+});
+
+test('NdisSim_FilterOidComplete: an NdisFOidRequestComplete for a request the module no longer holds says which case it is: completed already (and when), completed by a final return, or never handed to it', () => {
+  /** The message of the module's bad completion, with `edit` making it. */
+  const message = (name: string, edit: (c: Chars) => void): string => {
+    const w = run([oidLwf(name, edit)], { collect: true, removeAt: 100 * ns.ms });
+    const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterOidComplete');
+    assert.equal(v.length >= 1, true, name);
+    return v[0]!.message;
+  };
+  // Completed twice: the forwarding module completes the original twice in FilterOidRequestComplete.
+  const twice = message('f-complete-twice', (c) => {
+    const complete = c.OidRequestCompleteHandler!;
+    const originals = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
+    c.OidRequestHandler = (m, r) => {
+      const clone = NdisAllocateCloneOidRequest(m.handle, r, 0).ClonedOidRequest!;
+      originals.set(clone, r);
+      return NdisFOidRequest(m.handle, clone);
+    };
+    c.OidRequestCompleteHandler = (m, clone, s) => {
+      const r = originals.get(clone);
+      if (r === undefined) return complete(m, clone, s);
+      NdisFreeCloneOidRequest(m.handle, clone);
+      NdisFOidRequestComplete(m.handle, r, s);
+      NdisFOidRequestComplete(m.handle, r, s);
+    };
+  });
+  assert.match(
+    twice,
+    /the module completed it already, with NdisFOidRequestComplete \(NDIS_STATUS_SUCCESS\) at \d+\.\d{6} s: the request is completed twice$/,
+  );
+  // After a final return: FilterOidRequest answers at once, then completes it later as well.
+  let answered: NDIS_OID_REQUEST | null = null;
+  const afterReturn = message('f-after-return', (c) => {
+    c.OidRequestHandler = (_m, r) => {
+      answered ??= r;
+      return NDIS_STATUS_NOT_SUPPORTED;
+    };
+    const pause = c.PauseHandler;
+    c.PauseHandler = (m, p) => {
+      if (answered !== null) NdisFOidRequestComplete(m.handle, answered, NDIS_STATUS_SUCCESS);
+      return pause(m, p);
+    };
+  });
+  assert.match(
+    afterReturn,
+    /its FilterOidRequest completed it at \d+\.\d{6} s by returning NDIS_STATUS_NOT_SUPPORTED, a final status: a request is completed by that return or, after PENDING, by NdisFOidRequestComplete, never by both/,
+  );
+  // Never handed to it.
+  const never = message('f-never-handed', (c) => {
+    const restart = c.RestartHandler;
+    c.RestartHandler = (m, p) => {
+      NdisFOidRequestComplete(m.handle, query(OID_GEN_STATISTICS), NDIS_STATUS_SUCCESS);
+      return restart(m, p);
+    };
+  });
+  assert.match(
+    never,
+    /for a request \(OID_GEN_STATISTICS\) that is not in its FilterOidRequest nor pended by it: NDIS never handed it to its FilterOidRequest$/,
+  );
+  for (const m of [twice, afterReturn, never])
+    assert.doesNotMatch(m, /completed twice, after a final return, or never handed/);
 });
 
 test('NdisSim_FilterOidClone: forwarding the original request; freeing what is not a clone; clones left at FilterDetach', () => {

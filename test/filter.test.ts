@@ -29,6 +29,7 @@ import {
   NdisAllocateMemoryWithTagPriority,
   NdisAllocateTimerObject,
   NdisCompleteNetPnPEvent,
+  NdisFDeregisterFilterDriver,
   NdisFNetPnPEvent,
   NdisFOidRequestComplete,
   NdisFPauseComplete,
@@ -883,6 +884,26 @@ test('NdisFDeregisterFilterDriver: an unload routine that does not deregister is
   assert.deepEqual(
     w.lastResult?.violations.map((v) => v.rule),
     ['NdisFDeregisterFilterDriver'],
+  );
+});
+
+test('NdisSim_FilterRegistration: NdisFDeregisterFilterDriver from FilterDetach says it came from FilterDetach of the module and belongs in the unload routine (nf-ndis-ndisfderegisterfilterdriver)', () => {
+  const early = variantOfMonitorLwf('deregisters-early', 'deregisters in FilterDetach', (c, d) => {
+    c.DetachHandler = () => {
+      if (d.handle !== null) NdisFDeregisterFilterDriver(d.handle);
+    };
+    d.unload = () => {};
+  });
+  const w = runningStack(
+    [early],
+    [{ atNs: 100 * ns.ms, action: { kind: 'stop-filter', driver: 'deregisters-early' } }],
+    { install: ['deregisters-early'], collect: true },
+  );
+  const v = w.lastResult!.violations.filter((x) => x.rule === 'NdisSim_FilterRegistration');
+  assert.equal(v.length, 1);
+  assert.equal(
+    v[0]!.message,
+    'deregisters-early: NdisFDeregisterFilterDriver called from FilterDetach of deregisters-early@nic0, with 1 filter module(s) still attached (that one included): a filter driver deregisters in its unload routine (FilterDriverUnload), which runs after NDIS has detached all its modules; FilterDetach frees only what belongs to its module (nf-ndis-ndisfderegisterfilterdriver, unloading-a-filter-driver)',
   );
 });
 

@@ -58,6 +58,15 @@ export class FilterOidRecord {
   ) {}
 }
 
+/** How a module was done with a request: FilterOidRequest's final return, NdisFOidRequestComplete, or a cancel while queued. */
+export type FilterOidFinishVia = 'return' | 'complete' | 'abort';
+
+export interface FilterOidFinish {
+  readonly via: FilterOidFinishVia;
+  readonly status: number;
+  readonly ns: number;
+}
+
 /** A module's OID state (FilterModule.oid), made on first use. */
 export class FilterOidState implements WorkRoutine, EventTarget {
   /** Requests waiting for FilterOidRequest: NDIS hands a module one at a time. */
@@ -71,6 +80,13 @@ export class FilterOidState implements WorkRoutine, EventTarget {
    * an NdisFOidRequestComplete of one can say so. Weak: the module's requests come and go.
    */
   readonly own = new WeakSet<NDIS_OID_REQUEST>();
+  /**
+   * How and when the module was done with each request it was handed (finishAtFilter),
+   * so that an NdisFOidRequestComplete for one it no longer holds can say which it is:
+   * completed already, completed by a final return, or aborted while queued. Weak: the
+   * requests belong to the drivers above.
+   */
+  readonly finished = new WeakMap<NDIS_OID_REQUEST, FilterOidFinish>();
   /** NdisAllocateCloneOidRequest's clones not yet freed, each with the request it was made from. */
   readonly clones = new Map<NDIS_OID_REQUEST, NDIS_OID_REQUEST>();
   /** RequestHandle of the requests the module issues (R6.16). */
@@ -255,17 +271,19 @@ function dispatchToFilter(n: Ndis, m: FilterModule): void {
     );
     break;
   }
-  finishAtFilter(n, r, status, true);
+  finishAtFilter(n, r, status, 'return');
 }
 
 /**
- * The module is done with `r` (its return value, `returned`; NdisFOidRequestComplete; or
- * a cancel while queued).
+ * The module is done with `r` (`via`: its return value; NdisFOidRequestComplete; or a
+ * cancel while queued).
  */
-export function finishAtFilter(n: Ndis, r: FilterOidRecord, status: number, returned = false): void {
+export function finishAtFilter(n: Ndis, r: FilterOidRecord, status: number, via: FilterOidFinishVia): void {
   const m = r.module;
   const st = m.oid!;
+  const returned = via === 'return';
   r.state = 'done';
+  st.finished.set(r.request, { via, status, ns: n.now });
   if (r.watchdog !== null) r.watchdog.cancelled = true;
   r.watchdog = null;
   if (st.current === r) st.current = null;
@@ -319,7 +337,7 @@ export function cancelAtFilter(n: Ndis, m: FilterModule, mine: Mine, requestId: 
   if (st === null) return;
   const queued = st.queue.filter((r) => mine(r.source) && r.request.RequestId === requestId);
   for (const q of queued) removeFrom(st.queue, q);
-  for (const q of queued) finishAtFilter(n, q, NDIS_STATUS_REQUEST_ABORTED);
+  for (const q of queued) finishAtFilter(n, q, NDIS_STATUS_REQUEST_ABORTED, 'abort');
   const r = st.current;
   if (r === null || r.state !== 'pending' || !mine(r.source) || r.request.RequestId !== requestId) return;
   const h = m.driver.chars.CancelOidRequestHandler;

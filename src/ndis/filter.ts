@@ -1053,6 +1053,12 @@ function detachable(m: FilterModule): boolean {
 
 export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   // FilterDetach comes when the module is Paused (nc-ndis-filter_detach); it cannot fail.
+  // R7.5: the module is Detached from the start of FilterDetach (detaching-a-filter-module:
+  // it "enters the Detached state" at the start of the call), so what FilterDetach calls
+  // is checked against Detached: NdisFOidRequest and sends are refused (NdisSim_FilterState,
+  // NdisSim_FilterDataState); NdisFIndicateStatus is allowed until FilterDetach returns
+  // (nf-ndis-ndisfindicatestatus). Its handle stays good until then (`gone`).
+  setFilter(n, m, 'Detached');
   const f = enterFilter(n, m, 'FilterDetach');
   let returned: unknown;
   m.inDetach = true;
@@ -1080,7 +1086,6 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   if (m.fdata !== null) moduleDetached(n, m);
   const j = m.driver.modules.indexOf(m);
   if (j >= 0) m.driver.modules.splice(j, 1);
-  setFilter(n, m, 'Detached');
 }
 
 /**

@@ -56,6 +56,12 @@ export interface RuleSpec {
   /** Rule-book ids (R5.11 …, docs/model.md) the rule enforces. */
   readonly spec: readonly string[];
   readonly summary: string;
+  /**
+   * For a rule whose summary covers several kinds of driver: the summary a violation
+   * reported in one of these callbacks shows instead (its "Rule:" line), the part that
+   * concerns that callback's driver only.
+   */
+  readonly summaryIn?: Readonly<Record<string, string>>;
   /** DDIs and callbacks the rule is about. */
   readonly ddis: readonly string[];
   /** The bug check the model raises; null for a rule that is not applicable and has none. */
@@ -493,6 +499,10 @@ const spec = 'ndis-sim spec';
 
 /** Rules that only ndis-sim names. */
 /** ndis-sim's own rules; `modelOnly` marks one no driver can break here (why). */
+/** NdisSim_ResourceNotFreed as a filter module breaks it (its summaryIn). */
+const filterLeakSummary =
+  "FilterDetach, or a failing FilterAttach, returned with a read/write lock (NdisFreeRWLock), pool memory (NdisFreeMemoryWithTagPriority), a configuration handle (NdisCloseConfiguration), an NBL pool (NdisFreeNetBufferListPool), a NET_BUFFER pool (NdisFreeNetBufferPool) or an MDL (NdisFreeMdl) allocated with the module's NdisFilterHandle not freed: FilterDetach frees what the module allocated, and a failing FilterAttach what it allocated (nc-ndis-filter_detach, nc-ndis-filter_attach).";
+
 const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnly?: string })[] = [
   {
     id: 'NdisSim_PauseCompleteUnexpected',
@@ -856,6 +866,10 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
       'NdisMFreeNetBufferSGList',
       'IoDeleteSymbolicLink',
     ],
+    summaryIn: {
+      FilterDetach: filterLeakSummary,
+      FilterAttach: filterLeakSummary,
+    },
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x29) },
     source: spec,
     fatal: false,

@@ -294,7 +294,7 @@ export class Verifier {
     adapter ??= this.adapterSource === null ? null : this.adapterSource.runningAdapterName();
     const v: Violation = {
       rule: rule.id,
-      summary: rule.summary,
+      summary: rule.summaryIn?.[ddi] ?? rule.summary,
       // R8.2: an IRQL rule cites the rule-book rules of the DDI that was called.
       spec: specFor(rule, ddi),
       ddi,

@@ -235,7 +235,17 @@ export function NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE): void {
   pool.freed = true;
   pool.freedBy = { fn: n.runningFunction(), cpu: n.kernel.ctx.cpu, ns: n.now };
   poolFreed(pool);
-  if (n.trace.on) n.traceDdi(ddi, pool.block, pool.kind === 'protocol' ? { protocol: pool.owner } : {});
+  // Named as the allocation named it: a filter module's pool by its module, as every filter DDI.
+  if (n.trace.on)
+    n.traceDdi(
+      ddi,
+      pool.block,
+      pool.kind === 'protocol'
+        ? { protocol: pool.owner }
+        : pool.module !== null
+          ? { module: pool.module.name }
+          : {},
+    );
   if (pool.kind === 'protocol') {
     const pools = n.protocolDrivers?.get(pool.owner)?.pools;
     if (pools != null) removeFrom(pools, pool);

@@ -4,6 +4,7 @@
 // NdisFIndicateStatus. The routing is in ../filter-oid.ts.
 
 import { NotModelledError } from '../../errors.ts';
+import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
 import { Binding, OidSourceHandle } from '../binding.ts';
 import type { MiniportBlock } from '../block.ts';
@@ -133,7 +134,9 @@ function issuingModule(
     'NdisSim_FilterState',
     ddi,
     m.block.name,
-    `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (${page})`,
+    m.inDetach
+      ? `${ddi} from ${m.name} inside its FilterDetach: the module is Detached from the start of FilterDetach (detaching-a-filter-module), and a module issues requests only when Paused, Restarting, Running or Pausing (${page}); the request would complete after the module is gone`
+      : `${ddi} from ${m.name} in the ${m.state} state: a module issues requests only when Paused, Restarting, Running or Pausing (${page})`,
   );
   return null;
 }
@@ -211,7 +214,7 @@ export function NdisFOidRequestComplete(
       b.name,
       own
         ? `${ddi} from ${m.name} for ${oidText(OidRequest.DATA.Oid)}, a request it originated with NdisFOidRequest: such a request ends in its own FilterOidRequestComplete, and the filter does not complete it up the stack (generating-oid-requests-from-an-ndis-filter-driver)`
-        : `${ddi} from ${m.name} for a request that is not in its FilterOidRequest nor pended by it: completed twice, after a final return, or never handed to it`,
+        : `${ddi} from ${m.name} for ${requestText(OidRequest)} that is not in its FilterOidRequest nor pended by it: ${notHeldText(m, OidRequest)}`,
       ruleParams('filter OID request completed twice', b),
     );
     return;
@@ -238,7 +241,40 @@ export function NdisFOidRequestComplete(
       ruleParams('filter OID request completed with NDIS_STATUS_PENDING', b),
     );
   }
-  finishAtFilter(n, r, Status);
+  finishAtFilter(n, r, Status, 'complete');
+}
+
+/** `OID_X (0x...)` of a request, or "a request" when it has no DATA to read it from. */
+function requestText(r: NDIS_OID_REQUEST): string {
+  const oid = (r as NDIS_OID_REQUEST | null)?.DATA?.Oid;
+  return typeof oid === 'number' ? `a request (${oidText(oid)})` : 'a request';
+}
+
+/**
+ * Why module `m` does not hold `r`, from what NDIS knows of it: queued and not handed to
+ * it yet; done with already (a completion, a final return, a cancel while queued: when);
+ * one of its clones; or never handed to it.
+ */
+function notHeldText(m: FilterModule, r: NDIS_OID_REQUEST): string {
+  const st = m.oid;
+  if (st === null) return 'NDIS never handed it to its FilterOidRequest';
+  if (st.queue.some((q) => q.request === r))
+    return 'it is still queued for its FilterOidRequest (NDIS has not handed it to the module yet)';
+  const f = st.finished.get(r);
+  if (f !== undefined) {
+    const at = fmtTime(f.ns);
+    switch (f.via) {
+      case 'complete':
+        return `the module completed it already, with NdisFOidRequestComplete (${statusText(f.status)}) at ${at}: the request is completed twice`;
+      case 'return':
+        return `its FilterOidRequest completed it at ${at} by returning ${statusText(f.status)}, a final status: a request is completed by that return or, after PENDING, by NdisFOidRequestComplete, never by both (nc-ndis-filter_oid_request)`;
+      case 'abort':
+        return `NDIS completed it at ${at} with NDIS_STATUS_REQUEST_ABORTED: it was cancelled while queued for the module, before its FilterOidRequest got it`;
+    }
+  }
+  if (st.clones.has(r))
+    return "it is one of the module's clones (NdisAllocateCloneOidRequest): a clone's completion comes to its FilterOidRequestComplete, and the module completes the original it got in FilterOidRequest";
+  return 'NDIS never handed it to its FilterOidRequest';
 }
 
 /**

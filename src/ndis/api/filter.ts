@@ -281,11 +281,15 @@ export function NdisFDeregisterFilterDriver(NdisFilterDriverHandle: NDIS_HANDLE)
     return;
   }
   if (d.modules.length > 0 && !detachInDriverEntry(n, d)) {
+    // Called from FilterDetach of one of its modules: say so, and where it belongs.
+    const detaching = d.modules.find((m) => m.inDetach);
     n.verifier.report(
       'NdisSim_FilterRegistration',
       ddi,
-      d.modules[0]!.block.name,
-      `${d.name}: ${ddi} with ${d.modules.length} filter module(s) still attached`,
+      (detaching ?? d.modules[0]!).block.name,
+      detaching !== undefined
+        ? `${d.name}: ${ddi} called from FilterDetach of ${detaching.name}, with ${d.modules.length} filter module(s) still attached (that one included): a filter driver deregisters in its unload routine (FilterDriverUnload), which runs after NDIS has detached all its modules; FilterDetach frees only what belongs to its module (nf-ndis-ndisfderegisterfilterdriver, unloading-a-filter-driver)`
+        : `${d.name}: ${ddi} with ${d.modules.length} filter module(s) still attached`,
     );
   }
   if (n.io !== null) checkDevicesAtDeregistration(n, d, ddi);

@@ -114,6 +114,22 @@ function adapterName(o: Owner): string | null {
   return o.kind === 'adapter' ? o.block.name : o.kind === 'module' ? o.module.block.name : null;
 }
 
+/** Whose handle allocated the object, for a message: `filter module lwf@nic0`, `adapter nic0`. */
+function ownerText(o: Owner): string {
+  switch (o.kind) {
+    case 'adapter':
+      return `adapter ${o.block.name}`;
+    case 'module':
+      return `filter module ${o.module.name}`;
+    case 'driver':
+      return `miniport driver ${o.driver.name}`;
+    case 'filterDriver':
+      return `filter driver ${o.driver.name}`;
+    case 'protocolDriver':
+      return `protocol driver ${o.driver.name}`;
+  }
+}
+
 /** The owner's handle is dead (its adapter halted, its filter module detached): the DDI stops. */
 function staleOwner(n: Ndis, o: Owner, ddi: string): boolean {
   if (o.kind === 'adapter') return stale(o.block, ddi);
@@ -322,7 +338,13 @@ export function NdisFreeTimerObject(TimerObject: NDIS_TIMER_OBJECT_HANDLE): void
   const n = t.ndis;
   n.verifier.irql(irql.NdisFreeTimerObject, ddi, adapterName(t.owner));
   if (t.k.queued) {
-    n.verifier.report('NdisSim_TimerFreedWhileSet', ddi, adapterName(t.owner), 'timer freed while still set');
+    // Named as NdisSim_TimerNotFreed names a timer: whose, where allocated, when last set.
+    n.verifier.report(
+      'NdisSim_TimerFreedWhileSet',
+      ddi,
+      adapterName(t.owner),
+      `timer of ${ownerText(t.owner)} freed while still set: ${t.story()}; cancel it (NdisCancelTimerObject) before freeing it (nf-ndis-ndisfreetimerobject)`,
+    );
     n.kernel.cancelTimer(t.k);
   }
   if (t.k.dpc.queuedOn !== -1) {

@@ -239,7 +239,7 @@ export function NdisAllocateNetBufferPool(
   const module = h instanceof FilterModule ? h : null;
   const pool = new NbPool(b, owner, Parameters.DataSize, module);
   if (b !== null || module !== null) state(n).nbPools.push(pool);
-  if (n.trace.on) n.traceDdi(ddi, b, {});
+  if (n.trace.on) n.traceDdi(ddi, b, module !== null ? { module: module.name } : {});
   return pool;
 }
 
@@ -277,7 +277,7 @@ export function NdisFreeNetBufferPool(PoolHandle: NDIS_HANDLE): void {
     const i = list.indexOf(pool);
     if (i >= 0) list.splice(i, 1);
   }
-  if (n.trace.on) n.traceDdi(ddi, pool.block, {});
+  if (n.trace.on) n.traceDdi(ddi, pool.block, pool.module !== null ? { module: pool.module.name } : {});
 }
 
 /**
