@@ -1062,6 +1062,7 @@ function waitInNdisThread(
   } finally {
     n.endWait(undefined, true);
   }
+  n.kernel.resumeBelowDispatch();
 }
 
 // ------------------------------------------- NdisUnbindAdapter, re-enumeration
