@@ -51,6 +51,31 @@ test('R8.3, DPC objects page ("a DPC runs at DISPATCH when the processor\'s IRQL
   assert.deepEqual(dpcThenWork(2), ['work cpu 1 at 0', 'dpc cpu 0 at 3000']);
 });
 
+test('R8.3: a DPC that queues itself again on its CPU runs once per drain before PASSIVE work there, not for ever at one instant (the clock moves)', () => {
+  const m = new Machine(new Chooser(lastAnswer, [], false));
+  const k = new Kernel(m, 1);
+  let runs = 0;
+  let workAt = -1;
+  const dpc: Dpc = new Dpc(
+    {
+      runDpc: () => {
+        runs++;
+        k.queueDpc(dpc, 0);
+      },
+    },
+    'nic',
+  );
+  k.queueDpc(dpc, 0);
+  const note = (): void => {
+    workAt = m.now;
+  };
+  k.queueWorkNow(new WorkItem({ runWork: note }, 'nic'));
+  m.runUntil(10_000);
+  assert.equal(workAt, 0);
+  // Once before the work item at 0 ns, then every 3 µs (its latency) until 10 µs.
+  assert.equal(runs, 4);
+});
+
 test("R8.12, R3.7, DPC objects page: MiniportPause that stalls (NdisStallExecution at PASSIVE) until its own CPU's DPC ran is preempted by that DPC and returns, no pause watchdog", () => {
   let dpcRan = false;
   let stalls = 0;

@@ -300,11 +300,16 @@ export class Kernel implements EventTarget {
    * at DISPATCH when the processor's IRQL drops below DISPATCH": the DPC objects page,
    * MiniportInterrupt's DPC). Kernel.enter calls it before PASSIVE work on `cpu`, and
    * resumeBelowDispatch for a thread that stalls (NdisStallExecution) or wakes. The CPU's
-   * drain event, still queued, finds the queue empty (or holds what came later).
+   * drain event, still queued, finds the queue empty or runs what came later.
    */
   runQueuedDpcs(cpu: number): void {
     const q = this.cpus[cpu]!.dpcs;
-    for (let dpc = q.shift(); dpc !== undefined; dpc = q.shift()) {
+    // Only those queued now: a DPC that queues itself again on this CPU waits for its
+    // drain event (its latency), so the clock moves. Windows would drain it too, and a
+    // DPC that re-queues itself for ever starves the CPU; here the loop would never end.
+    for (let n = q.length; n > 0; n--) {
+      const dpc = q.shift();
+      if (dpc === undefined) return;
       dpc.queuedOn = -1;
       this.runDpcOn(cpu, dpc);
     }
