@@ -224,8 +224,14 @@ export class Kernel implements EventTarget {
     return this.cpus.length;
   }
 
-  /** Begins running code on `cpu` at `irql`; pair with `exit`. Contexts are reused. */
+  /**
+   * Begins running code on `cpu` at `irql`; pair with `exit`. Contexts are reused.
+   * Below DISPATCH the CPU first runs the DPCs queued on it (runQueuedDpcs): a processor
+   * drains its DPC queue before its IRQL drops below DISPATCH_LEVEL, so no thread runs
+   * on a CPU while DPCs wait there (docs/model.md "DPCs before PASSIVE work").
+   */
   enter(cpu: number, irql: number, who: string, kind: ContextKind): Context {
+    if (irql < Irql.Dispatch && this.cpus[cpu]!.dpcs.length !== 0) this.runQueuedDpcs(cpu);
     let c: Context;
     if (this.freeCount === 0) c = new Context(cpu, irql, who, kind);
     else {
@@ -286,6 +292,37 @@ export class Kernel implements EventTarget {
       this.machine.after(steps * latency.dpcStepNs, this, Op.DpcDrain, c);
     }
     return true;
+  }
+
+  /**
+   * Runs every DPC queued on `cpu` now, in queue order (those they queue there too), as
+   * the processor does when its IRQL is about to drop below DISPATCH_LEVEL ("a DPC runs
+   * at DISPATCH when the processor's IRQL drops below DISPATCH": the DPC objects page,
+   * MiniportInterrupt's DPC). Kernel.enter calls it before PASSIVE work on `cpu`, and
+   * resumeBelowDispatch for a thread that stalls (NdisStallExecution) or wakes. The CPU's
+   * drain event, still queued, finds the queue empty or runs what came later.
+   */
+  runQueuedDpcs(cpu: number): void {
+    const q = this.cpus[cpu]!.dpcs;
+    // Only those queued now: a DPC that queues itself again on this CPU waits for its
+    // drain event (its latency), so the clock moves. Windows would drain it too, and a
+    // DPC that re-queues itself for ever starves the CPU; here the loop would never end.
+    for (let n = q.length; n > 0; n--) {
+      const dpc = q.shift();
+      if (dpc === undefined) return;
+      dpc.queuedOn = -1;
+      this.runDpcOn(cpu, dpc);
+    }
+  }
+
+  /**
+   * The running context goes on below DISPATCH after a wait (NdisMSleep, NdisWaitEvent)
+   * or before a stall: its CPU's queued DPCs run first (runQueuedDpcs).
+   */
+  resumeBelowDispatch(): void {
+    const c = this.ctx;
+    if (c.irql < Irql.Dispatch && this.cpus[c.cpu]!.dpcs.length !== 0 && this.machine.stopped === null)
+      this.runQueuedDpcs(c.cpu);
   }
 
   /** KeRemoveQueueDpc. */

@@ -212,6 +212,8 @@ export class NdisInterrupt implements NDIS_HANDLE {
   /** The line's interrupt object (connected only when the interrupt is line-based). */
   readonly k: KInterrupt;
   deregistered = false;
+  /** NdisMDeregisterInterruptEx is running the DPCs still queued (NdisSim_QueueDpcDeregistered). */
+  deregistering = false;
   /**
    * Message-based (NDIS_CONNECT_MESSAGE_BASED): the device's messages and one
    * NdisMessage per MessageId, with the table given to the driver. Null: line-based.

@@ -1084,6 +1084,7 @@ function waitInNdisThread(
   } finally {
     n.endWait(undefined, true);
   }
+  n.kernel.resumeBelowDispatch();
 }
 
 // ------------------------------------------- NdisUnbindAdapter, re-enumeration

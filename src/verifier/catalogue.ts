@@ -200,7 +200,7 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R2.10'],
     bugCheck: dv(simCode(0x18)),
-    how: 'NdisMSynchronizeWithInterruptEx after NdisMDeregisterInterruptEx, or a second deregistration, is reported',
+    how: 'NdisMSynchronizeWithInterruptEx after NdisMDeregisterInterruptEx, or a second deregistration, is reported (a DPC queued after it is NdisSim_QueueDpcDeregistered)',
   },
   NullCheck: {
     status: 'not-applicable',
@@ -1227,6 +1227,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ddis: ['MiniportIdleNotification'],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x52) },
     source: 'wdk-ddi-src/content/ndis/nc-ndis-miniport_idle_notification.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_QueueDpcDeregistered',
+    origin: 'ndis-sim',
+    spec: ['R2.10'],
+    summary:
+      'NdisMQueueDpcEx or NdisMQueueDpc was called for an interrupt that NdisMDeregisterInterruptEx has deregistered (on Windows the interrupt object is freed: a use after free), or from a DPC that NdisMDeregisterInterruptEx runs before it returns (no MiniportInterruptDPC may run after it returns, so the DPC could never run). Nothing is queued and the call returns 0.',
+    ddis: ['NdisMQueueDpcEx', 'NdisMQueueDpc', 'NdisMDeregisterInterruptEx'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0x13d) },
+    source: 'wdk-ddi-src/content/ndis/nf-ndis-ndismderegisterinterruptex.md',
     fatal: false,
   },
   {

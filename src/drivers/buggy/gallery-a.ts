@@ -159,6 +159,25 @@ export const galleryA: readonly GalleryEntry[] = [
     scenario: removeAt1s,
   },
   {
+    rule: 'NdisSim_QueueDpcDeregistered',
+    mistake:
+      'MiniportHaltEx queues the DPC once more to drain the receive ring, and the DPC queues itself again while work seems left; NdisMDeregisterInterruptEx runs that DPC before it returns, and the DPC it queues from there could only run after it.',
+    driver: galleryDriver(
+      'bad-dpc-requeue-in-deregister',
+      {
+        halt: (a) => {
+          if (a.interrupt !== null) NdisMQueueDpcEx(a.interrupt, 0, { Mask: 0b1, Group: 0 }, 'drain');
+        },
+        dpc: (a, _t, context) => {
+          if (context === 'drain' && a.interrupt !== null)
+            NdisMQueueDpcEx(a.interrupt, 0, { Mask: 0b1, Group: 0 }, 'drain');
+        },
+      },
+      'buggy: its DPC queues itself again while NdisMDeregisterInterruptEx runs it',
+    ),
+    scenario: removeAt1s,
+  },
+  {
     rule: 'NdisSim_InterruptOutsideInitHalt',
     mistake:
       'MiniportRestart deregisters the interrupt from MiniportInitializeEx and registers a new one, to pick up a changed interrupt moderation setting.',

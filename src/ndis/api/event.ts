@@ -171,6 +171,8 @@ export function NdisWaitEvent(Event: NDIS_EVENT, MsToWait: number): boolean {
     if (me.setAtNs >= 0) result = true;
     n.endWait(result);
   }
+  // The thread goes on below DISPATCH: its CPU's queued DPCs run first (docs/model.md).
+  n.kernel.resumeBelowDispatch();
   n.checkCallbackWatchdog();
   return result;
 }

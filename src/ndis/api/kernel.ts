@@ -255,6 +255,18 @@ const maxLong = 0x7fffffff;
 /** 2^63: no LARGE_INTEGER lies further from 0 (the double nearest MAXLONGLONG). */
 const maxLargeInteger = 2 ** 63;
 
+/**
+ * How a bad timer argument is named in its report. The API takes a LARGE_INTEGER as a
+ * number, as NdisGetCurrentSystemTime returns one (docs/model.md, R8.4): a bigint, the
+ * natural JavaScript type for a 64-bit value, is no bad value but the wrong type, and
+ * "got -500000" would hide that, so it says so and which number to pass.
+ */
+function gotValue(v: unknown): string {
+  return typeof v === 'bigint'
+    ? `got the bigint ${v}n: the model takes a number, pass ${Number(v)}`
+    : `got ${String(v)}`;
+}
+
 function setTimerObject(
   ddi: 'NdisSetTimerObject' | 'NdisSetCoalescableTimerObject',
   TimerObject: NDIS_HANDLE,
@@ -272,7 +284,7 @@ function setTimerObject(
       'NdisSim_BadParameter',
       ddi,
       adapterName(t.owner),
-      `${ddi}: MillisecondsPeriod is a count of milliseconds from 0 (one-shot) to MAXLONG, got ${MillisecondsPeriod}`,
+      `${ddi}: MillisecondsPeriod is a count of milliseconds from 0 (one-shot) to MAXLONG, ${gotValue(MillisecondsPeriod)}`,
     );
   // DueTime is a LARGE_INTEGER: a whole count of 100 ns units within a signed 64-bit
   // value. NaN, a fraction or an infinity has no C value, and would leave the timer's
@@ -282,14 +294,14 @@ function setTimerObject(
       'NdisSim_BadParameter',
       ddi,
       adapterName(t.owner),
-      `${ddi}: DueTime is a LARGE_INTEGER count of 100 ns units (negative relative, otherwise absolute), got ${DueTime}`,
+      `${ddi}: DueTime is a LARGE_INTEGER count of 100 ns units (negative relative, otherwise absolute), ${gotValue(DueTime)}`,
     );
   if (!Number.isInteger(Tolerance) || Tolerance < 0 || Tolerance > 0xffffffff)
     return n.verifier.fatal(
       'NdisSim_BadParameter',
       ddi,
       adapterName(t.owner),
-      `${ddi}: Tolerance is a ULONG count of milliseconds, got ${Tolerance}`,
+      `${ddi}: Tolerance is a ULONG count of milliseconds, ${gotValue(Tolerance)}`,
     );
   const now = n.now;
   // R8.5: an absolute DueTime at or before the current system time is due now
@@ -1328,7 +1340,14 @@ export function NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE): vo
   if (i.msi !== null) i.msi.disconnect();
   else i.line.disconnect(i.k);
   i.line.orphan = i;
-  n.flushInterruptDpcs(i);
+  // A DPC it runs here that queues a DPC of this interrupt again is reported
+  // (NdisSim_QueueDpcDeregistered): none may run after this returns.
+  i.deregistering = true;
+  try {
+    n.flushInterruptDpcs(i);
+  } finally {
+    i.deregistering = false;
+  }
   i.deregistered = true;
 }
 
@@ -1472,9 +1491,25 @@ function queueInterruptDpcs(
   context: unknown,
   affinity?: GROUP_AFFINITY | null,
 ): number {
-  const i = liveInterrupt(handle, ddi, irql[ddi]);
-  if (i === null) return 0;
+  const i = interruptOf(handle, ddi);
   const n: Ndis = i.ndis;
+  n.verifier.irql(irql[ddi], ddi, i.block.name);
+  if (i.deregistered || i.deregistering) {
+    // After NdisMDeregisterInterruptEx returns NDIS calls no MiniportInterruptDPC (its
+    // page), and the interrupt object is freed: on Windows a use after free. From a DPC
+    // that the deregistration runs before it returns, the DPC could only run after it,
+    // so the "scheduled" answer would be a lie. Nothing is queued; the call returns 0.
+    n.verifier.report(
+      'NdisSim_QueueDpcDeregistered',
+      ddi,
+      i.block.name,
+      i.deregistered
+        ? `${ddi} on an interrupt deregistered with NdisMDeregisterInterruptEx: nothing is queued (R2.10)`
+        : `${ddi} from a DPC that NdisMDeregisterInterruptEx runs before it returns: no MiniportInterruptDPC may run after it returns, so nothing is queued (R2.10)`,
+    );
+    if (n.trace.on) n.traceDdi(ddi, i.block, { result: 0 });
+    return 0;
+  }
   const k = n.kernel;
   // NdisMQueueDpcEx's TargetProcessors points to a GROUP_AFFINITY; NULL is no processor set.
   if (affinity === null || (affinity !== undefined && typeof affinity !== 'object'))
@@ -1596,6 +1631,8 @@ export function NdisMSleep(MicrosecondsToSleep: number): void {
   } finally {
     n.endWait();
   }
+  // The thread goes on at PASSIVE: its CPU's queued DPCs run first (docs/model.md).
+  n.kernel.resumeBelowDispatch();
   n.checkCallbackWatchdog();
 }
 
@@ -1655,12 +1692,16 @@ export function registerAccessed(n: Ndis, ddi: string): void {
  */
 function spin(n: Ndis, ddi: string, spunNs: number): void {
   const m = n.kernel.machine;
+  // Below DISPATCH the spinning thread is preempted by the DPCs of its own CPU: they
+  // run before the spin (Kernel.runQueuedDpcs), so a loop that stalls until its DPC
+  // ran sees it run at its next check (docs/model.md "DPCs before PASSIVE work").
+  n.kernel.resumeBelowDispatch();
   if (m.now + spunNs > m.limitNs) {
     n.spinningAtEnd ??= ddi;
     m.endInSpin();
   }
-  m.spin(spunNs);
   const ctx = n.kernel.ctx;
+  m.spin(spunNs);
   if (ctx.irql >= Irql.Dispatch) {
     ctx.raisedNs += spunNs;
     const limit = n.options.dpcWatchdogNs;
