@@ -72,6 +72,7 @@ import {
 import { type DeviceNode, type DeviceStatus, irpName, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
+import { opWaitText } from './report/opwait.ts';
 import { actionKinds } from './scenario/action-kinds.ts';
 import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
@@ -567,7 +568,10 @@ export interface Hang {
 
 export interface RunResult {
   verdict: Verdict;
+  /** The virtual time of the last event: the queue may run dry before `untilNs`. */
   endNs: number;
+  /** The virtual time the run was asked to go to (World.run's `untilNs`). */
+  untilNs: number;
   events: number;
   decisions: number;
   bugCheck: Violation | null;
@@ -610,6 +614,12 @@ export interface AdapterSummary {
    * none completed (datapath.ts sendLimitDueNs, R6.11); null when none is out.
    */
   sendLimitDueNs: number | null;
+  /**
+   * NDIS's watchdogs armed at the end over work the adapter's stack pended (a pause,
+   * an OID request), each with when it would fire: a run that ends first does not see
+   * them, and the summary says how far to run to (src/report/summary.ts).
+   */
+  watchdogs: { what: string; dueNs: number }[];
   receivesOutstanding: number;
   /** Why NDIS stopped the stack: a mandatory filter module that did not attach; else null. */
   stackFailure: string | null;
@@ -785,6 +795,31 @@ function hangCause(b: MiniportBlock): { text: string; key: string; rule: string;
       sinceNs: 0,
     };
   return null;
+}
+
+/** NDIS's watchdogs armed over `b`'s stack (AdapterSummary.watchdogs), soonest first. */
+function armedWatchdogs(b: MiniportBlock): { what: string; dueNs: number }[] {
+  const out: { what: string; dueNs: number }[] = [];
+  const add = (ev: SimEvent | null | undefined, what: string): void => {
+    if (ev != null && !ev.cancelled) out.push({ what, dueNs: ev.at });
+  };
+  add(b.pause?.watchdog, "NDIS's pause watchdog over the pended MiniportPause (NdisSim_PauseWatchdog, R3.7)");
+  add(
+    b.oid?.watchdog,
+    `NDIS's OID watchdog over the OID request the miniport pended (NdisSim_MiniportOidWatchdog, R6.6)`,
+  );
+  for (const m of b.filters) {
+    if (m.pending?.kind === 'pause')
+      add(
+        m.pending.ndisWatchdog,
+        `NDIS's pause watchdog over filter module ${m.driver.name}'s pended FilterPause (NdisSim_FilterPauseWatchdog, R7.13)`,
+      );
+    add(
+      m.oid?.current?.watchdog,
+      `NDIS's OID watchdog over the OID request filter module ${m.driver.name} pended (NdisSim_FilterOidWatchdog, R7.13)`,
+    );
+  }
+  return out.sort((x, y) => x.dueNs - y.dueNs);
 }
 
 function waitsFor(b: MiniportBlock): string {
@@ -1618,6 +1653,7 @@ export class World {
     this.result = {
       verdict,
       endNs: this.machine.now,
+      untilNs,
       events: this.machine.eventCount,
       decisions: this.machine.chooser.length,
       bugCheck: this.verifier.stoppedBy,
@@ -1800,11 +1836,12 @@ export class World {
     const out: string[] = [];
     for (const b of this.ndis.adapters) {
       if (b.fdoDeleted && b.op === null) continue;
+      // In words (src/report/opwait.ts), not the model's step names.
       if (b.op !== null)
         out.push(
           b.op.kind === 'sleep' || b.op.kind === 'wake'
-            ? `${b.name}: ${b.op.kind} waiting at step ${b.op.step}: ${pendingPowerStep(b, b.op)}`
-            : `${b.name}: ${b.op.kind} waiting at step ${b.op.step}${waitsFor(b)}`,
+            ? `${b.name}: ${opWaitText(b, pendingPowerStep(b, b.op))}`
+            : `${b.name}: ${opWaitText(b)}${waitsFor(b)}`,
         );
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
       if (b.pause !== null)
@@ -1897,6 +1934,7 @@ export class World {
       data: { ...b.data },
       sendsOutstanding: b.sendsOutstanding,
       sendLimitDueNs: sendLimitDueNs(b),
+      watchdogs: armedWatchdogs(b),
       receivesOutstanding: b.receivesOutstanding,
       stackFailure: b.stackFailure,
       wolPatterns: [...b.wolPatterns.values()].map((e) => ({

@@ -36,7 +36,7 @@ test('an operation stuck at a pause says whose sends the pausing protocol waits 
   const line = r.pending.find((p) => p.startsWith('nic0: '));
   assert.match(
     line ?? r.pending.join('\n'),
-    /^nic0: \w+ waiting at step pause-protocols: protocol tcpip's pause waits for (\d+) send\(s\) to complete \(\1 with filter module send-keeper@nic0\)$/,
+    /^nic0: the removal waits for protocol tcpip's pause \(NetEventPause\), before MiniportPause: protocol tcpip's pause waits for (\d+) send\(s\) to complete \(\1 with filter module send-keeper@nic0\)$/,
   );
 });
 

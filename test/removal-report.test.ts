@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { echoProto } from '../src/drivers/echo-proto.ts';
 import { driverNames } from '../src/drivers/index.ts';
+import { variantOfMonitorLwf } from '../src/drivers/lwf.ts';
 import {
   NDIS_STATUS_FAILURE,
   NDIS_STATUS_PENDING,
@@ -16,7 +17,7 @@ import {
 import { removalStories } from '../src/report/removal.ts';
 import { formatSummary } from '../src/report/summary.ts';
 import { buildWorld, untilNs } from '../src/scenario/build.ts';
-import { loadScenario } from '../src/scenario/load.ts';
+import { loadScenario, parseScenarioText } from '../src/scenario/load.ts';
 import type { RunResult, World } from '../src/world.ts';
 import { worldHtml } from './helpers/report.ts';
 import { after, pauseRemoveWorld, scriptedDriver } from './helpers/scripted.ts';
@@ -60,7 +61,7 @@ test('R5.11, R5.12: the reset storm tells its removal from NdisMRemoveMiniport t
   assert.equal(ev(at[12]!).data?.problem, 43);
 });
 
-test('R5.12: a pause that never completes leaves the unbind, the halt, the remove IRP and Code 43 not reached, listed last', () => {
+test('R5.12, R3.7: a pause that never completes is under way, and leaves the unbind, the halt, the remove IRP and Code 43 not reached, listed last', () => {
   const drv = scriptedDriver('stuck-pause', {
     restart: (a) => {
       after(a, 100, () => {
@@ -79,18 +80,23 @@ test('R5.12: a pause that never completes leaves the unbind, the halt, the remov
   const [st] = removalStories(w.trace.events);
   const missing = st!.steps.filter((x) => x.at === null).map((x) => x.what);
   assert.deepEqual(missing, [
+    'MiniportPause',
     'tcpip unbinds',
     'MiniportHaltEx(NdisHaltDeviceFailed)',
     'IRP_MN_REMOVE_DEVICE completes',
     'the device is failed: Code 43 (CM_PROB_FAILED_POST_START)',
   ]);
   assert.deepEqual(
-    st!.steps.slice(-4).map((x) => x.at),
-    [null, null, null, null],
+    st!.steps.slice(-5).map((x) => x.at),
+    [null, null, null, null, null],
   );
-  assert.ok(st!.steps.some((x) => x.what === 'MiniportPause' && x.at !== null));
+  // MiniportPause began (it pended) and never finished: under way, from its call.
+  const pause = st!.steps.find((x) => x.what === 'MiniportPause')!;
+  assert.equal(w.trace.events[pause.began!]!.data?.event, 'MiniportPause');
+  assert.ok(st!.steps.filter((x) => x.what !== 'MiniportPause').every((x) => x.began === null));
   const html = worldHtml(w, r, 'stuck pause');
   assert.match(html, /<li class="missing">.*MiniportHaltEx\(NdisHaltDeviceFailed\).*<b>not reached<\/b>/);
+  assert.match(html, /<li class="missing">.*MiniportPause .*<b>under way<\/b> since <a href="#e\d+"/);
   assert.match(html, /<a href="#removal">The removal<\/a>/);
   // The text summary names what was not reached.
   const text = formatSummary(w.summary(), r, {
@@ -102,7 +108,7 @@ test('R5.12: a pause that never completes leaves the unbind, the halt, the remov
   }).join('\n');
   assert.match(
     text,
-    /Removal \(R5\.8, R5\.12\)\n {4}nic0 +NdisMRemoveMiniport at 0\.\d+ s; not reached: tcpip unbinds; MiniportHaltEx\(NdisHaltDeviceFailed\); IRP_MN_REMOVE_DEVICE completes; the device is failed: Code 43/,
+    /Removal \(R5\.8, R5\.12\)\n {4}nic0 +NdisMRemoveMiniport at 0\.\d+ s; under way since 0\.\d+ s: MiniportPause; not reached: tcpip unbinds; MiniportHaltEx\(NdisHaltDeviceFailed\); IRP_MN_REMOVE_DEVICE completes; the device is failed: Code 43/,
   );
 });
 
@@ -521,4 +527,118 @@ test('R5.14: a second NdisMRemoveMiniport call before the halt is a step of the 
   const html = worldHtml(w, r, 'twice');
   assert.match(html, /the driver calls NdisMRemoveMiniport again \(2 times\): the flag is set already/);
   assert.match(summaryOf(w, r), /every step to Code 43/);
+});
+
+/** filter-stack.yaml's stack (tcpip, a filter module, flaky-nic giving up) with `filter` in it. */
+function filterStackWorld(filter: ReturnType<typeof variantOfMonitorLwf>): World {
+  const text = `name: filter removal
+seed: 1
+until: 30s
+filters: [{ driver: ${filter.name} }]
+devices:
+  - name: nic0
+    driver: flaky-nic
+    registry: { ResetLimit: 3, ResetWindowSeconds: 30 }
+    faults: { hangAt: 1.5s, rehangAfterReset: 1s..3s }
+`;
+  const s = parseScenarioText(text, 'filter-removal.yaml', driverNames([filter]));
+  return buildWorld(s, { seed: 1, drivers: [filter] });
+}
+
+test('R5.5, R7.7, R7.9, R7.11: the removal lists the filter module: its device PnP notification, the query-remove, its FilterPause and its FilterDetach, in the teardown order', () => {
+  const w = filterStackWorld(variantOfMonitorLwf('plain-lwf', 'monitor-lwf as is'));
+  w.run(30 * ns.s);
+  const [st] = removalStories(w.trace.events);
+  const from = st!.steps.findIndex((x) => x.what === 'the PnP manager sends IRP_MN_SURPRISE_REMOVAL');
+  assert.deepEqual(
+    st!.steps.slice(from + 1, -3).map((x) => x.what),
+    [
+      "plain-lwf's FilterDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)",
+      'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
+      "plain-lwf's FilterNetPnPEvent(NetEventQueryRemoveDevice)",
+      "tcpip's binding is paused",
+      "plain-lwf's filter module pauses (FilterPause)",
+      'MiniportPause',
+      'tcpip unbinds',
+      "plain-lwf's filter module detaches (FilterDetach)",
+    ],
+  );
+  assert.ok(st!.steps.every((x) => x.at !== null));
+  // Each points at its event.
+  const ev = (what: string) => w.trace.events[st!.steps.find((x) => x.what === what)!.at!]!;
+  assert.equal(ev("plain-lwf's filter module pauses (FilterPause)").what, 'Pausing → Paused');
+  assert.equal(ev("plain-lwf's filter module detaches (FilterDetach)").what, 'Paused → Detached');
+  assert.equal(ev("plain-lwf's FilterNetPnPEvent(NetEventQueryRemoveDevice)").what, 'FilterNetPnPEvent');
+});
+
+test('R7.9, R7.13: a FilterPause that never completes is named first, under way, in the removal line, the HTML and "Still under way"; the rest not reached in the teardown order', () => {
+  const stuck = variantOfMonitorLwf('stuck-pause-lwf', 'pends its pause forever', (c) => {
+    c.PauseHandler = () => NDIS_STATUS_PENDING;
+  });
+  const w = filterStackWorld(stuck);
+  const r = w.run(25 * ns.s);
+  const text = summaryOf(w, r);
+  assert.match(
+    text,
+    /nic0 +NdisMRemoveMiniport at [\d.]+ s; under way since [\d.]+ s: stuck-pause-lwf's filter module pauses \(FilterPause\); not reached: MiniportPause; tcpip unbinds; stuck-pause-lwf's filter module detaches \(FilterDetach\); MiniportHaltEx\(NdisHaltDeviceFailed\);/,
+  );
+  // "Still under way" names the module first, in words, with no step name of the model's.
+  assert.match(
+    r.pending[0]!,
+    /^nic0: the surprise removal waits for filter module stuck-pause-lwf's FilterPause \(it returned NDIS_STATUS_PENDING; NdisFPauseComplete not called\), before MiniportPause$/,
+  );
+  assert.ok(!r.pending.some((p) => /at step|step=|pause-protocols/.test(p)), r.pending.join('\n'));
+  const html = worldHtml(w, r, 'stuck filter pause');
+  assert.match(
+    html,
+    /<li class="missing">.*stuck-pause-lwf&#39;s filter module pauses \(FilterPause\).*<b>under way<\/b>/,
+  );
+});
+
+test('R5.5, R7.9: a run stopped early lists the steps not reached in the teardown order (binding paused, MiniportPause, unbind), and "Still under way" uses no step names of the model', () => {
+  const drv = scriptedDriver('early-stop', {
+    restart: (a) => {
+      after(a, 100, () => {
+        NdisMRemoveMiniport(a.handle);
+      });
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'early-stop' }] });
+  // Just past the surprise removal: its teardown has not run its first step.
+  w.run(1 * ns.s);
+  const all = removalStories(w.trace.events)[0]!;
+  const surprise = all.steps.find((x) => x.what === 'the PnP manager sends IRP_MN_SURPRISE_REMOVAL')!;
+  const t = w.trace.events[surprise.at!]!.t;
+  const w2 = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: 'early-stop' }] });
+  const r = w2.run(t);
+  const [st] = removalStories(w2.trace.events);
+  const missing = st!.steps.filter((x) => x.at === null).map((x) => x.what);
+  assert.deepEqual(missing.slice(0, 4), [
+    "tcpip's binding is paused",
+    'MiniportPause',
+    'tcpip unbinds',
+    'MiniportHaltEx(NdisHaltDeviceFailed)',
+  ]);
+  assert.ok(
+    r.pending.some((p) => p.startsWith('nic0: the surprise removal ')),
+    r.pending.join('\n'),
+  );
+  assert.ok(!r.pending.some((p) => /at step|teardown waiting|\bnotify\b/.test(p)), r.pending.join('\n'));
+});
+
+test('R5.15: the HTML removal headings and the summary say which adapter of the device each teardown is', () => {
+  const s = loadScenario('examples/reset-storm.yaml', driverNames());
+  const w = buildWorld(s, { seed: s.seed });
+  w.at(25 * ns.s, { kind: 'start', device: 'nic0' });
+  w.nic('nic0').inject('hang', 27 * ns.s, null);
+  const r = w.run(60 * ns.s);
+  const html = worldHtml(w, r, 'two removals');
+  assert.match(html, /<h3>nic0 \(adapter 1 of 2\): NdisMRemoveMiniport<\/h3>/);
+  assert.match(html, /<h3>nic0 \(adapter 2 of 2\): NdisMRemoveMiniport<\/h3>/);
+  const text = summaryOf(w, r);
+  assert.match(
+    text,
+    /every step to Code 43, in [\d.]+ s {3}\(nic0's adapter 1 of 2\)\n.*every step to Code 43, in [\d.]+ s {3}\(nic0's adapter 2 of 2\)/,
+  );
 });

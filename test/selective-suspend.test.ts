@@ -790,10 +790,10 @@ test('R5.8 NdisMRemoveMiniport in MiniportIdleNotification and a MiniportCancelI
     [],
     20 * ns.s,
   );
-  const teardown = r.pending.filter((p) => /^nic0: teardown waiting/.test(p));
+  const teardown = r.pending.filter((p) => /^nic0: the (surprise )?removal /.test(p));
   assert.equal(teardown.length, 1, r.pending.join('; '));
   assert.match(
     teardown[0]!,
-    /waiting at step pause-protocols: waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification/,
+    /waits to pause the protocols and filter modules, before MiniportPause: waiting for NdisMIdleNotificationComplete after MiniportCancelIdleNotification/,
   );
 });

@@ -244,7 +244,7 @@ test("R4.7, R4.8 giveup-race: a reset never completed holds the unbind's OID req
     /^the surprise removal of nic0 never finished: MiniportResetEx pended at \d+\.\d{6} s and NdisMResetComplete never came; Windows would hang here \(no NDIS watchdog times a reset\)$/,
   );
   assert.deepEqual(w.pending(true), [
-    "nic0: teardown waiting at step unbind: protocol tcpip (Closing) holds its unbind's clean-up OID requests until RESET_END (R4.8)",
+    "nic0: the surprise removal waits for the unbind of protocol tcpip (ProtocolUnbindAdapterEx): protocol tcpip (Closing) holds its unbind's clean-up OID requests until RESET_END (R4.8)",
     'nic0: reset in progress (MiniportResetEx not completed)',
     'IRP_MN_REMOVE_DEVICE to nic0 not completed',
   ]);

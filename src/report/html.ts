@@ -21,7 +21,7 @@ import type { TraceEvent } from '../trace/trace.ts';
 import { formatBugCheck } from '../verifier/bugcheck.ts';
 import { catalogue } from '../verifier/catalogue.ts';
 import type { Violation } from '../verifier/verifier.ts';
-import type { RunResult, Summary } from '../world.ts';
+import type { AdapterSummary, RunResult, Summary } from '../world.ts';
 import { fmtIrql, fmtTime, foldRepeats, repeatNote } from './format.ts';
 import { chromeTraceWithSources } from './perfetto.ts';
 import { type RemovalStory, removalStories } from './removal.ts';
@@ -31,9 +31,11 @@ import {
   bindingStateText,
   deviceStatusColumn,
   deviceStatusText,
+  endText,
   formatSummary,
   removeCallsText,
   sdvIrqlNote,
+  storyOrdinals,
   unfinishedRemovals,
 } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
@@ -281,7 +283,7 @@ function headerSection(i: HtmlReportInput, removals: readonly RemovalStory[]): s
   return `<header>
 <h1>${h(name)}</h1>
 ${i.scenario.description ? `<p class="description">${h(i.scenario.description.trim())}</p>` : ''}
-<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ended at ${h(fmtTime(r.endNs))} · ${r.events} queue events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
+<p class="facts">${h(i.seedLabel ?? 'seed')} ${i.seed} · ${h(endText(r))} · ${r.events} queue events · ${r.decisions} decisions · ${i.events.length} trace events${i.dropped > 0 ? ` (the first ${i.dropped} were dropped)` : ''}</p>
 <p id="verdict" class="verdict ${good ? (stuck === null ? 'good' : 'unfinished') : 'bad'}">Verdict: ${h(verdict)}</p>
 ${hints}${problems}
 </header>`;
@@ -610,6 +612,7 @@ function eventsSection(count: number): string {
 /** Each adapter's teardown after its device was marked failed, step by step (R5.11, R5.12). */
 function removalSection(
   stories: readonly RemovalStory[],
+  adapters: readonly AdapterSummary[],
   events: readonly TraceEvent[],
   dropped: number,
   endNs: number,
@@ -618,18 +621,21 @@ function removalSection(
   const parts = [
     `<section id="removal">
 <h2>The removal</h2>
-<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from (rest the pointer on one for its title; <code>ndis-sim rules R5.11</code> tells more): R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last.</p>`,
+<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from (rest the pointer on one for its title; <code>ndis-sim rules R5.11</code> tells more): R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last, in the teardown's order: the first of them, or one under way, is what the rest wait on.</p>`,
   ];
-  for (const st of stories) {
+  const ordinals = storyOrdinals(stories, adapters);
+  stories.forEach((st, k) => {
     parts.push(
-      `<h3>${h(st.adapter)}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}${st.shutDownAt !== null ? ', cut short: the machine shut down' : ''}</h3>\n<ol class="removal">`,
+      `<h3>${h(st.adapter)}${ordinals[k] === '' ? '' : ` (${h(ordinals[k]!)})`}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}${st.shutDownAt !== null ? ', cut short: the machine shut down' : ''}</h3>\n<ol class="removal">`,
     );
     for (const s of st.steps) {
       if (s.at === null) {
         // R1.6: after a shutdown the step was never to come; otherwise the run stopped first.
         const why =
           st.shutDownAt === null
-            ? `<b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}`
+            ? s.began !== null
+              ? `<b>under way</b> since ${eventLink(s.began + dropped, dropped, fmtTime(events[s.began]!.t))}, not finished by the end of the run at ${h(fmtTime(endNs))}`
+              : `<b>not reached</b> by the end of the run at ${h(fmtTime(endNs))}`
             : `<b>never comes</b>: the machine shut down at ${h(fmtTime(events[st.shutDownAt]!.t))}, and nothing follows a shutdown (${withBookTitles('R1.6')})`;
         parts.push(
           `<li class="missing"><span class="t">—</span> ${h(s.what)} <span class="dim">(${withBookTitles(s.rules)})</span> — ${why}</li>`,
@@ -641,7 +647,7 @@ function removalSection(
       );
     }
     parts.push('</ol>');
-  }
+  });
   parts.push('</section>');
   return parts.join('\n');
 }
@@ -750,7 +756,7 @@ ${headerSection(i, stories)}
 <nav>${stories.length > 0 ? '<a href="#removal">The removal</a> ' : ''}${i.choices !== undefined ? '<a href="#choices">The schedule</a> ' : ''}<a href="#timeline-section">Timeline</a> <a href="#events-section">Trace events</a> <a href="#end">At the end</a> <a href="#states">State table</a>${i.result.bugCheck !== null || i.result.violations.length > 0 || i.result.warnings.length > 0 ? ' <a href="#rules">Rules</a>' : ''}</nav>
 ${i.result.bugCheck === null ? '' : bugCheckSection(i.result.bugCheck, i.dropped)}
 ${choicesSection(i.choices, i.events)}
-${removalSection(stories, i.events, i.dropped, i.result.endNs)}
+${removalSection(stories, i.summary.adapters, i.events, i.dropped, i.result.endNs)}
 ${timelineSection()}
 ${eventsSection(i.events.length)}
 ${endSection(i, stories)}

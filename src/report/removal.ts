@@ -14,6 +14,12 @@ export interface RemovalStep {
   rules: string;
   /** Index of the trace event that shows it; null when the trace does not. */
   at: number | null;
+  /**
+   * For a step not reached (`at` null) that began all the same: the index of the event
+   * where it began (FilterPause called, the module Pausing), so a report can say it is
+   * under way rather than not reached; null otherwise.
+   */
+  began: number | null;
 }
 
 export interface RemovalStory {
@@ -92,8 +98,8 @@ function story(
   const byCall = why === 'NdisMRemoveMiniport';
   const own = byCall ? 'R5.11' : 'R5.8';
   const steps: RemovalStep[] = [];
-  const step = (what: string, rules: string, at: number | null): void => {
-    steps.push({ what, rules, at });
+  const step = (what: string, rules: string, at: number | null, began: number | null = null): void => {
+    steps.push({ what, rules, at, began: at === null ? began : null });
   };
   if (byCall) {
     // The call that set the flag: the last one before it. Not found only when the
@@ -222,6 +228,13 @@ function story(
       forSleep ? 'R2.11, R2.12, R1.8' : 'R2.12, R1.8',
       earlyHalt,
     );
+  const teardownFrom = Math.min(flag, surprise ?? flag);
+  // The filter modules attached at the flag, top-down (R7.8 attaches them bottom-up).
+  const moduleStates = stateAt(events, 'filter', begin, flag, limit, adapter);
+  const modules = [...moduleStates]
+    .filter(([, st]) => st !== 'Detached')
+    .map(([m]) => m)
+    .toReversed();
   if (early === null) {
     step(
       surprise !== null && surprise < flag
@@ -230,6 +243,22 @@ function story(
       surprise !== null && surprise < flag ? 'R5.5' : 'R5.12',
       surprise,
     );
+    // R5.5: the device PnP event goes down the stack, through each filter module
+    // (FilterDevicePnPEventNotify, passed on with NdisFDevicePnPEventNotify) to the miniport.
+    if (!stayedHalted)
+      for (const m of modules)
+        step(
+          `${m}'s FilterDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)`,
+          'R5.5',
+          find(
+            (e) =>
+              e.kind === 'call' &&
+              e.actor === m &&
+              e.what === 'FilterDevicePnPEventNotify' &&
+              e.data?.DevicePnPEvent === 'NdisDevicePnPEventSurpriseRemoved',
+            begin,
+          ),
+        );
     if (!stayedHalted)
       step(
         'MiniportDevicePnPEventNotify(NdisDevicePnPEventSurpriseRemoved)',
@@ -242,26 +271,72 @@ function story(
           begin,
         ),
       );
+    // R5.5, R7.7: then NetEventQueryRemoveDevice goes up, through each filter module
+    // bottom-up (FilterNetPnPEvent, passed on with NdisFNetPnPEvent) to the protocols.
+    if (!stayedHalted)
+      for (const m of modules.toReversed())
+        step(
+          `${m}'s FilterNetPnPEvent(NetEventQueryRemoveDevice)`,
+          'R5.5, R7.7',
+          find(
+            (e) =>
+              e.kind === 'call' &&
+              e.actor === m &&
+              e.what === 'FilterNetPnPEvent' &&
+              e.data?.NetEvent === 'NetEventQueryRemoveDevice',
+            teardownFrom,
+          ),
+        );
   }
-  // Each protocol bound at the flag: paused, then unbound.
-  const teardownFrom = Math.min(flag, surprise ?? flag);
-  for (const [p, state] of bindingsAt(events, begin, flag, limit, adapter)) {
-    if (state === 'Unbound') continue;
-    const binding = (to: string): number | null =>
-      find((e) => e.kind === 'binding' && e.actor === p && e.what.endsWith(`→ ${to}`), teardownFrom);
-    // A binding already Closing (its unbind under way, say for a stop-protocol) is past
-    // its pause: only its unbind is left.
-    if (state !== 'Paused' && state !== 'Closing')
-      step(`${p}'s binding is paused`, 'R5.5, R7.1', binding('Paused'));
-    step(`${p} unbinds`, 'R5.5, R7.1', binding('Unbound'));
-  }
+  // The stack comes down in the teardown's order (R7.9, R7.11, R5.5): the protocols
+  // bound at the flag pause, then the filter modules top-down, then the miniport; the
+  // protocols unbind, the modules detach top-down, and the miniport halts. A step not
+  // reached is listed in that order, so the first of them is the one the teardown waits on.
+  const bindings = [...stateAt(events, 'binding', begin, flag, limit, adapter)].filter(
+    ([, st]) => st !== 'Unbound',
+  );
+  const binding = (p: string, to: string): number | null =>
+    find((e) => e.kind === 'binding' && e.actor === p && e.what.endsWith(`→ ${to}`), teardownFrom);
+  const module = (m: string, to: string): number | null =>
+    find((e) => e.kind === 'filter' && e.actor === m && e.what.endsWith(`→ ${to}`), teardownFrom);
+  const called = (who: string, fn: string): number | null =>
+    find((e) => e.kind === 'call' && e.actor === who && e.what === fn, teardownFrom);
+  // A binding already Closing (its unbind under way, say for a stop-protocol) is past
+  // its pause: only its unbind is left.
+  for (const [p, st] of bindings)
+    if (st !== 'Paused' && st !== 'Closing')
+      step(`${p}'s binding is paused`, 'R5.5, R7.1', binding(p, 'Paused'), binding(p, 'Pausing'));
+  for (const m of modules)
+    if (
+      moduleStates.get(m) === 'Running' ||
+      moduleStates.get(m) === 'Restarting' ||
+      moduleStates.get(m) === 'Pausing'
+    )
+      step(
+        `${m}'s filter module pauses (FilterPause)`,
+        'R7.9, R7.6',
+        module(m, 'Paused'),
+        module(m, 'Pausing') ?? called(m, 'FilterPause'),
+      );
   // The adapter's state at the flag, which the flag's event records.
   const state = String(events[flag]!.data?.state ?? '');
-  if (state === 'Running' || state === 'Restarting')
+  if (state === 'Running' || state === 'Restarting') {
+    const paused = find((e) => e.kind === 'state' && e.data?.event === 'MiniportPause', teardownFrom);
     step(
       'MiniportPause',
       'R5.5, R3.1',
-      find((e) => e.kind === 'state' && e.data?.event === 'MiniportPause', teardownFrom),
+      paused === null ? null : find((e) => e.kind === 'state' && e.what.startsWith('Pausing →'), paused),
+      paused,
+    );
+  }
+  for (const [p] of bindings)
+    step(`${p} unbinds`, 'R5.5, R7.1', binding(p, 'Unbound'), binding(p, 'Closing'));
+  for (const m of modules)
+    step(
+      `${m}'s filter module detaches (FilterDetach)`,
+      'R7.11, R7.6',
+      module(m, 'Detached'),
+      called(m, 'FilterDetach'),
     );
   const action = halt === null ? 'NdisHaltDeviceFailed' : String(events[halt]!.data?.HaltAction);
   if (failedStart === null)
@@ -320,12 +395,14 @@ function story(
 }
 
 /**
- * Each protocol with a binding to `adapter` and that binding's state at event `flag`:
- * the state its last change before the flag entered, or, when the trace dropped that,
- * the state its first change after the flag left.
+ * Each protocol with a binding to `adapter` (kind 'binding'), or each filter driver with
+ * a module on it ('filter'), in the order they first appear, and that binding's or
+ * module's state at event `flag`: the state its last change before the flag entered, or,
+ * when the trace dropped that, the state its first change after the flag left.
  */
-function bindingsAt(
+function stateAt(
   events: readonly TraceEvent[],
+  kind: 'binding' | 'filter',
   begin: number,
   flag: number,
   limit: number,
@@ -334,7 +411,7 @@ function bindingsAt(
   const at = new Map<string, string>();
   for (let i = begin; i < limit; i++) {
     const e = events[i]!;
-    if (e.kind !== 'binding' || whose(e) !== adapter) continue;
+    if (e.kind !== kind || whose(e) !== adapter) continue;
     if (i < flag) at.set(e.actor, stateEntered(e.what));
     else if (!at.has(e.actor)) at.set(e.actor, e.what.split('→')[0]!.trim());
   }

@@ -105,6 +105,38 @@ export function adapterOrdinals(adapters: readonly { name: string }[]): string[]
   });
 }
 
+/**
+ * For each removal story, the ordinal of its adapter as `adapterOrdinals` gives it
+ * ("adapter 1 of 2"), or "": a device started again after its removal has a new adapter
+ * that may fail too (R5.15), and two stories would otherwise bear the same name. Each
+ * failed adapter has one story (the flag is set once per FDO), in the same order, but
+ * a trace that dropped its first events may have lost the first stories: the stories
+ * are matched from the last.
+ */
+export function storyOrdinals(
+  stories: readonly RemovalStory[],
+  adapters: readonly AdapterSummary[],
+): string[] {
+  const ordinals = adapterOrdinals(adapters);
+  const failed = new Map<string, string[]>();
+  adapters.forEach((a, k) => {
+    if (!a.deviceFailed) return;
+    const list = failed.get(a.name) ?? [];
+    list.push(ordinals[k]!);
+    failed.set(a.name, list);
+  });
+  const out: string[] = new Array<string>(stories.length).fill('');
+  const seen = new Map<string, number>();
+  for (let k = stories.length - 1; k >= 0; k--) {
+    const name = stories[k]!.adapter;
+    const back = (seen.get(name) ?? 0) + 1;
+    seen.set(name, back);
+    const list = failed.get(name) ?? [];
+    out[k] = list[list.length - back] ?? '';
+  }
+  return out;
+}
+
 /** The widest a name or driver column gets (as the timeline's actor column). */
 const columnMax = 32;
 
@@ -130,6 +162,18 @@ function accounted(
   return out === 0 ? `(${c.green(`all ${done}`)})` : `(${c.green('accounted for')}: ${out} still ${where})`;
 }
 
+/**
+ * When the run ended: "ran to 20.000000 s (last event at 18.020459 s)" for a run that
+ * went the whole time it was given (nothing was left to happen after its last event, so
+ * the clock stops there), else "ended at" the time it stopped (a bug check, a livelock,
+ * something not modelled), so a run that went to its end is not read as one cut short.
+ */
+export function endText(r: RunResult): string {
+  const full = r.verdict === 'ok' || r.verdict === 'violations' || r.verdict === 'hang';
+  if (!full || !Number.isFinite(r.untilNs) || r.untilNs <= r.endNs) return `ended at ${fmtTime(r.endNs)}`;
+  return `ran to ${fmtTime(r.untilNs)} (last event at ${fmtTime(r.endNs)})`;
+}
+
 export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): string[] {
   const c = pc.createColors(o.color);
   const out: string[] = [];
@@ -137,7 +181,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   out.push(
     c.bold('Summary') +
       c.dim(
-        `  ${o.seedLabel ?? 'seed'} ${o.seed}, ended at ${fmtTime(r.endNs)}, ${r.events} queue events, ${r.decisions} decisions`,
+        `  ${o.seedLabel ?? 'seed'} ${o.seed}, ${endText(r)}, ${r.events} queue events, ${r.decisions} decisions`,
       ),
   );
   // Name and driver columns as wide as their widest entry and one more, so at least two
@@ -224,7 +268,12 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
     const told = new Set(o.removals.map((st) => st.adapter));
     const untold = lost.filter((a) => !told.has(a.name));
     if (o.removals.length > 0 || untold.length > 0) out.push(c.bold('  Removal (R5.8, R5.12)'));
-    for (const st of o.removals) out.push(`    ${cell(st.adapter, nameW)} ${removalLine(st, o.events, c)}`);
+    const storyOf = storyOrdinals(o.removals, s.adapters);
+    o.removals.forEach((st, k) => {
+      out.push(
+        `    ${cell(st.adapter, nameW)} ${removalLine(st, o.events!, c)}${storyOf[k] === '' ? '' : c.dim(`   (${st.adapter}'s ${storyOf[k]})`)}`,
+      );
+    });
     for (const a of untold)
       out.push(
         `    ${cell(a.name, nameW)} ${c.dim(`its device failed before the ${(o.events.length).toLocaleString('en-US')} trace events the run kept, so its removal is not shown (without --quiet the run keeps far more)`)}`,
@@ -284,6 +333,15 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
       ),
     );
   }
+  if (o.events !== undefined)
+    for (const f of filterRestartFailures(o.events))
+      out.push(
+        `  Filter ${f.driver} on ${f.adapter}: ${c.red(`restart failed at ${fmtTime(f.atNs)}`)}${f.status === null ? '' : ` (${f.status})`}; the stack above it ${
+          f.untilNs === null
+            ? `was still paused when the run ended (${fmtTime(r.endNs - f.atNs)})`
+            : `stayed paused for ${fmtTime(f.untilNs - f.atNs)}, until ${f.until} at ${fmtTime(f.untilNs)}`
+        } (R7.10)`,
+      );
   out.push(c.bold('  Bug checks'));
   if (r.bugCheck === null && r.violations.length === 0) out.push('    none');
   for (const f of foldRepeats(r.violations))
@@ -307,6 +365,51 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   }
   out.push('');
   out.push(verdictLine(r, o, c, s));
+  return out;
+}
+
+/**
+ * Each filter module whose restart failed (R7.10: it stays Paused, and so does the stack
+ * above it), read from the trace: when, with what status (FilterRestart's return or
+ * NdisFRestartComplete's), and until when the stack above stayed paused: the first
+ * binding of the adapter to leave Paused after it (restarted, or unbound), or null when
+ * none did before the run ended.
+ */
+export function filterRestartFailures(events: readonly TraceEvent[]): {
+  driver: string;
+  adapter: string;
+  atNs: number;
+  status: string | null;
+  untilNs: number | null;
+  until: string;
+}[] {
+  const out = [];
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.kind !== 'filter' || e.what !== 'Restarting → Paused') continue;
+    const adapter = String(e.data?.adapter);
+    let status: string | null = null;
+    for (let k = i - 1; k >= 0 && status === null; k--) {
+      const x = events[k]!;
+      if (x.actor !== e.actor) continue;
+      if (x.kind === 'return' && x.what === 'FilterRestart' && x.data?.result !== undefined)
+        status = String(x.data.result);
+      else if (x.kind === 'ddi' && x.what === 'NdisFRestartComplete' && x.data?.Status !== undefined)
+        status = String(x.data.Status);
+      else if (x.kind === 'call' && x.what === 'FilterRestart') break;
+    }
+    // NDIS_STATUS_PENDING is FilterRestart's return before its NdisFRestartComplete.
+    if (status === 'NDIS_STATUS_PENDING') status = null;
+    let untilNs: number | null = null;
+    let until = '';
+    for (let k = i + 1; k < events.length && untilNs === null; k++) {
+      const x = events[k]!;
+      if (x.kind !== 'binding' || x.data?.adapter !== adapter || !x.what.startsWith('Paused →')) continue;
+      untilNs = x.t;
+      until = x.what.endsWith('Closing') ? `${x.actor}'s unbind` : `${x.actor}'s restart`;
+    }
+    out.push({ driver: e.actor, adapter, atNs: e.t, status, untilNs, until });
+  }
   return out;
 }
 
@@ -340,7 +443,16 @@ function removalLine(
   // R1.6: the machine shut down: nothing was left to stall, the rest was never to come.
   if (st.shutDownAt !== null)
     return `${from}; nothing follows a shutdown (R1.6), so its ${missing.length} later step(s), to ${to}, never come: machine shut down at ${fmtTime(events[st.shutDownAt]!.t)}`;
-  return `${from}; ${c.red(`not reached: ${missing.map((x) => x.what).join('; ')}`)}`;
+  // In the teardown's order: a step that began and did not finish (a FilterPause
+  // pended) is what the rest waits on, so it comes first, as under way.
+  const parts = [
+    ...missing
+      .filter((x) => x.began !== null)
+      .map((x) => `under way since ${fmtTime(events[x.began!]!.t)}: ${x.what}`),
+  ];
+  const notYet = missing.filter((x) => x.began === null);
+  if (notYet.length > 0) parts.push(`not reached: ${notYet.map((x) => x.what).join('; ')}`);
+  return `${from}; ${c.red(parts.join('; '))}`;
 }
 
 /**
@@ -369,6 +481,14 @@ export function unfinishedRemovals(
     const open = a !== undefined && a.state !== 'Halted';
     if (!open && (d === undefined || (d.irp === null && d.surpriseRemoved === null))) continue;
     names.push(st.adapter);
+    // NDIS's watchdogs over a pause or an OID request the stack pended (R3.7, R6.6,
+    // R7.13): the bug check that ends such a stall comes only when they fire.
+    for (const wd of a?.watchdogs ?? []) {
+      const by = Math.ceil((wd.dueNs + 1) / 1_000_000_000);
+      hints.push(
+        `${st.adapter}: ${wd.what} fires at ${fmtTime(wd.dueNs)} if nothing completes it first; run it to ${by} s or later (--until ${by}s) to see whether it does`,
+      );
+    }
     if (a?.sendLimitDueNs === null || a?.sendLimitDueNs === undefined) continue;
     // SendWatch checks once a second: the report comes within a second of the due time.
     const by = Math.ceil((a.sendLimitDueNs + 1_000_000_000) / 1_000_000_000);

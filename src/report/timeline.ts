@@ -6,6 +6,7 @@ import { PNP_DEVICE_STATE_NAMES } from '../ndis/generated/status.ts';
 import type { TraceEvent } from '../trace/trace.ts';
 import { type BugCheckParam, formatBugCheck } from '../verifier/bugcheck.ts';
 import { column, fmtIrql, fmtTime, fmtValue, ntStatusName, numbersOut } from './format.ts';
+import { powerStepText } from './opwait.ts';
 
 export interface TimelineOptions {
   color: boolean;
@@ -78,8 +79,15 @@ export function describeEvent(e: TraceEvent, c: Colors): string {
     }
     case 'state':
       return `${adapter}${c.magenta(e.what)} (${String(d?.event)})`;
-    case 'ndis':
+    case 'ndis': {
+      // A sleep or resume a removal took over (power.ts) records the model's step it was
+      // at: said in words, not as the step's name.
+      if (d?.step !== undefined && /^not (resumed|put to sleep)/.test(e.what)) {
+        const rest = args(d, ['adapter', 'step']);
+        return `${adapter}${e.what} (it was ${powerStepText(e.what.startsWith('not resumed') ? 'wake' : 'sleep', String(d.step))}${rest === '' ? '' : `; ${rest}`})`;
+      }
       return `${adapter}${e.what}${d && Object.keys(d).length > 1 ? ` (${args(d, ['adapter'])})` : ''}`;
+    }
     case 'irp': {
       const dev = String(d?.device);
       if (d?.phase === 'sent') {

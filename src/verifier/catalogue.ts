@@ -562,7 +562,8 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     id: 'NdisSim_PauseWatchdog',
     origin: 'ndis',
     spec: ['R3.7'],
-    summary: 'A pause the miniport pended was not completed within the pause watchdog time.',
+    summary:
+      'A pause did not finish within the pause watchdog time (ndis: pauseWatchdog, 60 s by default): either MiniportPause returned NDIS_STATUS_PENDING and NdisMPauseComplete never followed, or MiniportPause itself never returned.',
     ddis: ['MiniportPause', 'NdisMPauseComplete'],
     bugCheck: { code: BugCheckCode.BUGCODE_NDIS_DRIVER, p1: 0x25, p2: 0x21 },
     source: 'windows-driver-docs-pr/debugger/bug-check-0x7c--bugcode-ndis-driver.md',
