@@ -328,7 +328,7 @@ test('replay of a failure the simplest schedule already has: no choice is needed
   );
 });
 
-test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying the recorded failure no longer happens; the buggy driver still exits 1; a driver that now fails otherwise (R8.4) is named with both failures', () => {
+test('replay as a regression test: the same schedule with the fixed driver passes, exit 0, saying this schedule no longer fails and to explore again (review-explore #7); the buggy driver still exits 1; a driver that now fails otherwise (R8.4) is named with both failures', () => {
   const out = join(dir, 'fixed');
   const args = ['examples/timer-race.yaml', '--driver', 'examples/timer-race.ts', '--runs', '30', '--quiet'];
   assert.equal(cli('explore', ...args, '--out', out).status, 1);
@@ -343,7 +343,7 @@ test('replay as a regression test: the same schedule with the fixed driver passe
   assert.equal(r.status, 0, r.stderr);
   assert.match(
     r.stdout,
-    /the recorded failure \(bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:\d+:\d+ \(in MiniportHaltEx\)\) no longer happens: the run passes/,
+    /this schedule no longer fails \(recorded: bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:\d+:\d+ \(in MiniportHaltEx\)\); explore again before calling the race fixed/,
   );
   assert.match(r.stderr, /the trace differs from the one recorded/);
   assert.equal(cli('replay', file, '--quiet').status, 1);

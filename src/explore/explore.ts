@@ -7,6 +7,7 @@
 // them with 0, each site's simplest answer (the first event ready, CPU 0, the shortest
 // latency, no slack, no fault, PASSIVE), until no answer it takes back keeps the failure.
 
+import { isAbsolute, relative, sep } from 'node:path';
 import type { DriverModule } from '../ndis/driver.ts';
 import { situationName } from '../ndis/situations.ts';
 import { fmtTime } from '../report/format.ts';
@@ -34,6 +35,13 @@ export interface RunSetup {
   readonly strategy?: StrategySpec;
   /** Called before each run (a progress report of shrinking; never during a run). */
   readonly onRun?: () => void;
+  /**
+   * Asked before each candidate run of a shrinking (decisions or scenario): false skips
+   * it, and it counts as a candidate that does not fail the same way. A shrinking in a
+   * worker thread (shrink-pool.ts) answers false for a candidate that ran past
+   * --seed-timeout the time before; the skipped candidate still counts as a run.
+   */
+  readonly candidate?: () => boolean;
 }
 
 /**
@@ -103,11 +111,11 @@ export function failureKey(signature: string, where: string | null): string {
 export function failureWhere(
   v: Pick<Violation, 'rule' | 'ddi' | 'callSite' | 'origin' | 'bugCheck'>,
 ): string | null {
-  if (v.callSite !== null) return `at ${v.callSite}`;
+  if (v.callSite !== null) return `at ${plainPlace(v.callSite)}`;
   // A driver's exception (0x1E): parameter 2 is where it was thrown, the driver's file:line:col.
   const thrown = v.bugCheck.params[1];
   if (v.rule === 'NdisSim_DriverException' && typeof thrown === 'string')
-    return `thrown at ${thrown} (in ${v.ddi})`;
+    return `thrown at ${plainPlace(thrown)} (in ${v.ddi})`;
   const o = v.origin;
   if (o === null) return null;
   const label = o.label.charAt(0).toLowerCase() + o.label.slice(1);
@@ -116,6 +124,30 @@ export function failureWhere(
   let at = o.at.replace(/ (?:at|since) \d+\.\d{6} s/g, '');
   if (o.label === 'Sent in' || o.label === 'Got in') at = at.replace(/ \(an NBL of [^)]*\)$/, '');
   return `${label} ${at}`;
+}
+
+/**
+ * A place `file:line:col` as a failure's `where` names it. A module tsx compiled and
+ * loaded as CommonJS (a .ts file in a package without "type": "module") is named in a
+ * stack by a data URL of its whole compiled text, `javascript,__filename%3D…?filePath=
+ * <its path>:2:3259` (kilobytes, into the signature, the JSON and the replay file):
+ * that becomes its file's path (relative to the working directory when under it), and
+ * the position, in the compiled text, which no source map comes with, is dropped
+ * (review-explore #3). Any other place is as it was.
+ */
+export function plainPlace(place: string): string {
+  const at = place.lastIndexOf('?filePath=');
+  if (at < 0 || !/^(?:data:)?(?:text\/)?javascript,/.test(place)) return place;
+  const path = place.slice(at + '?filePath='.length).replace(/:\d+:\d+$/, '');
+  let file = path;
+  try {
+    file = decodeURIComponent(path);
+  } catch {
+    // Not percent-encoded after all: as it is.
+  }
+  const rel = relative(process.cwd(), file);
+  const shown = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : file;
+  return `${shown} (compiled as CommonJS; no position)`;
 }
 
 /** The run's outcome against the scenario's `expect:`, or without one, against "no rule broken". */
@@ -278,6 +310,11 @@ export interface Shrunk {
   readonly runs: number;
   readonly budgetSpent: boolean;
   readonly outcome: Outcome;
+  /**
+   * Candidates stopped at --seed-timeout in the shrinking's worker thread (shrink-pool.ts),
+   * each counted as one that does not fail the same way; absent when none was.
+   */
+  readonly timedOut?: number;
 }
 
 /** Virtual time a shrinking candidate runs past twice the failure's time (shrinkHorizonNs). */
@@ -378,6 +415,11 @@ export function shrink(
   const attempt = (cand: number[]): boolean => {
     if (runs >= maxRuns) return false;
     runs++;
+    // A candidate that timed out before (RunSetup.candidate) does not fail the same way.
+    if (setup.candidate?.() === false) {
+      last = null;
+      return false;
+    }
     const guide = cand.map((pick, i) => ({ ...best[i]!, pick }));
     const r = runOnce(bounded, seed, { strategy: new GuidedStrategy(guide), record: true });
     last = r;

@@ -62,7 +62,8 @@ function group(g: FailureGroup, i: number, o: ExploreFormatOptions): string[] {
   if (s !== null) {
     const left = s.decisions.filter((d) => d.pick !== 0).length;
     out.push(
-      `     shrunk in ${s.runs} run${s.runs === 1 ? '' : 's'}${s.budgetSpent ? ' (the budget ran out first)' : ''}: ` +
+      `     shrunk in ${s.runs} run${s.runs === 1 ? '' : 's'}${s.budgetSpent ? ' (the budget ran out first)' : ''}` +
+        `${s.timedOut === undefined ? '' : ` (${s.timedOut} timed out, counted as not failing)`}: ` +
         `${left} choice${left === 1 ? '' : 's'} not the simplest, from ${s.from.nonDefault} of ${s.from.decisions}`,
     );
     // The choices the failure still needs; every other answer is the simplest (0).
@@ -213,6 +214,8 @@ export interface FailureJson {
   readonly shrunk: {
     readonly runs: number;
     readonly budgetSpent: boolean;
+    /** Candidates stopped at --seed-timeout, counted as not failing; absent when none was. */
+    readonly timedOut?: number;
     /** The first seed's run: its decisions, and how many of them were not 0. */
     readonly from: { readonly decisions: number; readonly nonDefault: number };
     readonly detail: string;
@@ -297,6 +300,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
           : {
               runs: g.shrunk.runs,
               budgetSpent: g.shrunk.budgetSpent,
+              ...(g.shrunk.timedOut === undefined ? {} : { timedOut: g.shrunk.timedOut }),
               from: g.shrunk.from,
               detail: g.shrunk.outcome.detail,
               choices: g.shrunk.decisions.flatMap((d, i) =>

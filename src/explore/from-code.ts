@@ -4,7 +4,10 @@
 // report's text for an assertion's message. Bad input throws an InputError whose
 // `problems` are the lines the CLI prints, with the options named as here.
 
+import { register } from 'node:module';
+import { InputError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
+import { nearest } from '../sim/nearest.ts';
 import { packageVersion } from '../version.ts';
 import { type ExploreJson, exploreJson, type FailureJson, formatExploreReport } from './format.ts';
 import { exploreFile, formatOptions, type OptionNames, runCommandFor } from './session.ts';
@@ -74,6 +77,45 @@ export interface Exploration extends Omit<ExploreJson, 'failures'> {
   readonly text: string;
 }
 
+/** Every key of ExploreScenarioOptions (checked against the type: a key added there must be added here). */
+const optionKeys = [
+  'text',
+  'drivers',
+  'driverFiles',
+  'firstSeed',
+  'runs',
+  'until',
+  'cpus',
+  'shrinkRuns',
+  'reduce',
+  'strategy',
+  'depth',
+  'verifier',
+  'jobs',
+  'out',
+  'html',
+  'seedTimeout',
+  'progress',
+] as const satisfies readonly (keyof ExploreScenarioOptions)[];
+// Each key of the type is in the list: this fails to compile when one is missing.
+const _allKeys: Record<keyof ExploreScenarioOptions, true> = Object.fromEntries(
+  optionKeys.map((k) => [k, true]),
+) as { [K in (typeof optionKeys)[number]]: true };
+void _allKeys;
+
+let hooked = false;
+
+/**
+ * Registers the CLI's module resolution hooks (src/cli/hooks.mjs) in this process, once:
+ * from then on a .ts file outside node_modules is an ES module, and 'ndis-sim' is this
+ * copy (README, "Exploring from code").
+ */
+function useCliHooks(): void {
+  if (hooked) return;
+  hooked = true;
+  register('../cli/hooks.mjs', import.meta.url);
+}
+
 /** The options as messages name them from code. */
 const fieldNames: OptionNames = {
   seed: 'firstSeed',
@@ -96,6 +138,19 @@ const fieldNames: OptionNames = {
  * explore` does: the same runs, failure groups, shrunk choices and replay files.
  */
 export async function exploreScenario(file: string, o: ExploreScenarioOptions = {}): Promise<Exploration> {
+  // A misspelt option (`shrinkruns`) would silently be the default: refused, as World.addDevice's keys are.
+  const unknown = Object.keys(o).filter((k) => !(optionKeys as readonly string[]).includes(k));
+  if (unknown.length > 0)
+    throw new InputError(
+      unknown.map((k) => {
+        const near = nearest(k, optionKeys);
+        return `${k}: not an option of exploreScenario${near === null ? '' : `; did you mean ${near}?`} (options: ${optionKeys.join(', ')})`;
+      }),
+    );
+  // driverFiles load as on the command line (review-explore #2): through the CLI's
+  // hooks, so a .ts driver in a package without "type": "module" (npm's default) is
+  // an ES module whose 'ndis-sim' is this copy, not a CommonJS second copy.
+  if ((o.driverFiles ?? []).length > 0) useCliHooks();
   const { progress, ...rest } = o;
   const x = await exploreFile({
     ...rest,

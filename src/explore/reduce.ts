@@ -222,6 +222,7 @@ export function reduceScenario(
       }
       const nextText = String(next);
       runs++;
+      if (setup.candidate?.() === false) continue; // timed out before (RunSetup.candidate)
       const r = runOnce({ ...setup, scenario: s, untilNs: candidateLength(s) }, seed, {
         strategy: new GuidedStrategy(best),
         record: true,
@@ -260,6 +261,7 @@ export function reduceScenario(
       const s = tryParse(String(next), src);
       if (s === null) continue;
       runs++;
+      if (setup.candidate?.() === false) continue; // timed out before (RunSetup.candidate)
       // The whole run: a lower rate or a later time may well move the failure later.
       const r = runOnce({ ...setup, scenario: s, untilNs: lengthOf(s) }, seed, {
         strategy: new GuidedStrategy(best),
@@ -306,16 +308,25 @@ export function shrinkAndReduce(
 ): void {
   if (maxRuns <= 0) return;
   report.groups.forEach((g, i) => {
-    const gs: RunSetup = onRun === undefined ? setup : { ...setup, onRun: () => onRun(i) };
-    g.shrunk = shrink(gs, g.seeds[0]!, maxRuns);
-    if (src !== null) reduceGroup(gs, g, src, maxRuns);
+    shrinkGroup(onRun === undefined ? setup : { ...setup, onRun: () => onRun(i) }, g, maxRuns, src);
   });
 }
 
-/** The scenario step of a group's shrinking, then its decisions again against the smaller scenario. */
-function reduceGroup(
+/** Shrinks one group's first failing run (shrinkAndReduce), setting its `shrunk` and `reduced`. */
+export function shrinkGroup(
   setup: RunSetup,
-  g: ExploreReport['groups'][number],
+  g: Pick<ExploreReport['groups'][number], 'seeds' | 'key' | 'shrunk' | 'reduced'>,
+  maxRuns: number,
+  src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] } | null,
+): void {
+  g.shrunk = shrink(setup, g.seeds[0]!, maxRuns);
+  if (src !== null) reduceGroup(setup, g, src, maxRuns);
+}
+
+/** The scenario step of a group's shrinking, then its decisions again against the smaller scenario. */
+export function reduceGroup(
+  setup: RunSetup,
+  g: Pick<ExploreReport['groups'][number], 'seeds' | 'key' | 'shrunk' | 'reduced'>,
   src: { readonly text: string; readonly file: string; readonly driverNames: readonly string[] },
   maxRuns: number,
 ): void {

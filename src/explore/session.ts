@@ -53,6 +53,7 @@ import {
   traceDigest,
   withContentDigest,
 } from './replay-file.ts';
+import { shrinkInWorker } from './shrink-pool.ts';
 import { pretenuringOff } from './tuning.ts';
 
 /** How a message names each option: as the command line spells it, or as code does. */
@@ -194,7 +195,8 @@ export function deviationsInjectWarning(
 
 export function strategyOption(
   opts: { strategy?: 'random' | 'deviations'; depth?: string | number },
-  setup: RunSetup,
+  /** Null: only the values are checked (there is no scenario yet), and no spec is made. */
+  setup: RunSetup | null,
   names: Pick<OptionNames, 'strategy' | 'depth'> = flagNames,
 ): StrategySpec | undefined {
   const kind = oneOf(opts.strategy, names.strategy, ['random', 'deviations']);
@@ -204,6 +206,7 @@ export function strategyOption(
       throw new InputError([`${names.depth}: expected it only with ${names.strategy} deviations`]);
     return undefined;
   }
+  if (setup === null) return undefined;
   return { kind: 'deviations', depth: depth ?? 2, horizon: deviationHorizon(setup) };
 }
 
@@ -316,57 +319,93 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
       ? withScenarioModules(o.driverFiles ?? [], raw, o.file, named)
       : [...(o.driverFiles ?? [])];
   const drivers = [...(o.drivers ?? []), ...(await loadDriverModules(driverFiles, named, taken))];
-  const text = withCpus(raw, intOption(o.cpus, n.cpus, 1, maxCpus));
-  const until = untilOption(o.until, n.until);
+  // Every problem of the options at once, each on its own line (README), then the file's.
+  const problems: string[] = [];
+  const opt = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      problems.push(...e.problems);
+      return undefined;
+    }
+  };
+  const cpus = opt(() => intOption(o.cpus, n.cpus, 1, maxCpus));
+  const until = opt(() => untilOption(o.until, n.until));
+  const firstSeedOpt = opt(() => intOption(o.firstSeed, n.seed) ?? 1);
+  const runsOpt = opt(() => intOption(o.runs, n.runs, 1) ?? 1000);
+  if (firstSeedOpt !== undefined && runsOpt !== undefined && firstSeedOpt + runsOpt - 1 > 0xffffffff)
+    problems.push(
+      `${n.runs}: expected seeds up to 4294967295, got ${n.seed} ${firstSeedOpt} and ${n.runs} ${runsOpt}`,
+    );
+  const shrinkRuns = opt(() => intOption(o.shrinkRuns, n.shrinkRuns)) ?? 2000;
+  const outDir = o.out;
+  if (outDir !== undefined) opt(() => checkOutDir(outDir, n.out));
+  const verifierOpt = opt(() =>
+    oneOf<'bugcheck' | 'collect'>(o.verifier, n.verifier, ['bugcheck', 'collect']),
+  );
+  // The strategy's horizon needs the scenario: here only its values are checked.
+  const kindOk = opt(() => oneOf(o.strategy, n.strategy, ['random', 'deviations']) ?? 'random');
+  const depthOk = opt(() => intOption(o.depth, n.depth, 1, depthMax) ?? 0);
+  if (kindOk !== undefined && depthOk !== undefined) opt(() => strategyOption(o, null, n));
+  const jobsOpt = opt(() => (o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!));
+  const seedLimitOpt = opt(() => untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs);
+  // A worker thread loads the drivers from their files: objects cannot go to it.
+  if (jobsOpt != null && jobsOpt > 1 && (o.drivers ?? []).length > 0)
+    problems.push(
+      `${n.jobs}: expected 1 with drivers given as objects (a worker thread loads its drivers from driverFiles), got ${jobsOpt}`,
+    );
+  // Only a worker thread can be stopped from outside (docs/decisions.md): a limit that no
+  // seed would be watched by is refused rather than ignored; one given without a thread
+  // count has every seed run in worker threads, the first second's too.
+  const watchAll = o.seedTimeout !== undefined;
+  if (watchAll && jobsOpt === 1)
+    problems.push(
+      `${n.seedTimeout}: expected it with ${n.jobs} 2 or more, or without ${n.jobs} (a seed that runs in the command's own thread cannot be stopped), got ${n.jobs} 1`,
+    );
+  if (watchAll && (o.drivers ?? []).length > 0)
+    problems.push(
+      `${n.seedTimeout}: expected it only with drivers loaded from driverFiles (drivers given as objects run in this thread, where a seed cannot be stopped)`,
+    );
+  const text = withCpus(raw, cpus);
   // Every problem of the file at once, the inject windows' and the ioctl codes' among them.
-  const scenario = parseScenarioText(text, o.file, driverNames(drivers), {
-    injectWindows: { untilNs: until },
-    ioctlCodes: ioctlCodesFor(drivers),
-    ownDrivers: n.ownDrivers,
-  });
-  const firstSeed = intOption(o.firstSeed, n.seed) ?? 1;
-  const runs = intOption(o.runs, n.runs, 1) ?? 1000;
-  if (firstSeed + runs - 1 > 0xffffffff)
-    throw new InputError([
-      `${n.runs}: expected seeds up to 4294967295, got ${n.seed} ${firstSeed} and ${n.runs} ${runs}`,
-    ]);
-  const shrinkRuns = intOption(o.shrinkRuns, n.shrinkRuns) ?? 2000;
-  if (o.out !== undefined) checkOutDir(o.out, n.out);
+  const scenarioOpt = opt(() =>
+    parseScenarioText(text, o.file, driverNames(drivers), {
+      injectWindows: { untilNs: until },
+      ioctlCodes: ioctlCodesFor(drivers),
+      ownDrivers: n.ownDrivers,
+    }),
+  );
+  if (problems.length > 0) throw new InputError(problems);
+  const scenario = scenarioOpt!;
+  const firstSeed = firstSeedOpt!;
+  const runs = runsOpt!;
+  const jobs = jobsOpt!;
+  const seedLimitNs = seedLimitOpt!;
   const plain: RunSetup = {
     scenario,
     drivers,
     untilNs: untilNs(scenario, { untilNs: until }),
-    verifier: oneOf(o.verifier, n.verifier, ['bugcheck', 'collect']) ?? scenario.verifier,
+    verifier: verifierOpt ?? scenario.verifier,
   };
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
   const warnings: string[] = [];
   const deviationsWarning = deviationsInjectWarning(scenario, spec, n);
   if (deviationsWarning !== null) warnings.push(deviationsWarning);
-  const jobs = o.jobs === undefined ? null : intOption(o.jobs, n.jobs, 1, jobsMax)!;
-  const seedLimitNs = untilOption(o.seedTimeout, n.seedTimeout) ?? seedTimeoutDefaultNs;
-  // A worker thread loads the drivers from their files: objects cannot go to it.
-  if (jobs !== null && jobs > 1 && (o.drivers ?? []).length > 0)
-    throw new InputError([
-      `${n.jobs}: expected 1 with drivers given as objects (a worker thread loads its drivers from driverFiles), got ${jobs}`,
-    ]);
-  // Only a worker thread can be stopped from outside (docs/decisions.md): a limit that no
-  // seed would be watched by is refused rather than ignored; one given without a thread
-  // count has every seed run in worker threads, the first second's too.
-  const watchAll = o.seedTimeout !== undefined;
-  if (watchAll && jobs === 1)
-    throw new InputError([
-      `${n.seedTimeout}: expected it with ${n.jobs} 2 or more, or without ${n.jobs} (a seed that runs in the command's own thread cannot be stopped), got ${n.jobs} 1`,
-    ]);
-  if (watchAll && (o.drivers ?? []).length > 0)
-    throw new InputError([
-      `${n.seedTimeout}: expected it only with drivers loaded from driverFiles (drivers given as objects run in this thread, where a seed cannot be stopped)`,
-    ]);
+  // More worker threads than cores only share them, each loading ndis-sim and the
+  // drivers (review-explore #8: --jobs 5 on two cores took 5 times as long as --jobs 1).
+  // Said before the runs (stderr), not in the report, which is the same for any --jobs.
+  const cores = availableParallelism();
+  if (jobs !== null && Math.min(jobs, runs) > cores)
+    o.warn?.(
+      `${n.jobs} ${jobs} is above this machine's ${cores} core${cores === 1 ? '' : 's'} (os.availableParallelism()): the worker threads only share them, and each loads ndis-sim and the drivers; ${n.jobs} ${cores} is as fast or faster`,
+    );
   for (const w of warnings) o.warn?.(w);
   const t0 = performance.now();
   const tick = o.progress?.(runs);
   const src = { file: o.file, text, driverFiles };
-  const { report, workers } = await exploreOnCores(
+  const { report, workers, inWorkers } = await exploreOnCores(
     setup,
     src,
     {
@@ -381,8 +420,42 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   );
   // The runs' rate is of the exploring alone; shrinking is timed apart.
   const wallMs = performance.now() - t0;
+  secondCopyCheck(report, o.file);
+  const onShrinkRun =
+    shrinkRuns > 0 && report.groups.length > 0 ? o.shrinking?.(report.groups.length) : undefined;
   // Interrupted: no shrinking (it can take minutes); the replay files hold the seeds' own runs.
-  if (o.interrupt?.signal.aborted !== true) {
+  if (o.interrupt?.signal.aborted !== true && inWorkers && shrinkRuns > 0 && report.groups.length > 0) {
+    // The seeds ran in worker threads: so does the shrinking, each candidate under the
+    // seed's limit, while this thread waits (its progress line and signals go on).
+    const r = await shrinkInWorker(
+      {
+        ...src,
+        untilNs: setup.untilNs,
+        verifier: setup.verifier,
+        ...(setup.strategy === undefined ? {} : { strategy: setup.strategy }),
+        maxRuns: shrinkRuns,
+        reduce: o.reduce !== false,
+      },
+      report,
+      seedLimitNs / 1e6,
+      onShrinkRun,
+      o.interrupt?.signal,
+    );
+    if (!r.interrupted)
+      report.groups.forEach((g, i) => {
+        const got = r.results[i];
+        if (got === null || got === undefined) return;
+        const timedOut = r.timedOut[i]!;
+        g.shrunk = timedOut === 0 ? got.shrunk : { ...got.shrunk, timedOut };
+        g.reduced =
+          got.reduced === null
+            ? null
+            : {
+                ...got.reduced,
+                scenario: parseScenarioText(got.reduced.text, o.file, driverNames(drivers)),
+              };
+      });
+  } else if (o.interrupt?.signal.aborted !== true) {
     try {
       inThisThread(
         () =>
@@ -391,7 +464,7 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
             report,
             shrinkRuns,
             o.reduce === false ? null : { text, file: o.file, driverNames: driverNames(drivers) },
-            shrinkRuns > 0 && report.groups.length > 0 ? o.shrinking?.(report.groups.length) : undefined,
+            onShrinkRun,
           ),
         o.interrupt?.sigint !== undefined,
       );
@@ -645,7 +718,7 @@ async function exploreOnCores(
   },
   progress: ((done: number, failed: number) => void) | undefined,
   interrupt: ExploreInput['interrupt'],
-): Promise<{ report: ExploreReport; workers: number }> {
+): Promise<{ report: ExploreReport; workers: number; inWorkers: boolean }> {
   const { firstSeed, runs, jobs, seedLimitMs, watchAll } = seeds;
   const job = {
     ...src,
@@ -661,15 +734,21 @@ async function exploreOnCores(
     return {
       report: await exploreInWorkers(job, firstSeed, runs, n, progress, seedLimitMs, signal),
       workers: n,
+      inWorkers: true,
     };
   }
   if (jobs === null && watchAll)
     return {
       report: await exploreInWorkers(job, firstSeed, runs, cores, progress, seedLimitMs, signal),
       workers: cores,
+      inWorkers: true,
     };
   if (jobs === 1 || cores === 1)
-    return { report: await seedsInThisThread(setup, firstSeed, runs, progress, interrupt), workers: 1 };
+    return {
+      report: await seedsInThisThread(setup, firstSeed, runs, progress, interrupt),
+      workers: 1,
+      inWorkers: false,
+    };
   const t0 = performance.now();
   const first = await seedsInThisThread(
     setup,
@@ -684,11 +763,26 @@ async function exploreOnCores(
   const restSeconds = (((performance.now() - t0) / done) * (runs - done)) / 1000;
   if (done === runs || signal?.aborted === true || restSeconds <= workersWorthSeconds) {
     const rest = await seedsInThisThread(setup, firstSeed + done, runs - done, more, interrupt);
-    return { report: mergeReports([first, rest]), workers: 1 };
+    return { report: mergeReports([first, rest]), workers: 1, inWorkers: false };
   }
   const n = Math.min(cores, runs - done);
   const rest = await exploreInWorkers(job, firstSeed + done, runs - done, n, more, seedLimitMs, signal);
-  return { report: mergeReports([first, rest]), workers: n };
+  return { report: mergeReports([first, rest]), workers: n, inWorkers: true };
+}
+
+/**
+ * A driver that imported 'ndis-sim' as a second copy of its modules (src/ndis/api/common.ts)
+ * fails every seed in its DriverEntry: not a bug of the driver, but of how it was loaded
+ * (review-explore #2). Bad input, with the cause and the fix, not a failure to shrink.
+ */
+function secondCopyCheck(report: ExploreReport, file: string): void {
+  const g = report.groups.find((x) => x.first.detail.includes("a second copy of ndis-sim's modules"));
+  if (g === undefined) return;
+  throw new InputError([
+    `${file}: a driver imported 'ndis-sim' as a second copy of its modules (seed ${g.seeds[0]}: ${g.signature}${g.where === null ? '' : ` ${g.where}`}): ` +
+      `it was loaded as CommonJS, as a .ts file is in a package whose package.json has no "type": "module" (npm's default) or in a folder with none. ` +
+      `Add "type": "module" to that package.json, rename the file .mts, or, for a driver given as an object, give its file in driverFiles (loaded through ndis-sim's hooks)`,
+  ]);
 }
 
 function cannotWriteOut(dir: string, name: string, e: unknown): InputError {
