@@ -24,6 +24,7 @@ interface IrqlEntry {
   name: string;
   kind: 'function' | 'callback';
   typedef?: string;
+  construct?: 'macro';
   irql: null | { max: string; exact?: true; min?: string; anyLevel?: true; conditional?: true };
   irqlConditions?: { when: string; max: string; exact?: true; anyLevel?: true }[];
   sdvRules: string[];
@@ -553,6 +554,14 @@ function genIrql(entries: IrqlEntry[], other: IrqlEntry[]): string {
       emit(e, false);
   }
   out.push('};');
+  out.push('');
+  // R8.11: ndis.h macros expand to kernel or memory primitives (or to another DDI), so
+  // no NDIS function runs where the driver wrote them (docs/decisions.md).
+  const macros = [...entries, ...other].filter((e) => e.construct === 'macro').map((e) => e.name);
+  out.push('/** DDIs whose page title says "macro" (ndis.h defines them as macros). */');
+  out.push(
+    `export const ddiMacros: ReadonlySet<string> = new Set(${JSON.stringify([...new Set(macros)].sort())});`,
+  );
   out.push('');
   out.push(`/** Number of miniport DDIs in irql.json (with or without a documented IRQL). */`);
   out.push(`export const miniportDdiCount = ${entries.length};`);

@@ -300,7 +300,7 @@ function shown(v: unknown): string {
   return String(v);
 }
 
-type FaultKind = 'ns' | 'ns?' | 'hangEvery' | 'range' | 'boolean';
+type FaultKind = 'ns' | 'ns?' | 'period' | 'hangEvery' | 'range' | 'boolean';
 
 /**
  * The keys of a SimNic's FaultPlan and WireOptions World.addDevice takes, each with the
@@ -318,6 +318,7 @@ const faultKeys: Record<string, FaultKind> = {
   linkDownForNs: 'ns?',
   deadOnResume: 'boolean',
   deadOnResumeAfterNs: 'ns',
+  sharedIrqEveryNs: 'period',
 } satisfies Record<keyof FaultPlan, FaultKind>;
 const faultYamlNames: Record<string, string> = {
   hangAt: 'hangAtNs',
@@ -326,6 +327,7 @@ const faultYamlNames: Record<string, string> = {
   linkDownAt: 'linkDownAtNs',
   linkDownFor: 'linkDownForNs',
   deadOnResumeAfter: 'deadOnResumeAfterNs',
+  sharedIrqEvery: 'sharedIrqEveryNs',
 };
 const wireKeys = Object.keys({
   rxPerSecond: true,
@@ -378,35 +380,39 @@ function deviceSpecProblem(spec: DeviceSpec): string | null {
       const ok =
         kind === 'ns'
           ? isNs(v)
-          : kind === 'ns?'
-            ? v === null || isNs(v)
-            : kind === 'boolean'
-              ? typeof v === 'boolean'
-              : kind === 'range'
-                ? v === null ||
-                  (typeof r === 'object' &&
-                    r !== null &&
-                    isNs(r.minNs) &&
-                    isNs(r.maxNs) &&
-                    Number(r.minNs) <= Number(r.maxNs))
-                : v === null ||
-                  (typeof r === 'object' &&
-                    r !== null &&
-                    isNs(r.periodNs) &&
-                    Number(r.periodNs) > 0 &&
-                    typeof r.chance === 'object' &&
-                    r.chance !== null);
+          : kind === 'period'
+            ? isNs(v) && Number(v) > 0
+            : kind === 'ns?'
+              ? v === null || isNs(v)
+              : kind === 'boolean'
+                ? typeof v === 'boolean'
+                : kind === 'range'
+                  ? v === null ||
+                    (typeof r === 'object' &&
+                      r !== null &&
+                      isNs(r.minNs) &&
+                      isNs(r.maxNs) &&
+                      Number(r.minNs) <= Number(r.maxNs))
+                  : v === null ||
+                    (typeof r === 'object' &&
+                      r !== null &&
+                      isNs(r.periodNs) &&
+                      Number(r.periodNs) > 0 &&
+                      typeof r.chance === 'object' &&
+                      r.chance !== null);
       if (!ok) {
         const want =
           kind === 'ns'
             ? 'a whole number of nanoseconds from 0 up'
-            : kind === 'ns?'
-              ? 'a whole number of nanoseconds from 0 up, or null'
-              : kind === 'boolean'
-                ? 'true or false'
-                : kind === 'range'
-                  ? '{ minNs, maxNs } in whole nanoseconds, minNs <= maxNs, or null'
-                  : '{ periodNs, chance: { num, den } }, or null';
+            : kind === 'period'
+              ? 'a whole number of nanoseconds from 1 up'
+              : kind === 'ns?'
+                ? 'a whole number of nanoseconds from 0 up, or null'
+                : kind === 'boolean'
+                  ? 'true or false'
+                  : kind === 'range'
+                    ? '{ minNs, maxNs } in whole nanoseconds, minNs <= maxNs, or null'
+                    : '{ periodNs, chance: { num, den } }, or null';
         return `${fn}: expected faults.${k}, ${want}, got ${shown(v)}`;
       }
     }

@@ -364,13 +364,17 @@ test('R2.12, R5.18: NdisMRemoveMiniport inside MiniportPause(NDIS_PAUSE_LOW_POWE
   assert.deepEqual(haltCalls(a.drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
   assert.ok(!a.drv.calls.includes(`MiniportDevicePnPEventNotify(${NdisDevicePnPEventSurpriseRemoved})`));
   assert.equal(a.w.device('nic0').problem, 43);
-  // Seed 1: the state query waits for the wake, which initializes the adapter again (R1.8)
-  // before the removal halts it: both halts are NdisHaltDeviceFailed.
+  // Seed 1: the state query waits for the wake. R5.15: the wake does not initialize the
+  // failed adapter again (one MiniportInitializeEx, one halt); the removal finds it halted.
   const b = pauseRemoveWorld(1);
   assert.equal(b.r.verdict, 'ok', b.r.violations.map((v) => v.message).join('; '));
-  assert.deepEqual(haltCalls(b.drv.calls), [
-    `MiniportHaltEx(${NdisHaltDeviceFailed})`,
-    `MiniportHaltEx(${NdisHaltDeviceFailed})`,
+  assert.deepEqual(haltCalls(b.drv.calls), [`MiniportHaltEx(${NdisHaltDeviceFailed})`]);
+  assert.equal(b.drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 1, b.drv.calls.join(', '));
+  inOrder(b.w.trace.events, [
+    ['wake', is('action', 'wake')],
+    ['no re-initialization', ndis('not initialized again: the device failed (R5.15)')],
+    ['D0 IRP completed', irpDone('IRP_MN_SET_POWER')],
+    ['state query', irpDone('IRP_MN_QUERY_PNP_DEVICE_STATE')],
   ]);
   assert.equal(b.w.device('nic0').problem, 43);
 });

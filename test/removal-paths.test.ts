@@ -239,6 +239,35 @@ test('R5.2 (extended to stop): NDIS refuses query-stop once the device-failed fl
   assert.equal(w.device('nic0').problem, 43);
 });
 
+test('R5.15, R2.12: a device failed in the MiniportPause of a stop (rebalance) is halted with NdisHaltDeviceFailed and not initialized again by the START_DEVICE that follows; Code 43', () => {
+  const drv = scriptedDriver('t-stop-pause-remove', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 500 * ns.ms, action: { kind: 'stop', device: 'nic0' } }],
+  });
+  const r = w.run(2 * ns.s);
+  assert.equal(r.verdict, 'ok', r.violations.map((v) => v.message).join('; '));
+  assert.equal(drv.calls.filter((c) => c === 'MiniportInitializeEx').length, 1, drv.calls.join(', '));
+  assert.deepEqual(
+    drv.calls.filter((c) => c.startsWith('MiniportHaltEx')),
+    [`MiniportHaltEx(${NdisHaltDeviceFailed})`],
+  );
+  inOrder(w.trace.events, [
+    ['STOP completed', irpDone('IRP_MN_STOP_DEVICE')],
+    ['START sent', (e) => e.kind === 'irp' && e.what === 'IRP_MN_START_DEVICE' && e.data?.phase === 'sent'],
+    ['not initialized', is('ndis', 'not initialized again: the device failed (R5.15)')],
+    ['state query', irpDone('IRP_MN_QUERY_PNP_DEVICE_STATE')],
+    ['SURPRISE_REMOVAL', is('irp', 'IRP_MN_SURPRISE_REMOVAL')],
+  ]);
+  assert.equal(w.device('nic0').problem, 43);
+});
+
 test('R2.12: a device failed after query-remove succeeded still halts with NdisHaltDeviceFailed', () => {
   let world: ReturnType<typeof testWorld> | null = null;
   const drv = scriptedDriver('t-nic', {

@@ -394,8 +394,14 @@ test('R5.4 surprise removal while selectively suspended: NDIS cancels the notifi
     ['pause', call('MiniportPause')],
     ['halt', call('MiniportHaltEx')],
   ]);
-  // After the SurpriseRemoved notification NDIS sends the gone device no power OID.
+  // After the SurpriseRemoved notification NDIS sends the gone device no power OID and no
+  // D0 IRP: the halt finds it in its IdlePowerState (docs/decisions.md, selective suspend).
   assert.equal(findEvent(w.trace.events, oidCall('OID_PNP_SET_POWER'), at[1]!), -1);
+  assert.equal(
+    findEvent(w.trace.events, (e) => e.kind === 'irp' && e.what === 'IRP_MN_SET_POWER', at[1]!),
+    -1,
+  );
+  assert.ok(at[1]! < findEvent(w.trace.events, ndis(/selective suspend: device removed, not powered up/)));
   assert.deepEqual(oids.slice(2), []);
   assert.deepEqual(
     r.warnings.filter((x) => /OID_PNP_SET_POWER/.test(x.message)).map((x) => x.message),

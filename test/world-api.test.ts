@@ -68,6 +68,15 @@ test('addDevice refuses an unknown fault or wire key with a did-you-mean, a scen
     add({ faults: { rehangAfterReset: { minNs: 3, maxNs: 1 } } }),
     /expected faults\.rehangAfterReset, \{ minNs, maxNs \}/,
   );
+  // A shared line's period: a whole number of nanoseconds from 1 up (0 would never end).
+  usage(
+    add({ faults: { sharedIrqEveryNs: 0 } }),
+    /expected faults\.sharedIrqEveryNs, a whole number of nanoseconds from 1 up, got 0/,
+  );
+  usage(
+    add({ faults: { sharedIrqEvery: '5ms' } }),
+    /unknown field "sharedIrqEvery" .*in code it is sharedIrqEveryNs/,
+  );
   usage(add({ wire: { rxRate: 100 } }), /wire: unknown field "rxRate" .*in code it is rxPerSecond/);
   usage(add({ wire: { rxPerSecnd: 100 } }), /wire: unknown field "rxPerSecnd"; did you mean rxPerSecond\?/);
   // Nothing was added by the refused calls; a right spec (undefined fields allowed) is taken.

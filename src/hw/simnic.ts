@@ -153,6 +153,14 @@ export interface FaultPlan {
    * the NIC comes back from the low-power stays before it, and not from the first after.
    */
   deadOnResumeAfterNs?: number;
+  /**
+   * Another device shares the NIC's interrupt line and interrupts every this period (ns,
+   * from this period on): NDIS calls MiniportInterrupt for an interrupt the NIC did not
+   * raise, which the ISR must not claim (MINIPORT_ISR). It goes on after `vanishAtNs` and
+   * a surprise removal, for as long as the driver has the line connected. Not with
+   * message-signalled interrupts, which no other device shares.
+   */
+  sharedIrqEveryNs?: number;
 }
 
 /** Traffic arriving from the wire. */
@@ -237,6 +245,7 @@ const Op = {
   LinkUp: 5,
   TxDone: 6,
   Rx: 7,
+  SharedIrq: 8,
 } as const;
 
 export class SimNic implements Mmio, PciConfigSpace, EventTarget {
@@ -308,6 +317,19 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
     if (faults.hangEvery !== null) m.at(faults.hangEvery.periodNs, this, Op.HangTick, null);
     if (faults.vanishAtNs !== null) m.at(faults.vanishAtNs, this, Op.Vanish, null);
     if (faults.linkDownAtNs !== null) m.at(faults.linkDownAtNs, this, Op.LinkDown, null);
+    if (faults.sharedIrqEveryNs !== undefined) m.at(faults.sharedIrqEveryNs, this, Op.SharedIrq, null);
+  }
+
+  /**
+   * Why an interrupt NDIS hands the driver's ISR now is not this NIC's, or null when it
+   * may be: the registers read all ones (vanished, unplugged, powered off), or, on a line
+   * shared with another device (`sharedIrqEveryNs`), no unmasked cause is latched.
+   */
+  isrNotOurs(): string | null {
+    if (this.vanished) return 'its registers read all ones (the NIC is gone or powered off)';
+    if (this.faults.sharedIrqEveryNs === undefined) return null;
+    if ((this.ctrl & Ctrl.INTR_ENABLE) !== 0 && (this.icr & this.imr) !== 0) return null;
+    return 'the NIC had no unmasked cause latched (another device on the shared line interrupted)';
   }
 
   get now(): number {
@@ -780,6 +802,16 @@ export class SimNic implements Mmio, PciConfigSpace, EventTarget {
 
   fire(op: number, arg: unknown): void {
     switch (op) {
+      case Op.SharedIrq:
+        // The other device on the line interrupts: every ISR connected to the line runs
+        // (the kernel calls each until one claims it). Not the NIC's own assertion, so
+        // no "left interrupting" report when nothing is connected.
+        this.kernel.machine.after(this.faults.sharedIrqEveryNs!, this, Op.SharedIrq, null);
+        if (this.msi?.enabled) return;
+        if (this.trace.on && this.line.connected.length > 0)
+          this.note('another device on the shared line interrupts');
+        for (const k of this.line.connected) this.kernel.requestInterrupt(k);
+        return;
       case Op.TxDone:
         this.txBusy = null;
         if (this.hung || this.vanished || this.resetting) return;

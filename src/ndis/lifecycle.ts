@@ -178,6 +178,18 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
     n.pnp.completeIrp(irp, STATUS_SUCCESS);
     return;
   }
+  // R5.15: a start does not clear the device-failed flag of this FDO, and NDIS does not
+  // start a miniport it marked failed again (a stop that passed its query before the
+  // flag was set, say): no MiniportStartDevice, no MiniportInitializeEx. The start
+  // completes with the adapter halted, and the state query that follows it reports
+  // PNP_DEVICE_FAILED (R5.12), so PnP removes the device (Code 43).
+  if (b.deviceFailed) {
+    b.pnpState = 'Started';
+    if (b.power !== null) powerUpForStart(n, b);
+    if (n.trace.on) n.traceNdis(b, 'not initialized again: the device failed (R5.15)', {});
+    n.pnp.completeIrp(irp, STATUS_SUCCESS);
+    return;
+  }
   // MiniportStartDevice comes before NDIS passes the IRP down, and so before
   // MiniportInitializeEx; its failure fails the start (Code 10).
   if (b.driver.pnp !== null && callStartDevice(n, b) !== NDIS_STATUS_SUCCESS) {
@@ -185,7 +197,6 @@ function startDevice(n: Ndis, b: MiniportBlock, irp: Irp): void {
     n.pnp.completeIrp(irp, STATUS_UNSUCCESSFUL);
     return;
   }
-  // R5.15: a start does not clear the device-failed flag of this FDO.
   b.pnpState = 'Started';
   // A device stopped while asleep (in D3) is in D0 again once started: the start
   // re-initializes it, so the resume has nothing left to do (power.ts).

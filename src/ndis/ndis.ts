@@ -2048,6 +2048,8 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   runIsr(i: NdisInterrupt): void {
     if (i.deregistered || this.afterHalt(i.block, 'MiniportInterrupt')) return;
     const b = i.block;
+    // MINIPORT_ISR: was the interrupt the NIC's? Read before the ISR clears its causes.
+    const notOurs = b.dev.hardware?.isrNotOurs?.() ?? null;
     const f = this.enter(b, b.driver.name, 'MiniportInterrupt', Irql.Dirql);
     let r: { InterruptRecognized: boolean; QueueDefaultInterruptDpc: boolean; TargetProcessors: number };
     // The ISR runs holding the interrupt's spin lock (NdisMSynchronizeWithInterruptEx).
@@ -2061,9 +2063,10 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     }
     if (this.isrNoAnswer(f, r)) return;
     this.leave(f, r.InterruptRecognized);
+    if (notOurs !== null && r.InterruptRecognized) this.isrClaimedNotOurs(b, notOurs);
     // MINIPORT_ISR: the two out values alone decide the DPCs; the return value only
-    // says whether the NIC raised the interrupt (the model shares no line, so nothing
-    // else reads it). QueueDefaultInterruptDpc TRUE: one DPC on the CPU that ran the
+    // says whether the NIC raised the interrupt (the kernel would call the next ISR on
+    // a shared line when it is FALSE; the model's other device needs no ISR). QueueDefaultInterruptDpc TRUE: one DPC on the CPU that ran the
     // ISR, and TargetProcessors is ignored. FALSE: one DPC on each CPU whose bit is
     // set (bit n = CPU n of group 0, 32 bits), none when the mask is 0.
     const k = this.kernel;
@@ -2074,6 +2077,27 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
     const mask = r.TargetProcessors >>> 0;
     if (mask === 0) return;
     this.queueTargetDpcs(i, mask, this.interruptDpcs(i));
+  }
+
+  /** Adapters warned of an ISR that claimed an interrupt not theirs (once each). */
+  private readonly isrClaimWarned = new Set<MiniportBlock>();
+
+  /**
+   * MINIPORT_ISR and "Handling interrupts": NDIS calls MiniportInterrupt when the NIC or
+   * another device sharing its line interrupts, and the ISR returns FALSE at once when
+   * its NIC did not. One that claims an interrupt its NIC did not raise (a removed NIC
+   * reads all ones) takes it from the device that did, and on a level-triggered line the
+   * interrupt keeps coming: an interrupt storm. A warning, once per adapter.
+   */
+  private isrClaimedNotOurs(b: MiniportBlock, why: string): void {
+    if (this.isrClaimWarned.has(b)) return;
+    this.isrClaimWarned.add(b);
+    this.verifier.warn(
+      'MINIPORT_ISR',
+      'MiniportInterrupt',
+      b.name,
+      `MiniportInterrupt of ${b.name} returned TRUE (InterruptRecognized) for an interrupt its NIC did not raise: ${why}. An ISR returns FALSE at once when its NIC did not interrupt, or it claims another device's interrupt on a shared line, which keeps interrupting (said once per adapter)`,
+    );
   }
 
   /**

@@ -666,6 +666,16 @@ function beginWake(n: Ndis, b: MiniportBlock): void {
     return;
   }
   tracePowerIrp(n, b, { phase: 'sent', SystemState: 'S0', DeviceState: 'D0' });
+  if (b.deviceFailed && b.state === 'Halted') {
+    // R5.15: the device-failed flag outlives the sleep's halt on this FDO, and NDIS does
+    // not initialize a miniport it has marked failed again: the D0 IRP completes (the
+    // bus driver powered the device up) and the adapter stays halted for the removal
+    // that PNP_DEVICE_FAILED brings (R5.12), which finds it halted (R5.5).
+    p.device = NdisDeviceStateD0;
+    if (n.trace.on) n.traceNdis(b, 'not initialized again: the device failed (R5.15)', {});
+    tracePowerIrp(n, b, { phase: 'completed', status: 0 });
+    return;
+  }
   const op: WakeOp = { kind: 'wake', step: 'power-up', oidDone: null, restartCalled: false };
   b.op = op;
   armIrpWatchdog(n, b, op, 'IRP_MN_SET_POWER (D0)');

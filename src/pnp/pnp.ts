@@ -100,7 +100,12 @@ export class DeviceNode {
    * not a closure: on node 20 a closure stored in a field outlives young-generation
    * collections with the whole world it captures (test/memory.test.ts).
    */
-  hardware: { setPower(on: boolean, state?: string): void; armWake?(on: boolean): void } | null = null;
+  hardware: {
+    setPower(on: boolean, state?: string): void;
+    armWake?(on: boolean): void;
+    /** Why an interrupt now is not the device's own (MINIPORT_ISR must not claim it), or null. */
+    isrNotOurs?(): string | null;
+  } | null = null;
   /**
    * The device power state the bus driver last set ('D0', or the low-power state it took
    * the device to). The DDIs that reach the hardware check it (a driver cannot touch its

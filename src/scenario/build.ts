@@ -161,6 +161,7 @@ function planOf(s: Scenario): Plan {
         linkDownForNs: f.linkDownFor !== undefined ? dur(f.linkDownFor) : null,
         ...(f.deadOnResume === true ? { deadOnResume: true } : {}),
         ...(f.deadOnResumeAfter !== undefined ? { deadOnResumeAfterNs: dur(f.deadOnResumeAfter) } : {}),
+        ...(f.sharedIrqEvery !== undefined ? { sharedIrqEveryNs: dur(f.sharedIrqEvery) } : {}),
       },
       wire:
         d.wire === undefined

@@ -230,6 +230,10 @@ export const faultsSchema = z.strictObject({
   deadOnResume: z.boolean().optional(),
   /** As deadOnResume, for a power-down that begins at or after this time only: the NIC comes back from those before. */
   deadOnResumeAfter: duration.optional(),
+  /** Another device on the NIC's interrupt line interrupts every this period (not 0): the ISR runs for interrupts the NIC did not raise, also after vanishAt. */
+  sharedIrqEvery: duration
+    .refine((v) => parseDuration(v) !== 0, { error: 'expected a period longer than 0 for sharedIrqEvery' })
+    .optional(),
 });
 
 const trafficSchema = z.strictObject({

@@ -4,7 +4,7 @@
 
 import { assert, WorldStop } from '../errors.ts';
 import { Irql, irqlNames, type Kernel, notRunning } from '../kernel/kernel.ts';
-import { type DdiIrql, ddiIrql } from '../ndis/generated/irql.ts';
+import { type DdiIrql, ddiIrql, ddiMacros } from '../ndis/generated/irql.ts';
 import { driverCallSite } from '../report/stack.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { Trace } from '../trace/trace.ts';
@@ -110,6 +110,41 @@ function isDdiFunction(ddi: string): boolean {
   return spec === undefined ? kernelRoutine.test(ddi) : spec.kind === 'function';
 }
 
+/** R8.11: the lock DDIs themselves, which a driver holding a lock may call. */
+const lockDdis: ReadonlySet<string> = new Set([
+  'NdisAllocateSpinLock',
+  'NdisFreeSpinLock',
+  'NdisAcquireSpinLock',
+  'NdisReleaseSpinLock',
+  'NdisDprAcquireSpinLock',
+  'NdisDprReleaseSpinLock',
+  'NdisAllocateRWLock',
+  'NdisFreeRWLock',
+  'NdisAcquireRWLockRead',
+  'NdisAcquireRWLockWrite',
+  'NdisReleaseRWLock',
+]);
+
+/**
+ * R8.11: the DDIs that check NdisSim_LockHeldAcrossCall (`lockHeldUpCall` in
+ * src/ndis/api/common.ts), an error: no warning besides it. The rule's catalogue list,
+ * and the protocol and filter OID calls that check it too.
+ */
+const upCallDdis: ReadonlySet<string> = new Set([
+  ...(catalogue.get('NdisSim_LockHeldAcrossCall')?.ddis ?? []),
+  'NdisMDirectOidRequestComplete',
+  'NdisSendNetBufferLists',
+  'NdisReturnNetBufferLists',
+  'NdisCancelSendNetBufferLists',
+  'NdisOidRequest',
+  'NdisDirectOidRequest',
+  'NdisCancelOidRequest',
+  'NdisCancelDirectOidRequest',
+  'NdisFDirectOidRequest',
+  'NdisFDirectOidRequestComplete',
+  'NdisFCancelDirectOidRequest',
+  'NdisFSynchronousOidRequest',
+]);
 export class Verifier {
   readonly violations: Violation[] = [];
   readonly warnings: Warning[] = [];
@@ -226,6 +261,7 @@ export class Verifier {
   irql(spec: DdiIrql, ddi: string, adapter: string | null, why?: string): void {
     // A DDI whose world is not running: a usage error, whatever the verifier's mode.
     if (!this.kernel.running) notRunning(ddi);
+    if (this.kernel.ctx.held.length > 0) this.lockHeldAtCall(spec, ddi, adapter);
     const irql = this.kernel.ctx.irql;
     if (spec.anyLevel || this.mode === 'off') return;
     if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
@@ -242,10 +278,45 @@ export class Verifier {
     rule?: string,
   ): void {
     if (!this.kernel.running) notRunning(ddi);
+    if (this.kernel.ctx.held.length > 0) this.lockHeldAtCall(spec, ddi, adapter);
     if (this.mode === 'off') return;
     const irql = this.kernel.ctx.irql;
     if (irql <= max && (!exact || irql === max)) return;
     this.irqlViolation(spec, max, exact, ddi, adapter, rule);
+  }
+
+  /** Driver and DDI pairs R8.11's warning has named already ("driver\0DDI"). */
+  private readonly lockWarned = new Set<string>();
+
+  /**
+   * R8.11 (synchronization-and-notification-in-network-drivers, "Avoiding Spin Lock
+   * Problems"): a driver should release every NDIS spin lock before it calls an NDIS
+   * function other than the NdisXxxSpinLock ones, since the function may take a lock of
+   * NDIS's own that another thread holds while it waits for the driver's: a warning,
+   * once per driver and DDI, for each function with locks the caller acquired held
+   * (only called when some lock is held: no cost on the common path). Not covered: the
+   * spin-lock functions and the read/write lock ones (nested locks are allowed in a
+   * fixed order, R8.11's other half); ndis.h macros (`ddiMacros`: they expand to kernel
+   * or memory primitives, no NDIS function runs); and the DDIs that break
+   * NdisSim_LockHeldAcrossCall, an error of their own. docs/decisions.md.
+   */
+  private lockHeldAtCall(spec: DdiIrql, ddi: string, adapter: string | null): void {
+    if (spec.kind !== 'function' || this.mode === 'off') return;
+    if (lockDdis.has(ddi) || ddiMacros.has(ddi) || upCallDdis.has(ddi)) return;
+    const ctx = this.kernel.ctx;
+    const caller = ctx.who;
+    let own = 0;
+    for (const s of ctx.held) if (s.by === undefined || s.by === caller) own++;
+    if (own === 0) return;
+    const key = `${caller}\0${ddi}`;
+    if (this.lockWarned.has(key)) return;
+    this.lockWarned.add(key);
+    this.warn(
+      'R8.11',
+      ddi,
+      adapter,
+      `${caller} called ${ddi} holding ${own} spin lock(s) it acquired: release them before an NDIS function other than the spin-lock ones, or a lock NDIS takes inside ${ddi} may deadlock against a thread that holds it and waits for the driver's (R8.11; said once per driver and DDI)`,
+    );
   }
 
   private irqlViolation(

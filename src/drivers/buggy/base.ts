@@ -141,6 +141,11 @@ export interface Hooks {
   devicePnPEventNotify?(a: TestAdapter, ev: NET_DEVICE_PNP_EVENT): void;
   /** Runs in MiniportInterrupt at DIRQL, after the causes were read. */
   isr?(a: TestAdapter, causes: number): void;
+  /**
+   * Whether MiniportInterrupt claims the interrupt whose ICR read `causes`; default: when
+   * a cause is set and the NIC does not read all ones (MINIPORT_ISR).
+   */
+  isrClaims?(a: TestAdapter, causes: number): boolean;
   /** Runs in MiniportInterruptDPC at DISPATCH. */
   dpc?(a: TestAdapter, throttle: NDIS_RECEIVE_THROTTLE_PARAMETERS | null, dpcContext: unknown): void;
   /** MiniportSendNetBufferLists; default: complete every NBL at once with SUCCESS. */
@@ -330,9 +335,8 @@ function scripted(name: string, hooks: Hooks, description: string, record: boole
     const a = ctx as TestAdapter;
     note('MiniportInterrupt');
     const causes = a.space === null ? 0 : NdisReadRegisterUlong(a.space.at(SimNicReg.ICR));
-    if (causes === 0 || causes === 0xffffffff) {
-      return { InterruptRecognized: false, QueueDefaultInterruptDpc: false, TargetProcessors: 0 };
-    }
+    const claims = hooks.isrClaims?.(a, causes) ?? (causes !== 0 && causes !== 0xffffffff);
+    if (!claims) return { InterruptRecognized: false, QueueDefaultInterruptDpc: false, TargetProcessors: 0 };
     hooks.isr?.(a, causes);
     return { InterruptRecognized: true, QueueDefaultInterruptDpc: true, TargetProcessors: 0 };
   };
