@@ -100,6 +100,12 @@ const systemActors: ReadonlySet<string> = new Set([
 /** A kernel routine's name, for a DDI the generated IRQL table does not list (IoCompleteRequest). */
 const kernelRoutine = /^(?:Io|Ke|Mm|Ex|Rtl|Ob|Zw|Po|Ndis|NDIS_)/;
 
+/** Verifier.gate: what a DDI's IRQL check does first. */
+const GateCheck = 0;
+const GateOff = 1;
+const GateOutside = 2;
+type Gate = typeof GateCheck | typeof GateOff | typeof GateOutside;
+
 /**
  * Whether `ddi`, a violation's place, is a routine driver code calls rather than a
  * callback of the driver (MiniportPause, NdisTimerFunction, a Cancel routine): the IRQL
@@ -167,6 +173,19 @@ export class Verifier {
     readonly trace: Trace,
     public mode: VerifierMode,
   ) {}
+
+  /**
+   * What the IRQL checks do first, in one comparison on every DDI's way in: check
+   * (GateCheck), skip (GateOff: mode off) or throw notRunning (GateOutside: the
+   * world is not running). Set with the running world (api/common.ts setCurrentNdis).
+   */
+  private gate: Gate = GateOutside;
+
+  /** This world runs (its DDIs act) or not (they throw notRunning): Kernel.running too. */
+  setRunning(on: boolean): void {
+    this.kernel.running = on;
+    this.gate = !on ? GateOutside : this.mode === 'off' ? GateOff : GateCheck;
+  }
 
   /**
    * A driver broke `ruleId`. `params` are bug-check parameters 2..4 (parameter 1
@@ -259,13 +278,16 @@ export class Verifier {
 
   /** IRQL check of a DDI entry point against the generated table (rule Irql_*). */
   irql(spec: DdiIrql, ddi: string, adapter: string | null, why?: string): void {
-    // A DDI whose world is not running: a usage error, whatever the verifier's mode.
-    if (!this.kernel.running) notRunning(ddi);
-    if (this.kernel.ctx.held.length > 0) this.lockHeldAtCall(spec, ddi, adapter);
-    const irql = this.kernel.ctx.irql;
-    if (spec.anyLevel || this.mode === 'off') return;
-    if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
-    this.irqlViolation(spec, spec.max, spec.exact, ddi, adapter, undefined, why);
+    // The way every DDI comes in: kept small, the rest out of line (irqlOther).
+    if (this.gate === GateCheck) {
+      const ctx = this.kernel.ctx;
+      if (ctx.held.length === 0) {
+        if (spec.anyLevel) return;
+        const irql = ctx.irql;
+        if (irql <= spec.max && (!spec.exact || irql === spec.max)) return;
+      }
+    }
+    this.irqlOther(spec, spec.anyLevel, spec.max, spec.exact, ddi, adapter, undefined, why);
   }
 
   /** The same for a conditional entry, with the bound the arguments select. */
@@ -277,12 +299,38 @@ export class Verifier {
     adapter: string | null,
     rule?: string,
   ): void {
-    if (!this.kernel.running) notRunning(ddi);
+    if (this.gate === GateCheck) {
+      const ctx = this.kernel.ctx;
+      if (ctx.held.length === 0) {
+        const irql = ctx.irql;
+        if (irql <= max && (!exact || irql === max)) return;
+      }
+    }
+    this.irqlOther(spec, false, max, exact, ddi, adapter, rule);
+  }
+
+  /**
+   * An IRQL check that did not pass at once: the world not running, mode off, a lock
+   * held (R8.11's warning), or a violation.
+   */
+  private irqlOther(
+    spec: DdiIrql,
+    anyLevel: boolean,
+    max: number,
+    exact: boolean,
+    ddi: string,
+    adapter: string | null,
+    ruleOverride?: string,
+    why?: string,
+  ): void {
+    // A DDI whose world is not running: a usage error, whatever the verifier's mode.
+    if (this.gate === GateOutside) notRunning(ddi);
+    if (this.gate === GateOff) return;
     if (this.kernel.ctx.held.length > 0) this.lockHeldAtCall(spec, ddi, adapter);
-    if (this.mode === 'off') return;
+    if (anyLevel) return;
     const irql = this.kernel.ctx.irql;
     if (irql <= max && (!exact || irql === max)) return;
-    this.irqlViolation(spec, max, exact, ddi, adapter, rule);
+    this.irqlViolation(spec, max, exact, ddi, adapter, ruleOverride, why);
   }
 
   /** Driver and DDI pairs R8.11's warning has named already ("driver\0DDI"). */

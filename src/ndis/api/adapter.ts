@@ -3,6 +3,7 @@
 // (handle, IRQL, state) and then delegates to the block's procedures.
 
 import { NotModelledError } from '../../errors.ts';
+import { notRunning } from '../../kernel/kernel.ts';
 import type { PciConfigSpace } from '../../pnp/resources.ts';
 import { fmtTime } from '../../report/format.ts';
 import { statusText } from '../../verifier/bugcheck.ts';
@@ -411,6 +412,8 @@ export function NdisMRemoveMiniport(MiniportHandle: NDIS_HANDLE): NDIS_STATUS {
   }
   const b = adapterHandle(MiniportHandle, ddi);
   const n = b.ndis;
+  // After the last run: a usage error, not a refused call counted on a finished world.
+  if (!n.kernel.running) notRunning(ddi);
   let reached = false;
   try {
     n.verifier.irql(irql.NdisMRemoveMiniport, ddi, b.name);

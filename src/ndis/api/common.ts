@@ -29,8 +29,8 @@ const shared = globalThis as { [runningCopy]?: symbol | null };
 export function setCurrentNdis(n: Ndis | null): Ndis | null {
   const old = current;
   // Only the world on top runs: its handles are live, the others' are not (Kernel.running).
-  if (old !== null) old.kernel.running = false;
-  if (n !== null) n.kernel.running = true;
+  if (old !== null) old.verifier.setRunning(false);
+  if (n !== null) n.verifier.setRunning(true);
   current = n;
   if (n !== null) shared[runningCopy] = thisCopy;
   else if (shared[runningCopy] === thisCopy) shared[runningCopy] = null;
@@ -56,11 +56,9 @@ export function currentNdis(ddi: string): Ndis {
  * fatal bad-parameter violation (a wild pointer in C).
  */
 export function adapterHandle(h: unknown, ddi: string): MiniportBlock {
-  if (h instanceof Block) {
-    // A live handle reaches its world without currentNdis: is that world running?
-    if (!h.ndis.kernel.running) notRunning(ddi);
-    return h;
-  }
+  // A live handle reaches its world without currentNdis: whether that world is running
+  // is the next check, the DDI's IRQL check's (Verifier.irql throws notRunning).
+  if (h instanceof Block) return h;
   const n = currentNdis(ddi);
   return n.verifier.fatal(
     'NdisSim_BadParameter',

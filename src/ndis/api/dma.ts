@@ -31,6 +31,7 @@ import {
   type DpcRoutine,
   Irql,
   KTimer,
+  notRunning,
   type TimerRoutine,
   WorkItem,
   type WorkRoutine,
@@ -447,6 +448,7 @@ export function NdisMAllocateSharedMemory(
   const ddi = 'NdisMAllocateSharedMemory';
   const b = adapterHandle(MiniportAdapterHandle, ddi);
   const n = b.ndis;
+  if (!n.kernel.running) notRunning(ddi);
   const none = { VirtualAddress: null, PhysicalAddress: 0 };
   const level = n.kernel.ctx.irql;
   if (level > irql.NdisMAllocateSharedMemory.max) {
