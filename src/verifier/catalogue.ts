@@ -865,10 +865,11 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.8', 'R2.16'],
     summary:
-      "An I/O work item allocated with the driver handle (NdisFreeIoWorkItem), or an IO_WORKITEM of IoAllocateWorkItem (IoFreeWorkItem), was not freed when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine returned.",
+      "An I/O work item allocated with the driver handle (NdisFreeIoWorkItem), or an IO_WORKITEM of IoAllocateWorkItem (IoFreeWorkItem), was not freed when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine returned; or one allocated with an adapter handle outside MiniportInitializeEx (a DPC, a timer, the halt itself) was not freed when MiniportHaltEx returned (one allocated in MiniportInitializeEx is SDV's Init_NdisAllocateIoWorkItem).",
     ddis: [
       'NdisAllocateIoWorkItem',
       'NdisFreeIoWorkItem',
+      'MiniportHaltEx',
       'IoAllocateWorkItem',
       'IoFreeWorkItem',
       'MiniportDriverUnload',
