@@ -1404,7 +1404,7 @@ const bugs: [PmnicBug, string][] = [
     'idle-complete-twice',
     'MiniportCancelIdleNotification completes the notification twice (NdisSim_IdleNotificationComplete)',
   ],
-  ['query-power-veto', 'OID_PNP_QUERY_POWER is failed (NdisOidComplete)'],
+  ['query-power-veto', 'OID_PNP_QUERY_POWER is failed (NdisSim_QueryPowerFailed)'],
   ['set-power-d0-fails', 'OID_PNP_SET_POWER(D0) fails when the NIC does not come back (NdisOidComplete)'],
   [
     'remove-not-complete',

@@ -19,7 +19,7 @@ import {
 } from '../src/index.ts';
 import { toHtmlReport } from '../src/report/html.ts';
 import { ruleDocs } from '../src/report/rules.ts';
-import { formatBugCheckReport } from '../src/report/summary.ts';
+import { formatBugCheckReport, windowsCheckNote } from '../src/report/summary.ts';
 import { analyzeRule, formatBugCheck, formatParam } from '../src/verifier/bugcheck.ts';
 import { catalogue, specFor } from '../src/verifier/catalogue.ts';
 import { World } from '../src/world.ts';
@@ -120,7 +120,7 @@ test('R6.3: NdisOidDoubleComplete, the rule 0x91002 belongs to, is named once; a
   assert.equal(analyzeRule(0xd1, [0x91002, 2, 0, 0], 'Irql_Miniport_Driver_Function'), null);
   const r = cli('run', galleryScenario('NdisOidDoubleComplete'), '--quiet');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^ {2}Rule: +NdisOidDoubleComplete — [^\n]*\n {2}Rule book:/m);
+  assert.match(r.stdout, /^ {2}Rule: +NdisOidDoubleComplete — [^\n]*\n {2}Windows: [^\n]*\n {2}Rule book:/m);
 });
 
 /** Rule and message of every violation of a collect-mode run. */
@@ -361,7 +361,7 @@ test('formatParam: a parameter that is neither a number nor a string is shown, n
   );
 });
 
-test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule that ends in 0xD1 gets a line saying why, right under the rule, in the block and the HTML report; a Driver Verifier rule (0xC4) does not', () => {
+test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule that ends in 0xD1 gets a Windows line (nothing checks it at run time) and a line saying why 0xD1 is only likely, right under the rule, in the block and the HTML report; a Driver Verifier rule (0xC4) does not', () => {
   const { w, r } = runOne(sleepsAtDispatch());
   const v = r.bugCheck!;
   assert.equal(v.bugCheck.code, 0xd1);
@@ -370,7 +370,11 @@ test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule th
   const at = lines.findIndex((l) => l.startsWith('  Rule:'));
   assert.equal(
     lines[at + 1],
-    "  Why 0xD1:  Irql_Miniport_Driver_Function is Static Driver Verifier's rule, checked when the driver is built; on a running Windows nothing checks it, and what happens depends on what the DDI does at that IRQL (most often 0xD1, when it touches pageable memory); ndis-sim stops every such call with 0xD1 (docs/decisions.md)",
+    '  Windows:   Static Driver Verifier, when the driver is built; at run time nothing checks it (see Why 0xD1)',
+  );
+  assert.equal(
+    lines[at + 2],
+    '  Why 0xD1:  what the call does on Windows depends on what the DDI does at that IRQL: 0xD1 is the likely outcome (a DDI that touches pageable memory), not a certain one; ndis-sim stops every such call with 0xD1 (docs/decisions.md)',
   );
   const html = toHtmlReport({
     scenario: {},
@@ -384,10 +388,52 @@ test('R8.2, Irql_Miniport_Driver_Function: a Static Driver Verifier IRQL rule th
   });
   assert.match(
     html,
-    /<dt>Rule<\/dt><dd>[\s\S]*?<\/dd><dt>Why 0xD1<\/dt><dd>Irql_Miniport_Driver_Function is Static Driver Verifier&#39;s rule, checked when the driver is built; on a running Windows nothing checks it, and what happens depends on what the DDI does at that IRQL \(most often 0xD1, when it touches pageable memory\); ndis-sim stops every such call with 0xD1 \(docs\/decisions\.md\)<\/dd>/,
+    /<dt>Rule<\/dt><dd>[\s\S]*?<\/dd><dt>Windows<\/dt><dd>Static Driver Verifier, when the driver is built; at run time nothing checks it \(see Why 0xD1\)<\/dd><dt>Why 0xD1<\/dt><dd>what the call does on Windows depends on what the DDI does at that IRQL: 0xD1 is the likely outcome \(a DDI that touches pageable memory\), not a certain one; ndis-sim stops every such call with 0xD1 \(docs\/decisions\.md\)<\/dd>/,
   );
   // A rule Driver Verifier checks at run time stops with its own 0xC4 code: no such line.
   const dv = cli('run', galleryScenario('DoubleComplete'), '--quiet');
   assert.match(dv.stdout, /DRIVER_VERIFIER_DETECTED_VIOLATION \(0xC4\)/);
   assert.doesNotMatch(dv.stdout, /Why 0xD1/);
+});
+
+/** A violation of `rule` that stopped with `code` and parameter 1 `p1`, for windowsCheckNote. */
+function stopped(rule: string, code: number, p1: number): Parameters<typeof windowsCheckNote>[0] {
+  return { rule, bugCheck: { code, name: '', params: [p1, 0, 0, 0] } } as unknown as Parameters<
+    typeof windowsCheckNote
+  >[0];
+}
+
+test('review-dv #2: the Windows line says who stops here on Windows: NDIS always (0x7C), Driver Verifier and which option (0xC4 NDIS/WIFI ids, its standard checks), nobody for SDV rules and ndis-sim codes (0x4E53xxxx)', () => {
+  // R6.6: NdisTimedOidComplete is Driver Verifier's NDIS/WIFI verification, /flags 0x200000.
+  assert.match(
+    windowsCheckNote(stopped('NdisTimedOidComplete', 0xc4, 0x92003)),
+    /^only Driver Verifier with its NDIS\/WIFI verification option \(verifier \/flags 0x200000\)/,
+  );
+  // R8.10: Driver Verifier's own spin-lock code.
+  assert.match(
+    windowsCheckNote(stopped('Irql_Synch_Function', 0xc4, 0x40)),
+    /^only Driver Verifier, its standard checks/,
+  );
+  // R8.10: SpinLock is SDV's; its 0x4E53 code is ndis-sim's.
+  assert.equal(
+    windowsCheckNote(stopped('SpinLock', 0xc4, 0x4e530010)),
+    "Static Driver Verifier, when the driver is built; at run time nothing checks it: 0x4E530010 is ndis-sim's own code (0x4E53xxxx), not a Windows bug check",
+  );
+  assert.match(
+    windowsCheckNote(stopped('NdisSim_QueryPowerFailed', 0xc4, 0x4e5300d4)),
+    /^nothing checks it \(ndis-sim's own rule\): 0x4E5300D4 .*not a Windows bug check$/,
+  );
+  // R1.10: NDIS's own 0x7C.
+  assert.equal(
+    windowsCheckNote(stopped('NdisSim_PauseCompleteUnexpected', 0x7c, 0x1f)),
+    'NDIS itself, on every machine, with or without Driver Verifier',
+  );
+  assert.match(
+    windowsCheckNote(stopped('NdisSim_DriverException', 0x1e, 0)),
+    /^the Windows kernel, on every machine/,
+  );
+  assert.match(
+    windowsCheckNote(stopped('DoubleCompletion', 0xc9, 0x220)),
+    /^only Driver Verifier with I\/O verification/,
+  );
 });

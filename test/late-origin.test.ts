@@ -143,6 +143,19 @@ test('Init_NdisAllocateIoWorkItem (R8.8): a work item not freed at MiniportHaltE
   assert.match(v.origin!.at, new RegExp(`^MiniportInitializeEx at ${t} \\(NdisAllocateIoWorkItem\\)$`));
 });
 
+test("NdisSim_WorkItemNotFreed (R8.8): a work item allocated in MiniportRestart, not MiniportInitializeEx, and not freed at MiniportHaltEx is not SDV's Init_NdisAllocateIoWorkItem (review-dv #7)", () => {
+  const { r } = removedScripted('origin-halt-workitem-restart', {
+    restart: (a) => {
+      NdisQueueIoWorkItem(NdisAllocateIoWorkItem(a.handle) as NDIS_HANDLE, () => {}, a);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  assert.ok(!r.violations.some((x) => x.rule === 'Init_NdisAllocateIoWorkItem'));
+  const v = only(r.violations, 'NdisSim_WorkItemNotFreed');
+  assert.equal(v.ddi, 'MiniportHaltEx');
+  assert.match(v.message, /the work item allocated in MiniportRestart at /);
+});
+
 test('NdisSim_WorkItemNotFreed (R8.8): a work item of the driver handle left at MiniportDriverUnload names DriverEntry', () => {
   const { r } = removedScripted('origin-unload-workitem', {
     driverEntry: (h) => {

@@ -178,7 +178,7 @@ const bugCases: [string, string, RegExp, ((t: string) => string)?][] = [
     /IdlePowerState NdisDeviceStateD0 is not a low-power state/,
   ],
   ['pmnic-idle-complete-twice', 'NdisSim_IdleNotificationComplete', /no idle notification is outstanding/],
-  ['pmnic-query-power-veto', 'NdisOidComplete', /OID_PNP_QUERY_POWER did not succeed/],
+  ['pmnic-query-power-veto', 'NdisSim_QueryPowerFailed', /OID_PNP_QUERY_POWER did not succeed/],
   ['pmnic-set-power-d0-fails', 'NdisOidComplete', /OID_PNP_SET_POWER completed with NDIS_STATUS_FAILURE/],
   [
     'pmnic-remove-not-complete',
@@ -207,6 +207,14 @@ for (const [driver, rule, message, edit] of bugCases) {
     assert.match(first.message, message);
   });
 }
+
+test("NdisSim_QueryPowerFailed: a failed OID_PNP_QUERY_POWER is ndis-sim's own 0x4E53 code, not Driver Verifier's NdisOidComplete (0x91001)", () => {
+  const { first } = runBug('pmnic-query-power-veto');
+  assert.ok(first !== null);
+  assert.equal(first.rule, 'NdisSim_QueryPowerFailed');
+  assert.deepEqual(first.bugCheck.params.slice(0, 2), [0x4e5300d4, 0xc0000001]);
+  assert.equal(first.windowsRule, null);
+});
 
 test('every bug variant of pmnic has its case here, and the driver itself passes each case scenario', () => {
   const named = new Set(bugCases.map(([d]) => d));

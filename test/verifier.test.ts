@@ -393,7 +393,7 @@ test('NdisSim_ObjectFreedInUse: a spin lock acquired after NdisFreeSpinLock name
   );
 });
 
-test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0xC4 codes, parameter 2 the IRQL", () => {
+test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0xC4 codes, parameter 2 the IRQL, parameter 3 the lock's stand-in", () => {
   const lock = (): NDIS_SPIN_LOCK => {
     const l = new NDIS_SPIN_LOCK();
     NdisAllocateSpinLock(l);
@@ -447,7 +447,8 @@ test("R8.10: spin lock calls at the wrong IRQL stop with Driver Verifier's own 0
     const r = w.run(2 * ns.s);
     assert.equal(r.verdict, 'bugcheck', what);
     assert.equal(r.bugCheck!.bugCheck.code, 0xc4, what);
-    assert.deepEqual(r.bugCheck!.bugCheck.params.slice(0, 2), [sub, irql], what);
+    // Parameter 3 is the spin lock's address (0xC4 page): a stand-in, never 0 (review-dv #5).
+    assert.deepEqual(r.bugCheck!.bugCheck.params.slice(0, 3), [sub, irql, 'spin lock'], what);
   }
 });
 

@@ -1234,8 +1234,10 @@ function checkHaltLeaks(n: Ndis, b: MiniportBlock): void {
   }
   for (const w of b.workItems) {
     if (!w.freed) {
+      // SDV's rule is about items allocated in MiniportInitializeEx; one allocated in any
+      // other callback (the halt itself, say) is ndis-sim's rule (R8.8, review-dv #7).
       n.verifier.report(
-        'Init_NdisAllocateIoWorkItem',
+        w.madeIn === 'MiniportInitializeEx' ? 'Init_NdisAllocateIoWorkItem' : 'NdisSim_WorkItemNotFreed',
         'MiniportHaltEx',
         b.name,
         `MiniportHaltEx returned without freeing an I/O work item allocated with the adapter handle (R8.8): ${w.story()}`,

@@ -37,6 +37,7 @@ import {
   sdvIrqlNote,
   storyOrdinals,
   unfinishedRemovals,
+  windowsCheckNote,
 } from './summary.ts';
 import { callDepths, describeEvent, formatTimeline } from './timeline.ts';
 
@@ -357,6 +358,8 @@ function bugCheckSection(v: Violation, dropped: number): string {
   // Right under the rule, as in the text report.
   const why = sdvIrqlNote(v);
   if (why !== null) rows.splice(1, 0, ['Why 0xD1', h(why)]);
+  // Whether Windows stops here, and which checker: right under the rule (review-dv #2).
+  rows.splice(1, 0, ['Windows', h(windowsCheckNote(v))]);
   if (v.tracePos >= 0) rows.push(['Trace', eventLink(v.tracePos, dropped, 'show it in the trace')]);
   return `<section id="bugcheck" class="bugcheck">
 <h2>Bug check</h2>

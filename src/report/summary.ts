@@ -546,14 +546,67 @@ function originName(rule: string): string {
  * Why an IRQL mistake that Static Driver Verifier's rule names stops with 0xD1 and not
  * with Driver Verifier's 0xC4, for a reader who meets both families: SDV checks the rule
  * when the driver is built (rules.json `checkedBy`), so on a running Windows nothing
- * checks it: what happens depends on what the DDI does at that IRQL, most often
- * DRIVER_IRQL_NOT_LESS_OR_EQUAL, and the model's 0xD1 is a convention (docs/decisions.md).
- * Null for any other bug check.
+ * checks it: what happens depends on what the DDI does at that IRQL. 0xD1
+ * DRIVER_IRQL_NOT_LESS_OR_EQUAL is the likely outcome, not a certain one, and the model's
+ * 0xD1 is a convention (docs/decisions.md). Null for any other bug check.
  */
 export function sdvIrqlNote(v: Violation): string | null {
   if (v.bugCheck.code !== BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL) return null;
   if (catalogue.get(v.rule)?.origin !== 'sdv') return null;
-  return `${v.rule} is Static Driver Verifier's rule, checked when the driver is built; on a running Windows nothing checks it, and what happens depends on what the DDI does at that IRQL (most often 0xD1, when it touches pageable memory); ndis-sim stops every such call with 0xD1 (docs/decisions.md)`;
+  return 'what the call does on Windows depends on what the DDI does at that IRQL: 0xD1 is the likely outcome (a DDI that touches pageable memory), not a certain one; ndis-sim stops every such call with 0xD1 (docs/decisions.md)';
+}
+
+/** Parameter 1 of 0xC4 in ndis-sim's own range (simCode): no Windows bug check. */
+export function isSimCode(v: Violation): boolean {
+  const p1 = v.bugCheck.params[0];
+  return (
+    v.bugCheck.code === BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION &&
+    typeof p1 === 'number' &&
+    p1 >= 0x4e530000 &&
+    p1 <= 0x4e53ffff
+  );
+}
+
+/** Driver Verifier's NDIS/WIFI rules: parameter 1 of 0xC4 from 0x91000 to 0x94FFF (0xC4 page). */
+function isNdisWifiCode(p1: unknown): boolean {
+  return typeof p1 === 'number' && p1 >= 0x91000 && p1 <= 0x94fff;
+}
+
+/**
+ * Whether Windows would stop here, and which checker would, for the bug-check block's
+ * `Windows:` line (review-dv #2): always (NDIS's 0x7C, the kernel's own codes), only
+ * under Driver Verifier and which of its options (NDIS/WIFI verification for the NDIS
+ * rule ids of 0xC4, its standard checks for the kernel's 0xC4 codes, 0xC9 and 0xE6),
+ * or never (a Static Driver Verifier rule, or ndis-sim's own 0x4E53xxxx code). Decided
+ * from the code the model raised, since a rule of one checker may stop with another's
+ * code (an SDV rule NDIS also checks stops with 0x7C); the rule's origin names the
+ * build-time checker where there is one.
+ */
+export function windowsCheckNote(v: Violation): string {
+  const origin = catalogue.get(v.rule)?.origin;
+  const sdv = origin === 'sdv' ? 'Static Driver Verifier, when the driver is built; at run time ' : '';
+  const code = v.bugCheck.code;
+  const p1 = v.bugCheck.params[0];
+  if (isSimCode(v))
+    return `${sdv}nothing checks it${origin === 'ndis-sim' ? " (ndis-sim's own rule)" : ''}: 0x${(p1 as number).toString(16).toUpperCase()} is ndis-sim's own code (0x4E53xxxx), not a Windows bug check`;
+  switch (code) {
+    case BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION:
+      return isNdisWifiCode(p1)
+        ? "only Driver Verifier with its NDIS/WIFI verification option (verifier /flags 0x200000); without it Windows does not raise this code (NDIS's own checks may still stop later)"
+        : 'only Driver Verifier, its standard checks (verifier /standard: IRQL, spin-lock and pool checks); without it Windows does not raise this code';
+    case BugCheckCode.DRIVER_VERIFIER_IOMANAGER_VIOLATION:
+      return 'only Driver Verifier with I/O verification (verifier /flags 0x10, among the standard checks); without it Windows does not raise this code';
+    case BugCheckCode.DRIVER_VERIFIER_DMA_VIOLATION:
+      return 'only Driver Verifier with DMA checking (verifier /flags 0x80, among the standard checks); without it Windows does not raise this code';
+    case BugCheckCode.BUGCODE_NDIS_DRIVER:
+      return `${sdv}NDIS itself, on every machine, with or without Driver Verifier`;
+    case BugCheckCode.DRIVER_IRQL_NOT_LESS_OR_EQUAL:
+      return origin === 'sdv'
+        ? `${sdv}nothing checks it (see Why 0xD1)`
+        : 'no rule check at run time: the kernel stops when the call touches pageable memory at that IRQL; 0xD1 is the likely outcome, not a certain one';
+    default:
+      return `${sdv}the Windows kernel, on every machine, with or without Driver Verifier`;
+  }
 }
 
 /** A bug check as `!analyze` would summarise it, with the events that led to it. */
@@ -574,6 +627,7 @@ export function formatBugCheckReport(v: Violation, trace: Trace, color: boolean)
       `             ${c.bold(v.rule)} — ${v.summary} (${originName(v.rule)}'s rule for the same mistake)`,
     );
   }
+  out.push(`  Windows:   ${windowsCheckNote(v)}`);
   const why = sdvIrqlNote(v);
   if (why !== null) out.push(`  Why 0xD1:  ${why}`);
   // The rule-book rules, each with its title (`ndis-sim rules R8.6` tells more), under

@@ -426,7 +426,7 @@ const msMappings: Record<string, Mapping> = {
     status: 'enforced',
     spec: ['R6.3', 'R6.1'],
     bugCheck: dv(0x00091001),
-    how: 'NdisMOidRequestComplete with NDIS_STATUS_PENDING is reported, and OID_PNP_SET_POWER completed (returned or NdisMOidRequestComplete) with a status other than SUCCESS or NOT_ACCEPTED; OID_PNP_QUERY_POWER that does not succeed (its page) is reported under this rule too',
+    how: "NdisMOidRequestComplete with NDIS_STATUS_PENDING is reported, as is an OID completed (returned or NdisMOidRequestComplete) with a status the page does not allow it: OID_PNP_SET_POWER other than SUCCESS or NOT_ACCEPTED, OID_PM_REMOVE_WOL_PATTERN (one of the page's delete/free OIDs) other than SUCCESS, NOT_ACCEPTED or REQUEST_ABORTED. The page's other delete/free OIDs are none NDIS or the built-in protocol sends. OID_PNP_QUERY_POWER that does not succeed is not this rule (the page does not restrict it) but ndis-sim's NdisSim_QueryPowerFailed",
   },
   NdisOidDoubleComplete: {
     status: 'enforced',
@@ -880,10 +880,11 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R8.8', 'R2.16'],
     summary:
-      "An I/O work item allocated with the driver handle (NdisFreeIoWorkItem), or an IO_WORKITEM of IoAllocateWorkItem (IoFreeWorkItem), was not freed when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine returned.",
+      "An I/O work item allocated with the driver handle (NdisFreeIoWorkItem), or an IO_WORKITEM of IoAllocateWorkItem (IoFreeWorkItem), was not freed when MiniportDriverUnload, a filter driver's unload routine, or a protocol driver's Unload routine returned; or one allocated with an adapter handle outside MiniportInitializeEx (a DPC, a timer, the halt itself) was not freed when MiniportHaltEx returned (one allocated in MiniportInitializeEx is SDV's Init_NdisAllocateIoWorkItem).",
     ddis: [
       'NdisAllocateIoWorkItem',
       'NdisFreeIoWorkItem',
+      'MiniportHaltEx',
       'IoAllocateWorkItem',
       'IoFreeWorkItem',
       'MiniportDriverUnload',
@@ -1515,6 +1516,17 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd2) },
     source: 'windows-driver-docs-pr/network/oid-pnp-set-power.md',
+    fatal: false,
+  },
+  {
+    id: 'NdisSim_QueryPowerFailed',
+    origin: 'ndis-sim',
+    spec: [],
+    summary:
+      "OID_PNP_QUERY_POWER completed with another status than NDIS_STATUS_SUCCESS: its page says a miniport must always succeed it (the query only warns the miniport of a coming OID_PNP_SET_POWER; the power change goes ahead whatever it answers). Driver Verifier's NdisOidComplete does not check this OID (its page restricts OID_PNP_SET_POWER and the delete/free OIDs), so Windows does not stop here.",
+    ddis: ['MiniportOidRequest', 'NdisMOidRequestComplete'],
+    bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xd4) },
+    source: 'windows-driver-docs-pr/network/oid-pnp-query-power.md',
     fatal: false,
   },
   {

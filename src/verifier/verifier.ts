@@ -25,6 +25,9 @@ export { ownIrqlBugCheck };
 /** KeRaiseIrql asked to lower (0xC4/0x30): parameter 3 is the IRQL asked for. */
 const raiseIrqlBadParameter = 0x30;
 
+/** Driver Verifier's spin-lock codes of 0xC4, whose parameter 3 is the lock's address. */
+const spinLockCodes: ReadonlySet<number> = new Set([0x32, 0x40, 0x41, 0x42]);
+
 export interface Violation {
   rule: string;
   summary: string;
@@ -384,8 +387,11 @@ export class Verifier {
     // is the current IRQL, and for KeRaiseIrql parameter 3 the IRQL asked for (0xC4 page).
     const own = ownIrqlBugCheck(ddi, irql < max);
     if (own !== null) {
-      const asked = own.p1 === raiseIrqlBadParameter ? max : 0;
-      this.report(ruleId, ddi, adapter, message, [irql, asked, 0], own);
+      // The spin-lock codes (0x32, 0x40, 0x41, 0x42): parameter 3 is the spin lock's
+      // address (0xC4 page), a stand-in as for other kernel addresses (review-dv #5).
+      const third =
+        own.p1 === raiseIrqlBadParameter ? max : spinLockCodes.has(own.p1 ?? -1) ? 'spin lock' : 0;
+      this.report(ruleId, ddi, adapter, message, [irql, third, 0], own);
       return;
     }
     // DRIVER_IRQL_NOT_LESS_OR_EQUAL: parameter 1 the address (none here), 2 the IRQL, 3 the access (read).

@@ -13,6 +13,7 @@ import {
   NDIS_PM_WAKE_REASON_REVISION_1,
   NDIS_PM_WOL_MAGIC_PACKET_SUPPORTED,
   NDIS_SIZEOF_PM_WAKE_REASON_REVISION_1,
+  NDIS_STATUS_FAILURE,
   NDIS_STATUS_INDICATION_REVISION_1,
   NDIS_STATUS_PENDING,
   NDIS_STATUS_PM_WAKE_REASON,
@@ -33,6 +34,7 @@ import {
   NdisWakeReasonPacket,
   NdisWriteRegisterUlong,
   type NET_BUFFER_LIST,
+  OID_PNP_QUERY_POWER,
   OID_PNP_SET_POWER,
   SimNicReg,
 } from '../../index.ts';
@@ -74,6 +76,25 @@ export const galleryPower: readonly GalleryEntry[] = [
         NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND,
       ),
       'buggy: completes OID_PNP_SET_POWER(D3) with a send still in the NIC',
+    ),
+    scenario: { traffic: { rate: 100, frameBytes: 600 }, actions: sleep },
+  },
+  {
+    rule: 'NdisSim_QueryPowerFailed',
+    mistake:
+      'The OID handler treats OID_PNP_QUERY_POWER as a vote and answers NDIS_STATUS_FAILURE while it has sends in the NIC, to keep the adapter awake; the page says the miniport must always succeed it, and the sleep goes ahead anyway.',
+    driver: galleryDriver(
+      'bad-query-power-veto',
+      pmHooks({
+        send: (a, chain) => {
+          a.state.busy = chain;
+        },
+        oid: (a, req) =>
+          req.DATA.Oid === OID_PNP_QUERY_POWER && a.state.busy !== undefined
+            ? NDIS_STATUS_FAILURE
+            : NDIS_STATUS_SUCCESS,
+      }),
+      'buggy: fails OID_PNP_QUERY_POWER while sends are out',
     ),
     scenario: { traffic: { rate: 100, frameBytes: 600 }, actions: sleep },
   },
