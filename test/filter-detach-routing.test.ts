@@ -7,17 +7,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthyNic } from '../src/drivers/healthy-nic.ts';
-import { type LwfModule, variantOfMonitorLwf, withOidForwarding } from '../src/drivers/lwf.ts';
+import {
+  type LwfModule,
+  variantOfMonitorLwf,
+  withDirectOidForwarding,
+  withOidForwarding,
+} from '../src/drivers/lwf.ts';
 import {
   type DriverModule,
   type NDIS_FILTER_DRIVER_CHARACTERISTICS,
   NDIS_OBJECT_TYPE_OID_REQUEST,
   type NDIS_OID_REQUEST,
   NDIS_STATUS_PENDING,
+  NdisFDirectOidRequest,
   NdisFOidRequest,
   NdisMSleep,
   NdisRequestQueryInformation,
   OID_GEN_STATISTICS,
+  OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA,
   World,
 } from '../src/index.ts';
 import { oidRequestData } from '../src/ndis/oid.ts';
@@ -39,9 +46,20 @@ class Log {
  * FilterStatus; with `sleepMs`, its FilterDetach sleeps that long first. With `asks`, a
  * status indication that reaches it makes it issue a query of its own (NdisFOidRequest).
  */
-function lwf(name: string, log: Log, o: { sleepMs?: number; asks?: boolean } = {}): DriverModule {
+function lwf(
+  name: string,
+  log: Log,
+  o: { sleepMs?: number; asks?: boolean; direct?: boolean } = {},
+): DriverModule {
   return variantOfMonitorLwf(name, 'test filter', (c: Chars) => {
     withOidForwarding(c);
+    withDirectOidForwarding(c);
+    const direct = c.DirectOidRequestHandler!;
+    const directDone = c.DirectOidRequestCompleteHandler!;
+    c.DirectOidRequestHandler = (m, r) => {
+      log.add(`${name}:FilterDirectOidRequest`);
+      return direct(m, r);
+    };
     const oid = c.OidRequestHandler!;
     const status = c.StatusHandler!;
     const complete = c.OidRequestCompleteHandler!;
@@ -56,14 +74,20 @@ function lwf(name: string, log: Log, o: { sleepMs?: number; asks?: boolean } = {
       log.add(`${name}:FilterStatus`);
       status(m, s);
       if (o.asks !== true) return;
-      const r = ownQuery();
+      const r = ownQuery(o.direct === true ? OID_TCP_TASK_IPSEC_OFFLOAD_V2_DELETE_SA : OID_GEN_STATISTICS);
       mine.add(r);
-      const st = NdisFOidRequest(m.handle, r);
-      log.add(`${name}:NdisFOidRequest ${st === NDIS_STATUS_PENDING ? 'PENDING' : st}`);
+      const ddi = o.direct === true ? 'NdisFDirectOidRequest' : 'NdisFOidRequest';
+      const st = (o.direct === true ? NdisFDirectOidRequest : NdisFOidRequest)(m.handle, r);
+      if (st !== NDIS_STATUS_PENDING) mine.delete(r);
+      log.add(`${name}:${ddi} ${st === NDIS_STATUS_PENDING ? 'PENDING' : 'final'}`);
     };
     c.OidRequestCompleteHandler = (m, r, s) => {
       if (mine.delete(r)) log.add(`${name}:own request completed`);
       else complete(m, r, s);
+    };
+    c.DirectOidRequestCompleteHandler = (m, r, s) => {
+      if (mine.delete(r)) log.add(`${name}:own direct request completed`);
+      else directDone(m, r, s);
     };
     c.DetachHandler = (m) => {
       if (o.sleepMs !== undefined) {
@@ -76,7 +100,8 @@ function lwf(name: string, log: Log, o: { sleepMs?: number; asks?: boolean } = {
   });
 }
 
-function ownQuery(): NDIS_OID_REQUEST {
+/** A query of `oid` (the direct path allows only a few OIDs: an IPsec one there). */
+function ownQuery(oid: number): NDIS_OID_REQUEST {
   return {
     Header: { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: 1 },
     RequestType: NdisRequestQueryInformation,
@@ -84,7 +109,7 @@ function ownQuery(): NDIS_OID_REQUEST {
     Timeout: 0,
     RequestId: 'own',
     RequestHandle: null,
-    DATA: oidRequestData(OID_GEN_STATISTICS, null, 8),
+    DATA: oidRequestData(oid, null, 8),
     SupportedRevision: 0,
     MiniportReserved: [null, null],
     SourceReserved: [null, null],
@@ -100,13 +125,13 @@ function ownQuery(): NDIS_OID_REQUEST {
  * and at 260 ms the link goes down: the miniport's status indication climbs the stack,
  * and f-high asks a query of its own when it sees it.
  */
-function run(log: Log): World {
+function run(log: Log, direct = false): World {
   const w = new World({ seed: 1, verifier: 'collect' });
   w.addDriver(healthyNic);
   for (const f of [
     lwf('f-low', log),
     lwf('f-sleepy', log, { sleepMs: 100 }),
-    lwf('f-high', log, { asks: true }),
+    lwf('f-high', log, { asks: true, direct }),
   ]) {
     w.addDriver(f);
     w.addFilter(f.name);
@@ -146,5 +171,20 @@ test('R7.5, R7.11: while a module FilterDetach blocks, a status indication from 
   assert.deepEqual(
     status.map((e) => `${e.actor}:${e.what}`),
     ['f-low:FilterStatus', 'f-high:FilterStatus', 'tcpip:ProtocolStatusEx'],
+  );
+});
+
+test('R7.5, R7.11, R6.2: a direct OID request (NdisFDirectOidRequest) from a module above goes around a module whose FilterDetach blocks, to the next module below', () => {
+  const log = new Log();
+  const w = run(log, true);
+  assert.deepEqual(w.lastResult!.violations, []);
+  const during = log.lines.filter((s) => s.endsWith('(f-sleepy detaching)'));
+  assert.ok(during.includes('f-low:FilterDirectOidRequest (f-sleepy detaching)'), during.join('\n'));
+  assert.ok(!during.some((s) => s.startsWith('f-sleepy:')), during.join('\n'));
+  const ev = w.trace.events;
+  assert.equal(
+    ev.filter((e) => e.kind === 'call' && e.what === 'FilterDirectOidRequest' && e.actor === 'f-sleepy')
+      .length,
+    0,
   );
 });
