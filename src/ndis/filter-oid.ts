@@ -179,6 +179,19 @@ export function filterOidHeld(n: Ndis, m: FilterModule, settled: boolean, graceN
 // ----------------------------------------------------------------- routing
 
 /**
+ * R7.5, R7.11: module `m` is in the OID and status paths. One whose FilterDetach runs is
+ * not: it is Detached from the start of FilterDetach (detaching-a-filter-module), and
+ * filter-module-states-and-operations has no OID requests for a Detached module. NDIS
+ * paused the stack for the detach, but a pause stops data, not OIDs or status, so a
+ * request from above (a bound protocol or a module above, on a restack) or a status
+ * indication from below can still come while a FilterDetach blocks; it takes the path
+ * the stack has once the module is gone, around it (docs/model.md, Filters).
+ */
+export function inOidPath(m: FilterModule): boolean {
+  return !m.gone && m.state !== 'Detached';
+}
+
+/**
  * The nearest module below stack position `index` that has the handler of the path
  * (FilterOidRequest, or FilterDirectOidRequest for direct requests), or null.
  */
@@ -189,7 +202,7 @@ export function oidModuleBelow(
 ): FilterModule | null {
   for (let i = index - 1; i >= 0; i--) {
     const m = b.filters[i]!;
-    if (m.driver.chars[handler] != null && !m.gone) return m;
+    if (m.driver.chars[handler] != null && inOidPath(m)) return m;
   }
   return null;
 }
@@ -370,7 +383,7 @@ export function cancelBelow(n: Ndis, m: FilterModule, requestId: unknown): void 
 export function statusModuleAbove(b: MiniportBlock, index: number): FilterModule | null {
   for (let i = index + 1; i < b.filters.length; i++) {
     const m = b.filters[i]!;
-    if (m.driver.chars.StatusHandler != null && !m.gone) return m;
+    if (m.driver.chars.StatusHandler != null && inOidPath(m)) return m;
   }
   return null;
 }
@@ -390,7 +403,7 @@ export function statusIntoFilters(
 ): boolean {
   const m = to ?? statusModuleAbove(b, -1);
   if (m === null) return false;
-  if (m.driver.chars.StatusHandler == null || m.gone) return true;
+  if (m.driver.chars.StatusHandler == null || !inOidPath(m)) return true;
   callFilterStatus(n, m, statusIndication(b, code, payload, from));
   return true;
 }
@@ -435,7 +448,8 @@ export function statusAbove(
   }
   if (to !== undefined) {
     const target = to;
-    if (target.driver.chars.StatusHandler != null && !target.gone) callFilterStatus(n, target, indication);
+    if (target.driver.chars.StatusHandler != null && inOidPath(target))
+      callFilterStatus(n, target, indication);
     return;
   }
   const i = b.filters.indexOf(m);

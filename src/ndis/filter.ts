@@ -1057,7 +1057,8 @@ export function detachModule(n: Ndis, b: MiniportBlock, m: FilterModule): void {
   // it "enters the Detached state" at the start of the call), so what FilterDetach calls
   // is checked against Detached: NdisFOidRequest and sends are refused (NdisSim_FilterState,
   // NdisSim_FilterDataState); NdisFIndicateStatus is allowed until FilterDetach returns
-  // (nf-ndis-ndisfindicatestatus). Its handle stays good until then (`gone`).
+  // (nf-ndis-ndisfindicatestatus). Its handle stays good until then (`gone`). Requests
+  // and status that come meanwhile go around it (inOidPath, filter-oid.ts).
   setFilter(n, m, 'Detached');
   const f = enterFilter(n, m, 'FilterDetach');
   let returned: unknown;
