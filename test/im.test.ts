@@ -194,24 +194,45 @@ test('a stop of the adapter below (resource rebalancing) takes the VELAN down wi
   assert.equal(w.adapter('nic0')?.state, 'Running');
 });
 
-test("stopping the IM driver's service (stop-protocol): its Unload routine deregisters the protocol edge, whose unbind de-initializes the VELAN (NdisHaltDeviceInstanceDeInitialized), then the miniport edge; the image unloads once, with no MiniportDriverUnload after it", () => {
+test("R7.11, R2.16: stopping the IM driver's service (stop-protocol): mux-im, like the MUX sample, sets no DRIVER_OBJECT.DriverUnload; NDIS's Unload routine (installed by NdisMRegisterMiniportDriver) calls its MiniportDriverUnload once, which deregisters the protocol edge, whose unbind de-initializes the VELAN (NdisHaltDeviceInstanceDeInitialized), then the miniport edge", () => {
   const w = imWorld({ verifier: 'collect', at: [[20 * ns.ms, { kind: 'stop-protocol', driver: 'mux-im' }]] });
   const r = w.run(100 * ns.ms);
   assert.equal(r.verdict, 'ok', r.message ?? '');
   assert.deepEqual(r.pending, []);
+  assert.ok(!r.warnings.some((x) => x.rule === 'R7.11'), JSON.stringify(r.warnings));
   const ev = w.trace.events;
   inOrder(ev, [
-    ['Unload routine', is('call', 'DriverUnload')],
+    [
+      "NDIS's Unload routine",
+      (e) => e.kind === 'ndis' && /NDIS's Unload routine calls its MiniportDriverUnload/.test(e.what),
+    ],
+    ['MiniportDriverUnload', is('call', 'MiniportDriverUnload')],
     ['deregister protocol edge', is('ddi', 'NdisDeregisterProtocolDriver')],
     ['de-initialize', is('ddi', 'NdisIMDeInitializeDeviceInstance')],
     ['VELAN halted', velanDeInitHalt],
     ['deregister miniport edge', is('ddi', 'NdisMDeregisterMiniportDriver')],
   ]);
-  assert.ok(!ev.some(is('call', 'MiniportDriverUnload')));
+  assert.equal(ev.filter(is('call', 'MiniportDriverUnload')).length, 1);
+  assert.ok(!ev.some(is('call', 'DriverUnload')));
+  assert.equal(w.summary().protocolDrivers.find((p) => p.driver === 'mux-im')?.unloaded, true);
   assert.equal(w.adapter('nic0')?.state, 'Running');
 });
 
-test('R2.16, R5.23: stop-protocol of mux-im over several seeds: while its Unload routine is blocked in NdisDeregisterProtocolDriver (the unbind de-initializes the VELAN, whose halt pends the close below), the removal of the last VELAN unloads nothing; the driver stops once, cleanly', () => {
+test("R7.11: an IM driver that writes DRIVER_OBJECT.DriverUnload itself after registering replaced NDIS's Unload routine: stop-protocol calls that routine, and no MiniportDriverUnload comes after it", () => {
+  const m = muxIntermediate('im-own-unload', 'its own Unload routine', { ownDriverUnload: true });
+  const w = mistakeWorld('im-own-unload', m, {
+    at: [[20 * ns.ms, { kind: 'stop-protocol', driver: 'im-own-unload' }]],
+  });
+  const r = w.run(100 * ns.ms);
+  assert.equal(r.verdict, 'ok', r.message ?? '');
+  assert.deepEqual(r.pending, []);
+  const ev = w.trace.events;
+  assert.equal(ev.filter(is('call', 'DriverUnload')).length, 1);
+  assert.ok(!ev.some(is('call', 'MiniportDriverUnload')));
+  assert.equal(ev.filter(is('ddi', 'NdisMDeregisterMiniportDriver')).length, 1);
+});
+
+test('R2.16, R5.23: stop-protocol of mux-im over several seeds: while its MiniportDriverUnload is blocked in NdisDeregisterProtocolDriver (the unbind de-initializes the VELAN, whose halt pends the close below), the removal of the last VELAN unloads nothing; the driver stops once, cleanly', () => {
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     const w = imWorld({
       seed,
@@ -222,8 +243,8 @@ test('R2.16, R5.23: stop-protocol of mux-im over several seeds: while its Unload
     assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.message ?? ''}`);
     assert.deepEqual(r.pending, [], `seed ${seed}`);
     const ev = w.trace.events;
-    assert.ok(!ev.some(is('call', 'MiniportDriverUnload')), `seed ${seed}: MiniportDriverUnload called`);
-    assert.equal(ev.filter(is('call', 'DriverUnload')).length, 1, `seed ${seed}`);
+    assert.equal(ev.filter(is('call', 'MiniportDriverUnload')).length, 1, `seed ${seed}`);
+    assert.ok(!ev.some(is('call', 'DriverUnload')), `seed ${seed}`);
     assert.equal(ev.filter(is('ddi', 'NdisDeregisterProtocolDriver')).length, 1, `seed ${seed}`);
     assert.equal(w.adapter('nic0')?.state, 'Running', `seed ${seed}`);
   }
@@ -706,17 +727,40 @@ function mistakeWorld(
   return w;
 }
 
-test('R5.23: an intermediate driver whose DriverEntry never called NdisIMAssociateMiniport is a driver bug: NdisIMInitializeDeviceInstanceEx fails (NDIS_STATUS_FAILURE) and is NdisSim_IMDeviceInstance naming the missing call, not "not modelled"', () => {
+test('R5.23: an intermediate driver whose DriverEntry never called NdisIMAssociateMiniport is a driver bug, reported once when DriverEntry returns (NdisSim_IMDeviceInstance naming the missing call, not "not modelled"); its NdisIMInitializeDeviceInstanceEx then fails (NDIS_STATUS_FAILURE) without a second report', () => {
+  const log: string[] = [];
   const w = mistakeWorld(
     'im-no-assoc',
-    muxIntermediate('im-no-assoc', 'no association', { noAssociate: true }),
+    muxIntermediate('im-no-assoc', 'no association', { noAssociate: true, log }),
   );
   const r = w.run(50 * ns.ms);
   assert.equal(r.verdict, 'violations', r.message ?? '');
-  const v = r.violations.find((x) => x.rule === 'NdisSim_IMDeviceInstance');
-  assert.ok(v, JSON.stringify(r.violations.map((x) => x.rule)));
-  assert.match(v.message, /never called NdisIMAssociateMiniport/);
+  const vs = r.violations.filter((x) => x.rule === 'NdisSim_IMDeviceInstance');
+  assert.equal(vs.length, 1, JSON.stringify(vs.map((x) => x.message)));
+  assert.equal(vs[0]!.ddi, 'DriverEntry');
+  assert.match(vs[0]!.message, /DriverEntry of im-no-assoc .*never called NdisIMAssociateMiniport/);
   assert.equal(w.adapter('nic0-velan'), undefined);
+});
+
+test('R5.23: an intermediate driver that never calls NdisIMAssociateMiniport is reported when its DriverEntry returns, before and whether or not it binds (the page: DriverEntry must call it); in bugcheck mode the run stops there, before any ProtocolBindAdapterEx', () => {
+  const m = muxIntermediate('im-no-assoc-entry', 'no association', { noAssociate: true });
+  const w = new World({ seed: 1, verifier: 'bugcheck' });
+  for (const d of builtinDrivers) w.addDriver(d);
+  w.addDriver(m);
+  w.addProtocolDriver('im-no-assoc-entry');
+  w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
+  w.at(0, { kind: 'start', device: 'nic0' });
+  const r = w.run(50 * ns.ms);
+  assert.equal(r.verdict, 'bugcheck', r.message ?? '');
+  assert.equal(r.violations[0]?.rule, 'NdisSim_IMDeviceInstance');
+  assert.equal(r.violations[0]?.ddi, 'DriverEntry');
+  const ev = w.trace.events;
+  assert.ok(
+    ev.some((e) => e.kind === 'return' && e.what === 'DriverEntry' && e.actor === 'im-no-assoc-entry'),
+  );
+  assert.ok(!ev.some((e) => e.what === 'ProtocolBindAdapterEx' && e.actor === 'im-no-assoc-entry'));
+  // The reference driver associates: nothing to report.
+  assert.equal(imWorld().run(50 * ns.ms).verdict, 'ok');
 });
 
 test('R5.23: a second NdisIMDeInitializeDeviceInstance for a VELAN being de-initialized returns NDIS_STATUS_FAILURE and is NdisSim_IMDeviceInstance; the teardown goes on', () => {

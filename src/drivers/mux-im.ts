@@ -155,6 +155,12 @@ export interface ImMistakes {
    * does; in the model the close comes before the halt (docs/decisions.md).
    */
   assumeSyncDeinit?: boolean;
+  /**
+   * Not a mistake: DriverEntry writes DRIVER_OBJECT.DriverUnload itself after registering,
+   * replacing NDIS's Unload routine with its MiniportDriverUnload's work, so the I/O
+   * manager calls it directly when the service stops (R7.11).
+   */
+  ownDriverUnload?: boolean;
   /** The statuses its IM DDIs returned, for tests. */
   log?: string[];
 }
@@ -807,9 +813,11 @@ export function muxIntermediate(name: string, description: string, mistakes: ImM
           d.protocol = p.NdisProtocolHandle;
           d.sendPool = NdisAllocateNetBufferListPool(d.protocol, clonePoolParameters);
           if (!mistakes.noAssociate) NdisIMAssociateMiniport(d.miniport!, d.protocol!);
-          // The Unload routine, whichever edge's service stop runs it (the sample's
-          // MiniportDriverUnload): the protocol edge first, which unbinds, then the miniport edge.
-          obj.DriverUnload = unload;
+          // No DRIVER_OBJECT.DriverUnload of its own, as the MUX sample: NdisMRegisterMiniportDriver
+          // put NDIS's Unload routine there, which calls MiniportDriverUnload (`unload`: the
+          // protocol edge first, which unbinds, then the miniport edge) when the service
+          // stops (unloading-an-intermediate-driver, R2.16).
+          if (mistakes.ownDriverUnload) obj.DriverUnload = unload;
           return NDIS_STATUS_SUCCESS;
         },
       };

@@ -75,6 +75,8 @@ export class MiniportDriverBlock implements NDIS_HANDLE {
   intermediate = false;
   /** The protocol edge NdisIMAssociateMiniport tied to this miniport edge; null until then. */
   imProtocol: ProtocolDriverBlock | null = null;
+  /** Its DriverEntry returned without NdisIMAssociateMiniport, reported then (R5.23). */
+  imUnassociatedReported = false;
   constructor(
     readonly name: string,
     readonly driverObject: DRIVER_OBJECT,

@@ -772,6 +772,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
           `DriverEntry of ${name} returned ${statusText(status)} after registering, without NdisDeregisterProtocolDriver`,
         );
       if (status === 0 && d !== undefined && !d.deregistered) {
+        this.checkImAssociated(name, d);
         // Once its first binds are done, NDIS says so: NetEventBindsComplete.
         d.bindsComplete = 'waiting';
         this.bindsCompleteWaiting = true;
@@ -788,6 +789,27 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
       this.protocolLoadFailures.push({ driver: name, why });
       if (this.trace.on) this.traceNdis(null, `protocol driver ${name} did not load`, { why });
     }
+  }
+
+  /**
+   * R5.23: DriverEntry of an intermediate driver returned SUCCESS with its miniport edge
+   * registered with NDIS_INTERMEDIATE_DRIVER and its protocol edge registered, but never
+   * tied them with NdisIMAssociateMiniport, which its DriverEntry must call
+   * (initializing-an-intermediate-driver, intermediate-driver-driverentry-function). A
+   * violation when DriverEntry returns, whether or not the driver ever binds; its later
+   * NdisIMInitializeDeviceInstanceEx or cancel fails without a second report.
+   */
+  private checkImAssociated(name: string, p: ProtocolDriverBlock): void {
+    const m = this.drivers.get(name);
+    if (m === undefined || !m.intermediate || m.deregistered || m.imProtocol !== null) return;
+    if (m.driverObject !== p.driverObject) return;
+    m.imUnassociatedReported = true;
+    this.verifier.report(
+      'NdisSim_IMDeviceInstance',
+      'DriverEntry',
+      null,
+      `DriverEntry of ${name} returned NDIS_STATUS_SUCCESS having registered its miniport edge with NDIS_INTERMEDIATE_DRIVER and its protocol edge, but never called NdisIMAssociateMiniport: an intermediate driver's DriverEntry must tie the two edges together (initializing-an-intermediate-driver); NDIS fails its NdisIMInitializeDeviceInstanceEx (NDIS_STATUS_FAILURE)`,
+    );
   }
 
   /**

@@ -1234,8 +1234,10 @@ export function unbindAllOf(n: Ndis, p: ProtocolDriverBlock, ddi: string): void 
  * is NdisDeregisterProtocolDriver (initializing-a-protocol-driver), which unbinds it
  * from every adapter inside the call. A driver without an Unload routine cannot be
  * unloaded (nc-wdm-driver_unload: the routine is optional for a driver that is not
- * WDM, and without it the driver stays): the stop fails and nothing changes. After the
- * routine returns, what the driver still holds is a leak.
+ * WDM, and without it the driver stays): the stop fails and nothing changes. An
+ * intermediate driver that left the field alone has NDIS's Unload routine there, which
+ * calls its MiniportDriverUnload (R2.16, R7.11). After the routine returns, what the
+ * driver still holds is a leak.
  */
 export function stopProtocolService(n: Ndis, name: string): void {
   const p = n.protocolDrivers?.get(name);
@@ -1248,7 +1250,16 @@ export function stopProtocolService(n: Ndis, name: string): void {
       );
     return;
   }
-  const unload = p.driverObject.DriverUnload;
+  // The miniport edge an intermediate driver registered on the same DRIVER_OBJECT
+  // (NdisMRegisterMiniportDriver): NDIS installed its own Unload routine in that object,
+  // which calls the driver's MiniportDriverUnload (nc-ndis-miniport_unload;
+  // unloading-an-intermediate-driver: NDIS calls MiniportDriverUnload to unload an
+  // intermediate driver). A driver that wrote DRIVER_OBJECT.DriverUnload itself after
+  // registering replaced NDIS's routine: the I/O manager calls the driver's (R7.11, R2.16).
+  const edge = p.imMiniport ?? miniportEdgeOf(n, p);
+  const own = p.driverObject.DriverUnload;
+  const viaNdis = own === undefined && edge !== null;
+  const unload = viaNdis ? edge.chars.UnloadHandler : own;
   if (unload === undefined) {
     n.verifier.warn(
       'R7.11',
@@ -1283,16 +1294,19 @@ export function stopProtocolService(n: Ndis, name: string): void {
     return;
   }
   n.protocolInstalls.splice(n.protocolInstalls.indexOf(name), 1);
-  const f = n.enter(null, name, 'DriverUnload', Irql.Passive);
+  const routine = viaNdis ? 'MiniportDriverUnload' : 'DriverUnload';
+  if (viaNdis && n.trace.on)
+    n.traceNdis(null, `${name}: NDIS's Unload routine calls its MiniportDriverUnload`, {});
+  const f = n.enter(null, name, routine, Irql.Passive);
   let returned: unknown;
   try {
     returned = unload(p.driverObject);
   } catch (e) {
-    n.driverThrew(e, 'DriverUnload', null);
+    n.driverThrew(e, routine, null);
   }
   n.leaveVoid(f, returned);
   p.unloaded = true;
-  if (p.imMiniport !== null) imImageUnloaded(n, p.imMiniport);
+  if (edge !== null) imImageUnloaded(n, edge, routine);
   if (!p.deregistered) {
     const left = bindingsOf(n, p).length;
     n.verifier.report(
@@ -1313,18 +1327,28 @@ export function stopProtocolService(n: Ndis, name: string): void {
  * R2.16). A miniport edge left registered is warned of, as after MiniportDriverUnload;
  * what its driver handle still holds is checked as at MiniportDriverUnload.
  */
-function imImageUnloaded(n: Ndis, m: MiniportDriverBlock): void {
+function imImageUnloaded(n: Ndis, m: MiniportDriverBlock, routine: string): void {
   if (m.unloaded) return;
   m.unloaded = true;
   if (!m.deregistered)
     n.verifier.warn(
       'R2.16',
-      'DriverUnload',
+      routine,
       null,
-      `${m.name}: its Unload routine returned without NdisMDeregisterMiniportDriver for its miniport edge (unloading-an-intermediate-driver)`,
+      `${m.name}: its ${routine === 'DriverUnload' ? 'Unload routine' : 'MiniportDriverUnload'} returned without NdisMDeregisterMiniportDriver for its miniport edge (unloading-an-intermediate-driver)`,
     );
   if (m.adapterCount === 0) n.drivers.delete(m.name);
-  if (m.timers !== null || m.workItems !== null) n.checkObjectsAtUnload(m, 'DriverUnload');
+  if (m.timers !== null || m.workItems !== null) n.checkObjectsAtUnload(m, routine);
+}
+
+/**
+ * The miniport edge a protocol driver's DriverEntry registered on its own DRIVER_OBJECT
+ * with NDIS_INTERMEDIATE_DRIVER, associated (NdisIMAssociateMiniport) or not; null for a
+ * plain protocol driver.
+ */
+function miniportEdgeOf(n: Ndis, p: ProtocolDriverBlock): MiniportDriverBlock | null {
+  const m = n.drivers.get(p.name);
+  return m?.intermediate && !m.unloaded && m.driverObject === p.driverObject ? m : null;
 }
 
 /** How soon a service stop that waits for blocked threads tries again. */

@@ -1954,12 +1954,13 @@ const simRules: (Omit<RuleSpec, 'category' | 'miniport' | 'status'> & { modelOnl
     origin: 'ndis-sim',
     spec: ['R5.23'],
     summary:
-      "An intermediate driver misused its virtual miniports' device instances: NdisIMDeInitializeDeviceInstance with the handle of an adapter that is not a virtual miniport (one NdisIMInitializeDeviceInstanceEx did not bring up), a second time for a virtual miniport already being de-initialized (the first call returns only once it is halted, so the handle is stale), or from that virtual miniport's own MiniportHaltEx (it would wait for itself); or NdisIMInitializeDeviceInstanceEx / NdisIMCancelInitializeDeviceInstance from a driver whose DriverEntry never called NdisIMAssociateMiniport (NDIS fails these calls with NDIS_STATUS_FAILURE; a teardown under way goes on); or NdisMDeregisterMiniportDriver of an intermediate driver with a virtual miniport not halted, whose handlers NDIS would go on calling in an unloaded driver.",
+      "An intermediate driver misused its virtual miniports' device instances: NdisIMDeInitializeDeviceInstance with the handle of an adapter that is not a virtual miniport (one NdisIMInitializeDeviceInstanceEx did not bring up), a second time for a virtual miniport already being de-initialized (the first call returns only once it is halted, so the handle is stale), or from that virtual miniport's own MiniportHaltEx (it would wait for itself); or a DriverEntry that returned NDIS_STATUS_SUCCESS having registered both edges (the miniport edge with NDIS_INTERMEDIATE_DRIVER) without NdisIMAssociateMiniport, reported when it returns whether or not the driver ever binds, after which NDIS fails its NdisIMInitializeDeviceInstanceEx / NdisIMCancelInitializeDeviceInstance with NDIS_STATUS_FAILURE (a teardown under way goes on); or NdisMDeregisterMiniportDriver of an intermediate driver with a virtual miniport not halted, whose handlers NDIS would go on calling in an unloaded driver.",
     ddis: [
       'NdisIMDeInitializeDeviceInstance',
       'NdisIMInitializeDeviceInstanceEx',
       'NdisIMCancelInitializeDeviceInstance',
       'NdisIMAssociateMiniport',
+      'DriverEntry',
       'NdisMDeregisterMiniportDriver',
     ],
     bugCheck: { code: BugCheckCode.DRIVER_VERIFIER_DETECTED_VIOLATION, p1: simCode(0xec) },

@@ -62,6 +62,8 @@ function imDriver(n: Ndis, h: unknown, ddi: string): ReturnType<typeof driverHan
       `${d.name} registered its miniport edge without NDIS_INTERMEDIATE_DRIVER: a virtual miniport of a driver that is not an intermediate driver`,
     );
   if (d.imProtocol === null) {
+    // Reported once already when its DriverEntry returned (R5.23): the call just fails.
+    if (d.imUnassociatedReported) return null;
     n.verifier.report(
       'NdisSim_IMDeviceInstance',
       ddi,
