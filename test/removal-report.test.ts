@@ -646,3 +646,36 @@ test('R5.15: the HTML removal headings and the summary say which adapter of the 
     /every step to Code 43, in [\d.]+ s {3}\(nic0's adapter 1 of 2\)\n.*every step to Code 43, in [\d.]+ s {3}\(nic0's adapter 2 of 2\)/,
   );
 });
+
+test("R5.15, R2.12, R5.5: NdisMRemoveMiniport in the MiniportPause of a stop: the stop halts with NdisHaltDeviceFailed, the restart does not initialize it again, and the story names the halt the stop's", () => {
+  const drv = scriptedDriver('pause-stop', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 100 * ns.ms, action: { kind: 'stop', device: 'nic0' } }],
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(w.device('nic0').problem, 43);
+  const inits = w.trace.events.filter((e) => e.kind === 'state' && e.data?.event === 'MiniportInitializeEx');
+  assert.equal(inits.length, 1, 'R5.15: the failed FDO is not initialized again');
+  const [st] = removalStories(w.trace.events);
+  assert.equal(st!.end, 'Code 43');
+  assert.ok(
+    st!.steps.every((x) => x.at !== null),
+    JSON.stringify(st!.steps),
+  );
+  const whats = st!.steps.map((x) => x.what);
+  assert.ok(
+    whats.includes(
+      'MiniportHaltEx(NdisHaltDeviceFailed) for the stop, before the surprise removal: no SurpriseRemoved notification is due',
+    ),
+    JSON.stringify(whats),
+  );
+  assert.ok(!whats.some((x) => x.includes('MiniportInitializeEx again')), JSON.stringify(whats));
+});

@@ -204,30 +204,28 @@ function story(
           (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
       ),
     );
-  // A halt before any surprise removal: a system sleep's, which NDIS makes with
-  // NdisHaltDeviceFailed once the flag is set (R2.12, power.ts). Either the adapter stays
-  // halted until the removal, which then owes it no SurpriseRemoved notification (R5.5:
-  // only an adapter not halted gets one) and no second halt; or the wake initializes it
-  // again (R1.8: the state query waited for the wake), and the removal's halt follows.
+  // A halt before any surprise removal: a system sleep's or a stop's (rebalance), which
+  // NDIS makes with NdisHaltDeviceFailed once the flag is set (R2.12, power.ts). The
+  // adapter stays halted until the removal: the wake or the restart does not initialize
+  // a failed FDO again (R5.15), and the removal owes it no SurpriseRemoved notification
+  // (R5.5: only an adapter not halted gets one) and no second halt.
   const isHalt: Match = (e) => e.kind === 'call' && e.what === 'MiniportHaltEx';
-  const firstHalt = find(isHalt);
-  const earlyHalt =
-    firstHalt !== null && early === null && (surprise === null || firstHalt < surprise) ? firstHalt : null;
-  const reinit =
-    earlyHalt === null
-      ? null
-      : find((e) => e.kind === 'state' && e.data?.event === 'MiniportInitializeEx', earlyHalt);
-  const stayedHalted = earlyHalt !== null && (reinit === null || (surprise !== null && reinit > surprise));
-  const halt = earlyHalt !== null && !stayedHalted ? find(isHalt, reinit!) : firstHalt;
-  const sleepBegan =
-    earlyHalt === null ? null : find((e) => e.kind === 'ndis' && e.what.startsWith('system sleep ('), begin);
-  const forSleep = sleepBegan !== null && sleepBegan < earlyHalt!;
-  if (earlyHalt !== null && !stayedHalted)
-    step(
-      `MiniportHaltEx(${String(events[earlyHalt]!.data?.HaltAction)})${forSleep ? ' for the system sleep' : ''}; then MiniportInitializeEx again${forSleep ? ' at the wake' : ''}`,
-      forSleep ? 'R2.11, R2.12, R1.8' : 'R2.12, R1.8',
-      earlyHalt,
-    );
+  const halt = find(isHalt);
+  const stayedHalted = halt !== null && early === null && (surprise === null || halt < surprise);
+  // What the early halt was for: the last system sleep or STOP_DEVICE before it.
+  let haltFor: 'sleep' | 'stop' | null = null;
+  if (stayedHalted)
+    for (let i = halt - 1; i >= begin && haltFor === null; i--) {
+      const e = events[i]!;
+      if (e.kind === 'ndis' && e.what.startsWith('system sleep (')) haltFor = 'sleep';
+      else if (
+        whose(e) === adapter &&
+        e.kind === 'irp' &&
+        e.what === 'IRP_MN_STOP_DEVICE' &&
+        e.data?.phase === 'sent'
+      )
+        haltFor = 'stop';
+    }
   const teardownFrom = Math.min(flag, surprise ?? flag);
   // The filter modules attached at the flag, top-down (R7.8 attaches them bottom-up).
   const moduleStates = stateAt(events, 'filter', begin, flag, limit, adapter);
@@ -342,9 +340,13 @@ function story(
   if (failedStart === null)
     step(
       stayedHalted
-        ? `MiniportHaltEx(${action})${forSleep ? ' for the system sleep' : ''}, before the surprise removal: no SurpriseRemoved notification is due`
+        ? `MiniportHaltEx(${action})${haltFor === null ? '' : ` for the ${haltFor === 'sleep' ? 'system sleep' : 'stop'}`}, before the surprise removal: no SurpriseRemoved notification is due`
         : `MiniportHaltEx(${action})`,
-      stayedHalted ? (forSleep ? 'R2.11, R2.12, R5.5' : 'R2.12, R5.5') : 'R5.5, R2.12',
+      stayedHalted
+        ? haltFor === 'sleep'
+          ? 'R2.11, R2.12, R5.15, R5.5'
+          : 'R2.12, R5.15, R5.5'
+        : 'R5.5, R2.12',
       halt,
     );
   step(
