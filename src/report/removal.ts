@@ -24,6 +24,12 @@ export interface RemovalStep {
 
 export interface RemovalStory {
   adapter: string;
+  /**
+   * Whether the teardown followed the device-failed flag; false for a start that failed
+   * after a stop, which PnP tears down with no flag (R2.5, R1.8: surprise removal, then
+   * removal, Code 10).
+   */
+  flagged: boolean;
   /** Why the device was marked failed ("NdisMRemoveMiniport", "MiniportRestart failed", …). */
   why: string;
   /**
@@ -55,12 +61,18 @@ const isFlag = (e: TraceEvent): boolean => e.kind === 'ndis' && e.what === 'devi
 
 /**
  * The teardowns of the trace: one per device-failed flag, which NDIS sets once per
- * FDO (R5.14, R5.15), so a device started again can fail again and tell a second.
+ * FDO (R5.14, R5.15), so a device started again can fail again and tell a second; and
+ * one per start that failed after a stop with no flag set (R2.5, R1.8).
  */
 export function removalStories(events: readonly TraceEvent[]): RemovalStory[] {
   const stories: RemovalStory[] = [];
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
+    if (e.kind === 'state' && e.data?.event === 'InitializeFailed') {
+      const st = failedRestartStory(events, i);
+      if (st !== null) stories.push(st);
+      continue;
+    }
     if (!isFlag(e)) continue;
     const adapter = String(e.data?.adapter);
     let limit = i + 1;
@@ -178,8 +190,12 @@ function story(
     surprise === null && !unplugged && failedStart === null
       ? find((e) => e.kind === 'device' && (e.what === 'removed' || e.what === 'disabled'))
       : null;
-  if (failedStart !== null)
+  if (failedStart !== null) {
     step('MiniportInitializeEx fails: the start fails, and the invalidation lapses', 'R5.16', failedStart);
+    // A start that failed after a stop (the restart of a rebalance): PnP surprise-removes
+    // the device before it removes it; the adapter is halted, so NDIS tells nobody (R5.5).
+    if (surprise !== null && surprise > failedStart) step(failedRestartSurprise, 'R1.8, R5.5', surprise);
+  }
   const early = orderly ?? failedStart;
   if (orderly !== null) {
     const removeSent = find(
@@ -383,6 +399,7 @@ function story(
     }
   return {
     adapter,
+    flagged: true,
     why,
     end: unplugged
       ? 'unplugged'
@@ -393,6 +410,68 @@ function story(
           : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
     shutDownAt,
+  };
+}
+
+const failedRestartSurprise =
+  'the PnP manager sends IRP_MN_SURPRISE_REMOVAL (a start failed after a stop): the adapter is halted, so no SurpriseRemoved notification and no halt';
+
+/**
+ * The teardown of a start that failed after a stop, with no device-failed flag set in
+ * it (a flag set there is told by its own story, R5.16): MiniportInitializeEx fails, the
+ * devnode gets Code 10 (R2.5), and PnP sends IRP_MN_SURPRISE_REMOVAL, then
+ * IRP_MN_REMOVE_DEVICE (R1.8; docs/model.md, Stop). The stop's halt was the adapter's
+ * last; none follows. Null for a failure the PnP manager sends no surprise removal for
+ * (a first start's: REMOVE_DEVICE alone).
+ */
+function failedRestartStory(events: readonly TraceEvent[], failed: number): RemovalStory | null {
+  const adapter = String(whose(events[failed]!));
+  // A flag set in this MiniportInitializeEx: its own story tells the failure.
+  for (let i = failed - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (whose(e) !== adapter) continue;
+    if (e.kind === 'state' && e.data?.event === 'MiniportInitializeEx') break;
+    if (isFlag(e)) return null;
+  }
+  let surprise: number | null = null;
+  let removed: number | null = null;
+  let code10: number | null = null;
+  for (let i = failed + 1; i < events.length; i++) {
+    const e = events[i]!;
+    if (whose(e) !== adapter) continue;
+    if (e.kind === 'state' && e.data?.event === 'MiniportInitializeEx') break;
+    if (e.kind === 'device' && e.data?.problem === 10) code10 ??= i;
+    if (e.kind === 'irp' && e.what === 'IRP_MN_SURPRISE_REMOVAL' && e.data?.phase === 'sent') surprise ??= i;
+    if (e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed') {
+      removed = i;
+      break;
+    }
+  }
+  if (surprise === null) return null;
+  const steps: RemovalStep[] = [
+    {
+      what: 'MiniportInitializeEx fails: the start after the stop fails',
+      rules: 'R1.8, R2.5',
+      at: failed,
+      began: null,
+    },
+    { what: failedRestartSurprise, rules: 'R1.8, R5.5', at: surprise, began: null },
+    { what: 'IRP_MN_REMOVE_DEVICE completes', rules: 'R5.4', at: removed, began: null },
+    {
+      what: "the device failed to start: Code 10 (CM_PROB_FAILED_START); the stop's MiniportHaltEx was the adapter's last halt",
+      rules: 'R2.5',
+      at: code10,
+      began: null,
+    },
+  ];
+  const happened = steps.filter((x) => x.at !== null).sort((a, b) => a.at! - b.at!);
+  return {
+    adapter,
+    flagged: false,
+    why: 'the start after a stop failed',
+    end: 'Code 10',
+    steps: [...happened, ...steps.filter((x) => x.at === null)],
+    shutDownAt: null,
   };
 }
 
