@@ -767,3 +767,38 @@ test('R5.16, R1.8, R5.5: NdisMRemoveMiniport in the MiniportInitializeEx of a re
     /NdisMRemoveMiniport at 0\.\d+ s: every step to Code 10 \(a failed start, no halt\)/,
   );
 });
+
+test("R5.4, R2.12: NdisMRemoveMiniport in a MiniportPause of a disable that never completes: the story is the disable's, still under way, not a Code 43 path; the verdict and the HTML say the disable", () => {
+  const drv = scriptedDriver('pause-disable-stuck', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 100 * ns.ms, action: { kind: 'disable', device: 'nic0' } }],
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const [st] = removalStories(w.trace.events);
+  assert.equal(st!.end, 'disabled');
+  const whats = st!.steps.map((x) => x.what);
+  assert.ok(
+    whats.includes('IRP_MN_REMOVE_DEVICE of an orderly disable: the invalidation lapses'),
+    JSON.stringify(whats),
+  );
+  assert.ok(
+    !whats.some((x) => /QUERY_PNP_DEVICE_STATE|SURPRISE_REMOVAL|Code 43 \(/.test(x)),
+    JSON.stringify(whats),
+  );
+  assert.equal(st!.steps.at(-1)!.what, 'the device is disabled: Code 22 (CM_PROB_DISABLED), no Code 43');
+  assert.equal(st!.steps.at(-1)!.at, null);
+  const text = summaryOf(w, r);
+  assert.match(
+    text,
+    /Verdict: no rule broken; but the disable of nic0 was still under way when the run ended/,
+  );
+  assert.match(worldHtml(w, r, 'stuck disable'), /the disable of nic0 was still under way/);
+});

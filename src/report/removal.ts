@@ -186,28 +186,38 @@ function story(
   // when PnP gets to the invalidation the device is no longer started, so it lapses
   // (docs/model.md, step 8). No state query and no surprise removal follow; the halt
   // is still Failed (R2.12), and the devnode ends removed or disabled, not at Code 43.
-  const orderly =
+  const orderlyEnd =
     surprise === null && !unplugged && failedStart === null
       ? find((e) => e.kind === 'device' && (e.what === 'removed' || e.what === 'disabled'))
       : null;
+  const removeSent =
+    surprise === null && !unplugged && failedStart === null
+      ? find((e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'sent', begin)
+      : null;
+  let orderly: 'removed' | 'disabled' | null =
+    orderlyEnd === null ? null : (events[orderlyEnd]!.what as 'removed' | 'disabled');
+  // One still under way when the run ended: its REMOVE_DEVICE is out, and the scenario's
+  // disable or remove before it says which it is (R5.4).
+  if (orderly === null && removeSent !== null)
+    for (let i = removeSent; i >= begin && orderly === null; i--) {
+      const e = events[i]!;
+      if (e.kind === 'action' && e.actor === 'scenario' && whose(e) === adapter)
+        if (e.what === 'disable') orderly = 'disabled';
+        else if (e.what === 'remove') orderly = 'removed';
+    }
   if (failedStart !== null) {
     step('MiniportInitializeEx fails: the start fails, and the invalidation lapses', 'R5.16', failedStart);
     // A start that failed after a stop (the restart of a rebalance): PnP surprise-removes
     // the device before it removes it; the adapter is halted, so NDIS tells nobody (R5.5).
     if (surprise !== null && surprise > failedStart) step(failedRestartSurprise, 'R1.8, R5.5', surprise);
   }
-  const early = orderly ?? failedStart;
-  if (orderly !== null) {
-    const removeSent = find(
-      (e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'sent',
-      begin,
-    );
+  const early = orderly !== null || failedStart !== null ? true : null;
+  if (orderly !== null)
     step(
-      `IRP_MN_REMOVE_DEVICE of an orderly ${events[orderly]!.what === 'disabled' ? 'disable' : 'removal'}: the invalidation lapses`,
+      `IRP_MN_REMOVE_DEVICE of an orderly ${orderly === 'disabled' ? 'disable' : 'removal'}: the invalidation lapses`,
       'R5.4',
       removeSent,
     );
-  }
   if (!unplugged && early === null)
     step(
       'IRP_MN_QUERY_PNP_DEVICE_STATE: NDIS reports PNP_DEVICE_FAILED',
@@ -379,11 +389,11 @@ function story(
     );
   else if (orderly !== null)
     step(
-      events[orderly]!.what === 'disabled'
+      orderly === 'disabled'
         ? 'the device is disabled: Code 22 (CM_PROB_DISABLED), no Code 43'
         : 'the device is removed: no Code 43',
       'R5.4',
-      orderly,
+      orderlyEnd,
     );
   else step('the device is failed: Code 43 (CM_PROB_FAILED_POST_START)', 'R5.8, R5.12', failedAt);
   // In the order they happened; those that did not, last, in the order above.
@@ -401,13 +411,7 @@ function story(
     adapter,
     flagged: true,
     why,
-    end: unplugged
-      ? 'unplugged'
-      : orderly !== null
-        ? (events[orderly]!.what as 'removed' | 'disabled')
-        : failedStart !== null
-          ? 'Code 10'
-          : 'Code 43',
+    end: unplugged ? 'unplugged' : orderly !== null ? orderly : failedStart !== null ? 'Code 10' : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
     shutDownAt,
   };

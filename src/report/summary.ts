@@ -475,6 +475,7 @@ export function unfinishedRemovals(
 ): { text: string; hints: string[] } | null {
   if (removals === undefined || (r.verdict !== 'ok' && r.verdict !== 'violations')) return null;
   const names: string[] = [];
+  const disables: string[] = [];
   const hints: string[] = [];
   for (const st of removals) {
     if (st.shutDownAt !== null || st.steps.every((x) => x.at !== null) || names.includes(st.adapter))
@@ -485,6 +486,8 @@ export function unfinishedRemovals(
     const open = a !== undefined && a.state !== 'Halted';
     if (!open && (d === undefined || (d.irp === null && d.surpriseRemoved === null))) continue;
     names.push(st.adapter);
+    // A disable under way when the flag was set shares the removal's teardown (R5.4).
+    if (st.end === 'disabled') disables.push(st.adapter);
     // NDIS's watchdogs over a pause or an OID request the stack pended (R3.7, R6.6,
     // R7.13): the bug check that ends such a stall comes only when they fire.
     for (const wd of a?.watchdogs ?? []) {
@@ -502,7 +505,7 @@ export function unfinishedRemovals(
   }
   if (names.length === 0) return null;
   return {
-    text: `the removal of ${names.join(' and ')} was still under way when the run ended (see "Still under way")`,
+    text: `${disables.length === names.length ? 'the disable' : disables.length === 0 ? 'the removal' : 'the removal or disable'} of ${names.join(' and ')} was still under way when the run ended (see "Still under way")`,
     hints,
   };
 }
