@@ -72,7 +72,7 @@ import {
 import { type DeviceNode, type DeviceStatus, irpName, PnpManager } from './pnp/pnp.ts';
 import { InterruptLine, MessageInterrupts, maxMessages } from './pnp/resources.ts';
 import { fmtTime } from './report/format.ts';
-import { opWaitText } from './report/opwait.ts';
+import { opNamesPauses, opWaitText } from './report/opwait.ts';
 import { actionKinds } from './scenario/action-kinds.ts';
 import { ChoiceSite, Chooser, type Decision, RandomStrategy, type Strategy } from './sim/choice.ts';
 import { limits } from './sim/limits.ts';
@@ -738,10 +738,11 @@ const noSituations: readonly number[] = [];
  * miniport). Empty when no protocol is pausing with sends out.
  */
 /** "the removal of nic0", for World.hungTeardowns. */
-function teardownWhat(why: TeardownWhy, name: string): string {
+function teardownWhat(why: TeardownWhy, name: string, disable: boolean): string {
   switch (why) {
     case 'remove':
-      return `the removal of ${name}`;
+      // A disable shares the removal's teardown (R5.4); the devnode says which it is.
+      return `the ${disable ? 'disable' : 'removal'} of ${name}`;
     case 'surprise-removal':
       return `the surprise removal of ${name}`;
     case 'stop':
@@ -753,8 +754,8 @@ function teardownWhat(why: TeardownWhy, name: string): string {
   }
 }
 
-function irpWhat(minor: number, name: string): string {
-  if (minor === IRP_MN_REMOVE_DEVICE) return `the removal of ${name}`;
+function irpWhat(minor: number, name: string, disable: boolean): string {
+  if (minor === IRP_MN_REMOVE_DEVICE) return `the ${disable ? 'disable' : 'removal'} of ${name}`;
   if (minor === IRP_MN_SURPRISE_REMOVAL) return `the surprise removal of ${name}`;
   if (minor === IRP_MN_STOP_DEVICE) return `the stop of ${name}`;
   if (minor === IRP_MN_START_DEVICE) return `the start of ${name}`;
@@ -828,31 +829,40 @@ function armedWatchdogs(b: MiniportBlock): { what: string; dueNs: number }[] {
   return out.sort((x, y) => x.dueNs - y.dueNs);
 }
 
+/**
+ * What a pausing binding's pause waits for: its sends not yet completed, and who holds
+ * them ("2 send(s) to complete (2 with the miniport)"); null when none is out (R3.4).
+ */
+function pauseSendsText(bd: MiniportBlock['bindings'][number]): string | null {
+  const sends = sendsOutstanding(bd);
+  if (sends.length === 0) return null;
+  const where = new Map<string, number>();
+  for (const nbl of sends) {
+    const who =
+      nbl._holder !== null
+        ? `filter module ${nbl._holder.name}`
+        : nbl._place === 'miniport-send'
+          ? 'the miniport'
+          : nbl._place;
+    where.set(who, (where.get(who) ?? 0) + 1);
+  }
+  const held = [...where].map(([who, k]) => `${k} with ${who}`).join(', ');
+  return `${sends.length} send(s) to complete (${held})`;
+}
+
 function waitsFor(b: MiniportBlock): string {
   const parts: string[] = [];
   // A teardown's or a restack's pause waits first for selective suspend to end (ss.ts
   // ssSettled): the idle notification's cancel and completion, the return to D0.
   const ss = ssWaitText(b);
   if (ss !== null) parts.push(ss);
-  for (const bd of b.bindings) {
-    if (bd.state !== 'Pausing') continue;
-    const sends = sendsOutstanding(bd);
-    if (sends.length === 0) continue;
-    const where = new Map<string, number>();
-    for (const nbl of sends) {
-      const who =
-        nbl._holder !== null
-          ? `filter module ${nbl._holder.name}`
-          : nbl._place === 'miniport-send'
-            ? 'the miniport'
-            : nbl._place;
-      where.set(who, (where.get(who) ?? 0) + 1);
+  // The operation's own text names each pausing protocol, and what it waits for, when
+  // it is at the step that pauses them; else they are said here.
+  if (!opNamesPauses(b))
+    for (const bd of b.bindings) {
+      const held = bd.state === 'Pausing' ? pauseSendsText(bd) : null;
+      if (held !== null) parts.push(`protocol ${bd.protocol.name}'s pause waits for ${held}`);
     }
-    const held = [...where].map(([who, k]) => `${k} with ${who}`).join(', ');
-    parts.push(
-      `protocol ${bd.protocol.name}'s pause waits for ${sends.length} send(s) to complete (${held})`,
-    );
-  }
   // R4.7: a reset that never completes holds the OID requests of a protocol's unbind
   // (clearing its packet filter, say), and the teardown waits behind them; the model's
   // own protocol holds them itself until RESET_END (R4.8).
@@ -1767,11 +1777,16 @@ export class World {
       if (op === null || op.kind !== 'teardown') continue;
       seen.add(b);
       const own = irp !== null && irp.device === b.dev ? irp : null;
-      judge(b, teardownWhat(op.why, b.name), Math.max(op.sinceNs, own?.sentNs ?? 0));
+      judge(
+        b,
+        teardownWhat(op.why, b.name, b.dev.removalReason === 'disabled'),
+        Math.max(op.sinceNs, own?.sentNs ?? 0),
+      );
     }
     if (irp !== null) {
       const b = n.adapters.findLast((x) => x.dev === irp.device && !x.fdoDeleted) ?? null;
-      if (b === null || !seen.has(b)) judge(b, irpWhat(irp.minor, irp.device.name), irp.sentNs);
+      if (b === null || !seen.has(b))
+        judge(b, irpWhat(irp.minor, irp.device.name, irp.device.removalReason === 'disabled'), irp.sentNs);
     }
     return out;
   }
@@ -1847,7 +1862,7 @@ export class World {
         out.push(
           b.op.kind === 'sleep' || b.op.kind === 'wake'
             ? `${b.name}: ${opWaitText(b, pendingPowerStep(b, b.op))}`
-            : `${b.name}: ${opWaitText(b)}${waitsFor(b)}`,
+            : `${b.name}: ${opWaitText(b, null, pauseSendsText)}${waitsFor(b)}`,
         );
       if (b.resetInProgress) out.push(`${b.name}: reset in progress (MiniportResetEx not completed)`);
       if (b.pause !== null)

@@ -193,3 +193,30 @@ test('R4.16 expect: a hang is the `settled` expectation missed, as before (same 
   const w = buildWorld(s, { drivers: [drv] });
   assert.equal(checkExpectations(s, w.run(untilNs(s)), w.expectView())!.met, true);
 });
+
+test('R4.16, R5.4: a disable that a reset pended for good hangs is called the disable, an uninstall the removal', () => {
+  for (const [action, what] of [
+    ['disable', 'the disable of nic0'],
+    ['remove', 'the removal of nic0'],
+  ] as const) {
+    const w = testWorld({
+      drivers: [
+        scriptedDriver(`reset-pends-${action}`, {
+          checkForHang: (a) => {
+            a.state.ticks = ((a.state.ticks as number | undefined) ?? 0) + 1;
+            return a.state.ticks === 1;
+          },
+          reset: () => ({ Status: NDIS_STATUS_PENDING, AddressingReset: false }),
+        }),
+      ],
+      devices: [{ name: 'nic0', driver: `reset-pends-${action}` }],
+      actions: [{ atNs: 3 * ns.s, action: { kind: action, device: 'nic0' } }],
+    });
+    const r = w.run(10 * ns.s);
+    assert.equal(r.verdict, 'hang', r.message ?? '');
+    assert.deepEqual(
+      r.hangs.map((h) => h.key),
+      [`${what}: MiniportResetEx pended`],
+    );
+  }
+});

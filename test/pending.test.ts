@@ -17,7 +17,8 @@ import {
 import { after, scriptedDriver, timerCharacteristics } from './helpers/scripted.ts';
 import { ns } from './helpers/world.ts';
 
-test('an operation stuck at a pause says whose sends the pausing protocol waits for, and where they are', () => {
+/** A disable (or an orderly removal) of nic0 whose filter module keeps every send. */
+function stuckAtPause(action: 'disable' | 'remove'): string {
   // Keeps every send from above, never passing it on or completing it.
   const keeper = variantOfMonitorLwf('send-keeper', 'keeps the sends it gets', (c) => {
     c.SendNetBufferListsHandler = () => {};
@@ -31,12 +32,23 @@ test('an operation stuck at a pause says whose sends the pausing protocol waits 
   w.addProtocol('tcpip', { traffic: { ratePerSecond: 100 } });
   w.addDevice({ name: 'nic0', driver: 'healthy-nic' });
   w.at(0, { kind: 'start', device: 'nic0' });
-  w.at(100 * ns.ms, { kind: 'disable', device: 'nic0' });
+  w.at(100 * ns.ms, { kind: action, device: 'nic0' });
   const r = w.run(200 * ns.ms);
   const line = r.pending.find((p) => p.startsWith('nic0: '));
+  return line ?? r.pending.join('\n');
+}
+
+test('R3.4, R5.4: an operation stuck at a pause says once whose sends the pausing protocol waits for, and where they are; a disable is called the disable', () => {
   assert.match(
-    line ?? r.pending.join('\n'),
-    /^nic0: the removal waits for protocol tcpip's pause \(NetEventPause\), before MiniportPause: protocol tcpip's pause waits for (\d+) send\(s\) to complete \(\1 with filter module send-keeper@nic0\)$/,
+    stuckAtPause('disable'),
+    /^nic0: the disable waits for protocol tcpip's pause \(NetEventPause\), which waits for (\d+) send\(s\) to complete \(\1 with filter module send-keeper@nic0\), before MiniportPause$/,
+  );
+});
+
+test('R5.4: an orderly removal stuck at the same pause is called the removal', () => {
+  assert.match(
+    stuckAtPause('remove'),
+    /^nic0: the removal waits for protocol tcpip's pause \(NetEventPause\), which waits for \d+ send/,
   );
 });
 

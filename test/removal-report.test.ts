@@ -646,3 +646,159 @@ test('R5.15: the HTML removal headings and the summary say which adapter of the 
     /every step to Code 43, in [\d.]+ s {3}\(nic0's adapter 1 of 2\)\n.*every step to Code 43, in [\d.]+ s {3}\(nic0's adapter 2 of 2\)/,
   );
 });
+
+test("R5.15, R2.12, R5.5: NdisMRemoveMiniport in the MiniportPause of a stop: the stop halts with NdisHaltDeviceFailed, the restart does not initialize it again, and the story names the halt the stop's", () => {
+  const drv = scriptedDriver('pause-stop', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_SUCCESS;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 100 * ns.ms, action: { kind: 'stop', device: 'nic0' } }],
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(w.device('nic0').problem, 43);
+  const inits = w.trace.events.filter((e) => e.kind === 'state' && e.data?.event === 'MiniportInitializeEx');
+  assert.equal(inits.length, 1, 'R5.15: the failed FDO is not initialized again');
+  const [st] = removalStories(w.trace.events);
+  assert.equal(st!.end, 'Code 43');
+  assert.ok(
+    st!.steps.every((x) => x.at !== null),
+    JSON.stringify(st!.steps),
+  );
+  const whats = st!.steps.map((x) => x.what);
+  assert.ok(
+    whats.includes(
+      'MiniportHaltEx(NdisHaltDeviceFailed) for the stop, before the surprise removal: no SurpriseRemoved notification is due',
+    ),
+    JSON.stringify(whats),
+  );
+  assert.ok(!whats.some((x) => x.includes('MiniportInitializeEx again')), JSON.stringify(whats));
+});
+
+/** A miniport whose MiniportInitializeEx succeeds the first time only; `flag`: it calls NdisMRemoveMiniport before failing. */
+function restartFailsWorld(name: string, flag: boolean, stop = true): World {
+  let inits = 0;
+  const drv = scriptedDriver(name, {
+    initialize: (a) => {
+      if (++inits === 1) return NDIS_STATUS_SUCCESS;
+      if (flag) NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_FAILURE;
+    },
+  });
+  return testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: stop ? [{ atNs: 100 * ns.ms, action: { kind: 'stop', device: 'nic0' } }] : [],
+  });
+}
+
+test('R1.8, R2.5, R5.5: a start that fails after a stop (no flag) has its teardown told: the failed init, Code 10, IRP_MN_SURPRISE_REMOVAL, IRP_MN_REMOVE_DEVICE, in the summary and the HTML', () => {
+  const w = restartFailsWorld('restart-fails-noflag', false);
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  assert.equal(w.device('nic0').problem, 10);
+  const stories = removalStories(w.trace.events);
+  assert.equal(stories.length, 1);
+  const st = stories[0]!;
+  assert.equal(st.flagged, false);
+  assert.equal(st.end, 'Code 10');
+  assert.deepEqual(
+    st.steps.map((x) => [x.what, x.at !== null]),
+    [
+      ['MiniportInitializeEx fails: the start after the stop fails', true],
+      [
+        "the device failed to start: Code 10 (CM_PROB_FAILED_START); the stop's MiniportHaltEx was the adapter's last halt",
+        true,
+      ],
+      [
+        'the PnP manager sends IRP_MN_SURPRISE_REMOVAL (a start failed after a stop): the adapter is halted, so no SurpriseRemoved notification and no halt',
+        true,
+      ],
+      ['IRP_MN_REMOVE_DEVICE completes', true],
+    ],
+  );
+  assert.match(
+    summaryOf(w, r),
+    /Removal \(R5\.8, R5\.12\)\n {4}nic0 +the start after a stop failed at 0\.\d+ s: every step to Code 10 \(a failed start; the stop's halt was the last\), in /,
+  );
+  const html = worldHtml(w, r, 'restart fails');
+  assert.match(html, /<h3>nic0: the start after a stop failed<\/h3>/);
+  assert.match(html, /IRP_MN_SURPRISE_REMOVAL \(a start failed after a stop\)/);
+});
+
+test('R2.5: a first start that fails (no stop before it) gets no surprise removal and no removal story', () => {
+  let inits = 0;
+  const drv = scriptedDriver('first-start-fails', {
+    initialize: () => (++inits === 1 ? NDIS_STATUS_FAILURE : NDIS_STATUS_SUCCESS),
+  });
+  const w = testWorld({ drivers: [drv], devices: [{ name: 'nic0', driver: drv.name }] });
+  w.run(1 * ns.s);
+  assert.equal(w.device('nic0').problem, 10);
+  assert.deepEqual(removalStories(w.trace.events), []);
+});
+
+test('R5.16, R1.8, R5.5: NdisMRemoveMiniport in the MiniportInitializeEx of a restart after a stop that then fails: one story, to Code 10, with the surprise removal PnP sends', () => {
+  const w = restartFailsWorld('restart-fails-flag', true);
+  const r = w.run(1 * ns.s);
+  assert.equal(w.device('nic0').problem, 10);
+  const stories = removalStories(w.trace.events);
+  assert.equal(stories.length, 1, JSON.stringify(stories.map((s) => s.why)));
+  const st = stories[0]!;
+  assert.equal(st.flagged, true);
+  assert.equal(st.end, 'Code 10');
+  assert.ok(
+    st.steps.every((x) => x.at !== null),
+    JSON.stringify(st.steps),
+  );
+  const whats = st.steps.map((x) => x.what);
+  const fail = whats.indexOf('MiniportInitializeEx fails: the start fails, and the invalidation lapses');
+  const surprise = whats.indexOf(
+    'the PnP manager sends IRP_MN_SURPRISE_REMOVAL (a start failed after a stop): the adapter is halted, so no SurpriseRemoved notification and no halt',
+  );
+  assert.ok(fail >= 0 && surprise > fail, JSON.stringify(whats));
+  assert.ok(!whats.some((x) => /MiniportHaltEx|POST_START|SurpriseRemoved\)/.test(x)), JSON.stringify(whats));
+  assert.match(
+    summaryOf(w, r),
+    /NdisMRemoveMiniport at 0\.\d+ s: every step to Code 10 \(a failed start, no halt\)/,
+  );
+});
+
+test("R5.4, R2.12: NdisMRemoveMiniport in a MiniportPause of a disable that never completes: the story is the disable's, still under way, not a Code 43 path; the verdict and the HTML say the disable", () => {
+  const drv = scriptedDriver('pause-disable-stuck', {
+    pause: (a) => {
+      NdisMRemoveMiniport(a.handle);
+      return NDIS_STATUS_PENDING;
+    },
+  });
+  const w = testWorld({
+    drivers: [drv],
+    devices: [{ name: 'nic0', driver: drv.name }],
+    actions: [{ atNs: 100 * ns.ms, action: { kind: 'disable', device: 'nic0' } }],
+  });
+  const r = w.run(1 * ns.s);
+  assert.equal(r.verdict, 'ok');
+  const [st] = removalStories(w.trace.events);
+  assert.equal(st!.end, 'disabled');
+  const whats = st!.steps.map((x) => x.what);
+  assert.ok(
+    whats.includes('IRP_MN_REMOVE_DEVICE of an orderly disable: the invalidation lapses'),
+    JSON.stringify(whats),
+  );
+  assert.ok(
+    !whats.some((x) => /QUERY_PNP_DEVICE_STATE|SURPRISE_REMOVAL|Code 43 \(/.test(x)),
+    JSON.stringify(whats),
+  );
+  assert.equal(st!.steps.at(-1)!.what, 'the device is disabled: Code 22 (CM_PROB_DISABLED), no Code 43');
+  assert.equal(st!.steps.at(-1)!.at, null);
+  const text = summaryOf(w, r);
+  assert.match(
+    text,
+    /Verdict: no rule broken; but the disable of nic0 was still under way when the run ended/,
+  );
+  assert.match(worldHtml(w, r, 'stuck disable'), /the disable of nic0 was still under way/);
+});

@@ -624,12 +624,12 @@ function removalSection(
   const parts = [
     `<section id="removal">
 <h2>The removal</h2>
-<p class="dim">What followed the device-failed flag, in the order it happened, with the rule-book rules each step comes from (rest the pointer on one for its title; <code>ndis-sim rules R5.11</code> tells more): R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last, in the teardown's order: the first of them, or one under way, is what the rest wait on.</p>`,
+<p class="dim">What followed the device-failed flag (or a start that failed after a stop: R1.8, R2.5), in the order it happened, with the rule-book rules each step comes from (rest the pointer on one for its title; <code>ndis-sim rules R5.11</code> tells more): R5.11 for what NdisMRemoveMiniport does at once, R5.8 for a device failed for another reason, R5.12 and R5.5 for what PnP and NDIS do next. A step the run did not reach is listed last, in the teardown's order: the first of them, or one under way, is what the rest wait on.</p>`,
   ];
   const ordinals = storyOrdinals(stories, adapters);
   stories.forEach((st, k) => {
     parts.push(
-      `<h3>${h(st.adapter)}${ordinals[k] === '' ? '' : ` (${h(ordinals[k]!)})`}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' ? ', and MiniportInitializeEx failed (Code 10)' : ''}${st.shutDownAt !== null ? ', cut short: the machine shut down' : ''}</h3>\n<ol class="removal">`,
+      `<h3>${h(st.adapter)}${ordinals[k] === '' ? '' : ` (${h(ordinals[k]!)})`}: ${h(st.why)}${st.end === 'unplugged' ? ', and the device was unplugged' : st.end === 'removed' || st.end === 'disabled' ? `, and an orderly ${st.end === 'disabled' ? 'disable' : 'removal'} got there first` : st.end === 'Code 10' && st.flagged ? ', and MiniportInitializeEx failed (Code 10)' : ''}${st.shutDownAt !== null ? ', cut short: the machine shut down' : ''}</h3>\n<ol class="removal">`,
     );
     for (const s of st.steps) {
       if (s.at === null) {

@@ -6,11 +6,29 @@
 
 import type { MiniportBlock, PnpOp, SleepStep, TeardownWhy, WakeStep } from '../ndis/block.ts';
 
+/**
+ * What a pausing binding's pause waits for ("2 send(s) to complete (2 with the
+ * miniport)"), or null; World gives it, as it knows where each send is.
+ */
+export type PauseSends = (bd: MiniportBlock['bindings'][number]) => string | null;
+const noSends: PauseSends = () => null;
+
+/**
+ * Whether opWaitText names the pausing bindings of `b` (its operation is at the step that
+ * pauses the protocols), so what each waits for is said there and not again.
+ */
+export function opNamesPauses(b: MiniportBlock): boolean {
+  const op = b.op;
+  if (op === null) return false;
+  if (op.kind === 'teardown') return op.step === 'pause-protocols';
+  return (op.kind === 'bring-up' || op.kind === 'restack') && op.step === 'pause';
+}
+
 /** The operation, named as a user would: "the surprise removal", "the sleep". */
-function opName(op: PnpOp): string {
+function opName(b: MiniportBlock, op: PnpOp): string {
   switch (op.kind) {
     case 'teardown':
-      return teardownName(op.why);
+      return teardownName(op.why, b.dev.removalReason === 'disabled');
     case 'bring-up':
       return 'the start';
     case 'sleep':
@@ -26,10 +44,14 @@ function opName(op: PnpOp): string {
   }
 }
 
-function teardownName(why: TeardownWhy): string {
+/**
+ * A disable and an orderly removal share NDIS's teardown (R5.4: the same REMOVE_DEVICE,
+ * the same NdisHaltDeviceDisabled); the devnode's removal reason tells the user which.
+ */
+function teardownName(why: TeardownWhy, disable: boolean): string {
   switch (why) {
     case 'remove':
-      return 'the removal';
+      return disable ? 'the disable' : 'the removal';
     case 'surprise-removal':
       return 'the surprise removal';
     case 'stop':
@@ -85,7 +107,7 @@ export function powerStepText(kind: 'sleep' | 'wake', step: SleepStep | WakeStep
  * then the filter modules top-down): a filter module whose FilterPause has not finished
  * first, then the bindings still pausing. Empty when nobody is pausing yet.
  */
-function pauseHolders(b: MiniportBlock): string[] {
+function pauseHolders(b: MiniportBlock, sends: PauseSends): string[] {
   const out: string[] = [];
   for (const m of b.filters)
     if (m.state === 'Pausing')
@@ -93,17 +115,23 @@ function pauseHolders(b: MiniportBlock): string[] {
         `filter module ${m.driver.name}'s FilterPause${m.pending?.kind === 'pause' ? (m.pending.returned ? ' (it returned NDIS_STATUS_PENDING; NdisFPauseComplete not called)' : ' (it has not returned)') : ''}`,
       );
   for (const bd of b.bindings)
-    if (bd.state === 'Pausing') out.push(`protocol ${bd.protocol.name}'s pause (NetEventPause)`);
+    if (bd.state === 'Pausing') {
+      // What the pause waits for itself, said here once, not again after the line (R3.4).
+      const held = sends(bd);
+      out.push(
+        `protocol ${bd.protocol.name}'s pause (NetEventPause)${held === null ? '' : `, which waits for ${held}`}`,
+      );
+    }
   return out;
 }
 
 /** The wait of a teardown at its step, a phrase after its name. */
-function teardownWait(b: MiniportBlock, step: string): string {
+function teardownWait(b: MiniportBlock, step: string, sends: PauseSends): string {
   switch (step) {
     case 'notify':
       return `has yet to tell ${b.filters.length > 0 ? 'the filter modules and protocols' : 'the protocols'} (NetEventQueryRemoveDevice)`;
     case 'pause-protocols': {
-      const held = pauseHolders(b);
+      const held = pauseHolders(b, sends);
       return held.length > 0
         ? `waits for ${held.join(' and ')}, before MiniportPause`
         : 'waits to pause the protocols and filter modules, before MiniportPause';
@@ -134,7 +162,11 @@ function teardownWait(b: MiniportBlock, step: string): string {
 }
 
 /** The wait of a start (R7.8, R7.10) or a filter restack at its step. */
-function stackWait(b: MiniportBlock, op: PnpOp & { kind: 'bring-up' | 'restack' }): string {
+function stackWait(
+  b: MiniportBlock,
+  op: PnpOp & { kind: 'bring-up' | 'restack' },
+  sends: PauseSends,
+): string {
   switch (op.step) {
     case 'init':
       return 'waits for MiniportInitializeEx';
@@ -143,7 +175,7 @@ function stackWait(b: MiniportBlock, op: PnpOp & { kind: 'bring-up' | 'restack' 
     case 'bind':
       return 'waits to bind the protocols';
     case 'pause': {
-      const held = pauseHolders(b);
+      const held = pauseHolders(b, sends);
       return held.length > 0
         ? `waits for ${held.join(' and ')}`
         : 'waits to pause the protocols and filter modules';
@@ -173,18 +205,22 @@ function stackWait(b: MiniportBlock, op: PnpOp & { kind: 'bring-up' | 'restack' 
  * MiniportPause"; "" when there is none. A filter module that holds the stack up is
  * named first. `power`: for a sleep or resume, what power.ts says of its step.
  */
-export function opWaitText(b: MiniportBlock, power: string | null = null): string {
+export function opWaitText(
+  b: MiniportBlock,
+  power: string | null = null,
+  sends: PauseSends = noSends,
+): string {
   const op = b.op;
   if (op === null) return '';
-  const name = opName(op);
+  const name = opName(b, op);
   switch (op.kind) {
     case 'teardown':
-      return `${name} ${teardownWait(b, op.step)}`;
+      return `${name} ${teardownWait(b, op.step, sends)}`;
     case 'sleep':
     case 'wake':
       // `power`: what power.ts's pendingPowerStep knows of the step, when it names it.
       return `${name} is ${power !== null && !power.startsWith('at step') ? power : powerStepText(op.kind, op.step)}`;
     default:
-      return `${name} ${stackWait(b, op)}`;
+      return `${name} ${stackWait(b, op, sends)}`;
   }
 }

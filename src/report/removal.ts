@@ -24,6 +24,12 @@ export interface RemovalStep {
 
 export interface RemovalStory {
   adapter: string;
+  /**
+   * Whether the teardown followed the device-failed flag; false for a start that failed
+   * after a stop, which PnP tears down with no flag (R2.5, R1.8: surprise removal, then
+   * removal, Code 10).
+   */
+  flagged: boolean;
   /** Why the device was marked failed ("NdisMRemoveMiniport", "MiniportRestart failed", …). */
   why: string;
   /**
@@ -55,12 +61,18 @@ const isFlag = (e: TraceEvent): boolean => e.kind === 'ndis' && e.what === 'devi
 
 /**
  * The teardowns of the trace: one per device-failed flag, which NDIS sets once per
- * FDO (R5.14, R5.15), so a device started again can fail again and tell a second.
+ * FDO (R5.14, R5.15), so a device started again can fail again and tell a second; and
+ * one per start that failed after a stop with no flag set (R2.5, R1.8).
  */
 export function removalStories(events: readonly TraceEvent[]): RemovalStory[] {
   const stories: RemovalStory[] = [];
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
+    if (e.kind === 'state' && e.data?.event === 'InitializeFailed') {
+      const st = failedRestartStory(events, i);
+      if (st !== null) stories.push(st);
+      continue;
+    }
     if (!isFlag(e)) continue;
     const adapter = String(e.data?.adapter);
     let limit = i + 1;
@@ -174,24 +186,38 @@ function story(
   // when PnP gets to the invalidation the device is no longer started, so it lapses
   // (docs/model.md, step 8). No state query and no surprise removal follow; the halt
   // is still Failed (R2.12), and the devnode ends removed or disabled, not at Code 43.
-  const orderly =
+  const orderlyEnd =
     surprise === null && !unplugged && failedStart === null
       ? find((e) => e.kind === 'device' && (e.what === 'removed' || e.what === 'disabled'))
       : null;
-  if (failedStart !== null)
+  const removeSent =
+    surprise === null && !unplugged && failedStart === null
+      ? find((e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'sent', begin)
+      : null;
+  let orderly: 'removed' | 'disabled' | null =
+    orderlyEnd === null ? null : (events[orderlyEnd]!.what as 'removed' | 'disabled');
+  // One still under way when the run ended: its REMOVE_DEVICE is out, and the scenario's
+  // disable or remove before it says which it is (R5.4).
+  if (orderly === null && removeSent !== null)
+    for (let i = removeSent; i >= begin && orderly === null; i--) {
+      const e = events[i]!;
+      if (e.kind === 'action' && e.actor === 'scenario' && whose(e) === adapter)
+        if (e.what === 'disable') orderly = 'disabled';
+        else if (e.what === 'remove') orderly = 'removed';
+    }
+  if (failedStart !== null) {
     step('MiniportInitializeEx fails: the start fails, and the invalidation lapses', 'R5.16', failedStart);
-  const early = orderly ?? failedStart;
-  if (orderly !== null) {
-    const removeSent = find(
-      (e) => e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'sent',
-      begin,
-    );
+    // A start that failed after a stop (the restart of a rebalance): PnP surprise-removes
+    // the device before it removes it; the adapter is halted, so NDIS tells nobody (R5.5).
+    if (surprise !== null && surprise > failedStart) step(failedRestartSurprise, 'R1.8, R5.5', surprise);
+  }
+  const early = orderly !== null || failedStart !== null ? true : null;
+  if (orderly !== null)
     step(
-      `IRP_MN_REMOVE_DEVICE of an orderly ${events[orderly]!.what === 'disabled' ? 'disable' : 'removal'}: the invalidation lapses`,
+      `IRP_MN_REMOVE_DEVICE of an orderly ${orderly === 'disabled' ? 'disable' : 'removal'}: the invalidation lapses`,
       'R5.4',
       removeSent,
     );
-  }
   if (!unplugged && early === null)
     step(
       'IRP_MN_QUERY_PNP_DEVICE_STATE: NDIS reports PNP_DEVICE_FAILED',
@@ -204,30 +230,28 @@ function story(
           (Number(e.data?.information) & PNP_DEVICE_FAILED) !== 0,
       ),
     );
-  // A halt before any surprise removal: a system sleep's, which NDIS makes with
-  // NdisHaltDeviceFailed once the flag is set (R2.12, power.ts). Either the adapter stays
-  // halted until the removal, which then owes it no SurpriseRemoved notification (R5.5:
-  // only an adapter not halted gets one) and no second halt; or the wake initializes it
-  // again (R1.8: the state query waited for the wake), and the removal's halt follows.
+  // A halt before any surprise removal: a system sleep's or a stop's (rebalance), which
+  // NDIS makes with NdisHaltDeviceFailed once the flag is set (R2.12, power.ts). The
+  // adapter stays halted until the removal: the wake or the restart does not initialize
+  // a failed FDO again (R5.15), and the removal owes it no SurpriseRemoved notification
+  // (R5.5: only an adapter not halted gets one) and no second halt.
   const isHalt: Match = (e) => e.kind === 'call' && e.what === 'MiniportHaltEx';
-  const firstHalt = find(isHalt);
-  const earlyHalt =
-    firstHalt !== null && early === null && (surprise === null || firstHalt < surprise) ? firstHalt : null;
-  const reinit =
-    earlyHalt === null
-      ? null
-      : find((e) => e.kind === 'state' && e.data?.event === 'MiniportInitializeEx', earlyHalt);
-  const stayedHalted = earlyHalt !== null && (reinit === null || (surprise !== null && reinit > surprise));
-  const halt = earlyHalt !== null && !stayedHalted ? find(isHalt, reinit!) : firstHalt;
-  const sleepBegan =
-    earlyHalt === null ? null : find((e) => e.kind === 'ndis' && e.what.startsWith('system sleep ('), begin);
-  const forSleep = sleepBegan !== null && sleepBegan < earlyHalt!;
-  if (earlyHalt !== null && !stayedHalted)
-    step(
-      `MiniportHaltEx(${String(events[earlyHalt]!.data?.HaltAction)})${forSleep ? ' for the system sleep' : ''}; then MiniportInitializeEx again${forSleep ? ' at the wake' : ''}`,
-      forSleep ? 'R2.11, R2.12, R1.8' : 'R2.12, R1.8',
-      earlyHalt,
-    );
+  const halt = find(isHalt);
+  const stayedHalted = halt !== null && early === null && (surprise === null || halt < surprise);
+  // What the early halt was for: the last system sleep or STOP_DEVICE before it.
+  let haltFor: 'sleep' | 'stop' | null = null;
+  if (stayedHalted)
+    for (let i = halt - 1; i >= begin && haltFor === null; i--) {
+      const e = events[i]!;
+      if (e.kind === 'ndis' && e.what.startsWith('system sleep (')) haltFor = 'sleep';
+      else if (
+        whose(e) === adapter &&
+        e.kind === 'irp' &&
+        e.what === 'IRP_MN_STOP_DEVICE' &&
+        e.data?.phase === 'sent'
+      )
+        haltFor = 'stop';
+    }
   const teardownFrom = Math.min(flag, surprise ?? flag);
   // The filter modules attached at the flag, top-down (R7.8 attaches them bottom-up).
   const moduleStates = stateAt(events, 'filter', begin, flag, limit, adapter);
@@ -342,9 +366,13 @@ function story(
   if (failedStart === null)
     step(
       stayedHalted
-        ? `MiniportHaltEx(${action})${forSleep ? ' for the system sleep' : ''}, before the surprise removal: no SurpriseRemoved notification is due`
+        ? `MiniportHaltEx(${action})${haltFor === null ? '' : ` for the ${haltFor === 'sleep' ? 'system sleep' : 'stop'}`}, before the surprise removal: no SurpriseRemoved notification is due`
         : `MiniportHaltEx(${action})`,
-      stayedHalted ? (forSleep ? 'R2.11, R2.12, R5.5' : 'R2.12, R5.5') : 'R5.5, R2.12',
+      stayedHalted
+        ? haltFor === 'sleep'
+          ? 'R2.11, R2.12, R5.15, R5.5'
+          : 'R2.12, R5.15, R5.5'
+        : 'R5.5, R2.12',
       halt,
     );
   step(
@@ -361,11 +389,11 @@ function story(
     );
   else if (orderly !== null)
     step(
-      events[orderly]!.what === 'disabled'
+      orderly === 'disabled'
         ? 'the device is disabled: Code 22 (CM_PROB_DISABLED), no Code 43'
         : 'the device is removed: no Code 43',
       'R5.4',
-      orderly,
+      orderlyEnd,
     );
   else step('the device is failed: Code 43 (CM_PROB_FAILED_POST_START)', 'R5.8, R5.12', failedAt);
   // In the order they happened; those that did not, last, in the order above.
@@ -381,16 +409,73 @@ function story(
     }
   return {
     adapter,
+    flagged: true,
     why,
-    end: unplugged
-      ? 'unplugged'
-      : orderly !== null
-        ? (events[orderly]!.what as 'removed' | 'disabled')
-        : failedStart !== null
-          ? 'Code 10'
-          : 'Code 43',
+    end: unplugged ? 'unplugged' : orderly !== null ? orderly : failedStart !== null ? 'Code 10' : 'Code 43',
     steps: [...happened, ...steps.filter((s) => s.at === null)],
     shutDownAt,
+  };
+}
+
+const failedRestartSurprise =
+  'the PnP manager sends IRP_MN_SURPRISE_REMOVAL (a start failed after a stop): the adapter is halted, so no SurpriseRemoved notification and no halt';
+
+/**
+ * The teardown of a start that failed after a stop, with no device-failed flag set in
+ * it (a flag set there is told by its own story, R5.16): MiniportInitializeEx fails, the
+ * devnode gets Code 10 (R2.5), and PnP sends IRP_MN_SURPRISE_REMOVAL, then
+ * IRP_MN_REMOVE_DEVICE (R1.8; docs/model.md, Stop). The stop's halt was the adapter's
+ * last; none follows. Null for a failure the PnP manager sends no surprise removal for
+ * (a first start's: REMOVE_DEVICE alone).
+ */
+function failedRestartStory(events: readonly TraceEvent[], failed: number): RemovalStory | null {
+  const adapter = String(whose(events[failed]!));
+  // A flag set in this MiniportInitializeEx: its own story tells the failure.
+  for (let i = failed - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (whose(e) !== adapter) continue;
+    if (e.kind === 'state' && e.data?.event === 'MiniportInitializeEx') break;
+    if (isFlag(e)) return null;
+  }
+  let surprise: number | null = null;
+  let removed: number | null = null;
+  let code10: number | null = null;
+  for (let i = failed + 1; i < events.length; i++) {
+    const e = events[i]!;
+    if (whose(e) !== adapter) continue;
+    if (e.kind === 'state' && e.data?.event === 'MiniportInitializeEx') break;
+    if (e.kind === 'device' && e.data?.problem === 10) code10 ??= i;
+    if (e.kind === 'irp' && e.what === 'IRP_MN_SURPRISE_REMOVAL' && e.data?.phase === 'sent') surprise ??= i;
+    if (e.kind === 'irp' && e.what === 'IRP_MN_REMOVE_DEVICE' && e.data?.phase === 'completed') {
+      removed = i;
+      break;
+    }
+  }
+  if (surprise === null) return null;
+  const steps: RemovalStep[] = [
+    {
+      what: 'MiniportInitializeEx fails: the start after the stop fails',
+      rules: 'R1.8, R2.5',
+      at: failed,
+      began: null,
+    },
+    { what: failedRestartSurprise, rules: 'R1.8, R5.5', at: surprise, began: null },
+    { what: 'IRP_MN_REMOVE_DEVICE completes', rules: 'R5.4', at: removed, began: null },
+    {
+      what: "the device failed to start: Code 10 (CM_PROB_FAILED_START); the stop's MiniportHaltEx was the adapter's last halt",
+      rules: 'R2.5',
+      at: code10,
+      began: null,
+    },
+  ];
+  const happened = steps.filter((x) => x.at !== null).sort((a, b) => a.at! - b.at!);
+  return {
+    adapter,
+    flagged: false,
+    why: 'the start after a stop failed',
+    end: 'Code 10',
+    steps: [...happened, ...steps.filter((x) => x.at === null)],
+    shutDownAt: null,
   };
 }
 

@@ -128,6 +128,8 @@ export function storyOrdinals(
   const out: string[] = new Array<string>(stories.length).fill('');
   const seen = new Map<string, number>();
   for (let k = stories.length - 1; k >= 0; k--) {
+    // A start that failed after a stop set no flag: its adapter is not among the failed.
+    if (!stories[k]!.flagged) continue;
     const name = stories[k]!.adapter;
     const back = (seen.get(name) ?? 0) + 1;
     seen.set(name, back);
@@ -265,7 +267,7 @@ export function formatSummary(s: Summary, r: RunResult, o: SummaryOptions): stri
   if (o.removals !== undefined && o.events !== undefined) {
     // A failed adapter with no story: its flag was among the trace events dropped.
     const lost = (o.dropped ?? 0) > 0 ? s.adapters.filter((a) => a.deviceFailed) : [];
-    const told = new Set(o.removals.map((st) => st.adapter));
+    const told = new Set(o.removals.filter((st) => st.flagged).map((st) => st.adapter));
     const untold = lost.filter((a) => !told.has(a.name));
     if (o.removals.length > 0 || untold.length > 0) out.push(c.bold('  Removal (R5.8, R5.12)'));
     const storyOf = storyOrdinals(o.removals, s.adapters);
@@ -434,7 +436,9 @@ function removalLine(
         : st.end === 'disabled'
           ? 'the device disabled (Code 22), no Code 43'
           : st.end === 'Code 10'
-            ? 'Code 10 (a failed start, no halt)'
+            ? st.flagged
+              ? 'Code 10 (a failed start, no halt)'
+              : "Code 10 (a failed start; the stop's halt was the last)"
             : 'the device removed, no Code 43';
   if (missing.length === 0) {
     const last = events[done[done.length - 1]!.at!]!.t;
@@ -471,6 +475,7 @@ export function unfinishedRemovals(
 ): { text: string; hints: string[] } | null {
   if (removals === undefined || (r.verdict !== 'ok' && r.verdict !== 'violations')) return null;
   const names: string[] = [];
+  const disables: string[] = [];
   const hints: string[] = [];
   for (const st of removals) {
     if (st.shutDownAt !== null || st.steps.every((x) => x.at !== null) || names.includes(st.adapter))
@@ -481,6 +486,8 @@ export function unfinishedRemovals(
     const open = a !== undefined && a.state !== 'Halted';
     if (!open && (d === undefined || (d.irp === null && d.surpriseRemoved === null))) continue;
     names.push(st.adapter);
+    // A disable under way when the flag was set shares the removal's teardown (R5.4).
+    if (st.end === 'disabled') disables.push(st.adapter);
     // NDIS's watchdogs over a pause or an OID request the stack pended (R3.7, R6.6,
     // R7.13): the bug check that ends such a stall comes only when they fire.
     for (const wd of a?.watchdogs ?? []) {
@@ -498,7 +505,7 @@ export function unfinishedRemovals(
   }
   if (names.length === 0) return null;
   return {
-    text: `the removal of ${names.join(' and ')} was still under way when the run ended (see "Still under way")`,
+    text: `${disables.length === names.length ? 'the disable' : disables.length === 0 ? 'the removal' : 'the removal or disable'} of ${names.join(' and ')} was still under way when the run ended (see "Still under way")`,
     hints,
   };
 }
