@@ -10,6 +10,7 @@ import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { pollRace } from '../examples/poll-race.ts';
 import {
   contentDigest,
   formatReplayFile,
@@ -18,6 +19,7 @@ import {
 } from '../src/explore/replay-file.ts';
 import { type ChoiceAbout, ChoiceSite, Chooser, FixedStrategy, RandomStrategy } from '../src/sim/choice.ts';
 import { cli } from './helpers/cli.ts';
+import { exampleScenario, runExample } from './helpers/seeds.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ndis-sim-replay-named-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -147,4 +149,15 @@ test('R1.6, review-explore #6: explore and replay warn of an action after a shut
   assert.equal(rp.stderr.split('\n').filter((l) => warning.test(l)).length, 1, rp.stderr);
   const run = cli('run', scenario, '--quiet');
   assert.match(run.stderr, warning);
+});
+
+test("R1.7, review-explore #6: an NDIS poll object's DPC latency and CPU questions name the poll object and its adapter", () => {
+  const s = exampleScenario('examples/poll-race.yaml', [pollRace], 'poll-race');
+  const { w } = runExample(s, [pollRace], 13);
+  const polls = w.decisions().filter((d) => d.label?.startsWith('poll object ') === true);
+  assert.ok(polls.length > 0);
+  for (const d of polls) {
+    assert.ok(d.site === ChoiceSite.DpcLatency || d.site === ChoiceSite.Cpu, `site ${d.site}`);
+    assert.match(d.label!, /^poll object 1 of \w+$/);
+  }
 });
