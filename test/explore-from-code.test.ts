@@ -70,7 +70,10 @@ test('R8.6 exploreScenario finds the timer race of examples/ with the seeds, gro
   // The text: what the command prints, for an assertion's message.
   assert.match(r.text, /^Explored examples\/timer-race\.yaml: seeds 1–120, 120 runs in/);
   assert.match(r.text, /shrunk in \d+ runs: 10 choices not the simplest/);
-  assert.match(r.text, /decision \d+ at [\d.]+ s: DpcLatency answered 1 of 0–3/);
+  assert.match(
+    r.text,
+    /decision \d+ at [\d.]+ s: DpcLatency for DPC of timer TimerFunction of poll0 \(timer-race\) answered 1 of 0–3/,
+  );
   assert.ok(r.text.includes(`replay: ndis-sim replay ${written}`), r.text);
   assert.match(
     r.text,
@@ -305,7 +308,10 @@ test('README "Exploring from code": its example is examples/explore-from-code.ts
     r.stdout,
     /1\. bugcheck NdisSim_TimerFreedWhileSet at examples\/timer-race\.ts:111:7 \(in MiniportHaltEx\) {2}12 runs: seed 20, 24, 56/,
   );
-  assert.match(r.stdout, /decision \d+ at [\d.]+ s: DpcLatency answered 1 of 0–3/);
+  assert.match(
+    r.stdout,
+    /decision \d+ at [\d.]+ s: DpcLatency for DPC of timer TimerFunction of poll0 \(timer-race\) answered 1 of 0–3/,
+  );
   // Its replay file goes to a new directory under tmpdir(), which it names, and nothing
   // to the working directory it ran in (it wrote explored/ there).
   const out = /# replay files go to (.+)/.exec(r.stdout)?.[1] ?? '';

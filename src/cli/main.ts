@@ -2,7 +2,7 @@
 // 1 a rule violation or bug check (or expectations not met), 2 bad usage or
 // bad input, 3 an internal error of ndis-sim.
 
-import { closeSync, existsSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
@@ -12,6 +12,8 @@ import { DriverOutsideRunError, InputError, InternalError } from '../errors.ts';
 import { failureKey, judge, strategyFor } from '../explore/explore.ts';
 import { exploreJson, formatChoices, formatExploreReport, progressSteps } from '../explore/format.ts';
 import {
+  driverChanges,
+  fileSha256,
   fromDecisionRows,
   logMustNotRunOut,
   parseReplayFile,
@@ -551,6 +553,16 @@ async function replayCommand(file: string, opts: ReplayCliOptions): Promise<numb
     driverNames(drivers),
     { ioctlCodes: ioctlCodesFor(drivers) },
   );
+  // What `run` warns of too (an action after a shutdown, R1.6), and driver modules that
+  // are not the files explore ran (driverSha256): warnings, the replay goes on.
+  for (const w of scenarioWarnings(scenario))
+    process.stderr.write(`ndis-sim: warning: ${file} (scenario ${r.scenario.file}): ${w}\n`);
+  for (const w of driverChanges(
+    r,
+    file,
+    modules.map((m) => fileSha256(readFileSync(m))),
+  ))
+    process.stderr.write(`ndis-sim: warning: ${w}\n`);
   checkWritable(opts, [
     { what: 'the replay file', file },
     ...modules.map((d) => ({ what: `the driver module ${JSON.stringify(d)}`, file: d })),

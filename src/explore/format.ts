@@ -101,7 +101,7 @@ export function formatChoices(log: readonly Decision[], max: number): string[] {
     .slice(0, max)
     .map(
       (d) =>
-        `decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]} answered ${d.pick} of 0–${d.count - 1}${d.note === undefined ? '' : ` (${d.note})`}`,
+        `decision ${d.k + 1}${d.atNs === undefined ? '' : ` at ${fmtTime(d.atNs)}`}: ${choiceSiteNames[d.site]}${d.label === undefined ? '' : ` for ${d.label}`} answered ${d.pick} of 0–${d.count - 1}${d.note === undefined ? '' : ` (${d.note})`}`,
     );
   if (needed.length > max) out.push(`… ${needed.length - max} more`);
   return out;
@@ -314,6 +314,7 @@ export function exploreJson(r: ExploreReport, o: ExploreFormatOptions, version: 
                         answer: d.pick,
                         of: d.count,
                         note: d.note ?? null,
+                        label: d.label ?? null,
                       },
                     ],
               ),

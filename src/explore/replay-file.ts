@@ -17,6 +17,7 @@ import type { TraceEvent } from '../trace/trace.ts';
 export const replayFormat = 'ndis-sim replay 1';
 
 const count = z.number().int().min(0).max(0xffffffff);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
 const replaySchema = z.strictObject({
   format: z.literal(replayFormat),
@@ -36,6 +37,12 @@ const replaySchema = z.strictObject({
    * Absent when there were none.
    */
   driverObjects: z.array(z.string()).optional(),
+  /**
+   * SHA-256 of each file of `drivers`, in its order, as explore read it: a replay warns
+   * when a module it loads is not one of them (driverChanges). Only the module file
+   * itself, not what it imports. Absent in older files.
+   */
+  driverSha256: z.array(sha256).optional(),
   seed: count,
   untilNs: z.number().int().min(0),
   verifier: z.enum(['bugcheck', 'collect']),
@@ -60,6 +67,26 @@ const replaySchema = z.strictObject({
       .tuple([count.max(choiceSiteNames.length - 1), count.min(2), count])
       .refine(([, n, pick]) => pick < n, { message: 'expected an answer below the count' }),
   ),
+  /**
+   * The decisions answered other than 0, named, for a reader of the file (a CI
+   * artifact) who does not run it: its number in the log (from 1), its site's name, its
+   * virtual time, the answer and the count, and where the code that asked says so, what
+   * it was about (label: the DPC, timer or work item) and what the answer meant (note).
+   * The replay follows `decisions` alone; absent in older files (review-explore #6).
+   */
+  choices: z
+    .array(
+      z.strictObject({
+        decision: count.min(1),
+        site: z.string(),
+        atNs: z.number().min(0),
+        answer: count,
+        of: count.min(2),
+        label: z.string().optional(),
+        note: z.string().optional(),
+      }),
+    )
+    .optional(),
   /**
    * SHA-256 of the recorded content (contentDigest): everything but the driver paths,
    * which may be corrected by hand when the file moves. Absent in older files.
@@ -116,6 +143,9 @@ export function contentDigest(r: ReplayFile): string {
     r.trace.events,
     r.trace.sha256,
     r.decisions,
+    // Only when present: an older file's digest stays what it was.
+    ...(r.driverSha256 === undefined ? [] : [r.driverSha256]),
+    ...(r.choices === undefined ? [] : [r.choices]),
   ];
   return createHash('sha256').update(JSON.stringify(content)).digest('hex');
 }
@@ -145,6 +175,47 @@ export function replayFileDamage(r: ReplayFile, file: string): string[] {
 export function logMustNotRunOut(r: ReplayFile): boolean {
   const last = r.decisions.at(-1);
   return last !== undefined && last[2] === 0;
+}
+
+/** The named entries of `choices`: the decisions of `log` answered other than 0. */
+export function namedChoices(log: readonly Decision[]): NonNullable<ReplayFile['choices']> {
+  return log.flatMap((d, k) =>
+    d.pick === 0
+      ? []
+      : [
+          {
+            decision: k + 1,
+            site: choiceSiteNames[d.site]!,
+            atNs: d.atNs ?? 0,
+            answer: d.pick,
+            of: d.count,
+            ...(d.label === undefined ? {} : { label: d.label }),
+            ...(d.note === undefined ? {} : { note: d.note }),
+          },
+        ],
+  );
+}
+
+/** SHA-256 of a driver module file's bytes (driverSha256). */
+export function fileSha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The warnings of a replay whose driver modules are not those explore recorded: each
+ * recorded digest no module loaded now has, naming the module the file recorded. Empty
+ * for a file without digests (older) or when every one is found.
+ */
+export function driverChanges(r: ReplayFile, file: string, loaded: readonly string[]): string[] {
+  if (r.driverSha256 === undefined) return [];
+  const now = new Set(loaded);
+  return r.driverSha256.flatMap((h, i) =>
+    now.has(h)
+      ? []
+      : [
+          `${file}: the driver changed since the failure was recorded: ${r.drivers[i] ?? `drivers[${i}]`} is not the file explore ran (sha256 ${h.slice(0, 16)}…); the schedule may no longer mean the same`,
+        ],
+  );
 }
 
 export function toDecisionRows(log: readonly Decision[]): [number, number, number][] {

@@ -16,7 +16,7 @@ import { driverNames } from '../drivers/index.ts';
 import { InputError, InternalError } from '../errors.ts';
 import type { DriverModule } from '../ndis/driver.ts';
 import { toHtmlReport } from '../report/html.ts';
-import { checkExpectations, ioctlCodesFor, untilNs } from '../scenario/build.ts';
+import { checkExpectations, ioctlCodesFor, scenarioWarnings, untilNs } from '../scenario/build.ts';
 import { parseScenarioText, readScenarioText } from '../scenario/load.ts';
 import { checkDriverObjects, loadDriverModules, withScenarioModules } from '../scenario/modules.ts';
 import {
@@ -47,7 +47,9 @@ import type { ExploreFormatOptions } from './format.ts';
 import { exploreInWorkers } from './pool.ts';
 import { shrinkAndReduce } from './reduce.ts';
 import {
+  fileSha256,
   formatReplayFile,
+  namedChoices,
   type ReplayFile,
   toDecisionRows,
   traceDigest,
@@ -390,7 +392,8 @@ export async function exploreFile(o: ExploreInput): Promise<Explored> {
   };
   const spec = strategyOption(o, plain, n);
   const setup: RunSetup = spec === undefined ? plain : { ...plain, strategy: spec };
-  const warnings: string[] = [];
+  // What `run` warns of too (an action after a shutdown, R1.6), once, before the runs.
+  const warnings: string[] = [...scenarioWarnings(scenario)];
   const deviationsWarning = deviationsInjectWarning(scenario, spec, n);
   if (deviationsWarning !== null) warnings.push(deviationsWarning);
   // More worker threads than cores only share them, each loading ndis-sim and the
@@ -904,6 +907,7 @@ function replayOf(
     scenario: { file: src.file, text: src.text },
     drivers: [...src.driverFiles],
     ...(needed.length === 0 ? {} : { driverObjects: needed }),
+    driverSha256: src.driverFiles.map((d) => fileSha256(readFileSync(d))),
     seed,
     untilNs: setup.untilNs,
     verifier: setup.verifier,
@@ -915,6 +919,8 @@ function replayOf(
     },
     shrunk: g.shrunk !== null,
     trace: traceDigest(traced.world.trace.events),
+    // Named from the traced run's own log (times, labels, notes); its answers are `decisions`.
+    choices: namedChoices(traced.world.decisions()),
     decisions: toDecisionRows(decisions),
   });
   return { file, traced, scenario: setup.scenario };

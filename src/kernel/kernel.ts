@@ -7,7 +7,7 @@
 // blocking wait lets other events run (Machine.waitUntil).
 
 import { assert, DriverOutsideRunError, InternalError } from '../errors.ts';
-import { ChoiceSite } from '../sim/choice.ts';
+import { type ChoiceAbout, ChoiceSite } from '../sim/choice.ts';
 import type { Machine } from '../sim/machine.ts';
 import type { EventTarget, SimEvent } from '../sim/queue.ts';
 
@@ -77,21 +77,34 @@ export class Context {
   }
 }
 
-export interface DpcRoutine {
+/**
+ * A routine may say what it is for the choice lines of a recorded log (ChoiceAbout):
+ * `describe()` gives e.g. the driver function an NDIS timer object calls.
+ */
+interface Described {
+  describe?(): string | undefined;
+}
+export interface DpcRoutine extends Described {
   runDpc(dpc: Dpc): void;
 }
-export interface WorkRoutine {
+export interface WorkRoutine extends Described {
   runWork(item: WorkItem): void;
 }
-export interface TimerRoutine {
+export interface TimerRoutine extends Described {
   /** Runs at DISPATCH in the timer's DPC. */
   runTimer(timer: KTimer): void;
+}
+
+/** `kind`, what its routine says it is, and whose it is: "timer HangTimer (team-nic)". */
+function labelOf(kind: string, routine: Described, who: string): string {
+  const what = routine.describe?.();
+  return `${kind}${what === undefined ? '' : ` ${what}`} (${who})`;
 }
 export interface IsrRoutine {
   runIsr(intr: KInterrupt): void;
 }
 
-export class Dpc {
+export class Dpc implements ChoiceAbout {
   /** The CPU whose queue holds it, or -1. */
   queuedOn = -1;
   constructor(
@@ -99,9 +112,14 @@ export class Dpc {
     public who: string,
     public arg: unknown = null,
   ) {}
+  choiceLabel(): string {
+    if (this.routine === timerDpcRoutine) return `DPC of ${(this.arg as KTimer).choiceLabel()}`;
+    if (this.arg instanceof KInterrupt) return `DPC of ${this.arg.choiceLabel()}`;
+    return labelOf('DPC', this.routine, this.who);
+  }
 }
 
-export class WorkItem {
+export class WorkItem implements ChoiceAbout {
   queued = false;
   ev: SimEvent | null = null;
   constructor(
@@ -109,9 +127,12 @@ export class WorkItem {
     public who: string,
     public arg: unknown = null,
   ) {}
+  choiceLabel(): string {
+    return labelOf('work item', this.routine, this.who);
+  }
 }
 
-export class KTimer {
+export class KTimer implements ChoiceAbout {
   ev: SimEvent | null = null;
   periodNs = 0;
   dueNs = 0;
@@ -135,6 +156,9 @@ export class KTimer {
   get queued(): boolean {
     return this.ev !== null;
   }
+  choiceLabel(): string {
+    return labelOf('timer', this.routine, this.who);
+  }
 }
 
 const timerDpcRoutine: DpcRoutine = {
@@ -144,7 +168,7 @@ const timerDpcRoutine: DpcRoutine = {
   },
 };
 
-export class KInterrupt {
+export class KInterrupt implements ChoiceAbout {
   connected = true;
   pendingEv: SimEvent | null = null;
   readonly dpc: Dpc;
@@ -154,6 +178,9 @@ export class KInterrupt {
     dpcRoutine: DpcRoutine,
   ) {
     this.dpc = new Dpc(dpcRoutine, who, this);
+  }
+  choiceLabel(): string {
+    return `interrupt (${this.who})`;
   }
 }
 
@@ -274,8 +301,9 @@ export class Kernel implements EventTarget {
     this.ctx.irql = irql;
   }
 
-  pickCpu(): number {
-    return this.machine.choose(ChoiceSite.Cpu, this.cpus.length);
+  /** `about`: what runs on the CPU, named in a recorded log (ChoiceAbout). */
+  pickCpu(about?: ChoiceAbout): number {
+    return this.machine.choose(ChoiceSite.Cpu, this.cpus.length, about);
   }
 
   // ------------------------------------------------------------------ DPCs
@@ -288,7 +316,7 @@ export class Kernel implements EventTarget {
     c.dpcs.push(dpc);
     if (!c.drainScheduled) {
       c.drainScheduled = true;
-      const steps = this.machine.choose(ChoiceSite.DpcLatency, latency.dpcSteps);
+      const steps = this.machine.choose(ChoiceSite.DpcLatency, latency.dpcSteps, dpc);
       this.machine.after(steps * latency.dpcStepNs, this, Op.DpcDrain, c);
     }
     return true;
@@ -363,7 +391,7 @@ export class Kernel implements EventTarget {
   queueWork(item: WorkItem): boolean {
     if (item.queued) return false;
     item.queued = true;
-    const steps = 1 + this.machine.choose(ChoiceSite.WorkerLatency, latency.workerSteps);
+    const steps = 1 + this.machine.choose(ChoiceSite.WorkerLatency, latency.workerSteps, item);
     item.ev = this.machine.after(steps * latency.workerStepNs, this, Op.Work, item);
     return true;
   }
@@ -406,10 +434,12 @@ export class Kernel implements EventTarget {
   private slack(t: KTimer): number {
     if (!t.coalescable) return 0;
     if (t.toleranceNs === 0)
-      return this.machine.choose(ChoiceSite.TimerSlack, latency.timerSlackSteps) * latency.timerSlackStepNs;
+      return (
+        this.machine.choose(ChoiceSite.TimerSlack, latency.timerSlackSteps, t) * latency.timerSlackStepNs
+      );
     // On time, as early or as late as the tolerance allows: the edges are where a
     // driver that counted on the due time goes wrong. Never before now.
-    const p = this.machine.choose(ChoiceSite.TimerSlack, 3);
+    const p = this.machine.choose(ChoiceSite.TimerSlack, 3, t);
     return p === 0 ? 0 : p === 1 ? Math.max(-t.toleranceNs, this.now - t.dueNs) : t.toleranceNs;
   }
 
@@ -465,7 +495,7 @@ export class Kernel implements EventTarget {
         const item = arg as WorkItem;
         item.queued = false;
         item.ev = null;
-        const c = this.enter(this.pickCpu(), Irql.Passive, item.who, 'worker');
+        const c = this.enter(this.pickCpu(item), Irql.Passive, item.who, 'worker');
         try {
           item.routine.runWork(item);
         } finally {
@@ -484,14 +514,14 @@ export class Kernel implements EventTarget {
           if (t.dueNs < this.now) t.dueNs = this.now + t.periodNs;
           t.ev = this.machine.at(t.dueNs + this.slack(t), this, Op.TimerExpiry, t);
         }
-        this.queueDpc(t.dpc, this.pickCpu());
+        this.queueDpc(t.dpc, this.pickCpu(t.dpc));
         return;
       }
       case Op.Interrupt: {
         const intr = arg as KInterrupt;
         intr.pendingEv = null;
         if (!intr.connected) return;
-        const cpu = this.pickCpu();
+        const cpu = this.pickCpu(intr);
         const c = this.enter(cpu, Irql.Dirql, intr.who, 'isr');
         try {
           intr.routine.runIsr(intr);

@@ -122,6 +122,12 @@ export class NdisTimerObject implements NDIS_HANDLE {
   runTimer(): void {
     this.ndis.runTimerFunction(this);
   }
+
+  /** The driver function it calls, and the adapter it is of, for a recorded log's choice lines (ChoiceAbout). */
+  describe(): string {
+    const a = ownerAdapter(this.owner);
+    return `${routineName(this.chars.TimerFunction)}${a === null ? '' : ` of ${a.name}`}`;
+  }
 }
 
 export class NdisIoWorkItem implements NDIS_HANDLE {
@@ -176,6 +182,13 @@ export class NdisIoWorkItem implements NDIS_HANDLE {
 
   runWork(): void {
     this.ndis.runIoWorkItem(this);
+  }
+
+  /** The driver routine of its last queuing, for a recorded log's choice lines (ChoiceAbout). */
+  describe(): string | undefined {
+    const f = this instanceof IoWorkItem ? this.ioRoutine : this.routine;
+    const a = ownerAdapter(this.owner);
+    return f === null ? undefined : `${routineName(f)}${a === null ? '' : ` of ${a.name}`}`;
   }
 }
 

@@ -146,6 +146,21 @@ export interface Decision {
    * "inject remove nic0 at 0.396901 s" for an injected event's time draw.
    */
   note?: string;
+  /**
+   * What the question was about, where the code that asked names it (a recorded log
+   * only): "DPC of timer HangTimer (team-nic)" for a DPC's latency (ChoiceAbout).
+   */
+  label?: string;
+}
+
+/**
+ * The object a choice is about (a DPC, a timer, a work item, an interrupt), named in a
+ * recorded log's choice lines (review-explore #6). The Chooser keeps the object, and
+ * asks its name only when the log is read (Chooser.decisions): an unrecorded run (the
+ * explorer's hot loop) builds no string.
+ */
+export interface ChoiceAbout {
+  choiceLabel(): string;
 }
 
 export class ReplayDiverged extends Error {
@@ -207,13 +222,16 @@ export class Chooser {
   private n = 0;
   /** Notes on recorded decisions, by index (Chooser.note): a few per run, none unrecorded. */
   private notes: Map<number, string> | null = null;
+  /** What recorded decisions were about, by index (ChoiceAbout): none unrecorded. */
+  private abouts: Map<number, ChoiceAbout> | null = null;
   constructor(
     private readonly strategy: Strategy,
     private readonly prefix: readonly Decision[] = [],
     readonly record = true,
   ) {}
 
-  choose(site: ChoiceSite, count: number): number {
+  /** `about`: what the question is about, named in a recorded log (ChoiceAbout). */
+  choose(site: ChoiceSite, count: number, about?: ChoiceAbout): number {
     if (count <= 1) return 0;
     const i = this.n++;
     let pick: number;
@@ -224,7 +242,13 @@ export class Chooser {
     } else {
       pick = this.strategy.pick(site, count, this.clock === null ? 0 : this.clock.now);
     }
-    if (this.record) this.log(site, count, pick);
+    if (this.record) {
+      this.log(site, count, pick);
+      if (about !== undefined) {
+        this.abouts ??= new Map();
+        this.abouts.set(i, about);
+      }
+    }
     return pick;
   }
 
@@ -280,6 +304,8 @@ export class Chooser {
       }
     }
     if (this.notes !== null) for (const [k, text] of this.notes) if (k < out.length) out[k]!.note = text;
+    if (this.abouts !== null)
+      for (const [k, about] of this.abouts) if (k < out.length) out[k]!.label = about.choiceLabel();
     return out;
   }
 }

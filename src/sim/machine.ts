@@ -3,7 +3,7 @@
 // ready at the same instant, the choice door decides which runs first.
 
 import { InternalError, WorldStop } from '../errors.ts';
-import { ChoiceSite, type Chooser } from './choice.ts';
+import { type ChoiceAbout, ChoiceSite, type Chooser } from './choice.ts';
 import { limits } from './limits.ts';
 import { EventQueue, type EventTarget, type SimEvent } from './queue.ts';
 
@@ -58,8 +58,9 @@ export class Machine implements EventTarget {
     chooser.clock = this;
   }
 
-  choose(site: ChoiceSite, count: number): number {
-    return this.chooser.choose(site, count);
+  /** `about`: the object the question is about, named in a recorded log (ChoiceAbout). */
+  choose(site: ChoiceSite, count: number, about?: ChoiceAbout): number {
+    return this.chooser.choose(site, count, about);
   }
 
   /**

@@ -180,6 +180,11 @@ export class NdisPollObject implements NDIS_HANDLE, EventTarget {
     readonly id: number,
   ) {}
 
+  /** What a recorded log's choice lines call it (ChoiceAbout): `poll object 1 of nic0`. */
+  choiceLabel(): string {
+    return `poll object ${this.id} of ${this.block.name}`;
+  }
+
   fire(): void {
     this.ev = null;
     const k = this.block.ndis.kernel;
@@ -350,10 +355,10 @@ function queue(n: Ndis, p: NdisPollObject, extraNs: number): void {
   const at = n.lowOrDispatch(ChoiceSite.PollIrql, Irql.Dispatch);
   // One latency question whatever the IRQL, in DPC steps or worker steps: the questions
   // a run asks do not depend on its answers, which keeps shrinking and replay simple.
-  const steps = 1 + m.choose(ChoiceSite.DpcLatency, latency.dpcSteps);
+  const steps = 1 + m.choose(ChoiceSite.DpcLatency, latency.dpcSteps, p);
   const stepNs = steps * (at === Irql.Dispatch ? latency.dpcStepNs : latency.workerStepNs);
   p.irql = at;
-  p.cpu = p.affinity >= 0 ? p.affinity : n.kernel.pickCpu();
+  p.cpu = p.affinity >= 0 ? p.affinity : n.kernel.pickCpu(p);
   p.state = 'queued';
   p.ev = m.after(extraNs + stepNs, p, 0, null);
 }
