@@ -8,7 +8,8 @@
 //   interrupt. NdisMDeregisterInterruptEx runs the DPCs still queued before it returns,
 //   and a receive DPC queued by an interrupt just before the halt allocates from the
 //   freed pool (NdisSim_ObjectFreedInUse). Only a halt that falls between an interrupt
-//   and its DPC shows it. The fix: the interrupt goes first, then what its DPC uses.
+//   and its DPC shows it, and only with that DPC queued on the other CPU (a CPU runs
+//   its own queued DPCs before PASSIVE work). The fix: the interrupt goes first, then what its DPC uses.
 // pausetx-race: sends are copied to the NIC and completed at once, so MiniportPause
 //   waits for the transmit ring itself: it sleeps 200 us, looks again, and answers
 //   SUCCESS or PENDING. The TX-done DPC completes a pause when it sees `paused` and an

@@ -453,7 +453,8 @@ export function shrink(
   // timeline moved, they may. The shift is measured, not searched for: a run without
   // them (which passes) is compared with the best one at the last decision before the
   // first answer kept, and the injected time is tried at that shift and a few
-  // microseconds about it. rxpool-race: 8 choices became 3.
+  // microseconds about it. (rxpool-race seed 57, before a CPU ran its queued DPCs ahead
+  // of PASSIVE work: 8 choices became 2.)
   const retime = (): boolean => {
     const draws = picks.flatMap((p, i) =>
       p !== 0 && best[i]!.site === ChoiceSite.Fault && best[i]!.count > retimeMinAnswers ? [i] : [],
