@@ -2102,7 +2102,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
   }
 
   /** Adapters warned of an ISR that claimed an interrupt not theirs (once each). */
-  private readonly isrClaimWarned = new Set<MiniportBlock>();
+  private isrClaimWarned: Set<MiniportBlock> | null = null;
 
   /**
    * MINIPORT_ISR and "Handling interrupts": NDIS calls MiniportInterrupt when the NIC or
@@ -2112,6 +2112,7 @@ export class Ndis implements FunctionDriver, EventTarget, RunningAdapterSource {
    * interrupt keeps coming: an interrupt storm. A warning, once per adapter.
    */
   private isrClaimedNotOurs(b: MiniportBlock, why: string): void {
+    this.isrClaimWarned ??= new Set();
     if (this.isrClaimWarned.has(b)) return;
     this.isrClaimWarned.add(b);
     this.verifier.warn(

@@ -337,7 +337,7 @@ export class Verifier {
   }
 
   /** Driver and DDI pairs R8.11's warning has named already ("driver\0DDI"). */
-  private readonly lockWarned = new Set<string>();
+  private lockWarned: Set<string> | null = null;
 
   /**
    * R8.11 (synchronization-and-notification-in-network-drivers, "Avoiding Spin Lock
@@ -360,6 +360,7 @@ export class Verifier {
     for (const s of ctx.held) if (s.by === undefined || s.by === caller) own++;
     if (own === 0) return;
     const key = `${caller}\0${ddi}`;
+    this.lockWarned ??= new Set();
     if (this.lockWarned.has(key)) return;
     this.lockWarned.add(key);
     this.warn(
