@@ -9,18 +9,22 @@ import { Worker } from 'node:worker_threads';
 import { InputError, InternalError } from '../errors.ts';
 import { type ExploreReport, mergeReports, type StrategySpec } from './explore.ts';
 
-/**
- * What a worker needs to run its slice: texts and file names, nothing that cannot be
- * copied. `beat` is shared with the command's thread (Atomics; beatLayout).
- */
-export interface SliceJob {
-  readonly beat?: SharedArrayBuffer;
+/** The scenario a worker runs, as texts and file names: nothing that cannot be copied. */
+export interface WorkerScenario {
   readonly file: string;
   readonly text: string;
   readonly driverFiles: readonly string[];
   readonly untilNs: number;
   readonly verifier: 'bugcheck' | 'collect';
   readonly strategy?: StrategySpec;
+}
+
+/**
+ * What a worker needs to run its slice of the seeds. `beat` is shared with the
+ * command's thread (Atomics; beatLayout).
+ */
+export interface SliceJob extends WorkerScenario {
+  readonly beat?: SharedArrayBuffer;
   readonly firstSeed: number;
   readonly runs: number;
 }

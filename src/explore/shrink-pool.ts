@@ -11,8 +11,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { InputError, InternalError } from '../errors.ts';
-import type { ExploreReport, Shrunk, StrategySpec } from './explore.ts';
-import { wallMicros } from './pool.ts';
+import type { ExploreReport, Shrunk } from './explore.ts';
+import { type WorkerScenario, wallMicros } from './pool.ts';
 
 /**
  * The shared slots of a shrinking worker: Int32 0, runs made (after each begins);
@@ -33,15 +33,9 @@ export interface ShrinkStart {
 }
 
 /** What a shrinking worker needs: texts and names, nothing that cannot be copied. */
-export interface ShrinkJob {
+export interface ShrinkJob extends WorkerScenario {
   readonly kind: 'shrink';
   readonly beat: SharedArrayBuffer;
-  readonly file: string;
-  readonly text: string;
-  readonly driverFiles: readonly string[];
-  readonly untilNs: number;
-  readonly verifier: 'bugcheck' | 'collect';
-  readonly strategy?: StrategySpec;
   /** Each group's first seed and kind (FailureGroup.key), in the report's order. */
   readonly groups: readonly { readonly seed: number; readonly key: string }[];
   readonly maxRuns: number;
