@@ -32,6 +32,27 @@ function summaryOf(w: World, r: RunResult): string {
   }).join('\n');
 }
 
+/**
+ * nic0 gives up 100 ms after its restart (NdisMRemoveMiniport), and its MiniportPause
+ * pends for good: the removal waits for NDIS's pause watchdog (R3.7).
+ */
+function stuckPauseWorld(): World {
+  return testWorld({
+    drivers: [
+      scriptedDriver('stuck-pause', {
+        restart: (a) => {
+          after(a, 100, () => {
+            NdisMRemoveMiniport(a.handle);
+          });
+          return NDIS_STATUS_SUCCESS;
+        },
+        pause: () => NDIS_STATUS_PENDING,
+      }),
+    ],
+    devices: [{ name: 'nic0', driver: 'stuck-pause' }],
+  });
+}
+
 test('a run that went its whole time says so: "ran to" its end, with its last event apart; one a bug check stopped "ended at"', () => {
   const w = testWorld({
     drivers: [scriptedDriver('calm', {})],
@@ -41,40 +62,14 @@ test('a run that went its whole time says so: "ran to" its end, with its last ev
   assert.ok(r.endNs < 2 * ns.s, 'the queue ran dry before the end');
   assert.equal(r.untilNs, 2 * ns.s);
   assert.match(summaryOf(w, r), /Summary {2}seed 1, ran to 2\.000000 s \(last event at \d\.\d{6} s\),/);
-  const bad = testWorld({
-    drivers: [
-      scriptedDriver('twice', {
-        restart: (a) => {
-          after(a, 100, () => {
-            NdisMRemoveMiniport(a.handle);
-          });
-          return NDIS_STATUS_SUCCESS;
-        },
-        pause: () => NDIS_STATUS_PENDING,
-      }),
-    ],
-    devices: [{ name: 'nic0', driver: 'twice' }],
-  });
+  const bad = stuckPauseWorld();
   const rb = bad.run(90 * ns.s);
   assert.equal(rb.verdict, 'bugcheck');
   assert.match(summaryOf(bad, rb), /Summary {2}seed 1, ended at 60\.\d{6} s,/);
 });
 
 test("R3.7, R7.13: a removal stuck behind a pended pause says when NDIS's pause watchdog fires and how far to run to see it", () => {
-  const w = testWorld({
-    drivers: [
-      scriptedDriver('stuck-pause', {
-        restart: (a) => {
-          after(a, 100, () => {
-            NdisMRemoveMiniport(a.handle);
-          });
-          return NDIS_STATUS_SUCCESS;
-        },
-        pause: () => NDIS_STATUS_PENDING,
-      }),
-    ],
-    devices: [{ name: 'nic0', driver: 'stuck-pause' }],
-  });
+  const w = stuckPauseWorld();
   const r = w.run(1 * ns.s);
   assert.equal(r.verdict, 'ok');
   const [wd] = w.summary().adapters[0]!.watchdogs;
@@ -84,20 +79,7 @@ test("R3.7, R7.13: a removal stuck behind a pended pause says when NDIS's pause 
     /still under way when the run ended.*\n {4}nic0: NDIS's pause watchdog over the pended MiniportPause \(NdisSim_PauseWatchdog, R3\.7\) fires at 60\.\d{6} s if nothing completes it first; run it to 61 s or later \(--until 61s\)/,
   );
   // And it does, there.
-  const w2 = testWorld({
-    drivers: [
-      scriptedDriver('stuck-pause', {
-        restart: (a) => {
-          after(a, 100, () => {
-            NdisMRemoveMiniport(a.handle);
-          });
-          return NDIS_STATUS_SUCCESS;
-        },
-        pause: () => NDIS_STATUS_PENDING,
-      }),
-    ],
-    devices: [{ name: 'nic0', driver: 'stuck-pause' }],
-  });
+  const w2 = stuckPauseWorld();
   assert.equal(w2.run(61 * ns.s).bugCheck?.rule, 'NdisSim_PauseWatchdog');
 });
 
